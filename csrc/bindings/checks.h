@@ -1,0 +1,135 @@
+// Argument validation at the binding edge: every error names the argument, what was expected
+// and what came. Kernels below this layer never see a Python object and never validate again.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace dg {
+namespace bind {
+
+namespace py = pybind11;
+
+enum class DType { f32, f64 };
+
+inline std::string shape_str(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    s += std::to_string(a.shape(i));
+    if (a.ndim() == 1 || i + 1 < a.ndim()) s += ",";
+    if (i + 1 < a.ndim()) s += " ";
+  }
+  return s + ")";
+}
+
+inline std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    s += std::to_string(shape[i]);
+    if (shape.size() == 1 || i + 1 < shape.size()) s += ",";
+    if (i + 1 < shape.size()) s += " ";
+  }
+  return s + ")";
+}
+
+inline std::string dtype_str(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
+inline const char* dtype_name(DType d) { return d == DType::f32 ? "float32" : "float64"; }
+
+// A numpy.ndarray, or TypeError.
+inline py::array require_array(py::handle h, const char* name) {
+  if (!py::isinstance<py::array>(h))
+    throw py::type_error(std::string(name) + ": expected a numpy.ndarray, got " +
+                         py::str(py::type::of(h)).cast<std::string>());
+  return py::reinterpret_borrow<py::array>(h);
+}
+
+// float32 or float64, or TypeError.
+inline DType dtype_of(const py::array& a, const char* name) {
+  if (a.dtype().equal(py::dtype::of<float>())) return DType::f32;
+  if (a.dtype().equal(py::dtype::of<double>())) return DType::f64;
+  throw py::type_error(std::string(name) + ": expected dtype float32 or float64, got " +
+                       dtype_str(a));
+}
+
+inline void require_dtype(const py::array& a, DType want, const char* name) {
+  DType got = dtype_of(a, name);
+  if (got != want)
+    throw py::type_error(std::string(name) + ": expected dtype " + dtype_name(want) + ", got " +
+                         dtype_str(a));
+}
+
+inline void require_ndim(const py::array& a, int ndim, const char* name) {
+  if (a.ndim() != ndim)
+    throw py::value_error(std::string(name) + ": expected a " + std::to_string(ndim) +
+                          "-D array, got shape " + shape_str(a));
+}
+
+inline void require_shape(const py::array& a, const std::vector<int64_t>& shape, const char* name) {
+  bool same = a.ndim() == static_cast<py::ssize_t>(shape.size());
+  for (size_t i = 0; same && i < shape.size(); ++i) same = a.shape(i) == shape[i];
+  if (!same)
+    throw py::value_error(std::string(name) + ": expected shape " + shape_str(shape) + ", got " +
+                          shape_str(a));
+}
+
+// The stride of dimension `dim` in elements; ValueError for byte strides that are not a multiple
+// of the item size (the Python layer copies such views before calling).
+inline int64_t elem_stride(const py::array& a, int dim, const char* name) {
+  const int64_t bytes = a.strides(dim), item = a.itemsize();
+  if (bytes % item != 0)
+    throw py::value_error(std::string(name) + ": stride of " + std::to_string(bytes) +
+                          " bytes is not a multiple of the item size " + std::to_string(item));
+  return bytes / item;
+}
+
+inline bool is_c_contiguous(const py::array& a) {
+  return (a.flags() & py::array::c_style) != 0;
+}
+
+inline void require_contiguous(const py::array& a, const char* name) {
+  if (!is_c_contiguous(a))
+    throw py::value_error(std::string(name) + ": expected a C-contiguous array");
+}
+
+// An output buffer: writable, the right dtype and shape. Never silently copied.
+inline void require_out(const py::array& out, DType want, const std::vector<int64_t>& shape,
+                        const char* name) {
+  require_dtype(out, want, name);
+  require_shape(out, shape, name);
+  if (!out.writeable())
+    throw py::value_error(std::string(name) + ": expected a writable array, got a read-only one");
+}
+
+// The byte range [lo, hi) an array's elements span (empty arrays span nothing).
+inline std::pair<uintptr_t, uintptr_t> byte_extent(const py::array& a) {
+  uintptr_t lo = reinterpret_cast<uintptr_t>(a.data()), hi = lo;
+  if (a.size() == 0) return {lo, lo};
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    const int64_t span = (a.shape(i) - 1) * static_cast<int64_t>(a.strides(i));
+    if (span < 0) lo += span; else hi += span;
+  }
+  return {lo, hi + a.itemsize()};
+}
+
+// Conservative (like numpy.may_share_memory): true when the extents intersect.
+inline bool may_overlap(const py::array& a, const py::array& b) {
+  auto [alo, ahi] = byte_extent(a);
+  auto [blo, bhi] = byte_extent(b);
+  return alo < bhi && blo < ahi && alo != ahi && blo != bhi;
+}
+
+// Calls f(float{}) or f(double{}) for the array's dtype.
+template <class F>
+decltype(auto) dispatch_dtype(DType d, F&& f) {
+  if (d == DType::f32) return f(float{});
+  return f(double{});
+}
+
+}  // namespace bind
+}  // namespace dg

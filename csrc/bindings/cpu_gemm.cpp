@@ -1,0 +1,102 @@
+// Binding of matmul: validates every argument, resolves transposes into strides, releases the GIL.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "bindings/checks.h"
+#include "cpu/gemm.h"
+
+namespace py = pybind11;
+
+namespace dg {
+namespace bind {
+namespace {
+
+// C = alpha * op(A) @ op(B) + beta * C. Returns out (allocated when None).
+py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b, double alpha,
+                 double beta, py::handle out_obj, bool reference) {
+  py::array a = require_array(a_obj, "a");
+  py::array b = require_array(b_obj, "b");
+  require_ndim(a, 2, "a");
+  require_ndim(b, 2, "b");
+  const DType dt = dtype_of(a, "a");
+  if (dtype_of(b, "b") != dt)
+    throw py::type_error(std::string("b: expected dtype ") + dtype_name(dt) +
+                         " (the dtype of a), got " + dtype_str(b));
+
+  // op(A) = A or A.T: a transpose is the same memory with the strides swapped.
+  const int ia = trans_a ? 1 : 0, ib = trans_b ? 1 : 0;
+  const int64_t m = a.shape(ia), k = a.shape(1 - ia);
+  const int64_t kb = b.shape(ib), n = b.shape(1 - ib);
+  if (k != kb)
+    throw py::value_error("matmul: inner dimensions differ: op(a) is " + std::to_string(m) + "x" +
+                          std::to_string(k) + " (a has shape " + shape_str(a) +
+                          (trans_a ? ", trans_a=True" : "") + "), op(b) is " + std::to_string(kb) +
+                          "x" + std::to_string(n) + " (b has shape " + shape_str(b) +
+                          (trans_b ? ", trans_b=True" : "") + ")");
+
+  py::array out;
+  if (out_obj.is_none()) {
+    if (beta != 0.0)
+      throw py::value_error("beta: must be 0 when out is None (beta scales the values in out), got " +
+                            std::to_string(beta));
+    out = dt == DType::f32 ? py::array(py::array_t<float>({m, n}))
+                           : py::array(py::array_t<double>({m, n}));
+  } else {
+    out = require_array(out_obj, "out");
+    require_out(out, dt, {m, n}, "out");
+  }
+  if (m == 0 || n == 0) return out;
+
+  // When out shares memory with an input, compute into a scratch C and copy it over afterwards.
+  const bool alias = may_overlap(out, a) || may_overlap(out, b);
+  py::array c = out;
+  if (alias) {
+    py::module_ np = py::module_::import("numpy");
+    c = np.attr("array")(out, py::arg("order") = "C");  // keeps out's values for beta
+  }
+
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    GemmArgs<T> g;
+    g.m = m; g.n = n; g.k = k;
+    g.a = static_cast<const T*>(a.data());
+    g.rsa = elem_stride(a, ia, "a"); g.csa = elem_stride(a, 1 - ia, "a");
+    g.b = static_cast<const T*>(b.data());
+    g.rsb = elem_stride(b, ib, "b"); g.csb = elem_stride(b, 1 - ib, "b");
+    g.c = static_cast<T*>(c.mutable_data());
+    g.rsc = elem_stride(c, 0, "out"); g.csc = elem_stride(c, 1, "out");
+    g.alpha = static_cast<T>(alpha); g.beta = static_cast<T>(beta);
+    py::gil_scoped_release nogil;
+    if (reference) gemm_reference(g); else gemm(g);
+  });
+
+  if (alias) out.attr("__setitem__")(py::ellipsis(), c);
+  return out;
+}
+
+}  // namespace
+
+void bind_gemm(py::module_& m) {
+  m.def(
+      "matmul",
+      [](py::handle a, py::handle b, bool trans_a, bool trans_b, double alpha, double beta,
+         py::handle out) { return matmul(a, b, trans_a, trans_b, alpha, beta, out, false); },
+      py::arg("a"), py::arg("b"), py::kw_only(), py::arg("trans_a") = false,
+      py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
+      py::arg("out") = py::none(),
+      "C = alpha * op(a) @ op(b) + beta * C (C is out), with the packed SIMD kernel.");
+  m.def(
+      "matmul_reference",
+      [](py::handle a, py::handle b, bool trans_a, bool trans_b, double alpha, double beta,
+         py::handle out) { return matmul(a, b, trans_a, trans_b, alpha, beta, out, true); },
+      py::arg("a"), py::arg("b"), py::kw_only(), py::arg("trans_a") = false,
+      py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
+      py::arg("out") = py::none(),
+      "The same contract as matmul, computed by the simple triple-loop oracle.");
+}
+
+}  // namespace bind
+}  // namespace dg

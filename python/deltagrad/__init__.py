@@ -1,0 +1,53 @@
+"""deltagrad: a small deep-learning library whose hot paths are hand-written kernels.
+
+AVX2/FMA (and AVX-512) C++ on the CPU, CUDA C++ on NVIDIA GPUs, bound with pybind11; above
+them reverse-mode autodiff, layers, losses, optimizers, a training loop and the classical
+curve-fitting / regularization / cross-validation toolkit (Bishop, *Deep Learning*, ch. 1-8).
+
+    import deltagrad as dg
+    dg.info()
+    c = dg.ops.matmul(a, b, trans_b=True)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from . import ops
+from ._runtime import get_num_threads, info, manual_seed, set_num_threads
+from ._version import __version__
+
+# Submodules and names imported on first use, so `import deltagrad` stays fast and a
+# layer is only loaded when something asks for it.
+_LAZY_MODULES = (
+    "functional", "nn", "optim", "data", "train", "models", "metrics", "model_selection",
+    "datasets", "reference", "gradcheck", "tensor", "cli",
+)
+_LAZY_NAMES = {
+    "Tensor": "tensor",
+    "tensor": "tensor",
+    "no_grad": "tensor",
+    "gradcheck": "gradcheck",
+    "GradcheckError": "gradcheck",
+}
+
+__all__ = [
+    "__version__", "info", "set_num_threads", "get_num_threads", "manual_seed", "ops",
+    *_LAZY_MODULES, *_LAZY_NAMES,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_NAMES:
+        module = importlib.import_module(f".{_LAZY_NAMES[name]}", __name__)
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'deltagrad' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,77 @@
+"""dg.__version__, dg.info(), thread control and seeding."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+import numpy as np
+import pytest
+
+import deltagrad as dg
+
+
+def test_version_matches_pyproject():
+    pyproject = pathlib.Path(__file__).resolve().parents[1] / "pyproject.toml"
+    if not pyproject.exists():
+        pytest.skip("source tree not available")
+    version = re.search(r'^version = "([^"]+)"', pyproject.read_text(), re.M).group(1)
+    assert dg.__version__ == version
+
+
+def test_info_keys_and_types():
+    facts = dg.info()
+    for key in ("version", "cpu_isa", "num_threads", "cuda_compiled", "cuda_available",
+                "cuda_device"):
+        assert key in facts
+    assert facts["version"] == dg.__version__
+    assert facts["cpu_isa"] in ("generic", "avx2", "avx512")
+    assert facts["num_threads"] == dg.get_num_threads() >= 1
+    assert isinstance(facts["cuda_compiled"], bool)
+    if not facts["cuda_available"]:
+        assert facts["cuda_device"] is None
+
+
+def test_set_num_threads_roundtrip():
+    old = dg.get_num_threads()
+    try:
+        dg.set_num_threads(1)
+        assert dg.get_num_threads() == 1
+        dg.set_num_threads(3)
+        assert dg.get_num_threads() == 3
+    finally:
+        dg.set_num_threads(old)
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_set_num_threads_rejects_below_one(bad):
+    with pytest.raises(ValueError, match="n >= 1"):
+        dg.set_num_threads(bad)
+
+
+def test_set_num_threads_rejects_non_int():
+    with pytest.raises(TypeError):
+        dg.set_num_threads(2.5)
+
+
+def test_manual_seed_reproducible():
+    from deltagrad._random import get_rng
+
+    dg.manual_seed(7)
+    first = get_rng().random(5)
+    dg.manual_seed(7)
+    np.testing.assert_array_equal(first, get_rng().random(5))
+    dg.manual_seed(8)
+    assert not np.array_equal(first, get_rng().random(5))
+
+
+def test_unknown_attribute_raises():
+    with pytest.raises(AttributeError):
+        dg.this_does_not_exist  # noqa: B018
+
+
+def test_cli_info_runs(capsys):
+    from deltagrad.cli import main
+
+    assert main(["info"]) == 0
+    assert "cpu_isa" in capsys.readouterr().out
