@@ -101,8 +101,10 @@ def _metric_fns(metrics: Any) -> dict[str, Callable[[np.ndarray, np.ndarray], fl
     out = {}
     for name, fn in items:
         if isinstance(fn, str):
-            from . import metrics as metrics_module
-
+            try:
+                from . import metrics as metrics_module
+            except ImportError:
+                metrics_module = None
             found = getattr(metrics_module, fn, None)
             if found is None:
                 raise ValueError(f"metrics: deltagrad.metrics has no metric named {fn!r}")
