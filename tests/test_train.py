@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import deltagrad as dg
 import numpy as np
 import pytest
-
-import deltagrad as dg
 from deltagrad.train import EarlyStopping, History, TrainingDivergedError, evaluate, fit
 
 
@@ -130,3 +129,19 @@ def test_bad_arguments():
     with pytest.raises(KeyError, match="val_acc"):
         fit(model, loss, opt, X, y, epochs=1, validation_data=(X, y), progress=False,
             early_stopping=EarlyStopping(monitor="val_acc"))
+
+
+def test_progress_bar_on_a_terminal_shows_the_loss(capsys, monkeypatch):
+    import sys
+
+    X, y = _problem(20)
+    dg.manual_seed(7)
+    model = dg.nn.MLP([4, 3])
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    fit(model, dg.nn.CrossEntropyLoss(), dg.optim.SGD(model.parameters(), lr=0.1), X, y,
+        epochs=2, validation_data=(X, y), metrics={"acc": accuracy}, progress=True)
+    err = capsys.readouterr().err
+    assert "loss=" in err and "val_acc=" in err and "2/2" in err
+    fit(model, dg.nn.CrossEntropyLoss(), dg.optim.SGD(model.parameters(), lr=0.1), X, y,
+        epochs=2, progress=False)
+    assert capsys.readouterr().err == ""

@@ -180,7 +180,7 @@ def fit(model: Any, loss_fn: Callable[[Tensor, Any], Tensor], optimizer: Any, X:
     show = bool(progress) and sys.stderr.isatty()
     bar = None
     if show:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         bar = tqdm(total=int(epochs) * len(loader), unit="step", dynamic_ncols=True, leave=True)
     best, best_state, wait = math.nan, None, 0
