@@ -616,9 +616,10 @@ _handed: set[int] = set()
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
-           device: str = "cpu") -> Tensor:
+           device: str | None = None) -> Tensor:
     """A new leaf Tensor. numpy / cupy arrays keep their dtype (and share memory when no
-    conversion is needed); Python floats become float32, as in torch."""
+    conversion is needed); Python floats become float32, as in torch. device: "cpu" or
+    "cuda" (copies there when needed); None keeps the data where it is (lists: the CPU)."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 
@@ -629,7 +630,7 @@ class _TensorModule(types.ModuleType):
     so `dg.tensor(data)` works whichever of the two the attribute holds."""
 
     def __call__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
-                 device: str = "cpu") -> Tensor:
+                 device: str | None = None) -> Tensor:
         return tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 
