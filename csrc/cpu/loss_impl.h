@@ -43,7 +43,10 @@ struct LossOp<LossKind::bce_logits> {
   template <class T> static void eval(Vec<T> z, Vec<T> t, Vec<T>& loss, Vec<T>& grad) {
     using V = Vec<T>;
     loss = (max(V::zero(), z) - z * t) + vlog1p(vexp(-abs(z)));
-    grad = vsigmoid(z) - t;
+    // sigmoid(z) - t as (1 - t) sigmoid(z) - t sigmoid(-z): no cancellation for 0/1 targets
+    V s, sc;
+    vsigmoid2(z, s, sc);
+    grad = (V::set1(T(1)) - t) * s - t * sc;
   }
 };
 

@@ -236,7 +236,8 @@ def binary_cross_entropy_with_logits(z: Any, t: Any,
     max(z, 0) - z t + log1p(exp(-|z|)), and dz = sigmoid(z) - t."""
     z, t = _f64(z), _f64(t)
     loss, scale = _reduce(np.maximum(z, 0.0) - z * t + np.log1p(np.exp(-np.abs(z))), reduction)
-    return loss, (_sigmoid(z) - t) * scale
+    # sigmoid(z) - t, written without cancellation for 0/1 targets
+    return loss, ((1.0 - t) * _sigmoid(z) - t * _sigmoid(-z)) * scale
 
 
 # ----------------------------------------------------------------------------------------------
