@@ -44,8 +44,7 @@ void sgd(py::handle p_obj, py::handle g_obj, py::handle buf_obj, double lr, doub
     const T* gp = cptr<T>(g);
     T* bp = has_buf ? mptr<T>(buf) : nullptr;
     py::gil_scoped_release nogil;
-    sgd_update(pp, gp, bp, n, T(lr), T(momentum), T(dampening), T(weight_decay), nesterov,
-               first_step);
+    sgd_update(pp, gp, bp, n, lr, momentum, dampening, weight_decay, nesterov, first_step);
   });
 }
 
@@ -64,8 +63,6 @@ void adam(py::handle p_obj, py::handle g_obj, py::handle m_obj, py::handle v_obj
   require_disjoint(m, "m", v, "v");
   require_disjoint(g, "grad", m, "m");
   require_disjoint(g, "grad", v, "v");
-  const double bc1 = 1.0 - std::pow(beta1, double(step));
-  const double bc2_sqrt = std::sqrt(1.0 - std::pow(beta2, double(step)));
   const int64_t n = p.size();
   dispatch_dtype(dtype_of(p, "param"), [&](auto tag) {
     using T = decltype(tag);
@@ -74,8 +71,7 @@ void adam(py::handle p_obj, py::handle g_obj, py::handle m_obj, py::handle v_obj
     T* mp = mptr<T>(m);
     T* vp = mptr<T>(v);
     py::gil_scoped_release nogil;
-    adam_update(pp, gp, mp, vp, n, T(lr), T(beta1), T(beta2), T(eps), T(weight_decay), decoupled,
-                T(bc1), T(bc2_sqrt));
+    adam_update(pp, gp, mp, vp, n, lr, beta1, beta2, eps, weight_decay, decoupled, step);
   });
 }
 

@@ -111,16 +111,16 @@ void linear_backward_t(const T* dy, const T* x, const T* w, const T* saved, T* d
                        T param) {                                                              \
     linear_backward_t(dy, x, w, saved, dz_scratch, dx, dw, db, m, k, n, act, param);          \
   }                                                                                            \
-  void sgd_update(T* param, const T* grad, T* buf, int64_t n, T lr, T momentum, T dampening,  \
-                  T weight_decay, bool nesterov, bool first_step) {                            \
+  void sgd_update(T* param, const T* grad, T* buf, int64_t n, double lr, double momentum,     \
+                  double dampening, double weight_decay, bool nesterov, bool first_step) {     \
     DG_DISPATCH(sgd_update, param, grad, buf, n, lr, momentum, dampening, weight_decay,        \
                 nesterov, first_step)                                                          \
   }                                                                                            \
-  void adam_update(T* param, const T* grad, T* m, T* v, int64_t n, T lr, T beta1, T beta2,    \
-                   T eps, T weight_decay, bool decoupled, T bias_correction1,                  \
-                   T bias_correction2_sqrt) {                                                  \
+  void adam_update(T* param, const T* grad, T* m, T* v, int64_t n, double lr, double beta1,   \
+                   double beta2, double eps, double weight_decay, bool decoupled,              \
+                   int64_t step) {                                                             \
     DG_DISPATCH(adam_update, param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay,        \
-                decoupled, bias_correction1, bias_correction2_sqrt)                            \
+                decoupled, step)                                                               \
   }                                                                                            \
   void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T scale) {     \
     DG_DISPATCH(reduce_sum, x, out, outer, r, inner, scale)                                    \

@@ -52,11 +52,12 @@ enum class LossKind : int {
      sums of dz when db is not null; dy, saved, dz are (m, n) */                               \
   void linear_dz_db(const T* dy, const T* saved, T* dz, T* db, int64_t m, int64_t n, Act act, \
                     T param);                                                                  \
-  void sgd_update(T* param, const T* grad, T* buf, int64_t n, T lr, T momentum, T dampening,  \
-                  T weight_decay, bool nesterov, bool first_step);                             \
-  void adam_update(T* param, const T* grad, T* m, T* v, int64_t n, T lr, T beta1, T beta2,    \
-                   T eps, T weight_decay, bool decoupled, T bias_correction1,                  \
-                   T bias_correction2_sqrt);                                                   \
+  /* optimizer hyper-parameters are doubles: derived constants such as 1 - beta2 are formed  \
+     in double and rounded once to T, as torch does */                                         \
+  void sgd_update(T* param, const T* grad, T* buf, int64_t n, double lr, double momentum,     \
+                  double dampening, double weight_decay, bool nesterov, bool first_step);      \
+  void adam_update(T* param, const T* grad, T* m, T* v, int64_t n, double lr, double beta1,   \
+                   double beta2, double eps, double weight_decay, bool decoupled, int64_t step);\
   /* out[o, i] = scale * sum_j x[o, j, i] for x viewed as (outer, r, inner) */                 \
   void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T scale);
 
