@@ -78,46 +78,7 @@ def _labels(target: Any) -> Any:
 
 
 def _backend(*arrays: Any) -> Any:
-    backend = backend_for(*arrays)
-    return _Interim(backend)
-
-
-class _Interim:
-    """TEMPORARY (until the kernels land on this branch): ops the compiled module does not have
-    yet run the float64 reference and cast back to the input dtype."""
-
-    def __init__(self, backend: Any) -> None:
-        self._backend = backend
-
-    def __getattr__(self, name: str) -> Any:
-        fn = getattr(self._backend, name, None)
-        if fn is not None:
-            return fn
-        from . import reference
-
-        if name == "reduce_sum":
-            def reduce_sum(x: Any, start: int, stop: int, scale: float) -> Any:
-                with np.errstate(invalid="ignore"):
-                    r = np.sum(x.astype(np.float64), axis=tuple(range(start, stop))) * scale
-                return np.asarray(r, dtype=x.dtype)
-            return reduce_sum
-        ref = getattr(reference, name)
-
-        def call(*args: Any, **kw: Any) -> Any:
-            dtype = next(a.dtype for a in args if isinstance(a, np.ndarray))
-            if name in ("sgd_update", "adam_update"):
-                bufs = [a for a in args if isinstance(a, np.ndarray)]
-                copies = [b.astype(np.float64) for b in bufs]
-                ref(*copies, **kw)
-                for b, c in zip(bufs, copies):
-                    b[...] = c
-                return None
-            kw.pop("out", None)
-            r = ref(*args, **kw)
-            if isinstance(r, tuple):
-                return tuple(None if v is None else np.asarray(v, dtype=dtype) for v in r)
-            return np.asarray(r, dtype=dtype)
-        return call
+    return backend_for(*arrays)
 
 
 def matmul(

@@ -94,8 +94,8 @@ def activation(x: Any, act: str, *, param: float = 0.0, out: Any = None) -> np.n
         if act == "gelu":
             return x * _phi_cdf(x)
         if act == "gelu_tanh":
-            u = _SQRT_2_OVER_PI * (x + _GELU_C * x**3)
-            return 0.5 * x * (1.0 + np.tanh(u))
+            # 0.5 x (1 + tanh u) = x sigmoid(2u): no cancellation in the negative tail
+            return x * _sigmoid(2.0 * _SQRT_2_OVER_PI * x * (1.0 + _GELU_C * x * x))
         # softplus = log(1 + e^x), stable for any x
         return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
 
@@ -116,15 +116,17 @@ def activation_backward(dy: Any, saved: Any, act: str, *, param: float = 0.0,
         if act == "sigmoid":
             return dy * s * (1.0 - s)
         if act == "tanh":
-            return dy * (1.0 - s * s)
+            return dy * ((1.0 - s) * (1.0 + s))
         if act == "gelu":
             pdf = np.exp(-0.5 * s * s) / math.sqrt(2.0 * math.pi)
             return dy * (_phi_cdf(s) + s * pdf)
         if act == "gelu_tanh":
-            u = _SQRT_2_OVER_PI * (s + _GELU_C * s**3)
-            t = np.tanh(u)
+            two_u = 2.0 * _SQRT_2_OVER_PI * s * (1.0 + _GELU_C * s * s)
+            sg, sc = _sigmoid(two_u), _sigmoid(-two_u)
             du = _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_C * s * s)
-            return dy * (0.5 * (1.0 + t) + 0.5 * s * (1.0 - t * t) * du)
+            t = s * (2.0 * sg * sc)
+            term = np.where(t == 0, 0.0, t * du)  # 0 * inf for |x| huge
+            return dy * (sg + term)
         return dy * _sigmoid(s)
 
 
@@ -234,7 +236,8 @@ def binary_cross_entropy_with_logits(z: Any, t: Any,
     max(z, 0) - z t + log1p(exp(-|z|)), and dz = sigmoid(z) - t."""
     z, t = _f64(z), _f64(t)
     loss, scale = _reduce(np.maximum(z, 0.0) - z * t + np.log1p(np.exp(-np.abs(z))), reduction)
-    return loss, (_sigmoid(z) - t) * scale
+    # sigmoid(z) - t, written without cancellation for 0/1 targets
+    return loss, ((1.0 - t) * _sigmoid(z) - t * _sigmoid(-z)) * scale
 
 
 # ----------------------------------------------------------------------------------------------
