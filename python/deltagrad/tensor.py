@@ -295,7 +295,7 @@ class Tensor:
             if self.data.size != 1:
                 raise RuntimeError(f"backward(): grad can be implied only for a one-element "
                                    f"output, got shape {self.shape}; pass grad=")
-            grad = xp.ones_like(self.data)
+            grad = xp.ones(self.data.shape, dtype=self.data.dtype)
         else:
             grad = grad.data if isinstance(grad, Tensor) else grad
             grad = xp.array(grad, dtype=self.data.dtype)  # a copy: never alias the caller's
