@@ -132,6 +132,7 @@ inline Vec<float> reciprocal_fast(Vec<float> a) {
   const __m512 r = _mm512_rcp14_ps(a.v);
   return {_mm512_mul_ps(r, _mm512_fnmadd_ps(a.v, r, _mm512_set1_ps(2.0f)))};
 }
+inline Vec<double> reciprocal_fast(Vec<double> a) { return {_mm512_div_pd(_mm512_set1_pd(1.0), a.v)}; }
 
 // The first n lanes (0 <= n <= width): selects the valid lanes of a tail loaded with load(p, n).
 template <class T>
@@ -247,6 +248,7 @@ DG_SIMD_CMP(double, pd)
 inline void stream_fence() { _mm_sfence(); }
 // 1/a (AVX2's 12-bit rcp after one Newton step is only good to ~2^-22.8: divide instead).
 inline Vec<float> reciprocal_fast(Vec<float> a) { return {_mm256_div_ps(_mm256_set1_ps(1.0f), a.v)}; }
+inline Vec<double> reciprocal_fast(Vec<double> a) { return {_mm256_div_pd(_mm256_set1_pd(1.0), a.v)}; }
 
 // The first n lanes (0 <= n <= width): selects the valid lanes of a tail loaded with load(p, n).
 template <class T>

@@ -240,7 +240,7 @@ inline void vgelu_tanh_sigmoid2(Vec<float> x, Vec<float>& s, Vec<float>& sc) {
   const V e0 = vexp(-abs(v_hi));
   V e = select(neg, fmadd(e0, v_lo, e0), fnmadd(e0, v_lo, e0));
   e = select(e0 == V::zero(), V::zero(), e);  // v_lo is NaN when x^2 overflows
-  const V d = V::set1(1.0f) / (V::set1(1.0f) + e);
+  const V d = reciprocal_fast(V::set1(1.0f) + e);
   const V ed = e * d;
   s = select(neg, ed, d);
   sc = select(neg, d, ed);
@@ -302,9 +302,9 @@ template <class T>
 inline void vsigmoid2(Vec<T> x, Vec<T>& s, Vec<T>& sc) {
   using V = Vec<T>;
   const V e = vexp(-abs(x));
-  const V d = V::set1(T(1)) / (V::set1(T(1)) + e);
+  const V d = reciprocal_fast(V::set1(T(1)) + e);  // 1 + e is in [1, 2]
   const V ed = e * d;
-  const auto pos = x >= V::zero();  // (1 + e is in [1, 2])
+  const auto pos = x >= V::zero();
   s = select(pos, d, ed);
   sc = select(pos, ed, d);
 }
@@ -313,7 +313,7 @@ template <class T>
 inline Vec<T> vsigmoid(Vec<T> x) {
   using V = Vec<T>;
   const V e = vexp(-abs(x));
-  const V d = V::set1(T(1)) / (V::set1(T(1)) + e);
+  const V d = reciprocal_fast(V::set1(T(1)) + e);  // 1 + e is in [1, 2]
   return select(x >= V::zero(), d, e * d);
 }
 
