@@ -329,3 +329,17 @@ if given is not None:
         np.testing.assert_allclose(ta.grad, reduce_to(da, sa), rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(tb.grad, reduce_to(db, sb), rtol=1e-10, atol=1e-12)
         assert ta.grad.shape == sa and tb.grad.shape == sb
+
+
+@pytest.mark.cuda
+def test_to_cuda_and_back_is_differentiable():
+    if not dg.info()["cuda_available"]:
+        pytest.skip("needs a CUDA GPU")
+    pytest.importorskip("cupy")
+    x = leaf([1.0, -2.0, 3.0])
+    y = x.to("cuda")
+    assert y.device == "cuda" and y.requires_grad
+    z = (y * y).to("cpu")
+    assert z.device == "cpu"
+    z.sum().backward()
+    np.testing.assert_allclose(x.grad, 2 * x.data)
