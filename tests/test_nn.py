@@ -184,3 +184,22 @@ def test_state_dict_roundtrip_and_npz(tmp_path):
         nn.MLP([3, 5, 2]).load_state_dict({"0.weight": sd["0.weight"]})
     with pytest.raises(ValueError, match=r"shape"):
         nn.MLP([3, 4, 2]).load_state_dict(a.state_dict())
+
+
+def test_dropout_train_and_eval():
+    dg.manual_seed(9)
+    drop = nn.Dropout(0.3)
+    x = dg.tensor(np.random.default_rng(9).uniform(1, 2, (200, 50)), requires_grad=True)
+    y = drop(x)
+    kept = y.data != 0
+    assert 0.65 < kept.mean() < 0.75
+    np.testing.assert_allclose(y.data[kept], x.data[kept] / 0.7)
+    g = np.random.default_rng(10).standard_normal(x.shape)
+    y.backward(g)
+    np.testing.assert_allclose(x.grad, np.where(kept, g / 0.7, 0.0))
+    drop.eval()
+    assert drop(x) is x
+    assert F.dropout(x, 1.0).data.max() == 0.0
+    with pytest.raises(ValueError, match="p must be"):
+        nn.Dropout(1.5)
+    assert repr(drop) == "Dropout(p=0.3)"

@@ -17,7 +17,7 @@ from .tensor import Tensor, get_array_module
 __all__ = [
     "linear", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softplus", "identity",
     "softmax", "log_softmax", "sum_of_squares", "mse_loss", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "cross_entropy", "ACTIVATIONS",
+    "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "ACTIVATIONS",
 ]
 
 # activation name -> does its backward kernel want the output y (True) or the input x (False)
@@ -129,6 +129,26 @@ def softmax(x: Any, axis: int = -1) -> Tensor:
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
     return _softmax_like(x, axis, ops.log_softmax, ops.log_softmax_backward, "log_softmax")
+
+
+def dropout(x: Any, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1 / (1 - p) (inverted
+    dropout), drawing from deltagrad's generator; the identity when not training or p == 0."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    x = _float(_tensor(x, "dropout"), "dropout")
+    if not training or p == 0.0:
+        return x
+    from ._random import get_rng
+
+    xp = get_array_module(x.data)
+    keep = get_rng().random(x.shape) >= p
+    scale = xp.asarray(keep / (1.0 - p) if p < 1.0 else keep * 0.0, dtype=x.dtype)
+
+    def _backward(g: Any) -> None:
+        x._accumulate(g * scale)
+
+    return Tensor._make(x.data * scale, (x,), _backward, "dropout")
 
 
 # ---- linear ---------------------------------------------------------------------------------

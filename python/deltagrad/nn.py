@@ -16,7 +16,7 @@ from .tensor import Tensor
 
 __all__ = [
     "Module", "Parameter", "Linear", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU",
-    "Softplus", "Sequential", "MLP", "MSELoss", "SumOfSquaresLoss", "BCELoss",
+    "Softplus", "Dropout", "Sequential", "MLP", "MSELoss", "SumOfSquaresLoss", "BCELoss",
     "BCEWithLogitsLoss", "CrossEntropyLoss", "save", "load",
 ]
 
@@ -237,6 +237,22 @@ class GELU(Module):
 class Softplus(Module):
     def forward(self, x: Any) -> Tensor:
         return F.softplus(x)
+
+
+class Dropout(Module):
+    """Inverted dropout while training (module.train()); the identity after module.eval()."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+        self.p = float(p)
+
+    def forward(self, x: Any) -> Tensor:
+        return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 class Sequential(Module):
