@@ -186,3 +186,36 @@ def test_five_training_steps_match_torch(opt, loss):
         ot.step()
         for (name, p), pt in zip(ours.named_parameters(), theirs.parameters()):
             close(p, pt, f"{name} after step {step}")
+
+
+def test_float32_training_tracks_torch():
+    """The fast path: float32 kernels (fused linear + ReLU, fused softmax-CE, SGD with
+    momentum) follow torch float32 to float32 round-off over 5 steps."""
+    dg.manual_seed(2)
+    ours = dg.nn.MLP([30, 64, 64, 10], activation="relu")
+    layers = []
+    for i, lin in enumerate(ours):
+        tl = torch.nn.Linear(lin.in_features, lin.out_features)
+        with torch.no_grad():
+            tl.weight.copy_(torch.tensor(lin.weight.data))
+            tl.bias.copy_(torch.tensor(lin.bias.data))
+        layers += [tl] + ([torch.nn.ReLU()] if i < 2 else [])
+    theirs = torch.nn.Sequential(*layers)
+    o = dg.optim.SGD(ours.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    ot = torch.optim.SGD(theirs.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((64, 30)).astype(np.float32)
+    y = rng.integers(0, 10, 64)
+    for _ in range(5):
+        o.zero_grad()
+        ot.zero_grad()
+        lo = F.cross_entropy(ours(dg.tensor(X)), y)
+        lt = TF.cross_entropy(theirs(torch.from_numpy(X)), torch.from_numpy(y))
+        np.testing.assert_allclose(lo.item(), lt.item(), rtol=1e-5)
+        lo.backward()
+        lt.backward()
+        o.step()
+        ot.step()
+    for p, pt in zip(ours.parameters(), theirs.parameters()):
+        assert p.dtype == np.float32
+        np.testing.assert_allclose(p.data, pt.detach().numpy(), rtol=1e-4, atol=1e-5)
