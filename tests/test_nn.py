@@ -203,3 +203,23 @@ def test_dropout_train_and_eval():
     with pytest.raises(ValueError, match="p must be"):
         nn.Dropout(1.5)
     assert repr(drop) == "Dropout(p=0.3)"
+
+
+def test_module_list_registers_its_modules():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList([nn.Linear(3, 4), nn.Linear(4, 2)])
+
+        def forward(self, x):
+            for layer in self.layers:
+                x = layer(x)
+            return x
+
+    net = Net()
+    assert [n for n, _ in net.named_parameters()] == [
+        "layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"]
+    assert len(net.layers) == 2 and isinstance(net.layers[1], nn.Linear)
+    assert net(dg.tensor(np.ones((5, 3), dtype=np.float32))).shape == (5, 2)
+    with pytest.raises(TypeError, match="Module"):
+        nn.ModuleList([3])

@@ -16,7 +16,7 @@ from .tensor import Tensor
 
 __all__ = [
     "Module", "Parameter", "Linear", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU",
-    "Softplus", "Dropout", "Sequential", "MLP", "MSELoss", "SumOfSquaresLoss", "BCELoss",
+    "Softplus", "Dropout", "Sequential", "ModuleList", "MLP", "MSELoss", "SumOfSquaresLoss", "BCELoss",
     "BCEWithLogitsLoss", "CrossEntropyLoss", "save", "load",
 ]
 
@@ -289,6 +289,30 @@ class Sequential(Module):
     def append(self, layer: Module) -> Sequential:
         setattr(self, str(len(self)), layer)
         return self
+
+
+class ModuleList(Module):
+    """A list of submodules (registered, so their parameters are found); no forward."""
+
+    def __init__(self, modules: Iterable[Module] = ()) -> None:
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, module: Module) -> ModuleList:
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleList: expected a Module, got {type(module).__name__}")
+        setattr(self, str(len(self)), module)
+        return self
+
+    def __getitem__(self, i: int) -> Module:
+        return list(self._modules.values())[i]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(list(self._modules.values()))
 
 
 _ACTIVATION_MODULES = {"relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh,
