@@ -16,8 +16,8 @@ from .tensor import Tensor
 
 __all__ = [
     "Module", "Parameter", "Linear", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU",
-    "Softplus", "Dropout", "Sequential", "ModuleList", "MLP", "MSELoss", "SumOfSquaresLoss", "BCELoss",
-    "BCEWithLogitsLoss", "CrossEntropyLoss", "save", "load",
+    "Softplus", "Dropout", "Sequential", "ModuleList", "MLP", "MSELoss", "SumOfSquaresLoss",
+    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "save", "load",
 ]
 
 
