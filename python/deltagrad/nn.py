@@ -315,10 +315,6 @@ class ModuleList(Module):
         return iter(list(self._modules.values()))
 
 
-_ACTIVATION_MODULES = {"relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh,
-                       "gelu": GELU, "softplus": Softplus}
-
-
 class MLP(Sequential):
     """A multilayer perceptron: Linear(sizes[0], sizes[1]), activation, ..., Linear(sizes[-2],
     sizes[-1]) with no activation after the last layer. Each hidden activation is fused into
