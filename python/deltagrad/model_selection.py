@@ -193,7 +193,7 @@ def _check_scoring(scoring: Scoring) -> None:
 def _as_cv(cv: Any) -> Any:
     if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
         return KFold(int(cv))
-    if hasattr(cv, "split"):
+    if hasattr(cv, "split") and not isinstance(cv, (str, bytes)):
         return cv
     raise TypeError(f"cv must be an int (number of folds) or a splitter with .split(X, y), "
                     f"got {type(cv).__name__}")
