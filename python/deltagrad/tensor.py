@@ -1,0 +1,636 @@
+"""Tensor: an array (numpy or cupy) with reverse-mode autodiff, micrograd-style.
+
+Each op builds its output and attaches a `_backward(g)` closure that sends the error signal g
+(d loss / d output) back to its inputs, accumulating into their gradients. `backward()` sorts the
+graph topologically and walks it in reverse (Bishop, *Deep Learning*, Algorithm 8.1). Gradients
+are treated as values: accumulation makes a new array (`a.grad = a.grad + g`) rather than writing
+in place, which lets a leaf take over an upstream gradient by reference instead of copying it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import types
+from typing import Any, Callable
+
+import numpy as np
+
+from . import ops
+from ._backend import is_cuda_array
+
+__all__ = ["Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "get_array_module"]
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """False inside `no_grad()`: ops then record nothing."""
+    return _grad_enabled
+
+
+class _GradMode(contextlib.ContextDecorator):
+    """Context manager / decorator that switches graph recording off (or on)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._prev: list[bool] = []
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        self._prev.append(_grad_enabled)
+        _grad_enabled = self.enabled
+
+    def __exit__(self, *exc: object) -> None:
+        global _grad_enabled
+        _grad_enabled = self._prev.pop()
+
+
+def no_grad() -> _GradMode:
+    """`with dg.no_grad(): ...` (or `@dg.no_grad()`): ops inside build no graph."""
+    return _GradMode(False)
+
+
+def enable_grad() -> _GradMode:
+    """Switch graph recording back on inside a `no_grad()` block."""
+    return _GradMode(True)
+
+
+def get_array_module(x: Any) -> Any:
+    """numpy for host arrays, cupy (imported on first need) for device arrays."""
+    if is_cuda_array(x):
+        import cupy
+
+        return cupy
+    return np
+
+
+def _import_cupy() -> Any:
+    try:
+        import cupy
+    except ImportError as e:
+        raise RuntimeError("device 'cuda' needs cupy, which is not installed "
+                           "(pip install cupy-cuda13x)") from e
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # no driver, no device
+        raise RuntimeError(f"device 'cuda' is not available: {e}") from e
+    if n == 0:
+        raise RuntimeError("device 'cuda' is not available: no CUDA GPU was found")
+    return cupy
+
+
+def _to_device(x: Any, device: str) -> Any:
+    if device == "cpu":
+        return x.get() if is_cuda_array(x) else x
+    if device == "cuda":
+        return x if is_cuda_array(x) else _import_cupy().asarray(x)
+    raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
+
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _graph_freed(g: Any) -> None:
+    raise RuntimeError(
+        "trying to backward through the graph a second time: its saved values were freed by "
+        "the first backward(); call backward(retain_graph=True) the first time to keep them")
+
+
+def _reduced_axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(a) % max(ndim, 1))
+    return tuple(sorted(set(out)))
+
+
+def _unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
+    """The gradient of broadcasting an array of `shape` to g.shape: sum over broadcast axes."""
+    if g.shape == shape:
+        return g
+    return ops.sum_to_shape(g, shape)
+
+
+def _is_basic_index(idx: Any) -> bool:
+    items = idx if isinstance(idx, tuple) else (idx,)
+    return all(
+        i is None or i is Ellipsis or isinstance(i, (slice, int, np.integer)) and not
+        isinstance(i, bool) for i in items)
+
+
+class Tensor:
+    """An n-d array that records the ops applied to it, for reverse-mode autodiff.
+
+    Build one with `dg.tensor(data, requires_grad=...)`. Arithmetic (+ - * / @ ** neg),
+    `.T`, `.reshape`, `.sum`, `.mean`, indexing and every function of deltagrad.functional
+    build a graph when an input requires grad; `loss.backward()` fills `.grad` of the leaves.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_backward", "_prev", "_op", "__weakref__")
+    __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected op
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
+                 device: str | None = None) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        if device not in (None, "cpu", "cuda"):
+            raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
+        if is_cuda_array(data):
+            xp = get_array_module(data)
+            arr = data if dtype is None else xp.asarray(data, dtype=dtype)
+        else:
+            arr = np.asarray(data, dtype=dtype)
+            if dtype is None and not isinstance(data, np.ndarray) and arr.dtype == np.float64:
+                arr = arr.astype(np.float32)  # Python floats default to float32, as in torch
+        if device is not None:
+            arr = _to_device(arr, device)
+        self.data = arr
+        self.grad: Any = None
+        self.requires_grad = False
+        self._backward: Callable[[Any], None] | None = None
+        self._prev: tuple[Tensor, ...] = ()
+        self._op = ""
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ---- construction of graph nodes ------------------------------------------------------
+
+    @staticmethod
+    def _make(data: Any, parents: tuple[Tensor, ...], backward: Callable[[Any], None],
+              op: str) -> Tensor:
+        """The output of an op: a graph node when recording and some parent requires grad."""
+        out = Tensor.__new__(Tensor)
+        out.data = data
+        out.grad = None
+        out._op = op
+        if _grad_enabled and any(p.requires_grad for p in parents):
+            out.requires_grad = True
+            out._prev = tuple(p for p in parents if p.requires_grad)
+            out._backward = backward
+        else:
+            out.requires_grad = False
+            out._prev = ()
+            out._backward = None
+        return out
+
+    def _accumulate(self, g: Any) -> None:
+        """Add g to self.grad. A leaf takes g over by reference the first time when it owns a
+        fresh, writable, contiguous array nobody else was given; otherwise it gets a copy."""
+        data = self.data
+        if g.dtype != data.dtype:
+            g = g.astype(data.dtype)
+        if g.shape != data.shape:
+            g = _unbroadcast(g, data.shape)
+        if self.grad is None:
+            if self._backward is None:  # a leaf: its .grad is user-visible, so never alias
+                if (id(g) in _handed or not g.flags.c_contiguous
+                        or not getattr(g.flags, "writeable", True) or g.base is not None):
+                    g = g.copy()
+                _handed.add(id(g))
+            self.grad = g
+        else:
+            self.grad = self.grad + g
+
+    def _lift(self, other: Any) -> Tensor:
+        """A constant operand (number, array) as a Tensor of self's dtype and device."""
+        if isinstance(other, Tensor):
+            return other
+        xp = get_array_module(self.data)
+        if isinstance(other, (int, float, np.number)) and not isinstance(other, bool):
+            return Tensor(xp.asarray(other, dtype=self.data.dtype))
+        if is_cuda_array(other) or isinstance(other, np.ndarray):
+            return Tensor(other)
+        if isinstance(other, (list, tuple, bool)):
+            return Tensor(xp.asarray(other, dtype=self.data.dtype))
+        raise TypeError(f"unsupported operand type for a Tensor op: {type(other).__name__}")
+
+    # ---- properties -----------------------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> Any:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        """Number of elements (as numpy's .size; torch's .size() is .shape here)."""
+        return self.data.size
+
+    @property
+    def device(self) -> str:
+        return "cuda" if is_cuda_array(self.data) else "cpu"
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._backward is None
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Mark a leaf as a variable to differentiate with respect to (in place)."""
+        if self._backward is not None:
+            raise RuntimeError("requires_grad can only be changed on a leaf tensor; "
+                               "use .detach() to get one")
+        if requires_grad and self.data.dtype not in _FLOAT_DTYPES:
+            raise TypeError("only float32 / float64 tensors can require grad, got dtype "
+                            f"{self.data.dtype}")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def numpy(self) -> np.ndarray:
+        """The data as a numpy array (shares memory on the CPU; copied from a GPU)."""
+        return self.data.get() if is_cuda_array(self.data) else self.data
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        a = self.numpy()
+        return a if dtype is None else a.astype(dtype)
+
+    def item(self) -> float:
+        if self.data.size != 1:
+            raise ValueError(f"item(): only a one-element tensor converts to a Python number, "
+                             f"got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.numpy(), separator=", ", precision=4, prefix="tensor(")
+        extra = [] if self.dtype == np.float32 else [f"dtype={self.dtype}"]
+        if self.device != "cpu":
+            extra.append(f"device='{self.device}'")
+        if self._backward is not None:
+            extra.append(f"grad_fn=<{self._op}>")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        return "tensor(" + ", ".join([body, *extra]) + ")"
+
+    # ---- autodiff --------------------------------------------------------------------------
+
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Backpropagate: accumulate d(self)/d(leaf) into the .grad of every leaf that requires
+        grad. grad is d(loss)/d(self) (defaults to 1 for a one-element tensor)."""
+        if not self.requires_grad:
+            raise RuntimeError("backward(): this tensor does not require grad and has no graph "
+                               "(no input had requires_grad=True, or it was made under no_grad)")
+        xp = get_array_module(self.data)
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward(): grad can be implied only for a one-element "
+                                   f"output, got shape {self.shape}; pass grad=")
+            grad = xp.ones_like(self.data)
+        else:
+            grad = grad.data if isinstance(grad, Tensor) else grad
+            grad = xp.array(grad, dtype=self.data.dtype)  # a copy: never alias the caller's
+            if grad.shape != self.shape:
+                raise ValueError(f"backward(): grad has shape {grad.shape}, expected the "
+                                 f"output's shape {self.shape}")
+
+        topo: list[Tensor] = []
+        seen: set[int] = set()
+        stack: list[tuple[Tensor, bool]] = [(self, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                topo.append(node)
+                continue
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            for p in node._prev:
+                if id(p) not in seen:
+                    stack.append((p, False))
+
+        _handed.clear()
+        try:
+            self._accumulate(grad)
+            for node in reversed(topo):
+                fn = node._backward
+                if fn is None:  # a leaf keeps its gradient
+                    continue
+                g, node.grad = node.grad, None  # interior nodes keep none (as in torch)
+                if g is not None:
+                    fn(g)
+                if not retain_graph:
+                    node._backward = _graph_freed
+                    node._prev = ()
+        finally:
+            _handed.clear()
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph."""
+        return Tensor(self.data)
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # ---- devices / dtypes ------------------------------------------------------------------
+
+    def to(self, device: Any = None, dtype: Any = None) -> Tensor:
+        """A copy on `device` ("cpu" / "cuda") and/or of `dtype`; differentiable."""
+        if device is not None and not isinstance(device, str):
+            device, dtype = None, device
+        out = self
+        if dtype is not None and np.dtype(dtype) != self.dtype:
+            out = out.astype(dtype)
+        if device is not None and device != out.device:
+            src = out.device
+            a = _to_device(out.data, device)
+
+            def _backward(g: Any) -> None:
+                parent._accumulate(_to_device(g, src))
+
+            parent = out
+            out = Tensor._make(a, (parent,), _backward, "to")
+        return out
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self) -> Tensor:
+        return self.to("cuda")
+
+    def astype(self, dtype: Any) -> Tensor:
+        src = self.data.dtype
+
+        def _backward(g: Any) -> None:
+            self._accumulate(g.astype(src))
+
+        return Tensor._make(self.data.astype(dtype), (self,), _backward, "astype")
+
+    def float(self) -> Tensor:
+        return self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        return self.astype(np.float64)
+
+    # ---- arithmetic ------------------------------------------------------------------------
+
+    def __add__(self, other: Any) -> Tensor:
+        other = self._lift(other)
+
+        def _backward(g: Any) -> None:
+            if self.requires_grad:
+                self._accumulate(_unbroadcast(g, self.shape))
+            if other.requires_grad:
+                other._accumulate(_unbroadcast(g, other.shape))
+
+        return Tensor._make(self.data + other.data, (self, other), _backward, "add")
+
+    def __sub__(self, other: Any) -> Tensor:
+        other = self._lift(other)
+
+        def _backward(g: Any) -> None:
+            if self.requires_grad:
+                self._accumulate(_unbroadcast(g, self.shape))
+            if other.requires_grad:
+                other._accumulate(_unbroadcast(-g, other.shape))
+
+        return Tensor._make(self.data - other.data, (self, other), _backward, "sub")
+
+    def __mul__(self, other: Any) -> Tensor:
+        other = self._lift(other)
+
+        def _backward(g: Any) -> None:
+            if self.requires_grad:
+                self._accumulate(_unbroadcast(g * other.data, self.shape))
+            if other.requires_grad:
+                other._accumulate(_unbroadcast(g * self.data, other.shape))
+
+        return Tensor._make(self.data * other.data, (self, other), _backward, "mul")
+
+    def __truediv__(self, other: Any) -> Tensor:
+        other = self._lift(other)
+        out_data = self.data / other.data
+
+        def _backward(g: Any) -> None:
+            gb = g / other.data
+            if self.requires_grad:
+                self._accumulate(_unbroadcast(gb, self.shape))
+            if other.requires_grad:
+                other._accumulate(_unbroadcast(-gb * out_data, other.shape))
+
+        return Tensor._make(out_data, (self, other), _backward, "div")
+
+    def __pow__(self, exponent: Any) -> Tensor:
+        if isinstance(exponent, (int, float, np.number)) and not isinstance(exponent, bool):
+            p = exponent
+
+            def _backward(g: Any) -> None:
+                self._accumulate(g * (p * self.data ** (p - 1)) if p != 2 else g * 2 * self.data)
+
+            return Tensor._make(self.data ** p, (self,), _backward, "pow")
+        other = self._lift(exponent)
+        out_data = self.data ** other.data
+
+        def _backward_t(g: Any) -> None:
+            xp = get_array_module(g)
+            if self.requires_grad:
+                self._accumulate(_unbroadcast(
+                    g * other.data * self.data ** (other.data - 1), self.shape))
+            if other.requires_grad:
+                other._accumulate(_unbroadcast(g * out_data * xp.log(self.data), other.shape))
+
+        return Tensor._make(out_data, (self, other), _backward_t, "pow")
+
+    def __neg__(self) -> Tensor:
+        def _backward(g: Any) -> None:
+            self._accumulate(-g)
+
+        return Tensor._make(-self.data, (self,), _backward, "neg")
+
+    def __radd__(self, other: Any) -> Tensor:
+        return self + other
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return self._lift(other) - self
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return self * other
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return self._lift(other) / self
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return self._lift(other) ** self
+
+    def __matmul__(self, other: Any) -> Tensor:
+        other = self._lift(other)
+        a, b = self, other
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes "
+                             f"{a.shape} and {b.shape}")
+        if a.ndim > 2 or b.ndim > 2:
+            raise ValueError(f"matmul: batched (>2-D) operands are not supported, got shapes "
+                             f"{a.shape} and {b.shape}")
+        if a.ndim == 1 or b.ndim == 1:  # vectors as 1-row / 1-column matrices, as numpy does
+            out_shape = a.shape[:-1] + b.shape[1:]
+            a2 = a.reshape(1, -1) if a.ndim == 1 else a
+            b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+            return (a2 @ b2).reshape(out_shape)
+        if a.shape[1] != b.shape[0]:
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not line up "
+                             f"({a.shape[1]} != {b.shape[0]})")
+        if a.dtype != b.dtype:
+            raise TypeError(f"matmul: operands have different dtypes {a.dtype} and {b.dtype}")
+
+        def _backward(g: Any) -> None:
+            if a.requires_grad:
+                a._accumulate(ops.matmul(g, b.data, trans_b=True))
+            if b.requires_grad:
+                b._accumulate(ops.matmul(a.data, g, trans_a=True))
+
+        return Tensor._make(ops.matmul(a.data, b.data), (a, b), _backward, "matmul")
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return self._lift(other) @ self
+
+    # ---- shape ops -------------------------------------------------------------------------
+
+    @property
+    def T(self) -> Tensor:
+        def _backward(g: Any) -> None:
+            self._accumulate(g.T)
+
+        return Tensor._make(self.data.T, (self,), _backward, "transpose")
+
+    def reshape(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        try:
+            out_data = self.data.reshape(shape)
+        except ValueError as e:
+            raise ValueError(f"reshape: cannot reshape shape {self.shape} into {shape}") from e
+
+        def _backward(g: Any) -> None:
+            self._accumulate(g.reshape(self.shape))
+
+        return Tensor._make(out_data, (self,), _backward, "reshape")
+
+    def flatten(self) -> Tensor:
+        return self.reshape(-1)
+
+    def __getitem__(self, idx: Any) -> Tensor:
+        if isinstance(idx, Tensor):
+            idx = idx.data
+        elif isinstance(idx, tuple):
+            idx = tuple(i.data if isinstance(i, Tensor) else i for i in idx)
+
+        def _backward(g: Any) -> None:
+            xp = get_array_module(g)
+            gx = xp.zeros_like(self.data)
+            if _is_basic_index(idx):
+                gx[idx] = g
+            elif xp is np:
+                np.add.at(gx, idx, g)  # advanced indices may repeat: accumulate
+            else:
+                import cupyx
+
+                cupyx.scatter_add(gx, idx, g)
+            self._accumulate(gx)
+
+        return Tensor._make(self.data[idx], (self,), _backward, "index")
+
+    # ---- reductions ------------------------------------------------------------------------
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        axes = _reduced_axes(axis, self.ndim)
+        out_data = ops.sum(self.data, axis=axes, keepdims=keepdims)
+
+        def _backward(g: Any) -> None:
+            xp = get_array_module(g)
+            if not keepdims:
+                g = g.reshape([1 if i in axes else n for i, n in enumerate(self.shape)])
+            self._accumulate(xp.broadcast_to(g, self.shape))
+
+        return Tensor._make(out_data, (self,), _backward, "sum")
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        axes = _reduced_axes(axis, self.ndim)
+        count = math.prod(self.shape[i] for i in axes) if self.ndim else 1
+        out_data = ops.mean(self.data, axis=axes, keepdims=keepdims)
+
+        def _backward(g: Any) -> None:
+            xp = get_array_module(g)
+            if not keepdims:
+                g = g.reshape([1 if i in axes else n for i, n in enumerate(self.shape)])
+            self._accumulate(xp.broadcast_to(g / count, self.shape))
+
+        return Tensor._make(out_data, (self,), _backward, "mean")
+
+    # ---- elementwise math (the activations live in deltagrad.functional) -------------------
+
+    def exp(self) -> Tensor:
+        xp = get_array_module(self.data)
+        out_data = xp.exp(self.data)
+
+        def _backward(g: Any) -> None:
+            self._accumulate(g * out_data)
+
+        return Tensor._make(out_data, (self,), _backward, "exp")
+
+    def log(self) -> Tensor:
+        xp = get_array_module(self.data)
+
+        def _backward(g: Any) -> None:
+            self._accumulate(g / self.data)
+
+        return Tensor._make(xp.log(self.data), (self,), _backward, "log")
+
+    def relu(self) -> Tensor:
+        from .functional import relu
+
+        return relu(self)
+
+    def sigmoid(self) -> Tensor:
+        from .functional import sigmoid
+
+        return sigmoid(self)
+
+    def tanh(self) -> Tensor:
+        from .functional import tanh
+
+        return tanh(self)
+
+
+# ids of the gradient arrays leaves took over during the current backward(), so that two
+# leaves never share one array (an `add` sends the same g to both of its inputs).
+_handed: set[int] = set()
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
+           device: str = "cpu") -> Tensor:
+    """A new leaf Tensor. numpy / cupy arrays keep their dtype (and share memory when no
+    conversion is needed); Python floats become float32, as in torch."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+
+
+
+class _TensorModule(types.ModuleType):
+    """Importing the submodule deltagrad.tensor binds it as the package attribute `tensor`,
+    shadowing the factory function of the same name; calling the module calls the factory,
+    so `dg.tensor(data)` works whichever of the two the attribute holds."""
+
+    def __call__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
+                 device: str = "cpu") -> Tensor:
+        return tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+
+
+sys.modules[__name__].__class__ = _TensorModule
