@@ -281,6 +281,281 @@ def _cmd_curve_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- train
+
+#: what `deltagrad train` knows about each data set
+_TASKS = {
+    "breast_cancer": "binary",   # 569 x 30, positive (1) = malignant
+    "diabetes": "regression",    # 442 x 10
+    "digits": "multiclass",      # 1797 x 64, 10 classes
+}
+
+
+def _parse_hidden(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()] if text.strip() else []
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--hidden: expected comma-separated layer widths such as 64,32, got {text!r}"
+        ) from None
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"--hidden: widths must be >= 1, got {text!r}")
+    return sizes
+
+
+def _load_task(name: str) -> tuple[np.ndarray, np.ndarray]:
+    from . import datasets
+
+    return {"breast_cancer": datasets.load_breast_cancer, "diabetes": datasets.load_diabetes,
+            "digits": datasets.load_digits}[name]()
+
+
+class _Standardizer:
+    """z = (x - mean) / std with the statistics of the training set only."""
+
+    def __init__(self, X: np.ndarray) -> None:
+        self.mean = X.mean(axis=0)
+        std = X.std(axis=0)
+        self.std = np.where(std > 0, std, 1.0)  # constant columns (digits' border pixels)
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.mean) / self.std
+
+
+def _epoch_losses(history: Any) -> tuple[list[float], list[float]]:
+    """Per-epoch training and validation loss from dg.train.fit's History."""
+    def get(*names: str) -> list[float]:
+        for name in names:
+            value = getattr(history, name, None)
+            if value is None and isinstance(getattr(history, "history", None), dict):
+                value = history.history.get(name)
+            if value is None and isinstance(history, dict):
+                value = history.get(name)
+            if value is not None:
+                return [float(v) for v in value]
+        return []
+
+    return get("train_loss", "loss"), get("val_loss", "validation_loss")
+
+
+def _fit_loop(model: Any, loss_fn: Any, optimizer: Any, X: Any, y: Any, *, epochs: int,
+              batch_size: int, validation_data: Any, progress: bool, seed: int
+              ) -> tuple[list[float], list[float]]:
+    """Mini-batch training with a tqdm bar: dg.train.fit when the package has it, else the
+    same loop written out (DataLoader, forward, backward, step)."""
+    try:
+        from .train import fit
+    except ImportError:
+        fit = None
+    if fit is not None:
+        history = fit(model, loss_fn, optimizer, X, y, epochs=epochs, batch_size=batch_size,
+                      validation_data=validation_data, progress=progress)
+        return _epoch_losses(history)
+
+    from tqdm.auto import tqdm
+
+    from .data import DataLoader
+    from .tensor import Tensor, no_grad
+
+    loader = DataLoader(X, y, batch_size=batch_size, shuffle=True, seed=seed)
+    train_loss: list[float] = []
+    val_loss: list[float] = []
+    bar = tqdm(range(epochs), desc="train", unit="epoch", disable=not progress, leave=False)
+    for _ in bar:
+        model.train()
+        total, count = 0.0, 0
+        for xb, yb in loader:
+            optimizer.zero_grad()
+            loss = loss_fn(model(Tensor(xb)), yb)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(xb)
+            count += len(xb)
+        train_loss.append(total / count)
+        post = {"loss": f"{train_loss[-1]:.4f}"}
+        if validation_data is not None:
+            model.eval()
+            with no_grad():
+                val_loss.append(loss_fn(model(Tensor(validation_data[0])),
+                                        validation_data[1]).item())
+            post["val_loss"] = f"{val_loss[-1]:.4f}"
+        bar.set_postfix(post)
+    return train_loss, val_loss
+
+
+def run_train(
+    dataset: str = "breast_cancer",
+    device: str = "cpu",
+    epochs: int = 30,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    optimizer: str = "adam",
+    weight_decay: float = 1e-3,
+    hidden: Sequence[int] = (64, 32),
+    seed: int = 1,
+    save: Optional[str] = None,
+    plot: Optional[str] = None,
+    progress: bool = True,
+    echo: Any = print,
+) -> dict[str, Any]:
+    """Train an MLP on one of scikit-learn's medical / digits data sets and report test
+    metrics; what ``deltagrad train`` runs. Returns the numbers it prints."""
+    import time
+
+    from . import metrics, nn, optim
+    from ._random import manual_seed
+    from ._runtime import info
+    from .model_selection import train_val_test_split
+    from .tensor import Tensor, no_grad
+
+    if dataset not in _TASKS:
+        raise ValueError(f"dataset must be one of {', '.join(_TASKS)}, got {dataset!r}")
+    if optimizer not in ("sgd", "adam"):
+        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    facts = info()
+    if device == "cuda" and not facts["cuda_available"]:
+        raise RuntimeError(f"--device cuda: CUDA is not available ({facts['cuda_status']})")
+    task = _TASKS[dataset]
+    manual_seed(seed)
+
+    X, y = _load_task(dataset)
+    X_tr, X_va, X_te, y_tr, y_va, y_te = train_val_test_split(
+        X, y, val_size=0.2, test_size=0.2, stratify=y if task != "regression" else None,
+        seed=seed)
+    scale = _Standardizer(X_tr)
+    X_tr, X_va, X_te = (scale(a).astype(np.float32) for a in (X_tr, X_va, X_te))
+    if task == "binary":
+        n_out, loss_fn = 1, nn.BCEWithLogitsLoss()
+        prep = lambda v: v.astype(np.float32)[:, None]  # noqa: E731 - (N, 1) float targets
+    elif task == "multiclass":
+        n_out, loss_fn = int(y.max()) + 1, nn.CrossEntropyLoss()
+        prep = lambda v: v.astype(np.int64)  # noqa: E731
+    else:  # regression on a standardized target, reported back in the original units
+        n_out, loss_fn = 1, nn.MSELoss()
+        y_mean, y_std = float(y_tr.mean()), float(y_tr.std())
+        prep = lambda v: ((v - y_mean) / y_std).astype(np.float32)[:, None]  # noqa: E731
+    t_tr, t_va = prep(y_tr), prep(y_va)
+
+    sizes = [X.shape[1], *hidden, n_out]
+    model = nn.MLP(sizes, activation="relu")
+    if device == "cuda":
+        model.to("cuda")
+        to_dev = lambda a: Tensor(a, device="cuda").data  # noqa: E731
+        X_tr, X_va, t_tr, t_va = map(to_dev, (X_tr, X_va, t_tr, t_va))
+    if optimizer == "adam":
+        opt = optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    else:
+        opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
+    backend = "cuda" if device == "cuda" else facts["cpu_isa"]
+    echo(f"deltagrad train: {dataset} ({task}), {X.shape[0]} samples x {X.shape[1]} features; "
+         f"split train/val/test = {len(y_tr)}/{len(y_va)}/{len(y_te)} (seed {seed}"
+         f"{', stratified' if task != 'regression' else ''}), features standardized on train")
+    if dataset == "breast_cancer":
+        echo("positive class = malignant (label 1; scikit-learn codes malignant as 0, flipped "
+             "here)")
+    echo(f"model: MLP {'-'.join(map(str, sizes))} (relu), loss {type(loss_fn).__name__}, "
+         f"{optimizer} lr={lr:g} weight_decay={weight_decay:g}, batch {batch_size}, "
+         f"{epochs} epochs, backend {backend}")
+
+    t0 = time.perf_counter()
+    train_loss, val_loss = _fit_loop(model, loss_fn, opt, X_tr, t_tr, epochs=epochs,
+                                     batch_size=batch_size, validation_data=(X_va, t_va),
+                                     progress=progress, seed=seed)
+    seconds = time.perf_counter() - t0
+    samples_per_s = epochs * len(y_tr) / seconds
+
+    rows = [[i + 1, tl, val_loss[i] if i < len(val_loss) else None]
+            for i, tl in enumerate(train_loss)]
+    shown = rows if len(rows) <= 12 else (
+        rows[:: max(1, len(rows) // 10)] + ([rows[-1]] if (len(rows) - 1) % max(
+            1, len(rows) // 10) else []))
+    every = "every epoch" if shown is rows else f"every {max(1, len(rows) // 10)} epochs"
+    echo(_table(["epoch", "train loss", "val loss"], shown, f"\nper-epoch loss ({every})"))
+
+    model.eval()
+    with no_grad():
+        out = np.asarray(model(Tensor(X_te if device == "cpu" else to_dev(X_te))).numpy(),
+                         dtype=np.float64)
+    res: dict[str, Any] = {"dataset": dataset, "task": task, "epochs": epochs,
+                           "train_loss": train_loss, "val_loss": val_loss,
+                           "seconds": seconds, "samples_per_s": samples_per_s,
+                           "backend": backend, "n_test": len(y_te)}
+    echo("\ntest set:")
+    if task == "binary":
+        scores = out[:, 0]
+        pred = (scores > 0).astype(np.int64)
+        cm = metrics.confusion_matrix(pred, y_te, n_classes=2)
+        res.update(accuracy=metrics.accuracy(pred, y_te), roc_auc=metrics.roc_auc(scores, y_te),
+                   confusion_matrix=cm.tolist())
+        echo(f"  accuracy  {res['accuracy']:.4f}")
+        echo(f"  ROC AUC   {res['roc_auc']:.4f}")
+        echo(f"  sensitivity (malignant found) {cm[1, 1] / max(1, cm[1].sum()):.4f}, "
+             f"specificity {cm[0, 0] / max(1, cm[0].sum()):.4f}")
+        echo(_table(["", "pred benign (0)", "pred malignant (1)"],
+                    [["true benign (0)", int(cm[0, 0]), int(cm[0, 1])],
+                     ["true malignant (1)", int(cm[1, 0]), int(cm[1, 1])]],
+                    "  confusion matrix (rows: truth, columns: prediction)"))
+    elif task == "multiclass":
+        pred = out.argmax(axis=1)
+        cm = metrics.confusion_matrix(pred, y_te, n_classes=n_out)
+        res.update(accuracy=metrics.accuracy(pred, y_te), confusion_matrix=cm.tolist())
+        echo(f"  accuracy  {res['accuracy']:.4f}")
+        echo(_table(["true \\ pred", *map(str, range(n_out))],
+                    [[str(k), *map(int, cm[k])] for k in range(n_out)],
+                    "  confusion matrix (rows: truth, columns: prediction)"))
+    else:
+        pred = out[:, 0] * y_std + y_mean
+        res.update(rms=metrics.rms_error(pred, y_te), r2=metrics.r2(pred, y_te))
+        echo(f"  E_RMS     {res['rms']:.3f}  (target std {float(np.std(y_te)):.3f})")
+        echo(f"  R^2       {res['r2']:.4f}")
+    echo(f"\ntraining: {seconds:.2f} s, {samples_per_s:,.0f} samples/s on {backend} "
+         f"({facts['num_threads']} threads)")
+
+    if save:
+        arrays = {k: v for k, v in model.state_dict().items()}
+        arrays.update({"_meta.sizes": np.asarray(sizes), "_meta.x_mean": scale.mean,
+                       "_meta.x_std": scale.std, "_meta.dataset": np.asarray(dataset)})
+        if task == "regression":
+            arrays.update({"_meta.y_mean": np.asarray(y_mean), "_meta.y_std": np.asarray(y_std)})
+        np.savez(save, **arrays)
+        res["saved"] = save if save.endswith(".npz") else save + ".npz"
+        echo(f"model saved to {res['saved']} (parameters, plus _meta.* standardization)")
+    if plot:
+        plt = _pyplot()
+        if plt is None:
+            echo("--plot: matplotlib is not installed (pip install \"deltagrad[examples]\")")
+        else:
+            fig, ax = plt.subplots(figsize=(6, 4))
+            ep = np.arange(1, len(train_loss) + 1)
+            ax.plot(ep, train_loss, label="training")
+            if val_loss:
+                ax.plot(ep[:len(val_loss)], val_loss, label="validation")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(type(loss_fn).__name__)
+            ax.set_title(f"{dataset}: MLP {'-'.join(map(str, sizes))}, {optimizer}")
+            ax.legend()
+            fig.tight_layout()
+            fig.savefig(plot, dpi=110)
+            plt.close(fig)
+            res["plot"] = plot
+            echo(f"learning curves written to {plot}")
+    return res
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    try:
+        run_train(dataset=args.dataset, device=args.device, epochs=args.epochs,
+                  batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+                  weight_decay=args.weight_decay, hidden=args.hidden, seed=args.seed,
+                  save=args.save, plot=args.plot, progress=not args.no_progress)
+    except (RuntimeError, ImportError) as e:
+        print(f"deltagrad train: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _not_yet(name: str):
     def run(args: argparse.Namespace) -> int:
         print(f"deltagrad {name}: not there yet", file=sys.stderr)
@@ -316,7 +591,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="directory for the PNG plots")
     p.set_defaults(func=_cmd_curve_fit)
 
-    for name in ("train", "bench"):
+    p = sub.add_parser("train", help="train an MLP on a medical data set shipped with "
+                       "scikit-learn and report test metrics")
+    p.add_argument("--dataset", choices=list(_TASKS), default="breast_cancer",
+                   help="breast_cancer (binary, BCE with logits; positive = malignant), "
+                   "diabetes (regression, MSE), digits (10 classes, cross-entropy)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--epochs", type=_positive_int, default=30)
+    p.add_argument("--batch-size", type=_positive_int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    p.add_argument("--optimizer", choices=["sgd", "adam"], default="adam",
+                   help="adam, or sgd with momentum 0.9")
+    p.add_argument("--weight-decay", type=float, default=1e-3,
+                   help="L2 penalty added to the gradient (default 1e-3)")
+    p.add_argument("--hidden", type=_parse_hidden, default=[64, 32],
+                   help="hidden layer widths, e.g. 64,32 (default)")
+    p.add_argument("--seed", type=int, default=1,
+                   help="split, init and shuffling seed (default 1)")
+    p.add_argument("--save", default=None, metavar="MODEL.npz", help="save the parameters")
+    p.add_argument("--plot", default=None, metavar="CURVES.png", help="learning curves")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
+
+    for name in ("bench",):
         sub.add_parser(name).set_defaults(func=_not_yet(name))
     return parser
 
