@@ -98,7 +98,7 @@ class SGD(Optimizer):
             g = _grad_of(p)
             buf = st.get("momentum_buffer")
             first = buf is None
-            if first and self.momentum != 0.0:
+            if first:  # (allocated for momentum 0 too: the interim ops.sgd_update needs one)
                 buf = st["momentum_buffer"] = get_array_module(p.data).empty_like(p.data)
             ops.sgd_update(p.data, g, buf, lr=self.lr, momentum=self.momentum,
                            weight_decay=self.weight_decay, nesterov=self.nesterov,
