@@ -322,65 +322,15 @@ class _Standardizer:
         return (X - self.mean) / self.std
 
 
-def _epoch_losses(history: Any) -> tuple[list[float], list[float]]:
-    """Per-epoch training and validation loss from dg.train.fit's History."""
-    def get(*names: str) -> list[float]:
-        for name in names:
-            value = getattr(history, name, None)
-            if value is None and isinstance(getattr(history, "history", None), dict):
-                value = history.history.get(name)
-            if value is None and isinstance(history, dict):
-                value = history.get(name)
-            if value is not None:
-                return [float(v) for v in value]
-        return []
+def _fit(model: Any, loss_fn: Any, optimizer: Any, X: Any, y: Any, *, epochs: int,
+         batch_size: int, validation_data: Any, progress: bool, seed: int
+         ) -> tuple[list[float], list[float]]:
+    """dg.train.fit (mini-batches, tqdm bar with the loss); per-epoch train / val loss."""
+    from .train import fit
 
-    return get("train_loss", "loss"), get("val_loss", "validation_loss")
-
-
-def _fit_loop(model: Any, loss_fn: Any, optimizer: Any, X: Any, y: Any, *, epochs: int,
-              batch_size: int, validation_data: Any, progress: bool, seed: int
-              ) -> tuple[list[float], list[float]]:
-    """Mini-batch training with a tqdm bar: dg.train.fit when the package has it, else the
-    same loop written out (DataLoader, forward, backward, step)."""
-    try:
-        from .train import fit
-    except ImportError:
-        fit = None
-    if fit is not None:
-        history = fit(model, loss_fn, optimizer, X, y, epochs=epochs, batch_size=batch_size,
-                      validation_data=validation_data, progress=progress)
-        return _epoch_losses(history)
-
-    from tqdm.auto import tqdm
-
-    from .data import DataLoader
-    from .tensor import Tensor, no_grad
-
-    loader = DataLoader(X, y, batch_size=batch_size, shuffle=True, seed=seed)
-    train_loss: list[float] = []
-    val_loss: list[float] = []
-    bar = tqdm(range(epochs), desc="train", unit="epoch", disable=not progress, leave=False)
-    for _ in bar:
-        model.train()
-        total, count = 0.0, 0
-        for xb, yb in loader:
-            optimizer.zero_grad()
-            loss = loss_fn(model(Tensor(xb)), yb)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(xb)
-            count += len(xb)
-        train_loss.append(total / count)
-        post = {"loss": f"{train_loss[-1]:.4f}"}
-        if validation_data is not None:
-            model.eval()
-            with no_grad():
-                val_loss.append(loss_fn(model(Tensor(validation_data[0])),
-                                        validation_data[1]).item())
-            post["val_loss"] = f"{val_loss[-1]:.4f}"
-        bar.set_postfix(post)
-    return train_loss, val_loss
+    history = fit(model, loss_fn, optimizer, X, y, epochs=epochs, batch_size=batch_size,
+                  validation_data=validation_data, progress=progress, seed=seed)
+    return list(history.history.get("loss", [])), list(history.history.get("val_loss", []))
 
 
 def run_train(
@@ -460,9 +410,9 @@ def run_train(
          f"{epochs} epochs, backend {backend}")
 
     t0 = time.perf_counter()
-    train_loss, val_loss = _fit_loop(model, loss_fn, opt, X_tr, t_tr, epochs=epochs,
-                                     batch_size=batch_size, validation_data=(X_va, t_va),
-                                     progress=progress, seed=seed)
+    train_loss, val_loss = _fit(model, loss_fn, opt, X_tr, t_tr, epochs=epochs,
+                                batch_size=batch_size, validation_data=(X_va, t_va),
+                                progress=progress, seed=seed)
     seconds = time.perf_counter() - t0
     samples_per_s = epochs * len(y_tr) / seconds
 
