@@ -77,3 +77,39 @@ def test_train_cuda_without_a_gpu_says_why(capsys):
         pytest.skip("a GPU is present")
     assert main(["train", "--device", "cuda", "--epochs", "1", "--no-progress"]) == 2
     assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_bench_tiny_run_writes_json_and_plot(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("matplotlib")
+    import deltagrad.benchmark as bm
+
+    real = bm.run_benchmarks
+
+    def tiny(quick=False, n_threads=None, progress=True):
+        assert quick
+        return real(quick, n_threads, progress=False, sizes=[8, 17], peak_n=64, n_elems=4096,
+                    mlp_sizes=(12, 8, 3), batch=16, rounds=2, min_time=1e-4)
+
+    monkeypatch.setattr(bm, "run_benchmarks", tiny)
+    out_json, out_png = tmp_path / "b.json", tmp_path / "b.png"
+    assert main(["bench", "--quick", "--no-progress", "--json", str(out_json),
+                 "--plot", str(out_png)]) == 0
+    out = capsys.readouterr().out
+    assert "GFLOP/s" in out and "measured peak" in out and "copy bandwidth" in out
+    assert "samples/s" in out
+    res = json.loads(out_json.read_text())
+    assert [r["n"] for r in res["gemm"]] == [8, 17]
+    assert res["peak_gflops_measured"] > 0 and res["activations"]["copy_gbs"] > 0
+    assert {r["act"] for r in res["activations"]["rows"]} == {"relu", "sigmoid", "tanh", "gelu"}
+    assert res["mlp"]["deltagrad_samples_per_s"] > 0
+    assert out_png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_interleaved_alternates_and_reports_best():
+    from deltagrad.benchmark import interleaved
+
+    calls: list[str] = []
+    res = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                      rounds=3, min_time=1e-6)
+    assert set(res) == {"a", "b"} and all(v["best"] <= v["median"] for v in res.values())
+    assert calls.count("a") >= 4 and calls.count("b") >= 4

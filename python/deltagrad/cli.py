@@ -506,12 +506,25 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _not_yet(name: str):
-    def run(args: argparse.Namespace) -> int:
-        print(f"deltagrad {name}: not there yet", file=sys.stderr)
-        return 0
+# ----------------------------------------------------------------------------- bench
 
-    return run
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .benchmark import format_report, plot_report, run_benchmarks
+
+    res = run_benchmarks(quick=args.quick, n_threads=args.threads,
+                         progress=not args.no_progress)
+    print(format_report(res))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=2)
+        print(f"\nresults written to {args.json}")
+    if args.plot:
+        if plot_report(res, args.plot):
+            print(f"plot written to {args.plot}")
+        else:
+            print("--plot: matplotlib is not installed (pip install \"deltagrad[examples]\")")
+    return 0
 
 
 def _positive_int(text: str) -> int:
@@ -563,8 +576,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
-    for name in ("bench",):
-        sub.add_parser(name).set_defaults(func=_not_yet(name))
+    p = sub.add_parser("bench", help="GEMM GFLOP/s, activation GB/s and MLP samples/s against "
+                       "NumPy / PyTorch, with this machine's measured peak and copy bandwidth")
+    p.add_argument("--quick", action="store_true", help="fewer sizes and rounds")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="threads for every library (default: deltagrad's current setting)")
+    p.add_argument("--json", default=None, metavar="OUT.json", help="write the results")
+    p.add_argument("--plot", default=None, metavar="OUT.png", help="plot the results")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_bench)
     return parser
 
 
