@@ -10,9 +10,8 @@ M and lambda.
 
 import math
 
-import numpy as np
-
 import deltagrad as dg
+import numpy as np
 from deltagrad.metrics import rms_error
 from deltagrad.model_selection import KFold, grid_search_poly
 from deltagrad.models import PolynomialRegression

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import re
 
+import deltagrad as dg
 import numpy as np
 import pytest
-
-import deltagrad as dg
 from deltagrad.cli import main
 
 
@@ -113,3 +112,19 @@ def test_interleaved_alternates_and_reports_best():
                       rounds=3, min_time=1e-6)
     assert set(res) == {"a", "b"} and all(v["best"] <= v["median"] for v in res.values())
     assert calls.count("a") >= 4 and calls.count("b") >= 4
+
+
+@pytest.mark.parametrize("name, expect", [
+    ("curve_fitting.py", "cross-validation chooses M"),
+    ("breast_cancer.py", "ROC AUC"),
+    ("digits.py", "test accuracy"),
+])
+def test_examples_run(name, expect, capsys):
+    import pathlib
+    import runpy
+
+    if name != "curve_fitting.py":
+        pytest.importorskip("sklearn")
+    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / name
+    runpy.run_path(str(path), run_name="__main__")
+    assert expect in capsys.readouterr().out

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import deltagrad as dg
 import numpy as np
 import pytest
-
-import deltagrad as dg
 from deltagrad import datasets
 
 

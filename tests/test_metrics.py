@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from deltagrad import metrics
 
 sk_metrics = pytest.importorskip("sklearn.metrics")
@@ -20,7 +19,7 @@ def test_rms_error_is_sqrt_mean_square():
 
 @pytest.mark.parametrize("n", [1, 2, 7, 101])
 def test_roc_auc_equals_sklearn_on_random_data(rng, n):
-    for trial in range(5):
+    for _trial in range(5):
         t = rng.integers(0, 2, n + 2)
         t[:2] = [0, 1]  # both classes present
         s = rng.standard_normal(n + 2)

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
 from deltagrad import model_selection as ms
 from deltagrad.datasets import make_sinusoidal
 from deltagrad.metrics import rms_error
@@ -51,7 +50,7 @@ def test_kfold_bad_arguments(kwargs, exc, word):
 
 def test_stratified_kfold_keeps_class_shares():
     y = np.array([0] * 30 + [1] * 10)
-    for tr, va in ms.StratifiedKFold(5, shuffle=True, seed=1).split(np.zeros(40), y):
+    for _tr, va in ms.StratifiedKFold(5, shuffle=True, seed=1).split(np.zeros(40), y):
         assert np.sum(y[va] == 1) == 2 and va.size == 8
     with pytest.raises(ValueError, match="y"):
         list(ms.StratifiedKFold(2).split(np.zeros(4)))

@@ -6,11 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from numpy.polynomial import polynomial as P
-
 from deltagrad.datasets import make_sinusoidal
 from deltagrad.metrics import rms_error
 from deltagrad.models import PolynomialRegression, polynomial_features
+from numpy.polynomial import polynomial as P
 
 
 def rel_err(a, b):

@@ -9,8 +9,9 @@ machine only ever slows a round down, so the best round is the least disturbed o
 Reference lines:
 - GEMM "measured peak": the best float32 GEMM rate of NumPy's BLAS or PyTorch at a large,
   compute-bound size (n = 1024 with --quick, else 2048), timed the same way. It is an
-  attainable FMA peak measured on this machine, not a datasheet number; the nominal peak (cores x clock x 2 FMA ports x SIMD
-  lanes x 2 flops) is reported next to it, with the clock read from /proc/cpuinfo.
+  attainable FMA peak measured on this machine, not a datasheet number; the nominal peak
+  (cores x clock x 2 FMA ports x SIMD lanes x 2 flops) is reported next to it, with the
+  clock read from /proc/cpuinfo.
 - Activation "copy bandwidth": a plain array copy (np.copyto) of the same size, i.e. read +
   write of the same bytes as an elementwise op.
 """
@@ -22,7 +23,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -110,7 +111,7 @@ def _torch() -> Any:
 # --------------------------------------------------------------------------- machine facts
 
 
-def _cpu_mhz() -> Optional[float]:
+def _cpu_mhz() -> float | None:
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -121,7 +122,7 @@ def _cpu_mhz() -> Optional[float]:
     return None
 
 
-def nominal_peak_gflops(isa: str, n_threads: int) -> Optional[float]:
+def nominal_peak_gflops(isa: str, n_threads: int) -> float | None:
     """cores x clock x 2 FMA ports x float32 lanes x 2 flops per FMA; None without a clock.
 
     The clock is /proc/cpuinfo's (often the base clock, turbo may be higher) and 2 FMA ports
@@ -150,12 +151,12 @@ def bench_gemm(sizes: list[int], rounds: int, min_time: float,
         b = rng.standard_normal((n, n), dtype=np.float32)
         out = np.empty((n, n), np.float32)
         fns: dict[str, Callable[[], object]] = {
-            "deltagrad": lambda: ops.matmul(a, b, out=out),
-            "numpy": lambda: np.matmul(a, b, out=out),
+            "deltagrad": lambda a=a, b=b, out=out: ops.matmul(a, b, out=out),
+            "numpy": lambda a=a, b=b, out=out: np.matmul(a, b, out=out),
         }
         if torch is not None:
             ta, tb, tc = torch.from_numpy(a), torch.from_numpy(b), torch.empty(n, n)
-            fns["torch"] = lambda: torch.mm(ta, tb, out=tc)
+            fns["torch"] = lambda ta=ta, tb=tb, tc=tc: torch.mm(ta, tb, out=tc)
         t = interleaved(fns, rounds=rounds, min_time=min_time)
         rows.append({"n": n, **{f"{k}_gflops": 2.0 * n**3 / v["best"] / 1e9
                                 for k, v in t.items()}})
@@ -260,21 +261,22 @@ def bench_peak(n: int, rounds: int, min_time: float,
 
 def run_benchmarks(
     quick: bool = False,
-    n_threads: Optional[int] = None,
+    n_threads: int | None = None,
     progress: bool = True,
     *,
-    sizes: Optional[list[int]] = None,
-    peak_n: Optional[int] = None,
-    n_elems: Optional[int] = None,
+    sizes: list[int] | None = None,
+    peak_n: int | None = None,
+    n_elems: int | None = None,
     mlp_sizes: tuple[int, ...] = (784, 256, 128, 10),
     batch: int = 128,
-    rounds: Optional[int] = None,
-    min_time: Optional[float] = None,
+    rounds: int | None = None,
+    min_time: float | None = None,
 ) -> dict[str, Any]:
     """Run every benchmark; returns a JSON-ready dict (see the module docstring). The
     keyword-only arguments override the sizes that ``quick`` picks."""
-    import deltagrad as dg
     from tqdm.auto import tqdm
+
+    import deltagrad as dg
 
     facts = dg.info()
     n_threads = n_threads or dg.get_num_threads()

@@ -8,7 +8,7 @@ import math
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -77,7 +77,7 @@ def run_curve_fit(
     seed: int = 38,
     folds: int = 5,
     penalize_bias: bool = True,
-    out: Optional[str] = None,
+    out: str | None = None,
     echo: Any = print,
 ) -> dict[str, Any]:
     """Bishop's polynomial curve-fitting experiment (Deep Learning §1.2); prints its tables,
@@ -343,8 +343,8 @@ def run_train(
     weight_decay: float = 1e-3,
     hidden: Sequence[int] = (64, 32),
     seed: int = 1,
-    save: Optional[str] = None,
-    plot: Optional[str] = None,
+    save: str | None = None,
+    plot: str | None = None,
     progress: bool = True,
     echo: Any = print,
 ) -> dict[str, Any]:
@@ -588,7 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

@@ -6,7 +6,7 @@ scikit-learn is imported only when one of them is called.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -16,7 +16,7 @@ __all__ = ["make_sinusoidal", "load_breast_cancer", "load_diabetes", "load_digit
 
 
 def make_sinusoidal(
-    n: int, noise: float = 0.3, seed: Optional[int] = None
+    n: int, noise: float = 0.3, seed: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bishop's curve-fitting data: ``t = sin(2 pi x) + Gaussian noise`` (Deep Learning, §1.2).
 

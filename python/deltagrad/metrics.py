@@ -7,8 +7,6 @@ the target first; only the order differs, the numbers are the same.)
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -137,7 +135,7 @@ def roc_auc(scores: ArrayLike, t: ArrayLike) -> float:
     return float(u / (n_pos * n_neg))
 
 
-def confusion_matrix(y: ArrayLike, t: ArrayLike, n_classes: Optional[int] = None) -> np.ndarray:
+def confusion_matrix(y: ArrayLike, t: ArrayLike, n_classes: int | None = None) -> np.ndarray:
     """Counts C[i, j] of samples whose true class is i and predicted class is j.
 
     The layout is scikit-learn's (rows = truth, columns = prediction), so for binary labels

@@ -12,7 +12,7 @@ import copy
 import math
 from collections.abc import Iterator, Sequence
 from itertools import product
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Union
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -39,7 +39,7 @@ def _check_int(value: Any, name: str, minimum: int) -> int:
     return int(value)
 
 
-def _check_seed(seed: Any, name: str = "seed") -> Optional[int]:
+def _check_seed(seed: Any, name: str = "seed") -> int | None:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
         raise TypeError(f"{name} must be an int or None, got {type(seed).__name__}")
     return None if seed is None else int(seed)
@@ -66,7 +66,7 @@ class KFold:
     as scikit-learn's with ``random_state=seed``), by deltagrad's generator when seed is None.
     """
 
-    def __init__(self, n_splits: int = 5, shuffle: bool = False, seed: Optional[int] = None):
+    def __init__(self, n_splits: int = 5, shuffle: bool = False, seed: int | None = None):
         self.n_splits = _check_int(n_splits, "KFold: n_splits", 2)
         if not isinstance(shuffle, (bool, np.bool_)):
             raise TypeError(f"KFold: shuffle must be a bool, got {type(shuffle).__name__}")
@@ -103,7 +103,7 @@ class KFold:
             start += size
 
     def split(
-        self, X: ArrayLike, y: Optional[ArrayLike] = None, groups: Any = None
+        self, X: ArrayLike, y: ArrayLike | None = None, groups: Any = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (train_idx, val_idx) index arrays (int64, each sorted), one pair per fold."""
         n = _num_samples(X)
@@ -253,7 +253,7 @@ def _largest_remainder(weights: np.ndarray, total: int, caps: np.ndarray) -> np.
 
 
 def _split_indices(
-    n: int, n_val: int, n_test: int, stratify: Optional[np.ndarray], rng: np.random.Generator
+    n: int, n_val: int, n_test: int, stratify: np.ndarray | None, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if stratify is None:
         perm = rng.permutation(n)
@@ -276,10 +276,10 @@ def train_val_test_split(
     X: ArrayLike,
     y: ArrayLike,
     *,
-    val_size: Union[float, int] = 0.2,
-    test_size: Union[float, int] = 0.2,
-    stratify: Union[ArrayLike, bool, None] = None,
-    seed: Optional[int] = None,
+    val_size: float | int = 0.2,
+    test_size: float | int = 0.2,
+    stratify: ArrayLike | bool | None = None,
+    seed: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Bishop's three-way hold-out split: training set (fit w), validation set (choose
     hyperparameters), test set (the final, untouched estimate).
@@ -318,9 +318,9 @@ def train_test_split(
     X: ArrayLike,
     y: ArrayLike,
     *,
-    test_size: Union[float, int] = 0.25,
-    stratify: Union[ArrayLike, bool, None] = None,
-    seed: Optional[int] = None,
+    test_size: float | int = 0.25,
+    stratify: ArrayLike | bool | None = None,
+    seed: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Two-way hold-out split: ``X_train, X_test, y_train, y_test`` (see train_val_test_split)."""
     Xtr, _, Xte, ytr, _, yte = train_val_test_split(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -130,7 +130,7 @@ class PolynomialRegression(BaseEstimator):
         l2: float = 0.0,
         penalize_bias: bool = True,
         solver: str = "lstsq",
-        lr: Optional[float] = None,
+        lr: float | None = None,
         max_iter: int = 20000,
         tol: float = 1e-10,
     ) -> None:
