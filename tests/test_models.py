@@ -150,3 +150,75 @@ def test_bad_data():
         PolynomialRegression(1).predict([0.0])
     with pytest.raises(ValueError, match="unknown parameter"):
         m.set_params(alpha=1.0)
+
+
+# ---- MLPClassifier / MLPRegressor ------------------------------------------------------------
+
+def _blobs(rng, n=120, k=2, d=4):
+    centers = 4.0 * np.eye(k, d)  # well separated: 4 standard deviations apart
+    y = rng.integers(0, k, n)
+    return centers[y] + rng.standard_normal((n, d)), y
+
+
+def test_mlp_classifier_binary_with_any_labels(rng):
+    from deltagrad.metrics import roc_auc
+    from deltagrad.models import MLPClassifier
+
+    X, y = _blobs(rng)
+    labels = np.array(["benign", "malignant"])[y]
+    clf = MLPClassifier(hidden=(16,), epochs=15, seed=0).fit(X, labels)
+    assert list(clf.classes_) == ["benign", "malignant"]
+    assert clf.score(X, labels) > 0.95
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    z = clf.decision_function(X)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[(z > 0).astype(int)])
+    assert roc_auc(z, y) > 0.98
+    assert len(clf.history_["loss"]) == 15
+    # the same seed gives the same model
+    again = MLPClassifier(hidden=(16,), epochs=15, seed=0).fit(X, labels)
+    np.testing.assert_array_equal(again.decision_function(X), z)
+
+
+def test_mlp_classifier_multiclass_and_sklearn_cross_val(rng):
+    pytest.importorskip("sklearn")
+    from deltagrad.models import MLPClassifier
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_score
+
+    X, y = _blobs(rng, n=150, k=3)
+    clf = MLPClassifier(hidden=(16,), epochs=10, seed=1)
+    assert clone(clf).get_params() == clf.get_params()
+    scores = cross_val_score(clf, X, y, cv=3)
+    assert scores.shape == (3,) and scores.mean() > 0.9
+    fitted = clf.fit(X, y)
+    assert fitted.predict_proba(X).shape == (150, 3)
+
+
+def test_mlp_regressor_learns_a_smooth_function(rng):
+    from deltagrad.models import MLPRegressor
+
+    X = rng.uniform(-1, 1, (200, 2))
+    y = 100 + 30 * np.sin(2 * X[:, 0]) + 10 * X[:, 1]  # far from zero mean: target is scaled
+    reg = MLPRegressor(hidden=(32,), epochs=60, lr=3e-3, seed=0).fit(X, y)
+    assert reg.predict(X).shape == (200,)
+    assert reg.score(X, y) > 0.9
+
+
+def test_mlp_bad_input(rng):
+    from deltagrad.models import MLPClassifier, MLPRegressor
+
+    X, y = _blobs(rng, n=20)
+    with pytest.raises(ValueError, match="two classes"):
+        MLPClassifier(epochs=1).fit(X, np.zeros(20))
+    with pytest.raises(ValueError, match="optimizer"):
+        MLPClassifier(optimizer="rmsprop").fit(X, y)
+    with pytest.raises(ValueError, match="hidden"):
+        MLPRegressor(hidden=(0,)).fit(X, y)
+    with pytest.raises(ValueError, match="y must have shape"):
+        MLPRegressor(epochs=1).fit(X, y[:5])
+    with pytest.raises(RuntimeError, match="fit"):
+        MLPClassifier().predict(X)
+    clf = MLPClassifier(hidden=(4,), epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(X[:, :2])

@@ -13,21 +13,23 @@ from numpy.typing import ArrayLike
 __all__ = ["rms_error", "mse", "r2", "accuracy", "roc_auc", "confusion_matrix"]
 
 
-def _as_array(a: ArrayLike, name: str) -> np.ndarray:
+def _as_array(a: ArrayLike, name: str, numeric: bool = True) -> np.ndarray:
     if hasattr(a, "numpy") and callable(a.numpy):  # a deltagrad Tensor
         a = a.numpy()
     try:
         arr = np.asarray(a)
     except Exception as e:  # noqa: BLE001 - re-raised with the argument's name
         raise TypeError(f"{name}: expected an array-like, got {type(a).__name__}") from e
-    if arr.dtype == object or arr.dtype.kind not in "biuf":
+    if numeric and (arr.dtype == object or arr.dtype.kind not in "biuf"):
         raise TypeError(f"{name}: expected numbers or booleans, got dtype {arr.dtype}")
     return arr
 
 
-def _pair(y: ArrayLike, t: ArrayLike, fn: str, y_name: str = "y") -> tuple[np.ndarray, np.ndarray]:
-    """Both arrays as float-or-int arrays of one shape; (n,) and (n, 1) count as the same."""
-    ya, ta = _as_array(y, f"{fn}: {y_name}"), _as_array(t, f"{fn}: t")
+def _pair(y: ArrayLike, t: ArrayLike, fn: str, y_name: str = "y",
+          numeric: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Both arrays of one shape; (n,) and (n, 1) count as the same."""
+    ya = _as_array(y, f"{fn}: {y_name}", numeric)
+    ta = _as_array(t, f"{fn}: t", numeric)
     if ya.shape != ta.shape:
         if ya.size == ta.size and max(ya.ndim, ta.ndim) <= 2 and (
             ya.ndim < 2 or ya.shape[1] == 1) and (ta.ndim < 2 or ta.shape[1] == 1):
@@ -80,13 +82,13 @@ def r2(y: ArrayLike, t: ArrayLike) -> float:
 def accuracy(y: ArrayLike, t: ArrayLike) -> float:
     """Fraction of predictions equal to the target.
 
-    ``y`` holds predicted labels; a 2-D ``y`` of shape (N, K) with K > 1 is read as class
-    scores or probabilities and its argmax over the last axis is taken.
+    ``y`` holds predicted labels (numbers, booleans or strings); a 2-D numeric ``y`` of shape
+    (N, K) with K > 1 is read as class scores or probabilities and its argmax is taken.
     """
-    ya = _as_array(y, "accuracy: y")
-    if ya.ndim == 2 and ya.shape[1] > 1:
+    ya = _as_array(y, "accuracy: y", numeric=False)
+    if ya.ndim == 2 and ya.shape[1] > 1 and ya.dtype.kind in "biuf":
         ya = np.argmax(ya, axis=1)
-    ya, ta = _pair(ya, t, "accuracy")
+    ya, ta = _pair(ya, t, "accuracy", numeric=False)
     return float(np.mean(ya == ta))
 
 

@@ -18,7 +18,10 @@ from numpy.typing import ArrayLike
 
 from . import metrics
 
-__all__ = ["BaseEstimator", "PolynomialRegression", "polynomial_features"]
+__all__ = [
+    "BaseEstimator", "PolynomialRegression", "polynomial_features", "MLPClassifier",
+    "MLPRegressor",
+]
 
 
 class BaseEstimator:
@@ -55,11 +58,13 @@ class BaseEstimator:
         return f"{type(self).__name__}({', '.join(shown)})"
 
     def __sklearn_tags__(self) -> Any:  # read by scikit-learn >= 1.6 only; imported lazily
-        from sklearn.utils import InputTags, RegressorTags, Tags, TargetTags
+        from sklearn.utils import ClassifierTags, InputTags, RegressorTags, Tags, TargetTags
 
-        return Tags(estimator_type=self._estimator_type, target_tags=TargetTags(required=True),
-                    regressor_tags=RegressorTags() if self._estimator_type == "regressor"
-                    else None, input_tags=InputTags())
+        kind = self._estimator_type
+        return Tags(estimator_type=kind, target_tags=TargetTags(required=True),
+                    regressor_tags=RegressorTags() if kind == "regressor" else None,
+                    classifier_tags=ClassifierTags() if kind == "classifier" else None,
+                    input_tags=InputTags())
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -273,3 +278,198 @@ class PolynomialRegression(BaseEstimator):
         """R^2 of the predictions on (x, t) — scikit-learn's regressor convention (higher is
         better; 1 is perfect). For E_RMS use ``metrics.rms_error(self.predict(x), t)``."""
         return metrics.r2(self.predict(x), t)
+
+
+# ---------------------------------------------------------------------------- MLPs
+
+
+def _as_X(X: ArrayLike, fn: str) -> np.ndarray:
+    arr = np.asarray(X)
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise TypeError(f"{fn}: X must hold numbers, got dtype {arr.dtype}")
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise ValueError(f"{fn}: X must have shape (N, D) with N >= 1, got {arr.shape}")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{fn}: X contains NaN or infinity")
+    return arr
+
+
+class _MLPEstimator(BaseEstimator):
+    """Shared machinery of MLPClassifier / MLPRegressor: checks, standardization, the
+    network (dg.nn.MLP), the optimizer and dg.train.fit."""
+
+    def __init__(
+        self,
+        hidden: tuple[int, ...] = (64, 32),
+        activation: str = "relu",
+        optimizer: str = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        epochs: int = 30,
+        batch_size: int | None = 32,
+        standardize: bool = True,
+        seed: int | None = None,
+    ) -> None:
+        self.hidden = hidden
+        self.activation = activation
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.standardize = standardize
+        self.seed = seed
+
+    def _check_params(self) -> list[int]:
+        name = type(self).__name__
+        hidden = [self.hidden] if isinstance(self.hidden, (int, np.integer)) else self.hidden
+        try:
+            sizes = [int(h) for h in hidden]
+        except (TypeError, ValueError):
+            raise TypeError(f"{name}: hidden must be a sequence of layer widths, got "
+                            f"{self.hidden!r}") from None
+        if any(h < 1 for h in sizes):
+            raise ValueError(f"{name}: hidden widths must be >= 1, got {self.hidden!r}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"{name}: optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ValueError(f"{name}: lr must be a positive number, got {self.lr!r}")
+        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
+            raise ValueError(f"{name}: weight_decay must be >= 0, got {self.weight_decay!r}")
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, (int, np.integer)) \
+                or self.epochs < 1:
+            raise ValueError(f"{name}: epochs must be an int >= 1, got {self.epochs!r}")
+        return sizes
+
+    def _scale(self, X: np.ndarray) -> np.ndarray:
+        return ((X - self.x_mean_) / self.x_scale_).astype(np.float32)
+
+    def _train(self, X: ArrayLike, targets_of: Any, n_out: int, loss_fn: Any) -> None:
+        from . import nn, optim
+        from ._random import manual_seed
+        from .train import fit
+
+        hidden = self._check_params()
+        Xa = _as_X(X, f"{type(self).__name__}.fit")
+        if self.standardize:
+            self.x_mean_ = Xa.mean(axis=0)
+            std = Xa.std(axis=0)
+            self.x_scale_ = np.where(std > 0, std, 1.0)
+        else:
+            self.x_mean_, self.x_scale_ = np.zeros(Xa.shape[1]), np.ones(Xa.shape[1])
+        if self.seed is not None:
+            manual_seed(self.seed)
+        self.n_features_in_ = Xa.shape[1]
+        self.model_ = nn.MLP([Xa.shape[1], *hidden, n_out], activation=self.activation)
+        params = self.model_.parameters()
+        opt = (optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+               if self.optimizer == "adam" else
+               optim.SGD(params, lr=self.lr, momentum=0.9, weight_decay=self.weight_decay))
+        self.history_ = fit(self.model_, loss_fn, opt, self._scale(Xa), targets_of,
+                            epochs=int(self.epochs), batch_size=self.batch_size,
+                            progress=False, seed=self.seed)
+
+    def _forward(self, X: ArrayLike, fn: str) -> np.ndarray:
+        if not hasattr(self, "model_"):
+            raise RuntimeError(f"{type(self).__name__}.{fn}: call fit() first")
+        from .tensor import Tensor, no_grad
+
+        Xa = _as_X(X, f"{type(self).__name__}.{fn}")
+        if Xa.shape[1] != self.n_features_in_:
+            raise ValueError(f"{type(self).__name__}.{fn}: X has {Xa.shape[1]} features, the "
+                             f"model was fitted on {self.n_features_in_}")
+        self.model_.eval()
+        with no_grad():
+            out = self.model_(Tensor(self._scale(Xa))).numpy()
+        self.model_.train()
+        return np.asarray(out, dtype=np.float64)
+
+
+class MLPClassifier(_MLPEstimator):
+    """A multilayer perceptron classifier with the scikit-learn interface, trained by
+    dg.train.fit: two classes -> one logit and BCE with logits; K > 2 classes -> K logits
+    and softmax cross-entropy. Features are standardized with the training statistics
+    (``standardize=True``). ``seed`` reseeds deltagrad's generator (weight init) and fixes
+    the shuffling. ``optimizer="sgd"`` uses momentum 0.9.
+
+    Labels may be any sortable values; ``classes_`` holds them sorted, and for two classes
+    the second (the larger) is the positive one that ``decision_function`` scores.
+    ``score`` is accuracy.
+    """
+
+    _estimator_type = "classifier"
+
+    def fit(self, X: ArrayLike, y: ArrayLike) -> MLPClassifier:
+        from . import nn
+
+        ya = np.asarray(y)
+        if ya.ndim == 2 and ya.shape[1] == 1:
+            ya = ya[:, 0]
+        n = np.asarray(X).shape[0] if np.ndim(X) else 0
+        if ya.ndim != 1 or ya.shape[0] != n:
+            raise ValueError(f"MLPClassifier.fit: y must have shape ({n},), got {ya.shape}")
+        self.classes_, idx = np.unique(ya, return_inverse=True)
+        if self.classes_.size < 2:
+            raise ValueError("MLPClassifier.fit: y must contain at least two classes")
+        if self.classes_.size == 2:
+            self._train(X, idx.astype(np.float32)[:, None], 1, nn.BCEWithLogitsLoss())
+        else:
+            self._train(X, idx.astype(np.int64), self.classes_.size, nn.CrossEntropyLoss())
+        return self
+
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
+        """Logits: (N,) for two classes (of the positive class), else (N, K)."""
+        out = self._forward(X, "decision_function")
+        return out[:, 0] if self.classes_.size == 2 else out
+
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Class probabilities, (N, K) (K = 2 for a binary problem)."""
+        z = self.decision_function(X)
+        if self.classes_.size == 2:
+            p = 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid without overflow
+            return np.stack([1.0 - p, p], axis=1)
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        z = self.decision_function(X)
+        idx = (z > 0).astype(np.int64) if self.classes_.size == 2 else z.argmax(axis=1)
+        return self.classes_[idx]
+
+    def score(self, X: ArrayLike, y: ArrayLike) -> float:
+        """Accuracy (scikit-learn's classifier convention)."""
+        return metrics.accuracy(self.predict(X), y)
+
+
+class MLPRegressor(_MLPEstimator):
+    """A multilayer perceptron regressor with the scikit-learn interface: one linear output,
+    mean squared error, trained by dg.train.fit on standardized features and a standardized
+    target (predictions are mapped back to the original units). ``score`` is R^2."""
+
+    def fit(self, X: ArrayLike, y: ArrayLike) -> MLPRegressor:
+        from . import nn
+
+        ya = np.asarray(y, dtype=np.float64)
+        if ya.ndim == 2 and ya.shape[1] == 1:
+            ya = ya[:, 0]
+        n = np.asarray(X).shape[0] if np.ndim(X) else 0
+        if ya.ndim != 1 or ya.shape[0] != n:
+            raise ValueError(f"MLPRegressor.fit: y must have shape ({n},), got {ya.shape}")
+        if not np.all(np.isfinite(ya)):
+            raise ValueError("MLPRegressor.fit: y contains NaN or infinity")
+        self.y_mean_ = float(ya.mean())
+        self.y_scale_ = float(ya.std()) or 1.0
+        target = ((ya - self.y_mean_) / self.y_scale_).astype(np.float32)[:, None]
+        self._train(X, target, 1, nn.MSELoss())
+        return self
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        return self._forward(X, "predict")[:, 0] * self.y_scale_ + self.y_mean_
+
+    def score(self, X: ArrayLike, y: ArrayLike) -> float:
+        """R^2 (scikit-learn's regressor convention)."""
+        return metrics.r2(self.predict(X), y)
