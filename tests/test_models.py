@@ -166,7 +166,7 @@ def test_mlp_classifier_binary_with_any_labels(rng):
 
     X, y = _blobs(rng)
     labels = np.array(["benign", "malignant"])[y]
-    clf = MLPClassifier(hidden=(16,), epochs=15, seed=0).fit(X, labels)
+    clf = MLPClassifier(hidden=(16,), epochs=15, lr=1e-2, seed=0).fit(X, labels)
     assert list(clf.classes_) == ["benign", "malignant"]
     assert clf.score(X, labels) > 0.95
     proba = clf.predict_proba(X)
@@ -176,7 +176,7 @@ def test_mlp_classifier_binary_with_any_labels(rng):
     assert roc_auc(z, y) > 0.98
     assert len(clf.history_["loss"]) == 15
     # the same seed gives the same model
-    again = MLPClassifier(hidden=(16,), epochs=15, seed=0).fit(X, labels)
+    again = MLPClassifier(hidden=(16,), epochs=15, lr=1e-2, seed=0).fit(X, labels)
     np.testing.assert_array_equal(again.decision_function(X), z)
 
 
@@ -187,7 +187,7 @@ def test_mlp_classifier_multiclass_and_sklearn_cross_val(rng):
     from sklearn.model_selection import cross_val_score
 
     X, y = _blobs(rng, n=150, k=3)
-    clf = MLPClassifier(hidden=(16,), epochs=10, seed=1)
+    clf = MLPClassifier(hidden=(16,), epochs=10, lr=1e-2, seed=1)
     assert clone(clf).get_params() == clf.get_params()
     scores = cross_val_score(clf, X, y, cv=3)
     assert scores.shape == (3,) and scores.mean() > 0.9

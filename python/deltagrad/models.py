@@ -308,7 +308,7 @@ class _MLPEstimator(BaseEstimator):
         optimizer: str = "adam",
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
-        epochs: int = 30,
+        epochs: int = 100,
         batch_size: int | None = 32,
         standardize: bool = True,
         seed: int | None = None,
