@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-import pytest
-
 import deltagrad as dg
 import deltagrad.functional as F
+import numpy as np
+import pytest
 from deltagrad.testing import check_op
 
 _erf = np.vectorize(math.erf)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-
 import deltagrad as dg
 import deltagrad.functional as F
+import numpy as np
+import pytest
 from deltagrad.tensor import Tensor
 from deltagrad.testing import check_op
 

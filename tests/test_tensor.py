@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
+import deltagrad as dg
 import numpy as np
 import pytest
-
-import deltagrad as dg
 from deltagrad.testing import check_op
 
 
@@ -289,3 +288,44 @@ def test_astype_and_to_dtype_are_differentiable():
     assert x.grad.dtype == np.float32
     np.testing.assert_allclose(x.grad, [3.0, 3.0])
     assert x.to("cpu") is x
+
+
+# ---- property: broadcasting gradients for any pair of broadcastable shapes -----------------
+
+try:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from hypothesis.extra.numpy import mutually_broadcastable_shapes
+except ImportError:  # pragma: no cover
+    given = None
+
+if given is not None:
+
+    @settings(max_examples=60, deadline=None)
+    @given(shapes=mutually_broadcastable_shapes(num_shapes=2, max_dims=4, max_side=4),
+           op=st.sampled_from(["add", "sub", "mul", "div"]))
+    def test_broadcast_gradients_property(shapes, op):
+        sa, sb = shapes.input_shapes
+        rng = np.random.default_rng(0)
+        a = rng.uniform(0.5, 2.0, sa)
+        b = rng.uniform(0.5, 2.0, sb)
+        ta, tb = leaf(a), leaf(b)
+        f = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}[op]
+        y = {"add": ta + tb, "sub": ta - tb, "mul": ta * tb, "div": ta / tb}[op]
+        g = rng.standard_normal(shapes.result_shape)
+        y.backward(g)
+        # d/da sum(g * f(a, b)) reduced over the broadcast axes, by NumPy's own rules
+        da = {"add": g, "sub": g, "mul": g * b, "div": g / b}[op]
+        db = {"add": g, "sub": -g, "mul": g * a, "div": -g * a / b ** 2}[op]
+
+        def reduce_to(x, shape):
+            x = np.broadcast_to(x, shapes.result_shape)
+            lead = x.ndim - len(shape)
+            x = x.sum(axis=tuple(range(lead)))
+            axes = tuple(i for i, n in enumerate(shape) if n == 1)
+            return x.sum(axis=axes, keepdims=True).reshape(shape)
+
+        np.testing.assert_allclose(y.data, f(a, b), rtol=1e-12)
+        np.testing.assert_allclose(ta.grad, reduce_to(da, sa), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(tb.grad, reduce_to(db, sb), rtol=1e-10, atol=1e-12)
+        assert ta.grad.shape == sa and tb.grad.shape == sb

@@ -197,8 +197,8 @@ def _loss(loss: Any, grad: Any, y: Tensor, t: Tensor | None, op: str,
     """A loss node whose forward pass already produced d(loss)/dy ("none": per row).
     target_grad_sign: d(loss)/dt = sign * d(loss)/dy when the loss is differentiable in t."""
     def _backward(g: Any) -> None:
-        if g.ndim == 0:
-            gy = grad * g
+        if g.ndim == 0:  # the usual loss.backward(): g is 1, so skip a pass over grad
+            gy = grad if isinstance(g, np.ndarray) and g == 1 else grad * g
         else:  # reduction "none": one loss per row (or element), scale each row's gradient
             gy = grad * g.reshape(g.shape + (1,) * (grad.ndim - g.ndim))
         if y.requires_grad:

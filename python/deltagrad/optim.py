@@ -99,7 +99,7 @@ class SGD(Optimizer):
             buf = st.get("momentum_buffer")
             first = buf is None
             if first:  # (allocated for momentum 0 too: the interim ops.sgd_update needs one)
-                buf = st["momentum_buffer"] = get_array_module(p.data).empty_like(p.data)
+                buf = st["momentum_buffer"] = get_array_module(p.data).zeros_like(p.data)
             ops.sgd_update(p.data, g, buf, lr=self.lr, momentum=self.momentum,
                            weight_decay=self.weight_decay, nesterov=self.nesterov,
                            dampening=self.dampening, first_step=first)

@@ -190,7 +190,8 @@ class Tensor:
         if self.grad is None:
             if self._backward is None:  # a leaf: its .grad is user-visible, so never alias
                 if (id(g) in _handed or not g.flags.c_contiguous
-                        or not getattr(g.flags, "writeable", True) or g.base is not None):
+                        or not getattr(g.flags, "writeable", True)
+                        or isinstance(g.base, type(g))):  # a view of another gradient
                     g = g.copy()
                 _handed.add(id(g))
             self.grad = g
@@ -302,6 +303,8 @@ class Tensor:
                 raise ValueError(f"backward(): grad has shape {grad.shape}, expected the "
                                  f"output's shape {self.shape}")
 
+        # Topological order of the interior nodes (leaves just receive gradients), by an
+        # iterative depth-first search: deep graphs must not hit Python's recursion limit.
         topo: list[Tensor] = []
         seen: set[int] = set()
         stack: list[tuple[Tensor, bool]] = [(self, False)]
@@ -310,24 +313,21 @@ class Tensor:
             if done:
                 topo.append(node)
                 continue
-            if id(node) in seen:
+            if node._backward is None or id(node) in seen:
                 continue
             seen.add(id(node))
             stack.append((node, True))
             for p in node._prev:
-                if id(p) not in seen:
+                if p._backward is not None and id(p) not in seen:
                     stack.append((p, False))
 
         _handed.clear()
         try:
             self._accumulate(grad)
-            for node in reversed(topo):
-                fn = node._backward
-                if fn is None:  # a leaf keeps its gradient
-                    continue
-                g, node.grad = node.grad, None  # interior nodes keep none (as in torch)
+            for node in reversed(topo):  # every consumer of a node runs before the node
+                g, node.grad = node.grad, None  # interior nodes keep no gradient (as torch)
                 if g is not None:
-                    fn(g)
+                    node._backward(g)
                 if not retain_graph:
                     node._backward = _graph_freed
                     node._prev = ()
@@ -616,9 +616,10 @@ _handed: set[int] = set()
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
-           device: str = "cpu") -> Tensor:
+           device: str | None = None) -> Tensor:
     """A new leaf Tensor. numpy / cupy arrays keep their dtype (and share memory when no
-    conversion is needed); Python floats become float32, as in torch."""
+    conversion is needed); Python floats become float32, as in torch. device: "cpu" or
+    "cuda" (copies there when needed); None keeps the data where it is (lists: the CPU)."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 
@@ -629,7 +630,7 @@ class _TensorModule(types.ModuleType):
     so `dg.tensor(data)` works whichever of the two the attribute holds."""
 
     def __call__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
-                 device: str = "cpu") -> Tensor:
+                 device: str | None = None) -> Tensor:
         return tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 

@@ -101,8 +101,10 @@ def _metric_fns(metrics: Any) -> dict[str, Callable[[np.ndarray, np.ndarray], fl
     out = {}
     for name, fn in items:
         if isinstance(fn, str):
-            from . import metrics as metrics_module
-
+            try:
+                from . import metrics as metrics_module
+            except ImportError:
+                metrics_module = None
             found = getattr(metrics_module, fn, None)
             if found is None:
                 raise ValueError(f"metrics: deltagrad.metrics has no metric named {fn!r}")
@@ -178,7 +180,7 @@ def fit(model: Any, loss_fn: Callable[[Tensor, Any], Tensor], optimizer: Any, X:
     show = bool(progress) and sys.stderr.isatty()
     bar = None
     if show:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         bar = tqdm(total=int(epochs) * len(loader), unit="step", dynamic_ncols=True, leave=True)
     best, best_state, wait = math.nan, None, 0

@@ -1,0 +1,199 @@
+"""One training step of an MLP (784-512-512-10, ReLU, softmax cross-entropy, batch 256, float32:
+forward, backward, SGD with momentum) in deltagrad against torch CPU, 1 and 2 threads; and the
+Python overhead per op, from a tiny MLP's step.
+
+    PYTHONPATH=python python3 -m pytest bench/bench_train_step.py --benchmark-enable -s
+
+Each case stores the interleaved best-of-rounds ratio (torch time / ours: > 1 means faster)
+in extra_info; see docs/benchmarks/train_step.md for recorded numbers.
+"""
+
+from __future__ import annotations
+
+import time
+
+import deltagrad as dg
+import deltagrad.functional as F
+import numpy as np
+import pytest
+from _timing import interleaved, threads
+from deltagrad import ops
+
+SIZES = [784, 512, 512, 10]
+BATCH = 256
+
+
+def _data(sizes, batch, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((batch, sizes[0])).astype(np.float32)
+    y = rng.integers(0, sizes[-1], batch)
+    return X, y
+
+
+def deltagrad_step(sizes=SIZES, batch=BATCH):
+    """A closure running one training step of deltagrad."""
+    dg.manual_seed(0)
+    model = dg.nn.MLP(sizes, activation="relu")
+    opt = dg.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    X, y = _data(sizes, batch)
+    x = dg.tensor(X)
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+def torch_step(sizes=SIZES, batch=BATCH):
+    import torch
+
+    torch.manual_seed(0)
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(torch.nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    X, y = _data(sizes, batch)
+    x, t = torch.from_numpy(X), torch.from_numpy(y)
+
+    def step():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), t)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_train_step_mlp(benchmark, nthreads):
+    pytest.importorskip("torch")
+    with threads(nthreads):
+        ours, theirs = deltagrad_step(), torch_step()
+        if not benchmark.disabled:
+            r = interleaved({"deltagrad": ours, "torch": theirs}, rounds=15)
+            flops = 6 * BATCH * sum(a * b for a, b in zip(SIZES[:-1], SIZES[1:]))
+            benchmark.extra_info.update({
+                "threads": nthreads,
+                "deltagrad_ms": r["deltagrad"]["best"] * 1e3,
+                "torch_ms": r["torch"]["best"] * 1e3,
+                "speedup_vs_torch": r["torch"]["best"] / r["deltagrad"]["best"],
+                "speedup_vs_torch_median": r["torch"]["median"] / r["deltagrad"]["median"],
+                "deltagrad_gflops": flops / r["deltagrad"]["best"] / 1e9,
+            })
+            print(f"\n[{nthreads} thread(s)] {benchmark.extra_info}")
+        benchmark(ours)
+
+
+def _patched_ops(wrap):
+    """Replace every dg.ops function f by wrap(name, f) (restored by the caller)."""
+    names = [n for n in ops.__all__ if callable(getattr(ops, n)) and n != "saves_input"]
+    saved = {n: getattr(ops, n) for n in names}
+    for n in names:
+        setattr(ops, n, wrap(n, saved[n]))
+    return saved
+
+
+def _restore(saved):
+    for n, fn in saved.items():
+        setattr(ops, n, fn)
+
+
+def _count_op_calls(step):
+    """How many dg.ops functions one call of step() makes (kernel launches)."""
+    count = [0]
+
+    def counting(name, fn):
+        def wrapper(*a, **k):
+            count[0] += 1
+            return fn(*a, **k)
+        return wrapper
+
+    saved = _patched_ops(counting)
+    try:
+        step()
+    finally:
+        _restore(saved)
+    return count[0]
+
+
+def _python_only_seconds(step, reps=2000):
+    """Seconds per step with every kernel replaced by a replay of its recorded result: what is
+    left is deltagrad's Python layer (Tensor, closures, backward, optimizer loop)."""
+    recorded = []
+
+    def recording(name, fn):
+        def wrapper(*a, **k):
+            r = fn(*a, **k)
+            recorded.append(r)
+            return r
+        return wrapper
+
+    saved = _patched_ops(recording)
+    try:
+        step()
+    finally:
+        _restore(saved)
+    it = [0]
+
+    def replaying(name, fn):
+        def wrapper(*a, **k):
+            r = recorded[it[0] % len(recorded)]
+            it[0] += 1
+            return r
+        return wrapper
+
+    saved = _patched_ops(replaying)
+    try:
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                step()
+            best = min(best, (time.perf_counter() - t0) / reps)
+    finally:
+        _restore(saved)
+    return best
+
+
+def test_python_overhead_per_op(benchmark):
+    """A tiny MLP (4-8-3, batch 2) is all overhead: its step time / its kernel calls bounds
+    the framework cost per op (Python + binding + a near-empty kernel). Target: < 10 us."""
+    with threads(1):
+        step = deltagrad_step([4, 8, 3], 2)
+        n_ops = _count_op_calls(step)
+        if not benchmark.disabled:
+            r = interleaved({"tiny_step": step}, rounds=15)
+            python_only = _python_only_seconds(step)
+            benchmark.extra_info.update({
+                "ops_per_step": n_ops,
+                "step_us": r["tiny_step"]["best"] * 1e6,
+                "us_per_op": r["tiny_step"]["best"] / n_ops * 1e6,  # Python + binding + kernel
+                "python_us_per_op": python_only / n_ops * 1e6,  # deltagrad's Python layer only
+            })
+            print(f"\n[tiny MLP] {benchmark.extra_info}")
+        benchmark(step)
+
+
+if __name__ == "__main__":  # quick look without pytest
+    for n in (1, 2):
+        with threads(n):
+            r = interleaved({"deltagrad": deltagrad_step(), "torch": torch_step()}, rounds=9)
+            print(n, {k: round(v["best"] * 1e3, 3) for k, v in r.items()},
+                  "speedup", round(r["torch"]["best"] / r["deltagrad"]["best"], 3))
+    s = deltagrad_step([4, 8, 3], 2)
+    k = _count_op_calls(s)
+    t0 = time.perf_counter()
+    for _ in range(2000):
+        s()
+    dt = (time.perf_counter() - t0) / 2000
+    py = _python_only_seconds(s)
+    print(f"tiny step {dt * 1e6:.1f} us, {k} ops: {dt / k * 1e6:.2f} us/op in all, "
+          f"{py / k * 1e6:.2f} us/op in deltagrad's Python layer")
