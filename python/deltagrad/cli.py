@@ -418,10 +418,9 @@ def run_train(
 
     rows = [[i + 1, tl, val_loss[i] if i < len(val_loss) else None]
             for i, tl in enumerate(train_loss)]
-    shown = rows if len(rows) <= 12 else (
-        rows[:: max(1, len(rows) // 10)] + ([rows[-1]] if (len(rows) - 1) % max(
-            1, len(rows) // 10) else []))
-    every = "every epoch" if shown is rows else f"every {max(1, len(rows) // 10)} epochs"
+    step = 1 if len(rows) <= 30 else -(-len(rows) // 20)  # at most ~20 rows shown
+    shown = rows[::step] + ([rows[-1]] if (len(rows) - 1) % step else [])
+    every = "every epoch" if step == 1 else f"every {step} epochs and the last"
     echo(_table(["epoch", "train loss", "val loss"], shown, f"\nper-epoch loss ({every})"))
 
     model.eval()
@@ -461,7 +460,7 @@ def run_train(
         echo(f"  E_RMS     {res['rms']:.3f}  (target std {float(np.std(y_te)):.3f})")
         echo(f"  R^2       {res['r2']:.4f}")
     echo(f"\ntraining: {seconds:.2f} s, {samples_per_s:,.0f} samples/s on {backend} "
-         f"({facts['num_threads']} threads)")
+         f"({facts['num_threads']} threads; wall time of fit, validation included)")
 
     if save:
         arrays = {k: v for k, v in model.state_dict().items()}
