@@ -128,3 +128,8 @@ def test_examples_run(name, expect, capsys):
     path = pathlib.Path(__file__).resolve().parents[1] / "examples" / name
     runpy.run_path(str(path), run_name="__main__")
     assert expect in capsys.readouterr().out
+
+
+def test_train_bad_values_give_a_message_not_a_traceback(capsys):
+    assert main(["train", "--lr", "-1", "--epochs", "1", "--no-progress"]) == 2
+    assert "deltagrad train:" in capsys.readouterr().err

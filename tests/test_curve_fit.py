@@ -49,3 +49,11 @@ def test_curve_fit_without_matplotlib_prints_tables_only(tmp_path, monkeypatch, 
     assert main(["curve-fit", "--out", str(tmp_path / "plots")]) == 0
     assert "matplotlib is not installed" in capsys.readouterr().out
     assert not (tmp_path / "plots").exists()
+
+
+def test_curve_fit_bad_arguments(capsys):
+    with pytest.raises(SystemExit):
+        main(["curve-fit", "--folds", "1"])
+    assert main(["curve-fit", "--noise", "-1"]) == 2
+    assert "noise" in capsys.readouterr().err
+    assert main(["curve-fit", "--n", "1"]) == 2

@@ -274,8 +274,15 @@ def _curve_fit_plots(plt: Any, out: str, x: np.ndarray, t: np.ndarray, x_test: n
 
 
 def _cmd_curve_fit(args: argparse.Namespace) -> int:
-    run_curve_fit(n=args.n, n_test=args.n_test, noise=args.noise, seed=args.seed,
-                  folds=args.folds, penalize_bias=not args.no_penalize_bias, out=args.out)
+    if args.n < 2:
+        print("deltagrad curve-fit: --n must be >= 2 for cross-validation", file=sys.stderr)
+        return 2
+    try:
+        run_curve_fit(n=args.n, n_test=args.n_test, noise=args.noise, seed=args.seed,
+                      folds=args.folds, penalize_bias=not args.no_penalize_bias, out=args.out)
+    except (ValueError, TypeError) as e:
+        print(f"deltagrad curve-fit: {e}", file=sys.stderr)
+        return 2
     if args.out is None:
         print("\n(pass --out DIR to write the plots)")
     return 0
@@ -499,7 +506,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                   batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                   weight_decay=args.weight_decay, hidden=args.hidden, seed=args.seed,
                   save=args.save, plot=args.plot, progress=not args.no_progress)
-    except (RuntimeError, ImportError) as e:
+    except (RuntimeError, ImportError, ValueError, TypeError) as e:
         print(f"deltagrad train: {e}", file=sys.stderr)
         return 2
     return 0
@@ -533,6 +540,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _at_least_2(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deltagrad", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -547,7 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise", type=float, default=0.3, help="noise std (default 0.3)")
     p.add_argument("--seed", type=int, default=38, help="training-set seed (default 38); the "
                    "test set uses seed + 1000")
-    p.add_argument("--folds", type=_positive_int, default=5, help="S of S-fold CV (default 5)")
+    p.add_argument("--folds", type=_at_least_2, default=5, help="S of S-fold CV (default 5)")
     p.add_argument("--no-penalize-bias", action="store_true",
                    help="leave w_0 out of the penalty lambda/2 ||w||^2")
     p.add_argument("--out", default=None, help="directory for the PNG plots")
