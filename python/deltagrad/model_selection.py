@@ -1,0 +1,449 @@
+"""Model selection (Bishop §1.2.6): S-fold cross-validation, hold-out splits, grid search.
+
+``KFold`` yields exactly scikit-learn's folds (also for ``shuffle=True`` with an int seed,
+which goes through NumPy's legacy ``RandomState`` as scikit-learn's does). Scores follow one
+rule: ``scoring="rms"`` (the default, Bishop's E_RMS) and ``"mse"`` are errors — lower is
+better — while every other scoring is higher-is-better; ``GridSearchCV`` knows which.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator, Sequence
+from itertools import product
+from typing import Any, Callable, Union
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from . import metrics
+from ._random import get_rng
+
+__all__ = [
+    "KFold", "StratifiedKFold", "clone", "cross_val_score", "train_val_test_split",
+    "train_test_split", "GridSearchCV", "grid_search_poly", "LOWER_IS_BETTER",
+]
+
+Scoring = Union[str, Callable[[Any, np.ndarray, np.ndarray], float], None]
+
+#: scorings that are errors, minimized by GridSearchCV; all others are maximized
+LOWER_IS_BETTER = frozenset({"rms", "mse"})
+
+
+def _check_int(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_seed(seed: Any, name: str = "seed") -> int | None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise TypeError(f"{name} must be an int or None, got {type(seed).__name__}")
+    return None if seed is None else int(seed)
+
+
+def _num_samples(X: ArrayLike, name: str = "X") -> int:
+    if hasattr(X, "shape") and len(X.shape) > 0:
+        return int(X.shape[0])
+    try:
+        return len(X)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{name}: expected an array-like with a first axis, got "
+                        f"{type(X).__name__}") from None
+
+
+class KFold:
+    """S-fold cross-validation: split N samples into ``n_splits`` groups; each group is the
+    validation set once while the others train.
+
+    Fold sizes are N // S, the first N % S folds getting one extra sample — scikit-learn's
+    rule, so the folds are identical to ``sklearn.model_selection.KFold``'s. Without
+    shuffling the folds are consecutive blocks in order. With ``shuffle=True`` the indices are
+    permuted first: by ``np.random.RandomState(seed)`` for an int seed (the same permutation
+    as scikit-learn's with ``random_state=seed``), by deltagrad's generator when seed is None.
+    """
+
+    def __init__(self, n_splits: int = 5, shuffle: bool = False, seed: int | None = None):
+        self.n_splits = _check_int(n_splits, "KFold: n_splits", 2)
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"KFold: shuffle must be a bool, got {type(shuffle).__name__}")
+        self.shuffle = bool(shuffle)
+        self.seed = _check_seed(seed, "KFold: seed")
+        if self.seed is not None and not self.shuffle:
+            raise ValueError("KFold: seed has no effect unless shuffle=True")
+
+    def __repr__(self) -> str:
+        return f"KFold(n_splits={self.n_splits}, shuffle={self.shuffle}, seed={self.seed})"
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        """The number of folds S."""
+        return self.n_splits
+
+    def _order(self, n: int) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(n)
+        if self.seed is not None:
+            return np.random.RandomState(self.seed).permutation(n)
+        return get_rng().permutation(n)
+
+    def _test_folds(self, X: ArrayLike, y: Any) -> Iterator[np.ndarray]:
+        n = _num_samples(X)
+        if self.n_splits > n:
+            raise ValueError(f"KFold: n_splits={self.n_splits} is more than the number of "
+                             f"samples ({n})")
+        order = self._order(n)
+        sizes = np.full(self.n_splits, n // self.n_splits, dtype=np.int64)
+        sizes[: n % self.n_splits] += 1
+        start = 0
+        for size in sizes:
+            yield order[start:start + size]
+            start += size
+
+    def split(
+        self, X: ArrayLike, y: ArrayLike | None = None, groups: Any = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (train_idx, val_idx) index arrays (int64, each sorted), one pair per fold."""
+        n = _num_samples(X)
+        for val in self._test_folds(X, y):
+            is_val = np.zeros(n, dtype=bool)
+            is_val[val] = True
+            yield np.flatnonzero(~is_val), np.flatnonzero(is_val)  # both sorted, as sklearn
+
+
+class StratifiedKFold(KFold):
+    """KFold whose validation folds keep each class's share of y (round-robin within each
+    class, after an optional shuffle). Folds differ from scikit-learn's, sizes agree."""
+
+    def __repr__(self) -> str:
+        return (f"StratifiedKFold(n_splits={self.n_splits}, shuffle={self.shuffle}, "
+                f"seed={self.seed})")
+
+    def _test_folds(self, X: ArrayLike, y: Any) -> Iterator[np.ndarray]:
+        if y is None:
+            raise ValueError("StratifiedKFold.split: y (the class labels) is required")
+        labels = np.asarray(y).reshape(_num_samples(X), -1)
+        if labels.shape[1] != 1:
+            raise ValueError("StratifiedKFold.split: y must be one label per sample")
+        n = labels.shape[0]
+        if self.n_splits > n:
+            raise ValueError(f"StratifiedKFold: n_splits={self.n_splits} is more than the "
+                             f"number of samples ({n})")
+        order = self._order(n)
+        _, inv = np.unique(labels[order, 0], return_inverse=True)
+        # deal each class's samples to the folds in turn, continuing where the last class ended
+        fold_of = np.empty(n, dtype=np.int64)
+        offset = 0
+        for c in range(int(inv.max()) + 1):
+            members = np.flatnonzero(inv == c)
+            fold_of[members] = (offset + np.arange(members.size)) % self.n_splits
+            offset += members.size
+        for k in range(self.n_splits):
+            yield np.sort(order[fold_of == k])
+
+
+def clone(estimator: Any) -> Any:
+    """A new, unfitted estimator with the same parameters: ``type(est)(**est.get_params())``
+    when the estimator has get_params, else a deep copy."""
+    if hasattr(estimator, "get_params"):
+        return type(estimator)(**estimator.get_params(deep=False))
+    return copy.deepcopy(estimator)
+
+
+def _index(a: Any, idx: np.ndarray) -> Any:
+    return a[idx] if hasattr(a, "__getitem__") and hasattr(a, "shape") else np.asarray(a)[idx]
+
+
+def _score(estimator: Any, X: Any, y: Any, scoring: Scoring) -> float:
+    if scoring is None:
+        return float(estimator.score(X, y))
+    if callable(scoring):
+        return float(scoring(estimator, X, y))
+    if scoring in ("rms", "neg_rms"):
+        value = metrics.rms_error(estimator.predict(X), y)
+        return value if scoring == "rms" else -value
+    if scoring in ("mse", "neg_mse"):
+        value = metrics.mse(estimator.predict(X), y)
+        return value if scoring == "mse" else -value
+    if scoring == "r2":
+        return metrics.r2(estimator.predict(X), y)
+    if scoring == "accuracy":
+        return metrics.accuracy(estimator.predict(X), y)
+    if scoring == "roc_auc":
+        if hasattr(estimator, "decision_function"):
+            s = estimator.decision_function(X)
+        elif hasattr(estimator, "predict_proba"):
+            s = np.asarray(estimator.predict_proba(X))
+        else:
+            s = estimator.predict(X)
+        return metrics.roc_auc(s, y)
+    raise ValueError(f"scoring must be one of 'rms', 'neg_rms', 'mse', 'neg_mse', 'r2', "
+                     f"'accuracy', 'roc_auc', None or a callable, got {scoring!r}")
+
+
+def _check_scoring(scoring: Scoring) -> None:
+    known = ("rms", "neg_rms", "mse", "neg_mse", "r2", "accuracy", "roc_auc")
+    if scoring is not None and not callable(scoring) and scoring not in known:
+        raise ValueError(f"scoring must be one of {', '.join(map(repr, known))}, None or a "
+                         f"callable(estimator, X, y), got {scoring!r}")
+
+
+def _as_cv(cv: Any) -> Any:
+    if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
+        return KFold(int(cv))
+    if hasattr(cv, "split") and not isinstance(cv, (str, bytes)):
+        return cv
+    raise TypeError(f"cv must be an int (number of folds) or a splitter with .split(X, y), "
+                    f"got {type(cv).__name__}")
+
+
+def cross_val_score(
+    estimator: Any, X: ArrayLike, y: ArrayLike, cv: Any = 5, scoring: Scoring = "rms"
+) -> np.ndarray:
+    """Score of a fresh clone of ``estimator`` on each validation fold; shape (S,).
+
+    ``cv``: the number of folds S (``KFold(S)``, no shuffling) or any splitter with
+    ``split(X, y)`` (ours or scikit-learn's). ``scoring``: ``"rms"`` (E_RMS, the default —
+    an error, lower is better), ``"neg_rms"``, ``"mse"``, ``"neg_mse"``, ``"r2"``,
+    ``"accuracy"``, ``"roc_auc"``, None (``estimator.score``) or
+    ``callable(fitted_estimator, X_val, y_val) -> float``.
+    """
+    _check_scoring(scoring)
+    splitter = _as_cv(cv)
+    n = _num_samples(X)
+    if _num_samples(y, "y") != n:
+        raise ValueError(f"cross_val_score: X has {n} samples but y has {_num_samples(y, 'y')}")
+    scores = []
+    for train, val in splitter.split(X, y):
+        est = clone(estimator)
+        est.fit(_index(X, train), _index(y, train))
+        scores.append(_score(est, _index(X, val), _index(y, val), scoring))
+    return np.asarray(scores, dtype=np.float64)
+
+
+def _resolve_size(size: Any, n: int, name: str) -> int:
+    if isinstance(size, bool):
+        raise TypeError(f"{name} must be a float in [0, 1) or an int count, got bool")
+    if isinstance(size, (float, np.floating)):
+        if not 0.0 <= size < 1.0:
+            raise ValueError(f"{name} as a fraction must be in [0, 1), got {size}")
+        return int(math.ceil(size * n))  # scikit-learn rounds the held-out part up
+    if isinstance(size, (int, np.integer)):
+        if not 0 <= size < n:
+            raise ValueError(f"{name} as a count must be in [0, {n}), got {size}")
+        return int(size)
+    raise TypeError(f"{name} must be a float in [0, 1) or an int count, got {type(size).__name__}")
+
+
+def _largest_remainder(weights: np.ndarray, total: int, caps: np.ndarray) -> np.ndarray:
+    """Integers proportional to weights, summing to total, each at most its cap."""
+    ideal = weights / weights.sum() * total
+    out = np.minimum(np.floor(ideal).astype(np.int64), caps)
+    frac = ideal - np.floor(ideal)
+    while out.sum() < total:
+        room = out < caps
+        if not room.any():
+            break
+        k = int(np.argmax(np.where(room, frac, -np.inf)))
+        out[k] += 1
+        frac[k] = -1.0 if frac[k] >= 0 else frac[k] - 1.0
+    return out
+
+
+def _split_indices(
+    n: int, n_val: int, n_test: int, stratify: np.ndarray | None, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if stratify is None:
+        perm = rng.permutation(n)
+        return perm[n_val + n_test:], perm[n_test:n_test + n_val], perm[:n_test]
+    classes, inv = np.unique(stratify, return_inverse=True)
+    counts = np.bincount(inv, minlength=classes.size)
+    test_c = _largest_remainder(counts.astype(float), n_test, counts)
+    val_c = _largest_remainder(counts.astype(float), n_val, counts - test_c)
+    parts: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
+    for c in range(classes.size):
+        members = rng.permutation(np.flatnonzero(inv == c))
+        parts[2].append(members[:test_c[c]])
+        parts[1].append(members[test_c[c]:test_c[c] + val_c[c]])
+        parts[0].append(members[test_c[c] + val_c[c]:])
+    train, val, test = (rng.permutation(np.concatenate(p)) for p in parts)
+    return train, val, test
+
+
+def train_val_test_split(
+    X: ArrayLike,
+    y: ArrayLike,
+    *,
+    val_size: float | int = 0.2,
+    test_size: float | int = 0.2,
+    stratify: ArrayLike | bool | None = None,
+    seed: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bishop's three-way hold-out split: training set (fit w), validation set (choose
+    hyperparameters), test set (the final, untouched estimate).
+
+    Returns ``X_train, X_val, X_test, y_train, y_val, y_test``. Sizes are fractions of N
+    (rounded up) or counts. ``stratify``: class labels to keep in proportion in every part
+    (or True for y); each class's count per part is its proportional share, rounded by
+    largest remainder so the totals are exact. ``seed`` makes the split reproducible.
+    """
+    Xa, ya = np.asarray(X), np.asarray(y)
+    n = _num_samples(Xa)
+    if ya.shape[:1] != (n,):
+        raise ValueError(f"train_val_test_split: X has {n} samples but y has shape {ya.shape}")
+    n_test = _resolve_size(test_size, n, "train_val_test_split: test_size")
+    n_val = _resolve_size(val_size, n, "train_val_test_split: val_size")
+    if n_val + n_test >= n:
+        raise ValueError(f"train_val_test_split: val ({n_val}) + test ({n_test}) leave no "
+                         f"training samples out of {n}")
+    strat = None
+    if stratify is True:
+        strat = ya
+    elif stratify is not None and stratify is not False:
+        strat = np.asarray(stratify)
+        if strat.shape[:1] != (n,):
+            raise ValueError(f"train_val_test_split: stratify must have {n} labels, got shape "
+                             f"{strat.shape}")
+    if strat is not None and strat.ndim > 1:
+        strat = np.unique(strat.reshape(n, -1), axis=0, return_inverse=True)[1].reshape(-1)
+    seed = _check_seed(seed, "train_val_test_split: seed")
+    rng = np.random.default_rng(seed) if seed is not None else get_rng()
+    tr, va, te = _split_indices(n, n_val, n_test, strat, rng)
+    return Xa[tr], Xa[va], Xa[te], ya[tr], ya[va], ya[te]
+
+
+def train_test_split(
+    X: ArrayLike,
+    y: ArrayLike,
+    *,
+    test_size: float | int = 0.25,
+    stratify: ArrayLike | bool | None = None,
+    seed: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Two-way hold-out split: ``X_train, X_test, y_train, y_test`` (see train_val_test_split)."""
+    Xtr, _, Xte, ytr, _, yte = train_val_test_split(
+        X, y, val_size=0, test_size=test_size, stratify=stratify, seed=seed)
+    return Xtr, Xte, ytr, yte
+
+
+class GridSearchCV:
+    """Exhaustive search over a parameter grid by cross-validation.
+
+    For every combination in ``param_grid`` (a dict name -> list of values) the estimator
+    is cross-validated; the combination with the best mean validation score wins — the
+    lowest for error scorings (``"rms"``, ``"mse"``), the highest otherwise. Ties go to the
+    combination listed first. With ``refit=True`` the winner is refitted on all the data.
+
+    After fit: ``best_params_``, ``best_score_`` (mean over folds), ``best_index_``,
+    ``best_estimator_`` (if refit), and ``cv_results_``, a list of dicts with keys
+    ``params``, ``mean_score``, ``std_score`` and ``scores``, one per combination in grid
+    order. ``table()`` formats them.
+    """
+
+    def __init__(self, estimator: Any, param_grid: dict[str, Sequence[Any]], cv: Any = 5,
+                 scoring: Scoring = "rms", refit: bool = True) -> None:
+        if not isinstance(param_grid, dict) or not param_grid:
+            raise TypeError("GridSearchCV: param_grid must be a non-empty dict name -> values")
+        for name, values in param_grid.items():
+            if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+                raise TypeError(f"GridSearchCV: param_grid[{name!r}] must be a list of values")
+        _check_scoring(scoring)
+        self.estimator = estimator
+        self.param_grid = {k: list(v) for k, v in param_grid.items()}
+        for name, values in self.param_grid.items():
+            if not values:
+                raise ValueError(f"GridSearchCV: param_grid[{name!r}] is empty")
+        self.cv = cv
+        self.scoring = scoring
+        self.refit = refit
+
+    @property
+    def lower_is_better(self) -> bool:
+        return isinstance(self.scoring, str) and self.scoring in LOWER_IS_BETTER
+
+    def fit(self, X: ArrayLike, y: ArrayLike) -> GridSearchCV:
+        names = list(self.param_grid)
+        splitter = _as_cv(self.cv)
+        # one fixed list of folds, so every combination sees the same splits
+        folds = list(splitter.split(X, y))
+
+        class _Fixed:
+            def split(self, X: Any, y: Any = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                return iter(folds)
+
+        self.cv_results_: list[dict[str, Any]] = []
+        for values in product(*(self.param_grid[k] for k in names)):
+            params = dict(zip(names, values))
+            est = clone(self.estimator).set_params(**params) if hasattr(
+                self.estimator, "set_params") else clone(self.estimator)
+            scores = cross_val_score(est, X, y, cv=_Fixed(), scoring=self.scoring)
+            self.cv_results_.append({"params": params, "mean_score": float(np.mean(scores)),
+                                     "std_score": float(np.std(scores)), "scores": scores})
+        means = np.array([r["mean_score"] for r in self.cv_results_])
+        means = np.where(np.isfinite(means), means, np.inf if self.lower_is_better else -np.inf)
+        self.best_index_ = int(np.argmin(means) if self.lower_is_better else np.argmax(means))
+        self.best_params_ = dict(self.cv_results_[self.best_index_]["params"])
+        self.best_score_ = self.cv_results_[self.best_index_]["mean_score"]
+        if self.refit:
+            self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_)
+            self.best_estimator_.fit(X, y)
+        return self
+
+    #: how table() shows a parameter: name -> (column header, formatter)
+    param_format: dict[str, tuple[str, Callable[[Any], str]]] = {}
+
+    def table(self) -> str:
+        """The results as a plain-text table, best row marked with '*'."""
+        if not hasattr(self, "cv_results_"):
+            raise RuntimeError("GridSearchCV.table: call fit() first")
+        formatters = {k: f for k, (_, f) in self.param_format.items()}
+        names = list(self.param_grid)
+        label = str(self.scoring) if self.scoring is not None else "score"
+        head = [*(self.param_format.get(k, (k,))[0] for k in names), f"mean {label}", "std", ""]
+        rows = []
+        for i, r in enumerate(self.cv_results_):
+            cells = [formatters.get(k, _fmt)(r["params"][k]) for k in names]
+            cells += [f"{r['mean_score']:.4g}", f"{r['std_score']:.3g}",
+                      "*" if i == self.best_index_ else ""]
+            rows.append(cells)
+        widths = [max(len(h), *(len(row[j]) for row in rows)) for j, h in enumerate(head)]
+        lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths)).rstrip()]
+        lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+        return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _ln(lam: float) -> str:
+    return "-inf" if lam == 0 else f"{math.log(lam):.4g}"
+
+
+def grid_search_poly(
+    x: ArrayLike,
+    t: ArrayLike,
+    degrees: Sequence[int] = tuple(range(10)),
+    ln_lambdas: Sequence[float] = (-math.inf, -30.0, -25.0, -20.0, -18.0, -15.0, -10.0, -5.0, 0.0),
+    *,
+    cv: Any = 5,
+    penalize_bias: bool = True,
+    scoring: Scoring = "rms",
+) -> GridSearchCV:
+    """Choose the polynomial order M and ln lambda of a PolynomialRegression by S-fold
+    cross-validation (Bishop §1.2.6); ``ln_lambdas`` may include ``-inf`` (no penalty).
+
+    Returns the fitted GridSearchCV: ``best_params_`` holds ``degree`` and ``l2`` (lambda,
+    not its log), ``table()`` prints every (M, ln lambda) with its mean validation error.
+    """
+    from .models import PolynomialRegression
+
+    degrees = [_check_int(d, "grid_search_poly: degrees", 0) for d in degrees]
+    lams = [0.0 if v == -math.inf else math.exp(float(v)) for v in ln_lambdas]
+    search = GridSearchCV(PolynomialRegression(penalize_bias=penalize_bias),
+                          {"degree": degrees, "l2": lams}, cv=cv, scoring=scoring)
+    search.param_format = {"degree": ("M", str), "l2": ("ln lambda", _ln)}
+    search.fit(np.asarray(x), np.asarray(t))
+    return search

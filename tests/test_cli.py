@@ -1,0 +1,135 @@
+"""The `deltagrad` console script: info, train, curve-fit (see test_curve_fit.py), bench."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import deltagrad as dg
+import numpy as np
+import pytest
+from deltagrad.cli import main
+
+
+def test_info_lists_backend(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "cpu_isa" in out and dg.info()["cpu_isa"] in out
+    assert main(["info", "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["cpu_isa"] in ("avx512", "avx2", "generic") and "cuda_available" in facts
+
+
+def _metric(out: str, name: str) -> float:
+    m = re.search(rf"{re.escape(name)}\s+(-?[0-9.]+)", out)
+    assert m, f"{name!r} not printed in:\n{out}"
+    return float(m.group(1))
+
+
+def test_train_breast_cancer_defaults_reach_auc(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    model_path, plot_path = tmp_path / "model.npz", tmp_path / "curves.png"
+    assert main(["train", "--no-progress", "--save", str(model_path),
+                 "--plot", str(plot_path)]) == 0
+    out = capsys.readouterr().out
+    assert "malignant" in out and "341/114/114" in out
+    assert _metric(out, "ROC AUC") >= 0.98
+    assert _metric(out, "accuracy") >= 0.9
+    assert "confusion matrix" in out and "true malignant (1)" in out
+    assert re.search(r"[0-9,]+ samples/s on (avx512|avx2|generic)", out)
+    # 30 epochs of per-epoch losses: the table shows the first and the last
+    assert re.search(r"^\s+1\s+0\.\d+\s+0\.\d+$", out, re.M)
+    assert re.search(r"^\s+30\s+0\.\d+\s+0\.\d+$", out, re.M)
+    saved = np.load(model_path)
+    assert "_meta.x_mean" in saved.files and saved["_meta.sizes"].tolist() == [30, 64, 32, 1]
+    assert plot_path.read_bytes()[:4] == b"\x89PNG"
+    # the saved parameters reload into the same architecture
+    model = dg.nn.MLP([30, 64, 32, 1])
+    model.load_state_dict({k: saved[k] for k in saved.files if not k.startswith("_meta.")})
+
+
+def test_train_other_datasets_and_flags(capsys):
+    pytest.importorskip("sklearn")
+    assert main(["train", "--dataset", "digits", "--epochs", "2", "--hidden", "32",
+                 "--optimizer", "sgd", "--lr", "0.05", "--no-progress", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "MLP 64-32-10" in out and "sgd" in out
+    assert _metric(out, "accuracy") > 0.5
+    assert main(["train", "--dataset", "diabetes", "--epochs", "3", "--batch-size", "64",
+                 "--weight-decay", "0", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "E_RMS" in out and "R^2" in out and "ROC AUC" not in out
+
+
+def test_train_rejects_bad_flags(capsys):
+    for argv in (["train", "--hidden", "64,x"], ["train", "--epochs", "0"],
+                 ["train", "--dataset", "mnist"], ["train", "--optimizer", "rmsprop"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+    assert "--hidden" in capsys.readouterr().err
+
+
+def test_train_cuda_without_a_gpu_says_why(capsys):
+    if dg.info()["cuda_available"]:
+        pytest.skip("a GPU is present")
+    assert main(["train", "--device", "cuda", "--epochs", "1", "--no-progress"]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_bench_tiny_run_writes_json_and_plot(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("matplotlib")
+    import deltagrad.benchmark as bm
+
+    real = bm.run_benchmarks
+
+    def tiny(quick=False, n_threads=None, progress=True):
+        assert quick
+        return real(quick, n_threads, progress=False, sizes=[8, 17], peak_n=64, n_elems=4096,
+                    mlp_sizes=(12, 8, 3), batch=16, rounds=2, min_time=1e-4)
+
+    monkeypatch.setattr(bm, "run_benchmarks", tiny)
+    out_json, out_png = tmp_path / "b.json", tmp_path / "b.png"
+    assert main(["bench", "--quick", "--no-progress", "--json", str(out_json),
+                 "--plot", str(out_png)]) == 0
+    out = capsys.readouterr().out
+    assert "GFLOP/s" in out and "measured peak" in out and "copy bandwidth" in out
+    assert "samples/s" in out
+    res = json.loads(out_json.read_text())
+    assert [r["n"] for r in res["gemm"]] == [8, 17]
+    assert res["peak_gflops_measured"] > 0 and res["activations"]["copy_gbs"] > 0
+    assert {r["act"] for r in res["activations"]["rows"]} == {"relu", "sigmoid", "tanh", "gelu"}
+    assert res["mlp"]["deltagrad_samples_per_s"] > 0
+    assert out_png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_interleaved_alternates_and_reports_best():
+    from deltagrad.benchmark import interleaved
+
+    calls: list[str] = []
+    res = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                      rounds=3, min_time=1e-6)
+    assert set(res) == {"a", "b"} and all(v["best"] <= v["median"] for v in res.values())
+    assert calls.count("a") >= 4 and calls.count("b") >= 4
+
+
+@pytest.mark.parametrize("name, expect", [
+    ("curve_fitting.py", "cross-validation chooses M"),
+    ("breast_cancer.py", "ROC AUC"),
+    ("digits.py", "test accuracy"),
+])
+def test_examples_run(name, expect, capsys):
+    import pathlib
+    import runpy
+
+    if name != "curve_fitting.py":
+        pytest.importorskip("sklearn")
+    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / name
+    runpy.run_path(str(path), run_name="__main__")
+    assert expect in capsys.readouterr().out
+
+
+def test_train_bad_values_give_a_message_not_a_traceback(capsys):
+    assert main(["train", "--lr", "-1", "--epochs", "1", "--no-progress"]) == 2
+    assert "deltagrad train:" in capsys.readouterr().err
