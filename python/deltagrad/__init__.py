@@ -18,32 +18,27 @@ from . import ops
 from ._runtime import get_num_threads, info, manual_seed, set_num_threads
 from ._version import __version__
 
-# Submodules and names imported on first use, so `import deltagrad` stays fast and a
-# layer is only loaded when something asks for it.
+# Imported eagerly: the submodules deltagrad.tensor and deltagrad.gradcheck share their names
+# with the functions they define, and importing a submodule binds it as a package attribute.
+# Importing them here, once, leaves the functions bound (a later import finds the cached module
+# and rebinds nothing).
+from .gradcheck import GradcheckError, gradcheck  # noqa: E402
+from .tensor import Tensor, no_grad, tensor  # noqa: E402
+
+# Submodules imported on first use, so `import deltagrad` stays fast and a layer is only
+# loaded when something asks for it.
 _LAZY_MODULES = (
     "functional", "nn", "optim", "data", "train", "models", "metrics", "model_selection",
-    "datasets", "reference", "gradcheck", "tensor", "cli",
+    "datasets", "reference", "cli",
 )
-_LAZY_NAMES = {
-    "Tensor": "tensor",
-    "tensor": "tensor",
-    "no_grad": "tensor",
-    "gradcheck": "gradcheck",
-    "GradcheckError": "gradcheck",
-}
 
 __all__ = [
     "__version__", "info", "set_num_threads", "get_num_threads", "manual_seed", "ops",
-    *_LAZY_MODULES, *_LAZY_NAMES,
+    "Tensor", "tensor", "no_grad", "gradcheck", "GradcheckError", *_LAZY_MODULES,
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY_NAMES:
-        module = importlib.import_module(f".{_LAZY_NAMES[name]}", __name__)
-        value = getattr(module, name)
-        globals()[name] = value
-        return value
     if name in _LAZY_MODULES:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'deltagrad' has no attribute {name!r}")

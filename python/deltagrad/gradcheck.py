@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from typing import Any, Callable
 
 import numpy as np
@@ -140,14 +138,3 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, *, eps: float = 1e-6, atol: f
     if raise_exception:
         raise GradcheckError(f"gradcheck failed; worst mismatch at {worst[1]}")
     return False
-
-
-class _GradcheckModule(types.ModuleType):
-    """Importing the submodule deltagrad.gradcheck binds it as the package attribute
-    `gradcheck`, shadowing the function; calling the module calls the function."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> bool:
-        return gradcheck(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _GradcheckModule

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
-import types
 from typing import Any, Callable
 
 import numpy as np
@@ -621,17 +619,3 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
     conversion is needed); Python floats become float32, as in torch. device: "cpu" or
     "cuda" (copies there when needed); None keeps the data where it is (lists: the CPU)."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
-
-
-
-class _TensorModule(types.ModuleType):
-    """Importing the submodule deltagrad.tensor binds it as the package attribute `tensor`,
-    shadowing the factory function of the same name; calling the module calls the factory,
-    so `dg.tensor(data)` works whichever of the two the attribute holds."""
-
-    def __call__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
-                 device: str | None = None) -> Tensor:
-        return tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
-
-
-sys.modules[__name__].__class__ = _TensorModule
