@@ -1,0 +1,507 @@
+"""The CUDA kernels (csrc/cuda) run through the SIMT emulator, against NumPy float64.
+
+Every kernel runs on small odd shapes (not multiples of any tile, warp or block), both dtypes,
+and every code path of the launchers (GEMM tilings, vector / scalar / transposed loads, row and
+column reductions). The emulator checks every global and shared access and poisons shared memory
+with NaN at each block start, so a wrong index raises SimtFault and a missing barrier shows up
+as NaN or a wrong value. The references are deltagrad.reference's where that module has the op,
+otherwise the NumPy expressions below.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+
+simt = pytest.importorskip("deltagrad._simt_ops", reason="the _simt module is not built")
+ops = simt.ops
+SimtFault = simt.SimtFault
+
+pytestmark = pytest.mark.simt
+
+DTYPES = [np.float32, np.float64]
+ACTS = list(simt.ACTIVATIONS)
+
+
+# ---- references (float64) ------------------------------------------------------------------
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    from math import erf
+
+    return np.vectorize(erf, otypes=[np.float64])(x)
+
+
+def _act(x: np.ndarray, act: str, param: float = 0.0) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if act == "identity":
+        return x.copy()
+    if act == "relu":
+        return np.maximum(x, 0.0)
+    if act == "leaky_relu":
+        return np.where(x > 0, x, param * x)
+    if act == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-x))
+    if act == "tanh":
+        return np.tanh(x)
+    if act == "gelu":
+        return 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))
+    if act == "gelu_tanh":
+        return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
+    if act == "softplus":
+        return np.logaddexp(0.0, x)
+    raise ValueError(act)
+
+
+def _act_grad(x: np.ndarray, act: str, param: float = 0.0) -> np.ndarray:
+    """d act(x) / dx in float64."""
+    x = np.asarray(x, dtype=np.float64)
+    if act == "identity":
+        return np.ones_like(x)
+    if act == "relu":
+        return (x > 0).astype(np.float64)
+    if act == "leaky_relu":
+        return np.where(x > 0, 1.0, param)
+    if act == "sigmoid":
+        s = 1.0 / (1.0 + np.exp(-x))
+        return s * (1 - s)
+    if act == "tanh":
+        return 1 - np.tanh(x) ** 2
+    if act == "gelu":
+        return 0.5 * (1 + _erf(x / np.sqrt(2.0))) + x * np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi)
+    if act == "gelu_tanh":
+        k = np.sqrt(2.0 / np.pi)
+        t = np.tanh(k * (x + 0.044715 * x**3))
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
+    if act == "softplus":
+        return 1.0 / (1.0 + np.exp(-x))
+    raise ValueError(act)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    s = x - x.max(axis=-1, keepdims=True)
+    return s - np.log(np.exp(s).sum(axis=-1, keepdims=True))
+
+
+def _reduce(per: np.ndarray, reduction: str) -> np.ndarray:
+    return {"mean": per.mean, "sum": per.sum}.get(reduction, lambda: per)()
+
+
+def _reference():
+    try:
+        return importlib.import_module("deltagrad.reference")
+    except ImportError:
+        return None
+
+
+REF = _reference()
+
+
+def ref(name: str, local):
+    """deltagrad.reference.<name> once it exists, else the local expression."""
+    return getattr(REF, name, None) or local
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+def close(got, want, dtype, scale: float = 1.0, what: str = "") -> None:
+    """llm.c-style tolerance: tol + |ref| * eps, with tol growing with the reduction length."""
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
+    eps = 2e-6 if dtype == np.float32 else 1e-13
+    tol = eps * 8 * max(scale, 1.0)
+    bad = ~(np.abs(got - want) <= tol + np.abs(want) * eps * 8)
+    assert not bad.any(), (
+        f"{what}: {bad.sum()} of {bad.size} elements differ; first at "
+        f"{np.argwhere(bad)[0].tolist()}: got {got[bad][0]!r}, want {want[bad][0]!r}")
+
+
+def randn(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+# ---- GEMM ----------------------------------------------------------------------------------
+
+GEMM_SHAPES = [(1, 1, 1), (7, 5, 3), (33, 17, 19), (65, 70, 41), (130, 9, 23)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("tile", ["small", "large"])
+def test_matmul_trans_tiles(rng, dtype, trans_a, trans_b, tile):
+    for m, n, k in GEMM_SHAPES:
+        a = randn(rng, (k, m) if trans_a else (m, k), dtype)
+        b = randn(rng, (n, k) if trans_b else (k, n), dtype)
+        c = ops.matmul(a, b, trans_a=trans_a, trans_b=trans_b, tile=tile)
+        want = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b)
+        close(c, want, dtype, scale=k, what=f"{m}x{n}x{k}")
+        assert c.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_alpha_beta_out(rng, dtype):
+    a, b = randn(rng, (19, 13), dtype), randn(rng, (13, 21), dtype)
+    out = randn(rng, (19, 21), dtype)
+    want = 0.5 * a.astype(np.float64) @ b - 2.0 * out
+    got = ops.matmul(a, b, alpha=0.5, beta=-2.0, out=out)
+    assert got is out
+    close(out, want, dtype, scale=13)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_beta_zero_ignores_nan_in_out(rng, dtype):
+    a, b = randn(rng, (9, 4), dtype), randn(rng, (4, 6), dtype)
+    out = np.full((9, 6), np.nan, dtype=dtype)
+    ops.matmul(a, b, out=out)
+    close(out, a.astype(np.float64) @ b, dtype, scale=4)
+
+
+def test_matmul_k_zero_and_empty(rng):
+    a, b = np.zeros((5, 0), np.float32), np.zeros((0, 3), np.float32)
+    out = np.ones((5, 3), np.float32)
+    ops.matmul(a, b, beta=0.5, out=out)
+    np.testing.assert_array_equal(out, 0.5)
+    assert ops.matmul(np.zeros((0, 4)), np.zeros((4, 7))).shape == (0, 7)
+
+
+@pytest.mark.parametrize("tile", ["small", "large"])
+def test_matmul_strided_and_misaligned_views(rng, tile):
+    # Views whose rows are not 16-byte aligned take the scalar load path; every-other-column
+    # views take the strided path; both must equal the contiguous result.
+    big_a, big_b = randn(rng, (40, 61), np.float32), randn(rng, (61, 50), np.float32)
+    for a, b in [(big_a[:, 1:30], big_b[1:30, 3:40]), (big_a[::2, ::2], big_b[::2, ::3])]:
+        got = ops.matmul(a, b, tile=tile)
+        close(got, a.astype(np.float64) @ b, np.float32, scale=a.shape[1])
+
+
+def test_matmul_out_aliases_input(rng):
+    a = randn(rng, (12, 12), np.float64)
+    b = randn(rng, (12, 12), np.float64)
+    want = a @ b + a
+    ops.matmul(a, b, beta=1.0, out=a)
+    close(a, want, np.float64, scale=12)
+
+
+def test_matmul_validation():
+    a = np.ones((3, 4), np.float32)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        ops.matmul(a.astype(np.int32), a.T)
+    with pytest.raises(TypeError, match="dtype float32"):
+        ops.matmul(a, a.T.astype(np.float64))
+    with pytest.raises(ValueError, match="inner dimensions"):
+        ops.matmul(a, a)
+    with pytest.raises(ValueError, match="beta"):
+        ops.matmul(a, a.T, beta=1.0)
+    ro = np.zeros((3, 3), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        ops.matmul(a, a.T, out=ro)
+    with pytest.raises(ValueError, match="shape"):
+        ops.matmul(a, a.T, out=np.zeros((3, 4), np.float32))
+
+
+# ---- fused linear layer --------------------------------------------------------------------
+
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_linear_forward_fused_epilogue(rng, act, dtype):
+    x, w, b = randn(rng, (13, 11), dtype), randn(rng, (7, 11), dtype), randn(rng, (7,), dtype)
+    y, z = ops.linear_forward(x, w, b, act, 0.1)
+    z_ref = x.astype(np.float64) @ w.T.astype(np.float64) + b
+    close(y, _act(z_ref, act, 0.1), dtype, scale=11, what="y")
+    if act in simt.NEEDS_INPUT:
+        close(z, z_ref, dtype, scale=11, what="z")
+    else:
+        assert z is None
+    y2, _ = ops.linear_forward(x, w, None, act, 0.1)
+    close(y2, _act(x.astype(np.float64) @ w.T, act, 0.1), dtype, scale=11, what="no bias")
+
+
+@pytest.mark.parametrize("act", ["identity", "relu", "tanh", "gelu", "leaky_relu"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_linear_backward(rng, act, dtype):
+    x, w, b = randn(rng, (9, 6), dtype), randn(rng, (5, 6), dtype), randn(rng, (5,), dtype)
+    dy = randn(rng, (9, 5), dtype)
+    y, z = ops.linear_forward(x, w, b, act, 0.1)
+    saved = z if act in simt.NEEDS_INPUT else y
+    dx, dw, db = ops.linear_backward(dy, x, w, saved, act, 0.1)
+    z64 = x.astype(np.float64) @ w.T.astype(np.float64) + b
+    dz = dy * _act_grad(z64, act, 0.1)
+    close(dx, dz @ w, dtype, scale=40, what="dx")
+    close(dw, dz.T @ x, dtype, scale=40, what="dw")
+    close(db, dz.sum(axis=0), dtype, scale=40, what="db")
+    dx2, _, db2 = ops.linear_backward(dy, x, w, saved, act, 0.1, need_dx=False, has_bias=False)
+    assert dx2 is None and db2 is None
+
+
+# ---- activations ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_forward(rng, act, dtype):
+    x = (3 * rng.standard_normal((37, 23))).astype(dtype)
+    x[0, :4] = [0.0, -0.0, 30.0, -30.0]
+    close(ops.activation(x, act, param=0.02), _act(x, act, 0.02), dtype, what=act)
+
+
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_backward(rng, act, dtype):
+    x = (2 * rng.standard_normal((29, 31))).astype(dtype)
+    dy = randn(rng, x.shape, dtype)
+    y = ops.activation(x, act, param=0.02)
+    saved = x if act in simt.NEEDS_INPUT else y
+    got = ops.activation_backward(dy, saved, act, param=0.02)
+    close(got, dy * _act_grad(x, act, 0.02), dtype, scale=10, what=act)
+
+
+def test_activation_relu_kink_and_in_place(rng):
+    x = np.array([-1.0, 0.0, 2.0], np.float32)
+    dx = ops.activation_backward(np.ones(3, np.float32), ops.activation(x, "relu"), "relu")
+    np.testing.assert_array_equal(dx, [0.0, 0.0, 1.0])
+    ops.activation(x, "relu", out=x)
+    np.testing.assert_array_equal(x, [0.0, 0.0, 2.0])
+    with pytest.raises(ValueError, match="act"):
+        ops.activation(x, "swish")
+
+
+# ---- softmax family ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cols", [1, 5, 33, 300])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_and_log_softmax(rng, cols, dtype):
+    x = (4 * rng.standard_normal((3, 7, cols))).astype(dtype)
+    close(ops.softmax(x), _softmax(x.astype(np.float64)), dtype, what="softmax")
+    close(ops.log_softmax(x), _log_softmax(x.astype(np.float64)), dtype, scale=10,
+          what="log_softmax")
+
+
+@pytest.mark.parametrize("cols", [3, 70, 300])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_backward(rng, cols, dtype):
+    x, dy = randn(rng, (11, cols), dtype), randn(rng, (11, cols), dtype)
+    s = _softmax(x.astype(np.float64))
+    want = s * (dy - (dy * s).sum(-1, keepdims=True))
+    close(ops.softmax_backward(dy, ops.softmax(x)), want, dtype, scale=10, what="softmax")
+    want_log = dy - s * dy.sum(-1, keepdims=True)
+    close(ops.log_softmax_backward(dy, ops.log_softmax(x)), want_log, dtype, scale=50,
+          what="log_softmax")
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_cross_entropy_fused(rng, reduction, dtype):
+    logits = (3 * rng.standard_normal((19, 41))).astype(dtype)
+    target = rng.integers(0, 41, size=19)
+    loss, dlogits = ops.softmax_cross_entropy(logits, target, reduction)
+    lp = _log_softmax(logits.astype(np.float64))
+    per = -lp[np.arange(19), target]
+    onehot = np.eye(41)[target]
+    scale = 1.0 / 19 if reduction == "mean" else 1.0
+    close(loss, _reduce(per, reduction), dtype, scale=30, what="loss")
+    close(dlogits, scale * (np.exp(lp) - onehot), dtype, what="dlogits")
+    assert np.shape(loss) == ((19,) if reduction == "none" else ())
+
+
+def test_softmax_cross_entropy_bad_target(rng):
+    logits = randn(rng, (4, 3), np.float32)
+    with pytest.raises(ValueError, match="out of range"):
+        ops.softmax_cross_entropy(logits, np.array([0, 1, 3, 2]))
+    with pytest.raises(TypeError, match="integer"):
+        ops.softmax_cross_entropy(logits, np.zeros(4))
+    with pytest.raises(ValueError, match="reduction"):
+        ops.softmax_cross_entropy(logits, np.zeros(4, np.int64), "avg")
+
+
+# ---- pointwise losses ----------------------------------------------------------------------
+
+def _loss_ref(kind, y, t):
+    y, t = y.astype(np.float64), t.astype(np.float64)
+    if kind == "mse":
+        return (y - t) ** 2, 2 * (y - t)
+    if kind == "bce":
+        return -(t * np.log(y) + (1 - t) * np.log1p(-y)), (y - t) / (y * (1 - y))
+    s = 1 / (1 + np.exp(-y))
+    return np.maximum(y, 0) - y * t + np.log1p(np.exp(-np.abs(y))), s - t
+
+
+@pytest.mark.parametrize("kind", ["mse", "bce", "bce_with_logits"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pointwise_losses(rng, kind, reduction, dtype):
+    y = randn(rng, (23, 5), dtype)
+    t = rng.random((23, 5)).astype(dtype)
+    if kind == "bce":
+        y = rng.uniform(0.05, 0.95, (23, 5)).astype(dtype)
+        t = (t > 0.5).astype(dtype)
+    fn = {"mse": ops.mse_loss, "bce": ops.binary_cross_entropy,
+          "bce_with_logits": ops.binary_cross_entropy_with_logits}[kind]
+    loss, grad = fn(y, t, reduction)
+    per, g = _loss_ref(kind, y, t)
+    scale = 1.0 / y.size if reduction == "mean" else 1.0
+    close(loss, _reduce(per, reduction), dtype, scale=200, what="loss")
+    close(grad, scale * g, dtype, scale=10, what="grad")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sum_of_squares(rng, dtype):
+    y, t = randn(rng, (17, 3), dtype), randn(rng, (17, 3), dtype)
+    loss, dy = ops.sum_of_squares(y, t)
+    d = y.astype(np.float64) - t
+    close(loss, 0.5 * (d**2).sum(), dtype, scale=100)
+    close(dy, d, dtype)
+
+
+def test_bce_saturated_is_finite():
+    p = np.array([0.0, 1.0, 1.0], np.float64)
+    t = np.array([1.0, 0.0, 1.0], np.float64)
+    loss, _ = ops.binary_cross_entropy(p, t, "none")
+    np.testing.assert_allclose(loss, [100.0, 100.0, 0.0])
+
+
+# ---- reductions ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("axis", [None, 0, 1, 2, -1, (0, 2), (1, 2)])
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sum_mean(rng, axis, keepdims, dtype):
+    x = randn(rng, (5, 37, 3), dtype)
+    close(ops.sum(x, axis=axis, keepdims=keepdims),
+          x.astype(np.float64).sum(axis=axis, keepdims=keepdims), dtype, scale=100, what="sum")
+    close(ops.mean(x, axis=axis, keepdims=keepdims),
+          x.astype(np.float64).mean(axis=axis, keepdims=keepdims), dtype, scale=10, what="mean")
+
+
+def test_sum_large_row_and_empty(rng):
+    x = randn(rng, (3, 1000), np.float32)
+    close(ops.sum(x, axis=1), x.astype(np.float64).sum(1), np.float32, scale=1000)
+    assert ops.sum(np.zeros((0, 3), np.float32)) == 0.0
+    np.testing.assert_array_equal(ops.sum(np.zeros((0, 3)), axis=0), [0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="out of range"):
+        ops.sum(x, axis=2)
+
+
+@pytest.mark.parametrize("shape", [(7,), (1, 7), (4, 1), (1, 1), (3, 4, 7), (4, 7)])
+def test_sum_to_shape(rng, shape):
+    g = randn(rng, (3, 4, 7), np.float64)
+    got = ops.sum_to_shape(g, shape)
+    lead = g.ndim - len(shape)
+    want = g.sum(axis=tuple(range(lead)))
+    want = want.sum(axis=tuple(i for i, s in enumerate(shape) if s == 1), keepdims=True)
+    close(got, want.reshape(shape), np.float64, scale=100)
+
+
+# ---- optimizers ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("momentum,nesterov,wd,damp", [
+    (0.0, False, 0.0, 0.0), (0.9, False, 0.01, 0.0), (0.9, True, 0.0, 0.0),
+    (0.5, False, 0.0, 0.3)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgd_update(rng, momentum, nesterov, wd, damp, dtype):
+    p = randn(rng, (13, 7), dtype)
+    buf = np.zeros_like(p) if momentum else None
+    p64, b64 = p.astype(np.float64), np.zeros(p.shape)
+    for _ in range(3):
+        g = randn(rng, p.shape, dtype)
+        ops.sgd_update(p, g, buf, lr=0.1, momentum=momentum, weight_decay=wd,
+                       nesterov=nesterov, dampening=damp)
+        g64 = g + wd * p64
+        if momentum:
+            b64 = momentum * b64 + (1 - damp) * g64
+            g64 = g64 + momentum * b64 if nesterov else b64
+        p64 = p64 - 0.1 * g64
+    close(p, p64, dtype, scale=10)
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adam_update(rng, decoupled, dtype):
+    p = randn(rng, (11, 3), dtype)
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    p64, m64, v64 = p.astype(np.float64), np.zeros(p.shape), np.zeros(p.shape)
+    lr, b1, b2, eps, wd = 0.01, 0.9, 0.999, 1e-8, 0.1
+    for step in range(1, 5):
+        g = randn(rng, p.shape, dtype)
+        ops.adam_update(p, g, m, v, step=step, lr=lr, beta1=b1, beta2=b2, eps=eps,
+                        weight_decay=wd, decoupled=decoupled)
+        g64 = g.astype(np.float64)
+        if decoupled:
+            p64 = p64 * (1 - lr * wd)
+        else:
+            g64 = g64 + wd * p64
+        m64 = b1 * m64 + (1 - b1) * g64
+        v64 = b2 * v64 + (1 - b2) * g64 * g64
+        p64 = p64 - lr * (m64 / (1 - b1**step)) / (np.sqrt(v64 / (1 - b2**step)) + eps)
+    close(p, p64, dtype, scale=1e3)
+    close(m, m64, dtype, scale=10)
+
+
+def test_optimizer_state_is_never_copied(rng):
+    p = randn(rng, (4, 6), np.float32)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        ops.sgd_update(p[:, ::2], np.ones((4, 3), np.float32), None, lr=0.1)
+    with pytest.raises(ValueError, match="step"):
+        ops.adam_update(p, p, np.zeros_like(p), np.zeros_like(p), step=0)
+
+
+# ---- the emulator catches broken kernels ---------------------------------------------------
+
+def test_emulator_catches_missing_syncthreads():
+    x = np.arange(200, dtype=np.float32)
+    good = simt.selftest("reverse_block", x, threads=64)
+    want = np.concatenate([np.arange(63, -1, -1), np.arange(127, 63, -1),
+                           np.arange(191, 127, -1)])
+    np.testing.assert_array_equal(good[:192], want)
+    bad = simt.selftest("reverse_block_missing_sync", x, threads=64)
+    assert np.isnan(bad).any(), "a read of shared memory before the barrier must see the poison"
+
+
+def test_emulator_catches_missing_syncthreads_in_reverse_order():
+    # Thread order reversed: the last thread runs first and reads slot 0 before thread 0 wrote it.
+    simt.set_reverse_schedule(True)
+    try:
+        bad = simt.selftest("reverse_block_missing_sync", np.arange(64, dtype=np.float32), 64)
+        good = simt.selftest("reverse_block", np.arange(64, dtype=np.float32), 64)
+    finally:
+        simt.set_reverse_schedule(False)
+    assert np.isnan(bad).any()
+    np.testing.assert_array_equal(good, np.arange(63, -1, -1))
+
+
+def test_emulator_catches_out_of_bounds_global_access():
+    x = np.arange(100, dtype=np.float32)
+    np.testing.assert_array_equal(simt.selftest("scale", x), 2 * x)
+    with pytest.raises(SimtFault, match=r"out-of-bounds global access.*thread \(36,0,0\)"):
+        simt.selftest("scale_unguarded", x)
+
+
+def test_emulator_catches_divergent_warp_shuffle():
+    x = np.ones(64, dtype=np.float32)
+    np.testing.assert_array_equal(simt.selftest("warp_sum", x)[:2], [32.0, 32.0])
+    with pytest.raises(SimtFault, match="deadlock"):
+        simt.selftest("warp_sum_divergent", x)
+
+
+def test_emulator_catches_out_of_bounds_in_a_real_kernel(rng):
+    # Launch the production GEMM with m larger than A holds: the checked pointers must fault
+    # (not read past the buffer), naming the access.
+    a, b = randn(rng, (5, 4), np.float32), randn(rng, (4, 3), np.float32)
+    c = np.zeros((9, 3), np.float32)
+    with pytest.raises(SimtFault, match="out-of-bounds global access"):
+        ops._call("gemm", [a, b, c], 0, 9, 3, 4, ops._ptr(a), 4, 1, ops._ptr(b), 3, 1,
+                  ops._ptr(c), 3, 1, 1.0, 0.0, 0, 0, 0.0, 0, 0, 0, 0)
+
+
+def test_emulator_rejects_unregistered_pointers():
+    x = np.ones(8, np.float32)
+    with pytest.raises(SimtFault, match="no registered buffer"):
+        simt._simt.activation(0, 8, x.__array_interface__["data"][0],
+                              x.__array_interface__["data"][0], 1, 0.0, 0)
