@@ -454,26 +454,51 @@ def test_optimizer_state_is_never_copied(rng):
 
 # ---- the emulator catches broken kernels ---------------------------------------------------
 
-def test_emulator_catches_missing_syncthreads():
+@pytest.fixture
+def schedule():
+    """Restores the emulator's default schedule and race detector after a test."""
+    yield simt
+    simt.set_reverse_schedule(False)
+    simt.set_race_check(True)
+
+
+def _shifted(x):
+    return 2 * np.append(x[1:], 0.0).astype(np.float32)
+
+
+def test_emulator_fixed_kernels_pass(schedule):
     x = np.arange(200, dtype=np.float32)
-    good = simt.selftest("reverse_block", x, threads=64)
     want = np.concatenate([np.arange(63, -1, -1), np.arange(127, 63, -1),
                            np.arange(191, 127, -1)])
-    np.testing.assert_array_equal(good[:192], want)
-    bad = simt.selftest("reverse_block_missing_sync", x, threads=64)
-    assert np.isnan(bad).any(), "a read of shared memory before the barrier must see the poison"
+    for reverse in (False, True):
+        schedule.set_reverse_schedule(reverse)
+        np.testing.assert_array_equal(simt.selftest("reverse_block", x, 64)[:192], want)
+        rot = simt.selftest("rotate_block", x[:64], 64)
+        np.testing.assert_array_equal(rot, _shifted(x[:64]))
 
 
-def test_emulator_catches_missing_syncthreads_in_reverse_order():
-    # Thread order reversed: the last thread runs first and reads slot 0 before thread 0 wrote it.
-    simt.set_reverse_schedule(True)
-    try:
-        bad = simt.selftest("reverse_block_missing_sync", np.arange(64, dtype=np.float32), 64)
-        good = simt.selftest("reverse_block", np.arange(64, dtype=np.float32), 64)
-    finally:
-        simt.set_reverse_schedule(False)
-    assert np.isnan(bad).any()
-    np.testing.assert_array_equal(good, np.arange(63, -1, -1))
+def test_emulator_missing_syncthreads_reads_poisoned_shared_memory(schedule):
+    # Race detector off: the read before the barrier sees the NaN poison of shared memory.
+    schedule.set_race_check(False)
+    for reverse in (False, True):
+        schedule.set_reverse_schedule(reverse)
+        bad = simt.selftest("reverse_block_missing_sync", np.arange(200, dtype=np.float32), 64)
+        assert np.isnan(bad).any(), "a read before the barrier must see the poison"
+
+
+def test_emulator_race_detector_flags_missing_syncthreads(schedule):
+    x = np.arange(64, dtype=np.float32)
+    with pytest.raises(SimtFault, match="uninitialized shared memory|race"):
+        simt.selftest("reverse_block_missing_sync", x, 64)
+    # A write-after-read race: in most thread orders the result is still right, so only the
+    # detector catches it reliably ...
+    with pytest.raises(SimtFault, match=r"write after read"):
+        simt.selftest("rotate_block_missing_sync", x, 64)
+    # ... while the reversed order turns it into a wrong result.
+    schedule.set_race_check(False)
+    schedule.set_reverse_schedule(True)
+    got = simt.selftest("rotate_block_missing_sync", x, 64)
+    assert not np.array_equal(got, _shifted(x))
 
 
 def test_emulator_catches_out_of_bounds_global_access():

@@ -25,6 +25,10 @@ void selftest(const std::string& name, int64_t n, uintptr_t x_addr, uintptr_t y_
     simt::launch(&reverse_block_kernel<true>, grid, block, n, x, y);
   } else if (name == "reverse_block_missing_sync") {
     simt::launch(&reverse_block_kernel<false>, grid, block, n, x, y);
+  } else if (name == "rotate_block") {
+    simt::launch(&rotate_block_kernel<true>, grid, block, n, x, y);
+  } else if (name == "rotate_block_missing_sync") {
+    simt::launch(&rotate_block_kernel<false>, grid, block, n, x, y);
   } else if (name == "scale") {
     simt::launch(&scale_kernel<true>, grid, block, n, x, y);
   } else if (name == "scale_unguarded") {
@@ -49,6 +53,8 @@ PYBIND11_MODULE(_simt, m) {
       py::arg("ptr"), py::arg("nbytes"),
       "Allow kernels launched from this thread to access [ptr, ptr + nbytes).");
   m.def("clear_buffers", &simt::clear_buffers, "Forget every registered buffer of this thread.");
+  m.def("set_race_check", &simt::set_race_check, py::arg("on"),
+        "Turn the shared-memory race / uninitialized-read detector on (default) or off.");
   m.def("set_reverse_schedule", &simt::set_reverse_schedule, py::arg("reverse"),
         "Run the threads of a block last-first (to expose races the other order hides).");
   m.def("selftest", &selftest, py::arg("name"), py::arg("n"), py::arg("x"), py::arg("y"),

@@ -11,7 +11,7 @@
 
 #include "simt/simt.h"
 #define DG_UNROLL
-#define DG_SHARED(T, name, count) ::simt::Ptr<T> name = ::simt::shared_array<T>(count)
+#define DG_SHARED(T, name, count) ::simt::SharedPtr<T> name = ::simt::shared_array<T>(count)
 #define DG_LAUNCH(kernel, grid, block, stream, ...) \
   ((void)(stream), ::simt::launch(kernel, grid, block, __VA_ARGS__))
 #else
@@ -44,14 +44,14 @@ struct alignas(4 * sizeof(T) < 16 ? 4 * sizeof(T) : 16) V4 {
 #ifdef DG_SIMT
 template <class P>
 auto ld4(const P& p, int64_t i) {
-  using T = std::remove_const_t<std::remove_reference_t<decltype(p[0])>>;
+  using T = std::remove_const_t<std::remove_pointer_t<decltype(p.read_at(0, 1, 1))>>;
   V4<T> v;
-  std::memcpy(&v, p.at(i, 4, alignof(V4<T>)), sizeof v);
+  std::memcpy(&v, p.read_at(i, 4, alignof(V4<T>)), sizeof v);
   return v;
 }
 template <class P, class T>
 void st4(const P& p, int64_t i, const V4<T>& v) {
-  std::memcpy(p.at(i, 4, alignof(V4<T>)), &v, sizeof v);
+  std::memcpy(p.write_at(i, 4, alignof(V4<T>)), &v, sizeof v);
 }
 #else
 template <class T>

@@ -23,6 +23,24 @@ __global__ void reverse_block_kernel(int64_t n, gptr<const float> x, gptr<float>
   if (base + t < n) y[base + t] = s[r];
 }
 
+// y[t] = 2 x[t + 1] within each block (0 for the last thread): every thread reads its neighbour's slot and
+// then overwrites its own. Without the middle barrier, thread t may overwrite s[t] before
+// thread t - 1 has read it (a write-after-read race). Thread 0 running first hides it, so only
+// the race detector (not the result) catches it in the default schedule.
+template <bool kBarrier>
+__global__ void rotate_block_kernel(int64_t n, gptr<const float> x, gptr<float> y) {
+  DG_SHARED(float, s, 256);
+  const int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x;
+  const unsigned t = threadIdx.x;
+  s[t] = base + t < n ? x[base + t] : 0.f;
+  __syncthreads();
+  const float v = t + 1 < blockDim.x ? static_cast<float>(s[t + 1]) : 0.f;
+  if (kBarrier) __syncthreads();
+  s[t] = 2.f * v;
+  __syncthreads();
+  if (base + t < n) y[base + t] = s[t];
+}
+
 // y[i] = 2 x[i] with (kGuard) and without the `i < n` tail check.
 template <bool kGuard>
 __global__ void scale_kernel(int64_t n, gptr<const float> x, gptr<float> y) {

@@ -50,6 +50,7 @@ struct WarpState {
 // (the binding releases the GIL) do not share state.
 thread_local std::vector<std::pair<const char*, const char*>> tl_buffers;
 thread_local bool tl_reverse = false;
+thread_local bool tl_race_check = true;
 thread_local std::vector<std::unique_ptr<Stack>> tl_stacks;
 
 }  // namespace
@@ -65,7 +66,16 @@ struct ThreadState {
   std::exception_ptr error;
 };
 
+// What the race detector knows about one 4-byte word of shared memory in the current block.
+struct WordState {
+  uint64_t write_epoch = 0;  // 1 + the barrier generation of the last write (0: never written)
+  uint64_t read_epoch = 0;   // 1 + the barrier generation of the last read
+  unsigned writer = 0, reader = 0;
+  bool many_readers = false;  // more than one thread read it in read_epoch
+};
+
 struct BlockState {
+  std::vector<WordState> words;
   dim3 block_idx, block_dim, grid_dim;
   ucontext_t scheduler;
   std::vector<ThreadState> threads;
@@ -185,6 +195,49 @@ std::pair<const char*, const char*> find_buffer(const void* p, const char* what)
 }
 
 void set_reverse_schedule(bool reverse) { tl_reverse = reverse; }
+void set_race_check(bool on) { tl_race_check = on; }
+
+void shared_access(const void* p, size_t bytes, bool write) {
+  if (!tl_race_check) return;
+  BlockState& b = *tl_block;
+  const unsigned me = cur().linear;
+  const uint64_t epoch = b.gen + 1;
+  const size_t off = static_cast<size_t>(static_cast<const unsigned char*>(p) - b.shared);
+  auto who = [&](unsigned t) {
+    const ThreadState& o = b.threads[t];
+    return "thread (" + std::to_string(o.idx.x) + "," + std::to_string(o.idx.y) + "," +
+           std::to_string(o.idx.z) + ")";
+  };
+  for (size_t w = off / 4; w < (off + bytes + 3) / 4; ++w) {
+    WordState& s = b.words[w];
+    const std::string at = "shared byte offset " + std::to_string(w * 4);
+    if (write) {
+      if (s.write_epoch == epoch && s.writer != me)
+        fault("shared-memory race (write after write, no __syncthreads between): " + at +
+              " written by " + who(s.writer) + ", then by " + where());
+      if (s.read_epoch == epoch && (s.many_readers || s.reader != me))
+        fault("shared-memory race (write after read, no __syncthreads between): " + at +
+              " read by " + who(s.reader) + (s.many_readers ? " and others" : "") +
+              ", then written by " + where());
+      s.write_epoch = epoch;
+      s.writer = me;
+    } else {
+      if (s.write_epoch == 0)
+        fault("read of uninitialized shared memory (" + at +
+              " was not written in this block) at " + where());
+      if (s.write_epoch == epoch && s.writer != me)
+        fault("shared-memory race (read after write, no __syncthreads between): " + at +
+              " written by " + who(s.writer) + ", read by " + where());
+      if (s.read_epoch == epoch) {
+        s.many_readers = s.many_readers || s.reader != me;
+      } else {
+        s.read_epoch = epoch;
+        s.reader = me;
+        s.many_readers = false;
+      }
+    }
+  }
+}
 
 static void fiber_main() {
   ThreadState* t = tl_thread;
@@ -219,6 +272,9 @@ static void thread_exited(BlockState& b) {
 static void run_block(BlockState& b) {
   const unsigned n = static_cast<unsigned>(b.threads.size());
   std::memset(b.shared, 0xFF, b.shared_used ? b.shared_used : kSharedBytes);  // NaN poison
+  std::fill(b.words.begin(), b.words.begin() + (b.shared_used ? (b.shared_used + 3) / 4
+                                                                : b.words.size()), WordState{});
+  b.gen = 0;
   b.live = n;
   b.arrived = 0;
   for (auto& w : b.warps) {
@@ -278,6 +334,7 @@ void run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
   b->body = &body;
   b->threads.resize(nthreads);
   b->warps.resize((nthreads + kWarp - 1) / kWarp);
+  b->words.resize(kSharedBytes / 4);
   for (unsigned i = 0; i < nthreads; ++i) {
     ThreadState& t = b->threads[i];
     t.linear = i;

@@ -67,6 +67,12 @@ std::pair<const char*, const char*> find_buffer(const void* p, const char* what)
 
 // Thread order within a block: false runs thread 0 first, true the last thread first.
 void set_reverse_schedule(bool reverse);
+// The shared-memory race detector (on by default): between two __syncthreads, a word written
+// by one thread and read or written by another is a race, and a read of a word no thread of
+// the block has written yet is a read of uninitialized (poisoned) memory; both raise Fault.
+void set_race_check(bool on);
+// Records one read or write of [p, p + bytes) in the block's shared memory.
+void shared_access(const void* p, size_t bytes, bool write);
 
 [[noreturn]] void fault(const std::string& msg);
 
@@ -107,6 +113,9 @@ class Ptr {
   }
   explicit operator bool() const { return base_ != nullptr; }
 
+  T* read_at(int64_t i, int64_t n, size_t align) const { return at(i, n, align); }
+  T* write_at(int64_t i, int64_t n, size_t align) const { return at(i, n, align); }
+
   // Element i..i+n-1, checked in bounds and aligned to `align` bytes.
   T* at(int64_t i, int64_t n, size_t align) const {
     if (base_ == nullptr) fault("null pointer dereference at " + where());
@@ -137,10 +146,56 @@ class Ptr {
   bool shared_ = false;
 };
 
+// A reference to one shared-memory element: reads and writes are reported to the race
+// detector (which is why shared arrays are not plain T*: a T& cannot tell a read from a write).
 template <class T>
-Ptr<T> shared_array(size_t count) {
+class SharedRef {
+ public:
+  explicit SharedRef(T* p) : p_(p) {}
+  operator T() const {  // NOLINT: a read
+    shared_access(p_, sizeof(T), false);
+    return *p_;
+  }
+  SharedRef& operator=(T v) {
+    shared_access(p_, sizeof(T), true);
+    *p_ = v;
+    return *this;
+  }
+  SharedRef& operator=(const SharedRef& o) { return *this = static_cast<T>(o); }
+  SharedRef(const SharedRef&) = default;
+  SharedRef& operator+=(T v) { return *this = static_cast<T>(*this) + v; }
+  SharedRef& operator-=(T v) { return *this = static_cast<T>(*this) - v; }
+  SharedRef& operator*=(T v) { return *this = static_cast<T>(*this) * v; }
+
+ private:
+  T* p_;
+};
+
+// A block's shared array: bounds-checked, and every access is seen by the race detector.
+template <class T>
+class SharedPtr {
+ public:
+  SharedPtr(T* p, size_t count) : ptr_(p, count, true) {}
+  SharedRef<T> operator[](int64_t i) const { return SharedRef<T>(ptr_.at(i, 1, alignof(T))); }
+  T* read_at(int64_t i, int64_t n, size_t align) const {
+    T* p = ptr_.at(i, n, align);
+    shared_access(p, n * sizeof(T), false);
+    return p;
+  }
+  T* write_at(int64_t i, int64_t n, size_t align) const {
+    T* p = ptr_.at(i, n, align);
+    shared_access(p, n * sizeof(T), true);
+    return p;
+  }
+
+ private:
+  Ptr<T> ptr_;
+};
+
+template <class T>
+SharedPtr<T> shared_array(size_t count) {
   void* p = shared_alloc(count * sizeof(T), alignof(T) < 16 ? 16 : alignof(T));
-  return Ptr<T>(static_cast<T*>(p), count, true);
+  return SharedPtr<T>(static_cast<T*>(p), count);
 }
 
 // Runs body() as every thread of every block of the grid; rethrows the first fault.

@@ -15,7 +15,7 @@ from . import _simt
 from ._cuda_ops import ACTIVATIONS, NEEDS_INPUT, KernelOps
 
 __all__ = ["SimtFault", "SimtOps", "ops", "ACTIVATIONS", "NEEDS_INPUT", "set_reverse_schedule",
-           "selftest"]
+           "set_race_check", "selftest"]
 
 SimtFault = _simt.SimtFault
 
@@ -56,6 +56,11 @@ ops = SimtOps(_simt)
 def set_reverse_schedule(reverse: bool) -> None:
     """Run each block's threads last-first (exposes races the default order hides)."""
     _simt.set_reverse_schedule(bool(reverse))
+
+
+def set_race_check(on: bool) -> None:
+    """Turn the shared-memory race / uninitialized-read detector on (default) or off."""
+    _simt.set_race_check(bool(on))
 
 
 def selftest(name: str, x: np.ndarray, threads: int = 64) -> np.ndarray:
