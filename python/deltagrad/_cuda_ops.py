@@ -528,10 +528,14 @@ class KernelOps:
 class CudaOps(KernelOps):
     """KernelOps on the GPU (cupy arrays); raises RuntimeError, saying why, without a GPU."""
 
+    _available = False  # once a device answered, it stays usable for the process
+
     def _call(self, name: str, arrays: list[Any], *args: Any) -> None:
-        ok, reason = _cuda.availability()
-        if not ok:
-            raise RuntimeError(f"CUDA is not available: {reason}")
+        if not self._available:
+            ok, reason = _cuda.availability()
+            if not ok:
+                raise RuntimeError(f"CUDA is not available: {reason}")
+            CudaOps._available = True
         getattr(self._raw, name)(*args)
 
 
