@@ -7,18 +7,19 @@ emulator on numpy (itself tested against NumPy float64 in test_simt.py) and with
 
 from __future__ import annotations
 
+import deltagrad as dg
 import numpy as np
 import pytest
-
-import deltagrad as dg
 from deltagrad import _backend
 
 INFO = dg.info()
-needs_gpu = pytest.mark.skipif(not INFO["cuda_available"],
-                               reason=f"no usable CUDA GPU: {INFO['cuda_status']}")
+needs_gpu = pytest.mark.skipif(
+    not INFO["cuda_available"], reason=f"no usable CUDA GPU: {INFO['cuda_status']}"
+)
 
 
 # ---- any machine ---------------------------------------------------------------------------
+
 
 def test_info_reports_cuda_build_and_availability():
     cuda = _backend.cuda_module()
@@ -42,17 +43,36 @@ def test_asking_for_cuda_without_a_gpu_says_why():
 @pytest.mark.skipif(_backend.cuda_module() is None, reason="built without CUDA")
 def test_cuda_ops_match_the_ops_contract_names():
     cuda = _backend.cuda_module()
-    for name in ["matmul", "activation", "activation_backward", "softmax", "log_softmax",
-                 "softmax_backward", "log_softmax_backward", "softmax_cross_entropy",
-                 "sum_of_squares", "mse_loss", "binary_cross_entropy",
-                 "binary_cross_entropy_with_logits", "linear_forward", "linear_backward", "sum",
-                 "mean", "sum_to_shape", "sgd_update", "adam_update", "availability",
-                 "device_name"]:
+    for name in [
+        "matmul",
+        "activation",
+        "activation_backward",
+        "softmax",
+        "log_softmax",
+        "softmax_backward",
+        "log_softmax_backward",
+        "softmax_cross_entropy",
+        "sum_of_squares",
+        "mse_loss",
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+        "linear_forward",
+        "linear_backward",
+        "sum",
+        "mean",
+        "sum_to_shape",
+        "sgd_update",
+        "adam_update",
+        "availability",
+        "device_name",
+    ]:
         assert callable(getattr(cuda, name)), name
 
 
-@pytest.mark.skipif(_backend.cuda_module() is None or INFO["cuda_available"],
-                    reason="needs a CUDA build on a machine without a GPU")
+@pytest.mark.skipif(
+    _backend.cuda_module() is None or INFO["cuda_available"],
+    reason="needs a CUDA build on a machine without a GPU",
+)
 def test_cuda_op_without_gpu_raises_not_crashes():
     cuda = _backend.cuda_module()
     with pytest.raises(TypeError, match="cupy.ndarray"):
@@ -60,6 +80,7 @@ def test_cuda_op_without_gpu_raises_not_crashes():
 
 
 # ---- on a GPU ------------------------------------------------------------------------------
+
 
 def _cp():
     return pytest.importorskip("cupy")
@@ -72,8 +93,9 @@ def _simt():
 def _close(got, want, rtol, atol):
     cp = _cp()
     got = cp.asnumpy(got) if isinstance(got, cp.ndarray) else np.asarray(got)
-    np.testing.assert_allclose(np.asarray(got, np.float64), np.asarray(want, np.float64),
-                               rtol=rtol, atol=atol)
+    np.testing.assert_allclose(
+        np.asarray(got, np.float64), np.asarray(want, np.float64), rtol=rtol, atol=atol
+    )
 
 
 TOL = {np.float32: (1e-4, 1e-5), np.float64: (1e-10, 1e-12)}
@@ -129,20 +151,33 @@ def test_gpu_ops_match_emulator(rng, dtype):
     target = rng.integers(0, 300, 37)
     g = cp.asarray
     cases = [
-        ("softmax", (x,), {}), ("log_softmax", (x,), {}),
-        ("softmax_backward", (t, p), {}), ("log_softmax_backward", (t, p), {}),
+        ("softmax", (x,), {}),
+        ("log_softmax", (x,), {}),
+        ("softmax_backward", (t, p), {}),
+        ("log_softmax_backward", (t, p), {}),
         ("softmax_cross_entropy", (x, target, "mean"), {}),
         ("softmax_cross_entropy", (x, target, "none"), {}),
-        ("sum_of_squares", (x, t), {}), ("mse_loss", (x, t, "sum"), {}),
+        ("sum_of_squares", (x, t), {}),
+        ("mse_loss", (x, t, "sum"), {}),
         ("binary_cross_entropy", (p, t, "mean"), {}),
         ("binary_cross_entropy_with_logits", (x, t, "none"), {}),
-        ("sum", (x,), {"axis": 0}), ("sum", (x,), {"axis": 1}), ("mean", (x,), {}),
+        ("sum", (x,), {"axis": 0}),
+        ("sum", (x,), {"axis": 1}),
+        ("mean", (x,), {}),
         ("sum_to_shape", (x, (1, 300)), {}),
         ("linear_forward", (x, w, bias, "gelu", 0.0), {}),
         ("linear_forward", (x, w, None, "relu", 0.0), {}),
     ]
-    for act in ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh",
-                "softplus"]:
+    for act in [
+        "identity",
+        "relu",
+        "leaky_relu",
+        "sigmoid",
+        "tanh",
+        "gelu",
+        "gelu_tanh",
+        "softplus",
+    ]:
         cases.append(("activation", (x, act), {"param": 0.1}))
         cases.append(("activation_backward", (t, p, act), {"param": 0.1}))
     for name, args, kw in cases:
@@ -170,15 +205,17 @@ def test_gpu_linear_backward_and_optimizers(rng, dtype):
     dy = rng.standard_normal((65, 17)).astype(dtype)
     y, _ = emu.linear_forward(x, w, None, "tanh")
     want = emu.linear_backward(dy, x, w, y, "tanh")
-    got = cuda.linear_backward(cp.asarray(dy), cp.asarray(x), cp.asarray(w), cp.asarray(y),
-                               "tanh")
+    got = cuda.linear_backward(cp.asarray(dy), cp.asarray(x), cp.asarray(w), cp.asarray(y), "tanh")
     for gv, wv in zip(got, want):
         _close(gv, wv, rtol * 10, atol * 1000)
     p, gr = rng.standard_normal(1000).astype(dtype), rng.standard_normal(1000).astype(dtype)
-    pc, bufc, mc, vc = cp.asarray(p), cp.zeros(1000, dtype), cp.zeros(1000, dtype), cp.zeros(
-        1000, dtype)
-    pe, bufe, me, ve = p.copy(), np.zeros(1000, dtype), np.zeros(1000, dtype), np.zeros(
-        1000, dtype)
+    pc, bufc, mc, vc = (
+        cp.asarray(p),
+        cp.zeros(1000, dtype),
+        cp.zeros(1000, dtype),
+        cp.zeros(1000, dtype),
+    )
+    pe, bufe, me, ve = p.copy(), np.zeros(1000, dtype), np.zeros(1000, dtype), np.zeros(1000, dtype)
     cuda.sgd_update(pc, cp.asarray(gr), bufc, lr=0.1, momentum=0.9, nesterov=True)
     emu.sgd_update(pe, gr, bufe, lr=0.1, momentum=0.9, nesterov=True)
     cuda.adam_update(pc, cp.asarray(gr), mc, vc, step=1, weight_decay=0.01, decoupled=True)

@@ -27,6 +27,7 @@ ACTS = list(simt.ACTIVATIONS)
 
 # ---- references (float64) ------------------------------------------------------------------
 
+
 def _erf(x: np.ndarray) -> np.ndarray:
     from math import erf
 
@@ -110,6 +111,7 @@ def ref(name: str, local):
 
 # ---- helpers -------------------------------------------------------------------------------
 
+
 def close(got, want, dtype, scale: float = 1.0, what: str = "") -> None:
     """llm.c-style tolerance: tol + |ref| * eps, with tol growing with the reduction length."""
     got = np.asarray(got, dtype=np.float64)
@@ -120,7 +122,8 @@ def close(got, want, dtype, scale: float = 1.0, what: str = "") -> None:
     bad = ~(np.abs(got - want) <= tol + np.abs(want) * eps * 8)
     assert not bad.any(), (
         f"{what}: {bad.sum()} of {bad.size} elements differ; first at "
-        f"{np.argwhere(bad)[0].tolist()}: got {got[bad][0]!r}, want {want[bad][0]!r}")
+        f"{np.argwhere(bad)[0].tolist()}: got {got[bad][0]!r}, want {want[bad][0]!r}"
+    )
 
 
 def randn(rng, shape, dtype):
@@ -210,6 +213,7 @@ def test_matmul_validation():
 
 # ---- fused linear layer --------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("act", ACTS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_linear_forward_fused_epilogue(rng, act, dtype):
@@ -244,6 +248,7 @@ def test_linear_backward(rng, act, dtype):
 
 # ---- activations ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("act", ACTS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_activation_forward(rng, act, dtype):
@@ -275,13 +280,15 @@ def test_activation_relu_kink_and_in_place(rng):
 
 # ---- softmax family ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("cols", [1, 5, 33, 300])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax_and_log_softmax(rng, cols, dtype):
     x = (4 * rng.standard_normal((3, 7, cols))).astype(dtype)
     close(ops.softmax(x), _softmax(x.astype(np.float64)), dtype, what="softmax")
-    close(ops.log_softmax(x), _log_softmax(x.astype(np.float64)), dtype, scale=10,
-          what="log_softmax")
+    close(
+        ops.log_softmax(x), _log_softmax(x.astype(np.float64)), dtype, scale=10, what="log_softmax"
+    )
 
 
 @pytest.mark.parametrize("cols", [3, 70, 300])
@@ -292,8 +299,13 @@ def test_softmax_backward(rng, cols, dtype):
     want = s * (dy - (dy * s).sum(-1, keepdims=True))
     close(ops.softmax_backward(dy, ops.softmax(x)), want, dtype, scale=10, what="softmax")
     want_log = dy - s * dy.sum(-1, keepdims=True)
-    close(ops.log_softmax_backward(dy, ops.log_softmax(x)), want_log, dtype, scale=50,
-          what="log_softmax")
+    close(
+        ops.log_softmax_backward(dy, ops.log_softmax(x)),
+        want_log,
+        dtype,
+        scale=50,
+        what="log_softmax",
+    )
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -323,6 +335,7 @@ def test_softmax_cross_entropy_bad_target(rng):
 
 # ---- pointwise losses ----------------------------------------------------------------------
 
+
 def _loss_ref(kind, y, t):
     y, t = y.astype(np.float64), t.astype(np.float64)
     if kind == "mse":
@@ -342,8 +355,11 @@ def test_pointwise_losses(rng, kind, reduction, dtype):
     if kind == "bce":
         y = rng.uniform(0.05, 0.95, (23, 5)).astype(dtype)
         t = (t > 0.5).astype(dtype)
-    fn = {"mse": ops.mse_loss, "bce": ops.binary_cross_entropy,
-          "bce_with_logits": ops.binary_cross_entropy_with_logits}[kind]
+    fn = {
+        "mse": ops.mse_loss,
+        "bce": ops.binary_cross_entropy,
+        "bce_with_logits": ops.binary_cross_entropy_with_logits,
+    }[kind]
     loss, grad = fn(y, t, reduction)
     per, g = _loss_ref(kind, y, t)
     scale = 1.0 / y.size if reduction == "mean" else 1.0
@@ -369,15 +385,26 @@ def test_bce_saturated_is_finite():
 
 # ---- reductions ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("axis", [None, 0, 1, 2, -1, (0, 2), (1, 2)])
 @pytest.mark.parametrize("keepdims", [False, True])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_sum_mean(rng, axis, keepdims, dtype):
     x = randn(rng, (5, 37, 3), dtype)
-    close(ops.sum(x, axis=axis, keepdims=keepdims),
-          x.astype(np.float64).sum(axis=axis, keepdims=keepdims), dtype, scale=100, what="sum")
-    close(ops.mean(x, axis=axis, keepdims=keepdims),
-          x.astype(np.float64).mean(axis=axis, keepdims=keepdims), dtype, scale=10, what="mean")
+    close(
+        ops.sum(x, axis=axis, keepdims=keepdims),
+        x.astype(np.float64).sum(axis=axis, keepdims=keepdims),
+        dtype,
+        scale=100,
+        what="sum",
+    )
+    close(
+        ops.mean(x, axis=axis, keepdims=keepdims),
+        x.astype(np.float64).mean(axis=axis, keepdims=keepdims),
+        dtype,
+        scale=10,
+        what="mean",
+    )
 
 
 def test_sum_large_row_and_empty(rng):
@@ -401,9 +428,16 @@ def test_sum_to_shape(rng, shape):
 
 # ---- optimizers ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("momentum,nesterov,wd,damp", [
-    (0.0, False, 0.0, 0.0), (0.9, False, 0.01, 0.0), (0.9, True, 0.0, 0.0),
-    (0.5, False, 0.0, 0.3)])
+
+@pytest.mark.parametrize(
+    "momentum,nesterov,wd,damp",
+    [
+        (0.0, False, 0.0, 0.0),
+        (0.9, False, 0.01, 0.0),
+        (0.9, True, 0.0, 0.0),
+        (0.5, False, 0.0, 0.3),
+    ],
+)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_sgd_update(rng, momentum, nesterov, wd, damp, dtype):
     p = randn(rng, (13, 7), dtype)
@@ -411,8 +445,9 @@ def test_sgd_update(rng, momentum, nesterov, wd, damp, dtype):
     p64, b64 = p.astype(np.float64), np.zeros(p.shape)
     for _ in range(3):
         g = randn(rng, p.shape, dtype)
-        ops.sgd_update(p, g, buf, lr=0.1, momentum=momentum, weight_decay=wd,
-                       nesterov=nesterov, dampening=damp)
+        ops.sgd_update(
+            p, g, buf, lr=0.1, momentum=momentum, weight_decay=wd, nesterov=nesterov, dampening=damp
+        )
         g64 = g + wd * p64
         if momentum:
             b64 = momentum * b64 + (1 - damp) * g64
@@ -430,8 +465,19 @@ def test_adam_update(rng, decoupled, dtype):
     lr, b1, b2, eps, wd = 0.01, 0.9, 0.999, 1e-8, 0.1
     for step in range(1, 5):
         g = randn(rng, p.shape, dtype)
-        ops.adam_update(p, g, m, v, step=step, lr=lr, beta1=b1, beta2=b2, eps=eps,
-                        weight_decay=wd, decoupled=decoupled)
+        ops.adam_update(
+            p,
+            g,
+            m,
+            v,
+            step=step,
+            lr=lr,
+            beta1=b1,
+            beta2=b2,
+            eps=eps,
+            weight_decay=wd,
+            decoupled=decoupled,
+        )
         g64 = g.astype(np.float64)
         if decoupled:
             p64 = p64 * (1 - lr * wd)
@@ -454,6 +500,7 @@ def test_optimizer_state_is_never_copied(rng):
 
 # ---- the emulator catches broken kernels ---------------------------------------------------
 
+
 @pytest.fixture
 def schedule():
     """Restores the emulator's default schedule and race detector after a test."""
@@ -468,8 +515,7 @@ def _shifted(x):
 
 def test_emulator_fixed_kernels_pass(schedule):
     x = np.arange(200, dtype=np.float32)
-    want = np.concatenate([np.arange(63, -1, -1), np.arange(127, 63, -1),
-                           np.arange(191, 127, -1)])
+    want = np.concatenate([np.arange(63, -1, -1), np.arange(127, 63, -1), np.arange(191, 127, -1)])
     for reverse in (False, True):
         schedule.set_reverse_schedule(reverse)
         np.testing.assert_array_equal(simt.selftest("reverse_block", x, 64)[:192], want)
@@ -521,12 +567,37 @@ def test_emulator_catches_out_of_bounds_in_a_real_kernel(rng):
     a, b = randn(rng, (5, 4), np.float32), randn(rng, (4, 3), np.float32)
     c = np.zeros((9, 3), np.float32)
     with pytest.raises(SimtFault, match="out-of-bounds global access"):
-        ops._call("gemm", [a, b, c], 0, 9, 3, 4, ops._ptr(a), 4, 1, ops._ptr(b), 3, 1,
-                  ops._ptr(c), 3, 1, 1.0, 0.0, 0, 0, 0.0, 0, 0, 0, 0)
+        ops._call(
+            "gemm",
+            [a, b, c],
+            0,
+            9,
+            3,
+            4,
+            ops._ptr(a),
+            4,
+            1,
+            ops._ptr(b),
+            3,
+            1,
+            ops._ptr(c),
+            3,
+            1,
+            1.0,
+            0.0,
+            0,
+            0,
+            0.0,
+            0,
+            0,
+            0,
+            0,
+        )
 
 
 def test_emulator_rejects_unregistered_pointers():
     x = np.ones(8, np.float32)
     with pytest.raises(SimtFault, match="no registered buffer"):
-        simt._simt.activation(0, 8, x.__array_interface__["data"][0],
-                              x.__array_interface__["data"][0], 1, 0.0, 0)
+        simt._simt.activation(
+            0, 8, x.__array_interface__["data"][0], x.__array_interface__["data"][0], 1, 0.0, 0
+        )

@@ -36,9 +36,11 @@ def cuda_unavailable_reason() -> str | None:
     """None when CUDA can be used, else why not (for error messages and dg.info())."""
     cuda = cuda_module()
     if cuda is None:
-        return ("deltagrad was built without CUDA (nvcc was not found at build time"
-                + (f"; importing it failed: {_cuda_import_error}" if _cuda_import_error else "")
-                + ")")
+        return (
+            "deltagrad was built without CUDA (nvcc was not found at build time"
+            + (f"; importing it failed: {_cuda_import_error}" if _cuda_import_error else "")
+            + ")"
+        )
     ok, reason = cuda.availability()
     if not ok:
         return reason
@@ -101,10 +103,14 @@ def backend_for(*arrays: Any) -> ModuleType:
     if not any(on_gpu):
         return _cpu
     if not all(on_gpu):
-        raise TypeError("arguments are on different devices: some are numpy (cpu), "
-                        "some are device (cuda) arrays; move them to one device first")
+        raise TypeError(
+            "arguments are on different devices: some are numpy (cpu), "
+            "some are device (cuda) arrays; move them to one device first"
+        )
     cuda = cuda_module()
     if cuda is None:
-        raise RuntimeError("got a CUDA array, but deltagrad was built without CUDA "
-                           "(nvcc was not found at build time)")
+        raise RuntimeError(
+            "got a CUDA array, but deltagrad was built without CUDA "
+            "(nvcc was not found at build time)"
+        )
     return cuda

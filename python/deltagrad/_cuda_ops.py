@@ -16,24 +16,48 @@ from typing import Any
 from . import _cuda
 
 __all__ = [
-    "availability", "device_name", "device_count", "set_allow_tf32", "get_allow_tf32",
-    "matmul", "activation", "activation_backward", "softmax", "log_softmax", "softmax_backward",
-    "log_softmax_backward", "softmax_cross_entropy", "sum_of_squares", "mse_loss",
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "linear_forward",
-    "linear_backward", "sum", "mean", "sum_to_shape", "sgd_update", "adam_update",
+    "availability",
+    "device_name",
+    "device_count",
+    "set_allow_tf32",
+    "get_allow_tf32",
+    "matmul",
+    "activation",
+    "activation_backward",
+    "softmax",
+    "log_softmax",
+    "softmax_backward",
+    "log_softmax_backward",
+    "softmax_cross_entropy",
+    "sum_of_squares",
+    "mse_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "linear_forward",
+    "linear_backward",
+    "sum",
+    "mean",
+    "sum_to_shape",
+    "sgd_update",
+    "adam_update",
 ]
 
 # Codes shared with the kernels (csrc/cuda/activation.cuh Act, elementwise.cuh Loss).
 ACTIVATIONS = {
-    "identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "gelu": 5,
-    "gelu_tanh": 6, "softplus": 7,
+    "identity": 0,
+    "relu": 1,
+    "leaky_relu": 2,
+    "sigmoid": 3,
+    "tanh": 4,
+    "gelu": 5,
+    "gelu_tanh": 6,
+    "softplus": 7,
 }
 # Activations whose backward needs the pre-activation x (the others need the output y).
 NEEDS_INPUT = frozenset({"leaky_relu", "gelu", "gelu_tanh", "softplus"})
 _LOSS_CODES = {"sum_of_squares": 0, "mse": 1, "bce": 2, "bce_with_logits": 3}
 _REDUCTIONS = ("mean", "sum", "none")
-_PRECISIONS = {None: None, "fp32": 0, "float32": 0, "highest": 0, "ieee": 0, "tf32": 1,
-               "high": 1}
+_PRECISIONS = {None: None, "fp32": 0, "float32": 0, "highest": 0, "ieee": 0, "tf32": 1, "high": 1}
 _TILES = {"auto": 0, "large": 1, "small": 2}
 
 _allow_tf32 = False
@@ -84,23 +108,33 @@ class KernelOps:
     def _input(self, x: Any, name: str, dtype: Any = None, contiguous: bool = True) -> Any:
         """A float32/float64 device array; non-contiguous views are copied explicitly."""
         if not self._is_array(x):
-            raise TypeError(f"{name}: expected a {self.array_type_name}, got {type(x).__name__}"
-                            f" (move it to the {self.device} device first)")
+            raise TypeError(
+                f"{name}: expected a {self.array_type_name}, got {type(x).__name__}"
+                f" (move it to the {self.device} device first)"
+            )
         x = self._as_array(x)
         xp = self.xp()
         if x.dtype not in (xp.float32, xp.float64):
             raise TypeError(f"{name}: expected dtype float32 or float64, got {x.dtype}")
         if dtype is not None and x.dtype != dtype:
-            raise TypeError(f"{name}: expected dtype {xp.dtype(dtype).name} (the dtype of the "
-                            f"first argument), got {x.dtype}")
+            raise TypeError(
+                f"{name}: expected dtype {xp.dtype(dtype).name} (the dtype of the "
+                f"first argument), got {x.dtype}"
+            )
         if contiguous and not x.flags.c_contiguous:
             x = xp.ascontiguousarray(x)
         elif any(s % x.itemsize for s in x.strides):
             x = xp.ascontiguousarray(x)
         return x
 
-    def _output(self, out: Any, shape: tuple[int, ...], dtype: Any, name: str = "out",
-                contiguous: bool = True) -> Any:
+    def _output(
+        self,
+        out: Any,
+        shape: tuple[int, ...],
+        dtype: Any,
+        name: str = "out",
+        contiguous: bool = True,
+    ) -> Any:
         """A caller's output buffer: right type, dtype, shape, writable. Never copied."""
         xp = self.xp()
         if out is None:
@@ -156,16 +190,32 @@ class KernelOps:
         return int(x.strides[dim] // x.itemsize)
 
     # ---- GEMM and the fused linear layer -----------------------------------------------------
-    def _gemm(self, a: Any, trans_a: bool, b: Any, trans_b: bool, c: Any, alpha: float,
-              beta: float, *, bias: Any = None, act: str = "identity", param: float = 0.0,
-              z: Any = None, precision: Any = None, tile: str = "auto",
-              extra: tuple[Any, ...] = ()) -> None:
+    def _gemm(
+        self,
+        a: Any,
+        trans_a: bool,
+        b: Any,
+        trans_b: bool,
+        c: Any,
+        alpha: float,
+        beta: float,
+        *,
+        bias: Any = None,
+        act: str = "identity",
+        param: float = 0.0,
+        z: Any = None,
+        precision: Any = None,
+        tile: str = "auto",
+        extra: tuple[Any, ...] = (),
+    ) -> None:
         ia, ib = (1, 0) if trans_a else (0, 1), (1, 0) if trans_b else (0, 1)
         m, k = a.shape[ia[0]], a.shape[ia[1]]
         n = b.shape[ib[1]]
         if precision not in _PRECISIONS:
-            raise ValueError(f"precision: expected 'fp32' or 'tf32' (or None for the global "
-                             f"set_allow_tf32 flag), got {precision!r}")
+            raise ValueError(
+                f"precision: expected 'fp32' or 'tf32' (or None for the global "
+                f"set_allow_tf32 flag), got {precision!r}"
+            )
         prec = _PRECISIONS[precision]
         if prec is None:
             prec = 1 if _allow_tf32 else 0
@@ -173,17 +223,45 @@ class KernelOps:
             raise ValueError(f"tile: expected one of {sorted(_TILES)}, got {tile!r}")
         arrays = [a, b, c, *(x for x in (bias, z) if x is not None), *extra]
         self._call(
-            "gemm", arrays, self._dtype_code(c), m, n, k,
-            self._ptr(a), self._estride(a, ia[0]), self._estride(a, ia[1]),
-            self._ptr(b), self._estride(b, ib[0]), self._estride(b, ib[1]),
-            self._ptr(c), self._estride(c, 0), self._estride(c, 1),
-            float(alpha), float(beta), self._ptr(bias) if bias is not None else 0,
-            self._act_code(act), float(param), self._ptr(z) if z is not None else 0,
-            prec if c.itemsize == 4 else 0, _TILES[tile], self._stream())
+            "gemm",
+            arrays,
+            self._dtype_code(c),
+            m,
+            n,
+            k,
+            self._ptr(a),
+            self._estride(a, ia[0]),
+            self._estride(a, ia[1]),
+            self._ptr(b),
+            self._estride(b, ib[0]),
+            self._estride(b, ib[1]),
+            self._ptr(c),
+            self._estride(c, 0),
+            self._estride(c, 1),
+            float(alpha),
+            float(beta),
+            self._ptr(bias) if bias is not None else 0,
+            self._act_code(act),
+            float(param),
+            self._ptr(z) if z is not None else 0,
+            prec if c.itemsize == 4 else 0,
+            _TILES[tile],
+            self._stream(),
+        )
 
-    def matmul(self, a: Any, b: Any, *, trans_a: bool = False, trans_b: bool = False,
-               alpha: float = 1.0, beta: float = 0.0, out: Any = None, precision: Any = None,
-               tile: str = "auto") -> Any:
+    def matmul(
+        self,
+        a: Any,
+        b: Any,
+        *,
+        trans_a: bool = False,
+        trans_b: bool = False,
+        alpha: float = 1.0,
+        beta: float = 0.0,
+        out: Any = None,
+        precision: Any = None,
+        tile: str = "auto",
+    ) -> Any:
         """C = alpha * op(a) @ op(b) + beta * C (C is out); any strides. precision="tf32"
         lets float32 use TF32 tensor cores (GPU only; the emulator always computes FP32)."""
         a = self._input(a, "a", contiguous=False)
@@ -195,13 +273,16 @@ class KernelOps:
         m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
         kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
         if k != kb:
-            raise ValueError(f"matmul: inner dimensions differ: op(a) is {m}x{k} (a has shape "
-                             f"{tuple(a.shape)}{', trans_a=True' if trans_a else ''}), op(b) is "
-                             f"{kb}x{n} (b has shape {tuple(b.shape)}"
-                             f"{', trans_b=True' if trans_b else ''})")
+            raise ValueError(
+                f"matmul: inner dimensions differ: op(a) is {m}x{k} (a has shape "
+                f"{tuple(a.shape)}{', trans_a=True' if trans_a else ''}), op(b) is "
+                f"{kb}x{n} (b has shape {tuple(b.shape)}"
+                f"{', trans_b=True' if trans_b else ''})"
+            )
         if out is None and beta != 0.0:
-            raise ValueError(f"beta: must be 0 when out is None (beta scales the values in "
-                             f"out), got {beta}")
+            raise ValueError(
+                f"beta: must be 0 when out is None (beta scales the values in out), got {beta}"
+            )
         out = self._output(out, (m, n), a.dtype, contiguous=False)
         if m == 0 or n == 0:
             return out
@@ -213,20 +294,30 @@ class KernelOps:
             out[...] = c
         return out
 
-    def linear_forward(self, x: Any, w: Any, b: Any = None, act: str = "identity",
-                       param: float = 0.0, *, precision: Any = None,
-                       tile: str = "auto") -> tuple[Any, Any]:
+    def linear_forward(
+        self,
+        x: Any,
+        w: Any,
+        b: Any = None,
+        act: str = "identity",
+        param: float = 0.0,
+        *,
+        precision: Any = None,
+        tile: str = "auto",
+    ) -> tuple[Any, Any]:
         """(y, z): y = act(x @ w.T + b) in one GEMM with a fused epilogue; z = x @ w.T + b
         only when the activation's backward needs it, else None."""
         self._act_code(act)
         x = self._input(x, "x", contiguous=False)
         w = self._input(w, "w", dtype=x.dtype, contiguous=False)
         if x.ndim != 2:
-            raise ValueError(f"x: expected a 2-D array (batch, in_features), got shape "
-                             f"{tuple(x.shape)}")
+            raise ValueError(
+                f"x: expected a 2-D array (batch, in_features), got shape {tuple(x.shape)}"
+            )
         if w.ndim != 2 or w.shape[1] != x.shape[1]:
-            raise ValueError(f"w: expected shape (out_features, {x.shape[1]}), got "
-                             f"{tuple(w.shape)}")
+            raise ValueError(
+                f"w: expected shape (out_features, {x.shape[1]}), got {tuple(w.shape)}"
+            )
         if b is not None:
             b = self._input(b, "b", dtype=x.dtype)
             if tuple(b.shape) != (w.shape[0],):
@@ -235,13 +326,34 @@ class KernelOps:
         y = xp.empty((x.shape[0], w.shape[0]), dtype=x.dtype)
         z = xp.empty_like(y) if act in NEEDS_INPUT else None
         if y.size:
-            self._gemm(x, False, w, True, y, 1.0, 0.0, bias=b, act=act, param=param, z=z,
-                       precision=precision, tile=tile)
+            self._gemm(
+                x,
+                False,
+                w,
+                True,
+                y,
+                1.0,
+                0.0,
+                bias=b,
+                act=act,
+                param=param,
+                z=z,
+                precision=precision,
+                tile=tile,
+            )
         return y, z
 
-    def linear_backward(self, dy: Any, x: Any, w: Any, saved: Any, act: str,
-                        param: float = 0.0, need_dx: bool = True,
-                        has_bias: bool = True) -> tuple[Any, Any, Any]:
+    def linear_backward(
+        self,
+        dy: Any,
+        x: Any,
+        w: Any,
+        saved: Any,
+        act: str,
+        param: float = 0.0,
+        need_dx: bool = True,
+        has_bias: bool = True,
+    ) -> tuple[Any, Any, Any]:
         """(dx or None, dw, db or None) of y = act(x @ w.T + b); saved is z for the
         activations in NEEDS_INPUT and y for the others (ignored for identity)."""
         self._act_code(act)
@@ -252,8 +364,10 @@ class KernelOps:
             raise ValueError("linear_backward: dy, x and w must be 2-D")
         mb, nout = dy.shape
         if x.shape[0] != mb or w.shape != (nout, x.shape[1]):
-            raise ValueError(f"linear_backward: shapes do not match: dy {tuple(dy.shape)}, x "
-                             f"{tuple(x.shape)}, w {tuple(w.shape)}")
+            raise ValueError(
+                f"linear_backward: shapes do not match: dy {tuple(dy.shape)}, x "
+                f"{tuple(x.shape)}, w {tuple(w.shape)}"
+            )
         dz = dy if act == "identity" else self.activation_backward(dy, saved, act, param=param)
         xp = self.xp()
         dx = xp.empty((mb, x.shape[1]), dtype=dy.dtype) if need_dx else None
@@ -273,22 +387,43 @@ class KernelOps:
         code = self._act_code(act)
         x = self._input(x, "x")
         out = self._output(out, x.shape, x.dtype)
-        self._call("activation", [x, out], self._dtype_code(x), x.size, self._ptr(x),
-                   self._ptr(out), code, float(param), self._stream())
+        self._call(
+            "activation",
+            [x, out],
+            self._dtype_code(x),
+            x.size,
+            self._ptr(x),
+            self._ptr(out),
+            code,
+            float(param),
+            self._stream(),
+        )
         return out
 
-    def activation_backward(self, dy: Any, saved: Any, act: str, *, param: float = 0.0,
-                            out: Any = None) -> Any:
+    def activation_backward(
+        self, dy: Any, saved: Any, act: str, *, param: float = 0.0, out: Any = None
+    ) -> Any:
         code = self._act_code(act)
         dy = self._input(dy, "dy")
         saved = self._input(saved, "saved", dtype=dy.dtype)
         if saved.shape != dy.shape:
-            raise ValueError(f"saved: expected shape {tuple(dy.shape)} (the shape of dy), got "
-                             f"{tuple(saved.shape)}")
+            raise ValueError(
+                f"saved: expected shape {tuple(dy.shape)} (the shape of dy), got "
+                f"{tuple(saved.shape)}"
+            )
         out = self._output(out, dy.shape, dy.dtype)
-        self._call("activation_backward", [dy, saved, out], self._dtype_code(dy), dy.size,
-                   self._ptr(dy), self._ptr(saved), self._ptr(out), code, float(param),
-                   self._stream())
+        self._call(
+            "activation_backward",
+            [dy, saved, out],
+            self._dtype_code(dy),
+            dy.size,
+            self._ptr(dy),
+            self._ptr(saved),
+            self._ptr(out),
+            code,
+            float(param),
+            self._stream(),
+        )
         return out
 
     # ---- softmax family ----------------------------------------------------------------------
@@ -302,8 +437,17 @@ class KernelOps:
         x = self._input(x, "x")
         rows, cols = self._rows(x, "x")
         out = self._output(out, x.shape, x.dtype)
-        self._call("softmax", [x, out], self._dtype_code(x), rows, cols, self._ptr(x),
-                   self._ptr(out), log, self._stream())
+        self._call(
+            "softmax",
+            [x, out],
+            self._dtype_code(x),
+            rows,
+            cols,
+            self._ptr(x),
+            self._ptr(out),
+            log,
+            self._stream(),
+        )
         return out
 
     def softmax(self, x: Any, out: Any = None) -> Any:
@@ -319,8 +463,18 @@ class KernelOps:
             raise ValueError(f"y: expected shape {tuple(dy.shape)}, got {tuple(y.shape)}")
         rows, cols = self._rows(dy, "dy")
         out = self._output(out, dy.shape, dy.dtype)
-        self._call("softmax_backward", [dy, y, out], self._dtype_code(dy), rows, cols,
-                   self._ptr(dy), self._ptr(y), self._ptr(out), log, self._stream())
+        self._call(
+            "softmax_backward",
+            [dy, y, out],
+            self._dtype_code(dy),
+            rows,
+            cols,
+            self._ptr(dy),
+            self._ptr(y),
+            self._ptr(out),
+            log,
+            self._stream(),
+        )
         return out
 
     def softmax_backward(self, dy: Any, y: Any, out: Any = None) -> Any:
@@ -340,22 +494,27 @@ class KernelOps:
         self._reduce(per, 1, n, 1, loss, scale)
         return loss
 
-    def softmax_cross_entropy(self, logits: Any, target: Any,
-                              reduction: str = "mean") -> tuple[Any, Any]:
+    def softmax_cross_entropy(
+        self, logits: Any, target: Any, reduction: str = "mean"
+    ) -> tuple[Any, Any]:
         """(loss, dlogits) in one fused pass; target holds int class indices."""
         reduction = self._reduction(reduction)
         logits = self._input(logits, "logits")
         if logits.ndim != 2:
-            raise ValueError(f"logits: expected a 2-D array (batch, classes), got shape "
-                             f"{tuple(logits.shape)}")
+            raise ValueError(
+                f"logits: expected a 2-D array (batch, classes), got shape {tuple(logits.shape)}"
+            )
         xp = self.xp()
         if not self._is_array(target):
-            raise TypeError(f"target: expected a {self.array_type_name} of class indices, got "
-                            f"{type(target).__name__}")
+            raise TypeError(
+                f"target: expected a {self.array_type_name} of class indices, got "
+                f"{type(target).__name__}"
+            )
         target = self._as_array(target)
         if target.dtype.kind not in "iu":
-            raise TypeError(f"target: expected an integer dtype (class indices), got "
-                            f"{target.dtype}")
+            raise TypeError(
+                f"target: expected an integer dtype (class indices), got {target.dtype}"
+            )
         rows, cols = logits.shape
         if tuple(target.shape) != (rows,):
             raise ValueError(f"target: expected shape ({rows},), got {tuple(target.shape)}")
@@ -370,9 +529,19 @@ class KernelOps:
         per = xp.empty((rows,), dtype=logits.dtype)
         dlogits = xp.empty_like(logits)
         scale = 1.0 / rows if (reduction == "mean" and rows) else 1.0
-        self._call("softmax_xent", [logits, target, per, dlogits], self._dtype_code(logits),
-                   rows, cols, self._ptr(logits), self._ptr(target), self._ptr(per),
-                   self._ptr(dlogits), scale, self._stream())
+        self._call(
+            "softmax_xent",
+            [logits, target, per, dlogits],
+            self._dtype_code(logits),
+            rows,
+            cols,
+            self._ptr(logits),
+            self._ptr(target),
+            self._ptr(per),
+            self._ptr(dlogits),
+            scale,
+            self._stream(),
+        )
         return self._reduce_loss(per, reduction), dlogits
 
     def _pointwise_loss(self, kind: str, y: Any, t: Any, reduction: str, yname: str) -> Any:
@@ -386,15 +555,26 @@ class KernelOps:
             t = t.astype(y.dtype)  # an explicit copy of an input
         t = self._input(t, "t")
         if t.shape != y.shape:
-            raise ValueError(f"t: expected shape {tuple(y.shape)} (the shape of {yname}), got "
-                             f"{tuple(t.shape)}")
+            raise ValueError(
+                f"t: expected shape {tuple(y.shape)} (the shape of {yname}), got {tuple(t.shape)}"
+            )
         per = xp.empty_like(y)
         grad = xp.empty_like(y)
         n = y.size
         scale = 1.0 / n if (reduction == "mean" and n) else 1.0
-        self._call("pointwise_loss", [y, t, per, grad], self._dtype_code(y), n,
-                   _LOSS_CODES[kind], self._ptr(y), self._ptr(t), self._ptr(per),
-                   self._ptr(grad), scale, self._stream())
+        self._call(
+            "pointwise_loss",
+            [y, t, per, grad],
+            self._dtype_code(y),
+            n,
+            _LOSS_CODES[kind],
+            self._ptr(y),
+            self._ptr(t),
+            self._ptr(per),
+            self._ptr(grad),
+            scale,
+            self._stream(),
+        )
         return self._reduce_loss(per, reduction), grad
 
     def sum_of_squares(self, y: Any, t: Any) -> tuple[Any, Any]:
@@ -407,14 +587,25 @@ class KernelOps:
     def binary_cross_entropy(self, p: Any, t: Any, reduction: str = "mean") -> tuple[Any, Any]:
         return self._pointwise_loss("bce", p, t, self._reduction(reduction), "p")
 
-    def binary_cross_entropy_with_logits(self, z: Any, t: Any,
-                                         reduction: str = "mean") -> tuple[Any, Any]:
+    def binary_cross_entropy_with_logits(
+        self, z: Any, t: Any, reduction: str = "mean"
+    ) -> tuple[Any, Any]:
         return self._pointwise_loss("bce_with_logits", z, t, self._reduction(reduction), "z")
 
     # ---- reductions --------------------------------------------------------------------------
     def _reduce(self, x: Any, outer: int, n: int, inner: int, y: Any, scale: float) -> None:
-        self._call("reduce_sum", [x, y], self._dtype_code(x), outer, n, inner, self._ptr(x),
-                   self._ptr(y), float(scale), self._stream())
+        self._call(
+            "reduce_sum",
+            [x, y],
+            self._dtype_code(x),
+            outer,
+            n,
+            inner,
+            self._ptr(x),
+            self._ptr(y),
+            float(scale),
+            self._stream(),
+        )
 
     def _axes(self, axis: Any, ndim: int) -> tuple[int, ...]:
         if axis is None:
@@ -447,8 +638,8 @@ class KernelOps:
             for i, a in enumerate(reversed(axes)):  # highest axis first keeps the others' indices
                 shape = y.shape
                 outer = math.prod(shape[:a])
-                inner = math.prod(shape[a + 1:])
-                r = xp.empty(shape[:a] + shape[a + 1:], dtype=x.dtype)
+                inner = math.prod(shape[a + 1 :])
+                r = xp.empty(shape[:a] + shape[a + 1 :], dtype=x.dtype)
                 if r.size:
                     self._reduce(y, outer, shape[a], inner, r, scale if i == 0 else 1.0)
                 y = r
@@ -469,10 +660,10 @@ class KernelOps:
         shape = tuple(int(s) for s in shape)
         lead = g.ndim - len(shape)
         if lead < 0 or any(s not in (1, gs) for s, gs in zip(shape, g.shape[lead:])):
-            raise ValueError(f"sum_to_shape: shape {shape} does not broadcast to "
-                             f"{tuple(g.shape)}")
+            raise ValueError(f"sum_to_shape: shape {shape} does not broadcast to {tuple(g.shape)}")
         axes = tuple(range(lead)) + tuple(
-            lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1)
+            lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1
+        )
         if not axes:
             return g.copy() if g.shape == shape else g.reshape(shape)
         return self.sum(g, axis=axes).reshape(shape)
@@ -482,16 +673,24 @@ class KernelOps:
         """An optimizer buffer updated in place: same shape and dtype, contiguous, writable."""
         return self._output(x, like.shape, like.dtype, name=name)
 
-    def sgd_update(self, param: Any, grad: Any, buf: Any, *, lr: float, momentum: float = 0.0,
-                   weight_decay: float = 0.0, nesterov: bool = False,
-                   dampening: float = 0.0) -> None:
+    def sgd_update(
+        self,
+        param: Any,
+        grad: Any,
+        buf: Any,
+        *,
+        lr: float,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        dampening: float = 0.0,
+    ) -> None:
         """torch.optim.SGD's step for one parameter, in place (buf may be None when
         momentum is 0)."""
         param = self._state(param, self._input(param, "param", contiguous=False), "param")
         grad = self._input(grad, "grad", dtype=param.dtype)
         if grad.shape != param.shape:
-            raise ValueError(f"grad: expected shape {tuple(param.shape)}, got "
-                             f"{tuple(grad.shape)}")
+            raise ValueError(f"grad: expected shape {tuple(param.shape)}, got {tuple(grad.shape)}")
         if buf is None and momentum != 0.0:
             raise ValueError("buf: a momentum buffer is required when momentum != 0")
         if nesterov and (momentum <= 0.0 or dampening != 0.0):
@@ -500,29 +699,64 @@ class KernelOps:
         if buf is not None:
             buf = self._state(buf, param, "buf")
             arrays.append(buf)
-        self._call("sgd_update", arrays, self._dtype_code(param), param.size, self._ptr(param),
-                   self._ptr(grad), self._ptr(buf) if buf is not None else 0, float(lr),
-                   float(momentum), float(weight_decay), bool(nesterov), float(dampening),
-                   self._stream())
+        self._call(
+            "sgd_update",
+            arrays,
+            self._dtype_code(param),
+            param.size,
+            self._ptr(param),
+            self._ptr(grad),
+            self._ptr(buf) if buf is not None else 0,
+            float(lr),
+            float(momentum),
+            float(weight_decay),
+            bool(nesterov),
+            float(dampening),
+            self._stream(),
+        )
 
-    def adam_update(self, param: Any, grad: Any, m: Any, v: Any, *, step: int,
-                    lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
-                    eps: float = 1e-8, weight_decay: float = 0.0,
-                    decoupled: bool = False) -> None:
+    def adam_update(
+        self,
+        param: Any,
+        grad: Any,
+        m: Any,
+        v: Any,
+        *,
+        step: int,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        decoupled: bool = False,
+    ) -> None:
         """torch.optim.Adam's step (AdamW when decoupled) for one parameter, in place."""
         param = self._state(param, self._input(param, "param", contiguous=False), "param")
         grad = self._input(grad, "grad", dtype=param.dtype)
         if grad.shape != param.shape:
-            raise ValueError(f"grad: expected shape {tuple(param.shape)}, got "
-                             f"{tuple(grad.shape)}")
+            raise ValueError(f"grad: expected shape {tuple(param.shape)}, got {tuple(grad.shape)}")
         m = self._state(m, param, "m")
         v = self._state(v, param, "v")
         if isinstance(step, bool) or int(step) != step or step < 1:
             raise ValueError(f"step: expected an int >= 1 (the step being taken), got {step!r}")
-        self._call("adam_update", [param, grad, m, v], self._dtype_code(param), param.size,
-                   self._ptr(param), self._ptr(grad), self._ptr(m), self._ptr(v), int(step),
-                   float(lr), float(beta1), float(beta2), float(eps), float(weight_decay),
-                   bool(decoupled), self._stream())
+        self._call(
+            "adam_update",
+            [param, grad, m, v],
+            self._dtype_code(param),
+            param.size,
+            self._ptr(param),
+            self._ptr(grad),
+            self._ptr(m),
+            self._ptr(v),
+            int(step),
+            float(lr),
+            float(beta1),
+            float(beta2),
+            float(eps),
+            float(weight_decay),
+            bool(decoupled),
+            self._stream(),
+        )
 
 
 class CudaOps(KernelOps):

@@ -14,8 +14,16 @@ import numpy as np
 from . import _simt
 from ._cuda_ops import ACTIVATIONS, NEEDS_INPUT, KernelOps
 
-__all__ = ["SimtFault", "SimtOps", "ops", "ACTIVATIONS", "NEEDS_INPUT", "set_reverse_schedule",
-           "set_race_check", "selftest"]
+__all__ = [
+    "SimtFault",
+    "SimtOps",
+    "ops",
+    "ACTIVATIONS",
+    "NEEDS_INPUT",
+    "set_reverse_schedule",
+    "set_race_check",
+    "selftest",
+]
 
 SimtFault = _simt.SimtFault
 
@@ -71,8 +79,13 @@ def selftest(name: str, x: np.ndarray, threads: int = 64) -> np.ndarray:
     try:
         for a in (x, y):
             _simt.register_buffer(a.__array_interface__["data"][0], a.nbytes)
-        _simt.selftest(name, x.size, x.__array_interface__["data"][0],
-                       y.__array_interface__["data"][0], threads)
+        _simt.selftest(
+            name,
+            x.size,
+            x.__array_interface__["data"][0],
+            y.__array_interface__["data"][0],
+            threads,
+        )
     finally:
         _simt.clear_buffers()
     return y
