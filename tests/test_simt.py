@@ -407,6 +407,14 @@ def test_sum_mean(rng, axis, keepdims, dtype):
     )
 
 
+@pytest.mark.parametrize("start,stop", [(0, 1), (1, 2), (2, 3), (0, 2), (1, 3), (0, 3), (1, 1)])
+def test_reduce_sum_primitive(rng, start, stop):
+    x = randn(rng, (4, 33, 5), np.float32)
+    got = ops.reduce_sum(x, start, stop, 0.5)
+    want = 0.5 * x.astype(np.float64).sum(axis=tuple(range(start, stop)))
+    close(got, want, np.float32, scale=100)
+
+
 def test_sum_large_row_and_empty(rng):
     x = randn(rng, (3, 1000), np.float32)
     close(ops.sum(x, axis=1), x.astype(np.float64).sum(1), np.float32, scale=1000)
@@ -441,16 +449,24 @@ def test_sum_to_shape(rng, shape):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_sgd_update(rng, momentum, nesterov, wd, damp, dtype):
     p = randn(rng, (13, 7), dtype)
-    buf = np.zeros_like(p) if momentum else None
+    buf = np.full_like(p, np.nan) if momentum else None  # first_step must not read it
     p64, b64 = p.astype(np.float64), np.zeros(p.shape)
-    for _ in range(3):
+    for step in range(3):
         g = randn(rng, p.shape, dtype)
         ops.sgd_update(
-            p, g, buf, lr=0.1, momentum=momentum, weight_decay=wd, nesterov=nesterov, dampening=damp
+            p,
+            g,
+            buf,
+            lr=0.1,
+            momentum=momentum,
+            weight_decay=wd,
+            nesterov=nesterov,
+            dampening=damp,
+            first_step=step == 0,
         )
         g64 = g + wd * p64
         if momentum:
-            b64 = momentum * b64 + (1 - damp) * g64
+            b64 = g64 if step == 0 else momentum * b64 + (1 - damp) * g64
             g64 = g64 + momentum * b64 if nesterov else b64
         p64 = p64 - 0.1 * g64
     close(p, p64, dtype, scale=10)

@@ -117,13 +117,14 @@ inline void bind_raw_ops(py::module_& m) {
     });
   });
   m.def("sgd_update", [](int dt, int64_t n, u param, u grad, u buf, double lr, double momentum,
-                         double weight_decay, bool nesterov, double dampening, u stream) {
+                         double weight_decay, bool nesterov, double dampening, bool first_step,
+                         u stream) {
     by_dtype(dt, [&](auto tag) {
       using T = decltype(tag);
       py::gil_scoped_release nogil;
       sgd_update<T>(n, ptr<T>(param), ptr<const T>(grad), ptr<T>(buf), static_cast<T>(lr),
                     static_cast<T>(momentum), static_cast<T>(weight_decay), nesterov,
-                    static_cast<T>(dampening), stream_of(stream));
+                    static_cast<T>(dampening), first_step, stream_of(stream));
     });
   });
   m.def("adam_update", [](int dt, int64_t n, u param, u grad, u mm, u v, int64_t step, double lr,

@@ -75,6 +75,8 @@ __device__ __forceinline__ float dtanh(float x) { return tanhf(x); }
 __device__ __forceinline__ double dtanh(double x) { return tanh(x); }
 __device__ __forceinline__ float derf(float x) { return erff(x); }
 __device__ __forceinline__ double derf(double x) { return erf(x); }
+__device__ __forceinline__ float derfc(float x) { return erfcf(x); }
+__device__ __forceinline__ double derfc(double x) { return erfc(x); }
 __device__ __forceinline__ float dsqrt(float x) { return sqrtf(x); }
 __device__ __forceinline__ double dsqrt(double x) { return sqrt(x); }
 __device__ __forceinline__ float dabs(float x) { return fabsf(x); }

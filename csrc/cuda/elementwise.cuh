@@ -55,7 +55,7 @@ __global__ void pointwise_loss_kernel(int64_t n, int kind, gptr<const T> y, gptr
       }
       default: {  // kBceWithLogits, in the overflow-free form
         l = dmax(yi, T(0)) - yi * ti + dlog1p(dexp(-dabs(yi)));
-        g = sigmoid_of(yi) - ti;
+        g = (T(1) - ti) * sigmoid_of(yi) - ti * sigmoid_of(-yi);  // no cancellation at t = 0/1
         break;
       }
     }
@@ -64,16 +64,18 @@ __global__ void pointwise_loss_kernel(int64_t n, int kind, gptr<const T> y, gptr
   }
 }
 
-// torch.optim.SGD: g += wd * p; buf = momentum * buf + (1 - dampening) * g;
-// g = nesterov ? g + momentum * buf : buf; p -= lr * g. buf is null when momentum == 0.
+// torch.optim.SGD: g += wd * p; buf = momentum * buf + (1 - dampening) * g (buf = g on the
+// first step); g = nesterov ? g + momentum * buf : buf; p -= lr * g. buf is null when
+// momentum == 0.
 template <class T>
 __global__ void sgd_kernel(int64_t n, gptr<T> param, gptr<const T> grad, gptr<T> buf, T lr,
-                           T momentum, T weight_decay, bool nesterov, T dampening) {
+                           T momentum, T weight_decay, bool nesterov, T dampening,
+                           bool first_step) {
   DG_GRID_STRIDE(i, n) {
     const T p = param[i];
     T g = grad[i] + weight_decay * p;
     if (buf) {
-      const T b = momentum * buf[i] + (T(1) - dampening) * g;
+      const T b = first_step ? g : momentum * buf[i] + (T(1) - dampening) * g;
       buf[i] = b;
       g = nesterov ? g + momentum * b : b;
     }

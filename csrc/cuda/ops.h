@@ -37,7 +37,7 @@ void reduce_sum(int64_t outer, int64_t n, int64_t inner, const T* x, T* y, T sca
                 void* stream);
 template <class T>
 void sgd_update(int64_t n, T* param, const T* grad, T* buf, T lr, T momentum, T weight_decay,
-                bool nesterov, T dampening, void* stream);
+                bool nesterov, T dampening, bool first_step, void* stream);
 template <class T>
 void adam_update(int64_t n, T* param, const T* grad, T* m, T* v, int64_t step, T lr, T beta1,
                  T beta2, T eps, T weight_decay, bool decoupled, void* stream);

@@ -88,10 +88,10 @@ void reduce_sum(int64_t outer, int64_t n, int64_t inner, const T* x, T* y, T sca
 
 template <class T>
 void sgd_update(int64_t n, T* param, const T* grad, T* buf, T lr, T momentum, T weight_decay,
-                bool nesterov, T dampening, void* stream) {
+                bool nesterov, T dampening, bool first_step, void* stream) {
   if (n <= 0) return;
   DG_LAUNCH(sgd_kernel<T>, dim3(blocks_for(n, kElementwiseThreads)), dim3(kElementwiseThreads),
-            stream, n, param, grad, buf, lr, momentum, weight_decay, nesterov, dampening);
+            stream, n, param, grad, buf, lr, momentum, weight_decay, nesterov, dampening, first_step);
   check_launch("sgd_update");
 }
 
@@ -114,7 +114,7 @@ void adam_update(int64_t n, T* param, const T* grad, T* m, T* v, int64_t step, T
   template void softmax_xent<T>(int64_t, int64_t, const T*, const int64_t*, T*, T*, T, void*); \
   template void pointwise_loss<T>(int64_t, int, const T*, const T*, T*, T*, T, void*);         \
   template void reduce_sum<T>(int64_t, int64_t, int64_t, const T*, T*, T, void*);              \
-  template void sgd_update<T>(int64_t, T*, const T*, T*, T, T, T, bool, T, void*);             \
+  template void sgd_update<T>(int64_t, T*, const T*, T*, T, T, T, bool, T, bool, void*);            \
   template void adam_update<T>(int64_t, T*, const T*, T*, T*, int64_t, T, T, T, T, T, bool, void*);
 
 }  // namespace cuda

@@ -37,6 +37,7 @@ __all__ = [
     "linear_backward",
     "sum",
     "mean",
+    "reduce_sum",
     "sum_to_shape",
     "sgd_update",
     "adam_update",
@@ -647,6 +648,19 @@ class KernelOps:
             y = y.reshape(tuple(1 if i in axes else s for i, s in enumerate(x.shape)))
         return y
 
+    def reduce_sum(self, x: Any, start: int, stop: int, scale: float = 1.0) -> Any:
+        """scale * x summed over the consecutive axes [start, stop): the primitive dg.ops
+        builds sum / mean from. Returns shape x.shape[:start] + x.shape[stop:]."""
+        x = self._input(x, "x")
+        if not 0 <= start <= stop <= x.ndim:
+            raise ValueError(f"reduce_sum: axes [{start}, {stop}) out of range for {x.ndim}-D x")
+        shape = tuple(x.shape)
+        y = self.xp().empty(shape[:start] + shape[stop:], dtype=x.dtype)
+        outer, inner = math.prod(shape[:start]), math.prod(shape[stop:])
+        if y.size:
+            self._reduce(x, outer, math.prod(shape[start:stop]), inner, y, scale)
+        return y
+
     def sum(self, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         return self._sum(x, axis, keepdims, False)
 
@@ -684,9 +698,10 @@ class KernelOps:
         weight_decay: float = 0.0,
         nesterov: bool = False,
         dampening: float = 0.0,
+        first_step: bool = False,
     ) -> None:
         """torch.optim.SGD's step for one parameter, in place (buf may be None when
-        momentum is 0)."""
+        momentum is 0; first_step=True sets buf = g, as torch's first momentum step)."""
         param = self._state(param, self._input(param, "param", contiguous=False), "param")
         grad = self._input(grad, "grad", dtype=param.dtype)
         if grad.shape != param.shape:
@@ -712,6 +727,7 @@ class KernelOps:
             float(weight_decay),
             bool(nesterov),
             float(dampening),
+            bool(first_step),
             self._stream(),
         )
 
@@ -812,6 +828,7 @@ binary_cross_entropy_with_logits = _OPS.binary_cross_entropy_with_logits
 linear_forward = _OPS.linear_forward
 linear_backward = _OPS.linear_backward
 sum = _OPS.sum  # noqa: A001  (the ops contract's name)
+reduce_sum = _OPS.reduce_sum
 mean = _OPS.mean
 sum_to_shape = _OPS.sum_to_shape
 sgd_update = _OPS.sgd_update
