@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <initializer_list>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -122,6 +123,57 @@ inline bool may_overlap(const py::array& a, const py::array& b) {
   auto [alo, ahi] = byte_extent(a);
   auto [blo, bhi] = byte_extent(b);
   return alo < bhi && blo < ahi && alo != ahi && blo != bhi;
+}
+
+inline std::vector<int64_t> shape_of(const py::array& a) {
+  return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
+}
+
+// A new C-contiguous float32 or float64 array.
+inline py::array new_array(DType dt, const std::vector<int64_t>& shape) {
+  std::vector<py::ssize_t> s(shape.begin(), shape.end());
+  if (dt == DType::f32) return py::array_t<float>(s);
+  return py::array_t<double>(s);
+}
+
+// A float input read linearly by a kernel: an ndarray of dtype float32/float64 (TypeError),
+// C-contiguous (ValueError; dg.ops copies views explicitly before calling).
+inline py::array require_input(py::handle h, const char* name) {
+  py::array a = require_array(h, name);
+  dtype_of(a, name);
+  require_contiguous(a, name);
+  return a;
+}
+
+// A second input that must match the first's dtype (TypeError) and shape (ValueError).
+inline py::array require_like(py::handle h, const py::array& like, const char* name,
+                              const char* like_name) {
+  py::array a = require_input(h, name);
+  const DType dt = dtype_of(like, like_name);
+  if (dtype_of(a, name) != dt)
+    throw py::type_error(std::string(name) + ": expected dtype " + dtype_name(dt) + " (the dtype of " +
+                         like_name + "), got " + dtype_str(a));
+  require_shape(a, shape_of(like), name);
+  return a;
+}
+
+// The output of an elementwise op: a new array when out is None; else writable, the right
+// dtype and shape, C-contiguous, and either disjoint from every input or exactly one of them
+// (same memory, same layout: in place is safe elementwise). Never silently copied.
+inline py::array elementwise_out(py::handle out_obj, DType dt, const std::vector<int64_t>& shape,
+                                 std::initializer_list<const py::array*> inputs) {
+  if (out_obj.is_none()) return new_array(dt, shape);
+  py::array out = require_array(out_obj, "out");
+  require_out(out, dt, shape, "out");
+  require_contiguous(out, "out");
+  for (const py::array* in : inputs) {
+    if (!may_overlap(out, *in)) continue;
+    if (out.data() == in->data() && is_c_contiguous(*in)) continue;  // exactly in place
+    throw py::value_error(
+        "out: shares memory with an input without being exactly that input; elementwise "
+        "ops may only write in place (out is the input) or to disjoint memory");
+  }
+  return out;
 }
 
 // Calls f(float{}) or f(double{}) for the array's dtype.

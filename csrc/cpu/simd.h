@@ -11,8 +11,16 @@
 #error "define DG_ISA_NS (generic | avx2 | avx512) before including cpu/simd.h"
 #endif
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+// GCC 12 warns falsely inside its own AVX-512 intrinsics (their _mm512_undefined_ps()
+// pass-through, GCC bug 105593). The warning's location is the system header, so the pragma
+// must precede its inclusion.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -75,6 +83,52 @@ inline Vec<double> operator*(Vec<double> a, Vec<double> b) { return {_mm512_mul_
 inline Vec<double> operator/(Vec<double> a, Vec<double> b) { return {_mm512_div_pd(a.v, b.v)}; }
 inline Vec<double> max(Vec<double> a, Vec<double> b) { return {_mm512_max_pd(a.v, b.v)}; }
 inline Vec<double> min(Vec<double> a, Vec<double> b) { return {_mm512_min_pd(a.v, b.v)}; }
+
+
+// ---- masks, selects and the bit-level helpers the vector math (simd_math.h) is built from
+template <class T>
+struct Mask;
+template <>
+struct Mask<float> { __mmask16 m; };
+template <>
+struct Mask<double> { __mmask8 m; };
+
+#define DG_SIMD_CMP(T, SUF, MT)                                                                  \
+  inline Mask<T> operator<(Vec<T> a, Vec<T> b) { return {_mm512_cmp_##SUF##_mask(a.v, b.v, _CMP_LT_OQ)}; } \
+  inline Mask<T> operator<=(Vec<T> a, Vec<T> b) { return {_mm512_cmp_##SUF##_mask(a.v, b.v, _CMP_LE_OQ)}; } \
+  inline Mask<T> operator>(Vec<T> a, Vec<T> b) { return {_mm512_cmp_##SUF##_mask(a.v, b.v, _CMP_GT_OQ)}; } \
+  inline Mask<T> operator>=(Vec<T> a, Vec<T> b) { return {_mm512_cmp_##SUF##_mask(a.v, b.v, _CMP_GE_OQ)}; } \
+  inline Mask<T> operator==(Vec<T> a, Vec<T> b) { return {_mm512_cmp_##SUF##_mask(a.v, b.v, _CMP_EQ_OQ)}; } \
+  inline Mask<T> is_nan(Vec<T> a) { return {_mm512_cmp_##SUF##_mask(a.v, a.v, _CMP_UNORD_Q)}; } \
+  inline Mask<T> operator&(Mask<T> a, Mask<T> b) { return {static_cast<MT>(a.m & b.m)}; }     \
+  inline Mask<T> operator|(Mask<T> a, Mask<T> b) { return {static_cast<MT>(a.m | b.m)}; }     \
+  inline Vec<T> select(Mask<T> m, Vec<T> a, Vec<T> b) { return {_mm512_mask_blend_##SUF(m.m, b.v, a.v)}; } \
+  inline Vec<T> abs(Vec<T> a) { return {_mm512_abs_##SUF(a.v)}; }                              \
+  inline Vec<T> operator-(Vec<T> a) { return {_mm512_xor_##SUF(a.v, _mm512_set1_##SUF(T(-0.0)))}; } \
+  inline Vec<T> sqrt(Vec<T> a) { return {_mm512_sqrt_##SUF(a.v)}; }                            \
+  inline Vec<T> fnmadd(Vec<T> a, Vec<T> b, Vec<T> c) { return {_mm512_fnmadd_##SUF(a.v, b.v, c.v)}; } \
+  inline Vec<T> fmsub(Vec<T> a, Vec<T> b, Vec<T> c) { return {_mm512_fmsub_##SUF(a.v, b.v, c.v)}; } \
+  inline Vec<T> round_nearest(Vec<T> a) {                                                      \
+    return {_mm512_roundscale_##SUF(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};     \
+  }                                                                                            \
+  /* a * 2^n for integer-valued n, one rounding (overflow to inf, gradual underflow) */       \
+  inline Vec<T> scale2(Vec<T> a, Vec<T> n) { return {_mm512_scalef_##SUF(a.v, n.v)}; }         \
+  /* finite a > 0 (denormals included) as m * 2^e with m in [1, 2) */                         \
+  inline Vec<T> split_exponent(Vec<T> a, Vec<T>& e) {                                          \
+    e = {_mm512_getexp_##SUF(a.v)};                                                            \
+    return {_mm512_getmant_##SUF(a.v, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero)};                 \
+  }
+DG_SIMD_CMP(float, ps, __mmask16)
+DG_SIMD_CMP(double, pd, __mmask8)
+#undef DG_SIMD_CMP
+
+// The first n lanes (0 <= n <= width): selects the valid lanes of a tail loaded with load(p, n).
+template <class T>
+inline Mask<T> lanes_below(int n);
+template <>
+inline Mask<float> lanes_below<float>(int n) { return {static_cast<__mmask16>((1u << n) - 1u)}; }
+template <>
+inline Mask<double> lanes_below<double>(int n) { return {static_cast<__mmask8>((1u << n) - 1u)}; }
 
 #elif defined(__AVX2__) && defined(__FMA__)
 inline constexpr const char* kIsaName = "avx2";
@@ -144,6 +198,68 @@ inline Vec<double> operator/(Vec<double> a, Vec<double> b) { return {_mm256_div_
 inline Vec<double> max(Vec<double> a, Vec<double> b) { return {_mm256_max_pd(a.v, b.v)}; }
 inline Vec<double> min(Vec<double> a, Vec<double> b) { return {_mm256_min_pd(a.v, b.v)}; }
 
+
+// ---- masks, selects and the bit-level helpers the vector math (simd_math.h) is built from
+template <class T>
+struct Mask;
+template <>
+struct Mask<float> { __m256 m; };
+template <>
+struct Mask<double> { __m256d m; };
+
+#define DG_SIMD_CMP(T, SUF)                                                                     \
+  inline Mask<T> operator<(Vec<T> a, Vec<T> b) { return {_mm256_cmp_##SUF(a.v, b.v, _CMP_LT_OQ)}; } \
+  inline Mask<T> operator<=(Vec<T> a, Vec<T> b) { return {_mm256_cmp_##SUF(a.v, b.v, _CMP_LE_OQ)}; } \
+  inline Mask<T> operator>(Vec<T> a, Vec<T> b) { return {_mm256_cmp_##SUF(a.v, b.v, _CMP_GT_OQ)}; } \
+  inline Mask<T> operator>=(Vec<T> a, Vec<T> b) { return {_mm256_cmp_##SUF(a.v, b.v, _CMP_GE_OQ)}; } \
+  inline Mask<T> operator==(Vec<T> a, Vec<T> b) { return {_mm256_cmp_##SUF(a.v, b.v, _CMP_EQ_OQ)}; } \
+  inline Mask<T> is_nan(Vec<T> a) { return {_mm256_cmp_##SUF(a.v, a.v, _CMP_UNORD_Q)}; }       \
+  inline Mask<T> operator&(Mask<T> a, Mask<T> b) { return {_mm256_and_##SUF(a.m, b.m)}; }       \
+  inline Mask<T> operator|(Mask<T> a, Mask<T> b) { return {_mm256_or_##SUF(a.m, b.m)}; }        \
+  inline Vec<T> select(Mask<T> m, Vec<T> a, Vec<T> b) { return {_mm256_blendv_##SUF(b.v, a.v, m.m)}; } \
+  inline Vec<T> abs(Vec<T> a) { return {_mm256_andnot_##SUF(_mm256_set1_##SUF(T(-0.0)), a.v)}; } \
+  inline Vec<T> operator-(Vec<T> a) { return {_mm256_xor_##SUF(a.v, _mm256_set1_##SUF(T(-0.0)))}; } \
+  inline Vec<T> sqrt(Vec<T> a) { return {_mm256_sqrt_##SUF(a.v)}; }                            \
+  inline Vec<T> fnmadd(Vec<T> a, Vec<T> b, Vec<T> c) { return {_mm256_fnmadd_##SUF(a.v, b.v, c.v)}; } \
+  inline Vec<T> fmsub(Vec<T> a, Vec<T> b, Vec<T> c) { return {_mm256_fmsub_##SUF(a.v, b.v, c.v)}; } \
+  inline Vec<T> round_nearest(Vec<T> a) {                                                      \
+    return {_mm256_round_##SUF(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};          \
+  }
+DG_SIMD_CMP(float, ps)
+DG_SIMD_CMP(double, pd)
+#undef DG_SIMD_CMP
+
+// The first n lanes (0 <= n <= width): selects the valid lanes of a tail loaded with load(p, n).
+template <class T>
+inline Mask<T> lanes_below(int n);
+template <>
+inline Mask<float> lanes_below<float>(int n) { return {_mm256_castsi256_ps(lane_mask32(n))}; }
+template <>
+inline Mask<double> lanes_below<double>(int n) { return {_mm256_castsi256_pd(lane_mask64(n))}; }
+
+// a * 2^n for integer-valued n in [-252, 254]: two exact power-of-two factors, so the product
+// overflows to inf or underflows gradually with one rounding (float only: the float64 math
+// calls libm).
+inline Vec<float> scale2(Vec<float> a, Vec<float> n) {
+  const __m256i ni = _mm256_cvtps_epi32(n.v);
+  const __m256i h = _mm256_srai_epi32(ni, 1), l = _mm256_sub_epi32(ni, h);
+  const __m256i bias = _mm256_set1_epi32(127);
+  const __m256 ph = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
+  const __m256 pl = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(l, bias), 23));
+  return {_mm256_mul_ps(_mm256_mul_ps(a.v, ph), pl)};
+}
+// finite a > 0 (denormals included) as m * 2^e with m in [1, 2)
+inline Vec<float> split_exponent(Vec<float> a, Vec<float>& e) {
+  const __m256 tiny = _mm256_cmp_ps(a.v, _mm256_set1_ps(1.17549435e-38f), _CMP_LT_OQ);
+  const __m256 x = _mm256_blendv_ps(a.v, _mm256_mul_ps(a.v, _mm256_set1_ps(8388608.0f)), tiny);
+  const __m256i bits = _mm256_castps_si256(x);
+  const __m256i ex = _mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127));
+  e.v = _mm256_sub_ps(_mm256_cvtepi32_ps(ex), _mm256_and_ps(tiny, _mm256_set1_ps(23.0f)));
+  const __m256i mant = _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)),
+                                       _mm256_set1_epi32(0x3f800000));
+  return {_mm256_castsi256_ps(mant)};
+}
+
 #else
 inline constexpr const char* kIsaName = "generic";
 
@@ -169,6 +285,35 @@ template <class T> inline Vec<T> operator/(Vec<T> a, Vec<T> b) { return {a.v / b
 // max/min as the SIMD instructions do: the second operand when either is NaN.
 template <class T> inline Vec<T> max(Vec<T> a, Vec<T> b) { return {a.v > b.v ? a.v : b.v}; }
 template <class T> inline Vec<T> min(Vec<T> a, Vec<T> b) { return {a.v < b.v ? a.v : b.v}; }
+
+// ---- masks, selects and helpers (one lane: plain C++)
+template <class T>
+struct Mask { bool m; };
+template <class T> inline Mask<T> operator<(Vec<T> a, Vec<T> b) { return {a.v < b.v}; }
+template <class T> inline Mask<T> operator<=(Vec<T> a, Vec<T> b) { return {a.v <= b.v}; }
+template <class T> inline Mask<T> operator>(Vec<T> a, Vec<T> b) { return {a.v > b.v}; }
+template <class T> inline Mask<T> operator>=(Vec<T> a, Vec<T> b) { return {a.v >= b.v}; }
+template <class T> inline Mask<T> operator==(Vec<T> a, Vec<T> b) { return {a.v == b.v}; }
+template <class T> inline Mask<T> is_nan(Vec<T> a) { return {a.v != a.v}; }
+template <class T> inline Mask<T> operator&(Mask<T> a, Mask<T> b) { return {a.m && b.m}; }
+template <class T> inline Mask<T> operator|(Mask<T> a, Mask<T> b) { return {a.m || b.m}; }
+template <class T> inline Vec<T> select(Mask<T> m, Vec<T> a, Vec<T> b) { return m.m ? a : b; }
+template <class T> inline Mask<T> lanes_below(int n) { return {n > 0}; }
+template <class T> inline Vec<T> abs(Vec<T> a) { return {std::fabs(a.v)}; }
+template <class T> inline Vec<T> operator-(Vec<T> a) { return {-a.v}; }
+template <class T> inline Vec<T> sqrt(Vec<T> a) { return {std::sqrt(a.v)}; }
+template <class T> inline Vec<T> fnmadd(Vec<T> a, Vec<T> b, Vec<T> c) { return {c.v - a.v * b.v}; }
+template <class T> inline Vec<T> fmsub(Vec<T> a, Vec<T> b, Vec<T> c) { return {a.v * b.v - c.v}; }
+template <class T> inline Vec<T> round_nearest(Vec<T> a) { return {std::nearbyint(a.v)}; }
+template <class T> inline Vec<T> scale2(Vec<T> a, Vec<T> n) {
+  return {std::ldexp(a.v, static_cast<int>(n.v))};
+}
+template <class T> inline Vec<T> split_exponent(Vec<T> a, Vec<T>& e) {
+  int ex = 0;
+  T m = std::frexp(a.v, &ex);
+  e.v = static_cast<T>(ex - 1);
+  return {m * T(2)};
+}
 #endif
 
 }  // namespace DG_ISA_NS

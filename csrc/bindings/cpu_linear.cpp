@@ -1,0 +1,109 @@
+// Bindings of the fused linear layer: linear_forward (bias + activation in the GEMM epilogue)
+// and linear_backward (dz pass with db fused, then dw and dx by GEMM).
+#include "bindings/cpu_common.h"
+
+namespace dg {
+namespace bind {
+namespace {
+
+py::array require_same_dtype(py::handle h, DType dt, const char* name) {
+  py::array a = require_input(h, name);
+  if (dtype_of(a, name) != dt)
+    throw py::type_error(std::string(name) + ": expected dtype " + dtype_name(dt) +
+                         " (the dtype of x), got " + dtype_str(a));
+  return a;
+}
+
+py::tuple linear_fwd(py::handle x_obj, py::handle w_obj, py::handle b_obj,
+                     const std::string& act_name, double param) {
+  const Act act = act_from_name(act_name);
+  py::array x = require_input(x_obj, "x");
+  require_ndim(x, 2, "x");
+  const DType dt = dtype_of(x, "x");
+  py::array w = require_same_dtype(w_obj, dt, "w");
+  require_ndim(w, 2, "w");
+  const int64_t m = x.shape(0), k = x.shape(1), n = w.shape(0);
+  if (w.shape(1) != k)
+    throw py::value_error("w: expected shape (out_features, " + std::to_string(k) +
+                          ") to match x of shape " + shape_str(x) + ", got " + shape_str(w));
+  py::array b;
+  const bool has_bias = !b_obj.is_none();
+  if (has_bias) {
+    b = require_same_dtype(b_obj, dt, "b");
+    require_shape(b, {n}, "b");
+  }
+  py::array y = new_array(dt, {m, n});
+  const bool save_z = act_saves_input(act);
+  py::array z = save_z ? new_array(dt, {m, n}) : py::array();
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = cptr<T>(x);
+    const T* wp = cptr<T>(w);
+    const T* bp = has_bias ? cptr<T>(b) : nullptr;
+    T* yp = mptr<T>(y);
+    T* zp = save_z ? mptr<T>(z) : nullptr;
+    py::gil_scoped_release nogil;
+    linear_forward(xp, wp, bp, yp, zp, m, k, n, act, static_cast<T>(param));
+  });
+  return py::make_tuple(y, save_z ? py::object(z) : py::object(py::none()));
+}
+
+py::tuple linear_bwd(py::handle dy_obj, py::handle x_obj, py::handle w_obj, py::handle s_obj,
+                     const std::string& act_name, double param, bool need_dx, bool has_bias) {
+  const Act act = act_from_name(act_name);
+  py::array x = require_input(x_obj, "x");
+  require_ndim(x, 2, "x");
+  const DType dt = dtype_of(x, "x");
+  py::array w = require_same_dtype(w_obj, dt, "w");
+  require_ndim(w, 2, "w");
+  const int64_t m = x.shape(0), k = x.shape(1), n = w.shape(0);
+  if (w.shape(1) != k)
+    throw py::value_error("w: expected shape (out_features, " + std::to_string(k) +
+                          ") to match x of shape " + shape_str(x) + ", got " + shape_str(w));
+  py::array dy = require_same_dtype(dy_obj, dt, "dy");
+  require_shape(dy, {m, n}, "dy");
+  py::array saved;
+  const bool needs_saved = act != Act::identity;
+  if (needs_saved) {
+    if (s_obj.is_none())
+      throw py::value_error(std::string("saved: activation '") + act_name + "' needs " +
+                            (act_saves_input(act) ? "z (the pre-activation)" : "y (the output)") +
+                            ", got None");
+    saved = require_same_dtype(s_obj, dt, "saved");
+    require_shape(saved, {m, n}, "saved");
+  }
+  py::array dz = needs_saved ? new_array(dt, {m, n}) : py::array();
+  py::array dw = new_array(dt, {n, k});
+  py::array dx = need_dx ? new_array(dt, {m, k}) : py::array();
+  py::array db = has_bias ? new_array(dt, {n}) : py::array();
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* dyp = cptr<T>(dy);
+    const T* xp = cptr<T>(x);
+    const T* wp = cptr<T>(w);
+    const T* sp = needs_saved ? cptr<T>(saved) : nullptr;
+    T* dzp = needs_saved ? mptr<T>(dz) : nullptr;
+    T* dxp = need_dx ? mptr<T>(dx) : nullptr;
+    T* dwp = mptr<T>(dw);
+    T* dbp = has_bias ? mptr<T>(db) : nullptr;
+    py::gil_scoped_release nogil;
+    linear_backward(dyp, xp, wp, sp, dzp, dxp, dwp, dbp, m, k, n, act, static_cast<T>(param));
+  });
+  return py::make_tuple(need_dx ? py::object(dx) : py::object(py::none()), dw,
+                        has_bias ? py::object(db) : py::object(py::none()));
+}
+
+}  // namespace
+
+void bind_linear(py::module_& m) {
+  m.def("linear_forward", &linear_fwd, py::arg("x"), py::arg("w"), py::arg("b") = py::none(),
+        py::arg("act") = "identity", py::arg("param") = 0.0,
+        "(y, z): y = act(x @ w.T + b) fused in the GEMM epilogue; z only when the backward "
+        "needs it, else None.");
+  m.def("linear_backward", &linear_bwd, py::arg("dy"), py::arg("x"), py::arg("w"),
+        py::arg("saved"), py::arg("act"), py::arg("param") = 0.0, py::arg("need_dx") = true,
+        py::arg("has_bias") = true, "(dx or None, dw, db or None).");
+}
+
+}  // namespace bind
+}  // namespace dg

@@ -1,0 +1,97 @@
+// Bindings of softmax / log_softmax (forward, backward, over the last axis) and the fused
+// softmax cross-entropy with integer labels.
+#include "bindings/cpu_common.h"
+
+namespace dg {
+namespace bind {
+namespace {
+
+py::array softmax_fwd(py::handle x_obj, py::handle out_obj, bool log) {
+  py::array x = require_input(x_obj, "x");
+  if (x.ndim() < 1) throw py::value_error("x: expected at least 1 dimension, got a 0-d array");
+  const DType dt = dtype_of(x, "x");
+  py::array out = elementwise_out(out_obj, dt, shape_of(x), {&x});
+  const int64_t cols = x.shape(x.ndim() - 1);
+  const int64_t rows = cols ? x.size() / cols : 0;
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = cptr<T>(x);
+    T* yp = mptr<T>(out);
+    py::gil_scoped_release nogil;
+    softmax_forward(xp, yp, rows, cols, log);
+  });
+  return out;
+}
+
+py::array softmax_bwd(py::handle dy_obj, py::handle y_obj, bool log) {
+  py::array dy = require_input(dy_obj, "dy");
+  py::array y = require_like(y_obj, dy, "y", "dy");
+  if (dy.ndim() < 1) throw py::value_error("dy: expected at least 1 dimension, got a 0-d array");
+  const DType dt = dtype_of(dy, "dy");
+  py::array out = new_array(dt, shape_of(dy));
+  const int64_t cols = dy.shape(dy.ndim() - 1);
+  const int64_t rows = cols ? dy.size() / cols : 0;
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* dyp = cptr<T>(dy);
+    const T* yp = cptr<T>(y);
+    T* dxp = mptr<T>(out);
+    py::gil_scoped_release nogil;
+    softmax_backward(dyp, yp, dxp, rows, cols, log);
+  });
+  return out;
+}
+
+py::tuple softmax_xent(py::handle logits_obj, py::handle target_obj, const std::string& red) {
+  const Reduction reduction = reduction_from_name(red);
+  py::array x = require_input(logits_obj, "logits");
+  require_ndim(x, 2, "logits");
+  const DType dt = dtype_of(x, "logits");
+  py::array t = require_array(target_obj, "target");
+  if (!t.dtype().equal(py::dtype::of<int64_t>()))
+    throw py::type_error("target: expected dtype int64 (class indices), got " + dtype_str(t));
+  require_contiguous(t, "target");
+  const int64_t rows = x.shape(0), cols = x.shape(1);
+  require_shape(t, {rows}, "target");
+  const int64_t* tp = static_cast<const int64_t*>(t.data());
+  for (int64_t i = 0; i < rows; ++i)
+    if (tp[i] < 0 || tp[i] >= cols)
+      throw py::value_error("target: class index " + std::to_string(tp[i]) + " at position " +
+                            std::to_string(i) + " is out of range [0, " + std::to_string(cols) +
+                            ")");
+  py::array d = new_array(dt, {rows, cols});
+  py::array loss_rows = reduction == Reduction::none ? new_array(dt, {rows}) : py::array();
+  double total = 0.0;
+  const double scale = reduction == Reduction::mean ? (rows ? 1.0 / double(rows) : NAN) : 1.0;
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = cptr<T>(x);
+    T* dp = mptr<T>(d);
+    T* lp = reduction == Reduction::none ? mptr<T>(loss_rows) : nullptr;
+    py::gil_scoped_release nogil;
+    total = softmax_cross_entropy(xp, tp, dp, lp, rows, cols, static_cast<T>(scale));
+  });
+  if (reduction == Reduction::none) return py::make_tuple(loss_rows, d);
+  const double loss = reduction == Reduction::mean ? (rows ? total / double(rows) : NAN) : total;
+  return py::make_tuple(scalar_array(dt, loss), d);
+}
+
+}  // namespace
+
+void bind_softmax(py::module_& m) {
+  m.def("softmax", [](py::handle x, py::handle out) { return softmax_fwd(x, out, false); },
+        py::arg("x"), py::arg("out") = py::none(), "Softmax over the last axis.");
+  m.def("log_softmax", [](py::handle x, py::handle out) { return softmax_fwd(x, out, true); },
+        py::arg("x"), py::arg("out") = py::none(), "Log-softmax over the last axis.");
+  m.def("softmax_backward", [](py::handle dy, py::handle y) { return softmax_bwd(dy, y, false); },
+        py::arg("dy"), py::arg("y"), "dx of y = softmax(x): y * (dy - sum(dy * y)).");
+  m.def("log_softmax_backward",
+        [](py::handle dy, py::handle y) { return softmax_bwd(dy, y, true); }, py::arg("dy"),
+        py::arg("y"), "dx of y = log_softmax(x): dy - exp(y) * sum(dy).");
+  m.def("softmax_cross_entropy", &softmax_xent, py::arg("logits"), py::arg("target"),
+        py::arg("reduction") = "mean",
+        "(loss, dlogits) of softmax cross-entropy with int64 labels, in one fused pass.");
+}
+
+}  // namespace bind
+}  // namespace dg

@@ -1,0 +1,132 @@
+// Shared by the *_impl.h kernel templates: the parallel loop driver and the activation functors
+// (one struct per activation with its forward and backward, so every kernel that applies an
+// activation -- elementwise, the linear layer's GEMM epilogue, its dz pass -- shares one source).
+#pragma once
+
+#ifndef DG_ISA_NS
+#error "define DG_ISA_NS before including cpu/kernel_common.h"
+#endif
+
+#include <cstdint>
+#include <type_traits>
+
+#include "common/threads.h"
+#include "cpu/kernels.h"
+#include "cpu/simd.h"
+#include "cpu/simd_math.h"
+
+namespace dg {
+namespace DG_ISA_NS {
+
+// Below this many elements a kernel runs on the calling thread: thread spin-up costs more.
+inline constexpr int64_t kParallelGrain = int64_t(1) << 16;
+
+// f(begin, end) over [0, n) in chunks of `grain`, on dg::num_threads() threads when n is large.
+template <class F>
+inline void parallel_chunks(int64_t n, int64_t grain, F&& f) {
+  const int nt = num_threads();
+  if (n <= grain || nt <= 1) {
+    if (n > 0) f(int64_t(0), n);
+    return;
+  }
+  const int64_t chunks = (n + grain - 1) / grain;
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t b = c * grain;
+    f(b, b + grain < n ? b + grain : n);
+  }
+}
+
+// Activation functors: fwd(x, param) and bwd(dy, saved, param), saved as act_saves_input().
+template <Act A>
+struct ActOp;
+
+template <>
+struct ActOp<Act::identity> {
+  template <class T> static Vec<T> fwd(Vec<T> x, Vec<T>) { return x; }
+  template <class T> static Vec<T> bwd(Vec<T> dy, Vec<T>, Vec<T>) { return dy; }
+};
+template <>
+struct ActOp<Act::relu> {
+  // max returns its second operand when either is NaN: NaN propagates
+  template <class T> static Vec<T> fwd(Vec<T> x, Vec<T>) { return max(Vec<T>::zero(), x); }
+  template <class T> static Vec<T> bwd(Vec<T> dy, Vec<T> y, Vec<T>) {
+    return select(y > Vec<T>::zero(), dy, Vec<T>::zero());
+  }
+};
+template <>
+struct ActOp<Act::leaky_relu> {
+  template <class T> static Vec<T> fwd(Vec<T> x, Vec<T> slope) {
+    return select(x > Vec<T>::zero(), x, x * slope);
+  }
+  template <class T> static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T> slope) {
+    return select(x > Vec<T>::zero(), dy, dy * slope);
+  }
+};
+template <>
+struct ActOp<Act::sigmoid> {
+  template <class T> static Vec<T> fwd(Vec<T> x, Vec<T>) { return vsigmoid(x); }
+  template <class T> static Vec<T> bwd(Vec<T> dy, Vec<T> y, Vec<T>) {
+    return dy * y * (Vec<T>::set1(T(1)) - y);
+  }
+};
+template <>
+struct ActOp<Act::tanh> {
+  template <class T> static Vec<T> fwd(Vec<T> x, Vec<T>) { return vtanh(x); }
+  template <class T> static Vec<T> bwd(Vec<T> dy, Vec<T> y, Vec<T>) {
+    const Vec<T> one = Vec<T>::set1(T(1));
+    return dy * ((one - y) * (one + y));  // 1 - y^2 without cancellation near |y| = 1
+  }
+};
+template <>
+struct ActOp<Act::gelu> {
+  template <class T> static Vec<T> fwd(Vec<T> x, Vec<T>) { return x * vnormcdf(x); }
+  template <class T> static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T>) {
+    return dy * fmadd(x, vnormpdf(x), vnormcdf(x));
+  }
+};
+template <>
+struct ActOp<Act::gelu_tanh> {
+  // 0.5 x (1 + tanh u) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): no cancellation
+  // in the negative tail.
+  template <class T> static Vec<T> fwd(Vec<T> x, Vec<T>) {
+    Vec<T> s, sc;
+    vgelu_tanh_sigmoid2(x, s, sc);
+    return x * s;
+  }
+  template <class T> static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T>) {
+    Vec<T> s, sc;
+    vgelu_tanh_sigmoid2(x, s, sc);
+    // d/dx x s(2u) = s + x * 2 s (1 - s) * u'
+    const Vec<T> du = fmadd(Vec<T>::set1(T(0.7978845608028654 * 3 * 0.044715)), x * x,
+                            Vec<T>::set1(T(0.7978845608028654)));
+    const Vec<T> t = x * (Vec<T>::set1(T(2)) * s * sc);
+    const Vec<T> term = select(t == Vec<T>::zero(), Vec<T>::zero(), t * du);  // 0 * inf at |x| huge
+    return dy * (s + term);
+  }
+};
+template <>
+struct ActOp<Act::softplus> {
+  template <class T> static Vec<T> fwd(Vec<T> x, Vec<T>) {
+    return max(Vec<T>::zero(), x) + vlog1p(vexp(-abs(x)));
+  }
+  template <class T> static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T>) { return dy * vsigmoid(x); }
+};
+
+// f(std::integral_constant<Act, A>{}) for the runtime value `act`.
+template <class F>
+inline void with_act(Act act, F&& f) {
+  switch (act) {
+    case Act::identity: f(std::integral_constant<Act, Act::identity>{}); break;
+    case Act::relu: f(std::integral_constant<Act, Act::relu>{}); break;
+    case Act::leaky_relu: f(std::integral_constant<Act, Act::leaky_relu>{}); break;
+    case Act::sigmoid: f(std::integral_constant<Act, Act::sigmoid>{}); break;
+    case Act::tanh: f(std::integral_constant<Act, Act::tanh>{}); break;
+    case Act::gelu: f(std::integral_constant<Act, Act::gelu>{}); break;
+    case Act::gelu_tanh: f(std::integral_constant<Act, Act::gelu_tanh>{}); break;
+    case Act::softplus: f(std::integral_constant<Act, Act::softplus>{}); break;
+  }
+}
+
+}  // namespace DG_ISA_NS
+}  // namespace dg

@@ -1,0 +1,92 @@
+// Sums over one run of consecutive axes: x viewed as (outer, r, inner) -> out (outer, inner),
+// times `scale` (1/count for a mean). Compiled once per ISA by reduce_*.cpp.
+#include "cpu/kernel_common.h"
+
+namespace dg {
+namespace DG_ISA_NS {
+namespace {
+
+inline constexpr int64_t kSumBlock = 1024;  // short partial sums for float32 accuracy
+
+// sum of x[0..n), blocked; returns double.
+template <class T>
+double contiguous_sum(const T* x, int64_t n) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  double total = 0.0;
+  for (int64_t b = 0; b < n; b += kSumBlock) {
+    const int64_t e = b + kSumBlock < n ? b + kSumBlock : n;
+    V a0 = V::zero(), a1 = V::zero();
+    int64_t i = b;
+    for (; i + 2 * W <= e; i += 2 * W) {
+      a0 = a0 + V::load(x + i);
+      a1 = a1 + V::load(x + i + W);
+    }
+    for (; i < e; i += W) {
+      const int r = e - i < W ? static_cast<int>(e - i) : W;
+      a0 = a0 + V::load(x + i, r);
+    }
+    total += static_cast<double>((a0 + a1).reduce_add());
+  }
+  return total;
+}
+
+template <class T>
+void reduce_sum_t(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T scale) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  if (inner == 1) {
+    if (outer == 1) {  // one long sum: split it across threads
+      const int64_t chunks = (r + kParallelGrain - 1) / kParallelGrain;
+      const int nt = r > kParallelGrain ? num_threads() : 1;
+      double total = 0.0;
+#pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : total) if (nt > 1)
+      for (int64_t c = 0; c < chunks; ++c) {
+        const int64_t b = c * kParallelGrain;
+        total += contiguous_sum(x + b, b + kParallelGrain < r ? kParallelGrain : r - b);
+      }
+      out[0] = static_cast<T>(total * static_cast<double>(scale));
+      return;
+    }
+    const int64_t grain = kParallelGrain / (r > 0 ? r : 1) + 1;
+    parallel_chunks(outer, grain, [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o)
+        out[o] = static_cast<T>(contiguous_sum(x + o * r, r) * static_cast<double>(scale));
+    });
+    return;
+  }
+  // inner > 1: add the r rows of each outer slice, vectorized along inner; parallel over
+  // (outer, inner-block) tasks.
+  constexpr int64_t kInnerBlock = 256;
+  const int64_t iblocks = (inner + kInnerBlock - 1) / kInnerBlock;
+  const int64_t tasks = outer * iblocks;
+  const V vs = V::set1(scale);
+  auto task = [&](int64_t t) {
+    const int64_t o = t / iblocks, i0 = (t % iblocks) * kInnerBlock;
+    const int64_t i1 = i0 + kInnerBlock < inner ? i0 + kInnerBlock : inner;
+    const T* xo = x + o * r * inner;
+    T* oo = out + o * inner;
+    for (int64_t i = i0; i < i1; i += W) {
+      const int rem = i1 - i < W ? static_cast<int>(i1 - i) : W;
+      V acc = V::zero();
+      for (int64_t j = 0; j < r; ++j) acc = acc + V::load(xo + j * inner + i, rem);
+      (acc * vs).store(oo + i, rem);
+    }
+  };
+  const int nt = outer * r * inner > kParallelGrain && tasks > 1 ? num_threads() : 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t t = 0; t < tasks; ++t) task(t);
+}
+
+}  // namespace
+
+void reduce_sum(const float* x, float* out, int64_t outer, int64_t r, int64_t inner, float scale) {
+  reduce_sum_t(x, out, outer, r, inner, scale);
+}
+void reduce_sum(const double* x, double* out, int64_t outer, int64_t r, int64_t inner,
+                double scale) {
+  reduce_sum_t(x, out, outer, r, inner, scale);
+}
+
+}  // namespace DG_ISA_NS
+}  // namespace dg

@@ -1,0 +1,168 @@
+// Softmax and log-softmax over the last axis (forward, backward) and the fused softmax
+// cross-entropy: per row one pass for the max, one for exp and its sum (the exponentials are
+// parked in dlogits), one to scale them into the gradient -- as llm.c's fused kernel.
+#include <cmath>
+#include <limits>
+
+#include "cpu/kernel_common.h"
+
+namespace dg {
+namespace DG_ISA_NS {
+namespace {
+
+template <class T>
+T row_max(const T* x, int64_t c) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const V ninf = V::set1(-std::numeric_limits<T>::infinity());
+  V m0 = ninf, m1 = ninf;
+  int64_t j = 0;
+  for (; j + 2 * W <= c; j += 2 * W) {
+    m0 = max(V::load(x + j), m0);
+    m1 = max(V::load(x + j + W), m1);
+  }
+  for (; j < c; j += W) {
+    const int r = c - j < W ? static_cast<int>(c - j) : W;
+    m0 = max(select(lanes_below<T>(r), V::load(x + j, r), ninf), m0);
+  }
+  return max(m0, m1).reduce_max();
+}
+
+// sum_j exp(x_j - m); the exponentials are stored into e when it is not null.
+template <class T>
+T row_sum_exp(const T* x, T* e, int64_t c, T m) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const V vm = V::set1(m);
+  V s0 = V::zero(), s1 = V::zero();
+  int64_t j = 0;
+  for (; j + 2 * W <= c; j += 2 * W) {
+    const V e0 = vexp(V::load(x + j) - vm), e1 = vexp(V::load(x + j + W) - vm);
+    if (e) {
+      e0.store(e + j);
+      e1.store(e + j + W);
+    }
+    s0 = s0 + e0;
+    s1 = s1 + e1;
+  }
+  for (; j < c; j += W) {
+    const int r = c - j < W ? static_cast<int>(c - j) : W;
+    const V e0 = select(lanes_below<T>(r), vexp(V::load(x + j, r) - vm), V::zero());
+    if (e) e0.store(e + j, r);
+    s0 = s0 + e0;
+  }
+  return (s0 + s1).reduce_add();
+}
+
+template <class T>
+void softmax_row(const T* x, T* y, int64_t c, bool log) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const T m = row_max(x, c);
+  if (!log) {
+    const T s = row_sum_exp(x, y, c, m);
+    const V inv = V::set1(T(1) / s);
+    for (int64_t j = 0; j < c; j += W) {
+      const int r = c - j < W ? static_cast<int>(c - j) : W;
+      (V::load(y + j, r) * inv).store(y + j, r);
+    }
+  } else {
+    const T s = row_sum_exp<T>(x, nullptr, c, m);
+    const V vm = V::set1(m), ls = V::set1(std::log(s));
+    for (int64_t j = 0; j < c; j += W) {
+      const int r = c - j < W ? static_cast<int>(c - j) : W;
+      (V::load(x + j, r) - vm - ls).store(y + j, r);
+    }
+  }
+}
+
+template <class T>
+void softmax_backward_row(const T* dy, const T* y, T* dx, int64_t c, bool log) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  V acc = V::zero();
+  if (!log) {
+    for (int64_t j = 0; j < c; j += W) {
+      const int r = c - j < W ? static_cast<int>(c - j) : W;
+      acc = fmadd(V::load(dy + j, r), V::load(y + j, r), acc);
+    }
+    const V dot = V::set1(acc.reduce_add());
+    for (int64_t j = 0; j < c; j += W) {
+      const int r = c - j < W ? static_cast<int>(c - j) : W;
+      (V::load(y + j, r) * (V::load(dy + j, r) - dot)).store(dx + j, r);
+    }
+  } else {
+    for (int64_t j = 0; j < c; j += W) {
+      const int r = c - j < W ? static_cast<int>(c - j) : W;
+      acc = acc + V::load(dy + j, r);
+    }
+    const V s = V::set1(acc.reduce_add());
+    for (int64_t j = 0; j < c; j += W) {
+      const int r = c - j < W ? static_cast<int>(c - j) : W;
+      fnmadd(vexp(V::load(y + j, r)), s, V::load(dy + j, r)).store(dx + j, r);
+    }
+  }
+}
+
+// Rows per parallel chunk so that a chunk holds about kParallelGrain elements.
+inline int64_t row_grain(int64_t cols) {
+  const int64_t g = kParallelGrain / (cols > 0 ? cols : 1);
+  return g > 0 ? g : 1;
+}
+
+template <class T>
+double softmax_xent_t(const T* x, const int64_t* target, T* d, T* loss_rows, int64_t rows,
+                      int64_t c, T scale) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  double total = 0.0;
+  const int64_t grain = row_grain(c);
+  const int64_t chunks = (rows + grain - 1) / grain;
+  const int nt = rows * c > kParallelGrain ? num_threads() : 1;
+#pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : total) if (nt > 1)
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    const int64_t r1 = (ch + 1) * grain < rows ? (ch + 1) * grain : rows;
+    for (int64_t i = ch * grain; i < r1; ++i) {
+      const T* xi = x + i * c;
+      T* di = d + i * c;
+      const T m = row_max(xi, c);
+      const T s = row_sum_exp(xi, di, c, m);
+      const int64_t t = target[i];
+      const T loss = std::log(s) - (xi[t] - m);
+      if (loss_rows) loss_rows[i] = loss;
+      total += static_cast<double>(loss);
+      const V k = V::set1(scale / s);
+      for (int64_t j = 0; j < c; j += W) {
+        const int r = c - j < W ? static_cast<int>(c - j) : W;
+        (V::load(di + j, r) * k).store(di + j, r);
+      }
+      di[t] -= scale;
+    }
+  }
+  return total;
+}
+
+}  // namespace
+
+#define DG_SOFTMAX_DEFS(T)                                                                     \
+  void softmax_forward(const T* x, T* y, int64_t rows, int64_t cols, bool log) {              \
+    parallel_chunks(rows, row_grain(cols), [&](int64_t b, int64_t e) {                        \
+      for (int64_t i = b; i < e; ++i) softmax_row(x + i * cols, y + i * cols, cols, log);     \
+    });                                                                                        \
+  }                                                                                            \
+  void softmax_backward(const T* dy, const T* y, T* dx, int64_t rows, int64_t cols, bool log) {\
+    parallel_chunks(rows, row_grain(cols), [&](int64_t b, int64_t e) {                        \
+      for (int64_t i = b; i < e; ++i)                                                          \
+        softmax_backward_row(dy + i * cols, y + i * cols, dx + i * cols, cols, log);          \
+    });                                                                                        \
+  }                                                                                            \
+  double softmax_cross_entropy(const T* logits, const int64_t* target, T* dlogits,            \
+                               T* loss_rows, int64_t rows, int64_t cols, T scale) {           \
+    return softmax_xent_t(logits, target, dlogits, loss_rows, rows, cols, scale);             \
+  }
+DG_SOFTMAX_DEFS(float)
+DG_SOFTMAX_DEFS(double)
+#undef DG_SOFTMAX_DEFS
+
+}  // namespace DG_ISA_NS
+}  // namespace dg

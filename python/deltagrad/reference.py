@@ -1,0 +1,346 @@
+"""NumPy float64 references of every op in deltagrad.ops (same names, same signatures).
+
+Each function computes in float64 whatever dtype it is given (the tests compare a kernel's
+float32 output against the float64 truth), and returns float64 arrays. They are written for
+clarity and numerical stability, not speed: they are the oracle the kernels are tested against.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "ACTIVATIONS", "matmul", "activation", "activation_backward", "softmax", "log_softmax",
+    "softmax_backward", "log_softmax_backward", "softmax_cross_entropy", "sum_of_squares",
+    "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "linear_forward",
+    "linear_backward", "sum", "mean", "sum_to_shape", "sgd_update", "adam_update",
+    "saves_input",
+]
+
+ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh",
+               "softplus")
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_GELU_C = 0.044715
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+_py_sum = sum  # the builtin, shadowed below by the reduction op
+
+
+def _f64(x: Any) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def saves_input(act: str) -> bool:
+    """True when act's backward needs the input x (or z); False when it needs the output y."""
+    _check_act(act)
+    return act in ("leaky_relu", "gelu", "gelu_tanh", "softplus")
+
+
+def _check_act(act: str) -> None:
+    if act not in ACTIVATIONS:
+        raise ValueError(f"act: expected one of {ACTIVATIONS}, got {act!r}")
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def matmul(a: Any, b: Any, *, trans_a: bool = False, trans_b: bool = False, alpha: float = 1.0,
+           beta: float = 0.0, out: Any = None) -> np.ndarray:
+    a, b = _f64(a), _f64(b)
+    a = a.T if trans_a else a
+    b = b.T if trans_b else b
+    c = alpha * (a @ b)
+    if out is not None and beta != 0.0:
+        c = c + beta * _f64(out)
+    return c
+
+
+# ----------------------------------------------------------------------------------------------
+# activations
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(x))
+    s = 1.0 / (1.0 + e)
+    return np.where(x >= 0, s, e * s)
+
+
+def _phi_cdf(x: np.ndarray) -> np.ndarray:
+    """Phi(x), the standard normal CDF, accurate in both tails (erfc, not 1 + erf)."""
+    return 0.5 * _erfc(-x / math.sqrt(2.0))
+
+
+def activation(x: Any, act: str, *, param: float = 0.0, out: Any = None) -> np.ndarray:
+    """act(x) elementwise. param is the negative slope of leaky_relu."""
+    _check_act(act)
+    x = _f64(x)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        if act == "identity":
+            return x.copy()
+        if act == "relu":
+            return np.where(x > 0, x, np.where(np.isnan(x), x, 0.0))
+        if act == "leaky_relu":
+            return np.where(x > 0, x, param * x)
+        if act == "sigmoid":
+            return _sigmoid(x)
+        if act == "tanh":
+            return np.tanh(x)
+        if act == "gelu":
+            return x * _phi_cdf(x)
+        if act == "gelu_tanh":
+            # 0.5 x (1 + tanh u) = x sigmoid(2u): no cancellation in the negative tail
+            return x * _sigmoid(2.0 * _SQRT_2_OVER_PI * x * (1.0 + _GELU_C * x * x))
+        # softplus = log(1 + e^x), stable for any x
+        return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def activation_backward(dy: Any, saved: Any, act: str, *, param: float = 0.0,
+                        out: Any = None) -> np.ndarray:
+    """dx = dy * act'(x). ``saved`` is y = act(x) for identity, relu, sigmoid, tanh and x for
+    leaky_relu, gelu, gelu_tanh, softplus (saves_input(act))."""
+    _check_act(act)
+    dy, s = _f64(dy), _f64(saved)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        if act == "identity":
+            return dy.copy()
+        if act == "relu":
+            return np.where(s > 0, dy, 0.0)
+        if act == "leaky_relu":
+            return np.where(s > 0, dy, param * dy)
+        if act == "sigmoid":
+            return dy * s * (1.0 - s)
+        if act == "tanh":
+            return dy * ((1.0 - s) * (1.0 + s))
+        if act == "gelu":
+            pdf = np.exp(-0.5 * s * s) / math.sqrt(2.0 * math.pi)
+            return dy * (_phi_cdf(s) + s * pdf)
+        if act == "gelu_tanh":
+            two_u = 2.0 * _SQRT_2_OVER_PI * s * (1.0 + _GELU_C * s * s)
+            sg, sc = _sigmoid(two_u), _sigmoid(-two_u)
+            du = _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_C * s * s)
+            t = s * (2.0 * sg * sc)
+            term = np.where(t == 0, 0.0, t * du)  # 0 * inf for |x| huge
+            return dy * (sg + term)
+        return dy * _sigmoid(s)
+
+
+# ----------------------------------------------------------------------------------------------
+# softmax family (last axis)
+
+
+def softmax(x: Any, out: Any = None) -> np.ndarray:
+    x = _f64(x)
+    with np.errstate(invalid="ignore", over="ignore"):
+        m = np.max(x, axis=-1, keepdims=True) if x.shape[-1] else x
+        e = np.exp(x - m)
+        return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def log_softmax(x: Any, out: Any = None) -> np.ndarray:
+    x = _f64(x)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        m = np.max(x, axis=-1, keepdims=True) if x.shape[-1] else x
+        return x - m - np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True))
+
+
+def softmax_backward(dy: Any, y: Any) -> np.ndarray:
+    """dx of y = softmax(x): y * (dy - sum(dy * y))."""
+    dy, y = _f64(dy), _f64(y)
+    return y * (dy - np.sum(dy * y, axis=-1, keepdims=True))
+
+
+def log_softmax_backward(dy: Any, y: Any) -> np.ndarray:
+    """dx of y = log_softmax(x): dy - exp(y) * sum(dy)."""
+    dy, y = _f64(dy), _f64(y)
+    return dy - np.exp(y) * np.sum(dy, axis=-1, keepdims=True)
+
+
+def _reduce(loss: np.ndarray, reduction: str) -> tuple[np.ndarray, float]:
+    """(reduced loss, gradient scale) for a per-element (or per-row) loss."""
+    _check_reduction(reduction)
+    if reduction == "none":
+        return loss, 1.0
+    if reduction == "sum":
+        return np.asarray(np.sum(loss)), 1.0
+    n = loss.size
+    with np.errstate(invalid="ignore"):
+        return np.asarray(np.sum(loss) / n if n else np.nan), (1.0 / n if n else np.nan)
+
+
+def _check_labels(target: Any, n: int, classes: int) -> np.ndarray:
+    t = np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"target: expected an integer array of class indices, got {t.dtype}")
+    if t.shape != (n,):
+        raise ValueError(f"target: expected shape ({n},), got {t.shape}")
+    bad = (t < 0) | (t >= classes)
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        raise ValueError(f"target: class index {int(t[i])} at position {i} is out of range "
+                         f"[0, {classes})")
+    return t.astype(np.int64)
+
+
+def softmax_cross_entropy(logits: Any, target: Any,
+                          reduction: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+    """(loss, dlogits) of -log softmax(logits)[target] over rows; logits (N, C), target (N,)."""
+    z = _f64(logits)
+    if z.ndim != 2:
+        raise ValueError(f"logits: expected a 2-D array, got shape {z.shape}")
+    t = _check_labels(target, z.shape[0], z.shape[1])
+    _check_reduction(reduction)
+    ls = log_softmax(z)
+    rows = np.arange(z.shape[0])
+    loss_rows = -ls[rows, t]
+    loss, scale = _reduce(loss_rows, reduction)
+    d = np.exp(ls)
+    d[rows, t] -= 1.0
+    return loss, d * scale
+
+
+def sum_of_squares(y: Any, t: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Bishop's E = 1/2 sum (y - t)^2 and its delta y - t."""
+    y, t = _f64(y), _f64(t)
+    r = y - t
+    return np.asarray(0.5 * np.sum(r * r)), r
+
+
+def mse_loss(y: Any, t: Any, reduction: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+    y, t = _f64(y), _f64(t)
+    r = y - t
+    loss, scale = _reduce(r * r, reduction)
+    return loss, 2.0 * r * scale
+
+
+def binary_cross_entropy(p: Any, t: Any,
+                         reduction: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+    """On probabilities, as torch: each log clamped at -100; dp = (p - t) / max(p (1 - p), 1e-12)."""
+    p, t = _f64(p), _f64(t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lp = np.maximum(np.log(p), -100.0)
+        lq = np.maximum(np.log1p(-p), -100.0)
+        loss, scale = _reduce(-(t * lp + (1.0 - t) * lq), reduction)
+        dp = (p - t) / np.maximum(p * (1.0 - p), 1e-12)
+    return loss, dp * scale
+
+
+def binary_cross_entropy_with_logits(z: Any, t: Any,
+                                     reduction: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+    """On logits (any shape: K independent outputs per row is the multi-label case):
+    max(z, 0) - z t + log1p(exp(-|z|)), and dz = sigmoid(z) - t."""
+    z, t = _f64(z), _f64(t)
+    loss, scale = _reduce(np.maximum(z, 0.0) - z * t + np.log1p(np.exp(-np.abs(z))), reduction)
+    # sigmoid(z) - t, written without cancellation for 0/1 targets
+    return loss, ((1.0 - t) * _sigmoid(z) - t * _sigmoid(-z)) * scale
+
+
+# ----------------------------------------------------------------------------------------------
+# fused linear layer
+
+
+def linear_forward(x: Any, w: Any, b: Any = None, act: str = "identity",
+                   param: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
+    """(y, z): z = x @ w.T + b, y = act(z); z is returned only when saves_input(act)."""
+    _check_act(act)
+    x, w = _f64(x), _f64(w)
+    z = x @ w.T
+    if b is not None:
+        z = z + _f64(b)
+    y = activation(z, act, param=param)
+    return y, (z if saves_input(act) else None)
+
+
+def linear_backward(dy: Any, x: Any, w: Any, saved: Any, act: str, param: float = 0.0,
+                    need_dx: bool = True,
+                    has_bias: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """(dx, dw, db) of y = act(x @ w.T + b); saved is z when saves_input(act), else y."""
+    x, w = _f64(x), _f64(w)
+    dz = activation_backward(dy, saved, act, param=param)
+    dw = dz.T @ x
+    db = dz.sum(axis=0) if has_bias else None
+    dx = dz @ w if need_dx else None
+    return dx, dw, db
+
+
+# ----------------------------------------------------------------------------------------------
+# reductions
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> np.ndarray:  # noqa: A001
+    return np.asarray(np.sum(_f64(x), axis=axis, keepdims=keepdims))
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = _f64(x)
+        if x.size == 0 or (axis is not None and _py_sum(
+                1 for a in np.atleast_1d(axis) if x.shape[a] == 0)):
+            s = np.sum(x, axis=axis, keepdims=keepdims)
+            return np.asarray(s / 0.0 if np.ndim(s) == 0 else np.full(np.shape(s), np.nan))
+        return np.asarray(np.mean(x, axis=axis, keepdims=keepdims))
+
+
+def sum_to_shape(g: Any, shape: Any) -> np.ndarray:
+    """The gradient of broadcasting an array of `shape` to g.shape: g summed over the leading
+    axes g has in excess and over the axes where shape has 1 (kept), reshaped to shape."""
+    g = _f64(g)
+    shape = tuple(int(s) for s in shape)
+    lead = g.ndim - len(shape)
+    if lead < 0:
+        raise ValueError(f"shape: {shape} has more dimensions than the gradient {g.shape}")
+    if lead:
+        g = g.sum(axis=tuple(range(lead)))
+    axes = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+    for i, s in enumerate(shape):
+        if s != 1 and g.shape[i] != s:
+            raise ValueError(f"shape: {shape} does not broadcast to the gradient {g.shape}")
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+# ----------------------------------------------------------------------------------------------
+# optimizer updates (torch.optim semantics), in place on float64 copies -> returned
+
+
+def sgd_update(param: np.ndarray, grad: np.ndarray, buf: np.ndarray | None, *, lr: float,
+               momentum: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
+               dampening: float = 0.0, first_step: bool = False) -> None:
+    """One torch.optim.SGD step, in place on param (and buf when momentum != 0).
+    first_step=True is torch's first step with momentum: buf = g (no dampening)."""
+    g = grad + weight_decay * param if weight_decay else grad.copy()
+    if momentum:
+        if first_step:
+            buf[...] = g
+        else:
+            buf *= momentum
+            buf += (1.0 - dampening) * g
+        g = g + momentum * buf if nesterov else buf.copy()
+    param -= lr * g
+
+
+def adam_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, *,
+                step: int, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                eps: float = 1e-8, weight_decay: float = 0.0, decoupled: bool = False) -> None:
+    """One torch.optim.Adam (decoupled=False) or AdamW (decoupled=True) step, in place;
+    step counts from 1."""
+    g = grad
+    if weight_decay:
+        if decoupled:
+            param *= 1.0 - lr * weight_decay
+        else:
+            g = grad + weight_decay * param
+    m *= beta1
+    m += (1.0 - beta1) * g
+    v *= beta2
+    v += (1.0 - beta2) * g * g
+    bc1 = 1.0 - beta1**step
+    bc2_sqrt = math.sqrt(1.0 - beta2**step)
+    denom = np.sqrt(v) / bc2_sqrt + eps
+    param -= (lr / bc1) * m / denom

@@ -1,0 +1,117 @@
+"""Activations forward and backward against deltagrad.reference, on every ISA and dtype."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _opcheck import DTYPES, RTOL, SPECIALS, assert_close, isa, sample  # noqa: F401
+
+import deltagrad as dg
+from deltagrad import ops
+from deltagrad import reference as ref
+
+ACTS = ops.ACTIVATIONS
+SHAPES = [(0,), (1,), (7,), (1001,), (3, 5, 17), (70001,)]
+
+
+def _check_forward(x, act, param=0.1):
+    assert_close(ops.activation(x, act, param=param), ref.activation(x, act, param=param),
+                 x.dtype, name=f"{act}(x)")
+
+
+def _check_backward(x, act, rng, param=0.1):
+    y = ops.activation(x, act, param=param)
+    saved = x if ops.saves_input(act) else y
+    dy = sample(rng, x.shape, x.dtype, scale=1.0)
+    # near a root of act' (gelu at x ~ -0.75) the result cancels: allow rtol * |dy|
+    atol = RTOL[x.dtype.type] * np.abs(dy.astype(np.float64)) * 4
+    assert_close(ops.activation_backward(dy, saved, act, param=param),
+                 ref.activation_backward(dy, saved, act, param=param), x.dtype, atol=atol,
+                 name=f"{act}'(x)")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_activation_forward(isa, act, dtype, shape, rng):
+    _check_forward(sample(rng, shape, dtype, extremes=SPECIALS), act)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_activation_backward(isa, act, dtype, shape, rng):
+    _check_backward(sample(rng, shape, dtype, extremes=SPECIALS), act, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTS)
+def test_activation_wide_range(isa, act, dtype):
+    # a dense sweep through the tails: sigmoid/tanh saturation, gelu's far negative tail,
+    # softplus switching to x
+    x = np.concatenate([np.linspace(-120, 120, 24001), -np.logspace(-30, 4, 3001),
+                        np.logspace(-30, 4, 3001)]).astype(dtype)
+    _check_forward(x, act)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_and_tanh_at_1000(isa, dtype):
+    x = np.array([-1000.0, 1000.0, -1e4, 1e4], dtype=dtype)
+    np.testing.assert_array_equal(ops.activation(x, "sigmoid"), [0, 1, 0, 1])
+    np.testing.assert_array_equal(ops.activation(x, "tanh"), [-1, 1, -1, 1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_kink_and_nan(isa, dtype):
+    x = np.array([-1.0, -0.0, 0.0, 2.0, np.nan], dtype=dtype)
+    y = ops.activation(x, "relu")
+    np.testing.assert_array_equal(y[:4], [0, 0, 0, 2])
+    assert np.isnan(y[4])
+    np.testing.assert_array_equal(ops.activation_backward(np.ones_like(x), y, "relu"),
+                                  [0, 0, 0, 1, 0])
+
+
+@pytest.mark.parametrize("act", ["relu", "gelu", "sigmoid"])
+def test_in_place_and_views(isa, act, rng):
+    x = sample(rng, (9, 13), np.float32)
+    want = ref.activation(x, act)
+    buf = x.copy()
+    assert ops.activation(buf, act, out=buf) is buf
+    assert_close(buf, want, np.float32)
+    view = x[:, ::2]  # non-contiguous: copied explicitly by ops, never read wrongly
+    assert_close(ops.activation(view, act), ref.activation(view, act), np.float32)
+
+
+def test_bad_inputs():
+    x = np.zeros(4, np.float32)
+    with pytest.raises(TypeError, match="x: expected dtype float32 or float64, got int64"):
+        ops.activation(np.zeros(4, np.int64), "relu")
+    with pytest.raises(TypeError, match="float16"):
+        ops.activation(np.zeros(4, np.float16), "relu")
+    with pytest.raises(ValueError, match="act: expected one of"):
+        ops.activation(x, "swish")
+    with pytest.raises(ValueError, match=r"out: expected shape \(4,\), got \(5,\)"):
+        ops.activation(x, "relu", out=np.zeros(5, np.float32))
+    with pytest.raises(TypeError, match="out: expected dtype float32"):
+        ops.activation(x, "relu", out=np.zeros(4, np.float64))
+    ro = np.zeros(4, np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writable"):
+        ops.activation(x, "relu", out=ro)
+    big = np.zeros(8, np.float32)
+    with pytest.raises(ValueError, match="shares memory"):
+        ops.activation(big[:4], "relu", out=big[2:6])
+    with pytest.raises(ValueError, match=r"saved: expected shape \(4,\), got \(3,\)"):
+        ops.activation_backward(x, np.zeros(3, np.float32), "relu")
+    with pytest.raises(TypeError, match="saved: expected dtype float32"):
+        ops.activation_backward(x, np.zeros(4), "relu")
+
+
+def test_large_arrays_use_threads_and_match(rng):
+    old = dg.get_num_threads()
+    try:
+        dg.set_num_threads(2)
+        x = sample(rng, (300001,), np.float32)
+        _check_forward(x, "gelu")
+    finally:
+        dg.set_num_threads(old)

@@ -1,0 +1,122 @@
+"""Losses with fused gradients against deltagrad.reference (and torch when importable)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _opcheck import DTYPES, RTOL, assert_close, isa, sample  # noqa: F401
+
+from deltagrad import ops
+from deltagrad import reference as ref
+
+REDUCTIONS = ("mean", "sum", "none")
+SHAPES = [(0,), (1,), (17,), (5, 3), (70001,)]
+
+
+def _compare(name, pred, t, reduction, atol_loss=0.0):
+    dtype = pred.dtype.type
+    if name == "sum_of_squares":
+        loss, g = ops.sum_of_squares(pred, t)
+        want_loss, want_g = ref.sum_of_squares(pred, t)
+    else:
+        loss, g = getattr(ops, name)(pred, t, reduction)
+        want_loss, want_g = getattr(ref, name)(pred, t, reduction)
+    assert g.shape == pred.shape
+    assert_close(g, want_g, dtype, name=f"{name} gradient")
+    if pred.size == 0 and reduction == "mean":
+        assert np.isnan(loss)
+        return
+    assert_close(loss, want_loss, dtype, atol=atol_loss, name=f"{name} loss")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_sum_of_squares(isa, shape, dtype, rng):
+    y, t = sample(rng, shape, dtype), sample(rng, shape, dtype)
+    _compare("sum_of_squares", y, t, "sum")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_mse(isa, shape, dtype, reduction, rng):
+    y, t = sample(rng, shape, dtype), sample(rng, shape, dtype)
+    _compare("mse_loss", y, t, reduction)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_bce(isa, shape, dtype, reduction, rng):
+    p = rng.uniform(0, 1, shape).astype(dtype)
+    t = rng.uniform(0, 1, shape).astype(dtype)
+    if p.size > 8:
+        p.reshape(-1)[:4] = [0.0, 1.0, 1e-30, 1 - 1e-7]
+    # the loss near p ~ t is a difference of logs: allow eps * (|t log p| + |(1-t) log q|)
+    scale = np.abs(np.log(np.maximum(p.astype(np.float64), 1e-44))) + 100 * (p == 0)
+    _compare("binary_cross_entropy", p, t, reduction,
+             atol_loss=RTOL[dtype] * (scale if reduction == "none" else scale.sum()))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", SHAPES + [(64, 10)])
+def test_bce_with_logits(isa, shape, dtype, reduction, rng):
+    z = sample(rng, shape, dtype, scale=5.0, extremes=(1e4, -1e4, 1000.0, -1000.0, 0.0))
+    t = (rng.uniform(0, 1, shape) < 0.5).astype(dtype)  # multi-label 0/1 targets
+    if z.size > 20:
+        t.reshape(-1)[:3] = [0.25, 0.5, 0.75]
+    scale = np.abs(z.astype(np.float64)) + 1
+    _compare("binary_cross_entropy_with_logits", z, t, reduction,
+             atol_loss=RTOL[dtype] * (scale if reduction == "none" else scale.sum()))
+
+
+def test_bce_logits_extremes_finite():
+    z = np.array([1e4, -1e4, 1e4, -1e4], np.float32)
+    t = np.array([1, 0, 0, 1], np.float32)
+    loss, dz = ops.binary_cross_entropy_with_logits(z, t, "none")
+    np.testing.assert_array_equal(loss, [0, 0, 1e4, 1e4])
+    np.testing.assert_array_equal(dz, [0, 0, 1, -1])
+
+
+def test_loss_bad_inputs():
+    y = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match=r"t: expected shape \(3,\), got \(4,\)"):
+        ops.mse_loss(y, np.zeros(4, np.float32))
+    with pytest.raises(TypeError, match="t: expected dtype float32"):
+        ops.mse_loss(y, np.zeros(3))
+    with pytest.raises(ValueError, match="reduction"):
+        ops.mse_loss(y, y, "average")
+    with pytest.raises(TypeError, match="y: expected dtype float32 or float64"):
+        ops.sum_of_squares(np.zeros(3, int), np.zeros(3, int))
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_against_torch(reduction, rng):
+    torch = pytest.importorskip("torch")
+    tf = torch.nn.functional
+    z = sample(rng, (16, 5), np.float64, scale=4.0)
+    t = (rng.uniform(0, 1, (16, 5)) < 0.5).astype(np.float64)
+    labels = rng.integers(0, 5, 16)
+    cases = [
+        (ops.mse_loss(z, t, reduction), lambda a: tf.mse_loss(a, torch.from_numpy(t),
+                                                              reduction=reduction)),
+        (ops.binary_cross_entropy_with_logits(z, t, reduction),
+         lambda a: tf.binary_cross_entropy_with_logits(a, torch.from_numpy(t),
+                                                       reduction=reduction)),
+        (ops.binary_cross_entropy(1 / (1 + np.exp(-z)), t, reduction),
+         lambda a: tf.binary_cross_entropy(torch.sigmoid(a), torch.from_numpy(t),
+                                           reduction=reduction)),
+        (ops.softmax_cross_entropy(z, labels, reduction),
+         lambda a: tf.cross_entropy(a, torch.from_numpy(labels), reduction=reduction)),
+    ]
+    for i, ((loss, grad), fn) in enumerate(cases):
+        a = torch.from_numpy(z.copy()).requires_grad_(True)
+        out = fn(a)
+        out.sum().backward()
+        np.testing.assert_allclose(loss, out.detach().numpy(), rtol=1e-10, err_msg=str(i))
+        if i == 2:  # ours is d/dp; chain through the sigmoid to compare with torch's d/dz
+            s = 1 / (1 + np.exp(-z))
+            grad = grad * s * (1 - s)
+        np.testing.assert_allclose(grad, a.grad.numpy(), rtol=1e-8, atol=1e-12, err_msg=str(i))
