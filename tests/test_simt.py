@@ -3,17 +3,17 @@
 Every kernel runs on small odd shapes (not multiples of any tile, warp or block), both dtypes,
 and every code path of the launchers (GEMM tilings, vector / scalar / transposed loads, row and
 column reductions). The emulator checks every global and shared access and poisons shared memory
-with NaN at each block start, so a wrong index raises SimtFault and a missing barrier shows up
-as NaN or a wrong value. The references are deltagrad.reference's where that module has the op,
-otherwise the NumPy expressions below.
+with NaN at each block start, so a wrong index raises SimtFault and a missing barrier is
+flagged by the shared-memory race detector (or shows up as NaN or a wrong value). The
+references are deltagrad.reference's, the NumPy float64 oracle every backend is tested against.
 """
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
+
+from deltagrad import reference as R
 
 simt = pytest.importorskip("deltagrad._simt_ops", reason="the _simt module is not built")
 ops = simt.ops
@@ -25,88 +25,8 @@ DTYPES = [np.float32, np.float64]
 ACTS = list(simt.ACTIVATIONS)
 
 
-# ---- references (float64) ------------------------------------------------------------------
-
-
-def _erf(x: np.ndarray) -> np.ndarray:
-    from math import erf
-
-    return np.vectorize(erf, otypes=[np.float64])(x)
-
-
-def _act(x: np.ndarray, act: str, param: float = 0.0) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if act == "identity":
-        return x.copy()
-    if act == "relu":
-        return np.maximum(x, 0.0)
-    if act == "leaky_relu":
-        return np.where(x > 0, x, param * x)
-    if act == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-x))
-    if act == "tanh":
-        return np.tanh(x)
-    if act == "gelu":
-        return 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))
-    if act == "gelu_tanh":
-        return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
-    if act == "softplus":
-        return np.logaddexp(0.0, x)
-    raise ValueError(act)
-
-
-def _act_grad(x: np.ndarray, act: str, param: float = 0.0) -> np.ndarray:
-    """d act(x) / dx in float64."""
-    x = np.asarray(x, dtype=np.float64)
-    if act == "identity":
-        return np.ones_like(x)
-    if act == "relu":
-        return (x > 0).astype(np.float64)
-    if act == "leaky_relu":
-        return np.where(x > 0, 1.0, param)
-    if act == "sigmoid":
-        s = 1.0 / (1.0 + np.exp(-x))
-        return s * (1 - s)
-    if act == "tanh":
-        return 1 - np.tanh(x) ** 2
-    if act == "gelu":
-        return 0.5 * (1 + _erf(x / np.sqrt(2.0))) + x * np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi)
-    if act == "gelu_tanh":
-        k = np.sqrt(2.0 / np.pi)
-        t = np.tanh(k * (x + 0.044715 * x**3))
-        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
-    if act == "softplus":
-        return 1.0 / (1.0 + np.exp(-x))
-    raise ValueError(act)
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    s = x - x.max(axis=-1, keepdims=True)
-    return s - np.log(np.exp(s).sum(axis=-1, keepdims=True))
-
-
-def _reduce(per: np.ndarray, reduction: str) -> np.ndarray:
-    return {"mean": per.mean, "sum": per.sum}.get(reduction, lambda: per)()
-
-
-def _reference():
-    try:
-        return importlib.import_module("deltagrad.reference")
-    except ImportError:
-        return None
-
-
-REF = _reference()
-
-
-def ref(name: str, local):
-    """deltagrad.reference.<name> once it exists, else the local expression."""
-    return getattr(REF, name, None) or local
+# R (deltagrad.reference): NumPy float64, the same names and signatures as the ops.
+SPECIALS = (0.0, -0.0, 1000.0, -1000.0, 1e4, -1e4, np.inf, -np.inf, np.nan, 1e30, -1e30)
 
 
 # ---- helpers -------------------------------------------------------------------------------
@@ -144,7 +64,7 @@ def test_matmul_trans_tiles(rng, dtype, trans_a, trans_b, tile):
         a = randn(rng, (k, m) if trans_a else (m, k), dtype)
         b = randn(rng, (n, k) if trans_b else (k, n), dtype)
         c = ops.matmul(a, b, trans_a=trans_a, trans_b=trans_b, tile=tile)
-        want = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b)
+        want = R.matmul(a, b, trans_a=trans_a, trans_b=trans_b)
         close(c, want, dtype, scale=k, what=f"{m}x{n}x{k}")
         assert c.dtype == dtype
 
@@ -153,7 +73,7 @@ def test_matmul_trans_tiles(rng, dtype, trans_a, trans_b, tile):
 def test_matmul_alpha_beta_out(rng, dtype):
     a, b = randn(rng, (19, 13), dtype), randn(rng, (13, 21), dtype)
     out = randn(rng, (19, 21), dtype)
-    want = 0.5 * a.astype(np.float64) @ b - 2.0 * out
+    want = R.matmul(a, b, alpha=0.5, beta=-2.0, out=out)
     got = ops.matmul(a, b, alpha=0.5, beta=-2.0, out=out)
     assert got is out
     close(out, want, dtype, scale=13)
@@ -219,14 +139,14 @@ def test_matmul_validation():
 def test_linear_forward_fused_epilogue(rng, act, dtype):
     x, w, b = randn(rng, (13, 11), dtype), randn(rng, (7, 11), dtype), randn(rng, (7,), dtype)
     y, z = ops.linear_forward(x, w, b, act, 0.1)
-    z_ref = x.astype(np.float64) @ w.T.astype(np.float64) + b
-    close(y, _act(z_ref, act, 0.1), dtype, scale=11, what="y")
-    if act in simt.NEEDS_INPUT:
+    y_ref, z_ref = R.linear_forward(x, w, b, act, 0.1)
+    close(y, y_ref, dtype, scale=11, what="y")
+    if R.saves_input(act):
         close(z, z_ref, dtype, scale=11, what="z")
     else:
         assert z is None
     y2, _ = ops.linear_forward(x, w, None, act, 0.1)
-    close(y2, _act(x.astype(np.float64) @ w.T, act, 0.1), dtype, scale=11, what="no bias")
+    close(y2, R.linear_forward(x, w, None, act, 0.1)[0], dtype, scale=11, what="no bias")
 
 
 @pytest.mark.parametrize("act", ["identity", "relu", "tanh", "gelu", "leaky_relu"])
@@ -237,11 +157,10 @@ def test_linear_backward(rng, act, dtype):
     y, z = ops.linear_forward(x, w, b, act, 0.1)
     saved = z if act in simt.NEEDS_INPUT else y
     dx, dw, db = ops.linear_backward(dy, x, w, saved, act, 0.1)
-    z64 = x.astype(np.float64) @ w.T.astype(np.float64) + b
-    dz = dy * _act_grad(z64, act, 0.1)
-    close(dx, dz @ w, dtype, scale=40, what="dx")
-    close(dw, dz.T @ x, dtype, scale=40, what="dw")
-    close(db, dz.sum(axis=0), dtype, scale=40, what="db")
+    dx_ref, dw_ref, db_ref = R.linear_backward(dy, x, w, saved, act, 0.1)
+    close(dx, dx_ref, dtype, scale=40, what="dx")
+    close(dw, dw_ref, dtype, scale=40, what="dw")
+    close(db, db_ref, dtype, scale=40, what="db")
     dx2, _, db2 = ops.linear_backward(dy, x, w, saved, act, 0.1, need_dx=False, has_bias=False)
     assert dx2 is None and db2 is None
 
@@ -254,7 +173,7 @@ def test_linear_backward(rng, act, dtype):
 def test_activation_forward(rng, act, dtype):
     x = (3 * rng.standard_normal((37, 23))).astype(dtype)
     x[0, :4] = [0.0, -0.0, 30.0, -30.0]
-    close(ops.activation(x, act, param=0.02), _act(x, act, 0.02), dtype, what=act)
+    close(ops.activation(x, act, param=0.02), R.activation(x, act, param=0.02), dtype, what=act)
 
 
 @pytest.mark.parametrize("act", ACTS)
@@ -265,7 +184,29 @@ def test_activation_backward(rng, act, dtype):
     y = ops.activation(x, act, param=0.02)
     saved = x if act in simt.NEEDS_INPUT else y
     got = ops.activation_backward(dy, saved, act, param=0.02)
-    close(got, dy * _act_grad(x, act, 0.02), dtype, scale=10, what=act)
+    close(got, R.activation_backward(dy, saved, act, param=0.02), dtype, scale=10, what=act)
+
+
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_extremes(act, dtype):
+    """Infinities, NaN, huge and signed-zero inputs: the same specials as the reference."""
+    x = np.array(SPECIALS, dtype=dtype)
+    y = ops.activation(x, act, param=0.02)
+    want = R.activation(x, act, param=0.02)
+    if dtype == np.float32:  # the reference computes in float64: round like the kernel does
+        want = want.astype(np.float32)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(want), err_msg=act)
+    fin = np.isfinite(want)
+    np.testing.assert_array_equal(y[~fin & ~np.isnan(want)], want[~fin & ~np.isnan(want)])
+    close(y[fin], want[fin], dtype, what=act)
+    saved = x if R.saves_input(act) else y
+    dy = np.ones_like(x)
+    dx = ops.activation_backward(dy, saved, act, param=0.02)
+    dwant = R.activation_backward(dy, saved, act, param=0.02)
+    np.testing.assert_array_equal(np.isnan(dx), np.isnan(dwant), err_msg=f"{act} backward")
+    ok = ~np.isnan(dwant)
+    close(dx[ok], dwant[ok], dtype, what=f"{act} backward")
 
 
 def test_activation_relu_kink_and_in_place(rng):
@@ -285,23 +226,20 @@ def test_activation_relu_kink_and_in_place(rng):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax_and_log_softmax(rng, cols, dtype):
     x = (4 * rng.standard_normal((3, 7, cols))).astype(dtype)
-    close(ops.softmax(x), _softmax(x.astype(np.float64)), dtype, what="softmax")
-    close(
-        ops.log_softmax(x), _log_softmax(x.astype(np.float64)), dtype, scale=10, what="log_softmax"
-    )
+    close(ops.softmax(x), R.softmax(x), dtype, what="softmax")
+    close(ops.log_softmax(x), R.log_softmax(x), dtype, scale=10, what="log_softmax")
 
 
 @pytest.mark.parametrize("cols", [3, 70, 300])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax_backward(rng, cols, dtype):
     x, dy = randn(rng, (11, cols), dtype), randn(rng, (11, cols), dtype)
-    s = _softmax(x.astype(np.float64))
-    want = s * (dy - (dy * s).sum(-1, keepdims=True))
-    close(ops.softmax_backward(dy, ops.softmax(x)), want, dtype, scale=10, what="softmax")
-    want_log = dy - s * dy.sum(-1, keepdims=True)
+    y = ops.softmax(x)
+    close(ops.softmax_backward(dy, y), R.softmax_backward(dy, y), dtype, scale=10, what="softmax")
+    ly = ops.log_softmax(x)
     close(
-        ops.log_softmax_backward(dy, ops.log_softmax(x)),
-        want_log,
+        ops.log_softmax_backward(dy, ly),
+        R.log_softmax_backward(dy, ly),
         dtype,
         scale=50,
         what="log_softmax",
@@ -314,12 +252,9 @@ def test_softmax_cross_entropy_fused(rng, reduction, dtype):
     logits = (3 * rng.standard_normal((19, 41))).astype(dtype)
     target = rng.integers(0, 41, size=19)
     loss, dlogits = ops.softmax_cross_entropy(logits, target, reduction)
-    lp = _log_softmax(logits.astype(np.float64))
-    per = -lp[np.arange(19), target]
-    onehot = np.eye(41)[target]
-    scale = 1.0 / 19 if reduction == "mean" else 1.0
-    close(loss, _reduce(per, reduction), dtype, scale=30, what="loss")
-    close(dlogits, scale * (np.exp(lp) - onehot), dtype, what="dlogits")
+    loss_ref, dlogits_ref = R.softmax_cross_entropy(logits, target, reduction)
+    close(loss, loss_ref, dtype, scale=30, what="loss")
+    close(dlogits, dlogits_ref, dtype, what="dlogits")
     assert np.shape(loss) == ((19,) if reduction == "none" else ())
 
 
@@ -334,16 +269,6 @@ def test_softmax_cross_entropy_bad_target(rng):
 
 
 # ---- pointwise losses ----------------------------------------------------------------------
-
-
-def _loss_ref(kind, y, t):
-    y, t = y.astype(np.float64), t.astype(np.float64)
-    if kind == "mse":
-        return (y - t) ** 2, 2 * (y - t)
-    if kind == "bce":
-        return -(t * np.log(y) + (1 - t) * np.log1p(-y)), (y - t) / (y * (1 - y))
-    s = 1 / (1 + np.exp(-y))
-    return np.maximum(y, 0) - y * t + np.log1p(np.exp(-np.abs(y))), s - t
 
 
 @pytest.mark.parametrize("kind", ["mse", "bce", "bce_with_logits"])
@@ -361,19 +286,23 @@ def test_pointwise_losses(rng, kind, reduction, dtype):
         "bce_with_logits": ops.binary_cross_entropy_with_logits,
     }[kind]
     loss, grad = fn(y, t, reduction)
-    per, g = _loss_ref(kind, y, t)
-    scale = 1.0 / y.size if reduction == "mean" else 1.0
-    close(loss, _reduce(per, reduction), dtype, scale=200, what="loss")
-    close(grad, scale * g, dtype, scale=10, what="grad")
+    ref_fn = {
+        "mse": R.mse_loss,
+        "bce": R.binary_cross_entropy,
+        "bce_with_logits": R.binary_cross_entropy_with_logits,
+    }[kind]
+    loss_ref, grad_ref = ref_fn(y, t, reduction)
+    close(loss, loss_ref, dtype, scale=200, what="loss")
+    close(grad, grad_ref, dtype, scale=10, what="grad")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_sum_of_squares(rng, dtype):
     y, t = randn(rng, (17, 3), dtype), randn(rng, (17, 3), dtype)
     loss, dy = ops.sum_of_squares(y, t)
-    d = y.astype(np.float64) - t
-    close(loss, 0.5 * (d**2).sum(), dtype, scale=100)
-    close(dy, d, dtype)
+    loss_ref, dy_ref = R.sum_of_squares(y, t)
+    close(loss, loss_ref, dtype, scale=100)
+    close(dy, dy_ref, dtype)
 
 
 def test_bce_saturated_is_finite():
@@ -393,14 +322,14 @@ def test_sum_mean(rng, axis, keepdims, dtype):
     x = randn(rng, (5, 37, 3), dtype)
     close(
         ops.sum(x, axis=axis, keepdims=keepdims),
-        x.astype(np.float64).sum(axis=axis, keepdims=keepdims),
+        R.sum(x, axis=axis, keepdims=keepdims),
         dtype,
         scale=100,
         what="sum",
     )
     close(
         ops.mean(x, axis=axis, keepdims=keepdims),
-        x.astype(np.float64).mean(axis=axis, keepdims=keepdims),
+        R.mean(x, axis=axis, keepdims=keepdims),
         dtype,
         scale=10,
         what="mean",
@@ -427,11 +356,7 @@ def test_sum_large_row_and_empty(rng):
 @pytest.mark.parametrize("shape", [(7,), (1, 7), (4, 1), (1, 1), (3, 4, 7), (4, 7)])
 def test_sum_to_shape(rng, shape):
     g = randn(rng, (3, 4, 7), np.float64)
-    got = ops.sum_to_shape(g, shape)
-    lead = g.ndim - len(shape)
-    want = g.sum(axis=tuple(range(lead)))
-    want = want.sum(axis=tuple(i for i, s in enumerate(shape) if s == 1), keepdims=True)
-    close(got, want.reshape(shape), np.float64, scale=100)
+    close(ops.sum_to_shape(g, shape), R.sum_to_shape(g, shape), np.float64, scale=100)
 
 
 # ---- optimizers ----------------------------------------------------------------------------
@@ -450,13 +375,11 @@ def test_sum_to_shape(rng, shape):
 def test_sgd_update(rng, momentum, nesterov, wd, damp, dtype):
     p = randn(rng, (13, 7), dtype)
     buf = np.full_like(p, np.nan) if momentum else None  # first_step must not read it
-    p64, b64 = p.astype(np.float64), np.zeros(p.shape)
+    p64 = p.astype(np.float64)
+    b64 = np.zeros(p.shape) if momentum else None
     for step in range(3):
         g = randn(rng, p.shape, dtype)
-        ops.sgd_update(
-            p,
-            g,
-            buf,
+        kw = dict(
             lr=0.1,
             momentum=momentum,
             weight_decay=wd,
@@ -464,12 +387,11 @@ def test_sgd_update(rng, momentum, nesterov, wd, damp, dtype):
             dampening=damp,
             first_step=step == 0,
         )
-        g64 = g + wd * p64
-        if momentum:
-            b64 = g64 if step == 0 else momentum * b64 + (1 - damp) * g64
-            g64 = g64 + momentum * b64 if nesterov else b64
-        p64 = p64 - 0.1 * g64
+        ops.sgd_update(p, g, buf, **kw)
+        R.sgd_update(p64, g.astype(np.float64), b64, **kw)
     close(p, p64, dtype, scale=10)
+    if momentum:
+        close(buf, b64, dtype, scale=10)
 
 
 @pytest.mark.parametrize("decoupled", [False, True])
@@ -478,32 +400,22 @@ def test_adam_update(rng, decoupled, dtype):
     p = randn(rng, (11, 3), dtype)
     m, v = np.zeros_like(p), np.zeros_like(p)
     p64, m64, v64 = p.astype(np.float64), np.zeros(p.shape), np.zeros(p.shape)
-    lr, b1, b2, eps, wd = 0.01, 0.9, 0.999, 1e-8, 0.1
     for step in range(1, 5):
         g = randn(rng, p.shape, dtype)
-        ops.adam_update(
-            p,
-            g,
-            m,
-            v,
+        kw = dict(
             step=step,
-            lr=lr,
-            beta1=b1,
-            beta2=b2,
-            eps=eps,
-            weight_decay=wd,
+            lr=0.01,
+            beta1=0.9,
+            beta2=0.999,
+            eps=1e-8,
+            weight_decay=0.1,
             decoupled=decoupled,
         )
-        g64 = g.astype(np.float64)
-        if decoupled:
-            p64 = p64 * (1 - lr * wd)
-        else:
-            g64 = g64 + wd * p64
-        m64 = b1 * m64 + (1 - b1) * g64
-        v64 = b2 * v64 + (1 - b2) * g64 * g64
-        p64 = p64 - lr * (m64 / (1 - b1**step)) / (np.sqrt(v64 / (1 - b2**step)) + eps)
+        ops.adam_update(p, g, m, v, **kw)
+        R.adam_update(p64, g.astype(np.float64), m64, v64, **kw)
     close(p, p64, dtype, scale=1e3)
     close(m, m64, dtype, scale=10)
+    close(v, v64, dtype, scale=10)
 
 
 def test_optimizer_state_is_never_copied(rng):
