@@ -529,3 +529,79 @@ def test_emulator_rejects_unregistered_pointers():
         simt._simt.activation(
             0, 8, x.__array_interface__["data"][0], x.__array_interface__["data"][0], 1, 0.0, 0
         )
+
+
+# ---- dg.ops -> the device backend ----------------------------------------------------------
+
+
+class _DeviceArray(np.ndarray):
+    """A numpy array that claims to be a device array, so dg.ops routes it to the CUDA
+    backend, which the test replaces with the emulator: every call dg.ops makes into the CUDA
+    backend (names, arguments, keywords) then runs the CUDA kernels for real."""
+
+    @property
+    def __cuda_array_interface__(self):  # only its presence matters to dg.ops
+        return {"shape": self.shape, "typestr": self.dtype.str, "data": (0, False), "version": 3}
+
+
+def _dev(x):
+    return np.ascontiguousarray(x).view(_DeviceArray)
+
+
+@pytest.fixture
+def device_backend(monkeypatch):
+    from deltagrad import _backend
+
+    monkeypatch.setattr(_backend, "cuda_module", lambda: ops)
+    return ops
+
+
+def test_dg_ops_route_device_arrays_to_the_cuda_kernels(rng, device_backend):
+    import deltagrad as dg
+
+    x = randn(rng, (9, 33), np.float32)
+    t = rng.random((9, 33)).astype(np.float32)
+    w, b = randn(rng, (5, 33), np.float32), randn(rng, (5,), np.float32)
+    target = rng.integers(0, 33, 9)
+    dy = randn(rng, (9, 5), np.float32)
+    saved = R.linear_forward(x, w, b, "tanh")[0].astype(np.float32)
+    calls = [
+        ("matmul", (x, w), {"trans_b": True}),
+        ("activation", (x, "gelu"), {}),
+        ("activation_backward", (t, x, "softplus"), {}),
+        ("softmax", (x,), {}),
+        ("log_softmax", (x,), {}),
+        ("softmax_backward", (t, x), {}),
+        ("log_softmax_backward", (t, x), {}),
+        ("softmax_cross_entropy", (x, target, "sum"), {}),
+        ("sum_of_squares", (x, t), {}),
+        ("mse_loss", (x, t, "none"), {}),
+        ("binary_cross_entropy_with_logits", (x, t), {}),
+        ("linear_forward", (x, w, b, "tanh"), {}),
+        ("linear_backward", (dy, x, w, saved, "tanh"), {}),
+        ("sum", (x,), {"axis": 1}),
+        ("sum", (x,), {}),
+        ("mean", (x,), {"axis": (0, 1), "keepdims": True}),
+        ("sum_to_shape", (x, (1, 33)), {}),
+    ]
+    for name, args, kw in calls:
+        dargs = tuple(_dev(a) if isinstance(a, np.ndarray) else a for a in args)
+        got = getattr(dg.ops, name)(*dargs, **kw)
+        want = getattr(R, name)(*args, **kw)
+        got = got if isinstance(got, tuple) else (got,)
+        want = want if isinstance(want, tuple) else (want,)
+        for g, wv in zip(got, want):
+            if wv is None:
+                assert g is None, name
+            else:
+                close(g, wv, np.float32, scale=100, what=name)
+    p, g = randn(rng, (4, 5), np.float32), randn(rng, (4, 5), np.float32)
+    dp, buf = _dev(p.copy()), _dev(np.zeros_like(p))
+    dg.ops.sgd_update(dp, _dev(g), buf, lr=0.1, momentum=0.9, first_step=True)
+    p64, b64 = p.astype(np.float64), np.zeros(p.shape)
+    R.sgd_update(p64, g.astype(np.float64), b64, lr=0.1, momentum=0.9, first_step=True)
+    close(dp, p64, np.float32)
+    m, v = _dev(np.zeros_like(p)), _dev(np.zeros_like(p))
+    dg.ops.adam_update(dp, _dev(g), m, v, step=1, lr=0.01)
+    R.adam_update(p64, g.astype(np.float64), np.zeros(p.shape), np.zeros(p.shape), step=1, lr=0.01)
+    close(dp, p64, np.float32)
