@@ -229,7 +229,7 @@ __device__ __forceinline__ void mma_tf32_16x8x8(float (&d)[4], const uint32_t (&
 // B b0 (k = t, n = g), b1 (k = t + 4, n = g); C c0 (g, 2t), c1 (g, 2t + 1), c2 (g + 8, 2t),
 // c3 (g + 8, 2t + 1). The paddings make those shared reads conflict-free.
 template <int BM, int BN, int BK, int WM, int WN, int NT>
-__global__ void __launch_bounds__(NT) gemm_tf32_kernel(GemmDev<float> p) {
+__global__ void __launch_bounds__(NT, 1) gemm_tf32_kernel(GemmDev<float> p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   constexpr int LDA = BM + 4, LDB = BN + 8;
   constexpr int MT = WM / 16, NTL = WN / 8;

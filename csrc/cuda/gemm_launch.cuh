@@ -69,10 +69,17 @@ void gemm(const GemmParams<T>& p, Precision precision, GemmTile tile, void* stre
 #else
   (void)precision;
 #endif
-  constexpr int BK = std::is_same<T, float>::value ? 16 : 8;
+  // Block tile BM x BN x BK, warp tile WM x WN, WNITER sub-tiles across n, TM x TN per lane.
+  // The large FP32 tile is the configuration siboehm's warptiling kernel was autotuned to
+  // (128x128x16, 4 warps of 64x64, 8x4 per lane and sub-tile, 128 outputs per thread).
+  constexpr bool f32 = std::is_same<T, float>::value;
+  constexpr int BK = f32 ? 16 : 8;
   if (small) {
     auto kernel = &gemm_simt_kernel<T, 64, 64, BK, 32, 32, 2, 4, 4, 128>;
     DG_LAUNCH(kernel, grid(64, 64), dim3(128), stream, d);
+  } else if constexpr (f32) {
+    auto kernel = &gemm_simt_kernel<T, 128, 128, BK, 64, 64, 4, 8, 4, 128>;
+    DG_LAUNCH(kernel, grid(128, 128), dim3(128), stream, d);
   } else {
     auto kernel = &gemm_simt_kernel<T, 128, 128, BK, 64, 32, 2, 4, 4, 256>;
     DG_LAUNCH(kernel, grid(128, 128), dim3(256), stream, d);
