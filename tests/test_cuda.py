@@ -86,11 +86,17 @@ def test_cuda_op_without_gpu_raises_not_crashes():
 
 
 def _cp():
-    return pytest.importorskip("cupy")
+    try:
+        import cupy
+    except ImportError as e:
+        pytest.skip(f"cupy is not installed: {e}")
+    return cupy
 
 
 def _simt():
-    return pytest.importorskip("deltagrad._simt_ops").ops
+    from deltagrad import _simt_ops
+
+    return _simt_ops.ops
 
 
 def _close(got, want, rtol, atol):

@@ -25,10 +25,12 @@ def cuda_module() -> ModuleType | None:
     global _cuda, _cuda_import_error
     if _cuda is False:
         try:
-            _cuda = importlib.import_module("deltagrad._cuda_ops")
+            ops = importlib.import_module("deltagrad._cuda_ops")
         except ImportError as e:
-            _cuda = None
-            _cuda_import_error = str(e)
+            ops, _cuda_import_error = None, str(e)
+        if ops is not None and ops._cuda is None:  # built without nvcc: no compiled _cuda
+            ops, _cuda_import_error = None, ops.CUDA_IMPORT_ERROR
+        _cuda = ops
     return _cuda  # type: ignore[return-value]
 
 

@@ -13,7 +13,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import _cuda
+try:  # the compiled CUDA module: absent in builds without nvcc (the emulator still works)
+    from . import _cuda
+except ImportError as _e:  # pragma: no cover - depends on the build
+    _cuda = None
+    CUDA_IMPORT_ERROR = str(_e)
+else:
+    CUDA_IMPORT_ERROR = ""
 
 __all__ = [
     "availability",
@@ -782,18 +788,20 @@ class CudaOps(KernelOps):
 
     def _call(self, name: str, arrays: list[Any], *args: Any) -> None:
         if not self._available:
-            ok, reason = _cuda.availability()
+            ok, reason = availability()
             if not ok:
                 raise RuntimeError(f"CUDA is not available: {reason}")
             CudaOps._available = True
         getattr(self._raw, name)(*args)
 
 
-_OPS = CudaOps(_cuda)
+_OPS = CudaOps(_cuda)  # with _cuda None, every op raises before touching it
 
 
 def availability() -> tuple[bool, str]:
     """(True, "") when a CUDA device can be used, else (False, the reason)."""
+    if _cuda is None:
+        return False, f"deltagrad was built without CUDA ({CUDA_IMPORT_ERROR})"
     ok, reason = _cuda.availability()
     return bool(ok), str(reason)
 
