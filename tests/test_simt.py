@@ -347,6 +347,13 @@ def test_reduce_sum_primitive(rng, start, stop):
     close(got, want, np.float32, scale=100)
 
 
+@pytest.mark.parametrize("shape", [(37, 70), (1000, 3), (3, 5, 65), (1, 33)])
+def test_sum_columns(rng, shape):
+    # The column kernel: several 32-column tiles, partial last tile, rows not a multiple of 8.
+    x = randn(rng, shape, np.float64)
+    close(ops.sum(x, axis=-2), R.sum(x, axis=-2), np.float64, scale=1000)
+
+
 def test_sum_large_row_and_empty(rng):
     x = randn(rng, (3, 1000), np.float32)
     close(ops.sum(x, axis=1), x.astype(np.float64).sum(1), np.float32, scale=1000)

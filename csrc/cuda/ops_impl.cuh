@@ -80,8 +80,9 @@ void reduce_sum(int64_t outer, int64_t n, int64_t inner, const T* x, T* y, T sca
     DG_LAUNCH(reduce_rows_kernel<T>, dim3(row_blocks(outer)), dim3(row_threads(n)), stream, outer,
               n, x, y, scale);
   } else {
-    DG_LAUNCH(reduce_cols_kernel<T>, dim3(blocks_for(outer * inner, kElementwiseThreads)),
-              dim3(kElementwiseThreads), stream, outer, n, inner, x, y, scale);
+    const int64_t tiles = outer * ((inner + kColTile - 1) / kColTile);
+    DG_LAUNCH(reduce_cols_kernel<T>, dim3(row_blocks(tiles)), dim3(kColTile, kColRows), stream,
+              outer, n, inner, x, y, scale);
   }
   check_launch("sum");
 }

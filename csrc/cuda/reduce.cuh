@@ -1,7 +1,7 @@
 // Reductions: y[o, i] = scale * sum_j x[o, j, i] for x viewed as (outer, n, inner), contiguous.
 // inner == 1 (rows, or the whole array): one block per row with a block reduction;
-// inner > 1 (columns, e.g. the bias gradient = column sums of dz): one thread per output,
-// walking down its column, neighbouring threads reading neighbouring addresses.
+// inner > 1 (columns, e.g. the bias gradient = column sums of dz): a block per 32 columns,
+// 8 rows of threads per block, neighbouring threads reading neighbouring addresses.
 #pragma once
 
 #include "cuda/common.cuh"
@@ -21,17 +21,32 @@ __global__ void reduce_rows_kernel(int64_t outer, int64_t n, gptr<const T> x, gp
   }
 }
 
+// Column sums: a (32 x 8) block owns 32 neighbouring columns of one outer slice; its 8 rows of
+// threads walk down the column in a stride of 8 (each warp reads 32 consecutive elements), and
+// the 8 partial sums are added through shared memory.
+constexpr unsigned kColTile = 32, kColRows = 8;
+
 template <class T>
 __global__ void reduce_cols_kernel(int64_t outer, int64_t n, int64_t inner, gptr<const T> x,
                                    gptr<T> y, T scale) {
-  const int64_t total = outer * inner;
-  for (int64_t q = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; q < total;
-       q += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t o = q / inner, i = q % inner;
-    const gptr<const T> xc = x + o * n * inner + i;
+  DG_SHARED(T, part, kColRows * (kColTile + 1));
+  const int64_t tiles = (inner + kColTile - 1) / kColTile;
+  const unsigned tx = threadIdx.x, ty = threadIdx.y;
+  for (int64_t b = blockIdx.x; b < outer * tiles; b += gridDim.x) {
+    const int64_t o = b / tiles, i = (b % tiles) * kColTile + tx;
     T s = T(0);
-    for (int64_t j = 0; j < n; ++j) s += xc[j * inner];
-    y[q] = scale * s;
+    if (i < inner) {
+      const gptr<const T> xc = x + o * n * inner + i;
+      for (int64_t j = ty; j < n; j += kColRows) s += xc[j * inner];
+    }
+    part[ty * (kColTile + 1) + tx] = s;
+    __syncthreads();
+    if (ty == 0) {
+      T t = T(0);
+      for (unsigned r = 0; r < kColRows; ++r) t += part[r * (kColTile + 1) + tx];
+      if (i < inner) y[o * inner + i] = scale * t;
+    }
+    __syncthreads();  // part is rewritten by the next tile
   }
 }
 
