@@ -38,6 +38,8 @@ if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi >/dev/null 2>&1; then
   exit 2
 fi
 step "gpu" nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+# _cuda links the CUDA 13 runtime statically: the driver must support CUDA 13 (R580 or newer),
+# otherwise dg.info() reports "CUDA driver version is insufficient for CUDA runtime version".
 
 sanitizer=${COMPUTE_SANITIZER:-}
 if [ -z "$sanitizer" ]; then
@@ -48,8 +50,8 @@ fi
 
 if [ -z "${SKIP_INSTALL:-}" ]; then
   # Build requirements first, so --no-build-isolation finds them; cupy matching CUDA 13.
-  step "deps" "$py" -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.12" numpy \
-    pytest hypothesis pytest-benchmark "cupy-cuda13x"
+  step "deps" "$py" -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.18" \
+    ninja numpy pytest hypothesis pytest-benchmark "cupy-cuda13x"
   # torch is the peer of the fused-op and MLP benchmarks (skipped when it cannot be installed).
   "$py" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null ||
     "$py" -m pip install -q torch 2>&1 | tail -2 | tee -a "$log" || true
