@@ -492,6 +492,11 @@ def test_emulator_catches_out_of_bounds_global_access():
         simt.selftest("scale_unguarded", x)
 
 
+def test_emulator_catches_divergent_syncthreads():
+    with pytest.raises(SimtFault, match="divergent __syncthreads"):
+        simt.selftest("divergent_barrier", np.ones(64, np.float32), 64)
+
+
 def test_emulator_catches_divergent_warp_shuffle():
     x = np.ones(64, dtype=np.float32)
     np.testing.assert_array_equal(simt.selftest("warp_sum", x)[:2], [32.0, 32.0])

@@ -29,6 +29,8 @@ void selftest(const std::string& name, int64_t n, uintptr_t x_addr, uintptr_t y_
     simt::launch(&rotate_block_kernel<true>, grid, block, n, x, y);
   } else if (name == "rotate_block_missing_sync") {
     simt::launch(&rotate_block_kernel<false>, grid, block, n, x, y);
+  } else if (name == "divergent_barrier") {
+    simt::launch(&divergent_barrier_kernel, grid, block, n, x, y);
   } else if (name == "scale") {
     simt::launch(&scale_kernel<true>, grid, block, n, x, y);
   } else if (name == "scale_unguarded") {

@@ -41,6 +41,17 @@ __global__ void rotate_block_kernel(int64_t n, gptr<const float> x, gptr<float> 
   if (base + t < n) y[base + t] = s[t];
 }
 
+// Even and odd threads wait at two different barriers (undefined behaviour in CUDA).
+__global__ void divergent_barrier_kernel(int64_t n, gptr<const float> x, gptr<float> y) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (threadIdx.x % 2 == 0) {
+    __syncthreads();
+  } else {
+    __syncthreads();
+  }
+  if (i < n) y[i] = x[i];
+}
+
 // y[i] = 2 x[i] with (kGuard) and without the `i < n` tail check.
 template <bool kGuard>
 __global__ void scale_kernel(int64_t n, gptr<const float> x, gptr<float> y) {

@@ -82,6 +82,8 @@ struct BlockState {
   std::vector<WarpState> warps;
   unsigned live = 0;
   unsigned arrived = 0;  // threads waiting at __syncthreads
+  const char* bar_file = "";  // the call site they wait at
+  int bar_line = 0;
   unsigned long gen = 0;
   size_t shared_used = 0;
   alignas(64) unsigned char shared[kSharedBytes];
@@ -118,9 +120,17 @@ static void yield() {
   swapcontext(&t.ctx, &tl_block->scheduler);
 }
 
-void syncthreads() {
+void syncthreads(const char* file, int line) {
   ThreadState& t = cur();
   BlockState& b = *tl_block;
+  if (b.arrived == 0) {
+    b.bar_file = file;
+    b.bar_line = line;
+  } else if (b.bar_line != line || std::strcmp(b.bar_file, file) != 0) {
+    fault("divergent __syncthreads: " + where() + " waits at " + file + ":" +
+          std::to_string(line) + " while other threads wait at " + b.bar_file + ":" +
+          std::to_string(b.bar_line));
+  }
   if (++b.arrived == b.live) {  // the last one in releases the others
     b.arrived = 0;
     ++b.gen;

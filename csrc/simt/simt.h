@@ -50,7 +50,8 @@ const dim3& block_dim();
 const dim3& grid_dim();
 std::string where();  // "block (x,y,z) thread (x,y,z)" of the running fiber
 
-void syncthreads();
+// __syncthreads at a call site: all threads of a block must wait at the same one.
+void syncthreads(const char* file, int line);
 void warp_sync(unsigned mask);
 unsigned lane_id();
 // The running warp's exchange slot of `lane` (16 bytes each) used by the shuffles.
@@ -216,7 +217,8 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, A&&... args) {
 #define blockDim (::simt::block_dim())
 #define gridDim (::simt::grid_dim())
 
-inline void __syncthreads() { ::simt::syncthreads(); }
+// A macro, so the barrier knows its call site and can flag divergent __syncthreads.
+#define __syncthreads() ::simt::syncthreads(__FILE__, __LINE__)
 inline void __syncwarp(unsigned mask = 0xffffffffu) { ::simt::warp_sync(mask); }
 
 namespace simt {
