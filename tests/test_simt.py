@@ -354,6 +354,13 @@ def test_sum_columns(rng, shape):
     close(ops.sum(x, axis=-2), R.sum(x, axis=-2), np.float64, scale=1000)
 
 
+@pytest.mark.parametrize("shape,axis", [((20001,), None), ((3, 9000), 1), ((2, 50, 90), None)])
+def test_sum_two_pass_long_rows(rng, shape, axis):
+    x = randn(rng, shape, np.float64)
+    close(ops.sum(x, axis=axis), R.sum(x, axis=axis), np.float64, scale=1e4)
+    close(ops.mean(x, axis=axis), R.mean(x, axis=axis), np.float64, scale=1e4)
+
+
 def test_sum_large_row_and_empty(rng):
     x = randn(rng, (3, 1000), np.float32)
     close(ops.sum(x, axis=1), x.astype(np.float64).sum(1), np.float32, scale=1000)

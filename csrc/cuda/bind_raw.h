@@ -108,12 +108,12 @@ inline void bind_raw_ops(py::module_& m) {
           });
         });
   m.def("reduce_sum", [](int dt, int64_t outer, int64_t n, int64_t inner, u x, u y, double scale,
-                         u stream) {
+                         u work, int64_t work_len, u stream) {
     by_dtype(dt, [&](auto tag) {
       using T = decltype(tag);
       py::gil_scoped_release nogil;
       reduce_sum<T>(outer, n, inner, ptr<const T>(x), ptr<T>(y), static_cast<T>(scale),
-                    stream_of(stream));
+                    ptr<T>(work), work_len, stream_of(stream));
     });
   });
   m.def("sgd_update", [](int dt, int64_t n, u param, u grad, u buf, double lr, double momentum,

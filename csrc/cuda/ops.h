@@ -32,9 +32,10 @@ void softmax_xent(int64_t rows, int64_t cols, const T* logits, const int64_t* ta
 template <class T>
 void pointwise_loss(int64_t n, int kind, const T* y, const T* t, T* loss, T* grad, T scale,
                     void* stream);
+// work (may be null): scratch of work_len elements for the two-pass reduction of long rows.
 template <class T>
-void reduce_sum(int64_t outer, int64_t n, int64_t inner, const T* x, T* y, T scale,
-                void* stream);
+void reduce_sum(int64_t outer, int64_t n, int64_t inner, const T* x, T* y, T scale, T* work,
+                int64_t work_len, void* stream);
 template <class T>
 void sgd_update(int64_t n, T* param, const T* grad, T* buf, T lr, T momentum, T weight_decay,
                 bool nesterov, T dampening, bool first_step, void* stream);

@@ -72,13 +72,26 @@ void pointwise_loss(int64_t n, int kind, const T* y, const T* t, T* loss, T* gra
   check_launch("loss");
 }
 
+constexpr int64_t kSegment = 4096;  // elements per block in the first pass of a long row
+
 template <class T>
-void reduce_sum(int64_t outer, int64_t n, int64_t inner, const T* x, T* y, T scale,
-                void* stream) {
+void reduce_sum(int64_t outer, int64_t n, int64_t inner, const T* x, T* y, T scale, T* work,
+                int64_t work_len, void* stream) {
   if (outer <= 0 || inner <= 0) return;
   if (inner == 1) {
-    DG_LAUNCH(reduce_rows_kernel<T>, dim3(row_blocks(outer)), dim3(row_threads(n)), stream, outer,
-              n, x, y, scale);
+    int64_t parts = (n + kSegment - 1) / kSegment;
+    if (work == nullptr || parts < 2 || outer * parts > work_len) parts = 1;
+    if (parts == 1) {
+      DG_LAUNCH(reduce_rows_kernel<T>, dim3(row_blocks(outer)), dim3(row_threads(n)), stream,
+                outer, n, int64_t{1}, n, x, y, scale);
+    } else {
+      const int64_t seg = (n + parts - 1) / parts;
+      DG_LAUNCH(reduce_rows_kernel<T>, dim3(row_blocks(outer * parts)), dim3(256), stream, outer,
+                n, parts, seg, x, work, T(1));
+      check_launch("sum (first pass)");
+      DG_LAUNCH(reduce_rows_kernel<T>, dim3(row_blocks(outer)), dim3(row_threads(parts)),
+                stream, outer, parts, int64_t{1}, parts, static_cast<const T*>(work), y, scale);
+    }
   } else {
     const int64_t tiles = outer * ((inner + kColTile - 1) / kColTile);
     DG_LAUNCH(reduce_cols_kernel<T>, dim3(row_blocks(tiles)), dim3(kColTile, kColRows), stream,
@@ -114,7 +127,7 @@ void adam_update(int64_t n, T* param, const T* grad, T* m, T* v, int64_t step, T
   template void softmax_backward<T>(int64_t, int64_t, const T*, const T*, T*, bool, void*);    \
   template void softmax_xent<T>(int64_t, int64_t, const T*, const int64_t*, T*, T*, T, void*); \
   template void pointwise_loss<T>(int64_t, int, const T*, const T*, T*, T*, T, void*);         \
-  template void reduce_sum<T>(int64_t, int64_t, int64_t, const T*, T*, T, void*);              \
+  template void reduce_sum<T>(int64_t, int64_t, int64_t, const T*, T*, T, T*, int64_t, void*); \
   template void sgd_update<T>(int64_t, T*, const T*, T*, T, T, T, bool, T, bool, void*);            \
   template void adam_update<T>(int64_t, T*, const T*, T*, T*, int64_t, T, T, T, T, T, bool, void*);
 

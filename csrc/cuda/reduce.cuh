@@ -1,5 +1,6 @@
 // Reductions: y[o, i] = scale * sum_j x[o, j, i] for x viewed as (outer, n, inner), contiguous.
-// inner == 1 (rows, or the whole array): one block per row with a block reduction;
+// inner == 1 (rows, or the whole array): one block per row with a block reduction, or, for a
+// few long rows, one block per segment and a second pass over the partial sums;
 // inner > 1 (columns, e.g. the bias gradient = column sums of dz): a block per 32 columns,
 // 8 rows of threads per block, neighbouring threads reading neighbouring addresses.
 #pragma once
@@ -9,15 +10,21 @@
 namespace dg {
 namespace cuda {
 
+// y[q] = scale * (the sum of segment p of row o), q = o * parts + p; segment p covers
+// [p * seg, min((p + 1) * seg, n)) of the row. parts = 1 is a plain row sum; parts > 1 is the
+// first pass of a two-pass reduction of a few long rows.
 template <class T>
-__global__ void reduce_rows_kernel(int64_t outer, int64_t n, gptr<const T> x, gptr<T> y, T scale) {
+__global__ void reduce_rows_kernel(int64_t outer, int64_t n, int64_t parts, int64_t seg,
+                                   gptr<const T> x, gptr<T> y, T scale) {
   DG_SHARED(T, scratch, 32);
-  for (int64_t o = blockIdx.x; o < outer; o += gridDim.x) {
+  for (int64_t q = blockIdx.x; q < outer * parts; q += gridDim.x) {
+    const int64_t o = q / parts, lo = (q % parts) * seg;
+    const int64_t hi = n < lo + seg ? n : lo + seg;
     const gptr<const T> xr = x + o * n;
     T s = T(0);
-    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) s += xr[j];
+    for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x) s += xr[j];
     s = block_sum(s, scratch);
-    if (threadIdx.x == 0) y[o] = scale * s;
+    if (threadIdx.x == 0) y[q] = scale * s;
   }
 }
 

@@ -66,6 +66,8 @@ _LOSS_CODES = {"sum_of_squares": 0, "mse": 1, "bce": 2, "bce_with_logits": 3}
 _REDUCTIONS = ("mean", "sum", "none")
 _PRECISIONS = {None: None, "fp32": 0, "float32": 0, "highest": 0, "ieee": 0, "tf32": 1, "high": 1}
 _TILES = {"auto": 0, "large": 1, "small": 2}
+_SEGMENT = 4096  # csrc/cuda/ops_impl.cuh kSegment
+_MAX_PARTIALS = 1 << 16
 
 _allow_tf32 = False
 
@@ -601,9 +603,15 @@ class KernelOps:
 
     # ---- reductions --------------------------------------------------------------------------
     def _reduce(self, x: Any, outer: int, n: int, inner: int, y: Any, scale: float) -> None:
+        # A few long rows: scratch for the kernel's two-pass reduction (one partial per 4096).
+        parts = -(-n // _SEGMENT) if inner == 1 else 0
+        work = None
+        if parts >= 2 and outer * parts <= _MAX_PARTIALS:
+            work = self.xp().empty((outer * parts,), dtype=x.dtype)
+        arrays = [x, y] if work is None else [x, y, work]
         self._call(
             "reduce_sum",
-            [x, y],
+            arrays,
             self._dtype_code(x),
             outer,
             n,
@@ -611,6 +619,8 @@ class KernelOps:
             self._ptr(x),
             self._ptr(y),
             float(scale),
+            0 if work is None else self._ptr(work),
+            0 if work is None else work.size,
             self._stream(),
         )
 
