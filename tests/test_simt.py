@@ -116,6 +116,18 @@ def test_matmul_out_aliases_input(rng):
     close(a, want, np.float64, scale=12)
 
 
+def test_emulator_launches_are_reentrant(rng):
+    # The binding releases the GIL and the emulator's state is per OS thread: two threads
+    # launching kernels at once must not see each other's buffers or fibers.
+    from concurrent.futures import ThreadPoolExecutor
+
+    pairs = [(randn(rng, (37, 29), np.float64), randn(rng, (29, 41), np.float64)) for _ in range(6)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda ab: ops.matmul(*ab), pairs))
+    for (a, b), c in zip(pairs, results):
+        close(c, R.matmul(a, b), np.float64, scale=29)
+
+
 def test_matmul_validation():
     a = np.ones((3, 4), np.float32)
     with pytest.raises(TypeError, match="float32 or float64"):
