@@ -84,7 +84,7 @@ def test_activation_forward_16m(benchmark, act):
             tx, ty = torch.from_numpy(x), torch.from_numpy(copy_dst)
             fns["torch"] = lambda: tfn(tx) if act in ("gelu", "gelu_tanh", "softplus") \
                 else tfn(tx, out=ty)
-        t = interleaved(fns, rounds=11)
+        t = interleaved(fns, rounds=21)
         gbs = 2 * x.nbytes / t["ours"]["best"] / 1e9
         extra = {}
         if "torch" in t:
