@@ -4,7 +4,6 @@ input and compare with a tolerance that suits the dtype."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 # float32: smooth ops to 1e-5 relative; float64: 1e-12 relative. `atol` is added for values
 # whose relative error is meaningless: results in the denormal range, and results near a root
@@ -46,26 +45,6 @@ def assert_close(got, want, dtype, *, rtol=None, atol=0.0, name="result"):
             f"{name}: {bad.sum()} of {fin.sum()} elements off; worst got {g[fin][i]!r}, want "
             f"{want[fin][i]!r} (rel {err[i] / max(abs(want[fin][i]), 1e-300):.3g}, "
             f"rtol {rtol}, atol {atol[i]:.3g})")
-
-
-ISAS = ("avx512", "avx2", "generic")
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    """Run the test with the kernels capped at each ISA in turn (skipped where the CPU lacks
-    it), restoring the previous one afterwards."""
-    from deltagrad import _cpu
-
-    old = _cpu.active_isa()
-    order = {"generic": 0, "avx2": 1, "avx512": 2}
-    if order[request.param] > order[_cpu.detected_isa()]:
-        pytest.skip(f"this CPU has no {request.param}")
-    _cpu.set_active_isa(request.param)
-    try:
-        yield request.param
-    finally:
-        _cpu.set_active_isa(old)
 
 
 DTYPES = (np.float32, np.float64)

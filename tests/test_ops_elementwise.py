@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import deltagrad as dg
 import numpy as np
 import pytest
-from _opcheck import DTYPES, RTOL, SPECIALS, assert_close, isa, sample  # noqa: F401
-
-import deltagrad as dg
+from _opcheck import DTYPES, RTOL, SPECIALS, assert_close, sample
 from deltagrad import ops
 from deltagrad import reference as ref
 

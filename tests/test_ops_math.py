@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _opcheck import isa  # noqa: F401
-
 from deltagrad import _cpu
 
 sp = pytest.importorskip("scipy.special")

@@ -1,40 +1,65 @@
 // Activations forward and backward, and the vector math functions, over flat arrays. Compiled
 // once per ISA by elementwise_{avx512,avx2,generic}.cpp.
+#include <cstdint>
+
 #include "cpu/kernel_common.h"
 
 namespace dg {
 namespace DG_ISA_NS {
 namespace {
 
-template <class T, Act A>
-void act_forward_range(const T* x, T* y, int64_t b, int64_t e, T param) {
+// Outputs at least this large bypass the cache (non-temporal stores): they cannot stay in cache
+// for the next op anyway, and streaming saves the read-for-ownership of every output line.
+inline constexpr int64_t kStreamBytes = int64_t(16) << 20;
+
+// y[i] = f(i) for i in [b, e): f returns the Vec of elements i.. (r lanes valid); with kStream
+// the aligned body uses non-temporal stores.
+template <class T, bool kStream, class F>
+inline void store_range(T* y, int64_t b, int64_t e, F f) {
   using V = Vec<T>;
   constexpr int W = V::width;
-  const V p = V::set1(param);
   int64_t i = b;
+  if (kStream) {
+    const auto mis = (reinterpret_cast<uintptr_t>(y + i) / sizeof(T)) % W;
+    if (mis && i < e) {
+      const int64_t r0 = static_cast<int64_t>(W - mis) < e - i ? static_cast<int64_t>(W - mis) : e - i;
+      f(i, static_cast<int>(r0)).store(y + i, static_cast<int>(r0));
+      i += r0;
+    }
+  }
   for (; i + 2 * W <= e; i += 2 * W) {
-    const V v0 = ActOp<A>::fwd(V::load(x + i), p);
-    const V v1 = ActOp<A>::fwd(V::load(x + i + W), p);
-    v0.store(y + i);
-    v1.store(y + i + W);
+    const V v0 = f(i, W), v1 = f(i + W, W);
+    if (kStream && reinterpret_cast<uintptr_t>(y + i) % (W * sizeof(T)) == 0) {
+      v0.store_stream(y + i);
+      v1.store_stream(y + i + W);
+    } else {
+      v0.store(y + i);
+      v1.store(y + i + W);
+    }
   }
   for (; i < e; i += W) {
     const int r = e - i < W ? static_cast<int>(e - i) : W;
-    ActOp<A>::fwd(V::load(x + i, r), p).store(y + i, r);
+    f(i, r).store(y + i, r);
   }
+  if (kStream) stream_fence();
 }
 
-template <class T, Act A>
+template <class T, Act A, bool kStream>
+void act_forward_range(const T* x, T* y, int64_t b, int64_t e, T param) {
+  const Vec<T> p = Vec<T>::set1(param);
+  store_range<T, kStream>(y, b, e, [&](int64_t i, int r) {
+    return ActOp<A>::fwd(r == Vec<T>::width ? Vec<T>::load(x + i) : Vec<T>::load(x + i, r), p);
+  });
+}
+
+template <class T, Act A, bool kStream>
 void act_backward_range(const T* dy, const T* s, T* dx, int64_t b, int64_t e, T param) {
   using V = Vec<T>;
-  constexpr int W = V::width;
   const V p = V::set1(param);
-  int64_t i = b;
-  for (; i + W <= e; i += W) ActOp<A>::bwd(V::load(dy + i), V::load(s + i), p).store(dx + i);
-  if (i < e) {
-    const int r = static_cast<int>(e - i);
-    ActOp<A>::bwd(V::load(dy + i, r), V::load(s + i, r), p).store(dx + i, r);
-  }
+  store_range<T, kStream>(dx, b, e, [&](int64_t i, int r) {
+    return r == V::width ? ActOp<A>::bwd(V::load(dy + i), V::load(s + i), p)
+                         : ActOp<A>::bwd(V::load(dy + i, r), V::load(s + i, r), p);
+  });
 }
 
 template <class T>
@@ -56,8 +81,10 @@ template <class T>
 void activation_forward_t(Act act, const T* x, T* y, int64_t n, T param) {
   with_act(act, [&](auto tag) {
     constexpr Act A = decltype(tag)::value;
+    const bool stream = n * int64_t(sizeof(T)) >= kStreamBytes;
     parallel_chunks(n, kParallelGrain, [&](int64_t b, int64_t e) {
-      act_forward_range<T, A>(x, y, b, e, param);
+      if (stream) act_forward_range<T, A, true>(x, y, b, e, param);
+      else act_forward_range<T, A, false>(x, y, b, e, param);
     });
   });
 }
@@ -66,8 +93,10 @@ template <class T>
 void activation_backward_t(Act act, const T* dy, const T* s, T* dx, int64_t n, T param) {
   with_act(act, [&](auto tag) {
     constexpr Act A = decltype(tag)::value;
+    const bool stream = n * int64_t(sizeof(T)) >= kStreamBytes;
     parallel_chunks(n, kParallelGrain, [&](int64_t b, int64_t e) {
-      act_backward_range<T, A>(dy, s, dx, b, e, param);
+      if (stream) act_backward_range<T, A, true>(dy, s, dx, b, e, param);
+      else act_backward_range<T, A, false>(dy, s, dx, b, e, param);
     });
   });
 }

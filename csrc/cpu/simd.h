@@ -50,6 +50,8 @@ struct Vec<float> {
   }
   float reduce_add() const { return _mm512_reduce_add_ps(v); }
   float reduce_max() const { return _mm512_reduce_max_ps(v); }
+  // non-temporal store (p 64-byte aligned): for outputs too large to stay in cache
+  void store_stream(float* p) const { _mm512_stream_ps(p, v); }
 };
 inline Vec<float> fmadd(Vec<float> a, Vec<float> b, Vec<float> c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
 inline Vec<float> operator+(Vec<float> a, Vec<float> b) { return {_mm512_add_ps(a.v, b.v)}; }
@@ -75,6 +77,7 @@ struct Vec<double> {
   }
   double reduce_add() const { return _mm512_reduce_add_pd(v); }
   double reduce_max() const { return _mm512_reduce_max_pd(v); }
+  void store_stream(double* p) const { _mm512_stream_pd(p, v); }
 };
 inline Vec<double> fmadd(Vec<double> a, Vec<double> b, Vec<double> c) { return {_mm512_fmadd_pd(a.v, b.v, c.v)}; }
 inline Vec<double> operator+(Vec<double> a, Vec<double> b) { return {_mm512_add_pd(a.v, b.v)}; }
@@ -122,6 +125,15 @@ DG_SIMD_CMP(float, ps, __mmask16)
 DG_SIMD_CMP(double, pd, __mmask8)
 #undef DG_SIMD_CMP
 
+// Orders non-temporal stores before what follows (call once after a store_stream loop).
+inline void stream_fence() { _mm_sfence(); }
+// 1/a to about 2^-23 relative (rcp14 and one Newton step), for a finite and nonzero.
+inline Vec<float> reciprocal_fast(Vec<float> a) {
+  const __m512 r = _mm512_rcp14_ps(a.v);
+  return {_mm512_mul_ps(r, _mm512_fnmadd_ps(a.v, r, _mm512_set1_ps(2.0f)))};
+}
+inline Vec<double> reciprocal_fast(Vec<double> a) { return {_mm512_div_pd(_mm512_set1_pd(1.0), a.v)}; }
+
 // The first n lanes (0 <= n <= width): selects the valid lanes of a tail loaded with load(p, n).
 template <class T>
 inline Mask<T> lanes_below(int n);
@@ -162,6 +174,8 @@ struct Vec<float> {
     s = _mm_max_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
   }
+  // non-temporal store (p 32-byte aligned): for outputs too large to stay in cache
+  void store_stream(float* p) const { _mm256_stream_ps(p, v); }
 };
 inline Vec<float> fmadd(Vec<float> a, Vec<float> b, Vec<float> c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
 inline Vec<float> operator+(Vec<float> a, Vec<float> b) { return {_mm256_add_ps(a.v, b.v)}; }
@@ -189,6 +203,7 @@ struct Vec<double> {
     __m128d s = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     return _mm_cvtsd_f64(_mm_max_sd(s, _mm_unpackhi_pd(s, s)));
   }
+  void store_stream(double* p) const { _mm256_stream_pd(p, v); }
 };
 inline Vec<double> fmadd(Vec<double> a, Vec<double> b, Vec<double> c) { return {_mm256_fmadd_pd(a.v, b.v, c.v)}; }
 inline Vec<double> operator+(Vec<double> a, Vec<double> b) { return {_mm256_add_pd(a.v, b.v)}; }
@@ -228,6 +243,12 @@ struct Mask<double> { __m256d m; };
 DG_SIMD_CMP(float, ps)
 DG_SIMD_CMP(double, pd)
 #undef DG_SIMD_CMP
+
+// Orders non-temporal stores before what follows (call once after a store_stream loop).
+inline void stream_fence() { _mm_sfence(); }
+// 1/a (AVX2's 12-bit rcp after one Newton step is only good to ~2^-22.8: divide instead).
+inline Vec<float> reciprocal_fast(Vec<float> a) { return {_mm256_div_ps(_mm256_set1_ps(1.0f), a.v)}; }
+inline Vec<double> reciprocal_fast(Vec<double> a) { return {_mm256_div_pd(_mm256_set1_pd(1.0), a.v)}; }
 
 // The first n lanes (0 <= n <= width): selects the valid lanes of a tail loaded with load(p, n).
 template <class T>
@@ -276,6 +297,7 @@ struct Vec {
   void store(T* p, int n) const { if (n > 0) *p = v; }
   T reduce_add() const { return v; }
   T reduce_max() const { return v; }
+  void store_stream(T* p) const { *p = v; }
 };
 template <class T> inline Vec<T> fmadd(Vec<T> a, Vec<T> b, Vec<T> c) { return {a.v * b.v + c.v}; }
 template <class T> inline Vec<T> operator+(Vec<T> a, Vec<T> b) { return {a.v + b.v}; }
@@ -299,6 +321,8 @@ template <class T> inline Mask<T> operator&(Mask<T> a, Mask<T> b) { return {a.m 
 template <class T> inline Mask<T> operator|(Mask<T> a, Mask<T> b) { return {a.m || b.m}; }
 template <class T> inline Vec<T> select(Mask<T> m, Vec<T> a, Vec<T> b) { return m.m ? a : b; }
 template <class T> inline Mask<T> lanes_below(int n) { return {n > 0}; }
+inline void stream_fence() {}
+template <class T> inline Vec<T> reciprocal_fast(Vec<T> a) { return {T(1) / a.v}; }
 template <class T> inline Vec<T> abs(Vec<T> a) { return {std::fabs(a.v)}; }
 template <class T> inline Vec<T> operator-(Vec<T> a) { return {-a.v}; }
 template <class T> inline Vec<T> sqrt(Vec<T> a) { return {std::sqrt(a.v)}; }

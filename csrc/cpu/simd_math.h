@@ -9,7 +9,8 @@
 //   vlog     fdlibm's reduction (m in [sqrt(1/2), sqrt 2), s = f/(2+f)) and its degree-7
 //            polynomial in s^2; denormals are prescaled.                            <= 2 ulp
 //   vlog1p   log(1+u) * u / ((1+u) - 1) (Goldberg's correction of the rounding of 1+u). <= 3 ulp
-//   vtanh    |x| < 0.625: odd polynomial (Cephes tanhf); else 1 - 2/(exp(2|x|)+1).  <= 4 ulp
+//   vtanh    expm1(2|x|) / (expm1(2|x|) + 2), one path (SLEEF's formulation), expm1 as
+//            2^q expm1(s) + (2^q - 1) with a degree-7 series for expm1(s).       <= 4 ulp
 //   verfc    Chebyshev fit t exp(-z^2 + P(t)), t = 1/(1+z/2) (Numerical Recipes' erfcc,
 //            fractional error < 1.2e-7), with -z^2 carried as a hi+lo pair into exp
 //            so large z keep full relative accuracy.                                 <= 8 ulp
@@ -81,7 +82,8 @@ inline Vec<float> vlog(Vec<float> x) {
   m = select(big, m * V::set1(0.5f), m);
   e = select(big, e + V::set1(1.0f), e);
   const V f = m - V::set1(1.0f);
-  const V s = f / (V::set1(2.0f) + f);
+  // s only enters the small correction term s (hfsq + R): a 2^-22 reciprocal is plenty
+  const V s = f * reciprocal_fast(V::set1(2.0f) + f);
   const V z = s * s;
   V R = V::set1(1.4798198640e-01f);
   R = fmadd(R, z, V::set1(1.5313838422e-01f));
@@ -109,25 +111,60 @@ inline Vec<float> vlog1p(Vec<float> u) {
   return select(u == V::set1(std::numeric_limits<float>::infinity()), u, res);
 }
 
+// log1p(u) for u in [0, 1] (or NaN) -- softplus's log1p(exp(-|x|)) -- without forming 1 + u:
+// fdlibm's log(1 + f) with f = u, or f = (u - 1) / 2 and one ln 2 when 1 + u > sqrt 2.
+inline Vec<float> vlog1p_unit(Vec<float> u) {
+  using V = Vec<float>;
+  const auto big = u > V::set1(0.41421356f);
+  const V f = select(big, (u - V::set1(1.0f)) * V::set1(0.5f), u);
+  const V k = select(big, V::set1(1.0f), V::zero());
+  const V s = f * reciprocal_fast(V::set1(2.0f) + f);
+  const V z = s * s;
+  V R = V::set1(1.4798198640e-01f);
+  R = fmadd(R, z, V::set1(1.5313838422e-01f));
+  R = fmadd(R, z, V::set1(1.8183572590e-01f));
+  R = fmadd(R, z, V::set1(2.2222198546e-01f));
+  R = fmadd(R, z, V::set1(2.8571429849e-01f));
+  R = fmadd(R, z, V::set1(4.0000000596e-01f));
+  R = fmadd(R, z, V::set1(6.6666668653e-01f));
+  R = R * z;
+  const V hfsq = V::set1(0.5f) * f * f;
+  const V lo = fmadd(k, V::set1(9.0580006145e-06f), s * (hfsq + R));
+  return fmadd(k, V::set1(6.9313812256e-01f), f - (hfsq - lo));
+}
+
+// expm1(d) for 0 <= d <= 18 (or NaN): d = q ln2 + s, expm1(s) by its Taylor series to s^7, then
+// 2^q expm1(s) + (2^q - 1) -- both terms exact, one rounding in their sum.
+inline Vec<float> vexpm1_small(Vec<float> d) {
+  using V = Vec<float>;
+  const V q = round_nearest(d * V::set1(1.44269504088896341f));
+  V s = fnmadd(q, V::set1(0.693359375f), d);
+  s = fnmadd(q, V::set1(-2.12194440e-4f), s);
+  V p = V::set1(1.0f / 5040.0f);
+  p = fmadd(p, s, V::set1(1.0f / 720.0f));
+  p = fmadd(p, s, V::set1(1.0f / 120.0f));
+  p = fmadd(p, s, V::set1(1.0f / 24.0f));
+  p = fmadd(p, s, V::set1(1.0f / 6.0f));
+  p = fmadd(p, s, V::set1(0.5f));
+  const V u = fmadd(p, s * s, s);
+  const V big = scale2(u, q) + (scale2(V::set1(1.0f), q) - V::set1(1.0f));
+  return select(q == V::zero(), u, big);
+}
+
+// tanh |x| = expm1(2|x|) / (expm1(2|x|) + 2), one path for all x (tanh is 1 in float beyond 9).
 inline Vec<float> vtanh(Vec<float> x) {
   using V = Vec<float>;
   const V a = abs(x);
-  const V z = x * x;
-  V p = V::set1(-5.70498872745e-3f);
-  p = fmadd(p, z, V::set1(2.06390887954e-2f));
-  p = fmadd(p, z, V::set1(-5.37397155531e-2f));
-  p = fmadd(p, z, V::set1(1.33314422036e-1f));
-  p = fmadd(p, z, V::set1(-3.33332819422e-1f));
-  const V small = fmadd(p * z, x, x);
-  V big = V::set1(1.0f) - V::set1(2.0f) / (vexp(a + a) + V::set1(1.0f));
-  big = select(x < V::zero(), -big, big);
-  return select(a < V::set1(0.625f), small, big);
+  const V y = vexpm1_small(min(V::set1(18.0f), a + a));  // min passes NaN through
+  const V t = y * reciprocal_fast(y + V::set1(2.0f));
+  return select(x < V::zero(), -t, t);
 }
 
-// erfc(z) for z >= 0 given z^2 = z2hi + z2lo exactly.
+// erfc(z) for 0 <= z <= 15 (or NaN) given z^2 = z2hi + z2lo exactly. Beyond 10.05 the result
+// underflows to 0 by itself; callers clamp larger arguments to 15, which keeps z^2 finite.
 inline Vec<float> verfc_pos(Vec<float> z, Vec<float> z2hi, Vec<float> z2lo) {
   using V = Vec<float>;
-  const V t = V::set1(1.0f) / fmadd(V::set1(0.5f), z, V::set1(1.0f));
+  const V t = reciprocal_fast(fmadd(V::set1(0.5f), z, V::set1(1.0f)));
   V p = V::set1(0.17087277f);
   p = fmadd(p, t, V::set1(-0.82215223f));
   p = fmadd(p, t, V::set1(1.48851587f));
@@ -142,14 +179,13 @@ inline Vec<float> verfc_pos(Vec<float> z, Vec<float> z2hi, Vec<float> z2lo) {
   const V a = p - z2hi;
   const V bb = a - p;
   const V err = (p - (a - bb)) + (-z2hi - bb);
-  V res = t * vexp_neg_pair(-a, z2lo - err);
-  res = select(z < V::set1(10.5f), res, V::zero());  // erfc underflows float beyond ~10.05
-  return select(is_nan(z), z, res);
+  const V e = vexp(a);
+  return t * fmadd(e, err - z2lo, e);
 }
 
 inline Vec<float> verfc(Vec<float> x) {
   using V = Vec<float>;
-  const V a = abs(x);
+  const V a = min(V::set1(15.0f), abs(x));  // min returns its second operand, NaN, for NaN
   const V hi = a * a;
   const V e = verfc_pos(a, hi, fmsub(a, a, hi));
   return select(x < V::zero(), V::set1(2.0f) - e, e);
@@ -168,7 +204,9 @@ inline Vec<float> verf(Vec<float> x) {
   p = fmadd(p, z, V::set1(-1.0f / 3.0f));
   p = fmadd(p, z, V::set1(1.0f));
   const V small = x * p * V::set1(1.12837916709551257f);
-  V big = V::set1(1.0f) - verfc_pos(a, z, fmsub(a, a, z));
+  const V ac = min(V::set1(15.0f), a);
+  const V zc = ac * ac;
+  V big = V::set1(1.0f) - verfc_pos(ac, zc, fmsub(ac, ac, zc));
   big = select(x < V::zero(), -big, big);
   return select(a < V::set1(0.5f), small, big);
 }
@@ -176,9 +214,9 @@ inline Vec<float> verf(Vec<float> x) {
 // Phi(x) = erfc(-x / sqrt 2) / 2, with x^2 / 2 split exactly.
 inline Vec<float> vnormcdf(Vec<float> x) {
   using V = Vec<float>;
-  const V a = abs(x);
-  const V hi = x * x;
-  const V lo = fmsub(x, x, hi);
+  const V a = min(V::set1(21.0f), abs(x));  // Phi(-21) underflows float; NaN passes
+  const V hi = a * a;
+  const V lo = fmsub(a, a, hi);
   const V half = V::set1(0.5f);
   const V e = half * verfc_pos(a * V::set1(0.707106781186547524f), hi * half, lo * half);
   return select(x < V::zero(), e, V::set1(1.0f) - e);
@@ -214,7 +252,7 @@ inline void vgelu_tanh_sigmoid2(Vec<float> x, Vec<float>& s, Vec<float>& sc) {
   const V e0 = vexp(-abs(v_hi));
   V e = select(neg, fmadd(e0, v_lo, e0), fnmadd(e0, v_lo, e0));
   e = select(e0 == V::zero(), V::zero(), e);  // v_lo is NaN when x^2 overflows
-  const V d = V::set1(1.0f) / (V::set1(1.0f) + e);
+  const V d = reciprocal_fast(V::set1(1.0f) + e);
   const V ed = e * d;
   s = select(neg, ed, d);
   sc = select(neg, d, ed);
@@ -235,6 +273,7 @@ inline void vgelu_tanh_sigmoid2(Vec<float> x, Vec<float>& s, Vec<float>& sc) {
 inline Vec<float> vexp(Vec<float> x) { return map_lanes(x, [](float a) { return static_cast<float>(std::exp(double(a))); }); }
 inline Vec<float> vlog(Vec<float> x) { return map_lanes(x, [](float a) { return static_cast<float>(std::log(double(a))); }); }
 inline Vec<float> vlog1p(Vec<float> x) { return map_lanes(x, [](float a) { return static_cast<float>(std::log1p(double(a))); }); }
+inline Vec<float> vlog1p_unit(Vec<float> x) { return vlog1p(x); }
 inline Vec<float> vtanh(Vec<float> x) { return map_lanes(x, [](float a) { return static_cast<float>(std::tanh(double(a))); }); }
 inline Vec<float> verf(Vec<float> x) { return map_lanes(x, [](float a) { return static_cast<float>(std::erf(double(a))); }); }
 inline Vec<float> verfc(Vec<float> x) { return map_lanes(x, [](float a) { return static_cast<float>(std::erfc(double(a))); }); }
@@ -250,6 +289,7 @@ inline Vec<float> vnormpdf(Vec<float> x) {
 inline Vec<double> vexp(Vec<double> x) { return map_lanes(x, [](double a) { return std::exp(a); }); }
 inline Vec<double> vlog(Vec<double> x) { return map_lanes(x, [](double a) { return std::log(a); }); }
 inline Vec<double> vlog1p(Vec<double> x) { return map_lanes(x, [](double a) { return std::log1p(a); }); }
+inline Vec<double> vlog1p_unit(Vec<double> x) { return vlog1p(x); }
 inline Vec<double> vtanh(Vec<double> x) { return map_lanes(x, [](double a) { return std::tanh(a); }); }
 inline Vec<double> verf(Vec<double> x) { return map_lanes(x, [](double a) { return std::erf(a); }); }
 inline Vec<double> verfc(Vec<double> x) { return map_lanes(x, [](double a) { return std::erfc(a); }); }
@@ -274,7 +314,7 @@ template <class T>
 inline void vsigmoid2(Vec<T> x, Vec<T>& s, Vec<T>& sc) {
   using V = Vec<T>;
   const V e = vexp(-abs(x));
-  const V d = V::set1(T(1)) / (V::set1(T(1)) + e);
+  const V d = reciprocal_fast(V::set1(T(1)) + e);  // 1 + e is in [1, 2]
   const V ed = e * d;
   const auto pos = x >= V::zero();
   s = select(pos, d, ed);
@@ -285,7 +325,7 @@ template <class T>
 inline Vec<T> vsigmoid(Vec<T> x) {
   using V = Vec<T>;
   const V e = vexp(-abs(x));
-  const V d = V::set1(T(1)) / (V::set1(T(1)) + e);
+  const V d = reciprocal_fast(V::set1(T(1)) + e);  // 1 + e is in [1, 2]
   return select(x >= V::zero(), d, e * d);
 }
 

@@ -220,7 +220,8 @@ def mse_loss(y: Any, t: Any, reduction: str = "mean") -> tuple[np.ndarray, np.nd
 
 def binary_cross_entropy(p: Any, t: Any,
                          reduction: str = "mean") -> tuple[np.ndarray, np.ndarray]:
-    """On probabilities, as torch: each log clamped at -100; dp = (p - t) / max(p (1 - p), 1e-12)."""
+    """On probabilities, as torch: each log clamped at -100, and
+    dp = (p - t) / max(p (1 - p), 1e-12)."""
     p, t = _f64(p), _f64(t)
     with np.errstate(divide="ignore", invalid="ignore"):
         lp = np.maximum(np.log(p), -100.0)
@@ -256,9 +257,10 @@ def linear_forward(x: Any, w: Any, b: Any = None, act: str = "identity",
     return y, (z if saves_input(act) else None)
 
 
-def linear_backward(dy: Any, x: Any, w: Any, saved: Any, act: str, param: float = 0.0,
-                    need_dx: bool = True,
-                    has_bias: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+def linear_backward(
+    dy: Any, x: Any, w: Any, saved: Any, act: str, param: float = 0.0, need_dx: bool = True,
+    has_bias: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
     """(dx, dw, db) of y = act(x @ w.T + b); saved is z when saves_input(act), else y."""
     x, w = _f64(x), _f64(w)
     dz = activation_backward(dy, saved, act, param=param)

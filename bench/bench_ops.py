@@ -1,0 +1,142 @@
+"""Benchmarks of the CPU kernels in dg.ops (issue 3), each with its peer measured in the same
+run by interleaved best-of-rounds timing (_timing.py); ratios land in extra_info.
+
+    PYTHONPATH=python pytest bench/bench_ops.py --benchmark-enable -o addopts="" -s
+
+Cases: activations forward on 16M float32 vs a copy (memory bandwidth, read + write) and vs the
+NumPy expression; fused softmax cross-entropy forward+backward on (256, 1000) vs torch at 1
+thread; the fused linear forward (256x784 -> 512, bias + ReLU) vs the bare GEMM.
+"""
+
+from __future__ import annotations
+
+import math
+
+import deltagrad as dg
+import numpy as np
+import pytest
+from _timing import interleaved, threads
+from deltagrad import ops
+
+N_ACT = 16 * 1024 * 1024
+SQRT1_2 = 1 / math.sqrt(2)
+
+
+def _numpy_expr(act):
+    """The NumPy expression a user would write for each activation (float32 in, float32 out)."""
+    if act == "relu":
+        return lambda x: np.maximum(x, 0)
+    if act == "sigmoid":
+        return lambda x: 1 / (1 + np.exp(-x))
+    if act == "tanh":
+        return np.tanh
+    if act == "gelu":
+        try:
+            from scipy.special import erf
+        except ImportError:  # NumPy has no erf: fall back to the tanh form
+            return _numpy_expr("gelu_tanh")
+        return lambda x: 0.5 * x * (1 + erf(x * np.float32(SQRT1_2)))
+    if act == "gelu_tanh":
+        c = np.float32(math.sqrt(2 / math.pi))
+        return lambda x: 0.5 * x * (1 + np.tanh(c * (x + np.float32(0.044715) * x**3)))
+    return lambda x: np.logaddexp(np.float32(0), x)  # softplus
+
+
+def _torch_fn(act):
+    """torch CPU's own op for each activation, on a tensor sharing x's memory (or None)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    f = torch.nn.functional
+    return {"relu": lambda t, out: torch.clamp(t, min=0, out=out), "sigmoid": torch.sigmoid, "tanh": torch.tanh, "gelu": f.gelu,
+            "gelu_tanh": lambda t: f.gelu(t, approximate="tanh"), "softplus": f.softplus}[act]
+
+
+def _report(benchmark, timings, ours, **extra):
+    for name, t in timings.items():
+        benchmark.extra_info[f"{name}_best_s"] = t["best"]
+    for key, value in extra.items():
+        benchmark.extra_info[key] = value
+    line = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in
+                    extra.items())
+    print(f"\n[{benchmark.name}] {line}")
+
+
+@pytest.mark.parametrize("act", ["relu", "sigmoid", "tanh", "gelu", "gelu_tanh", "softplus"])
+def test_activation_forward_16m(benchmark, act):
+    n = N_ACT if not benchmark.disabled else 1 << 16
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(n) * 3).astype(np.float32)
+    y = np.empty_like(x)
+    copy_dst = np.empty_like(x)
+    expr = _numpy_expr(act)
+
+    def ours():
+        ops.activation(x, act, out=y)
+
+    if not benchmark.disabled:
+        fns = {"ours": ours, "copy": lambda: np.copyto(copy_dst, x), "numpy": lambda: expr(x)}
+        tfn = _torch_fn(act)
+        if tfn is not None:
+            import torch
+
+            tx, ty = torch.from_numpy(x), torch.from_numpy(copy_dst)
+            fns["torch"] = lambda: tfn(tx) if act in ("gelu", "gelu_tanh", "softplus") \
+                else tfn(tx, out=ty)
+        t = interleaved(fns, rounds=21)
+        gbs = 2 * x.nbytes / t["ours"]["best"] / 1e9
+        extra = {}
+        if "torch" in t:
+            extra["speedup_vs_torch"] = t["torch"]["best"] / t["ours"]["best"]
+        _report(benchmark, t, ours, threads=dg.get_num_threads(), ours_GBps=gbs,
+                copy_GBps=2 * x.nbytes / t["copy"]["best"] / 1e9,
+                fraction_of_copy_bandwidth=t["copy"]["best"] / t["ours"]["best"],
+                speedup_vs_numpy=t["numpy"]["best"] / t["ours"]["best"], **extra)
+    benchmark(ours)
+
+
+def test_softmax_cross_entropy_256x1000_vs_torch_1thread(benchmark):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    z = (rng.standard_normal((256, 1000)) * 3).astype(np.float32)
+    t = rng.integers(0, 1000, 256)
+    tz = torch.from_numpy(z.copy()).requires_grad_(True)
+    tt = torch.from_numpy(t)
+
+    def ours():
+        return ops.softmax_cross_entropy(z, t, "mean")
+
+    def peer():
+        tz.grad = None
+        torch.nn.functional.cross_entropy(tz, tt).backward()
+
+    with threads(1):  # torch and deltagrad both on one thread
+        if not benchmark.disabled:
+            timings = interleaved({"ours": ours, "torch": peer}, rounds=21)
+            _report(benchmark, timings, ours, threads=1,
+                    speedup_vs_torch=timings["torch"]["best"] / timings["ours"]["best"])
+        benchmark(ours)
+
+
+def test_linear_forward_fused_vs_bare_gemm(benchmark):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((256, 784)).astype(np.float32)
+    w = (rng.standard_normal((512, 784)) * 0.05).astype(np.float32)
+    b = rng.standard_normal(512).astype(np.float32)
+
+    def ours():
+        return ops.linear_forward(x, w, b, "relu")
+
+    def bare():  # allocates its output, as linear_forward does
+        return ops.matmul(x, w, trans_b=True)
+
+    if not benchmark.disabled:
+        timings = interleaved({"ours": ours, "gemm": bare,
+                               "numpy": lambda: np.maximum(x @ w.T + b, 0)}, rounds=11)
+        flops = 2 * 256 * 784 * 512
+        _report(benchmark, timings, ours, threads=dg.get_num_threads(),
+                ours_GFLOPs=flops / timings["ours"]["best"] / 1e9,
+                fused_over_bare_gemm_time=timings["ours"]["best"] / timings["gemm"]["best"],
+                speedup_vs_numpy=timings["numpy"]["best"] / timings["ours"]["best"])
+    benchmark(ours)
