@@ -103,7 +103,12 @@ def test_matmul_strided_and_misaligned_views(rng, tile):
     # Views whose rows are not 16-byte aligned take the scalar load path; every-other-column
     # views take the strided path; both must equal the contiguous result.
     big_a, big_b = randn(rng, (40, 61), np.float32), randn(rng, (61, 50), np.float32)
-    for a, b in [(big_a[:, 1:30], big_b[1:30, 3:40]), (big_a[::2, ::2], big_b[::2, ::3])]:
+    views = [
+        (big_a[:, 1:30], big_b[1:30, 3:40]),  # rows not 16-byte aligned
+        (big_a[::2, ::2], big_b[::2, ::3]),  # strided
+        (big_a[::-1, :32], big_b[:32][::-1, ::-1]),  # negative strides
+    ]
+    for a, b in views:
         got = ops.matmul(a, b, tile=tile)
         close(got, a.astype(np.float64) @ b, np.float32, scale=a.shape[1])
 
