@@ -11,6 +11,8 @@
 
 #include "simt/simt.h"
 #define DG_UNROLL
+// Declare shared arrays once, at kernel scope (the emulator hands out arena offsets in
+// declaration order, the same for every thread of the block).
 #define DG_SHARED(T, name, count) ::simt::SharedPtr<T> name = ::simt::shared_array<T>(count)
 #define DG_LAUNCH(kernel, grid, block, stream, ...) \
   ((void)(stream), ::simt::launch(kernel, grid, block, __VA_ARGS__))
