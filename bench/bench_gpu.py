@@ -88,11 +88,16 @@ def bench_gemm(results: list[dict], sizes: list[tuple[int, int, int]]) -> None:
         a = cp.asarray(rng.standard_normal((m, k), dtype=np.float32))
         b = cp.asarray(rng.standard_normal((k, n), dtype=np.float32))
         flops = 2.0 * m * n * k
+        other = "small" if ((m + 127) // 128) * ((n + 127) // 128) >= 96 else "large"
         fns: dict[str, Callable[[], object]] = {
             "deltagrad_fp32": lambda a=a, b=b: dg.ops.matmul(a, b),
             "cublas_fp32": lambda a=a, b=b: cp.matmul(a, b),
             "deltagrad_tf32": lambda a=a, b=b: _backend.cuda_module().matmul(
                 a, b, precision="tf32"
+            ),
+            # the other tiling, for choosing the size heuristic of gemm_launch.cuh
+            "deltagrad_fp32_other_tile": lambda a=a, b=b, tile=other: _backend.cuda_module().matmul(
+                a, b, tile=tile
             ),
         }
         if torch is not None:
@@ -110,6 +115,15 @@ def bench_gemm(results: list[dict], sizes: list[tuple[int, int, int]]) -> None:
             torch.backends.cuda.matmul.allow_tf32 = False
         shape = f"{m}x{n}x{k}"
         _add(results, "sgemm_fp32", shape, t, "deltagrad_fp32", "cublas_fp32", flops)
+        _add(
+            results,
+            "sgemm_fp32_other_tile",
+            shape,
+            t,
+            "deltagrad_fp32_other_tile",
+            "cublas_fp32",
+            flops,
+        )
         if "torch_tf32" in t:
             _add(results, "gemm_tf32", shape, t, "deltagrad_tf32", "torch_tf32", flops)
 
