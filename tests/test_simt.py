@@ -278,6 +278,18 @@ def test_softmax_cross_entropy_fused(rng, reduction, dtype):
     assert np.shape(loss) == ((19,) if reduction == "none" else ())
 
 
+def test_softmax_cross_entropy_bad_target_in_kernel_is_nan(rng):
+    # What the GPU path does (no host check there): the kernel poisons the row, nothing else.
+    logits = randn(rng, (4, 3), np.float32)
+    ops.check_targets_on_host = False
+    try:
+        loss, d = ops.softmax_cross_entropy(logits, np.array([0, 1, 3, -1]), "none")
+    finally:
+        ops.check_targets_on_host = True
+    assert np.isfinite(loss[:2]).all() and np.isnan(loss[2:]).all()
+    assert np.isfinite(d[:2]).all() and np.isnan(d[2:]).all()
+
+
 def test_softmax_cross_entropy_bad_target(rng):
     logits = randn(rng, (4, 3), np.float32)
     with pytest.raises(ValueError, match="out of range"):

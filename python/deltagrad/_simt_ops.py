@@ -31,6 +31,7 @@ SimtFault = _simt.SimtFault
 class SimtOps(KernelOps):
     device = "simt"
     array_type_name = "numpy.ndarray"
+    check_targets_on_host = True
 
     def xp(self) -> Any:
         return np
