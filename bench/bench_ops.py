@@ -49,7 +49,8 @@ def _torch_fn(act):
     except ImportError:
         return None
     f = torch.nn.functional
-    return {"relu": lambda t, out: torch.clamp(t, min=0, out=out), "sigmoid": torch.sigmoid, "tanh": torch.tanh, "gelu": f.gelu,
+    return {"relu": lambda t, out: torch.clamp(t, min=0, out=out), "sigmoid": torch.sigmoid,
+            "tanh": torch.tanh, "gelu": f.gelu,
             "gelu_tanh": lambda t: f.gelu(t, approximate="tanh"), "softplus": f.softplus}[act]
 
 
