@@ -12,7 +12,7 @@ if [ ! -f "$bdir/build.ninja" ] && [ ! -f "$bdir/Makefile" ]; then
     -Dpybind11_DIR="$(python3 -m pybind11 --cmakedir)" "$@"
 fi
 cmake --build "$bdir" -j 2
-for mod in "$bdir"/_cpu*.so "$bdir"/_cuda*.so; do
+for mod in "$bdir"/_cpu*.so "$bdir"/_cuda*.so "$bdir"/_simt*.so; do
   [ -e "$mod" ] && cp -f "$mod" python/deltagrad/
 done
 echo "built into $bdir; modules copied to python/deltagrad/"

@@ -114,3 +114,21 @@ def test_large_arrays_use_threads_and_match(rng):
         _check_forward(x, "gelu")
     finally:
         dg.set_num_threads(old)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ["relu", "sigmoid", "softplus"])
+def test_large_outputs_streamed_and_misaligned(isa, act, dtype, rng):
+    # >= 16 MiB outputs take the non-temporal store path; offsets of a few elements make the
+    # arrays misaligned so the alignment peel and the tail both run
+    n = (16 << 20) // np.dtype(dtype).itemsize + 37
+    base = sample(rng, (n + 3,), dtype)
+    x = base[3:]
+    out = np.empty(n + 1, dtype)[1:]
+    ops.activation(x, act, out=out)
+    assert_close(out, ref.activation(x, act), dtype, name=f"{act}(x) streamed")
+    dx = np.empty(n + 1, dtype)[1:]
+    saved = x if ops.saves_input(act) else out
+    ops.activation_backward(x, saved, act, out=dx)
+    atol = RTOL[dtype] * np.abs(x.astype(np.float64))
+    assert_close(dx, ref.activation_backward(x, saved, act), dtype, atol=atol * 4)

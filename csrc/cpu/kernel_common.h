@@ -22,6 +22,9 @@ namespace DG_ISA_NS {
 inline constexpr int64_t kParallelGrain = int64_t(1) << 16;
 
 // f(begin, end) over [0, n) in chunks of `grain`, on dg::num_threads() threads when n is large.
+// Chunks are handed out dynamically: on a shared machine a descheduled thread must not leave
+// the others waiting for its static share (f must not accumulate across chunks, so results do
+// not depend on the schedule).
 template <class F>
 inline void parallel_chunks(int64_t n, int64_t grain, F&& f) {
   const int nt = num_threads();
@@ -30,7 +33,7 @@ inline void parallel_chunks(int64_t n, int64_t grain, F&& f) {
     return;
   }
   const int64_t chunks = (n + grain - 1) / grain;
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t b = c * grain;
     f(b, b + grain < n ? b + grain : n);

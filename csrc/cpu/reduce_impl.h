@@ -74,7 +74,7 @@ void reduce_sum_t(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T
     }
   };
   const int nt = outer * r * inner > kParallelGrain && tasks > 1 ? num_threads() : 1;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
   for (int64_t t = 0; t < tasks; ++t) task(t);
 }
 

@@ -9,7 +9,8 @@
 //   vlog     fdlibm's reduction (m in [sqrt(1/2), sqrt 2), s = f/(2+f)) and its degree-7
 //            polynomial in s^2; denormals are prescaled.                            <= 2 ulp
 //   vlog1p   log(1+u) * u / ((1+u) - 1) (Goldberg's correction of the rounding of 1+u). <= 3 ulp
-//   vtanh    |x| < 0.625: odd polynomial (Cephes tanhf); else 1 - 2/(exp(2|x|)+1).  <= 4 ulp
+//   vtanh    expm1(2|x|) / (expm1(2|x|) + 2), one path (SLEEF's formulation), expm1 as
+//            2^q expm1(s) + (2^q - 1) with a degree-7 series for expm1(s).       <= 4 ulp
 //   verfc    Chebyshev fit t exp(-z^2 + P(t)), t = 1/(1+z/2) (Numerical Recipes' erfcc,
 //            fractional error < 1.2e-7), with -z^2 carried as a hi+lo pair into exp
 //            so large z keep full relative accuracy.                                 <= 8 ulp
@@ -132,20 +133,31 @@ inline Vec<float> vlog1p_unit(Vec<float> u) {
   return fmadd(k, V::set1(6.9313812256e-01f), f - (hfsq - lo));
 }
 
+// expm1(d) for 0 <= d <= 18 (or NaN): d = q ln2 + s, expm1(s) by its Taylor series to s^7, then
+// 2^q expm1(s) + (2^q - 1) -- both terms exact, one rounding in their sum.
+inline Vec<float> vexpm1_small(Vec<float> d) {
+  using V = Vec<float>;
+  const V q = round_nearest(d * V::set1(1.44269504088896341f));
+  V s = fnmadd(q, V::set1(0.693359375f), d);
+  s = fnmadd(q, V::set1(-2.12194440e-4f), s);
+  V p = V::set1(1.0f / 5040.0f);
+  p = fmadd(p, s, V::set1(1.0f / 720.0f));
+  p = fmadd(p, s, V::set1(1.0f / 120.0f));
+  p = fmadd(p, s, V::set1(1.0f / 24.0f));
+  p = fmadd(p, s, V::set1(1.0f / 6.0f));
+  p = fmadd(p, s, V::set1(0.5f));
+  const V u = fmadd(p, s * s, s);
+  const V big = scale2(u, q) + (scale2(V::set1(1.0f), q) - V::set1(1.0f));
+  return select(q == V::zero(), u, big);
+}
+
+// tanh |x| = expm1(2|x|) / (expm1(2|x|) + 2), one path for all x (tanh is 1 in float beyond 9).
 inline Vec<float> vtanh(Vec<float> x) {
   using V = Vec<float>;
   const V a = abs(x);
-  const V z = x * x;
-  V p = V::set1(-5.70498872745e-3f);
-  p = fmadd(p, z, V::set1(2.06390887954e-2f));
-  p = fmadd(p, z, V::set1(-5.37397155531e-2f));
-  p = fmadd(p, z, V::set1(1.33314422036e-1f));
-  p = fmadd(p, z, V::set1(-3.33332819422e-1f));
-  const V small = fmadd(p * z, x, x);
-  const V e = vexp(-(a + a));  // in (0, 0.29]: (1 - e) / (1 + e) never overflows
-  V big = (V::set1(1.0f) - e) * reciprocal_fast(V::set1(1.0f) + e);
-  big = select(x < V::zero(), -big, big);
-  return select(a < V::set1(0.625f), small, big);
+  const V y = vexpm1_small(min(V::set1(18.0f), a + a));  // min passes NaN through
+  const V t = y * reciprocal_fast(y + V::set1(2.0f));
+  return select(x < V::zero(), -t, t);
 }
 
 // erfc(z) for 0 <= z <= 15 (or NaN) given z^2 = z2hi + z2lo exactly. Beyond 10.05 the result

@@ -1,0 +1,301 @@
+// GEMM kernels: C = act(alpha * op(A) @ op(B) + beta * C + bias), with op() given by strides.
+//
+// gemm_simt_kernel: the FP32/FP64 SIMT kernel. A block computes a BM x BN tile of C, stepping
+// over K in BK slices staged in shared memory (A transposed, so both operands are read along
+// the tile's rows). The block's warps split the tile into WM x WN warp tiles, and each lane
+// computes WMITER x WNITER sub-tiles of TM x TN outputs from register fragments, loaded from
+// shared memory four at a time. Global loads are 16-byte vectors when the operand is
+// contiguous along the loaded dimension and aligned (float only), scalar otherwise; every
+// edge element is bounds-checked and zero-filled, so any M, N, K works.
+//
+// gemm_tf32_kernel: the same tiling feeding mma.sync.m16n8k8 TF32 tensor-core instructions
+// (inline PTX, sm_80+). GPU-only: the emulator does not model tensor cores.
+#pragma once
+
+#include "cuda/activation.cuh"
+#include "cuda/common.cuh"
+#include "cuda/gemm_params.h"
+
+namespace dg {
+namespace cuda {
+
+// The kernel's view: checked pointers in the emulator, plus the load strategy per operand.
+template <class T>
+struct GemmDev {
+  int64_t m, n, k;
+  gptr<const T> a;
+  int64_t rsa, csa;
+  gptr<const T> b;
+  int64_t rsb, csb;
+  gptr<T> c;
+  int64_t rsc, csc;
+  T alpha, beta;
+  gptr<const T> bias;
+  int act;
+  T param;
+  gptr<T> z;
+  bool a_vec, a_kmajor;  // A: 16-byte loads along k / scalar loads along k (else along m)
+  bool b_vec, b_nmajor;  // B: 16-byte loads along n / scalar loads along n (else along k)
+};
+
+// Stage the BM x BK slice of A at (m0, k0) into As[k * LDA + m], zero outside the matrix.
+template <class T, int BM, int BK, int LDA, int NT, class S>
+__device__ __forceinline__ void gemm_load_a(const GemmDev<T>& p, S& As, int64_t m0, int64_t k0,
+                                            int tid) {
+  if (p.a_vec) {
+    constexpr int kVecs = BK / 4;
+    for (int f = tid; f < BM * kVecs; f += NT) {
+      const int r = f / kVecs, c = (f % kVecs) * 4;
+      const int64_t gm = m0 + r, gk = k0 + c;
+      V4<T> v;
+      if (gm < p.m && gk + 3 < p.k) {
+        v = ld4(p.a, gm * p.rsa + gk);
+      } else {
+        const bool row = gm < p.m;
+        v.x = row && gk + 0 < p.k ? p.a[gm * p.rsa + gk + 0] : T(0);
+        v.y = row && gk + 1 < p.k ? p.a[gm * p.rsa + gk + 1] : T(0);
+        v.z = row && gk + 2 < p.k ? p.a[gm * p.rsa + gk + 2] : T(0);
+        v.w = row && gk + 3 < p.k ? p.a[gm * p.rsa + gk + 3] : T(0);
+      }
+      As[(c + 0) * LDA + r] = v.x;
+      As[(c + 1) * LDA + r] = v.y;
+      As[(c + 2) * LDA + r] = v.z;
+      As[(c + 3) * LDA + r] = v.w;
+    }
+  } else if (p.a_kmajor) {
+    for (int f = tid; f < BM * BK; f += NT) {
+      const int r = f / BK, c = f % BK;
+      const int64_t gm = m0 + r, gk = k0 + c;
+      As[c * LDA + r] = gm < p.m && gk < p.k ? p.a[gm * p.rsa + gk * p.csa] : T(0);
+    }
+  } else {
+    for (int f = tid; f < BM * BK; f += NT) {
+      const int c = f / BM, r = f % BM;
+      const int64_t gm = m0 + r, gk = k0 + c;
+      As[c * LDA + r] = gm < p.m && gk < p.k ? p.a[gm * p.rsa + gk * p.csa] : T(0);
+    }
+  }
+}
+
+// Stage the BK x BN slice of B at (k0, n0) into Bs[k * LDB + n], zero outside the matrix.
+template <class T, int BN, int BK, int LDB, int NT, class S>
+__device__ __forceinline__ void gemm_load_b(const GemmDev<T>& p, S& Bs, int64_t k0, int64_t n0,
+                                            int tid) {
+  if (p.b_vec) {
+    constexpr int kVecs = BN / 4;
+    for (int f = tid; f < BK * kVecs; f += NT) {
+      const int r = f / kVecs, c = (f % kVecs) * 4;
+      const int64_t gk = k0 + r, gn = n0 + c;
+      V4<T> v;
+      if (gk < p.k && gn + 3 < p.n) {
+        v = ld4(p.b, gk * p.rsb + gn);
+      } else {
+        const bool row = gk < p.k;
+        v.x = row && gn + 0 < p.n ? p.b[gk * p.rsb + gn + 0] : T(0);
+        v.y = row && gn + 1 < p.n ? p.b[gk * p.rsb + gn + 1] : T(0);
+        v.z = row && gn + 2 < p.n ? p.b[gk * p.rsb + gn + 2] : T(0);
+        v.w = row && gn + 3 < p.n ? p.b[gk * p.rsb + gn + 3] : T(0);
+      }
+      st4(Bs, r * LDB + c, v);
+    }
+  } else if (p.b_nmajor) {
+    for (int f = tid; f < BK * BN; f += NT) {
+      const int r = f / BN, c = f % BN;
+      const int64_t gk = k0 + r, gn = n0 + c;
+      Bs[r * LDB + c] = gk < p.k && gn < p.n ? p.b[gk * p.rsb + gn * p.csb] : T(0);
+    }
+  } else {
+    for (int f = tid; f < BK * BN; f += NT) {
+      const int c = f / BK, r = f % BK;
+      const int64_t gk = k0 + r, gn = n0 + c;
+      Bs[r * LDB + c] = gk < p.k && gn < p.n ? p.b[gk * p.rsb + gn * p.csb] : T(0);
+    }
+  }
+}
+
+// The epilogue of one output element (the caller checks m < M and n < N).
+template <class T, class Acc>
+__device__ __forceinline__ void gemm_store(const GemmDev<T>& p, int64_t m, int64_t n, Acc acc) {
+  const int64_t ci = m * p.rsc + n * p.csc;
+  T v = p.alpha * static_cast<T>(acc);
+  if (p.beta != T(0)) v += p.beta * p.c[ci];  // beta == 0: C is not read (it may hold NaN)
+  if (p.bias) v += p.bias[n];
+  if (p.z) p.z[ci] = v;
+  p.c[ci] = act_forward(p.act, v, p.param);
+}
+
+template <class T, int BM, int BN, int BK, int WM, int WN, int WNITER, int TM, int TN, int NT>
+__global__ void __launch_bounds__(NT) gemm_simt_kernel(GemmDev<T> p) {
+  constexpr int LDA = BM + 4, LDB = BN + 4;  // padding: fewer bank conflicts on staging stores
+  constexpr int WMITER = (WM * WN) / (32 * TM * TN * WNITER);
+  constexpr int WSUBM = WM / WMITER, WSUBN = WN / WNITER;
+  constexpr int LANES_N = WSUBN / TN;
+  static_assert(LANES_N * (WSUBM / TM) == 32, "a sub-tile must be covered by one warp");
+  static_assert((BM / WM) * (BN / WN) * 32 == NT, "the warps must cover the block tile");
+  static_assert(TM % 4 == 0 && TN % 4 == 0 && BK % 4 == 0, "fragments are loaded 4-wide");
+
+  DG_SHARED(T, As, BK * LDA);
+  DG_SHARED(T, Bs, BK * LDB);
+
+  const int tid = static_cast<int>(threadIdx.x);
+  const int warp = tid / 32, lane = tid % 32;
+  const int warp_m = warp / (BN / WN), warp_n = warp % (BN / WN);
+  const int lane_m = lane / LANES_N, lane_n = lane % LANES_N;
+  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * BM;
+  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * BN;
+
+  T acc[WMITER * TM][WNITER * TN];
+  DG_UNROLL
+  for (int i = 0; i < WMITER * TM; ++i) {
+    DG_UNROLL
+    for (int j = 0; j < WNITER * TN; ++j) acc[i][j] = T(0);
+  }
+  T ra[WMITER * TM], rb[WNITER * TN];
+
+  for (int64_t k0 = 0; k0 < p.k; k0 += BK) {
+    gemm_load_a<T, BM, BK, LDA, NT>(p, As, m0, k0, tid);
+    gemm_load_b<T, BN, BK, LDB, NT>(p, Bs, k0, n0, tid);
+    __syncthreads();
+    DG_UNROLL
+    for (int kk = 0; kk < BK; ++kk) {
+      DG_UNROLL
+      for (int wm = 0; wm < WMITER; ++wm) {
+        DG_UNROLL
+        for (int i = 0; i < TM; i += 4) {
+          const V4<T> v = ld4(As, kk * LDA + warp_m * WM + wm * WSUBM + lane_m * TM + i);
+          ra[wm * TM + i + 0] = v.x;
+          ra[wm * TM + i + 1] = v.y;
+          ra[wm * TM + i + 2] = v.z;
+          ra[wm * TM + i + 3] = v.w;
+        }
+      }
+      DG_UNROLL
+      for (int wn = 0; wn < WNITER; ++wn) {
+        DG_UNROLL
+        for (int j = 0; j < TN; j += 4) {
+          const V4<T> v = ld4(Bs, kk * LDB + warp_n * WN + wn * WSUBN + lane_n * TN + j);
+          rb[wn * TN + j + 0] = v.x;
+          rb[wn * TN + j + 1] = v.y;
+          rb[wn * TN + j + 2] = v.z;
+          rb[wn * TN + j + 3] = v.w;
+        }
+      }
+      DG_UNROLL
+      for (int i = 0; i < WMITER * TM; ++i) {
+        DG_UNROLL
+        for (int j = 0; j < WNITER * TN; ++j) acc[i][j] += ra[i] * rb[j];
+      }
+    }
+    __syncthreads();  // the next slice overwrites As / Bs
+  }
+
+  DG_UNROLL
+  for (int wm = 0; wm < WMITER; ++wm) {
+    DG_UNROLL
+    for (int i = 0; i < TM; ++i) {
+      const int64_t m = m0 + warp_m * WM + wm * WSUBM + lane_m * TM + i;
+      if (m >= p.m) continue;
+      DG_UNROLL
+      for (int wn = 0; wn < WNITER; ++wn) {
+        DG_UNROLL
+        for (int j = 0; j < TN; ++j) {
+          const int64_t n = n0 + warp_n * WN + wn * WSUBN + lane_n * TN + j;
+          if (n < p.n) gemm_store(p, m, n, acc[wm * TM + i][wn * TN + j]);
+        }
+      }
+    }
+  }
+}
+
+#ifndef DG_SIMT
+__device__ __forceinline__ uint32_t to_tf32(float x) {
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+  return r;
+}
+
+// D = A(16x8, row) * B(8x8, col) + D in TF32 with FP32 accumulation.
+__device__ __forceinline__ void mma_tf32_16x8x8(float (&d)[4], const uint32_t (&a)[4],
+                                                const uint32_t (&b)[2]) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
+      "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// Fragment layout of m16n8k8 (PTX ISA, "Matrix Fragments for mma.m16n8k8"), with g = lane / 4
+// and t = lane % 4: A a0 (g, t), a1 (g + 8, t), a2 (g, t + 4), a3 (g + 8, t + 4);
+// B b0 (k = t, n = g), b1 (k = t + 4, n = g); C c0 (g, 2t), c1 (g, 2t + 1), c2 (g + 8, 2t),
+// c3 (g + 8, 2t + 1). The paddings make those shared reads conflict-free.
+template <int BM, int BN, int BK, int WM, int WN, int NT>
+__global__ void __launch_bounds__(NT, 1) gemm_tf32_kernel(GemmDev<float> p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  constexpr int LDA = BM + 4, LDB = BN + 8;
+  constexpr int MT = WM / 16, NTL = WN / 8;
+  static_assert((BM / WM) * (BN / WN) * 32 == NT, "the warps must cover the block tile");
+  static_assert(BK % 8 == 0, "k steps of 8");
+  __shared__ __align__(16) float As[BK * LDA];
+  __shared__ __align__(16) float Bs[BK * LDB];
+
+  const int tid = static_cast<int>(threadIdx.x);
+  const int warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+  const int wm0 = (warp / (BN / WN)) * WM, wn0 = (warp % (BN / WN)) * WN;
+  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * BM;
+  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * BN;
+
+  float acc[MT][NTL][4];
+#pragma unroll
+  for (int i = 0; i < MT; ++i)
+#pragma unroll
+    for (int j = 0; j < NTL; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
+
+  for (int64_t k0 = 0; k0 < p.k; k0 += BK) {
+    gemm_load_a<float, BM, BK, LDA, NT>(p, As, m0, k0, tid);
+    gemm_load_b<float, BN, BK, LDB, NT>(p, Bs, k0, n0, tid);
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += 8) {
+      uint32_t af[MT][4], bf[NTL][2];
+#pragma unroll
+      for (int i = 0; i < MT; ++i) {
+        const int r = wm0 + i * 16 + g;
+        af[i][0] = to_tf32(As[(kk + t) * LDA + r]);
+        af[i][1] = to_tf32(As[(kk + t) * LDA + r + 8]);
+        af[i][2] = to_tf32(As[(kk + t + 4) * LDA + r]);
+        af[i][3] = to_tf32(As[(kk + t + 4) * LDA + r + 8]);
+      }
+#pragma unroll
+      for (int j = 0; j < NTL; ++j) {
+        const int c = wn0 + j * 8 + g;
+        bf[j][0] = to_tf32(Bs[(kk + t) * LDB + c]);
+        bf[j][1] = to_tf32(Bs[(kk + t + 4) * LDB + c]);
+      }
+#pragma unroll
+      for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int j = 0; j < NTL; ++j) mma_tf32_16x8x8(acc[i][j], af[i], bf[j]);
+    }
+    __syncthreads();
+  }
+
+#pragma unroll
+  for (int i = 0; i < MT; ++i)
+#pragma unroll
+    for (int j = 0; j < NTL; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int64_t m = m0 + wm0 + i * 16 + g + (e >= 2 ? 8 : 0);
+        const int64_t n = n0 + wn0 + j * 8 + 2 * t + (e & 1);
+        if (m < p.m && n < p.n) gemm_store(p, m, n, acc[i][j][e]);
+      }
+#else
+  (void)p;  // compiled for an architecture without TF32 tensor cores: never launched there
+#endif
+}
+#endif  // DG_SIMT
+
+}  // namespace cuda
+}  // namespace dg

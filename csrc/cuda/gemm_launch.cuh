@@ -1,0 +1,94 @@
+// The GEMM launcher: picks the operand load strategy, the tile configuration and the FP32 SIMT
+// or TF32 tensor-core kernel. Compiled by nvcc (gemm.cu) and by the emulator (simt_kernels.cpp).
+#pragma once
+
+#include <cstdlib>
+#include <type_traits>
+
+#include "cuda/gemm.cuh"
+#include "cuda/launch_check.cuh"
+#include "cuda/ops.h"
+
+namespace dg {
+namespace cuda {
+
+template <class T>
+GemmDev<T> gemm_dev(const GemmParams<T>& p) {
+  GemmDev<T> d;
+  d.m = p.m; d.n = p.n; d.k = p.k;
+  d.a = p.a; d.rsa = p.rsa; d.csa = p.csa;
+  d.b = p.b; d.rsb = p.rsb; d.csb = p.csb;
+  d.c = p.c; d.rsc = p.rsc; d.csc = p.csc;
+  d.alpha = p.alpha; d.beta = p.beta;
+  d.bias = p.bias; d.act = p.act; d.param = p.param; d.z = p.z;
+  const bool f32 = std::is_same<T, float>::value;
+  auto aligned16 = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
+  // A 16-byte load needs 4 consecutive elements (unit stride), every row start aligned.
+  d.a_vec = f32 && p.csa == 1 && (p.m == 1 || p.rsa % 4 == 0) && aligned16(p.a);
+  d.a_kmajor = std::llabs(p.csa) <= std::llabs(p.rsa);
+  d.b_vec = f32 && p.csb == 1 && (p.k == 1 || p.rsb % 4 == 0) && aligned16(p.b);
+  d.b_nmajor = std::llabs(p.csb) <= std::llabs(p.rsb);
+  return d;
+}
+
+#ifndef DG_SIMT
+inline bool device_has_tf32() {
+  int dev = 0, major = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return false;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
+    return false;
+  return major >= 8;
+}
+#endif
+
+template <class T>
+void gemm(const GemmParams<T>& p, Precision precision, GemmTile tile, void* stream) {
+  if (p.m <= 0 || p.n <= 0) return;
+  const GemmDev<T> d = gemm_dev(p);
+  const int64_t tiles128 = ((p.m + 127) / 128) * ((p.n + 127) / 128);
+  // Too few 128x128 tiles to fill the GPU: use the 64x64 configuration (4x the blocks).
+  const bool small = tile == GemmTile::small || (tile == GemmTile::automatic && tiles128 < 96);
+  auto grid = [&](int bm, int bn) {
+    return dim3(static_cast<unsigned>((p.n + bn - 1) / bn), static_cast<unsigned>((p.m + bm - 1) / bm));
+  };
+#ifndef DG_SIMT
+  if constexpr (std::is_same<T, float>::value) {
+    // TF32 falls back to FP32 on GPUs without TF32 tensor cores (as torch's allow_tf32 does).
+    if (precision == Precision::tf32 && device_has_tf32()) {
+      if (small) {
+        auto kernel = &gemm_tf32_kernel<64, 64, 16, 32, 32, 128>;
+        DG_LAUNCH(kernel, grid(64, 64), dim3(128), stream, d);
+      } else {
+        auto kernel = &gemm_tf32_kernel<128, 128, 16, 64, 32, 256>;
+        DG_LAUNCH(kernel, grid(128, 128), dim3(256), stream, d);
+      }
+      check_launch("matmul (tf32)");
+      return;
+    }
+  }
+#else
+  (void)precision;
+#endif
+  // Block tile BM x BN x BK, warp tile WM x WN, WNITER sub-tiles across n, TM x TN per lane.
+  // The large FP32 tile is the configuration siboehm's warptiling kernel was autotuned to
+  // (128x128x16, 4 warps of 64x64, 8x4 per lane and sub-tile, 128 outputs per thread).
+  constexpr bool f32 = std::is_same<T, float>::value;
+  constexpr int BK = f32 ? 16 : 8;
+  if (small) {
+    auto kernel = &gemm_simt_kernel<T, 64, 64, BK, 32, 32, 2, 4, 4, 128>;
+    DG_LAUNCH(kernel, grid(64, 64), dim3(128), stream, d);
+  } else if constexpr (f32) {
+    auto kernel = &gemm_simt_kernel<T, 128, 128, BK, 64, 64, 4, 8, 4, 128>;
+    DG_LAUNCH(kernel, grid(128, 128), dim3(128), stream, d);
+  } else {
+    auto kernel = &gemm_simt_kernel<T, 128, 128, BK, 64, 32, 2, 4, 4, 256>;
+    DG_LAUNCH(kernel, grid(128, 128), dim3(256), stream, d);
+  }
+  check_launch("matmul");
+}
+
+#define DG_INSTANTIATE_GEMM(T) \
+  template void gemm<T>(const GemmParams<T>&, Precision, GemmTile, void*);
+
+}  // namespace cuda
+}  // namespace dg

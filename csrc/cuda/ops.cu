@@ -1,0 +1,10 @@
+// nvcc translation unit of every non-GEMM kernel (elementwise, softmax / losses, reductions,
+// optimizers).
+#include "cuda/ops_impl.cuh"
+
+namespace dg {
+namespace cuda {
+DG_INSTANTIATE_OPS(float)
+DG_INSTANTIATE_OPS(double)
+}  // namespace cuda
+}  // namespace dg

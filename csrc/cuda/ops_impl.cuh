@@ -1,0 +1,135 @@
+// The launchers of every non-GEMM kernel: grid / block sizes and host-side constants.
+// Compiled by nvcc (ops.cu) and by the emulator (simt_kernels.cpp).
+#pragma once
+
+#include <cmath>
+
+#include "cuda/elementwise.cuh"
+#include "cuda/launch_check.cuh"
+#include "cuda/ops.h"
+#include "cuda/reduce.cuh"
+#include "cuda/softmax_xent.cuh"
+
+namespace dg {
+namespace cuda {
+
+constexpr unsigned kElementwiseThreads = 256;
+constexpr unsigned kMaxRowBlocks = 65535u * 8;
+
+template <class T>
+void activation(int64_t n, const T* x, T* y, int act, T param, void* stream) {
+  if (n <= 0) return;
+  DG_LAUNCH(activation_kernel<T>, dim3(blocks_for(n, kElementwiseThreads)),
+            dim3(kElementwiseThreads), stream, n, x, y, act, param);
+  check_launch("activation");
+}
+
+template <class T>
+void activation_backward(int64_t n, const T* dy, const T* saved, T* dx, int act, T param,
+                         void* stream) {
+  if (n <= 0) return;
+  DG_LAUNCH(activation_backward_kernel<T>, dim3(blocks_for(n, kElementwiseThreads)),
+            dim3(kElementwiseThreads), stream, n, dy, saved, dx, act, param);
+  check_launch("activation_backward");
+}
+
+inline unsigned row_blocks(int64_t rows) {
+  return static_cast<unsigned>(rows < kMaxRowBlocks ? rows : kMaxRowBlocks);
+}
+
+template <class T>
+void softmax(int64_t rows, int64_t cols, const T* x, T* y, bool log, void* stream) {
+  if (rows <= 0 || cols <= 0) return;
+  DG_LAUNCH(softmax_kernel<T>, dim3(row_blocks(rows)), dim3(row_threads(cols)), stream, rows, cols,
+            x, y, log);
+  check_launch("softmax");
+}
+
+template <class T>
+void softmax_backward(int64_t rows, int64_t cols, const T* dy, const T* y, T* dx, bool log,
+                      void* stream) {
+  if (rows <= 0 || cols <= 0) return;
+  DG_LAUNCH(softmax_backward_kernel<T>, dim3(row_blocks(rows)), dim3(row_threads(cols)), stream,
+            rows, cols, dy, y, dx, log);
+  check_launch("softmax_backward");
+}
+
+template <class T>
+void softmax_xent(int64_t rows, int64_t cols, const T* logits, const int64_t* target, T* loss,
+                  T* dlogits, T scale, void* stream) {
+  if (rows <= 0 || cols <= 0) return;
+  DG_LAUNCH(softmax_xent_kernel<T>, dim3(row_blocks(rows)), dim3(row_threads(cols)), stream, rows,
+            cols, logits, target, loss, dlogits, scale);
+  check_launch("softmax_cross_entropy");
+}
+
+template <class T>
+void pointwise_loss(int64_t n, int kind, const T* y, const T* t, T* loss, T* grad, T scale,
+                    void* stream) {
+  if (n <= 0) return;
+  DG_LAUNCH(pointwise_loss_kernel<T>, dim3(blocks_for(n, kElementwiseThreads)),
+            dim3(kElementwiseThreads), stream, n, kind, y, t, loss, grad, scale);
+  check_launch("loss");
+}
+
+constexpr int64_t kSegment = 4096;  // elements per block in the first pass of a long row
+
+template <class T>
+void reduce_sum(int64_t outer, int64_t n, int64_t inner, const T* x, T* y, T scale, T* work,
+                int64_t work_len, void* stream) {
+  if (outer <= 0 || inner <= 0) return;
+  if (inner == 1) {
+    int64_t parts = (n + kSegment - 1) / kSegment;
+    if (work == nullptr || parts < 2 || outer * parts > work_len) parts = 1;
+    if (parts == 1) {
+      DG_LAUNCH(reduce_rows_kernel<T>, dim3(row_blocks(outer)), dim3(row_threads(n)), stream,
+                outer, n, int64_t{1}, n, x, y, scale);
+    } else {
+      const int64_t seg = (n + parts - 1) / parts;
+      DG_LAUNCH(reduce_rows_kernel<T>, dim3(row_blocks(outer * parts)), dim3(256), stream, outer,
+                n, parts, seg, x, work, T(1));
+      check_launch("sum (first pass)");
+      DG_LAUNCH(reduce_rows_kernel<T>, dim3(row_blocks(outer)), dim3(row_threads(parts)),
+                stream, outer, parts, int64_t{1}, parts, static_cast<const T*>(work), y, scale);
+    }
+  } else {
+    const int64_t tiles = outer * ((inner + kColTile - 1) / kColTile);
+    DG_LAUNCH(reduce_cols_kernel<T>, dim3(row_blocks(tiles)), dim3(kColTile, kColRows), stream,
+              outer, n, inner, x, y, scale);
+  }
+  check_launch("sum");
+}
+
+template <class T>
+void sgd_update(int64_t n, T* param, const T* grad, T* buf, T lr, T momentum, T weight_decay,
+                bool nesterov, T dampening, bool first_step, void* stream) {
+  if (n <= 0) return;
+  DG_LAUNCH(sgd_kernel<T>, dim3(blocks_for(n, kElementwiseThreads)), dim3(kElementwiseThreads),
+            stream, n, param, grad, buf, lr, momentum, weight_decay, nesterov, dampening, first_step);
+  check_launch("sgd_update");
+}
+
+template <class T>
+void adam_update(int64_t n, T* param, const T* grad, T* m, T* v, int64_t step, T lr, T beta1,
+                 T beta2, T eps, T weight_decay, bool decoupled, void* stream) {
+  if (n <= 0) return;
+  const T bc1 = static_cast<T>(1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(step)));
+  const T bc2 = static_cast<T>(1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(step)));
+  DG_LAUNCH(adam_kernel<T>, dim3(blocks_for(n, kElementwiseThreads)), dim3(kElementwiseThreads),
+            stream, n, param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, bc1, bc2);
+  check_launch("adam_update");
+}
+
+#define DG_INSTANTIATE_OPS(T)                                                                  \
+  template void activation<T>(int64_t, const T*, T*, int, T, void*);                           \
+  template void activation_backward<T>(int64_t, const T*, const T*, T*, int, T, void*);        \
+  template void softmax<T>(int64_t, int64_t, const T*, T*, bool, void*);                       \
+  template void softmax_backward<T>(int64_t, int64_t, const T*, const T*, T*, bool, void*);    \
+  template void softmax_xent<T>(int64_t, int64_t, const T*, const int64_t*, T*, T*, T, void*); \
+  template void pointwise_loss<T>(int64_t, int, const T*, const T*, T*, T*, T, void*);         \
+  template void reduce_sum<T>(int64_t, int64_t, int64_t, const T*, T*, T, T*, int64_t, void*); \
+  template void sgd_update<T>(int64_t, T*, const T*, T*, T, T, T, bool, T, bool, void*);            \
+  template void adam_update<T>(int64_t, T*, const T*, T*, T*, int64_t, T, T, T, T, T, bool, void*);
+
+}  // namespace cuda
+}  // namespace dg

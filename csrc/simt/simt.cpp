@@ -1,0 +1,369 @@
+// The SIMT emulator's runtime: fibers, the block scheduler, barriers, warp exchange, buffers.
+#include "simt/simt.h"
+
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <vector>
+
+namespace simt {
+
+namespace {
+
+constexpr size_t kStackBytes = 128 * 1024;   // per fiber, plus one guard page below it
+constexpr size_t kSharedBytes = 96 * 1024;   // the largest static shared memory we allow
+constexpr unsigned kWarp = 32;
+
+enum class Wait { none, block, warp };
+
+// One fiber's stack: mmap'd with a PROT_NONE guard page so an overflow faults instead of
+// silently corrupting the neighbouring stack.
+struct Stack {
+  char* mem = nullptr;
+  size_t bytes = 0;
+  Stack() {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    bytes = kStackBytes + page;
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    mem = static_cast<char*>(p);
+    mprotect(mem, page, PROT_NONE);
+  }
+  ~Stack() { munmap(mem, bytes); }
+  Stack(const Stack&) = delete;
+  Stack& operator=(const Stack&) = delete;
+};
+
+struct WarpState {
+  unsigned arrived = 0;    // lanes waiting at the current warp barrier
+  unsigned expected = 0;   // the mask of the current warp barrier
+  unsigned long gen = 0;
+  unsigned present = 0;    // lanes that exist in this warp
+  unsigned char slots[kWarp][16];
+};
+
+// Everything below is per OS thread, so concurrent launches from different Python threads
+// (the binding releases the GIL) do not share state.
+thread_local std::vector<std::pair<const char*, const char*>> tl_buffers;
+thread_local bool tl_reverse = false;
+thread_local bool tl_race_check = true;
+thread_local std::vector<std::unique_ptr<Stack>> tl_stacks;
+
+}  // namespace
+
+struct ThreadState {
+  ucontext_t ctx;
+  dim3 idx;
+  unsigned linear = 0;
+  bool done = false;
+  Wait wait = Wait::none;
+  unsigned long wait_gen = 0;
+  size_t shared_offset = 0;
+  std::exception_ptr error;
+};
+
+// What the race detector knows about one 4-byte word of shared memory in the current block.
+struct WordState {
+  uint64_t write_epoch = 0;  // 1 + the barrier generation of the last write (0: never written)
+  uint64_t read_epoch = 0;   // 1 + the barrier generation of the last read
+  unsigned writer = 0, reader = 0;
+  bool many_readers = false;  // more than one thread read it in read_epoch
+};
+
+struct BlockState {
+  std::vector<WordState> words;
+  dim3 block_idx, block_dim, grid_dim;
+  ucontext_t scheduler;
+  std::vector<ThreadState> threads;
+  std::vector<WarpState> warps;
+  unsigned live = 0;
+  unsigned arrived = 0;  // threads waiting at __syncthreads
+  const char* bar_file = "";  // the call site they wait at
+  int bar_line = 0;
+  unsigned long gen = 0;
+  size_t shared_used = 0;
+  alignas(64) unsigned char shared[kSharedBytes];
+  const std::function<void()>* body = nullptr;
+};
+
+thread_local ThreadState* tl_thread = nullptr;
+thread_local BlockState* tl_block = nullptr;
+
+void fault(const std::string& msg) { throw Fault(msg); }
+
+static ThreadState& cur() {
+  if (tl_thread == nullptr) fault("a device function was called outside a kernel launch");
+  return *tl_thread;
+}
+
+const dim3& thread_idx() { return cur().idx; }
+const dim3& block_idx() { return tl_block->block_idx; }
+const dim3& block_dim() { return tl_block->block_dim; }
+const dim3& grid_dim() { return tl_block->grid_dim; }
+
+std::string where() {
+  if (tl_thread == nullptr || tl_block == nullptr) return "host";
+  auto s = [](const dim3& d) {
+    return "(" + std::to_string(d.x) + "," + std::to_string(d.y) + "," + std::to_string(d.z) + ")";
+  };
+  return "block " + s(tl_block->block_idx) + " thread " + s(tl_thread->idx);
+}
+
+unsigned lane_id() { return cur().linear % kWarp; }
+
+static void yield() {
+  ThreadState& t = cur();
+  swapcontext(&t.ctx, &tl_block->scheduler);
+}
+
+void syncthreads(const char* file, int line) {
+  ThreadState& t = cur();
+  BlockState& b = *tl_block;
+  if (b.arrived == 0) {
+    b.bar_file = file;
+    b.bar_line = line;
+  } else if (b.bar_line != line || std::strcmp(b.bar_file, file) != 0) {
+    fault("divergent __syncthreads: " + where() + " waits at " + file + ":" +
+          std::to_string(line) + " while other threads wait at " + b.bar_file + ":" +
+          std::to_string(b.bar_line));
+  }
+  if (++b.arrived == b.live) {  // the last one in releases the others
+    b.arrived = 0;
+    ++b.gen;
+    return;
+  }
+  t.wait = Wait::block;
+  t.wait_gen = b.gen;
+  yield();
+  t.wait = Wait::none;
+}
+
+void warp_sync(unsigned mask) {
+  ThreadState& t = cur();
+  BlockState& b = *tl_block;
+  WarpState& w = b.warps[t.linear / kWarp];
+  const unsigned lane = t.linear % kWarp;
+  if (((mask >> lane) & 1u) == 0)
+    fault("warp primitive called by lane " + std::to_string(lane) + " with mask 0x" +
+          [&] { char buf[16]; snprintf(buf, sizeof buf, "%08x", mask); return std::string(buf); }() +
+          " that does not name it, at " + where());
+  if ((mask & ~w.present) != 0)
+    fault("warp primitive mask names lanes that do not exist in this block (blockDim too small "
+          "for a full warp?), at " + where());
+  if (w.arrived == 0) {
+    w.expected = mask;
+  } else if (w.expected != mask) {
+    fault("lanes of one warp reached a warp primitive with different masks, at " + where());
+  }
+  w.arrived |= 1u << lane;
+  if (w.arrived == w.expected) {
+    w.arrived = 0;
+    ++w.gen;
+    return;
+  }
+  t.wait = Wait::warp;
+  t.wait_gen = w.gen;
+  yield();
+  t.wait = Wait::none;
+}
+
+unsigned char* warp_slot(unsigned lane) {
+  return tl_block->warps[cur().linear / kWarp].slots[lane % kWarp];
+}
+
+void* shared_alloc(size_t bytes, size_t align) {
+  ThreadState& t = cur();
+  BlockState& b = *tl_block;
+  size_t off = (t.shared_offset + align - 1) / align * align;
+  if (off + bytes > kSharedBytes)
+    fault("kernel declares more than " + std::to_string(kSharedBytes) + " bytes of shared memory");
+  t.shared_offset = off + bytes;
+  b.shared_used = std::max(b.shared_used, t.shared_offset);
+  return b.shared + off;
+}
+
+void register_buffer(const void* p, size_t nbytes) {
+  const char* lo = static_cast<const char*>(p);
+  tl_buffers.emplace_back(lo, lo + nbytes);
+}
+
+void clear_buffers() { tl_buffers.clear(); }
+
+std::pair<const char*, const char*> find_buffer(const void* p, const char* what) {
+  const char* c = static_cast<const char*>(p);
+  for (auto& b : tl_buffers)
+    if (c >= b.first && c < b.second) return b;
+  // A pointer one past the end of a buffer is legal to pass (e.g. an empty slice) but not to
+  // dereference: give it an empty range.
+  for (auto& b : tl_buffers)
+    if (c == b.second) return {c, c};
+  fault(std::string(what) + " passed to a kernel lies in no registered buffer");
+}
+
+void set_reverse_schedule(bool reverse) { tl_reverse = reverse; }
+void set_race_check(bool on) { tl_race_check = on; }
+
+void shared_access(const void* p, size_t bytes, bool write) {
+  if (!tl_race_check) return;
+  BlockState& b = *tl_block;
+  const unsigned me = cur().linear;
+  const uint64_t epoch = b.gen + 1;
+  const size_t off = static_cast<size_t>(static_cast<const unsigned char*>(p) - b.shared);
+  auto who = [&](unsigned t) {
+    const ThreadState& o = b.threads[t];
+    return "thread (" + std::to_string(o.idx.x) + "," + std::to_string(o.idx.y) + "," +
+           std::to_string(o.idx.z) + ")";
+  };
+  for (size_t w = off / 4; w < (off + bytes + 3) / 4; ++w) {
+    WordState& s = b.words[w];
+    const std::string at = "shared byte offset " + std::to_string(w * 4);
+    if (write) {
+      if (s.write_epoch == epoch && s.writer != me)
+        fault("shared-memory race (write after write, no __syncthreads between): " + at +
+              " written by " + who(s.writer) + ", then by " + where());
+      if (s.read_epoch == epoch && (s.many_readers || s.reader != me))
+        fault("shared-memory race (write after read, no __syncthreads between): " + at +
+              " read by " + who(s.reader) + (s.many_readers ? " and others" : "") +
+              ", then written by " + where());
+      s.write_epoch = epoch;
+      s.writer = me;
+    } else {
+      if (s.write_epoch == 0)
+        fault("read of uninitialized shared memory (" + at +
+              " was not written in this block) at " + where());
+      if (s.write_epoch == epoch && s.writer != me)
+        fault("shared-memory race (read after write, no __syncthreads between): " + at +
+              " written by " + who(s.writer) + ", read by " + where());
+      if (s.read_epoch == epoch) {
+        s.many_readers = s.many_readers || s.reader != me;
+      } else {
+        s.read_epoch = epoch;
+        s.reader = me;
+        s.many_readers = false;
+      }
+    }
+  }
+}
+
+static void fiber_main() {
+  ThreadState* t = tl_thread;
+  try {
+    (*tl_block->body)();
+  } catch (...) {
+    t->error = std::current_exception();
+  }
+  t->done = true;
+  // Returning resumes uc_link, the scheduler.
+}
+
+static bool runnable(const ThreadState& t, const BlockState& b) {
+  if (t.done) return false;
+  switch (t.wait) {
+    case Wait::none: return true;
+    case Wait::block: return b.gen != t.wait_gen;
+    case Wait::warp: return b.warps[t.linear / kWarp].gen != t.wait_gen;
+  }
+  return false;
+}
+
+static void thread_exited(BlockState& b) {
+  --b.live;
+  // Threads that have exited no longer count at __syncthreads.
+  if (b.arrived > 0 && b.arrived == b.live) {
+    b.arrived = 0;
+    ++b.gen;
+  }
+}
+
+static void run_block(BlockState& b) {
+  const unsigned n = static_cast<unsigned>(b.threads.size());
+  std::memset(b.shared, 0xFF, b.shared_used ? b.shared_used : kSharedBytes);  // NaN poison
+  std::fill(b.words.begin(), b.words.begin() + (b.shared_used ? (b.shared_used + 3) / 4
+                                                                : b.words.size()), WordState{});
+  b.gen = 0;
+  b.live = n;
+  b.arrived = 0;
+  for (auto& w : b.warps) {
+    w.arrived = 0;
+    w.expected = 0;
+  }
+  for (unsigned i = 0; i < n; ++i) {
+    ThreadState& t = b.threads[i];
+    t.done = false;
+    t.wait = Wait::none;
+    t.shared_offset = 0;
+    t.error = nullptr;
+    getcontext(&t.ctx);
+    t.ctx.uc_stack.ss_sp = tl_stacks[i]->mem;
+    t.ctx.uc_stack.ss_size = tl_stacks[i]->bytes;
+    t.ctx.uc_link = &b.scheduler;
+    makecontext(&t.ctx, fiber_main, 0);
+  }
+  while (b.live > 0) {
+    bool ran = false;
+    for (unsigned j = 0; j < n; ++j) {
+      ThreadState& t = b.threads[tl_reverse ? n - 1 - j : j];
+      if (!runnable(t, b)) continue;
+      ran = true;
+      tl_thread = &t;
+      swapcontext(&b.scheduler, &t.ctx);
+      tl_thread = nullptr;
+      if (t.error) std::rethrow_exception(t.error);
+      if (t.done) thread_exited(b);
+    }
+    if (!ran) {
+      unsigned at_block = 0, at_warp = 0;
+      for (auto& t : b.threads) {
+        if (t.done) continue;
+        if (t.wait == Wait::block) ++at_block; else ++at_warp;
+      }
+      const auto& bi = b.block_idx;
+      fault("deadlock in block (" + std::to_string(bi.x) + "," + std::to_string(bi.y) + "," +
+            std::to_string(bi.z) + "): " + std::to_string(at_block) +
+            " threads wait at __syncthreads and " + std::to_string(at_warp) +
+            " at a warp primitive, and no thread can reach them");
+    }
+  }
+}
+
+void run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
+  const uint64_t nthreads = uint64_t(block.x) * block.y * block.z;
+  if (nthreads == 0 || nthreads > 1024) fault("invalid blockDim: " + std::to_string(nthreads) +
+                                              " threads per block (1..1024)");
+  if (uint64_t(grid.x) * grid.y * grid.z == 0) fault("invalid gridDim: zero blocks");
+  if (grid.y > 65535 || grid.z > 65535) fault("invalid gridDim: y or z over 65535");
+  while (tl_stacks.size() < nthreads) tl_stacks.push_back(std::make_unique<Stack>());
+
+  auto b = std::make_unique<BlockState>();
+  b->block_dim = block;
+  b->grid_dim = grid;
+  b->body = &body;
+  b->threads.resize(nthreads);
+  b->warps.resize((nthreads + kWarp - 1) / kWarp);
+  b->words.resize(kSharedBytes / 4);
+  for (unsigned i = 0; i < nthreads; ++i) {
+    ThreadState& t = b->threads[i];
+    t.linear = i;
+    t.idx = dim3(i % block.x, (i / block.x) % block.y, i / (block.x * block.y));
+    b->warps[i / kWarp].present |= 1u << (i % kWarp);
+  }
+  BlockState* saved_block = tl_block;
+  tl_block = b.get();
+  struct Restore {
+    BlockState* s;
+    ~Restore() { tl_block = s; tl_thread = nullptr; }
+  } restore{saved_block};
+  for (unsigned z = 0; z < grid.z; ++z)
+    for (unsigned y = 0; y < grid.y; ++y)
+      for (unsigned x = 0; x < grid.x; ++x) {
+        b->block_idx = dim3(x, y, z);
+        run_block(*b);
+      }
+}
+
+}  // namespace simt

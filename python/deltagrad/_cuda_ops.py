@@ -1,0 +1,859 @@
+"""The CUDA backend of ``dg.ops``: validates device arrays and launches the csrc/cuda kernels.
+
+``KernelOps`` implements the ops contract of docs/ARCHITECTURE.md once, over a raw kernel
+module with the launch API of csrc/cuda/bind_raw.h: ``_cuda`` (kernels on the GPU, cupy arrays,
+this file) or ``_simt`` (the same kernels in the SIMT emulator on numpy arrays, _simt_ops.py).
+It checks dtypes, shapes, contiguity and aliasing, allocates outputs, and passes addresses,
+element strides and the current stream to the kernels. cupy is imported on first use, so this
+module imports (and ``availability()`` answers) on machines without cupy or a GPU.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+try:  # the compiled CUDA module: absent in builds without nvcc (the emulator still works)
+    from . import _cuda
+except ImportError as _e:  # pragma: no cover - depends on the build
+    _cuda = None
+    CUDA_IMPORT_ERROR = str(_e)
+else:
+    CUDA_IMPORT_ERROR = ""
+
+__all__ = [
+    "availability",
+    "device_name",
+    "device_count",
+    "set_allow_tf32",
+    "get_allow_tf32",
+    "matmul",
+    "activation",
+    "activation_backward",
+    "softmax",
+    "log_softmax",
+    "softmax_backward",
+    "log_softmax_backward",
+    "softmax_cross_entropy",
+    "sum_of_squares",
+    "mse_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "linear_forward",
+    "linear_backward",
+    "sum",
+    "mean",
+    "reduce_sum",
+    "sum_to_shape",
+    "sgd_update",
+    "adam_update",
+]
+
+# Codes shared with the kernels (csrc/cuda/activation.cuh Act, elementwise.cuh Loss).
+ACTIVATIONS = {
+    "identity": 0,
+    "relu": 1,
+    "leaky_relu": 2,
+    "sigmoid": 3,
+    "tanh": 4,
+    "gelu": 5,
+    "gelu_tanh": 6,
+    "softplus": 7,
+}
+# Activations whose backward needs the pre-activation x (the others need the output y).
+NEEDS_INPUT = frozenset({"leaky_relu", "gelu", "gelu_tanh", "softplus"})
+_LOSS_CODES = {"sum_of_squares": 0, "mse": 1, "bce": 2, "bce_with_logits": 3}
+_REDUCTIONS = ("mean", "sum", "none")
+_PRECISIONS = {None: None, "fp32": 0, "float32": 0, "highest": 0, "ieee": 0, "tf32": 1, "high": 1}
+_TILES = {"auto": 0, "large": 1, "small": 2}
+_SEGMENT = 4096  # csrc/cuda/ops_impl.cuh kSegment
+_MAX_PARTIALS = 1 << 16
+
+_allow_tf32 = False
+
+
+def set_allow_tf32(flag: bool) -> None:
+    """Let float32 matmuls on the GPU use TF32 tensor cores (like torch's allow_tf32)."""
+    global _allow_tf32
+    _allow_tf32 = bool(flag)
+
+
+def get_allow_tf32() -> bool:
+    return _allow_tf32
+
+
+class KernelOps:
+    """The ops contract over one raw kernel module and one array library."""
+
+    device = "cuda"
+    array_type_name = "cupy.ndarray"
+    check_targets_on_host = False  # see softmax_cross_entropy
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    # ---- hooks: what differs between the GPU and the emulator --------------------------------
+    def xp(self) -> Any:
+        import cupy  # noqa: PLC0415  (lazy: cupy is optional and slow to import)
+
+        return cupy
+
+    def _is_array(self, x: Any) -> bool:
+        return hasattr(x, "__cuda_array_interface__")
+
+    def _as_array(self, x: Any) -> Any:
+        xp = self.xp()
+        return x if isinstance(x, xp.ndarray) else xp.asarray(x)  # zero-copy for CAI objects
+
+    def _ptr(self, x: Any) -> int:
+        return int(x.data.ptr)
+
+    def _stream(self) -> int:
+        return int(self.xp().cuda.get_current_stream().ptr)
+
+    def _call(self, name: str, arrays: list[Any], *args: Any) -> None:
+        getattr(self._raw, name)(*args)
+
+    # ---- validation --------------------------------------------------------------------------
+    def _input(self, x: Any, name: str, dtype: Any = None, contiguous: bool = True) -> Any:
+        """A float32/float64 device array; non-contiguous views are copied explicitly."""
+        if not self._is_array(x):
+            raise TypeError(
+                f"{name}: expected a {self.array_type_name}, got {type(x).__name__}"
+                f" (move it to the {self.device} device first)"
+            )
+        x = self._as_array(x)
+        xp = self.xp()
+        if x.dtype not in (xp.float32, xp.float64):
+            raise TypeError(f"{name}: expected dtype float32 or float64, got {x.dtype}")
+        if dtype is not None and x.dtype != dtype:
+            raise TypeError(
+                f"{name}: expected dtype {xp.dtype(dtype).name} (the dtype of the "
+                f"first argument), got {x.dtype}"
+            )
+        if contiguous and not x.flags.c_contiguous:
+            x = xp.ascontiguousarray(x)
+        elif any(s % x.itemsize for s in x.strides):
+            x = xp.ascontiguousarray(x)
+        return x
+
+    def _output(
+        self,
+        out: Any,
+        shape: tuple[int, ...],
+        dtype: Any,
+        name: str = "out",
+        contiguous: bool = True,
+    ) -> Any:
+        """A caller's output buffer: right type, dtype, shape, writable. Never copied."""
+        xp = self.xp()
+        if out is None:
+            return xp.empty(shape, dtype=dtype)
+        if not self._is_array(out):
+            raise TypeError(f"{name}: expected a {self.array_type_name}, got {type(out).__name__}")
+        out = self._as_array(out)
+        if out.dtype != dtype:
+            raise TypeError(f"{name}: expected dtype {xp.dtype(dtype).name}, got {out.dtype}")
+        if tuple(out.shape) != tuple(shape):
+            raise ValueError(f"{name}: expected shape {tuple(shape)}, got {tuple(out.shape)}")
+        if not getattr(out.flags, "writeable", True):
+            raise ValueError(f"{name}: expected a writable array, got a read-only one")
+        if contiguous and not out.flags.c_contiguous:
+            raise ValueError(f"{name}: expected a C-contiguous array")
+        if any(s % out.itemsize for s in out.strides):
+            raise ValueError(f"{name}: strides {out.strides} are not multiples of the item size")
+        return out
+
+    def _extent(self, x: Any) -> tuple[int, int]:
+        lo = hi = self._ptr(x)
+        if x.size == 0:
+            return lo, lo
+        for n, s in zip(x.shape, x.strides):
+            span = (n - 1) * s
+            if span < 0:
+                lo += span
+            else:
+                hi += span
+        return lo, hi + x.itemsize
+
+    def _overlap(self, a: Any, b: Any) -> bool:
+        (alo, ahi), (blo, bhi) = self._extent(a), self._extent(b)
+        return alo < bhi and blo < ahi and alo != ahi and blo != bhi
+
+    @staticmethod
+    def _dtype_code(x: Any) -> int:
+        return 0 if x.itemsize == 4 else 1
+
+    @staticmethod
+    def _act_code(act: str) -> int:
+        if act not in ACTIVATIONS:
+            raise ValueError(f"act: expected one of {sorted(ACTIVATIONS)}, got {act!r}")
+        return ACTIVATIONS[act]
+
+    @staticmethod
+    def _reduction(reduction: str) -> str:
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
+        return reduction
+
+    def _estride(self, x: Any, dim: int) -> int:
+        return int(x.strides[dim] // x.itemsize)
+
+    # ---- GEMM and the fused linear layer -----------------------------------------------------
+    def _gemm(
+        self,
+        a: Any,
+        trans_a: bool,
+        b: Any,
+        trans_b: bool,
+        c: Any,
+        alpha: float,
+        beta: float,
+        *,
+        bias: Any = None,
+        act: str = "identity",
+        param: float = 0.0,
+        z: Any = None,
+        precision: Any = None,
+        tile: str = "auto",
+        extra: tuple[Any, ...] = (),
+    ) -> None:
+        ia, ib = (1, 0) if trans_a else (0, 1), (1, 0) if trans_b else (0, 1)
+        m, k = a.shape[ia[0]], a.shape[ia[1]]
+        n = b.shape[ib[1]]
+        if precision not in _PRECISIONS:
+            raise ValueError(
+                f"precision: expected 'fp32' or 'tf32' (or None for the global "
+                f"set_allow_tf32 flag), got {precision!r}"
+            )
+        prec = _PRECISIONS[precision]
+        if prec is None:
+            prec = 1 if _allow_tf32 else 0
+        if tile not in _TILES:
+            raise ValueError(f"tile: expected one of {sorted(_TILES)}, got {tile!r}")
+        arrays = [a, b, c, *(x for x in (bias, z) if x is not None), *extra]
+        self._call(
+            "gemm",
+            arrays,
+            self._dtype_code(c),
+            m,
+            n,
+            k,
+            self._ptr(a),
+            self._estride(a, ia[0]),
+            self._estride(a, ia[1]),
+            self._ptr(b),
+            self._estride(b, ib[0]),
+            self._estride(b, ib[1]),
+            self._ptr(c),
+            self._estride(c, 0),
+            self._estride(c, 1),
+            float(alpha),
+            float(beta),
+            self._ptr(bias) if bias is not None else 0,
+            self._act_code(act),
+            float(param),
+            self._ptr(z) if z is not None else 0,
+            prec if c.itemsize == 4 else 0,
+            _TILES[tile],
+            self._stream(),
+        )
+
+    def matmul(
+        self,
+        a: Any,
+        b: Any,
+        *,
+        trans_a: bool = False,
+        trans_b: bool = False,
+        alpha: float = 1.0,
+        beta: float = 0.0,
+        out: Any = None,
+        precision: Any = None,
+        tile: str = "auto",
+    ) -> Any:
+        """C = alpha * op(a) @ op(b) + beta * C (C is out); any strides. precision="tf32"
+        lets float32 use TF32 tensor cores (GPU only; the emulator always computes FP32)."""
+        a = self._input(a, "a", contiguous=False)
+        b = self._input(b, "b", dtype=a.dtype, contiguous=False)
+        if a.ndim != 2:
+            raise ValueError(f"a: expected a 2-D array, got shape {tuple(a.shape)}")
+        if b.ndim != 2:
+            raise ValueError(f"b: expected a 2-D array, got shape {tuple(b.shape)}")
+        m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
+        kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
+        if k != kb:
+            raise ValueError(
+                f"matmul: inner dimensions differ: op(a) is {m}x{k} (a has shape "
+                f"{tuple(a.shape)}{', trans_a=True' if trans_a else ''}), op(b) is "
+                f"{kb}x{n} (b has shape {tuple(b.shape)}"
+                f"{', trans_b=True' if trans_b else ''})"
+            )
+        if out is None and beta != 0.0:
+            raise ValueError(
+                f"beta: must be 0 when out is None (beta scales the values in out), got {beta}"
+            )
+        out = self._output(out, (m, n), a.dtype, contiguous=False)
+        if m == 0 or n == 0:
+            return out
+        c = out
+        if self._overlap(out, a) or self._overlap(out, b):
+            c = self.xp().array(out, order="C")  # scratch C, keeping out's values for beta
+        self._gemm(a, trans_a, b, trans_b, c, alpha, beta, precision=precision, tile=tile)
+        if c is not out:
+            out[...] = c
+        return out
+
+    def linear_forward(
+        self,
+        x: Any,
+        w: Any,
+        b: Any = None,
+        act: str = "identity",
+        param: float = 0.0,
+        *,
+        precision: Any = None,
+        tile: str = "auto",
+    ) -> tuple[Any, Any]:
+        """(y, z): y = act(x @ w.T + b) in one GEMM with a fused epilogue; z = x @ w.T + b
+        only when the activation's backward needs it, else None."""
+        self._act_code(act)
+        x = self._input(x, "x", contiguous=False)
+        w = self._input(w, "w", dtype=x.dtype, contiguous=False)
+        if x.ndim != 2:
+            raise ValueError(
+                f"x: expected a 2-D array (batch, in_features), got shape {tuple(x.shape)}"
+            )
+        if w.ndim != 2 or w.shape[1] != x.shape[1]:
+            raise ValueError(
+                f"w: expected shape (out_features, {x.shape[1]}), got {tuple(w.shape)}"
+            )
+        if b is not None:
+            b = self._input(b, "b", dtype=x.dtype)
+            if tuple(b.shape) != (w.shape[0],):
+                raise ValueError(f"b: expected shape ({w.shape[0]},), got {tuple(b.shape)}")
+        xp = self.xp()
+        y = xp.empty((x.shape[0], w.shape[0]), dtype=x.dtype)
+        z = xp.empty_like(y) if act in NEEDS_INPUT else None
+        if y.size:
+            self._gemm(
+                x,
+                False,
+                w,
+                True,
+                y,
+                1.0,
+                0.0,
+                bias=b,
+                act=act,
+                param=param,
+                z=z,
+                precision=precision,
+                tile=tile,
+            )
+        return y, z
+
+    def linear_backward(
+        self,
+        dy: Any,
+        x: Any,
+        w: Any,
+        saved: Any,
+        act: str,
+        param: float = 0.0,
+        need_dx: bool = True,
+        has_bias: bool = True,
+    ) -> tuple[Any, Any, Any]:
+        """(dx or None, dw, db or None) of y = act(x @ w.T + b); saved is z for the
+        activations in NEEDS_INPUT and y for the others (ignored for identity)."""
+        self._act_code(act)
+        dy = self._input(dy, "dy")
+        x = self._input(x, "x", dtype=dy.dtype, contiguous=False)
+        w = self._input(w, "w", dtype=dy.dtype, contiguous=False)
+        if dy.ndim != 2 or x.ndim != 2 or w.ndim != 2:
+            raise ValueError("linear_backward: dy, x and w must be 2-D")
+        mb, nout = dy.shape
+        if x.shape[0] != mb or w.shape != (nout, x.shape[1]):
+            raise ValueError(
+                f"linear_backward: shapes do not match: dy {tuple(dy.shape)}, x "
+                f"{tuple(x.shape)}, w {tuple(w.shape)}"
+            )
+        dz = dy if act == "identity" else self.activation_backward(dy, saved, act, param=param)
+        xp = self.xp()
+        dx = xp.empty((mb, x.shape[1]), dtype=dy.dtype) if need_dx else None
+        if dx is not None and dx.size:
+            self._gemm(dz, False, w, False, dx, 1.0, 0.0)
+        dw = xp.empty(w.shape, dtype=dy.dtype)
+        if dw.size:
+            self._gemm(dz, True, x, False, dw, 1.0, 0.0)
+        db = None
+        if has_bias:
+            db = xp.empty((nout,), dtype=dy.dtype)
+            self._reduce(dz, 1, mb, nout, db, 1.0)
+        return dx, dw, db
+
+    # ---- elementwise -------------------------------------------------------------------------
+    def activation(self, x: Any, act: str, *, param: float = 0.0, out: Any = None) -> Any:
+        code = self._act_code(act)
+        x = self._input(x, "x")
+        out = self._output(out, x.shape, x.dtype)
+        self._call(
+            "activation",
+            [x, out],
+            self._dtype_code(x),
+            x.size,
+            self._ptr(x),
+            self._ptr(out),
+            code,
+            float(param),
+            self._stream(),
+        )
+        return out
+
+    def activation_backward(
+        self, dy: Any, saved: Any, act: str, *, param: float = 0.0, out: Any = None
+    ) -> Any:
+        code = self._act_code(act)
+        dy = self._input(dy, "dy")
+        saved = self._input(saved, "saved", dtype=dy.dtype)
+        if saved.shape != dy.shape:
+            raise ValueError(
+                f"saved: expected shape {tuple(dy.shape)} (the shape of dy), got "
+                f"{tuple(saved.shape)}"
+            )
+        out = self._output(out, dy.shape, dy.dtype)
+        self._call(
+            "activation_backward",
+            [dy, saved, out],
+            self._dtype_code(dy),
+            dy.size,
+            self._ptr(dy),
+            self._ptr(saved),
+            self._ptr(out),
+            code,
+            float(param),
+            self._stream(),
+        )
+        return out
+
+    # ---- softmax family ----------------------------------------------------------------------
+    def _rows(self, x: Any, name: str) -> tuple[int, int]:
+        if x.ndim < 1:
+            raise ValueError(f"{name}: expected at least 1 dimension, got a 0-d array")
+        cols = x.shape[-1]
+        return (x.size // cols if cols else 0), cols
+
+    def _softmax(self, x: Any, out: Any, log: bool) -> Any:
+        x = self._input(x, "x")
+        rows, cols = self._rows(x, "x")
+        out = self._output(out, x.shape, x.dtype)
+        self._call(
+            "softmax",
+            [x, out],
+            self._dtype_code(x),
+            rows,
+            cols,
+            self._ptr(x),
+            self._ptr(out),
+            log,
+            self._stream(),
+        )
+        return out
+
+    def softmax(self, x: Any, out: Any = None) -> Any:
+        return self._softmax(x, out, False)
+
+    def log_softmax(self, x: Any, out: Any = None) -> Any:
+        return self._softmax(x, out, True)
+
+    def _softmax_backward(self, dy: Any, y: Any, out: Any, log: bool) -> Any:
+        dy = self._input(dy, "dy")
+        y = self._input(y, "y", dtype=dy.dtype)
+        if y.shape != dy.shape:
+            raise ValueError(f"y: expected shape {tuple(dy.shape)}, got {tuple(y.shape)}")
+        rows, cols = self._rows(dy, "dy")
+        out = self._output(out, dy.shape, dy.dtype)
+        self._call(
+            "softmax_backward",
+            [dy, y, out],
+            self._dtype_code(dy),
+            rows,
+            cols,
+            self._ptr(dy),
+            self._ptr(y),
+            self._ptr(out),
+            log,
+            self._stream(),
+        )
+        return out
+
+    def softmax_backward(self, dy: Any, y: Any, out: Any = None) -> Any:
+        return self._softmax_backward(dy, y, out, False)
+
+    def log_softmax_backward(self, dy: Any, y: Any, out: Any = None) -> Any:
+        return self._softmax_backward(dy, y, out, True)
+
+    # ---- losses ------------------------------------------------------------------------------
+    def _reduce_loss(self, per: Any, reduction: str) -> Any:
+        if reduction == "none":
+            return per
+        xp = self.xp()
+        loss = xp.empty((), dtype=per.dtype)
+        n = per.size
+        scale = 1.0 if reduction == "sum" else (1.0 / n if n else math.nan)
+        self._reduce(per, 1, n, 1, loss, scale)
+        return loss
+
+    def softmax_cross_entropy(
+        self, logits: Any, target: Any, reduction: str = "mean"
+    ) -> tuple[Any, Any]:
+        """(loss, dlogits) in one fused pass; target holds int class indices.
+
+        Out-of-range targets: ValueError where checking is free (host arrays, the emulator);
+        on the GPU the check would cost a device synchronization per call, so instead the
+        kernel writes NaN into that row's loss and dlogits (torch raises a device-side assert).
+        """
+        reduction = self._reduction(reduction)
+        logits = self._input(logits, "logits")
+        if logits.ndim != 2:
+            raise ValueError(
+                f"logits: expected a 2-D array (batch, classes), got shape {tuple(logits.shape)}"
+            )
+        xp = self.xp()
+        if not self._is_array(target):
+            raise TypeError(
+                f"target: expected a {self.array_type_name} of class indices, got "
+                f"{type(target).__name__}"
+            )
+        target = self._as_array(target)
+        if target.dtype.kind not in "iu":
+            raise TypeError(
+                f"target: expected an integer dtype (class indices), got {target.dtype}"
+            )
+        rows, cols = logits.shape
+        if tuple(target.shape) != (rows,):
+            raise ValueError(f"target: expected shape ({rows},), got {tuple(target.shape)}")
+        target = xp.ascontiguousarray(target, dtype=xp.int64)
+        if rows and cols == 0:
+            raise ValueError("logits: expected at least one class, got 0 columns")
+        if rows and self.check_targets_on_host:
+            lo, hi = int(target.min()), int(target.max())
+            if lo < 0 or hi >= cols:
+                bad = lo if lo < 0 else hi
+                raise ValueError(f"target: class index {bad} out of range [0, {cols})")
+        per = xp.empty((rows,), dtype=logits.dtype)
+        dlogits = xp.empty_like(logits)
+        scale = 1.0 / rows if (reduction == "mean" and rows) else 1.0
+        self._call(
+            "softmax_xent",
+            [logits, target, per, dlogits],
+            self._dtype_code(logits),
+            rows,
+            cols,
+            self._ptr(logits),
+            self._ptr(target),
+            self._ptr(per),
+            self._ptr(dlogits),
+            scale,
+            self._stream(),
+        )
+        return self._reduce_loss(per, reduction), dlogits
+
+    def _pointwise_loss(self, kind: str, y: Any, t: Any, reduction: str, yname: str) -> Any:
+        y = self._input(y, yname)
+        xp = self.xp()
+        if self._is_array(t):
+            t = self._as_array(t)
+        else:
+            t = xp.asarray(t)
+        if t.dtype != y.dtype:
+            t = t.astype(y.dtype)  # an explicit copy of an input
+        t = self._input(t, "t")
+        if t.shape != y.shape:
+            raise ValueError(
+                f"t: expected shape {tuple(y.shape)} (the shape of {yname}), got {tuple(t.shape)}"
+            )
+        per = xp.empty_like(y)
+        grad = xp.empty_like(y)
+        n = y.size
+        scale = 1.0 / n if (reduction == "mean" and n) else 1.0
+        self._call(
+            "pointwise_loss",
+            [y, t, per, grad],
+            self._dtype_code(y),
+            n,
+            _LOSS_CODES[kind],
+            self._ptr(y),
+            self._ptr(t),
+            self._ptr(per),
+            self._ptr(grad),
+            scale,
+            self._stream(),
+        )
+        return self._reduce_loss(per, reduction), grad
+
+    def sum_of_squares(self, y: Any, t: Any) -> tuple[Any, Any]:
+        """(0.5 * sum((y - t)**2), y - t)."""
+        return self._pointwise_loss("sum_of_squares", y, t, "sum", "y")
+
+    def mse_loss(self, y: Any, t: Any, reduction: str = "mean") -> tuple[Any, Any]:
+        return self._pointwise_loss("mse", y, t, self._reduction(reduction), "y")
+
+    def binary_cross_entropy(self, p: Any, t: Any, reduction: str = "mean") -> tuple[Any, Any]:
+        return self._pointwise_loss("bce", p, t, self._reduction(reduction), "p")
+
+    def binary_cross_entropy_with_logits(
+        self, z: Any, t: Any, reduction: str = "mean"
+    ) -> tuple[Any, Any]:
+        return self._pointwise_loss("bce_with_logits", z, t, self._reduction(reduction), "z")
+
+    # ---- reductions --------------------------------------------------------------------------
+    def _reduce(self, x: Any, outer: int, n: int, inner: int, y: Any, scale: float) -> None:
+        # A few long rows: scratch for the kernel's two-pass reduction (one partial per 4096).
+        parts = -(-n // _SEGMENT) if inner == 1 else 0
+        work = None
+        if parts >= 2 and outer * parts <= _MAX_PARTIALS:
+            work = self.xp().empty((outer * parts,), dtype=x.dtype)
+        arrays = [x, y] if work is None else [x, y, work]
+        self._call(
+            "reduce_sum",
+            arrays,
+            self._dtype_code(x),
+            outer,
+            n,
+            inner,
+            self._ptr(x),
+            self._ptr(y),
+            float(scale),
+            0 if work is None else self._ptr(work),
+            0 if work is None else work.size,
+            self._stream(),
+        )
+
+    def _axes(self, axis: Any, ndim: int) -> tuple[int, ...]:
+        if axis is None:
+            return tuple(range(ndim))
+        axes = (axis,) if isinstance(axis, int) else tuple(axis)
+        norm = []
+        for a in axes:
+            if isinstance(a, bool) or not isinstance(a, int):
+                raise TypeError(f"axis: expected an int, a tuple of ints or None, got {axis!r}")
+            if not -ndim <= a < ndim:
+                raise ValueError(f"axis: {a} is out of range for an array of {ndim} dimensions")
+            norm.append(a % ndim)
+        if len(set(norm)) != len(norm):
+            raise ValueError(f"axis: repeated axis in {axis!r}")
+        return tuple(sorted(norm))
+
+    def _sum(self, x: Any, axis: Any, keepdims: bool, mean: bool) -> Any:
+        x = self._input(x, "x")
+        axes = self._axes(axis, x.ndim)
+        xp = self.xp()
+        count = 1
+        for a in axes:
+            count *= x.shape[a]
+        scale = (1.0 / count if count else math.nan) if mean else 1.0
+        if len(axes) == x.ndim:  # everything: one row
+            y = xp.empty((), dtype=x.dtype)
+            self._reduce(x, 1, x.size, 1, y, scale)
+        else:
+            y = x
+            for i, a in enumerate(reversed(axes)):  # highest axis first keeps the others' indices
+                shape = y.shape
+                outer = math.prod(shape[:a])
+                inner = math.prod(shape[a + 1 :])
+                r = xp.empty(shape[:a] + shape[a + 1 :], dtype=x.dtype)
+                if r.size:
+                    self._reduce(y, outer, shape[a], inner, r, scale if i == 0 else 1.0)
+                y = r
+        if keepdims:
+            y = y.reshape(tuple(1 if i in axes else s for i, s in enumerate(x.shape)))
+        return y
+
+    def reduce_sum(self, x: Any, start: int, stop: int, scale: float = 1.0) -> Any:
+        """scale * x summed over the consecutive axes [start, stop): the primitive dg.ops
+        builds sum / mean from. Returns shape x.shape[:start] + x.shape[stop:]."""
+        x = self._input(x, "x")
+        if not 0 <= start <= stop <= x.ndim:
+            raise ValueError(f"reduce_sum: axes [{start}, {stop}) out of range for {x.ndim}-D x")
+        shape = tuple(x.shape)
+        y = self.xp().empty(shape[:start] + shape[stop:], dtype=x.dtype)
+        outer, inner = math.prod(shape[:start]), math.prod(shape[stop:])
+        if y.size:
+            self._reduce(x, outer, math.prod(shape[start:stop]), inner, y, scale)
+        return y
+
+    def sum(self, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        return self._sum(x, axis, keepdims, False)
+
+    def mean(self, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        return self._sum(x, axis, keepdims, True)
+
+    def sum_to_shape(self, g: Any, shape: Any) -> Any:
+        """The gradient of broadcasting an array of `shape` to g.shape: g summed over the
+        broadcast axes."""
+        g = self._input(g, "g")
+        shape = tuple(int(s) for s in shape)
+        lead = g.ndim - len(shape)
+        if lead < 0 or any(s not in (1, gs) for s, gs in zip(shape, g.shape[lead:])):
+            raise ValueError(f"sum_to_shape: shape {shape} does not broadcast to {tuple(g.shape)}")
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1
+        )
+        if not axes:
+            return g.copy() if g.shape == shape else g.reshape(shape)
+        return self.sum(g, axis=axes).reshape(shape)
+
+    # ---- optimizers --------------------------------------------------------------------------
+    def _state(self, x: Any, like: Any, name: str) -> Any:
+        """An optimizer buffer updated in place: same shape and dtype, contiguous, writable."""
+        return self._output(x, like.shape, like.dtype, name=name)
+
+    def sgd_update(
+        self,
+        param: Any,
+        grad: Any,
+        buf: Any,
+        *,
+        lr: float,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        dampening: float = 0.0,
+        first_step: bool = False,
+    ) -> None:
+        """torch.optim.SGD's step for one parameter, in place (buf may be None when
+        momentum is 0; first_step=True sets buf = g, as torch's first momentum step)."""
+        param = self._state(param, self._input(param, "param", contiguous=False), "param")
+        grad = self._input(grad, "grad", dtype=param.dtype)
+        if grad.shape != param.shape:
+            raise ValueError(f"grad: expected shape {tuple(param.shape)}, got {tuple(grad.shape)}")
+        if buf is None and momentum != 0.0:
+            raise ValueError("buf: a momentum buffer is required when momentum != 0")
+        if nesterov and (momentum <= 0.0 or dampening != 0.0):
+            raise ValueError("nesterov: requires momentum > 0 and dampening == 0")
+        arrays = [param, grad]
+        if buf is not None:
+            buf = self._state(buf, param, "buf")
+            arrays.append(buf)
+        self._call(
+            "sgd_update",
+            arrays,
+            self._dtype_code(param),
+            param.size,
+            self._ptr(param),
+            self._ptr(grad),
+            self._ptr(buf) if buf is not None else 0,
+            float(lr),
+            float(momentum),
+            float(weight_decay),
+            bool(nesterov),
+            float(dampening),
+            bool(first_step),
+            self._stream(),
+        )
+
+    def adam_update(
+        self,
+        param: Any,
+        grad: Any,
+        m: Any,
+        v: Any,
+        *,
+        step: int,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        decoupled: bool = False,
+    ) -> None:
+        """torch.optim.Adam's step (AdamW when decoupled) for one parameter, in place."""
+        param = self._state(param, self._input(param, "param", contiguous=False), "param")
+        grad = self._input(grad, "grad", dtype=param.dtype)
+        if grad.shape != param.shape:
+            raise ValueError(f"grad: expected shape {tuple(param.shape)}, got {tuple(grad.shape)}")
+        m = self._state(m, param, "m")
+        v = self._state(v, param, "v")
+        if isinstance(step, bool) or int(step) != step or step < 1:
+            raise ValueError(f"step: expected an int >= 1 (the step being taken), got {step!r}")
+        self._call(
+            "adam_update",
+            [param, grad, m, v],
+            self._dtype_code(param),
+            param.size,
+            self._ptr(param),
+            self._ptr(grad),
+            self._ptr(m),
+            self._ptr(v),
+            int(step),
+            float(lr),
+            float(beta1),
+            float(beta2),
+            float(eps),
+            float(weight_decay),
+            bool(decoupled),
+            self._stream(),
+        )
+
+
+class CudaOps(KernelOps):
+    """KernelOps on the GPU (cupy arrays); raises RuntimeError, saying why, without a GPU."""
+
+    _available = False  # once a device answered, it stays usable for the process
+
+    def _call(self, name: str, arrays: list[Any], *args: Any) -> None:
+        if not self._available:
+            ok, reason = availability()
+            if not ok:
+                raise RuntimeError(f"CUDA is not available: {reason}")
+            CudaOps._available = True
+        getattr(self._raw, name)(*args)
+
+
+_OPS = CudaOps(_cuda)  # with _cuda None, every op raises before touching it
+
+
+def availability() -> tuple[bool, str]:
+    """(True, "") when a CUDA device can be used, else (False, the reason)."""
+    if _cuda is None:
+        return False, f"deltagrad was built without CUDA ({CUDA_IMPORT_ERROR})"
+    ok, reason = _cuda.availability()
+    return bool(ok), str(reason)
+
+
+def require_available() -> None:
+    """RuntimeError saying why when CUDA cannot be used."""
+    ok, reason = availability()
+    if not ok:
+        raise RuntimeError(f"CUDA is not available: {reason}")
+
+
+def device_name(index: int = 0) -> str:
+    return str(_cuda.device_name(index))
+
+
+def device_count() -> int:
+    return int(_cuda.device_count())
+
+
+matmul = _OPS.matmul
+activation = _OPS.activation
+activation_backward = _OPS.activation_backward
+softmax = _OPS.softmax
+log_softmax = _OPS.log_softmax
+softmax_backward = _OPS.softmax_backward
+log_softmax_backward = _OPS.log_softmax_backward
+softmax_cross_entropy = _OPS.softmax_cross_entropy
+sum_of_squares = _OPS.sum_of_squares
+mse_loss = _OPS.mse_loss
+binary_cross_entropy = _OPS.binary_cross_entropy
+binary_cross_entropy_with_logits = _OPS.binary_cross_entropy_with_logits
+linear_forward = _OPS.linear_forward
+linear_backward = _OPS.linear_backward
+sum = _OPS.sum  # noqa: A001  (the ops contract's name)
+reduce_sum = _OPS.reduce_sum
+mean = _OPS.mean
+sum_to_shape = _OPS.sum_to_shape
+sgd_update = _OPS.sgd_update
+adam_update = _OPS.adam_update

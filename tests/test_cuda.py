@@ -1,0 +1,264 @@
+"""The CUDA backend on a real GPU (marked `cuda`, skipped without one), plus the checks that
+hold on any machine: the module's build / availability report and the error without a GPU.
+
+On a GPU every op runs on cupy arrays and is compared with the same op run by the SIMT
+emulator on numpy (itself tested against NumPy float64 in test_simt.py) and with NumPy float64.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import deltagrad as dg
+from deltagrad import _backend
+
+INFO = dg.info()
+needs_gpu = pytest.mark.skipif(
+    not INFO["cuda_available"], reason=f"no usable CUDA GPU: {INFO['cuda_status']}"
+)
+
+
+# ---- any machine ---------------------------------------------------------------------------
+
+
+def test_info_reports_cuda_build_and_availability():
+    cuda = _backend.cuda_module()
+    assert INFO["cuda_compiled"] is (cuda is not None)
+    assert isinstance(INFO["cuda_available"], bool)
+    if cuda is not None:
+        ok, reason = cuda.availability()
+        assert ok is INFO["cuda_available"]
+        assert isinstance(reason, str) and (ok or reason)
+
+
+@pytest.mark.skipif(INFO["cuda_available"], reason="a GPU is available here")
+def test_asking_for_cuda_without_a_gpu_says_why():
+    with pytest.raises(RuntimeError, match="CUDA is not available: .+"):
+        _backend.to_device(np.ones(3), "cuda")
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        _backend.require_cuda()
+    assert _backend.to_device(np.ones(2), "cpu").tolist() == [1.0, 1.0]
+
+
+@pytest.mark.skipif(_backend.cuda_module() is None, reason="built without CUDA")
+def test_cuda_ops_match_the_ops_contract_names():
+    cuda = _backend.cuda_module()
+    for name in [
+        "matmul",
+        "activation",
+        "activation_backward",
+        "softmax",
+        "log_softmax",
+        "softmax_backward",
+        "log_softmax_backward",
+        "softmax_cross_entropy",
+        "sum_of_squares",
+        "mse_loss",
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+        "linear_forward",
+        "linear_backward",
+        "sum",
+        "mean",
+        "sum_to_shape",
+        "sgd_update",
+        "adam_update",
+        "availability",
+        "device_name",
+    ]:
+        assert callable(getattr(cuda, name)), name
+
+
+@pytest.mark.skipif(
+    _backend.cuda_module() is None or INFO["cuda_available"],
+    reason="needs a CUDA build on a machine without a GPU",
+)
+def test_cuda_op_without_gpu_raises_not_crashes():
+    cuda = _backend.cuda_module()
+    with pytest.raises(TypeError, match="cupy.ndarray"):
+        cuda.matmul(np.ones((2, 2)), np.ones((2, 2)))
+
+
+# ---- on a GPU ------------------------------------------------------------------------------
+
+
+def _cp():
+    try:
+        import cupy
+    except ImportError as e:
+        pytest.skip(f"cupy is not installed: {e}")
+    return cupy
+
+
+def _simt():
+    from deltagrad import _simt_ops
+
+    return _simt_ops.ops
+
+
+def _close(got, want, rtol, atol):
+    cp = _cp()
+    got = cp.asnumpy(got) if isinstance(got, cp.ndarray) else np.asarray(got)
+    np.testing.assert_allclose(
+        np.asarray(got, np.float64), np.asarray(want, np.float64), rtol=rtol, atol=atol
+    )
+
+
+TOL = {np.float32: (1e-4, 1e-5), np.float64: (1e-10, 1e-12)}
+SHAPES = [(1, 1, 1), (7, 5, 3), (129, 65, 33), (300, 257, 130), (1024, 1024, 512)]
+if os.environ.get("DG_SANITIZER"):  # under compute-sanitizer (bench/gpu_check.sh)
+    SHAPES = SHAPES[:4]  # small shapes only
+    try:  # no memory pool: memcheck then sees every buffer's true bounds
+        import cupy
+
+        cupy.cuda.set_allocator(None)
+    except ImportError:
+        pass
+
+
+@pytest.mark.cuda
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_gpu_matmul(rng, dtype, trans_a, trans_b):
+    cp = _cp()
+    for m, n, k in SHAPES:
+        a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+        b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+        c = dg.ops.matmul(cp.asarray(a), cp.asarray(b), trans_a=trans_a, trans_b=trans_b)
+        assert isinstance(c, cp.ndarray)
+        want = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b)
+        rtol, atol = TOL[dtype]
+        _close(c, want, rtol, atol * k * 10)
+
+
+@pytest.mark.cuda
+@needs_gpu
+def test_gpu_matmul_tf32(rng):
+    cp = _cp()
+    cuda = _backend.cuda_module()
+    for m, n, k in SHAPES:
+        a = rng.standard_normal((m, k)).astype(np.float32)
+        b = rng.standard_normal((k, n)).astype(np.float32)
+        c = cuda.matmul(cp.asarray(a), cp.asarray(b), precision="tf32")
+        want = a.astype(np.float64) @ b
+        # TF32 keeps 10 mantissa bits: relative error ~ 2^-11 per product, sqrt(k) growth.
+        err = np.abs(cp.asnumpy(c) - want).max() / max(np.abs(want).max(), 1e-30)
+        assert err < 5e-3, (m, n, k, err)
+
+
+@pytest.mark.cuda
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gpu_ops_match_emulator(rng, dtype):
+    """Every op on the GPU equals the same kernel in the emulator (tested against NumPy)."""
+    cp = _cp()
+    cuda = _backend.cuda_module()
+    emu = _simt()
+    rtol, atol = TOL[dtype]
+    x = rng.standard_normal((37, 300)).astype(dtype)
+    t = rng.random((37, 300)).astype(dtype)
+    p = rng.uniform(0.05, 0.95, (37, 300)).astype(dtype)
+    w = rng.standard_normal((19, 300)).astype(dtype)
+    bias = rng.standard_normal(19).astype(dtype)
+    target = rng.integers(0, 300, 37)
+    g = cp.asarray
+    cases = [
+        ("softmax", (x,), {}),
+        ("log_softmax", (x,), {}),
+        ("softmax_backward", (t, p), {}),
+        ("log_softmax_backward", (t, p), {}),
+        ("softmax_cross_entropy", (x, target, "mean"), {}),
+        ("softmax_cross_entropy", (x, target, "none"), {}),
+        ("sum_of_squares", (x, t), {}),
+        ("mse_loss", (x, t, "sum"), {}),
+        ("binary_cross_entropy", (p, t, "mean"), {}),
+        ("binary_cross_entropy_with_logits", (x, t, "none"), {}),
+        ("sum", (x,), {"axis": 0}),
+        ("sum", (x,), {"axis": 1}),
+        ("mean", (x,), {}),
+        ("sum_to_shape", (x, (1, 300)), {}),
+        ("linear_forward", (x, w, bias, "gelu", 0.0), {}),
+        ("linear_forward", (x, w, None, "relu", 0.0), {}),
+    ]
+    for act in [
+        "identity",
+        "relu",
+        "leaky_relu",
+        "sigmoid",
+        "tanh",
+        "gelu",
+        "gelu_tanh",
+        "softplus",
+    ]:
+        cases.append(("activation", (x, act), {"param": 0.1}))
+        cases.append(("activation_backward", (t, p, act), {"param": 0.1}))
+    for name, args, kw in cases:
+        gargs = tuple(g(a) if isinstance(a, np.ndarray) else a for a in args)
+        got, want = getattr(cuda, name)(*gargs, **kw), getattr(emu, name)(*args, **kw)
+        got = got if isinstance(got, tuple) else (got,)
+        want = want if isinstance(want, tuple) else (want,)
+        for gv, wv in zip(got, want):
+            if wv is None:
+                assert gv is None, name
+            else:
+                _close(gv, wv, rtol * 10, atol * 100)
+
+
+@pytest.mark.cuda
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gpu_linear_backward_and_optimizers(rng, dtype):
+    cp = _cp()
+    cuda = _backend.cuda_module()
+    emu = _simt()
+    rtol, atol = TOL[dtype]
+    x = rng.standard_normal((65, 33)).astype(dtype)
+    w = rng.standard_normal((17, 33)).astype(dtype)
+    dy = rng.standard_normal((65, 17)).astype(dtype)
+    y, _ = emu.linear_forward(x, w, None, "tanh")
+    want = emu.linear_backward(dy, x, w, y, "tanh")
+    got = cuda.linear_backward(cp.asarray(dy), cp.asarray(x), cp.asarray(w), cp.asarray(y), "tanh")
+    for gv, wv in zip(got, want):
+        _close(gv, wv, rtol * 10, atol * 1000)
+    p, gr = rng.standard_normal(1000).astype(dtype), rng.standard_normal(1000).astype(dtype)
+    pc, bufc, mc, vc = (
+        cp.asarray(p),
+        cp.zeros(1000, dtype),
+        cp.zeros(1000, dtype),
+        cp.zeros(1000, dtype),
+    )
+    pe, bufe, me, ve = p.copy(), np.zeros(1000, dtype), np.zeros(1000, dtype), np.zeros(1000, dtype)
+    cuda.sgd_update(pc, cp.asarray(gr), bufc, lr=0.1, momentum=0.9, nesterov=True)
+    emu.sgd_update(pe, gr, bufe, lr=0.1, momentum=0.9, nesterov=True)
+    cuda.adam_update(pc, cp.asarray(gr), mc, vc, step=1, weight_decay=0.01, decoupled=True)
+    emu.adam_update(pe, gr, me, ve, step=1, weight_decay=0.01, decoupled=True)
+    _close(pc, pe, rtol * 10, atol * 10)
+
+
+@pytest.mark.cuda
+@needs_gpu
+def test_gpu_honours_the_current_stream(rng):
+    cp = _cp()
+    a = cp.asarray(rng.standard_normal((512, 512)).astype(np.float32))
+    s = cp.cuda.Stream(non_blocking=True)
+    with s:
+        c = dg.ops.matmul(a, a)
+    s.synchronize()
+    _close(c, cp.asnumpy(a).astype(np.float64) @ cp.asnumpy(a), 1e-4, 1e-2)
+
+
+@pytest.mark.cuda
+@needs_gpu
+def test_gpu_device_name_and_errors():
+    cp = _cp()
+    cuda = _backend.cuda_module()
+    assert INFO["cuda_device"] == cuda.device_name(0)
+    with pytest.raises(TypeError, match="different devices"):
+        dg.ops.matmul(cp.ones((2, 2), cp.float32), np.ones((2, 2), np.float32))
+    with pytest.raises(ValueError, match="inner dimensions"):
+        cuda.matmul(cp.ones((2, 3), cp.float32), cp.ones((2, 3), cp.float32))
