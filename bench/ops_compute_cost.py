@@ -28,25 +28,26 @@ def cost(fn, n, reps):
     return best / n * 1e9
 
 
+def measure(rng, n: int, reps: int) -> dict[str, float]:
+    x = (rng.standard_normal(n) * 3).astype(np.float32)
+    y = np.empty_like(x)
+    rows = {"np.copyto": lambda: np.copyto(y, x), "np.tanh": lambda: np.tanh(x, out=y),
+            "np.exp": lambda: np.exp(x, out=y)}
+    for a in ACTS:
+        rows[a] = lambda a=a: _cpu.activation(x, a, out=y)
+    return {name: cost(fn, n, reps) for name, fn in rows.items()}
+
+
 def main() -> None:
     dg.set_num_threads(1)
     rng = np.random.default_rng(0)
+    small = measure(rng, 32 * 1024, 300)
+    big = measure(rng, 16 * 1024 * 1024, 1)
     print(f"isa={_cpu.active_isa()}  ns per element, thread CPU time, 1 thread, float32 N(0, 9)")
     print(f"{'op':12s} {'32K (cache)':>12s} {'16M (memory)':>13s}")
-    for n, reps in ((32 * 1024, 300), (16 * 1024 * 1024, 1)):
-        x = (rng.standard_normal(n) * 3).astype(np.float32)
-        y = np.empty_like(x)
-        rows = {"np.copyto": lambda: np.copyto(y, x), "np.tanh": lambda: np.tanh(x, out=y),
-                "np.exp": lambda: np.exp(x, out=y)}
-        for a in ACTS:
-            rows[a] = lambda a=a: _cpu.activation(x, a, out=y)
-        for name, fn in rows.items():
-            main.results.setdefault(name, []).append(cost(fn, n, reps))
-    for name, (small, big) in main.results.items():
-        print(f"{name:12s} {small:12.3f} {big:13.3f}")
+    for name in small:
+        print(f"{name:12s} {small[name]:12.3f} {big[name]:13.3f}")
 
-
-main.results = {}
 
 if __name__ == "__main__":
     main()
