@@ -1,22 +1,24 @@
 // Vector math over Vec<T>: exp, log, log1p, tanh, sigmoid, erf/erfc and the normal CDF/PDF.
 //
 // float32 on AVX2 / AVX-512: polynomial and rational approximations evaluated in the vector
-// registers (below). Measured maximum errors over a sweep of every float exponent plus the
-// special values (tests/test_ops_math.py asserts these bounds):
-//   vexp     Cody-Waite reduction x = n ln2 + r, degree-6 fitted polynomial on |r| <= ln2/2, 2^n by
-//            scalef (AVX-512) or two exact power-of-two factors (AVX2), so results overflow to
-//            inf and underflow gradually with one rounding.                        <= 2 ulp
+// registers (below). Error bounds in float32 ulp of the correctly rounded result, asserted by
+// tests/test_ops_math.py over a sweep of random bit patterns (every exponent, denormals) plus the
+// edges; in brackets the maximum measured on AVX-512 / AVX2:
+//   vexp     Cody-Waite reduction x = n ln2 + r, degree-6 fitted polynomial on |r| <= ln2/2,
+//            2^n by scalef (AVX-512) or two exact power-of-two factors (AVX2), so results
+//            overflow to inf and underflow gradually with one rounding.    <= 2 ulp [0.82/0.82]
 //   vlog     fdlibm's reduction (m in [sqrt(1/2), sqrt 2), s = f/(2+f)) and its degree-7
-//            polynomial in s^2; denormals are prescaled.                            <= 2 ulp
-//   vlog1p   log(1+u) * u / ((1+u) - 1) (Goldberg's correction of the rounding of 1+u). <= 3 ulp
-//   vtanh    expm1(2|x|) / (expm1(2|x|) + 2), one path (SLEEF's formulation), expm1 as
-//            2^q expm1(s) + (2^q - 1) with a degree-7 series for expm1(s).       <= 4 ulp
+//            polynomial in s^2; denormals are prescaled.                    <= 2 ulp [0.76/0.76]
+//   vlog1p   log(1+u) * u / ((1+u) - 1) (Goldberg's correction).          <= 3 ulp [2.32/2.32]
+//   vtanh    expm1(2|x|) / (expm1(2|x|) + 2) on one path (SLEEF's formulation); expm1 as
+//            2^q expm1(s) + (2^q - 1), degree-7 series for expm1(s).     <= 4 ulp [3.20/2.55]
+//   vsigmoid 1/(1+e), e/(1+e) with e = exp(-|x|).                          <= 4 ulp [3.17/2.49]
 //   verfc    Chebyshev fit t exp(-z^2 + P(t)), t = 1/(1+z/2) (Numerical Recipes' erfcc,
-//            fractional error < 1.2e-7), with -z^2 carried as a hi+lo pair into exp
-//            so large z keep full relative accuracy.                                 <= 8 ulp
-//   verf     |x| < 0.5: Taylor series to x^13; else 1 - erfc(|x|).                  <= 4 ulp
-// The normal CDF Phi(x) = erfc(-x/sqrt2)/2 is computed with x^2/2 split exactly (FMA), so
-// gelu keeps full relative accuracy in its far negative tail.
+//            fractional error < 1.2e-7), -z^2 carried as a hi+lo pair into exp so large z
+//            keep full relative accuracy.                                  <= 8 ulp [7.38/6.67]
+//   verf     |x| < 0.5: Taylor series to x^13; else 1 - erfc(|x|).        <= 4 ulp [2.82/2.35]
+//   vnormcdf Phi(x) = erfc(-x/sqrt2)/2 with x^2/2 split exactly (FMA), so gelu keeps full
+//            relative accuracy in its far negative tail.                   <= 8 ulp [6.98/6.20]
 //
 // float64 (every ISA) and the generic fallback call libm lane by lane: a vector polynomial
 // reaching the 1e-12 relative accuracy the float64 tests demand would need twice the degree,
