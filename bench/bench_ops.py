@@ -126,7 +126,8 @@ def test_softmax_cross_entropy_256x1000_vs_torch_1thread(benchmark):
         benchmark(ours)
 
 
-def test_linear_forward_fused_vs_bare_gemm(benchmark):
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_linear_forward_fused_vs_bare_gemm(benchmark, nthreads):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((256, 784)).astype(np.float32)
     w = (rng.standard_normal((512, 784)) * 0.05).astype(np.float32)
@@ -138,12 +139,13 @@ def test_linear_forward_fused_vs_bare_gemm(benchmark):
     def bare():  # allocates its output, as linear_forward does
         return ops.matmul(x, w, trans_b=True)
 
-    if not benchmark.disabled:
-        timings = interleaved({"ours": ours, "gemm": bare,
-                               "numpy": lambda: np.maximum(x @ w.T + b, 0)}, rounds=11)
-        flops = 2 * 256 * 784 * 512
-        _report(benchmark, timings, ours, threads=dg.get_num_threads(),
-                ours_GFLOPs=flops / timings["ours"]["best"] / 1e9,
-                fused_over_bare_gemm_time=timings["ours"]["best"] / timings["gemm"]["best"],
-                speedup_vs_numpy=timings["numpy"]["best"] / timings["ours"]["best"])
-    benchmark(ours)
+    with threads(nthreads):
+        if not benchmark.disabled:
+            timings = interleaved({"ours": ours, "gemm": bare,
+                                   "numpy": lambda: np.maximum(x @ w.T + b, 0)}, rounds=21)
+            flops = 2 * 256 * 784 * 512
+            _report(benchmark, timings, ours, threads=nthreads,
+                    ours_GFLOPs=flops / timings["ours"]["best"] / 1e9,
+                    fused_over_bare_gemm_time=timings["ours"]["best"] / timings["gemm"]["best"],
+                    speedup_vs_numpy=timings["numpy"]["best"] / timings["ours"]["best"])
+        benchmark(ours)

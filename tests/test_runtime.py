@@ -5,9 +5,10 @@ from __future__ import annotations
 import pathlib
 import re
 
-import deltagrad as dg
 import numpy as np
 import pytest
+
+import deltagrad as dg
 
 
 def test_version_matches_pyproject():

@@ -111,7 +111,7 @@ struct ActOp<Act::gelu_tanh> {
 template <>
 struct ActOp<Act::softplus> {
   template <class T> static Vec<T> fwd(Vec<T> x, Vec<T>) {
-    return max(Vec<T>::zero(), x) + vlog1p_unit(vexp(-abs(x)));
+    return max(Vec<T>::zero(), x) + vlog1p_unit(vexp_upto88(-abs(x)));
   }
   template <class T> static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T>) { return dy * vsigmoid(x); }
 };

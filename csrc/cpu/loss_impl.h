@@ -42,7 +42,7 @@ template <>
 struct LossOp<LossKind::bce_logits> {
   template <class T> static void eval(Vec<T> z, Vec<T> t, Vec<T>& loss, Vec<T>& grad) {
     using V = Vec<T>;
-    loss = (max(V::zero(), z) - z * t) + vlog1p_unit(vexp(-abs(z)));
+    loss = (max(V::zero(), z) - z * t) + vlog1p_unit(vexp_upto88(-abs(z)));
     // sigmoid(z) - t as (1 - t) sigmoid(z) - t sigmoid(-z): no cancellation for 0/1 targets
     V s, sc;
     vsigmoid2(z, s, sc);

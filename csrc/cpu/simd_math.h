@@ -1,22 +1,24 @@
 // Vector math over Vec<T>: exp, log, log1p, tanh, sigmoid, erf/erfc and the normal CDF/PDF.
 //
 // float32 on AVX2 / AVX-512: polynomial and rational approximations evaluated in the vector
-// registers (below). Measured maximum errors over a sweep of every float exponent plus the
-// special values (tests/test_ops_math.py asserts these bounds):
-//   vexp     Cody-Waite reduction x = n ln2 + r, degree-7 polynomial on |r| <= ln2/2, 2^n by
-//            scalef (AVX-512) or two exact power-of-two factors (AVX2), so results overflow to
-//            inf and underflow gradually with one rounding.                        <= 2 ulp
+// registers (below). Error bounds in float32 ulp of the correctly rounded result, asserted by
+// tests/test_ops_math.py over a sweep of random bit patterns (every exponent, denormals) plus the
+// edges; in brackets the maximum measured on AVX-512 / AVX2:
+//   vexp     Cody-Waite reduction x = n ln2 + r, degree-6 fitted polynomial on |r| <= ln2/2,
+//            2^n by scalef (AVX-512) or two exact power-of-two factors (AVX2), so results
+//            overflow to inf and underflow gradually with one rounding.    <= 2 ulp [0.82/0.82]
 //   vlog     fdlibm's reduction (m in [sqrt(1/2), sqrt 2), s = f/(2+f)) and its degree-7
-//            polynomial in s^2; denormals are prescaled.                            <= 2 ulp
-//   vlog1p   log(1+u) * u / ((1+u) - 1) (Goldberg's correction of the rounding of 1+u). <= 3 ulp
-//   vtanh    expm1(2|x|) / (expm1(2|x|) + 2), one path (SLEEF's formulation), expm1 as
-//            2^q expm1(s) + (2^q - 1) with a degree-7 series for expm1(s).       <= 4 ulp
+//            polynomial in s^2; denormals are prescaled.                    <= 2 ulp [0.76/0.76]
+//   vlog1p   log(1+u) * u / ((1+u) - 1) (Goldberg's correction).          <= 3 ulp [2.32/2.32]
+//   vtanh    expm1(2|x|) / (expm1(2|x|) + 2) on one path (SLEEF's formulation); expm1 as
+//            2^q expm1(s) + (2^q - 1), degree-7 series for expm1(s).     <= 4 ulp [3.20/2.55]
+//   vsigmoid 1/(1+e), e/(1+e) with e = exp(-|x|).                          <= 4 ulp [3.17/2.49]
 //   verfc    Chebyshev fit t exp(-z^2 + P(t)), t = 1/(1+z/2) (Numerical Recipes' erfcc,
-//            fractional error < 1.2e-7), with -z^2 carried as a hi+lo pair into exp
-//            so large z keep full relative accuracy.                                 <= 8 ulp
-//   verf     |x| < 0.5: Taylor series to x^13; else 1 - erfc(|x|).                  <= 4 ulp
-// The normal CDF Phi(x) = erfc(-x/sqrt2)/2 is computed with x^2/2 split exactly (FMA), so
-// gelu keeps full relative accuracy in its far negative tail.
+//            fractional error < 1.2e-7), -z^2 carried as a hi+lo pair into exp so large z
+//            keep full relative accuracy.                                  <= 8 ulp [7.38/6.67]
+//   verf     |x| < 0.5: Taylor series to x^13; else 1 - erfc(|x|).        <= 4 ulp [2.82/2.35]
+//   vnormcdf Phi(x) = erfc(-x/sqrt2)/2 with x^2/2 split exactly (FMA), so gelu keeps full
+//            relative accuracy in its far negative tail.                   <= 8 ulp [6.98/6.20]
 //
 // float64 (every ISA) and the generic fallback call libm lane by lane: a vector polynomial
 // reaching the 1e-12 relative accuracy the float64 tests demand would need twice the degree,
@@ -49,28 +51,31 @@ inline Vec<T> splat(double x) {
 #if defined(__AVX2__) || defined(__AVX512F__)
 #define DG_VECTOR_MATH_F32 1
 
-inline Vec<float> vexp(Vec<float> x) {
+// exp(x) for x <= 88 (or NaN; -inf gives 0): the callers whose argument is never large skip
+// the upper clamp. Degree-6 polynomial fitted (relative minimax, Lawson's iteration) on
+// |r| <= ln2/2: relative error 3.1e-9 before rounding.
+inline Vec<float> vexp_upto88(Vec<float> x) {
   using V = Vec<float>;
-  // max/min return their second operand when either is NaN: NaN passes through the clamp.
-  x = min(V::set1(89.0f), max(V::set1(-104.0f), x));
+  x = max(V::set1(-104.0f), x);  // max returns its second operand, NaN, for NaN
   const V n = round_nearest(x * V::set1(1.44269504088896341f));
   V r = fnmadd(n, V::set1(0.693359375f), x);
   r = fnmadd(n, V::set1(-2.12194440e-4f), r);
-  V p = V::set1(1.0f / 5040.0f);
-  p = fmadd(p, r, V::set1(1.0f / 720.0f));
-  p = fmadd(p, r, V::set1(1.0f / 120.0f));
-  p = fmadd(p, r, V::set1(1.0f / 24.0f));
-  p = fmadd(p, r, V::set1(1.0f / 6.0f));
-  p = fmadd(p, r, V::set1(0.5f));
+  V p = V::set1(0.00138146f);
+  p = fmadd(p, r, V::set1(0.00836871f));
+  p = fmadd(p, r, V::set1(0.04166839f));
+  p = fmadd(p, r, V::set1(0.16666521f));
+  p = fmadd(p, r, V::set1(0.49999993f));
   p = fmadd(p, r, V::set1(1.0f));
   p = fmadd(p, r, V::set1(1.0f));
   return scale2(p, n);
 }
 
+inline Vec<float> vexp(Vec<float> x) { return vexp_upto88(min(Vec<float>::set1(89.0f), x)); }
+
 // exp(-(hi + lo)) for |lo| << |hi|: exp(-hi) * (1 - lo) (0 when exp(-hi) underflows, even if
 // lo is not finite because hi overflowed).
 inline Vec<float> vexp_neg_pair(Vec<float> hi, Vec<float> lo) {
-  const Vec<float> e = vexp(-hi);
+  const Vec<float> e = vexp_upto88(-hi);  // hi >= 0
   return select(e == Vec<float>::zero(), e, fnmadd(e, lo, e));
 }
 
@@ -164,7 +169,7 @@ inline Vec<float> vtanh(Vec<float> x) {
 // underflows to 0 by itself; callers clamp larger arguments to 15, which keeps z^2 finite.
 inline Vec<float> verfc_pos(Vec<float> z, Vec<float> z2hi, Vec<float> z2lo) {
   using V = Vec<float>;
-  const V t = reciprocal_fast(fmadd(V::set1(0.5f), z, V::set1(1.0f)));
+  const V t = reciprocal_fast(fmadd(V::set1(0.5f), z, V::set1(1.0f)));  // z only enters t
   V p = V::set1(0.17087277f);
   p = fmadd(p, t, V::set1(-0.82215223f));
   p = fmadd(p, t, V::set1(1.48851587f));
@@ -175,11 +180,12 @@ inline Vec<float> verfc_pos(Vec<float> z, Vec<float> z2hi, Vec<float> z2lo) {
   p = fmadd(p, t, V::set1(0.37409196f));
   p = fmadd(p, t, V::set1(1.00002368f));
   p = fmadd(p, t, V::set1(-1.26551223f));
-  // exp(p - z2hi - z2lo): the sum p - z2hi is carried exactly (TwoSum) into a hi+lo pair.
+  // exp(p - z2hi - z2lo) with p - z2hi carried as a hi+lo pair (Fast2Sum, z2hi the larger
+  // term when it matters: for z^2 < |p| <= 1.27 the pair is inexact by < 2^-24 |a|, harmless
+  // when |a| < 2.6).
   const V a = p - z2hi;
-  const V bb = a - p;
-  const V err = (p - (a - bb)) + (-z2hi - bb);
-  const V e = vexp(a);
+  const V err = p - (a + z2hi);
+  const V e = vexp_upto88(a);  // a <= p(1) ~ 0
   return t * fmadd(e, err - z2lo, e);
 }
 
@@ -215,20 +221,18 @@ inline Vec<float> verf(Vec<float> x) {
 inline Vec<float> vnormcdf(Vec<float> x) {
   using V = Vec<float>;
   const V a = min(V::set1(21.0f), abs(x));  // Phi(-21) underflows float; NaN passes
-  const V hi = a * a;
-  const V lo = fmsub(a, a, hi);
-  const V half = V::set1(0.5f);
-  const V e = half * verfc_pos(a * V::set1(0.707106781186547524f), hi * half, lo * half);
+  const V ah = a * V::set1(0.5f);           // exact: z^2 = a^2 / 2 = a * ah, split by FMA
+  const V hi = a * ah;
+  const V e = V::set1(0.5f) * verfc_pos(a * V::set1(0.707106781186547524f), hi, fmsub(a, ah, hi));
   return select(x < V::zero(), e, V::set1(1.0f) - e);
 }
 
 // phi(x) = exp(-x^2 / 2) / sqrt(2 pi), with x^2 / 2 split exactly.
 inline Vec<float> vnormpdf(Vec<float> x) {
   using V = Vec<float>;
-  const V hi = x * x;
-  const V lo = fmsub(x, x, hi);
-  const V half = V::set1(0.5f);
-  return vexp_neg_pair(hi * half, lo * half) * V::set1(0.398942280401432678f);
+  const V xh = x * V::set1(0.5f);
+  const V hi = x * xh;
+  return vexp_neg_pair(hi, fmsub(x, xh, hi)) * V::set1(0.398942280401432678f);
 }
 
 // sigmoid(v) and 1 - sigmoid(v) for v = 2 sqrt(2/pi) x (1 + 0.044715 x^2) (the tanh-form
@@ -249,7 +253,7 @@ inline void vgelu_tanh_sigmoid2(Vec<float> x, Vec<float>& s, Vec<float>& sc) {
   const V v_hi = x * q_hi, v_lo = fmadd(x, q_lo, fmsub(x, q_hi, v_hi));
   // e = exp(-|v|) = exp(-|v_hi|) * (1 -+ v_lo)
   const auto neg = v_hi < V::zero();
-  const V e0 = vexp(-abs(v_hi));
+  const V e0 = vexp_upto88(-abs(v_hi));
   V e = select(neg, fmadd(e0, v_lo, e0), fnmadd(e0, v_lo, e0));
   e = select(e0 == V::zero(), V::zero(), e);  // v_lo is NaN when x^2 overflows
   const V d = reciprocal_fast(V::set1(1.0f) + e);
@@ -271,6 +275,7 @@ inline void vgelu_tanh_sigmoid2(Vec<float> x, Vec<float>& s, Vec<float>& sc) {
 }
 
 inline Vec<float> vexp(Vec<float> x) { return map_lanes(x, [](float a) { return static_cast<float>(std::exp(double(a))); }); }
+inline Vec<float> vexp_upto88(Vec<float> x) { return vexp(x); }
 inline Vec<float> vlog(Vec<float> x) { return map_lanes(x, [](float a) { return static_cast<float>(std::log(double(a))); }); }
 inline Vec<float> vlog1p(Vec<float> x) { return map_lanes(x, [](float a) { return static_cast<float>(std::log1p(double(a))); }); }
 inline Vec<float> vlog1p_unit(Vec<float> x) { return vlog1p(x); }
@@ -287,6 +292,7 @@ inline Vec<float> vnormpdf(Vec<float> x) {
 
 // float64, every ISA: libm lane by lane.
 inline Vec<double> vexp(Vec<double> x) { return map_lanes(x, [](double a) { return std::exp(a); }); }
+inline Vec<double> vexp_upto88(Vec<double> x) { return vexp(x); }
 inline Vec<double> vlog(Vec<double> x) { return map_lanes(x, [](double a) { return std::log(a); }); }
 inline Vec<double> vlog1p(Vec<double> x) { return map_lanes(x, [](double a) { return std::log1p(a); }); }
 inline Vec<double> vlog1p_unit(Vec<double> x) { return vlog1p(x); }
@@ -313,7 +319,7 @@ inline void vgelu_tanh_sigmoid2(Vec<double> x, Vec<double>& s, Vec<double>& sc) 
 template <class T>
 inline void vsigmoid2(Vec<T> x, Vec<T>& s, Vec<T>& sc) {
   using V = Vec<T>;
-  const V e = vexp(-abs(x));
+  const V e = vexp_upto88(-abs(x));
   const V d = reciprocal_fast(V::set1(T(1)) + e);  // 1 + e is in [1, 2]
   const V ed = e * d;
   const auto pos = x >= V::zero();
@@ -324,7 +330,7 @@ inline void vsigmoid2(Vec<T> x, Vec<T>& s, Vec<T>& sc) {
 template <class T>
 inline Vec<T> vsigmoid(Vec<T> x) {
   using V = Vec<T>;
-  const V e = vexp(-abs(x));
+  const V e = vexp_upto88(-abs(x));
   const V d = reciprocal_fast(V::set1(T(1)) + e);  // 1 + e is in [1, 2]
   return select(x >= V::zero(), d, e * d);
 }

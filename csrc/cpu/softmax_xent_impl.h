@@ -37,7 +37,8 @@ T row_sum_exp(const T* x, T* e, int64_t c, T m) {
   V s0 = V::zero(), s1 = V::zero();
   int64_t j = 0;
   for (; j + 2 * W <= c; j += 2 * W) {
-    const V e0 = vexp(V::load(x + j) - vm), e1 = vexp(V::load(x + j + W) - vm);
+    // x - max <= 0: no overflow clamp needed
+    const V e0 = vexp_upto88(V::load(x + j) - vm), e1 = vexp_upto88(V::load(x + j + W) - vm);
     if (e) {
       e0.store(e + j);
       e1.store(e + j + W);
@@ -47,7 +48,7 @@ T row_sum_exp(const T* x, T* e, int64_t c, T m) {
   }
   for (; j < c; j += W) {
     const int r = c - j < W ? static_cast<int>(c - j) : W;
-    const V e0 = select(lanes_below<T>(r), vexp(V::load(x + j, r) - vm), V::zero());
+    const V e0 = select(lanes_below<T>(r), vexp_upto88(V::load(x + j, r) - vm), V::zero());
     if (e) e0.store(e + j, r);
     s0 = s0 + e0;
   }
