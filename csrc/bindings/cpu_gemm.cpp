@@ -77,6 +77,62 @@ py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b,
   return out;
 }
 
+// Test hook for GemmEpilogue: C = relu(op(A) @ op(B) + bias) with bias + relu applied by the
+// epilogue callback on each finished block (a block seen twice or never gives a wrong answer).
+template <class T>
+struct BiasReluCtx {
+  const T* bias;
+};
+
+template <class T>
+void bias_relu_epilogue(T* c, int64_t rsc, int64_t rows, int64_t cols, int64_t col0,
+                        const void* ctx) {
+  const T* bias = static_cast<const BiasReluCtx<T>*>(ctx)->bias + col0;
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) {
+      T& x = c[i * rsc + j];
+      x = x + bias[j];
+      x = x > T(0) ? x : T(0);
+    }
+}
+
+py::array matmul_bias_relu(py::handle a_obj, py::handle b_obj, py::handle bias_obj, bool trans_a,
+                           bool trans_b, bool reference) {
+  py::array a = require_array(a_obj, "a");
+  py::array b = require_array(b_obj, "b");
+  require_ndim(a, 2, "a");
+  require_ndim(b, 2, "b");
+  const DType dt = dtype_of(a, "a");
+  require_dtype(b, dt, "b");
+  const int ia = trans_a ? 1 : 0, ib = trans_b ? 1 : 0;
+  const int64_t m = a.shape(ia), k = a.shape(1 - ia), n = b.shape(1 - ib);
+  if (b.shape(ib) != k) throw py::value_error("matmul_bias_relu: inner dimensions differ");
+  py::array bias = require_array(bias_obj, "bias");
+  require_dtype(bias, dt, "bias");
+  require_shape(bias, {n}, "bias");
+  require_contiguous(bias, "bias");
+  py::array out = dt == DType::f32 ? py::array(py::array_t<float>({m, n}))
+                                   : py::array(py::array_t<double>({m, n}));
+  if (m == 0 || n == 0) return out;
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    BiasReluCtx<T> ctx{static_cast<const T*>(bias.data())};
+    GemmArgs<T> g;
+    g.m = m; g.n = n; g.k = k;
+    g.a = static_cast<const T*>(a.data());
+    g.rsa = elem_stride(a, ia, "a"); g.csa = elem_stride(a, 1 - ia, "a");
+    g.b = static_cast<const T*>(b.data());
+    g.rsb = elem_stride(b, ib, "b"); g.csb = elem_stride(b, 1 - ib, "b");
+    g.c = static_cast<T*>(out.mutable_data());
+    g.rsc = n; g.csc = 1;
+    g.epilogue.fn = &bias_relu_epilogue<T>;
+    g.epilogue.ctx = &ctx;
+    py::gil_scoped_release nogil;
+    if (reference) gemm_reference(g); else gemm(g);
+  });
+  return out;
+}
+
 }  // namespace
 
 void bind_gemm(py::module_& m) {
@@ -96,6 +152,11 @@ void bind_gemm(py::module_& m) {
       py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
       py::arg("out") = py::none(),
       "The same contract as matmul, computed by the simple triple-loop oracle.");
+  m.def("_matmul_bias_relu", &matmul_bias_relu, py::arg("a"), py::arg("b"), py::arg("bias"),
+        py::kw_only(), py::arg("trans_a") = false, py::arg("trans_b") = false,
+        py::arg("reference") = false,
+        "Test hook for the GEMM epilogue: relu(op(a) @ op(b) + bias), bias + relu applied by "
+        "the epilogue callback.");
 }
 
 }  // namespace bind
