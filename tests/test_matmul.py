@@ -358,3 +358,23 @@ def test_bad_out(rng):
         dg.ops.matmul(a, b, out=[[0.0] * 5] * 3)
     with pytest.raises(ValueError, match=r"beta: must be 0 when out is None"):
         dg.ops.matmul(a, b, beta=1.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_unaligned_and_odd_strides(rng, dtype):
+    """Views whose byte strides are not a multiple of the item size are copied, never misread;
+    the stride of a length-1 dimension is irrelevant."""
+    item = np.dtype(dtype).itemsize
+    buf = rand(rng, (4000,), dtype)
+    b = rand(rng, (6, 9), dtype)
+    odd = np.ndarray((5, 6), dtype=dtype, buffer=buf, strides=(6 * item + 2, item))
+    assert not odd.flags.aligned
+    expect(dg.ops.matmul(odd, b), odd.copy(), b)
+    raw = np.zeros(30 * item + 1, np.uint8)[1:].view(dtype).reshape(5, 6)  # misaligned data
+    raw[...] = rand(rng, (5, 6), dtype)
+    assert not raw.flags.aligned
+    expect(dg.ops.matmul(raw, b), raw.copy(), b)
+    row = np.ndarray((1, 6), dtype=dtype, buffer=buf, strides=(3, item))
+    expect(dg.ops.matmul(row, b), row.copy(), b)
+    col = np.ndarray((6, 1), dtype=dtype, buffer=buf, strides=(item, 12345 * item))
+    expect(dg.ops.matmul(b.T, col), b.T.copy(), col.copy())

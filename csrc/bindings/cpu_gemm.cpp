@@ -14,6 +14,13 @@ namespace dg {
 namespace bind {
 namespace {
 
+// The element stride of a GEMM operand's dimension. A dimension of length 1 is never stepped
+// along, so its stride is irrelevant (NumPy may give it any value): call it 1, which also lets
+// the kernel take its unit-stride paths (and the epilogue apply) for a single column.
+int64_t gemm_stride(const py::array& a, int dim, const char* name) {
+  return a.shape(dim) <= 1 ? 1 : elem_stride(a, dim, name);
+}
+
 // C = alpha * op(A) @ op(B) + beta * C. Returns out (allocated when None).
 py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b, double alpha,
                  double beta, py::handle out_obj, bool reference) {
@@ -63,11 +70,11 @@ py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b,
     GemmArgs<T> g;
     g.m = m; g.n = n; g.k = k;
     g.a = static_cast<const T*>(a.data());
-    g.rsa = elem_stride(a, ia, "a"); g.csa = elem_stride(a, 1 - ia, "a");
+    g.rsa = gemm_stride(a, ia, "a"); g.csa = gemm_stride(a, 1 - ia, "a");
     g.b = static_cast<const T*>(b.data());
-    g.rsb = elem_stride(b, ib, "b"); g.csb = elem_stride(b, 1 - ib, "b");
+    g.rsb = gemm_stride(b, ib, "b"); g.csb = gemm_stride(b, 1 - ib, "b");
     g.c = static_cast<T*>(c.mutable_data());
-    g.rsc = elem_stride(c, 0, "out"); g.csc = elem_stride(c, 1, "out");
+    g.rsc = gemm_stride(c, 0, "out"); g.csc = gemm_stride(c, 1, "out");
     g.alpha = static_cast<T>(alpha); g.beta = static_cast<T>(beta);
     py::gil_scoped_release nogil;
     if (reference) gemm_reference(g); else gemm(g);
@@ -120,9 +127,9 @@ py::array matmul_bias_relu(py::handle a_obj, py::handle b_obj, py::handle bias_o
     GemmArgs<T> g;
     g.m = m; g.n = n; g.k = k;
     g.a = static_cast<const T*>(a.data());
-    g.rsa = elem_stride(a, ia, "a"); g.csa = elem_stride(a, 1 - ia, "a");
+    g.rsa = gemm_stride(a, ia, "a"); g.csa = gemm_stride(a, 1 - ia, "a");
     g.b = static_cast<const T*>(b.data());
-    g.rsb = elem_stride(b, ib, "b"); g.csb = elem_stride(b, 1 - ib, "b");
+    g.rsb = gemm_stride(b, ib, "b"); g.csb = gemm_stride(b, 1 - ib, "b");
     g.c = static_cast<T*>(out.mutable_data());
     g.rsc = n; g.csc = 1;
     g.epilogue.fn = &bias_relu_epilogue<T>;

@@ -212,32 +212,35 @@ void pack_panel(const T* src, int64_t ss, int64_t ps, int S, int64_t kc, T* dst)
 
 // ---------------------------------------------------------------------------------------------
 // The micro-kernel: C[0:mr, 0:nr] = alpha * Ap @ Bp + beta * C (beta == 0: C is not read).
+// MRk x NVk is the tile actually computed: the full MR x NV on the hot path, smaller ones on the
+// edges of C (the packed panels keep their full MR / NR layout, the edge kernels read a prefix),
+// so a 256-row C with MR = 12 does not pay for 264 rows.
 template <class T>
 struct Tile {
   static constexpr int MR = GemmTile<T>::MR, NV = GemmTile<T>::NV;
   static constexpr int W = Vec<T>::width, NR = NV * W;
 };
 
-template <class T>
+template <class T, int MRk, int NVk>
 inline void micro_kernel(int64_t kc, const T* __restrict ap, const T* __restrict bp, T* c,
                          int64_t rsc, int64_t csc, int mr, int nr, T alpha, T beta) {
   using V = Vec<T>;
-  constexpr int MR = Tile<T>::MR, NV = Tile<T>::NV, W = Tile<T>::W, NR = Tile<T>::NR;
-  V acc[MR][NV];
+  constexpr int MR = Tile<T>::MR, W = Tile<T>::W, NR = Tile<T>::NR, NRk = NVk * W;
+  V acc[MRk][NVk];
 #pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r)
+  for (int r = 0; r < MRk; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+    for (int v = 0; v < NVk; ++v) acc[r][v] = V::zero();
 
   for (int64_t p = 0; p < kc; ++p) {
-    V bv[NV];
+    V bv[NVk];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = V::load(bp + v * W);
+    for (int v = 0; v < NVk; ++v) bv[v] = V::load(bp + v * W);
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
+    for (int r = 0; r < MRk; ++r) {
       const V ar = V::set1(ap[r]);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(ar, bv[v], acc[r][v]);
+      for (int v = 0; v < NVk; ++v) acc[r][v] = fmadd(ar, bv[v], acc[r][v]);
     }
     ap += MR;
     bp += NR;
@@ -245,11 +248,11 @@ inline void micro_kernel(int64_t kc, const T* __restrict ap, const T* __restrict
 
   const V va = V::set1(alpha), vb = V::set1(beta);
   if (csc == 1) {
-    if (nr == NR) {
+    if (nr == NRk) {
       for (int r = 0; r < mr; ++r) {
         T* cr = c + r * rsc;
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) {
+        for (int v = 0; v < NVk; ++v) {
           V x = va * acc[r][v];
           if (beta != T(0)) x = fmadd(vb, V::load(cr + v * W), x);
           x.store(cr + v * W);
@@ -258,7 +261,7 @@ inline void micro_kernel(int64_t kc, const T* __restrict ap, const T* __restrict
     } else {
       for (int r = 0; r < mr; ++r) {
         T* cr = c + r * rsc;
-        for (int v = 0; v < NV && v * W < nr; ++v) {
+        for (int v = 0; v < NVk && v * W < nr; ++v) {
           const int n = std::min(W, nr - v * W);
           V x = va * acc[r][v];
           if (n == W) {
@@ -272,15 +275,47 @@ inline void micro_kernel(int64_t kc, const T* __restrict ap, const T* __restrict
       }
     }
   } else {
-    alignas(64) T tmp[MR * NR];
-    for (int r = 0; r < MR; ++r)
-      for (int v = 0; v < NV; ++v) (va * acc[r][v]).store(tmp + r * NR + v * W);
+    alignas(64) T tmp[MRk * NRk];
+    for (int r = 0; r < MRk; ++r)
+      for (int v = 0; v < NVk; ++v) (va * acc[r][v]).store(tmp + r * NRk + v * W);
     for (int r = 0; r < mr; ++r)
       for (int j = 0; j < nr; ++j) {
         T& x = c[r * rsc + j * csc];
-        x = beta == T(0) ? tmp[r * NR + j] : tmp[r * NR + j] + beta * x;
+        x = beta == T(0) ? tmp[r * NRk + j] : tmp[r * NRk + j] + beta * x;
       }
   }
+}
+
+template <class T, int MRk>
+inline void tile_cols(int64_t kc, const T* ap, const T* bp, T* c, int64_t rsc, int64_t csc,
+                      int mr, int nr, T alpha, T beta) {
+  constexpr int NV = Tile<T>::NV, W = Tile<T>::W;
+  constexpr int NV2 = NV < 2 ? NV : 2, NV3 = NV < 3 ? NV : 3;
+  switch ((nr + W - 1) / W) {
+    case 1: micro_kernel<T, MRk, 1>(kc, ap, bp, c, rsc, csc, mr, nr, alpha, beta); break;
+    case 2: micro_kernel<T, MRk, NV2>(kc, ap, bp, c, rsc, csc, mr, nr, alpha, beta); break;
+    case 3: micro_kernel<T, MRk, NV3>(kc, ap, bp, c, rsc, csc, mr, nr, alpha, beta); break;
+    default: micro_kernel<T, MRk, NV>(kc, ap, bp, c, rsc, csc, mr, nr, alpha, beta); break;
+  }
+}
+
+// One tile of C, mr <= MR rows and nr <= NR columns: the full kernel, or the smallest edge
+// kernel (rows in steps of MR/3, columns in whole vectors) that covers it.
+template <class T>
+inline void run_tile(int64_t kc, const T* ap, const T* bp, T* c, int64_t rsc, int64_t csc,
+                     int mr, int nr, T alpha, T beta) {
+  constexpr int MR = Tile<T>::MR, NV = Tile<T>::NV, NR = Tile<T>::NR;
+  if (mr == MR && nr == NR) {
+    micro_kernel<T, MR, NV>(kc, ap, bp, c, rsc, csc, mr, nr, alpha, beta);
+    return;
+  }
+  constexpr int M1 = MR % 3 == 0 ? MR / 3 : MR, M2 = MR % 3 == 0 ? 2 * MR / 3 : MR;
+  if (mr <= M1)
+    tile_cols<T, M1>(kc, ap, bp, c, rsc, csc, mr, nr, alpha, beta);
+  else if (mr <= M2)
+    tile_cols<T, M2>(kc, ap, bp, c, rsc, csc, mr, nr, alpha, beta);
+  else
+    tile_cols<T, MR>(kc, ap, bp, c, rsc, csc, mr, nr, alpha, beta);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -333,7 +368,7 @@ inline constexpr int64_t kParallelMinWork = int64_t(1) << 20;
 
 template <class T>
 void gemm_packed(const GemmArgs<T>& g0) {
-  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
+  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR, W = Tile<T>::W;
   constexpr int64_t KC = GemmTile<T>::KC, NB = GemmTile<T>::NB, MB = GemmTile<T>::MB;
 
   // A narrow C (n much smaller than the vector tile) wastes most lanes; compute C^T = B^T A^T
@@ -356,13 +391,13 @@ void gemm_packed(const GemmArgs<T>& g0) {
   const int64_t kblocks = ceil_div(k, KC), kcb = ceil_div(k, kblocks);
   const int64_t mb_max = std::min(round_up(m, MR), MB);
 
-  // Threads: split the NR-wide column tiles of C.
-  const int64_t ntiles = ceil_div(n, NR);
+  // Threads: split the columns of C in whole vectors (W), so that n = 784 = 49 x 16 splits
+  // 400 + 384 rather than 416 + 368; a thread's last tile may then be one vector wide.
+  const int64_t nunits = ceil_div(n, W);
   int nt = std::max(1, num_threads());
   if (m * n * k < kParallelMinWork) nt = 1;
-  nt = static_cast<int>(std::min<int64_t>(nt, ntiles));
-  const int64_t tiles_per_thread = ceil_div(ntiles, nt);
-  const int64_t nb_max = std::min(round_up(tiles_per_thread * NR, NR), NB);
+  nt = static_cast<int>(std::min<int64_t>(nt, ceil_div(n, NR)));
+  const int64_t nb_max = std::min(round_up(ceil_div(nunits, nt) * W, NR), NB);
 
   // One scratch arena from the calling thread: the shared A block, then one B block per thread.
   const size_t a_elems = static_cast<size_t>(mb_max * kcb);
@@ -371,9 +406,9 @@ void gemm_packed(const GemmArgs<T>& g0) {
   T* const apack = arena;
 
   auto body = [&](int tid, int nthreads) {
-    // This thread's columns: tiles [t0, t1).
-    const int64_t t0 = ntiles * tid / nthreads, t1 = ntiles * (tid + 1) / nthreads;
-    const int64_t j_begin = t0 * NR, j_end = std::min(n, t1 * NR);
+    // This thread's columns: vector units [u0, u1).
+    const int64_t u0 = nunits * tid / nthreads, u1 = nunits * (tid + 1) / nthreads;
+    const int64_t j_begin = u0 * W, j_end = std::min(n, u1 * W);
     T* const bpack = arena + a_elems + b_elems * tid;
 
     for (int64_t ib = 0; ib < m; ib += MB) {
@@ -406,7 +441,7 @@ void gemm_packed(const GemmArgs<T>& g0) {
             const T* ap = apack + q * MR * kc;
             T* crow = g.c + i0 * g.rsc + jb * g.csc;
             for (int64_t j = 0; j < nb; j += NR)
-              micro_kernel<T>(kc, ap, bpack + j * kc, crow + j * g.csc, g.rsc, g.csc, mr,
+              run_tile<T>(kc, ap, bpack + j * kc, crow + j * g.csc, g.rsc, g.csc, mr,
                               static_cast<int>(std::min<int64_t>(NR, nb - j)), g.alpha, beta);
             if (last && has_epilogue) {
               if (!swapped)

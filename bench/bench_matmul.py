@@ -1,0 +1,156 @@
+"""matmul throughput: deltagrad's packed GEMM vs numpy.matmul (OpenBLAS) and torch.mm.
+
+Each case times ours and the peers interleaved (bench/_timing.py) at 1 and 2 threads and stores
+GFLOP/s and the ratios in benchmark.extra_info; then pytest-benchmark times ours.
+
+    pytest bench/bench_matmul.py -o addopts="" --benchmark-enable      # full, with ratios
+    pytest bench -o addopts="" --benchmark-disable                     # CI smoke: each case once
+    python bench/bench_matmul.py [--rounds N] [--dtype float32|float64] [--case NAME ...]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# OpenBLAS reads these when it loads; a forced core type or L2 size would handicap the peer.
+_OPENBLAS_OVERRIDES = [v for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if v in os.environ]
+if _OPENBLAS_OVERRIDES and __name__ == "__main__":
+    for _v in _OPENBLAS_OVERRIDES:
+        del os.environ[_v]
+    os.execv(sys.executable, [sys.executable, *sys.argv])  # restart with a clean environment
+for _v in _OPENBLAS_OVERRIDES:
+    os.environ.pop(_v, None)
+_NUMPY_LOADED_WITH_OVERRIDES = bool(_OPENBLAS_OVERRIDES) and "numpy" in sys.modules
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+
+import deltagrad as dg  # noqa: E402
+from _timing import interleaved, threads  # noqa: E402
+
+try:
+    import pytest
+except ImportError:  # script mode without pytest
+    pytest = None
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+# name: (m, n, k, trans_a, trans_b, description). Shapes of the stored operands follow the flags.
+CASES = {
+    "square64": (64, 64, 64, False, False, "64^3"),
+    "square256": (256, 256, 256, False, False, "256^3"),
+    "square1024": (1024, 1024, 1024, False, False, "1024^3"),
+    "square2048": (2048, 2048, 2048, False, False, "2048^3"),
+    "mlp_fwd": (256, 512, 784, False, True, "x @ W.T: x 256x784, W 512x784"),
+    "mlp_out": (256, 10, 512, False, True, "x @ W.T: x 256x512, W 10x512"),
+    "mlp_dW": (512, 784, 256, True, False, "dY.T @ X: dY 256x512, X 256x784"),
+    "mlp_dX": (256, 784, 512, False, False, "dY @ W: dY 256x512, W 512x784"),
+    "tall4096": (4096, 1024, 1024, False, False, "4096x1024 @ 1024x1024"),
+}
+THREADS = (1, 2)
+
+
+def make_case(name: str, dtype=np.float32):
+    """The operands and the three callables (ours, numpy, torch or None) for one case."""
+    m, n, k, ta, tb, _ = CASES[name]
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    a_op = a.T if ta else a
+    b_op = b.T if tb else b
+
+    def ours():
+        return dg.ops.matmul(a, b, trans_a=ta, trans_b=tb)
+
+    def numpy_mm():
+        return np.matmul(a_op, b_op)
+
+    fns = {"ours": ours, "numpy": numpy_mm}
+    if torch is not None:
+        ta_t, tb_t = torch.from_numpy(a), torch.from_numpy(b)
+        ta_op = ta_t.t() if ta else ta_t
+        tb_op = tb_t.t() if tb else tb_t
+
+        def torch_mm():
+            return torch.mm(ta_op, tb_op)
+
+        fns["torch"] = torch_mm
+    return fns, 2.0 * m * n * k
+
+
+def measure(name: str, nthreads: int, rounds: int = 15, dtype=np.float32) -> dict[str, float]:
+    """GFLOP/s (best interleaved round) of each side and the ratios ours/peer."""
+    fns, flops = make_case(name, dtype)
+    min_time = 0.01 if flops < 1e8 else 0.03
+    with threads(nthreads):
+        t = interleaved(fns, rounds=rounds, min_time=min_time)
+    res = {f"gflops_{side}": flops / t[side]["best"] / 1e9 for side in fns}
+    res.update({f"median_gflops_{side}": flops / t[side]["median"] / 1e9 for side in fns})
+    res["ratio_numpy"] = t["numpy"]["best"] / t["ours"]["best"]
+    if "torch" in fns:
+        res["ratio_torch"] = t["torch"]["best"] / t["ours"]["best"]
+    return res
+
+
+if pytest is not None:
+
+    @pytest.mark.parametrize("nthreads", THREADS, ids=[f"t{t}" for t in THREADS])
+    @pytest.mark.parametrize("name", list(CASES))
+    def test_matmul_f32(benchmark, name, nthreads):
+        fns, flops = make_case(name)
+        benchmark.group = f"matmul-{name}"
+        benchmark.extra_info.update(case=name, shape=CASES[name][5], threads=nthreads,
+                                    dtype="float32", flops=flops)
+        if _NUMPY_LOADED_WITH_OVERRIDES:
+            benchmark.extra_info["warning"] = (
+                f"numpy was imported with {_OPENBLAS_OVERRIDES} set; unset them before running")
+        if not benchmark.disabled:  # the interleaved ratio is for real runs, not the CI smoke
+            benchmark.extra_info.update(measure(name, nthreads))
+        with threads(nthreads):
+            benchmark(fns["ours"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import platform
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rounds", type=int, default=15)
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--case", nargs="*", default=list(CASES), choices=list(CASES))
+    p.add_argument("--threads", nargs="*", type=int, default=list(THREADS))
+    args = p.parse_args(argv)
+    dtype = np.dtype(args.dtype).type
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    print(f"# {cpu}; deltagrad {dg.__version__} isa={dg.info()['cpu_isa']}; numpy {np.__version__}"
+          + (f"; torch {torch.__version__}" if torch is not None else "") + f"; {args.dtype}; "
+          f"best of {args.rounds} interleaved rounds")
+    head = f"| {'case':<11} | {'m x n x k':<15} | thr | ours GF/s | numpy GF/s | torch GF/s " \
+           f"| ours/numpy | ours/torch |"
+    print(head)
+    print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
+    for name in args.case:
+        m, n, k = CASES[name][:3]
+        for nt in args.threads:
+            r = measure(name, nt, args.rounds, dtype)
+            tg = r.get("gflops_torch", float("nan"))
+            tr = r.get("ratio_torch", float("nan"))
+            print(f"| {name:<11} | {f'{m}x{n}x{k}':<15} | {nt:>3} | {r['gflops_ours']:>9.1f} | "
+                  f"{r['gflops_numpy']:>10.1f} | {tg:>10.1f} | {r['ratio_numpy']:>9.2f}x | "
+                  f"{tr:>9.2f}x |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
