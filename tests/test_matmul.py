@@ -80,7 +80,8 @@ def expect(got, a, b, ta=False, tb=False, alpha=1.0, beta=0.0, c0=None, slack=4.
 
 
 # Shapes: empty in each dimension, 1, primes, and one off the tiles of every ISA
-# (MR 12/6/4, NR 32/16/8/4, KC 384/256, NB 480/384/192/96, MB 2040/1020).
+# (MR 12/6/4, NR 32/16/8/4, KC 384/256, NB 480/384/192/96, MB 2040/1020). Products up to 2^20
+# multiply-adds with k <= KC and unit column stride in op(B) take the unpacked path.
 SHAPES = [
     (0, 5, 7), (5, 0, 7), (5, 7, 0), (0, 0, 0), (1, 1, 1), (1, 17, 1), (17, 1, 1), (1, 1, 300),
     (2, 3, 1), (7, 13, 17), (97, 101, 89),
@@ -88,6 +89,8 @@ SHAPES = [
     (3, 7, 9), (4, 4, 4), (5, 9, 3), (25, 65, 767), (23, 47, 513),
     (37, 481, 20), (19, 385, 11), (29, 193, 9), (31, 97, 5), (40, 961, 3),
     (256, 10, 64), (10, 256, 64), (3, 300, 40), (300, 3, 40),
+    # past the unpacked small-product path (m*n*k > 2^20): the packed path on the same edges
+    (101, 97, 131), (13, 1025, 97), (200, 33, 170), (11, 95, 1200),
 ]
 
 

@@ -221,9 +221,22 @@ struct Tile {
   static constexpr int W = Vec<T>::width, NR = NV * W;
 };
 
-template <class T, int MRk, int NVk>
-inline void micro_kernel(int64_t kc, const T* __restrict ap, const T* __restrict bp, T* c,
-                         int64_t rsc, int64_t csc, int mr, int nr, T alpha, T beta) {
+// Where a micro-kernel reads its operands. Packed (kDirect = false): A and B are the packed
+// micro-panels (MR resp. NR values per step of k). Direct (kDirect = true, small products only,
+// where packing would cost more than it saves): op(A)[r][p] = a[r*ars + p*aks] and row p of
+// op(B) starts at b + p*bks with unit column stride; rows of A past mr are clamped to the last
+// valid one and B is read with masked loads, so nothing outside the matrices is touched.
+template <class T>
+struct Operands {
+  const T* a;
+  int64_t ars, aks;
+  const T* b;
+  int64_t bks;
+};
+
+template <class T, int MRk, int NVk, bool kDirect>
+inline void micro_kernel(int64_t kc, const Operands<T>& src, T* c, int64_t rsc, int64_t csc,
+                         int mr, int nr, T alpha, T beta) {
   using V = Vec<T>;
   constexpr int MR = Tile<T>::MR, W = Tile<T>::W, NR = Tile<T>::NR, NRk = NVk * W;
   V acc[MRk][NVk];
@@ -232,24 +245,50 @@ inline void micro_kernel(int64_t kc, const T* __restrict ap, const T* __restrict
 #pragma GCC unroll 4
     for (int v = 0; v < NVk; ++v) acc[r][v] = V::zero();
 
-  for (int64_t p = 0; p < kc; ++p) {
-    V bv[NVk];
+  const T* __restrict ap = src.a;
+  const T* __restrict bp = src.b;
+  if constexpr (!kDirect) {
+    for (int64_t p = 0; p < kc; ++p) {
+      V bv[NVk];
 #pragma GCC unroll 4
-    for (int v = 0; v < NVk; ++v) bv[v] = V::load(bp + v * W);
+      for (int v = 0; v < NVk; ++v) bv[v] = V::load(bp + v * W);
 #pragma GCC unroll 16
-    for (int r = 0; r < MRk; ++r) {
-      const V ar = V::set1(ap[r]);
+      for (int r = 0; r < MRk; ++r) {
+        const V ar = V::set1(ap[r]);
 #pragma GCC unroll 4
-      for (int v = 0; v < NVk; ++v) acc[r][v] = fmadd(ar, bv[v], acc[r][v]);
+        for (int v = 0; v < NVk; ++v) acc[r][v] = fmadd(ar, bv[v], acc[r][v]);
+      }
+      ap += MR;
+      bp += NR;
     }
-    ap += MR;
-    bp += NR;
+  } else {
+    int64_t off[MRk];
+    for (int r = 0; r < MRk; ++r) off[r] = std::min(r, mr - 1) * src.ars;
+    int lanes[NVk];
+    for (int v = 0; v < NVk; ++v) lanes[v] = std::max(0, std::min(W, nr - v * W));
+    for (int64_t p = 0; p < kc; ++p) {
+      V bv[NVk];
+#pragma GCC unroll 4
+      for (int v = 0; v < NVk; ++v) bv[v] = V::load(bp + v * W, lanes[v]);
+#pragma GCC unroll 16
+      for (int r = 0; r < MRk; ++r) {
+        const V ar = V::set1(ap[off[r]]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NVk; ++v) acc[r][v] = fmadd(ar, bv[v], acc[r][v]);
+      }
+      ap += src.aks;
+      bp += src.bks;
+    }
   }
 
+  // Every loop over acc is fully unrolled (rows past mr are skipped, not looped to): a runtime
+  // index into acc would make GCC keep the accumulators in memory.
   const V va = V::set1(alpha), vb = V::set1(beta);
   if (csc == 1) {
     if (nr == NRk) {
-      for (int r = 0; r < mr; ++r) {
+#pragma GCC unroll 16
+      for (int r = 0; r < MRk; ++r) {
+        if (r >= mr) break;
         T* cr = c + r * rsc;
 #pragma GCC unroll 4
         for (int v = 0; v < NVk; ++v) {
@@ -259,24 +298,24 @@ inline void micro_kernel(int64_t kc, const T* __restrict ap, const T* __restrict
         }
       }
     } else {
-      for (int r = 0; r < mr; ++r) {
+#pragma GCC unroll 16
+      for (int r = 0; r < MRk; ++r) {
+        if (r >= mr) break;
         T* cr = c + r * rsc;
-        for (int v = 0; v < NVk && v * W < nr; ++v) {
-          const int n = std::min(W, nr - v * W);
+#pragma GCC unroll 4
+        for (int v = 0; v < NVk; ++v) {
+          const int n = std::max(0, std::min(W, nr - v * W));
           V x = va * acc[r][v];
-          if (n == W) {
-            if (beta != T(0)) x = fmadd(vb, V::load(cr + v * W), x);
-            x.store(cr + v * W);
-          } else {
-            if (beta != T(0)) x = fmadd(vb, V::load(cr + v * W, n), x);
-            x.store(cr + v * W, n);
-          }
+          if (beta != T(0)) x = fmadd(vb, V::load(cr + v * W, n), x);
+          x.store(cr + v * W, n);
         }
       }
     }
   } else {
     alignas(64) T tmp[MRk * NRk];
+#pragma GCC unroll 16
     for (int r = 0; r < MRk; ++r)
+#pragma GCC unroll 4
       for (int v = 0; v < NVk; ++v) (va * acc[r][v]).store(tmp + r * NRk + v * W);
     for (int r = 0; r < mr; ++r)
       for (int j = 0; j < nr; ++j) {
@@ -286,36 +325,53 @@ inline void micro_kernel(int64_t kc, const T* __restrict ap, const T* __restrict
   }
 }
 
-template <class T, int MRk>
-inline void tile_cols(int64_t kc, const T* ap, const T* bp, T* c, int64_t rsc, int64_t csc,
-                      int mr, int nr, T alpha, T beta) {
+template <class T, int MRk, bool kDirect>
+inline void tile_cols(int64_t kc, const Operands<T>& src, T* c, int64_t rsc, int64_t csc, int mr,
+                      int nr, T alpha, T beta) {
   constexpr int NV = Tile<T>::NV, W = Tile<T>::W;
   constexpr int NV2 = NV < 2 ? NV : 2, NV3 = NV < 3 ? NV : 3;
   switch ((nr + W - 1) / W) {
-    case 1: micro_kernel<T, MRk, 1>(kc, ap, bp, c, rsc, csc, mr, nr, alpha, beta); break;
-    case 2: micro_kernel<T, MRk, NV2>(kc, ap, bp, c, rsc, csc, mr, nr, alpha, beta); break;
-    case 3: micro_kernel<T, MRk, NV3>(kc, ap, bp, c, rsc, csc, mr, nr, alpha, beta); break;
-    default: micro_kernel<T, MRk, NV>(kc, ap, bp, c, rsc, csc, mr, nr, alpha, beta); break;
+    case 1: micro_kernel<T, MRk, 1, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta); break;
+    case 2: micro_kernel<T, MRk, NV2, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta); break;
+    case 3: micro_kernel<T, MRk, NV3, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta); break;
+    default: micro_kernel<T, MRk, NV, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta); break;
   }
 }
 
 // One tile of C, mr <= MR rows and nr <= NR columns: the full kernel, or the smallest edge
 // kernel (rows in steps of MR/3, columns in whole vectors) that covers it.
-template <class T>
-inline void run_tile(int64_t kc, const T* ap, const T* bp, T* c, int64_t rsc, int64_t csc,
-                     int mr, int nr, T alpha, T beta) {
+template <class T, bool kDirect>
+inline void run_tile(int64_t kc, const Operands<T>& src, T* c, int64_t rsc, int64_t csc, int mr,
+                     int nr, T alpha, T beta) {
   constexpr int MR = Tile<T>::MR, NV = Tile<T>::NV, NR = Tile<T>::NR;
   if (mr == MR && nr == NR) {
-    micro_kernel<T, MR, NV>(kc, ap, bp, c, rsc, csc, mr, nr, alpha, beta);
+    micro_kernel<T, MR, NV, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta);
     return;
   }
   constexpr int M1 = MR % 3 == 0 ? MR / 3 : MR, M2 = MR % 3 == 0 ? 2 * MR / 3 : MR;
   if (mr <= M1)
-    tile_cols<T, M1>(kc, ap, bp, c, rsc, csc, mr, nr, alpha, beta);
+    tile_cols<T, M1, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta);
   else if (mr <= M2)
-    tile_cols<T, M2>(kc, ap, bp, c, rsc, csc, mr, nr, alpha, beta);
+    tile_cols<T, M2, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta);
   else
-    tile_cols<T, MR>(kc, ap, bp, c, rsc, csc, mr, nr, alpha, beta);
+    tile_cols<T, MR, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta);
+}
+
+// Small products: no packing, no threads, one pass over k (callers ensure k <= KC, csb == 1).
+template <class T>
+void gemm_direct(const GemmArgs<T>& g) {
+  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
+  for (int64_t i0 = 0; i0 < g.m; i0 += MR) {
+    const int mr = static_cast<int>(std::min<int64_t>(MR, g.m - i0));
+    for (int64_t j0 = 0; j0 < g.n; j0 += NR) {
+      const int nr = static_cast<int>(std::min<int64_t>(NR, g.n - j0));
+      const Operands<T> src{g.a + i0 * g.rsa, g.rsa, g.csa, g.b + j0, g.rsb};
+      run_tile<T, true>(g.k, src, g.c + i0 * g.rsc + j0 * g.csc, g.rsc, g.csc, mr, nr, g.alpha,
+                        g.beta);
+    }
+    if (g.epilogue.fn && g.csc == 1)
+      g.epilogue.fn(g.c + i0 * g.rsc, g.rsc, mr, g.n, 0, g.epilogue.ctx);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -364,7 +420,7 @@ void scale_c(const GemmArgs<T>& g) {
 
 // Products below this many multiply-adds run on the calling thread: starting the team and the
 // barriers cost more than they save.
-inline constexpr int64_t kParallelMinWork = int64_t(1) << 20;
+inline constexpr int64_t kParallelMinWork = int64_t(1) << 21;
 
 template <class T>
 void gemm_packed(const GemmArgs<T>& g0) {
@@ -440,9 +496,11 @@ void gemm_packed(const GemmArgs<T>& g0) {
             const int mr = static_cast<int>(std::min<int64_t>(MR, m - i0));
             const T* ap = apack + q * MR * kc;
             T* crow = g.c + i0 * g.rsc + jb * g.csc;
-            for (int64_t j = 0; j < nb; j += NR)
-              run_tile<T>(kc, ap, bpack + j * kc, crow + j * g.csc, g.rsc, g.csc, mr,
-                              static_cast<int>(std::min<int64_t>(NR, nb - j)), g.alpha, beta);
+            for (int64_t j = 0; j < nb; j += NR) {
+              const Operands<T> src{ap, 1, MR, bpack + j * kc, NR};
+              run_tile<T, false>(kc, src, crow + j * g.csc, g.rsc, g.csc, mr,
+                                 static_cast<int>(std::min<int64_t>(NR, nb - j)), g.alpha, beta);
+            }
             if (last && has_epilogue) {
               if (!swapped)
                 g0.epilogue.fn(crow, g0.rsc, mr, nb, jb, g0.epilogue.ctx);
@@ -473,7 +531,11 @@ void gemm_kernel(const GemmArgs<T>& g) {
     scale_c(g);
     return;
   }
-  gemm_packed(g);
+  constexpr int64_t kDirectMaxWork = int64_t(1) << 20;  // about 100^3 multiply-adds
+  if (g.csb == 1 && g.k <= GemmTile<T>::KC && g.m * g.n * g.k <= kDirectMaxWork)
+    gemm_direct(g);
+  else
+    gemm_packed(g);
 }
 
 }  // namespace DG_ISA_NS

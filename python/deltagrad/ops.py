@@ -52,8 +52,7 @@ def matmul(
         type(a) is np.ndarray and type(b) is np.ndarray and (out is None or type(out) is np.ndarray)
         and a.flags.aligned and b.flags.aligned
     ):  # the common case, straight to the CPU kernel (NumPy's "aligned" covers the strides)
-        return _cpu.matmul(a, b, trans_a=bool(trans_a), trans_b=bool(trans_b), alpha=float(alpha),
-                           beta=float(beta), out=out)
+        return _cpu.matmul(a, b, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta, out=out)
     a = _operand(a, "a")
     b = _operand(b, "b")
     backend = backend_for(a, b, out)
