@@ -248,6 +248,16 @@ inline void micro_kernel(int64_t kc, const Operands<T>& src, T* c, int64_t rsc, 
   const T* __restrict ap = src.a;
   const T* __restrict bp = src.b;
   if constexpr (!kDirect) {
+    // Start fetching this tile of C now: it is read (beta != 0 or a later k block) and written
+    // only after the k loop, and by then it would otherwise be a cold miss per row.
+    if (csc == 1) {
+#pragma GCC unroll 16
+      for (int r = 0; r < MRk; ++r) {
+        if (r >= mr) break;
+        __builtin_prefetch(c + r * rsc, 1, 3);
+        __builtin_prefetch(c + r * rsc + NRk - 1, 1, 3);
+      }
+    }
     for (int64_t p = 0; p < kc; ++p) {
       V bv[NVk];
 #pragma GCC unroll 4
@@ -524,6 +534,92 @@ void gemm_packed(const GemmArgs<T>& g0) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Inner-product form for a thin C whose operands are both contiguous along k (op(A) rows with
+// csa == 1, op(B) columns with rsb == 1: x @ W.T with few output features, or a single row).
+// The packed kernels would spend more time transposing the big operand into panels than
+// multiplying; here each C element is a dot product vectorized along k, RI rows x RJ columns of
+// C at a time (RI + RJ vector loads feed RI * RJ FMAs), then reduced across lanes.
+template <class T>
+struct DotTile;
+#if defined(__AVX512F__)
+template <class T> struct DotTile { static constexpr int RI = 4, RJ = 5; };  // 20 acc + 9 loads
+#elif defined(__AVX2__)
+template <class T> struct DotTile { static constexpr int RI = 3, RJ = 3; };  // 9 acc + 6 loads
+#else
+template <class T> struct DotTile { static constexpr int RI = 2, RJ = 2; };
+#endif
+
+template <class T>
+void dot_block(const GemmArgs<T>& g, int64_t i0, int64_t j0) {
+  using V = Vec<T>;
+  constexpr int RI = DotTile<T>::RI, RJ = DotTile<T>::RJ, W = V::width;
+  const int ri = static_cast<int>(std::min<int64_t>(RI, g.m - i0));
+  const int rj = static_cast<int>(std::min<int64_t>(RJ, g.n - j0));
+  const T* ar[RI];
+  const T* bc[RJ];
+  for (int r = 0; r < RI; ++r) ar[r] = g.a + (i0 + std::min(r, ri - 1)) * g.rsa;  // clamped
+  for (int j = 0; j < RJ; ++j) bc[j] = g.b + (j0 + std::min(j, rj - 1)) * g.csb;
+  V acc[RI][RJ];
+#pragma GCC unroll 8
+  for (int r = 0; r < RI; ++r)
+#pragma GCC unroll 8
+    for (int j = 0; j < RJ; ++j) acc[r][j] = V::zero();
+  int64_t p = 0;
+  for (; p + W <= g.k; p += W) {
+    V av[RI], bv[RJ];
+#pragma GCC unroll 8
+    for (int r = 0; r < RI; ++r) av[r] = V::load(ar[r] + p);
+#pragma GCC unroll 8
+    for (int j = 0; j < RJ; ++j) bv[j] = V::load(bc[j] + p);
+#pragma GCC unroll 8
+    for (int r = 0; r < RI; ++r)
+#pragma GCC unroll 8
+      for (int j = 0; j < RJ; ++j) acc[r][j] = fmadd(av[r], bv[j], acc[r][j]);
+  }
+  if (p < g.k) {
+    const int n = static_cast<int>(g.k - p);
+    V av[RI], bv[RJ];
+#pragma GCC unroll 8
+    for (int r = 0; r < RI; ++r) av[r] = V::load(ar[r] + p, n);
+#pragma GCC unroll 8
+    for (int j = 0; j < RJ; ++j) bv[j] = V::load(bc[j] + p, n);
+#pragma GCC unroll 8
+    for (int r = 0; r < RI; ++r)
+#pragma GCC unroll 8
+      for (int j = 0; j < RJ; ++j) acc[r][j] = fmadd(av[r], bv[j], acc[r][j]);
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < RI; ++r) {
+    if (r >= ri) break;
+#pragma GCC unroll 8
+    for (int j = 0; j < RJ; ++j) {
+      if (j >= rj) break;
+      T& x = g.c[(i0 + r) * g.rsc + (j0 + j) * g.csc];
+      const T v = g.alpha * acc[r][j].reduce_add();
+      x = g.beta == T(0) ? v : v + g.beta * x;
+    }
+  }
+  if (g.epilogue.fn && g.csc == 1)
+    g.epilogue.fn(g.c + i0 * g.rsc + j0, g.rsc, ri, rj, j0, g.epilogue.ctx);
+}
+
+template <class T>
+void gemm_dot(const GemmArgs<T>& g) {
+  constexpr int RI = DotTile<T>::RI, RJ = DotTile<T>::RJ;
+  const int64_t bi = ceil_div(g.m, RI), bj = ceil_div(g.n, RJ), blocks = bi * bj;
+  int nt = std::max(1, num_threads());
+  if (g.m * g.n * g.k < kParallelMinWork / 2) nt = 1;  // no packing: threads pay off sooner
+  nt = static_cast<int>(std::min<int64_t>(nt, blocks));
+  auto run = [&](int64_t q) { dot_block(g, (q / bj) * RI, (q % bj) * RJ); };
+  if (nt == 1) {
+    for (int64_t q = 0; q < blocks; ++q) run(q);
+  } else {
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t q = 0; q < blocks; ++q) run(q);
+  }
+}
+
 template <class T>
 void gemm_kernel(const GemmArgs<T>& g) {
   if (g.m <= 0 || g.n <= 0) return;
@@ -532,7 +628,9 @@ void gemm_kernel(const GemmArgs<T>& g) {
     return;
   }
   constexpr int64_t kDirectMaxWork = int64_t(1) << 20;  // about 100^3 multiply-adds
-  if (g.csb == 1 && g.k <= GemmTile<T>::KC && g.m * g.n * g.k <= kDirectMaxWork)
+  if (g.csa == 1 && g.rsb == 1 && std::min(g.m, g.n) <= Vec<T>::width && g.k >= Vec<T>::width)
+    gemm_dot(g);
+  else if (g.csb == 1 && g.k <= GemmTile<T>::KC && g.m * g.n * g.k <= kDirectMaxWork)
     gemm_direct(g);
   else
     gemm_packed(g);
