@@ -91,6 +91,8 @@ SHAPES = [
     (256, 10, 64), (10, 256, 64), (3, 300, 40), (300, 3, 40),
     # past the unpacked small-product path (m*n*k > 2^20): the packed path on the same edges
     (101, 97, 131), (13, 1025, 97), (200, 33, 170), (11, 95, 1200),
+    # a thin C computed as C^T = op(B)^T op(A)^T (packed path, swapped operands)
+    (700, 5, 400), (5, 700, 400),
 ]
 
 
@@ -299,6 +301,7 @@ def test_concurrent_python_threads(rng, threads):
 @pytest.mark.parametrize("m,n,k,ta,tb", [
     (37, 1000, 50, False, False), (256, 10, 512, False, True), (97, 101, 389, True, False),
     (5, 3, 7, True, True), (1, 1, 1, False, False), (300, 45, 20, False, True),
+    (700, 5, 400, False, False), (500, 7, 400, True, False), (450, 3, 900, True, True),
 ])
 def test_epilogue_applied_once_per_element(rng, threads, m, n, k, ta, tb, dtype):
     """The GEMM epilogue hook (bias + relu, as the fused linear layer uses it)."""
