@@ -519,7 +519,9 @@ void gemm_packed(const GemmArgs<T>& g0) {
             }
           }
         }
-        if (nthreads > 1) {
+        // The A block is repacked next: wait until everyone is done reading it (the end of the
+        // parallel region is a barrier anyway after the last block).
+        if (nthreads > 1 && !(last && ib + MB >= m)) {
 #pragma omp barrier
         }
       }
