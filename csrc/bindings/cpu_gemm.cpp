@@ -21,6 +21,15 @@ int64_t gemm_stride(const py::array& a, int dim, const char* name) {
   return a.shape(dim) <= 1 ? 1 : elem_stride(a, dim, name);
 }
 
+// An input the kernel can address element by element: NumPy's ALIGNED flag covers the data
+// pointer and every stride being a multiple of the item size; other views are copied
+// explicitly (never read wrongly).
+py::array addressable(py::array x) {
+  constexpr int kNpyAligned = 0x0100;  // NPY_ARRAY_ALIGNED
+  if (x.flags() & kNpyAligned) return x;
+  return py::module_::import("numpy").attr("array")(x, py::arg("order") = "C");
+}
+
 // C = alpha * op(A) @ op(B) + beta * C. Returns out (allocated when None).
 py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b, double alpha,
                  double beta, py::handle out_obj, bool reference) {
@@ -29,9 +38,11 @@ py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b,
   require_ndim(a, 2, "a");
   require_ndim(b, 2, "b");
   const DType dt = dtype_of(a, "a");
+  a = addressable(a);
   if (dtype_of(b, "b") != dt)
     throw py::type_error(std::string("b: expected dtype ") + dtype_name(dt) +
                          " (the dtype of a), got " + dtype_str(b));
+  b = addressable(b);
 
   // op(A) = A or A.T: a transpose is the same memory with the strides swapped.
   const int ia = trans_a ? 1 : 0, ib = trans_b ? 1 : 0;
@@ -147,9 +158,10 @@ void bind_gemm(py::module_& m) {
       "matmul",
       [](py::handle a, py::handle b, bool trans_a, bool trans_b, double alpha, double beta,
          py::handle out) { return matmul(a, b, trans_a, trans_b, alpha, beta, out, false); },
-      py::arg("a"), py::arg("b"), py::kw_only(), py::arg("trans_a") = false,
-      py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
-      py::arg("out") = py::none(),
+      // Not keyword-only (unlike dg.ops.matmul): ops.matmul passes everything positionally,
+      // which pybind11 parses several times faster than keywords (it matters for small C).
+      py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false,
+      py::arg("alpha") = 1.0, py::arg("beta") = 0.0, py::arg("out") = py::none(),
       "C = alpha * op(a) @ op(b) + beta * C (C is out), with the packed SIMD kernel.");
   m.def(
       "matmul_reference",

@@ -15,7 +15,16 @@
 //           for jr (NR columns)      B micro-panels stream from L2
 //             micro-kernel
 //           epilogue on the finished MR x NB block of C (last pc only)
-// Threads split the columns of C (in NR-wide tiles); A is packed once and shared.
+// Threads split the columns of C in whole vectors (W); A is packed once per block, cooperatively,
+// and shared (one barrier after packing, one before repacking).
+//
+// Three paths (gemm_kernel at the end of this file picks one):
+//   gemm_dot     thin C (min(m, n) <= W) with op(A) rows and op(B) columns contiguous along k
+//                (x @ W.T with few outputs): dot products vectorized along k, no packing.
+//   gemm_direct  small products (m*n*k <= 2^20, k <= KC, op(B) rows contiguous): the same
+//                micro-kernel reading A and B in place, no packing, no threads.
+//   gemm_packed  everything else, as above; when n is so narrow that most vector lanes would
+//                idle it computes C^T = op(B)^T op(A)^T instead (same memory, swapped strides).
 #pragma once
 
 #ifndef DG_ISA_NS
@@ -51,6 +60,8 @@ namespace DG_ISA_NS {
 //   NB: the packed B block (KC x NB) should sit in L2 (2 MiB on SPR, 512 KiB on Zen 3):
 //       384 * 480 * 4 B = 720 KiB on AVX-512; the AVX2 sizes also fit Zen 3's 512 KiB L2.
 //   MB: the packed A block (MB x KC) lives in L3 and is shared by the threads.
+// (BLIS's Skylake-X sgemm uses KC = 384, MC = 480 for the same reasons. KC = 512, which SPR's
+// 48 KiB L1 would allow, measured no better within this shared machine's noise.)
 template <class T>
 struct GemmTile;
 #if defined(__AVX512F__)
