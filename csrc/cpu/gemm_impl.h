@@ -19,7 +19,7 @@
 // and shared (one barrier after packing, one before repacking).
 //
 // Three paths (gemm_kernel at the end of this file picks one):
-//   gemm_dot     thin C (min(m, n) <= W) with op(A) rows and op(B) columns contiguous along k
+//   gemm_dot     thin C (min(m, n) <= 16) with op(A) rows and op(B) columns contiguous along k
 //                (x @ W.T with few outputs): dot products vectorized along k, no packing.
 //   gemm_direct  small products (m*n*k <= 2^20, k <= KC, op(B) rows contiguous): the same
 //                micro-kernel reading A and B in place, no packing, no threads.
@@ -641,7 +641,10 @@ void gemm_kernel(const GemmArgs<T>& g) {
     return;
   }
   constexpr int64_t kDirectMaxWork = int64_t(1) << 20;  // about 100^3 multiply-adds
-  if (g.csa == 1 && g.rsb == 1 && std::min(g.m, g.n) <= Vec<T>::width && g.k >= Vec<T>::width)
+  // Thin C: up to 16 rows or columns (one AVX-512 fp32 vector; on AVX2 the dot kernel also beats
+  // transposing the long operand into panels). The scalar fallback keeps its 4 x 4 tiles.
+  constexpr int64_t kDotMaxThin = Vec<T>::width > 1 ? 16 : 1;
+  if (g.csa == 1 && g.rsb == 1 && std::min(g.m, g.n) <= kDotMaxThin && g.k >= Vec<T>::width)
     gemm_dot(g);
   else if (g.csb == 1 && g.k <= GemmTile<T>::KC && g.m * g.n * g.k <= kDirectMaxWork)
     gemm_direct(g);
