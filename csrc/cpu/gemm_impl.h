@@ -464,9 +464,11 @@ void gemm_packed(const GemmArgs<T>& g0) {
   const int64_t m = g.m, n = g.n, k = g.k;
   const bool has_epilogue = g0.epilogue.fn != nullptr && g0.csc == 1;
 
-  // Balanced k blocks (k = 784 -> 3 x 262 rather than 384 + 384 + 16).
+  // Balanced blocks: k = 784 -> 3 x 262 rather than 384 + 384 + 16; m = 2048 -> 2 x 1032 rather
+  // than 2040 + 8 (a block of 8 rows would repack all of B for almost no work).
   const int64_t kblocks = ceil_div(k, KC), kcb = ceil_div(k, kblocks);
-  const int64_t mb_max = std::min(round_up(m, MR), MB);
+  const int64_t mbb = round_up(ceil_div(m, ceil_div(m, MB)), MR);
+  const int64_t mb_max = std::min(round_up(m, MR), mbb);
 
   // Threads: split the columns of C in whole vectors (W), so that n = 784 = 49 x 16 splits
   // 400 + 384 rather than 416 + 368; a thread's last tile may then be one vector wide.
@@ -488,8 +490,13 @@ void gemm_packed(const GemmArgs<T>& g0) {
     const int64_t j_begin = u0 * W, j_end = std::min(n, u1 * W);
     T* const bpack = arena + a_elems + b_elems * tid;
 
-    for (int64_t ib = 0; ib < m; ib += MB) {
-      const int64_t mb = std::min(MB, m - ib);
+    // Balanced column blocks too: 512 columns -> 2 x 256 rather than 480 + 32 (a 32-wide block
+    // reuses each A micro-panel for one tile only).
+    const int64_t ncols = std::max<int64_t>(1, j_end - j_begin);
+    const int64_t nbb = round_up(ceil_div(ncols, ceil_div(ncols, NB)), NR);
+
+    for (int64_t ib = 0; ib < m; ib += mbb) {
+      const int64_t mb = std::min(mbb, m - ib);
       const int64_t npanels = ceil_div(mb, MR);
       for (int64_t pc = 0; pc < k; pc += kcb) {
         const int64_t kc = std::min(kcb, k - pc);
@@ -506,8 +513,8 @@ void gemm_packed(const GemmArgs<T>& g0) {
 #pragma omp barrier
         }
 
-        for (int64_t jb = j_begin; jb < j_end; jb += NB) {
-          const int64_t nb = std::min(NB, j_end - jb);
+        for (int64_t jb = j_begin; jb < j_end; jb += nbb) {
+          const int64_t nb = std::min(nbb, j_end - jb);
           for (int64_t j = 0; j < nb; j += NR)
             pack_panel<T, NR>(g.b + pc * g.rsb + (jb + j) * g.csb, g.csb, g.rsb,
                               static_cast<int>(std::min<int64_t>(NR, nb - j)), kc,
@@ -532,7 +539,7 @@ void gemm_packed(const GemmArgs<T>& g0) {
         }
         // The A block is repacked next: wait until everyone is done reading it (the end of the
         // parallel region is a barrier anyway after the last block).
-        if (nthreads > 1 && !(last && ib + MB >= m)) {
+        if (nthreads > 1 && !(last && ib + mbb >= m)) {
 #pragma omp barrier
         }
       }
