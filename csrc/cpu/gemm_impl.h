@@ -6,17 +6,19 @@
 // B micro-panel) and broadcasts MR scalars of packed A, doing MR*NV FMAs into register
 // accumulators. In BLIS's column-major terms our A is their "B" and our B is their "A".
 //
-// Loop nest (per calling thread; m blocked by MB rows, k by KC):
-//   for ib (MB rows of A)            A block packed once per (ib, pc), shared by all threads
-//     for pc (KC of k)               -> pack A: MR-row micro-panels, cooperatively
+// Loop nest (per OpenMP thread; m blocked by MB rows, k by KC):
+//   for ib (MB rows of A)
+//     for pc (KC of k)               -> pack A: MR-row micro-panels (each thread its own copy)
 //       for jb in this thread's columns, NB at a time
 //         pack B (KC x NB, NR-column micro-panels) into the thread's own buffer  (L2 resident)
 //         for ir (MR rows)           A micro-panel MR x KC stays in L1 across the jr loop
 //           for jr (NR columns)      B micro-panels stream from L2
 //             micro-kernel
 //           epilogue on the finished MR x NB block of C (last pc only)
-// Threads split the columns of C in whole vectors (W); A is packed once per block, cooperatively,
-// and shared (one barrier after packing, one before repacking).
+// Threads split the columns of C in whole vectors (W) and each packs the A block it needs itself:
+// no barriers inside a call, only the join at its end. (A shared A block, packed cooperatively,
+// cost two barriers per k block and cross-core reads of the other half of A; it was slower, and
+// it collapsed far worse when another process took one of the two cores.)
 //
 // Three paths (gemm_kernel at the end of this file picks one):
 //   gemm_dot     thin C (min(m, n) <= 16) with op(A) rows and op(B) columns contiguous along k
@@ -478,17 +480,19 @@ void gemm_packed(const GemmArgs<T>& g0) {
   nt = static_cast<int>(std::min<int64_t>(nt, ceil_div(n, NR)));
   const int64_t nb_max = std::min(round_up(ceil_div(nunits, nt) * W, NR), NB);
 
-  // One scratch arena from the calling thread: the shared A block, then one B block per thread.
-  const size_t a_elems = static_cast<size_t>(mb_max * kcb);
+  // One scratch arena from the calling thread: per thread, its own A block and B block. Each
+  // thread packs all of A itself: no barriers, and no reading of panels that sit in the other
+  // core's cache (see docs/benchmarks/gemm.md for the shared-A variant it replaced).
+  const size_t a_elems = static_cast<size_t>(round_up(mb_max * kcb, 64 / sizeof(T)));
   const size_t b_elems = static_cast<size_t>(round_up(nb_max * kcb, 64 / sizeof(T)));
-  T* const arena = static_cast<T*>(scratch().get((a_elems + b_elems * nt) * sizeof(T)));
-  T* const apack = arena;
+  T* const arena = static_cast<T*>(scratch().get((a_elems + b_elems) * nt * sizeof(T)));
 
   auto body = [&](int tid, int nthreads) {
     // This thread's columns: vector units [u0, u1).
     const int64_t u0 = nunits * tid / nthreads, u1 = nunits * (tid + 1) / nthreads;
     const int64_t j_begin = u0 * W, j_end = std::min(n, u1 * W);
-    T* const bpack = arena + a_elems + b_elems * tid;
+    T* const apack = arena + (a_elems + b_elems) * tid;
+    T* const bpack = apack + a_elems;
 
     // Balanced column blocks too: 512 columns -> 2 x 256 rather than 480 + 32 (a 32-wide block
     // reuses each A micro-panel for one tile only).
@@ -503,14 +507,12 @@ void gemm_packed(const GemmArgs<T>& g0) {
         const bool first = pc == 0, last = pc + kc >= k;
         const T beta = first ? g.beta : T(1);
 
-        for (int64_t q = tid; q < npanels; q += nthreads) {
+        if (j_begin >= j_end) continue;
+        for (int64_t q = 0; q < npanels; ++q) {
           const int64_t i0 = ib + q * MR;
           pack_panel<T, MR>(g.a + i0 * g.rsa + pc * g.csa, g.rsa, g.csa,
                             static_cast<int>(std::min<int64_t>(MR, m - i0)), kc,
                             apack + q * MR * kc);
-        }
-        if (nthreads > 1) {
-#pragma omp barrier
         }
 
         for (int64_t jb = j_begin; jb < j_end; jb += nbb) {
@@ -536,11 +538,6 @@ void gemm_packed(const GemmArgs<T>& g0) {
                 g0.epilogue.fn(g0.c + jb * g0.rsc + i0, g0.rsc, nb, mr, i0, g0.epilogue.ctx);
             }
           }
-        }
-        // The A block is repacked next: wait until everyone is done reading it (the end of the
-        // parallel region is a barrier anyway after the last block).
-        if (nthreads > 1 && !(last && ib + mbb >= m)) {
-#pragma omp barrier
         }
       }
     }
