@@ -14,6 +14,22 @@ namespace dg {
 namespace bind {
 namespace {
 
+// The element stride of a GEMM operand's dimension. A dimension of length 1 is never stepped
+// along, so its stride is irrelevant (NumPy may give it any value): call it 1, which also lets
+// the kernel take its unit-stride paths (and the epilogue apply) for a single column.
+int64_t gemm_stride(const py::array& a, int dim, const char* name) {
+  return a.shape(dim) <= 1 ? 1 : elem_stride(a, dim, name);
+}
+
+// An input the kernel can address element by element: NumPy's ALIGNED flag covers the data
+// pointer and every stride being a multiple of the item size; other views are copied
+// explicitly (never read wrongly).
+py::array addressable(py::array x) {
+  constexpr int kNpyAligned = 0x0100;  // NPY_ARRAY_ALIGNED
+  if (x.flags() & kNpyAligned) return x;
+  return py::module_::import("numpy").attr("array")(x, py::arg("order") = "C");
+}
+
 // C = alpha * op(A) @ op(B) + beta * C. Returns out (allocated when None).
 py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b, double alpha,
                  double beta, py::handle out_obj, bool reference) {
@@ -22,9 +38,11 @@ py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b,
   require_ndim(a, 2, "a");
   require_ndim(b, 2, "b");
   const DType dt = dtype_of(a, "a");
+  a = addressable(a);
   if (dtype_of(b, "b") != dt)
     throw py::type_error(std::string("b: expected dtype ") + dtype_name(dt) +
                          " (the dtype of a), got " + dtype_str(b));
+  b = addressable(b);
 
   // op(A) = A or A.T: a transpose is the same memory with the strides swapped.
   const int ia = trans_a ? 1 : 0, ib = trans_b ? 1 : 0;
@@ -63,17 +81,73 @@ py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b,
     GemmArgs<T> g;
     g.m = m; g.n = n; g.k = k;
     g.a = static_cast<const T*>(a.data());
-    g.rsa = elem_stride(a, ia, "a"); g.csa = elem_stride(a, 1 - ia, "a");
+    g.rsa = gemm_stride(a, ia, "a"); g.csa = gemm_stride(a, 1 - ia, "a");
     g.b = static_cast<const T*>(b.data());
-    g.rsb = elem_stride(b, ib, "b"); g.csb = elem_stride(b, 1 - ib, "b");
+    g.rsb = gemm_stride(b, ib, "b"); g.csb = gemm_stride(b, 1 - ib, "b");
     g.c = static_cast<T*>(c.mutable_data());
-    g.rsc = elem_stride(c, 0, "out"); g.csc = elem_stride(c, 1, "out");
+    g.rsc = gemm_stride(c, 0, "out"); g.csc = gemm_stride(c, 1, "out");
     g.alpha = static_cast<T>(alpha); g.beta = static_cast<T>(beta);
     py::gil_scoped_release nogil;
     if (reference) gemm_reference(g); else gemm(g);
   });
 
   if (alias) out.attr("__setitem__")(py::ellipsis(), c);
+  return out;
+}
+
+// Test hook for GemmEpilogue: C = relu(op(A) @ op(B) + bias) with bias + relu applied by the
+// epilogue callback on each finished block (a block seen twice or never gives a wrong answer).
+template <class T>
+struct BiasReluCtx {
+  const T* bias;
+};
+
+template <class T>
+void bias_relu_epilogue(T* c, int64_t rsc, int64_t rows, int64_t cols, int64_t col0,
+                        const void* ctx) {
+  const T* bias = static_cast<const BiasReluCtx<T>*>(ctx)->bias + col0;
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) {
+      T& x = c[i * rsc + j];
+      x = x + bias[j];
+      x = x > T(0) ? x : T(0);
+    }
+}
+
+py::array matmul_bias_relu(py::handle a_obj, py::handle b_obj, py::handle bias_obj, bool trans_a,
+                           bool trans_b, bool reference) {
+  py::array a = require_array(a_obj, "a");
+  py::array b = require_array(b_obj, "b");
+  require_ndim(a, 2, "a");
+  require_ndim(b, 2, "b");
+  const DType dt = dtype_of(a, "a");
+  require_dtype(b, dt, "b");
+  const int ia = trans_a ? 1 : 0, ib = trans_b ? 1 : 0;
+  const int64_t m = a.shape(ia), k = a.shape(1 - ia), n = b.shape(1 - ib);
+  if (b.shape(ib) != k) throw py::value_error("matmul_bias_relu: inner dimensions differ");
+  py::array bias = require_array(bias_obj, "bias");
+  require_dtype(bias, dt, "bias");
+  require_shape(bias, {n}, "bias");
+  require_contiguous(bias, "bias");
+  py::array out = dt == DType::f32 ? py::array(py::array_t<float>({m, n}))
+                                   : py::array(py::array_t<double>({m, n}));
+  if (m == 0 || n == 0) return out;
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    BiasReluCtx<T> ctx{static_cast<const T*>(bias.data())};
+    GemmArgs<T> g;
+    g.m = m; g.n = n; g.k = k;
+    g.a = static_cast<const T*>(a.data());
+    g.rsa = gemm_stride(a, ia, "a"); g.csa = gemm_stride(a, 1 - ia, "a");
+    g.b = static_cast<const T*>(b.data());
+    g.rsb = gemm_stride(b, ib, "b"); g.csb = gemm_stride(b, 1 - ib, "b");
+    g.c = static_cast<T*>(out.mutable_data());
+    g.rsc = n; g.csc = 1;
+    g.epilogue.fn = &bias_relu_epilogue<T>;
+    g.epilogue.ctx = &ctx;
+    py::gil_scoped_release nogil;
+    if (reference) gemm_reference(g); else gemm(g);
+  });
   return out;
 }
 
@@ -84,9 +158,10 @@ void bind_gemm(py::module_& m) {
       "matmul",
       [](py::handle a, py::handle b, bool trans_a, bool trans_b, double alpha, double beta,
          py::handle out) { return matmul(a, b, trans_a, trans_b, alpha, beta, out, false); },
-      py::arg("a"), py::arg("b"), py::kw_only(), py::arg("trans_a") = false,
-      py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
-      py::arg("out") = py::none(),
+      // Not keyword-only (unlike dg.ops.matmul): ops.matmul passes everything positionally,
+      // which pybind11 parses several times faster than keywords (it matters for small C).
+      py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false,
+      py::arg("alpha") = 1.0, py::arg("beta") = 0.0, py::arg("out") = py::none(),
       "C = alpha * op(a) @ op(b) + beta * C (C is out), with the packed SIMD kernel.");
   m.def(
       "matmul_reference",
@@ -96,6 +171,11 @@ void bind_gemm(py::module_& m) {
       py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
       py::arg("out") = py::none(),
       "The same contract as matmul, computed by the simple triple-loop oracle.");
+  m.def("_matmul_bias_relu", &matmul_bias_relu, py::arg("a"), py::arg("b"), py::arg("bias"),
+        py::kw_only(), py::arg("trans_a") = false, py::arg("trans_b") = false,
+        py::arg("reference") = false,
+        "Test hook for the GEMM epilogue: relu(op(a) @ op(b) + bias), bias + relu applied by "
+        "the epilogue callback.");
 }
 
 }  // namespace bind

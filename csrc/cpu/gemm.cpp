@@ -1,9 +1,34 @@
-// GEMM dispatch. (Placeholder until the packed BLIS-style kernel lands: calls the reference.)
+// GEMM dispatch: the packed kernel compiled for the active ISA (gemm_impl.h).
 #include "cpu/gemm.h"
 
-namespace dg {
+#include "common/cpu_isa.h"
 
-void gemm(const GemmArgs<float>& args) { gemm_reference(args); }
-void gemm(const GemmArgs<double>& args) { gemm_reference(args); }
+namespace dg {
+namespace avx512 {
+void gemm(const GemmArgs<float>& args);
+void gemm(const GemmArgs<double>& args);
+}  // namespace avx512
+namespace avx2 {
+void gemm(const GemmArgs<float>& args);
+void gemm(const GemmArgs<double>& args);
+}  // namespace avx2
+namespace generic {
+void gemm(const GemmArgs<float>& args);
+void gemm(const GemmArgs<double>& args);
+}  // namespace generic
+
+namespace {
+template <class T>
+void dispatch(const GemmArgs<T>& args) {
+  switch (active_isa()) {
+    case Isa::avx512: avx512::gemm(args); break;
+    case Isa::avx2: avx2::gemm(args); break;
+    default: generic::gemm(args); break;
+  }
+}
+}  // namespace
+
+void gemm(const GemmArgs<float>& args) { dispatch(args); }
+void gemm(const GemmArgs<double>& args) { dispatch(args); }
 
 }  // namespace dg

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _cpu
 from ._backend import backend_for, is_cuda_array
 
 __all__ = [
@@ -97,6 +98,9 @@ def matmul(
     beta must then be 0) or a writable array of shape (m, n) and the same dtype, which may
     share memory with a or b. With beta == 0 the values in out are not read.
     """
+    if type(a) is np.ndarray and type(b) is np.ndarray and (out is None or type(out) is np.ndarray):
+        # the common case, straight to the CPU kernel (which copies misaligned views itself)
+        return _cpu.matmul(a, b, trans_a, trans_b, alpha, beta, out)  # positional: faster
     a = _operand(a, "a")
     b = _operand(b, "b")
     backend = backend_for(a, b, out)

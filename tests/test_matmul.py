@@ -1,0 +1,386 @@
+"""dg.ops.matmul (the packed GEMM) against a NumPy float64 reference.
+
+Every test runs once per instruction set this CPU has (avx512, avx2, generic): the same kernel
+source is compiled three times, with different micro-tiles and blockings, and each copy must be
+right on the edges of its own tiles.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import deltagrad as dg
+from deltagrad import _cpu
+
+ISAS = ("avx512", "avx2", "generic")
+DTYPES = (np.float32, np.float64)
+TRANS = ((False, False), (False, True), (True, False), (True, True))
+
+
+@pytest.fixture(params=ISAS, autouse=True)
+def isa(request):
+    """Run the test with the kernels of one ISA; restore the previous one afterwards."""
+    old = _cpu.active_isa()
+    got = _cpu.set_active_isa(request.param)
+    try:
+        if got != request.param:
+            pytest.skip(f"this CPU does not run {request.param} kernels")
+        yield request.param
+    finally:
+        _cpu.set_active_isa(old)
+
+
+@pytest.fixture
+def threads():
+    """Set dg's thread count inside a test; restored afterwards."""
+    old = dg.get_num_threads()
+    yield dg.set_num_threads
+    dg.set_num_threads(old)
+
+
+def rand(rng, shape, dtype):
+    """Random data that is never zero (so a skipped product cannot pass by accident)."""
+    x = rng.uniform(0.5, 1.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+    return x.astype(dtype)
+
+
+def operands(rng, m, n, k, ta, tb, dtype):
+    a = rand(rng, (k, m) if ta else (m, k), dtype)
+    b = rand(rng, (n, k) if tb else (k, n), dtype)
+    return a, b
+
+
+def op(x, t):
+    return x.T if t else x
+
+
+def expect(got, a, b, ta=False, tb=False, alpha=1.0, beta=0.0, c0=None, slack=4.0):
+    """Assert got == alpha * op(a) @ op(b) + beta * c0 within the float error bound:
+    |error| <= slack * (k + 2) * eps * (|alpha| |op(a)| @ |op(b)| + |beta| |c0|)."""
+    A = op(a, ta).astype(np.float64)
+    B = op(b, tb).astype(np.float64)
+    ref = alpha * (A @ B)
+    mag = abs(alpha) * (np.abs(A) @ np.abs(B))
+    if beta != 0:
+        ref = ref + beta * c0.astype(np.float64)
+        mag = mag + abs(beta) * np.abs(c0.astype(np.float64))
+    assert got.shape == ref.shape
+    assert got.dtype == a.dtype
+    eps = np.finfo(a.dtype).eps
+    k = A.shape[1]
+    bound = slack * (k + 2) * eps * mag + np.finfo(a.dtype).tiny
+    err = np.abs(got.astype(np.float64) - ref)
+    assert np.all(err <= bound), (
+        f"max error {err.max():.3g} at {np.unravel_index(np.argmax(err - bound), err.shape)}, "
+        f"bound there {bound.flat[np.argmax(err - bound)]:.3g}"
+    )
+
+
+# Shapes: empty in each dimension, 1, primes, and one off the tiles of every ISA
+# (MR 12/6/4, NR 32/16/8/4, KC 384/256, NB 480/384/192/96, MB 2040/1020). Products up to 2^20
+# multiply-adds with k <= KC and unit column stride in op(B) take the unpacked path.
+SHAPES = [
+    (0, 5, 7), (5, 0, 7), (5, 7, 0), (0, 0, 0), (1, 1, 1), (1, 17, 1), (17, 1, 1), (1, 1, 300),
+    (2, 3, 1), (7, 13, 17), (97, 101, 89),
+    (11, 31, 383), (12, 32, 384), (13, 33, 385), (5, 15, 255), (6, 16, 256), (7, 17, 257),
+    (3, 7, 9), (4, 4, 4), (5, 9, 3), (25, 65, 767), (23, 47, 513),
+    (37, 481, 20), (19, 385, 11), (29, 193, 9), (31, 97, 5), (40, 961, 3),
+    (256, 10, 64), (10, 256, 64), (3, 300, 40), (300, 3, 40),
+    # past the unpacked small-product path (m*n*k > 2^20): the packed path on the same edges
+    (101, 97, 131), (13, 1025, 97), (200, 33, 170), (11, 95, 1200),
+    # a thin C computed as C^T = op(B)^T op(A)^T (packed path, swapped operands)
+    (700, 5, 400), (5, 700, 400),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("ta,tb", TRANS, ids=["nn", "nt", "tn", "tt"])
+@pytest.mark.parametrize("m,n,k", SHAPES, ids=[f"{m}x{n}x{k}" for m, n, k in SHAPES])
+def test_shapes(rng, m, n, k, ta, tb, dtype):
+    a, b = operands(rng, m, n, k, ta, tb, dtype)
+    expect(dg.ops.matmul(a, b, trans_a=ta, trans_b=tb), a, b, ta, tb)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("ta,tb", TRANS, ids=["nn", "nt", "tn", "tt"])
+def test_large(rng, ta, tb, dtype):
+    a, b = operands(rng, 600, 700, 500, ta, tb, dtype)
+    expect(dg.ops.matmul(a, b, trans_a=ta, trans_b=tb), a, b, ta, tb)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("m", [1019, 1021, 2041])
+def test_tall_past_the_m_block(rng, m, dtype):
+    a, b = operands(rng, m, 33, 40, False, False, dtype)
+    expect(dg.ops.matmul(a, b), a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_against_reference_kernel(rng, dtype):
+    for m, n, k, ta, tb in [(97, 101, 89, False, True), (13, 33, 385, True, False),
+                            (256, 10, 512, False, True)]:
+        a, b = operands(rng, m, n, k, ta, tb, dtype)
+        fast = dg.ops.matmul(a, b, trans_a=ta, trans_b=tb)
+        slow = _cpu.matmul_reference(a, b, trans_a=ta, trans_b=tb)
+        expect(fast, a, b, ta, tb)
+        expect(slow, a, b, ta, tb)
+        eps = np.finfo(dtype).eps
+        assert np.allclose(fast, slow, rtol=0, atol=8 * k * eps * np.abs(slow).max())
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("alpha", [1.0, -0.5, 0.0])
+@pytest.mark.parametrize("beta", [0.0, 1.0, 2.5])
+@pytest.mark.parametrize("m,n,k", [(13, 33, 385), (97, 101, 89), (1, 1, 1), (7, 5, 0)])
+def test_alpha_beta_out(rng, m, n, k, alpha, beta, dtype):
+    for ta, tb in TRANS:
+        a, b = operands(rng, m, n, k, ta, tb, dtype)
+        out = rand(rng, (m, n), dtype)
+        c0 = out.copy()
+        got = dg.ops.matmul(a, b, trans_a=ta, trans_b=tb, alpha=alpha, beta=beta, out=out)
+        assert got is out
+        expect(out, a, b, ta, tb, alpha, beta, c0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_beta_zero_does_not_read_out(rng, dtype):
+    a, b = operands(rng, 20, 40, 30, False, False, dtype)
+    out = np.full((20, 40), np.nan, dtype)
+    dg.ops.matmul(a, b, out=out)
+    expect(out, a, b)
+    out[:] = np.inf
+    dg.ops.matmul(a, b, alpha=0.0, out=out)  # alpha == 0, beta == 0: zeros, C not read
+    assert np.array_equal(out, np.zeros_like(out))
+
+
+def views(rng, m, n, k, dtype):
+    """(name, op(A) view, op(B) view) pairs with every kind of layout."""
+    base_a = rand(rng, (3 * m + 2, 4 * k + 3), dtype)
+    base_b = rand(rng, (3 * k + 2, 4 * n + 3), dtype)
+    yield "sliced with steps", base_a[1::3, 2::4][:m, :k], base_b[2::3, ::4][:k, :n]
+    yield "negative strides", rand(rng, (m, k), dtype)[::-1], rand(rng, (k, 2 * n), dtype)[:, ::-2]
+    yield "both negative", base_a[::-3, ::-4][:m, :k], base_b[-1::-3, -2::-4][:k, :n]
+    yield "fortran", np.asfortranarray(rand(rng, (m, k), dtype)), np.asfortranarray(
+        rand(rng, (k, n), dtype))
+    yield "transposed views", rand(rng, (k, m), dtype).T, rand(rng, (n, k), dtype).T
+    yield "column of a wide array", base_a[:m, :k], base_b[:k, 1:n + 1]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("m,n,k", [(13, 33, 31), (37, 70, 400), (1, 5, 3)])
+def test_strided_inputs(rng, m, n, k, dtype):
+    for name, a, b in views(rng, m, n, k, dtype):
+        assert a.shape == (m, k) and b.shape == (k, n), name
+        expect(dg.ops.matmul(a, b), a, b)
+        # the same memory read through the transpose flags
+        expect(dg.ops.matmul(a.T, b.T, trans_a=True, trans_b=True), a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("beta", [0.0, 1.5])
+def test_out_non_contiguous(rng, dtype, beta):
+    m, n, k = 29, 45, 70
+    a, b = operands(rng, m, n, k, False, False, dtype)
+    for big, view in [
+        (rand(rng, (2 * m, 3 * n), dtype), lambda x: x[::2, ::3]),
+        (rand(rng, (m, n), dtype), lambda x: x[::-1, ::-1]),
+        (np.asfortranarray(rand(rng, (m, n), dtype)), lambda x: x),
+        (rand(rng, (n, m), dtype), lambda x: x.T),
+    ]:
+        untouched = big.copy()
+        out = view(big)
+        c0 = out.copy()
+        got = dg.ops.matmul(a, b, alpha=0.75, beta=beta, out=out)
+        assert got is out
+        expect(out, a, b, alpha=0.75, beta=beta, c0=c0)
+        mask = np.ones(big.shape, bool)
+        view(mask)[...] = False  # elements outside the view keep their values
+        assert np.array_equal(big[mask], untouched[mask])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_out_aliases_an_input(rng, dtype, beta):
+    n = 70
+    a = rand(rng, (n, n), dtype)
+    b = rand(rng, (n, n), dtype)
+    for which in ("a", "b"):
+        x, y = a.copy(), b.copy()
+        out = x if which == "a" else y
+        c0 = out.copy()
+        dg.ops.matmul(x, y, beta=beta, out=out)
+        expect(out, a, b, beta=beta, c0=c0)
+    # out is the transpose of a, and a view overlapping b
+    x = a.copy()
+    dg.ops.matmul(x, b, out=x.T)
+    expect(x.T, a, b)
+    big = rand(rng, (n, 2 * n), dtype)
+    bb = big[:, :n].copy()
+    dg.ops.matmul(a, big[:, :n], out=big[:, n // 2:n // 2 + n])
+    expect(big[:, n // 2:n // 2 + n], a, bb)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_nan_inf_propagate(rng, dtype):
+    m, n, k = 40, 50, 300
+    for ta, tb in TRANS:
+        a, b = operands(rng, m, n, k, ta, tb, dtype)
+        A, B = op(a, ta), op(b, tb)
+        A[3, 7] = np.nan
+        A[5, 100] = np.inf
+        A[6, 0] = -np.inf
+        B[9, 11] = np.nan
+        B[200, 30] = np.inf
+        got = dg.ops.matmul(a, b, trans_a=ta, trans_b=tb)
+        with np.errstate(invalid="ignore"):
+            ref = A.astype(np.float64) @ B.astype(np.float64)
+        assert np.array_equal(np.isnan(got), np.isnan(ref))
+        assert np.array_equal(np.isposinf(got), np.isposinf(ref))
+        assert np.array_equal(np.isneginf(got), np.isneginf(ref))
+        assert np.isnan(got[3]).all() and np.isnan(got[:, 11]).all()
+        fin = np.isfinite(ref)
+        assert np.allclose(got[fin], ref[fin], rtol=1e-4, atol=1e-3)
+    # NaN in out with beta != 0 propagates too
+    a, b = operands(rng, m, n, k, False, False, dtype)
+    out = rand(rng, (m, n), dtype)
+    out[1, 2] = np.nan
+    dg.ops.matmul(a, b, beta=1.0, out=out)
+    assert np.isnan(out[1, 2]) and np.isnan(out).sum() == 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_thread_counts_give_identical_results(rng, threads, dtype):
+    for m, n, k in [(256, 512, 784), (256, 10, 512), (97, 101, 89), (600, 700, 500)]:
+        a, b = operands(rng, m, n, k, False, True, dtype)
+        results = []
+        for t in (1, 2, 3):
+            threads(t)
+            results.append(dg.ops.matmul(a, b, trans_b=True))
+        expect(results[0], a, b, tb=True)
+        for r in results[1:]:
+            assert np.array_equal(r, results[0])
+
+
+def test_concurrent_python_threads(rng, threads):
+    threads(2)
+    cases = []
+    for i, (m, n, k) in enumerate([(300, 400, 500), (97, 101, 89), (256, 10, 512),
+                                   (513, 129, 257)]):
+        dtype = DTYPES[i % 2]
+        a, b = operands(rng, m, n, k, i % 2 == 1, i >= 2, dtype)
+        cases.append((a, b, i % 2 == 1, i >= 2))
+    expected = [dg.ops.matmul(a, b, trans_a=ta, trans_b=tb) for a, b, ta, tb in cases]
+    errors = []
+    barrier = threading.Barrier(len(cases))
+
+    def worker(idx):
+        a, b, ta, tb = cases[idx]
+        try:
+            barrier.wait()
+            for _ in range(8):
+                got = dg.ops.matmul(a, b, trans_a=ta, trans_b=tb)
+                if not np.array_equal(got, expected[idx]):
+                    errors.append(idx)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(repr(e))
+
+    ts = [threading.Thread(target=worker, args=(i,)) for i in range(len(cases))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors
+    for (a, b, ta, tb), got in zip(cases, expected):
+        expect(got, a, b, ta, tb)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("m,n,k,ta,tb", [
+    (37, 1000, 50, False, False), (256, 10, 512, False, True), (97, 101, 389, True, False),
+    (5, 3, 7, True, True), (1, 1, 1, False, False), (300, 45, 20, False, True),
+    (700, 5, 400, False, False), (500, 7, 400, True, False), (450, 3, 900, True, True),
+])
+def test_epilogue_applied_once_per_element(rng, threads, m, n, k, ta, tb, dtype):
+    """The GEMM epilogue hook (bias + relu, as the fused linear layer uses it)."""
+    a, b = operands(rng, m, n, k, ta, tb, dtype)
+    bias = rand(rng, (n,), dtype)
+    ref = np.maximum(op(a, ta).astype(np.float64) @ op(b, tb).astype(np.float64) + bias, 0)
+    tol = 8 * (k + 2) * np.finfo(dtype).eps * (np.abs(op(a, ta)) @ np.abs(op(b, tb)) + 1.5)
+    for t in (1, 2):
+        threads(t)
+        for reference in (False, True):
+            got = _cpu._matmul_bias_relu(a, b, bias, trans_a=ta, trans_b=tb, reference=reference)
+            assert np.all(np.abs(got - ref) <= tol)
+
+
+# ------------------------------------------------------------------------------------------
+# Bad input: a Python exception that names the argument, never a crash or a wrong answer.
+
+def test_bad_dtypes(rng):
+    a = rand(rng, (3, 4), np.float32)
+    b = rand(rng, (4, 5), np.float32)
+    with pytest.raises(TypeError, match=r"a: expected dtype float32 or float64, got int64"):
+        dg.ops.matmul(a.astype(np.int64), b)
+    with pytest.raises(TypeError, match=r"a: expected dtype float32 or float64, got float16"):
+        dg.ops.matmul(a.astype(np.float16), b.astype(np.float16))
+    with pytest.raises(TypeError, match=r"b: expected dtype float32 .*got float64"):
+        dg.ops.matmul(a, b.astype(np.float64))
+    with pytest.raises(TypeError, match=r"b: expected dtype float64 .*got float32"):
+        dg.ops.matmul(a.astype(np.float64), b)
+    with pytest.raises(TypeError, match=r"a: expected dtype"):
+        dg.ops.matmul([[1, 2, 3]], [[1], [2], [3]])
+
+
+def test_bad_shapes(rng):
+    a = rand(rng, (3, 4), np.float32)
+    b = rand(rng, (4, 5), np.float32)
+    with pytest.raises(ValueError, match=r"a: expected a 2-D array, got shape \(4,\)"):
+        dg.ops.matmul(a[0], b)
+    with pytest.raises(ValueError, match=r"b: expected a 2-D array, got shape \(2, 4, 5\)"):
+        dg.ops.matmul(a, np.stack([b, b]))
+    with pytest.raises(ValueError, match=r"inner dimensions differ.*\(3, 4\).*\(5, 4\)"):
+        dg.ops.matmul(a, rand(rng, (5, 4), np.float32))
+    with pytest.raises(ValueError, match=r"inner dimensions differ.*trans_a=True"):
+        dg.ops.matmul(a, b, trans_a=True)
+    # the same shapes with the right flag are fine
+    expect(dg.ops.matmul(a, b.T.copy(), trans_b=True), a, b)
+
+
+def test_bad_out(rng):
+    a = rand(rng, (3, 4), np.float32)
+    b = rand(rng, (4, 5), np.float32)
+    with pytest.raises(ValueError, match=r"out: expected shape \(3, 5\), got \(5, 3\)"):
+        dg.ops.matmul(a, b, out=np.zeros((5, 3), np.float32))
+    with pytest.raises(TypeError, match=r"out: expected dtype float32, got float64"):
+        dg.ops.matmul(a, b, out=np.zeros((3, 5), np.float64))
+    ro = np.zeros((3, 5), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match=r"out: expected a writable array"):
+        dg.ops.matmul(a, b, out=ro)
+    with pytest.raises(TypeError, match=r"out: expected a numpy.ndarray, got .*list"):
+        dg.ops.matmul(a, b, out=[[0.0] * 5] * 3)
+    with pytest.raises(ValueError, match=r"beta: must be 0 when out is None"):
+        dg.ops.matmul(a, b, beta=1.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_unaligned_and_odd_strides(rng, dtype):
+    """Views whose byte strides are not a multiple of the item size are copied, never misread;
+    the stride of a length-1 dimension is irrelevant."""
+    item = np.dtype(dtype).itemsize
+    buf = rand(rng, (4000,), dtype)
+    b = rand(rng, (6, 9), dtype)
+    odd = np.ndarray((5, 6), dtype=dtype, buffer=buf, strides=(6 * item + 2, item))
+    assert not odd.flags.aligned
+    expect(dg.ops.matmul(odd, b), odd.copy(), b)
+    raw = np.zeros(30 * item + 1, np.uint8)[1:].view(dtype).reshape(5, 6)  # misaligned data
+    raw[...] = rand(rng, (5, 6), dtype)
+    assert not raw.flags.aligned
+    expect(dg.ops.matmul(raw, b), raw.copy(), b)
+    row = np.ndarray((1, 6), dtype=dtype, buffer=buf, strides=(3, item))
+    expect(dg.ops.matmul(row, b), row.copy(), b)
+    col = np.ndarray((6, 1), dtype=dtype, buffer=buf, strides=(item, 12345 * item))
+    expect(dg.ops.matmul(b.T, col), b.T.copy(), col.copy())
