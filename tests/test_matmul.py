@@ -384,3 +384,19 @@ def test_unaligned_and_odd_strides(rng, dtype):
     expect(dg.ops.matmul(row, b), row.copy(), b)
     col = np.ndarray((6, 1), dtype=dtype, buffer=buf, strides=(item, 12345 * item))
     expect(dg.ops.matmul(b.T, col), b.T.copy(), col.copy())
+
+
+@pytest.mark.parametrize("precision", [None, "fp32", "tf32"])
+def test_precision_is_a_permission_on_the_cpu(precision):
+    # TF32 only exists on GPU tensor cores; on the CPU every precision computes in full fp32
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((17, 9)).astype(np.float32)
+    b = rng.standard_normal((9, 5)).astype(np.float32)
+    got = dg.ops.matmul(a, b, precision=precision)
+    np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
+
+
+def test_precision_rejects_unknown_names():
+    a = np.ones((2, 2), np.float32)
+    with pytest.raises(ValueError, match="precision"):
+        dg.ops.matmul(a, a, precision="bf16")

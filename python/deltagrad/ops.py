@@ -21,7 +21,7 @@ __all__ = [
     "softmax_backward", "log_softmax_backward", "softmax_cross_entropy", "sum_of_squares",
     "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "linear_forward",
     "linear_backward", "sum", "mean", "sum_to_shape", "sgd_update", "adam_update",
-    "saves_input",
+    "saves_input", "set_allow_tf32",
 ]
 
 ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh",
@@ -91,23 +91,41 @@ def matmul(
     alpha: float = 1.0,
     beta: float = 0.0,
     out: Any = None,
+    precision: str | None = None,
 ) -> Any:
     """C = alpha * op(a) @ op(b) + beta * C, where op(x) is x or x.T and C is ``out``.
 
     a, b: 2-D float32 or float64 arrays of one dtype, any strides. out: None (a new array;
     beta must then be 0) or a writable array of shape (m, n) and the same dtype, which may
     share memory with a or b. With beta == 0 the values in out are not read.
+
+    precision: None (the global flag, see set_allow_tf32), "fp32" or "tf32". "tf32" permits
+    float32 GPU products on TF32 tensor cores (like torch's allow_tf32); it is a permission,
+    not a demand: the CPU and float64 always compute in full precision.
     """
+    if precision not in _PRECISIONS:
+        raise ValueError(f"precision: expected None, 'fp32' or 'tf32', got {precision!r}")
     if type(a) is np.ndarray and type(b) is np.ndarray and (out is None or type(out) is np.ndarray):
         # the common case, straight to the CPU kernel (which copies misaligned views itself)
         return _cpu.matmul(a, b, trans_a, trans_b, alpha, beta, out)  # positional: faster
     a = _operand(a, "a")
     b = _operand(b, "b")
     backend = backend_for(a, b, out)
+    kwargs = {} if backend is _cpu else {"precision": precision}
     return backend.matmul(
         a, b, trans_a=bool(trans_a), trans_b=bool(trans_b), alpha=float(alpha),
-        beta=float(beta), out=out,
+        beta=float(beta), out=out, **kwargs,
     )
+
+
+_PRECISIONS = (None, "fp32", "tf32")
+
+
+def set_allow_tf32(flag: bool) -> None:
+    """Let float32 matmuls on the GPU use TF32 tensor cores when precision=None (default off)."""
+    from ._cuda_ops import set_allow_tf32 as _set
+
+    _set(flag)
 
 
 # ----------------------------------------------------------------------------------------------
