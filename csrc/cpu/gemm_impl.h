@@ -271,6 +271,7 @@ inline void micro_kernel(int64_t kc, const Operands<T>& src, T* c, int64_t rsc, 
         __builtin_prefetch(c + r * rsc + NRk - 1, 1, 3);
       }
     }
+#pragma GCC unroll 4
     for (int64_t p = 0; p < kc; ++p) {
       V bv[NVk];
 #pragma GCC unroll 4
