@@ -61,7 +61,7 @@ namespace DG_ISA_NS {
 //       Zen 3) next to the streaming B micro-panels: 12 * 384 * 4 B = 18 KiB (fp32 AVX-512).
 //   NB: the packed B block (KC x NB) should sit in L2 (2 MiB on SPR, 512 KiB on Zen 3):
 //       384 * 480 * 4 B = 720 KiB on AVX-512; the AVX2 sizes also fit Zen 3's 512 KiB L2.
-//   MB: the packed A block (MB x KC) lives in L3 and is shared by the threads.
+//   MB: bounds each thread's packed A block (MB x KC, up to ~3 MiB: L2/L3).
 // (BLIS's Skylake-X sgemm uses KC = 384, MC = 480 for the same reasons. KC = 512, which SPR's
 // 48 KiB L1 would allow, measured no better within this shared machine's noise.)
 template <class T>
@@ -271,6 +271,7 @@ inline void micro_kernel(int64_t kc, const Operands<T>& src, T* c, int64_t rsc, 
         __builtin_prefetch(c + r * rsc + NRk - 1, 1, 3);
       }
     }
+#pragma GCC unroll 4
     for (int64_t p = 0; p < kc; ++p) {
       V bv[NVk];
 #pragma GCC unroll 4
