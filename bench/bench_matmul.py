@@ -27,9 +27,9 @@ _NUMPY_LOADED_WITH_OVERRIDES = bool(_OPENBLAS_OVERRIDES) and "numpy" in sys.modu
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
+from _timing import interleaved, threads  # noqa: E402
 
 import deltagrad as dg  # noqa: E402
-from _timing import interleaved, threads  # noqa: E402
 
 try:
     import pytest
@@ -165,10 +165,10 @@ def isolated(names, nthreads, dtype_name, passes=2, calls=40) -> dict[str, dict[
     best: dict[str, dict[str, float]] = {side: {} for side in sides}
     for _ in range(passes):
         for side in sides:
-            code = ("import sys; sys.path.insert(0, %r); import bench_matmul as b; "
-                    "b._isolated_worker(%r, %r, %r, %r, %d)"
-                    % (os.path.dirname(os.path.abspath(__file__)), side, list(names),
-                       list(nthreads), dtype_name, calls))
+            here = os.path.dirname(os.path.abspath(__file__))
+            code = (f"import sys; sys.path.insert(0, {here!r}); import bench_matmul as b; "
+                    f"b._isolated_worker({side!r}, {list(names)!r}, {list(nthreads)!r}, "
+                    f"{dtype_name!r}, {calls:d})")
             res = json.loads(subprocess.run([sys.executable, "-c", code], check=True,
                                             capture_output=True, text=True).stdout)
             for key, g in res.items():

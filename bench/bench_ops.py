@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 
-import deltagrad as dg
 import numpy as np
 import pytest
 from _timing import interleaved, threads
+
+import deltagrad as dg
 from deltagrad import ops
 
 N_ACT = 16 * 1024 * 1024

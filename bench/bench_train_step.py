@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import time
 
-import deltagrad as dg
-import deltagrad.functional as F
 import numpy as np
 import pytest
 from _timing import interleaved, threads
+
+import deltagrad as dg
+import deltagrad.functional as F
 from deltagrad import ops
 
 SIZES = [784, 512, 512, 10]

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import time
 
-import deltagrad as dg
 import numpy as np
+
+import deltagrad as dg
 from deltagrad import _cpu
 
 ACTS = ["identity", "relu", "sigmoid", "tanh", "gelu", "gelu_tanh", "softplus"]

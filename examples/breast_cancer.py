@@ -6,8 +6,9 @@ Positive class = malignant (label 1; dg.datasets flips scikit-learn's coding, wh
 malignant is 0). Needs scikit-learn, which ships the data: pip install "deltagrad[examples]".
 """
 
-import deltagrad as dg
 import numpy as np
+
+import deltagrad as dg
 from deltagrad import metrics, nn, optim
 from deltagrad.model_selection import train_val_test_split
 

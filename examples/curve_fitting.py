@@ -10,8 +10,9 @@ M and lambda.
 
 import math
 
-import deltagrad as dg
 import numpy as np
+
+import deltagrad as dg
 from deltagrad.metrics import rms_error
 from deltagrad.model_selection import KFold, grid_search_poly
 from deltagrad.models import PolynomialRegression

@@ -5,8 +5,9 @@
 Needs scikit-learn, which ships the data: pip install "deltagrad[examples]".
 """
 
-import deltagrad as dg
 import numpy as np
+
+import deltagrad as dg
 from deltagrad import metrics, nn, optim
 from deltagrad.model_selection import train_val_test_split
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import re
 
-import deltagrad as dg
 import numpy as np
 import pytest
+
+import deltagrad as dg
 from deltagrad.cli import main
 
 

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+
 from deltagrad.cli import main, run_curve_fit
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import deltagrad as dg
-import deltagrad.functional as F
 import numpy as np
 import pytest
+
+import deltagrad as dg
+import deltagrad.functional as F
 from deltagrad.tensor import Tensor
 from deltagrad.testing import check_op
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from deltagrad import metrics
 
 sk_metrics = pytest.importorskip("sklearn.metrics")

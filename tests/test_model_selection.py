@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from deltagrad import model_selection as ms
 from deltagrad.datasets import make_sinusoidal
 from deltagrad.metrics import rms_error

@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from numpy.polynomial import polynomial as P
+
 from deltagrad.datasets import make_sinusoidal
 from deltagrad.metrics import rms_error
 from deltagrad.models import PolynomialRegression, polynomial_features
-from numpy.polynomial import polynomial as P
 
 
 def rel_err(a, b):
@@ -182,9 +183,10 @@ def test_mlp_classifier_binary_with_any_labels(rng):
 
 def test_mlp_classifier_multiclass_and_sklearn_cross_val(rng):
     pytest.importorskip("sklearn")
-    from deltagrad.models import MLPClassifier
     from sklearn.base import clone
     from sklearn.model_selection import cross_val_score
+
+    from deltagrad.models import MLPClassifier
 
     X, y = _blobs(rng, n=150, k=3)
     clf = MLPClassifier(hidden=(16,), epochs=10, lr=1e-2, seed=1)

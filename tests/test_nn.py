@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import math
 
-import deltagrad as dg
-import deltagrad.functional as F
 import numpy as np
 import pytest
+
+import deltagrad as dg
+import deltagrad.functional as F
 from deltagrad import nn
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import deltagrad as dg
 import numpy as np
 import pytest
 from _opcheck import DTYPES, RTOL, SPECIALS, assert_close, sample
+
+import deltagrad as dg
 from deltagrad import ops
 from deltagrad import reference as ref
 

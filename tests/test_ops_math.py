@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from deltagrad import _cpu
 
 sp = pytest.importorskip("scipy.special")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _opcheck import DTYPES, RTOL, assert_close, sample
+
 from deltagrad import ops
 from deltagrad import reference as ref
 

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-import deltagrad as dg
 import numpy as np
 import pytest
+
+import deltagrad as dg
 
 
 def _param(shape=(3, 4), seed=0, dtype=np.float64):

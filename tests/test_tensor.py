@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-import deltagrad as dg
 import numpy as np
 import pytest
+
+import deltagrad as dg
 from deltagrad.testing import check_op
 
 

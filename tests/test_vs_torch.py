@@ -4,10 +4,11 @@ to 1e-9. Skipped without torch."""
 
 from __future__ import annotations
 
-import deltagrad as dg
-import deltagrad.functional as F
 import numpy as np
 import pytest
+
+import deltagrad as dg
+import deltagrad.functional as F
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
