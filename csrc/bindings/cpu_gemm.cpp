@@ -30,6 +30,23 @@ py::array addressable(py::array x) {
   return py::module_::import("numpy").attr("array")(x, py::arg("order") = "C");
 }
 
+// The GEMM arguments for C = alpha * op(a) @ op(b) + beta * C over validated arrays; the
+// transposes are the operands' strides swapped (ia / ib: the dimension of a / b that is op's rows).
+template <class T>
+GemmArgs<T> gemm_args(const py::array& a, int ia, const py::array& b, int ib, py::array& c,
+                      double alpha, double beta) {
+  GemmArgs<T> g;
+  g.m = c.shape(0); g.n = c.shape(1); g.k = a.shape(1 - ia);
+  g.a = static_cast<const T*>(a.data());
+  g.rsa = gemm_stride(a, ia, "a"); g.csa = gemm_stride(a, 1 - ia, "a");
+  g.b = static_cast<const T*>(b.data());
+  g.rsb = gemm_stride(b, ib, "b"); g.csb = gemm_stride(b, 1 - ib, "b");
+  g.c = static_cast<T*>(c.mutable_data());
+  g.rsc = gemm_stride(c, 0, "out"); g.csc = gemm_stride(c, 1, "out");
+  g.alpha = static_cast<T>(alpha); g.beta = static_cast<T>(beta);
+  return g;
+}
+
 // C = alpha * op(A) @ op(B) + beta * C. Returns out (allocated when None).
 py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b, double alpha,
                  double beta, py::handle out_obj, bool reference) {
@@ -78,15 +95,7 @@ py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b,
 
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
-    GemmArgs<T> g;
-    g.m = m; g.n = n; g.k = k;
-    g.a = static_cast<const T*>(a.data());
-    g.rsa = gemm_stride(a, ia, "a"); g.csa = gemm_stride(a, 1 - ia, "a");
-    g.b = static_cast<const T*>(b.data());
-    g.rsb = gemm_stride(b, ib, "b"); g.csb = gemm_stride(b, 1 - ib, "b");
-    g.c = static_cast<T*>(c.mutable_data());
-    g.rsc = gemm_stride(c, 0, "out"); g.csc = gemm_stride(c, 1, "out");
-    g.alpha = static_cast<T>(alpha); g.beta = static_cast<T>(beta);
+    GemmArgs<T> g = gemm_args<T>(a, ia, b, ib, c, alpha, beta);
     py::gil_scoped_release nogil;
     if (reference) gemm_reference(g); else gemm(g);
   });
@@ -135,14 +144,7 @@ py::array matmul_bias_relu(py::handle a_obj, py::handle b_obj, py::handle bias_o
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     BiasReluCtx<T> ctx{static_cast<const T*>(bias.data())};
-    GemmArgs<T> g;
-    g.m = m; g.n = n; g.k = k;
-    g.a = static_cast<const T*>(a.data());
-    g.rsa = gemm_stride(a, ia, "a"); g.csa = gemm_stride(a, 1 - ia, "a");
-    g.b = static_cast<const T*>(b.data());
-    g.rsb = gemm_stride(b, ib, "b"); g.csb = gemm_stride(b, 1 - ib, "b");
-    g.c = static_cast<T*>(out.mutable_data());
-    g.rsc = n; g.csc = 1;
+    GemmArgs<T> g = gemm_args<T>(a, ia, b, ib, out, 1.0, 0.0);
     g.epilogue.fn = &bias_relu_epilogue<T>;
     g.epilogue.ctx = &ctx;
     py::gil_scoped_release nogil;

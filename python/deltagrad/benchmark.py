@@ -1,10 +1,11 @@
 """What `deltagrad bench` measures: GEMM GFLOP/s, activation GB/s and MLP training throughput,
 each against a peer run in the same process (NumPy/OpenBLAS, PyTorch when installed).
 
-Method (the same as bench/_timing.py, copied here because bench/ is not installed): the
+Method (shared with the pytest-benchmark suites in bench/, which import it from here): the
 functions being compared alternate A B A B ... for a number of rounds, each round long enough
-to time (>= min_time), and each side keeps its *best* round — interference on a shared
-machine only ever slows a round down, so the best round is the least disturbed one.
+to time (>= min_time) and started once the other side's thread pool has parked, and each side
+keeps its *best* round — interference on a shared machine only ever slows a round down, so the
+best round is the least disturbed one.
 
 Reference lines:
 - GEMM "measured peak": the best float32 GEMM rate of NumPy's BLAS or PyTorch at a large,
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["interleaved", "threads", "run_benchmarks", "nominal_peak_gflops"]
+__all__ = ["interleaved", "threads", "run_benchmarks", "nominal_peak_gflops", "SETTLE_SECONDS"]
 
 
 # --------------------------------------------------------------------------- timing method
@@ -46,12 +47,24 @@ def _calibrate(fn: Callable[[], object], min_time: float) -> int:
         n = max(n * 2, int(n * min_time / max(dt, 1e-9) * 1.2))
 
 
+# After a call, OpenBLAS keeps its worker threads spinning for about 100 ms (its THREAD_TIMEOUT,
+# 2^28 cycles); on a 2-core machine they take a core from whichever library runs next and halve
+# its 2-thread speed (measured: ours 340 -> 150-220 GFLOP/s at 1024^3 for the first ~100 ms
+# after numpy.matmul; numpy after ours loses only its first call, libgomp parks within ~1 ms).
+# Each side's round therefore starts after `settle` seconds, when every pool has parked.
+SETTLE_SECONDS = 0.15
+
+
 def interleaved(
-    fns: dict[str, Callable[[], object]], rounds: int = 15, min_time: float = 0.02
+    fns: dict[str, Callable[[], object]],
+    rounds: int = 15,
+    min_time: float = 0.02,
+    settle: float = SETTLE_SECONDS,
 ) -> dict[str, dict[str, float]]:
     """Seconds per call of each function: {'name': {'best': s, 'median': s}}.
 
-    Rounds alternate the order of the functions so neither side always runs first.
+    Rounds alternate the order of the functions so neither side always runs first; before each
+    side's round the machine is left idle for `settle` seconds (see SETTLE_SECONDS).
     """
     for fn in fns.values():  # warm up caches, thread pools, packing buffers
         fn()
@@ -61,6 +74,8 @@ def interleaved(
     for r in range(rounds):
         for name in names if r % 2 == 0 else reversed(names):
             fn, n = fns[name], reps[name]
+            if settle > 0 and len(fns) > 1:
+                time.sleep(settle)
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
