@@ -28,6 +28,7 @@ def test_info_keys_and_types():
     assert facts["cpu_isa"] in ("generic", "avx2", "avx512")
     assert facts["num_threads"] == dg.get_num_threads() >= 1
     assert isinstance(facts["cuda_compiled"], bool)
+    assert facts["build"]["build_type"] and "-O" in facts["build"]["cxx_flags"]
     if not facts["cuda_available"]:
         assert facts["cuda_device"] is None
 

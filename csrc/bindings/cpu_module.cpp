@@ -12,6 +12,11 @@ namespace py = pybind11;
 #ifndef DG_VERSION
 #define DG_VERSION "0.0.0"
 #endif
+#ifndef DG_BUILD_TYPE
+#define DG_BUILD_TYPE "unknown"
+#define DG_CXX_FLAGS ""
+#define DG_OPENMP_VERSION ""
+#endif
 
 namespace dg {
 namespace bind {
@@ -50,6 +55,14 @@ PYBIND11_MODULE(_cpu, m) {
   m.doc() = "deltagrad CPU kernels (AVX-512 / AVX2+FMA with a portable fallback)";
   m.attr("__version__") = DG_VERSION;
   m.attr("compiler") = compiler_string();
+  // How this module was built (deltagrad info): CMake build type, C++ flags of the portable
+  // build (the *_avx2 / *_avx512 kernel files add their ISA flags), OpenMP version.
+  py::dict build;
+  build["build_type"] = DG_BUILD_TYPE;
+  build["cxx_flags"] = DG_CXX_FLAGS;
+  build["openmp"] = DG_OPENMP_VERSION;
+  build["kernel_isas"] = py::make_tuple("generic", "avx2", "avx512");
+  m.attr("build") = build;
 
   m.def("active_isa", [] { return std::string(dg::isa_name(dg::active_isa())); },
         "The instruction set the kernels run with: 'avx512', 'avx2' or 'generic'.");

@@ -42,6 +42,7 @@ def info() -> dict[str, Any]:
         "cpu_isa_detected": _cpu.detected_isa(),
         "num_threads": get_num_threads(),
         "compiler": _cpu.compiler,
+        "build": dict(_cpu.build),
         "cuda_compiled": cuda is not None,
         "cuda_available": bool(cuda_available),
         "cuda_device": cuda_device,
