@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .ops import saves_input
+
 try:  # the compiled CUDA module: absent in builds without nvcc (the emulator still works)
     from . import _cuda
 except ImportError as _e:  # pragma: no cover - depends on the build
@@ -61,7 +63,7 @@ ACTIVATIONS = {
     "softplus": 7,
 }
 # Activations whose backward needs the pre-activation x (the others need the output y).
-NEEDS_INPUT = frozenset({"leaky_relu", "gelu", "gelu_tanh", "softplus"})
+NEEDS_INPUT = frozenset(act for act in ACTIVATIONS if saves_input(act))
 _LOSS_CODES = {"sum_of_squares": 0, "mse": 1, "bce": 2, "bce_with_logits": 3}
 _REDUCTIONS = ("mean", "sum", "none")
 _PRECISIONS = {None: None, "fp32": 0, "float32": 0, "highest": 0, "ieee": 0, "tf32": 1, "high": 1}

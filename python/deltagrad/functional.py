@@ -20,11 +20,9 @@ __all__ = [
     "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "ACTIVATIONS",
 ]
 
-# activation name -> does its backward kernel want the output y (True) or the input x (False)
-ACTIVATIONS = {
-    "identity": True, "relu": True, "sigmoid": True, "tanh": True,
-    "leaky_relu": False, "gelu": False, "gelu_tanh": False, "softplus": False,
-}
+# the activation names F.linear accepts; ops.saves_input(name) says whether the backward kernel
+# wants the input x (or z) or the output y
+ACTIVATIONS = ops.ACTIVATIONS
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -55,7 +53,7 @@ def _activation_name(activation: Any) -> str:
 def _activate(x: Any, act: str, param: float = 0.0) -> Tensor:
     x = _float(_tensor(x, act), act)
     y = ops.activation(x.data, act, param=param)
-    saved_is_y = ACTIVATIONS[act]
+    saved_is_y = not ops.saves_input(act)
 
     def _backward(g: Any) -> None:
         x._accumulate(ops.activation_backward(g, y if saved_is_y else x.data, act, param=param))
@@ -178,7 +176,7 @@ def linear(x: Any, w: Any, b: Any = None, activation: str | None = None, *,
         y2 = linear(x.reshape(-1, w.shape[1]), w, b, activation, negative_slope=negative_slope)
         return y2.reshape(*lead, w.shape[0])
     y, z = ops.linear_forward(x.data, w.data, None if b is None else b.data, act, param)
-    saved = y if ACTIVATIONS[act] else z
+    saved = z if ops.saves_input(act) else y
 
     def _backward(g: Any) -> None:
         dx, dw, db = ops.linear_backward(g, x.data, w.data, saved, act, param,
