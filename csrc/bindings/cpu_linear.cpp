@@ -14,18 +14,35 @@ py::array require_same_dtype(py::handle h, DType dt, const char* name) {
   return a;
 }
 
+// x (batch, in_features) and w (out_features, in_features), validated together.
+struct LinearOperands {
+  py::array x, w;
+  DType dt;
+  int64_t m, k, n;  // batch, in_features, out_features
+};
+
+LinearOperands linear_operands(py::handle x_obj, py::handle w_obj) {
+  LinearOperands o;
+  o.x = require_input(x_obj, "x");
+  require_ndim(o.x, 2, "x");
+  o.dt = dtype_of(o.x, "x");
+  o.w = require_same_dtype(w_obj, o.dt, "w");
+  require_ndim(o.w, 2, "w");
+  o.m = o.x.shape(0); o.k = o.x.shape(1); o.n = o.w.shape(0);
+  if (o.w.shape(1) != o.k)
+    throw py::value_error("w: expected shape (out_features, " + std::to_string(o.k) +
+                          ") to match x of shape " + shape_str(o.x) + ", got " + shape_str(o.w));
+  return o;
+}
+
 py::tuple linear_fwd(py::handle x_obj, py::handle w_obj, py::handle b_obj,
                      const std::string& act_name, double param) {
   const Act act = act_from_name(act_name);
-  py::array x = require_input(x_obj, "x");
-  require_ndim(x, 2, "x");
-  const DType dt = dtype_of(x, "x");
-  py::array w = require_same_dtype(w_obj, dt, "w");
-  require_ndim(w, 2, "w");
-  const int64_t m = x.shape(0), k = x.shape(1), n = w.shape(0);
-  if (w.shape(1) != k)
-    throw py::value_error("w: expected shape (out_features, " + std::to_string(k) +
-                          ") to match x of shape " + shape_str(x) + ", got " + shape_str(w));
+  const LinearOperands ops = linear_operands(x_obj, w_obj);
+  const py::array& x = ops.x;
+  const py::array& w = ops.w;
+  const DType dt = ops.dt;
+  const int64_t m = ops.m, k = ops.k, n = ops.n;
   py::array b;
   const bool has_bias = !b_obj.is_none();
   if (has_bias) {
@@ -51,15 +68,11 @@ py::tuple linear_fwd(py::handle x_obj, py::handle w_obj, py::handle b_obj,
 py::tuple linear_bwd(py::handle dy_obj, py::handle x_obj, py::handle w_obj, py::handle s_obj,
                      const std::string& act_name, double param, bool need_dx, bool has_bias) {
   const Act act = act_from_name(act_name);
-  py::array x = require_input(x_obj, "x");
-  require_ndim(x, 2, "x");
-  const DType dt = dtype_of(x, "x");
-  py::array w = require_same_dtype(w_obj, dt, "w");
-  require_ndim(w, 2, "w");
-  const int64_t m = x.shape(0), k = x.shape(1), n = w.shape(0);
-  if (w.shape(1) != k)
-    throw py::value_error("w: expected shape (out_features, " + std::to_string(k) +
-                          ") to match x of shape " + shape_str(x) + ", got " + shape_str(w));
+  const LinearOperands ops = linear_operands(x_obj, w_obj);
+  const py::array& x = ops.x;
+  const py::array& w = ops.w;
+  const DType dt = ops.dt;
+  const int64_t m = ops.m, k = ops.k, n = ops.n;
   py::array dy = require_same_dtype(dy_obj, dt, "dy");
   require_shape(dy, {m, n}, "dy");
   py::array saved;
