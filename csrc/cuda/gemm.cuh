@@ -38,6 +38,20 @@ struct GemmDev {
   bool b_vec, b_nmajor;  // B: 16-byte loads along n / scalar loads along n (else along k)
 };
 
+// Elements base + j .. base + j + 3 of one operand row: a 16-byte load when the row exists and
+// all four columns are inside (j + 3 < limit), else one by one, zero outside the matrix.
+template <class T>
+__device__ __forceinline__ V4<T> ld4_edge(const gptr<const T>& src, bool row, int64_t base,
+                                          int64_t j, int64_t limit) {
+  if (row && j + 3 < limit) return ld4(src, base + j);
+  V4<T> v;
+  v.x = row && j + 0 < limit ? src[base + j + 0] : T(0);
+  v.y = row && j + 1 < limit ? src[base + j + 1] : T(0);
+  v.z = row && j + 2 < limit ? src[base + j + 2] : T(0);
+  v.w = row && j + 3 < limit ? src[base + j + 3] : T(0);
+  return v;
+}
+
 // Stage the BM x BK slice of A at (m0, k0) into As[k * LDA + m], zero outside the matrix.
 template <class T, int BM, int BK, int LDA, int NT, class S>
 __device__ __forceinline__ void gemm_load_a(const GemmDev<T>& p, S& As, int64_t m0, int64_t k0,
@@ -47,16 +61,7 @@ __device__ __forceinline__ void gemm_load_a(const GemmDev<T>& p, S& As, int64_t 
     for (int f = tid; f < BM * kVecs; f += NT) {
       const int r = f / kVecs, c = (f % kVecs) * 4;
       const int64_t gm = m0 + r, gk = k0 + c;
-      V4<T> v;
-      if (gm < p.m && gk + 3 < p.k) {
-        v = ld4(p.a, gm * p.rsa + gk);
-      } else {
-        const bool row = gm < p.m;
-        v.x = row && gk + 0 < p.k ? p.a[gm * p.rsa + gk + 0] : T(0);
-        v.y = row && gk + 1 < p.k ? p.a[gm * p.rsa + gk + 1] : T(0);
-        v.z = row && gk + 2 < p.k ? p.a[gm * p.rsa + gk + 2] : T(0);
-        v.w = row && gk + 3 < p.k ? p.a[gm * p.rsa + gk + 3] : T(0);
-      }
+      const V4<T> v = ld4_edge(p.a, gm < p.m, gm * p.rsa, gk, p.k);
       As[(c + 0) * LDA + r] = v.x;
       As[(c + 1) * LDA + r] = v.y;
       As[(c + 2) * LDA + r] = v.z;
@@ -86,16 +91,7 @@ __device__ __forceinline__ void gemm_load_b(const GemmDev<T>& p, S& Bs, int64_t 
     for (int f = tid; f < BK * kVecs; f += NT) {
       const int r = f / kVecs, c = (f % kVecs) * 4;
       const int64_t gk = k0 + r, gn = n0 + c;
-      V4<T> v;
-      if (gk < p.k && gn + 3 < p.n) {
-        v = ld4(p.b, gk * p.rsb + gn);
-      } else {
-        const bool row = gk < p.k;
-        v.x = row && gn + 0 < p.n ? p.b[gk * p.rsb + gn + 0] : T(0);
-        v.y = row && gn + 1 < p.n ? p.b[gk * p.rsb + gn + 1] : T(0);
-        v.z = row && gn + 2 < p.n ? p.b[gk * p.rsb + gn + 2] : T(0);
-        v.w = row && gn + 3 < p.n ? p.b[gk * p.rsb + gn + 3] : T(0);
-      }
+      const V4<T> v = ld4_edge(p.b, gk < p.k, gk * p.rsb, gn, p.n);
       st4(Bs, r * LDB + c, v);
     }
   } else if (p.b_nmajor) {
