@@ -79,14 +79,10 @@ inline Vec<float> vexp_neg_pair(Vec<float> hi, Vec<float> lo) {
   return select(e == Vec<float>::zero(), e, fnmadd(e, lo, e));
 }
 
-inline Vec<float> vlog(Vec<float> x) {
+// k ln 2 + log(1 + f) for f in [sqrt(1/2) - 1, sqrt(2) - 1]: fdlibm's kernel, with
+// s = f / (2 + f) and log(1 + f) = f - (f^2/2 - s (f^2/2 + R(s^2))); ln 2 split in hi + lo.
+inline Vec<float> vlog1p_reduced(Vec<float> f, Vec<float> k) {
   using V = Vec<float>;
-  V e;
-  V m = split_exponent(x, e);
-  const auto big = m > V::set1(1.41421356f);
-  m = select(big, m * V::set1(0.5f), m);
-  e = select(big, e + V::set1(1.0f), e);
-  const V f = m - V::set1(1.0f);
   // s only enters the small correction term s (hfsq + R): a 2^-22 reciprocal is plenty
   const V s = f * reciprocal_fast(V::set1(2.0f) + f);
   const V z = s * s;
@@ -99,8 +95,19 @@ inline Vec<float> vlog(Vec<float> x) {
   R = fmadd(R, z, V::set1(6.6666668653e-01f));
   R = R * z;
   const V hfsq = V::set1(0.5f) * f * f;
-  const V lo = fmadd(e, V::set1(9.0580006145e-06f), s * (hfsq + R));
-  V res = fmadd(e, V::set1(6.9313812256e-01f), f - (hfsq - lo));
+  const V lo = fmadd(k, V::set1(9.0580006145e-06f), s * (hfsq + R));
+  return fmadd(k, V::set1(6.9313812256e-01f), f - (hfsq - lo));
+}
+
+inline Vec<float> vlog(Vec<float> x) {
+  using V = Vec<float>;
+  V e;
+  V m = split_exponent(x, e);
+  const auto big = m > V::set1(1.41421356f);
+  m = select(big, m * V::set1(0.5f), m);
+  e = select(big, e + V::set1(1.0f), e);
+  const V f = m - V::set1(1.0f);
+  V res = vlog1p_reduced(f, e);
   const V inf = V::set1(std::numeric_limits<float>::infinity());
   res = select(x == V::zero(), -inf, res);
   res = select(x < V::zero(), V::set1(std::numeric_limits<float>::quiet_NaN()), res);
@@ -123,19 +130,7 @@ inline Vec<float> vlog1p_unit(Vec<float> u) {
   const auto big = u > V::set1(0.41421356f);
   const V f = select(big, (u - V::set1(1.0f)) * V::set1(0.5f), u);
   const V k = select(big, V::set1(1.0f), V::zero());
-  const V s = f * reciprocal_fast(V::set1(2.0f) + f);
-  const V z = s * s;
-  V R = V::set1(1.4798198640e-01f);
-  R = fmadd(R, z, V::set1(1.5313838422e-01f));
-  R = fmadd(R, z, V::set1(1.8183572590e-01f));
-  R = fmadd(R, z, V::set1(2.2222198546e-01f));
-  R = fmadd(R, z, V::set1(2.8571429849e-01f));
-  R = fmadd(R, z, V::set1(4.0000000596e-01f));
-  R = fmadd(R, z, V::set1(6.6666668653e-01f));
-  R = R * z;
-  const V hfsq = V::set1(0.5f) * f * f;
-  const V lo = fmadd(k, V::set1(9.0580006145e-06f), s * (hfsq + R));
-  return fmadd(k, V::set1(6.9313812256e-01f), f - (hfsq - lo));
+  return vlog1p_reduced(f, k);
 }
 
 // expm1(d) for 0 <= d <= 18 (or NaN): d = q ln2 + s, expm1(s) by its Taylor series to s^7, then
