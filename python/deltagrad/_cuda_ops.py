@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .ops import MATMUL_PRECISIONS as _PRECISIONS
 from .ops import saves_input
 
 try:  # the compiled CUDA module: absent in builds without nvcc (the emulator still works)
@@ -66,7 +67,6 @@ ACTIVATIONS = {
 NEEDS_INPUT = frozenset(act for act in ACTIVATIONS if saves_input(act))
 _LOSS_CODES = {"sum_of_squares": 0, "mse": 1, "bce": 2, "bce_with_logits": 3}
 _REDUCTIONS = ("mean", "sum", "none")
-_PRECISIONS = {None: None, "fp32": 0, "float32": 0, "highest": 0, "ieee": 0, "tf32": 1, "high": 1}
 _TILES = {"auto": 0, "large": 1, "small": 2}
 _SEGMENT = 4096  # csrc/cuda/ops_impl.cuh kSegment
 _MAX_PARTIALS = 1 << 16

@@ -103,8 +103,9 @@ def matmul(
     float32 GPU products on TF32 tensor cores (like torch's allow_tf32); it is a permission,
     not a demand: the CPU and float64 always compute in full precision.
     """
-    if precision not in _PRECISIONS:
-        raise ValueError(f"precision: expected None, 'fp32' or 'tf32', got {precision!r}")
+    if precision not in MATMUL_PRECISIONS:
+        raise ValueError(f"precision: expected None or one of "
+                         f"{sorted(k for k in MATMUL_PRECISIONS if k)}, got {precision!r}")
     if type(a) is np.ndarray and type(b) is np.ndarray and (out is None or type(out) is np.ndarray):
         # the common case, straight to the CPU kernel (which copies misaligned views itself)
         return _cpu.matmul(a, b, trans_a, trans_b, alpha, beta, out)  # positional: faster
@@ -118,7 +119,10 @@ def matmul(
     )
 
 
-_PRECISIONS = (None, "fp32", "tf32")
+# precision name -> 1 when float32 GPU products may use TF32, 0 when not, None: the global flag
+# (set_allow_tf32). The torch-style names "highest" / "high" are accepted as aliases.
+MATMUL_PRECISIONS = {None: None, "fp32": 0, "float32": 0, "highest": 0, "ieee": 0, "tf32": 1,
+                     "high": 1}
 
 
 def set_allow_tf32(flag: bool) -> None:
