@@ -48,9 +48,11 @@ py::array math(py::handle x_obj, const std::string& name) {
   int fn = -1;
   for (int i = 0; i < 8; ++i)
     if (name == names[i]) fn = i;
-  if (fn < 0)
-    throw py::value_error("fn: expected one of exp, log, log1p, tanh, erf, erfc, sigmoid, "
-                          "normcdf, got '" + name + "'");
+  if (fn < 0) {
+    std::string known;
+    for (const char* n : names) known += std::string(known.empty() ? "" : ", ") + n;
+    throw py::value_error("fn: expected one of " + known + ", got '" + name + "'");
+  }
   py::array x = require_input(x_obj, "x");
   const DType dt = dtype_of(x, "x");
   py::array out = new_array(dt, shape_of(x));
