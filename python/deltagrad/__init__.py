@@ -29,7 +29,7 @@ from .tensor import Tensor, no_grad, tensor  # noqa: E402
 # loaded when something asks for it.
 _LAZY_MODULES = (
     "functional", "nn", "optim", "data", "train", "models", "metrics", "model_selection",
-    "datasets", "reference", "cli",
+    "datasets", "reference", "cli", "autograd", "testing",
 )
 
 __all__ = [

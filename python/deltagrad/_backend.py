@@ -7,7 +7,10 @@ between numpy ("cpu") and cupy ("cuda") for Tensor.to().
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import threading
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -99,11 +102,35 @@ def to_device(x: Any, device: str) -> Any:
     return cupy.asarray(x)
 
 
-def backend_for(*arrays: Any) -> ModuleType:
+# A per-thread override of the backend that numpy arrays go to (None: the CPU kernels). Tests
+# set it to the SIMT emulator's ops (`use_host_backend(_simt_ops.ops)`), so that the whole stack
+# above dg.ops -- Tensor, functional, nn -- runs the csrc/cuda kernels on host arrays.
+_override = threading.local()
+
+
+def host_backend_override() -> Any:
+    """The backend numpy arrays are sent to on this thread, or None for the CPU kernels."""
+    return getattr(_override, "backend", None)
+
+
+@contextlib.contextmanager
+def use_host_backend(backend: Any) -> Iterator[None]:
+    """Within the block (on this thread), ops on numpy arrays run on `backend` (an object with
+    the ops contract of _cuda_ops.KernelOps, e.g. deltagrad._simt_ops.ops) instead of _cpu."""
+    prev = host_backend_override()
+    _override.backend = backend
+    try:
+        yield
+    finally:
+        _override.backend = prev
+
+
+def backend_for(*arrays: Any) -> Any:
     """_cpu when no argument is a device array, _cuda when all are; TypeError when mixed."""
     on_gpu = [is_cuda_array(a) for a in arrays if a is not None]
     if not any(on_gpu):
-        return _cpu
+        forced = host_backend_override()
+        return _cpu if forced is None else forced
     if not all(on_gpu):
         raise TypeError(
             "arguments are on different devices: some are numpy (cpu), "

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import _cpu
-from ._backend import backend_for, is_cuda_array
+from ._backend import backend_for, host_backend_override, is_cuda_array
 
 __all__ = [
     "ACTIVATIONS", "matmul", "activation", "activation_backward", "softmax", "log_softmax",
@@ -106,7 +106,8 @@ def matmul(
     if precision not in MATMUL_PRECISIONS:
         raise ValueError(f"precision: expected None or one of "
                          f"{sorted(k for k in MATMUL_PRECISIONS if k)}, got {precision!r}")
-    if type(a) is np.ndarray and type(b) is np.ndarray and (out is None or type(out) is np.ndarray):
+    if (type(a) is np.ndarray and type(b) is np.ndarray and (out is None or type(out) is np.ndarray)
+            and host_backend_override() is None):
         # the common case, straight to the CPU kernel (which copies misaligned views itself)
         return _cpu.matmul(a, b, trans_a, trans_b, alpha, beta, out)  # positional: faster
     a = _operand(a, "a")

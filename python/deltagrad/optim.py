@@ -4,6 +4,7 @@ in-place kernel per parameter (dg.ops.sgd_update / dg.ops.adam_update); torch.op
 from __future__ import annotations
 
 from collections.abc import Iterable
+import math
 from typing import Any
 
 from . import ops
@@ -14,8 +15,8 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
 def _check_nonneg(name: str, value: float) -> float:
     value = float(value)
-    if not value >= 0.0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
+    if not (value >= 0.0 and math.isfinite(value)):
+        raise ValueError(f"{name}: expected a finite number >= 0, got {value}")
     return value
 
 
@@ -35,6 +36,9 @@ class Optimizer:
             if not p.requires_grad or not p.is_leaf:
                 raise ValueError(f"params[{i}] (shape {p.shape}) is not a leaf tensor with "
                                  "requires_grad=True")
+        if len({id(p) for p in self.params}) != len(self.params):
+            raise ValueError("params: a parameter appears more than once (it would be updated "
+                             "twice per step)")
         self.lr = _check_nonneg("lr", lr)
         self.state: list[dict[str, Any]] = [{} for _ in self.params]
 
@@ -69,7 +73,13 @@ class Optimizer:
 
 
 def _grad_of(p: Tensor) -> Any:
+    """p's gradient as a contiguous array of p's dtype; p's version is bumped, because the
+    caller is about to update p in place (a graph that saved p then refuses to backward)."""
     g = p.grad
+    if g.shape != p.data.shape:
+        raise ValueError(f"grad: the gradient of a parameter of shape {p.data.shape} has shape "
+                         f"{g.shape}")
+    p._version[0] += 1
     if g.dtype != p.data.dtype or not g.flags.c_contiguous:
         g = get_array_module(g).ascontiguousarray(g, dtype=p.data.dtype)
     return g
@@ -87,6 +97,8 @@ class SGD(Optimizer):
         self.momentum = _check_nonneg("momentum", momentum)
         self.weight_decay = _check_nonneg("weight_decay", weight_decay)
         self.dampening = float(dampening)
+        if not 0.0 <= self.dampening <= 1.0:
+            raise ValueError(f"dampening: expected a number in [0, 1], got {dampening}")
         self.nesterov = bool(nesterov)
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError("nesterov momentum needs momentum > 0 and dampening = 0")

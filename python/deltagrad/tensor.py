@@ -5,6 +5,14 @@ Each op builds its output and attaches a `_backward(g)` closure that sends the e
 graph topologically and walks it in reverse (Bishop, *Deep Learning*, Algorithm 8.1). Gradients
 are treated as values: accumulation makes a new array (`a.grad = a.grad + g`) rather than writing
 in place, which lets a leaf take over an upstream gradient by reference instead of copying it.
+
+Misuse is an exception, never a wrong gradient:
+- every Tensor carries a version counter, bumped by each in-place change (`add_`, `t[i] = v`,
+  `+=`, an optimizer step). A graph node remembers the versions of the tensors its backward
+  reads; backward() raises if one of them changed since (torch's "modified by an inplace
+  operation").
+- a second backward() through a graph whose saved values were freed raises.
+- operands on different devices raise.
 """
 
 from __future__ import annotations
@@ -130,7 +138,8 @@ class Tensor:
     build a graph when an input requires grad; `loss.backward()` fills `.grad` of the leaves.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_backward", "_prev", "_op", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_backward", "_prev", "_op", "_version",
+                 "_saved", "__weakref__")
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected op
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
@@ -154,6 +163,8 @@ class Tensor:
         self._backward: Callable[[Any], None] | None = None
         self._prev: tuple[Tensor, ...] = ()
         self._op = ""
+        self._version = [0]  # a box: detach() shares it, as it shares the data
+        self._saved: tuple[tuple[Tensor | None, int], ...] = ()
         if requires_grad:
             self.requires_grad_(True)
 
@@ -161,21 +172,42 @@ class Tensor:
 
     @staticmethod
     def _make(data: Any, parents: tuple[Tensor, ...], backward: Callable[[Any], None],
-              op: str) -> Tensor:
-        """The output of an op: a graph node when recording and some parent requires grad."""
+              op: str, saves: tuple[Tensor, ...] | None = None) -> Tensor:
+        """The output of an op: a graph node when recording and some parent requires grad.
+
+        saves: the tensors whose data `backward` reads (default: every parent and the output
+        itself; pass () for ops like add whose backward reads no data). Their versions are
+        recorded now and checked when backward runs."""
         out = Tensor.__new__(Tensor)
         out.data = data
         out.grad = None
         out._op = op
+        out._version = [0]
         if _grad_enabled and any(p.requires_grad for p in parents):
             out.requires_grad = True
             out._prev = tuple(p for p in parents if p.requires_grad)
             out._backward = backward
+            # the output is saved as None (not as itself: no reference cycle); its version is 0
+            saved = (*parents, None) if saves is None else saves
+            out._saved = tuple((t, 0 if t is None else t._version[0]) for t in saved)
         else:
             out.requires_grad = False
             out._prev = ()
             out._backward = None
+            out._saved = ()
         return out
+
+    def _check_saved(self) -> None:
+        """Raise if a tensor this node's backward reads was changed in place since the forward."""
+        for saved, version in self._saved:
+            t = self if saved is None else saved
+            if t._version[0] != version:
+                what = "its output" if saved is None else f"an input of shape {t.shape}"
+                raise RuntimeError(
+                    f"one of the tensors needed to compute the gradient of '{self._op}' "
+                    f"({what}) was modified by an in-place operation: it is at version "
+                    f"{t._version[0]}, expected version {version}. Do the in-place change "
+                    "(e.g. optimizer.step()) after backward(), or use an out-of-place op.")
 
     def _accumulate(self, g: Any) -> None:
         """Add g to self.grad. A leaf takes g over by reference the first time when it owns a
@@ -199,11 +231,18 @@ class Tensor:
     def _lift(self, other: Any) -> Tensor:
         """A constant operand (number, array) as a Tensor of self's dtype and device."""
         if isinstance(other, Tensor):
+            if is_cuda_array(other.data) != is_cuda_array(self.data):
+                raise RuntimeError(f"expected all tensors to be on the same device, got "
+                                   f"{self.device} and {other.device}; move one with .to()")
             return other
         xp = get_array_module(self.data)
         if isinstance(other, (int, float, np.number)) and not isinstance(other, bool):
             return Tensor(xp.asarray(other, dtype=self.data.dtype))
         if is_cuda_array(other) or isinstance(other, np.ndarray):
+            if is_cuda_array(other) != is_cuda_array(self.data):
+                raise RuntimeError(f"expected all operands on the same device: a {self.device} "
+                                   f"tensor and a {'cuda' if is_cuda_array(other) else 'cpu'} "
+                                   "array; move one with .to() first")
             return Tensor(other)
         if isinstance(other, (list, tuple, bool)):
             return Tensor(xp.asarray(other, dtype=self.data.dtype))
@@ -325,16 +364,97 @@ class Tensor:
             for node in reversed(topo):  # every consumer of a node runs before the node
                 g, node.grad = node.grad, None  # interior nodes keep no gradient (as torch)
                 if g is not None:
+                    node._check_saved()
                     node._backward(g)
                 if not retain_graph:
                     node._backward = _graph_freed
                     node._prev = ()
+                    node._saved = ()
         finally:
             _handed.clear()
 
     def detach(self) -> Tensor:
-        """The same data, cut from the graph."""
-        return Tensor(self.data)
+        """The same data, cut from the graph (it shares the version counter too, so an in-place
+        change through the detached tensor is still caught)."""
+        out = Tensor(self.data)
+        out._version = self._version
+        return out
+
+    # ---- in-place ops (torch semantics) ------------------------------------------------------
+
+    def _inplace(self, op: str) -> Any:
+        """Check that self may be changed in place and bump its version; returns the array."""
+        if _grad_enabled and self.requires_grad:
+            if self._backward is None:
+                raise RuntimeError(
+                    f"{op}: a leaf tensor that requires grad cannot be changed in place while "
+                    "the graph is being recorded; wrap the update in `with dg.no_grad():`")
+            raise RuntimeError(
+                f"{op}: in-place changes to a tensor that is part of a graph are not supported; "
+                "use the out-of-place op")
+        self._version[0] += 1
+        return self.data
+
+    def _operand_data(self, other: Any) -> Any:
+        return self._lift(other).data
+
+    def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
+        """self += alpha * other, in place (broadcasting other to self's shape)."""
+        o = self._operand_data(other)
+        d = self._inplace("add_")
+        d += o if alpha == 1.0 else alpha * o
+        return self
+
+    def sub_(self, other: Any, alpha: float = 1.0) -> Tensor:
+        return self.add_(other, -alpha)
+
+    def mul_(self, other: Any) -> Tensor:
+        o = self._operand_data(other)
+        d = self._inplace("mul_")
+        d *= o
+        return self
+
+    def div_(self, other: Any) -> Tensor:
+        o = self._operand_data(other)
+        d = self._inplace("div_")
+        d /= o
+        return self
+
+    def copy_(self, src: Any) -> Tensor:
+        o = self._operand_data(src)
+        d = self._inplace("copy_")
+        d[...] = o
+        return self
+
+    def fill_(self, value: float) -> Tensor:
+        d = self._inplace("fill_")
+        d.fill(value)
+        return self
+
+    def zero_(self) -> Tensor:
+        return self.fill_(0)
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self.add_(other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self.sub_(other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self.mul_(other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self.div_(other)
+
+    def __setitem__(self, idx: Any, value: Any) -> None:
+        if isinstance(idx, Tensor):
+            idx = idx.data
+        v = value.data if isinstance(value, Tensor) else value
+        if isinstance(value, Tensor) and value.device != self.device:
+            raise RuntimeError(f"__setitem__: value is on {value.device}, the tensor on "
+                               f"{self.device}")
+        d = self._inplace("__setitem__")
+        d[idx] = v
 
     def zero_grad(self) -> None:
         self.grad = None
@@ -356,7 +476,7 @@ class Tensor:
                 parent._accumulate(_to_device(g, src))
 
             parent = out
-            out = Tensor._make(a, (parent,), _backward, "to")
+            out = Tensor._make(a, (parent,), _backward, "to", saves=())
         return out
 
     def cpu(self) -> Tensor:
@@ -371,7 +491,7 @@ class Tensor:
         def _backward(g: Any) -> None:
             self._accumulate(g.astype(src))
 
-        return Tensor._make(self.data.astype(dtype), (self,), _backward, "astype")
+        return Tensor._make(self.data.astype(dtype), (self,), _backward, "astype", saves=())
 
     def float(self) -> Tensor:
         return self.astype(np.float32)
@@ -390,7 +510,7 @@ class Tensor:
             if other.requires_grad:
                 other._accumulate(_unbroadcast(g, other.shape))
 
-        return Tensor._make(self.data + other.data, (self, other), _backward, "add")
+        return Tensor._make(self.data + other.data, (self, other), _backward, "add", saves=())
 
     def __sub__(self, other: Any) -> Tensor:
         other = self._lift(other)
@@ -401,7 +521,7 @@ class Tensor:
             if other.requires_grad:
                 other._accumulate(_unbroadcast(-g, other.shape))
 
-        return Tensor._make(self.data - other.data, (self, other), _backward, "sub")
+        return Tensor._make(self.data - other.data, (self, other), _backward, "sub", saves=())
 
     def __mul__(self, other: Any) -> Tensor:
         other = self._lift(other)
@@ -452,7 +572,7 @@ class Tensor:
         def _backward(g: Any) -> None:
             self._accumulate(-g)
 
-        return Tensor._make(-self.data, (self,), _backward, "neg")
+        return Tensor._make(-self.data, (self,), _backward, "neg", saves=())
 
     def __radd__(self, other: Any) -> Tensor:
         return self + other
@@ -507,7 +627,7 @@ class Tensor:
         def _backward(g: Any) -> None:
             self._accumulate(g.T)
 
-        return Tensor._make(self.data.T, (self,), _backward, "transpose")
+        return Tensor._make(self.data.T, (self,), _backward, "transpose", saves=())
 
     def reshape(self, *shape: Any) -> Tensor:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -520,7 +640,7 @@ class Tensor:
         def _backward(g: Any) -> None:
             self._accumulate(g.reshape(self.shape))
 
-        return Tensor._make(out_data, (self,), _backward, "reshape")
+        return Tensor._make(out_data, (self,), _backward, "reshape", saves=())
 
     def flatten(self) -> Tensor:
         return self.reshape(-1)
@@ -544,7 +664,7 @@ class Tensor:
                 cupyx.scatter_add(gx, idx, g)
             self._accumulate(gx)
 
-        return Tensor._make(self.data[idx], (self,), _backward, "index")
+        return Tensor._make(self.data[idx], (self,), _backward, "index", saves=())
 
     # ---- reductions ------------------------------------------------------------------------
 
@@ -558,7 +678,7 @@ class Tensor:
                 g = g.reshape([1 if i in axes else n for i, n in enumerate(self.shape)])
             self._accumulate(xp.broadcast_to(g, self.shape))
 
-        return Tensor._make(out_data, (self,), _backward, "sum")
+        return Tensor._make(out_data, (self,), _backward, "sum", saves=())
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         axes = _reduced_axes(axis, self.ndim)
@@ -571,7 +691,7 @@ class Tensor:
                 g = g.reshape([1 if i in axes else n for i, n in enumerate(self.shape)])
             self._accumulate(xp.broadcast_to(g / count, self.shape))
 
-        return Tensor._make(out_data, (self,), _backward, "mean")
+        return Tensor._make(out_data, (self,), _backward, "mean", saves=())
 
     # ---- elementwise math (the activations live in deltagrad.functional) -------------------
 

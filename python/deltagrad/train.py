@@ -18,14 +18,37 @@ __all__ = ["fit", "evaluate", "History", "EarlyStopping", "TrainingDivergedError
 
 
 class TrainingDivergedError(FloatingPointError):
-    """The training loss became NaN or infinite: lower the learning rate, check the inputs."""
+    """The training loss, a gradient or a weight became NaN or infinite: lower the learning
+    rate, check the inputs. fit() raises it before the optimizer step that would have written
+    the non-finite values into the weights."""
 
-    def __init__(self, epoch: int, step: int, loss: float) -> None:
+    def __init__(self, epoch: int, step: int, loss: float, what: str | None = None) -> None:
         self.epoch, self.step, self.loss = epoch, step, loss
+        what = what or f"the loss is {loss}"
         super().__init__(
-            f"training diverged: the loss is {loss} at epoch {epoch}, step {step} "
+            f"training diverged: {what} at epoch {epoch}, step {step} "
             "(try a smaller learning rate, or check the data for NaN/inf and the scale of the "
             "inputs)")
+
+
+def _non_finite(arrays: Any) -> int | None:
+    """The index of the first array holding a NaN or an infinity (None if all are finite).
+    One reduction per array: its sum is finite exactly when no element is NaN/inf, unless the
+    finite elements overflow the sum, which at float32's 3e38 is divergence too."""
+    for i, a in enumerate(arrays):
+        if a is not None and a.size and not math.isfinite(float(a.sum())):
+            return i
+    return None
+
+
+def _param_names(model: Any, optimizer: Any) -> list[str]:
+    params = getattr(optimizer, "params", None)
+    if params is None:
+        return []
+    names = {}
+    if hasattr(model, "named_parameters"):
+        names = {id(p): n for n, p in model.named_parameters()}
+    return [names.get(id(p), f"params[{i}]") for i, p in enumerate(params)]
 
 
 class History:
@@ -163,7 +186,8 @@ def fit(model: Any, loss_fn: Callable[[Tensor, Any], Tensor], optimizer: Any, X:
     names in deltagrad.metrics). early_stopping: an EarlyStopping, or an int patience on
     val_loss (loss without validation data). progress: a tqdm bar, shown only on a terminal.
     Raises TrainingDivergedError (a FloatingPointError) naming the epoch and step when the
-    loss becomes NaN or infinite.
+    loss or a gradient becomes NaN or infinite (before the step, so the weights stay finite), or
+    when a step makes a weight non-finite.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
@@ -184,6 +208,8 @@ def fit(model: Any, loss_fn: Callable[[Tensor, Any], Tensor], optimizer: Any, X:
 
         bar = tqdm(total=int(epochs) * len(loader), unit="step", dynamic_ncols=True, leave=True)
     best, best_state, wait = math.nan, None, 0
+    params = list(getattr(optimizer, "params", []))
+    names = _param_names(model, optimizer)
     if hasattr(model, "train"):
         model.train()
     try:
@@ -198,7 +224,17 @@ def fit(model: Any, loss_fn: Callable[[Tensor, Any], Tensor], optimizer: Any, X:
                     raise TrainingDivergedError(epoch, step, value)
                 optimizer.zero_grad()
                 loss.backward()
+                bad = _non_finite([p.grad for p in params])
+                if bad is not None:
+                    raise TrainingDivergedError(
+                        epoch, step, value, f"the gradient of {names[bad]} holds NaN or inf (the weights were "
+                        "not updated with it)")
                 optimizer.step()
+                bad = _non_finite([p.data for p in params])
+                if bad is not None:  # the step overflowed: finite loss and gradient, huge lr
+                    raise TrainingDivergedError(
+                        epoch, step, value, f"the optimizer step made {names[bad]} NaN or inf "
+                        "(finite loss and gradient, but lr * gradient overflowed)")
                 total += value * len(xb)
                 n += len(xb)
                 if bar is not None:

@@ -1,0 +1,180 @@
+"""dg.autograd.Function: a differentiable op written as a forward and a backward on arrays.
+
+The same shape as torch.autograd.Function:
+
+    class SmoothL1(dg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, beta=1.0):           # arrays in (numpy on the CPU, cupy on a GPU)
+            ctx.save_for_backward(x)
+            ctx.beta = beta
+            a = abs(x)
+            return np.where(a < beta, 0.5 * x * x / beta, a - 0.5 * beta)
+
+        @staticmethod
+        def backward(ctx, g):                     # d loss / d output in, one grad per input out
+            (x,) = ctx.saved_tensors
+            return g * np.clip(x / ctx.beta, -1, 1), None   # None: beta gets no gradient
+
+    y = SmoothL1.apply(t, 0.5)                    # Tensors in, Tensors out, graph recorded
+
+apply() unwraps every Tensor argument to its array, runs forward without recording, wraps the
+output array(s) in Tensors and, when an input requires grad, records one graph node whose
+backward calls `backward(ctx, *grad_outputs)`. backward must return one value per forward
+argument (a bare value when there is one argument): an array of that input's shape, or None.
+Mistakes there are exceptions that name the Function, the argument and what was wrong. Saved
+inputs are version-checked, so an in-place change between forward and backward raises.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._backend import is_cuda_array
+from .tensor import Tensor, get_array_module, is_grad_enabled, no_grad
+
+__all__ = ["Function", "FunctionCtx"]
+
+
+class FunctionCtx:
+    """The `ctx` a Function's forward and backward share. Set any attribute on it; keep arrays
+    the backward needs with save_for_backward (read them back as ctx.saved_tensors)."""
+
+    def __init__(self, needs_input_grad: tuple[bool, ...]) -> None:
+        self.needs_input_grad = needs_input_grad
+        self._saved: tuple[Any, ...] = ()
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        """Keep arrays (or Tensors, kept as their arrays) for backward. An input saved here
+        must not be changed in place before backward runs (checked)."""
+        self._saved = tuple(a.data if isinstance(a, Tensor) else a for a in arrays)
+
+    @property
+    def saved_tensors(self) -> tuple[Any, ...]:
+        return self._saved
+
+
+class _FunctionMeta(type):
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"{cls.__name__} is a Function: call {cls.__name__}.apply(...), not "
+                        f"{cls.__name__}(...)")
+
+
+class Function(metaclass=_FunctionMeta):
+    """Subclass with static forward(ctx, *args) and backward(ctx, *grad_outputs); use
+    Sub.apply(*args). See the module docstring."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("a Function subclass must define a static forward(ctx, ...)")
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, *grad_outputs: Any) -> Any:
+        raise NotImplementedError("a Function subclass must define a static backward(ctx, ...) "
+                                  "to be differentiated")
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        name = cls.__name__
+        tensors = [a if isinstance(a, Tensor) else None for a in args]
+        devices = {t.device for t in tensors if t is not None}
+        if len(devices) > 1:
+            raise RuntimeError(f"{name}.apply: expected all Tensor arguments on the same device, "
+                               f"got {sorted(devices)}")
+        needs = tuple(bool(t is not None and t.requires_grad) for t in tensors)
+        record = is_grad_enabled() and any(needs)
+        ctx = FunctionCtx(needs)
+        raw = [t.data if t is not None else a for t, a in zip(tensors, args)]
+        with no_grad():
+            result = cls.forward(ctx, *raw, **kwargs)
+        single = not isinstance(result, tuple)
+        outs = (result,) if single else result
+        if not outs:
+            raise TypeError(f"{name}.forward returned an empty tuple; expected an array or a "
+                            "tuple of arrays")
+        arrays = []
+        for i, o in enumerate(outs):
+            if isinstance(o, Tensor):
+                o = o.data
+            elif not (isinstance(o, np.ndarray) or is_cuda_array(o)):
+                if isinstance(o, (int, float, np.number)) and not isinstance(o, bool):
+                    xp = get_array_module(raw[needs.index(True)]) if any(needs) else np
+                    o = xp.asarray(o)
+                else:
+                    raise TypeError(f"{name}.forward: output {i} is a {type(o).__name__}; "
+                                    "expected an array (numpy or cupy) or a Tensor")
+            arrays.append(o)
+        if not record or not any(a.dtype.kind == "f" for a in arrays):
+            wrapped = [Tensor._make(a, (), _no_backward, name) for a in arrays]
+            return wrapped[0] if single else tuple(wrapped)
+
+        parents = tuple(t for t in tensors if t is not None)
+        # the inputs whose arrays the backward reads (version-checked when backward runs)
+        saved_ids = {id(a) for a in ctx._saved}
+        saves: list[Tensor | None] = [t for t in parents if id(t.data) in saved_ids]
+
+        def run_backward(grads: list[Any]) -> None:
+            for i, (g, a) in enumerate(zip(grads, arrays)):
+                if g is None:  # an output that did not reach the loss: zero gradient
+                    grads[i] = get_array_module(a).zeros(a.shape, dtype=a.dtype)
+            result = cls.backward(ctx, *grads)
+            if not isinstance(result, tuple):
+                result = (result,)
+            if len(result) != len(args):
+                raise ValueError(f"{name}.backward returned {len(result)} gradient(s); "
+                                 f"expected {len(args)}, one per argument of forward (None for "
+                                 "an argument that gets no gradient)")
+            for i, (t, g) in enumerate(zip(tensors, result)):
+                if t is None or not t.requires_grad:
+                    continue
+                if g is None:
+                    continue
+                if isinstance(g, Tensor):
+                    g = g.data
+                if not (isinstance(g, np.ndarray) or is_cuda_array(g)):
+                    if isinstance(g, (int, float, np.number)) and not isinstance(g, bool):
+                        g = get_array_module(t.data).asarray(g, dtype=t.data.dtype)
+                    else:
+                        raise TypeError(f"{name}.backward: the gradient of argument {i} is a "
+                                        f"{type(g).__name__}; expected an array or None")
+                if is_cuda_array(g) != is_cuda_array(t.data):
+                    raise RuntimeError(f"{name}.backward: the gradient of argument {i} is on "
+                                       f"{'cuda' if is_cuda_array(g) else 'cpu'}, the argument "
+                                       f"on {t.device}")
+                if g.shape != t.shape:
+                    raise ValueError(f"{name}.backward: the gradient of argument {i} has shape "
+                                     f"{tuple(g.shape)}; expected the argument's shape "
+                                     f"{tuple(t.shape)}")
+                if g.dtype.kind != "f":
+                    raise TypeError(f"{name}.backward: the gradient of argument {i} has dtype "
+                                    f"{g.dtype}; expected a floating dtype")
+                t._accumulate(g)
+
+        if single:
+            if any(o is arrays[0] for o in ctx._saved):
+                saves.append(None)  # the output itself was saved: check its version too
+            return Tensor._make(arrays[0], parents, lambda g: run_backward([g]), name,
+                                saves=tuple(saves))
+
+        # Several outputs: each output node puts its gradient in its slot of a shared hidden
+        # node, whose backward runs once, after every output's (the topological order
+        # guarantees it). The hidden node's .grad is that list of slots.
+        node = Tensor._make(np.zeros(()), parents, run_backward, name, saves=tuple(saves))
+        wrapped = []
+        for k, a in enumerate(arrays):
+            def send(g: Any, k: int = k) -> None:
+                if node.grad is None:
+                    node.grad = [None] * len(arrays)
+                node.grad[k] = g if node.grad[k] is None else node.grad[k] + g
+
+            saves_out = (None,) if any(o is a for o in ctx._saved) else ()
+            out = Tensor._make(a, (node,), send, f"{name}[{k}]", saves=saves_out)
+            if a.dtype.kind != "f":  # an integer output (an index, a count): no gradient
+                out = Tensor._make(a, (), _no_backward, name)
+            wrapped.append(out)
+        return tuple(wrapped)
+
+
+def _no_backward(g: Any) -> None:  # pragma: no cover - never called (no graph is recorded)
+    raise RuntimeError("internal error: a Function output without a graph was backpropagated")
