@@ -119,12 +119,13 @@ def test_interleaved_alternates_and_reports_best():
     ("curve_fitting.py", "cross-validation chooses M"),
     ("breast_cancer.py", "ROC AUC"),
     ("digits.py", "test accuracy"),
+    ("custom_op.py", "the custom loss ignores the outliers"),
 ])
 def test_examples_run(name, expect, capsys):
     import pathlib
     import runpy
 
-    if name != "curve_fitting.py":
+    if name not in ("curve_fitting.py", "custom_op.py"):
         pytest.importorskip("sklearn")
     path = pathlib.Path(__file__).resolve().parents[1] / "examples" / name
     runpy.run_path(str(path), run_name="__main__")

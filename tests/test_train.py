@@ -146,3 +146,53 @@ def test_progress_bar_on_a_terminal_shows_the_loss(capsys, monkeypatch):
     fit(model, dg.nn.CrossEntropyLoss(), dg.optim.SGD(model.parameters(), lr=0.1), X, y,
         epochs=2, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def _regression(n=32, seed=0):
+    r = np.random.default_rng(seed)
+    X = r.normal(size=(n, 3)).astype(np.float32)
+    return X, (X @ np.array([[1.0], [-2.0], [3.0]], np.float32)).astype(np.float32)
+
+
+def test_too_large_learning_rate_stops_with_a_clear_message_and_finite_weights():
+    X, y = _regression()
+    dg.manual_seed(7)
+    model = dg.nn.MLP([3, 16, 1])
+    with pytest.raises(TrainingDivergedError, match="training diverged: .*smaller learning "
+                                                    "rate") as err:
+        fit(model, dg.nn.MSELoss(), dg.optim.SGD(model.parameters(), lr=50.0), X, y,
+            epochs=200, batch_size=8, progress=False)
+    msg = str(err.value)
+    if "optimizer step made" not in msg:  # stopped before the step: the weights stayed finite
+        for name, p in model.named_parameters():
+            assert np.isfinite(p.numpy()).all(), name
+
+
+def test_non_finite_gradient_is_caught_before_the_weights_change():
+    """A loss whose value is finite but whose gradient is not (sqrt at 0)."""
+    X, y = _regression(8)
+    dg.manual_seed(8)
+    model = dg.nn.Linear(3, 1)
+    before = {n: p.numpy().copy() for n, p in model.named_parameters()}
+
+    def loss_fn(out, target):
+        diff = out - dg.tensor(np.asarray(target))
+        return (diff * 0.0).sum() ** 0.5  # sqrt(0): finite value, infinite gradient
+
+    with pytest.raises(TrainingDivergedError, match="the gradient of (weight|bias) holds NaN or "
+                                                    "inf .*not updated"), \
+            np.errstate(divide="ignore", invalid="ignore"):
+        fit(model, loss_fn, dg.optim.SGD(model.parameters(), lr=0.1), X, y, epochs=1,
+            progress=False)
+    for n, p in model.named_parameters():
+        np.testing.assert_array_equal(p.numpy(), before[n])
+
+
+def test_step_that_overflows_the_weights_is_reported():
+    X, y = _regression(8)
+    dg.manual_seed(9)
+    model = dg.nn.Linear(3, 1)
+    with pytest.raises(TrainingDivergedError, match="optimizer step made (weight|bias) NaN or "
+                                                    "inf"):
+        fit(model, dg.nn.MSELoss(), dg.optim.SGD(model.parameters(), lr=1e38), X, y,
+            epochs=1, progress=False)

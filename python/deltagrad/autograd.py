@@ -20,7 +20,8 @@ The same shape as torch.autograd.Function:
 apply() unwraps every Tensor argument to its array, runs forward without recording, wraps the
 output array(s) in Tensors and, when an input requires grad, records one graph node whose
 backward calls `backward(ctx, *grad_outputs)`. backward must return one value per forward
-argument (a bare value when there is one argument): an array of that input's shape, or None.
+argument (a bare value when there is one argument; extra trailing Nones are allowed): an
+array of that input's shape, or None.
 Mistakes there are exceptions that name the Function, the argument and what was wrong. Saved
 inputs are version-checked, so an in-place change between forward and backward raises.
 """
@@ -121,6 +122,8 @@ class Function(metaclass=_FunctionMeta):
             result = cls.backward(ctx, *grads)
             if not isinstance(result, tuple):
                 result = (result,)
+            if len(result) > len(args) and all(r is None for r in result[len(args):]):
+                result = result[:len(args)]  # trailing Nones for defaulted arguments (as torch)
             if len(result) != len(args):
                 raise ValueError(f"{name}.backward returned {len(result)} gradient(s); "
                                  f"expected {len(args)}, one per argument of forward (None for "

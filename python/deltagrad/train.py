@@ -35,9 +35,10 @@ def _non_finite(arrays: Any) -> int | None:
     """The index of the first array holding a NaN or an infinity (None if all are finite).
     One reduction per array: its sum is finite exactly when no element is NaN/inf, unless the
     finite elements overflow the sum, which at float32's 3e38 is divergence too."""
-    for i, a in enumerate(arrays):
-        if a is not None and a.size and not math.isfinite(float(a.sum())):
-            return i
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i, a in enumerate(arrays):
+            if a is not None and a.size and not math.isfinite(float(a.sum())):
+                return i
     return None
 
 
