@@ -3,8 +3,8 @@ in-place kernel per parameter (dg.ops.sgd_update / dg.ops.adam_update); torch.op
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 import math
+from collections.abc import Iterable
 from typing import Any
 
 from . import ops

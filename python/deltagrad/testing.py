@@ -282,7 +282,7 @@ def check_op(op: Callable[..., Any], reference: Callable[..., Any],
             raise OpCheckError(f"check_op({label}) failed\n  {msg}")
         return report
 
-    for trial, dims in enumerate(draws):
+    for dims in draws:
         is_empty = any(v == 0 for v in dims.values())
         if inputs is not None:
             arrays = [np.array(a, dtype=np.float64) if a.dtype.kind == "f" else a.copy()

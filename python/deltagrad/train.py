@@ -228,8 +228,8 @@ def fit(model: Any, loss_fn: Callable[[Tensor, Any], Tensor], optimizer: Any, X:
                 bad = _non_finite([p.grad for p in params])
                 if bad is not None:
                     raise TrainingDivergedError(
-                        epoch, step, value, f"the gradient of {names[bad]} holds NaN or inf (the weights were "
-                        "not updated with it)")
+                        epoch, step, value, f"the gradient of {names[bad]} holds NaN or inf "
+                        "(the weights were not updated with it)")
                 optimizer.step()
                 bad = _non_finite([p.data for p in params])
                 if bad is not None:  # the step overflowed: finite loss and gradient, huge lr
