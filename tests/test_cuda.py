@@ -194,6 +194,7 @@ def test_gpu_ops_match_emulator(rng, dtype):
         "gelu",
         "gelu_tanh",
         "softplus",
+        "silu",
     ]:
         cases.append(("activation", (x, act), {"param": 0.1}))
         cases.append(("activation_backward", (t, p, act), {"param": 0.1}))

@@ -24,6 +24,10 @@ def np_softplus(x):
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
+def np_silu(x):
+    return x * np_sigmoid(x)
+
+
 def np_gelu(x):
     return 0.5 * x * (1 + _erf(x / np.sqrt(2)))
 
@@ -45,7 +49,13 @@ ACTS = {
     "gelu": (F.gelu, np_gelu),
     "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), np_gelu_tanh),
     "softplus": (F.softplus, np_softplus),
+    "silu": (F.silu, np_silu),
 }
+
+
+def test_every_activation_is_tested_here():
+    # a new activation in dg.ops needs its NumPy formula in ACTS (and so a check_op test)
+    assert set(F.ACTIVATIONS) - {"identity"} == set(ACTS)
 
 
 @pytest.mark.parametrize("name", sorted(ACTS))
@@ -76,6 +86,34 @@ def test_activations_at_extremes_stay_finite():
         assert np.all(np.isfinite(x.grad)), name
     s = F.sigmoid(dg.tensor(np.array([-400.0, 400.0])))
     np.testing.assert_array_equal(s.data, [np_sigmoid(-400.0), 1.0])
+
+
+def test_silu_check_op_and_swish_alias():
+    check_op(F.silu, lambda x: x / (1 + np.exp(-x)), [(7, 5)])
+    check_op(F.silu, np_silu, [(3, 1, 4)], low=-40, high=40)  # both saturated tails
+    assert F.swish is F.silu
+    x = dg.tensor(np.random.default_rng(3).standard_normal((4, 3)))
+    w = dg.tensor(np.random.default_rng(4).standard_normal((2, 3)))
+    np.testing.assert_array_equal(F.linear(x, w, activation="swish").data,
+                                  F.linear(x, w, activation="silu").data)
+    np.testing.assert_allclose(F.linear(x, w, activation="swish").data,
+                               np_silu(x.data @ w.data.T), rtol=1e-12)
+
+
+def test_silu_extremes_float64():
+    x = dg.tensor(np.array([-np.inf, -1e30, -800.0, -40.0, -1.2784645, 0.0, 40.0, 800.0, 1e30,
+                            np.inf, np.nan, 3e-310, -3e-310]), requires_grad=True)
+    y = F.silu(x)
+    want = [0.0, 0.0, 0.0, -40.0 / (1 + np.exp(40.0)), -1.2784645 / (1 + np.exp(1.2784645)),
+            0.0, 40.0 / (1 + np.exp(-40.0)), 800.0, 1e30, np.inf, np.nan, 1.5e-310, -1.5e-310]
+    np.testing.assert_allclose(y.data, want, rtol=1e-14, atol=1e-320)
+    assert np.signbit(y.data[0]) and np.signbit(y.data[1])  # -0 from the negative side
+    y.backward(np.ones(13))
+    sp, sm = 1 / (1 + np.exp(-40.0)), 1 / (1 + np.exp(40.0))  # sigmoid(40), sigmoid(-40)
+    dwant = [0.0, 0.0, 0.0, sm * (1 - 40 * sp), 0.0, 0.5, sp * (1 + 40 * sm), 1.0, 1.0, 1.0,
+             np.nan, 0.5, 0.5]
+    # -1.2784645 is near the minimum of silu, where the derivative crosses 0
+    np.testing.assert_allclose(x.grad, dwant, rtol=1e-12, atol=1e-7)
 
 
 def test_relu_gradient_at_zero_is_zero():
@@ -109,7 +147,7 @@ def test_softmax_3d_middle_axis_and_large_logits():
 # ---- linear ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("act", [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu",
-                                 "gelu_tanh", "softplus"])
+                                 "gelu_tanh", "softplus", "silu"])
 @pytest.mark.parametrize("bias", [True, False])
 def test_linear_fused(act, bias):
     ref_act = {None: lambda z: z, **{k: v[1] for k, v in ACTS.items()}}
@@ -148,7 +186,7 @@ def test_linear_bad_input():
     with pytest.raises(ValueError, match="b has shape"):
         F.linear(x, w, dg.tensor(np.ones(3)))
     with pytest.raises(ValueError, match="activation"):
-        F.linear(x, w, activation="swish")
+        F.linear(x, w, activation="mish")
     with pytest.raises(TypeError, match="float"):
         F.linear(dg.tensor(np.ones((2, 3), dtype=np.int64)), w)
     with pytest.raises(TypeError, match="Tensor or an array"):

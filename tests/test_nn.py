@@ -40,7 +40,7 @@ def test_linear_forward_matches_numpy_and_no_bias():
     with pytest.raises(ValueError, match="in_features"):
         nn.Linear(0, 3)
     with pytest.raises(ValueError, match="activation"):
-        nn.Linear(2, 3, activation="swish")
+        nn.Linear(2, 3, activation="mish")
 
 
 def test_module_registration_named_parameters_and_modules():
@@ -100,7 +100,8 @@ def test_sequential_indexing_iteration_len():
     (nn.ReLU, lambda x: np.maximum(x, 0)), (nn.Tanh, np.tanh),
     (nn.Sigmoid, lambda x: 1 / (1 + np.exp(-x))), (nn.Softplus, lambda x: np.log1p(np.exp(x))),
     (lambda: nn.LeakyReLU(0.3), lambda x: np.where(x > 0, x, 0.3 * x)),
-    (nn.GELU, lambda x: F.gelu(dg.tensor(x)).data), (nn.Identity, lambda x: x)])
+    (nn.GELU, lambda x: F.gelu(dg.tensor(x)).data), (nn.Identity, lambda x: x),
+    (nn.SiLU, lambda x: x / (1 + np.exp(-x))), (nn.Swish, lambda x: x / (1 + np.exp(-x)))])
 def test_activation_modules(cls, ref):
     x = np.random.default_rng(1).standard_normal((3, 4))
     out = cls()(dg.tensor(x))
@@ -121,6 +122,19 @@ def test_mlp_structure_and_fused_forward():
     assert "Linear(in_features=4, out_features=6, bias=True, activation='tanh')" in repr(mlp)
     with pytest.raises(ValueError, match="sizes"):
         nn.MLP([3])
+
+
+def test_mlp_swish_alias_is_silu():
+    assert nn.Swish is nn.SiLU
+    dg.manual_seed(5)
+    mlp = nn.MLP([4, 6, 2], activation="swish", dtype=np.float64)
+    assert mlp.activation == "swish" and mlp[0].activation == "swish"
+    x = np.random.default_rng(6).standard_normal((5, 4))
+    h = x @ mlp[0].weight.data.T + mlp[0].bias.data
+    h = (h / (1 + np.exp(-h))) @ mlp[1].weight.data.T + mlp[1].bias.data
+    np.testing.assert_allclose(mlp(dg.tensor(x)).data, h, rtol=1e-12)
+    xt = dg.tensor(x, requires_grad=True)
+    assert dg.gradcheck(lambda t: mlp(t), xt)
 
 
 def test_mlp_gradcheck():

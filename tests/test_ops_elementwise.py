@@ -82,6 +82,57 @@ def test_in_place_and_views(isa, act, rng):
     assert_close(ops.activation(view, act), ref.activation(view, act), np.float32)
 
 
+def test_reference_has_the_same_activations():
+    assert ref.ACTIVATIONS == ops.ACTIVATIONS
+    for act in ACTS:
+        assert ref.saves_input(act) == ops.saves_input(act), act
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_silu_extremes(isa, dtype):
+    tiny = np.finfo(dtype).smallest_subnormal * 3
+    x = np.array([-np.inf, -1e30, -1e4, -1000.0, -0.0, 0.0, tiny, -tiny, 1000.0, 1e4, 1e30,
+                  np.inf, np.nan], dtype=dtype)
+    y = ops.activation(x, "silu")
+    np.testing.assert_array_equal(y[:6], 0.0)
+    assert np.signbit(y[:5]).all()  # -0 from below, not -inf * 0 = NaN at -inf
+    np.testing.assert_array_equal(y[6:8], [x[6] / 2, x[7] / 2])  # x * 0.5, one rounding
+    np.testing.assert_array_equal(y[8:12], x[8:12])
+    assert np.isnan(y[12])
+    dx = ops.activation_backward(np.ones_like(x), x, "silu")
+    np.testing.assert_array_equal(dx[:12], [0, 0, 0, 0, 0.5, 0.5, 0.5, 0.5, 1, 1, 1, 1])
+    assert np.isnan(dx[12])
+
+
+def test_silu_float32_error_bound(isa):
+    """x sigmoid(x) in float32 over every exponent: <= 5 ulp of the correctly rounded result
+    where sigmoid(x) is a normal float (x > -87.33); below that sigmoid(x) is denormal and the
+    error is that of a denormal times |x|. The backward s + x s (1 - s) is within 8 eps of the
+    size of its terms (it cancels near x = -1.278, the minimum of silu)."""
+    rng = np.random.default_rng(11)
+    bits = rng.integers(0, 2**32, size=400_000, dtype=np.uint64).astype(np.uint32)
+    x = bits.view(np.float32)
+    x = np.concatenate([x[np.isfinite(x)], np.linspace(-120, 120, 48001, dtype=np.float32)])
+    x64 = x.astype(np.float64)
+    want = ref.activation(x, "silu")
+    got = ops.activation(x, "silu").astype(np.float64)
+    tiny = float(np.finfo(np.float32).tiny)
+    normal = (x > -87.33) & (np.abs(want) >= tiny)
+    ulp = np.spacing(np.abs(want[normal]).astype(np.float32)).astype(np.float64)
+    assert (np.abs(got[normal] - want[normal]) / ulp).max() <= 5
+    rest = ~normal
+    err = np.abs(got[rest] - want[rest])
+    assert (err <= 2 * np.maximum(np.abs(x64[rest]), 1) * 2.0**-149).all()
+    with np.errstate(over="ignore"):
+        s, sc = 1 / (1 + np.exp(-x64)), 1 / (1 + np.exp(x64))
+    size = s + np.abs(x64) * s * sc
+    dx = ops.activation_backward(np.ones_like(x), x, "silu").astype(np.float64)
+    dwant = ref.activation_backward(np.ones_like(x), x, "silu")
+    err = np.abs(dx - dwant)
+    assert (err[x > -87.33] <= 8 * 2.0**-24 * size[x > -87.33] + 2 * tiny).all()
+    assert (err[x <= -87.33] <= 2 * np.abs(x64[x <= -87.33]) * 2.0**-149).all()
+
+
 def test_bad_inputs():
     x = np.zeros(4, np.float32)
     with pytest.raises(TypeError, match="x: expected dtype float32 or float64, got int64"):
@@ -89,7 +140,7 @@ def test_bad_inputs():
     with pytest.raises(TypeError, match="float16"):
         ops.activation(np.zeros(4, np.float16), "relu")
     with pytest.raises(ValueError, match="act: expected one of"):
-        ops.activation(x, "swish")
+        ops.activation(x, "mish")
     with pytest.raises(ValueError, match=r"out: expected shape \(4,\), got \(5,\)"):
         ops.activation(x, "relu", out=np.zeros(5, np.float32))
     with pytest.raises(TypeError, match="out: expected dtype float32"):

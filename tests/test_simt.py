@@ -169,7 +169,7 @@ def test_linear_forward_fused_epilogue(rng, act, dtype):
     close(y2, R.linear_forward(x, w, None, act, 0.1)[0], dtype, scale=11, what="no bias")
 
 
-@pytest.mark.parametrize("act", ["identity", "relu", "tanh", "gelu", "leaky_relu"])
+@pytest.mark.parametrize("act", ["identity", "relu", "tanh", "gelu", "leaky_relu", "silu"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_linear_backward(rng, act, dtype):
     x, w, b = randn(rng, (9, 6), dtype), randn(rng, (5, 6), dtype), randn(rng, (5,), dtype)
@@ -236,7 +236,7 @@ def test_activation_relu_kink_and_in_place(rng):
     ops.activation(x, "relu", out=x)
     np.testing.assert_array_equal(x, [0.0, 0.0, 2.0])
     with pytest.raises(ValueError, match="act"):
-        ops.activation(x, "swish")
+        ops.activation(x, "mish")
 
 
 # ---- softmax family ------------------------------------------------------------------------

@@ -35,6 +35,7 @@ ACTS = {
     "gelu": (F.gelu, TF.gelu),
     "gelu_tanh": (lambda x: F.gelu(x, "tanh"), lambda x: TF.gelu(x, approximate="tanh")),
     "softplus": (F.softplus, TF.softplus),
+    "silu": (F.silu, TF.silu),
     "softmax": (lambda x: F.softmax(x, axis=0), lambda x: torch.softmax(x, 0)),
     "log_softmax": (F.log_softmax, lambda x: torch.log_softmax(x, -1)),
 }
@@ -46,6 +47,20 @@ def test_activations_match_torch(name):
     x, xt = pair(np.random.default_rng(0).uniform(-5, 5, (6, 7)))
     g = np.random.default_rng(1).standard_normal((6, 7))
     y, yt = ours(x), theirs(xt)
+    close(y, yt, "forward")
+    y.backward(g)
+    yt.backward(torch.tensor(g))
+    close(x.grad, xt.grad, "grad")
+
+
+def test_every_activation_has_a_torch_peer():
+    assert set(F.ACTIVATIONS) - {"identity"} <= set(ACTS)
+
+
+def test_silu_matches_torch_in_the_tails():
+    x, xt = pair([-1e30, -800.0, -100.0, -30.0, -1.0, 0.0, 1e-300, 1.0, 30.0, 100.0, 800.0, 1e30])
+    g = np.random.default_rng(3).standard_normal(12)
+    y, yt = F.silu(x), TF.silu(xt)
     close(y, yt, "forward")
     y.backward(g)
     yt.backward(torch.tensor(g))

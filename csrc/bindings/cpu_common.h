@@ -12,13 +12,18 @@
 namespace dg {
 namespace bind {
 
+// The names of the ops contract, in the order of the Act enum (cpu/kernels.h).
 inline Act act_from_name(const std::string& s) {
-  static const char* names[] = {"identity", "relu", "leaky_relu", "sigmoid",
-                                "tanh", "gelu", "gelu_tanh", "softplus"};
-  for (int i = 0; i < 8; ++i)
+  static const char* names[] = {"identity", "relu", "leaky_relu", "sigmoid", "tanh",
+                                "gelu",     "gelu_tanh", "softplus", "silu"};
+  static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(Act::silu) + 1,
+                "one name per Act, in the enum's order");
+  std::string known;
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); ++i) {
     if (s == names[i]) return static_cast<Act>(i);
-  throw py::value_error("act: expected one of 'identity', 'relu', 'leaky_relu', 'sigmoid', "
-                        "'tanh', 'gelu', 'gelu_tanh', 'softplus', got '" + s + "'");
+    known += std::string(i ? ", '" : "'") + names[i] + "'";
+  }
+  throw py::value_error("act: expected one of " + known + ", got '" + s + "'");
 }
 
 enum class Reduction { mean, sum, none };

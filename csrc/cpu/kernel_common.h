@@ -115,6 +115,23 @@ struct ActOp<Act::softplus> {
   }
   template <class T> static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T>) { return dy * vsigmoid(x); }
 };
+template <>
+struct ActOp<Act::silu> {
+  // swish: x sigmoid(x). Where sigmoid underflows to 0 (x < -104 in float, x = -inf) the
+  // result is -0, not x * 0 (NaN at -inf).
+  template <class T> static Vec<T> fwd(Vec<T> x, Vec<T>) {
+    const Vec<T> s = vsigmoid(x);
+    return select(s == Vec<T>::zero(), -Vec<T>::zero(), x * s);
+  }
+  // s + x s (1 - s) with s and 1 - s = sigmoid(-x) each without cancellation; the product is 0
+  // where s (1 - s) underflows (inf * 0 at x = +-inf).
+  template <class T> static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T>) {
+    Vec<T> s, sc;
+    vsigmoid2(x, s, sc);
+    const Vec<T> p = s * sc;
+    return dy * (s + select(p == Vec<T>::zero(), Vec<T>::zero(), x * p));
+  }
+};
 
 // f(std::integral_constant<Act, A>{}) for the runtime value `act`.
 template <class F>
@@ -128,6 +145,7 @@ inline void with_act(Act act, F&& f) {
     case Act::gelu: f(std::integral_constant<Act, Act::gelu>{}); break;
     case Act::gelu_tanh: f(std::integral_constant<Act, Act::gelu_tanh>{}); break;
     case Act::softplus: f(std::integral_constant<Act, Act::softplus>{}); break;
+    case Act::silu: f(std::integral_constant<Act, Act::silu>{}); break;
   }
 }
 

@@ -13,10 +13,12 @@
 namespace dg {
 
 // Activation functions; the ops contract names them "identity", "relu", ...
-enum class Act : int { identity, relu, leaky_relu, sigmoid, tanh, gelu, gelu_tanh, softplus };
+// Append new ones at the end: csrc/bindings/cpu_common.h maps names to these by position.
+enum class Act : int { identity, relu, leaky_relu, sigmoid, tanh, gelu, gelu_tanh, softplus, silu };
 // Whether the backward of `a` takes the input x (true) or the output y (false).
 constexpr bool act_saves_input(Act a) {
-  return a == Act::leaky_relu || a == Act::gelu || a == Act::gelu_tanh || a == Act::softplus;
+  return a == Act::leaky_relu || a == Act::gelu || a == Act::gelu_tanh || a == Act::softplus ||
+         a == Act::silu;
 }
 
 // The vector math functions, exposed for testing them over the whole float range.

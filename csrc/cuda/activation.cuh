@@ -17,11 +17,13 @@ enum Act : int {
   kGelu = 5,
   kGeluTanh = 6,
   kSoftplus = 7,
+  kSilu = 8,
 };
 
 // True when the backward needs the pre-activation x; otherwise it needs the output y.
 inline bool act_backward_needs_input(int act) {
-  return act == kLeakyRelu || act == kGelu || act == kGeluTanh || act == kSoftplus;
+  return act == kLeakyRelu || act == kGelu || act == kGeluTanh || act == kSoftplus ||
+         act == kSilu;
 }
 
 template <class T>
@@ -54,6 +56,10 @@ __device__ __forceinline__ T act_forward(int act, T x, T param) {
     case kGelu: return x * normal_cdf(x);
     case kGeluTanh: return x * sigmoid_of(gelu_tanh_2u(x));
     case kSoftplus: return dmax(x, T(0)) + dlog1p(dexp(-dabs(x)));
+    case kSilu: {  // x sigmoid(x); -0 where sigmoid underflows (x = -inf: not -inf * 0)
+      const T s = sigmoid_of(x);
+      return s == T(0) ? T(-0.0) : x * s;
+    }
     default: return x;
   }
 }
@@ -80,6 +86,11 @@ __device__ __forceinline__ T act_backward(int act, T dy, T saved, T param) {
       return dy * (sg + (t == T(0) ? T(0) : t * du));  // 0 * inf when |x| is huge
     }
     case kSoftplus: return dy * sigmoid_of(saved);
+    case kSilu: {
+      // s + x s (1 - s), 1 - s = sigmoid(-x) without cancellation; 0 * inf at x = +-inf
+      const T x = saved, s = sigmoid_of(x), p = s * sigmoid_of(-x);
+      return dy * (s + (p == T(0) ? T(0) : x * p));
+    }
     default: return dy;
   }
 }

@@ -62,6 +62,7 @@ ACTIVATIONS = {
     "gelu": 5,
     "gelu_tanh": 6,
     "softplus": 7,
+    "silu": 8,
 }
 # Activations whose backward needs the pre-activation x (the others need the output y).
 NEEDS_INPUT = frozenset(act for act in ACTIVATIONS if saves_input(act))

@@ -15,14 +15,19 @@ from . import ops
 from .tensor import Tensor, get_array_module
 
 __all__ = [
-    "linear", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softplus", "identity",
+    "linear", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softplus", "silu", "swish",
+    "identity",
     "softmax", "log_softmax", "sum_of_squares", "mse_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "ACTIVATIONS",
+    "ACTIVATION_ALIASES",
 ]
 
 # the activation names F.linear accepts; ops.saves_input(name) says whether the backward kernel
 # wants the input x (or z) or the output y
 ACTIVATIONS = ops.ACTIVATIONS
+# other names F.linear, nn.Linear and nn.MLP accept for an activation; the kernels (dg.ops) know
+# only the name it maps to
+ACTIVATION_ALIASES = {"swish": "silu"}
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -42,9 +47,11 @@ def _float(x: Tensor, name: str) -> Tensor:
 
 def _activation_name(activation: Any) -> str:
     name = "identity" if activation is None else activation
+    if isinstance(name, str):
+        name = ACTIVATION_ALIASES.get(name, name)
     if name not in ACTIVATIONS:
-        raise ValueError(f"activation: expected None or one of {sorted(ACTIVATIONS)}, "
-                         f"got {activation!r}")
+        raise ValueError(f"activation: expected None or one of "
+                         f"{sorted([*ACTIVATIONS, *ACTIVATION_ALIASES])}, got {activation!r}")
     return name
 
 
@@ -92,6 +99,14 @@ def gelu(x: Any, approximate: str = "none") -> Tensor:
 def softplus(x: Any) -> Tensor:
     """log(1 + exp(x)), computed without overflow."""
     return _activate(x, "softplus")
+
+
+def silu(x: Any) -> Tensor:
+    """x * sigmoid(x) (SiLU, also called swish); the backward saves x."""
+    return _activate(x, "silu")
+
+
+swish = silu
 
 
 def _last_axis(fn: Any, x: Tensor, axis: int) -> tuple[Any, Any]:
@@ -156,7 +171,8 @@ def linear(x: Any, w: Any, b: Any = None, activation: str | None = None, *,
     """activation(x @ w.T + b) in one fused kernel; w is (out_features, in_features).
 
     activation: None / "identity", "relu", "leaky_relu" (negative_slope), "sigmoid", "tanh",
-    "gelu", "gelu_tanh", "softplus". x may have leading batch dimensions: (..., in_features).
+    "gelu", "gelu_tanh", "softplus", "silu" (alias "swish"). x may have leading batch
+    dimensions: (..., in_features).
     """
     x = _float(_tensor(x, "linear: x"), "linear: x")
     w = _float(_tensor(w, "linear: w"), "linear: w")

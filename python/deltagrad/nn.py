@@ -16,8 +16,8 @@ from .tensor import Tensor
 
 __all__ = [
     "Module", "Parameter", "Linear", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU",
-    "Softplus", "Dropout", "Sequential", "ModuleList", "MLP", "MSELoss", "SumOfSquaresLoss",
-    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "save", "load",
+    "Softplus", "SiLU", "Swish", "Dropout", "Sequential", "ModuleList", "MLP", "MSELoss",
+    "SumOfSquaresLoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "save", "load",
 ]
 
 
@@ -237,6 +237,16 @@ class GELU(Module):
 class Softplus(Module):
     def forward(self, x: Any) -> Tensor:
         return F.softplus(x)
+
+
+class SiLU(Module):
+    """x * sigmoid(x), also called swish."""
+
+    def forward(self, x: Any) -> Tensor:
+        return F.silu(x)
+
+
+Swish = SiLU
 
 
 class Dropout(Module):

@@ -25,8 +25,8 @@ __all__ = [
 ]
 
 ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh",
-               "softplus")
-_SAVES_INPUT = ("leaky_relu", "gelu", "gelu_tanh", "softplus")
+               "softplus", "silu")
+_SAVES_INPUT = ("leaky_relu", "gelu", "gelu_tanh", "softplus", "silu")
 
 
 def saves_input(act: str) -> bool:
@@ -148,7 +148,8 @@ def activation(x: Any, act: str, *, param: float = 0.0, out: Any = None) -> Any:
 def activation_backward(dy: Any, saved: Any, act: str, *, param: float = 0.0,
                         out: Any = None) -> Any:
     """dx = dy * act'(x). ``saved`` is y = act(x) for identity, relu, sigmoid and tanh, and the
-    input x for leaky_relu, gelu, gelu_tanh and softplus (see saves_input). out may be dy."""
+    input x for leaky_relu, gelu, gelu_tanh, softplus and silu (see saves_input). out may be
+    dy."""
     dy, saved = _dense(dy, "dy"), _dense(saved, "saved")
     return _backend(dy, saved, out).activation_backward(dy, saved, str(act), param=float(param),
                                                         out=out)

@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh",
-               "softplus")
+               "softplus", "silu")
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _GELU_C = 0.044715
 _erf = np.vectorize(math.erf, otypes=[np.float64])
@@ -37,7 +37,7 @@ def _f64(x: Any) -> np.ndarray:
 def saves_input(act: str) -> bool:
     """True when act's backward needs the input x (or z); False when it needs the output y."""
     _check_act(act)
-    return act in ("leaky_relu", "gelu", "gelu_tanh", "softplus")
+    return act in ("leaky_relu", "gelu", "gelu_tanh", "softplus", "silu")
 
 
 def _check_act(act: str) -> None:
@@ -96,6 +96,10 @@ def activation(x: Any, act: str, *, param: float = 0.0, out: Any = None) -> np.n
         if act == "gelu_tanh":
             # 0.5 x (1 + tanh u) = x sigmoid(2u): no cancellation in the negative tail
             return x * _sigmoid(2.0 * _SQRT_2_OVER_PI * x * (1.0 + _GELU_C * x * x))
+        if act == "silu":
+            # x sigmoid(x); -0 where sigmoid underflows (x = -inf would give -inf * 0 = NaN)
+            s = _sigmoid(x)
+            return np.where(s == 0, -0.0, x * s)
         # softplus = log(1 + e^x), stable for any x
         return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
 
@@ -103,7 +107,7 @@ def activation(x: Any, act: str, *, param: float = 0.0, out: Any = None) -> np.n
 def activation_backward(dy: Any, saved: Any, act: str, *, param: float = 0.0,
                         out: Any = None) -> np.ndarray:
     """dx = dy * act'(x). ``saved`` is y = act(x) for identity, relu, sigmoid, tanh and x for
-    leaky_relu, gelu, gelu_tanh, softplus (saves_input(act))."""
+    leaky_relu, gelu, gelu_tanh, softplus, silu (saves_input(act))."""
     _check_act(act)
     dy, s = _f64(dy), _f64(saved)
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
@@ -127,6 +131,11 @@ def activation_backward(dy: Any, saved: Any, act: str, *, param: float = 0.0,
             t = s * (2.0 * sg * sc)
             term = np.where(t == 0, 0.0, t * du)  # 0 * inf for |x| huge
             return dy * (sg + term)
+        if act == "silu":
+            # s + x s (1 - s) with 1 - s = sigmoid(-x) (no cancellation); 0 * inf at x = +-inf
+            sg, sc = _sigmoid(s), _sigmoid(-s)
+            p = sg * sc
+            return dy * (sg + np.where(p == 0, 0.0, s * p))
         return dy * _sigmoid(s)
 
 
