@@ -59,7 +59,7 @@ def _dense(x: Any, name: str) -> Any:
     if not isinstance(x, np.ndarray):
         x = np.asarray(x)
     if not x.flags.c_contiguous or not x.flags.aligned:
-        x = np.ascontiguousarray(x)
+        x = np.array(x, order="C")  # not ascontiguousarray: that turns a 0-d array into 1-d
     return x
 
 
