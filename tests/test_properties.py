@@ -17,6 +17,7 @@ another one, the comment at that assertion says why.
 Profiles: "deltagrad-properties" (the default: a fixed number of derandomized examples, so
 CI is reproducible) and "deltagrad-properties-long" (many random examples, for a hunt):
 DG_PROPERTIES_PROFILE=deltagrad-properties-long pytest tests/test_properties.py
+(DG_PROPERTIES_EXAMPLES=n sets the number of examples per test of either profile).
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ settings.register_profile(
 settings.register_profile("deltagrad-properties-long", parent=settings.get_profile(
     "deltagrad-properties"), max_examples=1000, derandomize=False)
 PROFILE = settings.get_profile(os.environ.get("DG_PROPERTIES_PROFILE", "deltagrad-properties"))
+if os.environ.get("DG_PROPERTIES_EXAMPLES"):  # e.g. a longer hunt with the default profile
+    PROFILE = settings(PROFILE, max_examples=int(os.environ["DG_PROPERTIES_EXAMPLES"]))
 
 F32, F64 = np.float32, np.float64
 DTYPES = st.sampled_from([F32, F64])
@@ -717,3 +720,61 @@ def test_adam_update(backend, data, isa):
         _close(m, m64, dtype, atol=tol * mmag, name=f"m after step {step}")
         _close(v, v64, dtype, atol=tol * vmag, name=f"v after step {step}")
         _close(p, p64, dtype, atol=tol * pmag, name=f"param after step {step}")
+
+
+# ---- regressions: what the properties found, pinned on minimal inputs ----------------------
+
+
+def _misaligned(values, dtype):
+    """values (any shape, 0-d included) in a buffer one byte off the dtype's alignment."""
+    values = np.asarray(values, dtype=dtype)
+    raw = np.zeros(values.nbytes + 1, np.uint8)[1:]
+    x = raw.view(dtype).reshape(values.shape)
+    x[...] = values
+    assert not x.flags.aligned
+    return x
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_misaligned_0d_input_stays_0d(dtype):
+    # dg.ops copied misaligned views with np.ascontiguousarray, which returns at least 1-d:
+    # a 0-d input gave a (1,) result (and `out` of shape () was rejected)
+    x = _misaligned(-2.5, dtype)
+    y = ops.activation(x, "leaky_relu", param=0.1)
+    assert y.shape == () and y == dtype(-0.25)
+    out = np.zeros((), dtype)
+    assert ops.activation(x, "relu", out=out) is out and out == 0
+    assert ops.sum(x, keepdims=True).shape == ()
+    loss, grad = ops.mse_loss(x, np.ones((), dtype), "none")
+    assert loss.shape == () and grad.shape == () and loss == 12.25 and grad == -7.0
+
+
+@pytest.mark.simt
+@pytest.mark.skipif(SIMT is None, reason="the _simt module is not built")
+@pytest.mark.xfail(strict=True, reason="KernelOps._input copies views whose strides are not "
+                   "multiples of the item size, but passes a misaligned data pointer as it is")
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_simt_misaligned_input_is_copied(dtype):
+    x = _misaligned(np.linspace(-3, 3, 11), dtype)
+    _close(SIMT.activation(x, "tanh"), ref.activation(x, "tanh"), dtype, name="tanh")
+
+
+@pytest.mark.parametrize("backend", [
+    "cpu", pytest.param("simt", marks=[
+        pytest.mark.simt, pytest.mark.skipif(SIMT is None, reason="the _simt module is not built"),
+        pytest.mark.xfail(strict=True, reason="csrc/cuda adam_kernel forms lr * (m / bc1) "
+                          "first: a subnormal product loses its precision before the division "
+                          "by sqrt(v / bc2) + eps")])])
+def test_adam_tiny_gradient_keeps_precision(backend):
+    # A float32 gradient of 1e-40 gives m = 1e-41 and v = 0 (both as stored); the step
+    # lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps) ~ 1e-35 is a normal float32 and must be
+    # right to float32 accuracy given the stored m and v (it was 0.5% off on simt).
+    p, g = np.zeros(3, F32), np.array([1e-40, -3e-41, 1e-39], F32)
+    m, v = np.zeros(3, F32), np.zeros(3, F32)
+    with _device(backend, ISAS[-1]) as dev:
+        dev.adam_update(p, g, m, v, step=1, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
+    m64, v64 = m.astype(np.float64), v.astype(np.float64)
+    bc1, bc2 = 1 - 0.9, math.sqrt(1 - 0.999)
+    want = -1e-3 / bc1 * m64 / (np.sqrt(v64) / bc2 + 1e-8)
+    assert np.all(m != 0)
+    _close(p, want, F32, name="param")
