@@ -62,7 +62,6 @@ if os.environ.get("DG_PROPERTIES_EXAMPLES"):  # e.g. a longer hunt with the defa
 F32, F64 = np.float32, np.float64
 DTYPES = st.sampled_from([F32, F64])
 EPS = {F32: float(np.finfo(F32).eps), F64: float(np.finfo(F64).eps)}
-TINY = {F32: TINY[F32], F64: TINY[F64]}
 _ORDER = {"generic": 0, "avx2": 1, "avx512": 2}
 ISAS = [i for i in _ORDER if _ORDER[i] <= _ORDER[_cpu.detected_isa()]]
 
