@@ -854,3 +854,14 @@ def test_every_op_has_a_property():
     missing = set(ops.__all__) - NOT_COMPUTING - set(COVERED)
     assert not missing, f"ops without a property test in this file: {sorted(missing)}"
     assert set(ref.__all__) >= set(COVERED), "every covered op has a reference"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cross_entropy_rejects_a_0d_target(backend):
+    # dg.ops made the labels contiguous with np.ascontiguousarray, which turned a 0-d target
+    # into shape (1,): a one-row batch then passed, where the reference and CUDA reject it
+    z = np.zeros((1, 3), F32)
+    with _device(backend, ISAS[-1]) as dev, pytest.raises(ValueError, match=r"target.*\(\)"):
+        dev.softmax_cross_entropy(z, np.array(0), "none")
+    with pytest.raises(ValueError, match=r"target.*\(\)"):
+        ref.softmax_cross_entropy(z, np.array(0), "none")
