@@ -45,7 +45,7 @@ except ImportError:  # pragma: no cover - the _simt module is built by every CMa
 
 settings.register_profile(
     "deltagrad-properties",
-    max_examples=40,
+    max_examples=60,
     deadline=None,
     derandomize=True,
     database=None,
