@@ -22,8 +22,9 @@ __global__ void softmax_kernel(int64_t rows, int64_t cols, gptr<const T> x, gptr
     for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) s += dexp(xr[j] - mx);
     s = block_sum(s, scratch);
     if (log) {
-      const T lse = mx + dlog(s);
-      for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = xr[j] - lse;
+      // (x - max) - log(s), not x - (max + log(s)): the latter rounds log(s) to the ulp of max
+      const T ls = dlog(s);
+      for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = (xr[j] - mx) - ls;
     } else {
       const T inv = T(1) / s;
       for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = dexp(xr[j] - mx) * inv;
@@ -69,7 +70,7 @@ __global__ void softmax_xent_kernel(int64_t rows, int64_t cols, gptr<const T> lo
     const T inv = T(1) / s;
     for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
       dr[j] = valid ? scale * (dexp(xr[j] - mx) * inv - (j == t ? T(1) : T(0))) : T(NAN);
-    if (threadIdx.x == 0) loss[r] = valid ? mx + dlog(s) - xr[t] : T(NAN);
+    if (threadIdx.x == 0) loss[r] = valid ? dlog(s) - (xr[t] - mx) : T(NAN);
   }
 }
 

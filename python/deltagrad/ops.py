@@ -59,7 +59,7 @@ def _dense(x: Any, name: str) -> Any:
     if not isinstance(x, np.ndarray):
         x = np.asarray(x)
     if not x.flags.c_contiguous or not x.flags.aligned:
-        x = np.ascontiguousarray(x)
+        x = np.array(x, order="C")  # not ascontiguousarray: that turns a 0-d array into 1-d
     return x
 
 
@@ -75,7 +75,9 @@ def _labels(target: Any) -> Any:
         if t.dtype.kind == "u" and t.size and int(t.max()) > np.iinfo(np.int64).max:
             raise ValueError(f"target: class index {int(t.max())} is out of range")
         t = t.astype(np.int64)
-    return np.ascontiguousarray(t)
+    if not t.flags.c_contiguous or not t.flags.aligned:
+        t = np.array(t, order="C")  # not ascontiguousarray: a 0-d target must stay 0-d
+    return t
 
 
 def _backend(*arrays: Any) -> Any:
