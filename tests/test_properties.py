@@ -78,9 +78,9 @@ SIDE = {"cpu": 13, "simt": 7}
 VEC = {"cpu": 70, "simt": 40}
 
 LAYOUTS = ("C", "F", "transposed", "strided", "negative", "misaligned")
-# The CUDA ops (and so the simt device) pass a view's data pointer to the kernels as it is: a
-# pointer misaligned for its dtype faults there (see test_simt_misaligned_input_is_copied)
-SIMT_LAYOUTS = LAYOUTS[:-1]
+# The CUDA ops (and so the simt device) copy an input whose data pointer is misaligned for its
+# dtype (test_simt_misaligned_input_is_copied); they used to fault in the emulator
+SIMT_LAYOUTS = LAYOUTS
 OUT_LAYOUTS = ("C", "F", "transposed", "strided", "negative")  # outputs must be aligned
 PARAMS = (0.01, 0.1, 0.2, 1.0, -0.5, 0.0)  # leaky_relu's negative slope (ignored by the rest)
 REDUCTIONS = ("mean", "sum", "none")
@@ -771,8 +771,6 @@ def test_misaligned_0d_input_stays_0d(dtype):
 
 @pytest.mark.simt
 @pytest.mark.skipif(SIMT is None, reason="the _simt module is not built")
-@pytest.mark.xfail(strict=True, reason="KernelOps._input copies views whose strides are not "
-                   "multiples of the item size, but passes a misaligned data pointer as it is")
 @pytest.mark.parametrize("dtype", [F32, F64])
 def test_simt_misaligned_input_is_copied(dtype):
     x = _misaligned(np.linspace(-3, 3, 11), dtype)
@@ -781,10 +779,8 @@ def test_simt_misaligned_input_is_copied(dtype):
 
 @pytest.mark.parametrize("backend", [
     "cpu", pytest.param("simt", marks=[
-        pytest.mark.simt, pytest.mark.skipif(SIMT is None, reason="the _simt module is not built"),
-        pytest.mark.xfail(strict=True, reason="csrc/cuda adam_kernel forms lr * (m / bc1) "
-                          "first: a subnormal product loses its precision before the division "
-                          "by sqrt(v / bc2) + eps")])])
+        pytest.mark.simt,
+        pytest.mark.skipif(SIMT is None, reason="the _simt module is not built")])])
 def test_adam_tiny_gradient_keeps_precision(backend):
     # A float32 gradient of 1e-40 gives m = 1e-41 and v = 0 (both as stored); the step
     # lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps) ~ 1e-35 is a normal float32 and must be
@@ -818,10 +814,8 @@ def test_log_softmax_and_cross_entropy_at_large_logits(backend, dtype):
 
 @pytest.mark.parametrize("backend", [
     "cpu", pytest.param("simt", marks=[
-        pytest.mark.simt, pytest.mark.skipif(SIMT is None, reason="the _simt module is not built"),
-        pytest.mark.xfail(strict=True, reason="KernelOps._sum applies the mean's 1/count to "
-                          "the first reduction only, which is skipped when its output is "
-                          "empty: the mean over empty axes is 0, not NaN")])])
+        pytest.mark.simt,
+        pytest.mark.skipif(SIMT is None, reason="the _simt module is not built")])])
 @pytest.mark.parametrize("keepdims", [False, True])
 def test_mean_over_empty_axes_is_nan(backend, keepdims):
     # x of shape (3, 0, 0): reducing axis 2 first leaves a (3, 0) array, then axis 1 sums

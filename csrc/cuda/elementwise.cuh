@@ -101,7 +101,8 @@ __global__ void adam_kernel(int64_t n, gptr<T> param, gptr<const T> grad, gptr<T
     const T vi = beta2 * v[i] + (T(1) - beta2) * g * g;
     m[i] = mi;
     v[i] = vi;
-    param[i] = p - lr * (mi / bc1) / (dsqrt(vi / bc2) + eps);
+    // divide before scaling by lr: lr * m_hat can be subnormal (tiny gradients) and lose bits
+    param[i] = p - (lr / bc1) * (mi / (dsqrt(vi / bc2) + eps));
   }
 }
 

@@ -134,10 +134,9 @@ class KernelOps:
                 f"{name}: expected dtype {xp.dtype(dtype).name} (the dtype of the "
                 f"first argument), got {x.dtype}"
             )
-        if contiguous and not x.flags.c_contiguous:
-            x = xp.ascontiguousarray(x)
-        elif any(s % x.itemsize for s in x.strides):
-            x = xp.ascontiguousarray(x)
+        if ((contiguous and not x.flags.c_contiguous) or any(s % x.itemsize for s in x.strides)
+                or self._ptr(x) % x.itemsize):  # the kernels address whole, aligned elements
+            x = xp.array(x, order="C")  # (not ascontiguousarray: a 0-d array stays 0-d)
         return x
 
     def _output(
@@ -667,7 +666,11 @@ class KernelOps:
                 inner = math.prod(shape[a + 1 :])
                 r = xp.empty(shape[:a] + shape[a + 1 :], dtype=x.dtype)
                 if r.size:
-                    self._reduce(y, outer, shape[a], inner, r, scale if i == 0 else 1.0)
+                    # the mean's 1/count goes on the last reduction: an earlier one may be
+                    # skipped (empty output), and the last one's output is never empty here
+                    # unless the result is
+                    self._reduce(y, outer, shape[a], inner, r,
+                                 scale if i == len(axes) - 1 else 1.0)
                 y = r
         if keepdims:
             y = y.reshape(tuple(1 if i in axes else s for i, s in enumerate(x.shape)))
