@@ -21,9 +21,11 @@
 #   exception aborts in ASan's __cxa_throw interceptor (CHECK failed: real___cxa_throw != 0).
 #   The interpreter is run by its real path (sys.executable), not through a shell shim (pyenv),
 #   whose bash would be checked too.
-# * Reports go to files (log_path) in a temporary directory, since pytest captures stderr and a
-#   report that aborts the process would be lost; any file there fails the run and is printed.
-#   ASan stops at the first error (halt_on_error) and UBSan too (the build is non-recovering).
+# * ASan reports go to files (log_path) in a temporary directory; any file there (a report or a
+#   warning) fails the run and is printed. UBSan (GCC's) writes to stderr whatever its log_path,
+#   so pytest captures at the Python level only (--capture=sys), leaving fd 2 to the reports.
+#   ASan stops at the first error (halt_on_error, exit status 86) and UBSan too (the build is
+#   non-recovering; exit status 87).
 # * The SIMT emulator runs a block's threads as ucontext fibers. csrc/simt/simt.cpp annotates
 #   every switch (__sanitizer_start/finish_switch_fiber) and bypasses ASan's swapcontext
 #   interceptor, which wipes the shadow of the fiber's whole stack around each switch (so a
@@ -101,7 +103,7 @@ run() {  # run STEP-NAME CMD...: runs, then fails the script on a non-zero exit 
   "${@:2}" || rc=$?
   check_logs "$1"
   if [ "$rc" != 0 ]; then
-    echo "sanitize.sh: FAILED: $1 exited with $rc" >&2
+    echo "sanitize.sh: FAILED: $1 exited with $rc (86: ASan, 87: UBSan, see above)" >&2
     status=1
   fi
 }
@@ -121,7 +123,7 @@ else
 fi
 t0=$SECONDS
 ASAN_OPTIONS="$asan_common:detect_leaks=0" \
-  run "pytest ${tests[*]}" "$py" -m pytest -q -p no:cacheprovider "${tests[@]}"
+  run "pytest ${tests[*]}" "$py" -m pytest -q -p no:cacheprovider --capture=sys "${tests[@]}"
 echo "sanitize.sh: tests in $((SECONDS - t0)) s"
 
 # ---- leaks: object count and RSS over repeated calls ----------------------------------------

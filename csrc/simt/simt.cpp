@@ -55,7 +55,14 @@ struct Stack {
     mem = static_cast<char*>(p);
     mprotect(mem, page, PROT_NONE);
   }
-  ~Stack() { munmap(mem, bytes); }
+  ~Stack() {
+#ifdef DG_SIMT_ASAN
+    // A fiber abandoned by a fault may have left redzones here: the next mapping of these
+    // pages must not inherit them.
+    ASAN_UNPOISON_MEMORY_REGION(mem, bytes);
+#endif
+    munmap(mem, bytes);
+  }
   Stack(const Stack&) = delete;
   Stack& operator=(const Stack&) = delete;
 };
