@@ -92,6 +92,7 @@ def cpu_cases(rng: np.random.Generator) -> list[tuple[str, Callable[[], Any], in
         add(f"matmul_out[{t}]", lambda a=a, b=b, c=c: O.matmul(a, b, alpha=0.5, out=c))
         add(f"matmul_threads[{t}]", lambda big=big: O.matmul(big, big, trans_b=True), div=20)
         add(f"matmul_reference[{t}]", lambda a=a, b=b: _cpu.matmul_reference(a, b), div=4)
+        add(f"matmul_bias_relu[{t}]", lambda a=a, b=b, c=b[0]: _cpu._matmul_bias_relu(a, b, c))
         for act in O.ACTIVATIONS:
             add(f"activation[{act},{t}]", lambda x=x, act=act: O.activation(x, act, param=0.1))
             add(f"activation_backward[{act},{t}]",
@@ -184,6 +185,26 @@ def cpu_cases(rng: np.random.Generator) -> list[tuple[str, Callable[[], Any], in
         add(f"err_adam_step[{t}]", raises(ValueError, lambda prm=prm, g=g, mom=mom, vel=vel:
                                            _cpu.adam_update(prm, g, mom, vel, step=0)))
         add(f"err_not_array[{t}]", raises(TypeError, lambda: _cpu.softmax([1.0, 2.0])))
+    # The other ISAs' kernels (GEMM packing, tails) on a few ops, float32.
+    detected = _cpu.detected_isa()
+    for isa in ("avx2", "generic"):
+        if isa == detected or (isa == "avx2" and detected == "generic"):
+            continue
+        for name, fn, div in [c for c in cases if c[0] in (
+                "matmul[float32]", "matmul_trans[float32]", "linear_backward[gelu,float32]",
+                "activation[gelu_tanh,float32]", "activation_backward[softplus,float32]",
+                "softmax_cross_entropy[mean,float32]", "bce_with_logits[none,float32]",
+                "adam_update[float32]", "sum[float32]", "log_softmax[float32]")]:
+
+            def on_isa(fn=fn, isa=isa) -> Any:
+                old = _cpu.active_isa()
+                _cpu.set_active_isa(isa)
+                try:
+                    return fn()
+                finally:
+                    _cpu.set_active_isa(old)
+
+            add(f"{name}@{isa}", on_isa, div)
     add("err_isa", raises(ValueError, lambda: _cpu.set_active_isa("sse9")))
     add("err_threads", raises(ValueError, lambda: _cpu.set_num_threads(0)))
     return cases
