@@ -11,6 +11,27 @@
 #include <memory>
 #include <vector>
 
+// Under AddressSanitizer (the DG_SANITIZE build) the fiber switches are annotated, so ASan knows
+// which stack is live: without this, an exception thrown inside a kernel (a Fault) makes ASan
+// unpoison the wrong stack ("ASan is ignoring requested __asan_handle_no_return") and report
+// false positives later. ASan's own swapcontext interceptor only wipes the shadow of the target
+// context's whole stack, before and after each switch, which erases the redzones of every
+// suspended kernel frame (so stack overflows in a kernel after its first barrier went unseen);
+// the annotated build calls glibc's swapcontext directly and unpoisons a fiber's stack itself
+// when it (re)starts a thread on it.
+#if defined(__SANITIZE_ADDRESS__)
+#define DG_SIMT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DG_SIMT_ASAN 1
+#endif
+#endif
+#ifdef DG_SIMT_ASAN
+#include <dlfcn.h>
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 namespace simt {
 
 namespace {
@@ -24,7 +45,7 @@ enum class Wait { none, block, warp };
 // One fiber's stack: mmap'd with a PROT_NONE guard page so an overflow faults instead of
 // silently corrupting the neighbouring stack.
 struct Stack {
-  char* mem = nullptr;
+  char* mem = nullptr;   // the guard page, then kStackBytes of stack
   size_t bytes = 0;
   Stack() {
     const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
@@ -34,7 +55,14 @@ struct Stack {
     mem = static_cast<char*>(p);
     mprotect(mem, page, PROT_NONE);
   }
-  ~Stack() { munmap(mem, bytes); }
+  ~Stack() {
+#ifdef DG_SIMT_ASAN
+    // A fiber abandoned by a fault may have left redzones here: the next mapping of these
+    // pages must not inherit them.
+    ASAN_UNPOISON_MEMORY_REGION(mem, bytes);
+#endif
+    munmap(mem, bytes);
+  }
   Stack(const Stack&) = delete;
   Stack& operator=(const Stack&) = delete;
 };
@@ -54,6 +82,21 @@ thread_local bool tl_reverse = false;
 thread_local bool tl_race_check = true;
 thread_local std::vector<std::unique_ptr<Stack>> tl_stacks;
 
+#ifdef DG_SIMT_ASAN
+thread_local bool tl_stacks_clean = true;  // no fiber was abandoned on tl_stacks
+
+// glibc's swapcontext, not ASan's interceptor of it (see the top of the file).
+int raw_swapcontext(ucontext_t* from, const ucontext_t* to) {
+  using Fn = int (*)(ucontext_t*, const ucontext_t*);
+  static const Fn fn = [] {
+    void* libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    void* sym = libc != nullptr ? dlsym(libc, "swapcontext") : nullptr;
+    return sym != nullptr ? reinterpret_cast<Fn>(sym) : &::swapcontext;
+  }();
+  return fn(from, to);
+}
+#endif
+
 }  // namespace
 
 struct ThreadState {
@@ -65,6 +108,9 @@ struct ThreadState {
   unsigned long wait_gen = 0;
   size_t shared_offset = 0;
   std::exception_ptr error;
+  const char* stack_lo = nullptr;  // the fiber's usable stack, for ASan's fiber annotations
+  size_t stack_size = 0;
+  void* fake_stack = nullptr;      // ASan's fake stack of the fiber while it is suspended
 };
 
 // What the race detector knows about one 4-byte word of shared memory in the current block.
@@ -89,6 +135,8 @@ struct BlockState {
   size_t shared_used = 0;
   alignas(64) unsigned char shared[kSharedBytes];
   const std::function<void()>* body = nullptr;
+  const void* sched_stack_lo = nullptr;  // the OS thread's stack (the scheduler's), for ASan
+  size_t sched_stack_size = 0;
 };
 
 thread_local ThreadState* tl_thread = nullptr;
@@ -116,9 +164,29 @@ std::string where() {
 
 unsigned lane_id() { return cur().linear % kWarp; }
 
+// A fiber gives control back to the scheduler.
 static void yield() {
   ThreadState& t = cur();
+#ifdef DG_SIMT_ASAN
+  BlockState& b = *tl_block;
+  __sanitizer_start_switch_fiber(&t.fake_stack, b.sched_stack_lo, b.sched_stack_size);
+  raw_swapcontext(&t.ctx, &b.scheduler);
+  __sanitizer_finish_switch_fiber(t.fake_stack, &b.sched_stack_lo, &b.sched_stack_size);
+#else
   swapcontext(&t.ctx, &tl_block->scheduler);
+#endif
+}
+
+// The scheduler runs fiber t until it yields or returns.
+static void resume(BlockState& b, ThreadState& t) {
+#ifdef DG_SIMT_ASAN
+  void* fake_stack = nullptr;
+  __sanitizer_start_switch_fiber(&fake_stack, t.stack_lo, t.stack_size);
+  raw_swapcontext(&b.scheduler, &t.ctx);
+  __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
+#else
+  swapcontext(&b.scheduler, &t.ctx);
+#endif
 }
 
 void syncthreads(const char* file, int line) {
@@ -252,12 +320,19 @@ void shared_access(const void* p, size_t bytes, bool write) {
 
 static void fiber_main() {
   ThreadState* t = tl_thread;
+#ifdef DG_SIMT_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, &tl_block->sched_stack_lo, &tl_block->sched_stack_size);
+#endif
   try {
     (*tl_block->body)();
   } catch (...) {
     t->error = std::current_exception();
   }
   t->done = true;
+#ifdef DG_SIMT_ASAN
+  // This fiber ends: no fake stack to keep.
+  __sanitizer_start_switch_fiber(nullptr, tl_block->sched_stack_lo, tl_block->sched_stack_size);
+#endif
   // Returning resumes uc_link, the scheduler.
 }
 
@@ -292,6 +367,13 @@ static void run_block(BlockState& b) {
     w.arrived = 0;
     w.expected = 0;
   }
+#ifdef DG_SIMT_ASAN
+  // The fibers abandoned by a fault in an earlier block left their frames' redzones poisoned on
+  // the stacks (a fiber that returns leaves its stack clean).
+  if (!tl_stacks_clean)
+    for (auto& st : tl_stacks) ASAN_UNPOISON_MEMORY_REGION(st->mem, st->bytes);
+  tl_stacks_clean = false;  // until every fiber of this block has returned
+#endif
   for (unsigned i = 0; i < n; ++i) {
     ThreadState& t = b.threads[i];
     t.done = false;
@@ -299,8 +381,12 @@ static void run_block(BlockState& b) {
     t.shared_offset = 0;
     t.error = nullptr;
     getcontext(&t.ctx);
-    t.ctx.uc_stack.ss_sp = tl_stacks[i]->mem;
-    t.ctx.uc_stack.ss_size = tl_stacks[i]->bytes;
+    const Stack& st = *tl_stacks[i];
+    t.ctx.uc_stack.ss_sp = st.mem;
+    t.ctx.uc_stack.ss_size = st.bytes;
+    t.stack_lo = st.mem + (st.bytes - kStackBytes);
+    t.stack_size = kStackBytes;
+    t.fake_stack = nullptr;
     t.ctx.uc_link = &b.scheduler;
     makecontext(&t.ctx, fiber_main, 0);
   }
@@ -311,7 +397,7 @@ static void run_block(BlockState& b) {
       if (!runnable(t, b)) continue;
       ran = true;
       tl_thread = &t;
-      swapcontext(&b.scheduler, &t.ctx);
+      resume(b, t);
       tl_thread = nullptr;
       if (t.error) std::rethrow_exception(t.error);
       if (t.done) thread_exited(b);
@@ -329,6 +415,9 @@ static void run_block(BlockState& b) {
             " at a warp primitive, and no thread can reach them");
     }
   }
+#ifdef DG_SIMT_ASAN
+  tl_stacks_clean = true;
+#endif
 }
 
 void run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# The sanitizer run (CI's last step): deltagrad's C++ built with AddressSanitizer +
+# UndefinedBehaviorSanitizer, the kernel tests run against it, then a leak check over repeated
+# calls. Exits non-zero on any test failure, any sanitizer report, or any leak. About 5-7 min
+# on 2 cores from scratch (build ~3 min, tests 2-3 min, leak checks under 1 min).
+#
+# Usage: dev/sanitize.sh [build-dir]   (default build/asan; reconfigure: delete it)
+#   env: PYTHON (default python3), DG_SANITIZE_TESTS (the pytest arguments to run instead of
+#        the kernel tests), DG_LEAK_ITERS (leak-check calls per case, default 400),
+#        DG_LEAK_ARGS (more arguments for dev/leak_check.py, e.g. "-k softmax")
+#
+# What it does, and why:
+# * Build: cmake -DDG_SANITIZE=ON (CMakeLists.txt) puts -fsanitize=address,undefined
+#   -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g on the _cpu and _simt modules and
+#   their static libraries, at -O1 (RelWithDebInfo flags overridden), -DWITH_CUDA=OFF: nvcc's
+#   host code is not instrumented, and _simt compiles the csrc/cuda kernels for the CPU anyway.
+# * The sanitized modules never replace the normal ones in python/deltagrad/: the .py files and
+#   the sanitized .so files are copied into a temporary package that PYTHONPATH puts first.
+# * Python is not instrumented, so the ASan runtime must be loaded first: LD_PRELOAD names the
+#   libasan the module links (read from ldd), and libstdc++ too: libasan resolves the real
+#   __cxa_throw when it starts, and python3 does not link libstdc++; without it the first C++
+#   exception aborts in ASan's __cxa_throw interceptor (CHECK failed: real___cxa_throw != 0).
+#   The interpreter is run by its real path (sys.executable), not through a shell shim (pyenv),
+#   whose bash would be checked too.
+# * ASan reports go to files (log_path) in a temporary directory; any file there (a report or a
+#   warning) fails the run and is printed. UBSan (GCC's) writes to stderr whatever its log_path,
+#   so pytest captures at the Python level only (--capture=sys), leaving fd 2 to the reports.
+#   ASan stops at the first error (halt_on_error, exit status 86) and UBSan too (the build is
+#   non-recovering; exit status 87).
+# * The SIMT emulator runs a block's threads as ucontext fibers. csrc/simt/simt.cpp annotates
+#   every switch (__sanitizer_start/finish_switch_fiber) and bypasses ASan's swapcontext
+#   interceptor, which wipes the shadow of the fiber's whole stack around each switch (so a
+#   stack overflow in a kernel after its first __syncthreads went unseen) and, for a Fault
+#   thrown in a fiber, warns "ASan is ignoring requested __asan_handle_no_return" and can report
+#   false positives afterwards. With the annotations no ASan option needs to be relaxed: the
+#   tests even run with detect_stack_use_after_return=1 (fake stacks are per fiber).
+# * The vector kernels: plain loadu/storeu intrinsics are instrumented, masked and non-temporal
+#   ones (tails, streamed outputs) are builtins ASan does not see; in this build csrc/cpu/simd.h
+#   checks their first and last lane (asan_check_lanes). Every ISA runs (the tests' isa
+#   fixture caps the dispatch at avx512, avx2 and generic in turn).
+# * OpenMP (libgomp) needs nothing: its threads are created through ASan's pthread_create.
+# * torch loads and runs under ASan (LD_PRELOAD as above), so the torch-peer tests run too.
+# * Leaks, two ways (dev/leak_check.py): (1) every op, its error paths (exceptions thrown in
+#   C++ through pybind11), the SIMT ops and faults, Tensor backward and optimizer steps, each
+#   called 400 times after a warm-up; a case fails when the number of live Python objects
+#   (sys.getallocatedblocks) or the RSS grows. ASan's quarantine is off there, so freed memory
+#   is reused and the RSS is flat. (2) LeakSanitizer at exit, each case called 3 times, with
+#   PYTHONMALLOC=malloc (with pymalloc, LSan cannot see the pointers held in Python objects and
+#   reports nonsense); CPython and numpy keep some allocations until exit by design, so only
+#   the leaks whose allocation stack reaches deltagrad's code (csrc/, _cpu, _simt) fail, and
+#   dev/lsan.supp lists the ones of ours that are deliberate.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+t_start=$SECONDS
+bdir=${1:-build/asan}
+py=$("${PYTHON:-python3}" -c 'import sys; print(sys.executable)')
+
+# ---- build -----------------------------------------------------------------------------------
+if [ ! -f "$bdir/build.ninja" ] && [ ! -f "$bdir/Makefile" ]; then
+  gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+  cmake -S . -B "$bdir" "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DDG_SANITIZE=ON -DWITH_CUDA=OFF \
+    -DPython_EXECUTABLE="$py" -Dpybind11_DIR="$("$py" -m pybind11 --cmakedir)"
+fi
+grep -q '^DG_SANITIZE:BOOL=ON' "$bdir/CMakeCache.txt" || {
+  echo "sanitize.sh: $bdir is not a DG_SANITIZE=ON build directory" >&2; exit 2; }
+cmake --build "$bdir" -j 2
+echo "sanitize.sh: built in $((SECONDS - t_start)) s"
+
+# ---- a private package with the sanitized modules ------------------------------------------
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir "$tmp/pkg" "$tmp/pkg/deltagrad" "$tmp/logs" "$tmp/lsan"
+cp python/deltagrad/*.py "$tmp/pkg/deltagrad/"
+cp "$bdir"/_cpu*.so "$bdir"/_simt*.so "$tmp/pkg/deltagrad/"
+mod=$(ls "$tmp"/pkg/deltagrad/_cpu*.so)
+asan_rt=$(ldd "$mod" | awk '/libasan|libclang_rt.asan/ {print $3; exit}')
+cxx_rt=$(ldd "$mod" | awk '/libstdc\+\+/ {print $3; exit}')
+[ -n "$asan_rt" ] || { echo "sanitize.sh: $mod does not link an ASan runtime" >&2; exit 2; }
+
+export LD_PRELOAD="$asan_rt${cxx_rt:+ $cxx_rt}"
+export PYTHONPATH="$tmp/pkg"
+export PYTHONDONTWRITEBYTECODE=1
+asan_common="halt_on_error=1:abort_on_error=0:exitcode=86:log_path=$tmp/logs/asan:strict_string_checks=1:check_initialization_order=1:detect_stack_use_after_return=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:report_error_type=1:exitcode=87:log_path=$tmp/logs/ubsan"
+export ASAN_OPTIONS="$asan_common:detect_leaks=0"  # each step below sets its own
+export LSAN_OPTIONS="suppressions=$PWD/dev/lsan.supp:print_suppressions=0"
+
+# Any file in the log directory is a sanitizer report (or warning): print it and fail.
+check_logs() {
+  local f found=0
+  for f in "$tmp"/logs/*; do
+    [ -e "$f" ] || continue
+    found=1
+    echo "==== sanitizer report: $(basename "$f") ($1)" >&2
+    cat "$f" >&2
+  done
+  if [ "$found" = 1 ]; then
+    echo "sanitize.sh: FAILED: sanitizer report(s) during $1" >&2
+    exit 1
+  fi
+}
+
+status=0
+run() {  # run STEP-NAME CMD...: runs, then fails the script on a non-zero exit or a report
+  local rc=0
+  echo "---- $1"
+  "${@:2}" || rc=$?
+  check_logs "$1"
+  if [ "$rc" != 0 ]; then
+    echo "sanitize.sh: FAILED: $1 exited with $rc (86: ASan, 87: UBSan, see above)" >&2
+    status=1
+  fi
+}
+
+ASAN_OPTIONS="$asan_common:detect_leaks=0" "$py" -c '
+import sys, deltagrad, deltagrad._cpu as c, deltagrad._simt as s
+assert c.__file__.startswith(sys.argv[1]) and s.__file__.startswith(sys.argv[1]), c.__file__
+print("sanitize.sh: sanitized modules:", c.__file__, s.__file__, "ISA", c.detected_isa())
+' "$tmp/pkg"
+
+# ---- the kernel tests ------------------------------------------------------------------------
+if [ -n "${DG_SANITIZE_TESTS:-}" ]; then
+  read -r -a tests <<<"$DG_SANITIZE_TESTS"
+else
+  tests=(tests/test_matmul.py tests/test_ops_*.py tests/test_simt.py tests/test_tensor.py
+         tests/test_functional.py)
+fi
+t0=$SECONDS
+ASAN_OPTIONS="$asan_common:detect_leaks=0" \
+  run "pytest ${tests[*]}" "$py" -m pytest -q -p no:cacheprovider --capture=sys "${tests[@]}"
+echo "sanitize.sh: tests in $((SECONDS - t0)) s"
+
+# ---- leaks: object count and RSS over repeated calls ----------------------------------------
+t0=$SECONDS
+ASAN_OPTIONS="$asan_common:detect_leaks=0:quarantine_size_mb=0:detect_stack_use_after_return=0" \
+  run "leak_check.py (objects, RSS)" "$py" dev/leak_check.py --iters "${DG_LEAK_ITERS:-400}" ${DG_LEAK_ARGS:-}
+echo "sanitize.sh: leak check in $((SECONDS - t0)) s"
+
+# ---- leaks: LeakSanitizer at exit ------------------------------------------------------------
+# Its log goes to its own directory: leaks are expected there (the interpreter's), and they are
+# sorted by dev/leak_check.py --lsan-report. Exit status 86 is ASan's (exitcode=86), for leaks
+# or any other error: the log says which.
+t0=$SECONDS
+lsan_rc=0
+echo "---- leak_check.py under LeakSanitizer"
+PYTHONMALLOC=malloc ASAN_OPTIONS="$asan_common:detect_leaks=1:log_path=$tmp/lsan/leaks" \
+  "$py" dev/leak_check.py --calls 3 ${DG_LEAK_ARGS:-} || lsan_rc=$?
+check_logs "the LeakSanitizer run"  # UBSan
+if compgen -G "$tmp/lsan/leaks*" >/dev/null; then
+  if grep -q "ERROR: AddressSanitizer" "$tmp"/lsan/leaks*; then
+    cat "$tmp"/lsan/leaks* >&2
+    echo "sanitize.sh: FAILED: AddressSanitizer report during the LeakSanitizer run" >&2
+    status=1
+  elif [ "$lsan_rc" = 86 ]; then
+    lsan_rc=0  # the leaks were reported: sort them
+  fi
+  "$py" dev/leak_check.py --lsan-report "$tmp"/lsan/leaks* || status=1
+else
+  echo "leak_check: LeakSanitizer: no leaks at all"
+fi
+if [ "$lsan_rc" != 0 ]; then
+  echo "sanitize.sh: FAILED: leak_check.py under LeakSanitizer exited with $lsan_rc" >&2
+  status=1
+fi
+echo "sanitize.sh: LeakSanitizer run in $((SECONDS - t0)) s"
+
+if [ "$status" != 0 ]; then
+  echo "sanitize.sh: FAILED ($((SECONDS - t_start)) s)" >&2
+  exit 1
+fi
+echo "sanitize.sh: clean: no sanitizer report, no leak ($((SECONDS - t_start)) s)"
