@@ -605,6 +605,11 @@ class KernelOps:
         rows, cols = logits.shape
         if tuple(target.shape) != (rows,):
             raise ValueError(f"target: expected shape ({rows},), got {tuple(target.shape)}")
+        if (target.dtype.kind == "u" and target.dtype.itemsize == 8 and rows
+                and self.check_targets_on_host and int(target.max()) > 2**63 - 1):
+            raise ValueError(  # the int64 cast below would wrap it to a negative index
+                f"target: class index {int(target.max())} is out of range [0, {cols})"
+            )
         target = xp.ascontiguousarray(target, dtype=xp.int64)
         if rows and cols == 0:
             raise ValueError(
@@ -848,13 +853,6 @@ class KernelOps:
         decoupled: bool = False,
     ) -> None:
         """torch.optim.Adam's step (AdamW when decoupled) for one parameter, in place."""
-        param = self._state(param, self._input(param, "param", contiguous=False), "param")
-        grad = self._input(grad, "grad", dtype=param.dtype)
-        if grad.shape != param.shape:
-            raise ValueError(f"grad: expected shape {tuple(param.shape)}, got {tuple(grad.shape)}")
-        m = self._state(m, param, "m")
-        v = self._state(v, param, "v")
-        self._check_disjoint(("param", param), ("grad", grad), ("m", m), ("v", v))
         step = _step(step, "adam_update")
         lr, eps = _real(lr, "adam_update", "lr"), _real(eps, "adam_update", "eps")
         beta1, beta2 = _real(beta1, "adam_update", "beta1"), _real(beta2, "adam_update", "beta2")
@@ -864,6 +862,13 @@ class KernelOps:
         _hyper(beta2, "beta2", "a value in [0, 1)", hi=1.0)
         _hyper(eps, "eps", "eps >= 0")
         _hyper(weight_decay, "weight_decay", "weight_decay >= 0")
+        param = self._state(param, self._input(param, "param", contiguous=False), "param")
+        grad = self._input(grad, "grad", dtype=param.dtype)
+        if grad.shape != param.shape:
+            raise ValueError(f"grad: expected shape {tuple(param.shape)}, got {tuple(grad.shape)}")
+        m = self._state(m, param, "m")
+        v = self._state(v, param, "v")
+        self._check_disjoint(("param", param), ("grad", grad), ("m", m), ("v", v))
         self._call(
             "adam_update",
             [param, grad, m, v],
@@ -923,6 +928,21 @@ class CudaOps(KernelOps):
     """KernelOps on the GPU (cupy arrays); raises RuntimeError, saying why, without a GPU."""
 
     _available = False  # once a device answered, it stays usable for the process
+
+    def xp(self) -> Any:
+        if not self._available:  # before cupy is imported: say why CUDA cannot be used
+            ok, reason = availability()
+            if not ok:
+                raise RuntimeError(f"CUDA is not available: {reason}")
+            try:
+                import cupy  # noqa: F401, PLC0415
+            except ImportError as e:
+                raise RuntimeError(
+                    f"CUDA is not available: cupy is not installed ({e}); pip install "
+                    "'deltagrad[gpu]' or cupy-cuda13x"
+                ) from None
+            CudaOps._available = True
+        return super().xp()
 
     def _call(self, name: str, arrays: list[Any], *args: Any) -> None:
         if not self._available:

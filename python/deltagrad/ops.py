@@ -349,7 +349,8 @@ def _norm_axes(axis: Any, ndim: int, op: str) -> tuple[int, ...]:
         except TypeError:
             raise bad from None
         if not -ndim <= a < ndim:
-            raise ValueError(f"{op}: axis: {a} is out of bounds for an array of dimension {ndim}")
+            raise ValueError(f"{op}: axis: {a} is out of bounds for an array of dimension {ndim} "
+                             f"(out of range: expected an axis in [{-ndim}, {ndim}), got {a})")
         a %= ndim
         if a in out:
             raise ValueError(f"{op}: axis: {a} is repeated")
@@ -480,6 +481,6 @@ def _step(step: Any, op: str) -> int:
     if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)):
         raise TypeError(f"{op}: step: expected an int >= 1, got {type(step).__name__} {step!r}")
     if not 1 <= step < 2**63:
-        raise ValueError(f"{op}: step: expected an int in [1, 2**63) (it counts from 1), "
+        raise ValueError(f"{op}: step: expected step >= 1 and < 2**63 (it counts from 1), "
                          f"got {step}")
     return int(step)
