@@ -105,6 +105,8 @@ def _dense(x: Any, op: str, name: str) -> Any:
 
 def _real(v: Any, op: str, name: str) -> float:
     """A real-number argument (alpha, lr, param, ...) as a float; TypeError otherwise."""
+    if type(v) is float:
+        return v
     if isinstance(v, (int, float, np.integer, np.floating)):
         return float(v)
     raise TypeError(f"{op}: {name}: expected a real number, got {type(v).__name__} {v!r}")
@@ -476,6 +478,8 @@ def adam_update(param: Any, grad: Any, m: Any, v: Any, *, step: int, lr: float =
 
 def _step(step: Any, op: str) -> int:
     """Adam's step count: an int in [1, 2**63) (an integral float is accepted)."""
+    if type(step) is int and 1 <= step < 2**63:
+        return step
     if isinstance(step, (float, np.floating)) and float(step).is_integer():
         step = int(step)
     if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)):
