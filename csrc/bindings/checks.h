@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <initializer_list>
 #include <cstdint>
 #include <string>
@@ -39,6 +40,16 @@ inline std::string shape_str(const std::vector<int64_t>& shape) {
   return s + ")";
 }
 
+inline std::string strides_str(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    s += std::to_string(a.strides(i));
+    if (a.ndim() == 1 || i + 1 < a.ndim()) s += ",";
+    if (i + 1 < a.ndim()) s += " ";
+  }
+  return s + ")";
+}
+
 inline std::string dtype_str(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
 inline const char* dtype_name(DType d) { return d == DType::f32 ? "float32" : "float64"; }
 
@@ -46,14 +57,26 @@ inline const char* dtype_name(DType d) { return d == DType::f32 ? "float32" : "f
 inline py::array require_array(py::handle h, const char* name) {
   if (!py::isinstance<py::array>(h))
     throw py::type_error(std::string(name) + ": expected a numpy.ndarray, got " +
-                         py::str(py::type::of(h)).cast<std::string>());
+                         (h.is_none() ? std::string("None")
+                                      : py::type::of(h).attr("__name__").cast<std::string>()));
   return py::reinterpret_borrow<py::array>(h);
 }
 
-// float32 or float64, or TypeError.
+// True for a float32 / float64 dtype stored in the other byte order (e.g. '>f4' on x86).
+inline bool is_byteswapped_float(const py::array& a) {
+  const py::dtype d = a.dtype();
+  return d.kind() == 'f' && (d.itemsize() == 4 || d.itemsize() == 8) &&
+         !d.attr("isnative").cast<bool>();
+}
+
+// float32 or float64 (native byte order), or TypeError.
 inline DType dtype_of(const py::array& a, const char* name) {
   if (a.dtype().equal(py::dtype::of<float>())) return DType::f32;
   if (a.dtype().equal(py::dtype::of<double>())) return DType::f64;
+  if (is_byteswapped_float(a))
+    throw py::type_error(std::string(name) + ": expected dtype float32 or float64 in native "
+                         "byte order, got a byte-swapped " + dtype_str(a) +
+                         " array (convert it with x.astype(x.dtype.newbyteorder('=')))");
   throw py::type_error(std::string(name) + ": expected dtype float32 or float64, got " +
                        dtype_str(a));
 }
@@ -93,18 +116,67 @@ inline bool is_c_contiguous(const py::array& a) {
   return (a.flags() & py::array::c_style) != 0;
 }
 
-inline void require_contiguous(const py::array& a, const char* name) {
-  if (!is_c_contiguous(a))
-    throw py::value_error(std::string(name) + ": expected a C-contiguous array");
+// NumPy's ALIGNED flag: the data pointer (and every stride) a multiple of the item size.
+inline void require_aligned(const py::array& a, const char* name) {
+  constexpr int kNpyAligned = 0x0100;  // NPY_ARRAY_ALIGNED
+  if (!(a.flags() & kNpyAligned))
+    throw py::value_error(std::string(name) + ": expected an aligned array (address a multiple "
+                          "of the item size " + std::to_string(a.itemsize()) + "), got one at "
+                          "address offset " +
+                          std::to_string(reinterpret_cast<uintptr_t>(a.data()) % a.itemsize()));
 }
 
-// An output buffer: writable, the right dtype and shape. Never silently copied.
+inline void require_contiguous(const py::array& a, const char* name) {
+  if (!is_c_contiguous(a))
+    throw py::value_error(std::string(name) + ": expected a C-contiguous array, got strides " +
+                          strides_str(a) + " for shape " + shape_str(a));
+}
+
+// True when two different index tuples of `a` may address the same bytes (a zero stride on a
+// dimension longer than 1, as np.broadcast_to gives, or overlapping as_strided windows).
+// Conservative: the dimensions sorted by |stride| must each step past everything the smaller
+// ones span.
+inline bool has_internal_overlap(const py::array& a) {
+  std::vector<std::pair<int64_t, int64_t>> dims;  // (|stride| in bytes, length)
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    if (a.shape(i) == 0) return false;  // no elements, nothing overlaps
+    if (a.shape(i) > 1) dims.emplace_back(std::abs(static_cast<int64_t>(a.strides(i))), a.shape(i));
+  }
+  std::sort(dims.begin(), dims.end());
+  int64_t span = a.itemsize();
+  for (const auto& [stride, len] : dims) {
+    if (stride < span) return true;
+    span = stride * (len - 1) + span;
+  }
+  return false;
+}
+
+// An output buffer: writable, the right dtype and shape, no two elements at one address.
+// Never silently copied.
 inline void require_out(const py::array& out, DType want, const std::vector<int64_t>& shape,
                         const char* name) {
   require_dtype(out, want, name);
   require_shape(out, shape, name);
   if (!out.writeable())
     throw py::value_error(std::string(name) + ": expected a writable array, got a read-only one");
+  if (has_internal_overlap(out))
+    throw py::value_error(std::string(name) + ": expected an array whose elements do not "
+                          "overlap, got a view with strides " + strides_str(out) +
+                          " that maps several elements to one address");
+}
+
+// Copies of an input view are explicit and bounded: a view whose elements overlap (a
+// broadcast / zero-stride view) can stand for far more bytes than it occupies; copying one
+// that large would silently allocate (and touch) gigabytes, so it is a ValueError instead.
+constexpr int64_t kMaxViewCopyBytes = int64_t(1) << 30;
+
+inline void require_copyable(const py::array& a, const char* name) {
+  const int64_t bytes = static_cast<int64_t>(a.nbytes());
+  if (bytes > kMaxViewCopyBytes && has_internal_overlap(a))
+    throw py::value_error(std::string(name) + ": expected an array this op can read in place, "
+                          "got a broadcast (overlapping-stride) view of shape " + shape_str(a) +
+                          " whose copy would take " + std::to_string(bytes >> 20) +
+                          " MiB; materialize it explicitly if that is intended");
 }
 
 // The byte range [lo, hi) an array's elements span (empty arrays span nothing).
@@ -142,6 +214,7 @@ inline py::array require_input(py::handle h, const char* name) {
   py::array a = require_array(h, name);
   dtype_of(a, name);
   require_contiguous(a, name);
+  require_aligned(a, name);
   return a;
 }
 
@@ -166,6 +239,7 @@ inline py::array elementwise_out(py::handle out_obj, DType dt, const std::vector
   py::array out = require_array(out_obj, "out");
   require_out(out, dt, shape, "out");
   require_contiguous(out, "out");
+  require_aligned(out, "out");
   for (const py::array* in : inputs) {
     if (!may_overlap(out, *in)) continue;
     if (out.data() == in->data() && is_c_contiguous(*in)) continue;  // exactly in place
@@ -174,6 +248,38 @@ inline py::array elementwise_out(py::handle out_obj, DType dt, const std::vector
         "ops may only write in place (out is the input) or to disjoint memory");
   }
   return out;
+}
+
+// "op: message" (unless the message already starts with "op:").
+inline std::string with_op(const char* op, const char* msg) {
+  const std::string m(msg), p = std::string(op) + ":";
+  if (m.compare(0, p.size(), p) == 0) return m;
+  return std::string(op) + ": " + m;
+}
+
+// The binding function f, with the op's name put in front of every TypeError / ValueError it
+// raises: "matmul: out: expected ..., got ...".
+template <class R, class... A>
+auto named(const char* op, R (*f)(A...)) {
+  return [op, f](A... args) -> R {
+    try {
+      return f(std::forward<A>(args)...);
+    } catch (const py::value_error& e) {
+      throw py::value_error(with_op(op, e.what()));
+    } catch (const py::type_error& e) {
+      throw py::type_error(with_op(op, e.what()));
+    }
+  };
+}
+
+// A double as Python prints it (shortest round trip: 0.1, nan, -inf).
+inline std::string num_str(double v) { return py::repr(py::float_(v)).cast<std::string>(); }
+
+// A hyper-parameter in [lo, hi) (hi_open) or [lo, hi]; NaN is always out. ValueError naming it.
+inline void require_range(double v, const char* name, double lo, double hi, bool hi_open,
+                          const char* expected) {
+  if (!(v >= lo) || (hi_open ? !(v < hi) : !(v <= hi)))
+    throw py::value_error(std::string(name) + ": expected " + expected + ", got " + num_str(v));
 }
 
 // Calls f(float{}) or f(double{}) for the array's dtype.

@@ -21,13 +21,19 @@ int64_t gemm_stride(const py::array& a, int dim, const char* name) {
   return a.shape(dim) <= 1 ? 1 : elem_stride(a, dim, name);
 }
 
-// An input the kernel can address element by element: NumPy's ALIGNED flag covers the data
-// pointer and every stride being a multiple of the item size; other views are copied
-// explicitly (never read wrongly).
-py::array addressable(py::array x) {
+// An input the kernel can address element by element: native float32/float64 with NumPy's
+// ALIGNED flag (the data pointer and every stride a multiple of the item size). Byte-swapped
+// and misaligned views are copied explicitly into native, aligned arrays (never read wrongly);
+// other dtypes are a TypeError.
+py::array addressable(py::array x, const char* name) {
   constexpr int kNpyAligned = 0x0100;  // NPY_ARRAY_ALIGNED
-  if (x.flags() & kNpyAligned) return x;
-  return py::module_::import("numpy").attr("array")(x, py::arg("order") = "C");
+  const bool native =
+      x.dtype().equal(py::dtype::of<float>()) || x.dtype().equal(py::dtype::of<double>());
+  if (native && (x.flags() & kNpyAligned)) return x;
+  if (!native && !is_byteswapped_float(x)) dtype_of(x, name);  // throws the TypeError
+  require_copyable(x, name);
+  return py::module_::import("numpy").attr("ascontiguousarray")(
+      x, py::arg("dtype") = x.dtype().attr("newbyteorder")("="));
 }
 
 // The GEMM arguments for C = alpha * op(a) @ op(b) + beta * C over validated arrays; the
@@ -54,12 +60,12 @@ py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b,
   py::array b = require_array(b_obj, "b");
   require_ndim(a, 2, "a");
   require_ndim(b, 2, "b");
+  a = addressable(a, "a");
   const DType dt = dtype_of(a, "a");
-  a = addressable(a);
+  b = addressable(b, "b");
   if (dtype_of(b, "b") != dt)
     throw py::type_error(std::string("b: expected dtype ") + dtype_name(dt) +
                          " (the dtype of a), got " + dtype_str(b));
-  b = addressable(b);
 
   // op(A) = A or A.T: a transpose is the same memory with the strides swapped.
   const int ia = trans_a ? 1 : 0, ib = trans_b ? 1 : 0;
@@ -158,8 +164,10 @@ py::array matmul_bias_relu(py::handle a_obj, py::handle b_obj, py::handle bias_o
 void bind_gemm(py::module_& m) {
   m.def(
       "matmul",
-      [](py::handle a, py::handle b, bool trans_a, bool trans_b, double alpha, double beta,
-         py::handle out) { return matmul(a, b, trans_a, trans_b, alpha, beta, out, false); },
+      named("matmul", +[](py::handle a, py::handle b, bool trans_a, bool trans_b, double alpha,
+                          double beta, py::handle out) {
+        return matmul(a, b, trans_a, trans_b, alpha, beta, out, false);
+      }),
       // Not keyword-only (unlike dg.ops.matmul): ops.matmul passes everything positionally,
       // which pybind11 parses several times faster than keywords (it matters for small C).
       py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false,
@@ -167,13 +175,16 @@ void bind_gemm(py::module_& m) {
       "C = alpha * op(a) @ op(b) + beta * C (C is out), with the packed SIMD kernel.");
   m.def(
       "matmul_reference",
-      [](py::handle a, py::handle b, bool trans_a, bool trans_b, double alpha, double beta,
-         py::handle out) { return matmul(a, b, trans_a, trans_b, alpha, beta, out, true); },
+      named("matmul_reference", +[](py::handle a, py::handle b, bool trans_a, bool trans_b,
+                                    double alpha, double beta, py::handle out) {
+        return matmul(a, b, trans_a, trans_b, alpha, beta, out, true);
+      }),
       py::arg("a"), py::arg("b"), py::kw_only(), py::arg("trans_a") = false,
       py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
       py::arg("out") = py::none(),
       "The same contract as matmul, computed by the simple triple-loop oracle.");
-  m.def("_matmul_bias_relu", &matmul_bias_relu, py::arg("a"), py::arg("b"), py::arg("bias"),
+  m.def("_matmul_bias_relu", named("_matmul_bias_relu", &matmul_bias_relu), py::arg("a"),
+        py::arg("b"), py::arg("bias"),
         py::kw_only(), py::arg("trans_a") = false, py::arg("trans_b") = false,
         py::arg("reference") = false,
         "Test hook for the GEMM epilogue: relu(op(a) @ op(b) + bias), bias + relu applied by "

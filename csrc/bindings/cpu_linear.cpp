@@ -109,11 +109,11 @@ py::tuple linear_bwd(py::handle dy_obj, py::handle x_obj, py::handle w_obj, py::
 }  // namespace
 
 void bind_linear(py::module_& m) {
-  m.def("linear_forward", &linear_fwd, py::arg("x"), py::arg("w"), py::arg("b") = py::none(),
+  m.def("linear_forward", named("linear_forward", &linear_fwd), py::arg("x"), py::arg("w"), py::arg("b") = py::none(),
         py::arg("act") = "identity", py::arg("param") = 0.0,
         "(y, z): y = act(x @ w.T + b) fused in the GEMM epilogue; z only when the backward "
         "needs it, else None.");
-  m.def("linear_backward", &linear_bwd, py::arg("dy"), py::arg("x"), py::arg("w"),
+  m.def("linear_backward", named("linear_backward", &linear_bwd), py::arg("dy"), py::arg("x"), py::arg("w"),
         py::arg("saved"), py::arg("act"), py::arg("param") = 0.0, py::arg("need_dx") = true,
         py::arg("has_bias") = true, "(dx or None, dw, db or None).");
 }

@@ -34,7 +34,7 @@ py::array reduce(py::handle x_obj, int64_t start, int64_t stop, double scale) {
 }  // namespace
 
 void bind_reduce(py::module_& m) {
-  m.def("reduce_sum", &reduce, py::arg("x"), py::arg("start"), py::arg("stop"),
+  m.def("reduce_sum", named("reduce_sum", &reduce), py::arg("x"), py::arg("start"), py::arg("stop"),
         py::arg("scale") = 1.0,
         "scale * x summed over the axes [start, stop) (removed from the shape).");
 }

@@ -53,6 +53,8 @@ py::tuple softmax_xent(py::handle logits_obj, py::handle target_obj, const std::
   require_contiguous(t, "target");
   const int64_t rows = x.shape(0), cols = x.shape(1);
   require_shape(t, {rows}, "target");
+  if (rows && cols == 0)
+    throw py::value_error("logits: expected at least one class, got shape " + shape_str(x));
   const int64_t* tp = static_cast<const int64_t*>(t.data());
   for (int64_t i = 0; i < rows; ++i)
     if (tp[i] < 0 || tp[i] >= cols)
@@ -79,16 +81,23 @@ py::tuple softmax_xent(py::handle logits_obj, py::handle target_obj, const std::
 }  // namespace
 
 void bind_softmax(py::module_& m) {
-  m.def("softmax", [](py::handle x, py::handle out) { return softmax_fwd(x, out, false); },
+  m.def("softmax",
+        named("softmax", +[](py::handle x, py::handle out) { return softmax_fwd(x, out, false); }),
         py::arg("x"), py::arg("out") = py::none(), "Softmax over the last axis.");
-  m.def("log_softmax", [](py::handle x, py::handle out) { return softmax_fwd(x, out, true); },
+  m.def("log_softmax",
+        named("log_softmax",
+              +[](py::handle x, py::handle out) { return softmax_fwd(x, out, true); }),
         py::arg("x"), py::arg("out") = py::none(), "Log-softmax over the last axis.");
-  m.def("softmax_backward", [](py::handle dy, py::handle y) { return softmax_bwd(dy, y, false); },
+  m.def("softmax_backward",
+        named("softmax_backward",
+              +[](py::handle dy, py::handle y) { return softmax_bwd(dy, y, false); }),
         py::arg("dy"), py::arg("y"), "dx of y = softmax(x): y * (dy - sum(dy * y)).");
   m.def("log_softmax_backward",
-        [](py::handle dy, py::handle y) { return softmax_bwd(dy, y, true); }, py::arg("dy"),
+        named("log_softmax_backward",
+              +[](py::handle dy, py::handle y) { return softmax_bwd(dy, y, true); }),
+        py::arg("dy"),
         py::arg("y"), "dx of y = log_softmax(x): dy - exp(y) * sum(dy).");
-  m.def("softmax_cross_entropy", &softmax_xent, py::arg("logits"), py::arg("target"),
+  m.def("softmax_cross_entropy", named("softmax_cross_entropy", &softmax_xent), py::arg("logits"), py::arg("target"),
         py::arg("reduction") = "mean",
         "(loss, dlogits) of softmax cross-entropy with int64 labels, in one fused pass.");
 }

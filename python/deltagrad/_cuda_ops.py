@@ -10,11 +10,20 @@ module imports (and ``availability()`` answers) on machines without cupy or a GP
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
 from .ops import MATMUL_PRECISIONS as _PRECISIONS
-from .ops import saves_input
+from .ops import (
+    MAX_VIEW_COPY_BYTES,
+    _has_internal_overlap,
+    _norm_axes,
+    _real,
+    _shape_arg,
+    _step,
+    saves_input,
+)
 
 try:  # the compiled CUDA module: absent in builds without nvcc (the emulator still works)
     from . import _cuda
@@ -119,24 +128,40 @@ class KernelOps:
 
     # ---- validation --------------------------------------------------------------------------
     def _input(self, x: Any, name: str, dtype: Any = None, contiguous: bool = True) -> Any:
-        """A float32/float64 device array; non-contiguous views are copied explicitly."""
+        """A float32/float64 device array; non-contiguous (when contiguous), misaligned and
+        byte-swapped views are copied explicitly; a broadcast view too large to copy is a
+        ValueError."""
         if not self._is_array(x):
+            got = "None" if x is None else type(x).__name__
             raise TypeError(
-                f"{name}: expected a {self.array_type_name}, got {type(x).__name__}"
+                f"{name}: expected a {self.array_type_name}, got {got}"
                 f" (move it to the {self.device} device first)"
             )
         x = self._as_array(x)
         xp = self.xp()
-        if x.dtype not in (xp.float32, xp.float64):
+        swapped = x.dtype.kind == "f" and not x.dtype.isnative
+        if x.dtype not in (xp.float32, xp.float64) and not swapped:
             raise TypeError(f"{name}: expected dtype float32 or float64, got {x.dtype}")
-        if dtype is not None and x.dtype != dtype:
+        if dtype is not None and x.dtype != dtype and not (swapped and x.dtype.itemsize ==
+                                                            xp.dtype(dtype).itemsize):
             raise TypeError(
                 f"{name}: expected dtype {xp.dtype(dtype).name} (the dtype of the "
                 f"first argument), got {x.dtype}"
             )
-        if ((contiguous and not x.flags.c_contiguous) or any(s % x.itemsize for s in x.strides)
-                or self._ptr(x) % x.itemsize):  # the kernels address whole, aligned elements
-            x = xp.array(x, order="C")  # (not ascontiguousarray: a 0-d array stays 0-d)
+        if (
+            swapped
+            or (contiguous and not x.flags.c_contiguous)
+            or self._ptr(x) % x.itemsize
+            or any(s % x.itemsize for s in x.strides)
+        ):
+            if x.nbytes > MAX_VIEW_COPY_BYTES and _has_internal_overlap(x):
+                raise ValueError(
+                    f"{name}: expected an array this op can read in place, got a broadcast "
+                    f"(overlapping-stride) view of shape {tuple(x.shape)} whose copy would take "
+                    f"{x.nbytes >> 20} MiB; materialize it explicitly if that is intended"
+                )
+            # a real copy: ascontiguousarray would return a misaligned contiguous x unchanged
+            x = xp.array(x, dtype=x.dtype.newbyteorder("=") if swapped else None, order="C")
         return x
 
     def _output(
@@ -162,9 +187,35 @@ class KernelOps:
             raise ValueError(f"{name}: expected a writable array, got a read-only one")
         if contiguous and not out.flags.c_contiguous:
             raise ValueError(f"{name}: expected a C-contiguous array")
-        if any(s % out.itemsize for s in out.strides):
-            raise ValueError(f"{name}: strides {out.strides} are not multiples of the item size")
+        if any(s % out.itemsize for s in out.strides) or self._ptr(out) % out.itemsize:
+            raise ValueError(
+                f"{name}: expected an aligned array (address and strides multiples of the item "
+                f"size {out.itemsize}), got strides {tuple(out.strides)}"
+            )
+        if _has_internal_overlap(out):
+            raise ValueError(
+                f"{name}: expected an array whose elements do not overlap, got a view with "
+                f"strides {tuple(out.strides)} that maps several elements to one address"
+            )
         return out
+
+    def _check_inplace(self, out: Any, *inputs: Any) -> None:
+        """An elementwise output may be exactly one of its inputs (in place) or disjoint."""
+        for x in inputs:
+            if self._overlap(out, x) and not (
+                self._ptr(out) == self._ptr(x) and x.flags.c_contiguous
+            ):
+                raise ValueError(
+                    "out: shares memory with an input without being exactly that input; "
+                    "elementwise ops may only write in place (out is the input) or to disjoint "
+                    "memory"
+                )
+
+    def _check_disjoint(self, *named: tuple[str, Any]) -> None:
+        for i, (an, a) in enumerate(named):
+            for bn, b in named[i + 1 :]:
+                if a is not None and b is not None and self._overlap(a, b):
+                    raise ValueError(f"{an} and {bn}: must not share memory")
 
     def _extent(self, x: Any) -> tuple[int, int]:
         lo = hi = self._ptr(x)
@@ -188,12 +239,18 @@ class KernelOps:
 
     @staticmethod
     def _act_code(act: str) -> int:
+        if not isinstance(act, str):
+            raise TypeError(f"act: expected a str, got {type(act).__name__} {act!r}")
         if act not in ACTIVATIONS:
             raise ValueError(f"act: expected one of {sorted(ACTIVATIONS)}, got {act!r}")
         return ACTIVATIONS[act]
 
     @staticmethod
     def _reduction(reduction: str) -> str:
+        if not isinstance(reduction, str):
+            raise TypeError(
+                f"reduction: expected a str, got {type(reduction).__name__} {reduction!r}"
+            )
         if reduction not in _REDUCTIONS:
             raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
         return reduction
@@ -291,6 +348,7 @@ class KernelOps:
                 f"{kb}x{n} (b has shape {tuple(b.shape)}"
                 f"{', trans_b=True' if trans_b else ''})"
             )
+        alpha, beta = _real(alpha, "matmul", "alpha"), _real(beta, "matmul", "beta")
         if out is None and beta != 0.0:
             raise ValueError(
                 f"beta: must be 0 when out is None (beta scales the values in out), got {beta}"
@@ -320,6 +378,7 @@ class KernelOps:
         """(y, z): y = act(x @ w.T + b) in one GEMM with a fused epilogue; z = x @ w.T + b
         only when the activation's backward needs it, else None."""
         self._act_code(act)
+        param = _real(param, "linear_forward", "param")
         x = self._input(x, "x", contiguous=False)
         w = self._input(w, "w", dtype=x.dtype, contiguous=False)
         if x.ndim != 2:
@@ -372,14 +431,20 @@ class KernelOps:
         dy = self._input(dy, "dy")
         x = self._input(x, "x", dtype=dy.dtype, contiguous=False)
         w = self._input(w, "w", dtype=dy.dtype, contiguous=False)
-        if dy.ndim != 2 or x.ndim != 2 or w.ndim != 2:
-            raise ValueError("linear_backward: dy, x and w must be 2-D")
-        mb, nout = dy.shape
-        if x.shape[0] != mb or w.shape != (nout, x.shape[1]):
+        for name, arr in (("x", x), ("w", w), ("dy", dy)):
+            if arr.ndim != 2:
+                raise ValueError(f"{name}: expected a 2-D array, got shape {tuple(arr.shape)}")
+        if w.shape[1] != x.shape[1]:
             raise ValueError(
-                f"linear_backward: shapes do not match: dy {tuple(dy.shape)}, x "
-                f"{tuple(x.shape)}, w {tuple(w.shape)}"
+                f"w: expected shape (out_features, {x.shape[1]}) to match x of shape "
+                f"{tuple(x.shape)}, got {tuple(w.shape)}"
             )
+        mb, nout = x.shape[0], w.shape[0]
+        if tuple(dy.shape) != (mb, nout):
+            raise ValueError(f"dy: expected shape {(mb, nout)}, got {tuple(dy.shape)}")
+        if act != "identity" and saved is None:
+            need = "z (the pre-activation)" if act in NEEDS_INPUT else "y (the output)"
+            raise ValueError(f"saved: activation {act!r} needs {need}, got None")
         dz = dy if act == "identity" else self.activation_backward(dy, saved, act, param=param)
         xp = self.xp()
         dx = xp.empty((mb, x.shape[1]), dtype=dy.dtype) if need_dx else None
@@ -397,8 +462,10 @@ class KernelOps:
     # ---- elementwise -------------------------------------------------------------------------
     def activation(self, x: Any, act: str, *, param: float = 0.0, out: Any = None) -> Any:
         code = self._act_code(act)
+        param = _real(param, "activation", "param")
         x = self._input(x, "x")
         out = self._output(out, x.shape, x.dtype)
+        self._check_inplace(out, x)
         self._call(
             "activation",
             [x, out],
@@ -416,6 +483,7 @@ class KernelOps:
         self, dy: Any, saved: Any, act: str, *, param: float = 0.0, out: Any = None
     ) -> Any:
         code = self._act_code(act)
+        param = _real(param, "activation_backward", "param")
         dy = self._input(dy, "dy")
         saved = self._input(saved, "saved", dtype=dy.dtype)
         if saved.shape != dy.shape:
@@ -424,6 +492,7 @@ class KernelOps:
                 f"{tuple(saved.shape)}"
             )
         out = self._output(out, dy.shape, dy.dtype)
+        self._check_inplace(out, dy, saved)
         self._call(
             "activation_backward",
             [dy, saved, out],
@@ -449,6 +518,7 @@ class KernelOps:
         x = self._input(x, "x")
         rows, cols = self._rows(x, "x")
         out = self._output(out, x.shape, x.dtype)
+        self._check_inplace(out, x)
         self._call(
             "softmax",
             [x, out],
@@ -475,6 +545,7 @@ class KernelOps:
             raise ValueError(f"y: expected shape {tuple(dy.shape)}, got {tuple(y.shape)}")
         rows, cols = self._rows(dy, "dy")
         out = self._output(out, dy.shape, dy.dtype)
+        self._check_inplace(out, dy, y)
         self._call(
             "softmax_backward",
             [dy, y, out],
@@ -523,9 +594,9 @@ class KernelOps:
             )
         xp = self.xp()
         if not self._is_array(target):
+            got = "None" if target is None else type(target).__name__
             raise TypeError(
-                f"target: expected a {self.array_type_name} of class indices, got "
-                f"{type(target).__name__}"
+                f"target: expected a {self.array_type_name} of class indices, got {got}"
             )
         target = self._as_array(target)
         if target.dtype.kind not in "iu":
@@ -535,14 +606,21 @@ class KernelOps:
         rows, cols = logits.shape
         if tuple(target.shape) != (rows,):
             raise ValueError(f"target: expected shape ({rows},), got {tuple(target.shape)}")
+        if (target.dtype.kind == "u" and target.dtype.itemsize == 8 and rows
+                and self.check_targets_on_host and int(target.max()) > 2**63 - 1):
+            raise ValueError(  # the int64 cast below would wrap it to a negative index
+                f"target: class index {int(target.max())} is out of range [0, {cols})"
+            )
         target = xp.ascontiguousarray(target, dtype=xp.int64)
         if rows and cols == 0:
-            raise ValueError("logits: expected at least one class, got 0 columns")
+            raise ValueError(
+                f"logits: expected at least one class, got shape {tuple(logits.shape)}"
+            )
         if rows and self.check_targets_on_host:
             lo, hi = int(target.min()), int(target.max())
             if lo < 0 or hi >= cols:
                 bad = lo if lo < 0 else hi
-                raise ValueError(f"target: class index {bad} out of range [0, {cols})")
+                raise ValueError(f"target: class index {bad} is out of range [0, {cols})")
         per = xp.empty((rows,), dtype=logits.dtype)
         dlogits = xp.empty_like(logits)
         scale = 1.0 / rows if (reduction == "mean" and rows) else 1.0
@@ -566,11 +644,13 @@ class KernelOps:
         xp = self.xp()
         if self._is_array(t):
             t = self._as_array(t)
-        else:
-            t = xp.asarray(t)
-        if t.dtype != y.dtype:
-            t = t.astype(y.dtype)  # an explicit copy of an input
+        elif t is not None and not isinstance(t, (str, bytes)):
+            t = xp.asarray(t)  # a list or a scalar
         t = self._input(t, "t")
+        if t.dtype != y.dtype:  # one dtype per call, as the CPU ops
+            raise TypeError(
+                f"t: expected dtype {y.dtype.name} (the dtype of {yname}), got {t.dtype}"
+            )
         if t.shape != y.shape:
             raise ValueError(
                 f"t: expected shape {tuple(y.shape)} (the shape of {yname}), got {tuple(t.shape)}"
@@ -633,19 +713,7 @@ class KernelOps:
         )
 
     def _axes(self, axis: Any, ndim: int) -> tuple[int, ...]:
-        if axis is None:
-            return tuple(range(ndim))
-        axes = (axis,) if isinstance(axis, int) else tuple(axis)
-        norm = []
-        for a in axes:
-            if isinstance(a, bool) or not isinstance(a, int):
-                raise TypeError(f"axis: expected an int, a tuple of ints or None, got {axis!r}")
-            if not -ndim <= a < ndim:
-                raise ValueError(f"axis: {a} is out of range for an array of {ndim} dimensions")
-            norm.append(a % ndim)
-        if len(set(norm)) != len(norm):
-            raise ValueError(f"axis: repeated axis in {axis!r}")
-        return tuple(sorted(norm))
+        return _norm_axes(axis, ndim, "sum")  # raises "sum: axis: ..." (the same checks)
 
     def _sum(self, x: Any, axis: Any, keepdims: bool, mean: bool) -> Any:
         x = self._input(x, "x")
@@ -680,6 +748,8 @@ class KernelOps:
         """scale * x summed over the consecutive axes [start, stop): the primitive dg.ops
         builds sum / mean from. Returns shape x.shape[:start] + x.shape[stop:]."""
         x = self._input(x, "x")
+        if not isinstance(start, int) or not isinstance(stop, int):
+            raise TypeError(f"start, stop: expected ints, got {start!r}, {stop!r}")
         if not 0 <= start <= stop <= x.ndim:
             raise ValueError(f"reduce_sum: axes [{start}, {stop}) out of range for {x.ndim}-D x")
         shape = tuple(x.shape)
@@ -699,10 +769,13 @@ class KernelOps:
         """The gradient of broadcasting an array of `shape` to g.shape: g summed over the
         broadcast axes."""
         g = self._input(g, "g")
-        shape = tuple(int(s) for s in shape)
+        shape = _shape_arg(shape, "sum_to_shape")
         lead = g.ndim - len(shape)
         if lead < 0 or any(s not in (1, gs) for s, gs in zip(shape, g.shape[lead:])):
-            raise ValueError(f"sum_to_shape: shape {shape} does not broadcast to {tuple(g.shape)}")
+            raise ValueError(
+                f"shape: expected a shape that broadcasts to the gradient {tuple(g.shape)}, "
+                f"got {shape}: it does not broadcast"
+            )
         axes = tuple(range(lead)) + tuple(
             lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1
         )
@@ -734,14 +807,24 @@ class KernelOps:
         grad = self._input(grad, "grad", dtype=param.dtype)
         if grad.shape != param.shape:
             raise ValueError(f"grad: expected shape {tuple(param.shape)}, got {tuple(grad.shape)}")
+        lr, momentum = _real(lr, "sgd_update", "lr"), _real(momentum, "sgd_update", "momentum")
+        weight_decay = _real(weight_decay, "sgd_update", "weight_decay")
+        dampening = _real(dampening, "sgd_update", "dampening")
+        _hyper(lr, "lr", "a learning rate >= 0")
+        _hyper(momentum, "momentum", "momentum >= 0")
+        _hyper(weight_decay, "weight_decay", "weight_decay >= 0")
+        if math.isnan(dampening):
+            raise ValueError(f"dampening: expected a number, got {dampening}")
         if buf is None and momentum != 0.0:
-            raise ValueError("buf: a momentum buffer is required when momentum != 0")
+            raise ValueError("buf: momentum != 0 needs a momentum buffer, got None")
         if nesterov and (momentum <= 0.0 or dampening != 0.0):
-            raise ValueError("nesterov: requires momentum > 0 and dampening == 0")
+            raise ValueError("nesterov: requires momentum > 0 and dampening == 0 (as torch)")
         arrays = [param, grad]
         if buf is not None:
-            buf = self._state(buf, param, "buf")
+            buf = self._state(buf, param, "buf") if momentum != 0.0 else None
+        if buf is not None:
             arrays.append(buf)
+        self._check_disjoint(("param", param), ("grad", grad), ("buf", buf))
         self._call(
             "sgd_update",
             arrays,
@@ -775,14 +858,22 @@ class KernelOps:
         decoupled: bool = False,
     ) -> None:
         """torch.optim.Adam's step (AdamW when decoupled) for one parameter, in place."""
+        step = _step(step, "adam_update")
+        lr, eps = _real(lr, "adam_update", "lr"), _real(eps, "adam_update", "eps")
+        beta1, beta2 = _real(beta1, "adam_update", "beta1"), _real(beta2, "adam_update", "beta2")
+        weight_decay = _real(weight_decay, "adam_update", "weight_decay")
+        _hyper(lr, "lr", "a learning rate >= 0")
+        _hyper(beta1, "beta1", "a value in [0, 1)", hi=1.0)
+        _hyper(beta2, "beta2", "a value in [0, 1)", hi=1.0)
+        _hyper(eps, "eps", "eps >= 0")
+        _hyper(weight_decay, "weight_decay", "weight_decay >= 0")
         param = self._state(param, self._input(param, "param", contiguous=False), "param")
         grad = self._input(grad, "grad", dtype=param.dtype)
         if grad.shape != param.shape:
             raise ValueError(f"grad: expected shape {tuple(param.shape)}, got {tuple(grad.shape)}")
         m = self._state(m, param, "m")
         v = self._state(v, param, "v")
-        if isinstance(step, bool) or int(step) != step or step < 1:
-            raise ValueError(f"step: expected an int >= 1 (the step being taken), got {step!r}")
+        self._check_disjoint(("param", param), ("grad", grad), ("m", m), ("v", v))
         self._call(
             "adam_update",
             [param, grad, m, v],
@@ -803,10 +894,60 @@ class KernelOps:
         )
 
 
+def _hyper(v: float, name: str, expected: str, hi: float = math.inf) -> None:
+    """torch.optim's checks of a hyper-parameter: v >= 0 (and v < hi when hi is finite);
+    NaN is rejected too."""
+    if not (v >= 0.0 and (v < hi or hi == math.inf)):
+        raise ValueError(f"{name}: expected {expected}, got {v}")
+
+
+def _named(fn: Any) -> Any:
+    """fn, with its name put in front of the TypeError / ValueError messages it raises:
+    "matmul: out: expected ..., got ..." (as the CPU bindings do)."""
+    op = fn.__name__
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (TypeError, ValueError) as e:
+            if type(e) in (TypeError, ValueError) and e.args and isinstance(e.args[0], str):
+                if not e.args[0].startswith(op + ":"):
+                    e.args = (f"{op}: {e.args[0]}", *e.args[1:])
+            raise
+
+    return wrapper
+
+
+for _op in (
+    "matmul", "linear_forward", "linear_backward", "activation", "activation_backward",
+    "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
+    "softmax_cross_entropy", "sum_of_squares", "mse_loss", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "reduce_sum", "sum", "mean", "sum_to_shape",
+    "sgd_update", "adam_update",
+):
+    setattr(KernelOps, _op, _named(getattr(KernelOps, _op)))
+
+
 class CudaOps(KernelOps):
     """KernelOps on the GPU (cupy arrays); raises RuntimeError, saying why, without a GPU."""
 
     _available = False  # once a device answered, it stays usable for the process
+
+    def xp(self) -> Any:
+        if not self._available:  # before cupy is imported: say why CUDA cannot be used
+            ok, reason = availability()
+            if not ok:
+                raise RuntimeError(f"CUDA is not available: {reason}")
+            try:
+                import cupy  # noqa: F401, PLC0415
+            except ImportError as e:
+                raise RuntimeError(
+                    f"CUDA is not available: cupy is not installed ({e}); pip install "
+                    "'deltagrad[gpu]' or cupy-cuda13x"
+                ) from None
+            CudaOps._available = True
+        return super().xp()
 
     def _call(self, name: str, arrays: list[Any], *args: Any) -> None:
         if not self._available:

@@ -12,6 +12,8 @@ def manual_seed(seed: int) -> np.random.Generator:
     global _rng
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"manual_seed: seed: expected an int >= 0, got {seed}")
     _rng = np.random.default_rng(int(seed))
     return _rng
 

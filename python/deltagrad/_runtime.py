@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+import numpy as np
 
 from . import _cpu
 from ._backend import cuda_module
@@ -12,12 +15,19 @@ from ._version import __version__
 __all__ = ["info", "set_num_threads", "get_num_threads", "manual_seed"]
 
 
+# Upper bound of dg.set_num_threads: OpenMP creates every requested thread, and libgomp aborts
+# the whole process when it cannot create one, so an absurd count must fail here, cleanly.
+MAX_THREADS = max(1024, os.cpu_count() or 1)
+
+
 def set_num_threads(n: int) -> None:
-    """Set how many threads the CPU kernels use (n >= 1)."""
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"set_num_threads: expected an int, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"set_num_threads: expected n >= 1, got {n}")
+    """Set how many threads the CPU kernels use (1 <= n <= MAX_THREADS; any Python or NumPy
+    integer). Takes effect for the next kernel call, from any Python thread."""
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"set_num_threads: n: expected an int, got {type(n).__name__} {n!r}")
+    n = int(n)
+    if not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"set_num_threads: n: expected n >= 1 and <= {MAX_THREADS}, got {n}")
     _cpu.set_num_threads(n)
 
 

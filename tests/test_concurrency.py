@@ -1,0 +1,355 @@
+"""Threads: the kernels release the GIL, and ops called from many Python threads at once
+(each with its own inputs, OpenMP teams inside) give the same answers as alone.
+
+- GIL release: while one thread runs a long kernel (a 2048^3 matmul, a large activation, a
+  large fused softmax cross-entropy, an emulated CUDA kernel), another keeps incrementing a
+  counter. The counter must advance for a good part of the kernel's time; the same
+  measurement of a C loop known to hold the GIL (builtin sum over a range) shows it barely
+  moving, so the check can fail.
+- Stress: 8 Python threads call a mix of ops (matmul with out=, every activation forward and
+  backward, softmax and its cross-entropy, the losses, the fused linear layer, reductions,
+  optimizer steps on per-thread parameters) for hundreds of iterations on per-thread random
+  inputs, every result checked against deltagrad.reference; with dg.set_num_threads(1) and
+  (2), and with another thread changing the thread count all the while.
+- The SIMT emulator keeps its state per OS thread (buffer registry, fibers, schedule flags), so
+  its ops are checked the same way from several threads.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+import deltagrad as dg
+from deltagrad import reference as R
+
+try:
+    from deltagrad._simt_ops import ops as SIMT
+except ImportError:  # pragma: no cover - the _simt module is built by every configuration
+    SIMT = None
+
+ops = dg.ops
+ACTS = [a for a in ops.ACTIVATIONS]
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    n = dg.get_num_threads()
+    old_switch = sys.getswitchinterval()
+    yield
+    dg.set_num_threads(n)
+    sys.setswitchinterval(old_switch)
+
+
+# ---- GIL release -------------------------------------------------------------------------------
+
+
+class Counter:
+    """A Python thread incrementing a counter as fast as it can until stopped."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._stop = False
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop:
+            self.n += 1
+
+    def __enter__(self) -> Counter:
+        self._t.start()
+        while self.n == 0:
+            time.sleep(0.001)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop = True
+        self._t.join()
+
+
+def _busy_fraction(fn: Callable[[], Any]) -> tuple[float, Any, float]:
+    """The fraction of fn's run time during which another Python thread could run, measured
+    as the counter's increments during fn over its free-running rate (measured just before,
+    while this thread sleeps)."""
+    sys.setswitchinterval(0.0005)  # the GIL's first hand-over comes soon after fn starts
+    with Counter() as c:
+        n0, t0 = c.n, time.perf_counter()
+        time.sleep(0.05)
+        rate = (c.n - n0) / (time.perf_counter() - t0)
+        n1, t1 = c.n, time.perf_counter()
+        result = fn()
+        ticks, dt = c.n - n1, time.perf_counter() - t1
+    return ticks / (rate * dt), result, dt
+
+
+def _hold_gil() -> int:
+    return sum(range(30_000_000))  # one C call: no bytecode runs, so the GIL is never dropped
+
+
+def test_gil_control_is_detected():
+    """The measurement works: a C loop that keeps the GIL lets the counter barely move."""
+    frac, _, dt = _busy_fraction(_hold_gil)
+    assert dt > 0.05
+    assert frac < 0.15, f"counter ran {frac:.0%} of a GIL-holding call: the check is blind"
+
+
+def _expect_released(fn: Callable[[], Any], what: str) -> Any:
+    # Three tries: on a loaded shared machine one kernel run can be starved at the wrong time.
+    best = 0.0
+    for _ in range(3):
+        frac, result, dt = _busy_fraction(fn)
+        best = max(best, frac)
+        if best > 0.3:
+            return result
+    raise AssertionError(f"{what}: another thread ran only {best:.0%} of the kernel's time; "
+                         "the binding does not release the GIL")
+
+
+def test_matmul_releases_the_gil():
+    dg.set_num_threads(1)  # one core for the kernel, one for the counter
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((2048, 2048), dtype=np.float32)
+    b = rng.standard_normal((2048, 2048), dtype=np.float32)
+    c = _expect_released(lambda: ops.matmul(a, b), "matmul 2048^3")
+    rows = rng.choice(2048, 8, replace=False)
+    want = a[rows].astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_allclose(c[rows], want, rtol=1e-3, atol=1e-2)
+
+
+def test_activation_and_softmax_xent_release_the_gil():
+    dg.set_num_threads(1)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(1 << 24).astype(np.float32)
+    y = _expect_released(lambda: ops.activation(x, "gelu"), "activation gelu 2^24")
+    idx = rng.choice(x.size, 1000, replace=False)
+    np.testing.assert_allclose(y[idx], R.activation(x[idx], "gelu"), rtol=1e-5, atol=1e-6)
+    logits = rng.standard_normal((4096, 2048)).astype(np.float32)
+    t = rng.integers(0, 2048, 4096)
+    loss, d = _expect_released(lambda: ops.softmax_cross_entropy(logits, t, "mean"),
+                               "softmax_cross_entropy 4096x2048")
+    rl, _ = R.softmax_cross_entropy(logits, t, "mean")
+    np.testing.assert_allclose(float(loss), float(rl), rtol=1e-5)
+
+
+@pytest.mark.simt
+@pytest.mark.skipif(SIMT is None, reason="the _simt module is not built")
+def test_simt_kernels_release_the_gil():
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((96, 80))
+    b = rng.standard_normal((80, 72))
+    c = _expect_released(lambda: SIMT.matmul(a, b), "simt matmul")
+    np.testing.assert_allclose(c, a @ b, rtol=1e-12, atol=1e-12)
+
+
+# ---- stress: 8 Python threads --------------------------------------------------------------
+
+
+def _close(got: Any, want: Any, dtype: Any, scale: float = 1.0, what: str = "") -> None:
+    eps = 3e-6 if np.dtype(dtype) == np.float32 else 1e-13
+    tol = eps * 16 * max(scale, 1.0)
+    np.testing.assert_allclose(np.asarray(got, np.float64), np.asarray(want, np.float64),
+                               rtol=tol, atol=tol, err_msg=what)
+
+
+def _one_round(o: Any, rng: np.random.Generator, it: int, state: dict[str, Any],
+               big: bool) -> None:
+    """One iteration of the op mix on this thread's inputs, each result checked."""
+    dt = np.float32 if it % 2 else np.float64
+    m, k, n = (int(v) for v in rng.integers(1, 40, 3))
+    if big:  # large enough for the OpenMP paths (threaded GEMM, elementwise > 64K elements)
+        m, k, n = 300, 160, 200
+    a = rng.standard_normal((m, k)).astype(dt)
+    b = rng.standard_normal((n, k)).astype(dt)
+    # matmul into a caller's buffer, transposed operand, with beta
+    out = rng.standard_normal((m, n)).astype(dt)
+    want = R.matmul(a, b, trans_b=True, alpha=0.5, beta=-1.0, out=out)
+    got = o.matmul(a, b, trans_b=True, alpha=0.5, beta=-1.0, out=out)
+    assert got is out
+    _close(out, want, dt, k, "matmul")
+    # every activation, forward and backward
+    x = rng.standard_normal((m, n)).astype(dt) * 3
+    if big:
+        x = rng.standard_normal(70_001).astype(dt) * 3
+    dy = rng.standard_normal(x.shape).astype(dt)
+    for act in ACTS:
+        y = o.activation(x, act, param=0.1)
+        _close(y, R.activation(x, act, param=0.1), dt, 4, act)
+        saved = x if R.saves_input(act) else y
+        _close(o.activation_backward(dy, saved, act, param=0.1),
+               R.activation_backward(dy, saved, act, param=0.1), dt, 4, act + " backward")
+    # softmax family and the fused cross-entropy
+    s = o.softmax(a)
+    _close(s, R.softmax(a), dt, 4, "softmax")
+    _close(o.log_softmax_backward(a, o.log_softmax(a)),
+           R.log_softmax_backward(a, R.log_softmax(a)), dt, k, "log_softmax_backward")
+    t = rng.integers(0, k, m)
+    for red in ("mean", "sum", "none"):
+        loss, d = o.softmax_cross_entropy(a, t, red)
+        rl, rd = R.softmax_cross_entropy(a, t, red)
+        _close(loss, rl, dt, m * 4, "xent " + red)
+        _close(d, rd, dt, 4, "dxent " + red)
+    # losses
+    yv = rng.standard_normal((m, 3)).astype(dt)
+    tv = rng.standard_normal((m, 3)).astype(dt)
+    p = (1 / (1 + np.exp(-yv))).astype(dt)
+    tb = (tv > 0).astype(dt)
+    for name, args in (("mse_loss", (yv, tv)), ("binary_cross_entropy", (p, tb)),
+                       ("binary_cross_entropy_with_logits", (yv, tb))):
+        loss, d = getattr(o, name)(*args, "mean")
+        rl, rd = getattr(R, name)(*args, "mean")
+        _close(loss, rl, dt, m * 4, name)
+        _close(d, rd, dt, 64, name)
+    loss, d = o.sum_of_squares(yv, tv)
+    _close(loss, R.sum_of_squares(yv, tv)[0], dt, m * 4, "sum_of_squares")
+    # the fused linear layer, forward and backward
+    bias = rng.standard_normal(n).astype(dt)
+    act = ACTS[it % len(ACTS)]
+    y, z = o.linear_forward(a, b, bias, act)
+    ry, rz = R.linear_forward(a, b, bias, act)
+    _close(y, ry, dt, k * 4, "linear_forward " + act)
+    g = rng.standard_normal(y.shape).astype(dt)
+    saved = z if R.saves_input(act) else y
+    rsaved = rz if R.saves_input(act) else ry
+    dx, dw, db = o.linear_backward(g, a, b, saved, act)
+    rdx, rdw, rdb = R.linear_backward(g, a, b, rsaved, act)
+    _close(dx, rdx, dt, n * 8, "linear dx")
+    _close(dw, rdw, dt, m * 8, "linear dw")
+    _close(db, rdb, dt, m * 8, "linear db")
+    # reductions
+    _close(o.sum(x, axis=-1), R.sum(x, axis=-1), dt, x.shape[-1], "sum")
+    _close(o.mean(a, axis=0, keepdims=True), R.mean(a, axis=0, keepdims=True), dt, m, "mean")
+    _close(o.sum_to_shape(a, (1, k)), R.sum_to_shape(a, (1, k)), dt, m, "sum_to_shape")
+    # optimizer steps on this thread's own parameters (float32 kept across iterations)
+    w, buf, mm, vv, w64, buf64, m64, v64 = state["opt"]
+    grad = rng.standard_normal(w.shape).astype(np.float32)
+    step = state["step"] = state["step"] + 1
+    o.sgd_update(w, grad, buf, lr=0.01, momentum=0.9, weight_decay=1e-3, first_step=step == 1)
+    R.sgd_update(w64, grad.astype(np.float64), buf64, lr=0.01, momentum=0.9, weight_decay=1e-3,
+                 first_step=step == 1)
+    w2 = w.copy()
+    o.adam_update(w2, grad, mm, vv, step=step, lr=1e-3, weight_decay=0.01, decoupled=True)
+    w264 = w64.copy()
+    R.adam_update(w264, grad.astype(np.float64), m64, v64, step=step, lr=1e-3,
+                  weight_decay=0.01, decoupled=True)
+    _close(w, w64, np.float32, 64, "sgd param")
+    _close(w2, w264, np.float32, 64, "adam param")
+    _close(vv, v64, np.float32, 64, "adam v")
+
+
+def _new_state(rng: np.random.Generator) -> dict[str, Any]:
+    w = rng.standard_normal(257).astype(np.float32)
+    z = np.zeros_like(w)
+    return {"step": 0, "opt": [w, z.copy(), z.copy(), z.copy(), w.astype(np.float64),
+                               np.zeros(257), np.zeros(257), np.zeros(257)]}
+
+
+def _run_threads(o: Any, n_threads: int, iters: int, big_every: int, seconds: float,
+                 also: Callable[[threading.Event], None] | None = None) -> int:
+    """n_threads threads each running _one_round up to iters times (or until `seconds`
+    pass), all started together; the first error of any thread is raised here. Returns the
+    total number of rounds."""
+    errors: list[BaseException] = []
+    done = [0] * n_threads
+    start = threading.Barrier(n_threads + (1 if also else 0))
+    stop = threading.Event()
+    deadline = time.perf_counter() + seconds
+
+    def worker(i: int) -> None:
+        rng = np.random.default_rng(1000 + i)
+        state = _new_state(rng)
+        start.wait()
+        try:
+            for it in range(iters):
+                if stop.is_set() or time.perf_counter() > deadline:
+                    break
+                _one_round(o, rng, it, state, big_every and it % big_every == big_every - 1)
+                done[i] += 1
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+            errors.append(e)
+            stop.set()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n_threads)]
+    side = None
+    if also:
+        def side_fn() -> None:
+            start.wait()
+            also(stop)
+
+        side = threading.Thread(target=side_fn)
+        side.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    if side:
+        side.join()
+    if errors:
+        raise errors[0]
+    return sum(done)
+
+
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_eight_threads_every_result_checked(nthreads: int):
+    dg.set_num_threads(nthreads)
+    rounds = _run_threads(ops, 8, iters=200, big_every=25, seconds=10.0)
+    assert rounds >= 8 * 40, f"only {rounds} rounds ran"  # a few hundred calls per thread
+    assert dg.get_num_threads() == nthreads
+
+
+def test_set_num_threads_while_others_compute():
+    seen: set[int] = set()
+
+    def toggler(stop: threading.Event) -> None:
+        i = 0
+        while not stop.is_set():
+            n = (1, 2, 3, 1, 4)[i % 5]
+            dg.set_num_threads(n)
+            seen.add(dg.get_num_threads())
+            i += 1
+            time.sleep(0.0005)
+
+    rounds = _run_threads(ops, 8, iters=200, big_every=10, seconds=10.0, also=toggler)
+    assert rounds >= 8 * 30
+    assert seen == {1, 2, 3, 4}
+
+
+def test_threads_sharing_read_only_inputs():
+    """Many threads reading the same arrays (a shared weight matrix) at once."""
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((64, 48)).astype(np.float32)
+    w.flags.writeable = False
+    xs = [rng.standard_normal((33, 48)).astype(np.float32) for _ in range(8)]
+    wants = [R.linear_forward(x, w, None, "tanh")[0] for x in xs]
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            for _ in range(150):
+                y, _ = ops.linear_forward(xs[i], w, None, "tanh")
+                _close(y, wants[i], np.float32, 48)
+                _close(ops.matmul(xs[i], w, trans_b=True), R.matmul(xs[i], w, trans_b=True),
+                       np.float32, 48)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+
+
+@pytest.mark.simt
+@pytest.mark.skipif(SIMT is None, reason="the _simt module is not built")
+def test_simt_ops_from_several_threads():
+    """The emulator's state is per OS thread: concurrent launches neither fault spuriously
+    (one thread clearing another's registered buffers) nor mix up results."""
+    rounds = _run_threads(SIMT, 4, iters=40, big_every=0, seconds=12.0)
+    assert rounds >= 4 * 3, f"only {rounds} rounds ran"
