@@ -130,3 +130,47 @@ def test_bad_arguments():
         dg.optim.SGD([p * 2], lr=0.1)
     with pytest.raises(TypeError, match="Tensor"):
         dg.optim.SGD([np.ones(3)], lr=0.1)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"lr": float("nan")}, "lr: expected a finite number >= 0, got nan"),
+    ({"lr": float("inf")}, "lr: expected a finite number >= 0, got inf"),
+    ({"lr": 0.1, "momentum": -0.5}, "momentum"),
+    ({"lr": 0.1, "weight_decay": float("nan")}, "weight_decay"),
+    ({"lr": 0.1, "dampening": 1.5}, "dampening: expected a number in \\[0, 1\\], got 1.5"),
+])
+def test_sgd_rejects_bad_hyper_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        dg.optim.SGD([_param()], **kwargs)
+
+
+def test_adam_rejects_bad_eps_and_nan_betas():
+    with pytest.raises(ValueError, match="eps"):
+        dg.optim.Adam([_param()], eps=-1e-8)
+    with pytest.raises(ValueError, match="betas"):
+        dg.optim.Adam([_param()], betas=(float("nan"), 0.9))
+
+
+def test_a_parameter_listed_twice_is_rejected():
+    p = _param()
+    with pytest.raises(ValueError, match="appears more than once"):
+        dg.optim.SGD([p, p], lr=0.1)
+
+
+def test_a_gradient_of_the_wrong_shape_is_rejected_before_the_update():
+    p = _param()
+    before = p.numpy().copy()
+    p.grad = np.ones(p.shape[0] + 1, dtype=p.dtype)
+    for opt in (dg.optim.SGD([p], lr=0.1), dg.optim.Adam([p])):
+        with pytest.raises(ValueError, match="grad: the gradient of a parameter of shape"):
+            opt.step()
+    np.testing.assert_array_equal(p.numpy(), before)
+
+
+def test_step_bumps_the_parameter_version():
+    p = _param()
+    p.grad = np.ones_like(p.numpy())
+    v = p._version[0]
+    dg.optim.SGD([p], lr=0.1).step()
+    dg.optim.Adam([p]).step()
+    assert p._version[0] == v + 2
