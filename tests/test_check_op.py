@@ -148,6 +148,7 @@ def test_wrong_backward_is_caught_by_check_op_naming_input_and_index():
     with pytest.raises(OpCheckError) as err:
         check_op(WrongBackward.apply, lambda x, y: x * y, [(2, 3), (2, 3)], devices=["cpu"])
     msg = str(err.value)
+    assert msg.startswith("check_op(WrongBackward.apply) failed"), msg
     assert "gradient of input 1" in msg and "index (0, 2)" in msg, msg
 
 

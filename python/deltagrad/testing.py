@@ -250,7 +250,9 @@ def check_op(op: Callable[..., Any], reference: Callable[..., Any],
     the float inputs for a forward check (default (-1e4, 1e4) when low < 0 < high, else
     none). devices: default available_devices().
     """
-    label = name or getattr(op, "__name__", None) or type(op).__name__
+    owner = getattr(op, "__self__", None)  # e.g. MyFunction.apply: name it by its class
+    label = name or (f"{owner.__name__}.{op.__name__}" if isinstance(owner, type) else
+                     getattr(op, "__name__", None) or type(op).__name__)
     report = OpCheckReport(label)
     rng = np.random.default_rng(seed)
     specs = list(input_shapes)
