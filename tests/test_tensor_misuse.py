@@ -119,8 +119,10 @@ def test_in_place_ops_keep_the_dtype_and_check_shapes():
     x.add_(np.array([0.5, 0.25]))  # float64 operand, float32 tensor
     assert x.dtype == np.float32
     np.testing.assert_array_equal(x.numpy(), np.array([1.5, 2.25], np.float32))
+    v = x._version[0]
     with pytest.raises(ValueError):
         x.add_(np.ones(3))
+    assert x._version[0] == v  # nothing was written: the version is unchanged
 
 
 # ---- freed graphs, devices --------------------------------------------------------------------

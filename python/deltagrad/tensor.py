@@ -382,8 +382,11 @@ class Tensor:
 
     # ---- in-place ops (torch semantics) ------------------------------------------------------
 
+    @contextlib.contextmanager
     def _inplace(self, op: str) -> Any:
-        """Check that self may be changed in place and bump its version; returns the array."""
+        """`with self._inplace(op) as d: d[...] = ...`: checks that self may be changed in place,
+        yields its array, and bumps the version once the change went through (an op that
+        raises, e.g. on a shape mismatch, writes nothing and leaves the version alone)."""
         if _grad_enabled and self.requires_grad:
             if self._backward is None:
                 raise RuntimeError(
@@ -392,8 +395,8 @@ class Tensor:
             raise RuntimeError(
                 f"{op}: in-place changes to a tensor that is part of a graph are not supported; "
                 "use the out-of-place op")
+        yield self.data
         self._version[0] += 1
-        return self.data
 
     def _operand_data(self, other: Any) -> Any:
         return self._lift(other).data
@@ -401,8 +404,8 @@ class Tensor:
     def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
         """self += alpha * other, in place (broadcasting other to self's shape)."""
         o = self._operand_data(other)
-        d = self._inplace("add_")
-        d += o if alpha == 1.0 else alpha * o
+        with self._inplace("add_") as d:
+            d += o if alpha == 1.0 else alpha * o
         return self
 
     def sub_(self, other: Any, alpha: float = 1.0) -> Tensor:
@@ -410,25 +413,25 @@ class Tensor:
 
     def mul_(self, other: Any) -> Tensor:
         o = self._operand_data(other)
-        d = self._inplace("mul_")
-        d *= o
+        with self._inplace("mul_") as d:
+            d *= o
         return self
 
     def div_(self, other: Any) -> Tensor:
         o = self._operand_data(other)
-        d = self._inplace("div_")
-        d /= o
+        with self._inplace("div_") as d:
+            d /= o
         return self
 
     def copy_(self, src: Any) -> Tensor:
         o = self._operand_data(src)
-        d = self._inplace("copy_")
-        d[...] = o
+        with self._inplace("copy_") as d:
+            d[...] = o
         return self
 
     def fill_(self, value: float) -> Tensor:
-        d = self._inplace("fill_")
-        d.fill(value)
+        with self._inplace("fill_") as d:
+            d.fill(value)
         return self
 
     def zero_(self) -> Tensor:
@@ -453,8 +456,8 @@ class Tensor:
         if isinstance(value, Tensor) and value.device != self.device:
             raise RuntimeError(f"__setitem__: value is on {value.device}, the tensor on "
                                f"{self.device}")
-        d = self._inplace("__setitem__")
-        d[idx] = v
+        with self._inplace("__setitem__") as d:
+            d[idx] = v
 
     def zero_grad(self) -> None:
         self.grad = None
