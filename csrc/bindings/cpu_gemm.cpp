@@ -32,8 +32,9 @@ py::array addressable(py::array x, const char* name) {
   if (native && (x.flags() & kNpyAligned)) return x;
   if (!native && !is_byteswapped_float(x)) dtype_of(x, name);  // throws the TypeError
   require_copyable(x, name);
-  return py::module_::import("numpy").attr("ascontiguousarray")(
-      x, py::arg("dtype") = x.dtype().attr("newbyteorder")("="));
+  // np.array always copies (ascontiguousarray would return a misaligned contiguous x as is)
+  return py::module_::import("numpy").attr("array")(
+      x, py::arg("dtype") = x.dtype().attr("newbyteorder")("="), py::arg("order") = "C");
 }
 
 // The GEMM arguments for C = alpha * op(a) @ op(b) + beta * C over validated arrays; the

@@ -96,7 +96,7 @@ def _dense(x: Any, op: str, name: str) -> Any:
     dt = x.dtype
     if dt.kind == "f" and not dt.isnative:
         _check_copy(x, op, name)
-        return np.ascontiguousarray(x, dtype=dt.newbyteorder("="))
+        return np.array(x, dtype=dt.newbyteorder("="), order="C")  # 0-d stays 0-d
     if not x.flags.c_contiguous or not x.flags.aligned:
         _check_copy(x, op, name)
         x = np.array(x, order="C")  # a real copy (ascontiguousarray keeps a misaligned x)
