@@ -16,7 +16,7 @@ from typing import Any
 
 from .ops import MATMUL_PRECISIONS as _PRECISIONS
 from .ops import (
-    MAX_VIEW_COPY_BYTES,
+    _check_copy,
     _has_internal_overlap,
     _norm_axes,
     _real,
@@ -154,12 +154,7 @@ class KernelOps:
             or self._ptr(x) % x.itemsize
             or any(s % x.itemsize for s in x.strides)
         ):
-            if x.nbytes > MAX_VIEW_COPY_BYTES and _has_internal_overlap(x):
-                raise ValueError(
-                    f"{name}: expected an array this op can read in place, got a broadcast "
-                    f"(overlapping-stride) view of shape {tuple(x.shape)} whose copy would take "
-                    f"{x.nbytes >> 20} MiB; materialize it explicitly if that is intended"
-                )
+            _check_copy(x, name)
             # a real copy: ascontiguousarray would return a misaligned contiguous x unchanged
             x = xp.array(x, dtype=x.dtype.newbyteorder("=") if swapped else None, order="C")
         return x

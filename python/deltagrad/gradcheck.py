@@ -34,6 +34,9 @@ def _flat_outputs(fn: Callable[..., Any], inputs: tuple[Any, ...]) -> list[np.nd
 
 
 def _host(a: Any) -> np.ndarray:
+    """A Tensor, numpy or cupy array (or number) as a float64 numpy array."""
+    if isinstance(a, Tensor):
+        a = a.data
     return np.asarray(a.get() if hasattr(a, "get") else a, dtype=np.float64)
 
 

@@ -55,11 +55,13 @@ def _has_internal_overlap(x: np.ndarray) -> bool:
     return False
 
 
-def _check_copy(x: np.ndarray, op: str, name: str) -> None:
+def _check_copy(x: Any, what: str) -> None:
+    """Refuse to copy a broadcast view above MAX_VIEW_COPY_BYTES (numpy or cupy x); `what`
+    names the argument ("<op>: <name>" here; the CUDA ops' wrapper adds the op itself)."""
     if x.nbytes > MAX_VIEW_COPY_BYTES and _has_internal_overlap(x):
         raise ValueError(
-            f"{op}: {name}: expected an array this op can read in place, got a broadcast "
-            f"(overlapping-stride) view of shape {x.shape} whose copy would take "
+            f"{what}: expected an array this op can read in place, got a broadcast "
+            f"(overlapping-stride) view of shape {tuple(x.shape)} whose copy would take "
             f"{x.nbytes >> 20} MiB; materialize it explicitly if that is intended")
 
 
@@ -95,10 +97,10 @@ def _dense(x: Any, op: str, name: str) -> Any:
     x = _as_ndarray(x, op, name)
     dt = x.dtype
     if dt.kind == "f" and not dt.isnative:
-        _check_copy(x, op, name)
+        _check_copy(x, f"{op}: {name}")
         return np.array(x, dtype=dt.newbyteorder("="), order="C")  # 0-d stays 0-d
     if not x.flags.c_contiguous or not x.flags.aligned:
-        _check_copy(x, op, name)
+        _check_copy(x, f"{op}: {name}")
         x = np.array(x, order="C")  # a real copy (ascontiguousarray keeps a misaligned x)
     return x
 

@@ -73,13 +73,11 @@ class Optimizer:
 
 
 def _grad_of(p: Tensor) -> Any:
-    """p's gradient as a contiguous array of p's dtype; p's version is bumped, because the
-    caller is about to update p in place (a graph that saved p then refuses to backward)."""
+    """p's gradient as a contiguous array of p's dtype (ValueError on a wrong shape)."""
     g = p.grad
     if g.shape != p.data.shape:
         raise ValueError(f"grad: the gradient of a parameter of shape {p.data.shape} has shape "
                          f"{g.shape}")
-    p._version[0] += 1
     if g.dtype != p.data.dtype or not g.flags.c_contiguous:
         g = get_array_module(g).ascontiguousarray(g, dtype=p.data.dtype)
     return g
@@ -115,6 +113,7 @@ class SGD(Optimizer):
             ops.sgd_update(p.data, g, buf, lr=self.lr, momentum=self.momentum,
                            weight_decay=self.weight_decay, nesterov=self.nesterov,
                            dampening=self.dampening, first_step=first)
+            p._version[0] += 1  # changed in place: a graph that saved p refuses to backward
 
 
 class Adam(Optimizer):
@@ -148,6 +147,7 @@ class Adam(Optimizer):
             ops.adam_update(p.data, _grad_of(p), st["exp_avg"], st["exp_avg_sq"],
                             step=st["step"], lr=self.lr, beta1=b1, beta2=b2, eps=self.eps,
                             weight_decay=self.weight_decay, decoupled=self.decoupled)
+            p._version[0] += 1
 
 
 class AdamW(Adam):

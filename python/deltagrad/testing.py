@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, _host, gradcheck
 from .tensor import Tensor
 
 __all__ = ["check_op", "assert_close", "available_devices", "device_context", "Ints",
@@ -80,12 +80,6 @@ def device_context(device: str) -> Iterator[str]:
 
 
 # ---- comparison ------------------------------------------------------------------------------
-
-def _host(x: Any) -> np.ndarray:
-    if isinstance(x, Tensor):
-        x = x.data
-    return np.asarray(x.get() if hasattr(x, "get") else x, dtype=np.float64)
-
 
 def _mismatch(actual: Any, expected: Any, *, atol: float, rtol: float,
               equal_nan: bool) -> str | None:
