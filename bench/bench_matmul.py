@@ -84,8 +84,9 @@ def make_case(name: str, dtype=np.float32):
     return fns, 2.0 * m * n * k
 
 
-def measure(name: str, nthreads: int, rounds: int = 15, dtype=np.float32,
-            repeat: int = 1) -> dict[str, float]:
+def measure(
+    name: str, nthreads: int, rounds: int = 15, dtype=np.float32, repeat: int = 1
+) -> dict[str, float]:
     """GFLOP/s (best interleaved round) of each side and the ratios ours/peer.
 
     repeat > 1 runs the interleaved measurement that many times and keeps each side's best
@@ -115,19 +116,22 @@ if pytest is not None:
     def test_matmul_f32(benchmark, name, nthreads):
         fns, flops = make_case(name)
         benchmark.group = f"matmul-{name}"
-        benchmark.extra_info.update(case=name, shape=CASES[name][5], threads=nthreads,
-                                    dtype="float32", flops=flops)
+        benchmark.extra_info.update(
+            case=name, shape=CASES[name][5], threads=nthreads, dtype="float32", flops=flops
+        )
         if _NUMPY_LOADED_WITH_OVERRIDES:
             benchmark.extra_info["warning"] = (
-                f"numpy was imported with {_OPENBLAS_OVERRIDES} set; unset them before running")
+                f"numpy was imported with {_OPENBLAS_OVERRIDES} set; unset them before running"
+            )
         if not benchmark.disabled:  # the interleaved ratio is for real runs, not the CI smoke
             benchmark.extra_info.update(measure(name, nthreads))
         with threads(nthreads):
             benchmark(fns["ours"])
 
 
-def _isolated_worker(side: str, names: list[str], nthreads: list[int], dtype_name: str,
-                     calls: int) -> None:
+def _isolated_worker(
+    side: str, names: list[str], nthreads: list[int], dtype_name: str, calls: int
+) -> None:
     """Subprocess body for --isolated: best-of-`calls` GFLOP/s of one library, as JSON."""
     import json
     import time
@@ -166,11 +170,16 @@ def isolated(names, nthreads, dtype_name, passes=2, calls=40) -> dict[str, dict[
     for _ in range(passes):
         for side in sides:
             here = os.path.dirname(os.path.abspath(__file__))
-            code = (f"import sys; sys.path.insert(0, {here!r}); import bench_matmul as b; "
-                    f"b._isolated_worker({side!r}, {list(names)!r}, {list(nthreads)!r}, "
-                    f"{dtype_name!r}, {calls:d})")
-            res = json.loads(subprocess.run([sys.executable, "-c", code], check=True,
-                                            capture_output=True, text=True).stdout)
+            code = (
+                f"import sys; sys.path.insert(0, {here!r}); import bench_matmul as b; "
+                f"b._isolated_worker({side!r}, {list(names)!r}, {list(nthreads)!r}, "
+                f"{dtype_name!r}, {calls:d})"
+            )
+            res = json.loads(
+                subprocess.run(
+                    [sys.executable, "-c", code], check=True, capture_output=True, text=True
+                ).stdout
+            )
             for key, g in res.items():
                 best[side][key] = max(best[side].get(key, 0.0), g)
     return best
@@ -185,14 +194,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--case", nargs="*", default=list(CASES), choices=list(CASES))
     p.add_argument("--threads", nargs="*", type=int, default=list(THREADS))
-    p.add_argument("--repeat", type=int, default=1,
-                   help="repeat each interleaved measurement, keeping each side's best")
-    p.add_argument("--isolated", action="store_true",
-                   help="time each library alone in its own process instead of interleaved")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="repeat each interleaved measurement, keeping each side's best",
+    )
+    p.add_argument(
+        "--isolated",
+        action="store_true",
+        help="time each library alone in its own process instead of interleaved",
+    )
     args = p.parse_args(argv)
     dtype = np.dtype(args.dtype).type
-    iso = isolated(args.case, args.threads, args.dtype, passes=args.repeat) if args.isolated \
-        else None
+    iso = (
+        isolated(args.case, args.threads, args.dtype, passes=args.repeat) if args.isolated else None
+    )
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -200,12 +217,20 @@ def main(argv: list[str] | None = None) -> int:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    print(f"# {cpu}; deltagrad {dg.__version__} isa={dg.info()['cpu_isa']}; numpy {np.__version__}"
-          + (f"; torch {torch.__version__}" if torch is not None else "") + f"; {args.dtype}; "
-          + (f"each library alone in its own process, best of {args.repeat} passes"
-             if iso else f"best of {args.rounds} interleaved rounds x {args.repeat}"))
-    head = f"| {'case':<11} | {'m x n x k':<15} | thr | ours GF/s | numpy GF/s | torch GF/s " \
-           f"| ours/numpy | ours/torch |"
+    print(
+        f"# {cpu}; deltagrad {dg.__version__} isa={dg.info()['cpu_isa']}; numpy {np.__version__}"
+        + (f"; torch {torch.__version__}" if torch is not None else "")
+        + f"; {args.dtype}; "
+        + (
+            f"each library alone in its own process, best of {args.repeat} passes"
+            if iso
+            else f"best of {args.rounds} interleaved rounds x {args.repeat}"
+        )
+    )
+    head = (
+        f"| {'case':<11} | {'m x n x k':<15} | thr | ours GF/s | numpy GF/s | torch GF/s "
+        f"| ours/numpy | ours/torch |"
+    )
     print(head)
     print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
     for name in args.case:
@@ -221,9 +246,12 @@ def main(argv: list[str] | None = None) -> int:
                 r = measure(name, nt, args.rounds, dtype, args.repeat)
             tg = r.get("gflops_torch", float("nan"))
             tr = r.get("ratio_torch", float("nan"))
-            print(f"| {name:<11} | {f'{m}x{n}x{k}':<15} | {nt:>3} | {r['gflops_ours']:>9.1f} | "
-                  f"{r['gflops_numpy']:>10.1f} | {tg:>10.1f} | {r['ratio_numpy']:>9.2f}x | "
-                  f"{tr:>9.2f}x |", flush=True)
+            print(
+                f"| {name:<11} | {f'{m}x{n}x{k}':<15} | {nt:>3} | {r['gflops_ours']:>9.1f} | "
+                f"{r['gflops_numpy']:>10.1f} | {tg:>10.1f} | {r['ratio_numpy']:>9.2f}x | "
+                f"{tr:>9.2f}x |",
+                flush=True,
+            )
     return 0
 
 

@@ -52,12 +52,17 @@ def _torch_fn(act):
     except ImportError:
         return None
     f = torch.nn.functional
-    return {"relu": lambda t, out: torch.clamp(t, min=0, out=out), "sigmoid": torch.sigmoid,
-            "tanh": torch.tanh, "gelu": f.gelu,
-            "gelu_tanh": lambda t: f.gelu(t, approximate="tanh"), "softplus": f.softplus,
-            # the kernel of torch.nn.functional.silu, through its out= variant (F.silu has no
-            # out=, and allocating the 64 MiB result would dominate the peer's time)
-            "silu": lambda t, out: torch.ops.aten.silu.out(t, out=out)}[act]
+    return {
+        "relu": lambda t, out: torch.clamp(t, min=0, out=out),
+        "sigmoid": torch.sigmoid,
+        "tanh": torch.tanh,
+        "gelu": f.gelu,
+        "gelu_tanh": lambda t: f.gelu(t, approximate="tanh"),
+        "softplus": f.softplus,
+        # the kernel of torch.nn.functional.silu, through its out= variant (F.silu has no
+        # out=, and allocating the 64 MiB result would dominate the peer's time)
+        "silu": lambda t, out: torch.ops.aten.silu.out(t, out=out),
+    }[act]
 
 
 def _report(benchmark, timings, ours, **extra):
@@ -65,13 +70,15 @@ def _report(benchmark, timings, ours, **extra):
         benchmark.extra_info[f"{name}_best_s"] = t["best"]
     for key, value in extra.items():
         benchmark.extra_info[key] = value
-    line = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in
-                    extra.items())
+    line = " ".join(
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in extra.items()
+    )
     print(f"\n[{benchmark.name}] {line}")
 
 
-@pytest.mark.parametrize("act", ["relu", "sigmoid", "tanh", "gelu", "gelu_tanh", "softplus",
-                                 "silu"])
+@pytest.mark.parametrize(
+    "act", ["relu", "sigmoid", "tanh", "gelu", "gelu_tanh", "softplus", "silu"]
+)
 def test_activation_forward_16m(benchmark, act):
     n = N_ACT if not benchmark.disabled else 1 << 16
     rng = np.random.default_rng(0)
@@ -86,27 +93,38 @@ def test_activation_forward_16m(benchmark, act):
     if not benchmark.disabled:
         # two bandwidth baselines: NumPy's copy (one thread, ordinary stores) and a copy on
         # deltagrad's threads with the same non-temporal stores (the identity activation)
-        fns = {"ours": ours, "copy": lambda: np.copyto(copy_dst, x),
-               "copy_mt": lambda: ops.activation(x, "identity", out=copy_dst),
-               "numpy": lambda: expr(x)}
+        fns = {
+            "ours": ours,
+            "copy": lambda: np.copyto(copy_dst, x),
+            "copy_mt": lambda: ops.activation(x, "identity", out=copy_dst),
+            "numpy": lambda: expr(x),
+        }
         tfn = _torch_fn(act)
         if tfn is not None:
             import torch
 
             tx, ty = torch.from_numpy(x), torch.from_numpy(copy_dst)
-            fns["torch"] = lambda: tfn(tx) if act in ("gelu", "gelu_tanh", "softplus") \
-                else tfn(tx, out=ty)
+            fns["torch"] = lambda: (
+                tfn(tx) if act in ("gelu", "gelu_tanh", "softplus") else tfn(tx, out=ty)
+            )
         t = interleaved(fns, rounds=21)
         gbs = 2 * x.nbytes / t["ours"]["best"] / 1e9
         extra = {}
         if "torch" in t:
             extra["speedup_vs_torch"] = t["torch"]["best"] / t["ours"]["best"]
-        _report(benchmark, t, ours, threads=dg.get_num_threads(), ours_GBps=gbs,
-                copy_GBps=2 * x.nbytes / t["copy"]["best"] / 1e9,
-                copy_mt_GBps=2 * x.nbytes / t["copy_mt"]["best"] / 1e9,
-                fraction_of_copy_bandwidth=t["copy"]["best"] / t["ours"]["best"],
-                fraction_of_mt_copy_bandwidth=t["copy_mt"]["best"] / t["ours"]["best"],
-                speedup_vs_numpy=t["numpy"]["best"] / t["ours"]["best"], **extra)
+        _report(
+            benchmark,
+            t,
+            ours,
+            threads=dg.get_num_threads(),
+            ours_GBps=gbs,
+            copy_GBps=2 * x.nbytes / t["copy"]["best"] / 1e9,
+            copy_mt_GBps=2 * x.nbytes / t["copy_mt"]["best"] / 1e9,
+            fraction_of_copy_bandwidth=t["copy"]["best"] / t["ours"]["best"],
+            fraction_of_mt_copy_bandwidth=t["copy_mt"]["best"] / t["ours"]["best"],
+            speedup_vs_numpy=t["numpy"]["best"] / t["ours"]["best"],
+            **extra,
+        )
     benchmark(ours)
 
 
@@ -128,8 +146,13 @@ def test_softmax_cross_entropy_256x1000_vs_torch_1thread(benchmark):
     with threads(1):  # torch and deltagrad both on one thread
         if not benchmark.disabled:
             timings = interleaved({"ours": ours, "torch": peer}, rounds=21)
-            _report(benchmark, timings, ours, threads=1,
-                    speedup_vs_torch=timings["torch"]["best"] / timings["ours"]["best"])
+            _report(
+                benchmark,
+                timings,
+                ours,
+                threads=1,
+                speedup_vs_torch=timings["torch"]["best"] / timings["ours"]["best"],
+            )
         benchmark(ours)
 
 
@@ -148,11 +171,17 @@ def test_linear_forward_fused_vs_bare_gemm(benchmark, nthreads):
 
     with threads(nthreads):
         if not benchmark.disabled:
-            timings = interleaved({"ours": ours, "gemm": bare,
-                                   "numpy": lambda: np.maximum(x @ w.T + b, 0)}, rounds=21)
+            timings = interleaved(
+                {"ours": ours, "gemm": bare, "numpy": lambda: np.maximum(x @ w.T + b, 0)}, rounds=21
+            )
             flops = 2 * 256 * 784 * 512
-            _report(benchmark, timings, ours, threads=nthreads,
-                    ours_GFLOPs=flops / timings["ours"]["best"] / 1e9,
-                    fused_over_bare_gemm_time=timings["ours"]["best"] / timings["gemm"]["best"],
-                    speedup_vs_numpy=timings["numpy"]["best"] / timings["ours"]["best"])
+            _report(
+                benchmark,
+                timings,
+                ours,
+                threads=nthreads,
+                ours_GFLOPs=flops / timings["ours"]["best"] / 1e9,
+                fused_over_bare_gemm_time=timings["ours"]["best"] / timings["gemm"]["best"],
+                speedup_vs_numpy=timings["numpy"]["best"] / timings["ours"]["best"],
+            )
         benchmark(ours)

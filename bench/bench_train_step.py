@@ -81,14 +81,16 @@ def test_train_step_mlp(benchmark, nthreads):
         if not benchmark.disabled:
             r = interleaved({"deltagrad": ours, "torch": theirs}, rounds=15)
             flops = 6 * BATCH * sum(a * b for a, b in zip(SIZES[:-1], SIZES[1:]))
-            benchmark.extra_info.update({
-                "threads": nthreads,
-                "deltagrad_ms": r["deltagrad"]["best"] * 1e3,
-                "torch_ms": r["torch"]["best"] * 1e3,
-                "speedup_vs_torch": r["torch"]["best"] / r["deltagrad"]["best"],
-                "speedup_vs_torch_median": r["torch"]["median"] / r["deltagrad"]["median"],
-                "deltagrad_gflops": flops / r["deltagrad"]["best"] / 1e9,
-            })
+            benchmark.extra_info.update(
+                {
+                    "threads": nthreads,
+                    "deltagrad_ms": r["deltagrad"]["best"] * 1e3,
+                    "torch_ms": r["torch"]["best"] * 1e3,
+                    "speedup_vs_torch": r["torch"]["best"] / r["deltagrad"]["best"],
+                    "speedup_vs_torch_median": r["torch"]["median"] / r["deltagrad"]["median"],
+                    "deltagrad_gflops": flops / r["deltagrad"]["best"] / 1e9,
+                }
+            )
             print(f"\n[{nthreads} thread(s)] {benchmark.extra_info}")
         benchmark(ours)
 
@@ -115,6 +117,7 @@ def _count_op_calls(step):
         def wrapper(*a, **k):
             count[0] += 1
             return fn(*a, **k)
+
         return wrapper
 
     saved = _patched_ops(counting)
@@ -135,6 +138,7 @@ def _python_only_seconds(step, reps=2000):
             r = fn(*a, **k)
             recorded.append(r)
             return r
+
         return wrapper
 
     saved = _patched_ops(recording)
@@ -149,6 +153,7 @@ def _python_only_seconds(step, reps=2000):
             r = recorded[it[0] % len(recorded)]
             it[0] += 1
             return r
+
         return wrapper
 
     saved = _patched_ops(replaying)
@@ -173,12 +178,14 @@ def test_python_overhead_per_op(benchmark):
         if not benchmark.disabled:
             r = interleaved({"tiny_step": step}, rounds=15)
             python_only = _python_only_seconds(step)
-            benchmark.extra_info.update({
-                "ops_per_step": n_ops,
-                "step_us": r["tiny_step"]["best"] * 1e6,
-                "us_per_op": r["tiny_step"]["best"] / n_ops * 1e6,  # Python + binding + kernel
-                "python_us_per_op": python_only / n_ops * 1e6,  # deltagrad's Python layer only
-            })
+            benchmark.extra_info.update(
+                {
+                    "ops_per_step": n_ops,
+                    "step_us": r["tiny_step"]["best"] * 1e6,
+                    "us_per_op": r["tiny_step"]["best"] / n_ops * 1e6,  # Python + binding + kernel
+                    "python_us_per_op": python_only / n_ops * 1e6,  # deltagrad's Python layer only
+                }
+            )
             print(f"\n[tiny MLP] {benchmark.extra_info}")
         benchmark(step)
 
@@ -187,8 +194,12 @@ if __name__ == "__main__":  # quick look without pytest
     for n in (1, 2):
         with threads(n):
             r = interleaved({"deltagrad": deltagrad_step(), "torch": torch_step()}, rounds=9)
-            print(n, {k: round(v["best"] * 1e3, 3) for k, v in r.items()},
-                  "speedup", round(r["torch"]["best"] / r["deltagrad"]["best"], 3))
+            print(
+                n,
+                {k: round(v["best"] * 1e3, 3) for k, v in r.items()},
+                "speedup",
+                round(r["torch"]["best"] / r["deltagrad"]["best"], 3),
+            )
     s = deltagrad_step([4, 8, 3], 2)
     k = _count_op_calls(s)
     t0 = time.perf_counter()
@@ -196,5 +207,7 @@ if __name__ == "__main__":  # quick look without pytest
         s()
     dt = (time.perf_counter() - t0) / 2000
     py = _python_only_seconds(s)
-    print(f"tiny step {dt * 1e6:.1f} us, {k} ops: {dt / k * 1e6:.2f} us/op in all, "
-          f"{py / k * 1e6:.2f} us/op in deltagrad's Python layer")
+    print(
+        f"tiny step {dt * 1e6:.1f} us, {k} ops: {dt / k * 1e6:.2f} us/op in all, "
+        f"{py / k * 1e6:.2f} us/op in deltagrad's Python layer"
+    )

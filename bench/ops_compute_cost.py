@@ -32,8 +32,11 @@ def cost(fn, n, reps):
 def measure(rng, n: int, reps: int) -> dict[str, float]:
     x = (rng.standard_normal(n) * 3).astype(np.float32)
     y = np.empty_like(x)
-    rows = {"np.copyto": lambda: np.copyto(y, x), "np.tanh": lambda: np.tanh(x, out=y),
-            "np.exp": lambda: np.exp(x, out=y)}
+    rows = {
+        "np.copyto": lambda: np.copyto(y, x),
+        "np.tanh": lambda: np.tanh(x, out=y),
+        "np.exp": lambda: np.exp(x, out=y),
+    }
     for a in ACTS:
         rows[a] = lambda a=a: _cpu.activation(x, a, out=y)
     return {name: cost(fn, n, reps) for name, fn in rows.items()}

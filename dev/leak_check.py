@@ -95,28 +95,40 @@ def cpu_cases(rng: np.random.Generator) -> list[tuple[str, Callable[[], Any], in
         add(f"matmul_bias_relu[{t}]", lambda a=a, b=b, c=b[0]: _cpu._matmul_bias_relu(a, b, c))
         for act in O.ACTIVATIONS:
             add(f"activation[{act},{t}]", lambda x=x, act=act: O.activation(x, act, param=0.1))
-            add(f"activation_backward[{act},{t}]",
-                lambda x=x, dy=dy, act=act: O.activation_backward(dy, x, act, param=0.1))
+            add(
+                f"activation_backward[{act},{t}]",
+                lambda x=x, dy=dy, act=act: O.activation_backward(dy, x, act, param=0.1),
+            )
         add(f"activation_threads[{t}]", lambda big=big: O.activation(big, "gelu"), div=4)
         add(f"activation_out[{t}]", lambda x=x, c=c: O.activation(x, "tanh", out=c))
         add(f"math_fn[{t}]", lambda x=x: _cpu.math_fn(x, "erf"))
         add(f"softmax[{t}]", lambda x=x: O.softmax(x))
         add(f"log_softmax[{t}]", lambda x3=x3: O.log_softmax(x3))
         add(f"softmax_backward[{t}]", lambda x=x, dy=dy: O.softmax_backward(dy, O.softmax(x)))
-        add(f"log_softmax_backward[{t}]",
-            lambda x=x, dy=dy: O.log_softmax_backward(dy, O.log_softmax(x)))
+        add(
+            f"log_softmax_backward[{t}]",
+            lambda x=x, dy=dy: O.log_softmax_backward(dy, O.log_softmax(x)),
+        )
         for red in ("mean", "sum", "none"):
-            add(f"softmax_cross_entropy[{red},{t}]",
-                lambda x=x, y=labels, red=red: O.softmax_cross_entropy(x, y, red))
+            add(
+                f"softmax_cross_entropy[{red},{t}]",
+                lambda x=x, y=labels, red=red: O.softmax_cross_entropy(x, y, red),
+            )
             add(f"mse_loss[{red},{t}]", lambda x=x, y=dy, red=red: O.mse_loss(x, y, red))
-            add(f"binary_cross_entropy[{red},{t}]",
-                lambda p=p, y=q, red=red: O.binary_cross_entropy(p, y, red))
-            add(f"bce_with_logits[{red},{t}]",
-                lambda x=x, y=p, red=red: O.binary_cross_entropy_with_logits(x, y, red))
+            add(
+                f"binary_cross_entropy[{red},{t}]",
+                lambda p=p, y=q, red=red: O.binary_cross_entropy(p, y, red),
+            )
+            add(
+                f"bce_with_logits[{red},{t}]",
+                lambda x=x, y=p, red=red: O.binary_cross_entropy_with_logits(x, y, red),
+            )
         add(f"sum_of_squares[{t}]", lambda x=x, y=dy: O.sum_of_squares(x, y))
         for act in ("identity", "relu", "gelu"):
-            add(f"linear_forward[{act},{t}]",
-                lambda x=xl, w=w, b=bias, act=act: O.linear_forward(x, w, b, act))
+            add(
+                f"linear_forward[{act},{t}]",
+                lambda x=xl, w=w, b=bias, act=act: O.linear_forward(x, w, b, act),
+            )
 
             def lin_bwd(x=xl, w=w, b=bias, act=act, dy=dy) -> Any:
                 y, z = O.linear_forward(x, w, b, act)
@@ -130,19 +142,44 @@ def cpu_cases(rng: np.random.Generator) -> list[tuple[str, Callable[[], Any], in
         add(f"sum_all[{t}]", lambda x=x: O.sum(x))
         add(f"sum_to_shape[{t}]", lambda x3=x3: O.sum_to_shape(x3, (1, 9, 1)))
         prm, g, buf = x.copy(), dy.copy(), np.zeros_like(x)
-        add(f"sgd_update[{t}]", lambda prm=prm, g=g, buf=buf: O.sgd_update(
-            prm, g, buf, lr=1e-3, momentum=0.9, weight_decay=1e-4, nesterov=True))
+        add(
+            f"sgd_update[{t}]",
+            lambda prm=prm, g=g, buf=buf: O.sgd_update(
+                prm, g, buf, lr=1e-3, momentum=0.9, weight_decay=1e-4, nesterov=True
+            ),
+        )
         mom, vel = np.zeros_like(x), np.zeros_like(x)
-        add(f"adam_update[{t}]", lambda prm=prm, g=g, mom=mom, vel=vel: O.adam_update(
-            prm, g, mom, vel, step=3, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
-            weight_decay=1e-2, decoupled=True))
+        add(
+            f"adam_update[{t}]",
+            lambda prm=prm, g=g, mom=mom, vel=vel: O.adam_update(
+                prm,
+                g,
+                mom,
+                vel,
+                step=3,
+                lr=1e-3,
+                beta1=0.9,
+                beta2=0.999,
+                eps=1e-8,
+                weight_decay=1e-2,
+                decoupled=True,
+            ),
+        )
         # size 0 and 1
         e = np.zeros((0, 7), dt)
-        add(f"empty[{t}]", lambda e=e: (O.matmul(e, e.T), O.activation(e, "relu"),
-                                        O.softmax(e), O.sum(e, axis=0)))
+        add(
+            f"empty[{t}]",
+            lambda e=e: (O.matmul(e, e.T), O.activation(e, "relu"), O.softmax(e), O.sum(e, axis=0)),
+        )
         one = np.ones((1, 1), dt)
-        add(f"one[{t}]", lambda one=one: (O.matmul(one, one), O.softmax(one),
-                                          O.softmax_cross_entropy(one, np.zeros(1, np.int64))))
+        add(
+            f"one[{t}]",
+            lambda one=one: (
+                O.matmul(one, one),
+                O.softmax(one),
+                O.softmax_cross_entropy(one, np.zeros(1, np.int64)),
+            ),
+        )
 
         # ---- error paths: through dg.ops and straight into the binding (thrown in C++) ------
         xi = np.ones((m, n), np.int32)
@@ -151,50 +188,99 @@ def cpu_cases(rng: np.random.Generator) -> list[tuple[str, Callable[[], Any], in
         ro.flags.writeable = False
         add(f"err_matmul_shape[{t}]", raises(ValueError, lambda a=a: O.matmul(a, a)))
         add(f"err_matmul_dtype[{t}]", raises(TypeError, lambda a=a, o=other: _cpu.matmul(a, o.T)))
-        add(f"err_matmul_beta[{t}]", raises(ValueError, lambda a=a, b=b: _cpu.matmul(
-            a, b, False, False, 1.0, 0.5, None)))
-        add(f"err_matmul_out[{t}]", raises(ValueError, lambda a=a, b=b, x=x3: O.matmul(
-            a, b, out=x)))
-        add(f"err_activation_name[{t}]", raises(ValueError, lambda x=x: _cpu.activation(
-            x, "swish")))
-        add(f"err_activation_int[{t}]", raises(TypeError, lambda xi=xi: _cpu.activation(
-            xi, "relu")))
-        add(f"err_activation_out_ro[{t}]", raises(ValueError, lambda x=x, ro=ro: _cpu.activation(
-            x, "relu", out=ro)))
-        add(f"err_activation_backward[{t}]", raises(ValueError, lambda x=x, x3=x3:
-                                                     _cpu.activation_backward(x3, x, "gelu")))
+        add(
+            f"err_matmul_beta[{t}]",
+            raises(ValueError, lambda a=a, b=b: _cpu.matmul(a, b, False, False, 1.0, 0.5, None)),
+        )
+        add(
+            f"err_matmul_out[{t}]", raises(ValueError, lambda a=a, b=b, x=x3: O.matmul(a, b, out=x))
+        )
+        add(
+            f"err_activation_name[{t}]", raises(ValueError, lambda x=x: _cpu.activation(x, "swish"))
+        )
+        add(
+            f"err_activation_int[{t}]", raises(TypeError, lambda xi=xi: _cpu.activation(xi, "relu"))
+        )
+        add(
+            f"err_activation_out_ro[{t}]",
+            raises(ValueError, lambda x=x, ro=ro: _cpu.activation(x, "relu", out=ro)),
+        )
+        add(
+            f"err_activation_backward[{t}]",
+            raises(ValueError, lambda x=x, x3=x3: _cpu.activation_backward(x3, x, "gelu")),
+        )
         add(f"err_math_fn[{t}]", raises(ValueError, lambda x=x: _cpu.math_fn(x, "nope")))
-        add(f"err_softmax_0d[{t}]", raises(ValueError, lambda dt=dt: _cpu.softmax(
-            np.array(1.0, dt))))
-        add(f"err_xent_label[{t}]", raises(ValueError, lambda x=x, y=bad_labels:
-                                           _cpu.softmax_cross_entropy(x, y, "mean")))
-        add(f"err_xent_label_dtype[{t}]", raises(TypeError, lambda x=x, y=labels32:
-                                                 _cpu.softmax_cross_entropy(x, y, "mean")))
-        add(f"err_loss_reduction[{t}]", raises(ValueError, lambda x=x, y=dy: _cpu.mse_loss(
-            x, y, "avg")))
+        add(
+            f"err_softmax_0d[{t}]",
+            raises(ValueError, lambda dt=dt: _cpu.softmax(np.array(1.0, dt))),
+        )
+        add(
+            f"err_xent_label[{t}]",
+            raises(ValueError, lambda x=x, y=bad_labels: _cpu.softmax_cross_entropy(x, y, "mean")),
+        )
+        add(
+            f"err_xent_label_dtype[{t}]",
+            raises(TypeError, lambda x=x, y=labels32: _cpu.softmax_cross_entropy(x, y, "mean")),
+        )
+        add(
+            f"err_loss_reduction[{t}]",
+            raises(ValueError, lambda x=x, y=dy: _cpu.mse_loss(x, y, "avg")),
+        )
         add(f"err_loss_shape[{t}]", raises(ValueError, lambda x=x, y=x3: _cpu.mse_loss(x, y)))
-        add(f"err_linear_w[{t}]", raises(ValueError, lambda x=xl, w=w: _cpu.linear_forward(
-            x, w.T.copy(), None)))
-        add(f"err_linear_saved[{t}]", raises(ValueError, lambda x=xl, w=w, dy=dy:
-                                              _cpu.linear_backward(dy, x, w, None, "gelu")))
+        add(
+            f"err_linear_w[{t}]",
+            raises(ValueError, lambda x=xl, w=w: _cpu.linear_forward(x, w.T.copy(), None)),
+        )
+        add(
+            f"err_linear_saved[{t}]",
+            raises(
+                ValueError, lambda x=xl, w=w, dy=dy: _cpu.linear_backward(dy, x, w, None, "gelu")
+            ),
+        )
         add(f"err_reduce_axes[{t}]", raises(ValueError, lambda x3=x3: _cpu.reduce_sum(x3, 2, 5)))
-        add(f"err_sgd_ro[{t}]", raises(ValueError, lambda ro=ro, g=g, buf=buf: _cpu.sgd_update(
-            ro, g, buf, lr=0.1, momentum=0.9)))
-        add(f"err_sgd_alias[{t}]", raises(ValueError, lambda prm=prm, g=g: _cpu.sgd_update(
-            prm, g, prm, lr=0.1, momentum=0.9)))
-        add(f"err_adam_step[{t}]", raises(ValueError, lambda prm=prm, g=g, mom=mom, vel=vel:
-                                           _cpu.adam_update(prm, g, mom, vel, step=0)))
+        add(
+            f"err_sgd_ro[{t}]",
+            raises(
+                ValueError,
+                lambda ro=ro, g=g, buf=buf: _cpu.sgd_update(ro, g, buf, lr=0.1, momentum=0.9),
+            ),
+        )
+        add(
+            f"err_sgd_alias[{t}]",
+            raises(
+                ValueError, lambda prm=prm, g=g: _cpu.sgd_update(prm, g, prm, lr=0.1, momentum=0.9)
+            ),
+        )
+        add(
+            f"err_adam_step[{t}]",
+            raises(
+                ValueError,
+                lambda prm=prm, g=g, mom=mom, vel=vel: _cpu.adam_update(prm, g, mom, vel, step=0),
+            ),
+        )
         add(f"err_not_array[{t}]", raises(TypeError, lambda: _cpu.softmax([1.0, 2.0])))
     # The other ISAs' kernels (GEMM packing, tails) on a few ops, float32.
     detected = _cpu.detected_isa()
     for isa in ("avx2", "generic"):
         if isa == detected or (isa == "avx2" and detected == "generic"):
             continue
-        for name, fn, div in [c for c in cases if c[0] in (
-                "matmul[float32]", "matmul_trans[float32]", "linear_backward[gelu,float32]",
-                "activation[gelu_tanh,float32]", "activation_backward[softplus,float32]",
-                "softmax_cross_entropy[mean,float32]", "bce_with_logits[none,float32]",
-                "adam_update[float32]", "sum[float32]", "log_softmax[float32]")]:
+        for name, fn, div in [
+            c
+            for c in cases
+            if c[0]
+            in (
+                "matmul[float32]",
+                "matmul_trans[float32]",
+                "linear_backward[gelu,float32]",
+                "activation[gelu_tanh,float32]",
+                "activation_backward[softplus,float32]",
+                "softmax_cross_entropy[mean,float32]",
+                "bce_with_logits[none,float32]",
+                "adam_update[float32]",
+                "sum[float32]",
+                "log_softmax[float32]",
+            )
+        ]:
 
             def on_isa(fn=fn, isa=isa) -> Any:
                 old = _cpu.active_isa()
@@ -232,30 +318,62 @@ def simt_cases(rng: np.random.Generator) -> list[tuple[str, Callable[[], Any], i
         bias = rng.standard_normal(11).astype(dt)
         add(f"simt_matmul[{t}]", lambda a=a, b=b: so.matmul(a, b, trans_a=False))
         add(f"simt_activation[{t}]", lambda x=x: so.activation(x, "gelu"))
-        add(f"simt_activation_backward[{t}]",
-            lambda x=x, dy=dy: so.activation_backward(dy, x, "softplus"))
+        add(
+            f"simt_activation_backward[{t}]",
+            lambda x=x, dy=dy: so.activation_backward(dy, x, "softplus"),
+        )
         add(f"simt_softmax[{t}]", lambda x=x, dy=dy: so.softmax_backward(dy, so.softmax(x)))
         add(f"simt_log_softmax[{t}]", lambda x=x: so.log_softmax(x))
         add(f"simt_xent[{t}]", lambda x=x, y=labels: so.softmax_cross_entropy(x, y, "mean"))
-        add(f"simt_losses[{t}]", lambda x=x, y=dy, p=p: (
-            so.mse_loss(x, y), so.binary_cross_entropy(p, p[::-1].copy(), "sum"),
-            so.binary_cross_entropy_with_logits(x, p, "none"), so.sum_of_squares(x, y)))
-        add(f"simt_linear[{t}]", lambda a=a, w=w, b=bias, dy=dy: so.linear_backward(
-            dy, a, w, so.linear_forward(a, w, b, "gelu")[1], "gelu"))
+        add(
+            f"simt_losses[{t}]",
+            lambda x=x, y=dy, p=p: (
+                so.mse_loss(x, y),
+                so.binary_cross_entropy(p, p[::-1].copy(), "sum"),
+                so.binary_cross_entropy_with_logits(x, p, "none"),
+                so.sum_of_squares(x, y),
+            ),
+        )
+        add(
+            f"simt_linear[{t}]",
+            lambda a=a, w=w, b=bias, dy=dy: so.linear_backward(
+                dy, a, w, so.linear_forward(a, w, b, "gelu")[1], "gelu"
+            ),
+        )
         add(f"simt_sum[{t}]", lambda x=x: (so.sum(x, axis=0), so.mean(x)))
         prm, g = x.copy(), dy.copy()
         buf, mom, vel = np.zeros_like(x), np.zeros_like(x), np.zeros_like(x)
-        add(f"simt_optim[{t}]", lambda prm=prm, g=g, buf=buf, mom=mom, vel=vel: (
-            so.sgd_update(prm, g, buf, lr=1e-3, momentum=0.9),
-            so.adam_update(prm, g, mom, vel, step=2, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
-                           weight_decay=0.0, decoupled=False)))
+        add(
+            f"simt_optim[{t}]",
+            lambda prm=prm, g=g, buf=buf, mom=mom, vel=vel: (
+                so.sgd_update(prm, g, buf, lr=1e-3, momentum=0.9),
+                so.adam_update(
+                    prm,
+                    g,
+                    mom,
+                    vel,
+                    step=2,
+                    lr=1e-3,
+                    beta1=0.9,
+                    beta2=0.999,
+                    eps=1e-8,
+                    weight_decay=0.0,
+                    decoupled=False,
+                ),
+            ),
+        )
         add(f"simt_err_shape[{t}]", raises(ValueError, lambda a=a: so.matmul(a, a)))
     xs = rng.standard_normal(200).astype(np.float32)
     add("simt_selftest_ok", lambda: S.selftest("reverse_block", xs))
     # Faults thrown inside a fiber while the rest of the block waits at a barrier: the
     # exception crosses the scheduler and pybind11, and the waiting fibers are abandoned.
-    for bad in ("reverse_block_missing_sync", "rotate_block_missing_sync", "divergent_barrier",
-                "scale_unguarded", "warp_sum_divergent"):
+    for bad in (
+        "reverse_block_missing_sync",
+        "rotate_block_missing_sync",
+        "divergent_barrier",
+        "scale_unguarded",
+        "warp_sum_divergent",
+    ):
         add(f"simt_fault[{bad}]", raises(S.SimtFault, lambda bad=bad: S.selftest(bad, xs)))
     add("simt_err_unknown", raises(ValueError, lambda: S.selftest("nope", xs)))
     return cases
@@ -271,8 +389,11 @@ def training_cases(rng: np.random.Generator) -> list[tuple[str, Callable[[], Any
     y = rng.integers(0, 5, 32)
     for opt_name in ("SGD", "Adam", "AdamW"):
         model = nn.MLP([20, 33, 5], activation="gelu")
-        opt = (optim.SGD(model.parameters(), lr=0.01, momentum=0.9) if opt_name == "SGD"
-               else getattr(optim, opt_name)(model.parameters(), lr=1e-3))
+        opt = (
+            optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+            if opt_name == "SGD"
+            else getattr(optim, opt_name)(model.parameters(), lr=1e-3)
+        )
 
         def step(model=model, opt=opt) -> float:
             opt.zero_grad()
@@ -319,8 +440,10 @@ def lsan_report(paths: list[str]) -> int:
                 others += 1
     for rec in ours:
         print(rec + "\n")
-    print(f"leak_check: LeakSanitizer: {len(ours)} leak(s) from deltagrad's code, {others} from "
-          "the interpreter and numpy (not ours, ignored)")
+    print(
+        f"leak_check: LeakSanitizer: {len(ours)} leak(s) from deltagrad's code, {others} from "
+        "the interpreter and numpy (not ours, ignored)"
+    )
     return len(ours)
 
 
@@ -339,17 +462,31 @@ def measure(fn: Callable[[], Any], warmup: int, iters: int) -> tuple[int, int, f
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--iters", type=int, default=400, help="measured calls per case "
-                    "(divided by the case's divisor for the slow ones)")
+    ap.add_argument(
+        "--iters",
+        type=int,
+        default=400,
+        help="measured calls per case (divided by the case's divisor for the slow ones)",
+    )
     ap.add_argument("--warmup", type=int, default=0, help="warm-up calls (default: iters/4)")
     ap.add_argument("--rss-mib", type=float, default=2.0, help="RSS growth allowed per case")
-    ap.add_argument("--calls", type=int, default=0, help="only call each case this many times, "
-                    "measure nothing (for LeakSanitizer, which reports any leak at exit)")
+    ap.add_argument(
+        "--calls",
+        type=int,
+        default=0,
+        help="only call each case this many times, "
+        "measure nothing (for LeakSanitizer, which reports any leak at exit)",
+    )
     ap.add_argument("-k", default="", help="only the cases whose name contains this")
     ap.add_argument("--no-simt", action="store_true", help="skip the SIMT emulator cases")
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
-    ap.add_argument("--lsan-report", nargs="+", metavar="LOG", help="only read these "
-                    "LeakSanitizer logs; exit 1 when a leak was allocated by deltagrad's code")
+    ap.add_argument(
+        "--lsan-report",
+        nargs="+",
+        metavar="LOG",
+        help="only read these "
+        "LeakSanitizer logs; exit 1 when a leak was allocated by deltagrad's code",
+    )
     args = ap.parse_args(argv)
     if args.lsan_report:
         return 1 if lsan_report(args.lsan_report) else 0
@@ -363,8 +500,11 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(c[0] for c in cases))
         return 0
     if sys.getallocatedblocks() == 0 and not args.calls:
-        print("leak_check: sys.getallocatedblocks() is 0 (PYTHONMALLOC=malloc?): the Python "
-              "object count is not measured, only RSS", file=sys.stderr)
+        print(
+            "leak_check: sys.getallocatedblocks() is 0 (PYTHONMALLOC=malloc?): the Python "
+            "object count is not measured, only RSS",
+            file=sys.stderr,
+        )
 
     failures = []
     t_start = time.perf_counter()
@@ -391,8 +531,10 @@ def main(argv: list[str] | None = None) -> int:
         if bad:
             failures.append(f"{name}: " + "; ".join(bad))
         if os.environ.get("DG_LEAK_VERBOSE"):
-            print(f"{name:44s} {iters:6d} calls {dt:6.2f}s  objects {blocks:+6d}  "
-                  f"RSS {rss / 2**10:+9.0f} KiB")
+            print(
+                f"{name:44s} {iters:6d} calls {dt:6.2f}s  objects {blocks:+6d}  "
+                f"RSS {rss / 2**10:+9.0f} KiB"
+            )
     total = time.perf_counter() - t_start
     print(f"leak_check: {len(cases)} cases, {total:.1f}s, {len(failures)} failed")
     for f in failures:

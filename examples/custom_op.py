@@ -62,8 +62,12 @@ def fit_line(x, y, loss, steps=400, lr=0.05):
 def main():
     # 1. check it: forward vs the reference, gradients vs the reference's central differences,
     #    gradcheck, extremes and the empty case, in float64 and float32, on every device
-    report = check_op(lambda r: smooth_l1(r, 0.5), lambda r: smooth_l1_reference(r, 0.5),
-                      [("n", "m")], name="smooth_l1")
+    report = check_op(
+        lambda r: smooth_l1(r, 0.5),
+        lambda r: smooth_l1_reference(r, 0.5),
+        [("n", "m")],
+        name="smooth_l1",
+    )
     print(report.lines[0].strip(), f"... ({len(report.lines)} checks)")
     r = dg.tensor(np.random.default_rng(0).normal(size=(4, 3)) * 2, requires_grad=True)
     print("gradcheck:", dg.gradcheck(lambda t: smooth_l1(t, 0.5), [r]))
@@ -81,8 +85,10 @@ def main():
     print(f"smooth-L1 (custom):   y = {w_l1:.3f} x {b_l1:+.3f}")
     err_mse = abs(w_mse - 2) + abs(b_mse + 1)
     err_l1 = abs(w_l1 - 2) + abs(b_l1 + 1)
-    print(f"smooth-L1 error {err_l1:.3f} vs least squares {err_mse:.3f}: the custom loss "
-          f"{'ignores' if err_l1 < err_mse / 3 else 'does not ignore'} the outliers")
+    print(
+        f"smooth-L1 error {err_l1:.3f} vs least squares {err_mse:.3f}: the custom loss "
+        f"{'ignores' if err_l1 < err_mse / 3 else 'does not ignore'} the outliers"
+    )
 
 
 if __name__ == "__main__":

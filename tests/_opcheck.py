@@ -27,7 +27,8 @@ def assert_close(got, want, dtype, *, rtol=None, atol=0.0, name="result"):
     nan_w, nan_g = np.isnan(want), np.isnan(g)
     assert np.array_equal(nan_w, nan_g), (
         f"{name}: NaN mismatch at {np.flatnonzero(nan_w != nan_g)[:10]}: "
-        f"got {g[nan_w != nan_g][:5]}, want {want[nan_w != nan_g][:5]}")
+        f"got {g[nan_w != nan_g][:5]}, want {want[nan_w != nan_g][:5]}"
+    )
     inf_w = np.isinf(want)
     # a float64 value beyond the float32 range rounds to inf
     if dtype is np.float32:
@@ -44,7 +45,8 @@ def assert_close(got, want, dtype, *, rtol=None, atol=0.0, name="result"):
         raise AssertionError(
             f"{name}: {bad.sum()} of {fin.sum()} elements off; worst got {g[fin][i]!r}, want "
             f"{want[fin][i]!r} (rel {err[i] / max(abs(want[fin][i]), 1e-300):.3g}, "
-            f"rtol {rtol}, atol {atol[i]:.3g})")
+            f"rtol {rtol}, atol {atol[i]:.3g})"
+        )
 
 
 DTYPES = (np.float32, np.float64)
@@ -61,5 +63,19 @@ def sample(rng, shape, dtype, scale=3.0, extremes=()):
     return x.astype(dtype)
 
 
-SPECIALS = (0.0, -0.0, 1000.0, -1000.0, 1e4, -1e4, np.inf, -np.inf, np.nan, 1e-40, -1e-40,
-            3e-310, 1e30, -1e30)
+SPECIALS = (
+    0.0,
+    -0.0,
+    1000.0,
+    -1000.0,
+    1e4,
+    -1e4,
+    np.inf,
+    -np.inf,
+    np.nan,
+    1e-40,
+    -1e-40,
+    3e-310,
+    1e30,
+    -1e30,
+)

@@ -60,10 +60,14 @@ def test_forward_and_backward_match_the_reference():
 
 @pytest.mark.parametrize("device", available_devices())
 def test_check_op_and_gradcheck_pass_on_every_device(device):
-    check_op(lambda t: SmoothL1.apply(t, 0.7), lambda x: smooth_l1_ref(x, 0.7), [("n", "m")],
-             devices=[device], extremes=(-1e4, 1e4, 1e-30))
-    check_op(MulAdd.apply, lambda x, y: (x * y, x + y), [("n", "m"), ("n", "m")],
-             devices=[device])
+    check_op(
+        lambda t: SmoothL1.apply(t, 0.7),
+        lambda x: smooth_l1_ref(x, 0.7),
+        [("n", "m")],
+        devices=[device],
+        extremes=(-1e4, 1e4, 1e-30),
+    )
+    check_op(MulAdd.apply, lambda x, y: (x * y, x + y), [("n", "m"), ("n", "m")], devices=[device])
 
 
 def test_multiple_outputs_when_only_one_reaches_the_loss():
@@ -149,6 +153,7 @@ def test_function_used_to_train_a_model():
 
 # ---- mistakes are exceptions naming the Function and the argument -----------------------------
 
+
 def _apply_backward(fn_cls, *shapes):
     ts = [dg.tensor(np.ones(s), requires_grad=True) for s in shapes]
     fn_cls.apply(*ts).sum().backward()
@@ -178,8 +183,11 @@ def test_backward_returning_a_wrong_shape():
         def backward(ctx, g):
             return g  # should be broadcast back to a's shape
 
-    with pytest.raises(ValueError, match=r"gradient of argument 0 has shape \(3,\); expected "
-                                         r"the argument's shape \(2, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"gradient of argument 0 has shape \(3,\); expected "
+        r"the argument's shape \(2, 3\)",
+    ):
         _apply_backward(Bad, (2, 3))
 
 

@@ -39,9 +39,14 @@ BUILTINS = [
     ("add", lambda a, b: a + b, lambda a, b: a + b, [("n", "m"), ("m",)], {}),
     ("sub", lambda a, b: a - b, lambda a, b: a - b, [("n", "m"), ("n", 1)], {}),
     ("mul", lambda a, b: a * b, lambda a, b: a * b, [("n", "m"), ("n", "m")], {}),
-    ("div", lambda a, b: a / b, lambda a, b: a / b, [("n", "m"), ("n", "m")],
-     {"low": 0.5, "high": 2.0}),
-    ("pow_scalar", lambda a: a ** 3, lambda a: a ** 3, [("n", "m")], {}),
+    (
+        "div",
+        lambda a, b: a / b,
+        lambda a, b: a / b,
+        [("n", "m"), ("n", "m")],
+        {"low": 0.5, "high": 2.0},
+    ),
+    ("pow_scalar", lambda a: a**3, lambda a: a**3, [("n", "m")], {}),
     ("neg", lambda a: -a, lambda a: -a, [("n",)], {}),
     ("matmul", lambda a, b: a @ b, lambda a, b: a @ b, [("n", "k"), ("k", "m")], {}),
     ("matmul_vec", lambda a, b: a @ b, lambda a, b: a @ b, [("n", "k"), ("k",)], {}),
@@ -50,51 +55,93 @@ BUILTINS = [
     ("index", lambda a: a[1:, ::2], lambda a: a[1:, ::2], [("n", "m")], {}),
     ("sum_all", lambda a: a.sum(), lambda a: a.sum(), [("n", "m")], {}),
     ("sum_axis0", lambda a: a.sum(axis=0), lambda a: a.sum(axis=0), [("n", "m", 3)], {}),
-    ("mean_axis1", lambda a: a.mean(axis=1, keepdims=True),
-     lambda a: a.mean(axis=1, keepdims=True), [("n", "m")], {"empty": False}),
+    (
+        "mean_axis1",
+        lambda a: a.mean(axis=1, keepdims=True),
+        lambda a: a.mean(axis=1, keepdims=True),
+        [("n", "m")],
+        {"empty": False},
+    ),
     ("exp", lambda a: a.exp(), np.exp, [("n", "m")], {}),
     ("log", lambda a: a.log(), np.log, [("n", "m")], {"low": 0.2, "high": 3.0}),
     ("sigmoid_vs_tanh_form", F.sigmoid, _sig, [("n", "m")], {}),
     ("tanh_vs_numpy", F.tanh, np.tanh, [("n", "m")], {}),
     ("softmax", F.softmax, R.softmax, [("n", "c")], {}),
     ("log_softmax", F.log_softmax, R.log_softmax, [("n", "c")], {}),
-    ("softmax_axis0", lambda x: F.softmax(x, axis=0), lambda x: R.softmax(x.T).T,
-     [("n", "c")], {}),
+    ("softmax_axis0", lambda x: F.softmax(x, axis=0), lambda x: R.softmax(x.T).T, [("n", "c")], {}),
     ("linear", F.linear, lambda x, w, b: x @ w.T + b, [("n", "k"), ("m", "k"), ("m",)], {}),
-    ("linear_nobias", lambda x, w: F.linear(x, w), lambda x, w: x @ w.T,
-     [("n", "k"), ("m", "k")], {}),
+    (
+        "linear_nobias",
+        lambda x, w: F.linear(x, w),
+        lambda x, w: x @ w.T,
+        [("n", "k"), ("m", "k")],
+        {},
+    ),
     ("dropout_eval", lambda x: F.dropout(x, 0.5, training=False), lambda x: x, [("n", "m")], {}),
-    ("sum_of_squares", F.sum_of_squares, _first(R.sum_of_squares), [("n", "m"), ("n", "m")],
-     {}),
-    *[(f"mse_{r}", lambda y, t, r=r: F.mse_loss(y, t, r),
-       lambda y, t, r=r: R.mse_loss(y, t, r)[0], [("n", "m"), ("n", "m")],
-       {"empty": r != "mean"}) for r in ("mean", "sum", "none")],
-    *[(f"bce_{r}", lambda p, t, r=r: F.binary_cross_entropy(p, t, r),
-       lambda p, t, r=r: R.binary_cross_entropy(p, t, r)[0], [("n", "m"), ("n", "m")],
-       {"low": 0.05, "high": 0.95, "grad": [True, False], "empty": r != "mean"})
-      for r in ("mean", "sum", "none")],
-    *[(f"bce_logits_{r}", lambda z, t, r=r: F.binary_cross_entropy_with_logits(z, t, r),
-       lambda z, t, r=r: R.binary_cross_entropy_with_logits(z, t, r)[0],
-       [("n", "m"), ("n", "m")], {"grad": [True, False], "empty": r != "mean"})
-      for r in ("mean", "sum", "none")],
-    *[(f"cross_entropy_{r}", lambda z, t, r=r: F.cross_entropy(z, t, r),
-       lambda z, t, r=r: R.softmax_cross_entropy(z, t, r)[0],
-       [("n", "c"), Ints(("n",), high="c")], {"empty": r != "mean"})
-      for r in ("mean", "sum", "none")],
+    ("sum_of_squares", F.sum_of_squares, _first(R.sum_of_squares), [("n", "m"), ("n", "m")], {}),
+    *[
+        (
+            f"mse_{r}",
+            lambda y, t, r=r: F.mse_loss(y, t, r),
+            lambda y, t, r=r: R.mse_loss(y, t, r)[0],
+            [("n", "m"), ("n", "m")],
+            {"empty": r != "mean"},
+        )
+        for r in ("mean", "sum", "none")
+    ],
+    *[
+        (
+            f"bce_{r}",
+            lambda p, t, r=r: F.binary_cross_entropy(p, t, r),
+            lambda p, t, r=r: R.binary_cross_entropy(p, t, r)[0],
+            [("n", "m"), ("n", "m")],
+            {"low": 0.05, "high": 0.95, "grad": [True, False], "empty": r != "mean"},
+        )
+        for r in ("mean", "sum", "none")
+    ],
+    *[
+        (
+            f"bce_logits_{r}",
+            lambda z, t, r=r: F.binary_cross_entropy_with_logits(z, t, r),
+            lambda z, t, r=r: R.binary_cross_entropy_with_logits(z, t, r)[0],
+            [("n", "m"), ("n", "m")],
+            {"grad": [True, False], "empty": r != "mean"},
+        )
+        for r in ("mean", "sum", "none")
+    ],
+    *[
+        (
+            f"cross_entropy_{r}",
+            lambda z, t, r=r: F.cross_entropy(z, t, r),
+            lambda z, t, r=r: R.softmax_cross_entropy(z, t, r)[0],
+            [("n", "c"), Ints(("n",), high="c")],
+            {"empty": r != "mean"},
+        )
+        for r in ("mean", "sum", "none")
+    ],
 ]
 # Every activation the kernels know (a new one is covered here without editing this file):
 # the elementwise op F.<name> and the fused F.linear(..., activation=name) (GEMM epilogue and
 # fused backward), each against deltagrad.reference.activation.
-_F_ACT = {"identity": F.identity, "leaky_relu": lambda x: F.leaky_relu(x, 0.1),
-          "gelu_tanh": lambda x: F.gelu(x, approximate="tanh")}
+_F_ACT = {
+    "identity": F.identity,
+    "leaky_relu": lambda x: F.leaky_relu(x, 0.1),
+    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+}
 for _name in dg.ops.ACTIVATIONS:
     _param = {"param": 0.1} if _name == "leaky_relu" else {}
-    BUILTINS.append((_name, _F_ACT.get(_name) or getattr(F, _name), _act(_name, **_param),
-                     [("n", "m")], {}))
-    BUILTINS.append((f"linear_{_name}",
-                     lambda x, w, b, a=_name: F.linear(x, w, b, activation=a, negative_slope=0.1),
-                     lambda x, w, b, a=_name, p=_param: R.activation(x @ w.T + b, a, **p),
-                     [("n", "k"), ("m", "k"), ("m",)], {}))
+    BUILTINS.append(
+        (_name, _F_ACT.get(_name) or getattr(F, _name), _act(_name, **_param), [("n", "m")], {})
+    )
+    BUILTINS.append(
+        (
+            f"linear_{_name}",
+            lambda x, w, b, a=_name: F.linear(x, w, b, activation=a, negative_slope=0.1),
+            lambda x, w, b, a=_name, p=_param: R.activation(x @ w.T + b, a, **p),
+            [("n", "k"), ("m", "k"), ("m",)],
+            {},
+        )
+    )
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -127,6 +174,7 @@ def test_check_op_runs_on_simt_through_the_emulator_kernels(monkeypatch):
 
 
 # ---- catching mistakes -------------------------------------------------------------------------
+
 
 class WrongBackward(dg.autograd.Function):
     """x * y with the gradient of y deliberately wrong at one index."""
@@ -161,8 +209,9 @@ def test_wrong_backward_is_caught_by_gradcheck_naming_input_and_index():
 
 
 def test_check_op_catches_a_wrong_forward_and_reports_it():
-    report = check_op(lambda x: x * 1.0001, lambda x: x, [(3, 4)], devices=["cpu"],
-                      raise_exception=False)
+    report = check_op(
+        lambda x: x * 1.0001, lambda x: x, [(3, 4)], devices=["cpu"], raise_exception=False
+    )
     assert not report.ok
     assert "forward" in str(report) and "FAIL" in str(report)
 
@@ -212,17 +261,21 @@ def test_check_op_validates_its_arguments():
 
 # ---- assert_close ------------------------------------------------------------------------------
 
+
 def test_assert_close_is_atol_plus_rtol_times_expected():
     assert_close(np.array([1.0, 100.0]), np.array([1.0 + 1.5e-5, 100.001]), rtol=1e-5, atol=1e-5)
     with pytest.raises(AssertionError, match=r"1 of 2 elements differ; worst at index \(1,\)"):
         assert_close(np.array([1.0, 100.0]), np.array([1.0, 100.01]), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("actual,expected", [
-    (np.array([np.nan]), np.array([1.0])),
-    (np.array([1.0]), np.array([np.nan])),
-    (np.array([np.nan]), np.array([np.nan])),
-])
+@pytest.mark.parametrize(
+    "actual,expected",
+    [
+        (np.array([np.nan]), np.array([1.0])),
+        (np.array([1.0]), np.array([np.nan])),
+        (np.array([np.nan]), np.array([np.nan])),
+    ],
+)
 def test_assert_close_never_lets_nan_pass(actual, expected):
     with pytest.raises(AssertionError, match="NaN"):
         assert_close(actual, expected, rtol=1e30, atol=1e30)

@@ -31,8 +31,9 @@ def test_train_breast_cancer_defaults_reach_auc(tmp_path, capsys):
     pytest.importorskip("sklearn")
     pytest.importorskip("matplotlib")
     model_path, plot_path = tmp_path / "model.npz", tmp_path / "curves.png"
-    assert main(["train", "--no-progress", "--save", str(model_path),
-                 "--plot", str(plot_path)]) == 0
+    assert (
+        main(["train", "--no-progress", "--save", str(model_path), "--plot", str(plot_path)]) == 0
+    )
     out = capsys.readouterr().out
     assert "malignant" in out and "341/114/114" in out
     assert _metric(out, "ROC AUC") >= 0.98
@@ -52,20 +53,58 @@ def test_train_breast_cancer_defaults_reach_auc(tmp_path, capsys):
 
 def test_train_other_datasets_and_flags(capsys):
     pytest.importorskip("sklearn")
-    assert main(["train", "--dataset", "digits", "--epochs", "2", "--hidden", "32",
-                 "--optimizer", "sgd", "--lr", "0.05", "--no-progress", "--seed", "3"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "digits",
+                "--epochs",
+                "2",
+                "--hidden",
+                "32",
+                "--optimizer",
+                "sgd",
+                "--lr",
+                "0.05",
+                "--no-progress",
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "MLP 64-32-10" in out and "sgd" in out
     assert _metric(out, "accuracy") > 0.5
-    assert main(["train", "--dataset", "diabetes", "--epochs", "3", "--batch-size", "64",
-                 "--weight-decay", "0", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "diabetes",
+                "--epochs",
+                "3",
+                "--batch-size",
+                "64",
+                "--weight-decay",
+                "0",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "E_RMS" in out and "R^2" in out and "ROC AUC" not in out
 
 
 def test_train_rejects_bad_flags(capsys):
-    for argv in (["train", "--hidden", "64,x"], ["train", "--epochs", "0"],
-                 ["train", "--dataset", "mnist"], ["train", "--optimizer", "rmsprop"]):
+    for argv in (
+        ["train", "--hidden", "64,x"],
+        ["train", "--epochs", "0"],
+        ["train", "--dataset", "mnist"],
+        ["train", "--optimizer", "rmsprop"],
+    ):
         with pytest.raises(SystemExit) as exc:
             main(argv)
         assert exc.value.code == 2
@@ -87,13 +126,25 @@ def test_bench_tiny_run_writes_json_and_plot(tmp_path, monkeypatch, capsys):
 
     def tiny(quick=False, n_threads=None, progress=True):
         assert quick
-        return real(quick, n_threads, progress=False, sizes=[8, 17], peak_n=64, n_elems=4096,
-                    mlp_sizes=(12, 8, 3), batch=16, rounds=2, min_time=1e-4)
+        return real(
+            quick,
+            n_threads,
+            progress=False,
+            sizes=[8, 17],
+            peak_n=64,
+            n_elems=4096,
+            mlp_sizes=(12, 8, 3),
+            batch=16,
+            rounds=2,
+            min_time=1e-4,
+        )
 
     monkeypatch.setattr(bm, "run_benchmarks", tiny)
     out_json, out_png = tmp_path / "b.json", tmp_path / "b.png"
-    assert main(["bench", "--quick", "--no-progress", "--json", str(out_json),
-                 "--plot", str(out_png)]) == 0
+    assert (
+        main(["bench", "--quick", "--no-progress", "--json", str(out_json), "--plot", str(out_png)])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "GFLOP/s" in out and "measured peak" in out and "copy bandwidth" in out
     assert "samples/s" in out
@@ -109,18 +160,22 @@ def test_interleaved_alternates_and_reports_best():
     from deltagrad.benchmark import interleaved
 
     calls: list[str] = []
-    res = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
-                      rounds=3, min_time=1e-6)
+    res = interleaved(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, rounds=3, min_time=1e-6
+    )
     assert set(res) == {"a", "b"} and all(v["best"] <= v["median"] for v in res.values())
     assert calls.count("a") >= 4 and calls.count("b") >= 4
 
 
-@pytest.mark.parametrize("name, expect", [
-    ("curve_fitting.py", "cross-validation chooses M"),
-    ("breast_cancer.py", "ROC AUC"),
-    ("digits.py", "test accuracy"),
-    ("custom_op.py", "the custom loss ignores the outliers"),
-])
+@pytest.mark.parametrize(
+    "name, expect",
+    [
+        ("curve_fitting.py", "cross-validation chooses M"),
+        ("breast_cancer.py", "ROC AUC"),
+        ("digits.py", "test accuracy"),
+        ("custom_op.py", "the custom loss ignores the outliers"),
+    ],
+)
 def test_examples_run(name, expect, capsys):
     import pathlib
     import runpy

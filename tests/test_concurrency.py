@@ -106,8 +106,10 @@ def _expect_released(fn: Callable[[], Any], what: str) -> Any:
         best = max(best, frac)
         if best > 0.3:
             return result
-    raise AssertionError(f"{what}: another thread ran only {best:.0%} of the kernel's time; "
-                         "the binding does not release the GIL")
+    raise AssertionError(
+        f"{what}: another thread ran only {best:.0%} of the kernel's time; "
+        "the binding does not release the GIL"
+    )
 
 
 def test_matmul_releases_the_gil():
@@ -130,8 +132,9 @@ def test_activation_and_softmax_xent_release_the_gil():
     np.testing.assert_allclose(y[idx], R.activation(x[idx], "gelu"), rtol=1e-5, atol=1e-6)
     logits = rng.standard_normal((4096, 2048)).astype(np.float32)
     t = rng.integers(0, 2048, 4096)
-    loss, d = _expect_released(lambda: ops.softmax_cross_entropy(logits, t, "mean"),
-                               "softmax_cross_entropy 4096x2048")
+    loss, d = _expect_released(
+        lambda: ops.softmax_cross_entropy(logits, t, "mean"), "softmax_cross_entropy 4096x2048"
+    )
     rl, _ = R.softmax_cross_entropy(logits, t, "mean")
     np.testing.assert_allclose(float(loss), float(rl), rtol=1e-5)
 
@@ -152,12 +155,12 @@ def test_simt_kernels_release_the_gil():
 def _close(got: Any, want: Any, dtype: Any, scale: float = 1.0, what: str = "") -> None:
     eps = 3e-6 if np.dtype(dtype) == np.float32 else 1e-13
     tol = eps * 16 * max(scale, 1.0)
-    np.testing.assert_allclose(np.asarray(got, np.float64), np.asarray(want, np.float64),
-                               rtol=tol, atol=tol, err_msg=what)
+    np.testing.assert_allclose(
+        np.asarray(got, np.float64), np.asarray(want, np.float64), rtol=tol, atol=tol, err_msg=what
+    )
 
 
-def _one_round(o: Any, rng: np.random.Generator, it: int, state: dict[str, Any],
-               big: bool) -> None:
+def _one_round(o: Any, rng: np.random.Generator, it: int, state: dict[str, Any], big: bool) -> None:
     """One iteration of the op mix on this thread's inputs, each result checked."""
     dt = np.float32 if it % 2 else np.float64
     m, k, n = (int(v) for v in rng.integers(1, 40, 3))
@@ -180,13 +183,23 @@ def _one_round(o: Any, rng: np.random.Generator, it: int, state: dict[str, Any],
         y = o.activation(x, act, param=0.1)
         _close(y, R.activation(x, act, param=0.1), dt, 4, act)
         saved = x if R.saves_input(act) else y
-        _close(o.activation_backward(dy, saved, act, param=0.1),
-               R.activation_backward(dy, saved, act, param=0.1), dt, 4, act + " backward")
+        _close(
+            o.activation_backward(dy, saved, act, param=0.1),
+            R.activation_backward(dy, saved, act, param=0.1),
+            dt,
+            4,
+            act + " backward",
+        )
     # softmax family and the fused cross-entropy
     s = o.softmax(a)
     _close(s, R.softmax(a), dt, 4, "softmax")
-    _close(o.log_softmax_backward(a, o.log_softmax(a)),
-           R.log_softmax_backward(a, R.log_softmax(a)), dt, k, "log_softmax_backward")
+    _close(
+        o.log_softmax_backward(a, o.log_softmax(a)),
+        R.log_softmax_backward(a, R.log_softmax(a)),
+        dt,
+        k,
+        "log_softmax_backward",
+    )
     t = rng.integers(0, k, m)
     for red in ("mean", "sum", "none"):
         loss, d = o.softmax_cross_entropy(a, t, red)
@@ -198,8 +211,11 @@ def _one_round(o: Any, rng: np.random.Generator, it: int, state: dict[str, Any],
     tv = rng.standard_normal((m, 3)).astype(dt)
     p = (1 / (1 + np.exp(-yv))).astype(dt)
     tb = (tv > 0).astype(dt)
-    for name, args in (("mse_loss", (yv, tv)), ("binary_cross_entropy", (p, tb)),
-                       ("binary_cross_entropy_with_logits", (yv, tb))):
+    for name, args in (
+        ("mse_loss", (yv, tv)),
+        ("binary_cross_entropy", (p, tb)),
+        ("binary_cross_entropy_with_logits", (yv, tb)),
+    ):
         loss, d = getattr(o, name)(*args, "mean")
         rl, rd = getattr(R, name)(*args, "mean")
         _close(loss, rl, dt, m * 4, name)
@@ -229,13 +245,28 @@ def _one_round(o: Any, rng: np.random.Generator, it: int, state: dict[str, Any],
     grad = rng.standard_normal(w.shape).astype(np.float32)
     step = state["step"] = state["step"] + 1
     o.sgd_update(w, grad, buf, lr=0.01, momentum=0.9, weight_decay=1e-3, first_step=step == 1)
-    R.sgd_update(w64, grad.astype(np.float64), buf64, lr=0.01, momentum=0.9, weight_decay=1e-3,
-                 first_step=step == 1)
+    R.sgd_update(
+        w64,
+        grad.astype(np.float64),
+        buf64,
+        lr=0.01,
+        momentum=0.9,
+        weight_decay=1e-3,
+        first_step=step == 1,
+    )
     w2 = w.copy()
     o.adam_update(w2, grad, mm, vv, step=step, lr=1e-3, weight_decay=0.01, decoupled=True)
     w264 = w64.copy()
-    R.adam_update(w264, grad.astype(np.float64), m64, v64, step=step, lr=1e-3,
-                  weight_decay=0.01, decoupled=True)
+    R.adam_update(
+        w264,
+        grad.astype(np.float64),
+        m64,
+        v64,
+        step=step,
+        lr=1e-3,
+        weight_decay=0.01,
+        decoupled=True,
+    )
     _close(w, w64, np.float32, 64, "sgd param")
     _close(w2, w264, np.float32, 64, "adam param")
     _close(vv, v64, np.float32, 64, "adam v")
@@ -244,12 +275,29 @@ def _one_round(o: Any, rng: np.random.Generator, it: int, state: dict[str, Any],
 def _new_state(rng: np.random.Generator) -> dict[str, Any]:
     w = rng.standard_normal(257).astype(np.float32)
     z = np.zeros_like(w)
-    return {"step": 0, "opt": [w, z.copy(), z.copy(), z.copy(), w.astype(np.float64),
-                               np.zeros(257), np.zeros(257), np.zeros(257)]}
+    return {
+        "step": 0,
+        "opt": [
+            w,
+            z.copy(),
+            z.copy(),
+            z.copy(),
+            w.astype(np.float64),
+            np.zeros(257),
+            np.zeros(257),
+            np.zeros(257),
+        ],
+    }
 
 
-def _run_threads(o: Any, n_threads: int, iters: int, big_every: int, seconds: float,
-                 also: Callable[[threading.Event], None] | None = None) -> int:
+def _run_threads(
+    o: Any,
+    n_threads: int,
+    iters: int,
+    big_every: int,
+    seconds: float,
+    also: Callable[[threading.Event], None] | None = None,
+) -> int:
     """n_threads threads each running _one_round up to iters times (or until `seconds`
     pass), all started together; the first error of any thread is raised here. Returns the
     total number of rounds."""
@@ -276,6 +324,7 @@ def _run_threads(o: Any, n_threads: int, iters: int, big_every: int, seconds: fl
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(n_threads)]
     side = None
     if also:
+
         def side_fn() -> None:
             start.wait()
             also(stop)
@@ -333,8 +382,12 @@ def test_threads_sharing_read_only_inputs():
             for _ in range(150):
                 y, _ = ops.linear_forward(xs[i], w, None, "tanh")
                 _close(y, wants[i], np.float32, 48)
-                _close(ops.matmul(xs[i], w, trans_b=True), R.matmul(xs[i], w, trans_b=True),
-                       np.float32, 48)
+                _close(
+                    ops.matmul(xs[i], w, trans_b=True),
+                    R.matmul(xs[i], w, trans_b=True),
+                    np.float32,
+                    48,
+                )
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
 

@@ -26,8 +26,14 @@ def test_curve_fit_reproduces_bishops_findings(tmp_path):
     ds = {r["n"]: r for r in res["data_size"]}
     assert ds[100]["erms_test"] < ds[15]["erms_test"] < ds[10]["erms_test"]
     assert 1 <= res["cv_best_m"] <= 8
-    for name in ("fits.png", "erms_vs_M.png", "erms_vs_lnlambda.png", "regularized_fits.png",
-                 "data_size.png", "cv_choice.png"):
+    for name in (
+        "fits.png",
+        "erms_vs_M.png",
+        "erms_vs_lnlambda.png",
+        "regularized_fits.png",
+        "data_size.png",
+        "cv_choice.png",
+    ):
         path = tmp_path / name
         assert path.exists() and path.stat().st_size > 1000
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

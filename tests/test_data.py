@@ -33,9 +33,16 @@ def test_online_one_example_at_a_time():
         np.testing.assert_array_equal(xb[0], X[yb[0]])  # rows stay paired
 
 
-@pytest.mark.parametrize("n,bs,drop_last,sizes", [
-    (10, 3, False, [3, 3, 3, 1]), (10, 3, True, [3, 3, 3]), (9, 3, False, [3, 3, 3]),
-    (5, 8, False, [5]), (1, 1, False, [1])])
+@pytest.mark.parametrize(
+    "n,bs,drop_last,sizes",
+    [
+        (10, 3, False, [3, 3, 3, 1]),
+        (10, 3, True, [3, 3, 3]),
+        (9, 3, False, [3, 3, 3]),
+        (5, 8, False, [5]),
+        (1, 1, False, [1]),
+    ],
+)
 def test_minibatch_sizes_and_len(n, bs, drop_last, sizes):
     X, y = _data(n)
     loader = DataLoader(X, y, batch_size=bs, shuffle=False, drop_last=drop_last)
@@ -60,7 +67,7 @@ def test_shuffle_new_permutation_each_epoch_reproducible_with_seed():
 
 def test_tensors_and_no_targets():
     X, y = _data(4)
-    (xb, yb), = list(DataLoader(dg.tensor(X), None, shuffle=False))
+    ((xb, yb),) = list(DataLoader(dg.tensor(X), None, shuffle=False))
     assert yb is None and isinstance(xb, np.ndarray)
 
 

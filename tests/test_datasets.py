@@ -30,11 +30,16 @@ def test_make_sinusoidal_without_seed_follows_manual_seed():
     np.testing.assert_array_equal(a, datasets.make_sinusoidal(5)[1])
 
 
-@pytest.mark.parametrize("kwargs, exc, word", [
-    ({"n": 0}, ValueError, "n"), ({"n": 2.5}, TypeError, "n"),
-    ({"n": 3, "noise": -1.0}, ValueError, "noise"), ({"n": 3, "noise": "a"}, TypeError, "noise"),
-    ({"n": 3, "seed": 1.5}, TypeError, "seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, word",
+    [
+        ({"n": 0}, ValueError, "n"),
+        ({"n": 2.5}, TypeError, "n"),
+        ({"n": 3, "noise": -1.0}, ValueError, "noise"),
+        ({"n": 3, "noise": "a"}, TypeError, "noise"),
+        ({"n": 3, "seed": 1.5}, TypeError, "seed"),
+    ],
+)
 def test_make_sinusoidal_bad_input(kwargs, exc, word):
     with pytest.raises(exc, match=word):
         datasets.make_sinusoidal(**kwargs)

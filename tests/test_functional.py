@@ -33,7 +33,7 @@ def np_gelu(x):
 
 
 def np_gelu_tanh(x):
-    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
 
 
 def np_log_softmax(x, axis=-1):
@@ -71,8 +71,19 @@ def test_activation(name, shape):
 @pytest.mark.parametrize("name", sorted(ACTS))
 def test_activation_float32(name):
     dg_fn, ref = ACTS[name]
-    check_op(dg_fn, ref, [(33, 17)], dtype=np.float32, atol=1e-5, rtol=1e-5, grad_atol=2e-3,
-             grad_rtol=2e-3, low=-4, high=4, gradcheck_op=False)
+    check_op(
+        dg_fn,
+        ref,
+        [(33, 17)],
+        dtype=np.float32,
+        atol=1e-5,
+        rtol=1e-5,
+        grad_atol=2e-3,
+        grad_rtol=2e-3,
+        low=-4,
+        high=4,
+        gradcheck_op=False,
+    )
 
 
 def test_activations_at_extremes_stay_finite():
@@ -94,24 +105,70 @@ def test_silu_check_op_and_swish_alias():
     assert F.swish is F.silu
     x = dg.tensor(np.random.default_rng(3).standard_normal((4, 3)))
     w = dg.tensor(np.random.default_rng(4).standard_normal((2, 3)))
-    np.testing.assert_array_equal(F.linear(x, w, activation="swish").data,
-                                  F.linear(x, w, activation="silu").data)
-    np.testing.assert_allclose(F.linear(x, w, activation="swish").data,
-                               np_silu(x.data @ w.data.T), rtol=1e-12)
+    np.testing.assert_array_equal(
+        F.linear(x, w, activation="swish").data, F.linear(x, w, activation="silu").data
+    )
+    np.testing.assert_allclose(
+        F.linear(x, w, activation="swish").data, np_silu(x.data @ w.data.T), rtol=1e-12
+    )
 
 
 def test_silu_extremes_float64():
-    x = dg.tensor(np.array([-np.inf, -1e30, -800.0, -40.0, -1.2784645, 0.0, 40.0, 800.0, 1e30,
-                            np.inf, np.nan, 3e-310, -3e-310]), requires_grad=True)
+    x = dg.tensor(
+        np.array(
+            [
+                -np.inf,
+                -1e30,
+                -800.0,
+                -40.0,
+                -1.2784645,
+                0.0,
+                40.0,
+                800.0,
+                1e30,
+                np.inf,
+                np.nan,
+                3e-310,
+                -3e-310,
+            ]
+        ),
+        requires_grad=True,
+    )
     y = F.silu(x)
-    want = [0.0, 0.0, 0.0, -40.0 / (1 + np.exp(40.0)), -1.2784645 / (1 + np.exp(1.2784645)),
-            0.0, 40.0 / (1 + np.exp(-40.0)), 800.0, 1e30, np.inf, np.nan, 1.5e-310, -1.5e-310]
+    want = [
+        0.0,
+        0.0,
+        0.0,
+        -40.0 / (1 + np.exp(40.0)),
+        -1.2784645 / (1 + np.exp(1.2784645)),
+        0.0,
+        40.0 / (1 + np.exp(-40.0)),
+        800.0,
+        1e30,
+        np.inf,
+        np.nan,
+        1.5e-310,
+        -1.5e-310,
+    ]
     np.testing.assert_allclose(y.data, want, rtol=1e-14, atol=1e-320)
     assert np.signbit(y.data[0]) and np.signbit(y.data[1])  # -0 from the negative side
     y.backward(np.ones(13))
     sp, sm = 1 / (1 + np.exp(-40.0)), 1 / (1 + np.exp(40.0))  # sigmoid(40), sigmoid(-40)
-    dwant = [0.0, 0.0, 0.0, sm * (1 - 40 * sp), 0.0, 0.5, sp * (1 + 40 * sm), 1.0, 1.0, 1.0,
-             np.nan, 0.5, 0.5]
+    dwant = [
+        0.0,
+        0.0,
+        0.0,
+        sm * (1 - 40 * sp),
+        0.0,
+        0.5,
+        sp * (1 + 40 * sm),
+        1.0,
+        1.0,
+        1.0,
+        np.nan,
+        0.5,
+        0.5,
+    ]
     # -1.2784645 is near the minimum of silu, where the derivative crosses 0
     np.testing.assert_allclose(x.grad, dwant, rtol=1e-12, atol=1e-7)
 
@@ -133,8 +190,7 @@ def test_activation_of_broadcast_gradient_view():
 @pytest.mark.parametrize("shape", [(4, 7), (1, 5), (3, 1)])
 def test_softmax_log_softmax(axis, shape):
     check_op(lambda x: F.log_softmax(x, axis=axis), lambda x: np_log_softmax(x, axis), [shape])
-    check_op(lambda x: F.softmax(x, axis=axis), lambda x: np.exp(np_log_softmax(x, axis)),
-             [shape])
+    check_op(lambda x: F.softmax(x, axis=axis), lambda x: np.exp(np_log_softmax(x, axis)), [shape])
 
 
 def test_softmax_3d_middle_axis_and_large_logits():
@@ -146,8 +202,10 @@ def test_softmax_3d_middle_axis_and_large_logits():
 
 # ---- linear ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("act", [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu",
-                                 "gelu_tanh", "softplus", "silu"])
+
+@pytest.mark.parametrize(
+    "act", [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh", "softplus", "silu"]
+)
 @pytest.mark.parametrize("bias", [True, False])
 def test_linear_fused(act, bias):
     ref_act = {None: lambda z: z, **{k: v[1] for k, v in ACTS.items()}}
@@ -173,10 +231,19 @@ def test_linear_edge_shapes_and_constant_input():
 
 
 def test_linear_float32_matches_reference():
-    check_op(lambda x, w, b: F.linear(x, w, b, "relu"),
-             lambda x, w, b: np.maximum(x @ w.T + b, 0), [(37, 19), (23, 19), (23,)],
-             dtype=np.float32, atol=1e-4, rtol=1e-4, grad_atol=5e-3, grad_rtol=5e-3,
-             gradcheck_op=False, low=-1, high=1)
+    check_op(
+        lambda x, w, b: F.linear(x, w, b, "relu"),
+        lambda x, w, b: np.maximum(x @ w.T + b, 0),
+        [(37, 19), (23, 19), (23,)],
+        dtype=np.float32,
+        atol=1e-4,
+        rtol=1e-4,
+        grad_atol=5e-3,
+        grad_rtol=5e-3,
+        gradcheck_op=False,
+        low=-1,
+        high=1,
+    )
 
 
 def test_linear_bad_input():
@@ -201,8 +268,11 @@ REDUCE = {"mean": np.mean, "sum": np.sum, "none": lambda a: a}
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("shape", [(6, 3), (5,), (1, 1)])
 def test_mse_loss(reduction, shape):
-    check_op(lambda y, t: F.mse_loss(y, t, reduction),
-             lambda y, t: REDUCE[reduction]((y - t) ** 2), [shape, shape])
+    check_op(
+        lambda y, t: F.mse_loss(y, t, reduction),
+        lambda y, t: REDUCE[reduction]((y - t) ** 2),
+        [shape, shape],
+    )
 
 
 def test_sum_of_squares():
@@ -213,9 +283,13 @@ def test_sum_of_squares():
 def test_binary_cross_entropy(reduction):
     rng = np.random.default_rng(4)
     p, t = rng.uniform(0.05, 0.95, (6, 2)), rng.uniform(0, 1, (6, 2))
-    check_op(lambda p, t: F.binary_cross_entropy(p, t, reduction),
-             lambda p, t: REDUCE[reduction](-(t * np.log(p) + (1 - t) * np.log1p(-p))),
-             [None, None], inputs=[p, t], grad=[True, False])
+    check_op(
+        lambda p, t: F.binary_cross_entropy(p, t, reduction),
+        lambda p, t: REDUCE[reduction](-(t * np.log(p) + (1 - t) * np.log1p(-p))),
+        [None, None],
+        inputs=[p, t],
+        grad=[True, False],
+    )
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -223,9 +297,13 @@ def test_binary_cross_entropy(reduction):
 def test_binary_cross_entropy_with_logits(reduction, shape):
     rng = np.random.default_rng(5)
     z, t = rng.uniform(-4, 4, shape), (rng.uniform(0, 1, shape) > 0.5).astype(float)
-    check_op(lambda z, t: F.binary_cross_entropy_with_logits(z, t, reduction),
-             lambda z, t: REDUCE[reduction](np_softplus(z) - z * t),
-             [None, None], inputs=[z, t], grad=[True, False])
+    check_op(
+        lambda z, t: F.binary_cross_entropy_with_logits(z, t, reduction),
+        lambda z, t: REDUCE[reduction](np_softplus(z) - z * t),
+        [None, None],
+        inputs=[z, t],
+        grad=[True, False],
+    )
 
 
 def test_bce_with_logits_extreme_logits():
@@ -245,8 +323,12 @@ def test_cross_entropy(reduction, n, c):
         return REDUCE[reduction](-np_log_softmax(z)[np.arange(n), target])
 
     check_op(lambda z: F.cross_entropy(z, target, reduction), ref, [(n, c)])
-    check_op(lambda z: F.cross_entropy(z, dg.tensor(target.astype(np.int32)), reduction), ref,
-             [(n, c)], gradcheck_op=False)
+    check_op(
+        lambda z: F.cross_entropy(z, dg.tensor(target.astype(np.int32)), reduction),
+        ref,
+        [(n, c)],
+        gradcheck_op=False,
+    )
 
 
 def test_cross_entropy_float32_and_large_logits():

@@ -13,10 +13,11 @@ from deltagrad.testing import check_op
 
 def _square(x: Tensor, factor: float = 2.0) -> Tensor:
     """x**2 with a backward of factor * x (factor 2 is right, anything else is a bug)."""
+
     def _backward(g):
         x._accumulate(g * factor * x.data)
 
-    return Tensor._make(x.data ** 2, (x,), _backward, "square")
+    return Tensor._make(x.data**2, (x,), _backward, "square")
 
 
 def _rand(*shape, seed=0):
@@ -64,8 +65,9 @@ def test_wrong_gradient_of_one_input_among_several():
 
 
 def test_multiple_outputs_constants_and_float32_inputs():
-    a = dg.tensor(np.random.default_rng(3).standard_normal((2, 3)).astype(np.float32),
-                  requires_grad=True)  # checked through a float64 copy
+    a = dg.tensor(
+        np.random.default_rng(3).standard_normal((2, 3)).astype(np.float32), requires_grad=True
+    )  # checked through a float64 copy
     c = dg.tensor(np.arange(3.0))  # a constant: not checked
     assert dg.gradcheck(lambda a, c, k: (a * c * k, (a * a).sum()), (a, c, 2.0))
     assert a.grad is None
@@ -85,7 +87,7 @@ def test_check_op_catches_a_wrong_forward_and_a_wrong_gradient():
     with pytest.raises(AssertionError, match="forward"):
         check_op(F.tanh, lambda x: np.tanh(x) + 1e-3, [(3, 2)])
     with pytest.raises(AssertionError, match="gradient of input 0"):
-        check_op(lambda t: _square(t, 1.0), lambda x: x ** 2, [(4,)])
+        check_op(lambda t: _square(t, 1.0), lambda x: x**2, [(4,)])
 
 
 def test_check_op_one_liners():

@@ -83,16 +83,45 @@ def expect(got, a, b, ta=False, tb=False, alpha=1.0, beta=0.0, c0=None, slack=4.
 # (MR 12/6/4, NR 32/16/8/4, KC 384/256, NB 480/384/192/96, MB 2040/1020). Products up to 2^20
 # multiply-adds with k <= KC and unit column stride in op(B) take the unpacked path.
 SHAPES = [
-    (0, 5, 7), (5, 0, 7), (5, 7, 0), (0, 0, 0), (1, 1, 1), (1, 17, 1), (17, 1, 1), (1, 1, 300),
-    (2, 3, 1), (7, 13, 17), (97, 101, 89),
-    (11, 31, 383), (12, 32, 384), (13, 33, 385), (5, 15, 255), (6, 16, 256), (7, 17, 257),
-    (3, 7, 9), (4, 4, 4), (5, 9, 3), (25, 65, 767), (23, 47, 513),
-    (37, 481, 20), (19, 385, 11), (29, 193, 9), (31, 97, 5), (40, 961, 3),
-    (256, 10, 64), (10, 256, 64), (3, 300, 40), (300, 3, 40),
+    (0, 5, 7),
+    (5, 0, 7),
+    (5, 7, 0),
+    (0, 0, 0),
+    (1, 1, 1),
+    (1, 17, 1),
+    (17, 1, 1),
+    (1, 1, 300),
+    (2, 3, 1),
+    (7, 13, 17),
+    (97, 101, 89),
+    (11, 31, 383),
+    (12, 32, 384),
+    (13, 33, 385),
+    (5, 15, 255),
+    (6, 16, 256),
+    (7, 17, 257),
+    (3, 7, 9),
+    (4, 4, 4),
+    (5, 9, 3),
+    (25, 65, 767),
+    (23, 47, 513),
+    (37, 481, 20),
+    (19, 385, 11),
+    (29, 193, 9),
+    (31, 97, 5),
+    (40, 961, 3),
+    (256, 10, 64),
+    (10, 256, 64),
+    (3, 300, 40),
+    (300, 3, 40),
     # past the unpacked small-product path (m*n*k > 2^20): the packed path on the same edges
-    (101, 97, 131), (13, 1025, 97), (200, 33, 170), (11, 95, 1200),
+    (101, 97, 131),
+    (13, 1025, 97),
+    (200, 33, 170),
+    (11, 95, 1200),
     # a thin C computed as C^T = op(B)^T op(A)^T (packed path, swapped operands)
-    (700, 5, 400), (5, 700, 400),
+    (700, 5, 400),
+    (5, 700, 400),
 ]
 
 
@@ -120,8 +149,11 @@ def test_tall_past_the_m_block(rng, m, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_against_reference_kernel(rng, dtype):
-    for m, n, k, ta, tb in [(97, 101, 89, False, True), (13, 33, 385, True, False),
-                            (256, 10, 512, False, True)]:
+    for m, n, k, ta, tb in [
+        (97, 101, 89, False, True),
+        (13, 33, 385, True, False),
+        (256, 10, 512, False, True),
+    ]:
         a, b = operands(rng, m, n, k, ta, tb, dtype)
         fast = dg.ops.matmul(a, b, trans_a=ta, trans_b=tb)
         slow = _cpu.matmul_reference(a, b, trans_a=ta, trans_b=tb)
@@ -163,10 +195,13 @@ def views(rng, m, n, k, dtype):
     yield "sliced with steps", base_a[1::3, 2::4][:m, :k], base_b[2::3, ::4][:k, :n]
     yield "negative strides", rand(rng, (m, k), dtype)[::-1], rand(rng, (k, 2 * n), dtype)[:, ::-2]
     yield "both negative", base_a[::-3, ::-4][:m, :k], base_b[-1::-3, -2::-4][:k, :n]
-    yield "fortran", np.asfortranarray(rand(rng, (m, k), dtype)), np.asfortranarray(
-        rand(rng, (k, n), dtype))
+    yield (
+        "fortran",
+        np.asfortranarray(rand(rng, (m, k), dtype)),
+        np.asfortranarray(rand(rng, (k, n), dtype)),
+    )
     yield "transposed views", rand(rng, (k, m), dtype).T, rand(rng, (n, k), dtype).T
-    yield "column of a wide array", base_a[:m, :k], base_b[:k, 1:n + 1]
+    yield "column of a wide array", base_a[:m, :k], base_b[:k, 1 : n + 1]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -219,8 +254,8 @@ def test_out_aliases_an_input(rng, dtype, beta):
     expect(x.T, a, b)
     big = rand(rng, (n, 2 * n), dtype)
     bb = big[:, :n].copy()
-    dg.ops.matmul(a, big[:, :n], out=big[:, n // 2:n // 2 + n])
-    expect(big[:, n // 2:n // 2 + n], a, bb)
+    dg.ops.matmul(a, big[:, :n], out=big[:, n // 2 : n // 2 + n])
+    expect(big[:, n // 2 : n // 2 + n], a, bb)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -267,8 +302,9 @@ def test_thread_counts_give_identical_results(rng, threads, dtype):
 def test_concurrent_python_threads(rng, threads):
     threads(2)
     cases = []
-    for i, (m, n, k) in enumerate([(300, 400, 500), (97, 101, 89), (256, 10, 512),
-                                   (513, 129, 257)]):
+    for i, (m, n, k) in enumerate(
+        [(300, 400, 500), (97, 101, 89), (256, 10, 512), (513, 129, 257)]
+    ):
         dtype = DTYPES[i % 2]
         a, b = operands(rng, m, n, k, i % 2 == 1, i >= 2, dtype)
         cases.append((a, b, i % 2 == 1, i >= 2))
@@ -298,11 +334,20 @@ def test_concurrent_python_threads(rng, threads):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("m,n,k,ta,tb", [
-    (37, 1000, 50, False, False), (256, 10, 512, False, True), (97, 101, 389, True, False),
-    (5, 3, 7, True, True), (1, 1, 1, False, False), (300, 45, 20, False, True),
-    (700, 5, 400, False, False), (500, 7, 400, True, False), (450, 3, 900, True, True),
-])
+@pytest.mark.parametrize(
+    "m,n,k,ta,tb",
+    [
+        (37, 1000, 50, False, False),
+        (256, 10, 512, False, True),
+        (97, 101, 389, True, False),
+        (5, 3, 7, True, True),
+        (1, 1, 1, False, False),
+        (300, 45, 20, False, True),
+        (700, 5, 400, False, False),
+        (500, 7, 400, True, False),
+        (450, 3, 900, True, True),
+    ],
+)
 def test_epilogue_applied_once_per_element(rng, threads, m, n, k, ta, tb, dtype):
     """The GEMM epilogue hook (bias + relu, as the fused linear layer uses it)."""
     a, b = operands(rng, m, n, k, ta, tb, dtype)
@@ -318,6 +363,7 @@ def test_epilogue_applied_once_per_element(rng, threads, m, n, k, ta, tb, dtype)
 
 # ------------------------------------------------------------------------------------------
 # Bad input: a Python exception that names the argument, never a crash or a wrong answer.
+
 
 def test_bad_dtypes(rng):
     a = rand(rng, (3, 4), np.float32)

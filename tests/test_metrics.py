@@ -72,8 +72,9 @@ def test_accuracy_and_confusion_matrix_equal_sklearn(rng):
     t = rng.integers(0, 4, 97)
     y = np.where(rng.random(97) < 0.7, t, rng.integers(0, 4, 97))
     assert metrics.accuracy(y, t) == pytest.approx(sk_metrics.accuracy_score(t, y))
-    np.testing.assert_array_equal(metrics.confusion_matrix(y, t),
-                                  sk_metrics.confusion_matrix(t, y, labels=[0, 1, 2, 3]))
+    np.testing.assert_array_equal(
+        metrics.confusion_matrix(y, t), sk_metrics.confusion_matrix(t, y, labels=[0, 1, 2, 3])
+    )
     # class scores (N, K) are read through argmax
     scores = np.eye(4)[y] + 0.01
     assert metrics.accuracy(scores, t) == pytest.approx(metrics.accuracy(y, t))

@@ -38,12 +38,16 @@ def test_kfold_partitions_and_first_folds_are_bigger():
         assert np.intersect1d(tr, va).size == 0 and tr.size + va.size == 11
 
 
-@pytest.mark.parametrize("kwargs, exc, word", [
-    ({"n_splits": 1}, ValueError, "n_splits"), ({"n_splits": 2.0}, TypeError, "n_splits"),
-    ({"n_splits": 3, "shuffle": "yes"}, TypeError, "shuffle"),
-    ({"n_splits": 3, "seed": 1}, ValueError, "shuffle"),
-    ({"n_splits": 3, "shuffle": True, "seed": 0.5}, TypeError, "seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, word",
+    [
+        ({"n_splits": 1}, ValueError, "n_splits"),
+        ({"n_splits": 2.0}, TypeError, "n_splits"),
+        ({"n_splits": 3, "shuffle": "yes"}, TypeError, "shuffle"),
+        ({"n_splits": 3, "seed": 1}, ValueError, "shuffle"),
+        ({"n_splits": 3, "shuffle": True, "seed": 0.5}, TypeError, "seed"),
+    ],
+)
 def test_kfold_bad_arguments(kwargs, exc, word):
     with pytest.raises(exc, match=word):
         ms.KFold(**kwargs)
@@ -61,17 +65,24 @@ def test_cross_val_score_by_hand_and_against_sklearn():
     x, t = make_sinusoidal(23, seed=5)
     cv = ms.KFold(5, shuffle=True, seed=3)
     scores = ms.cross_val_score(PolynomialRegression(3, l2=1e-3), x, t, cv=cv)
-    manual = [rms_error(PolynomialRegression(3, l2=1e-3).fit(x[tr], t[tr]).predict(x[va]), t[va])
-              for tr, va in cv.split(x)]
+    manual = [
+        rms_error(PolynomialRegression(3, l2=1e-3).fit(x[tr], t[tr]).predict(x[va]), t[va])
+        for tr, va in cv.split(x)
+    ]
     np.testing.assert_allclose(scores, manual, rtol=1e-12)
     sk = pytest.importorskip("sklearn.model_selection")
-    theirs = sk.cross_val_score(PolynomialRegression(3, l2=1e-3), x[:, None], t,
-                                cv=sk.KFold(5, shuffle=True, random_state=3),
-                                scoring="neg_root_mean_squared_error")
+    theirs = sk.cross_val_score(
+        PolynomialRegression(3, l2=1e-3),
+        x[:, None],
+        t,
+        cv=sk.KFold(5, shuffle=True, random_state=3),
+        scoring="neg_root_mean_squared_error",
+    )
     np.testing.assert_allclose(scores, -theirs, rtol=1e-10)
     r2 = ms.cross_val_score(PolynomialRegression(3), x, t, cv=4, scoring="r2")
-    np.testing.assert_allclose(r2, ms.cross_val_score(PolynomialRegression(3), x, t, cv=4,
-                                                      scoring=None))
+    np.testing.assert_allclose(
+        r2, ms.cross_val_score(PolynomialRegression(3), x, t, cv=4, scoring=None)
+    )
 
 
 def test_cross_val_score_does_not_fit_the_given_estimator_and_checks_arguments():
@@ -93,7 +104,8 @@ def test_train_val_test_split_sizes_disjoint_and_stratified(n):
     X = np.arange(n)[:, None] * np.ones((1, 2))
     y = (rng.random(n) < 0.37).astype(int)
     Xtr, Xva, Xte, ytr, yva, yte = ms.train_val_test_split(
-        X, y, val_size=0.2, test_size=0.2, stratify=y, seed=1)
+        X, y, val_size=0.2, test_size=0.2, stratify=y, seed=1
+    )
     assert len(Xte) == math.ceil(0.2 * n) and len(Xva) == math.ceil(0.2 * n)
     ids = np.concatenate([Xtr[:, 0], Xva[:, 0], Xte[:, 0]])
     np.testing.assert_array_equal(np.sort(ids), np.arange(n))
@@ -118,15 +130,21 @@ def test_train_val_test_split_bad_sizes():
 
 def test_grid_search_poly_picks_the_minimum_of_the_table():
     x, t = make_sinusoidal(30, seed=11)
-    search = ms.grid_search_poly(x, t, degrees=[1, 3, 9], ln_lambdas=[-math.inf, -10.0, 0.0],
-                                 cv=ms.KFold(5, shuffle=True, seed=0))
+    search = ms.grid_search_poly(
+        x,
+        t,
+        degrees=[1, 3, 9],
+        ln_lambdas=[-math.inf, -10.0, 0.0],
+        cv=ms.KFold(5, shuffle=True, seed=0),
+    )
     means = [r["mean_score"] for r in search.cv_results_]
     assert len(means) == 9 and search.best_score_ == min(means)
     assert search.best_params_["degree"] >= 3  # a line cannot follow a sine
     table = search.table()
     assert "ln lambda" in table and "-inf" in table and "*" in table
-    np.testing.assert_allclose(search.best_estimator_.coef_, PolynomialRegression(
-        **search.best_params_).fit(x, t).coef_)
+    np.testing.assert_allclose(
+        search.best_estimator_.coef_, PolynomialRegression(**search.best_params_).fit(x, t).coef_
+    )
 
 
 def test_grid_search_higher_is_better_for_r2():

@@ -17,8 +17,9 @@ def rel_err(a, b):
     return float(np.max(np.abs(np.asarray(a) - b)) / np.max(np.abs(b)))
 
 
-@pytest.mark.parametrize("n, degree", [(10, 0), (10, 1), (10, 3), (10, 9), (15, 9), (7, 4),
-                                       (100, 9), (2, 1)])
+@pytest.mark.parametrize(
+    "n, degree", [(10, 0), (10, 1), (10, 3), (10, 9), (15, 9), (7, 4), (100, 9), (2, 1)]
+)
 def test_lstsq_equals_numpy_polyfit(n, degree):
     x, t = make_sinusoidal(n, seed=n + degree)
     model = PolynomialRegression(degree).fit(x, t)
@@ -70,13 +71,15 @@ def test_penalize_bias_false_leaves_w0_free():
     assert abs(shrunk.coef_[0]) < 1e-3
 
 
-@pytest.mark.parametrize("degree, lam, penalize_bias", [(1, 0.0, True), (2, 0.1, True),
-                                                       (2, 0.5, False), (0, 0.0, True)])
+@pytest.mark.parametrize(
+    "degree, lam, penalize_bias", [(1, 0.0, True), (2, 0.1, True), (2, 0.5, False), (0, 0.0, True)]
+)
 def test_gd_reaches_the_lstsq_solution(degree, lam, penalize_bias):
     x, t = make_sinusoidal(20, seed=3)
     exact = PolynomialRegression(degree, l2=lam, penalize_bias=penalize_bias).fit(x, t)
-    gd = PolynomialRegression(degree, l2=lam, penalize_bias=penalize_bias, solver="gd",
-                              max_iter=20000, tol=1e-12).fit(x, t)
+    gd = PolynomialRegression(
+        degree, l2=lam, penalize_bias=penalize_bias, solver="gd", max_iter=20000, tol=1e-12
+    ).fit(x, t)
     assert gd.gd_backend_ in ("autograd", "numpy")
     np.testing.assert_allclose(gd.coef_, exact.coef_, rtol=1e-6, atol=1e-8)
 
@@ -87,8 +90,12 @@ def test_gd_numpy_fallback_matches(monkeypatch):
     real_import = builtins.__import__
 
     def no_autograd(name, globals=None, locals=None, fromlist=(), level=0):
-        if level == 1 and name in ("tensor", "") and fromlist and (
-                "tensor" in fromlist or "functional" in fromlist or "optim" in fromlist):
+        if (
+            level == 1
+            and name in ("tensor", "")
+            and fromlist
+            and ("tensor" in fromlist or "functional" in fromlist or "optim" in fromlist)
+        ):
             raise ImportError("autograd hidden by the test")
         return real_import(name, globals, locals, fromlist, level)
 
@@ -96,8 +103,7 @@ def test_gd_numpy_fallback_matches(monkeypatch):
     x, t = make_sinusoidal(20, seed=3)
     gd = PolynomialRegression(2, l2=0.1, solver="gd", tol=1e-12).fit(x, t)
     assert gd.gd_backend_ == "numpy"
-    np.testing.assert_allclose(gd.coef_, PolynomialRegression(2, l2=0.1).fit(x, t).coef_,
-                               rtol=1e-6)
+    np.testing.assert_allclose(gd.coef_, PolynomialRegression(2, l2=0.1).fit(x, t).coef_, rtol=1e-6)
 
 
 def test_predict_shapes_and_score_is_r2():
@@ -121,18 +127,26 @@ def test_params_clone_and_sklearn_cross_val_score():
     assert model.set_params(degree=2) is model and model.degree == 2
     assert "degree=2" in repr(model)
     x, t = make_sinusoidal(25, seed=4)
-    scores = cross_val_score(PolynomialRegression(3), x[:, None], t,
-                             cv=KFold(5, shuffle=True, random_state=0))
+    scores = cross_val_score(
+        PolynomialRegression(3), x[:, None], t, cv=KFold(5, shuffle=True, random_state=0)
+    )
     assert scores.shape == (5,) and np.all(scores < 1.0)
     assert sklearn.__version__
 
 
-@pytest.mark.parametrize("kwargs, exc, word", [
-    ({"degree": -1}, ValueError, "degree"), ({"degree": 2.0}, TypeError, "degree"),
-    ({"l2": -0.1}, ValueError, "l2"), ({"l2": float("nan")}, ValueError, "l2"),
-    ({"l2": "x"}, TypeError, "l2"), ({"solver": "cholesky"}, ValueError, "solver"),
-    ({"penalize_bias": 1}, TypeError, "penalize_bias"), ({"lr": -1.0}, ValueError, "lr"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, word",
+    [
+        ({"degree": -1}, ValueError, "degree"),
+        ({"degree": 2.0}, TypeError, "degree"),
+        ({"l2": -0.1}, ValueError, "l2"),
+        ({"l2": float("nan")}, ValueError, "l2"),
+        ({"l2": "x"}, TypeError, "l2"),
+        ({"solver": "cholesky"}, ValueError, "solver"),
+        ({"penalize_bias": 1}, TypeError, "penalize_bias"),
+        ({"lr": -1.0}, ValueError, "lr"),
+    ],
+)
 def test_bad_parameters_raise_in_fit(kwargs, exc, word):
     model = PolynomialRegression(**kwargs)  # stored verbatim, checked in fit
     with pytest.raises(exc, match=word):
@@ -154,6 +168,7 @@ def test_bad_data():
 
 
 # ---- MLPClassifier / MLPRegressor ------------------------------------------------------------
+
 
 def _blobs(rng, n=120, k=2, d=4):
     centers = 4.0 * np.eye(k, d)  # well separated: 4 standard deviations apart

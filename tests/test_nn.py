@@ -24,7 +24,7 @@ def test_linear_init_is_torch_like_and_reproducible():
     w = a.weight.data
     assert w.shape == (200, 300) and w.dtype == np.float32 and a.bias.shape == (200,)
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
-    assert abs(w.mean()) < 0.02 * bound and abs(w.var() - bound ** 2 / 3) < 0.05 * bound ** 2
+    assert abs(w.mean()) < 0.02 * bound and abs(w.var() - bound**2 / 3) < 0.05 * bound**2
     assert a.weight.requires_grad and a.bias.requires_grad
     c = nn.Linear(300, 200)  # the generator moved on
     assert not np.array_equal(c.weight.data, a.weight.data)
@@ -58,8 +58,13 @@ def test_module_registration_named_parameters_and_modules():
     names = [n for n, _ in net.named_parameters()]
     assert names == ["scale", "body.0.weight", "body.0.bias", "body.2.weight", "body.2.bias"]
     assert len(net.parameters()) == 5
-    assert [type(m).__name__ for m in net.modules()] == ["Net", "Sequential", "Linear", "ReLU",
-                                                         "Linear"]
+    assert [type(m).__name__ for m in net.modules()] == [
+        "Net",
+        "Sequential",
+        "Linear",
+        "ReLU",
+        "Linear",
+    ]
     y = net(dg.tensor(np.ones((3, 4), dtype=np.float32)))
     y.sum().backward()
     assert all(p.grad is not None for p in net.parameters())
@@ -96,12 +101,20 @@ def test_sequential_indexing_iteration_len():
         nn.Sequential(nn.ReLU(), lambda x: x)
 
 
-@pytest.mark.parametrize("cls,ref", [
-    (nn.ReLU, lambda x: np.maximum(x, 0)), (nn.Tanh, np.tanh),
-    (nn.Sigmoid, lambda x: 1 / (1 + np.exp(-x))), (nn.Softplus, lambda x: np.log1p(np.exp(x))),
-    (lambda: nn.LeakyReLU(0.3), lambda x: np.where(x > 0, x, 0.3 * x)),
-    (nn.GELU, lambda x: F.gelu(dg.tensor(x)).data), (nn.Identity, lambda x: x),
-    (nn.SiLU, lambda x: x / (1 + np.exp(-x))), (nn.Swish, lambda x: x / (1 + np.exp(-x)))])
+@pytest.mark.parametrize(
+    "cls,ref",
+    [
+        (nn.ReLU, lambda x: np.maximum(x, 0)),
+        (nn.Tanh, np.tanh),
+        (nn.Sigmoid, lambda x: 1 / (1 + np.exp(-x))),
+        (nn.Softplus, lambda x: np.log1p(np.exp(x))),
+        (lambda: nn.LeakyReLU(0.3), lambda x: np.where(x > 0, x, 0.3 * x)),
+        (nn.GELU, lambda x: F.gelu(dg.tensor(x)).data),
+        (nn.Identity, lambda x: x),
+        (nn.SiLU, lambda x: x / (1 + np.exp(-x))),
+        (nn.Swish, lambda x: x / (1 + np.exp(-x))),
+    ],
+)
 def test_activation_modules(cls, ref):
     x = np.random.default_rng(1).standard_normal((3, 4))
     out = cls()(dg.tensor(x))
@@ -145,8 +158,10 @@ def test_mlp_gradcheck():
 
     # gradients with respect to the input through the fused layers
     assert dg.gradcheck(lambda x: mlp(x), x)
-    assert dg.gradcheck(lambda w: F.linear(x.detach(), w, ps[1], "sigmoid"),
-                        dg.tensor(ps[0].data.copy(), requires_grad=True))
+    assert dg.gradcheck(
+        lambda w: F.linear(x.detach(), w, ps[1], "sigmoid"),
+        dg.tensor(ps[0].data.copy(), requires_grad=True),
+    )
 
 
 def test_loss_modules():
@@ -233,7 +248,11 @@ def test_module_list_registers_its_modules():
 
     net = Net()
     assert [n for n, _ in net.named_parameters()] == [
-        "layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"]
+        "layers.0.weight",
+        "layers.0.bias",
+        "layers.1.weight",
+        "layers.1.bias",
+    ]
     assert len(net.layers) == 2 and isinstance(net.layers[1], nn.Linear)
     assert net(dg.tensor(np.ones((5, 3), dtype=np.float32))).shape == (5, 2)
     with pytest.raises(TypeError, match="Module"):

@@ -15,8 +15,12 @@ SHAPES = [(0,), (1,), (7,), (1001,), (3, 5, 17), (70001,)]
 
 
 def _check_forward(x, act, param=0.1):
-    assert_close(ops.activation(x, act, param=param), ref.activation(x, act, param=param),
-                 x.dtype, name=f"{act}(x)")
+    assert_close(
+        ops.activation(x, act, param=param),
+        ref.activation(x, act, param=param),
+        x.dtype,
+        name=f"{act}(x)",
+    )
 
 
 def _check_backward(x, act, rng, param=0.1):
@@ -25,9 +29,13 @@ def _check_backward(x, act, rng, param=0.1):
     dy = sample(rng, x.shape, x.dtype, scale=1.0)
     # near a root of act' (gelu at x ~ -0.75) the result cancels: allow rtol * |dy|
     atol = RTOL[x.dtype.type] * np.abs(dy.astype(np.float64)) * 4
-    assert_close(ops.activation_backward(dy, saved, act, param=param),
-                 ref.activation_backward(dy, saved, act, param=param), x.dtype, atol=atol,
-                 name=f"{act}'(x)")
+    assert_close(
+        ops.activation_backward(dy, saved, act, param=param),
+        ref.activation_backward(dy, saved, act, param=param),
+        x.dtype,
+        atol=atol,
+        name=f"{act}'(x)",
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -49,8 +57,9 @@ def test_activation_backward(isa, act, dtype, shape, rng):
 def test_activation_wide_range(isa, act, dtype):
     # a dense sweep through the tails: sigmoid/tanh saturation, gelu's far negative tail,
     # softplus switching to x
-    x = np.concatenate([np.linspace(-120, 120, 24001), -np.logspace(-30, 4, 3001),
-                        np.logspace(-30, 4, 3001)]).astype(dtype)
+    x = np.concatenate(
+        [np.linspace(-120, 120, 24001), -np.logspace(-30, 4, 3001), np.logspace(-30, 4, 3001)]
+    ).astype(dtype)
     _check_forward(x, act)
 
 
@@ -67,8 +76,9 @@ def test_relu_kink_and_nan(isa, dtype):
     y = ops.activation(x, "relu")
     np.testing.assert_array_equal(y[:4], [0, 0, 0, 2])
     assert np.isnan(y[4])
-    np.testing.assert_array_equal(ops.activation_backward(np.ones_like(x), y, "relu"),
-                                  [0, 0, 0, 1, 0])
+    np.testing.assert_array_equal(
+        ops.activation_backward(np.ones_like(x), y, "relu"), [0, 0, 0, 1, 0]
+    )
 
 
 @pytest.mark.parametrize("act", ["relu", "gelu", "sigmoid"])
@@ -91,8 +101,10 @@ def test_reference_has_the_same_activations():
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_silu_extremes(isa, dtype):
     tiny = np.finfo(dtype).smallest_subnormal * 3
-    x = np.array([-np.inf, -1e30, -1e4, -1000.0, -0.0, 0.0, tiny, -tiny, 1000.0, 1e4, 1e30,
-                  np.inf, np.nan], dtype=dtype)
+    x = np.array(
+        [-np.inf, -1e30, -1e4, -1000.0, -0.0, 0.0, tiny, -tiny, 1000.0, 1e4, 1e30, np.inf, np.nan],
+        dtype=dtype,
+    )
     y = ops.activation(x, "silu")
     np.testing.assert_array_equal(y[:6], 0.0)
     assert np.signbit(y[:5]).all()  # -0 from below, not -inf * 0 = NaN at -inf

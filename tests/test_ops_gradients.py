@@ -51,9 +51,16 @@ def test_softmax_backward_is_the_derivative(isa, log, rng):
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-@pytest.mark.parametrize("loss", ["mse_loss", "binary_cross_entropy",
-                                  "binary_cross_entropy_with_logits", "softmax_cross_entropy",
-                                  "sum_of_squares"])
+@pytest.mark.parametrize(
+    "loss",
+    [
+        "mse_loss",
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+        "softmax_cross_entropy",
+        "sum_of_squares",
+    ],
+)
 def test_loss_gradient_is_the_derivative(isa, loss, reduction, rng):
     shape = (4, 5)
     if loss == "binary_cross_entropy":

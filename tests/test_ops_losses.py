@@ -54,8 +54,13 @@ def test_bce(isa, shape, dtype, reduction, rng):
         p.reshape(-1)[:4] = [0.0, 1.0, 1e-30, 1 - 1e-7]
     # the loss near p ~ t is a difference of logs: allow eps * (|t log p| + |(1-t) log q|)
     scale = np.abs(np.log(np.maximum(p.astype(np.float64), 1e-44))) + 100 * (p == 0)
-    _compare("binary_cross_entropy", p, t, reduction,
-             atol_loss=RTOL[dtype] * (scale if reduction == "none" else scale.sum()))
+    _compare(
+        "binary_cross_entropy",
+        p,
+        t,
+        reduction,
+        atol_loss=RTOL[dtype] * (scale if reduction == "none" else scale.sum()),
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -67,8 +72,13 @@ def test_bce_with_logits(isa, shape, dtype, reduction, rng):
     if z.size > 20:
         t.reshape(-1)[:3] = [0.25, 0.5, 0.75]
     scale = np.abs(z.astype(np.float64)) + 1
-    _compare("binary_cross_entropy_with_logits", z, t, reduction,
-             atol_loss=RTOL[dtype] * (scale if reduction == "none" else scale.sum()))
+    _compare(
+        "binary_cross_entropy_with_logits",
+        z,
+        t,
+        reduction,
+        atol_loss=RTOL[dtype] * (scale if reduction == "none" else scale.sum()),
+    )
 
 
 def test_bce_logits_extremes_finite():
@@ -100,16 +110,26 @@ def test_against_torch(reduction, rng):
     t = (rng.uniform(0, 1, (16, 5)) < 0.5).astype(np.float64)
     labels = rng.integers(0, 5, 16)
     cases = [
-        (ops.mse_loss(z, t, reduction), lambda a: tf.mse_loss(a, torch.from_numpy(t),
-                                                              reduction=reduction)),
-        (ops.binary_cross_entropy_with_logits(z, t, reduction),
-         lambda a: tf.binary_cross_entropy_with_logits(a, torch.from_numpy(t),
-                                                       reduction=reduction)),
-        (ops.binary_cross_entropy(1 / (1 + np.exp(-z)), t, reduction),
-         lambda a: tf.binary_cross_entropy(torch.sigmoid(a), torch.from_numpy(t),
-                                           reduction=reduction)),
-        (ops.softmax_cross_entropy(z, labels, reduction),
-         lambda a: tf.cross_entropy(a, torch.from_numpy(labels), reduction=reduction)),
+        (
+            ops.mse_loss(z, t, reduction),
+            lambda a: tf.mse_loss(a, torch.from_numpy(t), reduction=reduction),
+        ),
+        (
+            ops.binary_cross_entropy_with_logits(z, t, reduction),
+            lambda a: tf.binary_cross_entropy_with_logits(
+                a, torch.from_numpy(t), reduction=reduction
+            ),
+        ),
+        (
+            ops.binary_cross_entropy(1 / (1 + np.exp(-z)), t, reduction),
+            lambda a: tf.binary_cross_entropy(
+                torch.sigmoid(a), torch.from_numpy(t), reduction=reduction
+            ),
+        ),
+        (
+            ops.softmax_cross_entropy(z, labels, reduction),
+            lambda a: tf.cross_entropy(a, torch.from_numpy(labels), reduction=reduction),
+        ),
     ]
     for i, ((loss, grad), fn) in enumerate(cases):
         a = torch.from_numpy(z.copy()).requires_grad_(True)

@@ -12,10 +12,26 @@ from deltagrad import _cpu
 sp = pytest.importorskip("scipy.special")
 
 # documented bounds (ulp), csrc/cpu/simd_math.h
-BOUNDS = {"exp": 2, "log": 2, "log1p": 3, "tanh": 4, "erf": 4, "erfc": 8, "sigmoid": 4,
-          "normcdf": 8}
-REFS = {"exp": np.exp, "log": np.log, "log1p": np.log1p, "tanh": np.tanh, "erf": sp.erf,
-        "erfc": sp.erfc, "sigmoid": sp.expit, "normcdf": sp.ndtr}
+BOUNDS = {
+    "exp": 2,
+    "log": 2,
+    "log1p": 3,
+    "tanh": 4,
+    "erf": 4,
+    "erfc": 8,
+    "sigmoid": 4,
+    "normcdf": 8,
+}
+REFS = {
+    "exp": np.exp,
+    "log": np.log,
+    "log1p": np.log1p,
+    "tanh": np.tanh,
+    "erf": sp.erf,
+    "erfc": sp.erfc,
+    "sigmoid": sp.expit,
+    "normcdf": sp.ndtr,
+}
 
 
 def _sweep(n=1_000_000, seed=7):
@@ -25,9 +41,34 @@ def _sweep(n=1_000_000, seed=7):
     bits = rng.integers(0, 2**32, size=n, dtype=np.uint64).astype(np.uint32)
     x = bits.view(np.float32)
     x = x[np.isfinite(x)]
-    edges = np.array([0.0, -0.0, 1e-45, -1e-45, 1.17549435e-38, 88.72, 88.73, 89.0, -87.3,
-                      -103.9, -104.0, -105.0, 0.625, -0.625, 0.5, -0.5, 1.0, -1.0, 10.05, 10.06,
-                      -1.0 + 2**-24, 3.4e38, -3.4e38], dtype=np.float32)
+    edges = np.array(
+        [
+            0.0,
+            -0.0,
+            1e-45,
+            -1e-45,
+            1.17549435e-38,
+            88.72,
+            88.73,
+            89.0,
+            -87.3,
+            -103.9,
+            -104.0,
+            -105.0,
+            0.625,
+            -0.625,
+            0.5,
+            -0.5,
+            1.0,
+            -1.0,
+            10.05,
+            10.06,
+            -1.0 + 2**-24,
+            3.4e38,
+            -3.4e38,
+        ],
+        dtype=np.float32,
+    )
     return np.concatenate([x, edges, np.linspace(-20, 20, 100001, dtype=np.float32)])
 
 
@@ -49,15 +90,17 @@ def test_float32_max_ulp_error(isa, fn):
     err, want, ok = _ulp_error(got, x, fn)
     worst = int(np.argmax(err))
     assert err[worst] <= BOUNDS[fn], (
-        f"{fn}: {err[worst]:.2f} ulp at x={x[ok][worst]!r} (bound {BOUNDS[fn]})")
+        f"{fn}: {err[worst]:.2f} ulp at x={x[ok][worst]!r} (bound {BOUNDS[fn]})"
+    )
     # outside the normal range: denormal results within one denormal step... and exact
     # zeros, infinities and NaNs where the true result has them
     with np.errstate(all="ignore"):
         w32 = want.astype(np.float32)
     special = ~ok
     sub = special & np.isfinite(w32)
-    assert np.all(np.abs(got[sub].astype(np.float64) - want[sub]) <= 2 * 1.4013e-45 +
-                  1e-6 * np.abs(want[sub])), f"{fn}: denormal/zero results off"
+    assert np.all(
+        np.abs(got[sub].astype(np.float64) - want[sub]) <= 2 * 1.4013e-45 + 1e-6 * np.abs(want[sub])
+    ), f"{fn}: denormal/zero results off"
     assert np.array_equal(np.isnan(got[special]), np.isnan(w32[special])), f"{fn}: NaN placement"
     inf = special & np.isinf(w32)
     assert np.array_equal(got[inf], w32[inf]), f"{fn}: infinities"

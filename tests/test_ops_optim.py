@@ -16,8 +16,11 @@ SGD_CASES = [
     dict(momentum=0.9, weight_decay=1e-2, nesterov=True, dampening=0.0),
     dict(momentum=0.5, weight_decay=1e-3, nesterov=False, dampening=0.3),
 ]
-ADAM_CASES = [dict(weight_decay=0.0, decoupled=False), dict(weight_decay=0.1, decoupled=False),
-              dict(weight_decay=0.1, decoupled=True)]
+ADAM_CASES = [
+    dict(weight_decay=0.0, decoupled=False),
+    dict(weight_decay=0.1, decoupled=False),
+    dict(weight_decay=0.1, decoupled=True),
+]
 SIZES = [0, 1, 37, 70001]
 
 

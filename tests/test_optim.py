@@ -10,8 +10,9 @@ import deltagrad as dg
 
 
 def _param(shape=(3, 4), seed=0, dtype=np.float64):
-    return dg.tensor(np.random.default_rng(seed).standard_normal(shape).astype(dtype),
-                     requires_grad=True)
+    return dg.tensor(
+        np.random.default_rng(seed).standard_normal(shape).astype(dtype), requires_grad=True
+    )
 
 
 def _grads(n, shape=(3, 4), seed=1):
@@ -19,14 +20,21 @@ def _grads(n, shape=(3, 4), seed=1):
     return [rng.standard_normal(shape) for _ in range(n)]
 
 
-@pytest.mark.parametrize("momentum,dampening,nesterov,wd", [
-    (0.0, 0.0, False, 0.0), (0.9, 0.0, False, 0.0), (0.9, 0.0, True, 0.01),
-    (0.5, 0.2, False, 0.1)])
+@pytest.mark.parametrize(
+    "momentum,dampening,nesterov,wd",
+    [
+        (0.0, 0.0, False, 0.0),
+        (0.9, 0.0, False, 0.0),
+        (0.9, 0.0, True, 0.01),
+        (0.5, 0.2, False, 0.1),
+    ],
+)
 def test_sgd_against_numpy(momentum, dampening, nesterov, wd):
     p = _param()
     w = p.data.copy()
-    opt = dg.optim.SGD([p], lr=0.1, momentum=momentum, dampening=dampening, nesterov=nesterov,
-                       weight_decay=wd)
+    opt = dg.optim.SGD(
+        [p], lr=0.1, momentum=momentum, dampening=dampening, nesterov=nesterov, weight_decay=wd
+    )
     buf = None
     for g in _grads(4):
         p.grad = g.copy()
@@ -39,8 +47,9 @@ def test_sgd_against_numpy(momentum, dampening, nesterov, wd):
         np.testing.assert_allclose(p.data, w, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("cls,wd", [(dg.optim.Adam, 0.0), (dg.optim.Adam, 0.05),
-                                    (dg.optim.AdamW, 0.05)])
+@pytest.mark.parametrize(
+    "cls,wd", [(dg.optim.Adam, 0.0), (dg.optim.Adam, 0.05), (dg.optim.AdamW, 0.05)]
+)
 def test_adam_against_numpy(cls, wd):
     p = _param((5,), dtype=np.float64)
     w = p.data.copy()
@@ -56,7 +65,7 @@ def test_adam_against_numpy(cls, wd):
             g = g + wd * w
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
-        w = w - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+        w = w - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
         np.testing.assert_allclose(p.data, w, rtol=1e-12, atol=1e-14)
     assert opt.state[0]["step"] == 5
 
@@ -87,8 +96,10 @@ def test_training_reduces_the_loss():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((64, 2)).astype(np.float32)
     y = (X[:, :1] * X[:, 1:]).astype(np.float32)
-    for opt in (dg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
-                dg.optim.Adam(model.parameters(), lr=1e-2)):
+    for opt in (
+        dg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+        dg.optim.Adam(model.parameters(), lr=1e-2),
+    ):
         first = None
         for _ in range(100):
             opt.zero_grad()
@@ -109,8 +120,7 @@ def test_state_dict_roundtrip():
     opt2 = dg.optim.SGD([q], lr=0.5, momentum=0.9)
     opt2.load_state_dict(sd)
     assert opt2.lr == 0.1
-    np.testing.assert_array_equal(opt2.state[0]["momentum_buffer"],
-                                  opt.state[0]["momentum_buffer"])
+    np.testing.assert_array_equal(opt2.state[0]["momentum_buffer"], opt.state[0]["momentum_buffer"])
     assert "SGD(lr=0.1" in repr(opt)
 
 
@@ -132,13 +142,16 @@ def test_bad_arguments():
         dg.optim.SGD([np.ones(3)], lr=0.1)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"lr": float("nan")}, "lr: expected a finite number >= 0, got nan"),
-    ({"lr": float("inf")}, "lr: expected a finite number >= 0, got inf"),
-    ({"lr": 0.1, "momentum": -0.5}, "momentum"),
-    ({"lr": 0.1, "weight_decay": float("nan")}, "weight_decay"),
-    ({"lr": 0.1, "dampening": 1.5}, "dampening: expected a number in \\[0, 1\\], got 1.5"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"lr": float("nan")}, "lr: expected a finite number >= 0, got nan"),
+        ({"lr": float("inf")}, "lr: expected a finite number >= 0, got inf"),
+        ({"lr": 0.1, "momentum": -0.5}, "momentum"),
+        ({"lr": 0.1, "weight_decay": float("nan")}, "weight_decay"),
+        ({"lr": 0.1, "dampening": 1.5}, "dampening: expected a number in \\[0, 1\\], got 1.5"),
+    ],
+)
 def test_sgd_rejects_bad_hyper_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         dg.optim.SGD([_param()], **kwargs)

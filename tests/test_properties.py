@@ -50,11 +50,18 @@ settings.register_profile(
     derandomize=True,
     database=None,
     print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                           HealthCheck.filter_too_much],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
 )
-settings.register_profile("deltagrad-properties-long", parent=settings.get_profile(
-    "deltagrad-properties"), max_examples=1000, derandomize=False)
+settings.register_profile(
+    "deltagrad-properties-long",
+    parent=settings.get_profile("deltagrad-properties"),
+    max_examples=1000,
+    derandomize=False,
+)
 PROFILE = settings.get_profile(os.environ.get("DG_PROPERTIES_PROFILE", "deltagrad-properties"))
 if os.environ.get("DG_PROPERTIES_EXAMPLES"):  # e.g. a longer hunt with the default profile
     PROFILE = settings(PROFILE, max_examples=int(os.environ["DG_PROPERTIES_EXAMPLES"]))
@@ -68,10 +75,19 @@ ISAS = [i for i in _ORDER if _ORDER[i] <= _ORDER[_cpu.detected_isa()]]
 # The hypothesis plugin touches mypy_extensions while it reports a failure; under the project's
 # filterwarnings = error that deprecation would hide the failure behind an INTERNALERROR.
 pytestmark = pytest.mark.filterwarnings(
-    "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
+    "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning"
+)
 
-BACKENDS = ["cpu", pytest.param("simt", marks=[
-    pytest.mark.simt, pytest.mark.skipif(SIMT is None, reason="the _simt module is not built")])]
+BACKENDS = [
+    "cpu",
+    pytest.param(
+        "simt",
+        marks=[
+            pytest.mark.simt,
+            pytest.mark.skipif(SIMT is None, reason="the _simt module is not built"),
+        ],
+    ),
+]
 # The largest side of a drawn shape: the emulator runs every GPU thread as a fiber, so its
 # shapes stay smaller. Matrices get a smaller side than vectors (drawn element by element).
 SIDE = {"cpu": 13, "simt": 7}
@@ -112,8 +128,9 @@ def _array(dtype, shape, elements):
 
 
 def _shape(draw, min_dims, max_dims, side, min_side=0):
-    return draw(hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side,
-                                 max_side=side))
+    return draw(
+        hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=side)
+    )
 
 
 def _vec_shape(draw, backend, min_dims=0, max_dims=3):
@@ -148,7 +165,7 @@ def layout(x, kind):
         return base.transpose(perm), None, None
     if kind == "misaligned":
         raw = np.zeros(x.nbytes + x.itemsize, np.uint8)
-        v = raw[1:1 + x.nbytes].view(x.dtype).reshape(shape)
+        v = raw[1 : 1 + x.nbytes].view(x.dtype).reshape(shape)
         v[...] = x
         return v, None, None
     steps = _steps(x.ndim)
@@ -161,8 +178,8 @@ def layout(x, kind):
         base_shape = tuple(max(s * k, 1) for s, k in zip(shape, steps))
 
         def index(b):
-            return b[tuple(slice(None, None, -k) for k in steps)][tuple(slice(0, s)
-                                                                         for s in shape)]
+            return b[tuple(slice(None, None, -k) for k in steps)][tuple(slice(0, s) for s in shape)]
+
     base = np.full(base_shape, np.nan, dtype=x.dtype)
     v = index(base)
     v[...] = x
@@ -214,8 +231,10 @@ def _abs64(x):
 
 def _given(**kw):
     """@given with the file's settings profile, for a test parametrized by backend."""
+
     def wrap(fn):
         return pytest.mark.parametrize("backend", BACKENDS)(PROFILE(given(**kw)(fn)))
+
     return wrap
 
 
@@ -245,8 +264,11 @@ def test_matmul(backend, data, isa):
     a0 = draw(_array(dtype, (k, m) if ta else (m, k), el), label="a")
     b0 = draw(_array(dtype, (n, k) if tb else (k, n), el), label="b")
     # out's values: anything (with beta == 0 they must not be read, NaN included)
-    c0 = draw(_array(dtype, (m, n), _elements(dtype, 2.0, ext, True)), label="c") \
-        if use_out else None
+    c0 = (
+        draw(_array(dtype, (m, n), _elements(dtype, 2.0, ext, True)), label="c")
+        if use_out
+        else None
+    )
     la, lb = draw(_layouts(backend)), draw(_layouts(backend))
     a, _, _ = layout(a0, la)
     b, _, _ = layout(b0, lb)
@@ -288,8 +310,14 @@ def test_activation(backend, data, isa):
     act = draw(st.sampled_from(ops.ACTIVATIONS), label="act")  # read at run time: new ones too
     param = draw(st.sampled_from(PARAMS), label="param")
     shape = _vec_shape(draw, backend)
-    x0 = draw(_array(dtype, shape, _elements(dtype, 8.0, (1e4, -1e4, 1e30, -1e30), True,
-                                             full_range=draw(st.booleans()))), label="x")
+    x0 = draw(
+        _array(
+            dtype,
+            shape,
+            _elements(dtype, 8.0, (1e4, -1e4, 1e30, -1e30), True, full_range=draw(st.booleans())),
+        ),
+        label="x",
+    )
     lx = draw(_layouts(backend), label="layout")
     x, _, _ = layout(x0, lx)
     mode = draw(st.sampled_from(["new", "out", "in place"]), label="out")
@@ -315,11 +343,19 @@ def test_activation_backward(backend, data, isa):
     act = draw(st.sampled_from(ops.ACTIVATIONS), label="act")
     param = draw(st.sampled_from(PARAMS), label="param")
     shape = _vec_shape(draw, backend)
-    x0 = draw(_array(dtype, shape, _elements(dtype, 8.0, (1e4, -1e4, 1e30, -1e30), True,
-                                             full_range=draw(st.booleans()))), label="x")
+    x0 = draw(
+        _array(
+            dtype,
+            shape,
+            _elements(dtype, 8.0, (1e4, -1e4, 1e30, -1e30), True, full_range=draw(st.booleans())),
+        ),
+        label="x",
+    )
     # dy: finite (dy = inf times act'(x) = 0 has no defined result), NaN included
-    dy0 = draw(_array(dtype, shape, st.one_of(_elements(dtype, 2.0, (1e4, -1e4)),
-                                              st.just(NAN))), label="dy")
+    dy0 = draw(
+        _array(dtype, shape, st.one_of(_elements(dtype, 2.0, (1e4, -1e4)), st.just(NAN))),
+        label="dy",
+    )
     in_place = draw(st.booleans(), label="in place")
     with _device(backend, isa) as dev:
         saved0 = x0 if ops.saves_input(act) else dev.activation(x0, act, param=param)
@@ -341,8 +377,11 @@ def test_activation_backward(backend, data, isa):
 
 
 def _softmax_input(draw, backend, dtype, nonfinite):
-    shape = _shape(draw, 1, 3, SIDE[backend]) if draw(st.booleans()) else \
-        (draw(st.integers(0, 3)), draw(st.integers(0, VEC[backend])))
+    shape = (
+        _shape(draw, 1, 3, SIDE[backend])
+        if draw(st.booleans())
+        else (draw(st.integers(0, 3)), draw(st.integers(0, VEC[backend])))
+    )
     ext = (1e4, -1e4, 1000.0, -1000.0) + ((1e30, -1e30) if dtype is F64 else ())
     return draw(_array(dtype, shape, _elements(dtype, 10.0, ext, nonfinite)), label="x")
 
@@ -420,8 +459,9 @@ def test_softmax_cross_entropy(backend, data, isa, reduction):
     # tests state (they apply it with max |x| for a whole batch; per row it is tighter, and
     # it caught x - (max + log s) losing log s to the rounding of max at logits ~1e4)
     z64 = z0.astype(np.float64)
-    rows = RTOL[dtype] * (1.0 + np.abs(z64[np.arange(n), t] - z64.max(axis=1))) if n else \
-        np.zeros(0)
+    rows = (
+        RTOL[dtype] * (1.0 + np.abs(z64[np.arange(n), t] - z64.max(axis=1))) if n else np.zeros(0)
+    )
     if reduction == "none":
         assert np.shape(loss) == (n,)
         atol = rows
@@ -466,8 +506,12 @@ def _check_loss(name, got, want, y0, dtype, reduction, atol_loss=0.0, atol_grad=
     _close(loss, want_loss, dtype, atol=atol_loss, name=f"{name} loss")
 
 
-@_given(data=st.data(), isa=ISA, reduction=st.sampled_from(REDUCTIONS),
-        name=st.sampled_from(["sum_of_squares", "mse_loss"]))
+@_given(
+    data=st.data(),
+    isa=ISA,
+    reduction=st.sampled_from(REDUCTIONS),
+    name=st.sampled_from(["sum_of_squares", "mse_loss"]),
+)
 def test_squared_error_losses(backend, data, isa, reduction, name):
     draw = data.draw
     dtype = draw(DTYPES)
@@ -491,11 +535,15 @@ def test_squared_error_losses(backend, data, isa, reduction, name):
 def test_binary_cross_entropy(backend, data, isa, reduction):
     draw = data.draw
     dtype = draw(DTYPES)
-    p_el = st.one_of(st.floats(0.0, 1.0, width=32 if dtype is F32 else 64),
-                     st.sampled_from([float(dtype(v)) for v in
-                                      (0.0, 1.0, 1e-30, 1 - 1e-7, 0.5, *DENORMALS[dtype][:1])]))
-    t_el = st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0, width=32 if dtype is F32
-                                                             else 64))
+    p_el = st.one_of(
+        st.floats(0.0, 1.0, width=32 if dtype is F32 else 64),
+        st.sampled_from(
+            [float(dtype(v)) for v in (0.0, 1.0, 1e-30, 1 - 1e-7, 0.5, *DENORMALS[dtype][:1])]
+        ),
+    )
+    t_el = st.one_of(
+        st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0, width=32 if dtype is F32 else 64)
+    )
     p0, t0, p, t = _pair(draw, backend, dtype, p_el, t_el)
     with _device(backend, isa) as dev:
         got = dev.binary_cross_entropy(p, t, reduction)
@@ -505,8 +553,15 @@ def test_binary_cross_entropy(backend, data, isa, reduction):
     p64 = p0.astype(np.float64)
     with np.errstate(all="ignore"):
         scale = np.abs(np.log(np.maximum(p64, 1e-44))) + 100 * (p64 == 0)
-    _check_loss("binary_cross_entropy", got, want, p0, dtype, reduction,
-                atol_loss=RTOL[dtype] * (scale if reduction == "none" else scale.sum()))
+    _check_loss(
+        "binary_cross_entropy",
+        got,
+        want,
+        p0,
+        dtype,
+        reduction,
+        atol_loss=RTOL[dtype] * (scale if reduction == "none" else scale.sum()),
+    )
 
 
 @_given(data=st.data(), isa=ISA, reduction=st.sampled_from(REDUCTIONS))
@@ -514,8 +569,9 @@ def test_binary_cross_entropy_with_logits(backend, data, isa, reduction):
     draw = data.draw
     dtype = draw(DTYPES)
     z_el = _elements(dtype, 8.0, (1e4, -1e4, 1000.0, -1000.0))
-    t_el = st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0, width=32 if dtype is F32
-                                                             else 64))
+    t_el = st.one_of(
+        st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0, width=32 if dtype is F32 else 64)
+    )
     z0, t0, z, t = _pair(draw, backend, dtype, z_el, t_el)
     with _device(backend, isa) as dev:
         got = dev.binary_cross_entropy_with_logits(z, t, reduction)
@@ -531,16 +587,28 @@ def test_binary_cross_entropy_with_logits(backend, data, isa, reduction):
         sig = 1.0 / (1.0 + np.exp(-z64))
         terms = np.abs(1.0 - t64) * sig + np.abs(t64) * (1.0 - sig)
     grad_scale = 1.0 / max(z0.size, 1) if reduction == "mean" else 1.0
-    _check_loss("binary_cross_entropy_with_logits", got, want, z0, dtype, reduction,
-                atol_loss=RTOL[dtype] * (scale if reduction == "none" else scale.sum()),
-                atol_grad=RTOL[dtype] * 2 * terms * grad_scale)
+    _check_loss(
+        "binary_cross_entropy_with_logits",
+        got,
+        want,
+        z0,
+        dtype,
+        reduction,
+        atol_loss=RTOL[dtype] * (scale if reduction == "none" else scale.sum()),
+        atol_grad=RTOL[dtype] * 2 * terms * grad_scale,
+    )
 
 
 # ---- fused linear layer --------------------------------------------------------------------
 
 
-@_given(data=st.data(), isa=ISA, act=st.sampled_from(ops.ACTIVATIONS),
-        param=st.sampled_from(PARAMS), bias=st.booleans())
+@_given(
+    data=st.data(),
+    isa=ISA,
+    act=st.sampled_from(ops.ACTIVATIONS),
+    param=st.sampled_from(PARAMS),
+    bias=st.booleans(),
+)
 def test_linear_forward(backend, data, isa, act, param, bias):
     draw, side = data.draw, SIDE[backend]
     dtype = draw(DTYPES)
@@ -568,8 +636,14 @@ def test_linear_forward(backend, data, isa, act, param, bias):
     _close(y, want_y, dtype, atol=bound * max(1.2, abs(param)), name="y")
 
 
-@_given(data=st.data(), isa=ISA, act=st.sampled_from(ops.ACTIVATIONS),
-        param=st.sampled_from(PARAMS), need_dx=st.booleans(), has_bias=st.booleans())
+@_given(
+    data=st.data(),
+    isa=ISA,
+    act=st.sampled_from(ops.ACTIVATIONS),
+    param=st.sampled_from(PARAMS),
+    need_dx=st.booleans(),
+    has_bias=st.booleans(),
+)
 def test_linear_backward(backend, data, isa, act, param, need_dx, has_bias):
     draw, side = data.draw, SIDE[backend]
     dtype = draw(DTYPES)
@@ -777,10 +851,19 @@ def test_simt_misaligned_input_is_copied(dtype):
     _close(SIMT.activation(x, "tanh"), ref.activation(x, "tanh"), dtype, name="tanh")
 
 
-@pytest.mark.parametrize("backend", [
-    "cpu", pytest.param("simt", marks=[
-        pytest.mark.simt,
-        pytest.mark.skipif(SIMT is None, reason="the _simt module is not built")])])
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "cpu",
+        pytest.param(
+            "simt",
+            marks=[
+                pytest.mark.simt,
+                pytest.mark.skipif(SIMT is None, reason="the _simt module is not built"),
+            ],
+        ),
+    ],
+)
 def test_adam_tiny_gradient_keeps_precision(backend):
     # A float32 gradient of 1e-40 gives m = 1e-41 and v = 0 (both as stored); the step
     # lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps) ~ 1e-35 is a normal float32 and must be
@@ -808,14 +891,24 @@ def test_log_softmax_and_cross_entropy_at_large_logits(backend, dtype):
         loss, _ = dev.softmax_cross_entropy(z, t, "none")
     want = ref.log_softmax(z)
     _close(ls, want, dtype, atol=RTOL[dtype] * (1 + np.abs(want)), name="log_softmax")
-    _close(loss, ref.softmax_cross_entropy(z, t, "none")[0], dtype, atol=RTOL[dtype] * 3,
-           name="loss")
+    _close(
+        loss, ref.softmax_cross_entropy(z, t, "none")[0], dtype, atol=RTOL[dtype] * 3, name="loss"
+    )
 
 
-@pytest.mark.parametrize("backend", [
-    "cpu", pytest.param("simt", marks=[
-        pytest.mark.simt,
-        pytest.mark.skipif(SIMT is None, reason="the _simt module is not built")])])
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "cpu",
+        pytest.param(
+            "simt",
+            marks=[
+                pytest.mark.simt,
+                pytest.mark.skipif(SIMT is None, reason="the _simt module is not built"),
+            ],
+        ),
+    ],
+)
 @pytest.mark.parametrize("keepdims", [False, True])
 def test_mean_over_empty_axes_is_nan(backend, keepdims):
     # x of shape (3, 0, 0): reducing axis 2 first leaves a (3, 0) array, then axis 1 sums
@@ -829,17 +922,25 @@ def test_mean_over_empty_axes_is_nan(backend, keepdims):
 
 # every op of dg.ops that computes something, and the test of this file that covers it
 COVERED = {
-    "matmul": test_matmul, "activation": test_activation,
-    "activation_backward": test_activation_backward, "softmax": test_softmax,
-    "log_softmax": test_softmax, "softmax_backward": test_softmax_backward,
+    "matmul": test_matmul,
+    "activation": test_activation,
+    "activation_backward": test_activation_backward,
+    "softmax": test_softmax,
+    "log_softmax": test_softmax,
+    "softmax_backward": test_softmax_backward,
     "log_softmax_backward": test_softmax_backward,
     "softmax_cross_entropy": test_softmax_cross_entropy,
-    "sum_of_squares": test_squared_error_losses, "mse_loss": test_squared_error_losses,
+    "sum_of_squares": test_squared_error_losses,
+    "mse_loss": test_squared_error_losses,
     "binary_cross_entropy": test_binary_cross_entropy,
     "binary_cross_entropy_with_logits": test_binary_cross_entropy_with_logits,
-    "linear_forward": test_linear_forward, "linear_backward": test_linear_backward,
-    "sum": test_sum_mean, "mean": test_sum_mean, "sum_to_shape": test_sum_to_shape,
-    "sgd_update": test_sgd_update, "adam_update": test_adam_update,
+    "linear_forward": test_linear_forward,
+    "linear_backward": test_linear_backward,
+    "sum": test_sum_mean,
+    "mean": test_sum_mean,
+    "sum_to_shape": test_sum_to_shape,
+    "sgd_update": test_sgd_update,
+    "adam_update": test_adam_update,
 }
 NOT_COMPUTING = {"ACTIVATIONS", "saves_input", "set_allow_tf32"}
 

@@ -21,8 +21,14 @@ def test_version_matches_pyproject():
 
 def test_info_keys_and_types():
     facts = dg.info()
-    for key in ("version", "cpu_isa", "num_threads", "cuda_compiled", "cuda_available",
-                "cuda_device"):
+    for key in (
+        "version",
+        "cpu_isa",
+        "num_threads",
+        "cuda_compiled",
+        "cuda_available",
+        "cuda_device",
+    ):
         assert key in facts
     assert facts["version"] == dg.__version__
     assert facts["cpu_isa"] in ("generic", "avx2", "avx512")

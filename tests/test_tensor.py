@@ -16,12 +16,26 @@ def leaf(a, requires_grad=True):
 
 # ---- ops against NumPy (forward, gradients vs the reference's, gradcheck) ------------------
 
-@pytest.mark.parametrize("shapes", [[(3, 4), (3, 4)], [(3, 4), (4,)], [(5, 1), (1, 6)],
-                                    [(1,), (7,)], [(), (2, 3)], [(2, 1, 3), (4, 1)]])
+
+@pytest.mark.parametrize(
+    "shapes",
+    [
+        [(3, 4), (3, 4)],
+        [(3, 4), (4,)],
+        [(5, 1), (1, 6)],
+        [(1,), (7,)],
+        [(), (2, 3)],
+        [(2, 1, 3), (4, 1)],
+    ],
+)
 @pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
 def test_binary_ops_broadcast(op, shapes):
-    fn = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
-          "div": lambda a, b: a / b}[op]
+    fn = {
+        "add": lambda a, b: a + b,
+        "sub": lambda a, b: a - b,
+        "mul": lambda a, b: a * b,
+        "div": lambda a, b: a / b,
+    }[op]
     # keep divisors away from 0
     rng = np.random.default_rng(1)
     a = rng.uniform(-2, 2, shapes[0])
@@ -31,9 +45,17 @@ def test_binary_ops_broadcast(op, shapes):
 
 @pytest.mark.parametrize("scalar", [2.5, -3, 0.5])
 def test_scalar_operands_both_sides(scalar):
-    for fn in (lambda a: a + scalar, lambda a: scalar + a, lambda a: a - scalar,
-               lambda a: scalar - a, lambda a: a * scalar, lambda a: scalar * a,
-               lambda a: a / scalar, lambda a: scalar / a, lambda a: -a):
+    for fn in (
+        lambda a: a + scalar,
+        lambda a: scalar + a,
+        lambda a: a - scalar,
+        lambda a: scalar - a,
+        lambda a: a * scalar,
+        lambda a: scalar * a,
+        lambda a: a / scalar,
+        lambda a: scalar / a,
+        lambda a: -a,
+    ):
         check_op(fn, fn, [(3, 5)], low=0.5, high=2.0)
 
 
@@ -47,16 +69,25 @@ def test_numpy_array_operands_defer_to_tensor():
 
 @pytest.mark.parametrize("p", [2, 3, 0.5, -1.5, 1])
 def test_pow_scalar_exponent(p):
-    check_op(lambda a: a ** p, lambda a: a ** p, [(4, 3)], low=0.3, high=2.0)
+    check_op(lambda a: a**p, lambda a: a**p, [(4, 3)], low=0.3, high=2.0)
 
 
 def test_pow_tensor_exponent_and_rpow():
-    check_op(lambda a, b: a ** b, lambda a, b: a ** b, [(3, 4), (4,)], low=0.3, high=2.0)
-    check_op(lambda a: 2.0 ** a, lambda a: 2.0 ** a, [(5,)])
+    check_op(lambda a, b: a**b, lambda a, b: a**b, [(3, 4), (4,)], low=0.3, high=2.0)
+    check_op(lambda a: 2.0**a, lambda a: 2.0**a, [(5,)])
 
 
-@pytest.mark.parametrize("sa,sb", [((3, 4), (4, 5)), ((1, 1), (1, 1)), ((7, 1), (1, 3)),
-                                   ((4,), (4, 2)), ((3, 4), (4,)), ((5,), (5,))])
+@pytest.mark.parametrize(
+    "sa,sb",
+    [
+        ((3, 4), (4, 5)),
+        ((1, 1), (1, 1)),
+        ((7, 1), (1, 3)),
+        ((4,), (4, 2)),
+        ((3, 4), (4,)),
+        ((5,), (5,)),
+    ],
+)
 def test_matmul(sa, sb):
     check_op(lambda a, b: a @ b, lambda a, b: a @ b, [sa, sb])
 
@@ -79,10 +110,16 @@ def test_matmul_errors():
 @pytest.mark.parametrize("axis", [None, 0, 1, -1, (0, 2), (1, 2)])
 @pytest.mark.parametrize("keepdims", [False, True])
 def test_sum_mean(axis, keepdims):
-    check_op(lambda a: a.sum(axis=axis, keepdims=keepdims),
-             lambda a: np.sum(a, axis=axis, keepdims=keepdims), [(3, 1, 5)])
-    check_op(lambda a: a.mean(axis=axis, keepdims=keepdims),
-             lambda a: np.mean(a, axis=axis, keepdims=keepdims), [(3, 1, 5)])
+    check_op(
+        lambda a: a.sum(axis=axis, keepdims=keepdims),
+        lambda a: np.sum(a, axis=axis, keepdims=keepdims),
+        [(3, 1, 5)],
+    )
+    check_op(
+        lambda a: a.mean(axis=axis, keepdims=keepdims),
+        lambda a: np.mean(a, axis=axis, keepdims=keepdims),
+        [(3, 1, 5)],
+    )
 
 
 def test_sum_of_0d_and_size_1():
@@ -117,6 +154,7 @@ def test_exp_log():
 
 
 # ---- graph semantics ------------------------------------------------------------------------
+
 
 def test_diamond_graph_accumulates():
     # y = x*x + 3*x: x feeds two paths; dy/dx = 2x + 3
@@ -227,7 +265,7 @@ def test_deep_chain_has_no_recursion_limit():
     for _ in range(5000):
         y = y * 1.0001
     y.sum().backward()
-    np.testing.assert_allclose(x.grad, [1.0001 ** 5000], rtol=1e-9)
+    np.testing.assert_allclose(x.grad, [1.0001**5000], rtol=1e-9)
 
 
 def test_mixed_dtypes_promote_and_grads_keep_leaf_dtype():
@@ -240,6 +278,7 @@ def test_mixed_dtypes_promote_and_grads_keep_leaf_dtype():
 
 
 # ---- construction, properties, errors -------------------------------------------------------
+
 
 def test_construction_and_properties():
     t = dg.tensor([[1.0, 2.0], [3.0, 4.0]])
@@ -303,8 +342,10 @@ except ImportError:  # pragma: no cover
 if given is not None:
 
     @settings(max_examples=60, deadline=None)
-    @given(shapes=mutually_broadcastable_shapes(num_shapes=2, max_dims=4, max_side=4),
-           op=st.sampled_from(["add", "sub", "mul", "div"]))
+    @given(
+        shapes=mutually_broadcastable_shapes(num_shapes=2, max_dims=4, max_side=4),
+        op=st.sampled_from(["add", "sub", "mul", "div"]),
+    )
     def test_broadcast_gradients_property(shapes, op):
         sa, sb = shapes.input_shapes
         rng = np.random.default_rng(0)
@@ -317,7 +358,7 @@ if given is not None:
         y.backward(g)
         # d/da sum(g * f(a, b)) reduced over the broadcast axes, by NumPy's own rules
         da = {"add": g, "sub": g, "mul": g * b, "div": g / b}[op]
-        db = {"add": g, "sub": -g, "mul": g * a, "div": -g * a / b ** 2}[op]
+        db = {"add": g, "sub": -g, "mul": g * a, "div": -g * a / b**2}[op]
 
         def reduce_to(x, shape):
             x = np.broadcast_to(x, shapes.result_shape)

@@ -19,13 +19,17 @@ def _t(a, grad=False, dtype=np.float64):
 
 # ---- version counter ---------------------------------------------------------------------------
 
+
 def test_in_place_change_of_a_saved_input_raises_on_backward():
     w = _t([1.0, 2.0], grad=True)
     x = _t([3.0, 4.0])
     y = (w * x).sum()
     x.add_(1.0)  # mul saved x
-    with pytest.raises(RuntimeError, match=r"gradient of 'mul'.*modified by an in-place "
-                                           r"operation.*version 1, expected version 0"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"gradient of 'mul'.*modified by an in-place "
+        r"operation.*version 1, expected version 0",
+    ):
         y.backward()
 
 
@@ -83,10 +87,16 @@ def test_setitem_and_augmented_assignment_bump_the_version():
 
 # ---- in-place ops, torch semantics -------------------------------------------------------------
 
+
 def test_in_place_on_a_leaf_that_requires_grad_raises_outside_no_grad():
     w = _t([1.0, 2.0], grad=True)
-    for op in (lambda: w.add_(1.0), lambda: w.mul_(2.0), lambda: w.zero_(),
-               lambda: w.__setitem__(0, 3.0), lambda: w.copy_(np.zeros(2))):
+    for op in (
+        lambda: w.add_(1.0),
+        lambda: w.mul_(2.0),
+        lambda: w.zero_(),
+        lambda: w.__setitem__(0, 3.0),
+        lambda: w.copy_(np.zeros(2)),
+    ):
         with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
             op()
     np.testing.assert_array_equal(w.numpy(), [1.0, 2.0])
@@ -127,6 +137,7 @@ def test_in_place_ops_keep_the_dtype_and_check_shapes():
 
 # ---- freed graphs, devices --------------------------------------------------------------------
 
+
 def test_second_backward_through_a_freed_graph_raises():
     x = _t([1.0, 2.0], grad=True)
     y = (F.tanh(x) * x).sum()
@@ -151,8 +162,12 @@ class _FakeDeviceArray:
 
     def __init__(self, shape):
         self.shape, self.ndim = shape, len(shape)
-        self.__cuda_array_interface__ = {"shape": shape, "typestr": "<f8", "data": (0, False),
-                                         "version": 3}
+        self.__cuda_array_interface__ = {
+            "shape": shape,
+            "typestr": "<f8",
+            "data": (0, False),
+            "version": 3,
+        }
 
 
 def _fake_cuda_tensor(shape=(2,)):
@@ -165,8 +180,12 @@ def _fake_cuda_tensor(shape=(2,)):
 def test_operands_on_different_devices_raise(op):
     cpu = _t([1.0, 2.0], grad=True)
     gpu = _fake_cuda_tensor()
-    fn = {"add": lambda a, b: a + b, "mul": lambda a, b: a * b, "sub": lambda a, b: a - b,
-          "matmul": lambda a, b: a @ b}[op]
+    fn = {
+        "add": lambda a, b: a + b,
+        "mul": lambda a, b: a * b,
+        "sub": lambda a, b: a - b,
+        "matmul": lambda a, b: a @ b,
+    }[op]
     with pytest.raises(RuntimeError, match="same device, got cpu and cuda"):
         fn(cpu, gpu)
     with pytest.raises(RuntimeError, match="same device"):
@@ -187,6 +206,7 @@ def test_unknown_device_names_raise():
 
 # ---- numerical safety ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("scale", [1.0, 1e2, 1e4])
 def test_logit_losses_finite_with_finite_gradients_at_large_logits(dtype, scale):
@@ -194,11 +214,12 @@ def test_logit_losses_finite_with_finite_gradients_at_large_logits(dtype, scale)
     z = rng.choice([-1.0, 1.0], size=(6, 5)) * scale
     z[:, 0] = scale  # ties and extremes in every row
     labels = rng.integers(0, 5, 6)
-    for loss_fn in (lambda t: F.cross_entropy(t, labels),
-                    lambda t: F.binary_cross_entropy_with_logits(
-                        t, (rng.random((6, 5)) > 0.5).astype(dtype)),
-                    lambda t: F.log_softmax(t).sum(),
-                    lambda t: (F.softmax(t) * t).sum()):
+    for loss_fn in (
+        lambda t: F.cross_entropy(t, labels),
+        lambda t: F.binary_cross_entropy_with_logits(t, (rng.random((6, 5)) > 0.5).astype(dtype)),
+        lambda t: F.log_softmax(t).sum(),
+        lambda t: (F.softmax(t) * t).sum(),
+    ):
         t = dg.tensor(z.astype(dtype), requires_grad=True)
         loss = loss_fn(t)
         assert np.isfinite(loss.item())

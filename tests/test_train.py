@@ -25,9 +25,19 @@ def test_fit_learns_and_records_history():
     dg.manual_seed(0)
     model = dg.nn.MLP([4, 32, 3])
     opt = dg.optim.Adam(model.parameters(), lr=1e-2)
-    h = fit(model, dg.nn.CrossEntropyLoss(), opt, X[:150], y[:150], epochs=25, batch_size=16,
-            validation_data=(X[150:], y[150:]), metrics={"acc": accuracy}, progress=False,
-            seed=0)
+    h = fit(
+        model,
+        dg.nn.CrossEntropyLoss(),
+        opt,
+        X[:150],
+        y[:150],
+        epochs=25,
+        batch_size=16,
+        validation_data=(X[150:], y[150:]),
+        metrics={"acc": accuracy},
+        progress=False,
+        seed=0,
+    )
     assert isinstance(h, History) and h.epoch == list(range(1, 26)) and len(h) == 25
     for key in ("loss", "val_loss", "val_acc", "samples_per_sec", "epoch_time"):
         assert len(h.history[key]) == 25, key
@@ -47,8 +57,16 @@ def test_batch_online_and_minibatch_gd_all_run(batch_size):
     X, y = _problem(30)
     dg.manual_seed(1)
     model = dg.nn.MLP([4, 8, 3])
-    h = fit(model, dg.nn.CrossEntropyLoss(), dg.optim.SGD(model.parameters(), lr=0.05), X, y,
-            epochs=3, batch_size=batch_size, progress=False)
+    h = fit(
+        model,
+        dg.nn.CrossEntropyLoss(),
+        dg.optim.SGD(model.parameters(), lr=0.05),
+        X,
+        y,
+        epochs=3,
+        batch_size=batch_size,
+        progress=False,
+    )
     assert len(h["loss"]) == 3 and h["loss"][-1] < h["loss"][0]
 
 
@@ -58,8 +76,17 @@ def test_regression_with_mse():
     t = np.sin(3 * X).astype(np.float32)
     dg.manual_seed(2)
     model = dg.nn.MLP([1, 32, 1], activation="tanh")
-    h = fit(model, dg.nn.MSELoss(), dg.optim.Adam(model.parameters(), lr=1e-2), X, t,
-            epochs=150, batch_size=32, progress=False, seed=0)
+    h = fit(
+        model,
+        dg.nn.MSELoss(),
+        dg.optim.Adam(model.parameters(), lr=1e-2),
+        X,
+        t,
+        epochs=150,
+        batch_size=32,
+        progress=False,
+        seed=0,
+    )
     assert h["loss"][-1] < 0.02
 
 
@@ -75,9 +102,20 @@ def test_early_stopping_restores_the_best_weights():
         best.setdefault("states", []).append(model.state_dict())
         return 0.0
 
-    h = fit(model, dg.nn.CrossEntropyLoss(), opt, X[:80], y[:80], epochs=200, batch_size=16,
-            validation_data=(X[80:], yv), metrics={"snap": track}, progress=False,
-            early_stopping=EarlyStopping(patience=3), seed=0)
+    h = fit(
+        model,
+        dg.nn.CrossEntropyLoss(),
+        opt,
+        X[:80],
+        y[:80],
+        epochs=200,
+        batch_size=16,
+        validation_data=(X[80:], yv),
+        metrics={"snap": track},
+        progress=False,
+        early_stopping=EarlyStopping(patience=3),
+        seed=0,
+    )
     assert h.stopped_epoch is not None and h.stopped_epoch < 200
     assert h.stopped_epoch - h.best_epoch == 4  # patience 3: stops on the 4th bad epoch
     assert h.best_epoch == int(np.argmin(h["val_loss"])) + 1
@@ -89,8 +127,16 @@ def test_early_stopping_int_without_validation_monitors_train_loss():
     X, y = _problem(40)
     dg.manual_seed(4)
     model = dg.nn.MLP([4, 8, 3])
-    h = fit(model, dg.nn.CrossEntropyLoss(), dg.optim.SGD(model.parameters(), lr=0.0), X, y,
-            epochs=50, early_stopping=2, progress=False)
+    h = fit(
+        model,
+        dg.nn.CrossEntropyLoss(),
+        dg.optim.SGD(model.parameters(), lr=0.0),
+        X,
+        y,
+        epochs=50,
+        early_stopping=2,
+        progress=False,
+    )
     assert h.stopped_epoch == 4 and h.best_epoch == 1  # lr 0: never improves
 
 
@@ -100,8 +146,17 @@ def test_divergence_raises_naming_epoch_and_step():
     dg.manual_seed(5)
     model = dg.nn.MLP([4, 8, 3])
     with pytest.raises(TrainingDivergedError, match="epoch 1, step 3") as err:
-        fit(model, dg.nn.CrossEntropyLoss(), dg.optim.SGD(model.parameters(), lr=0.1), X, y,
-            epochs=2, batch_size=16, shuffle=False, progress=False)
+        fit(
+            model,
+            dg.nn.CrossEntropyLoss(),
+            dg.optim.SGD(model.parameters(), lr=0.1),
+            X,
+            y,
+            epochs=2,
+            batch_size=16,
+            shuffle=False,
+            progress=False,
+        )
     assert isinstance(err.value, FloatingPointError)
     assert (err.value.epoch, err.value.step) == (1, 3)
 
@@ -110,8 +165,15 @@ def test_progress_bar_off_when_not_a_tty(capsys):
     X, y = _problem(20)
     dg.manual_seed(6)
     model = dg.nn.MLP([4, 3])
-    fit(model, dg.nn.CrossEntropyLoss(), dg.optim.SGD(model.parameters(), lr=0.1), X, y,
-        epochs=2, progress=True)
+    fit(
+        model,
+        dg.nn.CrossEntropyLoss(),
+        dg.optim.SGD(model.parameters(), lr=0.1),
+        X,
+        y,
+        epochs=2,
+        progress=True,
+    )
     assert capsys.readouterr().err == ""
 
 
@@ -125,11 +187,29 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="validation_data"):
         fit(model, loss, opt, X, y, epochs=1, validation_data=X, progress=False)
     with pytest.raises(ValueError, match="metrics"):
-        fit(model, loss, opt, X, y, epochs=1, validation_data=(X, y), metrics=["nope"],
-            progress=False)
+        fit(
+            model,
+            loss,
+            opt,
+            X,
+            y,
+            epochs=1,
+            validation_data=(X, y),
+            metrics=["nope"],
+            progress=False,
+        )
     with pytest.raises(KeyError, match="val_acc"):
-        fit(model, loss, opt, X, y, epochs=1, validation_data=(X, y), progress=False,
-            early_stopping=EarlyStopping(monitor="val_acc"))
+        fit(
+            model,
+            loss,
+            opt,
+            X,
+            y,
+            epochs=1,
+            validation_data=(X, y),
+            progress=False,
+            early_stopping=EarlyStopping(monitor="val_acc"),
+        )
 
 
 def test_progress_bar_on_a_terminal_shows_the_loss(capsys, monkeypatch):
@@ -139,12 +219,28 @@ def test_progress_bar_on_a_terminal_shows_the_loss(capsys, monkeypatch):
     dg.manual_seed(7)
     model = dg.nn.MLP([4, 3])
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    fit(model, dg.nn.CrossEntropyLoss(), dg.optim.SGD(model.parameters(), lr=0.1), X, y,
-        epochs=2, validation_data=(X, y), metrics={"acc": accuracy}, progress=True)
+    fit(
+        model,
+        dg.nn.CrossEntropyLoss(),
+        dg.optim.SGD(model.parameters(), lr=0.1),
+        X,
+        y,
+        epochs=2,
+        validation_data=(X, y),
+        metrics={"acc": accuracy},
+        progress=True,
+    )
     err = capsys.readouterr().err
     assert "loss=" in err and "val_acc=" in err and "2/2" in err
-    fit(model, dg.nn.CrossEntropyLoss(), dg.optim.SGD(model.parameters(), lr=0.1), X, y,
-        epochs=2, progress=False)
+    fit(
+        model,
+        dg.nn.CrossEntropyLoss(),
+        dg.optim.SGD(model.parameters(), lr=0.1),
+        X,
+        y,
+        epochs=2,
+        progress=False,
+    )
     assert capsys.readouterr().err == ""
 
 
@@ -158,10 +254,19 @@ def test_too_large_learning_rate_stops_with_a_clear_message_and_finite_weights()
     X, y = _regression()
     dg.manual_seed(7)
     model = dg.nn.MLP([3, 16, 1])
-    with pytest.raises(TrainingDivergedError, match="training diverged: .*smaller learning "
-                                                    "rate") as err:
-        fit(model, dg.nn.MSELoss(), dg.optim.SGD(model.parameters(), lr=50.0), X, y,
-            epochs=200, batch_size=8, progress=False)
+    with pytest.raises(
+        TrainingDivergedError, match="training diverged: .*smaller learning rate"
+    ) as err:
+        fit(
+            model,
+            dg.nn.MSELoss(),
+            dg.optim.SGD(model.parameters(), lr=50.0),
+            X,
+            y,
+            epochs=200,
+            batch_size=8,
+            progress=False,
+        )
     msg = str(err.value)
     if "optimizer step made" not in msg:  # stopped before the step: the weights stayed finite
         for name, p in model.named_parameters():
@@ -179,11 +284,16 @@ def test_non_finite_gradient_is_caught_before_the_weights_change():
         diff = out - dg.tensor(np.asarray(target))
         return (diff * 0.0).sum() ** 0.5  # sqrt(0): finite value, infinite gradient
 
-    with pytest.raises(TrainingDivergedError, match="the gradient of (weight|bias) holds NaN or "
-                                                    "inf .*not updated"), \
-            np.errstate(divide="ignore", invalid="ignore"):
-        fit(model, loss_fn, dg.optim.SGD(model.parameters(), lr=0.1), X, y, epochs=1,
-            progress=False)
+    with (
+        pytest.raises(
+            TrainingDivergedError,
+            match="the gradient of (weight|bias) holds NaN or inf .*not updated",
+        ),
+        np.errstate(divide="ignore", invalid="ignore"),
+    ):
+        fit(
+            model, loss_fn, dg.optim.SGD(model.parameters(), lr=0.1), X, y, epochs=1, progress=False
+        )
     for n, p in model.named_parameters():
         np.testing.assert_array_equal(p.numpy(), before[n])
 
@@ -192,7 +302,13 @@ def test_step_that_overflows_the_weights_is_reported():
     X, y = _regression(8)
     dg.manual_seed(9)
     model = dg.nn.Linear(3, 1)
-    with pytest.raises(TrainingDivergedError, match="optimizer step made (weight|bias) NaN or "
-                                                    "inf"):
-        fit(model, dg.nn.MSELoss(), dg.optim.SGD(model.parameters(), lr=1e38), X, y,
-            epochs=1, progress=False)
+    with pytest.raises(TrainingDivergedError, match="optimizer step made (weight|bias) NaN or inf"):
+        fit(
+            model,
+            dg.nn.MSELoss(),
+            dg.optim.SGD(model.parameters(), lr=1e38),
+            X,
+            y,
+            epochs=1,
+            progress=False,
+        )

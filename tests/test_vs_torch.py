@@ -18,8 +18,10 @@ TOL = dict(rtol=1e-9, atol=1e-9)
 
 def pair(a, requires_grad=True):
     a = np.asarray(a, dtype=np.float64)
-    return (dg.tensor(a.copy(), requires_grad=requires_grad),
-            torch.tensor(a.copy(), requires_grad=requires_grad))
+    return (
+        dg.tensor(a.copy(), requires_grad=requires_grad),
+        torch.tensor(a.copy(), requires_grad=requires_grad),
+    )
 
 
 def close(ours, theirs, what=""):
@@ -70,8 +72,11 @@ def test_silu_matches_torch_in_the_tails():
 LOSSES = {
     "mse": (F.mse_loss, TF.mse_loss, "float"),
     "bce": (F.binary_cross_entropy, TF.binary_cross_entropy, "prob"),
-    "bce_logits": (F.binary_cross_entropy_with_logits, TF.binary_cross_entropy_with_logits,
-                   "float"),
+    "bce_logits": (
+        F.binary_cross_entropy_with_logits,
+        TF.binary_cross_entropy_with_logits,
+        "float",
+    ),
     "ce": (F.cross_entropy, TF.cross_entropy, "class"),
 }
 
@@ -127,11 +132,16 @@ def test_tensor_expression_matches_torch():
 
 # ---- an MLP, 5 training steps ---------------------------------------------------------------
 
+
 def make_models(sizes, act="tanh", seed=0):
     dg.manual_seed(seed)
     ours = dg.nn.MLP(sizes, activation=act, dtype=np.float64)
-    torch_act = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid,
-                 "gelu": torch.nn.GELU}[act]
+    torch_act = {
+        "tanh": torch.nn.Tanh,
+        "relu": torch.nn.ReLU,
+        "sigmoid": torch.nn.Sigmoid,
+        "gelu": torch.nn.GELU,
+    }[act]
     layers = []
     for i, lin in enumerate(ours):
         tl = torch.nn.Linear(lin.in_features, lin.out_features).double()
@@ -159,22 +169,31 @@ def test_mlp_forward_and_gradients_match_torch():
 
 
 OPTIMIZERS = {
-    "sgd": (lambda p: dg.optim.SGD(p, lr=0.1),
-            lambda p: torch.optim.SGD(p, lr=0.1)),
-    "sgd_momentum_wd": (lambda p: dg.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-2),
-                        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-2)),
-    "sgd_dampening": (lambda p: dg.optim.SGD(p, lr=0.05, momentum=0.8, dampening=0.3),
-                      lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8, dampening=0.3)),
-    "nesterov": (lambda p: dg.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True,
-                                        weight_decay=1e-3),
-                 lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True,
-                                           weight_decay=1e-3)),
-    "adam": (lambda p: dg.optim.Adam(p, lr=1e-2, weight_decay=1e-2),
-             lambda p: torch.optim.Adam(p, lr=1e-2, weight_decay=1e-2)),
-    "adam_betas": (lambda p: dg.optim.Adam(p, lr=3e-3, betas=(0.8, 0.99), eps=1e-6),
-                   lambda p: torch.optim.Adam(p, lr=3e-3, betas=(0.8, 0.99), eps=1e-6)),
-    "adamw": (lambda p: dg.optim.AdamW(p, lr=1e-2, weight_decay=0.1),
-              lambda p: torch.optim.AdamW(p, lr=1e-2, weight_decay=0.1)),
+    "sgd": (lambda p: dg.optim.SGD(p, lr=0.1), lambda p: torch.optim.SGD(p, lr=0.1)),
+    "sgd_momentum_wd": (
+        lambda p: dg.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-2),
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-2),
+    ),
+    "sgd_dampening": (
+        lambda p: dg.optim.SGD(p, lr=0.05, momentum=0.8, dampening=0.3),
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8, dampening=0.3),
+    ),
+    "nesterov": (
+        lambda p: dg.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    ),
+    "adam": (
+        lambda p: dg.optim.Adam(p, lr=1e-2, weight_decay=1e-2),
+        lambda p: torch.optim.Adam(p, lr=1e-2, weight_decay=1e-2),
+    ),
+    "adam_betas": (
+        lambda p: dg.optim.Adam(p, lr=3e-3, betas=(0.8, 0.99), eps=1e-6),
+        lambda p: torch.optim.Adam(p, lr=3e-3, betas=(0.8, 0.99), eps=1e-6),
+    ),
+    "adamw": (
+        lambda p: dg.optim.AdamW(p, lr=1e-2, weight_decay=0.1),
+        lambda p: torch.optim.AdamW(p, lr=1e-2, weight_decay=0.1),
+    ),
 }
 
 

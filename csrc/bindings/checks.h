@@ -56,9 +56,9 @@ inline const char* dtype_name(DType d) { return d == DType::f32 ? "float32" : "f
 // A numpy.ndarray, or TypeError.
 inline py::array require_array(py::handle h, const char* name) {
   if (!py::isinstance<py::array>(h))
-    throw py::type_error(std::string(name) + ": expected a numpy.ndarray, got " +
-                         (h.is_none() ? std::string("None")
-                                      : py::type::of(h).attr("__name__").cast<std::string>()));
+    throw py::type_error(
+        std::string(name) + ": expected a numpy.ndarray, got " +
+        (h.is_none() ? std::string("None") : py::type::of(h).attr("__name__").cast<std::string>()));
   return py::reinterpret_borrow<py::array>(h);
 }
 
@@ -74,8 +74,10 @@ inline DType dtype_of(const py::array& a, const char* name) {
   if (a.dtype().equal(py::dtype::of<float>())) return DType::f32;
   if (a.dtype().equal(py::dtype::of<double>())) return DType::f64;
   if (is_byteswapped_float(a))
-    throw py::type_error(std::string(name) + ": expected dtype float32 or float64 in native "
-                         "byte order, got a byte-swapped " + dtype_str(a) +
+    throw py::type_error(std::string(name) +
+                         ": expected dtype float32 or float64 in native "
+                         "byte order, got a byte-swapped " +
+                         dtype_str(a) +
                          " array (convert it with x.astype(x.dtype.newbyteorder('=')))");
   throw py::type_error(std::string(name) + ": expected dtype float32 or float64, got " +
                        dtype_str(a));
@@ -112,16 +114,17 @@ inline int64_t elem_stride(const py::array& a, int dim, const char* name) {
   return bytes / item;
 }
 
-inline bool is_c_contiguous(const py::array& a) {
-  return (a.flags() & py::array::c_style) != 0;
-}
+inline bool is_c_contiguous(const py::array& a) { return (a.flags() & py::array::c_style) != 0; }
 
 // NumPy's ALIGNED flag: the data pointer (and every stride) a multiple of the item size.
 inline void require_aligned(const py::array& a, const char* name) {
   constexpr int kNpyAligned = 0x0100;  // NPY_ARRAY_ALIGNED
   if (!(a.flags() & kNpyAligned))
-    throw py::value_error(std::string(name) + ": expected an aligned array (address a multiple "
-                          "of the item size " + std::to_string(a.itemsize()) + "), got one at "
+    throw py::value_error(std::string(name) +
+                          ": expected an aligned array (address a multiple "
+                          "of the item size " +
+                          std::to_string(a.itemsize()) +
+                          "), got one at "
                           "address offset " +
                           std::to_string(reinterpret_cast<uintptr_t>(a.data()) % a.itemsize()));
 }
@@ -160,9 +163,10 @@ inline void require_out(const py::array& out, DType want, const std::vector<int6
   if (!out.writeable())
     throw py::value_error(std::string(name) + ": expected a writable array, got a read-only one");
   if (has_internal_overlap(out))
-    throw py::value_error(std::string(name) + ": expected an array whose elements do not "
-                          "overlap, got a view with strides " + strides_str(out) +
-                          " that maps several elements to one address");
+    throw py::value_error(std::string(name) +
+                          ": expected an array whose elements do not "
+                          "overlap, got a view with strides " +
+                          strides_str(out) + " that maps several elements to one address");
 }
 
 // Copies of an input view are explicit and bounded: a view whose elements overlap (a
@@ -173,9 +177,10 @@ constexpr int64_t kMaxViewCopyBytes = int64_t(1) << 30;
 inline void require_copyable(const py::array& a, const char* name) {
   const int64_t bytes = static_cast<int64_t>(a.nbytes());
   if (bytes > kMaxViewCopyBytes && has_internal_overlap(a))
-    throw py::value_error(std::string(name) + ": expected an array this op can read in place, "
-                          "got a broadcast (overlapping-stride) view of shape " + shape_str(a) +
-                          " whose copy would take " + std::to_string(bytes >> 20) +
+    throw py::value_error(std::string(name) +
+                          ": expected an array this op can read in place, "
+                          "got a broadcast (overlapping-stride) view of shape " +
+                          shape_str(a) + " whose copy would take " + std::to_string(bytes >> 20) +
                           " MiB; materialize it explicitly if that is intended");
 }
 
@@ -185,7 +190,10 @@ inline std::pair<uintptr_t, uintptr_t> byte_extent(const py::array& a) {
   if (a.size() == 0) return {lo, lo};
   for (py::ssize_t i = 0; i < a.ndim(); ++i) {
     const int64_t span = (a.shape(i) - 1) * static_cast<int64_t>(a.strides(i));
-    if (span < 0) lo += span; else hi += span;
+    if (span < 0)
+      lo += span;
+    else
+      hi += span;
   }
   return {lo, hi + a.itemsize()};
 }
@@ -224,8 +232,8 @@ inline py::array require_like(py::handle h, const py::array& like, const char* n
   py::array a = require_input(h, name);
   const DType dt = dtype_of(like, like_name);
   if (dtype_of(a, name) != dt)
-    throw py::type_error(std::string(name) + ": expected dtype " + dtype_name(dt) + " (the dtype of " +
-                         like_name + "), got " + dtype_str(a));
+    throw py::type_error(std::string(name) + ": expected dtype " + dtype_name(dt) +
+                         " (the dtype of " + like_name + "), got " + dtype_str(a));
   require_shape(a, shape_of(like), name);
   return a;
 }

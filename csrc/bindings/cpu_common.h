@@ -14,8 +14,8 @@ namespace bind {
 
 // The names of the ops contract, in the order of the Act enum (cpu/kernels.h).
 inline Act act_from_name(const std::string& s) {
-  static const char* names[] = {"identity", "relu", "leaky_relu", "sigmoid", "tanh",
-                                "gelu",     "gelu_tanh", "softplus", "silu"};
+  static const char* names[] = {"identity", "relu",      "leaky_relu", "sigmoid", "tanh",
+                                "gelu",     "gelu_tanh", "softplus",   "silu"};
   static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(Act::silu) + 1,
                 "one name per Act, in the enum's order");
   std::string known;
@@ -36,15 +36,21 @@ inline Reduction reduction_from_name(const std::string& s) {
 }
 
 template <class T>
-inline const T* cptr(const py::array& a) { return static_cast<const T*>(a.data()); }
+inline const T* cptr(const py::array& a) {
+  return static_cast<const T*>(a.data());
+}
 template <class T>
-inline T* mptr(py::array& a) { return static_cast<T*>(a.mutable_data()); }
+inline T* mptr(py::array& a) {
+  return static_cast<T*>(a.mutable_data());
+}
 
 // A 0-d array of dtype dt holding v.
 inline py::array scalar_array(DType dt, double v) {
   py::array a = new_array(dt, {});
-  if (dt == DType::f32) *static_cast<float*>(a.mutable_data()) = static_cast<float>(v);
-  else *static_cast<double*>(a.mutable_data()) = v;
+  if (dt == DType::f32)
+    *static_cast<float*>(a.mutable_data()) = static_cast<float>(v);
+  else
+    *static_cast<double*>(a.mutable_data()) = v;
   return a;
 }
 

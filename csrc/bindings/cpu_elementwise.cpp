@@ -43,8 +43,7 @@ py::array activation_bwd(py::handle dy_obj, py::handle saved_obj, const std::str
 }
 
 py::array math(py::handle x_obj, const std::string& name) {
-  static const char* names[] = {"exp", "log", "log1p", "tanh", "erf", "erfc", "sigmoid",
-                                "normcdf"};
+  static const char* names[] = {"exp", "log", "log1p", "tanh", "erf", "erfc", "sigmoid", "normcdf"};
   int fn = -1;
   for (int i = 0; i < 8; ++i)
     if (name == names[i]) fn = i;
@@ -73,8 +72,9 @@ void bind_elementwise(py::module_& m) {
   m.def("activation", named("activation", &activation), py::arg("x"), py::arg("act"), py::kw_only(),
         py::arg("param") = 0.0, py::arg("out") = py::none(),
         "y = act(x) elementwise; param is leaky_relu's negative slope.");
-  m.def("activation_backward", named("activation_backward", &activation_bwd), py::arg("dy"), py::arg("saved"), py::arg("act"),
-        py::kw_only(), py::arg("param") = 0.0, py::arg("out") = py::none(),
+  m.def("activation_backward", named("activation_backward", &activation_bwd), py::arg("dy"),
+        py::arg("saved"), py::arg("act"), py::kw_only(), py::arg("param") = 0.0,
+        py::arg("out") = py::none(),
         "dx = dy * act'(x); saved is y for identity/relu/sigmoid/tanh, x for the others.");
   m.def("math_fn", named("math_fn", &math), py::arg("x"), py::arg("fn"),
         "The kernels' vector math function `fn` applied elementwise (for testing).");

@@ -43,14 +43,20 @@ template <class T>
 GemmArgs<T> gemm_args(const py::array& a, int ia, const py::array& b, int ib, py::array& c,
                       double alpha, double beta) {
   GemmArgs<T> g;
-  g.m = c.shape(0); g.n = c.shape(1); g.k = a.shape(1 - ia);
+  g.m = c.shape(0);
+  g.n = c.shape(1);
+  g.k = a.shape(1 - ia);
   g.a = static_cast<const T*>(a.data());
-  g.rsa = gemm_stride(a, ia, "a"); g.csa = gemm_stride(a, 1 - ia, "a");
+  g.rsa = gemm_stride(a, ia, "a");
+  g.csa = gemm_stride(a, 1 - ia, "a");
   g.b = static_cast<const T*>(b.data());
-  g.rsb = gemm_stride(b, ib, "b"); g.csb = gemm_stride(b, 1 - ib, "b");
+  g.rsb = gemm_stride(b, ib, "b");
+  g.csb = gemm_stride(b, 1 - ib, "b");
   g.c = static_cast<T*>(c.mutable_data());
-  g.rsc = gemm_stride(c, 0, "out"); g.csc = gemm_stride(c, 1, "out");
-  g.alpha = static_cast<T>(alpha); g.beta = static_cast<T>(beta);
+  g.rsc = gemm_stride(c, 0, "out");
+  g.csc = gemm_stride(c, 1, "out");
+  g.alpha = static_cast<T>(alpha);
+  g.beta = static_cast<T>(beta);
   return g;
 }
 
@@ -82,8 +88,9 @@ py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b,
   py::array out;
   if (out_obj.is_none()) {
     if (beta != 0.0)
-      throw py::value_error("beta: must be 0 when out is None (beta scales the values in out), got " +
-                            std::to_string(beta));
+      throw py::value_error(
+          "beta: must be 0 when out is None (beta scales the values in out), got " +
+          std::to_string(beta));
     out = dt == DType::f32 ? py::array(py::array_t<float>({m, n}))
                            : py::array(py::array_t<double>({m, n}));
   } else {
@@ -104,7 +111,10 @@ py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b,
     using T = decltype(tag);
     GemmArgs<T> g = gemm_args<T>(a, ia, b, ib, c, alpha, beta);
     py::gil_scoped_release nogil;
-    if (reference) gemm_reference(g); else gemm(g);
+    if (reference)
+      gemm_reference(g);
+    else
+      gemm(g);
   });
 
   if (alias) out.attr("__setitem__")(py::ellipsis(), c);
@@ -155,7 +165,10 @@ py::array matmul_bias_relu(py::handle a_obj, py::handle b_obj, py::handle bias_o
     g.epilogue.fn = &bias_relu_epilogue<T>;
     g.epilogue.ctx = &ctx;
     py::gil_scoped_release nogil;
-    if (reference) gemm_reference(g); else gemm(g);
+    if (reference)
+      gemm_reference(g);
+    else
+      gemm(g);
   });
   return out;
 }
@@ -165,29 +178,27 @@ py::array matmul_bias_relu(py::handle a_obj, py::handle b_obj, py::handle bias_o
 void bind_gemm(py::module_& m) {
   m.def(
       "matmul",
-      named("matmul", +[](py::handle a, py::handle b, bool trans_a, bool trans_b, double alpha,
-                          double beta, py::handle out) {
-        return matmul(a, b, trans_a, trans_b, alpha, beta, out, false);
-      }),
+      named(
+          "matmul",
+          +[](py::handle a, py::handle b, bool trans_a, bool trans_b, double alpha, double beta,
+              py::handle out) { return matmul(a, b, trans_a, trans_b, alpha, beta, out, false); }),
       // Not keyword-only (unlike dg.ops.matmul): ops.matmul passes everything positionally,
       // which pybind11 parses several times faster than keywords (it matters for small C).
       py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false,
       py::arg("alpha") = 1.0, py::arg("beta") = 0.0, py::arg("out") = py::none(),
       "C = alpha * op(a) @ op(b) + beta * C (C is out), with the packed SIMD kernel.");
-  m.def(
-      "matmul_reference",
-      named("matmul_reference", +[](py::handle a, py::handle b, bool trans_a, bool trans_b,
-                                    double alpha, double beta, py::handle out) {
-        return matmul(a, b, trans_a, trans_b, alpha, beta, out, true);
-      }),
-      py::arg("a"), py::arg("b"), py::kw_only(), py::arg("trans_a") = false,
-      py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
-      py::arg("out") = py::none(),
-      "The same contract as matmul, computed by the simple triple-loop oracle.");
+  m.def("matmul_reference",
+        named(
+            "matmul_reference",
+            +[](py::handle a, py::handle b, bool trans_a, bool trans_b, double alpha, double beta,
+                py::handle out) { return matmul(a, b, trans_a, trans_b, alpha, beta, out, true); }),
+        py::arg("a"), py::arg("b"), py::kw_only(), py::arg("trans_a") = false,
+        py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
+        py::arg("out") = py::none(),
+        "The same contract as matmul, computed by the simple triple-loop oracle.");
   m.def("_matmul_bias_relu", named("_matmul_bias_relu", &matmul_bias_relu), py::arg("a"),
-        py::arg("b"), py::arg("bias"),
-        py::kw_only(), py::arg("trans_a") = false, py::arg("trans_b") = false,
-        py::arg("reference") = false,
+        py::arg("b"), py::arg("bias"), py::kw_only(), py::arg("trans_a") = false,
+        py::arg("trans_b") = false, py::arg("reference") = false,
         "Test hook for the GEMM epilogue: relu(op(a) @ op(b) + bias), bias + relu applied by "
         "the epilogue callback.");
 }

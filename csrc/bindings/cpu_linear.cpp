@@ -28,7 +28,9 @@ LinearOperands linear_operands(py::handle x_obj, py::handle w_obj) {
   o.dt = dtype_of(o.x, "x");
   o.w = require_same_dtype(w_obj, o.dt, "w");
   require_ndim(o.w, 2, "w");
-  o.m = o.x.shape(0); o.k = o.x.shape(1); o.n = o.w.shape(0);
+  o.m = o.x.shape(0);
+  o.k = o.x.shape(1);
+  o.n = o.w.shape(0);
   if (o.w.shape(1) != o.k)
     throw py::value_error("w: expected shape (out_features, " + std::to_string(o.k) +
                           ") to match x of shape " + shape_str(o.x) + ", got " + shape_str(o.w));
@@ -109,13 +111,13 @@ py::tuple linear_bwd(py::handle dy_obj, py::handle x_obj, py::handle w_obj, py::
 }  // namespace
 
 void bind_linear(py::module_& m) {
-  m.def("linear_forward", named("linear_forward", &linear_fwd), py::arg("x"), py::arg("w"), py::arg("b") = py::none(),
-        py::arg("act") = "identity", py::arg("param") = 0.0,
+  m.def("linear_forward", named("linear_forward", &linear_fwd), py::arg("x"), py::arg("w"),
+        py::arg("b") = py::none(), py::arg("act") = "identity", py::arg("param") = 0.0,
         "(y, z): y = act(x @ w.T + b) fused in the GEMM epilogue; z only when the backward "
         "needs it, else None.");
-  m.def("linear_backward", named("linear_backward", &linear_bwd), py::arg("dy"), py::arg("x"), py::arg("w"),
-        py::arg("saved"), py::arg("act"), py::arg("param") = 0.0, py::arg("need_dx") = true,
-        py::arg("has_bias") = true, "(dx or None, dw, db or None).");
+  m.def("linear_backward", named("linear_backward", &linear_bwd), py::arg("dy"), py::arg("x"),
+        py::arg("w"), py::arg("saved"), py::arg("act"), py::arg("param") = 0.0,
+        py::arg("need_dx") = true, py::arg("has_bias") = true, "(dx or None, dw, db or None).");
 }
 
 }  // namespace bind

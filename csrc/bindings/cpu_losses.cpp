@@ -35,32 +35,36 @@ py::tuple loss(LossKind kind, py::handle y_obj, py::handle t_obj, Reduction redu
 }  // namespace
 
 void bind_losses(py::module_& m) {
-  m.def(
-      "sum_of_squares",
-      named("sum_of_squares", +[](py::handle y, py::handle t) {
-        return loss(LossKind::sum_of_squares, y, t, Reduction::sum, "y");
-      }),
-      py::arg("y"), py::arg("t"), "(E, dy): E = 1/2 sum (y - t)^2, dy = y - t.");
-  m.def(
-      "mse_loss",
-      named("mse_loss", +[](py::handle y, py::handle t, const std::string& r) {
-        return loss(LossKind::mse, y, t, reduction_from_name(r), "y");
-      }),
-      py::arg("y"), py::arg("t"), py::arg("reduction") = "mean", "(loss, dy) of (y - t)^2.");
-  m.def(
-      "binary_cross_entropy",
-      named("binary_cross_entropy", +[](py::handle p, py::handle t, const std::string& r) {
-        return loss(LossKind::bce, p, t, reduction_from_name(r), "p");
-      }),
-      py::arg("p"), py::arg("t"), py::arg("reduction") = "mean",
-      "(loss, dp) of binary cross-entropy on probabilities (logs clamped at -100).");
-  m.def(
-      "binary_cross_entropy_with_logits",
-      named("binary_cross_entropy_with_logits", +[](py::handle z, py::handle t, const std::string& r) {
-        return loss(LossKind::bce_logits, z, t, reduction_from_name(r), "z");
-      }),
-      py::arg("z"), py::arg("t"), py::arg("reduction") = "mean",
-      "(loss, dz) of binary cross-entropy on logits (stable for any |z|; multi-label).");
+  m.def("sum_of_squares",
+        named(
+            "sum_of_squares",
+            +[](py::handle y, py::handle t) {
+              return loss(LossKind::sum_of_squares, y, t, Reduction::sum, "y");
+            }),
+        py::arg("y"), py::arg("t"), "(E, dy): E = 1/2 sum (y - t)^2, dy = y - t.");
+  m.def("mse_loss",
+        named(
+            "mse_loss",
+            +[](py::handle y, py::handle t, const std::string& r) {
+              return loss(LossKind::mse, y, t, reduction_from_name(r), "y");
+            }),
+        py::arg("y"), py::arg("t"), py::arg("reduction") = "mean", "(loss, dy) of (y - t)^2.");
+  m.def("binary_cross_entropy",
+        named(
+            "binary_cross_entropy",
+            +[](py::handle p, py::handle t, const std::string& r) {
+              return loss(LossKind::bce, p, t, reduction_from_name(r), "p");
+            }),
+        py::arg("p"), py::arg("t"), py::arg("reduction") = "mean",
+        "(loss, dp) of binary cross-entropy on probabilities (logs clamped at -100).");
+  m.def("binary_cross_entropy_with_logits",
+        named(
+            "binary_cross_entropy_with_logits",
+            +[](py::handle z, py::handle t, const std::string& r) {
+              return loss(LossKind::bce_logits, z, t, reduction_from_name(r), "z");
+            }),
+        py::arg("z"), py::arg("t"), py::arg("reduction") = "mean",
+        "(loss, dz) of binary cross-entropy on logits (stable for any |z|; multi-label).");
 }
 
 }  // namespace bind

@@ -64,17 +64,18 @@ PYBIND11_MODULE(_cpu, m) {
   build["kernel_isas"] = py::make_tuple("generic", "avx2", "avx512");
   m.attr("build") = build;
 
-  m.def("active_isa", [] { return std::string(dg::isa_name(dg::active_isa())); },
-        "The instruction set the kernels run with: 'avx512', 'avx2' or 'generic'.");
-  m.def("detected_isa", [] { return std::string(dg::isa_name(dg::detected_isa())); },
-        "The best instruction set this CPU supports.");
+  m.def(
+      "active_isa", [] { return std::string(dg::isa_name(dg::active_isa())); },
+      "The instruction set the kernels run with: 'avx512', 'avx2' or 'generic'.");
+  m.def(
+      "detected_isa", [] { return std::string(dg::isa_name(dg::detected_isa())); },
+      "The best instruction set this CPU supports.");
   m.def(
       "set_active_isa",
       [](const std::string& name) {
         return std::string(dg::isa_name(dg::set_active_isa(isa_from_name(name))));
       },
-      py::arg("isa"),
-      "Cap the instruction set (for tests); returns the one now in use.");
+      py::arg("isa"), "Cap the instruction set (for tests); returns the one now in use.");
   m.def("get_num_threads", &dg::num_threads);
   m.def(
       "set_num_threads",

@@ -30,7 +30,8 @@ void sgd(py::handle p_obj, py::handle g_obj, py::handle buf_obj, double lr, doub
   require_range(weight_decay, "weight_decay", 0.0, kInf, false, "weight_decay >= 0");
   require_range(dampening, "dampening", -kInf, kInf, false, "a finite or infinite number");
   py::array p = require_input(p_obj, "param");
-  if (!p.writeable()) throw py::value_error("param: expected a writable array, got a read-only one");
+  if (!p.writeable())
+    throw py::value_error("param: expected a writable array, got a read-only one");
   py::array g = require_like(g_obj, p, "grad", "param");
   require_disjoint(p, "param", g, "grad");
   py::array buf;
@@ -57,8 +58,9 @@ void sgd(py::handle p_obj, py::handle g_obj, py::handle buf_obj, double lr, doub
 
 void adam(py::handle p_obj, py::handle g_obj, py::handle m_obj, py::handle v_obj, int64_t step,
           double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled) {
-  if (step < 1) throw py::value_error("step: expected step >= 1 (it counts from 1), got " +
-                                      std::to_string(step));
+  if (step < 1)
+    throw py::value_error("step: expected step >= 1 (it counts from 1), got " +
+                          std::to_string(step));
   // torch.optim.Adam's checks (NaN is rejected too).
   require_range(lr, "lr", 0.0, kInf, false, "a learning rate >= 0");
   require_range(beta1, "beta1", 0.0, 1.0, true, "a value in [0, 1)");
@@ -66,7 +68,8 @@ void adam(py::handle p_obj, py::handle g_obj, py::handle m_obj, py::handle v_obj
   require_range(eps, "eps", 0.0, kInf, false, "eps >= 0");
   require_range(weight_decay, "weight_decay", 0.0, kInf, false, "weight_decay >= 0");
   py::array p = require_input(p_obj, "param");
-  if (!p.writeable()) throw py::value_error("param: expected a writable array, got a read-only one");
+  if (!p.writeable())
+    throw py::value_error("param: expected a writable array, got a read-only one");
   py::array g = require_like(g_obj, p, "grad", "param");
   py::array m = require_state(m_obj, p, "m");
   py::array v = require_state(v_obj, p, "v");
@@ -91,12 +94,12 @@ void adam(py::handle p_obj, py::handle g_obj, py::handle m_obj, py::handle v_obj
 }  // namespace
 
 void bind_optim(py::module_& m) {
-  m.def("sgd_update", named("sgd_update", &sgd), py::arg("param"), py::arg("grad"), py::arg("buf"), py::kw_only(),
-        py::arg("lr"), py::arg("momentum") = 0.0, py::arg("weight_decay") = 0.0,
+  m.def("sgd_update", named("sgd_update", &sgd), py::arg("param"), py::arg("grad"), py::arg("buf"),
+        py::kw_only(), py::arg("lr"), py::arg("momentum") = 0.0, py::arg("weight_decay") = 0.0,
         py::arg("nesterov") = false, py::arg("dampening") = 0.0, py::arg("first_step") = false,
         "One torch.optim.SGD step, in place on param and buf.");
-  m.def("adam_update", named("adam_update", &adam), py::arg("param"), py::arg("grad"), py::arg("m"), py::arg("v"),
-        py::kw_only(), py::arg("step"), py::arg("lr") = 1e-3, py::arg("beta1") = 0.9,
+  m.def("adam_update", named("adam_update", &adam), py::arg("param"), py::arg("grad"), py::arg("m"),
+        py::arg("v"), py::kw_only(), py::arg("step"), py::arg("lr") = 1e-3, py::arg("beta1") = 0.9,
         py::arg("beta2") = 0.999, py::arg("eps") = 1e-8, py::arg("weight_decay") = 0.0,
         py::arg("decoupled") = false,
         "One torch.optim.Adam (decoupled=True: AdamW) step, in place on param, m and v.");

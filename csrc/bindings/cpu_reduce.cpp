@@ -10,14 +10,20 @@ py::array reduce(py::handle x_obj, int64_t start, int64_t stop, double scale) {
   py::array x = require_input(x_obj, "x");
   const int64_t nd = x.ndim();
   if (start < 0 || stop > nd || start > stop)
-    throw py::value_error("axes: expected 0 <= start <= stop <= " + std::to_string(nd) +
-                          ", got [" + std::to_string(start) + ", " + std::to_string(stop) + ")");
+    throw py::value_error("axes: expected 0 <= start <= stop <= " + std::to_string(nd) + ", got [" +
+                          std::to_string(start) + ", " + std::to_string(stop) + ")");
   int64_t outer = 1, r = 1, inner = 1;
   std::vector<int64_t> shape;
   for (int64_t i = 0; i < nd; ++i) {
-    if (i < start) { outer *= x.shape(i); shape.push_back(x.shape(i)); }
-    else if (i < stop) r *= x.shape(i);
-    else { inner *= x.shape(i); shape.push_back(x.shape(i)); }
+    if (i < start) {
+      outer *= x.shape(i);
+      shape.push_back(x.shape(i));
+    } else if (i < stop)
+      r *= x.shape(i);
+    else {
+      inner *= x.shape(i);
+      shape.push_back(x.shape(i));
+    }
   }
   const DType dt = dtype_of(x, "x");
   py::array out = new_array(dt, shape);

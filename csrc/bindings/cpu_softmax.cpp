@@ -82,23 +82,25 @@ py::tuple softmax_xent(py::handle logits_obj, py::handle target_obj, const std::
 
 void bind_softmax(py::module_& m) {
   m.def("softmax",
-        named("softmax", +[](py::handle x, py::handle out) { return softmax_fwd(x, out, false); }),
+        named(
+            "softmax", +[](py::handle x, py::handle out) { return softmax_fwd(x, out, false); }),
         py::arg("x"), py::arg("out") = py::none(), "Softmax over the last axis.");
   m.def("log_softmax",
-        named("log_softmax",
-              +[](py::handle x, py::handle out) { return softmax_fwd(x, out, true); }),
+        named(
+            "log_softmax", +[](py::handle x, py::handle out) { return softmax_fwd(x, out, true); }),
         py::arg("x"), py::arg("out") = py::none(), "Log-softmax over the last axis.");
   m.def("softmax_backward",
-        named("softmax_backward",
-              +[](py::handle dy, py::handle y) { return softmax_bwd(dy, y, false); }),
+        named(
+            "softmax_backward",
+            +[](py::handle dy, py::handle y) { return softmax_bwd(dy, y, false); }),
         py::arg("dy"), py::arg("y"), "dx of y = softmax(x): y * (dy - sum(dy * y)).");
   m.def("log_softmax_backward",
-        named("log_softmax_backward",
-              +[](py::handle dy, py::handle y) { return softmax_bwd(dy, y, true); }),
-        py::arg("dy"),
-        py::arg("y"), "dx of y = log_softmax(x): dy - exp(y) * sum(dy).");
-  m.def("softmax_cross_entropy", named("softmax_cross_entropy", &softmax_xent), py::arg("logits"), py::arg("target"),
-        py::arg("reduction") = "mean",
+        named(
+            "log_softmax_backward",
+            +[](py::handle dy, py::handle y) { return softmax_bwd(dy, y, true); }),
+        py::arg("dy"), py::arg("y"), "dx of y = log_softmax(x): dy - exp(y) * sum(dy).");
+  m.def("softmax_cross_entropy", named("softmax_cross_entropy", &softmax_xent), py::arg("logits"),
+        py::arg("target"), py::arg("reduction") = "mean",
         "(loss, dlogits) of softmax cross-entropy with int64 labels, in one fused pass.");
 }
 

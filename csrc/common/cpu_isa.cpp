@@ -27,9 +27,12 @@ Isa from_env(Isa best) {
   const char* s = std::getenv("DG_CPU_ISA");
   if (!s || !*s) return best;
   Isa want = best;
-  if (!std::strcmp(s, "generic")) want = Isa::generic;
-  else if (!std::strcmp(s, "avx2")) want = Isa::avx2;
-  else if (!std::strcmp(s, "avx512")) want = Isa::avx512;
+  if (!std::strcmp(s, "generic"))
+    want = Isa::generic;
+  else if (!std::strcmp(s, "avx2"))
+    want = Isa::avx2;
+  else if (!std::strcmp(s, "avx512"))
+    want = Isa::avx512;
   return static_cast<int>(want) < static_cast<int>(best) ? want : best;
 }
 
@@ -56,9 +59,12 @@ Isa set_active_isa(Isa wanted) {
 
 const char* isa_name(Isa isa) {
   switch (isa) {
-    case Isa::avx512: return "avx512";
-    case Isa::avx2: return "avx2";
-    default: return "generic";
+    case Isa::avx512:
+      return "avx512";
+    case Isa::avx2:
+      return "avx2";
+    default:
+      return "generic";
   }
 }
 

@@ -25,7 +25,8 @@ inline void store_range(T* y, int64_t b, int64_t e, F f) {
   if (kStream) {
     const auto mis = (reinterpret_cast<uintptr_t>(y + i) / sizeof(T)) % W;
     if (mis && i < e) {
-      const int64_t r0 = static_cast<int64_t>(W - mis) < e - i ? static_cast<int64_t>(W - mis) : e - i;
+      const int64_t r0 =
+          static_cast<int64_t>(W - mis) < e - i ? static_cast<int64_t>(W - mis) : e - i;
       f(i, static_cast<int>(r0)).store(y + i, static_cast<int>(r0));
       i += r0;
     }
@@ -74,14 +75,22 @@ void act_backward_range(const T* dy, const T* s, T* dx, int64_t b, int64_t e, T 
 template <class T>
 Vec<T> apply_math(MathFn fn, Vec<T> x) {
   switch (fn) {
-    case MathFn::exp: return vexp(x);
-    case MathFn::log: return vlog(x);
-    case MathFn::log1p: return vlog1p(x);
-    case MathFn::tanh: return vtanh(x);
-    case MathFn::erf: return verf(x);
-    case MathFn::erfc: return verfc(x);
-    case MathFn::sigmoid: return vsigmoid(x);
-    case MathFn::normcdf: return vnormcdf(x);
+    case MathFn::exp:
+      return vexp(x);
+    case MathFn::log:
+      return vlog(x);
+    case MathFn::log1p:
+      return vlog1p(x);
+    case MathFn::tanh:
+      return vtanh(x);
+    case MathFn::erf:
+      return verf(x);
+    case MathFn::erfc:
+      return verfc(x);
+    case MathFn::sigmoid:
+      return vsigmoid(x);
+    case MathFn::normcdf:
+      return vnormcdf(x);
   }
   return x;
 }
@@ -92,8 +101,10 @@ void activation_forward_t(Act act, const T* x, T* y, int64_t n, T param) {
     constexpr Act A = decltype(tag)::value;
     const bool stream = n * int64_t(sizeof(T)) >= kStreamBytes;
     parallel_chunks(n, kParallelGrain, [&](int64_t b, int64_t e) {
-      if (stream) act_forward_range<T, A, true>(x, y, b, e, param);
-      else act_forward_range<T, A, false>(x, y, b, e, param);
+      if (stream)
+        act_forward_range<T, A, true>(x, y, b, e, param);
+      else
+        act_forward_range<T, A, false>(x, y, b, e, param);
     });
   });
 }
@@ -104,8 +115,10 @@ void activation_backward_t(Act act, const T* dy, const T* s, T* dx, int64_t n, T
     constexpr Act A = decltype(tag)::value;
     const bool stream = n * int64_t(sizeof(T)) >= kStreamBytes;
     parallel_chunks(n, kParallelGrain, [&](int64_t b, int64_t e) {
-      if (stream) act_backward_range<T, A, true>(dy, s, dx, b, e, param);
-      else act_backward_range<T, A, false>(dy, s, dx, b, e, param);
+      if (stream)
+        act_backward_range<T, A, true>(dy, s, dx, b, e, param);
+      else
+        act_backward_range<T, A, false>(dy, s, dx, b, e, param);
     });
   });
 }
@@ -124,13 +137,13 @@ void math_fn_t(MathFn fn, const T* x, T* y, int64_t n) {
 
 }  // namespace
 
-#define DG_ELEMENTWISE_DEFS(T)                                                              \
-  void activation_forward(Act act, const T* x, T* y, int64_t n, T param) {                 \
-    activation_forward_t(act, x, y, n, param);                                             \
-  }                                                                                         \
-  void activation_backward(Act act, const T* dy, const T* s, T* dx, int64_t n, T param) {  \
-    activation_backward_t(act, dy, s, dx, n, param);                                       \
-  }                                                                                         \
+#define DG_ELEMENTWISE_DEFS(T)                                                            \
+  void activation_forward(Act act, const T* x, T* y, int64_t n, T param) {                \
+    activation_forward_t(act, x, y, n, param);                                            \
+  }                                                                                       \
+  void activation_backward(Act act, const T* dy, const T* s, T* dx, int64_t n, T param) { \
+    activation_backward_t(act, dy, s, dx, n, param);                                      \
+  }                                                                                       \
   void math_fn(MathFn fn, const T* x, T* y, int64_t n) { math_fn_t(fn, x, y, n); }
 DG_ELEMENTWISE_DEFS(float)
 DG_ELEMENTWISE_DEFS(double)

@@ -21,9 +21,15 @@ namespace {
 template <class T>
 void dispatch(const GemmArgs<T>& args) {
   switch (active_isa()) {
-    case Isa::avx512: avx512::gemm(args); break;
-    case Isa::avx2: avx2::gemm(args); break;
-    default: generic::gemm(args); break;
+    case Isa::avx512:
+      avx512::gemm(args);
+      break;
+    case Isa::avx2:
+      avx2::gemm(args);
+      break;
+    default:
+      generic::gemm(args);
+      break;
   }
 }
 }  // namespace

@@ -11,13 +11,14 @@ namespace dg {
 // Called on each finished block of C (rows x cols, row stride rsc, unit column stride), while it
 // is still in cache, with the block's first column index `col0`. This is how the fused linear
 // layer applies bias + activation without another pass over C. Must be thread-safe, must not
-// throw, and must not call gemm() itself (the scratch buffers belong to the calling thread). The blocks are disjoint and cover C exactly once; their shape depends on the path taken
-// (up to MR rows x a few hundred columns when packed, a whole row panel for small products, a few
-// elements for a thin C), and `c` points at the block's first element, not at C's.
+// throw, and must not call gemm() itself (the scratch buffers belong to the calling thread). The
+// blocks are disjoint and cover C exactly once; their shape depends on the path taken (up to MR
+// rows x a few hundred columns when packed, a whole row panel for small products, a few elements
+// for a thin C), and `c` points at the block's first element, not at C's.
 template <class T>
 struct GemmEpilogue {
-  void (*fn)(T* c, int64_t rsc, int64_t rows, int64_t cols, int64_t col0, const void* ctx) =
-      nullptr;
+  void (*fn)(T* c, int64_t rsc, int64_t rows, int64_t cols, int64_t col0,
+             const void* ctx) = nullptr;
   const void* ctx = nullptr;
 };
 

@@ -67,13 +67,33 @@ namespace DG_ISA_NS {
 template <class T>
 struct GemmTile;
 #if defined(__AVX512F__)
-template <> struct GemmTile<float>  { static constexpr int MR = 12, NV = 2; static constexpr int64_t KC = 384, NB = 480, MB = 2040; };
-template <> struct GemmTile<double> { static constexpr int MR = 12, NV = 2; static constexpr int64_t KC = 256, NB = 384, MB = 1020; };
+template <>
+struct GemmTile<float> {
+  static constexpr int MR = 12, NV = 2;
+  static constexpr int64_t KC = 384, NB = 480, MB = 2040;
+};
+template <>
+struct GemmTile<double> {
+  static constexpr int MR = 12, NV = 2;
+  static constexpr int64_t KC = 256, NB = 384, MB = 1020;
+};
 #elif defined(__AVX2__)
-template <> struct GemmTile<float>  { static constexpr int MR = 6, NV = 2; static constexpr int64_t KC = 256, NB = 192, MB = 2040; };
-template <> struct GemmTile<double> { static constexpr int MR = 6, NV = 2; static constexpr int64_t KC = 256, NB = 96, MB = 1020; };
+template <>
+struct GemmTile<float> {
+  static constexpr int MR = 6, NV = 2;
+  static constexpr int64_t KC = 256, NB = 192, MB = 2040;
+};
+template <>
+struct GemmTile<double> {
+  static constexpr int MR = 6, NV = 2;
+  static constexpr int64_t KC = 256, NB = 96, MB = 1020;
+};
 #else
-template <class T> struct GemmTile  { static constexpr int MR = 4, NV = 4; static constexpr int64_t KC = 256, NB = 256, MB = 1024; };
+template <class T>
+struct GemmTile {
+  static constexpr int MR = 4, NV = 4;
+  static constexpr int64_t KC = 256, NB = 256, MB = 1024;
+};
 #endif
 
 // ---------------------------------------------------------------------------------------------
@@ -196,7 +216,10 @@ void pack_rows(const T* src, int64_t ps, int S, int64_t kc, T* dst) {
       const int lanes = std::min(W, LD - s0);
       const int n = std::max(0, std::min(lanes, S - s0));
       V v = n == W ? V::load(s + s0) : V::load(s + s0, n);
-      if (lanes == W) v.store(d + s0); else v.store(d + s0, lanes);
+      if (lanes == W)
+        v.store(d + s0);
+      else
+        v.store(d + s0, lanes);
     }
   }
 }
@@ -248,8 +271,8 @@ struct Operands {
 };
 
 template <class T, int MRk, int NVk, bool kDirect>
-inline void micro_kernel(int64_t kc, const Operands<T>& src, T* c, int64_t rsc, int64_t csc,
-                         int mr, int nr, T alpha, T beta) {
+inline void micro_kernel(int64_t kc, const Operands<T>& src, T* c, int64_t rsc, int64_t csc, int mr,
+                         int nr, T alpha, T beta) {
   using V = Vec<T>;
   constexpr int MR = Tile<T>::MR, W = Tile<T>::W, NR = Tile<T>::NR, NRk = NVk * W;
   V acc[MRk][NVk];
@@ -355,10 +378,18 @@ inline void tile_cols(int64_t kc, const Operands<T>& src, T* c, int64_t rsc, int
   constexpr int NV = Tile<T>::NV, W = Tile<T>::W;
   constexpr int NV2 = NV < 2 ? NV : 2, NV3 = NV < 3 ? NV : 3;
   switch ((nr + W - 1) / W) {
-    case 1: micro_kernel<T, MRk, 1, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta); break;
-    case 2: micro_kernel<T, MRk, NV2, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta); break;
-    case 3: micro_kernel<T, MRk, NV3, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta); break;
-    default: micro_kernel<T, MRk, NV, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta); break;
+    case 1:
+      micro_kernel<T, MRk, 1, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta);
+      break;
+    case 2:
+      micro_kernel<T, MRk, NV2, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta);
+      break;
+    case 3:
+      micro_kernel<T, MRk, NV3, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta);
+      break;
+    default:
+      micro_kernel<T, MRk, NV, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta);
+      break;
   }
 }
 
@@ -459,10 +490,16 @@ void gemm_packed(const GemmArgs<T>& g0) {
   };
   const bool swapped = eff(g0.n, g0.m) > 1.5 * eff(g0.m, g0.n);
   if (swapped) {
-    g.m = g0.n; g.n = g0.m;
-    g.a = g0.b; g.rsa = g0.csb; g.csa = g0.rsb;
-    g.b = g0.a; g.rsb = g0.csa; g.csb = g0.rsa;
-    g.rsc = g0.csc; g.csc = g0.rsc;
+    g.m = g0.n;
+    g.n = g0.m;
+    g.a = g0.b;
+    g.rsa = g0.csb;
+    g.csa = g0.rsb;
+    g.b = g0.a;
+    g.rsb = g0.csa;
+    g.csb = g0.rsa;
+    g.rsc = g0.csc;
+    g.csc = g0.rsc;
   }
   const int64_t m = g.m, n = g.n, k = g.k;
   const bool has_epilogue = g0.epilogue.fn != nullptr && g0.csc == 1;
@@ -520,8 +557,7 @@ void gemm_packed(const GemmArgs<T>& g0) {
           const int64_t nb = std::min(nbb, j_end - jb);
           for (int64_t j = 0; j < nb; j += NR)
             pack_panel<T, NR>(g.b + pc * g.rsb + (jb + j) * g.csb, g.csb, g.rsb,
-                              static_cast<int>(std::min<int64_t>(NR, nb - j)), kc,
-                              bpack + j * kc);
+                              static_cast<int>(std::min<int64_t>(NR, nb - j)), kc, bpack + j * kc);
           for (int64_t q = 0; q < npanels; ++q) {
             const int64_t i0 = ib + q * MR;
             const int mr = static_cast<int>(std::min<int64_t>(MR, m - i0));
@@ -561,11 +597,20 @@ void gemm_packed(const GemmArgs<T>& g0) {
 template <class T>
 struct DotTile;
 #if defined(__AVX512F__)
-template <class T> struct DotTile { static constexpr int RI = 4, RJ = 5; };  // 20 acc + 9 loads
+template <class T>
+struct DotTile {
+  static constexpr int RI = 4, RJ = 5;
+};  // 20 acc + 9 loads
 #elif defined(__AVX2__)
-template <class T> struct DotTile { static constexpr int RI = 3, RJ = 3; };  // 9 acc + 6 loads
+template <class T>
+struct DotTile {
+  static constexpr int RI = 3, RJ = 3;
+};  // 9 acc + 6 loads
 #else
-template <class T> struct DotTile { static constexpr int RI = 2, RJ = 2; };
+template <class T>
+struct DotTile {
+  static constexpr int RI = 2, RJ = 2;
+};
 #endif
 
 template <class T>

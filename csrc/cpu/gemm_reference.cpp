@@ -9,7 +9,8 @@ void gemm_reference_impl(const GemmArgs<T>& g) {
   for (int64_t i = 0; i < g.m; ++i) {
     for (int64_t j = 0; j < g.n; ++j) {
       T acc = 0;
-      for (int64_t p = 0; p < g.k; ++p) acc += g.a[i * g.rsa + p * g.csa] * g.b[p * g.rsb + j * g.csb];
+      for (int64_t p = 0; p < g.k; ++p)
+        acc += g.a[i * g.rsa + p * g.csa] * g.b[p * g.rsb + j * g.csb];
       T& c = g.c[i * g.rsc + j * g.csc];
       c = g.beta == T(0) ? g.alpha * acc : g.alpha * acc + g.beta * c;
     }

@@ -46,45 +46,69 @@ struct ActOp;
 
 template <>
 struct ActOp<Act::identity> {
-  template <class T> static Vec<T> fwd(Vec<T> x, Vec<T>) { return x; }
-  template <class T> static Vec<T> bwd(Vec<T> dy, Vec<T>, Vec<T>) { return dy; }
+  template <class T>
+  static Vec<T> fwd(Vec<T> x, Vec<T>) {
+    return x;
+  }
+  template <class T>
+  static Vec<T> bwd(Vec<T> dy, Vec<T>, Vec<T>) {
+    return dy;
+  }
 };
 template <>
 struct ActOp<Act::relu> {
   // max returns its second operand when either is NaN: NaN propagates
-  template <class T> static Vec<T> fwd(Vec<T> x, Vec<T>) { return max(Vec<T>::zero(), x); }
-  template <class T> static Vec<T> bwd(Vec<T> dy, Vec<T> y, Vec<T>) {
+  template <class T>
+  static Vec<T> fwd(Vec<T> x, Vec<T>) {
+    return max(Vec<T>::zero(), x);
+  }
+  template <class T>
+  static Vec<T> bwd(Vec<T> dy, Vec<T> y, Vec<T>) {
     return select(y > Vec<T>::zero(), dy, Vec<T>::zero());
   }
 };
 template <>
 struct ActOp<Act::leaky_relu> {
-  template <class T> static Vec<T> fwd(Vec<T> x, Vec<T> slope) {
+  template <class T>
+  static Vec<T> fwd(Vec<T> x, Vec<T> slope) {
     return select(x > Vec<T>::zero(), x, x * slope);
   }
-  template <class T> static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T> slope) {
+  template <class T>
+  static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T> slope) {
     return select(x > Vec<T>::zero(), dy, dy * slope);
   }
 };
 template <>
 struct ActOp<Act::sigmoid> {
-  template <class T> static Vec<T> fwd(Vec<T> x, Vec<T>) { return vsigmoid(x); }
-  template <class T> static Vec<T> bwd(Vec<T> dy, Vec<T> y, Vec<T>) {
+  template <class T>
+  static Vec<T> fwd(Vec<T> x, Vec<T>) {
+    return vsigmoid(x);
+  }
+  template <class T>
+  static Vec<T> bwd(Vec<T> dy, Vec<T> y, Vec<T>) {
     return dy * y * (Vec<T>::set1(T(1)) - y);
   }
 };
 template <>
 struct ActOp<Act::tanh> {
-  template <class T> static Vec<T> fwd(Vec<T> x, Vec<T>) { return vtanh(x); }
-  template <class T> static Vec<T> bwd(Vec<T> dy, Vec<T> y, Vec<T>) {
+  template <class T>
+  static Vec<T> fwd(Vec<T> x, Vec<T>) {
+    return vtanh(x);
+  }
+  template <class T>
+  static Vec<T> bwd(Vec<T> dy, Vec<T> y, Vec<T>) {
     const Vec<T> one = Vec<T>::set1(T(1));
     return dy * ((one - y) * (one + y));  // 1 - y^2 without cancellation near |y| = 1
   }
 };
 template <>
 struct ActOp<Act::gelu> {
-  template <class T> static Vec<T> fwd(Vec<T> x, Vec<T>) { return x * vnormcdf(x); }
-  template <class T> static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T>) {
+  template <class T>
+  static Vec<T> fwd(Vec<T> x, Vec<T>) {
+    return x * vnormcdf(x);
+  }
+  template <class T>
+  static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T>) {
     return dy * fmadd(x, vnormpdf(x), vnormcdf(x));
   }
 };
@@ -92,12 +116,14 @@ template <>
 struct ActOp<Act::gelu_tanh> {
   // 0.5 x (1 + tanh u) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): no cancellation
   // in the negative tail.
-  template <class T> static Vec<T> fwd(Vec<T> x, Vec<T>) {
+  template <class T>
+  static Vec<T> fwd(Vec<T> x, Vec<T>) {
     Vec<T> s, sc;
     vgelu_tanh_sigmoid2(x, s, sc);
     return x * s;
   }
-  template <class T> static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T>) {
+  template <class T>
+  static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T>) {
     Vec<T> s, sc;
     vgelu_tanh_sigmoid2(x, s, sc);
     // d/dx x s(2u) = s + x * 2 s (1 - s) * u'
@@ -110,22 +136,28 @@ struct ActOp<Act::gelu_tanh> {
 };
 template <>
 struct ActOp<Act::softplus> {
-  template <class T> static Vec<T> fwd(Vec<T> x, Vec<T>) {
+  template <class T>
+  static Vec<T> fwd(Vec<T> x, Vec<T>) {
     return max(Vec<T>::zero(), x) + vlog1p_unit(vexp_upto88(-abs(x)));
   }
-  template <class T> static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T>) { return dy * vsigmoid(x); }
+  template <class T>
+  static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T>) {
+    return dy * vsigmoid(x);
+  }
 };
 template <>
 struct ActOp<Act::silu> {
   // swish: x sigmoid(x). Where sigmoid underflows to 0 (x < -104 in float, x = -inf) the
   // result is -0, not x * 0 (NaN at -inf).
-  template <class T> static Vec<T> fwd(Vec<T> x, Vec<T>) {
+  template <class T>
+  static Vec<T> fwd(Vec<T> x, Vec<T>) {
     const Vec<T> s = vsigmoid(x);
     return select(s == Vec<T>::zero(), -Vec<T>::zero(), x * s);
   }
   // s + x s (1 - s) with s and 1 - s = sigmoid(-x) each without cancellation; the product is 0
   // where s (1 - s) underflows (inf * 0 at x = +-inf).
-  template <class T> static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T>) {
+  template <class T>
+  static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T>) {
     Vec<T> s, sc;
     vsigmoid2(x, s, sc);
     const Vec<T> p = s * sc;
@@ -137,15 +169,33 @@ struct ActOp<Act::silu> {
 template <class F>
 inline void with_act(Act act, F&& f) {
   switch (act) {
-    case Act::identity: f(std::integral_constant<Act, Act::identity>{}); break;
-    case Act::relu: f(std::integral_constant<Act, Act::relu>{}); break;
-    case Act::leaky_relu: f(std::integral_constant<Act, Act::leaky_relu>{}); break;
-    case Act::sigmoid: f(std::integral_constant<Act, Act::sigmoid>{}); break;
-    case Act::tanh: f(std::integral_constant<Act, Act::tanh>{}); break;
-    case Act::gelu: f(std::integral_constant<Act, Act::gelu>{}); break;
-    case Act::gelu_tanh: f(std::integral_constant<Act, Act::gelu_tanh>{}); break;
-    case Act::softplus: f(std::integral_constant<Act, Act::softplus>{}); break;
-    case Act::silu: f(std::integral_constant<Act, Act::silu>{}); break;
+    case Act::identity:
+      f(std::integral_constant<Act, Act::identity>{});
+      break;
+    case Act::relu:
+      f(std::integral_constant<Act, Act::relu>{});
+      break;
+    case Act::leaky_relu:
+      f(std::integral_constant<Act, Act::leaky_relu>{});
+      break;
+    case Act::sigmoid:
+      f(std::integral_constant<Act, Act::sigmoid>{});
+      break;
+    case Act::tanh:
+      f(std::integral_constant<Act, Act::tanh>{});
+      break;
+    case Act::gelu:
+      f(std::integral_constant<Act, Act::gelu>{});
+      break;
+    case Act::gelu_tanh:
+      f(std::integral_constant<Act, Act::gelu_tanh>{});
+      break;
+    case Act::softplus:
+      f(std::integral_constant<Act, Act::softplus>{});
+      break;
+    case Act::silu:
+      f(std::integral_constant<Act, Act::silu>{});
+      break;
   }
 }
 

@@ -32,35 +32,35 @@ enum class LossKind : int {
   bce_logits,      // max(z, 0) - z t + log1p(exp(-|z|)),  dz = sigmoid(z) - t
 };
 
-#define DG_KERNEL_DECLS(T)                                                                      \
-  void activation_forward(Act act, const T* x, T* y, int64_t n, T param);                     \
-  void activation_backward(Act act, const T* dy, const T* saved, T* dx, int64_t n, T param);  \
-  void math_fn(MathFn fn, const T* x, T* y, int64_t n);                                        \
-  /* softmax / log_softmax over rows of length cols */                                         \
-  void softmax_forward(const T* x, T* y, int64_t rows, int64_t cols, bool log);               \
-  void softmax_backward(const T* dy, const T* y, T* dx, int64_t rows, int64_t cols, bool log);\
-  /* fused: per-row losses (loss_rows may be null), dlogits = (softmax - onehot) * scale;     \
-     returns the sum of the row losses. Labels are already validated. */                      \
-  double softmax_cross_entropy(const T* logits, const int64_t* target, T* dlogits,            \
-                               T* loss_rows, int64_t rows, int64_t cols, T scale);            \
-  /* elementwise loss (into loss_elem when not null) and grad = dloss/dy * scale; returns the  \
-     sum of the elementwise losses */                                                          \
-  double loss_forward_backward(LossKind kind, const T* y, const T* t, T* grad, T* loss_elem,  \
-                               int64_t n, T scale);                                            \
-  /* y = act(x @ w.T + b), z = x @ w.T + b (when z is not null); x (m, k), w (n, k) */        \
-  void linear_forward(const T* x, const T* w, const T* b, T* y, T* z, int64_t m, int64_t k,   \
-                      int64_t n, Act act, T param);                                            \
-  /* dz = dy * act'(saved) into dz (unless act is identity: dz may then alias dy), db = column \
-     sums of dz when db is not null; dy, saved, dz are (m, n) */                               \
-  void linear_dz_db(const T* dy, const T* saved, T* dz, T* db, int64_t m, int64_t n, Act act, \
-                    T param);                                                                  \
-  /* optimizer hyper-parameters are doubles: derived constants such as 1 - beta2 are formed  \
-     in double and rounded once to T, as torch does */                                         \
-  void sgd_update(T* param, const T* grad, T* buf, int64_t n, double lr, double momentum,     \
-                  double dampening, double weight_decay, bool nesterov, bool first_step);      \
-  void adam_update(T* param, const T* grad, T* m, T* v, int64_t n, double lr, double beta1,   \
-                   double beta2, double eps, double weight_decay, bool decoupled, int64_t step);\
-  /* out[o, i] = scale * sum_j x[o, j, i] for x viewed as (outer, r, inner) */                 \
+#define DG_KERNEL_DECLS(T)                                                                       \
+  void activation_forward(Act act, const T* x, T* y, int64_t n, T param);                        \
+  void activation_backward(Act act, const T* dy, const T* saved, T* dx, int64_t n, T param);     \
+  void math_fn(MathFn fn, const T* x, T* y, int64_t n);                                          \
+  /* softmax / log_softmax over rows of length cols */                                           \
+  void softmax_forward(const T* x, T* y, int64_t rows, int64_t cols, bool log);                  \
+  void softmax_backward(const T* dy, const T* y, T* dx, int64_t rows, int64_t cols, bool log);   \
+  /* fused: per-row losses (loss_rows may be null), dlogits = (softmax - onehot) * scale;        \
+     returns the sum of the row losses. Labels are already validated. */                         \
+  double softmax_cross_entropy(const T* logits, const int64_t* target, T* dlogits, T* loss_rows, \
+                               int64_t rows, int64_t cols, T scale);                             \
+  /* elementwise loss (into loss_elem when not null) and grad = dloss/dy * scale; returns the    \
+     sum of the elementwise losses */                                                            \
+  double loss_forward_backward(LossKind kind, const T* y, const T* t, T* grad, T* loss_elem,     \
+                               int64_t n, T scale);                                              \
+  /* y = act(x @ w.T + b), z = x @ w.T + b (when z is not null); x (m, k), w (n, k) */           \
+  void linear_forward(const T* x, const T* w, const T* b, T* y, T* z, int64_t m, int64_t k,      \
+                      int64_t n, Act act, T param);                                              \
+  /* dz = dy * act'(saved) into dz (unless act is identity: dz may then alias dy), db = column   \
+     sums of dz when db is not null; dy, saved, dz are (m, n) */                                 \
+  void linear_dz_db(const T* dy, const T* saved, T* dz, T* db, int64_t m, int64_t n, Act act,    \
+                    T param);                                                                    \
+  /* optimizer hyper-parameters are doubles: derived constants such as 1 - beta2 are formed      \
+     in double and rounded once to T, as torch does */                                           \
+  void sgd_update(T* param, const T* grad, T* buf, int64_t n, double lr, double momentum,        \
+                  double dampening, double weight_decay, bool nesterov, bool first_step);        \
+  void adam_update(T* param, const T* grad, T* m, T* v, int64_t n, double lr, double beta1,      \
+                   double beta2, double eps, double weight_decay, bool decoupled, int64_t step); \
+  /* out[o, i] = scale * sum_j x[o, j, i] for x viewed as (outer, r, inner) */                   \
   void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T scale);
 
 // The epilogue the fused linear forward hands to gemm(): bias + activation (+ z), per ISA.
@@ -82,16 +82,22 @@ DG_KERNEL_DECLS(double)
 // The fused linear layer's backward: dz = dy * act'(saved) with db fused (dz_scratch is (m, n);
 // unused for identity), then dw = dz.T @ x and dx = dz @ w by gemm() on strided views. dx and
 // db may be null (not wanted).
-#define DG_LINEAR_BACKWARD_DECL(T)                                                              \
-  void linear_backward(const T* dy, const T* x, const T* w, const T* saved, T* dz_scratch,    \
-                       T* dx, T* dw, T* db, int64_t m, int64_t k, int64_t n, Act act, T param);
+#define DG_LINEAR_BACKWARD_DECL(T)                                                                \
+  void linear_backward(const T* dy, const T* x, const T* w, const T* saved, T* dz_scratch, T* dx, \
+                       T* dw, T* db, int64_t m, int64_t k, int64_t n, Act act, T param);
 DG_LINEAR_BACKWARD_DECL(float)
 DG_LINEAR_BACKWARD_DECL(double)
 #undef DG_LINEAR_BACKWARD_DECL
 
-namespace generic { DG_ISA_DECLS(float) DG_ISA_DECLS(double) }
-namespace avx2 { DG_ISA_DECLS(float) DG_ISA_DECLS(double) }
-namespace avx512 { DG_ISA_DECLS(float) DG_ISA_DECLS(double) }
+namespace generic {
+DG_ISA_DECLS(float) DG_ISA_DECLS(double)
+}
+namespace avx2 {
+DG_ISA_DECLS(float) DG_ISA_DECLS(double)
+}
+namespace avx512 {
+DG_ISA_DECLS(float) DG_ISA_DECLS(double)
+}
 
 #undef DG_ISA_DECLS
 #undef DG_KERNEL_DECLS

@@ -35,9 +35,11 @@ GemmEpilogue<T> linear_epilogue_t(Act act, bool has_bias, bool write_z) {
   with_act(act, [&](auto tag) {
     constexpr Act A = decltype(tag)::value;
     if (has_bias)
-      ep.fn = write_z ? &linear_epilogue_fn<T, A, true, true> : &linear_epilogue_fn<T, A, true, false>;
+      ep.fn =
+          write_z ? &linear_epilogue_fn<T, A, true, true> : &linear_epilogue_fn<T, A, true, false>;
     else
-      ep.fn = write_z ? &linear_epilogue_fn<T, A, false, true> : &linear_epilogue_fn<T, A, false, false>;
+      ep.fn = write_z ? &linear_epilogue_fn<T, A, false, true>
+                      : &linear_epilogue_fn<T, A, false, false>;
   });
   return ep;
 }
@@ -47,8 +49,7 @@ GemmEpilogue<T> linear_epilogue_t(Act act, bool has_bias, bool write_z) {
 inline constexpr int64_t kColBlock = 64;
 
 template <class T>
-void linear_dz_db_t(const T* dy, const T* s, T* dz, T* db, int64_t m, int64_t n, Act act,
-                    T param) {
+void linear_dz_db_t(const T* dy, const T* s, T* dz, T* db, int64_t m, int64_t n, Act act, T param) {
   using V = Vec<T>;
   constexpr int W = V::width;
   const V p = V::set1(param);
@@ -82,12 +83,12 @@ void linear_dz_db_t(const T* dy, const T* s, T* dz, T* db, int64_t m, int64_t n,
 
 }  // namespace
 
-#define DG_LINEAR_DEFS(T)                                                                      \
-  void linear_epilogue(Act act, bool has_bias, bool write_z, GemmEpilogue<T>* out) {         \
+#define DG_LINEAR_DEFS(T)                                                                     \
+  void linear_epilogue(Act act, bool has_bias, bool write_z, GemmEpilogue<T>* out) {          \
     *out = linear_epilogue_t<T>(act, has_bias, write_z);                                      \
-  }                                                                                            \
+  }                                                                                           \
   void linear_dz_db(const T* dy, const T* saved, T* dz, T* db, int64_t m, int64_t n, Act act, \
-                    T param) {                                                                 \
+                    T param) {                                                                \
     linear_dz_db_t(dy, saved, dz, db, m, n, act, param);                                      \
   }
 DG_LINEAR_DEFS(float)

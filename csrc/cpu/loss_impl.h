@@ -13,7 +13,8 @@ struct LossOp;
 
 template <>
 struct LossOp<LossKind::sum_of_squares> {
-  template <class T> static void eval(Vec<T> y, Vec<T> t, Vec<T>& loss, Vec<T>& grad) {
+  template <class T>
+  static void eval(Vec<T> y, Vec<T> t, Vec<T>& loss, Vec<T>& grad) {
     const Vec<T> r = y - t;
     loss = Vec<T>::set1(T(0.5)) * (r * r);
     grad = r;
@@ -21,7 +22,8 @@ struct LossOp<LossKind::sum_of_squares> {
 };
 template <>
 struct LossOp<LossKind::mse> {
-  template <class T> static void eval(Vec<T> y, Vec<T> t, Vec<T>& loss, Vec<T>& grad) {
+  template <class T>
+  static void eval(Vec<T> y, Vec<T> t, Vec<T>& loss, Vec<T>& grad) {
     const Vec<T> r = y - t;
     loss = r * r;
     grad = Vec<T>::set1(T(2)) * r;
@@ -29,7 +31,8 @@ struct LossOp<LossKind::mse> {
 };
 template <>
 struct LossOp<LossKind::bce> {
-  template <class T> static void eval(Vec<T> p, Vec<T> t, Vec<T>& loss, Vec<T>& grad) {
+  template <class T>
+  static void eval(Vec<T> p, Vec<T> t, Vec<T>& loss, Vec<T>& grad) {
     using V = Vec<T>;
     const V one = V::set1(T(1)), floor = V::set1(T(-100));
     const V lp = max(floor, vlog(p));  // max(floor, NaN) is NaN: NaN propagates
@@ -40,7 +43,8 @@ struct LossOp<LossKind::bce> {
 };
 template <>
 struct LossOp<LossKind::bce_logits> {
-  template <class T> static void eval(Vec<T> z, Vec<T> t, Vec<T>& loss, Vec<T>& grad) {
+  template <class T>
+  static void eval(Vec<T> z, Vec<T> t, Vec<T>& loss, Vec<T>& grad) {
     using V = Vec<T>;
     loss = (max(V::zero(), z) - z * t) + vlog1p_unit(vexp_upto88(-abs(z)));
     // sigmoid(z) - t as (1 - t) sigmoid(z) - t sigmoid(-z): no cancellation for 0/1 targets
@@ -86,8 +90,8 @@ double loss_t(LossKind kind, const T* y, const T* t, T* g, T* le, int64_t n, T s
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : sum) if (nt > 1)
     for (int64_t c = 0; c < chunks; ++c) {
       const int64_t b = c * kParallelGrain;
-      sum += loss_range<T, K>(y, t, g, le, b, b + kParallelGrain < n ? b + kParallelGrain : n,
-                              scale);
+      sum +=
+          loss_range<T, K>(y, t, g, le, b, b + kParallelGrain < n ? b + kParallelGrain : n, scale);
     }
     total = sum;
   };
@@ -95,8 +99,12 @@ double loss_t(LossKind kind, const T* y, const T* t, T* g, T* le, int64_t n, T s
     case LossKind::sum_of_squares:
       run(std::integral_constant<LossKind, LossKind::sum_of_squares>{});
       break;
-    case LossKind::mse: run(std::integral_constant<LossKind, LossKind::mse>{}); break;
-    case LossKind::bce: run(std::integral_constant<LossKind, LossKind::bce>{}); break;
+    case LossKind::mse:
+      run(std::integral_constant<LossKind, LossKind::mse>{});
+      break;
+    case LossKind::bce:
+      run(std::integral_constant<LossKind, LossKind::bce>{});
+      break;
     case LossKind::bce_logits:
       run(std::integral_constant<LossKind, LossKind::bce_logits>{});
       break;

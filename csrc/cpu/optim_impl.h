@@ -33,8 +33,8 @@ void sgd_t(T* p, const T* g, T* buf, int64_t n, double lr, double mom, double da
 }
 
 template <class T>
-void adam_t(T* p, const T* g, T* m, T* v, int64_t n, double lr, double b1, double b2,
-            double eps, double wd, bool decoupled, int64_t t) {
+void adam_t(T* p, const T* g, T* m, T* v, int64_t n, double lr, double b1, double b2, double eps,
+            double wd, bool decoupled, int64_t t) {
   using V = Vec<T>;
   constexpr int W = V::width;
   const double bc1 = 1.0 - std::pow(b1, double(t));
@@ -49,8 +49,10 @@ void adam_t(T* p, const T* g, T* m, T* v, int64_t n, double lr, double b1, doubl
       V pv = V::load(p + i, r);
       V gv = V::load(g + i, r);
       if (wd != 0.0) {
-        if (decoupled) pv = pv * decay;
-        else gv = gv + vwd * pv;
+        if (decoupled)
+          pv = pv * decay;
+        else
+          gv = gv + vwd * pv;
       }
       const V mv = V::load(m + i, r) * vb1 + c1 * gv;
       const V vv = V::load(v + i, r) * vb2 + c2 * (gv * gv);
@@ -64,15 +66,14 @@ void adam_t(T* p, const T* g, T* m, T* v, int64_t n, double lr, double b1, doubl
 
 }  // namespace
 
-#define DG_OPTIM_DEFS(T)                                                                       \
-  void sgd_update(T* param, const T* grad, T* buf, int64_t n, double lr, double momentum,     \
-                  double dampening, double weight_decay, bool nesterov, bool first_step) {     \
-    sgd_t(param, grad, buf, n, lr, momentum, dampening, weight_decay, nesterov, first_step);  \
-  }                                                                                            \
-  void adam_update(T* param, const T* grad, T* m, T* v, int64_t n, double lr, double beta1,   \
-                   double beta2, double eps, double weight_decay, bool decoupled,              \
-                   int64_t step) {                                                             \
-    adam_t(param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, decoupled, step);       \
+#define DG_OPTIM_DEFS(T)                                                                          \
+  void sgd_update(T* param, const T* grad, T* buf, int64_t n, double lr, double momentum,         \
+                  double dampening, double weight_decay, bool nesterov, bool first_step) {        \
+    sgd_t(param, grad, buf, n, lr, momentum, dampening, weight_decay, nesterov, first_step);      \
+  }                                                                                               \
+  void adam_update(T* param, const T* grad, T* m, T* v, int64_t n, double lr, double beta1,       \
+                   double beta2, double eps, double weight_decay, bool decoupled, int64_t step) { \
+    adam_t(param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, decoupled, step);           \
   }
 DG_OPTIM_DEFS(float)
 DG_OPTIM_DEFS(double)

@@ -72,7 +72,9 @@ struct Vec<float> {
     _mm512_stream_ps(p, v);
   }
 };
-inline Vec<float> fmadd(Vec<float> a, Vec<float> b, Vec<float> c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+inline Vec<float> fmadd(Vec<float> a, Vec<float> b, Vec<float> c) {
+  return {_mm512_fmadd_ps(a.v, b.v, c.v)};
+}
 inline Vec<float> operator+(Vec<float> a, Vec<float> b) { return {_mm512_add_ps(a.v, b.v)}; }
 inline Vec<float> operator-(Vec<float> a, Vec<float> b) { return {_mm512_sub_ps(a.v, b.v)}; }
 inline Vec<float> operator*(Vec<float> a, Vec<float> b) { return {_mm512_mul_ps(a.v, b.v)}; }
@@ -103,7 +105,9 @@ struct Vec<double> {
     _mm512_stream_pd(p, v);
   }
 };
-inline Vec<double> fmadd(Vec<double> a, Vec<double> b, Vec<double> c) { return {_mm512_fmadd_pd(a.v, b.v, c.v)}; }
+inline Vec<double> fmadd(Vec<double> a, Vec<double> b, Vec<double> c) {
+  return {_mm512_fmadd_pd(a.v, b.v, c.v)};
+}
 inline Vec<double> operator+(Vec<double> a, Vec<double> b) { return {_mm512_add_pd(a.v, b.v)}; }
 inline Vec<double> operator-(Vec<double> a, Vec<double> b) { return {_mm512_sub_pd(a.v, b.v)}; }
 inline Vec<double> operator*(Vec<double> a, Vec<double> b) { return {_mm512_mul_pd(a.v, b.v)}; }
@@ -111,39 +115,60 @@ inline Vec<double> operator/(Vec<double> a, Vec<double> b) { return {_mm512_div_
 inline Vec<double> max(Vec<double> a, Vec<double> b) { return {_mm512_max_pd(a.v, b.v)}; }
 inline Vec<double> min(Vec<double> a, Vec<double> b) { return {_mm512_min_pd(a.v, b.v)}; }
 
-
 // ---- masks, selects and the bit-level helpers the vector math (simd_math.h) is built from
 template <class T>
 struct Mask;
 template <>
-struct Mask<float> { __mmask16 m; };
+struct Mask<float> {
+  __mmask16 m;
+};
 template <>
-struct Mask<double> { __mmask8 m; };
+struct Mask<double> {
+  __mmask8 m;
+};
 
-#define DG_SIMD_CMP(T, SUF, MT)                                                                  \
-  inline Mask<T> operator<(Vec<T> a, Vec<T> b) { return {_mm512_cmp_##SUF##_mask(a.v, b.v, _CMP_LT_OQ)}; } \
-  inline Mask<T> operator<=(Vec<T> a, Vec<T> b) { return {_mm512_cmp_##SUF##_mask(a.v, b.v, _CMP_LE_OQ)}; } \
-  inline Mask<T> operator>(Vec<T> a, Vec<T> b) { return {_mm512_cmp_##SUF##_mask(a.v, b.v, _CMP_GT_OQ)}; } \
-  inline Mask<T> operator>=(Vec<T> a, Vec<T> b) { return {_mm512_cmp_##SUF##_mask(a.v, b.v, _CMP_GE_OQ)}; } \
-  inline Mask<T> operator==(Vec<T> a, Vec<T> b) { return {_mm512_cmp_##SUF##_mask(a.v, b.v, _CMP_EQ_OQ)}; } \
+#define DG_SIMD_CMP(T, SUF, MT)                                                                 \
+  inline Mask<T> operator<(Vec<T> a, Vec<T> b) {                                                \
+    return {_mm512_cmp_##SUF##_mask(a.v, b.v, _CMP_LT_OQ)};                                     \
+  }                                                                                             \
+  inline Mask<T> operator<=(Vec<T> a, Vec<T> b) {                                               \
+    return {_mm512_cmp_##SUF##_mask(a.v, b.v, _CMP_LE_OQ)};                                     \
+  }                                                                                             \
+  inline Mask<T> operator>(Vec<T> a, Vec<T> b) {                                                \
+    return {_mm512_cmp_##SUF##_mask(a.v, b.v, _CMP_GT_OQ)};                                     \
+  }                                                                                             \
+  inline Mask<T> operator>=(Vec<T> a, Vec<T> b) {                                               \
+    return {_mm512_cmp_##SUF##_mask(a.v, b.v, _CMP_GE_OQ)};                                     \
+  }                                                                                             \
+  inline Mask<T> operator==(Vec<T> a, Vec<T> b) {                                               \
+    return {_mm512_cmp_##SUF##_mask(a.v, b.v, _CMP_EQ_OQ)};                                     \
+  }                                                                                             \
   inline Mask<T> is_nan(Vec<T> a) { return {_mm512_cmp_##SUF##_mask(a.v, a.v, _CMP_UNORD_Q)}; } \
-  inline Mask<T> operator&(Mask<T> a, Mask<T> b) { return {static_cast<MT>(a.m & b.m)}; }     \
-  inline Mask<T> operator|(Mask<T> a, Mask<T> b) { return {static_cast<MT>(a.m | b.m)}; }     \
-  inline Vec<T> select(Mask<T> m, Vec<T> a, Vec<T> b) { return {_mm512_mask_blend_##SUF(m.m, b.v, a.v)}; } \
-  inline Vec<T> abs(Vec<T> a) { return {_mm512_abs_##SUF(a.v)}; }                              \
-  inline Vec<T> operator-(Vec<T> a) { return {_mm512_xor_##SUF(a.v, _mm512_set1_##SUF(T(-0.0)))}; } \
-  inline Vec<T> sqrt(Vec<T> a) { return {_mm512_sqrt_##SUF(a.v)}; }                            \
-  inline Vec<T> fnmadd(Vec<T> a, Vec<T> b, Vec<T> c) { return {_mm512_fnmadd_##SUF(a.v, b.v, c.v)}; } \
-  inline Vec<T> fmsub(Vec<T> a, Vec<T> b, Vec<T> c) { return {_mm512_fmsub_##SUF(a.v, b.v, c.v)}; } \
-  inline Vec<T> round_nearest(Vec<T> a) {                                                      \
-    return {_mm512_roundscale_##SUF(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};     \
-  }                                                                                            \
-  /* a * 2^n for integer-valued n, one rounding (overflow to inf, gradual underflow) */       \
-  inline Vec<T> scale2(Vec<T> a, Vec<T> n) { return {_mm512_scalef_##SUF(a.v, n.v)}; }         \
-  /* finite a > 0 (denormals included) as m * 2^e with m in [1, 2) */                         \
-  inline Vec<T> split_exponent(Vec<T> a, Vec<T>& e) {                                          \
-    e = {_mm512_getexp_##SUF(a.v)};                                                            \
-    return {_mm512_getmant_##SUF(a.v, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero)};                 \
+  inline Mask<T> operator&(Mask<T> a, Mask<T> b) { return {static_cast<MT>(a.m & b.m)}; }       \
+  inline Mask<T> operator|(Mask<T> a, Mask<T> b) { return {static_cast<MT>(a.m | b.m)}; }       \
+  inline Vec<T> select(Mask<T> m, Vec<T> a, Vec<T> b) {                                         \
+    return {_mm512_mask_blend_##SUF(m.m, b.v, a.v)};                                            \
+  }                                                                                             \
+  inline Vec<T> abs(Vec<T> a) { return {_mm512_abs_##SUF(a.v)}; }                               \
+  inline Vec<T> operator-(Vec<T> a) {                                                           \
+    return {_mm512_xor_##SUF(a.v, _mm512_set1_##SUF(T(-0.0)))};                                 \
+  }                                                                                             \
+  inline Vec<T> sqrt(Vec<T> a) { return {_mm512_sqrt_##SUF(a.v)}; }                             \
+  inline Vec<T> fnmadd(Vec<T> a, Vec<T> b, Vec<T> c) {                                          \
+    return {_mm512_fnmadd_##SUF(a.v, b.v, c.v)};                                                \
+  }                                                                                             \
+  inline Vec<T> fmsub(Vec<T> a, Vec<T> b, Vec<T> c) {                                           \
+    return {_mm512_fmsub_##SUF(a.v, b.v, c.v)};                                                 \
+  }                                                                                             \
+  inline Vec<T> round_nearest(Vec<T> a) {                                                       \
+    return {_mm512_roundscale_##SUF(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};       \
+  }                                                                                             \
+  /* a * 2^n for integer-valued n, one rounding (overflow to inf, gradual underflow) */         \
+  inline Vec<T> scale2(Vec<T> a, Vec<T> n) { return {_mm512_scalef_##SUF(a.v, n.v)}; }          \
+  /* finite a > 0 (denormals included) as m * 2^e with m in [1, 2) */                           \
+  inline Vec<T> split_exponent(Vec<T> a, Vec<T>& e) {                                           \
+    e = {_mm512_getexp_##SUF(a.v)};                                                             \
+    return {_mm512_getmant_##SUF(a.v, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero)};                  \
   }
 DG_SIMD_CMP(float, ps, __mmask16)
 DG_SIMD_CMP(double, pd, __mmask8)
@@ -156,15 +181,21 @@ inline Vec<float> reciprocal_fast(Vec<float> a) {
   const __m512 r = _mm512_rcp14_ps(a.v);
   return {_mm512_mul_ps(r, _mm512_fnmadd_ps(a.v, r, _mm512_set1_ps(2.0f)))};
 }
-inline Vec<double> reciprocal_fast(Vec<double> a) { return {_mm512_div_pd(_mm512_set1_pd(1.0), a.v)}; }
+inline Vec<double> reciprocal_fast(Vec<double> a) {
+  return {_mm512_div_pd(_mm512_set1_pd(1.0), a.v)};
+}
 
 // The first n lanes (0 <= n <= width): selects the valid lanes of a tail loaded with load(p, n).
 template <class T>
 inline Mask<T> lanes_below(int n);
 template <>
-inline Mask<float> lanes_below<float>(int n) { return {static_cast<__mmask16>((1u << n) - 1u)}; }
+inline Mask<float> lanes_below<float>(int n) {
+  return {static_cast<__mmask16>((1u << n) - 1u)};
+}
 template <>
-inline Mask<double> lanes_below<double>(int n) { return {static_cast<__mmask8>((1u << n) - 1u)}; }
+inline Mask<double> lanes_below<double>(int n) {
+  return {static_cast<__mmask8>((1u << n) - 1u)};
+}
 
 #elif defined(__AVX2__) && defined(__FMA__)
 inline constexpr const char* kIsaName = "avx2";
@@ -210,7 +241,9 @@ struct Vec<float> {
     _mm256_stream_ps(p, v);
   }
 };
-inline Vec<float> fmadd(Vec<float> a, Vec<float> b, Vec<float> c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+inline Vec<float> fmadd(Vec<float> a, Vec<float> b, Vec<float> c) {
+  return {_mm256_fmadd_ps(a.v, b.v, c.v)};
+}
 inline Vec<float> operator+(Vec<float> a, Vec<float> b) { return {_mm256_add_ps(a.v, b.v)}; }
 inline Vec<float> operator-(Vec<float> a, Vec<float> b) { return {_mm256_sub_ps(a.v, b.v)}; }
 inline Vec<float> operator*(Vec<float> a, Vec<float> b) { return {_mm256_mul_ps(a.v, b.v)}; }
@@ -247,7 +280,9 @@ struct Vec<double> {
     _mm256_stream_pd(p, v);
   }
 };
-inline Vec<double> fmadd(Vec<double> a, Vec<double> b, Vec<double> c) { return {_mm256_fmadd_pd(a.v, b.v, c.v)}; }
+inline Vec<double> fmadd(Vec<double> a, Vec<double> b, Vec<double> c) {
+  return {_mm256_fmadd_pd(a.v, b.v, c.v)};
+}
 inline Vec<double> operator+(Vec<double> a, Vec<double> b) { return {_mm256_add_pd(a.v, b.v)}; }
 inline Vec<double> operator-(Vec<double> a, Vec<double> b) { return {_mm256_sub_pd(a.v, b.v)}; }
 inline Vec<double> operator*(Vec<double> a, Vec<double> b) { return {_mm256_mul_pd(a.v, b.v)}; }
@@ -255,32 +290,53 @@ inline Vec<double> operator/(Vec<double> a, Vec<double> b) { return {_mm256_div_
 inline Vec<double> max(Vec<double> a, Vec<double> b) { return {_mm256_max_pd(a.v, b.v)}; }
 inline Vec<double> min(Vec<double> a, Vec<double> b) { return {_mm256_min_pd(a.v, b.v)}; }
 
-
 // ---- masks, selects and the bit-level helpers the vector math (simd_math.h) is built from
 template <class T>
 struct Mask;
 template <>
-struct Mask<float> { __m256 m; };
+struct Mask<float> {
+  __m256 m;
+};
 template <>
-struct Mask<double> { __m256d m; };
+struct Mask<double> {
+  __m256d m;
+};
 
-#define DG_SIMD_CMP(T, SUF)                                                                     \
-  inline Mask<T> operator<(Vec<T> a, Vec<T> b) { return {_mm256_cmp_##SUF(a.v, b.v, _CMP_LT_OQ)}; } \
-  inline Mask<T> operator<=(Vec<T> a, Vec<T> b) { return {_mm256_cmp_##SUF(a.v, b.v, _CMP_LE_OQ)}; } \
-  inline Mask<T> operator>(Vec<T> a, Vec<T> b) { return {_mm256_cmp_##SUF(a.v, b.v, _CMP_GT_OQ)}; } \
-  inline Mask<T> operator>=(Vec<T> a, Vec<T> b) { return {_mm256_cmp_##SUF(a.v, b.v, _CMP_GE_OQ)}; } \
-  inline Mask<T> operator==(Vec<T> a, Vec<T> b) { return {_mm256_cmp_##SUF(a.v, b.v, _CMP_EQ_OQ)}; } \
-  inline Mask<T> is_nan(Vec<T> a) { return {_mm256_cmp_##SUF(a.v, a.v, _CMP_UNORD_Q)}; }       \
-  inline Mask<T> operator&(Mask<T> a, Mask<T> b) { return {_mm256_and_##SUF(a.m, b.m)}; }       \
-  inline Mask<T> operator|(Mask<T> a, Mask<T> b) { return {_mm256_or_##SUF(a.m, b.m)}; }        \
-  inline Vec<T> select(Mask<T> m, Vec<T> a, Vec<T> b) { return {_mm256_blendv_##SUF(b.v, a.v, m.m)}; } \
+#define DG_SIMD_CMP(T, SUF)                                                                      \
+  inline Mask<T> operator<(Vec<T> a, Vec<T> b) {                                                 \
+    return {_mm256_cmp_##SUF(a.v, b.v, _CMP_LT_OQ)};                                             \
+  }                                                                                              \
+  inline Mask<T> operator<=(Vec<T> a, Vec<T> b) {                                                \
+    return {_mm256_cmp_##SUF(a.v, b.v, _CMP_LE_OQ)};                                             \
+  }                                                                                              \
+  inline Mask<T> operator>(Vec<T> a, Vec<T> b) {                                                 \
+    return {_mm256_cmp_##SUF(a.v, b.v, _CMP_GT_OQ)};                                             \
+  }                                                                                              \
+  inline Mask<T> operator>=(Vec<T> a, Vec<T> b) {                                                \
+    return {_mm256_cmp_##SUF(a.v, b.v, _CMP_GE_OQ)};                                             \
+  }                                                                                              \
+  inline Mask<T> operator==(Vec<T> a, Vec<T> b) {                                                \
+    return {_mm256_cmp_##SUF(a.v, b.v, _CMP_EQ_OQ)};                                             \
+  }                                                                                              \
+  inline Mask<T> is_nan(Vec<T> a) { return {_mm256_cmp_##SUF(a.v, a.v, _CMP_UNORD_Q)}; }         \
+  inline Mask<T> operator&(Mask<T> a, Mask<T> b) { return {_mm256_and_##SUF(a.m, b.m)}; }        \
+  inline Mask<T> operator|(Mask<T> a, Mask<T> b) { return {_mm256_or_##SUF(a.m, b.m)}; }         \
+  inline Vec<T> select(Mask<T> m, Vec<T> a, Vec<T> b) {                                          \
+    return {_mm256_blendv_##SUF(b.v, a.v, m.m)};                                                 \
+  }                                                                                              \
   inline Vec<T> abs(Vec<T> a) { return {_mm256_andnot_##SUF(_mm256_set1_##SUF(T(-0.0)), a.v)}; } \
-  inline Vec<T> operator-(Vec<T> a) { return {_mm256_xor_##SUF(a.v, _mm256_set1_##SUF(T(-0.0)))}; } \
-  inline Vec<T> sqrt(Vec<T> a) { return {_mm256_sqrt_##SUF(a.v)}; }                            \
-  inline Vec<T> fnmadd(Vec<T> a, Vec<T> b, Vec<T> c) { return {_mm256_fnmadd_##SUF(a.v, b.v, c.v)}; } \
-  inline Vec<T> fmsub(Vec<T> a, Vec<T> b, Vec<T> c) { return {_mm256_fmsub_##SUF(a.v, b.v, c.v)}; } \
-  inline Vec<T> round_nearest(Vec<T> a) {                                                      \
-    return {_mm256_round_##SUF(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};          \
+  inline Vec<T> operator-(Vec<T> a) {                                                            \
+    return {_mm256_xor_##SUF(a.v, _mm256_set1_##SUF(T(-0.0)))};                                  \
+  }                                                                                              \
+  inline Vec<T> sqrt(Vec<T> a) { return {_mm256_sqrt_##SUF(a.v)}; }                              \
+  inline Vec<T> fnmadd(Vec<T> a, Vec<T> b, Vec<T> c) {                                           \
+    return {_mm256_fnmadd_##SUF(a.v, b.v, c.v)};                                                 \
+  }                                                                                              \
+  inline Vec<T> fmsub(Vec<T> a, Vec<T> b, Vec<T> c) {                                            \
+    return {_mm256_fmsub_##SUF(a.v, b.v, c.v)};                                                  \
+  }                                                                                              \
+  inline Vec<T> round_nearest(Vec<T> a) {                                                        \
+    return {_mm256_round_##SUF(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};             \
   }
 DG_SIMD_CMP(float, ps)
 DG_SIMD_CMP(double, pd)
@@ -289,16 +345,24 @@ DG_SIMD_CMP(double, pd)
 // Orders non-temporal stores before what follows (call once after a store_stream loop).
 inline void stream_fence() { _mm_sfence(); }
 // 1/a (AVX2's 12-bit rcp after one Newton step is only good to ~2^-22.8: divide instead).
-inline Vec<float> reciprocal_fast(Vec<float> a) { return {_mm256_div_ps(_mm256_set1_ps(1.0f), a.v)}; }
-inline Vec<double> reciprocal_fast(Vec<double> a) { return {_mm256_div_pd(_mm256_set1_pd(1.0), a.v)}; }
+inline Vec<float> reciprocal_fast(Vec<float> a) {
+  return {_mm256_div_ps(_mm256_set1_ps(1.0f), a.v)};
+}
+inline Vec<double> reciprocal_fast(Vec<double> a) {
+  return {_mm256_div_pd(_mm256_set1_pd(1.0), a.v)};
+}
 
 // The first n lanes (0 <= n <= width): selects the valid lanes of a tail loaded with load(p, n).
 template <class T>
 inline Mask<T> lanes_below(int n);
 template <>
-inline Mask<float> lanes_below<float>(int n) { return {_mm256_castsi256_ps(lane_mask32(n))}; }
+inline Mask<float> lanes_below<float>(int n) {
+  return {_mm256_castsi256_ps(lane_mask32(n))};
+}
 template <>
-inline Mask<double> lanes_below<double>(int n) { return {_mm256_castsi256_pd(lane_mask64(n))}; }
+inline Mask<double> lanes_below<double>(int n) {
+  return {_mm256_castsi256_pd(lane_mask64(n))};
+}
 
 // a * 2^n for integer-valued n in [-252, 254]: two exact power-of-two factors, so the product
 // overflows to inf or underflows gradually with one rounding (float only: the float64 math
@@ -336,45 +400,123 @@ struct Vec {
   static Vec load(const T* p) { return {*p}; }
   static Vec load(const T* p, int n) { return {n > 0 ? *p : T(0)}; }
   void store(T* p) const { *p = v; }
-  void store(T* p, int n) const { if (n > 0) *p = v; }
+  void store(T* p, int n) const {
+    if (n > 0) *p = v;
+  }
   T reduce_add() const { return v; }
   T reduce_max() const { return v; }
   void store_stream(T* p) const { *p = v; }
 };
-template <class T> inline Vec<T> fmadd(Vec<T> a, Vec<T> b, Vec<T> c) { return {a.v * b.v + c.v}; }
-template <class T> inline Vec<T> operator+(Vec<T> a, Vec<T> b) { return {a.v + b.v}; }
-template <class T> inline Vec<T> operator-(Vec<T> a, Vec<T> b) { return {a.v - b.v}; }
-template <class T> inline Vec<T> operator*(Vec<T> a, Vec<T> b) { return {a.v * b.v}; }
-template <class T> inline Vec<T> operator/(Vec<T> a, Vec<T> b) { return {a.v / b.v}; }
+template <class T>
+inline Vec<T> fmadd(Vec<T> a, Vec<T> b, Vec<T> c) {
+  return {a.v * b.v + c.v};
+}
+template <class T>
+inline Vec<T> operator+(Vec<T> a, Vec<T> b) {
+  return {a.v + b.v};
+}
+template <class T>
+inline Vec<T> operator-(Vec<T> a, Vec<T> b) {
+  return {a.v - b.v};
+}
+template <class T>
+inline Vec<T> operator*(Vec<T> a, Vec<T> b) {
+  return {a.v * b.v};
+}
+template <class T>
+inline Vec<T> operator/(Vec<T> a, Vec<T> b) {
+  return {a.v / b.v};
+}
 // max/min as the SIMD instructions do: the second operand when either is NaN.
-template <class T> inline Vec<T> max(Vec<T> a, Vec<T> b) { return {a.v > b.v ? a.v : b.v}; }
-template <class T> inline Vec<T> min(Vec<T> a, Vec<T> b) { return {a.v < b.v ? a.v : b.v}; }
+template <class T>
+inline Vec<T> max(Vec<T> a, Vec<T> b) {
+  return {a.v > b.v ? a.v : b.v};
+}
+template <class T>
+inline Vec<T> min(Vec<T> a, Vec<T> b) {
+  return {a.v < b.v ? a.v : b.v};
+}
 
 // ---- masks, selects and helpers (one lane: plain C++)
 template <class T>
-struct Mask { bool m; };
-template <class T> inline Mask<T> operator<(Vec<T> a, Vec<T> b) { return {a.v < b.v}; }
-template <class T> inline Mask<T> operator<=(Vec<T> a, Vec<T> b) { return {a.v <= b.v}; }
-template <class T> inline Mask<T> operator>(Vec<T> a, Vec<T> b) { return {a.v > b.v}; }
-template <class T> inline Mask<T> operator>=(Vec<T> a, Vec<T> b) { return {a.v >= b.v}; }
-template <class T> inline Mask<T> operator==(Vec<T> a, Vec<T> b) { return {a.v == b.v}; }
-template <class T> inline Mask<T> is_nan(Vec<T> a) { return {a.v != a.v}; }
-template <class T> inline Mask<T> operator&(Mask<T> a, Mask<T> b) { return {a.m && b.m}; }
-template <class T> inline Mask<T> operator|(Mask<T> a, Mask<T> b) { return {a.m || b.m}; }
-template <class T> inline Vec<T> select(Mask<T> m, Vec<T> a, Vec<T> b) { return m.m ? a : b; }
-template <class T> inline Mask<T> lanes_below(int n) { return {n > 0}; }
+struct Mask {
+  bool m;
+};
+template <class T>
+inline Mask<T> operator<(Vec<T> a, Vec<T> b) {
+  return {a.v < b.v};
+}
+template <class T>
+inline Mask<T> operator<=(Vec<T> a, Vec<T> b) {
+  return {a.v <= b.v};
+}
+template <class T>
+inline Mask<T> operator>(Vec<T> a, Vec<T> b) {
+  return {a.v > b.v};
+}
+template <class T>
+inline Mask<T> operator>=(Vec<T> a, Vec<T> b) {
+  return {a.v >= b.v};
+}
+template <class T>
+inline Mask<T> operator==(Vec<T> a, Vec<T> b) {
+  return {a.v == b.v};
+}
+template <class T>
+inline Mask<T> is_nan(Vec<T> a) {
+  return {a.v != a.v};
+}
+template <class T>
+inline Mask<T> operator&(Mask<T> a, Mask<T> b) {
+  return {a.m && b.m};
+}
+template <class T>
+inline Mask<T> operator|(Mask<T> a, Mask<T> b) {
+  return {a.m || b.m};
+}
+template <class T>
+inline Vec<T> select(Mask<T> m, Vec<T> a, Vec<T> b) {
+  return m.m ? a : b;
+}
+template <class T>
+inline Mask<T> lanes_below(int n) {
+  return {n > 0};
+}
 inline void stream_fence() {}
-template <class T> inline Vec<T> reciprocal_fast(Vec<T> a) { return {T(1) / a.v}; }
-template <class T> inline Vec<T> abs(Vec<T> a) { return {std::fabs(a.v)}; }
-template <class T> inline Vec<T> operator-(Vec<T> a) { return {-a.v}; }
-template <class T> inline Vec<T> sqrt(Vec<T> a) { return {std::sqrt(a.v)}; }
-template <class T> inline Vec<T> fnmadd(Vec<T> a, Vec<T> b, Vec<T> c) { return {c.v - a.v * b.v}; }
-template <class T> inline Vec<T> fmsub(Vec<T> a, Vec<T> b, Vec<T> c) { return {a.v * b.v - c.v}; }
-template <class T> inline Vec<T> round_nearest(Vec<T> a) { return {std::nearbyint(a.v)}; }
-template <class T> inline Vec<T> scale2(Vec<T> a, Vec<T> n) {
+template <class T>
+inline Vec<T> reciprocal_fast(Vec<T> a) {
+  return {T(1) / a.v};
+}
+template <class T>
+inline Vec<T> abs(Vec<T> a) {
+  return {std::fabs(a.v)};
+}
+template <class T>
+inline Vec<T> operator-(Vec<T> a) {
+  return {-a.v};
+}
+template <class T>
+inline Vec<T> sqrt(Vec<T> a) {
+  return {std::sqrt(a.v)};
+}
+template <class T>
+inline Vec<T> fnmadd(Vec<T> a, Vec<T> b, Vec<T> c) {
+  return {c.v - a.v * b.v};
+}
+template <class T>
+inline Vec<T> fmsub(Vec<T> a, Vec<T> b, Vec<T> c) {
+  return {a.v * b.v - c.v};
+}
+template <class T>
+inline Vec<T> round_nearest(Vec<T> a) {
+  return {std::nearbyint(a.v)};
+}
+template <class T>
+inline Vec<T> scale2(Vec<T> a, Vec<T> n) {
   return {std::ldexp(a.v, static_cast<int>(n.v))};
 }
-template <class T> inline Vec<T> split_exponent(Vec<T> a, Vec<T>& e) {
+template <class T>
+inline Vec<T> split_exponent(Vec<T> a, Vec<T>& e) {
   int ex = 0;
   T m = std::frexp(a.v, &ex);
   e.v = static_cast<T>(ex - 1);

@@ -269,31 +269,59 @@ inline void vgelu_tanh_sigmoid2(Vec<float> x, Vec<float>& s, Vec<float>& sc) {
   if (x.v != x.v) s.v = sc.v = x.v;
 }
 
-inline Vec<float> vexp(Vec<float> x) { return map_lanes(x, [](float a) { return static_cast<float>(std::exp(double(a))); }); }
+inline Vec<float> vexp(Vec<float> x) {
+  return map_lanes(x, [](float a) { return static_cast<float>(std::exp(double(a))); });
+}
 inline Vec<float> vexp_upto88(Vec<float> x) { return vexp(x); }
-inline Vec<float> vlog(Vec<float> x) { return map_lanes(x, [](float a) { return static_cast<float>(std::log(double(a))); }); }
-inline Vec<float> vlog1p(Vec<float> x) { return map_lanes(x, [](float a) { return static_cast<float>(std::log1p(double(a))); }); }
+inline Vec<float> vlog(Vec<float> x) {
+  return map_lanes(x, [](float a) { return static_cast<float>(std::log(double(a))); });
+}
+inline Vec<float> vlog1p(Vec<float> x) {
+  return map_lanes(x, [](float a) { return static_cast<float>(std::log1p(double(a))); });
+}
 inline Vec<float> vlog1p_unit(Vec<float> x) { return vlog1p(x); }
-inline Vec<float> vtanh(Vec<float> x) { return map_lanes(x, [](float a) { return static_cast<float>(std::tanh(double(a))); }); }
-inline Vec<float> verf(Vec<float> x) { return map_lanes(x, [](float a) { return static_cast<float>(std::erf(double(a))); }); }
-inline Vec<float> verfc(Vec<float> x) { return map_lanes(x, [](float a) { return static_cast<float>(std::erfc(double(a))); }); }
+inline Vec<float> vtanh(Vec<float> x) {
+  return map_lanes(x, [](float a) { return static_cast<float>(std::tanh(double(a))); });
+}
+inline Vec<float> verf(Vec<float> x) {
+  return map_lanes(x, [](float a) { return static_cast<float>(std::erf(double(a))); });
+}
+inline Vec<float> verfc(Vec<float> x) {
+  return map_lanes(x, [](float a) { return static_cast<float>(std::erfc(double(a))); });
+}
 inline Vec<float> vnormcdf(Vec<float> x) {
-  return map_lanes(x, [](float a) { return static_cast<float>(0.5 * std::erfc(-double(a) * 0.707106781186547524)); });
+  return map_lanes(x, [](float a) {
+    return static_cast<float>(0.5 * std::erfc(-double(a) * 0.707106781186547524));
+  });
 }
 inline Vec<float> vnormpdf(Vec<float> x) {
-  return map_lanes(x, [](float a) { return static_cast<float>(std::exp(-0.5 * double(a) * double(a)) * 0.398942280401432678); });
+  return map_lanes(x, [](float a) {
+    return static_cast<float>(std::exp(-0.5 * double(a) * double(a)) * 0.398942280401432678);
+  });
 }
 #endif
 
 // float64, every ISA: libm lane by lane.
-inline Vec<double> vexp(Vec<double> x) { return map_lanes(x, [](double a) { return std::exp(a); }); }
+inline Vec<double> vexp(Vec<double> x) {
+  return map_lanes(x, [](double a) { return std::exp(a); });
+}
 inline Vec<double> vexp_upto88(Vec<double> x) { return vexp(x); }
-inline Vec<double> vlog(Vec<double> x) { return map_lanes(x, [](double a) { return std::log(a); }); }
-inline Vec<double> vlog1p(Vec<double> x) { return map_lanes(x, [](double a) { return std::log1p(a); }); }
+inline Vec<double> vlog(Vec<double> x) {
+  return map_lanes(x, [](double a) { return std::log(a); });
+}
+inline Vec<double> vlog1p(Vec<double> x) {
+  return map_lanes(x, [](double a) { return std::log1p(a); });
+}
 inline Vec<double> vlog1p_unit(Vec<double> x) { return vlog1p(x); }
-inline Vec<double> vtanh(Vec<double> x) { return map_lanes(x, [](double a) { return std::tanh(a); }); }
-inline Vec<double> verf(Vec<double> x) { return map_lanes(x, [](double a) { return std::erf(a); }); }
-inline Vec<double> verfc(Vec<double> x) { return map_lanes(x, [](double a) { return std::erfc(a); }); }
+inline Vec<double> vtanh(Vec<double> x) {
+  return map_lanes(x, [](double a) { return std::tanh(a); });
+}
+inline Vec<double> verf(Vec<double> x) {
+  return map_lanes(x, [](double a) { return std::erf(a); });
+}
+inline Vec<double> verfc(Vec<double> x) {
+  return map_lanes(x, [](double a) { return std::erfc(a); });
+}
 inline Vec<double> vnormcdf(Vec<double> x) {
   return map_lanes(x, [](double a) { return 0.5 * std::erfc(-a * 0.707106781186547524); });
 }

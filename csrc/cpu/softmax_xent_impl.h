@@ -145,21 +145,21 @@ double softmax_xent_t(const T* x, const int64_t* target, T* d, T* loss_rows, int
 
 }  // namespace
 
-#define DG_SOFTMAX_DEFS(T)                                                                     \
-  void softmax_forward(const T* x, T* y, int64_t rows, int64_t cols, bool log) {              \
-    parallel_chunks(rows, row_grain(cols), [&](int64_t b, int64_t e) {                        \
-      for (int64_t i = b; i < e; ++i) softmax_row(x + i * cols, y + i * cols, cols, log);     \
-    });                                                                                        \
-  }                                                                                            \
-  void softmax_backward(const T* dy, const T* y, T* dx, int64_t rows, int64_t cols, bool log) {\
-    parallel_chunks(rows, row_grain(cols), [&](int64_t b, int64_t e) {                        \
-      for (int64_t i = b; i < e; ++i)                                                          \
-        softmax_backward_row(dy + i * cols, y + i * cols, dx + i * cols, cols, log);          \
-    });                                                                                        \
-  }                                                                                            \
-  double softmax_cross_entropy(const T* logits, const int64_t* target, T* dlogits,            \
-                               T* loss_rows, int64_t rows, int64_t cols, T scale) {           \
-    return softmax_xent_t(logits, target, dlogits, loss_rows, rows, cols, scale);             \
+#define DG_SOFTMAX_DEFS(T)                                                                       \
+  void softmax_forward(const T* x, T* y, int64_t rows, int64_t cols, bool log) {                 \
+    parallel_chunks(rows, row_grain(cols), [&](int64_t b, int64_t e) {                           \
+      for (int64_t i = b; i < e; ++i) softmax_row(x + i * cols, y + i * cols, cols, log);        \
+    });                                                                                          \
+  }                                                                                              \
+  void softmax_backward(const T* dy, const T* y, T* dx, int64_t rows, int64_t cols, bool log) {  \
+    parallel_chunks(rows, row_grain(cols), [&](int64_t b, int64_t e) {                           \
+      for (int64_t i = b; i < e; ++i)                                                            \
+        softmax_backward_row(dy + i * cols, y + i * cols, dx + i * cols, cols, log);             \
+    });                                                                                          \
+  }                                                                                              \
+  double softmax_cross_entropy(const T* logits, const int64_t* target, T* dlogits, T* loss_rows, \
+                               int64_t rows, int64_t cols, T scale) {                            \
+    return softmax_xent_t(logits, target, dlogits, loss_rows, rows, cols, scale);                \
   }
 DG_SOFTMAX_DEFS(float)
 DG_SOFTMAX_DEFS(double)

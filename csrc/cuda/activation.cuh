@@ -22,8 +22,7 @@ enum Act : int {
 
 // True when the backward needs the pre-activation x; otherwise it needs the output y.
 inline bool act_backward_needs_input(int act) {
-  return act == kLeakyRelu || act == kGelu || act == kGeluTanh || act == kSoftplus ||
-         act == kSilu;
+  return act == kLeakyRelu || act == kGelu || act == kGeluTanh || act == kSoftplus || act == kSilu;
 }
 
 template <class T>
@@ -49,18 +48,26 @@ __device__ __forceinline__ T gelu_tanh_2u(T x) {
 template <class T>
 __device__ __forceinline__ T act_forward(int act, T x, T param) {
   switch (act) {
-    case kRelu: return x > T(0) || x != x ? x : T(0);  // NaN propagates, as torch
-    case kLeakyRelu: return x > T(0) ? x : param * x;
-    case kSigmoid: return sigmoid_of(x);
-    case kTanh: return dtanh(x);
-    case kGelu: return x * normal_cdf(x);
-    case kGeluTanh: return x * sigmoid_of(gelu_tanh_2u(x));
-    case kSoftplus: return dmax(x, T(0)) + dlog1p(dexp(-dabs(x)));
+    case kRelu:
+      return x > T(0) || x != x ? x : T(0);  // NaN propagates, as torch
+    case kLeakyRelu:
+      return x > T(0) ? x : param * x;
+    case kSigmoid:
+      return sigmoid_of(x);
+    case kTanh:
+      return dtanh(x);
+    case kGelu:
+      return x * normal_cdf(x);
+    case kGeluTanh:
+      return x * sigmoid_of(gelu_tanh_2u(x));
+    case kSoftplus:
+      return dmax(x, T(0)) + dlog1p(dexp(-dabs(x)));
     case kSilu: {  // x sigmoid(x); -0 where sigmoid underflows (x = -inf: not -inf * 0)
       const T s = sigmoid_of(x);
       return s == T(0) ? T(-0.0) : x * s;
     }
-    default: return x;
+    default:
+      return x;
   }
 }
 
@@ -68,10 +75,14 @@ __device__ __forceinline__ T act_forward(int act, T x, T param) {
 template <class T>
 __device__ __forceinline__ T act_backward(int act, T dy, T saved, T param) {
   switch (act) {
-    case kRelu: return saved > T(0) ? dy : T(0);
-    case kLeakyRelu: return saved > T(0) ? dy : dy * param;
-    case kSigmoid: return dy * saved * (T(1) - saved);
-    case kTanh: return dy * ((T(1) - saved) * (T(1) + saved));
+    case kRelu:
+      return saved > T(0) ? dy : T(0);
+    case kLeakyRelu:
+      return saved > T(0) ? dy : dy * param;
+    case kSigmoid:
+      return dy * saved * (T(1) - saved);
+    case kTanh:
+      return dy * ((T(1) - saved) * (T(1) + saved));
     case kGelu: {
       const T x = saved;
       const T pdf = dexp(T(-0.5) * x * x) * T(0.39894228040143267794);
@@ -85,13 +96,15 @@ __device__ __forceinline__ T act_backward(int act, T dy, T saved, T param) {
       const T t = x * (T(2) * sg * sc);
       return dy * (sg + (t == T(0) ? T(0) : t * du));  // 0 * inf when |x| is huge
     }
-    case kSoftplus: return dy * sigmoid_of(saved);
+    case kSoftplus:
+      return dy * sigmoid_of(saved);
     case kSilu: {
       // s + x s (1 - s), 1 - s = sigmoid(-x) without cancellation; 0 * inf at x = +-inf
       const T x = saved, s = sigmoid_of(x), p = s * sigmoid_of(-x);
       return dy * (s + (p == T(0) ? T(0) : x * p));
     }
-    default: return dy;
+    default:
+      return dy;
   }
 }
 

@@ -46,12 +46,23 @@ inline void bind_raw_ops(py::module_& m) {
     by_dtype(dt, [&](auto tag) {
       using T = decltype(tag);
       GemmParams<T> p;
-      p.m = mm; p.n = n; p.k = k;
-      p.a = ptr<const T>(a); p.rsa = rsa; p.csa = csa;
-      p.b = ptr<const T>(b); p.rsb = rsb; p.csb = csb;
-      p.c = ptr<T>(c); p.rsc = rsc; p.csc = csc;
-      p.alpha = static_cast<T>(alpha); p.beta = static_cast<T>(beta);
-      p.bias = ptr<const T>(bias); p.act = act; p.param = static_cast<T>(param);
+      p.m = mm;
+      p.n = n;
+      p.k = k;
+      p.a = ptr<const T>(a);
+      p.rsa = rsa;
+      p.csa = csa;
+      p.b = ptr<const T>(b);
+      p.rsb = rsb;
+      p.csb = csb;
+      p.c = ptr<T>(c);
+      p.rsc = rsc;
+      p.csc = csc;
+      p.alpha = static_cast<T>(alpha);
+      p.beta = static_cast<T>(beta);
+      p.bias = ptr<const T>(bias);
+      p.act = act;
+      p.param = static_cast<T>(param);
       p.z = ptr<T>(z);
       py::gil_scoped_release nogil;
       gemm<T>(p, static_cast<Precision>(precision), static_cast<GemmTile>(tile), stream_of(stream));
@@ -103,8 +114,8 @@ inline void bind_raw_ops(py::module_& m) {
           by_dtype(dt, [&](auto tag) {
             using T = decltype(tag);
             py::gil_scoped_release nogil;
-            pointwise_loss<T>(n, kind, ptr<const T>(y), ptr<const T>(t), ptr<T>(loss),
-                              ptr<T>(grad), static_cast<T>(scale), stream_of(stream));
+            pointwise_loss<T>(n, kind, ptr<const T>(y), ptr<const T>(t), ptr<T>(loss), ptr<T>(grad),
+                              static_cast<T>(scale), stream_of(stream));
           });
         });
   m.def("reduce_sum", [](int dt, int64_t outer, int64_t n, int64_t inner, u x, u y, double scale,
@@ -116,29 +127,29 @@ inline void bind_raw_ops(py::module_& m) {
                     ptr<T>(work), work_len, stream_of(stream));
     });
   });
-  m.def("sgd_update", [](int dt, int64_t n, u param, u grad, u buf, double lr, double momentum,
-                         double weight_decay, bool nesterov, double dampening, bool first_step,
-                         u stream) {
-    by_dtype(dt, [&](auto tag) {
-      using T = decltype(tag);
-      py::gil_scoped_release nogil;
-      sgd_update<T>(n, ptr<T>(param), ptr<const T>(grad), ptr<T>(buf), static_cast<T>(lr),
-                    static_cast<T>(momentum), static_cast<T>(weight_decay), nesterov,
-                    static_cast<T>(dampening), first_step, stream_of(stream));
-    });
-  });
-  m.def("adam_update", [](int dt, int64_t n, u param, u grad, u mm, u v, int64_t step, double lr,
-                          double beta1, double beta2, double eps, double weight_decay,
-                          bool decoupled, u stream) {
-    by_dtype(dt, [&](auto tag) {
-      using T = decltype(tag);
-      py::gil_scoped_release nogil;
-      adam_update<T>(n, ptr<T>(param), ptr<const T>(grad), ptr<T>(mm), ptr<T>(v), step,
-                     static_cast<T>(lr), static_cast<T>(beta1), static_cast<T>(beta2),
-                     static_cast<T>(eps), static_cast<T>(weight_decay), decoupled,
-                     stream_of(stream));
-    });
-  });
+  m.def("sgd_update",
+        [](int dt, int64_t n, u param, u grad, u buf, double lr, double momentum,
+           double weight_decay, bool nesterov, double dampening, bool first_step, u stream) {
+          by_dtype(dt, [&](auto tag) {
+            using T = decltype(tag);
+            py::gil_scoped_release nogil;
+            sgd_update<T>(n, ptr<T>(param), ptr<const T>(grad), ptr<T>(buf), static_cast<T>(lr),
+                          static_cast<T>(momentum), static_cast<T>(weight_decay), nesterov,
+                          static_cast<T>(dampening), first_step, stream_of(stream));
+          });
+        });
+  m.def("adam_update",
+        [](int dt, int64_t n, u param, u grad, u mm, u v, int64_t step, double lr, double beta1,
+           double beta2, double eps, double weight_decay, bool decoupled, u stream) {
+          by_dtype(dt, [&](auto tag) {
+            using T = decltype(tag);
+            py::gil_scoped_release nogil;
+            adam_update<T>(n, ptr<T>(param), ptr<const T>(grad), ptr<T>(mm), ptr<T>(v), step,
+                           static_cast<T>(lr), static_cast<T>(beta1), static_cast<T>(beta2),
+                           static_cast<T>(eps), static_cast<T>(weight_decay), decoupled,
+                           stream_of(stream));
+          });
+        });
 }
 
 }  // namespace bind

@@ -8,7 +8,7 @@
 namespace dg {
 namespace cuda {
 
-#define DG_GRID_STRIDE(i, n)                                                         \
+#define DG_GRID_STRIDE(i, n)                                                             \
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 

@@ -15,12 +15,24 @@ namespace cuda {
 template <class T>
 GemmDev<T> gemm_dev(const GemmParams<T>& p) {
   GemmDev<T> d;
-  d.m = p.m; d.n = p.n; d.k = p.k;
-  d.a = p.a; d.rsa = p.rsa; d.csa = p.csa;
-  d.b = p.b; d.rsb = p.rsb; d.csb = p.csb;
-  d.c = p.c; d.rsc = p.rsc; d.csc = p.csc;
-  d.alpha = p.alpha; d.beta = p.beta;
-  d.bias = p.bias; d.act = p.act; d.param = p.param; d.z = p.z;
+  d.m = p.m;
+  d.n = p.n;
+  d.k = p.k;
+  d.a = p.a;
+  d.rsa = p.rsa;
+  d.csa = p.csa;
+  d.b = p.b;
+  d.rsb = p.rsb;
+  d.csb = p.csb;
+  d.c = p.c;
+  d.rsc = p.rsc;
+  d.csc = p.csc;
+  d.alpha = p.alpha;
+  d.beta = p.beta;
+  d.bias = p.bias;
+  d.act = p.act;
+  d.param = p.param;
+  d.z = p.z;
   const bool f32 = std::is_same<T, float>::value;
   auto aligned16 = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
   // A 16-byte load needs 4 consecutive elements (unit stride), every row start aligned.
@@ -49,7 +61,8 @@ void gemm(const GemmParams<T>& p, Precision precision, GemmTile tile, void* stre
   // Too few 128x128 tiles to fill the GPU: use the 64x64 configuration (4x the blocks).
   const bool small = tile == GemmTile::small || (tile == GemmTile::automatic && tiles128 < 96);
   auto grid = [&](int bm, int bn) {
-    return dim3(static_cast<unsigned>((p.n + bn - 1) / bn), static_cast<unsigned>((p.m + bm - 1) / bm));
+    return dim3(static_cast<unsigned>((p.n + bn - 1) / bn),
+                static_cast<unsigned>((p.m + bm - 1) / bm));
   };
 #ifndef DG_SIMT
   if constexpr (std::is_same<T, float>::value) {

@@ -17,10 +17,10 @@ struct GemmParams {
   T* c = nullptr;
   int64_t rsc = 0, csc = 0;
   T alpha = 1, beta = 0;
-  const T* bias = nullptr;   // bias[j], added before the activation (may be null)
-  int act = 0;             // cuda/activation.cuh Act
+  const T* bias = nullptr;  // bias[j], added before the activation (may be null)
+  int act = 0;              // cuda/activation.cuh Act
   T param = 0;
-  T* z = nullptr;            // the pre-activation, same strides as c (may be null)
+  T* z = nullptr;  // the pre-activation, same strides as c (may be null)
 };
 
 }  // namespace cuda

@@ -15,7 +15,8 @@ inline void check_launch(const char* what) {
 #else
   const cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess)
-    throw std::runtime_error(std::string(what) + ": kernel launch failed: " + cudaGetErrorString(e));
+    throw std::runtime_error(std::string(what) +
+                             ": kernel launch failed: " + cudaGetErrorString(e));
 #endif
 }
 

@@ -82,15 +82,15 @@ void reduce_sum(int64_t outer, int64_t n, int64_t inner, const T* x, T* y, T sca
     int64_t parts = (n + kSegment - 1) / kSegment;
     if (work == nullptr || parts < 2 || outer * parts > work_len) parts = 1;
     if (parts == 1) {
-      DG_LAUNCH(reduce_rows_kernel<T>, dim3(row_blocks(outer)), dim3(row_threads(n)), stream,
-                outer, n, int64_t{1}, n, x, y, scale);
+      DG_LAUNCH(reduce_rows_kernel<T>, dim3(row_blocks(outer)), dim3(row_threads(n)), stream, outer,
+                n, int64_t{1}, n, x, y, scale);
     } else {
       const int64_t seg = (n + parts - 1) / parts;
-      DG_LAUNCH(reduce_rows_kernel<T>, dim3(row_blocks(outer * parts)), dim3(256), stream, outer,
-                n, parts, seg, x, work, T(1));
+      DG_LAUNCH(reduce_rows_kernel<T>, dim3(row_blocks(outer * parts)), dim3(256), stream, outer, n,
+                parts, seg, x, work, T(1));
       check_launch("sum (first pass)");
-      DG_LAUNCH(reduce_rows_kernel<T>, dim3(row_blocks(outer)), dim3(row_threads(parts)),
-                stream, outer, parts, int64_t{1}, parts, static_cast<const T*>(work), y, scale);
+      DG_LAUNCH(reduce_rows_kernel<T>, dim3(row_blocks(outer)), dim3(row_threads(parts)), stream,
+                outer, parts, int64_t{1}, parts, static_cast<const T*>(work), y, scale);
     }
   } else {
     const int64_t tiles = outer * ((inner + kColTile - 1) / kColTile);
@@ -105,7 +105,8 @@ void sgd_update(int64_t n, T* param, const T* grad, T* buf, T lr, T momentum, T 
                 bool nesterov, T dampening, bool first_step, void* stream) {
   if (n <= 0) return;
   DG_LAUNCH(sgd_kernel<T>, dim3(blocks_for(n, kElementwiseThreads)), dim3(kElementwiseThreads),
-            stream, n, param, grad, buf, lr, momentum, weight_decay, nesterov, dampening, first_step);
+            stream, n, param, grad, buf, lr, momentum, weight_decay, nesterov, dampening,
+            first_step);
   check_launch("sgd_update");
 }
 
@@ -113,8 +114,10 @@ template <class T>
 void adam_update(int64_t n, T* param, const T* grad, T* m, T* v, int64_t step, T lr, T beta1,
                  T beta2, T eps, T weight_decay, bool decoupled, void* stream) {
   if (n <= 0) return;
-  const T bc1 = static_cast<T>(1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(step)));
-  const T bc2 = static_cast<T>(1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(step)));
+  const T bc1 =
+      static_cast<T>(1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(step)));
+  const T bc2 =
+      static_cast<T>(1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(step)));
   DG_LAUNCH(adam_kernel<T>, dim3(blocks_for(n, kElementwiseThreads)), dim3(kElementwiseThreads),
             stream, n, param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, bc1, bc2);
   check_launch("adam_update");
@@ -128,7 +131,7 @@ void adam_update(int64_t n, T* param, const T* grad, T* m, T* v, int64_t step, T
   template void softmax_xent<T>(int64_t, int64_t, const T*, const int64_t*, T*, T*, T, void*); \
   template void pointwise_loss<T>(int64_t, int, const T*, const T*, T*, T*, T, void*);         \
   template void reduce_sum<T>(int64_t, int64_t, int64_t, const T*, T*, T, T*, int64_t, void*); \
-  template void sgd_update<T>(int64_t, T*, const T*, T*, T, T, T, bool, T, bool, void*);            \
+  template void sgd_update<T>(int64_t, T*, const T*, T*, T, T, T, bool, T, bool, void*);       \
   template void adam_update<T>(int64_t, T*, const T*, T*, T*, int64_t, T, T, T, T, T, bool, void*);
 
 }  // namespace cuda

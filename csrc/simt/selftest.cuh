@@ -23,8 +23,8 @@ __global__ void reverse_block_kernel(int64_t n, gptr<const float> x, gptr<float>
   if (base + t < n) y[base + t] = s[r];
 }
 
-// y[t] = 2 x[t + 1] within each block (0 for the last thread): every thread reads its neighbour's slot and
-// then overwrites its own. Without the middle barrier, thread t may overwrite s[t] before
+// y[t] = 2 x[t + 1] within each block (0 for the last thread): every thread reads its neighbour's
+// slot and then overwrites its own. Without the middle barrier, thread t may overwrite s[t] before
 // thread t - 1 has read it (a write-after-read race). Thread 0 running first hides it, so only
 // the race detector (not the result) catches it in the default schedule.
 template <bool kBarrier>

@@ -36,8 +36,8 @@ namespace simt {
 
 namespace {
 
-constexpr size_t kStackBytes = 128 * 1024;   // per fiber, plus one guard page below it
-constexpr size_t kSharedBytes = 96 * 1024;   // the largest static shared memory we allow
+constexpr size_t kStackBytes = 128 * 1024;  // per fiber, plus one guard page below it
+constexpr size_t kSharedBytes = 96 * 1024;  // the largest static shared memory we allow
 constexpr unsigned kWarp = 32;
 
 enum class Wait { none, block, warp };
@@ -45,7 +45,7 @@ enum class Wait { none, block, warp };
 // One fiber's stack: mmap'd with a PROT_NONE guard page so an overflow faults instead of
 // silently corrupting the neighbouring stack.
 struct Stack {
-  char* mem = nullptr;   // the guard page, then kStackBytes of stack
+  char* mem = nullptr;  // the guard page, then kStackBytes of stack
   size_t bytes = 0;
   Stack() {
     const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
@@ -68,10 +68,10 @@ struct Stack {
 };
 
 struct WarpState {
-  unsigned arrived = 0;    // lanes waiting at the current warp barrier
-  unsigned expected = 0;   // the mask of the current warp barrier
+  unsigned arrived = 0;   // lanes waiting at the current warp barrier
+  unsigned expected = 0;  // the mask of the current warp barrier
   unsigned long gen = 0;
-  unsigned present = 0;    // lanes that exist in this warp
+  unsigned present = 0;  // lanes that exist in this warp
   unsigned char slots[kWarp][16];
 };
 
@@ -110,7 +110,7 @@ struct ThreadState {
   std::exception_ptr error;
   const char* stack_lo = nullptr;  // the fiber's usable stack, for ASan's fiber annotations
   size_t stack_size = 0;
-  void* fake_stack = nullptr;      // ASan's fake stack of the fiber while it is suspended
+  void* fake_stack = nullptr;  // ASan's fake stack of the fiber while it is suspended
 };
 
 // What the race detector knows about one 4-byte word of shared memory in the current block.
@@ -128,7 +128,7 @@ struct BlockState {
   std::vector<ThreadState> threads;
   std::vector<WarpState> warps;
   unsigned live = 0;
-  unsigned arrived = 0;  // threads waiting at __syncthreads
+  unsigned arrived = 0;       // threads waiting at __syncthreads
   const char* bar_file = "";  // the call site they wait at
   int bar_line = 0;
   unsigned long gen = 0;
@@ -196,9 +196,8 @@ void syncthreads(const char* file, int line) {
     b.bar_file = file;
     b.bar_line = line;
   } else if (b.bar_line != line || std::strcmp(b.bar_file, file) != 0) {
-    fault("divergent __syncthreads: " + where() + " waits at " + file + ":" +
-          std::to_string(line) + " while other threads wait at " + b.bar_file + ":" +
-          std::to_string(b.bar_line));
+    fault("divergent __syncthreads: " + where() + " waits at " + file + ":" + std::to_string(line) +
+          " while other threads wait at " + b.bar_file + ":" + std::to_string(b.bar_line));
   }
   if (++b.arrived == b.live) {  // the last one in releases the others
     b.arrived = 0;
@@ -218,11 +217,17 @@ void warp_sync(unsigned mask) {
   const unsigned lane = t.linear % kWarp;
   if (((mask >> lane) & 1u) == 0)
     fault("warp primitive called by lane " + std::to_string(lane) + " with mask 0x" +
-          [&] { char buf[16]; snprintf(buf, sizeof buf, "%08x", mask); return std::string(buf); }() +
+          [&] {
+            char buf[16];
+            snprintf(buf, sizeof buf, "%08x", mask);
+            return std::string(buf);
+          }() +
           " that does not name it, at " + where());
   if ((mask & ~w.present) != 0)
-    fault("warp primitive mask names lanes that do not exist in this block (blockDim too small "
-          "for a full warp?), at " + where());
+    fault(
+        "warp primitive mask names lanes that do not exist in this block (blockDim too small "
+        "for a full warp?), at " +
+        where());
   if (w.arrived == 0) {
     w.expected = mask;
   } else if (w.expected != mask) {
@@ -302,8 +307,8 @@ void shared_access(const void* p, size_t bytes, bool write) {
       s.writer = me;
     } else {
       if (s.write_epoch == 0)
-        fault("read of uninitialized shared memory (" + at +
-              " was not written in this block) at " + where());
+        fault("read of uninitialized shared memory (" + at + " was not written in this block) at " +
+              where());
       if (s.write_epoch == epoch && s.writer != me)
         fault("shared-memory race (read after write, no __syncthreads between): " + at +
               " written by " + who(s.writer) + ", read by " + where());
@@ -339,9 +344,12 @@ static void fiber_main() {
 static bool runnable(const ThreadState& t, const BlockState& b) {
   if (t.done) return false;
   switch (t.wait) {
-    case Wait::none: return true;
-    case Wait::block: return b.gen != t.wait_gen;
-    case Wait::warp: return b.warps[t.linear / kWarp].gen != t.wait_gen;
+    case Wait::none:
+      return true;
+    case Wait::block:
+      return b.gen != t.wait_gen;
+    case Wait::warp:
+      return b.warps[t.linear / kWarp].gen != t.wait_gen;
   }
   return false;
 }
@@ -358,8 +366,9 @@ static void thread_exited(BlockState& b) {
 static void run_block(BlockState& b) {
   const unsigned n = static_cast<unsigned>(b.threads.size());
   std::memset(b.shared, 0xFF, b.shared_used ? b.shared_used : kSharedBytes);  // NaN poison
-  std::fill(b.words.begin(), b.words.begin() + (b.shared_used ? (b.shared_used + 3) / 4
-                                                                : b.words.size()), WordState{});
+  std::fill(b.words.begin(),
+            b.words.begin() + (b.shared_used ? (b.shared_used + 3) / 4 : b.words.size()),
+            WordState{});
   b.gen = 0;
   b.live = n;
   b.arrived = 0;
@@ -406,7 +415,10 @@ static void run_block(BlockState& b) {
       unsigned at_block = 0, at_warp = 0;
       for (auto& t : b.threads) {
         if (t.done) continue;
-        if (t.wait == Wait::block) ++at_block; else ++at_warp;
+        if (t.wait == Wait::block)
+          ++at_block;
+        else
+          ++at_warp;
       }
       const auto& bi = b.block_idx;
       fault("deadlock in block (" + std::to_string(bi.x) + "," + std::to_string(bi.y) + "," +
@@ -422,8 +434,8 @@ static void run_block(BlockState& b) {
 
 void run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
   const uint64_t nthreads = uint64_t(block.x) * block.y * block.z;
-  if (nthreads == 0 || nthreads > 1024) fault("invalid blockDim: " + std::to_string(nthreads) +
-                                              " threads per block (1..1024)");
+  if (nthreads == 0 || nthreads > 1024)
+    fault("invalid blockDim: " + std::to_string(nthreads) + " threads per block (1..1024)");
   if (uint64_t(grid.x) * grid.y * grid.z == 0) fault("invalid gridDim: zero blocks");
   if (grid.y > 65535 || grid.z > 65535) fault("invalid gridDim: y or z over 65535");
   while (tl_stacks.size() < nthreads) tl_stacks.push_back(std::make_unique<Stack>());
@@ -445,7 +457,10 @@ void run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
   tl_block = b.get();
   struct Restore {
     BlockState* s;
-    ~Restore() { tl_block = s; tl_thread = nullptr; }
+    ~Restore() {
+      tl_block = s;
+      tl_thread = nullptr;
+    }
   } restore{saved_block};
   for (unsigned z = 0; z < grid.z; ++z)
     for (unsigned y = 0; y < grid.y; ++y)

@@ -127,9 +127,8 @@ class Ptr {
       fault(std::string("out-of-bounds ") + (shared_ ? "shared" : "global") + " access: element " +
             std::to_string((p - lo_) / static_cast<int64_t>(sizeof(T))) +
             (n > 1 ? ".." + std::to_string((q - lo_) / static_cast<int64_t>(sizeof(T)) - 1) : "") +
-            " of a buffer of " +
-            std::to_string((hi_ - lo_) / static_cast<int64_t>(sizeof(T))) + " elements, at " +
-            where());
+            " of a buffer of " + std::to_string((hi_ - lo_) / static_cast<int64_t>(sizeof(T))) +
+            " elements, at " + where());
     }
     if (reinterpret_cast<uintptr_t>(p) % align != 0)
       fault("misaligned " + std::to_string(n * sizeof(T)) + "-byte " +

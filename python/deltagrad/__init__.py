@@ -28,13 +28,34 @@ from .tensor import Tensor, no_grad, tensor  # noqa: E402
 # Submodules imported on first use, so `import deltagrad` stays fast and a layer is only
 # loaded when something asks for it.
 _LAZY_MODULES = (
-    "functional", "nn", "optim", "data", "train", "models", "metrics", "model_selection",
-    "datasets", "reference", "cli", "autograd", "testing",
+    "functional",
+    "nn",
+    "optim",
+    "data",
+    "train",
+    "models",
+    "metrics",
+    "model_selection",
+    "datasets",
+    "reference",
+    "cli",
+    "autograd",
+    "testing",
 )
 
 __all__ = [
-    "__version__", "info", "set_num_threads", "get_num_threads", "manual_seed", "ops",
-    "Tensor", "tensor", "no_grad", "gradcheck", "GradcheckError", *_LAZY_MODULES,
+    "__version__",
+    "info",
+    "set_num_threads",
+    "get_num_threads",
+    "manual_seed",
+    "ops",
+    "Tensor",
+    "tensor",
+    "no_grad",
+    "gradcheck",
+    "GradcheckError",
+    *_LAZY_MODULES,
 ]
 
 

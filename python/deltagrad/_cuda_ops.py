@@ -142,8 +142,11 @@ class KernelOps:
         swapped = x.dtype.kind == "f" and not x.dtype.isnative
         if x.dtype not in (xp.float32, xp.float64) and not swapped:
             raise TypeError(f"{name}: expected dtype float32 or float64, got {x.dtype}")
-        if dtype is not None and x.dtype != dtype and not (swapped and x.dtype.itemsize ==
-                                                            xp.dtype(dtype).itemsize):
+        if (
+            dtype is not None
+            and x.dtype != dtype
+            and not (swapped and x.dtype.itemsize == xp.dtype(dtype).itemsize)
+        ):
             raise TypeError(
                 f"{name}: expected dtype {xp.dtype(dtype).name} (the dtype of the "
                 f"first argument), got {x.dtype}"
@@ -601,8 +604,13 @@ class KernelOps:
         rows, cols = logits.shape
         if tuple(target.shape) != (rows,):
             raise ValueError(f"target: expected shape ({rows},), got {tuple(target.shape)}")
-        if (target.dtype.kind == "u" and target.dtype.itemsize == 8 and rows
-                and self.check_targets_on_host and int(target.max()) > 2**63 - 1):
+        if (
+            target.dtype.kind == "u"
+            and target.dtype.itemsize == 8
+            and rows
+            and self.check_targets_on_host
+            and int(target.max()) > 2**63 - 1
+        ):
             raise ValueError(  # the int64 cast below would wrap it to a negative index
                 f"target: class index {int(target.max())} is out of range [0, {cols})"
             )
@@ -732,8 +740,7 @@ class KernelOps:
                     # the mean's 1/count goes on the last reduction: an earlier one may be
                     # skipped (empty output), and the last one's output is never empty here
                     # unless the result is
-                    self._reduce(y, outer, shape[a], inner, r,
-                                 scale if i == len(axes) - 1 else 1.0)
+                    self._reduce(y, outer, shape[a], inner, r, scale if i == len(axes) - 1 else 1.0)
                 y = r
         if keepdims:
             y = y.reshape(tuple(1 if i in axes else s for i, s in enumerate(x.shape)))
@@ -915,11 +922,26 @@ def _named(fn: Any) -> Any:
 
 
 for _op in (
-    "matmul", "linear_forward", "linear_backward", "activation", "activation_backward",
-    "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
-    "softmax_cross_entropy", "sum_of_squares", "mse_loss", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "reduce_sum", "sum", "mean", "sum_to_shape",
-    "sgd_update", "adam_update",
+    "matmul",
+    "linear_forward",
+    "linear_backward",
+    "activation",
+    "activation_backward",
+    "softmax",
+    "log_softmax",
+    "softmax_backward",
+    "log_softmax_backward",
+    "softmax_cross_entropy",
+    "sum_of_squares",
+    "mse_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "reduce_sum",
+    "sum",
+    "mean",
+    "sum_to_shape",
+    "sgd_update",
+    "adam_update",
 ):
     setattr(KernelOps, _op, _named(getattr(KernelOps, _op)))
 

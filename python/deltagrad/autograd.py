@@ -58,8 +58,9 @@ class FunctionCtx:
 
 class _FunctionMeta(type):
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        raise TypeError(f"{cls.__name__} is a Function: call {cls.__name__}.apply(...), not "
-                        f"{cls.__name__}(...)")
+        raise TypeError(
+            f"{cls.__name__} is a Function: call {cls.__name__}.apply(...), not {cls.__name__}(...)"
+        )
 
 
 class Function(metaclass=_FunctionMeta):
@@ -72,8 +73,9 @@ class Function(metaclass=_FunctionMeta):
 
     @staticmethod
     def backward(ctx: FunctionCtx, *grad_outputs: Any) -> Any:
-        raise NotImplementedError("a Function subclass must define a static backward(ctx, ...) "
-                                  "to be differentiated")
+        raise NotImplementedError(
+            "a Function subclass must define a static backward(ctx, ...) to be differentiated"
+        )
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
@@ -81,8 +83,10 @@ class Function(metaclass=_FunctionMeta):
         tensors = [a if isinstance(a, Tensor) else None for a in args]
         devices = {t.device for t in tensors if t is not None}
         if len(devices) > 1:
-            raise RuntimeError(f"{name}.apply: expected all Tensor arguments on the same device, "
-                               f"got {sorted(devices)}")
+            raise RuntimeError(
+                f"{name}.apply: expected all Tensor arguments on the same device, "
+                f"got {sorted(devices)}"
+            )
         needs = tuple(bool(t is not None and t.requires_grad) for t in tensors)
         record = is_grad_enabled() and any(needs)
         ctx = FunctionCtx(needs)
@@ -92,8 +96,9 @@ class Function(metaclass=_FunctionMeta):
         single = not isinstance(result, tuple)
         outs = (result,) if single else result
         if not outs:
-            raise TypeError(f"{name}.forward returned an empty tuple; expected an array or a "
-                            "tuple of arrays")
+            raise TypeError(
+                f"{name}.forward returned an empty tuple; expected an array or a tuple of arrays"
+            )
         arrays = []
         for i, o in enumerate(outs):
             if isinstance(o, Tensor):
@@ -103,8 +108,10 @@ class Function(metaclass=_FunctionMeta):
                     xp = get_array_module(raw[needs.index(True)]) if any(needs) else np
                     o = xp.asarray(o)
                 else:
-                    raise TypeError(f"{name}.forward: output {i} is a {type(o).__name__}; "
-                                    "expected an array (numpy or cupy) or a Tensor")
+                    raise TypeError(
+                        f"{name}.forward: output {i} is a {type(o).__name__}; "
+                        "expected an array (numpy or cupy) or a Tensor"
+                    )
             arrays.append(o)
         if not record or not any(a.dtype.kind == "f" for a in arrays):
             wrapped = [Tensor._make(a, (), _no_backward, name) for a in arrays]
@@ -122,12 +129,14 @@ class Function(metaclass=_FunctionMeta):
             result = cls.backward(ctx, *grads)
             if not isinstance(result, tuple):
                 result = (result,)
-            if len(result) > len(args) and all(r is None for r in result[len(args):]):
-                result = result[:len(args)]  # trailing Nones for defaulted arguments (as torch)
+            if len(result) > len(args) and all(r is None for r in result[len(args) :]):
+                result = result[: len(args)]  # trailing Nones for defaulted arguments (as torch)
             if len(result) != len(args):
-                raise ValueError(f"{name}.backward returned {len(result)} gradient(s); "
-                                 f"expected {len(args)}, one per argument of forward (None for "
-                                 "an argument that gets no gradient)")
+                raise ValueError(
+                    f"{name}.backward returned {len(result)} gradient(s); "
+                    f"expected {len(args)}, one per argument of forward (None for "
+                    "an argument that gets no gradient)"
+                )
             for i, (t, g) in enumerate(zip(tensors, result)):
                 if t is None or not t.requires_grad:
                     continue
@@ -139,26 +148,35 @@ class Function(metaclass=_FunctionMeta):
                     if isinstance(g, (int, float, np.number)) and not isinstance(g, bool):
                         g = get_array_module(t.data).asarray(g, dtype=t.data.dtype)
                     else:
-                        raise TypeError(f"{name}.backward: the gradient of argument {i} is a "
-                                        f"{type(g).__name__}; expected an array or None")
+                        raise TypeError(
+                            f"{name}.backward: the gradient of argument {i} is a "
+                            f"{type(g).__name__}; expected an array or None"
+                        )
                 if is_cuda_array(g) != is_cuda_array(t.data):
-                    raise RuntimeError(f"{name}.backward: the gradient of argument {i} is on "
-                                       f"{'cuda' if is_cuda_array(g) else 'cpu'}, the argument "
-                                       f"on {t.device}")
+                    raise RuntimeError(
+                        f"{name}.backward: the gradient of argument {i} is on "
+                        f"{'cuda' if is_cuda_array(g) else 'cpu'}, the argument "
+                        f"on {t.device}"
+                    )
                 if g.shape != t.shape:
-                    raise ValueError(f"{name}.backward: the gradient of argument {i} has shape "
-                                     f"{tuple(g.shape)}; expected the argument's shape "
-                                     f"{tuple(t.shape)}")
+                    raise ValueError(
+                        f"{name}.backward: the gradient of argument {i} has shape "
+                        f"{tuple(g.shape)}; expected the argument's shape "
+                        f"{tuple(t.shape)}"
+                    )
                 if g.dtype.kind != "f":
-                    raise TypeError(f"{name}.backward: the gradient of argument {i} has dtype "
-                                    f"{g.dtype}; expected a floating dtype")
+                    raise TypeError(
+                        f"{name}.backward: the gradient of argument {i} has dtype "
+                        f"{g.dtype}; expected a floating dtype"
+                    )
                 t._accumulate(g)
 
         if single:
             if any(o is arrays[0] for o in ctx._saved):
                 saves.append(None)  # the output itself was saved: check its version too
-            return Tensor._make(arrays[0], parents, lambda g: run_backward([g]), name,
-                                saves=tuple(saves))
+            return Tensor._make(
+                arrays[0], parents, lambda g: run_backward([g]), name, saves=tuple(saves)
+            )
 
         # Several outputs: each output node puts its gradient in its slot of a shared hidden
         # node, whose backward runs once, after every output's (the topological order
@@ -166,6 +184,7 @@ class Function(metaclass=_FunctionMeta):
         node = Tensor._make(np.zeros(()), parents, run_backward, name, saves=tuple(saves))
         wrapped = []
         for k, a in enumerate(arrays):
+
             def send(g: Any, k: int = k) -> None:
                 if node.grad is None:
                     node.grad = [None] * len(arrays)

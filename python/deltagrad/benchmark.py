@@ -152,8 +152,9 @@ def nominal_peak_gflops(isa: str, n_threads: int) -> float | None:
 # --------------------------------------------------------------------------- benchmarks
 
 
-def bench_gemm(sizes: list[int], rounds: int, min_time: float,
-               tick: Callable[[str], None]) -> list[dict[str, Any]]:
+def bench_gemm(
+    sizes: list[int], rounds: int, min_time: float, tick: Callable[[str], None]
+) -> list[dict[str, Any]]:
     """Square float32 C = A @ B for each n: GFLOP/s = 2 n^3 / best time."""
     from . import ops
 
@@ -173,13 +174,13 @@ def bench_gemm(sizes: list[int], rounds: int, min_time: float,
             ta, tb, tc = torch.from_numpy(a), torch.from_numpy(b), torch.empty(n, n)
             fns["torch"] = lambda ta=ta, tb=tb, tc=tc: torch.mm(ta, tb, out=tc)
         t = interleaved(fns, rounds=rounds, min_time=min_time)
-        rows.append({"n": n, **{f"{k}_gflops": 2.0 * n**3 / v["best"] / 1e9
-                                for k, v in t.items()}})
+        rows.append({"n": n, **{f"{k}_gflops": 2.0 * n**3 / v["best"] / 1e9 for k, v in t.items()}})
     return rows
 
 
-def bench_activations(n_elems: int, acts: list[str], rounds: int, min_time: float,
-                      tick: Callable[[str], None]) -> dict[str, Any]:
+def bench_activations(
+    n_elems: int, acts: list[str], rounds: int, min_time: float, tick: Callable[[str], None]
+) -> dict[str, Any]:
     """y = act(x) over n_elems float32: GB/s = (bytes read + bytes written) / best time,
     against np.copyto of the same array (the copy bandwidth) and NumPy's own expression."""
     from . import ops
@@ -199,7 +200,8 @@ def bench_activations(n_elems: int, acts: list[str], rounds: int, min_time: floa
     for act in acts:
         tick(f"activation {act}")
         fns: dict[str, Callable[[], object]] = {
-            "deltagrad": lambda act=act: ops.activation(x, act, out=y)}
+            "deltagrad": lambda act=act: ops.activation(x, act, out=y)
+        }
         if act in numpy_version:
             fns["numpy"] = numpy_version[act]
         t = interleaved(fns, rounds=rounds, min_time=min_time)
@@ -207,8 +209,9 @@ def bench_activations(n_elems: int, acts: list[str], rounds: int, min_time: floa
     return {"n_elems": n_elems, "copy_gbs": moved / copy["copy"]["best"] / 1e9, "rows": rows}
 
 
-def bench_mlp(sizes: list[int], batch: int, rounds: int, min_time: float,
-              tick: Callable[[str], None]) -> dict[str, Any]:
+def bench_mlp(
+    sizes: list[int], batch: int, rounds: int, min_time: float, tick: Callable[[str], None]
+) -> dict[str, Any]:
     """One Adam training step (forward, cross-entropy, backward, update) of an MLP with ReLU,
     float32: samples/s = batch / best step time, deltagrad against torch."""
     from . import functional as F
@@ -249,12 +252,14 @@ def bench_mlp(sizes: list[int], batch: int, rounds: int, min_time: float,
 
         fns["torch"] = torch_step
     t = interleaved(fns, rounds=rounds, min_time=min_time)
-    return {"sizes": sizes, "batch": batch,
-            **{f"{k}_samples_per_s": batch / v["best"] for k, v in t.items()}}
+    return {
+        "sizes": sizes,
+        "batch": batch,
+        **{f"{k}_samples_per_s": batch / v["best"] for k, v in t.items()},
+    }
 
 
-def bench_peak(n: int, rounds: int, min_time: float,
-               tick: Callable[[str], None]) -> dict[str, Any]:
+def bench_peak(n: int, rounds: int, min_time: float, tick: Callable[[str], None]) -> dict[str, Any]:
     """The attainable FMA peak: the best float32 GEMM rate of NumPy's BLAS or torch at a
     large n (compute-bound: 2 n^3 flops on 3 n^2 numbers)."""
     tick(f"peak (BLAS GEMM n={n})")
@@ -270,8 +275,12 @@ def bench_peak(n: int, rounds: int, min_time: float,
     t = interleaved(fns, rounds=rounds, min_time=min_time)
     rates = {k: 2.0 * n**3 / v["best"] / 1e9 for k, v in t.items()}
     best = max(rates, key=rates.__getitem__)
-    return {"gflops": rates[best], "how": f"best float32 GEMM of {best} at n={n}",
-            "n": n, "by_library": rates}
+    return {
+        "gflops": rates[best],
+        "how": f"best float32 GEMM of {best} at n={n}",
+        "n": n,
+        "by_library": rates,
+    }
 
 
 def run_benchmarks(
@@ -295,8 +304,7 @@ def run_benchmarks(
 
     facts = dg.info()
     n_threads = n_threads or dg.get_num_threads()
-    sizes = sizes or ([32, 64, 128, 256, 512] if quick
-                      else [32, 64, 128, 256, 384, 512, 768, 1024])
+    sizes = sizes or ([32, 64, 128, 256, 512] if quick else [32, 64, 128, 256, 384, 512, 768, 1024])
     peak_n = peak_n or (1024 if quick else 2048)
     acts = ["relu", "sigmoid", "tanh", "gelu"]
     rounds = rounds or (5 if quick else 15)
@@ -321,11 +329,16 @@ def run_benchmarks(
     bar.update(1)
     bar.close()
     return {
-        "machine": {"cpu_isa": facts["cpu_isa"], "threads": n_threads,
-                    "processor": platform.processor() or platform.machine(),
-                    "cpu_count": os.cpu_count(), "cpu_mhz": _cpu_mhz(),
-                    "numpy": np.__version__, "torch": torch.__version__ if torch else None,
-                    "deltagrad": facts["version"]},
+        "machine": {
+            "cpu_isa": facts["cpu_isa"],
+            "threads": n_threads,
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "cpu_mhz": _cpu_mhz(),
+            "numpy": np.__version__,
+            "torch": torch.__version__ if torch else None,
+            "deltagrad": facts["version"],
+        },
         "method": "interleaved rounds, best round per side (deltagrad.benchmark.interleaved)",
         "gemm": gemm,
         "peak_gflops_measured": peak["gflops"],
@@ -343,34 +356,63 @@ def format_report(res: dict[str, Any]) -> str:
 
     m = res["machine"]
     libs = [k[:-7] for k in res["gemm"][0] if k.endswith("_gflops")]
-    lines = [f"deltagrad {m['deltagrad']} on {m['cpu_isa']}, {m['threads']} threads "
-             f"(numpy {m['numpy']}, torch {m['torch'] or 'not installed'})", ""]
+    lines = [
+        f"deltagrad {m['deltagrad']} on {m['cpu_isa']}, {m['threads']} threads "
+        f"(numpy {m['numpy']}, torch {m['torch'] or 'not installed'})",
+        "",
+    ]
     nominal = res["peak_gflops_nominal"]
-    rows = [[r["n"], *(r[f"{k}_gflops"] for k in libs),
-             r["deltagrad_gflops"] / r["numpy_gflops"]] for r in res["gemm"]]
-    lines.append(_table(["n", *(f"{k} GFLOP/s" for k in libs), "dg / numpy"], rows,
-                        "float32 GEMM C = A @ B (n x n)"))
-    lines.append(f"measured peak {res['peak_gflops_measured']:.1f} GFLOP/s "
-                 f"({res['peak_gflops_measured_how']})"
-                 + (f"; nominal {nominal:.1f} GFLOP/s (clock x 2 FMA ports x lanes x 2 x "
-                    f"threads)" if nominal else ""))
+    rows = [
+        [r["n"], *(r[f"{k}_gflops"] for k in libs), r["deltagrad_gflops"] / r["numpy_gflops"]]
+        for r in res["gemm"]
+    ]
+    lines.append(
+        _table(
+            ["n", *(f"{k} GFLOP/s" for k in libs), "dg / numpy"],
+            rows,
+            "float32 GEMM C = A @ B (n x n)",
+        )
+    )
+    lines.append(
+        f"measured peak {res['peak_gflops_measured']:.1f} GFLOP/s "
+        f"({res['peak_gflops_measured_how']})"
+        + (
+            f"; nominal {nominal:.1f} GFLOP/s (clock x 2 FMA ports x lanes x 2 x threads)"
+            if nominal
+            else ""
+        )
+    )
     act = res["activations"]
-    rows = [[r["act"], r["deltagrad_gbs"], r.get("numpy_gbs"),
-             r["deltagrad_gbs"] / act["copy_gbs"]] for r in act["rows"]]
-    lines += ["", _table(["activation", "deltagrad GB/s", "numpy GB/s", "dg / copy"], rows,
-                         f"elementwise activation over {act['n_elems']:,} float32 "
-                         f"(read + write)")]
+    rows = [
+        [r["act"], r["deltagrad_gbs"], r.get("numpy_gbs"), r["deltagrad_gbs"] / act["copy_gbs"]]
+        for r in act["rows"]
+    ]
+    lines += [
+        "",
+        _table(
+            ["activation", "deltagrad GB/s", "numpy GB/s", "dg / copy"],
+            rows,
+            f"elementwise activation over {act['n_elems']:,} float32 (read + write)",
+        ),
+    ]
     lines.append(f"copy bandwidth (np.copyto, same bytes) {act['copy_gbs']:.1f} GB/s")
     mlp = res["mlp"]
     rows = [["deltagrad", mlp["deltagrad_samples_per_s"]]]
     if "torch_samples_per_s" in mlp:
         rows.append(["torch", mlp["torch_samples_per_s"]])
-    lines += ["", _table(["library", "samples/s"], rows,
-                         f"MLP {'-'.join(map(str, mlp['sizes']))} training step (Adam, "
-                         f"cross-entropy), batch {mlp['batch']}")]
+    lines += [
+        "",
+        _table(
+            ["library", "samples/s"],
+            rows,
+            f"MLP {'-'.join(map(str, mlp['sizes']))} training step (Adam, "
+            f"cross-entropy), batch {mlp['batch']}",
+        ),
+    ]
     if "torch_samples_per_s" in mlp:
-        lines.append(f"deltagrad / torch = "
-                     f"{mlp['deltagrad_samples_per_s'] / mlp['torch_samples_per_s']:.2f}")
+        lines.append(
+            f"deltagrad / torch = {mlp['deltagrad_samples_per_s'] / mlp['torch_samples_per_s']:.2f}"
+        )
     return "\n".join(lines)
 
 

@@ -98,18 +98,27 @@ def run_curve_fit(
     def fit(m: int, lam: float = 0.0, xs: np.ndarray = x, ts: np.ndarray = t) -> Any:
         return PolynomialRegression(m, l2=lam, penalize_bias=penalize_bias).fit(xs, ts)
 
-    echo(f"Curve fitting (Bishop, Deep Learning §1.2): N = {n} points x = linspace(0, 1), "
-         f"t = sin(2 pi x) + N(0, {noise}^2), seed {seed}; test set: {n_test} points.")
-    echo(f"Error E~(w) = 1/2 sum (y(x_n, w) - t_n)^2 + lambda/2 ||w||^2"
-         f" (w_0 {'in' if penalize_bias else 'not in'} the penalty).\n")
+    echo(
+        f"Curve fitting (Bishop, Deep Learning §1.2): N = {n} points x = linspace(0, 1), "
+        f"t = sin(2 pi x) + N(0, {noise}^2), seed {seed}; test set: {n_test} points."
+    )
+    echo(
+        f"Error E~(w) = 1/2 sum (y(x_n, w) - t_n)^2 + lambda/2 ||w||^2"
+        f" (w_0 {'in' if penalize_bias else 'not in'} the penalty).\n"
+    )
 
     # 1. w* for M = 0, 1, 3, 9 (Bishop's table 1.1)
     orders = [0, 1, 3, 9]
     coefs = {m: fit(m).coef_ for m in orders}
     res["coef"] = {m: c.tolist() for m, c in coefs.items()}
     rows = [[f"w_{j}*"] + [coefs[m][j] if j <= m else "" for m in orders] for j in range(10)]
-    echo(_table(["", *(f"M = {m}" for m in orders)], rows,
-                "Coefficients w* of the polynomials fitted by least squares"))
+    echo(
+        _table(
+            ["", *(f"M = {m}" for m in orders)],
+            rows,
+            "Coefficients w* of the polynomials fitted by least squares",
+        )
+    )
 
     # 2. E_RMS on the training and test sets for M = 0..9
     degrees = list(range(10))
@@ -117,9 +126,13 @@ def run_curve_fit(
     test_err = [rms_error(fit(m).predict(x_test), t_test) for m in degrees]
     res["erms_train"], res["erms_test"] = train_err, test_err
     echo()
-    echo(_table(["M", "E_RMS train", "E_RMS test"],
-                [[m, a, b] for m, a, b in zip(degrees, train_err, test_err)],
-                "Root-mean-square error against the order M (lambda = 0)"))
+    echo(
+        _table(
+            ["M", "E_RMS train", "E_RMS test"],
+            [[m, a, b] for m, a, b in zip(degrees, train_err, test_err)],
+            "Root-mean-square error against the order M (lambda = 0)",
+        )
+    )
 
     # 3. M = 9 with ln lambda = -inf, -18, 0 (Bishop's table 1.2)
     lams = [0.0, math.exp(-18.0), 1.0]
@@ -129,19 +142,31 @@ def run_curve_fit(
     rows.append(["E_RMS train"] + [rms_error(r.predict(x), t) for r in reg])
     rows.append(["E_RMS test"] + [rms_error(r.predict(x_test), t_test) for r in reg])
     echo()
-    echo(_table(["", *(f"ln lambda = {_ln(lam)}" for lam in lams)], rows,
-                "M = 9: coefficients w* for different amounts of regularization"))
+    echo(
+        _table(
+            ["", *(f"ln lambda = {_ln(lam)}" for lam in lams)],
+            rows,
+            "M = 9: coefficients w* for different amounts of regularization",
+        )
+    )
 
     # 4. E_RMS against ln lambda for M = 9
     ln_grid = [-40.0, -35.0, -30.0, -25.0, -20.0, -18.0, -15.0, -10.0, -5.0, 0.0]
     lam_train = [rms_error(fit(9, math.exp(v)).predict(x), t) for v in ln_grid]
     lam_test = [rms_error(fit(9, math.exp(v)).predict(x_test), t_test) for v in ln_grid]
     res["ln_lambda"], res["erms_train_lambda"], res["erms_test_lambda"] = (
-        ln_grid, lam_train, lam_test)
+        ln_grid,
+        lam_train,
+        lam_test,
+    )
     echo()
-    echo(_table(["ln lambda", "E_RMS train", "E_RMS test"],
-                [[f"{v:g}", a, b] for v, a, b in zip(ln_grid, lam_train, lam_test)],
-                "M = 9: root-mean-square error against ln lambda"))
+    echo(
+        _table(
+            ["ln lambda", "E_RMS train", "E_RMS test"],
+            [[f"{v:g}", a, b] for v, a, b in zip(ln_grid, lam_train, lam_test)],
+            "M = 9: root-mean-square error against ln lambda",
+        )
+    )
 
     # 5. M = 9 on more data
     sizes = [n, 15, 100]
@@ -150,68 +175,143 @@ def run_curve_fit(
         xs, ts = make_sinusoidal(size, noise=noise, seed=seed)
         model = fit(9, 0.0, xs, ts)
         bigger[size] = (xs, ts, model)
-    rows = [[size, rms_error(m.predict(xs), ts), rms_error(m.predict(x_test), t_test),
-             float(np.max(np.abs(m.coef_)))] for size, (xs, ts, m) in bigger.items()]
-    res["data_size"] = [{"n": r[0], "erms_train": r[1], "erms_test": r[2], "max_abs_w": r[3]}
-                        for r in rows]
+    rows = [
+        [
+            size,
+            rms_error(m.predict(xs), ts),
+            rms_error(m.predict(x_test), t_test),
+            float(np.max(np.abs(m.coef_))),
+        ]
+        for size, (xs, ts, m) in bigger.items()
+    ]
+    res["data_size"] = [
+        {"n": r[0], "erms_train": r[1], "erms_test": r[2], "max_abs_w": r[3]} for r in rows
+    ]
     echo()
-    echo(_table(["N", "E_RMS train", "E_RMS test", "max |w_j|"], rows,
-                "M = 9 fitted on more data: overfitting fades as N grows"))
+    echo(
+        _table(
+            ["N", "E_RMS train", "E_RMS test", "max |w_j|"],
+            rows,
+            "M = 9 fitted on more data: overfitting fades as N grows",
+        )
+    )
 
     # 6. S-fold cross-validation chooses M (lambda = 0), then M and lambda together
     cv = KFold(min(folds, n), shuffle=True, seed=seed)
     by_m = grid_search_poly(x, t, degrees, [-math.inf], cv=cv, penalize_bias=penalize_bias)
-    joint = grid_search_poly(x, t, degrees, [-math.inf, -30.0, -25.0, -20.0, -18.0, -15.0,
-                                             -10.0, -5.0, 0.0], cv=cv,
-                             penalize_bias=penalize_bias)
+    joint = grid_search_poly(
+        x,
+        t,
+        degrees,
+        [-math.inf, -30.0, -25.0, -20.0, -18.0, -15.0, -10.0, -5.0, 0.0],
+        cv=cv,
+        penalize_bias=penalize_bias,
+    )
     cv_m = [r["mean_score"] for r in by_m.cv_results_]
-    rows = [[m, e, train_err[m], test_err[m], "*" if m == by_m.best_params_["degree"] else ""]
-            for m, e in zip(degrees, cv_m)]
+    rows = [
+        [m, e, train_err[m], test_err[m], "*" if m == by_m.best_params_["degree"] else ""]
+        for m, e in zip(degrees, cv_m)
+    ]
     echo()
-    echo(_table(["M", "E_RMS cv", "E_RMS train", "E_RMS test", ""], rows,
-                f"{cv.n_splits}-fold cross-validation (shuffled, seed {seed}) to choose M, "
-                f"lambda = 0"))
+    echo(
+        _table(
+            ["M", "E_RMS cv", "E_RMS train", "E_RMS test", ""],
+            rows,
+            f"{cv.n_splits}-fold cross-validation (shuffled, seed {seed}) to choose M, lambda = 0",
+        )
+    )
     best = joint.best_params_
     best_model = joint.best_estimator_
     best_test = rms_error(best_model.predict(x_test), t_test)
     res["cv_m"] = cv_m
     res["cv_best_m"] = by_m.best_params_["degree"]
-    res["cv_best"] = {"degree": best["degree"], "ln_lambda": _ln(best["l2"]),
-                      "erms_cv": joint.best_score_, "erms_test": best_test}
+    res["cv_best"] = {
+        "degree": best["degree"],
+        "ln_lambda": _ln(best["l2"]),
+        "erms_cv": joint.best_score_,
+        "erms_test": best_test,
+    }
     # the best lambda for each M, to keep the printout short
     rows = []
     for m in degrees:
         cand = [r for r in joint.cv_results_ if r["params"]["degree"] == m]
         r = min(cand, key=lambda r: r["mean_score"])
-        rows.append([m, _ln(r["params"]["l2"]), r["mean_score"],
-                     "*" if r is joint.cv_results_[joint.best_index_] else ""])
+        rows.append(
+            [
+                m,
+                _ln(r["params"]["l2"]),
+                r["mean_score"],
+                "*" if r is joint.cv_results_[joint.best_index_] else "",
+            ]
+        )
     echo()
-    echo(_table(["M", "best ln lambda", "E_RMS cv", ""], rows,
-                f"{cv.n_splits}-fold cross-validation over (M, ln lambda), "
-                f"ln lambda in {{-inf, -30, ..., 0}}"))
-    echo(f"chosen: M = {best['degree']}, ln lambda = {_ln(best['l2'])}; E_RMS cv "
-         f"{joint.best_score_:.4f}, refitted on all {n} points: E_RMS test {best_test:.4f}")
+    echo(
+        _table(
+            ["M", "best ln lambda", "E_RMS cv", ""],
+            rows,
+            f"{cv.n_splits}-fold cross-validation over (M, ln lambda), "
+            f"ln lambda in {{-inf, -30, ..., 0}}",
+        )
+    )
+    echo(
+        f"chosen: M = {best['degree']}, ln lambda = {_ln(best['l2'])}; E_RMS cv "
+        f"{joint.best_score_:.4f}, refitted on all {n} points: E_RMS test {best_test:.4f}"
+    )
 
     if out is not None:
         plt = _pyplot()
         if plt is None:
-            echo("\nmatplotlib is not installed (pip install \"deltagrad[examples]\"): "
-                 "tables only, no plots.")
+            echo(
+                '\nmatplotlib is not installed (pip install "deltagrad[examples]"): '
+                "tables only, no plots."
+            )
         else:
-            res["plots"] = _curve_fit_plots(plt, out, x, t, x_test, t_test, coefs, fit, degrees,
-                                            train_err, test_err, ln_grid, lam_train, lam_test,
-                                            bigger, cv_m, best_model, best)
-            echo(f"\nplots written to {out}: " + ", ".join(
-                os.path.basename(p) for p in res["plots"]))
+            res["plots"] = _curve_fit_plots(
+                plt,
+                out,
+                x,
+                t,
+                x_test,
+                t_test,
+                coefs,
+                fit,
+                degrees,
+                train_err,
+                test_err,
+                ln_grid,
+                lam_train,
+                lam_test,
+                bigger,
+                cv_m,
+                best_model,
+                best,
+            )
+            echo(
+                f"\nplots written to {out}: " + ", ".join(os.path.basename(p) for p in res["plots"])
+            )
     return res
 
 
-def _curve_fit_plots(plt: Any, out: str, x: np.ndarray, t: np.ndarray, x_test: np.ndarray,
-                     t_test: np.ndarray, coefs: dict[int, np.ndarray], fit: Any,
-                     degrees: list[int], train_err: list[float], test_err: list[float],
-                     ln_grid: list[float], lam_train: list[float], lam_test: list[float],
-                     bigger: dict[int, Any], cv_m: list[float], best_model: Any,
-                     best: dict[str, Any]) -> list[str]:
+def _curve_fit_plots(
+    plt: Any,
+    out: str,
+    x: np.ndarray,
+    t: np.ndarray,
+    x_test: np.ndarray,
+    t_test: np.ndarray,
+    coefs: dict[int, np.ndarray],
+    fit: Any,
+    degrees: list[int],
+    train_err: list[float],
+    test_err: list[float],
+    ln_grid: list[float],
+    lam_train: list[float],
+    lam_test: list[float],
+    bigger: dict[int, Any],
+    cv_m: list[float],
+    best_model: Any,
+    best: dict[str, Any],
+) -> list[str]:
     os.makedirs(out, exist_ok=True)
     grid = np.linspace(0.0, 1.0, 400)
     paths = []
@@ -267,8 +367,13 @@ def _curve_fit_plots(plt: Any, out: str, x: np.ndarray, t: np.ndarray, x_test: n
     save(fig, "data_size.png")
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    panel(ax, x, t, best_model,
-          f"cross-validated choice: M = {best['degree']}, ln λ = {_ln(best['l2'])}")
+    panel(
+        ax,
+        x,
+        t,
+        best_model,
+        f"cross-validated choice: M = {best['degree']}, ln λ = {_ln(best['l2'])}",
+    )
     save(fig, "cv_choice.png")
     return paths
 
@@ -278,8 +383,15 @@ def _cmd_curve_fit(args: argparse.Namespace) -> int:
         print("deltagrad curve-fit: --n must be >= 2 for cross-validation", file=sys.stderr)
         return 2
     try:
-        run_curve_fit(n=args.n, n_test=args.n_test, noise=args.noise, seed=args.seed,
-                      folds=args.folds, penalize_bias=not args.no_penalize_bias, out=args.out)
+        run_curve_fit(
+            n=args.n,
+            n_test=args.n_test,
+            noise=args.noise,
+            seed=args.seed,
+            folds=args.folds,
+            penalize_bias=not args.no_penalize_bias,
+            out=args.out,
+        )
     except (ValueError, TypeError) as e:
         print(f"deltagrad curve-fit: {e}", file=sys.stderr)
         return 2
@@ -292,9 +404,9 @@ def _cmd_curve_fit(args: argparse.Namespace) -> int:
 
 #: what `deltagrad train` knows about each data set
 _TASKS = {
-    "breast_cancer": "binary",   # 569 x 30, positive (1) = malignant
-    "diabetes": "regression",    # 442 x 10
-    "digits": "multiclass",      # 1797 x 64, 10 classes
+    "breast_cancer": "binary",  # 569 x 30, positive (1) = malignant
+    "diabetes": "regression",  # 442 x 10
+    "digits": "multiclass",  # 1797 x 64, 10 classes
 }
 
 
@@ -313,8 +425,11 @@ def _parse_hidden(text: str) -> list[int]:
 def _load_task(name: str) -> tuple[np.ndarray, np.ndarray]:
     from . import datasets
 
-    return {"breast_cancer": datasets.load_breast_cancer, "diabetes": datasets.load_diabetes,
-            "digits": datasets.load_digits}[name]()
+    return {
+        "breast_cancer": datasets.load_breast_cancer,
+        "diabetes": datasets.load_diabetes,
+        "digits": datasets.load_digits,
+    }[name]()
 
 
 class _Standardizer:
@@ -329,14 +444,34 @@ class _Standardizer:
         return (X - self.mean) / self.std
 
 
-def _fit(model: Any, loss_fn: Any, optimizer: Any, X: Any, y: Any, *, epochs: int,
-         batch_size: int, validation_data: Any, progress: bool, seed: int
-         ) -> tuple[list[float], list[float]]:
+def _fit(
+    model: Any,
+    loss_fn: Any,
+    optimizer: Any,
+    X: Any,
+    y: Any,
+    *,
+    epochs: int,
+    batch_size: int,
+    validation_data: Any,
+    progress: bool,
+    seed: int,
+) -> tuple[list[float], list[float]]:
     """dg.train.fit (mini-batches, tqdm bar with the loss); per-epoch train / val loss."""
     from .train import fit
 
-    history = fit(model, loss_fn, optimizer, X, y, epochs=epochs, batch_size=batch_size,
-                  validation_data=validation_data, progress=progress, seed=seed)
+    history = fit(
+        model,
+        loss_fn,
+        optimizer,
+        X,
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_data=validation_data,
+        progress=progress,
+        seed=seed,
+    )
     return list(history.history.get("loss", [])), list(history.history.get("val_loss", []))
 
 
@@ -379,8 +514,8 @@ def run_train(
 
     X, y = _load_task(dataset)
     X_tr, X_va, X_te, y_tr, y_va, y_te = train_val_test_split(
-        X, y, val_size=0.2, test_size=0.2, stratify=y if task != "regression" else None,
-        seed=seed)
+        X, y, val_size=0.2, test_size=0.2, stratify=y if task != "regression" else None, seed=seed
+    )
     scale = _Standardizer(X_tr)
     X_tr, X_va, X_te = (scale(a).astype(np.float32) for a in (X_tr, X_va, X_te))
     if task == "binary":
@@ -406,25 +541,40 @@ def run_train(
     else:
         opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
     backend = "cuda" if device == "cuda" else facts["cpu_isa"]
-    echo(f"deltagrad train: {dataset} ({task}), {X.shape[0]} samples x {X.shape[1]} features; "
-         f"split train/val/test = {len(y_tr)}/{len(y_va)}/{len(y_te)} (seed {seed}"
-         f"{', stratified' if task != 'regression' else ''}), features standardized on train")
+    echo(
+        f"deltagrad train: {dataset} ({task}), {X.shape[0]} samples x {X.shape[1]} features; "
+        f"split train/val/test = {len(y_tr)}/{len(y_va)}/{len(y_te)} (seed {seed}"
+        f"{', stratified' if task != 'regression' else ''}), features standardized on train"
+    )
     if dataset == "breast_cancer":
-        echo("positive class = malignant (label 1; scikit-learn codes malignant as 0, flipped "
-             "here)")
-    echo(f"model: MLP {'-'.join(map(str, sizes))} (relu), loss {type(loss_fn).__name__}, "
-         f"{optimizer} lr={lr:g} weight_decay={weight_decay:g}, batch {batch_size}, "
-         f"{epochs} epochs, backend {backend}")
+        echo(
+            "positive class = malignant (label 1; scikit-learn codes malignant as 0, flipped here)"
+        )
+    echo(
+        f"model: MLP {'-'.join(map(str, sizes))} (relu), loss {type(loss_fn).__name__}, "
+        f"{optimizer} lr={lr:g} weight_decay={weight_decay:g}, batch {batch_size}, "
+        f"{epochs} epochs, backend {backend}"
+    )
 
     t0 = time.perf_counter()
-    train_loss, val_loss = _fit(model, loss_fn, opt, X_tr, t_tr, epochs=epochs,
-                                batch_size=batch_size, validation_data=(X_va, t_va),
-                                progress=progress, seed=seed)
+    train_loss, val_loss = _fit(
+        model,
+        loss_fn,
+        opt,
+        X_tr,
+        t_tr,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_data=(X_va, t_va),
+        progress=progress,
+        seed=seed,
+    )
     seconds = time.perf_counter() - t0
     samples_per_s = epochs * len(y_tr) / seconds
 
-    rows = [[i + 1, tl, val_loss[i] if i < len(val_loss) else None]
-            for i, tl in enumerate(train_loss)]
+    rows = [
+        [i + 1, tl, val_loss[i] if i < len(val_loss) else None] for i, tl in enumerate(train_loss)
+    ]
     step = 1 if len(rows) <= 30 else -(-len(rows) // 20)  # at most ~20 rows shown
     shown = rows[::step] + ([rows[-1]] if (len(rows) - 1) % step else [])
     every = "every epoch" if step == 1 else f"every {step} epochs and the last"
@@ -432,47 +582,78 @@ def run_train(
 
     model.eval()
     with no_grad():
-        out = np.asarray(model(Tensor(X_te if device == "cpu" else to_dev(X_te))).numpy(),
-                         dtype=np.float64)
-    res: dict[str, Any] = {"dataset": dataset, "task": task, "epochs": epochs,
-                           "train_loss": train_loss, "val_loss": val_loss,
-                           "seconds": seconds, "samples_per_s": samples_per_s,
-                           "backend": backend, "n_test": len(y_te)}
+        out = np.asarray(
+            model(Tensor(X_te if device == "cpu" else to_dev(X_te))).numpy(), dtype=np.float64
+        )
+    res: dict[str, Any] = {
+        "dataset": dataset,
+        "task": task,
+        "epochs": epochs,
+        "train_loss": train_loss,
+        "val_loss": val_loss,
+        "seconds": seconds,
+        "samples_per_s": samples_per_s,
+        "backend": backend,
+        "n_test": len(y_te),
+    }
     echo("\ntest set:")
     if task == "binary":
         scores = out[:, 0]
         pred = (scores > 0).astype(np.int64)
         cm = metrics.confusion_matrix(pred, y_te, n_classes=2)
-        res.update(accuracy=metrics.accuracy(pred, y_te), roc_auc=metrics.roc_auc(scores, y_te),
-                   confusion_matrix=cm.tolist())
+        res.update(
+            accuracy=metrics.accuracy(pred, y_te),
+            roc_auc=metrics.roc_auc(scores, y_te),
+            confusion_matrix=cm.tolist(),
+        )
         echo(f"  accuracy  {res['accuracy']:.4f}")
         echo(f"  ROC AUC   {res['roc_auc']:.4f}")
-        echo(f"  sensitivity (malignant found) {cm[1, 1] / max(1, cm[1].sum()):.4f}, "
-             f"specificity {cm[0, 0] / max(1, cm[0].sum()):.4f}")
-        echo(_table(["", "pred benign (0)", "pred malignant (1)"],
-                    [["true benign (0)", int(cm[0, 0]), int(cm[0, 1])],
-                     ["true malignant (1)", int(cm[1, 0]), int(cm[1, 1])]],
-                    "  confusion matrix (rows: truth, columns: prediction)"))
+        echo(
+            f"  sensitivity (malignant found) {cm[1, 1] / max(1, cm[1].sum()):.4f}, "
+            f"specificity {cm[0, 0] / max(1, cm[0].sum()):.4f}"
+        )
+        echo(
+            _table(
+                ["", "pred benign (0)", "pred malignant (1)"],
+                [
+                    ["true benign (0)", int(cm[0, 0]), int(cm[0, 1])],
+                    ["true malignant (1)", int(cm[1, 0]), int(cm[1, 1])],
+                ],
+                "  confusion matrix (rows: truth, columns: prediction)",
+            )
+        )
     elif task == "multiclass":
         pred = out.argmax(axis=1)
         cm = metrics.confusion_matrix(pred, y_te, n_classes=n_out)
         res.update(accuracy=metrics.accuracy(pred, y_te), confusion_matrix=cm.tolist())
         echo(f"  accuracy  {res['accuracy']:.4f}")
-        echo(_table(["true \\ pred", *map(str, range(n_out))],
-                    [[str(k), *map(int, cm[k])] for k in range(n_out)],
-                    "  confusion matrix (rows: truth, columns: prediction)"))
+        echo(
+            _table(
+                ["true \\ pred", *map(str, range(n_out))],
+                [[str(k), *map(int, cm[k])] for k in range(n_out)],
+                "  confusion matrix (rows: truth, columns: prediction)",
+            )
+        )
     else:
         pred = out[:, 0] * y_std + y_mean
         res.update(rms=metrics.rms_error(pred, y_te), r2=metrics.r2(pred, y_te))
         echo(f"  E_RMS     {res['rms']:.3f}  (target std {float(np.std(y_te)):.3f})")
         echo(f"  R^2       {res['r2']:.4f}")
-    echo(f"\ntraining: {seconds:.2f} s, {samples_per_s:,.0f} samples/s on {backend} "
-         f"({facts['num_threads']} threads; wall time of fit, validation included)")
+    echo(
+        f"\ntraining: {seconds:.2f} s, {samples_per_s:,.0f} samples/s on {backend} "
+        f"({facts['num_threads']} threads; wall time of fit, validation included)"
+    )
 
     if save:
         arrays = {k: v for k, v in model.state_dict().items()}
-        arrays.update({"_meta.sizes": np.asarray(sizes), "_meta.x_mean": scale.mean,
-                       "_meta.x_std": scale.std, "_meta.dataset": np.asarray(dataset)})
+        arrays.update(
+            {
+                "_meta.sizes": np.asarray(sizes),
+                "_meta.x_mean": scale.mean,
+                "_meta.x_std": scale.std,
+                "_meta.dataset": np.asarray(dataset),
+            }
+        )
         if task == "regression":
             arrays.update({"_meta.y_mean": np.asarray(y_mean), "_meta.y_std": np.asarray(y_std)})
         np.savez(save, **arrays)
@@ -481,13 +662,13 @@ def run_train(
     if plot:
         plt = _pyplot()
         if plt is None:
-            echo("--plot: matplotlib is not installed (pip install \"deltagrad[examples]\")")
+            echo('--plot: matplotlib is not installed (pip install "deltagrad[examples]")')
         else:
             fig, ax = plt.subplots(figsize=(6, 4))
             ep = np.arange(1, len(train_loss) + 1)
             ax.plot(ep, train_loss, label="training")
             if val_loss:
-                ax.plot(ep[:len(val_loss)], val_loss, label="validation")
+                ax.plot(ep[: len(val_loss)], val_loss, label="validation")
             ax.set_xlabel("epoch")
             ax.set_ylabel(type(loss_fn).__name__)
             ax.set_title(f"{dataset}: MLP {'-'.join(map(str, sizes))}, {optimizer}")
@@ -502,10 +683,20 @@ def run_train(
 
 def _cmd_train(args: argparse.Namespace) -> int:
     try:
-        run_train(dataset=args.dataset, device=args.device, epochs=args.epochs,
-                  batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                  weight_decay=args.weight_decay, hidden=args.hidden, seed=args.seed,
-                  save=args.save, plot=args.plot, progress=not args.no_progress)
+        run_train(
+            dataset=args.dataset,
+            device=args.device,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            optimizer=args.optimizer,
+            weight_decay=args.weight_decay,
+            hidden=args.hidden,
+            seed=args.seed,
+            save=args.save,
+            plot=args.plot,
+            progress=not args.no_progress,
+        )
     except (RuntimeError, ImportError, ValueError, TypeError) as e:
         print(f"deltagrad train: {e}", file=sys.stderr)
         return 2
@@ -518,8 +709,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .benchmark import format_report, plot_report, run_benchmarks
 
-    res = run_benchmarks(quick=args.quick, n_threads=args.threads,
-                         progress=not args.no_progress)
+    res = run_benchmarks(quick=args.quick, n_threads=args.threads, progress=not args.no_progress)
     print(format_report(res))
     if args.json:
         with open(args.json, "w") as f:
@@ -529,7 +719,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if plot_report(res, args.plot):
             print(f"plot written to {args.plot}")
         else:
-            print("--plot: matplotlib is not installed (pip install \"deltagrad[examples]\")")
+            print('--plot: matplotlib is not installed (pip install "deltagrad[examples]")')
     return 0
 
 
@@ -554,46 +744,80 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the facts as JSON")
     p.set_defaults(func=_cmd_info)
 
-    p = sub.add_parser("curve-fit", help="Bishop's polynomial curve fitting, regularization "
-                       "and cross-validation experiment (Deep Learning §1.2)")
+    p = sub.add_parser(
+        "curve-fit",
+        help="Bishop's polynomial curve fitting, regularization "
+        "and cross-validation experiment (Deep Learning §1.2)",
+    )
     p.add_argument("--n", type=_positive_int, default=10, help="training points (default 10)")
     p.add_argument("--n-test", type=_positive_int, default=100, help="test points (default 100)")
     p.add_argument("--noise", type=float, default=0.3, help="noise std (default 0.3)")
-    p.add_argument("--seed", type=int, default=38, help="training-set seed (default 38); the "
-                   "test set uses seed + 1000")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=38,
+        help="training-set seed (default 38); the test set uses seed + 1000",
+    )
     p.add_argument("--folds", type=_at_least_2, default=5, help="S of S-fold CV (default 5)")
-    p.add_argument("--no-penalize-bias", action="store_true",
-                   help="leave w_0 out of the penalty lambda/2 ||w||^2")
+    p.add_argument(
+        "--no-penalize-bias",
+        action="store_true",
+        help="leave w_0 out of the penalty lambda/2 ||w||^2",
+    )
     p.add_argument("--out", default=None, help="directory for the PNG plots")
     p.set_defaults(func=_cmd_curve_fit)
 
-    p = sub.add_parser("train", help="train an MLP on a medical data set shipped with "
-                       "scikit-learn and report test metrics")
-    p.add_argument("--dataset", choices=list(_TASKS), default="breast_cancer",
-                   help="breast_cancer (binary, BCE with logits; positive = malignant), "
-                   "diabetes (regression, MSE), digits (10 classes, cross-entropy)")
+    p = sub.add_parser(
+        "train",
+        help="train an MLP on a medical data set shipped with scikit-learn and report test metrics",
+    )
+    p.add_argument(
+        "--dataset",
+        choices=list(_TASKS),
+        default="breast_cancer",
+        help="breast_cancer (binary, BCE with logits; positive = malignant), "
+        "diabetes (regression, MSE), digits (10 classes, cross-entropy)",
+    )
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--epochs", type=_positive_int, default=30)
     p.add_argument("--batch-size", type=_positive_int, default=32)
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
-    p.add_argument("--optimizer", choices=["sgd", "adam"], default="adam",
-                   help="adam, or sgd with momentum 0.9")
-    p.add_argument("--weight-decay", type=float, default=1e-3,
-                   help="L2 penalty added to the gradient (default 1e-3)")
-    p.add_argument("--hidden", type=_parse_hidden, default=[64, 32],
-                   help="hidden layer widths, e.g. 64,32 (default)")
-    p.add_argument("--seed", type=int, default=1,
-                   help="split, init and shuffling seed (default 1)")
+    p.add_argument(
+        "--optimizer",
+        choices=["sgd", "adam"],
+        default="adam",
+        help="adam, or sgd with momentum 0.9",
+    )
+    p.add_argument(
+        "--weight-decay",
+        type=float,
+        default=1e-3,
+        help="L2 penalty added to the gradient (default 1e-3)",
+    )
+    p.add_argument(
+        "--hidden",
+        type=_parse_hidden,
+        default=[64, 32],
+        help="hidden layer widths, e.g. 64,32 (default)",
+    )
+    p.add_argument("--seed", type=int, default=1, help="split, init and shuffling seed (default 1)")
     p.add_argument("--save", default=None, metavar="MODEL.npz", help="save the parameters")
     p.add_argument("--plot", default=None, metavar="CURVES.png", help="learning curves")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("bench", help="GEMM GFLOP/s, activation GB/s and MLP samples/s against "
-                       "NumPy / PyTorch, with this machine's measured peak and copy bandwidth")
+    p = sub.add_parser(
+        "bench",
+        help="GEMM GFLOP/s, activation GB/s and MLP samples/s against "
+        "NumPy / PyTorch, with this machine's measured peak and copy bandwidth",
+    )
     p.add_argument("--quick", action="store_true", help="fewer sizes and rounds")
-    p.add_argument("--threads", type=_positive_int, default=None,
-                   help="threads for every library (default: deltagrad's current setting)")
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="threads for every library (default: deltagrad's current setting)",
+    )
     p.add_argument("--json", default=None, metavar="OUT.json", help="write the results")
     p.add_argument("--plot", default=None, metavar="OUT.png", help="plot the results")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

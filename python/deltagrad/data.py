@@ -37,8 +37,15 @@ class DataLoader:
     y may be None: batches are then (Xb, None).
     """
 
-    def __init__(self, X: Any, y: Any = None, batch_size: int | None = None,
-                 shuffle: bool = True, seed: int | None = None, drop_last: bool = False) -> None:
+    def __init__(
+        self,
+        X: Any,
+        y: Any = None,
+        batch_size: int | None = None,
+        shuffle: bool = True,
+        seed: int | None = None,
+        drop_last: bool = False,
+    ) -> None:
         self.X = _array(X, "X")
         self.y = None if y is None else _array(y, "y")
         if self.X.ndim == 0:
@@ -46,11 +53,14 @@ class DataLoader:
         n = self.X.shape[0]
         if self.y is not None and (self.y.ndim == 0 or self.y.shape[0] != n):
             raise ValueError(f"DataLoader: X has {n} rows but y has shape {self.y.shape}")
-        if batch_size is not None and (isinstance(batch_size, bool) or
-                                       not isinstance(batch_size, (int, np.integer)) or
-                                       batch_size < 1):
-            raise ValueError(f"DataLoader: batch_size must be None or a positive int, "
-                             f"got {batch_size!r}")
+        if batch_size is not None and (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or batch_size < 1
+        ):
+            raise ValueError(
+                f"DataLoader: batch_size must be None or a positive int, got {batch_size!r}"
+            )
         self.n = n
         self.batch_size = n if batch_size is None else min(int(batch_size), max(n, 1))
         self.shuffle = bool(shuffle)
@@ -73,12 +83,14 @@ class DataLoader:
                 order = cupy.asarray(order)
         for b in range(len(self)):
             if self.shuffle:
-                idx = order[b * bs:(b + 1) * bs]
+                idx = order[b * bs : (b + 1) * bs]
                 yield self.X[idx], (None if self.y is None else self.y[idx])
             else:  # contiguous slices: views, no copy
                 sl = slice(b * bs, (b + 1) * bs)
                 yield self.X[sl], (None if self.y is None else self.y[sl])
 
     def __repr__(self) -> str:
-        return (f"DataLoader(n={self.n}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"batches={len(self)})")
+        return (
+            f"DataLoader(n={self.n}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+            f"batches={len(self)})"
+        )

@@ -47,7 +47,7 @@ def _sklearn_datasets() -> Any:
     except ImportError as e:
         raise ImportError(
             "this loader needs scikit-learn, which ships the data set: install the examples "
-            "extra, e.g. pip install \"deltagrad[examples]\" (or pip install scikit-learn)"
+            'extra, e.g. pip install "deltagrad[examples]" (or pip install scikit-learn)'
         ) from e
     return datasets
 
@@ -72,13 +72,17 @@ def load_diabetes() -> tuple[np.ndarray, np.ndarray]:
     measure of disease progression one year after baseline (25..346).
     """
     data = _sklearn_datasets().load_diabetes()
-    return (np.ascontiguousarray(data.data, dtype=np.float64),
-            np.ascontiguousarray(data.target, dtype=np.float64))
+    return (
+        np.ascontiguousarray(data.data, dtype=np.float64),
+        np.ascontiguousarray(data.target, dtype=np.float64),
+    )
 
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
     """8x8 handwritten digits: X (1797, 64) float64 with pixel values 0..16, y (1797,) int64
     class labels 0..9."""
     data = _sklearn_datasets().load_digits()
-    return (np.ascontiguousarray(data.data, dtype=np.float64),
-            np.asarray(data.target, dtype=np.int64))
+    return (
+        np.ascontiguousarray(data.data, dtype=np.float64),
+        np.asarray(data.target, dtype=np.int64),
+    )

@@ -15,10 +15,25 @@ from . import ops
 from .tensor import Tensor, get_array_module
 
 __all__ = [
-    "linear", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softplus", "silu", "swish",
+    "linear",
+    "relu",
+    "leaky_relu",
+    "sigmoid",
+    "tanh",
+    "gelu",
+    "softplus",
+    "silu",
+    "swish",
     "identity",
-    "softmax", "log_softmax", "sum_of_squares", "mse_loss", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "ACTIVATIONS",
+    "softmax",
+    "log_softmax",
+    "sum_of_squares",
+    "mse_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "dropout",
+    "ACTIVATIONS",
     "ACTIVATION_ALIASES",
 ]
 
@@ -50,12 +65,15 @@ def _activation_name(activation: Any) -> str:
     if isinstance(name, str):
         name = ACTIVATION_ALIASES.get(name, name)
     if name not in ACTIVATIONS:
-        raise ValueError(f"activation: expected None or one of "
-                         f"{sorted([*ACTIVATIONS, *ACTIVATION_ALIASES])}, got {activation!r}")
+        raise ValueError(
+            f"activation: expected None or one of "
+            f"{sorted([*ACTIVATIONS, *ACTIVATION_ALIASES])}, got {activation!r}"
+        )
     return name
 
 
 # ---- activations ----------------------------------------------------------------------------
+
 
 def _activate(x: Any, act: str, param: float = 0.0) -> Tensor:
     x = _float(_tensor(x, act), act)
@@ -166,8 +184,10 @@ def dropout(x: Any, p: float = 0.5, training: bool = True) -> Tensor:
 
 # ---- linear ---------------------------------------------------------------------------------
 
-def linear(x: Any, w: Any, b: Any = None, activation: str | None = None, *,
-           negative_slope: float = 0.01) -> Tensor:
+
+def linear(
+    x: Any, w: Any, b: Any = None, activation: str | None = None, *, negative_slope: float = 0.01
+) -> Tensor:
     """activation(x @ w.T + b) in one fused kernel; w is (out_features, in_features).
 
     activation: None / "identity", "relu", "leaky_relu" (negative_slope), "sigmoid", "tanh",
@@ -180,11 +200,12 @@ def linear(x: Any, w: Any, b: Any = None, activation: str | None = None, *,
     act = _activation_name(activation)
     param = float(negative_slope) if act == "leaky_relu" else 0.0
     if w.ndim != 2:
-        raise ValueError(f"linear: w must be 2-D (out_features, in_features), got shape "
-                         f"{w.shape}")
+        raise ValueError(f"linear: w must be 2-D (out_features, in_features), got shape {w.shape}")
     if x.ndim == 0 or x.shape[-1] != w.shape[1]:
-        raise ValueError(f"linear: x has shape {x.shape}, expected (..., {w.shape[1]}) to match "
-                         f"w of shape {w.shape}")
+        raise ValueError(
+            f"linear: x has shape {x.shape}, expected (..., {w.shape[1]}) to match "
+            f"w of shape {w.shape}"
+        )
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"linear: b has shape {b.shape}, expected ({w.shape[0]},)")
     if x.ndim != 2:
@@ -195,8 +216,9 @@ def linear(x: Any, w: Any, b: Any = None, activation: str | None = None, *,
     saved = z if ops.saves_input(act) else y
 
     def _backward(g: Any) -> None:
-        dx, dw, db = ops.linear_backward(g, x.data, w.data, saved, act, param,
-                                         need_dx=x.requires_grad, has_bias=b is not None)
+        dx, dw, db = ops.linear_backward(
+            g, x.data, w.data, saved, act, param, need_dx=x.requires_grad, has_bias=b is not None
+        )
         if x.requires_grad:
             x._accumulate(dx)
         if w.requires_grad:
@@ -210,6 +232,7 @@ def linear(x: Any, w: Any, b: Any = None, activation: str | None = None, *,
 
 # ---- losses ---------------------------------------------------------------------------------
 
+
 def _check_reduction(reduction: str) -> None:
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction: expected one of {_REDUCTIONS}, got {reduction!r}")
@@ -219,17 +242,20 @@ def _pair(y: Any, t: Any, name: str) -> tuple[Tensor, Tensor]:
     y = _float(_tensor(y, f"{name}: input"), f"{name}: input")
     t = _tensor(t, f"{name}: target")
     if t.shape != y.shape:
-        raise ValueError(f"{name}: target has shape {t.shape}, expected the input's shape "
-                         f"{y.shape}")
+        raise ValueError(
+            f"{name}: target has shape {t.shape}, expected the input's shape {y.shape}"
+        )
     if t.dtype != y.dtype:
         t = t.astype(y.dtype) if t.requires_grad else Tensor(t.data.astype(y.dtype))
     return y, t
 
 
-def _loss(loss: Any, grad: Any, y: Tensor, t: Tensor | None, op: str,
-          target_grad_sign: float = 0.0) -> Tensor:
+def _loss(
+    loss: Any, grad: Any, y: Tensor, t: Tensor | None, op: str, target_grad_sign: float = 0.0
+) -> Tensor:
     """A loss node whose forward pass already produced d(loss)/dy ("none": per row).
     target_grad_sign: d(loss)/dt = sign * d(loss)/dy when the loss is differentiable in t."""
+
     def _backward(g: Any) -> None:
         if g.ndim == 0:  # the usual loss.backward(): g is 1, so skip a pass over grad
             gy = grad if isinstance(g, np.ndarray) and g == 1 else grad * g
@@ -286,11 +312,14 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: logits must be 2-D (N, C), got shape {logits.shape}")
     if tdata.ndim != 1 or tdata.shape[0] != logits.shape[0]:
-        raise ValueError(f"cross_entropy: target must be 1-D ({logits.shape[0]},) class "
-                         f"indices, got shape {tdata.shape}")
+        raise ValueError(
+            f"cross_entropy: target must be 1-D ({logits.shape[0]},) class "
+            f"indices, got shape {tdata.shape}"
+        )
     if tdata.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: target must hold integer class indices, got dtype "
-                        f"{tdata.dtype}")
+        raise TypeError(
+            f"cross_entropy: target must hold integer class indices, got dtype {tdata.dtype}"
+        )
     if tdata.dtype != np.int64:
         tdata = tdata.astype(np.int64)
     loss, dlogits = ops.softmax_cross_entropy(logits.data, tdata, reduction)

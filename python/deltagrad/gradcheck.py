@@ -23,8 +23,9 @@ def _outputs(fn: Callable[..., Any], inputs: tuple[Any, ...]) -> list[Tensor]:
     outs = _as_tuple(fn(*inputs))
     for i, o in enumerate(outs):
         if not isinstance(o, Tensor):
-            raise TypeError(f"gradcheck: output {i} of fn is a {type(o).__name__}, "
-                            "expected a Tensor")
+            raise TypeError(
+                f"gradcheck: output {i} of fn is a {type(o).__name__}, expected a Tensor"
+            )
     return list(outs)
 
 
@@ -40,9 +41,17 @@ def _host(a: Any) -> np.ndarray:
     return np.asarray(a.get() if hasattr(a, "get") else a, dtype=np.float64)
 
 
-def gradcheck(fn: Callable[..., Any], inputs: Any, *, eps: float = 1e-6, atol: float = 1e-5,
-              rtol: float = 1e-3, fast_mode: bool = False, raise_exception: bool = True,
-              seed: int = 0) -> bool:
+def gradcheck(
+    fn: Callable[..., Any],
+    inputs: Any,
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    fast_mode: bool = False,
+    raise_exception: bool = True,
+    seed: int = 0,
+) -> bool:
     """Check the gradients of fn at inputs against central differences (f(x+e) - f(x-e)) / 2e.
 
     fn maps the inputs (a Tensor or a tuple of them; other values pass through) to a Tensor or a
@@ -80,9 +89,12 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, *, eps: float = 1e-6, atol: f
         if not np.isfinite(excess):
             excess = np.inf
         if excess > 0 and (worst is None or excess > worst[0]):
-            worst = (excess, f"{where}: numerical {numerical:.10g}, analytical "
-                              f"{analytical:.10g} (|diff| {abs(analytical - numerical):.3g} > "
-                              f"atol + rtol*|numerical| = {atol + rtol * abs(numerical):.3g})")
+            worst = (
+                excess,
+                f"{where}: numerical {numerical:.10g}, analytical "
+                f"{analytical:.10g} (|diff| {abs(analytical - numerical):.3g} > "
+                f"atol + rtol*|numerical| = {atol + rtol * abs(numerical):.3g})",
+            )
 
     def perturbed(i: int, delta: Any) -> list[np.ndarray]:
         x = args_t[i]
@@ -103,8 +115,12 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, *, eps: float = 1e-6, atol: f
             return [np.zeros(args_t[i].data.size) for i in checked]
         xp = get_array_module(out.data)
         out.backward(xp.asarray(v.reshape(out.shape)))
-        return [np.zeros(args_t[i].data.size) if args_t[i].grad is None
-                else _host(args_t[i].grad).ravel() for i in checked]
+        return [
+            np.zeros(args_t[i].data.size)
+            if args_t[i].grad is None
+            else _host(args_t[i].grad).ravel()
+            for i in checked
+        ]
 
     if fast_mode:
         for o, out in enumerate(outs):
@@ -118,8 +134,10 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, *, eps: float = 1e-6, atol: f
                 judge(numerical, analytical, f"output {o}, input {i}, v^T J u (fast mode)")
     else:
         # the Jacobian's rows by backward (one per output element), its columns by differences
-        rows = [[analytical_vjp(o, np.eye(1, out.data.size, j).ravel())
-                 for j in range(out.data.size)] for o, out in enumerate(outs)]
+        rows = [
+            [analytical_vjp(o, np.eye(1, out.data.size, j).ravel()) for j in range(out.data.size)]
+            for o, out in enumerate(outs)
+        ]
         for k, i in enumerate(checked):
             x = args_t[i]
             for flat in range(x.data.size):
@@ -132,8 +150,11 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, *, eps: float = 1e-6, atol: f
                     col = (plus[o] - minus[o]) / (2 * eps)
                     for j in range(out.data.size):
                         oidx = [int(v) for v in np.unravel_index(j, out.shape)]
-                        judge(float(col[j]), float(rows[o][j][k][flat]),
-                              f"output {o}{oidx}, input {i}{idx}")
+                        judge(
+                            float(col[j]),
+                            float(rows[o][j][k][flat]),
+                            f"output {o}{oidx}, input {i}{idx}",
+                        )
     for i in checked:
         args_t[i].grad = None
     if worst is None:

@@ -25,18 +25,25 @@ def _as_array(a: ArrayLike, name: str, numeric: bool = True) -> np.ndarray:
     return arr
 
 
-def _pair(y: ArrayLike, t: ArrayLike, fn: str, y_name: str = "y",
-          numeric: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def _pair(
+    y: ArrayLike, t: ArrayLike, fn: str, y_name: str = "y", numeric: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Both arrays of one shape; (n,) and (n, 1) count as the same."""
     ya = _as_array(y, f"{fn}: {y_name}", numeric)
     ta = _as_array(t, f"{fn}: t", numeric)
     if ya.shape != ta.shape:
-        if ya.size == ta.size and max(ya.ndim, ta.ndim) <= 2 and (
-            ya.ndim < 2 or ya.shape[1] == 1) and (ta.ndim < 2 or ta.shape[1] == 1):
+        if (
+            ya.size == ta.size
+            and max(ya.ndim, ta.ndim) <= 2
+            and (ya.ndim < 2 or ya.shape[1] == 1)
+            and (ta.ndim < 2 or ta.shape[1] == 1)
+        ):
             ya, ta = ya.reshape(-1), ta.reshape(-1)
         else:
-            raise ValueError(f"{fn}: {y_name} and t must have the same shape, got "
-                             f"{y_name} {ya.shape} and t {ta.shape}")
+            raise ValueError(
+                f"{fn}: {y_name} and t must have the same shape, got "
+                f"{y_name} {ya.shape} and t {ta.shape}"
+            )
     if ya.size == 0:
         raise ValueError(f"{fn}: {y_name} and t are empty")
     return ya, ta
@@ -74,8 +81,11 @@ def r2(y: ArrayLike, t: ArrayLike) -> float:
     ss_res = np.sum((ta - ya) ** 2, axis=0)
     ss_tot = np.sum((ta - ta.mean(axis=0)) ** 2, axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        scores = np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0),
-                          np.where(ss_res == 0, 1.0, 0.0))
+        scores = np.where(
+            ss_tot > 0,
+            1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0),
+            np.where(ss_res == 0, 1.0, 0.0),
+        )
     return float(np.mean(scores))
 
 
@@ -127,8 +137,10 @@ def roc_auc(scores: ArrayLike, t: ArrayLike) -> float:
         raise ValueError("roc_auc: scores contain NaN or infinity")
     classes = np.unique(ta)
     if classes.size != 2:
-        raise ValueError(f"roc_auc: t must contain exactly two classes, got {classes.size} "
-                         f"({classes[:5].tolist()}{'...' if classes.size > 5 else ''})")
+        raise ValueError(
+            f"roc_auc: t must contain exactly two classes, got {classes.size} "
+            f"({classes[:5].tolist()}{'...' if classes.size > 5 else ''})"
+        )
     pos = ta == classes[1]
     n_pos = int(pos.sum())
     n_neg = ta.size - n_pos
@@ -158,8 +170,9 @@ def confusion_matrix(y: ArrayLike, t: ArrayLike, n_classes: int | None = None) -
     k = int(max(ya.max(), ta.max())) + 1
     if n_classes is not None:
         if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)):
-            raise TypeError(f"confusion_matrix: n_classes must be an int, got "
-                            f"{type(n_classes).__name__}")
+            raise TypeError(
+                f"confusion_matrix: n_classes must be an int, got {type(n_classes).__name__}"
+            )
         if n_classes < k:
             raise ValueError(f"confusion_matrix: n_classes={n_classes} but labels go up to {k - 1}")
         k = int(n_classes)

@@ -21,8 +21,15 @@ from . import metrics
 from ._random import get_rng
 
 __all__ = [
-    "KFold", "StratifiedKFold", "clone", "cross_val_score", "train_val_test_split",
-    "train_test_split", "GridSearchCV", "grid_search_poly", "LOWER_IS_BETTER",
+    "KFold",
+    "StratifiedKFold",
+    "clone",
+    "cross_val_score",
+    "train_val_test_split",
+    "train_test_split",
+    "GridSearchCV",
+    "grid_search_poly",
+    "LOWER_IS_BETTER",
 ]
 
 Scoring = Union[str, Callable[[Any, np.ndarray, np.ndarray], float], None]
@@ -51,8 +58,9 @@ def _num_samples(X: ArrayLike, name: str = "X") -> int:
     try:
         return len(X)  # type: ignore[arg-type]
     except TypeError:
-        raise TypeError(f"{name}: expected an array-like with a first axis, got "
-                        f"{type(X).__name__}") from None
+        raise TypeError(
+            f"{name}: expected an array-like with a first axis, got {type(X).__name__}"
+        ) from None
 
 
 class KFold:
@@ -92,14 +100,15 @@ class KFold:
     def _test_folds(self, X: ArrayLike, y: Any) -> Iterator[np.ndarray]:
         n = _num_samples(X)
         if self.n_splits > n:
-            raise ValueError(f"KFold: n_splits={self.n_splits} is more than the number of "
-                             f"samples ({n})")
+            raise ValueError(
+                f"KFold: n_splits={self.n_splits} is more than the number of samples ({n})"
+            )
         order = self._order(n)
         sizes = np.full(self.n_splits, n // self.n_splits, dtype=np.int64)
         sizes[: n % self.n_splits] += 1
         start = 0
         for size in sizes:
-            yield order[start:start + size]
+            yield order[start : start + size]
             start += size
 
     def split(
@@ -118,8 +127,9 @@ class StratifiedKFold(KFold):
     class, after an optional shuffle). Folds differ from scikit-learn's, sizes agree."""
 
     def __repr__(self) -> str:
-        return (f"StratifiedKFold(n_splits={self.n_splits}, shuffle={self.shuffle}, "
-                f"seed={self.seed})")
+        return (
+            f"StratifiedKFold(n_splits={self.n_splits}, shuffle={self.shuffle}, seed={self.seed})"
+        )
 
     def _test_folds(self, X: ArrayLike, y: Any) -> Iterator[np.ndarray]:
         if y is None:
@@ -129,8 +139,10 @@ class StratifiedKFold(KFold):
             raise ValueError("StratifiedKFold.split: y must be one label per sample")
         n = labels.shape[0]
         if self.n_splits > n:
-            raise ValueError(f"StratifiedKFold: n_splits={self.n_splits} is more than the "
-                             f"number of samples ({n})")
+            raise ValueError(
+                f"StratifiedKFold: n_splits={self.n_splits} is more than the "
+                f"number of samples ({n})"
+            )
         order = self._order(n)
         _, inv = np.unique(labels[order, 0], return_inverse=True)
         # deal each class's samples to the folds in turn, continuing where the last class ended
@@ -179,15 +191,19 @@ def _score(estimator: Any, X: Any, y: Any, scoring: Scoring) -> float:
         else:
             s = estimator.predict(X)
         return metrics.roc_auc(s, y)
-    raise ValueError(f"scoring must be one of 'rms', 'neg_rms', 'mse', 'neg_mse', 'r2', "
-                     f"'accuracy', 'roc_auc', None or a callable, got {scoring!r}")
+    raise ValueError(
+        f"scoring must be one of 'rms', 'neg_rms', 'mse', 'neg_mse', 'r2', "
+        f"'accuracy', 'roc_auc', None or a callable, got {scoring!r}"
+    )
 
 
 def _check_scoring(scoring: Scoring) -> None:
     known = ("rms", "neg_rms", "mse", "neg_mse", "r2", "accuracy", "roc_auc")
     if scoring is not None and not callable(scoring) and scoring not in known:
-        raise ValueError(f"scoring must be one of {', '.join(map(repr, known))}, None or a "
-                         f"callable(estimator, X, y), got {scoring!r}")
+        raise ValueError(
+            f"scoring must be one of {', '.join(map(repr, known))}, None or a "
+            f"callable(estimator, X, y), got {scoring!r}"
+        )
 
 
 def _as_cv(cv: Any) -> Any:
@@ -195,8 +211,10 @@ def _as_cv(cv: Any) -> Any:
         return KFold(int(cv))
     if hasattr(cv, "split") and not isinstance(cv, (str, bytes)):
         return cv
-    raise TypeError(f"cv must be an int (number of folds) or a splitter with .split(X, y), "
-                    f"got {type(cv).__name__}")
+    raise TypeError(
+        f"cv must be an int (number of folds) or a splitter with .split(X, y), "
+        f"got {type(cv).__name__}"
+    )
 
 
 def cross_val_score(
@@ -257,7 +275,7 @@ def _split_indices(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if stratify is None:
         perm = rng.permutation(n)
-        return perm[n_val + n_test:], perm[n_test:n_test + n_val], perm[:n_test]
+        return perm[n_val + n_test :], perm[n_test : n_test + n_val], perm[:n_test]
     classes, inv = np.unique(stratify, return_inverse=True)
     counts = np.bincount(inv, minlength=classes.size)
     test_c = _largest_remainder(counts.astype(float), n_test, counts)
@@ -265,9 +283,9 @@ def _split_indices(
     parts: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
     for c in range(classes.size):
         members = rng.permutation(np.flatnonzero(inv == c))
-        parts[2].append(members[:test_c[c]])
-        parts[1].append(members[test_c[c]:test_c[c] + val_c[c]])
-        parts[0].append(members[test_c[c] + val_c[c]:])
+        parts[2].append(members[: test_c[c]])
+        parts[1].append(members[test_c[c] : test_c[c] + val_c[c]])
+        parts[0].append(members[test_c[c] + val_c[c] :])
     train, val, test = (rng.permutation(np.concatenate(p)) for p in parts)
     return train, val, test
 
@@ -296,16 +314,19 @@ def train_val_test_split(
     n_test = _resolve_size(test_size, n, "train_val_test_split: test_size")
     n_val = _resolve_size(val_size, n, "train_val_test_split: val_size")
     if n_val + n_test >= n:
-        raise ValueError(f"train_val_test_split: val ({n_val}) + test ({n_test}) leave no "
-                         f"training samples out of {n}")
+        raise ValueError(
+            f"train_val_test_split: val ({n_val}) + test ({n_test}) leave no "
+            f"training samples out of {n}"
+        )
     strat = None
     if stratify is True:
         strat = ya
     elif stratify is not None and stratify is not False:
         strat = np.asarray(stratify)
         if strat.shape[:1] != (n,):
-            raise ValueError(f"train_val_test_split: stratify must have {n} labels, got shape "
-                             f"{strat.shape}")
+            raise ValueError(
+                f"train_val_test_split: stratify must have {n} labels, got shape {strat.shape}"
+            )
     if strat is not None and strat.ndim > 1:
         strat = np.unique(strat.reshape(n, -1), axis=0, return_inverse=True)[1].reshape(-1)
     seed = _check_seed(seed, "train_val_test_split: seed")
@@ -324,7 +345,8 @@ def train_test_split(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Two-way hold-out split: ``X_train, X_test, y_train, y_test`` (see train_val_test_split)."""
     Xtr, _, Xte, ytr, _, yte = train_val_test_split(
-        X, y, val_size=0, test_size=test_size, stratify=stratify, seed=seed)
+        X, y, val_size=0, test_size=test_size, stratify=stratify, seed=seed
+    )
     return Xtr, Xte, ytr, yte
 
 
@@ -342,8 +364,14 @@ class GridSearchCV:
     order. ``table()`` formats them.
     """
 
-    def __init__(self, estimator: Any, param_grid: dict[str, Sequence[Any]], cv: Any = 5,
-                 scoring: Scoring = "rms", refit: bool = True) -> None:
+    def __init__(
+        self,
+        estimator: Any,
+        param_grid: dict[str, Sequence[Any]],
+        cv: Any = 5,
+        scoring: Scoring = "rms",
+        refit: bool = True,
+    ) -> None:
         if not isinstance(param_grid, dict) or not param_grid:
             raise TypeError("GridSearchCV: param_grid must be a non-empty dict name -> values")
         for name, values in param_grid.items():
@@ -376,11 +404,20 @@ class GridSearchCV:
         self.cv_results_: list[dict[str, Any]] = []
         for values in product(*(self.param_grid[k] for k in names)):
             params = dict(zip(names, values))
-            est = clone(self.estimator).set_params(**params) if hasattr(
-                self.estimator, "set_params") else clone(self.estimator)
+            est = (
+                clone(self.estimator).set_params(**params)
+                if hasattr(self.estimator, "set_params")
+                else clone(self.estimator)
+            )
             scores = cross_val_score(est, X, y, cv=_Fixed(), scoring=self.scoring)
-            self.cv_results_.append({"params": params, "mean_score": float(np.mean(scores)),
-                                     "std_score": float(np.std(scores)), "scores": scores})
+            self.cv_results_.append(
+                {
+                    "params": params,
+                    "mean_score": float(np.mean(scores)),
+                    "std_score": float(np.std(scores)),
+                    "scores": scores,
+                }
+            )
         means = np.array([r["mean_score"] for r in self.cv_results_])
         means = np.where(np.isfinite(means), means, np.inf if self.lower_is_better else -np.inf)
         self.best_index_ = int(np.argmin(means) if self.lower_is_better else np.argmax(means))
@@ -405,8 +442,11 @@ class GridSearchCV:
         rows = []
         for i, r in enumerate(self.cv_results_):
             cells = [formatters.get(k, _fmt)(r["params"][k]) for k in names]
-            cells += [f"{r['mean_score']:.4g}", f"{r['std_score']:.3g}",
-                      "*" if i == self.best_index_ else ""]
+            cells += [
+                f"{r['mean_score']:.4g}",
+                f"{r['std_score']:.3g}",
+                "*" if i == self.best_index_ else "",
+            ]
             rows.append(cells)
         widths = [max(len(h), *(len(row[j]) for row in rows)) for j, h in enumerate(head)]
         lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths)).rstrip()]
@@ -442,8 +482,12 @@ def grid_search_poly(
 
     degrees = [_check_int(d, "grid_search_poly: degrees", 0) for d in degrees]
     lams = [0.0 if v == -math.inf else math.exp(float(v)) for v in ln_lambdas]
-    search = GridSearchCV(PolynomialRegression(penalize_bias=penalize_bias),
-                          {"degree": degrees, "l2": lams}, cv=cv, scoring=scoring)
+    search = GridSearchCV(
+        PolynomialRegression(penalize_bias=penalize_bias),
+        {"degree": degrees, "l2": lams},
+        cv=cv,
+        scoring=scoring,
+    )
     search.param_format = {"degree": ("M", str), "l2": ("ln lambda", _ln)}
     search.fit(np.asarray(x), np.asarray(t))
     return search

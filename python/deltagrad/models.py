@@ -19,7 +19,10 @@ from numpy.typing import ArrayLike
 from . import metrics
 
 __all__ = [
-    "BaseEstimator", "PolynomialRegression", "polynomial_features", "MLPClassifier",
+    "BaseEstimator",
+    "PolynomialRegression",
+    "polynomial_features",
+    "MLPClassifier",
     "MLPRegressor",
 ]
 
@@ -32,8 +35,11 @@ class BaseEstimator:
     @classmethod
     def _param_names(cls) -> list[str]:
         sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values()
-                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        return [
+            p.name
+            for p in sig.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor's parameters, by name."""
@@ -44,27 +50,37 @@ class BaseEstimator:
         valid = self._param_names()
         for name, value in params.items():
             if name not in valid:
-                raise ValueError(f"{type(self).__name__}.set_params: unknown parameter {name!r} "
-                                 f"(valid: {', '.join(valid)})")
+                raise ValueError(
+                    f"{type(self).__name__}.set_params: unknown parameter {name!r} "
+                    f"(valid: {', '.join(valid)})"
+                )
             setattr(self, name, value)
         return self
 
     def __repr__(self) -> str:
-        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__)
-                    .parameters.values()}
-        shown = [f"{k}={v!r}" for k, v in self.get_params().items()
-                 if k not in defaults or defaults[k] is inspect.Parameter.empty
-                 or not _same(defaults[k], v)]
+        defaults = {
+            p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()
+        }
+        shown = [
+            f"{k}={v!r}"
+            for k, v in self.get_params().items()
+            if k not in defaults
+            or defaults[k] is inspect.Parameter.empty
+            or not _same(defaults[k], v)
+        ]
         return f"{type(self).__name__}({', '.join(shown)})"
 
     def __sklearn_tags__(self) -> Any:  # read by scikit-learn >= 1.6 only; imported lazily
         from sklearn.utils import ClassifierTags, InputTags, RegressorTags, Tags, TargetTags
 
         kind = self._estimator_type
-        return Tags(estimator_type=kind, target_tags=TargetTags(required=True),
-                    regressor_tags=RegressorTags() if kind == "regressor" else None,
-                    classifier_tags=ClassifierTags() if kind == "classifier" else None,
-                    input_tags=InputTags())
+        return Tags(
+            estimator_type=kind,
+            target_tags=TargetTags(required=True),
+            regressor_tags=RegressorTags() if kind == "regressor" else None,
+            classifier_tags=ClassifierTags() if kind == "classifier" else None,
+            input_tags=InputTags(),
+        )
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -161,14 +177,18 @@ class PolynomialRegression(BaseEstimator):
         if not (lam >= 0 and math.isfinite(lam)):
             raise ValueError(f"{name}: l2 (lambda) must be finite and >= 0, got {lam}")
         if not isinstance(self.penalize_bias, (bool, np.bool_)):
-            raise TypeError(f"{name}: penalize_bias must be a bool, got "
-                            f"{type(self.penalize_bias).__name__}")
+            raise TypeError(
+                f"{name}: penalize_bias must be a bool, got {type(self.penalize_bias).__name__}"
+            )
         if self.solver not in ("lstsq", "gd"):
             raise ValueError(f"{name}: solver must be 'lstsq' or 'gd', got {self.solver!r}")
         if self.lr is not None and not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise ValueError(f"{name}: lr must be a positive number or None, got {self.lr!r}")
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, (int, np.integer)) \
-                or self.max_iter < 1:
+        if (
+            isinstance(self.max_iter, bool)
+            or not isinstance(self.max_iter, (int, np.integer))
+            or self.max_iter < 1
+        ):
             raise ValueError(f"{name}: max_iter must be an int >= 1, got {self.max_iter!r}")
 
     def _penalty_mask(self) -> np.ndarray:
@@ -187,8 +207,10 @@ class PolynomialRegression(BaseEstimator):
         if ta.ndim == 2 and ta.shape[1] == 1:
             ta = ta[:, 0]
         if ta.shape != xa.shape:
-            raise ValueError(f"{type(self).__name__}.fit: t must have shape ({xa.size},) to "
-                             f"match x, got {ta.shape}")
+            raise ValueError(
+                f"{type(self).__name__}.fit: t must have shape ({xa.size},) to "
+                f"match x, got {ta.shape}"
+            )
         if xa.size == 0:
             raise ValueError(f"{type(self).__name__}.fit: x is empty")
         ta = ta.astype(np.float64)
@@ -248,8 +270,15 @@ class PolynomialRegression(BaseEstimator):
             opt.step()
         return np.array(w.numpy(), dtype=np.float64)
 
-    def _gd_numpy(self, phi: np.ndarray, t: np.ndarray, lam: float, mask: np.ndarray,
-                  lr: float, momentum: float) -> np.ndarray:
+    def _gd_numpy(
+        self,
+        phi: np.ndarray,
+        t: np.ndarray,
+        lam: float,
+        mask: np.ndarray,
+        lr: float,
+        momentum: float,
+    ) -> np.ndarray:
         """The same iteration as torch.optim.SGD(nesterov=True) on hand-written gradients."""
         w = np.zeros(phi.shape[1])
         buf = np.zeros_like(w)
@@ -329,8 +358,9 @@ class _MLPEstimator(BaseEstimator):
         try:
             sizes = [int(h) for h in hidden]
         except (TypeError, ValueError):
-            raise TypeError(f"{name}: hidden must be a sequence of layer widths, got "
-                            f"{self.hidden!r}") from None
+            raise TypeError(
+                f"{name}: hidden must be a sequence of layer widths, got {self.hidden!r}"
+            ) from None
         if any(h < 1 for h in sizes):
             raise ValueError(f"{name}: hidden widths must be >= 1, got {self.hidden!r}")
         if self.optimizer not in ("adam", "sgd"):
@@ -339,8 +369,11 @@ class _MLPEstimator(BaseEstimator):
             raise ValueError(f"{name}: lr must be a positive number, got {self.lr!r}")
         if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
             raise ValueError(f"{name}: weight_decay must be >= 0, got {self.weight_decay!r}")
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, (int, np.integer)) \
-                or self.epochs < 1:
+        if (
+            isinstance(self.epochs, bool)
+            or not isinstance(self.epochs, (int, np.integer))
+            or self.epochs < 1
+        ):
             raise ValueError(f"{name}: epochs must be an int >= 1, got {self.epochs!r}")
         return sizes
 
@@ -365,12 +398,22 @@ class _MLPEstimator(BaseEstimator):
         self.n_features_in_ = Xa.shape[1]
         self.model_ = nn.MLP([Xa.shape[1], *hidden, n_out], activation=self.activation)
         params = self.model_.parameters()
-        opt = (optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
-               if self.optimizer == "adam" else
-               optim.SGD(params, lr=self.lr, momentum=0.9, weight_decay=self.weight_decay))
-        self.history_ = fit(self.model_, loss_fn, opt, self._scale(Xa), targets_of,
-                            epochs=int(self.epochs), batch_size=self.batch_size,
-                            progress=False, seed=self.seed)
+        opt = (
+            optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+            if self.optimizer == "adam"
+            else optim.SGD(params, lr=self.lr, momentum=0.9, weight_decay=self.weight_decay)
+        )
+        self.history_ = fit(
+            self.model_,
+            loss_fn,
+            opt,
+            self._scale(Xa),
+            targets_of,
+            epochs=int(self.epochs),
+            batch_size=self.batch_size,
+            progress=False,
+            seed=self.seed,
+        )
 
     def _forward(self, X: ArrayLike, fn: str) -> np.ndarray:
         if not hasattr(self, "model_"):
@@ -379,8 +422,10 @@ class _MLPEstimator(BaseEstimator):
 
         Xa = _as_X(X, f"{type(self).__name__}.{fn}")
         if Xa.shape[1] != self.n_features_in_:
-            raise ValueError(f"{type(self).__name__}.{fn}: X has {Xa.shape[1]} features, the "
-                             f"model was fitted on {self.n_features_in_}")
+            raise ValueError(
+                f"{type(self).__name__}.{fn}: X has {Xa.shape[1]} features, the "
+                f"model was fitted on {self.n_features_in_}"
+            )
         self.model_.eval()
         with no_grad():
             out = self.model_(Tensor(self._scale(Xa))).numpy()

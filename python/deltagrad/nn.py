@@ -15,9 +15,29 @@ from ._random import get_rng
 from .tensor import Tensor
 
 __all__ = [
-    "Module", "Parameter", "Linear", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU",
-    "Softplus", "SiLU", "Swish", "Dropout", "Sequential", "ModuleList", "MLP", "MSELoss",
-    "SumOfSquaresLoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "save", "load",
+    "Module",
+    "Parameter",
+    "Linear",
+    "Identity",
+    "ReLU",
+    "LeakyReLU",
+    "Sigmoid",
+    "Tanh",
+    "GELU",
+    "Softplus",
+    "SiLU",
+    "Swish",
+    "Dropout",
+    "Sequential",
+    "ModuleList",
+    "MLP",
+    "MSELoss",
+    "SumOfSquaresLoss",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "save",
+    "load",
 ]
 
 
@@ -39,8 +59,9 @@ class Module:
 
     def __setattr__(self, name: str, value: Any) -> None:
         if "_params" not in self.__dict__:
-            raise RuntimeError(f"{type(self).__name__}: call super().__init__() before "
-                               "assigning attributes")
+            raise RuntimeError(
+                f"{type(self).__name__}: call super().__init__() before assigning attributes"
+            )
         self._params.pop(name, None)
         self._modules.pop(name, None)
         if isinstance(value, Tensor) and value.requires_grad:
@@ -102,8 +123,7 @@ class Module:
     # ---- state ---------------------------------------------------------------------------
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """name -> a numpy copy of each parameter."""
-        return OrderedDict((n, np.array(p.numpy(), copy=True))
-                           for n, p in self.named_parameters())
+        return OrderedDict((n, np.array(p.numpy(), copy=True)) for n, p in self.named_parameters())
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
         """Copy arrays into the parameters of the same names (shapes must match)."""
@@ -111,16 +131,17 @@ class Module:
         missing = [n for n in params if n not in state]
         unexpected = [n for n in state if n not in params]
         if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys "
-                           f"{unexpected}")
+            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
         for name, p in params.items():
             if name not in state:
                 continue
             value = state[name]
             value = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
             if value.shape != p.shape:
-                raise ValueError(f"load_state_dict: {name} has shape {value.shape} in the "
-                                 f"state, expected {p.shape}")
+                raise ValueError(
+                    f"load_state_dict: {name} has shape {value.shape} in the "
+                    f"state, expected {p.shape}"
+                )
             xp_value = value.astype(p.dtype)
             p.data = xp_value if p.device == "cpu" else Tensor(xp_value, device=p.device).data
             p.grad = None
@@ -160,13 +181,20 @@ def load(module: Module, path: str | os.PathLike[str], strict: bool = True) -> M
 
 # ---- layers ---------------------------------------------------------------------------------
 
+
 class Linear(Module):
     """y = x @ weight.T + bias, weight (out_features, in_features), initialized as torch does:
     U(-1/sqrt(in_features), 1/sqrt(in_features)) for weight and bias, drawn from deltagrad's
     generator (dg.manual_seed makes it reproducible). `activation` fuses one into the kernel."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 activation: str | None = None, dtype: Any = np.float32) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        activation: str | None = None,
+        dtype: Any = np.float32,
+    ) -> None:
         super().__init__()
         for name, n in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
@@ -184,8 +212,10 @@ class Linear(Module):
 
     def extra_repr(self) -> str:
         act = f", activation={self.activation!r}" if self.activation else ""
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}{act}")
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}{act}"
+        )
 
 
 class Identity(Module):
@@ -275,8 +305,9 @@ class Sequential(Module):
             layers = tuple(layers[0])
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
-                raise TypeError(f"Sequential: layer {i} is a {type(layer).__name__}, "
-                                "expected a Module")
+                raise TypeError(
+                    f"Sequential: layer {i} is a {type(layer).__name__}, expected a Module"
+                )
             setattr(self, str(i), layer)
 
     def forward(self, x: Any) -> Any:
@@ -330,22 +361,30 @@ class MLP(Sequential):
     sizes[-1]) with no activation after the last layer. Each hidden activation is fused into
     its Linear (one kernel: matmul + bias + activation)."""
 
-    def __init__(self, sizes: Iterable[int], activation: str | None = "relu",
-                 bias: bool = True, dtype: Any = np.float32) -> None:
+    def __init__(
+        self,
+        sizes: Iterable[int],
+        activation: str | None = "relu",
+        bias: bool = True,
+        dtype: Any = np.float32,
+    ) -> None:
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2:
-            raise ValueError(f"MLP: sizes needs at least an input and an output size, "
-                             f"got {sizes}")
+            raise ValueError(f"MLP: sizes needs at least an input and an output size, got {sizes}")
         F._activation_name(activation)
-        layers = [Linear(a, b, bias=bias, activation=activation if i < len(sizes) - 2 else None,
-                         dtype=dtype)
-                  for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))]
+        layers = [
+            Linear(
+                a, b, bias=bias, activation=activation if i < len(sizes) - 2 else None, dtype=dtype
+            )
+            for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))
+        ]
         super().__init__(*layers)
         self.sizes = sizes
         self.activation = activation
 
 
 # ---- losses ---------------------------------------------------------------------------------
+
 
 class _Loss(Module):
     def __init__(self, reduction: str = "mean") -> None:

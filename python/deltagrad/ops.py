@@ -17,15 +17,41 @@ from . import _cpu
 from ._backend import backend_for, host_backend_override, is_cuda_array
 
 __all__ = [
-    "ACTIVATIONS", "matmul", "activation", "activation_backward", "softmax", "log_softmax",
-    "softmax_backward", "log_softmax_backward", "softmax_cross_entropy", "sum_of_squares",
-    "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "linear_forward",
-    "linear_backward", "sum", "mean", "sum_to_shape", "sgd_update", "adam_update",
-    "saves_input", "set_allow_tf32",
+    "ACTIVATIONS",
+    "matmul",
+    "activation",
+    "activation_backward",
+    "softmax",
+    "log_softmax",
+    "softmax_backward",
+    "log_softmax_backward",
+    "softmax_cross_entropy",
+    "sum_of_squares",
+    "mse_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "linear_forward",
+    "linear_backward",
+    "sum",
+    "mean",
+    "sum_to_shape",
+    "sgd_update",
+    "adam_update",
+    "saves_input",
+    "set_allow_tf32",
 ]
 
-ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh",
-               "softplus", "silu")
+ACTIVATIONS = (
+    "identity",
+    "relu",
+    "leaky_relu",
+    "sigmoid",
+    "tanh",
+    "gelu",
+    "gelu_tanh",
+    "softplus",
+    "silu",
+)
 _SAVES_INPUT = ("leaky_relu", "gelu", "gelu_tanh", "softplus", "silu")
 
 
@@ -62,7 +88,8 @@ def _check_copy(x: Any, what: str) -> None:
         raise ValueError(
             f"{what}: expected an array this op can read in place, got a broadcast "
             f"(overlapping-stride) view of shape {tuple(x.shape)} whose copy would take "
-            f"{x.nbytes >> 20} MiB; materialize it explicitly if that is intended")
+            f"{x.nbytes >> 20} MiB; materialize it explicitly if that is intended"
+        )
 
 
 def _as_ndarray(x: Any, op: str, name: str) -> np.ndarray:
@@ -71,12 +98,16 @@ def _as_ndarray(x: Any, op: str, name: str) -> np.ndarray:
     if isinstance(x, np.ndarray):
         return x
     if x is None or isinstance(x, (str, bytes)):
-        raise TypeError(f"{op}: {name}: expected an array (numpy.ndarray), got "
-                        f"{type(x).__name__ if x is not None else 'None'}")
+        raise TypeError(
+            f"{op}: {name}: expected an array (numpy.ndarray), got "
+            f"{type(x).__name__ if x is not None else 'None'}"
+        )
     a = np.asarray(x)
     if a.dtype.kind not in "biufc":
-        raise TypeError(f"{op}: {name}: expected an array of float32 or float64 numbers, got "
-                        f"{type(x).__name__} (converted to dtype {a.dtype})")
+        raise TypeError(
+            f"{op}: {name}: expected an array of float32 or float64 numbers, got "
+            f"{type(x).__name__} (converted to dtype {a.dtype})"
+        )
     return a
 
 
@@ -127,16 +158,21 @@ def _labels(target: Any, op: str) -> Any:
     if is_cuda_array(target):
         return target
     if target is None or isinstance(target, (str, bytes)):
-        raise TypeError(f"{op}: target: expected an integer array of class indices, got "
-                        f"{type(target).__name__ if target is not None else 'None'}")
+        raise TypeError(
+            f"{op}: target: expected an integer array of class indices, got "
+            f"{type(target).__name__ if target is not None else 'None'}"
+        )
     t = np.asarray(target)
     if t.dtype.kind not in "iu":
-        raise TypeError(f"{op}: target: expected an integer array of class indices, got dtype "
-                        f"{t.dtype}")
+        raise TypeError(
+            f"{op}: target: expected an integer array of class indices, got dtype {t.dtype}"
+        )
     if t.dtype != np.int64:
         if t.dtype.kind == "u" and t.size and int(t.max()) > np.iinfo(np.int64).max:
-            raise ValueError(f"{op}: target: expected class indices in [0, classes), got "
-                             f"{int(t.max())}, which is out of range")
+            raise ValueError(
+                f"{op}: target: expected class indices in [0, classes), got "
+                f"{int(t.max())}, which is out of range"
+            )
         t = t.astype(np.int64)
     if not t.flags.c_contiguous or not t.flags.aligned:
         t = np.array(t, order="C")  # not ascontiguousarray: a 0-d target must stay 0-d
@@ -172,10 +208,16 @@ def matmul(
     not a demand: the CPU and float64 always compute in full precision.
     """
     if not isinstance(precision, (str, type(None))) or precision not in MATMUL_PRECISIONS:
-        raise ValueError(f"matmul: precision: expected None or one of "
-                         f"{sorted(k for k in MATMUL_PRECISIONS if k)}, got {precision!r}")
-    if (type(a) is np.ndarray and type(b) is np.ndarray and (out is None or type(out) is np.ndarray)
-            and host_backend_override() is None):
+        raise ValueError(
+            f"matmul: precision: expected None or one of "
+            f"{sorted(k for k in MATMUL_PRECISIONS if k)}, got {precision!r}"
+        )
+    if (
+        type(a) is np.ndarray
+        and type(b) is np.ndarray
+        and (out is None or type(out) is np.ndarray)
+        and host_backend_override() is None
+    ):
         # the common case, straight to the CPU kernel (which copies misaligned and byte-swapped
         # views itself); positional arguments: faster
         try:
@@ -189,15 +231,28 @@ def matmul(
     backend = _backend("matmul", a, b, out)
     kwargs = {} if backend is _cpu else {"precision": precision}
     return backend.matmul(
-        a, b, trans_a=bool(trans_a), trans_b=bool(trans_b), alpha=_real(alpha, "matmul", "alpha"),
-        beta=_real(beta, "matmul", "beta"), out=out, **kwargs,
+        a,
+        b,
+        trans_a=bool(trans_a),
+        trans_b=bool(trans_b),
+        alpha=_real(alpha, "matmul", "alpha"),
+        beta=_real(beta, "matmul", "beta"),
+        out=out,
+        **kwargs,
     )
 
 
 # precision name -> 1 when float32 GPU products may use TF32, 0 when not, None: the global flag
 # (set_allow_tf32). The torch-style names "highest" / "high" are accepted as aliases.
-MATMUL_PRECISIONS = {None: None, "fp32": 0, "float32": 0, "highest": 0, "ieee": 0, "tf32": 1,
-                     "high": 1}
+MATMUL_PRECISIONS = {
+    None: None,
+    "fp32": 0,
+    "float32": 0,
+    "highest": 0,
+    "ieee": 0,
+    "tf32": 1,
+    "high": 1,
+}
 
 
 def set_allow_tf32(flag: bool) -> None:
@@ -217,19 +272,22 @@ def activation(x: Any, act: str, *, param: float = 0.0, out: Any = None) -> Any:
     but must not otherwise overlap x."""
     op = "activation"
     x = _dense(x, op, "x")
-    return _backend(op, x, out).activation(x, _name(act, op, "act"),
-                                           param=_real(param, op, "param"), out=out)
+    return _backend(op, x, out).activation(
+        x, _name(act, op, "act"), param=_real(param, op, "param"), out=out
+    )
 
 
-def activation_backward(dy: Any, saved: Any, act: str, *, param: float = 0.0,
-                        out: Any = None) -> Any:
+def activation_backward(
+    dy: Any, saved: Any, act: str, *, param: float = 0.0, out: Any = None
+) -> Any:
     """dx = dy * act'(x). ``saved`` is y = act(x) for identity, relu, sigmoid and tanh, and the
     input x for leaky_relu, gelu, gelu_tanh, softplus and silu (see saves_input). out may be
     dy."""
     op = "activation_backward"
     dy, saved = _dense(dy, op, "dy"), _dense(saved, op, "saved")
     return _backend(op, dy, saved, out).activation_backward(
-        dy, saved, _name(act, op, "act"), param=_real(param, op, "param"), out=out)
+        dy, saved, _name(act, op, "act"), param=_real(param, op, "param"), out=out
+    )
 
 
 def softmax(x: Any, out: Any = None) -> Any:
@@ -270,8 +328,9 @@ def softmax_cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> 
     """
     op = "softmax_cross_entropy"
     logits, target = _dense(logits, op, "logits"), _labels(target, op)
-    return _backend(op, logits, target).softmax_cross_entropy(logits, target,
-                                                              _name(reduction, op, "reduction"))
+    return _backend(op, logits, target).softmax_cross_entropy(
+        logits, target, _name(reduction, op, "reduction")
+    )
 
 
 def sum_of_squares(y: Any, t: Any) -> tuple[Any, Any]:
@@ -301,15 +360,17 @@ def binary_cross_entropy_with_logits(z: Any, t: Any, reduction: str = "mean") ->
     op = "binary_cross_entropy_with_logits"
     z, t = _dense(z, op, "z"), _dense(t, op, "t")
     return _backend(op, z, t).binary_cross_entropy_with_logits(
-        z, t, _name(reduction, op, "reduction"))
+        z, t, _name(reduction, op, "reduction")
+    )
 
 
 # ----------------------------------------------------------------------------------------------
 # fused linear layer
 
 
-def linear_forward(x: Any, w: Any, b: Any = None, act: str = "identity",
-                   param: float = 0.0) -> tuple[Any, Any]:
+def linear_forward(
+    x: Any, w: Any, b: Any = None, act: str = "identity", param: float = 0.0
+) -> tuple[Any, Any]:
     """(y, z): y = act(x @ w.T + b) with bias and activation applied in the GEMM's epilogue.
     x (N, in), w (out, in), b (out,) or None. z (the pre-activation) is returned only when the
     activation's backward needs it (saves_input(act)); otherwise None."""
@@ -317,12 +378,21 @@ def linear_forward(x: Any, w: Any, b: Any = None, act: str = "identity",
     x, w = _dense(x, op, "x"), _dense(w, op, "w")
     if b is not None:
         b = _dense(b, op, "b")
-    return _backend(op, x, w, b).linear_forward(x, w, b, _name(act, op, "act"),
-                                                _real(param, op, "param"))
+    return _backend(op, x, w, b).linear_forward(
+        x, w, b, _name(act, op, "act"), _real(param, op, "param")
+    )
 
 
-def linear_backward(dy: Any, x: Any, w: Any, saved: Any, act: str, param: float = 0.0,
-                    need_dx: bool = True, has_bias: bool = True) -> tuple[Any, Any, Any]:
+def linear_backward(
+    dy: Any,
+    x: Any,
+    w: Any,
+    saved: Any,
+    act: str,
+    param: float = 0.0,
+    need_dx: bool = True,
+    has_bias: bool = True,
+) -> tuple[Any, Any, Any]:
     """(dx or None, dw, db or None) of y = act(x @ w.T + b). saved: z when saves_input(act),
     else y (identity needs neither: pass y or None)."""
     op = "linear_backward"
@@ -330,8 +400,15 @@ def linear_backward(dy: Any, x: Any, w: Any, saved: Any, act: str, param: float 
     if saved is not None:
         saved = _dense(saved, op, "saved")
     return _backend(op, dy, x, w, saved).linear_backward(
-        dy, x, w, saved, _name(act, op, "act"), _real(param, op, "param"), bool(need_dx),
-        bool(has_bias))
+        dy,
+        x,
+        w,
+        saved,
+        _name(act, op, "act"),
+        _real(param, op, "param"),
+        bool(need_dx),
+        bool(has_bias),
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -357,8 +434,10 @@ def _norm_axes(axis: Any, ndim: int, op: str) -> tuple[int, ...]:
         except TypeError:
             raise bad from None
         if not -ndim <= a < ndim:
-            raise ValueError(f"{op}: axis: {a} is out of bounds for an array of dimension {ndim} "
-                             f"(out of range: expected an axis in [{-ndim}, {ndim}), got {a})")
+            raise ValueError(
+                f"{op}: axis: {a} is out of bounds for an array of dimension {ndim} "
+                f"(out of range: expected an axis in [{-ndim}, {ndim}), got {a})"
+            )
         a %= ndim
         if a in out:
             raise ValueError(f"{op}: axis: {a} is repeated")
@@ -417,8 +496,9 @@ def _shape_arg(shape: Any, op: str) -> tuple[int, ...]:
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, (bool, np.bool_)):
         shape = (shape,)
     if not isinstance(shape, (tuple, list)):
-        raise TypeError(f"{op}: shape: expected a tuple of ints, got {type(shape).__name__} "
-                        f"{shape!r}")
+        raise TypeError(
+            f"{op}: shape: expected a tuple of ints, got {type(shape).__name__} {shape!r}"
+        )
     out = []
     for s in shape:
         if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)):
@@ -440,10 +520,13 @@ def sum_to_shape(g: Any, shape: Any) -> Any:
         raise ValueError(f"{op}: shape: {shape} has more dimensions than the gradient {g.shape}")
     for i, s in enumerate(shape):
         if s != 1 and g.shape[lead + i] != s:
-            raise ValueError(f"{op}: shape: expected a shape that broadcasts to the gradient "
-                             f"{g.shape}, got {shape}: it does not broadcast")
-    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
-                                      if s == 1 and g.shape[lead + i] != 1)
+            raise ValueError(
+                f"{op}: shape: expected a shape that broadcasts to the gradient "
+                f"{g.shape}, got {shape}: it does not broadcast"
+            )
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1
+    )
     if not axes:
         return g.reshape(shape).copy()
     return sum(g, axis=axes).reshape(shape)
@@ -453,9 +536,18 @@ def sum_to_shape(g: Any, shape: Any) -> Any:
 # optimizer updates: one pass over each parameter, in place
 
 
-def sgd_update(param: Any, grad: Any, buf: Any, *, lr: float, momentum: float = 0.0,
-               weight_decay: float = 0.0, nesterov: bool = False, dampening: float = 0.0,
-               first_step: bool = False) -> None:
+def sgd_update(
+    param: Any,
+    grad: Any,
+    buf: Any,
+    *,
+    lr: float,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    nesterov: bool = False,
+    dampening: float = 0.0,
+    first_step: bool = False,
+) -> None:
     """One torch.optim.SGD step, in place: g = grad + weight_decay * param; with momentum,
     buf = momentum * buf + (1 - dampening) * g (buf = g when first_step, as torch's first
     step), g = g + momentum * buf (nesterov) or buf; param -= lr * g. buf may be None when
@@ -463,23 +555,49 @@ def sgd_update(param: Any, grad: Any, buf: Any, *, lr: float, momentum: float = 
     op = "sgd_update"
     grad = _dense(grad, op, "grad")  # an input: a view is copied; param and buf are in place
     return _backend(op, param, grad, buf).sgd_update(
-        param, grad, buf, lr=_real(lr, op, "lr"), momentum=_real(momentum, op, "momentum"),
-        weight_decay=_real(weight_decay, op, "weight_decay"), nesterov=bool(nesterov),
-        dampening=_real(dampening, op, "dampening"), first_step=bool(first_step))
+        param,
+        grad,
+        buf,
+        lr=_real(lr, op, "lr"),
+        momentum=_real(momentum, op, "momentum"),
+        weight_decay=_real(weight_decay, op, "weight_decay"),
+        nesterov=bool(nesterov),
+        dampening=_real(dampening, op, "dampening"),
+        first_step=bool(first_step),
+    )
 
 
-def adam_update(param: Any, grad: Any, m: Any, v: Any, *, step: int, lr: float = 1e-3,
-                beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-                weight_decay: float = 0.0, decoupled: bool = False) -> None:
+def adam_update(
+    param: Any,
+    grad: Any,
+    m: Any,
+    v: Any,
+    *,
+    step: int,
+    lr: float = 1e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    decoupled: bool = False,
+) -> None:
     """One torch.optim.Adam step (decoupled=True: AdamW), in place on param, m and v; step
     counts from 1."""
     op = "adam_update"
     grad = _dense(grad, op, "grad")  # an input: a view is copied; param, m and v are in place
     return _backend(op, param, grad, m, v).adam_update(
-        param, grad, m, v, step=_step(step, op), lr=_real(lr, op, "lr"),
-        beta1=_real(beta1, op, "beta1"), beta2=_real(beta2, op, "beta2"),
-        eps=_real(eps, op, "eps"), weight_decay=_real(weight_decay, op, "weight_decay"),
-        decoupled=bool(decoupled))
+        param,
+        grad,
+        m,
+        v,
+        step=_step(step, op),
+        lr=_real(lr, op, "lr"),
+        beta1=_real(beta1, op, "beta1"),
+        beta2=_real(beta2, op, "beta2"),
+        eps=_real(eps, op, "eps"),
+        weight_decay=_real(weight_decay, op, "weight_decay"),
+        decoupled=bool(decoupled),
+    )
 
 
 def _step(step: Any, op: str) -> int:
@@ -491,6 +609,7 @@ def _step(step: Any, op: str) -> int:
     if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)):
         raise TypeError(f"{op}: step: expected an int >= 1, got {type(step).__name__} {step!r}")
     if not 1 <= step < 2**63:
-        raise ValueError(f"{op}: step: expected step >= 1 and < 2**63 (it counts from 1), "
-                         f"got {step}")
+        raise ValueError(
+            f"{op}: step: expected step >= 1 and < 2**63 (it counts from 1), got {step}"
+        )
     return int(step)

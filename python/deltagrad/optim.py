@@ -25,8 +25,10 @@ class Optimizer:
 
     def __init__(self, params: Iterable[Tensor], lr: float) -> None:
         if isinstance(params, Tensor):
-            raise TypeError("params: expected an iterable of Tensors (e.g. model.parameters()), "
-                            "got a single Tensor")
+            raise TypeError(
+                "params: expected an iterable of Tensors (e.g. model.parameters()), "
+                "got a single Tensor"
+            )
         self.params = list(params)
         if not self.params:
             raise ValueError("params: the optimizer got an empty parameter list")
@@ -34,11 +36,13 @@ class Optimizer:
             if not isinstance(p, Tensor):
                 raise TypeError(f"params[{i}] is a {type(p).__name__}, expected a Tensor")
             if not p.requires_grad or not p.is_leaf:
-                raise ValueError(f"params[{i}] (shape {p.shape}) is not a leaf tensor with "
-                                 "requires_grad=True")
+                raise ValueError(
+                    f"params[{i}] (shape {p.shape}) is not a leaf tensor with requires_grad=True"
+                )
         if len({id(p) for p in self.params}) != len(self.params):
-            raise ValueError("params: a parameter appears more than once (it would be updated "
-                             "twice per step)")
+            raise ValueError(
+                "params: a parameter appears more than once (it would be updated twice per step)"
+            )
         self.lr = _check_nonneg("lr", lr)
         self.state: list[dict[str, Any]] = [{} for _ in self.params]
 
@@ -53,22 +57,26 @@ class Optimizer:
     def state_dict(self) -> dict[str, Any]:
         """Hyper-parameters and per-parameter buffers (copies)."""
         hyper = {k: v for k, v in vars(self).items() if k not in ("params", "state")}
-        state = [{k: (v.copy() if hasattr(v, "copy") else v) for k, v in s.items()}
-                 for s in self.state]
+        state = [
+            {k: (v.copy() if hasattr(v, "copy") else v) for k, v in s.items()} for s in self.state
+        ]
         return {"hyper": hyper, "state": state}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if len(state_dict["state"]) != len(self.params):
-            raise ValueError(f"load_state_dict: the state has {len(state_dict['state'])} "
-                             f"parameters, this optimizer {len(self.params)}")
+            raise ValueError(
+                f"load_state_dict: the state has {len(state_dict['state'])} "
+                f"parameters, this optimizer {len(self.params)}"
+            )
         for k, v in state_dict["hyper"].items():
             setattr(self, k, v)
-        self.state = [{k: (v.copy() if hasattr(v, "copy") else v) for k, v in s.items()}
-                      for s in state_dict["state"]]
+        self.state = [
+            {k: (v.copy() if hasattr(v, "copy") else v) for k, v in s.items()}
+            for s in state_dict["state"]
+        ]
 
     def __repr__(self) -> str:
-        hyper = ", ".join(f"{k}={v}" for k, v in vars(self).items()
-                          if k not in ("params", "state"))
+        hyper = ", ".join(f"{k}={v}" for k, v in vars(self).items() if k not in ("params", "state"))
         return f"{type(self).__name__}({hyper}, n_params={len(self.params)})"
 
 
@@ -76,8 +84,9 @@ def _grad_of(p: Tensor) -> Any:
     """p's gradient as a contiguous array of p's dtype (ValueError on a wrong shape)."""
     g = p.grad
     if g.shape != p.data.shape:
-        raise ValueError(f"grad: the gradient of a parameter of shape {p.data.shape} has shape "
-                         f"{g.shape}")
+        raise ValueError(
+            f"grad: the gradient of a parameter of shape {p.data.shape} has shape {g.shape}"
+        )
     if g.dtype != p.data.dtype or not g.flags.c_contiguous:
         g = get_array_module(g).ascontiguousarray(g, dtype=p.data.dtype)
     return g
@@ -88,9 +97,15 @@ class SGD(Optimizer):
     g = grad + weight_decay * w;  b = momentum * b + (1 - dampening) * g (b = g at the first
     step);  g = g + momentum * b if nesterov else b;  w -= lr * g."""
 
-    def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False,
-                 dampening: float = 0.0) -> None:
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        dampening: float = 0.0,
+    ) -> None:
         super().__init__(params, lr)
         self.momentum = _check_nonneg("momentum", momentum)
         self.weight_decay = _check_nonneg("weight_decay", weight_decay)
@@ -110,9 +125,17 @@ class SGD(Optimizer):
             first = buf is None
             if first and self.momentum != 0.0:
                 buf = st["momentum_buffer"] = get_array_module(p.data).zeros_like(p.data)
-            ops.sgd_update(p.data, g, buf, lr=self.lr, momentum=self.momentum,
-                           weight_decay=self.weight_decay, nesterov=self.nesterov,
-                           dampening=self.dampening, first_step=first)
+            ops.sgd_update(
+                p.data,
+                g,
+                buf,
+                lr=self.lr,
+                momentum=self.momentum,
+                weight_decay=self.weight_decay,
+                nesterov=self.nesterov,
+                dampening=self.dampening,
+                first_step=first,
+            )
             p._version[0] += 1  # changed in place: a graph that saved p refuses to backward
 
 
@@ -122,9 +145,14 @@ class Adam(Optimizer):
 
     decoupled = False
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
         super().__init__(params, lr)
         b1, b2 = (float(b) for b in betas)
         if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
@@ -144,9 +172,19 @@ class Adam(Optimizer):
                 st["exp_avg"] = xp.zeros_like(p.data)
                 st["exp_avg_sq"] = xp.zeros_like(p.data)
             st["step"] += 1
-            ops.adam_update(p.data, _grad_of(p), st["exp_avg"], st["exp_avg_sq"],
-                            step=st["step"], lr=self.lr, beta1=b1, beta2=b2, eps=self.eps,
-                            weight_decay=self.weight_decay, decoupled=self.decoupled)
+            ops.adam_update(
+                p.data,
+                _grad_of(p),
+                st["exp_avg"],
+                st["exp_avg_sq"],
+                step=st["step"],
+                lr=self.lr,
+                beta1=b1,
+                beta2=b2,
+                eps=self.eps,
+                weight_decay=self.weight_decay,
+                decoupled=self.decoupled,
+            )
             p._version[0] += 1
 
 
@@ -156,8 +194,12 @@ class AdamW(Adam):
 
     decoupled = True
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2) -> None:
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
         super().__init__(params, lr, betas, eps, weight_decay)
-

@@ -13,15 +13,40 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "ACTIVATIONS", "matmul", "activation", "activation_backward", "softmax", "log_softmax",
-    "softmax_backward", "log_softmax_backward", "softmax_cross_entropy", "sum_of_squares",
-    "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "linear_forward",
-    "linear_backward", "sum", "mean", "sum_to_shape", "sgd_update", "adam_update",
+    "ACTIVATIONS",
+    "matmul",
+    "activation",
+    "activation_backward",
+    "softmax",
+    "log_softmax",
+    "softmax_backward",
+    "log_softmax_backward",
+    "softmax_cross_entropy",
+    "sum_of_squares",
+    "mse_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "linear_forward",
+    "linear_backward",
+    "sum",
+    "mean",
+    "sum_to_shape",
+    "sgd_update",
+    "adam_update",
     "saves_input",
 ]
 
-ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh",
-               "softplus", "silu")
+ACTIVATIONS = (
+    "identity",
+    "relu",
+    "leaky_relu",
+    "sigmoid",
+    "tanh",
+    "gelu",
+    "gelu_tanh",
+    "softplus",
+    "silu",
+)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _GELU_C = 0.044715
 _erf = np.vectorize(math.erf, otypes=[np.float64])
@@ -50,8 +75,16 @@ def _check_reduction(reduction: str) -> None:
         raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-def matmul(a: Any, b: Any, *, trans_a: bool = False, trans_b: bool = False, alpha: float = 1.0,
-           beta: float = 0.0, out: Any = None) -> np.ndarray:
+def matmul(
+    a: Any,
+    b: Any,
+    *,
+    trans_a: bool = False,
+    trans_b: bool = False,
+    alpha: float = 1.0,
+    beta: float = 0.0,
+    out: Any = None,
+) -> np.ndarray:
     a, b = _f64(a), _f64(b)
     a = a.T if trans_a else a
     b = b.T if trans_b else b
@@ -104,8 +137,9 @@ def activation(x: Any, act: str, *, param: float = 0.0, out: Any = None) -> np.n
         return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
 
 
-def activation_backward(dy: Any, saved: Any, act: str, *, param: float = 0.0,
-                        out: Any = None) -> np.ndarray:
+def activation_backward(
+    dy: Any, saved: Any, act: str, *, param: float = 0.0, out: Any = None
+) -> np.ndarray:
     """dx = dy * act'(x). ``saved`` is y = act(x) for identity, relu, sigmoid, tanh and x for
     leaky_relu, gelu, gelu_tanh, softplus, silu (saves_input(act))."""
     _check_act(act)
@@ -191,13 +225,15 @@ def _check_labels(target: Any, n: int, classes: int) -> np.ndarray:
     bad = (t < 0) | (t >= classes)
     if np.any(bad):
         i = int(np.argmax(bad))
-        raise ValueError(f"target: class index {int(t[i])} at position {i} is out of range "
-                         f"[0, {classes})")
+        raise ValueError(
+            f"target: class index {int(t[i])} at position {i} is out of range [0, {classes})"
+        )
     return t.astype(np.int64)
 
 
-def softmax_cross_entropy(logits: Any, target: Any,
-                          reduction: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+def softmax_cross_entropy(
+    logits: Any, target: Any, reduction: str = "mean"
+) -> tuple[np.ndarray, np.ndarray]:
     """(loss, dlogits) of -log softmax(logits)[target] over rows; logits (N, C), target (N,)."""
     z = _f64(logits)
     if z.ndim != 2:
@@ -227,8 +263,7 @@ def mse_loss(y: Any, t: Any, reduction: str = "mean") -> tuple[np.ndarray, np.nd
     return loss, 2.0 * r * scale
 
 
-def binary_cross_entropy(p: Any, t: Any,
-                         reduction: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+def binary_cross_entropy(p: Any, t: Any, reduction: str = "mean") -> tuple[np.ndarray, np.ndarray]:
     """On probabilities, as torch: each log clamped at -100, and
     dp = (p - t) / max(p (1 - p), 1e-12)."""
     p, t = _f64(p), _f64(t)
@@ -240,8 +275,9 @@ def binary_cross_entropy(p: Any, t: Any,
     return loss, dp * scale
 
 
-def binary_cross_entropy_with_logits(z: Any, t: Any,
-                                     reduction: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+def binary_cross_entropy_with_logits(
+    z: Any, t: Any, reduction: str = "mean"
+) -> tuple[np.ndarray, np.ndarray]:
     """On logits (any shape: K independent outputs per row is the multi-label case):
     max(z, 0) - z t + log1p(exp(-|z|)), and dz = sigmoid(z) - t."""
     z, t = _f64(z), _f64(t)
@@ -254,8 +290,9 @@ def binary_cross_entropy_with_logits(z: Any, t: Any,
 # fused linear layer
 
 
-def linear_forward(x: Any, w: Any, b: Any = None, act: str = "identity",
-                   param: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
+def linear_forward(
+    x: Any, w: Any, b: Any = None, act: str = "identity", param: float = 0.0
+) -> tuple[np.ndarray, np.ndarray | None]:
     """(y, z): z = x @ w.T + b, y = act(z); z is returned only when saves_input(act)."""
     _check_act(act)
     x, w = _f64(x), _f64(w)
@@ -267,7 +304,13 @@ def linear_forward(x: Any, w: Any, b: Any = None, act: str = "identity",
 
 
 def linear_backward(
-    dy: Any, x: Any, w: Any, saved: Any, act: str, param: float = 0.0, need_dx: bool = True,
+    dy: Any,
+    x: Any,
+    w: Any,
+    saved: Any,
+    act: str,
+    param: float = 0.0,
+    need_dx: bool = True,
     has_bias: bool = True,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
     """(dx, dw, db) of y = act(x @ w.T + b); saved is z when saves_input(act), else y."""
@@ -290,8 +333,9 @@ def sum(x: Any, axis: Any = None, keepdims: bool = False) -> np.ndarray:  # noqa
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         x = _f64(x)
-        if x.size == 0 or (axis is not None and _py_sum(
-                1 for a in np.atleast_1d(axis) if x.shape[a] == 0)):
+        if x.size == 0 or (
+            axis is not None and _py_sum(1 for a in np.atleast_1d(axis) if x.shape[a] == 0)
+        ):
             s = np.sum(x, axis=axis, keepdims=keepdims)
             return np.asarray(s / 0.0 if np.ndim(s) == 0 else np.full(np.shape(s), np.nan))
         return np.asarray(np.mean(x, axis=axis, keepdims=keepdims))
@@ -320,9 +364,18 @@ def sum_to_shape(g: Any, shape: Any) -> np.ndarray:
 # optimizer updates (torch.optim semantics), in place on float64 copies -> returned
 
 
-def sgd_update(param: np.ndarray, grad: np.ndarray, buf: np.ndarray | None, *, lr: float,
-               momentum: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
-               dampening: float = 0.0, first_step: bool = False) -> None:
+def sgd_update(
+    param: np.ndarray,
+    grad: np.ndarray,
+    buf: np.ndarray | None,
+    *,
+    lr: float,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    nesterov: bool = False,
+    dampening: float = 0.0,
+    first_step: bool = False,
+) -> None:
     """One torch.optim.SGD step, in place on param (and buf when momentum != 0).
     first_step=True is torch's first step with momentum: buf = g (no dampening)."""
     g = grad + weight_decay * param if weight_decay else grad.copy()
@@ -336,9 +389,20 @@ def sgd_update(param: np.ndarray, grad: np.ndarray, buf: np.ndarray | None, *, l
     param -= lr * g
 
 
-def adam_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, *,
-                step: int, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
-                eps: float = 1e-8, weight_decay: float = 0.0, decoupled: bool = False) -> None:
+def adam_update(
+    param: np.ndarray,
+    grad: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    *,
+    step: int,
+    lr: float = 1e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    decoupled: bool = False,
+) -> None:
     """One torch.optim.Adam (decoupled=False) or AdamW (decoupled=True) step, in place;
     step counts from 1."""
     g = grad

@@ -76,8 +76,9 @@ def _import_cupy() -> Any:
     try:
         import cupy
     except ImportError as e:
-        raise RuntimeError("device 'cuda' needs cupy, which is not installed "
-                           "(pip install cupy-cuda13x)") from e
+        raise RuntimeError(
+            "device 'cuda' needs cupy, which is not installed (pip install cupy-cuda13x)"
+        ) from e
     try:
         n = cupy.cuda.runtime.getDeviceCount()
     except Exception as e:  # no driver, no device
@@ -101,7 +102,8 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 def _graph_freed(g: Any) -> None:
     raise RuntimeError(
         "trying to backward through the graph a second time: its saved values were freed by "
-        "the first backward(); call backward(retain_graph=True) the first time to keep them")
+        "the first backward(); call backward(retain_graph=True) the first time to keep them"
+    )
 
 
 def _reduced_axes(axis: Any, ndim: int) -> tuple[int, ...]:
@@ -126,8 +128,12 @@ def _unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
 def _is_basic_index(idx: Any) -> bool:
     items = idx if isinstance(idx, tuple) else (idx,)
     return all(
-        i is None or i is Ellipsis or isinstance(i, (slice, int, np.integer)) and not
-        isinstance(i, bool) for i in items)
+        i is None
+        or i is Ellipsis
+        or isinstance(i, (slice, int, np.integer))
+        and not isinstance(i, bool)
+        for i in items
+    )
 
 
 class Tensor:
@@ -138,12 +144,22 @@ class Tensor:
     build a graph when an input requires grad; `loss.backward()` fills `.grad` of the leaves.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_backward", "_prev", "_op", "_version",
-                 "_saved", "__weakref__")
+    __slots__ = (
+        "data",
+        "grad",
+        "requires_grad",
+        "_backward",
+        "_prev",
+        "_op",
+        "_version",
+        "_saved",
+        "__weakref__",
+    )
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected op
 
-    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
-                 device: str | None = None) -> None:
+    def __init__(
+        self, data: Any, requires_grad: bool = False, dtype: Any = None, device: str | None = None
+    ) -> None:
         if isinstance(data, Tensor):
             data = data.data
         if device not in (None, "cpu", "cuda"):
@@ -171,8 +187,13 @@ class Tensor:
     # ---- construction of graph nodes ------------------------------------------------------
 
     @staticmethod
-    def _make(data: Any, parents: tuple[Tensor, ...], backward: Callable[[Any], None],
-              op: str, saves: tuple[Tensor, ...] | None = None) -> Tensor:
+    def _make(
+        data: Any,
+        parents: tuple[Tensor, ...],
+        backward: Callable[[Any], None],
+        op: str,
+        saves: tuple[Tensor, ...] | None = None,
+    ) -> Tensor:
         """The output of an op: a graph node when recording and some parent requires grad.
 
         saves: the tensors whose data `backward` reads (default: every parent and the output
@@ -207,7 +228,8 @@ class Tensor:
                     f"one of the tensors needed to compute the gradient of '{self._op}' "
                     f"({what}) was modified by an in-place operation: it is at version "
                     f"{t._version[0]}, expected version {version}. Do the in-place change "
-                    "(e.g. optimizer.step()) after backward(), or use an out-of-place op.")
+                    "(e.g. optimizer.step()) after backward(), or use an out-of-place op."
+                )
 
     def _accumulate(self, g: Any) -> None:
         """Add g to self.grad. A leaf takes g over by reference the first time when it owns a
@@ -219,9 +241,12 @@ class Tensor:
             g = _unbroadcast(g, data.shape)
         if self.grad is None:
             if self._backward is None:  # a leaf: its .grad is user-visible, so never alias
-                if (id(g) in _handed or not g.flags.c_contiguous
-                        or not getattr(g.flags, "writeable", True)
-                        or isinstance(g.base, type(g))):  # a view of another gradient
+                if (
+                    id(g) in _handed
+                    or not g.flags.c_contiguous
+                    or not getattr(g.flags, "writeable", True)
+                    or isinstance(g.base, type(g))
+                ):  # a view of another gradient
                     g = g.copy()
                 _handed.add(id(g))
             self.grad = g
@@ -232,17 +257,21 @@ class Tensor:
         """A constant operand (number, array) as a Tensor of self's dtype and device."""
         if isinstance(other, Tensor):
             if is_cuda_array(other.data) != is_cuda_array(self.data):
-                raise RuntimeError(f"expected all tensors to be on the same device, got "
-                                   f"{self.device} and {other.device}; move one with .to()")
+                raise RuntimeError(
+                    f"expected all tensors to be on the same device, got "
+                    f"{self.device} and {other.device}; move one with .to()"
+                )
             return other
         xp = get_array_module(self.data)
         if isinstance(other, (int, float, np.number)) and not isinstance(other, bool):
             return Tensor(xp.asarray(other, dtype=self.data.dtype))
         if is_cuda_array(other) or isinstance(other, np.ndarray):
             if is_cuda_array(other) != is_cuda_array(self.data):
-                raise RuntimeError(f"expected all operands on the same device: a {self.device} "
-                                   f"tensor and a {'cuda' if is_cuda_array(other) else 'cpu'} "
-                                   "array; move one with .to() first")
+                raise RuntimeError(
+                    f"expected all operands on the same device: a {self.device} "
+                    f"tensor and a {'cuda' if is_cuda_array(other) else 'cpu'} "
+                    "array; move one with .to() first"
+                )
             return Tensor(other)
         if isinstance(other, (list, tuple, bool)):
             return Tensor(xp.asarray(other, dtype=self.data.dtype))
@@ -278,11 +307,13 @@ class Tensor:
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Mark a leaf as a variable to differentiate with respect to (in place)."""
         if self._backward is not None:
-            raise RuntimeError("requires_grad can only be changed on a leaf tensor; "
-                               "use .detach() to get one")
+            raise RuntimeError(
+                "requires_grad can only be changed on a leaf tensor; use .detach() to get one"
+            )
         if requires_grad and self.data.dtype not in _FLOAT_DTYPES:
-            raise TypeError("only float32 / float64 tensors can require grad, got dtype "
-                            f"{self.data.dtype}")
+            raise TypeError(
+                f"only float32 / float64 tensors can require grad, got dtype {self.data.dtype}"
+            )
         self.requires_grad = bool(requires_grad)
         return self
 
@@ -296,8 +327,10 @@ class Tensor:
 
     def item(self) -> float:
         if self.data.size != 1:
-            raise ValueError(f"item(): only a one-element tensor converts to a Python number, "
-                             f"got shape {self.shape}")
+            raise ValueError(
+                f"item(): only a one-element tensor converts to a Python number, "
+                f"got shape {self.shape}"
+            )
         return self.data.item()
 
     def tolist(self) -> Any:
@@ -325,20 +358,26 @@ class Tensor:
         """Backpropagate: accumulate d(self)/d(leaf) into the .grad of every leaf that requires
         grad. grad is d(loss)/d(self) (defaults to 1 for a one-element tensor)."""
         if not self.requires_grad:
-            raise RuntimeError("backward(): this tensor does not require grad and has no graph "
-                               "(no input had requires_grad=True, or it was made under no_grad)")
+            raise RuntimeError(
+                "backward(): this tensor does not require grad and has no graph "
+                "(no input had requires_grad=True, or it was made under no_grad)"
+            )
         xp = get_array_module(self.data)
         if grad is None:
             if self.data.size != 1:
-                raise RuntimeError(f"backward(): grad can be implied only for a one-element "
-                                   f"output, got shape {self.shape}; pass grad=")
+                raise RuntimeError(
+                    f"backward(): grad can be implied only for a one-element "
+                    f"output, got shape {self.shape}; pass grad="
+                )
             grad = xp.ones(self.data.shape, dtype=self.data.dtype)
         else:
             grad = grad.data if isinstance(grad, Tensor) else grad
             grad = xp.array(grad, dtype=self.data.dtype)  # a copy: never alias the caller's
             if grad.shape != self.shape:
-                raise ValueError(f"backward(): grad has shape {grad.shape}, expected the "
-                                 f"output's shape {self.shape}")
+                raise ValueError(
+                    f"backward(): grad has shape {grad.shape}, expected the "
+                    f"output's shape {self.shape}"
+                )
 
         # Topological order of the interior nodes (leaves just receive gradients), by an
         # iterative depth-first search: deep graphs must not hit Python's recursion limit.
@@ -391,10 +430,12 @@ class Tensor:
             if self._backward is None:
                 raise RuntimeError(
                     f"{op}: a leaf tensor that requires grad cannot be changed in place while "
-                    "the graph is being recorded; wrap the update in `with dg.no_grad():`")
+                    "the graph is being recorded; wrap the update in `with dg.no_grad():`"
+                )
             raise RuntimeError(
                 f"{op}: in-place changes to a tensor that is part of a graph are not supported; "
-                "use the out-of-place op")
+                "use the out-of-place op"
+            )
         yield self.data
         self._version[0] += 1
 
@@ -454,8 +495,9 @@ class Tensor:
             idx = idx.data
         v = value.data if isinstance(value, Tensor) else value
         if isinstance(value, Tensor) and value.device != self.device:
-            raise RuntimeError(f"__setitem__: value is on {value.device}, the tensor on "
-                               f"{self.device}")
+            raise RuntimeError(
+                f"__setitem__: value is on {value.device}, the tensor on {self.device}"
+            )
         with self._inplace("__setitem__") as d:
             d[idx] = v
 
@@ -557,15 +599,16 @@ class Tensor:
             def _backward(g: Any) -> None:
                 self._accumulate(g * (p * self.data ** (p - 1)) if p != 2 else g * 2 * self.data)
 
-            return Tensor._make(self.data ** p, (self,), _backward, "pow")
+            return Tensor._make(self.data**p, (self,), _backward, "pow")
         other = self._lift(exponent)
-        out_data = self.data ** other.data
+        out_data = self.data**other.data
 
         def _backward_t(g: Any) -> None:
             xp = get_array_module(g)
             if self.requires_grad:
-                self._accumulate(_unbroadcast(
-                    g * other.data * self.data ** (other.data - 1), self.shape))
+                self._accumulate(
+                    _unbroadcast(g * other.data * self.data ** (other.data - 1), self.shape)
+                )
             if other.requires_grad:
                 other._accumulate(_unbroadcast(g * out_data * xp.log(self.data), other.shape))
 
@@ -596,19 +639,25 @@ class Tensor:
         other = self._lift(other)
         a, b = self, other
         if a.ndim == 0 or b.ndim == 0:
-            raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes "
-                             f"{a.shape} and {b.shape}")
+            raise ValueError(
+                f"matmul: both operands need at least 1 dimension, got shapes "
+                f"{a.shape} and {b.shape}"
+            )
         if a.ndim > 2 or b.ndim > 2:
-            raise ValueError(f"matmul: batched (>2-D) operands are not supported, got shapes "
-                             f"{a.shape} and {b.shape}")
+            raise ValueError(
+                f"matmul: batched (>2-D) operands are not supported, got shapes "
+                f"{a.shape} and {b.shape}"
+            )
         if a.ndim == 1 or b.ndim == 1:  # vectors as 1-row / 1-column matrices, as numpy does
             out_shape = a.shape[:-1] + b.shape[1:]
             a2 = a.reshape(1, -1) if a.ndim == 1 else a
             b2 = b.reshape(-1, 1) if b.ndim == 1 else b
             return (a2 @ b2).reshape(out_shape)
         if a.shape[1] != b.shape[0]:
-            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not line up "
-                             f"({a.shape[1]} != {b.shape[0]})")
+            raise ValueError(
+                f"matmul: shapes {a.shape} and {b.shape} do not line up "
+                f"({a.shape[1]} != {b.shape[0]})"
+            )
         if a.dtype != b.dtype:
             raise TypeError(f"matmul: operands have different dtypes {a.dtype} and {b.dtype}")
 
@@ -736,8 +785,9 @@ class Tensor:
 _handed: set[int] = set()
 
 
-def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
-           device: str | None = None) -> Tensor:
+def tensor(
+    data: Any, requires_grad: bool = False, dtype: Any = None, device: str | None = None
+) -> Tensor:
     """A new leaf Tensor. numpy / cupy arrays keep their dtype (and share memory when no
     conversion is needed); Python floats become float32, as in torch. device: "cpu" or
     "cuda" (copies there when needed); None keeps the data where it is (lists: the CPU)."""

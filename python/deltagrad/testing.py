@@ -37,11 +37,19 @@ import numpy as np
 from .gradcheck import GradcheckError, _host, gradcheck
 from .tensor import Tensor
 
-__all__ = ["check_op", "assert_close", "available_devices", "device_context", "Ints",
-           "OpCheckError", "OpCheckReport"]
+__all__ = [
+    "check_op",
+    "assert_close",
+    "available_devices",
+    "device_context",
+    "Ints",
+    "OpCheckError",
+    "OpCheckReport",
+]
 
 
 # ---- devices ---------------------------------------------------------------------------------
+
 
 def available_devices() -> list[str]:
     """["cpu"], then "simt" when the SIMT emulator module is built, then "cuda" when this build
@@ -81,8 +89,10 @@ def device_context(device: str) -> Iterator[str]:
 
 # ---- comparison ------------------------------------------------------------------------------
 
-def _mismatch(actual: Any, expected: Any, *, atol: float, rtol: float,
-              equal_nan: bool) -> str | None:
+
+def _mismatch(
+    actual: Any, expected: Any, *, atol: float, rtol: float, equal_nan: bool
+) -> str | None:
     """None when actual matches expected, else a one-line description of the worst element."""
     a, e = _host(actual), _host(expected)
     if a.shape != e.shape:
@@ -94,15 +104,19 @@ def _mismatch(actual: Any, expected: Any, *, atol: float, rtol: float,
     if bad_nan.any():
         k = int(np.flatnonzero(bad_nan)[0])
         idx = tuple(int(i) for i in np.unravel_index(k, a.shape))
-        return (f"{int(bad_nan.sum())} of {a.size} elements are NaN on one side; first at index "
-                f"{idx}: actual {a.flat[k]!r}, expected {e.flat[k]!r}")
+        return (
+            f"{int(bad_nan.sum())} of {a.size} elements are NaN on one side; first at index "
+            f"{idx}: actual {a.flat[k]!r}, expected {e.flat[k]!r}"
+        )
     inf = (np.isinf(a) | np.isinf(e)) & ~nan_e
     bad_inf = inf & (a != e)
     if bad_inf.any():
         k = int(np.flatnonzero(bad_inf)[0])
         idx = tuple(int(i) for i in np.unravel_index(k, a.shape))
-        return (f"{int(bad_inf.sum())} of {a.size} elements differ in an infinity; first at "
-                f"index {idx}: actual {a.flat[k]!r}, expected {e.flat[k]!r}")
+        return (
+            f"{int(bad_inf.sum())} of {a.size} elements differ in an infinity; first at "
+            f"index {idx}: actual {a.flat[k]!r}, expected {e.flat[k]!r}"
+        )
     fin = ~(nan_e | inf)
     err = np.abs(np.where(fin, a, 0.0) - np.where(fin, e, 0.0))
     tol = atol + rtol * np.abs(np.where(fin, e, 0.0))
@@ -113,13 +127,22 @@ def _mismatch(actual: Any, expected: Any, *, atol: float, rtol: float,
         ratio = np.where(tol > 0, err / np.where(tol > 0, tol, 1.0), np.where(err > 0, np.inf, 0))
     k = int(np.argmax(ratio))
     idx = tuple(int(i) for i in np.unravel_index(k, a.shape))
-    return (f"{int((excess > 0).sum())} of {a.size} elements differ; worst at index {idx}: "
-            f"actual {a.flat[k]:.10g}, expected {e.flat[k]:.10g}, |diff| {err.flat[k]:.3g} > "
-            f"atol + rtol*|expected| = {tol.flat[k]:.3g} (atol {atol:g}, rtol {rtol:g})")
+    return (
+        f"{int((excess > 0).sum())} of {a.size} elements differ; worst at index {idx}: "
+        f"actual {a.flat[k]:.10g}, expected {e.flat[k]:.10g}, |diff| {err.flat[k]:.3g} > "
+        f"atol + rtol*|expected| = {tol.flat[k]:.3g} (atol {atol:g}, rtol {rtol:g})"
+    )
 
 
-def assert_close(actual: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-8, *,
-                 equal_nan: bool = False, what: str = "value") -> None:
+def assert_close(
+    actual: Any,
+    expected: Any,
+    rtol: float = 1e-5,
+    atol: float = 1e-8,
+    *,
+    equal_nan: bool = False,
+    what: str = "value",
+) -> None:
     """Assert |actual - expected| <= atol + rtol * |expected| elementwise (llm.c's check).
 
     Arrays, Tensors, cupy arrays or numbers; shapes must match exactly. A NaN never passes
@@ -133,12 +156,14 @@ def assert_close(actual: Any, expected: Any, rtol: float = 1e-5, atol: float = 1
 
 # ---- check_op --------------------------------------------------------------------------------
 
+
 class Ints:
     """An integer input for check_op (class labels, indices): uniform in [low, high), where high
     (and any dim of shape) may be a symbolic dim name. Passed to op and reference as an array."""
 
-    def __init__(self, shape: Sequence[int | str], high: int | str, low: int = 0,
-                 dtype: Any = np.int64) -> None:
+    def __init__(
+        self, shape: Sequence[int | str], high: int | str, low: int = 0, dtype: Any = np.int64
+    ) -> None:
         self.shape, self.high, self.low, self.dtype = tuple(shape), high, low, dtype
 
     def __repr__(self) -> str:
@@ -164,8 +189,9 @@ class OpCheckReport:
     __repr__ = __str__
 
 
-def _numerical_vjp(ref_fn: Callable[..., Any], arrays: list[Any], i: int, vs: list[np.ndarray],
-                   eps: float) -> np.ndarray:
+def _numerical_vjp(
+    ref_fn: Callable[..., Any], arrays: list[Any], i: int, vs: list[np.ndarray], eps: float
+) -> np.ndarray:
     """d(sum_k sum(v_k * ref_fn(...)_k)) / d(arrays[i]) by central differences, in float64."""
     x = arrays[i]
     grad = np.zeros_like(x)
@@ -203,8 +229,7 @@ def _symbols(specs: Sequence[Any]) -> list[str]:
     return names
 
 
-def _draws(names: list[str], trials: int, rng: np.random.Generator
-           ) -> list[dict[str, int]]:
+def _draws(names: list[str], trials: int, rng: np.random.Generator) -> list[dict[str, int]]:
     """Symbol values per trial: all 1 first, then odd sizes (3..13) drawn at random."""
     if not names:
         return [{}]
@@ -217,19 +242,39 @@ def _draws(names: list[str], trials: int, rng: np.random.Generator
 def _shape_str(specs: Sequence[Any], dims: dict[str, int]) -> str:
     return ", ".join(
         f"int{_resolve(s.shape, dims)}" if isinstance(s, Ints) else str(_resolve(s, dims))
-        for s in specs)
+        for s in specs
+    )
 
 
-def check_op(op: Callable[..., Any], reference: Callable[..., Any],
-             input_shapes: Sequence[Any], *, inputs: Sequence[Any] | None = None,
-             low: float = -2.0, high: float = 2.0, grad: Sequence[bool] | bool = True,
-             dtype: Any = None, dtypes: Sequence[Any] | None = None,
-             atol: float = 1e-7, rtol: float = 1e-6, grad_atol: float = 1e-5,
-             grad_rtol: float = 1e-4, f32_atol: float = 1e-5, f32_rtol: float = 1e-4,
-             f32_grad_atol: float = 2e-3, f32_grad_rtol: float = 2e-3, eps: float = 1e-6,
-             gradcheck_op: bool = True, devices: Sequence[str] | None = None, seed: int = 0,
-             trials: int = 3, extremes: Sequence[float] | None = None, empty: bool = True,
-             name: str | None = None, raise_exception: bool = True) -> OpCheckReport:
+def check_op(
+    op: Callable[..., Any],
+    reference: Callable[..., Any],
+    input_shapes: Sequence[Any],
+    *,
+    inputs: Sequence[Any] | None = None,
+    low: float = -2.0,
+    high: float = 2.0,
+    grad: Sequence[bool] | bool = True,
+    dtype: Any = None,
+    dtypes: Sequence[Any] | None = None,
+    atol: float = 1e-7,
+    rtol: float = 1e-6,
+    grad_atol: float = 1e-5,
+    grad_rtol: float = 1e-4,
+    f32_atol: float = 1e-5,
+    f32_rtol: float = 1e-4,
+    f32_grad_atol: float = 2e-3,
+    f32_grad_rtol: float = 2e-3,
+    eps: float = 1e-6,
+    gradcheck_op: bool = True,
+    devices: Sequence[str] | None = None,
+    seed: int = 0,
+    trials: int = 3,
+    extremes: Sequence[float] | None = None,
+    empty: bool = True,
+    name: str | None = None,
+    raise_exception: bool = True,
+) -> OpCheckReport:
     """Check op (on Tensors) against reference (on float64 numpy arrays): forward, gradients
     and gradcheck, on every device, for float64 and float32, over several shape draws.
 
@@ -245,8 +290,11 @@ def check_op(op: Callable[..., Any], reference: Callable[..., Any],
     none). devices: default available_devices().
     """
     owner = getattr(op, "__self__", None)  # e.g. MyFunction.apply: name it by its class
-    label = name or (f"{owner.__name__}.{op.__name__}" if isinstance(owner, type) else
-                     getattr(op, "__name__", None) or type(op).__name__)
+    label = name or (
+        f"{owner.__name__}.{op.__name__}"
+        if isinstance(owner, type)
+        else getattr(op, "__name__", None) or type(op).__name__
+    )
     report = OpCheckReport(label)
     rng = np.random.default_rng(seed)
     specs = list(input_shapes)
@@ -281,21 +329,27 @@ def check_op(op: Callable[..., Any], reference: Callable[..., Any],
     for dims in draws:
         is_empty = any(v == 0 for v in dims.values())
         if inputs is not None:
-            arrays = [np.array(a, dtype=np.float64) if a.dtype.kind == "f" else a.copy()
-                      for a in fixed]
+            arrays = [
+                np.array(a, dtype=np.float64) if a.dtype.kind == "f" else a.copy() for a in fixed
+            ]
         else:
             arrays = []
             for s in specs:
                 if isinstance(s, Ints):
                     hi = dims[s.high] if isinstance(s.high, str) else int(s.high)
-                    arrays.append(rng.integers(s.low, max(hi, s.low + 1),
-                                               _resolve(s.shape, dims)).astype(s.dtype))
+                    arrays.append(
+                        rng.integers(s.low, max(hi, s.low + 1), _resolve(s.shape, dims)).astype(
+                            s.dtype
+                        )
+                    )
                 else:
                     arrays.append(rng.uniform(low, high, _resolve(s, dims)))
         shapes = _shape_str(specs, dims)
         try:
-            expected = [np.asarray(o, dtype=np.float64)
-                        for o in _as_list(reference(*[a.copy() for a in arrays]))]
+            expected = [
+                np.asarray(o, dtype=np.float64)
+                for o in _as_list(reference(*[a.copy() for a in arrays]))
+            ]
         except Exception as e:  # the reference rejects this case (e.g. an empty reduction)
             if not is_empty:
                 raise
@@ -307,8 +361,8 @@ def check_op(op: Callable[..., Any], reference: Callable[..., Any],
                 fa, fr = (atol, rtol) if f64 else (f32_atol, f32_rtol)
                 ga, gr = (grad_atol, grad_rtol) if f64 else (f32_grad_atol, f32_grad_rtol)
                 with device_context(device) as tdev:
-                    def make(arrs: list[Any], dt: np.dtype = dt,
-                             tdev: str = tdev) -> list[Any]:
+
+                    def make(arrs: list[Any], dt: np.dtype = dt, tdev: str = tdev) -> list[Any]:
                         out = []
                         for a, w in zip(arrs, wants):
                             if a.dtype.kind == "f":
@@ -322,24 +376,31 @@ def check_op(op: Callable[..., Any], reference: Callable[..., Any],
                         try:
                             op(*ts)
                         except Exception:
-                            report.lines.append(f"ok   {where}: raises where the reference "
-                                                f"raises ({type(ref_error).__name__})")
+                            report.lines.append(
+                                f"ok   {where}: raises where the reference "
+                                f"raises ({type(ref_error).__name__})"
+                            )
                             continue
-                        report.lines.append(f"ok   {where}: returns where the reference raises "
-                                            f"({type(ref_error).__name__})")
+                        report.lines.append(
+                            f"ok   {where}: returns where the reference raises "
+                            f"({type(ref_error).__name__})"
+                        )
                         continue
                     try:
                         outs = _as_list(op(*ts))
                     except Exception as e:
                         return fail(f"{where}: forward raised {type(e).__name__}: {e}")
                     if len(outs) != len(expected):
-                        return fail(f"{where}: op returned {len(outs)} outputs, the reference "
-                                    f"{len(expected)}")
+                        return fail(
+                            f"{where}: op returned {len(outs)} outputs, the reference "
+                            f"{len(expected)}"
+                        )
                     for k, (o, e) in enumerate(zip(outs, expected)):
                         out_name = "forward" if len(outs) == 1 else f"forward output {k}"
                         if isinstance(o, Tensor) and o.dtype != dt and o.dtype.kind == "f":
-                            return fail(f"{where}: {out_name} has dtype {o.dtype}, expected "
-                                        f"{dt.name}")
+                            return fail(
+                                f"{where}: {out_name} has dtype {o.dtype}, expected {dt.name}"
+                            )
                         msg = _mismatch(o, e, atol=fa, rtol=fr, equal_nan=False)
                         if msg is not None:
                             return fail(f"{where}: {out_name}: {msg}")
@@ -348,15 +409,20 @@ def check_op(op: Callable[..., Any], reference: Callable[..., Any],
                         vs = [rng.standard_normal(e.shape) for e in expected]
                         ref_grads = [
                             _numerical_vjp(reference, [a.copy() for a in arrays], i, vs, eps)
-                            if w else None for i, w in enumerate(wants)]
+                            if w
+                            else None
+                            for i, w in enumerate(wants)
+                        ]
                         loss = None
                         for o, v in zip(outs, vs):
                             if isinstance(o, Tensor) and o.requires_grad:
                                 term = (o * Tensor(v.astype(o.dtype), device=tdev)).sum()
                                 loss = term if loss is None else loss + term
                         if loss is None:
-                            return fail(f"{where}: no output requires grad although inputs "
-                                        f"{[i for i, w in enumerate(wants) if w]} do")
+                            return fail(
+                                f"{where}: no output requires grad although inputs "
+                                f"{[i for i, w in enumerate(wants) if w]} do"
+                            )
                         loss.backward()
                         for i, (t, rg) in enumerate(zip(ts, ref_grads)):
                             if rg is None:
@@ -365,21 +431,23 @@ def check_op(op: Callable[..., Any], reference: Callable[..., Any],
                                 return fail(f"{where}: input {i} got no gradient")
                             msg = _mismatch(t.grad, rg, atol=ga, rtol=gr, equal_nan=False)
                             if msg is not None:
-                                return fail(f"{where}: gradient of input {i} vs the "
-                                            f"reference's central differences: {msg}")
+                                return fail(
+                                    f"{where}: gradient of input {i} vs the "
+                                    f"reference's central differences: {msg}"
+                                )
                         checked.append("gradients")
                         if gradcheck_op and f64:
                             fresh = make(arrays)
                             n_in = sum(a.size for a, w in zip(arrays, wants) if w)
                             try:
-                                gradcheck(op, fresh, eps=eps, atol=ga, rtol=gr,
-                                          fast_mode=n_in > 64)
+                                gradcheck(op, fresh, eps=eps, atol=ga, rtol=gr, fast_mode=n_in > 64)
                             except GradcheckError as e:
                                 return fail(f"{where}: gradcheck of the op: {e}")
                             checked.append("gradcheck")
                     if extremes and not is_empty:
-                        msg = _check_extremes(op, reference, arrays, wants, extremes, make, rng,
-                                              fa, fr)
+                        msg = _check_extremes(
+                            op, reference, arrays, wants, extremes, make, rng, fa, fr
+                        )
                         if msg is not None:
                             return fail(f"{where}: with extreme inputs {list(extremes)}: {msg}")
                         checked.append("extremes")
@@ -387,9 +455,17 @@ def check_op(op: Callable[..., Any], reference: Callable[..., Any],
     return report
 
 
-def _check_extremes(op: Callable[..., Any], reference: Callable[..., Any], arrays: list[Any],
-                    wants: list[bool], extremes: Sequence[float], make: Callable[..., Any],
-                    rng: np.random.Generator, atol: float, rtol: float) -> str | None:
+def _check_extremes(
+    op: Callable[..., Any],
+    reference: Callable[..., Any],
+    arrays: list[Any],
+    wants: list[bool],
+    extremes: Sequence[float],
+    make: Callable[..., Any],
+    rng: np.random.Generator,
+    atol: float,
+    rtol: float,
+) -> str | None:
     """Plant the extreme values in every float input; the forward must match the reference
     (NaN where it is NaN, the same infinities), and no gradient may be NaN when every reference
     output is finite. This stage is about stability (overflow, NaN, inf), not precision: atol
@@ -403,12 +479,15 @@ def _check_extremes(op: Callable[..., Any], reference: Callable[..., Any], array
             a.flat[pos] = np.asarray(extremes[:k], dtype=np.float64)
         planted.append(a)
     try:
-        expected = [np.asarray(o, dtype=np.float64)
-                    for o in _as_list(reference(*[a.copy() for a in planted]))]
+        expected = [
+            np.asarray(o, dtype=np.float64)
+            for o in _as_list(reference(*[a.copy() for a in planted]))
+        ]
     except Exception:
         return None  # the reference itself cannot take these values: nothing to compare
-    scale = max([1.0] + [float(np.max(np.abs(a))) for a in planted
-                         if a.dtype.kind == "f" and a.size])
+    scale = max(
+        [1.0] + [float(np.max(np.abs(a))) for a in planted if a.dtype.kind == "f" and a.size]
+    )
     atol = atol * scale
     ts = make(planted)
     outs = _as_list(op(*ts))
@@ -430,6 +509,8 @@ def _check_extremes(op: Callable[..., Any], reference: Callable[..., Any], array
                     if np.isnan(g).any():
                         k = int(np.flatnonzero(np.isnan(g))[0])
                         idx = tuple(int(j) for j in np.unravel_index(k, g.shape))
-                        return (f"gradient of input {i} is NaN at index {idx} although every "
-                                "reference output is finite")
+                        return (
+                            f"gradient of input {i} is NaN at index {idx} although every "
+                            "reference output is finite"
+                        )
     return None

@@ -28,7 +28,8 @@ class TrainingDivergedError(FloatingPointError):
         super().__init__(
             f"training diverged: {what} at epoch {epoch}, step {step} "
             "(try a smaller learning rate, or check the data for NaN/inf and the scale of the "
-            "inputs)")
+            "inputs)"
+        )
 
 
 def _non_finite(arrays: Any) -> int | None:
@@ -83,8 +84,14 @@ class EarlyStopping:
     """Stop when `monitor` has not improved by more than min_delta for `patience` epochs;
     restore_best_weights puts back the parameters of the best epoch when fit() ends."""
 
-    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
-                 mode: str = "auto", restore_best_weights: bool = True) -> None:
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 5,
+        min_delta: float = 0.0,
+        mode: str = "auto",
+        restore_best_weights: bool = True,
+    ) -> None:
         if patience < 0:
             raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
         if mode not in ("auto", "min", "max"):
@@ -104,8 +111,10 @@ class EarlyStopping:
         return value > best + self.min_delta
 
     def __repr__(self) -> str:
-        return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
-                f"min_delta={self.min_delta}, restore_best_weights={self.restore_best_weights})")
+        return (
+            f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
+            f"min_delta={self.min_delta}, restore_best_weights={self.restore_best_weights})"
+        )
 
 
 def _metric_fns(metrics: Any) -> dict[str, Callable[[np.ndarray, np.ndarray], float]]:
@@ -145,9 +154,14 @@ def _numpy(x: Any) -> np.ndarray:
     return x.get() if hasattr(x, "get") else np.asarray(x)
 
 
-def evaluate(model: Callable[[Tensor], Tensor], loss_fn: Callable[[Tensor, Any], Tensor],
-             X: Any, y: Any, metrics: Any = None, batch_size: int | None = None
-             ) -> dict[str, float]:
+def evaluate(
+    model: Callable[[Tensor], Tensor],
+    loss_fn: Callable[[Tensor, Any], Tensor],
+    X: Any,
+    y: Any,
+    metrics: Any = None,
+    batch_size: int | None = None,
+) -> dict[str, float]:
     """{"loss": mean loss, <metric>: value, ...} of the model on (X, y), without a graph."""
     fns = _metric_fns(metrics)
     was_training = getattr(model, "training", None)
@@ -173,11 +187,22 @@ def evaluate(model: Callable[[Tensor], Tensor], loss_fn: Callable[[Tensor, Any],
     return logs
 
 
-def fit(model: Any, loss_fn: Callable[[Tensor, Any], Tensor], optimizer: Any, X: Any, y: Any,
-        *, epochs: int, batch_size: int | None = None,
-        validation_data: tuple[Any, Any] | None = None, progress: bool = True,
-        metrics: Any = None, early_stopping: EarlyStopping | int | None = None,
-        shuffle: bool = True, seed: int | None = None) -> History:
+def fit(
+    model: Any,
+    loss_fn: Callable[[Tensor, Any], Tensor],
+    optimizer: Any,
+    X: Any,
+    y: Any,
+    *,
+    epochs: int,
+    batch_size: int | None = None,
+    validation_data: tuple[Any, Any] | None = None,
+    progress: bool = True,
+    metrics: Any = None,
+    early_stopping: EarlyStopping | int | None = None,
+    shuffle: bool = True,
+    seed: int | None = None,
+) -> History:
     """Train `model` on (X, y) for `epochs` passes; returns a History.
 
     Each step (Bishop, Algorithm 7.1): take a batch, forward, loss, zero_grad, backward,
@@ -197,10 +222,13 @@ def fit(model: Any, loss_fn: Callable[[Tensor, Any], Tensor], optimizer: Any, X:
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("fit: validation_data must be a pair (X_val, y_val)")
-    stopper = EarlyStopping(patience=early_stopping) if isinstance(early_stopping, int) \
+    stopper = (
+        EarlyStopping(patience=early_stopping)
+        if isinstance(early_stopping, int)
         else early_stopping
+    )
     if stopper is not None and validation_data is None and stopper.monitor.startswith("val_"):
-        stopper.monitor = stopper.monitor[len("val_"):]
+        stopper.monitor = stopper.monitor[len("val_") :]
     history = History()
     show = bool(progress) and sys.stderr.isatty()
     bar = None
@@ -228,14 +256,22 @@ def fit(model: Any, loss_fn: Callable[[Tensor, Any], Tensor], optimizer: Any, X:
                 bad = _non_finite([p.grad for p in params])
                 if bad is not None:
                     raise TrainingDivergedError(
-                        epoch, step, value, f"the gradient of {names[bad]} holds NaN or inf "
-                        "(the weights were not updated with it)")
+                        epoch,
+                        step,
+                        value,
+                        f"the gradient of {names[bad]} holds NaN or inf "
+                        "(the weights were not updated with it)",
+                    )
                 optimizer.step()
                 bad = _non_finite([p.data for p in params])
                 if bad is not None:  # the step overflowed: finite loss and gradient, huge lr
                     raise TrainingDivergedError(
-                        epoch, step, value, f"the optimizer step made {names[bad]} NaN or inf "
-                        "(finite loss and gradient, but lr * gradient overflowed)")
+                        epoch,
+                        step,
+                        value,
+                        f"the optimizer step made {names[bad]} NaN or inf "
+                        "(finite loss and gradient, but lr * gradient overflowed)",
+                    )
                 total += value * len(xb)
                 n += len(xb)
                 if bar is not None:
@@ -245,19 +281,28 @@ def fit(model: Any, loss_fn: Callable[[Tensor, Any], Tensor], optimizer: Any, X:
             elapsed = time.perf_counter() - t0
             logs = {"loss": total / max(n, 1)}
             if validation_data is not None:
-                val = evaluate(model, loss_fn, *validation_data, metrics=fns,
-                               batch_size=batch_size if batch_size and batch_size > 256 else None)
+                val = evaluate(
+                    model,
+                    loss_fn,
+                    *validation_data,
+                    metrics=fns,
+                    batch_size=batch_size if batch_size and batch_size > 256 else None,
+                )
                 logs.update({f"val_{k}": v for k, v in val.items()})
             logs["samples_per_sec"] = n / elapsed if elapsed > 0 else math.inf
             logs["epoch_time"] = elapsed
             history._record(epoch, logs)
             if bar is not None:
-                bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()
-                                 if k not in ("epoch_time",)}, refresh=True)
+                bar.set_postfix(
+                    {k: f"{v:.4g}" for k, v in logs.items() if k not in ("epoch_time",)},
+                    refresh=True,
+                )
             if stopper is not None:
                 if stopper.monitor not in logs:
-                    raise KeyError(f"early stopping monitors {stopper.monitor!r}, which is not "
-                                   f"among the logged values {sorted(logs)}")
+                    raise KeyError(
+                        f"early stopping monitors {stopper.monitor!r}, which is not "
+                        f"among the logged values {sorted(logs)}"
+                    )
                 value = logs[stopper.monitor]
                 if history.best_epoch is None or stopper._better(value, best):
                     best, wait, history.best_epoch = value, 0, epoch
@@ -274,4 +319,3 @@ def fit(model: Any, loss_fn: Callable[[Tensor, Any], Tensor], optimizer: Any, X:
     if best_state is not None and history.best_epoch != history.epoch[-1]:
         model.load_state_dict(best_state)  # the best epoch's weights, not the last one's
     return history
-
