@@ -7,7 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from deltagrad.cli import main, run_curve_fit
+from deltagrad.cli import main
+from deltagrad.experiments.curve_fit import run_curve_fit
 
 
 def test_curve_fit_reproduces_bishops_findings(tmp_path):
@@ -50,9 +51,9 @@ def test_curve_fit_cli_prints_tables(tmp_path, capsys):
 
 
 def test_curve_fit_without_matplotlib_prints_tables_only(tmp_path, monkeypatch, capsys):
-    import deltagrad.cli as cli
+    import deltagrad._report as report
 
-    monkeypatch.setattr(cli, "_pyplot", lambda: None)
+    monkeypatch.setattr(report, "pyplot", lambda: None)
     assert main(["curve-fit", "--out", str(tmp_path / "plots")]) == 0
     assert "matplotlib is not installed" in capsys.readouterr().out
     assert not (tmp_path / "plots").exists()
