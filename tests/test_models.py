@@ -239,3 +239,97 @@ def test_mlp_bad_input(rng):
     clf = MLPClassifier(hidden=(4,), epochs=1).fit(X, y)
     with pytest.raises(ValueError, match="features"):
         clf.predict(X[:, :2])
+
+
+def test_mlp_estimator_equals_the_hand_written_pipeline(rng):
+    """fit(X, y, validation_data) is the loop `deltagrad train` used to write by hand:
+    standardize on the training set, reseed, MLP, Adam, dg.train.fit with validation."""
+    import deltagrad as dg
+    from deltagrad import nn, optim
+    from deltagrad.models import MLPClassifier
+    from deltagrad.train import fit
+
+    X, y = _blobs(rng, n=90)
+    Xv, yv = _blobs(rng, n=30)
+    X[:, 3] = 2.5  # a constant column keeps scale 1
+    Xv[:, 3] = 2.5
+    mean, std = X.mean(axis=0), X.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    dg.manual_seed(7)
+    model = nn.MLP([4, 8, 1])
+    opt = optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-3)
+    want = fit(
+        model,
+        nn.BCEWithLogitsLoss(),
+        opt,
+        ((X - mean) / std).astype(np.float32),
+        y.astype(np.float32)[:, None],
+        epochs=4,
+        batch_size=16,
+        validation_data=(((Xv - mean) / std).astype(np.float32), yv.astype(np.float32)[:, None]),
+        progress=False,
+        seed=7,
+    )
+    clf = MLPClassifier(hidden=(8,), lr=1e-2, weight_decay=1e-3, epochs=4, batch_size=16, seed=7)
+    clf.fit(X, y, validation_data=(Xv, yv))
+    np.testing.assert_array_equal(clf.history_["loss"], want["loss"])
+    np.testing.assert_array_equal(clf.history_["val_loss"], want["val_loss"])
+    np.testing.assert_array_equal(clf.x_mean_, mean)
+    np.testing.assert_array_equal(clf.x_scale_, std)
+    for name, p in model.state_dict().items():
+        np.testing.assert_array_equal(clf.model_.state_dict()[name], p)
+
+
+def _bce_with_logits(z, t):
+    return float(np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))))
+
+
+def test_mlp_validation_loss_matches_numpy(rng):
+    from deltagrad.models import MLPClassifier, MLPRegressor
+    from deltagrad.testing import assert_close
+
+    X, y = _blobs(rng, n=80)
+    Xv, yv = _blobs(rng, n=40)
+    labels, val_labels = np.array([-1, 5])[y], np.array([-1, 5])[yv]
+    clf = MLPClassifier(hidden=(8,), epochs=3, lr=1e-2, seed=0)
+    clf.fit(X, labels, validation_data=(Xv, val_labels))
+    assert len(clf.history_["val_loss"]) == 3
+    z = clf.decision_function(Xv)  # the weights of the last epoch, as its validation saw them
+    assert_close(clf.history_["val_loss"][-1], _bce_with_logits(z, yv), rtol=1e-5, atol=1e-7)
+
+    X3, y3 = _blobs(rng, n=90, k=3)
+    Xv3, yv3 = _blobs(rng, n=30, k=3)
+    clf = MLPClassifier(hidden=(8,), epochs=2, lr=1e-2, seed=0)
+    clf.fit(X3, y3, validation_data=(Xv3, yv3))
+    z = clf.decision_function(Xv3)
+    z = z - z.max(axis=1, keepdims=True)
+    ce = float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(30), yv3]))
+    assert_close(clf.history_["val_loss"][-1], ce, rtol=1e-5, atol=1e-7)
+
+    Xr = rng.uniform(-1, 1, (60, 2))
+    yr = 50 + 10 * Xr[:, 0]
+    Xrv = rng.uniform(-1, 1, (20, 2))
+    yrv = 50 + 10 * Xrv[:, 0]
+    reg = MLPRegressor(hidden=(8,), epochs=3, lr=1e-2, seed=0)
+    reg.fit(Xr, yr, validation_data=(Xrv, yrv[:, None]))
+    mse = float(np.mean(((reg.predict(Xrv) - yrv) / reg.y_scale_) ** 2))  # standardized units
+    assert_close(reg.history_["val_loss"][-1], mse, rtol=1e-5, atol=1e-7)
+
+
+def test_mlp_new_parameters_are_checked(rng):
+    from deltagrad.models import MLPClassifier, MLPRegressor
+
+    X, y = _blobs(rng, n=20)
+    clf = MLPClassifier(hidden=(4,), epochs=1, device="cpu", progress=False)
+    assert {"device", "progress"} <= set(clf.get_params())
+    with pytest.raises(ValueError, match="device"):
+        MLPClassifier(device="tpu").fit(X, y)
+    for bad in (dict(lr=math.inf), dict(lr=0.0), dict(weight_decay=math.nan)):
+        with pytest.raises(ValueError, match="lr|weight_decay"):
+            MLPRegressor(epochs=1, **bad).fit(X, y)
+    with pytest.raises(ValueError, match="not seen"):
+        clf.fit(X, y, validation_data=(X, y + 7))
+    with pytest.raises(ValueError, match="features"):
+        clf.fit(X, y, validation_data=(X[:, :2], y))
+    with pytest.raises(ValueError, match="validation_data: y must have shape"):
+        MLPRegressor(epochs=1).fit(X, y, validation_data=(X, y[:3]))

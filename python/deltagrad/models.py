@@ -510,12 +510,9 @@ class MLPClassifier(_MLPEstimator):
 
     def _encode(self, y: np.ndarray, fn: str) -> np.ndarray:
         """Labels -> the training targets: (N, 1) float32 0/1 or (N,) int64 class indices."""
-        idx = np.searchsorted(self.classes_, y)
-        found = (idx < self.classes_.size) & (
-            self.classes_[np.minimum(idx, self.classes_.size - 1)] == y
-        )
-        if not np.all(found):
+        if not np.all(np.isin(y, self.classes_)):
             raise ValueError(f"{fn}: y holds labels not seen in the training set")
+        idx = np.searchsorted(self.classes_, y)
         if self.classes_.size == 2:
             return idx.astype(np.float32)[:, None]
         return idx.astype(np.int64)
@@ -574,6 +571,7 @@ class MLPRegressor(_MLPEstimator):
     The losses in ``history_`` are those of the standardized target. ``score`` is R^2."""
 
     def _encode(self, y: ArrayLike, fn: str) -> np.ndarray:
+        """Targets -> the standardized (N, 1) float32 the network trains on."""
         ya = np.asarray(y, dtype=np.float64)
         if not np.all(np.isfinite(ya)):
             raise ValueError(f"{fn}: y contains NaN or infinity")
@@ -591,12 +589,13 @@ class MLPRegressor(_MLPEstimator):
             raise ValueError("MLPRegressor.fit: y contains NaN or infinity")
         self.y_mean_ = float(ya.mean())
         self.y_scale_ = float(ya.std()) or 1.0
+        target = ((ya - self.y_mean_) / self.y_scale_).astype(np.float32)[:, None]
         val = None
         if validation_data is not None:
             Xv, yv = validation_data
             yv = _as_y(yv, _n_rows(Xv), "MLPRegressor.fit: validation_data")
             val = (Xv, self._encode(yv, "MLPRegressor.fit: validation_data"))
-        self._train(X, self._encode(ya, "MLPRegressor.fit"), 1, nn.MSELoss(), val)
+        self._train(X, target, 1, nn.MSELoss(), val)
         return self
 
     def predict(self, X: ArrayLike) -> np.ndarray:

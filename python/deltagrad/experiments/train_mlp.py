@@ -6,7 +6,7 @@ training set, build the network, choose the optimizer and run dg.train.fit.
     res = run_train("breast_cancer", epochs=30)   # prints the report, returns the numbers
     res["estimator"].predict_proba(X)             # the fitted MLPClassifier
 
-The pieces, for other reports: load_split (data and split), make_estimator, test_metrics,
+The pieces, for other reports: load_split (data and split), make_estimator, evaluate_test_set,
 format_report, save_model, plot_learning_curves.
 """
 
@@ -28,7 +28,7 @@ __all__ = [
     "TASKS",
     "load_split",
     "make_estimator",
-    "test_metrics",
+    "evaluate_test_set",
     "format_report",
     "save_model",
     "plot_learning_curves",
@@ -64,7 +64,7 @@ def make_estimator(task: str, **params: Any) -> MLPClassifier | MLPRegressor:
     return (MLPRegressor if task == "regression" else MLPClassifier)(**params)
 
 
-def test_metrics(est: Any, task: str, X: np.ndarray, y: np.ndarray, n_classes: int) -> dict:
+def evaluate_test_set(est: Any, task: str, X: np.ndarray, y: np.ndarray, n_classes: int) -> dict:
     """The test-set numbers of a fitted estimator: accuracy, ROC AUC and the confusion matrix
     (binary), accuracy and the confusion matrix (multiclass), E_RMS and R^2 (regression)."""
     if task == "binary":
@@ -255,7 +255,7 @@ def run_train(
         "loss": LOSSES[task],
         "optimizer": optimizer,
     }
-    res.update(test_metrics(est, task, X_te, y_te, n_out))
+    res.update(evaluate_test_set(est, task, X_te, y_te, n_out))
     echo(format_report(res))
     res["estimator"] = est
     if save:
