@@ -193,10 +193,6 @@ def run_train(
     Returns the numbers it prints, plus "estimator" (the fitted estimator)."""
     if dataset not in TASKS:
         raise ValueError(f"dataset must be one of {', '.join(TASKS)}, got {dataset!r}")
-    if optimizer not in ("sgd", "adam"):
-        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
     facts = info()
     if device == "cuda" and not facts["cuda_available"]:
         raise RuntimeError(f"--device cuda: CUDA is not available ({facts['cuda_status']})")
@@ -216,7 +212,8 @@ def run_train(
         device=device,
         progress=progress,
     )
-    sizes = [X_tr.shape[1], *est._check_params(), n_out]  # checks the parameters first
+    # the estimator checks its parameters (optimizer, lr, device...) before the header
+    sizes = [X_tr.shape[1], *est._check_params(), n_out]
     backend = "cuda" if device == "cuda" else facts["cpu_isa"]
     n_all = len(y_tr) + len(y_va) + len(y_te)
     echo(
