@@ -24,6 +24,8 @@ Absolute timings from another day mean nothing on a shared machine (+-30%); a cl
    each side's run-to-run spread ((second-best round - best round) / best round) and a verdict:
    "slower beyond spread" when current/baseline - 1 exceeds the tolerance (the larger spread of
    the two sides, at least --floor), "faster" for the mirror case, "within spread" otherwise.
+   A verdict other than "within spread" is re-checked by up to --confirm more passes (fresh
+   setup, rounds pooled): noise shrinks as the best rounds converge, a real difference stays.
 
 The cases mirror bench/bench_matmul.py, bench_ops.py and bench_train_step.py (deltagrad's side of
 each; the peers NumPy/torch are not timed here), written against deltagrad's public API only
@@ -442,6 +444,75 @@ def _verdict(ratio: float, tol: float) -> str:
     return "within spread"
 
 
+def _pass(args, workers: dict, order: list[str], name: str, nt: int) -> dict[str, list[float]]:
+    """One pass over a case: both sides set up afresh, then args.rounds interleaved rounds.
+    Returns each side's round times (seconds per call); raises RuntimeError on a side's error."""
+    reps = 1
+    try:
+        for label in order:  # one after the other: the calibration is a timing
+            r = workers[label].call("setup", case=name, threads=nt, min_time=args.min_time)
+            if not r["ok"]:
+                raise RuntimeError(f"{label}: {r['error']}")
+            reps = max(reps, r["reps"])  # the same number of calls per timing on both sides
+        rounds: dict[str, list[float]] = {label: [] for label in order}
+        for i in range(args.rounds):
+            for label in order if i % 2 == 0 else order[::-1]:
+                r = workers[label].call("time", reps=reps, k=args.k, settle=SETTLE_SECONDS)
+                if not r["ok"]:
+                    raise RuntimeError(f"{label}: {r['error']}")
+                rounds[label].append(r["best"])
+        return rounds
+    finally:
+        for w in workers.values():
+            w.call("drop")
+
+
+def _case(args, workers: dict, order: list[str], name: str, nt: int) -> dict:
+    """A case's row. A verdict other than "within spread" is checked by up to args.confirm more
+    passes (fresh setup, the rounds of all passes pooled): both sides' best rounds converge on
+    their undisturbed times as rounds are added, so a difference that is only noise shrinks into
+    the spread, while a real one stays."""
+    t0 = time.time()
+    row: dict = {"case": name, "threads": nt}
+    rounds: dict[str, list[float]] = {label: [] for label in order}
+    passes = 0
+    while True:
+        try:
+            more = _pass(args, workers, order, name, nt)
+        except RuntimeError as e:
+            row["error"] = str(e)
+            _log(f"[ab] {name} t{nt}: n/a ({e})")
+            return row
+        passes += 1
+        for label in order:
+            rounds[label] += more[label]
+        base, cur = (min(rounds[label]) for label in order)
+        sb, sc = (_spread(rounds[label]) for label in order)
+        tol = max(args.floor, sb if sb == sb else 0.0, sc if sc == sc else 0.0)
+        ratio = cur / base
+        verdict = _verdict(ratio, tol)
+        if verdict == "within spread" or passes > args.confirm:
+            break
+        _log(f"[ab] {name} t{nt}: {ratio:.3f}x ({verdict}) after {passes} pass(es): confirming")
+    row.update(
+        baseline_s=base,
+        current_s=cur,
+        ratio=ratio,
+        spread_baseline=sb,
+        spread_current=sc,
+        tolerance=tol,
+        verdict=verdict,
+        passes=passes,
+        rounds_baseline=rounds[order[0]],
+        rounds_current=rounds[order[1]],
+    )
+    _log(
+        f"[ab] {name} t{nt}: {_fmt_time(base)} -> {_fmt_time(cur)} "
+        f"({ratio:.3f}x, {verdict}; {passes} pass(es), {time.time() - t0:.0f} s)"
+    )
+    return row
+
+
 def _run(args, sides: dict[str, str], names: list[str]) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="ab-work-") as workdir:
@@ -460,58 +531,7 @@ def _run(args, sides: dict[str, str], names: list[str]) -> list[dict]:
             order = list(workers)
             for nt in args.threads:
                 for name in names:
-                    t0 = time.time()
-                    row = {"case": name, "threads": nt}
-                    reps, err = 1, None
-                    for label in order:  # one after the other: calibration is a timing
-                        r = workers[label].call(
-                            "setup", case=name, threads=nt, min_time=args.min_time
-                        )
-                        if not r["ok"]:
-                            err = f"{label}: {r['error']}"
-                            break
-                        reps = max(reps, r["reps"])
-                    rounds = {label: [] for label in order}
-                    if err is None:
-                        for i in range(args.rounds):
-                            for label in order if i % 2 == 0 else order[::-1]:
-                                r = workers[label].call(
-                                    "time", reps=reps, k=args.k, settle=SETTLE_SECONDS
-                                )
-                                if not r["ok"]:
-                                    err = f"{label}: {r['error']}"
-                                    break
-                                rounds[label].append(r["best"])
-                            if err is not None:
-                                break
-                    for w in workers.values():
-                        w.call("drop")
-                    if err is not None:
-                        row["error"] = err
-                        _log(f"[ab] {name} t{nt}: n/a ({err})")
-                        rows.append(row)
-                        continue
-                    base, cur = (min(rounds[label]) for label in order)
-                    sb, sc = (_spread(rounds[label]) for label in order)
-                    tol = max(args.floor, sb if sb == sb else 0.0, sc if sc == sc else 0.0)
-                    ratio = cur / base
-                    row.update(
-                        baseline_s=base,
-                        current_s=cur,
-                        ratio=ratio,
-                        spread_baseline=sb,
-                        spread_current=sc,
-                        tolerance=tol,
-                        verdict=_verdict(ratio, tol),
-                        calls_per_timing=reps,
-                        rounds_baseline=rounds[order[0]],
-                        rounds_current=rounds[order[1]],
-                    )
-                    rows.append(row)
-                    _log(
-                        f"[ab] {name} t{nt}: {_fmt_time(base)} -> {_fmt_time(cur)} "
-                        f"({ratio:.3f}x, {row['verdict']}; {time.time() - t0:.0f} s)"
-                    )
+                    rows.append(_case(args, workers, order, name, nt))
         finally:
             for w in workers.values():
                 w.close()
@@ -521,17 +541,18 @@ def _run(args, sides: dict[str, str], names: list[str]) -> list[dict]:
 def _table(rows: list[dict], base_label: str) -> str:
     head = (
         f"| case | thr | baseline ({base_label}) | current | current/baseline "
-        "| spread base | spread cur | verdict |"
+        "| spread base | spread cur | passes | verdict |"
     )
     lines = [head, "|" + "|".join("---" for _ in head.split("|")[1:-1]) + "|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['case']} | {r['threads']} | n/a | n/a | | | | {r['error']} |")
+            lines.append(f"| {r['case']} | {r['threads']} | n/a | n/a | | | | | {r['error']} |")
             continue
         lines.append(
             f"| {r['case']} | {r['threads']} | {_fmt_time(r['baseline_s'])} "
             f"| {_fmt_time(r['current_s'])} | {r['ratio']:.3f} "
-            f"| {r['spread_baseline']:.1%} | {r['spread_current']:.1%} | {r['verdict']} |"
+            f"| {r['spread_baseline']:.1%} | {r['spread_current']:.1%} | {r['passes']} "
+            f"| {r['verdict']} |"
         )
     return "\n".join(lines)
 
@@ -556,6 +577,12 @@ def main(argv: list[str] | None = None) -> int:
         default=0.02,
         help="smallest tolerance for the verdict, as a fraction (default 0.02)",
     )
+    p.add_argument(
+        "--confirm",
+        type=int,
+        default=None,
+        help="passes that re-check a verdict other than 'within spread' (default 2, quick 0)",
+    )
     p.add_argument("--json", default=None, help="write the rows and the setup here")
     p.add_argument("--cache", default=None, help="cache folder (default <repo>/.ab-cache)")
     p.add_argument("--isolated-build", action="store_true", help="pip's build isolation")
@@ -573,6 +600,8 @@ def main(argv: list[str] | None = None) -> int:
     args.rounds = args.rounds or (3 if args.quick else 10)
     args.k = args.k or (2 if args.quick else 3)
     args.min_time = args.min_time or (0.01 if args.quick else 0.05)
+    if args.confirm is None:
+        args.confirm = 0 if args.quick else 2
     names = _select(args.selectors, args.filter)
     if not names:
         raise SystemExit("[ab] no case selected")
@@ -614,6 +643,7 @@ def main(argv: list[str] | None = None) -> int:
                     "k": args.k,
                     "min_time": args.min_time,
                     "floor": args.floor,
+                    "confirm": args.confirm,
                     "seconds": took,
                     "rows": rows,
                 },
