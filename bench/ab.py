@@ -23,7 +23,9 @@ Absolute timings from another day mean nothing on a shared machine (+-30%); a cl
 3. Prints one row per case: baseline and current time per call, the ratio current/baseline,
    each side's run-to-run spread ((second-best round - best round) / best round) and a verdict:
    "slower beyond spread" when current/baseline - 1 exceeds the tolerance (the larger spread of
-   the two sides, at least --floor), "faster" for the mirror case, "within spread" otherwise.
+   the two sides, at least --floor) and the per-round ratios confirm it (a 99% bootstrap
+   interval of their median lies above 1: a quiet moment that only one side caught moves the
+   best rounds but not the pairs), "faster" for the mirror case, "within spread" otherwise.
    A verdict other than "within spread" is re-checked by up to --confirm more passes (fresh
    setup, rounds pooled): noise shrinks as the best rounds converge, a real difference stays.
 
@@ -45,6 +47,7 @@ import argparse
 import gc
 import hashlib
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -54,6 +57,7 @@ import time
 from collections.abc import Callable
 
 SETTLE_SECONDS = 0.2
+BOOTSTRAP = 2000  # resamples for the interval of the paired ratio
 
 # --------------------------------------------------------------------------------------------
 # the cases: builders run inside a worker; each returns a zero-argument callable to time
@@ -436,10 +440,28 @@ def _spread(rounds: list[float]) -> float:
     return (r[1] - r[0]) / r[0] if len(r) > 1 else float("nan")
 
 
-def _verdict(ratio: float, tol: float) -> str:
-    if ratio - 1 > tol:
+def _paired(base: list[float], cur: list[float]) -> tuple[float, float, float]:
+    """The median of the per-round ratios current/baseline (the two timings of a round are
+    neighbours in time, so a slow swing of the machine's load cancels out) and a 99% bootstrap
+    interval of that median: (median, low, high)."""
+    import random
+    import statistics
+
+    logs = [math.log(c / b) for b, c in zip(base, cur)]
+    rnd = random.Random(0)
+    meds = sorted(statistics.median(rnd.choices(logs, k=len(logs))) for _ in range(BOOTSTRAP))
+    lo, hi = meds[int(0.005 * BOOTSTRAP)], meds[int(0.995 * BOOTSTRAP) - 1]
+    return math.exp(statistics.median(logs)), math.exp(lo), math.exp(hi)
+
+
+def _verdict(ratio: float, tol: float, paired: tuple[float, float, float]) -> str:
+    """Slower (faster) only when the best rounds differ by more than the tolerance AND the
+    paired ratios' interval lies wholly above (below) 1: a lucky quiet moment on one side moves
+    the best rounds, not the median of the pairs."""
+    _, lo, hi = paired
+    if ratio - 1 > tol and lo > 1:
         return "slower beyond spread"
-    if 1 - ratio > tol:
+    if 1 - ratio > tol and hi < 1:
         return "faster"
     return "within spread"
 
@@ -490,10 +512,14 @@ def _case(args, workers: dict, order: list[str], name: str, nt: int) -> dict:
         sb, sc = (_spread(rounds[label]) for label in order)
         tol = max(args.floor, sb if sb == sb else 0.0, sc if sc == sc else 0.0)
         ratio = cur / base
-        verdict = _verdict(ratio, tol)
+        paired = _paired(rounds[order[0]], rounds[order[1]])
+        verdict = _verdict(ratio, tol, paired)
         if verdict == "within spread" or passes > args.confirm:
             break
-        _log(f"[ab] {name} t{nt}: {ratio:.3f}x ({verdict}) after {passes} pass(es): confirming")
+        _log(
+            f"[ab] {name} t{nt}: {ratio:.3f}x, paired {paired[0]:.3f} "
+            f"[{paired[1]:.3f}, {paired[2]:.3f}] ({verdict}) after {passes} pass(es): confirming"
+        )
     row.update(
         baseline_s=base,
         current_s=cur,
@@ -501,6 +527,8 @@ def _case(args, workers: dict, order: list[str], name: str, nt: int) -> dict:
         spread_baseline=sb,
         spread_current=sc,
         tolerance=tol,
+        paired_ratio=paired[0],
+        paired_interval=[paired[1], paired[2]],
         verdict=verdict,
         passes=passes,
         rounds_baseline=rounds[order[0]],
@@ -508,7 +536,8 @@ def _case(args, workers: dict, order: list[str], name: str, nt: int) -> dict:
     )
     _log(
         f"[ab] {name} t{nt}: {_fmt_time(base)} -> {_fmt_time(cur)} "
-        f"({ratio:.3f}x, {verdict}; {passes} pass(es), {time.time() - t0:.0f} s)"
+        f"({ratio:.3f}x, paired {paired[0]:.3f} [{paired[1]:.3f}, {paired[2]:.3f}], {verdict}; "
+        f"{passes} pass(es), {time.time() - t0:.0f} s)"
     )
     return row
 
@@ -541,16 +570,17 @@ def _run(args, sides: dict[str, str], names: list[str]) -> list[dict]:
 def _table(rows: list[dict], base_label: str) -> str:
     head = (
         f"| case | thr | baseline ({base_label}) | current | current/baseline "
-        "| spread base | spread cur | passes | verdict |"
+        "| paired ratio [99%] | spread base | spread cur | passes | verdict |"
     )
     lines = [head, "|" + "|".join("---" for _ in head.split("|")[1:-1]) + "|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['case']} | {r['threads']} | n/a | n/a | | | | | {r['error']} |")
+            lines.append(f"| {r['case']} | {r['threads']} | n/a | n/a | | | | | | {r['error']} |")
             continue
         lines.append(
             f"| {r['case']} | {r['threads']} | {_fmt_time(r['baseline_s'])} "
-            f"| {_fmt_time(r['current_s'])} | {r['ratio']:.3f} "
+            f"| {_fmt_time(r['current_s'])} | {r['ratio']:.3f} | {r['paired_ratio']:.3f} "
+            f"[{r['paired_interval'][0]:.3f}, {r['paired_interval'][1]:.3f}] "
             f"| {r['spread_baseline']:.1%} | {r['spread_current']:.1%} | {r['passes']} "
             f"| {r['verdict']} |"
         )
