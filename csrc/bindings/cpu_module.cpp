@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "bindings/op_names_py.h"
 #include "common/cpu_isa.h"
 #include "common/threads.h"
 
@@ -93,4 +94,5 @@ PYBIND11_MODULE(_cpu, m) {
   dg::bind::bind_linear(m);
   dg::bind::bind_optim(m);
   dg::bind::bind_reduce(m);
+  dg::bind::export_op_names(m);  // ACTIVATIONS, SAVES_INPUT, LOSSES, REDUCTIONS
 }

@@ -165,37 +165,17 @@ struct ActOp<Act::silu> {
   }
 };
 
-// f(std::integral_constant<Act, A>{}) for the runtime value `act`.
+// f(std::integral_constant<Act, A>{}) for the runtime value `act` (every Act of
+// common/op_names.h: each must have its ActOp above).
 template <class F>
 inline void with_act(Act act, F&& f) {
   switch (act) {
-    case Act::identity:
-      f(std::integral_constant<Act, Act::identity>{});
-      break;
-    case Act::relu:
-      f(std::integral_constant<Act, Act::relu>{});
-      break;
-    case Act::leaky_relu:
-      f(std::integral_constant<Act, Act::leaky_relu>{});
-      break;
-    case Act::sigmoid:
-      f(std::integral_constant<Act, Act::sigmoid>{});
-      break;
-    case Act::tanh:
-      f(std::integral_constant<Act, Act::tanh>{});
-      break;
-    case Act::gelu:
-      f(std::integral_constant<Act, Act::gelu>{});
-      break;
-    case Act::gelu_tanh:
-      f(std::integral_constant<Act, Act::gelu_tanh>{});
-      break;
-    case Act::softplus:
-      f(std::integral_constant<Act, Act::softplus>{});
-      break;
-    case Act::silu:
-      f(std::integral_constant<Act, Act::silu>{});
-      break;
+#define DG_WITH_ACT_CASE(name, saves_input)      \
+  case Act::name:                                \
+    f(std::integral_constant<Act, Act::name>{}); \
+    break;
+    DG_ACTIVATIONS(DG_WITH_ACT_CASE)
+#undef DG_WITH_ACT_CASE
   }
 }
 

@@ -8,29 +8,13 @@
 
 #include <cstdint>
 
+#include "common/op_names.h"
 #include "cpu/gemm.h"
 
 namespace dg {
 
-// Activation functions; the ops contract names them "identity", "relu", ...
-// Append new ones at the end: csrc/bindings/cpu_common.h maps names to these by position.
-enum class Act : int { identity, relu, leaky_relu, sigmoid, tanh, gelu, gelu_tanh, softplus, silu };
-// Whether the backward of `a` takes the input x (true) or the output y (false).
-constexpr bool act_saves_input(Act a) {
-  return a == Act::leaky_relu || a == Act::gelu || a == Act::gelu_tanh || a == Act::softplus ||
-         a == Act::silu;
-}
-
 // The vector math functions, exposed for testing them over the whole float range.
 enum class MathFn : int { exp, log, log1p, tanh, erf, erfc, sigmoid, normcdf };
-
-// Elementwise losses with their gradient fused.
-enum class LossKind : int {
-  sum_of_squares,  // 1/2 (y - t)^2,       dy = y - t
-  mse,             // (y - t)^2,           dy = 2 (y - t)
-  bce,             // -(t log p + (1 - t) log(1 - p)), logs clamped at -100 (as torch)
-  bce_logits,      // max(z, 0) - z t + log1p(exp(-|z|)),  dz = sigmoid(z) - t
-};
 
 #define DG_KERNEL_DECLS(T)                                                                       \
   void activation_forward(Act act, const T* x, T* y, int64_t n, T param);                        \

@@ -2,28 +2,14 @@
 // linear epilogue of the GEMM. Semantics follow the ops table in docs/ARCHITECTURE.md.
 #pragma once
 
+#include "common/op_names.h"
 #include "cuda/common.cuh"
 
 namespace dg {
 namespace cuda {
 
-// The order is part of the binding contract (python/deltagrad/_cuda_ops.py ACTIVATIONS).
-enum Act : int {
-  kIdentity = 0,
-  kRelu = 1,
-  kLeakyRelu = 2,
-  kSigmoid = 3,
-  kTanh = 4,
-  kGelu = 5,
-  kGeluTanh = 6,
-  kSoftplus = 7,
-  kSilu = 8,
-};
-
-// True when the backward needs the pre-activation x; otherwise it needs the output y.
-inline bool act_backward_needs_input(int act) {
-  return act == kLeakyRelu || act == kGelu || act == kGeluTanh || act == kSoftplus || act == kSilu;
-}
+// The activation codes are dg::Act (common/op_names.h), shared with the CPU kernels and the
+// bindings; kernels take them as int (the raw launch API) and switch on the enum.
 
 template <class T>
 __device__ __forceinline__ T sigmoid_of(T x) {
@@ -47,26 +33,26 @@ __device__ __forceinline__ T gelu_tanh_2u(T x) {
 
 template <class T>
 __device__ __forceinline__ T act_forward(int act, T x, T param) {
-  switch (act) {
-    case kRelu:
+  switch (static_cast<Act>(act)) {
+    case Act::relu:
       return x > T(0) || x != x ? x : T(0);  // NaN propagates, as torch
-    case kLeakyRelu:
+    case Act::leaky_relu:
       return x > T(0) ? x : param * x;
-    case kSigmoid:
+    case Act::sigmoid:
       return sigmoid_of(x);
-    case kTanh:
+    case Act::tanh:
       return dtanh(x);
-    case kGelu:
+    case Act::gelu:
       return x * normal_cdf(x);
-    case kGeluTanh:
+    case Act::gelu_tanh:
       return x * sigmoid_of(gelu_tanh_2u(x));
-    case kSoftplus:
+    case Act::softplus:
       return dmax(x, T(0)) + dlog1p(dexp(-dabs(x)));
-    case kSilu: {  // x sigmoid(x); -0 where sigmoid underflows (x = -inf: not -inf * 0)
+    case Act::silu: {  // x sigmoid(x); -0 where sigmoid underflows (x = -inf: not -inf * 0)
       const T s = sigmoid_of(x);
       return s == T(0) ? T(-0.0) : x * s;
     }
-    default:
+    default:  // Act::identity
       return x;
   }
 }
@@ -74,21 +60,21 @@ __device__ __forceinline__ T act_forward(int act, T x, T param) {
 // dx from dy and `saved` (y for identity / relu / sigmoid / tanh, x for the others).
 template <class T>
 __device__ __forceinline__ T act_backward(int act, T dy, T saved, T param) {
-  switch (act) {
-    case kRelu:
+  switch (static_cast<Act>(act)) {
+    case Act::relu:
       return saved > T(0) ? dy : T(0);
-    case kLeakyRelu:
+    case Act::leaky_relu:
       return saved > T(0) ? dy : dy * param;
-    case kSigmoid:
+    case Act::sigmoid:
       return dy * saved * (T(1) - saved);
-    case kTanh:
+    case Act::tanh:
       return dy * ((T(1) - saved) * (T(1) + saved));
-    case kGelu: {
+    case Act::gelu: {
       const T x = saved;
       const T pdf = dexp(T(-0.5) * x * x) * T(0.39894228040143267794);
       return dy * (normal_cdf(x) + x * pdf);
     }
-    case kGeluTanh: {
+    case Act::gelu_tanh: {
       // d/dx x s(2u) = s(2u) + x 2 s(2u) s(-2u) u'
       const T x = saved, two_u = gelu_tanh_2u(x);
       const T sg = sigmoid_of(two_u), sc = sigmoid_of(-two_u);
@@ -96,14 +82,14 @@ __device__ __forceinline__ T act_backward(int act, T dy, T saved, T param) {
       const T t = x * (T(2) * sg * sc);
       return dy * (sg + (t == T(0) ? T(0) : t * du));  // 0 * inf when |x| is huge
     }
-    case kSoftplus:
+    case Act::softplus:
       return dy * sigmoid_of(saved);
-    case kSilu: {
+    case Act::silu: {
       // s + x s (1 - s), 1 - s = sigmoid(-x) without cancellation; 0 * inf at x = +-inf
       const T x = saved, s = sigmoid_of(x), p = s * sigmoid_of(-x);
       return dy * (s + (p == T(0) ? T(0) : x * p));
     }
-    default:
+    default:  // Act::identity
       return dy;
   }
 }

@@ -23,37 +23,35 @@ __global__ void activation_backward_kernel(int64_t n, gptr<const T> dy, gptr<con
   DG_GRID_STRIDE(i, n) { dx[i] = act_backward(act, dy[i], saved[i], param); }
 }
 
-// The order is part of the binding contract (python/deltagrad/_cuda_ops.py).
-enum Loss : int { kSumOfSquares = 0, kMse = 1, kBce = 2, kBceWithLogits = 3 };
-
-// loss[i] = the pointwise loss, grad[i] = scale * d(loss[i]) / d(y[i]).
+// loss[i] = the pointwise loss `kind` (a dg::LossKind, common/op_names.h),
+// grad[i] = scale * d(loss[i]) / d(y[i]).
 template <class T>
 __global__ void pointwise_loss_kernel(int64_t n, int kind, gptr<const T> y, gptr<const T> t,
                                       gptr<T> loss, gptr<T> grad, T scale) {
   DG_GRID_STRIDE(i, n) {
     const T yi = y[i], ti = t[i];
     T l, g;
-    switch (kind) {
-      case kSumOfSquares: {
+    switch (static_cast<LossKind>(kind)) {
+      case LossKind::sum_of_squares: {
         const T d = yi - ti;
         l = T(0.5) * d * d;
         g = d;
         break;
       }
-      case kMse: {
+      case LossKind::mse: {
         const T d = yi - ti;
         l = d * d;
         g = T(2) * d;
         break;
       }
-      case kBce: {
+      case LossKind::bce: {
         // As torch: each log is clamped at -100 so p = 0 or 1 gives a finite loss.
         const T lp = dmax(dlog(yi), T(-100)), l1p = dmax(dlog1p(-yi), T(-100));
         l = -(ti * lp + (T(1) - ti) * l1p);
         g = (yi - ti) / dmax((T(1) - yi) * yi, T(1e-12));
         break;
       }
-      default: {  // kBceWithLogits, in the overflow-free form
+      default: {  // LossKind::bce_with_logits, in the overflow-free form
         l = dmax(yi, T(0)) - yi * ti + dlog1p(dexp(-dabs(yi)));
         g = (T(1) - ti) * sigmoid_of(yi) - ti * sigmoid_of(-yi);  // no cancellation at t = 0/1
         break;
