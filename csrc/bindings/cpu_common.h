@@ -9,7 +9,7 @@
 
 #include "bindings/checks.h"
 #include "bindings/op_names_py.h"
-#include "cpu/kernels.h"
+#include "cpu/ops.h"
 
 namespace dg {
 namespace bind {

@@ -22,9 +22,9 @@ namespace py = pybind11;
 namespace dg {
 namespace bind {
 void bind_gemm(py::module_& m);
-void bind_elementwise(py::module_& m);
+void bind_activation(py::module_& m);
 void bind_softmax(py::module_& m);
-void bind_losses(py::module_& m);
+void bind_loss(py::module_& m);
 void bind_linear(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_reduce(py::module_& m);
@@ -88,9 +88,9 @@ PYBIND11_MODULE(_cpu, m) {
       py::arg("n"));
 
   dg::bind::bind_gemm(m);
-  dg::bind::bind_elementwise(m);
+  dg::bind::bind_activation(m);
   dg::bind::bind_softmax(m);
-  dg::bind::bind_losses(m);
+  dg::bind::bind_loss(m);
   dg::bind::bind_linear(m);
   dg::bind::bind_optim(m);
   dg::bind::bind_reduce(m);

@@ -1,5 +1,6 @@
 // The packed, cache-blocked GEMM (BLIS-style), written once over Vec<T> and compiled per ISA by
-// gemm_avx512.cpp, gemm_avx2.cpp and gemm_generic.cpp (each defines DG_ISA_NS first).
+// gemm_avx512.cpp, gemm_avx2.cpp and gemm_generic.cpp (each defines DG_ISA_NS first): the
+// dg::<isa>::gemm() of cpu/ops.h.
 //
 // Orientation. C is row-major-ish; a micro-tile of C is MR rows x NR columns, NR = NV vectors.
 // Per step p of the k loop the micro-kernel loads NV vectors of packed B (row p of the tile's
@@ -41,7 +42,7 @@
 #include <new>
 
 #include "common/threads.h"
-#include "cpu/gemm.h"
+#include "cpu/ops.h"
 #include "cpu/simd.h"
 
 // GCC 12 flags _mm512_undefined_pd() inside the AVX-512 shuffle intrinsics as "may be used
@@ -701,6 +702,9 @@ void gemm_kernel(const GemmArgs<T>& g) {
   else
     gemm_packed(g);
 }
+
+void gemm(const GemmArgs<float>& args) { gemm_kernel(args); }
+void gemm(const GemmArgs<double>& args) { gemm_kernel(args); }
 
 }  // namespace DG_ISA_NS
 }  // namespace dg

@@ -1,3 +1,3 @@
-// linear kernels, avx2 build (see linear_impl.h).
+// linear kernels, avx2 build (see linear.h).
 #define DG_ISA_NS avx2
-#include "cpu/linear_impl.h"
+#include "cpu/linear.h"

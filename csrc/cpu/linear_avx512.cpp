@@ -1,3 +1,3 @@
-// linear kernels, avx512 build (see linear_impl.h).
+// linear kernels, avx512 build (see linear.h).
 #define DG_ISA_NS avx512
-#include "cpu/linear_impl.h"
+#include "cpu/linear.h"

@@ -1,3 +1,3 @@
-// linear kernels, generic build (see linear_impl.h).
+// linear kernels, generic build (see linear.h).
 #define DG_ISA_NS generic
-#include "cpu/linear_impl.h"
+#include "cpu/linear.h"

@@ -1,3 +1,3 @@
-// loss kernels, avx2 build (see loss_impl.h).
+// loss kernels, avx2 build (see loss.h).
 #define DG_ISA_NS avx2
-#include "cpu/loss_impl.h"
+#include "cpu/loss.h"

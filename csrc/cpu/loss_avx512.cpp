@@ -1,3 +1,3 @@
-// loss kernels, avx512 build (see loss_impl.h).
+// loss kernels, avx512 build (see loss.h).
 #define DG_ISA_NS avx512
-#include "cpu/loss_impl.h"
+#include "cpu/loss.h"

@@ -1,3 +1,3 @@
-// loss kernels, generic build (see loss_impl.h).
+// loss kernels, generic build (see loss.h).
 #define DG_ISA_NS generic
-#include "cpu/loss_impl.h"
+#include "cpu/loss.h"

@@ -1,3 +1,3 @@
-// optim kernels, avx2 build (see optim_impl.h).
+// optim kernels, avx2 build (see optim.h).
 #define DG_ISA_NS avx2
-#include "cpu/optim_impl.h"
+#include "cpu/optim.h"

@@ -1,3 +1,3 @@
-// optim kernels, avx512 build (see optim_impl.h).
+// optim kernels, avx512 build (see optim.h).
 #define DG_ISA_NS avx512
-#include "cpu/optim_impl.h"
+#include "cpu/optim.h"

@@ -1,3 +1,3 @@
-// optim kernels, generic build (see optim_impl.h).
+// optim kernels, generic build (see optim.h).
 #define DG_ISA_NS generic
-#include "cpu/optim_impl.h"
+#include "cpu/optim.h"

@@ -1,3 +1,3 @@
-// reduce kernels, avx512 build (see reduce_impl.h).
+// reduce kernels, avx512 build (see reduce.h).
 #define DG_ISA_NS avx512
-#include "cpu/reduce_impl.h"
+#include "cpu/reduce.h"

@@ -1,3 +1,3 @@
-// reduce kernels, generic build (see reduce_impl.h).
+// reduce kernels, generic build (see reduce.h).
 #define DG_ISA_NS generic
-#include "cpu/reduce_impl.h"
+#include "cpu/reduce.h"

@@ -34,7 +34,7 @@ py::tuple loss(LossKind kind, py::handle y_obj, py::handle t_obj, Reduction redu
 
 }  // namespace
 
-void bind_losses(py::module_& m) {
+void bind_loss(py::module_& m) {
   m.def("sum_of_squares",
         named(
             "sum_of_squares",

@@ -1,4 +1,4 @@
-// Bindings of the elementwise ops: activation, activation_backward, and math_fn (the vector
+// Bindings of the activation ops: activation, activation_backward, and math_fn (the vector
 // math functions, exposed for testing them over the whole float range).
 #include "bindings/cpu_common.h"
 
@@ -68,7 +68,7 @@ py::array math(py::handle x_obj, const std::string& name) {
 
 }  // namespace
 
-void bind_elementwise(py::module_& m) {
+void bind_activation(py::module_& m) {
   m.def("activation", named("activation", &activation), py::arg("x"), py::arg("act"), py::kw_only(),
         py::arg("param") = 0.0, py::arg("out") = py::none(),
         "y = act(x) elementwise; param is leaky_relu's negative slope.");
