@@ -1,3 +1,3 @@
-// gemm kernels, avx2 build (see gemm_impl.h).
+// gemm kernels, avx2 build (see gemm.h).
 #define DG_ISA_NS avx2
-#include "cpu/gemm_impl.h"
+#include "cpu/gemm.h"

@@ -1,3 +1,3 @@
-// gemm kernels, avx512 build (see gemm_impl.h).
+// gemm kernels, avx512 build (see gemm.h).
 #define DG_ISA_NS avx512
-#include "cpu/gemm_impl.h"
+#include "cpu/gemm.h"

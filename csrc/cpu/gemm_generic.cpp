@@ -1,3 +1,3 @@
-// gemm kernels, generic build (see gemm_impl.h).
+// gemm kernels, generic build (see gemm.h).
 #define DG_ISA_NS generic
-#include "cpu/gemm_impl.h"
+#include "cpu/gemm.h"
