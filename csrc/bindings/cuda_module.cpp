@@ -9,7 +9,7 @@
 #include <utility>
 
 #include "bindings/op_names_py.h"
-#include "cuda/bind_raw.h"
+#include "bindings/cuda_raw_ops.h"
 
 namespace py = pybind11;
 

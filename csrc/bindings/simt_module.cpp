@@ -6,7 +6,7 @@
 #include <string>
 
 #include "bindings/op_names_py.h"
-#include "cuda/bind_raw.h"
+#include "bindings/cuda_raw_ops.h"
 #include "simt/selftest.cuh"
 #include "simt/simt.h"
 

@@ -31,7 +31,7 @@
 #pragma once
 
 #ifndef DG_ISA_NS
-#error "define DG_ISA_NS before including cpu/gemm_impl.h"
+#error "define DG_ISA_NS before including cpu/gemm.h"
 #endif
 
 #include <omp.h>

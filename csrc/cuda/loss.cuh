@@ -2,7 +2,7 @@
 // gradient in one pass) and the SGD / Adam parameter updates. All use grid-stride loops.
 #pragma once
 
-#include "cuda/activation.cuh"
+#include "cuda/activation_math.cuh"
 #include "cuda/common.cuh"
 
 namespace dg {
