@@ -1,5 +1,6 @@
-// Activation functions and their derivatives, shared by the elementwise kernels and the fused
-// linear epilogue of the GEMM. Semantics follow the ops table in docs/ARCHITECTURE.md.
+// The activation functions and their derivatives, one case per dg::Act, shared by the activation
+// kernels (activation.cuh) and the fused linear epilogue of the GEMM (gemm.cuh). Semantics follow
+// the ops table in docs/ARCHITECTURE.md.
 #pragma once
 
 #include "common/op_names.h"

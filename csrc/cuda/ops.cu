@@ -1,5 +1,5 @@
-// nvcc translation unit of every non-GEMM kernel (elementwise, softmax / losses, reductions,
-// optimizers).
+// nvcc translation unit of every non-GEMM kernel: activation, softmax, loss, reduce, optim
+// (their launchers are in launch.cuh).
 #include "cuda/launch.cuh"
 
 namespace dg {
