@@ -57,7 +57,7 @@ PYBIND11_MODULE(_cpu, m) {
   m.attr("__version__") = DG_VERSION;
   m.attr("compiler") = compiler_string();
   // How this module was built (deltagrad info): CMake build type, C++ flags of the portable
-  // build (the *_avx2 / *_avx512 kernel files add their ISA flags), OpenMP version.
+  // build (the per-ISA kernel files add their flags: cmake/cpu_isa.cmake), OpenMP version.
   py::dict build;
   build["build_type"] = DG_BUILD_TYPE;
   build["cxx_flags"] = DG_CXX_FLAGS;

@@ -1,5 +1,5 @@
 // Activations forward and backward, and the vector math functions, over flat arrays. Compiled
-// once per ISA by activation_{avx512,avx2,generic}.cpp.
+// once per ISA (cmake/cpu_isa.cmake).
 #include <cstdint>
 
 #include "cpu/activation_math.h"

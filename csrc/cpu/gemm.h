@@ -1,5 +1,5 @@
 // The packed, cache-blocked GEMM (BLIS-style), written once over Vec<T> and compiled per ISA by
-// gemm_avx512.cpp, gemm_avx2.cpp and gemm_generic.cpp (each defines DG_ISA_NS first): the
+// the files CMake generates (cmake/cpu_isa.cmake; each defines DG_ISA_NS first): the
 // dg::<isa>::gemm() of cpu/ops.h.
 //
 // Orientation. C is row-major-ish; a micro-tile of C is MR rows x NR columns, NR = NV vectors.

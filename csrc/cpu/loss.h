@@ -1,5 +1,5 @@
 // Elementwise losses with the gradient fused into the same pass: sum of squares, MSE, binary
-// cross-entropy on probabilities and on logits. Compiled once per ISA by loss_*.cpp.
+// cross-entropy on probabilities and on logits. Compiled once per ISA (cmake/cpu_isa.cmake).
 #include <limits>
 
 #include "cpu/kernel_common.h"
