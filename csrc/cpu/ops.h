@@ -48,8 +48,12 @@ struct GemmArgs {
 void gemm_reference(const GemmArgs<float>& args);
 void gemm_reference(const GemmArgs<double>& args);
 
-// The vector math functions, exposed for testing them over the whole float range.
-enum class MathFn : int { exp, log, log1p, tanh, erf, erfc, sigmoid, normcdf };
+// The vector math functions (cpu/simd_math.h), exposed for testing them over the whole float
+// range: X(name) per function; the enum MathFn and the names of the math_fn binding.
+#define DG_MATH_FNS(X) X(exp) X(log) X(log1p) X(tanh) X(erf) X(erfc) X(sigmoid) X(normcdf)
+#define DG_MATH_FN_ENUM(name) name,
+enum class MathFn : int { DG_MATH_FNS(DG_MATH_FN_ENUM) };
+#undef DG_MATH_FN_ENUM
 
 #define DG_KERNEL_DECLS(T)                                                                       \
   /* the fast GEMM (in dg: for the active ISA), using dg::num_threads() threads */               \

@@ -53,9 +53,10 @@ __device__ __forceinline__ T act_forward(int act, T x, T param) {
       const T s = sigmoid_of(x);
       return s == T(0) ? T(-0.0) : x * s;
     }
-    default:  // Act::identity
+    case Act::identity:
       return x;
-  }
+  }  // no default: a dg::Act without its case here is a -Wswitch error (the _simt build)
+  return x;  // a code outside dg::Act (the Python layer validates names)
 }
 
 // dx from dy and `saved` (y for identity / relu / sigmoid / tanh, x for the others).
@@ -90,9 +91,10 @@ __device__ __forceinline__ T act_backward(int act, T dy, T saved, T param) {
       const T x = saved, s = sigmoid_of(x), p = s * sigmoid_of(-x);
       return dy * (s + (p == T(0) ? T(0) : x * p));
     }
-    default:  // Act::identity
+    case Act::identity:
       return dy;
   }
+  return dy;
 }
 
 }  // namespace cuda

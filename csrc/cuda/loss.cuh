@@ -36,7 +36,8 @@ __global__ void pointwise_loss_kernel(int64_t n, int kind, gptr<const T> y, gptr
         g = (yi - ti) / dmax((T(1) - yi) * yi, T(1e-12));
         break;
       }
-      default: {  // LossKind::bce_with_logits, in the overflow-free form
+      case LossKind::bce_with_logits:  // in the overflow-free form
+      default: {
         l = dmax(yi, T(0)) - yi * ti + dlog1p(dexp(-dabs(yi)));
         g = (T(1) - ti) * sigmoid_of(yi) - ti * sigmoid_of(-yi);  // no cancellation at t = 0/1
         break;
