@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "bindings/checks.h"
-#include "cpu/gemm.h"
+#include "cpu/ops.h"
 
 namespace py = pybind11;
 

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "bindings/op_names_py.h"
 #include "common/cpu_isa.h"
 #include "common/threads.h"
 
@@ -21,9 +22,9 @@ namespace py = pybind11;
 namespace dg {
 namespace bind {
 void bind_gemm(py::module_& m);
-void bind_elementwise(py::module_& m);
+void bind_activation(py::module_& m);
 void bind_softmax(py::module_& m);
-void bind_losses(py::module_& m);
+void bind_loss(py::module_& m);
 void bind_linear(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_reduce(py::module_& m);
@@ -56,7 +57,7 @@ PYBIND11_MODULE(_cpu, m) {
   m.attr("__version__") = DG_VERSION;
   m.attr("compiler") = compiler_string();
   // How this module was built (deltagrad info): CMake build type, C++ flags of the portable
-  // build (the *_avx2 / *_avx512 kernel files add their ISA flags), OpenMP version.
+  // build (the per-ISA kernel files add their flags: cmake/cpu_isa.cmake), OpenMP version.
   py::dict build;
   build["build_type"] = DG_BUILD_TYPE;
   build["cxx_flags"] = DG_CXX_FLAGS;
@@ -87,10 +88,11 @@ PYBIND11_MODULE(_cpu, m) {
       py::arg("n"));
 
   dg::bind::bind_gemm(m);
-  dg::bind::bind_elementwise(m);
+  dg::bind::bind_activation(m);
   dg::bind::bind_softmax(m);
-  dg::bind::bind_losses(m);
+  dg::bind::bind_loss(m);
   dg::bind::bind_linear(m);
   dg::bind::bind_optim(m);
   dg::bind::bind_reduce(m);
+  dg::bind::export_op_names(m);  // ACTIVATIONS, SAVES_INPUT, LOSSES, REDUCTIONS
 }

@@ -8,7 +8,8 @@
 #include <string>
 #include <utility>
 
-#include "cuda/bind_raw.h"
+#include "bindings/op_names_py.h"
+#include "bindings/cuda_raw_ops.h"
 
 namespace py = pybind11;
 
@@ -70,4 +71,5 @@ PYBIND11_MODULE(_cuda, m) {
     check(cudaDeviceSynchronize(), "synchronize");
   });
   dg::cuda::bind::bind_raw_ops(m);
+  dg::bind::export_op_names(m);  // ACTIVATIONS, SAVES_INPUT, LOSSES, REDUCTIONS
 }

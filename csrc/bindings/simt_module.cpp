@@ -5,7 +5,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "cuda/bind_raw.h"
+#include "bindings/op_names_py.h"
+#include "bindings/cuda_raw_ops.h"
 #include "simt/selftest.cuh"
 #include "simt/simt.h"
 
@@ -62,4 +63,5 @@ PYBIND11_MODULE(_simt, m) {
   m.def("selftest", &selftest, py::arg("name"), py::arg("n"), py::arg("x"), py::arg("y"),
         py::arg("threads"), "Launch a self-test kernel (simt/selftest.cuh) on float32 buffers.");
   dg::cuda::bind::bind_raw_ops(m);
+  dg::bind::export_op_names(m);  // ACTIVATIONS, SAVES_INPUT, LOSSES, REDUCTIONS
 }

@@ -1,46 +1,714 @@
-// GEMM: C = alpha * op(A) @ op(B) + beta * C on strided row-major views, float32 and float64.
+// The packed, cache-blocked GEMM (BLIS-style), written once over Vec<T> and compiled per ISA by
+// the files CMake generates (cmake/cpu_isa.cmake; each defines DG_ISA_NS first): the
+// dg::<isa>::gemm() of cpu/ops.h.
 //
-// Transposes never move data: op(A) is A read with its strides swapped, so every view the
-// binding receives (transposed, sliced, negative strides) is handled by the packing routines.
+// Orientation. C is row-major-ish; a micro-tile of C is MR rows x NR columns, NR = NV vectors.
+// Per step p of the k loop the micro-kernel loads NV vectors of packed B (row p of the tile's
+// B micro-panel) and broadcasts MR scalars of packed A, doing MR*NV FMAs into register
+// accumulators. In BLIS's column-major terms our A is their "B" and our B is their "A".
+//
+// Loop nest (per OpenMP thread; m blocked by MB rows, k by KC):
+//   for ib (MB rows of A)
+//     for pc (KC of k)               -> pack A: MR-row micro-panels (each thread its own copy)
+//       for jb in this thread's columns, NB at a time
+//         pack B (KC x NB, NR-column micro-panels) into the thread's own buffer  (L2 resident)
+//         for ir (MR rows)           A micro-panel MR x KC stays in L1 across the jr loop
+//           for jr (NR columns)      B micro-panels stream from L2
+//             micro-kernel
+//           epilogue on the finished MR x NB block of C (last pc only)
+// Threads split the columns of C in whole vectors (W) and each packs the A block it needs itself:
+// no barriers inside a call, only the join at its end. (A shared A block, packed cooperatively,
+// cost two barriers per k block and cross-core reads of the other half of A; it was slower, and
+// it collapsed far worse when another process took one of the two cores.)
+//
+// Three paths (gemm_kernel at the end of this file picks one):
+//   gemm_dot     thin C (min(m, n) <= 16) with op(A) rows and op(B) columns contiguous along k
+//                (x @ W.T with few outputs): dot products vectorized along k, no packing.
+//   gemm_direct  small products (m*n*k <= 2^20, k <= KC, op(B) rows contiguous): the same
+//                micro-kernel reading A and B in place, no packing, no threads.
+//   gemm_packed  everything else, as above; when n is so narrow that most vector lanes would
+//                idle it computes C^T = op(B)^T op(A)^T instead (same memory, swapped strides).
 #pragma once
 
+#ifndef DG_ISA_NS
+#error "define DG_ISA_NS before including cpu/gemm.h"
+#endif
+
+#include <omp.h>
+
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <new>
+
+#include "common/threads.h"
+#include "cpu/ops.h"
+#include "cpu/simd.h"
+
+// GCC 12 flags _mm512_undefined_pd() inside the AVX-512 shuffle intrinsics as "may be used
+// uninitialized" once inlined into the transposes (a known false positive).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace dg {
+namespace DG_ISA_NS {
 
-// Called on each finished block of C (rows x cols, row stride rsc, unit column stride), while it
-// is still in cache, with the block's first column index `col0`. This is how the fused linear
-// layer applies bias + activation without another pass over C. Must be thread-safe, must not
-// throw, and must not call gemm() itself (the scratch buffers belong to the calling thread). The
-// blocks are disjoint and cover C exactly once; their shape depends on the path taken (up to MR
-// rows x a few hundred columns when packed, a whole row panel for small products, a few elements
-// for a thin C), and `c` points at the block's first element, not at C's.
+// Micro-tile and cache blocking per ISA and type.
+//   MR x (NV * width) accumulators must fit the register file with room for NV B vectors and
+//   a broadcast: AVX-512 has 32 zmm (12 x 2 = 24 accumulators), AVX2 16 ymm (6 x 2 = 12).
+//   KC: the A micro-panel (MR x KC) should sit in L1d (48 KiB on Sapphire Rapids, 32 KiB on
+//       Zen 3) next to the streaming B micro-panels: 12 * 384 * 4 B = 18 KiB (fp32 AVX-512).
+//   NB: the packed B block (KC x NB) should sit in L2 (2 MiB on SPR, 512 KiB on Zen 3):
+//       384 * 480 * 4 B = 720 KiB on AVX-512; the AVX2 sizes also fit Zen 3's 512 KiB L2.
+//   MB: bounds each thread's packed A block (MB x KC, up to ~3 MiB: L2/L3).
+// (BLIS's Skylake-X sgemm uses KC = 384, MC = 480 for the same reasons. KC = 512, which SPR's
+// 48 KiB L1 would allow, measured no better within this shared machine's noise.)
 template <class T>
-struct GemmEpilogue {
-  void (*fn)(T* c, int64_t rsc, int64_t rows, int64_t cols, int64_t col0,
-             const void* ctx) = nullptr;
-  const void* ctx = nullptr;
+struct GemmTile;
+#if defined(__AVX512F__)
+template <>
+struct GemmTile<float> {
+  static constexpr int MR = 12, NV = 2;
+  static constexpr int64_t KC = 384, NB = 480, MB = 2040;
+};
+template <>
+struct GemmTile<double> {
+  static constexpr int MR = 12, NV = 2;
+  static constexpr int64_t KC = 256, NB = 384, MB = 1020;
+};
+#elif defined(__AVX2__)
+template <>
+struct GemmTile<float> {
+  static constexpr int MR = 6, NV = 2;
+  static constexpr int64_t KC = 256, NB = 192, MB = 2040;
+};
+template <>
+struct GemmTile<double> {
+  static constexpr int MR = 6, NV = 2;
+  static constexpr int64_t KC = 256, NB = 96, MB = 1020;
+};
+#else
+template <class T>
+struct GemmTile {
+  static constexpr int MR = 4, NV = 4;
+  static constexpr int64_t KC = 256, NB = 256, MB = 1024;
+};
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// In-register W x W transpose of r[0..W) (row i -> column i), used by the transposing packs.
+#if defined(__AVX512F__)
+inline void transpose(Vec<float>* r) {
+  __m512 t[16], s[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i].v, r[2 * i + 1].v);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i].v, r[2 * i + 1].v);
+  }
+  for (int i = 0; i < 4; ++i) {  // s[4i+j], 128-bit lane L: rows 4i..4i+3 at column 4L+j
+    s[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    s[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    s[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    s[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int j = 0; j < 4; ++j) {
+    __m512 u0 = _mm512_shuffle_f32x4(s[j], s[4 + j], 0x88);
+    __m512 u1 = _mm512_shuffle_f32x4(s[j], s[4 + j], 0xDD);
+    __m512 u2 = _mm512_shuffle_f32x4(s[8 + j], s[12 + j], 0x88);
+    __m512 u3 = _mm512_shuffle_f32x4(s[8 + j], s[12 + j], 0xDD);
+    r[j].v = _mm512_shuffle_f32x4(u0, u2, 0x88);
+    r[8 + j].v = _mm512_shuffle_f32x4(u0, u2, 0xDD);
+    r[4 + j].v = _mm512_shuffle_f32x4(u1, u3, 0x88);
+    r[12 + j].v = _mm512_shuffle_f32x4(u1, u3, 0xDD);
+  }
+}
+inline void transpose(Vec<double>* r) {
+  __m512d t[8];
+  for (int i = 0; i < 4; ++i) {  // t[2i+j], lane L: rows 2i, 2i+1 at column 2L+j
+    t[2 * i] = _mm512_unpacklo_pd(r[2 * i].v, r[2 * i + 1].v);
+    t[2 * i + 1] = _mm512_unpackhi_pd(r[2 * i].v, r[2 * i + 1].v);
+  }
+  for (int j = 0; j < 2; ++j) {
+    __m512d u0 = _mm512_shuffle_f64x2(t[j], t[2 + j], 0x88);
+    __m512d u1 = _mm512_shuffle_f64x2(t[j], t[2 + j], 0xDD);
+    __m512d u2 = _mm512_shuffle_f64x2(t[4 + j], t[6 + j], 0x88);
+    __m512d u3 = _mm512_shuffle_f64x2(t[4 + j], t[6 + j], 0xDD);
+    r[j].v = _mm512_shuffle_f64x2(u0, u2, 0x88);
+    r[4 + j].v = _mm512_shuffle_f64x2(u0, u2, 0xDD);
+    r[2 + j].v = _mm512_shuffle_f64x2(u1, u3, 0x88);
+    r[6 + j].v = _mm512_shuffle_f64x2(u1, u3, 0xDD);
+  }
+}
+#elif defined(__AVX2__)
+inline void transpose(Vec<float>* r) {
+  __m256 t[8], s[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i].v, r[2 * i + 1].v);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i].v, r[2 * i + 1].v);
+  }
+  for (int i = 0; i < 2; ++i) {
+    s[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    s[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    s[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    s[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int j = 0; j < 4; ++j) {
+    r[j].v = _mm256_permute2f128_ps(s[j], s[4 + j], 0x20);
+    r[4 + j].v = _mm256_permute2f128_ps(s[j], s[4 + j], 0x31);
+  }
+}
+inline void transpose(Vec<double>* r) {
+  __m256d t0 = _mm256_unpacklo_pd(r[0].v, r[1].v), t1 = _mm256_unpackhi_pd(r[0].v, r[1].v);
+  __m256d t2 = _mm256_unpacklo_pd(r[2].v, r[3].v), t3 = _mm256_unpackhi_pd(r[2].v, r[3].v);
+  r[0].v = _mm256_permute2f128_pd(t0, t2, 0x20);
+  r[1].v = _mm256_permute2f128_pd(t1, t3, 0x20);
+  r[2].v = _mm256_permute2f128_pd(t0, t2, 0x31);
+  r[3].v = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+#else
+template <class T>
+inline void transpose(Vec<T>*) {}  // 1 x 1
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// Packing. A packed micro-panel holds, for each p < kc, LD consecutive values (LD = MR for A,
+// NR for B); lanes past the matrix edge are zero, so the micro-kernel always runs full tiles.
+
+// dst[p*LD + s] = src[s*ss + p]: the streams s are contiguous along p (a transpose).
+template <class T, int LD>
+void pack_transposed(const T* src, int64_t ss, int S, int64_t kc, T* dst) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  int64_t p = 0;
+  if constexpr (W > 1) {
+    for (; p + W <= kc; p += W) {
+      for (int s0 = 0; s0 < LD; s0 += W) {
+        V r[W];
+        for (int i = 0; i < W; ++i)
+          r[i] = s0 + i < S ? V::load(src + (s0 + i) * ss + p) : V::zero();
+        transpose(r);
+        const int lanes = std::min(W, LD - s0);
+        T* d = dst + p * LD + s0;
+        if (lanes == W) {
+          for (int i = 0; i < W; ++i) r[i].store(d + i * LD);
+        } else {
+          for (int i = 0; i < W; ++i) r[i].store(d + i * LD, lanes);
+        }
+      }
+    }
+  }
+  for (; p < kc; ++p) {
+    T* d = dst + p * LD;
+    for (int s = 0; s < S; ++s) d[s] = src[s * ss + p];
+    for (int s = S; s < LD; ++s) d[s] = T(0);
+  }
+}
+
+// dst[p*LD + s] = src[p*ps + s]: the S values of each p are contiguous (a plain copy).
+template <class T, int LD>
+void pack_rows(const T* src, int64_t ps, int S, int64_t kc, T* dst) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  for (int64_t p = 0; p < kc; ++p) {
+    const T* s = src + p * ps;
+    T* d = dst + p * LD;
+    for (int s0 = 0; s0 < LD; s0 += W) {
+      const int lanes = std::min(W, LD - s0);
+      const int n = std::max(0, std::min(lanes, S - s0));
+      V v = n == W ? V::load(s + s0) : V::load(s + s0, n);
+      if (lanes == W)
+        v.store(d + s0);
+      else
+        v.store(d + s0, lanes);
+    }
+  }
+}
+
+// The general case: dst[p*LD + s] = src[s*ss + p*ps].
+template <class T, int LD>
+void pack_strided(const T* src, int64_t ss, int64_t ps, int S, int64_t kc, T* dst) {
+  for (int64_t p = 0; p < kc; ++p) {
+    T* d = dst + p * LD;
+    for (int s = 0; s < S; ++s) d[s] = src[s * ss + p * ps];
+    for (int s = S; s < LD; ++s) d[s] = T(0);
+  }
+}
+
+// One micro-panel: S <= LD streams starting at src; ss = stride between streams, ps = stride
+// along k.
+template <class T, int LD>
+void pack_panel(const T* src, int64_t ss, int64_t ps, int S, int64_t kc, T* dst) {
+  if (ps == 1)
+    pack_transposed<T, LD>(src, ss, S, kc, dst);
+  else if (ss == 1)
+    pack_rows<T, LD>(src, ps, S, kc, dst);
+  else
+    pack_strided<T, LD>(src, ss, ps, S, kc, dst);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The micro-kernel: C[0:mr, 0:nr] = alpha * Ap @ Bp + beta * C (beta == 0: C is not read).
+// MRk x NVk is the tile actually computed: the full MR x NV on the hot path, smaller ones on the
+// edges of C (the packed panels keep their full MR / NR layout, the edge kernels read a prefix),
+// so a 256-row C with MR = 12 does not pay for 264 rows.
+template <class T>
+struct Tile {
+  static constexpr int MR = GemmTile<T>::MR, NV = GemmTile<T>::NV;
+  static constexpr int W = Vec<T>::width, NR = NV * W;
 };
 
+// Where a micro-kernel reads its operands. Packed (kDirect = false): A and B are the packed
+// micro-panels (MR resp. NR values per step of k). Direct (kDirect = true, small products only,
+// where packing would cost more than it saves): op(A)[r][p] = a[r*ars + p*aks] and row p of
+// op(B) starts at b + p*bks with unit column stride; rows of A past mr are clamped to the last
+// valid one and B is read with masked loads, so nothing outside the matrices is touched.
 template <class T>
-struct GemmArgs {
-  int64_t m = 0, n = 0, k = 0;  // op(A) is m x k, op(B) is k x n, C is m x n
-  const T* a = nullptr;
-  int64_t rsa = 0, csa = 0;  // element strides of op(A): op(A)[i][p] = a[i*rsa + p*csa]
-  const T* b = nullptr;
-  int64_t rsb = 0, csb = 0;  // op(B)[p][j] = b[p*rsb + j*csb]
-  T* c = nullptr;
-  int64_t rsc = 0, csc = 0;  // C[i][j] = c[i*rsc + j*csc]
-  T alpha = 1, beta = 0;     // beta == 0: C is not read (NaN in C does not propagate, as BLAS)
-  GemmEpilogue<T> epilogue;  // applied only when csc == 1
+struct Operands {
+  const T* a;
+  int64_t ars, aks;
+  const T* b;
+  int64_t bks;
 };
 
-// The fast kernel for the active ISA (cpu_isa.h), using dg::num_threads() threads.
-void gemm(const GemmArgs<float>& args);
-void gemm(const GemmArgs<double>& args);
+template <class T, int MRk, int NVk, bool kDirect>
+inline void micro_kernel(int64_t kc, const Operands<T>& src, T* c, int64_t rsc, int64_t csc, int mr,
+                         int nr, T alpha, T beta) {
+  using V = Vec<T>;
+  constexpr int MR = Tile<T>::MR, W = Tile<T>::W, NR = Tile<T>::NR, NRk = NVk * W;
+  V acc[MRk][NVk];
+#pragma GCC unroll 16
+  for (int r = 0; r < MRk; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NVk; ++v) acc[r][v] = V::zero();
 
-// The test oracle: a plain triple loop, single-threaded, same contract (epilogue included).
-void gemm_reference(const GemmArgs<float>& args);
-void gemm_reference(const GemmArgs<double>& args);
+  const T* __restrict ap = src.a;
+  const T* __restrict bp = src.b;
+  if constexpr (!kDirect) {
+    // Start fetching this tile of C now: it is read (beta != 0 or a later k block) and written
+    // only after the k loop, and by then it would otherwise be a cold miss per row.
+    if (csc == 1) {
+#pragma GCC unroll 16
+      for (int r = 0; r < MRk; ++r) {
+        if (r >= mr) break;
+        __builtin_prefetch(c + r * rsc, 1, 3);
+        __builtin_prefetch(c + r * rsc + NRk - 1, 1, 3);
+      }
+    }
+#pragma GCC unroll 4
+    for (int64_t p = 0; p < kc; ++p) {
+      V bv[NVk];
+#pragma GCC unroll 4
+      for (int v = 0; v < NVk; ++v) bv[v] = V::load(bp + v * W);
+#pragma GCC unroll 16
+      for (int r = 0; r < MRk; ++r) {
+        const V ar = V::set1(ap[r]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NVk; ++v) acc[r][v] = fmadd(ar, bv[v], acc[r][v]);
+      }
+      ap += MR;
+      bp += NR;
+    }
+  } else {
+    int64_t off[MRk];
+    for (int r = 0; r < MRk; ++r) off[r] = std::min(r, mr - 1) * src.ars;
+    int lanes[NVk];
+    for (int v = 0; v < NVk; ++v) lanes[v] = std::max(0, std::min(W, nr - v * W));
+    for (int64_t p = 0; p < kc; ++p) {
+      V bv[NVk];
+#pragma GCC unroll 4
+      for (int v = 0; v < NVk; ++v) bv[v] = V::load(bp + v * W, lanes[v]);
+#pragma GCC unroll 16
+      for (int r = 0; r < MRk; ++r) {
+        const V ar = V::set1(ap[off[r]]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NVk; ++v) acc[r][v] = fmadd(ar, bv[v], acc[r][v]);
+      }
+      ap += src.aks;
+      bp += src.bks;
+    }
+  }
 
+  // Every loop over acc is fully unrolled (rows past mr are skipped, not looped to): a runtime
+  // index into acc would make GCC keep the accumulators in memory.
+  const V va = V::set1(alpha), vb = V::set1(beta);
+  if (csc == 1) {
+    if (nr == NRk) {
+#pragma GCC unroll 16
+      for (int r = 0; r < MRk; ++r) {
+        if (r >= mr) break;
+        T* cr = c + r * rsc;
+#pragma GCC unroll 4
+        for (int v = 0; v < NVk; ++v) {
+          V x = va * acc[r][v];
+          if (beta != T(0)) x = fmadd(vb, V::load(cr + v * W), x);
+          x.store(cr + v * W);
+        }
+      }
+    } else {
+#pragma GCC unroll 16
+      for (int r = 0; r < MRk; ++r) {
+        if (r >= mr) break;
+        T* cr = c + r * rsc;
+#pragma GCC unroll 4
+        for (int v = 0; v < NVk; ++v) {
+          const int n = std::max(0, std::min(W, nr - v * W));
+          V x = va * acc[r][v];
+          if (beta != T(0)) x = fmadd(vb, V::load(cr + v * W, n), x);
+          x.store(cr + v * W, n);
+        }
+      }
+    }
+  } else {
+    alignas(64) T tmp[MRk * NRk];
+#pragma GCC unroll 16
+    for (int r = 0; r < MRk; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NVk; ++v) (va * acc[r][v]).store(tmp + r * NRk + v * W);
+    for (int r = 0; r < mr; ++r)
+      for (int j = 0; j < nr; ++j) {
+        T& x = c[r * rsc + j * csc];
+        x = beta == T(0) ? tmp[r * NRk + j] : tmp[r * NRk + j] + beta * x;
+      }
+  }
+}
+
+template <class T, int MRk, bool kDirect>
+inline void tile_cols(int64_t kc, const Operands<T>& src, T* c, int64_t rsc, int64_t csc, int mr,
+                      int nr, T alpha, T beta) {
+  constexpr int NV = Tile<T>::NV, W = Tile<T>::W;
+  constexpr int NV2 = NV < 2 ? NV : 2, NV3 = NV < 3 ? NV : 3;
+  switch ((nr + W - 1) / W) {
+    case 1:
+      micro_kernel<T, MRk, 1, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta);
+      break;
+    case 2:
+      micro_kernel<T, MRk, NV2, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta);
+      break;
+    case 3:
+      micro_kernel<T, MRk, NV3, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta);
+      break;
+    default:
+      micro_kernel<T, MRk, NV, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta);
+      break;
+  }
+}
+
+// One tile of C, mr <= MR rows and nr <= NR columns: the full kernel, or the smallest edge
+// kernel (rows in steps of MR/3, columns in whole vectors) that covers it.
+template <class T, bool kDirect>
+inline void run_tile(int64_t kc, const Operands<T>& src, T* c, int64_t rsc, int64_t csc, int mr,
+                     int nr, T alpha, T beta) {
+  constexpr int MR = Tile<T>::MR, NV = Tile<T>::NV, NR = Tile<T>::NR;
+  if (mr == MR && nr == NR) {
+    micro_kernel<T, MR, NV, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta);
+    return;
+  }
+  constexpr int M1 = MR % 3 == 0 ? MR / 3 : MR, M2 = MR % 3 == 0 ? 2 * MR / 3 : MR;
+  if (mr <= M1)
+    tile_cols<T, M1, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta);
+  else if (mr <= M2)
+    tile_cols<T, M2, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta);
+  else
+    tile_cols<T, MR, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta);
+}
+
+// Small products: no packing, no threads, one pass over k (callers ensure k <= KC, csb == 1).
+template <class T>
+void gemm_direct(const GemmArgs<T>& g) {
+  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
+  for (int64_t i0 = 0; i0 < g.m; i0 += MR) {
+    const int mr = static_cast<int>(std::min<int64_t>(MR, g.m - i0));
+    for (int64_t j0 = 0; j0 < g.n; j0 += NR) {
+      const int nr = static_cast<int>(std::min<int64_t>(NR, g.n - j0));
+      const Operands<T> src{g.a + i0 * g.rsa, g.rsa, g.csa, g.b + j0, g.rsb};
+      run_tile<T, true>(g.k, src, g.c + i0 * g.rsc + j0 * g.csc, g.rsc, g.csc, mr, nr, g.alpha,
+                        g.beta);
+    }
+    if (g.epilogue.fn && g.csc == 1)
+      g.epilogue.fn(g.c + i0 * g.rsc, g.rsc, mr, g.n, 0, g.epilogue.ctx);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scratch: one 64-byte-aligned buffer per calling thread, grown on demand and reused, freed when
+// the thread exits. Concurrent callers (several Python threads) each use their own.
+struct ScratchBuffer {
+  void* ptr = nullptr;
+  size_t cap = 0;
+  ScratchBuffer() = default;
+  ScratchBuffer(const ScratchBuffer&) = delete;
+  ScratchBuffer& operator=(const ScratchBuffer&) = delete;
+  ~ScratchBuffer() { std::free(ptr); }
+  void* get(size_t bytes) {
+    bytes = (bytes + 63) / 64 * 64;
+    if (bytes > cap) {
+      std::free(ptr);
+      ptr = nullptr;
+      cap = 0;
+      ptr = std::aligned_alloc(64, bytes);
+      if (!ptr) throw std::bad_alloc();
+      cap = bytes;
+    }
+    return ptr;
+  }
+};
+
+inline ScratchBuffer& scratch() {
+  thread_local ScratchBuffer buf;
+  return buf;
+}
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// C = beta * C (beta == 0: zeros, C not read), then the epilogue: the product is empty or alpha
+// is zero (BLAS skips the product then).
+template <class T>
+void scale_c(const GemmArgs<T>& g) {
+  for (int64_t i = 0; i < g.m; ++i)
+    for (int64_t j = 0; j < g.n; ++j) {
+      T& x = g.c[i * g.rsc + j * g.csc];
+      x = g.beta == T(0) ? T(0) : g.beta * x;
+    }
+  if (g.epilogue.fn && g.csc == 1) g.epilogue.fn(g.c, g.rsc, g.m, g.n, 0, g.epilogue.ctx);
+}
+
+// Products below this many multiply-adds run on the calling thread: starting the team and the
+// barriers cost more than they save.
+inline constexpr int64_t kParallelMinWork = int64_t(1) << 21;
+
+template <class T>
+void gemm_packed(const GemmArgs<T>& g0) {
+  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR, W = Tile<T>::W;
+  constexpr int64_t KC = GemmTile<T>::KC, NB = GemmTile<T>::NB, MB = GemmTile<T>::MB;
+
+  // A narrow C (n much smaller than the vector tile) wastes most lanes; compute C^T = B^T A^T
+  // instead: the same memory with A and B swapped and C's strides swapped.
+  GemmArgs<T> g = g0;
+  auto eff = [](int64_t rows, int64_t cols) {
+    return double(rows) / double(round_up(rows, MR)) * double(cols) / double(round_up(cols, NR));
+  };
+  const bool swapped = eff(g0.n, g0.m) > 1.5 * eff(g0.m, g0.n);
+  if (swapped) {
+    g.m = g0.n;
+    g.n = g0.m;
+    g.a = g0.b;
+    g.rsa = g0.csb;
+    g.csa = g0.rsb;
+    g.b = g0.a;
+    g.rsb = g0.csa;
+    g.csb = g0.rsa;
+    g.rsc = g0.csc;
+    g.csc = g0.rsc;
+  }
+  const int64_t m = g.m, n = g.n, k = g.k;
+  const bool has_epilogue = g0.epilogue.fn != nullptr && g0.csc == 1;
+
+  // Balanced blocks: k = 784 -> 3 x 262 rather than 384 + 384 + 16; m = 2048 -> 2 x 1032 rather
+  // than 2040 + 8 (a block of 8 rows would repack all of B for almost no work).
+  const int64_t kblocks = ceil_div(k, KC), kcb = ceil_div(k, kblocks);
+  const int64_t mbb = round_up(ceil_div(m, ceil_div(m, MB)), MR);
+  const int64_t mb_max = std::min(round_up(m, MR), mbb);
+
+  // Threads: split the columns of C in whole vectors (W), so that n = 784 = 49 x 16 splits
+  // 400 + 384 rather than 416 + 368; a thread's last tile may then be one vector wide.
+  const int64_t nunits = ceil_div(n, W);
+  int nt = std::max(1, num_threads());
+  if (m * n * k < kParallelMinWork) nt = 1;
+  nt = static_cast<int>(std::min<int64_t>(nt, ceil_div(n, NR)));
+  const int64_t nb_max = std::min(round_up(ceil_div(nunits, nt) * W, NR), NB);
+
+  // One scratch arena from the calling thread: per thread, its own A block and B block. Each
+  // thread packs all of A itself: no barriers, and no reading of panels that sit in the other
+  // core's cache (see docs/benchmarks/gemm.md for the shared-A variant it replaced).
+  const size_t a_elems = static_cast<size_t>(round_up(mb_max * kcb, 64 / sizeof(T)));
+  const size_t b_elems = static_cast<size_t>(round_up(nb_max * kcb, 64 / sizeof(T)));
+  T* const arena = static_cast<T*>(scratch().get((a_elems + b_elems) * nt * sizeof(T)));
+
+  auto body = [&](int tid, int nthreads) {
+    // This thread's columns: vector units [u0, u1).
+    const int64_t u0 = nunits * tid / nthreads, u1 = nunits * (tid + 1) / nthreads;
+    const int64_t j_begin = u0 * W, j_end = std::min(n, u1 * W);
+    T* const apack = arena + (a_elems + b_elems) * tid;
+    T* const bpack = apack + a_elems;
+
+    // Balanced column blocks too: 512 columns -> 2 x 256 rather than 480 + 32 (a 32-wide block
+    // reuses each A micro-panel for one tile only).
+    const int64_t ncols = std::max<int64_t>(1, j_end - j_begin);
+    const int64_t nbb = round_up(ceil_div(ncols, ceil_div(ncols, NB)), NR);
+
+    for (int64_t ib = 0; ib < m; ib += mbb) {
+      const int64_t mb = std::min(mbb, m - ib);
+      const int64_t npanels = ceil_div(mb, MR);
+      for (int64_t pc = 0; pc < k; pc += kcb) {
+        const int64_t kc = std::min(kcb, k - pc);
+        const bool first = pc == 0, last = pc + kc >= k;
+        const T beta = first ? g.beta : T(1);
+
+        if (j_begin >= j_end) continue;
+        for (int64_t q = 0; q < npanels; ++q) {
+          const int64_t i0 = ib + q * MR;
+          pack_panel<T, MR>(g.a + i0 * g.rsa + pc * g.csa, g.rsa, g.csa,
+                            static_cast<int>(std::min<int64_t>(MR, m - i0)), kc,
+                            apack + q * MR * kc);
+        }
+
+        for (int64_t jb = j_begin; jb < j_end; jb += nbb) {
+          const int64_t nb = std::min(nbb, j_end - jb);
+          for (int64_t j = 0; j < nb; j += NR)
+            pack_panel<T, NR>(g.b + pc * g.rsb + (jb + j) * g.csb, g.csb, g.rsb,
+                              static_cast<int>(std::min<int64_t>(NR, nb - j)), kc, bpack + j * kc);
+          for (int64_t q = 0; q < npanels; ++q) {
+            const int64_t i0 = ib + q * MR;
+            const int mr = static_cast<int>(std::min<int64_t>(MR, m - i0));
+            const T* ap = apack + q * MR * kc;
+            T* crow = g.c + i0 * g.rsc + jb * g.csc;
+            for (int64_t j = 0; j < nb; j += NR) {
+              const Operands<T> src{ap, 1, MR, bpack + j * kc, NR};
+              run_tile<T, false>(kc, src, crow + j * g.csc, g.rsc, g.csc, mr,
+                                 static_cast<int>(std::min<int64_t>(NR, nb - j)), g.alpha, beta);
+            }
+            if (last && has_epilogue) {
+              if (!swapped)
+                g0.epilogue.fn(crow, g0.rsc, mr, nb, jb, g0.epilogue.ctx);
+              else  // our rows i0.. are C's columns, our columns jb.. are C's rows
+                g0.epilogue.fn(g0.c + jb * g0.rsc + i0, g0.rsc, nb, mr, i0, g0.epilogue.ctx);
+            }
+          }
+        }
+      }
+    }
+  };
+
+  if (nt == 1) {
+    body(0, 1);
+  } else {
+#pragma omp parallel num_threads(nt)
+    body(omp_get_thread_num(), omp_get_num_threads());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inner-product form for a thin C whose operands are both contiguous along k (op(A) rows with
+// csa == 1, op(B) columns with rsb == 1: x @ W.T with few output features, or a single row).
+// The packed kernels would spend more time transposing the big operand into panels than
+// multiplying; here each C element is a dot product vectorized along k, RI rows x RJ columns of
+// C at a time (RI + RJ vector loads feed RI * RJ FMAs), then reduced across lanes.
+template <class T>
+struct DotTile;
+#if defined(__AVX512F__)
+template <class T>
+struct DotTile {
+  static constexpr int RI = 4, RJ = 5;
+};  // 20 acc + 9 loads
+#elif defined(__AVX2__)
+template <class T>
+struct DotTile {
+  static constexpr int RI = 3, RJ = 3;
+};  // 9 acc + 6 loads
+#else
+template <class T>
+struct DotTile {
+  static constexpr int RI = 2, RJ = 2;
+};
+#endif
+
+template <class T>
+void dot_block(const GemmArgs<T>& g, int64_t i0, int64_t j0) {
+  using V = Vec<T>;
+  constexpr int RI = DotTile<T>::RI, RJ = DotTile<T>::RJ, W = V::width;
+  const int ri = static_cast<int>(std::min<int64_t>(RI, g.m - i0));
+  const int rj = static_cast<int>(std::min<int64_t>(RJ, g.n - j0));
+  const T* ar[RI];
+  const T* bc[RJ];
+  for (int r = 0; r < RI; ++r) ar[r] = g.a + (i0 + std::min(r, ri - 1)) * g.rsa;  // clamped
+  for (int j = 0; j < RJ; ++j) bc[j] = g.b + (j0 + std::min(j, rj - 1)) * g.csb;
+  V acc[RI][RJ];
+#pragma GCC unroll 8
+  for (int r = 0; r < RI; ++r)
+#pragma GCC unroll 8
+    for (int j = 0; j < RJ; ++j) acc[r][j] = V::zero();
+  int64_t p = 0;
+  for (; p + W <= g.k; p += W) {
+    V av[RI], bv[RJ];
+#pragma GCC unroll 8
+    for (int r = 0; r < RI; ++r) av[r] = V::load(ar[r] + p);
+#pragma GCC unroll 8
+    for (int j = 0; j < RJ; ++j) bv[j] = V::load(bc[j] + p);
+#pragma GCC unroll 8
+    for (int r = 0; r < RI; ++r)
+#pragma GCC unroll 8
+      for (int j = 0; j < RJ; ++j) acc[r][j] = fmadd(av[r], bv[j], acc[r][j]);
+  }
+  if (p < g.k) {
+    const int n = static_cast<int>(g.k - p);
+    V av[RI], bv[RJ];
+#pragma GCC unroll 8
+    for (int r = 0; r < RI; ++r) av[r] = V::load(ar[r] + p, n);
+#pragma GCC unroll 8
+    for (int j = 0; j < RJ; ++j) bv[j] = V::load(bc[j] + p, n);
+#pragma GCC unroll 8
+    for (int r = 0; r < RI; ++r)
+#pragma GCC unroll 8
+      for (int j = 0; j < RJ; ++j) acc[r][j] = fmadd(av[r], bv[j], acc[r][j]);
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < RI; ++r) {
+    if (r >= ri) break;
+#pragma GCC unroll 8
+    for (int j = 0; j < RJ; ++j) {
+      if (j >= rj) break;
+      T& x = g.c[(i0 + r) * g.rsc + (j0 + j) * g.csc];
+      const T v = g.alpha * acc[r][j].reduce_add();
+      x = g.beta == T(0) ? v : v + g.beta * x;
+    }
+  }
+  if (g.epilogue.fn && g.csc == 1)
+    g.epilogue.fn(g.c + i0 * g.rsc + j0, g.rsc, ri, rj, j0, g.epilogue.ctx);
+}
+
+template <class T>
+void gemm_dot(const GemmArgs<T>& g) {
+  constexpr int RI = DotTile<T>::RI, RJ = DotTile<T>::RJ;
+  const int64_t bi = ceil_div(g.m, RI), bj = ceil_div(g.n, RJ), blocks = bi * bj;
+  int nt = std::max(1, num_threads());
+  if (g.m * g.n * g.k < kParallelMinWork / 2) nt = 1;  // no packing: threads pay off sooner
+  nt = static_cast<int>(std::min<int64_t>(nt, blocks));
+  auto run = [&](int64_t q) { dot_block(g, (q / bj) * RI, (q % bj) * RJ); };
+  if (nt == 1) {
+    for (int64_t q = 0; q < blocks; ++q) run(q);
+  } else {
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t q = 0; q < blocks; ++q) run(q);
+  }
+}
+
+template <class T>
+void gemm_kernel(const GemmArgs<T>& g) {
+  if (g.m <= 0 || g.n <= 0) return;
+  if (g.k <= 0 || g.alpha == T(0)) {
+    scale_c(g);
+    return;
+  }
+  constexpr int64_t kDirectMaxWork = int64_t(1) << 20;  // about 100^3 multiply-adds
+  // Thin C: up to 16 rows or columns (one AVX-512 fp32 vector; on AVX2 the dot kernel also beats
+  // transposing the long operand into panels). The scalar fallback keeps its 4 x 4 tiles.
+  constexpr int64_t kDotMaxThin = Vec<T>::width > 1 ? 16 : 1;
+  if (g.csa == 1 && g.rsb == 1 && std::min(g.m, g.n) <= kDotMaxThin && g.k >= Vec<T>::width)
+    gemm_dot(g);
+  else if (g.csb == 1 && g.k <= GemmTile<T>::KC && g.m * g.n * g.k <= kDirectMaxWork)
+    gemm_direct(g);
+  else
+    gemm_packed(g);
+}
+
+void gemm(const GemmArgs<float>& args) { gemm_kernel(args); }
+void gemm(const GemmArgs<double>& args) { gemm_kernel(args); }
+
+}  // namespace DG_ISA_NS
 }  // namespace dg
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif

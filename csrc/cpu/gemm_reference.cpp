@@ -1,5 +1,5 @@
 // The simple GEMM kept as the oracle for the fast one: one dot product per element of C.
-#include "cpu/gemm.h"
+#include "cpu/ops.h"
 
 namespace dg {
 namespace {

@@ -1,6 +1,5 @@
-// Shared by the *_impl.h kernel templates: the parallel loop driver and the activation functors
-// (one struct per activation with its forward and backward, so every kernel that applies an
-// activation -- elementwise, the linear layer's GEMM epilogue, its dz pass -- shares one source).
+// What every per-ISA kernel template (csrc/cpu/<op>.h) includes first: the op API (ops.h), the
+// vectors (simd.h, simd_math.h) and the parallel loop driver.
 #pragma once
 
 #ifndef DG_ISA_NS
@@ -8,10 +7,9 @@
 #endif
 
 #include <cstdint>
-#include <type_traits>
 
 #include "common/threads.h"
-#include "cpu/kernels.h"
+#include "cpu/ops.h"
 #include "cpu/simd.h"
 #include "cpu/simd_math.h"
 
@@ -37,165 +35,6 @@ inline void parallel_chunks(int64_t n, int64_t grain, F&& f) {
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t b = c * grain;
     f(b, b + grain < n ? b + grain : n);
-  }
-}
-
-// Activation functors: fwd(x, param) and bwd(dy, saved, param), saved as act_saves_input().
-template <Act A>
-struct ActOp;
-
-template <>
-struct ActOp<Act::identity> {
-  template <class T>
-  static Vec<T> fwd(Vec<T> x, Vec<T>) {
-    return x;
-  }
-  template <class T>
-  static Vec<T> bwd(Vec<T> dy, Vec<T>, Vec<T>) {
-    return dy;
-  }
-};
-template <>
-struct ActOp<Act::relu> {
-  // max returns its second operand when either is NaN: NaN propagates
-  template <class T>
-  static Vec<T> fwd(Vec<T> x, Vec<T>) {
-    return max(Vec<T>::zero(), x);
-  }
-  template <class T>
-  static Vec<T> bwd(Vec<T> dy, Vec<T> y, Vec<T>) {
-    return select(y > Vec<T>::zero(), dy, Vec<T>::zero());
-  }
-};
-template <>
-struct ActOp<Act::leaky_relu> {
-  template <class T>
-  static Vec<T> fwd(Vec<T> x, Vec<T> slope) {
-    return select(x > Vec<T>::zero(), x, x * slope);
-  }
-  template <class T>
-  static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T> slope) {
-    return select(x > Vec<T>::zero(), dy, dy * slope);
-  }
-};
-template <>
-struct ActOp<Act::sigmoid> {
-  template <class T>
-  static Vec<T> fwd(Vec<T> x, Vec<T>) {
-    return vsigmoid(x);
-  }
-  template <class T>
-  static Vec<T> bwd(Vec<T> dy, Vec<T> y, Vec<T>) {
-    return dy * y * (Vec<T>::set1(T(1)) - y);
-  }
-};
-template <>
-struct ActOp<Act::tanh> {
-  template <class T>
-  static Vec<T> fwd(Vec<T> x, Vec<T>) {
-    return vtanh(x);
-  }
-  template <class T>
-  static Vec<T> bwd(Vec<T> dy, Vec<T> y, Vec<T>) {
-    const Vec<T> one = Vec<T>::set1(T(1));
-    return dy * ((one - y) * (one + y));  // 1 - y^2 without cancellation near |y| = 1
-  }
-};
-template <>
-struct ActOp<Act::gelu> {
-  template <class T>
-  static Vec<T> fwd(Vec<T> x, Vec<T>) {
-    return x * vnormcdf(x);
-  }
-  template <class T>
-  static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T>) {
-    return dy * fmadd(x, vnormpdf(x), vnormcdf(x));
-  }
-};
-template <>
-struct ActOp<Act::gelu_tanh> {
-  // 0.5 x (1 + tanh u) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): no cancellation
-  // in the negative tail.
-  template <class T>
-  static Vec<T> fwd(Vec<T> x, Vec<T>) {
-    Vec<T> s, sc;
-    vgelu_tanh_sigmoid2(x, s, sc);
-    return x * s;
-  }
-  template <class T>
-  static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T>) {
-    Vec<T> s, sc;
-    vgelu_tanh_sigmoid2(x, s, sc);
-    // d/dx x s(2u) = s + x * 2 s (1 - s) * u'
-    const Vec<T> du = fmadd(Vec<T>::set1(T(0.7978845608028654 * 3 * 0.044715)), x * x,
-                            Vec<T>::set1(T(0.7978845608028654)));
-    const Vec<T> t = x * (Vec<T>::set1(T(2)) * s * sc);
-    const Vec<T> term = select(t == Vec<T>::zero(), Vec<T>::zero(), t * du);  // 0 * inf at |x| huge
-    return dy * (s + term);
-  }
-};
-template <>
-struct ActOp<Act::softplus> {
-  template <class T>
-  static Vec<T> fwd(Vec<T> x, Vec<T>) {
-    return max(Vec<T>::zero(), x) + vlog1p_unit(vexp_upto88(-abs(x)));
-  }
-  template <class T>
-  static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T>) {
-    return dy * vsigmoid(x);
-  }
-};
-template <>
-struct ActOp<Act::silu> {
-  // swish: x sigmoid(x). Where sigmoid underflows to 0 (x < -104 in float, x = -inf) the
-  // result is -0, not x * 0 (NaN at -inf).
-  template <class T>
-  static Vec<T> fwd(Vec<T> x, Vec<T>) {
-    const Vec<T> s = vsigmoid(x);
-    return select(s == Vec<T>::zero(), -Vec<T>::zero(), x * s);
-  }
-  // s + x s (1 - s) with s and 1 - s = sigmoid(-x) each without cancellation; the product is 0
-  // where s (1 - s) underflows (inf * 0 at x = +-inf).
-  template <class T>
-  static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T>) {
-    Vec<T> s, sc;
-    vsigmoid2(x, s, sc);
-    const Vec<T> p = s * sc;
-    return dy * (s + select(p == Vec<T>::zero(), Vec<T>::zero(), x * p));
-  }
-};
-
-// f(std::integral_constant<Act, A>{}) for the runtime value `act`.
-template <class F>
-inline void with_act(Act act, F&& f) {
-  switch (act) {
-    case Act::identity:
-      f(std::integral_constant<Act, Act::identity>{});
-      break;
-    case Act::relu:
-      f(std::integral_constant<Act, Act::relu>{});
-      break;
-    case Act::leaky_relu:
-      f(std::integral_constant<Act, Act::leaky_relu>{});
-      break;
-    case Act::sigmoid:
-      f(std::integral_constant<Act, Act::sigmoid>{});
-      break;
-    case Act::tanh:
-      f(std::integral_constant<Act, Act::tanh>{});
-      break;
-    case Act::gelu:
-      f(std::integral_constant<Act, Act::gelu>{});
-      break;
-    case Act::gelu_tanh:
-      f(std::integral_constant<Act, Act::gelu_tanh>{});
-      break;
-    case Act::softplus:
-      f(std::integral_constant<Act, Act::softplus>{});
-      break;
-    case Act::silu:
-      f(std::integral_constant<Act, Act::silu>{});
-      break;
   }
 }
 

@@ -1,10 +1,11 @@
 // One SIMD vector type per ISA, chosen by the compile flags of the including file.
 //
-// Kernels are written once as templates over Vec<T> and compiled three times: in a file named
-// *_avx512.cpp (Vec<float> = 16 lanes), *_avx2.cpp (8 lanes) and a plain *.cpp (the portable
-// fallback, 1 lane). Each such file defines DG_ISA_NS (avx512 | avx2 | generic) before including
-// this header, so every inline function lands in its own namespace: the linker can then never
-// merge an AVX2 copy of a helper into the generic build (the ODR trap of per-file ISA flags).
+// Kernels are written once as templates over Vec<T> (csrc/cpu/<op>.h) and compiled three times,
+// by files CMake generates (cmake/cpu_isa.cmake): <op>_avx512.cpp (Vec<float> = 16 lanes),
+// <op>_avx2.cpp (8 lanes) and <op>_generic.cpp (the portable fallback, 1 lane). Each defines
+// DG_ISA_NS (avx512 | avx2 | generic) before including the op's header, so every inline function
+// lands in its own namespace: the linker can then never merge an AVX2 copy of a helper into the
+// generic build (the ODR trap of per-file ISA flags).
 #pragma once
 
 #ifndef DG_ISA_NS

@@ -1,111 +1,22 @@
-// Activation functions and their derivatives, shared by the elementwise kernels and the fused
-// linear epilogue of the GEMM. Semantics follow the ops table in docs/ARCHITECTURE.md.
+// The activation kernels, forward and backward, elementwise over flat arrays (grid-stride
+// loops). The functions themselves are in activation_math.cuh.
 #pragma once
 
+#include "cuda/activation_math.cuh"
 #include "cuda/common.cuh"
 
 namespace dg {
 namespace cuda {
 
-// The order is part of the binding contract (python/deltagrad/_cuda_ops.py ACTIVATIONS).
-enum Act : int {
-  kIdentity = 0,
-  kRelu = 1,
-  kLeakyRelu = 2,
-  kSigmoid = 3,
-  kTanh = 4,
-  kGelu = 5,
-  kGeluTanh = 6,
-  kSoftplus = 7,
-  kSilu = 8,
-};
-
-// True when the backward needs the pre-activation x; otherwise it needs the output y.
-inline bool act_backward_needs_input(int act) {
-  return act == kLeakyRelu || act == kGelu || act == kGeluTanh || act == kSoftplus || act == kSilu;
+template <class T>
+__global__ void activation_kernel(int64_t n, gptr<const T> x, gptr<T> y, int act, T param) {
+  DG_GRID_STRIDE(i, n) { y[i] = act_forward(act, x[i], param); }
 }
 
 template <class T>
-__device__ __forceinline__ T sigmoid_of(T x) {
-  if (x >= T(0)) return T(1) / (T(1) + dexp(-x));
-  const T e = dexp(x);
-  return e / (T(1) + e);
-}
-
-// Phi(x), the standard normal CDF, accurate in both tails (erfc, not 1 + erf).
-template <class T>
-__device__ __forceinline__ T normal_cdf(T x) {
-  return T(0.5) * derfc(x * T(-0.70710678118654752440));
-}
-
-// 2u of gelu_tanh, u = sqrt(2/pi) (x + 0.044715 x^3): 0.5 x (1 + tanh u) = x sigmoid(2u),
-// which has no cancellation in the negative tail.
-template <class T>
-__device__ __forceinline__ T gelu_tanh_2u(T x) {
-  return T(2) * T(0.79788456080286535588) * x * (T(1) + T(0.044715) * x * x);
-}
-
-template <class T>
-__device__ __forceinline__ T act_forward(int act, T x, T param) {
-  switch (act) {
-    case kRelu:
-      return x > T(0) || x != x ? x : T(0);  // NaN propagates, as torch
-    case kLeakyRelu:
-      return x > T(0) ? x : param * x;
-    case kSigmoid:
-      return sigmoid_of(x);
-    case kTanh:
-      return dtanh(x);
-    case kGelu:
-      return x * normal_cdf(x);
-    case kGeluTanh:
-      return x * sigmoid_of(gelu_tanh_2u(x));
-    case kSoftplus:
-      return dmax(x, T(0)) + dlog1p(dexp(-dabs(x)));
-    case kSilu: {  // x sigmoid(x); -0 where sigmoid underflows (x = -inf: not -inf * 0)
-      const T s = sigmoid_of(x);
-      return s == T(0) ? T(-0.0) : x * s;
-    }
-    default:
-      return x;
-  }
-}
-
-// dx from dy and `saved` (y for identity / relu / sigmoid / tanh, x for the others).
-template <class T>
-__device__ __forceinline__ T act_backward(int act, T dy, T saved, T param) {
-  switch (act) {
-    case kRelu:
-      return saved > T(0) ? dy : T(0);
-    case kLeakyRelu:
-      return saved > T(0) ? dy : dy * param;
-    case kSigmoid:
-      return dy * saved * (T(1) - saved);
-    case kTanh:
-      return dy * ((T(1) - saved) * (T(1) + saved));
-    case kGelu: {
-      const T x = saved;
-      const T pdf = dexp(T(-0.5) * x * x) * T(0.39894228040143267794);
-      return dy * (normal_cdf(x) + x * pdf);
-    }
-    case kGeluTanh: {
-      // d/dx x s(2u) = s(2u) + x 2 s(2u) s(-2u) u'
-      const T x = saved, two_u = gelu_tanh_2u(x);
-      const T sg = sigmoid_of(two_u), sc = sigmoid_of(-two_u);
-      const T du = T(0.79788456080286535588) * (T(1) + T(3) * T(0.044715) * x * x);
-      const T t = x * (T(2) * sg * sc);
-      return dy * (sg + (t == T(0) ? T(0) : t * du));  // 0 * inf when |x| is huge
-    }
-    case kSoftplus:
-      return dy * sigmoid_of(saved);
-    case kSilu: {
-      // s + x s (1 - s), 1 - s = sigmoid(-x) without cancellation; 0 * inf at x = +-inf
-      const T x = saved, s = sigmoid_of(x), p = s * sigmoid_of(-x);
-      return dy * (s + (p == T(0) ? T(0) : x * p));
-    }
-    default:
-      return dy;
-  }
+__global__ void activation_backward_kernel(int64_t n, gptr<const T> dy, gptr<const T> saved,
+                                           gptr<T> dx, int act, T param) {
+  DG_GRID_STRIDE(i, n) { dx[i] = act_backward(act, dy[i], saved[i], param); }
 }
 
 }  // namespace cuda

@@ -143,5 +143,11 @@ inline unsigned blocks_for(int64_t n, unsigned threads, unsigned cap = 65535u * 
   return static_cast<unsigned>(b < 1 ? 1 : (b > cap ? cap : b));
 }
 
+// for (i = this thread's first index; i < n; i += the grid's thread count): the loop of every
+// elementwise kernel (activation.cuh, loss.cuh, optim.cuh).
+#define DG_GRID_STRIDE(i, n)                                                             \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
 }  // namespace cuda
 }  // namespace dg

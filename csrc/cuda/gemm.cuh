@@ -12,7 +12,7 @@
 // (inline PTX, sm_80+). GPU-only: the emulator does not model tensor cores.
 #pragma once
 
-#include "cuda/activation.cuh"
+#include "cuda/activation_math.cuh"
 #include "cuda/common.cuh"
 #include "cuda/gemm_params.h"
 

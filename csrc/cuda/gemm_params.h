@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "common/op_names.h"
+
 namespace dg {
 namespace cuda {
 
@@ -17,8 +19,8 @@ struct GemmParams {
   T* c = nullptr;
   int64_t rsc = 0, csc = 0;
   T alpha = 1, beta = 0;
-  const T* bias = nullptr;  // bias[j], added before the activation (may be null)
-  int act = 0;              // cuda/activation.cuh Act
+  const T* bias = nullptr;                    // bias[j], added before the activation (may be null)
+  int act = static_cast<int>(Act::identity);  // a dg::Act code (common/op_names.h)
   T param = 0;
   T* z = nullptr;  // the pre-activation, same strides as c (may be null)
 };

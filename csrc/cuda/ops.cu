@@ -1,6 +1,6 @@
-// nvcc translation unit of every non-GEMM kernel (elementwise, softmax / losses, reductions,
-// optimizers).
-#include "cuda/ops_impl.cuh"
+// nvcc translation unit of every non-GEMM kernel: activation, softmax, loss, reduce, optim
+// (their launchers are in launch.cuh).
+#include "cuda/launch.cuh"
 
 namespace dg {
 namespace cuda {

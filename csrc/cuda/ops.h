@@ -1,5 +1,5 @@
 // The host-side launch API of the CUDA kernels (raw device pointers, element counts, a stream).
-// Implemented twice from one source (cuda/ops_impl.cuh): by nvcc for the GPU (_cuda) and by the
+// Implemented twice from one source (cuda/launch.cuh): by nvcc for the GPU (_cuda) and by the
 // host compiler for the SIMT emulator (_simt). Callers validate; these only launch.
 #pragma once
 

@@ -5,7 +5,7 @@
 #endif
 
 #include "cuda/gemm_launch.cuh"
-#include "cuda/ops_impl.cuh"
+#include "cuda/launch.cuh"
 
 namespace dg {
 namespace cuda {

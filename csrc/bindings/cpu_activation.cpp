@@ -1,4 +1,4 @@
-// Bindings of the elementwise ops: activation, activation_backward, and math_fn (the vector
+// Bindings of the activation ops: activation, activation_backward, and math_fn (the vector
 // math functions, exposed for testing them over the whole float range).
 #include "bindings/cpu_common.h"
 
@@ -43,15 +43,10 @@ py::array activation_bwd(py::handle dy_obj, py::handle saved_obj, const std::str
 }
 
 py::array math(py::handle x_obj, const std::string& name) {
-  static const char* names[] = {"exp", "log", "log1p", "tanh", "erf", "erfc", "sigmoid", "normcdf"};
-  int fn = -1;
-  for (int i = 0; i < 8; ++i)
-    if (name == names[i]) fn = i;
-  if (fn < 0) {
-    std::string known;
-    for (const char* n : names) known += std::string(known.empty() ? "" : ", ") + n;
-    throw py::value_error("fn: expected one of " + known + ", got '" + name + "'");
-  }
+#define DG_MATH_FN_NAME(name) #name,
+  static const char* const names[] = {DG_MATH_FNS(DG_MATH_FN_NAME)};
+#undef DG_MATH_FN_NAME
+  const MathFn fn = enum_from_name<MathFn>(names, name, "fn");
   py::array x = require_input(x_obj, "x");
   const DType dt = dtype_of(x, "x");
   py::array out = new_array(dt, shape_of(x));
@@ -61,14 +56,14 @@ py::array math(py::handle x_obj, const std::string& name) {
     const T* xp = cptr<T>(x);
     T* yp = mptr<T>(out);
     py::gil_scoped_release nogil;
-    math_fn(static_cast<MathFn>(fn), xp, yp, n);
+    math_fn(fn, xp, yp, n);
   });
   return out;
 }
 
 }  // namespace
 
-void bind_elementwise(py::module_& m) {
+void bind_activation(py::module_& m) {
   m.def("activation", named("activation", &activation), py::arg("x"), py::arg("act"), py::kw_only(),
         py::arg("param") = 0.0, py::arg("out") = py::none(),
         "y = act(x) elementwise; param is leaky_relu's negative slope.");

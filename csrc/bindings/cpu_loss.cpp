@@ -34,7 +34,7 @@ py::tuple loss(LossKind kind, py::handle y_obj, py::handle t_obj, Reduction redu
 
 }  // namespace
 
-void bind_losses(py::module_& m) {
+void bind_loss(py::module_& m) {
   m.def("sum_of_squares",
         named(
             "sum_of_squares",
@@ -61,7 +61,7 @@ void bind_losses(py::module_& m) {
         named(
             "binary_cross_entropy_with_logits",
             +[](py::handle z, py::handle t, const std::string& r) {
-              return loss(LossKind::bce_logits, z, t, reduction_from_name(r), "z");
+              return loss(LossKind::bce_with_logits, z, t, reduction_from_name(r), "z");
             }),
         py::arg("z"), py::arg("t"), py::arg("reduction") = "mean",
         "(loss, dz) of binary cross-entropy on logits (stable for any |z|; multi-label).");

@@ -1,38 +1,63 @@
-// The CPU kernels behind dg.ops (other than GEMM, see gemm.h): activations, softmax and
-// cross-entropy, losses, the fused linear layer, optimizer updates and reductions.
+// The API of the CPU kernels behind dg.ops: GEMM, activations, softmax and cross-entropy,
+// losses, the fused linear layer, optimizer updates and reductions.
 //
-// Every function exists for float and double, in four namespaces: dg (dispatches by
-// dg::active_isa()) and dg::avx512 / dg::avx2 / dg::generic (one build of the *_impl.h
-// templates each). Pointers are to C-contiguous buffers; validation happened at the binding.
+// Every function exists for float and double, in four namespaces: dg (dispatch.cpp picks the
+// build for dg::active_isa()) and dg::avx512 / dg::avx2 / dg::generic (one build each of the
+// op's kernel template, csrc/cpu/<op>.h). Pointers are to C-contiguous buffers, except GEMM's
+// strided views; validation happened at the binding.
+//
+// GEMM: C = alpha * op(A) @ op(B) + beta * C on strided row-major views, float32 and float64.
+// Transposes never move data: op(A) is A read with its strides swapped, so every view the
+// binding receives (transposed, sliced, negative strides) is handled by the packing routines.
 #pragma once
 
 #include <cstdint>
 
-#include "cpu/gemm.h"
+#include "common/op_names.h"
 
 namespace dg {
 
-// Activation functions; the ops contract names them "identity", "relu", ...
-// Append new ones at the end: csrc/bindings/cpu_common.h maps names to these by position.
-enum class Act : int { identity, relu, leaky_relu, sigmoid, tanh, gelu, gelu_tanh, softplus, silu };
-// Whether the backward of `a` takes the input x (true) or the output y (false).
-constexpr bool act_saves_input(Act a) {
-  return a == Act::leaky_relu || a == Act::gelu || a == Act::gelu_tanh || a == Act::softplus ||
-         a == Act::silu;
-}
-
-// The vector math functions, exposed for testing them over the whole float range.
-enum class MathFn : int { exp, log, log1p, tanh, erf, erfc, sigmoid, normcdf };
-
-// Elementwise losses with their gradient fused.
-enum class LossKind : int {
-  sum_of_squares,  // 1/2 (y - t)^2,       dy = y - t
-  mse,             // (y - t)^2,           dy = 2 (y - t)
-  bce,             // -(t log p + (1 - t) log(1 - p)), logs clamped at -100 (as torch)
-  bce_logits,      // max(z, 0) - z t + log1p(exp(-|z|)),  dz = sigmoid(z) - t
+// Called on each finished block of C (rows x cols, row stride rsc, unit column stride), while it
+// is still in cache, with the block's first column index `col0`. This is how the fused linear
+// layer applies bias + activation without another pass over C. Must be thread-safe, must not
+// throw, and must not call gemm() itself (the scratch buffers belong to the calling thread). The
+// blocks are disjoint and cover C exactly once; their shape depends on the path taken (up to MR
+// rows x a few hundred columns when packed, a whole row panel for small products, a few elements
+// for a thin C), and `c` points at the block's first element, not at C's.
+template <class T>
+struct GemmEpilogue {
+  void (*fn)(T* c, int64_t rsc, int64_t rows, int64_t cols, int64_t col0,
+             const void* ctx) = nullptr;
+  const void* ctx = nullptr;
 };
 
+template <class T>
+struct GemmArgs {
+  int64_t m = 0, n = 0, k = 0;  // op(A) is m x k, op(B) is k x n, C is m x n
+  const T* a = nullptr;
+  int64_t rsa = 0, csa = 0;  // element strides of op(A): op(A)[i][p] = a[i*rsa + p*csa]
+  const T* b = nullptr;
+  int64_t rsb = 0, csb = 0;  // op(B)[p][j] = b[p*rsb + j*csb]
+  T* c = nullptr;
+  int64_t rsc = 0, csc = 0;  // C[i][j] = c[i*rsc + j*csc]
+  T alpha = 1, beta = 0;     // beta == 0: C is not read (NaN in C does not propagate, as BLAS)
+  GemmEpilogue<T> epilogue;  // applied only when csc == 1
+};
+
+// The test oracle: a plain triple loop, single-threaded, same contract (epilogue included).
+void gemm_reference(const GemmArgs<float>& args);
+void gemm_reference(const GemmArgs<double>& args);
+
+// The vector math functions (cpu/simd_math.h), exposed for testing them over the whole float
+// range: X(name) per function; the enum MathFn and the names of the math_fn binding.
+#define DG_MATH_FNS(X) X(exp) X(log) X(log1p) X(tanh) X(erf) X(erfc) X(sigmoid) X(normcdf)
+#define DG_MATH_FN_ENUM(name) name,
+enum class MathFn : int { DG_MATH_FNS(DG_MATH_FN_ENUM) };
+#undef DG_MATH_FN_ENUM
+
 #define DG_KERNEL_DECLS(T)                                                                       \
+  /* the fast GEMM (in dg: for the active ISA), using dg::num_threads() threads */               \
+  void gemm(const GemmArgs<T>& args);                                                            \
   void activation_forward(Act act, const T* x, T* y, int64_t n, T param);                        \
   void activation_backward(Act act, const T* dy, const T* saved, T* dx, int64_t n, T param);     \
   void math_fn(MathFn fn, const T* x, T* y, int64_t n);                                          \

@@ -1,7 +1,7 @@
-// Dispatch of every kernel in kernels.h to its avx512 / avx2 / generic build by
-// dg::active_isa(), and the fused linear layer's GEMM calls (forward with the epilogue,
+// Dispatch of every kernel in ops.h to its avx512 / avx2 / generic build by dg::active_isa(),
+// and the fused linear layer's GEMM calls (forward with the epilogue,
 // backward dw = dz.T @ x and dx = dz @ w on strided views: no transposed copies).
-#include "cpu/kernels.h"
+#include "cpu/ops.h"
 
 #include "common/cpu_isa.h"
 
@@ -110,6 +110,7 @@ void linear_backward_t(const T* dy, const T* x, const T* w, const T* saved, T* d
 }  // namespace
 
 #define DG_DISPATCH_DEFS(T)                                                                        \
+  void gemm(const GemmArgs<T>& args) { DG_DISPATCH(gemm, args) }                                   \
   void activation_forward(Act act, const T* x, T* y, int64_t n, T param) {                         \
     DG_DISPATCH(activation_forward, act, x, y, n, param)                                           \
   }                                                                                                \

@@ -1,7 +1,8 @@
 // Activations forward and backward, and the vector math functions, over flat arrays. Compiled
-// once per ISA by elementwise_{avx512,avx2,generic}.cpp.
+// once per ISA (cmake/cpu_isa.cmake).
 #include <cstdint>
 
+#include "cpu/activation_math.h"
 #include "cpu/kernel_common.h"
 
 namespace dg {

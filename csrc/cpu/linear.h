@@ -1,7 +1,8 @@
 // The fused linear layer's ISA-specific parts: the GEMM epilogue (bias + activation, and the
 // pre-activation z when the backward needs it, applied to each block of y while in cache) and
 // the backward's single pass dz = dy * act'(saved) with db = column sums of dz fused in.
-// The GEMM calls themselves are in linear.cpp. Compiled once per ISA by linear_*.cpp.
+// The GEMM calls themselves are in dispatch.cpp. Compiled once per ISA (cmake/cpu_isa.cmake).
+#include "cpu/activation_math.h"
 #include "cpu/kernel_common.h"
 
 namespace dg {

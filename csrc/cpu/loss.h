@@ -1,5 +1,5 @@
 // Elementwise losses with the gradient fused into the same pass: sum of squares, MSE, binary
-// cross-entropy on probabilities and on logits. Compiled once per ISA by loss_*.cpp.
+// cross-entropy on probabilities and on logits. Compiled once per ISA (cmake/cpu_isa.cmake).
 #include <limits>
 
 #include "cpu/kernel_common.h"
@@ -42,7 +42,7 @@ struct LossOp<LossKind::bce> {
   }
 };
 template <>
-struct LossOp<LossKind::bce_logits> {
+struct LossOp<LossKind::bce_with_logits> {
   template <class T>
   static void eval(Vec<T> z, Vec<T> t, Vec<T>& loss, Vec<T>& grad) {
     using V = Vec<T>;
@@ -105,8 +105,8 @@ double loss_t(LossKind kind, const T* y, const T* t, T* g, T* le, int64_t n, T s
     case LossKind::bce:
       run(std::integral_constant<LossKind, LossKind::bce>{});
       break;
-    case LossKind::bce_logits:
-      run(std::integral_constant<LossKind, LossKind::bce_logits>{});
+    case LossKind::bce_with_logits:
+      run(std::integral_constant<LossKind, LossKind::bce_with_logits>{});
       break;
   }
   return total;

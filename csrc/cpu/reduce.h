@@ -1,5 +1,5 @@
 // Sums over one run of consecutive axes: x viewed as (outer, r, inner) -> out (outer, inner),
-// times `scale` (1/count for a mean). Compiled once per ISA by reduce_*.cpp.
+// times `scale` (1/count for a mean). Compiled once per ISA (cmake/cpu_isa.cmake).
 #include "cpu/kernel_common.h"
 
 namespace dg {

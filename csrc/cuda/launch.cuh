@@ -1,14 +1,17 @@
-// The launchers of every non-GEMM kernel: grid / block sizes and host-side constants.
+// The launchers of every non-GEMM kernel (the GEMM's: gemm_launch.cuh): grid / block sizes and
+// host-side constants.
 // Compiled by nvcc (ops.cu) and by the emulator (simt_kernels.cpp).
 #pragma once
 
 #include <cmath>
 
-#include "cuda/elementwise.cuh"
+#include "cuda/activation.cuh"
 #include "cuda/launch_check.cuh"
+#include "cuda/loss.cuh"
 #include "cuda/ops.h"
+#include "cuda/optim.cuh"
 #include "cuda/reduce.cuh"
-#include "cuda/softmax_xent.cuh"
+#include "cuda/softmax.cuh"
 
 namespace dg {
 namespace cuda {

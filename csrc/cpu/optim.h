@@ -1,5 +1,5 @@
 // Optimizer updates, one pass over each parameter, in place (torch.optim semantics).
-// Compiled once per ISA by optim_*.cpp.
+// Compiled once per ISA (cmake/cpu_isa.cmake).
 #include <cmath>
 
 #include "cpu/kernel_common.h"

@@ -1,0 +1,24 @@
+# The CPU kernels, compiled once per ISA. Each op's kernels are written once, as a template over
+# Vec<T> (csrc/cpu/simd.h), in csrc/cpu/<op>.h; for every op in DG_CPU_OPS and every ISA this
+# generates <build>/cpu_isa/<op>_<isa>.cpp from cmake/cpu_isa.cpp.in (it defines DG_ISA_NS and
+# includes the header) and compiles it with that ISA's flags: AVX-512, AVX2+FMA, or none (the
+# portable fallback). Which build runs is decided at run time by CPUID (csrc/common/cpu_isa.cpp,
+# csrc/cpu/dispatch.cpp). Sets DG_CPU_ISA_SOURCES. A new CPU op: add its name here.
+set(DG_CPU_OPS gemm activation softmax loss linear optim reduce)
+
+set(DG_CPU_ISA_FLAGS_avx512 -mavx512f -mavx512dq -mavx512vl -mavx512bw -mavx2 -mfma -mf16c)
+set(DG_CPU_ISA_FLAGS_avx2 -mavx2 -mfma -mf16c)
+set(DG_CPU_ISA_FLAGS_generic "")
+
+set(DG_CPU_ISA_SOURCES "")
+foreach(DG_OP ${DG_CPU_OPS})
+  if(NOT EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/csrc/cpu/${DG_OP}.h)
+    message(FATAL_ERROR "DG_CPU_OPS names '${DG_OP}' but csrc/cpu/${DG_OP}.h does not exist")
+  endif()
+  foreach(DG_ISA avx512 avx2 generic)
+    set(src ${CMAKE_CURRENT_BINARY_DIR}/cpu_isa/${DG_OP}_${DG_ISA}.cpp)
+    configure_file(${CMAKE_CURRENT_LIST_DIR}/cpu_isa.cpp.in ${src} @ONLY)
+    set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${DG_CPU_ISA_FLAGS_${DG_ISA}}")
+    list(APPEND DG_CPU_ISA_SOURCES ${src})
+  endforeach()
+endforeach()
