@@ -85,7 +85,8 @@ def _require_cuda() -> None:
 
 
 def device_of(x: Any) -> str:
-    """ "cuda" for device arrays (cupy, anything with __cuda_array_interface__), else "cpu"."""
+    """The device of x: "cuda" for device arrays (cupy, anything with
+    __cuda_array_interface__), else "cpu"."""
     return "cuda" if is_device_array(x) else "cpu"
 
 
