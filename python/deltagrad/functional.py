@@ -184,9 +184,8 @@ def linear(
 ) -> Tensor:
     """activation(x @ w.T + b) in one fused kernel; w is (out_features, in_features).
 
-    activation: None / "identity", "relu", "leaky_relu" (negative_slope), "sigmoid", "tanh",
-    "gelu", "gelu_tanh", "softplus", "silu" (alias "swish"). x may have leading batch
-    dimensions: (..., in_features).
+    activation: None (identity), a name of ACTIVATIONS (leaky_relu takes negative_slope) or
+    of ACTIVATION_ALIASES. x may have leading batch dimensions: (..., in_features).
     """
     x, w = _tensor(x, "linear: x"), _tensor(w, "linear: w")
     b = None if b is None else _tensor(b, "linear: b")

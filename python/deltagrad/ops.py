@@ -1,9 +1,12 @@
 """Stateless array ops backed by the compiled kernels.
 
-numpy arrays in -> numpy arrays out (CPU kernels); cupy arrays in -> cupy arrays out (CUDA
-kernels). Every op validates its arguments in the binding and raises TypeError / ValueError
-naming the argument; the GIL is released while a kernel runs. The NumPy float64 reference of
-each op has the same name and signature in deltagrad.reference.
+numpy arrays in -> numpy arrays out (backends.cpu, the CPU kernels); cupy arrays in -> cupy
+arrays out (backends.cuda, the CUDA kernels); backends.backend_for picks one. Every op raises
+TypeError / ValueError naming the op and the argument: the CPU binding checks what reaches the
+CPU kernels, the CUDA backend the same, and the checks this layer makes first (array-likes,
+views to copy, scalars, axes, shapes) are backends._args's, which the backends share. The GIL
+is released while a kernel runs. The NumPy float64 reference of each op has the same name and
+signature in deltagrad.reference.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import numpy as np
 
 from .backends import backend_for, cpu, host_backend_override
 from .backends._args import (
-    MATMUL_PRECISIONS,
     MAX_VIEW_COPY_BYTES,  # noqa: F401  (dg.ops.MAX_VIEW_COPY_BYTES: the bound on a copied view)
     choice,
     dense,
@@ -26,6 +28,7 @@ from .backends._args import (
     real,
     shape_arg,
 )
+from .backends._args import precision as check_precision
 from .backends._args import step as check_step
 from .backends.cuda import set_allow_tf32
 
@@ -94,11 +97,7 @@ def matmul(
     float32 GPU products on TF32 tensor cores (like torch's allow_tf32); it is a permission,
     not a demand: the CPU and float64 always compute in full precision.
     """
-    if not isinstance(precision, (str, type(None))) or precision not in MATMUL_PRECISIONS:
-        raise ValueError(
-            f"matmul: precision: expected None or one of "
-            f"{sorted(k for k in MATMUL_PRECISIONS if k)}, got {precision!r}"
-        )
+    check_precision(precision, "matmul")
     if (
         type(a) is np.ndarray
         and type(b) is np.ndarray
@@ -145,9 +144,8 @@ def activation(x: Any, act: str, *, param: float = 0.0, out: Any = None) -> Any:
 def activation_backward(
     dy: Any, saved: Any, act: str, *, param: float = 0.0, out: Any = None
 ) -> Any:
-    """dx = dy * act'(x). ``saved`` is y = act(x) for identity, relu, sigmoid and tanh, and the
-    input x for leaky_relu, gelu, gelu_tanh, softplus and silu (see saves_input). out may be
-    dy."""
+    """dx = dy * act'(x). ``saved`` is the input x when saves_input(act), else the output
+    y = act(x). out may be dy."""
     op = "activation_backward"
     dy, saved = dense(dy, op, "dy"), dense(saved, op, "saved")
     return _backend(op, dy, saved, out).activation_backward(

@@ -32,6 +32,16 @@ MATMUL_PRECISIONS = {
 }
 
 
+def precision(v: Any, op: str) -> int | None:
+    """matmul's precision argument as its code (MATMUL_PRECISIONS); ValueError otherwise."""
+    if not isinstance(v, (str, type(None))) or v not in MATMUL_PRECISIONS:
+        raise ValueError(
+            f"{op}: precision: expected None (the global set_allow_tf32 flag) or one of "
+            f"{sorted(k for k in MATMUL_PRECISIONS if k)}, got {v!r}"
+        )
+    return MATMUL_PRECISIONS[v]
+
+
 def is_device_array(x: Any) -> bool:
     """True for device arrays (cupy and anything with __cuda_array_interface__)."""
     return hasattr(x, "__cuda_array_interface__")

@@ -17,7 +17,6 @@ import math
 from typing import Any
 
 from ._args import (
-    MATMUL_PRECISIONS,
     check_copy,
     choice,
     has_internal_overlap,
@@ -25,6 +24,7 @@ from ._args import (
     is_device_array,
     real,
 )
+from ._args import precision as check_precision
 from ._args import step as check_step
 
 try:  # the compiled CUDA module: absent in builds without nvcc (the emulator still works)
@@ -264,12 +264,7 @@ class KernelOps:
         ia, ib = (1, 0) if trans_a else (0, 1), (1, 0) if trans_b else (0, 1)
         m, k = a.shape[ia[0]], a.shape[ia[1]]
         n = b.shape[ib[1]]
-        if not isinstance(precision, (str, type(None))) or precision not in MATMUL_PRECISIONS:
-            raise ValueError(
-                f"precision: expected 'fp32' or 'tf32' (or None for the global "
-                f"set_allow_tf32 flag), got {precision!r}"
-            )
-        prec = MATMUL_PRECISIONS[precision]
+        prec = precision  # a code (check_precision), or None: the global flag
         if prec is None:
             prec = 1 if _allow_tf32 else 0
         if tile not in _TILES:
@@ -317,6 +312,7 @@ class KernelOps:
     ) -> Any:
         """C = alpha * op(a) @ op(b) + beta * C (C is out); any strides. precision="tf32"
         lets float32 use TF32 tensor cores (GPU only; the emulator always computes FP32)."""
+        prec = check_precision(precision, "matmul")
         a = self._input(a, "a", contiguous=False)
         b = self._input(b, "b", dtype=a.dtype, contiguous=False)
         if a.ndim != 2:
@@ -343,7 +339,7 @@ class KernelOps:
         c = out
         if self._overlap(out, a) or self._overlap(out, b):
             c = self.xp().array(out, order="C")  # scratch C, keeping out's values for beta
-        self._gemm(a, trans_a, b, trans_b, c, alpha, beta, precision=precision, tile=tile)
+        self._gemm(a, trans_a, b, trans_b, c, alpha, beta, precision=prec, tile=tile)
         if c is not out:
             out[...] = c
         return out
@@ -363,6 +359,7 @@ class KernelOps:
         only when the activation's backward needs it, else None."""
         self._act_code(act, "linear_forward")
         param = real(param, "linear_forward", "param")
+        prec = check_precision(precision, "linear_forward")
         x = self._input(x, "x", contiguous=False)
         w = self._input(w, "w", dtype=x.dtype, contiguous=False)
         if x.ndim != 2:
@@ -393,7 +390,7 @@ class KernelOps:
                 act=act,
                 param=param,
                 z=z,
-                precision=precision,
+                precision=prec,
                 tile=tile,
             )
         return y, z
