@@ -190,3 +190,35 @@ def test_examples_run(name, expect, capsys):
 def test_train_bad_values_give_a_message_not_a_traceback(capsys):
     assert main(["train", "--lr", "-1", "--epochs", "1", "--no-progress"]) == 2
     assert "deltagrad train:" in capsys.readouterr().err
+
+
+def test_train_pipeline_is_the_estimator(tmp_path, monkeypatch):
+    """run_train (what `deltagrad train` calls) trains dg.models' estimators and reports
+    their numbers; a missing matplotlib gives a message, not an error."""
+    pytest.importorskip("sklearn")
+    import deltagrad._report as report
+    from deltagrad.experiments.train_mlp import load_split, run_train
+    from deltagrad.models import MLPRegressor
+
+    monkeypatch.setattr(report, "pyplot", lambda: None)
+    lines: list[str] = []
+    res = run_train(
+        "diabetes",
+        epochs=2,
+        hidden=[8],
+        seed=4,
+        save=str(tmp_path / "m"),
+        plot=str(tmp_path / "c.png"),
+        progress=False,
+        echo=lines.append,
+    )
+    est = res["estimator"]
+    assert isinstance(est, MLPRegressor) and est.get_params()["seed"] == 4
+    assert res["train_loss"] == est.history_["loss"] and len(res["val_loss"]) == 2
+    X_tr, X_va, X_te, y_tr, y_va, y_te = load_split("diabetes", 4)
+    assert res["r2"] == est.score(X_te, y_te) and res["n_test"] == len(y_te)
+    saved = np.load(res["saved"])
+    assert res["saved"].endswith("m.npz") and saved["_meta.sizes"].tolist() == [10, 8, 1]
+    np.testing.assert_array_equal(saved["_meta.x_mean"], X_tr.mean(axis=0))
+    assert float(saved["_meta.y_std"]) == y_tr.std()
+    assert "plot" not in res and "matplotlib is not installed" in lines[-1]

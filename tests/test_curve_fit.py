@@ -7,7 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from deltagrad.cli import main, run_curve_fit
+from deltagrad.cli import main
+from deltagrad.experiments.curve_fit import run_curve_fit
 
 
 def test_curve_fit_reproduces_bishops_findings(tmp_path):
@@ -50,9 +51,9 @@ def test_curve_fit_cli_prints_tables(tmp_path, capsys):
 
 
 def test_curve_fit_without_matplotlib_prints_tables_only(tmp_path, monkeypatch, capsys):
-    import deltagrad.cli as cli
+    import deltagrad._report as report
 
-    monkeypatch.setattr(cli, "_pyplot", lambda: None)
+    monkeypatch.setattr(report, "pyplot", lambda: None)
     assert main(["curve-fit", "--out", str(tmp_path / "plots")]) == 0
     assert "matplotlib is not installed" in capsys.readouterr().out
     assert not (tmp_path / "plots").exists()
@@ -64,3 +65,36 @@ def test_curve_fit_bad_arguments(capsys):
     assert main(["curve-fit", "--noise", "-1"]) == 2
     assert "noise" in capsys.readouterr().err
     assert main(["curve-fit", "--n", "1"]) == 2
+
+
+def test_curve_fit_library_pieces(tmp_path, monkeypatch):
+    """curve_fit_experiment returns JSON-ready numbers; format_curve_fit prints what
+    run_curve_fit echoes; plot_curve_fit writes nothing without matplotlib."""
+    import json
+
+    from numpy.polynomial import polynomial as P
+
+    import deltagrad._report as report
+    from deltagrad.datasets import make_sinusoidal
+    from deltagrad.experiments import curve_fit_experiment, format_curve_fit, plot_curve_fit
+    from deltagrad.testing import assert_close
+
+    res = curve_fit_experiment(n=15, seed=3, folds=4, penalize_bias=False)
+    json.dumps(res)
+    echoed: list[str] = []
+    again = run_curve_fit(n=15, seed=3, folds=4, penalize_bias=False, echo=echoed.append)
+    assert echoed == [format_curve_fit(res)] and again == res
+    assert "(w_0 not in the penalty)" in echoed[0] and "4-fold" in echoed[0]
+    # E_RMS of M = 3 against a float64 NumPy least-squares fit
+    x, t = make_sinusoidal(15, noise=0.3, seed=3)
+    xt, tt = make_sinusoidal(100, noise=0.3, seed=1003)
+    w = P.polyfit(x, t, 3)
+    assert_close(res["erms_train"][3], np.sqrt(np.mean((P.polyval(x, w) - t) ** 2)), rtol=1e-6)
+    assert_close(res["erms_test"][3], np.sqrt(np.mean((P.polyval(xt, w) - tt) ** 2)), rtol=1e-6)
+    assert res["erms_m9_lambda"]["-inf"]["train"] == res["erms_train"][9]
+    assert [r["n"] for r in res["data_size"]] == [15, 100]  # n = 15 counted once
+    assert len(res["cv_best"]["coef"]) == res["cv_best"]["degree"] + 1
+    assert sum(r["chosen"] for r in res["cv_joint"]) == 1
+    monkeypatch.setattr(report, "pyplot", lambda: None)
+    assert plot_curve_fit(res, str(tmp_path / "plots")) is None
+    assert not (tmp_path / "plots").exists()

@@ -11,10 +11,7 @@ from numpy.polynomial import polynomial as P
 from deltagrad.datasets import make_sinusoidal
 from deltagrad.metrics import rms_error
 from deltagrad.models import PolynomialRegression, polynomial_features
-
-
-def rel_err(a, b):
-    return float(np.max(np.abs(np.asarray(a) - b)) / np.max(np.abs(b)))
+from deltagrad.testing import assert_close
 
 
 @pytest.mark.parametrize(
@@ -24,7 +21,9 @@ def test_lstsq_equals_numpy_polyfit(n, degree):
     x, t = make_sinusoidal(n, seed=n + degree)
     model = PolynomialRegression(degree).fit(x, t)
     assert model.coef_.shape == (degree + 1,)
-    assert rel_err(model.coef_, P.polyfit(x, t, degree)) < 1e-6
+    want = P.polyfit(x, t, degree)
+    # normwise: max|error| <= 1e-6 max|w| (small coefficients need not match to 1e-6 each)
+    assert_close(model.coef_, want, rtol=0.0, atol=1e-6 * np.max(np.abs(want)))
 
 
 def test_m9_on_10_points_interpolates_with_large_coefficients():
@@ -58,7 +57,7 @@ def test_regularized_equals_sklearn_ridge(degree, ln_lambda, penalize_bias):
     lam = math.exp(ln_lambda)
     model = PolynomialRegression(degree, l2=lam, penalize_bias=penalize_bias).fit(x, t)
     expected = _ridge_predictions(x, t, x_new, degree, lam, penalize_bias)
-    assert rel_err(model.predict(x_new), expected) < 1e-6
+    assert_close(model.predict(x_new), expected, rtol=0.0, atol=1e-6 * np.max(np.abs(expected)))
 
 
 def test_penalize_bias_false_leaves_w0_free():
@@ -81,7 +80,7 @@ def test_gd_reaches_the_lstsq_solution(degree, lam, penalize_bias):
         degree, l2=lam, penalize_bias=penalize_bias, solver="gd", max_iter=20000, tol=1e-12
     ).fit(x, t)
     assert gd.gd_backend_ in ("autograd", "numpy")
-    np.testing.assert_allclose(gd.coef_, exact.coef_, rtol=1e-6, atol=1e-8)
+    assert_close(gd.coef_, exact.coef_, rtol=1e-6, atol=1e-8)
 
 
 def test_gd_numpy_fallback_matches(monkeypatch):
@@ -103,7 +102,8 @@ def test_gd_numpy_fallback_matches(monkeypatch):
     x, t = make_sinusoidal(20, seed=3)
     gd = PolynomialRegression(2, l2=0.1, solver="gd", tol=1e-12).fit(x, t)
     assert gd.gd_backend_ == "numpy"
-    np.testing.assert_allclose(gd.coef_, PolynomialRegression(2, l2=0.1).fit(x, t).coef_, rtol=1e-6)
+    want = PolynomialRegression(2, l2=0.1).fit(x, t).coef_
+    assert_close(gd.coef_, want, rtol=1e-6, atol=0.0)
 
 
 def test_predict_shapes_and_score_is_r2():
@@ -186,7 +186,7 @@ def test_mlp_classifier_binary_with_any_labels(rng):
     assert list(clf.classes_) == ["benign", "malignant"]
     assert clf.score(X, labels) > 0.95
     proba = clf.predict_proba(X)
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert_close(proba.sum(axis=1), np.ones(len(X)), rtol=1e-7, atol=0.0)
     z = clf.decision_function(X)
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[(z > 0).astype(int)])
     assert roc_auc(z, y) > 0.98
@@ -239,3 +239,96 @@ def test_mlp_bad_input(rng):
     clf = MLPClassifier(hidden=(4,), epochs=1).fit(X, y)
     with pytest.raises(ValueError, match="features"):
         clf.predict(X[:, :2])
+
+
+def test_mlp_estimator_equals_the_hand_written_pipeline(rng):
+    """fit(X, y, validation_data) is the loop `deltagrad train` used to write by hand:
+    standardize on the training set, reseed, MLP, Adam, dg.train.fit with validation."""
+    import deltagrad as dg
+    from deltagrad import nn, optim
+    from deltagrad.models import MLPClassifier
+    from deltagrad.train import fit
+
+    X, y = _blobs(rng, n=90)
+    Xv, yv = _blobs(rng, n=30)
+    X[:, 3] = 2.5  # a constant column keeps scale 1
+    Xv[:, 3] = 2.5
+    mean, std = X.mean(axis=0), X.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    dg.manual_seed(7)
+    model = nn.MLP([4, 8, 1])
+    opt = optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-3)
+    want = fit(
+        model,
+        nn.BCEWithLogitsLoss(),
+        opt,
+        ((X - mean) / std).astype(np.float32),
+        y.astype(np.float32)[:, None],
+        epochs=4,
+        batch_size=16,
+        validation_data=(((Xv - mean) / std).astype(np.float32), yv.astype(np.float32)[:, None]),
+        progress=False,
+        seed=7,
+    )
+    clf = MLPClassifier(hidden=(8,), lr=1e-2, weight_decay=1e-3, epochs=4, batch_size=16, seed=7)
+    clf.fit(X, y, validation_data=(Xv, yv))
+    np.testing.assert_array_equal(clf.history_["loss"], want["loss"])
+    np.testing.assert_array_equal(clf.history_["val_loss"], want["val_loss"])
+    np.testing.assert_array_equal(clf.x_mean_, mean)
+    np.testing.assert_array_equal(clf.x_scale_, std)
+    for name, p in model.state_dict().items():
+        np.testing.assert_array_equal(clf.model_.state_dict()[name], p)
+
+
+def _bce_with_logits(z, t):
+    return float(np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))))
+
+
+def test_mlp_validation_loss_matches_numpy(rng):
+    from deltagrad.models import MLPClassifier, MLPRegressor
+
+    X, y = _blobs(rng, n=80)
+    Xv, yv = _blobs(rng, n=40)
+    labels, val_labels = np.array([-1, 5])[y], np.array([-1, 5])[yv]
+    clf = MLPClassifier(hidden=(8,), epochs=3, lr=1e-2, seed=0)
+    clf.fit(X, labels, validation_data=(Xv, val_labels))
+    assert len(clf.history_["val_loss"]) == 3
+    z = clf.decision_function(Xv)  # the weights of the last epoch, as its validation saw them
+    assert_close(clf.history_["val_loss"][-1], _bce_with_logits(z, yv), rtol=1e-5, atol=1e-7)
+
+    X3, y3 = _blobs(rng, n=90, k=3)
+    Xv3, yv3 = _blobs(rng, n=30, k=3)
+    clf = MLPClassifier(hidden=(8,), epochs=2, lr=1e-2, seed=0)
+    clf.fit(X3, y3, validation_data=(Xv3, yv3))
+    z = clf.decision_function(Xv3)
+    z = z - z.max(axis=1, keepdims=True)
+    ce = float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(30), yv3]))
+    assert_close(clf.history_["val_loss"][-1], ce, rtol=1e-5, atol=1e-7)
+
+    Xr = rng.uniform(-1, 1, (60, 2))
+    yr = 50 + 10 * Xr[:, 0]
+    Xrv = rng.uniform(-1, 1, (20, 2))
+    yrv = 50 + 10 * Xrv[:, 0]
+    reg = MLPRegressor(hidden=(8,), epochs=3, lr=1e-2, seed=0)
+    reg.fit(Xr, yr, validation_data=(Xrv, yrv[:, None]))
+    mse = float(np.mean(((reg.predict(Xrv) - yrv) / reg.y_scale_) ** 2))  # standardized units
+    assert_close(reg.history_["val_loss"][-1], mse, rtol=1e-5, atol=1e-7)
+
+
+def test_mlp_new_parameters_are_checked(rng):
+    from deltagrad.models import MLPClassifier, MLPRegressor
+
+    X, y = _blobs(rng, n=20)
+    clf = MLPClassifier(hidden=(4,), epochs=1, device="cpu", progress=False)
+    assert {"device", "progress"} <= set(clf.get_params())
+    with pytest.raises(ValueError, match="device"):
+        MLPClassifier(device="tpu").fit(X, y)
+    for bad in (dict(lr=math.inf), dict(lr=0.0), dict(weight_decay=math.nan)):
+        with pytest.raises(ValueError, match="lr|weight_decay"):
+            MLPRegressor(epochs=1, **bad).fit(X, y)
+    with pytest.raises(ValueError, match="not seen"):
+        clf.fit(X, y, validation_data=(X, y + 7))
+    with pytest.raises(ValueError, match="features"):
+        clf.fit(X, y, validation_data=(X[:, :2], y))
+    with pytest.raises(ValueError, match="validation_data: y must have shape"):
+        MLPRegressor(epochs=1).fit(X, y, validation_data=(X, y[:3]))

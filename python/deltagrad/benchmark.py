@@ -28,6 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from . import _report
+from ._report import table
+
 __all__ = ["interleaved", "threads", "run_benchmarks", "nominal_peak_gflops", "SETTLE_SECONDS"]
 
 
@@ -352,8 +355,6 @@ def run_benchmarks(
 
 def format_report(res: dict[str, Any]) -> str:
     """The benchmark results as plain tables."""
-    from .cli import _table
-
     m = res["machine"]
     libs = [k[:-7] for k in res["gemm"][0] if k.endswith("_gflops")]
     lines = [
@@ -367,7 +368,7 @@ def format_report(res: dict[str, Any]) -> str:
         for r in res["gemm"]
     ]
     lines.append(
-        _table(
+        table(
             ["n", *(f"{k} GFLOP/s" for k in libs), "dg / numpy"],
             rows,
             "float32 GEMM C = A @ B (n x n)",
@@ -389,7 +390,7 @@ def format_report(res: dict[str, Any]) -> str:
     ]
     lines += [
         "",
-        _table(
+        table(
             ["activation", "deltagrad GB/s", "numpy GB/s", "dg / copy"],
             rows,
             f"elementwise activation over {act['n_elems']:,} float32 (read + write)",
@@ -402,7 +403,7 @@ def format_report(res: dict[str, Any]) -> str:
         rows.append(["torch", mlp["torch_samples_per_s"]])
     lines += [
         "",
-        _table(
+        table(
             ["library", "samples/s"],
             rows,
             f"MLP {'-'.join(map(str, mlp['sizes']))} training step (Adam, "
@@ -418,9 +419,7 @@ def format_report(res: dict[str, Any]) -> str:
 
 def plot_report(res: dict[str, Any], path: str) -> bool:
     """Three panels (GEMM, activations, MLP) to a PNG; False when matplotlib is missing."""
-    from .cli import _pyplot
-
-    plt = _pyplot()
+    plt = _report.pyplot()
     if plt is None:
         return False
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))

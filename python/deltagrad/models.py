@@ -328,7 +328,17 @@ def _as_X(X: ArrayLike, fn: str) -> np.ndarray:
 
 class _MLPEstimator(BaseEstimator):
     """Shared machinery of MLPClassifier / MLPRegressor: checks, standardization, the
-    network (dg.nn.MLP), the optimizer and dg.train.fit."""
+    network (dg.nn.MLP), the optimizer and dg.train.fit.
+
+    ``standardize=True`` scales every feature to zero mean and unit variance with the
+    training statistics (``x_mean_``, ``x_scale_``; a constant column keeps scale 1).
+    ``optimizer`` is "adam" or "sgd" (momentum 0.9), with ``lr`` and ``weight_decay``.
+    ``seed`` reseeds deltagrad's generator (weight init) and fixes the shuffling.
+    ``device`` ("cpu" or "cuda") is where the network trains and predicts; ``progress``
+    shows dg.train.fit's bar (on a terminal only). ``fit(X, y, validation_data=(X_val,
+    y_val))`` also records the validation loss of every epoch. ``history_`` is the
+    dg.train.History of the last fit (``history_["loss"]``, ``history_["val_loss"]``).
+    """
 
     def __init__(
         self,
@@ -341,6 +351,8 @@ class _MLPEstimator(BaseEstimator):
         batch_size: int | None = 32,
         standardize: bool = True,
         seed: int | None = None,
+        device: str = "cpu",
+        progress: bool = False,
     ) -> None:
         self.hidden = hidden
         self.activation = activation
@@ -351,8 +363,11 @@ class _MLPEstimator(BaseEstimator):
         self.batch_size = batch_size
         self.standardize = standardize
         self.seed = seed
+        self.device = device
+        self.progress = progress
 
     def _check_params(self) -> list[int]:
+        """Checks the constructor's parameters; returns the hidden layer widths."""
         name = type(self).__name__
         hidden = [self.hidden] if isinstance(self.hidden, (int, np.integer)) else self.hidden
         try:
@@ -365,38 +380,69 @@ class _MLPEstimator(BaseEstimator):
             raise ValueError(f"{name}: hidden widths must be >= 1, got {self.hidden!r}")
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"{name}: optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"{name}: lr must be a positive number, got {self.lr!r}")
-        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
-            raise ValueError(f"{name}: weight_decay must be >= 0, got {self.weight_decay!r}")
+        lr, wd = self.lr, self.weight_decay
+        if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+            raise ValueError(f"{name}: lr must be a finite positive number, got {lr!r}")
+        if not (isinstance(wd, (int, float)) and wd >= 0 and math.isfinite(wd)):
+            raise ValueError(f"{name}: weight_decay must be finite and >= 0, got {wd!r}")
         if (
             isinstance(self.epochs, bool)
             or not isinstance(self.epochs, (int, np.integer))
             or self.epochs < 1
         ):
             raise ValueError(f"{name}: epochs must be an int >= 1, got {self.epochs!r}")
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"{name}: device must be 'cpu' or 'cuda', got {self.device!r}")
         return sizes
 
     def _scale(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.x_mean_) / self.x_scale_).astype(np.float32)
 
-    def _train(self, X: ArrayLike, targets_of: Any, n_out: int, loss_fn: Any) -> None:
+    def _on_device(self, a: np.ndarray) -> Any:
+        """``a`` as an array of the estimator's device (numpy on the CPU, cupy on CUDA)."""
+        if self.device == "cpu":
+            return a
+        from .tensor import Tensor
+
+        return Tensor(a, device=self.device).data
+
+    def _train(
+        self,
+        X: ArrayLike,
+        targets_of: Any,
+        n_out: int,
+        loss_fn: Any,
+        validation: tuple[ArrayLike, np.ndarray] | None = None,
+    ) -> None:
+        """Standardize X, build the MLP and the optimizer, run dg.train.fit on the encoded
+        targets; ``validation`` is (X_val, encoded y_val)."""
         from . import nn, optim
         from ._random import manual_seed
         from .train import fit
 
         hidden = self._check_params()
-        Xa = _as_X(X, f"{type(self).__name__}.fit")
+        name = type(self).__name__
+        Xa = _as_X(X, f"{name}.fit")
         if self.standardize:
             self.x_mean_ = Xa.mean(axis=0)
             std = Xa.std(axis=0)
             self.x_scale_ = np.where(std > 0, std, 1.0)
         else:
             self.x_mean_, self.x_scale_ = np.zeros(Xa.shape[1]), np.ones(Xa.shape[1])
+        val = None
+        if validation is not None:
+            Xv = _as_X(validation[0], f"{name}.fit: validation_data")
+            if Xv.shape[1] != Xa.shape[1]:
+                raise ValueError(
+                    f"{name}.fit: validation_data has {Xv.shape[1]} features, X has {Xa.shape[1]}"
+                )
+            val = (self._on_device(self._scale(Xv)), self._on_device(validation[1]))
         if self.seed is not None:
             manual_seed(self.seed)
         self.n_features_in_ = Xa.shape[1]
         self.model_ = nn.MLP([Xa.shape[1], *hidden, n_out], activation=self.activation)
+        if self.device != "cpu":
+            self.model_.to(self.device)
         params = self.model_.parameters()
         opt = (
             optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
@@ -407,11 +453,12 @@ class _MLPEstimator(BaseEstimator):
             self.model_,
             loss_fn,
             opt,
-            self._scale(Xa),
-            targets_of,
+            self._on_device(self._scale(Xa)),
+            self._on_device(targets_of),
             epochs=int(self.epochs),
             batch_size=self.batch_size,
-            progress=False,
+            validation_data=val,
+            progress=bool(self.progress),
             seed=self.seed,
         )
 
@@ -428,9 +475,23 @@ class _MLPEstimator(BaseEstimator):
             )
         self.model_.eval()
         with no_grad():
-            out = self.model_(Tensor(self._scale(Xa))).numpy()
+            out = self.model_(Tensor(self._on_device(self._scale(Xa)))).numpy()
         self.model_.train()
         return np.asarray(out, dtype=np.float64)
+
+
+def _as_y(y: ArrayLike, n: int, fn: str) -> np.ndarray:
+    """y as a vector of length n; accepts (n,) or (n, 1)."""
+    ya = np.asarray(y)
+    if ya.ndim == 2 and ya.shape[1] == 1:
+        ya = ya[:, 0]
+    if ya.ndim != 1 or ya.shape[0] != n:
+        raise ValueError(f"{fn}: y must have shape ({n},), got {ya.shape}")
+    return ya
+
+
+def _n_rows(X: ArrayLike) -> int:
+    return np.asarray(X).shape[0] if np.ndim(X) else 0
 
 
 class MLPClassifier(_MLPEstimator):
@@ -447,22 +508,35 @@ class MLPClassifier(_MLPEstimator):
 
     _estimator_type = "classifier"
 
-    def fit(self, X: ArrayLike, y: ArrayLike) -> MLPClassifier:
+    def _encode(self, y: np.ndarray, fn: str) -> np.ndarray:
+        """Labels -> the training targets: (N, 1) float32 0/1 or (N,) int64 class indices."""
+        if not np.all(np.isin(y, self.classes_)):
+            raise ValueError(f"{fn}: y holds labels not seen in the training set")
+        idx = np.searchsorted(self.classes_, y)
+        if self.classes_.size == 2:
+            return idx.astype(np.float32)[:, None]
+        return idx.astype(np.int64)
+
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, validation_data: tuple[Any, Any] | None = None
+    ) -> MLPClassifier:
+        """Train on (X, y); ``validation_data=(X_val, y_val)`` adds a per-epoch val_loss to
+        ``history_``."""
         from . import nn
 
-        ya = np.asarray(y)
-        if ya.ndim == 2 and ya.shape[1] == 1:
-            ya = ya[:, 0]
-        n = np.asarray(X).shape[0] if np.ndim(X) else 0
-        if ya.ndim != 1 or ya.shape[0] != n:
-            raise ValueError(f"MLPClassifier.fit: y must have shape ({n},), got {ya.shape}")
+        ya = _as_y(y, _n_rows(X), "MLPClassifier.fit")
         self.classes_, idx = np.unique(ya, return_inverse=True)
         if self.classes_.size < 2:
             raise ValueError("MLPClassifier.fit: y must contain at least two classes")
+        val = None
+        if validation_data is not None:
+            Xv, yv = validation_data
+            yv = _as_y(yv, _n_rows(Xv), "MLPClassifier.fit: validation_data")
+            val = (Xv, self._encode(yv, "MLPClassifier.fit: validation_data"))
         if self.classes_.size == 2:
-            self._train(X, idx.astype(np.float32)[:, None], 1, nn.BCEWithLogitsLoss())
+            self._train(X, idx.astype(np.float32)[:, None], 1, nn.BCEWithLogitsLoss(), val)
         else:
-            self._train(X, idx.astype(np.int64), self.classes_.size, nn.CrossEntropyLoss())
+            self._train(X, idx.astype(np.int64), self.classes_.size, nn.CrossEntropyLoss(), val)
         return self
 
     def decision_function(self, X: ArrayLike) -> np.ndarray:
@@ -493,23 +567,35 @@ class MLPClassifier(_MLPEstimator):
 class MLPRegressor(_MLPEstimator):
     """A multilayer perceptron regressor with the scikit-learn interface: one linear output,
     mean squared error, trained by dg.train.fit on standardized features and a standardized
-    target (predictions are mapped back to the original units). ``score`` is R^2."""
+    target (predictions are mapped back to the original units; ``y_mean_``, ``y_scale_``).
+    The losses in ``history_`` are those of the standardized target. ``score`` is R^2."""
 
-    def fit(self, X: ArrayLike, y: ArrayLike) -> MLPRegressor:
+    def _encode(self, y: ArrayLike, fn: str) -> np.ndarray:
+        """Targets -> the standardized (N, 1) float32 the network trains on."""
+        ya = np.asarray(y, dtype=np.float64)
+        if not np.all(np.isfinite(ya)):
+            raise ValueError(f"{fn}: y contains NaN or infinity")
+        return ((ya - self.y_mean_) / self.y_scale_).astype(np.float32)[:, None]
+
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, validation_data: tuple[Any, Any] | None = None
+    ) -> MLPRegressor:
+        """Train on (X, y); ``validation_data=(X_val, y_val)`` adds a per-epoch val_loss to
+        ``history_``."""
         from . import nn
 
-        ya = np.asarray(y, dtype=np.float64)
-        if ya.ndim == 2 and ya.shape[1] == 1:
-            ya = ya[:, 0]
-        n = np.asarray(X).shape[0] if np.ndim(X) else 0
-        if ya.ndim != 1 or ya.shape[0] != n:
-            raise ValueError(f"MLPRegressor.fit: y must have shape ({n},), got {ya.shape}")
+        ya = _as_y(np.asarray(y, dtype=np.float64), _n_rows(X), "MLPRegressor.fit")
         if not np.all(np.isfinite(ya)):
             raise ValueError("MLPRegressor.fit: y contains NaN or infinity")
         self.y_mean_ = float(ya.mean())
         self.y_scale_ = float(ya.std()) or 1.0
         target = ((ya - self.y_mean_) / self.y_scale_).astype(np.float32)[:, None]
-        self._train(X, target, 1, nn.MSELoss())
+        val = None
+        if validation_data is not None:
+            Xv, yv = validation_data
+            yv = _as_y(yv, _n_rows(Xv), "MLPRegressor.fit: validation_data")
+            val = (Xv, self._encode(yv, "MLPRegressor.fit: validation_data"))
+        self._train(X, target, 1, nn.MSELoss(), val)
         return self
 
     def predict(self, X: ArrayLike) -> np.ndarray:
