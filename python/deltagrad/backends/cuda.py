@@ -86,6 +86,10 @@ def get_allow_tf32() -> bool:
     return _allow_tf32
 
 
+class _NO_MODULE:  # noqa: N801  (stands for an absent raw module: empty vocabulary)
+    ACTIVATIONS = SAVES_INPUT = REDUCTIONS = LOSSES = ()
+
+
 class KernelOps:
     """The ops contract over one raw kernel module and one array library."""
 
@@ -95,12 +99,14 @@ class KernelOps:
 
     def __init__(self, raw: Any) -> None:
         self._raw = raw
-        # the kernels' codes: a name's index in the raw module's tuple (empty without a module)
-        self.activations: tuple[str, ...] = tuple(getattr(raw, "ACTIVATIONS", ()))
-        self.saves_input = frozenset(getattr(raw, "SAVES_INPUT", ()))
-        self.reductions: tuple[str, ...] = tuple(getattr(raw, "REDUCTIONS", ()))
+        # The kernels' codes: a name's index in the raw module's tuple (csrc/common/op_names.h).
+        # No raw module (a build without CUDA): no names, and every op raises before a launch.
+        names = raw if raw is not None else _NO_MODULE
+        self.activations: tuple[str, ...] = tuple(names.ACTIVATIONS)
+        self.saves_input = frozenset(names.SAVES_INPUT)
+        self.reductions: tuple[str, ...] = tuple(names.REDUCTIONS)
         self._act_codes = {a: i for i, a in enumerate(self.activations)}
-        self._loss_codes = {k: i for i, k in enumerate(getattr(raw, "LOSSES", ()))}
+        self._loss_codes = {k: i for i, k in enumerate(names.LOSSES)}
 
     # ---- hooks: what differs between the GPU and the emulator --------------------------------
     def xp(self) -> Any:
