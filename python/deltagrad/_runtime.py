@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _cpu
-from ._backend import cuda_module
+from . import _cpu, backends
 from ._random import manual_seed
 from ._version import __version__
 
@@ -38,11 +37,13 @@ def get_num_threads() -> int:
 
 def info() -> dict[str, Any]:
     """What this build of deltagrad is and what it runs on."""
-    cuda = cuda_module()
+    cuda_compiled = backends.cuda_ops() is not None
     cuda_available = False
     cuda_device = None
     cuda_reason = "deltagrad was built without CUDA (nvcc was not found at build time)"
-    if cuda is not None:
+    if cuda_compiled:
+        from .backends import cuda  # noqa: PLC0415  (imported by cuda_ops() above)
+
         cuda_available, cuda_reason = cuda.availability()
         if cuda_available:
             cuda_device = cuda.device_name(0)
@@ -53,7 +54,7 @@ def info() -> dict[str, Any]:
         "num_threads": get_num_threads(),
         "compiler": _cpu.compiler,
         "build": dict(_cpu.build),
-        "cuda_compiled": cuda is not None,
+        "cuda_compiled": cuda_compiled,
         "cuda_available": bool(cuda_available),
         "cuda_device": cuda_device,
         "cuda_status": "available" if cuda_available else cuda_reason,

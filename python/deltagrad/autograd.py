@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import is_cuda_array
+from .backends._args import is_device_array as is_cuda_array
 from .tensor import Tensor, get_array_module, is_grad_enabled, no_grad
 
 __all__ = ["Function", "FunctionCtx"]

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 
 from ._random import get_rng
+from .backends import device_of, to_device
+from .backends._args import is_device_array
 from .tensor import Tensor
 
 __all__ = ["DataLoader"]
@@ -17,7 +19,7 @@ __all__ = ["DataLoader"]
 def _array(x: Any, name: str) -> Any:
     if isinstance(x, Tensor):
         return x.data
-    if hasattr(x, "__cuda_array_interface__") or isinstance(x, np.ndarray):
+    if is_device_array(x) or isinstance(x, np.ndarray):
         return x
     try:
         return np.asarray(x)
@@ -76,11 +78,7 @@ class DataLoader:
     def __iter__(self) -> Iterator[tuple[Any, Any]]:
         n, bs = self.n, self.batch_size
         if self.shuffle:
-            order = (self._rng or get_rng()).permutation(n)
-            if hasattr(self.X, "__cuda_array_interface__"):
-                import cupy
-
-                order = cupy.asarray(order)
+            order = to_device((self._rng or get_rng()).permutation(n), device_of(self.X))
         for b in range(len(self)):
             if self.shuffle:
                 idx = order[b * bs : (b + 1) * bs]

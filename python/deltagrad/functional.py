@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .tensor import Tensor, get_array_module
+from .backends._args import choice, is_device_array
+from .tensor import Tensor, activate, get_array_module
 
 __all__ = [
     "linear",
@@ -43,19 +44,19 @@ ACTIVATIONS = ops.ACTIVATIONS
 # other names F.linear, nn.Linear and nn.MLP accept for an activation; the kernels (dg.ops) know
 # only the name it maps to
 ACTIVATION_ALIASES = {"swish": "silu"}
-_REDUCTIONS = ("mean", "sum", "none")
 
 
 def _tensor(x: Any, name: str) -> Tensor:
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, np.ndarray) or hasattr(x, "__cuda_array_interface__"):
+    if isinstance(x, np.ndarray) or is_device_array(x):
         return Tensor(x)
     raise TypeError(f"{name}: expected a Tensor or an array, got {type(x).__name__}")
 
 
 def _float(x: Tensor, name: str) -> Tensor:
-    if x.data.dtype.kind != "f":  # float16 passes here and gets the kernels' TypeError
+    """For the functions that run no kernel (dropout); the others get dg.ops's dtype check."""
+    if x.data.dtype.kind != "f":
         raise TypeError(f"{name}: expected a float32 or float64 tensor, got dtype {x.dtype}")
     return x
 
@@ -76,14 +77,7 @@ def _activation_name(activation: Any) -> str:
 
 
 def _activate(x: Any, act: str, param: float = 0.0) -> Tensor:
-    x = _float(_tensor(x, act), act)
-    y = ops.activation(x.data, act, param=param)
-    saved_is_y = not ops.saves_input(act)
-
-    def _backward(g: Any) -> None:
-        x._accumulate(ops.activation_backward(g, y if saved_is_y else x.data, act, param=param))
-
-    return Tensor._make(y, (x,), _backward, act)
+    return activate(_tensor(x, act), act, param)
 
 
 def identity(x: Any) -> Tensor:
@@ -140,7 +134,7 @@ def _last_axis(fn: Any, x: Tensor, axis: int) -> tuple[Any, Any]:
 
 
 def _softmax_like(x: Any, axis: int, fwd: Any, bwd: Any, op: str) -> Tensor:
-    x = _float(_tensor(x, op), op)
+    x = _tensor(x, op)
     y, moved = _last_axis(fwd, x, axis)
     xp = get_array_module(x.data)
 
@@ -190,13 +184,11 @@ def linear(
 ) -> Tensor:
     """activation(x @ w.T + b) in one fused kernel; w is (out_features, in_features).
 
-    activation: None / "identity", "relu", "leaky_relu" (negative_slope), "sigmoid", "tanh",
-    "gelu", "gelu_tanh", "softplus", "silu" (alias "swish"). x may have leading batch
-    dimensions: (..., in_features).
+    activation: None (identity), a name of ACTIVATIONS (leaky_relu takes negative_slope) or
+    of ACTIVATION_ALIASES. x may have leading batch dimensions: (..., in_features).
     """
-    x = _float(_tensor(x, "linear: x"), "linear: x")
-    w = _float(_tensor(w, "linear: w"), "linear: w")
-    b = None if b is None else _float(_tensor(b, "linear: b"), "linear: b")
+    x, w = _tensor(x, "linear: x"), _tensor(w, "linear: w")
+    b = None if b is None else _tensor(b, "linear: b")
     act = _activation_name(activation)
     param = float(negative_slope) if act == "leaky_relu" else 0.0
     if w.ndim != 2:
@@ -233,14 +225,14 @@ def linear(
 # ---- losses ---------------------------------------------------------------------------------
 
 
-def _check_reduction(reduction: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction: expected one of {_REDUCTIONS}, got {reduction!r}")
+def _check_reduction(reduction: str, owner: str) -> None:
+    """For nn's loss modules, which check their reduction when built (the functions below
+    leave it to dg.ops)."""
+    choice(reduction, ops.REDUCTIONS, owner, "reduction")
 
 
 def _pair(y: Any, t: Any, name: str) -> tuple[Tensor, Tensor]:
-    y = _float(_tensor(y, f"{name}: input"), f"{name}: input")
-    t = _tensor(t, f"{name}: target")
+    y, t = _tensor(y, f"{name}: input"), _tensor(t, f"{name}: target")
     if t.shape != y.shape:
         raise ValueError(
             f"{name}: target has shape {t.shape}, expected the input's shape {y.shape}"
@@ -279,7 +271,6 @@ def sum_of_squares(y: Any, t: Any) -> Tensor:
 
 def mse_loss(y: Any, t: Any, reduction: str = "mean") -> Tensor:
     """mean((y - t)**2) (or "sum", or "none"). Differentiable in y and t."""
-    _check_reduction(reduction)
     y, t = _pair(y, t, "mse_loss")
     loss, dy = ops.mse_loss(y.data, t.data, reduction)
     return _loss(loss, dy, y, t, "mse_loss", -1.0)
@@ -287,7 +278,6 @@ def mse_loss(y: Any, t: Any, reduction: str = "mean") -> Tensor:
 
 def binary_cross_entropy(p: Any, t: Any, reduction: str = "mean") -> Tensor:
     """-(t log p + (1-t) log(1-p)) on probabilities p; the target is a constant."""
-    _check_reduction(reduction)
     p, t = _pair(p, t, "binary_cross_entropy")
     loss, dp = ops.binary_cross_entropy(p.data, t.data, reduction)
     return _loss(loss, dp, p, None, "binary_cross_entropy")
@@ -296,7 +286,6 @@ def binary_cross_entropy(p: Any, t: Any, reduction: str = "mean") -> Tensor:
 def binary_cross_entropy_with_logits(z: Any, t: Any, reduction: str = "mean") -> Tensor:
     """binary_cross_entropy(sigmoid(z), t) computed stably from logits z; also multi-label
     (z of shape (N, K)). The target is a constant."""
-    _check_reduction(reduction)
     z, t = _pair(z, t, "binary_cross_entropy_with_logits")
     loss, dz = ops.binary_cross_entropy_with_logits(z.data, t.data, reduction)
     return _loss(loss, dz, z, None, "binary_cross_entropy_with_logits")
@@ -304,23 +293,13 @@ def binary_cross_entropy_with_logits(z: Any, t: Any, reduction: str = "mean") ->
 
 def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
     """Softmax cross-entropy of (N, C) logits against int class indices (N,), one fused pass."""
-    _check_reduction(reduction)
-    logits = _float(_tensor(logits, "cross_entropy: logits"), "cross_entropy: logits")
+    logits = _tensor(logits, "cross_entropy: logits")
     tdata = target.data if isinstance(target, Tensor) else target
-    xp = get_array_module(logits.data)
-    tdata = xp.asarray(tdata)
-    if logits.ndim != 2:
-        raise ValueError(f"cross_entropy: logits must be 2-D (N, C), got shape {logits.shape}")
-    if tdata.ndim != 1 or tdata.shape[0] != logits.shape[0]:
+    tdata = get_array_module(logits.data).asarray(tdata)
+    if logits.ndim == 2 and tdata.ndim != 1:  # dg.ops checks the rest (dtypes, rows, range)
         raise ValueError(
             f"cross_entropy: target must be 1-D ({logits.shape[0]},) class "
             f"indices, got shape {tdata.shape}"
         )
-    if tdata.dtype.kind not in "iu":
-        raise TypeError(
-            f"cross_entropy: target must hold integer class indices, got dtype {tdata.dtype}"
-        )
-    if tdata.dtype != np.int64:
-        tdata = tdata.astype(np.int64)
     loss, dlogits = ops.softmax_cross_entropy(logits.data, tdata, reduction)
     return _loss(loss, dlogits, logits, None, "cross_entropy")

@@ -389,7 +389,7 @@ class MLP(Sequential):
 class _Loss(Module):
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
-        F._check_reduction(reduction)
+        F._check_reduction(reduction, type(self).__name__)
         self.reduction = reduction
 
     def extra_repr(self) -> str:

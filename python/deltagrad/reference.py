@@ -8,7 +8,7 @@ clarity and numerical stability, not speed: they are the oracle the kernels are 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -36,17 +36,6 @@ __all__ = [
     "saves_input",
 ]
 
-ACTIVATIONS = (
-    "identity",
-    "relu",
-    "leaky_relu",
-    "sigmoid",
-    "tanh",
-    "gelu",
-    "gelu_tanh",
-    "softplus",
-    "silu",
-)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _GELU_C = 0.044715
 _erf = np.vectorize(math.erf, otypes=[np.float64])
@@ -57,17 +46,6 @@ _py_sum = sum  # the builtin, shadowed below by the reduction op
 
 def _f64(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
-
-
-def saves_input(act: str) -> bool:
-    """True when act's backward needs the input x (or z); False when it needs the output y."""
-    _check_act(act)
-    return act in ("leaky_relu", "gelu", "gelu_tanh", "softplus", "silu")
-
-
-def _check_act(act: str) -> None:
-    if act not in ACTIVATIONS:
-        raise ValueError(f"act: expected one of {ACTIVATIONS}, got {act!r}")
 
 
 def _check_reduction(reduction: str) -> None:
@@ -109,68 +87,96 @@ def _phi_cdf(x: np.ndarray) -> np.ndarray:
     return 0.5 * _erfc(-x / math.sqrt(2.0))
 
 
+def _gelu_tanh_grad(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
+    two_u = 2.0 * _SQRT_2_OVER_PI * x * (1.0 + _GELU_C * x * x)
+    sg, sc = _sigmoid(two_u), _sigmoid(-two_u)
+    du = _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_C * x * x)
+    t = x * (2.0 * sg * sc)
+    return dy * (sg + np.where(t == 0, 0.0, t * du))  # 0 * inf for |x| huge
+
+
+def _silu_grad(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
+    # s + x s (1 - s) with 1 - s = sigmoid(-x) (no cancellation); 0 * inf at x = +-inf
+    sg, sc = _sigmoid(x), _sigmoid(-x)
+    p = sg * sc
+    return dy * (sg + np.where(p == 0, 0.0, x * p))
+
+
+class _Act(NamedTuple):
+    forward: Callable[[np.ndarray, float], np.ndarray]  # (x, param) -> y
+    # (dy, saved, param) -> dx, where saved is x when saves_input, else y
+    backward: Callable[[np.ndarray, np.ndarray, float], np.ndarray]
+    saves_input: bool
+
+
+# Each activation, named once: its reference forward, backward and what its backward takes. The
+# order is the kernels' (ops.ACTIVATIONS, from csrc/common/op_names.h); checked below.
+_ACTS = {
+    "identity": _Act(lambda x, p: x.copy(), lambda dy, y, p: dy.copy(), False),
+    "relu": _Act(
+        lambda x, p: np.where(x > 0, x, np.where(np.isnan(x), x, 0.0)),
+        lambda dy, y, p: np.where(y > 0, dy, 0.0),
+        False,
+    ),
+    "leaky_relu": _Act(
+        lambda x, p: np.where(x > 0, x, p * x),
+        lambda dy, x, p: np.where(x > 0, dy, p * dy),
+        True,
+    ),
+    "sigmoid": _Act(lambda x, p: _sigmoid(x), lambda dy, y, p: dy * y * (1.0 - y), False),
+    "tanh": _Act(lambda x, p: np.tanh(x), lambda dy, y, p: dy * ((1.0 - y) * (1.0 + y)), False),
+    "gelu": _Act(
+        lambda x, p: x * _phi_cdf(x),
+        lambda dy, x, p: dy * (_phi_cdf(x) + x * np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)),
+        True,
+    ),
+    # 0.5 x (1 + tanh u) = x sigmoid(2u): no cancellation in the negative tail
+    "gelu_tanh": _Act(
+        lambda x, p: x * _sigmoid(2.0 * _SQRT_2_OVER_PI * x * (1.0 + _GELU_C * x * x)),
+        lambda dy, x, p: _gelu_tanh_grad(dy, x),
+        True,
+    ),
+    # log(1 + e^x), stable for any x
+    "softplus": _Act(
+        lambda x, p: np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x))),
+        lambda dy, x, p: dy * _sigmoid(x),
+        True,
+    ),
+    # x sigmoid(x); -0 where sigmoid underflows (x = -inf would give -inf * 0 = NaN)
+    "silu": _Act(
+        lambda x, p: np.where(_sigmoid(x) == 0, -0.0, x * _sigmoid(x)),
+        lambda dy, x, p: _silu_grad(dy, x),
+        True,
+    ),
+}
+ACTIVATIONS = tuple(_ACTS)
+
+
+def saves_input(act: str) -> bool:
+    """True when act's backward needs the input x (or z); False when it needs the output y."""
+    return _act(act).saves_input
+
+
+def _act(act: str) -> _Act:
+    if act not in _ACTS:
+        raise ValueError(f"act: expected one of {ACTIVATIONS}, got {act!r}")
+    return _ACTS[act]
+
+
 def activation(x: Any, act: str, *, param: float = 0.0, out: Any = None) -> np.ndarray:
     """act(x) elementwise. param is the negative slope of leaky_relu."""
-    _check_act(act)
-    x = _f64(x)
+    fn = _act(act).forward
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-        if act == "identity":
-            return x.copy()
-        if act == "relu":
-            return np.where(x > 0, x, np.where(np.isnan(x), x, 0.0))
-        if act == "leaky_relu":
-            return np.where(x > 0, x, param * x)
-        if act == "sigmoid":
-            return _sigmoid(x)
-        if act == "tanh":
-            return np.tanh(x)
-        if act == "gelu":
-            return x * _phi_cdf(x)
-        if act == "gelu_tanh":
-            # 0.5 x (1 + tanh u) = x sigmoid(2u): no cancellation in the negative tail
-            return x * _sigmoid(2.0 * _SQRT_2_OVER_PI * x * (1.0 + _GELU_C * x * x))
-        if act == "silu":
-            # x sigmoid(x); -0 where sigmoid underflows (x = -inf would give -inf * 0 = NaN)
-            s = _sigmoid(x)
-            return np.where(s == 0, -0.0, x * s)
-        # softplus = log(1 + e^x), stable for any x
-        return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+        return fn(_f64(x), param)
 
 
 def activation_backward(
     dy: Any, saved: Any, act: str, *, param: float = 0.0, out: Any = None
 ) -> np.ndarray:
-    """dx = dy * act'(x). ``saved`` is y = act(x) for identity, relu, sigmoid, tanh and x for
-    leaky_relu, gelu, gelu_tanh, softplus, silu (saves_input(act))."""
-    _check_act(act)
-    dy, s = _f64(dy), _f64(saved)
+    """dx = dy * act'(x). ``saved`` is x when saves_input(act), else y = act(x)."""
+    fn = _act(act).backward
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-        if act == "identity":
-            return dy.copy()
-        if act == "relu":
-            return np.where(s > 0, dy, 0.0)
-        if act == "leaky_relu":
-            return np.where(s > 0, dy, param * dy)
-        if act == "sigmoid":
-            return dy * s * (1.0 - s)
-        if act == "tanh":
-            return dy * ((1.0 - s) * (1.0 + s))
-        if act == "gelu":
-            pdf = np.exp(-0.5 * s * s) / math.sqrt(2.0 * math.pi)
-            return dy * (_phi_cdf(s) + s * pdf)
-        if act == "gelu_tanh":
-            two_u = 2.0 * _SQRT_2_OVER_PI * s * (1.0 + _GELU_C * s * s)
-            sg, sc = _sigmoid(two_u), _sigmoid(-two_u)
-            du = _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_C * s * s)
-            t = s * (2.0 * sg * sc)
-            term = np.where(t == 0, 0.0, t * du)  # 0 * inf for |x| huge
-            return dy * (sg + term)
-        if act == "silu":
-            # s + x s (1 - s) with 1 - s = sigmoid(-x) (no cancellation); 0 * inf at x = +-inf
-            sg, sc = _sigmoid(s), _sigmoid(-s)
-            p = sg * sc
-            return dy * (sg + np.where(p == 0, 0.0, s * p))
-        return dy * _sigmoid(s)
+        return fn(_f64(dy), _f64(saved), param)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -294,7 +300,7 @@ def linear_forward(
     x: Any, w: Any, b: Any = None, act: str = "identity", param: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(y, z): z = x @ w.T + b, y = act(z); z is returned only when saves_input(act)."""
-    _check_act(act)
+    _act(act)
     x, w = _f64(x), _f64(w)
     z = x @ w.T
     if b is not None:
@@ -419,3 +425,21 @@ def adam_update(
     bc2_sqrt = math.sqrt(1.0 - beta2**step)
     denom = np.sqrt(v) / bc2_sqrt + eps
     param -= (lr / bc1) * m / denom
+
+
+def _check_vocabulary() -> None:
+    """The references cover exactly the kernels' activations, in their order, and agree on
+    which backward takes the input (the kernels' list: ops.ACTIVATIONS, from op_names.h)."""
+    from . import ops  # noqa: PLC0415
+
+    want = {a for a in ops.ACTIVATIONS if ops.saves_input(a)}
+    if ACTIVATIONS != ops.ACTIVATIONS or {a for a in _ACTS if saves_input(a)} != want:
+        raise ImportError(
+            f"deltagrad.reference: its activations {ACTIVATIONS} (saving the input: "
+            f"{sorted(a for a in _ACTS if saves_input(a))}) differ from the kernels' "
+            f"{ops.ACTIVATIONS} (saving the input: {sorted(want)}): add each new activation's "
+            "reference to _ACTS"
+        )
+
+
+_check_vocabulary()

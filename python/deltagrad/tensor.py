@@ -24,7 +24,9 @@ from typing import Any, Callable
 import numpy as np
 
 from . import ops
-from ._backend import is_cuda_array
+from .backends import to_device
+from .backends._args import is_device_array as is_cuda_array
+from .backends._args import norm_axes
 
 __all__ = ["Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "get_array_module"]
 
@@ -72,30 +74,6 @@ def get_array_module(x: Any) -> Any:
     return np
 
 
-def _import_cupy() -> Any:
-    try:
-        import cupy
-    except ImportError as e:
-        raise RuntimeError(
-            "device 'cuda' needs cupy, which is not installed (pip install cupy-cuda13x)"
-        ) from e
-    try:
-        n = cupy.cuda.runtime.getDeviceCount()
-    except Exception as e:  # no driver, no device
-        raise RuntimeError(f"device 'cuda' is not available: {e}") from e
-    if n == 0:
-        raise RuntimeError("device 'cuda' is not available: no CUDA GPU was found")
-    return cupy
-
-
-def _to_device(x: Any, device: str) -> Any:
-    if device == "cpu":
-        return x.get() if is_cuda_array(x) else x
-    if device == "cuda":
-        return x if is_cuda_array(x) else _import_cupy().asarray(x)
-    raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
-
-
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -104,18 +82,6 @@ def _graph_freed(g: Any) -> None:
         "trying to backward through the graph a second time: its saved values were freed by "
         "the first backward(); call backward(retain_graph=True) the first time to keep them"
     )
-
-
-def _reduced_axes(axis: Any, ndim: int) -> tuple[int, ...]:
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    out = []
-    for a in axes:
-        if not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(int(a) % max(ndim, 1))
-    return tuple(sorted(set(out)))
 
 
 def _unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
@@ -172,7 +138,7 @@ class Tensor:
             if dtype is None and not isinstance(data, np.ndarray) and arr.dtype == np.float64:
                 arr = arr.astype(np.float32)  # Python floats default to float32, as in torch
         if device is not None:
-            arr = _to_device(arr, device)
+            arr = to_device(arr, device)
         self.data = arr
         self.grad: Any = None
         self.requires_grad = False
@@ -515,10 +481,10 @@ class Tensor:
             out = out.astype(dtype)
         if device is not None and device != out.device:
             src = out.device
-            a = _to_device(out.data, device)
+            a = to_device(out.data, device)
 
             def _backward(g: Any) -> None:
-                parent._accumulate(_to_device(g, src))
+                parent._accumulate(to_device(g, src))
 
             parent = out
             out = Tensor._make(a, (parent,), _backward, "to", saves=())
@@ -721,7 +687,7 @@ class Tensor:
     # ---- reductions ------------------------------------------------------------------------
 
     def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        axes = _reduced_axes(axis, self.ndim)
+        axes = norm_axes(axis, self.ndim, "sum")
         out_data = ops.sum(self.data, axis=axes, keepdims=keepdims)
 
         def _backward(g: Any) -> None:
@@ -733,7 +699,7 @@ class Tensor:
         return Tensor._make(out_data, (self,), _backward, "sum", saves=())
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        axes = _reduced_axes(axis, self.ndim)
+        axes = norm_axes(axis, self.ndim, "mean")
         count = math.prod(self.shape[i] for i in axes) if self.ndim else 1
         out_data = ops.mean(self.data, axis=axes, keepdims=keepdims)
 
@@ -745,7 +711,7 @@ class Tensor:
 
         return Tensor._make(out_data, (self,), _backward, "mean", saves=())
 
-    # ---- elementwise math (the activations live in deltagrad.functional) -------------------
+    # ---- elementwise math (the other activations are in deltagrad.functional) --------------
 
     def exp(self) -> Tensor:
         xp = get_array_module(self.data)
@@ -765,19 +731,25 @@ class Tensor:
         return Tensor._make(xp.log(self.data), (self,), _backward, "log")
 
     def relu(self) -> Tensor:
-        from .functional import relu
-
-        return relu(self)
+        return activate(self, "relu")
 
     def sigmoid(self) -> Tensor:
-        from .functional import sigmoid
-
-        return sigmoid(self)
+        return activate(self, "sigmoid")
 
     def tanh(self) -> Tensor:
-        from .functional import tanh
+        return activate(self, "tanh")
 
-        return tanh(self)
+
+def activate(x: Tensor, act: str, param: float = 0.0) -> Tensor:
+    """act(x) (one of ops.ACTIVATIONS) as a graph node: one kernel forward, and a backward
+    that saves x or y as ops.saves_input(act) says. functional's activations are built on it."""
+    y = ops.activation(x.data, act, param=param)
+    saved = x.data if ops.saves_input(act) else y
+
+    def _backward(g: Any) -> None:
+        x._accumulate(ops.activation_backward(g, saved, act, param=param))
+
+    return Tensor._make(y, (x,), _backward, act)
 
 
 # ids of the gradient arrays leaves took over during the current backward(), so that two

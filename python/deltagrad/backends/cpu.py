@@ -1,0 +1,74 @@
+"""The CPU backend of ``dg.ops``: the compiled ``_cpu`` module (AVX2 / AVX-512 kernels).
+
+Its bindings validate every argument themselves (csrc/bindings, the authority for the CPU) and
+release the GIL while a kernel runs; this module re-exports them under the ops contract's names
+(backends.cuda.OPS), adding only matmul's ``precision`` keyword, which the CPU ignores (it always
+computes in full precision).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._cpu import (
+    ACTIVATIONS,
+    LOSSES,
+    REDUCTIONS,
+    SAVES_INPUT,
+    activation,
+    activation_backward,
+    adam_update,
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    linear_backward,
+    linear_forward,
+    log_softmax,
+    log_softmax_backward,
+    mse_loss,
+    reduce_sum,
+    sgd_update,
+    softmax,
+    softmax_backward,
+    softmax_cross_entropy,
+    sum_of_squares,
+)
+from .._cpu import matmul as matmul_positional  # (a, b, trans_a, trans_b, alpha, beta, out)
+
+__all__ = [
+    "ACTIVATIONS",
+    "SAVES_INPUT",
+    "LOSSES",
+    "REDUCTIONS",
+    "matmul",
+    "activation",
+    "activation_backward",
+    "softmax",
+    "log_softmax",
+    "softmax_backward",
+    "log_softmax_backward",
+    "softmax_cross_entropy",
+    "sum_of_squares",
+    "mse_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "linear_forward",
+    "linear_backward",
+    "reduce_sum",
+    "sgd_update",
+    "adam_update",
+]
+
+
+def matmul(
+    a: Any,
+    b: Any,
+    *,
+    trans_a: bool = False,
+    trans_b: bool = False,
+    alpha: float = 1.0,
+    beta: float = 0.0,
+    out: Any = None,
+    precision: Any = None,
+) -> Any:
+    """The binding's matmul; precision is accepted (checked by dg.ops) and ignored."""
+    return matmul_positional(a, b, trans_a, trans_b, alpha, beta, out)

@@ -1,0 +1,906 @@
+"""The CUDA backend of ``dg.ops``: validates device arrays and launches the csrc/cuda kernels.
+
+``KernelOps`` implements the ops contract of docs/ARCHITECTURE.md once, over a raw kernel
+module with the launch API of csrc/cuda/bind_raw.h: ``_cuda`` (kernels on the GPU, cupy arrays,
+``CudaOps`` here) or ``_simt`` (the same kernels in the SIMT emulator on numpy arrays,
+backends/simt.py). It checks dtypes, shapes, contiguity and aliasing, allocates outputs, and
+passes addresses, element strides and the current stream to the kernels. The activation, loss
+and reduction codes are the raw module's ACTIVATIONS / LOSSES / REDUCTIONS (csrc/common/
+op_names.h). cupy is imported on first use, so this module imports (and ``availability()``
+answers) on machines without cupy or a GPU.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+from ._args import (
+    check_copy,
+    choice,
+    has_internal_overlap,
+    hyper,
+    is_device_array,
+    real,
+)
+from ._args import precision as check_precision
+from ._args import step as check_step
+
+try:  # the compiled CUDA module: absent in builds without nvcc (the emulator still works)
+    from .. import _cuda
+except ImportError as _e:  # pragma: no cover - depends on the build
+    _cuda = None
+    CUDA_IMPORT_ERROR = str(_e)
+else:
+    CUDA_IMPORT_ERROR = ""
+
+__all__ = [
+    "KernelOps",
+    "CudaOps",
+    "ops",
+    "OPS",
+    "availability",
+    "device_name",
+    "device_count",
+    "set_allow_tf32",
+    "get_allow_tf32",
+]
+
+# The ops contract: the methods every backend (the _cpu module, KernelOps) provides under these
+# names, with dg.ops's signatures. sum / mean / sum_to_shape are built by dg.ops on reduce_sum.
+OPS = (
+    "matmul",
+    "linear_forward",
+    "linear_backward",
+    "activation",
+    "activation_backward",
+    "softmax",
+    "log_softmax",
+    "softmax_backward",
+    "log_softmax_backward",
+    "softmax_cross_entropy",
+    "sum_of_squares",
+    "mse_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "reduce_sum",
+    "sgd_update",
+    "adam_update",
+)
+_TILES = {"auto": 0, "large": 1, "small": 2}
+_SEGMENT = 4096  # csrc/cuda/ops_impl.cuh kSegment
+_MAX_PARTIALS = 1 << 16
+
+_allow_tf32 = False
+
+
+def set_allow_tf32(flag: bool) -> None:
+    """Let float32 matmuls on the GPU use TF32 tensor cores when precision=None (like torch's
+    allow_tf32; default off). No effect on the CPU, on float64, or in a build without CUDA."""
+    global _allow_tf32
+    _allow_tf32 = bool(flag)
+
+
+def get_allow_tf32() -> bool:
+    return _allow_tf32
+
+
+class _NO_MODULE:  # noqa: N801  (stands for an absent raw module: empty vocabulary)
+    ACTIVATIONS = SAVES_INPUT = REDUCTIONS = LOSSES = ()
+
+
+class KernelOps:
+    """The ops contract over one raw kernel module and one array library."""
+
+    device = "cuda"
+    array_type_name = "cupy.ndarray"
+    check_targets_on_host = False  # see softmax_cross_entropy
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        # The kernels' codes: a name's index in the raw module's tuple (csrc/common/op_names.h).
+        # No raw module (a build without CUDA): no names, and every op raises before a launch.
+        names = raw if raw is not None else _NO_MODULE
+        self.activations: tuple[str, ...] = tuple(names.ACTIVATIONS)
+        self.saves_input = frozenset(names.SAVES_INPUT)
+        self.reductions: tuple[str, ...] = tuple(names.REDUCTIONS)
+        self._act_codes = {a: i for i, a in enumerate(self.activations)}
+        self._loss_codes = {k: i for i, k in enumerate(names.LOSSES)}
+
+    # ---- hooks: what differs between the GPU and the emulator --------------------------------
+    def xp(self) -> Any:
+        import cupy  # noqa: PLC0415  (lazy: cupy is optional and slow to import)
+
+        return cupy
+
+    def _is_array(self, x: Any) -> bool:
+        return is_device_array(x)
+
+    def _as_array(self, x: Any) -> Any:
+        xp = self.xp()
+        return x if isinstance(x, xp.ndarray) else xp.asarray(x)  # zero-copy for CAI objects
+
+    def _ptr(self, x: Any) -> int:
+        return int(x.data.ptr)
+
+    def _stream(self) -> int:
+        return int(self.xp().cuda.get_current_stream().ptr)
+
+    def _call(self, name: str, arrays: list[Any], *args: Any) -> None:
+        getattr(self._raw, name)(*args)
+
+    # ---- validation --------------------------------------------------------------------------
+    def _input(self, x: Any, name: str, dtype: Any = None, contiguous: bool = True) -> Any:
+        """A float32/float64 device array; non-contiguous (when contiguous), misaligned and
+        byte-swapped views are copied explicitly; a broadcast view too large to copy is a
+        ValueError."""
+        if not self._is_array(x):
+            got = "None" if x is None else type(x).__name__
+            raise TypeError(
+                f"{name}: expected a {self.array_type_name}, got {got}"
+                f" (move it to the {self.device} device first)"
+            )
+        x = self._as_array(x)
+        xp = self.xp()
+        swapped = x.dtype.kind == "f" and not x.dtype.isnative
+        if x.dtype not in (xp.float32, xp.float64) and not swapped:
+            raise TypeError(f"{name}: expected dtype float32 or float64, got {x.dtype}")
+        if (
+            dtype is not None
+            and x.dtype != dtype
+            and not (swapped and x.dtype.itemsize == xp.dtype(dtype).itemsize)
+        ):
+            raise TypeError(
+                f"{name}: expected dtype {xp.dtype(dtype).name} (the dtype of the "
+                f"first argument), got {x.dtype}"
+            )
+        if (
+            swapped
+            or (contiguous and not x.flags.c_contiguous)
+            or self._ptr(x) % x.itemsize
+            or any(s % x.itemsize for s in x.strides)
+        ):
+            check_copy(x, name)
+            # a real copy: ascontiguousarray would return a misaligned contiguous x unchanged
+            x = xp.array(x, dtype=x.dtype.newbyteorder("=") if swapped else None, order="C")
+        return x
+
+    def _output(
+        self,
+        out: Any,
+        shape: tuple[int, ...],
+        dtype: Any,
+        name: str = "out",
+        contiguous: bool = True,
+    ) -> Any:
+        """A caller's output buffer: right type, dtype, shape, writable. Never copied."""
+        xp = self.xp()
+        if out is None:
+            return xp.empty(shape, dtype=dtype)
+        if not self._is_array(out):
+            raise TypeError(f"{name}: expected a {self.array_type_name}, got {type(out).__name__}")
+        out = self._as_array(out)
+        if out.dtype != dtype:
+            raise TypeError(f"{name}: expected dtype {xp.dtype(dtype).name}, got {out.dtype}")
+        if tuple(out.shape) != tuple(shape):
+            raise ValueError(f"{name}: expected shape {tuple(shape)}, got {tuple(out.shape)}")
+        if not getattr(out.flags, "writeable", True):
+            raise ValueError(f"{name}: expected a writable array, got a read-only one")
+        if contiguous and not out.flags.c_contiguous:
+            raise ValueError(f"{name}: expected a C-contiguous array")
+        if any(s % out.itemsize for s in out.strides) or self._ptr(out) % out.itemsize:
+            raise ValueError(
+                f"{name}: expected an aligned array (address and strides multiples of the item "
+                f"size {out.itemsize}), got strides {tuple(out.strides)}"
+            )
+        if has_internal_overlap(out):
+            raise ValueError(
+                f"{name}: expected an array whose elements do not overlap, got a view with "
+                f"strides {tuple(out.strides)} that maps several elements to one address"
+            )
+        return out
+
+    def _check_inplace(self, out: Any, *inputs: Any) -> None:
+        """An elementwise output may be exactly one of its inputs (in place) or disjoint."""
+        for x in inputs:
+            if self._overlap(out, x) and not (
+                self._ptr(out) == self._ptr(x) and x.flags.c_contiguous
+            ):
+                raise ValueError(
+                    "out: shares memory with an input without being exactly that input; "
+                    "elementwise ops may only write in place (out is the input) or to disjoint "
+                    "memory"
+                )
+
+    def _check_disjoint(self, *named: tuple[str, Any]) -> None:
+        for i, (an, a) in enumerate(named):
+            for bn, b in named[i + 1 :]:
+                if a is not None and b is not None and self._overlap(a, b):
+                    raise ValueError(f"{an} and {bn}: must not share memory")
+
+    def _extent(self, x: Any) -> tuple[int, int]:
+        lo = hi = self._ptr(x)
+        if x.size == 0:
+            return lo, lo
+        for n, s in zip(x.shape, x.strides):
+            span = (n - 1) * s
+            if span < 0:
+                lo += span
+            else:
+                hi += span
+        return lo, hi + x.itemsize
+
+    def _overlap(self, a: Any, b: Any) -> bool:
+        (alo, ahi), (blo, bhi) = self._extent(a), self._extent(b)
+        return alo < bhi and blo < ahi and alo != ahi and blo != bhi
+
+    @staticmethod
+    def _dtype_code(x: Any) -> int:
+        return 0 if x.itemsize == 4 else 1
+
+    def _act_code(self, act: str, op: str) -> int:
+        return self._act_codes[choice(act, self.activations, op, "act")]
+
+    def _reduction(self, reduction: str, op: str) -> str:
+        return choice(reduction, self.reductions, op, "reduction")
+
+    def _estride(self, x: Any, dim: int) -> int:
+        return int(x.strides[dim] // x.itemsize)
+
+    # ---- GEMM and the fused linear layer -----------------------------------------------------
+    def _gemm(
+        self,
+        a: Any,
+        trans_a: bool,
+        b: Any,
+        trans_b: bool,
+        c: Any,
+        alpha: float,
+        beta: float,
+        *,
+        bias: Any = None,
+        act: str = "identity",
+        param: float = 0.0,
+        z: Any = None,
+        precision: Any = None,
+        tile: str = "auto",
+        extra: tuple[Any, ...] = (),
+    ) -> None:
+        ia, ib = (1, 0) if trans_a else (0, 1), (1, 0) if trans_b else (0, 1)
+        m, k = a.shape[ia[0]], a.shape[ia[1]]
+        n = b.shape[ib[1]]
+        prec = precision  # a code (check_precision), or None: the global flag
+        if prec is None:
+            prec = 1 if _allow_tf32 else 0
+        if tile not in _TILES:
+            raise ValueError(f"tile: expected one of {sorted(_TILES)}, got {tile!r}")
+        arrays = [a, b, c, *(x for x in (bias, z) if x is not None), *extra]
+        self._call(
+            "gemm",
+            arrays,
+            self._dtype_code(c),
+            m,
+            n,
+            k,
+            self._ptr(a),
+            self._estride(a, ia[0]),
+            self._estride(a, ia[1]),
+            self._ptr(b),
+            self._estride(b, ib[0]),
+            self._estride(b, ib[1]),
+            self._ptr(c),
+            self._estride(c, 0),
+            self._estride(c, 1),
+            float(alpha),
+            float(beta),
+            self._ptr(bias) if bias is not None else 0,
+            self._act_code(act, "linear_forward"),
+            float(param),
+            self._ptr(z) if z is not None else 0,
+            prec if c.itemsize == 4 else 0,
+            _TILES[tile],
+            self._stream(),
+        )
+
+    def matmul(
+        self,
+        a: Any,
+        b: Any,
+        *,
+        trans_a: bool = False,
+        trans_b: bool = False,
+        alpha: float = 1.0,
+        beta: float = 0.0,
+        out: Any = None,
+        precision: Any = None,
+        tile: str = "auto",
+    ) -> Any:
+        """C = alpha * op(a) @ op(b) + beta * C (C is out); any strides. precision="tf32"
+        lets float32 use TF32 tensor cores (GPU only; the emulator always computes FP32)."""
+        prec = check_precision(precision, "matmul")
+        a = self._input(a, "a", contiguous=False)
+        b = self._input(b, "b", dtype=a.dtype, contiguous=False)
+        if a.ndim != 2:
+            raise ValueError(f"a: expected a 2-D array, got shape {tuple(a.shape)}")
+        if b.ndim != 2:
+            raise ValueError(f"b: expected a 2-D array, got shape {tuple(b.shape)}")
+        m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
+        kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
+        if k != kb:
+            raise ValueError(
+                f"matmul: inner dimensions differ: op(a) is {m}x{k} (a has shape "
+                f"{tuple(a.shape)}{', trans_a=True' if trans_a else ''}), op(b) is "
+                f"{kb}x{n} (b has shape {tuple(b.shape)}"
+                f"{', trans_b=True' if trans_b else ''})"
+            )
+        alpha, beta = real(alpha, "matmul", "alpha"), real(beta, "matmul", "beta")
+        if out is None and beta != 0.0:
+            raise ValueError(
+                f"beta: must be 0 when out is None (beta scales the values in out), got {beta}"
+            )
+        out = self._output(out, (m, n), a.dtype, contiguous=False)
+        if m == 0 or n == 0:
+            return out
+        c = out
+        if self._overlap(out, a) or self._overlap(out, b):
+            c = self.xp().array(out, order="C")  # scratch C, keeping out's values for beta
+        self._gemm(a, trans_a, b, trans_b, c, alpha, beta, precision=prec, tile=tile)
+        if c is not out:
+            out[...] = c
+        return out
+
+    def linear_forward(
+        self,
+        x: Any,
+        w: Any,
+        b: Any = None,
+        act: str = "identity",
+        param: float = 0.0,
+        *,
+        precision: Any = None,
+        tile: str = "auto",
+    ) -> tuple[Any, Any]:
+        """(y, z): y = act(x @ w.T + b) in one GEMM with a fused epilogue; z = x @ w.T + b
+        only when the activation's backward needs it, else None."""
+        self._act_code(act, "linear_forward")
+        param = real(param, "linear_forward", "param")
+        prec = check_precision(precision, "linear_forward")
+        x = self._input(x, "x", contiguous=False)
+        w = self._input(w, "w", dtype=x.dtype, contiguous=False)
+        if x.ndim != 2:
+            raise ValueError(
+                f"x: expected a 2-D array (batch, in_features), got shape {tuple(x.shape)}"
+            )
+        if w.ndim != 2 or w.shape[1] != x.shape[1]:
+            raise ValueError(
+                f"w: expected shape (out_features, {x.shape[1]}), got {tuple(w.shape)}"
+            )
+        if b is not None:
+            b = self._input(b, "b", dtype=x.dtype)
+            if tuple(b.shape) != (w.shape[0],):
+                raise ValueError(f"b: expected shape ({w.shape[0]},), got {tuple(b.shape)}")
+        xp = self.xp()
+        y = xp.empty((x.shape[0], w.shape[0]), dtype=x.dtype)
+        z = xp.empty_like(y) if act in self.saves_input else None
+        if y.size:
+            self._gemm(
+                x,
+                False,
+                w,
+                True,
+                y,
+                1.0,
+                0.0,
+                bias=b,
+                act=act,
+                param=param,
+                z=z,
+                precision=prec,
+                tile=tile,
+            )
+        return y, z
+
+    def linear_backward(
+        self,
+        dy: Any,
+        x: Any,
+        w: Any,
+        saved: Any,
+        act: str,
+        param: float = 0.0,
+        need_dx: bool = True,
+        has_bias: bool = True,
+    ) -> tuple[Any, Any, Any]:
+        """(dx or None, dw, db or None) of y = act(x @ w.T + b); saved is z for the
+        activations in saves_input and y for the others (ignored for identity)."""
+        self._act_code(act, "linear_backward")
+        dy = self._input(dy, "dy")
+        x = self._input(x, "x", dtype=dy.dtype, contiguous=False)
+        w = self._input(w, "w", dtype=dy.dtype, contiguous=False)
+        for name, arr in (("x", x), ("w", w), ("dy", dy)):
+            if arr.ndim != 2:
+                raise ValueError(f"{name}: expected a 2-D array, got shape {tuple(arr.shape)}")
+        if w.shape[1] != x.shape[1]:
+            raise ValueError(
+                f"w: expected shape (out_features, {x.shape[1]}) to match x of shape "
+                f"{tuple(x.shape)}, got {tuple(w.shape)}"
+            )
+        mb, nout = x.shape[0], w.shape[0]
+        if tuple(dy.shape) != (mb, nout):
+            raise ValueError(f"dy: expected shape {(mb, nout)}, got {tuple(dy.shape)}")
+        if act != "identity" and saved is None:
+            need = "z (the pre-activation)" if act in self.saves_input else "y (the output)"
+            raise ValueError(f"saved: activation {act!r} needs {need}, got None")
+        dz = dy if act == "identity" else self.activation_backward(dy, saved, act, param=param)
+        xp = self.xp()
+        dx = xp.empty((mb, x.shape[1]), dtype=dy.dtype) if need_dx else None
+        if dx is not None and dx.size:
+            self._gemm(dz, False, w, False, dx, 1.0, 0.0)
+        dw = xp.empty(w.shape, dtype=dy.dtype)
+        if dw.size:
+            self._gemm(dz, True, x, False, dw, 1.0, 0.0)
+        db = None
+        if has_bias:
+            db = xp.empty((nout,), dtype=dy.dtype)
+            self._reduce(dz, 1, mb, nout, db, 1.0)
+        return dx, dw, db
+
+    # ---- elementwise -------------------------------------------------------------------------
+    def activation(self, x: Any, act: str, *, param: float = 0.0, out: Any = None) -> Any:
+        code = self._act_code(act, "activation")
+        param = real(param, "activation", "param")
+        x = self._input(x, "x")
+        out = self._output(out, x.shape, x.dtype)
+        self._check_inplace(out, x)
+        self._call(
+            "activation",
+            [x, out],
+            self._dtype_code(x),
+            x.size,
+            self._ptr(x),
+            self._ptr(out),
+            code,
+            float(param),
+            self._stream(),
+        )
+        return out
+
+    def activation_backward(
+        self, dy: Any, saved: Any, act: str, *, param: float = 0.0, out: Any = None
+    ) -> Any:
+        code = self._act_code(act, "activation_backward")
+        param = real(param, "activation_backward", "param")
+        dy = self._input(dy, "dy")
+        saved = self._input(saved, "saved", dtype=dy.dtype)
+        if saved.shape != dy.shape:
+            raise ValueError(
+                f"saved: expected shape {tuple(dy.shape)} (the shape of dy), got "
+                f"{tuple(saved.shape)}"
+            )
+        out = self._output(out, dy.shape, dy.dtype)
+        self._check_inplace(out, dy, saved)
+        self._call(
+            "activation_backward",
+            [dy, saved, out],
+            self._dtype_code(dy),
+            dy.size,
+            self._ptr(dy),
+            self._ptr(saved),
+            self._ptr(out),
+            code,
+            float(param),
+            self._stream(),
+        )
+        return out
+
+    # ---- softmax family ----------------------------------------------------------------------
+    def _rows(self, x: Any, name: str) -> tuple[int, int]:
+        if x.ndim < 1:
+            raise ValueError(f"{name}: expected at least 1 dimension, got a 0-d array")
+        cols = x.shape[-1]
+        return (x.size // cols if cols else 0), cols
+
+    def _softmax(self, x: Any, out: Any, log: bool) -> Any:
+        x = self._input(x, "x")
+        rows, cols = self._rows(x, "x")
+        out = self._output(out, x.shape, x.dtype)
+        self._check_inplace(out, x)
+        self._call(
+            "softmax",
+            [x, out],
+            self._dtype_code(x),
+            rows,
+            cols,
+            self._ptr(x),
+            self._ptr(out),
+            log,
+            self._stream(),
+        )
+        return out
+
+    def softmax(self, x: Any, out: Any = None) -> Any:
+        return self._softmax(x, out, False)
+
+    def log_softmax(self, x: Any, out: Any = None) -> Any:
+        return self._softmax(x, out, True)
+
+    def _softmax_backward(self, dy: Any, y: Any, out: Any, log: bool) -> Any:
+        dy = self._input(dy, "dy")
+        y = self._input(y, "y", dtype=dy.dtype)
+        if y.shape != dy.shape:
+            raise ValueError(f"y: expected shape {tuple(dy.shape)}, got {tuple(y.shape)}")
+        rows, cols = self._rows(dy, "dy")
+        out = self._output(out, dy.shape, dy.dtype)
+        self._check_inplace(out, dy, y)
+        self._call(
+            "softmax_backward",
+            [dy, y, out],
+            self._dtype_code(dy),
+            rows,
+            cols,
+            self._ptr(dy),
+            self._ptr(y),
+            self._ptr(out),
+            log,
+            self._stream(),
+        )
+        return out
+
+    def softmax_backward(self, dy: Any, y: Any, out: Any = None) -> Any:
+        return self._softmax_backward(dy, y, out, False)
+
+    def log_softmax_backward(self, dy: Any, y: Any, out: Any = None) -> Any:
+        return self._softmax_backward(dy, y, out, True)
+
+    # ---- losses ------------------------------------------------------------------------------
+    def _reduce_loss(self, per: Any, reduction: str) -> Any:
+        if reduction == "none":
+            return per
+        xp = self.xp()
+        loss = xp.empty((), dtype=per.dtype)
+        n = per.size
+        scale = 1.0 if reduction == "sum" else (1.0 / n if n else math.nan)
+        self._reduce(per, 1, n, 1, loss, scale)
+        return loss
+
+    def softmax_cross_entropy(
+        self, logits: Any, target: Any, reduction: str = "mean"
+    ) -> tuple[Any, Any]:
+        """(loss, dlogits) in one fused pass; target holds int class indices.
+
+        Out-of-range targets: ValueError where checking is free (host arrays, the emulator);
+        on the GPU the check would cost a device synchronization per call, so instead the
+        kernel writes NaN into that row's loss and dlogits (torch raises a device-side assert).
+        """
+        reduction = self._reduction(reduction, "softmax_cross_entropy")
+        logits = self._input(logits, "logits")
+        if logits.ndim != 2:
+            raise ValueError(
+                f"logits: expected a 2-D array (batch, classes), got shape {tuple(logits.shape)}"
+            )
+        xp = self.xp()
+        if not self._is_array(target):
+            got = "None" if target is None else type(target).__name__
+            raise TypeError(
+                f"target: expected a {self.array_type_name} of class indices, got {got}"
+            )
+        target = self._as_array(target)
+        if target.dtype.kind not in "iu":
+            raise TypeError(
+                f"target: expected an integer dtype (class indices), got {target.dtype}"
+            )
+        rows, cols = logits.shape
+        if tuple(target.shape) != (rows,):
+            raise ValueError(f"target: expected shape ({rows},), got {tuple(target.shape)}")
+        if (
+            target.dtype.kind == "u"
+            and target.dtype.itemsize == 8
+            and rows
+            and self.check_targets_on_host
+            and int(target.max()) > 2**63 - 1
+        ):
+            raise ValueError(  # the int64 cast below would wrap it to a negative index
+                f"target: class index {int(target.max())} is out of range [0, {cols})"
+            )
+        target = xp.ascontiguousarray(target, dtype=xp.int64)
+        if rows and cols == 0:
+            raise ValueError(
+                f"logits: expected at least one class, got shape {tuple(logits.shape)}"
+            )
+        if rows and self.check_targets_on_host:
+            lo, hi = int(target.min()), int(target.max())
+            if lo < 0 or hi >= cols:
+                bad = lo if lo < 0 else hi
+                raise ValueError(f"target: class index {bad} is out of range [0, {cols})")
+        per = xp.empty((rows,), dtype=logits.dtype)
+        dlogits = xp.empty_like(logits)
+        scale = 1.0 / rows if (reduction == "mean" and rows) else 1.0
+        self._call(
+            "softmax_xent",
+            [logits, target, per, dlogits],
+            self._dtype_code(logits),
+            rows,
+            cols,
+            self._ptr(logits),
+            self._ptr(target),
+            self._ptr(per),
+            self._ptr(dlogits),
+            scale,
+            self._stream(),
+        )
+        return self._reduce_loss(per, reduction), dlogits
+
+    def _pointwise_loss(self, kind: str, y: Any, t: Any, reduction: str, yname: str) -> Any:
+        y = self._input(y, yname)
+        xp = self.xp()
+        if self._is_array(t):
+            t = self._as_array(t)
+        elif t is not None and not isinstance(t, (str, bytes)):
+            t = xp.asarray(t)  # a list or a scalar
+        t = self._input(t, "t")
+        if t.dtype != y.dtype:  # one dtype per call, as the CPU ops
+            raise TypeError(
+                f"t: expected dtype {y.dtype.name} (the dtype of {yname}), got {t.dtype}"
+            )
+        if t.shape != y.shape:
+            raise ValueError(
+                f"t: expected shape {tuple(y.shape)} (the shape of {yname}), got {tuple(t.shape)}"
+            )
+        per = xp.empty_like(y)
+        grad = xp.empty_like(y)
+        n = y.size
+        scale = 1.0 / n if (reduction == "mean" and n) else 1.0
+        self._call(
+            "pointwise_loss",
+            [y, t, per, grad],
+            self._dtype_code(y),
+            n,
+            self._loss_codes[kind],
+            self._ptr(y),
+            self._ptr(t),
+            self._ptr(per),
+            self._ptr(grad),
+            scale,
+            self._stream(),
+        )
+        return self._reduce_loss(per, reduction), grad
+
+    def sum_of_squares(self, y: Any, t: Any) -> tuple[Any, Any]:
+        """(0.5 * sum((y - t)**2), y - t)."""
+        return self._pointwise_loss("sum_of_squares", y, t, "sum", "y")
+
+    def mse_loss(self, y: Any, t: Any, reduction: str = "mean") -> tuple[Any, Any]:
+        return self._pointwise_loss("mse", y, t, self._reduction(reduction, "mse_loss"), "y")
+
+    def binary_cross_entropy(self, p: Any, t: Any, reduction: str = "mean") -> tuple[Any, Any]:
+        reduction = self._reduction(reduction, "binary_cross_entropy")
+        return self._pointwise_loss("bce", p, t, reduction, "p")
+
+    def binary_cross_entropy_with_logits(
+        self, z: Any, t: Any, reduction: str = "mean"
+    ) -> tuple[Any, Any]:
+        reduction = self._reduction(reduction, "binary_cross_entropy_with_logits")
+        return self._pointwise_loss("bce_with_logits", z, t, reduction, "z")
+
+    # ---- reductions --------------------------------------------------------------------------
+    def _reduce(self, x: Any, outer: int, n: int, inner: int, y: Any, scale: float) -> None:
+        # A few long rows: scratch for the kernel's two-pass reduction (one partial per 4096).
+        parts = -(-n // _SEGMENT) if inner == 1 else 0
+        work = None
+        if parts >= 2 and outer * parts <= _MAX_PARTIALS:
+            work = self.xp().empty((outer * parts,), dtype=x.dtype)
+        arrays = [x, y] if work is None else [x, y, work]
+        self._call(
+            "reduce_sum",
+            arrays,
+            self._dtype_code(x),
+            outer,
+            n,
+            inner,
+            self._ptr(x),
+            self._ptr(y),
+            float(scale),
+            0 if work is None else self._ptr(work),
+            0 if work is None else work.size,
+            self._stream(),
+        )
+
+    def reduce_sum(self, x: Any, start: int, stop: int, scale: float = 1.0) -> Any:
+        """scale * x summed over the consecutive axes [start, stop): the primitive dg.ops
+        builds sum / mean from. Returns shape x.shape[:start] + x.shape[stop:]."""
+        x = self._input(x, "x")
+        if not isinstance(start, int) or not isinstance(stop, int):
+            raise TypeError(f"start, stop: expected ints, got {start!r}, {stop!r}")
+        if not 0 <= start <= stop <= x.ndim:
+            raise ValueError(f"reduce_sum: axes [{start}, {stop}) out of range for {x.ndim}-D x")
+        shape = tuple(x.shape)
+        y = self.xp().empty(shape[:start] + shape[stop:], dtype=x.dtype)
+        outer, inner = math.prod(shape[:start]), math.prod(shape[stop:])
+        if y.size:
+            self._reduce(x, outer, math.prod(shape[start:stop]), inner, y, scale)
+        return y
+
+    # ---- optimizers --------------------------------------------------------------------------
+    def _state(self, x: Any, like: Any, name: str) -> Any:
+        """An optimizer buffer updated in place: same shape and dtype, contiguous, writable."""
+        return self._output(x, like.shape, like.dtype, name=name)
+
+    def sgd_update(
+        self,
+        param: Any,
+        grad: Any,
+        buf: Any,
+        *,
+        lr: float,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        dampening: float = 0.0,
+        first_step: bool = False,
+    ) -> None:
+        """torch.optim.SGD's step for one parameter, in place (buf may be None when
+        momentum is 0; first_step=True sets buf = g, as torch's first momentum step)."""
+        param = self._state(param, self._input(param, "param", contiguous=False), "param")
+        grad = self._input(grad, "grad", dtype=param.dtype)
+        if grad.shape != param.shape:
+            raise ValueError(f"grad: expected shape {tuple(param.shape)}, got {tuple(grad.shape)}")
+        op = "sgd_update"
+        lr, momentum = real(lr, op, "lr"), real(momentum, op, "momentum")
+        weight_decay, dampening = (
+            real(weight_decay, op, "weight_decay"),
+            real(dampening, op, "dampening"),
+        )
+        hyper(lr, op, "lr", "a learning rate >= 0")
+        hyper(momentum, op, "momentum", "momentum >= 0")
+        hyper(weight_decay, op, "weight_decay", "weight_decay >= 0")
+        if math.isnan(dampening):
+            raise ValueError(f"dampening: expected a number, got {dampening}")
+        if buf is None and momentum != 0.0:
+            raise ValueError("buf: momentum != 0 needs a momentum buffer, got None")
+        if nesterov and (momentum <= 0.0 or dampening != 0.0):
+            raise ValueError("nesterov: requires momentum > 0 and dampening == 0 (as torch)")
+        arrays = [param, grad]
+        if buf is not None:
+            buf = self._state(buf, param, "buf") if momentum != 0.0 else None
+        if buf is not None:
+            arrays.append(buf)
+        self._check_disjoint(("param", param), ("grad", grad), ("buf", buf))
+        self._call(
+            "sgd_update",
+            arrays,
+            self._dtype_code(param),
+            param.size,
+            self._ptr(param),
+            self._ptr(grad),
+            self._ptr(buf) if buf is not None else 0,
+            float(lr),
+            float(momentum),
+            float(weight_decay),
+            bool(nesterov),
+            float(dampening),
+            bool(first_step),
+            self._stream(),
+        )
+
+    def adam_update(
+        self,
+        param: Any,
+        grad: Any,
+        m: Any,
+        v: Any,
+        *,
+        step: int,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        decoupled: bool = False,
+    ) -> None:
+        """torch.optim.Adam's step (AdamW when decoupled) for one parameter, in place."""
+        op = "adam_update"
+        step = check_step(step, op)
+        lr, eps = real(lr, op, "lr"), real(eps, op, "eps")
+        beta1, beta2 = real(beta1, op, "beta1"), real(beta2, op, "beta2")
+        weight_decay = real(weight_decay, op, "weight_decay")
+        hyper(lr, op, "lr", "a learning rate >= 0")
+        hyper(beta1, op, "beta1", "a value in [0, 1)", hi=1.0)
+        hyper(beta2, op, "beta2", "a value in [0, 1)", hi=1.0)
+        hyper(eps, op, "eps", "eps >= 0")
+        hyper(weight_decay, op, "weight_decay", "weight_decay >= 0")
+        param = self._state(param, self._input(param, "param", contiguous=False), "param")
+        grad = self._input(grad, "grad", dtype=param.dtype)
+        if grad.shape != param.shape:
+            raise ValueError(f"grad: expected shape {tuple(param.shape)}, got {tuple(grad.shape)}")
+        m = self._state(m, param, "m")
+        v = self._state(v, param, "v")
+        self._check_disjoint(("param", param), ("grad", grad), ("m", m), ("v", v))
+        self._call(
+            "adam_update",
+            [param, grad, m, v],
+            self._dtype_code(param),
+            param.size,
+            self._ptr(param),
+            self._ptr(grad),
+            self._ptr(m),
+            self._ptr(v),
+            int(step),
+            float(lr),
+            float(beta1),
+            float(beta2),
+            float(eps),
+            float(weight_decay),
+            bool(decoupled),
+            self._stream(),
+        )
+
+
+def _named(fn: Any) -> Any:
+    """fn, with its name put in front of the TypeError / ValueError messages it raises:
+    "matmul: out: expected ..., got ..." (as the CPU bindings do)."""
+    op = fn.__name__
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (TypeError, ValueError) as e:
+            if type(e) in (TypeError, ValueError) and e.args and isinstance(e.args[0], str):
+                if not e.args[0].startswith(op + ":"):
+                    e.args = (f"{op}: {e.args[0]}", *e.args[1:])
+            raise
+
+    return wrapper
+
+
+for _op in OPS:
+    setattr(KernelOps, _op, _named(getattr(KernelOps, _op)))
+
+
+class CudaOps(KernelOps):
+    """KernelOps on the GPU (cupy arrays); raises RuntimeError, saying why, without a GPU."""
+
+    _available = False  # once a device answered, it stays usable for the process
+
+    def xp(self) -> Any:
+        if not self._available:  # before cupy is imported: say why CUDA cannot be used
+            ok, reason = availability()
+            if not ok:
+                raise RuntimeError(f"CUDA is not available: {reason}")
+            try:
+                import cupy  # noqa: F401, PLC0415
+            except ImportError as e:
+                raise RuntimeError(
+                    f"CUDA is not available: cupy is not installed ({e}); pip install "
+                    "'deltagrad[gpu]' or cupy-cuda13x"
+                ) from None
+            CudaOps._available = True
+        return super().xp()
+
+    def _call(self, name: str, arrays: list[Any], *args: Any) -> None:
+        if not self._available:
+            ok, reason = availability()
+            if not ok:
+                raise RuntimeError(f"CUDA is not available: {reason}")
+            CudaOps._available = True
+        getattr(self._raw, name)(*args)
+
+
+ops = CudaOps(_cuda)  # with _cuda None, every op raises before touching it
+
+
+def availability() -> tuple[bool, str]:
+    """(True, "") when a CUDA device can be used, else (False, the reason)."""
+    if _cuda is None:
+        return False, f"deltagrad was built without CUDA ({CUDA_IMPORT_ERROR})"
+    ok, reason = _cuda.availability()
+    return bool(ok), str(reason)
+
+
+def device_name(index: int = 0) -> str:
+    return str(_cuda.device_name(index))
+
+
+def device_count() -> int:
+    return int(_cuda.device_count())
