@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _opcheck import DTYPES, RTOL, SPECIALS, assert_close, sample
 
 import deltagrad as dg
 from deltagrad import ops
 from deltagrad import reference as ref
+from deltagrad.testing import DTYPES, RTOL, SPECIALS, assert_close, sample
 
 ACTS = ops.ACTIVATIONS
 SHAPES = [(0,), (1,), (7,), (1001,), (3, 5, 17), (70001,)]

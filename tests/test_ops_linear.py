@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _opcheck import DTYPES, RTOL, assert_close, sample
 
 from deltagrad import ops
 from deltagrad import reference as ref
+from deltagrad.testing import DTYPES, RTOL, assert_close, sample
 
 SHAPES = [(0, 3, 4), (1, 1, 1), (5, 7, 3), (33, 17, 9), (64, 100, 70), (3, 0, 5), (4, 5, 0)]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _opcheck import DTYPES, RTOL, assert_close, sample
 
 from deltagrad import ops
 from deltagrad import reference as ref
+from deltagrad.testing import DTYPES, RTOL, assert_close, sample
 
 REDUCTIONS = ("mean", "sum", "none")
 SHAPES = [(0,), (1,), (17,), (5, 3), (70001,)]

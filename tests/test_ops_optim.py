@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _opcheck import DTYPES, RTOL, assert_close, sample
 
 from deltagrad import ops
 from deltagrad import reference as ref
+from deltagrad.testing import DTYPES, RTOL, assert_close, sample
 
 SGD_CASES = [
     dict(momentum=0.0, weight_decay=0.0, nesterov=False, dampening=0.0),

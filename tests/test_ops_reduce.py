@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _opcheck import DTYPES, RTOL, assert_close, sample
 
 from deltagrad import ops
 from deltagrad import reference as ref
+from deltagrad.testing import DTYPES, RTOL, assert_close, sample
 
 CASES = [
     ((0,), None),

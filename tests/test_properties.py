@@ -29,12 +29,12 @@ from contextlib import contextmanager
 import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
-from _opcheck import RTOL, TINY, assert_close
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deltagrad import _cpu, ops
 from deltagrad import reference as ref
+from deltagrad.testing import RTOL, TINY, assert_close
 
 try:
     from deltagrad import _simt_ops
