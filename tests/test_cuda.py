@@ -14,6 +14,7 @@ import pytest
 
 import deltagrad as dg
 from deltagrad import _backend
+from deltagrad.testing import assert_close
 
 INFO = dg.info()
 needs_gpu = pytest.mark.skipif(
@@ -99,14 +100,6 @@ def _simt():
     return _simt_ops.ops
 
 
-def _close(got, want, rtol, atol):
-    cp = _cp()
-    got = cp.asnumpy(got) if isinstance(got, cp.ndarray) else np.asarray(got)
-    np.testing.assert_allclose(
-        np.asarray(got, np.float64), np.asarray(want, np.float64), rtol=rtol, atol=atol
-    )
-
-
 TOL = {np.float32: (1e-4, 1e-5), np.float64: (1e-10, 1e-12)}
 SHAPES = [(1, 1, 1), (7, 5, 3), (129, 65, 33), (300, 257, 130), (1024, 1024, 512)]
 if os.environ.get("DG_SANITIZER"):  # under compute-sanitizer (bench/gpu_check.sh)
@@ -133,7 +126,7 @@ def test_gpu_matmul(rng, dtype, trans_a, trans_b):
         assert isinstance(c, cp.ndarray)
         want = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b)
         rtol, atol = TOL[dtype]
-        _close(c, want, rtol, atol * k * 10)
+        assert_close(c, want, rtol=rtol, atol=atol * k * 10, equal_nan=True)
 
 
 @pytest.mark.cuda
@@ -207,7 +200,7 @@ def test_gpu_ops_match_emulator(rng, dtype):
             if wv is None:
                 assert gv is None, name
             else:
-                _close(gv, wv, rtol * 10, atol * 100)
+                assert_close(gv, wv, rtol=rtol * 10, atol=atol * 100, equal_nan=True)
 
 
 @pytest.mark.cuda
@@ -225,7 +218,7 @@ def test_gpu_linear_backward_and_optimizers(rng, dtype):
     want = emu.linear_backward(dy, x, w, y, "tanh")
     got = cuda.linear_backward(cp.asarray(dy), cp.asarray(x), cp.asarray(w), cp.asarray(y), "tanh")
     for gv, wv in zip(got, want):
-        _close(gv, wv, rtol * 10, atol * 1000)
+        assert_close(gv, wv, rtol=rtol * 10, atol=atol * 1000, equal_nan=True)
     p, gr = rng.standard_normal(1000).astype(dtype), rng.standard_normal(1000).astype(dtype)
     pc, bufc, mc, vc = (
         cp.asarray(p),
@@ -238,7 +231,7 @@ def test_gpu_linear_backward_and_optimizers(rng, dtype):
     emu.sgd_update(pe, gr, bufe, lr=0.1, momentum=0.9, nesterov=True)
     cuda.adam_update(pc, cp.asarray(gr), mc, vc, step=1, weight_decay=0.01, decoupled=True)
     emu.adam_update(pe, gr, me, ve, step=1, weight_decay=0.01, decoupled=True)
-    _close(pc, pe, rtol * 10, atol * 10)
+    assert_close(pc, pe, rtol=rtol * 10, atol=atol * 10, equal_nan=True)
 
 
 @pytest.mark.cuda
@@ -250,7 +243,9 @@ def test_gpu_honours_the_current_stream(rng):
     with s:
         c = dg.ops.matmul(a, a)
     s.synchronize()
-    _close(c, cp.asnumpy(a).astype(np.float64) @ cp.asnumpy(a), 1e-4, 1e-2)
+    assert_close(
+        c, cp.asnumpy(a).astype(np.float64) @ cp.asnumpy(a), rtol=1e-4, atol=1e-2, equal_nan=True
+    )
 
 
 @pytest.mark.cuda

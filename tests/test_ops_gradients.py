@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from deltagrad import ops
+from deltagrad.testing import assert_close
 
 
 def numeric_grad(f, x, eps=1e-6):
@@ -25,10 +26,6 @@ def numeric_grad(f, x, eps=1e-6):
     return g
 
 
-def _close(got, want):
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
-
-
 @pytest.mark.parametrize("act", ops.ACTIVATIONS)
 def test_activation_backward_is_the_derivative(isa, act, rng):
     x = rng.standard_normal((4, 5)) * 2
@@ -37,7 +34,13 @@ def test_activation_backward_is_the_derivative(isa, act, rng):
     y = ops.activation(x, act, param=0.1)
     saved = x if ops.saves_input(act) else y
     got = ops.activation_backward(w, saved, act, param=0.1)
-    _close(got, numeric_grad(lambda v: float(np.sum(ops.activation(v, act, param=0.1) * w)), x))
+    assert_close(
+        got,
+        numeric_grad(lambda v: float(np.sum(ops.activation(v, act, param=0.1) * w)), x),
+        rtol=1e-5,
+        atol=1e-7,
+        equal_nan=True,
+    )
 
 
 @pytest.mark.parametrize("log", [False, True])
@@ -47,7 +50,13 @@ def test_softmax_backward_is_the_derivative(isa, log, rng):
     fwd = ops.log_softmax if log else ops.softmax
     y = fwd(x)
     got = ops.log_softmax_backward(w, y) if log else ops.softmax_backward(w, y)
-    _close(got, numeric_grad(lambda v: float(np.sum(fwd(v) * w)), x))
+    assert_close(
+        got,
+        numeric_grad(lambda v: float(np.sum(fwd(v) * w)), x),
+        rtol=1e-5,
+        atol=1e-7,
+        equal_nan=True,
+    )
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -74,7 +83,13 @@ def test_loss_gradient_is_the_derivative(isa, loss, reduction, rng):
     fn = getattr(ops, loss)
     call = (lambda v: fn(v, t)) if loss == "sum_of_squares" else (lambda v: fn(v, t, reduction))
     _, got = call(y)
-    _close(got, numeric_grad(lambda v: float(np.sum(call(v)[0])), y))
+    assert_close(
+        got,
+        numeric_grad(lambda v: float(np.sum(call(v)[0])), y),
+        rtol=1e-5,
+        atol=1e-7,
+        equal_nan=True,
+    )
 
 
 @pytest.mark.parametrize("act", ops.ACTIVATIONS)
@@ -88,6 +103,6 @@ def test_linear_backward_is_the_derivative(isa, act, rng):
     y, z = ops.linear_forward(x, w, b, act, 0.1)
     saved = z if ops.saves_input(act) else y
     dx, dw, db = ops.linear_backward(dy, x, w, saved, act, 0.1)
-    _close(dx, numeric_grad(lambda v: f(v, w, b), x))
-    _close(dw, numeric_grad(lambda v: f(x, v, b), w))
-    _close(db, numeric_grad(lambda v: f(x, w, v), b))
+    assert_close(dx, numeric_grad(lambda v: f(v, w, b), x), rtol=1e-5, atol=1e-7, equal_nan=True)
+    assert_close(dw, numeric_grad(lambda v: f(x, v, b), w), rtol=1e-5, atol=1e-7, equal_nan=True)
+    assert_close(db, numeric_grad(lambda v: f(x, w, v), b), rtol=1e-5, atol=1e-7, equal_nan=True)

@@ -208,7 +208,7 @@ def assert_close(
     actual: Any,
     expected: Any,
     dtype: Any = None,
-    rtol: float | None = None,
+    rtol: float | dict[Any, float] | None = None,
     atol: Any = None,
     *,
     scale: float | None = None,
@@ -228,8 +228,10 @@ def assert_close(
     infinity, and 2 * tiny(dtype) is added to the bound (denormal results). Without a dtype:
     rtol 1e-5, atol 1e-8, equal_nan False.
     atol may be an array (broadcast to expected's shape): a per-element error bound, e.g.
-    rtol * |x| @ |w| for a dot product. scale: adds rtol * scale to atol, llm.c's form
-    tol = rtol * (scale + |expected|) for a sum of about `scale` terms.
+    rtol * |x| @ |w| for a dot product; an element of it that is inf or NaN (a bound formed
+    from an infinite input) counts as 0, so it never waves a result through. With a dtype,
+    rtol and atol may be dicts {dtype: value} (per-dtype overrides). scale: adds rtol * scale to
+    atol, llm.c's form tol = rtol * (scale + |expected|) for a sum of about `scale` terms.
     Raises AssertionError naming `name` (or `what`), the count of bad elements, the worst
     index and both values."""
     label = what if what is not None else name
@@ -237,6 +239,10 @@ def assert_close(
         dtype = np.dtype(dtype)
         if dtype not in RTOL:
             raise ValueError(f"assert_close: dtype must be float32 or float64, got {dtype}")
+        if isinstance(rtol, dict):
+            rtol = _ByDtype({np.dtype(k): v for k, v in rtol.items()})[dtype]
+        if isinstance(atol, dict):
+            atol = _ByDtype({np.dtype(k): v for k, v in atol.items()})[dtype]
         rtol = RTOL[dtype] if rtol is None else rtol
         atol = 0.0 if atol is None else atol
         equal_nan = True if equal_nan is None else equal_nan
@@ -247,8 +253,13 @@ def assert_close(
         rtol = 1e-5 if rtol is None else rtol
         atol = 1e-8 if atol is None else atol
         equal_nan = False if equal_nan is None else equal_nan
+    if isinstance(rtol, dict) or isinstance(atol, dict):
+        raise TypeError("assert_close: per-dtype rtol / atol need a dtype")
     if scale is not None:
         atol = atol + rtol * scale
+    if np.ndim(atol):  # a bound formed from an infinite or NaN input must not wave a result
+        with np.errstate(invalid="ignore"):  # through: such an element counts as exact
+            atol = np.where(np.isfinite(atol), atol, 0.0)
     with np.errstate(invalid="ignore", over="ignore"):
         msg = _mismatch(actual, expected, atol=atol, rtol=rtol, equal_nan=equal_nan, dtype=dtype)
     if msg is not None:
