@@ -44,6 +44,8 @@ __all__ = [
     "device_context",
     "to_device",
     "to_numpy",
+    "call_on",
+    "GPU_RTOL",
     "sample",
     "DTYPES",
     "RTOL",
@@ -264,6 +266,22 @@ def assert_close(
         msg = _mismatch(actual, expected, atol=atol, rtol=rtol, equal_nan=equal_nan, dtype=dtype)
     if msg is not None:
         raise AssertionError(f"{label}: {msg}")
+
+
+# The tolerance the CUDA kernels' tests hold every device to (llm.c's): relative rtol, plus
+# rtol * scale absolute for a result summed over about `scale` terms.
+GPU_RTOL = {np.float32: 1.6e-5, np.float64: 8e-13}
+
+
+def call_on(device: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """fn(*args, **kwargs) with every numpy array argument moved to `device` (to_device), the
+    result brought back to numpy (to_numpy). For ops that return their result; an op that
+    updates an argument in place must be given device arrays and read back explicitly."""
+    args = tuple(to_device(a, device) if isinstance(a, np.ndarray) else a for a in args)
+    kwargs = {
+        k: to_device(v, device) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()
+    }
+    return to_numpy(fn(*args, **kwargs))
 
 
 # ---- test data ---------------------------------------------------------------------------------
