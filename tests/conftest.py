@@ -10,6 +10,7 @@ lacks it). A test taking both runs every ISA on "cpu" and once (isa None) on the
 
 `@pytest.mark.per_device(shape={"cpu": [...], "simt": [...]})`: per-device values of an
 argument (the emulator is slow: small shapes there); "cuda" takes "cpu"'s list unless given.
+Several arguments at once: `@pytest.mark.per_device("shape,axis", {"cpu": [(s, a), ...], ...})`.
 """
 
 from __future__ import annotations
@@ -47,24 +48,26 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     if "device" in _parametrized(metafunc):
         return
-    lists: dict[str, dict[str, list]] = {}
+    lists: list[tuple[list[str], dict[str, list]]] = []
     for mark in metafunc.definition.iter_markers("per_device"):
-        lists.update(mark.kwargs)
+        lists += [([name], per_dev) for name, per_dev in mark.kwargs.items()]
+        if mark.args:
+            lists.append(([a.strip() for a in mark.args[0].split(",")], mark.args[1]))
     with_isa = "isa" in fixtures
-    argnames = ["device"] + (["isa"] if with_isa else []) + list(lists)
+    argnames = ["device"] + (["isa"] if with_isa else []) + [n for names, _ in lists for n in names]
     rows = []
     for dev in testing.available_devices():
         marks = [getattr(pytest.mark, dev)] if dev in ("simt", "cuda") else []
         combos: list[list] = [[dev]]
         if with_isa:
             combos = [c + [isa] for c in combos for isa in (ISAS if dev == "cpu" else (None,))]
-        for arg, per_dev in lists.items():
+        for names, per_dev in lists:
             values = per_dev.get(dev, per_dev["cpu"] if dev == "cuda" else None)
             if values is None:
-                raise ValueError(f"per_device({arg}=...): no list for device {dev!r}")
-            combos = [c + [v] for c in combos for v in values]
+                raise ValueError(f"per_device({','.join(names)}): no list for device {dev!r}")
+            combos = [c + (list(v) if len(names) > 1 else [v]) for c in combos for v in values]
         for c in combos:
-            ids = [str(v) for v in c if v is not None or False]
+            ids = [str(v) for v in c if v is not None]
             rows.append(pytest.param(*c, marks=marks, id="-".join(ids)))
     metafunc.parametrize(argnames, rows, indirect=["device"] + (["isa"] if with_isa else []))
 
