@@ -114,23 +114,6 @@ if os.environ.get("DG_SANITIZER"):  # under compute-sanitizer (bench/gpu_check.s
 
 @pytest.mark.cuda
 @needs_gpu
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("trans_a", [False, True])
-@pytest.mark.parametrize("trans_b", [False, True])
-def test_gpu_matmul(rng, dtype, trans_a, trans_b):
-    cp = _cp()
-    for m, n, k in SHAPES:
-        a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
-        b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
-        c = dg.ops.matmul(cp.asarray(a), cp.asarray(b), trans_a=trans_a, trans_b=trans_b)
-        assert isinstance(c, cp.ndarray)
-        want = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b)
-        rtol, atol = TOL[dtype]
-        assert_close(c, want, rtol=rtol, atol=atol * k * 10, equal_nan=True)
-
-
-@pytest.mark.cuda
-@needs_gpu
 def test_gpu_matmul_tf32(rng):
     cp = _cp()
     cuda = _backend.cuda_module()
