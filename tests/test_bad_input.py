@@ -1,7 +1,7 @@
 """Bad input at the binding edge: every case gets a clear exception or the right answer.
 
 One table of bad-input cases (CASES), run on the CPU ops (dg.ops) and, where the op exists,
-on the SIMT emulator's ops (the CUDA ops contract, _cuda_ops.KernelOps). Each case names the
+on the SIMT emulator's ops (the CUDA ops contract, KernelOps). Each case names the
 exception type and a regex that the message must match: the op, the argument, what was
 expected and what came ("<op>: <argument>: expected ..., got ..."). A case that raised
 nothing, the wrong type, or an unclear message fails.
@@ -25,12 +25,9 @@ import pytest
 import deltagrad as dg
 from deltagrad import _cpu
 from deltagrad import reference as R
-from deltagrad.testing import assert_close
+from deltagrad.testing import assert_close, cuda_module, simt_ops
 
-try:
-    from deltagrad._simt_ops import ops as SIMT
-except ImportError:  # pragma: no cover - the _simt module is built by every configuration
-    SIMT = None
+SIMT = simt_ops()  # None when the _simt module is not built (every configuration builds it)
 
 CPU = dg.ops
 GIB = 1 << 30
@@ -906,7 +903,7 @@ CASES: list[Case] = [
     Case(
         "numpy-to-cuda-ops",
         "devices",
-        lambda o: __import__("deltagrad._cuda_ops", fromlist=["x"]).activation(f32(3), "relu"),
+        lambda o: cuda_module().activation(f32(3), "relu"),
         TypeError,
         r"activation: x: expected a cupy.ndarray, got ndarray \(move it to the cuda "
         r"device first\)",

@@ -27,12 +27,9 @@ import pytest
 
 import deltagrad as dg
 from deltagrad import reference as R
-from deltagrad.testing import assert_close
+from deltagrad.testing import assert_close, simt_ops
 
-try:
-    from deltagrad._simt_ops import ops as SIMT
-except ImportError:  # pragma: no cover - the _simt module is built by every configuration
-    SIMT = None
+SIMT = simt_ops()  # None when the _simt module is not built (every configuration builds it)
 
 ops = dg.ops
 ACTS = [a for a in ops.ACTIVATIONS]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import deltagrad as dg
-from deltagrad import _backend
+from deltagrad import testing
 from deltagrad.testing import assert_close
 
 INFO = dg.info()
@@ -26,7 +26,7 @@ needs_gpu = pytest.mark.skipif(
 
 
 def test_info_reports_cuda_build_and_availability():
-    cuda = _backend.cuda_module()
+    cuda = testing.cuda_ops()
     assert INFO["cuda_compiled"] is (cuda is not None)
     assert isinstance(INFO["cuda_available"], bool)
     if cuda is not None:
@@ -38,15 +38,15 @@ def test_info_reports_cuda_build_and_availability():
 @pytest.mark.skipif(INFO["cuda_available"], reason="a GPU is available here")
 def test_asking_for_cuda_without_a_gpu_says_why():
     with pytest.raises(RuntimeError, match="CUDA is not available: .+"):
-        _backend.to_device(np.ones(3), "cuda")
+        testing.backend_module().to_device(np.ones(3), "cuda")
     with pytest.raises(RuntimeError, match="CUDA is not available"):
-        _backend.require_cuda()
-    assert _backend.to_device(np.ones(2), "cpu").tolist() == [1.0, 1.0]
+        testing.backend_module().require_cuda()
+    assert testing.backend_module().to_device(np.ones(2), "cpu").tolist() == [1.0, 1.0]
 
 
-@pytest.mark.skipif(_backend.cuda_module() is None, reason="built without CUDA")
+@pytest.mark.skipif(testing.cuda_ops() is None, reason="built without CUDA")
 def test_cuda_ops_match_the_ops_contract_names():
-    cuda = _backend.cuda_module()
+    cuda = testing.cuda_ops()
     for name in [
         "matmul",
         "activation",
@@ -74,11 +74,11 @@ def test_cuda_ops_match_the_ops_contract_names():
 
 
 @pytest.mark.skipif(
-    _backend.cuda_module() is None or INFO["cuda_available"],
+    testing.cuda_ops() is None or INFO["cuda_available"],
     reason="needs a CUDA build on a machine without a GPU",
 )
 def test_cuda_op_without_gpu_raises_not_crashes():
-    cuda = _backend.cuda_module()
+    cuda = testing.cuda_ops()
     with pytest.raises(TypeError, match="cupy.ndarray"):
         cuda.matmul(np.ones((2, 2)), np.ones((2, 2)))
 
@@ -95,9 +95,7 @@ def _cp():
 
 
 def _simt():
-    from deltagrad import _simt_ops
-
-    return _simt_ops.ops
+    return testing.simt_ops()
 
 
 TOL = {np.float32: (1e-4, 1e-5), np.float64: (1e-10, 1e-12)}
@@ -116,7 +114,7 @@ if os.environ.get("DG_SANITIZER"):  # under compute-sanitizer (bench/gpu_check.s
 @needs_gpu
 def test_gpu_matmul_tf32(rng):
     cp = _cp()
-    cuda = _backend.cuda_module()
+    cuda = testing.cuda_ops()
     for m, n, k in SHAPES:
         a = rng.standard_normal((m, k)).astype(np.float32)
         b = rng.standard_normal((k, n)).astype(np.float32)
@@ -133,7 +131,7 @@ def test_gpu_matmul_tf32(rng):
 def test_gpu_ops_match_emulator(rng, dtype):
     """Every op on the GPU equals the same kernel in the emulator (tested against NumPy)."""
     cp = _cp()
-    cuda = _backend.cuda_module()
+    cuda = testing.cuda_ops()
     emu = _simt()
     rtol, atol = TOL[dtype]
     x = rng.standard_normal((37, 300)).astype(dtype)
@@ -191,7 +189,7 @@ def test_gpu_ops_match_emulator(rng, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gpu_linear_backward_and_optimizers(rng, dtype):
     cp = _cp()
-    cuda = _backend.cuda_module()
+    cuda = testing.cuda_ops()
     emu = _simt()
     rtol, atol = TOL[dtype]
     x = rng.standard_normal((65, 33)).astype(dtype)
@@ -235,7 +233,7 @@ def test_gpu_honours_the_current_stream(rng):
 @needs_gpu
 def test_gpu_device_name_and_errors():
     cp = _cp()
-    cuda = _backend.cuda_module()
+    cuda = testing.cuda_ops()
     assert INFO["cuda_device"] == cuda.device_name(0)
     with pytest.raises(TypeError, match="different devices"):
         dg.ops.matmul(cp.ones((2, 2), cp.float32), np.ones((2, 2), np.float32))

@@ -8,7 +8,7 @@ filled with NaN, so reading outside the view cannot pass), the values (normal fl
 extremes such as +-1e4 and +-1e30, denormals, and +-inf / NaN wherever the op's contract
 defines the result) and the op's options. Each property runs on the CPU kernels (on an
 instruction set drawn among those this CPU has) and, for small shapes, on the "simt" device:
-the CUDA kernels run by the SIMT emulator (deltagrad._simt_ops.ops, the CUDA ops contract).
+the CUDA kernels run by the SIMT emulator (testing.simt_ops(), the CUDA ops contract).
 
 Tolerances are those the example-based tests justified (tests/test_ops_*.py,
 tests/test_matmul.py), through tests/_opcheck.py's assert_close; where a property needs
@@ -34,14 +34,9 @@ from hypothesis import strategies as st
 
 from deltagrad import _cpu, ops
 from deltagrad import reference as ref
-from deltagrad.testing import RTOL, TINY, assert_close
+from deltagrad.testing import RTOL, TINY, assert_close, simt_ops
 
-try:
-    from deltagrad import _simt_ops
-
-    SIMT = _simt_ops.ops
-except ImportError:  # pragma: no cover - the _simt module is built by every CMake configuration
-    SIMT = None
+SIMT = simt_ops()  # None when the _simt module is not built (every configuration builds it)
 
 settings.register_profile(
     "deltagrad-properties",

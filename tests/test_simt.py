@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 
 from deltagrad import reference as R
+from deltagrad import testing
 from deltagrad.testing import GPU_RTOL, assert_close
 
-try:
-    from deltagrad import _simt_ops as simt
-except ImportError as e:  # the _simt module is built by every CMake configuration
-    pytest.skip(f"the _simt module is not built: {e}", allow_module_level=True)
+simt = testing.simt_module()
+if simt is None:  # the _simt module is built by every CMake configuration
+    pytest.skip("the _simt module is not built", allow_module_level=True)
 ops = simt.ops
 SimtFault = simt.SimtFault
 
@@ -245,9 +245,7 @@ def _dev(x):
 
 @pytest.fixture
 def device_backend(monkeypatch):
-    from deltagrad import _backend
-
-    monkeypatch.setattr(_backend, "cuda_module", lambda: ops)
+    monkeypatch.setattr(testing.backend_module(), "cuda_module", lambda: ops)
     return ops
 
 

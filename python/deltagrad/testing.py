@@ -43,6 +43,11 @@ __all__ = [
     "available_devices",
     "device_context",
     "to_device",
+    "backend_module",
+    "simt_module",
+    "simt_ops",
+    "cuda_module",
+    "cuda_ops",
     "to_numpy",
     "call_on",
     "GPU_RTOL",
@@ -57,6 +62,44 @@ __all__ = [
 ]
 
 
+# ---- the backends' modules: the one place the tests name them ---------------------------------
+
+
+def backend_module() -> Any:
+    """The module that picks an array's backend (use_host_backend, to_device, cuda_module)."""
+    from . import _backend
+
+    return _backend
+
+
+def simt_module() -> Any:
+    """The SIMT emulator's Python module (ops, SimtOps, SimtFault, selftest, schedules, the race
+    detector), or None when the _simt extension is not built."""
+    try:
+        from . import _simt_ops
+    except ImportError:
+        return None
+    return _simt_ops
+
+
+def simt_ops() -> Any:
+    """The SIMT emulator's ops object (the CUDA ops contract on host arrays), or None."""
+    m = simt_module()
+    return None if m is None else m.ops
+
+
+def cuda_module() -> Any:
+    """The CUDA backend's Python module (it imports without a GPU or a CUDA build)."""
+    from . import _cuda_ops
+
+    return _cuda_ops
+
+
+def cuda_ops() -> Any:
+    """The CUDA ops object dg.ops sends cupy arrays to, or None in a build without CUDA."""
+    return backend_module().cuda_module()
+
+
 # ---- devices ---------------------------------------------------------------------------------
 
 
@@ -64,16 +107,10 @@ def available_devices() -> list[str]:
     """["cpu"], then "simt" when the SIMT emulator module is built, then "cuda" when this build
     has CUDA, cupy is installed and a GPU is present."""
     devices = ["cpu"]
-    try:
-        from . import _simt_ops  # noqa: F401
-
+    if simt_module() is not None:
         devices.append("simt")
-    except ImportError:
-        pass
     try:
-        from ._backend import cuda_unavailable_reason
-
-        if cuda_unavailable_reason() is None:
+        if backend_module().cuda_unavailable_reason() is None:
             devices.append("cuda")
     except Exception:
         pass
@@ -85,10 +122,7 @@ def device_context(device: str) -> Iterator[str]:
     """Run the block's ops on `device`; yields the Tensor device to create inputs on ("simt"
     tensors are host tensors whose ops run on the SIMT emulator's kernels)."""
     if device == "simt":
-        from . import _simt_ops
-        from ._backend import use_host_backend
-
-        with use_host_backend(_simt_ops.ops):
+        with backend_module().use_host_backend(simt_ops()):
             yield "cpu"
     elif device in ("cpu", "cuda"):
         yield device
@@ -105,9 +139,7 @@ def to_device(x: Any, device: str) -> Any:
     if device in ("cpu", "simt"):
         return x
     if device == "cuda":
-        from ._backend import to_device as _to_device
-
-        return _to_device(x, "cuda")
+        return backend_module().to_device(x, "cuda")
     raise ValueError(f"device: expected 'cpu', 'simt' or 'cuda', got {device!r}")
 
 
