@@ -1179,7 +1179,7 @@ def test_threads_accept_numpy_ints():
 
 # ---- correct answers ---------------------------------------------------------------------------
 
-BACKENDS = ["cpu"] + (["simt"] if SIMT is not None else [])
+BACKENDS = ["cpu"] + ([pytest.param("simt", marks=pytest.mark.simt)] if SIMT is not None else [])
 
 
 def _ops(device: str) -> Any:

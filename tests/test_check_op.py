@@ -145,7 +145,6 @@ for _name in dg.ops.ACTIVATIONS:
     )
 
 
-@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", BUILTINS, ids=[c[0] for c in BUILTINS])
 def test_check_op_passes_for_every_builtin(case, device):
     name, op, ref, specs, kw = case
