@@ -1,7 +1,6 @@
 """Every backward kernel against central differences of its forward kernel, in float64, on every
-device (the
-gradcheck of the ops layer): activations, softmax / log_softmax, the fused losses and the
-fused linear layer."""
+device (the gradcheck of the ops layer): activations, softmax / log_softmax, the fused losses
+and the fused linear layer."""
 
 from __future__ import annotations
 
