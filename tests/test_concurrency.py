@@ -118,7 +118,7 @@ def test_matmul_releases_the_gil():
     c = _expect_released(lambda: ops.matmul(a, b), "matmul 2048^3")
     rows = rng.choice(2048, 8, replace=False)
     want = a[rows].astype(np.float64) @ b.astype(np.float64)
-    np.testing.assert_allclose(c[rows], want, rtol=1e-3, atol=1e-2)
+    assert_close(c[rows], want, rtol=1e-3, atol=1e-2, equal_nan=True)
 
 
 def test_activation_and_softmax_xent_release_the_gil():
@@ -127,14 +127,14 @@ def test_activation_and_softmax_xent_release_the_gil():
     x = rng.standard_normal(1 << 24).astype(np.float32)
     y = _expect_released(lambda: ops.activation(x, "gelu"), "activation gelu 2^24")
     idx = rng.choice(x.size, 1000, replace=False)
-    np.testing.assert_allclose(y[idx], R.activation(x[idx], "gelu"), rtol=1e-5, atol=1e-6)
+    assert_close(y[idx], R.activation(x[idx], "gelu"), rtol=1e-5, atol=1e-6, equal_nan=True)
     logits = rng.standard_normal((4096, 2048)).astype(np.float32)
     t = rng.integers(0, 2048, 4096)
     loss, d = _expect_released(
         lambda: ops.softmax_cross_entropy(logits, t, "mean"), "softmax_cross_entropy 4096x2048"
     )
     rl, _ = R.softmax_cross_entropy(logits, t, "mean")
-    np.testing.assert_allclose(float(loss), float(rl), rtol=1e-5)
+    assert_close(float(loss), float(rl), rtol=1e-5, atol=0.0, equal_nan=True)
 
 
 @pytest.mark.simt
@@ -144,7 +144,7 @@ def test_simt_kernels_release_the_gil():
     a = rng.standard_normal((96, 80))
     b = rng.standard_normal((80, 72))
     c = _expect_released(lambda: SIMT.matmul(a, b), "simt matmul")
-    np.testing.assert_allclose(c, a @ b, rtol=1e-12, atol=1e-12)
+    assert_close(c, a @ b, rtol=1e-12, atol=1e-12, equal_nan=True)
 
 
 # ---- stress: 8 Python threads --------------------------------------------------------------

@@ -155,7 +155,9 @@ def test_against_reference_kernel(rng, dtype):
         expect(fast, a, b, ta, tb)
         expect(slow, a, b, ta, tb)
         eps = np.finfo(dtype).eps
-        assert np.allclose(fast, slow, rtol=0, atol=8 * k * eps * np.abs(slow).max())
+        assert_close(
+            fast, slow, rtol=0.0, atol=8 * k * eps * np.abs(slow).max(), name="fast vs slow"
+        )
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -436,7 +438,7 @@ def test_precision_is_a_permission_on_the_cpu(precision):
     a = rng.standard_normal((17, 9)).astype(np.float32)
     b = rng.standard_normal((9, 5)).astype(np.float32)
     got = dg.ops.matmul(a, b, precision=precision)
-    np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
+    assert_close(got, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5, equal_nan=True)
 
 
 def test_precision_rejects_unknown_names():

@@ -171,7 +171,7 @@ def test_sgd_matches_torch(case, rng):
         tp.grad = torch.tensor(g)
         opt.step()
         ops.sgd_update(p, g, buf, lr=0.1, first_step=step == 0, **case)
-    np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-12, atol=1e-14)
+    assert_close(p, tp.detach().numpy(), rtol=1e-12, atol=1e-14, equal_nan=True)
 
 
 @pytest.mark.torch
@@ -188,4 +188,4 @@ def test_adam_matches_torch(case, rng):
         tp.grad = torch.tensor(g)
         opt.step()
         ops.adam_update(p, g, m, v, step=step, lr=1e-2, **case)
-    np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-12, atol=1e-14)
+    assert_close(p, tp.detach().numpy(), rtol=1e-12, atol=1e-14, equal_nan=True)
