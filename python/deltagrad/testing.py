@@ -21,9 +21,17 @@ is there), each dtype (float64, float32) and each draw of the shapes, check_op
 It returns an OpCheckReport (what was checked) or raises OpCheckError, an AssertionError whose
 message names the device, dtype, shapes, input, index, the two values and the tolerance.
 
-assert_close(actual, expected, rtol, atol) is the llm.c-style comparison every check uses:
-|actual - expected| <= atol + rtol * |expected| elementwise; a NaN in either never passes unless
-equal_nan=True and both are NaN at that position; infinities must match exactly.
+assert_close(actual, expected, dtype=None, rtol=None, atol=None, *, scale, equal_nan, name) is
+the llm.c-style comparison every check and every test uses: |actual - expected| <= atol + rtol *
+|expected| elementwise; a NaN never passes unless equal_nan and both are NaN at that position;
+infinities must match exactly. With a dtype (a kernel's output against the float64 reference)
+rtol defaults to RTOL[dtype] (1e-5 float32, 1e-12 float64), the output must have that dtype,
+and NaN where the reference is NaN passes.
+
+For the test suite: available_devices() and device_context(device) (tests/conftest.py's `device`
+fixture), to_device / to_numpy / call_on to move test data, sample / SPECIALS / DTYPES, and the
+backends' modules (simt_module, simt_ops, cuda_module, cuda_ops, backend_module): the one place
+the tests name them.
 """
 
 from __future__ import annotations
