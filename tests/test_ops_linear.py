@@ -88,7 +88,7 @@ def test_linear_forward_fused_epilogue(device, rng, act, dtype):
     assert_close(y2, ref.linear_forward(x, w, None, act, 0.1)[0], dtype, name="no bias", **kw)
 
 
-@pytest.mark.parametrize("act", ["identity", "relu", "tanh", "gelu", "leaky_relu", "silu"])
+@pytest.mark.parametrize("act", ops.ACTIVATIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_linear_backward_2d(device, rng, act, dtype):
     x, w, b = _randn(rng, (9, 6), dtype), _randn(rng, (5, 6), dtype), _randn(rng, (5,), dtype)
