@@ -1,7 +1,7 @@
 """Bad input at the binding edge: every case gets a clear exception or the right answer.
 
 One table of bad-input cases (CASES), run on the CPU ops (dg.ops) and, where the op exists,
-on the SIMT emulator's ops (the CUDA ops contract, _cuda_ops.KernelOps). Each case names the
+on the SIMT emulator's ops (the CUDA ops contract, KernelOps). Each case names the
 exception type and a regex that the message must match: the op, the argument, what was
 expected and what came ("<op>: <argument>: expected ..., got ..."). A case that raised
 nothing, the wrong type, or an unclear message fails.
@@ -25,11 +25,9 @@ import pytest
 import deltagrad as dg
 from deltagrad import _cpu
 from deltagrad import reference as R
+from deltagrad.testing import assert_close, cuda_module, simt_ops
 
-try:
-    from deltagrad._simt_ops import ops as SIMT
-except ImportError:  # pragma: no cover - the _simt module is built by every configuration
-    SIMT = None
+SIMT = simt_ops()  # None when the _simt module is not built (every configuration builds it)
 
 CPU = dg.ops
 GIB = 1 << 30
@@ -905,7 +903,7 @@ CASES: list[Case] = [
     Case(
         "numpy-to-cuda-ops",
         "devices",
-        lambda o: __import__("deltagrad._cuda_ops", fromlist=["x"]).activation(f32(3), "relu"),
+        lambda o: cuda_module().activation(f32(3), "relu"),
         TypeError,
         r"activation: x: expected a cupy.ndarray, got ndarray \(move it to the cuda "
         r"device first\)",
@@ -1174,23 +1172,26 @@ def test_threads_accept_numpy_ints():
     dg.set_num_threads(np.int64(1))
     assert dg.get_num_threads() == 1
     x = f32(70_000)  # above the OpenMP threshold
-    np.testing.assert_allclose(
-        CPU.activation(x, "tanh"), np.tanh(x.astype(np.float64)), rtol=1e-5, atol=1e-6
+    assert_close(
+        CPU.activation(x, "tanh"),
+        np.tanh(x.astype(np.float64)),
+        rtol=1e-5,
+        atol=1e-6,
+        equal_nan=True,
     )
 
 
 # ---- correct answers ---------------------------------------------------------------------------
 
-BACKENDS = ["cpu"] + (["simt"] if SIMT is not None else [])
+BACKENDS = ["cpu"] + ([pytest.param("simt", marks=pytest.mark.simt)] if SIMT is not None else [])
 
 
 def _ops(device: str) -> Any:
     return CPU if device == "cpu" else SIMT
 
 
-def _close(got: Any, want: Any, dtype: Any = np.float32) -> None:
-    tol = 2e-5 if np.dtype(dtype) == np.float32 else 1e-12
-    np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=tol, atol=tol)
+# the tolerance of a result computed from an unusual view (a copy made for the kernel)
+TOL = {np.float32: 2e-5, np.float64: 1e-12}
 
 
 def _views() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
@@ -1218,35 +1219,45 @@ def test_views_give_the_right_answer(device: str, view: str, dtype: Any) -> None
     b = rng.standard_normal((7, 3)).astype(dtype)
     va, vb = mk(a), mk(b)
     fa, fb = np.asarray(va, np.float64), np.asarray(vb, np.float64)  # what the view holds
-    _close(o.matmul(va, vb), R.matmul(fa, fb), dtype)
-    _close(o.matmul(va, va, trans_b=True), R.matmul(fa, fa, trans_b=True), dtype)
+    assert_close(o.matmul(va, vb), R.matmul(fa, fb), dtype, rtol=TOL, scale=1)
+    assert_close(
+        o.matmul(va, va, trans_b=True), R.matmul(fa, fa, trans_b=True), dtype, rtol=TOL, scale=1
+    )
     for act in ("relu", "gelu", "softplus"):
-        _close(o.activation(va, act), R.activation(fa, act), dtype)
-        _close(o.activation_backward(vb, vb, act), R.activation_backward(fb, fb, act), dtype)
-    _close(o.softmax(va), R.softmax(fa), dtype)
-    _close(o.log_softmax_backward(va, va), R.log_softmax_backward(fa, fa), dtype)
+        assert_close(o.activation(va, act), R.activation(fa, act), dtype, rtol=TOL, scale=1)
+        assert_close(
+            o.activation_backward(vb, vb, act),
+            R.activation_backward(fb, fb, act),
+            dtype,
+            rtol=TOL,
+            scale=1,
+        )
+    assert_close(o.softmax(va), R.softmax(fa), dtype, rtol=TOL, scale=1)
+    assert_close(
+        o.log_softmax_backward(va, va), R.log_softmax_backward(fa, fa), dtype, rtol=TOL, scale=1
+    )
     t = np.array([0, 6, 3, 2, 1])
     loss, d = o.softmax_cross_entropy(va, t, "sum")
     rl, rd = R.softmax_cross_entropy(fa, t, "sum")
-    _close(loss, rl, dtype)
-    _close(d, rd, dtype)
+    assert_close(loss, rl, dtype, rtol=TOL, scale=1)
+    assert_close(d, rd, dtype, rtol=TOL, scale=1)
     loss, d = o.mse_loss(va, mk(a[::-1].copy()), "mean")
     rl, rd = R.mse_loss(fa, np.asarray(mk(a[::-1].copy()), np.float64), "mean")
-    _close(loss, rl, dtype)
-    _close(d, rd, dtype)
+    assert_close(loss, rl, dtype, rtol=TOL, scale=1)
+    assert_close(d, rd, dtype, rtol=TOL, scale=1)
     w = rng.standard_normal((4, 7)).astype(dtype)
     y, z = o.linear_forward(va, mk(w), None, "gelu")
     ry, rz = R.linear_forward(fa, np.asarray(mk(w), np.float64), None, "gelu")
-    _close(y, ry, dtype)
-    _close(z, rz, dtype)
-    _close(o.sum(va, axis=0), R.sum(fa, axis=0), dtype)
-    _close(o.mean(va, axis=(0, 1)), R.mean(fa, axis=(0, 1)), dtype)
-    _close(o.sum_to_shape(va, (1, 7)), R.sum_to_shape(fa, (1, 7)), dtype)
+    assert_close(y, ry, dtype, rtol=TOL, scale=1)
+    assert_close(z, rz, dtype, rtol=TOL, scale=1)
+    assert_close(o.sum(va, axis=0), R.sum(fa, axis=0), dtype, rtol=TOL, scale=1)
+    assert_close(o.mean(va, axis=(0, 1)), R.mean(fa, axis=(0, 1)), dtype, rtol=TOL, scale=1)
+    assert_close(o.sum_to_shape(va, (1, 7)), R.sum_to_shape(fa, (1, 7)), dtype, rtol=TOL, scale=1)
     # an optimizer's grad is an input: a view of it is copied, the parameter is updated in place
     p = rng.standard_normal((5, 7)).astype(dtype)
     want = p.astype(np.float64) - 0.1 * fa
     o.sgd_update(p, va, None, lr=0.1)
-    _close(p, want, dtype)
+    assert_close(p, want, dtype, rtol=TOL, scale=1)
 
 
 @pytest.mark.parametrize("device", BACKENDS)
@@ -1262,8 +1273,8 @@ def test_label_dtypes_give_the_right_answer(device: str) -> None:
         np.array([4, 9, 0, 9, 1, 9, 2, 9, 3, 9, 4, 9])[::2],
     ):
         loss, d = o.softmax_cross_entropy(x, t, "none")
-        _close(loss, want[0], np.float64)
-        _close(d, want[1], np.float64)
+        assert_close(loss, want[0], np.float64, rtol=TOL, scale=1)
+        assert_close(d, want[1], np.float64, rtol=TOL, scale=1)
 
 
 @pytest.mark.parametrize("device", BACKENDS)
@@ -1275,32 +1286,32 @@ def test_aliased_outputs_give_the_right_answer(device: str) -> None:
     want = R.matmul(a, a, alpha=0.5, beta=2.0, out=a)
     got = o.matmul(a, a, alpha=0.5, beta=2.0, out=a)
     assert got is a
-    _close(a, want, np.float64)
+    assert_close(a, want, np.float64, rtol=TOL, scale=1)
     # out overlapping part of b
     buf = rng.standard_normal((8, 6))
     b = buf[:6]
     want = R.matmul(a, b.copy())
     o.matmul(a, b, out=buf[2:])
-    _close(buf[2:], want, np.float64)
+    assert_close(buf[2:], want, np.float64, rtol=TOL, scale=1)
     # a strided out (every other column) is written through its strides
     wide = np.full((6, 12), 7.0)
     o.matmul(a, a, out=wide[:, ::2])
-    _close(wide[:, ::2], R.matmul(a, a), np.float64)
+    assert_close(wide[:, ::2], R.matmul(a, a), np.float64, rtol=TOL, scale=1)
     np.testing.assert_array_equal(wide[:, 1::2], 7.0)
     # elementwise in place: out is x
     x = rng.standard_normal((4, 9))
     want = R.activation(x, "gelu_tanh")
     assert o.activation(x, "gelu_tanh", out=x) is x
-    _close(x, want, np.float64)
+    assert_close(x, want, np.float64, rtol=TOL, scale=1)
     y = rng.standard_normal((4, 9))
     want = R.softmax(y)
     o.softmax(y, out=y)
-    _close(y, want, np.float64)
+    assert_close(y, want, np.float64, rtol=TOL, scale=1)
     dy = rng.standard_normal((4, 9))
     s = np.tanh(rng.standard_normal((4, 9)))
     want = R.activation_backward(dy, s, "tanh")
     o.activation_backward(dy, s, "tanh", out=dy)
-    _close(dy, want, np.float64)
+    assert_close(dy, want, np.float64, rtol=TOL, scale=1)
 
 
 @pytest.mark.parametrize("device", BACKENDS)
@@ -1310,19 +1321,23 @@ def test_empty_and_single_sizes(device: str) -> None:
         a, b = f64(m, k), f64(k, n)
         c = o.matmul(a, b)
         assert c.shape == (m, n)
-        _close(c, R.matmul(a, b), np.float64)
+        assert_close(c, R.matmul(a, b), np.float64, rtol=TOL, scale=1)
     for shape in ((0,), (0, 5), (5, 0), (1,), (1, 1)):
         x = f64(*shape)
-        _close(o.activation(x, "softplus"), R.activation(x, "softplus"), np.float64)
-        _close(o.softmax(x), R.softmax(x), np.float64)
+        assert_close(
+            o.activation(x, "softplus"), R.activation(x, "softplus"), np.float64, rtol=TOL, scale=1
+        )
+        assert_close(o.softmax(x), R.softmax(x), np.float64, rtol=TOL, scale=1)
         loss, d = o.mse_loss(x, x + 1.0, "sum")
-        _close(loss, R.mse_loss(x, x + 1.0, "sum")[0], np.float64)
+        assert_close(loss, R.mse_loss(x, x + 1.0, "sum")[0], np.float64, rtol=TOL, scale=1)
     empty_mean = o.mean(f64(0))
     assert np.isnan(empty_mean)  # as numpy: the mean of nothing is NaN
     loss, d = o.softmax_cross_entropy(f64(0, 3), np.zeros(0, np.int64), "sum")
     assert float(loss) == 0.0 and d.shape == (0, 3)
     y, z = o.linear_forward(f64(3, 0), f64(4, 0), f64(4), "gelu")  # k = 0: bias only
-    _close(y, R.linear_forward(f64(3, 0), f64(4, 0), f64(4), "gelu")[0], np.float64)
+    assert_close(
+        y, R.linear_forward(f64(3, 0), f64(4, 0), f64(4), "gelu")[0], np.float64, rtol=TOL, scale=1
+    )
 
 
 @pytest.mark.parametrize("device", BACKENDS)
@@ -1333,14 +1348,16 @@ def test_nan_and_inf_propagate(device: str) -> None:
         got, want = o.activation(x, act), R.activation(x, act)
         np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=act)
         fin = np.isfinite(want)
-        _close(got[fin], want[fin], np.float64)
+        assert_close(got[fin], want[fin], np.float64, rtol=TOL, scale=1)
         np.testing.assert_array_equal(got[np.isinf(want)], want[np.isinf(want)])
     # a NaN logit poisons only its own row
     loss, d = o.softmax_cross_entropy(x[:1].copy(), np.array([1]), "none")
     assert np.isnan(loss[0]) and np.isnan(d).all()
     row = np.array([[1e4, -1e4, 0.0]])
     loss, d = o.softmax_cross_entropy(row, np.array([1]), "sum")
-    _close(loss, R.softmax_cross_entropy(row, np.array([1]), "sum")[0], np.float64)
+    assert_close(
+        loss, R.softmax_cross_entropy(row, np.array([1]), "sum")[0], np.float64, rtol=TOL, scale=1
+    )
     # matmul: alpha NaN / inf scale the product as IEEE arithmetic says
     a, b = f64(3, 4), f64(4, 2)
     assert np.isnan(o.matmul(a, b, alpha=float("nan"))).all()
@@ -1370,5 +1387,9 @@ def test_moderate_broadcast_views_are_copied_and_right() -> None:
     assert CPU.MAX_VIEW_COPY_BYTES == GIB
     row = f32(1, 300)
     x = np.broadcast_to(row, (2000, 300))
-    _close(CPU.softmax(x), R.softmax(np.asarray(x, np.float64)))
-    np.testing.assert_allclose(CPU.sum(x, axis=0), 2000 * row[0].astype(np.float64), rtol=1e-4)
+    assert_close(
+        CPU.softmax(x), R.softmax(np.asarray(x, np.float64)), np.float32, rtol=TOL, scale=1
+    )
+    assert_close(
+        CPU.sum(x, axis=0), 2000 * row[0].astype(np.float64), rtol=1e-4, atol=0.0, equal_nan=True
+    )

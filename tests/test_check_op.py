@@ -10,6 +10,7 @@ import pytest
 import deltagrad as dg
 import deltagrad.functional as F
 from deltagrad import reference as R
+from deltagrad import testing
 from deltagrad.testing import (
     Ints,
     OpCheckError,
@@ -144,7 +145,6 @@ for _name in dg.ops.ACTIVATIONS:
     )
 
 
-@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", BUILTINS, ids=[c[0] for c in BUILTINS])
 def test_check_op_passes_for_every_builtin(case, device):
     name, op, ref, specs, kw = case
@@ -160,14 +160,13 @@ def test_check_op_runs_on_simt_through_the_emulator_kernels(monkeypatch):
     and check_op on simt fails while cpu still passes."""
     if "simt" not in DEVICES:
         pytest.skip("the _simt module is not built")
-    from deltagrad import _simt_ops
-
-    real = _simt_ops.ops.activation
+    simt = testing.simt_ops()
+    real = simt.activation
 
     def broken(x, act, **kw):
         return real(x, act, **kw) * 1.001
 
-    monkeypatch.setattr(_simt_ops.ops, "activation", broken)
+    monkeypatch.setattr(simt, "activation", broken)
     check_op(F.tanh, np.tanh, [("n", "m")], devices=["cpu"])
     with pytest.raises(OpCheckError, match="device 'simt'.*forward"):
         check_op(F.tanh, np.tanh, [("n", "m")], devices=["simt"])

@@ -27,11 +27,9 @@ import pytest
 
 import deltagrad as dg
 from deltagrad import reference as R
+from deltagrad.testing import assert_close, simt_ops
 
-try:
-    from deltagrad._simt_ops import ops as SIMT
-except ImportError:  # pragma: no cover - the _simt module is built by every configuration
-    SIMT = None
+SIMT = simt_ops()  # None when the _simt module is not built (every configuration builds it)
 
 ops = dg.ops
 ACTS = [a for a in ops.ACTIVATIONS]
@@ -120,7 +118,7 @@ def test_matmul_releases_the_gil():
     c = _expect_released(lambda: ops.matmul(a, b), "matmul 2048^3")
     rows = rng.choice(2048, 8, replace=False)
     want = a[rows].astype(np.float64) @ b.astype(np.float64)
-    np.testing.assert_allclose(c[rows], want, rtol=1e-3, atol=1e-2)
+    assert_close(c[rows], want, rtol=1e-3, atol=1e-2, equal_nan=True)
 
 
 def test_activation_and_softmax_xent_release_the_gil():
@@ -129,14 +127,14 @@ def test_activation_and_softmax_xent_release_the_gil():
     x = rng.standard_normal(1 << 24).astype(np.float32)
     y = _expect_released(lambda: ops.activation(x, "gelu"), "activation gelu 2^24")
     idx = rng.choice(x.size, 1000, replace=False)
-    np.testing.assert_allclose(y[idx], R.activation(x[idx], "gelu"), rtol=1e-5, atol=1e-6)
+    assert_close(y[idx], R.activation(x[idx], "gelu"), rtol=1e-5, atol=1e-6, equal_nan=True)
     logits = rng.standard_normal((4096, 2048)).astype(np.float32)
     t = rng.integers(0, 2048, 4096)
     loss, d = _expect_released(
         lambda: ops.softmax_cross_entropy(logits, t, "mean"), "softmax_cross_entropy 4096x2048"
     )
     rl, _ = R.softmax_cross_entropy(logits, t, "mean")
-    np.testing.assert_allclose(float(loss), float(rl), rtol=1e-5)
+    assert_close(float(loss), float(rl), rtol=1e-5, atol=0.0, equal_nan=True)
 
 
 @pytest.mark.simt
@@ -146,18 +144,14 @@ def test_simt_kernels_release_the_gil():
     a = rng.standard_normal((96, 80))
     b = rng.standard_normal((80, 72))
     c = _expect_released(lambda: SIMT.matmul(a, b), "simt matmul")
-    np.testing.assert_allclose(c, a @ b, rtol=1e-12, atol=1e-12)
+    assert_close(c, a @ b, rtol=1e-12, atol=1e-12, equal_nan=True)
 
 
 # ---- stress: 8 Python threads --------------------------------------------------------------
 
 
-def _close(got: Any, want: Any, dtype: Any, scale: float = 1.0, what: str = "") -> None:
-    eps = 3e-6 if np.dtype(dtype) == np.float32 else 1e-13
-    tol = eps * 16 * max(scale, 1.0)
-    np.testing.assert_allclose(
-        np.asarray(got, np.float64), np.asarray(want, np.float64), rtol=tol, atol=tol, err_msg=what
-    )
+# relative and absolute tolerance per dtype, times the length of the sums involved
+TOL = {np.float32: 3e-6 * 16, np.float64: 1e-13 * 16}
 
 
 def _one_round(o: Any, rng: np.random.Generator, it: int, state: dict[str, Any], big: bool) -> None:
@@ -173,7 +167,7 @@ def _one_round(o: Any, rng: np.random.Generator, it: int, state: dict[str, Any],
     want = R.matmul(a, b, trans_b=True, alpha=0.5, beta=-1.0, out=out)
     got = o.matmul(a, b, trans_b=True, alpha=0.5, beta=-1.0, out=out)
     assert got is out
-    _close(out, want, dt, k, "matmul")
+    assert_close(out, want, dt, rtol=TOL[dt] * max(k, 1), scale=1, name="matmul")
     # every activation, forward and backward
     x = rng.standard_normal((m, n)).astype(dt) * 3
     if big:
@@ -181,31 +175,33 @@ def _one_round(o: Any, rng: np.random.Generator, it: int, state: dict[str, Any],
     dy = rng.standard_normal(x.shape).astype(dt)
     for act in ACTS:
         y = o.activation(x, act, param=0.1)
-        _close(y, R.activation(x, act, param=0.1), dt, 4, act)
+        assert_close(y, R.activation(x, act, param=0.1), dt, rtol=TOL[dt] * 4, scale=1, name=act)
         saved = x if R.saves_input(act) else y
-        _close(
+        assert_close(
             o.activation_backward(dy, saved, act, param=0.1),
             R.activation_backward(dy, saved, act, param=0.1),
             dt,
-            4,
-            act + " backward",
+            rtol=TOL[dt] * 4,
+            scale=1,
+            name=act + " backward",
         )
     # softmax family and the fused cross-entropy
     s = o.softmax(a)
-    _close(s, R.softmax(a), dt, 4, "softmax")
-    _close(
+    assert_close(s, R.softmax(a), dt, rtol=TOL[dt] * 4, scale=1, name="softmax")
+    assert_close(
         o.log_softmax_backward(a, o.log_softmax(a)),
         R.log_softmax_backward(a, R.log_softmax(a)),
         dt,
-        k,
-        "log_softmax_backward",
+        rtol=TOL[dt] * max(k, 1),
+        scale=1,
+        name="log_softmax_backward",
     )
     t = rng.integers(0, k, m)
     for red in ("mean", "sum", "none"):
         loss, d = o.softmax_cross_entropy(a, t, red)
         rl, rd = R.softmax_cross_entropy(a, t, red)
-        _close(loss, rl, dt, m * 4, "xent " + red)
-        _close(d, rd, dt, 4, "dxent " + red)
+        assert_close(loss, rl, dt, rtol=TOL[dt] * max(m * 4, 1), scale=1, name="xent " + red)
+        assert_close(d, rd, dt, rtol=TOL[dt] * 4, scale=1, name="dxent " + red)
     # losses
     yv = rng.standard_normal((m, 3)).astype(dt)
     tv = rng.standard_normal((m, 3)).astype(dt)
@@ -218,28 +214,56 @@ def _one_round(o: Any, rng: np.random.Generator, it: int, state: dict[str, Any],
     ):
         loss, d = getattr(o, name)(*args, "mean")
         rl, rd = getattr(R, name)(*args, "mean")
-        _close(loss, rl, dt, m * 4, name)
-        _close(d, rd, dt, 64, name)
+        assert_close(loss, rl, dt, rtol=TOL[dt] * max(m * 4, 1), scale=1, name=name)
+        assert_close(d, rd, dt, rtol=TOL[dt] * 64, scale=1, name=name)
     loss, d = o.sum_of_squares(yv, tv)
-    _close(loss, R.sum_of_squares(yv, tv)[0], dt, m * 4, "sum_of_squares")
+    assert_close(
+        loss,
+        R.sum_of_squares(yv, tv)[0],
+        dt,
+        rtol=TOL[dt] * max(m * 4, 1),
+        scale=1,
+        name="sum_of_squares",
+    )
     # the fused linear layer, forward and backward
     bias = rng.standard_normal(n).astype(dt)
     act = ACTS[it % len(ACTS)]
     y, z = o.linear_forward(a, b, bias, act)
     ry, rz = R.linear_forward(a, b, bias, act)
-    _close(y, ry, dt, k * 4, "linear_forward " + act)
+    assert_close(y, ry, dt, rtol=TOL[dt] * max(k * 4, 1), scale=1, name="linear_forward " + act)
     g = rng.standard_normal(y.shape).astype(dt)
     saved = z if R.saves_input(act) else y
     rsaved = rz if R.saves_input(act) else ry
     dx, dw, db = o.linear_backward(g, a, b, saved, act)
     rdx, rdw, rdb = R.linear_backward(g, a, b, rsaved, act)
-    _close(dx, rdx, dt, n * 8, "linear dx")
-    _close(dw, rdw, dt, m * 8, "linear dw")
-    _close(db, rdb, dt, m * 8, "linear db")
+    assert_close(dx, rdx, dt, rtol=TOL[dt] * max(n * 8, 1), scale=1, name="linear dx")
+    assert_close(dw, rdw, dt, rtol=TOL[dt] * max(m * 8, 1), scale=1, name="linear dw")
+    assert_close(db, rdb, dt, rtol=TOL[dt] * max(m * 8, 1), scale=1, name="linear db")
     # reductions
-    _close(o.sum(x, axis=-1), R.sum(x, axis=-1), dt, x.shape[-1], "sum")
-    _close(o.mean(a, axis=0, keepdims=True), R.mean(a, axis=0, keepdims=True), dt, m, "mean")
-    _close(o.sum_to_shape(a, (1, k)), R.sum_to_shape(a, (1, k)), dt, m, "sum_to_shape")
+    assert_close(
+        o.sum(x, axis=-1),
+        R.sum(x, axis=-1),
+        dt,
+        rtol=TOL[dt] * max(x.shape[-1], 1),
+        scale=1,
+        name="sum",
+    )
+    assert_close(
+        o.mean(a, axis=0, keepdims=True),
+        R.mean(a, axis=0, keepdims=True),
+        dt,
+        rtol=TOL[dt] * max(m, 1),
+        scale=1,
+        name="mean",
+    )
+    assert_close(
+        o.sum_to_shape(a, (1, k)),
+        R.sum_to_shape(a, (1, k)),
+        dt,
+        rtol=TOL[dt] * max(m, 1),
+        scale=1,
+        name="sum_to_shape",
+    )
     # optimizer steps on this thread's own parameters (float32 kept across iterations)
     w, buf, mm, vv, w64, buf64, m64, v64 = state["opt"]
     grad = rng.standard_normal(w.shape).astype(np.float32)
@@ -267,9 +291,9 @@ def _one_round(o: Any, rng: np.random.Generator, it: int, state: dict[str, Any],
         weight_decay=0.01,
         decoupled=True,
     )
-    _close(w, w64, np.float32, 64, "sgd param")
-    _close(w2, w264, np.float32, 64, "adam param")
-    _close(vv, v64, np.float32, 64, "adam v")
+    assert_close(w, w64, np.float32, rtol=TOL[np.float32] * 64, scale=1, name="sgd param")
+    assert_close(w2, w264, np.float32, rtol=TOL[np.float32] * 64, scale=1, name="adam param")
+    assert_close(vv, v64, np.float32, rtol=TOL[np.float32] * 64, scale=1, name="adam v")
 
 
 def _new_state(rng: np.random.Generator) -> dict[str, Any]:
@@ -381,12 +405,13 @@ def test_threads_sharing_read_only_inputs():
         try:
             for _ in range(150):
                 y, _ = ops.linear_forward(xs[i], w, None, "tanh")
-                _close(y, wants[i], np.float32, 48)
-                _close(
+                assert_close(y, wants[i], np.float32, rtol=TOL[np.float32] * 48, scale=1)
+                assert_close(
                     ops.matmul(xs[i], w, trans_b=True),
                     R.matmul(xs[i], w, trans_b=True),
                     np.float32,
-                    48,
+                    rtol=TOL[np.float32] * 48,
+                    scale=1,
                 )
         except BaseException as e:  # noqa: BLE001
             errors.append(e)

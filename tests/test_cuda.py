@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import deltagrad as dg
-from deltagrad import _backend
+from deltagrad import testing
+from deltagrad.testing import assert_close
 
 INFO = dg.info()
 needs_gpu = pytest.mark.skipif(
@@ -25,7 +26,7 @@ needs_gpu = pytest.mark.skipif(
 
 
 def test_info_reports_cuda_build_and_availability():
-    cuda = _backend.cuda_module()
+    cuda = testing.cuda_ops()
     assert INFO["cuda_compiled"] is (cuda is not None)
     assert isinstance(INFO["cuda_available"], bool)
     if cuda is not None:
@@ -37,15 +38,15 @@ def test_info_reports_cuda_build_and_availability():
 @pytest.mark.skipif(INFO["cuda_available"], reason="a GPU is available here")
 def test_asking_for_cuda_without_a_gpu_says_why():
     with pytest.raises(RuntimeError, match="CUDA is not available: .+"):
-        _backend.to_device(np.ones(3), "cuda")
+        testing.backend_module().to_device(np.ones(3), "cuda")
     with pytest.raises(RuntimeError, match="CUDA is not available"):
-        _backend.require_cuda()
-    assert _backend.to_device(np.ones(2), "cpu").tolist() == [1.0, 1.0]
+        testing.backend_module().require_cuda()
+    assert testing.backend_module().to_device(np.ones(2), "cpu").tolist() == [1.0, 1.0]
 
 
-@pytest.mark.skipif(_backend.cuda_module() is None, reason="built without CUDA")
+@pytest.mark.skipif(testing.cuda_ops() is None, reason="built without CUDA")
 def test_cuda_ops_match_the_ops_contract_names():
-    cuda = _backend.cuda_module()
+    cuda = testing.cuda_ops()
     for name in [
         "matmul",
         "activation",
@@ -73,11 +74,11 @@ def test_cuda_ops_match_the_ops_contract_names():
 
 
 @pytest.mark.skipif(
-    _backend.cuda_module() is None or INFO["cuda_available"],
+    testing.cuda_ops() is None or INFO["cuda_available"],
     reason="needs a CUDA build on a machine without a GPU",
 )
 def test_cuda_op_without_gpu_raises_not_crashes():
-    cuda = _backend.cuda_module()
+    cuda = testing.cuda_ops()
     with pytest.raises(TypeError, match="cupy.ndarray"):
         cuda.matmul(np.ones((2, 2)), np.ones((2, 2)))
 
@@ -94,17 +95,7 @@ def _cp():
 
 
 def _simt():
-    from deltagrad import _simt_ops
-
-    return _simt_ops.ops
-
-
-def _close(got, want, rtol, atol):
-    cp = _cp()
-    got = cp.asnumpy(got) if isinstance(got, cp.ndarray) else np.asarray(got)
-    np.testing.assert_allclose(
-        np.asarray(got, np.float64), np.asarray(want, np.float64), rtol=rtol, atol=atol
-    )
+    return testing.simt_ops()
 
 
 TOL = {np.float32: (1e-4, 1e-5), np.float64: (1e-10, 1e-12)}
@@ -121,26 +112,9 @@ if os.environ.get("DG_SANITIZER"):  # under compute-sanitizer (bench/gpu_check.s
 
 @pytest.mark.cuda
 @needs_gpu
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("trans_a", [False, True])
-@pytest.mark.parametrize("trans_b", [False, True])
-def test_gpu_matmul(rng, dtype, trans_a, trans_b):
-    cp = _cp()
-    for m, n, k in SHAPES:
-        a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
-        b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
-        c = dg.ops.matmul(cp.asarray(a), cp.asarray(b), trans_a=trans_a, trans_b=trans_b)
-        assert isinstance(c, cp.ndarray)
-        want = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b)
-        rtol, atol = TOL[dtype]
-        _close(c, want, rtol, atol * k * 10)
-
-
-@pytest.mark.cuda
-@needs_gpu
 def test_gpu_matmul_tf32(rng):
     cp = _cp()
-    cuda = _backend.cuda_module()
+    cuda = testing.cuda_ops()
     for m, n, k in SHAPES:
         a = rng.standard_normal((m, k)).astype(np.float32)
         b = rng.standard_normal((k, n)).astype(np.float32)
@@ -157,7 +131,7 @@ def test_gpu_matmul_tf32(rng):
 def test_gpu_ops_match_emulator(rng, dtype):
     """Every op on the GPU equals the same kernel in the emulator (tested against NumPy)."""
     cp = _cp()
-    cuda = _backend.cuda_module()
+    cuda = testing.cuda_ops()
     emu = _simt()
     rtol, atol = TOL[dtype]
     x = rng.standard_normal((37, 300)).astype(dtype)
@@ -185,17 +159,7 @@ def test_gpu_ops_match_emulator(rng, dtype):
         ("linear_forward", (x, w, bias, "gelu", 0.0), {}),
         ("linear_forward", (x, w, None, "relu", 0.0), {}),
     ]
-    for act in [
-        "identity",
-        "relu",
-        "leaky_relu",
-        "sigmoid",
-        "tanh",
-        "gelu",
-        "gelu_tanh",
-        "softplus",
-        "silu",
-    ]:
+    for act in dg.ops.ACTIVATIONS:
         cases.append(("activation", (x, act), {"param": 0.1}))
         cases.append(("activation_backward", (t, p, act), {"param": 0.1}))
     for name, args, kw in cases:
@@ -207,7 +171,7 @@ def test_gpu_ops_match_emulator(rng, dtype):
             if wv is None:
                 assert gv is None, name
             else:
-                _close(gv, wv, rtol * 10, atol * 100)
+                assert_close(gv, wv, rtol=rtol * 10, atol=atol * 100, equal_nan=True)
 
 
 @pytest.mark.cuda
@@ -215,7 +179,7 @@ def test_gpu_ops_match_emulator(rng, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gpu_linear_backward_and_optimizers(rng, dtype):
     cp = _cp()
-    cuda = _backend.cuda_module()
+    cuda = testing.cuda_ops()
     emu = _simt()
     rtol, atol = TOL[dtype]
     x = rng.standard_normal((65, 33)).astype(dtype)
@@ -225,7 +189,7 @@ def test_gpu_linear_backward_and_optimizers(rng, dtype):
     want = emu.linear_backward(dy, x, w, y, "tanh")
     got = cuda.linear_backward(cp.asarray(dy), cp.asarray(x), cp.asarray(w), cp.asarray(y), "tanh")
     for gv, wv in zip(got, want):
-        _close(gv, wv, rtol * 10, atol * 1000)
+        assert_close(gv, wv, rtol=rtol * 10, atol=atol * 1000, equal_nan=True)
     p, gr = rng.standard_normal(1000).astype(dtype), rng.standard_normal(1000).astype(dtype)
     pc, bufc, mc, vc = (
         cp.asarray(p),
@@ -238,7 +202,7 @@ def test_gpu_linear_backward_and_optimizers(rng, dtype):
     emu.sgd_update(pe, gr, bufe, lr=0.1, momentum=0.9, nesterov=True)
     cuda.adam_update(pc, cp.asarray(gr), mc, vc, step=1, weight_decay=0.01, decoupled=True)
     emu.adam_update(pe, gr, me, ve, step=1, weight_decay=0.01, decoupled=True)
-    _close(pc, pe, rtol * 10, atol * 10)
+    assert_close(pc, pe, rtol=rtol * 10, atol=atol * 10, equal_nan=True)
 
 
 @pytest.mark.cuda
@@ -250,14 +214,16 @@ def test_gpu_honours_the_current_stream(rng):
     with s:
         c = dg.ops.matmul(a, a)
     s.synchronize()
-    _close(c, cp.asnumpy(a).astype(np.float64) @ cp.asnumpy(a), 1e-4, 1e-2)
+    assert_close(
+        c, cp.asnumpy(a).astype(np.float64) @ cp.asnumpy(a), rtol=1e-4, atol=1e-2, equal_nan=True
+    )
 
 
 @pytest.mark.cuda
 @needs_gpu
 def test_gpu_device_name_and_errors():
     cp = _cp()
-    cuda = _backend.cuda_module()
+    cuda = testing.cuda_ops()
     assert INFO["cuda_device"] == cuda.device_name(0)
     with pytest.raises(TypeError, match="different devices"):
         dg.ops.matmul(cp.ones((2, 2), cp.float32), np.ones((2, 2), np.float32))

@@ -18,7 +18,9 @@ def test_make_sinusoidal_grid_noise_and_seed():
     np.testing.assert_array_equal(t, t2)
     assert not np.array_equal(t, datasets.make_sinusoidal(10, seed=1)[1])
     _, clean = datasets.make_sinusoidal(7, noise=0.0)
-    assert_close(clean, np.sin(2 * np.pi * np.linspace(0, 1, 7)), rtol=1e-7, atol=1e-15)
+    assert_close(
+        clean, np.sin(2 * np.pi * np.linspace(0, 1, 7)), rtol=1e-7, atol=1e-15, equal_nan=True
+    )
     # the noise has the requested standard deviation
     x, t = datasets.make_sinusoidal(20000, noise=0.3, seed=3)
     assert np.std(t - np.sin(2 * np.pi * x)) == pytest.approx(0.3, rel=0.03)

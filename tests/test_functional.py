@@ -10,7 +10,7 @@ import pytest
 
 import deltagrad as dg
 import deltagrad.functional as F
-from deltagrad.testing import check_op
+from deltagrad.testing import assert_close, check_op
 
 _erf = np.vectorize(math.erf)
 
@@ -92,7 +92,7 @@ def test_activations_at_extremes_stay_finite():
         x.grad = None
         y = dg_fn(x)
         assert np.all(np.isfinite(y.data)), name
-        np.testing.assert_allclose(y.data, ref(x.data), rtol=1e-12, atol=1e-15, err_msg=name)
+        assert_close(y.data, ref(x.data), rtol=1e-12, atol=1e-15, equal_nan=True, name=name)
         y.sum().backward()
         assert np.all(np.isfinite(x.grad)), name
     s = F.sigmoid(dg.tensor(np.array([-400.0, 400.0])))
@@ -108,8 +108,12 @@ def test_silu_check_op_and_swish_alias():
     np.testing.assert_array_equal(
         F.linear(x, w, activation="swish").data, F.linear(x, w, activation="silu").data
     )
-    np.testing.assert_allclose(
-        F.linear(x, w, activation="swish").data, np_silu(x.data @ w.data.T), rtol=1e-12
+    assert_close(
+        F.linear(x, w, activation="swish").data,
+        np_silu(x.data @ w.data.T),
+        rtol=1e-12,
+        atol=0.0,
+        equal_nan=True,
     )
 
 
@@ -150,7 +154,7 @@ def test_silu_extremes_float64():
         1.5e-310,
         -1.5e-310,
     ]
-    np.testing.assert_allclose(y.data, want, rtol=1e-14, atol=1e-320)
+    assert_close(y.data, want, rtol=1e-14, atol=1e-320, equal_nan=True)
     assert np.signbit(y.data[0]) and np.signbit(y.data[1])  # -0 from the negative side
     y.backward(np.ones(13))
     sp, sm = 1 / (1 + np.exp(-40.0)), 1 / (1 + np.exp(40.0))  # sigmoid(40), sigmoid(-40)
@@ -170,7 +174,7 @@ def test_silu_extremes_float64():
         0.5,
     ]
     # -1.2784645 is near the minimum of silu, where the derivative crosses 0
-    np.testing.assert_allclose(x.grad, dwant, rtol=1e-12, atol=1e-7)
+    assert_close(x.grad, dwant, rtol=1e-12, atol=1e-7, equal_nan=True)
 
 
 def test_relu_gradient_at_zero_is_zero():
@@ -183,7 +187,7 @@ def test_activation_of_broadcast_gradient_view():
     # sum's backward hands the activation a zero-stride view: it must be read correctly
     x = dg.tensor(np.random.default_rng(1).standard_normal((4, 5)), requires_grad=True)
     F.tanh(x).sum().backward()
-    np.testing.assert_allclose(x.grad, 1 - np.tanh(x.data) ** 2)
+    assert_close(x.grad, 1 - np.tanh(x.data) ** 2, rtol=1e-7, atol=0.0, equal_nan=True)
 
 
 @pytest.mark.parametrize("axis", [-1, 0, 1])
@@ -196,8 +200,10 @@ def test_softmax_log_softmax(axis, shape):
 def test_softmax_3d_middle_axis_and_large_logits():
     check_op(lambda x: F.softmax(x, axis=1), lambda x: np.exp(np_log_softmax(x, 1)), [(2, 3, 4)])
     z = dg.tensor(np.array([[1000.0, 0.0, -1000.0]]))
-    np.testing.assert_allclose(F.softmax(z).data, [[1.0, 0.0, 0.0]])
-    np.testing.assert_allclose(F.log_softmax(z).data, [[0.0, -1000.0, -2000.0]])
+    assert_close(F.softmax(z).data, [[1.0, 0.0, 0.0]], rtol=1e-7, atol=0.0, equal_nan=True)
+    assert_close(
+        F.log_softmax(z).data, [[0.0, -1000.0, -2000.0]], rtol=1e-7, atol=0.0, equal_nan=True
+    )
 
 
 # ---- linear ---------------------------------------------------------------------------------
@@ -309,9 +315,9 @@ def test_binary_cross_entropy_with_logits(reduction, shape):
 def test_bce_with_logits_extreme_logits():
     z = dg.tensor(np.array([-500.0, 500.0, 0.0]), requires_grad=True)
     loss = F.binary_cross_entropy_with_logits(z, np.array([1.0, 0.0, 1.0]), "sum")
-    np.testing.assert_allclose(loss.item(), 1000.0 + math.log(2))
+    assert_close(loss.item(), 1000.0 + math.log(2), rtol=1e-7, atol=0.0, equal_nan=True)
     loss.backward()
-    np.testing.assert_allclose(z.grad, [-1.0, 1.0, -0.5])
+    assert_close(z.grad, [-1.0, 1.0, -0.5], rtol=1e-7, atol=0.0, equal_nan=True)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -337,7 +343,7 @@ def test_cross_entropy_float32_and_large_logits():
     t = rng.integers(0, 10, 64)
     loss = F.cross_entropy(dg.tensor(z.astype(np.float32)), t)
     ref = np.mean(-np_log_softmax(z)[np.arange(64), t])
-    np.testing.assert_allclose(loss.item(), ref, rtol=1e-5)
+    assert_close(loss.item(), ref, rtol=1e-5, atol=0.0, equal_nan=True)
 
 
 def test_losses_reject_bad_input():

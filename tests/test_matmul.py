@@ -2,11 +2,13 @@
 
 Every test runs once per instruction set this CPU has (avx512, avx2, generic): the same kernel
 source is compiled three times, with different micro-tiles and blockings, and each copy must be
-right on the edges of its own tiles.
+right on the edges of its own tiles. The tests taking `device` run the CUDA GEMM too, through
+the SIMT emulator (products up to 2^20 multiply-adds there) and on a GPU when present.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -14,23 +16,18 @@ import pytest
 
 import deltagrad as dg
 from deltagrad import _cpu
+from deltagrad import reference as R
+from deltagrad.testing import GPU_RTOL, assert_close, call_on, to_device, to_numpy
 
-ISAS = ("avx512", "avx2", "generic")
 DTYPES = (np.float32, np.float64)
 TRANS = ((False, False), (False, True), (True, False), (True, True))
 
 
-@pytest.fixture(params=ISAS, autouse=True)
-def isa(request):
-    """Run the test with the kernels of one ISA; restore the previous one afterwards."""
-    old = _cpu.active_isa()
-    got = _cpu.set_active_isa(request.param)
-    try:
-        if got != request.param:
-            pytest.skip(f"this CPU does not run {request.param} kernels")
-        yield request.param
-    finally:
-        _cpu.set_active_isa(old)
+@pytest.fixture(autouse=True)
+def _every_isa(isa):
+    """Every test runs with the kernels of each ISA (conftest's isa fixture; once on devices
+    other than the CPU)."""
+    return isa
 
 
 @pytest.fixture
@@ -67,16 +64,12 @@ def expect(got, a, b, ta=False, tb=False, alpha=1.0, beta=0.0, c0=None, slack=4.
     if beta != 0:
         ref = ref + beta * c0.astype(np.float64)
         mag = mag + abs(beta) * np.abs(c0.astype(np.float64))
-    assert got.shape == ref.shape
+    got = to_numpy(got)
     assert got.dtype == a.dtype
     eps = np.finfo(a.dtype).eps
     k = A.shape[1]
     bound = slack * (k + 2) * eps * mag + np.finfo(a.dtype).tiny
-    err = np.abs(got.astype(np.float64) - ref)
-    assert np.all(err <= bound), (
-        f"max error {err.max():.3g} at {np.unravel_index(np.argmax(err - bound), err.shape)}, "
-        f"bound there {bound.flat[np.argmax(err - bound)]:.3g}"
-    )
+    assert_close(got, ref, rtol=0.0, atol=bound, name="matmul")
 
 
 # Shapes: empty in each dimension, 1, primes, and one off the tiles of every ISA
@@ -127,10 +120,12 @@ SHAPES = [
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("ta,tb", TRANS, ids=["nn", "nt", "tn", "tt"])
-@pytest.mark.parametrize("m,n,k", SHAPES, ids=[f"{m}x{n}x{k}" for m, n, k in SHAPES])
-def test_shapes(rng, m, n, k, ta, tb, dtype):
+@pytest.mark.per_device(
+    "m,n,k", {"cpu": SHAPES, "simt": [s for s in SHAPES if s[0] * s[1] * s[2] <= 1 << 20]}
+)
+def test_shapes(device, rng, m, n, k, ta, tb, dtype):
     a, b = operands(rng, m, n, k, ta, tb, dtype)
-    expect(dg.ops.matmul(a, b, trans_a=ta, trans_b=tb), a, b, ta, tb)
+    expect(call_on(device, dg.ops.matmul, a, b, trans_a=ta, trans_b=tb), a, b, ta, tb)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -160,32 +155,36 @@ def test_against_reference_kernel(rng, dtype):
         expect(fast, a, b, ta, tb)
         expect(slow, a, b, ta, tb)
         eps = np.finfo(dtype).eps
-        assert np.allclose(fast, slow, rtol=0, atol=8 * k * eps * np.abs(slow).max())
+        assert_close(
+            fast, slow, rtol=0.0, atol=8 * k * eps * np.abs(slow).max(), name="fast vs slow"
+        )
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("alpha", [1.0, -0.5, 0.0])
 @pytest.mark.parametrize("beta", [0.0, 1.0, 2.5])
 @pytest.mark.parametrize("m,n,k", [(13, 33, 385), (97, 101, 89), (1, 1, 1), (7, 5, 0)])
-def test_alpha_beta_out(rng, m, n, k, alpha, beta, dtype):
+def test_alpha_beta_out(device, rng, m, n, k, alpha, beta, dtype):
     for ta, tb in TRANS:
         a, b = operands(rng, m, n, k, ta, tb, dtype)
-        out = rand(rng, (m, n), dtype)
-        c0 = out.copy()
+        c0 = rand(rng, (m, n), dtype)
+        out = to_device(c0.copy(), device)
+        a, b = to_device(a, device), to_device(b, device)
         got = dg.ops.matmul(a, b, trans_a=ta, trans_b=tb, alpha=alpha, beta=beta, out=out)
         assert got is out
-        expect(out, a, b, ta, tb, alpha, beta, c0)
+        expect(out, to_numpy(a), to_numpy(b), ta, tb, alpha, beta, c0)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-def test_beta_zero_does_not_read_out(rng, dtype):
+def test_beta_zero_does_not_read_out(device, rng, dtype):
     a, b = operands(rng, 20, 40, 30, False, False, dtype)
-    out = np.full((20, 40), np.nan, dtype)
-    dg.ops.matmul(a, b, out=out)
+    da, db = to_device(a, device), to_device(b, device)
+    out = to_device(np.full((20, 40), np.nan, dtype), device)
+    dg.ops.matmul(da, db, out=out)
     expect(out, a, b)
     out[:] = np.inf
-    dg.ops.matmul(a, b, alpha=0.0, out=out)  # alpha == 0, beta == 0: zeros, C not read
-    assert np.array_equal(out, np.zeros_like(out))
+    dg.ops.matmul(da, db, alpha=0.0, out=out)  # alpha == 0, beta == 0: zeros, C not read
+    assert np.array_equal(to_numpy(out), np.zeros((20, 40), dtype))
 
 
 def views(rng, m, n, k, dtype):
@@ -259,7 +258,7 @@ def test_out_aliases_an_input(rng, dtype, beta):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-def test_nan_inf_propagate(rng, dtype):
+def test_nan_inf_propagate(device, rng, dtype):
     m, n, k = 40, 50, 300
     for ta, tb in TRANS:
         a, b = operands(rng, m, n, k, ta, tb, dtype)
@@ -269,7 +268,7 @@ def test_nan_inf_propagate(rng, dtype):
         A[6, 0] = -np.inf
         B[9, 11] = np.nan
         B[200, 30] = np.inf
-        got = dg.ops.matmul(a, b, trans_a=ta, trans_b=tb)
+        got = call_on(device, dg.ops.matmul, a, b, trans_a=ta, trans_b=tb)
         with np.errstate(invalid="ignore"):
             ref = A.astype(np.float64) @ B.astype(np.float64)
         assert np.array_equal(np.isnan(got), np.isnan(ref))
@@ -277,12 +276,12 @@ def test_nan_inf_propagate(rng, dtype):
         assert np.array_equal(np.isneginf(got), np.isneginf(ref))
         assert np.isnan(got[3]).all() and np.isnan(got[:, 11]).all()
         fin = np.isfinite(ref)
-        assert np.allclose(got[fin], ref[fin], rtol=1e-4, atol=1e-3)
+        assert_close(got[fin], ref[fin], rtol=1e-4, atol=1e-3, name="finite elements")
     # NaN in out with beta != 0 propagates too
     a, b = operands(rng, m, n, k, False, False, dtype)
     out = rand(rng, (m, n), dtype)
     out[1, 2] = np.nan
-    dg.ops.matmul(a, b, beta=1.0, out=out)
+    out = to_numpy(call_on(device, dg.ops.matmul, a, b, beta=1.0, out=to_device(out, device)))
     assert np.isnan(out[1, 2]) and np.isnan(out).sum() == 1
 
 
@@ -439,10 +438,97 @@ def test_precision_is_a_permission_on_the_cpu(precision):
     a = rng.standard_normal((17, 9)).astype(np.float32)
     b = rng.standard_normal((9, 5)).astype(np.float32)
     got = dg.ops.matmul(a, b, precision=precision)
-    np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
+    assert_close(got, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5, equal_nan=True)
 
 
 def test_precision_rejects_unknown_names():
     a = np.ones((2, 2), np.float32)
     with pytest.raises(ValueError, match="precision"):
         dg.ops.matmul(a, a, precision="bf16")
+
+
+# ---- the CUDA GEMM's launch paths at the GPU tolerance ----------------------------------------
+
+
+def _randn(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_alpha_beta_out_odd_shape(device, rng, dtype):
+    a, b = _randn(rng, (19, 13), dtype), _randn(rng, (13, 21), dtype)
+    c0 = _randn(rng, (19, 21), dtype)
+    want = R.matmul(a, b, alpha=0.5, beta=-2.0, out=c0.copy())
+    out = to_device(c0, device)
+    got = dg.ops.matmul(to_device(a, device), to_device(b, device), alpha=0.5, beta=-2.0, out=out)
+    assert got is out
+    assert_close(to_numpy(out), want, dtype, rtol=GPU_RTOL, scale=13, equal_nan=False)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_beta_zero_ignores_nan_in_out(device, rng, dtype):
+    a, b = _randn(rng, (9, 4), dtype), _randn(rng, (4, 6), dtype)
+    out = to_device(np.full((9, 6), np.nan, dtype=dtype), device)
+    dg.ops.matmul(to_device(a, device), to_device(b, device), out=out)
+    want = a.astype(np.float64) @ b
+    assert_close(to_numpy(out), want, dtype, rtol=GPU_RTOL, scale=4, equal_nan=False)
+
+
+def test_k_zero_and_empty(device):
+    a, b = np.zeros((5, 0), np.float32), np.zeros((0, 3), np.float32)
+    out = to_device(np.ones((5, 3), np.float32), device)
+    dg.ops.matmul(to_device(a, device), to_device(b, device), beta=0.5, out=out)
+    np.testing.assert_array_equal(to_numpy(out), 0.5)
+    assert call_on(device, dg.ops.matmul, np.zeros((0, 4)), np.zeros((4, 7))).shape == (0, 7)
+
+
+def test_out_aliases_input_odd_shape(device, rng):
+    a = _randn(rng, (12, 12), np.float64)
+    b = _randn(rng, (12, 12), np.float64)
+    want = a @ b + a
+    da = to_device(a, device)
+    dg.ops.matmul(da, to_device(b, device), beta=1.0, out=da)
+    assert_close(to_numpy(da), want, np.float64, rtol=GPU_RTOL, scale=12, equal_nan=False)
+
+
+def test_validation(device):
+    a = np.ones((3, 4), np.float32)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        call_on(device, dg.ops.matmul, a.astype(np.int32), a.T)
+    with pytest.raises(TypeError, match="dtype float32"):
+        call_on(device, dg.ops.matmul, a, a.T.astype(np.float64))
+    with pytest.raises(ValueError, match="inner dimensions"):
+        call_on(device, dg.ops.matmul, a, a)
+    with pytest.raises(ValueError, match="beta"):
+        call_on(device, dg.ops.matmul, a, a.T, beta=1.0)
+    if device != "cuda":  # cupy arrays are never read-only
+        ro = np.zeros((3, 3), np.float32)
+        ro.flags.writeable = False
+        with pytest.raises(ValueError, match="writable"):
+            dg.ops.matmul(a, a.T, out=ro)
+    with pytest.raises(ValueError, match="shape"):
+        call_on(device, dg.ops.matmul, a, a.T, out=np.zeros((3, 4), np.float32))
+
+
+# the GPU's own sizes (tests/test_cuda.py before): up to 1024 x 1024 x 512 there
+GPU_SHAPES = [(1, 1, 1), (7, 5, 3), (129, 65, 33), (300, 257, 130), (1024, 1024, 512)]
+if os.environ.get("DG_SANITIZER"):  # under compute-sanitizer (bench/gpu_check.sh)
+    GPU_SHAPES = GPU_SHAPES[:4]  # small shapes only
+GPU_TOL = {np.float32: (1e-4, 1e-5), np.float64: (1e-10, 1e-12)}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.per_device(shapes={"cpu": [], "simt": [], "cuda": [GPU_SHAPES]})
+def test_gpu_sizes(device, rng, shapes, dtype, trans_a, trans_b):
+    for m, n, k in shapes:
+        a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+        b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+        c = dg.ops.matmul(
+            to_device(a, device), to_device(b, device), trans_a=trans_a, trans_b=trans_b
+        )
+        assert type(c) is type(to_device(a, device))
+        want = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b)
+        rtol, atol = GPU_TOL[dtype]
+        assert_close(c, want, rtol=rtol, atol=atol * k * 10, equal_nan=True)

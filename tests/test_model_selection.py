@@ -70,7 +70,7 @@ def test_cross_val_score_by_hand_and_against_sklearn():
         rms_error(PolynomialRegression(3, l2=1e-3).fit(x[tr], t[tr]).predict(x[va]), t[va])
         for tr, va in cv.split(x)
     ]
-    assert_close(scores, manual, rtol=1e-12, atol=0.0)
+    assert_close(scores, manual, rtol=1e-12, atol=0.0, equal_nan=True)
     sk = pytest.importorskip("sklearn.model_selection")
     theirs = sk.cross_val_score(
         PolynomialRegression(3, l2=1e-3),
@@ -79,10 +79,15 @@ def test_cross_val_score_by_hand_and_against_sklearn():
         cv=sk.KFold(5, shuffle=True, random_state=3),
         scoring="neg_root_mean_squared_error",
     )
-    assert_close(scores, -theirs, rtol=1e-10, atol=0.0)
+    assert_close(scores, -theirs, rtol=1e-10, atol=0.0, equal_nan=True)
     r2 = ms.cross_val_score(PolynomialRegression(3), x, t, cv=4, scoring="r2")
-    want = ms.cross_val_score(PolynomialRegression(3), x, t, cv=4, scoring=None)
-    assert_close(r2, want, rtol=1e-7, atol=0.0)
+    assert_close(
+        r2,
+        ms.cross_val_score(PolynomialRegression(3), x, t, cv=4, scoring=None),
+        rtol=1e-7,
+        atol=0.0,
+        equal_nan=True,
+    )
 
 
 def test_cross_val_score_does_not_fit_the_given_estimator_and_checks_arguments():
@@ -142,8 +147,13 @@ def test_grid_search_poly_picks_the_minimum_of_the_table():
     assert search.best_params_["degree"] >= 3  # a line cannot follow a sine
     table = search.table()
     assert "ln lambda" in table and "-inf" in table and "*" in table
-    want = PolynomialRegression(**search.best_params_).fit(x, t).coef_
-    assert_close(search.best_estimator_.coef_, want, rtol=1e-7, atol=0.0)
+    assert_close(
+        search.best_estimator_.coef_,
+        PolynomialRegression(**search.best_params_).fit(x, t).coef_,
+        rtol=1e-7,
+        atol=0.0,
+        equal_nan=True,
+    )
 
 
 def test_grid_search_higher_is_better_for_r2():

@@ -11,6 +11,7 @@ import pytest
 import deltagrad as dg
 import deltagrad.functional as F
 from deltagrad import nn
+from deltagrad.testing import assert_close
 
 
 def test_linear_init_is_torch_like_and_reproducible():
@@ -34,7 +35,13 @@ def test_linear_forward_matches_numpy_and_no_bias():
     dg.manual_seed(0)
     lin = nn.Linear(5, 3, dtype=np.float64)
     x = np.random.default_rng(0).standard_normal((4, 5))
-    np.testing.assert_allclose(lin(dg.tensor(x)).data, x @ lin.weight.data.T + lin.bias.data)
+    assert_close(
+        lin(dg.tensor(x)).data,
+        x @ lin.weight.data.T + lin.bias.data,
+        rtol=1e-7,
+        atol=0.0,
+        equal_nan=True,
+    )
     nb = nn.Linear(5, 3, bias=False)
     assert nb.bias is None and len(nb.parameters()) == 1
     with pytest.raises(ValueError, match="in_features"):
@@ -118,7 +125,7 @@ def test_sequential_indexing_iteration_len():
 def test_activation_modules(cls, ref):
     x = np.random.default_rng(1).standard_normal((3, 4))
     out = cls()(dg.tensor(x))
-    np.testing.assert_allclose(np.asarray(out), ref(x), rtol=1e-12)
+    assert_close(np.asarray(out), ref(x), rtol=1e-12, atol=0.0, equal_nan=True)
 
 
 def test_mlp_structure_and_fused_forward():
@@ -131,7 +138,7 @@ def test_mlp_structure_and_fused_forward():
         h = h @ lin.weight.data.T + lin.bias.data
         if i < 2:
             h = np.tanh(h)
-    np.testing.assert_allclose(mlp(dg.tensor(x)).data, h, rtol=1e-12)
+    assert_close(mlp(dg.tensor(x)).data, h, rtol=1e-12, atol=0.0, equal_nan=True)
     assert "Linear(in_features=4, out_features=6, bias=True, activation='tanh')" in repr(mlp)
     with pytest.raises(ValueError, match="sizes"):
         nn.MLP([3])
@@ -145,7 +152,7 @@ def test_mlp_swish_alias_is_silu():
     x = np.random.default_rng(6).standard_normal((5, 4))
     h = x @ mlp[0].weight.data.T + mlp[0].bias.data
     h = (h / (1 + np.exp(-h))) @ mlp[1].weight.data.T + mlp[1].bias.data
-    np.testing.assert_allclose(mlp(dg.tensor(x)).data, h, rtol=1e-12)
+    assert_close(mlp(dg.tensor(x)).data, h, rtol=1e-12, atol=0.0, equal_nan=True)
     xt = dg.tensor(x, requires_grad=True)
     assert dg.gradcheck(lambda t: mlp(t), xt)
 
@@ -181,7 +188,7 @@ def test_loss_modules():
     ls = ls - np.log(np.exp(ls).sum(1, keepdims=True))
     ce = -ls[np.arange(6), cls]
     assert nn.CrossEntropyLoss()(Y, cls).item() == pytest.approx(ce.mean(), rel=1e-12)
-    np.testing.assert_allclose(nn.CrossEntropyLoss("none")(Y, cls).data, ce, rtol=1e-12)
+    assert_close(nn.CrossEntropyLoss("none")(Y, cls).data, ce, rtol=1e-12, atol=0.0, equal_nan=True)
     assert "reduction='mean'" in repr(nn.MSELoss())
     with pytest.raises(ValueError, match="reduction"):
         nn.MSELoss("avg")
@@ -223,10 +230,10 @@ def test_dropout_train_and_eval():
     y = drop(x)
     kept = y.data != 0
     assert 0.65 < kept.mean() < 0.75
-    np.testing.assert_allclose(y.data[kept], x.data[kept] / 0.7)
+    assert_close(y.data[kept], x.data[kept] / 0.7, rtol=1e-7, atol=0.0, equal_nan=True)
     g = np.random.default_rng(10).standard_normal(x.shape)
     y.backward(g)
-    np.testing.assert_allclose(x.grad, np.where(kept, g / 0.7, 0.0))
+    assert_close(x.grad, np.where(kept, g / 0.7, 0.0), rtol=1e-7, atol=0.0, equal_nan=True)
     drop.eval()
     assert drop(x) is x
     assert F.dropout(x, 1.0).data.max() == 0.0

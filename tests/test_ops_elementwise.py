@@ -1,36 +1,49 @@
-"""Activations forward and backward against deltagrad.reference, on every ISA and dtype."""
+"""Activations forward and backward against deltagrad.reference, on every device (cpu on every
+ISA; the CUDA kernels through the SIMT emulator, on small shapes; a real GPU when present) and
+dtype."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from _opcheck import DTYPES, RTOL, SPECIALS, assert_close, sample
 
 import deltagrad as dg
 from deltagrad import ops
 from deltagrad import reference as ref
+from deltagrad.testing import (
+    DTYPES,
+    GPU_RTOL,
+    RTOL,
+    SPECIALS,
+    assert_close,
+    call_on,
+    sample,
+    to_device,
+    to_numpy,
+)
 
 ACTS = ops.ACTIVATIONS
 SHAPES = [(0,), (1,), (7,), (1001,), (3, 5, 17), (70001,)]
+SHAPES_BY_DEVICE = {"cpu": SHAPES, "simt": [(0,), (1,), (7,), (3, 5, 17)]}
 
 
-def _check_forward(x, act, param=0.1):
+def _check_forward(x, act, param=0.1, device="cpu"):
     assert_close(
-        ops.activation(x, act, param=param),
+        call_on(device, ops.activation, x, act, param=param),
         ref.activation(x, act, param=param),
         x.dtype,
         name=f"{act}(x)",
     )
 
 
-def _check_backward(x, act, rng, param=0.1):
-    y = ops.activation(x, act, param=param)
+def _check_backward(x, act, rng, param=0.1, device="cpu"):
+    y = call_on(device, ops.activation, x, act, param=param)
     saved = x if ops.saves_input(act) else y
     dy = sample(rng, x.shape, x.dtype, scale=1.0)
     # near a root of act' (gelu at x ~ -0.75) the result cancels: allow rtol * |dy|
     atol = RTOL[x.dtype.type] * np.abs(dy.astype(np.float64)) * 4
     assert_close(
-        ops.activation_backward(dy, saved, act, param=param),
+        call_on(device, ops.activation_backward, dy, saved, act, param=param),
         ref.activation_backward(dy, saved, act, param=param),
         x.dtype,
         atol=atol,
@@ -40,16 +53,16 @@ def _check_backward(x, act, rng, param=0.1):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act", ACTS)
-@pytest.mark.parametrize("shape", SHAPES)
-def test_activation_forward(isa, act, dtype, shape, rng):
-    _check_forward(sample(rng, shape, dtype, extremes=SPECIALS), act)
+@pytest.mark.per_device(shape=SHAPES_BY_DEVICE)
+def test_activation_forward(device, isa, act, dtype, shape, rng):
+    _check_forward(sample(rng, shape, dtype, extremes=SPECIALS), act, device=device)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act", ACTS)
-@pytest.mark.parametrize("shape", SHAPES)
-def test_activation_backward(isa, act, dtype, shape, rng):
-    _check_backward(sample(rng, shape, dtype, extremes=SPECIALS), act, rng)
+@pytest.mark.per_device(shape=SHAPES_BY_DEVICE)
+def test_activation_backward(device, isa, act, dtype, shape, rng):
+    _check_backward(sample(rng, shape, dtype, extremes=SPECIALS), act, rng, device=device)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -64,20 +77,20 @@ def test_activation_wide_range(isa, act, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_sigmoid_and_tanh_at_1000(isa, dtype):
+def test_sigmoid_and_tanh_at_1000(device, isa, dtype):
     x = np.array([-1000.0, 1000.0, -1e4, 1e4], dtype=dtype)
-    np.testing.assert_array_equal(ops.activation(x, "sigmoid"), [0, 1, 0, 1])
-    np.testing.assert_array_equal(ops.activation(x, "tanh"), [-1, 1, -1, 1])
+    np.testing.assert_array_equal(call_on(device, ops.activation, x, "sigmoid"), [0, 1, 0, 1])
+    np.testing.assert_array_equal(call_on(device, ops.activation, x, "tanh"), [-1, 1, -1, 1])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_relu_kink_and_nan(isa, dtype):
+def test_relu_kink_and_nan(device, isa, dtype):
     x = np.array([-1.0, -0.0, 0.0, 2.0, np.nan], dtype=dtype)
-    y = ops.activation(x, "relu")
+    y = call_on(device, ops.activation, x, "relu")
     np.testing.assert_array_equal(y[:4], [0, 0, 0, 2])
     assert np.isnan(y[4])
     np.testing.assert_array_equal(
-        ops.activation_backward(np.ones_like(x), y, "relu"), [0, 0, 0, 1, 0]
+        call_on(device, ops.activation_backward, np.ones_like(x), y, "relu"), [0, 0, 0, 1, 0]
     )
 
 
@@ -99,19 +112,19 @@ def test_reference_has_the_same_activations():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_silu_extremes(isa, dtype):
+def test_silu_extremes(device, isa, dtype):
     tiny = np.finfo(dtype).smallest_subnormal * 3
     x = np.array(
         [-np.inf, -1e30, -1e4, -1000.0, -0.0, 0.0, tiny, -tiny, 1000.0, 1e4, 1e30, np.inf, np.nan],
         dtype=dtype,
     )
-    y = ops.activation(x, "silu")
+    y = call_on(device, ops.activation, x, "silu")
     np.testing.assert_array_equal(y[:6], 0.0)
     assert np.signbit(y[:5]).all()  # -0 from below, not -inf * 0 = NaN at -inf
     np.testing.assert_array_equal(y[6:8], [x[6] / 2, x[7] / 2])  # x * 0.5, one rounding
     np.testing.assert_array_equal(y[8:12], x[8:12])
     assert np.isnan(y[12])
-    dx = ops.activation_backward(np.ones_like(x), x, "silu")
+    dx = call_on(device, ops.activation_backward, np.ones_like(x), x, "silu")
     np.testing.assert_array_equal(dx[:12], [0, 0, 0, 0, 0.5, 0.5, 0.5, 0.5, 1, 1, 1, 1])
     assert np.isnan(dx[12])
 
@@ -196,3 +209,62 @@ def test_large_outputs_streamed_and_misaligned(isa, act, dtype, rng):
     ops.activation_backward(x, saved, act, out=dx)
     atol = RTOL[dtype] * np.abs(x.astype(np.float64))
     assert_close(dx, ref.activation_backward(x, saved, act), dtype, atol=atol * 4)
+
+
+# ---- odd 2-D shapes at the GPU tolerance (the CUDA kernels' launch paths) ----------------------
+
+
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_forward_2d(device, rng, act, dtype):
+    x = (3 * rng.standard_normal((37, 23))).astype(dtype)
+    x[0, :4] = [0.0, -0.0, 30.0, -30.0]
+    got = call_on(device, ops.activation, x, act, param=0.02)
+    want = ref.activation(x, act, param=0.02)
+    assert_close(got, want, dtype, rtol=GPU_RTOL, scale=1, equal_nan=False, name=act)
+
+
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_backward_2d(device, rng, act, dtype):
+    x = (2 * rng.standard_normal((29, 31))).astype(dtype)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    y = call_on(device, ops.activation, x, act, param=0.02)
+    saved = x if ops.saves_input(act) else y
+    got = call_on(device, ops.activation_backward, dy, saved, act, param=0.02)
+    want = ref.activation_backward(dy, saved, act, param=0.02)
+    assert_close(got, want, dtype, rtol=GPU_RTOL, scale=10, equal_nan=False, name=act)
+
+
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_specials(device, act, dtype):
+    """Infinities, NaN, huge and signed-zero inputs: the same specials as the reference."""
+    x = np.array([s for s in SPECIALS if not 0 < abs(s) < 1e-30], dtype=dtype)  # no denormals
+    y = call_on(device, ops.activation, x, act, param=0.02)
+    want = ref.activation(x, act, param=0.02)
+    if dtype == np.float32:  # the reference computes in float64: round like the kernel does
+        want = want.astype(np.float32)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(want), err_msg=act)
+    fin = np.isfinite(want)
+    np.testing.assert_array_equal(y[~fin & ~np.isnan(want)], want[~fin & ~np.isnan(want)])
+    assert_close(y[fin], want[fin], dtype, rtol=GPU_RTOL, scale=1, equal_nan=False, name=act)
+    saved = x if ref.saves_input(act) else y
+    dy = np.ones_like(x)
+    dx = call_on(device, ops.activation_backward, dy, saved, act, param=0.02)
+    dwant = ref.activation_backward(dy, saved, act, param=0.02)
+    np.testing.assert_array_equal(np.isnan(dx), np.isnan(dwant), err_msg=f"{act} backward")
+    ok = ~np.isnan(dwant)
+    assert_close(dx[ok], dwant[ok], dtype, rtol=GPU_RTOL, scale=1, equal_nan=False)
+
+
+def test_relu_kink_in_place_and_bad_name(device):
+    x = np.array([-1.0, 0.0, 2.0], np.float32)
+    y = call_on(device, ops.activation, x, "relu")
+    dx = call_on(device, ops.activation_backward, np.ones(3, np.float32), y, "relu")
+    np.testing.assert_array_equal(dx, [0.0, 0.0, 1.0])
+    xd = to_device(x, device)
+    ops.activation(xd, "relu", out=xd)
+    np.testing.assert_array_equal(to_numpy(xd), [0.0, 0.0, 2.0])
+    with pytest.raises(ValueError, match="act"):
+        ops.activation(xd, "mish")

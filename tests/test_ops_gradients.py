@@ -1,13 +1,16 @@
-"""Every backward kernel against central differences of its forward kernel, in float64 (the
-gradcheck of the ops layer): activations, softmax / log_softmax, the fused losses and the
-fused linear layer."""
+"""Every backward kernel against central differences of its forward kernel, in float64, on every
+device (the gradcheck of the ops layer): activations, softmax / log_softmax, the fused losses
+and the fused linear layer."""
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 import pytest
 
 from deltagrad import ops
+from deltagrad.testing import assert_close, call_on
 
 
 def numeric_grad(f, x, eps=1e-6):
@@ -25,29 +28,43 @@ def numeric_grad(f, x, eps=1e-6):
     return g
 
 
-def _close(got, want):
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
-
-
 @pytest.mark.parametrize("act", ops.ACTIVATIONS)
-def test_activation_backward_is_the_derivative(isa, act, rng):
+def test_activation_backward_is_the_derivative(device, isa, act, rng):
     x = rng.standard_normal((4, 5)) * 2
     x[np.abs(x) < 1e-2] = 0.5  # away from relu's kink
     w = rng.standard_normal(x.shape)
-    y = ops.activation(x, act, param=0.1)
+    y = call_on(device, ops.activation, x, act, param=0.1)
     saved = x if ops.saves_input(act) else y
-    got = ops.activation_backward(w, saved, act, param=0.1)
-    _close(got, numeric_grad(lambda v: float(np.sum(ops.activation(v, act, param=0.1) * w)), x))
+    got = call_on(device, ops.activation_backward, w, saved, act, param=0.1)
+    assert_close(
+        got,
+        numeric_grad(
+            lambda v: float(np.sum(call_on(device, ops.activation, v, act, param=0.1) * w)), x
+        ),
+        rtol=1e-5,
+        atol=1e-7,
+        equal_nan=True,
+    )
 
 
 @pytest.mark.parametrize("log", [False, True])
-def test_softmax_backward_is_the_derivative(isa, log, rng):
+def test_softmax_backward_is_the_derivative(device, isa, log, rng):
     x = rng.standard_normal((3, 6))
     w = rng.standard_normal(x.shape)
-    fwd = ops.log_softmax if log else ops.softmax
+    fwd = partial(call_on, device, ops.log_softmax if log else ops.softmax)
     y = fwd(x)
-    got = ops.log_softmax_backward(w, y) if log else ops.softmax_backward(w, y)
-    _close(got, numeric_grad(lambda v: float(np.sum(fwd(v) * w)), x))
+    got = (
+        call_on(device, ops.log_softmax_backward, w, y)
+        if log
+        else call_on(device, ops.softmax_backward, w, y)
+    )
+    assert_close(
+        got,
+        numeric_grad(lambda v: float(np.sum(fwd(v) * w)), x),
+        rtol=1e-5,
+        atol=1e-7,
+        equal_nan=True,
+    )
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -61,7 +78,7 @@ def test_softmax_backward_is_the_derivative(isa, log, rng):
         "sum_of_squares",
     ],
 )
-def test_loss_gradient_is_the_derivative(isa, loss, reduction, rng):
+def test_loss_gradient_is_the_derivative(device, isa, loss, reduction, rng):
     shape = (4, 5)
     if loss == "binary_cross_entropy":
         y = rng.uniform(0.05, 0.95, shape)
@@ -71,23 +88,29 @@ def test_loss_gradient_is_the_derivative(isa, loss, reduction, rng):
         t = rng.integers(0, shape[1], shape[0])
     else:
         t = rng.uniform(0, 1, shape)
-    fn = getattr(ops, loss)
+    fn = partial(call_on, device, getattr(ops, loss))
     call = (lambda v: fn(v, t)) if loss == "sum_of_squares" else (lambda v: fn(v, t, reduction))
     _, got = call(y)
-    _close(got, numeric_grad(lambda v: float(np.sum(call(v)[0])), y))
+    assert_close(
+        got,
+        numeric_grad(lambda v: float(np.sum(call(v)[0])), y),
+        rtol=1e-5,
+        atol=1e-7,
+        equal_nan=True,
+    )
 
 
 @pytest.mark.parametrize("act", ops.ACTIVATIONS)
-def test_linear_backward_is_the_derivative(isa, act, rng):
+def test_linear_backward_is_the_derivative(device, isa, act, rng):
     x, w, b = rng.standard_normal((3, 4)), rng.standard_normal((5, 4)), rng.standard_normal(5)
     dy = rng.standard_normal((3, 5))
 
     def f(xv, wv, bv):
-        return float(np.sum(ops.linear_forward(xv, wv, bv, act, 0.1)[0] * dy))
+        return float(np.sum(call_on(device, ops.linear_forward, xv, wv, bv, act, 0.1)[0] * dy))
 
-    y, z = ops.linear_forward(x, w, b, act, 0.1)
+    y, z = call_on(device, ops.linear_forward, x, w, b, act, 0.1)
     saved = z if ops.saves_input(act) else y
-    dx, dw, db = ops.linear_backward(dy, x, w, saved, act, 0.1)
-    _close(dx, numeric_grad(lambda v: f(v, w, b), x))
-    _close(dw, numeric_grad(lambda v: f(x, v, b), w))
-    _close(db, numeric_grad(lambda v: f(x, w, v), b))
+    dx, dw, db = call_on(device, ops.linear_backward, dy, x, w, saved, act, 0.1)
+    assert_close(dx, numeric_grad(lambda v: f(v, w, b), x), rtol=1e-5, atol=1e-7, equal_nan=True)
+    assert_close(dw, numeric_grad(lambda v: f(x, v, b), w), rtol=1e-5, atol=1e-7, equal_nan=True)
+    assert_close(db, numeric_grad(lambda v: f(x, w, v), b), rtol=1e-5, atol=1e-7, equal_nan=True)

@@ -1,16 +1,18 @@
 """The fused linear layer (forward with bias + activation in the GEMM epilogue, backward)
-against deltagrad.reference, on every ISA, dtype and activation, at edge sizes."""
+against deltagrad.reference, on every device (cpu on every ISA, the SIMT emulator, cuda), dtype
+and activation, at edge sizes."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from _opcheck import DTYPES, RTOL, assert_close, sample
 
 from deltagrad import ops
 from deltagrad import reference as ref
+from deltagrad.testing import DTYPES, GPU_RTOL, RTOL, assert_close, call_on, sample
 
 SHAPES = [(0, 3, 4), (1, 1, 1), (5, 7, 3), (33, 17, 9), (64, 100, 70), (3, 0, 5), (4, 5, 0)]
+SHAPES_BY_DEVICE = {"cpu": SHAPES, "simt": [s for s in SHAPES if s != (64, 100, 70)]}
 
 
 def _abs64(a):
@@ -20,12 +22,12 @@ def _abs64(a):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("act", ops.ACTIVATIONS)
-@pytest.mark.parametrize("shape", SHAPES)
-def test_linear_forward(isa, shape, act, bias, dtype, rng):
+@pytest.mark.per_device(shape=SHAPES_BY_DEVICE)
+def test_linear_forward(device, isa, shape, act, bias, dtype, rng):
     m, k, n = shape
     x, w = sample(rng, (m, k), dtype, 1.0), sample(rng, (n, k), dtype, 0.5)
     b = sample(rng, (n,), dtype) if bias else None
-    y, z = ops.linear_forward(x, w, b, act, 0.1)
+    y, z = call_on(device, ops.linear_forward, x, w, b, act, 0.1)
     want_y, want_z = ref.linear_forward(x, w, b, act, 0.1)
     # a dot product of length k carries an error ~ k eps sum |x||w|
     bound = RTOL[dtype] * (_abs64(x) @ _abs64(w).T + (_abs64(b) if bias else 0)) * 2
@@ -39,16 +41,16 @@ def test_linear_forward(isa, shape, act, bias, dtype, rng):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("flags", [(True, True), (False, True), (True, False)])
 @pytest.mark.parametrize("act", ops.ACTIVATIONS)
-@pytest.mark.parametrize("shape", SHAPES)
-def test_linear_backward(isa, shape, act, flags, dtype, rng):
+@pytest.mark.per_device(shape=SHAPES_BY_DEVICE)
+def test_linear_backward(device, isa, shape, act, flags, dtype, rng):
     need_dx, has_bias = flags
     m, k, n = shape
     x, w = sample(rng, (m, k), dtype, 1.0), sample(rng, (n, k), dtype, 0.5)
     b = sample(rng, (n,), dtype)
-    y, z = ops.linear_forward(x, w, b, act, 0.1)
+    y, z = call_on(device, ops.linear_forward, x, w, b, act, 0.1)
     saved = z if ops.saves_input(act) else y
     dy = sample(rng, (m, n), dtype, 1.0)
-    dx, dw, db = ops.linear_backward(dy, x, w, saved, act, 0.1, need_dx, has_bias)
+    dx, dw, db = call_on(device, ops.linear_backward, dy, x, w, saved, act, 0.1, need_dx, has_bias)
     rdx, rdw, rdb = ref.linear_backward(dy, x, w, saved, act, 0.1, need_dx, has_bias)
     dz = _abs64(ref.activation_backward(dy, saved, act, param=0.1)) + _abs64(dy) * 0.1
     tol = RTOL[dtype] * 4
@@ -61,6 +63,48 @@ def test_linear_backward(isa, shape, act, flags, dtype, rng):
         assert_close(db, rdb, dtype, atol=tol * dz.sum(axis=0), name="db")
     else:
         assert db is None
+
+
+# ---- odd shapes at the GPU tolerance (the fused epilogue of the CUDA GEMM) --------------------
+
+
+def _randn(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("act", ops.ACTIVATIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_linear_forward_fused_epilogue(device, rng, act, dtype):
+    x, w, b = _randn(rng, (13, 11), dtype), _randn(rng, (7, 11), dtype), _randn(rng, (7,), dtype)
+    y, z = call_on(device, ops.linear_forward, x, w, b, act, 0.1)
+    y_ref, z_ref = ref.linear_forward(x, w, b, act, 0.1)
+    kw = dict(rtol=GPU_RTOL, scale=11, equal_nan=False)
+    assert_close(y, y_ref, dtype, name="y", **kw)
+    if ref.saves_input(act):
+        assert_close(z, z_ref, dtype, name="z", **kw)
+    else:
+        assert z is None
+    y2, _ = call_on(device, ops.linear_forward, x, w, None, act, 0.1)
+    assert_close(y2, ref.linear_forward(x, w, None, act, 0.1)[0], dtype, name="no bias", **kw)
+
+
+@pytest.mark.parametrize("act", ops.ACTIVATIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_linear_backward_2d(device, rng, act, dtype):
+    x, w, b = _randn(rng, (9, 6), dtype), _randn(rng, (5, 6), dtype), _randn(rng, (5,), dtype)
+    dy = _randn(rng, (9, 5), dtype)
+    y, z = call_on(device, ops.linear_forward, x, w, b, act, 0.1)
+    saved = z if ops.saves_input(act) else y
+    dx, dw, db = call_on(device, ops.linear_backward, dy, x, w, saved, act, 0.1)
+    dx_ref, dw_ref, db_ref = ref.linear_backward(dy, x, w, saved, act, 0.1)
+    kw = dict(rtol=GPU_RTOL, scale=40, equal_nan=False)
+    assert_close(dx, dx_ref, dtype, name="dx", **kw)
+    assert_close(dw, dw_ref, dtype, name="dw", **kw)
+    assert_close(db, db_ref, dtype, name="db", **kw)
+    dx2, _, db2 = call_on(
+        device, ops.linear_backward, dy, x, w, saved, act, 0.1, need_dx=False, has_bias=False
+    )
+    assert dx2 is None and db2 is None
 
 
 def test_linear_bad_inputs():

@@ -1,25 +1,28 @@
-"""Losses with fused gradients against deltagrad.reference (and torch when importable)."""
+"""Losses with fused gradients against deltagrad.reference (and torch when importable), on every
+device (cpu on every ISA, the SIMT emulator on small shapes, cuda) and dtype."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from _opcheck import DTYPES, RTOL, assert_close, sample
 
 from deltagrad import ops
 from deltagrad import reference as ref
+from deltagrad.testing import DTYPES, GPU_RTOL, RTOL, assert_close, call_on, sample
 
 REDUCTIONS = ("mean", "sum", "none")
 SHAPES = [(0,), (1,), (17,), (5, 3), (70001,)]
+SIMT_SHAPES = [(0,), (1,), (17,), (5, 3)]
+SHAPES_BY_DEVICE = {"cpu": SHAPES, "simt": SIMT_SHAPES}
 
 
-def _compare(name, pred, t, reduction, atol_loss=0.0):
+def _compare(name, pred, t, reduction, atol_loss=0.0, device="cpu"):
     dtype = pred.dtype.type
     if name == "sum_of_squares":
-        loss, g = ops.sum_of_squares(pred, t)
+        loss, g = call_on(device, ops.sum_of_squares, pred, t)
         want_loss, want_g = ref.sum_of_squares(pred, t)
     else:
-        loss, g = getattr(ops, name)(pred, t, reduction)
+        loss, g = call_on(device, getattr(ops, name), pred, t, reduction)
         want_loss, want_g = getattr(ref, name)(pred, t, reduction)
     assert g.shape == pred.shape
     assert_close(g, want_g, dtype, name=f"{name} gradient")
@@ -30,24 +33,24 @@ def _compare(name, pred, t, reduction, atol_loss=0.0):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES)
-def test_sum_of_squares(isa, shape, dtype, rng):
+@pytest.mark.per_device(shape=SHAPES_BY_DEVICE)
+def test_sum_of_squares(device, isa, shape, dtype, rng):
     y, t = sample(rng, shape, dtype), sample(rng, shape, dtype)
-    _compare("sum_of_squares", y, t, "sum")
+    _compare("sum_of_squares", y, t, "sum", device=device)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("shape", SHAPES)
-def test_mse(isa, shape, dtype, reduction, rng):
+@pytest.mark.per_device(shape=SHAPES_BY_DEVICE)
+def test_mse(device, isa, shape, dtype, reduction, rng):
     y, t = sample(rng, shape, dtype), sample(rng, shape, dtype)
-    _compare("mse_loss", y, t, reduction)
+    _compare("mse_loss", y, t, reduction, device=device)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("shape", SHAPES)
-def test_bce(isa, shape, dtype, reduction, rng):
+@pytest.mark.per_device(shape=SHAPES_BY_DEVICE)
+def test_bce(device, isa, shape, dtype, reduction, rng):
     p = rng.uniform(0, 1, shape).astype(dtype)
     t = rng.uniform(0, 1, shape).astype(dtype)
     if p.size > 8:
@@ -60,13 +63,14 @@ def test_bce(isa, shape, dtype, reduction, rng):
         t,
         reduction,
         atol_loss=RTOL[dtype] * (scale if reduction == "none" else scale.sum()),
+        device=device,
     )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("shape", SHAPES + [(64, 10)])
-def test_bce_with_logits(isa, shape, dtype, reduction, rng):
+@pytest.mark.per_device(shape={"cpu": SHAPES + [(64, 10)], "simt": SIMT_SHAPES + [(64, 10)]})
+def test_bce_with_logits(device, isa, shape, dtype, reduction, rng):
     z = sample(rng, shape, dtype, scale=5.0, extremes=(1e4, -1e4, 1000.0, -1000.0, 0.0))
     t = (rng.uniform(0, 1, shape) < 0.5).astype(dtype)  # multi-label 0/1 targets
     if z.size > 20:
@@ -78,13 +82,14 @@ def test_bce_with_logits(isa, shape, dtype, reduction, rng):
         t,
         reduction,
         atol_loss=RTOL[dtype] * (scale if reduction == "none" else scale.sum()),
+        device=device,
     )
 
 
-def test_bce_logits_extremes_finite():
+def test_bce_logits_extremes_finite(device):
     z = np.array([1e4, -1e4, 1e4, -1e4], np.float32)
     t = np.array([1, 0, 0, 1], np.float32)
-    loss, dz = ops.binary_cross_entropy_with_logits(z, t, "none")
+    loss, dz = call_on(device, ops.binary_cross_entropy_with_logits, z, t, "none")
     np.testing.assert_array_equal(loss, [0, 0, 1e4, 1e4])
     np.testing.assert_array_equal(dz, [0, 0, 1, -1])
 
@@ -99,6 +104,46 @@ def test_loss_bad_inputs():
         ops.mse_loss(y, y, "average")
     with pytest.raises(TypeError, match="y: expected dtype float32 or float64"):
         ops.sum_of_squares(np.zeros(3, int), np.zeros(3, int))
+
+
+# ---- odd 2-D shapes at the GPU tolerance -------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["mse", "bce", "bce_with_logits"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pointwise_losses_2d(device, rng, kind, reduction, dtype):
+    y = rng.standard_normal((23, 5)).astype(dtype)
+    t = rng.random((23, 5)).astype(dtype)
+    if kind == "bce":
+        y = rng.uniform(0.05, 0.95, (23, 5)).astype(dtype)
+        t = (t > 0.5).astype(dtype)
+    name = {
+        "mse": "mse_loss",
+        "bce": "binary_cross_entropy",
+        "bce_with_logits": "binary_cross_entropy_with_logits",
+    }[kind]
+    loss, grad = call_on(device, getattr(ops, name), y, t, reduction)
+    loss_ref, grad_ref = getattr(ref, name)(y, t, reduction)
+    kw = dict(rtol=GPU_RTOL, equal_nan=False)
+    assert_close(loss, loss_ref, dtype, scale=200, name="loss", **kw)
+    assert_close(grad, grad_ref, dtype, scale=10, name="grad", **kw)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sum_of_squares_2d(device, rng, dtype):
+    y, t = rng.standard_normal((17, 3)).astype(dtype), rng.standard_normal((17, 3)).astype(dtype)
+    loss, dy = call_on(device, ops.sum_of_squares, y, t)
+    loss_ref, dy_ref = ref.sum_of_squares(y, t)
+    assert_close(loss, loss_ref, dtype, rtol=GPU_RTOL, scale=100, equal_nan=False)
+    assert_close(dy, dy_ref, dtype, rtol=GPU_RTOL, scale=1, equal_nan=False)
+
+
+def test_bce_saturated_is_finite(device):
+    p = np.array([0.0, 1.0, 1.0], np.float64)
+    t = np.array([1.0, 0.0, 1.0], np.float64)
+    loss, _ = call_on(device, ops.binary_cross_entropy, p, t, "none")
+    assert_close(loss, [100.0, 100.0, 0.0], rtol=1e-7, atol=0.0, equal_nan=True)
 
 
 @pytest.mark.torch
@@ -135,8 +180,8 @@ def test_against_torch(reduction, rng):
         a = torch.from_numpy(z.copy()).requires_grad_(True)
         out = fn(a)
         out.sum().backward()
-        np.testing.assert_allclose(loss, out.detach().numpy(), rtol=1e-10, err_msg=str(i))
+        assert_close(loss, out.detach().numpy(), rtol=1e-10, atol=0.0, equal_nan=True, name=str(i))
         if i == 2:  # ours is d/dp; chain through the sigmoid to compare with torch's d/dz
             s = 1 / (1 + np.exp(-z))
             grad = grad * s * (1 - s)
-        np.testing.assert_allclose(grad, a.grad.numpy(), rtol=1e-8, atol=1e-12, err_msg=str(i))
+        assert_close(grad, a.grad.numpy(), rtol=1e-8, atol=1e-12, equal_nan=True, name=str(i))

@@ -1,14 +1,23 @@
 """Optimizer updates (in place, one pass) against a NumPy float64 implementation of
-torch.optim's semantics, and against torch.optim itself when torch is importable."""
+torch.optim's semantics, and against torch.optim itself when torch is importable; on every device
+(cpu on every ISA, the SIMT emulator on small sizes, cuda) and dtype."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from _opcheck import DTYPES, RTOL, assert_close, sample
 
 from deltagrad import ops
 from deltagrad import reference as ref
+from deltagrad.testing import (
+    DTYPES,
+    GPU_RTOL,
+    RTOL,
+    assert_close,
+    sample,
+    to_device,
+    to_numpy,
+)
 
 SGD_CASES = [
     dict(momentum=0.0, weight_decay=0.0, nesterov=False, dampening=0.0),
@@ -22,37 +31,113 @@ ADAM_CASES = [
     dict(weight_decay=0.1, decoupled=True),
 ]
 SIZES = [0, 1, 37, 70001]
+SIZES_BY_DEVICE = {"cpu": SIZES, "simt": [0, 1, 37]}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", SGD_CASES)
-@pytest.mark.parametrize("n", SIZES)
-def test_sgd(isa, n, case, dtype, rng):
+@pytest.mark.per_device(n=SIZES_BY_DEVICE)
+def test_sgd(device, isa, n, case, dtype, rng):
     p, buf = sample(rng, (n,), dtype), np.zeros(n, dtype)
     p64, buf64 = p.astype(np.float64), buf.astype(np.float64)
+    p, buf = to_device(p, device), to_device(buf, device)
     for step in range(3):
         g = sample(rng, (n,), dtype)
-        ops.sgd_update(p, g, buf, lr=0.1, first_step=step == 0, **case)
+        ops.sgd_update(p, to_device(g, device), buf, lr=0.1, first_step=step == 0, **case)
         ref.sgd_update(p64, g.astype(np.float64), buf64, lr=0.1, first_step=step == 0, **case)
-        assert_close(p, p64, dtype, atol=RTOL[dtype] * 4, name="param")
+        assert_close(to_numpy(p), p64, dtype, atol=RTOL[dtype] * 4, name="param")
         if case["momentum"]:
-            assert_close(buf, buf64, dtype, atol=RTOL[dtype] * 4, name="buf")
+            assert_close(to_numpy(buf), buf64, dtype, atol=RTOL[dtype] * 4, name="buf")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", ADAM_CASES)
-@pytest.mark.parametrize("n", SIZES)
-def test_adam(isa, n, case, dtype, rng):
+@pytest.mark.per_device(n=SIZES_BY_DEVICE)
+def test_adam(device, isa, n, case, dtype, rng):
     p = sample(rng, (n,), dtype)
     m, v = np.zeros(n, dtype), np.zeros(n, dtype)
     p64, m64, v64 = p.astype(np.float64), m.astype(np.float64), v.astype(np.float64)
+    p, m, v = (to_device(a, device) for a in (p, m, v))
+    # the CUDA kernels (on the emulator, on a GPU) round v's update differently: GPU_RTOL there
+    rtol = RTOL[dtype] if device == "cpu" else GPU_RTOL[dtype]
     for step in range(1, 4):
         g = sample(rng, (n,), dtype)
-        ops.adam_update(p, g, m, v, step=step, lr=1e-2, **case)
+        ops.adam_update(p, to_device(g, device), m, v, step=step, lr=1e-2, **case)
         ref.adam_update(p64, g.astype(np.float64), m64, v64, step=step, lr=1e-2, **case)
-        assert_close(p, p64, dtype, atol=RTOL[dtype] * 1e-1, name="param")
-        assert_close(m, m64, dtype, atol=RTOL[dtype] * 1e-2, name="m")
-        assert_close(v, v64, dtype, atol=RTOL[dtype] * 1e-2, name="v")
+        assert_close(to_numpy(p), p64, dtype, atol=RTOL[dtype] * 1e-1, rtol=rtol, name="param")
+        assert_close(to_numpy(m), m64, dtype, atol=RTOL[dtype] * 1e-2, rtol=rtol, name="m")
+        assert_close(to_numpy(v), v64, dtype, atol=RTOL[dtype] * 1e-2, rtol=rtol, name="v")
+
+
+# ---- 2-D parameters over several steps at the GPU tolerance -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "momentum,nesterov,wd,damp",
+    [
+        (0.0, False, 0.0, 0.0),
+        (0.9, False, 0.01, 0.0),
+        (0.9, True, 0.0, 0.0),
+        (0.5, False, 0.0, 0.3),
+    ],
+)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgd_update_2d(device, rng, momentum, nesterov, wd, damp, dtype):
+    p = rng.standard_normal((13, 7)).astype(dtype)
+    buf = np.full_like(p, np.nan) if momentum else None  # first_step must not read it
+    p64 = p.astype(np.float64)
+    b64 = np.zeros(p.shape) if momentum else None
+    p = to_device(p, device)
+    buf = to_device(buf, device) if momentum else None
+    for step in range(3):
+        g = rng.standard_normal(p.shape).astype(dtype)
+        kw = dict(
+            lr=0.1,
+            momentum=momentum,
+            weight_decay=wd,
+            nesterov=nesterov,
+            dampening=damp,
+            first_step=step == 0,
+        )
+        ops.sgd_update(p, to_device(g, device), buf, **kw)
+        ref.sgd_update(p64, g.astype(np.float64), b64, **kw)
+    kw = dict(rtol=GPU_RTOL, scale=10, equal_nan=False)
+    assert_close(to_numpy(p), p64, dtype, name="param", **kw)
+    if momentum:
+        assert_close(to_numpy(buf), b64, dtype, name="buf", **kw)
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adam_update_2d(device, rng, decoupled, dtype):
+    p = rng.standard_normal((11, 3)).astype(dtype)
+    p64, m64, v64 = p.astype(np.float64), np.zeros(p.shape), np.zeros(p.shape)
+    p, m, v = (to_device(a, device) for a in (p, np.zeros_like(p), np.zeros_like(p)))
+    for step in range(1, 5):
+        g = rng.standard_normal(p.shape).astype(dtype)
+        kw = dict(
+            step=step,
+            lr=0.01,
+            beta1=0.9,
+            beta2=0.999,
+            eps=1e-8,
+            weight_decay=0.1,
+            decoupled=decoupled,
+        )
+        ops.adam_update(p, to_device(g, device), m, v, **kw)
+        ref.adam_update(p64, g.astype(np.float64), m64, v64, **kw)
+    kw = dict(rtol=GPU_RTOL, equal_nan=False)
+    assert_close(to_numpy(p), p64, dtype, scale=1e3, name="param", **kw)
+    assert_close(to_numpy(m), m64, dtype, scale=10, name="m", **kw)
+    assert_close(to_numpy(v), v64, dtype, scale=10, name="v", **kw)
+
+
+def test_optimizer_state_is_never_copied(device, rng):
+    p = to_device(rng.standard_normal((4, 6)).astype(np.float32), device)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        ops.sgd_update(p[:, ::2], to_device(np.ones((4, 3), np.float32), device), None, lr=0.1)
+    with pytest.raises(ValueError, match="step"):
+        ops.adam_update(p, p, p * 0, p * 0, step=0)
 
 
 def test_optim_bad_inputs():
@@ -86,7 +171,7 @@ def test_sgd_matches_torch(case, rng):
         tp.grad = torch.tensor(g)
         opt.step()
         ops.sgd_update(p, g, buf, lr=0.1, first_step=step == 0, **case)
-    np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-12, atol=1e-14)
+    assert_close(p, tp.detach().numpy(), rtol=1e-12, atol=1e-14, equal_nan=True)
 
 
 @pytest.mark.torch
@@ -103,4 +188,4 @@ def test_adam_matches_torch(case, rng):
         tp.grad = torch.tensor(g)
         opt.step()
         ops.adam_update(p, g, m, v, step=step, lr=1e-2, **case)
-    np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-12, atol=1e-14)
+    assert_close(p, tp.detach().numpy(), rtol=1e-12, atol=1e-14, equal_nan=True)

@@ -1,16 +1,20 @@
 """softmax / log_softmax (forward, backward) and the fused softmax cross-entropy against
-deltagrad.reference, on every ISA and dtype, including logits at +-1e4."""
+deltagrad.reference, on every device (cpu on every ISA, the SIMT emulator on small shapes, cuda)
+and dtype, including logits at +-1e4."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from _opcheck import DTYPES, RTOL, assert_close, sample
 
 from deltagrad import ops
 from deltagrad import reference as ref
+from deltagrad.testing import DTYPES, GPU_RTOL, RTOL, assert_close, call_on, sample
 
 SHAPES = [(0, 5), (1, 1), (3, 7), (5, 1000), (2, 3, 17), (64, 33), (300, 257)]
+SHAPES_BY_DEVICE = {"cpu": SHAPES, "simt": [(0, 5), (1, 1), (3, 7), (2, 3, 17), (64, 33)]}
+CE_SHAPES = [(0, 4), (1, 1), (1, 5), (7, 13), (256, 1000)]
+CE_SHAPES_BY_DEVICE = {"cpu": CE_SHAPES, "simt": [(0, 4), (1, 1), (1, 5), (7, 13)]}
 REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -24,30 +28,36 @@ def _logits(rng, shape, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES)
-def test_softmax(isa, shape, dtype, rng):
+@pytest.mark.per_device(shape=SHAPES_BY_DEVICE)
+def test_softmax(device, isa, shape, dtype, rng):
     x = _logits(rng, shape, dtype)
-    assert_close(ops.softmax(x), ref.softmax(x), dtype, atol=RTOL[dtype] * 1e-3, name="softmax")
+    assert_close(
+        call_on(device, ops.softmax, x),
+        ref.softmax(x),
+        dtype,
+        atol=RTOL[dtype] * 1e-3,
+        name="softmax",
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES)
-def test_log_softmax(isa, shape, dtype, rng):
+@pytest.mark.per_device(shape=SHAPES_BY_DEVICE)
+def test_log_softmax(device, isa, shape, dtype, rng):
     x = _logits(rng, shape, dtype)
     # x - max - log(sum): absolute error ~ eps * |x - max|; near 0 relative error is meaningless
     want = ref.log_softmax(x)
     atol = RTOL[dtype] * (1.0 + np.abs(x.astype(np.float64) - x.max(axis=-1, keepdims=True)))
-    assert_close(ops.log_softmax(x), want, dtype, atol=atol, name="log_softmax")
+    assert_close(call_on(device, ops.log_softmax, x), want, dtype, atol=atol, name="log_softmax")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.per_device(shape=SHAPES_BY_DEVICE)
 @pytest.mark.parametrize("log", [False, True])
-def test_softmax_backward(isa, shape, dtype, log, rng):
+def test_softmax_backward(device, isa, shape, dtype, log, rng):
     x = sample(rng, shape, dtype)
-    y = ops.log_softmax(x) if log else ops.softmax(x)
+    y = call_on(device, ops.log_softmax if log else ops.softmax, x)
     dy = sample(rng, shape, dtype, scale=1.0)
-    got = ops.log_softmax_backward(dy, y) if log else ops.softmax_backward(dy, y)
+    got = call_on(device, ops.log_softmax_backward if log else ops.softmax_backward, dy, y)
     want = ref.log_softmax_backward(dy, y) if log else ref.softmax_backward(dy, y)
     scale = np.abs(dy.astype(np.float64)).sum(axis=-1, keepdims=True) + 1
     assert_close(got, want, dtype, atol=RTOL[dtype] * scale * 4, name="softmax backward")
@@ -65,11 +75,11 @@ def test_softmax_nan_row_and_in_place(rng):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("shape", [(0, 4), (1, 1), (1, 5), (7, 13), (256, 1000)])
-def test_softmax_cross_entropy(isa, shape, dtype, reduction, rng):
+@pytest.mark.per_device(shape=CE_SHAPES_BY_DEVICE)
+def test_softmax_cross_entropy(device, isa, shape, dtype, reduction, rng):
     z = _logits(rng, shape, dtype)
     t = rng.integers(0, shape[1], size=shape[0])
-    loss, d = ops.softmax_cross_entropy(z, t, reduction)
+    loss, d = call_on(device, ops.softmax_cross_entropy, z, t, reduction)
     want_loss, want_d = ref.softmax_cross_entropy(z, t, reduction)
     n = max(shape[0], 1)
     row_scale = 1.0 / n if reduction == "mean" else 1.0
@@ -93,8 +103,8 @@ def test_softmax_cross_entropy(isa, shape, dtype, reduction, rng):
 def test_cross_entropy_extreme_logits_exact():
     z = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0]], dtype=np.float32)
     loss, d = ops.softmax_cross_entropy(z, np.array([0, 0]), "none")
-    np.testing.assert_allclose(loss, [0.0, 2e4])
-    np.testing.assert_allclose(d, [[0, 0, 0], [-1, 1, 0]])
+    assert_close(loss, [0.0, 2e4], rtol=1e-7, atol=0.0, equal_nan=True)
+    assert_close(d, [[0, 0, 0], [-1, 1, 0]], rtol=1e-7, atol=0.0, equal_nan=True)
 
 
 def test_cross_entropy_labels():
@@ -113,7 +123,7 @@ def test_cross_entropy_labels():
         ops.softmax_cross_entropy(np.zeros(4, np.float32), np.array([0]))
     # other integer dtypes are converted explicitly
     loss, _ = ops.softmax_cross_entropy(z, np.array([0, 1, 3], dtype=np.uint8))
-    np.testing.assert_allclose(loss, np.log(4), rtol=1e-6)
+    assert_close(loss, np.log(4), rtol=1e-6, atol=0.0, equal_nan=True)
 
 
 def test_softmax_bad_inputs():
@@ -123,3 +133,54 @@ def test_softmax_bad_inputs():
         ops.softmax(np.float32(1.0))
     with pytest.raises(ValueError, match=r"y: expected shape \(2, 3\)"):
         ops.softmax_backward(np.zeros((2, 3), np.float32), np.zeros((3, 2), np.float32))
+
+
+# ---- odd shapes at the GPU tolerance (the CUDA kernels' row / block paths) ---------------------
+
+
+@pytest.mark.parametrize("cols", [1, 5, 33, 300])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_and_log_softmax_3d(device, rng, cols, dtype):
+    x = (4 * rng.standard_normal((3, 7, cols))).astype(dtype)
+    kw = dict(rtol=GPU_RTOL, equal_nan=False)
+    assert_close(call_on(device, ops.softmax, x), ref.softmax(x), dtype, scale=1, **kw)
+    got = call_on(device, ops.log_softmax, x)
+    assert_close(got, ref.log_softmax(x), dtype, scale=10, name="log_softmax", **kw)
+
+
+@pytest.mark.parametrize("cols", [3, 70, 300])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_backward_rows(device, rng, cols, dtype):
+    x = rng.standard_normal((11, cols)).astype(dtype)
+    dy = rng.standard_normal((11, cols)).astype(dtype)
+    kw = dict(rtol=GPU_RTOL, equal_nan=False)
+    y = call_on(device, ops.softmax, x)
+    got = call_on(device, ops.softmax_backward, dy, y)
+    assert_close(got, ref.softmax_backward(dy, y), dtype, scale=10, name="softmax", **kw)
+    ly = call_on(device, ops.log_softmax, x)
+    got = call_on(device, ops.log_softmax_backward, dy, ly)
+    want = ref.log_softmax_backward(dy, ly)
+    assert_close(got, want, dtype, scale=50, name="log_softmax", **kw)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_cross_entropy_fused(device, rng, reduction, dtype):
+    logits = (3 * rng.standard_normal((19, 41))).astype(dtype)
+    target = rng.integers(0, 41, size=19)
+    loss, dlogits = call_on(device, ops.softmax_cross_entropy, logits, target, reduction)
+    loss_ref, dlogits_ref = ref.softmax_cross_entropy(logits, target, reduction)
+    kw = dict(rtol=GPU_RTOL, equal_nan=False)
+    assert_close(loss, loss_ref, dtype, scale=30, name="loss", **kw)
+    assert_close(dlogits, dlogits_ref, dtype, scale=1, name="dlogits", **kw)
+    assert np.shape(loss) == ((19,) if reduction == "none" else ())
+
+
+def test_softmax_cross_entropy_bad_target(device, rng):
+    logits = rng.standard_normal((4, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match="out of range"):
+        call_on(device, ops.softmax_cross_entropy, logits, np.array([0, 1, 3, 2]))
+    with pytest.raises(TypeError, match="integer"):
+        call_on(device, ops.softmax_cross_entropy, logits, np.zeros(4))
+    with pytest.raises(ValueError, match="reduction"):
+        call_on(device, ops.softmax_cross_entropy, logits, np.zeros(4, np.int64), "avg")

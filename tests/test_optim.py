@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import deltagrad as dg
+from deltagrad.testing import assert_close
 
 
 def _param(shape=(3, 4), seed=0, dtype=np.float64):
@@ -44,7 +45,7 @@ def test_sgd_against_numpy(momentum, dampening, nesterov, wd):
             buf = d.copy() if buf is None else momentum * buf + (1 - dampening) * d
             d = d + momentum * buf if nesterov else buf
         w = w - 0.1 * d
-        np.testing.assert_allclose(p.data, w, rtol=1e-12, atol=1e-14)
+        assert_close(p.data, w, rtol=1e-12, atol=1e-14, equal_nan=True)
 
 
 @pytest.mark.parametrize(
@@ -66,7 +67,7 @@ def test_adam_against_numpy(cls, wd):
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
         w = w - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
-        np.testing.assert_allclose(p.data, w, rtol=1e-12, atol=1e-14)
+        assert_close(p.data, w, rtol=1e-12, atol=1e-14, equal_nan=True)
     assert opt.state[0]["step"] == 5
 
 

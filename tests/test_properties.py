@@ -8,7 +8,7 @@ filled with NaN, so reading outside the view cannot pass), the values (normal fl
 extremes such as +-1e4 and +-1e30, denormals, and +-inf / NaN wherever the op's contract
 defines the result) and the op's options. Each property runs on the CPU kernels (on an
 instruction set drawn among those this CPU has) and, for small shapes, on the "simt" device:
-the CUDA kernels run by the SIMT emulator (deltagrad._simt_ops.ops, the CUDA ops contract).
+the CUDA kernels run by the SIMT emulator (testing.simt_ops(), the CUDA ops contract).
 
 Tolerances are those the example-based tests justified (tests/test_ops_*.py,
 tests/test_matmul.py), through tests/_opcheck.py's assert_close; where a property needs
@@ -29,19 +29,14 @@ from contextlib import contextmanager
 import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
-from _opcheck import RTOL, TINY, assert_close
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deltagrad import _cpu, ops
 from deltagrad import reference as ref
+from deltagrad.testing import RTOL, TINY, assert_close, simt_ops
 
-try:
-    from deltagrad import _simt_ops
-
-    SIMT = _simt_ops.ops
-except ImportError:  # pragma: no cover - the _simt module is built by every CMake configuration
-    SIMT = None
+SIMT = simt_ops()  # None when the _simt module is not built (every configuration builds it)
 
 settings.register_profile(
     "deltagrad-properties",
@@ -215,16 +210,6 @@ def _device(backend, isa):
         _cpu.set_active_isa(old)
 
 
-def _close(got, want, dtype, *, atol=0.0, rtol=None, name="result"):
-    """assert_close with an error bound that is never inf or NaN: a bound formed from an
-    infinite or NaN input must not wave a finite result through (it becomes 0: exact)."""
-    with np.errstate(all="ignore"):
-        want = np.asarray(want, dtype=np.float64)
-        atol = np.broadcast_to(np.asarray(atol, dtype=np.float64), want.shape)
-        atol = np.where(np.isfinite(atol), atol, 0.0)
-    assert_close(got, want, dtype, atol=atol, rtol=rtol, name=name)
-
-
 def _abs64(x):
     return np.abs(np.asarray(x, dtype=np.float64))
 
@@ -297,7 +282,7 @@ def test_matmul(backend, data, isa):
         if beta != 0.0:
             mag = mag + abs(beta) * _abs64(c0)
     # test_matmul.expect's bound: |error| <= 4 (k + 2) eps (|alpha| |A| |B| + |beta| |C|)
-    _close(got, want, dtype, rtol=0.0, atol=4 * (k + 2) * EPS[dtype] * mag, name="C")
+    assert_close(got, want, dtype, rtol=0.0, atol=4 * (k + 2) * EPS[dtype] * mag, name="C")
 
 
 # ---- activations ---------------------------------------------------------------------------
@@ -333,7 +318,7 @@ def test_activation(backend, data, isa):
         else:
             got = dev.activation(x, act, param=param)
             _unchanged(x, x0, "x")
-    _close(got, ref.activation(x0, act, param=param), dtype, name=f"{act}(x)")
+    assert_close(got, ref.activation(x0, act, param=param), dtype, name=f"{act}(x)")
 
 
 @_given(data=st.data(), isa=ISA)
@@ -370,7 +355,7 @@ def test_activation_backward(backend, data, isa):
         _unchanged(saved, saved0, "saved")
     want = ref.activation_backward(dy0, saved0, act, param=param)
     # near a root of act' (gelu at x ~ -0.75) the result cancels: rtol * |dy| (as the op tests)
-    _close(got, want, dtype, atol=RTOL[dtype] * _abs64(dy0) * 4, name=f"{act}'(x)")
+    assert_close(got, want, dtype, atol=RTOL[dtype] * _abs64(dy0) * 4, name=f"{act}'(x)")
 
 
 # ---- softmax family ------------------------------------------------------------------------
@@ -413,7 +398,7 @@ def test_softmax(backend, data, isa, log):
             atol = RTOL[dtype] * (1.0 + np.abs(x64 - mx))
         else:
             atol = RTOL[dtype] * 1e-3
-    _close(got, want, dtype, atol=atol, name=name)
+    assert_close(got, want, dtype, atol=atol, name=name)
 
 
 @_given(data=st.data(), isa=ISA, log=st.booleans())
@@ -432,7 +417,7 @@ def test_softmax_backward(backend, data, isa, log):
     want = ref.log_softmax_backward(dy0, y0) if log else ref.softmax_backward(dy0, y0)
     # as test_ops_softmax: the row sum carries an error ~ eps sum |dy|
     scale = _abs64(dy0).sum(axis=-1, keepdims=True) + 1
-    _close(got, want, dtype, atol=RTOL[dtype] * scale * 4, name="softmax backward")
+    assert_close(got, want, dtype, atol=RTOL[dtype] * scale * 4, name="softmax backward")
 
 
 @_given(data=st.data(), isa=ISA, reduction=st.sampled_from(REDUCTIONS))
@@ -454,7 +439,7 @@ def test_softmax_cross_entropy(backend, data, isa, reduction):
     nn = max(n, 1)
     row_scale = 1.0 / nn if reduction == "mean" else 1.0
     assert np.isfinite(d).all()
-    _close(d, want_d, dtype, atol=RTOL[dtype] * row_scale * 2, name="dlogits")
+    assert_close(d, want_d, dtype, atol=RTOL[dtype] * row_scale * 2, name="dlogits")
     # loss: each row's log(s) - (x_t - max) errs by ~ eps (1 + |x_t - max|), the bound the op
     # tests state (they apply it with max |x| for a whole batch; per row it is tighter, and
     # it caught x - (max + log s) losing log s to the rounding of max at logits ~1e4)
@@ -471,7 +456,7 @@ def test_softmax_cross_entropy(backend, data, isa, reduction):
     if n == 0 and reduction == "mean":
         assert np.isnan(loss)
         return
-    _close(loss, want_loss, dtype, atol=atol, name="loss")
+    assert_close(loss, want_loss, dtype, atol=atol, name="loss")
 
 
 # ---- pointwise losses ----------------------------------------------------------------------
@@ -495,7 +480,7 @@ def _loss_call(dev, name, y, t, reduction):
 def _check_loss(name, got, want, y0, dtype, reduction, atol_loss=0.0, atol_grad=0.0):
     (loss, g), (want_loss, want_g) = got, want
     assert np.shape(g) == y0.shape
-    _close(g, want_g, dtype, atol=atol_grad, name=f"{name} gradient")
+    assert_close(g, want_g, dtype, atol=atol_grad, name=f"{name} gradient")
     if reduction == "none":
         assert np.shape(loss) == y0.shape
     else:
@@ -503,7 +488,7 @@ def _check_loss(name, got, want, y0, dtype, reduction, atol_loss=0.0, atol_grad=
     if y0.size == 0 and reduction == "mean":
         assert np.isnan(loss)
         return
-    _close(loss, want_loss, dtype, atol=atol_loss, name=f"{name} loss")
+    assert_close(loss, want_loss, dtype, atol=atol_loss, name=f"{name} loss")
 
 
 @_given(
@@ -631,9 +616,9 @@ def test_linear_forward(backend, data, isa, act, param, bias):
         bound = RTOL[dtype] * (_abs64(x0) @ _abs64(w0).T + (_abs64(b0) if bias else 0)) * 2
     assert (z is None) == (want_z is None) == (not ops.saves_input(act))
     if z is not None:
-        _close(z, want_z, dtype, atol=bound, name="z")
+        assert_close(z, want_z, dtype, atol=bound, name="z")
     # the activation's slope is at most ~1.2 (or |param|): the bound carries over to y
-    _close(y, want_y, dtype, atol=bound * max(1.2, abs(param)), name="y")
+    assert_close(y, want_y, dtype, atol=bound * max(1.2, abs(param)), name="y")
 
 
 @_given(
@@ -666,13 +651,13 @@ def test_linear_backward(backend, data, isa, act, param, need_dx, has_bias):
     # test_ops_linear: each output is a sum of products of dz with x (or w)
     dz = _abs64(ref.activation_backward(dy0, saved0, act, param=param)) + _abs64(dy0) * 0.1
     tol = RTOL[dtype] * 4
-    _close(dw, rdw, dtype, atol=tol * (dz.T @ _abs64(x0)), name="dw")
+    assert_close(dw, rdw, dtype, atol=tol * (dz.T @ _abs64(x0)), name="dw")
     if need_dx:
-        _close(dx, rdx, dtype, atol=tol * (dz @ _abs64(w0)), name="dx")
+        assert_close(dx, rdx, dtype, atol=tol * (dz @ _abs64(w0)), name="dx")
     else:
         assert dx is None
     if has_bias:
-        _close(db, rdb, dtype, atol=tol * dz.sum(axis=0), name="db")
+        assert_close(db, rdb, dtype, atol=tol * dz.sum(axis=0), name="db")
     else:
         assert db is None
 
@@ -711,7 +696,7 @@ def test_sum_mean(backend, data, isa, op, keepdims):
             mag = mag / max(1, x0.size // max(1, np.asarray(want).size))
     assert np.shape(got) == np.shape(want)
     # test_ops_reduce: a sum errs by ~ eps sum |x|
-    _close(got, want, dtype, atol=RTOL[dtype] * mag * 2, name=op)
+    assert_close(got, want, dtype, atol=RTOL[dtype] * mag * 2, name=op)
 
 
 @_given(data=st.data(), isa=ISA)
@@ -731,7 +716,7 @@ def test_sum_to_shape(backend, data, isa):
     with np.errstate(all="ignore"):
         want = ref.sum_to_shape(g0, shape)
         mag = ref.sum_to_shape(_abs64(g0), shape)
-    _close(got, want, dtype, atol=RTOL[dtype] * mag * 2, name="sum_to_shape")
+    assert_close(got, want, dtype, atol=RTOL[dtype] * mag * 2, name="sum_to_shape")
 
 
 # ---- optimizer updates ---------------------------------------------------------------------
@@ -768,9 +753,11 @@ def test_sgd_update(backend, data, isa):
             dev.sgd_update(p, g, buf, lr=lr, first_step=step == 0, **kw)
         ref.sgd_update(p64, g.astype(np.float64), b64, lr=lr, first_step=step == 0, **kw)
         ref.sgd_update(pmag, _abs64(g), bmag, lr=-lr, first_step=step == 0, **kw)
-        _close(p, p64, dtype, atol=RTOL[dtype] * 4 * pmag, name=f"param after step {step}")
+        assert_close(p, p64, dtype, atol=RTOL[dtype] * 4 * pmag, name=f"param after step {step}")
         if momentum:
-            _close(buf, b64, dtype, atol=RTOL[dtype] * 4 * bmag, name=f"buf after step {step}")
+            assert_close(
+                buf, b64, dtype, atol=RTOL[dtype] * 4 * bmag, name=f"buf after step {step}"
+            )
 
 
 @_given(data=st.data(), isa=ISA)
@@ -811,9 +798,9 @@ def test_adam_update(backend, data, isa):
         # denominator as small as eps. Counted as magnitude, so that it also reaches m and v
         # through the weight decay. Tested exactly by test_adam_tiny_gradient_keeps_precision.
         pmag = pmag * grow + lr / bc1 * mmag / denom + TINY[dtype] * EPS[dtype] / denom / tol
-        _close(m, m64, dtype, atol=tol * mmag, name=f"m after step {step}")
-        _close(v, v64, dtype, atol=tol * vmag, name=f"v after step {step}")
-        _close(p, p64, dtype, atol=tol * pmag, name=f"param after step {step}")
+        assert_close(m, m64, dtype, atol=tol * mmag, name=f"m after step {step}")
+        assert_close(v, v64, dtype, atol=tol * vmag, name=f"v after step {step}")
+        assert_close(p, p64, dtype, atol=tol * pmag, name=f"param after step {step}")
 
 
 # ---- regressions: what the properties found, pinned on minimal inputs ----------------------
@@ -848,7 +835,7 @@ def test_misaligned_0d_input_stays_0d(dtype):
 @pytest.mark.parametrize("dtype", [F32, F64])
 def test_simt_misaligned_input_is_copied(dtype):
     x = _misaligned(np.linspace(-3, 3, 11), dtype)
-    _close(SIMT.activation(x, "tanh"), ref.activation(x, "tanh"), dtype, name="tanh")
+    assert_close(SIMT.activation(x, "tanh"), ref.activation(x, "tanh"), dtype, name="tanh")
 
 
 @pytest.mark.parametrize(
@@ -876,7 +863,7 @@ def test_adam_tiny_gradient_keeps_precision(backend):
     bc1, bc2 = 1 - 0.9, math.sqrt(1 - 0.999)
     want = -1e-3 / bc1 * m64 / (np.sqrt(v64) / bc2 + 1e-8)
     assert np.all(m != 0)
-    _close(p, want, F32, name="param")
+    assert_close(p, want, F32, name="param")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -890,8 +877,8 @@ def test_log_softmax_and_cross_entropy_at_large_logits(backend, dtype):
         ls = dev.log_softmax(z)
         loss, _ = dev.softmax_cross_entropy(z, t, "none")
     want = ref.log_softmax(z)
-    _close(ls, want, dtype, atol=RTOL[dtype] * (1 + np.abs(want)), name="log_softmax")
-    _close(
+    assert_close(ls, want, dtype, atol=RTOL[dtype] * (1 + np.abs(want)), name="log_softmax")
+    assert_close(
         loss, ref.softmax_cross_entropy(z, t, "none")[0], dtype, atol=RTOL[dtype] * 3, name="loss"
     )
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import deltagrad as dg
-from deltagrad.testing import check_op
+from deltagrad.testing import assert_close, check_op
 
 
 def leaf(a, requires_grad=True):
@@ -161,14 +161,14 @@ def test_diamond_graph_accumulates():
     x = leaf([1.5, -2.0, 0.25])
     y = (x * x + 3 * x).sum()
     y.backward()
-    np.testing.assert_allclose(x.grad, 2 * x.data + 3)
+    assert_close(x.grad, 2 * x.data + 3, rtol=1e-7, atol=0.0, equal_nan=True)
 
 
 def test_same_tensor_twice_in_one_op():
     x = leaf([[1.0, 2.0], [3.0, 4.0]])
     (x @ x).sum().backward()
     g = np.ones((2, 2))
-    np.testing.assert_allclose(x.grad, g @ x.data.T + x.data.T @ g)
+    assert_close(x.grad, g @ x.data.T + x.data.T @ g, rtol=1e-7, atol=0.0, equal_nan=True)
 
 
 def test_gradients_accumulate_across_backward_calls():
@@ -176,10 +176,10 @@ def test_gradients_accumulate_across_backward_calls():
     (x * x).sum().backward()
     first = x.grad.copy()
     (x * x).sum().backward()
-    np.testing.assert_allclose(x.grad, 2 * first)
+    assert_close(x.grad, 2 * first, rtol=1e-7, atol=0.0, equal_nan=True)
     x.grad = None
     (x * 2).sum().backward()
-    np.testing.assert_allclose(x.grad, [2.0, 2.0, 2.0])
+    assert_close(x.grad, [2.0, 2.0, 2.0], rtol=1e-7, atol=0.0, equal_nan=True)
 
 
 def test_graph_freed_unless_retained():
@@ -187,7 +187,7 @@ def test_graph_freed_unless_retained():
     y = (x * x).sum()
     y.backward(retain_graph=True)
     y.backward()
-    np.testing.assert_allclose(x.grad, 4 * x.data)
+    assert_close(x.grad, 4 * x.data, rtol=1e-7, atol=0.0, equal_nan=True)
     with pytest.raises(RuntimeError, match="second time"):
         y.backward()
 
@@ -197,14 +197,14 @@ def test_leaves_never_share_a_gradient_array():
     (a + b).sum().backward()
     assert a.grad is not b.grad
     a.grad += 1.0
-    np.testing.assert_allclose(b.grad, [1.0, 1.0])
+    assert_close(b.grad, [1.0, 1.0], rtol=1e-7, atol=0.0, equal_nan=True)
 
 
 def test_backward_grad_argument_is_copied_and_checked():
     x = leaf([1.0, 2.0])
     g = np.array([3.0, 5.0])
     (x * 1.0).backward(g)
-    np.testing.assert_allclose(x.grad, g)
+    assert_close(x.grad, g, rtol=1e-7, atol=0.0, equal_nan=True)
     x.grad[0] = 100.0
     assert g[0] == 3.0
     with pytest.raises(ValueError, match=r"shape \(3,\).*\(2,\)"):
@@ -254,7 +254,9 @@ def test_detach_cuts_the_graph():
     x = leaf([1.0, 2.0])
     y = (x * 3).detach() * x
     y.sum().backward()
-    np.testing.assert_allclose(x.grad, 3 * x.data)  # only the non-detached path
+    assert_close(
+        x.grad, 3 * x.data, rtol=1e-7, atol=0.0, equal_nan=True
+    )  # only the non-detached path
     d = x.detach()
     assert not d.requires_grad and d.data is x.data
 
@@ -265,7 +267,7 @@ def test_deep_chain_has_no_recursion_limit():
     for _ in range(5000):
         y = y * 1.0001
     y.sum().backward()
-    np.testing.assert_allclose(x.grad, [1.0001**5000], rtol=1e-9)
+    assert_close(x.grad, [1.0001**5000], rtol=1e-9, atol=0.0, equal_nan=True)
 
 
 def test_mixed_dtypes_promote_and_grads_keep_leaf_dtype():
@@ -326,7 +328,7 @@ def test_astype_and_to_dtype_are_differentiable():
     assert y.dtype == np.float64
     y.sum().backward()
     assert x.grad.dtype == np.float32
-    np.testing.assert_allclose(x.grad, [3.0, 3.0])
+    assert_close(x.grad, [3.0, 3.0], rtol=1e-7, atol=0.0, equal_nan=True)
     assert x.to("cpu") is x
 
 
@@ -367,9 +369,9 @@ if given is not None:
             axes = tuple(i for i, n in enumerate(shape) if n == 1)
             return x.sum(axis=axes, keepdims=True).reshape(shape)
 
-        np.testing.assert_allclose(y.data, f(a, b), rtol=1e-12)
-        np.testing.assert_allclose(ta.grad, reduce_to(da, sa), rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(tb.grad, reduce_to(db, sb), rtol=1e-10, atol=1e-12)
+        assert_close(y.data, f(a, b), rtol=1e-12, atol=0.0, equal_nan=True)
+        assert_close(ta.grad, reduce_to(da, sa), rtol=1e-10, atol=1e-12, equal_nan=True)
+        assert_close(tb.grad, reduce_to(db, sb), rtol=1e-10, atol=1e-12, equal_nan=True)
         assert ta.grad.shape == sa and tb.grad.shape == sb
 
 
@@ -384,4 +386,4 @@ def test_to_cuda_and_back_is_differentiable():
     z = (y * y).to("cpu")
     assert z.device == "cpu"
     z.sum().backward()
-    np.testing.assert_allclose(x.grad, 2 * x.data)
+    assert_close(x.grad, 2 * x.data, rtol=1e-7, atol=0.0, equal_nan=True)

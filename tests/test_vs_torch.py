@@ -9,6 +9,7 @@ import pytest
 
 import deltagrad as dg
 import deltagrad.functional as F
+from deltagrad.testing import assert_close
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
@@ -22,11 +23,6 @@ def pair(a, requires_grad=True):
         dg.tensor(a.copy(), requires_grad=requires_grad),
         torch.tensor(a.copy(), requires_grad=requires_grad),
     )
-
-
-def close(ours, theirs, what=""):
-    ours = ours.numpy() if isinstance(ours, dg.Tensor) else np.asarray(ours)
-    np.testing.assert_allclose(ours, theirs.detach().numpy(), err_msg=what, **TOL)
 
 
 ACTS = {
@@ -49,10 +45,10 @@ def test_activations_match_torch(name):
     x, xt = pair(np.random.default_rng(0).uniform(-5, 5, (6, 7)))
     g = np.random.default_rng(1).standard_normal((6, 7))
     y, yt = ours(x), theirs(xt)
-    close(y, yt, "forward")
+    assert_close(y, yt.detach().numpy(), **TOL, equal_nan=True, name="forward")
     y.backward(g)
     yt.backward(torch.tensor(g))
-    close(x.grad, xt.grad, "grad")
+    assert_close(x.grad, xt.grad.detach().numpy(), **TOL, equal_nan=True, name="grad")
 
 
 def test_every_activation_has_a_torch_peer():
@@ -63,10 +59,10 @@ def test_silu_matches_torch_in_the_tails():
     x, xt = pair([-1e30, -800.0, -100.0, -30.0, -1.0, 0.0, 1e-300, 1.0, 30.0, 100.0, 800.0, 1e30])
     g = np.random.default_rng(3).standard_normal(12)
     y, yt = F.silu(x), TF.silu(xt)
-    close(y, yt, "forward")
+    assert_close(y, yt.detach().numpy(), **TOL, equal_nan=True, name="forward")
     y.backward(g)
     yt.backward(torch.tensor(g))
-    close(x.grad, xt.grad, "grad")
+    assert_close(x.grad, xt.grad.detach().numpy(), **TOL, equal_nan=True, name="grad")
 
 
 LOSSES = {
@@ -94,21 +90,21 @@ def test_losses_match_torch(name, reduction):
         t = rng.uniform(0, 1, (9, 4))
         tt = torch.tensor(t)
     loss, loss_t = ours(y, t, reduction=reduction), theirs(yt, tt, reduction=reduction)
-    close(loss, loss_t, "loss")
+    assert_close(loss, loss_t.detach().numpy(), **TOL, equal_nan=True, name="loss")
     g = rng.standard_normal(loss.shape)
     loss.backward(g)
     loss_t.backward(torch.tensor(g))
-    close(y.grad, yt.grad, "grad")
+    assert_close(y.grad, yt.grad.detach().numpy(), **TOL, equal_nan=True, name="grad")
 
 
 def test_sum_of_squares_matches_torch():
     y, yt = pair(np.random.default_rng(3).standard_normal((5, 2)))
     t = np.random.default_rng(4).standard_normal((5, 2))
     loss, loss_t = F.sum_of_squares(y, t), 0.5 * ((yt - torch.tensor(t)) ** 2).sum()
-    close(loss, loss_t)
+    assert_close(loss, loss_t.detach().numpy(), **TOL, equal_nan=True)
     loss.backward()
     loss_t.backward()
-    close(y.grad, yt.grad)
+    assert_close(y.grad, yt.grad.detach().numpy(), **TOL, equal_nan=True)
 
 
 def test_tensor_expression_matches_torch():
@@ -123,11 +119,11 @@ def test_tensor_expression_matches_torch():
         return (z.sum(axis=0, keepdims=True) * a[0].sum() + z.mean()).sum()
 
     y, yt = expr(a, b, c, dg), expr(at, bt, ct, torch)
-    close(y, yt)
+    assert_close(y, yt.detach().numpy(), **TOL, equal_nan=True)
     y.backward()
     yt.backward()
     for ours, theirs, n in ((a, at, "a"), (b, bt, "b"), (c, ct, "c")):
-        close(ours.grad, theirs.grad, n)
+        assert_close(ours.grad, theirs.grad.detach().numpy(), **TOL, equal_nan=True, name=n)
 
 
 # ---- an MLP, 5 training steps ---------------------------------------------------------------
@@ -159,13 +155,13 @@ def test_mlp_forward_and_gradients_match_torch():
     rng = np.random.default_rng(6)
     X, y = rng.standard_normal((13, 7)), rng.integers(0, 4, 13)
     out, out_t = ours(dg.tensor(X)), theirs(torch.tensor(X))
-    close(out, out_t, "logits")
+    assert_close(out, out_t.detach().numpy(), **TOL, equal_nan=True, name="logits")
     loss, loss_t = F.cross_entropy(out, y), TF.cross_entropy(out_t, torch.tensor(y))
-    close(loss, loss_t, "loss")
+    assert_close(loss, loss_t.detach().numpy(), **TOL, equal_nan=True, name="loss")
     loss.backward()
     loss_t.backward()
     for p, pt in zip(ours.parameters(), theirs.parameters()):
-        close(p.grad, pt.grad, "grad")
+        assert_close(p.grad, pt.grad.detach().numpy(), **TOL, equal_nan=True, name="grad")
 
 
 OPTIMIZERS = {
@@ -214,13 +210,15 @@ def test_five_training_steps_match_torch(opt, loss):
         ot.zero_grad()
         lo = dg_loss(ours(dg.tensor(X[batch])), y[batch])
         lt = torch_loss(theirs(torch.tensor(X[batch])), torch.tensor(y[batch]))
-        close(lo, lt, f"loss at step {step}")
+        assert_close(lo, lt.detach().numpy(), **TOL, equal_nan=True, name=f"loss at step {step}")
         lo.backward()
         lt.backward()
         o.step()
         ot.step()
         for (name, p), pt in zip(ours.named_parameters(), theirs.parameters()):
-            close(p, pt, f"{name} after step {step}")
+            assert_close(
+                p, pt.detach().numpy(), **TOL, equal_nan=True, name=f"{name} after step {step}"
+            )
 
 
 def test_float32_training_tracks_torch():
@@ -246,11 +244,11 @@ def test_float32_training_tracks_torch():
         ot.zero_grad()
         lo = F.cross_entropy(ours(dg.tensor(X)), y)
         lt = TF.cross_entropy(theirs(torch.from_numpy(X)), torch.from_numpy(y))
-        np.testing.assert_allclose(lo.item(), lt.item(), rtol=1e-5)
+        assert_close(lo.item(), lt.item(), rtol=1e-5, atol=0.0, equal_nan=True)
         lo.backward()
         lt.backward()
         o.step()
         ot.step()
     for p, pt in zip(ours.parameters(), theirs.parameters()):
         assert p.dtype == np.float32
-        np.testing.assert_allclose(p.data, pt.detach().numpy(), rtol=1e-4, atol=1e-5)
+        assert_close(p.data, pt.detach().numpy(), rtol=1e-4, atol=1e-5, equal_nan=True)

@@ -21,9 +21,17 @@ is there), each dtype (float64, float32) and each draw of the shapes, check_op
 It returns an OpCheckReport (what was checked) or raises OpCheckError, an AssertionError whose
 message names the device, dtype, shapes, input, index, the two values and the tolerance.
 
-assert_close(actual, expected, rtol, atol) is the llm.c-style comparison every check uses:
-|actual - expected| <= atol + rtol * |expected| elementwise; a NaN in either never passes unless
-equal_nan=True and both are NaN at that position; infinities must match exactly.
+assert_close(actual, expected, dtype=None, rtol=None, atol=None, *, scale, equal_nan, name) is
+the llm.c-style comparison every check and every test uses: |actual - expected| <= atol + rtol *
+|expected| elementwise; a NaN never passes unless equal_nan and both are NaN at that position;
+infinities must match exactly. With a dtype (a kernel's output against the float64 reference)
+rtol defaults to RTOL[dtype] (1e-5 float32, 1e-12 float64), the output must have that dtype,
+and NaN where the reference is NaN passes.
+
+For the test suite: available_devices() and device_context(device) (tests/conftest.py's `device`
+fixture), to_device / to_numpy / call_on to move test data, sample / SPECIALS / DTYPES, and the
+backends' modules (simt_module, simt_ops, cuda_module, cuda_ops, backend_module): the one place
+the tests name them.
 """
 
 from __future__ import annotations
@@ -42,10 +50,62 @@ __all__ = [
     "assert_close",
     "available_devices",
     "device_context",
+    "to_device",
+    "backend_module",
+    "simt_module",
+    "simt_ops",
+    "cuda_module",
+    "cuda_ops",
+    "to_numpy",
+    "call_on",
+    "GPU_RTOL",
+    "sample",
+    "DTYPES",
+    "RTOL",
+    "TINY",
+    "SPECIALS",
     "Ints",
     "OpCheckError",
     "OpCheckReport",
 ]
+
+
+# ---- the backends' modules: the one place the tests name them ---------------------------------
+
+
+def backend_module() -> Any:
+    """The module that picks an array's backend (use_host_backend, to_device, cuda_module)."""
+    from . import _backend
+
+    return _backend
+
+
+def simt_module() -> Any:
+    """The SIMT emulator's Python module (ops, SimtOps, SimtFault, selftest, schedules, the race
+    detector), or None when the _simt extension is not built."""
+    try:
+        from . import _simt_ops
+    except ImportError:
+        return None
+    return _simt_ops
+
+
+def simt_ops() -> Any:
+    """The SIMT emulator's ops object (the CUDA ops contract on host arrays), or None."""
+    m = simt_module()
+    return None if m is None else m.ops
+
+
+def cuda_module() -> Any:
+    """The CUDA backend's Python module (it imports without a GPU or a CUDA build)."""
+    from . import _cuda_ops
+
+    return _cuda_ops
+
+
+def cuda_ops() -> Any:
+    """The CUDA ops object dg.ops sends cupy arrays to, or None in a build without CUDA."""
+    return backend_module().cuda_module()
 
 
 # ---- devices ---------------------------------------------------------------------------------
@@ -55,16 +115,10 @@ def available_devices() -> list[str]:
     """["cpu"], then "simt" when the SIMT emulator module is built, then "cuda" when this build
     has CUDA, cupy is installed and a GPU is present."""
     devices = ["cpu"]
-    try:
-        from . import _simt_ops  # noqa: F401
-
+    if simt_module() is not None:
         devices.append("simt")
-    except ImportError:
-        pass
     try:
-        from ._backend import cuda_unavailable_reason
-
-        if cuda_unavailable_reason() is None:
+        if backend_module().cuda_unavailable_reason() is None:
             devices.append("cuda")
     except Exception:
         pass
@@ -76,10 +130,7 @@ def device_context(device: str) -> Iterator[str]:
     """Run the block's ops on `device`; yields the Tensor device to create inputs on ("simt"
     tensors are host tensors whose ops run on the SIMT emulator's kernels)."""
     if device == "simt":
-        from . import _simt_ops
-        from ._backend import use_host_backend
-
-        with use_host_backend(_simt_ops.ops):
+        with backend_module().use_host_backend(simt_ops()):
             yield "cpu"
     elif device in ("cpu", "cuda"):
         yield device
@@ -87,13 +138,67 @@ def device_context(device: str) -> Iterator[str]:
         raise ValueError(f"device: expected 'cpu', 'simt' or 'cuda', got {device!r}")
 
 
+# ---- moving test data ------------------------------------------------------------------------
+
+
+def to_device(x: Any, device: str) -> Any:
+    """A numpy array as the array type ops take on `device`: itself on "cpu" and "simt" (the
+    emulator runs on host arrays inside device_context("simt")), a cupy array on "cuda"."""
+    if device in ("cpu", "simt"):
+        return x
+    if device == "cuda":
+        return backend_module().to_device(x, "cuda")
+    raise ValueError(f"device: expected 'cpu', 'simt' or 'cuda', got {device!r}")
+
+
+def to_numpy(x: Any) -> Any:
+    """A result brought back to the host: a numpy array (or number) from a numpy / cupy array,
+    a Tensor, or a tuple / list of them (None stays None). Keeps the dtype."""
+    if isinstance(x, (tuple, list)):
+        return type(x)(to_numpy(v) for v in x)
+    if x is None:
+        return None
+    if isinstance(x, Tensor):
+        x = x.data
+    if hasattr(x, "get") and not isinstance(x, np.ndarray):  # cupy
+        return x.get()
+    return x
+
+
 # ---- comparison ------------------------------------------------------------------------------
 
 
+# Per-dtype default relative tolerances of a kernel against the float64 reference: float32 to
+# 1e-5 relative (~84 ulp), float64 to 1e-12. Without a dtype, llm.c's defaults (1e-5, 1e-8).
+class _ByDtype(dict):
+    """A dict keyed by dtype that takes np.float32, np.dtype("float32") or "float32" alike."""
+
+    def __getitem__(self, key: Any) -> Any:
+        return dict.__getitem__(self, np.dtype(key))
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            return dict.__contains__(self, np.dtype(key))  # type: ignore[arg-type]
+        except TypeError:
+            return False
+
+
+RTOL = _ByDtype({np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12})
+TINY = _ByDtype({np.dtype(d): float(np.finfo(d).tiny) for d in (np.float32, np.float64)})
+_F32_MAX = float(np.finfo(np.float32).max) * (1 + 2**-24)  # beyond this float64 rounds to inf
+
+
 def _mismatch(
-    actual: Any, expected: Any, *, atol: float, rtol: float, equal_nan: bool
+    actual: Any,
+    expected: Any,
+    *,
+    atol: Any,
+    rtol: float,
+    equal_nan: bool,
+    dtype: Any = None,
 ) -> str | None:
-    """None when actual matches expected, else a one-line description of the worst element."""
+    """None when actual matches expected, else a one-line description of the worst element.
+    atol may be an array broadcast to expected's shape (a per-element error bound)."""
     a, e = _host(actual), _host(expected)
     if a.shape != e.shape:
         return f"shape {a.shape}, expected {e.shape}"
@@ -108,8 +213,11 @@ def _mismatch(
             f"{int(bad_nan.sum())} of {a.size} elements are NaN on one side; first at index "
             f"{idx}: actual {a.flat[k]!r}, expected {e.flat[k]!r}"
         )
-    inf = (np.isinf(a) | np.isinf(e)) & ~nan_e
-    bad_inf = inf & (a != e)
+    inf_e = np.isinf(e)
+    if dtype is not None and dtype == np.float32:  # a float64 value beyond float32 rounds to inf
+        inf_e = inf_e | (np.abs(e) > _F32_MAX)
+    inf = (np.isinf(a) | inf_e) & ~nan_e
+    bad_inf = inf & ~(np.isinf(a) & inf_e & (np.sign(a) == np.sign(e)))
     if bad_inf.any():
         k = int(np.flatnonzero(bad_inf)[0])
         idx = tuple(int(i) for i in np.unravel_index(k, a.shape))
@@ -119,39 +227,141 @@ def _mismatch(
         )
     fin = ~(nan_e | inf)
     err = np.abs(np.where(fin, a, 0.0) - np.where(fin, e, 0.0))
-    tol = atol + rtol * np.abs(np.where(fin, e, 0.0))
-    excess = err - tol
+    atol_arr = np.broadcast_to(np.asarray(atol, dtype=np.float64), e.shape)
+    tol = atol_arr + rtol * np.abs(np.where(fin, e, 0.0))
+    if dtype is not None:  # results in the denormal range: relative error means nothing
+        tol = tol + 2 * TINY[dtype]
+    excess = np.where(fin, err - tol, 0.0)
     if not (excess > 0).any():
         return None
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(tol > 0, err / np.where(tol > 0, tol, 1.0), np.where(err > 0, np.inf, 0))
+    ratio = np.where(fin, ratio, 0.0)
     k = int(np.argmax(ratio))
     idx = tuple(int(i) for i in np.unravel_index(k, a.shape))
     return (
         f"{int((excess > 0).sum())} of {a.size} elements differ; worst at index {idx}: "
         f"actual {a.flat[k]:.10g}, expected {e.flat[k]:.10g}, |diff| {err.flat[k]:.3g} > "
-        f"atol + rtol*|expected| = {tol.flat[k]:.3g} (atol {atol:g}, rtol {rtol:g})"
+        f"atol + rtol*|expected| = {tol.flat[k]:.3g} (atol {atol_arr.flat[k]:.3g}, rtol {rtol:g})"
     )
 
 
 def assert_close(
     actual: Any,
     expected: Any,
-    rtol: float = 1e-5,
-    atol: float = 1e-8,
+    dtype: Any = None,
+    rtol: float | dict[Any, float] | None = None,
+    atol: Any = None,
     *,
-    equal_nan: bool = False,
-    what: str = "value",
+    scale: float | None = None,
+    equal_nan: bool | None = None,
+    name: str = "value",
+    what: str | None = None,
 ) -> None:
     """Assert |actual - expected| <= atol + rtol * |expected| elementwise (llm.c's check).
 
-    Arrays, Tensors, cupy arrays or numbers; shapes must match exactly. A NaN never passes
-    (with equal_nan=True, NaN passes only where expected is NaN too); infinities must match
-    exactly. Raises AssertionError naming `what`, the count of bad elements, the worst index and
-    both values."""
-    msg = _mismatch(actual, expected, atol=atol, rtol=rtol, equal_nan=equal_nan)
+    Arrays, Tensors, cupy arrays or numbers; shapes must match exactly; infinities must match
+    exactly (sign included); a NaN passes only with equal_nan, and then only where expected is
+    NaN too.
+
+    dtype: the dtype the kernel computed in, `expected` being the float64 reference. Then rtol
+    defaults to RTOL[dtype] (1e-5 float32, 1e-12 float64), atol to 0, equal_nan to True, an
+    `actual` array must have that dtype, a reference beyond the float32 range counts as an
+    infinity, and 2 * tiny(dtype) is added to the bound (denormal results). Without a dtype:
+    rtol 1e-5, atol 1e-8, equal_nan False.
+    atol may be an array (broadcast to expected's shape): a per-element error bound, e.g.
+    rtol * |x| @ |w| for a dot product; an element of it that is inf or NaN (a bound formed
+    from an infinite input) counts as 0, so it never waves a result through. With a dtype,
+    rtol and atol may be dicts {dtype: value} (per-dtype overrides). scale: adds rtol * scale to
+    atol, llm.c's form tol = rtol * (scale + |expected|) for a sum of about `scale` terms.
+    Raises AssertionError naming `name` (or `what`), the count of bad elements, the worst
+    index and both values."""
+    label = what if what is not None else name
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+        if dtype not in RTOL:
+            raise ValueError(f"assert_close: dtype must be float32 or float64, got {dtype}")
+        if isinstance(rtol, dict):
+            rtol = _ByDtype({np.dtype(k): v for k, v in rtol.items()})[dtype]
+        if isinstance(atol, dict):
+            atol = _ByDtype({np.dtype(k): v for k, v in atol.items()})[dtype]
+        rtol = RTOL[dtype] if rtol is None else rtol
+        atol = 0.0 if atol is None else atol
+        equal_nan = True if equal_nan is None else equal_nan
+        host = to_numpy(actual)
+        if isinstance(host, (np.ndarray, np.generic)) and host.size and host.dtype != dtype:
+            raise AssertionError(f"{label}: dtype {host.dtype}, expected {dtype}")
+    else:
+        rtol = 1e-5 if rtol is None else rtol
+        atol = 1e-8 if atol is None else atol
+        equal_nan = False if equal_nan is None else equal_nan
+    if isinstance(rtol, dict) or isinstance(atol, dict):
+        raise TypeError("assert_close: per-dtype rtol / atol need a dtype")
+    if scale is not None:
+        atol = atol + rtol * scale
+    if np.ndim(atol):  # a bound formed from an infinite or NaN input must not wave a result
+        with np.errstate(invalid="ignore"):  # through: such an element counts as exact
+            atol = np.where(np.isfinite(atol), atol, 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        msg = _mismatch(actual, expected, atol=atol, rtol=rtol, equal_nan=equal_nan, dtype=dtype)
     if msg is not None:
-        raise AssertionError(f"{what}: {msg}")
+        raise AssertionError(f"{label}: {msg}")
+
+
+# The tolerance the CUDA kernels' tests hold every device to (llm.c's): relative rtol, plus
+# rtol * scale absolute for a result summed over about `scale` terms.
+GPU_RTOL = {np.float32: 1.6e-5, np.float64: 8e-13}
+
+
+def call_on(device: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """fn(*args, **kwargs) with every numpy array argument moved to `device` (to_device), the
+    result brought back to numpy (to_numpy). For ops that return their result; an op that
+    updates an argument in place must be given device arrays and read back explicitly."""
+    args = tuple(to_device(a, device) if isinstance(a, np.ndarray) else a for a in args)
+    kwargs = {
+        k: to_device(v, device) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()
+    }
+    return to_numpy(fn(*args, **kwargs))
+
+
+# ---- test data ---------------------------------------------------------------------------------
+
+DTYPES = (np.float32, np.float64)
+
+# Values every elementwise kernel must survive: signed zeros, huge, infinities, NaN, denormals.
+SPECIALS = (
+    0.0,
+    -0.0,
+    1000.0,
+    -1000.0,
+    1e4,
+    -1e4,
+    np.inf,
+    -np.inf,
+    np.nan,
+    1e-40,
+    -1e-40,
+    3e-310,
+    1e30,
+    -1e30,
+)
+
+
+def sample(
+    rng: np.random.Generator,
+    shape: Sequence[int],
+    dtype: Any,
+    scale: float = 3.0,
+    extremes: Sequence[float] = (),
+) -> np.ndarray:
+    """Normal data times `scale`, with the given extreme values planted at random positions
+    (when the array is large enough to hold them)."""
+    x = rng.standard_normal(shape) * scale
+    flat = x.reshape(-1)
+    if extremes and flat.size >= 4 * len(extremes):
+        pos = rng.choice(flat.size, size=len(extremes), replace=False)
+        flat[pos] = extremes
+    return x.astype(dtype)
 
 
 # ---- check_op --------------------------------------------------------------------------------
