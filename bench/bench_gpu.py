@@ -36,7 +36,8 @@ if torch is not None and not torch.cuda.is_available():
     torch = None
 
 import deltagrad as dg  # noqa: E402
-from deltagrad import _backend  # noqa: E402
+from deltagrad import backends  # noqa: E402
+from deltagrad.backends import cuda as cuda_backend  # noqa: E402
 
 
 def gpu_time(
@@ -92,11 +93,9 @@ def bench_gemm(results: list[dict], sizes: list[tuple[int, int, int]]) -> None:
         fns: dict[str, Callable[[], object]] = {
             "deltagrad_fp32": lambda a=a, b=b: dg.ops.matmul(a, b),
             "cublas_fp32": lambda a=a, b=b: cp.matmul(a, b),
-            "deltagrad_tf32": lambda a=a, b=b: _backend.cuda_module().matmul(
-                a, b, precision="tf32"
-            ),
+            "deltagrad_tf32": lambda a=a, b=b: backends.cuda_ops().matmul(a, b, precision="tf32"),
             # the other tiling, for choosing the size heuristic of gemm_launch.cuh
-            "deltagrad_fp32_other_tile": lambda a=a, b=b, tile=other: _backend.cuda_module().matmul(
+            "deltagrad_fp32_other_tile": lambda a=a, b=b, tile=other: backends.cuda_ops().matmul(
                 a, b, tile=tile
             ),
         }
@@ -132,7 +131,7 @@ def bench_fused(results: list[dict]) -> None:
     if torch is None:
         return
     rng = np.random.default_rng(1)
-    cuda = _backend.cuda_module()
+    cuda = backends.cuda_ops()
     n, c = 4096, 1000
     logits = cp.asarray(rng.standard_normal((n, c), dtype=np.float32))
     target = cp.asarray(rng.integers(0, c, n))
@@ -184,7 +183,7 @@ def bench_mlp_step(
     """One training step (forward, loss, backward, Adam) of an MLP: deltagrad's ops vs torch."""
     if torch is None:
         return
-    cuda = _backend.cuda_module()
+    cuda = backends.cuda_ops()
     rng = np.random.default_rng(2)
     X = cp.asarray(rng.standard_normal((batch, sizes[0]), dtype=np.float32))
     y = cp.asarray(rng.integers(0, sizes[-1], batch))
@@ -307,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     if cp is None:
         print("bench_gpu: cupy is not installed", file=sys.stderr)
         return 2
-    _backend.require_cuda()
+    backends.require_cuda()
     sizes = (
         [(1024, 1024, 1024), (4096, 4096, 4096)]
         if args.quick
@@ -336,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         "deltagrad": info["version"],
         "cupy": cp.__version__,
         "torch": getattr(torch, "__version__", None),
-        "cuda_runtime": _backend.cuda_module()._cuda.cuda_runtime_version,
+        "cuda_runtime": cuda_backend._cuda.cuda_runtime_version,
         "python": platform.python_version(),
         "timing": "CUDA events, interleaved, best round",
         "results": results,

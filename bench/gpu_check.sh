@@ -70,8 +70,8 @@ assert i['cuda_compiled'] and i['cuda_available'], i['cuda_status']"
 
 # shellcheck disable=SC2329  # called through step
 run_tests() { (cd "$tmp" && "$py" -m pytest -q -p no:cacheprovider "$@"); }
-step "tests (cuda)" run_tests tests/test_cuda.py -m cuda -rs
-step "tests (emulator)" run_tests tests/test_simt.py -m simt
+step "tests (cuda)" run_tests tests -m cuda -rs
+step "tests (emulator)" run_tests tests -m simt
 step "tests (all)" run_tests tests
 
 if [ -n "$sanitizer" ]; then
@@ -79,7 +79,7 @@ if [ -n "$sanitizer" ]; then
   for tool in memcheck racecheck synccheck; do
     step "compute-sanitizer $tool" env DG_SANITIZER=1 "$sanitizer" --tool "$tool" \
       --error-exitcode 1 --print-limit 20 \
-      "$py" -m pytest -q -p no:cacheprovider "$tmp/tests/test_cuda.py" -m cuda -x
+      "$py" -m pytest -q -p no:cacheprovider "$tmp/tests" -m cuda -x
   done
 else
   summary+=("SKIP  compute-sanitizer (not found; set COMPUTE_SANITIZER=/path/to/it)")

@@ -298,9 +298,10 @@ def cpu_cases(rng: np.random.Generator) -> list[tuple[str, Callable[[], Any], in
 
 def simt_cases(rng: np.random.Generator) -> list[tuple[str, Callable[[], Any], int]]:
     """The csrc/cuda kernels through the SIMT emulator (slow: fewer iterations)."""
-    from deltagrad import _simt_ops as S
+    from deltagrad import testing
 
-    so = S.ops
+    S = testing.simt_module()
+    so = testing.simt_ops()  # the emulator's ops, plus dg.ops's reductions run on it
     cases: list[tuple[str, Callable[[], Any], int]] = []
 
     def add(name: str, fn: Callable[[], Any], div: int = 10) -> None:

@@ -903,7 +903,7 @@ CASES: list[Case] = [
     Case(
         "numpy-to-cuda-ops",
         "devices",
-        lambda o: cuda_module().activation(f32(3), "relu"),
+        lambda o: cuda_module().ops.activation(f32(3), "relu"),
         TypeError,
         r"activation: x: expected a cupy.ndarray, got ndarray \(move it to the cuda "
         r"device first\)",

@@ -160,7 +160,7 @@ def test_check_op_runs_on_simt_through_the_emulator_kernels(monkeypatch):
     and check_op on simt fails while cpu still passes."""
     if "simt" not in DEVICES:
         pytest.skip("the _simt module is not built")
-    simt = testing.simt_ops()
+    simt = testing.simt_module().ops
     real = simt.activation
 
     def broken(x, act, **kw):

@@ -11,12 +11,21 @@ import pytest
 import deltagrad as dg
 
 
-def test_version_matches_pyproject():
-    pyproject = pathlib.Path(__file__).resolve().parents[1] / "pyproject.toml"
-    if not pyproject.exists():
-        pytest.skip("source tree not available")
-    version = re.search(r'^version = "([^"]+)"', pyproject.read_text(), re.M).group(1)
-    assert dg.__version__ == version
+def test_version_in_one_place():
+    """_version.py is the one source: the compiled module and the installed metadata agree."""
+    from importlib import metadata
+
+    from deltagrad import _cpu
+
+    assert _cpu.__version__ == dg.__version__
+    assert re.fullmatch(r"\d+\.\d+\.\d+", dg.__version__)
+    try:
+        dist = metadata.distribution("deltagrad")
+    except metadata.PackageNotFoundError:
+        return  # imported from the source tree, nothing installed
+    installed = pathlib.Path(dist.locate_file("deltagrad/__init__.py")).resolve()
+    if installed == pathlib.Path(dg.__file__).resolve():
+        assert dist.version == dg.__version__
 
 
 def test_info_keys_and_types():

@@ -245,7 +245,7 @@ def _dev(x):
 
 @pytest.fixture
 def device_backend(monkeypatch):
-    monkeypatch.setattr(testing.backend_module(), "cuda_module", lambda: ops)
+    monkeypatch.setattr(testing.backend_module(), "cuda_ops", lambda: ops)
     return ops
 
 

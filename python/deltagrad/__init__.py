@@ -39,6 +39,8 @@ _LAZY_MODULES = (
     "datasets",
     "reference",
     "cli",
+    "experiments",
+    "backends",
     "autograd",
     "testing",
 )

@@ -74,38 +74,69 @@ __all__ = [
 
 
 def backend_module() -> Any:
-    """The module that picks an array's backend (use_host_backend, to_device, cuda_module)."""
-    from . import _backend
+    """deltagrad.backends: device routing (use_host_backend, to_device, cuda_ops)."""
+    from . import backends
 
-    return _backend
+    return backends
 
 
 def simt_module() -> Any:
-    """The SIMT emulator's Python module (ops, SimtOps, SimtFault, selftest, schedules, the race
-    detector), or None when the _simt extension is not built."""
+    """The SIMT emulator's backend module (ops, SimtOps, SimtFault, selftest, schedules, the
+    race detector), or None when the _simt extension is not built."""
     try:
-        from . import _simt_ops
+        from .backends import simt
     except ImportError:
         return None
-    return _simt_ops
+    return simt
+
+
+class _OpsWithReductions:
+    """A backend's ops object plus dg.ops's sum / mean / sum_to_shape (which dg.ops builds on
+    the backend's reduce_sum) run on that backend, so that a test can call every op of dg.ops
+    on one backend directly, without dg.ops's copies of the inputs for the other ops."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.backend, name)
+
+    def _via_ops(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        from . import backends, ops
+
+        with backends.use_host_backend(self.backend):
+            return getattr(ops, name)(*args, **kwargs)
+
+    def sum(self, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        return self._via_ops("sum", x, axis=axis, keepdims=keepdims)
+
+    def mean(self, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        return self._via_ops("mean", x, axis=axis, keepdims=keepdims)
+
+    def sum_to_shape(self, g: Any, shape: Any) -> Any:
+        return self._via_ops("sum_to_shape", g, shape)
 
 
 def simt_ops() -> Any:
-    """The SIMT emulator's ops object (the CUDA ops contract on host arrays), or None."""
+    """The SIMT emulator's ops (the CUDA ops contract on host arrays, plus dg.ops's reductions
+    run on it), or None when the _simt extension is not built."""
     m = simt_module()
-    return None if m is None else m.ops
+    return None if m is None else _OpsWithReductions(m.ops)
 
 
 def cuda_module() -> Any:
-    """The CUDA backend's Python module (it imports without a GPU or a CUDA build)."""
-    from . import _cuda_ops
+    """The CUDA backend module, deltagrad.backends.cuda (it imports without a GPU or a CUDA
+    build; its ops then raise saying why)."""
+    from .backends import cuda
 
-    return _cuda_ops
+    return cuda
 
 
 def cuda_ops() -> Any:
-    """The CUDA ops object dg.ops sends cupy arrays to, or None in a build without CUDA."""
-    return backend_module().cuda_module()
+    """The CUDA ops object dg.ops sends cupy arrays to (plus dg.ops's reductions run on it), or
+    None in a build without CUDA."""
+    ops = backend_module().cuda_ops()
+    return None if ops is None else _OpsWithReductions(ops)
 
 
 # ---- devices ---------------------------------------------------------------------------------
@@ -130,7 +161,7 @@ def device_context(device: str) -> Iterator[str]:
     """Run the block's ops on `device`; yields the Tensor device to create inputs on ("simt"
     tensors are host tensors whose ops run on the SIMT emulator's kernels)."""
     if device == "simt":
-        with backend_module().use_host_backend(simt_ops()):
+        with backend_module().use_host_backend(simt_module().ops):
             yield "cpu"
     elif device in ("cpu", "cuda"):
         yield device

@@ -31,6 +31,7 @@ __all__ = [
     "use_host_backend",
     "host_backend_override",
     "cuda_unavailable_reason",
+    "require_cuda",
     "cuda_ops",
 ]
 
@@ -77,7 +78,7 @@ def cuda_unavailable_reason() -> str | None:
     return None
 
 
-def _require_cuda() -> None:
+def require_cuda() -> None:
     """RuntimeError saying why when CUDA cannot be used."""
     reason = cuda_unavailable_reason()
     if reason is not None:
@@ -103,7 +104,7 @@ def to_device(x: Any, device: str) -> Any:
         return x
     if is_device_array(x):
         return x
-    _require_cuda()
+    require_cuda()
     import cupy  # noqa: PLC0415
 
     return cupy.asarray(x)
