@@ -268,3 +268,26 @@ def test_relu_kink_in_place_and_bad_name(device):
     np.testing.assert_array_equal(to_numpy(xd), [0.0, 0.0, 2.0])
     with pytest.raises(ValueError, match="act"):
         ops.activation(xd, "mish")
+
+
+def test_every_compiled_module_exports_the_one_vocabulary():
+    """_cpu, _simt and _cuda export the name lists of csrc/common/op_names.h (index == the
+    kernels' code), and dg.ops derives its own from them."""
+    import importlib
+
+    names = ("ACTIVATIONS", "SAVES_INPUT", "LOSSES", "REDUCTIONS")
+    mods = []
+    for name in ("_cpu", "_simt", "_cuda"):
+        try:
+            mods.append(importlib.import_module(f"deltagrad.{name}"))
+        except ImportError:
+            assert name != "_cpu"
+    cpu = mods[0]
+    for m in mods[1:]:
+        for attr in names:
+            assert getattr(m, attr) == getattr(cpu, attr), (m.__name__, attr)
+    assert tuple(cpu.ACTIVATIONS) == ops.ACTIVATIONS
+    assert set(cpu.SAVES_INPUT) == {a for a in ops.ACTIVATIONS if ops.saves_input(a)}
+    assert set(cpu.SAVES_INPUT) < set(cpu.ACTIVATIONS) and cpu.ACTIVATIONS[0] == "identity"
+    assert tuple(cpu.REDUCTIONS) == ("mean", "sum", "none")
+    assert tuple(cpu.LOSSES) == ("sum_of_squares", "mse", "bce", "bce_with_logits")

@@ -1,7 +1,7 @@
 """The CUDA backend of ``dg.ops``: validates device arrays and launches the csrc/cuda kernels.
 
 ``KernelOps`` implements the ops contract of docs/ARCHITECTURE.md once, over a raw kernel
-module with the launch API of csrc/cuda/bind_raw.h: ``_cuda`` (kernels on the GPU, cupy arrays,
+module with the launch API of csrc/bindings/cuda_raw_ops.h: ``_cuda`` (kernels on the GPU, cupy arrays,
 ``CudaOps`` here) or ``_simt`` (the same kernels in the SIMT emulator on numpy arrays,
 backends/simt.py). It checks dtypes, shapes, contiguity and aliasing, allocates outputs, and
 passes addresses, element strides and the current stream to the kernels. The activation, loss
@@ -69,7 +69,7 @@ OPS = (
     "adam_update",
 )
 _TILES = {"auto": 0, "large": 1, "small": 2}
-_SEGMENT = 4096  # csrc/cuda/ops_impl.cuh kSegment
+_SEGMENT = 4096  # csrc/cuda/launch.cuh kSegment
 _MAX_PARTIALS = 1 << 16
 
 _allow_tf32 = False
