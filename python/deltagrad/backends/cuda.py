@@ -1,9 +1,9 @@
 """The CUDA backend of ``dg.ops``: validates device arrays and launches the csrc/cuda kernels.
 
 ``KernelOps`` implements the ops contract of docs/ARCHITECTURE.md once, over a raw kernel
-module with the launch API of csrc/bindings/cuda_raw_ops.h: ``_cuda`` (kernels on the GPU, cupy arrays,
-``CudaOps`` here) or ``_simt`` (the same kernels in the SIMT emulator on numpy arrays,
-backends/simt.py). It checks dtypes, shapes, contiguity and aliasing, allocates outputs, and
+module with the launch API of csrc/bindings/cuda_raw_ops.h: ``_cuda`` (kernels on the GPU,
+cupy arrays, ``CudaOps`` here) or ``_simt`` (the same kernels in the SIMT emulator on numpy
+arrays, backends/simt.py). It checks dtypes, shapes, contiguity and aliasing, allocates outputs, and
 passes addresses, element strides and the current stream to the kernels. The activation, loss
 and reduction codes are the raw module's ACTIVATIONS / LOSSES / REDUCTIONS (csrc/common/
 op_names.h). cupy is imported on first use, so this module imports (and ``availability()``
