@@ -71,7 +71,8 @@ echo "sanitize.sh: built in $((SECONDS - t_start)) s"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir "$tmp/pkg" "$tmp/pkg/deltagrad" "$tmp/logs" "$tmp/lsan"
-cp python/deltagrad/*.py "$tmp/pkg/deltagrad/"
+# the package's Python files, subpackages (backends/, experiments/) included
+(cd python && find deltagrad -name '*.py' -exec cp --parents {} "$tmp/pkg/" \;)
 cp "$bdir"/_cpu*.so "$bdir"/_simt*.so "$tmp/pkg/deltagrad/"
 mod=$(ls "$tmp"/pkg/deltagrad/_cpu*.so)
 asan_rt=$(ldd "$mod" | awk '/libasan|libclang_rt.asan/ {print $3; exit}')
