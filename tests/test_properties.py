@@ -512,7 +512,7 @@ def test_squared_error_losses(backend, data, isa, reduction, name):
     _unchanged(t, t0, "t")
     with np.errstate(all="ignore"):
         want = _loss_call(ref, name, y0, t0, reduction)
-    # a sum of squares has no cancellation: the default relative tolerance (test_ops_losses)
+    # a sum of squares has no cancellation: the default relative tolerance (test_ops_loss)
     _check_loss(name, got, want, y0, dtype, reduction)
 
 
@@ -534,7 +534,7 @@ def test_binary_cross_entropy(backend, data, isa, reduction):
         got = dev.binary_cross_entropy(p, t, reduction)
     _unchanged(p, p0, "p")
     want = ref.binary_cross_entropy(p0, t0, reduction)
-    # test_ops_losses: the loss near p ~ t is a difference of logs: eps (|log p| + 100 [p = 0])
+    # test_ops_loss: the loss near p ~ t is a difference of logs: eps (|log p| + 100 [p = 0])
     p64 = p0.astype(np.float64)
     with np.errstate(all="ignore"):
         scale = np.abs(np.log(np.maximum(p64, 1e-44))) + 100 * (p64 == 0)
@@ -562,10 +562,10 @@ def test_binary_cross_entropy_with_logits(backend, data, isa, reduction):
         got = dev.binary_cross_entropy_with_logits(z, t, reduction)
     _unchanged(z, z0, "z")
     want = ref.binary_cross_entropy_with_logits(z0, t0, reduction)
-    # test_ops_losses: the loss max(z, 0) - z t + log1p(exp(-|z|)) errs by ~ eps (|z| + 1)
+    # test_ops_loss: the loss max(z, 0) - z t + log1p(exp(-|z|)) errs by ~ eps (|z| + 1)
     scale = _abs64(z0) + 1
     # dz = (1 - t) sigmoid(z) - t sigmoid(-z): with a fractional t near sigmoid(z) the two
-    # terms cancel, and the error is relative to the terms, not to dz (test_ops_losses checks
+    # terms cancel, and the error is relative to the terms, not to dz (test_ops_loss checks
     # mostly 0/1 targets, where dz does not cancel, with the relative tolerance alone)
     z64, t64 = z0.astype(np.float64), t0.astype(np.float64)
     with np.errstate(all="ignore"):
