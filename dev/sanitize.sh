@@ -128,15 +128,28 @@ print("sanitize.sh: sanitized modules:", c.__file__, s.__file__, "ISA", c.detect
 ' "$tmp/pkg"
 
 # ---- the kernel tests ------------------------------------------------------------------------
+# Every CPU case of the kernel tests; on the emulator ("simt" marker), the tests of the emulator
+# itself and the property and bad-input tests, which draw every op with odd shapes, strided and
+# misaligned layouts and extreme values. The emulator's op-by-op cases of the op test files
+# (about 1,500, 25 s in the normal build) run in the normal test run only: under ASan they
+# would cost about 7 minutes, more than the rest of this script.
 if [ -n "${DG_SANITIZE_TESTS:-}" ]; then
   read -r -a tests <<<"$DG_SANITIZE_TESTS"
+  read -r -a simt_tests <<<"${DG_SANITIZE_SIMT_TESTS:-}"
 else
   tests=(tests/test_matmul.py tests/test_ops_*.py tests/test_simt.py tests/test_tensor.py
          tests/test_functional.py tests/test_bad_input.py tests/test_properties.py)
+  simt_tests=(tests/test_simt.py tests/test_bad_input.py tests/test_properties.py)
 fi
 t0=$SECONDS
 ASAN_OPTIONS="$asan_common:detect_leaks=0" \
-  run "pytest ${tests[*]}" "$py" -m pytest -q -p no:cacheprovider --capture=sys "${tests[@]}"
+  run "pytest ${tests[*]} (cpu)" "$py" -m pytest -q -p no:cacheprovider --capture=sys \
+  -m "not simt" "${tests[@]}"
+if [ "${#simt_tests[@]}" -gt 0 ]; then
+  ASAN_OPTIONS="$asan_common:detect_leaks=0" \
+    run "pytest ${simt_tests[*]} (simt)" "$py" -m pytest -q -p no:cacheprovider --capture=sys \
+    -m simt "${simt_tests[@]}"
+fi
 echo "sanitize.sh: tests in $((SECONDS - t0)) s"
 
 # ---- leaks: object count and RSS over repeated calls ----------------------------------------

@@ -218,3 +218,15 @@ def test_gpu_device_name_and_errors():
         dg.ops.matmul(cp.ones((2, 2), cp.float32), np.ones((2, 2), np.float32))
     with pytest.raises(ValueError, match="inner dimensions"):
         cuda.matmul(cp.ones((2, 3), cp.float32), cp.ones((2, 3), cp.float32))
+
+
+def test_cuda_backend_without_a_cuda_build_checks_arguments_as_everywhere():
+    """A build without CUDA (no _cuda module) still knows the op names (from _cpu, the same
+    header): a numpy array is refused for its type, not for an unknown activation."""
+    mod = testing.cuda_module()
+    ops = mod.CudaOps(None)
+    assert ops.activations == testing.backend_module().cpu.ACTIVATIONS
+    with pytest.raises(TypeError, match=r"activation: x: expected a cupy\.ndarray, got ndarray"):
+        ops.activation(np.ones(3, np.float32), "relu")
+    with pytest.raises(ValueError, match="act: expected one of"):
+        ops.activation(np.ones(3, np.float32), "nope")

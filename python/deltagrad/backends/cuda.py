@@ -16,6 +16,7 @@ import functools
 import math
 from typing import Any
 
+from .. import _cpu
 from ._args import (
     check_copy,
     choice,
@@ -86,10 +87,6 @@ def get_allow_tf32() -> bool:
     return _allow_tf32
 
 
-class _NO_MODULE:  # noqa: N801  (stands for an absent raw module: empty vocabulary)
-    ACTIVATIONS = SAVES_INPUT = REDUCTIONS = LOSSES = ()
-
-
 class KernelOps:
     """The ops contract over one raw kernel module and one array library."""
 
@@ -100,8 +97,9 @@ class KernelOps:
     def __init__(self, raw: Any) -> None:
         self._raw = raw
         # The kernels' codes: a name's index in the raw module's tuple (csrc/common/op_names.h).
-        # No raw module (a build without CUDA): no names, and every op raises before a launch.
-        names = raw if raw is not None else _NO_MODULE
+        # No raw module (a build without CUDA): the CPU module's names (the same header), so
+        # arguments are checked as everywhere else; every op raises before a launch.
+        names = raw if raw is not None else _cpu
         self.activations: tuple[str, ...] = tuple(names.ACTIVATIONS)
         self.saves_input = frozenset(names.SAVES_INPUT)
         self.reductions: tuple[str, ...] = tuple(names.REDUCTIONS)
