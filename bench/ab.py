@@ -203,6 +203,8 @@ def _worker() -> int:
     sys.stdout = sys.stderr
     fn: Callable[[], object] | None = None
 
+    # deltagrad.benchmark._calibrate's method, written out here: the worker runs against any
+    # commit's installed deltagrad, and uses only the public API of it.
     def calibrate(min_time: float) -> int:
         n = 1
         while True:

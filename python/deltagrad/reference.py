@@ -48,8 +48,12 @@ def _f64(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
+# The reductions, named here once for the references (checked against the kernels' below).
+REDUCTIONS = ("mean", "sum", "none")
+
+
 def _check_reduction(reduction: str) -> None:
-    if reduction not in ("mean", "sum", "none"):
+    if reduction not in REDUCTIONS:
         raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
 
 
@@ -428,8 +432,9 @@ def adam_update(
 
 
 def _check_vocabulary() -> None:
-    """The references cover exactly the kernels' activations, in their order, and agree on
-    which backward takes the input (the kernels' list: ops.ACTIVATIONS, from op_names.h)."""
+    """The references cover exactly the kernels' activations, in their order, agree on which
+    backward takes the input, and name the same reductions (the kernels' lists: ops.ACTIVATIONS
+    and ops.REDUCTIONS, from op_names.h)."""
     from . import ops  # noqa: PLC0415
 
     want = {a for a in ops.ACTIVATIONS if ops.saves_input(a)}
@@ -439,6 +444,11 @@ def _check_vocabulary() -> None:
             f"{sorted(a for a in _ACTS if saves_input(a))}) differ from the kernels' "
             f"{ops.ACTIVATIONS} (saving the input: {sorted(want)}): add each new activation's "
             "reference to _ACTS"
+        )
+    if REDUCTIONS != ops.REDUCTIONS:
+        raise ImportError(
+            f"deltagrad.reference: its reductions {REDUCTIONS} differ from the kernels' "
+            f"{ops.REDUCTIONS}"
         )
 
 
