@@ -150,9 +150,10 @@ def _optimizer(kind: str) -> Callable[[], object]:
     return lambda: dg.ops.adam_update(p, g, m, v, step=1, lr=1e-3)
 
 
-def _train_step(sizes: list[int], batch: int) -> Callable[[], object]:
+def _train_step(sizes: list[int], batch: int, adam: bool = False) -> Callable[[], object]:
     """One step of an MLP as bench/bench_train_step.py's deltagrad_step: forward, softmax
-    cross-entropy, backward, SGD with momentum."""
+    cross-entropy (or, with one output, BCE with logits), backward, SGD with momentum (or
+    Adam)."""
     import numpy as np
 
     import deltagrad as dg
@@ -160,14 +161,24 @@ def _train_step(sizes: list[int], batch: int) -> Callable[[], object]:
 
     dg.manual_seed(0)
     model = dg.nn.MLP(sizes, activation="relu")
-    opt = dg.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    params = model.parameters()
+    opt = dg.optim.Adam(params, lr=1e-3) if adam else dg.optim.SGD(params, lr=1e-3, momentum=0.9)
     rng = _rng()
     x = dg.tensor(rng.standard_normal((batch, sizes[0])).astype(np.float32))
-    y = rng.integers(0, sizes[-1], batch)
+    if sizes[-1] == 1:
+        t = rng.integers(0, 2, (batch, 1)).astype(np.float32)
+
+        def loss_fn(out):
+            return F.binary_cross_entropy_with_logits(out, t)
+    else:
+        y = rng.integers(0, sizes[-1], batch)
+
+        def loss_fn(out):
+            return F.cross_entropy(out, y)
 
     def step():
         opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
+        loss = loss_fn(model(x))
         loss.backward()
         opt.step()
         return loss
@@ -188,6 +199,7 @@ def _registry() -> dict[str, Callable[[], Callable[[], object]]]:
     cases["ops/adam_update_4m"] = lambda: _optimizer("adam")
     cases["train_step/mlp_784_512_512_10_b256"] = lambda: _train_step([784, 512, 512, 10], 256)
     cases["train_step/tiny_mlp_4_8_3_b2"] = lambda: _train_step([4, 8, 3], 2)
+    cases["train_step/mlp_30_64_32_1_b32_adam"] = lambda: _train_step([30, 64, 32, 1], 32, True)
     return cases
 
 

@@ -95,6 +95,69 @@ def test_train_step_mlp(benchmark, nthreads):
         benchmark(ours)
 
 
+SMALL = [30, 64, 32, 1]  # a breast-cancer-sized MLP: 30 features, one logit
+SMALL_BATCH = 32
+
+
+def small_adam_steps(sizes=SMALL, batch=SMALL_BATCH):
+    """deltagrad's and torch's step of a small MLP (ReLU, BCE with logits, Adam): at this size
+    a step is mostly framework overhead, so the ratio measures the Python layers."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((batch, sizes[0])).astype(np.float32)
+    t = rng.integers(0, 2, (batch, 1)).astype(np.float32)
+
+    dg.manual_seed(0)
+    model = dg.nn.MLP(sizes, activation="relu")
+    opt = dg.optim.Adam(model.parameters(), lr=1e-3)
+    x = dg.tensor(X)
+
+    def ours():
+        opt.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(model(x), t)
+        loss.backward()
+        opt.step()
+        return loss
+
+    torch.manual_seed(0)
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(torch.nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.ReLU())
+    tmodel = torch.nn.Sequential(*layers)
+    topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
+    tx, tt = torch.from_numpy(X), torch.from_numpy(t)
+
+    def theirs():
+        topt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(tmodel(tx), tt)
+        loss.backward()
+        topt.step()
+        return loss
+
+    return ours, theirs
+
+
+def test_train_step_small_adam(benchmark):
+    """30-64-32-1, batch 32, Adam: deltagrad's step against torch's, interleaved, 1 thread."""
+    pytest.importorskip("torch")
+    with threads(1):
+        ours, theirs = small_adam_steps()
+        if not benchmark.disabled:
+            r = interleaved({"deltagrad": ours, "torch": theirs}, rounds=15)
+            benchmark.extra_info.update(
+                {
+                    "deltagrad_us": r["deltagrad"]["best"] * 1e6,
+                    "torch_us": r["torch"]["best"] * 1e6,
+                    "speedup_vs_torch": r["torch"]["best"] / r["deltagrad"]["best"],
+                }
+            )
+            print(f"\n[30-64-32-1 Adam] {benchmark.extra_info}")
+        benchmark(ours)
+
+
 def _patched_ops(wrap):
     """Replace every dg.ops function f by wrap(name, f) (restored by the caller)."""
     names = [n for n in ops.__all__ if callable(getattr(ops, n)) and n != "saves_input"]
