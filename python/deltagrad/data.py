@@ -700,11 +700,12 @@ class DataLoader:
             order = index_map
         elif index_map is not None:
             order = index_map[order]
-        devices = {device_of(a) for a in arrays}
-        orders = {d: to_device(order, d) for d in devices}
+        devices = [device_of(a) for a in arrays]
+        orders = {d: to_device(order, d) for d in set(devices)}
+        pairs = [(a, orders[d]) for a, d in zip(arrays, devices)]
         for b in range(count):
             sl = slice(b * size, (b + 1) * size)
-            yield [Tensor(a[orders[device_of(a)][sl]]) for a in arrays]
+            yield [Tensor(a[o[sl]]) for a, o in pairs]
 
     def __repr__(self) -> str:
         return (
