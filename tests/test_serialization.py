@@ -328,6 +328,8 @@ def test_truncated_file_names_the_key(tmp_path):
     [
         ("not json", "not valid UTF-8 JSON"),
         ("[1, 2]", "JSON list, expected an object"),
+        ("[" * 100_000, "not valid UTF-8 JSON"),
+        ('{"x": {"dtype": "F32", "shape": [1e400], "data_offsets": [0, 4]}}', "shape must be"),
         ('{"x": 3}', "key 'x': expected {dtype, shape, data_offsets}"),
         (
             '{"x": {"dtype": "Q9", "shape": [1], "data_offsets": [0, 4]}}',
