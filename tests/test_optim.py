@@ -68,7 +68,7 @@ def test_adam_against_numpy(cls, wd):
         v = b2 * v + (1 - b2) * g * g
         w = w - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
         assert_close(p.data, w, rtol=1e-12, atol=1e-14, equal_nan=True)
-    assert opt.state[0]["step"] == 5
+    assert opt.state[p]["step"] == 5  # state is keyed by parameter, as torch
 
 
 def test_float32_parameters_update_in_place():
@@ -121,8 +121,8 @@ def test_state_dict_roundtrip():
     opt2 = dg.optim.SGD([q], lr=0.5, momentum=0.9)
     opt2.load_state_dict(sd)
     assert opt2.lr == 0.1
-    np.testing.assert_array_equal(opt2.state[0]["momentum_buffer"], opt.state[0]["momentum_buffer"])
-    assert "SGD(lr=0.1" in repr(opt)
+    np.testing.assert_array_equal(opt2.state[q]["momentum_buffer"], opt.state[p]["momentum_buffer"])
+    assert "SGD (" in repr(opt) and "lr: 0.1" in repr(opt)  # torch's repr
 
 
 def test_bad_arguments():
