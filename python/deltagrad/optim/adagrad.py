@@ -14,7 +14,8 @@ __all__ = ["Adagrad"]
 class Adagrad(Optimizer):
     """Adagrad (Duchi et al.), as torch.optim.Adagrad: g = -grad if maximize else grad;
     g += weight_decay * w;  clr = lr / (1 + (t - 1) * lr_decay);  s += g^2 (s starts at
-    initial_accumulator_value);  w -= clr * g / (sqrt(s) + eps)."""
+    initial_accumulator_value of the constructor, as torch: a group's own value is not
+    used);  w -= clr * g / (sqrt(s) + eps)."""
 
     _state_keys = frozenset({"step", "sum"})
     _checks = {
@@ -57,7 +58,9 @@ class Adagrad(Optimizer):
         if not st:
             xp = get_array_module(p.data)
             st["step"] = 0
-            st["sum"] = xp.full_like(p.data, group["initial_accumulator_value"])
+            # torch fills every group's sum with the constructor's value (defaults), never
+            # a group's own initial_accumulator_value: so does deltagrad, for parity
+            st["sum"] = xp.full_like(p.data, self.defaults["initial_accumulator_value"])
         return st
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
