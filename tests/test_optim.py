@@ -303,6 +303,8 @@ def test_bad_param_groups():
     with pytest.raises(ValueError, match="SGD.add_param_group: nesterov momentum needs"):
         opt.add_param_group({"params": [b], "nesterov": True})
     assert len(opt.param_groups) == 1 and opt.params == [a]
+    opt.add_param_group({"params": []})  # an empty group is allowed, as torch
+    assert len(opt.param_groups) == 2 and opt.param_groups[1]["lr"] == 0.1
 
 
 @pytest.mark.parametrize(
@@ -333,3 +335,14 @@ def test_new_optimizers_reject_a_gradient_of_the_wrong_shape(cls):
     with pytest.raises(ValueError, match="grad: the gradient of a parameter of shape"):
         getattr(dg.optim, cls)([p]).step()
     np.testing.assert_array_equal(p.numpy(), before)
+
+
+def test_named_parameters_are_accepted_with_their_names():
+    model = dg.nn.MLP([3, 4, 2])
+    opt = dg.optim.SGD(model.named_parameters(), lr=0.1)
+    names = [n for n, _ in model.named_parameters()]
+    assert opt.param_groups[0]["param_names"] == names
+    assert opt.params == list(model.parameters())
+    assert opt.state_dict()["param_groups"][0]["param_names"] == names
+    with pytest.raises(ValueError, match="SGD: params: give every parameter with a name"):
+        dg.optim.SGD([("w", _param()), _param(seed=3)], lr=0.1)

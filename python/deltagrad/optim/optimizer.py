@@ -8,6 +8,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 from ..tensor import Tensor, enable_grad, get_array_module
 
 __all__ = ["Optimizer", "required"]
@@ -36,7 +38,7 @@ def _nonneg(where: str, name: str, value: Any) -> float:
 
 def _flag(where: str, name: str, value: Any) -> bool:
     """A boolean hyper-parameter (nesterov, amsgrad, maximize...)."""
-    if not isinstance(value, (bool, int)) and type(value).__name__ != "bool_":
+    if not isinstance(value, (bool, int, np.bool_)):
         raise TypeError(f"{where}: {name}: expected a bool, got {value!r}")
     return bool(value)
 
@@ -77,7 +79,8 @@ def _grad_of(p: Tensor) -> Any:
 class Optimizer:
     """Base of the optimizers, as torch.optim.Optimizer.
 
-    params: an iterable of Tensors, or of dicts (param groups: "params" plus any per-group
+    params: an iterable of Tensors, of (name, Tensor) pairs (named_parameters(): the names go
+    to group["param_names"]), or of dicts (param groups: "params" plus any per-group
     hyper-parameter; the others come from `defaults`). `param_groups` is the list of those
     dicts (schedulers and users change e.g. group["lr"] between steps), `state` maps each
     parameter to its dict of buffers. Parameters with requires_grad=False or whose grad is
@@ -149,10 +152,15 @@ class Optimizer:
             )
         else:
             params = list(params)
-        if not params and self.param_groups:
-            raise ValueError(f"{where}: params: the param group has no parameters")
-        if not params:
-            raise ValueError(f"{where}: params: the optimizer got an empty parameter list")
+        named = [isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in params]
+        if any(named):  # model.named_parameters(), as torch 2.x: the names go to "param_names"
+            if not all(named):
+                raise ValueError(
+                    f"{where}: params: give every parameter with a name (named_parameters()) "
+                    "or none"
+                )
+            param_group = {**param_group, "param_names": [n for n, _ in params]}
+            params = [p for _, p in params]
         for i, p in enumerate(params):
             if not isinstance(p, Tensor):
                 raise TypeError(f"{where}: params[{i}] is a {type(p).__name__}, expected a Tensor")
