@@ -303,6 +303,8 @@ def test_bad_param_groups():
     with pytest.raises(ValueError, match="SGD.add_param_group: nesterov momentum needs"):
         opt.add_param_group({"params": [b], "nesterov": True})
     assert len(opt.param_groups) == 1 and opt.params == [a]
+    with pytest.raises(ValueError, match=r"Adam: param_groups\[1\]: eps: expected a finite"):
+        dg.optim.Adam([{"params": [a]}, {"params": [b], "eps": -1.0}])
     opt.add_param_group({"params": []})  # an empty group is allowed, as torch
     assert len(opt.param_groups) == 2 and opt.param_groups[1]["lr"] == 0.1
 

@@ -556,3 +556,32 @@ def test_one_cycle_past_total_steps_raises():
         s.step()
     with pytest.raises(ValueError, match="OneCycleLR.step: tried to step 4 times"):
         s.step()
+
+
+def test_a_state_dict_through_json_keys_loads():
+    """dg.save writes nested keys as strings and plain values as JSON: "0" for 0, lists for
+    tuples; load_state_dict takes them back."""
+    import json
+
+    ours, theirs = _make_params()
+    o, t = _make("adam_amsgrad", ours, theirs)
+    for step in range(4):
+        _set_grads(ours, theirs, _grads(step))
+        o.step()
+        t.step()
+    sd = o.state_dict()
+    sd = {
+        "state": {str(k): dict(v) for k, v in sd["state"].items()},
+        "param_groups": json.loads(json.dumps(sd["param_groups"])),
+    }
+    fresh = [dg.tensor(p.data.copy(), requires_grad=p.requires_grad) for p in ours]
+    o2 = dg.optim.Adam([{"params": fresh[:2]}, {"params": fresh[2:]}])
+    o2.load_state_dict(sd)
+    assert o2.param_groups[0]["betas"] == tuple(
+        OPT_CASES["adam_amsgrad"][1].get("betas", (0.9, 0.999))
+    )
+    for step in range(4, 8):
+        _set_grads(fresh, theirs, _grads(step))
+        o2.step()
+        t.step()
+        _compare(fresh, theirs, f"after resumed step {step}")

@@ -113,8 +113,8 @@ class Optimizer:
             raise ValueError(f"{name}: params: the optimizer got an empty parameter list")
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
-        for group in groups:
-            self.add_param_group(group)
+        for i, group in enumerate(groups):
+            self._add_group(group, name if len(groups) == 1 else f"{name}: param_groups[{i}]")
 
     # ---- the hyper-parameters of a group ---------------------------------------------------
 
@@ -136,8 +136,9 @@ class Optimizer:
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group of parameters (a dict with "params" and optional hyper-parameters;
         the missing ones come from `defaults`), as torch.optim.Optimizer.add_param_group."""
-        name = type(self).__name__
-        where = f"{name}.add_param_group" if self.param_groups else name
+        self._add_group(param_group, f"{type(self).__name__}.add_param_group")
+
+    def _add_group(self, param_group: dict[str, Any], where: str) -> None:
         if not isinstance(param_group, dict):
             raise TypeError(f"{where}: param_group: expected a dict, got {type(param_group)}")
         if "params" not in param_group:
