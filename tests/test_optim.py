@@ -348,3 +348,34 @@ def test_named_parameters_are_accepted_with_their_names():
     assert opt.state_dict()["param_groups"][0]["param_names"] == names
     with pytest.raises(ValueError, match="SGD: params: give every parameter with a name"):
         dg.optim.SGD([("w", _param()), _param(seed=3)], lr=0.1)
+
+
+def test_a_user_optimizer_subclass_works_as_in_torch():
+    from deltagrad.optim.optimizer import required
+
+    class SignSGD(dg.optim.Optimizer):
+        _state_keys = frozenset({"n"})
+
+        def __init__(self, params, lr=required):
+            super().__init__(params, {"lr": lr})
+
+        def step(self, closure=None):
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.data -= group["lr"] * np.sign(p.grad)
+                        self.state[p]["n"] = self.state[p].get("n", 0) + 1
+
+    a, b = _param(seed=1), _param(seed=2)
+    with pytest.raises(ValueError, match="SignSGD: param_group: no value of the required .*'lr'"):
+        SignSGD([a])
+    opt = SignSGD([{"params": [a], "lr": 0.1}, {"params": [b], "lr": 0.2}])
+    sched = dg.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    w = a.data.copy()
+    a.grad = np.random.default_rng(4).standard_normal(a.shape)
+    opt.step()
+    sched.step()
+    assert_close(a.data, w - 0.1 * np.sign(a.grad), rtol=1e-15, atol=1e-15)
+    assert sched.get_last_lr() == [0.05, 0.1]
+    sd = opt.state_dict()
+    assert sd["state"] == {0: {"n": 1}} and sd["param_groups"][1]["lr"] == 0.1
