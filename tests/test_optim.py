@@ -68,7 +68,7 @@ def test_adam_against_numpy(cls, wd):
         v = b2 * v + (1 - b2) * g * g
         w = w - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
         assert_close(p.data, w, rtol=1e-12, atol=1e-14, equal_nan=True)
-    assert opt.state[0]["step"] == 5
+    assert opt.state[p]["step"] == 5  # state is keyed by parameter, as torch
 
 
 def test_float32_parameters_update_in_place():
@@ -121,8 +121,8 @@ def test_state_dict_roundtrip():
     opt2 = dg.optim.SGD([q], lr=0.5, momentum=0.9)
     opt2.load_state_dict(sd)
     assert opt2.lr == 0.1
-    np.testing.assert_array_equal(opt2.state[0]["momentum_buffer"], opt.state[0]["momentum_buffer"])
-    assert "SGD(lr=0.1" in repr(opt)
+    np.testing.assert_array_equal(opt2.state[q]["momentum_buffer"], opt.state[p]["momentum_buffer"])
+    assert "SGD (" in repr(opt) and "lr: 0.1" in repr(opt)  # torch's repr
 
 
 def test_bad_arguments():
@@ -188,3 +188,194 @@ def test_step_bumps_the_parameter_version():
     dg.optim.SGD([p], lr=0.1).step()
     dg.optim.Adam([p]).step()
     assert p._version[0] == v + 2
+
+
+# ---- param groups, state, zero_grad (torch.optim.Optimizer's contract) ----------------------
+
+ALL = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad")
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_zero_grad_set_to_none_false_zero_fills_the_same_arrays(cls):
+    a, b = _param(seed=1), _param(seed=2)
+    opt = getattr(dg.optim, cls)([a, b], lr=0.1)
+    a.grad = np.random.default_rng(3).standard_normal(a.shape)
+    buf = a.grad
+    opt.zero_grad(set_to_none=False)
+    assert a.grad is buf and not buf.any() and b.grad is None
+    opt.zero_grad()
+    assert a.grad is None
+
+
+@pytest.mark.parametrize("cls", ALL)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_frozen_and_gradless_parameters_are_skipped(cls, dtype):
+    a, frozen, nograd = _param(seed=1, dtype=dtype), _param(seed=2, dtype=dtype), _param(seed=3)
+    frozen.requires_grad_(False)
+    frozen.grad = np.ones(frozen.shape, dtype)  # a stale gradient: still skipped, as torch
+    before = frozen.data.copy(), nograd.data.copy()
+    opt = getattr(dg.optim, cls)([a, frozen, nograd], lr=0.1)
+    a.grad = np.ones(a.shape, dtype)
+    data = a.data
+    opt.step()
+    np.testing.assert_array_equal(frozen.data, before[0])
+    np.testing.assert_array_equal(nograd.data, before[1])
+    assert a.data is data and a.data.dtype == dtype
+    assert not np.array_equal(a.data, _param(seed=1, dtype=dtype).data)
+    assert all(arr.dtype == dtype for arr in opt.state[a].values() if hasattr(arr, "dtype"))
+    assert (frozen not in opt.state and nograd not in opt.state) or cls == "Adagrad"
+
+
+def test_param_groups_take_their_own_hyper_parameters_and_the_defaults():
+    a, b, c = _param(seed=1), _param(seed=2), _param(seed=3)
+    opt = dg.optim.SGD([{"params": [a]}, {"params": b, "lr": 0.5, "momentum": 0.9}], lr=0.1)
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
+    assert opt.param_groups[0]["momentum"] == 0.0 and opt.param_groups[1]["params"] == [b]
+    assert opt.defaults["lr"] == 0.1 and opt.params == [a, b]
+    opt.add_param_group({"params": [c], "weight_decay": 0.1})
+    assert opt.param_groups[2]["lr"] == 0.1 and opt.param_groups[2]["weight_decay"] == 0.1
+    w = [p.data.copy() for p in (a, b, c)]
+    for p in (a, b, c):
+        p.grad = np.ones(p.shape)
+    opt.step()
+    assert_close(a.data, w[0] - 0.1, rtol=1e-15, atol=1e-15)
+    assert_close(b.data, w[1] - 0.5, rtol=1e-15, atol=1e-15)
+    assert_close(c.data, w[2] - 0.1 * (1 + 0.1 * w[2]), rtol=1e-15, atol=1e-15)
+    opt.param_groups[1]["lr"] = 0.0  # a changed group value is used by the next step
+    before = b.data.copy()
+    opt.step()
+    np.testing.assert_array_equal(b.data, before)
+    opt.lr = 0.25
+    assert all(g["lr"] == 0.25 for g in opt.param_groups) and opt.lr == 0.25
+
+
+def test_step_returns_the_closure_loss():
+    p = _param()
+    opt = dg.optim.Adam([p])
+
+    def closure():
+        opt.zero_grad()
+        loss = (p * p).sum()
+        loss.backward()
+        return loss
+
+    w = p.data.copy()
+    loss = opt.step(closure)
+    assert_close(loss.data, (w**2).sum(), rtol=1e-12, atol=1e-12)
+    assert opt.state[p]["step"] == 1
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_state_dict_holds_plain_values_in_torchs_layout(cls):
+    a, b = _param(seed=1), _param((2,), seed=2)
+    opt = getattr(dg.optim, cls)([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1)
+    a.grad, b.grad = np.ones(a.shape), np.ones(b.shape)
+    opt.step()
+    sd = opt.state_dict()
+    assert set(sd) == {"state", "param_groups"}
+    assert [g["params"] for g in sd["param_groups"]] == [[0], [1]]
+    assert [g["lr"] for g in sd["param_groups"]] == [0.1, 0.5]
+    for g in sd["param_groups"]:
+        assert all(isinstance(v, (bool, int, float, str, list)) for v in g.values())
+    for st in sd["state"].values():
+        assert all(isinstance(v, (int, float, np.ndarray)) for v in st.values())
+    if cls != "SGD":
+        assert sd["state"][0]["step"] == 1
+    a.grad = np.full(a.shape, 2.0)
+    opt.step()  # the state_dict is a copy: stepping on does not change it
+    if cls != "SGD":
+        assert sd["state"][0]["step"] == 1
+
+
+def test_bad_param_groups():
+    a, b = _param(seed=1), _param(seed=2)
+    with pytest.raises(TypeError, match="SGD: params: .*got a set"):
+        dg.optim.SGD({a, b}, lr=0.1)
+    opt = dg.optim.SGD([a], lr=0.1)
+    with pytest.raises(ValueError, match="SGD.add_param_group: params: some parameters appear"):
+        opt.add_param_group({"params": [a, b]})
+    with pytest.raises(ValueError, match="SGD.add_param_group: param_group: .*'params'"):
+        opt.add_param_group({"lr": 0.1})
+    with pytest.raises(TypeError, match="SGD.add_param_group: param_group: expected a dict"):
+        opt.add_param_group([b])
+    with pytest.raises(ValueError, match="SGD.add_param_group: momentum: expected a finite"):
+        opt.add_param_group({"params": [b], "momentum": -1.0})
+    with pytest.raises(ValueError, match="SGD.add_param_group: nesterov momentum needs"):
+        opt.add_param_group({"params": [b], "nesterov": True})
+    assert len(opt.param_groups) == 1 and opt.params == [a]
+    with pytest.raises(ValueError, match=r"Adam: param_groups\[1\]: eps: expected a finite"):
+        dg.optim.Adam([{"params": [a]}, {"params": [b], "eps": -1.0}])
+    opt.add_param_group({"params": []})  # an empty group is allowed, as torch
+    assert len(opt.param_groups) == 2 and opt.param_groups[1]["lr"] == 0.1
+
+
+@pytest.mark.parametrize(
+    "cls, kwargs, match",
+    [
+        ("RMSprop", {"alpha": -0.1}, "RMSprop: alpha: expected a finite number >= 0"),
+        ("RMSprop", {"momentum": float("nan")}, "RMSprop: momentum"),
+        ("RMSprop", {"eps": -1.0}, "RMSprop: eps"),
+        ("RMSprop", {"centered": "yes"}, "RMSprop: centered: expected a bool"),
+        ("Adagrad", {"lr_decay": -1.0}, "Adagrad: lr_decay"),
+        ("Adagrad", {"initial_accumulator_value": -1.0}, "Adagrad: initial_accumulator_value"),
+        ("Adagrad", {"weight_decay": float("inf")}, "Adagrad: weight_decay"),
+        ("Adam", {"lr": -1.0}, "Adam: lr"),
+        ("AdamW", {"betas": (0.9,)}, "AdamW: betas"),
+        ("Adam", {"amsgrad": None}, "Adam: amsgrad: expected a bool"),
+    ],
+)
+def test_new_optimizers_reject_bad_hyper_parameters(cls, kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        getattr(dg.optim, cls)([_param()], **kwargs)
+
+
+@pytest.mark.parametrize("cls", ["RMSprop", "Adagrad"])
+def test_new_optimizers_reject_a_gradient_of_the_wrong_shape(cls):
+    p = _param()
+    before = p.numpy().copy()
+    p.grad = np.ones(p.shape[0] + 1)
+    with pytest.raises(ValueError, match="grad: the gradient of a parameter of shape"):
+        getattr(dg.optim, cls)([p]).step()
+    np.testing.assert_array_equal(p.numpy(), before)
+
+
+def test_named_parameters_are_accepted_with_their_names():
+    model = dg.nn.MLP([3, 4, 2])
+    opt = dg.optim.SGD(model.named_parameters(), lr=0.1)
+    names = [n for n, _ in model.named_parameters()]
+    assert opt.param_groups[0]["param_names"] == names
+    assert opt.params == list(model.parameters())
+    assert opt.state_dict()["param_groups"][0]["param_names"] == names
+    with pytest.raises(ValueError, match="SGD: params: give every parameter with a name"):
+        dg.optim.SGD([("w", _param()), _param(seed=3)], lr=0.1)
+
+
+def test_a_user_optimizer_subclass_works_as_in_torch():
+    from deltagrad.optim.optimizer import required
+
+    class SignSGD(dg.optim.Optimizer):
+        _state_keys = frozenset({"n"})
+
+        def __init__(self, params, lr=required):
+            super().__init__(params, {"lr": lr})
+
+        def step(self, closure=None):
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.data -= group["lr"] * np.sign(p.grad)
+                        self.state[p]["n"] = self.state[p].get("n", 0) + 1
+
+    a, b = _param(seed=1), _param(seed=2)
+    with pytest.raises(ValueError, match="SignSGD: param_group: no value of the required .*'lr'"):
+        SignSGD([a])
+    opt = SignSGD([{"params": [a], "lr": 0.1}, {"params": [b], "lr": 0.2}])
+    sched = dg.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    w = a.data.copy()
+    a.grad = np.random.default_rng(4).standard_normal(a.shape)
+    opt.step()
+    sched.step()
+    assert_close(a.data, w - 0.1 * np.sign(a.grad), rtol=1e-15, atol=1e-15)
+    assert sched.get_last_lr() == [0.05, 0.1]
+    sd = opt.state_dict()
+    assert sd["state"] == {0: {"n": 1}} and sd["param_groups"][1]["lr"] == 0.1

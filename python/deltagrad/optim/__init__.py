@@ -1,0 +1,16 @@
+"""deltagrad.optim: torch.optim's optimizers (param groups, per-parameter state,
+state_dict) and learning-rate schedulers (deltagrad.optim.lr_scheduler).
+
+SGD and Adam/AdamW update each parameter with one fused in-place kernel
+(dg.ops.sgd_update / dg.ops.adam_update); RMSprop, Adagrad and Adam's amsgrad are array code."""
+
+from __future__ import annotations
+
+from . import lr_scheduler
+from .adagrad import Adagrad
+from .adam import Adam, AdamW
+from .optimizer import Optimizer
+from .rmsprop import RMSprop
+from .sgd import SGD
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "lr_scheduler"]

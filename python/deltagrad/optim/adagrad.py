@@ -1,0 +1,93 @@
+"""deltagrad.optim.Adagrad: torch.optim.Adagrad in array code (numpy or cupy)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..tensor import get_array_module
+from .optimizer import Optimizer, _flag, _grad_of, _nonneg
+
+__all__ = ["Adagrad"]
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al.), as torch.optim.Adagrad: g = -grad if maximize else grad;
+    g += weight_decay * w;  clr = lr / (1 + (t - 1) * lr_decay);  s += g^2 (s starts at
+    initial_accumulator_value of the constructor, as torch: a group's own value is not
+    used);  w -= clr * g / (sqrt(s) + eps)."""
+
+    _state_keys = frozenset({"step", "sum"})
+    _checks = {
+        "lr": _nonneg,
+        "lr_decay": _nonneg,
+        "weight_decay": _nonneg,
+        "initial_accumulator_value": _nonneg,
+        "eps": _nonneg,
+        "maximize": _flag,
+    }
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                lr_decay=lr_decay,
+                weight_decay=weight_decay,
+                initial_accumulator_value=initial_accumulator_value,
+                eps=eps,
+                maximize=maximize,
+            ),
+        )
+        for group in self.param_groups:  # as torch: the state exists from the start
+            for p in group["params"]:
+                self._init_state(p, group)
+
+    def _init_state(self, p: Any, group: dict[str, Any]) -> dict[str, Any]:
+        st = self.state[p]
+        if not st:
+            xp = get_array_module(p.data)
+            st["step"] = 0
+            # torch fills every group's sum with the constructor's value (defaults), never
+            # a group's own initial_accumulator_value: so does deltagrad, for parity
+            st["sum"] = xp.full_like(p.data, self.defaults["initial_accumulator_value"])
+        return st
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update of every parameter that has a gradient; returns closure() if given."""
+        loss = self._closure(closure)
+        for group in self.param_groups:
+            lr, lr_decay, wd, eps = (
+                group["lr"],
+                group["lr_decay"],
+                group["weight_decay"],
+                group["eps"],
+            )
+            for p in group["params"]:
+                if p.grad is None or not p.requires_grad:
+                    continue
+                g = _grad_of(p)
+                if group["maximize"]:
+                    g = -g
+                w = p.data
+                xp = get_array_module(w)
+                st = self._init_state(p, group)
+                st["step"] += 1
+                if wd != 0:
+                    g = g + wd * w
+                clr = lr / (1 + (st["step"] - 1) * lr_decay)
+                s = st["sum"]
+                s += g * g
+                w -= clr * (g / (xp.sqrt(s) + eps))
+                p._version[0] += 1  # changed in place: a graph that saved p refuses to backward
+        return loss
