@@ -720,16 +720,19 @@ def batch_norm(
                 f"{op}: input: expected more than 1 value per channel when training, got "
                 f"input of shape {x.shape}"
             )
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = xd.mean(axis=axes) if n else xp.full(c, np.nan, dtype=x.dtype)
+        if n:
+            mean = xd.mean(axis=axes)
             xc = xd - mean.reshape(bshape)
-            var = (xc * xc).mean(axis=axes) if n else xp.full(c, np.nan, dtype=x.dtype)
+            var = (xc * xc).mean(axis=axes)
+        else:  # an empty batch: an empty output, the running statistics untouched (as torch)
+            mean = var = xp.zeros(c, dtype=x.dtype)
+            xc = xd
         invstd = 1.0 / xp.sqrt(var + eps)
-        if training and rm is not None:
+        if training and rm is not None and n:
             m = float(momentum)
             with no_grad():
                 rm.copy_((1 - m) * rm.data + m * mean)
-                rv.copy_((1 - m) * rv.data + m * (var * (n / (n - 1) if n > 1 else np.nan)))
+                rv.copy_((1 - m) * rv.data + m * (var * (n / (n - 1))))
     else:
         invstd = 1.0 / xp.sqrt(rv.data + eps)
         xc = xd - rm.data.reshape(bshape)
@@ -746,7 +749,9 @@ def batch_norm(
             b._accumulate(g.sum(axis=axes))
         if x.requires_grad:
             dxhat = g if w is None else g * w.data.reshape(bshape)
-            if use_batch:
+            if use_batch and not n:
+                dx = xp.zeros_like(dxhat)
+            elif use_batch:
                 s1 = dxhat.sum(axis=axes).reshape(bshape)
                 s2 = (dxhat * xhat).sum(axis=axes).reshape(bshape)
                 dx = (invstd / n).reshape(bshape) * (n * dxhat - s1 - xhat * s2)

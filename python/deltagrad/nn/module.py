@@ -467,13 +467,13 @@ class Module:
         errors: list[str] = []
         value_errors: list[str] = []
         if strict:
-            if unexpected:
-                errors.append(
-                    "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected)
-                )
             if missing:
                 errors.append(
                     "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing)
+                )
+            if unexpected:
+                errors.append(
+                    "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected)
                 )
         plan: list[tuple[Tensor, Any]] = []
         for name, t in targets.items():

@@ -77,7 +77,7 @@ def get_total_norm(
         return Tensor(np.zeros((), dtype=np.float32))
     xp = get_array_module(arrays[0])
     norms = xp.stack([_vector_norm(a, p).astype(arrays[0].dtype) for a in arrays])
-    total = _vector_norm(norms, p)
+    total = xp.asarray(_vector_norm(norms, p), dtype=arrays[0].dtype)
     if error_if_nonfinite and not bool(xp.isfinite(total)):
         raise RuntimeError(
             f"The total norm of order {p} for gradients from `parameters` is non-finite, so "
