@@ -572,3 +572,66 @@ def test_regression_losses_match_numpy():
         tt = dg.tensor(t, requires_grad=True)
         assert dg.gradcheck(lambda a, b, fn=fn, kw=kw: fn(a, b, "mean", **kw), (yt, tt))
     assert math.isnan(F.l1_loss(dg.tensor(np.zeros(0)), np.zeros(0)).item())
+
+
+def test_bools_are_not_numbers():
+    with pytest.raises(TypeError, match="Dropout: p"):
+        nn.Dropout(True)
+    with pytest.raises(TypeError, match="dropout: p"):
+        F.dropout(dg.tensor(np.ones(2)), True)
+    with pytest.raises(TypeError, match="LeakyReLU: negative_slope"):
+        nn.LeakyReLU(True)
+    with pytest.raises(TypeError, match="Flatten: start_dim"):
+        nn.Flatten(True)
+    with pytest.raises(ValueError, match="BatchNorm1d: num_features"):
+        nn.BatchNorm1d(True)
+    with pytest.raises(TypeError, match="clip_grad_norm_: max_norm"):
+        nn.utils.clip_grad_norm_([], True)
+    with pytest.raises(TypeError, match="SmoothL1Loss: beta"):
+        nn.SmoothL1Loss(beta=True)
+
+
+def test_module_save_load_call_dg_save_and_dg_load(monkeypatch, tmp_path):
+    # Module.save / load against the contract of deltagrad.serialization (branch `data`),
+    # with a stand-in module so that this runs without it: save(state_dict, exactly path),
+    # load(path) -> the dict, possibly nested (it is flattened back to "." keys)
+    import sys
+    import types
+
+    files = {}
+
+    def fake_save(obj, path):
+        files[path] = {k: np.array(v, copy=True) for k, v in obj.items()}
+
+    def fake_load(path):
+        nested = {}
+        for k, v in files[path].items():
+            *head, last = k.split(".")
+            d = nested
+            for h in head:
+                d = d.setdefault(h, {})
+            d[last] = v
+        return nested
+
+    fake = types.ModuleType("deltagrad.serialization")
+    fake.save, fake.load = fake_save, fake_load
+    monkeypatch.setitem(sys.modules, "deltagrad.serialization", fake)
+    dg.manual_seed(3)
+    a = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    a(dg.tensor(rand(5, 3).astype(np.float32)))
+    path = tmp_path / "model.bin"
+    a.save(path)
+    assert list(files) == [path] and list(files[path]) == list(a.state_dict())
+    dg.manual_seed(4)
+    b = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    assert b.load(path) is b
+    for k, v in a.state_dict().items():
+        np.testing.assert_array_equal(b.state_dict()[k], v)
+    nn.save(a, tmp_path / "other")
+    nn.load(b, tmp_path / "other")
+    c = nn.Sequential(nn.Linear(3, 5), nn.BatchNorm1d(5))
+    before = c.state_dict()
+    with pytest.raises(ValueError, match="size mismatch"):
+        c.load(path)
+    for k, v in before.items():
+        np.testing.assert_array_equal(c.state_dict()[k], v)

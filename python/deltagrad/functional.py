@@ -166,6 +166,8 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
 def dropout(x: Any, p: float = 0.5, training: bool = True) -> Tensor:
     """Zero each element with probability p and scale the rest by 1 / (1 - p) (inverted
     dropout), drawing from deltagrad's generator; the identity when not training or p == 0."""
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+        raise TypeError(f"dropout: p: expected a float in [0, 1], got {p!r}")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     x = _float(_tensor(x, "dropout"), "dropout")

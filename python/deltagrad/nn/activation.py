@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import functional as F
 from ..tensor import Tensor
 from .module import Module
@@ -19,6 +21,10 @@ class ReLU(Module):
 class LeakyReLU(Module):
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
+        if isinstance(negative_slope, bool) or not isinstance(
+            negative_slope, (int, float, np.integer, np.floating)
+        ):
+            raise TypeError(f"LeakyReLU: negative_slope: expected a number, got {negative_slope!r}")
         self.negative_slope = float(negative_slope)
 
     def forward(self, x: Any) -> Tensor:
