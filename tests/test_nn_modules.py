@@ -635,3 +635,16 @@ def test_module_save_load_call_dg_save_and_dg_load(monkeypatch, tmp_path):
         c.load(path)
     for k, v in before.items():
         np.testing.assert_array_equal(c.state_dict()[k], v)
+
+
+@pytest.mark.parametrize("replace", ["load_state_dict", "to"])
+def test_replacing_parameters_between_forward_and_backward_raises(replace):
+    lin = nn.Linear(3, 2, dtype=np.float64)
+    state = {k: v + 1 for k, v in lin.state_dict().items()}
+    out = lin(dg.tensor(rand(4, 3), requires_grad=True)).sum()
+    if replace == "load_state_dict":
+        lin.load_state_dict(state)
+    else:
+        lin.to(np.float32)
+    with pytest.raises(RuntimeError, match="linear"):
+        out.backward()

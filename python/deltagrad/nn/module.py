@@ -381,8 +381,9 @@ class Module:
     def _apply_arrays(self, fn: Callable[[Any], Any]) -> Module:
         """Replace every parameter's and buffer's array by fn(array) (and each gradient too),
         keeping the Tensor objects (an optimizer built before still holds them). All new
-        arrays are made first, then assigned: an error changes nothing. The assignment goes
-        through `t.data = new` (which bumps the version counter)."""
+        arrays are made first, then assigned: an error changes nothing. Each goes through
+        `t.data = new` and bumps the version counter, so a graph recorded before refuses
+        backward."""
         tensors: dict[int, Tensor] = {}
         for m in self.modules():
             for t in itertools.chain(m._parameters.values(), m._buffers.values()):
@@ -392,6 +393,7 @@ class Module:
         for t, data, grad in new:
             if data is not t.data:
                 t.data = data
+                t._version[0] += 1  # a graph that read the old array now refuses backward
             if grad is not None and grad is not t.grad:
                 t.grad = grad
         return self
@@ -453,7 +455,8 @@ class Module:
         errors, listed as torch lists them), every shape, every dtype (a floating parameter or
         buffer takes a real-number array, an integer buffer an integer one). Nothing changes
         unless everything fits. Values are cast to the parameter's dtype and device and
-        assigned through `p.data = new` (bumping the version counter). Returns the named tuple
+        assigned as a new array through `p.data = new`, bumping the version counter (a graph
+        recorded before then refuses backward). Returns the named tuple
         (missing_keys, unexpected_keys)."""
         owner = type(self).__name__
         if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
@@ -520,6 +523,7 @@ class Module:
             new.append((t, xp.array(value, dtype=t.dtype, copy=True)))
         for t, arr in new:
             t.data = arr
+            t._version[0] += 1  # a graph that read the old array now refuses backward
             t.grad = None
         return _IncompatibleKeys(missing, unexpected)
 
