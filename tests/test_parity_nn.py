@@ -507,3 +507,39 @@ def test_state_dict_keys_and_to_double_match_torch():
     copy_params(net, tnet)
     x, tx = pair(np.random.default_rng(18).standard_normal((5, 3)))
     close(net(x), tnet(tx))
+
+
+def test_state_dicts_cross_between_deltagrad_and_torch():
+    def dg_net():
+        return nn.Sequential(
+            nn.Linear(3, 4, dtype=np.float64),
+            nn.BatchNorm1d(4, dtype=np.float64),
+            nn.ReLU(),
+            nn.LayerNorm(4, dtype=np.float64),
+            nn.Linear(4, 2, dtype=np.float64),
+        )
+
+    def torch_net():
+        return torch.nn.Sequential(
+            torch.nn.Linear(3, 4),
+            torch.nn.BatchNorm1d(4),
+            torch.nn.ReLU(),
+            torch.nn.LayerNorm(4),
+            torch.nn.Linear(4, 2),
+        ).double()
+
+    rng = np.random.default_rng(19)
+    a, ta = dg_net(), torch_net()
+    for _ in range(3):  # move the running statistics
+        a(dg.tensor(rng.standard_normal((6, 3))))
+    ta.load_state_dict({k: torch.from_numpy(v) for k, v in a.state_dict().items()})
+    a.eval()
+    ta.eval()
+    x = rng.standard_normal((5, 3))
+    close(a(dg.tensor(x)), ta(torch.from_numpy(x)))
+    b = dg_net()
+    res = b.load_state_dict({k: v.numpy() for k, v in ta.state_dict().items()})
+    assert res.missing_keys == [] and res.unexpected_keys == []
+    b.eval()
+    close(b(dg.tensor(x)), ta(torch.from_numpy(x)))
+    assert b[1].num_batches_tracked.item() == 3
