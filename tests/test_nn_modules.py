@@ -648,3 +648,18 @@ def test_replacing_parameters_between_forward_and_backward_raises(replace):
         lin.to(np.float32)
     with pytest.raises(RuntimeError, match="linear"):
         out.backward()
+
+
+def test_a_graph_output_assigned_to_a_module_is_not_a_parameter():
+    class Cache(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(np.ones(2))
+
+        def forward(self, x):
+            self.last = x * self.w  # an interior node: not something to optimize
+            return self.last
+
+    m = Cache()
+    m(dg.tensor(np.ones(2)))
+    assert [n for n, _ in m.named_parameters()] == ["w"]

@@ -56,10 +56,6 @@ class RemovableHandle:
         self.remove()
 
 
-def _is_float_array(a: Any) -> bool:
-    return a is not None and a.dtype.kind == "f"
-
-
 def _parse_to(owner: str, device: Any, dtype: Any) -> tuple[str | None, Any]:
     """Module.to's arguments: to(device), to(dtype), to(device, dtype), to(tensor)."""
     if isinstance(device, Tensor):
@@ -84,10 +80,11 @@ def _parse_to(owner: str, device: Any, dtype: Any) -> tuple[str | None, Any]:
 class Module:
     """Base class of every layer, as torch.nn.Module.
 
-    Assigning an attribute registers it: an nn.Parameter (or any Tensor with requires_grad)
-    becomes a parameter, a Module a submodule, a Tensor assigned to a name registered with
-    register_buffer updates that buffer. Parameters, buffers and submodules are listed in
-    assignment order; state_dict holds the parameters and the persistent buffers."""
+    Assigning an attribute registers it: an nn.Parameter (or any leaf Tensor with
+    requires_grad) becomes a parameter, a Module a submodule, and a Tensor assigned to a name
+    registered with register_buffer updates that buffer. Parameters, buffers and submodules
+    are listed in assignment order; state_dict holds the parameters and the persistent
+    buffers."""
 
     training: bool
 
@@ -112,7 +109,10 @@ class Module:
             )
         params, buffers, modules = d["_parameters"], d["_buffers"], d["_modules"]
         if isinstance(value, Parameter) or (
-            isinstance(value, Tensor) and value.requires_grad and name not in buffers
+            isinstance(value, Tensor)
+            and value.requires_grad
+            and value.is_leaf
+            and name not in buffers
         ):
             buffers.pop(name, None)
             modules.pop(name, None)
