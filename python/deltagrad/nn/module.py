@@ -368,8 +368,9 @@ class Module:
         return self
 
     def train(self, mode: bool = True) -> Module:
-        if not isinstance(mode, bool):
+        if not isinstance(mode, (bool, np.bool_)):
             raise ValueError(f"{type(self).__name__}.train: mode: expected a bool, got {mode!r}")
+        mode = bool(mode)
         for m in self.modules():
             m.__dict__["training"] = mode
         return self
