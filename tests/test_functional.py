@@ -368,3 +368,120 @@ def test_mse_gradient_flows_to_the_target_too():
     t = dg.tensor(rng.standard_normal(5), requires_grad=True)
     assert dg.gradcheck(F.mse_loss, (y, t))
     assert dg.gradcheck(F.sum_of_squares, (y, t))
+
+
+# ---- the losses and layers torch's options added (NumPy float64 references) ------------------
+
+
+def np_ce_rows(z, t, w, ignore, eps):
+    """Per-row smoothed, weighted cross-entropy and the torch mean denominator."""
+    c = z.shape[1]
+    lp = np_log_softmax(z)
+    w = np.ones(c) if w is None else w
+    valid = t != ignore
+    tv = np.where(valid, t, 0)
+    nll = np.where(valid, -w[tv] * lp[np.arange(len(t)), tv], 0.0)
+    smooth = np.where(valid, -(lp * w).sum(1), 0.0)
+    return (1 - eps) * nll + eps / c * smooth, np.where(valid, w[tv], 0.0).sum()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_cross_entropy_weight_ignore_smoothing(reduction, eps):
+    rng = np.random.default_rng(21)
+    n, c = 9, 4
+    t = rng.integers(0, c, n)
+    t[[1, 5]] = -1
+    w = rng.uniform(0.3, 2, c)
+
+    def ref(z):
+        rows, denom = np_ce_rows(z, t, w, -1, eps)
+        return {"mean": rows.sum() / denom, "sum": rows.sum(), "none": rows}[reduction]
+
+    check_op(
+        lambda z: F.cross_entropy(
+            z, t, weight=w, ignore_index=-1, reduction=reduction, label_smoothing=eps
+        ),
+        ref,
+        [(n, c)],
+        empty=False,
+    )
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_probability_targets_numpy(reduction):
+    rng = np.random.default_rng(22)
+    p = rng.uniform(0.1, 1, (6, 5))
+    p /= p.sum(1, keepdims=True)
+
+    def ref(z, q):
+        rows = -(np_log_softmax(z) * q).sum(1)
+        return {"mean": rows.mean(), "sum": rows.sum(), "none": rows}[reduction]
+
+    check_op(
+        lambda z, q: F.cross_entropy(z, q, reduction=reduction),
+        ref,
+        [None, None],
+        inputs=[rng.standard_normal((6, 5)), p],
+    )
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_loss_numpy(reduction):
+    rng = np.random.default_rng(23)
+    t = rng.integers(0, 3, (4, 5))
+    t[0, 0] = -100
+    w = rng.uniform(0.5, 1.5, 3)
+
+    def ref(x):
+        valid = t != -100
+        tv = np.where(valid, t, 0)
+        picked = np.take_along_axis(x, tv[:, None, :], axis=1)[:, 0]
+        rows = np.where(valid, -w[tv] * picked, 0.0)
+        denom = np.where(valid, w[tv], 0.0).sum()
+        return {"mean": rows.sum() / denom, "sum": rows.sum(), "none": rows}[reduction]
+
+    check_op(lambda x: F.nll_loss(x, t, weight=w, reduction=reduction), ref, [(4, 3, 5)])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_smooth_l1_and_huber_numpy(reduction):
+    rng = np.random.default_rng(24)
+    y, t = rng.uniform(-3, 3, (7, 3)), rng.uniform(-3, 3, (7, 3))
+    d = np.abs(y - t)
+    assert (np.abs(d - 0.6) > 1e-3).all()  # away from the seam, for the finite differences
+    for fn, kw, f in (
+        (F.smooth_l1_loss, {"beta": 0.6}, lambda d: np.where(d < 0.6, 0.5 * d * d / 0.6, d - 0.3)),
+        (F.huber_loss, {"delta": 0.6}, lambda d: np.where(d < 0.6, 0.5 * d * d, 0.6 * (d - 0.3))),
+        (F.l1_loss, {}, lambda d: d),
+    ):
+        check_op(
+            lambda a, b, fn=fn, kw=kw: fn(a, b, reduction, **kw),
+            lambda a, b, f=f: REDUCE[reduction](f(np.abs(a - b))),
+            [None, None],
+            inputs=[y, t],
+        )
+
+
+def test_layer_norm_and_batch_norm_numpy():
+    rng = np.random.default_rng(25)
+    w, b = rng.uniform(0.5, 2, 6), rng.standard_normal(6)
+
+    def ln_ref(x, w, b):
+        m, v = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+        return (x - m) / np.sqrt(v + 1e-5) * w + b
+
+    check_op(
+        lambda x, w, b: F.layer_norm(x, (6,), w, b), ln_ref, [("n", 6), (6,), (6,)], empty=False
+    )
+
+    def bn_ref(x, w, b):
+        m, v = x.mean(0), x.var(0)
+        return (x - m) / np.sqrt(v + 1e-5) * w + b
+
+    check_op(
+        lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+        bn_ref,
+        [None, None, None],
+        inputs=[rng.standard_normal((5, 6)) * 2, w, b],
+    )

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import ops
 from .backends._args import choice, is_device_array
-from .tensor import Tensor, activate, get_array_module
+from .tensor import Tensor, activate, get_array_module, no_grad
 
 __all__ = [
     "linear",
@@ -33,6 +33,13 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
+    "nll_loss",
+    "l1_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "batch_norm",
+    "layer_norm",
+    "embedding",
     "dropout",
     "ACTIVATIONS",
     "ACTIVATION_ALIASES",
@@ -159,6 +166,8 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
 def dropout(x: Any, p: float = 0.5, training: bool = True) -> Tensor:
     """Zero each element with probability p and scale the rest by 1 / (1 - p) (inverted
     dropout), drawing from deltagrad's generator; the identity when not training or p == 0."""
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+        raise TypeError(f"dropout: p: expected a float in [0, 1], got {p!r}")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     x = _float(_tensor(x, "dropout"), "dropout")
@@ -291,15 +300,566 @@ def binary_cross_entropy_with_logits(z: Any, t: Any, reduction: str = "mean") ->
     return _loss(loss, dz, z, None, "binary_cross_entropy_with_logits")
 
 
-def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
-    """Softmax cross-entropy of (N, C) logits against int class indices (N,), one fused pass."""
-    logits = _tensor(logits, "cross_entropy: logits")
-    tdata = target.data if isinstance(target, Tensor) else target
-    tdata = get_array_module(logits.data).asarray(tdata)
-    if logits.ndim == 2 and tdata.ndim != 1:  # dg.ops checks the rest (dtypes, rows, range)
+def _reduce_elementwise(
+    loss: Any, grad: Any, y: Tensor, t: Tensor, reduction: str, op: str
+) -> Tensor:
+    """Reduce an elementwise loss (and its elementwise d loss / dy) as torch: "mean" divides
+    by the number of elements (nan when there are none), "sum", "none". The loss is
+    differentiable in y and in t (d/dt = -d/dy)."""
+    choice(reduction, ops.REDUCTIONS, op, "reduction")
+    if reduction == "none":
+        return _loss(loss, grad, y, t, op, -1.0)
+    xp = get_array_module(loss)
+    total = loss.sum()
+    if reduction == "mean":
+        n = loss.size
+        with np.errstate(invalid="ignore", divide="ignore"):
+            total = total / n if n else xp.asarray(np.nan, dtype=loss.dtype)
+            grad = grad / n if n else grad
+    return _loss(xp.asarray(total, dtype=loss.dtype), grad, y, t, op, -1.0)
+
+
+def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """|input - target| reduced ("mean", "sum" or "none"); the gradient at 0 is 0 (as
+    torch). Differentiable in input and target."""
+    y, t = _pair(input, target, "l1_loss")
+    xp = get_array_module(y.data)
+    d = y.data - t.data
+    return _reduce_elementwise(xp.abs(d), xp.sign(d), y, t, reduction, "l1_loss")
+
+
+def _positive(v: Any, op: str, name: str, allow_zero: bool) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{op}: {name}: expected a number, got {type(v).__name__}")
+    v = float(v)
+    if not (v >= 0.0 if allow_zero else v > 0.0) or v == float("inf"):
         raise ValueError(
-            f"cross_entropy: target must be 1-D ({logits.shape[0]},) class "
-            f"indices, got shape {tdata.shape}"
+            f"{op}: {name}: expected a finite number {'>=' if allow_zero else '>'} 0, got {v}"
         )
-    loss, dlogits = ops.softmax_cross_entropy(logits.data, tdata, reduction)
-    return _loss(loss, dlogits, logits, None, "cross_entropy")
+    return v
+
+
+def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """0.5 * d**2 / beta where |d| < beta, else |d| - 0.5 * beta, with d = input - target
+    (beta = 0: l1_loss), reduced as torch. Differentiable in input and target."""
+    beta = _positive(beta, "smooth_l1_loss", "beta", allow_zero=True)
+    if beta == 0.0:
+        return l1_loss(input, target, reduction)
+    y, t = _pair(input, target, "smooth_l1_loss")
+    xp = get_array_module(y.data)
+    d = y.data - t.data
+    z = xp.abs(d)
+    quad = z < beta
+    loss = xp.where(quad, 0.5 * d * d / beta, z - 0.5 * beta)
+    grad = xp.where(quad, d / beta, xp.sign(d))
+    return _reduce_elementwise(loss, grad, y, t, reduction, "smooth_l1_loss")
+
+
+def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """0.5 * d**2 where |d| < delta, else delta * (|d| - 0.5 * delta), with d = input - target,
+    reduced as torch. Differentiable in input and target."""
+    delta = _positive(delta, "huber_loss", "delta", allow_zero=False)
+    y, t = _pair(input, target, "huber_loss")
+    xp = get_array_module(y.data)
+    d = y.data - t.data
+    z = xp.abs(d)
+    quad = z < delta
+    loss = xp.where(quad, 0.5 * d * d, delta * (z - 0.5 * delta))
+    grad = xp.where(quad, d, delta * xp.sign(d))
+    return _reduce_elementwise(loss, grad, y, t, reduction, "huber_loss")
+
+
+# ---- class-index losses: nll_loss, cross_entropy ---------------------------------------------
+
+
+def _as_array(x: Any, xp: Any) -> Any:
+    if isinstance(x, Tensor):
+        x = x.data
+    if isinstance(x, np.ndarray) or is_device_array(x):
+        return x if xp is np or is_device_array(x) else xp.asarray(x)
+    return xp.asarray(np.asarray(x))
+
+
+def _to_rows(x: Any, xp: Any) -> Any:
+    """(C,), (N, C) or (N, C, d1, ...) -> (rows, C) with the class dimension last."""
+    if x.ndim == 1:
+        return x.reshape(1, -1)
+    if x.ndim == 2:
+        return x
+    return xp.ascontiguousarray(xp.moveaxis(x, 1, -1)).reshape(-1, x.shape[1])
+
+
+def _from_rows(g2: Any, shape: tuple[int, ...], xp: Any) -> Any:
+    if len(shape) <= 2:
+        return g2.reshape(shape)
+    return xp.moveaxis(g2.reshape((shape[0], *shape[2:], shape[1])), -1, 1)
+
+
+def _batch_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return () if len(shape) == 1 else (shape[0], *shape[2:])
+
+
+def _class_input(x: Any, op: str, name: str = "input") -> Tensor:
+    x = _tensor(x, f"{op}: {name}")
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{op}: {name}: expected a float32 or float64 tensor, got dtype {x.dtype}")
+    if x.ndim == 0:
+        raise ValueError(
+            f"{op}: {name}: expected (C,), (N, C) or (N, C, d1, ...), got a 0-d tensor"
+        )
+    return x
+
+
+def _class_target(t: Any, shape: tuple[int, ...], op: str) -> Any:
+    """Integer class indices of the input's batch shape, as int64 rows (M,)."""
+    if t.dtype.kind not in "iu" or t.dtype == np.bool_:
+        raise TypeError(
+            f"{op}: target: expected an integer array of class indices (or, for "
+            f"cross_entropy, float class probabilities of the input's shape {shape}), got "
+            f"dtype {t.dtype}"
+        )
+    want = _batch_shape(shape)
+    if t.shape != want:
+        if len(shape) == 2:
+            what = f"must be 1-D ({shape[0]},) class indices"
+        elif len(shape) == 1:
+            what = (
+                f"for an input of shape {shape} (one sample; a batch is 2-D (N, C)) must be "
+                "a 0-d class index"
+            )
+        else:
+            what = f"must have shape {want}, the input's without its class dimension 1"
+        raise ValueError(f"{op}: target {what}, got shape {tuple(t.shape)}")
+    return t.reshape(-1).astype(np.int64, copy=False)
+
+
+def _class_weight(weight: Any, c: int, dtype: Any, xp: Any, op: str) -> Any:
+    if weight is None:
+        return None
+    w = _as_array(weight, xp)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{op}: weight: expected a float tensor, got dtype {w.dtype}")
+    if w.shape != (c,):
+        raise ValueError(
+            f"{op}: weight: expected shape ({c},), one weight per class, got {tuple(w.shape)}"
+        )
+    return w.astype(dtype, copy=False)
+
+
+def _ignore_index(v: Any, op: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{op}: ignore_index: expected an int, got {v!r}")
+    return int(v)
+
+
+class _ClassLoss:
+    """Per-row class-index loss pieces on (M, C) log-probabilities: the loss (reduced as
+    torch) and d loss / d logp as coefficients A (d loss / d logp = -A)."""
+
+    def __init__(
+        self, logp: Any, t: Any, w: Any, ignore_index: int, eps: float, reduction: str, op: str
+    ) -> None:
+        xp = get_array_module(logp)
+        m, c = logp.shape
+        valid = t != ignore_index
+        bad = valid & ((t < 0) | (t >= c))
+        if bool(bad.any()):
+            raise ValueError(
+                f"{op}: target: class index {int(t[bad][0])} is out of range: expected "
+                f"indices in [0, {c}) or ignore_index={ignore_index}"
+            )
+        tv = xp.where(valid, t, 0)
+        rows = xp.arange(m)
+        zero = xp.zeros((), dtype=logp.dtype)
+        wy = valid.astype(logp.dtype) if w is None else xp.where(valid, w[tv], zero)
+        nll = xp.where(valid, -wy * logp[rows, tv], zero) if m else wy
+        smooth = None
+        if eps:
+            s = -(logp * w).sum(1) if w is not None else -logp.sum(1)
+            smooth = xp.where(valid, s, zero)
+        self.xp, self.valid, self.tv, self.rows, self.wy, self.w = xp, valid, tv, rows, wy, w
+        self.eps, self.c, self.reduction = eps, c, reduction
+        self.denom = wy.sum()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if reduction == "none":
+                loss = nll if smooth is None else (1 - eps) * nll + (eps / c) * smooth
+            else:
+                red = nll.sum() / self.denom if reduction == "mean" else nll.sum()
+                if smooth is not None:
+                    sred = smooth.sum() / self.denom if reduction == "mean" else smooth.sum()
+                    red = (1 - eps) * red + (eps / c) * sred
+                loss = red
+        self.loss = xp.asarray(loss, dtype=logp.dtype)
+
+    def coefficients(self, g: Any, dtype: Any) -> Any:
+        """A * (d total / d loss) per row: what d total / d logp is, negated."""
+        xp = self.xp
+        m = self.valid.shape[0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if self.reduction == "none":
+                r = g.reshape(-1)
+            elif self.reduction == "mean":
+                r = xp.broadcast_to(g / self.denom, (m,))
+            else:
+                r = xp.broadcast_to(g, (m,))
+        r = xp.where(self.valid, r, xp.zeros((), dtype=dtype))  # ignored rows: exactly 0
+        a = xp.zeros((m, self.c), dtype=dtype)
+        if self.eps:
+            wc = self.w if self.w is not None else xp.ones(self.c, dtype=dtype)
+            a += (self.eps / self.c) * wc[None, :] * r[:, None]
+        a[self.rows, self.tv] += (1 - self.eps) * self.wy * r
+        return a
+
+
+def nll_loss(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """The negative log-likelihood of class indices given log-probabilities, as torch:
+    input (C,), (N, C) or (N, C, d1, ...); target the input's shape without dimension 1;
+    loss_n = -weight[t_n] * input[n, t_n] (0 where t_n == ignore_index); "mean" divides the
+    sum by the sum of weight[t_n] over the targets not ignored. Differentiable in input."""
+    op = "nll_loss"
+    x = _class_input(input, op)
+    choice(reduction, ops.REDUCTIONS, op, "reduction")
+    ignore_index = _ignore_index(ignore_index, op)
+    xp = get_array_module(x.data)
+    t = _class_target(_as_array(target, xp), x.shape, op)
+    x2 = _to_rows(x.data, xp)
+    w = _class_weight(weight, x2.shape[1], x.dtype, xp, op)
+    core = _ClassLoss(x2, t, w, ignore_index, 0.0, reduction, op)
+    loss = core.loss.reshape(_batch_shape(x.shape)) if reduction == "none" else core.loss
+
+    def _backward(g: Any) -> None:
+        x._accumulate(_from_rows(-core.coefficients(g, x.dtype), x.shape, xp))
+
+    return Tensor._make(loss, (x,), _backward, op, saves=())
+
+
+def cross_entropy(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Softmax cross-entropy, as torch.nn.functional.cross_entropy.
+
+    input: logits (C,), (N, C) or (N, C, d1, ...). target: class indices (the input's shape
+    without dimension 1) or class probabilities (float, the input's shape). weight: (C,)
+    per-class weights; ignore_index: a target value that contributes nothing (class indices
+    only); label_smoothing in [0, 1]: the target mixes with the uniform distribution. The
+    reductions are torch's: with class indices "mean" divides by the sum of the weights of
+    the targets not ignored; with probabilities by the number of samples.
+    The plain case ((N, C) logits, class indices, no weight, no smoothing, nothing ignored)
+    runs one fused kernel (dg.ops.softmax_cross_entropy). A str as the third argument is
+    taken as the reduction (deltagrad's older signature)."""
+    op = "cross_entropy"
+    if isinstance(weight, str):  # cross_entropy(logits, target, "sum"): the old signature
+        weight, reduction = None, weight
+    x = _class_input(input, op)
+    ignore_index = _ignore_index(ignore_index, op)
+    if isinstance(label_smoothing, bool) or not isinstance(
+        label_smoothing, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{op}: label_smoothing: expected a float, got {label_smoothing!r}")
+    eps = float(label_smoothing)
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"{op}: label_smoothing: expected a float in [0, 1], got {eps}")
+    xp = get_array_module(x.data)
+    tdata = _as_array(target, xp)
+    prob = tuple(tdata.shape) == x.shape
+    if prob and tdata.dtype.kind != "f":
+        raise TypeError(
+            f"{op}: target: has the input's shape {x.shape}, so it holds class "
+            f"probabilities and must be float, got dtype {tdata.dtype}"
+        )
+    if (
+        not prob
+        and x.ndim == 2
+        and weight is None
+        and eps == 0.0
+        and tdata.ndim == 1
+        and tdata.dtype.kind in "iu"
+    ):
+        c = x.shape[1]
+        if not 0 <= ignore_index < c or not bool((tdata == ignore_index).any()):
+            try:
+                loss, dlogits = ops.softmax_cross_entropy(x.data, tdata, reduction)
+            except ValueError:
+                # a target out of [0, C): ignore_index, or an error the path below names
+                if 0 <= ignore_index < c:
+                    raise
+            else:
+                return _loss(loss, dlogits, x, None, op)
+    choice(reduction, ops.REDUCTIONS, op, "reduction")
+    x2 = _to_rows(x.data, xp)
+    c = x2.shape[1]
+    w = _class_weight(weight, c, x.dtype, xp, op)
+    logp = ops.log_softmax(xp.ascontiguousarray(x2))
+    if prob:
+        return _cross_entropy_prob(x, target, tdata, x2, logp, w, eps, reduction, xp)
+    t = _class_target(tdata, x.shape, op)
+    core = _ClassLoss(logp, t, w, ignore_index, eps, reduction, op)
+    loss = core.loss.reshape(_batch_shape(x.shape)) if reduction == "none" else core.loss
+
+    def _backward(g: Any) -> None:
+        a = core.coefficients(g, x.dtype)
+        dx = xp.exp(logp) * a.sum(1, keepdims=True) - a
+        x._accumulate(_from_rows(dx, x.shape, xp))
+
+    return Tensor._make(loss, (x,), _backward, op, saves=())
+
+
+def _cross_entropy_prob(
+    x: Tensor,
+    target: Any,
+    tdata: Any,
+    x2: Any,
+    logp: Any,
+    w: Any,
+    eps: float,
+    reduction: str,
+    xp: Any,
+) -> Tensor:
+    m, c = x2.shape
+    tp = _to_rows(tdata.astype(x.dtype, copy=False), xp)
+    if eps:
+        tp = tp * (1 - eps) + eps / c
+    a = tp if w is None else tp * w
+    rows = -(logp * a).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if reduction == "none":
+            loss = rows.reshape(_batch_shape(x.shape))
+        elif reduction == "sum":
+            loss = rows.sum()
+        else:
+            loss = rows.sum() / m if m else xp.asarray(np.nan, dtype=x.dtype)
+    t_tensor = target if isinstance(target, Tensor) and target.requires_grad else None
+
+    def _backward(g: Any) -> None:
+        if reduction == "none":
+            r = g.reshape(-1, 1)
+        else:
+            r = g / m if reduction == "mean" else g
+        if x.requires_grad:
+            ar = a * r
+            x._accumulate(_from_rows(xp.exp(logp) * ar.sum(1, keepdims=True) - ar, x.shape, xp))
+        if t_tensor is not None:
+            gt = -(1 - eps) * logp * r
+            if w is not None:
+                gt = gt * w
+            t_tensor._accumulate(_from_rows(gt, x.shape, xp))
+
+    parents = (x,) if t_tensor is None else (x, t_tensor)
+    loss = xp.asarray(loss, dtype=x.dtype)
+    return Tensor._make(loss, parents, _backward, "cross_entropy", saves=())
+
+
+# ---- normalization and embedding ----------------------------------------------------------
+
+
+def _param_array(p: Any, shape: tuple[int, ...], op: str, name: str, x: Tensor) -> Any:
+    if p is None:
+        return None
+    if not isinstance(p, Tensor):
+        raise TypeError(f"{op}: {name}: expected a Tensor or None, got {type(p).__name__}")
+    if p.shape != shape:
+        raise ValueError(f"{op}: {name}: expected shape {shape}, got {p.shape}")
+    if p.dtype != x.dtype:
+        raise TypeError(
+            f"{op}: {name}: has dtype {p.dtype}, the input {x.dtype}; cast one (e.g. "
+            "module.double() or x.float())"
+        )
+    if p.device != x.device:
+        raise RuntimeError(f"{op}: {name}: is on {p.device}, the input on {x.device}")
+    return p
+
+
+def batch_norm(
+    input: Any,
+    running_mean: Any,
+    running_var: Any,
+    weight: Any = None,
+    bias: Any = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Batch normalization over dimension 1 of (N, C, *) input, as torch.
+
+    training=True (or no running statistics): normalize with the batch's mean and biased
+    variance over every dimension but 1, and update running_mean / running_var in place
+    (when given) with running = (1 - momentum) * running + momentum * batch, the variance
+    unbiased (n / (n - 1)). training=False: normalize with the running statistics. Then
+    y = x_hat * weight + bias. One node: the backward is the fused closed form."""
+    op = "batch_norm"
+    x = _tensor(input, f"{op}: input")
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{op}: input: expected a float32 or float64 tensor, got dtype {x.dtype}")
+    if x.ndim < 2:
+        raise ValueError(f"{op}: input: expected (N, C) or (N, C, *), got shape {x.shape}")
+    c = x.shape[1]
+    w = _param_array(weight, (c,), op, "weight", x)
+    b = _param_array(bias, (c,), op, "bias", x)
+    rm = _param_array(running_mean, (c,), op, "running_mean", x)
+    rv = _param_array(running_var, (c,), op, "running_var", x)
+    use_batch = bool(training) or rm is None or rv is None
+    if (rm is None) != (rv is None):
+        raise ValueError(f"{op}: running_mean and running_var: give both or neither")
+    xp = get_array_module(x.data)
+    xd = x.data
+    axes = (0, *range(2, x.ndim))
+    bshape = (1, c) + (1,) * (x.ndim - 2)
+    n = x.size // c if c else 0
+    if use_batch:
+        if n == 1:
+            raise ValueError(
+                f"{op}: input: expected more than 1 value per channel when training, got "
+                f"input of shape {x.shape}"
+            )
+        if n:
+            mean = xd.mean(axis=axes)
+            xc = xd - mean.reshape(bshape)
+            var = (xc * xc).mean(axis=axes)
+        else:  # an empty batch: an empty output, the running statistics untouched (as torch)
+            mean = var = xp.zeros(c, dtype=x.dtype)
+            xc = xd
+        invstd = 1.0 / xp.sqrt(var + eps)
+        if training and rm is not None and n:
+            m = float(momentum)
+            with no_grad():
+                rm.copy_((1 - m) * rm.data + m * mean)
+                rv.copy_((1 - m) * rv.data + m * (var * (n / (n - 1))))
+    else:
+        invstd = 1.0 / xp.sqrt(rv.data + eps)
+        xc = xd - rm.data.reshape(bshape)
+    invstd = invstd.astype(x.dtype, copy=False)
+    xhat = xc * invstd.reshape(bshape)
+    y = xhat if w is None else xhat * w.data.reshape(bshape)
+    if b is not None:
+        y = y + b.data.reshape(bshape)
+
+    def _backward(g: Any) -> None:
+        if w is not None and w.requires_grad:
+            w._accumulate((g * xhat).sum(axis=axes))
+        if b is not None and b.requires_grad:
+            b._accumulate(g.sum(axis=axes))
+        if x.requires_grad:
+            dxhat = g if w is None else g * w.data.reshape(bshape)
+            if use_batch and not n:
+                dx = xp.zeros_like(dxhat)
+            elif use_batch:
+                s1 = dxhat.sum(axis=axes).reshape(bshape)
+                s2 = (dxhat * xhat).sum(axis=axes).reshape(bshape)
+                dx = (invstd / n).reshape(bshape) * (n * dxhat - s1 - xhat * s2)
+            else:
+                dx = dxhat * invstd.reshape(bshape)
+            x._accumulate(dx)
+
+    parents = tuple(p for p in (x, w, b) if p is not None)
+    saves = (w,) if w is not None else ()
+    return Tensor._make(y, parents, _backward, op, saves=saves)
+
+
+def layer_norm(
+    input: Any,
+    normalized_shape: Any,
+    weight: Any = None,
+    bias: Any = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Layer normalization over the last len(normalized_shape) dimensions, as torch: the
+    mean and biased variance of each sample over those dimensions, then x_hat * weight +
+    bias (weight and bias of shape normalized_shape). One node, fused closed-form backward."""
+    op = "layer_norm"
+    x = _tensor(input, f"{op}: input")
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{op}: input: expected a float32 or float64 tensor, got dtype {x.dtype}")
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k :]) != shape:
+        raise ValueError(
+            f"{op}: input: expected a shape ending in normalized_shape {shape}, got {x.shape}"
+        )
+    w = _param_array(weight, shape, op, "weight", x)
+    b = _param_array(bias, shape, op, "bias", x)
+    xp = get_array_module(x.data)
+    xd = x.data
+    axes = tuple(range(x.ndim - k, x.ndim))
+    lead = tuple(range(x.ndim - k))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = xd.mean(axis=axes, keepdims=True)
+        xc = xd - mean
+        var = (xc * xc).mean(axis=axes, keepdims=True)
+    invstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
+    xhat = xc * invstd
+    y = xhat if w is None else xhat * w.data
+    if b is not None:
+        y = y + b.data
+
+    def _backward(g: Any) -> None:
+        if w is not None and w.requires_grad:
+            w._accumulate((g * xhat).sum(axis=lead))
+        if b is not None and b.requires_grad:
+            b._accumulate(g.sum(axis=lead))
+        if x.requires_grad:
+            dxhat = g if w is None else g * w.data
+            m1 = dxhat.mean(axis=axes, keepdims=True)
+            m2 = (dxhat * xhat).mean(axis=axes, keepdims=True)
+            x._accumulate(invstd * (dxhat - m1 - xhat * m2))
+
+    parents = tuple(p for p in (x, w, b) if p is not None)
+    saves = (w,) if w is not None else ()
+    return Tensor._make(y, parents, _backward, op, saves=saves)
+
+
+def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor:
+    """Rows of weight (num_embeddings, embedding_dim) picked by the integer indices in input
+    (any shape): output (*input.shape, embedding_dim). The gradient sums into the rows
+    picked; the row padding_idx gets none (as torch)."""
+    op = "embedding"
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"{op}: weight: expected a Tensor, got {type(weight).__name__}")
+    if weight.ndim != 2:
+        raise ValueError(
+            f"{op}: weight: expected (num_embeddings, embedding_dim), got shape {weight.shape}"
+        )
+    xp = get_array_module(weight.data)
+    idx = _as_array(input, xp)
+    if idx.dtype.kind not in "iu" or idx.dtype == np.bool_:
+        raise TypeError(f"{op}: input: expected integer indices, got dtype {idx.dtype}")
+    num = weight.shape[0]
+    if padding_idx is not None:
+        if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
+            raise TypeError(f"{op}: padding_idx: expected an int or None, got {padding_idx!r}")
+        if not -num <= padding_idx < num:
+            raise ValueError(
+                f"{op}: padding_idx: must be within [-{num}, {num}), got {padding_idx}"
+            )
+        padding_idx = int(padding_idx) % num
+    if idx.size and (bool((idx < 0).any()) or bool((idx >= num).any())):
+        bad = idx[(idx < 0) | (idx >= num)].reshape(-1)[0]
+        raise IndexError(f"{op}: input: index {int(bad)} is out of range [0, {num})")
+    out = xp.take(weight.data, idx, axis=0)
+    dim = weight.shape[1]
+
+    def _backward(g: Any) -> None:
+        gw = xp.zeros_like(weight.data)
+        flat = idx.reshape(-1)
+        rows = g.reshape(-1, dim)
+        if xp is np:
+            np.add.at(gw, flat, rows)
+        else:
+            import cupyx
+
+            cupyx.scatter_add(gw, flat, rows)
+        if padding_idx is not None:
+            gw[padding_idx] = 0
+        weight._accumulate(gw)
+
+    return Tensor._make(out, (weight,), _backward, op, saves=())

@@ -1,0 +1,79 @@
+"""deltagrad.nn: Module and the layers, containers and losses built on it, as torch.nn.
+
+    import deltagrad as dg
+    import deltagrad.nn as nn
+
+    model = nn.Sequential(nn.Linear(64, 128), nn.BatchNorm1d(128), nn.ReLU(), nn.Linear(128, 10))
+    loss = nn.CrossEntropyLoss(label_smoothing=0.1)(model(x), y)
+    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+
+Where things are: module.py (Module, hooks, state_dict), parameter.py (Parameter),
+linear.py (Identity, Linear, MLP), activation.py, dropout.py, flatten.py (Flatten,
+Unflatten), normalization.py (BatchNorm1d, LayerNorm), sparse.py (Embedding), container.py
+(Sequential, ModuleList, ModuleDict, ParameterList), loss.py, init.py (dg.nn.init),
+utils.py (dg.nn.utils: gradient clipping). The arithmetic lives in deltagrad.functional.
+"""
+
+from __future__ import annotations
+
+from . import init, utils
+from .activation import GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Softplus, Swish, Tanh
+from .container import ModuleDict, ModuleList, ParameterList, Sequential
+from .dropout import Dropout
+from .flatten import Flatten, Unflatten
+from .linear import MLP, Identity, Linear
+from .loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+    SumOfSquaresLoss,
+)
+from .module import Module, RemovableHandle, load, save
+from .normalization import BatchNorm1d, LayerNorm
+from .parameter import Parameter
+from .sparse import Embedding
+
+__all__ = [
+    "Module",
+    "Parameter",
+    "RemovableHandle",
+    "Linear",
+    "Identity",
+    "ReLU",
+    "LeakyReLU",
+    "Sigmoid",
+    "Tanh",
+    "GELU",
+    "Softplus",
+    "SiLU",
+    "Swish",
+    "Dropout",
+    "Flatten",
+    "Unflatten",
+    "BatchNorm1d",
+    "LayerNorm",
+    "Embedding",
+    "Sequential",
+    "ModuleList",
+    "ModuleDict",
+    "ParameterList",
+    "MLP",
+    "MSELoss",
+    "SumOfSquaresLoss",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "NLLLoss",
+    "L1Loss",
+    "SmoothL1Loss",
+    "HuberLoss",
+    "init",
+    "utils",
+    "save",
+    "load",
+]

@@ -1,0 +1,581 @@
+"""Module, the base of every layer: parameters, buffers and submodules registered by attribute
+assignment, traversal, train / eval, dtype and device moves, forward hooks, state_dict and
+load_state_dict (all-or-nothing), save / load through dg.save / dg.load."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections import OrderedDict, namedtuple
+from collections.abc import Iterator
+from typing import Any, Callable
+
+import numpy as np
+
+from ..backends import to_device
+from ..backends._args import is_device_array
+from ..tensor import Tensor, get_array_module
+from .parameter import Parameter
+
+__all__ = ["Module", "RemovableHandle", "save", "load"]
+
+_IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class _StateDictKeyError(RuntimeError, KeyError):
+    """load_state_dict found missing or unexpected keys (a RuntimeError, as torch raises; also
+    a KeyError, as deltagrad raised before)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class _StateDictValueError(RuntimeError, ValueError):
+    """load_state_dict found a value of the wrong shape or dtype (a RuntimeError, as torch
+    raises; also a ValueError, as deltagrad raised before)."""
+
+
+class RemovableHandle:
+    """What register_forward_hook / register_forward_pre_hook return: handle.remove() takes
+    the hook off again (also usable as a context manager)."""
+
+    _next_id = itertools.count()
+
+    def __init__(self, *hook_dicts: dict[int, Any]) -> None:
+        self.id = next(RemovableHandle._next_id)
+        self._dicts = hook_dicts
+
+    def remove(self) -> None:
+        for d in self._dicts:
+            d.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+def _parse_to(owner: str, device: Any, dtype: Any) -> tuple[str | None, Any]:
+    """Module.to's arguments: to(device), to(dtype), to(device, dtype), to(tensor)."""
+    if isinstance(device, Tensor):
+        device, dtype = device.device, device.dtype if dtype is None else dtype
+    if device is not None and not (isinstance(device, str) and device in ("cpu", "cuda")):
+        if dtype is not None:
+            raise ValueError(f"{owner}: device: expected 'cpu' or 'cuda', got {device!r}")
+        device, dtype = None, device
+    if dtype is not None:
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(
+                f"{owner}: dtype: expected a floating dtype (float32, float64) or a device "
+                f"('cpu', 'cuda'), got {dtype!r}"
+            ) from None
+        if dtype.kind != "f":
+            raise TypeError(f"{owner}: dtype: only floating dtypes are accepted, got {dtype}")
+    return device, dtype
+
+
+class Module:
+    """Base class of every layer, as torch.nn.Module.
+
+    Assigning an attribute registers it: an nn.Parameter (or any leaf Tensor with
+    requires_grad) becomes a parameter, a Module a submodule, and a Tensor assigned to a name
+    registered with register_buffer updates that buffer. Parameters, buffers and submodules
+    are listed in assignment order; state_dict holds the parameters and the persistent
+    buffers."""
+
+    training: bool
+
+    def __init__(self) -> None:
+        d = self.__dict__
+        d["_parameters"] = OrderedDict()
+        d["_buffers"] = OrderedDict()
+        d["_non_persistent_buffers_set"] = set()
+        d["_modules"] = OrderedDict()
+        d["_forward_hooks"] = OrderedDict()
+        d["_forward_hooks_with_kwargs"] = set()
+        d["_forward_pre_hooks"] = OrderedDict()
+        d["_forward_pre_hooks_with_kwargs"] = set()
+        d["training"] = True
+
+    # ---- registration ----------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
+        if "_parameters" not in d:
+            raise RuntimeError(
+                f"{type(self).__name__}: call super().__init__() before assigning attributes"
+            )
+        params, buffers, modules = d["_parameters"], d["_buffers"], d["_modules"]
+        if isinstance(value, Parameter) or (
+            isinstance(value, Tensor)
+            and value.requires_grad
+            and value.is_leaf
+            and name not in buffers
+        ):
+            buffers.pop(name, None)
+            modules.pop(name, None)
+            params[name] = value
+        elif isinstance(value, Module):
+            params.pop(name, None)
+            buffers.pop(name, None)
+            modules[name] = value
+        elif name in buffers and (value is None or isinstance(value, Tensor)):
+            buffers[name] = value
+        elif name in params and value is None:
+            params[name] = None  # as torch: `self.bias = None` keeps the slot, holds nothing
+        else:
+            params.pop(name, None)
+            buffers.pop(name, None)
+            modules.pop(name, None)
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        for key in ("_parameters", "_buffers", "_modules"):
+            self.__dict__[key].pop(name, None)
+        self._non_persistent_buffers_set.discard(name)
+        object.__delattr__(self, name)
+
+    def _check_name(self, method: str, name: Any, kind: str) -> None:
+        owner = f"{type(self).__name__}.{method}"
+        if not isinstance(name, str):
+            raise TypeError(f"{owner}: name: expected a str, got {type(name).__name__}")
+        if not name or "." in name:
+            raise KeyError(f"{owner}: name: expected a non-empty name without '.', got {name!r}")
+        if hasattr(self, name) and name not in self.__dict__[kind]:
+            raise KeyError(f"{owner}: name: attribute {name!r} already exists")
+
+    def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
+        """A state Tensor that is not a parameter (running statistics, counters): moved and
+        cast with the module, in state_dict when persistent. tensor may be None."""
+        self._check_name("register_buffer", name, "_buffers")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            if isinstance(tensor, np.ndarray) or is_device_array(tensor):
+                tensor = Tensor(tensor)
+            else:
+                raise TypeError(
+                    f"{type(self).__name__}.register_buffer: tensor: expected a Tensor, an "
+                    f"array or None, got {type(tensor).__name__}"
+                )
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
+        else:
+            self._non_persistent_buffers_set.add(name)
+        object.__setattr__(self, name, tensor)
+
+    def register_parameter(self, name: str, param: Tensor | None) -> None:
+        self._check_name("register_parameter", name, "_parameters")
+        if param is not None and not isinstance(param, Tensor):
+            raise TypeError(
+                f"{type(self).__name__}.register_parameter: param: expected a Parameter or "
+                f"None, got {type(param).__name__}"
+            )
+        self._buffers.pop(name, None)
+        self._modules.pop(name, None)
+        self._parameters[name] = param
+        object.__setattr__(self, name, param)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        self._check_name("add_module", name, "_modules")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(
+                f"{type(self).__name__}.add_module: module: expected a Module or None, got "
+                f"{type(module).__name__}"
+            )
+        self._parameters.pop(name, None)
+        self._buffers.pop(name, None)
+        self._modules[name] = module
+        object.__setattr__(self, name, module)
+
+    register_module = add_module
+
+    def get_submodule(self, target: str) -> Module:
+        mod: Module = self
+        for part in target.split(".") if target else []:
+            sub = mod._modules.get(part)
+            if sub is None:
+                raise AttributeError(
+                    f"{type(self).__name__}.get_submodule: target: {type(mod).__name__} has "
+                    f"no submodule {part!r} (looking up {target!r})"
+                )
+            mod = sub
+        return mod
+
+    # ---- calling ---------------------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        d = self.__dict__
+        if not d["_forward_pre_hooks"] and not d["_forward_hooks"]:
+            return self.forward(*args, **kwargs)
+        return self._call_with_hooks(args, kwargs)
+
+    def _call_with_hooks(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        for hid, hook in list(self._forward_pre_hooks.items()):
+            if hid in self._forward_pre_hooks_with_kwargs:
+                res = hook(self, args, kwargs)
+                if res is not None:
+                    if not (isinstance(res, tuple) and len(res) == 2):
+                        raise RuntimeError(
+                            f"{type(self).__name__}: a forward pre-hook registered with "
+                            "with_kwargs=True must return None or a tuple (args, kwargs), got "
+                            f"{type(res).__name__}"
+                        )
+                    args, kwargs = res
+            else:
+                res = hook(self, args)
+                if res is not None:
+                    args = res if isinstance(res, tuple) else (res,)
+        out = self.forward(*args, **kwargs)
+        for hid, hook in list(self._forward_hooks.items()):
+            if hid in self._forward_hooks_with_kwargs:
+                res = hook(self, args, kwargs, out)
+            else:
+                res = hook(self, args, out)
+            if res is not None:
+                out = res
+        return out
+
+    def register_forward_pre_hook(
+        self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False
+    ) -> RemovableHandle:
+        """hook(module, args) runs before forward; returning a value (a tuple, or one value
+        that is wrapped in one) replaces the positional arguments. with_kwargs=True:
+        hook(module, args, kwargs) returning None or (args, kwargs)."""
+        return self._add_hook(
+            "register_forward_pre_hook", "_forward_pre_hooks", hook, prepend, with_kwargs
+        )
+
+    def register_forward_hook(
+        self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False
+    ) -> RemovableHandle:
+        """hook(module, args, output) runs after forward; returning a value replaces the
+        output. with_kwargs=True: hook(module, args, kwargs, output)."""
+        return self._add_hook("register_forward_hook", "_forward_hooks", hook, prepend, with_kwargs)
+
+    def _add_hook(
+        self, method: str, attr: str, hook: Any, prepend: bool, with_kwargs: bool
+    ) -> RemovableHandle:
+        if not callable(hook):
+            raise TypeError(
+                f"{type(self).__name__}.{method}: hook: expected a callable, got "
+                f"{type(hook).__name__}"
+            )
+        hooks = self.__dict__[attr]
+        kw = self.__dict__[attr + "_with_kwargs"]
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        if with_kwargs:
+            kw.add(handle.id)
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    # ---- traversal -------------------------------------------------------------------------
+    def named_modules(
+        self, memo: set[int] | None = None, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield prefix, self
+        for name, m in self._modules.items():
+            if m is not None:
+                yield from m.named_modules(
+                    memo, f"{prefix}.{name}" if prefix else name, remove_duplicate
+                )
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        seen: set[int] = set()
+        for name, m in self._modules.items():
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
+                yield name, m
+
+    def children(self) -> Iterator[Module]:
+        for _, m in self.named_children():
+            yield m
+
+    def _named_members(
+        self, kind: str, prefix: str, recurse: bool, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Tensor]]:
+        seen: set[int] = set()
+        mods = (
+            self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+            if recurse
+            else [(prefix, self)]
+        )
+        for mod_name, mod in mods:
+            for name, t in mod.__dict__[kind].items():
+                if t is None:
+                    continue
+                if remove_duplicate:
+                    if id(t) in seen:  # a shared (tied) tensor is listed once
+                        continue
+                    seen.add(id(t))
+                yield (f"{mod_name}.{name}" if mod_name else name), t
+
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Tensor]]:
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> list[Tensor]:
+        """The parameters, each once (a list; torch returns an iterator)."""
+        return [p for _, p in self.named_parameters(recurse=recurse)]
+
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Tensor]]:
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """fn(m) for every submodule (children first, as torch) and then self; returns self."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # ---- gradients and modes ---------------------------------------------------------------
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every parameter's gradient (set_to_none=True, torch's default) or fill the
+        existing gradient arrays with zeros in place."""
+        for p in self.parameters():
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.fill(0)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def train(self, mode: bool = True) -> Module:
+        if not isinstance(mode, (bool, np.bool_)):
+            raise ValueError(f"{type(self).__name__}.train: mode: expected a bool, got {mode!r}")
+        mode = bool(mode)
+        for m in self.modules():
+            m.__dict__["training"] = mode
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    # ---- devices and dtypes ----------------------------------------------------------------
+    def _apply_arrays(self, fn: Callable[[Any], Any]) -> Module:
+        """Replace every parameter's and buffer's array by fn(array) (and each gradient too),
+        keeping the Tensor objects (an optimizer built before still holds them). All new
+        arrays are made first, then assigned: an error changes nothing. Each goes through
+        `t.data = new` and bumps the version counter, so a graph recorded before refuses
+        backward."""
+        tensors: dict[int, Tensor] = {}
+        for m in self.modules():
+            for t in itertools.chain(m._parameters.values(), m._buffers.values()):
+                if t is not None:
+                    tensors[id(t)] = t
+        new = [(t, fn(t.data), None if t.grad is None else fn(t.grad)) for t in tensors.values()]
+        for t, data, grad in new:
+            if data is not t.data:
+                t.data = data
+                t._version[0] += 1  # a graph that read the old array now refuses backward
+            if grad is not None and grad is not t.grad:
+                t.grad = grad
+        return self
+
+    def to(self, device: Any = None, dtype: Any = None) -> Module:
+        """Move (device "cpu" / "cuda") and/or cast (a floating dtype) the parameters, buffers
+        and gradients in place; integer buffers keep their dtype, as in torch. Also
+        to(dtype) and to(tensor). Returns self."""
+        device, dtype = _parse_to(f"{type(self).__name__}.to", device, dtype)
+
+        def fn(a: Any) -> Any:
+            if dtype is not None and a.dtype.kind == "f" and a.dtype != dtype:
+                a = a.astype(dtype)
+            if device is not None and device != ("cuda" if is_device_array(a) else "cpu"):
+                a = to_device(a, device)
+            return a
+
+        return self._apply_arrays(fn)
+
+    def double(self) -> Module:
+        return self.to(np.float64)
+
+    def float(self) -> Module:
+        return self.to(np.float32)
+
+    def cpu(self) -> Module:
+        return self.to("cpu")
+
+    def cuda(self) -> Module:
+        return self.to("cuda")
+
+    # ---- state -----------------------------------------------------------------------------
+    def _state_items(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        """(name, tensor) of state_dict, as torch orders it: each module's parameters, then its
+        persistent buffers, then its children; a tied tensor appears under every name."""
+        for name, p in self._parameters.items():
+            if p is not None:
+                yield prefix + name, p
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent_buffers_set:
+                yield prefix + name, b
+        for name, m in self._modules.items():
+            if m is not None:
+                yield from m._state_items(f"{prefix}{name}.")
+
+    def state_dict(self, *, prefix: str = "", keep_vars: bool = False) -> OrderedDict[str, Any]:
+        """name -> a numpy copy of each parameter and persistent buffer (keep_vars=True: the
+        Tensors themselves)."""
+        if keep_vars:
+            return OrderedDict(self._state_items(prefix))
+        return OrderedDict(
+            (n, np.array(t.numpy(), copy=True)) for n, t in self._state_items(prefix)
+        )
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True) -> Any:
+        """Copy the state's arrays into the parameters and buffers of the same names.
+
+        Everything is checked first: key names (strict=True: missing and unexpected keys are
+        errors, listed as torch lists them), every shape, every dtype (a floating parameter or
+        buffer takes a real-number array, an integer buffer an integer one). Nothing changes
+        unless everything fits. Values are cast to the parameter's dtype and device and
+        assigned as a new array through `p.data = new`, bumping the version counter (a graph
+        recorded before then refuses backward). Returns the named tuple
+        (missing_keys, unexpected_keys)."""
+        owner = type(self).__name__
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
+            raise TypeError(
+                f"{owner}.load_state_dict: state_dict: expected a dict (name -> array), got "
+                f"{type(state_dict).__name__}"
+            )
+        targets = OrderedDict(self._state_items())
+        missing = [k for k in targets if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in targets]
+        errors: list[str] = []
+        value_errors: list[str] = []
+        if strict:
+            if missing:
+                errors.append(
+                    "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing)
+                )
+            if unexpected:
+                errors.append(
+                    "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected)
+                )
+        plan: list[tuple[Tensor, Any]] = []
+        for name, t in targets.items():
+            if name not in state_dict:
+                continue
+            value = state_dict[name]
+            if isinstance(value, Tensor):
+                value = value.data
+            elif not (isinstance(value, np.ndarray) or is_device_array(value)):
+                try:
+                    value = np.asarray(value)
+                except Exception:  # noqa: BLE001 - reported below as a wrong type
+                    value = np.asarray(None, dtype=object)
+            shape = tuple(value.shape)
+            if shape != t.shape:
+                value_errors.append(
+                    f"size mismatch for {name}: copying a param with shape {shape} from "
+                    f"checkpoint, the shape in current model is {t.shape}."
+                )
+                continue
+            kind, want = value.dtype.kind, t.dtype.kind
+            ok = (
+                kind in "biuf" if want == "f" else (kind in "biu" if want in "iu" else kind == want)
+            )
+            if not ok:
+                value_errors.append(
+                    f"dtype mismatch for {name}: copying a param of dtype {value.dtype} from "
+                    f"checkpoint, the dtype in current model is {t.dtype}."
+                )
+                continue
+            plan.append((t, value))
+        if errors or value_errors:
+            msg = f"Error(s) in loading state_dict for {owner} (nothing was loaded):\n\t" + (
+                "\n\t".join(errors + value_errors)
+            )
+            raise (_StateDictValueError if value_errors else _StateDictKeyError)(msg)
+        # every check passed: build every new array, then assign them all (nothing can fail
+        # between the first assignment and the last)
+        new = []
+        for t, value in plan:
+            xp = get_array_module(t.data)
+            if is_device_array(value) != is_device_array(t.data):
+                value = to_device(value, t.device)
+            new.append((t, xp.array(value, dtype=t.dtype, copy=True)))
+        for t, arr in new:
+            t.data = arr
+            t._version[0] += 1  # a graph that read the old array now refuses backward
+            t.grad = None
+        return _IncompatibleKeys(missing, unexpected)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write state_dict() to exactly `path` with dg.save (safetensors, atomic)."""
+        from ..serialization import save as _save
+
+        _save(self.state_dict(), path)
+
+    def load(self, path: str | os.PathLike[str], strict: bool = True) -> Module:
+        """Read a file written by save() (or an old .npz) with dg.load into the module,
+        through load_state_dict (checked before anything changes); returns the module."""
+        from ..serialization import load as _load
+
+        state = _load(path)
+        self.load_state_dict(_flatten(state), strict=strict)
+        return self
+
+    # ---- printing --------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not self._modules:
+            return head + ")"
+        lines = [head]
+        for name, m in self._modules.items():
+            sub = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {sub}")
+        return "\n".join(lines) + "\n)"
+
+
+def _flatten(state: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested dict as one level with "." keys (dg.load may nest what dg.save flattened)."""
+    if not isinstance(state, dict):
+        return state
+    out: dict[str, Any] = {}
+    for k, v in state.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def save(module: Module, path: str | os.PathLike[str]) -> None:
+    """module.save(path): the state_dict through dg.save."""
+    module.save(path)
+
+
+def load(module: Module, path: str | os.PathLike[str], strict: bool = True) -> Module:
+    """module.load(path): a file written by save() into the module; returns the module."""
+    return module.load(path, strict=strict)

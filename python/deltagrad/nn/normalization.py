@@ -1,0 +1,232 @@
+"""BatchNorm1d and LayerNorm (forward and backward fused in deltagrad.functional)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import functional as F
+from ..tensor import Tensor, no_grad
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+__all__ = ["BatchNorm1d", "LayerNorm"]
+
+
+def _positive_int(v: Any, owner: str, name: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{owner}: {name}: expected a positive int, got {v!r}")
+    return int(v)
+
+
+def _eps(v: Any, owner: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
+        raise TypeError(f"{owner}: eps: expected a number, got {v!r}")
+    v = float(v)
+    if not (v >= 0.0 and math.isfinite(v)):
+        raise ValueError(f"{owner}: eps: expected a finite number >= 0, got {v}")
+    return v
+
+
+def _flag(v: Any, owner: str, name: str) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {name}: expected a bool, got {v!r}")
+    return bool(v)
+
+
+def _float_dtype(dtype: Any, owner: str) -> Any:
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"{owner}: dtype: expected float32 or float64, got {dt}")
+    return dt
+
+
+class BatchNorm1d(Module):
+    """Batch normalization of (N, C) or (N, C, L) input over the channel dimension C, as
+    torch.nn.BatchNorm1d.
+
+    Training: normalize with the batch's mean and biased variance; with track_running_stats,
+    update running_mean / running_var (the variance unbiased) with
+    running = (1 - momentum) * running + momentum * batch, or with the cumulative average
+    (factor 1 / num_batches_tracked) when momentum is None, and count num_batches_tracked.
+    Eval: normalize with the running statistics (the batch's when track_running_stats=False).
+    affine: a learned weight (ones) and bias (zeros). Buffers: running_mean, running_var,
+    num_batches_tracked (int64), all in state_dict."""
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device: Any = None,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        self.num_features = _positive_int(num_features, owner, "num_features")
+        self.eps = _eps(eps, owner)
+        if momentum is not None:
+            if isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.number)):
+                raise TypeError(f"{owner}: momentum: expected a number or None, got {momentum!r}")
+            if not 0.0 <= float(momentum) <= 1.0:
+                raise ValueError(f"{owner}: momentum: expected a number in [0, 1], got {momentum}")
+            momentum = float(momentum)
+        self.momentum = momentum
+        self.affine = _flag(affine, owner, "affine")
+        self.track_running_stats = _flag(track_running_stats, owner, "track_running_stats")
+        dt = _float_dtype(dtype, owner)
+        c = self.num_features
+        if self.affine:
+            self.weight = Parameter(np.ones(c, dtype=dt))
+            self.bias = Parameter(np.zeros(c, dtype=dt))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if self.track_running_stats:
+            self.register_buffer("running_mean", Tensor(np.zeros(c, dtype=dt)))
+            self.register_buffer("running_var", Tensor(np.ones(c, dtype=dt)))
+            self.register_buffer("num_batches_tracked", Tensor(np.zeros((), dtype=np.int64)))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        if device is not None:
+            self.to(device)
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            init.zeros_(self.running_mean)
+            init.ones_(self.running_var)
+            with no_grad():
+                self.num_batches_tracked.zero_()
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def _check_input(self, x: Any) -> Tensor:
+        owner = type(self).__name__
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{owner}: input: expected a Tensor, got {type(x).__name__}")
+        if x.ndim not in (2, 3):
+            raise ValueError(
+                f"{owner}: input: expected 2D (N, C) or 3D (N, C, L) input (got {x.ndim}D "
+                f"input of shape {x.shape})"
+            )
+        if x.shape[1] != self.num_features:
+            raise ValueError(
+                f"{owner}: input: expected {self.num_features} channels in dimension 1, got "
+                f"shape {x.shape}"
+            )
+        if self.training and x.size // self.num_features == 1:
+            raise ValueError(
+                f"{owner}: input: expected more than 1 value per channel when training, got "
+                f"input of shape {x.shape}"
+            )
+        return x
+
+    def forward(self, x: Any) -> Tensor:
+        x = self._check_input(x)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            with no_grad():
+                self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # the cumulative moving average
+                factor = 1.0 / float(self.num_batches_tracked.item())
+        use_batch = self.training or (self.running_mean is None and self.running_var is None)
+        keep = not self.training or self.track_running_stats
+        return F.batch_norm(
+            x,
+            self.running_mean if keep else None,
+            self.running_var if keep else None,
+            self.weight,
+            self.bias,
+            use_batch,
+            factor,
+            self.eps,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
+        )
+
+
+class LayerNorm(Module):
+    """Normalize each sample over its last len(normalized_shape) dimensions (mean and biased
+    variance), then scale by weight (ones) and shift by bias (zeros) when
+    elementwise_affine (bias=False: no bias), as torch.nn.LayerNorm."""
+
+    def __init__(
+        self,
+        normalized_shape: Any,
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        owner = "LayerNorm"
+        if isinstance(normalized_shape, (int, np.integer)) and not isinstance(
+            normalized_shape, bool
+        ):
+            normalized_shape = (normalized_shape,)
+        if not isinstance(normalized_shape, (tuple, list)) or not normalized_shape:
+            raise TypeError(
+                f"{owner}: normalized_shape: expected an int or a non-empty tuple of ints, got "
+                f"{normalized_shape!r}"
+            )
+        shape = []
+        for s in normalized_shape:
+            if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
+                raise ValueError(
+                    f"{owner}: normalized_shape: expected ints >= 0, got {tuple(normalized_shape)}"
+                )
+            shape.append(int(s))
+        self.normalized_shape = tuple(shape)
+        self.eps = _eps(eps, owner)
+        self.elementwise_affine = _flag(elementwise_affine, owner, "elementwise_affine")
+        has_bias = _flag(bias, owner, "bias")
+        dt = _float_dtype(dtype, owner)
+        if self.elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dt))
+            if has_bias:
+                self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dt))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if device is not None:
+            self.to(device)
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, x: Any) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"LayerNorm: input: expected a Tensor, got {type(x).__name__}")
+        k = len(self.normalized_shape)
+        if x.ndim < k or tuple(x.shape[x.ndim - k :]) != self.normalized_shape:
+            raise ValueError(
+                f"LayerNorm: input: expected a shape ending in normalized_shape "
+                f"{self.normalized_shape}, got {x.shape}"
+            )
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        )

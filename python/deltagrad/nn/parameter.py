@@ -1,0 +1,43 @@
+"""Parameter: the leaf Tensor a Module registers as something to train."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..backends._args import is_device_array
+from ..tensor import Tensor, get_array_module
+
+__all__ = ["Parameter"]
+
+
+class Parameter(Tensor):
+    """A leaf Tensor that requires grad (requires_grad=True by default), as torch.nn.Parameter.
+
+    The data is always COPIED into an array the parameter owns: an optimizer step then never
+    writes into the caller's array, and two parameters built from one array are not tied
+    (torch shares the storage of a Tensor passed in; deltagrad does not). dtype: an optional
+    cast (Python numbers and lists become float32, as everywhere in deltagrad)."""
+
+    __slots__ = ()
+
+    def __init__(self, data: Any = None, requires_grad: bool = True, *, dtype: Any = None) -> None:
+        if data is None:
+            data = np.zeros(0, dtype=np.float32 if dtype is None else dtype)
+        src = data.data if isinstance(data, Tensor) else data
+        if isinstance(src, np.ndarray) or is_device_array(src):
+            arr = get_array_module(src).array(src, dtype=dtype, copy=True)
+        else:
+            arr = Tensor(src, dtype=dtype).data  # a fresh array (numbers, lists)
+            if not arr.flags.owndata:
+                arr = arr.copy()
+        if requires_grad and arr.dtype.kind != "f":
+            raise TypeError(
+                f"Parameter: data: only float32 / float64 data can require grad, got dtype "
+                f"{arr.dtype}"
+            )
+        super().__init__(arr, requires_grad=requires_grad)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
