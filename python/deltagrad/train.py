@@ -539,25 +539,25 @@ def fit(
         stopper = copy.copy(stopper)  # the caller's object keeps its monitor
         stopper.monitor = stopper.monitor[len("val_") :]
 
-    # the loader's own generator: drawn from deltagrad's generator unless seeded
-    start = int(_random.get_rng().integers(2**63)) if seed is None else int(seed)
-    generator = np.random.default_rng(start)
     bs = max(n_rows, 1) if batch_size is None else int(batch_size)
+    history = History()
+    best, best_state, wait, first_epoch = math.nan, None, 0, 1
+    fingerprint = {"n_samples": n_rows, "batch_size": bs, "shuffle": bool(shuffle)}
+    generator = None
+    if path is not None and resume and os.path.exists(path):
+        state = _read_checkpoint(path)
+        history, best, best_state, wait, generator = _restore(
+            path, state, fingerprint, model, optimizer, scheduler
+        )
+        first_epoch = int(state["epoch"]) + 1
+    if generator is None:  # the loader's own generator: drawn from deltagrad's unless seeded
+        start = int(_random.get_rng().integers(2**63)) if seed is None else int(seed)
+        generator = np.random.default_rng(start)
     from .data import DataLoader, TensorDataset
 
     loader = DataLoader(
         TensorDataset(Xa, ya), batch_size=bs, shuffle=bool(shuffle), generator=generator
     )
-
-    history = History()
-    best, best_state, wait, first_epoch = math.nan, None, 0, 1
-    fingerprint = {"n_samples": n_rows, "batch_size": bs, "shuffle": bool(shuffle)}
-    if path is not None and resume and os.path.exists(path):
-        state = _read_checkpoint(path)
-        history, best, best_state, wait = _restore(
-            path, state, fingerprint, model, optimizer, scheduler, generator
-        )
-        first_epoch = int(state["epoch"]) + 1
     params = _optimizer_params(optimizer)
     names = _param_names(model, params)
     done = history.stopped_epoch is not None or first_epoch > int(epochs)
@@ -689,8 +689,7 @@ def _restore(
     model: Any,
     optimizer: Any,
     scheduler: Any,
-    generator: np.random.Generator,
-) -> tuple[History, float, Any, int]:
+) -> tuple[History, float, Any, int, np.random.Generator]:
     """Put the checkpoint's state into model, optimizer, scheduler and the generators; checks
     first, and on any failure puts every object back as it was before raising."""
     for key, value in fingerprint.items():
@@ -712,8 +711,8 @@ def _restore(
         es = state["early_stopping"]
         best, wait, best_state = float(es["best"]), int(es["wait"]), es["model"]
         loader_state, global_state = state["rng"]["loader"], state["rng"]["global"]
-        check = np.random.default_rng()
-        check.bit_generator.state = loader_state  # a bad state fails here, before any change
+        generator = np.random.default_rng()
+        generator.bit_generator.state = loader_state  # a bad state fails here, before changes
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"fit: checkpoint {path!r} is incomplete or damaged: {e!r}") from None
     before = (
@@ -721,7 +720,6 @@ def _restore(
         copy.deepcopy(optimizer.state_dict()),
         None if scheduler is None else copy.deepcopy(scheduler.state_dict()),
         _random.get_rng_state(),
-        generator.bit_generator.state,
     )
     try:
         model.load_state_dict(state["model"])
@@ -729,16 +727,14 @@ def _restore(
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
         _random.set_rng_state(global_state)
-        generator.bit_generator.state = loader_state
     except Exception as e:
         model.load_state_dict(before[0])
         optimizer.load_state_dict(before[1])
         if scheduler is not None:
             scheduler.load_state_dict(before[2])
         _random.set_rng_state(before[3])
-        generator.bit_generator.state = before[4]
         raise ValueError(
             f"fit: checkpoint {path!r} does not fit this model / optimizer / scheduler: {e} "
             "(nothing was changed)"
         ) from e
-    return history, best, best_state, wait
+    return history, best, best_state, wait, generator
