@@ -132,7 +132,9 @@ _LOGIT_LOSSES = ("logit", "crossentropy", "cross_entropy", "nll")
 #: losses whose single output per example is a probability or a 0/1 regression (threshold 0.5)
 _PROBA_LOSSES = ("bceloss", "binary_cross_entropy", "mse", "l1", "huber", "sumofsquares")
 #: deltagrad.metrics that compare predicted labels, and take threshold=
-_LABEL_METRICS = ("accuracy", "confusion_matrix")
+_LABEL_METRICS = ("accuracy",)
+#: deltagrad.metrics fit() can log by name (one number per epoch)
+_SCALAR_METRICS = ("accuracy", "roc_auc", "rms_error", "mse", "r2")
 
 
 def _loss_threshold(loss_fn: Any) -> float | None:
@@ -190,11 +192,11 @@ def _metric_fns(
         if isinstance(fn, str):
             from . import metrics as metrics_module
 
-            found = getattr(metrics_module, fn, None) if fn in metrics_module.__all__ else None
+            found = getattr(metrics_module, fn, None) if fn in _SCALAR_METRICS else None
             if found is None:
                 raise ValueError(
-                    f"metrics: deltagrad.metrics has no metric named {fn!r} "
-                    f"(known: {', '.join(metrics_module.__all__)})"
+                    f"metrics: deltagrad.metrics has no per-epoch metric named {fn!r} "
+                    f"(known: {', '.join(_SCALAR_METRICS)})"
                 )
             fn = _label_metric(found, _loss_threshold(loss_fn)) if fn in _LABEL_METRICS else found
         if not callable(fn):
