@@ -1,10 +1,27 @@
-"""deltagrad.data: DataLoader for batch, online and mini-batch gradient descent (Bishop ch. 7)."""
+"""deltagrad.data: torch.utils.data's Dataset, TensorDataset, samplers and DataLoader.
+
+Names, signatures, defaults and batching semantics are torch's (``torch.utils.data``):
+``DataLoader(dataset, batch_size=1, shuffle=False, ...)`` takes items ``dataset[i]`` in the
+order of its sampler and stacks them with ``default_collate`` into deltagrad Tensors
+(tuples become lists, dicts stay dicts, as in torch). Differences: ``generator`` is a
+``numpy.random.Generator`` (the loader's shuffle state is ``generator.bit_generator.state``;
+without one, every epoch draws a fresh seed from deltagrad's generator, which
+``dg.manual_seed`` reseeds, as torch draws one from its default generator); there are no
+worker processes (``num_workers`` must be 0) and ``pin_memory`` does nothing.
+
+Batches of a TensorDataset (or a Subset of one) with the default collate are taken by
+indexing each array once with the batch's indices instead of collating item by item.
+
+The old ``DataLoader(X, y, batch_size=None, shuffle=True, seed=None)`` is gone: write
+``DataLoader(TensorDataset(X, y), batch_size=..., shuffle=True)``, or let
+``dg.train.fit`` (which takes arrays and a batch_size) build its loader.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -13,82 +30,685 @@ from .backends import device_of, to_device
 from .backends._args import is_device_array
 from .tensor import Tensor
 
-__all__ = ["DataLoader"]
+__all__ = [
+    "Dataset",
+    "TensorDataset",
+    "Subset",
+    "ConcatDataset",
+    "random_split",
+    "Sampler",
+    "SequentialSampler",
+    "RandomSampler",
+    "BatchSampler",
+    "default_collate",
+    "default_convert",
+    "DataLoader",
+]
 
 
-def _array(x: Any, name: str) -> Any:
-    if isinstance(x, Tensor):
-        return x.data
-    if is_device_array(x) or isinstance(x, np.ndarray):
-        return x
-    try:
-        return np.asarray(x)
-    except Exception as e:  # pragma: no cover - numpy says why
-        raise TypeError(f"DataLoader: {name} is not array-like ({type(x).__name__})") from e
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _is_array(x: Any) -> bool:
+    return isinstance(x, np.ndarray) or is_device_array(x)
+
+
+def _wrap(arr: Any) -> Tensor:
+    """A leaf Tensor holding arr as it is (numpy scalars become 0-d arrays of their dtype)."""
+    if not _is_array(arr):
+        arr = np.asarray(arr)
+    return Tensor(arr)
+
+
+# ---- datasets -------------------------------------------------------------------------------
+
+
+class Dataset:
+    """A map-style data set: subclasses define ``__getitem__(index)`` and ``__len__()``."""
+
+    def __getitem__(self, index: Any) -> Any:
+        raise NotImplementedError("Subclasses of Dataset should implement __getitem__.")
+
+    def __add__(self, other: Dataset) -> ConcatDataset:
+        return ConcatDataset([self, other])
+
+
+class TensorDataset(Dataset):
+    """Item i is ``tuple(t[i] for t in tensors)``; every tensor has the same first dimension.
+
+    tensors: deltagrad Tensors or arrays (numpy or cupy); ``self.tensors`` holds them as
+    Tensors (an array is wrapped without a copy). Items are Tensors without grad."""
+
+    def __init__(self, *tensors: Any) -> None:
+        if not tensors:
+            raise ValueError("TensorDataset: tensors: expected at least one Tensor or array")
+        arrays = []
+        for i, t in enumerate(tensors):
+            if isinstance(t, Tensor):
+                arrays.append(t.data)
+            elif _is_array(t):
+                arrays.append(t)
+            else:
+                raise TypeError(
+                    f"TensorDataset: tensors[{i}]: expected a Tensor or an array, got "
+                    f"{type(t).__name__}"
+                )
+            if arrays[-1].ndim == 0:
+                raise ValueError(
+                    f"TensorDataset: tensors[{i}] is 0-d; every tensor needs a first dimension "
+                    "(the examples)"
+                )
+        n = arrays[0].shape[0]
+        if any(a.shape[0] != n for a in arrays):
+            shapes = ", ".join(str(tuple(a.shape)) for a in arrays)
+            raise ValueError(
+                f"TensorDataset: tensors: size mismatch in the first dimension: shapes {shapes}"
+            )
+        self._arrays = tuple(arrays)
+        self.tensors = tuple(
+            t if isinstance(t, Tensor) else Tensor(a) for t, a in zip(tensors, arrays)
+        )
+
+    def __getitem__(self, index: Any) -> tuple[Tensor, ...]:
+        return tuple(_wrap(a[index]) for a in self._arrays)
+
+    def __len__(self) -> int:
+        return int(self._arrays[0].shape[0])
+
+
+class Subset(Dataset):
+    """The items of ``dataset`` at ``indices``, in that order."""
+
+    def __init__(self, dataset: Any, indices: Sequence[int]) -> None:
+        self.dataset = dataset
+        self.indices = indices
+
+    def __getitem__(self, idx: Any) -> Any:
+        if isinstance(idx, list):
+            return self.dataset[[self.indices[i] for i in idx]]
+        return self.dataset[self.indices[idx]]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class ConcatDataset(Dataset):
+    """The items of several data sets, one after the other."""
+
+    def __init__(self, datasets: Iterable[Any]) -> None:
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset: datasets: expected a non-empty iterable")
+        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+
+    def __len__(self) -> int:
+        return int(self.cumulative_sizes[-1])
+
+    def __getitem__(self, idx: int) -> Any:
+        n = len(self)
+        if idx < 0:
+            if -idx > n:
+                raise ValueError("ConcatDataset: absolute value of index should not exceed length")
+            idx += n
+        d = int(np.searchsorted(self.cumulative_sizes, idx, side="right"))
+        if d >= len(self.datasets):
+            raise IndexError(f"ConcatDataset: index {idx} out of range for length {n}")
+        start = 0 if d == 0 else self.cumulative_sizes[d - 1]
+        return self.datasets[d][idx - start]
+
+
+def _check_generator(generator: Any, where: str) -> None:
+    if generator is not None and not isinstance(generator, np.random.Generator):
+        raise TypeError(
+            f"{where}: generator: expected a numpy.random.Generator or None, got "
+            f"{type(generator).__name__}"
+        )
+
+
+def _epoch_rng(generator: np.random.Generator | None) -> np.random.Generator:
+    """The generator itself, or (as torch with its default generator) a fresh one seeded by
+    a draw from deltagrad's generator (dg.manual_seed)."""
+    if generator is not None:
+        return generator
+    return np.random.default_rng(int(get_rng().integers(0, 2**63 - 1, dtype=np.int64)))
+
+
+def random_split(
+    dataset: Any, lengths: Sequence[int | float], generator: np.random.Generator | None = None
+) -> list[Subset]:
+    """Split ``dataset`` into non-overlapping Subsets of the given lengths (or fractions
+    summing to 1, the remainder spread one by one from the first, as torch)."""
+    _check_generator(generator, "random_split")
+    n = len(dataset)
+    lengths = list(lengths)
+    if not lengths or any(
+        isinstance(x, bool) or not isinstance(x, (int, float, np.number)) for x in lengths
+    ):
+        raise TypeError(f"random_split: lengths: expected ints or fractions, got {lengths!r}")
+    if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
+        for i, frac in enumerate(lengths):
+            if frac < 0 or frac > 1:
+                raise ValueError(f"random_split: lengths: fraction at index {i} is not in [0, 1]")
+        sizes = [int(math.floor(n * frac)) for frac in lengths]
+        for i in range(n - sum(sizes)):
+            sizes[i % len(sizes)] += 1
+        lengths = sizes
+    if any(not _is_int(x) or x < 0 for x in lengths):
+        raise ValueError(f"random_split: lengths: expected non-negative ints, got {lengths!r}")
+    if sum(lengths) != n:
+        raise ValueError(
+            f"random_split: lengths: sum {sum(lengths)} does not equal the data set's length {n}"
+        )
+    rng = generator if generator is not None else get_rng()
+    perm = rng.permutation(n).tolist()
+    out, start = [], 0
+    for k in lengths:
+        out.append(Subset(dataset, perm[start : start + int(k)]))
+        start += int(k)
+    return out
+
+
+# ---- samplers -------------------------------------------------------------------------------
+
+
+class Sampler:
+    """Iterates over indices (or lists of indices) of a data set."""
+
+    def __init__(self, data_source: Any = None) -> None:
+        pass
+
+    def __iter__(self) -> Iterator[Any]:
+        raise NotImplementedError
+
+
+class SequentialSampler(Sampler):
+    """0, 1, ..., len(data_source) - 1."""
+
+    def __init__(self, data_source: Any) -> None:
+        self.data_source = data_source
+
+    def _order(self) -> Any:
+        return None  # arange: the loader's fast path slices instead of indexing
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(len(self.data_source)))
+
+    def __len__(self) -> int:
+        return len(self.data_source)
+
+
+class RandomSampler(Sampler):
+    """A random permutation of the indices every pass (or num_samples draws with replacement).
+
+    generator: a numpy Generator (its state advances); None: each pass seeds a new one from
+    deltagrad's generator, as torch does from its default generator."""
+
+    def __init__(
+        self,
+        data_source: Any,
+        replacement: bool = False,
+        num_samples: int | None = None,
+        generator: np.random.Generator | None = None,
+    ) -> None:
+        if not isinstance(replacement, bool):
+            raise TypeError(
+                f"RandomSampler: replacement should be a boolean value, but got "
+                f"replacement={replacement!r}"
+            )
+        _check_generator(generator, "RandomSampler")
+        self.data_source = data_source
+        self.replacement = replacement
+        self._num_samples = num_samples
+        self.generator = generator
+        if num_samples is not None and (not _is_int(num_samples) or num_samples <= 0):
+            raise ValueError(
+                f"RandomSampler: num_samples should be a positive integer value, but got "
+                f"num_samples={num_samples!r}"
+            )
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.data_source) if self._num_samples is None else int(self._num_samples)
+
+    def _order(self) -> np.ndarray:
+        """This pass's indices, as an int64 array (draws from the generator)."""
+        n = len(self.data_source)
+        rng = _epoch_rng(self.generator)
+        k = self.num_samples
+        if self.replacement:
+            if n == 0 and k:
+                raise ValueError(
+                    "RandomSampler: cannot draw samples with replacement from an empty data set"
+                )
+            return rng.integers(0, n, size=k, dtype=np.int64)
+        if n == 0:
+            return np.empty(0, dtype=np.int64)
+        parts = [rng.permutation(n) for _ in range(k // n)]
+        if k % n:
+            parts.append(rng.permutation(n)[: k % n])
+        return (
+            np.concatenate(parts).astype(np.int64, copy=False) if parts else np.empty(0, np.int64)
+        )
+
+    def __iter__(self) -> Iterator[int]:
+        yield from self._order().tolist()
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class BatchSampler(Sampler):
+    """Lists of batch_size indices from ``sampler`` (the last shorter unless drop_last)."""
+
+    def __init__(self, sampler: Any, batch_size: int, drop_last: bool) -> None:
+        if not _is_int(batch_size) or batch_size <= 0:
+            raise ValueError(
+                f"BatchSampler: batch_size should be a positive integer value, but got "
+                f"batch_size={batch_size!r}"
+            )
+        if not isinstance(drop_last, bool):
+            raise ValueError(
+                "BatchSampler: drop_last should be a boolean value, but got "
+                f"drop_last={drop_last!r}"
+            )
+        self.sampler = sampler
+        self.batch_size = int(batch_size)
+        self.drop_last = drop_last
+
+    def __iter__(self) -> Iterator[list[int]]:
+        bs, batch = self.batch_size, []
+        for idx in self.sampler:
+            batch.append(idx)
+            if len(batch) == bs:
+                yield batch
+                batch = []
+        if batch and not self.drop_last:
+            yield batch
+
+    def __len__(self) -> int:
+        n = len(self.sampler)
+        return (
+            n // self.batch_size if self.drop_last else (n + self.batch_size - 1) // self.batch_size
+        )
+
+
+# ---- collate --------------------------------------------------------------------------------
+
+_NUMERIC_KINDS = "biufc"
+
+
+def _where(path: str) -> str:
+    return f" at {path}" if path else ""
+
+
+def _collate_arrays(arrays: list[Any], path: str) -> Tensor:
+    shape0 = arrays[0].shape
+    for i, a in enumerate(arrays):
+        if a.dtype.kind not in _NUMERIC_KINDS:
+            raise TypeError(
+                f"default_collate: batch item {i}{_where(path)} is an array of dtype {a.dtype}; "
+                "only numeric and bool arrays can be collated"
+            )
+        if a.shape != shape0:
+            raise RuntimeError(
+                f"default_collate: batch item {i}{_where(path)} has shape {tuple(a.shape)} but "
+                f"item 0 has shape {tuple(shape0)}: items must have equal shapes to be "
+                "stacked (pass a collate_fn to batch ragged items)"
+            )
+    on_gpu = [is_device_array(a) for a in arrays]
+    if any(on_gpu) and not all(on_gpu):
+        raise TypeError(
+            f"default_collate: batch{_where(path)} mixes CPU and GPU arrays (item "
+            f"{on_gpu.index(not on_gpu[0])} is on another device than item 0)"
+        )
+    if on_gpu[0]:
+        import cupy  # noqa: PLC0415
+
+        return Tensor(cupy.stack(arrays))
+    return Tensor(np.stack(arrays))
+
+
+def _collate(batch: list[Any], path: str) -> Any:
+    elem = batch[0]
+    if isinstance(elem, (str, bytes)):
+        return list(batch)
+    if isinstance(elem, Tensor) or _is_array(elem):
+        arrays = []
+        for i, b in enumerate(batch):
+            if isinstance(b, Tensor):
+                arrays.append(b.data)
+            elif _is_array(b):
+                arrays.append(b)
+            else:
+                raise TypeError(
+                    f"default_collate: batch item {i}{_where(path)} is a {type(b).__name__}, "
+                    f"item 0 is a {type(elem).__name__}"
+                )
+        return _collate_arrays(arrays, path)
+    if isinstance(elem, np.generic) or isinstance(elem, (bool, int, float)):
+        for i, b in enumerate(batch):
+            if not isinstance(b, (np.generic, bool, int, float)):
+                raise TypeError(
+                    f"default_collate: batch item {i}{_where(path)} is a {type(b).__name__}, "
+                    f"item 0 is a number ({type(elem).__name__})"
+                )
+        if isinstance(elem, (bool, int, float)) and not isinstance(elem, np.generic):
+            dtype = (
+                np.bool_
+                if all(isinstance(b, bool) for b in batch)
+                else np.float64
+                if any(isinstance(b, float) for b in batch)
+                else np.int64
+            )
+            return Tensor(np.asarray(batch, dtype=dtype))
+        arr = np.asarray(batch)
+        if arr.dtype.kind not in _NUMERIC_KINDS:
+            raise TypeError(
+                f"default_collate: batch{_where(path)} holds numpy scalars of dtype {arr.dtype}; "
+                "only numbers and bools can be collated"
+            )
+        return Tensor(arr)
+    if isinstance(elem, Mapping):
+        keys = list(elem.keys())
+        for i, b in enumerate(batch):
+            if not isinstance(b, Mapping) or set(b.keys()) != set(keys):
+                got = sorted(map(str, b.keys())) if isinstance(b, Mapping) else type(b).__name__
+                raise RuntimeError(
+                    f"default_collate: batch item {i}{_where(path)} has keys {got} but item 0 "
+                    f"has keys {sorted(map(str, keys))}"
+                )
+        out = {k: _collate([b[k] for b in batch], f"{path}[{k!r}]") for k in keys}
+        try:
+            return type(elem)(out)
+        except TypeError:
+            return out
+    if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
+        return type(elem)(
+            *(_collate(list(s), f"{path}.{f}") for f, s in zip(elem._fields, zip(*batch)))
+        )
+    if isinstance(elem, (tuple, list)):
+        n = len(elem)
+        for i, b in enumerate(batch):
+            if not isinstance(b, (tuple, list)) or len(b) != n:
+                got = f"length {len(b)}" if isinstance(b, (tuple, list)) else type(b).__name__
+                raise RuntimeError(
+                    f"default_collate: batch item {i}{_where(path)} has {got} but item 0 has "
+                    f"length {n}: each element in the batch should be of equal size"
+                )
+        return [_collate([b[j] for b in batch], f"{path}[{j}]") for j in range(n)]
+    raise TypeError(
+        f"default_collate: batch item 0{_where(path)} is a {type(elem).__name__}; batch must "
+        "contain Tensors, arrays, numbers, strings, dicts or lists"
+    )
+
+
+def default_collate(batch: Sequence[Any]) -> Any:
+    """Stack a list of items into a batch, as torch's default_collate: Tensors, arrays and
+    numbers become one Tensor with a new first dimension (Python floats float64, ints int64,
+    bools bool; arrays keep their dtype); dicts collate per key, tuples and lists per
+    position (a tuple becomes a list, as in torch), strings stay a list. Items of unequal
+    shapes raise a RuntimeError naming the batch index, the position and the shapes."""
+    if not isinstance(batch, Sequence) or isinstance(batch, (str, bytes)):
+        raise TypeError(
+            f"default_collate: batch: expected a list of items, got {type(batch).__name__}"
+        )
+    if len(batch) == 0:
+        raise ValueError("default_collate: batch: expected at least one item, got an empty batch")
+    return _collate(list(batch), "")
+
+
+def default_convert(data: Any) -> Any:
+    """What DataLoader(batch_size=None) applies to each item: arrays and numpy scalars
+    become Tensors, dicts / tuples / lists are converted element-wise (tuples become lists,
+    as in torch), anything else is returned as it is."""
+    if isinstance(data, Tensor):
+        return data
+    if _is_array(data):
+        return data if data.dtype.kind not in _NUMERIC_KINDS else Tensor(data)
+    if isinstance(data, np.generic):
+        return Tensor(np.asarray(data)) if data.dtype.kind in _NUMERIC_KINDS else data
+    if isinstance(data, Mapping):
+        out = {k: default_convert(v) for k, v in data.items()}
+        try:
+            return type(data)(out)
+        except TypeError:
+            return out
+    if isinstance(data, tuple) and hasattr(data, "_fields"):
+        return type(data)(*(default_convert(d) for d in data))
+    if isinstance(data, tuple):
+        return [default_convert(d) for d in data]
+    if isinstance(data, list):
+        return [default_convert(d) for d in data]
+    return data
+
+
+# ---- DataLoader -----------------------------------------------------------------------------
+
+_OLD_API = (
+    "DataLoader(X, y, ...) is the old API and is gone; DataLoader now takes torch's arguments "
+    "(dataset, batch_size=1, shuffle=False, ...): write "
+    "DataLoader(TensorDataset(X, y), batch_size=..., shuffle=...) (or pass arrays and "
+    "batch_size to dg.train.fit)"
+)
+
+_FROZEN = ("batch_size", "batch_sampler", "sampler", "drop_last", "dataset", "persistent_workers")
+
+
+def _tensor_arrays(dataset: Any) -> tuple[tuple[Any, ...], Any] | None:
+    """(arrays, index map or None) when dataset is a TensorDataset (or a Subset of one) whose
+    items the fast path can take by indexing the arrays directly."""
+    if type(dataset).__getitem__ is TensorDataset.__getitem__:
+        return dataset._arrays, None
+    if type(dataset) is Subset and type(dataset.dataset).__getitem__ is TensorDataset.__getitem__:
+        try:
+            idx = np.asarray(dataset.indices, dtype=np.int64)
+        except (TypeError, ValueError):
+            return None
+        if idx.ndim != 1:
+            return None
+        return dataset.dataset._arrays, idx
+    return None
 
 
 class DataLoader:
-    """Iterate over (Xb, yb) batches of the rows of X and y.
+    """Batches of a data set, as torch.utils.data.DataLoader (same signature and defaults).
 
-    batch_size: None = the full data set as one batch (batch gradient descent), 1 = one
-    example at a time (online / stochastic GD), n = mini-batches of n (the last may be
-    smaller unless drop_last). shuffle draws a new permutation every epoch (every `iter()`),
-    from np.random.default_rng(seed) when a seed is given, else from deltagrad's generator
-    (dg.manual_seed). Batches are arrays of the same kind as X and y (numpy stays numpy, cupy
-    stays cupy; a Tensor's array is used); wrap them with dg.tensor where a Tensor is needed.
-    y may be None: batches are then (Xb, None).
+    Items ``dataset[i]`` are taken in the order of ``sampler`` (SequentialSampler, or
+    RandomSampler when shuffle=True) and grouped by a BatchSampler(sampler, batch_size,
+    drop_last) into lists that ``collate_fn`` (default: default_collate) turns into a batch.
+    batch_size=None disables batching: every item goes through default_convert.
+    generator: the numpy Generator RandomSampler draws from (``generator.bit_generator.state``
+    is the loader's shuffle state); None: a fresh seed from deltagrad's generator per epoch.
+    num_workers must be 0 (no worker processes); pin_memory has no effect.
     """
 
     def __init__(
         self,
-        X: Any,
-        y: Any = None,
-        batch_size: int | None = None,
-        shuffle: bool = True,
-        seed: int | None = None,
+        dataset: Any,
+        batch_size: int | None = 1,
+        shuffle: bool | None = False,
+        sampler: Any = None,
+        batch_sampler: Any = None,
+        num_workers: int = 0,
+        collate_fn: Callable[[list[Any]], Any] | None = None,
+        pin_memory: bool = False,
         drop_last: bool = False,
+        timeout: float = 0,
+        worker_init_fn: Callable[[int], None] | None = None,
+        multiprocessing_context: Any = None,
+        generator: np.random.Generator | None = None,
+        *,
+        prefetch_factor: int | None = None,
+        persistent_workers: bool = False,
     ) -> None:
-        self.X = _array(X, "X")
-        self.y = None if y is None else _array(y, "y")
-        if self.X.ndim == 0:
-            raise ValueError("DataLoader: X must have at least 1 dimension (rows = examples)")
-        n = self.X.shape[0]
-        if self.y is not None and (self.y.ndim == 0 or self.y.shape[0] != n):
-            raise ValueError(f"DataLoader: X has {n} rows but y has shape {self.y.shape}")
-        if batch_size is not None and (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, (int, np.integer))
-            or batch_size < 1
+        if (
+            isinstance(batch_size, Tensor)
+            or _is_array(batch_size)
+            or isinstance(batch_size, (list, tuple))
         ):
+            raise TypeError(_OLD_API)
+        if batch_size is not None and (not _is_int(batch_size) or batch_size <= 0):
             raise ValueError(
-                f"DataLoader: batch_size must be None or a positive int, got {batch_size!r}"
+                f"DataLoader: batch_size should be a positive integer value or None, but got "
+                f"batch_size={batch_size!r}"
             )
-        self.n = n
-        self.batch_size = n if batch_size is None else min(int(batch_size), max(n, 1))
-        self.shuffle = bool(shuffle)
-        self.drop_last = bool(drop_last)
-        self._rng = np.random.default_rng(seed) if seed is not None else None
+        if not _is_int(num_workers):
+            raise TypeError(f"DataLoader: num_workers: expected an int, got {num_workers!r}")
+        if num_workers < 0:
+            raise ValueError(
+                "DataLoader: num_workers option should be non-negative; use num_workers=0 to "
+                "disable multiprocessing."
+            )
+        if num_workers > 0:
+            raise NotImplementedError(
+                f"DataLoader: num_workers={num_workers}: worker processes are not implemented "
+                "in deltagrad; use num_workers=0"
+            )
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+            raise ValueError(f"DataLoader: timeout option should be non-negative, got {timeout!r}")
+        if prefetch_factor is not None:
+            raise ValueError(
+                "DataLoader: prefetch_factor option could only be specified in multiprocessing; "
+                "num_workers=0 needs prefetch_factor=None"
+            )
+        if persistent_workers:
+            raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
+        if shuffle is None:
+            shuffle = False
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"DataLoader: shuffle: expected a bool, got {shuffle!r}")
+        if not isinstance(drop_last, (bool, np.bool_)):
+            raise TypeError(f"DataLoader: drop_last: expected a bool, got {drop_last!r}")
+        shuffle, drop_last = bool(shuffle), bool(drop_last)
+        _check_generator(generator, "DataLoader")
+        if collate_fn is not None and not callable(collate_fn):
+            raise TypeError(f"DataLoader: collate_fn: expected a callable, got {collate_fn!r}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+        if batch_sampler is not None:
+            if batch_size != 1 or shuffle or sampler is not None or drop_last:
+                raise ValueError(
+                    "DataLoader: batch_sampler option is mutually exclusive with batch_size, "
+                    "shuffle, sampler, and drop_last"
+                )
+            batch_size = None
+            drop_last = False
+        elif batch_size is None and drop_last:
+            raise ValueError(
+                "DataLoader: batch_size=None option disables auto-batching and is mutually "
+                "exclusive with drop_last"
+            )
+        if not hasattr(dataset, "__getitem__"):
+            raise TypeError(
+                f"DataLoader: dataset: expected a map-style data set (with __getitem__ and "
+                f"__len__), got {type(dataset).__name__}"
+            )
+        if sampler is None:
+            sampler = (
+                RandomSampler(dataset, generator=generator)
+                if shuffle
+                else SequentialSampler(dataset)
+            )
+        if batch_size is not None and batch_sampler is None:
+            batch_sampler = BatchSampler(sampler, batch_size, drop_last)
+
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+        self.sampler = sampler
+        self.batch_sampler = batch_sampler
+        self.num_workers = int(num_workers)
+        self.prefetch_factor = prefetch_factor
+        self.pin_memory = pin_memory
+        self.timeout = timeout
+        self.worker_init_fn = worker_init_fn
+        self.multiprocessing_context = multiprocessing_context
+        self.generator = generator
+        self.persistent_workers = persistent_workers
+        self._user_collate = collate_fn is not None
+        if collate_fn is None:
+            collate_fn = default_collate if batch_sampler is not None else default_convert
+        self.collate_fn = collate_fn
+        self.__initialized = True
+
+    def __setattr__(self, attr: str, val: Any) -> None:
+        if self.__dict__.get("_DataLoader__initialized") and attr in _FROZEN:
+            raise ValueError(
+                f"{attr} attribute should not be set after {type(self).__name__} is initialized"
+            )
+        super().__setattr__(attr, val)
+
+    @property
+    def _auto_collation(self) -> bool:
+        return self.batch_sampler is not None
+
+    @property
+    def _index_sampler(self) -> Any:
+        return self.batch_sampler if self._auto_collation else self.sampler
 
     def __len__(self) -> int:
-        """Batches per epoch."""
-        if self.n == 0:
-            return 0
-        return self.n // self.batch_size if self.drop_last else math.ceil(self.n / self.batch_size)
+        return len(self._index_sampler)
 
-    def __iter__(self) -> Iterator[tuple[Any, Any]]:
-        n, bs = self.n, self.batch_size
-        if self.shuffle:
-            order = to_device((self._rng or get_rng()).permutation(n), device_of(self.X))
-        for b in range(len(self)):
-            if self.shuffle:
-                idx = order[b * bs : (b + 1) * bs]
-                yield self.X[idx], (None if self.y is None else self.y[idx])
-            else:  # contiguous slices: views, no copy
-                sl = slice(b * bs, (b + 1) * bs)
-                yield self.X[sl], (None if self.y is None else self.y[sl])
+    def __iter__(self) -> Iterator[Any]:
+        fast = self._fast_plan()
+        if fast is not None:
+            return self._iter_fast(*fast)
+        return self._iter_items()
+
+    def _iter_items(self) -> Iterator[Any]:
+        ds, collate = self.dataset, self.collate_fn
+        if self._auto_collation:
+            for indices in self.batch_sampler:
+                yield collate([ds[i] for i in indices])
+        else:
+            for i in self.sampler:
+                yield collate(ds[i])
+
+    def _fast_plan(self) -> tuple[Any, ...] | None:
+        """(arrays, index map, batch sampler) for the TensorDataset fast path, else None."""
+        if self._user_collate or not self._auto_collation:
+            return None
+        bs = self.batch_sampler
+        if type(bs) is not BatchSampler or type(bs.sampler) not in (
+            SequentialSampler,
+            RandomSampler,
+        ):
+            return None
+        if bs.sampler.data_source is not self.dataset:
+            return None
+        found = _tensor_arrays(self.dataset)
+        if found is None:
+            return None
+        return (*found, bs)
+
+    def _iter_fast(
+        self, arrays: tuple[Any, ...], index_map: Any, bs: BatchSampler
+    ) -> Iterator[list[Tensor]]:
+        """The batches default_collate would build from the items, made by indexing each array
+        once per batch (the same indices, in the same order, from the same random draws)."""
+        order = bs.sampler._order()  # draws from the generator now, as the first next() would
+        n = len(bs.sampler) if order is None else len(order)
+        size = bs.batch_size
+        count = n // size if bs.drop_last else (n + size - 1) // size
+        if order is None and index_map is None:
+            for b in range(count):
+                sl = slice(b * size, min((b + 1) * size, n))
+                yield [Tensor(a[sl].copy()) for a in arrays]
+            return
+        if order is None:
+            order = index_map
+        elif index_map is not None:
+            order = index_map[order]
+        devices = {device_of(a) for a in arrays}
+        orders = {d: to_device(order, d) for d in devices}
+        for b in range(count):
+            sl = slice(b * size, (b + 1) * size)
+            yield [Tensor(a[orders[device_of(a)][sl]]) for a in arrays]
 
     def __repr__(self) -> str:
         return (
-            f"DataLoader(n={self.n}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
-            f"batches={len(self)})"
+            f"DataLoader(dataset={type(self.dataset).__name__}, batch_size={self.batch_size}, "
+            f"shuffle={isinstance(self.sampler, RandomSampler)}, drop_last={self.drop_last}, "
+            f"batches={len(self) if hasattr(self._index_sampler, '__len__') else '?'})"
         )

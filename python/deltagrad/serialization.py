@@ -1,0 +1,429 @@
+"""dg.save / dg.load: (nested) dicts of Tensors, arrays and plain values in the safetensors format.
+
+The file is a safetensors file written by numpy alone (no pickle, nothing executed on load):
+
+    8 bytes    little-endian uint64 N, the length of the header
+    N bytes    UTF-8 JSON: {name: {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]},
+               ..., "__metadata__": {str: str}} (padded with spaces to a multiple of 8)
+    the rest   the tensors' raw little-endian bytes, C order, at data_offsets
+
+Nested containers are flattened: the array at obj["model"]["fc1.weight"] is the tensor named
+"model.fc1.weight" (list and tuple positions are index keys: "history.0"). The structure --
+dict keys (str or int) and their order, lists, tuples, whether an array was a Tensor or a
+numpy array, and every non-array value (numbers, strings, bools, None, numpy scalars) -- is
+JSON in __metadata__["deltagrad"], so load() rebuilds the same object. A flat state dict of
+Tensors or arrays is therefore a plain safetensors file that safetensors.torch.load_file
+reads; a file written by another tool (no deltagrad metadata) loads as a flat dict of arrays.
+
+Files are written atomically at exactly the path given (deltagrad._files.atomic_write).
+load() validates the whole header (JSON, names, dtypes, shapes against byte sizes, offsets
+within the file, no overlap) before it reads or allocates any tensor; every error names the
+file and the key. Old .npz files (Module.save's former format) still load, without pickle.
+Everything loads onto the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ._files import atomic_write
+from .backends._args import is_device_array
+from .tensor import Tensor
+
+__all__ = ["save", "load"]
+
+FORMAT_VERSION = 1
+_META_KEY = "deltagrad"
+_MAX_HEADER = 100_000_000  # bytes, as the safetensors reference implementation
+
+# safetensors dtype name -> little-endian numpy dtype
+_DTYPES: dict[str, np.dtype] = {
+    "BOOL": np.dtype("?"),
+    "U8": np.dtype("u1"),
+    "I8": np.dtype("i1"),
+    "I16": np.dtype("<i2"),
+    "U16": np.dtype("<u2"),
+    "I32": np.dtype("<i4"),
+    "U32": np.dtype("<u4"),
+    "I64": np.dtype("<i8"),
+    "U64": np.dtype("<u8"),
+    "F16": np.dtype("<f2"),
+    "BF16": np.dtype("<u2"),  # read as raw bits, widened to float32 (numpy has no bfloat16)
+    "F32": np.dtype("<f4"),
+    "F64": np.dtype("<f8"),
+}
+_NAMES = {np.dtype(v).newbyteorder("="): k for k, v in _DTYPES.items() if k != "BF16"}
+_SCALAR_DTYPES = {str(d) for d in _NAMES}  # numpy scalar dtypes recorded in the metadata
+_PLAIN = (type(None), bool, int, float, str)
+_NPZ_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+# ---- save -----------------------------------------------------------------------------------
+
+
+def _key_str(path: tuple[Any, ...]) -> str:
+    return ".".join(str(k) for k in path) if path else "<root>"
+
+
+class _Flattener:
+    def __init__(self) -> None:
+        self.arrays: list[tuple[str, np.ndarray]] = []
+        self.names: dict[str, tuple[Any, ...]] = {}
+        self.active: set[int] = set()
+
+    def array(self, arr: Any, path: tuple[Any, ...]) -> str:
+        if is_device_array(arr):
+            arr = arr.get()
+        arr = np.asarray(arr)
+        name = ".".join(str(k) for k in path)
+        dt = arr.dtype.newbyteorder("=") if arr.dtype.byteorder not in ("=", "|") else arr.dtype
+        if dt not in _NAMES:
+            raise TypeError(
+                f"save: key {_key_str(path)!r}: arrays of dtype {arr.dtype} cannot be saved "
+                f"(supported: bool, int8-64, uint8-64, float16/32/64)"
+            )
+        if name == "__metadata__":
+            raise ValueError("save: key '__metadata__' is reserved by the safetensors format")
+        if name in self.names:
+            raise ValueError(
+                f"save: keys {_key_str(self.names[name])!r} and {_key_str(path)!r} both "
+                f"flatten to the tensor name {name!r}"
+            )
+        self.names[name] = path
+        self.arrays.append((name, arr))
+        return name
+
+    def node(self, x: Any, path: tuple[Any, ...]) -> Any:
+        if isinstance(x, Tensor):
+            node = {"a": self.array(x.numpy(), path), "k": "t"}
+            if x.requires_grad:
+                node["g"] = True
+            return node
+        if isinstance(x, np.ndarray) or is_device_array(x):
+            return {"a": self.array(x, path), "k": "n"}
+        if isinstance(x, np.generic):
+            dt = str(x.dtype)
+            if dt not in _SCALAR_DTYPES:
+                raise TypeError(
+                    f"save: key {_key_str(path)!r}: numpy scalars of dtype {x.dtype} cannot be "
+                    "saved"
+                )
+            return {"s": x.item(), "dt": dt}
+        if isinstance(x, _PLAIN):
+            return {"v": x}
+        if isinstance(x, (Mapping, list, tuple)):
+            if id(x) in self.active:
+                raise ValueError(f"save: key {_key_str(path)!r}: the object contains itself")
+            self.active.add(id(x))
+            try:
+                return self._container(x, path)
+            finally:
+                self.active.discard(id(x))
+        raise TypeError(
+            f"save: key {_key_str(path)!r}: cannot save a {type(x).__name__}; dg.save takes "
+            "Tensors, arrays, numbers, strings, bools, None and dicts / lists / tuples of them"
+        )
+
+    def _container(self, x: Any, path: tuple[Any, ...]) -> Any:
+        if isinstance(x, Mapping):
+            items = []
+            for k, v in x.items():
+                if isinstance(k, bool) or not isinstance(k, (str, int, np.integer)):
+                    raise TypeError(
+                        f"save: key {_key_str((*path, k))!r}: dict keys must be str or int, got "
+                        f"{type(k).__name__}"
+                    )
+                k = k if isinstance(k, str) else int(k)
+                items.append([k, self.node(v, (*path, k))])
+            node: dict[str, Any] = {"d": items}
+            if isinstance(x, OrderedDict):
+                node["o"] = True
+            return node
+        tag = "u" if isinstance(x, tuple) else "l"
+        if all(isinstance(v, _PLAIN) for v in x):
+            return {tag + "v": list(x)}
+        return {tag: [self.node(v, (*path, i)) for i, v in enumerate(x)]}
+
+
+def save(obj: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write obj -- a dict (state dict, optimizer state, checkpoint), possibly nested, of
+    Tensors, numpy arrays, numbers, strings, bools, None, numpy scalars and lists / tuples of
+    them -- as a safetensors file at exactly `path`, atomically (the previous file survives a
+    crash). Tensors on a GPU are copied to the host."""
+    if not isinstance(obj, Mapping):
+        raise TypeError(
+            f"save: obj: expected a dict (a state dict or a checkpoint), got {type(obj).__name__}"
+        )
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"save: path: expected a str or os.PathLike, got {type(path).__name__}")
+    flat = _Flattener()
+    tree = flat.node(obj, ())
+    meta = json.dumps({"version": FORMAT_VERSION, "tree": tree}, separators=(",", ":"))
+    header: dict[str, Any] = {"__metadata__": {"format": "pt", _META_KEY: meta}}
+    # widest items first: with the header padded to 8 bytes, every tensor is aligned
+    order = sorted(flat.arrays, key=lambda na: -na[1].dtype.itemsize)
+    offset = 0
+    for name, arr in order:
+        dt = arr.dtype.newbyteorder("=") if arr.dtype.byteorder not in ("=", "|") else arr.dtype
+        nbytes = arr.size * arr.dtype.itemsize
+        header[name] = {
+            "dtype": _NAMES[dt],
+            "shape": list(arr.shape),
+            "data_offsets": [offset, offset + nbytes],
+        }
+        offset += nbytes
+    raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    raw += b" " * (-len(raw) % 8)
+    with atomic_write(path, "wb") as f:
+        f.write(len(raw).to_bytes(8, "little"))
+        f.write(raw)
+        for _, arr in order:
+            le = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+            if le.size:
+                f.write(le.reshape(-1).view(np.uint8).data)
+
+
+# ---- load -----------------------------------------------------------------------------------
+
+
+class _Bad(ValueError):
+    pass
+
+
+def _err(path: str, msg: str) -> ValueError:
+    return ValueError(f"load: {path!r}: {msg}")
+
+
+def _is_nonneg_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def _parse_header(path: str, raw: bytes, data_len: int) -> tuple[dict[str, Any], dict[str, str]]:
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise _err(path, f"the header is not valid UTF-8 JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise _err(path, f"the header is a JSON {type(header).__name__}, expected an object")
+    meta = header.pop("__metadata__", {})
+    if not isinstance(meta, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in meta.items()
+    ):
+        raise _err(path, "key '__metadata__': expected an object of string values")
+    entries = {}
+    for name, info in header.items():
+        where = f"key {name!r}"
+        if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= set(info):
+            raise _err(path, f"{where}: expected {{dtype, shape, data_offsets}}, got {info!r:.200}")
+        dtype, shape, offs = info["dtype"], info["shape"], info["data_offsets"]
+        if dtype not in _DTYPES:
+            raise _err(path, f"{where}: unsupported dtype {dtype!r:.50}")
+        if not isinstance(shape, list) or not all(_is_nonneg_int(d) for d in shape):
+            raise _err(
+                path, f"{where}: shape must be a list of non-negative ints, got {shape!r:.200}"
+            )
+        if (
+            not isinstance(offs, list)
+            or len(offs) != 2
+            or not all(_is_nonneg_int(o) for o in offs)
+            or offs[0] > offs[1]
+        ):
+            raise _err(path, f"{where}: data_offsets must be [begin, end], got {offs!r:.200}")
+        nbytes = math.prod(shape) * _DTYPES[dtype].itemsize
+        if offs[1] - offs[0] != nbytes:
+            raise _err(
+                path,
+                f"{where}: shape {tuple(shape)} of dtype {dtype} needs {nbytes} bytes but "
+                f"data_offsets {offs} hold {offs[1] - offs[0]}",
+            )
+        if offs[1] > data_len:
+            raise _err(
+                path,
+                f"{where}: data_offsets {offs} reach past the end of the data ({data_len} bytes; "
+                "the file is truncated or the header is wrong)",
+            )
+        entries[name] = (dtype, tuple(shape), offs[0], offs[1])
+    spans = sorted((e[2], e[3], n) for n, e in entries.items() if e[3] > e[2])
+    end, last = 0, ""
+    for b, e, name in spans:
+        if b < end:
+            raise _err(path, f"keys {last!r} and {name!r}: their data_offsets overlap")
+        if e > end:
+            end, last = e, name
+    return entries, meta
+
+
+def _check_tree(path: str, node: Any, where: tuple[Any, ...], refs: dict[str, tuple]) -> None:
+    """Validate the structure recorded in the metadata; collect the tensor names it uses."""
+
+    def bad(msg: str) -> ValueError:
+        return _err(path, f"key {_key_str(where)!r}: {msg}")
+
+    if not isinstance(node, dict) or len(node) == 0:
+        raise bad("malformed structure in the deltagrad metadata")
+    if "a" in node:
+        name = node["a"]
+        if not isinstance(name, str) or node.get("k") not in ("t", "n"):
+            raise bad("malformed tensor reference in the deltagrad metadata")
+        if name in refs:
+            raise bad(f"tensor {name!r} is referenced twice in the deltagrad metadata")
+        refs[name] = where
+    elif "v" in node:
+        if not isinstance(node["v"], _PLAIN):
+            raise bad("malformed value in the deltagrad metadata")
+    elif "s" in node:
+        if node.get("dt") not in _SCALAR_DTYPES or not isinstance(node["s"], (bool, int, float)):
+            raise bad("malformed numpy scalar in the deltagrad metadata")
+    elif "d" in node:
+        items = node["d"]
+        if not isinstance(items, list):
+            raise bad("malformed dict in the deltagrad metadata")
+        for item in items:
+            if (
+                not isinstance(item, list)
+                or len(item) != 2
+                or isinstance(item[0], bool)
+                or not isinstance(item[0], (str, int))
+            ):
+                raise bad("malformed dict item in the deltagrad metadata")
+            _check_tree(path, item[1], (*where, item[0]), refs)
+    elif "l" in node or "u" in node:
+        items = node.get("l", node.get("u"))
+        if not isinstance(items, list):
+            raise bad("malformed list in the deltagrad metadata")
+        for i, item in enumerate(items):
+            _check_tree(path, item, (*where, i), refs)
+    elif "lv" in node or "uv" in node:
+        items = node.get("lv", node.get("uv"))
+        if not isinstance(items, list) or not all(isinstance(v, _PLAIN) for v in items):
+            raise bad("malformed list in the deltagrad metadata")
+    else:
+        raise bad("unknown node in the deltagrad metadata")
+
+
+def _build(node: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
+    if "a" in node:
+        arr = arrays[node["a"]]
+        if node["k"] == "t":
+            return Tensor(arr, requires_grad=bool(node.get("g", False)))
+        return arr
+    if "v" in node:
+        return node["v"]
+    if "s" in node:
+        return np.dtype(node["dt"]).type(node["s"])
+    if "d" in node:
+        out = OrderedDict() if node.get("o") else {}
+        for k, v in node["d"]:
+            out[k] = _build(v, arrays)
+        return out
+    if "l" in node:
+        return [_build(v, arrays) for v in node["l"]]
+    if "u" in node:
+        return tuple(_build(v, arrays) for v in node["u"])
+    if "lv" in node:
+        return list(node["lv"])
+    return tuple(node["uv"])
+
+
+def _load_npz(path: str) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except ValueError as e:
+        raise _err(path, f"cannot read the .npz file without pickle ({e})") from None
+    except Exception as e:  # zipfile.BadZipFile, EOFError, ...
+        raise _err(path, f"corrupt .npz file ({type(e).__name__}: {e})") from None
+
+
+def _read_into(f: Any, arr: np.ndarray, path: str, name: str) -> None:
+    view = arr.reshape(-1).view(np.uint8)
+    got = f.readinto(view.data) if view.size else 0
+    if got != view.size:
+        raise _err(
+            path, f"key {name!r}: the file ended inside the tensor's data (changed while read?)"
+        )
+
+
+def load(path: str | os.PathLike[str]) -> Any:
+    """Read a file written by save() (the same nested object back: Tensors as Tensors,
+    arrays as arrays, on the CPU), a safetensors file from another tool (a flat dict name ->
+    numpy array; BF16 widened to float32), or an old Module.save .npz (a flat dict of arrays).
+    The header is validated before any tensor is read; errors name the file and the key."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"load: path: expected a str or os.PathLike, got {type(path).__name__}")
+    p = os.fspath(path)
+    with open(p, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(8)
+        if head[:4] in _NPZ_MAGIC:
+            f.close()
+            return _load_npz(p)
+        if len(head) < 8:
+            raise _err(
+                p, f"not a safetensors file: {size} bytes, shorter than the 8-byte header length"
+            )
+        n = int.from_bytes(head, "little")
+        if n > size - 8 or n > _MAX_HEADER:
+            raise _err(
+                p,
+                f"not a safetensors file, or truncated: the header length {n} exceeds "
+                f"{'the file size ' + str(size) if n > size - 8 else 'the 100 MB limit'}",
+            )
+        raw = f.read(n)
+        if len(raw) != n:
+            raise _err(p, "the file ended inside the header (changed while read?)")
+        entries, meta = _parse_header(p, raw, size - 8 - n)
+        tree = None
+        if _META_KEY in meta:
+            try:
+                doc = json.loads(meta[_META_KEY])
+            except (ValueError, RecursionError) as e:
+                raise _err(
+                    p, f"key '__metadata__': the deltagrad structure is not JSON ({e})"
+                ) from None
+            if (
+                not isinstance(doc, dict)
+                or doc.get("version") != FORMAT_VERSION
+                or "tree" not in doc
+            ):
+                raise _err(
+                    p,
+                    f"key '__metadata__': unsupported deltagrad structure ({str(doc)[:80]})",
+                )
+            tree, refs = doc["tree"], {}
+            try:
+                _check_tree(p, tree, (), refs)
+            except RecursionError:
+                raise _err(
+                    p, "key '__metadata__': the deltagrad structure is nested too deeply"
+                ) from None
+            for name, where in refs.items():
+                if name not in entries:
+                    raise _err(
+                        p, f"key {_key_str(where)!r}: tensor {name!r} is missing from the file"
+                    )
+            for name in entries:
+                if name not in refs:
+                    raise _err(p, f"key {name!r}: a tensor the deltagrad structure does not list")
+        # everything checked: now read the data, in file order
+        base = 8 + n
+        arrays: dict[str, np.ndarray] = {}
+        for name, (dtype, shape, begin, _end) in sorted(entries.items(), key=lambda e: e[1][2]):
+            arr = np.empty(shape, dtype=_DTYPES[dtype])
+            f.seek(base + begin)
+            _read_into(f, arr, p, name)
+            if dtype == "BF16":
+                arr = (arr.astype(np.uint32) << 16).view(np.float32)
+            elif arr.dtype.byteorder not in ("=", "|"):
+                arr = arr.astype(arr.dtype.newbyteorder("="))
+            arrays[name] = arr
+    if tree is None:
+        return {name: arrays[name] for name in entries}
+    return _build(tree, arrays)
