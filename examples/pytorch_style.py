@@ -39,7 +39,7 @@ class Digits(Dataset):
 
 
 class Net(nn.Module):
-    def __init__(self, n_in=64, n_hidden=128, n_classes=10, p_drop=0.2):
+    def __init__(self, n_in=64, n_hidden=256, n_classes=10, p_drop=0.1):
         super().__init__()
         self.fc1 = nn.Linear(n_in, n_hidden)
         self.bn1 = nn.BatchNorm1d(n_hidden)
