@@ -144,3 +144,11 @@ def test_roc_auc_column_scores_and_two_logits(rng):
         metrics.roc_auc(rng.standard_normal((41, 3)), t)
     with pytest.raises(ValueError, match="roc_auc: .*empty"):
         metrics.roc_auc(np.empty((0, 1)), np.empty((0, 1)))
+
+
+def test_accuracy_of_scores_without_threshold_is_an_error(rng):
+    """Comparing logits with labels used to give a silent near-zero accuracy."""
+    with pytest.raises(ValueError, match="accuracy: y holds scores .* threshold="):
+        metrics.accuracy(rng.standard_normal((9, 1)), rng.integers(0, 2, 9))
+    # float labels (whole numbers) are still labels
+    assert metrics.accuracy(np.array([0.0, 1.0, 2.0]), [0, 1, 1]) == pytest.approx(2 / 3)

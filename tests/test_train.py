@@ -394,3 +394,22 @@ def test_unknown_or_non_scalar_metric_names_are_refused():
     for name in ("confusion_matrix", "precision", "_pair"):
         with pytest.raises(ValueError, match=f"metrics: .*{name}"):
             fit(model, dg.nn.CrossEntropyLoss(), opt, X, y, epochs=1, metrics=[name])
+
+
+def test_empty_data_is_an_error_not_a_loss_of_zero():
+    X, y = _problem(20)
+    model = dg.nn.MLP([4, 3])
+    opt = dg.optim.SGD(model.parameters(), lr=0.1)
+    loss = dg.nn.CrossEntropyLoss()
+    with pytest.raises(ValueError, match="fit: X and y are empty"):
+        fit(model, loss, opt, X[:0], y[:0], epochs=1, progress=False)
+    with pytest.raises(ValueError, match="fit: validation_data: X and y are empty"):
+        fit(model, loss, opt, X, y, epochs=1, validation_data=(X[:0], y[:0]), progress=False)
+    with pytest.raises(ValueError, match="fit: validation_data: X has 20 rows"):
+        fit(model, loss, opt, X, y, epochs=1, validation_data=(X, y[:3]), progress=False)
+    with pytest.raises(ValueError, match="evaluate: X and y are empty"):
+        evaluate(model, loss, X[:0], y[:0])
+    with pytest.raises(ValueError, match="fit: batch_size"):
+        fit(model, loss, opt, X, y, epochs=1, batch_size=True, progress=False)
+    with pytest.raises(ValueError, match="fit: seed"):
+        fit(model, loss, opt, X, y, epochs=1, seed=-1, progress=False)

@@ -96,6 +96,11 @@ def _labels(y: np.ndarray, fn: str, threshold: float | None) -> np.ndarray:
     if y.ndim == 2 and y.shape[1] > 1 and y.dtype.kind in "biuf":
         return np.argmax(y, axis=1)
     if threshold is None:
+        if y.dtype.kind == "f" and y.size and not np.all(y == np.round(y)):
+            raise ValueError(
+                f"{fn}: y holds scores (non-integer values), not labels: pass threshold= "
+                "(0 for logits, 0.5 for probabilities), or (N, K) class scores"
+            )
         return y
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)):
         raise TypeError(f"{fn}: threshold must be a number, got {type(threshold).__name__}")

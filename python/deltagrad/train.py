@@ -223,6 +223,17 @@ def _rows(x: Any, name: str) -> Any:
         raise TypeError(f"fit: {name} is not array-like ({type(x).__name__})") from e
 
 
+def _check_rows(Xa: Any, ya: Any, where: str) -> None:
+    """X and y hold the same number of rows, at least one."""
+    if getattr(Xa, "ndim", 0) == 0:
+        raise ValueError(f"{where}: X must have at least 1 dimension (rows = examples)")
+    n = int(Xa.shape[0])
+    if getattr(ya, "ndim", 0) == 0 or int(ya.shape[0]) != n:
+        raise ValueError(f"{where}: X has {n} rows but y has shape {tuple(np.shape(ya))}")
+    if n == 0:
+        raise ValueError(f"{where}: X and y are empty (0 rows)")
+
+
 def _as_input(xb: Any) -> Tensor:
     return xb if isinstance(xb, Tensor) else Tensor(xb)
 
@@ -239,9 +250,8 @@ def evaluate(
     without a graph, in order (no shuffling), batch_size rows at a time (None: all at once)."""
     fns = metrics if _is_resolved(metrics) else _metric_fns(metrics, loss_fn)
     Xa, ya = _rows(X, "X"), _rows(y, "y")
+    _check_rows(Xa, ya, "evaluate")
     n_rows = int(Xa.shape[0])
-    if ya.shape[:1] != (n_rows,):
-        raise ValueError(f"evaluate: X has {n_rows} rows but y has shape {tuple(ya.shape)}")
     bs = n_rows if batch_size is None else int(batch_size)
     was_training = getattr(model, "training", None)
     if hasattr(model, "eval"):
@@ -523,15 +533,17 @@ def fit(
             if obj is not None and not callable(getattr(obj, "state_dict", None)):
                 raise TypeError(f"fit: checkpoint needs a {what} with state_dict()")
     Xa, ya = _rows(X, "X"), _rows(y, "y")
-    if getattr(Xa, "ndim", 0) == 0:
-        raise ValueError("fit: X must have at least 1 dimension (rows = examples)")
+    _check_rows(Xa, ya, "fit")
     n_rows = int(Xa.shape[0])
-    if getattr(ya, "ndim", 0) == 0 or int(ya.shape[0]) != n_rows:
-        raise ValueError(f"fit: X has {n_rows} rows but y has shape {tuple(np.shape(ya))}")
     fns = _Resolved(_metric_fns(metrics, loss_fn))
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("fit: validation_data must be a pair (X_val, y_val)")
+        _check_rows(
+            _rows(validation_data[0], "X_val"),
+            _rows(validation_data[1], "y_val"),
+            "fit: validation_data",
+        )
     stopper = (
         EarlyStopping(patience=early_stopping)
         if isinstance(early_stopping, int)
