@@ -190,6 +190,8 @@ def test_sigkill_at_seeded_moments_then_resume_is_bit_identical(tmp_path, seed):
         assert weights[k].dtype == reference[k].dtype
         np.testing.assert_array_equal(weights[k], reference[k], err_msg=k)
     assert hist == ref_hist  # every epoch's losses, the checkpointed ones included
+    # the killed runs' temporary files are gone: the next write removed them
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".run.ckpt")] == []
     # the run with checkpoints written but never killed is the same run too
     same, same_hist = _run_to_end(tmp_path, str(tmp_path / "other.ckpt"), "ckpt", resume=False)
     for k in reference:

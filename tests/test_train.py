@@ -346,10 +346,11 @@ def test_named_metrics_read_single_outputs_as_the_loss_implies(loss, head):
         epochs=30,
         batch_size=32,
         validation_data=(X[200:], y[200:]),
-        metrics=["accuracy", "roc_auc"],
+        metrics={"accuracy": "accuracy", "roc_auc": "roc_auc", "acc_fn": dg.metrics.accuracy},
         progress=False,
         seed=0,
     )
+    assert h["val_acc_fn"] == h["val_accuracy"]  # the function object reads outputs alike
     with dg.no_grad():
         out = model(dg.tensor(X[200:])).numpy()
     expect = float(np.mean((out > (0.5 if head else 0.0)) == y[200:]))

@@ -131,8 +131,6 @@ class EarlyStopping:
 _LOGIT_LOSSES = ("logit", "crossentropy", "cross_entropy", "nll")
 #: losses whose single output per example is a probability or a 0/1 regression (threshold 0.5)
 _PROBA_LOSSES = ("bceloss", "binary_cross_entropy", "mse", "l1", "huber", "sumofsquares")
-#: deltagrad.metrics that compare predicted labels, and take threshold=
-_LABEL_METRICS = ("accuracy",)
 #: deltagrad.metrics fit() can log by name (one number per epoch)
 _SCALAR_METRICS = ("accuracy", "roc_auc", "rms_error", "mse", "r2")
 
@@ -171,9 +169,11 @@ def _label_metric(fn: Callable[..., Any], threshold: float | None) -> Callable[.
 def _metric_fns(
     metrics: Any, loss_fn: Any = None
 ) -> dict[str, Callable[[np.ndarray, np.ndarray], float]]:
-    """name -> f(pred, target). Names of deltagrad.metrics are looked up there; the label
-    metrics (accuracy, confusion_matrix) then read raw outputs as the loss implies (argmax
-    of (N, K) scores; a single logit thresholded at 0, a probability at 0.5)."""
+    """name -> f(pred, target). Names of deltagrad.metrics are looked up there; its accuracy
+    (by name or as the function) reads raw outputs as the loss implies (argmax of (N, K)
+    scores; a single logit thresholded at 0, a probability at 0.5)."""
+    from . import metrics as metrics_module
+
     if metrics is None:
         return {}
     if isinstance(metrics, Mapping):
@@ -190,17 +190,17 @@ def _metric_fns(
     out = {}
     for name, fn in items:
         if isinstance(fn, str):
-            from . import metrics as metrics_module
-
             found = getattr(metrics_module, fn, None) if fn in _SCALAR_METRICS else None
             if found is None:
                 raise ValueError(
                     f"metrics: deltagrad.metrics has no per-epoch metric named {fn!r} "
                     f"(known: {', '.join(_SCALAR_METRICS)})"
                 )
-            fn = _label_metric(found, _loss_threshold(loss_fn)) if fn in _LABEL_METRICS else found
+            fn = found
         if not callable(fn):
             raise TypeError(f"metrics: {name!r} is not callable")
+        if fn is metrics_module.accuracy:  # by name or as the function: same reading
+            fn = _label_metric(fn, _loss_threshold(loss_fn))
         out[name] = fn
     return out
 
