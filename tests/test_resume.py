@@ -266,6 +266,10 @@ def test_checkpoint_path_is_checked_before_training(tmp_path):
         _fit(model, opt, 2, checkpoint=tmp_path)
     with pytest.raises(TypeError, match="fit: checkpoint must be a path"):
         _fit(model, opt, 2, checkpoint=3)
+    with pytest.raises(ValueError, match="fit: resume=True needs checkpoint=PATH"):
+        _fit(model, opt, 2, resume=True)
+    with pytest.raises(TypeError, match="fit: checkpoint needs a model with state_dict"):
+        fit(lambda x: x, dg.nn.MSELoss(), opt, *_data(), epochs=1, checkpoint=tmp_path / "c")
     after = model.state_dict()
     assert all(np.array_equal(before[k], after[k]) for k in before)
 

@@ -527,6 +527,8 @@ def fit(
                 "fit: scheduler: ReduceLROnPlateau is stepped once per epoch with the "
                 "validation loss; use scheduler_step='epoch'"
             )
+    if resume and checkpoint is None:
+        raise ValueError("fit: resume=True needs checkpoint=PATH (the file to resume from)")
     path = None if checkpoint is None else _check_checkpoint_path(checkpoint)
     if checkpoint is not None:
         for obj, what in ((model, "model"), (optimizer, "optimizer"), (scheduler, "scheduler")):
