@@ -556,24 +556,28 @@ def fit(
         stopper.monitor = stopper.monitor[len("val_") :]
 
     bs = max(n_rows, 1) if batch_size is None else int(batch_size)
-    history = History()
-    best, best_state, wait, first_epoch = math.nan, None, 0, 1
-    fingerprint = {"n_samples": n_rows, "batch_size": bs, "shuffle": bool(shuffle)}
-    generator = None
-    if path is not None and resume and os.path.exists(path):
-        state = _read_checkpoint(path)
-        history, best, best_state, wait, generator = _restore(
-            path, state, fingerprint, model, optimizer, scheduler
-        )
-        first_epoch = int(state["epoch"]) + 1
-    if generator is None:  # the loader's own generator: drawn from deltagrad's unless seeded
-        start = int(_random.get_rng().integers(2**63)) if seed is None else int(seed)
-        generator = np.random.default_rng(start)
     from .data import DataLoader, TensorDataset
 
+    # the loader's own generator; its state is set below (from the checkpoint, `seed`, or a
+    # draw from deltagrad's generator), the loader keeps the object
+    generator = np.random.default_rng(0)
     loader = DataLoader(
         TensorDataset(Xa, ya), batch_size=bs, shuffle=bool(shuffle), generator=generator
     )
+    history = History()
+    best, best_state, wait, first_epoch = math.nan, None, 0, 1
+    fingerprint = {"n_samples": n_rows, "batch_size": bs, "shuffle": bool(shuffle)}
+    loader_state = None
+    if path is not None and resume and os.path.exists(path):
+        state = _read_checkpoint(path)
+        history, best, best_state, wait, loader_state = _restore(
+            path, state, fingerprint, model, optimizer, scheduler
+        )
+        first_epoch = int(state["epoch"]) + 1
+    if loader_state is None:
+        start = int(_random.get_rng().integers(2**63)) if seed is None else int(seed)
+        loader_state = np.random.default_rng(start).bit_generator.state
+    generator.bit_generator.state = loader_state
     params = _optimizer_params(optimizer)
     names = _param_names(model, params)
     done = history.stopped_epoch is not None or first_epoch > int(epochs)
@@ -705,7 +709,7 @@ def _restore(
     model: Any,
     optimizer: Any,
     scheduler: Any,
-) -> tuple[History, float, Any, int, np.random.Generator]:
+) -> tuple[History, float, Any, int, dict[str, Any]]:
     """Put the checkpoint's state into model, optimizer, scheduler and the generators; checks
     first, and on any failure puts every object back as it was before raising."""
     for key, value in fingerprint.items():
@@ -727,8 +731,7 @@ def _restore(
         es = state["early_stopping"]
         best, wait, best_state = float(es["best"]), int(es["wait"]), es["model"]
         loader_state, global_state = state["rng"]["loader"], state["rng"]["global"]
-        generator = np.random.default_rng()
-        generator.bit_generator.state = loader_state  # a bad state fails here, before changes
+        np.random.default_rng().bit_generator.state = loader_state  # a bad one fails here
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"fit: checkpoint {path!r} is incomplete or damaged: {e!r}") from None
     before = (
@@ -753,4 +756,4 @@ def _restore(
             f"fit: checkpoint {path!r} does not fit this model / optimizer / scheduler: {e} "
             "(nothing was changed)"
         ) from e
-    return history, best, best_state, wait, generator
+    return history, best, best_state, wait, loader_state
