@@ -19,6 +19,7 @@ from deltagrad.data import (
     ConcatDataset,
     DataLoader,
     Dataset,
+    IterableDataset,
     RandomSampler,
     SequentialSampler,
     Subset,
@@ -416,3 +417,46 @@ def test_dataset_and_sampler_bad_input():
         random_split(TensorDataset(X), [1.5, -0.5])
     with pytest.raises(ValueError, match="ConcatDataset: datasets"):
         ConcatDataset([])
+
+
+class Stream(IterableDataset):
+    def __init__(self, n, sized=True):
+        self.n, self.sized = n, sized
+
+    def __iter__(self):
+        for i in range(self.n):
+            yield {"x": np.full(2, i, np.float32), "i": i}
+
+    def __len__(self):
+        if not self.sized:
+            raise TypeError("no len")
+        return self.n
+
+
+@pytest.mark.parametrize(
+    "n,bs,drop_last,sizes",
+    [(7, 3, False, [3, 3, 1]), (7, 3, True, [3, 3]), (6, 3, True, [3, 3]), (0, 2, False, [])],
+)
+def test_iterable_dataset_batches_consecutive_items(n, bs, drop_last, sizes):
+    loader = DataLoader(Stream(n), batch_size=bs, drop_last=drop_last)
+    batches = list(loader)
+    assert len(loader) == len(sizes) and [len(b["i"].data) for b in batches] == sizes
+    seen = [int(v) for b in batches for v in b["i"].data]
+    assert seen == list(range(sum(sizes)))
+    items = list(DataLoader(Stream(n), batch_size=None))
+    assert len(items) == n and all(isinstance(it["x"], Tensor) for it in items)
+    assert "batches=?" in repr(DataLoader(Stream(3, sized=False)))
+
+
+def test_iterable_dataset_bad_options():
+    for kw, name in (
+        ({"shuffle": True}, "shuffle"),
+        ({"sampler": [0]}, "sampler"),
+        ({"batch_sampler": [[0]]}, "batch_sampler"),
+    ):
+        with pytest.raises(ValueError, match=f"IterableDataset: expected unspecified {name}"):
+            DataLoader(Stream(3), **kw)
+    with pytest.raises(NotImplementedError, match="__iter__"):
+        iter(IterableDataset())
+    with pytest.raises(TypeError, match="no len"):
+        len(DataLoader(Stream(3, sized=False)))

@@ -146,3 +146,28 @@ def test_lengths_of_samplers_and_random_split_as_torch():
         a = dgdata.random_split(ds, lengths, generator=np.random.default_rng(0))
         b = tdata.random_split(ds, lengths, generator=torch.Generator().manual_seed(0))
         assert [len(s) for s in a] == [len(s) for s in b]
+
+
+class Stream(dgdata.IterableDataset, tdata.IterableDataset):
+    def __init__(self, n):
+        self.n = n
+
+    def __iter__(self):
+        for i in range(self.n):
+            yield (np.full(2, i, np.float64), i, f"s{i}")
+
+    def __len__(self):
+        return self.n
+
+
+@pytest.mark.parametrize(
+    "n,bs,drop_last", [(7, 3, False), (7, 3, True), (0, 2, False), (4, None, False)]
+)
+def test_iterable_dataset_same_as_torch(n, bs, drop_last):
+    ours = dgdata.DataLoader(Stream(n), batch_size=bs, drop_last=drop_last)
+    theirs = tdata.DataLoader(Stream(n), batch_size=bs, drop_last=drop_last)
+    assert len(ours) == len(theirs)
+    a, b = list(ours), list(theirs)
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        _same(x, y)

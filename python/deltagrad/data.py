@@ -32,6 +32,7 @@ from .tensor import Tensor
 
 __all__ = [
     "Dataset",
+    "IterableDataset",
     "TensorDataset",
     "Subset",
     "ConcatDataset",
@@ -115,6 +116,19 @@ class TensorDataset(Dataset):
 
     def __len__(self) -> int:
         return int(self._arrays[0].shape[0])
+
+
+class IterableDataset(Dataset):
+    """A data set read as a stream: subclasses define ``__iter__`` (and may define
+    ``__len__``). DataLoader batches consecutive items; shuffle and samplers do not apply."""
+
+    def __iter__(self) -> Iterator[Any]:
+        raise NotImplementedError("Subclasses of IterableDataset should implement __iter__.")
+
+    def __add__(self, other: Any) -> Any:
+        raise TypeError(
+            "IterableDataset: + is not supported (torch's ChainDataset is not implemented)"
+        )
 
 
 class Subset(Dataset):
@@ -220,6 +234,14 @@ class Sampler:
 
     def __iter__(self) -> Iterator[Any]:
         raise NotImplementedError
+
+
+class _InfiniteConstantSampler(Sampler):
+    """None forever: the sampler of a loader over an IterableDataset."""
+
+    def __iter__(self) -> Iterator[None]:
+        while True:
+            yield None
 
 
 class SequentialSampler(Sampler):
@@ -369,10 +391,10 @@ def _collate_arrays(arrays: list[Any], path: str) -> Tensor:
     return Tensor(np.stack(arrays))
 
 
-def _collate(batch: list[Any], path: str) -> Any:
+def _collate(batch: Sequence[Any], path: str) -> Any:
     elem = batch[0]
     if isinstance(elem, (str, bytes)):
-        return list(batch)
+        return batch  # as torch: the list (or, inside a tuple item, the tuple) of strings
     if isinstance(elem, Tensor) or _is_array(elem):
         arrays = []
         for i, b in enumerate(batch):
@@ -424,9 +446,7 @@ def _collate(batch: list[Any], path: str) -> Any:
         except TypeError:
             return out
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
-        return type(elem)(
-            *(_collate(list(s), f"{path}.{f}") for f, s in zip(elem._fields, zip(*batch)))
-        )
+        return type(elem)(*(_collate(s, f"{path}.{f}") for f, s in zip(elem._fields, zip(*batch))))
     if isinstance(elem, (tuple, list)):
         n = len(elem)
         for i, b in enumerate(batch):
@@ -436,7 +456,7 @@ def _collate(batch: list[Any], path: str) -> Any:
                     f"default_collate: batch item {i}{_where(path)} has {got} but item 0 has "
                     f"length {n}: each element in the batch should be of equal size"
                 )
-        return [_collate([b[j] for b in batch], f"{path}[{j}]") for j in range(n)]
+        return [_collate(tuple(b[j] for b in batch), f"{path}[{j}]") for j in range(n)]
     raise TypeError(
         f"default_collate: batch item 0{_where(path)} is a {type(elem).__name__}; batch must "
         "contain Tensors, arrays, numbers, strings, dicts or lists"
@@ -584,6 +604,19 @@ class DataLoader:
         _check_generator(generator, "DataLoader")
         if collate_fn is not None and not callable(collate_fn):
             raise TypeError(f"DataLoader: collate_fn: expected a callable, got {collate_fn!r}")
+        iterable = isinstance(dataset, IterableDataset)
+        if iterable:
+            for name, value in (("shuffle", shuffle), ("sampler", sampler)):
+                if value not in (None, False):
+                    raise ValueError(
+                        f"DataLoader with IterableDataset: expected unspecified {name} option, "
+                        f"but got {name}={value!r}"
+                    )
+            if batch_sampler is not None:
+                raise ValueError(
+                    "DataLoader with IterableDataset: expected unspecified batch_sampler option, "
+                    f"but got batch_sampler={batch_sampler!r}"
+                )
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None:
@@ -599,12 +632,14 @@ class DataLoader:
                 "DataLoader: batch_size=None option disables auto-batching and is mutually "
                 "exclusive with drop_last"
             )
-        if not hasattr(dataset, "__getitem__"):
+        if not iterable and not hasattr(dataset, "__getitem__"):
             raise TypeError(
                 f"DataLoader: dataset: expected a map-style data set (with __getitem__ and "
-                f"__len__), got {type(dataset).__name__}"
+                f"__len__) or an IterableDataset, got {type(dataset).__name__}"
             )
-        if sampler is None:
+        if iterable:
+            sampler = _InfiniteConstantSampler()
+        elif sampler is None:
             sampler = (
                 RandomSampler(dataset, generator=generator)
                 if shuffle
@@ -648,9 +683,16 @@ class DataLoader:
         return self.batch_sampler if self._auto_collation else self.sampler
 
     def __len__(self) -> int:
+        if isinstance(self.dataset, IterableDataset):
+            n = len(self.dataset)
+            if self.batch_size is not None:
+                n = n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+            return n
         return len(self._index_sampler)
 
     def __iter__(self) -> Iterator[Any]:
+        if isinstance(self.dataset, IterableDataset):
+            return self._iter_stream()
         fast = self._fast_plan()
         if fast is not None:
             return self._iter_fast(*fast)
@@ -664,6 +706,25 @@ class DataLoader:
         else:
             for i in self.sampler:
                 yield collate(ds[i])
+
+    def _iter_stream(self) -> Iterator[Any]:
+        it, collate = iter(self.dataset), self.collate_fn
+        if not self._auto_collation:
+            for item in it:
+                yield collate(item)
+            return
+        size, drop_last = self.batch_size, self.drop_last
+        while True:
+            batch = []
+            for item in it:
+                batch.append(item)
+                if len(batch) == size:
+                    break
+            if not batch or (drop_last and len(batch) < size):
+                return
+            yield collate(batch)
+            if len(batch) < size:
+                return
 
     def _fast_plan(self) -> tuple[Any, ...] | None:
         """(arrays, index map, batch sampler) for the TensorDataset fast path, else None."""
@@ -700,15 +761,20 @@ class DataLoader:
             order = index_map
         elif index_map is not None:
             order = index_map[order]
-        devices = {device_of(a) for a in arrays}
-        orders = {d: to_device(order, d) for d in devices}
+        devices = [device_of(a) for a in arrays]
+        orders = {d: to_device(order, d) for d in set(devices)}
+        pairs = [(a, orders[d]) for a, d in zip(arrays, devices)]
         for b in range(count):
             sl = slice(b * size, (b + 1) * size)
-            yield [Tensor(a[orders[device_of(a)][sl]]) for a in arrays]
+            yield [Tensor(a[o[sl]]) for a, o in pairs]
 
     def __repr__(self) -> str:
+        try:
+            batches: Any = len(self)
+        except TypeError:  # a data set without __len__
+            batches = "?"
         return (
             f"DataLoader(dataset={type(self.dataset).__name__}, batch_size={self.batch_size}, "
             f"shuffle={isinstance(self.sampler, RandomSampler)}, drop_last={self.drop_last}, "
-            f"batches={len(self) if hasattr(self._index_sampler, '__len__') else '?'})"
+            f"batches={batches})"
         )

@@ -334,7 +334,7 @@ def _build(node: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
 
 def _load_npz(path: str) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except ValueError as e:
         raise _err(path, f"cannot read the .npz file without pickle ({e})") from None
