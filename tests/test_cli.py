@@ -218,7 +218,68 @@ def test_train_pipeline_is_the_estimator(tmp_path, monkeypatch):
     X_tr, X_va, X_te, y_tr, y_va, y_te = load_split("diabetes", 4)
     assert res["r2"] == est.score(X_te, y_te) and res["n_test"] == len(y_te)
     saved = np.load(res["saved"])
-    assert res["saved"].endswith("m.npz") and saved["_meta.sizes"].tolist() == [10, 8, 1]
+    # exactly the path given (it used to become m.npz), written atomically
+    assert res["saved"] == str(tmp_path / "m") and saved["_meta.sizes"].tolist() == [10, 8, 1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
     np.testing.assert_array_equal(saved["_meta.x_mean"], X_tr.mean(axis=0))
     assert float(saved["_meta.y_std"]) == y_tr.std()
     assert "plot" not in res and "matplotlib is not installed" in lines[-1]
+
+
+def _one_line(err: str) -> str:
+    assert "Traceback" not in err and err.strip() and "\n" not in err.strip(), err
+    return err.strip()
+
+
+@pytest.mark.parametrize("flag", ["--save", "--plot", "--checkpoint"])
+def test_train_output_paths_are_checked_before_training(tmp_path, capsys, flag):
+    missing = tmp_path / "no_such_dir" / "out.bin"
+    assert main(["train", "--epochs", "1", "--no-progress", flag, str(missing)]) == 2
+    captured = capsys.readouterr()
+    line = _one_line(captured.err)
+    assert line.startswith(f"deltagrad train: {flag} ") and "does not exist" in line
+    assert captured.out == ""  # nothing ran: no header, no training
+    assert main(["train", "--epochs", "1", "--no-progress", flag, str(tmp_path)]) == 2
+    assert "is a directory" in _one_line(capsys.readouterr().err)
+
+
+def test_train_resume_needs_a_checkpoint(capsys):
+    assert main(["train", "--epochs", "1", "--no-progress", "--resume"]) == 2
+    assert "--resume needs --checkpoint" in _one_line(capsys.readouterr().err)
+
+
+def test_train_divergence_is_one_line_and_exit_2(capsys):
+    pytest.importorskip("sklearn")
+    argv = ["train", "--dataset", "diabetes", "--epochs", "2", "--no-progress"]
+    assert main([*argv, "--optimizer", "sgd", "--lr", "1e30"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("deltagrad train: training diverged:") and "epoch 1" in line
+
+
+def test_train_os_error_is_one_line_and_exit_2(capsys, monkeypatch):
+    import deltagrad.cli as cli
+
+    def fail(**kwargs):
+        raise PermissionError(13, "Permission denied", "/data/model.npz")
+
+    monkeypatch.setattr(cli, "run_train", fail)
+    assert main(["train", "--epochs", "1", "--no-progress"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line == "deltagrad train: Permission denied: /data/model.npz"
+
+
+def test_train_checkpoint_and_resume_match_an_uninterrupted_run(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    base = ["train", "--dataset", "diabetes", "--hidden", "8", "--no-progress", "--seed", "5"]
+    assert main([*base, "--epochs", "4"]) == 0
+    whole = capsys.readouterr().out
+    ckpt = tmp_path / "run.ckpt"
+    assert main([*base, "--epochs", "2", "--checkpoint", str(ckpt)]) == 0
+    assert ckpt.exists()
+    capsys.readouterr()
+    assert main([*base, "--epochs", "4", "--checkpoint", str(ckpt), "--resume"]) == 0
+    resumed = capsys.readouterr().out
+    for name in ("E_RMS", "R^2"):
+        assert _metric(resumed, name) == _metric(whole, name)
+    table = [ln for ln in whole.splitlines() if re.match(r"^\s+[1-4]\s+\d", ln)]
+    assert len(table) == 4 and all(ln in resumed for ln in table)  # the same 4 epochs' losses

@@ -92,3 +92,63 @@ def test_confusion_matrix_bad_input():
         metrics.confusion_matrix([0, 3], [0, 0], n_classes=2)
     with pytest.raises(ValueError, match="empty"):
         metrics.rms_error([], [])
+
+
+def test_accuracy_threshold_reads_single_scores(rng):
+    t = rng.integers(0, 2, 53)
+    logits = np.where(t == 1, 1.0, -1.0) * rng.uniform(0.1, 3.0, 53)
+    logits[:5] *= -1  # five wrong
+    expect = 48 / 53
+    assert metrics.accuracy(logits[:, None], t, threshold=0.0) == pytest.approx(expect)
+    assert metrics.accuracy(logits, t[:, None].astype(np.float32), threshold=0) == pytest.approx(
+        expect
+    )
+    proba = 1.0 / (1.0 + np.exp(-logits))
+    assert metrics.accuracy(proba[:, None], t.astype(bool), threshold=0.5) == pytest.approx(expect)
+    pred = (logits > 0).astype(int)
+    np.testing.assert_array_equal(
+        metrics.confusion_matrix(logits[:, None], t, threshold=0.0),
+        sk_metrics.confusion_matrix(t, pred, labels=[0, 1]),
+    )
+    # one-hot targets of the scores' shape are read through argmax too
+    scores = rng.standard_normal((29, 4))
+    labels = rng.integers(0, 4, 29)
+    assert metrics.accuracy(scores, np.eye(4)[labels]) == metrics.accuracy(scores, labels)
+
+
+def test_accuracy_threshold_bad_input():
+    with pytest.raises(TypeError, match="accuracy: threshold must be a number"):
+        metrics.accuracy([0.2, 0.7], [0, 1], threshold="0.5")
+    with pytest.raises(TypeError, match="accuracy: threshold must be a number"):
+        metrics.accuracy([0.2, 0.7], [0, 1], threshold=True)
+    with pytest.raises(TypeError, match="accuracy: threshold needs numeric"):
+        metrics.accuracy(["a", "b"], [0, 1], threshold=0.5)
+    with pytest.raises(ValueError, match="accuracy: .*empty"):
+        metrics.accuracy(np.empty((0, 1)), np.empty(0), threshold=0.0)
+    with pytest.raises(ValueError, match="accuracy: .*empty"):
+        metrics.accuracy([], [])
+
+
+def test_roc_auc_column_scores_and_two_logits(rng):
+    t = rng.integers(0, 2, 41)
+    t[:2] = [0, 1]
+    s = rng.standard_normal(41)
+    ref = sk_metrics.roc_auc_score(t, s)
+    assert metrics.roc_auc(s[:, None], t[:, None]) == pytest.approx(ref, abs=1e-12)
+    assert metrics.roc_auc(s[:, None], t.astype(bool)) == pytest.approx(ref, abs=1e-12)
+    # two logits: the order of z1 - z0, not of z1
+    z0 = rng.standard_normal(41) * 3
+    z = np.stack([z0, z0 + s], axis=1)
+    assert metrics.roc_auc(z, t) == pytest.approx(ref, abs=1e-12)
+    with pytest.raises(ValueError, match="roc_auc: scores of shape .* 3 classes"):
+        metrics.roc_auc(rng.standard_normal((41, 3)), t)
+    with pytest.raises(ValueError, match="roc_auc: .*empty"):
+        metrics.roc_auc(np.empty((0, 1)), np.empty((0, 1)))
+
+
+def test_accuracy_of_scores_without_threshold_is_an_error(rng):
+    """Comparing logits with labels used to give a silent near-zero accuracy."""
+    with pytest.raises(ValueError, match="accuracy: y holds scores .* threshold="):
+        metrics.accuracy(rng.standard_normal((9, 1)), rng.integers(0, 2, 9))
+    # float labels (whole numbers) are still labels
+    assert metrics.accuracy(np.array([0.0, 1.0, 2.0]), [0, 1, 1]) == pytest.approx(2 / 3)

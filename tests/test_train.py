@@ -312,3 +312,105 @@ def test_step_that_overflows_the_weights_is_reported():
             epochs=1,
             progress=False,
         )
+
+
+def _binary(n=300, seed=8):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 3)).astype(np.float32)
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(np.float32)[:, None]
+    return X, y
+
+
+@pytest.mark.parametrize(
+    "loss, head",
+    [
+        (dg.nn.BCEWithLogitsLoss(), None),
+        (dg.nn.BCELoss(), "sigmoid"),
+        (lambda out, t: dg.functional.binary_cross_entropy_with_logits(out, t), None),
+    ],
+)
+def test_named_metrics_read_single_outputs_as_the_loss_implies(loss, head):
+    """(N, 1) logits with BCEWithLogits used to report accuracy 0.0 and stop at roc_auc."""
+    X, y = _binary()
+    dg.manual_seed(8)
+    layers = [dg.nn.Linear(3, 16), dg.nn.ReLU(), dg.nn.Linear(16, 1)]
+    if head:
+        layers.append(dg.nn.Sigmoid())
+    model = dg.nn.Sequential(*layers)
+    h = fit(
+        model,
+        loss,
+        dg.optim.Adam(model.parameters(), lr=2e-2),
+        X[:200],
+        y[:200],
+        epochs=30,
+        batch_size=32,
+        validation_data=(X[200:], y[200:]),
+        metrics={"accuracy": "accuracy", "roc_auc": "roc_auc", "acc_fn": dg.metrics.accuracy},
+        progress=False,
+        seed=0,
+    )
+    assert h["val_acc_fn"] == h["val_accuracy"]  # the function object reads outputs alike
+    with dg.no_grad():
+        out = model(dg.tensor(X[200:])).numpy()
+    expect = float(np.mean((out > (0.5 if head else 0.0)) == y[200:]))
+    assert h["val_accuracy"][-1] == expect and expect >= 0.95
+    assert h["val_roc_auc"][-1] == pytest.approx(roc_ref(out[:, 0], y[200:, 0]), abs=1e-12)
+    assert h["val_roc_auc"][-1] > 0.98
+
+
+def roc_ref(scores, t):
+    """AUC by counting pairs: P(score_pos > score_neg) + 1/2 P(tie), float64."""
+    pos, neg = scores[t == 1].astype(np.float64), scores[t == 0].astype(np.float64)
+    diff = pos[:, None] - neg[None, :]
+    return float(((diff > 0).sum() + 0.5 * (diff == 0).sum()) / diff.size)
+
+
+def test_named_accuracy_on_class_scores_and_one_hot():
+    X, y = _problem(90)
+    dg.manual_seed(9)
+    model = dg.nn.MLP([4, 16, 3])
+    h = fit(
+        model,
+        dg.nn.CrossEntropyLoss(),
+        dg.optim.Adam(model.parameters(), lr=1e-2),
+        X,
+        y,
+        epochs=5,
+        batch_size=16,
+        validation_data=(X, y),
+        metrics="accuracy",
+        progress=False,
+        seed=0,
+    )
+    with dg.no_grad():
+        pred = model(dg.tensor(X)).numpy().argmax(axis=1)
+    assert h["val_accuracy"][-1] == float(np.mean(pred == y))
+
+
+def test_unknown_or_non_scalar_metric_names_are_refused():
+    X, y = _problem(20)
+    model = dg.nn.MLP([4, 3])
+    opt = dg.optim.SGD(model.parameters(), lr=0.1)
+    for name in ("confusion_matrix", "precision", "_pair"):
+        with pytest.raises(ValueError, match=f"metrics: .*{name}"):
+            fit(model, dg.nn.CrossEntropyLoss(), opt, X, y, epochs=1, metrics=[name])
+
+
+def test_empty_data_is_an_error_not_a_loss_of_zero():
+    X, y = _problem(20)
+    model = dg.nn.MLP([4, 3])
+    opt = dg.optim.SGD(model.parameters(), lr=0.1)
+    loss = dg.nn.CrossEntropyLoss()
+    with pytest.raises(ValueError, match="fit: X and y are empty"):
+        fit(model, loss, opt, X[:0], y[:0], epochs=1, progress=False)
+    with pytest.raises(ValueError, match="fit: validation_data: X and y are empty"):
+        fit(model, loss, opt, X, y, epochs=1, validation_data=(X[:0], y[:0]), progress=False)
+    with pytest.raises(ValueError, match="fit: validation_data: X has 20 rows"):
+        fit(model, loss, opt, X, y, epochs=1, validation_data=(X, y[:3]), progress=False)
+    with pytest.raises(ValueError, match="evaluate: X and y are empty"):
+        evaluate(model, loss, X[:0], y[:0])
+    with pytest.raises(ValueError, match="fit: batch_size"):
+        fit(model, loss, opt, X, y, epochs=1, batch_size=True, progress=False)
+    with pytest.raises(ValueError, match="fit: seed"):
+        fit(model, loss, opt, X, y, epochs=1, seed=-1, progress=False)

@@ -1,8 +1,17 @@
-"""The library's random state: one NumPy Generator, reseeded by dg.manual_seed."""
+"""The library's random state: one NumPy Generator, reseeded by dg.manual_seed.
+
+get_rng_state() / set_rng_state() save and restore it (dg.train.fit's checkpoints use them,
+so a resumed run draws the same dropout masks as an uninterrupted one)."""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
+
+__all__ = ["manual_seed", "get_rng", "get_rng_state", "set_rng_state"]
 
 _rng = np.random.default_rng()
 
@@ -21,3 +30,33 @@ def manual_seed(seed: int) -> np.random.Generator:
 def get_rng() -> np.random.Generator:
     """The generator every random draw in deltagrad uses."""
     return _rng
+
+
+def get_rng_state() -> dict[str, Any]:
+    """A copy of the global generator's state (numpy's ``bit_generator.state`` dict: plain
+    strings and ints, JSON-serializable); set_rng_state(state) puts it back."""
+    return copy.deepcopy(_rng.bit_generator.state)
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    """Restore the global generator to a state from get_rng_state(). The state is checked
+    (and the generator left unchanged) before anything is set."""
+    global _rng
+    if not isinstance(state, Mapping) or not isinstance(state.get("bit_generator"), str):
+        raise TypeError(
+            "set_rng_state: state: expected a dict from get_rng_state() "
+            f"(with a 'bit_generator' name), got {type(state).__name__}"
+        )
+    name = state["bit_generator"]
+    cls = getattr(np.random, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, np.random.BitGenerator)):
+        raise ValueError(f"set_rng_state: state: unknown bit generator {name!r}")
+    bit_generator = cls()
+    try:
+        bit_generator.state = dict(state)
+    except (TypeError, ValueError, KeyError) as e:
+        raise ValueError(f"set_rng_state: state: not a valid {name} state ({e})") from None
+    if type(_rng.bit_generator) is cls:
+        _rng.bit_generator.state = bit_generator.state  # same object: holders of get_rng() see it
+    else:
+        _rng = np.random.Generator(bit_generator)

@@ -10,7 +10,7 @@ import json
 import sys
 
 from .experiments.curve_fit import run_curve_fit
-from .experiments.train_mlp import TASKS, run_train
+from .experiments.train_mlp import TASKS, check_output_path, run_train
 
 __all__ = ["main", "build_parser", "run_curve_fit", "run_train"]
 
@@ -42,6 +42,9 @@ def _cmd_curve_fit(args: argparse.Namespace) -> int:
             penalize_bias=not args.no_penalize_bias,
             out=args.out,
         )
+    except OSError as e:
+        print(f"deltagrad curve-fit: {_os_error(e)}", file=sys.stderr)
+        return 2
     except (ValueError, TypeError) as e:
         print(f"deltagrad curve-fit: {e}", file=sys.stderr)
         return 2
@@ -50,7 +53,33 @@ def _cmd_curve_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _os_error(e: OSError) -> str:
+    """One line for an OSError: what failed, on which file."""
+    what = e.strerror or str(e)
+    return f"{what}: {e.filename}" if e.filename else what
+
+
+def _check_outputs(command: str, paths: list[tuple[str | None, str]]) -> bool:
+    """Every output path given can be written (its directory exists); False after printing
+    one line for the first that cannot."""
+    for value, flag in paths:
+        if value is None:
+            continue
+        try:
+            check_output_path(value, flag)
+        except ValueError as e:
+            print(f"deltagrad {command}: {e}", file=sys.stderr)
+            return False
+    return True
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    if args.resume and args.checkpoint is None:
+        print("deltagrad train: --resume needs --checkpoint PATH", file=sys.stderr)
+        return 2
+    outputs = [(args.save, "--save"), (args.plot, "--plot"), (args.checkpoint, "--checkpoint")]
+    if not _check_outputs("train", outputs):
+        return 2
     try:
         run_train(
             dataset=args.dataset,
@@ -65,7 +94,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
             save=args.save,
             plot=args.plot,
             progress=not args.no_progress,
+            checkpoint=args.checkpoint,
+            resume=args.resume,
         )
+    except FloatingPointError as e:  # dg.train.TrainingDivergedError: says where and why
+        print(f"deltagrad train: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"deltagrad train: {_os_error(e)}", file=sys.stderr)
+        return 2
     except (RuntimeError, ImportError, ValueError, TypeError) as e:
         print(f"deltagrad train: {e}", file=sys.stderr)
         return 2
@@ -73,19 +110,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    from ._files import atomic_write
     from .benchmark import format_report, plot_report, run_benchmarks
 
+    if not _check_outputs("bench", [(args.json, "--json"), (args.plot, "--plot")]):
+        return 2
     res = run_benchmarks(quick=args.quick, n_threads=args.threads, progress=not args.no_progress)
     print(format_report(res))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=2)
-        print(f"\nresults written to {args.json}")
-    if args.plot:
-        if plot_report(res, args.plot):
-            print(f"plot written to {args.plot}")
-        else:
-            print('--plot: matplotlib is not installed (pip install "deltagrad[examples]")')
+    try:
+        if args.json:
+            with atomic_write(args.json, "w") as f:
+                json.dump(res, f, indent=2)
+            print(f"\nresults written to {args.json}")
+        if args.plot:
+            if plot_report(res, args.plot):
+                print(f"plot written to {args.plot}")
+            else:
+                print('--plot: matplotlib is not installed (pip install "deltagrad[examples]")')
+    except OSError as e:
+        print(f"deltagrad bench: {_os_error(e)}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -179,8 +223,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="hidden layer widths, e.g. 64,32 (default)",
     )
     p.add_argument("--seed", type=int, default=1, help="split, init and shuffling seed (default 1)")
-    p.add_argument("--save", default=None, metavar="MODEL.npz", help="save the parameters")
+    p.add_argument(
+        "--save",
+        default=None,
+        metavar="MODEL.npz",
+        help="save the parameters (an .npz archive, at exactly this path)",
+    )
     p.add_argument("--plot", default=None, metavar="CURVES.png", help="learning curves")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        metavar="PATH",
+        help="write a checkpoint after every epoch (atomically: a kill leaves the last one)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from --checkpoint if it exists (bit-identical to an uninterrupted run)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 

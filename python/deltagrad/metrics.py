@@ -89,16 +89,50 @@ def r2(y: ArrayLike, t: ArrayLike) -> float:
     return float(np.mean(scores))
 
 
-def accuracy(y: ArrayLike, t: ArrayLike) -> float:
+def _labels(y: np.ndarray, fn: str, threshold: float | None) -> np.ndarray:
+    """Predicted labels from model outputs: the argmax of (N, K) scores with K > 1; with a
+    ``threshold``, the 0/1 decision ``y > threshold`` of a single score per example ((N,) or
+    (N, 1): 0 for logits, 0.5 for probabilities). Without one, y is taken as labels."""
+    if y.ndim == 2 and y.shape[1] > 1 and y.dtype.kind in "biuf":
+        return np.argmax(y, axis=1)
+    if threshold is None:
+        if y.dtype.kind == "f" and y.size and not np.all(y == np.round(y)):
+            raise ValueError(
+                f"{fn}: y holds scores (non-integer values), not labels: pass threshold= "
+                "(0 for logits, 0.5 for probabilities), or (N, K) class scores"
+            )
+        return y
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)):
+        raise TypeError(f"{fn}: threshold must be a number, got {type(threshold).__name__}")
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"{fn}: threshold needs numeric scores, got dtype {y.dtype}")
+    if y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1):
+        raise ValueError(f"{fn}: threshold needs one score per example, got y of shape {y.shape}")
+    return (y > threshold).astype(np.int64)
+
+
+def _class_targets(t: ArrayLike, y: np.ndarray, fn: str) -> np.ndarray:
+    """One-hot / probability targets (N, K), K > 1, of the same shape as the scores -> their
+    argmax (the class labels they encode)."""
+    ta = _as_array(t, f"{fn}: t", numeric=False)
+    if ta.ndim == 2 and ta.shape[1] > 1 and ta.dtype.kind in "biuf" and ta.shape == y.shape:
+        return np.argmax(ta, axis=1)
+    return ta
+
+
+def accuracy(y: ArrayLike, t: ArrayLike, threshold: float | None = None) -> float:
     """Fraction of predictions equal to the target.
 
     ``y`` holds predicted labels (numbers, booleans or strings); a 2-D numeric ``y`` of shape
-    (N, K) with K > 1 is read as class scores or probabilities and its argmax is taken.
+    (N, K) with K > 1 is read as class scores or probabilities and its argmax is taken (and a
+    ``t`` of that shape as one-hot / probability targets). A binary classifier's single score
+    per example ((N,) or (N, 1)) needs ``threshold``: predicted 1 where y > threshold, 0 for
+    logits (BCEWithLogitsLoss), 0.5 for probabilities (BCELoss).
     """
     ya = _as_array(y, "accuracy: y", numeric=False)
-    if ya.ndim == 2 and ya.shape[1] > 1 and ya.dtype.kind in "biuf":
-        ya = np.argmax(ya, axis=1)
-    ya, ta = _pair(ya, t, "accuracy", numeric=False)
+    ta = _class_targets(t, ya, "accuracy")
+    ya = _labels(ya, "accuracy", threshold)
+    ya, ta = _pair(ya, ta, "accuracy", numeric=False)
     return float(np.mean(ya == ta))
 
 
@@ -124,15 +158,29 @@ def roc_auc(scores: ArrayLike, t: ArrayLike) -> float:
     same value as ``sklearn.metrics.roc_auc_score(t, scores)``.
 
     ``t`` holds two classes: {0, 1}, booleans, or any two numbers, the larger being the
-    positive class. ``scores`` are any monotone scores (logits or probabilities); a 2-D
-    (N, 2) array is read as per-class probabilities and its second column used.
+    positive class (an (N, 1) column counts as (N,)). ``scores`` are any monotone scores
+    (logits or probabilities), (N,) or (N, 1); an (N, 2) array is read as two classes' scores:
+    its second column when the rows are probabilities (>= 0, summing to 1), else the logit
+    difference z_1 - z_0. More than two columns: an error (the AUC here is binary).
     """
     s = _as_array(scores, "roc_auc: scores")
     if s.ndim == 2 and s.shape[1] == 2:
-        s = s[:, 1]
-    s, ta = _pair(s, t, "roc_auc", y_name="scores")
-    if s.ndim != 1:
-        raise ValueError(f"roc_auc: expected 1-D scores and targets, got shape {s.shape}")
+        s64 = s.astype(np.float64)
+        is_proba = np.all(s64 >= 0) and np.allclose(s64.sum(axis=1), 1.0, rtol=0, atol=1e-6)
+        # probabilities: column 1 (p_1). Two logits: z_1 - z_0, which orders the examples as
+        # p_1 = sigmoid(z_1 - z_0) does (z_1 alone does not)
+        s = s[:, 1] if is_proba else s64[:, 1] - s64[:, 0]
+    elif s.ndim == 2 and s.shape[1] > 2:
+        raise ValueError(
+            f"roc_auc: scores of shape {s.shape} hold {s.shape[1]} classes; ROC AUC here is "
+            "binary: pass one score per example, or (N, 2)"
+        )
+    if s.ndim == 2 and s.shape[1] == 1:
+        s = s[:, 0]
+    ta = _as_array(t, "roc_auc: t")
+    if ta.ndim == 2 and ta.shape[1] == 1:
+        ta = ta[:, 0]
+    s, ta = _pair(s, ta, "roc_auc", y_name="scores")
     if not np.all(np.isfinite(s.astype(np.float64))):
         raise ValueError("roc_auc: scores contain NaN or infinity")
     classes = np.unique(ta)
@@ -149,17 +197,20 @@ def roc_auc(scores: ArrayLike, t: ArrayLike) -> float:
     return float(u / (n_pos * n_neg))
 
 
-def confusion_matrix(y: ArrayLike, t: ArrayLike, n_classes: int | None = None) -> np.ndarray:
+def confusion_matrix(
+    y: ArrayLike, t: ArrayLike, n_classes: int | None = None, threshold: float | None = None
+) -> np.ndarray:
     """Counts C[i, j] of samples whose true class is i and predicted class is j.
 
     The layout is scikit-learn's (rows = truth, columns = prediction), so for binary labels
     C = [[TN, FP], [FN, TP]]. Labels must be non-negative integers; ``n_classes`` defaults to
-    1 + the largest label seen.
+    1 + the largest label seen. Scores instead of labels: (N, K) scores -> their argmax; one
+    score per example with ``threshold`` -> y > threshold (as in accuracy()).
     """
     ya = _as_array(y, "confusion_matrix: y")
-    if ya.ndim == 2 and ya.shape[1] > 1:
-        ya = np.argmax(ya, axis=1)
-    ya, ta = _pair(ya, t, "confusion_matrix")
+    ta = _class_targets(t, ya, "confusion_matrix")
+    ya = _labels(ya, "confusion_matrix", threshold)
+    ya, ta = _pair(ya, ta, "confusion_matrix")
     for arr, name in ((ya, "y"), (ta, "t")):
         if arr.dtype.kind == "f":
             if not np.all(arr == np.round(arr)):

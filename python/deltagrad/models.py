@@ -413,6 +413,8 @@ class _MLPEstimator(BaseEstimator):
         n_out: int,
         loss_fn: Any,
         validation: tuple[ArrayLike, np.ndarray] | None = None,
+        checkpoint: Any = None,
+        resume: bool = False,
     ) -> None:
         """Standardize X, build the MLP and the optimizer, run dg.train.fit on the encoded
         targets; ``validation`` is (X_val, encoded y_val)."""
@@ -460,6 +462,8 @@ class _MLPEstimator(BaseEstimator):
             validation_data=val,
             progress=bool(self.progress),
             seed=self.seed,
+            checkpoint=checkpoint,
+            resume=resume,
         )
 
     def _forward(self, X: ArrayLike, fn: str) -> np.ndarray:
@@ -518,10 +522,17 @@ class MLPClassifier(_MLPEstimator):
         return idx.astype(np.int64)
 
     def fit(
-        self, X: ArrayLike, y: ArrayLike, validation_data: tuple[Any, Any] | None = None
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        validation_data: tuple[Any, Any] | None = None,
+        *,
+        checkpoint: Any = None,
+        resume: bool = False,
     ) -> MLPClassifier:
         """Train on (X, y); ``validation_data=(X_val, y_val)`` adds a per-epoch val_loss to
-        ``history_``."""
+        ``history_``. checkpoint / resume: as in dg.train.fit (a checkpoint after every epoch;
+        resume=True continues a killed run from it)."""
         from . import nn
 
         ya = _as_y(y, _n_rows(X), "MLPClassifier.fit")
@@ -534,9 +545,10 @@ class MLPClassifier(_MLPEstimator):
             yv = _as_y(yv, _n_rows(Xv), "MLPClassifier.fit: validation_data")
             val = (Xv, self._encode(yv, "MLPClassifier.fit: validation_data"))
         if self.classes_.size == 2:
-            self._train(X, idx.astype(np.float32)[:, None], 1, nn.BCEWithLogitsLoss(), val)
+            target, n_out, loss = idx.astype(np.float32)[:, None], 1, nn.BCEWithLogitsLoss()
         else:
-            self._train(X, idx.astype(np.int64), self.classes_.size, nn.CrossEntropyLoss(), val)
+            target, n_out, loss = idx.astype(np.int64), self.classes_.size, nn.CrossEntropyLoss()
+        self._train(X, target, n_out, loss, val, checkpoint, resume)
         return self
 
     def decision_function(self, X: ArrayLike) -> np.ndarray:
@@ -578,10 +590,17 @@ class MLPRegressor(_MLPEstimator):
         return ((ya - self.y_mean_) / self.y_scale_).astype(np.float32)[:, None]
 
     def fit(
-        self, X: ArrayLike, y: ArrayLike, validation_data: tuple[Any, Any] | None = None
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        validation_data: tuple[Any, Any] | None = None,
+        *,
+        checkpoint: Any = None,
+        resume: bool = False,
     ) -> MLPRegressor:
         """Train on (X, y); ``validation_data=(X_val, y_val)`` adds a per-epoch val_loss to
-        ``history_``."""
+        ``history_``. checkpoint / resume: as in dg.train.fit (a checkpoint after every epoch;
+        resume=True continues a killed run from it)."""
         from . import nn
 
         ya = _as_y(np.asarray(y, dtype=np.float64), _n_rows(X), "MLPRegressor.fit")
@@ -595,7 +614,7 @@ class MLPRegressor(_MLPEstimator):
             Xv, yv = validation_data
             yv = _as_y(yv, _n_rows(Xv), "MLPRegressor.fit: validation_data")
             val = (Xv, self._encode(yv, "MLPRegressor.fit: validation_data"))
-        self._train(X, target, 1, nn.MSELoss(), val)
+        self._train(X, target, 1, nn.MSELoss(), val, checkpoint, resume)
         return self
 
     def predict(self, X: ArrayLike) -> np.ndarray:

@@ -1,9 +1,13 @@
 """deltagrad.train: fit() — the training loop (Bishop, Algorithm 7.1) with validation, metrics,
-a progress bar, early stopping and a clear error when the loss diverges."""
+a progress bar, early stopping, learning-rate schedulers, a clear error when the loss diverges,
+and checkpoints that let a killed run resume bit-identically."""
 
 from __future__ import annotations
 
+import copy
+import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -11,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import DataLoader
+from . import _random
 from .tensor import Tensor, no_grad
 
 __all__ = ["fit", "evaluate", "History", "EarlyStopping", "TrainingDivergedError"]
@@ -43,10 +47,16 @@ def _non_finite(arrays: Any) -> int | None:
     return None
 
 
-def _param_names(model: Any, optimizer: Any) -> list[str]:
-    params = getattr(optimizer, "params", None)
-    if params is None:
-        return []
+def _optimizer_params(optimizer: Any) -> list[Any]:
+    """Every parameter the optimizer updates: its param_groups' (torch's layout), else
+    `optimizer.params`."""
+    groups = getattr(optimizer, "param_groups", None)
+    if groups:
+        return [p for g in groups for p in g["params"]]
+    return list(getattr(optimizer, "params", None) or [])
+
+
+def _param_names(model: Any, params: list[Any]) -> list[str]:
     names = {}
     if hasattr(model, "named_parameters"):
         names = {id(p): n for n, p in model.named_parameters()}
@@ -117,7 +127,53 @@ class EarlyStopping:
         )
 
 
-def _metric_fns(metrics: Any) -> dict[str, Callable[[np.ndarray, np.ndarray], float]]:
+#: losses that take logits (a single score per example is thresholded at 0 by the label metrics)
+_LOGIT_LOSSES = ("logit", "crossentropy", "cross_entropy", "nll")
+#: losses whose single output per example is a probability or a 0/1 regression (threshold 0.5)
+_PROBA_LOSSES = ("bceloss", "binary_cross_entropy", "mse", "l1", "huber", "sumofsquares")
+#: deltagrad.metrics fit() can log by name (one number per epoch)
+_SCALAR_METRICS = ("accuracy", "roc_auc", "rms_error", "mse", "r2")
+
+
+def _loss_threshold(loss_fn: Any) -> float | None:
+    """Where a binary classifier's single output per example splits 0 from 1, from the loss:
+    0 for logits losses (BCEWithLogitsLoss...), 0.5 for BCELoss and regression losses; None
+    when the loss is unknown (then decided from the outputs, see _label_metric)."""
+    name = getattr(loss_fn, "__name__", None) or type(loss_fn).__name__
+    name = name.lower()
+    if any(k in name for k in _LOGIT_LOSSES):
+        return 0.0
+    if any(k in name for k in _PROBA_LOSSES):
+        return 0.5
+    return None
+
+
+def _label_metric(fn: Callable[..., Any], threshold: float | None) -> Callable[..., Any]:
+    """fn(pred, t) for a label metric on raw model outputs: one output per example ((N,) or
+    (N, 1) floats) is thresholded (the loss's threshold; for an unknown loss 0.5 when every
+    output lies in [0, 1], else 0: they are logits); (N, K) scores go through argmax in fn."""
+
+    def metric(pred: np.ndarray, t: np.ndarray) -> Any:
+        single = pred.ndim == 1 or (pred.ndim == 2 and pred.shape[1] == 1)
+        if not single or pred.dtype.kind != "f":
+            return fn(pred, t)
+        thr = threshold
+        if thr is None:
+            thr = 0.5 if pred.size and np.all((pred >= 0) & (pred <= 1)) else 0.0
+        return fn(pred, t, threshold=thr)
+
+    metric.__name__ = getattr(fn, "__name__", "metric")
+    return metric
+
+
+def _metric_fns(
+    metrics: Any, loss_fn: Any = None
+) -> dict[str, Callable[[np.ndarray, np.ndarray], float]]:
+    """name -> f(pred, target). Names of deltagrad.metrics are looked up there; its accuracy
+    (by name or as the function) reads raw outputs as the loss implies (argmax of (N, K)
+    scores; a single logit thresholded at 0, a probability at 0.5)."""
+    from . import metrics as metrics_module
+
     if metrics is None:
         return {}
     if isinstance(metrics, Mapping):
@@ -134,16 +190,17 @@ def _metric_fns(metrics: Any) -> dict[str, Callable[[np.ndarray, np.ndarray], fl
     out = {}
     for name, fn in items:
         if isinstance(fn, str):
-            try:
-                from . import metrics as metrics_module
-            except ImportError:
-                metrics_module = None
-            found = getattr(metrics_module, fn, None)
+            found = getattr(metrics_module, fn, None) if fn in _SCALAR_METRICS else None
             if found is None:
-                raise ValueError(f"metrics: deltagrad.metrics has no metric named {fn!r}")
+                raise ValueError(
+                    f"metrics: deltagrad.metrics has no per-epoch metric named {fn!r} "
+                    f"(known: {', '.join(_SCALAR_METRICS)})"
+                )
             fn = found
         if not callable(fn):
             raise TypeError(f"metrics: {name!r} is not callable")
+        if fn is metrics_module.accuracy:  # by name or as the function: same reading
+            fn = _label_metric(fn, _loss_threshold(loss_fn))
         out[name] = fn
     return out
 
@@ -154,6 +211,33 @@ def _numpy(x: Any) -> np.ndarray:
     return x.get() if hasattr(x, "get") else np.asarray(x)
 
 
+def _rows(x: Any, name: str) -> Any:
+    """x as an array with rows = examples (a Tensor's array; numpy / cupy kept as they are)."""
+    if isinstance(x, Tensor):
+        return x.data
+    if hasattr(x, "shape") and hasattr(x, "__getitem__"):
+        return x
+    try:
+        return np.asarray(x)
+    except Exception as e:  # noqa: BLE001 - re-raised with the argument's name
+        raise TypeError(f"fit: {name} is not array-like ({type(x).__name__})") from e
+
+
+def _check_rows(Xa: Any, ya: Any, where: str) -> None:
+    """X and y hold the same number of rows, at least one."""
+    if getattr(Xa, "ndim", 0) == 0:
+        raise ValueError(f"{where}: X must have at least 1 dimension (rows = examples)")
+    n = int(Xa.shape[0])
+    if getattr(ya, "ndim", 0) == 0 or int(ya.shape[0]) != n:
+        raise ValueError(f"{where}: X has {n} rows but y has shape {tuple(np.shape(ya))}")
+    if n == 0:
+        raise ValueError(f"{where}: X and y are empty (0 rows)")
+
+
+def _as_input(xb: Any) -> Tensor:
+    return xb if isinstance(xb, Tensor) else Tensor(xb)
+
+
 def evaluate(
     model: Callable[[Tensor], Tensor],
     loss_fn: Callable[[Tensor, Any], Tensor],
@@ -162,16 +246,22 @@ def evaluate(
     metrics: Any = None,
     batch_size: int | None = None,
 ) -> dict[str, float]:
-    """{"loss": mean loss, <metric>: value, ...} of the model on (X, y), without a graph."""
-    fns = _metric_fns(metrics)
+    """{"loss": mean loss, <metric>: value, ...} of the model on (X, y), in eval mode and
+    without a graph, in order (no shuffling), batch_size rows at a time (None: all at once)."""
+    fns = metrics if _is_resolved(metrics) else _metric_fns(metrics, loss_fn)
+    Xa, ya = _rows(X, "X"), _rows(y, "y")
+    _check_rows(Xa, ya, "evaluate")
+    n_rows = int(Xa.shape[0])
+    bs = n_rows if batch_size is None else int(batch_size)
     was_training = getattr(model, "training", None)
     if hasattr(model, "eval"):
         model.eval()
     try:
         with no_grad():
             total, n, preds = 0.0, 0, []
-            for xb, yb in DataLoader(X, y, batch_size=batch_size, shuffle=False):
-                out = model(Tensor(xb))
+            for start in range(0, n_rows, max(bs, 1)):
+                xb, yb = Xa[start : start + bs], ya[start : start + bs]
+                out = model(_as_input(xb))
                 total += float(loss_fn(out, yb).item()) * len(xb)
                 n += len(xb)
                 if fns:
@@ -179,12 +269,189 @@ def evaluate(
     finally:
         if was_training and hasattr(model, "train"):
             model.train()
-    logs = {"loss": total / max(n, 1)}
+    logs = {"loss": total / n if n else math.nan}
     if fns:
         pred = np.concatenate(preds) if preds else np.empty(0)
         for name, fn in fns.items():
-            logs[name] = float(fn(pred, _numpy(y)))
+            logs[name] = float(fn(pred, _numpy(ya)))
     return logs
+
+
+class _Resolved(dict):
+    """_metric_fns' output, so evaluate() does not resolve it again."""
+
+
+def _is_resolved(metrics: Any) -> bool:
+    return isinstance(metrics, _Resolved)
+
+
+# ---- checkpoints ----------------------------------------------------------------------------
+
+_FORMAT = "deltagrad.train.fit checkpoint"
+_VERSION = 1
+
+
+def _host(a: Any) -> np.ndarray:
+    if isinstance(a, Tensor):
+        return a.numpy()
+    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+
+
+def _is_array(v: Any) -> bool:
+    return isinstance(v, (np.ndarray, Tensor)) or (
+        hasattr(v, "__cuda_array_interface__") and hasattr(v, "shape")
+    )
+
+
+def _encode(obj: Any, path: str, arrays: dict[str, np.ndarray]) -> Any:
+    """obj as JSON-able data: arrays go to `arrays` under their dotted path and are replaced by
+    {"__array__": path}; tuples become lists. So the file holds only a flat dict of arrays and
+    one JSON string, whatever the state dicts' nesting (lists of dicts, tuples...)."""
+    if _is_array(obj):
+        arrays[path] = np.array(_host(obj), copy=True)
+        return {"__array__": path}
+    if isinstance(obj, Mapping):
+        out = {}
+        for k, v in obj.items():
+            if not isinstance(k, (str, int)) or isinstance(k, bool):
+                raise TypeError(f"fit: checkpoint: key {k!r} of {path!r} is not a str or int")
+            out[str(k)] = _encode(v, f"{path}.{k}", arrays)
+        if any(isinstance(k, int) for k in obj):  # torch's optimizer state: int keys
+            out = {"__intkeys__": out}
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [_encode(v, f"{path}.{i}", arrays) for i, v in enumerate(obj)]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(
+        f"fit: checkpoint: {path} is a {type(obj).__name__}, which a checkpoint cannot hold "
+        "(state dicts must hold arrays, numbers, strings, lists and dicts)"
+    )
+
+
+def _decode(obj: Any, arrays: Mapping[str, np.ndarray]) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {"__array__"}:
+            return arrays[obj["__array__"]]
+        if set(obj) == {"__intkeys__"}:
+            return {
+                (int(k) if k.lstrip("-").isdigit() else k): _decode(v, arrays)
+                for k, v in obj["__intkeys__"].items()
+            }
+        return {k: _decode(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v, arrays) for v in obj]
+    return obj
+
+
+def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A loaded file's dict with dotted keys, whether the loader nested them or not."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _write_checkpoint(path: str, state: dict[str, Any]) -> None:
+    from .serialization import save
+
+    arrays: dict[str, np.ndarray] = {}
+    meta = {k: _encode(v, k, arrays) for k, v in state.items()}
+    save(
+        {**arrays, "checkpoint": json.dumps({"format": _FORMAT, "version": _VERSION, **meta})}, path
+    )
+
+
+def _read_checkpoint(path: str) -> dict[str, Any]:
+    from .serialization import load
+
+    try:
+        raw = _flat(load(path))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"fit: checkpoint {path!r} cannot be read: {e}") from e
+    text = raw.get("checkpoint")
+    try:
+        meta = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+        raise ValueError(
+            f"fit: checkpoint {path!r} is not a checkpoint written by dg.train.fit "
+            "(no 'checkpoint' record); pass another path, or resume=False to overwrite it"
+        )
+    if meta.get("version") != _VERSION:
+        raise ValueError(
+            f"fit: checkpoint {path!r} has format version {meta.get('version')}, "
+            f"this deltagrad reads version {_VERSION}"
+        )
+    arrays = {k: v for k, v in raw.items() if k != "checkpoint"}
+    try:
+        return {k: _decode(v, arrays) for k, v in meta.items()}
+    except KeyError as e:
+        raise ValueError(f"fit: checkpoint {path!r} lacks the array {e}") from None
+
+
+def _check_model_state(path: str, model: Any, saved: Mapping[str, Any]) -> None:
+    """The checkpoint's model state fits `model` exactly (names, shapes), or a ValueError
+    naming the first difference."""
+    if not hasattr(model, "state_dict"):
+        raise TypeError(f"fit: checkpoint needs a model with state_dict(), got {type(model)}")
+    ours = model.state_dict()
+    missing = [k for k in ours if k not in saved]
+    unexpected = [k for k in saved if k not in ours]
+    if missing or unexpected:
+        raise ValueError(
+            f"fit: checkpoint {path!r} was written for another model: missing "
+            f"{missing[:5]}, unexpected {unexpected[:5]} (nothing was changed)"
+        )
+    for k, v in ours.items():
+        if tuple(np.shape(saved[k])) != tuple(np.shape(v)):
+            raise ValueError(
+                f"fit: checkpoint {path!r} was written for another model: {k} has shape "
+                f"{tuple(np.shape(saved[k]))} there, {tuple(np.shape(v))} here "
+                "(nothing was changed)"
+            )
+
+
+def _is_plateau(scheduler: Any) -> bool:
+    return any(c.__name__ == "ReduceLROnPlateau" for c in type(scheduler).__mro__)
+
+
+def _history_state(h: History) -> dict[str, Any]:
+    return {
+        "history": h.history,
+        "epoch": h.epoch,
+        "best_epoch": h.best_epoch,
+        "stopped_epoch": h.stopped_epoch,
+    }
+
+
+def _history_from(state: Mapping[str, Any]) -> History:
+    h = History()
+    h.history = {k: [float(x) for x in v] for k, v in state["history"].items()}
+    h.epoch = [int(e) for e in state["epoch"]]
+    h.best_epoch, h.stopped_epoch = state["best_epoch"], state["stopped_epoch"]
+    return h
+
+
+def _check_checkpoint_path(checkpoint: Any) -> str:
+    if not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(
+            f"fit: checkpoint must be a path (str or os.PathLike), got {type(checkpoint).__name__}"
+        )
+    path = os.fspath(checkpoint)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"fit: checkpoint: the directory {folder!r} does not exist")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"fit: checkpoint: {path!r} is a directory, expected a file path")
+    return path
 
 
 def fit(
@@ -202,51 +469,139 @@ def fit(
     early_stopping: EarlyStopping | int | None = None,
     shuffle: bool = True,
     seed: int | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    scheduler: Any = None,
+    scheduler_step: str = "epoch",
 ) -> History:
     """Train `model` on (X, y) for `epochs` passes; returns a History.
 
     Each step (Bishop, Algorithm 7.1): take a batch, forward, loss, zero_grad, backward,
-    optimizer.step(). batch_size: None = full batch, 1 = online, n = mini-batches (see
-    DataLoader; shuffle / seed as there). validation_data=(X_val, y_val) is evaluated after
+    optimizer.step(). batch_size: None = full batch, 1 = online, n = mini-batches; the batches
+    come from dg.data.DataLoader(TensorDataset(X, y), shuffle=shuffle, generator=g), g a numpy
+    Generator of fit's own: np.random.default_rng(seed), or seeded from deltagrad's generator
+    (dg.manual_seed) when seed is None. validation_data=(X_val, y_val) is evaluated after
     every epoch (loss and `metrics`: callables f(pred, target) -> float, a dict name -> f, or
-    names in deltagrad.metrics). early_stopping: an EarlyStopping, or an int patience on
+    names in deltagrad.metrics; "accuracy" and "confusion_matrix" read raw outputs as the
+    loss implies: argmax of (N, K) scores, a single logit (BCEWithLogitsLoss) thresholded at
+    0, a probability (BCELoss) at 0.5). early_stopping: an EarlyStopping, or an int patience on
     val_loss (loss without validation data). progress: a tqdm bar, shown only on a terminal.
+
+    scheduler: a learning-rate scheduler (torch's API, dg.optim.lr_scheduler), stepped after
+    every epoch (scheduler_step="epoch") or after every optimizer step ("batch", e.g. for
+    OneCycleLR); ReduceLROnPlateau is stepped per epoch with val_loss (loss without
+    validation data).
+
+    checkpoint=PATH: after every epoch, PATH is written atomically (dg.save; a kill leaves the
+    previous epoch's file) with the model's, optimizer's and scheduler's state, the epoch, the
+    history, the early-stopping state and every random state (the loader's generator and
+    deltagrad's global one, used by dropout). resume=True with an existing PATH continues from
+    the epoch after the saved one: the final weights are bit-identical to an uninterrupted run
+    with the same seed and thread count. resume=True without the file starts fresh. A
+    checkpoint of another model (names, shapes) or another data size / batch size raises a
+    ValueError and changes nothing.
+
     Raises TrainingDivergedError (a FloatingPointError) naming the epoch and step when the
     loss or a gradient becomes NaN or infinite (before the step, so the weights stay finite), or
     when a step makes a weight non-finite.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
-    loader = DataLoader(X, y, batch_size=batch_size, shuffle=shuffle, seed=seed)
-    fns = _metric_fns(metrics)
+    if batch_size is not None and (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
+        raise ValueError(f"fit: batch_size must be None or a positive int, got {batch_size!r}")
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
+    ):
+        raise ValueError(f"fit: seed must be None or an int >= 0, got {seed!r}")
+    if scheduler_step not in ("epoch", "batch"):
+        raise ValueError(f"fit: scheduler_step must be 'epoch' or 'batch', got {scheduler_step!r}")
+    if scheduler is not None:
+        if not callable(getattr(scheduler, "step", None)):
+            raise TypeError(f"fit: scheduler has no step() method ({type(scheduler).__name__})")
+        if scheduler_step == "batch" and _is_plateau(scheduler):
+            raise ValueError(
+                "fit: scheduler: ReduceLROnPlateau is stepped once per epoch with the "
+                "validation loss; use scheduler_step='epoch'"
+            )
+    if resume and checkpoint is None:
+        raise ValueError("fit: resume=True needs checkpoint=PATH (the file to resume from)")
+    path = None if checkpoint is None else _check_checkpoint_path(checkpoint)
+    if checkpoint is not None:
+        for obj, what in ((model, "model"), (optimizer, "optimizer"), (scheduler, "scheduler")):
+            if obj is not None and not callable(getattr(obj, "state_dict", None)):
+                raise TypeError(f"fit: checkpoint needs a {what} with state_dict()")
+    Xa, ya = _rows(X, "X"), _rows(y, "y")
+    _check_rows(Xa, ya, "fit")
+    n_rows = int(Xa.shape[0])
+    fns = _Resolved(_metric_fns(metrics, loss_fn))
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("fit: validation_data must be a pair (X_val, y_val)")
+        _check_rows(
+            _rows(validation_data[0], "X_val"),
+            _rows(validation_data[1], "y_val"),
+            "fit: validation_data",
+        )
     stopper = (
         EarlyStopping(patience=early_stopping)
         if isinstance(early_stopping, int)
         else early_stopping
     )
     if stopper is not None and validation_data is None and stopper.monitor.startswith("val_"):
+        stopper = copy.copy(stopper)  # the caller's object keeps its monitor
         stopper.monitor = stopper.monitor[len("val_") :]
+
+    bs = max(n_rows, 1) if batch_size is None else int(batch_size)
+    from .data import DataLoader, TensorDataset
+
+    # the loader's own generator; its state is set below (from the checkpoint, `seed`, or a
+    # draw from deltagrad's generator), the loader keeps the object
+    generator = np.random.default_rng(0)
+    loader = DataLoader(
+        TensorDataset(Xa, ya), batch_size=bs, shuffle=bool(shuffle), generator=generator
+    )
     history = History()
-    show = bool(progress) and sys.stderr.isatty()
+    best, best_state, wait, first_epoch = math.nan, None, 0, 1
+    fingerprint = {"n_samples": n_rows, "batch_size": bs, "shuffle": bool(shuffle)}
+    loader_state = None
+    if path is not None and resume and os.path.exists(path):
+        state = _read_checkpoint(path)
+        history, best, best_state, wait, loader_state = _restore(
+            path, state, fingerprint, model, optimizer, scheduler
+        )
+        first_epoch = int(state["epoch"]) + 1
+    if loader_state is None:
+        start = int(_random.get_rng().integers(2**63)) if seed is None else int(seed)
+        loader_state = np.random.default_rng(start).bit_generator.state
+    generator.bit_generator.state = loader_state
+    params = _optimizer_params(optimizer)
+    names = _param_names(model, params)
+    done = history.stopped_epoch is not None or first_epoch > int(epochs)
+    show = bool(progress) and sys.stderr.isatty() and not done
     bar = None
     if show:
         from tqdm import tqdm
 
-        bar = tqdm(total=int(epochs) * len(loader), unit="step", dynamic_ncols=True, leave=True)
-    best, best_state, wait = math.nan, None, 0
-    params = list(getattr(optimizer, "params", []))
-    names = _param_names(model, optimizer)
+        bar = tqdm(
+            total=(int(epochs) - first_epoch + 1) * len(loader),
+            unit="step",
+            dynamic_ncols=True,
+            leave=True,
+        )
     if hasattr(model, "train"):
         model.train()
     try:
-        for epoch in range(1, int(epochs) + 1):
+        for epoch in range(first_epoch, int(epochs) + 1):
+            if done:
+                break
             t0 = time.perf_counter()
             total, n = 0.0, 0
             for step, (xb, yb) in enumerate(loader, start=1):
-                out = model(Tensor(xb))
+                out = model(_as_input(xb))
                 loss = loss_fn(out, yb)
                 value = float(loss.item())
                 if not math.isfinite(value):
@@ -272,14 +627,17 @@ def fit(
                         f"the optimizer step made {names[bad]} NaN or inf "
                         "(finite loss and gradient, but lr * gradient overflowed)",
                     )
-                total += value * len(xb)
-                n += len(xb)
+                if scheduler is not None and scheduler_step == "batch":
+                    scheduler.step()
+                rows = int(xb.shape[0])
+                total += value * rows
+                n += rows
                 if bar is not None:
                     bar.update(1)
                     if step % 10 == 0 or step == len(loader):
                         bar.set_postfix(epoch=epoch, loss=f"{total / n:.4g}", refresh=False)
             elapsed = time.perf_counter() - t0
-            logs = {"loss": total / max(n, 1)}
+            logs = {"loss": total / n if n else math.nan}
             if validation_data is not None:
                 val = evaluate(
                     model,
@@ -297,6 +655,11 @@ def fit(
                     {k: f"{v:.4g}" for k, v in logs.items() if k not in ("epoch_time",)},
                     refresh=True,
                 )
+            if scheduler is not None and scheduler_step == "epoch":
+                if _is_plateau(scheduler):
+                    scheduler.step(logs.get("val_loss", logs["loss"]))
+                else:
+                    scheduler.step()
             if stopper is not None:
                 if stopper.monitor not in logs:
                     raise KeyError(
@@ -312,10 +675,85 @@ def fit(
                     wait += 1
                     if wait > stopper.patience:
                         history.stopped_epoch = epoch
-                        break
+            if path is not None:
+                _write_checkpoint(
+                    path,
+                    {
+                        "epoch": epoch,
+                        **fingerprint,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": None if scheduler is None else scheduler.state_dict(),
+                        "history": _history_state(history),
+                        "early_stopping": {"best": best, "wait": wait, "model": best_state},
+                        "rng": {
+                            "loader": generator.bit_generator.state,
+                            "global": _random.get_rng_state(),
+                        },
+                    },
+                )
+            if history.stopped_epoch is not None:
+                break
     finally:
         if bar is not None:
             bar.close()
-    if best_state is not None and history.best_epoch != history.epoch[-1]:
+    if best_state is not None and history.epoch and history.best_epoch != history.epoch[-1]:
         model.load_state_dict(best_state)  # the best epoch's weights, not the last one's
     return history
+
+
+def _restore(
+    path: str,
+    state: Mapping[str, Any],
+    fingerprint: Mapping[str, Any],
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+) -> tuple[History, float, Any, int, dict[str, Any]]:
+    """Put the checkpoint's state into model, optimizer, scheduler and the generators; checks
+    first, and on any failure puts every object back as it was before raising."""
+    for key, value in fingerprint.items():
+        if state.get(key) != value:
+            raise ValueError(
+                f"fit: checkpoint {path!r} was written with {key}={state.get(key)!r}, this "
+                f"call has {key}={value!r}: resuming would not continue the same run "
+                "(nothing was changed)"
+            )
+    _check_model_state(path, model, state["model"])
+    if (scheduler is None) != (state.get("scheduler") is None):
+        raise ValueError(
+            f"fit: checkpoint {path!r} was written "
+            f"{'with' if state.get('scheduler') is not None else 'without'} a scheduler, "
+            f"this call has {'one' if scheduler is not None else 'none'} (nothing was changed)"
+        )
+    try:
+        history = _history_from(state["history"])
+        es = state["early_stopping"]
+        best, wait, best_state = float(es["best"]), int(es["wait"]), es["model"]
+        loader_state, global_state = state["rng"]["loader"], state["rng"]["global"]
+        np.random.default_rng().bit_generator.state = loader_state  # a bad one fails here
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"fit: checkpoint {path!r} is incomplete or damaged: {e!r}") from None
+    before = (
+        model.state_dict(),
+        copy.deepcopy(optimizer.state_dict()),
+        None if scheduler is None else copy.deepcopy(scheduler.state_dict()),
+        _random.get_rng_state(),
+    )
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        _random.set_rng_state(global_state)
+    except Exception as e:
+        model.load_state_dict(before[0])
+        optimizer.load_state_dict(before[1])
+        if scheduler is not None:
+            scheduler.load_state_dict(before[2])
+        _random.set_rng_state(before[3])
+        raise ValueError(
+            f"fit: checkpoint {path!r} does not fit this model / optimizer / scheduler: {e} "
+            "(nothing was changed)"
+        ) from e
+    return history, best, best_state, wait, loader_state

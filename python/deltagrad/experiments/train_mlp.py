@@ -12,6 +12,7 @@ format_report, save_model, plot_learning_curves.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -32,6 +33,7 @@ __all__ = [
     "format_report",
     "save_model",
     "plot_learning_curves",
+    "check_output_path",
     "run_train",
 ]
 
@@ -130,9 +132,27 @@ def format_report(res: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def check_output_path(path: str | os.PathLike[str], name: str) -> str:
+    """`path` can be written: its directory exists and it is not itself a directory. Raises
+    a ValueError naming `name` (the option) otherwise; returns the path as a str."""
+    text = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(text))
+    if not text:
+        raise ValueError(f"{name}: empty path")
+    if os.path.isdir(text):
+        raise ValueError(f"{name} {text}: is a directory, expected a file name")
+    if not os.path.isdir(folder):
+        raise ValueError(f"{name} {text}: the directory {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"{name} {text}: the directory {folder} is not writable")
+    return text
+
+
 def save_model(est: Any, path: str, dataset: str) -> str:
-    """The fitted network's parameters and the standardization (``_meta.*``) to an .npz;
-    returns the file's name."""
+    """The fitted network's parameters and the standardization (``_meta.*``) as an .npz
+    archive, written atomically at exactly ``path`` (no suffix added); returns the path."""
+    from .._files import atomic_write
+
     arrays = dict(est.model_.state_dict())
     arrays.update(
         {
@@ -146,8 +166,9 @@ def save_model(est: Any, path: str, dataset: str) -> str:
         arrays.update(
             {"_meta.y_mean": np.asarray(est.y_mean_), "_meta.y_std": np.asarray(est.y_scale_)}
         )
-    np.savez(path, **arrays)
-    return path if path.endswith(".npz") else path + ".npz"
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
+    return path
 
 
 def plot_learning_curves(res: dict[str, Any], path: str) -> bool:
@@ -186,13 +207,22 @@ def run_train(
     plot: str | None = None,
     progress: bool = True,
     echo: Callable[..., Any] = print,
+    checkpoint: str | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Split the data set 60/20/20 (``seed``), fit an MLPClassifier / MLPRegressor (ReLU,
     standardized features, validation loss every epoch), print the report through ``echo``,
     save the parameters to ``save`` and the learning curves to ``plot`` when given.
-    Returns the numbers it prints, plus "estimator" (the fitted estimator)."""
+    ``checkpoint``: a checkpoint after every epoch (dg.train.fit); ``resume`` continues from it.
+    Every output path is checked before training. Returns the numbers it prints, plus
+    "estimator" (the fitted estimator)."""
     if dataset not in TASKS:
         raise ValueError(f"dataset must be one of {', '.join(TASKS)}, got {dataset!r}")
+    for value, name in ((save, "save"), (plot, "plot"), (checkpoint, "checkpoint")):
+        if value is not None:
+            check_output_path(value, name)
+    if resume and checkpoint is None:
+        raise ValueError("resume needs a checkpoint path")
     facts = info()
     if device == "cuda" and not facts["cuda_available"]:
         raise RuntimeError(f"--device cuda: CUDA is not available ({facts['cuda_status']})")
@@ -234,7 +264,7 @@ def run_train(
     from .. import nn, optim, train  # noqa: F401 - loaded before the clock starts
 
     t0 = time.perf_counter()
-    est.fit(X_tr, y_tr, validation_data=(X_va, y_va))
+    est.fit(X_tr, y_tr, validation_data=(X_va, y_va), checkpoint=checkpoint, resume=resume)
     seconds = time.perf_counter() - t0
     history = est.history_.history
     res: dict[str, Any] = {
