@@ -23,6 +23,7 @@ from ._version import __version__
 # Importing them here, once, leaves the functions bound (a later import finds the cached module
 # and rebinds nothing).
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
+from .serialization import load, save  # noqa: E402
 from .tensor import Tensor, no_grad, tensor  # noqa: E402
 
 # Submodules imported on first use, so `import deltagrad` stays fast and a layer is only
@@ -57,6 +58,8 @@ __all__ = [
     "no_grad",
     "gradcheck",
     "GradcheckError",
+    "save",
+    "load",
     *_LAZY_MODULES,
 ]
 
