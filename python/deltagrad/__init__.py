@@ -14,9 +14,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import ops
+# creation: torch's creation functions and dtypes (dg.zeros, dg.float32, ...);
+# _tensor_functions: the function forms of the Tensor methods (dg.sum(x, dim), dg.cat, ...).
+# They shadow builtins (float, int, bool, sum, max, min, abs, all, any) in this namespace
+# only, as torch's do; nothing in this file uses those builtins.
+from . import _tensor_functions, creation, ops
 from ._runtime import get_num_threads, info, manual_seed, set_num_threads
+from ._tensor_functions import *  # noqa: F403
 from ._version import __version__
+from .creation import *  # noqa: F403
 
 # Imported eagerly: the submodules deltagrad.tensor and deltagrad.gradcheck share their names
 # with the functions they define, and importing a submodule binds it as a package attribute.
@@ -57,6 +63,8 @@ __all__ = [
     "no_grad",
     "gradcheck",
     "GradcheckError",
+    *creation.__all__,
+    *_tensor_functions.__all__,
     *_LAZY_MODULES,
 ]
 
