@@ -1036,7 +1036,9 @@ class Tensor:
             if src_t.requires_grad:
                 gs = xp.zeros_like(src_t.data)
                 gs[_leading_slices(idx.shape, 0, all_dims=True)] = (
-                    xp.take_along_axis(g, idx, axis=d) if g.ndim else g
+                    xp.take_along_axis(g[_leading_slices(idx.shape, d)], idx, axis=d)
+                    if g.ndim
+                    else g
                 )
                 src_t._accumulate(gs)
 
@@ -1097,7 +1099,8 @@ class Tensor:
             xp = get_array_module(g)
             if not keepdim:
                 g = g.reshape([1 if i in axes else n for i, n in enumerate(shape)])
-            x._accumulate(xp.broadcast_to(g / count, shape))
+            # count 0: the input is empty (so is its gradient); no division by zero
+            x._accumulate(xp.broadcast_to(g / count if count else g, shape))
 
         return Tensor._make(out_data, (x,), _backward, "mean", saves=())
 
@@ -1136,7 +1139,10 @@ class Tensor:
         arg = xp.argmax if op == "max" else xp.argmin
         idx_k = arg(xx, axis=d, keepdims=True)
         val_k = xp.take_along_axis(xx, idx_k, axis=d)
-        out_shape = x.shape if (keepdim or n == 0) else x.shape[:d] + x.shape[d + 1 :]
+        if n == 0:
+            out_shape: Any = ()
+        else:
+            out_shape = idx_k.shape if keepdim else x.shape[:d] + x.shape[d + 1 :]
         values_data = val_k.reshape(out_shape)
         indices = Tensor._make(idx_k.reshape(out_shape).astype(np.int64), (), None, op)
         shape = xx.shape
@@ -1893,7 +1899,8 @@ def _as_float(x: Any) -> Any:
 
 
 def _is_array(x: Any) -> bool:
-    return isinstance(x, np.ndarray) or is_cuda_array(x)
+    """numpy / cupy arrays, and the numpy scalars that numpy's ufuncs return for 0-d input."""
+    return isinstance(x, (np.ndarray, np.generic)) or is_cuda_array(x)
 
 
 def _must(out: Any, op: str, other: Any) -> Tensor:
