@@ -109,6 +109,7 @@ REDUCTIONS = {
     "std": (lambda m, x: x.std(), REDUCE_ANY[:3]),
     "std_dim": (lambda m, x: x.std(-1, keepdim=True), [(3, 5), (2, 3, 4)]),
     "std_correction2": (lambda m, x: x.std(1, correction=2), [(3, 5), (2, 4)]),
+    "std_zero": (lambda m, x: x.std(1, correction=0), [(4, 1), (3, 5)]),
     "fn_var": (lambda m, x: m.var(x, 0), [(5, 2)]),
     "logsumexp": (lambda m, x: x.logsumexp(1), REDUCE_2D),
     "logsumexp_dims": (lambda m, x: m.logsumexp(x, (0, 1), keepdim=True), REDUCE_2D[:-1]),

@@ -1252,7 +1252,8 @@ class Tensor:
 
         def _backward(g: Any) -> None:
             with np.errstate(divide="ignore", invalid="ignore"):
-                self._accumulate(g.reshape(std_k.shape) * diff / (x.dtype.type(denom) * std_k))
+                gx = g.reshape(std_k.shape) * diff / (x.dtype.type(denom) * std_k)
+            self._accumulate(xp.where(std_k == 0, 0, gx).astype(gx.dtype))  # as torch: 0 at 0
 
         return Tensor._make(std_k.reshape(out_shape), (self,), _backward, "std", saves=(self,))
 
