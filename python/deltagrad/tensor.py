@@ -1507,7 +1507,7 @@ class Tensor:
             value = value.data
         xp = get_array_module(self.data)
         try:
-            b = xp.broadcast_shapes(m.shape, self.shape)
+            b = np.broadcast_shapes(tuple(m.shape), self.shape)
         except ValueError:
             b = None
         if b != self.shape:
@@ -1541,7 +1541,8 @@ class Tensor:
         elif isinstance(other, (int, float, np.number, np.bool_)):  # bool is an int
             o = other
         elif isinstance(other, (np.ndarray, list, tuple)) or is_cuda_array(other):
-            o = other if not isinstance(other, (list, tuple)) else np.asarray(other)
+            xp = get_array_module(self.data)
+            o = other if not isinstance(other, (list, tuple)) else xp.asarray(other)
             if is_cuda_array(o) != is_cuda_array(self.data):
                 self._lift(o)  # raises the device error
         else:
@@ -1983,8 +1984,11 @@ def _scatter_add_into(out: Any, d: int, idx: Any, src: Any) -> None:
     if out.ndim == 0:
         out[...] += src.reshape(-1)[: idx.size].sum() if idx.size else 0
         return
-    grids = list(xp.indices(idx.shape, sparse=True)) if idx.ndim else []
-    grids[d] = idx
+    nd = idx.ndim
+    grids = [
+        idx if k == d else xp.arange(n).reshape([n if j == k else 1 for j in range(nd)])
+        for k, n in enumerate(idx.shape)
+    ]
     if xp is np:
         np.add.at(out, tuple(grids), src)
     else:
