@@ -508,7 +508,7 @@ class Tensor:
         """A copy of dtype; differentiable into float dtypes (ints and bools carry no grad)."""
         dtype = as_dtype(dtype, "to")
         if dtype.kind != "f":
-            return Tensor._make(self.data.astype(dtype), (), None, "astype")
+            return _no_graph(self.data.astype(dtype), "astype")
         src = self.data.dtype
 
         def _backward(g: Any) -> None:
@@ -617,9 +617,8 @@ class Tensor:
         a, b = self.data, other.data
         if a.dtype != b.dtype:
             a, b = _promote(a, b)
-        _no_grad_op(self, other, "floor_divide")
         xp = get_array_module(a)
-        return Tensor._make(xp.floor_divide(a, b), (), None, "floor_divide")
+        return _no_graph(xp.floor_divide(a, b), "floor_divide")
 
     def __mod__(self, other: Any) -> Tensor:
         """Remainder with the divisor's sign (Python's %), as torch.remainder."""
@@ -1065,7 +1064,7 @@ class Tensor:
             xp = get_array_module(data)
             kind = np.int64 if data.dtype.kind in "bi" or data.dtype.itemsize < 8 else None
             out = xp.sum(data, axis=axes, keepdims=keepdim, dtype=kind)
-            return Tensor._make(xp.asarray(out), (), None, "sum")
+            return _no_graph(xp.asarray(out), "sum")
         out_data = ops.sum(data, axis=axes, keepdims=keepdim)
         shape = data.shape
 
@@ -1144,7 +1143,7 @@ class Tensor:
         else:
             out_shape = idx_k.shape if keepdim else x.shape[:d] + x.shape[d + 1 :]
         values_data = val_k.reshape(out_shape)
-        indices = Tensor._make(idx_k.reshape(out_shape).astype(np.int64), (), None, op)
+        indices = _no_graph(idx_k.reshape(out_shape).astype(np.int64), op)
         shape = xx.shape
 
         def _backward(g: Any) -> None:
@@ -1189,7 +1188,7 @@ class Tensor:
                 out = out.reshape((1,) * x.ndim)
         else:
             return self._extreme_dim(dim, keepdim, "max" if op == "argmax" else "min")[1]
-        return Tensor._make(xp.asarray(out, dtype=np.int64), (), None, op)
+        return _no_graph(xp.asarray(out, dtype=np.int64), op)
 
     def argmax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         return self._arg(dim, keepdim, "argmax")
@@ -1301,7 +1300,7 @@ class Tensor:
                 if keepdim
                 else out.reshape(() if dim is None else x.shape[:d] + x.shape[d + 1 :])
             )
-            return Tensor._make(xp.asarray(out), (), None, "prod")
+            return _no_graph(xp.asarray(out), "prod")
         out_k = xp.prod(flat, axis=d, keepdims=True)
         if dim is None:
             out = out_k.reshape(keep_shape) if keepdim else out_k.reshape(())
@@ -1552,7 +1551,7 @@ class Tensor:
             out = getattr(xp, fn)(self.data, o)
         except (TypeError, ValueError) as e:
             raise type(e)(f"{fn}: other: {e}") from None
-        return Tensor._make(out, (), None, fn)
+        return _no_graph(out, fn)
 
     def __eq__(self, other: Any) -> Any:  # type: ignore[override]
         return self._compare(other, "equal")
@@ -1603,15 +1602,12 @@ class Tensor:
 
     def logical_not(self) -> Tensor:
         xp = get_array_module(self.data)
-        return Tensor._make(xp.logical_not(self.data), (), None, "logical_not")
+        return _no_graph(xp.logical_not(self.data), "logical_not")
 
     def _bitwise(self, other: Any, fn: str, op: str) -> Any:
         if self.data.dtype.kind not in "biu":
             raise TypeError(f"{op}: expected a bool or integer tensor, got dtype {self.dtype}")
-        out = self._compare(other, fn)
-        if out is NotImplemented:
-            return out
-        return out
+        return self._compare(other, fn)
 
     def __and__(self, other: Any) -> Any:
         return self._bitwise(other, "bitwise_and", "and")
@@ -1630,29 +1626,29 @@ class Tensor:
         if self.data.dtype.kind not in "biu":
             raise TypeError(f"invert: expected a bool or integer tensor, got dtype {self.dtype}")
         xp = get_array_module(self.data)
-        return Tensor._make(xp.invert(self.data), (), None, "invert")
+        return _no_graph(xp.invert(self.data), "invert")
 
     def isnan(self) -> Tensor:
-        return Tensor._make(get_array_module(self.data).isnan(self.data), (), None, "isnan")
+        return _no_graph(get_array_module(self.data).isnan(self.data), "isnan")
 
     def isinf(self) -> Tensor:
-        return Tensor._make(get_array_module(self.data).isinf(self.data), (), None, "isinf")
+        return _no_graph(get_array_module(self.data).isinf(self.data), "isinf")
 
     def isfinite(self) -> Tensor:
         xp = get_array_module(self.data)
-        return Tensor._make(xp.isfinite(self.data), (), None, "isfinite")
+        return _no_graph(xp.isfinite(self.data), "isfinite")
 
     def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         axes = _dims(dim, self.data.ndim, "any")
         xp = get_array_module(self.data)
         out = xp.any(self.data, axis=axes, keepdims=keepdim)
-        return Tensor._make(xp.asarray(out), (), None, "any")
+        return _no_graph(xp.asarray(out), "any")
 
     def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         axes = _dims(dim, self.data.ndim, "all")
         xp = get_array_module(self.data)
         out = xp.all(self.data, axis=axes, keepdims=keepdim)
-        return Tensor._make(xp.asarray(out), (), None, "all")
+        return _no_graph(xp.asarray(out), "all")
 
     # ---- Python protocols ------------------------------------------------------------------
 
@@ -1900,6 +1896,12 @@ def _as_float(x: Any) -> Any:
     return x if x.dtype.kind == "f" else x.astype(np.float32)
 
 
+def _no_graph(data: Any, op: str) -> Tensor:
+    """The result of an op with no gradient (comparisons, indices, int results): a tensor
+    outside any graph."""
+    return Tensor._make(data, (), None, op)
+
+
 def _is_array(x: Any) -> bool:
     """numpy / cupy arrays, and the numpy scalars that numpy's ufuncs return for 0-d input."""
     return isinstance(x, (np.ndarray, np.generic)) or is_cuda_array(x)
@@ -1911,10 +1913,6 @@ def _must(out: Any, op: str, other: Any) -> Tensor:
             f"{op}: other: expected a tensor, an array or a number, got {type(other).__name__}"
         )
     return out
-
-
-def _no_grad_op(a: Tensor, b: Tensor, op: str) -> None:
-    """Nothing to check: ops torch gives no derivative produce tensors without a graph."""
 
 
 def _safe_sqrt(s: Tensor) -> Tensor:
