@@ -480,3 +480,11 @@ def test_bad_input_names_function_and_argument(name, fn, exc, match):
 def test_dim_errors_are_index_errors_like_torch():
     with pytest.raises(IndexError, match=r"range of \[-2, 1\], but got 2"):
         x23.sum(2)
+
+
+def test_star_import_leaves_builtins_alone():
+    ns: dict = {}
+    exec("from deltagrad import *", ns)  # noqa: S102
+    assert "zeros" in ns and "cat" in ns and "float32" in ns
+    for name in ("float", "int", "bool", "sum", "max", "min", "abs", "all", "any"):
+        assert name not in ns and hasattr(dg, name)

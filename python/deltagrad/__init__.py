@@ -17,7 +17,7 @@ from typing import Any
 # creation: torch's creation functions and dtypes (dg.zeros, dg.float32, ...);
 # _tensor_functions: the function forms of the Tensor methods (dg.sum(x, dim), dg.cat, ...).
 # They shadow builtins (float, int, bool, sum, max, min, abs, all, any) in this namespace
-# only, as torch's do; nothing in this file uses those builtins.
+# only, as torch's do (nothing in this file uses those builtins), and stay out of __all__.
 from . import _tensor_functions, creation, ops
 from ._runtime import get_num_threads, info, manual_seed, set_num_threads
 from ._tensor_functions import *  # noqa: F403
@@ -63,9 +63,14 @@ __all__ = [
     "no_grad",
     "gradcheck",
     "GradcheckError",
-    *creation.__all__,
-    *_tensor_functions.__all__,
     *_LAZY_MODULES,
+]
+# `from deltagrad import *` leaves the caller's builtins alone: dg.float, dg.sum, dg.max, ...
+# are reached through the module only.
+__all__ += [
+    n
+    for n in (*creation.__all__, *_tensor_functions.__all__)
+    if n not in ("float", "int", "bool", "sum", "max", "min", "abs", "all", "any")
 ]
 
 
