@@ -14,9 +14,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import ops
+# creation: torch's creation functions and dtypes (dg.zeros, dg.float32, ...);
+# _tensor_functions: the function forms of the Tensor methods (dg.sum(x, dim), dg.cat, ...).
+# They shadow builtins (float, int, bool, sum, max, min, abs, all, any) in this namespace
+# only, as torch's do (nothing in this file uses those builtins), and stay out of __all__.
+from . import _tensor_functions, creation, ops
 from ._runtime import get_num_threads, info, manual_seed, set_num_threads
+from ._tensor_functions import *  # noqa: F403
 from ._version import __version__
+from .creation import *  # noqa: F403
 
 # Imported eagerly: the submodules deltagrad.tensor and deltagrad.gradcheck share their names
 # with the functions they define, and importing a submodule binds it as a package attribute.
@@ -61,6 +67,13 @@ __all__ = [
     "save",
     "load",
     *_LAZY_MODULES,
+]
+# `from deltagrad import *` leaves the caller's builtins alone: dg.float, dg.sum, dg.max, ...
+# are reached through the module only.
+__all__ += [
+    n
+    for n in (*creation.__all__, *_tensor_functions.__all__)
+    if n not in ("float", "int", "bool", "sum", "max", "min", "abs", "all", "any")
 ]
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections import namedtuple
 from typing import Any, Callable
 
 import numpy as np
@@ -26,9 +27,18 @@ import numpy as np
 from . import ops
 from .backends import to_device
 from .backends._args import is_device_array as is_cuda_array
-from .backends._args import norm_axes
 
-__all__ = ["Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "get_array_module"]
+__all__ = [
+    "Tensor",
+    "tensor",
+    "no_grad",
+    "enable_grad",
+    "is_grad_enabled",
+    "get_array_module",
+    "cat",
+    "stack",
+    "where",
+]
 
 _grad_enabled = True
 
@@ -230,7 +240,10 @@ class Tensor:
             return other
         xp = get_array_module(self.data)
         if isinstance(other, (int, float, np.number)) and not isinstance(other, bool):
-            return Tensor(xp.asarray(other, dtype=self.data.dtype))
+            dt = self.data.dtype
+            if dt.kind != "f":  # a Python float with an int tensor: float32, as torch
+                dt = _scalar_dtype(dt, other)
+            return Tensor(xp.asarray(other, dtype=dt))
         if is_cuda_array(other) or isinstance(other, np.ndarray):
             if is_cuda_array(other) != is_cuda_array(self.data):
                 raise RuntimeError(
@@ -256,11 +269,6 @@ class Tensor:
     @property
     def ndim(self) -> int:
         return self.data.ndim
-
-    @property
-    def size(self) -> int:
-        """Number of elements (as numpy's .size; torch's .size() is .shape here)."""
-        return self.data.size
 
     @property
     def device(self) -> str:
@@ -472,12 +480,12 @@ class Tensor:
 
     # ---- devices / dtypes ------------------------------------------------------------------
 
-    def to(self, device: Any = None, dtype: Any = None) -> Tensor:
-        """A copy on `device` ("cpu" / "cuda") and/or of `dtype`; differentiable."""
-        if device is not None and not isinstance(device, str):
-            device, dtype = None, device
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """A copy on `device` ("cpu" / "cuda") and/or of `dtype`; differentiable. As torch:
+        .to(dtype), .to(device), .to(device, dtype), .to(other_tensor), keywords too."""
+        device, dtype = _to_args(args, kwargs)
         out = self
-        if dtype is not None and np.dtype(dtype) != self.dtype:
+        if dtype is not None and dtype != self.data.dtype:
             out = out.astype(dtype)
         if device is not None and device != out.device:
             src = out.device
@@ -497,6 +505,10 @@ class Tensor:
         return self.to("cuda")
 
     def astype(self, dtype: Any) -> Tensor:
+        """A copy of dtype; differentiable into float dtypes (ints and bools carry no grad)."""
+        dtype = as_dtype(dtype, "to")
+        if dtype.kind != "f":
+            return _no_graph(self.data.astype(dtype), "astype")
         src = self.data.dtype
 
         def _backward(g: Any) -> None:
@@ -504,16 +516,39 @@ class Tensor:
 
         return Tensor._make(self.data.astype(dtype), (self,), _backward, "astype", saves=())
 
+    def type(self, dtype: Any = None) -> Any:
+        """The dtype's name with no argument, else .to(dtype)."""
+        return str(self.data.dtype) if dtype is None else self.to(dtype)
+
     def float(self) -> Tensor:
-        return self.astype(np.float32)
+        return self.to(np.float32)
 
     def double(self) -> Tensor:
-        return self.astype(np.float64)
+        return self.to(np.float64)
+
+    def half(self) -> Tensor:
+        return self.to(np.float16)
+
+    def long(self) -> Tensor:
+        return self.to(np.int64)
+
+    def int(self) -> Tensor:
+        return self.to(np.int32)
+
+    def short(self) -> Tensor:
+        return self.to(np.int16)
+
+    def bool(self) -> Tensor:
+        return self.to(np.bool_)
 
     # ---- arithmetic ------------------------------------------------------------------------
+    # Mixed dtypes promote as torch does (_promote); equal dtypes, the common case, skip it.
 
     def __add__(self, other: Any) -> Tensor:
         other = self._lift(other)
+        a, b = self.data, other.data
+        if a.dtype != b.dtype:
+            a, b = _promote(a, b)
 
         def _backward(g: Any) -> None:
             if self.requires_grad:
@@ -521,10 +556,20 @@ class Tensor:
             if other.requires_grad:
                 other._accumulate(_unbroadcast(g, other.shape))
 
-        return Tensor._make(self.data + other.data, (self, other), _backward, "add", saves=())
+        return Tensor._make(a + b, (self, other), _backward, "add", saves=())
 
     def __sub__(self, other: Any) -> Tensor:
         other = self._lift(other)
+        a, b = self.data, other.data
+        if a.dtype != b.dtype:
+            a, b = _promote(a, b)
+        try:
+            out_data = a - b
+        except TypeError:
+            raise TypeError(
+                "sub: subtraction with bool tensors is not supported (as in torch); to invert "
+                "a mask use ~ or logical_not()"
+            ) from None
 
         def _backward(g: Any) -> None:
             if self.requires_grad:
@@ -532,10 +577,13 @@ class Tensor:
             if other.requires_grad:
                 other._accumulate(_unbroadcast(-g, other.shape))
 
-        return Tensor._make(self.data - other.data, (self, other), _backward, "sub", saves=())
+        return Tensor._make(out_data, (self, other), _backward, "sub", saves=())
 
     def __mul__(self, other: Any) -> Tensor:
         other = self._lift(other)
+        a, b = self.data, other.data
+        if a.dtype != b.dtype:
+            a, b = _promote(a, b)
 
         def _backward(g: Any) -> None:
             if self.requires_grad:
@@ -543,11 +591,16 @@ class Tensor:
             if other.requires_grad:
                 other._accumulate(_unbroadcast(g * self.data, other.shape))
 
-        return Tensor._make(self.data * other.data, (self, other), _backward, "mul")
+        return Tensor._make(a * b, (self, other), _backward, "mul")
 
     def __truediv__(self, other: Any) -> Tensor:
         other = self._lift(other)
-        out_data = self.data / other.data
+        a, b = self.data, other.data
+        if a.dtype != b.dtype:
+            a, b = _promote(a, b)
+        if a.dtype.kind != "f":  # int / int is a float32 true division, as in torch
+            a, b = a.astype(np.float32), b.astype(np.float32)
+        out_data = a / b
 
         def _backward(g: Any) -> None:
             gb = g / other.data
@@ -558,16 +611,47 @@ class Tensor:
 
         return Tensor._make(out_data, (self, other), _backward, "div")
 
+    def __floordiv__(self, other: Any) -> Tensor:
+        """Floor division, as torch.floor_divide; not differentiable (torch has no derivative)."""
+        other = self._lift(other)
+        a, b = self.data, other.data
+        if a.dtype != b.dtype:
+            a, b = _promote(a, b)
+        xp = get_array_module(a)
+        return _no_graph(xp.floor_divide(a, b), "floor_divide")
+
+    def __mod__(self, other: Any) -> Tensor:
+        """Remainder with the divisor's sign (Python's %), as torch.remainder."""
+        other = self._lift(other)
+        a, b = self.data, other.data
+        if a.dtype != b.dtype:
+            a, b = _promote(a, b)
+        xp = get_array_module(a)
+
+        def _backward(g: Any) -> None:
+            if self.requires_grad:
+                self._accumulate(_unbroadcast(g, self.shape))
+            if other.requires_grad:
+                other._accumulate(_unbroadcast(-g * xp.floor_divide(a, b), other.shape))
+
+        return Tensor._make(xp.remainder(a, b), (self, other), _backward, "remainder")
+
     def __pow__(self, exponent: Any) -> Tensor:
         if isinstance(exponent, (int, float, np.number)) and not isinstance(exponent, bool):
             p = exponent
+            x = self.data
+            if x.dtype.kind != "f" and isinstance(p, (float, np.floating)):
+                x = x.astype(np.float32)  # int tensor ** float: float32, as in torch
 
             def _backward(g: Any) -> None:
                 self._accumulate(g * (p * self.data ** (p - 1)) if p != 2 else g * 2 * self.data)
 
-            return Tensor._make(self.data**p, (self,), _backward, "pow")
+            return Tensor._make(x**p, (self,), _backward, "pow")
         other = self._lift(exponent)
-        out_data = self.data**other.data
+        a, b = self.data, other.data
+        if a.dtype != b.dtype:
+            a, b = _promote(a, b)
+        out_data = a**b
 
         def _backward_t(g: Any) -> None:
             xp = get_array_module(g)
@@ -584,7 +668,17 @@ class Tensor:
         def _backward(g: Any) -> None:
             self._accumulate(-g)
 
-        return Tensor._make(-self.data, (self,), _backward, "neg", saves=())
+        try:
+            out_data = -self.data
+        except TypeError:
+            raise TypeError(
+                "neg: negation of a bool tensor is not supported (as in torch); use ~ or "
+                "logical_not()"
+            ) from None
+        return Tensor._make(out_data, (self,), _backward, "neg", saves=())
+
+    def __pos__(self) -> Tensor:
+        return self
 
     def __radd__(self, other: Any) -> Tensor:
         return self + other
@@ -597,6 +691,12 @@ class Tensor:
 
     def __rtruediv__(self, other: Any) -> Tensor:
         return self._lift(other) / self
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return self._lift(other) // self
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return self._lift(other) % self
 
     def __rpow__(self, other: Any) -> Tensor:
         return self._lift(other) ** self
@@ -647,21 +747,226 @@ class Tensor:
 
         return Tensor._make(self.data.T, (self,), _backward, "transpose", saves=())
 
+    @property
+    def mT(self) -> Tensor:
+        return self.transpose(-2, -1)
+
+    def _reshaped(self, out_data: Any, op: str) -> Tensor:
+        shape = self.data.shape
+
+        def _backward(g: Any) -> None:
+            self._accumulate(g.reshape(shape))
+
+        return Tensor._make(out_data, (self,), _backward, op, saves=())
+
     def reshape(self, *shape: Any) -> Tensor:
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
+        shape = _shape_args(shape, "reshape", allow_minus_one=True)
         try:
             out_data = self.data.reshape(shape)
         except ValueError as e:
             raise ValueError(f"reshape: cannot reshape shape {self.shape} into {shape}") from e
+        return self._reshaped(out_data, "reshape")
+
+    def view(self, *shape: Any) -> Tensor:
+        """reshape that never copies: a RuntimeError (as torch) when the strides forbid it."""
+        shape = _shape_args(shape, "view", allow_minus_one=True)
+        try:
+            out_data = self.data.reshape(shape)
+        except ValueError as e:
+            raise ValueError(f"view: shape: cannot view shape {self.shape} as {shape}") from e
+        if out_data.size and not _shares_base(out_data, self.data):
+            raise RuntimeError(
+                f"view: the strides of this tensor (shape {self.shape}) do not allow a view "
+                f"of shape {shape}; use .reshape(...) (which copies) instead"
+            )
+        return self._reshaped(out_data, "view")
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return self.view(other.shape)
+
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return self.reshape(other.shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        if self.data.ndim == 0:
+            _dim(start_dim, 0, "flatten")
+            _dim(end_dim, 0, "flatten")
+            return self.reshape(1)
+        s = _dim(start_dim, self.data.ndim, "flatten")
+        e = _dim(end_dim, self.data.ndim, "flatten")
+        if s > e:
+            raise ValueError(
+                f"flatten: start_dim: {start_dim} comes after end_dim {end_dim} "
+                f"(shape {self.shape})"
+            )
+        shape = self.shape
+        return self.reshape(*shape[:s], math.prod(shape[s : e + 1]), *shape[e + 1 :])
+
+    def unflatten(self, dim: int, sizes: Any) -> Tensor:
+        d = _dim(dim, self.data.ndim, "unflatten")
+        sizes = _shape_args((sizes,), "unflatten", allow_minus_one=True)
+        return self.reshape(*self.shape[:d], *sizes, *self.shape[d + 1 :])
+
+    def permute(self, *dims: Any) -> Tensor:
+        dims = _shape_args(dims, "permute", allow_minus_one=True, what="dims")
+        n = self.data.ndim
+        if len(dims) != n:
+            raise ValueError(
+                f"permute: dims: expected {n} dims for a tensor of shape {self.shape}, "
+                f"got {len(dims)}: {dims}"
+            )
+        perm = tuple(_dim(d, n, "permute") for d in dims)
+        if len(set(perm)) != n:
+            raise ValueError(f"permute: dims: repeated dim in {dims}")
+        inv = tuple(np.argsort(perm).tolist())
 
         def _backward(g: Any) -> None:
-            self._accumulate(g.reshape(self.shape))
+            self._accumulate(g.transpose(inv))
 
-        return Tensor._make(out_data, (self,), _backward, "reshape", saves=())
+        return Tensor._make(self.data.transpose(perm), (self,), _backward, "permute", saves=())
 
-    def flatten(self) -> Tensor:
-        return self.reshape(-1)
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        n = self.data.ndim
+        if n == 0:
+            _dim(dim0, 0, "transpose")
+            _dim(dim1, 0, "transpose")
+            return self.reshape(())
+        perm = list(range(n))
+        a, b = _dim(dim0, n, "transpose"), _dim(dim1, n, "transpose")
+        perm[a], perm[b] = perm[b], perm[a]
+        return self.permute(*perm)
+
+    swapaxes = transpose
+    swapdims = transpose
+
+    def t(self) -> Tensor:
+        if self.data.ndim > 2:
+            raise ValueError(
+                f"t: expects a tensor with <= 2 dimensions, got shape {self.shape}; use "
+                "transpose(dim0, dim1) or permute"
+            )
+        return self.T if self.data.ndim == 2 else self.reshape(self.shape)
+
+    def squeeze(self, dim: Any = None) -> Tensor:
+        shape = self.shape
+        if dim is None:
+            new = tuple(n for n in shape if n != 1)
+        else:
+            dims = _dims(dim, self.data.ndim, "squeeze")
+            new = tuple(n for i, n in enumerate(shape) if not (i in dims and n == 1))
+        return self.reshape(new)
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        d = _dim(dim, self.data.ndim + 1, "unsqueeze")
+        shape = self.shape
+        return self.reshape(*shape[:d], 1, *shape[d:])
+
+    def expand(self, *sizes: Any) -> Tensor:
+        """A broadcast view of sizes (-1 keeps a dimension), as torch.expand; read-only."""
+        sizes = _shape_args(sizes, "expand", allow_minus_one=True, what="sizes")
+        shape = self.shape
+        lead = len(sizes) - len(shape)
+        if lead < 0:
+            raise ValueError(
+                f"expand: sizes: {sizes} has fewer dimensions than the tensor's shape {shape}"
+            )
+        target = []
+        for i, n in enumerate(sizes):
+            if i < lead:
+                if n == -1:
+                    raise ValueError("expand: sizes: -1 is not allowed in a new leading dim")
+                target.append(n)
+                continue
+            cur = shape[i - lead]
+            if n == -1:
+                n = cur
+            elif cur != 1 and n != cur:
+                raise ValueError(
+                    f"expand: sizes: the expanded size {n} must match the existing size "
+                    f"{cur} at non-singleton dimension {i} (shape {shape}, sizes {sizes})"
+                )
+            target.append(n)
+        xp = get_array_module(self.data)
+
+        def _backward(g: Any) -> None:
+            self._accumulate(_unbroadcast(g, shape))
+
+        out = xp.broadcast_to(self.data, tuple(target))
+        return Tensor._make(out, (self,), _backward, "expand", saves=())
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return self.expand(other.shape)
+
+    def broadcast_to(self, shape: Any) -> Tensor:
+        return self.expand(shape)
+
+    def is_contiguous(self) -> bool:
+        return bool(self.data.flags.c_contiguous)
+
+    def contiguous(self) -> Tensor:
+        """self when already C-contiguous (as torch), else a contiguous copy."""
+        if self.data.flags.c_contiguous:
+            return self
+        return self.clone()
+
+    def clone(self) -> Tensor:
+        """A copy with its own memory; differentiable (the gradient passes through)."""
+
+        def _backward(g: Any) -> None:
+            self._accumulate(g)
+
+        xp = get_array_module(self.data)
+        out = xp.array(self.data, copy=True, order="C")
+        return Tensor._make(out, (self,), _backward, "clone", saves=())
+
+    def _narrow(self, d: int, start: int, stop: int) -> Tensor:
+        return self[(slice(None),) * d + (slice(start, stop),)]
+
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+        d = _dim(dim, self.data.ndim, "narrow")
+        return self._narrow(d, start, start + length)
+
+    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        """Pieces along dim: of split_size each (the last may be smaller), or of the listed
+        sizes (which must add up to the dim's size), as torch.split."""
+        d = _dim(dim, self.data.ndim, "split")
+        n = self.shape[d]
+        s = split_size_or_sections
+        if isinstance(s, (list, tuple)):
+            sizes = list(_shape_args((s,), "split", what="split_size_or_sections"))
+            if sum(sizes) != n:
+                raise ValueError(
+                    f"split: split_size_or_sections: sizes {sizes} add up to {sum(sizes)}, "
+                    f"expected the size {n} of dim {dim}"
+                )
+        else:
+            if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)):
+                raise TypeError(
+                    f"split: split_size_or_sections: expected an int or a list of ints, got "
+                    f"{type(s).__name__}"
+                )
+            if s <= 0 and not (s == 0 and n == 0):
+                raise ValueError(f"split: split_size_or_sections: expected > 0, got {s}")
+            sizes = [min(s, n - i) for i in range(0, n, s)] if n else [0]
+        out, start = [], 0
+        for k in sizes:
+            out.append(self._narrow(d, start, start + k))
+            start += k
+        return tuple(out)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        """At most `chunks` pieces of ceil(size / chunks) each along dim, as torch.chunk."""
+        if isinstance(chunks, (bool, np.bool_)) or not isinstance(chunks, (int, np.integer)):
+            raise TypeError(f"chunk: chunks: expected an int, got {type(chunks).__name__}")
+        if chunks <= 0:
+            raise ValueError(f"chunk: chunks: expected > 0, got {chunks}")
+        d = _dim(dim, self.data.ndim, "chunk")
+        n = self.shape[d]
+        return self.split(max(-(-n // chunks), 1) if n else 0, d)
+
+    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+        d = _dim(dim, self.data.ndim, "unbind")
+        return tuple(self._narrow(d, i, i + 1).squeeze(d) for i in range(self.shape[d]))
 
     def __getitem__(self, idx: Any) -> Tensor:
         if isinstance(idx, Tensor):
@@ -684,51 +989,539 @@ class Tensor:
 
         return Tensor._make(self.data[idx], (self,), _backward, "index", saves=())
 
+    def gather(self, dim: int, index: Any) -> Tensor:
+        """out[i][j][k] = self[index[i][j][k]][j][k] (dim 0), as torch.gather."""
+        d = _dim(dim, self.data.ndim, "gather")
+        idx = _index_arg(index, self, d, "gather")
+        src = self.data[_leading_slices(idx.shape, d)] if idx.ndim else self.data
+        xp = get_array_module(self.data)
+        _check_index_range(idx, self.shape[d] if self.data.ndim else 1, "gather", xp)
+        if self.data.ndim == 0:
+            out = self.data.reshape(()).copy()
+        else:
+            out = xp.take_along_axis(src, idx, axis=d)
+
+        def _backward(g: Any) -> None:
+            gx = xp.zeros_like(self.data)
+            _scatter_add_into(gx, d, idx, g)
+            self._accumulate(gx)
+
+        return Tensor._make(out, (self,), _backward, "gather", saves=())
+
+    def scatter_add(self, dim: int, index: Any, src: Any) -> Tensor:
+        """A copy of self with out[index[i][j][k]][j][k] += src[i][j][k] (dim 0), as
+        torch.scatter_add; differentiable in self and src."""
+        d = _dim(dim, self.data.ndim, "scatter_add")
+        idx = _index_arg(index, self, d, "scatter_add")
+        src_t = self._lift(src) if isinstance(src, Tensor) else Tensor(src)
+        if src_t.data.ndim != idx.ndim or any(i > s for i, s in zip(idx.shape, src_t.shape)):
+            raise ValueError(
+                f"scatter_add: src: expected a shape at least the index's {idx.shape} in "
+                f"every dim, got {src_t.shape}"
+            )
+        if src_t.data.dtype != self.data.dtype:
+            raise TypeError(
+                f"scatter_add: src: expected dtype {self.dtype} (self's), got {src_t.dtype}"
+            )
+        xp = get_array_module(self.data)
+        _check_index_range(idx, self.shape[d] if self.data.ndim else 1, "scatter_add", xp)
+        out = self.data.copy()
+        part = src_t.data[_leading_slices(idx.shape, 0, all_dims=True)]
+        _scatter_add_into(out, d, idx, part)
+
+        def _backward(g: Any) -> None:
+            if self.requires_grad:
+                self._accumulate(g)
+            if src_t.requires_grad:
+                gs = xp.zeros_like(src_t.data)
+                gs[_leading_slices(idx.shape, 0, all_dims=True)] = (
+                    xp.take_along_axis(g[_leading_slices(idx.shape, d)], idx, axis=d)
+                    if g.ndim
+                    else g
+                )
+                src_t._accumulate(gs)
+
+        return Tensor._make(out, (self, src_t), _backward, "scatter_add", saves=())
+
     # ---- reductions ------------------------------------------------------------------------
+    # dim/keepdim are torch's names; axis/keepdims (numpy's, the old ones) stay as aliases.
 
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        axes = norm_axes(axis, self.ndim, "sum")
-        out_data = ops.sum(self.data, axis=axes, keepdims=keepdims)
+    def sum(
+        self,
+        dim: Any = None,
+        keepdim: bool = False,
+        *,
+        dtype: Any = None,
+        axis: Any = None,
+        keepdims: Any = None,
+    ) -> Tensor:
+        if axis is not None or keepdims is not None:
+            dim, keepdim = _alias_dims(dim, keepdim, axis, keepdims, "sum")
+        x = self if dtype is None else self.to(as_dtype(dtype, "sum"))
+        axes = _dims(dim, x.data.ndim, "sum")
+        data = x.data
+        if data.dtype.kind != "f":  # ints and bools sum to int64, as in torch; no grad
+            xp = get_array_module(data)
+            kind = np.int64 if data.dtype.kind in "bi" or data.dtype.itemsize < 8 else None
+            out = xp.sum(data, axis=axes, keepdims=keepdim, dtype=kind)
+            return _no_graph(xp.asarray(out), "sum")
+        out_data = ops.sum(data, axis=axes, keepdims=keepdim)
+        shape = data.shape
 
         def _backward(g: Any) -> None:
             xp = get_array_module(g)
-            if not keepdims:
-                g = g.reshape([1 if i in axes else n for i, n in enumerate(self.shape)])
-            self._accumulate(xp.broadcast_to(g, self.shape))
+            if not keepdim:
+                g = g.reshape([1 if i in axes else n for i, n in enumerate(shape)])
+            x._accumulate(xp.broadcast_to(g, shape))
 
-        return Tensor._make(out_data, (self,), _backward, "sum", saves=())
+        return Tensor._make(out_data, (x,), _backward, "sum", saves=())
 
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        axes = norm_axes(axis, self.ndim, "mean")
-        count = math.prod(self.shape[i] for i in axes) if self.ndim else 1
-        out_data = ops.mean(self.data, axis=axes, keepdims=keepdims)
+    def mean(
+        self,
+        dim: Any = None,
+        keepdim: bool = False,
+        *,
+        dtype: Any = None,
+        axis: Any = None,
+        keepdims: Any = None,
+    ) -> Tensor:
+        if axis is not None or keepdims is not None:
+            dim, keepdim = _alias_dims(dim, keepdim, axis, keepdims, "mean")
+        x = self if dtype is None else self.to(as_dtype(dtype, "mean"))
+        _float_only(x, "mean")
+        axes = _dims(dim, x.data.ndim, "mean")
+        shape = x.data.shape
+        count = math.prod(shape[i] for i in axes) if x.data.ndim else 1
+        out_data = ops.mean(x.data, axis=axes, keepdims=keepdim)
 
         def _backward(g: Any) -> None:
             xp = get_array_module(g)
-            if not keepdims:
-                g = g.reshape([1 if i in axes else n for i, n in enumerate(self.shape)])
-            self._accumulate(xp.broadcast_to(g / count, self.shape))
+            if not keepdim:
+                g = g.reshape([1 if i in axes else n for i, n in enumerate(shape)])
+            # count 0: the input is empty (so is its gradient); no division by zero
+            x._accumulate(xp.broadcast_to(g / count if count else g, shape))
 
-        return Tensor._make(out_data, (self,), _backward, "mean", saves=())
+        return Tensor._make(out_data, (x,), _backward, "mean", saves=())
+
+    def _extreme(self, dim: Any, keepdim: bool, op: str) -> Tensor:
+        """amax / amin over dims; the gradient is spread evenly among ties, as torch."""
+        axes = _dims(dim, self.data.ndim, op)
+        x = self.data
+        if any(x.shape[a] == 0 for a in axes) or (x.size == 0 and dim is None):
+            raise IndexError(
+                f"{op}: Expected reduction dim to have non-zero size (input shape {self.shape})"
+            )
+        xp = get_array_module(x)
+        fn = xp.amax if op in ("max", "amax") else xp.amin
+        out_k = fn(x, axis=axes, keepdims=True)
+        out = (
+            out_k if keepdim else out_k.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+        )
+
+        def _backward(g: Any) -> None:
+            mask = x == out_k
+            count = mask.sum(axis=axes, keepdims=True)
+            self._accumulate(mask * (g.reshape(out_k.shape) / count))
+
+        return Tensor._make(out, (self,), _backward, op, saves=(self,))
+
+    def _extreme_dim(self, dim: Any, keepdim: bool, op: str) -> Any:
+        x = self.data
+        n = x.ndim
+        d = _dim(dim, n, op)
+        xp = get_array_module(x)
+        xx = x.reshape(1) if n == 0 else x
+        if xx.shape[d] == 0:
+            raise IndexError(
+                f"{op}: Expected reduction dim {dim} to have non-zero size (shape {self.shape})"
+            )
+        arg = xp.argmax if op == "max" else xp.argmin
+        idx_k = arg(xx, axis=d, keepdims=True)
+        val_k = xp.take_along_axis(xx, idx_k, axis=d)
+        if n == 0:
+            out_shape: Any = ()
+        else:
+            out_shape = idx_k.shape if keepdim else x.shape[:d] + x.shape[d + 1 :]
+        values_data = val_k.reshape(out_shape)
+        indices = _no_graph(idx_k.reshape(out_shape).astype(np.int64), op)
+        shape = xx.shape
+
+        def _backward(g: Any) -> None:
+            pos = xp.arange(shape[d]).reshape([-1 if i == d else 1 for i in range(len(shape))])
+            gx = xp.where(pos == idx_k, g.reshape(idx_k.shape), 0).astype(g.dtype)
+            self._accumulate(gx.reshape(x.shape))
+
+        values = Tensor._make(values_data, (self,), _backward, op, saves=())
+        return (_MaxResult if op == "max" else _MinResult)(values, indices)
+
+    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
+        """max(): the largest element (0-d); max(dim): (values, indices); max(other): the
+        elementwise maximum, as torch."""
+        if isinstance(dim, Tensor) or _is_array(dim):
+            return self.maximum(dim)
+        if dim is None:
+            return self._extreme(None, False, "max")
+        return self._extreme_dim(dim, keepdim, "max")
+
+    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
+        if isinstance(dim, Tensor) or _is_array(dim):
+            return self.minimum(dim)
+        if dim is None:
+            return self._extreme(None, False, "min")
+        return self._extreme_dim(dim, keepdim, "min")
+
+    def amax(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+        return self._extreme(None if dim == () else dim, keepdim, "amax")
+
+    def amin(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+        return self._extreme(None if dim == () else dim, keepdim, "amin")
+
+    def _arg(self, dim: Any, keepdim: bool, op: str) -> Tensor:
+        x = self.data
+        xp = get_array_module(x)
+        fn = xp.argmax if op == "argmax" else xp.argmin
+        if dim is None:
+            if x.size == 0:
+                raise IndexError(f"{op}: Expected reduction on a non-empty tensor")
+            out = fn(x.reshape(-1))
+            if keepdim:
+                out = out.reshape((1,) * x.ndim)
+        else:
+            return self._extreme_dim(dim, keepdim, "max" if op == "argmax" else "min")[1]
+        return _no_graph(xp.asarray(out, dtype=np.int64), op)
+
+    def argmax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return self._arg(dim, keepdim, "argmax")
+
+    def argmin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return self._arg(dim, keepdim, "argmin")
+
+    def _var(self, dim: Any, unbiased: Any, keepdim: bool, correction: Any, op: str) -> Any:
+        _float_only(self, op)
+        if unbiased is not None and correction is not None:
+            raise TypeError(f"{op}: pass unbiased or correction, not both")
+        if isinstance(dim, (bool, np.bool_)):  # var(True): the old positional unbiased
+            dim, unbiased = None, dim
+        c = correction if correction is not None else (1 if unbiased in (None, True) else 0)
+        if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, float, np.number)):
+            raise TypeError(f"{op}: correction: expected a number, got {c!r}")
+        axes = _dims(dim, self.data.ndim, op)
+        x = self.data
+        xp = get_array_module(x)
+        n = math.prod(x.shape[a] for a in axes) if x.ndim else 1
+        denom = max(0, n - c)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mu = (
+                xp.mean(x, axis=axes, keepdims=True)
+                if n
+                else xp.zeros_like(x.sum(axis=axes, keepdims=True))
+            )
+            diff = x - mu
+            var_k = (diff * diff).sum(axis=axes, keepdims=True) / x.dtype.type(denom)
+        out_shape = var_k.shape if keepdim else [s for i, s in enumerate(x.shape) if i not in axes]
+        return x, diff, var_k, denom, out_shape, xp
+
+    def var(
+        self,
+        dim: Any = None,
+        unbiased: Any = None,
+        keepdim: bool = False,
+        *,
+        correction: Any = None,
+    ) -> Tensor:
+        """Variance over dim with Bessel's correction (default 1; unbiased=False is 0)."""
+        x, diff, var_k, denom, out_shape, xp = self._var(dim, unbiased, keepdim, correction, "var")
+
+        def _backward(g: Any) -> None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                self._accumulate(g.reshape(var_k.shape) * (2 / x.dtype.type(denom)) * diff)
+
+        return Tensor._make(var_k.reshape(out_shape), (self,), _backward, "var", saves=(self,))
+
+    def std(
+        self,
+        dim: Any = None,
+        unbiased: Any = None,
+        keepdim: bool = False,
+        *,
+        correction: Any = None,
+    ) -> Tensor:
+        x, diff, var_k, denom, out_shape, xp = self._var(dim, unbiased, keepdim, correction, "std")
+        std_k = xp.sqrt(var_k)
+
+        def _backward(g: Any) -> None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gx = g.reshape(std_k.shape) * diff / (x.dtype.type(denom) * std_k)
+            self._accumulate(xp.where(std_k == 0, 0, gx).astype(gx.dtype))  # as torch: 0 at 0
+
+        return Tensor._make(std_k.reshape(out_shape), (self,), _backward, "std", saves=(self,))
+
+    def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
+        """log(sum(exp(x))) over dim, computed stably."""
+        _float_only(self, "logsumexp")
+        axes = _dims(dim, self.data.ndim, "logsumexp")
+        x = self.data
+        xp = get_array_module(x)
+        if x.size:
+            m = xp.amax(x, axis=axes, keepdims=True)
+            m = xp.where(xp.isfinite(m), m, 0)
+        else:
+            m = xp.zeros([1 if i in axes else s for i, s in enumerate(x.shape)], dtype=x.dtype)
+        with np.errstate(divide="ignore"):
+            out_k = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
+        out = (
+            out_k if keepdim else out_k.reshape([s for i, s in enumerate(x.shape) if i not in axes])
+        )
+
+        def _backward(g: Any) -> None:
+            self._accumulate(g.reshape(out_k.shape) * xp.exp(x - out_k))
+
+        return Tensor._make(out, (self,), _backward, "logsumexp", saves=(self,))
+
+    def prod(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+        """The product over dim (one int, or None for all), as torch.prod; its gradient is
+        exact when elements are zero (products of the others, no division)."""
+        x_t = self if dtype is None else self.to(as_dtype(dtype, "prod"))
+        if dim is not None and not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"prod: dim: expected an int or None, got {dim!r}")
+        x = x_t.data
+        xp = get_array_module(x)
+        if dim is None:
+            flat, d, keep_shape = x.reshape(-1), 0, (1,) * x.ndim
+        else:
+            d = _dim(dim, x.ndim, "prod")
+            flat = x.reshape(1) if x.ndim == 0 else x
+            keep_shape = tuple(1 if i == d else s for i, s in enumerate(x.shape))
+        if x.dtype.kind != "f":
+            kind = np.int64 if x.dtype.kind in "bi" else None
+            out = xp.prod(flat, axis=d, dtype=kind)
+            out = (
+                out.reshape(keep_shape)
+                if keepdim
+                else out.reshape(() if dim is None else x.shape[:d] + x.shape[d + 1 :])
+            )
+            return _no_graph(xp.asarray(out), "prod")
+        out_k = xp.prod(flat, axis=d, keepdims=True)
+        if dim is None:
+            out = out_k.reshape(keep_shape) if keepdim else out_k.reshape(())
+        else:
+            out = (
+                out_k.reshape(keep_shape)
+                if keepdim
+                else out_k.reshape(x.shape[:d] + x.shape[d + 1 :])
+            )
+
+        def _backward(g: Any) -> None:
+            others = _exclusive_prod(flat, d, xp)
+            x_t._accumulate((others * g.reshape(out_k.shape)).reshape(x.shape))
+
+        return Tensor._make(out, (x_t,), _backward, "prod", saves=(x_t,))
+
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
+        """The vector p-norm over dim (all elements by default): p = 'fro' / 2, 1, inf, -inf
+        or any p > 0, as torch.norm (matrix norms other than 'fro' are not offered)."""
+        _float_only(self, "norm")
+        if p == "fro" or p == 2:
+            sq = self * self
+            s = sq.sum(dim, keepdim)
+            return _safe_sqrt(s)
+        if isinstance(p, str) or not isinstance(p, (int, float, np.number)):
+            raise ValueError(f"norm: p: expected 'fro' or a number, got {p!r}")
+        if p == math.inf:
+            return self.abs().amax(() if dim is None else dim, keepdim)
+        if p == -math.inf:
+            return self.abs().amin(() if dim is None else dim, keepdim)
+        if p == 1:
+            return self.abs().sum(dim, keepdim)
+        if p <= 0:
+            raise ValueError(f"norm: p: expected p > 0, 'fro' or +-inf, got {p!r}")
+        return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+
+    def numel(self) -> int:
+        return self.data.size
+
+    nelement = numel
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    ndimension = dim
+
+    def size(self, dim: Any = None) -> Any:
+        """The shape (a tuple, torch.Size's role), or the size of one dim, as torch."""
+        if dim is None:
+            return self.data.shape
+        if self.data.ndim == 0:
+            raise IndexError(f"size: dim: {dim!r} given, but the tensor has no dimensions")
+        return self.data.shape[_dim(dim, self.data.ndim, "size")]
+
+    def element_size(self) -> int:
+        return self.data.itemsize
 
     # ---- elementwise math (the other activations are in deltagrad.functional) --------------
 
-    def exp(self) -> Tensor:
-        xp = get_array_module(self.data)
-        out_data = xp.exp(self.data)
-
+    def _unary(self, out_data: Any, grad_fn: Any, op: str, saves: Any = None) -> Tensor:
         def _backward(g: Any) -> None:
-            self._accumulate(g * out_data)
+            self._accumulate(grad_fn(g))
 
-        return Tensor._make(out_data, (self,), _backward, "exp")
+        return Tensor._make(out_data, (self,), _backward, op, saves=saves)
+
+    def exp(self) -> Tensor:
+        x = _as_float(self.data)
+        xp = get_array_module(x)
+        out_data = xp.exp(x)
+        return self._unary(out_data, lambda g: g * out_data, "exp")
 
     def log(self) -> Tensor:
-        xp = get_array_module(self.data)
+        x = _as_float(self.data)
+        xp = get_array_module(x)
+        return self._unary(xp.log(x), lambda g: g / x, "log")
+
+    def sqrt(self) -> Tensor:
+        x = _as_float(self.data)
+        xp = get_array_module(x)
+        out_data = xp.sqrt(x)
+        return self._unary(out_data, lambda g: g / (2 * out_data), "sqrt")
+
+    def rsqrt(self) -> Tensor:
+        x = _as_float(self.data)
+        xp = get_array_module(x)
+        with np.errstate(divide="ignore"):
+            out_data = 1 / xp.sqrt(x)
+        return self._unary(out_data, lambda g: g * (-0.5) * out_data**3, "rsqrt")
+
+    def sin(self) -> Tensor:
+        x = _as_float(self.data)
+        xp = get_array_module(x)
+        return self._unary(xp.sin(x), lambda g: g * xp.cos(x), "sin")
+
+    def cos(self) -> Tensor:
+        x = _as_float(self.data)
+        xp = get_array_module(x)
+        return self._unary(xp.cos(x), lambda g: -g * xp.sin(x), "cos")
+
+    def abs(self) -> Tensor:
+        x = self.data
+        xp = get_array_module(x)
+        return self._unary(xp.abs(x), lambda g: g * xp.sign(x), "abs")
+
+    __abs__ = abs
+
+    def sign(self) -> Tensor:
+        x = self.data
+        xp = get_array_module(x)
+        out = xp.sign(x) if x.dtype.kind != "b" else x.copy()
+        return self._unary(out, lambda g: xp.zeros_like(g), "sign", saves=())
+
+    def square(self) -> Tensor:
+        return self * self
+
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+        """min(max(x, min), max), as torch.clamp; min/max are numbers or tensors. The gradient
+        passes where min <= x <= max."""
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min and max must not be None")
+        if isinstance(min, Tensor) or isinstance(max, Tensor) or _is_array(min) or _is_array(max):
+            out = self
+            if min is not None:
+                lo = self._lift(min)
+                out = where(self < lo, lo, out)
+            if max is not None:
+                hi = self._lift(max)
+                out = where(self > hi, hi, out)
+            return out
+        for v, nm in ((min, "min"), (max, "max")):
+            if v is not None and (
+                isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number))
+            ):
+                raise TypeError(f"clamp: {nm}: expected a number or a tensor, got {v!r}")
+        x = self.data
+        if x.dtype.kind != "f" and any(isinstance(v, float) for v in (min, max)):
+            x = x.astype(np.float32)
+        xp = get_array_module(x)
+        out = x
+        if min is not None:
+            out = xp.maximum(out, x.dtype.type(min))
+        if max is not None:
+            out = xp.minimum(out, x.dtype.type(max))
+        if out is x:
+            out = x.copy()
+
+        def _grad(g: Any) -> Any:
+            keep = xp.ones(x.shape, dtype=bool)
+            if min is not None:
+                keep &= x >= min
+            if max is not None:
+                keep &= x <= max
+            return g * keep
+
+        return self._unary(out, _grad, "clamp", saves=(self,))
+
+    clip = clamp
+
+    def _minmax2(self, other: Any, op: str) -> Tensor:
+        other = self._lift(other)
+        a, b = self.data, other.data
+        if a.dtype != b.dtype:
+            a, b = _promote(a, b)
+        xp = get_array_module(a)
+        out = xp.maximum(a, b) if op == "maximum" else xp.minimum(a, b)
 
         def _backward(g: Any) -> None:
-            self._accumulate(g / self.data)
+            # ties split the gradient in halves, as torch
+            wins = (a > b) if op == "maximum" else (a < b)
+            half = (a == b) * 0.5
+            if self.requires_grad:
+                self._accumulate(_unbroadcast(g * (wins + half), self.shape))
+            if other.requires_grad:
+                loses = (a < b) if op == "maximum" else (a > b)
+                other._accumulate(_unbroadcast(g * (loses + half), other.shape))
 
-        return Tensor._make(xp.log(self.data), (self,), _backward, "log")
+        return Tensor._make(out, (self, other), _backward, op)
+
+    def maximum(self, other: Any) -> Tensor:
+        return self._minmax2(other, "maximum")
+
+    def minimum(self, other: Any) -> Tensor:
+        return self._minmax2(other, "minimum")
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        """self where condition, else other (torch's Tensor.where)."""
+        return where(condition, self, other)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        """A copy with value where mask (a bool tensor broadcastable to self) is True."""
+        m = mask.data if isinstance(mask, Tensor) else mask
+        if getattr(m, "dtype", None) is None or m.dtype.kind != "b":
+            raise TypeError(
+                f"masked_fill: mask: expected a bool tensor, got "
+                f"{getattr(m, 'dtype', type(m).__name__)}"
+            )
+        if isinstance(value, Tensor):
+            if value.data.ndim != 0:
+                raise ValueError(
+                    f"masked_fill: value: expected a number or a 0-d tensor, got shape "
+                    f"{value.shape}"
+                )
+            value = value.data
+        xp = get_array_module(self.data)
+        try:
+            b = np.broadcast_shapes(tuple(m.shape), self.shape)
+        except ValueError:
+            b = None
+        if b != self.shape:
+            raise ValueError(
+                f"masked_fill: mask: shape {tuple(m.shape)} does not broadcast to the "
+                f"tensor's shape {self.shape}"
+            )
+        out = xp.where(m, xp.asarray(value, dtype=self.data.dtype), self.data)
+        return self._unary(out, lambda g: xp.where(m, 0, g).astype(g.dtype), "masked_fill", ())
+
+    def floor_divide(self, other: Any) -> Tensor:
+        return self // other
+
+    def remainder(self, other: Any) -> Tensor:
+        return self % other
 
     def relu(self) -> Tensor:
         return activate(self, "relu")
@@ -738,6 +1531,168 @@ class Tensor:
 
     def tanh(self) -> Tensor:
         return activate(self, "tanh")
+
+    # ---- comparisons and logical ops: bool tensors, no grad ------------------------------
+
+    def _compare(self, other: Any, fn: str) -> Any:
+        if isinstance(other, Tensor):
+            o = self._lift(other).data
+        elif isinstance(other, (int, float, np.number, np.bool_)):  # bool is an int
+            o = other
+        elif isinstance(other, (np.ndarray, list, tuple)) or is_cuda_array(other):
+            xp = get_array_module(self.data)
+            o = other if not isinstance(other, (list, tuple)) else xp.asarray(other)
+            if is_cuda_array(o) != is_cuda_array(self.data):
+                self._lift(o)  # raises the device error
+        else:
+            return NotImplemented
+        xp = get_array_module(self.data)
+        try:
+            out = getattr(xp, fn)(self.data, o)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{fn}: other: {e}") from None
+        return _no_graph(out, fn)
+
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        return self._compare(other, "equal")
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        return self._compare(other, "not_equal")
+
+    def __lt__(self, other: Any) -> Any:
+        return self._compare(other, "less")
+
+    def __le__(self, other: Any) -> Any:
+        return self._compare(other, "less_equal")
+
+    def __gt__(self, other: Any) -> Any:
+        return self._compare(other, "greater")
+
+    def __ge__(self, other: Any) -> Any:
+        return self._compare(other, "greater_equal")
+
+    __hash__ = object.__hash__  # identity, as torch: tensors stay usable as dict keys
+
+    def eq(self, other: Any) -> Tensor:
+        return _must(self._compare(other, "equal"), "eq", other)
+
+    def ne(self, other: Any) -> Tensor:
+        return _must(self._compare(other, "not_equal"), "ne", other)
+
+    def lt(self, other: Any) -> Tensor:
+        return _must(self._compare(other, "less"), "lt", other)
+
+    def le(self, other: Any) -> Tensor:
+        return _must(self._compare(other, "less_equal"), "le", other)
+
+    def gt(self, other: Any) -> Tensor:
+        return _must(self._compare(other, "greater"), "gt", other)
+
+    def ge(self, other: Any) -> Tensor:
+        return _must(self._compare(other, "greater_equal"), "ge", other)
+
+    def logical_and(self, other: Any) -> Tensor:
+        return _must(self._compare(other, "logical_and"), "logical_and", other)
+
+    def logical_or(self, other: Any) -> Tensor:
+        return _must(self._compare(other, "logical_or"), "logical_or", other)
+
+    def logical_xor(self, other: Any) -> Tensor:
+        return _must(self._compare(other, "logical_xor"), "logical_xor", other)
+
+    def logical_not(self) -> Tensor:
+        xp = get_array_module(self.data)
+        return _no_graph(xp.logical_not(self.data), "logical_not")
+
+    def _bitwise(self, other: Any, fn: str, op: str) -> Any:
+        if self.data.dtype.kind not in "biu":
+            raise TypeError(f"{op}: expected a bool or integer tensor, got dtype {self.dtype}")
+        return self._compare(other, fn)
+
+    def __and__(self, other: Any) -> Any:
+        return self._bitwise(other, "bitwise_and", "and")
+
+    def __or__(self, other: Any) -> Any:
+        return self._bitwise(other, "bitwise_or", "or")
+
+    def __xor__(self, other: Any) -> Any:
+        return self._bitwise(other, "bitwise_xor", "xor")
+
+    __rand__ = __and__
+    __ror__ = __or__
+    __rxor__ = __xor__
+
+    def __invert__(self) -> Tensor:
+        if self.data.dtype.kind not in "biu":
+            raise TypeError(f"invert: expected a bool or integer tensor, got dtype {self.dtype}")
+        xp = get_array_module(self.data)
+        return _no_graph(xp.invert(self.data), "invert")
+
+    def isnan(self) -> Tensor:
+        return _no_graph(get_array_module(self.data).isnan(self.data), "isnan")
+
+    def isinf(self) -> Tensor:
+        return _no_graph(get_array_module(self.data).isinf(self.data), "isinf")
+
+    def isfinite(self) -> Tensor:
+        xp = get_array_module(self.data)
+        return _no_graph(xp.isfinite(self.data), "isfinite")
+
+    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        axes = _dims(dim, self.data.ndim, "any")
+        xp = get_array_module(self.data)
+        out = xp.any(self.data, axis=axes, keepdims=keepdim)
+        return _no_graph(xp.asarray(out), "any")
+
+    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        axes = _dims(dim, self.data.ndim, "all")
+        xp = get_array_module(self.data)
+        out = xp.all(self.data, axis=axes, keepdims=keepdim)
+        return _no_graph(xp.asarray(out), "all")
+
+    # ---- Python protocols ------------------------------------------------------------------
+
+    def _scalar(self, op: str) -> Any:
+        if self.data.size != 1:
+            raise ValueError(
+                f"{op}: only a one-element tensor converts to a Python scalar, got shape "
+                f"{self.shape}"
+            )
+        return self.data.item()
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(
+                f"bool: the truth value of a tensor with {self.data.size} elements is "
+                f"ambiguous (shape {self.shape}); use .any() or .all()"
+            )
+        return bool(self.data.item())
+
+    def __float__(self) -> float:
+        return float(self._scalar("float"))
+
+    def __int__(self) -> int:
+        return int(self._scalar("int"))
+
+    def __index__(self) -> int:
+        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError(
+                "index: only integer tensors of a single element can be converted to an index"
+            )
+        return int(self.data.item())
+
+    def __format__(self, spec: str) -> str:
+        if self.data.ndim == 0:
+            return format(self.data.item(), spec)
+        return object.__format__(self, spec)
+
+    # ---- DLPack: torch, cupy, jax take our data without a copy -----------------------------
+
+    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self) -> Any:
+        return self.data.__dlpack_device__()
 
 
 def activate(x: Tensor, act: str, param: float = 0.0) -> Tensor:
@@ -760,7 +1715,405 @@ _handed: set[int] = set()
 def tensor(
     data: Any, requires_grad: bool = False, dtype: Any = None, device: str | None = None
 ) -> Tensor:
-    """A new leaf Tensor. numpy / cupy arrays keep their dtype (and share memory when no
-    conversion is needed); Python floats become float32, as in torch. device: "cpu" or
-    "cuda" (copies there when needed); None keeps the data where it is (lists: the CPU)."""
+    """A new leaf Tensor holding a COPY of data, as torch.tensor (dg.from_numpy and
+    dg.as_tensor share memory instead). numpy / cupy arrays keep their dtype; Python floats
+    become float32, as in torch. device: "cpu" or "cuda"; None keeps the data where it is
+    (lists: the CPU)."""
+    if dtype is not None:
+        dtype = as_dtype(dtype, "tensor")
+    if isinstance(data, Tensor):
+        data = data.data
+    if is_cuda_array(data):
+        data = get_array_module(data).array(data, dtype=dtype, copy=True)
+        dtype = None
+    elif isinstance(data, np.ndarray) or hasattr(data, "__array__"):
+        data = np.array(data, dtype=dtype, copy=True)
+        dtype = None
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+
+
+# ---- helpers of the ops above ----------------------------------------------------------------
+
+_MaxResult = namedtuple("max", ["values", "indices"])  # torch.return_types.max
+_MinResult = namedtuple("min", ["values", "indices"])
+
+# torch's promotion categories: bool < integer < float
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
+_DTYPE_KINDS = "biuf"
+
+
+def as_dtype(dtype: Any, op: str) -> np.dtype:
+    """dtype (dg.float32, np.float32, "float32", Python float/int/bool) as a numpy dtype;
+    a TypeError naming op for what is not a dtype or is one deltagrad has no tensors of."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(
+            f"{op}: dtype: expected a dtype such as dg.float32, got {dtype!r}"
+        ) from None
+    if dt.kind not in _DTYPE_KINDS:
+        raise TypeError(f"{op}: dtype: {dt} is not supported (bool, integer and float dtypes are)")
+    return dt
+
+
+def _scalar_dtype(dt: Any, value: Any) -> Any:
+    """The dtype of a Python scalar operand next to a bool / int tensor of dtype dt."""
+    if isinstance(value, (float, np.floating)):
+        return np.dtype(np.float32)
+    if isinstance(value, complex):
+        raise TypeError("complex operands are not supported")
+    if dt.kind == "b":
+        return np.dtype(np.int64)
+    return dt
+
+
+def _result_dtype(a: Any, b: Any) -> Any:
+    """torch's result dtype of an op on arrays a and b: the higher category wins (bool <
+    int < float); within one, a tensor with dimensions wins over a 0-d one, else numpy's
+    promotion (float32 + float64 -> float64, int32 + int64 -> int64)."""
+    ra, rb = _KIND_RANK.get(a.dtype.kind, 3), _KIND_RANK.get(b.dtype.kind, 3)
+    if ra != rb:
+        return a.dtype if ra > rb else b.dtype
+    if (a.ndim == 0) != (b.ndim == 0):
+        return b.dtype if a.ndim == 0 else a.dtype
+    return np.promote_types(a.dtype, b.dtype)
+
+
+def _promote(a: Any, b: Any) -> tuple[Any, Any]:
+    dt = _result_dtype(a, b)
+    return (a if a.dtype == dt else a.astype(dt)), (b if b.dtype == dt else b.astype(dt))
+
+
+def _to_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """(device, dtype) of Tensor.to's torch signatures."""
+    device = kwargs.pop("device", None)
+    dtype = kwargs.pop("dtype", None)
+    kwargs.pop("copy", None)
+    kwargs.pop("non_blocking", None)
+    if kwargs:
+        raise TypeError(f"to: unexpected keyword arguments {sorted(kwargs)}")
+    if len(args) > 2:
+        raise TypeError(f"to: expected at most (device, dtype), got {len(args)} arguments")
+    for a in args:
+        if isinstance(a, Tensor):
+            device, dtype = a.device, a.dtype
+        elif isinstance(a, str) and a in ("cpu", "cuda") or a is None:
+            device = a if a is not None else device
+        elif isinstance(a, str) and (a.startswith("cuda:") or a.startswith("cpu")):
+            device = a.split(":")[0]
+        else:
+            dtype = a
+    if device is not None and device not in ("cpu", "cuda"):
+        raise ValueError(f"to: device: expected 'cpu' or 'cuda', got {device!r}")
+    if dtype is not None:
+        dtype = as_dtype(dtype, "to")
+    return device, dtype
+
+
+def _shape_args(
+    shape: tuple[Any, ...], op: str, allow_minus_one: bool = False, what: str = "shape"
+) -> tuple[int, ...]:
+    """Sizes given as ints or as one tuple / list of ints (torch accepts both)."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    out = []
+    for n in shape:
+        if isinstance(n, Tensor) and n.data.ndim == 0 and n.data.dtype.kind in "iu":
+            n = int(n.data)
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+            raise TypeError(
+                f"{op}: {what}: expected a sequence of ints, got {type(n).__name__} {n!r}"
+            )
+        if n < 0 and not (allow_minus_one and n == -1):
+            raise ValueError(f"{op}: {what}: expected sizes >= 0, got {n}")
+        out.append(int(n))
+    return tuple(out)
+
+
+def _shares_base(view: Any, arr: Any) -> bool:
+    """True when view is arr or a view of arr's memory (no copy was made)."""
+    if view is arr:
+        return True
+    base_v = view
+    while base_v.base is not None:
+        base_v = base_v.base
+    base_a = arr
+    while base_a.base is not None:
+        base_a = base_a.base
+    return base_v is base_a
+
+
+def _dim(dim: Any, ndim: int, op: str) -> int:
+    """One dim in [-ndim, ndim) (a 0-d tensor takes -1 and 0), as a non-negative int; an
+    IndexError as torch's "Dimension out of range" otherwise."""
+    if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op}: dim: expected an int, got {type(dim).__name__} {dim!r}")
+    n = ndim if ndim else 1
+    if not -n <= dim < n:
+        raise IndexError(
+            f"{op}: dim: Dimension out of range (expected to be in range of "
+            f"[{-n}, {n - 1}], but got {dim})"
+        )
+    return int(dim) % n
+
+
+def _dims(dim: Any, ndim: int, op: str) -> tuple[int, ...]:
+    """dim None (all), an int or a tuple of ints, as sorted non-negative ints."""
+    if dim is None:
+        return tuple(range(ndim))
+    items = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
+    out = []
+    for d in items:
+        if isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)):
+            raise TypeError(f"{op}: dim: expected an int, a tuple of ints or None, got {dim!r}")
+        d = _dim(d, ndim, op)
+        if d in out:
+            raise ValueError(f"{op}: dim: dim {d} appears multiple times in {dim!r}")
+        out.append(d)
+    return () if ndim == 0 else tuple(sorted(out))
+
+
+def _alias_dims(dim: Any, keepdim: Any, axis: Any, keepdims: Any, op: str) -> tuple[Any, Any]:
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{op}: pass dim or its alias axis, not both")
+        dim = axis
+    if keepdims is not None:
+        keepdim = keepdims
+    return dim, keepdim
+
+
+def _float_only(t: Tensor, op: str) -> None:
+    if t.data.dtype.kind != "f":
+        raise TypeError(
+            f"{op}: input: expected a floating point tensor, got dtype {t.dtype} "
+            "(as torch; convert with .float() first)"
+        )
+
+
+def _as_float(x: Any) -> Any:
+    """x, or x as float32 when it holds bools / ints (torch's float ops on int tensors)."""
+    return x if x.dtype.kind == "f" else x.astype(np.float32)
+
+
+def _no_graph(data: Any, op: str) -> Tensor:
+    """The result of an op with no gradient (comparisons, indices, int results): a tensor
+    outside any graph."""
+    return Tensor._make(data, (), None, op)
+
+
+def _is_array(x: Any) -> bool:
+    """numpy / cupy arrays, and the numpy scalars that numpy's ufuncs return for 0-d input."""
+    return isinstance(x, (np.ndarray, np.generic)) or is_cuda_array(x)
+
+
+def _must(out: Any, op: str, other: Any) -> Tensor:
+    if out is NotImplemented:
+        raise TypeError(
+            f"{op}: other: expected a tensor, an array or a number, got {type(other).__name__}"
+        )
+    return out
+
+
+def _safe_sqrt(s: Tensor) -> Tensor:
+    """sqrt whose gradient is 0 where the input is 0 (torch's norm at 0), not inf * 0."""
+    xp = get_array_module(s.data)
+    out = xp.sqrt(s.data)
+
+    def _backward(g: Any) -> None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = xp.where(out == 0, 0, g / (2 * out))
+        s._accumulate(r.astype(g.dtype))
+
+    return Tensor._make(out, (s,), _backward, "norm", saves=())
+
+
+def _exclusive_prod(x: Any, d: int, xp: Any) -> Any:
+    """For every element along axis d of x, the product of the others (no division, so
+    exact when some are zero)."""
+    n = x.shape[d]
+    if n == 0:
+        return xp.zeros_like(x)
+    xm = xp.moveaxis(x, d, -1)
+    ones = xp.ones(xm.shape[:-1] + (1,), dtype=x.dtype)
+    left = xp.cumprod(xp.concatenate([ones, xm[..., :-1]], axis=-1), axis=-1)
+    rev = xp.flip(xm, axis=-1)
+    right = xp.flip(xp.cumprod(xp.concatenate([ones, rev[..., :-1]], axis=-1), axis=-1), -1)
+    return xp.moveaxis(left * right, -1, d)
+
+
+def _index_arg(index: Any, t: Tensor, d: int, op: str) -> Any:
+    idx = index.data if isinstance(index, Tensor) else index
+    if not _is_array(idx):
+        raise TypeError(f"{op}: index: expected an int64 tensor, got {type(index).__name__}")
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{op}: index: expected an integer (int64) tensor, got dtype {idx.dtype}")
+    if is_cuda_array(idx) != is_cuda_array(t.data):
+        raise RuntimeError(f"{op}: index: expected it on the tensor's device {t.device}")
+    nd = t.data.ndim
+    if idx.ndim != max(nd, 1) and not (nd == 0 and idx.ndim <= 1):
+        raise ValueError(
+            f"{op}: index: expected {nd} dimensions (as the input), got shape {idx.shape}"
+        )
+    if nd and any(i > s for k, (i, s) in enumerate(zip(idx.shape, t.shape)) if k != d):
+        raise ValueError(
+            f"{op}: index: shape {idx.shape} is larger than the input's {t.shape} in a dim "
+            f"other than dim {d}"
+        )
+    return idx
+
+
+def _check_index_range(idx: Any, n: int, op: str, xp: Any) -> None:
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
+        raise IndexError(f"{op}: index: values out of range [0, {n}) for dim of size {n}")
+
+
+def _leading_slices(shape: tuple[int, ...], d: int, all_dims: bool = False) -> tuple[Any, ...]:
+    """The slices that cut an array down to `shape` in every dim except d (all of them
+    when all_dims)."""
+    return tuple(
+        slice(None) if (k == d and not all_dims) else slice(0, n) for k, n in enumerate(shape)
+    )
+
+
+def _scatter_add_into(out: Any, d: int, idx: Any, src: Any) -> None:
+    """out[..., idx[...], ...] += src along dim d (repeated indices accumulate)."""
+    xp = get_array_module(out)
+    if out.ndim == 0:
+        out[...] += src.reshape(-1)[: idx.size].sum() if idx.size else 0
+        return
+    nd = idx.ndim
+    grids = [
+        idx if k == d else xp.arange(n).reshape([n if j == k else 1 for j in range(nd)])
+        for k, n in enumerate(idx.shape)
+    ]
+    if xp is np:
+        np.add.at(out, tuple(grids), src)
+    else:
+        import cupyx
+
+        cupyx.scatter_add(out, tuple(grids), src)
+
+
+def _lift_any(x: Any, like: Tensor | None) -> Tensor:
+    if isinstance(x, Tensor):
+        return x if like is None else like._lift(x)
+    if like is None:
+        return Tensor(x)
+    return like._lift(x)
+
+
+def where(condition: Any, input: Any, other: Any) -> Tensor:  # noqa: A002
+    """input where condition (a bool tensor) is True, else other, broadcast together, as
+    torch.where; differentiable in input and other (numbers allowed for either)."""
+    c = condition.data if isinstance(condition, Tensor) else condition
+    if not _is_array(c) or c.dtype.kind != "b":
+        raise TypeError(
+            f"where: condition: expected a bool tensor, got {getattr(c, 'dtype', type(c).__name__)}"
+        )
+    base = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else None
+    if base is None:
+        base = Tensor(np.asarray(input, dtype=np.float32) if isinstance(input, float) else input)
+    x = _lift_any(input, base)
+    y = _lift_any(other, base)
+    a, b = x.data, y.data
+    if a.dtype != b.dtype:
+        a, b = _promote(a, b)
+    xp = get_array_module(a)
+    try:
+        out = xp.where(c, a, b)
+    except ValueError:
+        raise ValueError(
+            f"where: condition, input and other do not broadcast: shapes {tuple(c.shape)}, "
+            f"{x.shape}, {y.shape}"
+        ) from None
+
+    def _backward(g: Any) -> None:
+        zero = g.dtype.type(0)
+        if x.requires_grad:
+            x._accumulate(_unbroadcast(xp.where(c, g, zero), x.shape))
+        if y.requires_grad:
+            y._accumulate(_unbroadcast(xp.where(c, zero, g), y.shape))
+
+    return Tensor._make(out, (x, y), _backward, "where", saves=())
+
+
+def _tensor_list(tensors: Any, op: str) -> list[Tensor]:
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(
+            f"{op}: tensors: expected a list or tuple of tensors, got {type(tensors).__name__}"
+        )
+    if not tensors:
+        raise ValueError(f"{op}: tensors: expected a non-empty list of tensors")
+    ts = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    dev = ts[0].device
+    for i, t in enumerate(ts):
+        if t.device != dev:
+            raise RuntimeError(
+                f"{op}: tensors: expected all tensors on the same device, got {dev} and "
+                f"{t.device} (tensor {i})"
+            )
+    return ts
+
+
+def _joined(ts: list[Tensor], xp: Any) -> list[Any]:
+    """The arrays of ts, cast to torch's common dtype when they differ."""
+    arrays = [t.data for t in ts]
+    dt = arrays[0].dtype
+    if any(a.dtype != dt for a in arrays):
+        dt = arrays[0]
+        for a in arrays[1:]:
+            dt = xp.empty((1,), dtype=_result_dtype(dt, a))
+        arrays = [a.astype(dt.dtype) for a in arrays]
+    return arrays
+
+
+def cat(tensors: Any, dim: int = 0) -> Tensor:
+    """Join tensors along an existing dim (their other sizes must match), as torch.cat."""
+    ts = _tensor_list(tensors, "cat")
+    nd = ts[0].data.ndim
+    if nd == 0:
+        raise ValueError("cat: tensors: zero-dimensional tensors cannot be concatenated")
+    d = _dim(dim, nd, "cat")
+    ref = ts[0].shape
+    for i, t in enumerate(ts):
+        if t.data.ndim != nd:
+            raise ValueError(
+                f"cat: tensors: expected all tensors with {nd} dimensions, got shape "
+                f"{t.shape} for tensor {i}"
+            )
+        for k in range(nd):
+            if k != d and t.shape[k] != ref[k]:
+                raise ValueError(
+                    f"cat: tensors: sizes must match except in dim {d}: expected size "
+                    f"{ref[k]} but got {t.shape[k]} in dim {k} for tensor {i} (shapes "
+                    f"{ref} and {t.shape})"
+                )
+    xp = get_array_module(ts[0].data)
+    out = xp.concatenate(_joined(ts, xp), axis=d)
+    bounds = np.cumsum([0] + [t.shape[d] for t in ts]).tolist()
+
+    def _backward(g: Any) -> None:
+        for t, lo, hi in zip(ts, bounds[:-1], bounds[1:]):
+            if t.requires_grad:
+                t._accumulate(g[(slice(None),) * d + (slice(lo, hi),)])
+
+    return Tensor._make(out, tuple(ts), _backward, "cat", saves=())
+
+
+concat = cat
+concatenate = cat
+
+
+def stack(tensors: Any, dim: int = 0) -> Tensor:
+    """Join equal-shaped tensors along a new dim, as torch.stack."""
+    ts = _tensor_list(tensors, "stack")
+    ref = ts[0].shape
+    for i, t in enumerate(ts):
+        if t.shape != ref:
+            raise ValueError(
+                f"stack: tensors: expected each tensor to be equal size, got {ref} for tensor "
+                f"0 and {t.shape} for tensor {i}"
+            )
+    d = _dim(dim, len(ref) + 1, "stack")
+    return cat([t.unsqueeze(d) for t in ts], d)

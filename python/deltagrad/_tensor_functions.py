@@ -1,0 +1,110 @@
+"""torch's function forms of the Tensor methods: dg.sum(x, dim), dg.max(x, 1), dg.abs(x), ...
+
+Each one calls the Tensor method of the same name (numpy / cupy arrays are wrapped first,
+without a copy), so the method is the single implementation. cat, stack and where, which
+take several tensors, live in deltagrad.tensor.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .backends._args import is_device_array
+from .tensor import Tensor, cat, concat, concatenate, stack, where
+
+_METHODS = (
+    # reductions
+    "sum",
+    "mean",
+    "max",
+    "min",
+    "amax",
+    "amin",
+    "argmax",
+    "argmin",
+    "var",
+    "std",
+    "logsumexp",
+    "prod",
+    "norm",
+    "any",
+    "all",
+    # elementwise
+    "abs",
+    "sqrt",
+    "rsqrt",
+    "sin",
+    "cos",
+    "exp",
+    "log",
+    "sign",
+    "square",
+    "clamp",
+    "clip",
+    "maximum",
+    "minimum",
+    "masked_fill",
+    "floor_divide",
+    "remainder",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "isnan",
+    "isinf",
+    "isfinite",
+    # comparisons and logical ops
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
+    "logical_not",
+    # shape ops
+    "reshape",
+    "flatten",
+    "unflatten",
+    "squeeze",
+    "unsqueeze",
+    "transpose",
+    "swapaxes",
+    "permute",
+    "t",
+    "narrow",
+    "split",
+    "chunk",
+    "unbind",
+    "clone",
+    "gather",
+    "scatter_add",
+    "broadcast_to",
+)
+
+__all__ = [*_METHODS, "cat", "concat", "concatenate", "stack", "where"]
+
+
+def _function(name: str) -> Callable[..., Any]:
+    method = getattr(Tensor, name)
+
+    def fn(input: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: A002
+        if not isinstance(input, Tensor):
+            if not (hasattr(input, "__array_interface__") or is_device_array(input)):
+                raise TypeError(
+                    f"{name}: input: expected a Tensor or an array, got {type(input).__name__}"
+                )
+            input = Tensor(input)  # noqa: A001
+        return method(input, *args, **kwargs)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"dg.{name}(input, ...): the same as input.{name}(...).\n\n{method.__doc__ or ''}"
+    return fn
+
+
+for _name in _METHODS:
+    globals()[_name] = _function(_name)
+del _name
+
+_ = (cat, concat, concatenate, stack, where)  # re-exported
