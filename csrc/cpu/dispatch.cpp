@@ -123,7 +123,8 @@ void gemm_batched_t(const GemmArgs<T>& g, GemmBatch batch) {
     return;
   }
   std::exception_ptr error;  // (only bad_alloc of a thread's scratch buffer can be thrown)
-#pragma omp parallel for num_threads(nt) schedule(static)
+  // Dynamic: on a shared machine a thread that loses its core leaves its products to the others.
+#pragma omp parallel for num_threads(nt) schedule(dynamic)
   for (int64_t i = 0; i < count; ++i) {
     try {
       one(i, 1);
