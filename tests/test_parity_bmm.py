@@ -34,7 +34,8 @@ CASES = [
     ((2, 3, 5), (2, 5, 4)),  # bmm
     ((2, 1, 3, 5), (4, 5, 6)),  # 1 against n, a missing dimension
     ((1, 3, 5), (4, 5, 6)),
-    ((4, 3, 5), (1, 5, 6)),
+    ((4, 3, 5), (1, 5, 6)),  # b shared by the batch: its gradient is one GEMM
+    ((2, 3, 5), (1, 1, 5, 4)),
     ((2, 1, 3, 5), (1, 4, 5, 6)),  # both broadcast
     ((3, 2, 3, 5), (2, 5, 6)),
     ((1, 1, 5), (1, 5, 1)),  # batch 1

@@ -664,11 +664,11 @@ class Tensor:
                     ga = ops.sum_to_shape(ga, ad.shape)
                 a._accumulate(ga.reshape(a.shape))
             if b.requires_grad:
-                if bd.ndim == 2 and ad.ndim > 2:  # one 2-D b for every batch: a single GEMM
+                if ad.ndim > 2 and math.prod(bd.shape[:-2]) == 1:  # one b for all: one GEMM
                     rows = math.prod(full[:-1])
                     gb = ops.matmul(
                         ad.reshape(rows, ad.shape[-1]), g.reshape(rows, full[-1]), trans_a=True
-                    )
+                    ).reshape(bd.shape)
                 else:
                     gb = ops.matmul(ad, g, trans_a=True)
                     if gb.shape != bd.shape:
