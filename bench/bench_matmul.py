@@ -1,5 +1,9 @@
 """matmul throughput: deltagrad's packed GEMM vs numpy.matmul (OpenBLAS) and torch.mm.
 
+The bmm* cases are batched (a strided-batched GEMM, one call): against numpy.matmul and
+torch.matmul on the same batches, and against a Python loop over the batch calling
+dg.ops.matmul once per product ("loop").
+
 Each case times ours and the peers interleaved (bench/_timing.py) at 1 and 2 threads and stores
 GFLOP/s and the ratios in benchmark.extra_info; then pytest-benchmark times ours.
 
@@ -52,18 +56,36 @@ CASES = {
     "mlp_dW": (512, 784, 256, True, False, "dY.T @ X: dY 256x512, X 256x784"),
     "mlp_dX": (256, 784, 512, False, False, "dY @ W: dY 256x512, W 512x784"),
     "tall4096": (4096, 1024, 1024, False, False, "4096x1024 @ 1024x1024"),
+    # batched: (..., (batch of a, batch of b))
+    "bmm64": (64, 64, 64, False, False, "64 x (64^3)", ((64,), (64,))),
+    "bmm256": (256, 256, 256, False, False, "8 x (256^3)", ((8,), (8,))),
+    "bmm_bcast": (64, 128, 128, False, True, "x (32,64,128) @ W.T, W 128x128", ((32,), ())),
 }
 THREADS = (1, 2)
 
 
+def _batch(name: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    case = CASES[name]
+    return case[6] if len(case) > 6 else ((), ())
+
+
+def _dims(name: str) -> str:
+    m, n, k = CASES[name][:3]
+    ba, bb = _batch(name)
+    batch = max(ba, bb, key=len)
+    return "x".join(str(d) for d in (*batch, m, n, k))
+
+
 def make_case(name: str, dtype=np.float32):
-    """The operands and the three callables (ours, numpy, torch or None) for one case."""
-    m, n, k, ta, tb, _ = CASES[name]
+    """The operands and the callables (ours, numpy, torch or None; a Python loop over the
+    batch for the batched cases) for one case."""
+    m, n, k, ta, tb = CASES[name][:5]
+    ba, bb = _batch(name)
     rng = np.random.default_rng(0)
-    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
-    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
-    a_op = a.T if ta else a
-    b_op = b.T if tb else b
+    a = rng.standard_normal((*ba, *((k, m) if ta else (m, k)))).astype(dtype)
+    b = rng.standard_normal((*bb, *((n, k) if tb else (k, n)))).astype(dtype)
+    a_op = a.swapaxes(-1, -2) if ta else a
+    b_op = b.swapaxes(-1, -2) if tb else b
 
     def ours():
         return dg.ops.matmul(a, b, trans_a=ta, trans_b=tb)
@@ -72,16 +94,30 @@ def make_case(name: str, dtype=np.float32):
         return np.matmul(a_op, b_op)
 
     fns = {"ours": ours, "numpy": numpy_mm}
+    batch = max(ba, bb, key=len)
+    if batch:
+        count = int(np.prod(batch))
+        a3 = a.reshape(-1, *a.shape[-2:])
+        b3 = b.reshape(-1, *b.shape[-2:])
+        mm = dg.ops.matmul
+
+        def loop():  # one dg.ops.matmul per product, from Python
+            out = np.empty((count, m, n), dtype)
+            for i in range(count):
+                mm(a3[i % len(a3)], b3[i % len(b3)], trans_a=ta, trans_b=tb, out=out[i])
+            return out
+
+        fns["loop"] = loop
     if torch is not None:
         ta_t, tb_t = torch.from_numpy(a), torch.from_numpy(b)
-        ta_op = ta_t.t() if ta else ta_t
-        tb_op = tb_t.t() if tb else tb_t
+        ta_op = ta_t.transpose(-1, -2) if ta else ta_t
+        tb_op = tb_t.transpose(-1, -2) if tb else tb_t
 
         def torch_mm():
-            return torch.mm(ta_op, tb_op)
+            return torch.matmul(ta_op, tb_op)
 
         fns["torch"] = torch_mm
-    return fns, 2.0 * m * n * k
+    return fns, 2.0 * m * n * k * float(np.prod(max(ba, bb, key=len)))
 
 
 def measure(
@@ -106,6 +142,8 @@ def measure(
     res["ratio_numpy"] = best["numpy"] / best["ours"]
     if "torch" in fns:
         res["ratio_torch"] = best["torch"] / best["ours"]
+    if "loop" in fns:
+        res["ratio_loop"] = best["loop"] / best["ours"]
     return res
 
 
@@ -165,7 +203,7 @@ def isolated(names, nthreads, dtype_name, passes=2, calls=40) -> dict[str, dict[
     import json
     import subprocess
 
-    sides = ["ours", "numpy"] + (["torch"] if torch is not None else [])
+    sides = ["ours", "numpy", "loop"] + (["torch"] if torch is not None else [])
     best: dict[str, dict[str, float]] = {side: {} for side in sides}
     for _ in range(passes):
         for side in sides:
@@ -228,13 +266,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     head = (
-        f"| {'case':<11} | {'m x n x k':<15} | thr | ours GF/s | numpy GF/s | torch GF/s "
-        f"| ours/numpy | ours/torch |"
+        f"| {'case':<11} | {'(b x) m x n x k':<15} | thr | ours GF/s | numpy GF/s | torch GF/s "
+        f"| ours/numpy | ours/torch | ours/loop |"
     )
     print(head)
     print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
     for name in args.case:
-        m, n, k = CASES[name][:3]
         for nt in args.threads:
             if iso:
                 key = f"{name}/{nt}"
@@ -242,14 +279,17 @@ def main(argv: list[str] | None = None) -> int:
                 r["ratio_numpy"] = r["gflops_ours"] / r["gflops_numpy"]
                 if "gflops_torch" in r:
                     r["ratio_torch"] = r["gflops_ours"] / r["gflops_torch"]
+                if "gflops_loop" in r:
+                    r["ratio_loop"] = r["gflops_ours"] / r["gflops_loop"]
             else:
                 r = measure(name, nt, args.rounds, dtype, args.repeat)
             tg = r.get("gflops_torch", float("nan"))
             tr = r.get("ratio_torch", float("nan"))
+            lr = f"{r['ratio_loop']:>8.2f}x" if "ratio_loop" in r else f"{'-':>9}"
             print(
-                f"| {name:<11} | {f'{m}x{n}x{k}':<15} | {nt:>3} | {r['gflops_ours']:>9.1f} | "
+                f"| {name:<11} | {_dims(name):<15} | {nt:>3} | {r['gflops_ours']:>9.1f} | "
                 f"{r['gflops_numpy']:>10.1f} | {tg:>10.1f} | {r['ratio_numpy']:>9.2f}x | "
-                f"{tr:>9.2f}x |",
+                f"{tr:>9.2f}x | {lr} |",
                 flush=True,
             )
     return 0

@@ -382,10 +382,10 @@ def test_bad_dtypes(rng):
 def test_bad_shapes(rng):
     a = rand(rng, (3, 4), np.float32)
     b = rand(rng, (4, 5), np.float32)
-    with pytest.raises(ValueError, match=r"a: expected a 2-D array, got shape \(4,\)"):
+    with pytest.raises(ValueError, match=r"a: expected an array with at least 2 dim.*\(4,\)"):
         dg.ops.matmul(a[0], b)
-    with pytest.raises(ValueError, match=r"b: expected a 2-D array, got shape \(2, 4, 5\)"):
-        dg.ops.matmul(a, np.stack([b, b]))
+    with pytest.raises(ValueError, match=r"b: expected an array with at least 2 dim.*\(5,\)"):
+        dg.ops.matmul(np.stack([a, a]), b[0])
     with pytest.raises(ValueError, match=r"inner dimensions differ.*\(3, 4\).*\(5, 4\)"):
         dg.ops.matmul(a, rand(rng, (5, 4), np.float32))
     with pytest.raises(ValueError, match=r"inner dimensions differ.*trans_a=True"):
@@ -532,3 +532,208 @@ def test_gpu_sizes(device, rng, shapes, dtype, trans_a, trans_b):
         want = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b)
         rtol, atol = GPU_TOL[dtype]
         assert_close(c, want, rtol=rtol, atol=atol * k * 10, equal_nan=True)
+
+
+# ---- the strided-batched GEMM: a (..., m, k) @ b (..., k, n), batch dimensions broadcast -------
+
+
+def op_nd(x, t):
+    return np.swapaxes(x, -1, -2) if t else x
+
+
+def expect_nd(got, a, b, ta=False, tb=False, alpha=1.0, beta=0.0, c0=None, slack=4.0):
+    """expect() for batches: alpha * op(a) @ op(b) + beta * c0 with NumPy's broadcasting."""
+    A = op_nd(a, ta).astype(np.float64)
+    B = op_nd(b, tb).astype(np.float64)
+    ref = alpha * np.matmul(A, B)
+    mag = abs(alpha) * np.matmul(np.abs(A), np.abs(B))
+    if beta != 0:
+        ref = ref + beta * c0.astype(np.float64)
+        mag = mag + abs(beta) * np.abs(c0.astype(np.float64))
+    got = to_numpy(got)
+    assert got.dtype == a.dtype
+    assert got.shape == ref.shape, (got.shape, ref.shape)
+    eps = np.finfo(a.dtype).eps
+    bound = slack * (A.shape[-1] + 2) * eps * mag + np.finfo(a.dtype).tiny
+    assert_close(got, ref, rtol=0.0, atol=bound, name="matmul")
+
+
+def operands_nd(rng, batch_a, batch_b, m, n, k, ta, tb, dtype):
+    a = rand(rng, (*batch_a, *((k, m) if ta else (m, k))), dtype)
+    b = rand(rng, (*batch_b, *((n, k) if tb else (k, n))), dtype)
+    return a, b
+
+
+# (batch of a, batch of b): equal, 1 against n, a dimension missing on either side, both
+# broadcasting, two and three batch dimensions, batch 0 and 1.
+BATCHES = [
+    ((3,), (3,)),
+    ((1,), (4,)),
+    ((4,), (1,)),
+    ((), (3,)),
+    ((3,), ()),
+    ((2, 1), (1, 3)),
+    ((2, 3), (3,)),
+    ((1,), (2, 1, 3)),
+    ((0,), (0,)),
+    ((0,), ()),
+    ((1,), (1,)),
+    ((1,), ()),
+    ((2, 0), (1,)),
+]
+ND_SHAPES = [(1, 1, 1), (3, 5, 7), (13, 33, 17), (0, 3, 4), (4, 3, 0), (2, 1, 300)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("batch_a,batch_b", BATCHES, ids=[f"{a}x{b}" for a, b in BATCHES])
+@pytest.mark.per_device("m,n,k", {"cpu": ND_SHAPES, "simt": [(1, 1, 1), (3, 5, 7), (4, 3, 0)]})
+def test_batched_shapes(device, rng, batch_a, batch_b, m, n, k, dtype):
+    for ta, tb in TRANS:
+        a, b = operands_nd(rng, batch_a, batch_b, m, n, k, ta, tb, dtype)
+        got = call_on(device, dg.ops.matmul, a, b, trans_a=ta, trans_b=tb)
+        expect_nd(got, a, b, ta, tb)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize(
+    "batch_a,batch_b,m,n,k",
+    [
+        ((8,), (8,), 200, 210, 220),  # each product on the GEMM's own threads
+        ((3,), (3,), 150, 140, 130),  # too few products to spread: in turn, threaded
+        ((64,), (64,), 20, 30, 40),  # small products spread over the threads
+        ((5, 7), (1, 7), 31, 17, 23),  # spread, b broadcast along the first dimension
+        ((6,), (), 50, 70, 90),  # b shared, a's rows continue: one GEMM of 300 rows
+        ((6,), (), 1, 70, 90),  # the same with one row per product
+        ((), (6,), 50, 70, 90),  # a shared (read in place, stride 0)
+    ],
+)
+def test_batched_paths(rng, threads, batch_a, batch_b, m, n, k, dtype):
+    for nt in (1, 2):
+        threads(nt)
+        for ta, tb in TRANS:
+            a, b = operands_nd(rng, batch_a, batch_b, m, n, k, ta, tb, dtype)
+            expect_nd(dg.ops.matmul(a, b, trans_a=ta, trans_b=tb), a, b, ta, tb)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_batched_thread_counts_give_identical_results(rng, threads, dtype):
+    a, b = operands_nd(rng, (16,), (1,), 37, 29, 41, False, True, dtype)
+    results = []
+    for nt in (1, 2, 3):
+        threads(nt)
+        results.append(dg.ops.matmul(a, b, trans_b=True))
+    for r in results[1:]:
+        assert np.array_equal(r, results[0])
+
+
+def batched_views(rng, dtype):
+    """(name, a, b) batched operands with every kind of layout; op(a) is (.., 5, 6), op(b)
+    (.., 6, 7)."""
+    base = rand(rng, (7, 11, 13), dtype)
+    yield "sliced with steps", base[::2, 1::2, ::2][:, :5, :6], rand(rng, (4, 6, 7), dtype)
+    yield (
+        "negative strides",
+        rand(rng, (3, 5, 6), dtype)[::-1, :, ::-1],
+        rand(rng, (3, 7, 6), dtype)[:, ::-1].swapaxes(-1, -2),
+    )
+    yield (
+        "batch axis last",
+        np.moveaxis(rand(rng, (5, 6, 4), dtype), -1, 0),
+        rand(rng, (6, 7), dtype),
+    )
+    yield (
+        "fortran",
+        np.asfortranarray(rand(rng, (2, 5, 6), dtype)),
+        np.asfortranarray(rand(rng, (2, 6, 7), dtype)),
+    )
+    yield (
+        "broadcast_to (zero strides)",
+        np.broadcast_to(rand(rng, (5, 6), dtype), (4, 5, 6)),
+        (rand(rng, (4, 6, 7), dtype)),
+    )
+    yield (
+        "broadcast rows",
+        np.broadcast_to(rand(rng, (3, 1, 6), dtype), (3, 5, 6)),
+        np.broadcast_to(rand(rng, (1, 6, 7), dtype), (3, 6, 7)),
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_batched_strided_inputs(device, rng, dtype):
+    for _name, a, b in batched_views(rng, dtype):
+        got = call_on(device, dg.ops.matmul, a, b)
+        expect_nd(got, np.ascontiguousarray(a), np.ascontiguousarray(b))
+        if device == "cpu":
+            expect_nd(_cpu.matmul_reference(a, b), a.copy(), b.copy())
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (-0.5, 2.5), (0.0, 1.0)])
+def test_batched_alpha_beta_out(device, rng, alpha, beta, dtype):
+    for ta, tb in TRANS:
+        a, b = operands_nd(rng, (2, 1), (3,), 5, 7, 6, ta, tb, dtype)
+        c0 = rand(rng, (2, 3, 5, 7), dtype)
+        out = to_device(c0.copy(), device)
+        da, db = to_device(a, device), to_device(b, device)
+        got = dg.ops.matmul(da, db, trans_a=ta, trans_b=tb, alpha=alpha, beta=beta, out=out)
+        assert got is out
+        expect_nd(out, a, b, ta, tb, alpha, beta, c0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_batched_out_non_contiguous_and_aliased(rng, dtype):
+    a, b = operands_nd(rng, (3,), (3,), 5, 7, 6, False, False, dtype)
+    c0 = rand(rng, (7, 3, 5), dtype)
+    buf = c0.copy()
+    out = np.moveaxis(buf, 0, -1)  # (3, 5, 7) with the columns outermost
+    dg.ops.matmul(a, b, beta=1.5, out=out)
+    expect_nd(out, a, b, beta=1.5, c0=np.moveaxis(c0, 0, -1))
+    sq = rand(rng, (4, 6, 6), dtype)
+    sq0, w = sq.copy(), rand(rng, (6, 6), dtype)
+    dg.ops.matmul(sq, w, alpha=2.0, beta=-1.0, out=sq)  # out is a: computed into scratch
+    expect_nd(sq, sq0, w, alpha=2.0, beta=-1.0, c0=sq0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_batched_against_reference_kernel(rng, dtype):
+    a, b = operands_nd(rng, (2, 3), (3,), 37, 29, 130, True, False, dtype)
+    fast = dg.ops.matmul(a, b, trans_a=True)
+    slow = _cpu.matmul_reference(a, b, trans_a=True)
+    expect_nd(fast, a, b, True)
+    expect_nd(slow, a, b, True)
+
+
+def test_batched_bad_input(device, rng):
+    a = rand(rng, (2, 3, 4), np.float32)
+    with pytest.raises(
+        ValueError,
+        match=r"matmul: batch dimensions do not broadcast.*"
+        r"\(2, 3, 4\).*\(3, 4, 5\)",
+    ):
+        call_on(device, dg.ops.matmul, a, rand(rng, (3, 4, 5), np.float32))
+    with pytest.raises(ValueError, match=r"matmul: inner dimensions differ.*\(2, 3, 4\)"):
+        call_on(device, dg.ops.matmul, a, rand(rng, (2, 5, 5), np.float32))
+    with pytest.raises(ValueError, match=r"b: expected an array with at least 2 dim.*\(4,\)"):
+        call_on(device, dg.ops.matmul, a, rand(rng, (4,), np.float32))
+    with pytest.raises(ValueError, match=r"a: expected an array with at least 2 dim.*\(\)"):
+        call_on(device, dg.ops.matmul, np.ones((), np.float32), a)
+    with pytest.raises(ValueError, match=r"out: expected shape \(2, 3, 5\), got \(3, 5\)"):
+        call_on(
+            device,
+            dg.ops.matmul,
+            a,
+            rand(rng, (4, 5), np.float32),
+            out=np.zeros((3, 5), np.float32),
+        )
+    with pytest.raises(TypeError, match=r"b: expected dtype float32"):
+        call_on(device, dg.ops.matmul, a, rand(rng, (2, 4, 5), np.float64))
+    with pytest.raises(ValueError, match=r"beta: must be 0 when out is None"):
+        call_on(device, dg.ops.matmul, a, rand(rng, (4, 5), np.float32), beta=1.0)
+    if device == "cpu":
+        buf = np.zeros((3, 5), np.float32)
+        with pytest.raises(ValueError, match=r"out: expected an array whose elements do not"):
+            dg.ops.matmul(
+                a,
+                rand(rng, (4, 5), np.float32),
+                out=np.lib.stride_tricks.as_strided(buf, (2, 3, 5), (0, *buf.strides)),
+            )

@@ -101,8 +101,8 @@ def test_matmul_errors():
     a, b = leaf(np.ones((3, 4))), leaf(np.ones((5, 2)))
     with pytest.raises(ValueError, match=r"\(3, 4\).*\(5, 2\)"):
         a @ b
-    with pytest.raises(ValueError, match="batched"):
-        leaf(np.ones((2, 3, 4))) @ leaf(np.ones((4, 2)))
+    with pytest.raises(ValueError, match="batch dimensions"):
+        leaf(np.ones((2, 3, 4))) @ leaf(np.ones((3, 4, 2)))
     with pytest.raises(TypeError, match="dtype"):
         a @ dg.tensor(np.ones((4, 2), dtype=np.float32))
 

@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "bindings/checks.h"
 #include "cpu/ops.h"
@@ -38,35 +40,134 @@ py::array addressable(py::array x, const char* name) {
 }
 
 // The GEMM arguments for C = alpha * op(a) @ op(b) + beta * C over validated arrays; the
-// transposes are the operands' strides swapped (ia / ib: the dimension of a / b that is op's rows).
+// transposes are the operands' strides swapped (ia / ib: the dimension of a / b that is op's rows,
+// ka / kb the other; the last two of each, C's the last two of c).
 template <class T>
-GemmArgs<T> gemm_args(const py::array& a, int ia, const py::array& b, int ib, py::array& c,
-                      double alpha, double beta) {
-  GemmArgs<T> g;
-  g.m = c.shape(0);
-  g.n = c.shape(1);
-  g.k = a.shape(1 - ia);
-  g.a = static_cast<const T*>(a.data());
-  g.rsa = gemm_stride(a, ia, "a");
-  g.csa = gemm_stride(a, 1 - ia, "a");
-  g.b = static_cast<const T*>(b.data());
-  g.rsb = gemm_stride(b, ib, "b");
-  g.csb = gemm_stride(b, 1 - ib, "b");
-  g.c = static_cast<T*>(c.mutable_data());
-  g.rsc = gemm_stride(c, 0, "out");
-  g.csc = gemm_stride(c, 1, "out");
+GemmArgs<T> gemm_args(const py::array& a, int ia, int ka, const py::array& b, int ib, int kb,
+                      py::array& c, double alpha, double beta) {
+  const int ic = static_cast<int>(c.ndim()) - 2;
+  GemmArgs<T> g = strided_gemm(
+      int64_t(c.shape(ic)), int64_t(c.shape(ic + 1)), int64_t(a.shape(ka)),
+      static_cast<const T*>(a.data()), gemm_stride(a, ia, "a"), gemm_stride(a, ka, "a"),
+      static_cast<const T*>(b.data()), gemm_stride(b, ib, "b"), gemm_stride(b, kb, "b"),
+      static_cast<T*>(c.mutable_data()), gemm_stride(c, ic, "out"), gemm_stride(c, ic + 1, "out"));
   g.alpha = static_cast<T>(alpha);
   g.beta = static_cast<T>(beta);
   return g;
 }
 
-// C = alpha * op(A) @ op(B) + beta * C. Returns out (allocated when None).
+template <class T>
+GemmArgs<T> gemm_args(const py::array& a, int ia, const py::array& b, int ib, py::array& c,
+                      double alpha, double beta) {
+  return gemm_args<T>(a, ia, 1 - ia, b, ib, 1 - ib, c, alpha, beta);
+}
+
+[[noreturn]] void inner_mismatch(const py::array& a, bool trans_a, int64_t m, int64_t k,
+                                 const py::array& b, bool trans_b, int64_t kb, int64_t n) {
+  throw py::value_error("matmul: inner dimensions differ: op(a) is " + std::to_string(m) + "x" +
+                        std::to_string(k) + " (a has shape " + shape_str(a) +
+                        (trans_a ? ", trans_a=True" : "") + "), op(b) is " + std::to_string(kb) +
+                        "x" + std::to_string(n) + " (b has shape " + shape_str(b) +
+                        (trans_b ? ", trans_b=True" : "") + ")");
+}
+
+// The batched form: a (..., m, k) and b (..., k, n) with NumPy-broadcast batch dimensions, out
+// (*batch, m, n). One strided-batched GEMM: a broadcast batch dimension is a zero stride, so no
+// operand is copied per product (only misaligned / byte-swapped inputs, as in 2-D).
+py::array matmul_batched(py::array a, py::array b, bool trans_a, bool trans_b, double alpha,
+                         double beta, py::handle out_obj, bool reference) {
+  for (auto [x, name] : {std::pair<const py::array*, const char*>{&a, "a"}, {&b, "b"}})
+    if (x->ndim() < 2)
+      throw py::value_error(std::string(name) +
+                            ": expected an array with at least 2 dimensions (a matrix or a "
+                            "batch of them), got shape " +
+                            shape_str(*x));
+  a = addressable(a, "a");
+  const DType dt = dtype_of(a, "a");
+  b = addressable(b, "b");
+  if (dtype_of(b, "b") != dt)
+    throw py::type_error(std::string("b: expected dtype ") + dtype_name(dt) +
+                         " (the dtype of a), got " + dtype_str(b));
+  const int na = static_cast<int>(a.ndim()), nb = static_cast<int>(b.ndim());
+  const int ia = trans_a ? na - 1 : na - 2, ka = trans_a ? na - 2 : na - 1;
+  const int ib = trans_b ? nb - 1 : nb - 2, jb = trans_b ? nb - 2 : nb - 1;
+  const int64_t m = a.shape(ia), k = a.shape(ka), kb = b.shape(ib), n = b.shape(jb);
+  if (k != kb) inner_mismatch(a, trans_a, m, k, b, trans_b, kb, n);
+
+  // The batch dimensions, aligned on the right as NumPy broadcasts them.
+  const int nbat = std::max(na, nb) - 2;
+  std::vector<int64_t> shape(nbat + 2);
+  GemmBatch batch;
+  batch.ndim = nbat;
+  for (int d = 0; d < nbat; ++d) {
+    const int da = d - (nbat - (na - 2)), db = d - (nbat - (nb - 2));
+    const int64_t la = da >= 0 ? a.shape(da) : 1, lb = db >= 0 ? b.shape(db) : 1;
+    if (la != lb && la != 1 && lb != 1) {
+      std::vector<int64_t> ba(a.shape(), a.shape() + na - 2), bb(b.shape(), b.shape() + nb - 2);
+      throw py::value_error("matmul: batch dimensions do not broadcast: a has shape " +
+                            shape_str(a) + ", b has shape " + shape_str(b) + " (batch " +
+                            shape_str(ba) + " vs " + shape_str(bb) + ")");
+    }
+    shape[d] = la == 1 ? lb : la;
+    batch.shape[d] = shape[d];
+    batch.sa[d] = la > 1 ? elem_stride(a, da, "a") : 0;
+    batch.sb[d] = lb > 1 ? elem_stride(b, db, "b") : 0;
+  }
+  shape[nbat] = m;
+  shape[nbat + 1] = n;
+
+  py::array out;
+  if (out_obj.is_none()) {
+    if (beta != 0.0)
+      throw py::value_error(
+          "beta: must be 0 when out is None (beta scales the values in out), got " +
+          std::to_string(beta));
+    out = new_array(dt, shape);
+  } else {
+    out = require_array(out_obj, "out");
+    require_out(out, dt, shape, "out");
+  }
+  if (out.size() == 0) return out;
+
+  const bool alias = may_overlap(out, a) || may_overlap(out, b);
+  py::array c = out;
+  if (alias) {
+    py::module_ np = py::module_::import("numpy");
+    c = np.attr("array")(out, py::arg("order") = "C");  // keeps out's values for beta
+  }
+  for (int d = 0; d < nbat; ++d) batch.sc[d] = shape[d] > 1 ? elem_stride(c, d, "out") : 0;
+
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const GemmArgs<T> g = gemm_args<T>(a, ia, ka, b, ib, jb, c, alpha, beta);
+    py::gil_scoped_release nogil;
+    if (reference) {
+      for (int64_t i = 0, count = batch.count(); i < count; ++i) {
+        int64_t oa, ob, oc;
+        batch.offsets(i, &oa, &ob, &oc);
+        GemmArgs<T> gi = g;
+        gi.a += oa;
+        gi.b += ob;
+        gi.c += oc;
+        gemm_reference(gi);
+      }
+    } else {
+      gemm_batched(g, batch);
+    }
+  });
+
+  if (alias) out.attr("__setitem__")(py::ellipsis(), c);
+  return out;
+}
+
+// C = alpha * op(A) @ op(B) + beta * C. Returns out (allocated when None). 2-D a and b here (the
+// hot path), anything else in matmul_batched.
 py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b, double alpha,
                  double beta, py::handle out_obj, bool reference) {
   py::array a = require_array(a_obj, "a");
   py::array b = require_array(b_obj, "b");
-  require_ndim(a, 2, "a");
-  require_ndim(b, 2, "b");
+  if (a.ndim() != 2 || b.ndim() != 2)
+    return matmul_batched(a, b, trans_a, trans_b, alpha, beta, out_obj, reference);
   a = addressable(a, "a");
   const DType dt = dtype_of(a, "a");
   b = addressable(b, "b");
@@ -78,12 +179,7 @@ py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b,
   const int ia = trans_a ? 1 : 0, ib = trans_b ? 1 : 0;
   const int64_t m = a.shape(ia), k = a.shape(1 - ia);
   const int64_t kb = b.shape(ib), n = b.shape(1 - ib);
-  if (k != kb)
-    throw py::value_error("matmul: inner dimensions differ: op(a) is " + std::to_string(m) + "x" +
-                          std::to_string(k) + " (a has shape " + shape_str(a) +
-                          (trans_a ? ", trans_a=True" : "") + "), op(b) is " + std::to_string(kb) +
-                          "x" + std::to_string(n) + " (b has shape " + shape_str(b) +
-                          (trans_b ? ", trans_b=True" : "") + ")");
+  if (k != kb) inner_mismatch(a, trans_a, m, k, b, trans_b, kb, n);
 
   py::array out;
   if (out_obj.is_none()) {
@@ -186,7 +282,8 @@ void bind_gemm(py::module_& m) {
       // which pybind11 parses several times faster than keywords (it matters for small C).
       py::arg("a"), py::arg("b"), py::arg("trans_a") = false, py::arg("trans_b") = false,
       py::arg("alpha") = 1.0, py::arg("beta") = 0.0, py::arg("out") = py::none(),
-      "C = alpha * op(a) @ op(b) + beta * C (C is out), with the packed SIMD kernel.");
+      "C = alpha * op(a) @ op(b) + beta * C (C is out), with the packed SIMD kernel; a and b "
+      "(..., m, k) / (..., k, n) with broadcast batch dimensions: a strided-batched GEMM.");
   m.def("matmul_reference",
         named(
             "matmul_reference",

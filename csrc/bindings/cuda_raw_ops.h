@@ -5,10 +5,12 @@
 #pragma once
 
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "cuda/ops.h"
 
@@ -66,6 +68,38 @@ inline void bind_raw_ops(py::module_& m) {
       p.z = ptr<T>(z);
       py::gil_scoped_release nogil;
       gemm<T>(p, static_cast<Precision>(precision), static_cast<GemmTile>(tile), stream_of(stream));
+    });
+  });
+  // The strided-batched GEMM (no epilogue): the batch shape and each operand's batch strides
+  // (elements, 0 where it broadcasts) as lists of one length.
+  m.def("gemm_batched", [](int dt, int64_t mm, int64_t n, int64_t k, u a, int64_t rsa, int64_t csa,
+                           u b, int64_t rsb, int64_t csb, u c, int64_t rsc, int64_t csc,
+                           double alpha, double beta, const std::vector<int64_t>& shape,
+                           const std::vector<int64_t>& sa, const std::vector<int64_t>& sb,
+                           const std::vector<int64_t>& sc, int precision, int tile, u stream) {
+    if (sa.size() != shape.size() || sb.size() != shape.size() || sc.size() != shape.size())
+      throw py::value_error("gemm_batched: shape and strides differ in length");
+    by_dtype(dt, [&](auto tag) {
+      using T = decltype(tag);
+      GemmParams<T> p;
+      p.m = mm;
+      p.n = n;
+      p.k = k;
+      p.a = ptr<const T>(a);
+      p.rsa = rsa;
+      p.csa = csa;
+      p.b = ptr<const T>(b);
+      p.rsb = rsb;
+      p.csb = csb;
+      p.c = ptr<T>(c);
+      p.rsc = rsc;
+      p.csc = csc;
+      p.alpha = static_cast<T>(alpha);
+      p.beta = static_cast<T>(beta);
+      py::gil_scoped_release nogil;
+      gemm_batched<T>(p, static_cast<int>(shape.size()), shape.data(), sa.data(), sb.data(),
+                      sc.data(), static_cast<Precision>(precision), static_cast<GemmTile>(tile),
+                      stream_of(stream));
     });
   });
   m.def("activation", [](int dt, int64_t n, u x, u y, int act, double param, u stream) {

@@ -1,9 +1,14 @@
 // Dispatch of every kernel in ops.h to its avx512 / avx2 / generic build by dg::active_isa(),
-// and the fused linear layer's GEMM calls (forward with the epilogue,
-// backward dw = dz.T @ x and dx = dz @ w on strided views: no transposed copies).
+// the fused linear layer's GEMM calls (forward with the epilogue,
+// backward dw = dz.T @ x and dx = dz @ w on strided views: no transposed copies), and the
+// strided-batched GEMM's loop over its products.
 #include "cpu/ops.h"
 
+#include <algorithm>
+#include <exception>
+
 #include "common/cpu_isa.h"
+#include "common/threads.h"
 
 namespace dg {
 
@@ -23,19 +28,7 @@ template <class T>
 void linear_forward_t(const T* x, const T* w, const T* b, T* y, T* z, int64_t m, int64_t k,
                       int64_t n, Act act, T param) {
   if (m == 0 || n == 0) return;
-  GemmArgs<T> g;
-  g.m = m;
-  g.n = n;
-  g.k = k;
-  g.a = x;
-  g.rsa = k;
-  g.csa = 1;
-  g.b = w;
-  g.rsb = 1;
-  g.csb = k;  // op(B) = w.T
-  g.c = y;
-  g.rsc = n;
-  g.csc = 1;
+  GemmArgs<T> g = strided_gemm(m, n, k, x, k, 1, w, 1, k, y, n, 1);  // op(B) = w.T
   const LinearEpilogueCtx<T> ctx{b, z, y, param};
   const bool epilogue = act != Act::identity || b != nullptr || z != nullptr;
   if (epilogue) {
@@ -66,48 +59,91 @@ void linear_backward_t(const T* dy, const T* x, const T* w, const T* saved, T* d
   const T* dz = act == Act::identity ? dy : dz_scratch;
   linear_dz_db(dy, saved, dz_scratch, db, m, n, act, param);
   if (n > 0 && k > 0) {
-    GemmArgs<T> g;  // dw (n, k) = dz.T @ x
-    g.m = n;
-    g.n = k;
-    g.k = m;
-    g.a = dz;
-    g.rsa = 1;
-    g.csa = n;
-    g.b = x;
-    g.rsb = k;
-    g.csb = 1;
-    g.c = dw;
-    g.rsc = k;
-    g.csc = 1;
     if (m == 0) {
       for (int64_t i = 0; i < n * k; ++i) dw[i] = T(0);
     } else {
-      gemm(g);
+      gemm(strided_gemm(n, k, m, dz, 1, n, x, k, 1, dw, k, 1));  // dw (n, k) = dz.T @ x
     }
   }
   if (dx && m > 0 && k > 0) {
-    GemmArgs<T> g;  // dx (m, k) = dz @ w
-    g.m = m;
-    g.n = k;
-    g.k = n;
-    g.a = dz;
-    g.rsa = n;
-    g.csa = 1;
-    g.b = w;
-    g.rsb = k;
-    g.csb = 1;
-    g.c = dx;
-    g.rsc = k;
-    g.csc = 1;
     if (n == 0) {
       for (int64_t i = 0; i < m * k; ++i) dx[i] = T(0);
     } else {
-      gemm(g);
+      gemm(strided_gemm(m, k, n, dz, n, 1, w, k, 1, dx, k, 1));  // dx (m, k) = dz @ w
     }
   }
 }
 
+// Batches of products smaller than this many multiply-adds each stay on the calling thread, and
+// so does the whole batch when its total is (gemm.h's kParallelMinWork: below it, starting the
+// thread team costs more than it saves).
+constexpr double kBatchParallelMinWork = double(int64_t(1) << 21);
+
+template <class T>
+void gemm_batched_t(const GemmArgs<T>& g, GemmBatch batch) {
+  batch.simplify();
+  const int64_t count = batch.count();
+  if (count == 0 || g.m <= 0 || g.n <= 0) return;
+  if (batch.ndim == 0) {
+    gemm(g);
+    return;
+  }
+  // One op(B) for all, and A_i, C_i that continue each other's rows: a single GEMM of
+  // count * m rows (a row stride is free when m == 1).
+  if (batch.ndim == 1 && batch.sb[0] == 0 && (g.m == 1 || batch.sa[0] == g.m * g.rsa) &&
+      (g.m == 1 || batch.sc[0] == g.m * g.rsc)) {
+    GemmArgs<T> f = g;
+    if (g.m == 1) {
+      f.rsa = batch.sa[0];
+      f.rsc = batch.sc[0];
+    }
+    f.m = g.m * count;
+    gemm(f);
+    return;
+  }
+  auto one = [&](int64_t i, int threads) {
+    int64_t oa, ob, oc;
+    batch.offsets(i, &oa, &ob, &oc);
+    GemmArgs<T> f = g;
+    f.a += oa;
+    f.b += ob;
+    f.c += oc;
+    f.threads = threads;
+    gemm(f);
+  };
+  // Spread the products over the threads, one whole product per thread at a time (no sharing,
+  // no barriers), when each is too small for the GEMM's own threads or there are enough of them
+  // to keep every thread equally busy; else run them in turn on the GEMM's threads.
+  const int nt = static_cast<int>(std::min<int64_t>(std::max(1, num_threads()), count));
+  const double work = double(g.m) * double(g.n) * double(g.k);
+  const bool spread = nt > 1 && work * double(count) >= kBatchParallelMinWork &&
+                      (work < kBatchParallelMinWork || count >= 4 * int64_t(nt));
+  if (!spread) {
+    for (int64_t i = 0; i < count; ++i) one(i, 0);
+    return;
+  }
+  std::exception_ptr error;  // (only bad_alloc of a thread's scratch buffer can be thrown)
+  // Dynamic: on a shared machine a thread that loses its core leaves its products to the others.
+#pragma omp parallel for num_threads(nt) schedule(dynamic)
+  for (int64_t i = 0; i < count; ++i) {
+    try {
+      one(i, 1);
+    } catch (...) {
+#pragma omp critical(dg_gemm_batched_error)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
 }  // namespace
+
+void gemm_batched(const GemmArgs<float>& args, const GemmBatch& batch) {
+  gemm_batched_t(args, batch);
+}
+void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
+  gemm_batched_t(args, batch);
+}
 
 #define DG_DISPATCH_DEFS(T)                                                                        \
   void gemm(const GemmArgs<T>& args) { DG_DISPATCH(gemm, args) }                                   \

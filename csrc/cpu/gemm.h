@@ -514,7 +514,7 @@ void gemm_packed(const GemmArgs<T>& g0) {
   // Threads: split the columns of C in whole vectors (W), so that n = 784 = 49 x 16 splits
   // 400 + 384 rather than 416 + 368; a thread's last tile may then be one vector wide.
   const int64_t nunits = ceil_div(n, W);
-  int nt = std::max(1, num_threads());
+  int nt = std::max(1, g.threads > 0 ? g.threads : num_threads());
   if (m * n * k < kParallelMinWork) nt = 1;
   nt = static_cast<int>(std::min<int64_t>(nt, ceil_div(n, NR)));
   const int64_t nb_max = std::min(round_up(ceil_div(nunits, nt) * W, NR), NB);
@@ -672,7 +672,7 @@ template <class T>
 void gemm_dot(const GemmArgs<T>& g) {
   constexpr int RI = DotTile<T>::RI, RJ = DotTile<T>::RJ;
   const int64_t bi = ceil_div(g.m, RI), bj = ceil_div(g.n, RJ), blocks = bi * bj;
-  int nt = std::max(1, num_threads());
+  int nt = std::max(1, g.threads > 0 ? g.threads : num_threads());
   if (g.m * g.n * g.k < kParallelMinWork / 2) nt = 1;  // no packing: threads pay off sooner
   nt = static_cast<int>(std::min<int64_t>(nt, blocks));
   auto run = [&](int64_t q) { dot_block(g, (q / bj) * RI, (q % bj) * RJ); };

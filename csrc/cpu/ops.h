@@ -9,6 +9,7 @@
 // GEMM: C = alpha * op(A) @ op(B) + beta * C on strided row-major views, float32 and float64.
 // Transposes never move data: op(A) is A read with its strides swapped, so every view the
 // binding receives (transposed, sliced, negative strides) is handled by the packing routines.
+// gemm_batched runs a batch of such products whose operands sit at strided offsets.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +43,81 @@ struct GemmArgs {
   int64_t rsc = 0, csc = 0;  // C[i][j] = c[i*rsc + j*csc]
   T alpha = 1, beta = 0;     // beta == 0: C is not read (NaN in C does not propagate, as BLAS)
   GemmEpilogue<T> epilogue;  // applied only when csc == 1
+  int threads = 0;           // at most this many threads (0: dg::num_threads())
+};
+
+// The GemmArgs of C = op(A) @ op(B) on strided views (alpha 1, beta 0, no epilogue), op(A) being
+// m x k with element strides (rsa, csa), op(B) k x n with (rsb, csb), C m x n with (rsc, csc).
+template <class T>
+GemmArgs<T> strided_gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
+                         const T* b, int64_t rsb, int64_t csb, T* c, int64_t rsc, int64_t csc) {
+  GemmArgs<T> g;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.a = a;
+  g.rsa = rsa;
+  g.csa = csa;
+  g.b = b;
+  g.rsb = rsb;
+  g.csb = csb;
+  g.c = c;
+  g.rsc = rsc;
+  g.csc = csc;
+  return g;
+}
+
+// The batch of a strided-batched GEMM: one product C_i = alpha * op(A_i) @ op(B_i) + beta * C_i
+// per index i = (i_0, .., i_{ndim-1}) of `shape`, the operands of product i starting at
+// a + sum_d i_d * sa[d] (b with sb, c with sc): element strides, 0 along a dimension that
+// broadcasts an operand (one matrix shared by those products, never copied). The products'
+// C_i must not overlap each other; the A_i and B_i may.
+struct GemmBatch {
+  static constexpr int kMaxDims = 64;  // NumPy's NPY_MAXDIMS
+  int ndim = 0;
+  int64_t shape[kMaxDims] = {}, sa[kMaxDims] = {}, sb[kMaxDims] = {}, sc[kMaxDims] = {};
+
+  int64_t count() const {
+    int64_t n = 1;
+    for (int d = 0; d < ndim; ++d) n *= shape[d];
+    return n;
+  }
+  // The element offsets of product i (row-major over shape) in a, b and c.
+  void offsets(int64_t i, int64_t* oa, int64_t* ob, int64_t* oc) const {
+    int64_t x = 0, y = 0, z = 0;
+    for (int d = ndim - 1; d >= 0; --d) {
+      const int64_t q = shape[d] > 1 ? i % shape[d] : 0;
+      if (shape[d] > 1) i /= shape[d];
+      x += q * sa[d];
+      y += q * sb[d];
+      z += q * sc[d];
+    }
+    *oa = x;
+    *ob = y;
+    *oc = z;
+  }
+  // The same products with fewer dimensions: size-1 dimensions dropped, and a dimension merged
+  // into the one before it when every operand steps uniformly across both.
+  void simplify() {
+    int n = 0;
+    for (int d = 0; d < ndim; ++d) {
+      if (shape[d] == 1) continue;
+      if (n > 0 && sa[n - 1] == sa[d] * shape[d] && sb[n - 1] == sb[d] * shape[d] &&
+          sc[n - 1] == sc[d] * shape[d]) {
+        shape[n - 1] *= shape[d];
+        sa[n - 1] = sa[d];
+        sb[n - 1] = sb[d];
+        sc[n - 1] = sc[d];
+        continue;
+      }
+      shape[n] = shape[d];
+      sa[n] = sa[d];
+      sb[n] = sb[d];
+      sc[n] = sc[d];
+      ++n;
+    }
+    ndim = n;
+  }
 };
 
 // The test oracle: a plain triple loop, single-threaded, same contract (epilogue included).
@@ -113,6 +189,14 @@ DG_KERNEL_DECLS(double)
 DG_LINEAR_BACKWARD_DECL(float)
 DG_LINEAR_BACKWARD_DECL(double)
 #undef DG_LINEAR_BACKWARD_DECL
+
+// The strided-batched GEMM: `args` describes product 0 (and alpha, beta), `batch` where the
+// others are (see GemmBatch). Products of at least ~128^3 multiply-adds run one after another,
+// each on the GEMM's own threads; smaller ones are spread over the threads, one product per
+// thread at a time. When op(B) is shared by every product and the A_i and C_i continue each
+// other's rows (x (batch, s, k) @ w (k, n)), it is one GEMM of batch * s rows.
+void gemm_batched(const GemmArgs<float>& args, const GemmBatch& batch);
+void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch);
 
 namespace generic {
 DG_ISA_DECLS(float) DG_ISA_DECLS(double)

@@ -100,8 +100,29 @@ void gemm(const GemmParams<T>& p, Precision precision, GemmTile tile, void* stre
   check_launch("matmul");
 }
 
-#define DG_INSTANTIATE_GEMM(T) \
-  template void gemm<T>(const GemmParams<T>&, Precision, GemmTile, void*);
+template <class T>
+void gemm_batched(const GemmParams<T>& p, int ndim, const int64_t* shape, const int64_t* sa,
+                  const int64_t* sb, const int64_t* sc, Precision precision, GemmTile tile,
+                  void* stream) {
+  int64_t count = 1;
+  for (int d = 0; d < ndim; ++d) count *= shape[d];
+  for (int64_t i = 0; i < count; ++i) {
+    GemmParams<T> q = p;
+    for (int64_t d = ndim - 1, r = i; d >= 0; --d) {
+      const int64_t j = r % shape[d];
+      r /= shape[d];
+      q.a += j * sa[d];
+      q.b += j * sb[d];
+      q.c += j * sc[d];
+    }
+    gemm<T>(q, precision, tile, stream);
+  }
+}
+
+#define DG_INSTANTIATE_GEMM(T)                                                             \
+  template void gemm<T>(const GemmParams<T>&, Precision, GemmTile, void*);                 \
+  template void gemm_batched<T>(const GemmParams<T>&, int, const int64_t*, const int64_t*, \
+                                const int64_t*, const int64_t*, Precision, GemmTile, void*);
 
 }  // namespace cuda
 }  // namespace dg

@@ -16,6 +16,13 @@ enum class GemmTile : int { automatic = 0, large = 1, small = 2 };
 
 template <class T>
 void gemm(const GemmParams<T>& p, Precision precision, GemmTile tile, void* stream);
+// The strided-batched GEMM: p is product 0 (no bias, act or z); product i of the ndim-D batch
+// `shape` (row-major) has its operands at element offsets sum_d i_d * sa[d] (sb, sc) from p's,
+// 0 along a broadcast dimension. For now one launch per product, in turn on `stream`.
+template <class T>
+void gemm_batched(const GemmParams<T>& p, int ndim, const int64_t* shape, const int64_t* sa,
+                  const int64_t* sb, const int64_t* sc, Precision precision, GemmTile tile,
+                  void* stream);
 template <class T>
 void activation(int64_t n, const T* x, T* y, int act, T param, void* stream);
 template <class T>

@@ -89,9 +89,13 @@ def matmul(
 ) -> Any:
     """C = alpha * op(a) @ op(b) + beta * C, where op(x) is x or x.T and C is ``out``.
 
-    a, b: 2-D float32 or float64 arrays of one dtype, any strides. out: None (a new array;
-    beta must then be 0) or a writable array of shape (m, n) and the same dtype, which may
-    share memory with a or b. With beta == 0 the values in out are not read.
+    a, b: float32 or float64 arrays of one dtype, any strides: 2-D, or batches of matrices
+    a (..., m, k) and b (..., k, n) whose batch dimensions broadcast as NumPy's (trans_a /
+    trans_b transpose the last two dimensions): the result is (*batch, m, n), computed by one
+    strided-batched GEMM that reads a broadcast operand in place (stride 0, never copied).
+    out: None (a new array; beta must then be 0) or a writable array of the result's shape and
+    the same dtype, which may share memory with a or b. With beta == 0 the values in out are
+    not read.
 
     precision: None (the global flag, see set_allow_tf32), "fp32" or "tf32". "tf32" permits
     float32 GPU products on TF32 tensor cores (like torch's allow_tf32); it is a permission,

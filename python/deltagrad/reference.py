@@ -67,10 +67,12 @@ def matmul(
     beta: float = 0.0,
     out: Any = None,
 ) -> np.ndarray:
+    """alpha * op(a) @ op(b) + beta * out; op transposes the last two dimensions, and batch
+    dimensions broadcast (numpy.matmul's rules for >= 2-D operands)."""
     a, b = _f64(a), _f64(b)
-    a = a.T if trans_a else a
-    b = b.T if trans_b else b
-    c = alpha * (a @ b)
+    a = a.swapaxes(-1, -2) if trans_a else a
+    b = b.swapaxes(-1, -2) if trans_b else b
+    c = alpha * np.matmul(a, b)
     if out is not None and beta != 0.0:
         c = c + beta * _f64(out)
     return c

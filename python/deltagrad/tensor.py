@@ -702,38 +702,80 @@ class Tensor:
         return self._lift(other) ** self
 
     def __matmul__(self, other: Any) -> Tensor:
+        """torch.matmul: 1-D @ 1-D is the dot product, a 1-D operand is a row (left) or a
+        column (right) vector whose dimension is dropped from the result, and >2-D operands
+        are batches of matrices with broadcast batch dimensions, all through one
+        strided-batched GEMM forward and backward (nothing broadcast is copied)."""
         other = self._lift(other)
         a, b = self, other
-        if a.ndim == 0 or b.ndim == 0:
+        ad, bd = a.data, b.data
+        if ad.ndim == 2 and bd.ndim == 2:  # the hot path
+            if ad.shape[1] != bd.shape[0]:
+                raise ValueError(
+                    f"matmul: shapes {a.shape} and {b.shape} do not line up "
+                    f"({ad.shape[1]} != {bd.shape[0]})"
+                )
+            if ad.dtype != bd.dtype:
+                raise TypeError(f"matmul: operands have different dtypes {a.dtype} and {b.dtype}")
+
+            def _backward(g: Any) -> None:
+                if a.requires_grad:
+                    a._accumulate(ops.matmul(g, bd, trans_b=True))
+                if b.requires_grad:
+                    b._accumulate(ops.matmul(ad, g, trans_a=True))
+
+            return Tensor._make(ops.matmul(ad, bd), (a, b), _backward, "matmul")
+
+        if ad.ndim == 0 or bd.ndim == 0:
             raise ValueError(
                 f"matmul: both operands need at least 1 dimension, got shapes "
                 f"{a.shape} and {b.shape}"
             )
-        if a.ndim > 2 or b.ndim > 2:
-            raise ValueError(
-                f"matmul: batched (>2-D) operands are not supported, got shapes "
-                f"{a.shape} and {b.shape}"
-            )
-        if a.ndim == 1 or b.ndim == 1:  # vectors as 1-row / 1-column matrices, as numpy does
-            out_shape = a.shape[:-1] + b.shape[1:]
-            a2 = a.reshape(1, -1) if a.ndim == 1 else a
-            b2 = b.reshape(-1, 1) if b.ndim == 1 else b
-            return (a2 @ b2).reshape(out_shape)
-        if a.shape[1] != b.shape[0]:
+        if ad.dtype != bd.dtype:
+            raise TypeError(f"matmul: operands have different dtypes {a.dtype} and {b.dtype}")
+        a_vec, b_vec = ad.ndim == 1, bd.ndim == 1
+        if a_vec:
+            ad = ad.reshape(1, -1)  # a row vector
+        if b_vec:
+            bd = bd.reshape(-1, 1)  # a column vector
+        if ad.shape[-1] != bd.shape[-2]:
             raise ValueError(
                 f"matmul: shapes {a.shape} and {b.shape} do not line up "
-                f"({a.shape[1]} != {b.shape[0]})"
+                f"({ad.shape[-1]} != {bd.shape[-2]})"
             )
-        if a.dtype != b.dtype:
-            raise TypeError(f"matmul: operands have different dtypes {a.dtype} and {b.dtype}")
+        ba, bb = ad.shape[:-2], bd.shape[:-2]
+        nbat = max(len(ba), len(bb))
+        pa, pb = (1,) * (nbat - len(ba)) + ba, (1,) * (nbat - len(bb)) + bb
+        if any(x != y and x != 1 and y != 1 for x, y in zip(pa, pb)):
+            raise ValueError(
+                f"matmul: the batch dimensions of shapes {a.shape} and {b.shape} do not "
+                f"broadcast ({ba} vs {bb})"
+            )
+        y = ops.matmul(ad, bd)  # (*batch, m, n)
+        full = y.shape
+        if a_vec or b_vec:  # drop the vectors' dimensions
+            y = y.reshape(full[:-2] + full[-2:-1] * (not a_vec) + full[-1:] * (not b_vec))
 
-        def _backward(g: Any) -> None:
+        def _backward_nd(g: Any) -> None:
+            g = g.reshape(full)
             if a.requires_grad:
-                a._accumulate(ops.matmul(g, b.data, trans_b=True))
+                ga = ops.matmul(g, bd, trans_b=True)  # (*batch, m, k)
+                if ga.shape != ad.shape:  # summed over the batch dimensions a was broadcast on
+                    ga = ops.sum_to_shape(ga, ad.shape)
+                a._accumulate(ga.reshape(a.shape))
             if b.requires_grad:
-                b._accumulate(ops.matmul(a.data, g, trans_a=True))
+                if ad.ndim > 2 and math.prod(bd.shape[:-2]) == 1:  # one b for all: one GEMM
+                    rows = math.prod(full[:-1])
+                    gb = ops.matmul(
+                        ad.reshape(rows, ad.shape[-1]), g.reshape(rows, full[-1]), trans_a=True
+                    ).reshape(bd.shape)
+                else:
+                    gb = ops.matmul(ad, g, trans_a=True)
+                    if gb.shape != bd.shape:
+                        gb = ops.sum_to_shape(gb, bd.shape)
+                b._accumulate(gb.reshape(b.shape))
 
-        return Tensor._make(ops.matmul(a.data, b.data), (a, b), _backward, "matmul")
+        return Tensor._make(y, (a, b), _backward_nd, "matmul")
 
     def __rmatmul__(self, other: Any) -> Tensor:
         return self._lift(other) @ self

@@ -314,17 +314,23 @@ class KernelOps:
         precision: Any = None,
         tile: str = "auto",
     ) -> Any:
-        """C = alpha * op(a) @ op(b) + beta * C (C is out); any strides. precision="tf32"
-        lets float32 use TF32 tensor cores (GPU only; the emulator always computes FP32)."""
+        """C = alpha * op(a) @ op(b) + beta * C (C is out); any strides. a (..., m, k) and
+        b (..., k, n) may carry NumPy-broadcast batch dimensions (one launch per product for
+        now). precision="tf32" lets float32 use TF32 tensor cores (GPU only; the emulator
+        always computes FP32)."""
         prec = check_precision(precision, "matmul")
         a = self._input(a, "a", contiguous=False)
         b = self._input(b, "b", dtype=a.dtype, contiguous=False)
-        if a.ndim != 2:
-            raise ValueError(f"a: expected a 2-D array, got shape {tuple(a.shape)}")
-        if b.ndim != 2:
-            raise ValueError(f"b: expected a 2-D array, got shape {tuple(b.shape)}")
-        m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
-        kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
+        for arr, name in ((a, "a"), (b, "b")):
+            if arr.ndim < 2:
+                raise ValueError(
+                    f"{name}: expected an array with at least 2 dimensions (a matrix or a "
+                    f"batch of them), got shape {tuple(arr.shape)}"
+                )
+        ra, rb = a.ndim - (1 if trans_a else 2), b.ndim - (1 if trans_b else 2)
+        ca, cb = (a.ndim - 2 if trans_a else a.ndim - 1), (b.ndim - 2 if trans_b else b.ndim - 1)
+        m, k = a.shape[ra], a.shape[ca]
+        kb, n = b.shape[rb], b.shape[cb]
         if k != kb:
             raise ValueError(
                 f"matmul: inner dimensions differ: op(a) is {m}x{k} (a has shape "
@@ -332,21 +338,92 @@ class KernelOps:
                 f"{kb}x{n} (b has shape {tuple(b.shape)}"
                 f"{', trans_b=True' if trans_b else ''})"
             )
+        batched = a.ndim > 2 or b.ndim > 2
+        batch: tuple[int, ...] = ()
+        if batched:
+            nbat = max(a.ndim, b.ndim) - 2
+            ba = (1,) * (nbat - a.ndim + 2) + tuple(a.shape[:-2])
+            bb = (1,) * (nbat - b.ndim + 2) + tuple(b.shape[:-2])
+            if any(x != y and x != 1 and y != 1 for x, y in zip(ba, bb)):
+                raise ValueError(
+                    f"matmul: batch dimensions do not broadcast: a has shape {tuple(a.shape)}, "
+                    f"b has shape {tuple(b.shape)} (batch {tuple(a.shape[:-2])} vs "
+                    f"{tuple(b.shape[:-2])})"
+                )
+            batch = tuple(y if x == 1 else x for x, y in zip(ba, bb))
         alpha, beta = real(alpha, "matmul", "alpha"), real(beta, "matmul", "beta")
         if out is None and beta != 0.0:
             raise ValueError(
                 f"beta: must be 0 when out is None (beta scales the values in out), got {beta}"
             )
-        out = self._output(out, (m, n), a.dtype, contiguous=False)
-        if m == 0 or n == 0:
+        out = self._output(out, (*batch, m, n), a.dtype, contiguous=False)
+        if out.size == 0:
             return out
         c = out
         if self._overlap(out, a) or self._overlap(out, b):
             c = self.xp().array(out, order="C")  # scratch C, keeping out's values for beta
-        self._gemm(a, trans_a, b, trans_b, c, alpha, beta, precision=prec, tile=tile)
+        if not batched:
+            self._gemm(a, trans_a, b, trans_b, c, alpha, beta, precision=prec, tile=tile)
+        else:
+            self._gemm_batched(a, (ra, ca), b, (rb, cb), c, batch, alpha, beta, prec, tile)
         if c is not out:
             out[...] = c
         return out
+
+    def _gemm_batched(
+        self,
+        a: Any,
+        a_dims: tuple[int, int],
+        b: Any,
+        b_dims: tuple[int, int],
+        c: Any,
+        batch: tuple[int, ...],
+        alpha: float,
+        beta: float,
+        prec: Any,
+        tile: str,
+    ) -> None:
+        """The strided-batched GEMM: a_dims / b_dims are the dimensions of a / b that are
+        op()'s rows and columns; a batch dimension an operand lacks or has as 1 is stride 0."""
+        if prec is None:
+            prec = 1 if _allow_tf32 else 0
+        if tile not in _TILES:
+            raise ValueError(f"tile: expected one of {sorted(_TILES)}, got {tile!r}")
+        nbat = len(batch)
+
+        def strides(x: Any) -> list[int]:
+            lead = nbat - (x.ndim - 2)
+            return [
+                0 if d < lead or x.shape[d - lead] == 1 else self._estride(x, d - lead)
+                for d in range(nbat)
+            ]
+
+        self._call(
+            "gemm_batched",
+            [a, b, c],
+            self._dtype_code(c),
+            c.shape[-2],
+            c.shape[-1],
+            a.shape[a_dims[1]],
+            self._ptr(a),
+            self._estride(a, a_dims[0]),
+            self._estride(a, a_dims[1]),
+            self._ptr(b),
+            self._estride(b, b_dims[0]),
+            self._estride(b, b_dims[1]),
+            self._ptr(c),
+            self._estride(c, c.ndim - 2),
+            self._estride(c, c.ndim - 1),
+            float(alpha),
+            float(beta),
+            list(batch),
+            strides(a),
+            strides(b),
+            [0 if s == 1 else self._estride(c, d) for d, s in enumerate(batch)],
+            prec if c.itemsize == 4 else 0,
+            _TILES[tile],
+            self._stream(),
+        )
 
     def linear_forward(
         self,
