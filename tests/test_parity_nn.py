@@ -389,7 +389,7 @@ def test_uniform_inits_bounds_and_statistics(fn, kw, shape):
     tw = getattr(torch.nn.init, fn)(torch.zeros(shape, dtype=torch.float64), **kw)
     assert np.abs(w.data).max() <= bound and tw.abs().max().item() <= bound
     assert np.abs(w.data).max() > 0.99 * bound  # the whole range is used
-    n = w.size
+    n = w.numel()
     # mean 0 and variance bound**2 / 3 within 5 standard errors
     assert abs(w.data.mean()) < 5 * bound / math.sqrt(3 * n)
     assert abs(w.data.var() - bound**2 / 3) < 5 * bound**2 * math.sqrt(4 / 45 / n)

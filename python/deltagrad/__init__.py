@@ -29,6 +29,7 @@ from .creation import *  # noqa: F403
 # Importing them here, once, leaves the functions bound (a later import finds the cached module
 # and rebinds nothing).
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
+from .linalg import bmm, matmul  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from .tensor import Tensor, no_grad, tensor  # noqa: E402
 
@@ -66,6 +67,8 @@ __all__ = [
     "GradcheckError",
     "save",
     "load",
+    "matmul",
+    "bmm",
     *_LAZY_MODULES,
 ]
 # `from deltagrad import *` leaves the caller's builtins alone: dg.float, dg.sum, dg.max, ...

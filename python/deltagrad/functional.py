@@ -715,7 +715,7 @@ def batch_norm(
     xd = x.data
     axes = (0, *range(2, x.ndim))
     bshape = (1, c) + (1,) * (x.ndim - 2)
-    n = x.size // c if c else 0
+    n = x.data.size // c if c else 0
     if use_batch:
         if n == 1:
             raise ValueError(

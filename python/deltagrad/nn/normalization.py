@@ -125,7 +125,7 @@ class BatchNorm1d(Module):
                 f"{owner}: input: expected {self.num_features} channels in dimension 1, got "
                 f"shape {x.shape}"
             )
-        if self.training and x.size // self.num_features == 1:
+        if self.training and x.data.size // self.num_features == 1:
             raise ValueError(
                 f"{owner}: input: expected more than 1 value per channel when training, got "
                 f"input of shape {x.shape}"

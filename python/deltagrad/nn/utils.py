@@ -163,11 +163,11 @@ def vector_to_parameters(vec: Any, parameters: Any) -> None:
     v = vec.data if isinstance(vec, Tensor) else vec
     if getattr(v, "ndim", None) != 1:
         raise TypeError(f"{fn}: vec: expected a 1-D Tensor, got {type(vec).__name__}")
-    n = sum(p.size for p in params)
+    n = sum(p.numel() for p in params)
     if v.shape[0] != n:
         raise ValueError(f"{fn}: vec: has {v.shape[0]} elements, the parameters {n}")
     i = 0
     with no_grad():
         for p in params:
-            p.copy_(v[i : i + p.size].reshape(p.shape))
-            i += p.size
+            p.copy_(v[i : i + p.numel()].reshape(p.shape))
+            i += p.numel()
