@@ -203,6 +203,25 @@ def _run_pre_hooks(t: Any, g: Any, hooks: _Hooks, handed: set[int]) -> Any:
     return g
 
 
+def _node_hooks(node: Any, g: Any, hooks: _Hooks, handed: set[int]) -> Any:
+    """A non-leaf's turn: its hooks may replace g; a retained one adds g into its .grad."""
+    if hooks.pre:
+        g = _run_pre_hooks(node, g, hooks, handed)
+    if hooks.retain:
+        _add_into(node, g, handed, "retained non-leaf")
+    return g
+
+
+def _leaf_with_hooks(leaf: Any, g: Any, hooks: _Hooks, handed: set[int]) -> None:
+    """A leaf's turn in backward(): hooks, accumulation into .grad, post-accumulate hooks."""
+    if hooks.pre:
+        g = _run_pre_hooks(leaf, g, hooks, handed)
+    with _grad_lock:
+        _add_into(leaf, g, handed, "leaf")
+    if hooks.post:
+        _run_post_hooks(leaf, hooks)
+
+
 def _run_post_hooks(t: Any, hooks: _Hooks) -> None:
     for fn in list(hooks.post.values()):
         if fn(t) is not None:
@@ -236,7 +255,11 @@ def _topo(roots: list[Any]) -> list[Any]:
         stack.append((node, True))
         for p in node._prev:
             if id(p) not in seen:
-                stack.append((p, False))
+                if p._backward is None:  # a leaf goes before its consumers at once
+                    seen.add(id(p))
+                    topo.append(p)
+                else:
+                    stack.append((p, False))
     return topo
 
 
@@ -287,12 +310,41 @@ def run_backward(
         for r, g in zip(roots, grads):
             r._accumulate(g)
         leaf_grads = task.leaf_grads
-        for node in reversed(topo):  # every consumer of a node runs before the node
+        if want is None:  # backward(): the common case, kept lean
+            for node in reversed(topo):  # every consumer of a node runs before the node
+                if node._backward is None:  # a leaf: its gradient is complete now
+                    entry = leaf_grads.pop(id(node), None)
+                    if entry is not None and node.requires_grad:
+                        hooks = node._hooks
+                        if hooks is None:
+                            with _grad_lock:
+                                if node.grad is None:  # the first time: take g over
+                                    node.grad = _own(entry[1], handed)
+                                else:
+                                    _add_into(node, entry[1], handed, "leaf")
+                        else:
+                            _leaf_with_hooks(node, entry[1], hooks, handed)
+                    continue
+                g = node._g
+                if g is not None:
+                    node._g = None
+                    hooks = node._hooks
+                    if hooks is not None:
+                        g = _node_hooks(node, g, hooks, handed)
+                    node._check_saved()
+                    node._backward(g)
+                if not retain_graph:
+                    node._backward = graph_freed
+                    node._prev = ()
+                    node._saved = ()
+            finished = True
+            return None
+        for node in reversed(topo):
             if node._backward is None:  # a leaf: its gradient is complete now
                 entry = leaf_grads.pop(id(node), None)
                 if entry is None or not node.requires_grad:
                     continue
-                if want is not None and id(node) not in want:
+                if id(node) not in want:
                     continue
                 g = entry[1]
                 hooks = node._hooks
@@ -308,22 +360,19 @@ def run_backward(
                 continue
             g = node._g
             node._g = None
-            if run_ids is not None and id(node) not in run_ids and id(node) not in want:  # type: ignore[operator]
+            if id(node) not in run_ids and id(node) not in want:  # type: ignore[operator]
                 continue  # not on a path to an input: left as it is (not freed)
             if g is not None:
                 hooks = node._hooks
                 if hooks is not None:
-                    if hooks.pre:
-                        g = _run_pre_hooks(node, g, hooks, handed)
-                    if hooks.retain:
-                        _add_into(node, g, handed, "retained non-leaf")
-                if want is not None and id(node) in want:
+                    g = _node_hooks(node, g, hooks, handed)
+                if id(node) in want:
                     if accumulate:
                         if hooks is None or not hooks.retain:
                             _add_into(node, g, handed, "input")
                     else:
                         captured[id(node)] = g
-                if run_ids is None or id(node) in run_ids:
+                if id(node) in run_ids:  # type: ignore[operator]
                     node._check_saved()
                     node._backward(g)
             if not retain_graph:

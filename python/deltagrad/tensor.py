@@ -265,8 +265,14 @@ class Tensor:
             g = g.astype(data.dtype)
         if g.shape != data.shape:
             g = _unbroadcast(g, data.shape)
-        if self._backward is None:
-            _engine.add_leaf_grad(self, g)
+        if self._backward is None:  # a leaf: summed in this thread's running backward
+            task = _autograd_state.task
+            if task is None:  # called outside a backward: straight into .grad
+                _engine.add_leaf_grad(self, g)
+                return
+            buf = task.leaf_grads
+            prev = buf.get(id(self))
+            buf[id(self)] = (self, g) if prev is None else (self, prev[1] + g)
         else:
             prev = self._g
             self._g = g if prev is None else prev + g
