@@ -360,6 +360,8 @@ def run_backward(
                 continue
             g = node._g
             node._g = None
+            if g is not None and node._backward is graph_freed:
+                graph_freed(g)  # raises: its graph (and whether it leads to an input) is gone
             if id(node) not in run_ids and id(node) not in want:  # type: ignore[operator]
                 continue  # not on a path to an input: left as it is (not freed)
             if g is not None:
