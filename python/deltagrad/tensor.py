@@ -648,6 +648,9 @@ class Tensor:
                     self._accumulate(g * 2 * self.data)
                 elif p == 0:  # d x**0 / dx = 0 everywhere, also at x = 0 (not 0 * inf = nan)
                     self._accumulate(get_array_module(g).zeros_like(g))
+                elif p < 1:  # x**(p-1) is inf at 0: the derivative's value there (as torch)
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        self._accumulate(g * (p * self.data ** (p - 1)))
                 else:
                     self._accumulate(g * (p * self.data ** (p - 1)))
 
