@@ -163,15 +163,14 @@ def add_leaf_grad(t: Any, g: Any) -> None:
 # ---- hooks ---------------------------------------------------------------------------------
 
 
-def _tensor_class() -> Any:
-    from .tensor import Tensor  # noqa: PLC0415 (tensor.py imports this module)
-
-    return Tensor
+# deltagrad.tensor.Tensor, set by tensor.py once the class exists (this module imports
+# nothing from the package: tensor.py imports it, and the package has no import cycle)
+Tensor: Any = None
 
 
 def _wrap(g: Any) -> Any:
     """g as a Tensor without a graph (what a hook receives, as in torch)."""
-    return _tensor_class()._make(g, (), None, "")
+    return Tensor._make(g, (), None, "")
 
 
 def _run_pre_hooks(t: Any, g: Any, hooks: _Hooks, handed: set[int]) -> Any:
@@ -181,7 +180,7 @@ def _run_pre_hooks(t: Any, g: Any, hooks: _Hooks, handed: set[int]) -> Any:
         r = fn(_wrap(g))
         if r is None:
             continue
-        if isinstance(r, _tensor_class()):
+        if isinstance(r, Tensor):
             r = r.data
         if not hasattr(r, "shape") or not hasattr(r, "dtype"):
             raise TypeError(

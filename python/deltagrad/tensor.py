@@ -845,6 +845,9 @@ def activate(x: Tensor, act: str, param: float = 0.0) -> Tensor:
     return Tensor._make(y, (x,), _backward, act)
 
 
+_engine.Tensor = Tensor  # what hooks receive; the engine imports nothing from the package
+
+
 def _root_grad(t: Tensor, gradient: Any, fn: str) -> Any:
     """d(loss)/d(t) for a backward from t: a fresh array of t's shape and dtype (a copy: the
     engine may hand it to a .grad, which must never alias the caller's array)."""
