@@ -36,7 +36,10 @@ class _ThreadState(threading.local):
     """Autograd state of one thread. The class attributes are every new thread's defaults."""
 
     grad_enabled = True  # recording on: a new thread records, whatever another one does
-    task: _Task | None = None  # the backward running in this thread (None: none)
+    # the backward running in this thread: (leaf_grads, handed), or None outside one.
+    # leaf_grads: id(leaf) -> (leaf, its summed gradient so far); handed: ids of the arrays
+    # this backward gave to a .grad or showed to user code (never taken over by reference)
+    task: tuple[dict[int, tuple[Any, Any]], set[int]] | None = None
 
     def __init__(self) -> None:
         self.mode_stack: list[bool] = []  # the modes no_grad / enable_grad blocks restore
@@ -45,16 +48,6 @@ class _ThreadState(threading.local):
 _state = _ThreadState()
 _grad_lock = threading.Lock()  # serializes the in-place add into a .grad two threads share
 _hook_ids = itertools.count()
-
-
-class _Task:
-    """One backward call: the leaves' pending gradients and the arrays it may not take over."""
-
-    __slots__ = ("leaf_grads", "handed")
-
-    def __init__(self) -> None:
-        self.leaf_grads: dict[int, tuple[Any, Any]] = {}  # id(leaf) -> (leaf, summed gradient)
-        self.handed: set[int] = set()  # ids of arrays owned elsewhere / already handed out
 
 
 class _Hooks:
@@ -108,11 +101,12 @@ def add_hook(t: Any, fn: Callable[[Any], Any], post: bool) -> RemovableHandle:
 def _own(g: Any, handed: set[int]) -> Any:
     """g as an array a .grad may keep: g itself when nobody else holds it, else a copy."""
     base = g.base
+    flags = g.flags
     if (
         id(g) in handed
         or (base is not None and isinstance(base, type(g)))  # a view of another array
-        or not g.flags.c_contiguous
-        or not getattr(g.flags, "writeable", True)
+        or not flags.c_contiguous
+        or not getattr(flags, "writeable", True)
     ):
         g = g.copy()
     handed.add(id(g))
@@ -123,7 +117,7 @@ def disown(g: Any) -> None:
     """Mark g as held by user code (a Function.backward's result): never taken by reference."""
     task = _state.task
     if task is not None:
-        task.handed.add(id(g))
+        task[1].add(id(g))
 
 
 def _add_into(t: Any, g: Any, handed: set[int], what: str) -> None:
@@ -154,7 +148,7 @@ def add_leaf_grad(t: Any, g: Any) -> None:
         with _grad_lock:
             _add_into(t, g, set(), "leaf")
         return
-    buf = task.leaf_grads
+    buf = task[0]
     k = id(t)
     prev = buf.get(k)
     buf[k] = (t, g) if prev is None else (t, prev[1] + g)
@@ -215,8 +209,11 @@ def _leaf_with_hooks(leaf: Any, g: Any, hooks: _Hooks, handed: set[int]) -> None
     """A leaf's turn in backward(): hooks, accumulation into .grad, post-accumulate hooks."""
     if hooks.pre:
         g = _run_pre_hooks(leaf, g, hooks, handed)
-    with _grad_lock:
+    _grad_lock.acquire()
+    try:
         _add_into(leaf, g, handed, "leaf")
+    finally:
+        _grad_lock.release()
     if hooks.post:
         _run_post_hooks(leaf, hooks)
 
@@ -233,39 +230,102 @@ def _run_post_hooks(t: Any, hooks: _Hooks) -> None:
 # ---- the engine ----------------------------------------------------------------------------
 
 
-def _topo(roots: list[Any]) -> list[Any]:
-    """Every node reachable from roots (leaves included), each after all nodes it depends on,
-    by an iterative depth-first search: deep graphs must not hit Python's recursion limit."""
+def _topo(root: Any, more: list[Any] | None = None) -> list[Any]:
+    """The interior nodes reachable from root (and more roots), each after every node it
+    depends on, by an iterative depth-first search (deep graphs must not hit Python's
+    recursion limit). Leaves are not listed: their gradients wait in the backward's buffer."""
     topo: list[Any] = []
     seen: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(r, False) for r in reversed(roots)]
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    if more:
+        stack += [(r, False) for r in more]
     while stack:
         node, done = stack.pop()
         if done:
             topo.append(node)
             continue
-        k = id(node)
-        if k in seen:
+        if node._backward is None or id(node) in seen:
             continue
-        seen.add(k)
-        if node._backward is None:  # a leaf: no inputs of its own
-            topo.append(node)
-            continue
+        seen.add(id(node))
         stack.append((node, True))
         for p in node._prev:
-            if id(p) not in seen:
-                if p._backward is None:  # a leaf goes before its consumers at once
-                    seen.add(id(p))
-                    topo.append(p)
-                else:
-                    stack.append((p, False))
+            if p._backward is not None and id(p) not in seen:
+                stack.append((p, False))
     return topo
 
 
-def _free(node: Any, graph_freed: Callable[[Any], None]) -> None:
-    node._backward = graph_freed
-    node._prev = ()
-    node._saved = ()
+def _clear(topo: list[Any]) -> None:
+    """After an error mid-way: leave no partial sums on the nodes for a later backward."""
+    for node in topo:
+        node._g = None
+
+
+def backward(root: Any, grad: Any, retain_graph: bool, graph_freed: Callable[[Any], None]) -> None:
+    """root.backward(grad): every leaf that requires grad accumulates into its .grad. The hot
+    path of training, kept lean: see run_backward for the general one."""
+    topo = _topo(root)
+    leaf_grads: dict[int, tuple[Any, Any]] = {}
+    handed: set[int] = set()
+    st = _state
+    outer = st.task  # a backward started from a hook keeps the outer one's state intact
+    st.task = (leaf_grads, handed)
+    try:
+        root._accumulate(grad)
+        for node in reversed(topo):  # every consumer of a node runs before the node
+            g = node._g
+            if g is not None:
+                node._g = None
+                hooks = node._hooks
+                if hooks is not None:
+                    g = _node_hooks(node, g, hooks, handed)
+                node._check_saved()
+                node._backward(g)
+            if not retain_graph:
+                node._backward = graph_freed
+                node._prev = ()
+                node._saved = ()
+    except BaseException:
+        _clear(topo)
+        raise
+    finally:
+        st.task = outer
+    if leaf_grads:
+        _finish_leaves(leaf_grads, handed)
+
+
+def _finish_leaves(leaf_grads: dict[int, tuple[Any, Any]], handed: set[int]) -> None:
+    """Every leaf's gradient is complete once the graph was walked: accumulate each into its
+    .grad, in the order the leaves first received a gradient (the output side first). A leaf
+    with hooks runs them (once, on its summed gradient) and its post-accumulate hooks."""
+    hooked = None
+    _grad_lock.acquire()  # one acquisition for all leaves (cheaper than a `with` per leaf)
+    try:
+        for leaf, g in leaf_grads.values():
+            if leaf._hooks is not None:
+                if hooked is None:
+                    hooked = []
+                hooked.append((leaf, g))
+            elif leaf.requires_grad:
+                if leaf.grad is None:  # the first time: take g over when nobody else holds it
+                    base = g.base
+                    flags = g.flags
+                    if (
+                        id(g) in handed
+                        or (base is not None and isinstance(base, type(g)))
+                        or not flags.c_contiguous
+                        or not getattr(flags, "writeable", True)
+                    ):
+                        g = g.copy()
+                    handed.add(id(g))
+                    leaf.grad = g
+                else:
+                    _add_into(leaf, g, handed, "leaf")
+    finally:
+        _grad_lock.release()
+    if hooked is not None:
+        for leaf, g in hooked:
+            if leaf.requires_grad:
+                _leaf_with_hooks(leaf, g, leaf._hooks, handed)
 
 
 def run_backward(
@@ -273,117 +333,80 @@ def run_backward(
     grads: list[Any],
     retain_graph: bool,
     graph_freed: Callable[[Any], None],
-    inputs: list[Any] | None = None,
-    accumulate: bool = True,
+    inputs: list[Any],
+    accumulate: bool,
 ) -> dict[int, Any] | None:
-    """Backpropagate grads (fresh arrays, one per root) from roots.
+    """Backpropagate grads (fresh arrays, one per root) from roots to inputs only: the nodes
+    on a path to an input run, the others are left as they are.
 
-    inputs None: every leaf that requires grad accumulates into .grad (backward()).
-    inputs given, accumulate False: nothing's .grad changes except retained non-leaves; the
-    complete gradient of each input is returned in a dict id(input) -> array (or missing when
-    no path reaches it): autograd.grad. accumulate True: only the inputs accumulate into
-    .grad (backward(inputs=...)). With inputs, only the nodes on a path to an input run.
+    accumulate False (dg.autograd.grad): no .grad changes except retained non-leaves'; the
+    complete gradient of each input is returned in a dict id(input) -> array (missing when
+    no gradient reaches it). accumulate True (backward(inputs=...)): the inputs accumulate
+    into their .grad (a non-leaf input as if retained).
     """
-    topo = _topo(roots)
-    run_ids: set[int] | None = None
-    want: set[int] | None = None
-    if inputs is not None:
-        want = {id(t) for t in inputs}
-        needed: set[int] = set()
-        run_ids = set()
-        for node in topo:  # a node is needed when an input is at or upstream of it
-            for p in node._prev:
-                if id(p) in needed:
-                    needed.add(id(node))
-                    run_ids.add(id(node))
-                    break
-            if id(node) in want:
+    topo = _topo(roots[0], roots[1:])
+    want = {id(t) for t in inputs}
+    needed = set(want)  # the inputs and every node an input is upstream of
+    for node in topo:  # parents before children
+        for p in node._prev:
+            if id(p) in needed:
                 needed.add(id(node))
+                break
     captured: dict[int, Any] = {}
-    task = _Task()
-    handed = task.handed
-    outer = _state.task  # a backward started from a hook keeps the outer one's state intact
-    _state.task = task
-    finished = False
+    leaf_grads: dict[int, tuple[Any, Any]] = {}
+    handed: set[int] = set()
+    st = _state
+    outer = st.task
+    st.task = (leaf_grads, handed)
     try:
         for r, g in zip(roots, grads):
             r._accumulate(g)
-        leaf_grads = task.leaf_grads
-        if want is None:  # backward(): the common case, kept lean
-            for node in reversed(topo):  # every consumer of a node runs before the node
-                if node._backward is None:  # a leaf: its gradient is complete now
-                    entry = leaf_grads.pop(id(node), None)
-                    if entry is not None and node.requires_grad:
-                        hooks = node._hooks
-                        if hooks is None:
-                            with _grad_lock:
-                                if node.grad is None:  # the first time: take g over
-                                    node.grad = _own(entry[1], handed)
-                                else:
-                                    _add_into(node, entry[1], handed, "leaf")
-                        else:
-                            _leaf_with_hooks(node, entry[1], hooks, handed)
-                    continue
-                g = node._g
-                if g is not None:
-                    node._g = None
-                    hooks = node._hooks
-                    if hooks is not None:
-                        g = _node_hooks(node, g, hooks, handed)
-                    node._check_saved()
-                    node._backward(g)
-                if not retain_graph:
-                    node._backward = graph_freed
-                    node._prev = ()
-                    node._saved = ()
-            finished = True
-            return None
         for node in reversed(topo):
-            if node._backward is None:  # a leaf: its gradient is complete now
-                entry = leaf_grads.pop(id(node), None)
-                if entry is None or not node.requires_grad:
-                    continue
-                if id(node) not in want:
-                    continue
-                g = entry[1]
-                hooks = node._hooks
-                if hooks is not None and hooks.pre:
-                    g = _run_pre_hooks(node, g, hooks, handed)
-                if not accumulate:
-                    captured[id(node)] = g
-                    continue
-                with _grad_lock:
-                    _add_into(node, g, handed, "leaf")
-                if hooks is not None and hooks.post:
-                    _run_post_hooks(node, hooks)
-                continue
             g = node._g
             node._g = None
             if g is not None and node._backward is graph_freed:
                 graph_freed(g)  # raises: its graph (and whether it leads to an input) is gone
-            if id(node) not in run_ids and id(node) not in want:  # type: ignore[operator]
+            if id(node) not in needed:
                 continue  # not on a path to an input: left as it is (not freed)
             if g is not None:
                 hooks = node._hooks
                 if hooks is not None:
                     g = _node_hooks(node, g, hooks, handed)
                 if id(node) in want:
-                    if accumulate:
-                        if hooks is None or not hooks.retain:
-                            _add_into(node, g, handed, "input")
-                    else:
+                    if not accumulate:
                         captured[id(node)] = g
-                if id(node) in run_ids:  # type: ignore[operator]
-                    node._check_saved()
-                    node._backward(g)
+                    elif hooks is None or not hooks.retain:
+                        _add_into(node, g, handed, "input")
+                for p in node._prev:
+                    if id(p) in needed:  # an input is upstream: run the node's backward
+                        node._check_saved()
+                        node._backward(g)
+                        break
             if not retain_graph:
-                _free(node, graph_freed)
-        finished = True
+                node._backward = graph_freed
+                node._prev = ()
+                node._saved = ()
+    except BaseException:
+        _clear(topo)
+        raise
     finally:
-        _state.task = outer
-        if not finished:  # an error mid-way: leave no partial sums for a later backward
-            for node in topo:
-                node._g = None
+        st.task = outer
+    for t in inputs:  # the leaf inputs: their gradients are complete now
+        entry = leaf_grads.pop(id(t), None)
+        if entry is None or t._backward is not None:
+            continue
+        g = entry[1]
+        hooks = t._hooks
+        if accumulate:
+            if hooks is not None:
+                _leaf_with_hooks(t, g, hooks, handed)
+            else:
+                with _grad_lock:
+                    _add_into(t, g, handed, "leaf")
+        else:
+            if hooks is not None and hooks.pre:
+                g = _run_pre_hooks(t, g, hooks, handed)
+            captured[id(t)] = g
     if accumulate:
         return None
     for k, g in captured.items():  # returned to the caller: each one its own array

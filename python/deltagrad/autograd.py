@@ -100,9 +100,7 @@ def grad(
     ins = _check_inputs(inputs, "autograd.grad")
     if allow_unused is None:
         allow_unused = materialize_grads
-    captured = _engine.run_backward(
-        outs, grads, bool(retain_graph), _graph_freed, inputs=ins, accumulate=False
-    )
+    captured = _engine.run_backward(outs, grads, bool(retain_graph), _graph_freed, ins, False)
     assert captured is not None
     result: list[Tensor | None] = []
     given: set[int] = set()

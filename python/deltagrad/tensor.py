@@ -239,22 +239,24 @@ class Tensor:
         .data replaced, since the forward."""
         for saved, version, arr in self._saved:
             t = self if saved is None else saved
-            if t._version[0] != version:
-                what = "its output" if saved is None else f"an input of shape {t.shape}"
-                raise RuntimeError(
-                    f"one of the tensors needed to compute the gradient of '{self._op}' "
-                    f"({what}) was modified by an in-place operation: it is at version "
-                    f"{t._version[0]}, expected version {version}. Do the in-place change "
-                    "(e.g. optimizer.step()) after backward(), or use an out-of-place op."
-                )
-            if t.data is not arr:
-                what = "its output" if saved is None else f"an input of shape {t.shape}"
-                raise RuntimeError(
-                    f"one of the tensors needed to compute the gradient of '{self._op}' "
-                    f"({what}) had its .data replaced (t.data = ...; load_state_dict, "
-                    "Module.to) after the forward: the gradient would use the new values. "
-                    "Replace the data before the forward, or run the forward again."
-                )
+            if t._version[0] != version or t.data is not arr:
+                self._saved_changed(saved, t, version)
+
+    def _saved_changed(self, saved: Tensor | None, t: Tensor, version: int) -> None:
+        what = "its output" if saved is None else f"an input of shape {t.shape}"
+        if t._version[0] != version:
+            raise RuntimeError(
+                f"one of the tensors needed to compute the gradient of '{self._op}' "
+                f"({what}) was modified by an in-place operation: it is at version "
+                f"{t._version[0]}, expected version {version}. Do the in-place change "
+                "(e.g. optimizer.step()) after backward(), or use an out-of-place op."
+            )
+        raise RuntimeError(
+            f"one of the tensors needed to compute the gradient of '{self._op}' "
+            f"({what}) had its .data replaced (t.data = ...; load_state_dict, "
+            "Module.to) after the forward: the gradient would use the new values. "
+            "Replace the data before the forward, or run the forward again."
+        )
 
     def _accumulate(self, g: Any) -> None:
         """Send g (d loss / d self) to self while a backward runs: an interior node adds it to
@@ -270,7 +272,7 @@ class Tensor:
             if task is None:  # called outside a backward: straight into .grad
                 _engine.add_leaf_grad(self, g)
                 return
-            buf = task.leaf_grads
+            buf = task[0]
             prev = buf.get(id(self))
             buf[id(self)] = (self, g) if prev is None else (self, prev[1] + g)
         else:
@@ -398,12 +400,16 @@ class Tensor:
                 "backward(): this tensor does not require grad and has no graph "
                 "(no input had requires_grad=True, or it was made under no_grad)"
             )
-        grad = _root_grad(self, gradient, "backward()")
+        if gradient is None and self.data.size == 1:
+            grad = get_array_module(self.data).ones(self.data.shape, dtype=self.data.dtype)
+        else:
+            grad = _root_grad(self, gradient, "backward()")
         if inputs is not None:
             inputs = _check_inputs(inputs, "backward")
-        _engine.run_backward(
-            [self], [grad], bool(retain_graph), _graph_freed, inputs=inputs, accumulate=True
-        )
+        if inputs is None:
+            _engine.backward(self, grad, retain_graph, _graph_freed)
+        else:
+            _engine.run_backward([self], [grad], retain_graph, _graph_freed, inputs, True)
 
     def register_hook(self, hook: Callable[[Tensor], Any]) -> _engine.RemovableHandle:
         """hook(grad) runs each time the gradient of self is computed (once per backward, on
