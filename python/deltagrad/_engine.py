@@ -7,9 +7,12 @@ docs/ARCHITECTURE.md, "Gradients"):
   `_g` slot (out of place: `_g + g` is a new array, so an array sent to two nodes is never
   written). A leaf's gradients go into a buffer of the running backward (per call, hence per
   thread), so a leaf shared by two threads' graphs never mixes their partial sums.
-- Nodes run in reverse topological order, leaves included: when a node's turn comes every
-  consumer has sent its part, so its gradient is complete. Then its hooks run (once, on the
-  sum, as torch), a retained non-leaf stores it, and a leaf accumulates it into `.grad`.
+- Interior nodes run in reverse topological order: when a node's turn comes every consumer
+  has sent its part, so its gradient is complete; its hooks run (once, on the sum, as torch),
+  a retained non-leaf stores it, then its backward runs. Once the graph was walked every
+  leaf's gradient is complete too: the leaves (in the order they first received a gradient,
+  the output side first) run their hooks, accumulate into `.grad`, then run their
+  post-accumulate hooks.
 - `.grad` is an array deltagrad owns. The first time, a leaf takes the gradient over by
   reference when the array is fresh: not a view, contiguous, writable, and not handed out
   before in this backward (an `add` sends one array to both of its inputs) nor shown to user
