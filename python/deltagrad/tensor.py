@@ -862,7 +862,7 @@ def _root_grad(t: Tensor, gradient: Any, fn: str) -> Any:
         if t.data.size != 1:
             raise RuntimeError(
                 f"{fn}: grad can be implied only for a one-element output, got shape "
-                f"{t.shape}; pass grad="
+                f"{t.shape}; pass the gradient (backward(gradient), grad_outputs)"
             )
         return xp.ones(t.data.shape, dtype=t.data.dtype)
     gradient = gradient.data if isinstance(gradient, Tensor) else gradient
