@@ -215,7 +215,7 @@ def test_concurrent_backwards_into_one_shared_leaf_lose_nothing(fast_switching):
     n = 200_000  # large enough that numpy's add releases the GIL
     w = dg.tensor(rng.standard_normal(n), requires_grad=True)
     scales = [1.0, 2.0, 3.0, 4.0]
-    iters = 25
+    iters = 100
 
     def worker(c):
         def run():
