@@ -1,7 +1,8 @@
 """The backward engine: topological order, gradient accumulation, hooks and capture.
 
-Tensor.backward() and dg.autograd.grad() are thin callers of `run_backward`. The model (see
-docs/ARCHITECTURE.md, "Gradients"):
+Tensor.backward() calls `backward` (the hot path of training); dg.autograd.grad() and
+backward(inputs=...) call `run_backward` (only the nodes on a path to an input run). The model
+(see docs/ARCHITECTURE.md, "Gradients"):
 
 - While a backward runs, an interior node collects the gradients its consumers send it in its
   `_g` slot (out of place: `_g + g` is a new array, so an array sent to two nodes is never
@@ -32,7 +33,7 @@ import itertools
 import threading
 from typing import Any, Callable
 
-__all__ = ["RemovableHandle", "run_backward"]
+__all__ = ["RemovableHandle", "backward", "run_backward"]
 
 
 class _ThreadState(threading.local):
