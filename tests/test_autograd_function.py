@@ -248,3 +248,32 @@ def test_backward_through_a_freed_graph():
     z.backward(retain_graph=True)
     z.backward()
     assert_close(t.grad, np.array([0.3, -1.0]) * 3, rtol=1e-7, atol=0.0, equal_nan=True)
+
+
+class _KeepsGrad(Function):
+    """A backward that keeps the incoming gradient and returns it unchanged."""
+
+    kept: list = []
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        _KeepsGrad.kept.append(g)
+        return g
+
+
+def test_a_gradient_backward_kept_never_becomes_a_grad_by_reference():
+    """The gradient storage model: what a Function's backward was shown or returned is the
+    user's; a leaf's .grad copies it, so accumulating in place never changes it."""
+    _KeepsGrad.kept.clear()
+    x = dg.tensor(np.random.default_rng(0).standard_normal(4), requires_grad=True)
+    (_KeepsGrad.apply(x) * 3.0).sum().backward()
+    kept = _KeepsGrad.kept[0]
+    assert not np.shares_memory(x.grad, kept)
+    before = kept.copy()
+    (_KeepsGrad.apply(x) * 3.0).sum().backward()  # in place into x.grad
+    assert_close(kept, before, rtol=0, atol=0)
+    assert_close(x.grad, np.full(4, 6.0), rtol=0, atol=0)

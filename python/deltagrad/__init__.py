@@ -31,7 +31,14 @@ from .creation import *  # noqa: F403
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 from .linalg import bmm, matmul  # noqa: E402
 from .serialization import load, save  # noqa: E402
-from .tensor import Tensor, no_grad, tensor  # noqa: E402
+from .tensor import (  # noqa: E402
+    Tensor,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+    tensor,
+)
 
 # Submodules imported on first use, so `import deltagrad` stays fast and a layer is only
 # loaded when something asks for it.
@@ -63,6 +70,9 @@ __all__ = [
     "Tensor",
     "tensor",
     "no_grad",
+    "enable_grad",
+    "is_grad_enabled",
+    "set_grad_enabled",
     "gradcheck",
     "GradcheckError",
     "save",

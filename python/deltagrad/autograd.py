@@ -32,10 +32,96 @@ from typing import Any
 
 import numpy as np
 
+from . import _engine
 from .backends._args import is_device_array as is_cuda_array
-from .tensor import Tensor, get_array_module, is_grad_enabled, no_grad
+from .tensor import (
+    Tensor,
+    _check_inputs,
+    _graph_freed,
+    _root_grad,
+    get_array_module,
+    is_grad_enabled,
+    no_grad,
+)
 
-__all__ = ["Function", "FunctionCtx"]
+__all__ = ["Function", "FunctionCtx", "grad"]
+
+
+def grad(
+    outputs: Any,
+    inputs: Any,
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool | None = None,
+    materialize_grads: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """The gradients of outputs with respect to inputs, as torch.autograd.grad: a tuple of
+    Tensors (None for an input no output depends on, with allow_unused=True; zeros with
+    materialize_grads=True). No .grad changes (except retained non-leaves', as torch);
+    hooks on the inputs and on the nodes between run, post-accumulate hooks do not.
+
+    outputs, inputs: a Tensor or a sequence of them. grad_outputs: d(loss)/d(output) per
+    output (None: 1, for a one-element output). retain_graph (default create_graph) keeps the
+    graph for another backward. create_graph=True (higher order) is not supported.
+    """
+    if create_graph:
+        raise NotImplementedError(
+            "autograd.grad: create_graph=True (higher-order gradients) is not supported"
+        )
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    if not outs:
+        raise ValueError("autograd.grad: outputs: expected at least one Tensor, got none")
+    for i, o in enumerate(outs):
+        if not isinstance(o, Tensor):
+            raise TypeError(
+                f"autograd.grad: outputs[{i}] is a {type(o).__name__}, expected a Tensor"
+            )
+        if not o.requires_grad:
+            raise RuntimeError(
+                f"autograd.grad: outputs[{i}] does not require grad and has no graph (no "
+                "input had requires_grad=True, or it was made under no_grad)"
+            )
+    if grad_outputs is None:
+        gos: list[Any] = [None] * len(outs)
+    elif isinstance(grad_outputs, Tensor) or not isinstance(grad_outputs, (list, tuple)):
+        gos = [grad_outputs]
+    else:
+        gos = list(grad_outputs)
+    if len(gos) != len(outs):
+        raise ValueError(
+            f"autograd.grad: grad_outputs has {len(gos)} entries, outputs {len(outs)}; expected "
+            "one per output"
+        )
+    grads = [
+        _root_grad(o, g, f"autograd.grad: grad_outputs[{i}]")
+        for i, (o, g) in enumerate(zip(outs, gos))
+    ]
+    ins = _check_inputs(inputs, "autograd.grad")
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    captured = _engine.run_backward(outs, grads, bool(retain_graph), _graph_freed, ins, False)
+    assert captured is not None
+    result: list[Tensor | None] = []
+    given: set[int] = set()
+    for i, t in enumerate(ins):
+        g = captured.get(id(t))
+        if g is None:
+            if materialize_grads:
+                g = get_array_module(t.data).zeros_like(t.data)
+            elif allow_unused:
+                result.append(None)
+                continue
+            else:
+                raise RuntimeError(
+                    f"autograd.grad: inputs[{i}] (shape {t.shape}) was not used in the graph "
+                    "of the outputs; pass allow_unused=True to get None for it"
+                )
+        if id(g) in given:  # an input listed twice: each result its own array
+            g = g.copy()
+        given.add(id(g))
+        result.append(Tensor._make(g, (), _graph_freed, ""))
+    return tuple(result)
 
 
 class FunctionCtx:
@@ -126,6 +212,8 @@ class Function(metaclass=_FunctionMeta):
             for i, (g, a) in enumerate(zip(grads, arrays)):
                 if g is None:  # an output that did not reach the loss: zero gradient
                     grads[i] = get_array_module(a).zeros(a.shape, dtype=a.dtype)
+                else:  # shown to user code, which may keep it: never becomes a .grad as is
+                    _engine.disown(g)
             result = cls.backward(ctx, *grads)
             if not isinstance(result, tuple):
                 result = (result,)
@@ -164,6 +252,7 @@ class Function(metaclass=_FunctionMeta):
                         f"{tuple(g.shape)}; expected the argument's shape "
                         f"{tuple(t.shape)}"
                     )
+                _engine.disown(g)  # the user's array (it may keep it): a .grad copies it
                 if g.dtype.kind != "f":
                     raise TypeError(
                         f"{name}.backward: the gradient of argument {i} has dtype "
@@ -180,15 +269,15 @@ class Function(metaclass=_FunctionMeta):
 
         # Several outputs: each output node puts its gradient in its slot of a shared hidden
         # node, whose backward runs once, after every output's (the topological order
-        # guarantees it). The hidden node's .grad is that list of slots.
+        # guarantees it). The hidden node collects that list of slots as its gradient (_g).
         node = Tensor._make(np.zeros(()), parents, run_backward, name, saves=tuple(saves))
         wrapped = []
         for k, a in enumerate(arrays):
 
             def send(g: Any, k: int = k) -> None:
-                if node.grad is None:
-                    node.grad = [None] * len(arrays)
-                node.grad[k] = g if node.grad[k] is None else node.grad[k] + g
+                if node._g is None:
+                    node._g = [None] * len(arrays)
+                node._g[k] = g if node._g[k] is None else node._g[k] + g
 
             saves_out = (None,) if any(o is a for o in ctx._saved) else ()
             out = Tensor._make(a, (node,), send, f"{name}[{k}]", saves=saves_out)

@@ -2,14 +2,15 @@
 
 Each op builds its output and attaches a `_backward(g)` closure that sends the error signal g
 (d loss / d output) back to its inputs, accumulating into their gradients. `backward()` sorts the
-graph topologically and walks it in reverse (Bishop, *Deep Learning*, Algorithm 8.1). Gradients
-are treated as values: accumulation makes a new array (`a.grad = a.grad + g`) rather than writing
-in place, which lets a leaf take over an upstream gradient by reference instead of copying it.
+graph topologically and walks it in reverse (Bishop, *Deep Learning*, Algorithm 8.1); the walk
+itself is in _engine.py. A leaf's `.grad` is an array deltagrad owns: taken over by reference
+the first time when nobody else holds it, then accumulated into in place (docs/ARCHITECTURE.md,
+"Gradients").
 
 Misuse is an exception, never a wrong gradient:
 - every Tensor carries a version counter, bumped by each in-place change (`add_`, `t[i] = v`,
-  `+=`, an optimizer step). A graph node remembers the versions of the tensors its backward
-  reads; backward() raises if one of them changed since (torch's "modified by an inplace
+  `+=`, an optimizer step). A graph node remembers the versions (and arrays) of the tensors its
+  backward reads; backward() raises if one of them changed or its `.data` was replaced since (torch's "modified by an inplace
   operation").
 - a second backward() through a graph whose saved values were freed raises.
 - operands on different devices raise.
@@ -34,35 +35,40 @@ __all__ = [
     "no_grad",
     "enable_grad",
     "is_grad_enabled",
+    "set_grad_enabled",
     "get_array_module",
     "cat",
     "stack",
     "where",
 ]
 
-_grad_enabled = True
+# Grad mode is per thread (deltagrad._engine._state, a threading.local): a thread evaluating
+# under no_grad() never switches recording off for another thread.
+from . import _engine  # noqa: E402
+from ._engine import _state as _autograd_state  # noqa: E402
 
 
 def is_grad_enabled() -> bool:
-    """False inside `no_grad()`: ops then record nothing."""
-    return _grad_enabled
+    """False inside `no_grad()` (in this thread): ops then record nothing."""
+    return _autograd_state.grad_enabled
 
 
 class _GradMode(contextlib.ContextDecorator):
-    """Context manager / decorator that switches graph recording off (or on)."""
+    """Context manager / decorator that switches graph recording off (or on) in this thread.
+    The mode to restore is kept on the thread's own stack, so one instance (a decorator) may
+    be entered by several threads at once."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._prev: list[bool] = []
 
     def __enter__(self) -> None:
-        global _grad_enabled
-        self._prev.append(_grad_enabled)
-        _grad_enabled = self.enabled
+        st = _autograd_state
+        st.mode_stack.append(st.grad_enabled)
+        st.grad_enabled = self.enabled
 
     def __exit__(self, *exc: object) -> None:
-        global _grad_enabled
-        _grad_enabled = self._prev.pop()
+        st = _autograd_state
+        st.grad_enabled = st.mode_stack.pop()
 
 
 def no_grad() -> _GradMode:
@@ -73,6 +79,33 @@ def no_grad() -> _GradMode:
 def enable_grad() -> _GradMode:
     """Switch graph recording back on inside a `no_grad()` block."""
     return _GradMode(True)
+
+
+class set_grad_enabled(_GradMode):
+    """`dg.set_grad_enabled(mode)`, as torch: called, sets this thread's grad mode at once;
+    as a context manager, restores the previous mode on exit; as a decorator, runs the
+    function with `mode`."""
+
+    def __init__(self, mode: bool) -> None:
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"set_grad_enabled: mode: expected a bool, got {type(mode).__name__}")
+        self.enabled = bool(mode)
+        st = _autograd_state
+        self._prev = st.grad_enabled
+        st.grad_enabled = self.enabled
+
+    def __enter__(self) -> None:
+        pass  # the mode was set when the object was made
+
+    def __exit__(self, *exc: object) -> None:
+        _autograd_state.grad_enabled = self._prev
+
+    def __call__(self, fn: Any) -> Any:  # as a decorator: the mode applies inside fn only
+        _autograd_state.grad_enabled = self._prev
+        return super().__call__(fn)
+
+    def _recreate_cm(self) -> _GradMode:  # a fresh block per call of the decorated function
+        return _GradMode(self.enabled)
 
 
 def get_array_module(x: Any) -> Any:
@@ -129,6 +162,8 @@ class Tensor:
         "_op",
         "_version",
         "_saved",
+        "_g",  # the gradient an interior node collects while a backward runs (_engine)
+        "_hooks",  # None, or the tensor's hooks and retain_grad flag (_engine._Hooks)
         "__weakref__",
     )
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected op
@@ -156,7 +191,9 @@ class Tensor:
         self._prev: tuple[Tensor, ...] = ()
         self._op = ""
         self._version = [0]  # a box: detach() shares it, as it shares the data
-        self._saved: tuple[tuple[Tensor | None, int], ...] = ()
+        self._saved: tuple[tuple[Tensor | None, int, Any], ...] = ()
+        self._g: Any = None
+        self._hooks: Any = None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -180,13 +217,28 @@ class Tensor:
         out.grad = None
         out._op = op
         out._version = [0]
-        if _grad_enabled and any(p.requires_grad for p in parents):
+        out._g = None
+        out._hooks = None
+        for p in parents:
+            if p.requires_grad:
+                if _autograd_state.grad_enabled:
+                    break
+                parents = ()
+                break
+        else:
+            parents = ()
+        if parents:
             out.requires_grad = True
-            out._prev = tuple(p for p in parents if p.requires_grad)
+            out._prev = tuple([p for p in parents if p.requires_grad])
             out._backward = backward
-            # the output is saved as None (not as itself: no reference cycle); its version is 0
-            saved = (*parents, None) if saves is None else saves
-            out._saved = tuple((t, 0 if t is None else t._version[0]) for t in saved)
+            # (tensor, its version, its array): backward raises if either changed. The output
+            # is saved as None (not as itself: no reference cycle); its version is 0.
+            out._saved = tuple(
+                [
+                    (None, 0, data) if t is None else (t, t._version[0], t.data)
+                    for t in ((*parents, None) if saves is None else saves)
+                ]
+            )
         else:
             out.requires_grad = False
             out._prev = ()
@@ -195,39 +247,49 @@ class Tensor:
         return out
 
     def _check_saved(self) -> None:
-        """Raise if a tensor this node's backward reads was changed in place since the forward."""
-        for saved, version in self._saved:
+        """Raise if a tensor this node's backward reads was changed in place, or had its
+        .data replaced, since the forward."""
+        for saved, version, arr in self._saved:
             t = self if saved is None else saved
-            if t._version[0] != version:
-                what = "its output" if saved is None else f"an input of shape {t.shape}"
-                raise RuntimeError(
-                    f"one of the tensors needed to compute the gradient of '{self._op}' "
-                    f"({what}) was modified by an in-place operation: it is at version "
-                    f"{t._version[0]}, expected version {version}. Do the in-place change "
-                    "(e.g. optimizer.step()) after backward(), or use an out-of-place op."
-                )
+            if t._version[0] != version or t.data is not arr:
+                self._saved_changed(saved, t, version)
+
+    def _saved_changed(self, saved: Tensor | None, t: Tensor, version: int) -> None:
+        what = "its output" if saved is None else f"an input of shape {t.shape}"
+        if t._version[0] != version:
+            raise RuntimeError(
+                f"one of the tensors needed to compute the gradient of '{self._op}' "
+                f"({what}) was modified by an in-place operation: it is at version "
+                f"{t._version[0]}, expected version {version}. Do the in-place change "
+                "(e.g. optimizer.step()) after backward(), or use an out-of-place op."
+            )
+        raise RuntimeError(
+            f"one of the tensors needed to compute the gradient of '{self._op}' "
+            f"({what}) had its .data replaced (t.data = ...; load_state_dict, "
+            "Module.to) after the forward: the gradient would use the new values. "
+            "Replace the data before the forward, or run the forward again."
+        )
 
     def _accumulate(self, g: Any) -> None:
-        """Add g to self.grad. A leaf takes g over by reference the first time when it owns a
-        fresh, writable, contiguous array nobody else was given; otherwise it gets a copy."""
+        """Send g (d loss / d self) to self while a backward runs: an interior node adds it to
+        the gradient it collects (a new array, never written in place); a leaf hands it to the
+        engine, which sums it and accumulates it into .grad on the leaf's turn."""
         data = self.data
         if g.dtype != data.dtype:
             g = g.astype(data.dtype)
         if g.shape != data.shape:
             g = _unbroadcast(g, data.shape)
-        if self.grad is None:
-            if self._backward is None:  # a leaf: its .grad is user-visible, so never alias
-                if (
-                    id(g) in _handed
-                    or not g.flags.c_contiguous
-                    or not getattr(g.flags, "writeable", True)
-                    or isinstance(g.base, type(g))
-                ):  # a view of another gradient
-                    g = g.copy()
-                _handed.add(id(g))
-            self.grad = g
+        if self._backward is None:  # a leaf: summed in this thread's running backward
+            task = _autograd_state.task
+            if task is None:  # called outside a backward: straight into .grad
+                _engine.add_leaf_grad(self, g)
+                return
+            buf = task[0]
+            prev = buf.get(id(self))
+            buf[id(self)] = (self, g) if prev is None else (self, prev[1] + g)
         else:
-            self.grad = self.grad + g
+            prev = self._g
+            self._g = g if prev is None else prev + g
 
     def _lift(self, other: Any) -> Tensor:
         """A constant operand (number, array) as a Tensor of self's dtype and device."""
@@ -328,68 +390,90 @@ class Tensor:
 
     # ---- autodiff --------------------------------------------------------------------------
 
-    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+    def backward(
+        self,
+        gradient: Any = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+        inputs: Any = None,
+    ) -> None:
         """Backpropagate: accumulate d(self)/d(leaf) into the .grad of every leaf that requires
-        grad. grad is d(loss)/d(self) (defaults to 1 for a one-element tensor)."""
+        grad (as torch). gradient is d(loss)/d(self) (defaults to 1 for a one-element tensor).
+        retain_graph keeps the graph for another backward; inputs (a Tensor or a sequence of
+        them) limits the accumulation to those tensors. See docs/ARCHITECTURE.md, "Gradients"."""
+        if create_graph:
+            raise NotImplementedError(
+                "backward: create_graph=True (higher-order gradients) is not supported"
+            )
         if not self.requires_grad:
             raise RuntimeError(
                 "backward(): this tensor does not require grad and has no graph "
                 "(no input had requires_grad=True, or it was made under no_grad)"
             )
-        xp = get_array_module(self.data)
-        if grad is None:
-            if self.data.size != 1:
-                raise RuntimeError(
-                    f"backward(): grad can be implied only for a one-element "
-                    f"output, got shape {self.shape}; pass grad="
-                )
-            grad = xp.ones(self.data.shape, dtype=self.data.dtype)
+        if gradient is None and self.data.size == 1:
+            grad = get_array_module(self.data).ones(self.data.shape, dtype=self.data.dtype)
         else:
-            grad = grad.data if isinstance(grad, Tensor) else grad
-            grad = xp.array(grad, dtype=self.data.dtype)  # a copy: never alias the caller's
-            if grad.shape != self.shape:
-                raise ValueError(
-                    f"backward(): grad has shape {grad.shape}, expected the "
-                    f"output's shape {self.shape}"
-                )
+            grad = _root_grad(self, gradient, "backward()")
+        if inputs is not None:
+            inputs = _check_inputs(inputs, "backward")
+        if inputs is None:
+            _engine.backward(self, grad, retain_graph, _graph_freed)
+        else:
+            _engine.run_backward([self], [grad], retain_graph, _graph_freed, inputs, True)
 
-        # Topological order of the interior nodes (leaves just receive gradients), by an
-        # iterative depth-first search: deep graphs must not hit Python's recursion limit.
-        topo: list[Tensor] = []
-        seen: set[int] = set()
-        stack: list[tuple[Tensor, bool]] = [(self, False)]
-        while stack:
-            node, done = stack.pop()
-            if done:
-                topo.append(node)
-                continue
-            if node._backward is None or id(node) in seen:
-                continue
-            seen.add(id(node))
-            stack.append((node, True))
-            for p in node._prev:
-                if p._backward is not None and id(p) not in seen:
-                    stack.append((p, False))
+    def register_hook(self, hook: Callable[[Tensor], Any]) -> _engine.RemovableHandle:
+        """hook(grad) runs each time the gradient of self is computed (once per backward, on
+        the complete gradient, a Tensor); it may return a replacement (Tensor or array) or None.
+        Returns a handle whose .remove() unregisters it (as torch)."""
+        if not callable(hook):
+            raise TypeError(f"register_hook: hook: expected a callable, got {type(hook).__name__}")
+        if not self.requires_grad:
+            raise RuntimeError(
+                "register_hook: cannot register a hook on a tensor that does not require grad"
+            )
+        return _engine.add_hook(self, hook, post=False)
 
-        _handed.clear()
-        try:
-            self._accumulate(grad)
-            for node in reversed(topo):  # every consumer of a node runs before the node
-                g, node.grad = node.grad, None  # interior nodes keep no gradient (as torch)
-                if g is not None:
-                    node._check_saved()
-                    node._backward(g)
-                if not retain_graph:
-                    node._backward = _graph_freed
-                    node._prev = ()
-                    node._saved = ()
-        finally:
-            _handed.clear()
+    def register_post_accumulate_grad_hook(
+        self, hook: Callable[[Tensor], Any]
+    ) -> _engine.RemovableHandle:
+        """hook(tensor) runs after backward accumulated into this leaf's .grad (once per
+        backward; not for dg.autograd.grad). It returns None. As torch's."""
+        if not callable(hook):
+            raise TypeError(
+                "register_post_accumulate_grad_hook: hook: expected a callable, got "
+                f"{type(hook).__name__}"
+            )
+        if not self.requires_grad:
+            raise RuntimeError(
+                "register_post_accumulate_grad_hook: cannot register a hook on a tensor that "
+                "does not require grad"
+            )
+        if self._backward is not None:
+            raise RuntimeError(
+                "register_post_accumulate_grad_hook: post accumulate grad hooks cannot be "
+                "registered on non-leaf tensors"
+            )
+        return _engine.add_hook(self, hook, post=True)
+
+    def retain_grad(self) -> None:
+        """Keep the gradient of this non-leaf in .grad after backward (accumulated like a
+        leaf's). A no-op on a leaf, as torch."""
+        if not self.requires_grad:
+            raise RuntimeError(
+                "retain_grad: cannot retain the gradient of a tensor that does not require grad"
+            )
+        if self._backward is not None:
+            _engine.hooks_of(self).retain = True
+
+    @property
+    def retains_grad(self) -> bool:
+        """True for a non-leaf whose .grad backward fills (after retain_grad())."""
+        return self._backward is not None and self._hooks is not None and self._hooks.retain
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph (it shares the version counter too, so an in-place
         change through the detached tensor is still caught)."""
-        out = Tensor(self.data)
+        out = Tensor._make(self.data, (), _graph_freed, "detach")
         out._version = self._version
         return out
 
@@ -400,7 +484,7 @@ class Tensor:
         """`with self._inplace(op) as d: d[...] = ...`: checks that self may be changed in place,
         yields its array, and bumps the version once the change went through (an op that
         raises, e.g. on a shape mismatch, writes nothing and leaves the version alone)."""
-        if _grad_enabled and self.requires_grad:
+        if self.requires_grad and _autograd_state.grad_enabled:
             if self._backward is None:
                 raise RuntimeError(
                     f"{op}: a leaf tensor that requires grad cannot be changed in place while "
@@ -475,8 +559,13 @@ class Tensor:
         with self._inplace("__setitem__") as d:
             d[idx] = v
 
-    def zero_grad(self) -> None:
-        self.grad = None
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop .grad (set_to_none=True, the default, as torch) or fill the existing buffer
+        with zeros in place (set_to_none=False: backward then accumulates into it)."""
+        if set_to_none:
+            self.grad = None
+        elif self.grad is not None:
+            self.grad.fill(0)
 
     # ---- devices / dtypes ------------------------------------------------------------------
 
@@ -644,7 +733,15 @@ class Tensor:
                 x = x.astype(np.float32)  # int tensor ** float: float32, as in torch
 
             def _backward(g: Any) -> None:
-                self._accumulate(g * (p * self.data ** (p - 1)) if p != 2 else g * 2 * self.data)
+                if p == 2:
+                    self._accumulate(g * 2 * self.data)
+                elif p == 0:  # d x**0 / dx = 0 everywhere, also at x = 0 (not 0 * inf = nan)
+                    self._accumulate(get_array_module(g).zeros_like(g))
+                elif p < 1:  # x**(p-1) is inf at 0: the derivative's value there (as torch)
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        self._accumulate(g * (p * self.data ** (p - 1)))
+                else:
+                    self._accumulate(g * (p * self.data ** (p - 1)))
 
             return Tensor._make(x**p, (self,), _backward, "pow")
         other = self._lift(exponent)
@@ -654,13 +751,17 @@ class Tensor:
         out_data = a**b
 
         def _backward_t(g: Any) -> None:
+            # torch's masks: d/dx is 0 where the exponent is 0 (x**0 = 1, even at x = 0), and
+            # d/de is 0 where x = 0 and e >= 0 (0**e is flat there), not 0 * inf = nan
             xp = get_array_module(g)
-            if self.requires_grad:
-                self._accumulate(
-                    _unbroadcast(g * other.data * self.data ** (other.data - 1), self.shape)
-                )
-            if other.requires_grad:
-                other._accumulate(_unbroadcast(g * out_data * xp.log(self.data), other.shape))
+            x, e = self.data, other.data
+            with np.errstate(divide="ignore", invalid="ignore"):
+                if self.requires_grad:
+                    dx = xp.where(e == 0, 0, e * x ** (e - 1))
+                    self._accumulate(_unbroadcast(g * dx, self.shape))
+                if other.requires_grad:
+                    de = xp.where((x == 0) & (e >= 0), 0, out_data * xp.log(x))
+                    other._accumulate(_unbroadcast(g * de, other.shape))
 
         return Tensor._make(out_data, (self, other), _backward_t, "pow")
 
@@ -1749,9 +1850,45 @@ def activate(x: Tensor, act: str, param: float = 0.0) -> Tensor:
     return Tensor._make(y, (x,), _backward, act)
 
 
-# ids of the gradient arrays leaves took over during the current backward(), so that two
-# leaves never share one array (an `add` sends the same g to both of its inputs).
-_handed: set[int] = set()
+_engine.Tensor = Tensor  # what hooks receive; the engine imports nothing from the package
+
+
+def _root_grad(t: Tensor, gradient: Any, fn: str) -> Any:
+    """d(loss)/d(t) for a backward from t: a fresh array of t's shape and dtype (a copy: the
+    engine may hand it to a .grad, which must never alias the caller's array)."""
+    xp = get_array_module(t.data)
+    if gradient is None:
+        if t.data.size != 1:
+            raise RuntimeError(
+                f"{fn}: grad can be implied only for a one-element output, got shape "
+                f"{t.shape}; pass the gradient (backward(gradient), grad_outputs)"
+            )
+        return xp.ones(t.data.shape, dtype=t.data.dtype)
+    gradient = gradient.data if isinstance(gradient, Tensor) else gradient
+    if is_cuda_array(gradient) != is_cuda_array(t.data):
+        raise RuntimeError(
+            f"{fn}: grad is on {'cuda' if is_cuda_array(gradient) else 'cpu'}, the output on "
+            f"{t.device}"
+        )
+    grad = xp.array(gradient, dtype=t.data.dtype)  # a copy: never alias the caller's
+    if grad.shape != t.shape:
+        raise ValueError(
+            f"{fn}: grad has shape {grad.shape}, expected the output's shape {t.shape}"
+        )
+    return grad
+
+
+def _check_inputs(inputs: Any, fn: str) -> list[Tensor]:
+    """inputs (a Tensor or a sequence of them), each requiring grad."""
+    items = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if not items:
+        raise ValueError(f"{fn}: inputs: expected at least one Tensor, got an empty sequence")
+    for i, t in enumerate(items):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{fn}: inputs[{i}] is a {type(t).__name__}, expected a Tensor")
+        if not t.requires_grad:
+            raise RuntimeError(f"{fn}: inputs[{i}] (shape {t.shape}) does not require grad")
+    return items
 
 
 def tensor(

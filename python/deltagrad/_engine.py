@@ -1,0 +1,432 @@
+"""The backward engine: topological order, gradient accumulation, hooks and capture.
+
+Tensor.backward() calls `backward` (the hot path of training); dg.autograd.grad() and
+backward(inputs=...) call `run_backward` (only the nodes on a path to an input run). The model
+(see docs/ARCHITECTURE.md, "Gradients"):
+
+- While a backward runs, an interior node collects the gradients its consumers send it in its
+  `_g` slot (out of place: `_g + g` is a new array, so an array sent to two nodes is never
+  written). A leaf's gradients go into a buffer of the running backward (per call, hence per
+  thread), so a leaf shared by two threads' graphs never mixes their partial sums.
+- Interior nodes run in reverse topological order: when a node's turn comes every consumer
+  has sent its part, so its gradient is complete; its hooks run (once, on the sum, as torch),
+  a retained non-leaf stores it, then its backward runs. Once the graph was walked every
+  leaf's gradient is complete too: the leaves (in the order they first received a gradient,
+  the output side first) run their hooks, accumulate into `.grad`, then run their
+  post-accumulate hooks.
+- `.grad` is an array deltagrad owns. The first time, a leaf takes the gradient over by
+  reference when the array is fresh: not a view, contiguous, writable, and not handed out
+  before in this backward (an `add` sends one array to both of its inputs) nor shown to user
+  code (a hook, a Function.backward's return value); otherwise it takes a copy. Once `.grad`
+  exists, backward adds into it in place (zero_grad(set_to_none=False) keeps the buffers).
+- All state is per thread: grad mode (`_state.grad_enabled`), the running backward's buffers
+  and handed-out set. Two threads may run backward at once over graphs that share leaves (the
+  in-place add into a shared `.grad` is serialized by a lock); one graph is backpropagated by
+  one thread at a time.
+
+This module imports nothing from the package at import time (tensor.py imports it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Any, Callable
+
+__all__ = ["RemovableHandle", "backward", "run_backward"]
+
+
+class _ThreadState(threading.local):
+    """Autograd state of one thread. The class attributes are every new thread's defaults."""
+
+    grad_enabled = True  # recording on: a new thread records, whatever another one does
+    # the backward running in this thread: (leaf_grads, handed), or None outside one.
+    # leaf_grads: id(leaf) -> (leaf, its summed gradient so far); handed: ids of the arrays
+    # this backward gave to a .grad or showed to user code (never taken over by reference)
+    task: tuple[dict[int, tuple[Any, Any]], set[int]] | None = None
+
+    def __init__(self) -> None:
+        self.mode_stack: list[bool] = []  # the modes no_grad / enable_grad blocks restore
+
+
+_state = _ThreadState()
+_grad_lock = threading.Lock()  # serializes the in-place add into a .grad two threads share
+_hook_ids = itertools.count()
+
+
+class _Hooks:
+    """A tensor's hooks: pre (fn(grad) -> grad | None), post (fn(tensor)), retain_grad flag."""
+
+    __slots__ = ("pre", "post", "retain")
+
+    def __init__(self) -> None:
+        self.pre: dict[int, Callable[[Any], Any]] = {}
+        self.post: dict[int, Callable[[Any], Any]] = {}
+        self.retain = False
+
+
+class RemovableHandle:
+    """What register_hook returns: handle.remove() unregisters the hook (as torch's)."""
+
+    __slots__ = ("_table", "_key")
+
+    def __init__(self, table: dict[int, Any], key: int) -> None:
+        self._table = table
+        self._key = key
+
+    def remove(self) -> None:
+        self._table.pop(self._key, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+def hooks_of(t: Any) -> _Hooks:
+    h = t._hooks
+    if h is None:
+        h = t._hooks = _Hooks()
+    return h
+
+
+def add_hook(t: Any, fn: Callable[[Any], Any], post: bool) -> RemovableHandle:
+    h = hooks_of(t)
+    table = h.post if post else h.pre
+    key = next(_hook_ids)
+    table[key] = fn
+    return RemovableHandle(table, key)
+
+
+# ---- ownership ----------------------------------------------------------------------------
+
+
+def _own(g: Any, handed: set[int]) -> Any:
+    """g as an array a .grad may keep: g itself when nobody else holds it, else a copy."""
+    base = g.base
+    flags = g.flags
+    if (
+        id(g) in handed
+        or (base is not None and isinstance(base, type(g)))  # a view of another array
+        or not flags.c_contiguous
+        or not getattr(flags, "writeable", True)
+    ):
+        g = g.copy()
+    handed.add(id(g))
+    return g
+
+
+def disown(g: Any) -> None:
+    """Mark g as held by user code (a Function.backward's result): never taken by reference."""
+    task = _state.task
+    if task is not None:
+        task[1].add(id(g))
+
+
+def _add_into(t: Any, g: Any, handed: set[int], what: str) -> None:
+    """t.grad += g: in place into an existing buffer, else g (owned) becomes t.grad."""
+    grad = t.grad
+    if grad is None:
+        t.grad = _own(g, handed)
+        return
+    if isinstance(grad, type(g)) and grad.shape == g.shape and grad.dtype == g.dtype:
+        if getattr(grad.flags, "writeable", True):
+            grad += g
+        else:
+            t.grad = grad + g  # a read-only array the user assigned: replaced, not written
+        return
+    raise RuntimeError(
+        f"backward: the {what}'s existing .grad is a {type(grad).__name__} of shape "
+        f"{getattr(grad, 'shape', None)} and dtype {getattr(grad, 'dtype', None)}; expected "
+        f"an array of the tensor's shape {tuple(g.shape)} and dtype {g.dtype} (set .grad to "
+        "None or zero it with zero_grad() instead of assigning another array)"
+    )
+
+
+def add_leaf_grad(t: Any, g: Any) -> None:
+    """A leaf receives g (Tensor._accumulate): kept in the running backward's buffer until the
+    leaf's turn comes. Outside a backward (a direct call) it goes straight into t.grad."""
+    task = _state.task
+    if task is None:
+        with _grad_lock:
+            _add_into(t, g, set(), "leaf")
+        return
+    buf = task[0]
+    k = id(t)
+    prev = buf.get(k)
+    buf[k] = (t, g) if prev is None else (t, prev[1] + g)
+
+
+# ---- hooks ---------------------------------------------------------------------------------
+
+
+# deltagrad.tensor.Tensor, set by tensor.py once the class exists (this module imports
+# nothing from the package: tensor.py imports it, and the package has no import cycle)
+Tensor: Any = None
+
+
+def _wrap(g: Any) -> Any:
+    """g as a Tensor without a graph (what a hook receives, as in torch)."""
+    return Tensor._make(g, (), None, "")
+
+
+def _run_pre_hooks(t: Any, g: Any, hooks: _Hooks, handed: set[int]) -> Any:
+    """Run t's hooks on its complete gradient g; a hook may return a replacement."""
+    for fn in list(hooks.pre.values()):
+        handed.add(id(g))  # shown to user code, which may keep it: never taken by reference
+        r = fn(_wrap(g))
+        if r is None:
+            continue
+        if isinstance(r, Tensor):
+            r = r.data
+        if not hasattr(r, "shape") or not hasattr(r, "dtype"):
+            raise TypeError(
+                f"register_hook: the hook returned a {type(r).__name__}; expected a Tensor, an "
+                "array or None"
+            )
+        if tuple(r.shape) != tuple(g.shape):
+            raise ValueError(
+                f"register_hook: the hook returned a gradient of shape {tuple(r.shape)}; "
+                f"expected the tensor's gradient shape {tuple(g.shape)}"
+            )
+        if type(r) is not type(g):
+            raise RuntimeError(
+                f"register_hook: the hook returned a {type(r).__name__}, the gradient is a "
+                f"{type(g).__name__} (same device expected)"
+            )
+        g = r if r.dtype == g.dtype else r.astype(g.dtype)
+    handed.add(id(g))
+    return g
+
+
+def _node_hooks(node: Any, g: Any, hooks: _Hooks, handed: set[int]) -> Any:
+    """A non-leaf's turn: its hooks may replace g; a retained one adds g into its .grad."""
+    if hooks.pre:
+        g = _run_pre_hooks(node, g, hooks, handed)
+    if hooks.retain:
+        _add_into(node, g, handed, "retained non-leaf")
+    return g
+
+
+def _leaf_with_hooks(leaf: Any, g: Any, hooks: _Hooks, handed: set[int]) -> None:
+    """A leaf's turn in backward(): hooks, accumulation into .grad, post-accumulate hooks."""
+    if hooks.pre:
+        g = _run_pre_hooks(leaf, g, hooks, handed)
+    _grad_lock.acquire()
+    try:
+        _add_into(leaf, g, handed, "leaf")
+    finally:
+        _grad_lock.release()
+    if hooks.post:
+        _run_post_hooks(leaf, hooks)
+
+
+def _run_post_hooks(t: Any, hooks: _Hooks) -> None:
+    for fn in list(hooks.post.values()):
+        if fn(t) is not None:
+            raise RuntimeError(
+                "register_post_accumulate_grad_hook: the hook returned a value; post "
+                "accumulate grad hooks must return None (they read or change tensor.grad)"
+            )
+
+
+# ---- the engine ----------------------------------------------------------------------------
+
+
+def _topo(root: Any, more: list[Any] | None = None) -> list[Any]:
+    """The interior nodes reachable from root (and more roots), each after every node it
+    depends on, by an iterative depth-first search (deep graphs must not hit Python's
+    recursion limit). Leaves are not listed: their gradients wait in the backward's buffer."""
+    topo: list[Any] = []
+    seen: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    if more:
+        stack += [(r, False) for r in more]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            topo.append(node)
+            continue
+        if node._backward is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for p in node._prev:
+            if p._backward is not None and id(p) not in seen:
+                stack.append((p, False))
+    return topo
+
+
+def _clear(topo: list[Any]) -> None:
+    """After an error mid-way: leave no partial sums on the nodes for a later backward."""
+    for node in topo:
+        node._g = None
+
+
+def backward(root: Any, grad: Any, retain_graph: bool, graph_freed: Callable[[Any], None]) -> None:
+    """root.backward(grad): every leaf that requires grad accumulates into its .grad. The hot
+    path of training, kept lean: see run_backward for the general one."""
+    topo: list[Any] = []  # _topo(root), written out: this runs once per training step
+    seen: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            topo.append(node)
+            continue
+        if node._backward is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for p in node._prev:
+            if p._backward is not None and id(p) not in seen:
+                stack.append((p, False))
+    leaf_grads: dict[int, tuple[Any, Any]] = {}
+    handed: set[int] = set()
+    st = _state
+    outer = st.task  # a backward started from a hook keeps the outer one's state intact
+    st.task = (leaf_grads, handed)
+    try:
+        root._accumulate(grad)
+        for node in reversed(topo):  # every consumer of a node runs before the node
+            g = node._g
+            if g is not None:
+                node._g = None
+                hooks = node._hooks
+                if hooks is not None:
+                    g = _node_hooks(node, g, hooks, handed)
+                node._check_saved()
+                node._backward(g)
+            if not retain_graph:
+                node._backward = graph_freed
+                node._prev = ()
+                node._saved = ()
+    except BaseException:
+        _clear(topo)
+        raise
+    finally:
+        st.task = outer
+    if leaf_grads:
+        _finish_leaves(leaf_grads, handed)
+
+
+def _finish_leaves(leaf_grads: dict[int, tuple[Any, Any]], handed: set[int]) -> None:
+    """Every leaf's gradient is complete once the graph was walked: accumulate each into its
+    .grad, in the order the leaves first received a gradient (the output side first). A leaf
+    with hooks runs them (once, on its summed gradient) and its post-accumulate hooks."""
+    hooked = None
+    _grad_lock.acquire()  # one acquisition for all leaves (cheaper than a `with` per leaf)
+    try:
+        for leaf, g in leaf_grads.values():
+            if leaf._hooks is not None:
+                if hooked is None:
+                    hooked = []
+                hooked.append((leaf, g))
+            elif leaf.requires_grad:
+                if leaf.grad is None:  # the first time: take g over when nobody else holds it
+                    base = g.base
+                    flags = g.flags
+                    if (
+                        id(g) in handed
+                        or (base is not None and isinstance(base, type(g)))
+                        or not flags.c_contiguous
+                        or not getattr(flags, "writeable", True)
+                    ):
+                        g = g.copy()
+                    handed.add(id(g))
+                    leaf.grad = g
+                else:
+                    _add_into(leaf, g, handed, "leaf")
+    finally:
+        _grad_lock.release()
+    if hooked is not None:
+        for leaf, g in hooked:
+            if leaf.requires_grad:
+                _leaf_with_hooks(leaf, g, leaf._hooks, handed)
+
+
+def run_backward(
+    roots: list[Any],
+    grads: list[Any],
+    retain_graph: bool,
+    graph_freed: Callable[[Any], None],
+    inputs: list[Any],
+    accumulate: bool,
+) -> dict[int, Any] | None:
+    """Backpropagate grads (fresh arrays, one per root) from roots to inputs only: the nodes
+    on a path to an input run, the others are left as they are.
+
+    accumulate False (dg.autograd.grad): no .grad changes except retained non-leaves'; the
+    complete gradient of each input is returned in a dict id(input) -> array (missing when
+    no gradient reaches it). accumulate True (backward(inputs=...)): the inputs accumulate
+    into their .grad (a non-leaf input as if retained).
+    """
+    topo = _topo(roots[0], roots[1:])
+    want = {id(t) for t in inputs}
+    needed = set(want)  # the inputs and every node an input is upstream of
+    for node in topo:  # parents before children
+        for p in node._prev:
+            if id(p) in needed:
+                needed.add(id(node))
+                break
+    captured: dict[int, Any] = {}
+    leaf_grads: dict[int, tuple[Any, Any]] = {}
+    handed: set[int] = set()
+    st = _state
+    outer = st.task
+    st.task = (leaf_grads, handed)
+    try:
+        for r, g in zip(roots, grads):
+            r._accumulate(g)
+        for node in reversed(topo):
+            g = node._g
+            node._g = None
+            if g is not None and node._backward is graph_freed:
+                graph_freed(g)  # raises: its graph (and whether it leads to an input) is gone
+            if id(node) not in needed:
+                continue  # not on a path to an input: left as it is (not freed)
+            if g is not None:
+                hooks = node._hooks
+                if hooks is not None:
+                    g = _node_hooks(node, g, hooks, handed)
+                if id(node) in want:
+                    if not accumulate:
+                        captured[id(node)] = g
+                    elif hooks is None or not hooks.retain:
+                        _add_into(node, g, handed, "input")
+                for p in node._prev:
+                    if id(p) in needed:  # an input is upstream: run the node's backward
+                        node._check_saved()
+                        node._backward(g)
+                        break
+            if not retain_graph:
+                node._backward = graph_freed
+                node._prev = ()
+                node._saved = ()
+    except BaseException:
+        _clear(topo)
+        raise
+    finally:
+        st.task = outer
+    for t in inputs:  # the leaf inputs: their gradients are complete now
+        entry = leaf_grads.pop(id(t), None)
+        if entry is None or t._backward is not None:
+            continue
+        g = entry[1]
+        hooks = t._hooks
+        if accumulate:
+            if hooks is not None:
+                _leaf_with_hooks(t, g, hooks, handed)
+            else:
+                with _grad_lock:
+                    _add_into(t, g, handed, "leaf")
+        else:
+            if hooks is not None and hooks.pre:
+                g = _run_pre_hooks(t, g, hooks, handed)
+            captured[id(t)] = g
+    if accumulate:
+        return None
+    for k, g in captured.items():  # returned to the caller: each one its own array
+        captured[k] = _own(g, handed)
+    return captured
