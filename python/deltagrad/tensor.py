@@ -10,8 +10,8 @@ the first time when nobody else holds it, then accumulated into in place (docs/A
 Misuse is an exception, never a wrong gradient:
 - every Tensor carries a version counter, bumped by each in-place change (`add_`, `t[i] = v`,
   `+=`, an optimizer step). A graph node remembers the versions (and arrays) of the tensors its
-  backward reads; backward() raises if one of them changed or its `.data` was replaced since (torch's "modified by an inplace
-  operation").
+  backward reads; backward() raises if one of them changed or its `.data` was replaced since
+  (torch's "modified by an inplace operation").
 - a second backward() through a graph whose saved values were freed raises.
 - operands on different devices raise.
 """
