@@ -414,3 +414,26 @@ def test_empty_data_is_an_error_not_a_loss_of_zero():
         fit(model, loss, opt, X, y, epochs=1, batch_size=True, progress=False)
     with pytest.raises(ValueError, match="fit: seed"):
         fit(model, loss, opt, X, y, epochs=1, seed=-1, progress=False)
+
+
+@pytest.mark.parametrize("bad", [True, False, 2.5, "3"])
+def test_early_stopping_refuses_bools_and_non_ints(bad):
+    """True used to be read as patience 1 (a bool taken as an int)."""
+    X = np.random.default_rng(0).standard_normal((8, 2))
+    y = X.sum(1, keepdims=True)
+    model = dg.nn.Linear(2, 1)
+    opt = dg.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(TypeError, match="early_stopping"):
+        dg.train.fit(
+            model,
+            dg.nn.MSELoss(),
+            opt,
+            X,
+            y,
+            epochs=2,
+            early_stopping=bad,
+            validation_data=(X, y),
+            progress=False,
+        )
+    with pytest.raises(TypeError, match="EarlyStopping: patience"):
+        dg.train.EarlyStopping(patience=bad)

@@ -102,6 +102,8 @@ class EarlyStopping:
         mode: str = "auto",
         restore_best_weights: bool = True,
     ) -> None:
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)):
+            raise TypeError(f"EarlyStopping: patience must be an int, got {patience!r}")
         if patience < 0:
             raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
         if mode not in ("auto", "min", "max"):
@@ -545,6 +547,13 @@ def fit(
             _rows(validation_data[0], "X_val"),
             _rows(validation_data[1], "y_val"),
             "fit: validation_data",
+        )
+    if isinstance(early_stopping, bool) or not (
+        early_stopping is None or isinstance(early_stopping, (int, EarlyStopping))
+    ):  # True would silently mean patience 1
+        raise TypeError(
+            "fit: early_stopping: expected an EarlyStopping, an int patience or None, got "
+            f"{early_stopping!r}"
         )
     stopper = (
         EarlyStopping(patience=early_stopping)
