@@ -603,7 +603,7 @@ def test_module_save_load_call_dg_save_and_dg_load(monkeypatch, tmp_path):
     def fake_save(obj, path):
         files[path] = {k: np.array(v, copy=True) for k, v in obj.items()}
 
-    def fake_load(path):
+    def fake_load(path, check=None):
         nested = {}
         for k, v in files[path].items():
             *head, last = k.split(".")

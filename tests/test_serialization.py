@@ -530,3 +530,83 @@ def test_torch_model_saved_by_safetensors_loads_with_dg_load(tmp_path):
         ref = v.float().numpy() if v.dtype == torch.bfloat16 else v.numpy()
         assert isinstance(back[k], np.ndarray) and back[k].dtype == ref.dtype, k
         np.testing.assert_array_equal(back[k], ref)
+
+
+# ---- Module.load checks the file's header against the module before reading ------------------
+
+
+def _npz_with_member(path, name, shape, dtype="<f8"):
+    """A small .npz (deflated zeros) whose member `name` holds an array of `shape`: np.load
+    would allocate all of it before anyone compared the name or shape with the model."""
+    import zipfile
+
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open(name + ".npy", "w", force_zip64=True) as fh:
+            np.lib.format.write_array_header_1_0(
+                fh, {"descr": dtype, "fortran_order": False, "shape": shape}
+            )
+            chunk = bytes(1 << 20)
+            for _ in range(nbytes >> 20):
+                fh.write(chunk)
+            fh.write(bytes(nbytes & ((1 << 20) - 1)))
+    return path
+
+
+@pytest.mark.parametrize(
+    "name,shape,match",
+    [
+        ("file", (4000, 4000), "Unexpected key"),  # a name the model does not have
+        ("weight", (4000, 4000), "size mismatch"),  # the right name, a huge wrong shape
+    ],
+)
+def test_module_load_checks_the_header_before_reading(tmp_path, name, shape, match):
+    path = _npz_with_member(str(tmp_path / "m.npz"), name, shape)
+    assert os.path.getsize(path) < 1 << 20  # 128 MB of data in a file under 1 MB
+    model = deltagrad.nn.Linear(3, 2)
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    tracemalloc.start()
+    try:
+        with pytest.raises((RuntimeError, KeyError, ValueError), match=match):
+            model.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"allocated {peak} bytes before refusing"
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_module_load_refuses_a_lying_npz_header(tmp_path):
+    path = _npz_with_member(str(tmp_path / "m.npz"), "weight", (2, 3))
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        data = zf.read("weight.npy")
+    bad = str(tmp_path / "bad.npz")
+    with zipfile.ZipFile(bad, "w") as zf:  # header says (2, 3), the member holds (1, 3)
+        zf.writestr("weight.npy", data[: len(data) - 24])
+    with pytest.raises(ValueError, match="'weight'.*header says"):
+        deltagrad.nn.Linear(3, 2).load(bad)
+
+
+def test_module_load_safetensors_checked_before_reading(tmp_path):
+    path = str(tmp_path / "w.safetensors")
+    save({"weight": np.zeros((5, 3)), "bias": np.zeros(5)}, path)
+    model = deltagrad.nn.Linear(3, 2)
+    before = model.weight.data.copy()
+    seen = []
+    orig = deltagrad.serialization._read_into
+
+    def spy(*a, **k):
+        seen.append(a[-1])
+        return orig(*a, **k)
+
+    deltagrad.serialization._read_into = spy
+    try:
+        with pytest.raises(RuntimeError, match="size mismatch"):
+            model.load(path)
+    finally:
+        deltagrad.serialization._read_into = orig
+    assert seen == []  # no tensor was read
+    np.testing.assert_array_equal(model.weight.data, before)

@@ -194,11 +194,11 @@ def save(obj: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
 
 
 class _Bad(ValueError):
-    pass
+    """A file load() refuses (a ValueError naming the file and the key)."""
 
 
 def _err(path: str, msg: str) -> ValueError:
-    return ValueError(f"load: {path!r}: {msg}")
+    return _Bad(f"load: {path!r}: {msg}")
 
 
 def _is_nonneg_int(x: Any) -> bool:
@@ -332,7 +332,54 @@ def _build(node: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
     return tuple(node["uv"])
 
 
-def _load_npz(path: str) -> dict[str, np.ndarray]:
+def _placeholder(dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """An array of this dtype and shape that owns no memory (a broadcast 0-d array): what a
+    load(check=...) callback sees of a tensor before its data is read."""
+    return np.broadcast_to(np.zeros((), dtype=dtype), shape)
+
+
+def _npz_header(path: str) -> dict[str, np.ndarray]:
+    """The .npy headers of an .npz's members (name -> placeholder), each checked against the
+    member's size in the zip directory, without reading any array."""
+    import zipfile
+
+    out: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            name = info.filename[: -len(".npy")]
+            with zf.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                read = {
+                    (1, 0): np.lib.format.read_array_header_1_0,
+                    (2, 0): np.lib.format.read_array_header_2_0,
+                }.get(version)
+                if read is None:
+                    raise _err(path, f"key {name!r}: unsupported .npy version {version}")
+                shape, _fortran, dtype = read(fh)
+                if dtype.hasobject:
+                    raise _err(path, f"key {name!r}: object arrays need pickle; refused")
+                nbytes = math.prod(shape) * dtype.itemsize
+                if fh.tell() + nbytes != info.file_size:
+                    raise _err(
+                        path,
+                        f"key {name!r}: the header says shape {shape} of {dtype} "
+                        f"({nbytes} bytes) but the member holds {info.file_size - fh.tell()}",
+                    )
+            out[name] = _placeholder(dtype, shape)
+    return out
+
+
+def _load_npz(path: str, check: Any = None) -> dict[str, np.ndarray]:
+    if check is not None:
+        try:
+            header = _npz_header(path)
+        except _Bad:
+            raise
+        except Exception as e:  # zipfile.BadZipFile, a bad .npy header, ...
+            raise _err(path, f"corrupt .npz file ({type(e).__name__}: {e})") from None
+        check(header)  # its error propagates: nothing was read
     try:
         with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
@@ -351,11 +398,16 @@ def _read_into(f: Any, arr: np.ndarray, path: str, name: str) -> None:
         )
 
 
-def load(path: str | os.PathLike[str]) -> Any:
+def load(path: str | os.PathLike[str], *, check: Any = None) -> Any:
     """Read a file written by save() (the same nested object back: Tensors as Tensors,
     arrays as arrays, on the CPU), a safetensors file from another tool (a flat dict name ->
     numpy array; BF16 widened to float32), or an old Module.save .npz (a flat dict of arrays).
-    The header is validated before any tensor is read; errors name the file and the key."""
+    The header is validated before any tensor is read; errors name the file and the key.
+
+    check: None, or a callable given {tensor name: an array of the tensor's dtype and shape
+    that owns no memory} once the header is validated and before any tensor is read; an
+    exception it raises propagates and nothing is read (Module.load checks the names,
+    shapes and dtypes against the module this way)."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"load: path: expected a str or os.PathLike, got {type(path).__name__}")
     p = os.fspath(path)
@@ -364,7 +416,7 @@ def load(path: str | os.PathLike[str]) -> Any:
         head = f.read(8)
         if head[:4] in _NPZ_MAGIC:
             f.close()
-            return _load_npz(p)
+            return _load_npz(p, check)
         if len(head) < 8:
             raise _err(
                 p, f"not a safetensors file: {size} bytes, shorter than the 8-byte header length"
@@ -412,6 +464,15 @@ def load(path: str | os.PathLike[str]) -> Any:
             for name in entries:
                 if name not in refs:
                     raise _err(p, f"key {name!r}: a tensor the deltagrad structure does not list")
+        if check is not None:
+            check(
+                {
+                    name: _placeholder(
+                        np.dtype("<f4") if dtype == "BF16" else _DTYPES[dtype], tuple(shape)
+                    )
+                    for name, (dtype, shape, _b, _e) in entries.items()
+                }
+            )
         # everything checked: now read the data, in file order
         base = 8 + n
         arrays: dict[str, np.ndarray] = {}

@@ -459,6 +459,27 @@ class Module:
         assigned as a new array through `p.data = new`, bumping the version counter (a graph
         recorded before then refuses backward). Returns the named tuple
         (missing_keys, unexpected_keys)."""
+        plan, missing, unexpected = self._check_state_dict(state_dict, strict)
+        # every check passed: build every new array, then assign them all (nothing can fail
+        # between the first assignment and the last)
+        new = []
+        for t, value in plan:
+            xp = get_array_module(t.data)
+            if is_device_array(value) != is_device_array(t.data):
+                value = to_device(value, t.device)
+            new.append((t, xp.array(value, dtype=t.dtype, copy=True)))
+        for t, arr in new:
+            t.data = arr
+            t._version[0] += 1  # a graph that read the old array now refuses backward
+            t.grad = None
+        return _IncompatibleKeys(missing, unexpected)
+
+    def _check_state_dict(
+        self, state_dict: Any, strict: bool
+    ) -> tuple[list[tuple[Tensor, Any]], list[str], list[str]]:
+        """load_state_dict's checks, changing nothing: (the (target, array) pairs to assign,
+        missing keys, unexpected keys), or the error load_state_dict raises. The values need
+        only .shape and .dtype, so Module.load runs it on a file's header before reading."""
         owner = type(self).__name__
         if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
             raise TypeError(
@@ -514,19 +535,7 @@ class Module:
                 "\n\t".join(errors + value_errors)
             )
             raise (_StateDictValueError if value_errors else _StateDictKeyError)(msg)
-        # every check passed: build every new array, then assign them all (nothing can fail
-        # between the first assignment and the last)
-        new = []
-        for t, value in plan:
-            xp = get_array_module(t.data)
-            if is_device_array(value) != is_device_array(t.data):
-                value = to_device(value, t.device)
-            new.append((t, xp.array(value, dtype=t.dtype, copy=True)))
-        for t, arr in new:
-            t.data = arr
-            t._version[0] += 1  # a graph that read the old array now refuses backward
-            t.grad = None
-        return _IncompatibleKeys(missing, unexpected)
+        return plan, missing, unexpected
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write state_dict() to exactly `path` with dg.save (safetensors, atomic)."""
@@ -536,10 +545,12 @@ class Module:
 
     def load(self, path: str | os.PathLike[str], strict: bool = True) -> Module:
         """Read a file written by save() (or an old .npz) with dg.load into the module,
-        through load_state_dict (checked before anything changes); returns the module."""
+        through load_state_dict (checked before anything changes); returns the module.
+        Names, shapes and dtypes are checked against the file's header before any tensor
+        is read, so a file that does not fit allocates nothing."""
         from ..serialization import load as _load
 
-        state = _load(path)
+        state = _load(path, check=lambda header: self._check_state_dict(header, strict))
         self.load_state_dict(_flatten(state), strict=strict)
         return self
 
