@@ -2,4 +2,4 @@
 metadata provider), so does CMake (SKBUILD_PROJECT_VERSION -> _cpu.__version__), and
 deltagrad/__init__.py imports it."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
