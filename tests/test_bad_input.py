@@ -1403,46 +1403,59 @@ def _x(*shape: int) -> np.ndarray:
 
 
 BOOL_AS_NUMBER = {
-    "activation-param": lambda v: CPU.activation(_x(4), "leaky_relu", param=v),
-    "activation_backward-param": lambda v: CPU.activation_backward(
+    "activation-param": lambda o, v: o.activation(_x(4), "leaky_relu", param=v),
+    "activation_backward-param": lambda o, v: o.activation_backward(
         _x(4), _x(4), "leaky_relu", param=v
     ),
-    "linear_forward-param": lambda v: CPU.linear_forward(_x(2, 3), _x(4, 3), None, "elu", v),
-    "linear_backward-param": lambda v: CPU.linear_backward(
-        _x(2, 4), _x(2, 3), _x(4, 3), _x(2, 4), "elu", v
+    "linear_forward-param": lambda o, v: o.linear_forward(
+        _x(2, 3), _x(4, 3), None, "leaky_relu", v
     ),
-    "sgd_update-lr": lambda v: CPU.sgd_update(_x(3), _x(3), None, lr=v),
-    "sgd_update-momentum": lambda v: CPU.sgd_update(_x(3), _x(3), _x(3), lr=0.1, momentum=v),
-    "sgd_update-weight_decay": lambda v: CPU.sgd_update(_x(3), _x(3), None, lr=0.1, weight_decay=v),
-    "sgd_update-dampening": lambda v: CPU.sgd_update(
+    "linear_backward-param": lambda o, v: o.linear_backward(
+        _x(2, 4), _x(2, 3), _x(4, 3), _x(2, 4), "leaky_relu", v
+    ),
+    "sgd_update-lr": lambda o, v: o.sgd_update(_x(3), _x(3), None, lr=v),
+    "sgd_update-momentum": lambda o, v: o.sgd_update(_x(3), _x(3), _x(3), lr=0.1, momentum=v),
+    "sgd_update-weight_decay": lambda o, v: o.sgd_update(
+        _x(3), _x(3), None, lr=0.1, weight_decay=v
+    ),
+    "sgd_update-dampening": lambda o, v: o.sgd_update(
         _x(3), _x(3), _x(3), lr=0.1, momentum=0.5, dampening=v
     ),
-    "adam_update-lr": lambda v: CPU.adam_update(_x(3), _x(3), _x(3), _x(3), step=1, lr=v),
-    "adam_update-beta1": lambda v: CPU.adam_update(_x(3), _x(3), _x(3), _x(3), step=1, beta1=v),
-    "adam_update-beta2": lambda v: CPU.adam_update(_x(3), _x(3), _x(3), _x(3), step=1, beta2=v),
-    "adam_update-eps": lambda v: CPU.adam_update(_x(3), _x(3), _x(3), _x(3), step=1, eps=v),
-    "adam_update-weight_decay": lambda v: CPU.adam_update(
+    "adam_update-lr": lambda o, v: o.adam_update(_x(3), _x(3), _x(3), _x(3), step=1, lr=v),
+    "adam_update-beta1": lambda o, v: o.adam_update(_x(3), _x(3), _x(3), _x(3), step=1, beta1=v),
+    "adam_update-beta2": lambda o, v: o.adam_update(_x(3), _x(3), _x(3), _x(3), step=1, beta2=v),
+    "adam_update-eps": lambda o, v: o.adam_update(_x(3), _x(3), _x(3), _x(3), step=1, eps=v),
+    "adam_update-weight_decay": lambda o, v: o.adam_update(
         _x(3), _x(3), _x(3), _x(3), step=1, weight_decay=v
     ),
-    "adam_update-step": lambda v: CPU.adam_update(_x(3), _x(3), _x(3), _x(3), step=v),
-    "sum-axis": lambda v: CPU.sum(_x(2, 3), axis=v),
-    "mean-axis": lambda v: CPU.mean(_x(2, 3), axis=(0, v)),
-    "sum_to_shape-shape": lambda v: CPU.sum_to_shape(_x(2, 3), (v, 3)),
-    "raw-adam_update-step": lambda v: _cpu.adam_update(_x(3), _x(3), _x(3), _x(3), step=v),
-    "raw-reduce_sum-start": lambda v: _cpu.reduce_sum(_x(2, 3), v, 2),
-    "raw-reduce_sum-stop": lambda v: _cpu.reduce_sum(_x(2, 3), 0, v),
-    "raw-set_num_threads-n": lambda v: _cpu.set_num_threads(v),
+    "adam_update-step": lambda o, v: o.adam_update(_x(3), _x(3), _x(3), _x(3), step=v),
+    "sum-axis": lambda o, v: o.sum(_x(2, 3), axis=v),
+    "mean-axis": lambda o, v: o.mean(_x(2, 3), axis=(0, v)),
+    "sum_to_shape-shape": lambda o, v: o.sum_to_shape(_x(2, 3), (v, 3)),
+    "raw-adam_update-step": lambda o, v: _cpu.adam_update(_x(3), _x(3), _x(3), _x(3), step=v),
+    "raw-reduce_sum-start": lambda o, v: _cpu.reduce_sum(_x(2, 3), v, 2),
+    "raw-reduce_sum-stop": lambda o, v: _cpu.reduce_sum(_x(2, 3), 0, v),
+    "raw-set_num_threads-n": lambda o, v: _cpu.set_num_threads(v),
 }
 
 
+def _bool_params() -> list[Any]:
+    out = []
+    for case in sorted(BOOL_AS_NUMBER):
+        out.append(pytest.param(case, "cpu", id=f"{case}-cpu"))
+        if SIMT is not None and not case.startswith("raw-"):  # raw: a _cpu binding
+            out.append(pytest.param(case, "simt", id=f"{case}-simt", marks=pytest.mark.simt))
+    return out
+
+
 @pytest.mark.parametrize("value", [True, False, np.bool_(True)], ids=["True", "False", "np.True_"])
-@pytest.mark.parametrize("case", sorted(BOOL_AS_NUMBER))
-def test_bool_is_not_a_number(case: str, value: Any) -> None:
+@pytest.mark.parametrize(("case", "device"), _bool_params())
+def test_bool_is_not_a_number(case: str, device: str, value: Any) -> None:
     """A bool where a number or a count is expected is a TypeError naming the op and the
-    argument (it used to be taken as 1 or 0)."""
+    argument (it used to be taken as 1 or 0). On the SIMT emulator: its ops (not _cpu's)."""
     op, arg = case.removeprefix("raw-").split("-")
     with pytest.raises(TypeError) as info:
-        BOOL_AS_NUMBER[case](value)
+        BOOL_AS_NUMBER[case](_ops(device), value)
     msg = str(info.value)
     assert op in msg and arg in msg, msg
 
