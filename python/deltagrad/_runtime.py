@@ -42,8 +42,8 @@ def set_num_threads(n: int) -> None:
     n = int(n)
     if not 1 <= n <= MAX_THREADS:
         raise ValueError(
-            f"set_num_threads: n: expected n >= 1 and <= {MAX_THREADS} (4 x the CPUs this "
-            f"process may run on), got {n}"
+            f"set_num_threads: n: expected n >= 1 and <= {MAX_THREADS}, got {n} (the bound is "
+            "4 x the CPUs this process may run on)"
         )
     got, why = _cpu.set_num_threads(n)
     if got < n:
