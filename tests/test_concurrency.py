@@ -501,9 +501,14 @@ DATA = [(rng.standard_normal((4, 33, 13)), rng.integers(0, 5, (4, 33)).astype(np
 trained = {}
 
 
+# the models are made here, one after the other: dg.manual_seed and the initialization draw
+# from the one global generator
+MODELS = [make_mlp(100 + i) for i in range(len(KINDS))]
+
+
 @guarded
 def trainer(i):
-    l1, l2 = make_mlp(100 + i)
+    l1, l2 = MODELS[i]
     opt = SGD([l1.weight, l1.bias, l2.weight, l2.bias], lr=0.05, momentum=0.9)
     xs, ts = DATA[i]
     losses = []
