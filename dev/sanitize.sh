@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The sanitizer run (CI's last step): deltagrad's C++ built with AddressSanitizer +
 # UndefinedBehaviorSanitizer, the kernel tests run against it, then a leak check over repeated
-# calls. Exits non-zero on any test failure, any sanitizer report, or any leak. About 5-7 min
-# on 2 cores from scratch (build ~3 min, tests 2-3 min, leak checks under 1 min).
+# calls. Exits non-zero on any test failure, any sanitizer report, or any leak. About 6-8 min
+# on 2 cores from scratch (build ~3 min, tests 2-3 min, the 30 s stress test and the fork
+# tests about 1 min, leak checks under 1 min).
 #
 # Usage: dev/sanitize.sh [build-dir]   (default build/asan; reconfigure: delete it)
 #   env: PYTHON (default python3), DG_SANITIZE_TESTS (the pytest arguments to run instead of
-#        the kernel tests), DG_LEAK_ITERS (leak-check calls per case, default 400),
+#        the kernel tests), DG_STRESS_SECONDS (the concurrency stress test's duration, default
+#        30; 0: skip it), DG_LEAK_ITERS (leak-check calls per case, default 400),
 #        DG_LEAK_ARGS (more arguments for dev/leak_check.py, e.g. "-k softmax")
 #
 # What it does, and why:
@@ -151,6 +153,22 @@ if [ "${#simt_tests[@]}" -gt 0 ]; then
     -m simt "${simt_tests[@]}"
 fi
 echo "sanitize.sh: tests in $((SECONDS - t0)) s"
+
+# ---- threads and fork (issue 16) -------------------------------------------------------------
+# The concurrency stress test (8 threads: 4 training MLPs, 2 evaluating under no_grad, one
+# rewriting a label array while another runs losses on it) for DG_STRESS_SECONDS (default 30;
+# 0 skips this step), the deterministic label-race test and the fork tests. Each runs its risky
+# part in a subprocess, which inherits LD_PRELOAD and ASAN_OPTIONS (reports go to the log
+# directory, checked as above) and writes UBSan's reports to the stderr the test prints.
+stress_s=${DG_STRESS_SECONDS:-30}
+if [ "$stress_s" != 0 ]; then
+  t0=$SECONDS
+  DG_STRESS_SECONDS=$stress_s ASAN_OPTIONS="$asan_common:detect_leaks=0" \
+    run "stress ${stress_s} s, label race, fork" "$py" -m pytest -q -p no:cacheprovider \
+    --capture=sys tests/test_concurrency.py::test_stress_training_eval_and_label_writers \
+    tests/test_label_race.py tests/test_fork.py
+  echo "sanitize.sh: threads and fork in $((SECONDS - t0)) s"
+fi
 
 # ---- leaks: object count and RSS over repeated calls ----------------------------------------
 t0=$SECONDS

@@ -1394,3 +1394,141 @@ def test_moderate_broadcast_views_are_copied_and_right() -> None:
     assert_close(
         CPU.sum(x, axis=0), 2000 * row[0].astype(np.float64), rtol=1e-4, atol=0.0, equal_nan=True
     )
+
+
+# ---- the audit of issue 16: bools taken as numbers, axes, empty losses ---------------------------
+
+
+def _x(*shape: int) -> np.ndarray:
+    return f64(*shape) if shape else f64(3)
+
+
+BOOL_AS_NUMBER = {
+    "activation-param": lambda o, v: o.activation(_x(4), "leaky_relu", param=v),
+    "activation_backward-param": lambda o, v: o.activation_backward(
+        _x(4), _x(4), "leaky_relu", param=v
+    ),
+    "linear_forward-param": lambda o, v: o.linear_forward(
+        _x(2, 3), _x(4, 3), None, "leaky_relu", v
+    ),
+    "linear_backward-param": lambda o, v: o.linear_backward(
+        _x(2, 4), _x(2, 3), _x(4, 3), _x(2, 4), "leaky_relu", v
+    ),
+    "sgd_update-lr": lambda o, v: o.sgd_update(_x(3), _x(3), None, lr=v),
+    "sgd_update-momentum": lambda o, v: o.sgd_update(_x(3), _x(3), _x(3), lr=0.1, momentum=v),
+    "sgd_update-weight_decay": lambda o, v: o.sgd_update(
+        _x(3), _x(3), None, lr=0.1, weight_decay=v
+    ),
+    "sgd_update-dampening": lambda o, v: o.sgd_update(
+        _x(3), _x(3), _x(3), lr=0.1, momentum=0.5, dampening=v
+    ),
+    "adam_update-lr": lambda o, v: o.adam_update(_x(3), _x(3), _x(3), _x(3), step=1, lr=v),
+    "adam_update-beta1": lambda o, v: o.adam_update(_x(3), _x(3), _x(3), _x(3), step=1, beta1=v),
+    "adam_update-beta2": lambda o, v: o.adam_update(_x(3), _x(3), _x(3), _x(3), step=1, beta2=v),
+    "adam_update-eps": lambda o, v: o.adam_update(_x(3), _x(3), _x(3), _x(3), step=1, eps=v),
+    "adam_update-weight_decay": lambda o, v: o.adam_update(
+        _x(3), _x(3), _x(3), _x(3), step=1, weight_decay=v
+    ),
+    "adam_update-step": lambda o, v: o.adam_update(_x(3), _x(3), _x(3), _x(3), step=v),
+    "sum-axis": lambda o, v: o.sum(_x(2, 3), axis=v),
+    "mean-axis": lambda o, v: o.mean(_x(2, 3), axis=(0, v)),
+    "sum_to_shape-shape": lambda o, v: o.sum_to_shape(_x(2, 3), (v, 3)),
+    "raw-adam_update-step": lambda o, v: _cpu.adam_update(_x(3), _x(3), _x(3), _x(3), step=v),
+    "raw-reduce_sum-start": lambda o, v: _cpu.reduce_sum(_x(2, 3), v, 2),
+    "raw-reduce_sum-stop": lambda o, v: _cpu.reduce_sum(_x(2, 3), 0, v),
+    "raw-set_num_threads-n": lambda o, v: _cpu.set_num_threads(v),
+}
+
+
+def _bool_params() -> list[Any]:
+    out = []
+    for case in sorted(BOOL_AS_NUMBER):
+        out.append(pytest.param(case, "cpu", id=f"{case}-cpu"))
+        if SIMT is not None and not case.startswith("raw-"):  # raw: a _cpu binding
+            out.append(pytest.param(case, "simt", id=f"{case}-simt", marks=pytest.mark.simt))
+    return out
+
+
+@pytest.mark.parametrize("value", [True, False, np.bool_(True)], ids=["True", "False", "np.True_"])
+@pytest.mark.parametrize(("case", "device"), _bool_params())
+def test_bool_is_not_a_number(case: str, device: str, value: Any) -> None:
+    """A bool where a number or a count is expected is a TypeError naming the op and the
+    argument (it used to be taken as 1 or 0). On the SIMT emulator: its ops (not _cpu's)."""
+    op, arg = case.removeprefix("raw-").split("-")
+    with pytest.raises(TypeError) as info:
+        BOOL_AS_NUMBER[case](_ops(device), value)
+    msg = str(info.value)
+    assert op in msg and arg in msg, msg
+
+
+@pytest.mark.parametrize(
+    ("axis", "exc"),
+    [
+        (2, ValueError),
+        (-3, ValueError),
+        ((0, 2), ValueError),
+        ((0, -3), ValueError),
+        (1.0, TypeError),
+    ],
+)
+@pytest.mark.parametrize("op", ["sum", "mean"])
+def test_axis_out_of_range_raises_never_wraps(op: str, axis: Any, exc: type) -> None:
+    with pytest.raises(exc, match=rf"{op}: axis: "):
+        getattr(CPU, op)(_x(2, 3), axis=axis)
+
+
+@pytest.mark.parametrize(("start", "stop"), [(-1, 1), (0, 3), (2, 1), (2**63 - 1, 2**63 - 1)])
+def test_raw_reduce_sum_axes_out_of_range(start: int, stop: int) -> None:
+    with pytest.raises(ValueError, match=r"reduce_sum: axes: expected 0 <= start <= stop <= 2"):
+        _cpu.reduce_sum(_x(2, 3), start, stop)
+    with pytest.raises(ValueError, match=r"reduce_sum: start: expected an int64, got \d+, which"):
+        _cpu.reduce_sum(_x(2, 3), 2**70, 1)
+
+
+EMPTY_LOSSES = {
+    "mse_loss": lambda o, r: o.mse_loss(f64(0), f64(0), r),
+    "binary_cross_entropy": lambda o, r: o.binary_cross_entropy(f64(0), f64(0), r),
+    "binary_cross_entropy_with_logits": lambda o, r: o.binary_cross_entropy_with_logits(
+        f64(0, 4), f64(0, 4), r
+    ),
+    "softmax_cross_entropy": lambda o, r: o.softmax_cross_entropy(
+        f64(0, 3), np.zeros(0, np.int64), r
+    ),
+}
+
+
+@pytest.mark.parametrize("device", BACKENDS)
+@pytest.mark.parametrize("loss", sorted(EMPTY_LOSSES))
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_empty_losses_as_torch(device: str, loss: str, reduction: str) -> None:
+    """An empty batch: mean -> NaN (0 / 0, as torch), sum -> 0, none -> an empty array; never a
+    mean reported as a loss of 0."""
+    value, grad = EMPTY_LOSSES[loss](_ops(device), reduction)
+    value = np.asarray(value)
+    assert grad.size == 0
+    if reduction == "mean":
+        assert value.shape == () and np.isnan(value)
+    elif reduction == "sum":
+        assert value.shape == () and float(value) == 0.0
+    else:
+        assert value.size == 0
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_empty_losses_match_torch(reduction: str) -> None:
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    e, e2 = torch.zeros(0, dtype=torch.float64), torch.zeros(0, 3, dtype=torch.float64)
+    want = {
+        "mse_loss": F.mse_loss(e, e, reduction=reduction),
+        "binary_cross_entropy": F.binary_cross_entropy(e, e, reduction=reduction),
+        "binary_cross_entropy_with_logits": F.binary_cross_entropy_with_logits(
+            e2, e2, reduction=reduction
+        ),
+        "softmax_cross_entropy": F.cross_entropy(
+            e2, torch.zeros(0, dtype=torch.long), reduction=reduction
+        ),
+    }
+    for name, fn in EMPTY_LOSSES.items():
+        got = float(np.asarray(fn(CPU, reduction)[0]))
+        np.testing.assert_equal(got, float(want[name]), err_msg=name)

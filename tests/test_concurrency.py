@@ -13,6 +13,9 @@
   (2), and with another thread changing the thread count all the while.
 - The SIMT emulator keeps its state per OS thread (buffer registry, fibers, schedule flags), so
   its ops are checked the same way from several threads.
+- The stress test of issue 16 (in a subprocess): 8 threads training MLPs, evaluating under
+  no_grad and rewriting labels that losses read, for DG_STRESS_SECONDS (3 s; dev/sanitize.sh
+  runs it 30 s under ASan/UBSan), each training run checked against a single-threaded rerun.
 """
 
 from __future__ import annotations
@@ -431,3 +434,197 @@ def test_simt_ops_from_several_threads():
     (one thread clearing another's registered buffers) nor mix up results."""
     rounds = _run_threads(SIMT, 4, iters=40, big_every=0, seconds=12.0)
     assert rounds >= 4 * 3, f"only {rounds} rounds ran"
+
+
+# ---- the stress test of issue 16 (a subprocess; dev/sanitize.sh runs it 30 s under ASan) -------
+
+STRESS_SCRIPT = r"""
+import os, sys, threading, time
+import numpy as np
+import deltagrad as dg
+from deltagrad import nn
+from deltagrad.optim import SGD
+from deltagrad.reference import softmax_cross_entropy as ref_xent
+from deltagrad.testing import assert_close
+
+SECONDS = float(os.environ.get("DG_STRESS_SECONDS", "3"))
+ops = dg.ops
+dg.set_num_threads(2)
+rng = np.random.default_rng(1616)
+errors = []
+stop = threading.Event()
+
+
+def guarded(fn):
+    def run(*args):
+        try:
+            fn(*args)
+        except BaseException as e:  # reported by the main thread
+            import traceback
+            errors.append("".join(traceback.format_exception(e)))
+            stop.set()
+    return run
+
+
+# -- training: a 2-layer MLP (dg.nn.Linear parameters, dg.optim.SGD), gradients from the fused
+# kernels (no autograd: the grad mode is not what this test is about)
+def make_mlp(seed):
+    dg.manual_seed(seed)
+    l1 = nn.Linear(13, 37, activation="relu", dtype=np.float64)
+    return l1, nn.Linear(37, 5, dtype=np.float64)
+
+
+def train_step(l1, l2, opt, x, t, kind):
+    h, z1 = ops.linear_forward(x, l1.weight.data, l1.bias.data, "relu")
+    y, _ = ops.linear_forward(h, l2.weight.data, l2.bias.data, "identity")
+    if kind == "xent":
+        loss, dy = ops.softmax_cross_entropy(y, t)
+    elif kind == "mse":
+        loss, dy = ops.mse_loss(y, np.eye(5)[t])
+    else:
+        loss, dy = ops.binary_cross_entropy_with_logits(y, np.eye(5)[t])
+    dh, dw2, db2 = ops.linear_backward(dy, h, l2.weight.data, y, "identity")
+    _, dw1, db1 = ops.linear_backward(dh, x, l1.weight.data, z1 if z1 is not None else h, "relu",
+                                      need_dx=False)
+    for p, g in ((l1.weight, dw1), (l1.bias, db1), (l2.weight, dw2), (l2.bias, db2)):
+        p.grad = g
+    opt.step()
+    opt.zero_grad()
+    loss = float(loss)
+    assert np.isfinite(loss), loss
+    return loss
+
+
+KINDS = ("xent", "mse", "bce", "xent")
+DATA = [(rng.standard_normal((4, 33, 13)), rng.integers(0, 5, (4, 33)).astype(np.int64))
+        for _ in KINDS]
+trained = {}
+
+
+# the models are made here, one after the other: dg.manual_seed and the initialization draw
+# from the one global generator
+MODELS = [make_mlp(100 + i) for i in range(len(KINDS))]
+
+
+@guarded
+def trainer(i):
+    l1, l2 = MODELS[i]
+    opt = SGD([l1.weight, l1.bias, l2.weight, l2.bias], lr=0.05, momentum=0.9)
+    xs, ts = DATA[i]
+    losses = []
+    while not stop.is_set():
+        s = len(losses)
+        losses.append(train_step(l1, l2, opt, xs[s % 4], ts[s % 4], KINDS[i]))
+    trained[i] = (losses, [p.data.copy() for p in (l1.weight, l1.bias, l2.weight, l2.bias)])
+
+
+# -- evaluation under dg.no_grad: a fixed model's outputs, checked against the main thread's
+EVAL_X = rng.standard_normal((301, 13))
+eval_model = nn.Sequential(*make_mlp(7))
+with dg.no_grad():
+    EVAL_WANT = np.array(eval_model(dg.tensor(EVAL_X)).data)
+evals = [0, 0]
+
+
+@guarded
+def evaluator(i):
+    while not stop.is_set():
+        with dg.no_grad():
+            out = eval_model(dg.tensor(EVAL_X)).data
+        assert np.isfinite(out).all()
+        assert_close(out, EVAL_WANT)
+        evals[i] += 1
+
+
+# -- one thread rewrites a label array (valid and out-of-range labels) while another runs
+# losses on it: each call raises the range error or gives, row by row, a label's loss
+LX = rng.standard_normal((64, 9))
+LA = rng.integers(0, 9, 64).astype(np.int64)
+LB = rng.integers(0, 9, 64).astype(np.int64)
+BAD = np.full(64, 1 << 40, dtype=np.int64)
+LOSS_A, DA = ref_xent(LX, LA, "none")
+LOSS_B, DB = ref_xent(LX, LB, "none")
+labels = LA.copy()
+label_calls = [0, 0]
+
+
+@guarded
+def label_writer():
+    i = 0
+    while not stop.is_set():
+        labels[:] = (LA, LB, BAD, LB)[i % 4]
+        i += 1
+        if i % 61 == 0:  # hand the GIL over after each of the arrays in turn
+            time.sleep(0)
+
+
+@guarded
+def label_loss():
+    while not stop.is_set():
+        try:
+            loss, d = ops.softmax_cross_entropy(LX, labels, "none")
+        except ValueError as e:
+            assert "out of range" in str(e), e
+            label_calls[1] += 1
+            continue
+        is_a = np.isclose(loss, LOSS_A, rtol=1e-12, atol=1e-12)
+        is_b = np.isclose(loss, LOSS_B, rtol=1e-12, atol=1e-12)
+        assert (is_a | is_b).all(), (loss, LOSS_A, LOSS_B)
+        assert np.isfinite(d).all()
+        label_calls[0] += 1
+
+
+threads = [threading.Thread(target=trainer, args=(i,)) for i in range(4)]
+threads += [threading.Thread(target=evaluator, args=(i,)) for i in range(2)]
+threads += [threading.Thread(target=label_writer), threading.Thread(target=label_loss)]
+t0 = time.monotonic()
+for t in threads:
+    t.start()
+while time.monotonic() - t0 < SECONDS and not stop.is_set():
+    time.sleep(0.05)
+stop.set()
+for t in threads:
+    t.join(120)
+    assert not t.is_alive(), "a thread did not stop"
+if errors:
+    print(errors[0], file=sys.stderr)
+    sys.exit(1)
+
+# -- the single-threaded recomputation: same initial weights, data and steps
+for i in range(4):
+    losses, final = trained[i]
+    assert len(losses) >= 3, (i, len(losses))
+    l1, l2 = make_mlp(100 + i)
+    opt = SGD([l1.weight, l1.bias, l2.weight, l2.bias], lr=0.05, momentum=0.9)
+    xs, ts = DATA[i]
+    again = [train_step(l1, l2, opt, xs[s % 4], ts[s % 4], KINDS[i]) for s in range(len(losses))]
+    assert_close(np.array(losses), np.array(again))
+    for got, p in zip(final, (l1.weight, l1.bias, l2.weight, l2.bias)):
+        assert_close(got, p.data)
+assert min(evals) >= 1 and label_calls[0] >= 1, (evals, label_calls)
+print("stress: ok", {i: len(trained[i][0]) for i in trained}, evals, label_calls)
+"""
+
+
+def test_stress_training_eval_and_label_writers():
+    """8 threads for DG_STRESS_SECONDS (3 s here, 30 s in dev/sanitize.sh under ASan/UBSan):
+    4 train separate MLPs (dg.nn.Linear + dg.optim.SGD + the fused losses), 2 evaluate a model
+    under dg.no_grad, 1 rewrites a label array that 1 more runs losses on. No crash, finite
+    results, and every training run equals its single-threaded recomputation. In a
+    subprocess with a timeout: a crash or a hang fails this test, not the test run."""
+    import os
+    import subprocess
+
+    env = dict(os.environ)
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(dg.__file__)))  # this test's deltagrad
+    env["PYTHONPATH"] = os.pathsep.join([pkg, env.get("PYTHONPATH", "")])
+    seconds = float(env.setdefault("DG_STRESS_SECONDS", "3"))
+    r = subprocess.run(
+        [sys.executable, "-c", STRESS_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=seconds * 4 + 240,
+        env=env,
+    )
+    assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout}\n{r.stderr[-6000:]}"
+    assert "stress: ok" in r.stdout, r.stdout

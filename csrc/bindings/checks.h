@@ -53,6 +53,23 @@ inline std::string strides_str(const py::array& a) {
 inline std::string dtype_str(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
 inline const char* dtype_name(DType d) { return d == DType::f32 ? "float32" : "float64"; }
 
+// An integer argument (a count, an index, a step): a Python or NumPy int; a bool is not one
+// (TypeError, as a float), a value outside int64 is a ValueError.
+inline int64_t require_int(py::handle h, const char* name) {
+  if (PyBool_Check(h.ptr()) || !PyIndex_Check(h.ptr()))  // numpy.bool_ has no __index__
+    throw py::type_error(std::string(name) + ": expected an int, got " +
+                         std::string(Py_TYPE(h.ptr())->tp_name) + " " +
+                         py::repr(h).cast<std::string>());
+  const py::object v = py::reinterpret_steal<py::object>(PyNumber_Index(h.ptr()));
+  if (!v) throw py::error_already_set();
+  int overflow = 0;
+  const long long n = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
+  if (overflow)
+    throw py::value_error(std::string(name) + ": expected an int64, got " +
+                          py::str(v).cast<std::string>() + ", which is out of range");
+  return static_cast<int64_t>(n);
+}
+
 // A numpy.ndarray, or TypeError.
 inline py::array require_array(py::handle h, const char* name) {
   if (!py::isinstance<py::array>(h))

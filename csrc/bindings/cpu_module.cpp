@@ -2,8 +2,11 @@
 // registration of every CPU op (one cpu_*.cpp file per op family, each with a bind_* function).
 #include <pybind11/pybind11.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
+#include "bindings/cpu_common.h"
 #include "bindings/op_names_py.h"
 #include "common/cpu_isa.h"
 #include "common/threads.h"
@@ -30,6 +33,15 @@ void bind_optim(py::module_& m);
 void bind_reduce(py::module_& m);
 }  // namespace bind
 }  // namespace dg
+
+void dg::bind::test_hold_wait() {
+  std::atomic<int>& state = test_hold_state();
+  int armed = 1;
+  if (!state.compare_exchange_strong(armed, 2)) return;  // another op holds, or not armed
+  for (int i = 0; i < 10000 && state.load() == 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  state.store(0);
+}
 
 namespace {
 
@@ -77,15 +89,51 @@ PYBIND11_MODULE(_cpu, m) {
         return std::string(dg::isa_name(dg::set_active_isa(isa_from_name(name))));
       },
       py::arg("isa"), "Cap the instruction set (for tests); returns the one now in use.");
-  m.def("get_num_threads", &dg::num_threads);
+  m.def("get_num_threads", &dg::get_num_threads);
+  m.def("max_threads", &dg::max_threads,
+        "The bound of set_num_threads: 4 x the CPUs this process may run on.");
+  int requested = 1;
+  dg::initial_num_threads(&requested);
+  m.attr("requested_threads") = requested;  // OMP_NUM_THREADS's value (or the CPU count)
+  m.def("in_forked_child", &dg::in_forked_child,
+        "True in a process forked after a parallel region ran: the kernels use 1 thread.");
   m.def(
       "set_num_threads",
-      [](int n) {
-        if (n < 1)
-          throw py::value_error("set_num_threads: expected n >= 1, got " + std::to_string(n));
-        dg::set_num_threads(n);
+      [](py::handle obj) {
+        // n: an int (a bool is not a count), 1 <= n <= max_threads(); returns (the count set,
+        // why it is less than n: "" / "resources" / "forked")
+        if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr()))
+          throw py::type_error("set_num_threads: n: expected an int, got " +
+                               std::string(Py_TYPE(obj.ptr())->tp_name));
+        const py::int_ v = py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr()));
+        if (!v) throw py::error_already_set();
+        const long long n = PyLong_AsLongLong(v.ptr());
+        if (n == -1 && PyErr_Occurred()) PyErr_Clear();  // overflow: out of range below
+        const bool big = n == -1 ? py::int_(0) < v : n > dg::max_threads();
+        if (n < 1 && !big)
+          throw py::value_error("set_num_threads: n: expected n >= 1, got " +
+                                py::str(v).cast<std::string>());
+        if (big)
+          throw py::value_error(
+              "set_num_threads: n: expected n >= 1 and <= " + std::to_string(dg::max_threads()) +
+              ", got " + py::str(v).cast<std::string>());
+        dg::ThreadLimit why = dg::ThreadLimit::none;
+        const int set = dg::set_num_threads(static_cast<int>(n), &why);
+        const char* reason = why == dg::ThreadLimit::resources ? "resources"
+                             : why == dg::ThreadLimit::forked  ? "forked"
+                                                               : "";
+        return py::make_tuple(set, reason);
       },
       py::arg("n"));
+
+  // test-only (tests/test_label_race.py): see test_hold_point in bindings/cpu_common.h
+  m.def("_test_hold_arm", [] { dg::bind::test_hold_state().store(1); });
+  m.def("_test_hold_state", [] { return dg::bind::test_hold_state().load(); });
+  m.def("_test_hold_release", [] {
+    int waiting = 2;
+    if (!dg::bind::test_hold_state().compare_exchange_strong(waiting, 3))
+      dg::bind::test_hold_state().store(0);  // nothing waits: disarm
+  });
 
   dg::bind::bind_gemm(m);
   dg::bind::bind_activation(m);

@@ -56,8 +56,10 @@ void sgd(py::handle p_obj, py::handle g_obj, py::handle buf_obj, double lr, doub
   });
 }
 
-void adam(py::handle p_obj, py::handle g_obj, py::handle m_obj, py::handle v_obj, int64_t step,
-          double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled) {
+void adam(py::handle p_obj, py::handle g_obj, py::handle m_obj, py::handle v_obj,
+          py::handle step_obj, double lr, double beta1, double beta2, double eps,
+          double weight_decay, bool decoupled) {
+  const int64_t step = require_int(step_obj, "step");
   if (step < 1)
     throw py::value_error("step: expected step >= 1 (it counts from 1), got " +
                           std::to_string(step));

@@ -6,7 +6,8 @@ namespace dg {
 namespace bind {
 namespace {
 
-py::array reduce(py::handle x_obj, int64_t start, int64_t stop, double scale) {
+py::array reduce(py::handle x_obj, py::handle start_obj, py::handle stop_obj, double scale) {
+  const int64_t start = require_int(start_obj, "start"), stop = require_int(stop_obj, "stop");
   py::array x = require_input(x_obj, "x");
   const int64_t nd = x.ndim();
   if (start < 0 || stop > nd || start > stop)

@@ -1,5 +1,7 @@
 // Bindings of softmax / log_softmax (forward, backward, over the last axis) and the fused
 // softmax cross-entropy with integer labels.
+#include <vector>
+
 #include "bindings/cpu_common.h"
 
 namespace dg {
@@ -55,12 +57,17 @@ py::tuple softmax_xent(py::handle logits_obj, py::handle target_obj, const std::
   require_shape(t, {rows}, "target");
   if (rows && cols == 0)
     throw py::value_error("logits: expected at least one class, got shape " + shape_str(x));
-  const int64_t* tp = static_cast<const int64_t*>(t.data());
+  // The labels are copied, then checked: the kernel indexes with them after the GIL is released,
+  // and another thread may write the caller's array meanwhile (it then gets the result for the
+  // labels as they were checked, never an out-of-bounds access).
+  const int64_t* caller_labels = static_cast<const int64_t*>(t.data());
+  std::vector<int64_t> labels(caller_labels, caller_labels + rows);
   for (int64_t i = 0; i < rows; ++i)
-    if (tp[i] < 0 || tp[i] >= cols)
-      throw py::value_error("target: class index " + std::to_string(tp[i]) + " at position " +
+    if (labels[i] < 0 || labels[i] >= cols)
+      throw py::value_error("target: class index " + std::to_string(labels[i]) + " at position " +
                             std::to_string(i) + " is out of range [0, " + std::to_string(cols) +
                             ")");
+  const int64_t* tp = labels.data();
   py::array d = new_array(dt, {rows, cols});
   py::array loss_rows = reduction == Reduction::none ? new_array(dt, {rows}) : py::array();
   double total = 0.0;
@@ -71,6 +78,7 @@ py::tuple softmax_xent(py::handle logits_obj, py::handle target_obj, const std::
     T* dp = mptr<T>(d);
     T* lp = reduction == Reduction::none ? mptr<T>(loss_rows) : nullptr;
     py::gil_scoped_release nogil;
+    test_hold_point();  // tests/test_label_race.py: the caller's labels change here
     total = softmax_cross_entropy(xp, tp, dp, lp, rows, cols, static_cast<T>(scale));
   });
   if (reduction == Reduction::none) return py::make_tuple(loss_rows, d);

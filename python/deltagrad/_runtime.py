@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -14,20 +14,48 @@ from ._version import __version__
 __all__ = ["info", "set_num_threads", "get_num_threads", "manual_seed"]
 
 
-# Upper bound of dg.set_num_threads: OpenMP creates every requested thread, and libgomp aborts
-# the whole process when it cannot create one, so an absurd count must fail here, cleanly.
-MAX_THREADS = max(1024, os.cpu_count() or 1)
+# Upper bound of dg.set_num_threads: 4 x the CPUs this process may run on (its affinity mask),
+# at least 4. OpenMP creates every requested thread, and libgomp ends the whole process when it
+# cannot create one, so an absurd count fails here, cleanly; OMP_NUM_THREADS above the bound is
+# clamped at import (with a RuntimeWarning). docs/RELIABILITY.md, "Threads (kernels)".
+MAX_THREADS = int(_cpu.max_threads())
+
+if _cpu.requested_threads > MAX_THREADS:
+    warnings.warn(
+        f"deltagrad: OMP_NUM_THREADS asks for {_cpu.requested_threads} threads, more than the "
+        f"bound of {MAX_THREADS} (4 x the CPUs this process may run on): using {MAX_THREADS}",
+        RuntimeWarning,
+        stacklevel=2,
+    )
 
 
 def set_num_threads(n: int) -> None:
-    """Set how many threads the CPU kernels use (1 <= n <= MAX_THREADS; any Python or NumPy
-    integer). Takes effect for the next kernel call, from any Python thread."""
+    """Set how many threads the CPU kernels use (1 <= n <= MAX_THREADS, 4 x the CPUs this
+    process may run on; any Python or NumPy integer; ValueError naming the bound above it).
+    Takes effect for the next kernel call, from any Python thread.
+
+    Fewer threads are set, with a RuntimeWarning, when the process cannot create n threads now
+    (an address-space or process limit) and in a process forked after a parallel region ran
+    (libgomp's threads do not survive fork: such a child runs the kernels on 1 thread)."""
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"set_num_threads: n: expected an int, got {type(n).__name__} {n!r}")
     n = int(n)
     if not 1 <= n <= MAX_THREADS:
-        raise ValueError(f"set_num_threads: n: expected n >= 1 and <= {MAX_THREADS}, got {n}")
-    _cpu.set_num_threads(n)
+        raise ValueError(
+            f"set_num_threads: n: expected n >= 1 and <= {MAX_THREADS}, got {n} (the bound is "
+            "4 x the CPUs this process may run on)"
+        )
+    got, why = _cpu.set_num_threads(n)
+    if got < n:
+        reason = (
+            "this process was forked after a parallel region ran (libgomp's threads do not "
+            "survive fork)"
+            if why == "forked"
+            else "the process cannot create more threads now (an address-space or process limit)"
+        )
+        warnings.warn(
+            f"set_num_threads: using {got} threads, not {n}: {reason}", RuntimeWarning, stacklevel=2
+        )
 
 
 def get_num_threads() -> int:

@@ -126,10 +126,11 @@ def float_input(x: Any, op: str, name: str) -> Any:
 
 
 def real(v: Any, op: str, name: str) -> float:
-    """A real-number argument (alpha, lr, param, ...) as a float; TypeError otherwise."""
+    """A real-number argument (alpha, lr, param, ...) as a float; TypeError otherwise (a bool
+    too: True as a learning rate or a slope is a misplaced flag, not the number 1)."""
     if type(v) is float:
         return v
-    if isinstance(v, (int, float, np.integer, np.floating)):
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
         return float(v)
     raise TypeError(f"{op}: {name}: expected a real number, got {type(v).__name__} {v!r}")
 
