@@ -912,6 +912,13 @@ CASES: list[Case] = [
     ),
     # ---- hyper-parameters ----------------------------------------------------------------------
     Case(
+        "matmul-alpha-bool",
+        "hyper-parameters",
+        lambda o: o.matmul(f32(3, 4), f32(4, 5), alpha=True),
+        TypeError,
+        r"matmul: alpha: expected a real number, got bool True",
+    ),
+    Case(
         "sgd-lr-negative",
         "hyper-parameters",
         lambda o: sgd(o, lr=-0.1),

@@ -543,3 +543,37 @@ def test_state_dicts_cross_between_deltagrad_and_torch():
     b.eval()
     close(b(dg.tensor(x)), ta(torch.from_numpy(x)))
     assert b[1].num_batches_tracked.item() == 3
+
+
+# ---- softmax along a dim ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "shape,dim", [((3, 5), 0), ((3, 5), 1), ((2, 3, 4), -2), ((1, 1), 1), ((0, 4), 1), ((4,), 0)]
+)
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_modules_and_dim(shape, dim, log):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(shape) * 3
+    a, b = pair(x)
+    ours = (nn.LogSoftmax if log else nn.Softmax)(dim=dim)(a)
+    theirs = (torch.nn.LogSoftmax if log else torch.nn.Softmax)(dim=dim)(b)
+    close(ours, theirs)
+    w = rng.standard_normal(shape)
+    (ours * dg.tensor(w)).sum().backward()
+    (theirs * torch.from_numpy(w)).sum().backward()
+    close(a.grad, b.grad)
+    fn = F.log_softmax if log else F.softmax
+    close(fn(a.detach(), dim=dim), fn(a.detach(), axis=dim))  # axis: the older alias
+
+
+@pytest.mark.parametrize("dim", [2, -3, 5])
+def test_softmax_dim_out_of_range_raises_as_torch(dim):
+    x = dg.tensor(np.ones((2, 3)))
+    for fn in (F.softmax, F.log_softmax):
+        with pytest.raises(IndexError, match="dim: Dimension out of range"):
+            fn(x, dim)  # it used to wrap: dim 5 of a 2-D tensor was taken as dim 1
+        with pytest.raises(IndexError):
+            getattr(torch.nn.functional, fn.__name__)(torch.ones(2, 3), dim)
+    with pytest.raises(TypeError, match="softmax: dim"):
+        F.softmax(x, True)

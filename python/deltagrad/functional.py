@@ -128,12 +128,19 @@ def silu(x: Any) -> Tensor:
 swish = silu
 
 
-def _last_axis(fn: Any, x: Tensor, axis: int) -> tuple[Any, Any]:
+def _last_axis(fn: Any, x: Tensor, axis: int, op: str) -> tuple[Any, Any]:
     """Run a last-axis kernel over `axis`: (the result, how to move an array back)."""
     xp = get_array_module(x.data)
     if x.ndim == 0:
-        raise ValueError("softmax / log_softmax need at least 1 dimension, got a 0-d tensor")
-    axis = axis % x.ndim
+        raise ValueError(f"{op}: input: needs at least 1 dimension, got a 0-d tensor")
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{op}: dim: expected an int, got {axis!r}")
+    if not -x.ndim <= axis < x.ndim:  # torch's IndexError; axis % ndim would pick another one
+        raise IndexError(
+            f"{op}: dim: Dimension out of range (expected to be in range of "
+            f"[{-x.ndim}, {x.ndim - 1}], but got {axis})"
+        )
+    axis = int(axis) % x.ndim
     if axis == x.ndim - 1:
         return fn(x.data), None
     moved = xp.ascontiguousarray(xp.moveaxis(x.data, axis, -1))
@@ -142,7 +149,7 @@ def _last_axis(fn: Any, x: Tensor, axis: int) -> tuple[Any, Any]:
 
 def _softmax_like(x: Any, axis: int, fwd: Any, bwd: Any, op: str) -> Tensor:
     x = _tensor(x, op)
-    y, moved = _last_axis(fwd, x, axis)
+    y, moved = _last_axis(fwd, x, axis, op)
     xp = get_array_module(x.data)
 
     def _backward(g: Any) -> None:
@@ -155,12 +162,16 @@ def _softmax_like(x: Any, axis: int, fwd: Any, bwd: Any, op: str) -> Tensor:
     return Tensor._make(y if moved is None else xp.moveaxis(y, -1, moved), (x,), _backward, op)
 
 
-def softmax(x: Any, axis: int = -1) -> Tensor:
-    return _softmax_like(x, axis, ops.softmax, ops.softmax_backward, "softmax")
+def softmax(x: Any, dim: int = -1, *, axis: int | None = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along dim (torch's name; axis is the older alias)."""
+    dim = dim if axis is None else axis
+    return _softmax_like(x, dim, ops.softmax, ops.softmax_backward, "softmax")
 
 
-def log_softmax(x: Any, axis: int = -1) -> Tensor:
-    return _softmax_like(x, axis, ops.log_softmax, ops.log_softmax_backward, "log_softmax")
+def log_softmax(x: Any, dim: int = -1, *, axis: int | None = None) -> Tensor:
+    """x - logsumexp(x) along dim (torch's name; axis is the older alias)."""
+    dim = dim if axis is None else axis
+    return _softmax_like(x, dim, ops.log_softmax, ops.log_softmax_backward, "log_softmax")
 
 
 def dropout(x: Any, p: float = 0.5, training: bool = True) -> Tensor:

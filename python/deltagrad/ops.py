@@ -106,6 +106,8 @@ def matmul(
         type(a) is np.ndarray
         and type(b) is np.ndarray
         and (out is None or type(out) is np.ndarray)
+        and type(alpha) is not bool  # pybind11 would take True as 1.0; the slow path refuses
+        and type(beta) is not bool
         and host_backend_override() is None
     ):
         # the common case, straight to the CPU kernel (which copies misaligned and byte-swapped

@@ -17,7 +17,18 @@ utils.py (dg.nn.utils: gradient clipping). The arithmetic lives in deltagrad.fun
 from __future__ import annotations
 
 from . import init, utils
-from .activation import GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Softplus, Swish, Tanh
+from .activation import (
+    GELU,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Swish,
+    Tanh,
+)
 from .container import ModuleDict, ModuleList, ParameterList, Sequential
 from .dropout import Dropout
 from .flatten import Flatten, Unflatten
@@ -50,6 +61,8 @@ __all__ = [
     "Tanh",
     "GELU",
     "Softplus",
+    "Softmax",
+    "LogSoftmax",
     "SiLU",
     "Swish",
     "Dropout",

@@ -58,6 +58,28 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
+class Softmax(Module):
+    """softmax along dim (torch's nn.Softmax; dim=None means the last dimension here, where
+    torch guesses from the number of dimensions and warns)."""
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Any) -> Tensor:
+        return F.softmax(x, -1 if self.dim is None else self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """log_softmax along dim (torch's nn.LogSoftmax)."""
+
+    def forward(self, x: Any) -> Tensor:
+        return F.log_softmax(x, -1 if self.dim is None else self.dim)
+
+
 class Softplus(Module):
     def forward(self, x: Any) -> Tensor:
         return F.softplus(x)
