@@ -442,6 +442,7 @@ STRESS_SCRIPT = r"""
 import os, sys, threading, time
 import numpy as np
 import deltagrad as dg
+import deltagrad.functional as F
 from deltagrad import nn
 from deltagrad.optim import SGD
 from deltagrad.reference import softmax_cross_entropy as ref_xent
@@ -466,8 +467,9 @@ def guarded(fn):
     return run
 
 
-# -- training: a 2-layer MLP (dg.nn.Linear parameters, dg.optim.SGD), gradients from the fused
-# kernels (no autograd: the grad mode is not what this test is about)
+# -- training: a 2-layer MLP (dg.nn.Linear parameters, dg.optim.SGD). Two trainers take their
+# gradients from the fused kernels directly, two through autograd (loss.backward()) while the
+# evaluators run under no_grad on other threads: grad mode is per thread.
 def make_mlp(seed):
     dg.manual_seed(seed)
     l1 = nn.Linear(13, 37, activation="relu", dtype=np.float64)
@@ -475,6 +477,18 @@ def make_mlp(seed):
 
 
 def train_step(l1, l2, opt, x, t, kind):
+    if kind.endswith("-autograd"):
+        y = l2(l1(dg.tensor(x)))
+        if kind.startswith("xent"):
+            loss = F.cross_entropy(y, t)
+        else:
+            loss = F.mse_loss(y, dg.tensor(np.eye(5)[t]))
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        loss = float(loss)
+        assert np.isfinite(loss), loss
+        return loss
     h, z1 = ops.linear_forward(x, l1.weight.data, l1.bias.data, "relu")
     y, _ = ops.linear_forward(h, l2.weight.data, l2.bias.data, "identity")
     if kind == "xent":
@@ -495,7 +509,7 @@ def train_step(l1, l2, opt, x, t, kind):
     return loss
 
 
-KINDS = ("xent", "mse", "bce", "xent")
+KINDS = ("xent", "mse-autograd", "bce", "xent-autograd")
 DATA = [(rng.standard_normal((4, 33, 13)), rng.integers(0, 5, (4, 33)).astype(np.int64))
         for _ in KINDS]
 trained = {}
@@ -608,8 +622,8 @@ print("stress: ok", {i: len(trained[i][0]) for i in trained}, evals, label_calls
 
 def test_stress_training_eval_and_label_writers():
     """8 threads for DG_STRESS_SECONDS (3 s here, 30 s in dev/sanitize.sh under ASan/UBSan):
-    4 train separate MLPs (dg.nn.Linear + dg.optim.SGD + the fused losses), 2 evaluate a model
-    under dg.no_grad, 1 rewrites a label array that 1 more runs losses on. No crash, finite
+    4 train separate MLPs (dg.nn.Linear + dg.optim.SGD; 2 with the fused kernels directly, 2
+    through autograd's backward()), 2 evaluate a model under dg.no_grad, 1 rewrites a label array that 1 more runs losses on. No crash, finite
     results, and every training run equals its single-threaded recomputation. In a
     subprocess with a timeout: a crash or a hang fails this test, not the test run."""
     import os
