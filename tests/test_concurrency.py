@@ -623,9 +623,9 @@ print("stress: ok", {i: len(trained[i][0]) for i in trained}, evals, label_calls
 def test_stress_training_eval_and_label_writers():
     """8 threads for DG_STRESS_SECONDS (3 s here, 30 s in dev/sanitize.sh under ASan/UBSan):
     4 train separate MLPs (dg.nn.Linear + dg.optim.SGD; 2 with the fused kernels directly, 2
-    through autograd's backward()), 2 evaluate a model under dg.no_grad, 1 rewrites a label array that 1 more runs losses on. No crash, finite
-    results, and every training run equals its single-threaded recomputation. In a
-    subprocess with a timeout: a crash or a hang fails this test, not the test run."""
+    through autograd's backward()), 2 evaluate a model under dg.no_grad, 1 rewrites a label
+    array that 1 more runs losses on. No crash, finite results, and every training run equals
+    its single-threaded recomputation. In a subprocess with a timeout: a crash or a hang fails this test, not the test run."""
     import os
     import subprocess
 
