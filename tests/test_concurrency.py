@@ -625,7 +625,8 @@ def test_stress_training_eval_and_label_writers():
     4 train separate MLPs (dg.nn.Linear + dg.optim.SGD; 2 with the fused kernels directly, 2
     through autograd's backward()), 2 evaluate a model under dg.no_grad, 1 rewrites a label
     array that 1 more runs losses on. No crash, finite results, and every training run equals
-    its single-threaded recomputation. In a subprocess with a timeout: a crash or a hang fails this test, not the test run."""
+    its single-threaded recomputation. In a subprocess with a timeout: a crash or a hang
+    fails this test, not the test run."""
     import os
     import subprocess
 
