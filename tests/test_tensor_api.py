@@ -488,3 +488,11 @@ def test_star_import_leaves_builtins_alone():
     assert "zeros" in ns and "cat" in ns and "float32" in ns
     for name in ("float", "int", "bool", "sum", "max", "min", "abs", "all", "any"):
         assert name not in ns and hasattr(dg, name)
+
+
+def test_float64_input_to_float32_linear_names_the_input():
+    """It used to say 'linear_forward: w: expected dtype float64', blaming the weights."""
+    layer = dg.nn.Linear(3, 2)
+    for x in (np.ones((4, 3)), dg.tensor(np.ones((4, 3)))):
+        with pytest.raises(TypeError, match=r"linear: x has dtype float64 but the weights w are"):
+            layer(x)

@@ -220,6 +220,12 @@ def linear(
         )
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"linear: b has shape {b.shape}, expected ({w.shape[0]},)")
+    if x.data.dtype != w.data.dtype:  # name the input, not the weights the user did not pass
+        raise TypeError(
+            f"linear: x has dtype {x.data.dtype} but the weights w are {w.data.dtype} (torch: "
+            "mat1 and mat2 must have the same dtype); convert the input (x.float() / "
+            "x.double()) or the model (model.double() / model.float())"
+        )
     if x.ndim != 2:
         lead = x.shape[:-1]
         y2 = linear(x.reshape(-1, w.shape[1]), w, b, activation, negative_slope=negative_slope)
