@@ -576,6 +576,30 @@ def cross_entropy(
     runs one fused kernel (dg.ops.softmax_cross_entropy). A str as the third argument is
     taken as the reduction (deltagrad's older signature)."""
     op = "cross_entropy"
+    # the training hot path first: (N, C) logits and int class indices, no option set
+    if (
+        weight is None
+        and type(input) is Tensor
+        and type(label_smoothing) is float
+        and label_smoothing == 0.0
+        and type(ignore_index) is int
+    ):
+        t = target.data if type(target) is Tensor else target
+        x = input.data
+        if (
+            type(t) is np.ndarray
+            and type(x) is np.ndarray
+            and x.ndim == 2
+            and t.ndim == 1
+            and t.dtype.kind in "iu"
+            and not 0 <= ignore_index < x.shape[1]
+        ):
+            try:
+                loss, dlogits = ops.softmax_cross_entropy(x, t, reduction)
+            except (ValueError, TypeError):
+                pass  # a target to ignore, or an error the general path below names
+            else:
+                return _loss(loss, dlogits, input, None, op)
     if isinstance(weight, str):  # cross_entropy(logits, target, "sum"): the old signature
         weight, reduction = None, weight
     x = _class_input(input, op)

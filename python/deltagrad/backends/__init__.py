@@ -20,6 +20,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 from . import cpu
 from ._args import is_device_array
 
@@ -136,6 +138,12 @@ def use_host_backend(backend: Any) -> Iterator[None]:
 def backend_for(*arrays: Any) -> Any:
     """backends.cpu (or this thread's host override) when no argument is a device array, the
     CUDA ops when all are; TypeError when mixed, RuntimeError in a build without CUDA."""
+    for a in arrays:  # the common case first: numpy arrays (and None) only
+        if a is not None and type(a) is not np.ndarray:
+            break
+    else:
+        forced = getattr(_override, "backend", None)
+        return cpu if forced is None else forced
     on_gpu = [is_device_array(a) for a in arrays if a is not None]
     if not any(on_gpu):
         forced = host_backend_override()

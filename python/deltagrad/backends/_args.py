@@ -103,7 +103,11 @@ def dense(x: Any, op: str, name: str) -> Any:
     native-byte-order copy is made explicitly when x is anything else (never read wrongly);
     a broadcast view too large to copy is a ValueError. Device arrays pass through (their
     backend makes the same checks)."""
-    if is_device_array(x):
+    if type(x) is np.ndarray:  # the common case first: nothing to do for a dense array
+        flags = x.flags
+        if flags.c_contiguous and flags.aligned and x.dtype.isnative:
+            return x
+    elif is_device_array(x):
         return x
     x = as_ndarray(x, op, name)
     dt = x.dtype
