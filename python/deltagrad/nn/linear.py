@@ -10,8 +10,8 @@ import numpy as np
 
 from .. import functional as F
 from ..tensor import Tensor
-from . import init
 from .container import Sequential
+from .init import _calculate_fan_in_and_fan_out, kaiming_uniform_, uniform_
 from .module import Module
 from .parameter import Parameter
 
@@ -55,11 +55,11 @@ class Linear(Module):
 
     def reset_parameters(self) -> None:
         """torch's default init, redrawn from deltagrad's generator."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
+            fan_in, _ = _calculate_fan_in_and_fan_out(self.weight)
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+            uniform_(self.bias, -bound, bound)
 
     def forward(self, x: Any) -> Tensor:
         return F.linear(x, self.weight, self.bias, self.activation)

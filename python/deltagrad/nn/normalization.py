@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import functional as F
 from ..tensor import Tensor, no_grad
-from . import init
+from .init import ones_, zeros_
 from .module import Module
 from .parameter import Parameter
 
@@ -100,16 +100,16 @@ class BatchNorm1d(Module):
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
-            init.zeros_(self.running_mean)
-            init.ones_(self.running_var)
+            zeros_(self.running_mean)
+            ones_(self.running_var)
             with no_grad():
                 self.num_batches_tracked.zero_()
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
         if self.affine:
-            init.ones_(self.weight)
-            init.zeros_(self.bias)
+            ones_(self.weight)
+            zeros_(self.bias)
 
     def _check_input(self, x: Any) -> Tensor:
         owner = type(self).__name__
@@ -211,9 +211,9 @@ class LayerNorm(Module):
 
     def reset_parameters(self) -> None:
         if self.weight is not None:
-            init.ones_(self.weight)
+            ones_(self.weight)
         if self.bias is not None:
-            init.zeros_(self.bias)
+            zeros_(self.bias)
 
     def forward(self, x: Any) -> Tensor:
         if not isinstance(x, Tensor):

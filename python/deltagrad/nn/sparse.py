@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import functional as F
 from ..tensor import Tensor, no_grad
-from . import init
+from .init import normal_
 from .module import Module
 from .parameter import Parameter
 
@@ -74,7 +74,7 @@ class Embedding(Module):
             self.to(device)
 
     def reset_parameters(self) -> None:
-        init.normal_(self.weight)
+        normal_(self.weight)
         if self.padding_idx is not None:
             with no_grad():
                 self.weight[self.padding_idx] = 0
