@@ -49,7 +49,8 @@ def deltagrad_step(sizes=SIZES, batch=BATCH):
     return step
 
 
-def torch_step(sizes=SIZES, batch=BATCH):
+def _torch_mlp(sizes):
+    """torch's MLP of the same sizes (Linear + ReLU, none after the last), seeded."""
     import torch
 
     torch.manual_seed(0)
@@ -58,7 +59,13 @@ def torch_step(sizes=SIZES, batch=BATCH):
         layers.append(torch.nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*layers)
+    return torch.nn.Sequential(*layers)
+
+
+def torch_step(sizes=SIZES, batch=BATCH):
+    import torch
+
+    model = _torch_mlp(sizes)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     X, y = _data(sizes, batch)
     x, t = torch.from_numpy(X), torch.from_numpy(y)
@@ -120,13 +127,7 @@ def small_adam_steps(sizes=SMALL, batch=SMALL_BATCH):
         opt.step()
         return loss
 
-    torch.manual_seed(0)
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(torch.nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(torch.nn.ReLU())
-    tmodel = torch.nn.Sequential(*layers)
+    tmodel = _torch_mlp(sizes)
     topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
     tx, tt = torch.from_numpy(X), torch.from_numpy(t)
 
