@@ -39,6 +39,30 @@ void by_dtype(int dtype, F&& f) {
 
 inline void* stream_of(uintptr_t s) { return reinterpret_cast<void*>(s); }
 
+// The product C = alpha * A @ B + beta * C over raw device pointers and element strides (no
+// epilogue: bias, act and z stay unset), shared by gemm and gemm_batched.
+template <class T>
+GemmParams<T> gemm_params(int64_t m, int64_t n, int64_t k, uintptr_t a, int64_t rsa, int64_t csa,
+                          uintptr_t b, int64_t rsb, int64_t csb, uintptr_t c, int64_t rsc,
+                          int64_t csc, double alpha, double beta) {
+  GemmParams<T> p;
+  p.m = m;
+  p.n = n;
+  p.k = k;
+  p.a = ptr<const T>(a);
+  p.rsa = rsa;
+  p.csa = csa;
+  p.b = ptr<const T>(b);
+  p.rsb = rsb;
+  p.csb = csb;
+  p.c = ptr<T>(c);
+  p.rsc = rsc;
+  p.csc = csc;
+  p.alpha = static_cast<T>(alpha);
+  p.beta = static_cast<T>(beta);
+  return p;
+}
+
 inline void bind_raw_ops(py::module_& m) {
   using u = uintptr_t;
   m.def("gemm", [](int dt, int64_t mm, int64_t n, int64_t k, u a, int64_t rsa, int64_t csa, u b,
@@ -47,21 +71,8 @@ inline void bind_raw_ops(py::module_& m) {
                    u stream) {
     by_dtype(dt, [&](auto tag) {
       using T = decltype(tag);
-      GemmParams<T> p;
-      p.m = mm;
-      p.n = n;
-      p.k = k;
-      p.a = ptr<const T>(a);
-      p.rsa = rsa;
-      p.csa = csa;
-      p.b = ptr<const T>(b);
-      p.rsb = rsb;
-      p.csb = csb;
-      p.c = ptr<T>(c);
-      p.rsc = rsc;
-      p.csc = csc;
-      p.alpha = static_cast<T>(alpha);
-      p.beta = static_cast<T>(beta);
+      GemmParams<T> p =
+          gemm_params<T>(mm, n, k, a, rsa, csa, b, rsb, csb, c, rsc, csc, alpha, beta);
       p.bias = ptr<const T>(bias);
       p.act = act;
       p.param = static_cast<T>(param);
@@ -81,21 +92,8 @@ inline void bind_raw_ops(py::module_& m) {
       throw py::value_error("gemm_batched: shape and strides differ in length");
     by_dtype(dt, [&](auto tag) {
       using T = decltype(tag);
-      GemmParams<T> p;
-      p.m = mm;
-      p.n = n;
-      p.k = k;
-      p.a = ptr<const T>(a);
-      p.rsa = rsa;
-      p.csa = csa;
-      p.b = ptr<const T>(b);
-      p.rsb = rsb;
-      p.csb = csb;
-      p.c = ptr<T>(c);
-      p.rsc = rsc;
-      p.csc = csc;
-      p.alpha = static_cast<T>(alpha);
-      p.beta = static_cast<T>(beta);
+      GemmParams<T> p =
+          gemm_params<T>(mm, n, k, a, rsa, csa, b, rsb, csb, c, rsc, csc, alpha, beta);
       py::gil_scoped_release nogil;
       gemm_batched<T>(p, static_cast<int>(shape.size()), shape.data(), sa.data(), sb.data(),
                       sc.data(), static_cast<Precision>(precision), static_cast<GemmTile>(tile),

@@ -267,21 +267,7 @@ def _clear(topo: list[Any]) -> None:
 def backward(root: Any, grad: Any, retain_graph: bool, graph_freed: Callable[[Any], None]) -> None:
     """root.backward(grad): every leaf that requires grad accumulates into its .grad. The hot
     path of training, kept lean: see run_backward for the general one."""
-    topo: list[Any] = []  # _topo(root), written out: this runs once per training step
-    seen: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            topo.append(node)
-            continue
-        if node._backward is None or id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for p in node._prev:
-            if p._backward is not None and id(p) not in seen:
-                stack.append((p, False))
+    topo = _topo(root)
     leaf_grads: dict[int, tuple[Any, Any]] = {}
     handed: set[int] = set()
     st = _state
