@@ -58,6 +58,7 @@ _LAZY_MODULES = (
     "backends",
     "autograd",
     "testing",
+    "distributed",
 )
 
 __all__ = [

@@ -33,7 +33,7 @@ import itertools
 import threading
 from typing import Any, Callable
 
-__all__ = ["RemovableHandle", "backward", "run_backward"]
+__all__ = ["RemovableHandle", "backward", "queue_callback", "run_backward"]
 
 
 class _ThreadState(threading.local):
@@ -44,6 +44,9 @@ class _ThreadState(threading.local):
     # leaf_grads: id(leaf) -> (leaf, its summed gradient so far); handed: ids of the arrays
     # this backward gave to a .grad or showed to user code (never taken over by reference)
     task: tuple[dict[int, tuple[Any, Any]], set[int]] | None = None
+
+    # the callbacks queued (queue_callback) for the end of the running backward, or None
+    callbacks: list[Callable[[], Any]] | None = None
 
     def __init__(self) -> None:
         self.mode_stack: list[bool] = []  # the modes no_grad / enable_grad blocks restore
@@ -91,7 +94,15 @@ def hooks_of(t: Any) -> _Hooks:
     return h
 
 
+# set once a post-accumulate hook was registered: until then backward() skips the scan for
+# leaves to finish early (_early_leaves)
+_post_hooks_seen = False
+
+
 def add_hook(t: Any, fn: Callable[[Any], Any], post: bool) -> RemovableHandle:
+    global _post_hooks_seen
+    if post:
+        _post_hooks_seen = True
     h = hooks_of(t)
     table = h.post if post else h.pre
     key = next(_hook_ids)
@@ -272,6 +283,9 @@ def backward(root: Any, grad: Any, retain_graph: bool, graph_freed: Callable[[An
     handed: set[int] = set()
     st = _state
     outer = st.task  # a backward started from a hook keeps the outer one's state intact
+    outer_cbs = st.callbacks
+    st.callbacks = cbs = []
+    early = _early_leaves(topo) if _post_hooks_seen else None
     st.task = (leaf_grads, handed)
     try:
         root._accumulate(grad)
@@ -284,17 +298,25 @@ def backward(root: Any, grad: Any, retain_graph: bool, graph_freed: Callable[[An
                     g = _node_hooks(node, g, hooks, handed)
                 node._check_saved()
                 node._backward(g)
+            if early is not None and id(node) in early:
+                _finish_early(early.pop(id(node)), leaf_grads, handed)
             if not retain_graph:
                 node._backward = graph_freed
                 node._prev = ()
                 node._saved = ()
     except BaseException:
         _clear(topo)
+        st.callbacks = outer_cbs
         raise
     finally:
         st.task = outer
-    if leaf_grads:
-        _finish_leaves(leaf_grads, handed)
+    try:
+        if leaf_grads:
+            _finish_leaves(leaf_grads, handed)
+    finally:
+        st.callbacks = outer_cbs
+    if cbs:
+        _run_callbacks(cbs)
 
 
 def _finish_leaves(leaf_grads: dict[int, tuple[Any, Any]], handed: set[int]) -> None:
@@ -361,6 +383,8 @@ def run_backward(
     handed: set[int] = set()
     st = _state
     outer = st.task
+    outer_cbs = st.callbacks
+    st.callbacks = cbs = []
     st.task = (leaf_grads, handed)
     try:
         for r, g in zip(roots, grads):
@@ -392,9 +416,31 @@ def run_backward(
                 node._saved = ()
     except BaseException:
         _clear(topo)
+        st.callbacks = outer_cbs
         raise
     finally:
         st.task = outer
+    try:
+        _finish_inputs(inputs, leaf_grads, handed, accumulate, captured)
+    finally:
+        st.callbacks = outer_cbs
+    if cbs:
+        _run_callbacks(cbs)
+    if accumulate:
+        return None
+    for k, g in captured.items():  # returned to the caller: each one its own array
+        captured[k] = _own(g, handed)
+    return captured
+
+
+def _finish_inputs(
+    inputs: list[Any],
+    leaf_grads: dict[int, tuple[Any, Any]],
+    handed: set[int],
+    accumulate: bool,
+    captured: dict[int, Any],
+) -> None:
+    """run_backward's end: the leaf inputs' gradients are complete; accumulated or captured."""
     for t in inputs:  # the leaf inputs: their gradients are complete now
         entry = leaf_grads.pop(id(t), None)
         if entry is None or t._backward is not None:
@@ -411,8 +457,57 @@ def run_backward(
             if hooks is not None and hooks.pre:
                 g = _run_pre_hooks(t, g, hooks, handed)
             captured[id(t)] = g
-    if accumulate:
+
+
+# ---- end-of-backward callbacks and early leaves (what DistributedDataParallel builds on) -----
+
+
+def queue_callback(fn: Callable[[], Any]) -> None:
+    """Run fn() once the running backward (in this thread) has finished: after every leaf
+    accumulated into its .grad and ran its hooks, before backward() returns (torch's
+    Variable._execution_engine.queue_callback). Called from a hook; callbacks run in the
+    order queued, and may queue more. Not run when the backward raises."""
+    cbs = _state.callbacks
+    if cbs is None:
+        raise RuntimeError(
+            "queue_callback: no backward is running in this thread (call it from a hook)"
+        )
+    cbs.append(fn)
+
+
+def _run_callbacks(cbs: list[Callable[[], Any]]) -> None:
+    i = 0
+    while i < len(cbs):  # a callback may queue another one
+        cbs[i]()
+        i += 1
+
+
+def _early_leaves(topo: list[Any]) -> dict[int, list[Any]] | None:
+    """The leaves with post-accumulate hooks (DistributedDataParallel's gradient-ready hooks)
+    are finished as soon as their gradient is complete, as torch's AccumulateGrad: right after
+    the last node sending them a gradient ran, not after the whole graph (so a hook can start
+    communication that overlaps the rest of the backward). Returns id(that node) -> its
+    leaves, or None when no leaf has such a hook (the common case: one cheap scan)."""
+    last: dict[int, tuple[Any, Any]] | None = None
+    for node in topo:  # parents first: the first consumer seen is the last one to run
+        for p in node._prev:
+            if p._backward is None and p._hooks is not None and p._hooks.post:
+                if last is None:
+                    last = {}
+                if id(p) not in last:
+                    last[id(p)] = (p, node)
+    if last is None:
         return None
-    for k, g in captured.items():  # returned to the caller: each one its own array
-        captured[k] = _own(g, handed)
-    return captured
+    early: dict[int, list[Any]] = {}
+    for leaf, node in last.values():
+        early.setdefault(id(node), []).append(leaf)
+    return early
+
+
+def _finish_early(
+    leaves: list[Any], leaf_grads: dict[int, tuple[Any, Any]], handed: set[int]
+) -> None:
+    for leaf in leaves:
+        entry = leaf_grads.pop(id(leaf), None)
+        if entry is not None and leaf.requires_grad and leaf._hooks is not None:
+            _leaf_with_hooks(leaf, entry[1], leaf._hooks, handed)

@@ -16,7 +16,7 @@ utils.py (dg.nn.utils: gradient clipping). The arithmetic lives in deltagrad.fun
 
 from __future__ import annotations
 
-from . import init, utils
+from . import init, parallel, utils
 from .activation import (
     GELU,
     LeakyReLU,
@@ -89,4 +89,5 @@ __all__ = [
     "utils",
     "save",
     "load",
+    "parallel",
 ]

@@ -1,0 +1,417 @@
+"""DistributedDataParallel: torch's DDP (Li et al., VLDB 2020) on MPI.
+
+Every rank holds a replica of the module and trains on its own share of the batch; gradients
+are averaged over the ranks during backward, so after backward every replica holds the
+gradient of the global batch and the optimizers take the same step.
+
+- Construction: every rank's parameter names, shapes and dtypes are compared (one allgather
+  of a small signature: a clear error naming the first mismatch), then rank 0's parameters
+  and buffers are broadcast (the ranks may start from different random weights).
+- Buckets (torch's layout): the parameters in reverse order of registration (the order their
+  gradients become ready in backward), grouped up to bucket_cap_mb (the first bucket 1 MB, as
+  torch's, so communication starts early), one dtype per bucket.
+- Backward: each parameter's post-accumulate-grad hook marks it ready; a bucket whose
+  parameters are all ready is packed into one flat buffer and its non-blocking all-reduce
+  (MPI Iallreduce, SUM) starts, in bucket order (the same collective order on every rank),
+  while the backward carries on with the earlier layers. A callback at the end of the backward
+  (dg's engine queue_callback) starts the buckets left (parameters that got no gradient
+  contribute zeros), waits for every request and writes sum / world_size into each p.grad, in
+  place (deltagrad's gradient storage model), before backward() returns.
+- Progress: MPICH advances a non-blocking collective only inside MPI calls. progress="test"
+  (the default, measured faster here: docs/DISTRIBUTED.md) calls MPI_Testall from every
+  gradient-ready hook, i.e. between layers; progress="thread" hands each request to a
+  helper thread that waits on it (MPI_THREAD_MULTIPLE).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ..module import Module
+
+__all__ = ["DistributedDataParallel"]
+
+_FIRST_BUCKET_BYTES = 1024 * 1024  # torch's dist._DEFAULT_FIRST_BUCKET_BYTES
+
+
+class _Bucket:
+    __slots__ = ("params", "offsets", "numel", "dtype", "flat", "pending", "req", "launched")
+
+    def __init__(self, params: list[Any], dtype: Any) -> None:
+        self.params = params
+        self.dtype = dtype
+        self.offsets = []
+        n = 0
+        for p in params:
+            self.offsets.append(n)
+            n += int(p.data.size)
+        self.numel = n
+        self.flat = np.empty(n, dtype=dtype)  # host buffer, reused every step
+        self.pending = len(params)
+        self.req: Any = None
+        self.launched = False
+
+
+class _ProgressThread:
+    """Waits on the requests it is handed (MPI_Wait releases the GIL and MPICH progresses the
+    collective inside it) while the main thread runs the backward."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Condition()
+        self.queue: list[Any] = []
+        self.done = 0
+        self.handed = 0
+        self.thread = threading.Thread(target=self._run, name="ddp-progress", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self.lock:
+                while not self.queue:
+                    self.lock.wait()
+                req = self.queue.pop(0)
+            if req is None:
+                return
+            req.Wait()
+            with self.lock:
+                self.done += 1
+                self.lock.notify_all()
+
+    def hand(self, req: Any) -> None:
+        with self.lock:
+            self.handed += 1
+            self.queue.append(req)
+            self.lock.notify_all()
+
+    def wait_all(self) -> None:
+        with self.lock:
+            while self.done < self.handed:
+                self.lock.wait()
+
+    def stop(self) -> None:
+        with self.lock:
+            self.queue.append(None)
+            self.lock.notify_all()
+
+
+class DistributedDataParallel(Module):
+    """Data parallelism over MPI ranks, torch.nn.parallel.DistributedDataParallel's API.
+
+        dist.init_process_group("mpi")
+        model = DistributedDataParallel(model)   # rank 0's weights everywhere
+        loss_fn(model(x_local), y_local).backward()   # .grad: the average over the ranks
+        opt.step()
+
+    module: the replica (`.module`; state_dict keys carry torch's "module." prefix).
+    broadcast_buffers: rank 0's buffers (BatchNorm's running statistics) are broadcast before
+    every forward. bucket_cap_mb: the bucket size (MB). process_group: an mpi4py communicator
+    (None: the default group). no_sync(): a context in which backward accumulates the local
+    gradients without communication (gradient accumulation; the next synchronized backward
+    averages the sum). find_unused_parameters: not needed: a parameter that gets no gradient
+    in a backward contributes zeros to the average (torch with find_unused_parameters=False
+    would raise), so after backward every parameter has a .grad. device_ids, output_device,
+    dim, check_reduction, gradient_as_bucket_view, static_graph: accepted for torch's
+    signature, no effect. progress ("test" or "thread", not in torch): how the non-blocking
+    all-reduces progress during backward (see the module's docstring).
+    """
+
+    def __init__(
+        self,
+        module: Module,
+        device_ids: Any = None,
+        output_device: Any = None,
+        dim: int = 0,
+        broadcast_buffers: bool = True,
+        process_group: Any = None,
+        bucket_cap_mb: float | None = None,
+        find_unused_parameters: bool = False,
+        check_reduction: bool = False,
+        gradient_as_bucket_view: bool = False,
+        static_graph: bool = False,
+        *,
+        progress: str = "test",
+    ) -> None:
+        super().__init__()
+        from ... import distributed as dist
+
+        if not isinstance(module, Module):
+            raise TypeError(
+                f"DistributedDataParallel: module must be a deltagrad.nn.Module, got "
+                f"{type(module).__name__}"
+            )
+        if bucket_cap_mb is None:
+            bucket_cap_mb = 25
+        if isinstance(bucket_cap_mb, bool) or not (
+            isinstance(bucket_cap_mb, (int, float)) and bucket_cap_mb > 0
+        ):
+            raise ValueError(
+                f"DistributedDataParallel: bucket_cap_mb must be a positive number, got "
+                f"{bucket_cap_mb!r}"
+            )
+        if progress not in ("test", "thread"):
+            raise ValueError(
+                f"DistributedDataParallel: progress must be 'test' or 'thread', got {progress!r}"
+            )
+        self.module = module
+        comm = dist._world("DistributedDataParallel", process_group)
+        object.__setattr__(self, "_comm", comm)
+        self.broadcast_buffers = bool(broadcast_buffers)
+        self.bucket_cap_mb = bucket_cap_mb
+        self.require_backward_grad_sync = True
+        self.require_forward_param_sync = True
+        self.find_unused_parameters = find_unused_parameters
+        self.progress = progress
+        self.world_size = int(comm.Get_size())
+        self.rank = int(comm.Get_rank())
+        named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+        self._check_same_parameters(named)
+        self._sync_params_and_buffers()
+        self._params = [p for _, p in named]
+        self._buckets = self._make_buckets(self._params, float(bucket_cap_mb) * 1024 * 1024)
+        self._where: dict[int, tuple[int, int]] = {}  # id(param) -> (bucket, index)
+        for b, bucket in enumerate(self._buckets):
+            for i, p in enumerate(bucket.params):
+                self._where[id(p)] = (b, i)
+        self._ready: list[list[bool]] = [[False] * len(b.params) for b in self._buckets]
+        self._next = 0  # the next bucket to launch (buckets launch in order)
+        self._armed = False  # a synchronized backward is expected (set by forward)
+        self._queued = False  # the end-of-backward callback is queued
+        self._thread: _ProgressThread | None = None
+        self._handles = [
+            p.register_post_accumulate_grad_hook(self._make_hook(p)) for p in self._params
+        ]
+
+    # ---- construction ----------------------------------------------------------------------
+
+    def _check_same_parameters(self, named: list[tuple[str, Any]]) -> None:
+        sig = [(n, tuple(int(s) for s in p.data.shape), str(p.data.dtype)) for n, p in named]
+        sigs = self._comm.allgather(sig)
+        ref = sigs[0]
+        for r, other in enumerate(sigs):
+            if other == ref:
+                continue
+            for i in range(max(len(ref), len(other))):
+                a = ref[i] if i < len(ref) else None
+                b = other[i] if i < len(other) else None
+                if a != b:
+                    raise RuntimeError(
+                        "DistributedDataParallel: the ranks' models differ: parameter "
+                        f"#{i} is {_describe(a)} on rank 0 but {_describe(b)} on rank {r} "
+                        "(every rank must build the same model)"
+                    )
+        return None
+
+    def _sync_params_and_buffers(self) -> None:
+        if self.world_size == 1:
+            return
+        from ... import distributed as dist
+
+        for _, p in self.module.named_parameters():
+            dist.broadcast(p.data, 0, group=self._comm)
+        self._sync_buffers()
+
+    def _sync_buffers(self) -> None:
+        from ... import distributed as dist
+
+        for _, b in self.module.named_buffers():
+            if b is not None and b.data is not None:
+                dist.broadcast(b.data, 0, group=self._comm)
+
+    @staticmethod
+    def _make_buckets(params: list[Any], cap: float) -> list[_Bucket]:
+        """Reverse registration order, one dtype per bucket, the first one capped at 1 MB."""
+        buckets: list[_Bucket] = []
+        open_: dict[Any, list[Any]] = {}
+        size: dict[Any, int] = {}
+        for p in reversed(params):
+            key = (str(p.data.dtype), type(p.data).__module__)
+            cur = open_.setdefault(key, [])
+            cur.append(p)
+            size[key] = size.get(key, 0) + int(p.data.nbytes)
+            limit = _FIRST_BUCKET_BYTES if not buckets else cap
+            if size[key] >= min(limit, cap):
+                buckets.append(_Bucket(cur, p.data.dtype))
+                open_[key], size[key] = [], 0
+        for _key, cur in open_.items():
+            if cur:
+                buckets.append(_Bucket(cur, cur[0].data.dtype))
+        return buckets
+
+    # ---- forward -----------------------------------------------------------------------------
+
+    def forward(self, *inputs: Any, **kwargs: Any) -> Any:
+        from ...tensor import is_grad_enabled
+
+        if self._armed or self._queued:
+            self._finish(discard=True)  # a backward that never ran or raised: start clean
+        if self.broadcast_buffers and self.world_size > 1 and self.require_forward_param_sync:
+            self._sync_buffers()
+        if is_grad_enabled() and self.require_backward_grad_sync and self.world_size > 1:
+            self._arm()
+        return self.module(*inputs, **kwargs)
+
+    def _arm(self) -> None:
+        for b, bucket in enumerate(self._buckets):
+            bucket.pending = len(bucket.params)
+            bucket.launched = False
+            bucket.req = None
+            r = self._ready[b]
+            for i in range(len(r)):
+                r[i] = False
+        self._next = 0
+        self._armed = True
+        self._queued = False
+
+    @contextlib.contextmanager
+    def no_sync(self) -> Iterator[None]:
+        """Backward passes in this context accumulate local gradients, no communication."""
+        old = self.require_backward_grad_sync
+        self.require_backward_grad_sync = False
+        try:
+            yield
+        finally:
+            self.require_backward_grad_sync = old
+
+    # ---- backward ----------------------------------------------------------------------------
+
+    def _make_hook(self, p: Any) -> Any:
+        key = id(p)
+
+        def hook(_t: Any) -> None:
+            if self._armed:
+                self._mark_ready(key)
+
+        return hook
+
+    def _mark_ready(self, key: int) -> None:
+        if not self._queued:
+            from ..._engine import queue_callback
+
+            queue_callback(self._finalize)
+            self._queued = True
+        b, i = self._where[key]
+        ready = self._ready[b]
+        if not ready[i]:
+            ready[i] = True
+            self._buckets[b].pending -= 1
+            if b == self._next and self._buckets[b].pending == 0:
+                self._launch_ready()
+        if self.progress == "test":
+            self._test()
+
+    def _launch_ready(self) -> None:
+        buckets = self._buckets
+        while self._next < len(buckets) and buckets[self._next].pending == 0:
+            self._launch(buckets[self._next])
+            self._next += 1
+
+    def _launch(self, bucket: _Bucket) -> None:
+        flat = bucket.flat
+        for p, o in zip(bucket.params, bucket.offsets):
+            g = p.grad
+            n = int(p.data.size)
+            if g is None:
+                flat[o : o + n] = 0
+            elif isinstance(g, np.ndarray):
+                flat[o : o + n] = g.reshape(-1)
+            else:  # a device array: staged through the host buffer
+                flat[o : o + n] = g.reshape(-1).get()
+        from mpi4py import MPI
+
+        bucket.req = self._comm.Iallreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
+        bucket.launched = True
+        if self.progress == "thread":
+            if self._thread is None:
+                self._thread = _ProgressThread()
+            self._thread.hand(bucket.req)
+
+    def _test(self) -> None:
+        reqs = [b.req for b in self._buckets if b.req is not None]
+        if reqs:
+            from mpi4py import MPI
+
+            MPI.Request.Testall(reqs)
+
+    def _finalize(self) -> None:
+        """End of the backward: start the buckets left, wait, average into every .grad."""
+        if not self._armed:
+            return
+        for b in self._buckets:
+            b.pending = 0  # parameters without a gradient contribute zeros
+        self._launch_ready()
+        self._finish(discard=False)
+
+    def _finish(self, discard: bool) -> None:
+        self._armed = False
+        self._queued = False
+        reqs = [b.req for b in self._buckets if b.req is not None]
+        if reqs:
+            if self._thread is not None:
+                self._thread.wait_all()
+            else:
+                from mpi4py import MPI
+
+                MPI.Request.Waitall(reqs)
+        if discard:
+            if any(b.launched for b in self._buckets) and not all(
+                b.launched for b in self._buckets
+            ):
+                # another rank may have started the rest: match them so the collectives stay
+                # in step (the result is dropped)
+                for b in self._buckets:
+                    b.pending = 0
+                self._launch_ready()
+                self._finish(discard=True)
+            for b in self._buckets:
+                b.req = None
+                b.launched = False
+            return
+        inv = self.world_size
+        for b in self._buckets:
+            b.req = None
+            flat = b.flat
+            flat /= inv
+            for p, o in zip(b.params, b.offsets):
+                n = int(p.data.size)
+                src = flat[o : o + n].reshape(p.data.shape)
+                g = p.grad
+                if g is None:
+                    if isinstance(p.data, np.ndarray):
+                        p.grad = src.copy()
+                    else:
+                        import cupy
+
+                        p.grad = cupy.asarray(src)
+                elif isinstance(g, np.ndarray) and g.flags.writeable:
+                    np.copyto(g, src)
+                elif isinstance(g, np.ndarray):
+                    p.grad = src.copy()
+                else:
+                    import cupy
+
+                    g[...] = cupy.asarray(src)
+
+    # ---- the rest of the API --------------------------------------------------------------
+
+    def __del__(self) -> None:
+        t = self.__dict__.get("_thread")
+        if t is not None:
+            t.stop()
+
+    def extra_repr(self) -> str:
+        return (
+            f"world_size={self.world_size}, buckets={len(self.__dict__.get('_buckets', []))}, "
+            f"bucket_cap_mb={self.bucket_cap_mb}"
+        )
+
+
+def _describe(sig: Any) -> str:
+    if sig is None:
+        return "missing"
+    name, shape, dtype = sig
+    return f"{name!r} of shape {shape} and dtype {dtype}"
