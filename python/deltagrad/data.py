@@ -44,6 +44,7 @@ __all__ = [
     "default_collate",
     "default_convert",
     "DataLoader",
+    "DistributedSampler",
 ]
 
 
@@ -778,3 +779,86 @@ class DataLoader:
             f"shuffle={isinstance(self.sampler, RandomSampler)}, drop_last={self.drop_last}, "
             f"batches={batches})"
         )
+
+
+class DistributedSampler(Sampler):
+    """This rank's share of the indices, torch.utils.data.distributed.DistributedSampler's
+    partition: the indices (a permutation seeded with seed + epoch when shuffle=True, the same
+    on every rank) are padded by repeating the first ones up to a multiple of num_replicas
+    (drop_last=False) or cut down to one (drop_last=True); rank r takes every num_replicas-th
+    index from r. Call set_epoch(epoch) before each epoch for a new shuffle. num_replicas /
+    rank default to dg.distributed's world size / rank. The permutation is numpy's
+    (np.random.default_rng(seed + epoch)), not torch's randperm: the same partition structure,
+    other random orders."""
+
+    def __init__(
+        self,
+        dataset: Any,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        if num_replicas is None or rank is None:
+            from . import distributed as dist
+
+            if not dist.is_initialized():
+                raise RuntimeError(
+                    "DistributedSampler: num_replicas and rank default to the process group's "
+                    "world size and rank: call deltagrad.distributed.init_process_group() or "
+                    "pass them"
+                )
+            if num_replicas is None:
+                num_replicas = dist.get_world_size()
+            if rank is None:
+                rank = dist.get_rank()
+        if not _is_int(num_replicas) or num_replicas < 1:
+            raise ValueError(
+                f"DistributedSampler: num_replicas must be an int >= 1, got {num_replicas!r}"
+            )
+        if not _is_int(rank) or rank >= num_replicas or rank < 0:
+            raise ValueError(
+                f"DistributedSampler: Invalid rank {rank}, rank should be in the interval "
+                f"[0, {num_replicas - 1}]"
+            )
+        if not _is_int(seed):
+            raise TypeError(f"DistributedSampler: seed must be an int, got {seed!r}")
+        self.dataset = dataset
+        self.num_replicas = int(num_replicas)
+        self.rank = int(rank)
+        self.epoch = 0
+        self.drop_last = bool(drop_last)
+        n = len(dataset)
+        if self.drop_last and n % self.num_replicas != 0:
+            self.num_samples = math.ceil((n - self.num_replicas) / self.num_replicas)
+        else:
+            self.num_samples = math.ceil(n / self.num_replicas)
+        self.total_size = self.num_samples * self.num_replicas
+        self.shuffle = bool(shuffle)
+        self.seed = int(seed)
+
+    def _order(self) -> np.ndarray:
+        n = len(self.dataset)
+        if self.shuffle:
+            indices = np.random.default_rng(self.seed + self.epoch).permutation(n)
+        else:
+            indices = np.arange(n)
+        indices = indices.astype(np.int64, copy=False)
+        if not self.drop_last:
+            pad = self.total_size - n
+            if pad > 0 and n > 0:
+                indices = np.concatenate([indices, np.resize(indices, pad)])
+        else:
+            indices = indices[: self.total_size]
+        return indices[self.rank : self.total_size : self.num_replicas]
+
+    def __iter__(self) -> Iterator[int]:
+        yield from self._order().tolist()
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch seeds the shuffle (seed + epoch): every rank must set the same one."""
+        self.epoch = int(epoch)
