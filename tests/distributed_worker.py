@@ -224,6 +224,50 @@ def check_sampler() -> None:
                 assert len(allidx) == -(-size // n) * n
 
 
+def check_fit(folder: str) -> None:
+    """dg.train.fit on N ranks (every global batch split over them, the last one uneven)
+    equals fit in one process; rank 0 alone writes the checkpoint."""
+    import os
+
+    from deltagrad.train import _read_checkpoint, fit
+
+    def run(path: str | None) -> tuple[nn.Module, object]:
+        dg.manual_seed(11)
+        m = nn.Sequential(nn.Linear(5, 9), nn.Tanh(), nn.Linear(9, 3)).double()
+        rng = np.random.default_rng(0)
+        X, y = rng.standard_normal((37, 5)), rng.integers(0, 3, 37)
+        opt = optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
+        h = fit(
+            m,
+            nn.CrossEntropyLoss(),
+            opt,
+            X,
+            y,
+            epochs=3,
+            batch_size=8,
+            seed=5,
+            progress=False,
+            validation_data=(X[:10], y[:10]),
+            checkpoint=path,
+        )
+        return m, h
+
+    rank = dist.get_rank()
+    path = os.path.join(folder, "fit.ckpt")
+    m, h = run(path)
+    dist.destroy_process_group()  # the reference: one process, fit not data-parallel
+    ref, href = run(None)
+    dist.init_process_group("mpi")
+    check_close(weights(m), weights(ref), "fit on N ranks vs one process")
+    for key in ("loss", "val_loss"):
+        a, b = np.array(h.history[key]), np.array(href.history[key])
+        assert np.allclose(a, b, rtol=1e-12, atol=0), (key, a, b)
+    if rank == 0:
+        saved = _read_checkpoint(path)
+        assert saved["epoch"] == 3
+        check_close({k: np.asarray(v) for k, v in saved["model"].items()}, weights(m), "ckpt")
+
+
 def crash() -> None:
     rank = dist.get_rank()
     ddp = DDP(build(0))
@@ -253,6 +297,7 @@ def main() -> None:
             check_no_sync(opt_name)
         check_equivalence("adam", True, 25, "thread")
         check_unused_and_buffers()
+        check_fit(sys.argv[2])
     else:
         raise SystemExit(f"unknown case {case!r}")
     dist.barrier()

@@ -65,8 +65,8 @@ def _launch(n: int, *args: str, timeout: float = 120) -> subprocess.CompletedPro
 
 
 @pytest.mark.parametrize("n", [2, 3])
-def test_ddp_matches_one_process_with_the_global_batch(n):
-    r = _launch(n, "all")
+def test_ddp_matches_one_process_with_the_global_batch(n, tmp_path):
+    r = _launch(n, "all", str(tmp_path))
     assert r.returncode == 0, r.stdout + r.stderr
     ranks = sorted(int(k) for k in re.findall(r"worker ok (\d+)", r.stdout))
     assert ranks == list(range(n)), r.stdout + r.stderr
@@ -80,6 +80,28 @@ def test_a_failing_rank_ends_the_job():
     assert took < 60
     err = r.stdout + r.stderr
     assert "rank 1 of 2 raised" in err and "fails on purpose" in err, err
+
+
+def test_cli_train_distributed_reports_the_one_process_metrics():
+    pytest.importorskip("sklearn", reason="the default data set ships with scikit-learn")
+    exe = _need_mpi()
+    cmd = [sys.executable, "-m", "deltagrad.cli", "train", "--epochs", "4", "--no-progress"]
+    one = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=_env())
+    two = subprocess.run(
+        [exe, "-n", "2", *cmd, "--distributed"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+    )
+    assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+
+    def report(out: str) -> list[str]:  # everything but the timing line
+        return [line for line in out.splitlines() if not line.startswith(("training:", "("))]
+
+    assert report(two.stdout) == report(one.stdout)
+    assert two.stdout.count("test set:") == 1  # one report: rank 0's
+    assert "data-parallel over 2 MPI ranks" in two.stdout
 
 
 # ---- without MPI ---------------------------------------------------------------------------

@@ -77,6 +77,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.resume and args.checkpoint is None:
         print("deltagrad train: --resume needs --checkpoint PATH", file=sys.stderr)
         return 2
+    if getattr(args, "distributed", False):
+        return _train_distributed(args)
     outputs = [(args.save, "--save"), (args.plot, "--plot"), (args.checkpoint, "--checkpoint")]
     if not _check_outputs("train", outputs):
         return 2
@@ -107,6 +109,54 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"deltagrad train: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def _train_distributed(args: argparse.Namespace) -> int:
+    """`deltagrad train --distributed` (under mpiexec -n N): the same run data-parallel over
+    the ranks, --batch-size being the global batch; rank 0 prints the report and writes the
+    files. An error on any rank ends the whole job (MPI_Abort) with its message."""
+    from . import distributed as dist
+
+    try:
+        dist.init_process_group("mpi")
+    except ImportError as e:
+        print(f"deltagrad train --distributed: {e}", file=sys.stderr)
+        return 2
+    rank, world = dist.get_rank(), dist.get_world_size()
+    args.distributed = False  # the run itself: fit goes data-parallel on its own
+    if rank != 0:
+        args.save = args.plot = None
+    try:
+        run_train(
+            dataset=args.dataset,
+            device=args.device,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            optimizer=args.optimizer,
+            weight_decay=args.weight_decay,
+            hidden=args.hidden,
+            seed=args.seed,
+            save=args.save,
+            plot=args.plot,
+            progress=not args.no_progress and rank == 0,
+            checkpoint=args.checkpoint,
+            resume=args.resume,
+            echo=print if rank == 0 else _quiet,
+        )
+    except (FloatingPointError, OSError, RuntimeError, ImportError, ValueError, TypeError) as e:
+        msg = _os_error(e) if isinstance(e, OSError) else str(e)
+        print(f"deltagrad train: rank {rank} of {world}: {msg}", file=sys.stderr, flush=True)
+        dist._comm.Abort(2)  # the other ranks may wait in a collective: end them all
+    if rank == 0:
+        print(f"(data-parallel over {world} MPI ranks, global batch {args.batch_size})")
+    dist.barrier()
+    dist.destroy_process_group()
+    return 0
+
+
+def _quiet(*args: object, **kwargs: object) -> None:
+    return None
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -242,6 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue from --checkpoint if it exists (bit-identical to an uninterrupted run)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel over MPI ranks: run under mpiexec -n N (--batch-size is the "
+        "global batch; rank 0 reports). Needs pip install 'deltagrad[distributed]'",
+    )
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(

@@ -567,6 +567,8 @@ def fit(
     bs = max(n_rows, 1) if batch_size is None else int(batch_size)
     from .data import DataLoader, TensorDataset
 
+    ddp, auto_ddp, world, rank = _data_parallel(model)
+
     # the loader's own generator; its state is set below (from the checkpoint, `seed`, or a
     # draw from deltagrad's generator), the loader keeps the object
     generator = np.random.default_rng(0)
@@ -585,12 +587,14 @@ def fit(
         first_epoch = int(state["epoch"]) + 1
     if loader_state is None:
         start = int(_random.get_rng().integers(2**63)) if seed is None else int(seed)
+        if world > 1:  # every rank shuffles the same way: rank 0's seed
+            start = int(_bcast_int(start))
         loader_state = np.random.default_rng(start).bit_generator.state
     generator.bit_generator.state = loader_state
     params = _optimizer_params(optimizer)
     names = _param_names(model, params)
     done = history.stopped_epoch is not None or first_epoch > int(epochs)
-    show = bool(progress) and sys.stderr.isatty() and not done
+    show = bool(progress) and sys.stderr.isatty() and not done and rank == 0
     bar = None
     if show:
         from tqdm import tqdm
@@ -610,13 +614,19 @@ def fit(
             t0 = time.perf_counter()
             total, n = 0.0, 0
             for step, (xb, yb) in enumerate(loader, start=1):
-                out = model(_as_input(xb))
-                loss = loss_fn(out, yb)
-                value = float(loss.item())
-                if not math.isfinite(value):
-                    raise TrainingDivergedError(epoch, step, value)
-                optimizer.zero_grad()
-                loss.backward()
+                if ddp is not None:  # this rank's share of the global batch
+                    value, rows = _ddp_step(ddp, loss_fn, optimizer, xb, yb, world, rank)
+                    if not math.isfinite(value):
+                        raise TrainingDivergedError(epoch, step, value)
+                else:
+                    out = model(_as_input(xb))
+                    loss = loss_fn(out, yb)
+                    value = float(loss.item())
+                    if not math.isfinite(value):
+                        raise TrainingDivergedError(epoch, step, value)
+                    optimizer.zero_grad()
+                    loss.backward()
+                    rows = int(xb.shape[0])
                 bad = _non_finite([p.grad for p in params])
                 if bad is not None:
                     raise TrainingDivergedError(
@@ -638,7 +648,6 @@ def fit(
                     )
                 if scheduler is not None and scheduler_step == "batch":
                     scheduler.step()
-                rows = int(xb.shape[0])
                 total += value * rows
                 n += rows
                 if bar is not None:
@@ -684,7 +693,7 @@ def fit(
                     wait += 1
                     if wait > stopper.patience:
                         history.stopped_epoch = epoch
-            if path is not None:
+            if path is not None and rank == 0:  # rank 0 writes, the others wait below
                 _write_checkpoint(
                     path,
                     {
@@ -701,14 +710,81 @@ def fit(
                         },
                     },
                 )
+            if path is not None and world > 1:
+                _barrier()
             if history.stopped_epoch is not None:
                 break
     finally:
         if bar is not None:
             bar.close()
+        if auto_ddp:
+            ddp._detach()
     if best_state is not None and history.epoch and history.best_epoch != history.epoch[-1]:
         model.load_state_dict(best_state)  # the best epoch's weights, not the last one's
     return history
+
+
+def _data_parallel(model: Any) -> tuple[Any, bool, int, int]:
+    """(the DistributedDataParallel to train, whether fit wrapped it, world size, rank).
+    fit trains data-parallel when dg.distributed runs on more than one rank: a model that is
+    not a DistributedDataParallel yet is wrapped in one for the run (rank 0's weights are
+    broadcast). Otherwise (None, False, 1, 0)."""
+    dist = sys.modules.get("deltagrad.distributed")  # never imported by a one-process fit
+    if dist is None or not dist.is_initialized() or dist.get_world_size() == 1:
+        return None, False, 1, 0
+    from .nn.parallel import DistributedDataParallel
+
+    world, rank = dist.get_world_size(), dist.get_rank()
+    if isinstance(model, DistributedDataParallel):
+        return model, False, world, rank
+    return DistributedDataParallel(model), True, world, rank
+
+
+def _bcast_int(value: int) -> int:
+    from . import distributed as dist
+
+    buf = np.array([value], dtype=np.int64)
+    dist.broadcast(buf, 0)
+    return int(buf[0])
+
+
+def _barrier() -> None:
+    from . import distributed as dist
+
+    dist.barrier()
+
+
+def _ddp_step(
+    ddp: Any, loss_fn: Any, optimizer: Any, xb: Any, yb: Any, world: int, rank: int
+) -> tuple[float, int]:
+    """One data-parallel step's forward and backward on this rank's rows of the global batch
+    (every rank loads the same batch, rank r takes rows [r*B/N, (r+1)*B/N)). The local mean
+    loss is scaled by rows * N / B, so the gradients DDP averages are exactly those of the
+    global batch's mean loss when the shares differ (a last, short batch); a rank with no row
+    runs one row with weight 0. Returns (the global batch's mean loss, B): every rank gets the
+    same value (one all-reduce), so all of them stop together on a non-finite loss."""
+    from . import distributed as dist
+
+    total = int(xb.shape[0])
+    lo, hi = rank * total // world, (rank + 1) * total // world
+    rows = hi - lo
+    sl = slice(lo, hi) if rows else slice(0, 1)
+    out = ddp(_as_input(_take(xb, sl)))
+    loss = loss_fn(out, _take(yb, sl))
+    value = float(loss.item())
+    scale = rows * world / total
+    optimizer.zero_grad()
+    (loss if scale == 1.0 else loss * scale).backward()
+    buf = np.array([value * rows if rows else 0.0])
+    dist.all_reduce(buf)
+    return float(buf[0]) / total, total
+
+
+def _take(b: Any, sl: slice) -> Any:
+    """Rows sl of a batch (a Tensor or an array), without a graph."""
+    if isinstance(b, Tensor):
+        return Tensor(b.data[sl])
+    return b[sl]
 
 
 def _restore(

@@ -398,6 +398,16 @@ class DistributedDataParallel(Module):
 
     # ---- the rest of the API --------------------------------------------------------------
 
+    def _detach(self) -> None:
+        """Unregister the gradient hooks (fit's own wrapper, when the run ends)."""
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        self._armed = False
+        if self._thread is not None:
+            self._thread.stop()
+            self._thread = None
+
     def __del__(self) -> None:
         t = self.__dict__.get("_thread")
         if t is not None:
