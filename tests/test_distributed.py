@@ -188,3 +188,52 @@ def test_distributed_sampler_in_a_dataloader():
     s = DistributedSampler(data, num_replicas=3, rank=1, shuffle=False)
     got = [b[0].data.ravel().tolist() for b in DataLoader(data, batch_size=2, sampler=s)]
     assert got == [[1.0, 4.0], [7.0, 0.0]]
+
+
+# ---- the engine's pieces DDP builds on ------------------------------------------------------
+
+
+def test_queue_callback_runs_after_the_backward():
+    from deltagrad import _engine
+
+    w = dg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    seen = []
+
+    def hook(t):
+        _engine.queue_callback(lambda: seen.append(("callback", t.grad.tolist())))
+        seen.append(("hook", t.grad.tolist()))
+
+    w.register_post_accumulate_grad_hook(hook)
+    (w * w).sum().backward()
+    assert seen == [("hook", [2.0, 4.0]), ("callback", [2.0, 4.0])]
+    with pytest.raises(RuntimeError, match="queue_callback: no backward is running"):
+        _engine.queue_callback(lambda: None)
+
+
+def test_post_accumulate_hooks_fire_as_soon_as_the_gradient_is_complete():
+    """The last layer's parameters are ready before the first layer's backward ran (what lets
+    DDP overlap its all-reduce with the rest of the backward); values as before."""
+    from deltagrad import nn
+
+    dg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
+    x = dg.tensor(np.random.default_rng(0).standard_normal((5, 3)))
+    model(x).sum().backward()
+    expect = {n: p.grad.copy() for n, p in model.named_parameters()}
+    model.zero_grad()
+    events = []
+    for n, p in model.named_parameters():
+        p.register_post_accumulate_grad_hook(lambda t, n=n: events.append(n))
+    first = model[0]
+    orig = first.forward
+
+    def forward(inp):
+        out = orig(inp)
+        out.register_hook(lambda g: events.append("layer 0 backward"))
+        return out
+
+    first.forward = forward
+    model(x).sum().backward()
+    assert events.index("2.weight") < events.index("layer 0 backward") < events.index("0.weight")
+    for n, p in model.named_parameters():
+        np.testing.assert_array_equal(p.grad, expect[n])
