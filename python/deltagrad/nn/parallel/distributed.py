@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -58,8 +59,11 @@ class _Bucket:
 
 
 class _ProgressThread:
-    """Waits on the requests it is handed (MPI_Wait releases the GIL and MPICH progresses the
-    collective inside it) while the main thread runs the backward."""
+    """Drives the requests it is handed while the main thread runs the backward: MPI_Test,
+    then a short sleep (off the CPU and the GIL; the GEMMs release the GIL too), until each
+    is complete. A busy MPI_Wait would take a core from the compute."""
+
+    poll = 50e-6  # seconds between two MPI_Test calls
 
     def __init__(self) -> None:
         self.lock = threading.Condition()
@@ -77,7 +81,8 @@ class _ProgressThread:
                 req = self.queue.pop(0)
             if req is None:
                 return
-            req.Wait()
+            while not req.Test():
+                time.sleep(self.poll)
             with self.lock:
                 self.done += 1
                 self.lock.notify_all()
@@ -371,30 +376,26 @@ class DistributedDataParallel(Module):
                 b.req = None
                 b.launched = False
             return
-        inv = self.world_size
+        inv = 1.0 / self.world_size  # the sum times 1/N, in the pass that unpacks it
         for b in self._buckets:
             b.req = None
             flat = b.flat
-            flat /= inv
             for p, o in zip(b.params, b.offsets):
                 n = int(p.data.size)
                 src = flat[o : o + n].reshape(p.data.shape)
                 g = p.grad
-                if g is None:
-                    if isinstance(p.data, np.ndarray):
-                        p.grad = src.copy()
-                    else:
-                        import cupy
-
-                        p.grad = cupy.asarray(src)
-                elif isinstance(g, np.ndarray) and g.flags.writeable:
-                    np.copyto(g, src)
-                elif isinstance(g, np.ndarray):
-                    p.grad = src.copy()
-                else:
+                if isinstance(g, np.ndarray) and g.flags.writeable:
+                    np.multiply(src, inv, out=g)  # in place: the gradient storage model
+                elif g is None and isinstance(p.data, np.ndarray) or isinstance(g, np.ndarray):
+                    p.grad = src * inv
+                else:  # a device array: host -> device
                     import cupy
 
-                    g[...] = cupy.asarray(src)
+                    avg = cupy.asarray(src * inv)
+                    if g is None:
+                        p.grad = avg
+                    else:
+                        g[...] = avg
 
     # ---- the rest of the API --------------------------------------------------------------
 
