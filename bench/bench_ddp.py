@@ -56,7 +56,7 @@ def _stepper(model, X, y, no_sync=None):
 
     def step():
         opt.zero_grad()
-        if no_sync is not None:
+        if no_sync is not None:  # torch's rule: the forward too runs inside no_sync()
             with no_sync():
                 F.cross_entropy(model(X), y).backward()
         else:
