@@ -132,6 +132,10 @@ def test_not_initialized_and_bad_arguments():
         dist.get_rank()
     with pytest.raises(ValueError, match="backend 'nccl'"):
         dist.init_process_group("nccl")
+    from deltagrad.nn.parallel import DistributedDataParallel
+
+    with pytest.raises(RuntimeError, match="DistributedDataParallel.*init_process_group"):
+        DistributedDataParallel(dg.nn.Linear(2, 2))
     with pytest.raises(RuntimeError, match="DistributedSampler.*init_process_group"):
         DistributedSampler(range(4))
     with pytest.raises(ValueError, match="Invalid rank 2"):

@@ -19,6 +19,10 @@ backward(inputs=...) call `run_backward` (only the nodes on a path to an input r
   before in this backward (an `add` sends one array to both of its inputs) nor shown to user
   code (a hook, a Function.backward's return value); otherwise it takes a copy. Once `.grad`
   exists, backward adds into it in place (zero_grad(set_to_none=False) keeps the buffers).
+- A leaf with post-accumulate hooks (DistributedDataParallel's gradient-ready hooks) is
+  finished as soon as its gradient is complete, right after the last node sending it one ran
+  (torch's AccumulateGrad), not after the whole graph; queue_callback(fn) runs fn once the
+  running backward has finished (torch's queue_callback), before backward() returns.
 - All state is per thread: grad mode (`_state.grad_enabled`), the running backward's buffers
   and handed-out set. Two threads may run backward at once over graphs that share leaves (the
   in-place add into a shared `.grad` is serialized by a lock); one graph is backpropagated by

@@ -164,6 +164,15 @@ class DistributedDataParallel(Module):
             )
         self.module = module
         comm = dist._world("DistributedDataParallel", process_group)
+        if progress == "thread":
+            from mpi4py import MPI
+
+            if MPI.Query_thread() != MPI.THREAD_MULTIPLE:
+                raise RuntimeError(
+                    "DistributedDataParallel: progress='thread' needs MPI initialized with "
+                    "MPI_THREAD_MULTIPLE (mpi4py's default); this MPI gives level "
+                    f"{MPI.Query_thread()}: use progress='test'"
+                )
         object.__setattr__(self, "_comm", comm)
         self.broadcast_buffers = bool(broadcast_buffers)
         self.bucket_cap_mb = bucket_cap_mb
