@@ -241,3 +241,12 @@ def test_post_accumulate_hooks_fire_as_soon_as_the_gradient_is_complete():
     assert events.index("2.weight") < events.index("layer 0 backward") < events.index("0.weight")
     for n, p in model.named_parameters():
         np.testing.assert_array_equal(p.grad, expect[n])
+
+
+def test_cuda_aware_follows_the_environment(monkeypatch):
+    import deltagrad.distributed as dist
+
+    monkeypatch.setenv("DG_MPI_CUDA_AWARE", "1")
+    assert dist.cuda_aware() is True
+    monkeypatch.setenv("DG_MPI_CUDA_AWARE", "0")
+    assert dist.cuda_aware() is False

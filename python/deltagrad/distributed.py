@@ -19,6 +19,7 @@ unless mpi4py reports a CUDA-aware MPI (then they go to MPI directly). See docs/
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from typing import Any
@@ -194,14 +195,29 @@ def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -
 # ---- buffers: arrays in, MPI buffers out ----------------------------------------------------
 
 
+_cuda_aware: bool | None = None
+
+
 def cuda_aware() -> bool:
-    """True when the MPI library reports CUDA support (device arrays go to MPI directly)."""
-    MPI = _mpi()
-    q = getattr(MPI, "Query_cuda_support", None)
-    try:
-        return bool(q()) if q is not None else False
-    except Exception:  # an MPI without the MPIX extension
-        return False
+    """True when the MPI library takes device (CUDA) buffers: DG_MPI_CUDA_AWARE=1 / 0 decides,
+    else the library's MPIX_Query_cuda_support() (Open MPI's and MPICH's extension; mpi4py does
+    not wrap it, so it is looked up in the MPI library mpi4py loaded). False when unknown."""
+    global _cuda_aware
+    env = os.environ.get("DG_MPI_CUDA_AWARE")
+    if env in ("0", "1"):
+        return env == "1"
+    if _cuda_aware is None:
+        MPI = _mpi()
+        try:
+            import ctypes
+
+            fn = getattr(ctypes.CDLL(MPI.__file__), "MPIX_Query_cuda_support", None)
+            if fn is not None:
+                fn.restype = ctypes.c_int
+            _cuda_aware = bool(fn()) if fn is not None else False
+        except OSError:  # mpi4py's extension cannot be opened by ctypes (a static build)
+            _cuda_aware = False
+    return _cuda_aware
 
 
 def _array(x: Any, where: str, what: str = "tensor") -> Any:
