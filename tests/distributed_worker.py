@@ -87,6 +87,8 @@ def check_equivalence(opt_name: str, different_init: bool, bucket_cap_mb: float,
     init0 = weights(model)
     init0 = dist_bcast_dict(init0)  # rank 0's initial weights: the reference starts there
     ddp = DDP(model, bucket_cap_mb=bucket_cap_mb, progress=progress)
+    assert list(ddp.state_dict()) == [f"module.{k}" for k in model.state_dict()]  # torch's keys
+    assert ddp.module is model
     check_close(weights(model), init0, "broadcast at construction")
     opt = make_opt(opt_name, ddp.parameters())
     X, Y = data(STEPS * n * B)
