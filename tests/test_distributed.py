@@ -250,3 +250,17 @@ def test_cuda_aware_follows_the_environment(monkeypatch):
     assert dist.cuda_aware() is True
     monkeypatch.setenv("DG_MPI_CUDA_AWARE", "0")
     assert dist.cuda_aware() is False
+
+
+def test_distributed_sampler_fast_path_equals_the_items():
+    X = np.random.default_rng(0).standard_normal((23, 3))
+    y = np.arange(23)
+    data = dg.data.TensorDataset(X, y)
+    s = DistributedSampler(data, num_replicas=3, rank=2, shuffle=True, seed=9)
+    s.set_epoch(4)
+    fast = [(b[0].data, b[1].data) for b in DataLoader(data, batch_size=3, sampler=s)]
+    items = [(b[0].data, b[1].data) for b in DataLoader(data, batch_size=3, sampler=list(s))]
+    assert len(fast) == len(items) == 3
+    for (a, b), (c, d) in zip(fast, items):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)

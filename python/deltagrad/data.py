@@ -735,6 +735,7 @@ class DataLoader:
         if type(bs) is not BatchSampler or type(bs.sampler) not in (
             SequentialSampler,
             RandomSampler,
+            DistributedSampler,
         ):
             return None
         if bs.sampler.data_source is not self.dataset:
@@ -824,7 +825,7 @@ class DistributedSampler(Sampler):
             )
         if not _is_int(seed):
             raise TypeError(f"DistributedSampler: seed must be an int, got {seed!r}")
-        self.dataset = dataset
+        self.dataset = self.data_source = dataset
         self.num_replicas = int(num_replicas)
         self.rank = int(rank)
         self.epoch = 0
