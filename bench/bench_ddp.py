@@ -12,6 +12,8 @@ Cases timed per step (rank 0's clock, every rank starting at a barrier):
   ddp_test     DDP, progress="test": MPI_Testall from every gradient-ready hook
   ddp_thread   DDP, progress="thread": a helper thread waits on each Iallreduce
   local        DDP inside no_sync(): the same per-rank compute, no communication
+  local_barrier  local, then an MPI_Barrier: the ranks' waiting for each other, no data
+  blocking     no DDP: backward, then one blocking MPI_Allreduce of the packed gradient
   allreduce    one blocking MPI_Allreduce of the whole gradient (2.68 MB), nothing else
 Derived: speedup = single / ddp (samples/s ratio), exposed communication = ddp - local, and
 hidden = 1 - exposed / allreduce (the share of the all-reduce time the buckets hide behind
@@ -66,6 +68,35 @@ def _stepper(model, X, y, no_sync=None):
     return step
 
 
+def _blocking(comm, MPI, batch: int, rank: int):
+    """The data-parallel step without DDP: backward, then one blocking MPI_Allreduce of the
+    whole packed gradient, unpacked into .grad (no overlap, no buckets, no hooks)."""
+    import deltagrad as dg
+    import deltagrad.functional as F
+
+    model, X, y = _model(batch, seed=1 + rank)
+    opt = dg.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    params = model.parameters()
+    flat = np.empty(sum(int(p.data.size) for p in params), np.float32)
+    inv = 1.0 / comm.Get_size()
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(model(X), y).backward()
+        o = 0
+        for p in params:
+            flat[o : o + p.grad.size] = p.grad.ravel()
+            o += p.grad.size
+        comm.Allreduce(MPI.IN_PLACE, flat)
+        o = 0
+        for p in params:
+            np.multiply(flat[o : o + p.grad.size].reshape(p.grad.shape), inv, out=p.grad)
+            o += p.grad.size
+        opt.step()
+
+    return step
+
+
 def worker(rounds: int, steps: int) -> dict | None:
     import deltagrad as dg
     import deltagrad.distributed as dist
@@ -95,7 +126,15 @@ def worker(rounds: int, steps: int) -> dict | None:
         comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
 
     cases["allreduce"] = allreduce
-    names = ["single", "ddp_test", "ddp_thread", "local", "allreduce"]
+    local = cases["local"]
+
+    def local_barrier():
+        local()
+        comm.Barrier()
+
+    cases["local_barrier"] = local_barrier
+    cases["blocking"] = _blocking(comm, MPI, per_rank, rank)
+    names = ["single", "ddp_test", "ddp_thread", "local", "local_barrier", "blocking", "allreduce"]
     best = {k: float("inf") for k in names}
     for f in cases.values():  # warm up
         f()
@@ -127,6 +166,8 @@ def worker(rounds: int, steps: int) -> dict | None:
     for mode in ("test", "thread"):
         t = best[f"ddp_{mode}"]
         exposed = max(t - best["local"], 0.0)
+        # the same, less the ranks waiting for each other (a barrier per step, no data)
+        res[f"exposed_{mode}_vs_barrier_ms"] = max(t - best["local_barrier"], 0.0) * 1e3
         res[f"speedup_{mode}"] = best["single"] / t
         res[f"exposed_{mode}_ms"] = exposed * 1e3
         res[f"hidden_{mode}"] = 1.0 - min(exposed / best["allreduce"], 1.0)
@@ -170,14 +211,19 @@ def report(res: dict) -> str:
         f"(per-rank {res['per_rank_batch']}), gradient {res['grad_bytes'] / 1e6:.2f} MB"
         + (" [MPICH_ASYNC_PROGRESS=1]" if res["async_progress_env"] == "1" else ""),
         f"  single {res['single_ms']:.2f} ms  local(no comm) {res['local_ms']:.2f} ms  "
-        f"allreduce {res['allreduce_ms']:.2f} ms",
+        f"local+barrier {res['local_barrier_ms']:.2f} ms  allreduce {res['allreduce_ms']:.2f} ms",
     ]
     for mode in ("test", "thread"):
         lines.append(
             f"  ddp progress={mode:6s} {res[f'ddp_{mode}_ms']:.2f} ms/step: "
             f"{res[f'speedup_{mode}']:.2f}x samples/s, exposed comm "
-            f"{res[f'exposed_{mode}_ms']:.2f} ms, hidden {100 * res[f'hidden_{mode}']:.0f}%"
+            f"{res[f'exposed_{mode}_ms']:.2f} ms ({res[f'exposed_{mode}_vs_barrier_ms']:.2f} "
+            f"ms beyond a barrier), hidden {100 * res[f'hidden_{mode}']:.0f}%"
         )
+    lines.append(
+        f"  blocking all-reduce after backward (no DDP) {res['blocking_ms']:.2f} ms/step: "
+        f"{res['single_ms'] / res['blocking_ms']:.2f}x"
+    )
     lines.append("  projection (ring, 25 GB/s, 2 us per step):")
     lines.append("   ranks  allreduce ms  weak step ms  weak eff  strong step ms  strong x")
     for p in res["projection"]:
