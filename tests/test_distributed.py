@@ -203,13 +203,20 @@ def test_queue_callback_runs_after_the_backward():
     w = dg.tensor(np.array([1.0, 2.0]), requires_grad=True)
     seen = []
 
+    def callback():
+        seen.append(("callback", w.grad.tolist()))
+        _engine.queue_callback(lambda: seen.append("queued by a callback"))
+
     def hook(t):
-        _engine.queue_callback(lambda: seen.append(("callback", t.grad.tolist())))
+        _engine.queue_callback(callback)
         seen.append(("hook", t.grad.tolist()))
 
     w.register_post_accumulate_grad_hook(hook)
     (w * w).sum().backward()
-    assert seen == [("hook", [2.0, 4.0]), ("callback", [2.0, 4.0])]
+    assert seen == [("hook", [2.0, 4.0]), ("callback", [2.0, 4.0]), "queued by a callback"]
+    seen.clear()
+    (w * 3.0).sum().backward(inputs=[w])  # run_backward's path too
+    assert seen == [("hook", [5.0, 7.0]), ("callback", [5.0, 7.0]), "queued by a callback"]
     with pytest.raises(RuntimeError, match="queue_callback: no backward is running"):
         _engine.queue_callback(lambda: None)
 

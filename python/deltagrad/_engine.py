@@ -317,10 +317,10 @@ def backward(root: Any, grad: Any, retain_graph: bool, graph_freed: Callable[[An
     try:
         if leaf_grads:
             _finish_leaves(leaf_grads, handed)
+        if cbs:
+            _run_callbacks(cbs)
     finally:
         st.callbacks = outer_cbs
-    if cbs:
-        _run_callbacks(cbs)
 
 
 def _finish_leaves(leaf_grads: dict[int, tuple[Any, Any]], handed: set[int]) -> None:
@@ -426,10 +426,10 @@ def run_backward(
         st.task = outer
     try:
         _finish_inputs(inputs, leaf_grads, handed, accumulate, captured)
+        if cbs:
+            _run_callbacks(cbs)
     finally:
         st.callbacks = outer_cbs
-    if cbs:
-        _run_callbacks(cbs)
     if accumulate:
         return None
     for k, g in captured.items():  # returned to the caller: each one its own array
