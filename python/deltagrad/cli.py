@@ -123,6 +123,7 @@ def _train_distributed(args: argparse.Namespace) -> int:
         print(f"deltagrad train --distributed: {e}", file=sys.stderr)
         return 2
     rank, world = dist.get_rank(), dist.get_world_size()
+    _share_cores(dist)
     args.distributed = False  # the run itself: fit goes data-parallel on its own
     if rank != 0:
         args.save = args.plot = None
@@ -147,12 +148,30 @@ def _train_distributed(args: argparse.Namespace) -> int:
     except (FloatingPointError, OSError, RuntimeError, ImportError, ValueError, TypeError) as e:
         msg = _os_error(e) if isinstance(e, OSError) else str(e)
         print(f"deltagrad train: rank {rank} of {world}: {msg}", file=sys.stderr, flush=True)
-        dist._comm.Abort(2)  # the other ranks may wait in a collective: end them all
+        dist.abort(2)  # the other ranks may wait in a collective: end them all
     if rank == 0:
         print(f"(data-parallel over {world} MPI ranks, global batch {args.batch_size})")
     dist.barrier()
     dist.destroy_process_group()
     return 0
+
+
+def _share_cores(dist: object) -> None:
+    """Without OMP_NUM_THREADS, the ranks on one machine share its cores: each one takes
+    cores / (ranks on this machine) threads, at least 1 (not every rank all the cores)."""
+    import os
+
+    if "OMP_NUM_THREADS" in os.environ:
+        return
+    from mpi4py import MPI
+
+    from ._runtime import get_num_threads, set_num_threads
+
+    local = MPI.COMM_WORLD.Split_type(MPI.COMM_TYPE_SHARED)
+    here = local.Get_size()
+    local.Free()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    set_num_threads(max(1, min(get_num_threads(), (cores or 1) // here)))
 
 
 def _quiet(*args: object, **kwargs: object) -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "is_initialized",
     "init_process_group",
     "destroy_process_group",
+    "abort",
     "get_rank",
     "get_world_size",
     "get_backend",
@@ -114,9 +115,25 @@ def _abort_hook(exc_type: Any, exc: Any, tb: Any) -> None:
         sys.stdout.flush()
     finally:
         if comm is not None and not issubclass(exc_type, KeyboardInterrupt):
-            comm.Abort(1)
+            abort(1)
         elif _prev_excepthook is not None:
             _prev_excepthook(exc_type, exc, tb)
+
+
+def abort(code: int = 1) -> None:
+    """End the whole job now (MPI_Abort) with exit status `code`: for an error on one rank that
+    the others cannot know about. Does not return (MPICH's MPI_Abort may return once the
+    process manager was told: the process then leaves with os._exit)."""
+    comm = _comm
+    try:
+        if comm is not None:
+            comm.Abort(int(code))
+        else:
+            _mpi().COMM_WORLD.Abort(int(code))
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(code))
 
 
 def init_process_group(
