@@ -26,11 +26,14 @@ import math
 import os
 from contextlib import contextmanager
 
-import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+
+# hypothesis is a test extra: without it (the lent GPU machine) this module is skipped, saying so.
+pytest.importorskip("hypothesis", reason="hypothesis is not installed: property tests skipped")
+import hypothesis.extra.numpy as hnp  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 from deltagrad import _cpu, ops
 from deltagrad import reference as ref

@@ -300,3 +300,70 @@ def test_dg_ops_route_device_arrays_to_the_cuda_kernels(rng, device_backend):
     dg.ops.adam_update(dp, _dev(g), m, v, step=1, lr=0.01)
     R.adam_update(p64, g.astype(np.float64), np.zeros(p.shape), np.zeros(p.shape), step=1, lr=0.01)
     assert_close(dp, p64, np.float32, rtol=GPU_RTOL, scale=1, equal_nan=False)
+
+
+# ---- issue 19: the defects a GPU would expose, checked in the emulator --------------------
+# The emulator build caps the GEMM's grid.y at 3 M tiles (kGemmMaxGridY in gemm_launch.cuh;
+# 65535 on the GPU), so the kernels' loop over M tiles past the cap runs here.
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("tile,m", [("small", 64 * 7 + 5), ("large", 128 * 4 + 3)])
+@pytest.mark.parametrize("act", ["relu", "gelu", "silu"])
+def test_linear_forward_more_m_tiles_than_grid_y(rng, dtype, tile, m, act):
+    """Every M tile past grid.y is computed, with the cheap (inlined) and the expensive
+    (rolled second pass) activation epilogues."""
+    n, k = 37, 19
+    x, w, b = randn(rng, (m, k), dtype), randn(rng, (n, k), dtype), randn(rng, n, dtype)
+    y, z = ops.linear_forward(x, w, b, act, tile=tile)
+    want_y, want_z = R.linear_forward(x, w, b, act)
+    assert_close(y, want_y, dtype, rtol=GPU_RTOL, scale=k, equal_nan=False, name=act)
+    if want_z is not None:
+        assert_close(z, want_z, dtype, rtol=GPU_RTOL, scale=k, equal_nan=False, name="z")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1000, 40), (2, 300, 33), (1, 129, 1), (3, 64 * 9 + 1, 70)])
+def test_reduce_sum_columns_split_into_row_segments(rng, dtype, shape):
+    """Few column tiles (the bias gradient): the rows are split over blocks, then a second pass
+    adds the partial sums."""
+    x = randn(rng, shape, dtype)
+    got = ops.reduce_sum(x, 1, 2, 0.25)
+    want = 0.25 * x.astype(np.float64).sum(axis=1)
+    assert_close(got, want, dtype, rtol=GPU_RTOL, scale=shape[1], equal_nan=False)
+
+
+def _raw_reduce(x, outer, n, inner, work_len):
+    """reduce_sum through the raw launch API with a scratch of work_len partial sums."""
+    y = np.empty(outer * inner, x.dtype)
+    work = np.empty(max(work_len, 1), x.dtype)
+    dt = 0 if x.dtype == np.float32 else 1
+    ops._call(
+        "reduce_sum",
+        [x, y, work],
+        dt,
+        outer,
+        n,
+        inner,
+        ops._ptr(x),
+        ops._ptr(y),
+        1.0,
+        ops._ptr(work),
+        work_len,
+        0,
+    )
+    return y
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("work_len", [0, 1, 5, 20, 1000])
+@pytest.mark.parametrize("outer,n,inner", [(3, 50_000, 1), (1, 2000, 20), (2, 700, 5)])
+def test_reduce_sum_with_a_scratch_smaller_than_the_partial_sums(
+    rng, dtype, work_len, outer, n, inner
+):
+    """More partial sums than the scratch holds: fewer, longer segments (no fall back to one
+    block per row unless fewer than two fit)."""
+    x = randn(rng, (outer, n, inner), dtype)
+    got = _raw_reduce(x, outer, n, inner, work_len)
+    want = x.astype(np.float64).sum(axis=1).reshape(-1)
+    assert_close(got, want, dtype, rtol=GPU_RTOL, scale=n, equal_nan=False)

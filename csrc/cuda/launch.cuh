@@ -76,19 +76,34 @@ void pointwise_loss(int64_t n, int kind, const T* y, const T* t, T* loss, T* gra
 }
 
 constexpr int64_t kSegment = 4096;  // elements per block in the first pass of a long row
+// Column sums: split the rows into segments when there are fewer than kColBlocks column tiles
+// (about 4 blocks per SM of an H100 / H200), each segment at least kColMinRows rows.
+constexpr int64_t kColBlocks = 512, kColMinRows = 64;
+
+// The partial sums a reduction's first pass writes (reduce_work_len; 0: one pass), the same
+// formula as backends/cuda.py's _reduce, which allocates `work`.
+inline int64_t reduce_parts(int64_t outer, int64_t n, int64_t inner) {
+  if (inner == 1) return (n + kSegment - 1) / kSegment;
+  const int64_t tiles = outer * ((inner + kColTile - 1) / kColTile);
+  const int64_t want = (kColBlocks + tiles - 1) / tiles, most = n / kColMinRows;
+  return want < most ? want : most;
+}
 
 template <class T>
 void reduce_sum(int64_t outer, int64_t n, int64_t inner, const T* x, T* y, T scale, T* work,
                 int64_t work_len, void* stream) {
   if (outer <= 0 || inner <= 0) return;
+  int64_t parts = reduce_parts(outer, n, inner);
+  // Never more partial sums than `work` holds: fewer, longer segments (not one block per row).
+  if (work == nullptr || outer * inner <= 0) parts = 1;
+  if (parts > 1 && outer * inner * parts > work_len) parts = work_len / (outer * inner);
+  if (parts < 2) parts = 1;
+  const int64_t seg = (n + parts - 1) / parts;
   if (inner == 1) {
-    int64_t parts = (n + kSegment - 1) / kSegment;
-    if (work == nullptr || parts < 2 || outer * parts > work_len) parts = 1;
     if (parts == 1) {
       DG_LAUNCH(reduce_rows_kernel<T>, dim3(row_blocks(outer)), dim3(row_threads(n)), stream, outer,
                 n, int64_t{1}, n, x, y, scale);
     } else {
-      const int64_t seg = (n + parts - 1) / parts;
       DG_LAUNCH(reduce_rows_kernel<T>, dim3(row_blocks(outer * parts)), dim3(256), stream, outer, n,
                 parts, seg, x, work, T(1));
       check_launch("sum (first pass)");
@@ -97,8 +112,16 @@ void reduce_sum(int64_t outer, int64_t n, int64_t inner, const T* x, T* y, T sca
     }
   } else {
     const int64_t tiles = outer * ((inner + kColTile - 1) / kColTile);
-    DG_LAUNCH(reduce_cols_kernel<T>, dim3(row_blocks(tiles)), dim3(kColTile, kColRows), stream,
-              outer, n, inner, x, y, scale);
+    if (parts == 1) {
+      DG_LAUNCH(reduce_cols_kernel<T>, dim3(row_blocks(tiles)), dim3(kColTile, kColRows), stream,
+                outer, n, inner, int64_t{1}, n, x, y, scale);
+    } else {
+      DG_LAUNCH(reduce_cols_kernel<T>, dim3(row_blocks(tiles * parts)), dim3(kColTile, kColRows),
+                stream, outer, n, inner, parts, seg, x, work, T(1));
+      check_launch("sum (first pass)");
+      DG_LAUNCH(reduce_cols_kernel<T>, dim3(row_blocks(tiles)), dim3(kColTile, kColRows), stream,
+                outer, parts, inner, int64_t{1}, parts, static_cast<const T*>(work), y, scale);
+    }
   }
   check_launch("sum");
 }
