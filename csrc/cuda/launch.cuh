@@ -19,11 +19,33 @@ namespace cuda {
 constexpr unsigned kElementwiseThreads = 256;
 constexpr unsigned kMaxRowBlocks = 65535u * 8;
 
+inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// Blocks for an elementwise kernel over `work` items: enough for every item, at most 8 blocks
+// of 256 threads per SM (the grid-stride loops do the rest, several items per thread).
+inline unsigned elementwise_blocks(int64_t work) {
+#ifdef DG_SIMT
+  const int64_t sms = 2;  // the emulator: small grids, so its tests run the grid-stride loops
+#else
+  static thread_local int dev = -1, sms_cached = 0;
+  int cur = 0;
+  if (cudaGetDevice(&cur) != cudaSuccess) cur = 0;
+  if (cur != dev) {
+    dev = cur;
+    if (cudaDeviceGetAttribute(&sms_cached, cudaDevAttrMultiProcessorCount, cur) != cudaSuccess)
+      sms_cached = 132;
+  }
+  const int64_t sms = sms_cached;
+#endif
+  return blocks_for(work, kElementwiseThreads, static_cast<unsigned>(sms * 8));
+}
+
 template <class T>
 void activation(int64_t n, const T* x, T* y, int act, T param, void* stream) {
   if (n <= 0) return;
-  DG_LAUNCH(activation_kernel<T>, dim3(blocks_for(n, kElementwiseThreads)),
-            dim3(kElementwiseThreads), stream, n, x, y, act, param);
+  const bool vec = aligned16(x) && aligned16(y);
+  DG_LAUNCH(activation_kernel<T>, dim3(elementwise_blocks(vec ? n / 4 + n % 4 : n)),
+            dim3(kElementwiseThreads), stream, n, x, y, act, param, vec);
   check_launch("activation");
 }
 
@@ -31,8 +53,9 @@ template <class T>
 void activation_backward(int64_t n, const T* dy, const T* saved, T* dx, int act, T param,
                          void* stream) {
   if (n <= 0) return;
-  DG_LAUNCH(activation_backward_kernel<T>, dim3(blocks_for(n, kElementwiseThreads)),
-            dim3(kElementwiseThreads), stream, n, dy, saved, dx, act, param);
+  const bool vec = aligned16(dy) && aligned16(saved) && aligned16(dx);
+  DG_LAUNCH(activation_backward_kernel<T>, dim3(elementwise_blocks(vec ? n / 4 + n % 4 : n)),
+            dim3(kElementwiseThreads), stream, n, dy, saved, dx, act, param, vec);
   check_launch("activation_backward");
 }
 
