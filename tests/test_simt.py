@@ -394,3 +394,30 @@ def test_activation_vector_path_odd_sizes_and_misaligned_offsets(rng, dtype, off
         assert_close(
             dx, want, dtype, rtol=GPU_RTOL, atol=atol, equal_nan=False, name=f"{act} {size}"
         )
+
+
+# ---- row kernels: one warp per row up to 1,024 columns, one block per row above -------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cols", [1, 31, 33, 1023, 1024, 1025, 1500])
+def test_softmax_rows_warp_and_block_paths(rng, dtype, cols):
+    """Both sides of the warp-per-row limit; 13 rows (not a multiple of the 8 warps of a block),
+    forward, backward and the fused cross-entropy."""
+    rows = 13
+    x = randn(rng, (rows, cols), dtype) * 3
+    dy = randn(rng, (rows, cols), dtype)
+    for fwd, bwd, rfwd, rbwd in (
+        (ops.softmax, ops.softmax_backward, R.softmax, R.softmax_backward),
+        (ops.log_softmax, ops.log_softmax_backward, R.log_softmax, R.log_softmax_backward),
+    ):
+        y = fwd(x)
+        assert_close(y, rfwd(x), dtype, rtol=GPU_RTOL, scale=cols, equal_nan=False)
+        dx = bwd(dy, y)
+        want = rbwd(dy, y)
+        assert_close(dx, want, dtype, rtol=GPU_RTOL, scale=cols, equal_nan=False, name="dx")
+    target = rng.integers(0, cols, rows)
+    loss, dlogits = ops.softmax_cross_entropy(x, target, "mean")
+    want_loss, want_d = R.softmax_cross_entropy(x, target, "mean")
+    assert_close(loss, want_loss, dtype, rtol=GPU_RTOL, scale=cols, equal_nan=False)
+    assert_close(dlogits, want_d, dtype, rtol=GPU_RTOL, scale=cols, equal_nan=False)

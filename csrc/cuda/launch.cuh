@@ -63,11 +63,24 @@ inline unsigned row_blocks(int64_t rows) {
   return static_cast<unsigned>(rows < kMaxRowBlocks ? rows : kMaxRowBlocks);
 }
 
+// Row kernels: one warp per row (8 rows per block of 256) up to kWarpRowCols columns, else one
+// block per row.
+inline bool warp_rows(int64_t cols) { return cols <= kWarpRowCols; }
+inline dim3 row_grid(int64_t rows, int64_t cols) {
+  return dim3(warp_rows(cols) ? row_blocks((rows + 7) / 8) : row_blocks(rows));
+}
+inline dim3 row_block(int64_t cols) { return dim3(warp_rows(cols) ? 256 : row_threads(cols)); }
+
 template <class T>
 void softmax(int64_t rows, int64_t cols, const T* x, T* y, bool log, void* stream) {
   if (rows <= 0 || cols <= 0) return;
-  DG_LAUNCH(softmax_kernel<T>, dim3(row_blocks(rows)), dim3(row_threads(cols)), stream, rows, cols,
-            x, y, log);
+  if (warp_rows(cols)) {
+    auto kernel = &softmax_kernel<T, true>;
+    DG_LAUNCH(kernel, row_grid(rows, cols), row_block(cols), stream, rows, cols, x, y, log);
+  } else {
+    auto kernel = &softmax_kernel<T, false>;
+    DG_LAUNCH(kernel, row_grid(rows, cols), row_block(cols), stream, rows, cols, x, y, log);
+  }
   check_launch("softmax");
 }
 
@@ -75,8 +88,13 @@ template <class T>
 void softmax_backward(int64_t rows, int64_t cols, const T* dy, const T* y, T* dx, bool log,
                       void* stream) {
   if (rows <= 0 || cols <= 0) return;
-  DG_LAUNCH(softmax_backward_kernel<T>, dim3(row_blocks(rows)), dim3(row_threads(cols)), stream,
-            rows, cols, dy, y, dx, log);
+  if (warp_rows(cols)) {
+    auto kernel = &softmax_backward_kernel<T, true>;
+    DG_LAUNCH(kernel, row_grid(rows, cols), row_block(cols), stream, rows, cols, dy, y, dx, log);
+  } else {
+    auto kernel = &softmax_backward_kernel<T, false>;
+    DG_LAUNCH(kernel, row_grid(rows, cols), row_block(cols), stream, rows, cols, dy, y, dx, log);
+  }
   check_launch("softmax_backward");
 }
 
@@ -84,8 +102,15 @@ template <class T>
 void softmax_xent(int64_t rows, int64_t cols, const T* logits, const int64_t* target, T* loss,
                   T* dlogits, T scale, void* stream) {
   if (rows <= 0 || cols <= 0) return;
-  DG_LAUNCH(softmax_xent_kernel<T>, dim3(row_blocks(rows)), dim3(row_threads(cols)), stream, rows,
-            cols, logits, target, loss, dlogits, scale);
+  if (warp_rows(cols)) {
+    auto kernel = &softmax_xent_kernel<T, true>;
+    DG_LAUNCH(kernel, row_grid(rows, cols), row_block(cols), stream, rows, cols, logits, target,
+              loss, dlogits, scale);
+  } else {
+    auto kernel = &softmax_xent_kernel<T, false>;
+    DG_LAUNCH(kernel, row_grid(rows, cols), row_block(cols), stream, rows, cols, logits, target,
+              loss, dlogits, scale);
+  }
   check_launch("softmax_cross_entropy");
 }
 

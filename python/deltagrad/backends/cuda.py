@@ -993,6 +993,28 @@ def _array_device(name: str, arrays: list[Any]) -> int | None:
     return dev
 
 
+def _on_device(fn: Any) -> Any:
+    """The op run with its first argument's device current (allocations, the stream and the
+    launch all on it), when that is a cupy array on another device than the current one."""
+
+    @functools.wraps(fn)
+    def op(self: CudaOps, *args: Any, **kwargs: Any) -> Any:
+        dev = getattr(getattr(args[0] if args else None, "device", None), "id", None)
+        if dev is None or not self._available:
+            return fn(self, *args, **kwargs)
+        cupy = self.xp()
+        if dev == cupy.cuda.runtime.getDevice():
+            return fn(self, *args, **kwargs)
+        with cupy.cuda.Device(dev):
+            return fn(self, *args, **kwargs)
+
+    return op
+
+
+for _op in OPS:
+    setattr(CudaOps, _op, _on_device(getattr(KernelOps, _op)))
+
+
 ops = CudaOps(_cuda)  # with _cuda None, every op raises before touching it
 
 
