@@ -764,7 +764,9 @@ class KernelOps:
         # Scratch for the kernel's two-pass reduction: long rows (one partial per 4096), or few
         # column tiles split into row segments; reduce_parts in csrc/cuda/launch.cuh. At most
         # _MAX_PARTIALS partials: the kernel then uses fewer, longer segments.
-        if inner == 1:
+        if outer <= 0 or inner <= 0:
+            parts = 0  # nothing to write: the kernel returns before a launch
+        elif inner == 1:
             parts = -(-n // _SEGMENT)
         else:
             tiles = outer * -(-inner // 32)
