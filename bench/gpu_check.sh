@@ -213,27 +213,30 @@ if [ -z "${ver[pytest_benchmark]}" ]; then
   pytest_args+=(-p no:benchmark)
   say "pytest-benchmark missing: pyproject's addopts overridden on the command line"
 fi
-[ -z "${ver[hypothesis]}" ] && say "hypothesis missing: tests/test_properties.py is skipped"
-run_pytest() { (cd "$run" && "$py" -m pytest "${pytest_args[@]}" "$@"); }
+if [ -z "${ver[hypothesis]}" ]; then
+  pytest_args+=(-p no:hypothesispytest)  # its plugin, where the package is only half there
+  say "hypothesis missing: tests/test_properties.py is skipped"
+fi
+# pytest_cmd ARGS...: the command line (for bash -c: `timeout` runs programs, not functions).
+pytest_cmd() { echo "cd ${run@Q} && ${py@Q} -m pytest ${pytest_args[*]@Q} $*"; }
 
 if [ -z "$built" ]; then
   skip "tests (collect)" "the build did not succeed"
 elif [ -z "${ver[pytest]}" ]; then
   skip "tests (collect)" "pytest is not installed: no test step runs"
 else
-  step "tests (collect)" run_pytest --collect-only tests
+  step "tests (collect)" bash -c "$(pytest_cmd --collect-only tests)"
   if [ -z "$gpu" ]; then
     skip "tests (cuda)" "no GPU"
   elif [ -z "${ver[cupy]}" ]; then
     skip "tests (cuda)" "cupy is not installed"
   else
-    step "tests (cuda)" run_pytest tests -m cuda -rs
+    step "tests (cuda)" bash -c "$(pytest_cmd tests -m cuda -rs)"
   fi
 fi
 
 if [ -n "$built" ] && [ -n "$cuobjdump" ] && [ -n "$nvcc" ]; then
-  step "sass" bash -c "cd '$run' && CUOBJDUMP='$cuobjdump' '$py' -m pytest ${pytest_args[*]@Q} \
-tests/test_sass.py -rs -v"
+  step "sass" env CUOBJDUMP="$cuobjdump" bash -c "$(pytest_cmd tests/test_sass.py -rs -v)"
 else
   skip sass "no cuobjdump, no CUDA build or no build"
 fi
@@ -248,8 +251,8 @@ else
   # A subset, small shapes (the tools slow kernels 10-100x): the ops-vs-emulator test.
   for tool in memcheck racecheck synccheck; do
     step "compute-sanitizer $tool" env DG_SANITIZER=1 DG_CUDA_SYNC=1 "$sanitizer" --tool "$tool" \
-      --error-exitcode 1 --print-limit 20 bash -c "cd '$run' && '$py' -m pytest \
-${pytest_args[*]@Q} tests/test_cuda.py -m cuda -x -k 'match_emulator and float32'"
+      --error-exitcode 1 --print-limit 20 \
+      bash -c "$(pytest_cmd tests/test_cuda.py -m cuda -x -k "'match_emulator and float32'")"
   done
 fi
 

@@ -29,8 +29,14 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 
-# hypothesis is a test extra: without it (the lent GPU machine) this module is skipped, saying so.
-pytest.importorskip("hypothesis", reason="hypothesis is not installed: property tests skipped")
+# hypothesis is a test extra: without it (the lent GPU machine) this module is skipped, saying so
+# (not importorskip: it warns, an error here, when the import fails with a plain ImportError).
+try:
+    import hypothesis  # noqa: F401
+except ImportError as e:
+    pytest.skip(
+        f"hypothesis is not installed ({e}): property tests skipped", allow_module_level=True
+    )
 import hypothesis.extra.numpy as hnp  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
