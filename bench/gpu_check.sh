@@ -148,6 +148,15 @@ else
   fi
   say "no venv ($(tail -1 "$OUT/venv.log")): installing into $sys_py ${pip_flags[*]}"
 fi
+# Run from inside a venv (CI's): a venv made from it sees the base interpreter's packages, not
+# the venv's; a .pth file adds them (after the new venv's own, so the build installed here wins).
+if [ "$py" != "$sys_py" ]; then
+  parent=$("$sys_py" -c 'import sys, sysconfig; print(sysconfig.get_path("purelib") if sys.prefix != sys.base_prefix else "")')
+  if [ -n "$parent" ]; then
+    echo "$parent" >"$("$py" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/_gpu_check_parent.pth"
+    say "venv: also sees the packages of the venv it was made from ($parent)"
+  fi
+fi
 jset venv "$py"
 
 declare -A ver=()
