@@ -1,12 +1,16 @@
 """GPU benchmarks of the CUDA backend against cuBLAS / PyTorch, for bench/gpu_check.sh.
 
-    python bench/bench_gpu.py [--out bench/results/gpu-<date>.json] [--quick]
+    python bench/bench_gpu.py [--out bench/results/gpu-<date>.json] [--quick] [--budget-s S]
 
 Every case is a ratio against a peer measured in the same run: the two sides alternate
 (A B A B ...) and each keeps its best round, timed with CUDA events on the current stream.
 Peers: cupy.matmul (cuBLAS, FP32; CuPy uses TF32 only when CUPY_TF32=1) and torch.mm with
 allow_tf32 off / on; torch for the fused losses and the MLP training step.
-Prints a table and writes the JSON (device, versions, every case's times and ratio).
+Prints a table and writes the JSON (device, versions, every case's times and ratio) after every
+case group, so a run cut short keeps what it measured; --budget-s skips the groups that would
+start after that many seconds. Cases: SGEMM (FP32, and TF32 against cuBLAS TF32 through cupy's
+compute type and torch), elementwise activations against a device copy of the same bytes, the
+fused losses / linear, the MLP training step against torch.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import os
 import platform
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -125,6 +130,80 @@ def bench_gemm(results: list[dict], sizes: list[tuple[int, int, int]]) -> None:
         )
         if "torch_tf32" in t:
             _add(results, "gemm_tf32", shape, t, "deltagrad_tf32", "torch_tf32", flops)
+
+
+def _cublas_tf32() -> Callable[[Any, Any], object] | None:
+    """cupy.matmul with cuBLAS's TF32 compute type, or None where cupy does not expose it."""
+    try:
+        from cupy._core import _routines_linalg as rl  # noqa: PLC0415
+
+        tf32 = rl.COMPUTE_TYPE_TF32
+        get, put = rl.get_compute_type, rl.set_compute_type
+        put(np.float32, get(np.float32))  # the (dtype, compute_type) signature, or raise
+    except (ImportError, AttributeError, TypeError):
+        return None
+
+    def mm(a: Any, b: Any) -> object:
+        old = get(np.float32)
+        put(np.float32, tf32)
+        try:
+            return cp.matmul(a, b)
+        finally:
+            put(np.float32, old)
+
+    return mm
+
+
+def bench_gemm_tf32_cublas(results: list[dict], sizes: list[tuple[int, int, int]]) -> None:
+    mm = _cublas_tf32()
+    if mm is None:
+        print("bench_gpu: this cupy has no TF32 compute type switch: TF32 vs cuBLAS skipped")
+        return
+    rng = np.random.default_rng(3)
+    for m, n, k in sizes:
+        a = cp.asarray(rng.standard_normal((m, k), dtype=np.float32))
+        b = cp.asarray(rng.standard_normal((k, n), dtype=np.float32))
+        t = gpu_time(
+            {
+                "deltagrad_tf32": lambda a=a, b=b: backends.cuda_ops().matmul(
+                    a, b, precision="tf32"
+                ),
+                "cublas_tf32": lambda a=a, b=b: mm(a, b),
+            }
+        )
+        _add(
+            results,
+            "gemm_tf32_vs_cublas",
+            f"{m}x{n}x{k}",
+            t,
+            "deltagrad_tf32",
+            "cublas_tf32",
+            2.0 * m * n * k,
+        )
+
+
+def bench_elementwise(results: list[dict], n: int) -> None:
+    """Activations over n float32 elements against a device copy of the same bytes."""
+    cuda = backends.cuda_ops()
+    x = cp.asarray(np.random.default_rng(4).standard_normal(n, dtype=np.float32))
+    y = cp.empty_like(x)
+    for act in ("relu", "gelu"):
+        t = gpu_time(
+            {
+                "deltagrad": lambda act=act: cuda.activation(x, act),
+                "copy": lambda: cp.copyto(y, x),
+            }
+        )
+        _add(
+            results,
+            f"activation_{act}_fp32",
+            f"{n}",
+            t,
+            "deltagrad",
+            "copy",
+            None,
+            bytes_moved=8.0 * n,
+        )
 
 
 def bench_fused(results: list[dict]) -> None:
@@ -302,7 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     ap.add_argument("--out", default=os.path.join("bench", "results", f"gpu-{stamp}.json"))
     ap.add_argument("--quick", action="store_true", help="fewer, smaller cases")
+    ap.add_argument("--budget-s", type=float, default=None, help="start no group after this")
     args = ap.parse_args(argv)
+    t0 = time.monotonic()
     if cp is None:
         print("bench_gpu: cupy is not installed", file=sys.stderr)
         return 2
@@ -322,12 +403,6 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     results: list[dict] = []
-    # One explicit stream for both sides (torch joins it through ExternalStream), so event
-    # timing covers the same work queue.
-    with cp.cuda.Stream(non_blocking=True):
-        bench_gemm(results, sizes)
-        bench_fused(results)
-        bench_mlp_step(results)
     info = dg.info()
     report = {
         "date_utc": stamp,
@@ -339,10 +414,38 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "timing": "CUDA events, interleaved, best round",
         "results": results,
+        "skipped": [],
+        "complete": False,
     }
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
+
+    def write() -> None:
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+        with open(args.out + ".tmp", "w") as f:
+            json.dump(report, f, indent=2)
+        os.replace(args.out + ".tmp", args.out)
+
+    tf32_sizes = [(4096, 4096, 4096)] if args.quick else [(2048, 2048, 2048), (4096, 4096, 4096)]
+    groups: list[tuple[str, Callable[[], None]]] = [
+        ("sgemm", lambda: bench_gemm(results, sizes)),
+        ("tf32_vs_cublas", lambda: bench_gemm_tf32_cublas(results, tf32_sizes)),
+        ("elementwise", lambda: bench_elementwise(results, 1 << 24 if args.quick else 1 << 26)),
+        ("fused", lambda: bench_fused(results)),
+        ("mlp_step", lambda: bench_mlp_step(results)),
+    ]
+    # One explicit stream for both sides (torch joins it through ExternalStream), so event
+    # timing covers the same work queue.
+    with cp.cuda.Stream(non_blocking=True):
+        for name, run in groups:
+            spent = time.monotonic() - t0
+            if args.budget_s is not None and spent > args.budget_s:
+                report["skipped"].append(f"{name}: the budget of {args.budget_s:.0f} s is spent")
+                print(f"bench_gpu: {name} skipped (budget spent after {spent:.0f} s)")
+                continue
+            run()
+            write()
+            print(f"bench_gpu: {name} done after {time.monotonic() - t0:.0f} s", flush=True)
+    report["complete"] = True
+    write()
     print(f"device: {info['cuda_device']}")
     print(_table(results))
     print(f"wrote {args.out}")

@@ -230,3 +230,113 @@ def test_cuda_backend_without_a_cuda_build_checks_arguments_as_everywhere():
         ops.activation(np.ones(3, np.float32), "relu")
     with pytest.raises(ValueError, match="act: expected one of"):
         ops.activation(np.ones(3, np.float32), "nope")
+
+
+# ---- issue 19: device guard, DG_CUDA_SYNC (any machine; the two-GPU case needs two) --------
+
+
+class _Fake:
+    """Attribute bag: a fake cupy array (device.id), module, stream or device context."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def _fake_array(dev):
+    return _Fake(device=_Fake(id=dev))
+
+
+def _guarded_ops(current, log):
+    """A CudaOps whose raw module, cupy and devices are fakes recording what a launch does."""
+    mod = testing.cuda_module()
+    ops = mod.CudaOps(None)
+    ops._available = True
+    entered = [current]
+
+    class Device:
+        def __init__(self, d):
+            self.d = d
+
+        def __enter__(self):
+            entered.append(self.d)
+
+        def __exit__(self, *exc):
+            entered.pop()
+
+    cuda = _Fake(
+        runtime=_Fake(getDevice=lambda: entered[-1]),
+        Device=Device,
+        get_current_stream=lambda: _Fake(ptr=1000 + entered[-1]),
+    )
+    ops.xp = lambda: _Fake(cuda=cuda)
+    ops._raw = _Fake(gemm=lambda *args: log.append((entered[-1], args)))
+    return ops
+
+
+def test_cuda_device_guard_launches_on_the_arrays_device():
+    log = []
+    ops = _guarded_ops(current=0, log=log)
+    ops._call("gemm", [_fake_array(1), _fake_array(1)], "a", "b", 1000)
+    # on device 1, with device 1's current stream in place of device 0's
+    assert log == [(1, ("a", "b", 1001))]
+    log.clear()
+    ops._call("gemm", [_fake_array(0)], "a", "b", 1000)
+    assert log == [(0, ("a", "b", 1000))]  # the current device: no guard, the stream as given
+
+
+def test_cuda_op_runs_with_its_first_arrays_device_current():
+    """The op-level guard: allocations and the launch happen with the array's device current."""
+    log = []
+    ops = _guarded_ops(current=0, log=log)
+    seen = []
+    mod = testing.cuda_module()
+    wrapped = mod._on_device(lambda self, x: seen.append(self.xp().cuda.runtime.getDevice()))
+    wrapped(ops, _fake_array(1))
+    wrapped(ops, _fake_array(0))
+    wrapped(ops, np.ones(2))  # not a device array: no guard
+    assert seen == [1, 0, 0]
+
+
+def test_cuda_device_guard_rejects_arrays_on_different_devices():
+    log = []
+    ops = _guarded_ops(current=0, log=log)
+    with pytest.raises(
+        ValueError, match=r"gemm: the arrays are on different CUDA devices \[0, 2\]"
+    ):
+        ops._call("gemm", [_fake_array(0), _fake_array(2)], 1000)
+    assert log == []
+
+
+@pytest.mark.skipif(testing.cuda_ops() is None, reason="built without CUDA")
+@pytest.mark.parametrize("value,on", [("1", True), ("0", False), ("", False), (None, False)])
+def test_dg_cuda_sync_is_read_from_the_environment(value, on):
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    env = {k: v for k, v in os.environ.items() if k != "DG_CUDA_SYNC"}
+    if value is not None:
+        env["DG_CUDA_SYNC"] = value
+    out = subprocess.run(
+        [sys.executable, "-c", "from deltagrad import _cuda; print(_cuda.sync_after_launch())"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == str(on)
+
+
+@pytest.mark.cuda
+@needs_gpu
+def test_gpu_arrays_on_device_1_while_device_0_is_current(rng):
+    cp = _cp()
+    if cp.cuda.runtime.getDeviceCount() < 2:
+        pytest.skip("needs two GPUs")
+    a, b = rng.standard_normal((33, 17)), rng.standard_normal((17, 9))
+    with cp.cuda.Device(1):
+        da, db = cp.asarray(a.astype(np.float32)), cp.asarray(b.astype(np.float32))
+    with cp.cuda.Device(0):
+        c = dg.ops.matmul(da, db)
+        assert dg.info()["cuda_device_index"] == 0
+    assert c.device.id == 1
+    assert_close(cp.asnumpy(c), a @ b, np.float32, rtol=1e-5, scale=17)

@@ -300,3 +300,124 @@ def test_dg_ops_route_device_arrays_to_the_cuda_kernels(rng, device_backend):
     dg.ops.adam_update(dp, _dev(g), m, v, step=1, lr=0.01)
     R.adam_update(p64, g.astype(np.float64), np.zeros(p.shape), np.zeros(p.shape), step=1, lr=0.01)
     assert_close(dp, p64, np.float32, rtol=GPU_RTOL, scale=1, equal_nan=False)
+
+
+# ---- issue 19: the defects a GPU would expose, checked in the emulator --------------------
+# The emulator build caps the GEMM's grid.y at 3 M tiles (kGemmMaxGridY in gemm_launch.cuh;
+# 65535 on the GPU), so the kernels' loop over M tiles past the cap runs here.
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("tile,m", [("small", 64 * 7 + 5), ("large", 128 * 4 + 3)])
+@pytest.mark.parametrize("act", ["relu", "gelu", "silu"])
+def test_linear_forward_more_m_tiles_than_grid_y(rng, dtype, tile, m, act):
+    """Every M tile past grid.y is computed, with the cheap (inlined) and the expensive
+    (rolled second pass) activation epilogues."""
+    n, k = 37, 19
+    x, w, b = randn(rng, (m, k), dtype), randn(rng, (n, k), dtype), randn(rng, n, dtype)
+    y, z = ops.linear_forward(x, w, b, act, tile=tile)
+    want_y, want_z = R.linear_forward(x, w, b, act)
+    assert_close(y, want_y, dtype, rtol=GPU_RTOL, scale=k, equal_nan=False, name=act)
+    if want_z is not None:
+        assert_close(z, want_z, dtype, rtol=GPU_RTOL, scale=k, equal_nan=False, name="z")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1000, 40), (2, 300, 33), (1, 129, 1), (3, 64 * 9 + 1, 70)])
+def test_reduce_sum_columns_split_into_row_segments(rng, dtype, shape):
+    """Few column tiles (the bias gradient): the rows are split over blocks, then a second pass
+    adds the partial sums."""
+    x = randn(rng, shape, dtype)
+    got = ops.reduce_sum(x, 1, 2, 0.25)
+    want = 0.25 * x.astype(np.float64).sum(axis=1)
+    assert_close(got, want, dtype, rtol=GPU_RTOL, scale=shape[1], equal_nan=False)
+
+
+def _raw_reduce(x, outer, n, inner, work_len):
+    """reduce_sum through the raw launch API with a scratch of work_len partial sums."""
+    y = np.empty(outer * inner, x.dtype)
+    work = np.empty(max(work_len, 1), x.dtype)
+    dt = 0 if x.dtype == np.float32 else 1
+    ops._call(
+        "reduce_sum",
+        [x, y, work],
+        dt,
+        outer,
+        n,
+        inner,
+        ops._ptr(x),
+        ops._ptr(y),
+        1.0,
+        ops._ptr(work),
+        work_len,
+        0,
+    )
+    return y
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("work_len", [0, 1, 5, 20, 1000])
+@pytest.mark.parametrize("outer,n,inner", [(3, 50_000, 1), (1, 2000, 20), (2, 700, 5)])
+def test_reduce_sum_with_a_scratch_smaller_than_the_partial_sums(
+    rng, dtype, work_len, outer, n, inner
+):
+    """More partial sums than the scratch holds: fewer, longer segments (no fall back to one
+    block per row unless fewer than two fit)."""
+    x = randn(rng, (outer, n, inner), dtype)
+    got = _raw_reduce(x, outer, n, inner, work_len)
+    want = x.astype(np.float64).sum(axis=1).reshape(-1)
+    assert_close(got, want, dtype, rtol=GPU_RTOL, scale=n, equal_nan=False)
+
+
+# ---- elementwise: 128-bit vectors, a scalar tail, grid-stride loops over a small grid -------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("offset", [0, 1, 2, 3])
+@pytest.mark.parametrize("act", ["relu", "gelu", "leaky_relu"])
+def test_activation_vector_path_odd_sizes_and_misaligned_offsets(rng, dtype, offset, act):
+    """Sizes around multiples of 4 and beyond one grid's threads (the emulator's grid is 2 SMs
+    x 8 blocks x 256 threads), views starting 0-3 elements past a 16-byte boundary (the scalar
+    path when misaligned), forward and backward."""
+    for size in (0, 1, 3, 4, 5, 17, 1001, 4 * 4096 + 3, 9 * 4096 + 6):
+        base = randn(rng, size + offset + 4, dtype)
+        x = base[offset : offset + size]
+        y = ops.activation(x, act, param=0.1)
+        assert_close(y, R.activation(x, act, param=0.1), dtype, rtol=GPU_RTOL, equal_nan=False)
+        dy = randn(rng, size + offset + 4, dtype)[offset : offset + size]
+        saved = x if act in ops.saves_input else y
+        dx = ops.activation_backward(dy, saved, act, param=0.1)
+        want = R.activation_backward(dy, saved, act, param=0.1)
+        # near a root of act' (gelu at x ~ -0.75) the result cancels: allow rtol * |dy|, as
+        # tests/test_ops_activation.py does
+        atol = GPU_RTOL[dtype] * np.abs(dy.astype(np.float64)) * 4
+        assert_close(
+            dx, want, dtype, rtol=GPU_RTOL, atol=atol, equal_nan=False, name=f"{act} {size}"
+        )
+
+
+# ---- row kernels: one warp per row up to 1,024 columns, one block per row above -------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cols", [1, 31, 33, 1023, 1024, 1025, 1500])
+def test_softmax_rows_warp_and_block_paths(rng, dtype, cols):
+    """Both sides of the warp-per-row limit; 13 rows (not a multiple of the 8 warps of a block),
+    forward, backward and the fused cross-entropy."""
+    rows = 13
+    x = randn(rng, (rows, cols), dtype) * 3
+    dy = randn(rng, (rows, cols), dtype)
+    for fwd, bwd, rfwd, rbwd in (
+        (ops.softmax, ops.softmax_backward, R.softmax, R.softmax_backward),
+        (ops.log_softmax, ops.log_softmax_backward, R.log_softmax, R.log_softmax_backward),
+    ):
+        y = fwd(x)
+        assert_close(y, rfwd(x), dtype, rtol=GPU_RTOL, scale=cols, equal_nan=False)
+        dx = bwd(dy, y)
+        want = rbwd(dy, y)
+        assert_close(dx, want, dtype, rtol=GPU_RTOL, scale=cols, equal_nan=False, name="dx")
+    target = rng.integers(0, cols, rows)
+    loss, dlogits = ops.softmax_cross_entropy(x, target, "mean")
+    want_loss, want_d = R.softmax_cross_entropy(x, target, "mean")
+    assert_close(loss, want_loss, dtype, rtol=GPU_RTOL, scale=cols, equal_nan=False)
+    assert_close(dlogits, want_d, dtype, rtol=GPU_RTOL, scale=cols, equal_nan=False)

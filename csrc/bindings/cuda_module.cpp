@@ -66,6 +66,13 @@ PYBIND11_MODULE(_cuda, m) {
         return std::make_pair(major, minor);
       },
       py::arg("index") = 0);
+  m.def("current_device", [] {
+    int d = 0;
+    check(cudaGetDevice(&d), "current_device");
+    return d;
+  });
+  m.def("sync_after_launch", &dg::cuda::sync_mode,
+        "Whether DG_CUDA_SYNC makes every launch synchronize and check (read once).");
   m.def("synchronize", [] {
     py::gil_scoped_release nogil;
     check(cudaDeviceSynchronize(), "synchronize");

@@ -109,15 +109,48 @@ __device__ __forceinline__ void gemm_load_b(const GemmDev<T>& p, S& Bs, int64_t 
   }
 }
 
-// The epilogue of one output element (the caller checks m < M and n < N).
+// Activations cheap enough to inline into the unrolled epilogue of every output (a compare and
+// a select); the others (erf, exp, tanh, log1p: 20-60 instructions each) are applied by
+// gemm_act_pass in a loop that is not unrolled, so each kernel holds one copy of them.
+__host__ __device__ inline bool act_is_cheap(int act) {
+  return act == static_cast<int>(Act::identity) || act == static_cast<int>(Act::relu) ||
+         act == static_cast<int>(Act::leaky_relu);
+}
+
+template <class T>
+__device__ __forceinline__ T act_cheap(int act, T x, T param) {
+  if (act == static_cast<int>(Act::relu)) return x > T(0) || x != x ? x : T(0);
+  if (act == static_cast<int>(Act::leaky_relu)) return x > T(0) ? x : param * x;
+  return x;
+}
+
+// The epilogue of one output element (the caller checks m < M and n < N). With an expensive
+// activation it stores the pre-activation, which gemm_act_pass then rewrites in place.
 template <class T, class Acc>
-__device__ __forceinline__ void gemm_store(const GemmDev<T>& p, int64_t m, int64_t n, Acc acc) {
+__device__ __forceinline__ void gemm_store(const GemmDev<T>& p, int64_t m, int64_t n, Acc acc,
+                                           bool cheap) {
   const int64_t ci = m * p.rsc + n * p.csc;
   T v = p.alpha * static_cast<T>(acc);
   if (p.beta != T(0)) v += p.beta * p.c[ci];  // beta == 0: C is not read (it may hold NaN)
   if (p.bias) v += p.bias[n];
   if (p.z) p.z[ci] = v;
-  p.c[ci] = act_forward(p.act, v, p.param);
+  p.c[ci] = cheap ? act_cheap(p.act, v, p.param) : v;
+}
+
+// The expensive activation over this thread's outputs (rows m0 + rm(i), columns n0 + cn(j)),
+// which it stored itself: a rolled loop, one inlined copy of act_forward per kernel.
+template <class T, int RI, int CJ, class RowOf, class ColOf>
+__device__ __forceinline__ void gemm_act_pass(const GemmDev<T>& p, RowOf rm, ColOf cn) {
+#ifndef DG_SIMT
+#pragma unroll 1
+#endif
+  for (int f = 0; f < RI * CJ; ++f) {
+    const int64_t m = rm(f / CJ), n = cn(f % CJ);
+    if (m < p.m && n < p.n) {
+      const int64_t ci = m * p.rsc + n * p.csc;
+      p.c[ci] = act_forward(p.act, static_cast<T>(p.c[ci]), p.param);
+    }
+  }
 }
 
 template <class T, int BM, int BN, int BK, int WM, int WN, int WNITER, int TM, int TN, int NT>
@@ -137,71 +170,91 @@ __global__ void __launch_bounds__(NT) gemm_simt_kernel(GemmDev<T> p) {
   const int warp = tid / 32, lane = tid % 32;
   const int warp_m = warp / (BN / WN), warp_n = warp % (BN / WN);
   const int lane_m = lane / LANES_N, lane_n = lane % LANES_N;
-  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * BM;
   const int64_t n0 = static_cast<int64_t>(blockIdx.x) * BN;
-
-  T acc[WMITER * TM][WNITER * TN];
-  DG_UNROLL
-  for (int i = 0; i < WMITER * TM; ++i) {
+  // M tiles: blockIdx.y, and a loop when there are more than grid.y allows (65535).
+  for (int64_t m0 = static_cast<int64_t>(blockIdx.y) * BM; m0 < p.m;
+       m0 += static_cast<int64_t>(gridDim.y) * BM) {
+    T acc[WMITER * TM][WNITER * TN];
     DG_UNROLL
-    for (int j = 0; j < WNITER * TN; ++j) acc[i][j] = T(0);
-  }
-  T ra[WMITER * TM], rb[WNITER * TN];
-
-  for (int64_t k0 = 0; k0 < p.k; k0 += BK) {
-    gemm_load_a<T, BM, BK, LDA, NT>(p, As, m0, k0, tid);
-    gemm_load_b<T, BN, BK, LDB, NT>(p, Bs, k0, n0, tid);
-    __syncthreads();
-    DG_UNROLL
-    for (int kk = 0; kk < BK; ++kk) {
+    for (int i = 0; i < WMITER * TM; ++i) {
       DG_UNROLL
-      for (int wm = 0; wm < WMITER; ++wm) {
+      for (int j = 0; j < WNITER * TN; ++j) acc[i][j] = T(0);
+    }
+    T ra[WMITER * TM], rb[WNITER * TN];
+
+    for (int64_t k0 = 0; k0 < p.k; k0 += BK) {
+      gemm_load_a<T, BM, BK, LDA, NT>(p, As, m0, k0, tid);
+      gemm_load_b<T, BN, BK, LDB, NT>(p, Bs, k0, n0, tid);
+      __syncthreads();
+      DG_UNROLL
+      for (int kk = 0; kk < BK; ++kk) {
         DG_UNROLL
-        for (int i = 0; i < TM; i += 4) {
-          const V4<T> v = ld4(As, kk * LDA + warp_m * WM + wm * WSUBM + lane_m * TM + i);
-          ra[wm * TM + i + 0] = v.x;
-          ra[wm * TM + i + 1] = v.y;
-          ra[wm * TM + i + 2] = v.z;
-          ra[wm * TM + i + 3] = v.w;
+        for (int wm = 0; wm < WMITER; ++wm) {
+          DG_UNROLL
+          for (int i = 0; i < TM; i += 4) {
+            const V4<T> v = ld4(As, kk * LDA + warp_m * WM + wm * WSUBM + lane_m * TM + i);
+            ra[wm * TM + i + 0] = v.x;
+            ra[wm * TM + i + 1] = v.y;
+            ra[wm * TM + i + 2] = v.z;
+            ra[wm * TM + i + 3] = v.w;
+          }
+        }
+        DG_UNROLL
+        for (int wn = 0; wn < WNITER; ++wn) {
+          DG_UNROLL
+          for (int j = 0; j < TN; j += 4) {
+            const V4<T> v = ld4(Bs, kk * LDB + warp_n * WN + wn * WSUBN + lane_n * TN + j);
+            rb[wn * TN + j + 0] = v.x;
+            rb[wn * TN + j + 1] = v.y;
+            rb[wn * TN + j + 2] = v.z;
+            rb[wn * TN + j + 3] = v.w;
+          }
+        }
+        DG_UNROLL
+        for (int i = 0; i < WMITER * TM; ++i) {
+          DG_UNROLL
+          for (int j = 0; j < WNITER * TN; ++j) acc[i][j] += ra[i] * rb[j];
         }
       }
+      __syncthreads();  // the next slice overwrites As / Bs
+    }
+
+    const bool cheap = act_is_cheap(p.act);
+    DG_UNROLL
+    for (int wm = 0; wm < WMITER; ++wm) {
       DG_UNROLL
-      for (int wn = 0; wn < WNITER; ++wn) {
+      for (int i = 0; i < TM; ++i) {
+        const int64_t m = m0 + warp_m * WM + wm * WSUBM + lane_m * TM + i;
+        if (m >= p.m) continue;
         DG_UNROLL
-        for (int j = 0; j < TN; j += 4) {
-          const V4<T> v = ld4(Bs, kk * LDB + warp_n * WN + wn * WSUBN + lane_n * TN + j);
-          rb[wn * TN + j + 0] = v.x;
-          rb[wn * TN + j + 1] = v.y;
-          rb[wn * TN + j + 2] = v.z;
-          rb[wn * TN + j + 3] = v.w;
+        for (int wn = 0; wn < WNITER; ++wn) {
+          DG_UNROLL
+          for (int j = 0; j < TN; ++j) {
+            const int64_t n = n0 + warp_n * WN + wn * WSUBN + lane_n * TN + j;
+            if (n < p.n) gemm_store(p, m, n, acc[wm * TM + i][wn * TN + j], cheap);
+          }
         }
-      }
-      DG_UNROLL
-      for (int i = 0; i < WMITER * TM; ++i) {
-        DG_UNROLL
-        for (int j = 0; j < WNITER * TN; ++j) acc[i][j] += ra[i] * rb[j];
       }
     }
-    __syncthreads();  // the next slice overwrites As / Bs
-  }
-
-  DG_UNROLL
-  for (int wm = 0; wm < WMITER; ++wm) {
-    DG_UNROLL
-    for (int i = 0; i < TM; ++i) {
-      const int64_t m = m0 + warp_m * WM + wm * WSUBM + lane_m * TM + i;
-      if (m >= p.m) continue;
-      DG_UNROLL
-      for (int wn = 0; wn < WNITER; ++wn) {
-        DG_UNROLL
-        for (int j = 0; j < TN; ++j) {
-          const int64_t n = n0 + warp_n * WN + wn * WSUBN + lane_n * TN + j;
-          if (n < p.n) gemm_store(p, m, n, acc[wm * TM + i][wn * TN + j]);
-        }
-      }
+    if (!cheap) {
+      const int64_t mb = m0 + warp_m * WM + lane_m * TM, nb = n0 + warp_n * WN + lane_n * TN;
+      gemm_act_pass<T, WMITER * TM, WNITER * TN>(
+          p, [=](int i) { return mb + (i / TM) * WSUBM + i % TM; },
+          [=](int j) { return nb + (j / TN) * WSUBN + j % TN; });
     }
-  }
+  }  // M tiles
 }
+
+// Whether the 32 lanes' reads of one m16n8k8 fragment register, at word offsets
+// (lane % 4) * ld + lane / 4 of a shared array with leading dimension ld, hit 32 distinct banks.
+__host__ __device__ constexpr bool tf32_fragment_reads_conflict_free(int ld) {
+  unsigned banks = 0;
+  for (int lane = 0; lane < 32; ++lane) banks |= 1u << (((lane % 4) * ld + lane / 4) % 32);
+  return banks == 0xffffffffu;
+}
+static_assert(!tf32_fragment_reads_conflict_free(128 + 4), "BM + 4: 2-way conflicts");
+static_assert(tf32_fragment_reads_conflict_free(128 + 8) && tf32_fragment_reads_conflict_free(72),
+              "BM + 8: conflict-free");
 
 #ifndef DG_SIMT
 __device__ __forceinline__ uint32_t to_tf32(float x) {
@@ -223,11 +276,15 @@ __device__ __forceinline__ void mma_tf32_16x8x8(float (&d)[4], const uint32_t (&
 // Fragment layout of m16n8k8 (PTX ISA, "Matrix Fragments for mma.m16n8k8"), with g = lane / 4
 // and t = lane % 4: A a0 (g, t), a1 (g + 8, t), a2 (g, t + 4), a3 (g + 8, t + 4);
 // B b0 (k = t, n = g), b1 (k = t + 4, n = g); C c0 (g, 2t), c1 (g, 2t + 1), c2 (g + 8, 2t),
-// c3 (g + 8, 2t + 1). The paddings make those shared reads conflict-free.
+// c3 (g + 8, 2t + 1). A lane reads As[(k0 + t) * LDA + r0 + g] and Bs[(k0 + t) * LDB + c0 + g]:
+// bank (t * LD + g) % 32, distinct over the 32 lanes when LD % 32 == 8 (t * 8 + g covers 0..31;
+// LD = BM + 4 would give 2-way conflicts), checked by tf32_fragment_reads_conflict_free.
 template <int BM, int BN, int BK, int WM, int WN, int NT>
 __global__ void __launch_bounds__(NT, 1) gemm_tf32_kernel(GemmDev<float> p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  constexpr int LDA = BM + 4, LDB = BN + 8;
+  constexpr int LDA = BM + 8, LDB = BN + 8;
+  static_assert(tf32_fragment_reads_conflict_free(LDA) && tf32_fragment_reads_conflict_free(LDB),
+                "the fragment reads of As / Bs must hit 32 distinct banks");
   constexpr int MT = WM / 16, NTL = WN / 8;
   static_assert((BM / WM) * (BN / WN) * 32 == NT, "the warps must cover the block tile");
   static_assert(BK % 8 == 0, "k steps of 8");
@@ -237,56 +294,65 @@ __global__ void __launch_bounds__(NT, 1) gemm_tf32_kernel(GemmDev<float> p) {
   const int tid = static_cast<int>(threadIdx.x);
   const int warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
   const int wm0 = (warp / (BN / WN)) * WM, wn0 = (warp % (BN / WN)) * WN;
-  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * BM;
   const int64_t n0 = static_cast<int64_t>(blockIdx.x) * BN;
+  for (int64_t m0 = static_cast<int64_t>(blockIdx.y) * BM; m0 < p.m;
+       m0 += static_cast<int64_t>(gridDim.y) * BM) {
+    float acc[MT][NTL][4];
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+      for (int j = 0; j < NTL; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
 
-  float acc[MT][NTL][4];
+    for (int64_t k0 = 0; k0 < p.k; k0 += BK) {
+      gemm_load_a<float, BM, BK, LDA, NT>(p, As, m0, k0, tid);
+      gemm_load_b<float, BN, BK, LDB, NT>(p, Bs, k0, n0, tid);
+      __syncthreads();
 #pragma unroll
-  for (int i = 0; i < MT; ++i)
+      for (int kk = 0; kk < BK; kk += 8) {
+        uint32_t af[MT][4], bf[NTL][2];
 #pragma unroll
-    for (int j = 0; j < NTL; ++j)
+        for (int i = 0; i < MT; ++i) {
+          const int r = wm0 + i * 16 + g;
+          af[i][0] = to_tf32(As[(kk + t) * LDA + r]);
+          af[i][1] = to_tf32(As[(kk + t) * LDA + r + 8]);
+          af[i][2] = to_tf32(As[(kk + t + 4) * LDA + r]);
+          af[i][3] = to_tf32(As[(kk + t + 4) * LDA + r + 8]);
+        }
 #pragma unroll
-      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
-
-  for (int64_t k0 = 0; k0 < p.k; k0 += BK) {
-    gemm_load_a<float, BM, BK, LDA, NT>(p, As, m0, k0, tid);
-    gemm_load_b<float, BN, BK, LDB, NT>(p, Bs, k0, n0, tid);
-    __syncthreads();
+        for (int j = 0; j < NTL; ++j) {
+          const int c = wn0 + j * 8 + g;
+          bf[j][0] = to_tf32(Bs[(kk + t) * LDB + c]);
+          bf[j][1] = to_tf32(Bs[(kk + t + 4) * LDB + c]);
+        }
 #pragma unroll
-    for (int kk = 0; kk < BK; kk += 8) {
-      uint32_t af[MT][4], bf[NTL][2];
+        for (int i = 0; i < MT; ++i)
 #pragma unroll
-      for (int i = 0; i < MT; ++i) {
-        const int r = wm0 + i * 16 + g;
-        af[i][0] = to_tf32(As[(kk + t) * LDA + r]);
-        af[i][1] = to_tf32(As[(kk + t) * LDA + r + 8]);
-        af[i][2] = to_tf32(As[(kk + t + 4) * LDA + r]);
-        af[i][3] = to_tf32(As[(kk + t + 4) * LDA + r + 8]);
+          for (int j = 0; j < NTL; ++j) mma_tf32_16x8x8(acc[i][j], af[i], bf[j]);
       }
-#pragma unroll
-      for (int j = 0; j < NTL; ++j) {
-        const int c = wn0 + j * 8 + g;
-        bf[j][0] = to_tf32(Bs[(kk + t) * LDB + c]);
-        bf[j][1] = to_tf32(Bs[(kk + t + 4) * LDB + c]);
-      }
-#pragma unroll
-      for (int i = 0; i < MT; ++i)
-#pragma unroll
-        for (int j = 0; j < NTL; ++j) mma_tf32_16x8x8(acc[i][j], af[i], bf[j]);
+      __syncthreads();
     }
-    __syncthreads();
-  }
 
+    const bool cheap = act_is_cheap(p.act);
 #pragma unroll
-  for (int i = 0; i < MT; ++i)
+    for (int i = 0; i < MT; ++i)
 #pragma unroll
-    for (int j = 0; j < NTL; ++j)
+      for (int j = 0; j < NTL; ++j)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int64_t m = m0 + wm0 + i * 16 + g + (e >= 2 ? 8 : 0);
-        const int64_t n = n0 + wn0 + j * 8 + 2 * t + (e & 1);
-        if (m < p.m && n < p.n) gemm_store(p, m, n, acc[i][j][e]);
-      }
+        for (int e = 0; e < 4; ++e) {
+          const int64_t m = m0 + wm0 + i * 16 + g + (e >= 2 ? 8 : 0);
+          const int64_t n = n0 + wn0 + j * 8 + 2 * t + (e & 1);
+          if (m < p.m && n < p.n) gemm_store(p, m, n, acc[i][j][e], cheap);
+        }
+    if (!cheap) {
+      const int64_t mb = m0 + wm0 + g, nb = n0 + wn0 + 2 * t;
+      // output f = (i, e >> 1) x (j, e & 1): rows i * 16 + 8 * h, columns j * 8 + c
+      gemm_act_pass<float, MT * 2, NTL * 2>(
+          p, [=](int r) { return mb + (r / 2) * 16 + (r % 2) * 8; },
+          [=](int c) { return nb + (c / 2) * 8 + c % 2; });
+    }
+  }  // M tiles
 #else
   (void)p;  // compiled for an architecture without TF32 tensor cores: never launched there
 #endif

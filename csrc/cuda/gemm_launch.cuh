@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdlib>
+#include <stdexcept>
 #include <type_traits>
 
 #include "cuda/gemm.cuh"
@@ -11,6 +12,12 @@
 
 namespace dg {
 namespace cuda {
+
+#ifdef DG_SIMT
+constexpr int64_t kGemmMaxGridY = 3;
+#else
+constexpr int64_t kGemmMaxGridY = 65535;
+#endif
 
 template <class T>
 GemmDev<T> gemm_dev(const GemmParams<T>& p) {
@@ -60,9 +67,14 @@ void gemm(const GemmParams<T>& p, Precision precision, GemmTile tile, void* stre
   const int64_t tiles128 = ((p.m + 127) / 128) * ((p.n + 127) / 128);
   // Too few 128x128 tiles to fill the GPU: use the 64x64 configuration (4x the blocks).
   const bool small = tile == GemmTile::small || (tile == GemmTile::automatic && tiles128 < 96);
+  // N tiles in grid.x (up to 2^31 - 1), M tiles in grid.y, capped: the kernels loop over the
+  // M tiles past the cap (grid.y allows 65535; the emulator build uses 3, so its tests cover
+  // the loop).
   auto grid = [&](int bm, int bn) {
-    return dim3(static_cast<unsigned>((p.n + bn - 1) / bn),
-                static_cast<unsigned>((p.m + bm - 1) / bm));
+    const int64_t tn = (p.n + bn - 1) / bn, tm = (p.m + bm - 1) / bm;
+    if (tn > 0x7fffffff) throw std::invalid_argument("matmul: n too large for the grid");
+    return dim3(static_cast<unsigned>(tn),
+                static_cast<unsigned>(tm < kGemmMaxGridY ? tm : kGemmMaxGridY));
   };
 #ifndef DG_SIMT
   if constexpr (std::is_same<T, float>::value) {

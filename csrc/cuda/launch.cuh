@@ -19,11 +19,33 @@ namespace cuda {
 constexpr unsigned kElementwiseThreads = 256;
 constexpr unsigned kMaxRowBlocks = 65535u * 8;
 
+inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// Blocks for an elementwise kernel over `work` items: enough for every item, at most 8 blocks
+// of 256 threads per SM (the grid-stride loops do the rest, several items per thread).
+inline unsigned elementwise_blocks(int64_t work) {
+#ifdef DG_SIMT
+  const int64_t sms = 2;  // the emulator: small grids, so its tests run the grid-stride loops
+#else
+  static thread_local int dev = -1, sms_cached = 0;
+  int cur = 0;
+  if (cudaGetDevice(&cur) != cudaSuccess) cur = 0;
+  if (cur != dev) {
+    dev = cur;
+    if (cudaDeviceGetAttribute(&sms_cached, cudaDevAttrMultiProcessorCount, cur) != cudaSuccess)
+      sms_cached = 132;
+  }
+  const int64_t sms = sms_cached;
+#endif
+  return blocks_for(work, kElementwiseThreads, static_cast<unsigned>(sms * 8));
+}
+
 template <class T>
 void activation(int64_t n, const T* x, T* y, int act, T param, void* stream) {
   if (n <= 0) return;
-  DG_LAUNCH(activation_kernel<T>, dim3(blocks_for(n, kElementwiseThreads)),
-            dim3(kElementwiseThreads), stream, n, x, y, act, param);
+  const bool vec = aligned16(x) && aligned16(y);
+  DG_LAUNCH(activation_kernel<T>, dim3(elementwise_blocks(vec ? n / 4 + n % 4 : n)),
+            dim3(kElementwiseThreads), stream, n, x, y, act, param, vec);
   check_launch("activation");
 }
 
@@ -31,8 +53,9 @@ template <class T>
 void activation_backward(int64_t n, const T* dy, const T* saved, T* dx, int act, T param,
                          void* stream) {
   if (n <= 0) return;
-  DG_LAUNCH(activation_backward_kernel<T>, dim3(blocks_for(n, kElementwiseThreads)),
-            dim3(kElementwiseThreads), stream, n, dy, saved, dx, act, param);
+  const bool vec = aligned16(dy) && aligned16(saved) && aligned16(dx);
+  DG_LAUNCH(activation_backward_kernel<T>, dim3(elementwise_blocks(vec ? n / 4 + n % 4 : n)),
+            dim3(kElementwiseThreads), stream, n, dy, saved, dx, act, param, vec);
   check_launch("activation_backward");
 }
 
@@ -40,11 +63,24 @@ inline unsigned row_blocks(int64_t rows) {
   return static_cast<unsigned>(rows < kMaxRowBlocks ? rows : kMaxRowBlocks);
 }
 
+// Row kernels: one warp per row (8 rows per block of 256) up to kWarpRowCols columns, else one
+// block per row.
+inline bool warp_rows(int64_t cols) { return cols <= kWarpRowCols; }
+inline dim3 row_grid(int64_t rows, int64_t cols) {
+  return dim3(warp_rows(cols) ? row_blocks((rows + 7) / 8) : row_blocks(rows));
+}
+inline dim3 row_block(int64_t cols) { return dim3(warp_rows(cols) ? 256 : row_threads(cols)); }
+
 template <class T>
 void softmax(int64_t rows, int64_t cols, const T* x, T* y, bool log, void* stream) {
   if (rows <= 0 || cols <= 0) return;
-  DG_LAUNCH(softmax_kernel<T>, dim3(row_blocks(rows)), dim3(row_threads(cols)), stream, rows, cols,
-            x, y, log);
+  if (warp_rows(cols)) {
+    auto kernel = &softmax_kernel<T, true>;
+    DG_LAUNCH(kernel, row_grid(rows, cols), row_block(cols), stream, rows, cols, x, y, log);
+  } else {
+    auto kernel = &softmax_kernel<T, false>;
+    DG_LAUNCH(kernel, row_grid(rows, cols), row_block(cols), stream, rows, cols, x, y, log);
+  }
   check_launch("softmax");
 }
 
@@ -52,8 +88,13 @@ template <class T>
 void softmax_backward(int64_t rows, int64_t cols, const T* dy, const T* y, T* dx, bool log,
                       void* stream) {
   if (rows <= 0 || cols <= 0) return;
-  DG_LAUNCH(softmax_backward_kernel<T>, dim3(row_blocks(rows)), dim3(row_threads(cols)), stream,
-            rows, cols, dy, y, dx, log);
+  if (warp_rows(cols)) {
+    auto kernel = &softmax_backward_kernel<T, true>;
+    DG_LAUNCH(kernel, row_grid(rows, cols), row_block(cols), stream, rows, cols, dy, y, dx, log);
+  } else {
+    auto kernel = &softmax_backward_kernel<T, false>;
+    DG_LAUNCH(kernel, row_grid(rows, cols), row_block(cols), stream, rows, cols, dy, y, dx, log);
+  }
   check_launch("softmax_backward");
 }
 
@@ -61,8 +102,15 @@ template <class T>
 void softmax_xent(int64_t rows, int64_t cols, const T* logits, const int64_t* target, T* loss,
                   T* dlogits, T scale, void* stream) {
   if (rows <= 0 || cols <= 0) return;
-  DG_LAUNCH(softmax_xent_kernel<T>, dim3(row_blocks(rows)), dim3(row_threads(cols)), stream, rows,
-            cols, logits, target, loss, dlogits, scale);
+  if (warp_rows(cols)) {
+    auto kernel = &softmax_xent_kernel<T, true>;
+    DG_LAUNCH(kernel, row_grid(rows, cols), row_block(cols), stream, rows, cols, logits, target,
+              loss, dlogits, scale);
+  } else {
+    auto kernel = &softmax_xent_kernel<T, false>;
+    DG_LAUNCH(kernel, row_grid(rows, cols), row_block(cols), stream, rows, cols, logits, target,
+              loss, dlogits, scale);
+  }
   check_launch("softmax_cross_entropy");
 }
 
@@ -76,19 +124,34 @@ void pointwise_loss(int64_t n, int kind, const T* y, const T* t, T* loss, T* gra
 }
 
 constexpr int64_t kSegment = 4096;  // elements per block in the first pass of a long row
+// Column sums: split the rows into segments when there are fewer than kColBlocks column tiles
+// (about 4 blocks per SM of an H100 / H200), each segment at least kColMinRows rows.
+constexpr int64_t kColBlocks = 512, kColMinRows = 64;
+
+// The partial sums a reduction's first pass writes (reduce_work_len; 0: one pass), the same
+// formula as backends/cuda.py's _reduce, which allocates `work`.
+inline int64_t reduce_parts(int64_t outer, int64_t n, int64_t inner) {
+  if (inner == 1) return (n + kSegment - 1) / kSegment;
+  const int64_t tiles = outer * ((inner + kColTile - 1) / kColTile);
+  const int64_t want = (kColBlocks + tiles - 1) / tiles, most = n / kColMinRows;
+  return want < most ? want : most;
+}
 
 template <class T>
 void reduce_sum(int64_t outer, int64_t n, int64_t inner, const T* x, T* y, T scale, T* work,
                 int64_t work_len, void* stream) {
   if (outer <= 0 || inner <= 0) return;
+  int64_t parts = reduce_parts(outer, n, inner);
+  // Never more partial sums than `work` holds: fewer, longer segments (not one block per row).
+  if (work == nullptr || outer * inner <= 0) parts = 1;
+  if (parts > 1 && outer * inner * parts > work_len) parts = work_len / (outer * inner);
+  if (parts < 2) parts = 1;
+  const int64_t seg = (n + parts - 1) / parts;
   if (inner == 1) {
-    int64_t parts = (n + kSegment - 1) / kSegment;
-    if (work == nullptr || parts < 2 || outer * parts > work_len) parts = 1;
     if (parts == 1) {
       DG_LAUNCH(reduce_rows_kernel<T>, dim3(row_blocks(outer)), dim3(row_threads(n)), stream, outer,
                 n, int64_t{1}, n, x, y, scale);
     } else {
-      const int64_t seg = (n + parts - 1) / parts;
       DG_LAUNCH(reduce_rows_kernel<T>, dim3(row_blocks(outer * parts)), dim3(256), stream, outer, n,
                 parts, seg, x, work, T(1));
       check_launch("sum (first pass)");
@@ -97,8 +160,16 @@ void reduce_sum(int64_t outer, int64_t n, int64_t inner, const T* x, T* y, T sca
     }
   } else {
     const int64_t tiles = outer * ((inner + kColTile - 1) / kColTile);
-    DG_LAUNCH(reduce_cols_kernel<T>, dim3(row_blocks(tiles)), dim3(kColTile, kColRows), stream,
-              outer, n, inner, x, y, scale);
+    if (parts == 1) {
+      DG_LAUNCH(reduce_cols_kernel<T>, dim3(row_blocks(tiles)), dim3(kColTile, kColRows), stream,
+                outer, n, inner, int64_t{1}, n, x, y, scale);
+    } else {
+      DG_LAUNCH(reduce_cols_kernel<T>, dim3(row_blocks(tiles * parts)), dim3(kColTile, kColRows),
+                stream, outer, n, inner, parts, seg, x, work, T(1));
+      check_launch("sum (first pass)");
+      DG_LAUNCH(reduce_cols_kernel<T>, dim3(row_blocks(tiles)), dim3(kColTile, kColRows), stream,
+                outer, parts, inner, int64_t{1}, parts, static_cast<const T*>(work), y, scale);
+    }
   }
   check_launch("sum");
 }

@@ -4,6 +4,7 @@
 
 namespace dg {
 namespace cuda {
+bool sync_mode() { return sync_after_launch(); }
 DG_INSTANTIATE_OPS(float)
 DG_INSTANTIATE_OPS(double)
 }  // namespace cuda

@@ -10,6 +10,9 @@
 namespace dg {
 namespace cuda {
 
+// Whether DG_CUDA_SYNC makes every launch synchronize and check (cuda/launch_check.cuh).
+bool sync_mode();
+
 enum class Precision : int { fp32 = 0, tf32 = 1 };
 // Which GEMM tiling to use: auto by size, the 128x128 block tile or the 64x64 one (tests).
 enum class GemmTile : int { automatic = 0, large = 1, small = 2 };

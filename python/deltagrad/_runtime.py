@@ -68,13 +68,15 @@ def info() -> dict[str, Any]:
     cuda_compiled = backends.cuda_ops() is not None
     cuda_available = False
     cuda_device = None
+    cuda_index = None
     cuda_reason = "deltagrad was built without CUDA (nvcc was not found at build time)"
     if cuda_compiled:
         from .backends import cuda  # noqa: PLC0415  (imported by cuda_ops() above)
 
         cuda_available, cuda_reason = cuda.availability()
         if cuda_available:
-            cuda_device = cuda.device_name(0)
+            cuda_index = cuda.current_device()
+            cuda_device = cuda.device_name(cuda_index)
     return {
         "version": __version__,
         "cpu_isa": _cpu.active_isa(),
@@ -85,5 +87,6 @@ def info() -> dict[str, Any]:
         "cuda_compiled": cuda_compiled,
         "cuda_available": bool(cuda_available),
         "cuda_device": cuda_device,
+        "cuda_device_index": cuda_index,  # the current device (dg.info() asks it each call)
         "cuda_status": "available" if cuda_available else cuda_reason,
     }

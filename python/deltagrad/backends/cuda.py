@@ -72,6 +72,7 @@ OPS = (
 _TILES = {"auto": 0, "large": 1, "small": 2}
 _SEGMENT = 4096  # csrc/cuda/launch.cuh kSegment
 _MAX_PARTIALS = 1 << 16
+_COL_BLOCKS, _COL_MIN_ROWS = 512, 64  # csrc/cuda/launch.cuh kColBlocks, kColMinRows
 
 _allow_tf32 = False
 
@@ -760,11 +761,20 @@ class KernelOps:
 
     # ---- reductions --------------------------------------------------------------------------
     def _reduce(self, x: Any, outer: int, n: int, inner: int, y: Any, scale: float) -> None:
-        # A few long rows: scratch for the kernel's two-pass reduction (one partial per 4096).
-        parts = -(-n // _SEGMENT) if inner == 1 else 0
+        # Scratch for the kernel's two-pass reduction: long rows (one partial per 4096), or few
+        # column tiles split into row segments; reduce_parts in csrc/cuda/launch.cuh. At most
+        # _MAX_PARTIALS partials: the kernel then uses fewer, longer segments.
+        if outer <= 0 or inner <= 0:
+            parts = 0  # nothing to write: the kernel returns before a launch
+        elif inner == 1:
+            parts = -(-n // _SEGMENT)
+        else:
+            tiles = outer * -(-inner // 32)
+            parts = min(-(-_COL_BLOCKS // tiles), n // _COL_MIN_ROWS)
         work = None
-        if parts >= 2 and outer * parts <= _MAX_PARTIALS:
-            work = self.xp().empty((outer * parts,), dtype=x.dtype)
+        if parts >= 2 and outer * inner * 2 <= _MAX_PARTIALS:
+            size = min(outer * inner * parts, _MAX_PARTIALS)
+            work = self.xp().empty((size,), dtype=x.dtype)
         arrays = [x, y] if work is None else [x, y, work]
         self._call(
             "reduce_sum",
@@ -959,7 +969,52 @@ class CudaOps(KernelOps):
             if not ok:
                 raise RuntimeError(f"CUDA is not available: {reason}")
             CudaOps._available = True
-        getattr(self._raw, name)(*args)
+        dev = _array_device(name, arrays)
+        cupy = self.xp()
+        if dev is None or dev == cupy.cuda.runtime.getDevice():
+            getattr(self._raw, name)(*args)
+            return
+        # The arrays live on another device than the current one: launch there (a device
+        # guard), on that device's current stream (the last argument of every raw launch).
+        with cupy.cuda.Device(dev):
+            stream = int(cupy.cuda.get_current_stream().ptr)
+            getattr(self._raw, name)(*args[:-1], stream)
+
+
+def _array_device(name: str, arrays: list[Any]) -> int | None:
+    """The device id all of an op's arrays are on (None without arrays); a ValueError naming
+    the op when they are on different devices."""
+    dev = None
+    for a in arrays:
+        d = a.device.id
+        if dev is None:
+            dev = d
+        elif d != dev:
+            ids = sorted({x.device.id for x in arrays})
+            raise ValueError(f"{name}: the arrays are on different CUDA devices {ids}")
+    return dev
+
+
+def _on_device(fn: Any) -> Any:
+    """The op run with its first argument's device current (allocations, the stream and the
+    launch all on it), when that is a cupy array on another device than the current one."""
+
+    @functools.wraps(fn)
+    def op(self: CudaOps, *args: Any, **kwargs: Any) -> Any:
+        dev = getattr(getattr(args[0] if args else None, "device", None), "id", None)
+        if dev is None or not self._available:
+            return fn(self, *args, **kwargs)
+        cupy = self.xp()
+        if dev == cupy.cuda.runtime.getDevice():
+            return fn(self, *args, **kwargs)
+        with cupy.cuda.Device(dev):
+            return fn(self, *args, **kwargs)
+
+    return op
+
+
+for _op in OPS:
+    setattr(CudaOps, _op, _on_device(getattr(KernelOps, _op)))
 
 
 ops = CudaOps(_cuda)  # with _cuda None, every op raises before touching it
@@ -973,8 +1028,14 @@ def availability() -> tuple[bool, str]:
     return bool(ok), str(reason)
 
 
-def device_name(index: int = 0) -> str:
-    return str(_cuda.device_name(index))
+def device_name(index: int | None = None) -> str:
+    """The name of CUDA device `index` (default: the current device)."""
+    return str(_cuda.device_name(current_device() if index is None else index))
+
+
+def current_device() -> int:
+    """The current CUDA device of this thread (the one cupy allocates on)."""
+    return int(_cuda.current_device())
 
 
 def device_count() -> int:

@@ -1,0 +1,89 @@
+"""The shipped sm_90 SASS of the _cuda module, read with cuobjdump (no GPU needed).
+
+Checks what the emulator cannot see: the FP32 GEMM keeps its accumulators in registers (no
+local-memory loads or stores, LDL / STL) and stays small (under 20K instructions per kernel: the
+activation epilogue is not inlined per output), and the elementwise activation kernels use
+128-bit global loads (LDG.E.128). Skipped, saying why, without cuobjdump (the CUDA toolkit, or
+the nvidia-cuda-cuobjdump wheel; CUOBJDUMP=/path overrides), without the _cuda module, or when
+the module has no sm_90 code.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+
+def _cuobjdump() -> str | None:
+    cands = [os.environ.get("CUOBJDUMP"), shutil.which("cuobjdump")]
+    cands.append(os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin", "cuobjdump"))
+    try:
+        import nvidia  # noqa: PLC0415  (the nvidia-cuda-cuobjdump wheel's namespace package)
+
+        for root in nvidia.__path__:
+            cands += sorted(glob.glob(os.path.join(root, "*", "bin", "cuobjdump")))
+    except ImportError:
+        pass
+    return next((c for c in cands if c and os.access(c, os.X_OK)), None)
+
+
+def _module_path() -> str | None:
+    try:
+        from deltagrad import _cuda  # noqa: PLC0415
+    except ImportError:
+        return None
+    return _cuda.__file__
+
+
+@pytest.fixture(scope="module")
+def sass() -> dict[str, list[str]]:
+    """{kernel name: its sm_90 SASS instruction lines}."""
+    tool, mod = _cuobjdump(), _module_path()
+    if tool is None:
+        pytest.skip("cuobjdump not found (CUDA toolkit or pip install nvidia-cuda-cuobjdump)")
+    if mod is None:
+        pytest.skip("deltagrad was built without CUDA (no _cuda module)")
+    elfs = subprocess.run([tool, "--list-elf", mod], capture_output=True, text=True, check=True)
+    if "sm_90" not in elfs.stdout:
+        pytest.skip(f"the _cuda module has no sm_90 code: {elfs.stdout.strip()!r}")
+    out = subprocess.run(
+        [tool, "-sass", "-arch", "sm_90", mod], capture_output=True, text=True, check=True
+    ).stdout
+    kernels: dict[str, list[str]] = {}
+    cur = None
+    for line in out.splitlines():
+        m = re.search(r"Function : (\S+)", line)
+        if m:
+            cur = m.group(1)
+            kernels[cur] = []
+        elif cur is not None and re.match(r"\s+/\*[0-9a-f]{4,}\*/\s+\S", line):
+            kernels[cur].append(line)
+    assert kernels, "cuobjdump printed no kernels"
+    return kernels
+
+
+def _pick(sass: dict[str, list[str]], pattern: str) -> dict[str, list[str]]:
+    got = {k: v for k, v in sass.items() if re.search(pattern, k)}
+    assert got, f"no kernel matches {pattern!r} among {sorted(sass)}"
+    return got
+
+
+def test_fp32_gemm_has_no_local_memory_spills(sass):
+    for name, lines in _pick(sass, r"gemm_simt_kernelIf").items():
+        local = [ln for ln in lines if re.search(r"\b(LDL|STL)\b", ln)]
+        assert not local, f"{name}: {len(local)} local-memory instructions, e.g. {local[:3]}"
+
+
+def test_fp32_gemm_kernels_are_under_20k_instructions(sass):
+    for name, lines in _pick(sass, r"gemm_(simt_kernelIf|tf32_kernel)").items():
+        assert len(lines) < 20_000, f"{name}: {len(lines)} SASS instructions"
+
+
+def test_activation_kernels_use_128_bit_loads(sass):
+    for name, lines in _pick(sass, r"activation(_backward)?_kernelIf").items():
+        assert any("LDG.E.128" in ln for ln in lines), f"{name}: no 128-bit global load"
