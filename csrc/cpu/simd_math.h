@@ -51,23 +51,56 @@ inline Vec<T> splat(double x) {
 #if defined(__AVX2__) || defined(__AVX512F__)
 #define DG_VECTOR_MATH_F32 1
 
+// The polynomial of vexp: e^r for |r| <= ln2/2 (degree-6 relative minimax fit, Lawson's
+// iteration: relative error 3.1e-9 before rounding), 1 + r + r^2 q(r) with q by Estrin's scheme
+// (latency 4 FMAs instead of Horner's 6; the two leading terms are added last, as in Horner's,
+// so the rounding stays that of the final 1 + (...)).
+inline Vec<float> vexp_poly(Vec<float> r) {
+  using V = Vec<float>;
+  const V r2 = r * r;
+  const V a = fmadd(V::set1(0.16666521f), r, V::set1(0.49999993f));
+  V b = fmadd(V::set1(0.00836871f), r, V::set1(0.04166839f));
+  b = fmadd(V::set1(0.00138146f), r2, b);
+  const V q = fmadd(b, r2, a);
+  return fmadd(fmadd(q, r, V::set1(1.0f)), r, V::set1(1.0f));
+}
+
+// x = n ln2 + r, n = round(x / ln2) by the 1.5 * 2^23 trick (t = x / ln2 + 1.5 * 2^23 rounds
+// to an integer; n = t - 1.5 * 2^23 exactly, and t's low bits hold n for add_exponent).
+inline Vec<float> vexp_reduce(Vec<float> x, Vec<float>& t, Vec<float>& n) {
+  using V = Vec<float>;
+  const V magic = V::set1(12582912.0f);
+  t = fmadd(x, V::set1(1.44269504088896341f), magic);
+  n = t - magic;
+  const V r = fnmadd(n, V::set1(0.693359375f), x);  // Cody-Waite: n * ln2hi is exact
+  return fnmadd(n, V::set1(-2.12194440e-4f), r);
+}
+
 // exp(x) for x <= 88 (or NaN; -inf gives 0): the callers whose argument is never large skip
-// the upper clamp. Degree-6 polynomial fitted (relative minimax, Lawson's iteration) on
-// |r| <= ln2/2: relative error 3.1e-9 before rounding.
-inline Vec<float> vexp_upto88(Vec<float> x) {
+// the upper clamp. 2^n by scalef (AVX-512: overflow to inf, gradual underflow, one rounding).
+// AVX2: when every lane has x in [-86.4, 88.2] (the result normal) 2^n is added to the
+// exponent field (two integer ops); otherwise (rare: an underflow, an overflow or a NaN in the
+// vector) the whole vector takes vexp_upto88_wide's two exact power-of-two factors.
+inline Vec<float> vexp_upto88_wide(Vec<float> x) {
   using V = Vec<float>;
   x = max(V::set1(-104.0f), x);  // max returns its second operand, NaN, for NaN
-  const V n = round_nearest(x * V::set1(1.44269504088896341f));
-  V r = fnmadd(n, V::set1(0.693359375f), x);
-  r = fnmadd(n, V::set1(-2.12194440e-4f), r);
-  V p = V::set1(0.00138146f);
-  p = fmadd(p, r, V::set1(0.00836871f));
-  p = fmadd(p, r, V::set1(0.04166839f));
-  p = fmadd(p, r, V::set1(0.16666521f));
-  p = fmadd(p, r, V::set1(0.49999993f));
-  p = fmadd(p, r, V::set1(1.0f));
-  p = fmadd(p, r, V::set1(1.0f));
-  return scale2(p, n);
+  V t, n;
+  const V r = vexp_reduce(x, t, n);
+  return scale2(vexp_poly(r), n);
+}
+
+inline Vec<float> vexp_upto88(Vec<float> x) {
+#if defined(__AVX512F__)
+  return vexp_upto88_wide(x);
+#else
+  using V = Vec<float>;
+  // not (|x - 0.9| <= 87.3): out of the fast range, or NaN
+  if (any(Mask<float>{_mm256_cmp_ps(abs(x - V::set1(0.9f)).v, _mm256_set1_ps(87.3f), _CMP_NLE_UQ)}))
+    return vexp_upto88_wide(x);
+  V t, n;
+  const V r = vexp_reduce(x, t, n);
+  return add_exponent(vexp_poly(r), t);
+#endif
 }
 
 inline Vec<float> vexp(Vec<float> x) { return vexp_upto88(min(Vec<float>::set1(89.0f), x)); }
