@@ -185,6 +185,10 @@ inline Vec<float> reciprocal_fast(Vec<float> a) {
 inline Vec<double> reciprocal_fast(Vec<double> a) {
   return {_mm512_div_pd(_mm512_set1_pd(1.0), a.v)};
 }
+// true if any lane of x is below lo or NaN (one compare: the vector math's fast-path test)
+inline bool any_below_or_nan(Vec<float> x, float lo) {
+  return _mm512_cmp_ps_mask(x.v, _mm512_set1_ps(lo), _CMP_NGE_UQ) != 0;
+}
 
 // The first n lanes (0 <= n <= width): selects the valid lanes of a tail loaded with load(p, n).
 template <class T>
@@ -385,6 +389,11 @@ inline Vec<float> add_exponent(Vec<float> p, Vec<float> t) {
 }
 // true if any lane of m is set
 inline bool any(Mask<float> m) { return _mm256_movemask_ps(m.m) != 0; }
+// true if any lane of x is below lo or NaN (one compare and a movemask: the vector math's
+// fast-path test)
+inline bool any_below_or_nan(Vec<float> x, float lo) {
+  return _mm256_movemask_ps(_mm256_cmp_ps(x.v, _mm256_set1_ps(lo), _CMP_NGE_UQ)) != 0;
+}
 // finite a > 0 (denormals included) as m * 2^e with m in [1, 2)
 inline Vec<float> split_exponent(Vec<float> a, Vec<float>& e) {
   const __m256 tiny = _mm256_cmp_ps(a.v, _mm256_set1_ps(1.17549435e-38f), _CMP_LT_OQ);
