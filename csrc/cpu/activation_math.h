@@ -124,12 +124,10 @@ struct ActOp<Act::softplus> {
 };
 template <>
 struct ActOp<Act::silu> {
-  // swish: x sigmoid(x). Where sigmoid underflows to 0 (x < -104 in float, x = -inf) the
-  // result is -0, not x * 0 (NaN at -inf): x clamped to -800 first (one max, where a compare
-  // and a blend were; sigmoid(-800) is 0 in float64 too; max passes NaN through).
+  // swish: x sigmoid(x), -0 where sigmoid underflows (vsilu, simd_math.h).
   template <class T>
   static Vec<T> fwd(Vec<T> x, Vec<T>) {
-    return max(Vec<T>::set1(T(-800)), x) * vsigmoid(x);
+    return vsilu(x);
   }
   // s + x s (1 - s) with s and 1 - s = sigmoid(-x) each without cancellation; the product is 0
   // where s (1 - s) underflows (inf * 0 at x = +-inf).

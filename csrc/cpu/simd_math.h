@@ -94,15 +94,23 @@ inline Vec<float> vexp_upto88_wide(Vec<float> x) {
   return scale2(vexp_poly(r), n);
 }
 
+// exp(x) for x in [-86.4, 88] (the result normal): no clamp, no test.
+inline Vec<float> vexp_normal(Vec<float> x) {
+  Vec<float> t, n;
+  const Vec<float> r = vexp_reduce(x, t, n);
+#if defined(__AVX512F__)
+  return scale2(vexp_poly(r), n);
+#else
+  return add_exponent(vexp_poly(r), t);
+#endif
+}
+
 inline Vec<float> vexp_upto88(Vec<float> x) {
 #if defined(__AVX512F__)
   return vexp_upto88_wide(x);
 #else
-  using V = Vec<float>;
   if (any_below_or_nan(x, -86.4f)) return vexp_upto88_wide(x);
-  V t, n;
-  const V r = vexp_reduce(x, t, n);
-  return add_exponent(vexp_poly(r), t);
+  return vexp_normal(x);
 #endif
 }
 
@@ -423,7 +431,24 @@ inline Vec<T> vsigmoid(Vec<T> x) {
 inline Vec<float> vsigmoid(Vec<float> x) {
   using V = Vec<float>;
   if (any_below_or_nan(x, -86.0f)) return vsigmoid<float>(x);
-  return reciprocal_fast(V::set1(1.0f) + vexp_upto88(-x));
+  // x > 86: exp(-86) = 4e-38 still rounds 1 / (1 + e) to 1, and keeps exp's result normal
+  return reciprocal_fast(V::set1(1.0f) + vexp_normal(-min(V::set1(86.0f), x)));
+}
+#endif
+
+// silu x sigmoid(x). Where sigmoid underflows to 0 (x < -104 in float, x = -inf) the result is
+// -0, not x * 0 (NaN at -inf): x is clamped to -800 first (sigmoid(-800) is 0 in float64 too;
+// max passes NaN through). The float32 fast path (every x >= -86) needs no clamp.
+template <class T>
+inline Vec<T> vsilu(Vec<T> x) {
+  return max(Vec<T>::set1(T(-800)), x) * vsigmoid(x);
+}
+
+#if defined(DG_VECTOR_MATH_F32)
+inline Vec<float> vsilu(Vec<float> x) {
+  using V = Vec<float>;
+  if (any_below_or_nan(x, -86.0f)) return vsilu<float>(x);
+  return x * reciprocal_fast(V::set1(1.0f) + vexp_normal(-min(V::set1(86.0f), x)));
 }
 #endif
 
