@@ -100,7 +100,8 @@ void adam_kernel(T* p, const T* g, T* m, T* v, int64_t n, double lr, double b1, 
   const V vb1 = V::set1(T(b1)), vb2 = V::set1(T(b2));
   const V c1 = V::set1(T(1.0 - b1)), c2 = V::set1(T(1.0 - b2));
   const V vwd = V::set1(T(wd)), decay = V::set1(T(1.0 - lr * wd)), step = V::set1(T(lr / bc1));
-  const V vbc2 = V::set1(T(bc2_sqrt)), veps = V::set1(T(eps));
+  // sqrt(v) / sqrt(1 - b2^t) as a product with the reciprocal: one division per vector, not two
+  const V inv_bc2 = V::set1(T(1.0 / bc2_sqrt)), veps = V::set1(T(eps));
   parallel_chunks(n, kOptimGrain, [&](int64_t b, int64_t e) {
     for_vectors<T>(b, e, [&](int64_t i, int r) {
       V pv = load_n(p + i, r);
@@ -115,7 +116,7 @@ void adam_kernel(T* p, const T* g, T* m, T* v, int64_t n, double lr, double b1, 
       const V vv = load_n(v + i, r) * vb2 + c2 * (gv * gv);
       store_n(mv, m + i, r);
       store_n(vv, v + i, r);
-      const V denom = sqrt(vv) / vbc2 + veps;
+      const V denom = fmadd(sqrt(vv), inv_bc2, veps);
       store_n(pv - step * (mv / denom), p + i, r);
     });
   });
