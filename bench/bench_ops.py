@@ -46,22 +46,21 @@ def _numpy_expr(act):
 
 
 def _torch_fn(act):
-    """torch CPU's own op for each activation, on a tensor sharing x's memory (or None)."""
+    """torch CPU's own kernel for each activation through its out= variant, so neither side
+    allocates (a 64 MiB result would dominate the peer's time), or None without torch."""
     try:
         import torch
     except ImportError:
         return None
-    f = torch.nn.functional
+    aten = torch.ops.aten
     return {
         "relu": lambda t, out: torch.clamp(t, min=0, out=out),
-        "sigmoid": torch.sigmoid,
-        "tanh": torch.tanh,
-        "gelu": f.gelu,
-        "gelu_tanh": lambda t: f.gelu(t, approximate="tanh"),
-        "softplus": f.softplus,
-        # the kernel of torch.nn.functional.silu, through its out= variant (F.silu has no
-        # out=, and allocating the 64 MiB result would dominate the peer's time)
-        "silu": lambda t, out: torch.ops.aten.silu.out(t, out=out),
+        "sigmoid": lambda t, out: torch.sigmoid(t, out=out),
+        "tanh": lambda t, out: torch.tanh(t, out=out),
+        "gelu": lambda t, out: aten.gelu.out(t, out=out),
+        "gelu_tanh": lambda t, out: aten.gelu.out(t, approximate="tanh", out=out),
+        "softplus": lambda t, out: aten.softplus.out(t, 1, 20, out=out),
+        "silu": lambda t, out: aten.silu.out(t, out=out),
     }[act]
 
 
@@ -104,9 +103,7 @@ def test_activation_forward_16m(benchmark, act):
             import torch
 
             tx, ty = torch.from_numpy(x), torch.from_numpy(copy_dst)
-            fns["torch"] = lambda: (
-                tfn(tx) if act in ("gelu", "gelu_tanh", "softplus") else tfn(tx, out=ty)
-            )
+            fns["torch"] = lambda: tfn(tx, out=ty)
         t = interleaved(fns, rounds=21)
         gbs = 2 * x.nbytes / t["ours"]["best"] / 1e9
         extra = {}
@@ -126,6 +123,35 @@ def test_activation_forward_16m(benchmark, act):
             **extra,
         )
     benchmark(ours)
+
+
+@pytest.mark.parametrize(
+    "act", ["relu", "sigmoid", "tanh", "gelu", "gelu_tanh", "softplus", "silu"]
+)
+def test_activation_forward_262k_vs_torch_1thread(benchmark, act):
+    """The compute-bound size of issue 18: 262K float32 (in cache), one thread, against torch's
+    out= kernel."""
+    torch = pytest.importorskip("torch")
+    n = 1 << 18
+    x = (np.random.default_rng(0).standard_normal(n) * 3).astype(np.float32)
+    y = np.empty_like(x)
+    tx, ty = torch.from_numpy(x), torch.empty(n)
+    tfn = _torch_fn(act)
+
+    def ours():
+        ops.activation(x, act, out=y)
+
+    with threads(1):
+        if not benchmark.disabled:
+            t = interleaved({"ours": ours, "torch": lambda: tfn(tx, out=ty)}, rounds=21)
+            _report(
+                benchmark,
+                t,
+                ours,
+                threads=1,
+                speedup_vs_torch=t["torch"]["best"] / t["ours"]["best"],
+            )
+        benchmark(ours)
 
 
 def test_softmax_cross_entropy_256x1000_vs_torch_1thread(benchmark):

@@ -127,3 +127,30 @@ def test_float64_relative_error(isa, fn):
     want = REFS[fn](x)
     ok = want != 0
     assert np.max(np.abs(got[ok] - want[ok]) / np.abs(want[ok])) < 1e-13
+
+
+@pytest.mark.parametrize("fn", ["exp", "sigmoid", "tanh", "erfc", "normcdf"])
+def test_fast_and_wide_paths_mixed_in_one_vector(isa, fn):
+    """The float32 exp and sigmoid take a fast path only when every lane of a vector is in its
+    range (issue 18): vectors mixing in-range lanes with underflowing, overflowing or NaN lanes,
+    and dense grids across the range edges (-86.4, -86, 88), stay within the bounds."""
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal(40_003) * 4).astype(np.float32)
+    odd = rng.integers(0, x.size, 3000)
+    x[odd] = rng.choice(
+        np.array([-87.0, -90.0, -103.5, -120.0, 88.5, 89.5, np.nan], np.float32), 3000
+    )
+    edges = np.concatenate(
+        [np.linspace(c - 0.5, c + 0.5, 4001, dtype=np.float32) for c in (-86.4, -86.0, 88.0, 88.7)]
+    )
+    x = np.concatenate([x, edges, -edges])
+    got = _cpu.math_fn(x, fn)
+    err, want, ok = _ulp_error(got, x, fn)
+    assert err.max() <= BOUNDS[fn], f"{fn}: {err.max():.2f} ulp at x={x[ok][np.argmax(err)]!r}"
+    with np.errstate(all="ignore"):
+        w32 = want.astype(np.float32)
+    assert np.array_equal(np.isnan(got), np.isnan(w32)), f"{fn}: NaN placement"
+    sub = ~ok & np.isfinite(w32)
+    assert np.all(np.abs(got[sub].astype(np.float64) - want[sub]) <= 2 * 1.4013e-45), fn
+    inf = np.isinf(w32)
+    assert np.array_equal(got[inf], w32[inf]), f"{fn}: infinities"

@@ -74,29 +74,6 @@ void act_backward_range(const T* dy, const T* s, T* dx, int64_t b, int64_t e, T 
 }
 
 template <class T>
-Vec<T> apply_math(MathFn fn, Vec<T> x) {
-  switch (fn) {
-    case MathFn::exp:
-      return vexp(x);
-    case MathFn::log:
-      return vlog(x);
-    case MathFn::log1p:
-      return vlog1p(x);
-    case MathFn::tanh:
-      return vtanh(x);
-    case MathFn::erf:
-      return verf(x);
-    case MathFn::erfc:
-      return verfc(x);
-    case MathFn::sigmoid:
-      return vsigmoid(x);
-    case MathFn::normcdf:
-      return vnormcdf(x);
-  }
-  return x;
-}
-
-template <class T>
 void activation_forward_t(Act act, const T* x, T* y, int64_t n, T param) {
   with_act(act, [&](auto tag) {
     constexpr Act A = decltype(tag)::value;
@@ -124,16 +101,36 @@ void activation_backward_t(Act act, const T* dy, const T* s, T* dx, int64_t n, T
   });
 }
 
+// y = fn(x), the switch hoisted out of the loop; full vectors in the body (a masked load and
+// store on every vector costs the AVX2 path dearly), the tail masked.
 template <class T>
 void math_fn_t(MathFn fn, const T* x, T* y, int64_t n) {
   using V = Vec<T>;
-  constexpr int W = V::width;
-  parallel_chunks(n, kParallelGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; i += W) {
-      const int r = e - i < W ? static_cast<int>(e - i) : W;
-      apply_math(fn, V::load(x + i, r)).store(y + i, r);
-    }
-  });
+  auto run = [&](auto f) {
+    parallel_chunks(n, kParallelGrain, [&](int64_t b, int64_t e) {
+      store_range<T, false>(y, b, e, [&](int64_t i, int r) {
+        return f(r == V::width ? V::load(x + i) : V::load(x + i, r));
+      });
+    });
+  };
+  switch (fn) {
+    case MathFn::exp:
+      return run([](V v) { return vexp(v); });
+    case MathFn::log:
+      return run([](V v) { return vlog(v); });
+    case MathFn::log1p:
+      return run([](V v) { return vlog1p(v); });
+    case MathFn::tanh:
+      return run([](V v) { return vtanh(v); });
+    case MathFn::erf:
+      return run([](V v) { return verf(v); });
+    case MathFn::erfc:
+      return run([](V v) { return verfc(v); });
+    case MathFn::sigmoid:
+      return run([](V v) { return vsigmoid(v); });
+    case MathFn::normcdf:
+      return run([](V v) { return vnormcdf(v); });
+  }
 }
 
 }  // namespace

@@ -124,12 +124,10 @@ struct ActOp<Act::softplus> {
 };
 template <>
 struct ActOp<Act::silu> {
-  // swish: x sigmoid(x). Where sigmoid underflows to 0 (x < -104 in float, x = -inf) the
-  // result is -0, not x * 0 (NaN at -inf).
+  // swish: x sigmoid(x), -0 where sigmoid underflows (vsilu, simd_math.h).
   template <class T>
   static Vec<T> fwd(Vec<T> x, Vec<T>) {
-    const Vec<T> s = vsigmoid(x);
-    return select(s == Vec<T>::zero(), -Vec<T>::zero(), x * s);
+    return vsilu(x);
   }
   // s + x s (1 - s) with s and 1 - s = sigmoid(-x) each without cancellation; the product is 0
   // where s (1 - s) underflows (inf * 0 at x = +-inf).

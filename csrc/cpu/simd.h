@@ -185,6 +185,10 @@ inline Vec<float> reciprocal_fast(Vec<float> a) {
 inline Vec<double> reciprocal_fast(Vec<double> a) {
   return {_mm512_div_pd(_mm512_set1_pd(1.0), a.v)};
 }
+// true if any lane of x is below lo or NaN (one compare: the vector math's fast-path test)
+inline bool any_below_or_nan(Vec<float> x, float lo) {
+  return _mm512_cmp_ps_mask(x.v, _mm512_set1_ps(lo), _CMP_NGE_UQ) != 0;
+}
 
 // The first n lanes (0 <= n <= width): selects the valid lanes of a tail loaded with load(p, n).
 template <class T>
@@ -375,6 +379,20 @@ inline Vec<float> scale2(Vec<float> a, Vec<float> n) {
   const __m256 ph = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
   const __m256 pl = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(l, bias), 23));
   return {_mm256_mul_ps(_mm256_mul_ps(a.v, ph), pl)};
+}
+// p * 2^n where t = n + 1.5 * 2^23 (the float whose low mantissa bits hold the integer n, as
+// the rounding trick of the vector exp leaves it): n added to p's exponent field, two integer
+// ops. Only for results that stay normal: p * 2^n in [2^-126, 2^128) and p finite.
+inline Vec<float> add_exponent(Vec<float> p, Vec<float> t) {
+  const __m256i nb = _mm256_slli_epi32(_mm256_castps_si256(t.v), 23);  // n << 23 (mod 2^32)
+  return {_mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p.v), nb))};
+}
+// true if any lane of m is set
+inline bool any(Mask<float> m) { return _mm256_movemask_ps(m.m) != 0; }
+// true if any lane of x is below lo or NaN (one compare and a movemask: the vector math's
+// fast-path test)
+inline bool any_below_or_nan(Vec<float> x, float lo) {
+  return _mm256_movemask_ps(_mm256_cmp_ps(x.v, _mm256_set1_ps(lo), _CMP_NGE_UQ)) != 0;
 }
 // finite a > 0 (denormals included) as m * 2^e with m in [1, 2)
 inline Vec<float> split_exponent(Vec<float> a, Vec<float>& e) {
