@@ -478,17 +478,16 @@ void gemm_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* 
           a.rsc = P;
           DG_ISA_NS::gemm(a);
           bias_rows(a.c, P, g * og, nc);
-        } else {  // whole images: compute into tmp, then scatter
-          T* tmp = s.tmp_of(og * nc);
-          a.c = tmp;
-          a.rsc = nc;
-          DG_ISA_NS::gemm(a);
-          for (int64_t i = 0; i < og; ++i)
-            for (int64_t n = q0 / P; n * P < q0 + nc; ++n)
-              std::memcpy(y + (n * p.o + g * og + i) * P, tmp + i * nc + (n * P - q0),
-                          size_t(P) * sizeof(T));
-          for (int64_t n = q0 / P; n * P < q0 + nc; ++n)
-            bias_rows(y + (n * p.o + g * og) * P, P, g * og, P);
+        } else {  // whole images: one product per image, straight into y (no scatter)
+          for (int64_t n = q0 / P; n * P < q0 + nc; ++n) {
+            GemmArgs<T> ai = a;
+            ai.n = P;
+            ai.b = a.b + (n * P - q0);
+            ai.c = y + (n * p.o + g * og) * P;
+            ai.rsc = P;
+            DG_ISA_NS::gemm(ai);
+            bias_rows(ai.c, P, g * og, P);
+          }
         }
       }
     }
