@@ -30,6 +30,7 @@ from .activation import (
     Tanh,
 )
 from .container import ModuleDict, ModuleList, ParameterList, Sequential
+from .conv import Conv2d
 from .dropout import Dropout
 from .flatten import Flatten, Unflatten
 from .linear import MLP, Identity, Linear
@@ -90,4 +91,5 @@ __all__ = [
     "save",
     "load",
     "parallel",
+    "Conv2d",
 ]
