@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "common/op_names.h"
+#include "cpu/pool_geom.h"
 
 namespace dg {
 
@@ -162,7 +163,20 @@ enum class MathFn : int { DG_MATH_FNS(DG_MATH_FN_ENUM) };
   void adam_update(T* param, const T* grad, T* m, T* v, int64_t n, double lr, double beta1,      \
                    double beta2, double eps, double weight_decay, bool decoupled, int64_t step); \
   /* out[o, i] = scale * sum_j x[o, j, i] for x viewed as (outer, r, inner) */                   \
-  void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T scale);
+  void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T scale);         \
+  /* 2-D pooling over g.planes planes (cpu/pool.h); idx may be null (no indices wanted);         \
+     divisor 0: none (else divisor_override) */                                                  \
+  void max_pool2d_forward(const T* x, T* y, int64_t* idx, const Pool2dGeom& g);                  \
+  /* returns how many indices lay outside their window's rows (those are skipped) */             \
+  int64_t max_pool2d_backward(const T* dy, const int64_t* idx, T* dx, const Pool2dGeom& g);      \
+  void avg_pool2d_forward(const T* x, T* y, const Pool2dGeom& g, bool include_pad,               \
+                          int64_t divisor);                                                      \
+  void avg_pool2d_backward(const T* dy, T* dx, const Pool2dGeom& g, bool include_pad,            \
+                           int64_t divisor);                                                     \
+  void adaptive_avg_pool2d_forward(const T* x, T* y, int64_t planes, int64_t h, int64_t w,       \
+                                   int64_t oh, int64_t ow);                                      \
+  void adaptive_avg_pool2d_backward(const T* dy, T* dx, int64_t planes, int64_t h, int64_t w,    \
+                                    int64_t oh, int64_t ow);
 
 // The epilogue the fused linear forward hands to gemm(): bias + activation (+ z), per ISA.
 template <class T>
