@@ -313,6 +313,43 @@ void run_backward(T* dx, const Pool2dGeom& g, int64_t kh_span, RowFn&& row) {
   }
 }
 
+// Windows that tile the input without overlap or padding (kernel == stride, no padding, every
+// window whole): the backward writes each input row once, no zeroing pass, no read-modify-write.
+inline bool exact_tiling(const Pool2dGeom& g) {
+  return g.kh == g.sh && g.kw == g.sw && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1 &&
+         g.oh * g.kh <= g.h && g.ow * g.kw <= g.w && g.oh > 0 && g.ow > 0;
+}
+
+// f(p, oh, plane) writes input rows [oh * kh, oh * kh + kh) entirely; this zeroes the rest (the
+// columns past ow * kw are zeroed by f's caller row by row, the rows past oh * kh here).
+template <class T, class RowFn>
+void run_tiled_backward(T* dx, const Pool2dGeom& g, RowFn&& row) {
+  const int64_t hw = g.h * g.w;
+  parallel_chunks(g.planes * g.oh, unit_grain(g.kh * g.w), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t p = i / g.oh, oh = i % g.oh;
+      T* plane = dx + p * hw;
+      row(p, oh, plane);
+      if (oh == g.oh - 1) std::fill(plane + g.oh * g.kh * g.w, plane + hw, T(0));
+    }
+  });
+}
+
+// One row of the tiled backward: out[ow * kw + c] = v(ow, c) for c < kw, zeros past ow * kw.
+template <class T, class V>
+inline void tiled_row(T* out, const Pool2dGeom& g, V&& v) {
+  if (g.kw == 2) {
+    for (int64_t ow = 0; ow < g.ow; ++ow) {
+      out[2 * ow] = v(ow, 0);
+      out[2 * ow + 1] = v(ow, 1);
+    }
+  } else {
+    for (int64_t ow = 0; ow < g.ow; ++ow)
+      for (int64_t c = 0; c < g.kw; ++c) out[ow * g.kw + c] = v(ow, c);
+  }
+  std::fill(out + g.ow * g.kw, out + g.w, T(0));
+}
+
 template <class T>
 void avg_bwd_row(const T* gy, T* dxp, const Pool2dGeom& g, int64_t oh, bool include_pad,
                  int64_t divisor) {
@@ -397,6 +434,27 @@ template <class T>
 int64_t max_pool2d_backward_t(const T* dy, const int64_t* idx, T* dx, const Pool2dGeom& g) {
   const int64_t ohw = g.oh * g.ow, span = (g.kh - 1) * g.dh + 1;
   std::atomic<int64_t> bad{0};
+  if (pool_detail::exact_tiling(g)) {
+    pool_detail::run_tiled_backward(dx, g, [&](int64_t p, int64_t oh, T* plane) {
+      const T* gy = dy + p * ohw + oh * g.ow;
+      const int64_t* ix = idx + p * ohw + oh * g.ow;
+      const int64_t r0 = oh * g.kh;
+      int64_t b = 0;
+      for (int64_t ow = 0; ow < g.ow; ++ow) {  // each index inside its window
+        const int64_t off = ix[ow] - (r0 * g.w + ow * g.kw);
+        const int64_t r = off >= 0 ? off / g.w : -1, c = off - r * g.w;
+        b += !(r >= 0 && r < g.kh && c >= 0 && c < g.kw);
+      }
+      for (int64_t r = 0; r < g.kh; ++r) {
+        const int64_t base = (r0 + r) * g.w;
+        pool_detail::tiled_row(plane + base, g, [&](int64_t ow, int64_t c) {
+          return ix[ow] == base + ow * g.kw + c ? gy[ow] : T(0);
+        });
+      }
+      if (b) bad += b;
+    });
+    return bad.load();
+  }
   pool_detail::run_backward(dx, g, span, [&](int64_t p, int64_t oh, T* plane) {
     const T* gy = dy + p * ohw + oh * g.ow;
     const int64_t* ix = idx + p * ohw + oh * g.ow;
@@ -432,6 +490,35 @@ template <class T>
 void avg_pool2d_backward_t(const T* dy, T* dx, const Pool2dGeom& g, bool include_pad,
                            int64_t divisor) {
   const int64_t ohw = g.oh * g.ow;
+  if (pool_detail::exact_tiling(g)) {
+    using V = Vec<T>;
+    const T div = T(divisor ? divisor : g.kh * g.kw);
+    pool_detail::run_tiled_backward(dx, g, [&](int64_t p, int64_t oh, T* plane) {
+      const T* gy = dy + p * ohw + oh * g.ow;
+      T* row0 = plane + oh * g.kh * g.w;
+      if (g.kw == 2 && V::width > 1) {  // d, d interleaved: two stores per vector
+        const V vdiv = V::set1(div);
+        for (int64_t r = 0; r < g.kh; ++r) {
+          T* out = row0 + r * g.w;
+          for (int64_t o = 0; o < g.ow; o += V::width) {
+            const int n = static_cast<int>(std::min<int64_t>(V::width, g.ow - o));
+            const V d = pool_detail::load_n(gy + o, n) / vdiv;
+            V lo, hi;
+            pool_detail::interleave(d, d, lo, hi);
+            const int na = std::min(2 * n, int(V::width));
+            pool_detail::store_n(lo, out + 2 * o, na);
+            if (2 * n > na) pool_detail::store_n(hi, out + 2 * o + V::width, 2 * n - na);
+          }
+          std::fill(out + 2 * g.ow, out + g.w, T(0));
+        }
+        return;
+      }
+      for (int64_t r = 0; r < g.kh; ++r)
+        pool_detail::tiled_row(row0 + r * g.w, g,
+                               [&](int64_t ow, int64_t) { return gy[ow] / div; });
+    });
+    return;
+  }
   pool_detail::run_backward(dx, g, g.kh, [&](int64_t p, int64_t oh, T* plane) {
     pool_detail::avg_bwd_row(dy + p * ohw + oh * g.ow, plane, g, oh, include_pad, divisor);
   });
