@@ -445,6 +445,30 @@ int64_t max_pool2d_backward_t(const T* dy, const int64_t* idx, T* dx, const Pool
         const int64_t r = off >= 0 ? off / g.w : -1, c = off - r * g.w;
         b += !(r >= 0 && r < g.kh && c >= 0 && c < g.kw);
       }
+      using V = Vec<T>;
+      if (g.kw == 2 && V::width > 1 && g.kh * g.w < (int64_t(1) << 24)) {
+        // the window offset of each index as a T lane (exact: < 2^24), compared per row
+        alignas(64) T codes[16];
+        for (int64_t o = 0; o < g.ow; o += V::width) {
+          const int n = static_cast<int>(std::min<int64_t>(V::width, g.ow - o));
+          for (int l = 0; l < n; ++l) codes[l] = T(ix[o + l] - (r0 * g.w + 2 * (o + l)));
+          const V c = pool_detail::load_n(codes, n), d = pool_detail::load_n(gy + o, n);
+          const int na = std::min(2 * n, int(V::width));
+          for (int64_t r = 0; r < g.kh; ++r) {
+            const V ve = select(c == V::set1(T(r * g.w)), d, V::zero());
+            const V vo = select(c == V::set1(T(r * g.w + 1)), d, V::zero());
+            V lo, hi;
+            pool_detail::interleave(ve, vo, lo, hi);
+            T* out = plane + (r0 + r) * g.w + 2 * o;
+            pool_detail::store_n(lo, out, na);
+            if (2 * n > na) pool_detail::store_n(hi, out + V::width, 2 * n - na);
+          }
+        }
+        for (int64_t r = 0; r < g.kh; ++r)
+          std::fill(plane + (r0 + r) * g.w + 2 * g.ow, plane + (r0 + r + 1) * g.w, T(0));
+        if (b) bad += b;
+        return;
+      }
       for (int64_t r = 0; r < g.kh; ++r) {
         const int64_t base = (r0 + r) * g.w;
         pool_detail::tiled_row(plane + base, g, [&](int64_t ow, int64_t c) {
@@ -513,9 +537,12 @@ void avg_pool2d_backward_t(const T* dy, T* dx, const Pool2dGeom& g, bool include
         }
         return;
       }
-      for (int64_t r = 0; r < g.kh; ++r)
-        pool_detail::tiled_row(row0 + r * g.w, g,
-                               [&](int64_t ow, int64_t) { return gy[ow] / div; });
+      for (int64_t r = 0; r < g.kh; ++r) {  // each window's value written kw times
+        T* out = row0 + r * g.w;
+        for (int64_t ow = 0; ow < g.ow; ++ow)
+          std::fill(out + ow * g.kw, out + (ow + 1) * g.kw, gy[ow] / div);
+        std::fill(out + g.ow * g.kw, out + g.w, T(0));
+      }
     });
     return;
   }
