@@ -137,6 +137,52 @@ inline Vec<T> column(const T* row, int64_t s, int64_t kj, int n) {
   return (kj & 1) ? odd : even;
 }
 
+// Columns kj and kj + 1 of a stride-2 window row (dilation 1) from one deinterleave.
+template <class T>
+inline void column_pair(const T* row, int64_t kj, int n, Vec<T>& c0, Vec<T>& c1) {
+  constexpr int w = Vec<T>::width;
+  const T* p = row + kj;
+  const int count = 2 * n;
+  const Vec<T> a = load_n(p, count < w ? count : w);
+  const Vec<T> b = count > w ? load_n(p + w, count - w) : Vec<T>::zero();
+  deinterleave(a, b, c0, c1);
+}
+
+// n lanes of integer-valued v as int64 at p.
+inline void store_index(Vec<float> v, int64_t* p, int n) {
+#if defined(__AVX512F__)
+  if (n == 16) {
+    const __m512i i = _mm512_cvtps_epi32(v.v);
+    _mm512_storeu_si512(p, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(i)));
+    _mm512_storeu_si512(p + 8, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(i, 1)));
+    return;
+  }
+#elif defined(__AVX2__)
+  if (n == 8) {
+    const __m256i i = _mm256_cvtps_epi32(v.v);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
+                        _mm256_cvtepi32_epi64(_mm256_castsi256_si128(i)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + 4),
+                        _mm256_cvtepi32_epi64(_mm256_extracti128_si256(i, 1)));
+    return;
+  }
+#endif
+  alignas(64) float tmp[16];
+  v.store(tmp);
+  for (int l = 0; l < n; ++l) p[l] = static_cast<int64_t>(tmp[l]);
+}
+inline void store_index(Vec<double> v, int64_t* p, int n) {
+#if defined(__AVX512F__)
+  if (n == 8) {
+    _mm512_storeu_si512(p, _mm512_cvtpd_epi64(v.v));
+    return;
+  }
+#endif
+  alignas(64) double tmp[16];
+  v.store(tmp);
+  for (int l = 0; l < n; ++l) p[l] = static_cast<int64_t>(tmp[l]);
+}
+
 // The output columns [lo, hi) whose windows lie inside [0, w) (stride 1 or 2; span: the
 // window's width, dilation included).
 inline void interior_s1(const Pool2dGeom& g, int64_t span, int64_t* lo, int64_t* hi) {
@@ -184,25 +230,32 @@ void max_row(const T* xp, T* yp, int64_t* ip, const Pool2dGeom& g, int64_t oh) {
   {
     const int64_t s = g.sw;
     const V lane = iota<T>() * V::set1(T(s));
-    alignas(64) T tmp[16];
     for (int64_t o = lo; o < hi; o += V::width) {
       const int n = static_cast<int>(std::min<int64_t>(V::width, hi - o));
       const int64_t c0 = o * s - g.pw;
       V m = V::set1(ninf), mi = V::set1(T(ih0 * W + c0)) + lane;
       for (int64_t ih = ih0; ih < ih1; ih += g.dh) {
         const T* row = xp + ih * W + c0;
-        for (int64_t kj = 0; kj < g.kw; ++kj) {
-          const V v = column(row, s, kj * g.dw, n);
+        auto step = [&](V v, int64_t col) {
           const auto t = (v > m) | is_nan(v);
           m = select(t, v, m);
-          if (ip) mi = select(t, V::set1(T(ih * W + c0 + kj * g.dw)) + lane, mi);
+          if (ip) mi = select(t, V::set1(T(ih * W + c0 + col)) + lane, mi);
+        };
+        if (s == 2) {  // dilation 1: columns in pairs from one deinterleave
+          int64_t kj = 0;
+          for (; kj + 1 < g.kw; kj += 2) {
+            V a, b;
+            column_pair(row, kj, n, a, b);
+            step(a, kj);
+            step(b, kj + 1);
+          }
+          if (kj < g.kw) step(column(row, s, kj, n), kj);
+        } else {
+          for (int64_t kj = 0; kj < g.kw; ++kj) step(column(row, s, kj * g.dw, n), kj * g.dw);
         }
       }
       store_n(m, yp + o, n);
-      if (ip) {
-        mi.store(tmp);
-        for (int l = 0; l < n; ++l) ip[o + l] = static_cast<int64_t>(tmp[l]);
-      }
+      if (ip) store_index(mi, ip + o, n);
     }
   }
   for (int64_t ow = std::max(lo, hi); ow < g.ow; ++ow) scalar(ow);
@@ -256,7 +309,15 @@ void avg_row(const T* xp, T* yp, const Pool2dGeom& g, int64_t oh, bool include_p
       V s = V::zero();
       for (int64_t ih = ih0; ih < ih1; ++ih) {
         const T* row = xp + ih * W + o * g.sw - g.pw;
-        for (int64_t kj = 0; kj < g.kw; ++kj) s = s + column(row, g.sw, kj, n);
+        int64_t kj = 0;
+        if (g.sw == 2) {
+          for (; kj + 1 < g.kw; kj += 2) {
+            V a, b;
+            column_pair(row, kj, n, a, b);
+            s = s + a + b;
+          }
+        }
+        for (; kj < g.kw; ++kj) s = s + column(row, g.sw, kj, n);
       }
       store_n(s / vdiv, yp + o, n);
     }
