@@ -501,10 +501,12 @@ int64_t max_pool2d_backward_t(const T* dy, const int64_t* idx, T* dx, const Pool
       const int64_t* ix = idx + p * ohw + oh * g.ow;
       const int64_t r0 = oh * g.kh;
       int64_t b = 0;
-      for (int64_t ow = 0; ow < g.ow; ++ow) {  // each index inside its window
-        const int64_t off = ix[ow] - (r0 * g.w + ow * g.kw);
-        const int64_t r = off >= 0 ? off / g.w : -1, c = off - r * g.w;
-        b += !(r >= 0 && r < g.kh && c >= 0 && c < g.kw);
+      for (int64_t ow = 0; ow < g.ow; ++ow) {           // each index inside its window
+        int64_t off = ix[ow] - (r0 * g.w + ow * g.kw);  // in row r at column c < kw
+        bool ok = false;
+        for (int64_t r = 0; r < g.kh && !ok; ++r, off -= g.w)
+          ok = static_cast<uint64_t>(off) < static_cast<uint64_t>(g.kw);
+        b += !ok;
       }
       using V = Vec<T>;
       if (g.kw == 2 && V::width > 1 && g.kh * g.w < (int64_t(1) << 24)) {
