@@ -483,7 +483,6 @@ __all__ += ["conv2d_forward", "conv2d_backward"]
 # a device array is a NotImplementedError naming the op.
 
 from . import _cpu as _pool_cpu  # noqa: E402  (the pooling kernels: CPU only for now)
-from .backends._args import is_device_array  # noqa: E402
 
 
 def _pool_input(x: Any, op: str, name: str = "x") -> tuple[Any, bool]:
