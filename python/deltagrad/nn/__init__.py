@@ -89,4 +89,7 @@ __all__ = [
     "utils",
     "save",
     "load",
+    "functional",
 ]
+
+from . import functional  # noqa: E402 - deltagrad.nn.functional is deltagrad.functional
