@@ -192,6 +192,14 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
   }                                                                                                \
   void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T scale) {          \
     DG_DISPATCH(reduce_sum, x, out, outer, r, inner, scale)                                        \
+  }                                                                                                \
+  void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y,             \
+                      ConvAlgo algo) {                                                             \
+    DG_DISPATCH(conv2d_forward, p, x, w, b, y, algo)                                               \
+  }                                                                                                \
+  void conv2d_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw,   \
+                       T* db, ConvAlgo algo) {                                                     \
+    DG_DISPATCH(conv2d_backward, p, dy, x, w, dx, dw, db, algo)                                    \
   }
 DG_DISPATCH_DEFS(float)
 DG_DISPATCH_DEFS(double)

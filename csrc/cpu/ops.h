@@ -131,6 +131,17 @@ void gemm_reference(const GemmArgs<double>& args);
 enum class MathFn : int { DG_MATH_FNS(DG_MATH_FN_ENUM) };
 #undef DG_MATH_FN_ENUM
 
+// Conv2d (csrc/cpu/conv.h), NCHW: x (n, c, h, w), w (o, c / groups, kh, kw), y (n, o, ho, wo).
+struct Conv2dParams {
+  int64_t n = 0, c = 0, h = 0, w = 0;  // input
+  int64_t o = 0, kh = 0, kw = 0;       // weight
+  int64_t sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, groups = 1;
+  int64_t ho = 0, wo = 0;  // output: (h + 2 ph - dh (kh - 1) - 1) / sh + 1
+};
+// automatic: depthwise direct loop when groups == c > 1, else im2col + GEMM (1x1 in place);
+// gemm: im2col + GEMM always; direct: the single-threaded seven-deep loop (the test oracle).
+enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2 };
+
 #define DG_KERNEL_DECLS(T)                                                                       \
   /* the fast GEMM (in dg: for the active ISA), using dg::num_threads() threads */               \
   void gemm(const GemmArgs<T>& args);                                                            \
@@ -162,7 +173,12 @@ enum class MathFn : int { DG_MATH_FNS(DG_MATH_FN_ENUM) };
   void adam_update(T* param, const T* grad, T* m, T* v, int64_t n, double lr, double beta1,      \
                    double beta2, double eps, double weight_decay, bool decoupled, int64_t step); \
   /* out[o, i] = scale * sum_j x[o, j, i] for x viewed as (outer, r, inner) */                   \
-  void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T scale);
+  void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T scale);         \
+  /* conv2d: y = conv(x, w) + b (b may be null); backward: dx, dw, db, each may be null */       \
+  void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y,           \
+                      ConvAlgo algo);                                                            \
+  void conv2d_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw, \
+                       T* db, ConvAlgo algo);
 
 // The epilogue the fused linear forward hands to gemm(): bias + activation (+ z), per ISA.
 template <class T>

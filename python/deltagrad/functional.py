@@ -904,3 +904,140 @@ def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor
         weight._accumulate(gw)
 
     return Tensor._make(out, (weight,), _backward, op, saves=())
+
+
+# ---- convolution --------------------------------------------------------------------------------
+
+# torch's padding_mode names -> numpy.pad's modes
+_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _conv_int_pair(v: Any, op: str, arg: str) -> tuple[int, int]:
+    """An int or a pair of ints (torch's _pair), TypeError otherwise."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return int(v), int(v)
+    if isinstance(v, (tuple, list)) and len(v) == 2:
+        if all(isinstance(e, (int, np.integer)) and not isinstance(e, bool) for e in v):
+            return int(v[0]), int(v[1])
+    if isinstance(v, (tuple, list)) and len(v) == 1:
+        return _conv_int_pair(v[0], op, arg)
+    raise TypeError(f"{op}: {arg}: expected an int or a pair of ints, got {v!r}")
+
+
+def _pad2d(x: Tensor, pads: tuple[int, int, int, int], mode: str) -> Tensor:
+    """x (N, C, H, W) padded by (top, bottom, left, right) with numpy.pad's mode; differentiable
+    (the backward sums the padded gradient back onto the positions each padded one copies)."""
+    top, bottom, left, right = pads
+    if not any(pads):
+        return x
+    if is_device_array(x.data):
+        raise NotImplementedError("conv2d: padding not implemented for CUDA (cupy) arrays yet")
+    h, w = x.shape[2], x.shape[3]
+    if mode == "constant":
+        out = np.pad(x.data, ((0, 0), (0, 0), (top, bottom), (left, right)))
+
+        def _backward(g: Any) -> None:
+            x._accumulate(np.ascontiguousarray(g[:, :, top : top + h, left : left + w]))
+
+    else:
+        if mode == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
+            raise ValueError(
+                f"conv2d: padding_mode 'reflect': padding {pads} must be smaller than the "
+                f"input's spatial size ({h}, {w})"
+            )
+        rows = np.pad(np.arange(h), (top, bottom), mode=mode)
+        cols = np.pad(np.arange(w), (left, right), mode=mode)
+        out = np.ascontiguousarray(x.data[:, :, rows][:, :, :, cols])
+
+        def _backward(g: Any) -> None:
+            gh = np.zeros(g.shape[:2] + (h, g.shape[3]), g.dtype)
+            np.add.at(gh, (slice(None), slice(None), rows), g)
+            gx = np.zeros(x.shape, g.dtype)
+            np.add.at(gx, (slice(None), slice(None), slice(None), cols), gh)
+            x._accumulate(gx)
+
+    return Tensor._make(out, (x,), _backward, "pad2d", saves=())
+
+
+def _same_padding(kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int, int, int]:
+    """torch's padding='same' for stride 1: d (k - 1) in all, the odd one on the bottom/right."""
+    (kh, kw), (dh, dw) = kernel, dilation
+    th, tw = dh * (kh - 1), dw * (kw - 1)
+    return th // 2, th - th // 2, tw // 2, tw - tw // 2
+
+
+def conv2d(
+    input: Any,  # noqa: A002  (torch's name)
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> Tensor:
+    """2-D convolution over input (N, C, H, W) with weight (out_channels, C / groups, kH, kW)
+    and bias (out_channels,) or None, as torch.nn.functional.conv2d: stride, padding and
+    dilation are ints or pairs; padding may also be 'valid' (0) or 'same' (output size = input
+    size; stride 1 only). Zero padding."""
+    op = "conv2d"
+    x, w = _tensor(input, f"{op}: input"), _tensor(weight, f"{op}: weight")
+    b = None if bias is None else _tensor(bias, f"{op}: bias")
+    if x.ndim != 4:
+        raise ValueError(f"{op}: input: expected a 4-D tensor (N, C, H, W), got shape {x.shape}")
+    if w.ndim != 4:
+        raise ValueError(
+            f"{op}: weight: expected a 4-D tensor (out_channels, in_channels / groups, kH, kW), "
+            f"got shape {w.shape}"
+        )
+    if x.data.dtype != w.data.dtype or (b is not None and b.data.dtype != x.data.dtype):
+        raise TypeError(
+            f"{op}: input has dtype {x.data.dtype} but weight is {w.data.dtype}"
+            + ("" if b is None else f" and bias {b.data.dtype}")
+            + "; they must match (convert the input with x.float() / x.double() or the module "
+            "with .float() / .double())"
+        )
+    stride = _conv_int_pair(stride, op, "stride")
+    dilation = _conv_int_pair(dilation, op, "dilation")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
+        raise TypeError(f"{op}: groups: expected an int, got {groups!r}")
+    extra = None
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = (0, 0)
+        elif padding == "same":
+            if stride != (1, 1):
+                raise ValueError(f"{op}: padding='same' is not supported for strided convolutions")
+            top, bottom, left, right = _same_padding(w.shape[2:], dilation)
+            padding = (top, left)
+            if bottom != top or right != left:
+                extra = (0, bottom - top, 0, right - left)
+        else:
+            raise ValueError(
+                f"{op}: padding: expected 'valid', 'same', an int or a pair, got {padding!r}"
+            )
+    else:
+        padding = _conv_int_pair(padding, op, "padding")
+    if extra is not None:
+        x = _pad2d(x, extra, "constant")
+    y = ops.conv2d_forward(
+        x.data, w.data, None if b is None else b.data, stride, padding, dilation, groups
+    )
+
+    def _backward(g: Any) -> None:
+        need_db = b is not None and b.requires_grad
+        dx, dw, db = ops.conv2d_backward(
+            g, x.data, w.data, stride, padding, dilation, groups,
+            x.requires_grad, w.requires_grad, need_db,
+        )  # fmt: skip
+        if x.requires_grad:
+            x._accumulate(dx)
+        if w.requires_grad:
+            w._accumulate(dw)
+        if need_db:
+            b._accumulate(db)
+
+    parents = (x, w) if b is None else (x, w, b)
+    return Tensor._make(y, parents, _backward, op, saves=(x, w))
+
+
+__all__ += ["conv2d"]

@@ -21,6 +21,7 @@ from .backends._args import (
     choice,
     dense,
     float_input,
+    is_device_array,
     labels,
     name,
     norm_axes,
@@ -410,3 +411,67 @@ def adam_update(
         weight_decay=real(weight_decay, op, "weight_decay"),
         decoupled=bool(decoupled),
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# convolution (CPU only for now: the CUDA kernels come later)
+
+
+def _conv_backend(op: str, *arrays: Any) -> Any:
+    if any(is_device_array(a) for a in arrays):
+        raise NotImplementedError(
+            f"{op}: not implemented for CUDA (cupy) arrays yet; move the tensors to the CPU"
+        )
+    backend = _backend(op, *arrays)
+    if not hasattr(backend, "conv2d_forward"):
+        raise NotImplementedError(
+            f"{op}: not implemented for {type(arrays[0]).__module__}.{type(arrays[0]).__name__} "
+            "arrays on this backend yet (the CPU kernels take numpy arrays)"
+        )
+    return backend
+
+
+def conv2d_forward(
+    input: Any,  # noqa: A002  (torch's name)
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> Any:
+    """y (N, O, Ho, Wo) = conv2d(input (N, C, H, W), weight (O, C / groups, kH, kW)) + bias
+    (O,) or None, zero padding; stride, padding, dilation: an int or a pair (torch's
+    conv2d with padding as ints)."""
+    op = "conv2d"
+    x, w = dense(input, op, "input"), dense(weight, op, "weight")
+    if bias is not None:
+        bias = dense(bias, op, "bias")
+    return _conv_backend(op, x, w, bias).conv2d_forward(
+        x, w, bias, stride, padding, dilation, groups
+    )
+
+
+def conv2d_backward(
+    grad_output: Any,
+    input: Any,  # noqa: A002
+    weight: Any,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    need_dx: bool = True,
+    need_dw: bool = True,
+    need_db: bool = True,
+) -> tuple[Any, Any, Any]:
+    """(grad_input or None, grad_weight or None, grad_bias or None) of conv2d_forward; only
+    the gradients asked for are computed."""
+    op = "conv2d_backward"
+    dy = dense(grad_output, op, "grad_output")
+    x, w = dense(input, op, "input"), dense(weight, op, "weight")
+    return _conv_backend(op, dy, x, w).conv2d_backward(
+        dy, x, w, stride, padding, dilation, groups, bool(need_dx), bool(need_dw), bool(need_db)
+    )
+
+
+__all__ += ["conv2d_forward", "conv2d_backward"]

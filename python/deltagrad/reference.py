@@ -34,6 +34,8 @@ __all__ = [
     "sgd_update",
     "adam_update",
     "saves_input",
+    "conv2d_forward",
+    "conv2d_backward",
 ]
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -431,6 +433,98 @@ def adam_update(
     bc2_sqrt = math.sqrt(1.0 - beta2**step)
     denom = np.sqrt(v) / bc2_sqrt + eps
     param -= (lr / bc1) * m / denom
+
+
+# ---- convolution --------------------------------------------------------------------------------
+
+
+def _conv_pair(v: Any) -> tuple[int, int]:
+    if isinstance(v, (int, np.integer)):
+        return int(v), int(v)
+    a, b = v
+    return int(a), int(b)
+
+
+def _conv_patches(x: np.ndarray, kh: int, kw: int, stride: Any, padding: Any, dilation: Any):
+    """The zero-padded input and, per kernel tap (ky, kx), the (N, C, Ho, Wo) slice of it that
+    tap multiplies."""
+    (sh, sw), (ph, pw), (dh, dw) = _conv_pair(stride), _conv_pair(padding), _conv_pair(dilation)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    ho = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
+    wo = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    taps = {}
+    for ky in range(kh):
+        for kx in range(kw):
+            taps[ky, kx] = (
+                slice(ky * dh, ky * dh + sh * (ho - 1) + 1, sh),
+                slice(kx * dw, kx * dw + sw * (wo - 1) + 1, sw),
+            )
+    return xp, ho, wo, taps
+
+
+def conv2d_forward(
+    input: Any,  # noqa: A002
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> np.ndarray:
+    """y[n, o] = bias[o] + sum over c of o's group, ky, kx of weight[o, c, ky, kx] *
+    x_padded[n, c, oy * sh + ky * dh, ox * sw + kx * dw], in float64."""
+    x, w = np.asarray(input, np.float64), np.asarray(weight, np.float64)
+    n, c = x.shape[:2]
+    o, cg, kh, kw = w.shape
+    g = int(groups)
+    xp, ho, wo, taps = _conv_patches(x, kh, kw, stride, padding, dilation)
+    wg = w.reshape(g, o // g, cg, kh, kw)
+    y = np.zeros((n, g, o // g, ho, wo))
+    for (ky, kx), (sy, sx) in taps.items():
+        patch = xp[:, :, sy, sx].reshape(n, g, cg, ho, wo)
+        y += np.einsum("ngchw,goc->ngohw", patch, wg[:, :, :, ky, kx])
+    y = y.reshape(n, o, ho, wo)
+    if bias is not None:
+        y += np.asarray(bias, np.float64)[None, :, None, None]
+    return y
+
+
+def conv2d_backward(
+    grad_output: Any,
+    input: Any,  # noqa: A002
+    weight: Any,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    need_dx: bool = True,
+    need_dw: bool = True,
+    need_db: bool = True,
+) -> tuple[Any, Any, Any]:
+    """(dx, dw, db) of conv2d_forward, in float64 (None for those not asked for)."""
+    x, w = np.asarray(input, np.float64), np.asarray(weight, np.float64)
+    dy = np.asarray(grad_output, np.float64)
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    g = int(groups)
+    ph, pw = _conv_pair(padding)
+    xp, ho, wo, taps = _conv_patches(x, kh, kw, stride, padding, dilation)
+    dyg = dy.reshape(n, g, o // g, ho, wo)
+    wg = w.reshape(g, o // g, cg, kh, kw)
+    dxp = np.zeros_like(xp)
+    dw = np.zeros((g, o // g, cg, kh, kw))
+    for (ky, kx), (sy, sx) in taps.items():
+        patch = xp[:, :, sy, sx].reshape(n, g, cg, ho, wo)
+        dw[:, :, :, ky, kx] = np.einsum("ngohw,ngchw->goc", dyg, patch)
+        dxp[:, :, sy, sx] += np.einsum("ngohw,goc->ngchw", dyg, wg[:, :, :, ky, kx]).reshape(
+            n, c, ho, wo
+        )
+    dx = dxp[:, :, ph : ph + h, pw : pw + wd]
+    return (
+        np.ascontiguousarray(dx) if need_dx else None,
+        dw.reshape(w.shape) if need_dw else None,
+        dy.sum(axis=(0, 2, 3)) if need_db else None,
+    )
 
 
 def _check_vocabulary() -> None:

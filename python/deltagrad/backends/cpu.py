@@ -72,3 +72,9 @@ def matmul(
 ) -> Any:
     """The binding's matmul; precision is accepted (checked by dg.ops) and ignored."""
     return matmul_positional(a, b, trans_a, trans_b, alpha, beta, out)
+
+
+# Conv2d (csrc/bindings/cpu_conv.cpp): CPU only until the CUDA kernels exist.
+from .._cpu import conv2d_backward, conv2d_forward  # noqa: E402
+
+__all__ += ["conv2d_forward", "conv2d_backward"]

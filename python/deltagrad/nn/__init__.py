@@ -30,6 +30,7 @@ from .activation import (
     Tanh,
 )
 from .container import ModuleDict, ModuleList, ParameterList, Sequential
+from .conv import Conv2d
 from .dropout import Dropout
 from .flatten import Flatten, Unflatten
 from .linear import MLP, Identity, Linear
@@ -90,6 +91,7 @@ __all__ = [
     "save",
     "load",
     "functional",
+    "Conv2d",
 ]
 
 from . import functional  # noqa: E402 - deltagrad.nn.functional is deltagrad.functional

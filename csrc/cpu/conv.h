@@ -1,0 +1,649 @@
+// Conv2d, NCHW: forward and backward (dx, dw, db), written once over Vec<T> and compiled per ISA
+// (cmake/cpu_isa.cmake). Three algorithms (Conv2dParams, ConvAlgo in ops.h):
+// - gemm: implicit im2col. The output pixels of the batch (the columns, q = n * P + p) are cut
+//   into blocks of a few hundred columns; each block's im2col (K = C/groups * kh * kw rows) is
+//   built in a per-thread buffer of at most ~512 KB, never for the whole batch, and multiplied by
+//   the packed GEMM of this ISA (gemm.h, through GemmArgs) per group. A 1x1, stride 1, unpadded
+//   convolution reads x in place (no im2col). Backward: per block, dw += dy_blk @ col^T (one
+//   partial per thread, summed in thread order: reproducible for a given thread count) and
+//   dx by dcol = w^T @ dy_blk then col2im (blocks of one thread own whole images: no races).
+// - depthwise (groups == C, one input channel per group): a direct loop, vectorized along the
+//   output row when the stride is 1.
+// - direct: the plain seven-deep loop, single-threaded: the test oracle.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "cpu/kernel_common.h"
+
+namespace dg {
+namespace DG_ISA_NS {
+namespace conv_detail {
+
+// The largest im2col block, in bytes: about half an L2.
+inline constexpr int64_t kColBytes = int64_t(512) << 10;
+// Below this many multiply-adds a convolution runs on the calling thread.
+inline constexpr double kConvParallelMinWork = double(int64_t(1) << 18);
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// The output columns ox whose input column ox * s + off lies in [0, w): [lo, hi).
+inline void valid_range(int64_t wo, int64_t s, int64_t off, int64_t w, int64_t* lo, int64_t* hi) {
+  int64_t a = off >= 0 ? 0 : ceil_div(-off, s);
+  int64_t b = w - off <= 0 ? 0 : ceil_div(w - off, s);
+  a = std::min(a, wo);
+  b = std::min(std::max(b, a), wo);
+  *lo = a;
+  *hi = b;
+}
+
+// ---------------------------------------------------------------------------------------------
+// direct (the oracle)
+
+template <class T>
+void direct_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
+  const int64_t cg = p.c / p.groups, og = p.o / p.groups;
+  for (int64_t n = 0; n < p.n; ++n)
+    for (int64_t o = 0; o < p.o; ++o) {
+      const int64_t g = o / og;
+      for (int64_t oy = 0; oy < p.ho; ++oy)
+        for (int64_t ox = 0; ox < p.wo; ++ox) {
+          T acc = b ? b[o] : T(0);
+          for (int64_t ci = 0; ci < cg; ++ci)
+            for (int64_t ky = 0; ky < p.kh; ++ky) {
+              const int64_t iy = oy * p.sh - p.ph + ky * p.dh;
+              if (iy < 0 || iy >= p.h) continue;
+              for (int64_t kx = 0; kx < p.kw; ++kx) {
+                const int64_t ix = ox * p.sw - p.pw + kx * p.dw;
+                if (ix < 0 || ix >= p.w) continue;
+                acc += w[((o * cg + ci) * p.kh + ky) * p.kw + kx] *
+                       x[((n * p.c + g * cg + ci) * p.h + iy) * p.w + ix];
+              }
+            }
+          y[((n * p.o + o) * p.ho + oy) * p.wo + ox] = acc;
+        }
+    }
+}
+
+template <class T>
+void direct_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw,
+                     T* db) {
+  const int64_t cg = p.c / p.groups, og = p.o / p.groups;
+  if (dx) std::fill(dx, dx + p.n * p.c * p.h * p.w, T(0));
+  if (dw) std::fill(dw, dw + p.o * cg * p.kh * p.kw, T(0));
+  if (db) std::fill(db, db + p.o, T(0));
+  for (int64_t n = 0; n < p.n; ++n)
+    for (int64_t o = 0; o < p.o; ++o) {
+      const int64_t g = o / og;
+      for (int64_t oy = 0; oy < p.ho; ++oy)
+        for (int64_t ox = 0; ox < p.wo; ++ox) {
+          const T d = dy[((n * p.o + o) * p.ho + oy) * p.wo + ox];
+          if (db) db[o] += d;
+          for (int64_t ci = 0; ci < cg; ++ci)
+            for (int64_t ky = 0; ky < p.kh; ++ky) {
+              const int64_t iy = oy * p.sh - p.ph + ky * p.dh;
+              if (iy < 0 || iy >= p.h) continue;
+              for (int64_t kx = 0; kx < p.kw; ++kx) {
+                const int64_t ix = ox * p.sw - p.pw + kx * p.dw;
+                if (ix < 0 || ix >= p.w) continue;
+                const int64_t wi = ((o * cg + ci) * p.kh + ky) * p.kw + kx;
+                const int64_t xi = ((n * p.c + g * cg + ci) * p.h + iy) * p.w + ix;
+                if (dw) dw[wi] += d * x[xi];
+                if (dx) dx[xi] += d * w[wi];
+              }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// shared pieces
+
+// db[o] = sum over n and pixels of dy[n, o, :]; one task per channel (no cross-thread sums).
+template <class T>
+void bias_grad(const Conv2dParams& p, const T* dy, T* db) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const int64_t P = p.ho * p.wo;
+  const int nt =
+      double(p.n) * double(p.o) * double(P) > double(kParallelGrain) && p.o > 1 ? num_threads() : 1;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+  for (int64_t o = 0; o < p.o; ++o) {
+    V acc = V::zero();
+    for (int64_t n = 0; n < p.n; ++n) {
+      const T* r = dy + (n * p.o + o) * P;
+      int64_t i = 0;
+      for (; i + W <= P; i += W) acc = acc + V::load(r + i);
+      if (i < P) acc = acc + V::load(r + i, static_cast<int>(P - i));
+    }
+    db[o] = acc.reduce_add();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// depthwise: groups == c, one input channel per group, m = o / c output channels per input one
+
+template <class T>
+void depthwise_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const int64_t mult = p.o / p.c, planes = p.n * p.o, P = p.ho * p.wo;
+  const int nt =
+      double(planes) * double(P) * double(p.kh * p.kw) > kConvParallelMinWork ? num_threads() : 1;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+  for (int64_t q = 0; q < planes; ++q) {
+    const int64_t n = q / p.o, o = q % p.o, ci = o / mult;
+    const T* xp = x + (n * p.c + ci) * p.h * p.w;
+    const T* wp = w + o * p.kh * p.kw;
+    T* yp = y + q * P;
+    const T bias = b ? b[o] : T(0);
+    for (int64_t oy = 0; oy < p.ho; ++oy) {
+      T* yr = yp + oy * p.wo;
+      std::fill(yr, yr + p.wo, bias);
+      for (int64_t ky = 0; ky < p.kh; ++ky) {
+        const int64_t iy = oy * p.sh - p.ph + ky * p.dh;
+        if (iy < 0 || iy >= p.h) continue;
+        const T* xr = xp + iy * p.w;
+        for (int64_t kx = 0; kx < p.kw; ++kx) {
+          const int64_t off = kx * p.dw - p.pw;
+          int64_t lo, hi;
+          valid_range(p.wo, p.sw, off, p.w, &lo, &hi);
+          const T wv = wp[ky * p.kw + kx];
+          if (p.sw == 1) {
+            const V wvv = V::set1(wv);
+            int64_t i = lo;
+            for (; i + W <= hi; i += W)
+              fmadd(wvv, V::load(xr + i + off), V::load(yr + i)).store(yr + i);
+            if (i < hi) {
+              const int r = static_cast<int>(hi - i);
+              fmadd(wvv, V::load(xr + i + off, r), V::load(yr + i, r)).store(yr + i, r);
+            }
+          } else {
+            for (int64_t i = lo; i < hi; ++i) yr[i] += wv * xr[i * p.sw + off];
+          }
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void depthwise_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const int64_t mult = p.o / p.c, P = p.ho * p.wo, HW = p.h * p.w;
+  const double work = double(p.n * p.o) * double(P) * double(p.kh * p.kw);
+  const int nt = work > kConvParallelMinWork ? num_threads() : 1;
+  if (dx) {
+    const int64_t planes = p.n * p.c;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int64_t q = 0; q < planes; ++q) {
+      const int64_t n = q / p.c, ci = q % p.c;
+      T* dxp = dx + q * HW;
+      std::fill(dxp, dxp + HW, T(0));
+      for (int64_t m = 0; m < mult; ++m) {
+        const int64_t o = ci * mult + m;
+        const T* dyp = dy + (n * p.o + o) * P;
+        const T* wp = w + o * p.kh * p.kw;
+        for (int64_t oy = 0; oy < p.ho; ++oy) {
+          const T* dyr = dyp + oy * p.wo;
+          for (int64_t ky = 0; ky < p.kh; ++ky) {
+            const int64_t iy = oy * p.sh - p.ph + ky * p.dh;
+            if (iy < 0 || iy >= p.h) continue;
+            T* dxr = dxp + iy * p.w;
+            for (int64_t kx = 0; kx < p.kw; ++kx) {
+              const int64_t off = kx * p.dw - p.pw;
+              int64_t lo, hi;
+              valid_range(p.wo, p.sw, off, p.w, &lo, &hi);
+              const T wv = wp[ky * p.kw + kx];
+              if (p.sw == 1) {
+                const V wvv = V::set1(wv);
+                int64_t i = lo;
+                for (; i + W <= hi; i += W)
+                  fmadd(wvv, V::load(dyr + i), V::load(dxr + i + off)).store(dxr + i + off);
+                if (i < hi) {
+                  const int r = static_cast<int>(hi - i);
+                  fmadd(wvv, V::load(dyr + i, r), V::load(dxr + i + off, r))
+                      .store(dxr + i + off, r);
+                }
+              } else {
+                for (int64_t i = lo; i < hi; ++i) dxr[i * p.sw + off] += wv * dyr[i];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  if (dw) {
+    const int ntw = p.o > 1 ? nt : 1;
+#pragma omp parallel for num_threads(ntw) schedule(dynamic, 1) if (ntw > 1)
+    for (int64_t o = 0; o < p.o; ++o) {
+      const int64_t ci = o / mult;
+      for (int64_t ky = 0; ky < p.kh; ++ky)
+        for (int64_t kx = 0; kx < p.kw; ++kx) {
+          const int64_t off = kx * p.dw - p.pw;
+          int64_t lo, hi;
+          valid_range(p.wo, p.sw, off, p.w, &lo, &hi);
+          V acc = V::zero();
+          T sacc = T(0);
+          for (int64_t n = 0; n < p.n; ++n) {
+            const T* dyp = dy + (n * p.o + o) * P;
+            const T* xp = x + (n * p.c + ci) * HW;
+            for (int64_t oy = 0; oy < p.ho; ++oy) {
+              const int64_t iy = oy * p.sh - p.ph + ky * p.dh;
+              if (iy < 0 || iy >= p.h) continue;
+              const T* dyr = dyp + oy * p.wo;
+              const T* xr = xp + iy * p.w;
+              if (p.sw == 1) {
+                int64_t i = lo;
+                for (; i + W <= hi; i += W)
+                  acc = fmadd(V::load(dyr + i), V::load(xr + i + off), acc);
+                if (i < hi) {
+                  const int r = static_cast<int>(hi - i);
+                  acc = fmadd(V::load(dyr + i, r), V::load(xr + i + off, r), acc);
+                }
+              } else {
+                for (int64_t i = lo; i < hi; ++i) sacc += dyr[i] * xr[i * p.sw + off];
+              }
+            }
+          }
+          dw[(o * p.kh + ky) * p.kw + kx] = acc.reduce_add() + sacc;
+        }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// gemm: im2col blocks
+
+// How the columns q = n * P + p (P = ho * wo) are cut. A unit is what one thread owns: either
+// `ipb` whole images (one block) or, for large images, one image in blocks of `bcols` columns.
+struct Blocking {
+  int64_t P, K, bcols;  // bcols: columns per block
+  int64_t ipb;          // images per unit (1 when an image has more than bcols pixels)
+  int64_t units;
+  bool one_by_one;  // 1x1, stride 1, no padding, dilation irrelevant: x is its own im2col
+};
+
+template <class T>
+Blocking make_blocking(const Conv2dParams& p, int nt) {
+  Blocking bl;
+  bl.P = p.ho * p.wo;
+  bl.K = (p.c / p.groups) * p.kh * p.kw;
+  bl.one_by_one = p.kh == 1 && p.kw == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
+  int64_t b = kColBytes / (std::max<int64_t>(bl.K, 1) * int64_t(sizeof(T)));
+  b = std::max<int64_t>(64, std::min<int64_t>(b, 4096));
+  if (bl.P >= b) {
+    bl.ipb = 1;
+    bl.bcols = b;
+  } else {
+    int64_t ipb = std::max<int64_t>(1, b / std::max<int64_t>(bl.P, 1));
+    ipb = std::min(ipb, std::max<int64_t>(1, ceil_div(p.n, nt)));
+    bl.ipb = ipb;
+    bl.bcols = ipb * bl.P;
+  }
+  bl.units = ceil_div(p.n, bl.ipb);
+  return bl;
+}
+
+// col (K x nc, row stride nc) = the im2col of the columns [q0, q0 + nc) for channels
+// [c0, c0 + cg).
+template <class T>
+void im2col(const Conv2dParams& p, const T* x, int64_t c0, int64_t cg, int64_t q0, int64_t nc,
+            T* col) {
+  const int64_t P = p.ho * p.wo;
+  for (int64_t ci = 0; ci < cg; ++ci)
+    for (int64_t ky = 0; ky < p.kh; ++ky)
+      for (int64_t kx = 0; kx < p.kw; ++kx) {
+        T* row = col + ((ci * p.kh + ky) * p.kw + kx) * nc;
+        const int64_t off = kx * p.dw - p.pw;
+        int64_t lo, hi;
+        valid_range(p.wo, p.sw, off, p.w, &lo, &hi);
+        int64_t q = q0;
+        const int64_t qe = q0 + nc;
+        while (q < qe) {
+          const int64_t n = q / P, pp = q % P, oy = pp / p.wo, ox0 = pp % p.wo;
+          const int64_t ox1 = std::min(p.wo, ox0 + (qe - q));
+          T* dst = row + (q - q0) - ox0;  // dst[ox] for ox in [ox0, ox1)
+          const int64_t iy = oy * p.sh - p.ph + ky * p.dh;
+          if (iy < 0 || iy >= p.h) {
+            std::fill(dst + ox0, dst + ox1, T(0));
+          } else {
+            const T* src = x + ((n * p.c + c0 + ci) * p.h + iy) * p.w + off;  // src[ox * sw]
+            const int64_t a = std::max(ox0, lo), e = std::min(ox1, hi);
+            if (a >= e) {
+              std::fill(dst + ox0, dst + ox1, T(0));
+            } else {
+              std::fill(dst + ox0, dst + a, T(0));
+              if (p.sw == 1)
+                std::memcpy(dst + a, src + a, size_t(e - a) * sizeof(T));
+              else
+                for (int64_t i = a; i < e; ++i) dst[i] = src[i * p.sw];
+              std::fill(dst + e, dst + ox1, T(0));
+            }
+          }
+          q += ox1 - ox0;
+        }
+      }
+}
+
+// dx[channels c0.., columns q0..q0+nc] += col2im(col).
+template <class T>
+void col2im(const Conv2dParams& p, const T* col, int64_t c0, int64_t cg, int64_t q0, int64_t nc,
+            T* dx) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const int64_t P = p.ho * p.wo;
+  for (int64_t ci = 0; ci < cg; ++ci)
+    for (int64_t ky = 0; ky < p.kh; ++ky)
+      for (int64_t kx = 0; kx < p.kw; ++kx) {
+        const T* row = col + ((ci * p.kh + ky) * p.kw + kx) * nc;
+        const int64_t off = kx * p.dw - p.pw;
+        int64_t lo, hi;
+        valid_range(p.wo, p.sw, off, p.w, &lo, &hi);
+        int64_t q = q0;
+        const int64_t qe = q0 + nc;
+        while (q < qe) {
+          const int64_t n = q / P, pp = q % P, oy = pp / p.wo, ox0 = pp % p.wo;
+          const int64_t ox1 = std::min(p.wo, ox0 + (qe - q));
+          const T* s = row + (q - q0) - ox0;
+          const int64_t iy = oy * p.sh - p.ph + ky * p.dh;
+          if (iy >= 0 && iy < p.h) {
+            T* d = dx + ((n * p.c + c0 + ci) * p.h + iy) * p.w + off;
+            const int64_t a = std::max(ox0, lo), e = std::min(ox1, hi);
+            if (p.sw == 1) {
+              int64_t i = a;
+              for (; i + W <= e; i += W) (V::load(d + i) + V::load(s + i)).store(d + i);
+              if (i < e) {
+                const int r = static_cast<int>(e - i);
+                (V::load(d + i, r) + V::load(s + i, r)).store(d + i, r);
+              }
+            } else {
+              for (int64_t i = a; i < e; ++i) d[i * p.sw] += s[i];
+            }
+          }
+          q += ox1 - ox0;
+        }
+      }
+}
+
+template <class T>
+struct ConvScratch {
+  std::vector<T> col, tmp;
+  T* col_of(int64_t n) {
+    if (int64_t(col.size()) < n) col.resize(size_t(n));
+    return col.data();
+  }
+  T* tmp_of(int64_t n) {
+    if (int64_t(tmp.size()) < n) tmp.resize(size_t(n));
+    return tmp.data();
+  }
+};
+
+// The threads: units run in parallel (each GEMM single-threaded) when there are enough of them,
+// else one after another with the GEMM's own threads.
+inline void pick_threads(double work, int64_t units, int* outer, int* inner) {
+  const int nt = num_threads();
+  if (work < kConvParallelMinWork || nt <= 1) {
+    *outer = 1;
+    *inner = 1;
+  } else if (units >= nt) {
+    *outer = nt;
+    *inner = 1;
+  } else {
+    *outer = 1;
+    *inner = 0;
+  }
+}
+
+template <class T>
+void gemm_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const int64_t cg = p.c / p.groups, og = p.o / p.groups;
+  const double work = double(p.n) * double(p.o) * double(p.ho * p.wo) * double(cg * p.kh * p.kw);
+  int outer, inner;
+  Blocking bl = make_blocking<T>(p, std::max(1, num_threads()));
+  pick_threads(work, bl.units, &outer, &inner);
+  const int64_t P = bl.P, K = bl.K;
+  auto bias_rows = [&](T* c, int64_t rsc, int64_t o0, int64_t cols) {
+    if (!b) return;
+    for (int64_t i = 0; i < og; ++i) {
+      const V bv = V::set1(b[o0 + i]);
+      T* r = c + i * rsc;
+      int64_t j = 0;
+      for (; j + W <= cols; j += W) (V::load(r + j) + bv).store(r + j);
+      if (j < cols) {
+        const int rr = static_cast<int>(cols - j);
+        (V::load(r + j, rr) + bv).store(r + j, rr);
+      }
+    }
+  };
+  auto unit = [&](int64_t u, ConvScratch<T>& s) {
+    const int64_t n0 = u * bl.ipb, n1 = std::min(p.n, n0 + bl.ipb);
+    const int64_t qb = n0 * P, qe = n1 * P;
+    for (int64_t q0 = qb; q0 < qe; q0 += bl.bcols) {
+      const int64_t nc = std::min(bl.bcols, qe - q0);
+      const bool single = (q0 / P) == ((q0 + nc - 1) / P);
+      for (int64_t g = 0; g < p.groups; ++g) {
+        GemmArgs<T> a;
+        a.m = og;
+        a.n = nc;
+        a.k = K;
+        a.a = w + g * og * K;
+        a.rsa = K;
+        a.csa = 1;
+        a.threads = inner;
+        if (bl.one_by_one && single) {
+          const int64_t n = q0 / P, pp = q0 % P;
+          a.b = x + (n * p.c + g * cg) * P + pp;
+          a.rsb = P;
+        } else {
+          T* col = s.col_of(K * nc);
+          im2col(p, x, g * cg, cg, q0, nc, col);
+          a.b = col;
+          a.rsb = nc;
+        }
+        a.csb = 1;
+        a.csc = 1;
+        if (single) {
+          const int64_t n = q0 / P, pp = q0 % P;
+          a.c = y + (n * p.o + g * og) * P + pp;
+          a.rsc = P;
+          DG_ISA_NS::gemm(a);
+          bias_rows(a.c, P, g * og, nc);
+        } else {  // whole images: compute into tmp, then scatter
+          T* tmp = s.tmp_of(og * nc);
+          a.c = tmp;
+          a.rsc = nc;
+          DG_ISA_NS::gemm(a);
+          for (int64_t i = 0; i < og; ++i)
+            for (int64_t n = q0 / P; n * P < q0 + nc; ++n)
+              std::memcpy(y + (n * p.o + g * og + i) * P, tmp + i * nc + (n * P - q0),
+                          size_t(P) * sizeof(T));
+          for (int64_t n = q0 / P; n * P < q0 + nc; ++n)
+            bias_rows(y + (n * p.o + g * og) * P, P, g * og, P);
+        }
+      }
+    }
+  };
+  if (K == 0) {  // no input channels: y = bias
+    for (int64_t n = 0; n < p.n; ++n)
+      for (int64_t o = 0; o < p.o; ++o)
+        std::fill(y + (n * p.o + o) * P, y + (n * p.o + o + 1) * P, b ? b[o] : T(0));
+    return;
+  }
+  if (outer > 1) {
+#pragma omp parallel num_threads(outer)
+    {
+      ConvScratch<T> s;
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t u = 0; u < bl.units; ++u) unit(u, s);
+    }
+  } else {
+    ConvScratch<T> s;
+    for (int64_t u = 0; u < bl.units; ++u) unit(u, s);
+  }
+}
+
+template <class T>
+void gemm_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw) {
+  const int64_t cg = p.c / p.groups, og = p.o / p.groups;
+  const double work = double(p.n) * double(p.o) * double(p.ho * p.wo) * double(cg * p.kh * p.kw);
+  int outer, inner;
+  Blocking bl = make_blocking<T>(p, std::max(1, num_threads()));
+  pick_threads(work, bl.units, &outer, &inner);
+  const int64_t P = bl.P, K = bl.K, wsize = p.o * K;
+  if (dx) std::fill(dx, dx + p.n * p.c * p.h * p.w, T(0));
+  if (dw) std::fill(dw, dw + wsize, T(0));
+  if (K == 0 || p.n == 0 || P == 0) return;
+  // units [u0, u1), dw accumulated into dwp
+  auto run = [&](int64_t u0, int64_t u1, T* dwp, ConvScratch<T>& s) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t n0 = u * bl.ipb, n1 = std::min(p.n, n0 + bl.ipb);
+      const int64_t qb = n0 * P, qe = n1 * P;
+      for (int64_t q0 = qb; q0 < qe; q0 += bl.bcols) {
+        const int64_t nc = std::min(bl.bcols, qe - q0);
+        const bool single = (q0 / P) == ((q0 + nc - 1) / P);
+        for (int64_t g = 0; g < p.groups; ++g) {
+          // dy block (og x nc)
+          const T* dyb;
+          int64_t rsd;
+          if (single) {
+            const int64_t n = q0 / P, pp = q0 % P;
+            dyb = dy + (n * p.o + g * og) * P + pp;
+            rsd = P;
+          } else {
+            T* tmp = s.tmp_of(og * nc);
+            for (int64_t i = 0; i < og; ++i)
+              for (int64_t n = q0 / P; n * P < q0 + nc; ++n)
+                std::memcpy(tmp + i * nc + (n * P - q0), dy + (n * p.o + g * og + i) * P,
+                            size_t(P) * sizeof(T));
+            dyb = tmp;
+            rsd = nc;
+          }
+          const bool direct_x = bl.one_by_one && single;
+          const T* colp = nullptr;
+          int64_t rsb = nc;
+          if (direct_x) {
+            const int64_t n = q0 / P, pp = q0 % P;
+            colp = x + (n * p.c + g * cg) * P + pp;
+            rsb = P;
+          } else if (dw) {
+            T* col = s.col_of(K * nc);
+            im2col(p, x, g * cg, cg, q0, nc, col);
+            colp = col;
+          }
+          if (dw) {  // dw_g (og x K) += dyb (og x nc) @ col^T (nc x K)
+            GemmArgs<T> a =
+                strided_gemm<T>(og, K, nc, dyb, rsd, 1, colp, 1, rsb, dwp + g * og * K, K, 1);
+            a.beta = T(1);
+            a.threads = inner;
+            DG_ISA_NS::gemm(a);
+          }
+          if (dx) {  // dcol (K x nc) = w_g^T (K x og) @ dyb (og x nc)
+            if (direct_x) {
+              const int64_t n = q0 / P, pp = q0 % P;
+              GemmArgs<T> a = strided_gemm<T>(K, nc, og, w + g * og * K, 1, K, dyb, rsd, 1,
+                                              dx + (n * p.c + g * cg) * P + pp, P, 1);
+              a.threads = inner;
+              DG_ISA_NS::gemm(a);
+            } else {
+              T* col = s.col_of(K * nc);  // the dw product is done with it
+              GemmArgs<T> a =
+                  strided_gemm<T>(K, nc, og, w + g * og * K, 1, K, dyb, rsd, 1, col, nc, 1);
+              a.threads = inner;
+              DG_ISA_NS::gemm(a);
+              col2im(p, col, g * cg, cg, q0, nc, dx);
+            }
+          }
+        }
+      }
+    }
+  };
+  if (outer > 1) {
+    // static split of the units: thread t owns [U t / nt, U (t + 1) / nt) and its own dw partial,
+    // summed in thread order below (reproducible for a given thread count)
+    const int nt = outer;
+    std::vector<T> parts(dw ? size_t(nt - 1) * size_t(wsize) : 0, T(0));
+#pragma omp parallel num_threads(nt)
+    {
+      const int t = omp_get_thread_num(), tn = omp_get_num_threads();
+      ConvScratch<T> s;
+      const int64_t u0 = bl.units * t / tn, u1 = bl.units * (t + 1) / tn;
+      T* dwp = dw ? (t == 0 ? dw : parts.data() + size_t(t - 1) * size_t(wsize)) : nullptr;
+      run(u0, u1, dwp, s);
+    }
+    if (dw) {
+      using V = Vec<T>;
+      constexpr int W = V::width;
+      for (int t = 1; t < nt; ++t) {
+        const T* src = parts.data() + size_t(t - 1) * size_t(wsize);
+        int64_t i = 0;
+        for (; i + W <= wsize; i += W) (V::load(dw + i) + V::load(src + i)).store(dw + i);
+        if (i < wsize) {
+          const int r = static_cast<int>(wsize - i);
+          (V::load(dw + i, r) + V::load(src + i, r)).store(dw + i, r);
+        }
+      }
+    }
+  } else {
+    ConvScratch<T> s;
+    run(0, bl.units, dw, s);
+  }
+}
+
+inline bool is_depthwise(const Conv2dParams& p) { return p.groups == p.c && p.groups > 1; }
+
+template <class T>
+void conv2d_forward_t(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y,
+                      ConvAlgo algo) {
+  if (p.n == 0 || p.o == 0 || p.ho == 0 || p.wo == 0) return;
+  if (algo == ConvAlgo::direct) return direct_forward(p, x, w, b, y);
+  if (algo == ConvAlgo::automatic && is_depthwise(p)) return depthwise_forward(p, x, w, b, y);
+  gemm_forward(p, x, w, b, y);
+}
+
+template <class T>
+void conv2d_backward_t(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw,
+                       T* db, ConvAlgo algo) {
+  if (algo == ConvAlgo::direct) return direct_backward(p, dy, x, w, dx, dw, db);
+  if (db) {
+    if (p.n == 0 || p.ho * p.wo == 0)
+      std::fill(db, db + p.o, T(0));
+    else
+      bias_grad(p, dy, db);
+  }
+  if (algo == ConvAlgo::automatic && is_depthwise(p)) {
+    if (p.n == 0 || p.ho * p.wo == 0) {
+      if (dx) std::fill(dx, dx + p.n * p.c * p.h * p.w, T(0));
+      if (dw) std::fill(dw, dw + p.o * p.kh * p.kw, T(0));
+      return;
+    }
+    return depthwise_backward(p, dy, x, w, dx, dw);
+  }
+  gemm_backward(p, dy, x, w, dx, dw);
+}
+
+}  // namespace conv_detail
+
+#define DG_CONV_DEFS(T)                                                                          \
+  void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y,           \
+                      ConvAlgo algo) {                                                           \
+    conv_detail::conv2d_forward_t(p, x, w, b, y, algo);                                          \
+  }                                                                                              \
+  void conv2d_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw, \
+                       T* db, ConvAlgo algo) {                                                   \
+    conv_detail::conv2d_backward_t(p, dy, x, w, dx, dw, db, algo);                               \
+  }
+DG_CONV_DEFS(float)
+DG_CONV_DEFS(double)
+#undef DG_CONV_DEFS
+
+}  // namespace DG_ISA_NS
+}  // namespace dg
