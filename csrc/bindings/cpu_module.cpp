@@ -32,6 +32,7 @@ void bind_linear(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_reduce(py::module_& m);
 void bind_conv(py::module_& m);
+void bind_pool(py::module_& m);
 }  // namespace bind
 }  // namespace dg
 
@@ -144,5 +145,6 @@ PYBIND11_MODULE(_cpu, m) {
   dg::bind::bind_optim(m);
   dg::bind::bind_reduce(m);
   dg::bind::bind_conv(m);
+  dg::bind::bind_pool(m);
   dg::bind::export_op_names(m);  // ACTIVATIONS, SAVES_INPUT, LOSSES, REDUCTIONS
 }

@@ -200,6 +200,26 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
   void conv2d_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw,   \
                        T* db, ConvAlgo algo) {                                                     \
     DG_DISPATCH(conv2d_backward, p, dy, x, w, dx, dw, db, algo)                                    \
+  }                                                                                                \
+  void max_pool2d_forward(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) {                   \
+    DG_DISPATCH(max_pool2d_forward, x, y, idx, g)                                                  \
+  }                                                                                                \
+  void avg_pool2d_forward(const T* x, T* y, const Pool2dGeom& g, bool pad, int64_t divisor) {      \
+    DG_DISPATCH(avg_pool2d_forward, x, y, g, pad, divisor)                                         \
+  }                                                                                                \
+  void avg_pool2d_backward(const T* dy, T* dx, const Pool2dGeom& g, bool pad, int64_t divisor) {   \
+    DG_DISPATCH(avg_pool2d_backward, dy, dx, g, pad, divisor)                                      \
+  }                                                                                                \
+  void adaptive_avg_pool2d_forward(const T* x, T* y, int64_t planes, int64_t h, int64_t w,         \
+                                   int64_t oh, int64_t ow) {                                       \
+    DG_DISPATCH(adaptive_avg_pool2d_forward, x, y, planes, h, w, oh, ow)                           \
+  }                                                                                                \
+  void adaptive_avg_pool2d_backward(const T* dy, T* dx, int64_t planes, int64_t h, int64_t w,      \
+                                    int64_t oh, int64_t ow) {                                      \
+    DG_DISPATCH(adaptive_avg_pool2d_backward, dy, dx, planes, h, w, oh, ow);                       \
+  }                                                                                                \
+  int64_t max_pool2d_backward(const T* dy, const int64_t* idx, T* dx, const Pool2dGeom& g) {       \
+    DG_DISPATCH(max_pool2d_backward, dy, idx, dx, g)                                               \
   }
 DG_DISPATCH_DEFS(float)
 DG_DISPATCH_DEFS(double)

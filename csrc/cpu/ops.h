@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "common/op_names.h"
+#include "cpu/pool_geom.h"
 
 namespace dg {
 
@@ -178,7 +179,20 @@ enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2 };
   void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y,           \
                       ConvAlgo algo);                                                            \
   void conv2d_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw, \
-                       T* db, ConvAlgo algo);
+                       T* db, ConvAlgo algo);                                                    \
+  /* 2-D pooling over g.planes planes (cpu/pool.h); idx may be null (no indices wanted);         \
+     divisor 0: none (else divisor_override) */                                                  \
+  void max_pool2d_forward(const T* x, T* y, int64_t* idx, const Pool2dGeom& g);                  \
+  /* returns how many indices lay outside their window's rows (those are skipped) */             \
+  int64_t max_pool2d_backward(const T* dy, const int64_t* idx, T* dx, const Pool2dGeom& g);      \
+  void avg_pool2d_forward(const T* x, T* y, const Pool2dGeom& g, bool include_pad,               \
+                          int64_t divisor);                                                      \
+  void avg_pool2d_backward(const T* dy, T* dx, const Pool2dGeom& g, bool include_pad,            \
+                           int64_t divisor);                                                     \
+  void adaptive_avg_pool2d_forward(const T* x, T* y, int64_t planes, int64_t h, int64_t w,       \
+                                   int64_t oh, int64_t ow);                                      \
+  void adaptive_avg_pool2d_backward(const T* dy, T* dx, int64_t planes, int64_t h, int64_t w,    \
+                                    int64_t oh, int64_t ow);
 
 // The epilogue the fused linear forward hands to gemm(): bias + activation (+ z), per ISA.
 template <class T>

@@ -1041,3 +1041,148 @@ def conv2d(
 
 
 __all__ += ["conv2d"]
+# ---- pooling (NCHW, or CHW unbatched) -------------------------------------------------------
+
+
+def _pool_call(owner: str, op: str, fn: Any, *args: Any) -> Any:
+    """fn(*args), its errors naming owner (the module, e.g. MaxPool2d) instead of the op."""
+    try:
+        return fn(*args)
+    except (TypeError, ValueError) as e:
+        msg = str(e)
+        if owner != op and msg.startswith(op + ":"):
+            raise type(e)(owner + msg[len(op) :]) from None
+        raise
+
+
+def _pool_tensor(input: Any, owner: str) -> Tensor:
+    x = _tensor(input, owner)
+    if x.ndim not in (3, 4):
+        raise ValueError(
+            f"{owner}: input: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, "
+            f"got shape {tuple(x.shape)}"
+        )
+    return x
+
+
+def _max_pool2d(
+    input: Any,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    ceil_mode: bool,
+    return_indices: bool,
+    owner: str,
+) -> Any:
+    op = "max_pool2d"
+    x = _pool_tensor(input, owner)
+    geo = (kernel_size, stride, padding, dilation, bool(ceil_mode))
+    y, idx = _pool_call(owner, op, ops.max_pool2d, x.data, *geo, True)
+
+    def _backward(g: Any) -> None:
+        x._accumulate(ops.max_pool2d_backward(g, idx, x.shape, *geo))
+
+    out = Tensor._make(y, (x,), _backward, op, saves=())
+    return (out, Tensor(idx)) if return_indices else out
+
+
+def max_pool2d(
+    input: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    """torch.nn.functional.max_pool2d: the window maximum (a NaN wins); with return_indices,
+    also the int64 flat index of each maximum in its H*W plane."""
+    return _max_pool2d(
+        input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, "max_pool2d"
+    )
+
+
+def _avg_pool2d(
+    input: Any,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: Any,
+    owner: str,
+) -> Tensor:
+    op = "avg_pool2d"
+    x = _pool_tensor(input, owner)
+    geo = (kernel_size, stride, padding, bool(ceil_mode), bool(count_include_pad), divisor_override)
+    y = _pool_call(owner, op, ops.avg_pool2d, x.data, *geo)
+
+    def _backward(g: Any) -> None:
+        x._accumulate(ops.avg_pool2d_backward(g, x.shape, *geo))
+
+    return Tensor._make(y, (x,), _backward, op, saves=())
+
+
+def avg_pool2d(
+    input: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: Any = None,
+) -> Tensor:
+    """torch.nn.functional.avg_pool2d (count_include_pad, divisor_override as torch)."""
+    return _avg_pool2d(
+        input,
+        kernel_size,
+        stride,
+        padding,
+        ceil_mode,
+        count_include_pad,
+        divisor_override,
+        "avg_pool2d",
+    )
+
+
+def _adaptive_size(output_size: Any, x: Tensor, owner: str) -> tuple[int, int]:
+    if output_size is None or isinstance(output_size, (int, np.integer)):
+        pair = (output_size, output_size)
+    elif isinstance(output_size, (tuple, list)) and len(output_size) == 2:
+        pair = tuple(output_size)
+    else:
+        raise TypeError(
+            f"{owner}: output_size: expected an int, None or a pair of them, got {output_size!r}"
+        )
+    out = []
+    for v, n in zip(pair, x.shape[-2:]):
+        if v is None:
+            v = n
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{owner}: output_size: expected ints or None, got {output_size!r}")
+        if v < 0:
+            raise ValueError(f"{owner}: output_size: expected sizes >= 0, got {output_size!r}")
+        out.append(int(v))
+    return out[0], out[1]
+
+
+def _adaptive_avg_pool2d(input: Any, output_size: Any, owner: str) -> Tensor:
+    op = "adaptive_avg_pool2d"
+    x = _pool_tensor(input, owner)
+    size = _adaptive_size(output_size, x, owner)
+    y = _pool_call(owner, op, ops.adaptive_avg_pool2d, x.data, size)
+
+    def _backward(g: Any) -> None:
+        x._accumulate(ops.adaptive_avg_pool2d_backward(g, x.shape))
+
+    return Tensor._make(y, (x,), _backward, op, saves=())
+
+
+def adaptive_avg_pool2d(input: Any, output_size: Any) -> Tensor:
+    """torch.nn.functional.adaptive_avg_pool2d; output_size: an int, a pair, None entries keep
+    the input's size."""
+    return _adaptive_avg_pool2d(input, output_size, "adaptive_avg_pool2d")
+
+
+__all__ += ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"]

@@ -475,3 +475,150 @@ def conv2d_backward(
 
 
 __all__ += ["conv2d_forward", "conv2d_backward"]
+# 2-D pooling over (N, C, H, W) or (C, H, W) arrays (cpu/pool.h). kernel_size, stride, padding,
+# dilation, output_size: an int or a pair; stride None means the kernel size. The CPU only:
+# a device array is a NotImplementedError naming the op.
+
+from . import _cpu as _pool_cpu  # noqa: E402  (the pooling kernels: CPU only for now)
+
+
+def _pool_input(x: Any, op: str, name: str = "x") -> tuple[Any, bool]:
+    """x as a dense 4-D array, and whether it came unbatched (C, H, W)."""
+    if is_device_array(x):
+        raise NotImplementedError(f"{op}: CUDA arrays are not supported yet (CPU only)")
+    x = dense(x, op, name)
+    if x.ndim == 3:
+        return x[None], True
+    if x.ndim != 4:
+        raise ValueError(
+            f"{op}: {name}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) array, got shape {x.shape}"
+        )
+    return x, False
+
+
+def _pool_shape(shape: Any, op: str) -> tuple[tuple[int, ...], bool]:
+    shape = shape_arg(shape, op)
+    if len(shape) == 3:
+        return (1, *shape), True
+    if len(shape) != 4:
+        raise ValueError(f"{op}: input_shape: expected 3 or 4 sizes, got {shape}")
+    return tuple(shape), False
+
+
+def max_pool2d(
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    """Max pooling (torch.nn.functional.max_pool2d): y, or (y, indices) with return_indices;
+    indices are int64 flat positions in each H*W plane. A NaN in a window wins."""
+    op = "max_pool2d"
+    x4, unbatched = _pool_input(x, op)
+    r = _pool_cpu.max_pool2d(
+        x4, kernel_size, stride, padding, dilation, bool(ceil_mode), bool(return_indices)
+    )
+    if unbatched:
+        return (r[0][0], r[1][0]) if return_indices else r[0]
+    return r
+
+
+def max_pool2d_backward(
+    dy: Any,
+    indices: Any,
+    input_shape: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+) -> Any:
+    """dx (of input_shape) of max_pool2d: each dy added at its index."""
+    op = "max_pool2d_backward"
+    dy4, _ = _pool_input(dy, op, "dy")
+    if is_device_array(indices):
+        raise NotImplementedError(f"{op}: CUDA arrays are not supported yet (CPU only)")
+    shape, unbatched = _pool_shape(input_shape, op)
+    idx = np.ascontiguousarray(indices)
+    if unbatched and idx.ndim == 3:
+        idx = idx[None]
+    dx = _pool_cpu.max_pool2d_backward(
+        dy4, idx, shape, kernel_size, stride, padding, dilation, bool(ceil_mode)
+    )
+    return dx[0] if unbatched else dx
+
+
+def avg_pool2d(
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: Any = None,
+) -> Any:
+    """Average pooling (torch.nn.functional.avg_pool2d), torch's divisors."""
+    op = "avg_pool2d"
+    x4, unbatched = _pool_input(x, op)
+    y = _pool_cpu.avg_pool2d(
+        x4, kernel_size, stride, padding, bool(ceil_mode), bool(count_include_pad), divisor_override
+    )
+    return y[0] if unbatched else y
+
+
+def avg_pool2d_backward(
+    dy: Any,
+    input_shape: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: Any = None,
+) -> Any:
+    """dx (of input_shape) of avg_pool2d."""
+    op = "avg_pool2d_backward"
+    dy4, _ = _pool_input(dy, op, "dy")
+    shape, unbatched = _pool_shape(input_shape, op)
+    dx = _pool_cpu.avg_pool2d_backward(
+        dy4,
+        shape,
+        kernel_size,
+        stride,
+        padding,
+        bool(ceil_mode),
+        bool(count_include_pad),
+        divisor_override,
+    )
+    return dx[0] if unbatched else dx
+
+
+def adaptive_avg_pool2d(x: Any, output_size: Any) -> Any:
+    """Adaptive average pooling to output_size (a pair of ints; resolve None entries first),
+    torch's windows [floor(i * H / OH), ceil((i + 1) * H / OH))."""
+    op = "adaptive_avg_pool2d"
+    x4, unbatched = _pool_input(x, op)
+    y = _pool_cpu.adaptive_avg_pool2d(x4, output_size)
+    return y[0] if unbatched else y
+
+
+def adaptive_avg_pool2d_backward(dy: Any, input_shape: Any) -> Any:
+    """dx (of input_shape) of adaptive_avg_pool2d; the output size is dy's."""
+    op = "adaptive_avg_pool2d_backward"
+    dy4, _ = _pool_input(dy, op, "dy")
+    shape, unbatched = _pool_shape(input_shape, op)
+    dx = _pool_cpu.adaptive_avg_pool2d_backward(dy4, shape)
+    return dx[0] if unbatched else dx
+
+
+__all__ += [
+    "max_pool2d",
+    "max_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+]

@@ -549,3 +549,206 @@ def _check_vocabulary() -> None:
 
 
 _check_vocabulary()
+
+
+# ----------------------------------------------------------------------------------------------
+# 2-D pooling (torch's semantics), over (N, C, H, W) or (C, H, W): one output position at a
+# time, vectorized over N and C.
+
+
+def _pool_pair(v: Any) -> tuple[int, int]:
+    return (int(v), int(v)) if np.ndim(v) == 0 else (int(v[0]), int(v[1]))
+
+
+def _pool_out(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    o = (n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (o - 1) * s >= n + p:
+        o -= 1
+    return o
+
+
+def _pool_geometry(
+    shape: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool
+) -> Any:
+    k = _pool_pair(kernel_size)
+    s = k if stride is None else _pool_pair(stride)
+    p, d = _pool_pair(padding), _pool_pair(dilation)
+    h, w = shape[-2:]
+    return (
+        k,
+        s,
+        p,
+        d,
+        (
+            _pool_out(h, k[0], s[0], p[0], d[0], ceil_mode),
+            _pool_out(w, k[1], s[1], p[1], d[1], ceil_mode),
+        ),
+    )
+
+
+def _max_pool2d(
+    x: np.ndarray, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = _pool_geometry(
+        x.shape, kernel_size, stride, padding, dilation, ceil_mode
+    )
+    h, w = x.shape[-2:]
+    lead = x.shape[:-2]
+    y = np.empty((*lead, oh, ow))
+    idx = np.empty((*lead, oh, ow), dtype=np.int64)
+    for i in range(oh):
+        rows = [r for r in range(i * sh - ph, i * sh - ph + (kh - 1) * dh + 1, dh) if 0 <= r < h]
+        for j in range(ow):
+            cols = [
+                c for c in range(j * sw - pw, j * sw - pw + (kw - 1) * dw + 1, dw) if 0 <= c < w
+            ]
+            m = np.full(lead, -np.inf)
+            mi = np.full(lead, rows[0] * w + cols[0], dtype=np.int64)
+            for r in rows:  # torch's walk: a greater element or a NaN takes over
+                for c in cols:
+                    v = x[..., r, c]
+                    t = (v > m) | np.isnan(v)
+                    m = np.where(t, v, m)
+                    mi = np.where(t, r * w + c, mi)
+            y[..., i, j] = m
+            idx[..., i, j] = mi
+    return y, idx
+
+
+def max_pool2d(
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    y, idx = _max_pool2d(
+        np.asarray(x, dtype=np.float64), kernel_size, stride, padding, dilation, ceil_mode
+    )
+    return (y, idx) if return_indices else y
+
+
+def max_pool2d_backward(
+    dy: Any,
+    indices: Any,
+    input_shape: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+) -> np.ndarray:
+    dy = np.asarray(dy, dtype=np.float64)
+    h, w = input_shape[-2:]
+    lead = tuple(input_shape[:-2])
+    dx = np.zeros((int(np.prod(lead, dtype=np.int64)), h * w))
+    g = dy.reshape(dx.shape[0], dy.shape[-2] * dy.shape[-1])
+    ix = np.asarray(indices).reshape(g.shape)
+    for p in range(dx.shape[0]):
+        np.add.at(dx[p], ix[p], g[p])
+    return dx.reshape(*lead, h, w)
+
+
+def _avg_windows(
+    shape: Any,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: Any,
+) -> Any:
+    """(output row, output col, rows slice, cols slice, divisor) of each window (empty: None)."""
+    (kh, kw), (sh, sw), (ph, pw), _, (oh, ow) = _pool_geometry(
+        shape, kernel_size, stride, padding, 1, ceil_mode
+    )
+    h, w = shape[-2:]
+    for i in range(oh):
+        r0, r1 = i * sh - ph, min(i * sh - ph + kh, h + ph)
+        for j in range(ow):
+            c0, c1 = j * sw - pw, min(j * sw - pw + kw, w + pw)
+            pool = (r1 - r0) * (c1 - c0)
+            a0, a1, b0, b1 = max(r0, 0), min(r1, h), max(c0, 0), min(c1, w)
+            if a0 >= a1 or b0 >= b1:
+                yield i, j, None, None, 1
+                continue
+            div = divisor_override or (pool if count_include_pad else (a1 - a0) * (b1 - b0))
+            yield i, j, slice(a0, a1), slice(b0, b1), div
+
+
+def avg_pool2d(
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: Any = None,
+) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    *_, (oh, ow) = _pool_geometry(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    y = np.zeros((*x.shape[:-2], oh, ow))
+    for i, j, rs, cs, div in _avg_windows(
+        x.shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    ):
+        if rs is not None:
+            y[..., i, j] = x[..., rs, cs].sum(axis=(-2, -1)) / div
+    return y
+
+
+def avg_pool2d_backward(
+    dy: Any,
+    input_shape: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: Any = None,
+) -> np.ndarray:
+    dy = np.asarray(dy, dtype=np.float64)
+    dx = np.zeros(tuple(input_shape))
+    for i, j, rs, cs, div in _avg_windows(
+        dx.shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    ):
+        if rs is not None:
+            dx[..., rs, cs] += (dy[..., i, j] / div)[..., None, None]
+    return dx
+
+
+def _adaptive_windows(n: int, out: int) -> list[tuple[int, int]]:
+    return [((i * n) // out, -((-(i + 1) * n) // out)) for i in range(out)]
+
+
+def adaptive_avg_pool2d(x: Any, output_size: Any) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    oh, ow = _pool_pair(output_size)
+    h, w = x.shape[-2:]
+    y = np.zeros((*x.shape[:-2], oh, ow))
+    for i, (r0, r1) in enumerate(_adaptive_windows(h, oh)):
+        for j, (c0, c1) in enumerate(_adaptive_windows(w, ow)):
+            y[..., i, j] = x[..., r0:r1, c0:c1].mean(axis=(-2, -1))
+    return y
+
+
+def adaptive_avg_pool2d_backward(dy: Any, input_shape: Any) -> np.ndarray:
+    dy = np.asarray(dy, dtype=np.float64)
+    dx = np.zeros(tuple(input_shape))
+    h, w = dx.shape[-2:]
+    oh, ow = dy.shape[-2:]
+    for i, (r0, r1) in enumerate(_adaptive_windows(h, oh)):
+        for j, (c0, c1) in enumerate(_adaptive_windows(w, ow)):
+            dx[..., r0:r1, c0:c1] += (dy[..., i, j] / ((r1 - r0) * (c1 - c0)))[..., None, None]
+    return dx
+
+
+__all__ += [
+    "max_pool2d",
+    "max_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+]

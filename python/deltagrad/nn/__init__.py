@@ -48,6 +48,14 @@ from .loss import (
 from .module import Module, RemovableHandle, load, save
 from .normalization import BatchNorm1d, LayerNorm
 from .parameter import Parameter
+from .pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 from .sparse import Embedding
 
 __all__ = [
@@ -92,6 +100,12 @@ __all__ = [
     "load",
     "functional",
     "Conv2d",
+    "MaxPool2d",
+    "AvgPool2d",
+    "AdaptiveAvgPool2d",
+    "MaxPool1d",
+    "AvgPool1d",
+    "AdaptiveAvgPool1d",
 ]
 
 from . import functional  # noqa: E402 - deltagrad.nn.functional is deltagrad.functional

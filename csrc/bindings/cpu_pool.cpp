@@ -1,0 +1,288 @@
+// Bindings of the 2-D pooling kernels (csrc/cpu/pool.h): max_pool2d (+ indices), avg_pool2d,
+// adaptive_avg_pool2d and their backward passes, on C-contiguous (N, C, H, W) arrays. The
+// geometry is checked here as torch checks it (kernel, stride, dilation >= 1, 0 <= padding <=
+// kernel / 2, an output of at least one element per plane), and the output size is torch's.
+#include <atomic>
+#include <string>
+
+#include "bindings/cpu_common.h"
+
+namespace dg {
+namespace bind {
+namespace {
+
+struct Pair {
+  int64_t a, b;
+};
+
+// An int or a sequence of two ints.
+Pair pair_arg(py::handle h, const char* name) {
+  if (PyIndex_Check(h.ptr()) && !PyBool_Check(h.ptr())) {
+    const int64_t v = require_int(h, name);
+    return {v, v};
+  }
+  if (!py::isinstance<py::sequence>(h) || py::isinstance<py::str>(h) || py::len(h) != 2)
+    throw py::type_error(std::string(name) + ": expected an int or a pair of ints, got " +
+                         py::repr(h).cast<std::string>());
+  py::sequence s = py::reinterpret_borrow<py::sequence>(h);
+  return {require_int(s[0], name), require_int(s[1], name)};
+}
+
+std::string pair_str(Pair p) {
+  return "(" + std::to_string(p.a) + ", " + std::to_string(p.b) + ")";
+}
+
+void require_at_least(Pair p, int64_t lo, const char* name) {
+  if (p.a < lo || p.b < lo)
+    throw py::value_error(std::string(name) + ": expected values >= " + std::to_string(lo) +
+                          ", got " + pair_str(p));
+}
+
+int64_t floor_div(int64_t a, int64_t b) {
+  const int64_t q = a / b;
+  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+// torch's pooling_output_shape
+int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
+  int64_t o = floor_div(in + 2 * p - d * (k - 1) - 1 + (ceil_mode ? s - 1 : 0), s) + 1;
+  if (ceil_mode && (o - 1) * s >= in + p) --o;
+  return o;
+}
+
+void require_4d(const py::array& a, const char* name) {
+  if (a.ndim() != 4)
+    throw py::value_error(std::string(name) + ": expected a 4-D (N, C, H, W) array, got shape " +
+                          shape_str(a));
+}
+
+std::vector<int64_t> shape4(py::handle h, const char* name) {
+  if (!py::isinstance<py::sequence>(h) || py::isinstance<py::str>(h) || py::len(h) != 4)
+    throw py::type_error(std::string(name) + ": expected a sequence of 4 ints (N, C, H, W), got " +
+                         py::repr(h).cast<std::string>());
+  py::sequence s = py::reinterpret_borrow<py::sequence>(h);
+  std::vector<int64_t> v;
+  for (int i = 0; i < 4; ++i) {
+    v.push_back(require_int(s[i], name));
+    if (v.back() < 0)
+      throw py::value_error(std::string(name) + ": expected sizes >= 0, got " +
+                            py::repr(h).cast<std::string>());
+  }
+  return v;
+}
+
+// The geometry of x's shape (N, C, H, W) pooled with these arguments; ValueError naming the
+// argument for anything torch refuses. stride None: the kernel size.
+Pool2dGeom geometry(const std::vector<int64_t>& shape, py::handle kernel, py::handle stride,
+                    py::handle padding, py::handle dilation, bool ceil_mode) {
+  const Pair k = pair_arg(kernel, "kernel_size");
+  const Pair s = stride.is_none() ? k : pair_arg(stride, "stride");
+  const Pair p = pair_arg(padding, "padding");
+  const Pair d = pair_arg(dilation, "dilation");
+  require_at_least(k, 1, "kernel_size");
+  require_at_least(s, 1, "stride");
+  require_at_least(d, 1, "dilation");
+  require_at_least(p, 0, "padding");
+  if (p.a > k.a / 2 || p.b > k.b / 2)
+    throw py::value_error("padding: expected at most half of the kernel size " + pair_str(k) +
+                          ", got " + pair_str(p));
+  Pool2dGeom g;
+  g.planes = shape[0] * shape[1];
+  g.h = shape[2];
+  g.w = shape[3];
+  g.kh = k.a;
+  g.kw = k.b;
+  g.sh = s.a;
+  g.sw = s.b;
+  g.ph = p.a;
+  g.pw = p.b;
+  g.dh = d.a;
+  g.dw = d.b;
+  g.oh = out_size(g.h, g.kh, g.sh, g.ph, g.dh, ceil_mode);
+  g.ow = out_size(g.w, g.kw, g.sw, g.pw, g.dw, ceil_mode);
+  if (g.oh < 1 || g.ow < 1)
+    throw py::value_error("kernel_size: the (dilated) kernel " + pair_str(k) +
+                          " is larger than the padded input " +
+                          pair_str({g.h + 2 * g.ph, g.w + 2 * g.pw}) + " (output size " +
+                          pair_str({g.oh, g.ow}) + ")");
+  return g;
+}
+
+std::vector<int64_t> out_shape(const std::vector<int64_t>& in, const Pool2dGeom& g) {
+  return {in[0], in[1], g.oh, g.ow};
+}
+
+py::object max_pool2d(py::handle x_obj, py::handle kernel, py::handle stride, py::handle padding,
+                      py::handle dilation, bool ceil_mode, bool return_indices) {
+  py::array x = require_input(x_obj, "x");
+  require_4d(x, "x");
+  const Pool2dGeom g = geometry(shape_of(x), kernel, stride, padding, dilation, ceil_mode);
+  const DType dt = dtype_of(x, "x");
+  py::array y = new_array(dt, out_shape(shape_of(x), g));
+  py::array_t<int64_t> idx;
+  if (return_indices)
+    idx = py::array_t<int64_t>(std::vector<py::ssize_t>{
+        x.shape(0), x.shape(1), static_cast<py::ssize_t>(g.oh), static_cast<py::ssize_t>(g.ow)});
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = cptr<T>(x);
+    T* yp = mptr<T>(y);
+    int64_t* ip = return_indices ? idx.mutable_data() : nullptr;
+    py::gil_scoped_release nogil;
+    max_pool2d_forward(xp, yp, ip, g);
+  });
+  if (return_indices) return py::make_tuple(y, idx);
+  return std::move(y);
+}
+
+py::array max_pool2d_backward(py::handle dy_obj, py::handle idx_obj, py::handle input_shape,
+                              py::handle kernel, py::handle stride, py::handle padding,
+                              py::handle dilation, bool ceil_mode) {
+  const std::vector<int64_t> shape = shape4(input_shape, "input_shape");
+  const Pool2dGeom g = geometry(shape, kernel, stride, padding, dilation, ceil_mode);
+  py::array dy = require_input(dy_obj, "dy");
+  require_shape(dy, out_shape(shape, g), "dy");
+  py::array idx = require_array(idx_obj, "indices");
+  if (!idx.dtype().equal(py::dtype::of<int64_t>()))
+    throw py::type_error("indices: expected dtype int64, got " + dtype_str(idx));
+  require_contiguous(idx, "indices");
+  require_aligned(idx, "indices");
+  require_shape(idx, out_shape(shape, g), "indices");
+  const DType dt = dtype_of(dy, "dy");
+  py::array dx = new_array(dt, shape);
+  int64_t bad = 0;
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* dyp = cptr<T>(dy);
+    const int64_t* ip = static_cast<const int64_t*>(idx.data());
+    T* dxp = mptr<T>(dx);
+    py::gil_scoped_release nogil;
+    bad = dg::max_pool2d_backward(dyp, ip, dxp, g);
+  });
+  if (bad)
+    throw py::value_error("indices: " + std::to_string(bad) +
+                          " indices lie outside the rows of their pooling window (expected the "
+                          "indices max_pool2d returned for this geometry)");
+  return dx;
+}
+
+int64_t divisor_arg(py::handle h) {
+  if (h.is_none()) return 0;
+  const int64_t v = require_int(h, "divisor_override");
+  if (v == 0) throw py::value_error("divisor_override: expected a nonzero int, got 0");
+  return v;
+}
+
+py::array avg_pool2d(py::handle x_obj, py::handle kernel, py::handle stride, py::handle padding,
+                     bool ceil_mode, bool count_include_pad, py::handle divisor_obj) {
+  py::array x = require_input(x_obj, "x");
+  require_4d(x, "x");
+  const Pool2dGeom g = geometry(shape_of(x), kernel, stride, padding, py::int_(1), ceil_mode);
+  const int64_t divisor = divisor_arg(divisor_obj);
+  const DType dt = dtype_of(x, "x");
+  py::array y = new_array(dt, out_shape(shape_of(x), g));
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = cptr<T>(x);
+    T* yp = mptr<T>(y);
+    py::gil_scoped_release nogil;
+    avg_pool2d_forward(xp, yp, g, count_include_pad, divisor);
+  });
+  return y;
+}
+
+py::array avg_pool2d_backward(py::handle dy_obj, py::handle input_shape, py::handle kernel,
+                              py::handle stride, py::handle padding, bool ceil_mode,
+                              bool count_include_pad, py::handle divisor_obj) {
+  const std::vector<int64_t> shape = shape4(input_shape, "input_shape");
+  const Pool2dGeom g = geometry(shape, kernel, stride, padding, py::int_(1), ceil_mode);
+  const int64_t divisor = divisor_arg(divisor_obj);
+  py::array dy = require_input(dy_obj, "dy");
+  require_shape(dy, out_shape(shape, g), "dy");
+  const DType dt = dtype_of(dy, "dy");
+  py::array dx = new_array(dt, shape);
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* dyp = cptr<T>(dy);
+    T* dxp = mptr<T>(dx);
+    py::gil_scoped_release nogil;
+    dg::avg_pool2d_backward(dyp, dxp, g, count_include_pad, divisor);
+  });
+  return dx;
+}
+
+Pair adaptive_out(py::handle h) {
+  const Pair o = pair_arg(h, "output_size");
+  require_at_least(o, 0, "output_size");
+  return o;
+}
+
+py::array adaptive_avg_pool2d(py::handle x_obj, py::handle output_size) {
+  py::array x = require_input(x_obj, "x");
+  require_4d(x, "x");
+  const Pair o = adaptive_out(output_size);
+  if ((x.shape(2) == 0 || x.shape(3) == 0) && o.a * o.b > 0)
+    throw py::value_error("x: expected non-zero height and width, got shape " + shape_str(x));
+  const DType dt = dtype_of(x, "x");
+  py::array y = new_array(dt, {x.shape(0), x.shape(1), o.a, o.b});
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = cptr<T>(x);
+    T* yp = mptr<T>(y);
+    const int64_t planes = x.shape(0) * x.shape(1), h = x.shape(2), w = x.shape(3);
+    py::gil_scoped_release nogil;
+    adaptive_avg_pool2d_forward(xp, yp, planes, h, w, o.a, o.b);
+  });
+  return y;
+}
+
+py::array adaptive_avg_pool2d_backward(py::handle dy_obj, py::handle input_shape) {
+  const std::vector<int64_t> shape = shape4(input_shape, "input_shape");
+  py::array dy = require_input(dy_obj, "dy");
+  require_4d(dy, "dy");
+  if (dy.shape(0) != shape[0] || dy.shape(1) != shape[1])
+    throw py::value_error("dy: expected shape (" + std::to_string(shape[0]) + ", " +
+                          std::to_string(shape[1]) + ", oh, ow), got " + shape_str(dy));
+  const int64_t oh = dy.shape(2), ow = dy.shape(3);
+  if ((shape[2] == 0 || shape[3] == 0) && oh * ow > 0)
+    throw py::value_error("input_shape: expected non-zero height and width");
+  const DType dt = dtype_of(dy, "dy");
+  py::array dx = new_array(dt, shape);
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* dyp = cptr<T>(dy);
+    T* dxp = mptr<T>(dx);
+    py::gil_scoped_release nogil;
+    dg::adaptive_avg_pool2d_backward(dyp, dxp, shape[0] * shape[1], shape[2], shape[3], oh, ow);
+  });
+  return dx;
+}
+
+}  // namespace
+
+void bind_pool(py::module_& m) {
+  m.def("max_pool2d", named("max_pool2d", &max_pool2d), py::arg("x"), py::arg("kernel_size"),
+        py::arg("stride") = py::none(), py::arg("padding") = 0, py::arg("dilation") = 1,
+        py::arg("ceil_mode") = false, py::arg("return_indices") = false,
+        "Max pooling of (N, C, H, W); with return_indices, (y, flat int64 indices into H*W).");
+  m.def("max_pool2d_backward", named("max_pool2d_backward", &max_pool2d_backward), py::arg("dy"),
+        py::arg("indices"), py::arg("input_shape"), py::arg("kernel_size"),
+        py::arg("stride") = py::none(), py::arg("padding") = 0, py::arg("dilation") = 1,
+        py::arg("ceil_mode") = false, "dx of max_pool2d: dy scattered to the indices.");
+  m.def("avg_pool2d", named("avg_pool2d", &avg_pool2d), py::arg("x"), py::arg("kernel_size"),
+        py::arg("stride") = py::none(), py::arg("padding") = 0, py::arg("ceil_mode") = false,
+        py::arg("count_include_pad") = true, py::arg("divisor_override") = py::none(),
+        "Average pooling of (N, C, H, W), torch's divisors.");
+  m.def("avg_pool2d_backward", named("avg_pool2d_backward", &avg_pool2d_backward), py::arg("dy"),
+        py::arg("input_shape"), py::arg("kernel_size"), py::arg("stride") = py::none(),
+        py::arg("padding") = 0, py::arg("ceil_mode") = false, py::arg("count_include_pad") = true,
+        py::arg("divisor_override") = py::none(), "dx of avg_pool2d.");
+  m.def("adaptive_avg_pool2d", named("adaptive_avg_pool2d", &adaptive_avg_pool2d), py::arg("x"),
+        py::arg("output_size"), "Adaptive average pooling of (N, C, H, W) to output_size.");
+  m.def("adaptive_avg_pool2d_backward",
+        named("adaptive_avg_pool2d_backward", &adaptive_avg_pool2d_backward), py::arg("dy"),
+        py::arg("input_shape"), "dx of adaptive_avg_pool2d.");
+}
+
+}  // namespace bind
+}  // namespace dg

@@ -1,0 +1,284 @@
+"""2-D pooling kernels (dg.ops.max_pool2d / avg_pool2d / adaptive_avg_pool2d and their
+backward passes) against deltagrad.reference, on every ISA and dtype: odd sizes, strides 1 to 3,
+paddings, dilation 2, ceil_mode, count_include_pad both ways, sizes 0 and 1, ties, -inf / inf /
+NaN; gradcheck of the functional forms; the bad-input errors."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+import deltagrad as dg
+import deltagrad.functional as F
+from deltagrad import nn, ops
+from deltagrad import reference as ref
+from deltagrad.testing import DTYPES, assert_close
+
+# (shape, kernel_size, stride, padding, dilation, ceil_mode)
+MAX_CASES = [
+    ((2, 3, 7, 9), 3, 1, 1, 1, False),
+    ((2, 3, 7, 9), 2, 2, 0, 1, False),
+    ((2, 3, 7, 9), 2, 2, 1, 1, True),
+    ((1, 2, 11, 13), 3, 2, 1, 1, False),
+    ((1, 2, 11, 13), 3, 2, 1, 1, True),
+    ((2, 2, 9, 8), 3, 3, 0, 1, True),
+    ((1, 2, 9, 11), 3, 1, 1, 2, False),
+    ((1, 2, 9, 11), (3, 2), 2, 1, 2, True),
+    ((1, 2, 6, 41), (2, 5), 1, (1, 2), 1, False),
+    ((2, 1, 5, 40), (1, 3), (2, 1), (0, 1), (1, 2), True),
+    ((1, 1, 1, 1), 1, 1, 0, 1, False),
+    ((0, 3, 5, 5), 2, 2, 0, 1, False),
+    ((2, 0, 5, 5), 2, 2, 0, 1, False),
+    ((1, 3, 5, 5), 5, 1, 2, 1, False),
+    ((2, 3, 67, 70), 2, 2, 0, 1, False),  # above the threading grain
+    ((2, 3, 67, 70), 3, 2, 1, 1, True),
+]
+# (shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+AVG_CASES = [
+    ((2, 3, 7, 9), 3, 1, 1, False, True, None),
+    ((2, 3, 7, 9), 3, 1, 1, False, False, None),
+    ((2, 3, 7, 9), 2, 2, 0, False, True, None),
+    ((2, 3, 7, 9), 2, 2, 1, True, False, None),
+    ((2, 3, 7, 9), 2, 2, 1, True, True, None),
+    ((1, 2, 11, 13), 3, 2, 1, True, True, None),
+    ((1, 2, 11, 13), 3, 2, 1, False, False, 5),
+    ((2, 2, 10, 8), (3, 2), 3, (1, 0), True, False, None),
+    ((1, 2, 6, 41), (2, 5), 1, (1, 2), False, True, None),
+    ((1, 2, 6, 41), (2, 5), 1, (1, 2), False, False, -3),
+    ((1, 1, 1, 1), 1, 1, 0, False, True, None),
+    ((0, 3, 5, 5), 2, 2, 0, False, True, None),
+    ((2, 3, 67, 70), 2, 2, 0, False, True, None),
+    ((2, 3, 67, 70), 3, 2, 1, True, False, None),
+]
+# (shape, output_size)
+ADAPTIVE_CASES = [
+    ((2, 3, 7, 9), (3, 4)),
+    ((2, 3, 7, 9), (7, 9)),
+    ((2, 3, 8, 9), (4, 3)),  # tiles exactly: the average-pooling path
+    ((2, 3, 5, 5), (1, 1)),
+    ((1, 2, 5, 13), (7, 20)),  # larger than the input: overlapping windows
+    ((1, 1, 1, 1), (1, 1)),
+    ((0, 3, 5, 5), (2, 2)),
+    ((2, 3, 6, 5), (0, 2)),
+    ((2, 3, 64, 66), (7, 7)),
+    ((2, 3, 64, 66), (32, 33)),
+]
+
+
+def _data(shape, dtype, seed, kind="normal"):
+    rng = np.random.default_rng(seed)
+    if kind == "ties":
+        return rng.integers(-2, 3, size=shape).astype(dtype)
+    x = rng.normal(size=shape).astype(dtype)
+    if kind == "extremes" and x.size:
+        flat = x.reshape(-1)
+        k = max(1, flat.size // 7)
+        flat[rng.choice(flat.size, k, replace=False)] = -np.inf
+        flat[rng.choice(flat.size, max(1, k // 2), replace=False)] = np.inf
+        flat[rng.choice(flat.size, max(1, k // 2), replace=False)] = np.nan
+        flat[rng.choice(flat.size, max(1, k // 3), replace=False)] = 1e30
+        if x.shape[0] and x.shape[1]:
+            x[0, 0] = -np.inf  # a whole plane of -inf: value -inf, the window's first index
+    return x
+
+
+@functools.cache
+def _max_ref(case, dtype, kind):
+    shape, k, s, p, d, c = case
+    x = _data(shape, dtype, hash(case) % 2**32, kind)
+    y, idx = ref.max_pool2d(x, k, s, p, d, c, return_indices=True)
+    dy = _data(y.shape, dtype, 7)
+    return x, y, idx, dy, ref.max_pool2d_backward(dy, idx, shape, k, s, p, d, c)
+
+
+@pytest.mark.parametrize("kind", ["normal", "ties", "extremes"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", MAX_CASES, ids=str)
+def test_max_pool2d(isa, case, dtype, kind):
+    shape, k, s, p, d, c = case
+    x, y_ref, idx_ref, dy, dx_ref = _max_ref(case, dtype, kind)
+    y, idx = ops.max_pool2d(x, k, s, p, d, c, return_indices=True)
+    assert idx.dtype == np.int64 and idx.shape == y.shape
+    assert_close(y, y_ref, dtype, rtol=0.0, name="max_pool2d")
+    np.testing.assert_array_equal(idx, idx_ref)
+    assert_close(ops.max_pool2d(x, k, s, p, d, c), y_ref, dtype, rtol=0.0, name="no indices")
+    dx = ops.max_pool2d_backward(dy, idx, shape, k, s, p, d, c)
+    assert_close(dx, dx_ref, dtype, scale=float(np.abs(dy).max(initial=0)), name="dx")
+
+
+@functools.cache
+def _avg_ref(case, dtype):
+    shape, k, s, p, c, cip, div = case
+    x = _data(shape, dtype, hash(case) % 2**32)
+    y = ref.avg_pool2d(x, k, s, p, c, cip, div)
+    dy = _data(y.shape, dtype, 7)
+    return x, y, dy, ref.avg_pool2d_backward(dy, shape, k, s, p, c, cip, div)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", AVG_CASES, ids=str)
+def test_avg_pool2d(isa, case, dtype):
+    shape, k, s, p, c, cip, div = case
+    x, y_ref, dy, dx_ref = _avg_ref(case, dtype)
+    y = ops.avg_pool2d(x, k, s, p, c, cip, div)
+    assert_close(y, y_ref, dtype, scale=float(np.abs(x).max(initial=0)), name="avg_pool2d")
+    dx = ops.avg_pool2d_backward(dy, shape, k, s, p, c, cip, div)
+    assert_close(dx, dx_ref, dtype, scale=float(np.abs(dy).max(initial=0)), name="dx")
+
+
+@functools.cache
+def _adaptive_ref(case, dtype):
+    shape, o = case
+    x = _data(shape, dtype, hash(case) % 2**32)
+    y = ref.adaptive_avg_pool2d(x, o)
+    dy = _data(y.shape, dtype, 7)
+    return x, y, dy, ref.adaptive_avg_pool2d_backward(dy, shape)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ADAPTIVE_CASES, ids=str)
+def test_adaptive_avg_pool2d(isa, case, dtype):
+    shape, o = case
+    x, y_ref, dy, dx_ref = _adaptive_ref(case, dtype)
+    y = ops.adaptive_avg_pool2d(x, o)
+    assert_close(y, y_ref, dtype, scale=float(np.abs(x).max(initial=0)), name="adaptive")
+    dx = ops.adaptive_avg_pool2d_backward(dy, shape)
+    assert_close(dx, dx_ref, dtype, scale=float(np.abs(dy).max(initial=0)), name="dx")
+
+
+def test_avg_extremes_propagate():
+    x = _data((1, 2, 6, 7), np.float64, 3, "extremes")
+    for args in [(2, 2, 0), (3, 1, 1)]:
+        with np.errstate(invalid="ignore"):  # inf - inf in the reference's sums
+            assert_close(ops.avg_pool2d(x, *args), ref.avg_pool2d(x, *args), np.float64)
+
+
+def test_unbatched_and_views():
+    x = _data((3, 2, 9, 10), np.float64, 4)
+    y, idx = ops.max_pool2d(x[0], 3, 2, 1, return_indices=True)
+    y4, idx4 = ops.max_pool2d(x[:1], 3, 2, 1, return_indices=True)
+    np.testing.assert_array_equal(y, y4[0])
+    np.testing.assert_array_equal(idx, idx4[0])
+    dx = ops.max_pool2d_backward(y, idx, x[0].shape, 3, 2, 1)
+    assert dx.shape == x[0].shape
+    v = x[:, :, ::2, 1:]  # a strided view: copied explicitly
+    assert_close(ops.avg_pool2d(v, 2), ref.avg_pool2d(v, 2), np.float64)
+    assert ops.adaptive_avg_pool2d(x[1], (2, 3)).shape == (2, 2, 3)
+    assert ops.adaptive_avg_pool2d_backward(np.ones((2, 2, 3)), (2, 9, 10)).shape == (2, 9, 10)
+
+
+def test_threads_agree():
+    x = _data((4, 8, 64, 64), np.float32, 5)
+    old = dg.get_num_threads()
+    try:
+        dg.set_num_threads(1)
+        one = [ops.max_pool2d(x, 3, 2, 1, return_indices=True), ops.avg_pool2d(x, 2)]
+        dg.set_num_threads(2)
+        two = [ops.max_pool2d(x, 3, 2, 1, return_indices=True), ops.avg_pool2d(x, 2)]
+    finally:
+        dg.set_num_threads(old)
+    for a, b in zip([*one[0], one[1]], [*two[0], two[1]]):
+        np.testing.assert_array_equal(a, b)
+
+
+# ---- autograd
+
+
+def _t(shape, seed):
+    return dg.tensor(np.random.default_rng(seed).normal(size=shape), requires_grad=True)
+
+
+def test_gradcheck():
+    x = _t((2, 2, 5, 6), 0)
+    assert dg.gradcheck(lambda t: F.max_pool2d(t, 3, 2, 1, ceil_mode=True), [x])
+    assert dg.gradcheck(lambda t: F.max_pool2d(t, 2, 1, dilation=2), [x])
+    assert dg.gradcheck(lambda t: F.avg_pool2d(t, 3, 2, 1, count_include_pad=False), [x])
+    assert dg.gradcheck(lambda t: F.avg_pool2d(t, 2, ceil_mode=True, divisor_override=3), [x])
+    assert dg.gradcheck(lambda t: F.adaptive_avg_pool2d(t, (3, 4)), [x])
+    assert dg.gradcheck(lambda t: F.adaptive_avg_pool2d(t, (None, 2)), [x])
+    x1 = _t((2, 3, 9), 1)
+    assert dg.gradcheck(lambda t: nn.MaxPool1d(3, 2, 1)(t), [x1])
+    assert dg.gradcheck(lambda t: nn.AvgPool1d(2)(t), [x1])
+    assert dg.gradcheck(lambda t: nn.AdaptiveAvgPool1d(4)(t), [x1])
+    x3 = _t((2, 5, 6), 2)
+    assert dg.gradcheck(lambda t: F.max_pool2d(t, 2), [x3])
+
+
+def test_functional_matches_ops_and_returns_indices():
+    x = _t((2, 3, 7, 8), 3)
+    y, idx = F.max_pool2d(x, 3, 2, 1, return_indices=True)
+    y_ref, idx_ref = ref.max_pool2d(x.data, 3, 2, 1, return_indices=True)
+    assert_close(y.data, y_ref, np.float64)
+    np.testing.assert_array_equal(idx.data, idx_ref)
+    assert not idx.requires_grad
+    y.sum().backward()
+    assert_close(
+        x.grad, ref.max_pool2d_backward(np.ones(y.shape), idx_ref, x.shape, 3, 2, 1), np.float64
+    )
+
+
+# ---- bad input: ValueError / TypeError naming the module (or the op) and the argument
+
+
+@pytest.mark.parametrize(
+    "module, shape, arg",
+    [
+        (nn.MaxPool2d(2), (2, 3, 4, 4, 4), "input"),
+        (nn.MaxPool2d(2), (4, 4), "input"),
+        (nn.MaxPool2d(7), (1, 1, 5, 5), "kernel_size"),
+        (nn.MaxPool2d(3, stride=1), (1, 1, 2, 2), "kernel_size"),
+        (nn.MaxPool2d(0), (1, 1, 5, 5), "kernel_size"),
+        (nn.MaxPool2d(2, stride=0), (1, 1, 5, 5), "stride"),
+        (nn.MaxPool2d(2, stride=-1), (1, 1, 5, 5), "stride"),
+        (nn.MaxPool2d(3, padding=2), (1, 1, 5, 5), "padding"),
+        (nn.MaxPool2d(2, padding=-1), (1, 1, 5, 5), "padding"),
+        (nn.MaxPool2d(2, dilation=0), (1, 1, 5, 5), "dilation"),
+        (nn.AvgPool2d(2), (2, 3, 4, 4, 4), "input"),
+        (nn.AvgPool2d(6), (1, 1, 5, 5), "kernel_size"),
+        (nn.AvgPool2d((2, -1)), (1, 1, 5, 5), "kernel_size"),
+        (nn.AvgPool2d(2, stride=(1, 0)), (1, 1, 5, 5), "stride"),
+        (nn.AvgPool2d(3, padding=2), (1, 1, 5, 5), "padding"),
+        (nn.AvgPool2d(2, divisor_override=0), (1, 1, 5, 5), "divisor_override"),
+        (nn.AdaptiveAvgPool2d(2), (5, 5), "input"),
+        (nn.AdaptiveAvgPool2d(-1), (1, 1, 5, 5), "output_size"),
+        (nn.MaxPool1d(2), (1, 1, 5, 5), "input"),
+        (nn.AvgPool1d(9), (1, 1, 5), "kernel_size"),
+    ],
+    ids=str,
+)
+def test_bad_input(module, shape, arg):
+    name = type(module).__name__
+    with pytest.raises(ValueError, match=rf"^{name}: {arg}"):
+        module(dg.tensor(np.ones(shape)))
+
+
+def test_bad_input_ops():
+    x = np.ones((1, 1, 5, 5))
+    with pytest.raises(ValueError, match="^max_pool2d: x"):
+        ops.max_pool2d(np.ones(5), 2)
+    with pytest.raises(ValueError, match="^avg_pool2d: stride"):
+        ops.avg_pool2d(x, 2, 0)
+    with pytest.raises(TypeError, match="^max_pool2d: x: expected dtype"):
+        ops.max_pool2d(np.ones((1, 1, 5, 5), dtype=np.int32), 2)
+    with pytest.raises(TypeError, match="^max_pool2d: kernel_size"):
+        ops.max_pool2d(x, "2")
+    with pytest.raises(ValueError, match="^max_pool2d: kernel_size"):
+        F.max_pool2d(dg.tensor(x), 6)
+    y, idx = ops.max_pool2d(x, 2, return_indices=True)
+    with pytest.raises(ValueError, match="^max_pool2d_backward: indices"):
+        ops.max_pool2d_backward(y, np.full(idx.shape, 24), x.shape, 2)
+    with pytest.raises(ValueError, match="^max_pool2d_backward: dy"):
+        ops.max_pool2d_backward(np.ones((1, 1, 3, 3)), idx, x.shape, 2)
+
+    class FakeDevice:
+        __cuda_array_interface__ = {}
+
+    for fn, args in [
+        (ops.max_pool2d, (2,)),
+        (ops.avg_pool2d, (2,)),
+        (ops.adaptive_avg_pool2d, (2,)),
+    ]:
+        with pytest.raises(NotImplementedError, match=fn.__name__):
+            fn(FakeDevice(), *args)
