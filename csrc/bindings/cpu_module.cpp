@@ -31,6 +31,7 @@ void bind_loss(py::module_& m);
 void bind_linear(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_reduce(py::module_& m);
+void bind_norm(py::module_& m);
 }  // namespace bind
 }  // namespace dg
 
@@ -142,5 +143,6 @@ PYBIND11_MODULE(_cpu, m) {
   dg::bind::bind_linear(m);
   dg::bind::bind_optim(m);
   dg::bind::bind_reduce(m);
+  dg::bind::bind_norm(m);
   dg::bind::export_op_names(m);  // ACTIVATIONS, SAVES_INPUT, LOSSES, REDUCTIONS
 }

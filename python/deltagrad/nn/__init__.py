@@ -90,3 +90,7 @@ __all__ = [
     "save",
     "load",
 ]
+
+from .normalization import BatchNorm2d  # noqa: E402
+
+__all__ += ["BatchNorm2d"]
