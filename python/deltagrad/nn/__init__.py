@@ -109,3 +109,6 @@ __all__ = [
 ]
 
 from . import functional  # noqa: E402 - deltagrad.nn.functional is deltagrad.functional
+from .normalization import BatchNorm2d  # noqa: E402
+
+__all__ += ["BatchNorm2d"]
