@@ -18,13 +18,6 @@ import deltagrad as dg
 from deltagrad.cli import main
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
-CNN_API = ("Conv2d", "BatchNorm2d", "MaxPool2d", "AdaptiveAvgPool2d")
-
-
-def _need_cnn_layers():
-    missing = [n for n in CNN_API if not hasattr(dg.nn, n)]
-    if missing:
-        pytest.skip(f"this build lacks nn.{', nn.'.join(missing)} (issue 17's other branches)")
 
 
 def _one_line(err: str) -> str:
@@ -75,7 +68,6 @@ def test_models_reexports_the_networks_lazily():
 
 
 def test_resnet_shapes_and_keys():
-    _need_cnn_layers()
     dg.manual_seed(0)
     net = dg.models.resnet_cifar(8, num_classes=4)  # 3 stages of 1 block, for 32x32
     keys = list(net.state_dict())
@@ -108,13 +100,11 @@ def test_resnet_shapes_and_keys():
     ],
 )
 def test_network_arguments_are_checked(make, match):
-    _need_cnn_layers()
     with pytest.raises(ValueError, match=match):
         make()
 
 
 def test_basic_block_rejects_a_non_module_downsample():
-    _need_cnn_layers()
     with pytest.raises(TypeError, match="BasicBlock: downsample"):
         dg.models.BasicBlock(4, 8, downsample="conv")
 
@@ -134,7 +124,6 @@ def test_filter_mosaic_places_every_filter():
 
 def test_train_cnn_short_run_report_save_and_plot(tmp_path, capsys):
     pytest.importorskip("sklearn")
-    _need_cnn_layers()
     model_path, plot_path = tmp_path / "cnn.npz", tmp_path / "cnn.png"
     argv = ["train", "--dataset", "digits", "--model", "cnn", "--epochs", "2", "--no-progress"]
     assert main([*argv, "--save", str(model_path), "--plot", str(plot_path)]) == 0
@@ -159,7 +148,6 @@ def test_train_cnn_short_run_report_save_and_plot(tmp_path, capsys):
 def test_train_cnn_numbers_and_resume(tmp_path):
     """run_train_cnn returns what it prints; a checkpointed run resumed is bit-identical."""
     pytest.importorskip("sklearn")
-    _need_cnn_layers()
     from deltagrad.experiments.train_cnn import load_images, predict, run_train_cnn
 
     kw = {"widths": (4, 8, 8), "seed": 3, "progress": False, "batch_size": 64}
@@ -211,7 +199,6 @@ def test_train_cnn_errors_are_one_line(tmp_path, capsys):
 
 def test_cnn_digits_example_reaches_0985(capsys):
     pytest.importorskip("sklearn")
-    _need_cnn_layers()
     module = runpy.run_path(str(EXAMPLES / "cnn_digits.py"), run_name="example")
     accuracy = module["main"]()
     out = capsys.readouterr().out

@@ -19,15 +19,6 @@ pytestmark = pytest.mark.torch
 
 TOL = {"rtol": 1e-10, "atol": 1e-10}
 STEPS_TOL = {"rtol": 1e-8, "atol": 1e-8}
-CNN_API = ("Conv2d", "BatchNorm2d", "MaxPool2d", "AdaptiveAvgPool2d")
-
-
-@pytest.fixture(autouse=True)
-def _cnn_layers():
-    """The layers come from issue 17's other branches (conv, pool, norm)."""
-    missing = [n for n in CNN_API if not hasattr(nn, n)]
-    if missing:
-        pytest.skip(f"this build lacks nn.{', nn.'.join(missing)} (issue 17's other branches)")
 
 
 def _np(t):
