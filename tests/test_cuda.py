@@ -52,6 +52,7 @@ def test_cuda_ops_match_the_ops_contract_names():
     mod = testing.cuda_module()
     kernel_ops = set(mod.OPS)
     python_ops = {"sum", "mean", "sum_to_shape"}
+    python_ops |= {"conv2d_forward", "conv2d_backward"}  # CPU only: NotImplementedError on cupy
     for name in dg.ops.__all__:
         if callable(getattr(dg.ops, name)) and name not in ("saves_input", "set_allow_tf32"):
             assert name in kernel_ops | python_ops, name

@@ -947,3 +947,37 @@ def test_cross_entropy_rejects_a_0d_target(backend):
         dev.softmax_cross_entropy(z, np.array(0), "none")
     with pytest.raises(ValueError, match=r"target.*\(\)"):
         ref.softmax_cross_entropy(z, np.array(0), "none")
+
+
+# ---- conv2d (CPU only: no CUDA kernel yet) ---------------------------------------------------
+
+
+@PROFILE
+@given(data=st.data(), isa=ISA)
+def test_conv2d_forward_backward(data, isa):
+    """conv2d_forward matches the reference, and conv2d_backward is its adjoint:
+    <dy, conv(x, w)> = <dx, x> = <dw, w> (no bias), db = the sums of dy."""
+    draw = data.draw
+    g, cg, og = (draw(st.integers(1, 3), label=lbl) for lbl in ("groups", "cg", "og"))
+    kh, kw = draw(st.integers(1, 4), label="kh"), draw(st.integers(1, 4), label="kw")
+    s, p, d = (draw(st.integers(lo, 2), label=lbl) for lo, lbl in ((1, "s"), (0, "p"), (1, "d")))
+    n = draw(st.integers(0, 3), label="N")
+    h = draw(st.integers(max(1, d * (kh - 1) + 1 - 2 * p), 10), label="H")
+    wd = draw(st.integers(max(1, d * (kw - 1) + 1 - 2 * p), 10), label="W")
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="seed"))
+    x = rng.uniform(-2, 2, (n, g * cg, h, wd))
+    w = rng.uniform(-1, 1, (g * og, cg, kh, kw))
+    with _device("cpu", isa) as dev:
+        y = dev.conv2d_forward(x, w, None, s, p, d, g)
+        dy = rng.uniform(-1, 1, y.shape)
+        dx, dw, db = dev.conv2d_backward(dy, x, w, s, p, d, g)
+    assert_close(y, ref.conv2d_forward(x, w, None, s, p, d, g), rtol=1e-12, atol=1e-12)
+    inner = float(np.sum(dy * y))
+    scale = 1e-12 * (1.0 + float(np.abs(dy).sum() * np.abs(y).max(initial=0.0)))
+    assert abs(inner - float(np.sum(dx * x))) <= scale
+    assert abs(inner - float(np.sum(dw * w))) <= scale
+    assert_close(db, dy.sum(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
+
+
+COVERED.update(conv2d_forward=test_conv2d_forward_backward)
+COVERED.update(conv2d_backward=test_conv2d_forward_backward)

@@ -280,7 +280,7 @@ Blocking make_blocking(const Conv2dParams& p, int nt) {
   b = std::max<int64_t>(64, std::min<int64_t>(b, 4096));
   if (bl.P >= b) {
     bl.ipb = 1;
-    bl.bcols = b;
+    bl.bcols = std::max<int64_t>(1, b / p.wo) * p.wo;  // whole output rows
   } else {
     int64_t ipb = std::max<int64_t>(1, b / std::max<int64_t>(bl.P, 1));
     ipb = std::min(ipb, std::max<int64_t>(1, ceil_div(p.n, nt)));
@@ -289,6 +289,24 @@ Blocking make_blocking(const Conv2dParams& p, int nt) {
   }
   bl.units = ceil_div(p.n, bl.ipb);
   return bl;
+}
+
+// n elements, inline vector loops (the rows here are short: a libc call per row would dominate)
+template <class T>
+inline void copy_vec(T* dst, const T* src, int64_t n) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  int64_t i = 0;
+  for (; i + W <= n; i += W) V::load(src + i).store(dst + i);
+  if (i < n) V::load(src + i, static_cast<int>(n - i)).store(dst + i, static_cast<int>(n - i));
+}
+template <class T>
+inline void fill_zero(T* dst, int64_t n) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  int64_t i = 0;
+  for (; i + W <= n; i += W) V::zero().store(dst + i);
+  if (i < n) V::zero().store(dst + i, static_cast<int>(n - i));
 }
 
 // col (K x nc, row stride nc) = the im2col of the columns [q0, q0 + nc) for channels
@@ -306,26 +324,22 @@ void im2col(const Conv2dParams& p, const T* x, int64_t c0, int64_t cg, int64_t q
         valid_range(p.wo, p.sw, off, p.w, &lo, &hi);
         int64_t q = q0;
         const int64_t qe = q0 + nc;
-        while (q < qe) {
-          const int64_t n = q / P, pp = q % P, oy = pp / p.wo, ox0 = pp % p.wo;
+        int64_t n = q0 / P, oy = (q0 % P) / p.wo, ox0 = (q0 % P) % p.wo;  // then counted
+        for (; q < qe; ox0 = 0, oy = oy + 1 == p.ho ? 0 : oy + 1, n += oy == 0) {
           const int64_t ox1 = std::min(p.wo, ox0 + (qe - q));
           T* dst = row + (q - q0) - ox0;  // dst[ox] for ox in [ox0, ox1)
           const int64_t iy = oy * p.sh - p.ph + ky * p.dh;
           if (iy < 0 || iy >= p.h) {
-            std::fill(dst + ox0, dst + ox1, T(0));
+            fill_zero(dst + ox0, ox1 - ox0);
           } else {
             const T* src = x + ((n * p.c + c0 + ci) * p.h + iy) * p.w + off;  // src[ox * sw]
-            const int64_t a = std::max(ox0, lo), e = std::min(ox1, hi);
-            if (a >= e) {
-              std::fill(dst + ox0, dst + ox1, T(0));
-            } else {
-              std::fill(dst + ox0, dst + a, T(0));
-              if (p.sw == 1)
-                std::memcpy(dst + a, src + a, size_t(e - a) * sizeof(T));
-              else
-                for (int64_t i = a; i < e; ++i) dst[i] = src[i * p.sw];
-              std::fill(dst + e, dst + ox1, T(0));
-            }
+            const int64_t a = std::min(std::max(ox0, lo), ox1), e = std::max(std::min(ox1, hi), a);
+            for (int64_t i = ox0; i < a; ++i) dst[i] = T(0);
+            if (p.sw == 1)
+              copy_vec(dst + a, src + a, e - a);
+            else
+              for (int64_t i = a; i < e; ++i) dst[i] = src[i * p.sw];
+            for (int64_t i = e; i < ox1; ++i) dst[i] = T(0);
           }
           q += ox1 - ox0;
         }
@@ -348,8 +362,8 @@ void col2im(const Conv2dParams& p, const T* col, int64_t c0, int64_t cg, int64_t
         valid_range(p.wo, p.sw, off, p.w, &lo, &hi);
         int64_t q = q0;
         const int64_t qe = q0 + nc;
-        while (q < qe) {
-          const int64_t n = q / P, pp = q % P, oy = pp / p.wo, ox0 = pp % p.wo;
+        int64_t n = q0 / P, oy = (q0 % P) / p.wo, ox0 = (q0 % P) % p.wo;  // then counted
+        for (; q < qe; ox0 = 0, oy = oy + 1 == p.ho ? 0 : oy + 1, n += oy == 0) {
           const int64_t ox1 = std::min(p.wo, ox0 + (qe - q));
           const T* s = row + (q - q0) - ox0;
           const int64_t iy = oy * p.sh - p.ph + ky * p.dh;
@@ -372,6 +386,7 @@ void col2im(const Conv2dParams& p, const T* col, int64_t c0, int64_t cg, int64_t
       }
 }
 
+// Per-thread buffers kept between calls (a fresh 512 KB buffer per call would page-fault).
 template <class T>
 struct ConvScratch {
   std::vector<T> col, tmp;
@@ -384,6 +399,12 @@ struct ConvScratch {
     return tmp.data();
   }
 };
+
+template <class T>
+ConvScratch<T>& scratch() {
+  thread_local ConvScratch<T> s;
+  return s;
+}
 
 // The threads: units run in parallel (each GEMM single-threaded) when there are enough of them,
 // else one after another with the GEMM's own threads.
@@ -457,17 +478,16 @@ void gemm_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* 
           a.rsc = P;
           DG_ISA_NS::gemm(a);
           bias_rows(a.c, P, g * og, nc);
-        } else {  // whole images: compute into tmp, then scatter
-          T* tmp = s.tmp_of(og * nc);
-          a.c = tmp;
-          a.rsc = nc;
-          DG_ISA_NS::gemm(a);
-          for (int64_t i = 0; i < og; ++i)
-            for (int64_t n = q0 / P; n * P < q0 + nc; ++n)
-              std::memcpy(y + (n * p.o + g * og + i) * P, tmp + i * nc + (n * P - q0),
-                          size_t(P) * sizeof(T));
-          for (int64_t n = q0 / P; n * P < q0 + nc; ++n)
-            bias_rows(y + (n * p.o + g * og) * P, P, g * og, P);
+        } else {  // whole images: one product per image, straight into y (no scatter)
+          for (int64_t n = q0 / P; n * P < q0 + nc; ++n) {
+            GemmArgs<T> ai = a;
+            ai.n = P;
+            ai.b = a.b + (n * P - q0);
+            ai.c = y + (n * p.o + g * og) * P;
+            ai.rsc = P;
+            DG_ISA_NS::gemm(ai);
+            bias_rows(ai.c, P, g * og, P);
+          }
         }
       }
     }
@@ -481,12 +501,12 @@ void gemm_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* 
   if (outer > 1) {
 #pragma omp parallel num_threads(outer)
     {
-      ConvScratch<T> s;
+      ConvScratch<T>& s = scratch<T>();
 #pragma omp for schedule(dynamic, 1)
       for (int64_t u = 0; u < bl.units; ++u) unit(u, s);
     }
   } else {
-    ConvScratch<T> s;
+    ConvScratch<T>& s = scratch<T>();
     for (int64_t u = 0; u < bl.units; ++u) unit(u, s);
   }
 }
@@ -574,7 +594,7 @@ void gemm_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T
 #pragma omp parallel num_threads(nt)
     {
       const int t = omp_get_thread_num(), tn = omp_get_num_threads();
-      ConvScratch<T> s;
+      ConvScratch<T>& s = scratch<T>();
       const int64_t u0 = bl.units * t / tn, u1 = bl.units * (t + 1) / tn;
       T* dwp = dw ? (t == 0 ? dw : parts.data() + size_t(t - 1) * size_t(wsize)) : nullptr;
       run(u0, u1, dwp, s);
@@ -593,7 +613,7 @@ void gemm_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T
       }
     }
   } else {
-    ConvScratch<T> s;
+    ConvScratch<T>& s = scratch<T>();
     run(0, bl.units, dw, s);
   }
 }

@@ -1093,8 +1093,13 @@ def conv2d(
     op = "conv2d"
     x, w = _tensor(input, f"{op}: input"), _tensor(weight, f"{op}: weight")
     b = None if bias is None else _tensor(bias, f"{op}: bias")
+    if x.ndim == 3:  # unbatched (C, H, W), as torch
+        y = conv2d(x.reshape(1, *x.shape), weight, bias, stride, padding, dilation, groups)
+        return y.reshape(*y.shape[1:])
     if x.ndim != 4:
-        raise ValueError(f"{op}: input: expected a 4-D tensor (N, C, H, W), got shape {x.shape}")
+        raise ValueError(
+            f"{op}: input: expected a 3-D (C, H, W) or 4-D (N, C, H, W) tensor, got shape {x.shape}"
+        )
     if w.ndim != 4:
         raise ValueError(
             f"{op}: weight: expected a 4-D tensor (out_channels, in_channels / groups, kH, kW), "

@@ -1,0 +1,169 @@
+"""Conv2d forward + backward (input, weight and bias gradients) vs torch CPU, float32, 3x3,
+padding 1, on the issue-17 shapes, at 1 and 2 threads, timed interleaved in one process
+(bench/_timing.py). GFLOP/s counts 3 x 2 x N x O x H x W x C x 9 (forward, dx, dw).
+
+torch is measured twice: its default path (oneDNN for float32 convolutions) and with oneDNN
+off (torch.backends.mkldnn.flags(enabled=False): ATen's own im2col + GEMM, "torch_ref").
+
+    pytest bench/bench_conv.py -o addopts="" --benchmark-enable     # full, with ratios
+    python bench/bench_conv.py [--rounds N] [--threads 1 2] [--isa default avx2]
+
+--isa avx2 runs each measurement in a subprocess with deltagrad capped at AVX2 (DG_CPU_ISA=avx2)
+and torch capped the same way (ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2,
+MKL_ENABLE_INSTRUCTIONS=AVX2, set before torch is imported).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+for _v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # would handicap the peers
+    os.environ.pop(_v, None)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+from _timing import interleaved, threads  # noqa: E402
+
+import deltagrad as dg  # noqa: E402
+import deltagrad.functional as F  # noqa: E402
+
+try:
+    import pytest
+except ImportError:  # script mode without pytest
+    pytest = None
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+# name: (N, C, H, W, O)
+SHAPES = {
+    "n64c1_8x8_o16": (64, 1, 8, 8, 16),
+    "n64c16_8x8_o32": (64, 16, 8, 8, 32),
+    "n32c3_32x32_o32": (32, 3, 32, 32, 32),
+    "n32c32_32x32_o64": (32, 32, 32, 32, 64),
+    "n8c64_56x56_o64": (8, 64, 56, 56, 64),
+}
+THREADS = (1, 2)
+AVX2_ENV = {
+    "DG_CPU_ISA": "avx2",
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+}
+
+
+def flops(name: str) -> float:
+    n, c, h, w, o = SHAPES[name]
+    return 3 * 2 * n * o * h * w * c * 9
+
+
+def _fns(name: str):
+    n, c, h, w, o = SHAPES[name]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = (rng.standard_normal((o, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+    b = rng.standard_normal(o).astype(np.float32)
+    gy = rng.standard_normal((n, o, h, w)).astype(np.float32)
+    dx, dw, db = (dg.tensor(a, requires_grad=True) for a in (x, wt, b))
+    dgy = dg.tensor(gy)
+
+    def ours():
+        dx.grad = dw.grad = db.grad = None
+        F.conv2d(dx, dw, db, 1, 1).backward(dgy)
+
+    fns = {"ours": ours}
+    if torch is not None:
+        tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
+        tgy = torch.from_numpy(gy)
+
+        def torch_default():
+            tx.grad = tw.grad = tb.grad = None
+            torch.nn.functional.conv2d(tx, tw, tb, 1, 1).backward(tgy)
+
+        def torch_ref():
+            with torch.backends.mkldnn.flags(enabled=False):
+                torch_default()
+
+        fns["torch"] = torch_default
+        fns["torch_ref"] = torch_ref
+    return fns
+
+
+def measure(name: str, nthreads: int, rounds: int = 10) -> dict[str, float]:
+    with threads(nthreads):
+        best = {k: v["best"] for k, v in interleaved(_fns(name), rounds=rounds).items()}
+    fl = flops(name)
+    res = {f"gflops_{k}": fl / s / 1e9 for k, s in best.items()}
+    for k in best:
+        if k != "ours":
+            res[f"ratio_{k}"] = best[k] / best["ours"]
+    return res
+
+
+if pytest is not None:
+
+    @pytest.mark.parametrize("nthreads", THREADS, ids=[f"t{t}" for t in THREADS])
+    @pytest.mark.parametrize("name", list(SHAPES))
+    def test_conv2d_fwd_bwd(benchmark, name, nthreads):
+        benchmark.extra_info.update(case=name, threads=nthreads, dtype="float32")
+        if benchmark.enabled:
+            benchmark.extra_info.update(measure(name, nthreads))
+        fn = _fns(name)["ours"]
+        with threads(nthreads):
+            benchmark(fn)
+
+
+def _child(names, nthreads, rounds):
+    out = {f"{n}/{t}": measure(n, t, rounds) for n in names for t in nthreads}
+    print("JSON" + json.dumps(out))
+
+
+def main() -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rounds", type=int, default=10)
+    p.add_argument("--threads", nargs="*", type=int, default=list(THREADS))
+    p.add_argument("--case", nargs="*", default=list(SHAPES))
+    p.add_argument("--isa", nargs="*", default=["default", "avx2"])
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        _child(args.case, args.threads, args.rounds)
+        return
+    print(
+        f"deltagrad {dg.__version__}, torch {torch.__version__ if torch else 'absent'}; "
+        f"float32, forward + backward (dx, dw, db), best of {args.rounds} interleaved rounds"
+    )
+    for isa in args.isa:
+        env = dict(os.environ)
+        if isa == "avx2":
+            env.update(AVX2_ENV)
+        cmd = [sys.executable, os.path.abspath(__file__), "--child", "--rounds", str(args.rounds)]
+        cmd += ["--threads", *map(str, args.threads), "--case", *args.case]
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+        res = json.loads(r.stdout.split("JSON", 1)[1])
+        print(f"\n{isa} path")
+        print(
+            "| shape | thr | ours GF/s | torch (oneDNN) GF/s | torch no-oneDNN GF/s "
+            "| ours/torch | ours/torch no-oneDNN |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for n in args.case:
+            for t in args.threads:
+                v = res[f"{n}/{t}"]
+                print(
+                    f"| {n} | {t} | {v['gflops_ours']:.1f} | {v.get('gflops_torch', 0):.1f} "
+                    f"| {v.get('gflops_torch_ref', 0):.1f} | {v.get('ratio_torch', 0):.2f} "
+                    f"| {v.get('ratio_torch_ref', 0):.2f} |"
+                )
+
+
+if __name__ == "__main__":
+    main()
