@@ -169,6 +169,38 @@ def test_unbatched_and_views():
     assert ops.adaptive_avg_pool2d_backward(np.ones((2, 2, 3)), (2, 9, 10)).shape == (2, 9, 10)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_out(dtype):
+    x = _data((2, 3, 9, 12), dtype, 6)
+    y, idx = ops.max_pool2d(x, 2, return_indices=True)
+    cases = [
+        (ops.max_pool2d, (x, 3, 2, 1)),
+        (ops.avg_pool2d, (x, 3, 2, 1)),
+        (ops.adaptive_avg_pool2d, (x, (4, 5))),
+        (ops.max_pool2d_backward, (y, idx, x.shape, 2)),
+        (ops.avg_pool2d_backward, (y, x.shape, 2)),
+        (ops.adaptive_avg_pool2d_backward, (y, x.shape)),
+        (ops.avg_pool2d, (x[0], 2)),  # unbatched
+    ]
+    for fn, args in cases:
+        want = fn(*args)
+        out = np.full_like(want, np.nan)
+        assert fn(*args, out=out) is not None
+        np.testing.assert_array_equal(out, want)
+        with pytest.raises(ValueError, match=f"^{fn.__name__}: out"):
+            fn(*args, out=np.empty(want.shape[:-1] + (want.shape[-1] + 1,), dtype))
+        with pytest.raises(TypeError, match=f"^{fn.__name__}: out"):
+            fn(*args, out=np.empty(want.shape, np.float16))
+    yo, io = np.empty_like(y), np.empty_like(idx)
+    ops.max_pool2d(x, 2, return_indices=True, out=yo, indices_out=io)
+    np.testing.assert_array_equal(yo, y)
+    np.testing.assert_array_equal(io, idx)
+    with pytest.raises(ValueError, match="^max_pool2d: out"):
+        ops.max_pool2d(x, 1, out=x)  # the input itself
+    with pytest.raises(TypeError, match="^max_pool2d: indices_out"):
+        ops.max_pool2d(x, 2, return_indices=True, indices_out=np.empty(idx.shape, np.int32))
+
+
 def test_threads_agree():
     x = _data((4, 8, 64, 64), np.float32, 5)
     old = dg.get_num_threads()

@@ -981,3 +981,53 @@ def test_conv2d_forward_backward(data, isa):
 
 COVERED.update(conv2d_forward=test_conv2d_forward_backward)
 COVERED.update(conv2d_backward=test_conv2d_forward_backward)
+
+
+# ---- 2-D pooling (CPU only): adjoint backward passes, linearity, shift invariance
+
+
+@pytest.mark.parametrize("cap", ISAS)
+def test_pooling(cap):
+    rng = np.random.default_rng(17)
+    x = rng.normal(size=(2, 3, 11, 12))
+    with _device("cpu", cap) as dev:
+        for k, s, p in [(2, None, 0), (3, 2, 1), (3, 1, 1)]:
+            y, idx = dev.max_pool2d(x, k, s, p, return_indices=True)
+            y2, idx2 = dev.max_pool2d(x + 3.0, k, s, p, return_indices=True)
+            np.testing.assert_array_equal(idx2, idx)  # shift invariant
+            np.testing.assert_allclose(y2, y + 3.0, rtol=1e-14)
+            dy = rng.normal(size=y.shape)  # the backward is the adjoint: <dy, Jx> = <J'dy, x>
+            dx = dev.max_pool2d_backward(dy, idx, x.shape, k, s, p)
+            np.testing.assert_allclose((dy * y).sum(), (dx * x).sum(), rtol=1e-12)
+            a = dev.avg_pool2d(x, k, s, p)
+            np.testing.assert_allclose(
+                dev.avg_pool2d(2.0 * x - x[::-1], k, s, p),
+                2.0 * a - a[::-1],
+                rtol=1e-12,
+                atol=1e-14,
+            )
+            dx = dev.avg_pool2d_backward(dy, x.shape, k, s, p)
+            np.testing.assert_allclose((dy * a).sum(), (dx * x).sum(), rtol=1e-12)
+            if p == 0:
+                assert (y >= a - 1e-15).all()  # the maximum bounds the mean
+        for o in [(1, 1), (4, 5), (11, 12)]:
+            a = dev.adaptive_avg_pool2d(x, o)
+            dy = rng.normal(size=a.shape)
+            dx = dev.adaptive_avg_pool2d_backward(dy, x.shape)
+            np.testing.assert_allclose((dy * a).sum(), (dx * x).sum(), rtol=1e-12)
+        np.testing.assert_allclose(dev.adaptive_avg_pool2d(x, (11, 12)), x, rtol=1e-15)
+
+
+COVERED.update(
+    {
+        name: test_pooling
+        for name in (
+            "max_pool2d",
+            "max_pool2d_backward",
+            "avg_pool2d",
+            "avg_pool2d_backward",
+            "adaptive_avg_pool2d",
+            "adaptive_avg_pool2d_backward",
+        )
+    }
+)

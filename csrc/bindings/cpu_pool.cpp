@@ -108,26 +108,62 @@ Pool2dGeom geometry(const std::vector<int64_t>& shape, py::handle kernel, py::ha
   return g;
 }
 
+// An output: a new array for None, else a writable C-contiguous array of the right dtype and
+// shape sharing no memory with the inputs (never silently copied).
+void check_disjoint(const py::array& out, std::initializer_list<const py::array*> inputs,
+                    const char* name) {
+  for (const py::array* in : inputs)
+    if (may_overlap(out, *in))
+      throw py::value_error(std::string(name) + ": expected memory disjoint from the inputs");
+}
+
+py::array float_out(py::handle h, DType dt, const std::vector<int64_t>& shape,
+                    std::initializer_list<const py::array*> inputs, const char* name) {
+  if (h.is_none()) return new_array(dt, shape);
+  py::array out = require_array(h, name);
+  require_out(out, dt, shape, name);
+  require_contiguous(out, name);
+  require_aligned(out, name);
+  check_disjoint(out, inputs, name);
+  return out;
+}
+
+py::array index_out(py::handle h, const std::vector<int64_t>& shape,
+                    std::initializer_list<const py::array*> inputs, const char* name) {
+  if (h.is_none())
+    return py::array_t<int64_t>(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+  py::array out = require_array(h, name);
+  if (!out.dtype().equal(py::dtype::of<int64_t>()))
+    throw py::type_error(std::string(name) + ": expected dtype int64, got " + dtype_str(out));
+  require_shape(out, shape, name);
+  if (!out.writeable())
+    throw py::value_error(std::string(name) + ": expected a writable array, got a read-only one");
+  require_contiguous(out, name);
+  require_aligned(out, name);
+  check_disjoint(out, inputs, name);
+  return out;
+}
+
 std::vector<int64_t> out_shape(const std::vector<int64_t>& in, const Pool2dGeom& g) {
   return {in[0], in[1], g.oh, g.ow};
 }
 
 py::object max_pool2d(py::handle x_obj, py::handle kernel, py::handle stride, py::handle padding,
-                      py::handle dilation, bool ceil_mode, bool return_indices) {
+                      py::handle dilation, bool ceil_mode, bool return_indices, py::handle out_obj,
+                      py::handle indices_out) {
   py::array x = require_input(x_obj, "x");
   require_4d(x, "x");
   const Pool2dGeom g = geometry(shape_of(x), kernel, stride, padding, dilation, ceil_mode);
   const DType dt = dtype_of(x, "x");
-  py::array y = new_array(dt, out_shape(shape_of(x), g));
-  py::array_t<int64_t> idx;
-  if (return_indices)
-    idx = py::array_t<int64_t>(std::vector<py::ssize_t>{
-        x.shape(0), x.shape(1), static_cast<py::ssize_t>(g.oh), static_cast<py::ssize_t>(g.ow)});
+  const std::vector<int64_t> oshape = out_shape(shape_of(x), g);
+  py::array y = float_out(out_obj, dt, oshape, {&x}, "out");
+  py::array idx;
+  if (return_indices) idx = index_out(indices_out, oshape, {&x, &y}, "indices_out");
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     const T* xp = cptr<T>(x);
     T* yp = mptr<T>(y);
-    int64_t* ip = return_indices ? idx.mutable_data() : nullptr;
+    int64_t* ip = return_indices ? static_cast<int64_t*>(idx.mutable_data()) : nullptr;
     py::gil_scoped_release nogil;
     max_pool2d_forward(xp, yp, ip, g);
   });
@@ -137,7 +173,7 @@ py::object max_pool2d(py::handle x_obj, py::handle kernel, py::handle stride, py
 
 py::array max_pool2d_backward(py::handle dy_obj, py::handle idx_obj, py::handle input_shape,
                               py::handle kernel, py::handle stride, py::handle padding,
-                              py::handle dilation, bool ceil_mode) {
+                              py::handle dilation, bool ceil_mode, py::handle out_obj) {
   const std::vector<int64_t> shape = shape4(input_shape, "input_shape");
   const Pool2dGeom g = geometry(shape, kernel, stride, padding, dilation, ceil_mode);
   py::array dy = require_input(dy_obj, "dy");
@@ -149,7 +185,7 @@ py::array max_pool2d_backward(py::handle dy_obj, py::handle idx_obj, py::handle 
   require_aligned(idx, "indices");
   require_shape(idx, out_shape(shape, g), "indices");
   const DType dt = dtype_of(dy, "dy");
-  py::array dx = new_array(dt, shape);
+  py::array dx = float_out(out_obj, dt, shape, {&dy, &idx}, "out");
   int64_t bad = 0;
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
@@ -174,13 +210,14 @@ int64_t divisor_arg(py::handle h) {
 }
 
 py::array avg_pool2d(py::handle x_obj, py::handle kernel, py::handle stride, py::handle padding,
-                     bool ceil_mode, bool count_include_pad, py::handle divisor_obj) {
+                     bool ceil_mode, bool count_include_pad, py::handle divisor_obj,
+                     py::handle out_obj) {
   py::array x = require_input(x_obj, "x");
   require_4d(x, "x");
   const Pool2dGeom g = geometry(shape_of(x), kernel, stride, padding, py::int_(1), ceil_mode);
   const int64_t divisor = divisor_arg(divisor_obj);
   const DType dt = dtype_of(x, "x");
-  py::array y = new_array(dt, out_shape(shape_of(x), g));
+  py::array y = float_out(out_obj, dt, out_shape(shape_of(x), g), {&x}, "out");
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     const T* xp = cptr<T>(x);
@@ -193,14 +230,14 @@ py::array avg_pool2d(py::handle x_obj, py::handle kernel, py::handle stride, py:
 
 py::array avg_pool2d_backward(py::handle dy_obj, py::handle input_shape, py::handle kernel,
                               py::handle stride, py::handle padding, bool ceil_mode,
-                              bool count_include_pad, py::handle divisor_obj) {
+                              bool count_include_pad, py::handle divisor_obj, py::handle out_obj) {
   const std::vector<int64_t> shape = shape4(input_shape, "input_shape");
   const Pool2dGeom g = geometry(shape, kernel, stride, padding, py::int_(1), ceil_mode);
   const int64_t divisor = divisor_arg(divisor_obj);
   py::array dy = require_input(dy_obj, "dy");
   require_shape(dy, out_shape(shape, g), "dy");
   const DType dt = dtype_of(dy, "dy");
-  py::array dx = new_array(dt, shape);
+  py::array dx = float_out(out_obj, dt, shape, {&dy}, "out");
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     const T* dyp = cptr<T>(dy);
@@ -217,14 +254,14 @@ Pair adaptive_out(py::handle h) {
   return o;
 }
 
-py::array adaptive_avg_pool2d(py::handle x_obj, py::handle output_size) {
+py::array adaptive_avg_pool2d(py::handle x_obj, py::handle output_size, py::handle out_obj) {
   py::array x = require_input(x_obj, "x");
   require_4d(x, "x");
   const Pair o = adaptive_out(output_size);
   if ((x.shape(2) == 0 || x.shape(3) == 0) && o.a * o.b > 0)
     throw py::value_error("x: expected non-zero height and width, got shape " + shape_str(x));
   const DType dt = dtype_of(x, "x");
-  py::array y = new_array(dt, {x.shape(0), x.shape(1), o.a, o.b});
+  py::array y = float_out(out_obj, dt, {x.shape(0), x.shape(1), o.a, o.b}, {&x}, "out");
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     const T* xp = cptr<T>(x);
@@ -236,7 +273,8 @@ py::array adaptive_avg_pool2d(py::handle x_obj, py::handle output_size) {
   return y;
 }
 
-py::array adaptive_avg_pool2d_backward(py::handle dy_obj, py::handle input_shape) {
+py::array adaptive_avg_pool2d_backward(py::handle dy_obj, py::handle input_shape,
+                                       py::handle out_obj) {
   const std::vector<int64_t> shape = shape4(input_shape, "input_shape");
   py::array dy = require_input(dy_obj, "dy");
   require_4d(dy, "dy");
@@ -247,7 +285,7 @@ py::array adaptive_avg_pool2d_backward(py::handle dy_obj, py::handle input_shape
   if ((shape[2] == 0 || shape[3] == 0) && oh * ow > 0)
     throw py::value_error("input_shape: expected non-zero height and width");
   const DType dt = dtype_of(dy, "dy");
-  py::array dx = new_array(dt, shape);
+  py::array dx = float_out(out_obj, dt, shape, {&dy}, "out");
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     const T* dyp = cptr<T>(dy);
@@ -263,25 +301,31 @@ py::array adaptive_avg_pool2d_backward(py::handle dy_obj, py::handle input_shape
 void bind_pool(py::module_& m) {
   m.def("max_pool2d", named("max_pool2d", &max_pool2d), py::arg("x"), py::arg("kernel_size"),
         py::arg("stride") = py::none(), py::arg("padding") = 0, py::arg("dilation") = 1,
-        py::arg("ceil_mode") = false, py::arg("return_indices") = false,
+        py::arg("ceil_mode") = false, py::arg("return_indices") = false, py::kw_only(),
+        py::arg("out") = py::none(), py::arg("indices_out") = py::none(),
         "Max pooling of (N, C, H, W); with return_indices, (y, flat int64 indices into H*W).");
   m.def("max_pool2d_backward", named("max_pool2d_backward", &max_pool2d_backward), py::arg("dy"),
         py::arg("indices"), py::arg("input_shape"), py::arg("kernel_size"),
         py::arg("stride") = py::none(), py::arg("padding") = 0, py::arg("dilation") = 1,
-        py::arg("ceil_mode") = false, "dx of max_pool2d: dy scattered to the indices.");
+        py::arg("ceil_mode") = false, py::kw_only(), py::arg("out") = py::none(),
+        "dx of max_pool2d: dy scattered to the indices.");
   m.def("avg_pool2d", named("avg_pool2d", &avg_pool2d), py::arg("x"), py::arg("kernel_size"),
         py::arg("stride") = py::none(), py::arg("padding") = 0, py::arg("ceil_mode") = false,
         py::arg("count_include_pad") = true, py::arg("divisor_override") = py::none(),
+        py::kw_only(), py::arg("out") = py::none(),
         "Average pooling of (N, C, H, W), torch's divisors.");
   m.def("avg_pool2d_backward", named("avg_pool2d_backward", &avg_pool2d_backward), py::arg("dy"),
         py::arg("input_shape"), py::arg("kernel_size"), py::arg("stride") = py::none(),
         py::arg("padding") = 0, py::arg("ceil_mode") = false, py::arg("count_include_pad") = true,
-        py::arg("divisor_override") = py::none(), "dx of avg_pool2d.");
+        py::arg("divisor_override") = py::none(), py::kw_only(), py::arg("out") = py::none(),
+        "dx of avg_pool2d.");
   m.def("adaptive_avg_pool2d", named("adaptive_avg_pool2d", &adaptive_avg_pool2d), py::arg("x"),
-        py::arg("output_size"), "Adaptive average pooling of (N, C, H, W) to output_size.");
+        py::arg("output_size"), py::kw_only(), py::arg("out") = py::none(),
+        "Adaptive average pooling of (N, C, H, W) to output_size.");
   m.def("adaptive_avg_pool2d_backward",
         named("adaptive_avg_pool2d_backward", &adaptive_avg_pool2d_backward), py::arg("dy"),
-        py::arg("input_shape"), "dx of adaptive_avg_pool2d.");
+        py::arg("input_shape"), py::kw_only(), py::arg("out") = py::none(),
+        "dx of adaptive_avg_pool2d.");
 }
 
 }  // namespace bind

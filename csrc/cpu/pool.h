@@ -57,10 +57,142 @@ inline void store_n(Vec<T> v, T* p, int n) {
     v.store(p, n);
 }
 
-// The output columns [lo, hi) whose windows lie inside [0, w) (stride 1, dilation dw).
+// The even and odd elements of the `count` (<= 2 * width) elements at p: even[l] = p[2l],
+// odd[l] = p[2l + 1] (lanes past count are 0). Stride-2 windows read their columns this way.
+inline void deinterleave(Vec<float> a, Vec<float> b, Vec<float>& even, Vec<float>& odd) {
+#if defined(__AVX512F__)
+  const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  even = {_mm512_permutex2var_ps(a.v, ie, b.v)};
+  odd = {_mm512_permutex2var_ps(a.v, io, b.v)};
+#elif defined(__AVX2__)
+  const __m256 e = _mm256_shuffle_ps(a.v, b.v, _MM_SHUFFLE(2, 0, 2, 0));
+  const __m256 o = _mm256_shuffle_ps(a.v, b.v, _MM_SHUFFLE(3, 1, 3, 1));
+  even = {_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)))};
+  odd = {_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)))};
+#else
+  even = a;
+  odd = b;
+#endif
+}
+inline void deinterleave(Vec<double> a, Vec<double> b, Vec<double>& even, Vec<double>& odd) {
+#if defined(__AVX512F__)
+  const __m512i ie = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+  const __m512i io = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
+  even = {_mm512_permutex2var_pd(a.v, ie, b.v)};
+  odd = {_mm512_permutex2var_pd(a.v, io, b.v)};
+#elif defined(__AVX2__)
+  even = {_mm256_permute4x64_pd(_mm256_unpacklo_pd(a.v, b.v), _MM_SHUFFLE(3, 1, 2, 0))};
+  odd = {_mm256_permute4x64_pd(_mm256_unpackhi_pd(a.v, b.v), _MM_SHUFFLE(3, 1, 2, 0))};
+#else
+  even = a;
+  odd = b;
+#endif
+}
+// The inverse: lo, hi = a[0] b[0] a[1] b[1] ... (2 * width elements).
+inline void interleave(Vec<float> a, Vec<float> b, Vec<float>& lo, Vec<float>& hi) {
+#if defined(__AVX512F__)
+  const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i ih =
+      _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  lo = {_mm512_permutex2var_ps(a.v, il, b.v)};
+  hi = {_mm512_permutex2var_ps(a.v, ih, b.v)};
+#elif defined(__AVX2__)
+  const __m256 l = _mm256_unpacklo_ps(a.v, b.v), h = _mm256_unpackhi_ps(a.v, b.v);
+  lo = {_mm256_permute2f128_ps(l, h, 0x20)};
+  hi = {_mm256_permute2f128_ps(l, h, 0x31)};
+#else
+  lo = a;
+  hi = b;
+#endif
+}
+inline void interleave(Vec<double> a, Vec<double> b, Vec<double>& lo, Vec<double>& hi) {
+#if defined(__AVX512F__)
+  const __m512i il = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
+  const __m512i ih = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
+  lo = {_mm512_permutex2var_pd(a.v, il, b.v)};
+  hi = {_mm512_permutex2var_pd(a.v, ih, b.v)};
+#elif defined(__AVX2__)
+  const __m256d l = _mm256_unpacklo_pd(a.v, b.v), h = _mm256_unpackhi_pd(a.v, b.v);
+  lo = {_mm256_permute2f128_pd(l, h, 0x20)};
+  hi = {_mm256_permute2f128_pd(l, h, 0x31)};
+#else
+  lo = a;
+  hi = b;
+#endif
+}
+
+// Column kj of a window row for the `n` vector lanes starting at output o: x[c0 + s*l + kj]
+// for l < n (s = 1: a plain load; s = 2: deinterleaved); row = x + c0.
+template <class T>
+inline Vec<T> column(const T* row, int64_t s, int64_t kj, int n) {
+  constexpr int w = Vec<T>::width;
+  if (s == 1) return load_n(row + kj, n);
+  const T* p = row + (kj & ~int64_t(1));
+  const int count = 2 * n - 1 + static_cast<int>(kj & 1);  // the elements lane n-1 needs
+  const Vec<T> a = load_n(p, count < w ? count : w);
+  const Vec<T> b = count > w ? load_n(p + w, count - w) : Vec<T>::zero();
+  Vec<T> even, odd;
+  deinterleave(a, b, even, odd);
+  return (kj & 1) ? odd : even;
+}
+
+// Columns kj and kj + 1 of a stride-2 window row (dilation 1) from one deinterleave.
+template <class T>
+inline void column_pair(const T* row, int64_t kj, int n, Vec<T>& c0, Vec<T>& c1) {
+  constexpr int w = Vec<T>::width;
+  const T* p = row + kj;
+  const int count = 2 * n;
+  const Vec<T> a = load_n(p, count < w ? count : w);
+  const Vec<T> b = count > w ? load_n(p + w, count - w) : Vec<T>::zero();
+  deinterleave(a, b, c0, c1);
+}
+
+// n lanes of integer-valued v as int64 at p.
+inline void store_index(Vec<float> v, int64_t* p, int n) {
+#if defined(__AVX512F__)
+  if (n == 16) {
+    const __m512i i = _mm512_cvtps_epi32(v.v);
+    _mm512_storeu_si512(p, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(i)));
+    _mm512_storeu_si512(p + 8, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(i, 1)));
+    return;
+  }
+#elif defined(__AVX2__)
+  if (n == 8) {
+    const __m256i i = _mm256_cvtps_epi32(v.v);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
+                        _mm256_cvtepi32_epi64(_mm256_castsi256_si128(i)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + 4),
+                        _mm256_cvtepi32_epi64(_mm256_extracti128_si256(i, 1)));
+    return;
+  }
+#endif
+  alignas(64) float tmp[16];
+  v.store(tmp);
+  for (int l = 0; l < n; ++l) p[l] = static_cast<int64_t>(tmp[l]);
+}
+inline void store_index(Vec<double> v, int64_t* p, int n) {
+#if defined(__AVX512F__)
+  if (n == 8) {
+    _mm512_storeu_si512(p, _mm512_cvtpd_epi64(v.v));
+    return;
+  }
+#endif
+  alignas(64) double tmp[16];
+  v.store(tmp);
+  for (int l = 0; l < n; ++l) p[l] = static_cast<int64_t>(tmp[l]);
+}
+
+// The output columns [lo, hi) whose windows lie inside [0, w) (stride 1 or 2; span: the
+// window's width, dilation included).
 inline void interior_s1(const Pool2dGeom& g, int64_t span, int64_t* lo, int64_t* hi) {
-  *lo = std::min(g.pw, g.ow);
-  *hi = std::max(*lo, std::min(g.ow, g.w + g.pw - span + 1));
+  *lo = std::min((g.pw + g.sw - 1) / g.sw, g.ow);
+  const int64_t room = g.w + g.pw - span;  // the last window start that fits
+  *hi = room < 0 ? *lo : std::max(*lo, std::min(g.ow, room / g.sw + 1));
+}
+// Vectorized along the output width: stride 1 (any dilation), or stride 2 with dilation 1.
+inline bool vector_width_ok(const Pool2dGeom& g) {
+  return Vec<float>::width > 1 && (g.sw == 1 || (g.sw == 2 && g.dw == 1));
 }
 
 // ---- max pooling, forward: output row oh of one plane
@@ -93,31 +225,37 @@ void max_row(const T* xp, T* yp, int64_t* ip, const Pool2dGeom& g, int64_t oh) {
   int64_t lo = g.ow, hi = g.ow;  // the vectorized columns
   // (indices ride in T lanes: exact below 2^24 for float)
   const bool idx_exact = sizeof(T) == 8 || g.h * W <= (int64_t(1) << 24);
-  if (V::width > 1 && idx_exact && ih0 < ih1) {
-    if (g.sw == 1) interior_s1(g, span, &lo, &hi);
-  }
+  if (vector_width_ok(g) && idx_exact && ih0 < ih1) interior_s1(g, span, &lo, &hi);
   for (int64_t ow = 0; ow < lo; ++ow) scalar(ow);
-  if (g.sw == 1) {
-    const V lane = iota<T>();
-    alignas(64) T tmp[16];
+  {
+    const int64_t s = g.sw;
+    const V lane = iota<T>() * V::set1(T(s));
     for (int64_t o = lo; o < hi; o += V::width) {
       const int n = static_cast<int>(std::min<int64_t>(V::width, hi - o));
-      const int64_t c0 = o - g.pw;
+      const int64_t c0 = o * s - g.pw;
       V m = V::set1(ninf), mi = V::set1(T(ih0 * W + c0)) + lane;
       for (int64_t ih = ih0; ih < ih1; ih += g.dh) {
         const T* row = xp + ih * W + c0;
-        for (int64_t kj = 0; kj < g.kw; ++kj) {
-          const V v = load_n(row + kj * g.dw, n);
+        auto step = [&](V v, int64_t col) {
           const auto t = (v > m) | is_nan(v);
           m = select(t, v, m);
-          if (ip) mi = select(t, V::set1(T(ih * W + c0 + kj * g.dw)) + lane, mi);
+          if (ip) mi = select(t, V::set1(T(ih * W + c0 + col)) + lane, mi);
+        };
+        if (s == 2) {  // dilation 1: columns in pairs from one deinterleave
+          int64_t kj = 0;
+          for (; kj + 1 < g.kw; kj += 2) {
+            V a, b;
+            column_pair(row, kj, n, a, b);
+            step(a, kj);
+            step(b, kj + 1);
+          }
+          if (kj < g.kw) step(column(row, s, kj, n), kj);
+        } else {
+          for (int64_t kj = 0; kj < g.kw; ++kj) step(column(row, s, kj * g.dw, n), kj * g.dw);
         }
       }
       store_n(m, yp + o, n);
-      if (ip) {
-        mi.store(tmp);
-        for (int l = 0; l < n; ++l) ip[o + l] = static_cast<int64_t>(tmp[l]);
-      }
+      if (ip) store_index(mi, ip + o, n);
     }
   }
   for (int64_t ow = std::max(lo, hi); ow < g.ow; ++ow) scalar(ow);
@@ -145,13 +283,23 @@ void avg_row(const T* xp, T* yp, const Pool2dGeom& g, int64_t oh, bool include_p
       return;
     }
     T s = T(0);
-    for (int64_t ih = ih0; ih < ih1; ++ih)
-      for (int64_t iw = iw0; iw < iw1; ++iw) s += xp[ih * W + iw];
+    if (iw1 - iw0 >= 2 * V::width) {  // wide windows (global pooling): vector row sums
+      V acc = V::zero();
+      for (int64_t ih = ih0; ih < ih1; ++ih) {
+        const T* row = xp + ih * W;
+        for (int64_t iw = iw0; iw < iw1; iw += V::width)
+          acc = acc + load_n(row + iw, static_cast<int>(std::min<int64_t>(V::width, iw1 - iw)));
+      }
+      s = acc.reduce_add();
+    } else {
+      for (int64_t ih = ih0; ih < ih1; ++ih)
+        for (int64_t iw = iw0; iw < iw1; ++iw) s += xp[ih * W + iw];
+    }
     const int64_t div = divisor ? divisor : include_pad ? pool : (ih1 - ih0) * (iw1 - iw0);
     yp[ow] = s / T(div);
   };
   int64_t lo = g.ow, hi = g.ow;
-  if (V::width > 1 && g.sw == 1 && ih0 < ih1) interior_s1(g, g.kw, &lo, &hi);
+  if (vector_width_ok(g) && ih0 < ih1) interior_s1(g, g.kw, &lo, &hi);
   for (int64_t ow = 0; ow < lo; ++ow) scalar(ow);
   if (lo < hi) {
     const int64_t div = divisor ? divisor : include_pad ? hpool * g.kw : (ih1 - ih0) * g.kw;
@@ -160,8 +308,16 @@ void avg_row(const T* xp, T* yp, const Pool2dGeom& g, int64_t oh, bool include_p
       const int n = static_cast<int>(std::min<int64_t>(V::width, hi - o));
       V s = V::zero();
       for (int64_t ih = ih0; ih < ih1; ++ih) {
-        const T* row = xp + ih * W + o - g.pw;
-        for (int64_t kj = 0; kj < g.kw; ++kj) s = s + load_n(row + kj, n);
+        const T* row = xp + ih * W + o * g.sw - g.pw;
+        int64_t kj = 0;
+        if (g.sw == 2) {
+          for (; kj + 1 < g.kw; kj += 2) {
+            V a, b;
+            column_pair(row, kj, n, a, b);
+            s = s + a + b;
+          }
+        }
+        for (; kj < g.kw; ++kj) s = s + column(row, g.sw, kj, n);
       }
       store_n(s / vdiv, yp + o, n);
     }
@@ -218,6 +374,43 @@ void run_backward(T* dx, const Pool2dGeom& g, int64_t kh_span, RowFn&& row) {
   }
 }
 
+// Windows that tile the input without overlap or padding (kernel == stride, no padding, every
+// window whole): the backward writes each input row once, no zeroing pass, no read-modify-write.
+inline bool exact_tiling(const Pool2dGeom& g) {
+  return g.kh == g.sh && g.kw == g.sw && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1 &&
+         g.oh * g.kh <= g.h && g.ow * g.kw <= g.w && g.oh > 0 && g.ow > 0;
+}
+
+// f(p, oh, plane) writes input rows [oh * kh, oh * kh + kh) entirely; this zeroes the rest (the
+// columns past ow * kw are zeroed by f's caller row by row, the rows past oh * kh here).
+template <class T, class RowFn>
+void run_tiled_backward(T* dx, const Pool2dGeom& g, RowFn&& row) {
+  const int64_t hw = g.h * g.w;
+  parallel_chunks(g.planes * g.oh, unit_grain(g.kh * g.w), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t p = i / g.oh, oh = i % g.oh;
+      T* plane = dx + p * hw;
+      row(p, oh, plane);
+      if (oh == g.oh - 1) std::fill(plane + g.oh * g.kh * g.w, plane + hw, T(0));
+    }
+  });
+}
+
+// One row of the tiled backward: out[ow * kw + c] = v(ow, c) for c < kw, zeros past ow * kw.
+template <class T, class V>
+inline void tiled_row(T* out, const Pool2dGeom& g, V&& v) {
+  if (g.kw == 2) {
+    for (int64_t ow = 0; ow < g.ow; ++ow) {
+      out[2 * ow] = v(ow, 0);
+      out[2 * ow + 1] = v(ow, 1);
+    }
+  } else {
+    for (int64_t ow = 0; ow < g.ow; ++ow)
+      for (int64_t c = 0; c < g.kw; ++c) out[ow * g.kw + c] = v(ow, c);
+  }
+  std::fill(out + g.ow * g.kw, out + g.w, T(0));
+}
+
 template <class T>
 void avg_bwd_row(const T* gy, T* dxp, const Pool2dGeom& g, int64_t oh, bool include_pad,
                  int64_t divisor) {
@@ -242,17 +435,35 @@ void avg_bwd_row(const T* gy, T* dxp, const Pool2dGeom& g, int64_t oh, bool incl
       for (int64_t iw = iw0; iw < iw1; ++iw) dxp[ih * W + iw] += d;
   };
   int64_t lo = g.ow, hi = g.ow;
-  if (V::width > 1 && g.sw == 1) interior_s1(g, g.kw, &lo, &hi);
+  if (vector_width_ok(g)) interior_s1(g, g.kw, &lo, &hi);
   for (int64_t ow = 0; ow < lo; ++ow) scalar(ow);
   if (lo < hi) {
     const int64_t div = divisor ? divisor : include_pad ? hpool * g.kw : (ih1 - ih0) * g.kw;
     const V vdiv = V::set1(T(div));
-    for (int64_t o = lo; o < hi; o += V::width) {
-      const int n = static_cast<int>(std::min<int64_t>(V::width, hi - o));
+    constexpr int w = V::width;
+    for (int64_t o = lo; o < hi; o += w) {
+      const int n = static_cast<int>(std::min<int64_t>(w, hi - o));
       const V d = load_n(gy + o, n) / vdiv;
+      if (g.sw == 1) {
+        for (int64_t ih = ih0; ih < ih1; ++ih) {
+          T* row = dxp + ih * W + o - g.pw;
+          for (int64_t kj = 0; kj < g.kw; ++kj) store_n(load_n(row + kj, n) + d, row + kj, n);
+        }
+        continue;
+      }
+      // stride 2: column kj adds d to the even (kj even) or odd elements from kj & ~1
+      V lo_even, hi_even, lo_odd, hi_odd;
+      interleave(d, V::zero(), lo_even, hi_even);
+      interleave(V::zero(), d, lo_odd, hi_odd);
       for (int64_t ih = ih0; ih < ih1; ++ih) {
-        T* row = dxp + ih * W + o - g.pw;
-        for (int64_t kj = 0; kj < g.kw; ++kj) store_n(load_n(row + kj, n) + d, row + kj, n);
+        T* row = dxp + ih * W + 2 * o - g.pw;
+        for (int64_t kj = 0; kj < g.kw; ++kj) {
+          T* p = row + (kj & ~int64_t(1));
+          const int count = 2 * n - 1 + static_cast<int>(kj & 1);
+          const int na = count < w ? count : w, nb = count - na;
+          store_n(load_n(p, na) + ((kj & 1) ? lo_odd : lo_even), p, na);
+          if (nb > 0) store_n(load_n(p + w, nb) + ((kj & 1) ? hi_odd : hi_even), p + w, nb);
+        }
       }
     }
   }
@@ -284,6 +495,53 @@ template <class T>
 int64_t max_pool2d_backward_t(const T* dy, const int64_t* idx, T* dx, const Pool2dGeom& g) {
   const int64_t ohw = g.oh * g.ow, span = (g.kh - 1) * g.dh + 1;
   std::atomic<int64_t> bad{0};
+  if (pool_detail::exact_tiling(g)) {
+    pool_detail::run_tiled_backward(dx, g, [&](int64_t p, int64_t oh, T* plane) {
+      const T* gy = dy + p * ohw + oh * g.ow;
+      const int64_t* ix = idx + p * ohw + oh * g.ow;
+      const int64_t r0 = oh * g.kh;
+      int64_t b = 0;
+      for (int64_t ow = 0; ow < g.ow; ++ow) {           // each index inside its window
+        int64_t off = ix[ow] - (r0 * g.w + ow * g.kw);  // in row r at column c < kw
+        bool ok = false;
+        for (int64_t r = 0; r < g.kh && !ok; ++r, off -= g.w)
+          ok = static_cast<uint64_t>(off) < static_cast<uint64_t>(g.kw);
+        b += !ok;
+      }
+      using V = Vec<T>;
+      if (g.kw == 2 && V::width > 1 && g.kh * g.w < (int64_t(1) << 24)) {
+        // the window offset of each index as a T lane (exact: < 2^24), compared per row
+        alignas(64) T codes[16];
+        for (int64_t o = 0; o < g.ow; o += V::width) {
+          const int n = static_cast<int>(std::min<int64_t>(V::width, g.ow - o));
+          for (int l = 0; l < n; ++l) codes[l] = T(ix[o + l] - (r0 * g.w + 2 * (o + l)));
+          const V c = pool_detail::load_n(codes, n), d = pool_detail::load_n(gy + o, n);
+          const int na = std::min(2 * n, int(V::width));
+          for (int64_t r = 0; r < g.kh; ++r) {
+            const V ve = select(c == V::set1(T(r * g.w)), d, V::zero());
+            const V vo = select(c == V::set1(T(r * g.w + 1)), d, V::zero());
+            V lo, hi;
+            pool_detail::interleave(ve, vo, lo, hi);
+            T* out = plane + (r0 + r) * g.w + 2 * o;
+            pool_detail::store_n(lo, out, na);
+            if (2 * n > na) pool_detail::store_n(hi, out + V::width, 2 * n - na);
+          }
+        }
+        for (int64_t r = 0; r < g.kh; ++r)
+          std::fill(plane + (r0 + r) * g.w + 2 * g.ow, plane + (r0 + r + 1) * g.w, T(0));
+        if (b) bad += b;
+        return;
+      }
+      for (int64_t r = 0; r < g.kh; ++r) {
+        const int64_t base = (r0 + r) * g.w;
+        pool_detail::tiled_row(plane + base, g, [&](int64_t ow, int64_t c) {
+          return ix[ow] == base + ow * g.kw + c ? gy[ow] : T(0);
+        });
+      }
+      if (b) bad += b;
+    });
+    return bad.load();
+  }
   pool_detail::run_backward(dx, g, span, [&](int64_t p, int64_t oh, T* plane) {
     const T* gy = dy + p * ohw + oh * g.ow;
     const int64_t* ix = idx + p * ohw + oh * g.ow;
@@ -319,6 +577,38 @@ template <class T>
 void avg_pool2d_backward_t(const T* dy, T* dx, const Pool2dGeom& g, bool include_pad,
                            int64_t divisor) {
   const int64_t ohw = g.oh * g.ow;
+  if (pool_detail::exact_tiling(g)) {
+    using V = Vec<T>;
+    const T div = T(divisor ? divisor : g.kh * g.kw);
+    pool_detail::run_tiled_backward(dx, g, [&](int64_t p, int64_t oh, T* plane) {
+      const T* gy = dy + p * ohw + oh * g.ow;
+      T* row0 = plane + oh * g.kh * g.w;
+      if (g.kw == 2 && V::width > 1) {  // d, d interleaved: two stores per vector
+        const V vdiv = V::set1(div);
+        for (int64_t r = 0; r < g.kh; ++r) {
+          T* out = row0 + r * g.w;
+          for (int64_t o = 0; o < g.ow; o += V::width) {
+            const int n = static_cast<int>(std::min<int64_t>(V::width, g.ow - o));
+            const V d = pool_detail::load_n(gy + o, n) / vdiv;
+            V lo, hi;
+            pool_detail::interleave(d, d, lo, hi);
+            const int na = std::min(2 * n, int(V::width));
+            pool_detail::store_n(lo, out + 2 * o, na);
+            if (2 * n > na) pool_detail::store_n(hi, out + 2 * o + V::width, 2 * n - na);
+          }
+          std::fill(out + 2 * g.ow, out + g.w, T(0));
+        }
+        return;
+      }
+      for (int64_t r = 0; r < g.kh; ++r) {  // each window's value written kw times
+        T* out = row0 + r * g.w;
+        for (int64_t ow = 0; ow < g.ow; ++ow)
+          std::fill(out + ow * g.kw, out + (ow + 1) * g.kw, gy[ow] / div);
+        std::fill(out + g.ow * g.kw, out + g.w, T(0));
+      }
+    });
+    return;
+  }
   pool_detail::run_backward(dx, g, g.kh, [&](int64_t p, int64_t oh, T* plane) {
     pool_detail::avg_bwd_row(dy + p * ohw + oh * g.ow, plane, g, oh, include_pad, divisor);
   });

@@ -1159,6 +1159,8 @@ def conv2d(
 __all__ += ["conv2d"]
 # ---- pooling (NCHW, or CHW unbatched) -------------------------------------------------------
 
+from .tensor import is_grad_enabled  # noqa: E402
+
 
 def _pool_call(owner: str, op: str, fn: Any, *args: Any) -> Any:
     """fn(*args), its errors naming owner (the module, e.g. MaxPool2d) instead of the op."""
@@ -1194,6 +1196,8 @@ def _max_pool2d(
     op = "max_pool2d"
     x = _pool_tensor(input, owner)
     geo = (kernel_size, stride, padding, dilation, bool(ceil_mode))
+    if not return_indices and not (x.requires_grad and is_grad_enabled()):
+        return Tensor(_pool_call(owner, op, ops.max_pool2d, x.data, *geo, False))  # inference
     y, idx = _pool_call(owner, op, ops.max_pool2d, x.data, *geo, True)
 
     def _backward(g: Any) -> None:

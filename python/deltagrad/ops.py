@@ -496,6 +496,10 @@ def _pool_input(x: Any, op: str, name: str = "x") -> tuple[Any, bool]:
     return x, False
 
 
+def _pool_out(out: Any, unbatched: bool) -> Any:
+    return out[None] if unbatched and out is not None else out
+
+
 def _pool_shape(shape: Any, op: str) -> tuple[tuple[int, ...], bool]:
     shape = shape_arg(shape, op)
     if len(shape) == 3:
@@ -513,13 +517,25 @@ def max_pool2d(
     dilation: Any = 1,
     ceil_mode: bool = False,
     return_indices: bool = False,
+    *,
+    out: Any = None,
+    indices_out: Any = None,
 ) -> Any:
     """Max pooling (torch.nn.functional.max_pool2d): y, or (y, indices) with return_indices;
-    indices are int64 flat positions in each H*W plane. A NaN in a window wins."""
+    indices are int64 flat positions in each H*W plane. A NaN in a window wins. out /
+    indices_out: preallocated C-contiguous outputs (float of x's dtype, int64)."""
     op = "max_pool2d"
     x4, unbatched = _pool_input(x, op)
     r = _pool_cpu.max_pool2d(
-        x4, kernel_size, stride, padding, dilation, bool(ceil_mode), bool(return_indices)
+        x4,
+        kernel_size,
+        stride,
+        padding,
+        dilation,
+        bool(ceil_mode),
+        bool(return_indices),
+        out=_pool_out(out, unbatched),
+        indices_out=_pool_out(indices_out, unbatched),
     )
     if unbatched:
         return (r[0][0], r[1][0]) if return_indices else r[0]
@@ -535,8 +551,10 @@ def max_pool2d_backward(
     padding: Any = 0,
     dilation: Any = 1,
     ceil_mode: bool = False,
+    *,
+    out: Any = None,
 ) -> Any:
-    """dx (of input_shape) of max_pool2d: each dy added at its index."""
+    """dx (of input_shape) of max_pool2d: each dy added at its index (into out if given)."""
     op = "max_pool2d_backward"
     dy4, _ = _pool_input(dy, op, "dy")
     if is_device_array(indices):
@@ -546,7 +564,15 @@ def max_pool2d_backward(
     if unbatched and idx.ndim == 3:
         idx = idx[None]
     dx = _pool_cpu.max_pool2d_backward(
-        dy4, idx, shape, kernel_size, stride, padding, dilation, bool(ceil_mode)
+        dy4,
+        idx,
+        shape,
+        kernel_size,
+        stride,
+        padding,
+        dilation,
+        bool(ceil_mode),
+        out=_pool_out(out, unbatched),
     )
     return dx[0] if unbatched else dx
 
@@ -559,12 +585,21 @@ def avg_pool2d(
     ceil_mode: bool = False,
     count_include_pad: bool = True,
     divisor_override: Any = None,
+    *,
+    out: Any = None,
 ) -> Any:
     """Average pooling (torch.nn.functional.avg_pool2d), torch's divisors."""
     op = "avg_pool2d"
     x4, unbatched = _pool_input(x, op)
     y = _pool_cpu.avg_pool2d(
-        x4, kernel_size, stride, padding, bool(ceil_mode), bool(count_include_pad), divisor_override
+        x4,
+        kernel_size,
+        stride,
+        padding,
+        bool(ceil_mode),
+        bool(count_include_pad),
+        divisor_override,
+        out=_pool_out(out, unbatched),
     )
     return y[0] if unbatched else y
 
@@ -578,6 +613,8 @@ def avg_pool2d_backward(
     ceil_mode: bool = False,
     count_include_pad: bool = True,
     divisor_override: Any = None,
+    *,
+    out: Any = None,
 ) -> Any:
     """dx (of input_shape) of avg_pool2d."""
     op = "avg_pool2d_backward"
@@ -592,25 +629,26 @@ def avg_pool2d_backward(
         bool(ceil_mode),
         bool(count_include_pad),
         divisor_override,
+        out=_pool_out(out, unbatched),
     )
     return dx[0] if unbatched else dx
 
 
-def adaptive_avg_pool2d(x: Any, output_size: Any) -> Any:
+def adaptive_avg_pool2d(x: Any, output_size: Any, *, out: Any = None) -> Any:
     """Adaptive average pooling to output_size (a pair of ints; resolve None entries first),
     torch's windows [floor(i * H / OH), ceil((i + 1) * H / OH))."""
     op = "adaptive_avg_pool2d"
     x4, unbatched = _pool_input(x, op)
-    y = _pool_cpu.adaptive_avg_pool2d(x4, output_size)
+    y = _pool_cpu.adaptive_avg_pool2d(x4, output_size, out=_pool_out(out, unbatched))
     return y[0] if unbatched else y
 
 
-def adaptive_avg_pool2d_backward(dy: Any, input_shape: Any) -> Any:
+def adaptive_avg_pool2d_backward(dy: Any, input_shape: Any, *, out: Any = None) -> Any:
     """dx (of input_shape) of adaptive_avg_pool2d; the output size is dy's."""
     op = "adaptive_avg_pool2d_backward"
     dy4, _ = _pool_input(dy, op, "dy")
     shape, unbatched = _pool_shape(input_shape, op)
-    dx = _pool_cpu.adaptive_avg_pool2d_backward(dy4, shape)
+    dx = _pool_cpu.adaptive_avg_pool2d_backward(dy4, shape, out=_pool_out(out, unbatched))
     return dx[0] if unbatched else dx
 
 

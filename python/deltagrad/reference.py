@@ -623,11 +623,23 @@ def max_pool2d(
     dilation: Any = 1,
     ceil_mode: bool = False,
     return_indices: bool = False,
+    *,
+    out: Any = None,
+    indices_out: Any = None,
 ) -> Any:
     y, idx = _max_pool2d(
         np.asarray(x, dtype=np.float64), kernel_size, stride, padding, dilation, ceil_mode
     )
-    return (y, idx) if return_indices else y
+    y = _into(out, y)
+    return (y, _into(indices_out, idx)) if return_indices else y
+
+
+def _into(out: Any, value: np.ndarray) -> Any:
+    """value, or out filled with it (the ops' out= argument)."""
+    if out is None:
+        return value
+    out[...] = value
+    return out
 
 
 def max_pool2d_backward(
@@ -639,6 +651,8 @@ def max_pool2d_backward(
     padding: Any = 0,
     dilation: Any = 1,
     ceil_mode: bool = False,
+    *,
+    out: Any = None,
 ) -> np.ndarray:
     dy = np.asarray(dy, dtype=np.float64)
     h, w = input_shape[-2:]
@@ -648,7 +662,7 @@ def max_pool2d_backward(
     ix = np.asarray(indices).reshape(g.shape)
     for p in range(dx.shape[0]):
         np.add.at(dx[p], ix[p], g[p])
-    return dx.reshape(*lead, h, w)
+    return _into(out, dx.reshape(*lead, h, w))
 
 
 def _avg_windows(
@@ -686,6 +700,8 @@ def avg_pool2d(
     ceil_mode: bool = False,
     count_include_pad: bool = True,
     divisor_override: Any = None,
+    *,
+    out: Any = None,
 ) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     *_, (oh, ow) = _pool_geometry(x.shape, kernel_size, stride, padding, 1, ceil_mode)
@@ -695,7 +711,7 @@ def avg_pool2d(
     ):
         if rs is not None:
             y[..., i, j] = x[..., rs, cs].sum(axis=(-2, -1)) / div
-    return y
+    return _into(out, y)
 
 
 def avg_pool2d_backward(
@@ -707,6 +723,8 @@ def avg_pool2d_backward(
     ceil_mode: bool = False,
     count_include_pad: bool = True,
     divisor_override: Any = None,
+    *,
+    out: Any = None,
 ) -> np.ndarray:
     dy = np.asarray(dy, dtype=np.float64)
     dx = np.zeros(tuple(input_shape))
@@ -715,14 +733,14 @@ def avg_pool2d_backward(
     ):
         if rs is not None:
             dx[..., rs, cs] += (dy[..., i, j] / div)[..., None, None]
-    return dx
+    return _into(out, dx)
 
 
 def _adaptive_windows(n: int, out: int) -> list[tuple[int, int]]:
     return [((i * n) // out, -((-(i + 1) * n) // out)) for i in range(out)]
 
 
-def adaptive_avg_pool2d(x: Any, output_size: Any) -> np.ndarray:
+def adaptive_avg_pool2d(x: Any, output_size: Any, *, out: Any = None) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     oh, ow = _pool_pair(output_size)
     h, w = x.shape[-2:]
@@ -730,10 +748,10 @@ def adaptive_avg_pool2d(x: Any, output_size: Any) -> np.ndarray:
     for i, (r0, r1) in enumerate(_adaptive_windows(h, oh)):
         for j, (c0, c1) in enumerate(_adaptive_windows(w, ow)):
             y[..., i, j] = x[..., r0:r1, c0:c1].mean(axis=(-2, -1))
-    return y
+    return _into(out, y)
 
 
-def adaptive_avg_pool2d_backward(dy: Any, input_shape: Any) -> np.ndarray:
+def adaptive_avg_pool2d_backward(dy: Any, input_shape: Any, *, out: Any = None) -> np.ndarray:
     dy = np.asarray(dy, dtype=np.float64)
     dx = np.zeros(tuple(input_shape))
     h, w = dx.shape[-2:]
@@ -741,7 +759,7 @@ def adaptive_avg_pool2d_backward(dy: Any, input_shape: Any) -> np.ndarray:
     for i, (r0, r1) in enumerate(_adaptive_windows(h, oh)):
         for j, (c0, c1) in enumerate(_adaptive_windows(w, ow)):
             dx[..., r0:r1, c0:c1] += (dy[..., i, j] / ((r1 - r0) * (c1 - c0)))[..., None, None]
-    return dx
+    return _into(out, dx)
 
 
 __all__ += [
