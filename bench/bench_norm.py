@@ -9,8 +9,10 @@ writes y: 3 arrays; its backward reads dy and x twice (the sums, then dx) and wr
 LayerNorm works row by row (a row of 4096 float32 is 16 KiB and stays in L1/L2 between its two
 passes): forward reads x and writes y, 2 arrays; backward reads dy and x and writes dx, 3.
 The copy baseline is deltagrad's multithreaded copy (the identity activation, non-temporal
-stores for large outputs) of x on the same threads: 2 arrays per call, so
-fraction_of_copy = (t_copy * arrays / 2) / t_ours (1.0 = at the copy's bandwidth).
+stores for large outputs) of x on the same threads into a preallocated array: 2 arrays per
+call, so fraction_of_copy = (t_copy * arrays / 2) / t_ours (1.0 = at the copy's bandwidth).
+Ours writes y / dx into a preallocated array too (out=): a fresh 64 MiB result costs ~25 ms of
+page faults on first touch here, more than the kernel itself. torch allocates its results.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def _cases(case, small):
         shape = (2, 4, 8, 8) if case.startswith("bn") else (16, 64)
     x = (rng.standard_normal(shape) * 2 + 1).astype(np.float32)
     dy = rng.standard_normal(shape).astype(np.float32)
+    out = np.empty_like(x)  # y / dx written in place, as the copy's destination
     feat = shape[1] if case.startswith("bn") else shape[-1]
     w = rng.uniform(0.5, 2, feat).astype(np.float32)
     b = rng.standard_normal(feat).astype(np.float32)
@@ -50,7 +53,7 @@ def _cases(case, small):
     if case == "bn_forward":
 
         def ours():
-            ops.batch_norm_forward(x, w, b, training=True)
+            ops.batch_norm_forward(x, w, b, training=True, out=out)
 
         if torch is not None:
             tx, tw, tb = (torch.from_numpy(a) for a in (x, w, b))
@@ -62,7 +65,7 @@ def _cases(case, small):
         _, mean, invstd = ops.batch_norm_forward(x, w, b, training=True)
 
         def ours():
-            ops.batch_norm_backward(dy, x, w, mean, invstd, training=True)
+            ops.batch_norm_backward(dy, x, w, mean, invstd, training=True, out=out)
 
         if torch is not None:
             tx = torch.from_numpy(x).requires_grad_(True)
@@ -77,7 +80,7 @@ def _cases(case, small):
     elif case == "ln_forward":
 
         def ours():
-            ops.layer_norm_forward(x, (feat,), w, b)
+            ops.layer_norm_forward(x, (feat,), w, b, out=out)
 
         if torch is not None:
             tx, tw, tb = (torch.from_numpy(a) for a in (x, w, b))
@@ -89,7 +92,7 @@ def _cases(case, small):
         _, mean, rstd = ops.layer_norm_forward(x, (feat,), w, b)
 
         def ours():
-            ops.layer_norm_backward(dy, x, (feat,), w, mean, rstd)
+            ops.layer_norm_backward(dy, x, (feat,), w, mean, rstd, out=out)
 
         if torch is not None:
             tx = torch.from_numpy(x).requires_grad_(True)

@@ -356,3 +356,32 @@ def test_batchnorm2d_module_errors():
         "running_var",
         "num_batches_tracked",
     ]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_out_arrays(dtype, rng):
+    """out=: y / dx written into a given array, disjoint from the inputs or exactly x (dy)."""
+    x, w, b = _bn_data(rng, (3, 4, 5), dtype)
+    dy = sample(rng, x.shape, dtype, scale=1.0)
+    y, mean, invstd = ops.batch_norm_forward(x, w, b)
+    out = np.empty_like(x)
+    assert ops.batch_norm_forward(x, w, b, out=out)[0] is out
+    np.testing.assert_array_equal(out, y)
+    dx = ops.batch_norm_backward(dy, x, w, mean, invstd)[0]
+    d2 = dy.copy()
+    assert ops.batch_norm_backward(d2, x, w, mean, invstd, out=d2)[0] is d2  # in place over dy
+    np.testing.assert_array_equal(d2, dx)
+    x2 = x.copy()
+    ops.batch_norm_forward(x2, w, b, out=x2)  # in place over x
+    np.testing.assert_array_equal(x2, y)
+    y, mean, rstd = ops.layer_norm_forward(x, (5,), None, None)
+    assert ops.layer_norm_forward(x, (5,), out=out)[0] is out
+    np.testing.assert_array_equal(out, y)
+    dx = ops.layer_norm_backward(dy, x, (5,), None, mean, rstd)[0]
+    assert ops.layer_norm_backward(dy, x, (5,), None, mean, rstd, out=out)[0] is out
+    np.testing.assert_array_equal(out, dx)
+    big = np.empty(x.size + 1, dtype)
+    with pytest.raises(ValueError, match="batch_norm_forward: out: shares memory"):
+        ops.batch_norm_forward(big[1:].reshape(x.shape), out=big[:-1].reshape(x.shape))
+    with pytest.raises(ValueError, match="layer_norm_backward: out: expected shape"):
+        ops.layer_norm_backward(dy, x, (5,), None, mean, rstd, out=np.empty((3, 4), dtype))

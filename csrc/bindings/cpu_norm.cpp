@@ -51,7 +51,8 @@ void bn_dims(const py::array& x, int64_t& n, int64_t& c, int64_t& s) {
 }
 
 py::tuple bn_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj, py::handle rm_obj,
-                     py::handle rv_obj, bool training, double momentum, double eps) {
+                     py::handle rv_obj, bool training, double momentum, double eps,
+                     py::handle out_obj) {
   py::array x = require_input(x_obj, "x");
   const DType dt = dtype_of(x, "x");
   int64_t n, c, s;
@@ -73,7 +74,7 @@ py::tuple bn_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj, py::h
   for (const py::object* o : {&rm, &rv})
     if (!o->is_none() && may_overlap(py::reinterpret_borrow<py::array>(*o), x))
       throw py::value_error("running statistics: share memory with x");
-  py::array y = new_array(dt, shape_of(x));
+  py::array y = elementwise_out(out_obj, dt, shape_of(x), {&x});
   py::array mean = new_array(dt, {c}), invstd = new_array(dt, {c});
   test_hold_point();
   dispatch_dtype(dt, [&](auto tag) {
@@ -102,7 +103,7 @@ py::tuple bn_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj, py::h
 
 py::tuple bn_backward(py::handle dy_obj, py::handle x_obj, py::handle w_obj, py::handle m_obj,
                       py::handle i_obj, bool training, bool need_dx, bool need_dweight,
-                      bool need_dbias) {
+                      bool need_dbias, py::handle out_obj) {
   py::array x = require_input(x_obj, "x");
   py::array dy = require_like(dy_obj, x, "dy", "x");
   const DType dt = dtype_of(x, "x");
@@ -111,7 +112,8 @@ py::tuple bn_backward(py::handle dy_obj, py::handle x_obj, py::handle w_obj, py:
   py::object w = optional_param(w_obj, dt, {c}, "weight", false);
   py::array mean = require_like(m_obj, py::array(new_array(dt, {c})), "mean", "x");
   py::array invstd = require_like(i_obj, mean, "invstd", "mean");
-  py::object dx = need_dx ? py::object(new_array(dt, shape_of(x))) : py::none();
+  py::object dx =
+      need_dx ? py::object(elementwise_out(out_obj, dt, shape_of(x), {&x, &dy})) : py::none();
   py::object dw = need_dweight ? py::object(new_array(dt, {c})) : py::none();
   py::object db = need_dbias ? py::object(new_array(dt, {c})) : py::none();
   test_hold_point();
@@ -151,7 +153,7 @@ void ln_dims(const py::array& x, int64_t k, int64_t& rows, int64_t& d, std::vect
 }
 
 py::tuple ln_forward(py::handle x_obj, py::handle k_obj, py::handle w_obj, py::handle b_obj,
-                     double eps) {
+                     double eps, py::handle out_obj) {
   py::array x = require_input(x_obj, "x");
   const DType dt = dtype_of(x, "x");
   int64_t rows, d;
@@ -160,7 +162,7 @@ py::tuple ln_forward(py::handle x_obj, py::handle k_obj, py::handle w_obj, py::h
   py::object w = optional_param(w_obj, dt, norm, "weight", false);
   py::object b = optional_param(b_obj, dt, norm, "bias", false);
   require_eps(eps);
-  py::array y = new_array(dt, shape_of(x));
+  py::array y = elementwise_out(out_obj, dt, shape_of(x), {&x});
   py::array mean = new_array(dt, lead), rstd = new_array(dt, lead);
   test_hold_point();
   dispatch_dtype(dt, [&](auto tag) {
@@ -179,7 +181,7 @@ py::tuple ln_forward(py::handle x_obj, py::handle k_obj, py::handle w_obj, py::h
 
 py::tuple ln_backward(py::handle dy_obj, py::handle x_obj, py::handle k_obj, py::handle w_obj,
                       py::handle m_obj, py::handle r_obj, bool need_dx, bool need_dweight,
-                      bool need_dbias) {
+                      bool need_dbias, py::handle out_obj) {
   py::array x = require_input(x_obj, "x");
   py::array dy = require_like(dy_obj, x, "dy", "x");
   const DType dt = dtype_of(x, "x");
@@ -189,7 +191,8 @@ py::tuple ln_backward(py::handle dy_obj, py::handle x_obj, py::handle k_obj, py:
   py::object w = optional_param(w_obj, dt, norm, "weight", false);
   py::array mean = require_like(m_obj, py::array(new_array(dt, lead)), "mean", "x");
   py::array rstd = require_like(r_obj, mean, "rstd", "mean");
-  py::object dx = need_dx ? py::object(new_array(dt, shape_of(x))) : py::none();
+  py::object dx =
+      need_dx ? py::object(elementwise_out(out_obj, dt, shape_of(x), {&x, &dy})) : py::none();
   py::object dw = need_dweight ? py::object(new_array(dt, norm)) : py::none();
   py::object db = need_dbias ? py::object(new_array(dt, norm)) : py::none();
   test_hold_point();
@@ -214,20 +217,23 @@ py::tuple ln_backward(py::handle dy_obj, py::handle x_obj, py::handle k_obj, py:
 void bind_norm(py::module_& m) {
   m.def("batch_norm_forward", named("batch_norm_forward", &bn_forward), py::arg("x"),
         py::arg("weight"), py::arg("bias"), py::arg("running_mean"), py::arg("running_var"),
-        py::arg("training"), py::arg("momentum"), py::arg("eps"),
+        py::arg("training"), py::arg("momentum"), py::arg("eps"), py::arg("out") = py::none(),
         "Batch norm of x (N, C, *) over every dimension but 1: (y, mean, invstd). training: the "
         "batch's statistics, running_mean / running_var (if given) updated in place; else the "
         "running statistics.");
   m.def("batch_norm_backward", named("batch_norm_backward", &bn_backward), py::arg("dy"),
         py::arg("x"), py::arg("weight"), py::arg("mean"), py::arg("invstd"), py::arg("training"),
         py::arg("need_dx"), py::arg("need_dweight"), py::arg("need_dbias"),
+        py::arg("out") = py::none(),
         "(dx, dweight, dbias) of batch_norm_forward (None where not asked for).");
   m.def("layer_norm_forward", named("layer_norm_forward", &ln_forward), py::arg("x"),
         py::arg("normalized_ndim"), py::arg("weight"), py::arg("bias"), py::arg("eps"),
+        py::arg("out") = py::none(),
         "Layer norm over the last normalized_ndim dimensions: (y, mean, rstd).");
   m.def("layer_norm_backward", named("layer_norm_backward", &ln_backward), py::arg("dy"),
         py::arg("x"), py::arg("normalized_ndim"), py::arg("weight"), py::arg("mean"),
         py::arg("rstd"), py::arg("need_dx"), py::arg("need_dweight"), py::arg("need_dbias"),
+        py::arg("out") = py::none(),
         "(dx, dweight, dbias) of layer_norm_forward (None where not asked for).");
 }
 

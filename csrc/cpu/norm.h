@@ -35,6 +35,24 @@ inline void put(T* out, int64_t i, int rem, Vec<T> v, bool stream) {
   }
 }
 
+// f(i, rem) over [0, len) in vector steps (rem < width only at the ends); when `stream`, a
+// masked head first, so the full steps start at a vector-aligned address of out (out is
+// element-aligned) and can be written with non-temporal stores.
+template <class T, class F>
+inline void segments(const T* out, int64_t len, bool stream, F&& f) {
+  constexpr int W = Vec<T>::width;
+  int64_t i = 0;
+  if (stream) {
+    const int64_t mis = static_cast<int64_t>((reinterpret_cast<uintptr_t>(out) / sizeof(T)) % W);
+    if (mis != 0) {
+      i = W - mis < len ? W - mis : len;
+      f(int64_t(0), static_cast<int>(i));
+    }
+  }
+  for (; i + W <= len; i += W) f(i, W);
+  if (i < len) f(i, static_cast<int>(len - i));
+}
+
 template <class T>
 inline Vec<T> load_or(const T* p, int64_t i, int rem, T fallback) {
   using V = Vec<T>;
@@ -196,9 +214,8 @@ void channel_map(const T* p, const T* q, const T* A, const T* B, const T* M, con
         const int64_t ch = r % c, off = r * s;
         const V a = V::set1(A ? A[ch] : T(0)), bv = V::set1(B ? B[ch] : T(0));
         const V m = V::set1(M ? M[ch] : T(0)), d = V::set1(D ? D[ch] : T(0));
-        int64_t i = 0;
-        for (; i + W <= s; i += W) step(off + i, W, a, bv, m, d);
-        if (i < s) step(off + i, int(s - i), a, bv, m, d);
+        segments(out + off, s, stream,
+                 [&](int64_t i, int rem) { step(off + i, rem, a, bv, m, d); });
       }
       if (stream) stream_fence();
     });
@@ -206,11 +223,10 @@ void channel_map(const T* p, const T* q, const T* A, const T* B, const T* M, con
   }
   parallel_chunks(n, kParallelGrain / c + 1, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
-      for (int64_t j = 0; j < c; j += W) {
-        const int rem = c - j < W ? int(c - j) : W;
+      segments(out + r * c, c, stream, [&](int64_t j, int rem) {
         step(r * c + j, rem, load_or<T>(A, j, rem, T(0)), load_or<T>(B, j, rem, T(0)),
              load_or<T>(M, j, rem, T(0)), load_or<T>(D, j, rem, T(0)));
-      }
+      });
     }
     if (stream) stream_fence();
   });
@@ -308,14 +324,13 @@ void layer_norm_forward_t(const T* x, const T* weight, const T* bias, T* y, T* m
       mean[r] = m;
       rstd[r] = rs;
       const V mv = V::set1(m), rv = V::set1(rs);
-      for (int64_t i = 0; i < d; i += W) {
-        const int rem = d - i < W ? int(d - i) : W;
+      segments(yr, d, stream, [&](int64_t i, int rem) {
         const V xv = rem == W ? V::load(xr + i) : V::load(xr + i, rem);
         V h = (xv - mv) * rv;
         if (weight != nullptr) h = h * (rem == W ? V::load(weight + i) : V::load(weight + i, rem));
         if (bias != nullptr) h = h + (rem == W ? V::load(bias + i) : V::load(bias + i, rem));
         put(yr, i, rem, h, stream);
-      }
+      });
     }
     if (stream) stream_fence();
   });
@@ -375,8 +390,7 @@ void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* me
         const T m1 = static_cast<T>(s1 / double(d)), m2 = static_cast<T>(s2 / double(d));
         const V m1v = V::set1(m1), m2v = V::set1(m2);
         T* dr = dx + r * d;
-        for (int64_t i = 0; i < d; i += W) {
-          const int rem = d - i < W ? int(d - i) : W;
+        segments(dr, d, stream, [&](int64_t i, int rem) {
           const V g0 = rem == W ? V::load(gr + i) : V::load(gr + i, rem);
           const V xv = rem == W ? V::load(xr + i) : V::load(xr + i, rem);
           const V h = (xv - mv) * rv;
@@ -397,7 +411,7 @@ void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* me
               nb.store(bb + i, rem);
             }
           }
-        }
+        });
       } else if (params) {
         for (int64_t i = 0; i < d; i += W) {
           const int rem = d - i < W ? int(d - i) : W;

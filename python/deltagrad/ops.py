@@ -692,6 +692,7 @@ def batch_norm_forward(
     training: bool = True,
     momentum: float = 0.1,
     eps: float = 1e-5,
+    out: Any = None,
 ) -> tuple[Any, Any, Any]:
     """Batch normalization of x (N, C, *) per channel (dimension 1): (y, mean, invstd).
 
@@ -700,7 +701,9 @@ def batch_norm_forward(
     updated IN PLACE) become (1 - momentum) * running + momentum * batch, the variance
     unbiased (count / (count - 1)). training=False: mean and invstd from the running
     statistics (required). Then y = x * scale + shift, scale = weight * invstd, shift = bias -
-    mean * scale (weight, bias: None or (C,)). mean and invstd, (C,), feed the backward."""
+    mean * scale (weight, bias: None or (C,)). mean and invstd, (C,), feed the backward.
+    out: None (a new y) or an array of x's shape and dtype to write y into (x itself, or
+    memory disjoint from it)."""
     op = "batch_norm_forward"
     mod = _norm_host(op, x, weight, bias, running_mean, running_var)
     x, weight, bias = _norm_inputs(op, x=x, weight=weight, bias=bias)
@@ -713,6 +716,7 @@ def batch_norm_forward(
         bool(training),
         real(momentum, op, "momentum"),
         real(eps, op, "eps"),
+        out,
     )
 
 
@@ -727,11 +731,12 @@ def batch_norm_backward(
     need_dx: bool = True,
     need_dweight: bool = True,
     need_dbias: bool = True,
+    out: Any = None,
 ) -> tuple[Any, Any, Any]:
     """(dx, dweight, dbias) of batch_norm_forward from its mean and invstd (None where not
     asked for). One pass for sum(dy) and sum(dy * xhat) per channel (dbias, dweight), one for
     dx: training, dx = weight * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)); eval, the
-    affine-only dx = weight * invstd * dy."""
+    affine-only dx = weight * invstd * dy. out: None or an array for dx (as the forward's)."""
     op = "batch_norm_backward"
     mod = _norm_host(op, dy, x, weight, mean, invstd)
     dy, x, weight, mean, invstd = _norm_inputs(
@@ -747,6 +752,7 @@ def batch_norm_backward(
         bool(need_dx),
         bool(need_dweight),
         bool(need_dbias),
+        out,
     )
 
 
@@ -762,17 +768,23 @@ def _normalized_ndim(x: Any, normalized_shape: Any, op: str) -> int:
 
 
 def layer_norm_forward(
-    x: Any, normalized_shape: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5
+    x: Any,
+    normalized_shape: Any,
+    weight: Any = None,
+    bias: Any = None,
+    eps: float = 1e-5,
+    *,
+    out: Any = None,
 ) -> tuple[Any, Any, Any]:
     """Layer normalization over the last len(normalized_shape) dimensions of x: (y, mean,
     rstd), mean and rstd of shape x.shape[:-len(normalized_shape)]. Per row: one pass for the
     statistics (shifted sums in double), one for y = (x - mean) * rstd * weight + bias
-    (weight, bias: None or of shape normalized_shape)."""
+    (weight, bias: None or of shape normalized_shape). out: None or an array for y."""
     op = "layer_norm_forward"
     mod = _norm_host(op, x, weight, bias)
     x, weight, bias = _norm_inputs(op, x=x, weight=weight, bias=bias)
     k = _normalized_ndim(x, normalized_shape, op)
-    return mod.layer_norm_forward(x, k, weight, bias, real(eps, op, "eps"))
+    return mod.layer_norm_forward(x, k, weight, bias, real(eps, op, "eps"), out)
 
 
 def layer_norm_backward(
@@ -786,14 +798,16 @@ def layer_norm_backward(
     need_dx: bool = True,
     need_dweight: bool = True,
     need_dbias: bool = True,
+    out: Any = None,
 ) -> tuple[Any, Any, Any]:
     """(dx, dweight, dbias) of layer_norm_forward from its mean and rstd (None where not
     asked for): dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) per row, g = dy * weight;
-    dweight = sum over rows of dy * xhat, dbias = sum of dy (per-thread partials)."""
+    dweight = sum over rows of dy * xhat, dbias = sum of dy (per-thread partials). out: None
+    or an array for dx."""
     op = "layer_norm_backward"
     mod = _norm_host(op, dy, x, weight, mean, rstd)
     dy, x, weight, mean, rstd = _norm_inputs(op, dy=dy, x=x, weight=weight, mean=mean, rstd=rstd)
     k = _normalized_ndim(x, normalized_shape, op)
     return mod.layer_norm_backward(
-        dy, x, k, weight, mean, rstd, bool(need_dx), bool(need_dweight), bool(need_dbias)
+        dy, x, k, weight, mean, rstd, bool(need_dx), bool(need_dweight), bool(need_dbias), out
     )

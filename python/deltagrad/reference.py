@@ -789,6 +789,7 @@ def batch_norm_forward(
     training: bool = True,
     momentum: float = 0.1,
     eps: float = 1e-5,
+    out: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(y, mean, invstd): two-pass mean and biased variance per channel; the running statistics
     (updated in place when training, the variance unbiased) or normalize with them."""
@@ -817,6 +818,8 @@ def batch_norm_forward(
         y = y * _f64(weight).reshape(bshape)
     if bias is not None:
         y = y + _f64(bias).reshape(bshape)
+    if out is not None:
+        out[...] = y.reshape(shape)
     return y.reshape(shape), mean, invstd
 
 
@@ -831,6 +834,7 @@ def batch_norm_backward(
     need_dx: bool = True,
     need_dweight: bool = True,
     need_dbias: bool = True,
+    out: Any = None,
 ) -> tuple[Any, Any, Any]:
     shape = np.shape(x)
     x3, axes, bshape = _bn_view(x)
@@ -849,6 +853,8 @@ def batch_norm_backward(
         else:
             dx = k * g3
         dx = dx.reshape(shape)
+        if out is not None:
+            out[...] = dx
     return dx, dweight if need_dweight else None, dbias if need_dbias else None
 
 
@@ -860,7 +866,13 @@ def _ln_view(x: Any, normalized_shape: Any) -> tuple[np.ndarray, int]:
 
 
 def layer_norm_forward(
-    x: Any, normalized_shape: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5
+    x: Any,
+    normalized_shape: Any,
+    weight: Any = None,
+    bias: Any = None,
+    eps: float = 1e-5,
+    *,
+    out: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     shape = np.shape(x)
     x2, d = _ln_view(x, normalized_shape)
@@ -876,6 +888,8 @@ def layer_norm_forward(
         y = y * _f64(weight).reshape(1, d)
     if bias is not None:
         y = y + _f64(bias).reshape(1, d)
+    if out is not None:
+        out[...] = y.reshape(shape)
     return y.reshape(shape), mean.reshape(lead), rstd.reshape(lead)
 
 
@@ -890,6 +904,7 @@ def layer_norm_backward(
     need_dx: bool = True,
     need_dweight: bool = True,
     need_dbias: bool = True,
+    out: Any = None,
 ) -> tuple[Any, Any, Any]:
     shape = np.shape(x)
     x2, d = _ln_view(x, normalized_shape)
@@ -904,4 +919,6 @@ def layer_norm_backward(
         g = g2 if weight is None else g2 * _f64(weight).reshape(1, d)
         dx = r * (g - g.mean(axis=1, keepdims=True) - xhat * (g * xhat).mean(axis=1, keepdims=True))
         dx = dx.reshape(shape)
+        if out is not None:
+            out[...] = dx
     return dx, dweight, dbias
