@@ -990,6 +990,8 @@ def test_conv2d_forward_backward(data, isa):
 
 COVERED.update(conv2d_forward=test_conv2d_forward_backward)
 COVERED.update(conv2d_backward=test_conv2d_forward_backward)
+
+
 # ---- 2-D pooling (CPU only): adjoint backward passes, linearity, shift invariance
 
 

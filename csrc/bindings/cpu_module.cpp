@@ -33,6 +33,7 @@ void bind_optim(py::module_& m);
 void bind_reduce(py::module_& m);
 void bind_conv(py::module_& m);
 void bind_pool(py::module_& m);
+void bind_norm(py::module_& m);
 }  // namespace bind
 }  // namespace dg
 
@@ -146,5 +147,6 @@ PYBIND11_MODULE(_cpu, m) {
   dg::bind::bind_reduce(m);
   dg::bind::bind_conv(m);
   dg::bind::bind_pool(m);
+  dg::bind::bind_norm(m);
   dg::bind::export_op_names(m);  // ACTIVATIONS, SAVES_INPUT, LOSSES, REDUCTIONS
 }

@@ -220,6 +220,29 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
   }                                                                                                \
   int64_t max_pool2d_backward(const T* dy, const int64_t* idx, T* dx, const Pool2dGeom& g) {       \
     DG_DISPATCH(max_pool2d_backward, dy, idx, dx, g)                                               \
+  }                                                                                                \
+  void batch_norm_stats(const T* x, T* mean, T* invstd, T* running_mean, T* running_var,           \
+                        int64_t n, int64_t c, int64_t s, double momentum, double eps) {            \
+    DG_DISPATCH(batch_norm_stats, x, mean, invstd, running_mean, running_var, n, c, s, momentum,   \
+                eps)                                                                               \
+  }                                                                                                \
+  void batch_norm_apply(const T* x, const T* mean, const T* invstd, const T* weight,               \
+                        const T* bias, T* y, int64_t n, int64_t c, int64_t s) {                    \
+    DG_DISPATCH(batch_norm_apply, x, mean, invstd, weight, bias, y, n, c, s)                       \
+  }                                                                                                \
+  void batch_norm_backward(const T* dy, const T* x, const T* mean, const T* invstd,                \
+                           const T* weight, T* dx, T* dweight, T* dbias, int64_t n, int64_t c,     \
+                           int64_t s, bool training) {                                             \
+    DG_DISPATCH(batch_norm_backward, dy, x, mean, invstd, weight, dx, dweight, dbias, n, c, s,     \
+                training)                                                                          \
+  }                                                                                                \
+  void layer_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* mean, T* rstd,      \
+                          int64_t rows, int64_t d, double eps) {                                   \
+    DG_DISPATCH(layer_norm_forward, x, weight, bias, y, mean, rstd, rows, d, eps)                  \
+  }                                                                                                \
+  void layer_norm_backward(const T* dy, const T* x, const T* weight, const T* mean, const T* rstd, \
+                           T* dx, T* dweight, T* dbias, int64_t rows, int64_t d) {                 \
+    DG_DISPATCH(layer_norm_backward, dy, x, weight, mean, rstd, dx, dweight, dbias, rows, d)       \
   }
 DG_DISPATCH_DEFS(float)
 DG_DISPATCH_DEFS(double)

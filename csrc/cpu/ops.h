@@ -192,7 +192,23 @@ enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2 };
   void adaptive_avg_pool2d_forward(const T* x, T* y, int64_t planes, int64_t h, int64_t w,       \
                                    int64_t oh, int64_t ow);                                      \
   void adaptive_avg_pool2d_backward(const T* dy, T* dx, int64_t planes, int64_t h, int64_t w,    \
-                                    int64_t oh, int64_t ow);
+                                    int64_t oh, int64_t ow);                                     \
+  /* batch norm over x (n, c, s): per-channel mean, invstd = 1/sqrt(var + eps) (biased var);     \
+     running_mean / running_var (null: none) updated with momentum, the variance unbiased */     \
+  void batch_norm_stats(const T* x, T* mean, T* invstd, T* running_mean, T* running_var,         \
+                        int64_t n, int64_t c, int64_t s, double momentum, double eps);           \
+  /* y = (x - mean) * invstd * weight + bias per channel (weight, bias may be null) */           \
+  void batch_norm_apply(const T* x, const T* mean, const T* invstd, const T* weight,             \
+                        const T* bias, T* y, int64_t n, int64_t c, int64_t s);                   \
+  /* dx (training: batch statistics; else affine only), dweight, dbias (each may be null) */     \
+  void batch_norm_backward(const T* dy, const T* x, const T* mean, const T* invstd,              \
+                           const T* weight, T* dx, T* dweight, T* dbias, int64_t n, int64_t c,   \
+                           int64_t s, bool training);                                            \
+  /* layer norm over rows of d: y, and the rows' mean and rstd */                                \
+  void layer_norm_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd,            \
+                          int64_t rows, int64_t d, double eps);                                  \
+  void layer_norm_backward(const T* dy, const T* x, const T* w, const T* mean, const T* rstd,    \
+                           T* dx, T* dweight, T* dbias, int64_t rows, int64_t d);
 
 // The epilogue the fused linear forward hands to gemm(): bias + activation (+ z), per ISA.
 template <class T>

@@ -10,9 +10,10 @@ import json
 import sys
 
 from .experiments.curve_fit import run_curve_fit
+from .experiments.train_cnn import run_train_cnn
 from .experiments.train_mlp import TASKS, check_output_path, run_train
 
-__all__ = ["main", "build_parser", "run_curve_fit", "run_train"]
+__all__ = ["main", "build_parser", "run_curve_fit", "run_train", "run_train_cnn"]
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -74,6 +75,15 @@ def _check_outputs(command: str, paths: list[tuple[str | None, str]]) -> bool:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    if args.model == "cnn":
+        if getattr(args, "distributed", False):
+            print(
+                "deltagrad train: --distributed trains the MLP (--model mlp) for now; "
+                "--model cnn runs in one process",
+                file=sys.stderr,
+            )
+            return 2
+        return _cmd_train_cnn(args)
     if args.resume and args.checkpoint is None:
         print("deltagrad train: --resume needs --checkpoint PATH", file=sys.stderr)
         return 2
@@ -178,6 +188,43 @@ def _quiet(*args: object, **kwargs: object) -> None:
     return None
 
 
+def _cmd_train_cnn(args: argparse.Namespace) -> int:
+    """`deltagrad train --model cnn`: experiments.train_cnn.run_train_cnn with the same flags
+    as the MLP (--hidden is the MLP's only) and the same one-line errors, exit status 2."""
+    if args.resume and args.checkpoint is None:
+        print("deltagrad train: --resume needs --checkpoint PATH", file=sys.stderr)
+        return 2
+    outputs = [(args.save, "--save"), (args.plot, "--plot"), (args.checkpoint, "--checkpoint")]
+    if not _check_outputs("train", outputs):
+        return 2
+    try:
+        run_train_cnn(
+            dataset=args.dataset,
+            device=args.device,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            optimizer=args.optimizer,
+            weight_decay=args.weight_decay,
+            seed=args.seed,
+            save=args.save,
+            plot=args.plot,
+            progress=not args.no_progress,
+            checkpoint=args.checkpoint,
+            resume=args.resume,
+        )
+    except FloatingPointError as e:  # dg.train.TrainingDivergedError: says where and why
+        print(f"deltagrad train: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"deltagrad train: {_os_error(e)}", file=sys.stderr)
+        return 2
+    except (RuntimeError, ImportError, ValueError, TypeError) as e:
+        print(f"deltagrad train: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from ._files import atomic_write
     from .benchmark import format_report, plot_report, run_benchmarks
@@ -268,6 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="breast_cancer",
         help="breast_cancer (binary, BCE with logits; positive = malignant), "
         "diabetes (regression, MSE), digits (10 classes, cross-entropy)",
+    )
+    p.add_argument(
+        "--model",
+        choices=["mlp", "cnn"],
+        default="mlp",
+        help="mlp (default; sized by --hidden), or cnn: a small conv-bn-relu network "
+        "(deltagrad.models.SmallCNN) for the image data set digits (8x8)",
     )
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--epochs", type=_positive_int, default=30)

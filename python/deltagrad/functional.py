@@ -757,12 +757,14 @@ def batch_norm(
     axes = (0, *range(2, x.ndim))
     bshape = (1, c) + (1,) * (x.ndim - 2)
     n = x.data.size // c if c else 0
+    if use_batch and n == 1:
+        raise ValueError(
+            f"{op}: input: expected more than 1 value per channel when training, got "
+            f"input of shape {x.shape}"
+        )
+    if type(xd) is np.ndarray:  # the fused CPU kernels (dg.ops.batch_norm_forward/backward)
+        return _batch_norm_cpu(x, rm, rv, w, b, use_batch, bool(training), momentum, eps, n)
     if use_batch:
-        if n == 1:
-            raise ValueError(
-                f"{op}: input: expected more than 1 value per channel when training, got "
-                f"input of shape {x.shape}"
-            )
         if n:
             mean = xd.mean(axis=axes)
             xc = xd - mean.reshape(bshape)
@@ -829,6 +831,8 @@ def layer_norm(
         )
     w = _param_array(weight, shape, op, "weight", x)
     b = _param_array(bias, shape, op, "bias", x)
+    if type(x.data) is np.ndarray:  # the fused CPU kernels (dg.ops.layer_norm_forward/backward)
+        return _layer_norm_cpu(x, shape, w, b, eps)
     xp = get_array_module(x.data)
     xd = x.data
     axes = tuple(range(x.ndim - k, x.ndim))
@@ -857,6 +861,113 @@ def layer_norm(
     parents = tuple(p for p in (x, w, b) if p is not None)
     saves = (w,) if w is not None else ()
     return Tensor._make(y, parents, _backward, op, saves=saves)
+
+
+def _batch_norm_cpu(
+    x: Tensor,
+    rm: Any,
+    rv: Any,
+    w: Any,
+    b: Any,
+    use_batch: bool,
+    training: bool,
+    momentum: Any,
+    eps: float,
+    n: int,
+) -> Tensor:
+    """F.batch_norm on numpy arrays: one fused kernel each way; the running statistics are
+    updated in place by the forward kernel (their version bumped, as copy_ would)."""
+    xd = x.data
+    wd = None if w is None else w.data
+    bd = None if b is None else b.data
+    update = use_batch and training and rm is not None and n > 0
+    if update:
+        m = float(momentum)
+        direct = all(
+            t.data.flags.c_contiguous and t.data.flags.writeable and t.data.flags.aligned
+            for t in (rm, rv)
+        )
+        with no_grad():
+            if direct:
+                with rm._inplace("batch_norm"), rv._inplace("batch_norm"):
+                    y, mean, invstd = ops.batch_norm_forward(
+                        xd, wd, bd, rm.data, rv.data, training=True, momentum=m, eps=eps
+                    )
+            else:
+                rmc, rvc = np.array(rm.data), np.array(rv.data)
+                y, mean, invstd = ops.batch_norm_forward(
+                    xd, wd, bd, rmc, rvc, training=True, momentum=m, eps=eps
+                )
+                rm.copy_(rmc)
+                rv.copy_(rvc)
+    elif use_batch:
+        y, mean, invstd = ops.batch_norm_forward(xd, wd, bd, training=True, momentum=0.0, eps=eps)
+    else:
+        rmd, rvd = np.ascontiguousarray(rm.data), np.ascontiguousarray(rv.data)
+        y, mean, invstd = ops.batch_norm_forward(
+            xd, wd, bd, rmd, rvd, training=False, momentum=0.0, eps=eps
+        )
+
+    def _backward(g: Any) -> None:
+        need_dw = w is not None and w.requires_grad
+        need_db = b is not None and b.requires_grad
+        if not (x.requires_grad or need_dw or need_db):
+            return
+        dx, dw, db = ops.batch_norm_backward(
+            g,
+            xd,
+            wd,
+            mean,
+            invstd,
+            training=use_batch,
+            need_dx=x.requires_grad,
+            need_dweight=need_dw,
+            need_dbias=need_db,
+        )
+        if need_dw:
+            w._accumulate(dw)
+        if need_db:
+            b._accumulate(db)
+        if x.requires_grad:
+            x._accumulate(dx)
+
+    parents = tuple(p for p in (x, w, b) if p is not None)
+    saves = (x,) if w is None else (x, w)
+    return Tensor._make(y, parents, _backward, "batch_norm", saves=saves)
+
+
+def _layer_norm_cpu(x: Tensor, shape: tuple[int, ...], w: Any, b: Any, eps: float) -> Tensor:
+    """F.layer_norm on numpy arrays: one fused kernel each way (mean and rstd saved)."""
+    xd = x.data
+    wd = None if w is None else w.data
+    y, mean, rstd = ops.layer_norm_forward(xd, shape, wd, None if b is None else b.data, eps)
+
+    def _backward(g: Any) -> None:
+        need_dw = w is not None and w.requires_grad
+        need_db = b is not None and b.requires_grad
+        if not (x.requires_grad or need_dw or need_db):
+            return
+        dx, dw, db = ops.layer_norm_backward(
+            g,
+            xd,
+            shape,
+            wd,
+            mean,
+            rstd,
+            need_dx=x.requires_grad,
+            need_dweight=need_dw,
+            need_dbias=need_db,
+        )
+        if need_dw:
+            w._accumulate(dw)
+        if need_db:
+            b._accumulate(db)
+        if x.requires_grad:
+            x._accumulate(dx)
+
+    parents = tuple(p for p in (x, w, b) if p is not None)
+    saves = (x,) if w is None else (x, w)
+    return Tensor._make(y, parents, _backward, "layer_norm", saves=saves)
 
 
 def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor:
@@ -1046,9 +1157,6 @@ def conv2d(
 
 
 __all__ += ["conv2d"]
-
-
-# ----------------------------------------------------------------------------------------------
 # ---- pooling (NCHW, or CHW unbatched) -------------------------------------------------------
 
 from .tensor import is_grad_enabled  # noqa: E402

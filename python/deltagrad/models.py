@@ -623,3 +623,17 @@ class MLPRegressor(_MLPEstimator):
     def score(self, X: ArrayLike, y: ArrayLike) -> float:
         """R^2 (scikit-learn's regressor convention)."""
         return metrics.r2(self.predict(X), y)
+
+
+# The convolutional networks (issue 17) live in deltagrad.nn_models and are reached from here
+# too (dg.models.ResNet), imported on first use so that this module does not load deltagrad.nn.
+_NETWORKS = ("conv3x3", "conv1x1", "BasicBlock", "ResNet", "resnet_cifar", "SmallCNN")
+__all__ += list(_NETWORKS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NETWORKS:
+        from . import nn_models
+
+        return getattr(nn_models, name)
+    raise AttributeError(f"module 'deltagrad.models' has no attribute {name!r}")

@@ -475,9 +475,6 @@ def conv2d_backward(
 
 
 __all__ += ["conv2d_forward", "conv2d_backward"]
-
-
-# ----------------------------------------------------------------------------------------------
 # 2-D pooling over (N, C, H, W) or (C, H, W) arrays (cpu/pool.h). kernel_size, stride, padding,
 # dilation, output_size: an int or a pair; stride None means the kernel size. The CPU only:
 # a device array is a NotImplementedError naming the op.
@@ -663,3 +660,154 @@ __all__ += [
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
 ]
+# normalization: fused batch norm over (N, C, *) and layer norm over the last dimensions (CPU
+# kernels only so far: cupy arrays raise NotImplementedError; not in __all__, the contract the
+# CUDA backend implements, until the CUDA kernels exist)
+
+from . import _cpu  # noqa: E402
+
+
+def _norm_host(op: str, *arrays: Any) -> Any:
+    """The _cpu module for numpy arrays (also under a host-backend override: the emulated
+    CUDA backend has no normalization kernels); NotImplementedError for device arrays."""
+    for a in arrays:
+        if a is not None and type(a) is not np.ndarray and is_device_array(a):
+            raise NotImplementedError(
+                f"{op}: not implemented for CUDA (cupy) arrays yet; only numpy arrays (CPU)"
+            )
+    return _cpu
+
+
+def _norm_inputs(op: str, **arrays: Any) -> list[Any]:
+    return [None if a is None else float_input(a, op, k) for k, a in arrays.items()]
+
+
+def batch_norm_forward(
+    x: Any,
+    weight: Any = None,
+    bias: Any = None,
+    running_mean: Any = None,
+    running_var: Any = None,
+    *,
+    training: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+    out: Any = None,
+) -> tuple[Any, Any, Any]:
+    """Batch normalization of x (N, C, *) per channel (dimension 1): (y, mean, invstd).
+
+    training: the batch's mean and biased variance (one pass of shifted sums, accumulated in
+    double), invstd = 1 / sqrt(var + eps); running_mean / running_var (both or neither,
+    updated IN PLACE) become (1 - momentum) * running + momentum * batch, the variance
+    unbiased (count / (count - 1)). training=False: mean and invstd from the running
+    statistics (required). Then y = x * scale + shift, scale = weight * invstd, shift = bias -
+    mean * scale (weight, bias: None or (C,)). mean and invstd, (C,), feed the backward.
+    out: None (a new y) or an array of x's shape and dtype to write y into (x itself, or
+    memory disjoint from it)."""
+    op = "batch_norm_forward"
+    mod = _norm_host(op, x, weight, bias, running_mean, running_var)
+    x, weight, bias = _norm_inputs(op, x=x, weight=weight, bias=bias)
+    return mod.batch_norm_forward(
+        x,
+        weight,
+        bias,
+        running_mean,
+        running_var,
+        bool(training),
+        real(momentum, op, "momentum"),
+        real(eps, op, "eps"),
+        out,
+    )
+
+
+def batch_norm_backward(
+    dy: Any,
+    x: Any,
+    weight: Any,
+    mean: Any,
+    invstd: Any,
+    *,
+    training: bool = True,
+    need_dx: bool = True,
+    need_dweight: bool = True,
+    need_dbias: bool = True,
+    out: Any = None,
+) -> tuple[Any, Any, Any]:
+    """(dx, dweight, dbias) of batch_norm_forward from its mean and invstd (None where not
+    asked for). One pass for sum(dy) and sum(dy * xhat) per channel (dbias, dweight), one for
+    dx: training, dx = weight * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)); eval, the
+    affine-only dx = weight * invstd * dy. out: None or an array for dx (as the forward's)."""
+    op = "batch_norm_backward"
+    mod = _norm_host(op, dy, x, weight, mean, invstd)
+    dy, x, weight, mean, invstd = _norm_inputs(
+        op, dy=dy, x=x, weight=weight, mean=mean, invstd=invstd
+    )
+    return mod.batch_norm_backward(
+        dy,
+        x,
+        weight,
+        mean,
+        invstd,
+        bool(training),
+        bool(need_dx),
+        bool(need_dweight),
+        bool(need_dbias),
+        out,
+    )
+
+
+def _normalized_ndim(x: Any, normalized_shape: Any, op: str) -> int:
+    shape = shape_arg(normalized_shape, op)
+    k = len(shape)
+    if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k :]) != tuple(shape):
+        raise ValueError(
+            f"{op}: normalized_shape: expected the last dimensions of x {x.shape}, got "
+            f"{tuple(shape)}"
+        )
+    return k
+
+
+def layer_norm_forward(
+    x: Any,
+    normalized_shape: Any,
+    weight: Any = None,
+    bias: Any = None,
+    eps: float = 1e-5,
+    *,
+    out: Any = None,
+) -> tuple[Any, Any, Any]:
+    """Layer normalization over the last len(normalized_shape) dimensions of x: (y, mean,
+    rstd), mean and rstd of shape x.shape[:-len(normalized_shape)]. Per row: one pass for the
+    statistics (shifted sums in double), one for y = (x - mean) * rstd * weight + bias
+    (weight, bias: None or of shape normalized_shape). out: None or an array for y."""
+    op = "layer_norm_forward"
+    mod = _norm_host(op, x, weight, bias)
+    x, weight, bias = _norm_inputs(op, x=x, weight=weight, bias=bias)
+    k = _normalized_ndim(x, normalized_shape, op)
+    return mod.layer_norm_forward(x, k, weight, bias, real(eps, op, "eps"), out)
+
+
+def layer_norm_backward(
+    dy: Any,
+    x: Any,
+    normalized_shape: Any,
+    weight: Any,
+    mean: Any,
+    rstd: Any,
+    *,
+    need_dx: bool = True,
+    need_dweight: bool = True,
+    need_dbias: bool = True,
+    out: Any = None,
+) -> tuple[Any, Any, Any]:
+    """(dx, dweight, dbias) of layer_norm_forward from its mean and rstd (None where not
+    asked for): dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) per row, g = dy * weight;
+    dweight = sum over rows of dy * xhat, dbias = sum of dy (per-thread partials). out: None
+    or an array for dx."""
+    op = "layer_norm_backward"
+    mod = _norm_host(op, dy, x, weight, mean, rstd)
+    dy, x, weight, mean, rstd = _norm_inputs(op, dy=dy, x=x, weight=weight, mean=mean, rstd=rstd)
+    k = _normalized_ndim(x, normalized_shape, op)
+    return mod.layer_norm_backward(
+        dy, x, k, weight, mean, rstd, bool(need_dx), bool(need_dweight), bool(need_dbias), out
+    )

@@ -770,3 +770,155 @@ __all__ += [
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
 ]
+# ---- normalization (dg.ops.batch_norm_* / layer_norm_*) -------------------------------------
+
+
+def _bn_view(x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...], tuple[int, ...]]:
+    """x (N, C, *) as float64 (N, C, S), the reduced axes and the per-channel shape."""
+    x = _f64(x)
+    return x.reshape(x.shape[0], x.shape[1], -1), (0, 2), (1, -1, 1)
+
+
+def batch_norm_forward(
+    x: Any,
+    weight: Any = None,
+    bias: Any = None,
+    running_mean: Any = None,
+    running_var: Any = None,
+    *,
+    training: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+    out: Any = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(y, mean, invstd): two-pass mean and biased variance per channel; the running statistics
+    (updated in place when training, the variance unbiased) or normalize with them."""
+    shape = np.shape(x)
+    x3, axes, bshape = _bn_view(x)
+    count = x3.shape[0] * x3.shape[2]
+    if training:
+        if count == 1:
+            raise ValueError("batch_norm_forward: x: expected more than 1 value per channel")
+        if count:
+            mean = x3.mean(axis=axes)
+            with np.errstate(invalid="ignore", over="ignore"):  # inf / NaN in a channel
+                var = ((x3 - mean.reshape(bshape)) ** 2).mean(axis=axes)
+        else:
+            mean = var = np.zeros(x3.shape[1])
+        if running_mean is not None and count:
+            m = float(momentum)
+            running_mean[...] = (1 - m) * _f64(running_mean) + m * mean
+            running_var[...] = (1 - m) * _f64(running_var) + m * var * count / (count - 1)
+    else:
+        mean, var = _f64(running_mean), _f64(running_var)
+    invstd = 1.0 / np.sqrt(var + eps)
+    with np.errstate(invalid="ignore"):
+        y = (x3 - mean.reshape(bshape)) * invstd.reshape(bshape)
+    if weight is not None:
+        y = y * _f64(weight).reshape(bshape)
+    if bias is not None:
+        y = y + _f64(bias).reshape(bshape)
+    if out is not None:
+        out[...] = y.reshape(shape)
+    return y.reshape(shape), mean, invstd
+
+
+def batch_norm_backward(
+    dy: Any,
+    x: Any,
+    weight: Any,
+    mean: Any,
+    invstd: Any,
+    *,
+    training: bool = True,
+    need_dx: bool = True,
+    need_dweight: bool = True,
+    need_dbias: bool = True,
+    out: Any = None,
+) -> tuple[Any, Any, Any]:
+    shape = np.shape(x)
+    x3, axes, bshape = _bn_view(x)
+    g3 = _f64(dy).reshape(x3.shape)
+    count = x3.shape[0] * x3.shape[2]
+    m, s = _f64(mean).reshape(bshape), _f64(invstd).reshape(bshape)
+    w = np.ones(x3.shape[1]) if weight is None else _f64(weight)
+    xhat = (x3 - m) * s
+    dbias = g3.sum(axis=axes)
+    dweight = (g3 * xhat).sum(axis=axes)
+    dx = None
+    if need_dx:
+        k = s * w.reshape(bshape)
+        if training and count:
+            dx = k * (g3 - dbias.reshape(bshape) / count - xhat * dweight.reshape(bshape) / count)
+        else:
+            dx = k * g3
+        dx = dx.reshape(shape)
+        if out is not None:
+            out[...] = dx
+    return dx, dweight if need_dweight else None, dbias if need_dbias else None
+
+
+def _ln_view(x: Any, normalized_shape: Any) -> tuple[np.ndarray, int]:
+    x = _f64(x)
+    k = 1 if isinstance(normalized_shape, (int, np.integer)) else len(normalized_shape)
+    d = int(np.prod(x.shape[x.ndim - k :]))
+    return x.reshape(-1, d), d
+
+
+def layer_norm_forward(
+    x: Any,
+    normalized_shape: Any,
+    weight: Any = None,
+    bias: Any = None,
+    eps: float = 1e-5,
+    *,
+    out: Any = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    shape = np.shape(x)
+    x2, d = _ln_view(x, normalized_shape)
+    k = 1 if isinstance(normalized_shape, (int, np.integer)) else len(normalized_shape)
+    lead = shape[: len(shape) - k]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = x2.mean(axis=1, keepdims=True)
+        var = ((x2 - mean) ** 2).mean(axis=1, keepdims=True)
+        rstd = 1.0 / np.sqrt(var + eps)
+    with np.errstate(invalid="ignore"):
+        y = (x2 - mean) * rstd
+    if weight is not None:
+        y = y * _f64(weight).reshape(1, d)
+    if bias is not None:
+        y = y + _f64(bias).reshape(1, d)
+    if out is not None:
+        out[...] = y.reshape(shape)
+    return y.reshape(shape), mean.reshape(lead), rstd.reshape(lead)
+
+
+def layer_norm_backward(
+    dy: Any,
+    x: Any,
+    normalized_shape: Any,
+    weight: Any,
+    mean: Any,
+    rstd: Any,
+    *,
+    need_dx: bool = True,
+    need_dweight: bool = True,
+    need_dbias: bool = True,
+    out: Any = None,
+) -> tuple[Any, Any, Any]:
+    shape = np.shape(x)
+    x2, d = _ln_view(x, normalized_shape)
+    g2 = _f64(dy).reshape(x2.shape)
+    m, r = _f64(mean).reshape(-1, 1), _f64(rstd).reshape(-1, 1)
+    xhat = (x2 - m) * r
+    wshape = shape[len(shape) - (1 if np.ndim(normalized_shape) == 0 else len(normalized_shape)) :]
+    dweight = (g2 * xhat).sum(axis=0).reshape(wshape) if need_dweight else None
+    dbias = g2.sum(axis=0).reshape(wshape) if need_dbias else None
+    dx = None
+    if need_dx:
+        g = g2 if weight is None else g2 * _f64(weight).reshape(1, d)
+        dx = r * (g - g.mean(axis=1, keepdims=True) - xhat * (g * xhat).mean(axis=1, keepdims=True))
+        dx = dx.reshape(shape)
+        if out is not None:
+            out[...] = dx
+    return dx, dweight, dbias

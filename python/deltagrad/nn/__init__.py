@@ -99,6 +99,7 @@ __all__ = [
     "save",
     "load",
     "parallel",
+    "functional",
     "Conv2d",
     "MaxPool2d",
     "AvgPool2d",
@@ -107,3 +108,8 @@ __all__ = [
     "AvgPool1d",
     "AdaptiveAvgPool1d",
 ]
+
+from . import functional  # noqa: E402 - deltagrad.nn.functional is deltagrad.functional
+from .normalization import BatchNorm2d  # noqa: E402
+
+__all__ += ["BatchNorm2d"]

@@ -1,4 +1,5 @@
-"""BatchNorm1d and LayerNorm (forward and backward fused in deltagrad.functional)."""
+"""BatchNorm1d, BatchNorm2d and LayerNorm (forward and backward: the fused kernels of
+csrc/cpu/norm.h, through deltagrad.functional and dg.ops)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from .init import ones_, zeros_
 from .module import Module
 from .parameter import Parameter
 
-__all__ = ["BatchNorm1d", "LayerNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 
 
 def _positive_int(v: Any, owner: str, name: str) -> int:
@@ -55,6 +56,9 @@ class BatchNorm1d(Module):
     Eval: normalize with the running statistics (the batch's when track_running_stats=False).
     affine: a learned weight (ones) and bias (zeros). Buffers: running_mean, running_var,
     num_batches_tracked (int64), all in state_dict."""
+
+    _NDIMS: tuple[int, ...] = (2, 3)
+    _DIMS_TEXT = "2D (N, C) or 3D (N, C, L)"
 
     def __init__(
         self,
@@ -115,9 +119,9 @@ class BatchNorm1d(Module):
         owner = type(self).__name__
         if not isinstance(x, Tensor):
             raise TypeError(f"{owner}: input: expected a Tensor, got {type(x).__name__}")
-        if x.ndim not in (2, 3):
+        if x.ndim not in self._NDIMS:
             raise ValueError(
-                f"{owner}: input: expected 2D (N, C) or 3D (N, C, L) input (got {x.ndim}D "
+                f"{owner}: input: expected {self._DIMS_TEXT} input (got {x.ndim}D "
                 f"input of shape {x.shape})"
             )
         if x.shape[1] != self.num_features:
@@ -158,6 +162,16 @@ class BatchNorm1d(Module):
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
             f"affine={self.affine}, track_running_stats={self.track_running_stats}"
         )
+
+
+class BatchNorm2d(BatchNorm1d):
+    """Batch normalization of (N, C, H, W) input over the channel dimension C, as
+    torch.nn.BatchNorm2d: the statistics over N, H and W; otherwise as BatchNorm1d (running
+    statistics, momentum None = cumulative average, affine, track_running_stats; the same
+    state_dict keys)."""
+
+    _NDIMS = (4,)
+    _DIMS_TEXT = "4D (N, C, H, W)"
 
 
 class LayerNorm(Module):
