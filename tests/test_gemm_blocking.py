@@ -80,7 +80,8 @@ def _sysfs_caches() -> dict[str, int]:
 
 def test_cache_sizes_detected():
     got = _cpu.detected_cache_sizes()
-    assert set(got) == {"l1d", "l2", "l3"}
+    assert set(got) == {"l1d", "l2", "l3", "l2_share"}
+    assert got["l2_share"] >= 1
     assert 4096 <= got["l1d"] <= got["l2"]
     assert got["l3"] >= 0
     src = _cpu.cache_source()
@@ -123,7 +124,12 @@ def test_parse_cache_bytes(text, want):
 def test_set_cache_sizes_and_back(caches):
     default = _cpu.cache_sizes()
     got = caches(32 << 10, 512 << 10, 0)
-    assert got == {"l1d": 32 << 10, "l2": 512 << 10, "l3": default["l3"]}
+    assert got == {
+        "l1d": 32 << 10,
+        "l2": 512 << 10,
+        "l3": default["l3"],
+        "l2_share": default["l2_share"],
+    }
     assert _cpu.cache_sizes() == got
     assert caches(0, 0, 0) == default
 
@@ -177,7 +183,7 @@ def test_env_override_invalid_warns_and_keeps_detected():
 )
 def test_blocking_follows_caches(isa, caches, dtype, sizes):
     l1d, l2, l3 = sizes
-    caches(l1d, l2, l3)
+    caches(l1d, l2, l3, 1)
     b = _cpu._gemm_blocking(isa, dtype)
     s = np.dtype(dtype).itemsize
     mr, nr, kc, nb, mb = b["mr"], b["nr"], b["kc"], b["nb"], b["mb"]
@@ -189,6 +195,9 @@ def test_blocking_follows_caches(isa, caches, dtype, sizes):
     a_bytes = min(l3 // 4, 3 << 20)
     assert mb % mr == 0 and (mb * kc * s <= a_bytes or mb == mr)
     assert (mb + mr) * kc * s > a_bytes
+    assert b["shared_a"] is False  # the threads share no L2
+    caches(l1d, l2, l3, 2)
+    assert _cpu._gemm_blocking(isa, dtype)["shared_a"] is True
 
 
 def test_blocking_bad_arguments():
@@ -204,13 +213,17 @@ def test_blocking_bad_arguments():
 SHAPES = [(203, 157, 131), (61, 389, 257), (300, 19, 77)]
 
 
-@pytest.mark.parametrize("nthreads", [1, 2])
+@pytest.mark.parametrize(
+    ("nthreads", "l2_share"), [(1, 1), (2, 1), (2, 2)], ids=["t1", "t2", "t2-shared-a"]
+)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
     "sizes", [(4 << 10, 16 << 10, 64 << 10), (6 << 10, 40 << 10, 200 << 10)], ids=["tiny", "small"]
 )
-def test_gemm_small_caches(isa, caches, threads, nthreads, dtype, sizes):
-    caches(*sizes)
+def test_gemm_small_caches(isa, caches, threads, nthreads, l2_share, dtype, sizes):
+    """l2_share = 2 (threads on SMT siblings): the A block packed cooperatively between
+    barriers, with several m and k blocks (each block's barriers) and columns split unevenly."""
+    caches(*sizes, l2_share)
     threads(nthreads)
     rng = np.random.default_rng(18)
     for m, n, k in SHAPES:
@@ -226,11 +239,11 @@ def test_gemm_small_caches(isa, caches, threads, nthreads, dtype, sizes):
         expect(out, a, b, False, False, alpha=-0.5, beta=0.75, c0=c0)
 
 
-@pytest.mark.parametrize("nthreads", [1, 2])
-def test_gemm_small_caches_matches_reference(isa, caches, threads, nthreads):
+@pytest.mark.parametrize(("nthreads", "l2_share"), [(1, 1), (2, 1), (2, 2)])
+def test_gemm_small_caches_matches_reference(isa, caches, threads, nthreads, l2_share):
     """The blocked kernel against the triple-loop oracle, Zen 3's L2 (the proxy of the
     benchmarks) and a 2-thread split of the MLP's backward products."""
-    caches(32 << 10, 512 << 10, 32 << 20)
+    caches(32 << 10, 512 << 10, 32 << 20, l2_share)
     threads(nthreads)
     rng = np.random.default_rng(5)
     for m, n, k, ta, tb in ((512, 784, 256, True, False), (256, 784, 512, False, False)):

@@ -277,6 +277,7 @@ py::dict cache_dict(const CacheSizes& c) {
   d["l1d"] = c.l1d;
   d["l2"] = c.l2;
   d["l3"] = c.l3;
+  d["l2_share"] = c.l2_share;
   return d;
 }
 
@@ -303,6 +304,7 @@ py::dict blocking_dict(const GemmBlocking& b) {
   d["kc"] = b.kc;
   d["nb"] = b.nb;
   d["mb"] = b.mb;
+  d["shared_a"] = b.shared_a;
   d["mr"] = b.mr;
   d["nr"] = b.nr;
   return d;
@@ -331,14 +333,15 @@ static void bind_cache(py::module_& m) {
       "invalid.");
   m.def(
       "_set_cache_sizes",
-      [](long long l1d, long long l2, long long l3) {
+      [](long long l1d, long long l2, long long l3, long long l2_share) {
         CacheSizes c;
         c.l1d = l1d;
         c.l2 = l2;
         c.l3 = l3;
+        c.l2_share = l2_share;
         return cache_dict(set_cache_sizes(c));
       },
-      py::arg("l1d") = 0, py::arg("l2") = 0, py::arg("l3") = 0,
+      py::arg("l1d") = 0, py::arg("l2") = 0, py::arg("l3") = 0, py::arg("l2_share") = 0,
       "Test hook: the cache sizes the GEMM blocks for from now on (0: the default, detected or "
       "from the environment); returns the sizes in use.");
   m.def(

@@ -148,6 +148,24 @@ std::string read_sysfs_word(const std::string& path) {
   return s;
 }
 
+// The number of CPUs in a sysfs CPU list ("0", "0-1", "0,2-3"); 1 when empty or unreadable.
+long long count_cpus(const std::string& list) {
+  long long n = 0;
+  size_t i = 0;
+  while (i < list.size()) {
+    size_t j = list.find(',', i);
+    if (j == std::string::npos) j = list.size();
+    const std::string part = list.substr(i, j - i);
+    const size_t dash = part.find('-');
+    if (dash == std::string::npos)
+      n += part.empty() ? 0 : 1;
+    else
+      n += std::atoll(part.c_str() + dash + 1) - std::atoll(part.c_str()) + 1;
+    i = j + 1;
+  }
+  return n >= 1 ? n : 1;
+}
+
 CacheSizes sysfs_cache_sizes() {
   CacheSizes c;
   for (int i = 0; i < 16; ++i) {
@@ -159,7 +177,10 @@ CacheSizes sysfs_cache_sizes() {
     const long long size = read_sysfs_size(dir + "size");
     if (size <= 0) continue;
     if (level == "1") c.l1d = size;
-    if (level == "2") c.l2 = size;
+    if (level == "2") {
+      c.l2 = size;
+      c.l2_share = count_cpus(read_sysfs_word(dir + "shared_cpu_list"));
+    }
     if (level == "3") c.l3 = size;
   }
   return c;
@@ -181,6 +202,7 @@ const Detected& detected_caches() {
     const CacheSizes cp = cpuid_cache_sizes(), fs = sysfs_cache_sizes();
     if (cp.l1d > 0 && cp.l2 > 0) {
       d.sizes = cp;
+      d.sizes.l2_share = fs.l2_share;
       d.source = "cpuid";
       if (fs.l1d > 0 && (fs.l1d != cp.l1d || fs.l2 != cp.l2 || fs.l3 != cp.l3))
         d.source += "; sysfs differs: " + describe(fs);
@@ -190,7 +212,9 @@ const Detected& detected_caches() {
       d.sizes = fs;
       d.source = "sysfs";
     } else {
-      d.sizes = {32 << 10, 512 << 10, 8 << 20};
+      d.sizes.l1d = 32 << 10;
+      d.sizes.l2 = 512 << 10;
+      d.sizes.l3 = 8 << 20;
       d.source = "default";
     }
     return d;
@@ -234,12 +258,13 @@ const EnvSizes& env_cache_sizes() {
 // The sizes in use, read by every GEMM call: relaxed atomics (a set_cache_sizes racing a GEMM
 // call on another thread gives that call either value of each field: both are valid).
 struct ActiveCaches {
-  std::atomic<long long> l1d, l2, l3;
+  std::atomic<long long> l1d, l2, l3, l2_share;
   ActiveCaches() {
     const CacheSizes& c = env_cache_sizes().sizes;
     l1d.store(c.l1d);
     l2.store(c.l2);
     l3.store(c.l3);
+    l2_share.store(c.l2_share);
   }
 };
 
@@ -287,6 +312,7 @@ CacheSizes cache_sizes() {
   c.l1d = a.l1d.load(std::memory_order_relaxed);
   c.l2 = a.l2.load(std::memory_order_relaxed);
   c.l3 = a.l3.load(std::memory_order_relaxed);
+  c.l2_share = a.l2_share.load(std::memory_order_relaxed);
   return c;
 }
 
@@ -296,6 +322,7 @@ CacheSizes set_cache_sizes(CacheSizes sizes) {
   a.l1d.store(sizes.l1d > 0 ? sizes.l1d : def.l1d);
   a.l2.store(sizes.l2 > 0 ? sizes.l2 : def.l2);
   a.l3.store(sizes.l3 > 0 ? sizes.l3 : def.l3);
+  a.l2_share.store(sizes.l2_share > 0 ? sizes.l2_share : def.l2_share);
   return cache_sizes();
 }
 

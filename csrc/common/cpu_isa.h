@@ -22,6 +22,9 @@ const char* isa_name(Isa isa);
 // answers, the Zen 3-like defaults 32 KiB / 512 KiB / 8 MiB.
 struct CacheSizes {
   long long l1d = 0, l2 = 0, l3 = 0;
+  // Logical CPUs sharing one L2 (sysfs shared_cpu_list of cpu0's L2; 1 when unknown): 2 on SMT
+  // siblings, e.g. a 2-vCPU cloud VM that is one core's two hyperthreads.
+  long long l2_share = 1;
 };
 
 // What CPUID / sysfs report (0 where a level is missing) and where they came from: "cpuid",

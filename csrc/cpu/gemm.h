@@ -510,17 +510,22 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
 
   // One scratch arena from the calling thread: per thread, its own A block and B block. Each
   // thread packs all of A itself: no barriers, and no reading of panels that sit in the other
-  // core's cache (see docs/benchmarks/gemm.md for the shared-A variant it replaced).
+  // core's cache (see docs/benchmarks/gemm.md for the shared-A variant it replaced). Where the
+  // threads share an L2 (blk.shared_a: SMT siblings), one A block instead, each thread packing
+  // a contiguous share of its micro-panels between two barriers: private copies would fill the
+  // shared L2 twice over, and the other thread's panels are L2 hits there.
+  const bool shared_a = blk.shared_a && nt > 1;
   const size_t a_elems = static_cast<size_t>(round_up(mb_max * kcb, 64 / sizeof(T)));
   const size_t b_elems = static_cast<size_t>(round_up(nb_max * kcb, 64 / sizeof(T)));
-  T* const arena = static_cast<T*>(scratch().get((a_elems + b_elems) * nt * sizeof(T)));
+  T* const arena = static_cast<T*>(
+      scratch().get((shared_a ? a_elems + b_elems * nt : (a_elems + b_elems) * nt) * sizeof(T)));
 
   auto body = [&](int tid, int nthreads) {
     // This thread's columns: vector units [u0, u1).
     const int64_t u0 = nunits * tid / nthreads, u1 = nunits * (tid + 1) / nthreads;
     const int64_t j_begin = u0 * W, j_end = std::min(n, u1 * W);
-    T* const apack = arena + (a_elems + b_elems) * tid;
-    T* const bpack = apack + a_elems;
+    T* const apack = shared_a ? arena : arena + (a_elems + b_elems) * tid;
+    T* const bpack = shared_a ? arena + a_elems + b_elems * tid : apack + a_elems;
 
     // Balanced column blocks too: 512 columns -> 2 x 256 rather than 480 + 32 (a 32-wide block
     // reuses each A micro-panel for one tile only).
@@ -535,13 +540,27 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
         const bool first = pc == 0, last = pc + kc >= k;
         const T beta = first ? g.beta : T(1);
 
-        if (j_begin >= j_end) continue;
-        for (int64_t q = 0; q < npanels; ++q) {
+        // Every thread passes both barriers of every block (even one without columns).
+        int64_t q0 = 0, q1 = npanels;
+        if (shared_a) {
+          if (ib > 0 || pc > 0) {
+#pragma omp barrier
+          }  // no thread still reads the previous A block
+          q0 = npanels * tid / nthreads;
+          q1 = npanels * (tid + 1) / nthreads;
+        } else if (j_begin >= j_end) {
+          continue;
+        }
+        for (int64_t q = q0; q < q1; ++q) {
           const int64_t i0 = ib + q * MR;
           pack_panel<T, MR>(g.a + i0 * g.rsa + pc * g.csa, g.rsa, g.csa,
                             static_cast<int>(std::min<int64_t>(MR, m - i0)), kc,
                             apack + q * MR * kc);
         }
+        if (shared_a) {
+#pragma omp barrier
+        }  // the whole A block is packed
+        if (j_begin >= j_end) continue;
 
         for (int64_t jb = j_begin; jb < j_end; jb += nbb) {
           const int64_t nb = std::min(nbb, j_end - jb);

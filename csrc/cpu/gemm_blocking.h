@@ -15,6 +15,12 @@ struct GemmBlocking {
   int64_t nb = 0;  // columns of C per packed B block (a multiple of NR)
   int64_t mb = 0;  // rows of C per packed A block (a multiple of MR)
   int mr = 0, nr = 0;
+  // With several threads: one A block packed cooperatively (each thread packs a share of its
+  // micro-panels, then a barrier) instead of a private copy per thread. Chosen where the
+  // threads share an L2 (SMT siblings: private copies would compete for it, and reading the
+  // other thread's panels is an L2 hit); between separate cores the private copies measured
+  // faster (no barriers, no cross-core reads).
+  bool shared_a = false;
 };
 
 // Our micro-kernel keeps an MR x KC micro-panel of A in L1 across the sweep of the B block
@@ -38,6 +44,7 @@ inline GemmBlocking gemm_blocking_for(int mr, int nr, int elem_size, const Cache
   b.nb = std::max<int64_t>(nr, c.l2 * 3 / 8 / (b.kc * s) / nr * nr);
   const int64_t a_bytes = std::min<int64_t>(c.l3 / 4, int64_t(3) << 20);
   b.mb = std::max<int64_t>(mr, a_bytes / (b.kc * s) / mr * mr);
+  b.shared_a = c.l2_share >= 2;
   return b;
 }
 
