@@ -133,19 +133,27 @@ def make_case(name: str, dtype=np.float32):
 
 
 def measure(
-    name: str, nthreads: int, rounds: int = 15, dtype=np.float32, repeat: int = 1
+    name: str,
+    nthreads: int,
+    rounds: int = 15,
+    dtype=np.float32,
+    repeat: int = 1,
+    min_time: float | None = None,
+    settle: float | None = None,
 ) -> dict[str, float]:
     """GFLOP/s (best interleaved round) of each side and the ratios ours/peer.
 
     repeat > 1 runs the interleaved measurement that many times and keeps each side's best
     (more chances for a quiet moment on a shared machine: interference only slows down)."""
     fns, flops = make_case(name, dtype)
-    min_time = 0.01 if flops < 1e8 else 0.03
+    if min_time is None:
+        min_time = 0.01 if flops < 1e8 else 0.03
+    extra = {} if settle is None else {"settle": settle}
     best = {side: float("inf") for side in fns}
     median = {side: float("inf") for side in fns}
     with threads(nthreads):
         for _ in range(repeat):
-            t = interleaved(fns, rounds=rounds, min_time=min_time)
+            t = interleaved(fns, rounds=rounds, min_time=min_time, **extra)
             for side in fns:
                 best[side] = min(best[side], t[side]["best"])
                 median[side] = min(median[side], t[side]["median"])
@@ -259,6 +267,16 @@ def main(argv: list[str] | None = None) -> int:
         help="time each library alone in its own process instead of interleaved",
     )
     p.add_argument(
+        "--min-time",
+        type=float,
+        default=None,
+        help="seconds per round (default 0.01, 0.03 above 1e8 flops); short rounds are more "
+        "often undisturbed on a loaded machine",
+    )
+    p.add_argument(
+        "--settle", type=float, default=None, help="idle seconds before each side's round"
+    )
+    p.add_argument(
         "--path",
         choices=["avx512", "avx2", "both"],
         default=None,
@@ -327,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
                 if "gflops_loop" in r:
                     r["ratio_loop"] = r["gflops_ours"] / r["gflops_loop"]
             else:
-                r = measure(name, nt, args.rounds, dtype, args.repeat)
+                r = measure(name, nt, args.rounds, dtype, args.repeat, args.min_time, args.settle)
             tg = r.get("gflops_torch", float("nan"))
             tr = r.get("ratio_torch", float("nan"))
             lr = f"{r['ratio_loop']:>8.2f}x" if "ratio_loop" in r else f"{'-':>9}"
