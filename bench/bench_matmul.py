@@ -11,6 +11,12 @@ GFLOP/s and the ratios in benchmark.extra_info; then pytest-benchmark times ours
     pytest bench -o addopts="" --benchmark-disable                     # CI smoke: each case once
     python bench/bench_matmul.py [--rounds N] [--repeat R] [--dtype float32|float64]
                                  [--case NAME ...] [--threads 1 2] [--isolated]
+                                 [--path avx512|avx2|both]
+
+--path avx2 measures the AVX2 path on an AVX-512 machine, fairly: a process with
+deltagrad.benchmark.path_env("avx2") (DG_CPU_ISA=avx2, OPENBLAS_CORETYPE=Haswell, torch held to
+AVX2), checked (the header line says what each library ran). `both` runs one process per path.
+For pytest: DG_BENCH_PATH=avx2 pytest bench ... (bench/conftest.py sets the variables).
 """
 
 from __future__ import annotations
@@ -18,8 +24,14 @@ from __future__ import annotations
 import os
 import sys
 
-# OpenBLAS reads these when it loads; a forced core type or L2 size would handicap the peer.
-_OPENBLAS_OVERRIDES = [v for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if v in os.environ]
+# OpenBLAS reads these when it loads; a forced core type or L2 size would handicap the peer
+# (unless this process measures the AVX2 path: DG_BENCH_PATH=avx2, OPENBLAS_CORETYPE=Haswell).
+_OPENBLAS_OVERRIDES = [
+    v
+    for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+    if v in os.environ
+    and not (v == "OPENBLAS_CORETYPE" and os.environ.get("DG_BENCH_PATH") == "avx2")
+]
 if _OPENBLAS_OVERRIDES and __name__ == "__main__":
     for _v in _OPENBLAS_OVERRIDES:
         del os.environ[_v]
@@ -121,19 +133,27 @@ def make_case(name: str, dtype=np.float32):
 
 
 def measure(
-    name: str, nthreads: int, rounds: int = 15, dtype=np.float32, repeat: int = 1
+    name: str,
+    nthreads: int,
+    rounds: int = 15,
+    dtype=np.float32,
+    repeat: int = 1,
+    min_time: float | None = None,
+    settle: float | None = None,
 ) -> dict[str, float]:
     """GFLOP/s (best interleaved round) of each side and the ratios ours/peer.
 
     repeat > 1 runs the interleaved measurement that many times and keeps each side's best
     (more chances for a quiet moment on a shared machine: interference only slows down)."""
     fns, flops = make_case(name, dtype)
-    min_time = 0.01 if flops < 1e8 else 0.03
+    if min_time is None:
+        min_time = 0.01 if flops < 1e8 else 0.03
+    extra = {} if settle is None else {"settle": settle}
     best = {side: float("inf") for side in fns}
     median = {side: float("inf") for side in fns}
     with threads(nthreads):
         for _ in range(repeat):
-            t = interleaved(fns, rounds=rounds, min_time=min_time)
+            t = interleaved(fns, rounds=rounds, min_time=min_time, **extra)
             for side in fns:
                 best[side] = min(best[side], t[side]["best"])
                 median[side] = min(median[side], t[side]["median"])
@@ -162,6 +182,9 @@ if pytest is not None:
                 f"numpy was imported with {_OPENBLAS_OVERRIDES} set; unset them before running"
             )
         if not benchmark.disabled:  # the interleaved ratio is for real runs, not the CI smoke
+            from deltagrad.benchmark import path_facts
+
+            benchmark.extra_info["path_facts"] = path_facts(os.environ.get("DG_BENCH_PATH"))
             benchmark.extra_info.update(measure(name, nthreads))
         with threads(nthreads):
             benchmark(fns["ours"])
@@ -243,7 +266,39 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="time each library alone in its own process instead of interleaved",
     )
+    p.add_argument(
+        "--min-time",
+        type=float,
+        default=None,
+        help="seconds per round (default 0.01, 0.03 above 1e8 flops); short rounds are more "
+        "often undisturbed on a loaded machine",
+    )
+    p.add_argument(
+        "--settle", type=float, default=None, help="idle seconds before each side's round"
+    )
+    p.add_argument(
+        "--path",
+        choices=["avx512", "avx2", "both"],
+        default=None,
+        help="the ISA path (a process per path with its variables; default: this process's)",
+    )
     args = p.parse_args(argv)
+    own = os.environ.get("DG_BENCH_PATH")
+    if args.path is not None and args.path != own:
+        import subprocess
+
+        from deltagrad.benchmark import path_env
+
+        rest = list(sys.argv[1:] if argv is None else argv)
+        if "--path" in rest:
+            i = rest.index("--path")
+            del rest[i : i + 2]
+        rc = 0
+        for path in ["avx512", "avx2"] if args.path == "both" else [args.path]:
+            rc |= subprocess.run(
+                [sys.executable, os.path.abspath(__file__), *rest], env=path_env(path), check=False
+            ).returncode
+        return rc
     dtype = np.dtype(args.dtype).type
     iso = (
         isolated(args.case, args.threads, args.dtype, passes=args.repeat) if args.isolated else None
@@ -255,6 +310,14 @@ def main(argv: list[str] | None = None) -> int:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    from deltagrad.benchmark import path_facts
+
+    pf = path_facts(own)
+    print(
+        f"# path {own or 'as the environment is'}: deltagrad {pf['deltagrad_isa']}, OpenBLAS "
+        f"core {pf['openblas_core']}, torch capability {pf['torch_cpu_capability']}; "
+        f"caches {dg.info()['cache_sizes']}" + "".join(f"\n# WARNING: {w}" for w in pf["problems"])
+    )
     print(
         f"# {cpu}; deltagrad {dg.__version__} isa={dg.info()['cpu_isa']}; numpy {np.__version__}"
         + (f"; torch {torch.__version__}" if torch is not None else "")
@@ -282,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
                 if "gflops_loop" in r:
                     r["ratio_loop"] = r["gflops_ours"] / r["gflops_loop"]
             else:
-                r = measure(name, nt, args.rounds, dtype, args.repeat)
+                r = measure(name, nt, args.rounds, dtype, args.repeat, args.min_time, args.settle)
             tg = r.get("gflops_torch", float("nan"))
             tr = r.get("ratio_torch", float("nan"))
             lr = f"{r['ratio_loop']:>8.2f}x" if "ratio_loop" in r else f"{'-':>9}"

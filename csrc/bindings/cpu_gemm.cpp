@@ -8,6 +8,9 @@
 #include <vector>
 
 #include "bindings/checks.h"
+#include "common/cpu_isa.h"
+#include "common/threads.h"
+#include "cpu/gemm_blocking.h"
 #include "cpu/ops.h"
 
 namespace py = pybind11;
@@ -269,9 +272,123 @@ py::array matmul_bias_relu(py::handle a_obj, py::handle b_obj, py::handle bias_o
   return out;
 }
 
+py::dict cache_dict(const CacheSizes& c) {
+  py::dict d;
+  d["l1d"] = c.l1d;
+  d["l2"] = c.l2;
+  d["l3"] = c.l3;
+  d["l2_share"] = c.l2_share;
+  return d;
+}
+
+// The ISA named by `isa` (for the per-ISA test hooks), which this CPU must support.
+Isa supported_isa(const std::string& isa, const char* fn) {
+  Isa want;
+  if (isa == "generic")
+    want = Isa::generic;
+  else if (isa == "avx2")
+    want = Isa::avx2;
+  else if (isa == "avx512")
+    want = Isa::avx512;
+  else
+    throw py::value_error(std::string(fn) + ": isa: expected 'generic', 'avx2' or 'avx512', got '" +
+                          isa + "'");
+  if (static_cast<int>(want) > static_cast<int>(detected_isa()))
+    throw py::value_error(std::string(fn) + ": isa: this CPU does not support '" + isa +
+                          "' (it has '" + isa_name(detected_isa()) + "')");
+  return want;
+}
+
+py::dict blocking_dict(const GemmBlocking& b) {
+  py::dict d;
+  d["kc"] = b.kc;
+  d["nb"] = b.nb;
+  d["mb"] = b.mb;
+  d["shared_a"] = b.shared_a;
+  d["mr"] = b.mr;
+  d["nr"] = b.nr;
+  return d;
+}
+
 }  // namespace
 
+static void bind_cache(py::module_& m) {
+  m.def(
+      "cache_sizes", [] { return cache_dict(cache_sizes()); },
+      "The data cache sizes the GEMM blocks for, in bytes: {'l1d', 'l2', 'l3'} (L1d and L2 per "
+      "core): detected (CPUID / sysfs), or DG_L1D_BYTES / DG_L2_BYTES / DG_L3_BYTES.");
+  m.def(
+      "detected_cache_sizes", [] { return cache_dict(detected_cache_sizes()); },
+      "The cache sizes CPUID / sysfs report, before any override.");
+  m.def(
+      "cache_source", [] { return std::string(cache_source()); },
+      "Where the detected cache sizes came from: 'cpuid', 'sysfs' or 'default'.");
+  m.def(
+      "cache_env_warning", [] { return std::string(cache_env_warning()); },
+      "Why a DG_L1D_BYTES / DG_L2_BYTES / DG_L3_BYTES value was ignored ('' when none was).");
+  m.def(
+      "parse_cache_bytes", [](const std::string& s) { return parse_cache_bytes(s.c_str()); },
+      py::arg("s"),
+      "A cache size as the DG_*_BYTES variables are parsed ('524288', '512K', '2MiB'); -1 when "
+      "invalid.");
+  m.def(
+      "_set_cache_sizes",
+      [](long long l1d, long long l2, long long l3, long long l2_share) {
+        CacheSizes c;
+        c.l1d = l1d;
+        c.l2 = l2;
+        c.l3 = l3;
+        c.l2_share = l2_share;
+        return cache_dict(set_cache_sizes(c));
+      },
+      py::arg("l1d") = 0, py::arg("l2") = 0, py::arg("l3") = 0, py::arg("l2_share") = 0,
+      "Test hook: the cache sizes the GEMM blocks for from now on (0: the default, detected or "
+      "from the environment); returns the sizes in use.");
+  m.def(
+      "_gemm_blocking",
+      [](const std::string& isa, const std::string& dtype) {
+        if (dtype != "float32" && dtype != "float64")
+          throw py::value_error("_gemm_blocking: dtype: expected 'float32' or 'float64', got '" +
+                                dtype + "'");
+        const bool f32 = dtype == "float32";
+        switch (supported_isa(isa, "_gemm_blocking")) {
+          case Isa::avx512:
+            return blocking_dict(f32 ? avx512::gemm_blocking(0.f) : avx512::gemm_blocking(0.0));
+          case Isa::avx2:
+            return blocking_dict(f32 ? avx2::gemm_blocking(0.f) : avx2::gemm_blocking(0.0));
+          default:
+            return blocking_dict(f32 ? generic::gemm_blocking(0.f) : generic::gemm_blocking(0.0));
+        }
+      },
+      py::arg("isa"), py::arg("dtype") = "float32",
+      "The GEMM's blocking on this ISA for this dtype now: {'kc', 'nb', 'mb', 'mr', 'nr'}.");
+  m.def(
+      "measure_fma_peak",
+      [](const std::string& isa, double seconds, int threads) {
+        if (!(seconds > 0 && seconds <= 10))
+          throw py::value_error("measure_fma_peak: seconds: expected 0 < seconds <= 10, got " +
+                                std::to_string(seconds));
+        if (threads < 1 || threads > max_threads())
+          throw py::value_error("measure_fma_peak: threads: expected 1 <= threads <= " +
+                                std::to_string(max_threads()) + ", got " + std::to_string(threads));
+        const Isa which = supported_isa(isa, "measure_fma_peak");
+        py::gil_scoped_release nogil;
+        switch (which) {
+          case Isa::avx512:
+            return avx512::measure_fma_peak(seconds, threads);
+          case Isa::avx2:
+            return avx2::measure_fma_peak(seconds, threads);
+          default:
+            return generic::measure_fma_peak(seconds, threads);
+        }
+      },
+      py::arg("isa"), py::arg("seconds") = 0.2, py::arg("threads") = 1,
+      "The float32 FMA rate (GFLOP/s) of this ISA's vectors on `threads` threads, measured by "
+      "independent FMA chains in registers for about `seconds`: the nominal peak.");
+}
+
 void bind_gemm(py::module_& m) {
+  bind_cache(m);
   m.def(
       "matmul",
       named(

@@ -1,4 +1,5 @@
-// Which CPU kernels run: detected once by CPUID, overridable (downwards only) for tests.
+// Which CPU kernels run: detected once by CPUID, overridable (downwards only) for tests; and
+// the cache sizes the GEMM blocks for.
 #pragma once
 
 namespace dg {
@@ -13,5 +14,36 @@ Isa active_isa();
 Isa set_active_isa(Isa wanted);
 Isa detected_isa();
 const char* isa_name(Isa isa);
+
+// The data cache sizes the GEMM blocks for (csrc/cpu/gemm.h), per core for L1d and L2, the
+// whole L3 (shared by several cores). Detected once: CPUID leaf 4 on Intel,
+// leaf 0x8000001D on AMD (and Hygon), cross-checked against Linux's
+// /sys/devices/system/cpu/cpu0/cache (used alone when CPUID gives nothing); when neither
+// answers, the Zen 3-like defaults 32 KiB / 512 KiB / 8 MiB.
+struct CacheSizes {
+  long long l1d = 0, l2 = 0, l3 = 0;
+  // Logical CPUs sharing one L2 (sysfs shared_cpu_list of cpu0's L2; 1 when unknown): 2 on SMT
+  // siblings, e.g. a 2-vCPU cloud VM that is one core's two hyperthreads.
+  long long l2_share = 1;
+};
+
+// What CPUID / sysfs report (0 where a level is missing) and where they came from: "cpuid",
+// "sysfs" or "default", plus "; sysfs differs: ..." when both answered and disagree.
+CacheSizes detected_cache_sizes();
+const char* cache_source();
+
+// The sizes in use: the detected ones, each replaced by its environment override
+// DG_L1D_BYTES / DG_L2_BYTES / DG_L3_BYTES (read once; bytes, optionally with a K/KiB or
+// M/MiB suffix; a value that is not a size between 1 KiB and 1 TiB is ignored, and
+// cache_env_warning() says so), then by set_cache_sizes() (tests, benchmarks).
+CacheSizes cache_sizes();
+// Replace the sizes in use; a field <= 0 goes back to the detected (or environment) value.
+CacheSizes set_cache_sizes(CacheSizes sizes);
+// The sizes before set_cache_sizes: the detected ones with the environment overrides.
+CacheSizes default_cache_sizes();
+// Why an environment override was ignored ("" when none was).
+const char* cache_env_warning();
+// Parse a size as the environment overrides are ("524288", "512K", "2MiB"); -1 when invalid.
+long long parse_cache_bytes(const char* s);
 
 }  // namespace dg

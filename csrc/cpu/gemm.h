@@ -41,7 +41,9 @@
 #include <cstdlib>
 #include <new>
 
+#include "common/cpu_isa.h"
 #include "common/threads.h"
+#include "cpu/gemm_blocking.h"
 #include "cpu/ops.h"
 #include "cpu/simd.h"
 
@@ -55,45 +57,26 @@
 namespace dg {
 namespace DG_ISA_NS {
 
-// Micro-tile and cache blocking per ISA and type.
-//   MR x (NV * width) accumulators must fit the register file with room for NV B vectors and
-//   a broadcast: AVX-512 has 32 zmm (12 x 2 = 24 accumulators), AVX2 16 ymm (6 x 2 = 12).
-//   KC: the A micro-panel (MR x KC) should sit in L1d (48 KiB on Sapphire Rapids, 32 KiB on
-//       Zen 3) next to the streaming B micro-panels: 12 * 384 * 4 B = 18 KiB (fp32 AVX-512).
-//   NB: the packed B block (KC x NB) should sit in L2 (2 MiB on SPR, 512 KiB on Zen 3):
-//       384 * 480 * 4 B = 720 KiB on AVX-512; the AVX2 sizes also fit Zen 3's 512 KiB L2.
-//   MB: bounds each thread's packed A block (MB x KC, up to ~3 MiB: L2/L3).
-// (BLIS's Skylake-X sgemm uses KC = 384, MC = 480 for the same reasons. KC = 512, which SPR's
-// 48 KiB L1 would allow, measured no better within this shared machine's noise.)
+// Micro-tile per ISA and type: MR x (NV * width) accumulators must fit the register file with
+// room for NV B vectors and a broadcast: AVX-512 has 32 zmm (12 x 2 = 24 accumulators), AVX2 16
+// ymm (6 x 2 = 12). The cache blocking (KC, NB, MB) is chosen per call from the cache sizes:
+// cpu/gemm_blocking.h.
 template <class T>
 struct GemmTile;
 #if defined(__AVX512F__)
-template <>
-struct GemmTile<float> {
+template <class T>
+struct GemmTile {
   static constexpr int MR = 12, NV = 2;
-  static constexpr int64_t KC = 384, NB = 480, MB = 2040;
-};
-template <>
-struct GemmTile<double> {
-  static constexpr int MR = 12, NV = 2;
-  static constexpr int64_t KC = 256, NB = 384, MB = 1020;
 };
 #elif defined(__AVX2__)
-template <>
-struct GemmTile<float> {
+template <class T>
+struct GemmTile {
   static constexpr int MR = 6, NV = 2;
-  static constexpr int64_t KC = 256, NB = 192, MB = 2040;
-};
-template <>
-struct GemmTile<double> {
-  static constexpr int MR = 6, NV = 2;
-  static constexpr int64_t KC = 256, NB = 96, MB = 1020;
 };
 #else
 template <class T>
 struct GemmTile {
   static constexpr int MR = 4, NV = 4;
-  static constexpr int64_t KC = 256, NB = 256, MB = 1024;
 };
 #endif
 
@@ -257,6 +240,12 @@ struct Tile {
   static constexpr int MR = GemmTile<T>::MR, NV = GemmTile<T>::NV;
   static constexpr int W = Vec<T>::width, NR = NV * W;
 };
+
+// The blocking for T now (cpu/gemm_blocking.h): from the cache sizes in use.
+template <class T>
+inline GemmBlocking blocking() {
+  return gemm_blocking_for(Tile<T>::MR, Tile<T>::NR, sizeof(T), cache_sizes());
+}
 
 // Where a micro-kernel reads its operands. Packed (kDirect = false): A and B are the packed
 // micro-panels (MR resp. NR values per step of k). Direct (kDirect = true, small products only,
@@ -479,9 +468,9 @@ void scale_c(const GemmArgs<T>& g) {
 inline constexpr int64_t kParallelMinWork = int64_t(1) << 21;
 
 template <class T>
-void gemm_packed(const GemmArgs<T>& g0) {
+void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
   constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR, W = Tile<T>::W;
-  constexpr int64_t KC = GemmTile<T>::KC, NB = GemmTile<T>::NB, MB = GemmTile<T>::MB;
+  const int64_t KC = blk.kc, NB = blk.nb, MB = blk.mb;
 
   // A narrow C (n much smaller than the vector tile) wastes most lanes; compute C^T = B^T A^T
   // instead: the same memory with A and B swapped and C's strides swapped.
@@ -521,17 +510,22 @@ void gemm_packed(const GemmArgs<T>& g0) {
 
   // One scratch arena from the calling thread: per thread, its own A block and B block. Each
   // thread packs all of A itself: no barriers, and no reading of panels that sit in the other
-  // core's cache (see docs/benchmarks/gemm.md for the shared-A variant it replaced).
+  // core's cache (see docs/benchmarks/gemm.md for the shared-A variant it replaced). Where the
+  // threads share an L2 (blk.shared_a: SMT siblings), one A block instead, each thread packing
+  // a contiguous share of its micro-panels between two barriers: private copies would fill the
+  // shared L2 twice over, and the other thread's panels are L2 hits there.
+  const bool shared_a = blk.shared_a && nt > 1;
   const size_t a_elems = static_cast<size_t>(round_up(mb_max * kcb, 64 / sizeof(T)));
   const size_t b_elems = static_cast<size_t>(round_up(nb_max * kcb, 64 / sizeof(T)));
-  T* const arena = static_cast<T*>(scratch().get((a_elems + b_elems) * nt * sizeof(T)));
+  T* const arena = static_cast<T*>(
+      scratch().get((shared_a ? a_elems + b_elems * nt : (a_elems + b_elems) * nt) * sizeof(T)));
 
   auto body = [&](int tid, int nthreads) {
     // This thread's columns: vector units [u0, u1).
     const int64_t u0 = nunits * tid / nthreads, u1 = nunits * (tid + 1) / nthreads;
     const int64_t j_begin = u0 * W, j_end = std::min(n, u1 * W);
-    T* const apack = arena + (a_elems + b_elems) * tid;
-    T* const bpack = apack + a_elems;
+    T* const apack = shared_a ? arena : arena + (a_elems + b_elems) * tid;
+    T* const bpack = shared_a ? arena + a_elems + b_elems * tid : apack + a_elems;
 
     // Balanced column blocks too: 512 columns -> 2 x 256 rather than 480 + 32 (a 32-wide block
     // reuses each A micro-panel for one tile only).
@@ -546,13 +540,27 @@ void gemm_packed(const GemmArgs<T>& g0) {
         const bool first = pc == 0, last = pc + kc >= k;
         const T beta = first ? g.beta : T(1);
 
-        if (j_begin >= j_end) continue;
-        for (int64_t q = 0; q < npanels; ++q) {
+        // Every thread passes both barriers of every block (even one without columns).
+        int64_t q0 = 0, q1 = npanels;
+        if (shared_a) {
+          if (ib > 0 || pc > 0) {
+#pragma omp barrier
+          }  // no thread still reads the previous A block
+          q0 = npanels * tid / nthreads;
+          q1 = npanels * (tid + 1) / nthreads;
+        } else if (j_begin >= j_end) {
+          continue;
+        }
+        for (int64_t q = q0; q < q1; ++q) {
           const int64_t i0 = ib + q * MR;
           pack_panel<T, MR>(g.a + i0 * g.rsa + pc * g.csa, g.rsa, g.csa,
                             static_cast<int>(std::min<int64_t>(MR, m - i0)), kc,
                             apack + q * MR * kc);
         }
+        if (shared_a) {
+#pragma omp barrier
+        }  // the whole A block is packed
+        if (j_begin >= j_end) continue;
 
         for (int64_t jb = j_begin; jb < j_end; jb += nbb) {
           const int64_t nb = std::min(nbb, j_end - jb);
@@ -697,14 +705,56 @@ void gemm_kernel(const GemmArgs<T>& g) {
   constexpr int64_t kDotMaxThin = Vec<T>::width > 1 ? 16 : 1;
   if (g.csa == 1 && g.rsb == 1 && std::min(g.m, g.n) <= kDotMaxThin && g.k >= Vec<T>::width)
     gemm_dot(g);
-  else if (g.csb == 1 && g.k <= GemmTile<T>::KC && g.m * g.n * g.k <= kDirectMaxWork)
+  else if (const GemmBlocking blk = blocking<T>();
+           g.csb == 1 && g.k <= blk.kc && g.m * g.n * g.k <= kDirectMaxWork)
     gemm_direct(g);
   else
-    gemm_packed(g);
+    gemm_packed(g, blk);
 }
 
 void gemm(const GemmArgs<float>& args) { gemm_kernel(args); }
 void gemm(const GemmArgs<double>& args) { gemm_kernel(args); }
+GemmBlocking gemm_blocking(float) { return blocking<float>(); }
+GemmBlocking gemm_blocking(double) { return blocking<double>(); }
+
+// The float32 FMA rate this ISA's vectors reach (GFLOP/s, 2 flops per lane per FMA) on
+// `threads` threads: each runs kChains independent FMA chains (enough to cover the FMA latency
+// on two ports) in registers for about `seconds`, timed in slices of ~50 us; each thread keeps
+// its best slice (on a shared machine another process only ever slows a slice down) and the
+// rates of the threads add up. `deltagrad bench`'s nominal peak.
+double measure_fma_peak(double seconds, int threads) {
+  using V = Vec<float>;
+  constexpr int kChains = V::width >= 16 ? 16 : V::width >= 8 ? 12 : 8;
+  constexpr int64_t kInner = 8192;
+  constexpr double kFlops = double(kInner) * kChains * V::width * 2.0;
+  double rate = 0;
+  volatile float sink = 0;
+#pragma omp parallel num_threads(std::max(1, threads)) reduction(+ : rate)
+  {
+    V acc[kChains];
+    for (int c = 0; c < kChains; ++c) acc[c] = V::set1(float(c) * 1e-3f);
+    const V mul = V::set1(0.999999f), add = V::set1(1e-7f);
+    const double t0 = omp_get_wtime();
+    double t = t0, best = 0;
+    do {
+      const double s0 = t;
+      for (int64_t i = 0; i < kInner; ++i) {
+#pragma GCC unroll 16
+        for (int c = 0; c < kChains; ++c) acc[c] = fmadd(acc[c], mul, add);
+      }
+      t = omp_get_wtime();
+      if (t > s0) best = std::max(best, kFlops / (t - s0));
+    } while (t - t0 < seconds);
+    V sum = acc[0];
+    for (int c = 1; c < kChains; ++c) sum = sum + acc[c];
+    float lanes[V::width];
+    sum.store(lanes);
+    sink = sink + lanes[0];
+    rate += best;
+  }
+  (void)sink;
+  return rate / 1e9;
+}
 
 }  // namespace DG_ISA_NS
 }  // namespace dg

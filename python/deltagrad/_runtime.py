@@ -28,6 +28,11 @@ if _cpu.requested_threads > MAX_THREADS:
         stacklevel=2,
     )
 
+# DG_L1D_BYTES / DG_L2_BYTES / DG_L3_BYTES override the cache sizes the GEMM blocks for (read
+# once, by the C++ side); a value that is not a size is ignored with this warning.
+if _cpu.cache_env_warning():
+    warnings.warn(f"deltagrad: {_cpu.cache_env_warning()}", RuntimeWarning, stacklevel=2)
+
 
 def set_num_threads(n: int) -> None:
     """Set how many threads the CPU kernels use (1 <= n <= MAX_THREADS, 4 x the CPUs this
@@ -82,6 +87,9 @@ def info() -> dict[str, Any]:
         "cpu_isa": _cpu.active_isa(),
         "cpu_isa_detected": _cpu.detected_isa(),
         "num_threads": get_num_threads(),
+        "cache_sizes": dict(_cpu.cache_sizes()),
+        "cache_sizes_detected": dict(_cpu.detected_cache_sizes()),
+        "cache_source": _cpu.cache_source(),
         "compiler": _cpu.compiler,
         "build": dict(_cpu.build),
         "cuda_compiled": cuda_compiled,

@@ -10,18 +10,29 @@ best round is the least disturbed one.
 Reference lines:
 - GEMM "measured peak": the best float32 GEMM rate of NumPy's BLAS or PyTorch at a large,
   compute-bound size (n = 1024 with --quick, else 2048), timed the same way. It is an
-  attainable FMA peak measured on this machine, not a datasheet number; the nominal peak
-  (cores x clock x 2 FMA ports x SIMD lanes x 2 flops) is reported next to it, with the
-  clock read from /proc/cpuinfo.
+  attainable GEMM rate measured on this machine, not a datasheet number; the nominal peak is
+  reported next to it: the rate of independent FMA chains in registers on the same threads
+  (_cpu.measure_fma_peak, the best of many ~50 us slices), not a clock reading.
 - Activation "copy bandwidth": a plain array copy (np.copyto) of the same size, i.e. read +
   write of the same bytes as an elementwise op.
+
+Paths: on a CPU with AVX-512 both instruction-set paths are measured, each in its own process
+(the libraries read their settings when they load): "avx512", each library's own choice, and
+"avx2", every library held to AVX2 (PATH_ENV: DG_CPU_ISA=avx2 for deltagrad,
+OPENBLAS_CORETYPE=Haswell for NumPy's OpenBLAS, ATEN_CPU_CAPABILITY=avx2,
+MKL_ENABLE_INSTRUCTIONS=AVX2 and ONEDNN_MAX_CPU_ISA=AVX2 for torch), each checked to take
+effect (path_facts: deltagrad's ISA, OpenBLAS's core type, torch's CPU capability) and
+reported.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -31,7 +42,17 @@ import numpy as np
 from . import _report
 from ._report import table
 
-__all__ = ["interleaved", "threads", "run_benchmarks", "nominal_peak_gflops", "SETTLE_SECONDS"]
+__all__ = [
+    "interleaved",
+    "threads",
+    "run_benchmarks",
+    "nominal_peak_gflops",
+    "SETTLE_SECONDS",
+    "PATH_ENV",
+    "path_env",
+    "path_facts",
+    "available_paths",
+]
 
 
 # --------------------------------------------------------------------------- timing method
@@ -55,7 +76,7 @@ def _calibrate(fn: Callable[[], object], min_time: float) -> int:
 # its 2-thread speed (measured: ours 340 -> 150-220 GFLOP/s at 1024^3 for the first ~100 ms
 # after numpy.matmul; numpy after ours loses only its first call, libgomp parks within ~1 ms).
 # Each side's round therefore starts after `settle` seconds, when every pool has parked.
-SETTLE_SECONDS = 0.15
+SETTLE_SECONDS = 0.2
 
 
 def interleaved(
@@ -140,16 +161,119 @@ def _cpu_mhz() -> float | None:
     return None
 
 
-def nominal_peak_gflops(isa: str, n_threads: int) -> float | None:
-    """cores x clock x 2 FMA ports x float32 lanes x 2 flops per FMA; None without a clock.
+def nominal_peak_gflops(isa: str, n_threads: int, seconds: float = 0.3) -> float | None:
+    """The float32 FMA peak of `isa`'s vectors on n_threads threads, measured: independent FMA
+    chains in registers (_cpu.measure_fma_peak, each thread's best ~50 us slice over `seconds`),
+    so it reflects the clock the cores actually run at, turbo and AVX-512 offsets included.
+    None for an ISA this CPU lacks."""
+    from . import _cpu
 
-    The clock is /proc/cpuinfo's (often the base clock, turbo may be higher) and 2 FMA ports
-    is an assumption (true of recent Xeon / Core / Zen parts); hence 'nominal'."""
-    mhz = _cpu_mhz()
-    lanes = {"avx512": 16, "avx2": 8}.get(isa, 4)
-    if mhz is None:
+    try:
+        return float(_cpu.measure_fma_peak(isa, seconds, max(1, n_threads)))
+    except ValueError:
         return None
-    return n_threads * mhz * 1e6 * 2 * lanes * 2 / 1e9
+
+
+# --------------------------------------------------------------------------- ISA paths
+
+# The environment of each instruction-set path, set before the libraries load (a subprocess per
+# path). "avx512": every library's own choice (the best the CPU has). "avx2": all held to AVX2.
+PATH_ENV: dict[str, dict[str, str]] = {
+    "avx512": {},
+    "avx2": {
+        "DG_CPU_ISA": "avx2",
+        "OPENBLAS_CORETYPE": "Haswell",
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+    },
+}
+# Every variable a path sets or clears (OPENBLAS_L2_SIZE would handicap NumPy on any path).
+_PATH_VARS = ("OPENBLAS_L2_SIZE", *PATH_ENV["avx2"])
+
+
+def path_env(path: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a process measuring `path` ('avx512' or 'avx2'): `base` (default
+    os.environ) without any of the path variables, plus the path's own and DG_BENCH_PATH."""
+    if path not in PATH_ENV:
+        raise ValueError(f"path_env: path: expected one of {sorted(PATH_ENV)}, got {path!r}")
+    env = {k: v for k, v in (os.environ if base is None else base).items() if k not in _PATH_VARS}
+    env.update(PATH_ENV[path])
+    env["DG_BENCH_PATH"] = path
+    return env
+
+
+def available_paths() -> list[str]:
+    """The paths this CPU can run: both on AVX-512, 'avx2' alone on AVX2, none below."""
+    from . import _cpu
+
+    return {"avx512": ["avx512", "avx2"], "avx2": ["avx2"]}.get(_cpu.detected_isa(), [])
+
+
+def _openblas_core() -> str | None:
+    """The core type NumPy's OpenBLAS runs (its `openblas_get_corename`), via threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    for lib in threadpool_info():
+        if lib.get("internal_api") == "openblas":
+            return lib.get("architecture")
+    return None
+
+
+def path_facts(path: str | None = None) -> dict[str, Any]:
+    """What each library of this process actually runs, and, for `path`, which of them is not
+    held to it (`problems`: empty when every check passed). MKL's and oneDNN's caps cannot be
+    read back: their variables are reported as set."""
+    import deltagrad as dg
+
+    torch = _torch()
+    facts: dict[str, Any] = {
+        "deltagrad_isa": dg.info()["cpu_isa"],
+        "openblas_core": _openblas_core(),
+        "torch_cpu_capability": (
+            torch.backends.cpu.get_cpu_capability() if torch is not None else None
+        ),
+        "env": {v: os.environ[v] for v in _PATH_VARS if v in os.environ},
+    }
+    problems = []
+    if path == "avx2":
+        if facts["deltagrad_isa"] != "avx2":
+            problems.append(f"deltagrad runs {facts['deltagrad_isa']}, not avx2")
+        core = facts["openblas_core"]
+        if core is not None and core.lower() not in ("haswell", "zen"):
+            problems.append(f"OpenBLAS runs the {core} kernels, not Haswell")
+        cap = facts["torch_cpu_capability"]
+        if cap is not None and cap.upper() != "AVX2":
+            problems.append(f"torch's CPU capability is {cap}, not AVX2")
+    facts["problems"] = problems
+    return facts
+
+
+def _path_worker() -> None:
+    """Subprocess body: run_benchmarks(**json from stdin) on this process's path, JSON out."""
+    kwargs = json.loads(sys.stdin.read())
+    res = run_benchmarks(**kwargs)
+    sys.stdout.write(json.dumps(res))
+
+
+def _run_path(path: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """run_benchmarks in a fresh process on `path` (the libraries read its variables at load)."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = path_env(path)
+    env["PYTHONPATH"] = here + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    proc = subprocess.run(
+        [sys.executable, "-c", "from deltagrad.benchmark import _path_worker; _path_worker()"],
+        input=json.dumps({**kwargs, "paths": [path], "progress": False}),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench: the {path} path failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout)
 
 
 # --------------------------------------------------------------------------- benchmarks
@@ -298,15 +422,66 @@ def run_benchmarks(
     batch: int = 128,
     rounds: int | None = None,
     min_time: float | None = None,
+    paths: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run every benchmark; returns a JSON-ready dict (see the module docstring). The
-    keyword-only arguments override the sizes that ``quick`` picks."""
+    keyword-only arguments override the sizes that ``quick`` picks.
+
+    paths: the instruction-set paths to measure (default: available_paths(), both on an
+    AVX-512 CPU). The first is the result's top level (its name in "path", what the libraries
+    ran in "path_facts"), the others go under "paths"; each runs in this process when this
+    process was started for it (DG_BENCH_PATH, or no path variable set and it is the CPU's
+    best), else in a subprocess with path_env(path)."""
+    import deltagrad as dg
+
+    n_threads = n_threads or dg.get_num_threads()
+    if paths is None:
+        paths = available_paths() or [""]
+    own = os.environ.get("DG_BENCH_PATH")
+    if own is None and not any(v in os.environ for v in _PATH_VARS):
+        own = (available_paths() or [""])[0]
+    kwargs = dict(
+        quick=quick,
+        n_threads=n_threads,
+        sizes=sizes,
+        peak_n=peak_n,
+        n_elems=n_elems,
+        mlp_sizes=list(mlp_sizes),
+        batch=batch,
+        rounds=rounds,
+        min_time=min_time,
+    )
+    results = {}
+    for path in paths:
+        if path == own or path == "":
+            results[path] = _run_here(progress=progress, **kwargs)
+            results[path]["path"] = path or dg.info()["cpu_isa"]
+            results[path]["path_facts"] = path_facts(path)
+        else:
+            results[path] = _run_path(path, kwargs)
+    first = results[paths[0]]
+    first["paths"] = {p: r for p, r in results.items() if p != paths[0]}
+    return first
+
+
+def _run_here(
+    quick: bool,
+    n_threads: int,
+    progress: bool,
+    sizes: list[int] | None,
+    peak_n: int | None,
+    n_elems: int | None,
+    mlp_sizes: list[int],
+    batch: int,
+    rounds: int | None,
+    min_time: float | None,
+) -> dict[str, Any]:
+    """Every benchmark in this process (run_benchmarks' arguments)."""
     from tqdm.auto import tqdm
 
     import deltagrad as dg
 
     facts = dg.info()
-    n_threads = n_threads or dg.get_num_threads()
     sizes = sizes or ([32, 64, 128, 256, 512] if quick else [32, 64, 128, 256, 384, 512, 768, 1024])
     peak_n = peak_n or (1024 if quick else 2048)
     acts = ["relu", "sigmoid", "tanh", "gelu"]
@@ -338,6 +513,7 @@ def run_benchmarks(
             "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(),
             "cpu_mhz": _cpu_mhz(),
+            "cache_sizes": facts.get("cache_sizes"),
             "numpy": np.__version__,
             "torch": torch.__version__ if torch else None,
             "deltagrad": facts["version"],
@@ -348,20 +524,37 @@ def run_benchmarks(
         "peak_gflops_measured_how": peak["how"],
         "peak": peak,
         "peak_gflops_nominal": nominal_peak_gflops(facts["cpu_isa"], n_threads),
+        "peak_gflops_nominal_how": "measured: independent FMA chains (_cpu.measure_fma_peak)",
         "activations": act,
         "mlp": mlp,
     }
 
 
 def format_report(res: dict[str, Any]) -> str:
-    """The benchmark results as plain tables."""
+    """The benchmark results as plain tables, one set per instruction-set path."""
+    out = [_format_path(res)]
+    for r in res.get("paths", {}).values():
+        out += ["", "", _format_path(r)]
+    return "\n".join(out)
+
+
+def _format_path(res: dict[str, Any]) -> str:
     m = res["machine"]
     libs = [k[:-7] for k in res["gemm"][0] if k.endswith("_gflops")]
     lines = [
         f"deltagrad {m['deltagrad']} on {m['cpu_isa']}, {m['threads']} threads "
         f"(numpy {m['numpy']}, torch {m['torch'] or 'not installed'})",
-        "",
     ]
+    pf = res.get("path_facts")
+    if pf is not None:
+        env = " ".join(f"{k}={v}" for k, v in pf["env"].items()) or "no overrides"
+        lines.append(
+            f"path {res.get('path')}: {env}; deltagrad {pf['deltagrad_isa']}, OpenBLAS core "
+            f"{pf['openblas_core'] or '?'}, torch capability {pf['torch_cpu_capability'] or '-'}"
+        )
+        for problem in pf["problems"]:
+            lines.append(f"WARNING: {problem}")
+    lines.append("")
     nominal = res["peak_gflops_nominal"]
     rows = [
         [r["n"], *(r[f"{k}_gflops"] for k in libs), r["deltagrad_gflops"] / r["numpy_gflops"]]
@@ -377,11 +570,7 @@ def format_report(res: dict[str, Any]) -> str:
     lines.append(
         f"measured peak {res['peak_gflops_measured']:.1f} GFLOP/s "
         f"({res['peak_gflops_measured_how']})"
-        + (
-            f"; nominal {nominal:.1f} GFLOP/s (clock x 2 FMA ports x lanes x 2 x threads)"
-            if nominal
-            else ""
-        )
+        + (f"; nominal {nominal:.1f} GFLOP/s (measured FMA chains in registers)" if nominal else "")
     )
     act = res["activations"]
     rows = [

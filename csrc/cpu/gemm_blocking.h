@@ -1,0 +1,68 @@
+// The GEMM's cache blocking (csrc/cpu/gemm.h), chosen at run time from the cache sizes in use
+// (common/cpu_isa.h: detected by CPUID / sysfs, or DG_L1D_BYTES / DG_L2_BYTES / DG_L3_BYTES),
+// as BLIS's analytical model and OpenBLAS's per-core tables do, instead of constants per ISA.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "common/cpu_isa.h"
+
+namespace dg {
+
+struct GemmBlocking {
+  int64_t kc = 0;  // k per packed block
+  int64_t nb = 0;  // columns of C per packed B block (a multiple of NR)
+  int64_t mb = 0;  // rows of C per packed A block (a multiple of MR)
+  int mr = 0, nr = 0;
+  // With several threads: one A block packed cooperatively (each thread packs a share of its
+  // micro-panels, then a barrier) instead of a private copy per thread. Chosen where the
+  // threads share an L2 (SMT siblings: private copies would compete for it, and reading the
+  // other thread's panels is an L2 hit); between separate cores the private copies measured
+  // faster (no barriers, no cross-core reads).
+  bool shared_a = false;
+};
+
+// Our micro-kernel keeps an MR x KC micro-panel of A in L1 across the sweep of the B block
+// (BLIS's roles of A and B are swapped: cpu/gemm.h's header) and streams the KC x NR B
+// micro-panels from L2:
+//   KC: the A micro-panel in half of L1d (the other half for the streaming B micro-panels and
+//       C's tile), a multiple of 8, capped at 384: BLIS's Skylake-X / Zen sgemm use 256-384,
+//       and a longer k block measured no better (C's tile is already updated rarely).
+//       48 KiB L1d (Sapphire Rapids), fp32 AVX-512 (MR 12): 384; fp64: 256.
+//   NB: the packed B block (KC x NB) in 3/8 of L2, the rest holding the A micro-panels, C's rows
+//       and the next block's prefetches; a multiple of NR. 2 MiB L2, fp32 KC 384: 512 columns;
+//       Zen 3's 512 KiB: 128 (AVX2, NR 16).
+//   MB: each thread's packed A block (MB x KC), swept once per B block from L3: a quarter of
+//       L3, at most 3 MiB (fp32 KC 384: 2040 rows); a multiple of MR.
+inline GemmBlocking gemm_blocking_for(int mr, int nr, int elem_size, const CacheSizes& c) {
+  GemmBlocking b;
+  b.mr = mr;
+  b.nr = nr;
+  const int64_t s = elem_size;
+  b.kc = std::clamp<int64_t>(c.l1d / 2 / (mr * s) / 8 * 8, 8, 384);
+  b.nb = std::max<int64_t>(nr, c.l2 * 3 / 8 / (b.kc * s) / nr * nr);
+  const int64_t a_bytes = std::min<int64_t>(c.l3 / 4, int64_t(3) << 20);
+  b.mb = std::max<int64_t>(mr, a_bytes / (b.kc * s) / mr * mr);
+  b.shared_a = c.l2_share >= 2;
+  return b;
+}
+
+// The blocking each ISA's gemm() uses now (its MR and NR, the cache sizes in use); the float32
+// FMA rate of its vectors, measured (gemm.h).
+#define DG_GEMM_BLOCKING_DECLS        \
+  GemmBlocking gemm_blocking(float);  \
+  GemmBlocking gemm_blocking(double); \
+  double measure_fma_peak(double seconds, int threads);
+namespace generic {
+DG_GEMM_BLOCKING_DECLS
+}
+namespace avx2 {
+DG_GEMM_BLOCKING_DECLS
+}
+namespace avx512 {
+DG_GEMM_BLOCKING_DECLS
+}
+#undef DG_GEMM_BLOCKING_DECLS
+
+}  // namespace dg
