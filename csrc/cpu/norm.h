@@ -18,8 +18,9 @@ namespace {
 inline constexpr int64_t kNormBlock = 512;  // elements per float accumulation block
 inline constexpr int kRowGroups = 4;        // vectors of channels per task in the (N, C) path
 // Outputs of at least this many bytes are written with non-temporal stores (no read for
-// ownership: a pass that writes y then moves 2 arrays' bytes, not 3, like a streaming copy).
-inline constexpr int64_t kNormStreamBytes = int64_t(16) << 20;
+// ownership). Below it regular stores: measured at 16M float32 on the 260 MiB-L3 machine, the
+// arrays stay in L3 and streaming to memory was 3x slower at 2 threads (docs/BENCHMARKS.md).
+inline constexpr int64_t kNormStreamBytes = int64_t(512) << 20;
 
 // out[i..i+rem) = v; streamed when `stream` and the address is vector-aligned.
 template <class T>
