@@ -124,10 +124,10 @@ struct ActOp<Act::softplus> {
 };
 template <>
 struct ActOp<Act::silu> {
-  // swish: x sigmoid(x), -0 where sigmoid underflows (vsilu, simd_math.h).
+  // swish: x sigmoid(x), -0 where sigmoid underflows (vswish, simd_math.h).
   template <class T>
   static Vec<T> fwd(Vec<T> x, Vec<T>) {
-    return vsilu(x);
+    return vswish(x);
   }
   // s + x s (1 - s) with s and 1 - s = sigmoid(-x) each without cancellation; the product is 0
   // where s (1 - s) underflows (inf * 0 at x = +-inf).

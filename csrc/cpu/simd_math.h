@@ -436,18 +436,19 @@ inline Vec<float> vsigmoid(Vec<float> x) {
 }
 #endif
 
-// silu x sigmoid(x). Where sigmoid underflows to 0 (x < -104 in float, x = -inf) the result is
-// -0, not x * 0 (NaN at -inf): x is clamped to -800 first (sigmoid(-800) is 0 in float64 too;
-// max passes NaN through). The float32 fast path (every x >= -86) needs no clamp.
+// swish(x) = x sigmoid(x) (the activation that op_names.h lists after softplus). Where sigmoid
+// underflows to 0 (x < -104 in float, x = -inf) the result is -0, not x * 0 (NaN at -inf): x is
+// clamped to -800 first (sigmoid(-800) is 0 in float64 too; max passes NaN through). The float32
+// fast path (every x >= -86) needs no clamp.
 template <class T>
-inline Vec<T> vsilu(Vec<T> x) {
+inline Vec<T> vswish(Vec<T> x) {
   return max(Vec<T>::set1(T(-800)), x) * vsigmoid(x);
 }
 
 #if defined(DG_VECTOR_MATH_F32)
-inline Vec<float> vsilu(Vec<float> x) {
+inline Vec<float> vswish(Vec<float> x) {
   using V = Vec<float>;
-  if (any_below_or_nan(x, -86.0f)) return vsilu<float>(x);
+  if (any_below_or_nan(x, -86.0f)) return vswish<float>(x);
   return x * reciprocal_fast(V::set1(1.0f) + vexp_normal(-min(V::set1(86.0f), x)));
 }
 #endif
