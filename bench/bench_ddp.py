@@ -245,8 +245,10 @@ def launch(n: int = 2, rounds: int = 15, steps: int = 10, env: dict | None = Non
     if exe is None:
         raise RuntimeError('mpiexec is missing: pip install "deltagrad[distributed]"')
     e = dict(os.environ)
-    here = os.path.dirname(os.path.abspath(__file__))
-    e["PYTHONPATH"] = os.path.join(here, "..", "python") + os.pathsep + e.get("PYTHONPATH", "")
+    import deltagrad  # the ranks import the same deltagrad as this process (installed or not)
+
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(deltagrad.__file__)))
+    e["PYTHONPATH"] = pkg + os.pathsep + e.get("PYTHONPATH", "")
     e["OMP_NUM_THREADS"] = e["OPENBLAS_NUM_THREADS"] = "1"
     e.update(env or {})
     cmd = [exe, "-n", str(n), sys.executable, os.path.abspath(__file__)]
