@@ -618,6 +618,257 @@ void gemm_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// tap: a stride-1 convolution as an implicit GEMM over a zero-padded copy of one image, no
+// im2col. With the output computed in padded-width coordinates (j = oy * wp + ox, wp the padded
+// width; the columns ox >= wo are computed and dropped), tap (ky, kx) of channel ci reads the
+// padded input at the constant offset ci * hp * wp + ky * dh * wp + kx * dw + j: the micro-kernel
+// below loads its B vectors straight from the padded image (unaligned, L1/L2 resident) and its A
+// values from the weights packed once per call as [MR-row panel][tap][channel][MR]. dx of a
+// stride-1 convolution is the same kernel on dy padded by (k - 1) * d - p with the weights
+// transposed and flipped.
+
+#if defined(__AVX512F__)
+inline constexpr int kTapMR = 12, kTapNV = 2;
+#elif defined(__AVX2__)
+inline constexpr int kTapMR = 6, kTapNV = 2;
+#else
+inline constexpr int kTapMR = 4, kTapNV = 2;
+#endif
+
+struct TapGeom {
+  int64_t cin, cout;   // channels
+  int64_t hin, win;    // input size
+  int64_t hout, wout;  // output size
+  int64_t pt, pl;      // where the input starts in the padded image
+  int64_t kh, kw, dh, dw;
+  int64_t hp, wp;  // padded size: hout + (kh - 1) dh, wout + (kw - 1) dw
+  int64_t cs() const { return hp * wp; }
+  int64_t npanels() const { return ceil_div(cout, kTapMR); }
+  int64_t jn() const { return hout * wp; }  // output positions in padded-width coordinates
+};
+
+template <class T>
+inline int64_t tap_nr() {
+  return int64_t(kTapNV) * Vec<T>::width;
+}
+// padded input: cin * cs values and a margin read only by dropped lanes
+template <class T>
+inline int64_t tap_xpad_size(const TapGeom& g) {
+  return g.cin * g.cs() + (g.kw - 1) * g.dw + 2 * tap_nr<T>();
+}
+// padded output rows: jn rounded up to whole tiles
+template <class T>
+inline int64_t tap_ystride(const TapGeom& g) {
+  return ceil_div(g.jn(), tap_nr<T>()) * tap_nr<T>();
+}
+
+// xp = the zero-padded image x (cin x hin x win) placed at (pt, pl), rows and columns outside
+// the padded image cropped; the margin is zeroed.
+template <class T>
+void tap_pad(const TapGeom& g, const T* x, T* xp) {
+  const int64_t c0 = std::max<int64_t>(0, -g.pl), c1 = std::min(g.win, g.wp - g.pl);
+  const int64_t r0 = std::max<int64_t>(0, -g.pt), r1 = std::min(g.hin, g.hp - g.pt);
+  for (int64_t ci = 0; ci < g.cin; ++ci) {
+    T* d = xp + ci * g.cs();
+    const T* s = x + ci * g.hin * g.win;
+    int64_t y = 0;
+    const int64_t ya = std::max<int64_t>(0, g.pt + r0), yb = std::max(ya, g.pt + r1);
+    fill_zero(d, ya * g.wp);
+    for (y = ya; y < yb; ++y) {
+      T* dr = d + y * g.wp;
+      const T* sr = s + (y - g.pt) * g.win;
+      const int64_t xa = std::max<int64_t>(0, g.pl + c0), xb = std::max(xa, g.pl + c1);
+      fill_zero(dr, xa);
+      copy_vec(dr + xa, sr + (xa - g.pl), xb - xa);
+      fill_zero(dr + xb, g.wp - xb);
+    }
+    fill_zero(d + yb * g.wp, (g.hp - yb) * g.wp);
+  }
+  fill_zero(xp + g.cin * g.cs(), tap_xpad_size<T>(g) - g.cin * g.cs());
+}
+
+// ap[((panel * taps + t) * cin + ci) * MR + r] = wf(panel * MR + r, ci, ky, kx), 0 past cout.
+template <class T, class WF>
+void tap_pack(const TapGeom& g, WF wf, T* ap) {
+  const int64_t taps = g.kh * g.kw;
+  for (int64_t pb = 0; pb < g.npanels(); ++pb)
+    for (int64_t t = 0; t < taps; ++t)
+      for (int64_t ci = 0; ci < g.cin; ++ci) {
+        T* d = ap + ((pb * taps + t) * g.cin + ci) * kTapMR;
+        for (int r = 0; r < kTapMR; ++r) {
+          const int64_t oc = pb * kTapMR + r;
+          d[r] = oc < g.cout ? wf(oc, ci, t / g.kw, t % g.kw) : T(0);
+        }
+      }
+}
+
+// yp[r * ys + j] for r < mr, j in [0, NR) = sum over taps t and channels ci of
+// ap[(t * cin + ci) * MR + r] * xb[toff[t] + ci * cs + j].
+template <class T, int MRk>
+inline void tap_tile(const T* __restrict ap, const T* xb, const int64_t* toff, int64_t taps,
+                     int64_t cin, int64_t cs, T* yp, int64_t ys, int mr) {
+  using V = Vec<T>;
+  constexpr int W = V::width, NV = kTapNV;
+  V acc[MRk][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < MRk; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+  for (int64_t t = 0; t < taps; ++t) {
+    const T* __restrict bp = xb + toff[t];
+#pragma GCC unroll 2
+    for (int64_t ci = 0; ci < cin; ++ci) {
+      V bv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) bv[v] = V::load(bp + v * W);
+#pragma GCC unroll 16
+      for (int r = 0; r < MRk; ++r) {
+        const V ar = V::set1(ap[r]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(ar, bv[v], acc[r][v]);
+      }
+      ap += kTapMR;
+      bp += cs;
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < MRk; ++r) {
+    if (r >= mr) break;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v].store(yp + r * ys + v * W);
+  }
+}
+
+// One padded image xp -> yp (cout rows of ys values, padded-width coordinates).
+template <class T>
+void tap_image(const TapGeom& g, const T* ap, const T* xp, const int64_t* toff, T* yp) {
+  constexpr int MR = kTapMR, M1 = MR % 3 == 0 ? MR / 3 : MR, M2 = MR % 3 == 0 ? 2 * MR / 3 : MR;
+  const int64_t taps = g.kh * g.kw, nr = tap_nr<T>(), jn = g.jn(), ys = tap_ystride<T>(g);
+  for (int64_t pb = 0; pb < g.npanels(); ++pb) {
+    const int mr = static_cast<int>(std::min<int64_t>(MR, g.cout - pb * MR));
+    const T* a = ap + pb * taps * g.cin * MR;
+    T* y = yp + pb * MR * ys;
+    for (int64_t j0 = 0; j0 < jn; j0 += nr) {
+      if (mr > M2)
+        tap_tile<T, MR>(a, xp + j0, toff, taps, g.cin, g.cs(), y + j0, ys, mr);
+      else if (mr > M1)
+        tap_tile<T, M2>(a, xp + j0, toff, taps, g.cin, g.cs(), y + j0, ys, mr);
+      else
+        tap_tile<T, M1>(a, xp + j0, toff, taps, g.cin, g.cs(), y + j0, ys, mr);
+    }
+  }
+}
+
+// out[oc][oy][ox] = yp[oc * ys + oy * wp + ox] (+ bias[oc]) for ox < wout.
+template <class T>
+void tap_unpad(const TapGeom& g, const T* yp, const T* bias, T* out) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const int64_t ys = tap_ystride<T>(g);
+  for (int64_t oc = 0; oc < g.cout; ++oc) {
+    const V bv = V::set1(bias ? bias[oc] : T(0));
+    for (int64_t oy = 0; oy < g.hout; ++oy) {
+      const T* s = yp + oc * ys + oy * g.wp;
+      T* d = out + (oc * g.hout + oy) * g.wout;
+      int64_t i = 0;
+      if (bias) {
+        for (; i + W <= g.wout; i += W) (V::load(s + i) + bv).store(d + i);
+        if (i < g.wout) {
+          const int r = static_cast<int>(g.wout - i);
+          (V::load(s + i, r) + bv).store(d + i, r);
+        }
+      } else {
+        copy_vec(d, s, g.wout);
+      }
+    }
+  }
+}
+
+template <class T>
+struct TapScratch {
+  std::vector<T> xp, yp;
+};
+template <class T>
+TapScratch<T>& tap_scratch() {
+  thread_local TapScratch<T> s;
+  return s;
+}
+
+// nimg images in (cin x hin x win each) -> out (cout x hout x wout each), ap packed by tap_pack.
+template <class T>
+void tap_batch(const TapGeom& g, int64_t nimg, const T* in, const T* ap, const T* bias, T* out) {
+  const int64_t taps = g.kh * g.kw;
+  std::vector<int64_t> toff(static_cast<size_t>(taps));
+  for (int64_t t = 0; t < taps; ++t) toff[t] = (t / g.kw) * g.dh * g.wp + (t % g.kw) * g.dw;
+  const double work = double(nimg) * double(g.cout) * double(g.jn()) * double(taps * g.cin);
+  const int nt = work > kConvParallelMinWork && nimg > 1 ? num_threads() : 1;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+  for (int64_t n = 0; n < nimg; ++n) {
+    TapScratch<T>& s = tap_scratch<T>();
+    const int64_t xs = tap_xpad_size<T>(g), ysz = g.npanels() * kTapMR * tap_ystride<T>(g);
+    if (int64_t(s.xp.size()) < xs) s.xp.resize(size_t(xs));
+    if (int64_t(s.yp.size()) < ysz) s.yp.resize(size_t(ysz));
+    tap_pad(g, in + n * g.cin * g.hin * g.win, s.xp.data());
+    tap_image(g, ap, s.xp.data(), toff.data(), s.yp.data());
+    tap_unpad(g, s.yp.data(), bias, out + n * g.cout * g.hout * g.wout);
+  }
+}
+
+// Whether the tap algorithm applies (stride 1, one group, dx's padding (k - 1) d - p >= 0) and
+// pays off (enough channels that the packed weights, not the padding, dominate).
+inline bool tap_applies(const Conv2dParams& p) {
+  return p.sh == 1 && p.sw == 1 && p.groups == 1 && p.ph <= (p.kh - 1) * p.dh &&
+         p.pw <= (p.kw - 1) * p.dw && p.kh * p.kw > 1 && p.ho > 0 && p.wo > 0;
+}
+inline bool tap_pays(const Conv2dParams& p) {
+  const int64_t wp = p.w + 2 * p.pw;
+  return p.c * p.kh * p.kw >= 64 && p.o >= 8 && 4 * wp <= 5 * p.wo + 8 && p.n >= num_threads() &&
+         p.c * (p.h + 2 * p.ph) * wp <= (int64_t(1) << 20);
+}
+
+template <class T>
+void tap_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
+  TapGeom g{p.c,
+            p.o,
+            p.h,
+            p.w,
+            p.ho,
+            p.wo,
+            p.ph,
+            p.pw,
+            p.kh,
+            p.kw,
+            p.dh,
+            p.dw,
+            p.ho + (p.kh - 1) * p.dh,
+            p.wo + (p.kw - 1) * p.dw};
+  std::vector<T> ap(static_cast<size_t>(g.npanels() * kTapMR * p.kh * p.kw * p.c));
+  tap_pack<T>(
+      g,
+      [&](int64_t oc, int64_t ci, int64_t ky, int64_t kx) {
+        return w[((oc * p.c + ci) * p.kh + ky) * p.kw + kx];
+      },
+      ap.data());
+  tap_batch(g, p.n, x, ap.data(), b, y);
+}
+
+// dx = the stride-1 convolution of dy padded by (k - 1) d - p with w transposed and flipped
+template <class T>
+void tap_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
+  const int64_t ekh = (p.kh - 1) * p.dh, ekw = (p.kw - 1) * p.dw;
+  TapGeom g{p.o,        p.c,  p.ho, p.wo, p.h,  p.w,       ekh - p.ph,
+            ekw - p.pw, p.kh, p.kw, p.dh, p.dw, p.h + ekh, p.w + ekw};
+  std::vector<T> ap(static_cast<size_t>(g.npanels() * kTapMR * p.kh * p.kw * p.o));
+  tap_pack<T>(
+      g,
+      [&](int64_t ci, int64_t oc, int64_t ky, int64_t kx) {
+        return w[((oc * p.c + ci) * p.kh + (p.kh - 1 - ky)) * p.kw + (p.kw - 1 - kx)];
+      },
+      ap.data());
+  tap_batch(g, p.n, dy, ap.data(), static_cast<const T*>(nullptr), dx);
+}
+
 inline bool is_depthwise(const Conv2dParams& p) { return p.groups == p.c && p.groups > 1; }
 
 template <class T>
@@ -626,6 +877,9 @@ void conv2d_forward_t(const Conv2dParams& p, const T* x, const T* w, const T* b,
   if (p.n == 0 || p.o == 0 || p.ho == 0 || p.wo == 0) return;
   if (algo == ConvAlgo::direct) return direct_forward(p, x, w, b, y);
   if (algo == ConvAlgo::automatic && is_depthwise(p)) return depthwise_forward(p, x, w, b, y);
+  if ((algo == ConvAlgo::tap && tap_applies(p)) ||
+      (algo == ConvAlgo::automatic && tap_applies(p) && tap_pays(p)))
+    return tap_forward(p, x, w, b, y);
   gemm_forward(p, x, w, b, y);
 }
 
@@ -646,6 +900,13 @@ void conv2d_backward_t(const Conv2dParams& p, const T* dy, const T* x, const T* 
       return;
     }
     return depthwise_backward(p, dy, x, w, dx, dw);
+  }
+  if (dx && p.n > 0 &&
+      ((algo == ConvAlgo::tap && tap_applies(p)) ||
+       (algo == ConvAlgo::automatic && tap_applies(p) && tap_pays(p)))) {
+    tap_backward_dx(p, dy, w, dx);
+    dx = nullptr;
+    if (!dw) return;
   }
   gemm_backward(p, dy, x, w, dx, dw);
 }
