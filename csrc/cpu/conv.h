@@ -869,6 +869,144 @@ void tap_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   tap_batch(g, p.n, dy, ap.data(), static_cast<const T*>(nullptr), dx);
 }
 
+// dw by taps: dw[oc][ci * taps + t] = sum over images and j of dyp[oc][j] * xpad[ci][toff[t] + j],
+// dyp being dy in padded-width coordinates (row stride wp, zero in the columns ox >= wo and
+// past the last row). A dot-product tile of DR output channels x DC weight columns, vectors along
+// j, reduced once per chunk of images; the DC columns of one tile are neighbouring taps of one or
+// two channels, the same few KB of the padded image, which stay in L1 while dy streams.
+#if defined(__AVX512F__)
+inline constexpr int kTapDR = 4, kTapDC = 6;
+#elif defined(__AVX2__)
+inline constexpr int kTapDR = 3, kTapDC = 4;
+#else
+inline constexpr int kTapDR = 2, kTapDC = 2;
+#endif
+
+template <class T>
+void tap_dy_pad(const TapGeom& g, const T* dy, T* dyp) {
+  const int64_t ys = tap_ystride<T>(g);
+  for (int64_t oc = 0; oc < g.cout; ++oc) {
+    T* d = dyp + oc * ys;
+    for (int64_t oy = 0; oy < g.hout; ++oy) {
+      copy_vec(d + oy * g.wp, dy + (oc * g.hout + oy) * g.wout, g.wout);
+      fill_zero(d + oy * g.wp + g.wout, g.wp - g.wout);
+    }
+    fill_zero(d + g.jn(), ys - g.jn());
+  }
+}
+
+// acc over images [0, ni) of the chunk, rows r0.. (DR, clamped to nr valid), columns c0.. (DC,
+// clamped to nc valid), added to dwp[(r0 + r) * K + c0 + c].
+template <class T>
+inline void tap_dw_tile(const TapGeom& g, int64_t ni, const T* xb, int64_t xs, const T* db,
+                        int64_t dys, const int64_t* toff, int64_t r0, int nr, int64_t c0, int nc,
+                        T* dwp) {
+  using V = Vec<T>;
+  constexpr int W = V::width, DR = kTapDR, DC = kTapDC;
+  const int64_t taps = g.kh * g.kw, K = g.cin * taps, ys = tap_ystride<T>(g);
+  const int64_t jv = ceil_div(g.jn(), W) * W;
+  int64_t ro[DR], co[DC];
+  for (int r = 0; r < DR; ++r) ro[r] = (r0 + std::min(r, nr - 1)) * ys;
+  for (int c = 0; c < DC; ++c) {
+    const int64_t col = c0 + std::min(c, nc - 1);
+    co[c] = (col / taps) * g.cs() + toff[col % taps];
+  }
+  V acc[DR][DC];
+#pragma GCC unroll 8
+  for (int r = 0; r < DR; ++r)
+#pragma GCC unroll 8
+    for (int c = 0; c < DC; ++c) acc[r][c] = V::zero();
+  for (int64_t i = 0; i < ni; ++i) {
+    const T* x = xb + i * xs;
+    const T* d = db + i * dys;
+    for (int64_t j = 0; j < jv; j += W) {
+      V dv[DR];
+#pragma GCC unroll 8
+      for (int r = 0; r < DR; ++r) dv[r] = V::load(d + ro[r] + j);
+#pragma GCC unroll 8
+      for (int c = 0; c < DC; ++c) {
+        const V xv = V::load(x + co[c] + j);
+#pragma GCC unroll 8
+        for (int r = 0; r < DR; ++r) acc[r][c] = fmadd(dv[r], xv, acc[r][c]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < DR; ++r) {
+    if (r >= nr) break;
+#pragma GCC unroll 8
+    for (int c = 0; c < DC; ++c) {
+      if (c >= nc) break;
+      dwp[(r0 + r) * K + c0 + c] += acc[r][c].reduce_add();
+    }
+  }
+}
+
+template <class T>
+void tap_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+  TapGeom g{p.c,
+            p.o,
+            p.h,
+            p.w,
+            p.ho,
+            p.wo,
+            p.ph,
+            p.pw,
+            p.kh,
+            p.kw,
+            p.dh,
+            p.dw,
+            p.ho + (p.kh - 1) * p.dh,
+            p.wo + (p.kw - 1) * p.dw};
+  const int64_t taps = p.kh * p.kw, K = p.c * taps, wsize = p.o * K;
+  std::vector<int64_t> toff(static_cast<size_t>(taps));
+  for (int64_t t = 0; t < taps; ++t) toff[t] = (t / g.kw) * g.dh * g.wp + (t % g.kw) * g.dw;
+  const int64_t xs = tap_xpad_size<T>(g), dys = p.o * tap_ystride<T>(g);
+  // images per chunk: about 1 MB of padded x and dy
+  const int64_t chunk = std::max<int64_t>(
+      1, (int64_t(1) << 20) / (int64_t(sizeof(T)) * std::max<int64_t>(1, xs + dys)));
+  const double work = double(p.n) * double(p.o) * double(g.jn()) * double(K);
+  const int nt = work > kConvParallelMinWork && p.n > 1
+                     ? static_cast<int>(std::min<int64_t>(num_threads(), p.n))
+                     : 1;
+  std::vector<T> parts(size_t(nt - 1) * size_t(wsize), T(0));
+  std::fill(dw, dw + wsize, T(0));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    const int t = omp_get_thread_num(), tn = omp_get_num_threads();
+    T* dwp = t == 0 ? dw : parts.data() + size_t(t - 1) * size_t(wsize);
+    const int64_t n0 = p.n * t / tn, n1 = p.n * (t + 1) / tn;
+    TapScratch<T>& s = tap_scratch<T>();
+    for (int64_t c0 = n0; c0 < n1; c0 += chunk) {
+      const int64_t ni = std::min(chunk, n1 - c0);
+      if (int64_t(s.xp.size()) < ni * xs) s.xp.resize(size_t(ni * xs));
+      if (int64_t(s.yp.size()) < ni * dys) s.yp.resize(size_t(ni * dys));
+      for (int64_t i = 0; i < ni; ++i) {
+        tap_pad(g, x + (c0 + i) * p.c * p.h * p.w, s.xp.data() + i * xs);
+        tap_dy_pad(g, dy + (c0 + i) * p.o * p.ho * p.wo, s.yp.data() + i * dys);
+      }
+      for (int64_t col = 0; col < K; col += kTapDC) {
+        const int nc = static_cast<int>(std::min<int64_t>(kTapDC, K - col));
+        for (int64_t r0 = 0; r0 < p.o; r0 += kTapDR) {
+          const int nr = static_cast<int>(std::min<int64_t>(kTapDR, p.o - r0));
+          tap_dw_tile(g, ni, s.xp.data(), xs, s.yp.data(), dys, toff.data(), r0, nr, col, nc, dwp);
+        }
+      }
+    }
+  }
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  for (int t = 1; t < nt; ++t) {
+    const T* src = parts.data() + size_t(t - 1) * size_t(wsize);
+    int64_t i = 0;
+    for (; i + W <= wsize; i += W) (V::load(dw + i) + V::load(src + i)).store(dw + i);
+    if (i < wsize) {
+      const int r = static_cast<int>(wsize - i);
+      (V::load(dw + i, r) + V::load(src + i, r)).store(dw + i, r);
+    }
+  }
+}
+
 inline bool is_depthwise(const Conv2dParams& p) { return p.groups == p.c && p.groups > 1; }
 
 template <class T>
@@ -901,12 +1039,11 @@ void conv2d_backward_t(const Conv2dParams& p, const T* dy, const T* x, const T* 
     }
     return depthwise_backward(p, dy, x, w, dx, dw);
   }
-  if (dx && p.n > 0 &&
-      ((algo == ConvAlgo::tap && tap_applies(p)) ||
-       (algo == ConvAlgo::automatic && tap_applies(p) && tap_pays(p)))) {
-    tap_backward_dx(p, dy, w, dx);
-    dx = nullptr;
-    if (!dw) return;
+  if (p.n > 0 && ((algo == ConvAlgo::tap && tap_applies(p)) ||
+                  (algo == ConvAlgo::automatic && tap_applies(p) && tap_pays(p)))) {
+    if (dx) tap_backward_dx(p, dy, w, dx);
+    if (dw) tap_backward_dw(p, dy, x, dw);
+    return;
   }
   gemm_backward(p, dy, x, w, dx, dw);
 }
