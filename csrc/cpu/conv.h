@@ -15,6 +15,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -654,8 +655,9 @@ inline int64_t tap_nr() {
 }
 // padded input: cin * cs values and a margin read only by dropped lanes
 template <class T>
-inline int64_t tap_xpad_size(const TapGeom& g) {
-  return g.cin * g.cs() + (g.kw - 1) * g.dw + 2 * tap_nr<T>();
+inline int64_t tap_xpad_size(const TapGeom& g) {  // whole 64-byte lines
+  return ceil_div(g.cin * g.cs() + (g.kw - 1) * g.dw + 2 * tap_nr<T>(), 64 / int64_t(sizeof(T))) *
+         (64 / int64_t(sizeof(T)));
 }
 // padded output rows: jn rounded up to whole tiles
 template <class T>
@@ -785,9 +787,19 @@ void tap_unpad(const TapGeom& g, const T* yp, const T* bias, T* out) {
   }
 }
 
+// Per-thread buffers kept between calls, handed out 64-byte aligned (whole-vector loads and
+// stores of the padded rows then never split a cache line where the offsets allow).
 template <class T>
 struct TapScratch {
-  std::vector<T> xp, yp;
+  std::vector<T> xv, yv;
+  static T* aligned(std::vector<T>& v, int64_t n) {
+    constexpr int64_t A = 64 / int64_t(sizeof(T));
+    if (int64_t(v.size()) < n + A) v.resize(size_t(n + A));
+    const uintptr_t a = reinterpret_cast<uintptr_t>(v.data());
+    return v.data() + ((64 - a % 64) % 64) / sizeof(T);
+  }
+  T* xp(int64_t n) { return aligned(xv, n); }
+  T* yp(int64_t n) { return aligned(yv, n); }
 };
 template <class T>
 TapScratch<T>& tap_scratch() {
@@ -807,11 +819,11 @@ void tap_batch(const TapGeom& g, int64_t nimg, const T* in, const T* ap, const T
   for (int64_t n = 0; n < nimg; ++n) {
     TapScratch<T>& s = tap_scratch<T>();
     const int64_t xs = tap_xpad_size<T>(g), ysz = g.npanels() * kTapMR * tap_ystride<T>(g);
-    if (int64_t(s.xp.size()) < xs) s.xp.resize(size_t(xs));
-    if (int64_t(s.yp.size()) < ysz) s.yp.resize(size_t(ysz));
-    tap_pad(g, in + n * g.cin * g.hin * g.win, s.xp.data());
-    tap_image(g, ap, s.xp.data(), toff.data(), s.yp.data());
-    tap_unpad(g, s.yp.data(), bias, out + n * g.cout * g.hout * g.wout);
+    T* xp = s.xp(xs);
+    T* yp = s.yp(ysz);
+    tap_pad(g, in + n * g.cin * g.hin * g.win, xp);
+    tap_image(g, ap, xp, toff.data(), yp);
+    tap_unpad(g, yp, bias, out + n * g.cout * g.hout * g.wout);
   }
 }
 
@@ -979,17 +991,17 @@ void tap_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     TapScratch<T>& s = tap_scratch<T>();
     for (int64_t c0 = n0; c0 < n1; c0 += chunk) {
       const int64_t ni = std::min(chunk, n1 - c0);
-      if (int64_t(s.xp.size()) < ni * xs) s.xp.resize(size_t(ni * xs));
-      if (int64_t(s.yp.size()) < ni * dys) s.yp.resize(size_t(ni * dys));
+      T* xp = s.xp(ni * xs);
+      T* yp = s.yp(ni * dys);
       for (int64_t i = 0; i < ni; ++i) {
-        tap_pad(g, x + (c0 + i) * p.c * p.h * p.w, s.xp.data() + i * xs);
-        tap_dy_pad(g, dy + (c0 + i) * p.o * p.ho * p.wo, s.yp.data() + i * dys);
+        tap_pad(g, x + (c0 + i) * p.c * p.h * p.w, xp + i * xs);
+        tap_dy_pad(g, dy + (c0 + i) * p.o * p.ho * p.wo, yp + i * dys);
       }
       for (int64_t col = 0; col < K; col += kTapDC) {
         const int nc = static_cast<int>(std::min<int64_t>(kTapDC, K - col));
         for (int64_t r0 = 0; r0 < p.o; r0 += kTapDR) {
           const int nr = static_cast<int>(std::min<int64_t>(kTapDR, p.o - r0));
-          tap_dw_tile(g, ni, s.xp.data(), xs, s.yp.data(), dys, toff.data(), r0, nr, col, nc, dwp);
+          tap_dw_tile(g, ni, xp, xs, yp, dys, toff.data(), r0, nr, col, nc, dwp);
         }
       }
     }
