@@ -1,5 +1,5 @@
 // Conv2d, NCHW: forward and backward (dx, dw, db), written once over Vec<T> and compiled per ISA
-// (cmake/cpu_isa.cmake). Three algorithms (Conv2dParams, ConvAlgo in ops.h):
+// (cmake/cpu_isa.cmake). Four algorithms (Conv2dParams, ConvAlgo in ops.h):
 // - gemm: implicit im2col. The output pixels of the batch (the columns, q = n * P + p) are cut
 //   into blocks of a few hundred columns; each block's im2col (K = C/groups * kh * kw rows) is
 //   built in a per-thread buffer of at most ~512 KB, never for the whole batch, and multiplied by
@@ -7,6 +7,13 @@
 //   convolution reads x in place (no im2col). Backward: per block, dw += dy_blk @ col^T (one
 //   partial per thread, summed in thread order: reproducible for a given thread count) and
 //   dx by dcol = w^T @ dy_blk then col2im (blocks of one thread own whole images: no races).
+// - tap (stride 1, one group, enough channels: tap_pays): an implicit GEMM with no im2col. Each
+//   image is zero-padded once; in padded-width coordinates every tap (ky, kx) of a channel reads
+//   the padded image at a constant offset, so the micro-kernel (tap_tile) loads its B vectors
+//   straight from it and broadcasts the weights, packed once per call. dx is the same kernel on
+//   dy padded by (k - 1) d - p with the weights transposed and flipped; dw is a dot-product tile
+//   (tap_dw_tile) over dy and the padded image. The padded width costs (wp - wo) / wo of the
+//   lanes (25% at 8x8, 6% at 32x32).
 // - depthwise (groups == C, one input channel per group): a direct loop, vectorized along the
 //   output row when the stride is 1.
 // - direct: the plain seven-deep loop, single-threaded: the test oracle.
