@@ -714,11 +714,11 @@ void tap_pack(const TapGeom& g, WF wf, T* ap) {
 
 // yp[r * ys + j] for r < mr, j in [0, NR) = sum over taps t and channels ci of
 // ap[(t * cin + ci) * MR + r] * xb[toff[t] + ci * cs + j].
-template <class T, int MRk>
+template <class T, int MRk, int NV>
 inline void tap_tile(const T* __restrict ap, const T* xb, const int64_t* toff, int64_t taps,
                      int64_t cin, int64_t cs, T* yp, int64_t ys, int mr) {
   using V = Vec<T>;
-  constexpr int W = V::width, NV = kTapNV;
+  constexpr int W = V::width;
   V acc[MRk][NV];
 #pragma GCC unroll 16
   for (int r = 0; r < MRk; ++r)
@@ -753,18 +753,29 @@ inline void tap_tile(const T* __restrict ap, const T* xb, const int64_t* toff, i
 template <class T>
 void tap_image(const TapGeom& g, const T* ap, const T* xp, const int64_t* toff, T* yp) {
   constexpr int MR = kTapMR, M1 = MR % 3 == 0 ? MR / 3 : MR, M2 = MR % 3 == 0 ? 2 * MR / 3 : MR;
+  constexpr int W = Vec<T>::width;
   const int64_t taps = g.kh * g.kw, nr = tap_nr<T>(), jn = g.jn(), ys = tap_ystride<T>(g);
   for (int64_t pb = 0; pb < g.npanels(); ++pb) {
     const int mr = static_cast<int>(std::min<int64_t>(MR, g.cout - pb * MR));
     const T* a = ap + pb * taps * g.cin * MR;
     T* y = yp + pb * MR * ys;
     for (int64_t j0 = 0; j0 < jn; j0 += nr) {
-      if (mr > M2)
-        tap_tile<T, MR>(a, xp + j0, toff, taps, g.cin, g.cs(), y + j0, ys, mr);
-      else if (mr > M1)
-        tap_tile<T, M2>(a, xp + j0, toff, taps, g.cin, g.cs(), y + j0, ys, mr);
-      else
-        tap_tile<T, M1>(a, xp + j0, toff, taps, g.cin, g.cs(), y + j0, ys, mr);
+      const T* xb = xp + j0;
+      T* yb = y + j0;
+      if (jn - j0 <= W) {  // the last positions fit one vector: a one-vector-wide tile
+        if (mr > M2)
+          tap_tile<T, MR, 1>(a, xb, toff, taps, g.cin, g.cs(), yb, ys, mr);
+        else if (mr > M1)
+          tap_tile<T, M2, 1>(a, xb, toff, taps, g.cin, g.cs(), yb, ys, mr);
+        else
+          tap_tile<T, M1, 1>(a, xb, toff, taps, g.cin, g.cs(), yb, ys, mr);
+      } else if (mr > M2) {
+        tap_tile<T, MR, kTapNV>(a, xb, toff, taps, g.cin, g.cs(), yb, ys, mr);
+      } else if (mr > M1) {
+        tap_tile<T, M2, kTapNV>(a, xb, toff, taps, g.cin, g.cs(), yb, ys, mr);
+      } else {
+        tap_tile<T, M1, kTapNV>(a, xb, toff, taps, g.cin, g.cs(), yb, ys, mr);
+      }
     }
   }
 }
