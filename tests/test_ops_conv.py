@@ -1,7 +1,8 @@
 """Conv2d kernels (dg.ops.conv2d_forward / conv2d_backward, csrc/cpu/conv.h) against the NumPy
 float64 reference (reference.py) on every ISA and both dtypes, each algorithm (the automatic
-choice, im2col + GEMM forced, and the plain loop that is the kernels' own oracle); F.conv2d's
-autograd (gradcheck, check_op) and nn.Conv2d; the bad-input errors."""
+choice, im2col + GEMM forced, the per-tap implicit GEMM on a padded copy ("tap", stride 1 and one
+group; other cases fall back to im2col) and the plain loop that is the kernels' own oracle);
+F.conv2d's autograd (gradcheck, check_op) and nn.Conv2d; the bad-input errors."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from deltagrad import _cpu, ops, reference
 from deltagrad.testing import assert_close, check_op
 
 DTYPES = (np.float64, np.float32)
-ALGOS = ("auto", "gemm", "direct")
+ALGOS = ("auto", "gemm", "tap", "direct")
 
 # (n, c, h, w, o, kh, kw, stride, padding, dilation, groups)
 CASES = [
@@ -36,6 +37,10 @@ CASES = [
     (0, 3, 5, 5, 4, 3, 3, 1, 1, 1, 1),  # empty batch
     (2, 2, 3, 3, 3, 5, 5, 1, 1, 1, 1),  # kernel larger than the input, not the padded one
     (1, 2, 1, 1, 3, 1, 1, 1, 0, 1, 1),  # 1x1 image
+    (2, 5, 7, 6, 29, 3, 3, 1, 1, 1, 1),  # tap: several weight panels, the last one partial
+    (1, 3, 6, 9, 13, 2, 4, 1, (1, 0), (2, 1), 1),  # tap: even, non-square, dilated, uneven pad
+    (2, 9, 5, 4, 7, 3, 3, 1, (0, 2), 1, 1),  # tap: dx's padding (k - 1) d - p = 0 along w
+    (1, 2, 4, 5, 3, 3, 3, 1, 3, 1, 1),  # padding past (k - 1) d: tap falls back to im2col
 ]
 IDS = [
     f"n{c[0]}c{c[1]}_{c[2]}x{c[3]}_o{c[4]}_k{c[5]}x{c[6]}_s{c[7]}p{c[8]}d{c[9]}g{c[10]}"
@@ -95,8 +100,9 @@ def test_conv2d_forward_and_backward_vs_reference(isa, case, dtype, rng):
         (8, 3, 33, 31, 6, 5, 5, 2, 2, 1, 1),
         (4, 16, 30, 30, 16, 3, 3, 1, 1, 1, 16),  # depthwise, parallel over planes
         (4, 32, 20, 20, 64, 1, 1, 1, 0, 1, 1),  # 1x1
+        (3, 16, 9, 11, 20, 3, 3, 1, 1, 1, 1),  # the tap path, images over threads
     ],
-    ids=["images", "large-image", "strided", "depthwise", "1x1"],
+    ids=["images", "large-image", "strided", "depthwise", "1x1", "tap"],
 )
 def test_conv2d_threaded_paths(isa, shape, threads, rng):
     old = dg.get_num_threads()

@@ -29,7 +29,8 @@ ConvAlgo algo_from_name(const std::string& a) {
   if (a == "auto") return ConvAlgo::automatic;
   if (a == "gemm") return ConvAlgo::gemm;
   if (a == "direct") return ConvAlgo::direct;
-  throw py::value_error("algo: expected 'auto', 'gemm' or 'direct', got '" + a + "'");
+  if (a == "tap") return ConvAlgo::tap;
+  throw py::value_error("algo: expected 'auto', 'gemm', 'tap' or 'direct', got '" + a + "'");
 }
 
 struct ConvOperands {
@@ -169,7 +170,8 @@ void bind_conv(py::module_& m) {
         py::arg("bias") = py::none(), py::arg("stride") = 1, py::arg("padding") = 0,
         py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("algo") = "auto",
         "y (N, O, Ho, Wo) = conv2d(input (N, C, H, W), weight (O, C / groups, kH, kW)) + bias; "
-        "zero padding. algo: 'auto', 'gemm' (im2col + GEMM) or 'direct' (the plain loop).");
+        "zero padding. algo: 'auto', 'gemm' (im2col + GEMM), 'tap' (stride 1, one group: "
+        "per-tap implicit GEMM on a padded copy; else as 'gemm') or 'direct' (the plain loop).");
   m.def("conv2d_backward", named("conv2d_backward", &conv2d_bwd), py::arg("grad_output"),
         py::arg("input"), py::arg("weight"), py::arg("stride") = 1, py::arg("padding") = 0,
         py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("need_dx") = true,

@@ -1,5 +1,5 @@
 // Conv2d, NCHW: forward and backward (dx, dw, db), written once over Vec<T> and compiled per ISA
-// (cmake/cpu_isa.cmake). Three algorithms (Conv2dParams, ConvAlgo in ops.h):
+// (cmake/cpu_isa.cmake). Four algorithms (Conv2dParams, ConvAlgo in ops.h):
 // - gemm: implicit im2col. The output pixels of the batch (the columns, q = n * P + p) are cut
 //   into blocks of a few hundred columns; each block's im2col (K = C/groups * kh * kw rows) is
 //   built in a per-thread buffer of at most ~512 KB, never for the whole batch, and multiplied by
@@ -7,6 +7,13 @@
 //   convolution reads x in place (no im2col). Backward: per block, dw += dy_blk @ col^T (one
 //   partial per thread, summed in thread order: reproducible for a given thread count) and
 //   dx by dcol = w^T @ dy_blk then col2im (blocks of one thread own whole images: no races).
+// - tap (stride 1, one group, enough channels: tap_pays): an implicit GEMM with no im2col. Each
+//   image is zero-padded once; in padded-width coordinates every tap (ky, kx) of a channel reads
+//   the padded image at a constant offset, so the micro-kernel (tap_tile) loads its B vectors
+//   straight from it and broadcasts the weights, packed once per call. dx is the same kernel on
+//   dy padded by (k - 1) d - p with the weights transposed and flipped; dw is a dot-product tile
+//   (tap_dw_tile) over dy and the padded image. The padded width costs (wp - wo) / wo of the
+//   lanes (25% at 8x8, 6% at 32x32).
 // - depthwise (groups == C, one input channel per group): a direct loop, vectorized along the
 //   output row when the stride is 1.
 // - direct: the plain seven-deep loop, single-threaded: the test oracle.
@@ -15,6 +22,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -618,6 +626,417 @@ void gemm_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// tap: a stride-1 convolution as an implicit GEMM over a zero-padded copy of one image, no
+// im2col. With the output computed in padded-width coordinates (j = oy * wp + ox, wp the padded
+// width; the columns ox >= wo are computed and dropped), tap (ky, kx) of channel ci reads the
+// padded input at the constant offset ci * hp * wp + ky * dh * wp + kx * dw + j: the micro-kernel
+// below loads its B vectors straight from the padded image (unaligned, L1/L2 resident) and its A
+// values from the weights packed once per call as [MR-row panel][tap][channel][MR]. dx of a
+// stride-1 convolution is the same kernel on dy padded by (k - 1) * d - p with the weights
+// transposed and flipped.
+
+#if defined(__AVX512F__)
+inline constexpr int kTapMR = 12, kTapNV = 2;
+#elif defined(__AVX2__)
+inline constexpr int kTapMR = 6, kTapNV = 2;
+#else
+inline constexpr int kTapMR = 4, kTapNV = 2;
+#endif
+
+struct TapGeom {
+  int64_t cin, cout;   // channels
+  int64_t hin, win;    // input size
+  int64_t hout, wout;  // output size
+  int64_t pt, pl;      // where the input starts in the padded image
+  int64_t kh, kw, dh, dw;
+  int64_t hp, wp;  // padded size: hout + (kh - 1) dh, wout + (kw - 1) dw
+  int64_t cs() const { return hp * wp; }
+  int64_t npanels() const { return ceil_div(cout, kTapMR); }
+  int64_t jn() const { return hout * wp; }  // output positions in padded-width coordinates
+};
+
+template <class T>
+inline int64_t tap_nr() {
+  return int64_t(kTapNV) * Vec<T>::width;
+}
+// padded input: cin * cs values and a margin read only by dropped lanes
+template <class T>
+inline int64_t tap_xpad_size(const TapGeom& g) {  // whole 64-byte lines
+  return ceil_div(g.cin * g.cs() + (g.kw - 1) * g.dw + 2 * tap_nr<T>(), 64 / int64_t(sizeof(T))) *
+         (64 / int64_t(sizeof(T)));
+}
+// padded output rows: jn rounded up to whole tiles
+template <class T>
+inline int64_t tap_ystride(const TapGeom& g) {
+  return ceil_div(g.jn(), tap_nr<T>()) * tap_nr<T>();
+}
+
+// xp = the zero-padded image x (cin x hin x win) placed at (pt, pl), rows and columns outside
+// the padded image cropped; the margin is zeroed.
+template <class T>
+void tap_pad(const TapGeom& g, const T* x, T* xp) {
+  const int64_t c0 = std::max<int64_t>(0, -g.pl), c1 = std::min(g.win, g.wp - g.pl);
+  const int64_t r0 = std::max<int64_t>(0, -g.pt), r1 = std::min(g.hin, g.hp - g.pt);
+  for (int64_t ci = 0; ci < g.cin; ++ci) {
+    T* d = xp + ci * g.cs();
+    const T* s = x + ci * g.hin * g.win;
+    int64_t y = 0;
+    const int64_t ya = std::max<int64_t>(0, g.pt + r0), yb = std::max(ya, g.pt + r1);
+    fill_zero(d, ya * g.wp);
+    for (y = ya; y < yb; ++y) {
+      T* dr = d + y * g.wp;
+      const T* sr = s + (y - g.pt) * g.win;
+      const int64_t xa = std::max<int64_t>(0, g.pl + c0), xb = std::max(xa, g.pl + c1);
+      fill_zero(dr, xa);
+      copy_vec(dr + xa, sr + (xa - g.pl), xb - xa);
+      fill_zero(dr + xb, g.wp - xb);
+    }
+    fill_zero(d + yb * g.wp, (g.hp - yb) * g.wp);
+  }
+  fill_zero(xp + g.cin * g.cs(), tap_xpad_size<T>(g) - g.cin * g.cs());
+}
+
+// ap[((panel * taps + t) * cin + ci) * MR + r] = wf(panel * MR + r, ci, ky, kx), 0 past cout.
+template <class T, class WF>
+void tap_pack(const TapGeom& g, WF wf, T* ap) {
+  const int64_t taps = g.kh * g.kw;
+  for (int64_t pb = 0; pb < g.npanels(); ++pb)
+    for (int64_t t = 0; t < taps; ++t)
+      for (int64_t ci = 0; ci < g.cin; ++ci) {
+        T* d = ap + ((pb * taps + t) * g.cin + ci) * kTapMR;
+        for (int r = 0; r < kTapMR; ++r) {
+          const int64_t oc = pb * kTapMR + r;
+          d[r] = oc < g.cout ? wf(oc, ci, t / g.kw, t % g.kw) : T(0);
+        }
+      }
+}
+
+// yp[r * ys + j] for r < mr, j in [0, NR) = sum over taps t and channels ci of
+// ap[(t * cin + ci) * MR + r] * xb[toff[t] + ci * cs + j].
+template <class T, int MRk, int NV>
+inline void tap_tile(const T* __restrict ap, const T* xb, const int64_t* toff, int64_t taps,
+                     int64_t cin, int64_t cs, T* yp, int64_t ys, int mr) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  V acc[MRk][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < MRk; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+  for (int64_t t = 0; t < taps; ++t) {
+    const T* __restrict bp = xb + toff[t];
+#pragma GCC unroll 2
+    for (int64_t ci = 0; ci < cin; ++ci) {
+      V bv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) bv[v] = V::load(bp + v * W);
+#pragma GCC unroll 16
+      for (int r = 0; r < MRk; ++r) {
+        const V ar = V::set1(ap[r]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(ar, bv[v], acc[r][v]);
+      }
+      ap += kTapMR;
+      bp += cs;
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < MRk; ++r) {
+    if (r >= mr) break;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v].store(yp + r * ys + v * W);
+  }
+}
+
+// One padded image xp -> yp (cout rows of ys values, padded-width coordinates).
+template <class T>
+void tap_image(const TapGeom& g, const T* ap, const T* xp, const int64_t* toff, T* yp) {
+  constexpr int MR = kTapMR, M1 = MR % 3 == 0 ? MR / 3 : MR, M2 = MR % 3 == 0 ? 2 * MR / 3 : MR;
+  constexpr int W = Vec<T>::width;
+  const int64_t taps = g.kh * g.kw, nr = tap_nr<T>(), jn = g.jn(), ys = tap_ystride<T>(g);
+  for (int64_t pb = 0; pb < g.npanels(); ++pb) {
+    const int mr = static_cast<int>(std::min<int64_t>(MR, g.cout - pb * MR));
+    const T* a = ap + pb * taps * g.cin * MR;
+    T* y = yp + pb * MR * ys;
+    for (int64_t j0 = 0; j0 < jn; j0 += nr) {
+      const T* xb = xp + j0;
+      T* yb = y + j0;
+      if (jn - j0 <= W) {  // the last positions fit one vector: a one-vector-wide tile
+        if (mr > M2)
+          tap_tile<T, MR, 1>(a, xb, toff, taps, g.cin, g.cs(), yb, ys, mr);
+        else if (mr > M1)
+          tap_tile<T, M2, 1>(a, xb, toff, taps, g.cin, g.cs(), yb, ys, mr);
+        else
+          tap_tile<T, M1, 1>(a, xb, toff, taps, g.cin, g.cs(), yb, ys, mr);
+      } else if (mr > M2) {
+        tap_tile<T, MR, kTapNV>(a, xb, toff, taps, g.cin, g.cs(), yb, ys, mr);
+      } else if (mr > M1) {
+        tap_tile<T, M2, kTapNV>(a, xb, toff, taps, g.cin, g.cs(), yb, ys, mr);
+      } else {
+        tap_tile<T, M1, kTapNV>(a, xb, toff, taps, g.cin, g.cs(), yb, ys, mr);
+      }
+    }
+  }
+}
+
+// out[oc][oy][ox] = yp[oc * ys + oy * wp + ox] (+ bias[oc]) for ox < wout.
+template <class T>
+void tap_unpad(const TapGeom& g, const T* yp, const T* bias, T* out) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const int64_t ys = tap_ystride<T>(g);
+  for (int64_t oc = 0; oc < g.cout; ++oc) {
+    const V bv = V::set1(bias ? bias[oc] : T(0));
+    for (int64_t oy = 0; oy < g.hout; ++oy) {
+      const T* s = yp + oc * ys + oy * g.wp;
+      T* d = out + (oc * g.hout + oy) * g.wout;
+      int64_t i = 0;
+      if (bias) {
+        for (; i + W <= g.wout; i += W) (V::load(s + i) + bv).store(d + i);
+        if (i < g.wout) {
+          const int r = static_cast<int>(g.wout - i);
+          (V::load(s + i, r) + bv).store(d + i, r);
+        }
+      } else {
+        copy_vec(d, s, g.wout);
+      }
+    }
+  }
+}
+
+// Per-thread buffers kept between calls, handed out 64-byte aligned (whole-vector loads and
+// stores of the padded rows then never split a cache line where the offsets allow).
+template <class T>
+struct TapScratch {
+  std::vector<T> xv, yv;
+  static T* aligned(std::vector<T>& v, int64_t n) {
+    constexpr int64_t A = 64 / int64_t(sizeof(T));
+    if (int64_t(v.size()) < n + A) v.resize(size_t(n + A));
+    const uintptr_t a = reinterpret_cast<uintptr_t>(v.data());
+    return v.data() + ((64 - a % 64) % 64) / sizeof(T);
+  }
+  T* xp(int64_t n) { return aligned(xv, n); }
+  T* yp(int64_t n) { return aligned(yv, n); }
+};
+template <class T>
+TapScratch<T>& tap_scratch() {
+  thread_local TapScratch<T> s;
+  return s;
+}
+
+// nimg images in (cin x hin x win each) -> out (cout x hout x wout each), ap packed by tap_pack.
+template <class T>
+void tap_batch(const TapGeom& g, int64_t nimg, const T* in, const T* ap, const T* bias, T* out) {
+  const int64_t taps = g.kh * g.kw;
+  std::vector<int64_t> toff(static_cast<size_t>(taps));
+  for (int64_t t = 0; t < taps; ++t) toff[t] = (t / g.kw) * g.dh * g.wp + (t % g.kw) * g.dw;
+  const double work = double(nimg) * double(g.cout) * double(g.jn()) * double(taps * g.cin);
+  const int nt = work > kConvParallelMinWork && nimg > 1 ? num_threads() : 1;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+  for (int64_t n = 0; n < nimg; ++n) {
+    TapScratch<T>& s = tap_scratch<T>();
+    const int64_t xs = tap_xpad_size<T>(g), ysz = g.npanels() * kTapMR * tap_ystride<T>(g);
+    T* xp = s.xp(xs);
+    T* yp = s.yp(ysz);
+    tap_pad(g, in + n * g.cin * g.hin * g.win, xp);
+    tap_image(g, ap, xp, toff.data(), yp);
+    tap_unpad(g, yp, bias, out + n * g.cout * g.hout * g.wout);
+  }
+}
+
+// Whether the tap algorithm applies (stride 1, one group, dx's padding (k - 1) d - p >= 0) and
+// pays off (enough channels that the packed weights, not the padding, dominate).
+inline bool tap_applies(const Conv2dParams& p) {
+  return p.sh == 1 && p.sw == 1 && p.groups == 1 && p.ph <= (p.kh - 1) * p.dh &&
+         p.pw <= (p.kw - 1) * p.dw && p.kh * p.kw > 1 && p.ho > 0 && p.wo > 0;
+}
+inline bool tap_pays(const Conv2dParams& p) {
+  const int64_t wp = p.w + 2 * p.pw;
+  return p.c * p.kh * p.kw >= 64 && p.o >= 8 && 4 * wp <= 5 * p.wo + 8 && p.n >= num_threads() &&
+         p.c * (p.h + 2 * p.ph) * wp <= (int64_t(1) << 20);
+}
+
+template <class T>
+void tap_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
+  TapGeom g{p.c,
+            p.o,
+            p.h,
+            p.w,
+            p.ho,
+            p.wo,
+            p.ph,
+            p.pw,
+            p.kh,
+            p.kw,
+            p.dh,
+            p.dw,
+            p.ho + (p.kh - 1) * p.dh,
+            p.wo + (p.kw - 1) * p.dw};
+  std::vector<T> ap(static_cast<size_t>(g.npanels() * kTapMR * p.kh * p.kw * p.c));
+  tap_pack<T>(
+      g,
+      [&](int64_t oc, int64_t ci, int64_t ky, int64_t kx) {
+        return w[((oc * p.c + ci) * p.kh + ky) * p.kw + kx];
+      },
+      ap.data());
+  tap_batch(g, p.n, x, ap.data(), b, y);
+}
+
+// dx = the stride-1 convolution of dy padded by (k - 1) d - p with w transposed and flipped
+template <class T>
+void tap_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
+  const int64_t ekh = (p.kh - 1) * p.dh, ekw = (p.kw - 1) * p.dw;
+  TapGeom g{p.o,        p.c,  p.ho, p.wo, p.h,  p.w,       ekh - p.ph,
+            ekw - p.pw, p.kh, p.kw, p.dh, p.dw, p.h + ekh, p.w + ekw};
+  std::vector<T> ap(static_cast<size_t>(g.npanels() * kTapMR * p.kh * p.kw * p.o));
+  tap_pack<T>(
+      g,
+      [&](int64_t ci, int64_t oc, int64_t ky, int64_t kx) {
+        return w[((oc * p.c + ci) * p.kh + (p.kh - 1 - ky)) * p.kw + (p.kw - 1 - kx)];
+      },
+      ap.data());
+  tap_batch(g, p.n, dy, ap.data(), static_cast<const T*>(nullptr), dx);
+}
+
+// dw by taps: dw[oc][ci * taps + t] = sum over images and j of dyp[oc][j] * xpad[ci][toff[t] + j],
+// dyp being dy in padded-width coordinates (row stride wp, zero in the columns ox >= wo and
+// past the last row). A dot-product tile of DR output channels x DC weight columns, vectors along
+// j, reduced once per chunk of images; the DC columns of one tile are neighbouring taps of one or
+// two channels, the same few KB of the padded image, which stay in L1 while dy streams.
+#if defined(__AVX512F__)
+inline constexpr int kTapDR = 4, kTapDC = 6;
+#elif defined(__AVX2__)
+inline constexpr int kTapDR = 3, kTapDC = 4;
+#else
+inline constexpr int kTapDR = 2, kTapDC = 2;
+#endif
+
+template <class T>
+void tap_dy_pad(const TapGeom& g, const T* dy, T* dyp) {
+  const int64_t ys = tap_ystride<T>(g);
+  for (int64_t oc = 0; oc < g.cout; ++oc) {
+    T* d = dyp + oc * ys;
+    for (int64_t oy = 0; oy < g.hout; ++oy) {
+      copy_vec(d + oy * g.wp, dy + (oc * g.hout + oy) * g.wout, g.wout);
+      fill_zero(d + oy * g.wp + g.wout, g.wp - g.wout);
+    }
+    fill_zero(d + g.jn(), ys - g.jn());
+  }
+}
+
+// acc over images [0, ni) of the chunk, rows r0.. (DR, clamped to nr valid), columns c0.. (DC,
+// clamped to nc valid), added to dwp[(r0 + r) * K + c0 + c].
+template <class T>
+inline void tap_dw_tile(const TapGeom& g, int64_t ni, const T* xb, int64_t xs, const T* db,
+                        int64_t dys, const int64_t* toff, int64_t r0, int nr, int64_t c0, int nc,
+                        T* dwp) {
+  using V = Vec<T>;
+  constexpr int W = V::width, DR = kTapDR, DC = kTapDC;
+  const int64_t taps = g.kh * g.kw, K = g.cin * taps, ys = tap_ystride<T>(g);
+  const int64_t jv = ceil_div(g.jn(), W) * W;
+  int64_t ro[DR], co[DC];
+  for (int r = 0; r < DR; ++r) ro[r] = (r0 + std::min(r, nr - 1)) * ys;
+  for (int c = 0; c < DC; ++c) {
+    const int64_t col = c0 + std::min(c, nc - 1);
+    co[c] = (col / taps) * g.cs() + toff[col % taps];
+  }
+  V acc[DR][DC];
+#pragma GCC unroll 8
+  for (int r = 0; r < DR; ++r)
+#pragma GCC unroll 8
+    for (int c = 0; c < DC; ++c) acc[r][c] = V::zero();
+  for (int64_t i = 0; i < ni; ++i) {
+    const T* x = xb + i * xs;
+    const T* d = db + i * dys;
+    for (int64_t j = 0; j < jv; j += W) {
+      V dv[DR];
+#pragma GCC unroll 8
+      for (int r = 0; r < DR; ++r) dv[r] = V::load(d + ro[r] + j);
+#pragma GCC unroll 8
+      for (int c = 0; c < DC; ++c) {
+        const V xv = V::load(x + co[c] + j);
+#pragma GCC unroll 8
+        for (int r = 0; r < DR; ++r) acc[r][c] = fmadd(dv[r], xv, acc[r][c]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < DR; ++r) {
+    if (r >= nr) break;
+#pragma GCC unroll 8
+    for (int c = 0; c < DC; ++c) {
+      if (c >= nc) break;
+      dwp[(r0 + r) * K + c0 + c] += acc[r][c].reduce_add();
+    }
+  }
+}
+
+template <class T>
+void tap_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+  TapGeom g{p.c,
+            p.o,
+            p.h,
+            p.w,
+            p.ho,
+            p.wo,
+            p.ph,
+            p.pw,
+            p.kh,
+            p.kw,
+            p.dh,
+            p.dw,
+            p.ho + (p.kh - 1) * p.dh,
+            p.wo + (p.kw - 1) * p.dw};
+  const int64_t taps = p.kh * p.kw, K = p.c * taps, wsize = p.o * K;
+  std::vector<int64_t> toff(static_cast<size_t>(taps));
+  for (int64_t t = 0; t < taps; ++t) toff[t] = (t / g.kw) * g.dh * g.wp + (t % g.kw) * g.dw;
+  const int64_t xs = tap_xpad_size<T>(g), dys = p.o * tap_ystride<T>(g);
+  // images per chunk: about 1 MB of padded x and dy
+  const int64_t chunk = std::max<int64_t>(
+      1, (int64_t(1) << 20) / (int64_t(sizeof(T)) * std::max<int64_t>(1, xs + dys)));
+  const double work = double(p.n) * double(p.o) * double(g.jn()) * double(K);
+  const int nt = work > kConvParallelMinWork && p.n > 1
+                     ? static_cast<int>(std::min<int64_t>(num_threads(), p.n))
+                     : 1;
+  std::vector<T> parts(size_t(nt - 1) * size_t(wsize), T(0));
+  std::fill(dw, dw + wsize, T(0));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    const int t = omp_get_thread_num(), tn = omp_get_num_threads();
+    T* dwp = t == 0 ? dw : parts.data() + size_t(t - 1) * size_t(wsize);
+    const int64_t n0 = p.n * t / tn, n1 = p.n * (t + 1) / tn;
+    TapScratch<T>& s = tap_scratch<T>();
+    for (int64_t c0 = n0; c0 < n1; c0 += chunk) {
+      const int64_t ni = std::min(chunk, n1 - c0);
+      T* xp = s.xp(ni * xs);
+      T* yp = s.yp(ni * dys);
+      for (int64_t i = 0; i < ni; ++i) {
+        tap_pad(g, x + (c0 + i) * p.c * p.h * p.w, xp + i * xs);
+        tap_dy_pad(g, dy + (c0 + i) * p.o * p.ho * p.wo, yp + i * dys);
+      }
+      for (int64_t col = 0; col < K; col += kTapDC) {
+        const int nc = static_cast<int>(std::min<int64_t>(kTapDC, K - col));
+        for (int64_t r0 = 0; r0 < p.o; r0 += kTapDR) {
+          const int nr = static_cast<int>(std::min<int64_t>(kTapDR, p.o - r0));
+          tap_dw_tile(g, ni, xp, xs, yp, dys, toff.data(), r0, nr, col, nc, dwp);
+        }
+      }
+    }
+  }
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  for (int t = 1; t < nt; ++t) {
+    const T* src = parts.data() + size_t(t - 1) * size_t(wsize);
+    int64_t i = 0;
+    for (; i + W <= wsize; i += W) (V::load(dw + i) + V::load(src + i)).store(dw + i);
+    if (i < wsize) {
+      const int r = static_cast<int>(wsize - i);
+      (V::load(dw + i, r) + V::load(src + i, r)).store(dw + i, r);
+    }
+  }
+}
+
 inline bool is_depthwise(const Conv2dParams& p) { return p.groups == p.c && p.groups > 1; }
 
 template <class T>
@@ -626,6 +1045,9 @@ void conv2d_forward_t(const Conv2dParams& p, const T* x, const T* w, const T* b,
   if (p.n == 0 || p.o == 0 || p.ho == 0 || p.wo == 0) return;
   if (algo == ConvAlgo::direct) return direct_forward(p, x, w, b, y);
   if (algo == ConvAlgo::automatic && is_depthwise(p)) return depthwise_forward(p, x, w, b, y);
+  if ((algo == ConvAlgo::tap && tap_applies(p)) ||
+      (algo == ConvAlgo::automatic && tap_applies(p) && tap_pays(p)))
+    return tap_forward(p, x, w, b, y);
   gemm_forward(p, x, w, b, y);
 }
 
@@ -646,6 +1068,12 @@ void conv2d_backward_t(const Conv2dParams& p, const T* dy, const T* x, const T* 
       return;
     }
     return depthwise_backward(p, dy, x, w, dx, dw);
+  }
+  if (p.n > 0 && ((algo == ConvAlgo::tap && tap_applies(p)) ||
+                  (algo == ConvAlgo::automatic && tap_applies(p) && tap_pays(p)))) {
+    if (dx) tap_backward_dx(p, dy, w, dx);
+    if (dw) tap_backward_dw(p, dy, x, dw);
+    return;
   }
   gemm_backward(p, dy, x, w, dx, dw);
 }
