@@ -299,6 +299,19 @@ def main() -> None:
             check_no_sync(opt_name)
         check_equivalence("adam", True, 25, "thread")
         check_unused_and_buffers()
+        # parameters reduced in place in their .grad (no packing): every one (0), or the
+        # weights only (200 bytes: the biases stay packed), as large parameters are by default
+        import deltagrad.nn.parallel.distributed as ddp_module
+
+        default = ddp_module._DIRECT_BYTES
+        for direct in (0, 200):
+            ddp_module._DIRECT_BYTES = direct
+            for opt_name in ("sgd", "adam"):
+                check_equivalence(opt_name, True, 0.0003, "test")
+                check_no_sync(opt_name)
+            check_equivalence("sgd", True, 25, "thread")
+            check_unused_and_buffers()
+        ddp_module._DIRECT_BYTES = default
         check_fit(sys.argv[2])
     else:
         raise SystemExit(f"unknown case {case!r}")

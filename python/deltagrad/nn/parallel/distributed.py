@@ -38,10 +38,29 @@ from ..module import Module
 __all__ = ["DistributedDataParallel"]
 
 _FIRST_BUCKET_BYTES = 1024 * 1024  # torch's dist._DEFAULT_FIRST_BUCKET_BYTES
+# A parameter this large is a bucket of its own, all-reduced in place in its .grad: packing
+# and unpacking copy every byte twice, which costs more than the all-reduce itself on one
+# machine (784-512-512-10 MLP, 2 ranks: 7.7 ms per step packed, 7.2 in place, 6.4 without
+# communication); below it, the latency of one more MPI call costs more than the copies.
+_DIRECT_BYTES = 64 * 1024
 
 
 class _Bucket:
-    __slots__ = ("params", "offsets", "numel", "dtype", "flat", "pending", "req", "launched")
+    """A group of parameters whose gradients are all-reduced by one call. A bucket of one
+    large parameter is reduced in place in its own .grad (`direct`: no copy in, no copy out);
+    the others are packed into one flat host buffer and unpacked after."""
+
+    __slots__ = (
+        "params",
+        "offsets",
+        "numel",
+        "dtype",
+        "_flat",
+        "pending",
+        "req",
+        "launched",
+        "direct",
+    )
 
     def __init__(self, params: list[Any], dtype: Any) -> None:
         self.params = params
@@ -52,10 +71,17 @@ class _Bucket:
             self.offsets.append(n)
             n += int(p.data.size)
         self.numel = n
-        self.flat = np.empty(n, dtype=dtype)  # host buffer, reused every step
+        self._flat: Any = None  # the packing buffer, made on first use and reused every step
         self.pending = len(params)
         self.req: Any = None
         self.launched = False
+        self.direct: Any = None  # the .grad array reduced in place this step, or None
+
+    @property
+    def flat(self) -> Any:
+        if self._flat is None:
+            self._flat = np.empty(self.numel, dtype=self.dtype)
+        return self._flat
 
 
 class _ProgressThread:
@@ -243,6 +269,9 @@ class DistributedDataParallel(Module):
         open_: dict[Any, list[Any]] = {}
         size: dict[Any, int] = {}
         for p in reversed(params):
+            if int(p.data.nbytes) >= _DIRECT_BYTES:  # its own bucket, reduced in place
+                buckets.append(_Bucket([p], p.data.dtype))
+                continue
             key = (str(p.data.dtype), type(p.data).__module__)
             cur = open_.setdefault(key, [])
             cur.append(p)
@@ -274,6 +303,7 @@ class DistributedDataParallel(Module):
             bucket.pending = len(bucket.params)
             bucket.launched = False
             bucket.req = None
+            bucket.direct = None
             r = self._ready[b]
             for i in range(len(r)):
                 r[i] = False
@@ -325,6 +355,27 @@ class DistributedDataParallel(Module):
             self._next += 1
 
     def _launch(self, bucket: _Bucket) -> None:
+        from mpi4py import MPI
+
+        if len(bucket.params) == 1:  # in place in .grad when it is a plain host array
+            p = bucket.params[0]
+            g = p.grad
+            if g is None and isinstance(p.data, np.ndarray):
+                g = p.grad = np.zeros_like(p.data)  # no gradient: it contributes zeros
+            if (
+                isinstance(g, np.ndarray)
+                and g.flags.c_contiguous
+                and g.flags.writeable
+                and g.dtype == bucket.dtype
+            ):
+                bucket.direct = g
+                bucket.req = self._comm.Iallreduce(MPI.IN_PLACE, g, op=MPI.SUM)
+                bucket.launched = True
+                if self.progress == "thread":
+                    if self._thread is None:
+                        self._thread = _ProgressThread()
+                    self._thread.hand(bucket.req)
+                return
         flat = bucket.flat
         for p, o in zip(bucket.params, bucket.offsets):
             g = p.grad
@@ -335,8 +386,6 @@ class DistributedDataParallel(Module):
                 flat[o : o + n] = g.reshape(-1)
             else:  # a device array: staged through the host buffer
                 flat[o : o + n] = g.reshape(-1).get()
-        from mpi4py import MPI
-
         bucket.req = self._comm.Iallreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
         bucket.launched = True
         if self.progress == "thread":
@@ -382,12 +431,19 @@ class DistributedDataParallel(Module):
                 self._launch_ready()
                 self._finish(discard=True)
             for b in self._buckets:
+                if b.direct is not None:  # already reduced in place: leave the average
+                    np.multiply(b.direct, 1.0 / self.world_size, out=b.direct)
                 b.req = None
                 b.launched = False
+                b.direct = None
             return
         inv = 1.0 / self.world_size  # the sum times 1/N, in the pass that unpacks it
         for b in self._buckets:
             b.req = None
+            if b.direct is not None:  # reduced in place: only the 1/N is left
+                np.multiply(b.direct, inv, out=b.direct)
+                b.direct = None
+                continue
             flat = b.flat
             for p, o in zip(b.params, b.offsets):
                 n = int(p.data.size)
