@@ -10,10 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=build/gpu_check_rehearsal
-# A fresh venv, test copy and results each time; the CMake build dir (work/build) is kept, so a
+# A fresh venv, test copy and results each time; the CMake build dir (state/build) is kept, so a
 # second run rebuilds incrementally (delete it for a from-scratch build time).
-rm -rf "$root/out" "$root/work/venv" "$root/work/run" "$root/hide"
-mkdir -p "$root/hide/hypothesis" "$root/hide/pytest_benchmark" "$root/work"
+rm -rf "$root/out" "$root/state/venv" "$root/state/run" "$root/hide"
+mkdir -p "$root/hide/hypothesis" "$root/hide/pytest_benchmark" "$root/state"
 for m in hypothesis pytest_benchmark; do
   echo "raise ImportError('$m is hidden by dev/gpu_check_rehearsal.sh')" >"$root/hide/$m/__init__.py"
 done
@@ -21,7 +21,7 @@ hide=$(cd "$root/hide" && pwd)
 status=0
 # No time budget to speak of here (gpu_check's default, 540 s, is for the lent GPU machine):
 # a loaded CI machine builds the CUDA module slowly.
-BUDGET_S=${BUDGET_S:-3600} OUT="$root/out" WORK="$(cd "$root/work" && pwd)" OFFLINE=1 NO_GPU_OK=1 \
+BUDGET_S=${BUDGET_S:-3600} OUT="$root/out" WORK="$(cd "$root/state" && pwd)" OFFLINE=1 NO_GPU_OK=1 \
   PYTHONPATH="$hide${PYTHONPATH:+:$PYTHONPATH}" PIP_NO_INDEX=1 bash bench/gpu_check.sh || status=$?
 # Every step that can run without a GPU must have run and passed.
 python3 - "$root/out/gpu_check.json" <<'PY'

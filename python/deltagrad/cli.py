@@ -75,25 +75,29 @@ def _check_outputs(command: str, paths: list[tuple[str | None, str]]) -> bool:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    if args.model == "cnn":
-        if getattr(args, "distributed", False):
-            print(
-                "deltagrad train: --distributed trains the MLP (--model mlp) for now; "
-                "--model cnn runs in one process",
-                file=sys.stderr,
-            )
-            return 2
-        return _cmd_train_cnn(args)
+    """`deltagrad train`: the MLP (experiments.train_mlp.run_train), or with --model cnn the
+    small CNN on the digits (experiments.train_cnn.run_train_cnn, same flags but --hidden);
+    one-line errors, exit status 2."""
+    cnn = args.model == "cnn"
+    distributed = getattr(args, "distributed", False)
+    if cnn and distributed:
+        print(
+            "deltagrad train: --distributed trains the MLP (--model mlp) for now; "
+            "--model cnn runs in one process",
+            file=sys.stderr,
+        )
+        return 2
     if args.resume and args.checkpoint is None:
         print("deltagrad train: --resume needs --checkpoint PATH", file=sys.stderr)
         return 2
-    if getattr(args, "distributed", False):
+    if distributed:
         return _train_distributed(args)
     outputs = [(args.save, "--save"), (args.plot, "--plot"), (args.checkpoint, "--checkpoint")]
     if not _check_outputs("train", outputs):
         return 2
+    extra = {} if cnn else {"hidden": args.hidden}
     try:
-        run_train(
+        (run_train_cnn if cnn else run_train)(
             dataset=args.dataset,
             device=args.device,
             epochs=args.epochs,
@@ -101,13 +105,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
             lr=args.lr,
             optimizer=args.optimizer,
             weight_decay=args.weight_decay,
-            hidden=args.hidden,
             seed=args.seed,
             save=args.save,
             plot=args.plot,
             progress=not args.no_progress,
             checkpoint=args.checkpoint,
             resume=args.resume,
+            **extra,
         )
     except FloatingPointError as e:  # dg.train.TrainingDivergedError: says where and why
         print(f"deltagrad train: {e}", file=sys.stderr)
@@ -186,43 +190,6 @@ def _share_cores(dist: object) -> None:
 
 def _quiet(*args: object, **kwargs: object) -> None:
     return None
-
-
-def _cmd_train_cnn(args: argparse.Namespace) -> int:
-    """`deltagrad train --model cnn`: experiments.train_cnn.run_train_cnn with the same flags
-    as the MLP (--hidden is the MLP's only) and the same one-line errors, exit status 2."""
-    if args.resume and args.checkpoint is None:
-        print("deltagrad train: --resume needs --checkpoint PATH", file=sys.stderr)
-        return 2
-    outputs = [(args.save, "--save"), (args.plot, "--plot"), (args.checkpoint, "--checkpoint")]
-    if not _check_outputs("train", outputs):
-        return 2
-    try:
-        run_train_cnn(
-            dataset=args.dataset,
-            device=args.device,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            optimizer=args.optimizer,
-            weight_decay=args.weight_decay,
-            seed=args.seed,
-            save=args.save,
-            plot=args.plot,
-            progress=not args.no_progress,
-            checkpoint=args.checkpoint,
-            resume=args.resume,
-        )
-    except FloatingPointError as e:  # dg.train.TrainingDivergedError: says where and why
-        print(f"deltagrad train: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"deltagrad train: {_os_error(e)}", file=sys.stderr)
-        return 2
-    except (RuntimeError, ImportError, ValueError, TypeError) as e:
-        print(f"deltagrad train: {e}", file=sys.stderr)
-        return 2
-    return 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
