@@ -417,11 +417,18 @@ def adam_update(
 # convolution (CPU only for now: the CUDA kernels come later)
 
 
+def _cpu_only(op: str, *arrays: Any) -> None:
+    """The CNN ops (convolution, pooling, normalization) have CPU kernels only so far: a device
+    array (cupy) is a NotImplementedError naming the op; None entries are skipped."""
+    for a in arrays:
+        if a is not None and type(a) is not np.ndarray and is_device_array(a):
+            raise NotImplementedError(
+                f"{op}: not implemented for CUDA (cupy) arrays yet; move the tensors to the CPU"
+            )
+
+
 def _conv_backend(op: str, *arrays: Any) -> Any:
-    if any(is_device_array(a) for a in arrays):
-        raise NotImplementedError(
-            f"{op}: not implemented for CUDA (cupy) arrays yet; move the tensors to the CPU"
-        )
+    _cpu_only(op, *arrays)
     backend = _backend(op, *arrays)
     if not hasattr(backend, "conv2d_forward"):
         raise NotImplementedError(
@@ -484,8 +491,7 @@ from . import _cpu as _pool_cpu  # noqa: E402  (the pooling kernels: CPU only fo
 
 def _pool_input(x: Any, op: str, name: str = "x") -> tuple[Any, bool]:
     """x as a dense 4-D array, and whether it came unbatched (C, H, W)."""
-    if is_device_array(x):
-        raise NotImplementedError(f"{op}: CUDA arrays are not supported yet (CPU only)")
+    _cpu_only(op, x)
     x = dense(x, op, name)
     if x.ndim == 3:
         return x[None], True
@@ -557,8 +563,7 @@ def max_pool2d_backward(
     """dx (of input_shape) of max_pool2d: each dy added at its index (into out if given)."""
     op = "max_pool2d_backward"
     dy4, _ = _pool_input(dy, op, "dy")
-    if is_device_array(indices):
-        raise NotImplementedError(f"{op}: CUDA arrays are not supported yet (CPU only)")
+    _cpu_only(op, indices)
     shape, unbatched = _pool_shape(input_shape, op)
     idx = np.ascontiguousarray(indices)
     if unbatched and idx.ndim == 3:
@@ -670,11 +675,7 @@ from . import _cpu  # noqa: E402
 def _norm_host(op: str, *arrays: Any) -> Any:
     """The _cpu module for numpy arrays (also under a host-backend override: the emulated
     CUDA backend has no normalization kernels); NotImplementedError for device arrays."""
-    for a in arrays:
-        if a is not None and type(a) is not np.ndarray and is_device_array(a):
-            raise NotImplementedError(
-                f"{op}: not implemented for CUDA (cupy) arrays yet; only numpy arrays (CPU)"
-            )
+    _cpu_only(op, *arrays)
     return _cpu
 
 
