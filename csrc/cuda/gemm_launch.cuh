@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "cuda/gemm.cuh"
+#include "cuda/gemm_tc.cuh"
 #include "cuda/launch_check.cuh"
 #include "cuda/ops.h"
 
