@@ -342,3 +342,109 @@ def test_gpu_arrays_on_device_1_while_device_0_is_current(rng):
         assert dg.info()["cuda_device_index"] == 0
     assert c.device.id == 1
     assert_close(cp.asnumpy(c), a @ b, np.float32, rtol=1e-5, scale=17)
+
+
+# ---- issue 19: the SIMT GEMM's interior / edge split, run in the emulator -------------------
+# Blocks whose tile lies inside M and N fetch their full K slices without bounds checks and
+# store 4-wide; the others check every element. The tile per (dtype, tile): FP32 large 128 x 64
+# x 16, FP32 small 64 x 64 x 16, FP64 64 x 64 x 8 (gemm_launch.cuh).
+
+_SIMT = testing.simt_module()
+needs_simt = pytest.mark.skipif(_SIMT is None, reason="the _simt module is not built")
+_TILE = {
+    (np.float32, "large"): (128, 64, 16),
+    (np.float32, "small"): (64, 64, 16),
+    (np.float64, "large"): (64, 64, 8),
+    (np.float64, "small"): (64, 64, 8),
+}
+
+
+def _simt_shapes(bm, bn, bk):
+    return [
+        (bm, bn, 3 * bk),  # multiples of the tile: every block inside, three K slices
+        (2 * bm, bn, bk + 3),  # inside, a partial last K slice (fetched checked)
+        (bm + 1, bn + 1, 2 * bk + 1),  # one more than a multiple: edge blocks in m and n
+        (5, 7, 3),  # smaller than a tile
+        (bm, bn, 1),  # K = 1
+        (bm, 2 * bn + 1, bk),  # inside in m, an edge block in n
+    ]
+
+
+@needs_simt
+@pytest.mark.simt
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("tile", ["small", "large"])
+@pytest.mark.parametrize(
+    "trans_a,trans_b", [(False, False), (False, True), (True, False), (True, True)]
+)
+def test_simt_gemm_interior_and_edge_tiles(rng, dtype, tile, trans_a, trans_b):
+    ops = _SIMT.ops
+    for m, n, k in _simt_shapes(*_TILE[(dtype, tile)]):
+        a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+        b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+        got = ops.matmul(a, b, trans_a=trans_a, trans_b=trans_b, tile=tile)
+        want = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b)
+        assert_close(
+            got, want, dtype, rtol=testing.GPU_RTOL, scale=k, equal_nan=False, name=f"{m}x{n}x{k}"
+        )
+
+
+@needs_simt
+@pytest.mark.simt
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("offset", [1, 2, 3])
+@pytest.mark.parametrize(
+    "trans_a,trans_b", [(False, False), (False, True), (True, False), (True, True)]
+)
+def test_simt_gemm_misaligned_leading_dimensions(rng, dtype, offset, trans_a, trans_b):
+    """Offset views (rows not 16-byte aligned: the scalar fetch, inside and edge tiles) and an
+    output view with beta != 0 (the scalar epilogue inside a tile, C read back)."""
+    ops = _SIMT.ops
+    bm, bn, bk = _TILE[(dtype, "large")]
+    for m, n, k in ((bm, bn, 2 * bk), (bm + 3, bn - 1, bk + 1)):
+        sa = (k, m) if trans_a else (m, k)
+        sb = (n, k) if trans_b else (k, n)
+        big_a = rng.standard_normal((sa[0] + offset, sa[1] + 5)).astype(dtype)
+        big_b = rng.standard_normal((sb[0] + offset, sb[1] + 7)).astype(dtype)
+        a = big_a[offset:, offset : offset + sa[1]]
+        b = big_b[offset:, offset : offset + sb[1]]
+        big_c = rng.standard_normal((m + 1, n + 3)).astype(dtype)
+        c0 = big_c[1:, offset : offset + n]
+        out = c0.copy() if offset == 2 else c0  # offset 2: a contiguous, aligned C
+        want = 1.5 * (a.T if trans_a else a).astype(np.float64) @ (
+            b.T if trans_b else b
+        ) - 0.5 * c0.astype(np.float64)
+        got = ops.matmul(
+            a, b, trans_a=trans_a, trans_b=trans_b, alpha=1.5, beta=-0.5, out=out, tile="large"
+        )
+        assert_close(
+            got, want, dtype, rtol=testing.GPU_RTOL, scale=k, equal_nan=False, name=f"{m}x{n}x{k}"
+        )
+
+
+@needs_simt
+@pytest.mark.simt
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("act", list(dg.ops.ACTIVATIONS))
+def test_simt_linear_fused_bias_and_each_activation(rng, dtype, act):
+    """x @ W.T + b with every activation (z too when the backward needs it): a shape of whole
+    tiles (the 4-wide epilogue) and one with edge tiles (the checked one)."""
+    ops = _SIMT.ops
+    bm, bn, bk = _TILE[(dtype, "large")]
+    for m, n, k in ((bm, bn, bk + 4), (bm + 2, bn + 5, 3)):
+        x = rng.standard_normal((m, k)).astype(dtype)
+        w = rng.standard_normal((n, k)).astype(dtype)
+        b = rng.standard_normal(n).astype(dtype)
+        y, z = ops.linear_forward(x, w, b, act, 0.1, tile="large")
+        want_y, want_z = R_linear_forward(x, w, b, act, 0.1)
+        assert_close(y, want_y, dtype, rtol=testing.GPU_RTOL, scale=k, equal_nan=False, name=act)
+        if want_z is None:
+            assert z is None
+        else:
+            assert_close(z, want_z, dtype, rtol=testing.GPU_RTOL, scale=k, equal_nan=False)
+
+
+def R_linear_forward(x, w, b, act, param):  # noqa: N802
+    from deltagrad import reference  # noqa: PLC0415
+
+    return reference.linear_forward(x, w, b, act, param)

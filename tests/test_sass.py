@@ -87,3 +87,73 @@ def test_fp32_gemm_kernels_are_under_20k_instructions(sass):
 def test_activation_kernels_use_128_bit_loads(sass):
     for name, lines in _pick(sass, r"activation(_backward)?_kernelIf").items():
         assert any("LDG.E.128" in ln for ln in lines), f"{name}: no 128-bit global load"
+
+
+# ---- issue 19, the SIMT GEMM (FP32 and FP64): spills, size, 128-bit fetches, occupancy ------
+
+_SM90_REGS_PER_SM = 65536
+_SM90_SMEM_PER_SM = 228 * 1024  # the shared-memory carve-out's maximum on sm_90
+
+
+@pytest.fixture(scope="module")
+def res_usage(sass) -> dict[str, tuple[int, int]]:
+    """{kernel name: (registers per thread, shared bytes per block)} of the sm_90 code."""
+    out = subprocess.run(
+        [_cuobjdump(), "-res-usage", "-arch", "sm_90", _module_path()],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    usage: dict[str, tuple[int, int]] = {}
+    lines = out.splitlines()
+    for i, line in enumerate(lines[:-1]):
+        name = re.search(r"Function (\S+):", line)
+        res = re.search(r"REG:(\d+).*SHARED:(\d+)", lines[i + 1])
+        if name and res:
+            usage[name.group(1)] = (int(res.group(1)), int(res.group(2)))
+    assert usage, "cuobjdump -res-usage printed no kernels"
+    return usage
+
+
+def _template_ints(name: str) -> list[int]:
+    """The integer template arguments of a mangled gemm_simt_kernel name, in order."""
+    return [int(v) for v in re.findall(r"Li(\d+)E", name)]
+
+
+def test_every_simt_gemm_kernel_fp32_and_fp64_has_no_local_memory(sass):
+    for name, lines in _pick(sass, r"gemm_simt_kernelI[fd]").items():
+        local = [ln for ln in lines if re.search(r"\b(LDL|STL)\b", ln)]
+        assert not local, f"{name}: {len(local)} local-memory instructions, e.g. {local[:3]}"
+
+
+def test_fp32_simt_gemm_kernels_are_under_20k_instructions(sass):
+    for name, lines in _pick(sass, r"gemm_simt_kernelIf").items():
+        assert len(lines) < 20_000, f"{name}: {len(lines)} SASS instructions"
+
+
+def test_fp32_simt_gemm_fetches_16_bytes_for_both_operands(sass):
+    """One fetch routine (gemm_fetch) serves A and B in both orientations: x @ W.T's B (W.T,
+    contiguous along k) takes the same 16-byte loads as A. Per block tile each thread fetches
+    BM*BK/(4*NT) groups of A and BN*BK/(4*NT) of B; the unchecked (interior) and the checked
+    (edge) fetches each hold one LDG.E.128 per group at least."""
+    for name, lines in _pick(sass, r"gemm_simt_kernelIf").items():
+        bm, bn, bk, *_, nt = _template_ints(name)
+        groups = (bm * bk + bn * bk) // (4 * nt)
+        wide = sum("LDG.E.128" in ln for ln in lines)
+        assert wide >= 2 * groups, f"{name}: {wide} LDG.E.128, expected >= {2 * groups}"
+
+
+def test_fp32_simt_gemm_fits_three_blocks_per_sm(res_usage):
+    """Registers (allocated per warp in units of 256) and shared memory (as cuobjdump reports
+    it, the 1 KB per block the system reserves included) leave room for 3 blocks on an SM."""
+    for name, (regs, smem) in res_usage.items():
+        if "gemm_simt_kernelIf" not in name:
+            continue
+        nt = _template_ints(name)[-1]
+        per_warp = -(-regs * 32 // 256) * 256
+        by_regs = (_SM90_REGS_PER_SM // per_warp) // (nt // 32)
+        by_smem = _SM90_SMEM_PER_SM // max(smem, 1)
+        assert min(by_regs, by_smem) >= 3, (
+            f"{name}: {regs} registers x {nt} threads, {smem} B shared: "
+            f"{by_regs} blocks by registers, {by_smem} by shared memory"
+        )

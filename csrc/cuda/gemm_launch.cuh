@@ -48,6 +48,19 @@ GemmDev<T> gemm_dev(const GemmParams<T>& p) {
   d.a_kmajor = std::llabs(p.csa) <= std::llabs(p.rsa);
   d.b_vec = f32 && p.csb == 1 && (p.k == 1 || p.rsb % 4 == 0) && aligned16(p.b);
   d.b_nmajor = std::llabs(p.csb) <= std::llabs(p.rsb);
+  // The SIMT kernel's fetch per operand: so / sk are the strides along o (m or n) and along k.
+  // A 16-byte vector (V4<T>: 16-byte aligned for float and double) needs unit stride along the
+  // loaded dimension, the other stride a multiple of 4 (every group starts aligned) and an
+  // aligned base. x @ W.T: B = W.T is contiguous along k, so it is fetched 16 bytes at a time.
+  auto mode = [&](const void* q, int64_t so, int64_t sk, int64_t o, int64_t k) {
+    if (sk == 1 && (o == 1 || so % 4 == 0) && aligned16(q)) return kOperandVecK;
+    if (so == 1 && (k == 1 || sk % 4 == 0) && aligned16(q)) return kOperandVecO;
+    return std::llabs(sk) <= std::llabs(so) ? kOperandScalarK : kOperandScalarO;
+  };
+  d.a_mode = mode(p.a, p.rsa, p.csa, p.m, p.k);
+  d.b_mode = mode(p.b, p.csb, p.rsb, p.n, p.k);
+  d.c_vec = p.csc == 1 && (p.m == 1 || p.rsc % 4 == 0) && aligned16(p.c) &&
+            (p.z == nullptr || aligned16(p.z));
   return d;
 }
 
@@ -66,8 +79,12 @@ void gemm(const GemmParams<T>& p, Precision precision, GemmTile tile, void* stre
   if (p.m <= 0 || p.n <= 0) return;
   const GemmDev<T> d = gemm_dev(p);
   const int64_t tiles128 = ((p.m + 127) / 128) * ((p.n + 127) / 128);
-  // Too few 128x128 tiles to fill the GPU: use the 64x64 configuration (4x the blocks).
-  const bool small = tile == GemmTile::small || (tile == GemmTile::automatic && tiles128 < 96);
+  // Too few large tiles to fill the GPU: use the 64x64 configuration (more blocks). The TF32
+  // kernel's large tile is 128 x 128 (one block per SM); the FP32 SIMT kernel's 128 x 64 (three
+  // per SM, so twice the 128 x 128 count, under two blocks per SM of a 132-SM GPU).
+  const bool tf32_path = std::is_same<T, float>::value && precision == Precision::tf32;
+  const bool small = tile == GemmTile::small ||
+                     (tile == GemmTile::automatic && (tf32_path ? tiles128 < 96 : tiles128 < 132));
   // N tiles in grid.x (up to 2^31 - 1), M tiles in grid.y, capped: the kernels loop over the
   // M tiles past the cap (grid.y allows 65535; the emulator build uses 3, so its tests cover
   // the loop).
@@ -95,20 +112,22 @@ void gemm(const GemmParams<T>& p, Precision precision, GemmTile tile, void* stre
 #else
   (void)precision;
 #endif
-  // Block tile BM x BN x BK, warp tile WM x WN, WNITER sub-tiles across n, TM x TN per lane.
-  // The large FP32 tile is the configuration siboehm's warptiling kernel was autotuned to
-  // (128x128x16, 4 warps of 64x64, 8x4 per lane and sub-tile, 128 outputs per thread).
+  // Block tile BM x BN x BK, warp tile WM x WN, WNITER sub-tiles across n, 4 x 4 per lane and
+  // sub-tile, 128 threads, three blocks per SM. FP32: 128 x 64 (64 outputs per thread, at most
+  // 168 registers) or 64 x 64 for small problems; FP64: 64 x 64 always (a larger double tile
+  // does not fit the registers without spilling).
   constexpr bool f32 = std::is_same<T, float>::value;
-  constexpr int BK = f32 ? 16 : 8;
-  if (small) {
-    auto kernel = &gemm_simt_kernel<T, 64, 64, BK, 32, 32, 2, 4, 4, 128>;
+  bool launched = false;
+  if constexpr (f32) {
+    if (!small) {
+      auto kernel = &gemm_simt_kernel<T, 128, 64, 16, 64, 32, 2, 4, 4, 128>;
+      DG_LAUNCH(kernel, grid(128, 64), dim3(128), stream, d);
+      launched = true;
+    }
+  }
+  if (!launched) {
+    auto kernel = &gemm_simt_kernel < T, 64, 64, f32 ? 16 : 8, 32, 32, 2, 4, 4, 128 > ;
     DG_LAUNCH(kernel, grid(64, 64), dim3(128), stream, d);
-  } else if constexpr (f32) {
-    auto kernel = &gemm_simt_kernel<T, 128, 128, BK, 64, 64, 4, 8, 4, 128>;
-    DG_LAUNCH(kernel, grid(128, 128), dim3(128), stream, d);
-  } else {
-    auto kernel = &gemm_simt_kernel<T, 128, 128, BK, 64, 32, 2, 4, 4, 256>;
-    DG_LAUNCH(kernel, grid(128, 128), dim3(256), stream, d);
   }
   check_launch("matmul");
 }

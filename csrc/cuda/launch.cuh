@@ -44,8 +44,8 @@ template <class T>
 void activation(int64_t n, const T* x, T* y, int act, T param, void* stream) {
   if (n <= 0) return;
   const bool vec = aligned16(x) && aligned16(y);
-  DG_LAUNCH(activation_kernel<T>, dim3(elementwise_blocks(vec ? n / 4 + n % 4 : n)),
-            dim3(kElementwiseThreads), stream, n, x, y, act, param, vec);
+  DG_LAUNCH(activation_kernel<T>, dim3(elementwise_blocks((n + 3) / 4)), dim3(kElementwiseThreads),
+            stream, n, x, y, act, param, vec);
   check_launch("activation");
 }
 
@@ -54,7 +54,7 @@ void activation_backward(int64_t n, const T* dy, const T* saved, T* dx, int act,
                          void* stream) {
   if (n <= 0) return;
   const bool vec = aligned16(dy) && aligned16(saved) && aligned16(dx);
-  DG_LAUNCH(activation_backward_kernel<T>, dim3(elementwise_blocks(vec ? n / 4 + n % 4 : n)),
+  DG_LAUNCH(activation_backward_kernel<T>, dim3(elementwise_blocks((n + 3) / 4)),
             dim3(kElementwiseThreads), stream, n, dy, saved, dx, act, param, vec);
   check_launch("activation_backward");
 }
