@@ -77,10 +77,15 @@ void gemm(const GemmParams<T>& p, Precision precision, GemmTile tile, void* stre
     return dim3(static_cast<unsigned>(tn),
                 static_cast<unsigned>(tm < kGemmMaxGridY ? tm : kGemmMaxGridY));
   };
-#ifndef DG_SIMT
   if constexpr (std::is_same<T, float>::value) {
-    // TF32 falls back to FP32 on GPUs without TF32 tensor cores (as torch's allow_tf32 does).
-    if (precision == Precision::tf32 && device_has_tf32()) {
+    // TF32 falls back to FP32 on GPUs without TF32 tensor cores (as torch's allow_tf32 does);
+    // the emulator models them (simt::mma_tf32_m16n8k8).
+#ifdef DG_SIMT
+    const bool tf32 = precision == Precision::tf32;
+#else
+    const bool tf32 = precision == Precision::tf32 && device_has_tf32();
+#endif
+    if (tf32) {
       if (small) {
         auto kernel = &gemm_tf32_kernel<64, 64, 16, 32, 32, 128>;
         DG_LAUNCH(kernel, grid(64, 64), dim3(128), stream, d);
@@ -92,9 +97,6 @@ void gemm(const GemmParams<T>& p, Precision precision, GemmTile tile, void* stre
       return;
     }
   }
-#else
-  (void)precision;
-#endif
   // Block tile BM x BN x BK, warp tile WM x WN, WNITER sub-tiles across n, TM x TN per lane.
   // The large FP32 tile is the configuration siboehm's warptiling kernel was autotuned to
   // (128x128x16, 4 warps of 64x64, 8x4 per lane and sub-tile, 128 outputs per thread).
