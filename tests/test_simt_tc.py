@@ -256,3 +256,31 @@ def test_tf32_matmul_k_zero_and_large_m_loop(rng):
     got = ops.matmul(a, b, tile="small", precision="tf32")
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     assert np.all(np.abs(got - a64 @ b64) <= tf32_bound(a64, b64))
+
+
+@pytest.mark.parametrize("tile", ["small", "large"])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_tf32_matmul_pipeline_wraps_the_stage_ring(rng, tile, trans_b):
+    # k tiles of 32: 5 tiles (k = 136) wrap the 3- and 4-stage rings, with a partial last
+    # tile, on 16-byte copies (A; B when trans_b: k-contiguous) and 4-byte ones (B otherwise),
+    # and (small) 4 M tiles on a grid.y capped at 3 in the emulator: the M-tile loop.
+    m, n, k = (64 * 3 + 7, 21, 136) if tile == "small" else (130, 9, 136)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(np.float32)
+    got = ops.matmul(a, b, trans_b=trans_b, tile=tile, precision="tf32")
+    a64, b64 = a.astype(np.float64), (b.T if trans_b else b).astype(np.float64)
+    assert np.all(np.abs(got - a64 @ b64) <= tf32_bound(a64, b64))
+
+
+def test_tf32_matmul_reverse_schedule(rng):
+    # Threads of a block run last-first: a missing barrier in the pipeline shows here if the
+    # default order hides it.
+    a = rng.standard_normal((70, 100)).astype(np.float32)
+    b = rng.standard_normal((100, 45)).astype(np.float32)
+    simt.set_reverse_schedule(True)
+    try:
+        got = ops.matmul(a, b, tile="small", precision="tf32")
+    finally:
+        simt.set_reverse_schedule(False)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    assert np.all(np.abs(got - a64 @ b64) <= tf32_bound(a64, b64))

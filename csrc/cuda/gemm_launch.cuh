@@ -86,12 +86,23 @@ void gemm(const GemmParams<T>& p, Precision precision, GemmTile tile, void* stre
     const bool tf32 = precision == Precision::tf32 && device_has_tf32();
 #endif
     if (tf32) {
+      // 16-byte cp.async needs a k-contiguous operand with 16-byte aligned rows.
+      auto al16 = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
+      TcCopy cp;
+      cp.a_vec = p.csa == 1 && (p.m == 1 || p.rsa % 4 == 0) && al16(p.a);
+      cp.a_kmajor = std::llabs(p.csa) <= std::llabs(p.rsa);
+      cp.b_vec = p.rsb == 1 && (p.n == 1 || p.csb % 4 == 0) && al16(p.b);
+      cp.b_kmajor = std::llabs(p.rsb) <= std::llabs(p.csb);
+      // 4 stages of 64 x 32 (64 KB) / 3 stages of 128 x 32 (96 KB): dynamic shared memory
+      // above 48 KB (DG_LAUNCH_SMEM raises the kernel's limit).
       if (small) {
-        auto kernel = &gemm_tf32_kernel<64, 64, 16, 32, 32, 128>;
-        DG_LAUNCH(kernel, grid(64, 64), dim3(128), stream, d);
+        auto kernel = &gemm_tf32_kernel<64, 64, 32, 32, 128, 4, 2>;
+        constexpr int smem = tf32_smem_bytes<64, 64, 4>();
+        DG_LAUNCH_SMEM(kernel, grid(64, 64), dim3(128), smem, stream, d, cp);
       } else {
-        auto kernel = &gemm_tf32_kernel<128, 128, 16, 64, 32, 256>;
-        DG_LAUNCH(kernel, grid(128, 128), dim3(256), stream, d);
+        auto kernel = &gemm_tf32_kernel<128, 128, 64, 32, 256, 3, 1>;
+        constexpr int smem = tf32_smem_bytes<128, 128, 3>();
+        DG_LAUNCH_SMEM(kernel, grid(128, 128), dim3(256), smem, stream, d, cp);
       }
       check_launch("matmul (tf32)");
       return;

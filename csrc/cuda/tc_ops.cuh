@@ -33,6 +33,12 @@ namespace cuda {
 #ifdef DG_SIMT
 
 inline uint32_t dg_to_tf32(float x) { return ::simt::tf32_round(x); }
+// A register holding fp32 bits (from ldmatrix), rounded to TF32 in place.
+inline uint32_t dg_round_tf32_bits(uint32_t u) {
+  float x;
+  std::memcpy(&x, &u, 4);
+  return ::simt::tf32_round(x);
+}
 
 inline void dg_mma_tf32_16x8x8(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
   ::simt::mma_tf32_m16n8k8(d, a, b);
@@ -69,6 +75,10 @@ __device__ __forceinline__ uint32_t dg_to_tf32(float x) {
   uint32_t r;
   asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
   return r;
+}
+
+__device__ __forceinline__ uint32_t dg_round_tf32_bits(uint32_t u) {
+  return dg_to_tf32(__uint_as_float(u));
 }
 
 // D = A(16x8, row) * B(8x8, col) + D in TF32 with FP32 accumulation.
