@@ -100,7 +100,7 @@ void gemm(const GemmParams<T>& p, Precision precision, GemmTile tile, void* stre
         constexpr int smem = tf32_smem_bytes<64, 64, 4>();
         DG_LAUNCH_SMEM(kernel, grid(64, 64), dim3(128), smem, stream, d, cp);
       } else {
-        auto kernel = &gemm_tf32_kernel<128, 128, 64, 32, 256, 3, 1>;
+        auto kernel = &gemm_tf32_kernel<128, 128, 64, 32, 256, 3, 2>;
         constexpr int smem = tf32_smem_bytes<128, 128, 3>();
         DG_LAUNCH_SMEM(kernel, grid(128, 128), dim3(256), smem, stream, d, cp);
       }

@@ -80,7 +80,11 @@ __device__ __forceinline__ void tc_load_tile(const S& sm, int64_t base,
       dg_cp_async<4>(sm, base + r * 32 + tf32_swizzle(r, q) * 4, src, gr * rs + gk, n);
     }
   } else {
-    DG_UNROLL
+    // The fallback: rolled, so the compiler does not keep 16 element addresses per operand
+    // live across the k loop (registers for the fast path).
+#ifndef DG_SIMT
+#pragma unroll 1
+#endif
     for (int it = 0; it < ROWS * 8 / NT; ++it) {
       const int f = tid + it * NT;
       const int r = kmajor ? f >> 3 : f % ROWS, q = kmajor ? f & 7 : f / ROWS;
