@@ -284,3 +284,40 @@ def test_tf32_matmul_reverse_schedule(rng):
         simt.set_reverse_schedule(False)
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     assert np.all(np.abs(got - a64 @ b64) <= tf32_bound(a64, b64))
+
+
+# ---- on a GPU: the same kernel, the same bound ---------------------------------------------
+
+
+@pytest.mark.cuda
+def test_gpu_tf32_matmul_meets_the_bound_and_matches_the_emulator(rng):
+    import deltagrad as dg  # noqa: PLC0415
+
+    info = dg.info()
+    if not info["cuda_available"]:
+        pytest.skip(f"no usable CUDA GPU: {info['cuda_status']}")
+    cp = pytest.importorskip("cupy")
+    cuda = testing.cuda_ops()
+    big_a = rng.standard_normal((300, 301)).astype(np.float32)
+    big_b = rng.standard_normal((301, 290)).astype(np.float32)
+    x = rng.standard_normal((257, 136)).astype(np.float32)
+    w = rng.standard_normal((45, 200)).astype(np.float32)
+    cases = [
+        (x, big_b[:136, :130], False),  # 16-byte A, 4-byte B, 5 k tiles
+        (np.ascontiguousarray(big_a[:70, :200]), w, True),  # both 16-byte (B k-contiguous)
+        (big_a[:, 1:30], big_b[1:30, 3:40], False),  # rows not 16-byte aligned
+        (big_a[::2, ::3], big_b[::3, ::2], False),  # strided
+        (big_a[:1, :7], big_b[:7, :1], False),  # 1 x 1
+    ]
+    for a, b, trans_b in cases:
+        for tile in ("small", "large"):
+            got = cuda.matmul(
+                cp.asarray(a), cp.asarray(b), trans_b=trans_b, tile=tile, precision="tf32"
+            )
+            emu = ops.matmul(a, b, trans_b=trans_b, tile=tile, precision="tf32")
+            a64, b64 = a.astype(np.float64), (b.T if trans_b else b).astype(np.float64)
+            bound = tf32_bound(a64, b64)
+            got = cp.asnumpy(got)
+            assert np.all(np.abs(got - a64 @ b64) <= bound), (a.shape, tile)
+            # Same roundings, possibly another accumulation order inside each mma.
+            assert np.all(np.abs(got - emu) <= 2 * bound), (a.shape, tile)
