@@ -157,3 +157,50 @@ def test_fp32_simt_gemm_fits_three_blocks_per_sm(res_usage):
             f"{name}: {regs} registers x {nt} threads, {smem} B shared: "
             f"{by_regs} blocks by registers, {by_smem} by shared memory"
         )
+
+
+# ---- the TF32 tensor-core GEMM (gemm_tf32_kernel: csrc/cuda/gemm_tc.cuh) ----------------------
+
+
+def _tf32_kernels(sass: dict[str, list[str]]) -> dict[str, list[str]]:
+    return _pick(sass, r"gemm_tf32_kernel")
+
+
+def _tf32_template_args(name: str) -> list[int]:
+    """gemm_tf32_kernel<BM, BN, WM, WN, NT, kStages, kMinBlocks> from the mangled name."""
+    args = [int(v) for v in re.findall(r"Li(\d+)E", name)]
+    assert len(args) >= 7, f"{name}: expected 7 template arguments, got {args}"
+    return args[:7]
+
+
+def test_tf32_gemm_uses_cp_async_ldmatrix_and_mma(sass):
+    for name, lines in _tf32_kernels(sass).items():
+        text = "\n".join(lines)
+        for op, what in (("LDGSTS", "cp.async"), ("LDSM", "ldmatrix"), ("HMMA", "mma.sync")):
+            assert re.search(rf"\b{op}\b", text), f"{name}: no {op} ({what})"
+        # 16-byte copies (cp.async.cg ... 16) for contiguous operands, beside the 4-byte fallback.
+        assert re.search(r"LDGSTS\.E\.BYPASS\.LTC128B\.128|LDGSTS[.\w]*\.128", text), (
+            f"{name}: no 16-byte LDGSTS"
+        )
+        assert re.search(r"LDSM\.16\.M88\.4", text), f"{name}: no ldmatrix .x4"
+
+
+def test_tf32_gemm_has_no_local_memory_spills(sass):
+    for name, lines in _tf32_kernels(sass).items():
+        local = [ln for ln in lines if re.search(r"\b(LDL|STL)\b", ln)]
+        assert not local, f"{name}: {len(local)} local-memory instructions, e.g. {local[:3]}"
+
+
+def test_tf32_gemm_shared_memory_is_multi_stage(sass):
+    # The stage count is a template argument; the SASS must wait on cp.async groups with that
+    # many in flight (cp.async.wait_group kStages - 2 is DEPBAR.LE SB0, kStages - 2), and the
+    # stages must add up to more than the 48 KB of static shared memory (dynamic, raised by
+    # cudaFuncSetAttribute at the launch).
+    for name, lines in _tf32_kernels(sass).items():
+        bm, bn, _, _, _, stages, _ = _tf32_template_args(name)
+        assert stages >= 3, f"{name}: {stages} stages"
+        assert stages * (bm + bn) * 32 * 4 > 48 * 1024, f"{name}: shared memory under 48 KB"
+        text = "\n".join(lines)
+        assert re.search(r"\bLDGDEPBAR\b", text), f"{name}: no cp.async.commit_group"
+        waits = {int(v, 16) for v in re.findall(r"DEPBAR\.LE\s+SB0,\s*0x([0-9a-f]+)", text)}
+        assert stages - 2 in waits, f"{name}: no wait_group {stages - 2} (found {waits})"

@@ -45,6 +45,45 @@ void selftest(const std::string& name, int64_t n, uintptr_t x_addr, uintptr_t y_
   }
 }
 
+// Launches one warp of a tensor-core self-test kernel (simt/selftest.cuh) on float32 buffers:
+// "mma", "mma_unrounded", "ldmatrix_x1/x2/x4", "pipeline_s<1-4>", "pipeline_s<n>_scalar"
+// (4-byte copies), "pipeline_s<n>_vec" (16-byte copies even when misaligned),
+// "pipeline_s3_missing_wait"; k and lda are the pipeline's.
+void selftest_tc(const std::string& name, int64_t k, int64_t lda, uintptr_t x_addr,
+                 uintptr_t y_addr) {
+  using namespace dg::simt_selftest;
+  const auto* x = reinterpret_cast<const float*>(x_addr);
+  auto* y = reinterpret_cast<float*>(y_addr);
+  const dim3 grid(1), block(32);
+  const bool scalar = name.size() > 7 && name.compare(name.size() - 7, 7, "_scalar") == 0;
+  const bool force_vec = name.size() > 4 && name.compare(name.size() - 4, 4, "_vec") == 0;
+  const bool vec = force_vec || (!scalar && lda % 4 == 0 && x_addr % 16 == 0);
+  py::gil_scoped_release nogil;
+  if (name == "mma") {
+    simt::launch(&tc_mma_kernel<true>, grid, block, x, y);
+  } else if (name == "mma_unrounded") {
+    simt::launch(&tc_mma_kernel<false>, grid, block, x, y);
+  } else if (name == "ldmatrix_x1") {
+    simt::launch(&tc_ldmatrix_kernel<1>, grid, block, x, y);
+  } else if (name == "ldmatrix_x2") {
+    simt::launch(&tc_ldmatrix_kernel<2>, grid, block, x, y);
+  } else if (name == "ldmatrix_x4") {
+    simt::launch(&tc_ldmatrix_kernel<4>, grid, block, x, y);
+  } else if (name.rfind("pipeline_s1", 0) == 0) {
+    simt::launch(&tc_pipeline_kernel<1, true>, grid, block, k, lda, vec, x, y);
+  } else if (name.rfind("pipeline_s2", 0) == 0) {
+    simt::launch(&tc_pipeline_kernel<2, true>, grid, block, k, lda, vec, x, y);
+  } else if (name == "pipeline_s3_missing_wait") {
+    simt::launch(&tc_pipeline_kernel<3, false>, grid, block, k, lda, vec, x, y);
+  } else if (name.rfind("pipeline_s3", 0) == 0) {
+    simt::launch(&tc_pipeline_kernel<3, true>, grid, block, k, lda, vec, x, y);
+  } else if (name.rfind("pipeline_s4", 0) == 0) {
+    simt::launch(&tc_pipeline_kernel<4, true>, grid, block, k, lda, vec, x, y);
+  } else {
+    throw std::invalid_argument("selftest_tc: unknown kernel '" + name + "'");
+  }
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_simt, m) {
@@ -62,6 +101,8 @@ PYBIND11_MODULE(_simt, m) {
         "Run the threads of a block last-first (to expose races the other order hides).");
   m.def("selftest", &selftest, py::arg("name"), py::arg("n"), py::arg("x"), py::arg("y"),
         py::arg("threads"), "Launch a self-test kernel (simt/selftest.cuh) on float32 buffers.");
+  m.def("selftest_tc", &selftest_tc, py::arg("name"), py::arg("k"), py::arg("lda"), py::arg("x"),
+        py::arg("y"), "Launch a tensor-core self-test kernel (simt/selftest.cuh), one warp.");
   dg::cuda::bind::bind_raw_ops(m);
   dg::bind::export_op_names(m);  // ACTIVATIONS, SAVES_INPUT, LOSSES, REDUCTIONS
 }

@@ -80,7 +80,7 @@ void gemm(const GemmParams<T>& p, Precision precision, GemmTile tile, void* stre
   const GemmDev<T> d = gemm_dev(p);
   const int64_t tiles128 = ((p.m + 127) / 128) * ((p.n + 127) / 128);
   // Too few large tiles to fill the GPU: use the 64x64 configuration (more blocks). The TF32
-  // kernel's large tile is 128 x 128 (one block per SM); the FP32 SIMT kernel's 128 x 64 (three
+  // kernel's large tile is 128 x 128 (two blocks per SM); the FP32 SIMT kernel's 128 x 64 (three
   // per SM, so twice the 128 x 128 count, under two blocks per SM of a 132-SM GPU).
   const bool tf32_path = std::is_same<T, float>::value && precision == Precision::tf32;
   const bool small = tile == GemmTile::small ||
@@ -94,24 +94,37 @@ void gemm(const GemmParams<T>& p, Precision precision, GemmTile tile, void* stre
     return dim3(static_cast<unsigned>(tn),
                 static_cast<unsigned>(tm < kGemmMaxGridY ? tm : kGemmMaxGridY));
   };
-#ifndef DG_SIMT
   if constexpr (std::is_same<T, float>::value) {
-    // TF32 falls back to FP32 on GPUs without TF32 tensor cores (as torch's allow_tf32 does).
-    if (precision == Precision::tf32 && device_has_tf32()) {
+    // TF32 falls back to FP32 on GPUs without TF32 tensor cores (as torch's allow_tf32 does);
+    // the emulator models them (simt::mma_tf32_m16n8k8).
+#ifdef DG_SIMT
+    const bool tf32 = precision == Precision::tf32;
+#else
+    const bool tf32 = precision == Precision::tf32 && device_has_tf32();
+#endif
+    if (tf32) {
+      // 16-byte cp.async needs a k-contiguous operand with 16-byte aligned rows.
+      auto al16 = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
+      TcCopy cp;
+      cp.a_vec = p.csa == 1 && (p.m == 1 || p.rsa % 4 == 0) && al16(p.a);
+      cp.a_kmajor = std::llabs(p.csa) <= std::llabs(p.rsa);
+      cp.b_vec = p.rsb == 1 && (p.n == 1 || p.csb % 4 == 0) && al16(p.b);
+      cp.b_kmajor = std::llabs(p.rsb) <= std::llabs(p.csb);
+      // 4 stages of 64 x 32 (64 KB) / 3 stages of 128 x 32 (96 KB): dynamic shared memory
+      // above 48 KB (DG_LAUNCH_SMEM raises the kernel's limit).
       if (small) {
-        auto kernel = &gemm_tf32_kernel<64, 64, 16, 32, 32, 128>;
-        DG_LAUNCH(kernel, grid(64, 64), dim3(128), stream, d);
+        auto kernel = &gemm_tf32_kernel<64, 64, 32, 32, 128, 4, 2>;
+        constexpr int smem = tf32_smem_bytes<64, 64, 4>();
+        DG_LAUNCH_SMEM(kernel, grid(64, 64), dim3(128), smem, stream, d, cp);
       } else {
-        auto kernel = &gemm_tf32_kernel<128, 128, 16, 64, 32, 256>;
-        DG_LAUNCH(kernel, grid(128, 128), dim3(256), stream, d);
+        auto kernel = &gemm_tf32_kernel<128, 128, 64, 32, 256, 3, 2>;
+        constexpr int smem = tf32_smem_bytes<128, 128, 3>();
+        DG_LAUNCH_SMEM(kernel, grid(128, 128), dim3(256), smem, stream, d, cp);
       }
       check_launch("matmul (tf32)");
       return;
     }
   }
-#else
-  (void)precision;
-#endif
   // Block tile BM x BN x BK, warp tile WM x WN, WNITER sub-tiles across n, 4 x 4 per lane and
   // sub-tile, 128 threads, three blocks per SM. FP32: 128 x 64 (64 outputs per thread, at most
   // 168 registers) or 64 x 64 for small problems; FP64: 64 x 64 always (a larger double tile

@@ -36,8 +36,8 @@ namespace simt {
 
 namespace {
 
-constexpr size_t kStackBytes = 128 * 1024;  // per fiber, plus one guard page below it
-constexpr size_t kSharedBytes = 96 * 1024;  // the largest static shared memory we allow
+constexpr size_t kStackBytes = 128 * 1024;   // per fiber, plus one guard page below it
+constexpr size_t kSharedBytes = 227 * 1024;  // the most shared memory per block (sm_90)
 constexpr unsigned kWarp = 32;
 
 enum class Wait { none, block, warp };
@@ -73,6 +73,15 @@ struct WarpState {
   unsigned long gen = 0;
   unsigned present = 0;  // lanes that exist in this warp
   unsigned char slots[kWarp][16];
+  uint32_t frag[kWarp][6];           // mma: each lane's A (4) and B (2) registers
+  const unsigned char* rows[kWarp];  // ldmatrix: each lane's row address
+};
+
+// One cp.async in flight: it moves its bytes when its group is waited for.
+struct AsyncCopy {
+  unsigned char* dst;
+  const unsigned char* src;
+  unsigned bytes, src_bytes;
 };
 
 // Everything below is per OS thread, so concurrent launches from different Python threads
@@ -110,7 +119,9 @@ struct ThreadState {
   std::exception_ptr error;
   const char* stack_lo = nullptr;  // the fiber's usable stack, for ASan's fiber annotations
   size_t stack_size = 0;
-  void* fake_stack = nullptr;  // ASan's fake stack of the fiber while it is suspended
+  void* fake_stack = nullptr;          // ASan's fake stack of the fiber while it is suspended
+  std::vector<AsyncCopy> open_copies;  // cp.async not yet committed
+  std::vector<std::vector<AsyncCopy>> copy_groups;  // committed groups, oldest first
 };
 
 // What the race detector knows about one 4-byte word of shared memory in the current block.
@@ -247,6 +258,95 @@ void warp_sync(unsigned mask) {
 
 unsigned char* warp_slot(unsigned lane) {
   return tl_block->warps[cur().linear / kWarp].slots[lane % kWarp];
+}
+
+uint32_t tf32_round(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7f800000u) == 0x7f800000u) return u;  // NaN, infinity
+  // Add half a TF32 ulp to the magnitude and truncate: ties go away from zero, and a carry out
+  // of the mantissa bumps the exponent (up to infinity), as cvt.rna does.
+  return (u + 0x1000u) & ~0x1fffu;
+}
+
+void mma_tf32_m16n8k8(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+  ThreadState& t = cur();
+  WarpState& w = tl_block->warps[t.linear / kWarp];
+  const unsigned lane = t.linear % kWarp;
+  for (int i = 0; i < 6; ++i) {
+    const uint32_t v = i < 4 ? a[i] : b[i - 4];
+    if ((v & 0x1fffu) != 0 && (v & 0x7f800000u) != 0x7f800000u)
+      fault("mma.sync TF32 operand " + std::string(i < 4 ? "a" : "b") +
+            std::to_string(i < 4 ? i : i - 4) +
+            " is not rounded to TF32 (low 13 bits set: a missing cvt.rna.tf32.f32), at " + where());
+    w.frag[lane][i] = v;
+  }
+  warp_sync(0xffffffffu);  // mma.sync.aligned: all 32 lanes, converged
+  auto f = [](uint32_t u) {
+    float x;
+    std::memcpy(&x, &u, 4);
+    return x;
+  };
+  const unsigned g = lane / 4, tq = lane % 4;
+  float out[4];
+  for (int e = 0; e < 4; ++e) {
+    const unsigned row = g + (e >= 2 ? 8 : 0), col = 2 * tq + (e & 1);
+    float acc = d[e];
+    for (unsigned k = 0; k < 8; ++k) {
+      const float av = f(w.frag[(row % 8) * 4 + k % 4][(row >= 8 ? 1 : 0) + (k >= 4 ? 2 : 0)]);
+      const float bv = f(w.frag[col * 4 + k % 4][4 + (k >= 4 ? 1 : 0)]);
+      acc += av * bv;  // the product of two TF32 values is exact in fp32
+    }
+    out[e] = acc;
+  }
+  warp_sync(0xffffffffu);  // nobody overwrites its fragments before everyone has read them
+  for (int e = 0; e < 4; ++e) d[e] = out[e];
+}
+
+void ldmatrix(uint32_t* r, int count, const void* row) {
+  ThreadState& t = cur();
+  WarpState& w = tl_block->warps[t.linear / kWarp];
+  const unsigned lane = t.linear % kWarp;
+  if (count != 1 && count != 2 && count != 4) fault("ldmatrix: .x1, .x2 or .x4 only");
+  if (lane < 8u * count && row == nullptr) fault("ldmatrix: lane without a row address");
+  w.rows[lane] = static_cast<const unsigned char*>(row);
+  warp_sync(0xffffffffu);
+  for (int j = 0; j < count; ++j) {
+    const unsigned char* p = w.rows[8 * j + lane / 4] + 4 * (lane % 4);
+    shared_access(p, 4, false);
+    std::memcpy(&r[j], p, 4);
+  }
+  warp_sync(0xffffffffu);
+}
+
+void cp_async(void* dst, const void* src, unsigned bytes, unsigned src_bytes) {
+  if (bytes != 4 && bytes != 8 && bytes != 16) fault("cp.async: 4, 8 or 16 bytes");
+  if (src_bytes > bytes) fault("cp.async: src-size over the copy size");
+  ThreadState& t = cur();
+  // The copy may land any time from now to its wait: a write now (so a read of the same words
+  // by another thread before the next __syncthreads is a race) and again when it lands.
+  shared_access(dst, bytes, true);
+  t.open_copies.push_back(AsyncCopy{static_cast<unsigned char*>(dst),
+                                    static_cast<const unsigned char*>(src), bytes, src_bytes});
+}
+
+void cp_async_commit() {
+  ThreadState& t = cur();
+  t.copy_groups.push_back(std::move(t.open_copies));
+  t.open_copies.clear();
+}
+
+void cp_async_wait(int keep) {
+  ThreadState& t = cur();
+  if (keep < 0) fault("cp.async.wait_group with a negative count");
+  while (t.copy_groups.size() > static_cast<size_t>(keep)) {
+    for (const AsyncCopy& c : t.copy_groups.front()) {
+      shared_access(c.dst, c.bytes, true);
+      std::memcpy(c.dst, c.src, c.src_bytes);
+      std::memset(c.dst + c.src_bytes, 0, c.bytes - c.src_bytes);
+    }
+    t.copy_groups.erase(t.copy_groups.begin());
+  }
 }
 
 void* shared_alloc(size_t bytes, size_t align) {
@@ -389,6 +489,8 @@ static void run_block(BlockState& b) {
     t.wait = Wait::none;
     t.shared_offset = 0;
     t.error = nullptr;
+    t.open_copies.clear();  // copies a thread never waited for die with its block
+    t.copy_groups.clear();
     getcontext(&t.ctx);
     const Stack& st = *tl_stacks[i];
     t.ctx.uc_stack.ss_sp = st.mem;

@@ -187,6 +187,9 @@ class SharedPtr {
     shared_access(p, n * sizeof(T), true);
     return p;
   }
+  // Checked like read_at but not reported to the race detector: for ldmatrix and cp.async,
+  // which report their accesses themselves (when the data moves).
+  T* raw_at(int64_t i, int64_t n, size_t align) const { return ptr_.at(i, n, align); }
 
  private:
   Ptr<T> ptr_;
@@ -276,6 +279,32 @@ inline unsigned __ballot_sync(unsigned mask, int pred) {
   ::simt::warp_sync(mask);
   return r;
 }
+
+// ---- Tensor cores and asynchronous copies (sm_80+), called by csrc/cuda/tc_ops.cuh ----------
+namespace simt {
+// cvt.rna.tf32.f32: round to nearest, ties away from zero, to 10 mantissa bits (the low 13 bits
+// of the result are zero); NaN and infinity pass through.
+uint32_t tf32_round(float x);
+// mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32, d = a * b + d, for the whole warp: every
+// lane deposits its A (4) and B (2) fragment registers at a warp barrier, then computes its own
+// four outputs from the gathered fragments (the PTX ISA fragment layout, g = lane / 4,
+// t = lane % 4: a0 (g, t), a1 (g + 8, t), a2 (g, t + 4), a3 (g + 8, t + 4); b0 (k = t, n = g),
+// b1 (k = t + 4, n = g); d0 (g, 2t), d1 (g, 2t + 1), d2 (g + 8, 2t), d3 (g + 8, 2t + 1)). The
+// TF32 products are exact in fp32 and added to d in fp32, k = 0..7 in order. An operand with
+// any of its low 13 bits set (not rounded to TF32: a missing cvt.rna) is a fault.
+void mma_tf32_m16n8k8(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]);
+// ldmatrix.sync.aligned.m8n8.x{count}.shared.b16 for the whole warp: lane 8j + i gives the
+// (16-byte aligned, checked by the caller) address of row i of matrix j (lanes past 8 * count
+// pass nullptr); register j of lane l gets the 32-bit word l % 4 of row l / 4 of matrix j.
+void ldmatrix(uint32_t* r, int count, const void* row);
+// cp.async of `bytes` (4, 8 or 16) from global src to shared dst, of which the first src_bytes
+// are copied and the rest zero-filled (cp.async's src-size). Bounds and alignment are checked
+// now; the copy itself happens at the cp_async_wait that retires its group, so a missing wait
+// reads poisoned (NaN) or stale shared memory, and the race detector sees the write there.
+void cp_async(void* dst, const void* src, unsigned bytes, unsigned src_bytes);
+void cp_async_commit();        // cp.async.commit_group
+void cp_async_wait(int keep);  // cp.async.wait_group keep: all but the newest `keep` groups done
+}  // namespace simt
 
 // Fibers never run at the same time, so a plain read-modify-write is atomic here.
 template <class T>
