@@ -141,7 +141,8 @@ if [ -n "${DG_SANITIZE_TESTS:-}" ]; then
 else
   tests=(tests/test_matmul.py tests/test_ops_*.py tests/test_simt.py tests/test_tensor.py
          tests/test_functional.py tests/test_bad_input.py tests/test_properties.py)
-  simt_tests=(tests/test_simt.py tests/test_bad_input.py tests/test_properties.py)
+  simt_tests=(tests/test_simt.py tests/test_simt_tc.py tests/test_bad_input.py
+              tests/test_properties.py)
 fi
 t0=$SECONDS
 ASAN_OPTIONS="$asan_common:detect_leaks=0" \

@@ -24,17 +24,6 @@
 namespace dg {
 namespace cuda {
 
-// Whether the 32 lanes' reads of one m16n8k8 fragment register, at word offsets
-// (lane % 4) * ld + lane / 4 of a shared array with leading dimension ld, hit 32 distinct banks.
-__host__ __device__ constexpr bool tf32_fragment_reads_conflict_free(int ld) {
-  unsigned banks = 0;
-  for (int lane = 0; lane < 32; ++lane) banks |= 1u << (((lane % 4) * ld + lane / 4) % 32);
-  return banks == 0xffffffffu;
-}
-static_assert(!tf32_fragment_reads_conflict_free(128 + 4), "BM + 4: 2-way conflicts");
-static_assert(tf32_fragment_reads_conflict_free(128 + 8) && tf32_fragment_reads_conflict_free(72),
-              "BM + 8: conflict-free");
-
 // The swizzled 16-byte chunk of logical chunk q in row r of a 32-float shared row.
 __host__ __device__ constexpr int tf32_swizzle(int r, int q) { return q ^ (r & 7); }
 

@@ -317,8 +317,8 @@ class KernelOps:
     ) -> Any:
         """C = alpha * op(a) @ op(b) + beta * C (C is out); any strides. a (..., m, k) and
         b (..., k, n) may carry NumPy-broadcast batch dimensions (one launch per product for
-        now). precision="tf32" lets float32 use TF32 tensor cores (GPU only; the emulator
-        always computes FP32)."""
+        now). precision="tf32" lets float32 use TF32 tensor cores (sm_80 and up, else FP32; the
+        emulator models them, TF32 rounding included)."""
         prec = check_precision(precision, "matmul")
         a = self._input(a, "a", contiguous=False)
         b = self._input(b, "b", dtype=a.dtype, contiguous=False)
