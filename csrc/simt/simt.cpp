@@ -342,7 +342,7 @@ void cp_async_wait(int keep) {
   while (t.copy_groups.size() > static_cast<size_t>(keep)) {
     for (const AsyncCopy& c : t.copy_groups.front()) {
       shared_access(c.dst, c.bytes, true);
-      std::memcpy(c.dst, c.src, c.src_bytes);
+      if (c.src_bytes > 0) std::memcpy(c.dst, c.src, c.src_bytes);  // src-size 0: src may be null
       std::memset(c.dst + c.src_bytes, 0, c.bytes - c.src_bytes);
     }
     t.copy_groups.erase(t.copy_groups.begin());
