@@ -1,0 +1,207 @@
+"""Gradient averaging through an MPI-3 shared-memory window, for ranks that share one node.
+
+The intra-node fast path of DistributedDataParallel (reduction="shm"; "auto" picks it when
+every rank of the process group is on one node), as NCCL's and torch's intra-node transports
+use shared memory where a ring over the network is not needed. It is still MPI, not a
+home-made transport: the memory is an MPI-3 shared window (MPI_Win_allocate_shared on the
+communicator MPI_Comm_split_type(MPI_COMM_TYPE_SHARED) gives), the peers' segments come from
+MPI_Win_shared_query, and the ranks synchronize with MPI_Win_sync + MPI_Barrier in a passive
+epoch (MPI_Win_lock_all), the standard's recipe for the unified memory model.
+
+Each rank's segment holds its gradients, one region per dtype (each parameter's .grad is made
+a view into it, as torch's gradient_as_bucket_view=True). At the end of backward:
+
+    sync                                    every segment is complete
+    rank r: for its 1/N slice of every region, sum = seg[0] + seg[1] + ... + seg[N-1]
+            (always in rank order), avg = sum * (1/N), written to every rank's segment
+    sync                                    every .grad holds the average
+
+Every slice is computed by one rank and copied to all, so every rank ends with bitwise the
+same gradients. Per rank: (N-1)/N of the gradient read from peers and written to peers,
+against MPICH's shared-memory all-reduce's copies in and out of its own buffers.
+
+Lifetime: MPI_Win_free is collective, so a window is never freed from a destructor. A window
+whose DistributedDataParallel is gone (and whose arrays nobody else holds: the .grad views
+are replaced by private copies first) is freed at the next collective point where every rank
+agrees: the construction of another DistributedDataParallel on the same group, or
+destroy_process_group(). A fork()ed child gets private copies of the .grad views and may not
+use the window (it is the parent's shared memory).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import weakref
+from typing import Any
+
+import numpy as np
+
+_ALIGN = 64  # bytes: each dtype region starts on a cache line
+# the reduction runs over chunks of this many bytes (the partial sum stays in L1/L2 between
+# the add and the scaled writes to every rank's segment)
+_CHUNK_BYTES = 64 * 1024
+
+# every window this process made, in creation order (the same order on every rank)
+_windows: list[_Window] = []
+
+
+def node_comm(comm: Any) -> Any:
+    """The shared-memory communicator of `comm` when every rank of `comm` is on one node, else
+    None (collective over comm). Its ranks are comm's, in the same order."""
+    from mpi4py import MPI
+
+    node = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
+    if node.Get_size() == comm.Get_size():
+        return node
+    node.Free()
+    return None
+
+
+class _Window:
+    """One DistributedDataParallel's shared window: layout, views, the averaging pass."""
+
+    def __init__(self, comm: Any, node: Any, params: list[Any], owner: Any) -> None:
+        from mpi4py import MPI
+
+        self.comm = comm  # the process group (freeing is agreed over it)
+        self.node = node
+        self.rank = rank = int(node.Get_rank())
+        self.size = n = int(node.Get_size())
+        # layout: one region per dtype, the parameters in the given (bucket) order
+        regions: dict[str, list[int]] = {}  # dtype -> [byte offset, elements]
+        offsets: list[tuple[str, int]] = []  # per parameter: (dtype, element offset)
+        for p in params:
+            key = np.dtype(p.data.dtype).str
+            reg = regions.setdefault(key, [0, 0])
+            offsets.append((key, reg[1]))
+            reg[1] += int(p.data.size)
+        total = 0
+        for key, reg in regions.items():
+            reg[0] = total
+            total += -(-reg[1] * np.dtype(key).itemsize // _ALIGN) * _ALIGN
+        total = max(-(-total // 4096) * 4096, 4096)  # whole pages (no false sharing)
+        info = MPI.Info.Create()
+        info.Set("alloc_shared_noncontig", "true")
+        self.win = MPI.Win.Allocate_shared(total, 1, info=info, comm=node)
+        info.Free()
+        self._bufs = [self.win.Shared_query(r)[0] for r in range(n)]
+        # every array made from a segment has its raw array as .base (numpy collapses views)
+        self._raw = raw = [np.frombuffer(b, dtype=np.uint8, count=total) for b in self._bufs]
+        typed = [
+            {
+                k: raw[r][reg[0] : reg[0] + reg[1] * np.dtype(k).itemsize].view(k)
+                for k, reg in regions.items()
+            }
+            for r in range(n)
+        ]
+        self.views = []  # this rank's .grad views, one per parameter
+        for p, (key, off) in zip(params, offsets):
+            size = int(p.data.size)
+            v = typed[rank][key][off : off + size].reshape(p.data.shape)
+            v.fill(0)
+            self.views.append(v)
+        # this rank's 1/N slice of each region, in chunks: (sources in rank order, scratch,
+        # 1/N, destinations: every rank's segment)
+        self.chunks: list[tuple[list[Any], Any, float, list[Any]]] = []
+        for key, reg in regions.items():
+            ne = reg[1]
+            lo, hi = rank * ne // n, (rank + 1) * ne // n
+            step = max(_CHUNK_BYTES // np.dtype(key).itemsize, 1)
+            scratch = np.empty(min(step, max(hi - lo, 1)), dtype=key)
+            inv = 1.0 / n
+            for a in range(lo, hi, step):
+                b = min(a + step, hi)
+                segs = [typed[r][key][a:b] for r in range(n)]
+                self.chunks.append((segs, scratch[: b - a], inv, segs))
+        self.params = [weakref.ref(p) for p in params]
+        self.owner = weakref.ref(owner)
+        self.released = False  # the owner let go of it (DDP._detach)
+        self.forked = False  # this process is a fork()ed child of the window's process
+        self.freed = False
+        self.win.Lock_all(MPI.MODE_NOCHECK)
+        # the references to the shared memory this object holds itself: more means someone
+        # kept a .grad view (or an array made from one), and the window must stay mapped
+        typed = raw = segs = v = None  # noqa: F841 (this frame's references go)
+        self._baseline = self._refs()
+        _windows.append(self)
+
+    def sync(self) -> None:
+        """Every rank's writes to the window are visible to every rank (MPI_Win_sync around a
+        barrier of the node communicator: the unified memory model's recipe)."""
+        self.win.Sync()
+        self.node.Barrier()
+        self.win.Sync()
+
+    def average(self) -> None:
+        """Every rank's segment = the average of all segments (each one's slice by one rank)."""
+        self.sync()
+        add, mul = np.add, np.multiply
+        for segs, t, inv, dests in self.chunks:
+            add(segs[0], segs[1], out=t)
+            for s in segs[2:]:
+                add(t, s, out=t)
+            for d in dests:
+                mul(t, inv, out=d)
+        self.sync()
+
+    def detach(self) -> None:
+        """Each parameter whose .grad is a view into the window gets a private copy."""
+        for wp, v in zip(self.params, self.views):
+            p = wp()
+            if p is not None and p.grad is v:
+                p.grad = v.copy()
+
+    def releasable(self) -> bool:
+        if self.freed or (not self.released and self.owner() is not None):
+            return False
+        self.detach()
+        return self._refs() <= self._baseline
+
+    def _refs(self) -> int:
+        raw = self._raw
+        return sum(sys.getrefcount(raw[i]) for i in range(len(raw)))
+
+    def free(self) -> None:
+        self.views = []
+        self.chunks = []
+        self.params = []
+        self.win.Unlock_all()
+        self._raw = []
+        self._bufs = []
+        self.win.Free()
+        self.node.Free()
+        self.freed = True
+
+
+def collect(comm: Any) -> int:
+    """Free the windows of process group `comm` that every rank of it can let go of
+    (collective over comm: called where every rank is anyway). Returns how many were freed."""
+    mine = [w for w in _windows if not w.freed and not w.forked and w.comm == comm]
+    if not mine:
+        flags: list[bool] = []
+    else:
+        flags = [w.releasable() for w in mine]
+    every = comm.allgather(flags)
+    if any(len(f) != len(flags) for f in every):  # the ranks disagree on the windows: keep all
+        return 0
+    freed = 0
+    for i, w in enumerate(mine):
+        if all(f[i] for f in every):
+            w.free()
+            freed += 1
+    _windows[:] = [w for w in _windows if not w.freed]
+    return freed
+
+
+def _after_fork_in_child() -> None:
+    """A fork()ed child: the window is the parent's shared memory; give every .grad view a
+    private copy and mark the windows unusable here."""
+    for w in _windows:
+        if not w.freed:
+            w.forked = True
+            w.detach()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
