@@ -159,8 +159,13 @@ class _Window:
         return self._refs() <= self._baseline
 
     def _refs(self) -> int:
-        raw = self._raw
-        return sum(sys.getrefcount(raw[i]) for i in range(len(raw)))
+        """References to the shared memory: to each raw segment (every array made from it has
+        it as .base) and to each .grad view (a held view is one array, counted once in its
+        segment's count)."""
+        raw, views = self._raw, self.views
+        return sum(sys.getrefcount(raw[i]) for i in range(len(raw))) + sum(
+            sys.getrefcount(views[i]) for i in range(len(views))
+        )
 
     def free(self) -> None:
         self.views = []

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -237,6 +238,8 @@ class DistributedDataParallel(Module):
         self._handles = [
             p.register_post_accumulate_grad_hook(h) for p, h in zip(self._params, hooks)
         ]
+        # when the DDP goes: its hooks go, its window is freed at the next collective point
+        weakref.finalize(self, _release, self._handles, self._shm)
 
     # ---- construction ----------------------------------------------------------------------
 
@@ -380,9 +383,11 @@ class DistributedDataParallel(Module):
 
     def _make_hook(self, p: Any) -> Any:
         key = id(p)
+        me = weakref.ref(self)  # the parameters must not keep their DDP alive
 
         def hook(_t: Any) -> None:
-            if self._armed:
+            self = me()
+            if self is not None and self._armed:
                 self._mark_ready(key)
 
         return hook
@@ -391,8 +396,11 @@ class DistributedDataParallel(Module):
         """The shared-memory path's hook: the gradient goes into this rank's segment while it
         is hot in the cache, and .grad becomes the view (later backwards accumulate there)."""
 
+        me = weakref.ref(self)  # the parameters must not keep their DDP alive
+
         def hook(t: Any) -> None:
-            if self._armed:
+            self = me()
+            if self is not None and self._armed:
                 if not self._queued:
                     from ..._engine import queue_callback
 
@@ -576,6 +584,13 @@ class DistributedDataParallel(Module):
             f"world_size={self.world_size}, buckets={len(self.__dict__.get('_buckets', []))}, "
             f"bucket_cap_mb={self.bucket_cap_mb}, reduction={self.__dict__.get('reduction')!r}"
         )
+
+
+def _release(handles: list[Any], shm: Any) -> None:
+    for h in handles:
+        h.remove()
+    if shm is not None:
+        shm.released = True
 
 
 def _mpi_min() -> Any:
