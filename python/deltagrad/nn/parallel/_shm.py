@@ -95,25 +95,35 @@ class _Window:
             }
             for r in range(n)
         ]
+        self.inv = 1.0 / n
         self.views = []  # this rank's .grad views, one per parameter
-        for p, (key, off) in zip(params, offsets):
+        # the parts of each parameter outside this rank's slice (the peers read them from the
+        # window); a parameter with nothing inside is copied whole (whole_outside)
+        self.whole_outside: list[bool] = []
+        self.pieces: list[list[tuple[Any, int, int]]] = []
+        # this rank's 1/N slice of each region, in chunks within one parameter: (parameter,
+        # its flat range, every rank's segment there in rank order, scratch)
+        self.chunks: list[tuple[int, int, int, list[Any], Any]] = []
+        scratch = {
+            k: np.empty(max(_CHUNK_BYTES // np.dtype(k).itemsize, 1), dtype=k) for k in regions
+        }
+        for i, (p, (key, off)) in enumerate(zip(params, offsets)):
             size = int(p.data.size)
             v = typed[rank][key][off : off + size].reshape(p.data.shape)
             v.fill(0)
             self.views.append(v)
-        # this rank's 1/N slice of each region, in chunks: (sources in rank order, scratch,
-        # 1/N, destinations: every rank's segment)
-        self.chunks: list[tuple[list[Any], Any, float, list[Any]]] = []
-        for key, reg in regions.items():
-            ne = reg[1]
-            lo, hi = rank * ne // n, (rank + 1) * ne // n
-            step = max(_CHUNK_BYTES // np.dtype(key).itemsize, 1)
-            scratch = np.empty(min(step, max(hi - lo, 1)), dtype=key)
-            inv = 1.0 / n
+            ne = regions[key][1]
+            lo, hi = rank * ne // n - off, (rank + 1) * ne // n - off  # local to the parameter
+            lo, hi = min(max(lo, 0), size), min(max(hi, 0), size)
+            self.whole_outside.append(hi <= lo)
+            flat = v.reshape(-1)
+            self.pieces.append([(flat[a:b], a, b) for a, b in ((0, lo), (hi, size)) if b > a])
+            step = len(scratch[key])
             for a in range(lo, hi, step):
                 b = min(a + step, hi)
-                segs = [typed[r][key][a:b] for r in range(n)]
-                self.chunks.append((segs, scratch[: b - a], inv, segs))
+                segs = [typed[r][key][off + a : off + b] for r in range(n)]
+                self.chunks.append((i, a, b, segs, scratch[key][: b - a]))
+        self.priv: list[Any] = [None] * len(params)  # this step's private sources (gather)
         self.params = [weakref.ref(p) for p in params]
         self.owner = weakref.ref(owner)
         self.released = False  # the owner let go of it (DDP._detach)
@@ -122,7 +132,7 @@ class _Window:
         self.win.Lock_all(MPI.MODE_NOCHECK)
         # the references to the shared memory this object holds itself: more means someone
         # kept a .grad view (or an array made from one), and the window must stay mapped
-        typed = raw = segs = v = None  # noqa: F841 (this frame's references go)
+        typed = raw = segs = v = flat = None  # noqa: F841 (this frame's references go)
         self._baseline = self._refs()
         _windows.append(self)
 
@@ -133,16 +143,46 @@ class _Window:
         self.node.Barrier()
         self.win.Sync()
 
+    def gather(self, params: list[Any]) -> None:
+        """The end of a backward: each parameter's gradient into the window (zeros where none
+        came), and .grad = its view. A parameter with a part in this rank's slice copies only
+        what lies outside; average() reads the inside from its array (saved in priv)."""
+        views, priv, copyto = self.views, self.priv, np.copyto
+        for i, p in enumerate(params):
+            v = views[i]
+            g = p.grad
+            if g is v:
+                continue
+            if g is None:
+                v.fill(0)
+            elif self.whole_outside[i]:
+                copyto(v, g)
+            else:
+                flat = g.reshape(-1)
+                for dst, a, b in self.pieces[i]:
+                    copyto(dst, flat[a:b])
+                priv[i] = flat
+            p.grad = v
+
     def average(self) -> None:
-        """Every rank's segment = the average of all segments (each one's slice by one rank)."""
+        """Every rank's segment = the average of all segments (each one's slice by one rank,
+        summed in rank order, times 1/N, written to every rank's segment)."""
         self.sync()
         add, mul = np.add, np.multiply
-        for segs, t, inv, dests in self.chunks:
-            add(segs[0], segs[1], out=t)
-            for s in segs[2:]:
+        inv, me, priv = self.inv, self.rank, self.priv
+        for i, a, b, segs, t in self.chunks:
+            src = segs
+            g = priv[i]
+            if g is not None:  # this rank's own part, from its gradient array
+                src = list(segs)
+                src[me] = g[a:b]
+            add(src[0], src[1], out=t)
+            for s in src[2:]:
                 add(t, s, out=t)
-            for d in dests:
+            for d in segs:
                 mul(t, inv, out=d)
+        for i in range(len(priv)):
+            priv[i] = None
         self.sync()
 
     def detach(self) -> None:

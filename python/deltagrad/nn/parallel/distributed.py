@@ -232,7 +232,7 @@ class DistributedDataParallel(Module):
         self._shm: Any = None  # the shared-memory window (reduction "shm")
         self.reduction = self._choose_reduction(reduction)
         if self.reduction == "shm":
-            hooks = [self._make_shm_hook(v) for v in self._shm.views]
+            hooks = [self._make_shm_hook(i) for i in range(len(self._params))]
         else:
             hooks = [self._make_hook(p) for p in self._params]
         self._handles = [
@@ -392,11 +392,13 @@ class DistributedDataParallel(Module):
 
         return hook
 
-    def _make_shm_hook(self, view: Any) -> Any:
-        """The shared-memory path's hook: the gradient goes into this rank's segment while it
-        is hot in the cache, and .grad becomes the view (later backwards accumulate there)."""
-
+    def _make_shm_hook(self, i: int) -> Any:
+        """The shared-memory path's hook: a gradient this rank does not average itself goes
+        into its segment while it is hot in the cache, and .grad becomes the view (later
+        backwards accumulate there); the others are gathered at the end (_Window.gather)."""
         me = weakref.ref(self)  # the parameters must not keep their DDP alive
+        view = self._shm.views[i]
+        whole = self._shm.whole_outside[i]
 
         def hook(t: Any) -> None:
             self = me()
@@ -406,10 +408,11 @@ class DistributedDataParallel(Module):
 
                     queue_callback(self._finalize_shm)
                     self._queued = True
-                g = t.grad
-                if g is not view and g is not None:
-                    np.copyto(view, g)
-                    t.grad = view
+                if whole:
+                    g = t.grad
+                    if g is not view and g is not None:
+                        np.copyto(view, g)
+                        t.grad = view
 
         return hook
 
@@ -420,14 +423,7 @@ class DistributedDataParallel(Module):
             return
         self._armed = False
         self._queued = False
-        for p, v in zip(self._params, self._shm.views):
-            g = p.grad
-            if g is not v:
-                if g is None:
-                    v.fill(0)
-                else:
-                    np.copyto(v, g)
-                p.grad = v
+        self._shm.gather(self._params)
         self._shm.average()
 
     def _mark_ready(self, key: int) -> None:
