@@ -17,6 +17,9 @@ gradient of the global batch and the optimizers take the same step.
   (dg's engine queue_callback) starts the buckets left (parameters that got no gradient
   contribute zeros), waits for every request and writes sum / world_size into each p.grad, in
   place (deltagrad's gradient storage model), before backward() returns.
+- Reduction: on one node (reduction="auto" or "shm") the buckets above are replaced by an
+  MPI-3 shared-memory window (module _shm): the gradients are averaged at the end of the
+  backward by every rank for its 1/N slice, directly in every rank's segment.
 - Progress: MPICH advances a non-blocking collective only inside MPI calls. progress="test"
   (the default, measured faster here: docs/DISTRIBUTED.md) calls MPI_Testall from every
   gradient-ready hook, i.e. between layers; progress="thread" hands each request to a
@@ -149,7 +152,11 @@ class DistributedDataParallel(Module):
     would raise), so after backward every parameter has a .grad. device_ids, output_device,
     dim, check_reduction, gradient_as_bucket_view, static_graph: accepted for torch's
     signature, no effect. progress ("test" or "thread", not in torch): how the non-blocking
-    all-reduces progress during backward (see the module's docstring).
+    all-reduces progress during backward (see the module's docstring). reduction (not in
+    torch): "auto" (default: "shm" when every rank of the group is on one node and the
+    parameters are host arrays, else "iallreduce"), "shm" (an MPI-3 shared-memory window:
+    .grad becomes a view into it, as torch's gradient_as_bucket_view=True; module _shm) or
+    "iallreduce" (the bucketed non-blocking all-reduces); `.reduction` is the path taken.
     """
 
     def __init__(
