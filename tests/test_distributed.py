@@ -140,6 +140,8 @@ def test_not_initialized_and_bad_arguments():
 
     with pytest.raises(RuntimeError, match="DistributedDataParallel.*init_process_group"):
         DistributedDataParallel(dg.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="DistributedDataParallel: reduction must be"):
+        DistributedDataParallel(dg.nn.Linear(2, 2), reduction="nccl")
     with pytest.raises(RuntimeError, match="DistributedSampler.*init_process_group"):
         DistributedSampler(range(4))
     with pytest.raises(ValueError, match="Invalid rank 2"):
