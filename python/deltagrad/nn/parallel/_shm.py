@@ -38,9 +38,10 @@ from typing import Any
 import numpy as np
 
 _ALIGN = 64  # bytes: each dtype region starts on a cache line
-# the reduction runs over chunks of this many bytes (the partial sum stays in L1/L2 between
-# the add and the scaled writes to every rank's segment)
-_CHUNK_BYTES = 64 * 1024
+# the reduction runs over chunks of this many bytes (the partial sum stays in L2 between the
+# add and the scaled writes to every rank's segment; 2 ranks, 2.68 MB: 16 KiB 0.39 ms of CPU,
+# 64 KiB 0.28, 256 KiB 0.24, 1 MiB 0.36, measured under load)
+_CHUNK_BYTES = 256 * 1024
 
 # every window this process made, in creation order (the same order on every rank)
 _windows: list[_Window] = []
