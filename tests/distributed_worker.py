@@ -1,12 +1,15 @@
 """One MPI rank of tests/test_distributed.py: `mpiexec -n N python distributed_worker.py CASE`.
 
-Cases: "all" (every equivalence check in one job), "crash" (rank 1 raises mid-training).
+Cases: "all FOLDER REDUCTION" (every equivalence check in one job, DistributedDataParallel
+on reduction="iallreduce" or "shm"), "crash" (rank 1 raises mid-training).
 Each check raises on a mismatch: the excepthook of init_process_group then aborts the job
 with a non-zero exit and the traceback. Prints "worker ok <rank>" at the end.
 """
 
 from __future__ import annotations
 
+import gc
+import os
 import sys
 
 import numpy as np
@@ -55,7 +58,8 @@ def check_close(a: dict, b: dict, what: str) -> None:
         x, y = a[k], b[ka]
         err = float(np.max(np.abs(x - y))) if x.size else 0.0
         scale = 1.0 + float(np.max(np.abs(y))) if y.size else 1.0
-        if not err <= TOL * scale:
+        tol = TOL if x.dtype == np.float64 else 1e-5  # a float32 parameter: float32 rounding
+        if not err <= tol * scale:
             raise AssertionError(f"{what}: {ka} differs by {err:g} (rank {dist.get_rank()})")
 
 
@@ -81,12 +85,16 @@ def reference(opt_name: str, init: dict, n_rows: int, steps: int, X, Y) -> dict:
     return weights(model)
 
 
+REDUCTION = "iallreduce"  # the path under test (main sets it from the command line)
+
+
 def check_equivalence(opt_name: str, different_init: bool, bucket_cap_mb: float, progress: str):
     rank, n = dist.get_rank(), dist.get_world_size()
     model = build(100 + rank if different_init else 0)
     init0 = weights(model)
     init0 = dist_bcast_dict(init0)  # rank 0's initial weights: the reference starts there
-    ddp = DDP(model, bucket_cap_mb=bucket_cap_mb, progress=progress)
+    ddp = DDP(model, bucket_cap_mb=bucket_cap_mb, progress=progress, reduction=REDUCTION)
+    assert ddp.reduction == REDUCTION
     assert list(ddp.state_dict()) == [f"module.{k}" for k in model.state_dict()]  # torch's keys
     assert ddp.module is model
     check_close(weights(model), init0, "broadcast at construction")
@@ -117,7 +125,7 @@ def check_no_sync(opt_name: str) -> None:
     process with the batch of both micro-batches of every rank."""
     rank, n = dist.get_rank(), dist.get_world_size()
     model = build(7 + rank)
-    ddp = DDP(model, bucket_cap_mb=0.0002)
+    ddp = DDP(model, bucket_cap_mb=0.0002, reduction=REDUCTION)
     init0 = weights(ddp.module)
     opt = make_opt(opt_name, ddp.parameters())
     X, Y = data(STEPS * 2 * n * B)
@@ -193,7 +201,7 @@ def check_unused_and_buffers() -> None:
             return out
 
     net = Net(model)
-    ddp = DDP(net)
+    ddp = DDP(net, reduction=REDUCTION)
     assert np.array_equal(model.stat.data, np.zeros(3))
     model.stat.data[:] = 5.0 + rank  # rank 0's value wins again at the next forward
     x = np.random.default_rng(rank).standard_normal((3, 4))
@@ -206,6 +214,168 @@ def check_unused_and_buffers() -> None:
     dist.all_reduce(total)
     # every rank holds the average; rank 0's own share is recovered from it
     assert np.allclose(gb, total / n, rtol=0, atol=1e-12)
+
+
+def same_grads_on_every_rank(params: list, what: str) -> None:
+    for i, p in enumerate(params):
+        if p.grad is None:
+            continue
+        got = [np.empty_like(p.grad) for _ in range(dist.get_world_size())]
+        dist.all_gather(got, np.ascontiguousarray(p.grad))
+        for r, g in enumerate(got):
+            if not np.array_equal(g, p.grad):
+                raise AssertionError(f"{what}: parameter #{i}'s .grad differs on rank {r}")
+
+
+def check_bitwise_float32() -> None:
+    """float32, every rank its own data, 8 steps: every rank's averaged gradients and weights
+    are bitwise the same after every step (else the replicas drift)."""
+    rank = dist.get_rank()
+    dg.manual_seed(5)
+    model = nn.Sequential(nn.Linear(37, 29), nn.ReLU(), nn.Linear(29, 5))
+    ddp = DDP(model, reduction=REDUCTION, bucket_cap_mb=0.001)
+    opt = optim.SGD(ddp.parameters(), lr=0.05, momentum=0.9)
+    rng = np.random.default_rng(50 + rank)
+    for _ in range(8):
+        opt.zero_grad()
+        x = dg.tensor(rng.standard_normal((6, 37)).astype(np.float32))
+        y = rng.standard_normal((6, 5)).astype(np.float32)
+        nn.MSELoss()(ddp(x), dg.tensor(y)).backward()
+        same_grads_on_every_rank(list(model.parameters()), "float32 gradients")
+        opt.step()
+    same_on_every_rank(model, "float32 weights")
+
+
+class Mixed(nn.Module):
+    """float64 and float32 parameters in one model, a frozen weight (no gradient)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(7, 5).double()
+        self.frozen = nn.Linear(5, 4).double()
+        self.frozen.weight.requires_grad_(False)
+        self.b = nn.Linear(7, 3)  # float32
+
+    def forward(self, x: dg.Tensor) -> dg.Tensor:
+        h = self.frozen(nn.Tanh()(self.a(x)))
+        o = self.b(x.float()).double()
+        return (h * h).mean() + (o * o).mean()
+
+
+def check_grad_storage() -> None:
+    """The gradient storage model under DDP, against one process with the global batch:
+    zero_grad(set_to_none=False) (backward accumulates into the kept arrays), a gradient hook
+    that returns a new gradient, a post-accumulate hook that replaces .grad (shm: read at the
+    end of backward; Iallreduce: a packed bucket may already be sent), a frozen parameter,
+    float32 and float64 parameters in one model, retain_graph."""
+    rank, n = dist.get_rank(), dist.get_world_size()
+    X, _ = data(STEPS * n * B)
+
+    def run(distributed: bool) -> dict:
+        dg.manual_seed(21 + (rank if distributed else 0))
+        model = Mixed()
+        if distributed:
+            net = DDP(model, reduction=REDUCTION, bucket_cap_mb=0.0001)
+            assert len(list(net.parameters())) == 6
+        else:
+            net = model
+            model.load_state_dict(init0)
+        model.a.weight.register_hook(lambda g: g * 2.0)
+        if REDUCTION == "shm":
+
+            def triple(t: dg.Tensor) -> None:
+                t.grad = t.grad * 3.0  # a new array: DDP copies it into its window
+
+            model.b.bias.register_post_accumulate_grad_hook(triple)
+        opt = optim.Adam([p for p in net.parameters() if p.requires_grad], lr=0.01)
+        for s in range(STEPS):
+            rows = slice(s * n * B + rank * B, s * n * B + (rank + 1) * B)
+            if not distributed:
+                rows = slice(s * n * B, (s + 1) * n * B)
+            opt.zero_grad(set_to_none=s % 2 == 0)
+            loss = net(dg.tensor(X[rows]))
+            loss.backward(retain_graph=s == 1)
+            if distributed:
+                same_grads_on_every_rank(list(model.parameters()), "mixed gradients")
+            assert model.frozen.weight.grad is None
+            opt.step()
+        return weights(model)
+
+    ref = None
+    if True:
+        dg.manual_seed(21)
+        init0 = dist_bcast_dict(weights(Mixed()))  # rank 0's initial weights
+        ref = run(False)
+    check_close(run(True), ref, f"gradient storage, {REDUCTION}")
+
+
+def check_window_lifetime() -> None:
+    """shm: a window is freed (collectively) once its model is gone and nobody holds a view:
+    at the next DDP construction or destroy_process_group; a kept .grad stays readable."""
+    from deltagrad.nn.parallel import _shm
+
+    rank = dist.get_rank()
+
+    def step(ddp: DDP) -> None:
+        x = np.random.default_rng(rank).standard_normal((B, 7))
+        loss_fn(ddp(dg.tensor(x)), np.ones((B, 3))).backward()
+
+    model = build(3)
+    ddp = DDP(model, reduction="shm")
+    w = ddp._shm
+    step(ddp)
+    g = model[0].weight
+    assert np.shares_memory(g.grad, w._raw[rank])  # .grad is a view into the window
+    expect = g.grad.copy()
+    del ddp
+    gc.collect()
+    ddp2 = DDP(build(4), reduction="shm")  # the construction frees the first window
+    assert w.freed
+    assert g.grad.flags.owndata and np.array_equal(g.grad, expect)  # a private copy now
+    w2 = ddp2._shm
+    step(ddp2)
+    held = ddp2.module[2].bias.grad  # the user keeps a view
+    value = held.copy()
+    del ddp2
+    dist.destroy_process_group()
+    dist.init_process_group("mpi")
+    assert not w2.freed and np.array_equal(held, value)  # still mapped: still readable
+    del held
+    dist.destroy_process_group()
+    dist.init_process_group("mpi")
+    assert w2.freed
+    assert not [x for x in _shm._windows if x is w or x is w2]
+
+
+def check_fork() -> None:
+    """shm: a fork()ed child gets private .grad copies and may not use the parent's window."""
+    rank = dist.get_rank()
+    model = build(6)
+    ddp = DDP(model, reduction="shm")
+    x = np.random.default_rng(rank).standard_normal((B, 7))
+    loss_fn(ddp(dg.tensor(x)), np.ones((B, 3))).backward()
+    before = [p.grad.copy() for p in model.parameters()]
+    raw = ddp._shm._raw[rank]
+    pid = os.fork()
+    if pid == 0:  # the child: no MPI here
+        code = 0
+        try:
+            for p, b in zip(model.parameters(), before):
+                if np.shares_memory(p.grad, raw) or not np.array_equal(p.grad, b):
+                    code = 3
+            try:
+                ddp(dg.tensor(x))
+                code = 4
+            except RuntimeError as e:
+                if "fork" not in str(e):
+                    code = 5
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    for p, b in zip(model.parameters(), before):  # the parent's window is untouched
+        assert np.shares_memory(p.grad, raw) and np.array_equal(p.grad, b)
+    loss_fn(ddp(dg.tensor(x)), np.ones((B, 3))).backward()  # and still works
 
 
 def check_sampler() -> None:
@@ -284,12 +454,14 @@ def crash() -> None:
 
 
 def main() -> None:
+    global REDUCTION
     dg.set_num_threads(1)
     dist.init_process_group("mpi")
     case = sys.argv[1]
     if case == "crash":
         crash()
     elif case == "all":
+        REDUCTION = sys.argv[3] if len(sys.argv) > 3 else "iallreduce"
         check_collectives()
         check_sampler()
         check_mismatch()
@@ -297,8 +469,18 @@ def main() -> None:
             for different_init in (False, True):
                 check_equivalence(opt_name, different_init, 0.0003, "test")
             check_no_sync(opt_name)
-        check_equivalence("adam", True, 25, "thread")
         check_unused_and_buffers()
+        check_bitwise_float32()
+        check_grad_storage()
+        if REDUCTION == "shm":
+            check_window_lifetime()
+            check_fork()
+            check_fit(sys.argv[2])  # DDP's default "auto": the shared window on one node
+            dist.barrier()
+            print(f"worker ok {dist.get_rank()}", flush=True)
+            dist.destroy_process_group()
+            return
+        check_equivalence("adam", True, 25, "thread")
         # parameters reduced in place in their .grad (no packing): every one (0), or the
         # weights only (200 bytes: the biases stay packed), as large parameters are by default
         import deltagrad.nn.parallel.distributed as ddp_module

@@ -5,7 +5,10 @@ The multi-process checks launch `mpiexec -n 2` and `-n 3` jobs of tests/distribu
 with per-rank batch b end with the weights of one process with batch N*b (float64, 1e-10,
 5 steps of SGD with momentum and of Adam, also from different random initial weights),
 no_sync accumulation, the collectives, the sampler's partition, a model mismatch error, a
-parameter unused on some ranks, buffers from rank 0. They skip without mpi4py or mpiexec
+parameter unused on some ranks, buffers from rank 0; bitwise identical gradients on every rank
+(float32), the gradient storage model (hooks, set_to_none, mixed dtypes, a frozen parameter);
+each on both reduction paths (MPI_Iallreduce buckets, the MPI-3 shared window), and for the
+shared window its lifetime and a fork. They skip without mpi4py or mpiexec
 (pip install "deltagrad[distributed]").
 """
 
@@ -64,9 +67,10 @@ def _launch(n: int, *args: str, timeout: float = 120) -> subprocess.CompletedPro
     )
 
 
+@pytest.mark.parametrize("reduction", ["iallreduce", "shm"])
 @pytest.mark.parametrize("n", [2, 3])
-def test_ddp_matches_one_process_with_the_global_batch(n, tmp_path):
-    r = _launch(n, "all", str(tmp_path))
+def test_ddp_matches_one_process_with_the_global_batch(n, reduction, tmp_path):
+    r = _launch(n, "all", str(tmp_path), reduction)
     assert r.returncode == 0, r.stdout + r.stderr
     ranks = sorted(int(k) for k in re.findall(r"worker ok (\d+)", r.stdout))
     assert ranks == list(range(n)), r.stdout + r.stderr
@@ -136,6 +140,8 @@ def test_not_initialized_and_bad_arguments():
 
     with pytest.raises(RuntimeError, match="DistributedDataParallel.*init_process_group"):
         DistributedDataParallel(dg.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="DistributedDataParallel: reduction must be"):
+        DistributedDataParallel(dg.nn.Linear(2, 2), reduction="nccl")
     with pytest.raises(RuntimeError, match="DistributedSampler.*init_process_group"):
         DistributedSampler(range(4))
     with pytest.raises(ValueError, match="Invalid rank 2"):

@@ -182,10 +182,17 @@ def init_process_group(
 
 def destroy_process_group(group: Any = None) -> None:
     """Leave the process group (MPI itself is finalized by mpi4py at exit); restores the
-    excepthook."""
+    excepthook. Collective when a DistributedDataParallel used shared memory: the windows
+    of the models that are gone are freed (MPI_Win_free), their .grad arrays copied out."""
     global _comm, _prev_excepthook
     if group is not None:
         return
+    shm = sys.modules.get("deltagrad.nn.parallel._shm")
+    if shm is not None and _comm is not None and any(not w.freed for w in shm._windows):
+        import gc
+
+        gc.collect()  # models in reference cycles (their hooks hold them) are gone now
+        shm.collect(_comm)
     if _prev_excepthook is not None and sys.excepthook is _abort_hook:
         sys.excepthook = _prev_excepthook
     _prev_excepthook = None

@@ -17,6 +17,9 @@ gradient of the global batch and the optimizers take the same step.
   (dg's engine queue_callback) starts the buckets left (parameters that got no gradient
   contribute zeros), waits for every request and writes sum / world_size into each p.grad, in
   place (deltagrad's gradient storage model), before backward() returns.
+- Reduction: on one node (reduction="auto" or "shm") the buckets above are replaced by an
+  MPI-3 shared-memory window (module _shm): the gradients are averaged at the end of the
+  backward by every rank for its 1/N slice, directly in every rank's segment.
 - Progress: MPICH advances a non-blocking collective only inside MPI calls. progress="test"
   (the default, measured faster here: docs/DISTRIBUTED.md) calls MPI_Testall from every
   gradient-ready hook, i.e. between layers; progress="thread" hands each request to a
@@ -28,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -148,7 +152,11 @@ class DistributedDataParallel(Module):
     would raise), so after backward every parameter has a .grad. device_ids, output_device,
     dim, check_reduction, gradient_as_bucket_view, static_graph: accepted for torch's
     signature, no effect. progress ("test" or "thread", not in torch): how the non-blocking
-    all-reduces progress during backward (see the module's docstring).
+    all-reduces progress during backward (see the module's docstring). reduction (not in
+    torch): "auto" (default: "shm" when every rank of the group is on one node and the
+    parameters are host arrays, else "iallreduce"), "shm" (an MPI-3 shared-memory window:
+    .grad becomes a view into it, as torch's gradient_as_bucket_view=True; module _shm) or
+    "iallreduce" (the bucketed non-blocking all-reduces); `.reduction` is the path taken.
     """
 
     def __init__(
@@ -166,6 +174,7 @@ class DistributedDataParallel(Module):
         static_graph: bool = False,
         *,
         progress: str = "test",
+        reduction: str = "auto",
     ) -> None:
         super().__init__()
         from ... import distributed as dist
@@ -187,6 +196,11 @@ class DistributedDataParallel(Module):
         if progress not in ("test", "thread"):
             raise ValueError(
                 f"DistributedDataParallel: progress must be 'test' or 'thread', got {progress!r}"
+            )
+        if reduction not in ("auto", "shm", "iallreduce"):
+            raise ValueError(
+                "DistributedDataParallel: reduction must be 'auto', 'shm' or 'iallreduce', got "
+                f"{reduction!r}"
             )
         self.module = module
         comm = dist._world("DistributedDataParallel", process_group)
@@ -222,9 +236,17 @@ class DistributedDataParallel(Module):
         self._armed = False  # a synchronized backward is expected (set by forward)
         self._queued = False  # the end-of-backward callback is queued
         self._thread: _ProgressThread | None = None
+        self._shm: Any = None  # the shared-memory window (reduction "shm")
+        self.reduction = self._choose_reduction(reduction)
+        if self.reduction == "shm":
+            hooks = [self._make_shm_hook(i) for i in range(len(self._params))]
+        else:
+            hooks = [self._make_hook(p) for p in self._params]
         self._handles = [
-            p.register_post_accumulate_grad_hook(self._make_hook(p)) for p in self._params
+            p.register_post_accumulate_grad_hook(h) for p, h in zip(self._params, hooks)
         ]
+        # when the DDP goes: its hooks go, its window is freed at the next collective point
+        weakref.finalize(self, _release, self._handles, self._shm)
 
     # ---- construction ----------------------------------------------------------------------
 
@@ -262,6 +284,36 @@ class DistributedDataParallel(Module):
             if b is not None and b.data is not None:
                 dist.broadcast(b.data, 0, group=self._comm)
 
+    def _choose_reduction(self, reduction: str) -> str:
+        """'shm' when asked for or ('auto') when every rank of the group is on one node and
+        every parameter is a host array; else 'iallreduce'. Collective (every rank decides
+        the same)."""
+        from . import _shm
+
+        if self.world_size == 1 or reduction == "iallreduce":
+            return "iallreduce"
+        host = all(isinstance(p.data, np.ndarray) for p in self._params)
+        if not self._comm.allreduce(int(host), op=_mpi_min()):
+            if reduction == "shm":
+                raise ValueError(
+                    "DistributedDataParallel: reduction='shm' needs host (numpy) parameters on "
+                    "every rank; device arrays go through reduction='iallreduce'"
+                )
+            return "iallreduce"
+        _shm.collect(self._comm)  # free the windows of models gone (collective)
+        node = _shm.node_comm(self._comm)
+        if node is None:
+            if reduction == "shm":
+                raise RuntimeError(
+                    "DistributedDataParallel: reduction='shm' needs every rank of the process "
+                    "group on one node (MPI_COMM_TYPE_SHARED); use 'auto' or 'iallreduce'"
+                )
+            return "iallreduce"
+        params = [p for b in self._buckets for p in b.params]  # the buckets' order
+        self._shm = _shm._Window(self._comm, node, params, self)
+        self._params = params
+        return "shm"
+
     @staticmethod
     def _make_buckets(params: list[Any], cap: float) -> list[_Bucket]:
         """Reverse registration order, one dtype per bucket, the first one capped at 1 MB."""
@@ -291,7 +343,10 @@ class DistributedDataParallel(Module):
         from ...tensor import is_grad_enabled
 
         if self._armed or self._queued:
-            self._finish(discard=True)  # a backward that never ran or raised: start clean
+            if self._shm is not None:  # nothing in flight: the reduction runs at the end
+                self._armed = self._queued = False
+            else:
+                self._finish(discard=True)  # a backward that never ran or raised: start clean
         if self.broadcast_buffers and self.world_size > 1 and self.require_forward_param_sync:
             self._sync_buffers()
         if is_grad_enabled() and self.require_backward_grad_sync and self.world_size > 1:
@@ -299,6 +354,16 @@ class DistributedDataParallel(Module):
         return self.module(*inputs, **kwargs)
 
     def _arm(self) -> None:
+        if self._shm is not None:
+            if self._shm.forked:
+                raise RuntimeError(
+                    "DistributedDataParallel: used in a fork()ed child process; its "
+                    "shared-memory window belongs to the parent (build the model in the "
+                    "child, or use reduction='iallreduce')"
+                )
+            self._armed = True
+            self._queued = False
+            return
         for b, bucket in enumerate(self._buckets):
             bucket.pending = len(bucket.params)
             bucket.launched = False
@@ -325,12 +390,48 @@ class DistributedDataParallel(Module):
 
     def _make_hook(self, p: Any) -> Any:
         key = id(p)
+        me = weakref.ref(self)  # the parameters must not keep their DDP alive
 
         def hook(_t: Any) -> None:
-            if self._armed:
+            self = me()
+            if self is not None and self._armed:
                 self._mark_ready(key)
 
         return hook
+
+    def _make_shm_hook(self, i: int) -> Any:
+        """The shared-memory path's hook: a gradient this rank does not average itself goes
+        into its segment while it is hot in the cache, and .grad becomes the view (later
+        backwards accumulate there); the others are gathered at the end (_Window.gather)."""
+        me = weakref.ref(self)  # the parameters must not keep their DDP alive
+        view = self._shm.views[i]
+        whole = self._shm.whole_outside[i]
+
+        def hook(t: Any) -> None:
+            self = me()
+            if self is not None and self._armed:
+                if not self._queued:
+                    from ..._engine import queue_callback
+
+                    queue_callback(self._finalize_shm)
+                    self._queued = True
+                if whole:
+                    g = t.grad
+                    if g is not view and g is not None:
+                        np.copyto(view, g)
+                        t.grad = view
+
+        return hook
+
+    def _finalize_shm(self) -> None:
+        """End of the backward: every .grad into the window (zeros where no gradient came;
+        a hook may have replaced an array), then the average (module _shm)."""
+        if not self._armed:
+            return
+        self._armed = False
+        self._queued = False
+        self._shm.gather(self._params)
+        self._shm.average()
 
     def _mark_ready(self, key: int) -> None:
         if not self._queued:
@@ -473,6 +574,8 @@ class DistributedDataParallel(Module):
         if self._thread is not None:
             self._thread.stop()
             self._thread = None
+        if self._shm is not None:
+            self._shm.released = True  # freed at the next collective point (module _shm)
 
     def __del__(self) -> None:
         t = self.__dict__.get("_thread")
@@ -482,8 +585,21 @@ class DistributedDataParallel(Module):
     def extra_repr(self) -> str:
         return (
             f"world_size={self.world_size}, buckets={len(self.__dict__.get('_buckets', []))}, "
-            f"bucket_cap_mb={self.bucket_cap_mb}"
+            f"bucket_cap_mb={self.bucket_cap_mb}, reduction={self.__dict__.get('reduction')!r}"
         )
+
+
+def _release(handles: list[Any], shm: Any) -> None:
+    for h in handles:
+        h.remove()
+    if shm is not None:
+        shm.released = True
+
+
+def _mpi_min() -> Any:
+    from mpi4py import MPI
+
+    return MPI.MIN
 
 
 def _describe(sig: Any) -> str:
