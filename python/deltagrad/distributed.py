@@ -115,8 +115,8 @@ def _abort_hook(exc_type: Any, exc: Any, tb: Any) -> None:
         sys.stderr.flush()
         sys.stdout.flush()
         # The process manager forwards our stderr through a pipe; MPI_Abort has it kill every
-        # rank, and a message still in that pipe can be lost (seen once in ~20 runs on a
-        # loaded machine). A quarter second lets it through.
+        # rank, and a message still in that pipe can be lost (the likely cause of one failure in
+        # ~20 runs of the crash test on a loaded machine). A quarter second lets it through.
         time.sleep(0.25)
     finally:
         if comm is not None and not issubclass(exc_type, KeyboardInterrupt):
