@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 for _v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # would handicap the peers
     os.environ.pop(_v, None)
@@ -87,8 +88,11 @@ def _fns(name: str):
             torch.nn.functional.conv2d(tx, tw, tb, 1, 1).backward(tgy)
 
         def torch_ref():
-            with torch.backends.mkldnn.flags(enabled=False):
-                torch_default()
+            # torch 2.13 warns about TF32 on entering the flags context; pytest makes it an error
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="TF32 acceleration")
+                with torch.backends.mkldnn.flags(enabled=False):
+                    torch_default()
 
         fns["torch"] = torch_default
         fns["torch_ref"] = torch_ref
@@ -119,7 +123,53 @@ if pytest is not None:
             benchmark(fn)
 
 
-def _child(names, nthreads, rounds):
+def _phase_fns(name: str, algo: str = "auto"):
+    """Each phase of ours alone (the _cpu kernels, no Python layer) next to the module end to
+    end and torch's total."""
+    from deltagrad import _cpu
+
+    n, c, h, w, o = SHAPES[name]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = (rng.standard_normal((o, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+    b = rng.standard_normal(o).astype(np.float32)
+    gy = rng.standard_normal((n, o, h, w)).astype(np.float32)
+    fns = {
+        "fwd": lambda: _cpu.conv2d_forward(x, wt, b, 1, 1, 1, 1, algo),
+        "dx": lambda: _cpu.conv2d_backward(gy, x, wt, 1, 1, 1, 1, True, False, False, algo),
+        "dw": lambda: _cpu.conv2d_backward(gy, x, wt, 1, 1, 1, 1, False, True, False, algo),
+        "db": lambda: _cpu.conv2d_backward(gy, x, wt, 1, 1, 1, 1, False, False, True, algo),
+        "bwd": lambda: _cpu.conv2d_backward(gy, x, wt, 1, 1, 1, 1, True, True, True, algo),
+    }
+    full = _fns(name)
+    fns["module"] = full["ours"]
+    if "torch" in full:
+        fns["torch"] = full["torch"]
+    return fns
+
+
+def phases(name: str, nthreads: int, rounds: int = 8) -> dict[str, float]:
+    """Best time (ms) of each phase, its GFLOP/s (2 N O H W C 9 for fwd, dx and dw; the total
+    for module, bwd and torch) and the share of torch's total it takes."""
+    with threads(nthreads):
+        best = {k: v["best"] for k, v in interleaved(_phase_fns(name), rounds=rounds).items()}
+    one = flops(name) / 3
+    res = {}
+    for k, s in best.items():
+        fl = {"fwd": one, "dx": one, "dw": one, "bwd": 2 * one, "module": 3 * one}.get(k)
+        fl = 3 * one if k == "torch" else fl
+        res[f"ms_{k}"] = s * 1e3
+        if fl:
+            res[f"gflops_{k}"] = fl / s / 1e9
+    return res
+
+
+def _child(names, nthreads, rounds, mode="ratio"):
+    if mode == "phases":
+        out = {f"{n}/{t}": phases(n, t, rounds) for n in names for t in nthreads}
+        print("JSON" + json.dumps(out))
+        return
+
     out = {f"{n}/{t}": measure(n, t, rounds) for n in names for t in nthreads}
     print("JSON" + json.dumps(out))
 
@@ -132,10 +182,16 @@ def main() -> None:
     p.add_argument("--threads", nargs="*", type=int, default=list(THREADS))
     p.add_argument("--case", nargs="*", default=list(SHAPES))
     p.add_argument("--isa", nargs="*", default=["default", "avx2"])
+    p.add_argument(
+        "--phases",
+        action="store_true",
+        help="time each phase of ours alone (forward, dx, dw, db, the whole backward, the "
+        "module end to end) next to torch's total",
+    )
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        _child(args.case, args.threads, args.rounds)
+        _child(args.case, args.threads, args.rounds, "phases" if args.phases else "ratio")
         return
     print(
         f"deltagrad {dg.__version__}, torch {torch.__version__ if torch else 'absent'}; "
@@ -147,9 +203,25 @@ def main() -> None:
             env.update(AVX2_ENV)
         cmd = [sys.executable, os.path.abspath(__file__), "--child", "--rounds", str(args.rounds)]
         cmd += ["--threads", *map(str, args.threads), "--case", *args.case]
+        cmd += ["--phases"] if args.phases else []
         r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
         res = json.loads(r.stdout.split("JSON", 1)[1])
         print(f"\n{isa} path")
+        if args.phases:
+            ks = ("fwd", "dx", "dw", "db", "bwd", "module", "torch")
+            print("| shape | thr | " + " | ".join(f"{k} ms (GF/s)" for k in ks) + " |")
+            print("|---|---|" + "---|" * len(ks))
+            for n in args.case:
+                for t in args.threads:
+                    v = res[f"{n}/{t}"]
+                    cells = [
+                        f"{v[f'ms_{k}']:.3f}"
+                        + (f" ({v[f'gflops_{k}']:.0f})" if f"gflops_{k}" in v else "")
+                        for k in ks
+                        if f"ms_{k}" in v
+                    ]
+                    print(f"| {n} | {t} | " + " | ".join(cells) + " |")
+            continue
         print(
             "| shape | thr | ours GF/s | torch (oneDNN) GF/s | torch no-oneDNN GF/s "
             "| ours/torch | ours/torch no-oneDNN |"

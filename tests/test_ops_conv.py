@@ -101,8 +101,21 @@ def test_conv2d_forward_and_backward_vs_reference(isa, case, dtype, rng):
         (4, 16, 30, 30, 16, 3, 3, 1, 1, 1, 16),  # depthwise, parallel over planes
         (4, 32, 20, 20, 64, 1, 1, 1, 0, 1, 1),  # 1x1
         (3, 16, 9, 11, 20, 3, 3, 1, 1, 1, 1),  # the tap path, images over threads
+        (3, 8, 23, 30, 10, 3, 3, 1, 1, 1, 1),  # tap, dw over several blocks of one image
+        (24, 8, 6, 6, 9, 3, 3, 1, 1, 1, 1),  # tap, dw over blocks of several small images
+        (3, 12, 9, 10, 16, 3, 3, 1, 0, 1, 1),  # tap without 'same' padding: no fused backward
     ],
-    ids=["images", "large-image", "strided", "depthwise", "1x1", "tap"],
+    ids=[
+        "images",
+        "large-image",
+        "strided",
+        "depthwise",
+        "1x1",
+        "tap",
+        "tap-blocks",
+        "tap-small-images",
+        "tap-valid",
+    ],
 )
 def test_conv2d_threaded_paths(isa, shape, threads, rng):
     old = dg.get_num_threads()
@@ -142,6 +155,24 @@ def test_conv2d_only_needed_grads(rng):
     assert x.grad is None and b.grad is None and w.grad.shape == (4, 3, 3, 3)
     _, dw, _ = reference.conv2d_backward(np.ones((2, 4, 5, 5)), x.data, w.data, padding=1)
     assert_close(w.grad, dw, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("algo", ["tap", "auto"])
+@pytest.mark.parametrize("padding", [1, 0], ids=["same", "valid"])
+def test_conv2d_backward_subsets_of_grads(isa, algo, padding, rng):
+    """Each subset of (dx, dw, db) alone equals the reference (the fused tap backward skips
+    what is not asked for)."""
+    x, w, _, kw = _data((5, 16, 8, 9, 20, 3, 3, 1, padding, 1, 1), np.float64, rng)
+    dy = rng.uniform(-1, 1, size=_cpu.conv2d_forward(x, w, None, **kw).shape)
+    want = reference.conv2d_backward(dy, x, w, **kw)
+    for need in [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (0, 1, 1), (1, 0, 1), (1, 1, 1)]:
+        got = _cpu.conv2d_backward(dy, x, w, **kw, need_dx=need[0], need_dw=need[1],
+                                   need_db=need[2], algo=algo)  # fmt: skip
+        for name, flag, a, e in zip(("dx", "dw", "db"), need, got, want):
+            if flag:
+                assert_close(a, e, rtol=1e-10, atol=1e-10, name=name)
+            else:
+                assert a is None
 
 
 def test_check_op_conv2d():

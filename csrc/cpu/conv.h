@@ -12,7 +12,7 @@
 //   the padded image at a constant offset, so the micro-kernel (tap_tile) loads its B vectors
 //   straight from it and broadcasts the weights, packed once per call. dx is the same kernel on
 //   dy padded by (k - 1) d - p with the weights transposed and flipped; dw is a dot-product tile
-//   (tap_dw_tile) over dy and the padded image. The padded width costs (wp - wo) / wo of the
+//   (tap_dw_block) over dy and the padded image. The padded width costs (wp - wo) / wo of the
 //   lanes (25% at 8x8, 6% at 32x32).
 // - depthwise (groups == C, one input channel per group): a direct loop, vectorized along the
 //   output row when the stride is 1.
@@ -809,7 +809,7 @@ void tap_unpad(const TapGeom& g, const T* yp, const T* bias, T* out) {
 // stores of the padded rows then never split a cache line where the offsets allow).
 template <class T>
 struct TapScratch {
-  std::vector<T> xv, yv;
+  std::vector<T> xv, yv, zv, av;
   static T* aligned(std::vector<T>& v, int64_t n) {
     constexpr int64_t A = 64 / int64_t(sizeof(T));
     if (int64_t(v.size()) < n + A) v.resize(size_t(n + A));
@@ -818,6 +818,7 @@ struct TapScratch {
   }
   T* xp(int64_t n) { return aligned(xv, n); }
   T* yp(int64_t n) { return aligned(yv, n); }
+  T* zp(int64_t n) { return aligned(zv, n); }
 };
 template <class T>
 TapScratch<T>& tap_scratch() {
@@ -925,31 +926,32 @@ void tap_dy_pad(const TapGeom& g, const T* dy, T* dyp) {
   }
 }
 
-// acc over images [0, ni) of the chunk, rows r0.. (DR, clamped to nr valid), columns c0.. (DC,
-// clamped to nc valid), added to dwp[(r0 + r) * K + c0 + c].
+// The dw tile over a block of the chunk: images [i0, i1), positions [ja, jb) of each (multiples
+// of W), accumulated into DR x DC vectors at acc (zeroed first when `first`), reduced later by
+// tap_dw_chunk: one reduction per tile and chunk, not per block.
 template <class T>
-inline void tap_dw_tile(const TapGeom& g, int64_t ni, const T* xb, int64_t xs, const T* db,
-                        int64_t dys, const int64_t* toff, int64_t r0, int nr, int64_t c0, int nc,
-                        T* dwp) {
+inline void tap_dw_block(const TapGeom& g, int64_t i0, int64_t i1, int64_t ja, int64_t jb,
+                         const T* xb, int64_t xs, const T* db, int64_t dys, int64_t ys,
+                         const int64_t* toff, int64_t r0, int nr, int64_t c0, int nc, T* acc,
+                         bool first) {
   using V = Vec<T>;
   constexpr int W = V::width, DR = kTapDR, DC = kTapDC;
-  const int64_t taps = g.kh * g.kw, K = g.cin * taps, ys = tap_ystride<T>(g);
-  const int64_t jv = ceil_div(g.jn(), W) * W;
+  const int64_t taps = g.kh * g.kw;
   int64_t ro[DR], co[DC];
   for (int r = 0; r < DR; ++r) ro[r] = (r0 + std::min(r, nr - 1)) * ys;
   for (int c = 0; c < DC; ++c) {
     const int64_t col = c0 + std::min(c, nc - 1);
     co[c] = (col / taps) * g.cs() + toff[col % taps];
   }
-  V acc[DR][DC];
+  V a[DR][DC];
 #pragma GCC unroll 8
   for (int r = 0; r < DR; ++r)
 #pragma GCC unroll 8
-    for (int c = 0; c < DC; ++c) acc[r][c] = V::zero();
-  for (int64_t i = 0; i < ni; ++i) {
+    for (int c = 0; c < DC; ++c) a[r][c] = first ? V::zero() : V::load(acc + (r * DC + c) * W);
+  for (int64_t i = i0; i < i1; ++i) {
     const T* x = xb + i * xs;
     const T* d = db + i * dys;
-    for (int64_t j = 0; j < jv; j += W) {
+    for (int64_t j = ja; j < jb; j += W) {
       V dv[DR];
 #pragma GCC unroll 8
       for (int r = 0; r < DR; ++r) dv[r] = V::load(d + ro[r] + j);
@@ -957,17 +959,54 @@ inline void tap_dw_tile(const TapGeom& g, int64_t ni, const T* xb, int64_t xs, c
       for (int c = 0; c < DC; ++c) {
         const V xv = V::load(x + co[c] + j);
 #pragma GCC unroll 8
-        for (int r = 0; r < DR; ++r) acc[r][c] = fmadd(dv[r], xv, acc[r][c]);
+        for (int r = 0; r < DR; ++r) a[r][c] = fmadd(dv[r], xv, a[r][c]);
       }
     }
   }
 #pragma GCC unroll 8
-  for (int r = 0; r < DR; ++r) {
-    if (r >= nr) break;
+  for (int r = 0; r < DR; ++r)
 #pragma GCC unroll 8
-    for (int c = 0; c < DC; ++c) {
-      if (c >= nc) break;
-      dwp[(r0 + r) * K + c0 + c] += acc[r][c].reduce_add();
+    for (int c = 0; c < DC; ++c) a[r][c].store(acc + (r * DC + c) * W);
+}
+
+// dwp (o x K) += the dw of the ni padded images of a chunk (x at xb, stride xs; dy at db, image
+// stride dys, channel stride ys, in padded-width coordinates). The DR dy rows of a block stay in
+// L1 (about 16 KB: whole small images or a run of positions of a large one) while every tile of
+// the K weight columns reads them; the partial sums wait in acc (DR x K vectors, per thread).
+template <class T>
+void tap_dw_chunk(const TapGeom& g, int64_t ni, const T* xb, int64_t xs, const T* db, int64_t dys,
+                  int64_t ys, const int64_t* toff, int64_t o, T* dwp, std::vector<T>& accv) {
+  using V = Vec<T>;
+  constexpr int W = V::width, DR = kTapDR, DC = kTapDC;
+  const int64_t K = g.cin * g.kh * g.kw, ncg = ceil_div(K, DC);
+  const int64_t jv = ceil_div(g.jn(), W) * W;
+  const int64_t JB = std::max<int64_t>(W, (int64_t(16) << 10) / (DR * int64_t(sizeof(T))) / W * W);
+  const int64_t ipb = jv >= JB ? 1 : JB / jv;  // images per block (small images)
+  const int64_t jstep = jv >= JB ? JB : jv;
+  const int64_t need = ncg * DR * DC * W + 64 / int64_t(sizeof(T));
+  if (int64_t(accv.size()) < need) accv.resize(size_t(need));
+  const uintptr_t ad = reinterpret_cast<uintptr_t>(accv.data());
+  T* acc = accv.data() + ((64 - ad % 64) % 64) / sizeof(T);
+  for (int64_t r0 = 0; r0 < o; r0 += DR) {
+    const int nr = static_cast<int>(std::min<int64_t>(DR, o - r0));
+    bool first = true;
+    for (int64_t i0 = 0; i0 < ni; i0 += ipb) {
+      const int64_t i1 = std::min(ni, i0 + ipb);
+      for (int64_t ja = 0; ja < jv; ja += jstep, first = false) {
+        const int64_t jb = std::min(jv, ja + jstep);
+        for (int64_t cg = 0; cg < ncg; ++cg) {
+          const int nc = static_cast<int>(std::min<int64_t>(DC, K - cg * DC));
+          tap_dw_block(g, i0, i1, ja, jb, xb, xs, db, dys, ys, toff, r0, nr, cg * DC, nc,
+                       acc + cg * DR * DC * W, first);
+        }
+      }
+    }
+    for (int64_t cg = 0; cg < ncg; ++cg) {
+      const int nc = static_cast<int>(std::min<int64_t>(DC, K - cg * DC));
+      const T* a = acc + cg * DR * DC * W;
+      for (int r = 0; r < nr; ++r)
+        for (int c = 0; c < nc; ++c)
+          dwp[(r0 + r) * K + cg * DC + c] += V::load(a + (r * DC + c) * W).reduce_add();
     }
   }
 }
@@ -1015,13 +1054,7 @@ void tap_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
         tap_pad(g, x + (c0 + i) * p.c * p.h * p.w, xp + i * xs);
         tap_dy_pad(g, dy + (c0 + i) * p.o * p.ho * p.wo, yp + i * dys);
       }
-      for (int64_t col = 0; col < K; col += kTapDC) {
-        const int nc = static_cast<int>(std::min<int64_t>(kTapDC, K - col));
-        for (int64_t r0 = 0; r0 < p.o; r0 += kTapDR) {
-          const int nr = static_cast<int>(std::min<int64_t>(kTapDR, p.o - r0));
-          tap_dw_tile(g, ni, xp, xs, yp, dys, toff.data(), r0, nr, col, nc, dwp);
-        }
-      }
+      tap_dw_chunk(g, ni, xp, xs, yp, dys, tap_ystride<T>(g), toff.data(), p.o, dwp, s.av);
     }
   }
   using V = Vec<T>;
@@ -1034,6 +1067,106 @@ void tap_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
       const int r = static_cast<int>(wsize - i);
       (V::load(dw + i, r) + V::load(src + i, r)).store(dw + i, r);
     }
+  }
+}
+
+// The whole tap backward in one pass over the images, when the convolution keeps the size
+// ((k - 1) d == 2 p, "same" padding): dy padded for dx (by (k - 1) d - p = p) then has the
+// geometry of the padded x, and read from its (p, p) corner it is also the padded-width dy of dw
+// (zero in the columns ox >= wo and below the last row). So each image's dy is padded once and
+// used three times while it is in cache: dx (tap_image), dw (tap_dw_chunk) and db (its sum); one
+// parallel region instead of three, threads owning contiguous images (dw and db partials summed
+// in thread order: reproducible for a given thread count).
+inline bool tap_fused_applies(const Conv2dParams& p) {
+  return (p.kh - 1) * p.dh == 2 * p.ph && (p.kw - 1) * p.dw == 2 * p.pw;
+}
+
+template <class T>
+void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw,
+                        T* db) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const int64_t ekh = (p.kh - 1) * p.dh, ekw = (p.kw - 1) * p.dw;
+  const TapGeom gf{p.c,  p.o,  p.h,  p.w,  p.ho, p.wo,       p.ph,
+                   p.pw, p.kh, p.kw, p.dh, p.dw, p.ho + ekh, p.wo + ekw};
+  const TapGeom gd{p.o,        p.c,  p.ho, p.wo, p.h,  p.w,       ekh - p.ph,
+                   ekw - p.pw, p.kh, p.kw, p.dh, p.dw, p.h + ekh, p.w + ekw};
+  const int64_t taps = p.kh * p.kw, K = p.c * taps, wsize = p.o * K, cs = gd.cs();
+  std::vector<int64_t> toff(static_cast<size_t>(taps));  // gf.wp == gd.wp: one table
+  for (int64_t t = 0; t < taps; ++t) toff[t] = (t / gd.kw) * gd.dh * gd.wp + (t % gd.kw) * gd.dw;
+  std::vector<T> apd;
+  if (dx) {
+    apd.resize(static_cast<size_t>(gd.npanels() * kTapMR * taps * p.o));
+    tap_pack<T>(
+        gd,
+        [&](int64_t ci, int64_t oc, int64_t ky, int64_t kx) {
+          return w[((oc * p.c + ci) * p.kh + (p.kh - 1 - ky)) * p.kw + (p.kw - 1 - kx)];
+        },
+        apd.data());
+  }
+  const int64_t xs = dw ? tap_xpad_size<T>(gf) : 0, dys = tap_xpad_size<T>(gd);
+  const int64_t ysz = gd.npanels() * kTapMR * tap_ystride<T>(gd);
+  const int64_t dbase = gd.pt * gd.wp + gd.pl;  // dy's (0, 0) in its padded image
+  const int64_t chunk = std::max<int64_t>(
+      1, (int64_t(1) << 20) / (int64_t(sizeof(T)) * std::max<int64_t>(1, xs + dys)));
+  const double work = double(p.n) * double(p.o) * double(gf.jn()) * double(K);
+  const int nt = work > kConvParallelMinWork && p.n > 1
+                     ? static_cast<int>(std::min<int64_t>(num_threads(), p.n))
+                     : 1;
+  const int64_t psize = wsize + p.o;  // a thread's partial: dw then db
+  std::vector<T> parts(size_t(nt - 1) * size_t(psize), T(0));
+  if (dw) std::fill(dw, dw + wsize, T(0));
+  if (db) std::fill(db, db + p.o, T(0));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    const int t = omp_get_thread_num(), tn = omp_get_num_threads();
+    T* part = t == 0 ? nullptr : parts.data() + size_t(t - 1) * size_t(psize);
+    T* dwp = t == 0 ? dw : part;
+    T* dbp = t == 0 ? db : part + wsize;
+    const int64_t n0 = p.n * t / tn, n1 = p.n * (t + 1) / tn;
+    TapScratch<T>& s = tap_scratch<T>();
+    for (int64_t c0 = n0; c0 < n1; c0 += chunk) {
+      const int64_t ni = std::min(chunk, n1 - c0);
+      T* dp = s.yp(ni * dys);
+      T* xp = dw ? s.xp(ni * xs) : nullptr;
+      for (int64_t i = 0; i < ni; ++i) {
+        const int64_t n = c0 + i;
+        T* d = dp + i * dys;
+        tap_pad(gd, dy + n * p.o * p.ho * p.wo, d);
+        if (dx) {
+          T* yp = s.zp(ysz);
+          tap_image(gd, apd.data(), d, toff.data(), yp);
+          tap_unpad(gd, yp, static_cast<const T*>(nullptr), dx + n * p.c * p.h * p.w);
+        }
+        if (db) {  // the padded channel's sum: its border is zero
+          for (int64_t oc = 0; oc < p.o; ++oc) {
+            const T* r = d + oc * cs;
+            V acc = V::zero();
+            int64_t j = 0;
+            for (; j + W <= cs; j += W) acc = acc + V::load(r + j);
+            if (j < cs) acc = acc + V::load(r + j, static_cast<int>(cs - j));
+            dbp[oc] += acc.reduce_add();
+          }
+        }
+      }
+      if (dw) {  // x padded after dx is done with its staging rows: one less buffer in L2
+        for (int64_t i = 0; i < ni; ++i) tap_pad(gf, x + (c0 + i) * p.c * p.h * p.w, xp + i * xs);
+        tap_dw_chunk(gf, ni, xp, xs, dp + dbase, dys, cs, toff.data(), p.o, dwp, s.av);
+      }
+    }
+  }
+  for (int t = 1; t < nt; ++t) {
+    const T* src = parts.data() + size_t(t - 1) * size_t(psize);
+    auto add = [&](T* dst, const T* a, int64_t len) {
+      int64_t i = 0;
+      for (; i + W <= len; i += W) (V::load(dst + i) + V::load(a + i)).store(dst + i);
+      if (i < len) {
+        const int r = static_cast<int>(len - i);
+        (V::load(dst + i, r) + V::load(a + i, r)).store(dst + i, r);
+      }
+    };
+    if (dw) add(dw, src, wsize);
+    if (db) add(db, src + wsize, p.o);
   }
 }
 
@@ -1055,6 +1188,10 @@ template <class T>
 void conv2d_backward_t(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw,
                        T* db, ConvAlgo algo) {
   if (algo == ConvAlgo::direct) return direct_backward(p, dy, x, w, dx, dw, db);
+  if ((dx || dw) && p.n > 0 && tap_fused_applies(p) &&
+      ((algo == ConvAlgo::tap && tap_applies(p)) ||
+       (algo == ConvAlgo::automatic && tap_applies(p) && tap_pays(p))))
+    return tap_backward_fused(p, dy, x, w, dx, dw, db);
   if (db) {
     if (p.n == 0 || p.ho * p.wo == 0)
       std::fill(db, db + p.o, T(0));
