@@ -142,7 +142,7 @@ def test_kept_buffers_accumulate_in_place_over_steps(isa, dtype, rng, spy):
     assert spy == [False, False]
     bufs = [t.grad for t in flat]
     want = [g.astype(np.float64) for g in bufs]
-    for step in range(3):
+    for _step in range(3):
         fresh = _fresh_grads(x, params)
         spy.clear()
         _loss(x, params).backward()
