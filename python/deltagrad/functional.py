@@ -252,7 +252,7 @@ def linear(
         need_dx, has_bias = x.requires_grad, b is not None
         # kept .grad buffers (zero_grad(set_to_none=False)): dW accumulated straight into
         # w.grad by the GEMM (beta = 1), db into b.grad: no temporaries, no second pass
-        gw = _kept_grad(w) if w.requires_grad else None
+        gw = _kept_grad(w) if w.grad is not None and w.requires_grad else None
         if gw is not None:
             gb = _kept_grad(b) if has_bias and b.requires_grad else None
             ins = (g, x.data, w.data, saved)

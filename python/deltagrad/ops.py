@@ -277,9 +277,10 @@ def linear_backward(
     if saved is not None:
         saved = dense(saved, op, "saved")
     backend = _backend(op, dy, x, w, saved)
-    args = (dy, x, w, saved, name(act, op, "act"), real(param, op, "param"))
+    act, param = name(act, op, "act"), real(param, op, "param")
     if dw is None and db is None:
-        return backend.linear_backward(*args, bool(need_dx), bool(has_bias))
+        return backend.linear_backward(dy, x, w, saved, act, param, bool(need_dx), bool(has_bias))
+    args = (dy, x, w, saved, act, param)
     if backend is cpu:  # the binding accumulates (and checks dw and db)
         return backend.linear_backward(*args, bool(need_dx), bool(has_bias), dw=dw, db=db)
     if dw is None or (db is None) == bool(has_bias):
