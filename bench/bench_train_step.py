@@ -102,6 +102,55 @@ def test_train_step_mlp(benchmark, nthreads):
         benchmark(ours)
 
 
+def kept_grad_step(direct: bool = True, sizes=SIZES, batch=BATCH):
+    """deltagrad's step with zero_grad(set_to_none=False): the .grad buffers are kept and
+    F.linear's backward accumulates dW into them by the GEMM (beta = 1); direct=False disables
+    that (a temporary dW, then .grad += dW: the behaviour before issue 18's deliverable 3)."""
+    dg.manual_seed(0)
+    model = dg.nn.MLP(sizes, activation="relu")
+    opt = dg.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    X, y = _data(sizes, batch)
+    x = dg.tensor(X)
+    real = F._kept_grad
+
+    def step():
+        opt.zero_grad(set_to_none=False)
+        if not direct:
+            F._kept_grad = lambda t: None
+        try:
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+        finally:
+            F._kept_grad = real
+        opt.step()
+        return loss
+
+    return step
+
+
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_train_step_mlp_kept_grads(benchmark, nthreads):
+    """set_to_none=True (the default) vs kept buffers with and without the direct dW
+    accumulation, interleaved; extra_info: two_pass_over_direct > 1 means the direct path wins."""
+    with threads(nthreads):
+        fns = {
+            "none": deltagrad_step(),
+            "direct": kept_grad_step(),
+            "two_pass": kept_grad_step(False),
+        }
+        if not benchmark.disabled:
+            r = interleaved(fns, rounds=9, min_time=0.1)
+            benchmark.extra_info.update(
+                {f"{k}_ms": v["best"] * 1e3 for k, v in r.items()}
+                | {
+                    "threads": nthreads,
+                    "two_pass_over_direct": r["two_pass"]["best"] / r["direct"]["best"],
+                }
+            )
+            print(f"\n[kept grads, {nthreads} thread(s)] {benchmark.extra_info}")
+        benchmark(fns["direct"])
+
+
 SMALL = [30, 64, 32, 1]  # a breast-cancer-sized MLP: 30 features, one logit
 SMALL_BATCH = 32
 

@@ -67,8 +67,28 @@ py::tuple linear_fwd(py::handle x_obj, py::handle w_obj, py::handle b_obj,
   return py::make_tuple(y, save_z ? py::object(z) : py::object(py::none()));
 }
 
+// A buffer dw or db is accumulated into (a kept .grad): writable, C-contiguous, the right dtype
+// and shape, sharing no memory with an input.
+py::array require_accumulator(py::handle h, DType dt, const std::vector<int64_t>& shape,
+                              const char* name, std::initializer_list<const py::array*> inputs) {
+  if (!py::isinstance<py::array>(h))
+    throw py::type_error(std::string(name) + ": expected a numpy array to accumulate into, got " +
+                         std::string(py::str(py::type::of(h).attr("__name__"))));
+  py::array a = py::reinterpret_borrow<py::array>(h);
+  require_out(a, dt, shape, name);
+  if (!is_c_contiguous(a))
+    throw py::value_error(std::string(name) +
+                          ": expected a C-contiguous array to accumulate into, got strides " +
+                          strides_str(a));
+  for (const py::array* in : inputs)
+    if (in->size() > 0 && may_overlap(a, *in))
+      throw py::value_error(std::string(name) + ": must not share memory with an input");
+  return a;
+}
+
 py::tuple linear_bwd(py::handle dy_obj, py::handle x_obj, py::handle w_obj, py::handle s_obj,
-                     const std::string& act_name, double param, bool need_dx, bool has_bias) {
+                     const std::string& act_name, double param, bool need_dx, bool has_bias,
+                     py::handle dw_obj, py::handle db_obj) {
   const Act act = act_from_name(act_name);
   const LinearOperands ops = linear_operands(x_obj, w_obj);
   const py::array& x = ops.x;
@@ -87,10 +107,22 @@ py::tuple linear_bwd(py::handle dy_obj, py::handle x_obj, py::handle w_obj, py::
     saved = require_same_dtype(s_obj, dt, "saved");
     require_shape(saved, {m, n}, "saved");
   }
+  // dw and db given: accumulated into (both, or dw alone without a bias), else new arrays.
+  const bool accumulate = !dw_obj.is_none();
+  if (!accumulate && !db_obj.is_none())
+    throw py::value_error("db: accumulating into db needs dw too (pass both, or neither)");
+  if (accumulate && has_bias && db_obj.is_none())
+    throw py::value_error("db: accumulating into dw with has_bias=True needs db too");
+  if (accumulate && !has_bias && !db_obj.is_none())
+    throw py::value_error("db: given with has_bias=False");
   py::array dz = needs_saved ? new_array(dt, {m, n}) : py::array();
-  py::array dw = new_array(dt, {n, k});
+  py::array dw = accumulate ? require_accumulator(dw_obj, dt, {n, k}, "dw", {&x, &w, &dy, &saved})
+                            : new_array(dt, {n, k});
   py::array dx = need_dx ? new_array(dt, {m, k}) : py::array();
-  py::array db = has_bias ? new_array(dt, {n}) : py::array();
+  py::array db = !has_bias ? py::array()
+                 : accumulate
+                     ? require_accumulator(db_obj, dt, {n}, "db", {&x, &w, &dy, &saved, &dw})
+                     : new_array(dt, {n});
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     const T* dyp = cptr<T>(dy);
@@ -102,7 +134,11 @@ py::tuple linear_bwd(py::handle dy_obj, py::handle x_obj, py::handle w_obj, py::
     T* dwp = mptr<T>(dw);
     T* dbp = has_bias ? mptr<T>(db) : nullptr;
     py::gil_scoped_release nogil;
-    linear_backward(dyp, xp, wp, sp, dzp, dxp, dwp, dbp, m, k, n, act, static_cast<T>(param));
+    if (accumulate)
+      linear_backward_accumulate(dyp, xp, wp, sp, dzp, dxp, dwp, dbp, m, k, n, act,
+                                 static_cast<T>(param));
+    else
+      linear_backward(dyp, xp, wp, sp, dzp, dxp, dwp, dbp, m, k, n, act, static_cast<T>(param));
   });
   return py::make_tuple(need_dx ? py::object(dx) : py::object(py::none()), dw,
                         has_bias ? py::object(db) : py::object(py::none()));
@@ -117,7 +153,10 @@ void bind_linear(py::module_& m) {
         "needs it, else None.");
   m.def("linear_backward", named("linear_backward", &linear_bwd), py::arg("dy"), py::arg("x"),
         py::arg("w"), py::arg("saved"), py::arg("act"), py::arg("param") = 0.0,
-        py::arg("need_dx") = true, py::arg("has_bias") = true, "(dx or None, dw, db or None).");
+        py::arg("need_dx") = true, py::arg("has_bias") = true, py::arg("dw") = py::none(),
+        py::arg("db") = py::none(),
+        "(dx or None, dw, db or None); dw and db given: accumulated into (dw += dz.T @ x, "
+        "db += column sums) and returned.");
 }
 
 }  // namespace bind

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <vector>
 
 #include "common/cpu_isa.h"
 #include "common/threads.h"
@@ -55,14 +56,24 @@ void linear_forward_t(const T* x, const T* w, const T* b, T* y, T* z, int64_t m,
 
 template <class T>
 void linear_backward_t(const T* dy, const T* x, const T* w, const T* saved, T* dz_scratch, T* dx,
-                       T* dw, T* db, int64_t m, int64_t k, int64_t n, Act act, T param) {
+                       T* dw, T* db, int64_t m, int64_t k, int64_t n, Act act, T param,
+                       bool accumulate = false) {
   const T* dz = act == Act::identity ? dy : dz_scratch;
-  linear_dz_db(dy, saved, dz_scratch, db, m, n, act, param);
+  if (accumulate && db) {  // db += the column sums (a small temporary of n values)
+    std::vector<T> sums(static_cast<size_t>(n));
+    linear_dz_db(dy, saved, dz_scratch, sums.data(), m, n, act, param);
+    for (int64_t j = 0; j < n; ++j) db[j] += sums[static_cast<size_t>(j)];
+  } else {
+    linear_dz_db(dy, saved, dz_scratch, db, m, n, act, param);
+  }
   if (n > 0 && k > 0) {
     if (m == 0) {
-      for (int64_t i = 0; i < n * k; ++i) dw[i] = T(0);
+      if (!accumulate)
+        for (int64_t i = 0; i < n * k; ++i) dw[i] = T(0);
     } else {
-      gemm(strided_gemm(n, k, m, dz, 1, n, x, k, 1, dw, k, 1));  // dw (n, k) = dz.T @ x
+      GemmArgs<T> g = strided_gemm(n, k, m, dz, 1, n, x, k, 1, dw, k, 1);  // dw (n, k) = dz.T @ x
+      if (accumulate) g.beta = T(1);  // into the kept buffer: no temporary, no second pass
+      gemm(g);
     }
   }
   if (dx && m > 0 && k > 0) {
@@ -179,6 +190,11 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
   void linear_backward(const T* dy, const T* x, const T* w, const T* saved, T* dz_scratch, T* dx,  \
                        T* dw, T* db, int64_t m, int64_t k, int64_t n, Act act, T param) {          \
     linear_backward_t(dy, x, w, saved, dz_scratch, dx, dw, db, m, k, n, act, param);               \
+  }                                                                                                \
+  void linear_backward_accumulate(const T* dy, const T* x, const T* w, const T* saved,             \
+                                  T* dz_scratch, T* dx, T* dw, T* db, int64_t m, int64_t k,        \
+                                  int64_t n, Act act, T param) {                                   \
+    linear_backward_t(dy, x, w, saved, dz_scratch, dx, dw, db, m, k, n, act, param, true);         \
   }                                                                                                \
   void sgd_update(T* param, const T* grad, T* buf, int64_t n, double lr, double momentum,          \
                   double dampening, double weight_decay, bool nesterov, bool first_step) {         \

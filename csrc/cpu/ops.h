@@ -235,6 +235,15 @@ DG_KERNEL_DECLS(double)
 DG_LINEAR_BACKWARD_DECL(float)
 DG_LINEAR_BACKWARD_DECL(double)
 #undef DG_LINEAR_BACKWARD_DECL
+// The same with dw and db accumulated into (dw += dz.T @ x by the GEMM with beta = 1, db += the
+// column sums): backward into a kept .grad buffer (zero_grad(set_to_none=False)) in one pass.
+#define DG_LINEAR_BACKWARD_ACC_DECL(T)                                                      \
+  void linear_backward_accumulate(const T* dy, const T* x, const T* w, const T* saved,      \
+                                  T* dz_scratch, T* dx, T* dw, T* db, int64_t m, int64_t k, \
+                                  int64_t n, Act act, T param);
+DG_LINEAR_BACKWARD_ACC_DECL(float)
+DG_LINEAR_BACKWARD_ACC_DECL(double)
+#undef DG_LINEAR_BACKWARD_ACC_DECL
 
 // The strided-batched GEMM: `args` describes product 0 (and alpha, beta), `batch` where the
 // others are (see GemmBatch). Products of at least ~128^3 multiply-adds run one after another,

@@ -18,7 +18,9 @@ backward(inputs=...) call `run_backward` (only the nodes on a path to an input r
   reference when the array is fresh: not a view, contiguous, writable, and not handed out
   before in this backward (an `add` sends one array to both of its inputs) nor shown to user
   code (a hook, a Function.backward's return value); otherwise it takes a copy. Once `.grad`
-  exists, backward adds into it in place (zero_grad(set_to_none=False) keeps the buffers).
+  exists, backward adds into it in place (zero_grad(set_to_none=False) keeps the buffers);
+  a kernel that can accumulate itself (F.linear's dW: a GEMM with beta = 1) writes into it
+  directly during the walk instead (kept_grad: leaves without hooks, in backward() only).
 - A leaf with post-accumulate hooks (DistributedDataParallel's gradient-ready hooks) is
   finished as soon as its gradient is complete, right after the last node sending it one ran
   (torch's AccumulateGrad), not after the whole graph; queue_callback(fn) runs fn once the
@@ -37,7 +39,7 @@ import itertools
 import threading
 from typing import Any, Callable
 
-__all__ = ["RemovableHandle", "backward", "queue_callback", "run_backward"]
+__all__ = ["RemovableHandle", "backward", "kept_grad", "queue_callback", "run_backward"]
 
 
 class _ThreadState(threading.local):
@@ -51,6 +53,10 @@ class _ThreadState(threading.local):
 
     # the callbacks queued (queue_callback) for the end of the running backward, or None
     callbacks: list[Callable[[], Any]] | None = None
+
+    # True while a plain backward() runs in this thread (not dg.autograd.grad nor
+    # backward(inputs=...)): a kernel may then accumulate into a leaf's kept .grad (kept_grad)
+    direct = False
 
     def __init__(self) -> None:
         self.mode_stack: list[bool] = []  # the modes no_grad / enable_grad blocks restore
@@ -173,6 +179,31 @@ def add_leaf_grad(t: Any, g: Any) -> None:
     buf[k] = (t, g) if prev is None else (t, prev[1] + g)
 
 
+def kept_grad(t: Any) -> Any:
+    """The .grad array of leaf t that a backward kernel may accumulate into directly (dW with
+    beta = 1 into the buffer zero_grad(set_to_none=False) kept, instead of a temporary added
+    afterwards), or None: then send the gradient with t._accumulate as usual.
+
+    Only inside a plain backward() in this thread (dg.autograd.grad and backward(inputs=...)
+    change no .grad, or only their inputs'), for a leaf that requires grad, has no hooks (a
+    hook must see the gradient alone, and a post-accumulate hook runs once on the complete
+    one) and whose .grad is a writable C-contiguous array. The caller checks its type, shape
+    and dtype, and holds grad_lock while it writes (two threads' backwards may share the leaf).
+    The sum is the same: .grad ends as old + every contribution, whichever way each arrived."""
+    if not _state.direct or t._backward is not None or t._hooks is not None:
+        return None
+    g = t.grad
+    if g is None or not t.requires_grad:
+        return None
+    flags = g.flags
+    if not flags.c_contiguous or not getattr(flags, "writeable", True):
+        return None
+    return g
+
+
+grad_lock = _grad_lock  # for the callers of kept_grad
+
+
 # ---- hooks ---------------------------------------------------------------------------------
 
 
@@ -290,7 +321,9 @@ def backward(root: Any, grad: Any, retain_graph: bool, graph_freed: Callable[[An
     outer_cbs = st.callbacks
     st.callbacks = cbs = []
     early = _early_leaves(topo) if _post_hooks_seen else None
+    outer_direct = st.direct
     st.task = (leaf_grads, handed)
+    st.direct = True
     try:
         root._accumulate(grad)
         for node in reversed(topo):  # every consumer of a node runs before the node
@@ -314,6 +347,7 @@ def backward(root: Any, grad: Any, retain_graph: bool, graph_freed: Callable[[An
         raise
     finally:
         st.task = outer
+        st.direct = outer_direct
     try:
         if leaf_grads:
             _finish_leaves(leaf_grads, handed)
@@ -389,7 +423,9 @@ def run_backward(
     outer = st.task
     outer_cbs = st.callbacks
     st.callbacks = cbs = []
+    outer_direct = st.direct
     st.task = (leaf_grads, handed)
+    st.direct = False  # only the inputs' .grad may change (or none): no direct accumulation
     try:
         for r, g in zip(roots, grads):
             r._accumulate(g)
@@ -424,6 +460,7 @@ def run_backward(
         raise
     finally:
         st.task = outer
+        st.direct = outer_direct
     try:
         _finish_inputs(inputs, leaf_grads, handed, accumulate, captured)
         if cbs:

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 
 from . import ops
+from ._engine import grad_lock as _grad_lock
+from ._engine import kept_grad as _kept_grad
 from .backends._args import choice, is_device_array
 from .tensor import Tensor, activate, get_array_module, no_grad
 
@@ -199,6 +201,19 @@ def dropout(x: Any, p: float = 0.5, training: bool = True) -> Tensor:
 # ---- linear ---------------------------------------------------------------------------------
 
 
+def _accumulates_into(buf: Any, like: Any, *inputs: Any) -> bool:
+    """True when the kept .grad buf can take the linear backward's accumulation: a numpy
+    array of the parameter's shape and dtype, sharing no memory with the kernel's inputs."""
+    if type(buf) is not np.ndarray or type(like) is not np.ndarray:
+        return False
+    if buf.shape != like.shape or buf.dtype != like.dtype:
+        return False
+    for a in inputs:
+        if a is not None and np.may_share_memory(buf, a):
+            return False
+    return True
+
+
 def linear(
     x: Any, w: Any, b: Any = None, activation: str | None = None, *, negative_slope: float = 0.01
 ) -> Tensor:
@@ -234,14 +249,31 @@ def linear(
     saved = z if ops.saves_input(act) else y
 
     def _backward(g: Any) -> None:
+        need_dx, has_bias = x.requires_grad, b is not None
+        # kept .grad buffers (zero_grad(set_to_none=False)): dW accumulated straight into
+        # w.grad by the GEMM (beta = 1), db into b.grad: no temporaries, no second pass
+        gw = _kept_grad(w) if w.grad is not None and w.requires_grad else None
+        if gw is not None:
+            gb = _kept_grad(b) if has_bias and b.requires_grad else None
+            ins = (g, x.data, w.data, saved)
+            if _accumulates_into(gw, w.data, *ins) and (
+                not has_bias or (gb is not None and _accumulates_into(gb, b.data, *ins, gw))
+            ):
+                with _grad_lock:
+                    dx = ops.linear_backward(
+                        g, x.data, w.data, saved, act, param, need_dx, has_bias, dw=gw, db=gb
+                    )[0]
+                if need_dx:
+                    x._accumulate(dx)
+                return
         dx, dw, db = ops.linear_backward(
-            g, x.data, w.data, saved, act, param, need_dx=x.requires_grad, has_bias=b is not None
+            g, x.data, w.data, saved, act, param, need_dx=need_dx, has_bias=has_bias
         )
-        if x.requires_grad:
+        if need_dx:
             x._accumulate(dx)
         if w.requires_grad:
             w._accumulate(dw)
-        if b is not None and b.requires_grad:
+        if has_bias and b.requires_grad:
             b._accumulate(db)
 
     parents = (x, w) if b is None else (x, w, b)

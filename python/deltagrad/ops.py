@@ -262,23 +262,34 @@ def linear_backward(
     param: float = 0.0,
     need_dx: bool = True,
     has_bias: bool = True,
+    *,
+    dw: Any = None,
+    db: Any = None,
 ) -> tuple[Any, Any, Any]:
     """(dx or None, dw, db or None) of y = act(x @ w.T + b). saved: z when saves_input(act),
-    else y (identity needs neither: pass y or None)."""
+    else y (identity needs neither: pass y or None).
+
+    dw (and db, with has_bias): arrays to accumulate into instead of new ones: dw += dz.T @ x
+    (one GEMM with beta = 1, no temporary) and db += the column sums; returned as given. The
+    backward of F.linear passes a kept .grad here (zero_grad(set_to_none=False))."""
     op = "linear_backward"
     dy, x, w = dense(dy, op, "dy"), dense(x, op, "x"), dense(w, op, "w")
     if saved is not None:
         saved = dense(saved, op, "saved")
-    return _backend(op, dy, x, w, saved).linear_backward(
-        dy,
-        x,
-        w,
-        saved,
-        name(act, op, "act"),
-        real(param, op, "param"),
-        bool(need_dx),
-        bool(has_bias),
-    )
+    backend = _backend(op, dy, x, w, saved)
+    act, param = name(act, op, "act"), real(param, op, "param")
+    if dw is None and db is None:
+        return backend.linear_backward(dy, x, w, saved, act, param, bool(need_dx), bool(has_bias))
+    args = (dy, x, w, saved, act, param)
+    if backend is cpu:  # the binding accumulates (and checks dw and db)
+        return backend.linear_backward(*args, bool(need_dx), bool(has_bias), dw=dw, db=db)
+    if dw is None or (db is None) == bool(has_bias):
+        raise ValueError(f"{op}: dw and db: give dw (and db when has_bias), or neither")
+    dx, gw, gb = backend.linear_backward(*args, bool(need_dx), bool(has_bias))
+    dw += gw
+    if db is not None:
+        db += gb
+    return dx, dw, db
 
 
 # ----------------------------------------------------------------------------------------------
