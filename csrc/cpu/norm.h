@@ -7,7 +7,6 @@
 // cancellation of E[x^2] - E[x]^2 when |mean| >> std (its error is ~eps * (1 + (mean - K)^2 /
 // var) with K a sample of the data); the short float blocks keep float32 sums accurate.
 #include <cmath>
-#include <cstdlib>
 #include <vector>
 
 #include "cpu/kernel_common.h"
@@ -19,22 +18,12 @@ namespace {
 inline constexpr int64_t kNormBlock = 512;  // elements per float accumulation block
 inline constexpr int kRowGroups = 4;        // vectors of channels per task in the (N, C) path
 // Outputs of at least this many bytes are written with non-temporal stores (no read for
-// ownership). Below it regular stores: measured at 16M float32 on the 260 MiB-L3 machine, the
-// arrays stay in L3 and streaming to memory was 3x slower at 2 threads (docs/BENCHMARKS.md).
-inline constexpr int64_t kNormStreamBytes = int64_t(512) << 20;
-
-// EXPERIMENT (temporary): DG_NORM_EXP bit 0: stream from 16 MiB; bit 1: prefetch the next row.
-inline int norm_exp() {
-  static const int v = [] {
-    const char* e = std::getenv("DG_NORM_EXP");
-    return e ? std::atoi(e) : 0;
-  }();
-  return v;
-}
-inline bool norm_stream(int64_t bytes) {
-  return bytes >= ((norm_exp() & 1) ? (int64_t(16) << 20) : kNormStreamBytes);
-}
-inline bool norm_prefetch() { return (norm_exp() & 2) != 0; }
+// ownership, and no 4K-aliasing stall of the loads of x behind a long queue of stores to y: numpy
+// puts large arrays at the same page offset), as the copy and the activations do (activation.h).
+// Measured at 16M float32 (64 MiB, docs/BENCHMARKS.md): 1.4-2x faster than regular stores on
+// every pass, 1 and 2 threads.
+inline constexpr int64_t kNormStreamBytes = int64_t(16) << 20;
+inline bool norm_stream(int64_t bytes) { return bytes >= kNormStreamBytes; }
 
 // out[i..i+rem) = v; streamed when `stream` and the address is vector-aligned.
 template <class T>
@@ -451,13 +440,12 @@ void layer_norm_forward_t(const T* x, const T* weight, const T* bias, T* y, T* m
     return;
   }
   const bool stream = norm_stream(rows * d * int64_t(sizeof(T)));
-  const bool pf = norm_prefetch();
   parallel_chunks(rows, kParallelGrain / d + 1, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const T* xr = x + r * d;
       T* yr = y + r * d;
       row_stats(xr, d, eps, mean[r], rstd[r]);
-      const T* xn = pf && r + 1 < e ? xr + d : nullptr;  // the next row, read while writing y
+      const T* xn = r + 1 < e ? xr + d : nullptr;  // the next row, read while writing y
       const V mv = V::set1(mean[r]), rv = V::set1(rstd[r]);
       segments(yr, d, stream, [&](int64_t i, int rem) {
         if (xn != nullptr) prefetch_l2(xn + i);
@@ -590,7 +578,6 @@ void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* me
   const int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
   std::vector<T> part(params ? static_cast<size_t>(2 * d * chunks) : 0);
   const bool stream = dx != nullptr && d % W == 0 && norm_stream(rows * d * int64_t(sizeof(T)));
-  const bool pf = norm_prefetch();
   auto chunk = [&](int64_t ch) {
     const int64_t r0 = ch * chunk_rows, r1 = r0 + chunk_rows < rows ? r0 + chunk_rows : rows;
     T* pw = params ? part.data() + 2 * d * ch : nullptr;
@@ -598,7 +585,7 @@ void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* me
     for (int64_t j = 0; params && j < 2 * d; ++j) pw[j] = T(0);
     int64_t r = r0;
     for (; r + kLnGroup <= r1; r += kLnGroup) {
-      const bool next = pf && r + 2 * kLnGroup <= r1;
+      const bool next = r + 2 * kLnGroup <= r1;
       ln_bwd_rows<T, kLnGroup>(dy, x, weight, mean, rstd, dx, pw, pb, r, d, stream,
                                next ? x + (r + kLnGroup) * d : nullptr,
                                next ? dy + (r + kLnGroup) * d : nullptr);
