@@ -6,6 +6,7 @@
 // elements and added into double between blocks. The shift makes the variance free of the
 // cancellation of E[x^2] - E[x]^2 when |mean| >> std (its error is ~eps * (1 + (mean - K)^2 /
 // var) with K a sample of the data); the short float blocks keep float32 sums accurate.
+#include <atomic>
 #include <cmath>
 #include <vector>
 
@@ -26,6 +27,12 @@ inline constexpr int64_t kNormStreamBytes = int64_t(16) << 20;
 inline bool norm_stream(int64_t bytes) { return bytes >= kNormStreamBytes; }
 
 // out[i..i+rem) = v; streamed when `stream` and the address is vector-aligned.
+// Read hint for a line a later pass needs (into L2: what it prefetches does not fit L1).
+template <class T>
+inline void prefetch_l2(const T* p) {
+  __builtin_prefetch(p, 0, 2);
+}
+
 template <class T>
 inline void put(T* out, int64_t i, int rem, Vec<T> v, bool stream) {
   constexpr int W = Vec<T>::width;
@@ -276,32 +283,52 @@ void batch_norm_stats_t(const T* x, T* mean, T* invstd, T* running_mean, T* runn
 }
 
 // The channel-at-a-time path of batch norm over (n, c, s), s > 1: one thread takes a channel,
-// sums its n runs (in sample order: the same sums as channel_sums), then maps them in reverse
-// sample order, so the runs read last (still in L2 when a channel's plane fits there) are
-// re-read first. Used when there are enough channels to share out (c >= 4 threads).
+// sums its n runs (in sample order: the same sums as channel_sums), then maps them while they
+// are still in L2 (see kPlanePrefetchBytes). Used when there are enough channels to share out
+// (c >= 4 threads).
 inline bool bn_by_channel(int64_t n, int64_t c, int64_t s) {
   if (s <= 1 || n * c * s <= kParallelGrain) return s > 1;
   return c >= 4 * int64_t(num_threads());
 }
 
+// f(j, next) for every channel j, on the kernel's threads: each thread claims its next channel
+// before it maps the current one (an atomic counter: dynamic, so a descheduled thread holds up
+// no one), so the map can prefetch it; next == c: none.
 template <class T, class F>
 inline void for_channels(int64_t c, int64_t total, bool stream, F&& f) {
   const int nt = total > kParallelGrain && c > 1 ? num_threads() : 1;
+  std::atomic<int64_t> counter{0};
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t j = 0; j < c; ++j) f(j);
+    int64_t j = counter.fetch_add(1);
+    while (j < c) {
+      int64_t next = counter.fetch_add(1);
+      if (next > c) next = c;
+      f(j, next);
+      j = next;
+    }
     if (stream) stream_fence();
   }
 }
 
-// out run = a * p + b * (q - m) + d over one run of len (p / q may be null)
+// A channel plane of at most this many bytes (the arrays a pass re-reads) is mapped while the
+// next channel is prefetched into L2: the plane and the next one share the 2 MiB L2 (the map
+// goes in sample order, the prefetch in step, so it evicts the runs already mapped). A larger
+// plane is mapped in reverse sample order without prefetch: the runs read last are re-read
+// first, from L2.
+inline constexpr int64_t kPlanePrefetchBytes = int64_t(1) << 20;
+
+// out run = a * p + b * (q - m) + d over one run of len (p / q may be null); pf0 / pf1 (may be
+// null): runs of len to prefetch into L2 on the way.
 template <class T>
-inline void run_map(const T* p, const T* q, T a, T b, T m, T d, T* out, int64_t len, bool stream) {
+inline void run_map(const T* p, const T* q, T a, T b, T m, T d, T* out, int64_t len, bool stream,
+                    const T* pf0 = nullptr, const T* pf1 = nullptr) {
   using V = Vec<T>;
   constexpr int W = V::width;
   const V av = V::set1(a), bv = V::set1(b), mv = V::set1(m), dv = V::set1(d);
   segments(out, len, stream, [&](int64_t i, int rem) {
+    if (pf0 != nullptr) prefetch_l2(pf0 + i);
+    if (pf1 != nullptr) prefetch_l2(pf1 + i);
     V r = dv;
     if (q != nullptr) r = fmadd((rem == W ? V::load(q + i) : V::load(q + i, rem)) - mv, bv, r);
     if (p != nullptr) r = fmadd(rem == W ? V::load(p + i) : V::load(p + i, rem), av, r);
@@ -339,7 +366,8 @@ void batch_norm_train_forward_t(const T* x, const T* weight, const T* bias, T* y
   }
   const int64_t count = n * s;
   const bool stream = norm_stream(n * c * s * int64_t(sizeof(T)));
-  for_channels<T>(c, n * c * s, stream, [&](int64_t j) {
+  const bool pf = n * s * int64_t(sizeof(T)) <= kPlanePrefetchBytes;
+  for_channels<T>(c, n * c * s, stream, [&](int64_t j, int64_t next) {
     const T shift = count > 0 ? x[j * s] : T(0);
     double sa = 0.0, sb = 0.0;
     for (int64_t k = 0; k < n; ++k) {
@@ -353,9 +381,10 @@ void batch_norm_train_forward_t(const T* x, const T* weight, const T* bias, T* y
     // y = (x - mean) * scale + bias, as batch_norm_apply_t
     const T scale = static_cast<T>(double(invstd[j]) * (weight ? double(weight[j]) : 1.0));
     const T sh = bias ? bias[j] : T(0);
-    for (int64_t k = n - 1; k >= 0; --k) {
-      const int64_t off = (k * c + j) * s;
-      run_map<T>(nullptr, x + off, T(0), scale, mean[j], sh, y + off, s, stream);
+    for (int64_t kk = 0; kk < n; ++kk) {
+      const int64_t k = pf ? kk : n - 1 - kk, off = (k * c + j) * s;
+      const T* nx = pf && next < c ? x + (k * c + next) * s : nullptr;
+      run_map<T>(nullptr, x + off, T(0), scale, mean[j], sh, y + off, s, stream, nx);
     }
   });
 }
@@ -368,7 +397,8 @@ void batch_norm_backward_t(const T* dy, const T* x, const T* mean, const T* invs
   const bool sums = dweight != nullptr || dbias != nullptr || (dx != nullptr && training);
   if (bn_by_channel(n, c, s)) {
     const bool stream = dx != nullptr && norm_stream(n * c * s * int64_t(sizeof(T)));
-    for_channels<T>(c, n * c * s, stream, [&](int64_t j) {
+    const bool pf = sums && 2 * n * s * int64_t(sizeof(T)) <= kPlanePrefetchBytes;
+    for_channels<T>(c, n * c * s, stream, [&](int64_t j, int64_t next) {
       double s1 = 0.0, s2 = 0.0;
       if (sums)
         for (int64_t k = 0; k < n; ++k) {
@@ -385,9 +415,12 @@ void batch_norm_backward_t(const T* dy, const T* x, const T* mean, const T* invs
       const T A = static_cast<T>(kk);
       const T B = training && count > 0 ? static_cast<T>(-kk * is * is * s2 / double(count)) : T(0);
       const T D = training && count > 0 ? static_cast<T>(-kk * s1 / double(count)) : T(0);
-      for (int64_t k = n - 1; k >= 0; --k) {  // reverse: the runs summed last are still cached
-        const int64_t off = (k * c + j) * s;
-        run_map<T>(dy + off, training ? x + off : nullptr, A, B, mean[j], D, dx + off, s, stream);
+      for (int64_t kk = 0; kk < n; ++kk) {
+        const int64_t k = pf ? kk : n - 1 - kk, off = (k * c + j) * s;
+        const bool ahead = pf && next < c;
+        run_map<T>(dy + off, training ? x + off : nullptr, A, B, mean[j], D, dx + off, s, stream,
+                   ahead ? x + (k * c + next) * s : nullptr,
+                   ahead ? dy + (k * c + next) * s : nullptr);
       }
     });
     return;
@@ -422,12 +455,6 @@ inline void row_stats(const T* xr, int64_t d, double eps, T& mean, T& rstd) {
   if (std::isnan(sa) || std::isnan(sb)) var = sa + sb;
   mean = static_cast<T>(double(xr[0]) + da);
   rstd = static_cast<T>(1.0 / std::sqrt(var + eps));
-}
-
-// Read hint for a line the next row group needs (into L2: several rows of a group do not fit L1).
-template <class T>
-inline void prefetch_l2(const T* p) {
-  __builtin_prefetch(p, 0, 2);
 }
 
 template <class T>
