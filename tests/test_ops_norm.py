@@ -17,7 +17,7 @@ from deltagrad.testing import DTYPES, assert_close, sample
 TOL = {np.float32: 1e-4, np.float64: 1e-10}
 # (N, C, *): (N, C) rows path; S > 1 runs path; odd sizes; N = 1 with S > 1; threaded sizes
 BN_SHAPES = [(2, 3), (17, 37), (5, 3, 1), (4, 3, 7), (3, 5, 4, 5), (1, 2, 3, 3), (2, 3, 40001)]
-BN_BIG = [(70001, 3), (3, 70, 700)]
+BN_BIG = [(70001, 3), (3, 70, 700), (2, 3, 40001)]
 LN_CASES = [
     ((5, 7), (7,)),
     ((3, 4, 5), (4, 5)),
@@ -385,3 +385,83 @@ def test_out_arrays(dtype, rng):
         ops.batch_norm_forward(big[1:].reshape(x.shape), out=big[:-1].reshape(x.shape))
     with pytest.raises(ValueError, match="layer_norm_backward: out: expected shape"):
         ops.layer_norm_backward(dy, x, (5,), None, mean, rstd, out=np.empty((3, 4), dtype))
+
+
+# LayerNorm backward works in chunks of ceil(rows / 8) (at most 64) rows and, inside a chunk,
+# in groups of 4 rows then single rows: 37 rows -> chunks of 5 (a group of 4 and a tail row),
+# 203 -> chunks of 26 (6 groups and 2 tail rows). Row lengths cover the vector tails (1, 15, 17,
+# 33 on 16- and 8-lane vectors) and a row longer than one accumulation block (520 > 512).
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows", [1, 37, 203])
+@pytest.mark.parametrize("d", [1, 15, 17, 33, 520])
+def test_layer_norm_row_groups_and_tails(isa, rows, d, dtype, rng):
+    _check_ln(rng, (rows, d), (d,), dtype, True, True)
+    _check_ln(rng, (rows, d), (d,), dtype, False, False)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_layer_norm_backward_params_only_and_in_place(isa, dtype, rng):
+    """need_dx=False (only the dweight / dbias partials) and dx written over dy: the same as the
+    full backward."""
+    x = sample(rng, (41, 19), dtype) + dtype(2.0)
+    w = rng.uniform(0.5, 2.0, 19).astype(dtype)
+    dy = sample(rng, x.shape, dtype, scale=1.0)
+    _, mean, rstd = ops.layer_norm_forward(x, (19,), w, None)
+    dx, dw, db = ops.layer_norm_backward(dy, x, (19,), w, mean, rstd)
+    none, dw2, db2 = ops.layer_norm_backward(dy, x, (19,), w, mean, rstd, need_dx=False)
+    assert none is None
+    np.testing.assert_array_equal(dw2, dw)
+    np.testing.assert_array_equal(db2, db)
+    d2 = dy.copy()
+    ops.layer_norm_backward(d2, x, (19,), w, mean, rstd, out=d2)
+    np.testing.assert_array_equal(d2, dx)
+
+
+@pytest.mark.parametrize("dtype,offset,noise", [(np.float32, 1e4, 1e-2), (np.float64, 1e8, 1e-4)])
+def test_norm_large_mean_small_variance(isa, dtype, offset, noise, rng):
+    """1e4 + noise of 1e-2 (float32): the shifted sums keep the variance (E[x^2] - E[x]^2 would
+    cancel to nothing); y carries only the rounding of the mean to dtype (|mean| * eps / std)."""
+    x = (offset + noise * rng.standard_normal((6, 4, 300))).astype(dtype)
+    lim = float(np.finfo(dtype).eps) * offset / noise * 4  # error of y from the rounded mean
+    for by_channel in (True, False):  # BatchNorm: fused per channel, and the two-pass path
+        xx = x if by_channel else x.reshape(6, 4, 300)[:, :, :1].copy()
+        y, mean, invstd = ops.batch_norm_forward(xx)
+        ey, emean, einvstd = ref.batch_norm_forward(xx)
+        assert_close(invstd, einvstd, dtype, rtol=TOL[dtype] if dtype == np.float32 else 1e-8)
+        assert_close(y, ey, dtype, rtol=max(lim, TOL[dtype]), scale=1.0)
+    y, mean, rstd = ops.layer_norm_forward(x, (300,))
+    ey, emean, erstd = ref.layer_norm_forward(x, (300,))
+    assert_close(rstd, erstd, dtype, rtol=TOL[dtype] if dtype == np.float32 else 1e-8)
+    assert_close(y, ey, dtype, rtol=max(lim, TOL[dtype]), scale=1.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("eps", [0.0, 1e-3, 10.0])
+def test_norm_eps(isa, eps, dtype, rng):
+    x = sample(rng, (5, 3, 7), dtype) * dtype(0.1)
+    y, _, invstd = ops.batch_norm_forward(x, eps=eps)
+    ey, _, einvstd = ref.batch_norm_forward(x, eps=eps)
+    assert_close(invstd, einvstd, dtype, rtol=TOL[dtype])
+    assert_close(y, ey, dtype, rtol=TOL[dtype], scale=10.0)
+    y, _, rstd = ops.layer_norm_forward(x, (3, 7), eps=eps)
+    ey, _, erstd = ref.layer_norm_forward(x, (3, 7), eps=eps)
+    assert_close(rstd, erstd, dtype, rtol=TOL[dtype])
+    assert_close(y, ey, dtype, rtol=TOL[dtype], scale=10.0)
+
+
+def test_batch_norm_by_channel_matches_two_pass(rng):
+    """The fused channel-at-a-time path (enough channels) and the two-pass path (few channels on
+    2 threads) give identical bits: the same sums in the same order."""
+    x = sample(rng, (3, 7, 30000), np.float32) + np.float32(1.0)
+    dy = sample(rng, x.shape, np.float32, scale=1.0)
+    old = dg.get_num_threads()
+    outs = []
+    try:
+        for nt in (1, 2):  # 7 channels: by channel on 1 thread, two passes on 2 (7 < 4 * 2)
+            dg.set_num_threads(nt)
+            y, mean, invstd = ops.batch_norm_forward(x)
+            outs.append((y, mean, invstd, *ops.batch_norm_backward(dy, x, None, mean, invstd)))
+    finally:
+        dg.set_num_threads(old)
+    for a, e in zip(*outs):
+        np.testing.assert_array_equal(a, e)

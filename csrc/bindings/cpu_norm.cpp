@@ -89,12 +89,12 @@ py::tuple bn_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj, py::h
     T* ip = mptr<T>(invstd);
     py::gil_scoped_release nogil;
     if (training) {
-      batch_norm_stats(xp, mp, ip, rmp, rvp, n, c, s, momentum, eps);
-    } else {
-      for (int64_t j = 0; j < c; ++j) {
-        mp[j] = rmp[j];
-        ip[j] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(rvp[j]) + eps));
-      }
+      batch_norm_train_forward(xp, wp, bp, yp, mp, ip, rmp, rvp, n, c, s, momentum, eps);
+      return;
+    }
+    for (int64_t j = 0; j < c; ++j) {
+      mp[j] = rmp[j];
+      ip[j] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(rvp[j]) + eps));
     }
     batch_norm_apply(xp, mp, ip, wp, bp, yp, n, c, s);
   });

@@ -259,6 +259,12 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
   void layer_norm_backward(const T* dy, const T* x, const T* weight, const T* mean, const T* rstd, \
                            T* dx, T* dweight, T* dbias, int64_t rows, int64_t d) {                 \
     DG_DISPATCH(layer_norm_backward, dy, x, weight, mean, rstd, dx, dweight, dbias, rows, d)       \
+  }                                                                                                \
+  void batch_norm_train_forward(const T* x, const T* weight, const T* bias, T* y, T* mean,         \
+                                T* invstd, T* running_mean, T* running_var, int64_t n, int64_t c,  \
+                                int64_t s, double momentum, double eps) {                          \
+    DG_DISPATCH(batch_norm_train_forward, x, weight, bias, y, mean, invstd, running_mean,          \
+                running_var, n, c, s, momentum, eps)                                               \
   }
 DG_DISPATCH_DEFS(float)
 DG_DISPATCH_DEFS(double)

@@ -6,6 +6,7 @@
 // elements and added into double between blocks. The shift makes the variance free of the
 // cancellation of E[x^2] - E[x]^2 when |mean| >> std (its error is ~eps * (1 + (mean - K)^2 /
 // var) with K a sample of the data); the short float blocks keep float32 sums accurate.
+#include <atomic>
 #include <cmath>
 #include <vector>
 
@@ -18,11 +19,20 @@ namespace {
 inline constexpr int64_t kNormBlock = 512;  // elements per float accumulation block
 inline constexpr int kRowGroups = 4;        // vectors of channels per task in the (N, C) path
 // Outputs of at least this many bytes are written with non-temporal stores (no read for
-// ownership). Below it regular stores: measured at 16M float32 on the 260 MiB-L3 machine, the
-// arrays stay in L3 and streaming to memory was 3x slower at 2 threads (docs/BENCHMARKS.md).
-inline constexpr int64_t kNormStreamBytes = int64_t(512) << 20;
+// ownership, and no 4K-aliasing stall of the loads of x behind a long queue of stores to y: numpy
+// puts large arrays at the same page offset), as the copy and the activations do (activation.h).
+// Measured at 16M float32 (64 MiB, docs/BENCHMARKS.md): 1.4-2x faster than regular stores on
+// every pass, 1 and 2 threads.
+inline constexpr int64_t kNormStreamBytes = int64_t(16) << 20;
+inline bool norm_stream(int64_t bytes) { return bytes >= kNormStreamBytes; }
 
 // out[i..i+rem) = v; streamed when `stream` and the address is vector-aligned.
+// Read hint for a line a later pass needs (into L2: what it prefetches does not fit L1).
+template <class T>
+inline void prefetch_l2(const T* p) {
+  __builtin_prefetch(p, 0, 2);
+}
+
 template <class T>
 inline void put(T* out, int64_t i, int rem, Vec<T> v, bool stream) {
   constexpr int W = Vec<T>::width;
@@ -90,7 +100,8 @@ inline void sums_step(const T* x, const T* dy, int64_t i, int rem, Vec<T> cen, V
   }
 }
 
-// Sums over one contiguous run [0, len) with one center: (sa, sb) in double.
+// Sums over one contiguous run [0, len) with one center: (sa, sb) in double. Four accumulator
+// pairs hide the add / FMA latency.
 template <class T, bool kBwd>
 inline void run_sums(const T* x, const T* dy, int64_t len, T center, double& sa, double& sb) {
   using V = Vec<T>;
@@ -99,15 +110,18 @@ inline void run_sums(const T* x, const T* dy, int64_t len, T center, double& sa,
   double ta = 0.0, tb = 0.0;
   for (int64_t b0 = 0; b0 < len; b0 += kNormBlock) {
     const int64_t e = b0 + kNormBlock < len ? b0 + kNormBlock : len;
-    V a0 = V::zero(), b0v = V::zero(), a1 = V::zero(), b1 = V::zero();
+    V a0 = V::zero(), c0 = V::zero(), a1 = V::zero(), c1 = V::zero();
+    V a2 = V::zero(), c2 = V::zero(), a3 = V::zero(), c3 = V::zero();
     int64_t i = b0;
-    for (; i + 2 * W <= e; i += 2 * W) {
-      sums_step<T, kBwd>(x, dy, i, W, cen, a0, b0v);
-      sums_step<T, kBwd>(x, dy, i + W, W, cen, a1, b1);
+    for (; i + 4 * W <= e; i += 4 * W) {
+      sums_step<T, kBwd>(x, dy, i, W, cen, a0, c0);
+      sums_step<T, kBwd>(x, dy, i + W, W, cen, a1, c1);
+      sums_step<T, kBwd>(x, dy, i + 2 * W, W, cen, a2, c2);
+      sums_step<T, kBwd>(x, dy, i + 3 * W, W, cen, a3, c3);
     }
-    for (; i < e; i += W) sums_step<T, kBwd>(x, dy, i, e - i < W ? int(e - i) : W, cen, a0, b0v);
-    ta += static_cast<double>((a0 + a1).reduce_add());
-    tb += static_cast<double>((b0v + b1).reduce_add());
+    for (; i < e; i += W) sums_step<T, kBwd>(x, dy, i, e - i < W ? int(e - i) : W, cen, a0, c0);
+    ta += static_cast<double>(((a0 + a1) + (a2 + a3)).reduce_add());
+    tb += static_cast<double>(((c0 + c1) + (c2 + c3)).reduce_add());
   }
   sa = ta;
   sb = tb;
@@ -196,7 +210,7 @@ void channel_map(const T* p, const T* q, const T* A, const T* B, const T* M, con
   using V = Vec<T>;
   constexpr int W = V::width;
   if (n == 0 || c == 0 || s == 0) return;
-  const bool stream = n * c * s * int64_t(sizeof(T)) >= kNormStreamBytes;
+  const bool stream = norm_stream(n * c * s * int64_t(sizeof(T)));
   auto step = [&](int64_t i, int rem, V a, V b, V m, V d) {
     V r = d;
     if (q != nullptr) {
@@ -233,6 +247,28 @@ void channel_map(const T* p, const T* q, const T* A, const T* B, const T* M, con
   });
 }
 
+// One channel's statistics from its shifted sums (sa, sb around shift, count values): mean,
+// invstd, and the running statistics (null: none) updated with momentum, variance unbiased.
+template <class T>
+inline void bn_finalize(double sa, double sb, T shift, int64_t count, double momentum, double eps,
+                        T& mean, T& invstd, T* running_mean, T* running_var) {
+  double m = 0.0, var = 0.0;
+  if (count > 0) {
+    const double da = sa / double(count);
+    m = double(shift) + da;
+    var = sb / double(count) - da * da;
+    if (var < 0.0) var = 0.0;
+    if (std::isnan(sb) || std::isnan(sa)) var = sa + sb;  // keep NaN
+  }
+  mean = static_cast<T>(m);
+  invstd = static_cast<T>(1.0 / std::sqrt(var + eps));
+  if (running_mean != nullptr && count > 0) {
+    const double unbiased = count > 1 ? var * double(count) / double(count - 1) : var;
+    *running_mean = static_cast<T>((1.0 - momentum) * double(*running_mean) + momentum * m);
+    *running_var = static_cast<T>((1.0 - momentum) * double(*running_var) + momentum * unbiased);
+  }
+}
+
 template <class T>
 void batch_norm_stats_t(const T* x, T* mean, T* invstd, T* running_mean, T* running_var, int64_t n,
                         int64_t c, int64_t s, double momentum, double eps) {
@@ -241,25 +277,69 @@ void batch_norm_stats_t(const T* x, T* mean, T* invstd, T* running_mean, T* runn
   for (int64_t j = 0; j < c; ++j) shift[j] = count > 0 ? x[j * s] : T(0);
   std::vector<double> sa(static_cast<size_t>(c)), sb(static_cast<size_t>(c));
   channel_sums<T, false>(x, nullptr, shift.data(), n, c, s, sa.data(), sb.data());
-  for (int64_t j = 0; j < c; ++j) {
-    double m = 0.0, var = 0.0;
-    if (count > 0) {
-      const double da = sa[j] / double(count);
-      m = double(shift[j]) + da;
-      var = sb[j] / double(count) - da * da;
-      if (var < 0.0) var = 0.0;
-      if (std::isnan(sb[j]) || std::isnan(sa[j])) var = sa[j] + sb[j];  // keep NaN
+  for (int64_t j = 0; j < c; ++j)
+    bn_finalize(sa[j], sb[j], shift[j], count, momentum, eps, mean[j], invstd[j],
+                running_mean ? running_mean + j : nullptr, running_var ? running_var + j : nullptr);
+}
+
+// The channel-at-a-time path of batch norm over (n, c, s), s > 1: one thread takes a channel,
+// sums its n runs (in sample order: the same sums as channel_sums), then maps them while they
+// are still in L2 (see kPlanePrefetchBytes). Used when there are enough channels to share out
+// (c >= 4 threads).
+inline bool bn_by_channel(int64_t n, int64_t c, int64_t s) {
+  if (s <= 1 || n * c * s <= kParallelGrain) return s > 1;
+  return c >= 4 * int64_t(num_threads());
+}
+
+// f(j, next) for every channel j, on the kernel's threads: each thread claims its next channel
+// before it maps the current one (an atomic counter: dynamic, so a descheduled thread holds up
+// no one), so the map can prefetch it; next == c: none.
+template <class T, class F>
+inline void for_channels(int64_t c, int64_t total, bool stream, F&& f) {
+  const int nt = total > kParallelGrain && c > 1 ? num_threads() : 1;
+  std::atomic<int64_t> counter{0};
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    int64_t j = counter.fetch_add(1);
+    while (j < c) {
+      int64_t next = counter.fetch_add(1);
+      if (next > c) next = c;
+      f(j, next);
+      j = next;
     }
-    mean[j] = static_cast<T>(m);
-    invstd[j] = static_cast<T>(1.0 / std::sqrt(var + eps));
-    if (running_mean != nullptr && count > 0) {
-      const double unbiased = count > 1 ? var * double(count) / double(count - 1) : var;
-      running_mean[j] = static_cast<T>((1.0 - momentum) * double(running_mean[j]) + momentum * m);
-      running_var[j] =
-          static_cast<T>((1.0 - momentum) * double(running_var[j]) + momentum * unbiased);
-    }
+    if (stream) stream_fence();
   }
 }
+
+// A channel plane of at most this many bytes (the arrays a pass re-reads) is mapped while the
+// next channel is prefetched into L2: the plane and the next one share the 2 MiB L2 (the map
+// goes in sample order, the prefetch in step, so it evicts the runs already mapped). A larger
+// plane is mapped in reverse sample order without prefetch: the runs read last are re-read
+// first, from L2.
+inline constexpr int64_t kPlanePrefetchBytes = int64_t(1) << 20;
+
+// out run = a * p + b * (q - m) + d over one run of len (p / q may be null); pf0 / pf1 (may be
+// null): runs of len to prefetch into L2 on the way.
+template <class T>
+inline void run_map(const T* p, const T* q, T a, T b, T m, T d, T* out, int64_t len, bool stream,
+                    const T* pf0 = nullptr, const T* pf1 = nullptr) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const V av = V::set1(a), bv = V::set1(b), mv = V::set1(m), dv = V::set1(d);
+  segments(out, len, stream, [&](int64_t i, int rem) {
+    if (pf0 != nullptr) prefetch_l2(pf0 + i);
+    if (pf1 != nullptr) prefetch_l2(pf1 + i);
+    V r = dv;
+    if (q != nullptr) r = fmadd((rem == W ? V::load(q + i) : V::load(q + i, rem)) - mv, bv, r);
+    if (p != nullptr) r = fmadd(rem == W ? V::load(p + i) : V::load(p + i, rem), av, r);
+    put(out, i, rem, r, stream);
+  });
+}
+
+template <class T>
+void batch_norm_train_forward_t(const T* x, const T* weight, const T* bias, T* y, T* mean,
+                                T* invstd, T* running_mean, T* running_var, int64_t n, int64_t c,
+                                int64_t s, double momentum, double eps);
 
 template <class T>
 void batch_norm_apply_t(const T* x, const T* mean, const T* invstd, const T* weight, const T* bias,
@@ -276,12 +356,76 @@ void batch_norm_apply_t(const T* x, const T* mean, const T* invstd, const T* wei
 }
 
 template <class T>
+void batch_norm_train_forward_t(const T* x, const T* weight, const T* bias, T* y, T* mean,
+                                T* invstd, T* running_mean, T* running_var, int64_t n, int64_t c,
+                                int64_t s, double momentum, double eps) {
+  if (!bn_by_channel(n, c, s)) {
+    batch_norm_stats_t(x, mean, invstd, running_mean, running_var, n, c, s, momentum, eps);
+    batch_norm_apply_t(x, mean, invstd, weight, bias, y, n, c, s);
+    return;
+  }
+  const int64_t count = n * s;
+  const bool stream = norm_stream(n * c * s * int64_t(sizeof(T)));
+  const bool pf = n * s * int64_t(sizeof(T)) <= kPlanePrefetchBytes;
+  for_channels<T>(c, n * c * s, stream, [&](int64_t j, int64_t next) {
+    const T shift = count > 0 ? x[j * s] : T(0);
+    double sa = 0.0, sb = 0.0;
+    for (int64_t k = 0; k < n; ++k) {
+      double a, b;
+      run_sums<T, false>(x + (k * c + j) * s, nullptr, s, shift, a, b);
+      sa += a;
+      sb += b;
+    }
+    bn_finalize(sa, sb, shift, count, momentum, eps, mean[j], invstd[j],
+                running_mean ? running_mean + j : nullptr, running_var ? running_var + j : nullptr);
+    // y = (x - mean) * scale + bias, as batch_norm_apply_t
+    const T scale = static_cast<T>(double(invstd[j]) * (weight ? double(weight[j]) : 1.0));
+    const T sh = bias ? bias[j] : T(0);
+    for (int64_t kk = 0; kk < n; ++kk) {
+      const int64_t k = pf ? kk : n - 1 - kk, off = (k * c + j) * s;
+      const T* nx = pf && next < c ? x + (k * c + next) * s : nullptr;
+      run_map<T>(nullptr, x + off, T(0), scale, mean[j], sh, y + off, s, stream, nx);
+    }
+  });
+}
+
+template <class T>
 void batch_norm_backward_t(const T* dy, const T* x, const T* mean, const T* invstd, const T* weight,
                            T* dx, T* dweight, T* dbias, int64_t n, int64_t c, int64_t s,
                            bool training) {
   const int64_t count = n * s;
-  std::vector<double> s1(static_cast<size_t>(c)), s2(static_cast<size_t>(c));
   const bool sums = dweight != nullptr || dbias != nullptr || (dx != nullptr && training);
+  if (bn_by_channel(n, c, s)) {
+    const bool stream = dx != nullptr && norm_stream(n * c * s * int64_t(sizeof(T)));
+    const bool pf = sums && 2 * n * s * int64_t(sizeof(T)) <= kPlanePrefetchBytes;
+    for_channels<T>(c, n * c * s, stream, [&](int64_t j, int64_t next) {
+      double s1 = 0.0, s2 = 0.0;
+      if (sums)
+        for (int64_t k = 0; k < n; ++k) {
+          double a, b;
+          const int64_t off = (k * c + j) * s;
+          run_sums<T, true>(x + off, dy + off, s, mean[j], a, b);
+          s1 += a;
+          s2 += b;
+        }
+      if (dbias != nullptr) dbias[j] = static_cast<T>(s1);
+      if (dweight != nullptr) dweight[j] = static_cast<T>(s2 * double(invstd[j]));
+      if (dx == nullptr) return;
+      const double is = double(invstd[j]), kk = is * (weight ? double(weight[j]) : 1.0);
+      const T A = static_cast<T>(kk);
+      const T B = training && count > 0 ? static_cast<T>(-kk * is * is * s2 / double(count)) : T(0);
+      const T D = training && count > 0 ? static_cast<T>(-kk * s1 / double(count)) : T(0);
+      for (int64_t kk = 0; kk < n; ++kk) {
+        const int64_t k = pf ? kk : n - 1 - kk, off = (k * c + j) * s;
+        const bool ahead = pf && next < c;
+        run_map<T>(dy + off, training ? x + off : nullptr, A, B, mean[j], D, dx + off, s, stream,
+                   ahead ? x + (k * c + next) * s : nullptr,
+                   ahead ? dy + (k * c + next) * s : nullptr);
+      }
+    });
+    return;
+  }
+  std::vector<double> s1(static_cast<size_t>(c)), s2(static_cast<size_t>(c));
   if (sums) channel_sums<T, true>(x, dy, mean, n, c, s, s1.data(), s2.data());
   for (int64_t j = 0; j < c; ++j) {
     if (dbias != nullptr) dbias[j] = static_cast<T>(s1[j]);
@@ -300,6 +444,19 @@ void batch_norm_backward_t(const T* dy, const T* x, const T* mean, const T* invs
   channel_map<T>(dy, training ? x : nullptr, A.data(), B.data(), mean, D.data(), dx, n, c, s);
 }
 
+// One row's mean and rstd = 1 / sqrt(var + eps) from shifted sums around its first element.
+template <class T>
+inline void row_stats(const T* xr, int64_t d, double eps, T& mean, T& rstd) {
+  double sa, sb;
+  run_sums<T, false>(xr, nullptr, d, xr[0], sa, sb);
+  const double da = sa / double(d);
+  double var = sb / double(d) - da * da;
+  if (var < 0.0) var = 0.0;
+  if (std::isnan(sa) || std::isnan(sb)) var = sa + sb;
+  mean = static_cast<T>(double(xr[0]) + da);
+  rstd = static_cast<T>(1.0 / std::sqrt(var + eps));
+}
+
 template <class T>
 void layer_norm_forward_t(const T* x, const T* weight, const T* bias, T* y, T* mean, T* rstd,
                           int64_t rows, int64_t d, double eps) {
@@ -309,27 +466,24 @@ void layer_norm_forward_t(const T* x, const T* weight, const T* bias, T* y, T* m
     for (int64_t r = 0; r < rows; ++r) mean[r] = rstd[r] = static_cast<T>(NAN);
     return;
   }
-  const bool stream = rows * d * int64_t(sizeof(T)) >= kNormStreamBytes;
+  const bool stream = norm_stream(rows * d * int64_t(sizeof(T)));
   parallel_chunks(rows, kParallelGrain / d + 1, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const T* xr = x + r * d;
       T* yr = y + r * d;
-      double sa, sb;
-      run_sums<T, false>(xr, nullptr, d, xr[0], sa, sb);
-      const double da = sa / double(d);
-      double var = sb / double(d) - da * da;
-      if (var < 0.0) var = 0.0;
-      if (std::isnan(sa) || std::isnan(sb)) var = sa + sb;
-      const T m = static_cast<T>(double(xr[0]) + da),
-              rs = static_cast<T>(1.0 / std::sqrt(var + eps));
-      mean[r] = m;
-      rstd[r] = rs;
-      const V mv = V::set1(m), rv = V::set1(rs);
+      row_stats(xr, d, eps, mean[r], rstd[r]);
+      const T* xn = r + 1 < e ? xr + d : nullptr;  // the next row, read while writing y
+      const V mv = V::set1(mean[r]), rv = V::set1(rstd[r]);
       segments(yr, d, stream, [&](int64_t i, int rem) {
+        if (xn != nullptr) prefetch_l2(xn + i);
         const V xv = rem == W ? V::load(xr + i) : V::load(xr + i, rem);
         V h = (xv - mv) * rv;
-        if (weight != nullptr) h = h * (rem == W ? V::load(weight + i) : V::load(weight + i, rem));
-        if (bias != nullptr) h = h + (rem == W ? V::load(bias + i) : V::load(bias + i, rem));
+        const V bv =
+            bias != nullptr ? (rem == W ? V::load(bias + i) : V::load(bias + i, rem)) : V::zero();
+        if (weight != nullptr)
+          h = fmadd(h, rem == W ? V::load(weight + i) : V::load(weight + i, rem), bv);
+        else if (bias != nullptr)
+          h = h + bv;
         put(yr, i, rem, h, stream);
       });
     }
@@ -337,12 +491,103 @@ void layer_norm_forward_t(const T* x, const T* weight, const T* bias, T* y, T* m
   });
 }
 
+// Layer norm backward of R consecutive rows from r0: dx rows (dx not null) and the rows' terms
+// of dweight / dbias added into the float partials pw / pb (not null). Pass 1 sums, for the R
+// rows at once, s1 = sum(g), s2 = sum(g xhat) (g = dy w); pass 2 (the rows now in L1/L2) writes
+// dx = rstd (g - s1 / d - xhat s2 / d) and reads / writes the partials once per R rows. nx / ndy:
+// the next group's rows (or null), prefetched during pass 2.
+template <class T, int R>
+inline void ln_bwd_rows(const T* dy, const T* x, const T* weight, const T* mean, const T* rstd,
+                        T* dx, T* pw, T* pb, int64_t r0, int64_t d, bool stream, const T* nx,
+                        const T* ndy) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const T* gr[R];
+  const T* xr[R];
+  V mv[R], rv[R], m1v[R], m2v[R];
+  for (int k = 0; k < R; ++k) {
+    gr[k] = dy + (r0 + k) * d;
+    xr[k] = x + (r0 + k) * d;
+    mv[k] = V::set1(mean[r0 + k]);
+    rv[k] = V::set1(rstd[r0 + k]);
+    m1v[k] = m2v[k] = V::zero();
+  }
+  if (dx != nullptr) {
+    double s1[R], s2[R];
+    for (int k = 0; k < R; ++k) s1[k] = s2[k] = 0.0;
+    for (int64_t b = 0; b < d; b += kNormBlock) {
+      const int64_t e = b + kNormBlock < d ? b + kNormBlock : d;
+      V a[R], c[R];
+      for (int k = 0; k < R; ++k) a[k] = c[k] = V::zero();
+      for (int64_t i = b; i < e; i += W) {
+        const int rem = e - i < W ? int(e - i) : W;
+        V wv = V::zero();
+        if (weight != nullptr) wv = rem == W ? V::load(weight + i) : V::load(weight + i, rem);
+        for (int k = 0; k < R; ++k) {
+          V g = rem == W ? V::load(gr[k] + i) : V::load(gr[k] + i, rem);
+          if (weight != nullptr) g = g * wv;
+          const V xv = rem == W ? V::load(xr[k] + i) : V::load(xr[k] + i, rem);
+          V h = (xv - mv[k]) * rv[k];
+          if (rem != W) h = select(lanes_below<T>(rem), h, V::zero());
+          a[k] = a[k] + g;
+          c[k] = fmadd(g, h, c[k]);
+        }
+      }
+      for (int k = 0; k < R; ++k) {
+        s1[k] += static_cast<double>(a[k].reduce_add());
+        s2[k] += static_cast<double>(c[k].reduce_add());
+      }
+    }
+    for (int k = 0; k < R; ++k) {
+      m1v[k] = V::set1(static_cast<T>(s1[k] / double(d)));
+      m2v[k] = V::set1(static_cast<T>(s2[k] / double(d)));
+    }
+  }
+  // all R rows share the alignment of row 0 when stream (the caller checks d % W == 0)
+  segments(dx != nullptr ? dx + r0 * d : xr[0], d, stream, [&](int64_t i, int rem) {
+    if (nx != nullptr)
+      for (int k = 0; k < R; ++k) {
+        prefetch_l2(nx + k * d + i);
+        prefetch_l2(ndy + k * d + i);
+      }
+    V wv = V::zero(), pwv = V::zero(), pbv = V::zero();
+    if (dx != nullptr && weight != nullptr)
+      wv = rem == W ? V::load(weight + i) : V::load(weight + i, rem);
+    if (pw != nullptr) {
+      pwv = rem == W ? V::load(pw + i) : V::load(pw + i, rem);
+      pbv = rem == W ? V::load(pb + i) : V::load(pb + i, rem);
+    }
+    for (int k = 0; k < R; ++k) {
+      const V g0 = rem == W ? V::load(gr[k] + i) : V::load(gr[k] + i, rem);
+      const V xv = rem == W ? V::load(xr[k] + i) : V::load(xr[k] + i, rem);
+      const V h = (xv - mv[k]) * rv[k];
+      if (dx != nullptr) {
+        const V g = weight != nullptr ? g0 * wv : g0;
+        put(dx + (r0 + k) * d, i, rem, rv[k] * fnmadd(h, m2v[k], g - m1v[k]), stream);
+      }
+      if (pw != nullptr) {
+        pwv = fmadd(g0, h, pwv);
+        pbv = pbv + g0;
+      }
+    }
+    if (pw != nullptr) {
+      if (rem == W) {
+        pwv.store(pw + i);
+        pbv.store(pb + i);
+      } else {
+        pwv.store(pw + i, rem);
+        pbv.store(pb + i, rem);
+      }
+    }
+  });
+}
+
+inline constexpr int kLnGroup = 4;  // rows per pass over the weight and the partials
+
 template <class T>
 void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* mean, const T* rstd,
                            T* dx, T* dweight, T* dbias, int64_t rows, int64_t d) {
-  using V = Vec<T>;
-  constexpr int W = V::width;
-  constexpr int64_t kFlush = 64;  // rows per float partial before adding into double
+  constexpr int W = Vec<T>::width;
   if (d == 0 || rows == 0) {
     for (int64_t j = 0; j < d; ++j) {
       if (dweight != nullptr) dweight[j] = T(0);
@@ -351,108 +596,46 @@ void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* me
     return;
   }
   const bool params = dweight != nullptr || dbias != nullptr;
-  const bool stream = rows * d * int64_t(sizeof(T)) >= kNormStreamBytes;
-  const int nt = rows * d > kParallelGrain && rows > 1 ? num_threads() : 1;
-  const int parts = nt < rows ? nt : static_cast<int>(rows);
-  // per-thread partials: [acc_w (double d), acc_b (double d)] and [blk_w (T d), blk_b (T d)]
-  std::vector<double> acc(params ? static_cast<size_t>(2 * d * parts) : 0, 0.0);
-  auto part = [&](int p) {
-    const int64_t r0 = rows * p / parts, r1 = rows * (p + 1) / parts;
-    std::vector<T> blk(params ? static_cast<size_t>(2 * d) : 0, T(0));
-    double* aw = params ? acc.data() + 2 * d * p : nullptr;
-    double* ab = params ? aw + d : nullptr;
-    T* bw = params ? blk.data() : nullptr;
-    T* bb = params ? bw + d : nullptr;
-    int64_t pending = 0;
-    for (int64_t r = r0; r < r1; ++r) {
-      const T* xr = x + r * d;
-      const T* gr = dy + r * d;
-      const V mv = V::set1(mean[r]), rv = V::set1(rstd[r]);
-      if (dx != nullptr) {
-        // s1 = sum(dy w), s2 = sum(dy w xhat)
-        V a0 = V::zero(), b0 = V::zero();
-        double s1 = 0.0, s2 = 0.0;
-        for (int64_t b = 0; b < d; b += kNormBlock) {
-          const int64_t e = b + kNormBlock < d ? b + kNormBlock : d;
-          a0 = b0 = V::zero();
-          for (int64_t i = b; i < e; i += W) {
-            const int rem = e - i < W ? int(e - i) : W;
-            V g = rem == W ? V::load(gr + i) : V::load(gr + i, rem);
-            if (weight != nullptr)
-              g = g * (rem == W ? V::load(weight + i) : V::load(weight + i, rem));
-            const V xv = rem == W ? V::load(xr + i) : V::load(xr + i, rem);
-            const V h = select(lanes_below<T>(rem), (xv - mv) * rv, V::zero());
-            a0 = a0 + g;
-            b0 = fmadd(g, h, b0);
-          }
-          s1 += static_cast<double>(a0.reduce_add());
-          s2 += static_cast<double>(b0.reduce_add());
-        }
-        const T m1 = static_cast<T>(s1 / double(d)), m2 = static_cast<T>(s2 / double(d));
-        const V m1v = V::set1(m1), m2v = V::set1(m2);
-        T* dr = dx + r * d;
-        segments(dr, d, stream, [&](int64_t i, int rem) {
-          const V g0 = rem == W ? V::load(gr + i) : V::load(gr + i, rem);
-          const V xv = rem == W ? V::load(xr + i) : V::load(xr + i, rem);
-          const V h = (xv - mv) * rv;
-          const V g = weight != nullptr
-                          ? g0 * (rem == W ? V::load(weight + i) : V::load(weight + i, rem))
-                          : g0;
-          const V out = rv * fnmadd(h, m2v, g - m1v);
-          put(dr, i, rem, out, stream);
-          if (params) {
-            const V pw = rem == W ? V::load(bw + i) : V::load(bw + i, rem);
-            const V pb = rem == W ? V::load(bb + i) : V::load(bb + i, rem);
-            const V nw = fmadd(g0, h, pw), nb = pb + g0;
-            if (rem == W) {
-              nw.store(bw + i);
-              nb.store(bb + i);
-            } else {
-              nw.store(bw + i, rem);
-              nb.store(bb + i, rem);
-            }
-          }
-        });
-      } else if (params) {
-        for (int64_t i = 0; i < d; i += W) {
-          const int rem = d - i < W ? int(d - i) : W;
-          const V g0 = rem == W ? V::load(gr + i) : V::load(gr + i, rem);
-          const V xv = rem == W ? V::load(xr + i) : V::load(xr + i, rem);
-          const V h = (xv - mv) * rv;
-          const V pw = rem == W ? V::load(bw + i) : V::load(bw + i, rem);
-          const V pb = rem == W ? V::load(bb + i) : V::load(bb + i, rem);
-          const V nw = fmadd(g0, h, pw), nb = pb + g0;
-          if (rem == W) {
-            nw.store(bw + i);
-            nb.store(bb + i);
-          } else {
-            nw.store(bw + i, rem);
-            nb.store(bb + i, rem);
-          }
-        }
-      }
-      if (params && (++pending == kFlush || r + 1 == r1)) {
-        for (int64_t j = 0; j < d; ++j) {
-          aw[j] += static_cast<double>(bw[j]);
-          ab[j] += static_cast<double>(bb[j]);
-          bw[j] = bb[j] = T(0);
-        }
-        pending = 0;
-      }
+  if (dx == nullptr && !params) return;
+  // Chunks of rows, a function of the shape only: each has its own float partials of dweight /
+  // dbias (at most 64 rows summed in T), added into double in chunk order at the end, so the
+  // result does not depend on the thread count; chunks are handed out dynamically.
+  int64_t chunk_rows = (rows + 7) / 8;
+  if (chunk_rows > 64) chunk_rows = 64;
+  const int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
+  std::vector<T> part(params ? static_cast<size_t>(2 * d * chunks) : 0);
+  const bool stream = dx != nullptr && d % W == 0 && norm_stream(rows * d * int64_t(sizeof(T)));
+  auto chunk = [&](int64_t ch) {
+    const int64_t r0 = ch * chunk_rows, r1 = r0 + chunk_rows < rows ? r0 + chunk_rows : rows;
+    T* pw = params ? part.data() + 2 * d * ch : nullptr;
+    T* pb = params ? pw + d : nullptr;
+    for (int64_t j = 0; params && j < 2 * d; ++j) pw[j] = T(0);
+    int64_t r = r0;
+    for (; r + kLnGroup <= r1; r += kLnGroup) {
+      const bool next = r + 2 * kLnGroup <= r1;
+      ln_bwd_rows<T, kLnGroup>(dy, x, weight, mean, rstd, dx, pw, pb, r, d, stream,
+                               next ? x + (r + kLnGroup) * d : nullptr,
+                               next ? dy + (r + kLnGroup) * d : nullptr);
     }
-    if (stream) stream_fence();
+    for (; r < r1; ++r)
+      ln_bwd_rows<T, 1>(dy, x, weight, mean, rstd, dx, pw, pb, r, d, stream, nullptr, nullptr);
   };
-#pragma omp parallel for num_threads(parts) schedule(static, 1) if (parts > 1)
-  for (int p = 0; p < parts; ++p) part(p);
+  const int nt = rows * d > kParallelGrain && chunks > 1 ? num_threads() : 1;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t ch = 0; ch < chunks; ++ch) chunk(ch);
+    if (stream) stream_fence();
+  }
   if (!params) return;
-  for (int64_t j = 0; j < d; ++j) {  // fixed order over the parts: reproducible for one nt
-    double sw = 0.0, sb = 0.0;
-    for (int p = 0; p < parts; ++p) {
-      sw += acc[2 * d * p + j];
-      sb += acc[2 * d * p + d + j];
-    }
-    if (dweight != nullptr) dweight[j] = static_cast<T>(sw);
-    if (dbias != nullptr) dbias[j] = static_cast<T>(sb);
+  std::vector<double> acc(static_cast<size_t>(2 * d), 0.0);
+  for (int64_t ch = 0; ch < chunks; ++ch) {  // fixed order: reproducible
+    const T* p = part.data() + 2 * d * ch;
+    for (int64_t j = 0; j < 2 * d; ++j) acc[j] += static_cast<double>(p[j]);
+  }
+  for (int64_t j = 0; j < d; ++j) {
+    if (dweight != nullptr) dweight[j] = static_cast<T>(acc[j]);
+    if (dbias != nullptr) dbias[j] = static_cast<T>(acc[d + j]);
   }
 }
 
@@ -466,6 +649,12 @@ void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* me
   void batch_norm_apply(const T* x, const T* mean, const T* invstd, const T* weight,               \
                         const T* bias, T* y, int64_t n, int64_t c, int64_t s) {                    \
     batch_norm_apply_t(x, mean, invstd, weight, bias, y, n, c, s);                                 \
+  }                                                                                                \
+  void batch_norm_train_forward(const T* x, const T* weight, const T* bias, T* y, T* mean,         \
+                                T* invstd, T* running_mean, T* running_var, int64_t n, int64_t c,  \
+                                int64_t s, double momentum, double eps) {                          \
+    batch_norm_train_forward_t(x, weight, bias, y, mean, invstd, running_mean, running_var, n, c,  \
+                               s, momentum, eps);                                                  \
   }                                                                                                \
   void batch_norm_backward(const T* dy, const T* x, const T* mean, const T* invstd,                \
                            const T* weight, T* dx, T* dweight, T* dbias, int64_t n, int64_t c,     \

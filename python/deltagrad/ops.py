@@ -814,7 +814,8 @@ def layer_norm_backward(
 ) -> tuple[Any, Any, Any]:
     """(dx, dweight, dbias) of layer_norm_forward from its mean and rstd (None where not
     asked for): dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) per row, g = dy * weight;
-    dweight = sum over rows of dy * xhat, dbias = sum of dy (per-thread partials). out: None
+    dweight = sum over rows of dy * xhat, dbias = sum of dy (float partials per chunk of at
+    most 64 rows, added in double in a fixed order: the same on any thread count). out: None
     or an array for dx."""
     op = "layer_norm_backward"
     mod = _norm_host(op, dy, x, weight, mean, rstd)
