@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "cpu/kernel_common.h"
 #include "cpu/pool_geom.h"
@@ -516,6 +517,14 @@ inline bool stream_out(int64_t bytes) {
 inline bool aligned_vec(const void* p) {
   return reinterpret_cast<uintptr_t>(p) % sizeof(Vec<float>) == 0;
 }
+// With streaming stores in flight the hardware prefetcher keeps too few input lines coming:
+// the large passes prefetch their inputs this far ahead (as the copy does, activation.h).
+inline constexpr int64_t kPrefetchBytes = 4096;
+template <class T>
+inline void prefetch_ahead(const T* p, int nbytes) {
+  const char* c = reinterpret_cast<const char*>(p) + kPrefetchBytes;
+  for (int b = 0; b < nbytes; b += 64) __builtin_prefetch(c + b);
+}
 template <class T>
 inline void put(Vec<T> v, T* p, bool stream) {
   if (stream && aligned_vec(p))
@@ -633,6 +642,32 @@ inline bool all_lanes(Mask<double> m) {
 #endif
 }
 
+// Streamed outputs go through a staging block that stays in L1: a block of rows is computed
+// into it with plain stores, then copied out with aligned non-temporal stores (the destination
+// need not be aligned: numpy's large arrays start 16 bytes past a page boundary).
+inline constexpr int64_t kStageBytes = 8192;
+template <class T, class E>
+inline void stream_copy_as(const E* src, E* dst, int64_t n) {
+  using V = Vec<T>;
+  constexpr int w = V::width * int(sizeof(T) / sizeof(E));
+  int64_t i = 0;
+  for (; i < n && !aligned_vec(dst + i); ++i) dst[i] = src[i];
+  for (; i + w <= n; i += w)
+    V::load(reinterpret_cast<const T*>(src + i)).store_stream(reinterpret_cast<T*>(dst + i));
+  for (; i < n; ++i) dst[i] = src[i];
+}
+template <class T>
+inline void stream_copy(const T* src, T* dst, int64_t n) {
+  stream_copy_as<T>(src, dst, n);
+}
+inline void stream_copy(const int64_t* src, int64_t* dst, int64_t n) {
+  stream_copy_as<double>(src, dst, n);
+}
+// Rows per staging block for `bytes` of output a row (0: no staging, one block a chunk).
+inline int64_t stage_rows(bool st, int64_t bytes) {
+  return st ? std::max<int64_t>(1, kStageBytes / std::max<int64_t>(1, bytes)) : 0;
+}
+
 // One output row of 2x2/2 max pooling: r0 = the window's top input row, base = its offset in
 // the plane. torch's walk: (0, 0), (0, 1), (1, 0), (1, 1), take when greater or NaN; starting
 // from the first element equals starting from -inf with its index.
@@ -645,6 +680,10 @@ inline void max2x2_row(const T* r0, T* yp, int64_t* ip, int64_t base, int64_t W,
   const V c1 = V::set1(T(1)), cw = V::set1(T(W)), cw1 = V::set1(T(W + 1));
   int64_t o = 0;
   for (; o + w <= ow; o += w) {
+    if (st) {
+      prefetch_ahead(r0 + 2 * o, 2 * w * int(sizeof(T)));
+      prefetch_ahead(r1 + 2 * o, 2 * w * int(sizeof(T)));
+    }
     V e0, o0, e1, o1;
     deinterleave(V::load(r0 + 2 * o), V::load(r0 + 2 * o + w), e0, o0);
     deinterleave(V::load(r1 + 2 * o), V::load(r1 + 2 * o + w), e1, o1);
@@ -658,8 +697,8 @@ inline void max2x2_row(const T* r0, T* yp, int64_t* ip, int64_t base, int64_t W,
     if constexpr (kIdx) code = select(t, cw, code);
     t = take_v(o1, m);
     m = select(t, o1, m);
-    put(m, yp + o, st);
-    if constexpr (kIdx) store_codes(select(t, cw1, code), ip + o, base + 2 * o, st);
+    m.store(yp + o);
+    if constexpr (kIdx) store_codes(select(t, cw1, code), ip + o, base + 2 * o, false);
   }
   for (; o < ow; ++o) {
     const T* a = r0 + 2 * o;
@@ -680,18 +719,37 @@ inline void max2x2_row(const T* r0, T* yp, int64_t* ip, int64_t base, int64_t W,
 template <class T>
 void max2x2_forward(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) {
   const int64_t hw = g.h * g.w, ohw = g.oh * g.ow, W = g.w;
+  const int64_t ow = g.ow;  // unit i = p * oh + r writes y[i * ow, (i + 1) * ow), idx alike
   const bool st = stream_out(g.planes * ohw * int64_t(sizeof(T) + (idx ? 8 : 0)));
+  const int64_t blk = stage_rows(st, ow * int64_t(sizeof(T)));
   parallel_chunks(g.planes * g.oh, unit_grain(2 * W), [&](int64_t b, int64_t e) {
-    for_rows(b, e, g.oh, [&](int64_t p, int64_t r) {
-      const T* r0 = x + p * hw + 2 * r * W;
-      T* yp = y + p * ohw + r * g.ow;
-      if (idx)
-        max2x2_row<T, true>(r0, yp, idx + p * ohw + r * g.ow, 2 * r * W, W, g.ow, st);
-      else
-        max2x2_row<T, false>(r0, yp, nullptr, 2 * r * W, W, g.ow, st);
-    });
+    std::vector<T> sy(st ? blk * ow : 0);
+    std::vector<int64_t> si(st && idx ? blk * ow : 0);
+    for (int64_t b0 = b; b0 < e; b0 += st ? blk : e - b) {
+      const int64_t e0 = st ? std::min(e, b0 + blk) : e;
+      for_rows(b0, e0, g.oh, [&](int64_t p, int64_t r) {
+        const int64_t off = (p * g.oh + r - (st ? b0 : 0)) * ow;
+        const T* r0 = x + p * hw + 2 * r * W;
+        T* yp = (st ? sy.data() : y) + off;
+        if (idx)
+          max2x2_row<T, true>(r0, yp, (st ? si.data() : idx) + off, 2 * r * W, W, ow, st);
+        else
+          max2x2_row<T, false>(r0, yp, nullptr, 2 * r * W, W, ow, st);
+      });
+      if (st) {
+        stream_copy(sy.data(), y + b0 * ow, (e0 - b0) * ow);
+        if (idx) stream_copy(si.data(), idx + b0 * ow, (e0 - b0) * ow);
+      }
+    }
     if (st) stream_fence();
   });
+}
+
+// Where unit i = p * oh + r of a 2x2/2 backward starts writing dx (its rows 2r, 2r + 1; the last
+// row of a plane also the odd height's row): units [b, e) write [tiled_start(b), tiled_start(e)).
+inline int64_t tiled_start(const Pool2dGeom& g, int64_t i) {
+  const int64_t p = i / g.oh, r = i % g.oh;
+  return p * g.h * g.w + 2 * r * g.w;
 }
 
 // dx of output row r, written densely (every element of input rows 2r, 2r + 1 once: dy where
@@ -712,6 +770,10 @@ inline int64_t max2x2_bwd_row(const T* gy, const int64_t* ix, T* d0, int64_t bas
   };
   int64_t o = 0;
   for (; o + w <= ow; o += w) {
+    if (st) {
+      prefetch_ahead(gy + o, w * int(sizeof(T)));
+      prefetch_ahead(ix + o, w * 8);
+    }
     V c;
     load_codes(ix + o, base + 2 * o, W + 1, c);
     const V d = V::load(gy + o);
@@ -719,11 +781,11 @@ inline int64_t max2x2_bwd_row(const T* gy, const int64_t* ix, T* d0, int64_t bas
     if (!all_lanes(m00 | m01 | m10 | m11)) count_bad(o, o + w);
     V lo, hi;
     interleave(select(m00, d, z), select(m01, d, z), lo, hi);
-    put(lo, d0 + 2 * o, st);
-    put(hi, d0 + 2 * o + w, st);
+    lo.store(d0 + 2 * o);
+    hi.store(d0 + 2 * o + w);
     interleave(select(m10, d, z), select(m11, d, z), lo, hi);
-    put(lo, d1 + 2 * o, st);
-    put(hi, d1 + 2 * o + w, st);
+    lo.store(d1 + 2 * o);
+    hi.store(d1 + 2 * o + w);
   }
   count_bad(o, ow);
   for (; o < ow; ++o) {
@@ -742,14 +804,23 @@ int64_t max2x2_backward(const T* dy, const int64_t* idx, T* dx, const Pool2dGeom
   const int64_t hw = g.h * g.w, ohw = g.oh * g.ow, W = g.w;
   std::atomic<int64_t> bad{0};
   const bool st = stream_out(g.planes * hw * int64_t(sizeof(T)));
+  const int64_t blk = stage_rows(st, 2 * W * int64_t(sizeof(T)));
   parallel_chunks(g.planes * g.oh, unit_grain(2 * W), [&](int64_t b, int64_t e) {
     int64_t nb = 0;
-    for_rows(b, e, g.oh, [&](int64_t p, int64_t r) {
-      T* plane = dx + p * hw;
-      nb += max2x2_bwd_row(dy + p * ohw + r * g.ow, idx + p * ohw + r * g.ow, plane + 2 * r * W,
-                           2 * r * W, W, g.ow, st);
-      if (r == g.oh - 1) std::fill(plane + 2 * g.oh * W, plane + hw, T(0));  // odd height
-    });
+    std::vector<T> sd;
+    for (int64_t b0 = b; b0 < e; b0 += st ? blk : e - b) {
+      const int64_t e0 = st ? std::min(e, b0 + blk) : e;
+      const int64_t s0 = st ? tiled_start(g, b0) : 0;  // the block's dx range, staged
+      if (st) sd.resize(static_cast<size_t>(tiled_start(g, e0) - s0));
+      T* out = st ? sd.data() : dx;
+      for_rows(b0, e0, g.oh, [&](int64_t p, int64_t r) {
+        const int64_t pl = p * hw - s0;  // the plane's offset in out
+        nb += max2x2_bwd_row(dy + p * ohw + r * g.ow, idx + p * ohw + r * g.ow,
+                             out + pl + 2 * r * W, 2 * r * W, W, g.ow, st);
+        if (r == g.oh - 1) std::fill(out + pl + 2 * g.oh * W, out + pl + hw, T(0));  // odd h
+      });
+      if (st) stream_copy(sd.data(), dx + s0, static_cast<int64_t>(sd.size()));
+    }
     if (st) stream_fence();
     if (nb) bad += nb;
   });
@@ -777,22 +848,33 @@ void avg2x2_forward(const T* x, T* y, const Pool2dGeom& g, int64_t divisor) {
   const int64_t hw = g.h * g.w, ohw = g.oh * g.ow, W = g.w, ow = g.ow;
   const Divide<T> div(divisor ? divisor : 4);
   const bool st = stream_out(g.planes * ohw * int64_t(sizeof(T)));
+  const int64_t blk = stage_rows(st, ow * int64_t(sizeof(T)));
   parallel_chunks(g.planes * g.oh, unit_grain(2 * W), [&](int64_t b, int64_t e) {
-    for_rows(b, e, g.oh, [&](int64_t p, int64_t r) {
-      const T* r0 = x + p * hw + 2 * r * W;
-      const T* r1 = r0 + W;
-      T* yp = y + p * ohw + r * ow;
-      int64_t o = 0;
-      for (; o + w <= ow; o += w) {  // the generic kernels' order: row by row, left to right
-        V e0, o0, e1, o1;
-        deinterleave(V::load(r0 + 2 * o), V::load(r0 + 2 * o + w), e0, o0);
-        deinterleave(V::load(r1 + 2 * o), V::load(r1 + 2 * o + w), e1, o1);
-        put(div(((e0 + o0) + e1) + o1), yp + o, st);
-      }
-      for (; o < ow; ++o) yp[o] = div(((r0[2 * o] + r0[2 * o + 1]) + r1[2 * o]) + r1[2 * o + 1]);
-    });
+    std::vector<T> sy(st ? blk * ow : 0);
+    for (int64_t b0 = b; b0 < e; b0 += st ? blk : e - b) {
+      const int64_t e0 = st ? std::min(e, b0 + blk) : e;
+      for_rows(b0, e0, g.oh, [&](int64_t p, int64_t r) {
+        const T* r0 = x + p * hw + 2 * r * W;
+        const T* r1 = r0 + W;
+        T* yp = (st ? sy.data() : y) + (p * g.oh + r - (st ? b0 : 0)) * ow;
+        int64_t o = 0;
+        for (; o + w <= ow; o += w) {  // the generic kernels' order: row by row, left to right
+          if (st) {
+            prefetch_ahead(r0 + 2 * o, 2 * w * int(sizeof(T)));
+            prefetch_ahead(r1 + 2 * o, 2 * w * int(sizeof(T)));
+          }
+          V e0, o0, e1, o1;
+          deinterleave(V::load(r0 + 2 * o), V::load(r0 + 2 * o + w), e0, o0);
+          deinterleave(V::load(r1 + 2 * o), V::load(r1 + 2 * o + w), e1, o1);
+          div(((e0 + o0) + e1) + o1).store(yp + o);
+        }
+        for (; o < ow; ++o) yp[o] = div(((r0[2 * o] + r0[2 * o + 1]) + r1[2 * o]) + r1[2 * o + 1]);
+      });
+      if (st) stream_copy(sy.data(), y + b0 * ow, (e0 - b0) * ow);
+    }
     if (st) stream_fence();
   });
+  (void)ohw;
 }
 
 template <class T>
@@ -802,26 +884,36 @@ void avg2x2_backward(const T* dy, T* dx, const Pool2dGeom& g, int64_t divisor) {
   const int64_t hw = g.h * g.w, ohw = g.oh * g.ow, W = g.w, ow = g.ow;
   const Divide<T> div(divisor ? divisor : 4);
   const bool st = stream_out(g.planes * hw * int64_t(sizeof(T)));
+  const int64_t blk = stage_rows(st, 2 * W * int64_t(sizeof(T)));
   parallel_chunks(g.planes * g.oh, unit_grain(2 * W), [&](int64_t b, int64_t e) {
-    for_rows(b, e, g.oh, [&](int64_t p, int64_t r) {
-      const T* gy = dy + p * ohw + r * ow;
-      T* plane = dx + p * hw;
-      T* d0 = plane + 2 * r * W;
-      T* d1 = d0 + W;
-      int64_t o = 0;
-      for (; o + w <= ow; o += w) {
-        const V d = div(V::load(gy + o));
-        V lo, hi;
-        interleave(d, d, lo, hi);
-        put(lo, d0 + 2 * o, st);
-        put(hi, d0 + 2 * o + w, st);
-        put(lo, d1 + 2 * o, st);
-        put(hi, d1 + 2 * o + w, st);
-      }
-      for (; o < ow; ++o) d0[2 * o] = d0[2 * o + 1] = d1[2 * o] = d1[2 * o + 1] = div(gy[o]);
-      if (W > 2 * ow) d0[W - 1] = d1[W - 1] = T(0);
-      if (r == g.oh - 1) std::fill(plane + 2 * g.oh * W, plane + hw, T(0));
-    });
+    std::vector<T> sd;
+    for (int64_t b0 = b; b0 < e; b0 += st ? blk : e - b) {
+      const int64_t e0 = st ? std::min(e, b0 + blk) : e;
+      const int64_t s0 = st ? tiled_start(g, b0) : 0;
+      if (st) sd.resize(static_cast<size_t>(tiled_start(g, e0) - s0));
+      T* out = st ? sd.data() : dx;
+      for_rows(b0, e0, g.oh, [&](int64_t p, int64_t r) {
+        const T* gy = dy + p * ohw + r * ow;
+        T* plane = out + p * hw - s0;
+        T* d0 = plane + 2 * r * W;
+        T* d1 = d0 + W;
+        int64_t o = 0;
+        for (; o + w <= ow; o += w) {
+          if (st) prefetch_ahead(gy + o, w * int(sizeof(T)));
+          const V d = div(V::load(gy + o));
+          V lo, hi;
+          interleave(d, d, lo, hi);
+          lo.store(d0 + 2 * o);
+          hi.store(d0 + 2 * o + w);
+          lo.store(d1 + 2 * o);
+          hi.store(d1 + 2 * o + w);
+        }
+        for (; o < ow; ++o) d0[2 * o] = d0[2 * o + 1] = d1[2 * o] = d1[2 * o + 1] = div(gy[o]);
+        if (W > 2 * ow) d0[W - 1] = d1[W - 1] = T(0);
+        if (r == g.oh - 1) std::fill(plane + 2 * g.oh * W, plane + hw, T(0));
+      });
+      if (st) stream_copy(sd.data(), dx + s0, static_cast<int64_t>(sd.size()));
+    }
     if (st) stream_fence();
   });
 }
