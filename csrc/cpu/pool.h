@@ -928,12 +928,14 @@ template <class T>
 void global_avg_forward(const T* x, T* y, int64_t planes, int64_t hw) {
   using V = Vec<T>;
   constexpr int w = V::width;
+  const bool pf = stream_out(planes * hw * int64_t(sizeof(T)));  // a large input: prefetch
   parallel_chunks(planes, unit_grain(hw), [&](int64_t b, int64_t e) {
     for (int64_t p = b; p < e; ++p) {
       const T* xp = x + p * hw;
       V a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
       int64_t i = 0;
       for (; i + 4 * w <= hw; i += 4 * w) {
+        if (pf) prefetch_ahead(xp + i, 4 * w * int(sizeof(T)));
         a0 = a0 + V::load(xp + i);
         a1 = a1 + V::load(xp + i + w);
         a2 = a2 + V::load(xp + i + 2 * w);
