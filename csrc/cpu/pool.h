@@ -14,6 +14,11 @@
 // replaces the running maximum when it is greater or NaN (so a NaN wins, the last NaN's index
 // is returned, and among equal maxima the first), starting from -inf with the index of the
 // window's first element.
+//
+// Fast paths (pool_detail, "fast paths"): 2x2 windows at stride 2 without padding (one vector
+// loop per row pair, dense one-pass backward) and global average pooling; outputs of 16 MiB and
+// more leave through an L1 staging block with non-temporal stores. The generic kernels are their
+// fallback and, with pool_generic_only (tests), their oracle.
 #pragma once
 
 #include <algorithm>
@@ -874,7 +879,6 @@ void avg2x2_forward(const T* x, T* y, const Pool2dGeom& g, int64_t divisor) {
     }
     if (st) stream_fence();
   });
-  (void)ohw;
 }
 
 template <class T>
