@@ -14,7 +14,7 @@ import deltagrad as dg
 import deltagrad.functional as F
 from deltagrad import nn, ops
 from deltagrad import reference as ref
-from deltagrad.testing import DTYPES, assert_close
+from deltagrad.testing import DTYPES, assert_close, check_op
 
 # (shape, kernel_size, stride, padding, dilation, ceil_mode)
 MAX_CASES = [
@@ -314,3 +314,244 @@ def test_bad_input_ops():
     ]:
         with pytest.raises(NotImplementedError, match=fn.__name__):
             fn(FakeDevice(), *args)
+
+
+# ---- the fast paths (2x2 windows at stride 2, global average pooling) against the generic
+# kernels they replace (bit for bit, but the global sum's order) and the float64 reference
+
+FAST_SHAPES = [
+    (2, 3, 7, 9),  # odd height and width: the uncovered last row and column
+    (1, 2, 2, 2),  # one window
+    (2, 2, 2, 71),  # 35 windows a row: full vectors and a tail on every ISA
+    (1, 3, 67, 66),
+    (0, 3, 6, 6),  # an empty batch
+    (2, 0, 6, 6),
+]
+
+
+@pytest.fixture
+def generic():
+    """A function running its arguments with the pooling fast paths off."""
+    from deltagrad import _cpu
+
+    def run(fn, *args, **kw):
+        old = _cpu._pool_generic_only(True)
+        try:
+            return fn(*args, **kw)
+        finally:
+            _cpu._pool_generic_only(old)
+
+    return run
+
+
+@pytest.mark.parametrize("kind", ["normal", "ties", "extremes"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", FAST_SHAPES, ids=str)
+def test_fast_max_2x2_matches_generic_and_reference(isa, generic, shape, dtype, kind):
+    x = _data(shape, dtype, 11, kind)
+    y, idx = ops.max_pool2d(x, 2, return_indices=True)
+    y_g, idx_g = generic(ops.max_pool2d, x, 2, return_indices=True)
+    y_ref, idx_ref = ref.max_pool2d(x, 2, return_indices=True)
+    np.testing.assert_array_equal(y, y_g)  # NaN where NaN: torch's propagation
+    np.testing.assert_array_equal(idx, idx_g)
+    np.testing.assert_array_equal(idx, idx_ref)
+    assert_close(y, y_ref, dtype, rtol=0.0, name="max_pool2d")
+    np.testing.assert_array_equal(ops.max_pool2d(x, 2), y)
+    dy = _data(y.shape, dtype, 12)
+    dx = ops.max_pool2d_backward(dy, idx, shape, 2)
+    np.testing.assert_array_equal(dx, generic(ops.max_pool2d_backward, dy, idx, shape, 2))
+    assert_close(dx, ref.max_pool2d_backward(dy, idx, shape, 2), dtype, rtol=0.0, name="dx")
+    out = np.full(shape, np.nan, dtype)  # every element written, the uncovered ones with 0
+    ops.max_pool2d_backward(dy, idx, shape, 2, out=out)
+    np.testing.assert_array_equal(out, dx)
+
+
+@pytest.mark.parametrize("divisor", [None, 3, -4])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", FAST_SHAPES, ids=str)
+def test_fast_avg_2x2_matches_generic_and_reference(isa, generic, shape, dtype, divisor):
+    x = _data(shape, dtype, 13)
+    y = ops.avg_pool2d(x, 2, divisor_override=divisor)
+    np.testing.assert_array_equal(y, generic(ops.avg_pool2d, x, 2, divisor_override=divisor))
+    scale = float(np.abs(x).max(initial=0))
+    want = ref.avg_pool2d(x, 2, divisor_override=divisor)
+    assert_close(y, want, dtype, scale=scale, name="avg_pool2d")
+    dy = _data(y.shape, dtype, 14)
+    dx = ops.avg_pool2d_backward(dy, shape, 2, divisor_override=divisor)
+    dx_g = generic(ops.avg_pool2d_backward, dy, shape, 2, divisor_override=divisor)
+    np.testing.assert_array_equal(dx, dx_g)
+    want = ref.avg_pool2d_backward(dy, shape, 2, divisor_override=divisor)
+    assert_close(dx, want, dtype, scale=float(np.abs(dy).max(initial=0)), name="dx")
+    out = np.full(shape, np.nan, dtype)
+    ops.avg_pool2d_backward(dy, shape, 2, divisor_override=divisor, out=out)
+    np.testing.assert_array_equal(out, dx)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "shape",
+    [(2, 3, 7, 9), (2, 3, 1, 1), (1, 2, 1, 37), (3, 2, 41, 1), (2, 2, 67, 66), (0, 2, 3, 3)],
+)
+def test_fast_global_avg_matches_generic_and_reference(isa, generic, shape, dtype):
+    x = _data(shape, dtype, 15)
+    y = ops.adaptive_avg_pool2d(x, 1)
+    scale = float(np.abs(x).max(initial=0))
+    assert_close(y, generic(ops.adaptive_avg_pool2d, x, 1), dtype, scale=scale, name="generic")
+    assert_close(y, ref.adaptive_avg_pool2d(x, 1), dtype, scale=scale, name="adaptive")
+    dy = _data(y.shape, dtype, 16)
+    dx = ops.adaptive_avg_pool2d_backward(dy, shape)
+    np.testing.assert_array_equal(dx, generic(ops.adaptive_avg_pool2d_backward, dy, shape))
+    want = ref.adaptive_avg_pool2d_backward(dy, shape)
+    assert_close(dx, want, dtype, scale=float(np.abs(dy).max(initial=0)), name="dx")
+
+
+def test_fast_max_2x2_nan_inf_ties_per_lane(isa):
+    """Each lane of a vector sees its own window: NaN at every window position (the last NaN
+    wins), -inf everywhere (the first index), ties (the first maximum)."""
+    for dtype in DTYPES:
+        x = np.full((1, 1, 2, 64), -np.inf, dtype)  # 32 windows
+        for o in range(32):
+            k = o % 8
+            if k < 4:
+                x[0, 0, k // 2, 2 * o + k % 2] = np.nan
+            elif k == 4:
+                x[0, 0, :, 2 * o : 2 * o + 2] = 1.0
+            elif k == 5:
+                x[0, 0, 1, 2 * o] = x[0, 0, 0, 2 * o + 1] = np.nan
+            elif k == 6:
+                x[0, 0, 1, 2 * o + 1] = 5.0
+        y, idx = ops.max_pool2d(x, 2, return_indices=True)
+        y_ref, idx_ref = ref.max_pool2d(x, 2, return_indices=True)
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_array_equal(idx, idx_ref)
+        np.testing.assert_array_equal(idx[0, 0, 0, 4], 8)  # ties: the first
+        np.testing.assert_array_equal(idx[0, 0, 0, 5], 64 + 10)  # the last NaN
+        np.testing.assert_array_equal(idx[0, 0, 0, 7], 14)  # all -inf: the window's first
+        assert np.isnan(y[0, 0, 0, :4]).all() and y[0, 0, 0, 7] == -np.inf
+
+
+def test_fast_max_2x2_bad_indices_counted(isa):
+    x = _data((1, 2, 4, 70), np.float32, 17)
+    y, idx = ops.max_pool2d(x, 2, return_indices=True)
+    for shift in (2, -2, 70 * 2, 1 << 40, -(1 << 40)):  # each leaves the window
+        bad = idx.copy()
+        bad[0, 1, 1, 20] += shift  # in the vector part
+        with pytest.raises(ValueError, match="^max_pool2d_backward: indices: 1 indices"):
+            ops.max_pool2d_backward(y, bad, x.shape, 2)
+    bad = idx.copy()
+    bad[0, 0, 0, 34] = 3  # in the tail
+    with pytest.raises(ValueError, match="^max_pool2d_backward: indices: 1 indices"):
+        ops.max_pool2d_backward(y, bad, x.shape, 2)
+
+
+def test_fast_paths_noncontiguous_input(isa):
+    base = _data((2, 3, 10, 140), np.float64, 18)
+    x = base[:, :, 1:, ::2]  # (2, 3, 9, 70): a strided view
+    y, idx = ops.max_pool2d(x, 2, return_indices=True)
+    y_ref, idx_ref = ref.max_pool2d(np.ascontiguousarray(x), 2, return_indices=True)
+    np.testing.assert_array_equal(idx, idx_ref)
+    assert_close(y, y_ref, np.float64, rtol=0.0)
+    assert_close(ops.avg_pool2d(x, 2), ref.avg_pool2d(np.ascontiguousarray(x), 2), np.float64)
+    xt = base.transpose(0, 1, 3, 2)  # a transposed view
+    assert_close(ops.adaptive_avg_pool2d(xt, 1), ref.adaptive_avg_pool2d(xt, 1), np.float64)
+
+
+def test_fast_paths_threads_agree():
+    x = _data((4, 8, 64, 66), np.float32, 19)
+    old = dg.get_num_threads()
+    res = []
+    try:
+        for n in (1, 2):
+            dg.set_num_threads(n)
+            y, idx = ops.max_pool2d(x, 2, return_indices=True)
+            dy = _data(y.shape, np.float32, 20)
+            res.append([y, idx, ops.max_pool2d_backward(dy, idx, x.shape, 2)])
+            res[-1] += [ops.avg_pool2d(x, 2), ops.avg_pool2d_backward(dy, x.shape, 2)]
+            res[-1] += [ops.adaptive_avg_pool2d(x, 1)]
+    finally:
+        dg.set_num_threads(old)
+    for a, b in zip(*res):
+        np.testing.assert_array_equal(a, b)
+
+
+# ---- check_op rows on cpu (forward, gradients, gradcheck; float64 and float32; odd sizes)
+
+
+def test_check_op_max_pool2d():
+    check_op(
+        lambda x: F.max_pool2d(x, 2),
+        lambda x: ref.max_pool2d(x, 2),
+        [("n", 2, 5, 7)],
+        devices=["cpu"],
+        trials=2,
+        name="max_pool2d_2x2",
+    )
+    check_op(
+        lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True),
+        lambda x: ref.max_pool2d(x, 3, 2, 1, ceil_mode=True),
+        [("n", 1, 5, 6)],
+        devices=["cpu"],
+        trials=2,
+        name="max_pool2d_3x3_s2_p1",
+    )
+
+
+def test_check_op_avg_pool2d():
+    check_op(
+        lambda x: F.avg_pool2d(x, 2),
+        lambda x: ref.avg_pool2d(x, 2),
+        [("n", 2, 5, 7)],
+        devices=["cpu"],
+        trials=2,
+        name="avg_pool2d_2x2",
+    )
+    check_op(
+        lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
+        lambda x: ref.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
+        [("n", 1, 5, 6)],
+        devices=["cpu"],
+        trials=2,
+        name="avg_pool2d_3x3_s2_p1",
+    )
+
+
+def test_check_op_adaptive_avg_pool2d():
+    for size in [1, (2, 3)]:
+        check_op(
+            lambda x, size=size: F.adaptive_avg_pool2d(x, size),
+            lambda x, size=size: ref.adaptive_avg_pool2d(x, size),
+            [("n", 2, "h", "w")],
+            devices=["cpu"],
+            trials=2,
+            empty=False,
+            name=f"adaptive_avg_pool2d_{size}",
+        )
+
+
+@pytest.mark.parametrize("shape", FAST_SHAPES[:4], ids=str)
+def test_fast_paths_streaming_outputs_match_generic(isa, generic, shape):
+    """Large outputs are written with non-temporal stores (aligned vectors; the others plain):
+    with the threshold at 0 every output streams, still every element written and equal to the
+    generic kernels'."""
+    from deltagrad import _cpu
+
+    x = _data(shape, np.float32, 21)
+    y_g, idx_g = generic(ops.max_pool2d, x, 2, return_indices=True)
+    dy = _data(y_g.shape, np.float32, 22)
+    g1 = _data(shape[:2] + (1, 1), np.float32, 23)
+    old = _cpu._pool_stream_bytes(0)
+    try:
+        y, idx = ops.max_pool2d(x, 2, return_indices=True)
+        np.testing.assert_array_equal(y, y_g)
+        np.testing.assert_array_equal(idx, idx_g)
+        np.testing.assert_array_equal(ops.avg_pool2d(x, 2), generic(ops.avg_pool2d, x, 2))
+        for fn, args in [
+            (ops.max_pool2d_backward, (dy, idx, shape, 2)),
+            (ops.avg_pool2d_backward, (dy, shape, 2)),
+            (ops.adaptive_avg_pool2d_backward, (g1, shape)),
+        ]:
+            out = np.full(shape, np.nan, np.float32)
+            fn(*args, out=out)
+            np.testing.assert_array_equal(out, generic(fn, *args))
+    finally:
+        _cpu._pool_stream_bytes(old)

@@ -326,6 +326,15 @@ void bind_pool(py::module_& m) {
         named("adaptive_avg_pool2d_backward", &adaptive_avg_pool2d_backward), py::arg("dy"),
         py::arg("input_shape"), py::kw_only(), py::arg("out") = py::none(),
         "dx of adaptive_avg_pool2d.");
+  m.def(
+      "_pool_generic_only", [](bool on) { return pool_generic_only.exchange(on); }, py::arg("on"),
+      "Tests only: True sends every pooling pass down the generic kernels (the fast paths' "
+      "oracle); returns the previous setting.");
+  m.def(
+      "_pool_stream_bytes", [](int64_t n) { return pool_stream_bytes.exchange(n); },
+      py::arg("nbytes"),
+      "Tests only: outputs of at least nbytes are written with non-temporal stores (default "
+      "16 MiB); returns the previous setting.");
 }
 
 }  // namespace bind

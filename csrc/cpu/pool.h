@@ -14,6 +14,11 @@
 // replaces the running maximum when it is greater or NaN (so a NaN wins, the last NaN's index
 // is returned, and among equal maxima the first), starting from -inf with the index of the
 // window's first element.
+//
+// Fast paths (pool_detail, "fast paths"): 2x2 windows at stride 2 without padding (one vector
+// loop per row pair, dense one-pass backward) and global average pooling; outputs of 16 MiB and
+// more leave through an L1 staging block with non-temporal stores. The generic kernels are their
+// fallback and, with pool_generic_only (tests), their oracle.
 #pragma once
 
 #include <algorithm>
@@ -21,6 +26,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "cpu/kernel_common.h"
 #include "cpu/pool_geom.h"
@@ -474,12 +480,507 @@ void avg_bwd_row(const T* gy, T* dxp, const Pool2dGeom& g, int64_t oh, bool incl
 inline int64_t ad_start(int64_t o, int64_t out, int64_t in) { return (o * in) / out; }
 inline int64_t ad_end(int64_t o, int64_t out, int64_t in) { return ((o + 1) * in + out - 1) / out; }
 
+// ---- fast paths: 2x2 windows at stride 2 without padding over whole windows (the common
+// pooling layer), and global average pooling (adaptive to (1, 1)). One tight loop per output
+// row pair over a chunk of rows; the generic kernels above are their fallback and their oracle
+// (pool_generic_only, tests). Results equal the generic kernels' bit for bit (same order of the
+// sums and the same comparisons) except the global sum, which is blocked over 4 accumulators.
+inline bool fast_disabled() { return pool_generic_only.load(std::memory_order_relaxed); }
+
+// Every window 2x2, stride 2, whole (ceil_mode's partial last window goes the generic way); the
+// window offsets 0, 1, W, W + 1 ride in T lanes (exact below 2^24).
+inline bool fast_2x2(const Pool2dGeom& g) {
+  return Vec<float>::width > 1 && g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 &&
+         g.pw == 0 && g.dh == 1 && g.dw == 1 && g.oh > 0 && g.ow > 0 && 2 * g.oh <= g.h &&
+         2 * g.ow <= g.w && g.w < (int64_t(1) << 23) && !fast_disabled();
+}
+
+// f(p, r) for the units [b, e) of planes x rows, without a division per unit.
+template <class F>
+inline void for_rows(int64_t b, int64_t e, int64_t rows, F&& f) {
+  int64_t p = b / rows, r = b % rows;
+  for (int64_t i = b; i < e; ++i) {
+    f(p, r);
+    if (++r == rows) {
+      r = 0;
+      ++p;
+    }
+  }
+}
+
+template <class T>
+inline Mask<T> take_v(Vec<T> v, Vec<T> m) {
+  return (v > m) | is_nan(v);
+}
+
+// Outputs of a pass of pool_stream_bytes (16 MiB) or more bypass the cache (non-temporal
+// stores), as the copy they are measured against does (activation.h): they cannot stay in cache
+// for the next op anyway, and streaming saves the read-for-ownership of every output line.
+inline bool stream_out(int64_t bytes) {
+  return bytes >= pool_stream_bytes.load(std::memory_order_relaxed);
+}
+inline bool aligned_vec(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) % sizeof(Vec<float>) == 0;
+}
+// With streaming stores in flight the hardware prefetcher keeps too few input lines coming:
+// the large passes prefetch their inputs this far ahead (as the copy does, activation.h).
+inline constexpr int64_t kPrefetchBytes = 4096;
+template <class T>
+inline void prefetch_ahead(const T* p, int nbytes) {
+  const char* c = reinterpret_cast<const char*>(p) + kPrefetchBytes;
+  for (int b = 0; b < nbytes; b += 64) __builtin_prefetch(c + b);
+}
+template <class T>
+inline void put(Vec<T> v, T* p, bool stream) {
+  if (stream && aligned_vec(p))
+    v.store_stream(p);
+  else
+    v.store(p);
+}
+
+#if defined(__AVX2__)
+// p[l] = base + 2 l + code[l] for the full vector (code: small non-negative integers in T lanes).
+#if defined(__AVX512F__)
+inline void put_i(__m512i v, int64_t* p, bool stream) {
+  if (stream && aligned_vec(p))
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(p), v);
+  else
+    _mm512_storeu_si512(p, v);
+}
+#else
+inline void put_i(__m256i v, int64_t* p, bool stream) {
+  if (stream && aligned_vec(p))
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(p), v);
+  else
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v);
+}
+#endif
+inline void store_codes(Vec<float> code, int64_t* p, int64_t base, bool stream) {
+#if defined(__AVX512F__)
+  const __m512i lane = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+  const __m512i b0 = _mm512_add_epi64(_mm512_set1_epi64(base), lane);
+  const __m512i b1 = _mm512_add_epi64(b0, _mm512_set1_epi64(16));
+  const __m512i c = _mm512_cvttps_epi32(code.v);
+  put_i(_mm512_add_epi64(b0, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(c))), p, stream);
+  put_i(_mm512_add_epi64(b1, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(c, 1))), p + 8,
+        stream);
+#else
+  const __m256i lane = _mm256_setr_epi64x(0, 2, 4, 6);
+  const __m256i b0 = _mm256_add_epi64(_mm256_set1_epi64x(base), lane);
+  const __m256i b1 = _mm256_add_epi64(b0, _mm256_set1_epi64x(8));
+  const __m256i c = _mm256_cvttps_epi32(code.v);
+  put_i(_mm256_add_epi64(b0, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(c))), p, stream);
+  put_i(_mm256_add_epi64(b1, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(c, 1))), p + 4, stream);
+#endif
+}
+inline void store_codes(Vec<double> code, int64_t* p, int64_t base, bool stream) {
+#if defined(__AVX512F__)
+  const __m512i lane = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+  put_i(_mm512_add_epi64(_mm512_add_epi64(_mm512_set1_epi64(base), lane),
+                         _mm512_cvttpd_epi64(code.v)),
+        p, stream);
+#else
+  const __m256i lane = _mm256_setr_epi64x(0, 2, 4, 6);
+  put_i(_mm256_add_epi64(_mm256_add_epi64(_mm256_set1_epi64x(base), lane),
+                         _mm256_cvtepi32_epi64(_mm256_cvttpd_epi32(code.v))),
+        p, stream);
+#endif
+}
+
+// The inverse for a full vector of indices: code[l] = p[l] - base - 2 l where that lies in
+// [0, maxc], else -1 (an index outside the window's span: matches no offset).
+#if defined(__AVX512F__)
+inline __m512i offsets8(const int64_t* p, __m512i base, int64_t maxc) {
+  const __m512i off = _mm512_sub_epi64(_mm512_loadu_si512(p), base);
+  const __mmask8 ok = _mm512_cmple_epu64_mask(off, _mm512_set1_epi64(maxc));
+  return _mm512_mask_blend_epi64(ok, _mm512_set1_epi64(-1), off);
+}
+#else
+inline __m128i offsets4(const int64_t* p, __m256i base, int64_t maxc) {  // as int32
+  const __m256i off =
+      _mm256_sub_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), base);
+  const __m256i bad = _mm256_or_si256(_mm256_cmpgt_epi64(_mm256_setzero_si256(), off),
+                                      _mm256_cmpgt_epi64(off, _mm256_set1_epi64x(maxc)));
+  const __m256i v = _mm256_blendv_epi8(off, _mm256_set1_epi64x(-1), bad);
+  return _mm256_castsi256_si128(
+      _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
+}
+#endif
+inline void load_codes(const int64_t* p, int64_t base, int64_t maxc, Vec<float>& code) {
+#if defined(__AVX512F__)
+  const __m512i b0 =
+      _mm512_add_epi64(_mm512_set1_epi64(base), _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14));
+  const __m512i b1 = _mm512_add_epi64(b0, _mm512_set1_epi64(16));
+  const __m256i lo = _mm512_cvtepi64_epi32(offsets8(p, b0, maxc));
+  const __m256i hi = _mm512_cvtepi64_epi32(offsets8(p + 8, b1, maxc));
+  code = {_mm512_cvtepi32_ps(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1))};
+#else
+  const __m256i b0 = _mm256_add_epi64(_mm256_set1_epi64x(base), _mm256_setr_epi64x(0, 2, 4, 6));
+  const __m256i b1 = _mm256_add_epi64(b0, _mm256_set1_epi64x(8));
+  const __m128i lo = offsets4(p, b0, maxc), hi = offsets4(p + 4, b1, maxc);
+  code = {_mm256_cvtepi32_ps(_mm256_set_m128i(hi, lo))};
+#endif
+}
+inline void load_codes(const int64_t* p, int64_t base, int64_t maxc, Vec<double>& code) {
+#if defined(__AVX512F__)
+  const __m512i b =
+      _mm512_add_epi64(_mm512_set1_epi64(base), _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14));
+  code = {_mm512_cvtepi64_pd(offsets8(p, b, maxc))};
+#else
+  const __m256i b = _mm256_add_epi64(_mm256_set1_epi64x(base), _mm256_setr_epi64x(0, 2, 4, 6));
+  code = {_mm256_cvtepi32_pd(offsets4(p, b, maxc))};
+#endif
+}
+
+inline bool all_lanes(Mask<float> m) {
+#if defined(__AVX512F__)
+  return m.m == 0xffff;
+#else
+  return _mm256_movemask_ps(m.m) == 0xff;
+#endif
+}
+inline bool all_lanes(Mask<double> m) {
+#if defined(__AVX512F__)
+  return m.m == 0xff;
+#else
+  return _mm256_movemask_pd(m.m) == 0xf;
+#endif
+}
+
+// Streamed outputs go through a staging block that stays in L1: a block of rows is computed
+// into it with plain stores, then copied out with aligned non-temporal stores (the destination
+// need not be aligned: numpy's large arrays start 16 bytes past a page boundary).
+inline constexpr int64_t kStageBytes = 8192;
+template <class T, class E>
+inline void stream_copy_as(const E* src, E* dst, int64_t n) {
+  using V = Vec<T>;
+  constexpr int w = V::width * int(sizeof(T) / sizeof(E));
+  int64_t i = 0;
+  for (; i < n && !aligned_vec(dst + i); ++i) dst[i] = src[i];
+  for (; i + w <= n; i += w)
+    V::load(reinterpret_cast<const T*>(src + i)).store_stream(reinterpret_cast<T*>(dst + i));
+  for (; i < n; ++i) dst[i] = src[i];
+}
+template <class T>
+inline void stream_copy(const T* src, T* dst, int64_t n) {
+  stream_copy_as<T>(src, dst, n);
+}
+inline void stream_copy(const int64_t* src, int64_t* dst, int64_t n) {
+  stream_copy_as<double>(src, dst, n);
+}
+// Rows per staging block for `bytes` of output a row (0: no staging, one block a chunk).
+inline int64_t stage_rows(bool st, int64_t bytes) {
+  return st ? std::max<int64_t>(1, kStageBytes / std::max<int64_t>(1, bytes)) : 0;
+}
+
+// One output row of 2x2/2 max pooling: r0 = the window's top input row, base = its offset in
+// the plane. torch's walk: (0, 0), (0, 1), (1, 0), (1, 1), take when greater or NaN; starting
+// from the first element equals starting from -inf with its index.
+template <class T, bool kIdx>
+inline void max2x2_row(const T* r0, T* yp, int64_t* ip, int64_t base, int64_t W, int64_t ow,
+                       bool st) {
+  using V = Vec<T>;
+  constexpr int w = V::width;
+  const T* r1 = r0 + W;
+  const V c1 = V::set1(T(1)), cw = V::set1(T(W)), cw1 = V::set1(T(W + 1));
+  int64_t o = 0;
+  for (; o + w <= ow; o += w) {
+    if (st) {
+      prefetch_ahead(r0 + 2 * o, 2 * w * int(sizeof(T)));
+      prefetch_ahead(r1 + 2 * o, 2 * w * int(sizeof(T)));
+    }
+    V e0, o0, e1, o1;
+    deinterleave(V::load(r0 + 2 * o), V::load(r0 + 2 * o + w), e0, o0);
+    deinterleave(V::load(r1 + 2 * o), V::load(r1 + 2 * o + w), e1, o1);
+    V m = e0;
+    Mask<T> t = take_v(o0, m);
+    m = select(t, o0, m);
+    [[maybe_unused]] V code = V::zero();
+    if constexpr (kIdx) code = select(t, c1, V::zero());
+    t = take_v(e1, m);
+    m = select(t, e1, m);
+    if constexpr (kIdx) code = select(t, cw, code);
+    t = take_v(o1, m);
+    m = select(t, o1, m);
+    m.store(yp + o);
+    if constexpr (kIdx) store_codes(select(t, cw1, code), ip + o, base + 2 * o, false);
+  }
+  for (; o < ow; ++o) {
+    const T* a = r0 + 2 * o;
+    T m = a[0];
+    int64_t c = 0;
+    const T v[3] = {a[1], a[W], a[W + 1]};
+    const int64_t off[3] = {1, W, W + 1};
+    for (int k = 0; k < 3; ++k)
+      if (take(v[k], m)) {
+        m = v[k];
+        c = off[k];
+      }
+    yp[o] = m;
+    if constexpr (kIdx) ip[o] = base + 2 * o + c;
+  }
+}
+
+template <class T>
+void max2x2_forward(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) {
+  const int64_t hw = g.h * g.w, ohw = g.oh * g.ow, W = g.w;
+  const int64_t ow = g.ow;  // unit i = p * oh + r writes y[i * ow, (i + 1) * ow), idx alike
+  const bool st = stream_out(g.planes * ohw * int64_t(sizeof(T) + (idx ? 8 : 0)));
+  const int64_t blk = stage_rows(st, ow * int64_t(sizeof(T)));
+  parallel_chunks(g.planes * g.oh, unit_grain(2 * W), [&](int64_t b, int64_t e) {
+    std::vector<T> sy(st ? blk * ow : 0);
+    std::vector<int64_t> si(st && idx ? blk * ow : 0);
+    for (int64_t b0 = b; b0 < e; b0 += st ? blk : e - b) {
+      const int64_t e0 = st ? std::min(e, b0 + blk) : e;
+      for_rows(b0, e0, g.oh, [&](int64_t p, int64_t r) {
+        const int64_t off = (p * g.oh + r - (st ? b0 : 0)) * ow;
+        const T* r0 = x + p * hw + 2 * r * W;
+        T* yp = (st ? sy.data() : y) + off;
+        if (idx)
+          max2x2_row<T, true>(r0, yp, (st ? si.data() : idx) + off, 2 * r * W, W, ow, st);
+        else
+          max2x2_row<T, false>(r0, yp, nullptr, 2 * r * W, W, ow, st);
+      });
+      if (st) {
+        stream_copy(sy.data(), y + b0 * ow, (e0 - b0) * ow);
+        if (idx) stream_copy(si.data(), idx + b0 * ow, (e0 - b0) * ow);
+      }
+    }
+    if (st) stream_fence();
+  });
+}
+
+// Where unit i = p * oh + r of a 2x2/2 backward starts writing dx (its rows 2r, 2r + 1; the last
+// row of a plane also the odd height's row): units [b, e) write [tiled_start(b), tiled_start(e)).
+inline int64_t tiled_start(const Pool2dGeom& g, int64_t i) {
+  const int64_t p = i / g.oh, r = i % g.oh;
+  return p * g.h * g.w + 2 * r * g.w;
+}
+
+// dx of output row r, written densely (every element of input rows 2r, 2r + 1 once: dy where
+// the index points, else 0); the count of indices outside their window.
+template <class T>
+inline int64_t max2x2_bwd_row(const T* gy, const int64_t* ix, T* d0, int64_t base, int64_t W,
+                              int64_t ow, bool st) {
+  using V = Vec<T>;
+  constexpr int w = V::width;
+  T* d1 = d0 + W;
+  const V z = V::zero(), c1 = V::set1(T(1)), cw = V::set1(T(W)), cw1 = V::set1(T(W + 1));
+  int64_t bad = 0;
+  auto count_bad = [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o) {
+      const int64_t off = ix[o] - (base + 2 * o);
+      bad += !(off == 0 || off == 1 || off == W || off == W + 1);
+    }
+  };
+  int64_t o = 0;
+  for (; o + w <= ow; o += w) {
+    if (st) {
+      prefetch_ahead(gy + o, w * int(sizeof(T)));
+      prefetch_ahead(ix + o, w * 8);
+    }
+    V c;
+    load_codes(ix + o, base + 2 * o, W + 1, c);
+    const V d = V::load(gy + o);
+    const Mask<T> m00 = c == z, m01 = c == c1, m10 = c == cw, m11 = c == cw1;
+    if (!all_lanes(m00 | m01 | m10 | m11)) count_bad(o, o + w);
+    V lo, hi;
+    interleave(select(m00, d, z), select(m01, d, z), lo, hi);
+    lo.store(d0 + 2 * o);
+    hi.store(d0 + 2 * o + w);
+    interleave(select(m10, d, z), select(m11, d, z), lo, hi);
+    lo.store(d1 + 2 * o);
+    hi.store(d1 + 2 * o + w);
+  }
+  count_bad(o, ow);
+  for (; o < ow; ++o) {
+    const int64_t off = ix[o] - (base + 2 * o);
+    d0[2 * o] = off == 0 ? gy[o] : T(0);
+    d0[2 * o + 1] = off == 1 ? gy[o] : T(0);
+    d1[2 * o] = off == W ? gy[o] : T(0);
+    d1[2 * o + 1] = off == W + 1 ? gy[o] : T(0);
+  }
+  if (W > 2 * ow) d0[W - 1] = d1[W - 1] = T(0);  // odd width: the column no window covers
+  return bad;
+}
+
+template <class T>
+int64_t max2x2_backward(const T* dy, const int64_t* idx, T* dx, const Pool2dGeom& g) {
+  const int64_t hw = g.h * g.w, ohw = g.oh * g.ow, W = g.w;
+  std::atomic<int64_t> bad{0};
+  const bool st = stream_out(g.planes * hw * int64_t(sizeof(T)));
+  const int64_t blk = stage_rows(st, 2 * W * int64_t(sizeof(T)));
+  parallel_chunks(g.planes * g.oh, unit_grain(2 * W), [&](int64_t b, int64_t e) {
+    int64_t nb = 0;
+    std::vector<T> sd;
+    for (int64_t b0 = b; b0 < e; b0 += st ? blk : e - b) {
+      const int64_t e0 = st ? std::min(e, b0 + blk) : e;
+      const int64_t s0 = st ? tiled_start(g, b0) : 0;  // the block's dx range, staged
+      if (st) sd.resize(static_cast<size_t>(tiled_start(g, e0) - s0));
+      T* out = st ? sd.data() : dx;
+      for_rows(b0, e0, g.oh, [&](int64_t p, int64_t r) {
+        const int64_t pl = p * hw - s0;  // the plane's offset in out
+        nb += max2x2_bwd_row(dy + p * ohw + r * g.ow, idx + p * ohw + r * g.ow,
+                             out + pl + 2 * r * W, 2 * r * W, W, g.ow, st);
+        if (r == g.oh - 1) std::fill(out + pl + 2 * g.oh * W, out + pl + hw, T(0));  // odd h
+      });
+      if (st) stream_copy(sd.data(), dx + s0, static_cast<int64_t>(sd.size()));
+    }
+    if (st) stream_fence();
+    if (nb) bad += nb;
+  });
+  return bad.load();
+}
+
+// Average pooling's divisor as a multiplier where that is exact (a power of two: x * (1/d) is
+// x / d correctly rounded), else a divisor.
+template <class T>
+struct Divide {
+  T div, inv;
+  bool mul;
+  explicit Divide(int64_t d) : div(T(d)), inv(T(1) / T(d)), mul(false) {
+    const uint64_t a = static_cast<uint64_t>(d < 0 ? -d : d);
+    mul = (a & (a - 1)) == 0;
+  }
+  T operator()(T s) const { return mul ? s * inv : s / div; }
+  Vec<T> operator()(Vec<T> s) const { return mul ? s * Vec<T>::set1(inv) : s / Vec<T>::set1(div); }
+};
+
+template <class T>
+void avg2x2_forward(const T* x, T* y, const Pool2dGeom& g, int64_t divisor) {
+  using V = Vec<T>;
+  constexpr int w = V::width;
+  const int64_t hw = g.h * g.w, ohw = g.oh * g.ow, W = g.w, ow = g.ow;
+  const Divide<T> div(divisor ? divisor : 4);
+  const bool st = stream_out(g.planes * ohw * int64_t(sizeof(T)));
+  const int64_t blk = stage_rows(st, ow * int64_t(sizeof(T)));
+  parallel_chunks(g.planes * g.oh, unit_grain(2 * W), [&](int64_t b, int64_t e) {
+    std::vector<T> sy(st ? blk * ow : 0);
+    for (int64_t b0 = b; b0 < e; b0 += st ? blk : e - b) {
+      const int64_t e0 = st ? std::min(e, b0 + blk) : e;
+      for_rows(b0, e0, g.oh, [&](int64_t p, int64_t r) {
+        const T* r0 = x + p * hw + 2 * r * W;
+        const T* r1 = r0 + W;
+        T* yp = (st ? sy.data() : y) + (p * g.oh + r - (st ? b0 : 0)) * ow;
+        int64_t o = 0;
+        for (; o + w <= ow; o += w) {  // the generic kernels' order: row by row, left to right
+          if (st) {
+            prefetch_ahead(r0 + 2 * o, 2 * w * int(sizeof(T)));
+            prefetch_ahead(r1 + 2 * o, 2 * w * int(sizeof(T)));
+          }
+          V e0, o0, e1, o1;
+          deinterleave(V::load(r0 + 2 * o), V::load(r0 + 2 * o + w), e0, o0);
+          deinterleave(V::load(r1 + 2 * o), V::load(r1 + 2 * o + w), e1, o1);
+          div(((e0 + o0) + e1) + o1).store(yp + o);
+        }
+        for (; o < ow; ++o) yp[o] = div(((r0[2 * o] + r0[2 * o + 1]) + r1[2 * o]) + r1[2 * o + 1]);
+      });
+      if (st) stream_copy(sy.data(), y + b0 * ow, (e0 - b0) * ow);
+    }
+    if (st) stream_fence();
+  });
+}
+
+template <class T>
+void avg2x2_backward(const T* dy, T* dx, const Pool2dGeom& g, int64_t divisor) {
+  using V = Vec<T>;
+  constexpr int w = V::width;
+  const int64_t hw = g.h * g.w, ohw = g.oh * g.ow, W = g.w, ow = g.ow;
+  const Divide<T> div(divisor ? divisor : 4);
+  const bool st = stream_out(g.planes * hw * int64_t(sizeof(T)));
+  const int64_t blk = stage_rows(st, 2 * W * int64_t(sizeof(T)));
+  parallel_chunks(g.planes * g.oh, unit_grain(2 * W), [&](int64_t b, int64_t e) {
+    std::vector<T> sd;
+    for (int64_t b0 = b; b0 < e; b0 += st ? blk : e - b) {
+      const int64_t e0 = st ? std::min(e, b0 + blk) : e;
+      const int64_t s0 = st ? tiled_start(g, b0) : 0;
+      if (st) sd.resize(static_cast<size_t>(tiled_start(g, e0) - s0));
+      T* out = st ? sd.data() : dx;
+      for_rows(b0, e0, g.oh, [&](int64_t p, int64_t r) {
+        const T* gy = dy + p * ohw + r * ow;
+        T* plane = out + p * hw - s0;
+        T* d0 = plane + 2 * r * W;
+        T* d1 = d0 + W;
+        int64_t o = 0;
+        for (; o + w <= ow; o += w) {
+          if (st) prefetch_ahead(gy + o, w * int(sizeof(T)));
+          const V d = div(V::load(gy + o));
+          V lo, hi;
+          interleave(d, d, lo, hi);
+          lo.store(d0 + 2 * o);
+          hi.store(d0 + 2 * o + w);
+          lo.store(d1 + 2 * o);
+          hi.store(d1 + 2 * o + w);
+        }
+        for (; o < ow; ++o) d0[2 * o] = d0[2 * o + 1] = d1[2 * o] = d1[2 * o + 1] = div(gy[o]);
+        if (W > 2 * ow) d0[W - 1] = d1[W - 1] = T(0);
+        if (r == g.oh - 1) std::fill(plane + 2 * g.oh * W, plane + hw, T(0));
+      });
+      if (st) stream_copy(sd.data(), dx + s0, static_cast<int64_t>(sd.size()));
+    }
+    if (st) stream_fence();
+  });
+}
+#endif  // __AVX2__
+
+// Global average pooling (output 1 x 1): each plane's sum over 4 accumulators.
+inline bool fast_global(int64_t h, int64_t w, int64_t oh, int64_t ow) {
+  return oh == 1 && ow == 1 && h > 0 && w > 0 && !fast_disabled();
+}
+
+template <class T>
+void global_avg_forward(const T* x, T* y, int64_t planes, int64_t hw) {
+  using V = Vec<T>;
+  constexpr int w = V::width;
+  const bool pf = stream_out(planes * hw * int64_t(sizeof(T)));  // a large input: prefetch
+  parallel_chunks(planes, unit_grain(hw), [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) {
+      const T* xp = x + p * hw;
+      V a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
+      int64_t i = 0;
+      for (; i + 4 * w <= hw; i += 4 * w) {
+        if (pf) prefetch_ahead(xp + i, 4 * w * int(sizeof(T)));
+        a0 = a0 + V::load(xp + i);
+        a1 = a1 + V::load(xp + i + w);
+        a2 = a2 + V::load(xp + i + 2 * w);
+        a3 = a3 + V::load(xp + i + 3 * w);
+      }
+      for (; i + w <= hw; i += w) a0 = a0 + V::load(xp + i);
+      if (i < hw) a1 = a1 + V::load(xp + i, static_cast<int>(hw - i));
+      y[p] = ((a0 + a1) + (a2 + a3)).reduce_add() / T(hw);
+    }
+  });
+}
+
+template <class T>
+void global_avg_backward(const T* dy, T* dx, int64_t planes, int64_t hw) {
+  using V = Vec<T>;
+  constexpr int w = V::width;
+  const bool st = stream_out(planes * hw * int64_t(sizeof(T)));
+  parallel_chunks(planes, unit_grain(hw), [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) {
+      T* dp = dx + p * hw;
+      const T d = dy[p] / T(hw);
+      const V v = V::set1(d);
+      int64_t i = 0;
+      if (st)  // the head up to a vector boundary, then aligned streaming stores
+        for (; i < hw && !aligned_vec(dp + i); ++i) dp[i] = d;
+      for (; i + w <= hw; i += w) put(v, dp + i, st);
+      for (; i < hw; ++i) dp[i] = d;
+    }
+    if (st) stream_fence();
+  });
+}
+
 }  // namespace pool_detail
 
 template <class T>
 void max_pool2d_forward_t(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) {
   const int64_t units = g.planes * g.oh, hw = g.h * g.w, ohw = g.oh * g.ow;
   if (units == 0 || g.ow == 0) return;
+#if defined(__AVX2__)
+  if (pool_detail::fast_2x2(g)) return pool_detail::max2x2_forward(x, y, idx, g);
+#endif
   parallel_chunks(units, pool_detail::unit_grain(g.ow * g.kh * g.kw), [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const int64_t p = i / g.oh, oh = i % g.oh;
@@ -494,6 +995,9 @@ void max_pool2d_forward_t(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) {
 template <class T>
 int64_t max_pool2d_backward_t(const T* dy, const int64_t* idx, T* dx, const Pool2dGeom& g) {
   const int64_t ohw = g.oh * g.ow, span = (g.kh - 1) * g.dh + 1;
+#if defined(__AVX2__)
+  if (pool_detail::fast_2x2(g)) return pool_detail::max2x2_backward(dy, idx, dx, g);
+#endif
   std::atomic<int64_t> bad{0};
   if (pool_detail::exact_tiling(g)) {
     pool_detail::run_tiled_backward(dx, g, [&](int64_t p, int64_t oh, T* plane) {
@@ -565,6 +1069,9 @@ void avg_pool2d_forward_t(const T* x, T* y, const Pool2dGeom& g, bool include_pa
                           int64_t divisor) {
   const int64_t units = g.planes * g.oh, hw = g.h * g.w, ohw = g.oh * g.ow;
   if (units == 0 || g.ow == 0) return;
+#if defined(__AVX2__)
+  if (pool_detail::fast_2x2(g)) return pool_detail::avg2x2_forward(x, y, g, divisor);
+#endif
   parallel_chunks(units, pool_detail::unit_grain(g.ow * g.kh * g.kw), [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const int64_t p = i / g.oh, oh = i % g.oh;
@@ -577,6 +1084,9 @@ template <class T>
 void avg_pool2d_backward_t(const T* dy, T* dx, const Pool2dGeom& g, bool include_pad,
                            int64_t divisor) {
   const int64_t ohw = g.oh * g.ow;
+#if defined(__AVX2__)
+  if (pool_detail::fast_2x2(g)) return pool_detail::avg2x2_backward(dy, dx, g, divisor);
+#endif
   if (pool_detail::exact_tiling(g)) {
     using V = Vec<T>;
     const T div = T(divisor ? divisor : g.kh * g.kw);
@@ -634,6 +1144,8 @@ inline Pool2dGeom adaptive_tiling(int64_t planes, int64_t h, int64_t w, int64_t 
 template <class T>
 void adaptive_avg_pool2d_forward_t(const T* x, T* y, int64_t planes, int64_t h, int64_t w,
                                    int64_t oh, int64_t ow) {
+  if (pool_detail::fast_global(h, w, oh, ow))
+    return pool_detail::global_avg_forward(x, y, planes, h * w);
   if (adaptive_is_tiling(h, w, oh, ow))
     return avg_pool2d_forward_t(x, y, adaptive_tiling(planes, h, w, oh, ow), true, 0);
   const int64_t units = planes * oh, hw = h * w, ohw = oh * ow;
@@ -659,6 +1171,8 @@ void adaptive_avg_pool2d_forward_t(const T* x, T* y, int64_t planes, int64_t h, 
 template <class T>
 void adaptive_avg_pool2d_backward_t(const T* dy, T* dx, int64_t planes, int64_t h, int64_t w,
                                     int64_t oh, int64_t ow) {
+  if (pool_detail::fast_global(h, w, oh, ow))
+    return pool_detail::global_avg_backward(dy, dx, planes, h * w);
   if (adaptive_is_tiling(h, w, oh, ow))
     return avg_pool2d_backward_t(dy, dx, adaptive_tiling(planes, h, w, oh, ow), true, 0);
   const int64_t hw = h * w, ohw = oh * ow;
