@@ -392,6 +392,11 @@ inline void vgelu_tanh_sigmoid2(Vec<float> x, Vec<float>& s, Vec<float>& sc) {
   if (x.v != x.v) s.v = sc.v = x.v;
 }
 
+inline Vec<float> vgelu(Vec<float> x) {
+  const double a = x.v;
+  return {static_cast<float>(a * 0.5 * std::erfc(-a * 0.707106781186547524))};
+}
+
 inline Vec<float> vexp(Vec<float> x) {
   return map_lanes(x, [](float a) { return static_cast<float>(std::exp(double(a))); });
 }
