@@ -23,6 +23,10 @@
 //   verf     |x| < 0.5: Taylor series to x^13; else 1 - erfc(|x|).        <= 4 ulp [3.57/2.78]
 //   vnormcdf Phi(x) = erfc(-x/sqrt2)/2 with x^2/2 split exactly (FMA), so gelu keeps full
 //            relative accuracy in its far negative tail.                   <= 8 ulp [7.22/7.15]
+//   vgelu    x Phi(x) = max(x, -0) - |x| exp(-x^2/2) R(|x|), R by a degree-9 polynomial in
+//            1/(1 + |x|/3), exp's reduction fused with the product (the activation; issue 18;
+//            tests/test_ops_activation.py). Below x = -13.2 (denormal results) within 3 denormal
+//            steps.                                                        <= 8 ulp [6.89/5.63]
 //
 // float64 (every ISA) and the generic fallback call libm lane by lane: a vector polynomial
 // reaching the 1e-12 relative accuracy the float64 tests demand would need twice the degree,
