@@ -291,3 +291,58 @@ def test_every_compiled_module_exports_the_one_vocabulary():
     assert set(cpu.SAVES_INPUT) < set(cpu.ACTIVATIONS) and cpu.ACTIVATIONS[0] == "identity"
     assert tuple(cpu.REDUCTIONS) == ("mean", "sum", "none")
     assert tuple(cpu.LOSSES) == ("sum_of_squares", "mse", "bce", "bce_with_logits")
+
+
+# ---- the float32 gelu kernel (issue 18): its error bound and its crossovers --------------------
+
+
+def _gelu_ulp_check(x):
+    """Max error of the float32 gelu over x, in ulp of the correctly rounded result where that
+    is a normal float; where it is not, the error in denormal steps."""
+    want = ref.activation(x.astype(np.float64), "gelu")
+    got = ops.activation(x, "gelu").astype(np.float64)
+    tiny = float(np.finfo(np.float32).tiny)
+    normal = np.abs(want) >= tiny
+    ulp = np.spacing(np.abs(want[normal]).astype(np.float32)).astype(np.float64)
+    err = np.abs(got[normal] - want[normal]) / ulp
+    sub_err = np.abs(got[~normal] - want[~normal]) / 2.0**-149
+    return err.max(initial=0.0), sub_err.max(initial=0.0)
+
+
+def test_gelu_float32_error_bound(isa):
+    """gelu = max(x, -0) - |x| exp(-x^2/2) R(|x|) (simd_math.h vgelu): <= 8 ulp wherever the
+    result is normal (x > -13.2), within 3 denormal steps below, over every exponent."""
+    rng = np.random.default_rng(5)
+    bits = rng.integers(0, 2**32, size=400_000, dtype=np.uint64).astype(np.uint32)
+    x = bits.view(np.float32)
+    x = np.concatenate([x[np.isfinite(x)], np.linspace(-16, 16, 64001, dtype=np.float32)])
+    err, sub_err = _gelu_ulp_check(x)
+    assert err <= 8, err
+    assert sub_err <= 3, sub_err
+
+
+def test_gelu_float32_crossovers(isa):
+    """The kernel's split points, swept densely and mixed into vectors of ordinary values:
+    |x| = 13.19 (on AVX2 the vector leaves exp's exponent-field fast path: exp(-x^2/2) turns
+    denormal), 14.5 (|x| is clamped: the tail term rounds to 0 beyond), 0 (the sign of the
+    result); and +-inf, NaN and +-0 exactly."""
+    edges = np.concatenate(
+        [
+            np.linspace(c - 0.05, c + 0.05, 2001, dtype=np.float32)
+            for c in (-14.5, -13.19, -13.2, 13.19, 14.5)
+        ]
+    )
+    edges = np.concatenate([edges, np.linspace(-1e-3, 1e-3, 2001, dtype=np.float32)])
+    rng = np.random.default_rng(6)
+    mixed = (rng.standard_normal(20_003) * 3).astype(np.float32)
+    odd = rng.integers(0, mixed.size, 2000)
+    mixed[odd] = rng.choice(np.array([-13.5, -14.6, -13.19, 13.3, 20.0], np.float32), 2000)
+    for x in (edges, mixed):
+        err, sub_err = _gelu_ulp_check(x)
+        assert err <= 8 and sub_err <= 3, (err, sub_err)
+    s = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0, -1e30, 1e30], np.float32)
+    y = np.concatenate([ops.activation(s, "gelu"), ops.activation(np.tile(s, 3), "gelu")[:7]])
+    for got in (y[:7], y[7:]):
+        assert got[0] == np.inf and np.isnan(got[1]) and np.isnan(got[2])  # x Phi(x) at -inf
+        assert got[3] == 0 and not np.signbit(got[3]) and got[4] == 0 and np.signbit(got[4])
+        assert got[5] == 0 and np.signbit(got[5]) and got[6] == np.float32(1e30)

@@ -82,7 +82,7 @@ template <>
 struct ActOp<Act::gelu> {
   template <class T>
   static Vec<T> fwd(Vec<T> x, Vec<T>) {
-    return x * vnormcdf(x);
+    return vgelu(x);
   }
   template <class T>
   static Vec<T> bwd(Vec<T> dy, Vec<T> x, Vec<T>) {
