@@ -288,7 +288,7 @@ class DistributedDataParallel(Module):
         """'shm' when asked for or ('auto') when every rank of the group is on one node and
         every parameter is a host array; else 'iallreduce'. Collective (every rank decides
         the same)."""
-        from . import _shm
+        from ._shm import _Window, collect, node_comm
 
         if self.world_size == 1 or reduction == "iallreduce":
             return "iallreduce"
@@ -300,8 +300,8 @@ class DistributedDataParallel(Module):
                     "every rank; device arrays go through reduction='iallreduce'"
                 )
             return "iallreduce"
-        _shm.collect(self._comm)  # free the windows of models gone (collective)
-        node = _shm.node_comm(self._comm)
+        collect(self._comm)  # free the windows of models gone (collective)
+        node = node_comm(self._comm)
         if node is None:
             if reduction == "shm":
                 raise RuntimeError(
@@ -310,7 +310,7 @@ class DistributedDataParallel(Module):
                 )
             return "iallreduce"
         params = [p for b in self._buckets for p in b.params]  # the buckets' order
-        self._shm = _shm._Window(self._comm, node, params, self)
+        self._shm = _Window(self._comm, node, params, self)
         self._params = params
         return "shm"
 
