@@ -470,12 +470,7 @@ class DistributedDataParallel(Module):
                 and g.dtype == bucket.dtype
             ):
                 bucket.direct = g
-                bucket.req = self._comm.Iallreduce(MPI.IN_PLACE, g, op=MPI.SUM)
-                bucket.launched = True
-                if self.progress == "thread":
-                    if self._thread is None:
-                        self._thread = _ProgressThread()
-                    self._thread.hand(bucket.req)
+                self._start(bucket, self._comm.Iallreduce(MPI.IN_PLACE, g, op=MPI.SUM))
                 return
         flat = bucket.flat
         for p, o in zip(bucket.params, bucket.offsets):
@@ -487,12 +482,16 @@ class DistributedDataParallel(Module):
                 flat[o : o + n] = g.reshape(-1)
             else:  # a device array: staged through the host buffer
                 flat[o : o + n] = g.reshape(-1).get()
-        bucket.req = self._comm.Iallreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
+        self._start(bucket, self._comm.Iallreduce(MPI.IN_PLACE, flat, op=MPI.SUM))
+
+    def _start(self, bucket: Any, req: Any) -> None:
+        """Record a bucket's all-reduce request; with progress="thread", hand it over."""
+        bucket.req = req
         bucket.launched = True
         if self.progress == "thread":
             if self._thread is None:
                 self._thread = _ProgressThread()
-            self._thread.hand(bucket.req)
+            self._thread.hand(req)
 
     def _test(self) -> None:
         reqs = [b.req for b in self._buckets if b.req is not None]
