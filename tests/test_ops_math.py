@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deltagrad import _cpu
+from deltagrad import _cpu, ops
 
 sp = pytest.importorskip("scipy.special")
 
@@ -154,3 +154,16 @@ def test_fast_and_wide_paths_mixed_in_one_vector(isa, fn):
     assert np.all(np.abs(got[sub].astype(np.float64) - want[sub]) <= 2 * 1.4013e-45), fn
     inf = np.isinf(w32)
     assert np.array_equal(got[inf], w32[inf]), f"{fn}: infinities"
+
+
+def test_tanh_is_odd_bit_for_bit(isa):
+    """tanh is computed on |x| and given x's sign bit (issue 18's shorter kernel): tanh(-x) is
+    -tanh(x) bit for bit over the sweep, and tanh(-0) is -0 as in libm."""
+    x = _sweep(200_000, seed=19)
+    x = x[x > 0]
+    np.testing.assert_array_equal(_cpu.math_fn(-x, "tanh"), -_cpu.math_fn(x, "tanh"))
+    z = _cpu.math_fn(np.array([0.0, -0.0], np.float32), "tanh")
+    assert np.array_equal(np.signbit(z), [False, True]), z
+    for dtype in (np.float32, np.float64):
+        y = ops.activation(np.array([-0.0, 0.0], dtype), "tanh")
+        assert np.array_equal(np.signbit(y), [True, False]), (dtype, y)
