@@ -64,13 +64,19 @@ def flops(name: str) -> float:
     return 3 * 2 * n * o * h * w * c * 9
 
 
-def _fns(name: str):
+def _data(name: str):
+    """x, weight, bias and grad_output of a shape, float32, seeded: one setup for every mode."""
     n, c, h, w, o = SHAPES[name]
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
     wt = (rng.standard_normal((o, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
     b = rng.standard_normal(o).astype(np.float32)
     gy = rng.standard_normal((n, o, h, w)).astype(np.float32)
+    return x, wt, b, gy
+
+
+def _fns(name: str):
+    x, wt, b, gy = _data(name)
     dx, dw, db = (dg.tensor(a, requires_grad=True) for a in (x, wt, b))
     dgy = dg.tensor(gy)
 
@@ -128,12 +134,7 @@ def _phase_fns(name: str, algo: str = "auto"):
     end and torch's total."""
     from deltagrad import _cpu
 
-    n, c, h, w, o = SHAPES[name]
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
-    wt = (rng.standard_normal((o, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
-    b = rng.standard_normal(o).astype(np.float32)
-    gy = rng.standard_normal((n, o, h, w)).astype(np.float32)
+    x, wt, b, gy = _data(name)
     fns = {
         "fwd": lambda: _cpu.conv2d_forward(x, wt, b, 1, 1, 1, 1, algo),
         "dx": lambda: _cpu.conv2d_backward(gy, x, wt, 1, 1, 1, 1, True, False, False, algo),

@@ -41,6 +41,8 @@ CASES = [
     (1, 3, 6, 9, 13, 2, 4, 1, (1, 0), (2, 1), 1),  # tap: even, non-square, dilated, uneven pad
     (2, 9, 5, 4, 7, 3, 3, 1, (0, 2), 1, 1),  # tap: dx's padding (k - 1) d - p = 0 along w
     (1, 2, 4, 5, 3, 3, 3, 1, 3, 1, 1),  # padding past (k - 1) d: tap falls back to im2col
+    (2, 3, 1, 3, 4, 3, 3, 1, 1, 1, 1),  # tap, tiny image: dw's last vector runs past the channel
+    (2, 3, 1, 1, 4, 3, 3, 1, 1, 1, 1),  # tap, 1x1 image with padding
 ]
 IDS = [
     f"n{c[0]}c{c[1]}_{c[2]}x{c[3]}_o{c[4]}_k{c[5]}x{c[6]}_s{c[7]}p{c[8]}d{c[9]}g{c[10]}"

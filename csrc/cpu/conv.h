@@ -12,8 +12,9 @@
 //   the padded image at a constant offset, so the micro-kernel (tap_tile) loads its B vectors
 //   straight from it and broadcasts the weights, packed once per call. dx is the same kernel on
 //   dy padded by (k - 1) d - p with the weights transposed and flipped; dw is a dot-product tile
-//   (tap_dw_block) over dy and the padded image. The padded width costs (wp - wo) / wo of the
-//   lanes (25% at 8x8, 6% at 32x32).
+//   (tap_dw_block) over dy and the padded image. The padded width (neighbouring rows share
+//   their padding columns: tap_geom) costs (wp - wo) / wo of the lanes (12% at 8x8 with
+//   padding 1, 3% at 32x32).
 // - depthwise (groups == C, one input channel per group): a direct loop, vectorized along the
 //   output row when the stride is 1.
 // - direct: the plain seven-deep loop, single-threaded: the test oracle.
@@ -650,11 +651,37 @@ struct TapGeom {
   int64_t hout, wout;  // output size
   int64_t pt, pl;      // where the input starts in the padded image
   int64_t kh, kw, dh, dw;
-  int64_t hp, wp;  // padded size: hout + (kh - 1) dh, wout + (kw - 1) dw
+  int64_t hp, wp;  // padded size: hout + (kh - 1) dh rows of win + max(pl, pr) (tap_geom)
   int64_t cs() const { return hp * wp; }
   int64_t npanels() const { return ceil_div(cout, kTapMR); }
   int64_t jn() const { return hout * wp; }  // output positions in padded-width coordinates
 };
+
+// The geometry of a stride-1 convolution of an hin x win input into hout x wout, the input placed
+// at (pt, pl) of the padded image. The padded rows are wp = win + max(pl, pr) wide, pr the right
+// padding: a tap reading past the right edge of a row lands in the next row's left padding
+// (zero), so the right and left paddings share columns and the positions ox in [wout, wp) of
+// each output row, computed and dropped, are ekw - pl instead of ekw (8x8 with padding 1: 9
+// columns, not 10).
+inline TapGeom tap_geom(int64_t cin, int64_t cout, int64_t hin, int64_t win, int64_t hout,
+                        int64_t wout, int64_t pt, int64_t pl, int64_t kh, int64_t kw, int64_t dh,
+                        int64_t dw) {
+  const int64_t ekw = (kw - 1) * dw, pr = wout + ekw - win - pl;
+  return TapGeom{cin,
+                 cout,
+                 hin,
+                 win,
+                 hout,
+                 wout,
+                 pt,
+                 pl,
+                 kh,
+                 kw,
+                 dh,
+                 dw,
+                 hout + (kh - 1) * dh,
+                 std::max(wout, win + std::max(pl, pr))};
+}
 
 template <class T>
 inline int64_t tap_nr() {
@@ -749,6 +776,29 @@ inline void tap_tile(const T* __restrict ap, const T* xb, const int64_t* toff, i
   }
 }
 
+// A panel of R <= kTapSmallMR rows (a few output channels: dx of a convolution with few input
+// channels): tiles four vectors wide, so the few broadcasts of a step feed 4 R multiply-adds
+// (a two-vector tile of 3 rows has 6 accumulators, too few to cover the FMA latency).
+#if defined(__AVX512F__)
+inline constexpr int kTapSmallMR = 4;
+#else
+inline constexpr int kTapSmallMR = 3;
+#endif
+template <class T, int R>
+void tap_panel_small(const TapGeom& g, const T* a, const T* xp, const int64_t* toff, T* y) {
+  constexpr int W = Vec<T>::width;
+  const int64_t taps = g.kh * g.kw, jn = g.jn(), ys = tap_ystride<T>(g);
+  int64_t j0 = 0;
+  for (; j0 < jn && j0 + 4 * W <= ys; j0 += 4 * W)
+    tap_tile<T, R, 4>(a, xp + j0, toff, taps, g.cin, g.cs(), y + j0, ys, R);
+  for (; j0 < jn; j0 += 2 * W) {  // ys is whole two-vector tiles
+    if (jn - j0 <= W)
+      tap_tile<T, R, 1>(a, xp + j0, toff, taps, g.cin, g.cs(), y + j0, ys, R);
+    else
+      tap_tile<T, R, 2>(a, xp + j0, toff, taps, g.cin, g.cs(), y + j0, ys, R);
+  }
+}
+
 // One padded image xp -> yp (cout rows of ys values, padded-width coordinates).
 template <class T>
 void tap_image(const TapGeom& g, const T* ap, const T* xp, const int64_t* toff, T* yp) {
@@ -759,6 +809,13 @@ void tap_image(const TapGeom& g, const T* ap, const T* xp, const int64_t* toff, 
     const int mr = static_cast<int>(std::min<int64_t>(MR, g.cout - pb * MR));
     const T* a = ap + pb * taps * g.cin * MR;
     T* y = yp + pb * MR * ys;
+    if (mr <= kTapSmallMR) {
+      if (mr == 1) tap_panel_small<T, 1>(g, a, xp, toff, y);
+      if (mr == 2) tap_panel_small<T, 2>(g, a, xp, toff, y);
+      if (mr == 3) tap_panel_small<T, 3>(g, a, xp, toff, y);
+      if (kTapSmallMR > 3 && mr == 4) tap_panel_small<T, kTapSmallMR>(g, a, xp, toff, y);
+      continue;
+    }
     for (int64_t j0 = 0; j0 < jn; j0 += nr) {
       const T* xb = xp + j0;
       T* yb = y + j0;
@@ -847,33 +904,21 @@ void tap_batch(const TapGeom& g, int64_t nimg, const T* in, const T* ap, const T
 }
 
 // Whether the tap algorithm applies (stride 1, one group, dx's padding (k - 1) d - p >= 0) and
-// pays off (enough channels that the packed weights, not the padding, dominate).
+// pays off (enough channels that the packed weights, not the padding, dominate: from 3 channels
+// of a 3x3 kernel on, where it beats im2col + GEMM by 20-30%; with one channel they tie).
 inline bool tap_applies(const Conv2dParams& p) {
   return p.sh == 1 && p.sw == 1 && p.groups == 1 && p.ph <= (p.kh - 1) * p.dh &&
          p.pw <= (p.kw - 1) * p.dw && p.kh * p.kw > 1 && p.ho > 0 && p.wo > 0;
 }
 inline bool tap_pays(const Conv2dParams& p) {
-  const int64_t wp = p.w + 2 * p.pw;
-  return p.c * p.kh * p.kw >= 64 && p.o >= 8 && 4 * wp <= 5 * p.wo + 8 && p.n >= num_threads() &&
+  const int64_t wp = p.w + p.pw;  // tap_geom's padded width (symmetric padding)
+  return p.c * p.kh * p.kw >= 16 && p.o >= 8 && 4 * wp <= 5 * p.wo + 8 && p.n >= num_threads() &&
          p.c * (p.h + 2 * p.ph) * wp <= (int64_t(1) << 20);
 }
 
 template <class T>
 void tap_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
-  TapGeom g{p.c,
-            p.o,
-            p.h,
-            p.w,
-            p.ho,
-            p.wo,
-            p.ph,
-            p.pw,
-            p.kh,
-            p.kw,
-            p.dh,
-            p.dw,
-            p.ho + (p.kh - 1) * p.dh,
-            p.wo + (p.kw - 1) * p.dw};
+  const TapGeom g = tap_geom(p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw, p.kh, p.kw, p.dh, p.dw);
   std::vector<T> ap(static_cast<size_t>(g.npanels() * kTapMR * p.kh * p.kw * p.c));
   tap_pack<T>(
       g,
@@ -888,8 +933,8 @@ void tap_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y
 template <class T>
 void tap_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const int64_t ekh = (p.kh - 1) * p.dh, ekw = (p.kw - 1) * p.dw;
-  TapGeom g{p.o,        p.c,  p.ho, p.wo, p.h,  p.w,       ekh - p.ph,
-            ekw - p.pw, p.kh, p.kw, p.dh, p.dw, p.h + ekh, p.w + ekw};
+  const TapGeom g =
+      tap_geom(p.o, p.c, p.ho, p.wo, p.h, p.w, ekh - p.ph, ekw - p.pw, p.kh, p.kw, p.dh, p.dw);
   std::vector<T> ap(static_cast<size_t>(g.npanels() * kTapMR * p.kh * p.kw * p.o));
   tap_pack<T>(
       g,
@@ -927,22 +972,21 @@ void tap_dy_pad(const TapGeom& g, const T* dy, T* dyp) {
 }
 
 // The dw tile over a block of the chunk: images [i0, i1), positions [ja, jb) of each (multiples
-// of W), accumulated into DR x DC vectors at acc (zeroed first when `first`), reduced later by
-// tap_dw_chunk: one reduction per tile and chunk, not per block.
+// of W; positions from jn on, the rounding of the last vector, are masked off: past jn the padded
+// dy of a small image runs into the next channel's data), accumulated into DR x DC vectors at
+// acc (zeroed first when `first`), reduced later by tap_dw_chunk: one reduction per tile and
+// chunk, not per block. cof: the offset in the padded image of each of the K weight columns.
 template <class T>
-inline void tap_dw_block(const TapGeom& g, int64_t i0, int64_t i1, int64_t ja, int64_t jb,
-                         const T* xb, int64_t xs, const T* db, int64_t dys, int64_t ys,
-                         const int64_t* toff, int64_t r0, int nr, int64_t c0, int nc, T* acc,
-                         bool first) {
+inline void tap_dw_block(int64_t i0, int64_t i1, int64_t ja, int64_t jb, int64_t jn, const T* xb,
+                         int64_t xs, const T* db, int64_t dys, int64_t ys, const int64_t* cof,
+                         int64_t r0, int nr, int64_t c0, int nc, T* acc, bool first) {
   using V = Vec<T>;
   constexpr int W = V::width, DR = kTapDR, DC = kTapDC;
-  const int64_t taps = g.kh * g.kw;
   int64_t ro[DR], co[DC];
   for (int r = 0; r < DR; ++r) ro[r] = (r0 + std::min(r, nr - 1)) * ys;
-  for (int c = 0; c < DC; ++c) {
-    const int64_t col = c0 + std::min(c, nc - 1);
-    co[c] = (col / taps) * g.cs() + toff[col % taps];
-  }
+  for (int c = 0; c < DC; ++c) co[c] = cof[c0 + std::min(c, nc - 1)];
+  const int64_t jf = std::min(jb, jn / W * W);  // whole vectors: [ja, jf)
+  const int tail = jb > jf ? static_cast<int>(std::min(jb, jn) - jf) : 0;
   V a[DR][DC];
 #pragma GCC unroll 8
   for (int r = 0; r < DR; ++r)
@@ -951,13 +995,24 @@ inline void tap_dw_block(const TapGeom& g, int64_t i0, int64_t i1, int64_t ja, i
   for (int64_t i = i0; i < i1; ++i) {
     const T* x = xb + i * xs;
     const T* d = db + i * dys;
-    for (int64_t j = ja; j < jb; j += W) {
+    for (int64_t j = ja; j < jf; j += W) {
       V dv[DR];
 #pragma GCC unroll 8
       for (int r = 0; r < DR; ++r) dv[r] = V::load(d + ro[r] + j);
 #pragma GCC unroll 8
       for (int c = 0; c < DC; ++c) {
         const V xv = V::load(x + co[c] + j);
+#pragma GCC unroll 8
+        for (int r = 0; r < DR; ++r) a[r][c] = fmadd(dv[r], xv, a[r][c]);
+      }
+    }
+    if (tail > 0) {
+      V dv[DR];
+#pragma GCC unroll 8
+      for (int r = 0; r < DR; ++r) dv[r] = V::load(d + ro[r] + jf, tail);
+#pragma GCC unroll 8
+      for (int c = 0; c < DC; ++c) {
+        const V xv = V::load(x + co[c] + jf, tail);
 #pragma GCC unroll 8
         for (int r = 0; r < DR; ++r) a[r][c] = fmadd(dv[r], xv, a[r][c]);
       }
@@ -971,22 +1026,26 @@ inline void tap_dw_block(const TapGeom& g, int64_t i0, int64_t i1, int64_t ja, i
 
 // dwp (o x K) += the dw of the ni padded images of a chunk (x at xb, stride xs; dy at db, image
 // stride dys, channel stride ys, in padded-width coordinates). The DR dy rows of a block stay in
-// L1 (about 16 KB: whole small images or a run of positions of a large one) while every tile of
-// the K weight columns reads them; the partial sums wait in acc (DR x K vectors, per thread).
+// L1 (about 20 KB: whole small images or an even share of the positions of a large one) while
+// every tile of the K weight columns reads them; the partial sums wait in acc (DR x K vectors,
+// per thread).
 template <class T>
 void tap_dw_chunk(const TapGeom& g, int64_t ni, const T* xb, int64_t xs, const T* db, int64_t dys,
                   int64_t ys, const int64_t* toff, int64_t o, T* dwp, std::vector<T>& accv) {
   using V = Vec<T>;
   constexpr int W = V::width, DR = kTapDR, DC = kTapDC;
-  const int64_t K = g.cin * g.kh * g.kw, ncg = ceil_div(K, DC);
-  const int64_t jv = ceil_div(g.jn(), W) * W;
-  const int64_t JB = std::max<int64_t>(W, (int64_t(16) << 10) / (DR * int64_t(sizeof(T))) / W * W);
+  const int64_t taps = g.kh * g.kw, K = g.cin * taps, ncg = ceil_div(K, DC);
+  const int64_t jn = g.jn(), jv = ceil_div(jn, W) * W;
+  const int64_t JB = std::max<int64_t>(W, (int64_t(20) << 10) / (DR * int64_t(sizeof(T))) / W * W);
   const int64_t ipb = jv >= JB ? 1 : JB / jv;  // images per block (small images)
-  const int64_t jstep = jv >= JB ? JB : jv;
+  // large images: the positions in nb blocks of equal size (no short last block)
+  const int64_t nb = ceil_div(jv, JB), jstep = jv >= JB ? ceil_div(ceil_div(jv, nb), W) * W : jv;
   const int64_t need = ncg * DR * DC * W + 64 / int64_t(sizeof(T));
   if (int64_t(accv.size()) < need) accv.resize(size_t(need));
   const uintptr_t ad = reinterpret_cast<uintptr_t>(accv.data());
   T* acc = accv.data() + ((64 - ad % 64) % 64) / sizeof(T);
+  std::vector<int64_t> cof(static_cast<size_t>(K));
+  for (int64_t k = 0; k < K; ++k) cof[size_t(k)] = (k / taps) * g.cs() + toff[k % taps];
   for (int64_t r0 = 0; r0 < o; r0 += DR) {
     const int nr = static_cast<int>(std::min<int64_t>(DR, o - r0));
     bool first = true;
@@ -996,7 +1055,7 @@ void tap_dw_chunk(const TapGeom& g, int64_t ni, const T* xb, int64_t xs, const T
         const int64_t jb = std::min(jv, ja + jstep);
         for (int64_t cg = 0; cg < ncg; ++cg) {
           const int nc = static_cast<int>(std::min<int64_t>(DC, K - cg * DC));
-          tap_dw_block(g, i0, i1, ja, jb, xb, xs, db, dys, ys, toff, r0, nr, cg * DC, nc,
+          tap_dw_block(i0, i1, ja, jb, jn, xb, xs, db, dys, ys, cof.data(), r0, nr, cg * DC, nc,
                        acc + cg * DR * DC * W, first);
         }
       }
@@ -1013,20 +1072,7 @@ void tap_dw_chunk(const TapGeom& g, int64_t ni, const T* xb, int64_t xs, const T
 
 template <class T>
 void tap_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
-  TapGeom g{p.c,
-            p.o,
-            p.h,
-            p.w,
-            p.ho,
-            p.wo,
-            p.ph,
-            p.pw,
-            p.kh,
-            p.kw,
-            p.dh,
-            p.dw,
-            p.ho + (p.kh - 1) * p.dh,
-            p.wo + (p.kw - 1) * p.dw};
+  const TapGeom g = tap_geom(p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw, p.kh, p.kw, p.dh, p.dw);
   const int64_t taps = p.kh * p.kw, K = p.c * taps, wsize = p.o * K;
   std::vector<int64_t> toff(static_cast<size_t>(taps));
   for (int64_t t = 0; t < taps; ++t) toff[t] = (t / g.kw) * g.dh * g.wp + (t % g.kw) * g.dw;
@@ -1087,10 +1133,9 @@ void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T*
   using V = Vec<T>;
   constexpr int W = V::width;
   const int64_t ekh = (p.kh - 1) * p.dh, ekw = (p.kw - 1) * p.dw;
-  const TapGeom gf{p.c,  p.o,  p.h,  p.w,  p.ho, p.wo,       p.ph,
-                   p.pw, p.kh, p.kw, p.dh, p.dw, p.ho + ekh, p.wo + ekw};
-  const TapGeom gd{p.o,        p.c,  p.ho, p.wo, p.h,  p.w,       ekh - p.ph,
-                   ekw - p.pw, p.kh, p.kw, p.dh, p.dw, p.h + ekh, p.w + ekw};
+  const TapGeom gf = tap_geom(p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw, p.kh, p.kw, p.dh, p.dw);
+  const TapGeom gd =
+      tap_geom(p.o, p.c, p.ho, p.wo, p.h, p.w, ekh - p.ph, ekw - p.pw, p.kh, p.kw, p.dh, p.dw);
   const int64_t taps = p.kh * p.kw, K = p.c * taps, wsize = p.o * K, cs = gd.cs();
   std::vector<int64_t> toff(static_cast<size_t>(taps));  // gf.wp == gd.wp: one table
   for (int64_t t = 0; t < taps; ++t) toff[t] = (t / gd.kw) * gd.dh * gd.wp + (t % gd.kw) * gd.dw;
