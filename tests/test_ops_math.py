@@ -167,3 +167,14 @@ def test_tanh_is_odd_bit_for_bit(isa):
     for dtype in (np.float32, np.float64):
         y = ops.activation(np.array([-0.0, 0.0], dtype), "tanh")
         assert np.array_equal(np.signbit(y), [True, False]), (dtype, y)
+
+
+def test_tanh_never_exceeds_one(isa):
+    """|tanh(x)| <= 1 everywhere: the fast reciprocal once rounded y/(y+2) to 1 + 2^-23 for
+    |x| > 8 on AVX-512; the kernel clamps, NaN still passes through."""
+    x = np.concatenate(
+        [np.linspace(-40, 40, 400_001, dtype=np.float32), [np.inf, -np.inf, np.float32(3e38)]]
+    ).astype(np.float32)
+    for y in (_cpu.math_fn(x, "tanh"), ops.activation(x, "tanh")):
+        assert np.abs(y).max() <= 1.0, x[np.abs(y) > 1][:5]
+    assert np.isnan(_cpu.math_fn(np.array([np.nan], np.float32), "tanh")).all()

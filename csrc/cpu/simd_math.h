@@ -233,7 +233,9 @@ inline Vec<float> vtanh(Vec<float> x) {
   using V = Vec<float>;
   const V a = abs(x);
   const V y = vexpm1_small(min(V::set1(18.0f), a + a));  // min passes NaN through
-  return or_sign_of(y * reciprocal_fast(y + V::set1(2.0f)), x);
+  // the fast reciprocal can round y/(y+2) up to 1 + 2^-23 where tanh is 1: clamp (min
+  // passes a NaN second operand through)
+  return or_sign_of(min(V::set1(1.0f), y * reciprocal_fast(y + V::set1(2.0f))), x);
 }
 
 // erfc(z) for 0 <= z <= 15 (or NaN) given z^2 = z2hi + z2lo exactly. Beyond 10.05 the result
