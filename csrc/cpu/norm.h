@@ -6,8 +6,6 @@
 // elements and added into double between blocks. The shift makes the variance free of the
 // cancellation of E[x^2] - E[x]^2 when |mean| >> std (its error is ~eps * (1 + (mean - K)^2 /
 // var) with K a sample of the data); the short float blocks keep float32 sums accurate.
-#include <omp.h>
-
 #include <atomic>
 #include <cmath>
 #include <vector>
@@ -103,39 +101,28 @@ inline void sums_step(const T* x, const T* dy, int64_t i, int rem, Vec<T> cen, V
   }
 }
 
-// Sums over one block [b0, e) (at most kNormBlock elements) around cen, reduced to double:
-// (ba, bb). Four accumulator pairs hide the add / FMA latency.
-template <class T, bool kBwd>
-inline void block_sums(const T* x, const T* dy, int64_t b0, int64_t e, Vec<T> cen, double& ba,
-                       double& bb) {
-  using V = Vec<T>;
-  constexpr int W = V::width;
-  V a0 = V::zero(), c0 = V::zero(), a1 = V::zero(), c1 = V::zero();
-  V a2 = V::zero(), c2 = V::zero(), a3 = V::zero(), c3 = V::zero();
-  int64_t i = b0;
-  for (; i + 4 * W <= e; i += 4 * W) {
-    sums_step<T, kBwd>(x, dy, i, W, cen, a0, c0);
-    sums_step<T, kBwd>(x, dy, i + W, W, cen, a1, c1);
-    sums_step<T, kBwd>(x, dy, i + 2 * W, W, cen, a2, c2);
-    sums_step<T, kBwd>(x, dy, i + 3 * W, W, cen, a3, c3);
-  }
-  for (; i < e; i += W) sums_step<T, kBwd>(x, dy, i, e - i < W ? int(e - i) : W, cen, a0, c0);
-  ba = static_cast<double>(((a0 + a1) + (a2 + a3)).reduce_add());
-  bb = static_cast<double>(((c0 + c1) + (c2 + c3)).reduce_add());
-}
-
-// Sums over one contiguous run [0, len) with one center: (sa, sb) in double, the blocks' sums
-// added in block order.
+// Sums over one contiguous run [0, len) with one center: (sa, sb) in double. Four accumulator
+// pairs hide the add / FMA latency.
 template <class T, bool kBwd>
 inline void run_sums(const T* x, const T* dy, int64_t len, T center, double& sa, double& sb) {
-  const Vec<T> cen = Vec<T>::set1(center);
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const V cen = V::set1(center);
   double ta = 0.0, tb = 0.0;
   for (int64_t b0 = 0; b0 < len; b0 += kNormBlock) {
     const int64_t e = b0 + kNormBlock < len ? b0 + kNormBlock : len;
-    double ba, bb;
-    block_sums<T, kBwd>(x, dy, b0, e, cen, ba, bb);
-    ta += ba;
-    tb += bb;
+    V a0 = V::zero(), c0 = V::zero(), a1 = V::zero(), c1 = V::zero();
+    V a2 = V::zero(), c2 = V::zero(), a3 = V::zero(), c3 = V::zero();
+    int64_t i = b0;
+    for (; i + 4 * W <= e; i += 4 * W) {
+      sums_step<T, kBwd>(x, dy, i, W, cen, a0, c0);
+      sums_step<T, kBwd>(x, dy, i + W, W, cen, a1, c1);
+      sums_step<T, kBwd>(x, dy, i + 2 * W, W, cen, a2, c2);
+      sums_step<T, kBwd>(x, dy, i + 3 * W, W, cen, a3, c3);
+    }
+    for (; i < e; i += W) sums_step<T, kBwd>(x, dy, i, e - i < W ? int(e - i) : W, cen, a0, c0);
+    ta += static_cast<double>(((a0 + a1) + (a2 + a3)).reduce_add());
+    tb += static_cast<double>(((c0 + c1) + (c2 + c3)).reduce_add());
   }
   sa = ta;
   sb = tb;
@@ -296,34 +283,13 @@ void batch_norm_stats_t(const T* x, T* mean, T* invstd, T* running_mean, T* runn
                 running_mean ? running_mean + j : nullptr, running_var ? running_var + j : nullptr);
 }
 
-// Batch norm over (n, c, s), s > 1, goes one of three ways; all add the same sums in the same
-// order (per run of s in kNormBlock blocks, the runs in sample order), so the results are the
-// same bits whichever is taken, on any thread count:
-// - kSplit: all threads on one channel at a time, each on its share of the plane (bn_split):
-//   a plane too large to sit in one core's L2 beside the next one's prefetch is spread over
-//   the threads' L2s;
-// - kByChannel: a thread per channel (for_channels), sums then the map from L2; when there
-//   are enough channels to share out (c >= 4 threads), or on one thread;
-// - kTwoPass: parallel sums over all runs, then a parallel map (few, small channels).
-enum class BnPath { kTwoPass, kByChannel, kSplit };
-
-// L2 bytes one thread of the kernel may count on: the per-core L2 (cpu_isa.h's detection, or
-// DG_L2_BYTES), shared by l2_share threads on SMT siblings.
-inline int64_t l2_per_thread() {
-  const CacheSizes cs = cache_sizes();
-  const int64_t l2 = cs.l2 > 0 ? cs.l2 : int64_t(512) << 10;
-  return cs.l2_share > 1 && num_threads() > 1 ? l2 / cs.l2_share : l2;
-}
-
-// plane: bytes of one channel in the arrays the pass reads twice (x; dy and x).
-inline BnPath bn_path(int64_t n, int64_t c, int64_t s, int64_t plane) {
-  if (s <= 1) return BnPath::kTwoPass;
-  const int nt = num_threads();
-  if (nt <= 1 || n * c * s <= kParallelGrain) return BnPath::kByChannel;
-  // split when the plane and the next one's prefetch would not fit a thread's L2, and each
-  // thread's share is worth a barrier (~1 us) per channel
-  if (2 * plane > l2_per_thread() && plane >= nt * (int64_t(64) << 10)) return BnPath::kSplit;
-  return c >= 4 * int64_t(nt) ? BnPath::kByChannel : BnPath::kTwoPass;
+// The channel-at-a-time path of batch norm over (n, c, s), s > 1: one thread takes a channel,
+// sums its n runs (in sample order: the same sums as channel_sums), then maps them while they
+// are still in L2 (see plane_prefetch). Used when there are enough channels to share out
+// (c >= 4 threads).
+inline bool bn_by_channel(int64_t n, int64_t c, int64_t s) {
+  if (s <= 1 || n * c * s <= kParallelGrain) return s > 1;
+  return c >= 4 * int64_t(num_threads());
 }
 
 // f(j, next) for every channel j, on the kernel's threads: each thread claims its next channel
@@ -344,6 +310,14 @@ inline void for_channels(int64_t c, int64_t total, bool stream, F&& f) {
     }
     if (stream) stream_fence();
   }
+}
+
+// L2 bytes one thread of the kernel may count on: the per-core L2 (common/cpu_isa.h's
+// detection, or DG_L2_BYTES), shared by l2_share threads on SMT siblings.
+inline int64_t l2_per_thread() {
+  const CacheSizes cs = cache_sizes();
+  const int64_t l2 = cs.l2 > 0 ? cs.l2 : int64_t(512) << 10;
+  return cs.l2_share > 1 && num_threads() > 1 ? l2 / cs.l2_share : l2;
 }
 
 // A channel plane (the arrays a pass re-reads) of at most half a thread's L2 is mapped while
@@ -371,75 +345,6 @@ inline void run_map(const T* p, const T* q, T a, T b, T m, T d, T* out, int64_t 
   });
 }
 
-// The map bn_split applies to a channel after its sums: out = a p + b (q - m) + d, or none.
-template <class T>
-struct BnMap {
-  bool map;
-  T a, b, m, d;
-};
-
-// The kSplit path over the c channels of (n, c, s): every thread on channel j at once, each on
-// a contiguous share of its n * nb blocks (block g: run g / nb, elements from (g % nb) *
-// kNormBlock, at most kNormBlock of them). Each thread sums its blocks of x (and dy when kBwd)
-// around center(j) into `part`; a barrier; then every thread adds all the blocks' sums in block
-// order -- run_sums' additions, then the runs in sample order: the same bits as the other paths
-// on any thread count -- and calls coef(j, sa, sb, lead) (lead: the one thread that writes the
-// channel's own outputs) for the map, which it applies to its own share, still in its L2: in
-// sample order prefetching its share of the next channel when two shares fit its L2, else in
-// reverse order. One barrier per channel: the block sums alternate between two buffers, and no
-// thread writes channel j + 2's before all have passed channel j + 1's barrier, i.e. have
-// finished reading channel j's.
-template <class T, bool kBwd, class Center, class Coef>
-void bn_split(const T* x, const T* dy, const T* p, const T* q, T* out, int64_t n, int64_t c,
-              int64_t s, bool stream, Center&& center, Coef&& coef) {
-  const int64_t nb = (s + kNormBlock - 1) / kNormBlock, blocks = n * nb;
-  std::vector<double> part(static_cast<size_t>(4 * blocks));
-  const int64_t share_bytes_per_block = kNormBlock * int64_t(sizeof(T)) * (kBwd ? 2 : 1);
-  const int64_t l2 = l2_per_thread();
-#pragma omp parallel num_threads(num_threads())
-  {
-    const int64_t tn = omp_get_num_threads(), t = omp_get_thread_num();
-    const int64_t g0 = blocks * t / tn, g1 = blocks * (t + 1) / tn;
-    const bool pf = 2 * (g1 - g0) * share_bytes_per_block <= l2;
-    for (int64_t j = 0; j < c; ++j) {
-      double* pj = part.data() + 2 * blocks * (j & 1);
-      const Vec<T> cen = Vec<T>::set1(center(j));
-      for (int64_t g = g0; g < g1; ++g) {
-        const int64_t k = g / nb, b0 = (g - k * nb) * kNormBlock, off = (k * c + j) * s;
-        block_sums<T, kBwd>(x + off, kBwd ? dy + off : nullptr, b0,
-                            b0 + kNormBlock < s ? b0 + kNormBlock : s, cen, pj[2 * g],
-                            pj[2 * g + 1]);
-      }
-#pragma omp barrier
-      double sa = 0.0, sb = 0.0;
-      for (int64_t k = 0; k < n; ++k) {
-        double ta = 0.0, tb = 0.0;
-        for (int64_t g = k * nb; g < (k + 1) * nb; ++g) {
-          ta += pj[2 * g];
-          tb += pj[2 * g + 1];
-        }
-        sa += ta;
-        sb += tb;
-      }
-      const BnMap<T> m = coef(j, sa, sb, t == 0);
-      if (!m.map || g0 >= g1) continue;
-      const int64_t k0 = g0 / nb, k1 = (g1 - 1) / nb;
-      const bool ahead = pf && j + 1 < c;
-      for (int64_t kk = k0; kk <= k1; ++kk) {  // the pieces of runs in this thread's share
-        const int64_t k = pf ? kk : k0 + k1 - kk;
-        const int64_t lo = k == k0 ? (g0 - k * nb) * kNormBlock : 0;
-        const int64_t hi =
-            k == k1 && (g1 - k * nb) * kNormBlock < s ? (g1 - k * nb) * kNormBlock : s;
-        const int64_t off = (k * c + j) * s + lo, noff = off + s;
-        run_map<T>(p ? p + off : nullptr, q ? q + off : nullptr, m.a, m.b, m.m, m.d, out + off,
-                   hi - lo, stream, ahead ? x + noff : nullptr,
-                   ahead && kBwd ? dy + noff : nullptr);
-      }
-    }
-    if (stream) stream_fence();
-  }
-}
-
 template <class T>
 void batch_norm_train_forward_t(const T* x, const T* weight, const T* bias, T* y, T* mean,
                                 T* invstd, T* running_mean, T* running_var, int64_t n, int64_t c,
@@ -463,32 +368,13 @@ template <class T>
 void batch_norm_train_forward_t(const T* x, const T* weight, const T* bias, T* y, T* mean,
                                 T* invstd, T* running_mean, T* running_var, int64_t n, int64_t c,
                                 int64_t s, double momentum, double eps) {
-  const BnPath path = bn_path(n, c, s, n * s * int64_t(sizeof(T)));
-  if (path == BnPath::kTwoPass) {
+  if (!bn_by_channel(n, c, s)) {
     batch_norm_stats_t(x, mean, invstd, running_mean, running_var, n, c, s, momentum, eps);
     batch_norm_apply_t(x, mean, invstd, weight, bias, y, n, c, s);
     return;
   }
   const int64_t count = n * s;
   const bool stream = norm_stream(n * c * s * int64_t(sizeof(T)));
-  if (path == BnPath::kSplit) {
-    bn_split<T, false>(
-        x, nullptr, nullptr, x, y, n, c, s, stream, [&](int64_t j) { return x[j * s]; },
-        [&](int64_t j, double sa, double sb, bool lead) {
-          T m, is;
-          const bool run = lead && running_mean != nullptr;
-          bn_finalize(sa, sb, x[j * s], count, momentum, eps, m, is,
-                      run ? running_mean + j : nullptr, run ? running_var + j : nullptr);
-          if (lead) {
-            mean[j] = m;
-            invstd[j] = is;
-          }
-          // y = (x - mean) * scale + bias, as batch_norm_apply_t
-          const T scale = static_cast<T>(double(is) * (weight ? double(weight[j]) : 1.0));
-          return BnMap<T>{true, T(0), scale, m, bias ? bias[j] : T(0)};
-        });
-    return;
-  }
   const bool pf = plane_prefetch(n * s * int64_t(sizeof(T)));
   for_channels<T>(c, n * c * s, stream, [&](int64_t j, int64_t next) {
     const T shift = count > 0 ? x[j * s] : T(0);
@@ -518,25 +404,7 @@ void batch_norm_backward_t(const T* dy, const T* x, const T* mean, const T* invs
                            bool training) {
   const int64_t count = n * s;
   const bool sums = dweight != nullptr || dbias != nullptr || (dx != nullptr && training);
-  const BnPath path = bn_path(n, c, s, 2 * n * s * int64_t(sizeof(T)));
-  if (sums && path == BnPath::kSplit) {
-    const bool stream = dx != nullptr && norm_stream(n * c * s * int64_t(sizeof(T)));
-    bn_split<T, true>(
-        x, dy, dy, training ? x : nullptr, dx, n, c, s, stream, [&](int64_t j) { return mean[j]; },
-        [&](int64_t j, double s1, double s2, bool lead) {
-          if (lead && dbias != nullptr) dbias[j] = static_cast<T>(s1);
-          if (lead && dweight != nullptr) dweight[j] = static_cast<T>(s2 * double(invstd[j]));
-          if (dx == nullptr) return BnMap<T>{false, T(0), T(0), T(0), T(0)};
-          // as the by-channel path below
-          const double is = double(invstd[j]), kk = is * (weight ? double(weight[j]) : 1.0);
-          const T B =
-              training && count > 0 ? static_cast<T>(-kk * is * is * s2 / double(count)) : T(0);
-          const T D = training && count > 0 ? static_cast<T>(-kk * s1 / double(count)) : T(0);
-          return BnMap<T>{true, static_cast<T>(kk), B, mean[j], D};
-        });
-    return;
-  }
-  if (path == BnPath::kByChannel) {
+  if (bn_by_channel(n, c, s)) {
     const bool stream = dx != nullptr && norm_stream(n * c * s * int64_t(sizeof(T)));
     const bool pf = sums && plane_prefetch(2 * n * s * int64_t(sizeof(T)));
     for_channels<T>(c, n * c * s, stream, [&](int64_t j, int64_t next) {
