@@ -465,3 +465,112 @@ def test_batch_norm_by_channel_matches_two_pass(rng):
         dg.set_num_threads(old)
     for a, e in zip(*outs):
         np.testing.assert_array_equal(a, e)
+
+
+@pytest.fixture
+def l2_bytes():
+    """Set the L2 size the kernels plan for (the BatchNorm paths read it); back afterwards."""
+    from deltagrad import _cpu
+
+    yield lambda b: _cpu._set_cache_sizes(0, b, 0)
+    _cpu._set_cache_sizes(0, 0, 0)
+
+
+def _bn_all(x, dy, w, b, dtype):
+    rm = np.linspace(-1, 1, x.shape[1]).astype(dtype)
+    rv = np.linspace(0.5, 2, x.shape[1]).astype(dtype)
+    y, mean, invstd = ops.batch_norm_forward(x, w, b, rm, rv, training=True, momentum=0.3)
+    dx, dw, db = ops.batch_norm_backward(dy, x, w, mean, invstd)
+    _, dw2, db2 = ops.batch_norm_backward(dy, x, w, mean, invstd, need_dx=False)
+    dxe, _, _ = ops.batch_norm_backward(dy, x, w, mean, invstd, training=False)
+    return y, mean, invstd, rm, rv, dx, dw, db, dw2, db2, dxe
+
+
+# (shape, L2 bytes set on 2 threads; 0: the detected size): the channel-at-a-time path (its map
+# in sample order prefetching the next channel, or without room for that in reverse order),
+# and the two-pass path (fewer than 4 channels a thread)
+BN_PATHS = [
+    ((3, 9, 30000), 0),
+    ((3, 9, 30000), 64 << 10),
+    ((1, 9, 70001), 64 << 10),
+    ((4, 9, 3000), 0),
+    ((4, 7, 3000), 0),
+    ((3, 7, 30000), 0),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,l2", BN_PATHS)
+def test_batch_norm_paths_agree(isa, shape, l2, dtype, rng, l2_bytes):
+    """Every BatchNorm path (a channel per thread, in either map order; two passes) on 2 threads
+    gives the bits of the 1-thread channel-at-a-time path: forward, running statistics,
+    backward (training, dweight / dbias only, eval), and agrees with the reference."""
+    x, w, b = _bn_data(rng, shape, dtype)
+    dy = sample(rng, shape, dtype, scale=1.0)
+    old = dg.get_num_threads()
+    outs = []
+    try:
+        dg.set_num_threads(1)
+        outs.append(_bn_all(x, dy, w, b, dtype))
+        dg.set_num_threads(2)
+        l2_bytes(l2)
+        outs.append(_bn_all(x, dy, w, b, dtype))
+    finally:
+        dg.set_num_threads(old)
+    for a, e in zip(*outs):
+        np.testing.assert_array_equal(a, e)
+    y, mean, invstd, dx, dw = outs[1][0], outs[1][1], outs[1][2], outs[1][5], outs[1][6]
+    ey, emean, einvstd = ref.batch_norm_forward(x, w, b)
+    assert_close(y, ey, dtype, rtol=TOL[dtype], scale=10.0)
+    assert_close(invstd, einvstd, dtype, rtol=TOL[dtype])
+    edx, edw, _ = ref.batch_norm_backward(dy, x, w, mean, invstd)
+    n = x.size // shape[1]
+    assert_close(dx, edx, dtype, rtol=TOL[dtype], scale=10.0)
+    assert_close(dw, edw, dtype, rtol=TOL[dtype], scale=10.0 * n)
+
+
+@pytest.mark.parametrize("dtype,offset,noise", [(np.float32, 1e4, 1e-2), (np.float64, 1e8, 1e-4)])
+def test_batch_norm_threaded_large_mean_small_variance(isa, dtype, offset, noise, rng, l2_bytes):
+    """The cancellation case of test_norm_large_mean_small_variance on 2 threads, a channel a
+    thread, the map in reverse order (a plane larger than the L2 set)."""
+    x = (offset + noise * rng.standard_normal((3, 9, 30001))).astype(dtype)
+    dy = sample(rng, x.shape, dtype, scale=1.0)
+    lim = float(np.finfo(dtype).eps) * offset / noise * 4
+    old = dg.get_num_threads()
+    try:
+        dg.set_num_threads(2)
+        l2_bytes(64 << 10)
+        y, mean, invstd = ops.batch_norm_forward(x)
+        dx, _, _ = ops.batch_norm_backward(dy, x, None, mean, invstd)
+    finally:
+        dg.set_num_threads(old)
+    ey, emean, einvstd = ref.batch_norm_forward(x)
+    assert_close(invstd, einvstd, dtype, rtol=TOL[dtype] if dtype == np.float32 else 1e-8)
+    assert_close(y, ey, dtype, rtol=max(lim, TOL[dtype]), scale=1.0)
+    edx, _, _ = ref.batch_norm_backward(dy, x, None, mean, invstd)
+    assert_close(dx, edx, dtype, rtol=max(lim, TOL[dtype]), scale=10.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,norm", [*LN_BIG, ((1000, 1030), (1030,))])
+def test_layer_norm_params_grads_threads_agree(shape, norm, dtype, rng):
+    """dweight / dbias of the LayerNorm backward: the same bits on 1 and 2 threads (chunk
+    partials summed per column in chunk order, the columns shared out)."""
+    x = sample(rng, shape, dtype) + dtype(3.0)
+    w = rng.uniform(0.5, 2.0, norm).astype(dtype)
+    dy = sample(rng, shape, dtype, scale=1.0)
+    _, m, r = ops.layer_norm_forward(x, norm, w)
+    old = dg.get_num_threads()
+    outs = []
+    try:
+        for nt in (1, 2):
+            dg.set_num_threads(nt)
+            outs.append(ops.layer_norm_backward(dy, x, norm, w, m, r))
+    finally:
+        dg.set_num_threads(old)
+    for a, e in zip(*outs):
+        np.testing.assert_array_equal(a, e)
+    _, edw, edb = ref.layer_norm_backward(dy, x, norm, w, m, r)
+    rows = x.size // int(np.prod(norm))
+    assert_close(outs[1][1], edw, dtype, rtol=TOL[dtype], scale=10.0 * rows)
+    assert_close(outs[1][2], edb, dtype, rtol=TOL[dtype], scale=10.0 * rows)

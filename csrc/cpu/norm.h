@@ -10,6 +10,7 @@
 #include <cmath>
 #include <vector>
 
+#include "common/cpu_isa.h"
 #include "cpu/kernel_common.h"
 
 namespace dg {
@@ -284,7 +285,7 @@ void batch_norm_stats_t(const T* x, T* mean, T* invstd, T* running_mean, T* runn
 
 // The channel-at-a-time path of batch norm over (n, c, s), s > 1: one thread takes a channel,
 // sums its n runs (in sample order: the same sums as channel_sums), then maps them while they
-// are still in L2 (see kPlanePrefetchBytes). Used when there are enough channels to share out
+// are still in L2 (see plane_prefetch). Used when there are enough channels to share out
 // (c >= 4 threads).
 inline bool bn_by_channel(int64_t n, int64_t c, int64_t s) {
   if (s <= 1 || n * c * s <= kParallelGrain) return s > 1;
@@ -311,12 +312,20 @@ inline void for_channels(int64_t c, int64_t total, bool stream, F&& f) {
   }
 }
 
-// A channel plane of at most this many bytes (the arrays a pass re-reads) is mapped while the
-// next channel is prefetched into L2: the plane and the next one share the 2 MiB L2 (the map
-// goes in sample order, the prefetch in step, so it evicts the runs already mapped). A larger
-// plane is mapped in reverse sample order without prefetch: the runs read last are re-read
-// first, from L2.
-inline constexpr int64_t kPlanePrefetchBytes = int64_t(1) << 20;
+// L2 bytes one thread of the kernel may count on: the per-core L2 (common/cpu_isa.h's
+// detection, or DG_L2_BYTES), shared by l2_share threads on SMT siblings.
+inline int64_t l2_per_thread() {
+  const CacheSizes cs = cache_sizes();
+  const int64_t l2 = cs.l2 > 0 ? cs.l2 : int64_t(512) << 10;
+  return cs.l2_share > 1 && num_threads() > 1 ? l2 / cs.l2_share : l2;
+}
+
+// A channel plane (the arrays a pass re-reads) of at most half a thread's L2 is mapped while
+// the next channel is prefetched into L2: the plane and the next one share the L2 (the map goes
+// in sample order, the prefetch in step, so it evicts the runs already mapped). A larger plane
+// is mapped in reverse sample order without prefetch: the runs read last are re-read first,
+// from L2.
+inline bool plane_prefetch(int64_t plane) { return 2 * plane <= l2_per_thread(); }
 
 // out run = a * p + b * (q - m) + d over one run of len (p / q may be null); pf0 / pf1 (may be
 // null): runs of len to prefetch into L2 on the way.
@@ -366,7 +375,7 @@ void batch_norm_train_forward_t(const T* x, const T* weight, const T* bias, T* y
   }
   const int64_t count = n * s;
   const bool stream = norm_stream(n * c * s * int64_t(sizeof(T)));
-  const bool pf = n * s * int64_t(sizeof(T)) <= kPlanePrefetchBytes;
+  const bool pf = plane_prefetch(n * s * int64_t(sizeof(T)));
   for_channels<T>(c, n * c * s, stream, [&](int64_t j, int64_t next) {
     const T shift = count > 0 ? x[j * s] : T(0);
     double sa = 0.0, sb = 0.0;
@@ -397,7 +406,7 @@ void batch_norm_backward_t(const T* dy, const T* x, const T* mean, const T* invs
   const bool sums = dweight != nullptr || dbias != nullptr || (dx != nullptr && training);
   if (bn_by_channel(n, c, s)) {
     const bool stream = dx != nullptr && norm_stream(n * c * s * int64_t(sizeof(T)));
-    const bool pf = sums && 2 * n * s * int64_t(sizeof(T)) <= kPlanePrefetchBytes;
+    const bool pf = sums && plane_prefetch(2 * n * s * int64_t(sizeof(T)));
     for_channels<T>(c, n * c * s, stream, [&](int64_t j, int64_t next) {
       double s1 = 0.0, s2 = 0.0;
       if (sums)
@@ -621,21 +630,33 @@ void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* me
       ln_bwd_rows<T, 1>(dy, x, weight, mean, rstd, dx, pw, pb, r, d, stream, nullptr, nullptr);
   };
   const int nt = rows * d > kParallelGrain && chunks > 1 ? num_threads() : 1;
+  // the partials added per column in chunk order (reproducible), columns shared out after the
+  // chunks' implicit barrier
+  constexpr int64_t kCols = 512;
+  const int64_t cblocks = params ? (d + kCols - 1) / kCols : 0;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
 #pragma omp for schedule(dynamic, 1)
     for (int64_t ch = 0; ch < chunks; ++ch) chunk(ch);
     if (stream) stream_fence();
-  }
-  if (!params) return;
-  std::vector<double> acc(static_cast<size_t>(2 * d), 0.0);
-  for (int64_t ch = 0; ch < chunks; ++ch) {  // fixed order: reproducible
-    const T* p = part.data() + 2 * d * ch;
-    for (int64_t j = 0; j < 2 * d; ++j) acc[j] += static_cast<double>(p[j]);
-  }
-  for (int64_t j = 0; j < d; ++j) {
-    if (dweight != nullptr) dweight[j] = static_cast<T>(acc[j]);
-    if (dbias != nullptr) dbias[j] = static_cast<T>(acc[d + j]);
+#pragma omp for schedule(static)
+    for (int64_t cb = 0; cb < cblocks; ++cb) {
+      const int64_t j0 = cb * kCols, len = j0 + kCols < d ? kCols : d - j0;
+      double aw[kCols], ab[kCols];
+      for (int64_t j = 0; j < len; ++j) aw[j] = ab[j] = 0.0;
+      for (int64_t ch = 0; ch < chunks; ++ch) {
+        const T* pw = part.data() + 2 * d * ch + j0;
+        const T* pb = pw + d;
+        for (int64_t j = 0; j < len; ++j) {
+          aw[j] += static_cast<double>(pw[j]);
+          ab[j] += static_cast<double>(pb[j]);
+        }
+      }
+      for (int64_t j = 0; j < len; ++j) {
+        if (dweight != nullptr) dweight[j0 + j] = static_cast<T>(aw[j]);
+        if (dbias != nullptr) dbias[j0 + j] = static_cast<T>(ab[j]);
+      }
+    }
   }
 }
 

@@ -712,8 +712,8 @@ def batch_norm_forward(
     double), invstd = 1 / sqrt(var + eps); running_mean / running_var (both or neither,
     updated IN PLACE) become (1 - momentum) * running + momentum * batch, the variance
     unbiased (count / (count - 1)). training=False: mean and invstd from the running
-    statistics (required). Then y = x * scale + shift, scale = weight * invstd, shift = bias -
-    mean * scale (weight, bias: None or (C,)). mean and invstd, (C,), feed the backward.
+    statistics (required). Then y = (x - mean) * scale + bias, scale = weight * invstd
+    (weight, bias: None or (C,); None: 1 and 0). mean and invstd, (C,), feed the backward.
     out: None (a new y) or an array of x's shape and dtype to write y into (x itself, or
     memory disjoint from it)."""
     op = "batch_norm_forward"
