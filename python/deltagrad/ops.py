@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends import backend_for, cpu, host_backend_override
+from .backends import _override, backend_for, cpu
 from .backends._args import (
     MAX_VIEW_COPY_BYTES,  # noqa: F401  (dg.ops.MAX_VIEW_COPY_BYTES: the bound on a copied view)
     choice,
@@ -110,7 +110,7 @@ def matmul(
         and (out is None or type(out) is np.ndarray)
         and type(alpha) is not bool  # pybind11 would take True as 1.0; the slow path refuses
         and type(beta) is not bool
-        and host_backend_override() is None
+        and _override.backend is None  # host_backend_override(), without the call
     ):
         # the common case, straight to the CPU kernel (which copies misaligned and byte-swapped
         # views itself); positional arguments: faster
