@@ -704,7 +704,10 @@ void gemm_dot(const GemmArgs<T>& g) {
   constexpr int RI = DotTile<T>::RI, RJ = DotTile<T>::RJ;
   const int64_t bi = ceil_div(g.m, RI), bj = ceil_div(g.n, RJ), blocks = bi * bj;
   int nt = std::max(1, g.threads > 0 ? g.threads : num_threads());
-  if (g.m * g.n * g.k < kParallelMinWork / 2) nt = 1;  // no packing: threads pay off sooner
+  // As gemm_packed: the MLP's output layer 256x10x512 (1.3M, ~27 us on one AVX-512 core) saved
+  // at most half of that on two threads, and lost far more whenever the second thread had to be
+  // woken (0.1-5 ms on a 2-vCPU VM after an idle spell; OpenBLAS keeps it on one thread too).
+  if (g.m * g.n * g.k < kParallelMinWork) nt = 1;
   nt = static_cast<int>(std::min<int64_t>(nt, blocks));
   auto run = [&](int64_t q) { dot_block(g, (q / bj) * RI, (q % bj) * RJ); };
   if (nt == 1) {
