@@ -16,10 +16,11 @@
 //           for jr (NR columns)      B micro-panels stream from L2
 //             micro-kernel
 //           epilogue on the finished MR x NB block of C (last pc only)
-// Threads split the columns of C in whole vectors (W) and each packs the A block it needs itself:
-// no barriers inside a call, only the join at its end. (A shared A block, packed cooperatively,
-// cost two barriers per k block and cross-core reads of the other half of A; it was slower, and
-// it collapsed far worse when another process took one of the two cores.)
+// Threads split the rows of C (each packs its own A rows and the whole B block) or, where B is
+// more than twice as wide as A is tall, its columns in whole vectors (each packs the whole A block
+// and its own B columns): no barriers inside a call, only the join at its end. (A shared A block,
+// packed cooperatively, cost two barriers per k block and cross-core reads of the other half of
+// A; it was slower, and it collapsed far worse when another process took one of the two cores.)
 //
 // Three paths (gemm_kernel at the end of this file picks one):
 //   gemm_dot     thin C (min(m, n) <= 16) with op(A) rows and op(B) columns contiguous along k
