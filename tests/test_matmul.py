@@ -298,6 +298,33 @@ def test_thread_counts_give_identical_results(rng, threads, dtype):
             assert np.array_equal(r, results[0])
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize(
+    "m,n,k,ta,tb",
+    [
+        (256, 256, 256, False, False),
+        (2041, 33, 40, False, False),  # row blocks of 1020 + 1021: one block, then two
+        (1021, 700, 50, True, False),
+        (257, 514, 300, False, True),
+        (130, 260, 70, True, True),
+    ],
+)
+def test_row_split_gives_identical_results(rng, threads, m, n, k, ta, tb, dtype):
+    """Products whose threads split C's rows (n <= 2m), with alpha and beta: every thread count
+    gives the bits of one thread, within the error bound."""
+    a, b = operands(rng, m, n, k, ta, tb, dtype)
+    c0 = rand(rng, (m, n), dtype)
+    results = []
+    for t in (1, 2, 3):
+        threads(t)
+        out = c0.copy()
+        dg.ops.matmul(a, b, trans_a=ta, trans_b=tb, alpha=-0.5, beta=2.5, out=out)
+        results.append(out)
+    expect(results[0], a, b, ta, tb, alpha=-0.5, beta=2.5, c0=c0)
+    for r in results[1:]:
+        assert np.array_equal(r, results[0])
+
+
 def test_concurrent_python_threads(rng, threads):
     threads(2)
     cases = []
@@ -345,6 +372,7 @@ def test_concurrent_python_threads(rng, threads):
         (700, 5, 400, False, False),
         (500, 7, 400, True, False),
         (450, 3, 900, True, True),
+        (601, 500, 40, False, True),  # threads split the rows
     ],
 )
 def test_epilogue_applied_once_per_element(rng, threads, m, n, k, ta, tb, dtype):

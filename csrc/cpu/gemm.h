@@ -16,10 +16,11 @@
 //           for jr (NR columns)      B micro-panels stream from L2
 //             micro-kernel
 //           epilogue on the finished MR x NB block of C (last pc only)
-// Threads split the columns of C in whole vectors (W) and each packs the A block it needs itself:
-// no barriers inside a call, only the join at its end. (A shared A block, packed cooperatively,
-// cost two barriers per k block and cross-core reads of the other half of A; it was slower, and
-// it collapsed far worse when another process took one of the two cores.)
+// Threads split the rows of C (each packs its own A rows and the whole B block) or, where B is
+// more than twice as wide as A is tall, its columns in whole vectors (each packs the whole A block
+// and its own B columns): no barriers inside a call, only the join at its end. (A shared A block,
+// packed cooperatively, cost two barriers per k block and cross-core reads of the other half of
+// A; it was slower, and it collapsed far worse when another process took one of the two cores.)
 //
 // Three paths (gemm_kernel at the end of this file picks one):
 //   gemm_dot     thin C (min(m, n) <= 16) with op(A) rows and op(B) columns contiguous along k
@@ -494,23 +495,39 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
   const int64_t m = g.m, n = g.n, k = g.k;
   const bool has_epilogue = g0.epilogue.fn != nullptr && g0.csc == 1;
 
-  // Balanced blocks: k = 784 -> 3 x 262 rather than 384 + 384 + 16; m = 2048 -> 2 x 1032 rather
-  // than 2040 + 8 (a block of 8 rows would repack all of B for almost no work).
+  // Balanced blocks: k = 784 -> 3 x 262 rather than 384 + 384 + 16.
   const int64_t kblocks = ceil_div(k, KC), kcb = ceil_div(k, kblocks);
-  const int64_t mbb = round_up(ceil_div(m, ceil_div(m, MB)), MR);
-  const int64_t mb_max = std::min(round_up(m, MR), mbb);
 
-  // Threads: split the columns of C in whole vectors (W), so that n = 784 = 49 x 16 splits
-  // 400 + 384 rather than 416 + 368; a thread's last tile may then be one vector wide.
-  const int64_t nunits = ceil_div(n, W);
   int nt = std::max(1, g.threads > 0 ? g.threads : num_threads());
   if (m * n * k < kParallelMinWork) nt = 1;
-  nt = static_cast<int>(std::min<int64_t>(nt, ceil_div(n, NR)));
-  const int64_t nb_max = std::min(round_up(ceil_div(nunits, nt) * W, NR), NB);
 
-  // One scratch arena from the calling thread: per thread, its own A block and B block. Each
-  // thread packs all of A itself: no barriers, and no reading of panels that sit in the other
-  // core's cache (see docs/benchmarks/gemm.md for the shared-A variant it replaced). Where the
+  // Threads split the rows of C (each packs its own rows of A and the whole B block) or its
+  // columns (each packs the whole A block and its own columns of B): no barriers inside a call
+  // either way, only the join at its end. Rows, unless B is more than twice as wide as A is tall
+  // (the B block each thread then packs in full would outweigh the A rows it saves): a thread's
+  // A block is then half as big, its C rows contiguous, and no operand is packed twice where n <=
+  // m. Measured on 2 cores, AVX-512, rows against columns (tight loops, best of 15): 256^3 +6%,
+  // 1024^3 +5%, the MLP's dW 512x784x256 +4%, x @ W.T 256x512x784 +1%; its dX 256x784x512
+  // (n = 3m) -1.5%, hence the columns there.
+  const bool split_rows = nt > 1 && !blk.shared_a && m >= 2 * MR * nt && n <= 2 * m;
+  // Columns in whole vectors (W), so that n = 784 = 49 x 16 splits 400 + 384 rather than 416 +
+  // 368 (a thread's last tile may then be one vector wide); rows in thirds of MR (the edge
+  // kernels' step), so that 256 rows split 128 + 128 (10 tiles + an 8-row one each).
+  constexpr int RU = MR % 3 == 0 ? MR / 3 : MR;
+  const int64_t nunits = split_rows ? n : ceil_div(n, W);
+  const int64_t runits = split_rows ? ceil_div(m, RU) : 1;
+  if (!split_rows) nt = static_cast<int>(std::min<int64_t>(nt, ceil_div(n, NR)));
+  const int64_t rows_max = split_rows ? std::min(m, ceil_div(runits, nt) * RU) : m;
+  const int64_t cols_max = split_rows ? n : std::min(n, ceil_div(nunits, nt) * W);
+  // m = 2048 -> 2 x 1032 rather than 2040 + 8 (a block of 8 rows would repack all of B for
+  // almost no work).
+  auto row_block = [&](int64_t rows) { return round_up(ceil_div(rows, ceil_div(rows, MB)), MR); };
+  // (row_block is not monotonic: 1020 rows are one block of 1020, 1022 two of 516.)
+  const int64_t mb_max = std::min(round_up(rows_max, MR), round_up(MB, MR));
+  const int64_t nb_max = std::min(round_up(cols_max, NR), NB);
+
+  // One scratch arena from the calling thread: per thread, its own A block and B block (see
+  // docs/benchmarks/gemm.md for the shared-A variant the private copies replaced). Where the
   // threads share an L2 (blk.shared_a: SMT siblings), one A block instead, each thread packing
   // a contiguous share of its micro-panels between two barriers: private copies would fill the
   // shared L2 twice over, and the other thread's panels are L2 hits there.
@@ -521,9 +538,15 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
       scratch().get((shared_a ? a_elems + b_elems * nt : (a_elems + b_elems) * nt) * sizeof(T)));
 
   auto body = [&](int tid, int nthreads) {
-    // This thread's columns: vector units [u0, u1).
-    const int64_t u0 = nunits * tid / nthreads, u1 = nunits * (tid + 1) / nthreads;
-    const int64_t j_begin = u0 * W, j_end = std::min(n, u1 * W);
+    // This thread's rows [i_begin, i_end) and columns [j_begin, j_end).
+    int64_t i_begin = 0, i_end = m, j_begin = 0, j_end = n;
+    if (split_rows) {
+      i_begin = std::min(m, runits * tid / nthreads * RU);
+      i_end = std::min(m, runits * (tid + 1) / nthreads * RU);
+    } else {
+      j_begin = nunits * tid / nthreads * W;
+      j_end = std::min(n, nunits * (tid + 1) / nthreads * W);
+    }
     T* const apack = shared_a ? arena : arena + (a_elems + b_elems) * tid;
     T* const bpack = shared_a ? arena + a_elems + b_elems * tid : apack + a_elems;
 
@@ -531,9 +554,10 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
     // reuses each A micro-panel for one tile only).
     const int64_t ncols = std::max<int64_t>(1, j_end - j_begin);
     const int64_t nbb = round_up(ceil_div(ncols, ceil_div(ncols, NB)), NR);
+    const int64_t mbb = row_block(std::max<int64_t>(1, i_end - i_begin));
 
-    for (int64_t ib = 0; ib < m; ib += mbb) {
-      const int64_t mb = std::min(mbb, m - ib);
+    for (int64_t ib = i_begin; ib < i_end; ib += mbb) {
+      const int64_t mb = std::min(mbb, i_end - ib);
       const int64_t npanels = ceil_div(mb, MR);
       for (int64_t pc = 0; pc < k; pc += kcb) {
         const int64_t kc = std::min(kcb, k - pc);
@@ -543,7 +567,7 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
         // Every thread passes both barriers of every block (even one without columns).
         int64_t q0 = 0, q1 = npanels;
         if (shared_a) {
-          if (ib > 0 || pc > 0) {
+          if (ib > i_begin || pc > 0) {
 #pragma omp barrier
           }  // no thread still reads the previous A block
           q0 = npanels * tid / nthreads;
@@ -554,7 +578,7 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
         for (int64_t q = q0; q < q1; ++q) {
           const int64_t i0 = ib + q * MR;
           pack_panel<T, MR>(g.a + i0 * g.rsa + pc * g.csa, g.rsa, g.csa,
-                            static_cast<int>(std::min<int64_t>(MR, m - i0)), kc,
+                            static_cast<int>(std::min<int64_t>(MR, i_end - i0)), kc,
                             apack + q * MR * kc);
         }
         if (shared_a) {
@@ -569,7 +593,7 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
                               static_cast<int>(std::min<int64_t>(NR, nb - j)), kc, bpack + j * kc);
           for (int64_t q = 0; q < npanels; ++q) {
             const int64_t i0 = ib + q * MR;
-            const int mr = static_cast<int>(std::min<int64_t>(MR, m - i0));
+            const int mr = static_cast<int>(std::min<int64_t>(MR, i_end - i0));
             const T* ap = apack + q * MR * kc;
             T* crow = g.c + i0 * g.rsc + jb * g.csc;
             for (int64_t j = 0; j < nb; j += NR) {
@@ -681,7 +705,13 @@ void gemm_dot(const GemmArgs<T>& g) {
   constexpr int RI = DotTile<T>::RI, RJ = DotTile<T>::RJ;
   const int64_t bi = ceil_div(g.m, RI), bj = ceil_div(g.n, RJ), blocks = bi * bj;
   int nt = std::max(1, g.threads > 0 ? g.threads : num_threads());
-  if (g.m * g.n * g.k < kParallelMinWork / 2) nt = 1;  // no packing: threads pay off sooner
+  // No packing: threads pay off sooner than in gemm_packed, from 2^20 multiply-adds; with 16
+  // lanes (float32 AVX-512) from 2^21: the MLP's output layer 256x10x512 (1.3M, ~27 us on one
+  // such core) saved at most half of that on two threads and lost far more whenever the second
+  // thread had to be woken (1-5 ms on a 2-vCPU VM after an idle spell). On AVX2 the same product
+  // takes twice as long on one thread and NumPy's two threads beat it (63 vs 48 GFLOP/s).
+  const int64_t min_work = Vec<T>::width >= 16 ? kParallelMinWork : kParallelMinWork / 2;
+  if (g.m * g.n * g.k < min_work) nt = 1;
   nt = static_cast<int>(std::min<int64_t>(nt, blocks));
   auto run = [&](int64_t q) { dot_block(g, (q / bj) * RI, (q % bj) * RJ); };
   if (nt == 1) {

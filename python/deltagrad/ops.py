@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends import backend_for, cpu, host_backend_override
+from .backends import _override, backend_for, cpu
 from .backends._args import (
     MAX_VIEW_COPY_BYTES,  # noqa: F401  (dg.ops.MAX_VIEW_COPY_BYTES: the bound on a copied view)
     choice,
@@ -102,14 +102,15 @@ def matmul(
     float32 GPU products on TF32 tensor cores (like torch's allow_tf32); it is a permission,
     not a demand: the CPU and float64 always compute in full precision.
     """
-    check_precision(precision, "matmul")
+    if precision is not None:  # None (the global flag) is valid: no call on the hot path
+        check_precision(precision, "matmul")
     if (
         type(a) is np.ndarray
         and type(b) is np.ndarray
         and (out is None or type(out) is np.ndarray)
         and type(alpha) is not bool  # pybind11 would take True as 1.0; the slow path refuses
         and type(beta) is not bool
-        and host_backend_override() is None
+        and _override.backend is None  # host_backend_override(), without the call
     ):
         # the common case, straight to the CPU kernel (which copies misaligned and byte-swapped
         # views itself); positional arguments: faster
