@@ -20,8 +20,15 @@ void linear_epilogue_fn(T* c, int64_t rsc, int64_t rows, int64_t cols, int64_t c
   for (int64_t i = 0; i < rows; ++i) {
     T* ci = c + i * rsc;
     T* zi = kZ ? ctx->z + (ci - ctx->y) : nullptr;
-    for (int64_t j = 0; j < cols; j += W) {
-      const int r = cols - j < W ? static_cast<int>(cols - j) : W;
+    int64_t j = 0;
+    for (; j + W <= cols; j += W) {  // full vectors unmasked (masked stores are slow on AVX2)
+      V v = V::load(ci + j);
+      if (kBias) v = v + V::load(bias + j);
+      if (kZ) v.store(zi + j);
+      ActOp<A>::fwd(v, p).store(ci + j);
+    }
+    if (j < cols) {
+      const int r = static_cast<int>(cols - j);
       V v = V::load(ci + j, r);
       if (kBias) v = v + V::load(bias + j, r);
       if (kZ) v.store(zi + j, r);
