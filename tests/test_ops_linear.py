@@ -121,3 +121,43 @@ def test_linear_bad_inputs():
         ops.linear_backward(np.zeros((2, 4), np.float32), x, w, None, "gelu")
     with pytest.raises(ValueError, match=r"dy: expected shape \(2, 4\)"):
         ops.linear_backward(np.zeros((2, 5), np.float32), x, w, None, "identity")
+
+
+# ---- the backward's dw and dx side by side on two threads ---------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ["relu", "gelu", "identity"])
+@pytest.mark.parametrize("accumulate", [False, True])
+@pytest.mark.parametrize("nthreads", [1, 2, 3])
+def test_linear_backward_threads(isa, rng, act, accumulate, nthreads, dtype):
+    """On two threads dw and dx run at once, one product per thread (above 2^18 multiply-adds
+    each); on 1 and 3 threads one after the other: every count gives the reference, with and
+    without accumulating into given dw/db."""
+    import deltagrad as dg
+
+    m, k, n = 67, 131, 45  # 394,965 multiply-adds per product: the side-by-side path on 2
+    x, w = sample(rng, (m, k), dtype, 1.0), sample(rng, (n, k), dtype, 0.5)
+    b = sample(rng, (n,), dtype)
+    y, z = ops.linear_forward(x, w, b, act, 0.1)
+    saved = z if ops.saves_input(act) else y
+    dy = sample(rng, (m, n), dtype, 1.0)
+    dw0, db0 = sample(rng, (n, k), dtype), sample(rng, (n,), dtype)
+    kw = dict(dw=dw0.copy(), db=db0.copy()) if accumulate else {}
+    old = dg.get_num_threads()
+    dg.set_num_threads(nthreads)
+    try:
+        dx, dw, db = ops.linear_backward(dy, x, w, saved, act, 0.1, True, True, **kw)
+    finally:
+        dg.set_num_threads(old)
+    rdx, rdw, rdb = ref.linear_backward(dy, x, w, saved, act, 0.1, True, True)
+    if accumulate:
+        rdw, rdb = rdw + dw0.astype(np.float64), rdb + db0.astype(np.float64)
+    dz = _abs64(ref.activation_backward(dy, saved, act, param=0.1)) + _abs64(dy) * 0.1
+    tol = RTOL[dtype] * 4
+    extra = _abs64(dw0) if accumulate else 0
+    assert_close(dw, rdw, dtype, atol=tol * (dz.T @ _abs64(x) + extra), name="dw")
+    assert_close(dx, rdx, dtype, atol=tol * (dz @ _abs64(w)), name="dx")
+    assert_close(
+        db, rdb, dtype, atol=tol * (dz.sum(axis=0) + (_abs64(db0) if accumulate else 0)), name="db"
+    )

@@ -54,6 +54,10 @@ void linear_forward_t(const T* x, const T* w, const T* b, T* y, T* z, int64_t m,
   gemm(g);
 }
 
+// Below this many multiply-adds per product, the backward's dw and dx stay one after the other
+// (each then on the calling thread: starting the team costs more than the overlap saves).
+constexpr double kConcurrentBackwardMinWork = double(int64_t(1) << 18);
+
 template <class T>
 void linear_backward_t(const T* dy, const T* x, const T* w, const T* saved, T* dz_scratch, T* dx,
                        T* dw, T* db, int64_t m, int64_t k, int64_t n, Act act, T param,
@@ -66,15 +70,31 @@ void linear_backward_t(const T* dy, const T* x, const T* w, const T* saved, T* d
   } else {
     linear_dz_db(dy, saved, dz_scratch, db, m, n, act, param);
   }
-  if (n > 0 && k > 0) {
-    if (m == 0) {
-      if (!accumulate)
-        for (int64_t i = 0; i < n * k; ++i) dw[i] = T(0);
-    } else {
-      GemmArgs<T> g = strided_gemm(n, k, m, dz, 1, n, x, k, 1, dw, k, 1);  // dw (n, k) = dz.T @ x
-      if (accumulate) g.beta = T(1);  // into the kept buffer: no temporary, no second pass
-      gemm(g);
+  if (n > 0 && k > 0 && m > 0) {
+    GemmArgs<T> gw = strided_gemm(n, k, m, dz, 1, n, x, k, 1, dw, k, 1);  // dw (n, k) = dz.T @ x
+    if (accumulate) gw.beta = T(1);  // into the kept buffer: no temporary, no second pass
+    // On two threads, dw and dx (the same number of multiply-adds) run side by side, one
+    // whole product per thread: no packing of A twice, no barriers inside the products.
+    const double work = double(m) * double(n) * double(k);
+    if (dx && num_threads() == 2 && work >= kConcurrentBackwardMinWork) {
+      GemmArgs<T> gx = strided_gemm(m, k, n, dz, n, 1, w, k, 1, dx, k, 1);  // dx (m, k) = dz @ w
+      gw.threads = gx.threads = 1;
+      std::exception_ptr error;  // (only bad_alloc of a thread's scratch buffer can be thrown)
+#pragma omp parallel for num_threads(2) schedule(dynamic)
+      for (int i = 0; i < 2; ++i) {
+        try {
+          gemm(i == 0 ? gw : gx);
+        } catch (...) {
+#pragma omp critical(dg_linear_backward_error)
+          if (!error) error = std::current_exception();
+        }
+      }
+      if (error) std::rethrow_exception(error);
+      return;
     }
+    gemm(gw);
+  } else if (n > 0 && k > 0 && !accumulate) {  // m == 0: dw = 0
+    for (int64_t i = 0; i < n * k; ++i) dw[i] = T(0);
   }
   if (dx && m > 0 && k > 0) {
     if (n == 0) {
