@@ -1042,6 +1042,26 @@ void avg2x2_forward(const T* x, T* y, const Pool2dGeom& g, int64_t divisor) {
   const int64_t hw = g.h * g.w, ohw = g.oh * g.ow, W = g.w, ow = g.ow;
   const Divide<T> div(divisor ? divisor : 4);
   const bool st = stream_out(g.planes * ohw * int64_t(sizeof(T)));
+  if (st && ow % w == 0 && shift_ok<T>(y)) {  // straight from registers (max2x2_forward_direct)
+    parallel_split(g.planes * g.oh, unit_grain(2 * W), [&](int64_t b, int64_t e) {
+      NtStream<T> sy(y + b * ow);
+      for_rows(b, e, g.oh, [&](int64_t p, int64_t r) {
+        const T* r0 = x + p * hw + 2 * r * W;
+        const T* r1 = r0 + W;
+        for (int64_t o = 0; o < ow; o += w) {
+          prefetch_ahead(r0 + 2 * o, 2 * w * int(sizeof(T)));
+          prefetch_ahead(r1 + 2 * o, 2 * w * int(sizeof(T)));
+          V e0, o0, e1, o1;
+          deinterleave(V::load(r0 + 2 * o), V::load(r0 + 2 * o + w), e0, o0);
+          deinterleave(V::load(r1 + 2 * o), V::load(r1 + 2 * o + w), e1, o1);
+          sy.push(div(((e0 + o0) + e1) + o1));
+        }
+      });
+      sy.finish();
+      stream_fence();
+    });
+    return;
+  }
   const int64_t blk = stage_rows(st, ow * int64_t(sizeof(T)));
   parallel_chunks(g.planes * g.oh, unit_grain(2 * W), [&](int64_t b, int64_t e) {
     std::vector<T> sy(st ? blk * ow : 0);
