@@ -405,29 +405,37 @@ def test_fast_global_avg_matches_generic_and_reference(isa, generic, shape, dtyp
     assert_close(dx, want, dtype, scale=float(np.abs(dy).max(initial=0)), name="dx")
 
 
-def test_fast_max_2x2_nan_inf_ties_per_lane(isa):
+@pytest.mark.parametrize("stream", [False, True], ids=["cached", "streamed"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fast_max_2x2_nan_inf_ties_per_lane(isa, dtype, stream):
     """Each lane of a vector sees its own window: NaN at every window position (the last NaN
-    wins), -inf everywhere (the first index), ties (the first maximum)."""
-    for dtype in DTYPES:
-        x = np.full((1, 1, 2, 64), -np.inf, dtype)  # 32 windows
-        for o in range(32):
-            k = o % 8
-            if k < 4:
-                x[0, 0, k // 2, 2 * o + k % 2] = np.nan
-            elif k == 4:
-                x[0, 0, :, 2 * o : 2 * o + 2] = 1.0
-            elif k == 5:
-                x[0, 0, 1, 2 * o] = x[0, 0, 0, 2 * o + 1] = np.nan
-            elif k == 6:
-                x[0, 0, 1, 2 * o + 1] = 5.0
+    wins), -inf everywhere (the first index), ties (the first maximum); through the cached
+    stores and the streamed ones (32 windows a row: whole vectors, the direct path)."""
+    from deltagrad import _cpu
+
+    x = np.full((1, 1, 2, 64), -np.inf, dtype)  # 32 windows
+    for o in range(32):
+        k = o % 8
+        if k < 4:
+            x[0, 0, k // 2, 2 * o + k % 2] = np.nan
+        elif k == 4:
+            x[0, 0, :, 2 * o : 2 * o + 2] = 1.0
+        elif k == 5:
+            x[0, 0, 1, 2 * o] = x[0, 0, 0, 2 * o + 1] = np.nan
+        elif k == 6:
+            x[0, 0, 1, 2 * o + 1] = 5.0
+    old = _cpu._pool_stream_bytes(0 if stream else 1 << 62)
+    try:
         y, idx = ops.max_pool2d(x, 2, return_indices=True)
-        y_ref, idx_ref = ref.max_pool2d(x, 2, return_indices=True)
-        np.testing.assert_array_equal(y, y_ref)
-        np.testing.assert_array_equal(idx, idx_ref)
-        np.testing.assert_array_equal(idx[0, 0, 0, 4], 8)  # ties: the first
-        np.testing.assert_array_equal(idx[0, 0, 0, 5], 64 + 10)  # the last NaN
-        np.testing.assert_array_equal(idx[0, 0, 0, 7], 14)  # all -inf: the window's first
-        assert np.isnan(y[0, 0, 0, :4]).all() and y[0, 0, 0, 7] == -np.inf
+    finally:
+        _cpu._pool_stream_bytes(old)
+    y_ref, idx_ref = ref.max_pool2d(x, 2, return_indices=True)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(idx, idx_ref)
+    np.testing.assert_array_equal(idx[0, 0, 0, 4], 8)  # ties: the first
+    np.testing.assert_array_equal(idx[0, 0, 0, 5], 64 + 10)  # the last NaN
+    np.testing.assert_array_equal(idx[0, 0, 0, 7], 14)  # all -inf: the window's first
+    assert np.isnan(y[0, 0, 0, :4]).all() and y[0, 0, 0, 7] == -np.inf
 
 
 def test_fast_max_2x2_bad_indices_counted(isa):
@@ -553,5 +561,78 @@ def test_fast_paths_streaming_outputs_match_generic(isa, generic, shape):
             out = np.full(shape, np.nan, np.float32)
             fn(*args, out=out)
             np.testing.assert_array_equal(out, generic(fn, *args))
+    finally:
+        _cpu._pool_stream_bytes(old)
+
+
+# Whole vectors a row on every ISA and dtype (64 windows): the streamed passes store straight
+# from registers (no staging block), each thread's rows one stream, shifted onto vector
+# boundaries; (4, 8, 64, 128) is 2048 output rows, two threads' worth.
+DIRECT_SHAPES = [(1, 2, 2, 128), (2, 3, 6, 128), (4, 8, 64, 128)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", DIRECT_SHAPES, ids=str)
+def test_fast_paths_streamed_direct_any_alignment(isa, generic, shape, dtype):
+    """Streamed outputs at every element offset from a vector boundary (numpy's large arrays
+    start 16 bytes past a page; AVX2 takes 0 and 16 bytes directly, the others through the
+    staging block): every element equals the generic kernels', nothing outside written, on 1
+    and 2 threads."""
+    from deltagrad import _cpu
+
+    x = _data(shape, dtype, 24, "extremes")
+    y_g, idx_g = generic(ops.max_pool2d, x, 2, return_indices=True)
+    dy = _data(y_g.shape, dtype, 25)
+    dx_max = generic(ops.max_pool2d_backward, dy, idx_g, shape, 2)
+    dx_avg = generic(ops.avg_pool2d_backward, dy, shape, 2)
+    y_avg = generic(ops.avg_pool2d, x, 2)
+    n, m = x.size, y_g.size
+
+    def view(buf, off, size, shp):
+        return buf[off : off + size].reshape(shp)
+
+    old, nt = _cpu._pool_stream_bytes(0), dg.get_num_threads()
+    try:
+        for threads in (1, 2):
+            dg.set_num_threads(threads)
+            for off in (0, 1, 2, 3, 4, 7, 8, 13):
+                fy, fi = np.full(m + 32, np.nan, dtype), np.full(m + 32, -7, np.int64)
+                y = view(fy, off, m, y_g.shape)
+                idx = view(fi, 31 - off, m, y_g.shape)
+                ops.max_pool2d(x, 2, return_indices=True, out=y, indices_out=idx)
+                np.testing.assert_array_equal(y, y_g)
+                np.testing.assert_array_equal(idx, idx_g)
+                assert np.isnan(fy[:off]).all() and np.isnan(fy[off + m :]).all()
+                assert (fi[: 31 - off] == -7).all() and (fi[31 - off + m :] == -7).all()
+                ops.avg_pool2d(x, 2, out=y)
+                np.testing.assert_array_equal(y, y_avg)
+                assert np.isnan(fy[:off]).all() and np.isnan(fy[off + m :]).all()
+                fd = np.full(n + 32, np.nan, dtype)
+                dx = view(fd, off, n, shape)
+                for fn, args, want in [
+                    (ops.max_pool2d_backward, (dy, idx_g, shape, 2), dx_max),
+                    (ops.avg_pool2d_backward, (dy, shape, 2), dx_avg),
+                ]:
+                    fd[:] = np.nan
+                    fn(*args, out=dx)
+                    np.testing.assert_array_equal(dx, want)
+                    assert np.isnan(fd[:off]).all() and np.isnan(fd[off + n :]).all()
+    finally:
+        _cpu._pool_stream_bytes(old)
+        dg.set_num_threads(nt)
+
+
+def test_fast_max_2x2_bad_indices_counted_streamed(isa):
+    from deltagrad import _cpu
+
+    x = _data((1, 2, 4, 128), np.float32, 26)
+    y, idx = ops.max_pool2d(x, 2, return_indices=True)
+    old = _cpu._pool_stream_bytes(0)
+    try:
+        for shift in (2, -2, 128 * 2, 1 << 40, -(1 << 40)):  # each leaves the window
+            bad = idx.copy()
+            bad[0, 1, 1, 20] += shift
+            with pytest.raises(ValueError, match="^max_pool2d_backward: indices: 1 indices"):
+                ops.max_pool2d_backward(y, bad, x.shape, 2)
     finally:
         _cpu._pool_stream_bytes(old)

@@ -543,5 +543,20 @@ inline Vec<T> split_exponent(Vec<T> a, Vec<T>& e) {
 }
 #endif
 
+// true if every lane of m is set (one ISA-independent spelling for the kernels' fast-path tests)
+template <class T>
+inline bool all_lanes(Mask<T> m) {
+#if defined(__AVX512F__)
+  return m.m == static_cast<decltype(m.m)>((1u << Vec<T>::width) - 1u);
+#elif defined(__AVX2__)
+  if constexpr (sizeof(T) == 4)
+    return _mm256_movemask_ps(m.m) == 0xff;
+  else
+    return _mm256_movemask_pd(m.m) == 0xf;
+#else
+  return m.m;
+#endif
+}
+
 }  // namespace DG_ISA_NS
 }  // namespace dg
