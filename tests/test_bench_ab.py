@@ -1,0 +1,280 @@
+"""bench/ab.py, the A/B tool: its selectors, its argument parsing, its verdicts and report, and
+every case built and run once on small data (no timing, no build, no worker process)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+AB_PATH = os.path.join(os.path.dirname(HERE), "bench", "ab.py")
+
+
+@pytest.fixture(scope="module")
+def ab():
+    spec = importlib.util.spec_from_file_location("deltagrad_bench_ab", AB_PATH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# ---- selectors ------------------------------------------------------------------------------
+
+
+def test_select_whole_case_name(ab):
+    # a case name with its group: the selector bug was taking the basename ("mlp_784_...")
+    name = "train_step/mlp_784_512_512_10_b256"
+    assert ab._select([name], None) == [name]
+    assert ab._select(["matmul/square256"], None) == ["matmul/square256"]
+
+
+def test_select_group_and_file_forms(ab):
+    ops = [n for n in ab.CASES if n.startswith("ops/")]
+    assert len(ops) > 10
+    for sel in ("ops", "bench_ops", "bench_ops.py", "bench/bench_ops.py", "ops/"):
+        assert ab._select([sel], None) == ops, sel
+    for group in ("matmul", "ops", "train_step", "conv", "pool", "norm"):
+        hits = ab._select([group], None)
+        assert hits and all(n.startswith(group + "/") for n in hits), group
+        assert ab._select([f"bench/bench_{group}.py"], None) == hits
+
+
+def test_select_prefix_order_dedup_and_filter(ab):
+    got = ab._select(["ops/activation_gelu", "ops/activation_gelu_16m", "matmul/square64"], None)
+    assert got == [
+        "ops/activation_gelu_16m",
+        "ops/activation_gelu_tanh_16m",
+        "ops/activation_gelu_262k",
+        "ops/activation_gelu_tanh_262k",
+        "matmul/square64",
+    ]
+    assert ab._select(["ops"], "262k") == [f"ops/activation_{a}_262k" for a in ab.ACTIVATIONS]
+    assert ab._select([], "square") == [n for n in ab.CASES if "square" in n]
+    assert ab._select([], None) == list(ab.CASES)
+
+
+def test_select_unknown_names_the_selector(ab):
+    with pytest.raises(SystemExit, match="'nosuch'.*groups: matmul, ops"):
+        ab._select(["matmul", "nosuch"], None)
+    with pytest.raises(SystemExit, match="'train_step/mlp_999'"):
+        ab._select(["train_step/mlp_999"], None)
+
+
+def test_cases_cover_the_issue_groups(ab):
+    groups = ab._groups()
+    assert groups == ["matmul", "ops", "train_step", "conv", "pool", "norm"]
+    for act in ab.ACTIVATIONS:
+        assert f"ops/activation_{act}_262k" in ab.CASES
+        assert f"ops/activation_{act}_16m" in ab.CASES
+    assert len(ab._select(["conv"], None)) == len(ab.CONV)
+    assert len(ab._select(["pool"], None)) == 6
+    assert len(ab._select(["norm"], None)) == 6
+
+
+# ---- --threads and the command line ---------------------------------------------------------
+
+
+def test_split_threads(ab):
+    assert ab._split_threads(None) == ([1, 2], [])
+    assert ab._split_threads(["1", "2"]) == ([1, 2], [])
+    assert ab._split_threads(["1,2"]) == ([1, 2], [])
+    assert ab._split_threads(["2", "1", "2"]) == ([2, 1], [])
+    # nargs='+' takes the selectors after the counts along: they come back as selectors
+    assert ab._split_threads(["1", "matmul", "ops/adam"]) == ([1], ["matmul", "ops/adam"])
+
+
+@pytest.mark.parametrize("bad", [["0"], ["1,0"], ["matmul"]])
+def test_split_threads_bad(ab, bad):
+    with pytest.raises(SystemExit, match="--threads"):
+        ab._split_threads(bad)
+
+
+def _listed(ab, capsys, argv):
+    assert ab.main(["--list", *argv]) == 0
+    return capsys.readouterr().out.split()
+
+
+def test_main_threads_then_selectors(ab, capsys):
+    name = "train_step/mlp_784_512_512_10_b256"
+    assert _listed(ab, capsys, ["--threads", "1", name]) == [name]
+    assert _listed(ab, capsys, ["--threads", "1", "2", name, "matmul/square64"]) == [
+        name,
+        "matmul/square64",
+    ]
+    assert _listed(ab, capsys, ["--threads", "1", "--", name]) == [name]
+
+
+def test_main_selectors_around_options(ab, capsys):
+    # positionals before and after options (argparse's intermixed parsing)
+    got = _listed(ab, capsys, ["matmul/square64", "--quick", "conv", "--filter", "o16"])
+    assert got == ["conv/conv2d_fwd_bwd_n64c1_8x8_o16"]
+    got = _listed(ab, capsys, ["matmul/square64", "--threads", "2", "--quick", "pool/max"])
+    assert got == ["matmul/square64", "pool/max_pool2d_forward_16m", "pool/max_pool2d_backward_16m"]
+
+
+def test_main_needs_a_baseline(ab, capsys):
+    with pytest.raises(SystemExit):
+        ab.main(["matmul"])
+    assert "--baseline or --baseline-venv is required" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ab.main(["--baseline", "HEAD", "--baseline-venv", "/nonexistent", "matmul"])
+    assert "give one" in capsys.readouterr().err
+
+
+def test_main_venv_must_exist(ab, tmp_path):
+    with pytest.raises(SystemExit, match="--baseline-venv: .* is not a venv"):
+        ab.main(["--baseline-venv", str(tmp_path), "--current-venv", str(tmp_path), "matmul"])
+
+
+def test_venv_label(ab, tmp_path):
+    assert ab._venv_label(str(tmp_path / "venv-ab-base")) == "venv-ab-base"
+    (tmp_path / "ab-label").write_text("1cb4cda (pre-issue main)\nmore\n")
+    assert ab._venv_label(str(tmp_path)) == "1cb4cda (pre-issue main)"
+
+
+def test_worker_env_paths(ab):
+    base = {
+        "PATH": "/bin",
+        "PYTHONPATH": "python",
+        "DG_CPU_ISA": "avx2",
+        "OPENBLAS_CORETYPE": "Haswell",
+        "OPENBLAS_L2_SIZE": "1",
+    }
+    assert ab.worker_env(None, base) == {
+        "PATH": "/bin",
+        "DG_CPU_ISA": "avx2",
+        "OPENBLAS_CORETYPE": "Haswell",
+        "OPENBLAS_L2_SIZE": "1",
+    }
+    assert ab.worker_env("avx512", base) == {"PATH": "/bin"}
+    env = ab.worker_env("avx2", {"PATH": "/bin", "OPENBLAS_L2_SIZE": "1"})
+    assert env == {"PATH": "/bin", **ab.PATH_ENV["avx2"]}
+    from deltagrad.benchmark import PATH_ENV
+
+    assert ab.PATH_ENV == PATH_ENV  # the written-out copy agrees with the package's
+
+
+# ---- verdicts and the report ----------------------------------------------------------------
+
+
+def test_verdicts(ab):
+    base = [1.00, 1.01, 1.02, 1.00, 1.03, 1.01]
+    same = ab._paired(base, base)
+    assert same == (1.0, 1.0, 1.0)
+    assert ab._verdict(1.0, 0.02, same) == "within spread"
+    slow = ab._paired(base, [b * 1.10 for b in base])
+    assert slow[1] > 1 and ab._verdict(1.10, 0.02, slow) == "slower beyond spread"
+    assert ab._verdict(1.10, 0.15, slow) == "within spread"  # inside a wide spread
+    fast = ab._paired(base, [b * 0.9 for b in base])
+    assert ab._verdict(0.9, 0.02, fast) == "faster"
+    assert ab._spread([2.0, 1.0, 1.5]) == 0.5
+
+
+def _run_json(path, label, rows, seconds=10.0):
+    res = {
+        "baseline_label": label,
+        "current_label": "head",
+        "path": "avx512",
+        "rounds": 8,
+        "k": 3,
+        "min_time": 0.03,
+        "floor": 0.02,
+        "confirm": 2,
+        "threads": [1],
+        "seconds": seconds,
+        "hello": {f"baseline {label}": {"version": "0.3.0", "isa": "avx512", "file": "/x"}},
+        "rows": rows,
+    }
+    path.write_text(json.dumps(res))
+    return str(path)
+
+
+def _row(case, ratio, verdict):
+    return {
+        "case": case,
+        "threads": 1,
+        "baseline_s": 1e-3,
+        "current_s": ratio * 1e-3,
+        "ratio": ratio,
+        "spread_baseline": 0.01,
+        "spread_current": 0.01,
+        "tolerance": 0.02,
+        "paired_ratio": ratio,
+        "paired_interval": [ratio - 0.01, ratio + 0.01],
+        "verdict": verdict,
+        "passes": 1,
+    }
+
+
+def test_report_merges_runs_by_baseline(ab, tmp_path, capsys):
+    a = _run_json(tmp_path / "a.json", "1cb4cda", [_row("matmul/square64", 1.0, "within spread")])
+    b = _run_json(
+        tmp_path / "b.json",
+        "1cb4cda",
+        [
+            _row("ops/activation_gelu_262k", 1.2, "slower beyond spread"),
+            {"case": "conv/conv2d_fwd_bwd_n64c1_8x8_o16", "threads": 1, "error": "no conv2d"},
+        ],
+    )
+    c = _run_json(
+        tmp_path / "c.json", "9486d11", [_row("pool/max_pool2d_forward_16m", 0.8, "faster")]
+    )
+    assert ab.main(["--report", a, b, c]) == 0
+    out = capsys.readouterr().out
+    assert out.count("## baseline") == 2
+    assert "## baseline 1cb4cda vs current head, path avx512" in out
+    assert "2 run(s), 20 s of timing" in out
+    assert "3 rows: 1 within spread, 1 slower beyond spread, 1 n/a" in out
+    assert "SLOWER: ops/activation_gelu_262k t1: 1.200x" in out
+    assert "| conv/conv2d_fwd_bwd_n64c1_8x8_o16 | 1 | n/a | n/a |" in out
+    assert "1 rows: 1 faster" in out
+    assert "| matmul/square64 | 1 | 1 ms | 1 ms | 1.000 |" in out
+
+
+# ---- every case runs against this deltagrad (small sizes) -----------------------------------
+
+
+def test_every_case_runs_once(ab, monkeypatch):
+    """Each case's builder and callable, as a worker runs them, on the deltagrad under test: an
+    API the tool calls that changed shows up here, not at the end of a release A/B."""
+    import deltagrad as dg
+
+    monkeypatch.setattr(ab, "N_ACT", 1000)
+    monkeypatch.setattr(ab, "N_ACT_SMALL", 257)
+    monkeypatch.setattr(ab, "POOL_SHAPE", (2, 3, 6, 6))
+    monkeypatch.setattr(ab, "BN_SHAPE", (2, 3, 4, 4))
+    monkeypatch.setattr(ab, "LN_SHAPE", (5, 7))
+    monkeypatch.setattr(ab, "BN_SHAPE_F", (2, 3, 4, 4))
+    monkeypatch.setattr(ab, "LN_SHAPE_F", (5, 7))
+    monkeypatch.setattr(
+        ab, "MATMUL", {k: (5, 6, 7, ta, tb) for k, (*_, ta, tb) in ab.MATMUL.items()}
+    )
+    monkeypatch.setattr(ab, "CONV", {k: (2, c, 5, 5, 3) for k, (_, c, *_) in ab.CONV.items()})
+    cases = ab._registry()
+    assert list(cases) == list(ab.CASES)
+    old = dg.get_num_threads()
+    try:
+        dg.set_num_threads(1)
+        for name, build in cases.items():
+            try:
+                fn = build()
+                fn()
+                fn()
+            except Exception as e:
+                raise AssertionError(f"case {name}: {type(e).__name__}: {e}") from e
+    finally:
+        dg.set_num_threads(old)
+    # the optimizer cases are 4M parameters whatever the patching: they ran at full size
+    assert np.isfinite(cases["matmul/square64"]()()).all()
+
+
+def test_missing_op_names_it(ab):
+    class Old:
+        pass
+
+    with pytest.raises(NotImplementedError, match="this deltagrad has no ops.max_pool2d"):
+        ab._need(Old(), "max_pool2d", "ops")
