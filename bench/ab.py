@@ -264,35 +264,28 @@ def _pool(op: str, direction: str) -> Callable[[], object]:
 
     import deltagrad as dg
 
-    ops, shape = dg.ops, POOL_SHAPE
+    name = {"max": "max_pool2d", "avg": "avg_pool2d", "adaptive": "adaptive_avg_pool2d"}[op]
+    fwd = _need(dg.ops, name, "ops")  # before the 16M arrays: a baseline without it fails fast
+    bwd = _need(dg.ops, name + "_backward", "ops") if direction == "backward" else None
+    shape = POOL_SHAPE
     rng = _rng()
     x = rng.standard_normal(shape, dtype=np.float32)
     dx = np.empty_like(x)
     if op == "max":
-        fwd = _need(ops, "max_pool2d", "ops")
         y, idx = fwd(x, 2, return_indices=True)
         yo, io = np.empty_like(y), np.empty_like(idx)
-        if direction == "forward":
+        dy = rng.standard_normal(y.shape, dtype=np.float32)
+        if bwd is None:
             return lambda: fwd(x, 2, return_indices=True, out=yo, indices_out=io)
-        bwd = _need(ops, "max_pool2d_backward", "ops")
-        dy = rng.standard_normal(y.shape, dtype=np.float32)
         return lambda: bwd(dy, idx, shape, 2, out=dx)
-    if op == "avg":
-        fwd = _need(ops, "avg_pool2d", "ops")
-        y = fwd(x, 2)
-        yo = np.empty_like(y)
-        if direction == "forward":
-            return lambda: fwd(x, 2, out=yo)
-        bwd = _need(ops, "avg_pool2d_backward", "ops")
-        dy = rng.standard_normal(y.shape, dtype=np.float32)
-        return lambda: bwd(dy, shape, 2, out=dx)
-    fwd = _need(ops, "adaptive_avg_pool2d", "ops")
-    y = fwd(x, 1)
+    size = 2 if op == "avg" else 1  # avg: 2x2 / 2; adaptive: to 1x1
+    y = fwd(x, size)
     yo = np.empty_like(y)
-    if direction == "forward":
-        return lambda: fwd(x, 1, out=yo)
-    bwd = _need(ops, "adaptive_avg_pool2d_backward", "ops")
     dy = rng.standard_normal(y.shape, dtype=np.float32)
+    if bwd is None:
+        return lambda: fwd(x, size, out=yo)
+    if op == "avg":
+        return lambda: bwd(dy, shape, 2, out=dx)
     return lambda: bwd(dy, shape, out=dx)
 
 
@@ -303,8 +296,9 @@ def _norm(case: str) -> Callable[[], object]:
     import deltagrad as dg
 
     ops = dg.ops
-    rng = _rng()
     bn = case.startswith("batch")
+    _need(ops, f"{case.rsplit('_', 1)[0]}_forward", "ops")  # before the 16M arrays
+    rng = _rng()
     shape = BN_SHAPE if bn else LN_SHAPE
     x = (rng.standard_normal(shape) * 2 + 1).astype(np.float32)
     dy = rng.standard_normal(shape).astype(np.float32)
@@ -618,6 +612,37 @@ def _extract_commit(root: str, commit: str) -> Callable[[str], None]:
             raise SystemExit(f"[ab] git archive {commit} failed")
 
     return fill
+
+
+def export_tree(root: str, dst: str) -> tuple[int, int]:
+    """Make dst hold the working tree's build inputs (_tree_files) and nothing else, writing
+    only the files whose contents differ: an unchanged file keeps its old mtime, so a build
+    folder kept for dst rebuilds exactly what changed (bench/ab_release.sh). Returns (written,
+    removed)."""
+    files = _tree_files(root, os.path.join(root, ".ab-cache"))
+    keep = set(files)
+    written = removed = 0
+    for p in files:
+        src, out = os.path.join(root, p), os.path.join(dst, p)
+        with open(src, "rb") as f:
+            data = f.read()
+        try:
+            with open(out, "rb") as f:
+                if f.read() == data:
+                    continue
+        except OSError:
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+        with open(out, "wb") as f:
+            f.write(data)
+        shutil.copymode(src, out)
+        written += 1
+    for d, _, names in os.walk(dst):
+        for n in names:
+            rel = os.path.relpath(os.path.join(d, n), dst)
+            if rel not in keep:
+                os.remove(os.path.join(d, n))
+                removed += 1
+    return written, removed
 
 
 def _copy_tree(root: str, files: list[str]) -> Callable[[str], None]:
@@ -1044,6 +1069,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", default=None, help="cache folder (default <repo>/.ab-cache)")
     p.add_argument("--isolated-build", action="store_true", help="pip's build isolation")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
+    p.add_argument(
+        "--export-tree",
+        metavar="DIR",
+        default=None,
+        help="copy the working tree's build inputs into DIR (only changed files) and exit",
+    )
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument(
         "selectors", nargs="*", help="groups or cases: matmul, ops/activation_gelu, bench_ops.py"
@@ -1053,6 +1084,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_intermixed_args(argv)
     if args.report:
         print(report(args.report))
+        return 0
+    if args.export_tree:
+        root = _git(os.path.dirname(os.path.abspath(__file__)), "rev-parse", "--show-toplevel")
+        written, removed = export_tree(root, os.path.abspath(args.export_tree))
+        _log(f"[ab] {args.export_tree}: {written} file(s) written, {removed} removed")
         return 0
     args.threads, more = _split_threads(args.threads)
     args.selectors = [*args.selectors, *more]

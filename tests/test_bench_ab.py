@@ -278,3 +278,63 @@ def test_missing_op_names_it(ab):
 
     with pytest.raises(NotImplementedError, match="this deltagrad has no ops.max_pool2d"):
         ab._need(Old(), "max_pool2d", "ops")
+
+
+def test_export_tree_writes_only_changes(ab, tmp_path):
+    """--export-tree: the build inputs (tracked and untracked-not-ignored files, less bench/,
+    tests/, ...), unchanged files left with their mtime (a kept build folder rebuilds only what
+    changed), stale ones removed."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+    repo, dst = tmp_path / "repo", tmp_path / "src"
+    (repo / "csrc").mkdir(parents=True)
+    (repo / "bench").mkdir()
+    (repo / "csrc" / "a.cpp").write_text("int a;\n")
+    (repo / "csrc" / "b.cpp").write_text("int b;\n")
+    (repo / "bench" / "x.py").write_text("x = 1\n")
+    (repo / ".gitignore").write_text("*.so\n")
+    (repo / "mod.so").write_text("binary")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "csrc", "bench", ".gitignore"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "x"], check=True)
+    (repo / "new.txt").write_text("untracked, not ignored\n")
+    assert ab.export_tree(str(repo), str(dst)) == (3, 0)
+    got = sorted(str(p.relative_to(dst)) for p in dst.rglob("*") if p.is_file())
+    assert got == ["csrc/a.cpp", "csrc/b.cpp", "new.txt"]
+    os.utime(dst / "csrc" / "a.cpp", (1_000_000, 1_000_000))
+    (repo / "csrc" / "b.cpp").write_text("int b2;\n")
+    (repo / "new.txt").unlink()
+    assert ab.export_tree(str(repo), str(dst)) == (1, 1)
+    assert (dst / "csrc" / "b.cpp").read_text() == "int b2;\n"
+    assert os.stat(dst / "csrc" / "a.cpp").st_mtime == 1_000_000
+    assert not (dst / "new.txt").exists()
+
+
+# ---- deltagrad bench's method (deltagrad.benchmark.interleaved), which ab.py's rounds share ----
+
+
+def test_interleaved_settles_before_every_round(monkeypatch):
+    """Issue 18, deliverable 5: `deltagrad bench` (and bench/) leave SETTLE_SECONDS of idle
+    before each side's round, so the other library's spinning pool has parked; a lone function
+    (the copy-bandwidth line) settles before its first round, which follows the previous case."""
+    import deltagrad.benchmark as bm
+
+    slept: list[tuple[float, str]] = []
+    last = ["-"]
+    monkeypatch.setattr(bm.time, "sleep", lambda s: slept.append((s, last[0])))
+
+    def fn(name):
+        return lambda: last.__setitem__(0, name)
+
+    bm.interleaved({"a": fn("a"), "b": fn("b")}, rounds=4, min_time=1e-6)
+    assert len(slept) == 8 and all(s == bm.SETTLE_SECONDS for s, _ in slept)
+    slept.clear()
+    bm.interleaved({"copy": fn("copy")}, rounds=4, min_time=1e-6)
+    assert slept == [(bm.SETTLE_SECONDS, "copy")]  # after warm-up and calibration, once
+    slept.clear()
+    bm.interleaved({"a": fn("a"), "b": fn("b")}, rounds=3, min_time=1e-6, settle=0)
+    assert slept == []
