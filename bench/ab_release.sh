@@ -7,14 +7,24 @@
 #   bash bench/ab_release.sh measure     [--base-venv DIR] [--head-venv DIR] [--r2-venv DIR]
 #   bash bench/ab_release.sh all ...                                      # build-head + measure
 #
-# Options (any subcommand): --work DIR (wheels, build folders, results; default
-# <repo>/.ab-cache/release), --base-venv DIR, --head-venv DIR (default <work>/venv-base,
-# <work>/venv-head), --r2-venv DIR (a second baseline for the groups the pre-issue build does
-# not have: conv, pool and the fused norm kernels), --commit C (build-base: default 1cb4cda,
-# main before issues 17-20), --label TEXT (build-head: the venv's name in the tables; default
-# the short HEAD, +changes when build inputs differ from it), --path avx512|avx2, --quick (3 rounds of 2 short timings: a dry
-# run), --rounds N, --groups "matmul ops ...", --threads "1 2", --lock FILE (flock FILE around
-# each piece: the shared measurement lock of a busy machine; AB_LOCK in the environment too).
+# Options (any subcommand):
+#   --work DIR       wheels, build folders, results (default <repo>/.ab-cache/release)
+#   --base-venv DIR  the baseline's venv (default <work>/venv-base)
+#   --head-venv DIR  the current tree's venv (default <work>/venv-head)
+#   --r2-venv DIR    a second baseline for the groups the pre-issue build lacks (conv, pool,
+#                    the fused norm kernels): measure compares conv, pool, norm against it too
+#   --commit C       build-base: the commit (default 1cb4cda, main before issues 17-20)
+#   --label TEXT     build-head: the venv's name in the tables (default: the short HEAD, with
+#                    +changes when the build inputs differ from it)
+#   --path P         avx512 (default) or avx2, set in the workers and checked
+#   --quick          3 rounds of 2 short timings, no re-checks: a dry run
+#   --rounds N       rounds per case (default 8, best of 3 timings of >= 0.03 s each)
+#   --groups "..."   pieces to run (default: matmul act16m act262k ops train_step conv pool
+#                    norm; act16m / act262k: the activations at 16M / 262K elements; ops: the
+#                    other kernels of bench_ops.py)
+#   --threads "..."  thread counts, one piece each (default "1 2")
+#   --lock FILE      flock FILE around each piece (AB_LOCK in the environment too): the shared
+#                    measurement lock of a busy machine; every piece takes about a minute at most
 #
 # How it measures: bench/ab.py with --baseline-venv/--current-venv, one process pair per piece
 # (a group at one thread count), each round of each side after 0.2 s of idle (the same
@@ -23,9 +33,10 @@
 # verdict other than "within spread" re-checked in fresh workers. Every piece writes its JSON
 # under <work>/out-<time>/; the merged report (report.md there) is printed at the end.
 #
-# Builds run under nice -n 19, CPU only (WITH_CUDA=OFF: the A/B compares CPU kernels); the head
-# build keeps its build folder (<work>/build-head) and its exported source (<work>/src-head,
-# only changed files rewritten), so a second build-head recompiles what changed only.
+# Builds run at the lowest priority (lowprio below), CPU only (WITH_CUDA=OFF: the A/B compares
+# CPU kernels); the head build keeps its build folder (<work>/build-head) and its exported source
+# (<work>/src-head, only changed files rewritten), so a second build-head recompiles what
+# changed only.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -33,15 +44,17 @@ repo="$(git -C "$here" rev-parse --show-toplevel)"
 PY="${PYTHON:-python3}"
 AB="$repo/bench/ab.py"
 
+usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 cmd="${1:-}"
 [ $# -gt 0 ] && shift
+case "$cmd" in -h|--help) usage; exit 0 ;; esac
 work="$repo/.ab-cache/release"
 base_venv="" head_venv="" r2_venv=""
 commit="1cb4cda"
 path="avx512"
 quick=0
 rounds=""
-groups="matmul ops train_step conv pool norm"
+groups="matmul act16m act262k ops train_step conv pool norm"
 threads="1 2"
 lock="${AB_LOCK:-}"
 label=""
@@ -59,7 +72,7 @@ while [ $# -gt 0 ]; do
         --groups) groups="$2"; shift 2 ;;
         --threads) threads="$2"; shift 2 ;;
         --lock) lock="$2"; shift 2 ;;
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
+        -h|--help) usage; exit 0 ;;
         *) echo "ab_release.sh: unknown argument $1 (--help)" >&2; exit 2 ;;
     esac
 done
@@ -150,12 +163,18 @@ measure() {
     args+=(--path "$path")
     # piece VENV_BASE GROUP THREADS: one ab.py run, under the lock if there is one
     piece() {
-        local b="$1" g="$2" t="$3" json
+        local b="$1" g="$2" t="$3" json sel
         n=$((n + 1))
         json="$out/$(printf %02d $n)-$(basename "$b")-$g-t$t.json"
         log "piece $n: $g at $t thread(s) vs $(basename "$b")"
+        case "$g" in  # ab.py's selectors of each group; pieces of about a minute at most
+            act16m) sel=(ops --filter _16m) ;;
+            act262k) sel=(ops --filter _262k) ;;
+            ops) sel=(ops/softmax ops/linear ops/sgd ops/adam) ;;
+            *) sel=("$g") ;;
+        esac
         local run=("$PY" "$AB" --baseline-venv "$b" --current-venv "$head_venv" "${args[@]}"
-            --threads "$t" --json "$json" "$g")
+            --threads "$t" --json "$json" "${sel[@]}")
         if [ -n "$lock" ]; then
             flock "$lock" "${run[@]}" > /dev/null
         else
