@@ -870,6 +870,8 @@ def _case(args, sides: Sides, order: list[str], name: str, nt: int) -> dict:
         verdict = _verdict(ratio, tol, paired)
         if verdict == "within spread" or passes > args.confirm:
             break
+        if verdict == "faster" and getattr(args, "confirm_slower_only", False):
+            break
         _log(
             f"[ab] {name} t{nt}: {ratio:.3f}x, paired {paired[0]:.3f} "
             f"[{paired[1]:.3f}, {paired[2]:.3f}] ({verdict}) after {passes} pass(es): "
@@ -1057,6 +1059,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=None,
         help="passes that re-check a verdict other than 'within spread' (default 2, quick 0)",
+    )
+    p.add_argument(
+        "--confirm-slower-only",
+        action="store_true",
+        help="re-check 'slower beyond spread' rows only, not 'faster' ones (a no-regression "
+        "check: saves the passes a real speed-up would take)",
     )
     p.add_argument("--json", default=None, help="write the rows and the setup here")
     p.add_argument(

@@ -30,8 +30,9 @@
 # (a group at one thread count), each round of each side after 0.2 s of idle (the same
 # settle-before-round method as `deltagrad bench`), best of k timings per round, rounds
 # alternating A B / B A, a verdict from both sides' spreads and the paired per-round ratios, a
-# verdict other than "within spread" re-checked in fresh workers. Every piece writes its JSON
-# under <work>/out-<time>/; the merged report (report.md there) is printed at the end.
+# "slower beyond spread" re-checked by up to 2 more passes in fresh workers ("faster" is not:
+# this is a no-regression check). Every piece writes its JSON under <work>/out-<time>/; the
+# merged report (report.md there) is printed at the end.
 #
 # Builds run at the lowest priority (lowprio below), CPU only (WITH_CUDA=OFF: the A/B compares
 # CPU kernels); the head build keeps its build folder (<work>/build-head) and its exported source
@@ -39,7 +40,7 @@
 # changed only.
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+here="$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")" && pwd)"
 repo="$(git -C "$here" rev-parse --show-toplevel)"
 PY="${PYTHON:-python3}"
 AB="$repo/bench/ab.py"
@@ -157,7 +158,7 @@ measure() {
     if [ "$quick" = 1 ]; then
         args=(--quick)
     else
-        args=(--rounds 8 -k 3 --min-time 0.03 --confirm 2)
+        args=(--rounds 8 -k 3 --min-time 0.03 --confirm 2 --confirm-slower-only)
     fi
     [ -n "$rounds" ] && args+=(--rounds "$rounds")
     args+=(--path "$path")

@@ -338,3 +338,39 @@ def test_interleaved_settles_before_every_round(monkeypatch):
     slept.clear()
     bm.interleaved({"a": fn("a"), "b": fn("b")}, rounds=3, min_time=1e-6, settle=0)
     assert slept == []
+
+
+def test_confirm_slower_only(ab, monkeypatch):
+    """A "faster" row is re-checked by --confirm passes unless --confirm-slower-only; a
+    "slower" one always is (in fresh workers)."""
+    import argparse
+
+    passes = {"n": 0}
+    restarts = {"n": 0}
+
+    def fake_pass(args, workers, order, name, nt):
+        passes["n"] += 1
+        ratio = 0.8 if name == "fast" else 1.25
+        return {"base": [1.0, 1.01, 1.02], "cur": [ratio, ratio * 1.01, ratio * 1.02]}
+
+    class FakeSides:
+        workers: dict = {}
+
+        def restart(self):
+            restarts["n"] += 1
+
+        def alive(self):
+            return True
+
+    monkeypatch.setattr(ab, "_pass", fake_pass)
+    for name, slower_only, want in [
+        ("fast", False, 3),
+        ("fast", True, 1),
+        ("slow", True, 3),
+    ]:
+        passes["n"] = restarts["n"] = 0
+        args = argparse.Namespace(confirm=2, floor=0.02, confirm_slower_only=slower_only)
+        row = ab._case(args, FakeSides(), ["base", "cur"], name, 1)
+        assert row["passes"] == passes["n"] == want, (name, slower_only)
+        assert restarts["n"] == want - 1  # each re-check in fresh workers
+        assert row["verdict"] == ("faster" if name == "fast" else "slower beyond spread")
