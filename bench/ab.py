@@ -35,6 +35,8 @@ Absolute timings from another day mean nothing on a shared machine (+-30%); a cl
    setup in fresh worker processes, rounds pooled): noise shrinks as the best rounds converge,
    a real difference stays, and a state of one long-lived worker (its memory placement: seen
    to flag a kernel that did not change) does not carry into the re-check.
+   A row whose tolerance exceeds --noise-cap (10%) is "noisy" instead of "within spread" (a
+   spread that wide proves nothing either way) and is re-checked the same way.
    A case that one side's deltagrad cannot run (an op that commit does not have) gets an n/a
    row that names the missing function.
 
@@ -76,6 +78,7 @@ from collections.abc import Callable
 
 SETTLE_SECONDS = 0.2
 BOOTSTRAP = 2000  # resamples for the interval of the paired ratio
+NOISE_CAP = 0.10  # a row whose tolerance (its larger spread) exceeds this is "noisy"
 
 # --------------------------------------------------------------------------------------------
 # the cases: builders run inside a worker; each returns a zero-argument callable to time
@@ -868,6 +871,8 @@ def _case(args, sides: Sides, order: list[str], name: str, nt: int) -> dict:
         ratio = cur / base
         paired = _paired(rounds[order[0]], rounds[order[1]])
         verdict = _verdict(ratio, tol, paired)
+        if verdict == "within spread" and tol > getattr(args, "noise_cap", NOISE_CAP):
+            verdict = "noisy"  # a spread this wide hides a regression as well as it shows one
         if verdict == "within spread" or passes > args.confirm:
             break
         if verdict == "faster" and getattr(args, "confirm_slower_only", False):
@@ -942,13 +947,14 @@ def _summary(rows: list[dict]) -> str:
     for r in rows:
         v = "n/a" if "error" in r else r["verdict"]
         counts[v] = counts.get(v, 0) + 1
-    order = ["within spread", "faster", "slower beyond spread", "n/a"]
+    order = ["within spread", "faster", "slower beyond spread", "noisy", "n/a"]
     parts = [f"{counts[v]} {v}" for v in order if v in counts]
     lines = [f"{len(rows)} rows: " + ", ".join(parts)]
     for r in rows:
-        if r.get("verdict") == "slower beyond spread":
+        if r.get("verdict") in ("slower beyond spread", "noisy"):
+            tag = "SLOWER" if r["verdict"] == "slower beyond spread" else "NOISY (run again)"
             lines.append(
-                f"SLOWER: {r['case']} t{r['threads']}: {r['ratio']:.3f}x (paired "
+                f"{tag}: {r['case']} t{r['threads']}: {r['ratio']:.3f}x (paired "
                 f"{r['paired_ratio']:.3f} [{r['paired_interval'][0]:.3f}, "
                 f"{r['paired_interval'][1]:.3f}], tolerance {r['tolerance']:.1%})"
             )
@@ -1065,6 +1071,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="re-check 'slower beyond spread' rows only, not 'faster' ones (a no-regression "
         "check: saves the passes a real speed-up would take)",
+    )
+    p.add_argument(
+        "--noise-cap",
+        type=float,
+        default=NOISE_CAP,
+        help="a row whose tolerance (its larger spread) exceeds this fraction is 'noisy', not "
+        "'within spread', and is re-checked like a slower one (default 0.10)",
     )
     p.add_argument("--json", default=None, help="write the rows and the setup here")
     p.add_argument(

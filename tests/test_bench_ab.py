@@ -374,3 +374,35 @@ def test_confirm_slower_only(ab, monkeypatch):
         assert row["passes"] == passes["n"] == want, (name, slower_only)
         assert restarts["n"] == want - 1  # each re-check in fresh workers
         assert row["verdict"] == ("faster" if name == "fast" else "slower beyond spread")
+
+
+def test_noisy_rows_are_rechecked_and_listed(ab, monkeypatch, capsys):
+    """A spread wider than --noise-cap makes the row "noisy", not "within spread": re-checked
+    in fresh workers, then listed for a rerun."""
+    import argparse
+
+    calls = {"n": 0}
+
+    def fake_pass(args, workers, order, name, nt):
+        calls["n"] += 1
+        c = 1.0 + 0.2 * (calls["n"] - 1)  # each pass's best 20% off the previous: stays noisy
+        return {"base": [c, 1.5 * c, 1.6 * c], "cur": [1.01 * c, 1.4 * c, 1.7 * c]}
+
+    class FakeSides:
+        workers: dict = {}
+
+        def restart(self):
+            pass
+
+        def alive(self):
+            return True
+
+    monkeypatch.setattr(ab, "_pass", fake_pass)
+    args = argparse.Namespace(confirm=2, floor=0.02, confirm_slower_only=True, noise_cap=0.10)
+    row = ab._case(args, FakeSides(), ["base", "cur"], "ops/x", 2)
+    assert row["verdict"] == "noisy" and row["passes"] == calls["n"] == 3
+    args.noise_cap = 1.0
+    assert ab._case(args, FakeSides(), ["base", "cur"], "ops/x", 2)["verdict"] == "within spread"
+    summary = ab._summary([row])
+    assert summary.startswith("1 rows: 1 noisy")
+    assert "NOISY (run again): ops/x t2: 1.010x" in summary
