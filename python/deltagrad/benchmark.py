@@ -98,7 +98,9 @@ def interleaved(
     for r in range(rounds):
         for name in names if r % 2 == 0 else reversed(names):
             fn, n = fns[name], reps[name]
-            if settle > 0 and len(fns) > 1:
+            # a lone function settles before its first round only: that round follows whatever
+            # ran before this call (the previous case's peers), the later ones follow itself
+            if settle > 0 and (len(fns) > 1 or r == 0):
                 time.sleep(settle)
             t0 = time.perf_counter()
             for _ in range(n):
