@@ -75,7 +75,10 @@ def _calibrate(fn: Callable[[], object], min_time: float) -> int:
 # 2^28 cycles); on a 2-core machine they take a core from whichever library runs next and halve
 # its 2-thread speed (measured: ours 340 -> 150-220 GFLOP/s at 1024^3 for the first ~100 ms
 # after numpy.matmul; numpy after ours loses only its first call, libgomp parks within ~1 ms).
-# Each side's round therefore starts after `settle` seconds, when every pool has parked.
+# Each side's round therefore starts after `settle` seconds, when every pool has parked, and
+# one untimed call of that side: waking a parked pool's threads on this VM took 1-12 ms at
+# times (a 2-thread 256x784x512 product: 1.1-5.6 ms first call, 0.8 ms steady), which would
+# make a short round measure the wake-up instead of the kernel. Both sides get the same call.
 SETTLE_SECONDS = 0.2
 
 
@@ -102,6 +105,7 @@ def interleaved(
             # ran before this call (the previous case's peers), the later ones follow itself
             if settle > 0 and (len(fns) > 1 or r == 0):
                 time.sleep(settle)
+                fn()  # untimed: wakes this side's own pool (see SETTLE_SECONDS)
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
