@@ -705,13 +705,11 @@ void gemm_dot(const GemmArgs<T>& g) {
   constexpr int RI = DotTile<T>::RI, RJ = DotTile<T>::RJ;
   const int64_t bi = ceil_div(g.m, RI), bj = ceil_div(g.n, RJ), blocks = bi * bj;
   int nt = std::max(1, g.threads > 0 ? g.threads : num_threads());
-  // No packing: threads pay off sooner than in gemm_packed, from 2^20 multiply-adds; with 16
-  // lanes (float32 AVX-512) from 2^21: the MLP's output layer 256x10x512 (1.3M, ~27 us on one
-  // such core) saved at most half of that on two threads and lost far more whenever the second
-  // thread had to be woken (1-5 ms on a 2-vCPU VM after an idle spell). On AVX2 the same product
-  // takes twice as long on one thread and NumPy's two threads beat it (63 vs 48 GFLOP/s).
-  const int64_t min_work = Vec<T>::width >= 16 ? kParallelMinWork : kParallelMinWork / 2;
-  if (g.m * g.n * g.k < min_work) nt = 1;
+  // No packing: threads pay off sooner than in gemm_packed, from 2^20 multiply-adds. (A 2^21
+  // bound for float32 AVX-512 kept the MLP's output layer, 256x10x512, on one thread to dodge
+  // the 1-5 ms wake of a parked worker after an idle spell; with a warm pool the A/B against
+  // the pre-issue build showed it 1.37x slower than on two threads, so the bound stays here.)
+  if (g.m * g.n * g.k < kParallelMinWork / 2) nt = 1;
   nt = static_cast<int>(std::min<int64_t>(nt, blocks));
   auto run = [&](int64_t q) { dot_block(g, (q / bj) * RI, (q % bj) * RJ); };
   if (nt == 1) {
