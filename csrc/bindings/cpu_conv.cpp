@@ -30,7 +30,25 @@ ConvAlgo algo_from_name(const std::string& a) {
   if (a == "gemm") return ConvAlgo::gemm;
   if (a == "direct") return ConvAlgo::direct;
   if (a == "tap") return ConvAlgo::tap;
-  throw py::value_error("algo: expected 'auto', 'gemm', 'tap' or 'direct', got '" + a + "'");
+  if (a == "winograd") return ConvAlgo::winograd;
+  throw py::value_error("algo: expected 'auto', 'gemm', 'tap', 'winograd' or 'direct', got '" + a +
+                        "'");
+}
+
+// algo='winograd' (F(2x2, 3x3), csrc/cpu/winograd.h) applies only to 3x3, stride 1, dilation 1,
+// one group, padding <= 2 (dx is then the same kind of convolution).
+void check_winograd(ConvAlgo algo, const Conv2dParams& p) {
+  if (algo != ConvAlgo::winograd) return;
+  if (p.kh == 3 && p.kw == 3 && p.sh == 1 && p.sw == 1 && p.dh == 1 && p.dw == 1 && p.groups == 1 &&
+      p.ph <= 2 && p.pw <= 2)
+    return;
+  throw py::value_error(
+      "algo: 'winograd' needs a 3x3 kernel, stride 1, dilation 1, groups 1 and padding <= 2, "
+      "got kernel " +
+      std::to_string(p.kh) + "x" + std::to_string(p.kw) + ", stride (" + std::to_string(p.sh) +
+      ", " + std::to_string(p.sw) + "), dilation (" + std::to_string(p.dh) + ", " +
+      std::to_string(p.dw) + "), groups " + std::to_string(p.groups) + ", padding (" +
+      std::to_string(p.ph) + ", " + std::to_string(p.pw) + ")");
 }
 
 struct ConvOperands {
@@ -116,6 +134,7 @@ py::array conv2d_fwd(py::handle x_obj, py::handle w_obj, py::handle b_obj, py::h
   const ConvAlgo algo = algo_from_name(algo_name);
   const ConvOperands ops = conv_operands(x_obj, w_obj, stride, padding, dilation, groups);
   const Conv2dParams p = ops.p;
+  check_winograd(algo, p);
   py::array b;
   const bool has_bias = !b_obj.is_none();
   if (has_bias) {
@@ -141,6 +160,7 @@ py::tuple conv2d_bwd(py::handle dy_obj, py::handle x_obj, py::handle w_obj, py::
   const ConvAlgo algo = algo_from_name(algo_name);
   const ConvOperands ops = conv_operands(x_obj, w_obj, stride, padding, dilation, groups);
   const Conv2dParams p = ops.p;
+  check_winograd(algo, p);
   py::array dy = require_same(dy_obj, ops.dt, "grad_output");
   require_shape(dy, {p.n, p.o, p.ho, p.wo}, "grad_output");
   py::array dx = need_dx ? new_array(ops.dt, shape_of(ops.x)) : py::array();
@@ -171,7 +191,9 @@ void bind_conv(py::module_& m) {
         py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("algo") = "auto",
         "y (N, O, Ho, Wo) = conv2d(input (N, C, H, W), weight (O, C / groups, kH, kW)) + bias; "
         "zero padding. algo: 'auto', 'gemm' (im2col + GEMM), 'tap' (stride 1, one group: "
-        "per-tap implicit GEMM on a padded copy; else as 'gemm') or 'direct' (the plain loop).");
+        "per-tap implicit GEMM on a padded copy; else as 'gemm'), 'direct' (the plain loop) or "
+        "'winograd' (F(2x2, 3x3): 3x3, stride 1, dilation 1, groups 1, padding <= 2, else "
+        "ValueError; its backward computes dx by Winograd, dw by taps).");
   m.def("conv2d_backward", named("conv2d_backward", &conv2d_bwd), py::arg("grad_output"),
         py::arg("input"), py::arg("weight"), py::arg("stride") = 1, py::arg("padding") = 0,
         py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("need_dx") = true,

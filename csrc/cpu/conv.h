@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "cpu/kernel_common.h"
+#include "cpu/winograd.h"
 
 namespace dg {
 namespace DG_ISA_NS {
@@ -1223,6 +1224,7 @@ void conv2d_forward_t(const Conv2dParams& p, const T* x, const T* w, const T* b,
   if (p.n == 0 || p.o == 0 || p.ho == 0 || p.wo == 0) return;
   if (algo == ConvAlgo::direct) return direct_forward(p, x, w, b, y);
   if (algo == ConvAlgo::automatic && is_depthwise(p)) return depthwise_forward(p, x, w, b, y);
+  if (algo == ConvAlgo::winograd && winograd_applies(p)) return winograd_forward(p, x, w, b, y);
   if ((algo == ConvAlgo::tap && tap_applies(p)) ||
       (algo == ConvAlgo::automatic && tap_applies(p) && tap_pays(p)))
     return tap_forward(p, x, w, b, y);
@@ -1242,6 +1244,11 @@ void conv2d_backward_t(const Conv2dParams& p, const T* dy, const T* x, const T* 
       std::fill(db, db + p.o, T(0));
     else
       bias_grad(p, dy, db);
+  }
+  if (algo == ConvAlgo::winograd && winograd_applies(p) && p.n > 0 && p.ho > 0 && p.wo > 0) {
+    if (dx) winograd_backward_dx(p, dy, w, dx);
+    if (dw) tap_backward_dw(p, dy, x, dw);
+    return;
   }
   if (algo == ConvAlgo::automatic && is_depthwise(p)) {
     if (p.n == 0 || p.ho * p.wo == 0) {

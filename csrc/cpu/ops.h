@@ -141,7 +141,7 @@ struct Conv2dParams {
 };
 // automatic: depthwise direct loop when groups == c > 1, else im2col + GEMM (1x1 in place);
 // gemm: im2col + GEMM always; direct: the single-threaded seven-deep loop (the test oracle).
-enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3 };
+enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winograd = 4 };
 
 #define DG_KERNEL_DECLS(T)                                                                       \
   /* the fast GEMM (in dg: for the active ISA), using dg::num_threads() threads */               \

@@ -1,0 +1,300 @@
+// Winograd F(2x2, 3x3) convolution for conv.h (ConvAlgo::winograd): 3x3 kernel, stride 1,
+// dilation 1, one group, padding <= 2 (so that dx, the same convolution of dy padded by 2 - p
+// with the weights transposed and flipped, is one too). Each 2x2 output tile is
+// A^T [(G g G^T) . (B^T d B)] A for its 4x4 input patch d: 16 multiplies per channel pair
+// instead of 36, i.e. 16 GEMMs (one per transformed position xi), each O x C by C x tiles.
+// - The filters are transformed once per call: U[xi] (cout x cin).
+// - The tiles (q = (n * th + ty) * tw + tx over the batch) are cut into blocks of a few hundred,
+//   sized so that the block's transformed input V (16 x cin x nb) and products M (16 x cout x nb)
+//   stay in L2; per block: input transform into V (vectors along tx, from rows deinterleaved
+//   into even and odd columns), 16 packed GEMMs of this ISA (gemm.h, one thread each), output
+//   transform (+ bias) into y. The whole batch's transform is never materialized.
+// - Threads split the blocks (OpenMP, static: each block is computed by one thread, so the
+//   result does not depend on the thread count).
+// float32 error: the transforms only add, subtract and halve (the 1/2 of G is exact), so the
+// error is that of a 16-term-longer sum; measured in tests/test_conv_winograd.py.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "cpu/kernel_common.h"
+
+namespace dg {
+namespace DG_ISA_NS {
+namespace conv_detail {
+
+inline bool winograd_applies(const Conv2dParams& p) {
+  return p.kh == 3 && p.kw == 3 && p.sh == 1 && p.sw == 1 && p.dh == 1 && p.dw == 1 &&
+         p.groups == 1 && p.ph <= 2 && p.pw <= 2;
+}
+
+// The block's V and M, in bytes: about half of a 2 MB L2.
+inline constexpr int64_t kWinoBlockBytes = int64_t(1) << 20;
+// Below this many multiply-adds (16 cin cout per tile) a call runs on the calling thread.
+inline constexpr double kWinoParallelMinWork = double(int64_t(1) << 18);
+
+inline int64_t wino_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+struct WinoGeom {
+  int64_t n, cin, cout, hin, win, hout, wout, ph, pw, th, tw;
+  int64_t ntiles() const { return n * th * tw; }
+};
+
+inline WinoGeom wino_geom(int64_t n, int64_t cin, int64_t cout, int64_t hin, int64_t win,
+                          int64_t hout, int64_t wout, int64_t ph, int64_t pw) {
+  return {n, cin, cout, hin, win, hout, wout, ph, pw, (hout + 1) / 2, (wout + 1) / 2};
+}
+
+// U[xi][oc][ci] = (G g G^T)[xi], g(ky, kx) = wf(oc, ci, ky, kx),
+// G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]].
+template <class T, class WF>
+void wino_filter(int64_t cout, int64_t cin, WF wf, T* u) {
+  const int64_t ms = cout * cin;
+  const T h = T(0.5);
+  for (int64_t oc = 0; oc < cout; ++oc)
+    for (int64_t ci = 0; ci < cin; ++ci) {
+      T g[3][3], t[4][3];
+      for (int ky = 0; ky < 3; ++ky)
+        for (int kx = 0; kx < 3; ++kx) g[ky][kx] = wf(oc, ci, ky, kx);
+      for (int k = 0; k < 3; ++k) {
+        t[0][k] = g[0][k];
+        t[1][k] = h * (g[0][k] + g[1][k] + g[2][k]);
+        t[2][k] = h * (g[0][k] - g[1][k] + g[2][k]);
+        t[3][k] = g[2][k];
+      }
+      for (int a = 0; a < 4; ++a) {
+        T* r = u + (a * 4) * ms + oc * cin + ci;
+        r[0 * ms] = t[a][0];
+        r[1 * ms] = h * (t[a][0] + t[a][1] + t[a][2]);
+        r[2 * ms] = h * (t[a][0] - t[a][1] + t[a][2]);
+        r[3 * ms] = t[a][2];
+      }
+    }
+}
+
+template <class T>
+struct WinoScratch {
+  std::vector<T> v, m, rows, out;
+  static T* get(std::vector<T>& b, int64_t n) {
+    if (int64_t(b.size()) < n) b.resize(size_t(n));
+    return b.data();
+  }
+};
+
+template <class T>
+WinoScratch<T>& wino_scratch() {
+  thread_local WinoScratch<T> s;
+  return s;
+}
+
+// The input transform of the tiles (n, ty, tx0 .. tx0 + cnt) into V's columns j0 .. j0 + cnt
+// (V: 16 matrices cin x ld). B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]].
+// rows: 8 deinterleaved rows (even, odd columns of the patch's 4 input rows) of rl elements.
+template <class T>
+void wino_in_segment(const WinoGeom& g, const T* in, int64_t n, int64_t ty, int64_t tx0,
+                     int64_t cnt, T* v, int64_t ld, int64_t j0, T* rows, int64_t rl) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const int64_t ms = g.cin * ld;
+  for (int64_t ci = 0; ci < g.cin; ++ci) {
+    const T* plane = in + (n * g.cin + ci) * g.hin * g.win;
+    for (int r = 0; r < 4; ++r) {
+      const int64_t iy = 2 * ty - g.ph + r;
+      T* e = rows + (2 * r) * rl;
+      T* o = e + rl;
+      if (iy < 0 || iy >= g.hin) {
+        std::fill(e, e + cnt + 1, T(0));
+        std::fill(o, o + cnt + 1, T(0));
+        continue;
+      }
+      const T* xr = plane + iy * g.win;
+      const int64_t ix0 = 2 * tx0 - g.pw;
+      for (int64_t i = 0; i <= cnt; ++i) {
+        const int64_t ix = ix0 + 2 * i;
+        e[i] = ix >= 0 && ix < g.win ? xr[ix] : T(0);
+        o[i] = ix + 1 >= 0 && ix + 1 < g.win ? xr[ix + 1] : T(0);
+      }
+    }
+    T* vc = v + ci * ld + j0;
+    for (int64_t i = 0; i < cnt; i += W) {
+      const int nl = static_cast<int>(std::min<int64_t>(W, cnt - i));
+      V hm[4][4];
+      for (int r = 0; r < 4; ++r) {
+        const T* e = rows + (2 * r) * rl + i;
+        const T* o = e + rl;
+        V d0, d1, d2, d3;
+        if (nl == W) {
+          d0 = V::load(e);
+          d1 = V::load(o);
+          d2 = V::load(e + 1);
+          d3 = V::load(o + 1);
+        } else {
+          d0 = V::load(e, nl);
+          d1 = V::load(o, nl);
+          d2 = V::load(e + 1, nl);
+          d3 = V::load(o + 1, nl);
+        }
+        hm[r][0] = d0 - d2;
+        hm[r][1] = d1 + d2;
+        hm[r][2] = d2 - d1;
+        hm[r][3] = d1 - d3;
+      }
+      for (int k = 0; k < 4; ++k) {
+        const V a0 = hm[0][k] - hm[2][k], a1 = hm[1][k] + hm[2][k], a2 = hm[2][k] - hm[1][k],
+                a3 = hm[1][k] - hm[3][k];
+        if (nl == W) {
+          a0.store(vc + (0 * 4 + k) * ms + i);
+          a1.store(vc + (1 * 4 + k) * ms + i);
+          a2.store(vc + (2 * 4 + k) * ms + i);
+          a3.store(vc + (3 * 4 + k) * ms + i);
+        } else {
+          a0.store(vc + (0 * 4 + k) * ms + i, nl);
+          a1.store(vc + (1 * 4 + k) * ms + i, nl);
+          a2.store(vc + (2 * 4 + k) * ms + i, nl);
+          a3.store(vc + (3 * 4 + k) * ms + i, nl);
+        }
+      }
+    }
+  }
+}
+
+// The output transform of M's columns j0 .. j0 + cnt (tiles (n, ty, tx0 ..)) into out, + bias.
+// A^T = [[1, 1, 1, 0], [0, 1, -1, -1]].
+template <class T>
+void wino_out_segment(const WinoGeom& g, const T* m, int64_t ld, int64_t j0, int64_t n, int64_t ty,
+                      int64_t tx0, int64_t cnt, const T* bias, T* out, T* buf) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const int64_t ms = g.cout * ld;
+  const int64_t oy = 2 * ty, ox0 = 2 * tx0;
+  const int64_t ncol = std::min<int64_t>(2 * cnt, g.wout - ox0);
+  const bool two = oy + 1 < g.hout;
+  alignas(64) T l[4][W];
+  for (int64_t oc = 0; oc < g.cout; ++oc) {
+    const T* mc = m + oc * ld + j0;
+    const V bv = V::set1(bias ? bias[oc] : T(0));
+    T* r0 = buf;
+    T* r1 = buf + 2 * cnt + 2 * W;
+    for (int64_t i = 0; i < cnt; i += W) {
+      const int nl = static_cast<int>(std::min<int64_t>(W, cnt - i));
+      V t0[4], t1[4];
+      for (int k = 0; k < 4; ++k) {
+        V a[4];
+        for (int r = 0; r < 4; ++r)
+          a[r] =
+              nl == W ? V::load(mc + (r * 4 + k) * ms + i) : V::load(mc + (r * 4 + k) * ms + i, nl);
+        t0[k] = a[0] + a[1] + a[2];
+        t1[k] = a[1] - a[2] - a[3];
+      }
+      (t0[0] + t0[1] + t0[2] + bv).store(l[0]);
+      (t0[1] - t0[2] - t0[3] + bv).store(l[1]);
+      (t1[0] + t1[1] + t1[2] + bv).store(l[2]);
+      (t1[1] - t1[2] - t1[3] + bv).store(l[3]);
+      for (int q = 0; q < nl; ++q) {
+        r0[2 * (i + q)] = l[0][q];
+        r0[2 * (i + q) + 1] = l[1][q];
+        r1[2 * (i + q)] = l[2][q];
+        r1[2 * (i + q) + 1] = l[3][q];
+      }
+    }
+    T* yp = out + ((n * g.cout + oc) * g.hout + oy) * g.wout + ox0;
+    std::memcpy(yp, r0, size_t(ncol) * sizeof(T));
+    if (two) std::memcpy(yp + g.wout, r1, size_t(ncol) * sizeof(T));
+  }
+}
+
+// out (n, cout, hout, wout) = the stride-1 3x3 convolution of in (n, cin, hin, win), zero-padded
+// by (ph, pw), with the transformed filters u (wino_filter), + bias (may be null).
+template <class T>
+void wino_batch(const WinoGeom& g, const T* in, const T* u, const T* bias, T* out) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const int64_t nt_tiles = g.ntiles();
+  if (nt_tiles == 0) return;
+  if (g.cin == 0) {
+    for (int64_t n = 0; n < g.n; ++n)
+      for (int64_t oc = 0; oc < g.cout; ++oc) {
+        T* yp = out + (n * g.cout + oc) * g.hout * g.wout;
+        std::fill(yp, yp + g.hout * g.wout, bias ? bias[oc] : T(0));
+      }
+    return;
+  }
+  const double work = double(nt_tiles) * 16.0 * double(g.cin) * double(g.cout);
+  const int nt = work > kWinoParallelMinWork ? std::max(1, num_threads()) : 1;
+  int64_t nb = kWinoBlockBytes / (16 * (g.cin + g.cout) * int64_t(sizeof(T)));
+  nb = std::max<int64_t>(2 * W, std::min<int64_t>(nb, 1024));
+  // at least a few blocks per thread when there are enough tiles
+  if (nt > 1) nb = std::min(nb, std::max<int64_t>(2 * W, wino_ceil_div(nt_tiles, 4 * nt)));
+  nb = wino_ceil_div(nb, W) * W;
+  const int64_t nblocks = wino_ceil_div(nt_tiles, nb);
+  const int64_t rl = g.tw + 2 * W;  // a deinterleaved row, with room for the masked loads
+  const int nthr = static_cast<int>(std::min<int64_t>(nt, nblocks));
+#pragma omp parallel num_threads(nthr) if (nthr > 1)
+  {
+    WinoScratch<T>& s = wino_scratch<T>();
+    T* v = WinoScratch<T>::get(s.v, 16 * g.cin * nb);
+    T* m = WinoScratch<T>::get(s.m, 16 * g.cout * nb);
+    T* rows = WinoScratch<T>::get(s.rows, 8 * rl);
+    T* buf = WinoScratch<T>::get(s.out, 2 * (2 * g.tw + 2 * W));
+    const int64_t ts = g.th * g.tw;
+#pragma omp for schedule(static)
+    for (int64_t blk = 0; blk < nblocks; ++blk) {
+      const int64_t q0 = blk * nb, q1 = std::min(nt_tiles, q0 + nb), nq = q1 - q0;
+      // the block's row segments
+      for (int64_t q = q0; q < q1;) {
+        const int64_t n = q / ts, r = q % ts, ty = r / g.tw, tx = r % g.tw;
+        const int64_t cnt = std::min(g.tw - tx, q1 - q);
+        wino_in_segment(g, in, n, ty, tx, cnt, v, nb, q - q0, rows, rl);
+        q += cnt;
+      }
+      for (int xi = 0; xi < 16; ++xi) {
+        GemmArgs<T> a = strided_gemm<T>(g.cout, nq, g.cin, u + xi * g.cout * g.cin, g.cin, 1,
+                                        v + xi * g.cin * nb, nb, 1, m + xi * g.cout * nb, nb, 1);
+        a.threads = 1;
+        DG_ISA_NS::gemm(a);
+      }
+      for (int64_t q = q0; q < q1;) {
+        const int64_t n = q / ts, r = q % ts, ty = r / g.tw, tx = r % g.tw;
+        const int64_t cnt = std::min(g.tw - tx, q1 - q);
+        wino_out_segment(g, m, nb, q - q0, n, ty, tx, cnt, bias, out, buf);
+        q += cnt;
+      }
+    }
+  }
+}
+
+template <class T>
+void winograd_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
+  const WinoGeom g = wino_geom(p.n, p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw);
+  std::vector<T> u(size_t(16 * p.o * p.c));
+  wino_filter<T>(
+      p.o, p.c,
+      [&](int64_t oc, int64_t ci, int ky, int kx) {
+        return w[((oc * p.c + ci) * 3 + ky) * 3 + kx];
+      },
+      u.data());
+  wino_batch(g, x, u.data(), b, y);
+}
+
+// dx = the stride-1 convolution of dy padded by 2 - p with w transposed (O <-> C) and flipped
+template <class T>
+void winograd_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
+  const WinoGeom g = wino_geom(p.n, p.o, p.c, p.ho, p.wo, p.h, p.w, 2 - p.ph, 2 - p.pw);
+  std::vector<T> u(size_t(16 * p.o * p.c));
+  wino_filter<T>(
+      p.c, p.o,
+      [&](int64_t ci, int64_t oc, int ky, int kx) {
+        return w[((oc * p.c + ci) * 3 + (2 - ky)) * 3 + (2 - kx)];
+      },
+      u.data());
+  wino_batch(g, dy, u.data(), static_cast<const T*>(nullptr), dx);
+}
+
+}  // namespace conv_detail
+}  // namespace DG_ISA_NS
+}  // namespace dg

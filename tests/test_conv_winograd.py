@@ -1,0 +1,139 @@
+"""Conv2d's Winograd F(2x2, 3x3) algorithm (algo='winograd', csrc/cpu/winograd.h) against the
+NumPy float64 reference (reference.py) on every ISA and both dtypes: forward (+ bias) and
+backward (dx by Winograd, dw on the tap path, db), odd sizes (partial tiles), padding 0, 1, 2 and
+uneven, N = 1, C = 1, O = 1, 1 and 2 threads; its float32 error against float64; the ValueError
+on a convolution it does not apply to."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import deltagrad as dg
+from deltagrad import _cpu, reference
+from deltagrad.testing import assert_close
+
+DTYPES = (np.float64, np.float32)
+
+# (n, c, h, w, o, padding)
+CASES = [
+    (2, 3, 7, 9, 4, 1),  # odd sizes: the last tile row and column are partial
+    (1, 1, 5, 5, 1, 0),  # N = 1, C = 1, O = 1
+    (2, 5, 8, 6, 3, 2),  # even sizes, padding 2 (dx's padding 0)
+    (3, 4, 9, 11, 1, (0, 2)),  # O = 1, uneven padding
+    (1, 7, 3, 3, 5, 0),  # one output pixel
+    (2, 2, 1, 4, 3, (1, 0)),  # a 1-row image
+    (2, 6, 13, 37, 9, 1),  # a row of more than one vector of tiles (float32 AVX-512: 16)
+    (0, 3, 5, 5, 4, 1),  # empty batch
+]
+IDS = [f"n{c[0]}c{c[1]}_{c[2]}x{c[3]}_o{c[4]}_p{c[5]}" for c in CASES]
+
+
+def _data(case, dtype, rng):
+    n, c, h, w, o, p = case
+    x = rng.uniform(-2, 2, size=(n, c, h, w)).astype(dtype)
+    wt = rng.uniform(-1, 1, size=(o, c, 3, 3)).astype(dtype)
+    b = rng.uniform(-1, 1, size=o).astype(dtype)
+    return x, wt, b, dict(padding=p)
+
+
+def _tol(dtype, k):
+    return (1e-10, 1e-10) if dtype == np.float64 else (1e-4, 1e-4 * max(1.0, math.sqrt(k)))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_winograd_vs_reference(isa, case, dtype, rng):
+    x, w, b, kw = _data(case, dtype, rng)
+    rtol, atol = _tol(dtype, w[0].size)
+    y_ref = reference.conv2d_forward(x, w, b, **kw)
+    y = _cpu.conv2d_forward(x, w, b, **kw, algo="winograd")
+    assert y.dtype == dtype and y.shape == y_ref.shape
+    assert_close(y, y_ref, rtol=rtol, atol=atol, name="y")
+    y0 = _cpu.conv2d_forward(x, w, None, **kw, algo="winograd")
+    assert_close(y0, reference.conv2d_forward(x, w, None, **kw), rtol=rtol, atol=atol, name="y")
+    dy = rng.uniform(-1, 1, size=y_ref.shape).astype(dtype)
+    got = _cpu.conv2d_backward(dy, x, w, **kw, algo="winograd")
+    for name, a, e in zip(("dx", "dw", "db"), got, reference.conv2d_backward(dy, x, w, **kw)):
+        scale = 1.0 if name == "dx" else max(1.0, math.sqrt(x.shape[0] * y.shape[2] * y.shape[3]))
+        assert a.dtype == dtype and a.shape == e.shape, name
+        assert_close(a, e, rtol=rtol, atol=atol * scale, name=name)
+    # only dx
+    dx, dw, db = _cpu.conv2d_backward(dy, x, w, **kw, need_dw=False, need_db=False, algo="winograd")
+    assert dw is None and db is None
+    assert_close(dx, got[0], rtol=0, atol=0, name="dx alone")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    "case", [(5, 16, 23, 19, 24, 1), (1, 8, 70, 66, 8, 1), (3, 40, 12, 12, 40, 0)]
+)
+def test_winograd_threads(isa, case, threads, rng):
+    old = dg.get_num_threads()
+    dg.set_num_threads(threads)
+    try:
+        x, w, b, kw = _data(case, np.float64, rng)
+        y = _cpu.conv2d_forward(x, w, b, **kw, algo="winograd")
+        assert_close(y, reference.conv2d_forward(x, w, b, **kw), rtol=1e-10, atol=1e-10)
+        dy = rng.uniform(-1, 1, size=y.shape)
+        got = _cpu.conv2d_backward(dy, x, w, **kw, algo="winograd")
+        for name, a, e in zip(("dx", "dw", "db"), got, reference.conv2d_backward(dy, x, w, **kw)):
+            assert_close(a, e, rtol=1e-10, atol=1e-9, name=name)
+        # each tile block is computed by one thread: the bits do not depend on the thread count
+        dg.set_num_threads(1)
+        np.testing.assert_array_equal(_cpu.conv2d_forward(x, w, b, **kw, algo="winograd"), y)
+    finally:
+        dg.set_num_threads(old)
+
+
+def test_winograd_float32_error(isa, rng):
+    """The float32 error of F(2x2, 3x3) on a benchmark-like layer (C 64, 3x3, values of unit
+    size), relative to the output's largest magnitude: measured ~1e-6 forward and dx, as the
+    im2col GEMM path's order of magnitude."""
+    x, w, b, kw = _data((2, 64, 15, 15, 32, 1), np.float32, rng)
+    x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
+    y_ref = reference.conv2d_forward(x64, w64, b64, **kw)
+    dy = rng.uniform(-1, 1, size=y_ref.shape).astype(np.float32)
+    dx_ref = reference.conv2d_backward(dy.astype(np.float64), x64, w64, **kw)[0]
+    for algo in ("winograd", "gemm"):
+        y = _cpu.conv2d_forward(x, w, b, **kw, algo=algo)
+        dx = _cpu.conv2d_backward(dy, x, w, **kw, algo=algo)[0]
+        ey = np.abs(y - y_ref).max() / np.abs(y_ref).max()
+        ex = np.abs(dx - dx_ref).max() / np.abs(dx_ref).max()
+        assert ey < 1e-5 and ex < 1e-5, (algo, ey, ex)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(stride=2, padding=1),
+        dict(padding=1, dilation=2),
+        dict(padding=3),
+        dict(padding=1, groups=2),
+    ],
+    ids=["stride", "dilation", "padding", "groups"],
+)
+def test_winograd_does_not_apply(kw, rng):
+    x = rng.uniform(-1, 1, size=(1, 4, 9, 9))
+    w = rng.uniform(-1, 1, size=(4, 4 // kw.get("groups", 1), 3, 3))
+    with pytest.raises(ValueError, match=r"conv2d.*algo.*winograd"):
+        _cpu.conv2d_forward(x, w, None, **kw, algo="winograd")
+    dy = _cpu.conv2d_forward(x, w, None, **kw)
+    with pytest.raises(ValueError, match=r"conv2d_backward.*algo.*winograd"):
+        _cpu.conv2d_backward(dy, x, w, **kw, algo="winograd")
+
+
+def test_winograd_needs_3x3(rng):
+    x = rng.uniform(-1, 1, size=(1, 2, 9, 9))
+    w = rng.uniform(-1, 1, size=(3, 2, 5, 5))
+    with pytest.raises(ValueError, match=r"conv2d.*algo.*winograd.*3x3"):
+        _cpu.conv2d_forward(x, w, None, padding=2, algo="winograd")
+
+
+def test_unknown_algo_names_winograd():
+    x = np.ones((1, 1, 4, 4))
+    w = np.ones((1, 1, 3, 3))
+    with pytest.raises(ValueError, match=r"conv2d.*algo.*'winograd'"):
+        _cpu.conv2d_forward(x, w, None, algo="wino")
