@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <cstdlib>
 #include <vector>
 
 #include "cpu/kernel_common.h"
@@ -49,6 +50,69 @@ inline WinoGeom wino_geom(int64_t n, int64_t cin, int64_t cout, int64_t hin, int
                           int64_t hout, int64_t wout, int64_t ph, int64_t pw) {
   return {n, cin, cout, hin, win, hout, wout, ph, pw, (hout + 1) / 2, (wout + 1) / 2};
 }
+
+// ev, od: the even and odd elements of the 2W consecutive values (a, b); and back: lo, hi =
+// a0 b0 a1 b1 ... (the first W), the next W.
+#if defined(__AVX512F__)
+inline void wino_deinterleave(Vec<float> a, Vec<float> b, Vec<float>& ev, Vec<float>& od) {
+  const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  ev.v = _mm512_permutex2var_ps(a.v, ie, b.v);
+  od.v = _mm512_permutex2var_ps(a.v, io, b.v);
+}
+inline void wino_deinterleave(Vec<double> a, Vec<double> b, Vec<double>& ev, Vec<double>& od) {
+  const __m512i ie = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+  const __m512i io = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
+  ev.v = _mm512_permutex2var_pd(a.v, ie, b.v);
+  od.v = _mm512_permutex2var_pd(a.v, io, b.v);
+}
+inline void wino_interleave(Vec<float> a, Vec<float> b, Vec<float>& lo, Vec<float>& hi) {
+  const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i ih =
+      _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  lo.v = _mm512_permutex2var_ps(a.v, il, b.v);
+  hi.v = _mm512_permutex2var_ps(a.v, ih, b.v);
+}
+inline void wino_interleave(Vec<double> a, Vec<double> b, Vec<double>& lo, Vec<double>& hi) {
+  const __m512i il = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
+  const __m512i ih = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
+  lo.v = _mm512_permutex2var_pd(a.v, il, b.v);
+  hi.v = _mm512_permutex2var_pd(a.v, ih, b.v);
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+inline void wino_deinterleave(Vec<float> a, Vec<float> b, Vec<float>& ev, Vec<float>& od) {
+  // per 128-bit lane: a0 a2 b0 b2 | a4 a6 b4 b6, then the 64-bit quarters reordered (0, 2, 1, 3)
+  const __m256 e = _mm256_shuffle_ps(a.v, b.v, _MM_SHUFFLE(2, 0, 2, 0));
+  const __m256 o = _mm256_shuffle_ps(a.v, b.v, _MM_SHUFFLE(3, 1, 3, 1));
+  ev.v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+  od.v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+inline void wino_deinterleave(Vec<double> a, Vec<double> b, Vec<double>& ev, Vec<double>& od) {
+  ev.v = _mm256_permute4x64_pd(_mm256_unpacklo_pd(a.v, b.v), _MM_SHUFFLE(3, 1, 2, 0));
+  od.v = _mm256_permute4x64_pd(_mm256_unpackhi_pd(a.v, b.v), _MM_SHUFFLE(3, 1, 2, 0));
+}
+inline void wino_interleave(Vec<float> a, Vec<float> b, Vec<float>& lo, Vec<float>& hi) {
+  const __m256 l = _mm256_unpacklo_ps(a.v, b.v), h = _mm256_unpackhi_ps(a.v, b.v);
+  lo.v = _mm256_permute2f128_ps(l, h, 0x20);
+  hi.v = _mm256_permute2f128_ps(l, h, 0x31);
+}
+inline void wino_interleave(Vec<double> a, Vec<double> b, Vec<double>& lo, Vec<double>& hi) {
+  const __m256d l = _mm256_unpacklo_pd(a.v, b.v), h = _mm256_unpackhi_pd(a.v, b.v);
+  lo.v = _mm256_permute2f128_pd(l, h, 0x20);
+  hi.v = _mm256_permute2f128_pd(l, h, 0x31);
+}
+#else
+template <class T>
+inline void wino_deinterleave(Vec<T> a, Vec<T> b, Vec<T>& ev, Vec<T>& od) {  // one lane
+  ev = a;
+  od = b;
+}
+template <class T>
+inline void wino_interleave(Vec<T> a, Vec<T> b, Vec<T>& lo, Vec<T>& hi) {
+  lo = a;
+  hi = b;
+}
+#endif
 
 // U[xi][oc][ci] = (G g G^T)[xi], g(ky, kx) = wf(oc, ci, ky, kx),
 // G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]].
@@ -94,117 +158,112 @@ WinoScratch<T>& wino_scratch() {
 
 // The input transform of the tiles (n, ty, tx0 .. tx0 + cnt) into V's columns j0 .. j0 + cnt
 // (V: 16 matrices cin x ld). B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]].
-// rows: 8 deinterleaved rows (even, odd columns of the patch's 4 input rows) of rl elements.
+// rows: the patch's 4 input rows, zero-padded copies of rl >= 2 W ceil(cnt / W) + 2 elements
+// starting at column 2 tx0 - pw; each vector of W tiles reads 2 W + 2 of them, deinterleaved.
 template <class T>
 void wino_in_segment(const WinoGeom& g, const T* in, int64_t n, int64_t ty, int64_t tx0,
                      int64_t cnt, T* v, int64_t ld, int64_t j0, T* rows, int64_t rl) {
   using V = Vec<T>;
   constexpr int W = V::width;
-  const int64_t ms = g.cin * ld;
+  const int64_t ix0 = 2 * tx0 - g.pw;
+  const int64_t len = 2 * wino_ceil_div(cnt, W) * W + 2;  // <= rl
+  // the row's valid columns [k0, k1) of [0, len)
+  const int64_t k0 = std::min(len, std::max<int64_t>(0, -ix0));
+  const int64_t k1 = std::max(k0, std::min(len, g.win - ix0));
   for (int64_t ci = 0; ci < g.cin; ++ci) {
     const T* plane = in + (n * g.cin + ci) * g.hin * g.win;
     for (int r = 0; r < 4; ++r) {
       const int64_t iy = 2 * ty - g.ph + r;
-      T* e = rows + (2 * r) * rl;
-      T* o = e + rl;
-      if (iy < 0 || iy >= g.hin) {
-        std::fill(e, e + cnt + 1, T(0));
-        std::fill(o, o + cnt + 1, T(0));
+      T* pr = rows + r * rl;
+      if (iy < 0 || iy >= g.hin || k1 == k0) {
+        std::fill(pr, pr + len, T(0));
         continue;
       }
-      const T* xr = plane + iy * g.win;
-      const int64_t ix0 = 2 * tx0 - g.pw;
-      for (int64_t i = 0; i <= cnt; ++i) {
-        const int64_t ix = ix0 + 2 * i;
-        e[i] = ix >= 0 && ix < g.win ? xr[ix] : T(0);
-        o[i] = ix + 1 >= 0 && ix + 1 < g.win ? xr[ix + 1] : T(0);
-      }
+      std::fill(pr, pr + k0, T(0));
+      std::memcpy(pr + k0, plane + iy * g.win + ix0 + k0, size_t(k1 - k0) * sizeof(T));
+      std::fill(pr + k1, pr + len, T(0));
     }
-    T* vc = v + ci * ld + j0;
+    T* vc = v + ci * 16 * ld + j0;
     for (int64_t i = 0; i < cnt; i += W) {
       const int nl = static_cast<int>(std::min<int64_t>(W, cnt - i));
       V hm[4][4];
       for (int r = 0; r < 4; ++r) {
-        const T* e = rows + (2 * r) * rl + i;
-        const T* o = e + rl;
+        const T* pr = rows + r * rl + 2 * i;
         V d0, d1, d2, d3;
-        if (nl == W) {
-          d0 = V::load(e);
-          d1 = V::load(o);
-          d2 = V::load(e + 1);
-          d3 = V::load(o + 1);
-        } else {
-          d0 = V::load(e, nl);
-          d1 = V::load(o, nl);
-          d2 = V::load(e + 1, nl);
-          d3 = V::load(o + 1, nl);
-        }
+        wino_deinterleave(V::load(pr), V::load(pr + W), d0, d1);
+        wino_deinterleave(V::load(pr + 2), V::load(pr + 2 + W), d2, d3);
         hm[r][0] = d0 - d2;
         hm[r][1] = d1 + d2;
         hm[r][2] = d2 - d1;
         hm[r][3] = d1 - d3;
       }
+      V a[16];  // V[xi] for xi = 4 r + k
       for (int k = 0; k < 4; ++k) {
-        const V a0 = hm[0][k] - hm[2][k], a1 = hm[1][k] + hm[2][k], a2 = hm[2][k] - hm[1][k],
-                a3 = hm[1][k] - hm[3][k];
-        if (nl == W) {
-          a0.store(vc + (0 * 4 + k) * ms + i);
-          a1.store(vc + (1 * 4 + k) * ms + i);
-          a2.store(vc + (2 * 4 + k) * ms + i);
-          a3.store(vc + (3 * 4 + k) * ms + i);
-        } else {
-          a0.store(vc + (0 * 4 + k) * ms + i, nl);
-          a1.store(vc + (1 * 4 + k) * ms + i, nl);
-          a2.store(vc + (2 * 4 + k) * ms + i, nl);
-          a3.store(vc + (3 * 4 + k) * ms + i, nl);
-        }
+        a[k] = hm[0][k] - hm[2][k];
+        a[4 + k] = hm[1][k] + hm[2][k];
+        a[8 + k] = hm[2][k] - hm[1][k];
+        a[12 + k] = hm[1][k] - hm[3][k];
+      }
+      T* vp = vc + i;
+      if (nl == W) {
+        for (int xi = 0; xi < 16; ++xi, vp += ld) a[xi].store(vp);
+      } else {
+        for (int xi = 0; xi < 16; ++xi, vp += ld) a[xi].store(vp, nl);
       }
     }
   }
 }
 
 // The output transform of M's columns j0 .. j0 + cnt (tiles (n, ty, tx0 ..)) into out, + bias.
-// A^T = [[1, 1, 1, 0], [0, 1, -1, -1]].
+// A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]. Whole vectors of tiles inside the row are stored
+// straight into out (interleaved), the rest through buf.
 template <class T>
 void wino_out_segment(const WinoGeom& g, const T* m, int64_t ld, int64_t j0, int64_t n, int64_t ty,
                       int64_t tx0, int64_t cnt, const T* bias, T* out, T* buf) {
   using V = Vec<T>;
   constexpr int W = V::width;
-  const int64_t ms = g.cout * ld;
   const int64_t oy = 2 * ty, ox0 = 2 * tx0;
   const int64_t ncol = std::min<int64_t>(2 * cnt, g.wout - ox0);
   const bool two = oy + 1 < g.hout;
-  alignas(64) T l[4][W];
   for (int64_t oc = 0; oc < g.cout; ++oc) {
-    const T* mc = m + oc * ld + j0;
+    const T* mc = m + oc * 16 * ld + j0;
     const V bv = V::set1(bias ? bias[oc] : T(0));
-    T* r0 = buf;
-    T* r1 = buf + 2 * cnt + 2 * W;
+    T* y0 = out + ((n * g.cout + oc) * g.hout + oy) * g.wout + ox0;
+    T* y1 = y0 + g.wout;
     for (int64_t i = 0; i < cnt; i += W) {
       const int nl = static_cast<int>(std::min<int64_t>(W, cnt - i));
+      V a[16];  // M[xi] for xi = 4 r + k, one pointer walking the 16 rows
+      const T* mp = mc + i;
+      if (nl == W) {
+        for (int xi = 0; xi < 16; ++xi, mp += ld) a[xi] = V::load(mp);
+      } else {
+        for (int xi = 0; xi < 16; ++xi, mp += ld) a[xi] = V::load(mp, nl);
+      }
       V t0[4], t1[4];
       for (int k = 0; k < 4; ++k) {
-        V a[4];
-        for (int r = 0; r < 4; ++r)
-          a[r] =
-              nl == W ? V::load(mc + (r * 4 + k) * ms + i) : V::load(mc + (r * 4 + k) * ms + i, nl);
-        t0[k] = a[0] + a[1] + a[2];
-        t1[k] = a[1] - a[2] - a[3];
+        t0[k] = a[k] + a[4 + k] + a[8 + k];
+        t1[k] = a[4 + k] - a[8 + k] - a[12 + k];
       }
-      (t0[0] + t0[1] + t0[2] + bv).store(l[0]);
-      (t0[1] - t0[2] - t0[3] + bv).store(l[1]);
-      (t1[0] + t1[1] + t1[2] + bv).store(l[2]);
-      (t1[1] - t1[2] - t1[3] + bv).store(l[3]);
-      for (int q = 0; q < nl; ++q) {
-        r0[2 * (i + q)] = l[0][q];
-        r0[2 * (i + q) + 1] = l[1][q];
-        r1[2 * (i + q)] = l[2][q];
-        r1[2 * (i + q) + 1] = l[3][q];
+      V lo0, hi0, lo1, hi1;
+      wino_interleave(t0[0] + t0[1] + t0[2] + bv, t0[1] - t0[2] - t0[3] + bv, lo0, hi0);
+      wino_interleave(t1[0] + t1[1] + t1[2] + bv, t1[1] - t1[2] - t1[3] + bv, lo1, hi1);
+      if (2 * (i + W) <= ncol) {
+        lo0.store(y0 + 2 * i);
+        hi0.store(y0 + 2 * i + W);
+        if (two) {
+          lo1.store(y1 + 2 * i);
+          hi1.store(y1 + 2 * i + W);
+        }
+      } else {
+        const int64_t rest = ncol - 2 * i;
+        lo0.store(buf);
+        hi0.store(buf + W);
+        lo1.store(buf + 2 * W);
+        hi1.store(buf + 3 * W);
+        std::memcpy(y0 + 2 * i, buf, size_t(rest) * sizeof(T));
+        if (two) std::memcpy(y1 + 2 * i, buf + 2 * W, size_t(rest) * sizeof(T));
       }
     }
-    T* yp = out + ((n * g.cout + oc) * g.hout + oy) * g.wout + ox0;
-    std::memcpy(yp, r0, size_t(ncol) * sizeof(T));
-    if (two) std::memcpy(yp + g.wout, r1, size_t(ncol) * sizeof(T));
   }
 }
 
@@ -226,21 +285,23 @@ void wino_batch(const WinoGeom& g, const T* in, const T* u, const T* bias, T* ou
   }
   const double work = double(nt_tiles) * 16.0 * double(g.cin) * double(g.cout);
   const int nt = work > kWinoParallelMinWork ? std::max(1, num_threads()) : 1;
-  int64_t nb = kWinoBlockBytes / (16 * (g.cin + g.cout) * int64_t(sizeof(T)));
+  static const int64_t kb =
+      std::getenv("DG_WINO_KB") ? std::atoll(std::getenv("DG_WINO_KB")) : 1024;
+  int64_t nb = (kb << 10) / (16 * (g.cin + g.cout) * int64_t(sizeof(T)));
   nb = std::max<int64_t>(2 * W, std::min<int64_t>(nb, 1024));
   // at least a few blocks per thread when there are enough tiles
   if (nt > 1) nb = std::min(nb, std::max<int64_t>(2 * W, wino_ceil_div(nt_tiles, 4 * nt)));
   nb = wino_ceil_div(nb, W) * W;
   const int64_t nblocks = wino_ceil_div(nt_tiles, nb);
-  const int64_t rl = g.tw + 2 * W;  // a deinterleaved row, with room for the masked loads
+  const int64_t rl = 2 * wino_ceil_div(g.tw, W) * W + 2 * W;  // a zero-padded input row
   const int nthr = static_cast<int>(std::min<int64_t>(nt, nblocks));
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
   {
     WinoScratch<T>& s = wino_scratch<T>();
     T* v = WinoScratch<T>::get(s.v, 16 * g.cin * nb);
     T* m = WinoScratch<T>::get(s.m, 16 * g.cout * nb);
-    T* rows = WinoScratch<T>::get(s.rows, 8 * rl);
-    T* buf = WinoScratch<T>::get(s.out, 2 * (2 * g.tw + 2 * W));
+    T* rows = WinoScratch<T>::get(s.rows, 4 * rl);
+    T* buf = WinoScratch<T>::get(s.out, 4 * W);
     const int64_t ts = g.th * g.tw;
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < nblocks; ++blk) {
@@ -254,7 +315,7 @@ void wino_batch(const WinoGeom& g, const T* in, const T* u, const T* bias, T* ou
       }
       for (int xi = 0; xi < 16; ++xi) {
         GemmArgs<T> a = strided_gemm<T>(g.cout, nq, g.cin, u + xi * g.cout * g.cin, g.cin, 1,
-                                        v + xi * g.cin * nb, nb, 1, m + xi * g.cout * nb, nb, 1);
+                                        v + xi * nb, 16 * nb, 1, m + xi * nb, 16 * nb, 1);
         a.threads = 1;
         DG_ISA_NS::gemm(a);
       }
