@@ -267,6 +267,72 @@ void wino_out_segment(const WinoGeom& g, const T* m, int64_t ld, int64_t j0, int
   }
 }
 
+// The 16 products of a block, M[xi] (cout x nq) = U[xi] (cout x cin) @ V[xi] (cin x nq), by a
+// register tile of MR output channels x NV vectors of tiles: per input channel NV loads of V and
+// MR broadcasts of U (packed per xi in panels of MR channels: up[xi][panel][ci][MR], zero past
+// cout) for MR * NV FMAs. The tile's V panel (cin x NV W) stays in L1 across the panels of U.
+#if defined(__AVX512F__)
+inline constexpr int kWinoMR = 8, kWinoNV = 3;
+#elif defined(__AVX2__)
+inline constexpr int kWinoMR = 6, kWinoNV = 2;
+#else
+inline constexpr int kWinoMR = 4, kWinoNV = 1;
+#endif
+
+template <class T>
+void wino_pack_u(int64_t cout, int64_t cin, const T* u, T* up) {
+  const int64_t np = wino_ceil_div(cout, kWinoMR);
+  for (int xi = 0; xi < 16; ++xi)
+    for (int64_t pn = 0; pn < np; ++pn) {
+      T* d = up + (xi * np + pn) * cin * kWinoMR;
+      for (int64_t ci = 0; ci < cin; ++ci)
+        for (int r = 0; r < kWinoMR; ++r) {
+          const int64_t oc = pn * kWinoMR + r;
+          d[ci * kWinoMR + r] = oc < cout ? u[(xi * cout + oc) * cin + ci] : T(0);
+        }
+    }
+}
+
+template <class T>
+inline void wino_tile(const T* __restrict ap, const T* __restrict bp, int64_t bs, int64_t k,
+                      T* __restrict c, int64_t cs, int rows) {
+  using V = Vec<T>;
+  constexpr int W = V::width, MR = kWinoMR, NV = kWinoNV;
+  V acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+  for (int64_t p = 0; p < k; ++p, bp += bs, ap += MR) {
+    V b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = V::load(bp + v * W);
+    for (int r = 0; r < MR; ++r) {
+      const V a = V::set1(ap[r]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(a, b[v], acc[r][v]);
+    }
+  }
+  if (rows == MR) {
+    for (int r = 0; r < MR; ++r)
+      for (int v = 0; v < NV; ++v) acc[r][v].store(c + r * cs + v * W);
+  } else {
+    for (int r = 0; r < rows; ++r)
+      for (int v = 0; v < NV; ++v) acc[r][v].store(c + r * cs + v * W);
+  }
+}
+
+// v: [ci][xi][ld], m: [oc][xi][ld]; the columns [0, nq) rounded up to whole NV W panels (ld is a
+// multiple of NV W; the columns past nq hold finite leftovers that are never read back).
+template <class T>
+void wino_products(const WinoGeom& g, const T* up, const T* v, T* m, int64_t ld, int64_t nq) {
+  constexpr int NR = kWinoNV * Vec<T>::width;
+  const int64_t np = wino_ceil_div(g.cout, kWinoMR), cs = 16 * ld;
+  for (int xi = 0; xi < 16; ++xi)
+    for (int64_t j = 0; j < nq; j += NR)
+      for (int64_t pn = 0; pn < np; ++pn) {
+        const int rows = static_cast<int>(std::min<int64_t>(kWinoMR, g.cout - pn * kWinoMR));
+        wino_tile(up + (xi * np + pn) * g.cin * kWinoMR, v + xi * ld + j, cs, g.cin,
+                  m + pn * kWinoMR * cs + xi * ld + j, cs, rows);
+      }
+}
+
 // out (n, cout, hout, wout) = the stride-1 3x3 convolution of in (n, cin, hin, win), zero-padded
 // by (ph, pw), with the transformed filters u (wino_filter), + bias (may be null).
 template <class T>
@@ -291,7 +357,7 @@ void wino_batch(const WinoGeom& g, const T* in, const T* u, const T* bias, T* ou
   nb = std::max<int64_t>(2 * W, std::min<int64_t>(nb, 1024));
   // at least a few blocks per thread when there are enough tiles
   if (nt > 1) nb = std::min(nb, std::max<int64_t>(2 * W, wino_ceil_div(nt_tiles, 4 * nt)));
-  nb = wino_ceil_div(nb, W) * W;
+  nb = wino_ceil_div(nb, kWinoNV * W) * kWinoNV * W;
   const int64_t nblocks = wino_ceil_div(nt_tiles, nb);
   const int64_t rl = 2 * wino_ceil_div(g.tw, W) * W + 2 * W;  // a zero-padded input row
   const int nthr = static_cast<int>(std::min<int64_t>(nt, nblocks));
@@ -313,12 +379,7 @@ void wino_batch(const WinoGeom& g, const T* in, const T* u, const T* bias, T* ou
         wino_in_segment(g, in, n, ty, tx, cnt, v, nb, q - q0, rows, rl);
         q += cnt;
       }
-      for (int xi = 0; xi < 16; ++xi) {
-        GemmArgs<T> a = strided_gemm<T>(g.cout, nq, g.cin, u + xi * g.cout * g.cin, g.cin, 1,
-                                        v + xi * nb, 16 * nb, 1, m + xi * nb, 16 * nb, 1);
-        a.threads = 1;
-        DG_ISA_NS::gemm(a);
-      }
+      wino_products(g, u, v, m, nb, nq);
       for (int64_t q = q0; q < q1;) {
         const int64_t n = q / ts, r = q % ts, ty = r / g.tw, tx = r % g.tw;
         const int64_t cnt = std::min(g.tw - tx, q1 - q);
@@ -339,7 +400,9 @@ void winograd_forward(const Conv2dParams& p, const T* x, const T* w, const T* b,
         return w[((oc * p.c + ci) * 3 + ky) * 3 + kx];
       },
       u.data());
-  wino_batch(g, x, u.data(), b, y);
+  std::vector<T> up(size_t(16 * wino_ceil_div(p.o, kWinoMR) * kWinoMR * p.c));
+  wino_pack_u(p.o, p.c, u.data(), up.data());
+  wino_batch(g, x, up.data(), b, y);
 }
 
 // dx = the stride-1 convolution of dy padded by 2 - p with w transposed (O <-> C) and flipped
@@ -353,7 +416,9 @@ void winograd_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx)
         return w[((oc * p.c + ci) * 3 + (2 - ky)) * 3 + (2 - kx)];
       },
       u.data());
-  wino_batch(g, dy, u.data(), static_cast<const T*>(nullptr), dx);
+  std::vector<T> up(size_t(16 * wino_ceil_div(p.c, kWinoMR) * kWinoMR * p.o));
+  wino_pack_u(p.c, p.o, u.data(), up.data());
+  wino_batch(g, dy, up.data(), static_cast<const T*>(nullptr), dx);
 }
 
 }  // namespace conv_detail
