@@ -105,6 +105,22 @@ def test_winograd_float32_error(isa, rng):
         assert ey < 1e-5 and ex < 1e-5, (algo, ey, ex)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_auto_with_enough_channels(isa, threads, rng):
+    """algo='auto' picks Winograd for the forward on AVX2 from 32 channels on (the tap path
+    elsewhere): the same results either way."""
+    old = dg.get_num_threads()
+    dg.set_num_threads(threads)
+    try:
+        for dtype in DTYPES:
+            x, w, b, kw = _data((2, 32, 9, 11, 33, 1), dtype, rng)
+            rtol, atol = _tol(dtype, w[0].size)
+            y = _cpu.conv2d_forward(x, w, b, **kw)
+            assert_close(y, reference.conv2d_forward(x, w, b, **kw), rtol=rtol, atol=atol)
+    finally:
+        dg.set_num_threads(old)
+
+
 @pytest.mark.parametrize(
     "kw",
     [

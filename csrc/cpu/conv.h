@@ -1225,6 +1225,8 @@ void conv2d_forward_t(const Conv2dParams& p, const T* x, const T* w, const T* b,
   if (algo == ConvAlgo::direct) return direct_forward(p, x, w, b, y);
   if (algo == ConvAlgo::automatic && is_depthwise(p)) return depthwise_forward(p, x, w, b, y);
   if (algo == ConvAlgo::winograd && winograd_applies(p)) return winograd_forward(p, x, w, b, y);
+  if (algo == ConvAlgo::automatic && winograd_pays(p) && tap_applies(p) && tap_pays(p))
+    return winograd_forward(p, x, w, b, y);
   if ((algo == ConvAlgo::tap && tap_applies(p)) ||
       (algo == ConvAlgo::automatic && tap_applies(p) && tap_pays(p)))
     return tap_forward(p, x, w, b, y);

@@ -33,6 +33,20 @@ inline bool winograd_applies(const Conv2dParams& p) {
          p.groups == 1 && p.ph <= 2 && p.pw <= 2;
 }
 
+// Whether ConvAlgo::automatic picks Winograd for the forward (where the tap path would run):
+// on AVX2 from 32 input and output channels on, measured 1.2x-1.4x faster than the tap path
+// at 1 and 2 threads (docs/BENCHMARKS.md); on AVX-512 it is within noise of the tap path, and
+// the generic build is not measured: neither picks it. The backward stays on the fused tap path
+// (Winograd dx + tap dw measured no faster).
+inline bool winograd_pays(const Conv2dParams& p) {
+#if defined(__AVX2__) && !defined(__AVX512F__)
+  return winograd_applies(p) && p.c >= 32 && p.o >= 32;
+#else
+  (void)p;
+  return false;
+#endif
+}
+
 // The block's V and M, in bytes: a quarter of a 2 MB L2 (measured: 256 KB to 1 MB within noise,
 // 512 KB best on both ISAs).
 inline constexpr int64_t kWinoBlockBytes = int64_t(512) << 10;
