@@ -141,6 +141,9 @@ struct Conv2dParams {
 };
 // automatic: depthwise direct loop when groups == c > 1, else im2col + GEMM (1x1 in place);
 // gemm: im2col + GEMM always; direct: the single-threaded seven-deep loop (the test oracle).
+// winograd: F(2x2, 3x3) for 3x3, stride 1, dilation 1, one group, padding <= 2
+// (csrc/cpu/winograd.h; the bindings raise ValueError elsewhere); automatic picks it for the
+// forward on AVX2 only.
 enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winograd = 4 };
 
 #define DG_KERNEL_DECLS(T)                                                                       \
