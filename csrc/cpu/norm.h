@@ -8,7 +8,6 @@
 // var) with K a sample of the data); the short float blocks keep float32 sums accurate.
 #include <atomic>
 #include <cmath>
-#include <cstdlib>
 #include <vector>
 
 #include "common/cpu_isa.h"
@@ -103,11 +102,9 @@ inline void sums_step(const T* x, const T* dy, int64_t i, int rem, Vec<T> cen, V
 }
 
 // Sums over one contiguous run [0, len) with one center: (sa, sb) in double. Four accumulator
-// pairs hide the add / FMA latency. on_step(i) is called after each vector step of the sums at
-// element i (the fused LayerNorm forward maps the previous row there: see ln_forward_fused).
-template <class T, bool kBwd, class F>
-inline void run_sums_with(const T* x, const T* dy, int64_t len, T center, double& sa, double& sb,
-                          F&& on_step) {
+// pairs hide the add / FMA latency.
+template <class T, bool kBwd>
+inline void run_sums(const T* x, const T* dy, int64_t len, T center, double& sa, double& sb) {
   using V = Vec<T>;
   constexpr int W = V::width;
   const V cen = V::set1(center);
@@ -122,25 +119,13 @@ inline void run_sums_with(const T* x, const T* dy, int64_t len, T center, double
       sums_step<T, kBwd>(x, dy, i + W, W, cen, a1, c1);
       sums_step<T, kBwd>(x, dy, i + 2 * W, W, cen, a2, c2);
       sums_step<T, kBwd>(x, dy, i + 3 * W, W, cen, a3, c3);
-      on_step(i);
-      on_step(i + W);
-      on_step(i + 2 * W);
-      on_step(i + 3 * W);
     }
-    for (; i < e; i += W) {
-      sums_step<T, kBwd>(x, dy, i, e - i < W ? int(e - i) : W, cen, a0, c0);
-      on_step(i);
-    }
+    for (; i < e; i += W) sums_step<T, kBwd>(x, dy, i, e - i < W ? int(e - i) : W, cen, a0, c0);
     ta += static_cast<double>(((a0 + a1) + (a2 + a3)).reduce_add());
     tb += static_cast<double>(((c0 + c1) + (c2 + c3)).reduce_add());
   }
   sa = ta;
   sb = tb;
-}
-
-template <class T, bool kBwd>
-inline void run_sums(const T* x, const T* dy, int64_t len, T center, double& sa, double& sb) {
-  run_sums_with<T, kBwd>(x, dy, len, center, sa, sb, [](int64_t) {});
 }
 
 // Per-channel sums over x (n, c, s) (and dy when kBwd) around center[c]: sa[c], sb[c].
@@ -468,28 +453,17 @@ void batch_norm_backward_t(const T* dy, const T* x, const T* mean, const T* invs
   channel_map<T>(dy, training ? x : nullptr, A.data(), B.data(), mean, D.data(), dx, n, c, s);
 }
 
-// One row's mean and rstd = 1 / sqrt(var + eps) from shifted sums around its first element;
-// on_step as in run_sums_with.
-template <class T, class F>
-inline void row_stats_with(const T* xr, int64_t d, double eps, T& mean, T& rstd, F&& on_step) {
+// One row's mean and rstd = 1 / sqrt(var + eps) from shifted sums around its first element.
+template <class T>
+inline void row_stats(const T* xr, int64_t d, double eps, T& mean, T& rstd) {
   double sa, sb;
-  run_sums_with<T, false>(xr, nullptr, d, xr[0], sa, sb, on_step);
+  run_sums<T, false>(xr, nullptr, d, xr[0], sa, sb);
   const double da = sa / double(d);
   double var = sb / double(d) - da * da;
   if (var < 0.0) var = 0.0;
   if (std::isnan(sa) || std::isnan(sb)) var = sa + sb;
   mean = static_cast<T>(double(xr[0]) + da);
   rstd = static_cast<T>(1.0 / std::sqrt(var + eps));
-}
-
-template <class T>
-inline void row_stats(const T* xr, int64_t d, double eps, T& mean, T& rstd) {
-  row_stats_with(xr, d, eps, mean, rstd, [](int64_t) {});
-}
-
-inline bool dev_flag(const char* name) {  // DEV ONLY (A/B toggle), removed before commit
-  const char* v = std::getenv(name);
-  return v == nullptr || v[0] != '0';
 }
 
 template <class T>
@@ -502,46 +476,7 @@ void layer_norm_forward_t(const T* x, const T* weight, const T* bias, T* y, T* m
     return;
   }
   const bool stream = norm_stream(rows * d * int64_t(sizeof(T)));
-  const bool fuse = stream && dev_flag("DG_NORM_FUSE");
-  // y[i, i + rem) of row xr -> yr
-  auto map = [&](const T* xr, T* yr, V mv, V rv, int64_t i, int rem) {
-    const V xv = rem == W ? V::load(xr + i) : V::load(xr + i, rem);
-    V h = (xv - mv) * rv;
-    const V bv =
-        bias != nullptr ? (rem == W ? V::load(bias + i) : V::load(bias + i, rem)) : V::zero();
-    if (weight != nullptr)
-      h = fmadd(h, rem == W ? V::load(weight + i) : V::load(weight + i, rem), bv);
-    else if (bias != nullptr)
-      h = h + bv;
-    put(yr, i, rem, h, stream);
-  };
   parallel_chunks(rows, kParallelGrain / d + 1, [&](int64_t b, int64_t e) {
-    if (fuse) {
-      // Streamed: the statistics of row r + 1 in the same loop as the map of row r, so the loads
-      // of the next row from memory go on while row r (from L1 / L2) streams out, as in a copy,
-      // instead of a read phase and a write phase taking turns. y's vectors are offset by the
-      // head h that aligns the row's stores; the sums keep run_sums's order (same bits).
-      row_stats(x + b * d, d, eps, mean[b], rstd[b]);
-      for (int64_t r = b; r < e; ++r) {
-        const T* xr = x + r * d;
-        T* yr = y + r * d;
-        const V mv = V::set1(mean[r]), rv = V::set1(rstd[r]);
-        if (r + 1 == e) {
-          segments(yr, d, true, [&](int64_t i, int rem) { map(xr, yr, mv, rv, i, rem); });
-          break;
-        }
-        const int64_t mis = static_cast<int64_t>((reinterpret_cast<uintptr_t>(yr) / sizeof(T)) % W);
-        const int64_t h = mis == 0 ? 0 : (W - mis < d ? W - mis : d);
-        row_stats_with(xr + d, d, eps, mean[r + 1], rstd[r + 1], [&](int64_t i) {
-          if (h + i + W <= d) map(xr, yr, mv, rv, h + i, W);
-        });
-        if (h > 0) map(xr, yr, mv, rv, 0, static_cast<int>(h));
-        const int64_t t = h + (d - h) / W * W;  // the first element the steps left out
-        if (t < d) map(xr, yr, mv, rv, t, static_cast<int>(d - t));
-      }
-      stream_fence();
-      return;
-    }
     for (int64_t r = b; r < e; ++r) {
       const T* xr = x + r * d;
       T* yr = y + r * d;
@@ -550,7 +485,15 @@ void layer_norm_forward_t(const T* x, const T* weight, const T* bias, T* y, T* m
       const V mv = V::set1(mean[r]), rv = V::set1(rstd[r]);
       segments(yr, d, stream, [&](int64_t i, int rem) {
         if (xn != nullptr) prefetch_l2(xn + i);
-        map(xr, yr, mv, rv, i, rem);
+        const V xv = rem == W ? V::load(xr + i) : V::load(xr + i, rem);
+        V h = (xv - mv) * rv;
+        const V bv =
+            bias != nullptr ? (rem == W ? V::load(bias + i) : V::load(bias + i, rem)) : V::zero();
+        if (weight != nullptr)
+          h = fmadd(h, rem == W ? V::load(weight + i) : V::load(weight + i, rem), bv);
+        else if (bias != nullptr)
+          h = h + bv;
+        put(yr, i, rem, h, stream);
       });
     }
     if (stream) stream_fence();
@@ -563,32 +506,22 @@ void layer_norm_forward_t(const T* x, const T* weight, const T* bias, T* y, T* m
 // dx = rstd (g - s1 / d - xhat s2 / d) and reads / writes the partials once per R rows. nx / ndy:
 // the next group's rows (or null), prefetched during pass 2.
 template <class T, int R>
-struct LnBwdRows {
+inline void ln_bwd_rows(const T* dy, const T* x, const T* weight, const T* mean, const T* rstd,
+                        T* dx, T* pw, T* pb, int64_t r0, int64_t d, bool stream, const T* nx,
+                        const T* ndy) {
   using V = Vec<T>;
-  static constexpr int W = V::width;
-  const T* weight;
-  T *dx, *pw, *pb;
-  int64_t r0, d;
-  bool stream;
+  constexpr int W = V::width;
   const T* gr[R];
   const T* xr[R];
   V mv[R], rv[R], m1v[R], m2v[R];
-
-  LnBwdRows(const T* dy, const T* x, const T* weight_, const T* mean, const T* rstd, T* dx_, T* pw_,
-            T* pb_, int64_t r0_, int64_t d_, bool stream_)
-      : weight(weight_), dx(dx_), pw(pw_), pb(pb_), r0(r0_), d(d_), stream(stream_) {
-    for (int k = 0; k < R; ++k) {
-      gr[k] = dy + (r0 + k) * d;
-      xr[k] = x + (r0 + k) * d;
-      mv[k] = V::set1(mean[r0 + k]);
-      rv[k] = V::set1(rstd[r0 + k]);
-      m1v[k] = m2v[k] = V::zero();
-    }
+  for (int k = 0; k < R; ++k) {
+    gr[k] = dy + (r0 + k) * d;
+    xr[k] = x + (r0 + k) * d;
+    mv[k] = V::set1(mean[r0 + k]);
+    rv[k] = V::set1(rstd[r0 + k]);
+    m1v[k] = m2v[k] = V::zero();
   }
-
-  // Pass 1 (dx only): s1 / d and s2 / d of the R rows; on_step(i) after each vector step.
-  template <class F>
-  void sums(F&& on_step) {
+  if (dx != nullptr) {
     double s1[R], s2[R];
     for (int k = 0; k < R; ++k) s1[k] = s2[k] = 0.0;
     for (int64_t b = 0; b < d; b += kNormBlock) {
@@ -608,7 +541,6 @@ struct LnBwdRows {
           a[k] = a[k] + g;
           c[k] = fmadd(g, h, c[k]);
         }
-        on_step(i);
       }
       for (int k = 0; k < R; ++k) {
         s1[k] += static_cast<double>(a[k].reduce_add());
@@ -620,9 +552,13 @@ struct LnBwdRows {
       m2v[k] = V::set1(static_cast<T>(s2[k] / double(d)));
     }
   }
-
-  // Pass 2 on elements [i, i + rem) of the R rows: dx and the partials.
-  void map(int64_t i, int rem) {
+  // all R rows share the alignment of row 0 when stream (the caller checks d % W == 0)
+  segments(dx != nullptr ? dx + r0 * d : xr[0], d, stream, [&](int64_t i, int rem) {
+    if (nx != nullptr)
+      for (int k = 0; k < R; ++k) {
+        prefetch_l2(nx + k * d + i);
+        prefetch_l2(ndy + k * d + i);
+      }
     V wv = V::zero(), pwv = V::zero(), pbv = V::zero();
     if (dx != nullptr && weight != nullptr)
       wv = rem == W ? V::load(weight + i) : V::load(weight + i, rem);
@@ -652,37 +588,8 @@ struct LnBwdRows {
         pbv.store(pb + i, rem);
       }
     }
-  }
-
-  // Pass 2 over the whole rows; nx / ndy: the next group's rows (or null), prefetched on the way.
-  // All R rows share the alignment of row 0 when stream (the caller checks d % W == 0).
-  void map_all(const T* nx, const T* ndy) {
-    segments(dx != nullptr ? dx + r0 * d : xr[0], d, stream, [&](int64_t i, int rem) {
-      if (nx != nullptr)
-        for (int k = 0; k < R; ++k) {
-          prefetch_l2(nx + k * d + i);
-          prefetch_l2(ndy + k * d + i);
-        }
-      map(i, rem);
-    });
-  }
-
-  // Pass 2 of these rows in the same loop as pass 1 of `next` (its loads from memory while
-  // these rows, in L1 / L2, stream out): the map's vectors offset by the head h that aligns
-  // dx's stores, the head and the tail after the loop.
-  template <int R2>
-  void map_during(LnBwdRows<T, R2>& next) {
-    const int64_t mis =
-        static_cast<int64_t>((reinterpret_cast<uintptr_t>(dx + r0 * d) / sizeof(T)) % W);
-    const int64_t h = mis == 0 ? 0 : (W - mis < d ? W - mis : d);
-    next.sums([&](int64_t i) {
-      if (h + i + W <= d) map(h + i, W);
-    });
-    if (h > 0) map(0, static_cast<int>(h));
-    const int64_t t = h + (d - h) / W * W;
-    if (t < d) map(t, static_cast<int>(d - t));
-  }
-};
+  });
+}
 
 inline constexpr int kLnGroup = 4;  // rows per pass over the weight and the partials
 
@@ -707,47 +614,20 @@ void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* me
   const int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
   std::vector<T> part(params ? static_cast<size_t>(2 * d * chunks) : 0);
   const bool stream = dx != nullptr && d % W == 0 && norm_stream(rows * d * int64_t(sizeof(T)));
-  const bool fuse = stream && dev_flag("DG_NORM_FUSE");
   auto chunk = [&](int64_t ch) {
     const int64_t r0 = ch * chunk_rows, r1 = r0 + chunk_rows < rows ? r0 + chunk_rows : rows;
     T* pw = params ? part.data() + 2 * d * ch : nullptr;
     T* pb = params ? pw + d : nullptr;
     for (int64_t j = 0; params && j < 2 * d; ++j) pw[j] = T(0);
     int64_t r = r0;
-    if (fuse && r + kLnGroup <= r1) {
-      // streamed dx: pass 2 of each group of rows in the same loop as pass 1 of the next
-      LnBwdRows<T, kLnGroup> cur(dy, x, weight, mean, rstd, dx, pw, pb, r, d, stream);
-      cur.sums([](int64_t) {});
-      for (r += kLnGroup; r + kLnGroup <= r1; r += kLnGroup) {
-        LnBwdRows<T, kLnGroup> nxt(dy, x, weight, mean, rstd, dx, pw, pb, r, d, stream);
-        cur.map_during(nxt);
-        cur = nxt;
-      }
-      if (r < r1) {  // the rows after the last group: their sums during its map
-        LnBwdRows<T, 1> one(dy, x, weight, mean, rstd, dx, pw, pb, r, d, stream);
-        cur.map_during(one);
-        for (++r; r < r1; ++r) {
-          LnBwdRows<T, 1> nxt(dy, x, weight, mean, rstd, dx, pw, pb, r, d, stream);
-          one.map_during(nxt);
-          one = nxt;
-        }
-        one.map_all(nullptr, nullptr);
-      } else {
-        cur.map_all(nullptr, nullptr);
-      }
-      return;
-    }
     for (; r + kLnGroup <= r1; r += kLnGroup) {
       const bool next = r + 2 * kLnGroup <= r1;
-      LnBwdRows<T, kLnGroup> g(dy, x, weight, mean, rstd, dx, pw, pb, r, d, stream);
-      if (dx != nullptr) g.sums([](int64_t) {});
-      g.map_all(next ? x + (r + kLnGroup) * d : nullptr, next ? dy + (r + kLnGroup) * d : nullptr);
+      ln_bwd_rows<T, kLnGroup>(dy, x, weight, mean, rstd, dx, pw, pb, r, d, stream,
+                               next ? x + (r + kLnGroup) * d : nullptr,
+                               next ? dy + (r + kLnGroup) * d : nullptr);
     }
-    for (; r < r1; ++r) {
-      LnBwdRows<T, 1> g(dy, x, weight, mean, rstd, dx, pw, pb, r, d, stream);
-      if (dx != nullptr) g.sums([](int64_t) {});
-      g.map_all(nullptr, nullptr);
-    }
+    for (; r < r1; ++r)
+      ln_bwd_rows<T, 1>(dy, x, weight, mean, rstd, dx, pw, pb, r, d, stream, nullptr, nullptr);
   };
   const int nt = rows * d > kParallelGrain && chunks > 1 ? num_threads() : 1;
   // the partials added per column in chunk order (reproducible), columns shared out after the
