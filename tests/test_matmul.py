@@ -204,6 +204,23 @@ def views(rng, m, n, k, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("ta", [False, True], ids=["n", "t"])
+@pytest.mark.parametrize("m,n,k", [(64, 64, 64), (24, 32, 50), (12, 16, 7), (48, 64, 1), (4, 8, 9)])
+def test_direct_full_tiles(rng, m, n, k, ta, dtype):
+    """Small products whose tiles are all full on some ISA (the unpacked path's row-pointer
+    kernel), with A and B read in place through row strides wider than the operands, after a
+    beta pass."""
+    wide_a = rand(rng, (k, m + 3) if ta else (m, k + 5), dtype)
+    a = wide_a[:, :m] if ta else wide_a[:, :k]
+    b = rand(rng, (k, n + 7), dtype)[:, :n]
+    expect(dg.ops.matmul(a, b, trans_a=ta), a, b, ta)
+    c0 = rand(rng, (m, n), dtype)
+    out = c0.copy()
+    dg.ops.matmul(a, b, trans_a=ta, alpha=-0.5, beta=1.5, out=out)
+    expect(out, a, b, ta, alpha=-0.5, beta=1.5, c0=c0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("m,n,k", [(13, 33, 31), (37, 70, 400), (1, 5, 3)])
 def test_strided_inputs(rng, m, n, k, dtype):
     for name, a, b in views(rng, m, n, k, dtype):

@@ -299,6 +299,36 @@ inline void micro_kernel(int64_t kc, const Operands<T>& src, T* c, int64_t rsc, 
       ap += MR;
       bp += NR;
     }
+  } else if (mr == MRk && nr == NRk) {
+    // A full direct tile: no clamped rows, no masked lanes. The rows are addressed from one base
+    // pointer per 4 rows plus the offsets 0, ars, 2 ars, 3 ars (x86 base + index * scale), 5
+    // registers for 12 rows: an array of 12 offsets made GCC spill them and reload 4 per step
+    // of k, and 64 products of 64^3 ran at 0.89x NumPy.
+    const int64_t rs = src.ars, rs3 = 3 * src.ars;
+    const T* __restrict a0 = ap;
+    const T* __restrict a4 = MRk > 4 ? ap + 4 * rs : ap;  // (not formed past the tile)
+    const T* __restrict a8 = MRk > 8 ? ap + 8 * rs : ap;
+#pragma GCC unroll 2
+    for (int64_t p = 0; p < kc; ++p) {
+      V bv[NVk];
+#pragma GCC unroll 4
+      for (int v = 0; v < NVk; ++v) bv[v] = V::load(bp + v * W);
+#pragma GCC unroll 16
+      for (int r = 0; r < MRk; ++r) {
+        const T* base = r < 4 ? a0 : r < 8 ? a4 : a8;
+        const T* row = r % 4 == 0   ? base
+                       : r % 4 == 1 ? base + rs
+                       : r % 4 == 2 ? base + 2 * rs
+                                    : base + rs3;
+        const V ar = V::set1(*row);
+#pragma GCC unroll 4
+        for (int v = 0; v < NVk; ++v) acc[r][v] = fmadd(ar, bv[v], acc[r][v]);
+      }
+      a0 += src.aks;
+      a4 += src.aks;
+      a8 += src.aks;
+      bp += src.bks;
+    }
   } else {
     int64_t off[MRk];
     for (int r = 0; r < MRk; ++r) off[r] = std::min(r, mr - 1) * src.ars;
