@@ -43,6 +43,8 @@ CASES = [
     (1, 2, 4, 5, 3, 3, 3, 1, 3, 1, 1),  # padding past (k - 1) d: tap falls back to im2col
     (2, 3, 1, 3, 4, 3, 3, 1, 1, 1, 1),  # tap, tiny image: dw's last vector runs past the channel
     (2, 3, 1, 1, 4, 3, 3, 1, 1, 1, 1),  # tap, 1x1 image with padding
+    (9, 4, 6, 6, 8, 3, 3, 1, 1, 1, 1),  # tap, 2 images side by side (tap_segs), the last alone
+    (9, 4, 8, 8, 8, 3, 3, 1, 1, 1, 1),  # the same at 8x8 (float32)
 ]
 IDS = [
     f"n{c[0]}c{c[1]}_{c[2]}x{c[3]}_o{c[4]}_k{c[5]}x{c[6]}_s{c[7]}p{c[8]}d{c[9]}g{c[10]}"
@@ -106,6 +108,7 @@ def test_conv2d_forward_and_backward_vs_reference(isa, case, dtype, rng):
         (3, 8, 23, 30, 10, 3, 3, 1, 1, 1, 1),  # tap, dw over several blocks of one image
         (24, 8, 6, 6, 9, 3, 3, 1, 1, 1, 1),  # tap, dw over blocks of several small images
         (3, 12, 9, 10, 16, 3, 3, 1, 0, 1, 1),  # tap without 'same' padding: no fused backward
+        (11, 8, 6, 6, 12, 3, 3, 1, 1, 1, 1),  # tap, images side by side, odd count over threads
     ],
     ids=[
         "images",
@@ -117,6 +120,7 @@ def test_conv2d_forward_and_backward_vs_reference(isa, case, dtype, rng):
         "tap-blocks",
         "tap-small-images",
         "tap-valid",
+        "tap-side-by-side",
     ],
 )
 def test_conv2d_threaded_paths(isa, shape, threads, rng):

@@ -652,7 +652,8 @@ struct TapGeom {
   int64_t hout, wout;  // output size
   int64_t pt, pl;      // where the input starts in the padded image
   int64_t kh, kw, dh, dw;
-  int64_t hp, wp;  // padded size: hout + (kh - 1) dh rows of win + max(pl, pr) (tap_geom)
+  int64_t hp, wp;  // padded size: hout + (kh - 1) dh rows of ns segments of wseg (tap_geom)
+  int64_t ns = 1, wseg = 0;  // images side by side in one padded image, columns of each
   int64_t cs() const { return hp * wp; }
   int64_t npanels() const { return ceil_div(cout, kTapMR); }
   int64_t jn() const { return hout * wp; }  // output positions in padded-width coordinates
@@ -664,24 +665,22 @@ struct TapGeom {
 // (zero), so the right and left paddings share columns and the positions ox in [wout, wp) of
 // each output row, computed and dropped, are ekw - pl instead of ekw (8x8 with padding 1: 9
 // columns, not 10).
+// With ns > 1 segments, ns images sit side by side in one padded image: a padded row is ns
+// segments of wseg columns, image s at columns s * wseg + pl; the taps of segment s read up to
+// column s * wseg + pl + win + pr - 1, short of segment s + 1's first data column (wseg >= win +
+// pr), so the segments share their padding columns exactly as neighbouring rows do. Small
+// images whose jn is not a whole number of tiles fill the tiles better this way (8x8: 72
+// positions are 4.5 two-vector tiles of AVX2, 144 are 9; tap_segs).
 inline TapGeom tap_geom(int64_t cin, int64_t cout, int64_t hin, int64_t win, int64_t hout,
                         int64_t wout, int64_t pt, int64_t pl, int64_t kh, int64_t kw, int64_t dh,
-                        int64_t dw) {
+                        int64_t dw, int64_t ns = 1) {
   const int64_t ekw = (kw - 1) * dw, pr = wout + ekw - win - pl;
-  return TapGeom{cin,
-                 cout,
-                 hin,
-                 win,
-                 hout,
-                 wout,
-                 pt,
-                 pl,
-                 kh,
-                 kw,
-                 dh,
-                 dw,
-                 hout + (kh - 1) * dh,
-                 std::max(wout, win + std::max(pl, pr))};
+  const int64_t wseg = std::max(wout, win + std::max(pl, pr));
+  TapGeom g{cin,      cout, hin, win, hout, wout, pt, pl, kh, kw, dh, dw, hout + (kh - 1) * dh,
+            ns * wseg};
+  g.ns = ns;
+  g.wseg = wseg;
+  return g;
 }
 
 template <class T>
@@ -700,25 +699,41 @@ inline int64_t tap_ystride(const TapGeom& g) {
   return ceil_div(g.jn(), tap_nr<T>()) * tap_nr<T>();
 }
 
-// xp = the zero-padded image x (cin x hin x win) placed at (pt, pl), rows and columns outside
-// the padded image cropped; the margin is zeroed.
+// xp = the zero-padded images x (ni <= ns of them, cin x hin x win each, consecutive) placed at
+// (pt, pl) of their segments, rows and columns outside the padded image cropped; the segments
+// past ni and the margin are zeroed.
 template <class T>
-void tap_pad(const TapGeom& g, const T* x, T* xp) {
-  const int64_t c0 = std::max<int64_t>(0, -g.pl), c1 = std::min(g.win, g.wp - g.pl);
+void tap_pad(const TapGeom& g, const T* x, int64_t ni, T* xp) {
+  const int64_t c0 = std::max<int64_t>(0, -g.pl), c1 = std::min(g.win, g.wseg - g.pl);
   const int64_t r0 = std::max<int64_t>(0, -g.pt), r1 = std::min(g.hin, g.hp - g.pt);
+  const int64_t xa = std::max<int64_t>(0, g.pl + c0), xb = std::max(xa, g.pl + c1);
+  const int64_t isz = g.cin * g.hin * g.win;
+  const int64_t ya = std::max<int64_t>(0, g.pt + r0), yb = std::max(ya, g.pt + r1);
+  if (g.win < 2 * Vec<T>::width) {
+    // short rows: zero everything with whole vectors, then copy the rows in (a masked store of
+    // a padding column or two per row, then a store over the same line, stalls far longer)
+    fill_zero(xp, tap_xpad_size<T>(g));
+    for (int64_t ci = 0; ci < g.cin; ++ci)
+      for (int64_t y = ya; y < yb; ++y) {
+        T* dr = xp + ci * g.cs() + y * g.wp + xa;
+        const T* sr = x + (ci * g.hin + y - g.pt) * g.win + (xa - g.pl);
+        for (int64_t k = 0; k < ni; ++k, dr += g.wseg, sr += isz) copy_vec(dr, sr, xb - xa);
+      }
+    return;
+  }
   for (int64_t ci = 0; ci < g.cin; ++ci) {
     T* d = xp + ci * g.cs();
     const T* s = x + ci * g.hin * g.win;
-    int64_t y = 0;
-    const int64_t ya = std::max<int64_t>(0, g.pt + r0), yb = std::max(ya, g.pt + r1);
     fill_zero(d, ya * g.wp);
-    for (y = ya; y < yb; ++y) {
+    for (int64_t y = ya; y < yb; ++y) {
       T* dr = d + y * g.wp;
-      const T* sr = s + (y - g.pt) * g.win;
-      const int64_t xa = std::max<int64_t>(0, g.pl + c0), xb = std::max(xa, g.pl + c1);
-      fill_zero(dr, xa);
-      copy_vec(dr + xa, sr + (xa - g.pl), xb - xa);
-      fill_zero(dr + xb, g.wp - xb);
+      const T* sr = s + (y - g.pt) * g.win + (xa - g.pl);
+      for (int64_t k = 0; k < ni; ++k, dr += g.wseg, sr += isz) {
+        fill_zero(dr, xa);
+        copy_vec(dr + xa, sr, xb - xa);
+        fill_zero(dr + xb, g.wseg - xb);
+      }
+      if (ni < g.ns) fill_zero(dr, (g.ns - ni) * g.wseg);
     }
     fill_zero(d + yb * g.wp, (g.hp - yb) * g.wp);
   }
@@ -838,29 +853,31 @@ void tap_image(const TapGeom& g, const T* ap, const T* xp, const int64_t* toff, 
   }
 }
 
-// out[oc][oy][ox] = yp[oc * ys + oy * wp + ox] (+ bias[oc]) for ox < wout.
+// out[k][oc][oy][ox] = yp[oc * ys + oy * wp + k * wseg + ox] (+ bias[oc]) for ox < wout, the
+// ni <= ns images of the segments.
 template <class T>
-void tap_unpad(const TapGeom& g, const T* yp, const T* bias, T* out) {
+void tap_unpad(const TapGeom& g, const T* yp, const T* bias, T* out, int64_t ni) {
   using V = Vec<T>;
   constexpr int W = V::width;
-  const int64_t ys = tap_ystride<T>(g);
-  for (int64_t oc = 0; oc < g.cout; ++oc) {
-    const V bv = V::set1(bias ? bias[oc] : T(0));
-    for (int64_t oy = 0; oy < g.hout; ++oy) {
-      const T* s = yp + oc * ys + oy * g.wp;
-      T* d = out + (oc * g.hout + oy) * g.wout;
-      int64_t i = 0;
-      if (bias) {
-        for (; i + W <= g.wout; i += W) (V::load(s + i) + bv).store(d + i);
-        if (i < g.wout) {
-          const int r = static_cast<int>(g.wout - i);
-          (V::load(s + i, r) + bv).store(d + i, r);
+  const int64_t ys = tap_ystride<T>(g), osz = g.cout * g.hout * g.wout;
+  for (int64_t k = 0; k < ni; ++k)
+    for (int64_t oc = 0; oc < g.cout; ++oc) {
+      const V bv = V::set1(bias ? bias[oc] : T(0));
+      for (int64_t oy = 0; oy < g.hout; ++oy) {
+        const T* s = yp + oc * ys + oy * g.wp + k * g.wseg;
+        T* d = out + k * osz + (oc * g.hout + oy) * g.wout;
+        int64_t i = 0;
+        if (bias) {
+          for (; i + W <= g.wout; i += W) (V::load(s + i) + bv).store(d + i);
+          if (i < g.wout) {
+            const int r = static_cast<int>(g.wout - i);
+            (V::load(s + i, r) + bv).store(d + i, r);
+          }
+        } else {
+          copy_vec(d, s, g.wout);
         }
-      } else {
-        copy_vec(d, s, g.wout);
       }
     }
-  }
 }
 
 // Per-thread buffers kept between calls, handed out 64-byte aligned (whole-vector loads and
@@ -884,24 +901,57 @@ TapScratch<T>& tap_scratch() {
   return s;
 }
 
-// nimg images in (cin x hin x win each) -> out (cout x hout x wout each), ap packed by tap_pack.
+// nimg images in (cin x hin x win each) -> out (cout x hout x wout each), ap packed by tap_pack;
+// g.ns images per padded image.
 template <class T>
 void tap_batch(const TapGeom& g, int64_t nimg, const T* in, const T* ap, const T* bias, T* out) {
-  const int64_t taps = g.kh * g.kw;
+  const int64_t taps = g.kh * g.kw, units = ceil_div(nimg, g.ns);
   std::vector<int64_t> toff(static_cast<size_t>(taps));
   for (int64_t t = 0; t < taps; ++t) toff[t] = (t / g.kw) * g.dh * g.wp + (t % g.kw) * g.dw;
-  const double work = double(nimg) * double(g.cout) * double(g.jn()) * double(taps * g.cin);
-  const int nt = work > kConvParallelMinWork && nimg > 1 ? num_threads() : 1;
+  const double work = double(units) * double(g.cout) * double(g.jn()) * double(taps * g.cin);
+  const int nt = work > kConvParallelMinWork && units > 1 ? num_threads() : 1;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-  for (int64_t n = 0; n < nimg; ++n) {
+  for (int64_t u = 0; u < units; ++u) {
     TapScratch<T>& s = tap_scratch<T>();
     const int64_t xs = tap_xpad_size<T>(g), ysz = g.npanels() * kTapMR * tap_ystride<T>(g);
+    const int64_t n = u * g.ns, ni = std::min(g.ns, nimg - n);
     T* xp = s.xp(xs);
     T* yp = s.yp(ysz);
-    tap_pad(g, in + n * g.cin * g.hin * g.win, xp);
+    tap_pad(g, in + n * g.cin * g.hin * g.win, ni, xp);
     tap_image(g, ap, xp, toff.data(), yp);
-    tap_unpad(g, yp, bias, out + n * g.cout * g.hout * g.wout);
+    tap_unpad(g, yp, bias, out + n * g.cout * g.hout * g.wout, ni);
   }
+}
+
+// How many images to set side by side (TapGeom::ns) for a geometry g1 of one image: the count
+// (up to 4) that costs the fewest tiles per image when a tile of jn's last <= W positions costs
+// 0.6-0.67 of a two-vector tile (what it runs at: fewer accumulators, the same broadcasts), if it
+// saves at least 3%, keeps two units per thread and a padded image of at most 128 KB.
+template <class T>
+int64_t tap_segs(const TapGeom& g1, int64_t nimg) {
+  constexpr int64_t W = Vec<T>::width;
+  // a one-vector tile: kTapMR accumulators, as many broadcasts as a full tile; with 6 rows
+  // (AVX2) it is bound by the FMA latency (6 chains of 4 cycles for 2 FMAs a cycle)
+  constexpr double kRemTile = kTapMR >= 8 ? 0.6 : 0.67;
+  const int64_t nr = tap_nr<T>(), jn1 = g1.jn();
+  auto cost = [&](int64_t s) {
+    const int64_t jn = s * jn1, rem = jn % nr;
+    return (double(jn / nr) + (rem == 0 ? 0.0 : rem <= W ? kRemTile : 1.0)) / double(s);
+  };
+  int64_t best = 1;
+  double bc = cost(1);
+  const int nt = std::max(1, num_threads());
+  for (int64_t s = 2; s <= 4; ++s) {
+    if (ceil_div(nimg, s) < 2 * nt ||
+        s * (g1.cin + g1.cout) * g1.cs() * int64_t(sizeof(T)) > (int64_t(128) << 10))
+      break;
+    const double c = cost(s);
+    if (c < 0.97 * bc) {
+      best = s;
+      bc = c;
+    }
+  }
+  return best;
 }
 
 // Whether the tap algorithm applies (stride 1, one group, dx's padding (k - 1) d - p >= 0) and
@@ -919,7 +969,9 @@ inline bool tap_pays(const Conv2dParams& p) {
 
 template <class T>
 void tap_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
-  const TapGeom g = tap_geom(p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw, p.kh, p.kw, p.dh, p.dw);
+  const TapGeom g1 = tap_geom(p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw, p.kh, p.kw, p.dh, p.dw);
+  const TapGeom g = tap_geom(p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw, p.kh, p.kw, p.dh, p.dw,
+                             tap_segs<T>(g1, p.n));
   std::vector<T> ap(static_cast<size_t>(g.npanels() * kTapMR * p.kh * p.kw * p.c));
   tap_pack<T>(
       g,
@@ -934,8 +986,10 @@ void tap_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y
 template <class T>
 void tap_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const int64_t ekh = (p.kh - 1) * p.dh, ekw = (p.kw - 1) * p.dw;
-  const TapGeom g =
+  const TapGeom g1 =
       tap_geom(p.o, p.c, p.ho, p.wo, p.h, p.w, ekh - p.ph, ekw - p.pw, p.kh, p.kw, p.dh, p.dw);
+  const TapGeom g = tap_geom(p.o, p.c, p.ho, p.wo, p.h, p.w, ekh - p.ph, ekw - p.pw, p.kh, p.kw,
+                             p.dh, p.dw, tap_segs<T>(g1, p.n));
   std::vector<T> ap(static_cast<size_t>(g.npanels() * kTapMR * p.kh * p.kw * p.o));
   tap_pack<T>(
       g,
@@ -1098,7 +1152,7 @@ void tap_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
       T* xp = s.xp(ni * xs);
       T* yp = s.yp(ni * dys);
       for (int64_t i = 0; i < ni; ++i) {
-        tap_pad(g, x + (c0 + i) * p.c * p.h * p.w, xp + i * xs);
+        tap_pad(g, x + (c0 + i) * p.c * p.h * p.w, 1, xp + i * xs);
         tap_dy_pad(g, dy + (c0 + i) * p.o * p.ho * p.wo, yp + i * dys);
       }
       tap_dw_chunk(g, ni, xp, xs, yp, dys, tap_ystride<T>(g), toff.data(), p.o, dwp, s.av);
@@ -1134,9 +1188,15 @@ void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T*
   using V = Vec<T>;
   constexpr int W = V::width;
   const int64_t ekh = (p.kh - 1) * p.dh, ekw = (p.kw - 1) * p.dw;
-  const TapGeom gf = tap_geom(p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw, p.kh, p.kw, p.dh, p.dw);
+  // ns images side by side (tap_segs on dx's geometry, the larger pass on few input channels)
+  const int64_t ns = tap_segs<T>(
+      tap_geom(p.o, p.c, p.ho, p.wo, p.h, p.w, ekh - p.ph, ekw - p.pw, p.kh, p.kw, p.dh, p.dw),
+      p.n);
+  const TapGeom gf =
+      tap_geom(p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw, p.kh, p.kw, p.dh, p.dw, ns);
   const TapGeom gd =
-      tap_geom(p.o, p.c, p.ho, p.wo, p.h, p.w, ekh - p.ph, ekw - p.pw, p.kh, p.kw, p.dh, p.dw);
+      tap_geom(p.o, p.c, p.ho, p.wo, p.h, p.w, ekh - p.ph, ekw - p.pw, p.kh, p.kw, p.dh, p.dw, ns);
+  const int64_t units = ceil_div(p.n, ns);  // padded images
   const int64_t taps = p.kh * p.kw, K = p.c * taps, wsize = p.o * K, cs = gd.cs();
   std::vector<int64_t> toff(static_cast<size_t>(taps));  // gf.wp == gd.wp: one table
   for (int64_t t = 0; t < taps; ++t) toff[t] = (t / gd.kw) * gd.dh * gd.wp + (t % gd.kw) * gd.dw;
@@ -1155,9 +1215,9 @@ void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T*
   const int64_t dbase = gd.pt * gd.wp + gd.pl;  // dy's (0, 0) in its padded image
   const int64_t chunk = std::max<int64_t>(
       1, (int64_t(1) << 20) / (int64_t(sizeof(T)) * std::max<int64_t>(1, xs + dys)));
-  const double work = double(p.n) * double(p.o) * double(gf.jn()) * double(K);
-  const int nt = work > kConvParallelMinWork && p.n > 1
-                     ? static_cast<int>(std::min<int64_t>(num_threads(), p.n))
+  const double work = double(units) * double(p.o) * double(gf.jn()) * double(K);
+  const int nt = work > kConvParallelMinWork && units > 1
+                     ? static_cast<int>(std::min<int64_t>(num_threads(), units))
                      : 1;
   const int64_t psize = wsize + p.o;  // a thread's partial: dw then db
   std::vector<T> parts(size_t(nt - 1) * size_t(psize), T(0));
@@ -1169,20 +1229,20 @@ void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T*
     T* part = t == 0 ? nullptr : parts.data() + size_t(t - 1) * size_t(psize);
     T* dwp = t == 0 ? dw : part;
     T* dbp = t == 0 ? db : part + wsize;
-    const int64_t n0 = p.n * t / tn, n1 = p.n * (t + 1) / tn;
+    const int64_t u0 = units * t / tn, u1 = units * (t + 1) / tn;
     TapScratch<T>& s = tap_scratch<T>();
-    for (int64_t c0 = n0; c0 < n1; c0 += chunk) {
-      const int64_t ni = std::min(chunk, n1 - c0);
+    for (int64_t c0 = u0; c0 < u1; c0 += chunk) {
+      const int64_t ni = std::min(chunk, u1 - c0);  // padded images of this chunk
       T* dp = s.yp(ni * dys);
       T* xp = dw ? s.xp(ni * xs) : nullptr;
       for (int64_t i = 0; i < ni; ++i) {
-        const int64_t n = c0 + i;
+        const int64_t n = (c0 + i) * ns, nk = std::min(ns, p.n - n);
         T* d = dp + i * dys;
-        tap_pad(gd, dy + n * p.o * p.ho * p.wo, d);
+        tap_pad(gd, dy + n * p.o * p.ho * p.wo, nk, d);
         if (dx) {
           T* yp = s.zp(ysz);
           tap_image(gd, apd.data(), d, toff.data(), yp);
-          tap_unpad(gd, yp, static_cast<const T*>(nullptr), dx + n * p.c * p.h * p.w);
+          tap_unpad(gd, yp, static_cast<const T*>(nullptr), dx + n * p.c * p.h * p.w, nk);
         }
         if (db) {  // the padded channel's sum: its border is zero
           for (int64_t oc = 0; oc < p.o; ++oc) {
@@ -1196,7 +1256,10 @@ void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T*
         }
       }
       if (dw) {  // x padded after dx is done with its staging rows: one less buffer in L2
-        for (int64_t i = 0; i < ni; ++i) tap_pad(gf, x + (c0 + i) * p.c * p.h * p.w, xp + i * xs);
+        for (int64_t i = 0; i < ni; ++i) {
+          const int64_t n = (c0 + i) * ns;
+          tap_pad(gf, x + n * p.c * p.h * p.w, std::min(ns, p.n - n), xp + i * xs);
+        }
         tap_dw_chunk(gf, ni, xp, xs, dp + dbase, dys, cs, toff.data(), p.o, dwp, s.av);
       }
     }
