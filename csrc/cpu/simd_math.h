@@ -29,7 +29,7 @@
 //            1/(1 + |x|/3); exp(-x^2/2) = 2^nf exp(s/2), nf a multiple of 1/16 (1/8 on AVX2)
 //            with 2^frac(nf) from a register table, the reduction fused with the product x*x
 //            (the activation; issue 18, round 4: exhaustive over every float32 |x| < 2^128).
-//            Below x = -13.2 (denormal results) within 3 denormal steps. <= 8 ulp [XX/YY]
+//            Below x = -13.2 (denormal results) within 3 denormal steps. <= 8 ulp [6.30/6.30]
 //
 // float64 (every ISA) and the generic fallback call libm lane by lane: a vector polynomial
 // reaching the 1e-12 relative accuracy the float64 tests demand would need twice the degree,
