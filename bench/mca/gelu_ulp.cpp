@@ -1,0 +1,44 @@
+// The float32 gelu's error over every float32 input (issue 18, round 4), against a float64
+// reference x/2 erfc(-x/sqrt2): max ulp of the correctly rounded result where that is normal,
+// and the error in denormal steps where it is not. Build and run per ISA, e.g.
+//   g++ -std=c++17 -O2 -DDG_ISA_NS=avx512 -mavx512f -mavx512dq -mavx512vl -mavx512bw -mavx2
+//       -mfma -Icsrc bench/mca/gelu_ulp.cpp -o /tmp/gelu_ulp && /tmp/gelu_ulp [step]
+//   g++ -std=c++17 -O2 -DDG_ISA_NS=avx2 -mavx2 -mfma -Icsrc bench/mca/gelu_ulp.cpp ...
+// step (default 1: every bit pattern, a few minutes on one core) samples every step-th one.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "cpu/simd_math.h"
+using namespace dg::DG_ISA_NS;
+using V = Vec<float>;
+
+int main(int argc, char** argv) {
+  const uint64_t step = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1;
+  double worst = 0, worst_sub = 0;
+  float worst_x = 0;
+  alignas(64) float xs[V::width], ys[V::width];
+  for (uint32_t sign = 0; sign < 2; ++sign) {
+    for (uint64_t b = 0; b < 0x7f800000u; b += step * V::width) {
+      for (int k = 0; k < V::width; ++k) {
+        const uint32_t u = static_cast<uint32_t>(b + k * step) | (sign << 31);
+        std::memcpy(&xs[k], &u, 4);
+      }
+      vgelu(V::load(xs)).store(ys);
+      for (int k = 0; k < V::width; ++k) {
+        const double x = xs[k], w = x * 0.5 * std::erfc(-x * 0.70710678118654752440);
+        const double aw = std::fabs(w);
+        if (aw >= 1.1754943508222875e-38) {
+          const float wf = static_cast<float>(aw);
+          const double e = std::fabs(ys[k] - w) / (std::nextafter(wf, INFINITY) - double(wf));
+          if (e > worst) worst = e, worst_x = xs[k];
+        } else {
+          worst_sub = std::fmax(worst_sub, std::fabs(ys[k] - w) / 1.401298464324817e-45);
+        }
+      }
+    }
+  }
+  std::printf("max %.3f ulp at x = %.9g; %.3f denormal steps\n", worst, worst_x, worst_sub);
+}
