@@ -86,10 +86,34 @@ inline bool is_byteswapped_float(const py::array& a) {
          !d.attr("isnative").cast<bool>();
 }
 
+// The byte-order character of a dtype stored in the other byte order ('>' on x86).
+#if PY_BIG_ENDIAN
+constexpr char kNonNativeByteOrder = '<';
+#else
+constexpr char kNonNativeByteOrder = '>';
+#endif
+
+// True, with *dt set, for a float32 / float64 array in native byte order, read from the array's
+// descriptor (no dtype object made, no NumPy call: this is on every op's path).
+inline bool native_float(const py::array& a, DType* dt) {
+  using api = py::detail::npy_api;
+  const auto* d = py::detail::array_descriptor_proxy(py::detail::array_proxy(a.ptr())->descr);
+  if (d->byteorder == kNonNativeByteOrder) return false;
+  if (d->type_num == api::NPY_FLOAT_) {
+    *dt = DType::f32;
+    return true;
+  }
+  if (d->type_num == api::NPY_DOUBLE_) {
+    *dt = DType::f64;
+    return true;
+  }
+  return false;
+}
+
 // float32 or float64 (native byte order), or TypeError.
 inline DType dtype_of(const py::array& a, const char* name) {
-  if (a.dtype().equal(py::dtype::of<float>())) return DType::f32;
-  if (a.dtype().equal(py::dtype::of<double>())) return DType::f64;
+  DType dt;
+  if (native_float(a, &dt)) return dt;
   if (is_byteswapped_float(a))
     throw py::type_error(std::string(name) +
                          ": expected dtype float32 or float64 in native "
@@ -226,11 +250,28 @@ inline std::vector<int64_t> shape_of(const py::array& a) {
   return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
 }
 
-// A new C-contiguous float32 or float64 array.
+// A new C-contiguous float32 or float64 array of ndim dimensions, made as NumPy makes its own
+// results (PyArray_NewFromDescr with the builtin descriptor): no dtype object, no vectors.
+inline py::array new_array(DType dt, const int64_t* shape, size_t ndim) {
+  auto& api = py::detail::npy_api::get();
+  constexpr size_t kMaxDims = 64;  // NumPy 2's NPY_MAXDIMS (NumPy 1's is 32: it raises)
+  if (ndim > kMaxDims) throw py::value_error("too many dimensions: " + std::to_string(ndim));
+  Py_intptr_t dims[kMaxDims];
+  for (size_t i = 0; i < ndim; ++i) dims[i] = static_cast<Py_intptr_t>(shape[i]);
+  PyObject* descr = api.PyArray_DescrFromType_(dt == DType::f32 ? api.NPY_FLOAT_ : api.NPY_DOUBLE_);
+  if (descr == nullptr) throw py::error_already_set();
+  PyObject* r = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, static_cast<int>(ndim), dims,
+                                          nullptr, nullptr, 0, nullptr);  // steals descr
+  if (r == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::array>(r);
+}
+
 inline py::array new_array(DType dt, const std::vector<int64_t>& shape) {
-  std::vector<py::ssize_t> s(shape.begin(), shape.end());
-  if (dt == DType::f32) return py::array_t<float>(s);
-  return py::array_t<double>(s);
+  return new_array(dt, shape.data(), shape.size());
+}
+
+inline py::array new_array(DType dt, std::initializer_list<int64_t> shape) {
+  return new_array(dt, shape.begin(), shape.size());
 }
 
 // A float input read linearly by a kernel: an ndarray of dtype float32/float64 (TypeError),
