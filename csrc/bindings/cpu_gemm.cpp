@@ -24,7 +24,7 @@ namespace {
 // along, so its stride is irrelevant (NumPy may give it any value): call it 1, which also lets
 // the kernel take its unit-stride paths (and the epilogue apply) for a single column.
 int64_t gemm_stride(const py::array& a, int dim, const char* name) {
-  return a.shape(dim) <= 1 ? 1 : elem_stride(a, dim, name);
+  return a.shape()[dim] <= 1 ? 1 : elem_stride(a, dim, name);
 }
 
 // An input the kernel can address element by element: native float32/float64 with NumPy's
@@ -51,7 +51,7 @@ GemmArgs<T> gemm_args(const py::array& a, int ia, int ka, const py::array& b, in
                       py::array& c, double alpha, double beta) {
   const int ic = static_cast<int>(c.ndim()) - 2;
   GemmArgs<T> g = strided_gemm(
-      int64_t(c.shape(ic)), int64_t(c.shape(ic + 1)), int64_t(a.shape(ka)),
+      int64_t(c.shape()[ic]), int64_t(c.shape()[ic + 1]), int64_t(a.shape()[ka]),
       static_cast<const T*>(a.data()), gemm_stride(a, ia, "a"), gemm_stride(a, ka, "a"),
       static_cast<const T*>(b.data()), gemm_stride(b, ib, "b"), gemm_stride(b, kb, "b"),
       static_cast<T*>(c.mutable_data()), gemm_stride(c, ic, "out"), gemm_stride(c, ic + 1, "out"));
@@ -133,7 +133,7 @@ py::array matmul_batched(py::array a, py::array b, bool trans_a, bool trans_b, d
   }
   if (out.size() == 0) return out;
 
-  const bool alias = may_overlap(out, a) || may_overlap(out, b);
+  const bool alias = !out_obj.is_none() && (may_overlap(out, a) || may_overlap(out, b));
   py::array c = out;
   if (alias) {
     py::module_ np = py::module_::import("numpy");
@@ -183,12 +183,13 @@ py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b,
 
   // op(A) = A or A.T: a transpose is the same memory with the strides swapped.
   const int ia = trans_a ? 1 : 0, ib = trans_b ? 1 : 0;
-  const int64_t m = a.shape(ia), k = a.shape(1 - ia);
-  const int64_t kb = b.shape(ib), n = b.shape(1 - ib);
+  const int64_t m = a.shape()[ia], k = a.shape()[1 - ia];
+  const int64_t kb = b.shape()[ib], n = b.shape()[1 - ib];
   if (k != kb) inner_mismatch(a, trans_a, m, k, b, trans_b, kb, n);
 
   py::array out;
-  if (out_obj.is_none()) {
+  const bool fresh = out_obj.is_none();
+  if (fresh) {
     if (beta != 0.0)
       throw py::value_error(
           "beta: must be 0 when out is None (beta scales the values in out), got " +
@@ -201,7 +202,7 @@ py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b,
   if (m == 0 || n == 0) return out;
 
   // When out shares memory with an input, compute into a scratch C and copy it over afterwards.
-  const bool alias = may_overlap(out, a) || may_overlap(out, b);
+  const bool alias = !fresh && (may_overlap(out, a) || may_overlap(out, b));
   py::array c = out;
   if (alias) {
     py::module_ np = py::module_::import("numpy");
