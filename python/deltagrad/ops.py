@@ -5,8 +5,14 @@ arrays out (backends.cuda, the CUDA kernels); backends.backend_for picks one. Ev
 TypeError / ValueError naming the op and the argument: the CPU binding checks what reaches the
 CPU kernels, the CUDA backend the same, and the checks this layer makes first (array-likes,
 views to copy, scalars, axes, shapes) are backends._args's, which the backends share. The GIL
-is released while a kernel runs. The NumPy float64 reference of each op has the same name and
-signature in deltagrad.reference.
+is released while a kernel runs (matmul, the activations and the linear layer keep it for
+kernels of a few microseconds, where releasing it costs more than it gives). The NumPy float64
+reference of each op has the same name and signature in deltagrad.reference.
+
+The hot ops (matmul, activation, activation_backward, linear_forward, linear_backward) first
+offer their arguments to the CPU binding's fast entry (backends.cpu.fast_*), which takes plain
+numpy arrays and Python scalars straight to the same binding code and answers NotImplemented
+for anything else; the general path below it then converts, copies and checks as before.
 """
 
 from __future__ import annotations
