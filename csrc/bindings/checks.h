@@ -86,10 +86,34 @@ inline bool is_byteswapped_float(const py::array& a) {
          !d.attr("isnative").cast<bool>();
 }
 
+// The byte-order character of a dtype stored in the other byte order ('>' on x86).
+#if PY_BIG_ENDIAN
+constexpr char kNonNativeByteOrder = '<';
+#else
+constexpr char kNonNativeByteOrder = '>';
+#endif
+
+// True, with *dt set, for a float32 / float64 array in native byte order, read from the array's
+// descriptor (no dtype object made, no NumPy call: this is on every op's path).
+inline bool native_float(const py::array& a, DType* dt) {
+  using api = py::detail::npy_api;
+  const auto* d = py::detail::array_descriptor_proxy(py::detail::array_proxy(a.ptr())->descr);
+  if (d->byteorder == kNonNativeByteOrder) return false;
+  if (d->type_num == api::NPY_FLOAT_) {
+    *dt = DType::f32;
+    return true;
+  }
+  if (d->type_num == api::NPY_DOUBLE_) {
+    *dt = DType::f64;
+    return true;
+  }
+  return false;
+}
+
 // float32 or float64 (native byte order), or TypeError.
 inline DType dtype_of(const py::array& a, const char* name) {
-  if (a.dtype().equal(py::dtype::of<float>())) return DType::f32;
-  if (a.dtype().equal(py::dtype::of<double>())) return DType::f64;
+  DType dt;
+  if (native_float(a, &dt)) return dt;
   if (is_byteswapped_float(a))
     throw py::type_error(std::string(name) +
                          ": expected dtype float32 or float64 in native "
@@ -113,18 +137,39 @@ inline void require_ndim(const py::array& a, int ndim, const char* name) {
                           "-D array, got shape " + shape_str(a));
 }
 
-inline void require_shape(const py::array& a, const std::vector<int64_t>& shape, const char* name) {
-  bool same = a.ndim() == static_cast<py::ssize_t>(shape.size());
-  for (size_t i = 0; same && i < shape.size(); ++i) same = a.shape(i) == shape[i];
+inline void require_shape(const py::array& a, const int64_t* shape, size_t ndim, const char* name) {
+  bool same = a.ndim() == static_cast<py::ssize_t>(ndim);
+  for (size_t i = 0; same && i < ndim; ++i) same = a.shape()[i] == shape[i];
   if (!same)
-    throw py::value_error(std::string(name) + ": expected shape " + shape_str(shape) + ", got " +
+    throw py::value_error(std::string(name) + ": expected shape " +
+                          shape_str(std::vector<int64_t>(shape, shape + ndim)) + ", got " +
                           shape_str(a));
+}
+
+inline void require_shape(const py::array& a, const std::vector<int64_t>& shape, const char* name) {
+  require_shape(a, shape.data(), shape.size(), name);
+}
+
+inline void require_shape(const py::array& a, std::initializer_list<int64_t> shape,
+                          const char* name) {
+  require_shape(a, shape.begin(), shape.size(), name);
+}
+
+// The item size in bytes, read from the descriptor (py::array::itemsize() makes a dtype object).
+inline int64_t item_size(const py::array& a) {
+  PyObject* d = py::detail::array_proxy(a.ptr())->descr;
+  if (py::detail::npy_api::get().PyArray_RUNTIME_VERSION_ < 0x12)
+    return py::detail::array_descriptor1_proxy(d)->elsize;
+  return py::detail::array_descriptor2_proxy(d)->elsize;
 }
 
 // The stride of dimension `dim` in elements; ValueError for byte strides that are not a multiple
 // of the item size (the Python layer copies such views before calling).
 inline int64_t elem_stride(const py::array& a, int dim, const char* name) {
-  const int64_t bytes = a.strides(dim), item = a.itemsize();
+  const int64_t bytes = a.strides()[dim], item = item_size(a);
+  // float32 / float64: divisions by a constant (a general one takes tens of cycles)
+  if (item == 4 && bytes % 4 == 0) return bytes / 4;
+  if (item == 8 && bytes % 8 == 0) return bytes / 8;
   if (bytes % item != 0)
     throw py::value_error(std::string(name) + ": stride of " + std::to_string(bytes) +
                           " bytes is not a multiple of the item size " + std::to_string(item));
@@ -157,14 +202,19 @@ inline void require_contiguous(const py::array& a, const char* name) {
 // Conservative: the dimensions sorted by |stride| must each step past everything the smaller
 // ones span.
 inline bool has_internal_overlap(const py::array& a) {
-  std::vector<std::pair<int64_t, int64_t>> dims;  // (|stride| in bytes, length)
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
-    if (a.shape(i) == 0) return false;  // no elements, nothing overlaps
-    if (a.shape(i) > 1) dims.emplace_back(std::abs(static_cast<int64_t>(a.strides(i))), a.shape(i));
+  constexpr py::ssize_t kMaxDims = 64;         // NumPy 2's NPY_MAXDIMS: no allocation on this path
+  std::pair<int64_t, int64_t> dims[kMaxDims];  // (|stride| in bytes, length)
+  const py::ssize_t nd = std::min(a.ndim(), kMaxDims);
+  const py::ssize_t *shape = a.shape(), *strides = a.strides();
+  int n = 0;
+  for (py::ssize_t i = 0; i < nd; ++i) {
+    if (shape[i] == 0) return false;  // no elements, nothing overlaps
+    if (shape[i] > 1) dims[n++] = {std::abs(static_cast<int64_t>(strides[i])), shape[i]};
   }
-  std::sort(dims.begin(), dims.end());
-  int64_t span = a.itemsize();
-  for (const auto& [stride, len] : dims) {
+  std::sort(dims, dims + n);
+  int64_t span = item_size(a);
+  for (int i = 0; i < n; ++i) {
+    const auto [stride, len] = dims[i];
     if (stride < span) return true;
     span = stride * (len - 1) + span;
   }
@@ -173,10 +223,10 @@ inline bool has_internal_overlap(const py::array& a) {
 
 // An output buffer: writable, the right dtype and shape, no two elements at one address.
 // Never silently copied.
-inline void require_out(const py::array& out, DType want, const std::vector<int64_t>& shape,
+inline void require_out(const py::array& out, DType want, const int64_t* shape, size_t ndim,
                         const char* name) {
   require_dtype(out, want, name);
-  require_shape(out, shape, name);
+  require_shape(out, shape, ndim, name);
   if (!out.writeable())
     throw py::value_error(std::string(name) + ": expected a writable array, got a read-only one");
   if (has_internal_overlap(out))
@@ -184,6 +234,16 @@ inline void require_out(const py::array& out, DType want, const std::vector<int6
                           ": expected an array whose elements do not "
                           "overlap, got a view with strides " +
                           strides_str(out) + " that maps several elements to one address");
+}
+
+inline void require_out(const py::array& out, DType want, const std::vector<int64_t>& shape,
+                        const char* name) {
+  require_out(out, want, shape.data(), shape.size(), name);
+}
+
+inline void require_out(const py::array& out, DType want, std::initializer_list<int64_t> shape,
+                        const char* name) {
+  require_out(out, want, shape.begin(), shape.size(), name);
 }
 
 // Copies of an input view are explicit and bounded: a view whose elements overlap (a
@@ -204,15 +264,16 @@ inline void require_copyable(const py::array& a, const char* name) {
 // The byte range [lo, hi) an array's elements span (empty arrays span nothing).
 inline std::pair<uintptr_t, uintptr_t> byte_extent(const py::array& a) {
   uintptr_t lo = reinterpret_cast<uintptr_t>(a.data()), hi = lo;
-  if (a.size() == 0) return {lo, lo};
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
-    const int64_t span = (a.shape(i) - 1) * static_cast<int64_t>(a.strides(i));
+  const py::ssize_t *shape = a.shape(), *strides = a.strides();
+  for (py::ssize_t i = 0, nd = a.ndim(); i < nd; ++i) {
+    if (shape[i] == 0) return {lo, lo};
+    const int64_t span = (shape[i] - 1) * static_cast<int64_t>(strides[i]);
     if (span < 0)
       lo += span;
     else
       hi += span;
   }
-  return {lo, hi + a.itemsize()};
+  return {lo, hi + item_size(a)};
 }
 
 // Conservative (like numpy.may_share_memory): true when the extents intersect.
@@ -226,11 +287,28 @@ inline std::vector<int64_t> shape_of(const py::array& a) {
   return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
 }
 
-// A new C-contiguous float32 or float64 array.
+// A new C-contiguous float32 or float64 array of ndim dimensions, made as NumPy makes its own
+// results (PyArray_NewFromDescr with the builtin descriptor): no dtype object, no vectors.
+inline py::array new_array(DType dt, const int64_t* shape, size_t ndim) {
+  auto& api = py::detail::npy_api::get();
+  constexpr size_t kMaxDims = 64;  // NumPy 2's NPY_MAXDIMS (NumPy 1's is 32: it raises)
+  if (ndim > kMaxDims) throw py::value_error("too many dimensions: " + std::to_string(ndim));
+  Py_intptr_t dims[kMaxDims];
+  for (size_t i = 0; i < ndim; ++i) dims[i] = static_cast<Py_intptr_t>(shape[i]);
+  PyObject* descr = api.PyArray_DescrFromType_(dt == DType::f32 ? api.NPY_FLOAT_ : api.NPY_DOUBLE_);
+  if (descr == nullptr) throw py::error_already_set();
+  PyObject* r = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, static_cast<int>(ndim), dims,
+                                          nullptr, nullptr, 0, nullptr);  // steals descr
+  if (r == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::array>(r);
+}
+
 inline py::array new_array(DType dt, const std::vector<int64_t>& shape) {
-  std::vector<py::ssize_t> s(shape.begin(), shape.end());
-  if (dt == DType::f32) return py::array_t<float>(s);
-  return py::array_t<double>(s);
+  return new_array(dt, shape.data(), shape.size());
+}
+
+inline py::array new_array(DType dt, std::initializer_list<int64_t> shape) {
+  return new_array(dt, shape.begin(), shape.size());
 }
 
 // A float input read linearly by a kernel: an ndarray of dtype float32/float64 (TypeError),

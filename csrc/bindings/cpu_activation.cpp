@@ -1,6 +1,7 @@
 // Bindings of the activation ops: activation, activation_backward, and math_fn (the vector
 // math functions, exposed for testing them over the whole float range).
 #include "bindings/cpu_common.h"
+#include "bindings/fastcall.h"
 
 namespace dg {
 namespace bind {
@@ -17,8 +18,8 @@ py::array activation(py::handle x_obj, const std::string& act_name, double param
     using T = decltype(tag);
     const T* xp = cptr<T>(x);
     T* yp = mptr<T>(out);
-    py::gil_scoped_release nogil;
-    activation_forward(act, xp, yp, n, static_cast<T>(param));
+    run_kernel(n >= kGilFreeMinElements,
+               [&] { activation_forward(act, xp, yp, n, static_cast<T>(param)); });
   });
   return out;
 }
@@ -36,10 +37,35 @@ py::array activation_bwd(py::handle dy_obj, py::handle saved_obj, const std::str
     const T* dyp = cptr<T>(dy);
     const T* sp = cptr<T>(saved);
     T* dxp = mptr<T>(out);
-    py::gil_scoped_release nogil;
-    activation_backward(act, dyp, sp, dxp, n, static_cast<T>(param));
+    run_kernel(n >= kGilFreeMinElements,
+               [&] { activation_backward(act, dyp, sp, dxp, n, static_cast<T>(param)); });
   });
   return out;
+}
+
+// The fast entries (bindings/fastcall.h) of dg.ops.activation and activation_backward:
+// _cpu._fast_activation(x, act, param, out), _fast_activation_backward(dy, saved, act, param, out).
+PyObject* fast_activation(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (!fast_arity("_fast_activation", nargs, 4)) return nullptr;
+  std::string act;
+  double param;
+  if (host_override_flag() || !plain_dense(args[0]) || !plain_str(args[1], &act) ||
+      !plain_real(args[2], &param) || !plain_out(args[3]))
+    return not_implemented();
+  return fast_call("activation",
+                   [&] { return py::object(activation(args[0], act, param, args[3])); });
+}
+
+PyObject* fast_activation_backward(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (!fast_arity("_fast_activation_backward", nargs, 5)) return nullptr;
+  std::string act;
+  double param;
+  if (host_override_flag() || !plain_dense(args[0]) || !plain_dense(args[1]) ||
+      !plain_str(args[2], &act) || !plain_real(args[3], &param) || !plain_out(args[4]))
+    return not_implemented();
+  return fast_call("activation_backward", [&] {
+    return py::object(activation_bwd(args[0], args[1], act, param, args[4]));
+  });
 }
 
 py::array math(py::handle x_obj, const std::string& name) {
@@ -64,6 +90,17 @@ py::array math(py::handle x_obj, const std::string& name) {
 }  // namespace
 
 void bind_activation(py::module_& m) {
+  static PyMethodDef fast_defs[] = {
+      {"_fast_activation",
+       reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fast_activation)), METH_FASTCALL,
+       "_fast_activation(x, act, param, out, /)\n--\n\ndg.ops.activation's common case, or "
+       "NotImplemented."},
+      {"_fast_activation_backward",
+       reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fast_activation_backward)),
+       METH_FASTCALL,
+       "_fast_activation_backward(dy, saved, act, param, out, /)\n--\n\ndg.ops."
+       "activation_backward's common case, or NotImplemented."}};
+  for (PyMethodDef& def : fast_defs) add_fast_entry(m, &def);
   m.def("activation", named("activation", &activation), py::arg("x"), py::arg("act"), py::kw_only(),
         py::arg("param") = 0.0, py::arg("out") = py::none(),
         "y = act(x) elementwise; param is leaky_relu's negative slope.");

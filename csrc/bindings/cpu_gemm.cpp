@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bindings/checks.h"
+#include "bindings/fastcall.h"
 #include "common/cpu_isa.h"
 #include "common/threads.h"
 #include "cpu/gemm_blocking.h"
@@ -23,7 +24,7 @@ namespace {
 // along, so its stride is irrelevant (NumPy may give it any value): call it 1, which also lets
 // the kernel take its unit-stride paths (and the epilogue apply) for a single column.
 int64_t gemm_stride(const py::array& a, int dim, const char* name) {
-  return a.shape(dim) <= 1 ? 1 : elem_stride(a, dim, name);
+  return a.shape()[dim] <= 1 ? 1 : elem_stride(a, dim, name);
 }
 
 // An input the kernel can address element by element: native float32/float64 with NumPy's
@@ -32,8 +33,8 @@ int64_t gemm_stride(const py::array& a, int dim, const char* name) {
 // other dtypes are a TypeError.
 py::array addressable(py::array x, const char* name) {
   constexpr int kNpyAligned = 0x0100;  // NPY_ARRAY_ALIGNED
-  const bool native =
-      x.dtype().equal(py::dtype::of<float>()) || x.dtype().equal(py::dtype::of<double>());
+  DType dt;
+  const bool native = native_float(x, &dt);
   if (native && (x.flags() & kNpyAligned)) return x;
   if (!native && !is_byteswapped_float(x)) dtype_of(x, name);  // throws the TypeError
   require_copyable(x, name);
@@ -50,7 +51,7 @@ GemmArgs<T> gemm_args(const py::array& a, int ia, int ka, const py::array& b, in
                       py::array& c, double alpha, double beta) {
   const int ic = static_cast<int>(c.ndim()) - 2;
   GemmArgs<T> g = strided_gemm(
-      int64_t(c.shape(ic)), int64_t(c.shape(ic + 1)), int64_t(a.shape(ka)),
+      int64_t(c.shape()[ic]), int64_t(c.shape()[ic + 1]), int64_t(a.shape()[ka]),
       static_cast<const T*>(a.data()), gemm_stride(a, ia, "a"), gemm_stride(a, ka, "a"),
       static_cast<const T*>(b.data()), gemm_stride(b, ib, "b"), gemm_stride(b, kb, "b"),
       static_cast<T*>(c.mutable_data()), gemm_stride(c, ic, "out"), gemm_stride(c, ic + 1, "out"));
@@ -132,7 +133,7 @@ py::array matmul_batched(py::array a, py::array b, bool trans_a, bool trans_b, d
   }
   if (out.size() == 0) return out;
 
-  const bool alias = may_overlap(out, a) || may_overlap(out, b);
+  const bool alias = !out_obj.is_none() && (may_overlap(out, a) || may_overlap(out, b));
   py::array c = out;
   if (alias) {
     py::module_ np = py::module_::import("numpy");
@@ -143,20 +144,22 @@ py::array matmul_batched(py::array a, py::array b, bool trans_a, bool trans_b, d
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     const GemmArgs<T> g = gemm_args<T>(a, ia, ka, b, ib, jb, c, alpha, beta);
-    py::gil_scoped_release nogil;
-    if (reference) {
-      for (int64_t i = 0, count = batch.count(); i < count; ++i) {
-        int64_t oa, ob, oc;
-        batch.offsets(i, &oa, &ob, &oc);
-        GemmArgs<T> gi = g;
-        gi.a += oa;
-        gi.b += ob;
-        gi.c += oc;
-        gemm_reference(gi);
+    const int64_t count = batch.count();
+    run_kernel(reference || count * m * n * k >= kGilFreeMinMacs, [&] {
+      if (reference) {
+        for (int64_t i = 0; i < count; ++i) {
+          int64_t oa, ob, oc;
+          batch.offsets(i, &oa, &ob, &oc);
+          GemmArgs<T> gi = g;
+          gi.a += oa;
+          gi.b += ob;
+          gi.c += oc;
+          gemm_reference(gi);
+        }
+      } else {
+        gemm_batched(g, batch);
       }
-    } else {
-      gemm_batched(g, batch);
-    }
+    });
   });
 
   if (alias) out.attr("__setitem__")(py::ellipsis(), c);
@@ -180,18 +183,18 @@ py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b,
 
   // op(A) = A or A.T: a transpose is the same memory with the strides swapped.
   const int ia = trans_a ? 1 : 0, ib = trans_b ? 1 : 0;
-  const int64_t m = a.shape(ia), k = a.shape(1 - ia);
-  const int64_t kb = b.shape(ib), n = b.shape(1 - ib);
+  const int64_t m = a.shape()[ia], k = a.shape()[1 - ia];
+  const int64_t kb = b.shape()[ib], n = b.shape()[1 - ib];
   if (k != kb) inner_mismatch(a, trans_a, m, k, b, trans_b, kb, n);
 
   py::array out;
-  if (out_obj.is_none()) {
+  const bool fresh = out_obj.is_none();
+  if (fresh) {
     if (beta != 0.0)
       throw py::value_error(
           "beta: must be 0 when out is None (beta scales the values in out), got " +
           std::to_string(beta));
-    out = dt == DType::f32 ? py::array(py::array_t<float>({m, n}))
-                           : py::array(py::array_t<double>({m, n}));
+    out = new_array(dt, {m, n});
   } else {
     out = require_array(out_obj, "out");
     require_out(out, dt, {m, n}, "out");
@@ -199,7 +202,7 @@ py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b,
   if (m == 0 || n == 0) return out;
 
   // When out shares memory with an input, compute into a scratch C and copy it over afterwards.
-  const bool alias = may_overlap(out, a) || may_overlap(out, b);
+  const bool alias = !fresh && (may_overlap(out, a) || may_overlap(out, b));
   py::array c = out;
   if (alias) {
     py::module_ np = py::module_::import("numpy");
@@ -208,16 +211,32 @@ py::array matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b,
 
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
-    GemmArgs<T> g = gemm_args<T>(a, ia, b, ib, c, alpha, beta);
-    py::gil_scoped_release nogil;
-    if (reference)
-      gemm_reference(g);
-    else
-      gemm(g);
+    const GemmArgs<T> g = gemm_args<T>(a, ia, b, ib, c, alpha, beta);
+    run_kernel(reference || m * n * k >= kGilFreeMinMacs, [&] {
+      if (reference)
+        gemm_reference(g);
+      else
+        gemm(g);
+    });
   });
 
   if (alias) out.attr("__setitem__")(py::ellipsis(), c);
   return out;
+}
+
+// _cpu._fast_matmul(a, b, trans_a, trans_b, alpha, beta, out): dg.ops.matmul's common case
+// (bindings/fastcall.h); NotImplemented sends the call to the general path.
+PyObject* fast_matmul(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (!fast_arity("_fast_matmul", nargs, 7)) return nullptr;
+  bool ta, tb;
+  double alpha, beta;
+  if (host_override_flag() || !exact_ndarray(args[0]) || !exact_ndarray(args[1]) ||
+      !plain_bool(args[2], &ta) || !plain_bool(args[3], &tb) || !plain_real(args[4], &alpha) ||
+      !plain_real(args[5], &beta) || !plain_out(args[6]))
+    return not_implemented();
+  return fast_call("matmul", [&] {
+    return py::object(matmul(args[0], args[1], ta, tb, alpha, beta, args[6], false));
+  });
 }
 
 // Test hook for GemmEpilogue: C = relu(op(A) @ op(B) + bias) with bias + relu applied by the
@@ -254,8 +273,7 @@ py::array matmul_bias_relu(py::handle a_obj, py::handle b_obj, py::handle bias_o
   require_dtype(bias, dt, "bias");
   require_shape(bias, {n}, "bias");
   require_contiguous(bias, "bias");
-  py::array out = dt == DType::f32 ? py::array(py::array_t<float>({m, n}))
-                                   : py::array(py::array_t<double>({m, n}));
+  py::array out = new_array(dt, {m, n});
   if (m == 0 || n == 0) return out;
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
@@ -389,6 +407,12 @@ static void bind_cache(py::module_& m) {
 
 void bind_gemm(py::module_& m) {
   bind_cache(m);
+  static PyMethodDef fast_matmul_def = {
+      "_fast_matmul", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fast_matmul)),
+      METH_FASTCALL,
+      "_fast_matmul(a, b, trans_a, trans_b, alpha, beta, out, /)\n--\n\ndg.ops.matmul's common "
+      "case (numpy arrays, Python scalars), or NotImplemented for its general path."};
+  add_fast_entry(m, &fast_matmul_def);
   m.def(
       "matmul",
       named(

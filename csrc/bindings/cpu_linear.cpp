@@ -1,6 +1,7 @@
 // Bindings of the fused linear layer: linear_forward (bias + activation in the GEMM epilogue)
 // and linear_backward (dz pass with db fused, then dw and dx by GEMM).
 #include "bindings/cpu_common.h"
+#include "bindings/fastcall.h"
 
 namespace dg {
 namespace bind {
@@ -61,8 +62,8 @@ py::tuple linear_fwd(py::handle x_obj, py::handle w_obj, py::handle b_obj,
     const T* bp = has_bias ? cptr<T>(b) : nullptr;
     T* yp = mptr<T>(y);
     T* zp = save_z ? mptr<T>(z) : nullptr;
-    py::gil_scoped_release nogil;
-    linear_forward(xp, wp, bp, yp, zp, m, k, n, act, static_cast<T>(param));
+    run_kernel(m * n * k >= kGilFreeMinMacs,
+               [&] { linear_forward(xp, wp, bp, yp, zp, m, k, n, act, static_cast<T>(param)); });
   });
   return py::make_tuple(y, save_z ? py::object(z) : py::object(py::none()));
 }
@@ -133,20 +134,64 @@ py::tuple linear_bwd(py::handle dy_obj, py::handle x_obj, py::handle w_obj, py::
     T* dxp = need_dx ? mptr<T>(dx) : nullptr;
     T* dwp = mptr<T>(dw);
     T* dbp = has_bias ? mptr<T>(db) : nullptr;
-    py::gil_scoped_release nogil;
-    if (accumulate)
-      linear_backward_accumulate(dyp, xp, wp, sp, dzp, dxp, dwp, dbp, m, k, n, act,
-                                 static_cast<T>(param));
-    else
-      linear_backward(dyp, xp, wp, sp, dzp, dxp, dwp, dbp, m, k, n, act, static_cast<T>(param));
+    run_kernel(m * n * k >= kGilFreeMinMacs, [&] {
+      if (accumulate)
+        linear_backward_accumulate(dyp, xp, wp, sp, dzp, dxp, dwp, dbp, m, k, n, act,
+                                   static_cast<T>(param));
+      else
+        linear_backward(dyp, xp, wp, sp, dzp, dxp, dwp, dbp, m, k, n, act, static_cast<T>(param));
+    });
   });
   return py::make_tuple(need_dx ? py::object(dx) : py::object(py::none()), dw,
                         has_bias ? py::object(db) : py::object(py::none()));
 }
 
+// The fast entries (bindings/fastcall.h) of dg.ops.linear_forward and linear_backward:
+// _cpu._fast_linear_forward(x, w, b, act, param),
+// _cpu._fast_linear_backward(dy, x, w, saved, act, param, need_dx, has_bias, dw, db).
+PyObject* fast_linear_forward(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (!fast_arity("_fast_linear_forward", nargs, 5)) return nullptr;
+  std::string act;
+  double param;
+  if (host_override_flag() || !plain_dense(args[0]) || !plain_dense(args[1]) ||
+      (args[2] != Py_None && !plain_dense(args[2])) || !plain_str(args[3], &act) ||
+      !plain_real(args[4], &param))
+    return not_implemented();
+  return fast_call("linear_forward",
+                   [&] { return py::object(linear_fwd(args[0], args[1], args[2], act, param)); });
+}
+
+PyObject* fast_linear_backward(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (!fast_arity("_fast_linear_backward", nargs, 10)) return nullptr;
+  std::string act;
+  double param;
+  bool need_dx, has_bias;
+  if (host_override_flag() || !plain_dense(args[0]) || !plain_dense(args[1]) ||
+      !plain_dense(args[2]) || (args[3] != Py_None && !plain_dense(args[3])) ||
+      !plain_str(args[4], &act) || !plain_real(args[5], &param) || !plain_bool(args[6], &need_dx) ||
+      !plain_bool(args[7], &has_bias) || !plain_out(args[8]) || !plain_out(args[9]))
+    return not_implemented();
+  return fast_call("linear_backward", [&] {
+    return py::object(linear_bwd(args[0], args[1], args[2], args[3], act, param, need_dx, has_bias,
+                                 args[8], args[9]));
+  });
+}
+
 }  // namespace
 
 void bind_linear(py::module_& m) {
+  static PyMethodDef fast_defs[] = {
+      {"_fast_linear_forward",
+       reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fast_linear_forward)),
+       METH_FASTCALL,
+       "_fast_linear_forward(x, w, b, act, param, /)\n--\n\ndg.ops.linear_forward's common "
+       "case, or NotImplemented."},
+      {"_fast_linear_backward",
+       reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fast_linear_backward)),
+       METH_FASTCALL,
+       "_fast_linear_backward(dy, x, w, saved, act, param, need_dx, has_bias, dw, db, /)\n--\n"
+       "\ndg.ops.linear_backward's common case, or NotImplemented."}};
+  for (PyMethodDef& def : fast_defs) add_fast_entry(m, &def);
   m.def("linear_forward", named("linear_forward", &linear_fwd), py::arg("x"), py::arg("w"),
         py::arg("b") = py::none(), py::arg("act") = "identity", py::arg("param") = 0.0,
         "(y, z): y = act(x @ w.T + b) fused in the GEMM epilogue; z only when the backward "

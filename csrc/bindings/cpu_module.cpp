@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "bindings/cpu_common.h"
+#include "bindings/fastcall.h"
 #include "bindings/op_names_py.h"
 #include "common/cpu_isa.h"
 #include "common/threads.h"
@@ -149,4 +150,17 @@ PYBIND11_MODULE(_cpu, m) {
   dg::bind::bind_pool(m);
   dg::bind::bind_norm(m);
   dg::bind::export_op_names(m);  // ACTIVATIONS, SAVES_INPUT, LOSSES, REDUCTIONS
+
+  // dg.backends.use_host_backend: while this thread's flag is set, the fast entries
+  // (bindings/fastcall.h) answer NotImplemented, so dg.ops sends numpy arrays to the override.
+  m.def(
+      "_set_host_override",
+      [](bool on) {
+        const bool prev = dg::bind::host_override_flag();
+        dg::bind::host_override_flag() = on;
+        return prev;
+      },
+      py::arg("on"),
+      "Set this thread's host-backend override flag (the fast entries then decline every call); "
+      "returns the previous value.");
 }

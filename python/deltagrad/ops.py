@@ -5,8 +5,14 @@ arrays out (backends.cuda, the CUDA kernels); backends.backend_for picks one. Ev
 TypeError / ValueError naming the op and the argument: the CPU binding checks what reaches the
 CPU kernels, the CUDA backend the same, and the checks this layer makes first (array-likes,
 views to copy, scalars, axes, shapes) are backends._args's, which the backends share. The GIL
-is released while a kernel runs. The NumPy float64 reference of each op has the same name and
-signature in deltagrad.reference.
+is released while a kernel runs (matmul, the activations and the linear layer keep it for
+kernels of a few microseconds, where releasing it costs more than it gives). The NumPy float64
+reference of each op has the same name and signature in deltagrad.reference.
+
+The hot ops (matmul, activation, activation_backward, linear_forward, linear_backward) first
+offer their arguments to the CPU binding's fast entry (backends.cpu.fast_*), which takes plain
+numpy arrays and Python scalars straight to the same binding code and answers NotImplemented
+for anything else; the general path below it then converts, copies and checks as before.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends import _override, backend_for, cpu
+from .backends import backend_for, cpu
 from .backends._args import (
     MAX_VIEW_COPY_BYTES,  # noqa: F401  (dg.ops.MAX_VIEW_COPY_BYTES: the bound on a copied view)
     choice,
@@ -31,6 +37,11 @@ from .backends._args import (
 )
 from .backends._args import precision as check_precision
 from .backends._args import step as check_step
+from .backends.cpu import fast_activation as _fast_activation
+from .backends.cpu import fast_activation_backward as _fast_activation_backward
+from .backends.cpu import fast_linear_backward as _fast_linear_backward
+from .backends.cpu import fast_linear_forward as _fast_linear_forward
+from .backends.cpu import fast_matmul as _fast_matmul
 from .backends.cuda import set_allow_tf32
 
 __all__ = [
@@ -104,22 +115,11 @@ def matmul(
     """
     if precision is not None:  # None (the global flag) is valid: no call on the hot path
         check_precision(precision, "matmul")
-    if (
-        type(a) is np.ndarray
-        and type(b) is np.ndarray
-        and (out is None or type(out) is np.ndarray)
-        and type(alpha) is not bool  # pybind11 would take True as 1.0; the slow path refuses
-        and type(beta) is not bool
-        and _override.backend is None  # host_backend_override(), without the call
-    ):
-        # the common case, straight to the CPU kernel (which copies misaligned and byte-swapped
-        # views itself); positional arguments: faster
-        try:
-            return cpu.matmul_positional(a, b, trans_a, trans_b, alpha, beta, out)
-        except TypeError:
-            real(alpha, "matmul", "alpha")  # a clearer error than pybind11's for bad scalars
-            real(beta, "matmul", "beta")
-            raise
+    # numpy arrays and Python scalars: straight to the CPU binding (which copies misaligned and
+    # byte-swapped views itself); NotImplemented for anything else, and under a host override
+    c = _fast_matmul(a, b, trans_a, trans_b, alpha, beta, out)
+    if c is not NotImplemented:
+        return c
     a = operand(a, "matmul", "a")
     b = operand(b, "matmul", "b")
     return _backend("matmul", a, b, out).matmul(
@@ -142,6 +142,9 @@ def activation(x: Any, act: str, *, param: float = 0.0, out: Any = None) -> Any:
     """y = act(x) elementwise (any shape). act is one of ACTIVATIONS; param is leaky_relu's
     negative slope. out: a writable array of x's shape and dtype; it may be x itself (in place)
     but must not otherwise overlap x."""
+    y = _fast_activation(x, act, param, out)  # dense numpy arrays: straight to the binding
+    if y is not NotImplemented:
+        return y
     op = "activation"
     x = dense(x, op, "x")
     return _backend(op, x, out).activation(
@@ -154,6 +157,9 @@ def activation_backward(
 ) -> Any:
     """dx = dy * act'(x). ``saved`` is the input x when saves_input(act), else the output
     y = act(x). out may be dy."""
+    dx = _fast_activation_backward(dy, saved, act, param, out)
+    if dx is not NotImplemented:
+        return dx
     op = "activation_backward"
     dy, saved = dense(dy, op, "dy"), dense(saved, op, "saved")
     return _backend(op, dy, saved, out).activation_backward(
@@ -245,6 +251,9 @@ def linear_forward(
     """(y, z): y = act(x @ w.T + b) with bias and activation applied in the GEMM's epilogue.
     x (N, in), w (out, in), b (out,) or None. z (the pre-activation) is returned only when the
     activation's backward needs it (saves_input(act)); otherwise None."""
+    r = _fast_linear_forward(x, w, b, act, param)  # dense numpy arrays: straight to the binding
+    if r is not NotImplemented:
+        return r
     op = "linear_forward"
     x, w = dense(x, op, "x"), dense(w, op, "w")
     if b is not None:
@@ -273,6 +282,9 @@ def linear_backward(
     dw (and db, with has_bias): arrays to accumulate into instead of new ones: dw += dz.T @ x
     (one GEMM with beta = 1, no temporary) and db += the column sums; returned as given. The
     backward of F.linear passes a kept .grad here (zero_grad(set_to_none=False))."""
+    r = _fast_linear_backward(dy, x, w, saved, act, param, need_dx, has_bias, dw, db)
+    if r is not NotImplemented:
+        return r
     op = "linear_backward"
     dy, x, w = dense(dy, op, "dy"), dense(x, op, "x"), dense(w, op, "w")
     if saved is not None:

@@ -32,6 +32,17 @@ from .._cpu import (
     softmax_cross_entropy,
     sum_of_squares,
 )
+
+# The fast entries (csrc/bindings/fastcall.h): dg.ops's common case (numpy arrays and Python
+# scalars, all arguments positional) past pybind11's dispatcher, straight to the same binding
+# code; NotImplemented for anything else, and on a thread with a host-backend override (the flag
+# use_host_backend sets with set_host_override), so that dg.ops takes its general path.
+from .._cpu import _fast_activation as fast_activation  # noqa: F401
+from .._cpu import _fast_activation_backward as fast_activation_backward  # noqa: F401
+from .._cpu import _fast_linear_backward as fast_linear_backward  # noqa: F401
+from .._cpu import _fast_linear_forward as fast_linear_forward  # noqa: F401
+from .._cpu import _fast_matmul as fast_matmul  # noqa: F401
+from .._cpu import _set_host_override as set_host_override  # noqa: F401
 from .._cpu import matmul as matmul_positional  # (a, b, trans_a, trans_b, alpha, beta, out)
 
 __all__ = [
