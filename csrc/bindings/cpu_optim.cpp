@@ -137,7 +137,8 @@ void sgd_multi(const py::sequence& params, const py::sequence& grads, py::handle
   std::vector<SgdOperands> ops;
   ops.reserve(count);
   for (size_t i = 0; i < count; ++i)
-    ops.push_back(sgd_operands(params[i], grads[i], has_buf ? bufs[i] : py::none(), has_buf));
+    ops.push_back(sgd_operands(params[i], grads[i],
+                               has_buf ? py::object(bufs[i]) : py::object(py::none()), has_buf));
   check_nesterov(nesterov, momentum, dampening);
   if (count == 0) return;
   const DType dt = dtype_of(ops[0].p, "param");
