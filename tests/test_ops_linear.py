@@ -161,3 +161,33 @@ def test_linear_backward_threads(isa, rng, act, accumulate, nthreads, dtype):
     assert_close(
         db, rdb, dtype, atol=tol * (dz.sum(axis=0) + (_abs64(db0) if accumulate else 0)), name="db"
     )
+
+
+# ---- dw of a layer with few outputs: column slices on the GEMM's direct path ------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(256, 512, 10), (200, 700, 16), (96, 1100, 17), (256, 520, 1)])
+@pytest.mark.parametrize("accumulate", [False, True])
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_thin_dw_slices_are_bit_identical(isa, rng, shape, accumulate, nthreads, dtype):
+    """dw = dz.T @ x of a layer with at most 16 outputs and over 2^20 multiply-adds is computed
+    in column slices (the GEMM's direct path): the same bits as one GEMM of the whole product
+    (dg.ops.matmul), with and without accumulating into a given dw; 17 outputs: one GEMM."""
+    import deltagrad as dg
+
+    m, k, n = shape
+    x, w = sample(rng, (m, k), dtype, 1.0), sample(rng, (n, k), dtype, 0.5)
+    dy = sample(rng, (m, n), dtype, 1.0)
+    dw0, db0 = sample(rng, (n, k), dtype), sample(rng, (n,), dtype)
+    kw = dict(dw=dw0.copy(), db=db0.copy()) if accumulate else {}
+    old = dg.get_num_threads()
+    dg.set_num_threads(nthreads)
+    try:
+        dx, dw, _ = ops.linear_backward(dy, x, w, None, "identity", 0.0, True, True, **kw)
+        want = ops.matmul(dy, x, trans_a=True, beta=1.0 if accumulate else 0.0, out=dw0.copy())
+        want_dx = ops.matmul(dy, w)
+    finally:
+        dg.set_num_threads(old)
+    np.testing.assert_array_equal(dw, want)
+    np.testing.assert_array_equal(dx, want_dx)

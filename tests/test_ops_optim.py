@@ -189,3 +189,70 @@ def test_adam_matches_torch(case, rng):
         opt.step()
         ops.adam_update(p, g, m, v, step=step, lr=1e-2, **case)
     assert_close(p, tp.detach().numpy(), rtol=1e-12, atol=1e-14, equal_nan=True)
+
+
+# ---- sgd_update_multi (the CPU kernel SGD.step calls once per group) ---------------------------
+
+MULTI_SIZES = [(0,), (1,), (37,), (70001,), (300, 129), (5,)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", SGD_CASES)
+@pytest.mark.parametrize("nthreads", [1, 2, 3])
+def test_sgd_update_multi_equals_sgd_update(isa, rng, case, nthreads, dtype):
+    """Bit-identical to one sgd_update per parameter, at every thread count (the chunks of all
+    parameters are shared out dynamically over one parallel region)."""
+    import deltagrad as dg
+    from deltagrad import _cpu
+
+    ps = [sample(rng, s, dtype) for s in MULTI_SIZES]
+    bufs = [sample(rng, s, dtype) for s in MULTI_SIZES]
+    ps1, bufs1 = [p.copy() for p in ps], [b.copy() for b in bufs]
+    old = dg.get_num_threads()
+    dg.set_num_threads(nthreads)
+    try:
+        for step in range(2):
+            gs = [sample(rng, s, dtype) for s in MULTI_SIZES]
+            kw = dict(lr=0.1, first_step=step == 0, **case)
+            _cpu.sgd_update_multi(ps, gs, bufs if case["momentum"] else None, **kw)
+            for p, g, b in zip(ps1, gs, bufs1):
+                ops.sgd_update(p, g, b if case["momentum"] else None, **kw)
+            for a, b in zip(ps + bufs, ps1 + bufs1):
+                np.testing.assert_array_equal(a, b)
+    finally:
+        dg.set_num_threads(old)
+
+
+def test_sgd_update_multi_shared_memory_runs_in_turn(rng):
+    """Parameters that share memory (views of one array) are updated one after the other, as
+    separate calls would: the second sees the first's update."""
+    from deltagrad import _cpu
+
+    base = sample(rng, (70000,), np.float32)
+    expect = base.copy()
+    g = sample(rng, (40000,), np.float32)
+    views = [base[:40000], base[30000:70000]]
+    _cpu.sgd_update_multi(views, [g, g], None, lr=0.5)
+    for sl in (slice(0, 40000), slice(30000, 70000)):
+        ops.sgd_update(expect[sl], g, None, lr=0.5)
+    np.testing.assert_array_equal(base, expect)
+
+
+def test_sgd_update_multi_bad_inputs(rng):
+    from deltagrad import _cpu
+
+    p, g = sample(rng, (4,), np.float32), sample(rng, (4,), np.float32)
+    with pytest.raises(ValueError, match="sgd_update_multi: grads: expected one per parameter"):
+        _cpu.sgd_update_multi([p], [g, g], None, lr=0.1)
+    with pytest.raises(ValueError, match="sgd_update_multi: bufs: expected one per parameter"):
+        _cpu.sgd_update_multi([p], [g], [], lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="sgd_update_multi: bufs: momentum != 0 needs"):
+        _cpu.sgd_update_multi([p], [g], None, lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="sgd_update_multi: grad: expected shape"):
+        _cpu.sgd_update_multi([p], [g[:3].copy()], None, lr=0.1)
+    with pytest.raises(ValueError, match="sgd_update_multi: lr"):
+        _cpu.sgd_update_multi([p], [g], None, lr=-1.0)
+    before = p.copy()
+    with pytest.raises(ValueError, match="sgd_update_multi: param and grad: must not share"):
+        _cpu.sgd_update_multi([p, g], [g, g], None, lr=0.1)
+    np.testing.assert_array_equal(p, before)  # checked before anything changed

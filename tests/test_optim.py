@@ -379,3 +379,46 @@ def test_a_user_optimizer_subclass_works_as_in_torch():
     assert sched.get_last_lr() == [0.05, 0.1]
     sd = opt.state_dict()
     assert sd["state"] == {0: {"n": 1}} and sd["param_groups"][1]["lr"] == 0.1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("maximize", [False, True])
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_step_updates_a_group_in_one_kernel_call(monkeypatch, dtype, maximize, nesterov):
+    """SGD.step sends a group's numpy parameters to one sgd_update_multi call (per value of
+    first_step) and gets the bits of one sgd_update per parameter; a parameter whose momentum
+    buffer is new joins the first-step call, the others the later one."""
+    from deltagrad import _cpu
+    from deltagrad.optim import sgd as sgd_module
+
+    shapes = [(7, 5), (5,), (70001,), (1,)]
+    params = [_param(s, seed=i, dtype=dtype) for i, s in enumerate(shapes)]
+    twins = [dg.tensor(p.data.copy(), requires_grad=True) for p in params]
+    kw = dict(lr=0.05, momentum=0.9, nesterov=nesterov, weight_decay=0.01, maximize=maximize)
+    opt, ref_opt = dg.optim.SGD(params, **kw), dg.optim.SGD(twins, **kw)
+    calls = []
+    real = _cpu.sgd_update_multi
+
+    def counting(*a, **k):
+        calls.append(k["first_step"])
+        return real(*a, **k)
+
+    monkeypatch.setattr(sgd_module._cpu, "sgd_update_multi", counting)
+    rng = np.random.default_rng(3)
+    for step in range(3):
+        for i, (p, t) in enumerate(zip(params, twins)):
+            if step == 1 and i == 3:  # the last parameter gets its first gradient later
+                p.grad = t.grad = None
+                continue
+            if step == 0 and i == 3:
+                continue
+            g = rng.standard_normal(p.shape).astype(dtype)
+            p.grad, t.grad = g, g.copy()
+        opt.step()
+        with monkeypatch.context() as m:  # the reference: one sgd_update per parameter
+            m.setattr(sgd_module.SGD, "_update_together", staticmethod(lambda todo, g: False))
+            ref_opt.step()
+        for p, t in zip(params, twins):
+            np.testing.assert_array_equal(p.data, t.data)
+    assert calls == [True, False, True, False]  # step 2: a new buffer, three old ones
+    assert all(p._version[0] == 3 for p in params[:3])

@@ -1,8 +1,11 @@
 // Bindings of the in-place optimizer updates: sgd_update and adam_update (torch.optim
 // semantics).
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "bindings/cpu_common.h"
+#include "cpu/optim_multi.h"
 
 namespace dg {
 namespace bind {
@@ -22,37 +25,152 @@ void require_disjoint(const py::array& a, const char* an, const py::array& b, co
 
 constexpr double kInf = HUGE_VAL;
 
-void sgd(py::handle p_obj, py::handle g_obj, py::handle buf_obj, double lr, double momentum,
-         double weight_decay, bool nesterov, double dampening, bool first_step) {
-  // torch.optim.SGD's checks (NaN is rejected too); dampening only has to be a number.
+// torch.optim.SGD's checks of the hyper-parameters (NaN is rejected too); dampening only has
+// to be a number.
+void check_sgd_args(double lr, double momentum, double weight_decay, double dampening) {
   require_range(lr, "lr", 0.0, kInf, false, "a learning rate >= 0");
   require_range(momentum, "momentum", 0.0, kInf, false, "momentum >= 0");
   require_range(weight_decay, "weight_decay", 0.0, kInf, false, "weight_decay >= 0");
   require_range(dampening, "dampening", -kInf, kInf, false, "a finite or infinite number");
-  py::array p = require_input(p_obj, "param");
-  if (!p.writeable())
+}
+
+// One parameter's operands of an SGD update, checked: param writable, grad like it, buf (when
+// momentum != 0) writable and like it, no two of them sharing memory.
+struct SgdOperands {
+  py::array p, g, buf;
+};
+
+SgdOperands sgd_operands(py::handle p_obj, py::handle g_obj, py::handle buf_obj, bool has_buf) {
+  SgdOperands o;
+  o.p = require_input(p_obj, "param");
+  if (!o.p.writeable())
     throw py::value_error("param: expected a writable array, got a read-only one");
-  py::array g = require_like(g_obj, p, "grad", "param");
-  require_disjoint(p, "param", g, "grad");
-  py::array buf;
-  const bool has_buf = momentum != 0.0;
+  o.g = require_like(g_obj, o.p, "grad", "param");
+  require_disjoint(o.p, "param", o.g, "grad");
   if (has_buf) {
     if (buf_obj.is_none())
       throw py::value_error("buf: momentum != 0 needs a momentum buffer, got None");
-    buf = require_state(buf_obj, p, "buf");
-    require_disjoint(p, "param", buf, "buf");
-    require_disjoint(g, "grad", buf, "buf");
+    o.buf = require_state(buf_obj, o.p, "buf");
+    require_disjoint(o.p, "param", o.buf, "buf");
+    require_disjoint(o.g, "grad", o.buf, "buf");
   }
+  return o;
+}
+
+void check_nesterov(bool nesterov, double momentum, double dampening) {
   if (nesterov && (momentum <= 0.0 || dampening != 0.0))
     throw py::value_error("nesterov: requires momentum > 0 and dampening == 0 (as torch)");
-  const int64_t n = p.size();
-  dispatch_dtype(dtype_of(p, "param"), [&](auto tag) {
+}
+
+void sgd(py::handle p_obj, py::handle g_obj, py::handle buf_obj, double lr, double momentum,
+         double weight_decay, bool nesterov, double dampening, bool first_step) {
+  check_sgd_args(lr, momentum, weight_decay, dampening);
+  const bool has_buf = momentum != 0.0;
+  SgdOperands o = sgd_operands(p_obj, g_obj, buf_obj, has_buf);
+  check_nesterov(nesterov, momentum, dampening);
+  const int64_t n = o.p.size();
+  dispatch_dtype(dtype_of(o.p, "param"), [&](auto tag) {
     using T = decltype(tag);
-    T* pp = mptr<T>(p);
-    const T* gp = cptr<T>(g);
-    T* bp = has_buf ? mptr<T>(buf) : nullptr;
+    T* pp = mptr<T>(o.p);
+    const T* gp = cptr<T>(o.g);
+    T* bp = has_buf ? mptr<T>(o.buf) : nullptr;
     py::gil_scoped_release nogil;
     sgd_update(pp, gp, bp, n, lr, momentum, dampening, weight_decay, nesterov, first_step);
+  });
+}
+
+// True when some array of one parameter's (param, grad, buf) shares memory with an array of
+// another parameter's (a parameter listed twice, or views of one array): the updates must then
+// run in turn, as separate sgd_update calls would.
+bool parameters_overlap(const std::vector<SgdOperands>& ops) {
+  struct Extent {
+    uintptr_t lo, hi;
+    size_t owner;
+  };
+  std::vector<Extent> ext;
+  ext.reserve(ops.size() * 3);
+  for (size_t t = 0; t < ops.size(); ++t)
+    for (const py::array* a : {&ops[t].p, &ops[t].g, &ops[t].buf}) {
+      if (!a->ptr() || a->size() == 0) continue;
+      auto [lo, hi] = byte_extent(*a);
+      ext.push_back({lo, hi, t});
+    }
+  std::sort(ext.begin(), ext.end(), [](const Extent& a, const Extent& b) { return a.lo < b.lo; });
+  // The arrays of one parameter are disjoint (checked), so an extent that starts before the
+  // furthest end seen so far overlaps another parameter's array unless that end is its own's.
+  uintptr_t far = 0;
+  size_t far_owner = 0;
+  bool any = false;
+  for (const Extent& e : ext) {
+    if (any && e.lo < far && far_owner != e.owner) return true;
+    if (!any || e.hi > far) {
+      far = e.hi;
+      far_owner = e.owner;
+      any = true;
+    }
+  }
+  return false;
+}
+
+// sgd_update on every (params[i], grads[i], bufs[i]) with one set of hyper-parameters: every
+// operand is checked before any is changed (the same checks and messages as sgd_update), then one
+// call updates them all (cpu/dispatch.cpp sgd_update_multi: one parallel region) when they are
+// of one dtype and share no memory, else one after the other.
+void sgd_multi(const py::sequence& params, const py::sequence& grads, py::handle bufs_obj,
+               double lr, double momentum, double weight_decay, bool nesterov, double dampening,
+               bool first_step) {
+  check_sgd_args(lr, momentum, weight_decay, dampening);
+  const bool has_buf = momentum != 0.0;
+  const size_t count = params.size();
+  if (grads.size() != count)
+    throw py::value_error("grads: expected one per parameter (" + std::to_string(count) +
+                          "), got " + std::to_string(grads.size()));
+  py::sequence bufs;
+  if (has_buf) {
+    if (bufs_obj.is_none() || !py::isinstance<py::sequence>(bufs_obj))
+      throw py::value_error("bufs: momentum != 0 needs a list of momentum buffers");
+    bufs = py::reinterpret_borrow<py::sequence>(bufs_obj);
+    if (bufs.size() != count)
+      throw py::value_error("bufs: expected one per parameter (" + std::to_string(count) +
+                            "), got " + std::to_string(bufs.size()));
+  }
+  std::vector<SgdOperands> ops;
+  ops.reserve(count);
+  for (size_t i = 0; i < count; ++i)
+    ops.push_back(sgd_operands(params[i], grads[i],
+                               has_buf ? py::object(bufs[i]) : py::object(py::none()), has_buf));
+  check_nesterov(nesterov, momentum, dampening);
+  if (count == 0) return;
+  const DType dt = dtype_of(ops[0].p, "param");
+  bool together = !parameters_overlap(ops);
+  for (const SgdOperands& o : ops) together = together && dtype_of(o.p, "param") == dt;
+  if (!together) {
+    for (SgdOperands& o : ops)
+      dispatch_dtype(dtype_of(o.p, "param"), [&](auto tag) {
+        using T = decltype(tag);
+        T* pp = mptr<T>(o.p);
+        const T* gp = cptr<T>(o.g);
+        T* bp = has_buf ? mptr<T>(o.buf) : nullptr;
+        const int64_t n = o.p.size();
+        py::gil_scoped_release nogil;
+        sgd_update(pp, gp, bp, n, lr, momentum, dampening, weight_decay, nesterov, first_step);
+      });
+    return;
+  }
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    std::vector<T*> pp(count), bp(count);
+    std::vector<const T*> gp(count);
+    std::vector<int64_t> n(count);
+    for (size_t i = 0; i < count; ++i) {
+      pp[i] = mptr<T>(ops[i].p);
+      gp[i] = cptr<T>(ops[i].g);
+      bp[i] = has_buf ? mptr<T>(ops[i].buf) : nullptr;
+      n[i] = ops[i].p.size();
+    }
+    py::gil_scoped_release nogil;
+    sgd_update_multi(pp.data(), gp.data(), bp.data(), n.data(), static_cast<int64_t>(count), lr,
+                     momentum, dampening, weight_decay, nesterov, first_step);
   });
 }
 
@@ -100,6 +218,12 @@ void bind_optim(py::module_& m) {
         py::kw_only(), py::arg("lr"), py::arg("momentum") = 0.0, py::arg("weight_decay") = 0.0,
         py::arg("nesterov") = false, py::arg("dampening") = 0.0, py::arg("first_step") = false,
         "One torch.optim.SGD step, in place on param and buf.");
+  m.def("sgd_update_multi", named("sgd_update_multi", &sgd_multi), py::arg("params"),
+        py::arg("grads"), py::arg("bufs"), py::kw_only(), py::arg("lr"), py::arg("momentum") = 0.0,
+        py::arg("weight_decay") = 0.0, py::arg("nesterov") = false, py::arg("dampening") = 0.0,
+        py::arg("first_step") = false,
+        "sgd_update on every (params[i], grads[i], bufs[i]) (bufs None when momentum == 0): "
+        "every operand checked first, then one call for all (one parallel region).");
   m.def("adam_update", named("adam_update", &adam), py::arg("param"), py::arg("grad"), py::arg("m"),
         py::arg("v"), py::kw_only(), py::arg("step"), py::arg("lr") = 1e-3, py::arg("beta1") = 0.9,
         py::arg("beta2") = 0.999, py::arg("eps") = 1e-8, py::arg("weight_decay") = 0.0,

@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .. import ops
+import numpy as np
+
+from .. import _cpu, ops
+from ..backends import _override
 from ..tensor import get_array_module
 from .optimizer import Optimizer, _flag, _grad_of, _nonneg
 
@@ -61,17 +64,32 @@ class SGD(Optimizer):
             raise ValueError(f"{where}: nesterov momentum needs momentum > 0 and dampening = 0")
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """One update of every parameter that has a gradient; returns closure() if given."""
+        """One update of every parameter that has a gradient; returns closure() if given.
+
+        numpy parameters of a group are updated by one kernel call (torch's foreach: one
+        parallel region for all of them, the same arithmetic as one call per parameter)."""
         loss = self._closure(closure)
         state = self.state
-        update = ops.sgd_update
+        host = _override.backend is None  # numpy arrays go to the CPU kernels
         for group in self.param_groups:
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
             wd, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
+            todo = []  # (p, grad, buf, first)
+            numpy_only = host
             for p in group["params"]:
-                if p.grad is None or not p.requires_grad:
+                g = p.grad
+                if g is None or not p.requires_grad:
                     continue
-                g = _grad_of(p)
+                d = p.data
+                if not (
+                    type(g) is np.ndarray
+                    and type(d) is np.ndarray
+                    and g.dtype == d.dtype
+                    and g.shape == d.shape
+                    and g.flags.c_contiguous
+                ):
+                    g = _grad_of(p)
+                    numpy_only = numpy_only and type(g) is np.ndarray and type(d) is np.ndarray
                 if maximize:
                     g = -g
                 buf, first = None, True
@@ -80,8 +98,12 @@ class SGD(Optimizer):
                     buf = st.get("momentum_buffer")
                     first = buf is None
                     if first:
-                        buf = st["momentum_buffer"] = get_array_module(p.data).zeros_like(p.data)
-                update(
+                        buf = st["momentum_buffer"] = get_array_module(d).zeros_like(d)
+                todo.append((p, g, buf, first))
+            if numpy_only and len(todo) > 1 and self._update_together(todo, group):
+                continue
+            for p, g, buf, first in todo:
+                ops.sgd_update(
                     p.data,
                     g,
                     buf,
@@ -94,3 +116,32 @@ class SGD(Optimizer):
                 )
                 p._version[0] += 1  # changed in place: a graph that saved p refuses to backward
         return loss
+
+    @staticmethod
+    def _update_together(todo: list[tuple[Any, Any, Any, bool]], group: dict[str, Any]) -> bool:
+        """The group's numpy parameters in one call per value of first_step (usually one).
+        False when a check fails: the call changed nothing, `todo` keeps the parameters not yet
+        updated, and the caller updates those one by one as before (raising the error there)."""
+        momentum = group["momentum"]
+        for first in (True, False):
+            part = [t for t in todo if t[3] is first]
+            if not part:
+                continue
+            try:
+                _cpu.sgd_update_multi(
+                    [t[0].data for t in part],
+                    [t[1] for t in part],
+                    [t[2] for t in part] if momentum != 0.0 else None,
+                    lr=group["lr"],
+                    momentum=momentum,
+                    weight_decay=group["weight_decay"],
+                    nesterov=group["nesterov"],
+                    dampening=group["dampening"],
+                    first_step=first,
+                )
+            except (TypeError, ValueError):
+                return False  # nothing of this part was changed
+            for t in part:
+                t[0]._version[0] += 1  # changed in place: a graph that saved p refuses backward
+            todo[:] = [t for t in todo if t[3] is not first]
+        return True
