@@ -2,7 +2,7 @@
 // reference x/2 erfc(-x/sqrt2): max ulp of the correctly rounded result where that is normal,
 // and the error in denormal steps where it is not. Build and run per ISA, e.g.
 //   g++ -std=c++17 -O2 -DDG_ISA_NS=avx512 -mavx512f -mavx512dq -mavx512vl -mavx512bw -mavx2
-//       -mfma -Icsrc bench/mca/gelu_ulp.cpp -o /tmp/gelu_ulp && /tmp/gelu_ulp [step]
+//       -mfma -Icsrc bench/mca/gelu_ulp.cpp -o gelu_ulp && ./gelu_ulp [step]
 //   g++ -std=c++17 -O2 -DDG_ISA_NS=avx2 -mavx2 -mfma -Icsrc bench/mca/gelu_ulp.cpp ...
 // step (default 1: every bit pattern, a few minutes on one core) samples every step-th one.
 #include <cmath>
