@@ -149,11 +149,34 @@ def _phase_fns(name: str, algo: str = "auto"):
     return fns
 
 
-def phases(name: str, nthreads: int, rounds: int = 8) -> dict[str, float]:
+def _cpu_time_best(fns: dict, rounds: int, nthreads: int, reps: int = 5) -> dict[str, float]:
+    """Best per-call process CPU time / nthreads of each function, interleaved by round: time a
+    process spends descheduled does not count, so on a loaded machine it is far steadier than
+    the wall clock (cache pollution by the other processes still counts). Meaningful at one
+    thread only: OpenMP's idle workers spin, and their spinning counts as CPU time."""
+    import time
+
+    best = dict.fromkeys(fns, float("inf"))
+    for f in fns.values():  # warm-up: scratch buffers, page faults
+        f()
+    for _ in range(rounds):
+        for k, f in fns.items():
+            t0 = time.process_time()
+            for _ in range(reps):
+                f()
+            best[k] = min(best[k], (time.process_time() - t0) / reps / nthreads)
+    return best
+
+
+def phases(name: str, nthreads: int, rounds: int = 8, cpu_time: bool = False) -> dict[str, float]:
     """Best time (ms) of each phase, its GFLOP/s (2 N O H W C 9 for fwd, dx and dw; the total
-    for module, bwd and torch) and the share of torch's total it takes."""
+    for module, bwd and torch) and the share of torch's total it takes. cpu_time: process CPU
+    time / threads instead of the wall clock (_cpu_time_best)."""
     with threads(nthreads):
-        best = {k: v["best"] for k, v in interleaved(_phase_fns(name), rounds=rounds).items()}
+        if cpu_time:
+            best = _cpu_time_best(_phase_fns(name), rounds, nthreads)
+        else:
+            best = {k: v["best"] for k, v in interleaved(_phase_fns(name), rounds=rounds).items()}
     one = flops(name) / 3
     res = {}
     for k, s in best.items():
@@ -165,9 +188,9 @@ def phases(name: str, nthreads: int, rounds: int = 8) -> dict[str, float]:
     return res
 
 
-def _child(names, nthreads, rounds, mode="ratio"):
+def _child(names, nthreads, rounds, mode="ratio", cpu_time=False):
     if mode == "phases":
-        out = {f"{n}/{t}": phases(n, t, rounds) for n in names for t in nthreads}
+        out = {f"{n}/{t}": phases(n, t, rounds, cpu_time) for n in names for t in nthreads}
         print("JSON" + json.dumps(out))
         return
 
@@ -189,10 +212,23 @@ def main() -> None:
         help="time each phase of ours alone (forward, dx, dw, db, the whole backward, the "
         "module end to end) next to torch's total",
     )
+    p.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="with --phases and --threads 1: time by process CPU time, not the wall clock "
+        "(steadier while other processes load the machine)",
+    )
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.cpu_time and not args.phases:
+        p.error("--cpu-time needs --phases")
+    if args.cpu_time and any(t != 1 for t in args.threads):
+        # the worker threads of OpenMP (ours and torch's) spin between parallel regions: their
+        # CPU time is not work, and process CPU time then overstates every multi-thread phase
+        p.error("--cpu-time measures 1 thread only (--threads 1)")
     if args.child:
-        _child(args.case, args.threads, args.rounds, "phases" if args.phases else "ratio")
+        mode = "phases" if args.phases else "ratio"
+        _child(args.case, args.threads, args.rounds, mode, args.cpu_time)
         return
     print(
         f"deltagrad {dg.__version__}, torch {torch.__version__ if torch else 'absent'}; "
@@ -205,6 +241,7 @@ def main() -> None:
         cmd = [sys.executable, os.path.abspath(__file__), "--child", "--rounds", str(args.rounds)]
         cmd += ["--threads", *map(str, args.threads), "--case", *args.case]
         cmd += ["--phases"] if args.phases else []
+        cmd += ["--cpu-time"] if args.cpu_time else []
         r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
         res = json.loads(r.stdout.split("JSON", 1)[1])
         print(f"\n{isa} path")
