@@ -123,6 +123,31 @@ def test_linear_bad_inputs():
         ops.linear_backward(np.zeros((2, 5), np.float32), x, w, None, "identity")
 
 
+# ---- the backward on several thread counts: shared setup ------------------------------------
+
+
+@pytest.fixture
+def num_threads():
+    """dg.set_num_threads for the test's body; the previous count is restored afterwards."""
+    import deltagrad as dg
+
+    old = dg.get_num_threads()
+    yield dg.set_num_threads
+    dg.set_num_threads(old)
+
+
+def _backward_case(rng, shape, dtype, accumulate):
+    """(x, w, dy, dw0, db0, kw) of a linear backward of shape (m, k, n): random x (m, k),
+    w (n, k), dy (m, n), the starting dw0 / db0 of an accumulating call and the keyword
+    arguments giving copies of them to accumulate into (empty when not accumulating)."""
+    m, k, n = shape
+    x, w = sample(rng, (m, k), dtype, 1.0), sample(rng, (n, k), dtype, 0.5)
+    dy = sample(rng, (m, n), dtype, 1.0)
+    dw0, db0 = sample(rng, (n, k), dtype), sample(rng, (n,), dtype)
+    kw = dict(dw=dw0.copy(), db=db0.copy()) if accumulate else {}
+    return x, w, dy, dw0, db0, kw
+
+
 # ---- the backward's dw and dx side by side on two threads ---------------------------------
 
 
@@ -130,26 +155,16 @@ def test_linear_bad_inputs():
 @pytest.mark.parametrize("act", ["relu", "gelu", "identity"])
 @pytest.mark.parametrize("accumulate", [False, True])
 @pytest.mark.parametrize("nthreads", [1, 2, 3])
-def test_linear_backward_threads(isa, rng, act, accumulate, nthreads, dtype):
+def test_linear_backward_threads(isa, rng, num_threads, act, accumulate, nthreads, dtype):
     """On two threads dw and dx run at once, one product per thread (above 2^18 multiply-adds
     each); on 1 and 3 threads one after the other: every count gives the reference, with and
     without accumulating into given dw/db."""
-    import deltagrad as dg
-
-    m, k, n = 67, 131, 45  # 394,965 multiply-adds per product: the side-by-side path on 2
-    x, w = sample(rng, (m, k), dtype, 1.0), sample(rng, (n, k), dtype, 0.5)
-    b = sample(rng, (n,), dtype)
-    y, z = ops.linear_forward(x, w, b, act, 0.1)
+    # 67 x 131 x 45: 394,965 multiply-adds per product, the side-by-side path on 2 threads
+    x, w, dy, dw0, db0, kw = _backward_case(rng, (67, 131, 45), dtype, accumulate)
+    y, z = ops.linear_forward(x, w, sample(rng, (45,), dtype), act, 0.1)
     saved = z if ops.saves_input(act) else y
-    dy = sample(rng, (m, n), dtype, 1.0)
-    dw0, db0 = sample(rng, (n, k), dtype), sample(rng, (n,), dtype)
-    kw = dict(dw=dw0.copy(), db=db0.copy()) if accumulate else {}
-    old = dg.get_num_threads()
-    dg.set_num_threads(nthreads)
-    try:
-        dx, dw, db = ops.linear_backward(dy, x, w, saved, act, 0.1, True, True, **kw)
-    finally:
-        dg.set_num_threads(old)
+    num_threads(nthreads)
+    dx, dw, db = ops.linear_backward(dy, x, w, saved, act, 0.1, True, True, **kw)
     rdx, rdw, rdb = ref.linear_backward(dy, x, w, saved, act, 0.1, True, True)
     if accumulate:
         rdw, rdb = rdw + dw0.astype(np.float64), rdb + db0.astype(np.float64)
@@ -170,24 +185,16 @@ def test_linear_backward_threads(isa, rng, act, accumulate, nthreads, dtype):
 @pytest.mark.parametrize("shape", [(256, 512, 10), (200, 700, 16), (96, 1100, 17), (256, 520, 1)])
 @pytest.mark.parametrize("accumulate", [False, True])
 @pytest.mark.parametrize("nthreads", [1, 2])
-def test_thin_dw_slices_are_bit_identical(isa, rng, shape, accumulate, nthreads, dtype):
+def test_thin_dw_slices_are_bit_identical(
+    isa, rng, num_threads, shape, accumulate, nthreads, dtype
+):
     """dw = dz.T @ x of a layer with at most 16 outputs and over 2^20 multiply-adds is computed
     in column slices (the GEMM's direct path): the same bits as one GEMM of the whole product
     (dg.ops.matmul), with and without accumulating into a given dw; 17 outputs: one GEMM."""
-    import deltagrad as dg
-
-    m, k, n = shape
-    x, w = sample(rng, (m, k), dtype, 1.0), sample(rng, (n, k), dtype, 0.5)
-    dy = sample(rng, (m, n), dtype, 1.0)
-    dw0, db0 = sample(rng, (n, k), dtype), sample(rng, (n,), dtype)
-    kw = dict(dw=dw0.copy(), db=db0.copy()) if accumulate else {}
-    old = dg.get_num_threads()
-    dg.set_num_threads(nthreads)
-    try:
-        dx, dw, _ = ops.linear_backward(dy, x, w, None, "identity", 0.0, True, True, **kw)
-        want = ops.matmul(dy, x, trans_a=True, beta=1.0 if accumulate else 0.0, out=dw0.copy())
-        want_dx = ops.matmul(dy, w)
-    finally:
-        dg.set_num_threads(old)
+    x, w, dy, dw0, _, kw = _backward_case(rng, shape, dtype, accumulate)
+    num_threads(nthreads)
+    dx, dw, _ = ops.linear_backward(dy, x, w, None, "identity", 0.0, True, True, **kw)
+    want = ops.matmul(dy, x, trans_a=True, beta=1.0 if accumulate else 0.0, out=dw0.copy())
+    want_dx = ops.matmul(dy, w)
     np.testing.assert_array_equal(dw, want)
     np.testing.assert_array_equal(dx, want_dx)

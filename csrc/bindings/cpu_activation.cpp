@@ -49,8 +49,8 @@ PyObject* fast_activation(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   if (!fast_arity("_fast_activation", nargs, 4)) return nullptr;
   std::string act;
   double param;
-  if (host_override_flag() || !plain_dense(args[0]) || !plain_str(args[1], &act) ||
-      !plain_real(args[2], &param) || !plain_out(args[3]))
+  if (host_override_flag() || !plain_dense(args[0]) ||
+      !plain_act_param(args[1], args[2], &act, &param) || !plain_out(args[3]))
     return not_implemented();
   return fast_call("activation",
                    [&] { return py::object(activation(args[0], act, param, args[3])); });
@@ -61,7 +61,7 @@ PyObject* fast_activation_backward(PyObject*, PyObject* const* args, Py_ssize_t 
   std::string act;
   double param;
   if (host_override_flag() || !plain_dense(args[0]) || !plain_dense(args[1]) ||
-      !plain_str(args[2], &act) || !plain_real(args[3], &param) || !plain_out(args[4]))
+      !plain_act_param(args[2], args[3], &act, &param) || !plain_out(args[4]))
     return not_implemented();
   return fast_call("activation_backward", [&] {
     return py::object(activation_bwd(args[0], args[1], act, param, args[4]));

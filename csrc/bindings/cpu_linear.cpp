@@ -154,8 +154,7 @@ PyObject* fast_linear_forward(PyObject*, PyObject* const* args, Py_ssize_t nargs
   std::string act;
   double param;
   if (host_override_flag() || !plain_dense(args[0]) || !plain_dense(args[1]) ||
-      (args[2] != Py_None && !plain_dense(args[2])) || !plain_str(args[3], &act) ||
-      !plain_real(args[4], &param))
+      !plain_dense_or_none(args[2]) || !plain_act_param(args[3], args[4], &act, &param))
     return not_implemented();
   return fast_call("linear_forward",
                    [&] { return py::object(linear_fwd(args[0], args[1], args[2], act, param)); });
@@ -167,8 +166,8 @@ PyObject* fast_linear_backward(PyObject*, PyObject* const* args, Py_ssize_t narg
   double param;
   bool need_dx, has_bias;
   if (host_override_flag() || !plain_dense(args[0]) || !plain_dense(args[1]) ||
-      !plain_dense(args[2]) || (args[3] != Py_None && !plain_dense(args[3])) ||
-      !plain_str(args[4], &act) || !plain_real(args[5], &param) || !plain_bool(args[6], &need_dx) ||
+      !plain_dense(args[2]) || !plain_dense_or_none(args[3]) ||
+      !plain_act_param(args[4], args[5], &act, &param) || !plain_bool(args[6], &need_dx) ||
       !plain_bool(args[7], &has_bias) || !plain_out(args[8]) || !plain_out(args[9]))
     return not_implemented();
   return fast_call("linear_backward", [&] {

@@ -93,6 +93,16 @@ inline bool plain_str(PyObject* h, std::string* s) {
   return true;
 }
 
+// None or an array dg.ops passes unchanged (an optional input: a bias, a saved tensor).
+inline bool plain_dense_or_none(PyObject* h) { return h == Py_None || plain_dense(h); }
+
+// The trailing (act, param) pair of the activation and linear entries: an activation name (a
+// str) and its parameter (a real, leaky_relu's slope), parsed the same way by each of them.
+inline bool plain_act_param(PyObject* act_obj, PyObject* param_obj, std::string* act,
+                            double* param) {
+  return plain_str(act_obj, act) && plain_real(param_obj, param);
+}
+
 // Runs the binding body f (returning a py::object, or nullptr for NotImplemented) and turns a
 // C++ exception into the Python exception pybind11 would raise, with "op: " in front of a
 // TypeError / ValueError's message as named() puts it.

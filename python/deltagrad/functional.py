@@ -308,7 +308,8 @@ def _loss(
 
     def _backward(g: Any) -> None:
         if g.ndim == 0:  # the usual loss.backward(): g is 1, so skip a pass over grad
-            gy = grad if isinstance(g, np.ndarray) and g == 1 else grad * g
+            # (item(): a Python compare, not a ufunc call on a 0-d array)
+            gy = grad if type(g) is np.ndarray and g.item() == 1 else grad * g
         else:  # reduction "none": one loss per row (or element), scale each row's gradient
             gy = grad * g.reshape(g.shape + (1,) * (grad.ndim - g.ndim))
         if y.requires_grad:

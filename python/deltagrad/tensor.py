@@ -411,7 +411,11 @@ class Tensor:
                 "(no input had requires_grad=True, or it was made under no_grad)"
             )
         if gradient is None and self.data.size == 1:
-            grad = get_array_module(self.data).ones(self.data.shape, dtype=self.data.dtype)
+            d = self.data
+            if type(d) is np.ndarray and d.ndim == 0:  # a loss: np.array is ~5x np.ones here
+                grad = np.array(1, dtype=d.dtype)
+            else:
+                grad = get_array_module(d).ones(d.shape, dtype=d.dtype)
         else:
             grad = _root_grad(self, gradient, "backward()")
         if inputs is not None:
