@@ -1312,7 +1312,7 @@ void conv2d_backward_t(const Conv2dParams& p, const T* dy, const T* x, const T* 
   }
   if (algo == ConvAlgo::winograd && winograd_applies(p) && p.n > 0 && p.ho > 0 && p.wo > 0) {
     if (dx) winograd_backward_dx(p, dy, w, dx);
-    if (dw) tap_backward_dw(p, dy, x, dw);
+    if (dw) winograd_backward_dw(p, dy, x, dw);
     return;
   }
   if (algo == ConvAlgo::automatic && is_depthwise(p)) {

@@ -438,6 +438,260 @@ void winograd_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx)
   wino_batch(g, dy, up.data(), static_cast<const T*>(nullptr), dx);
 }
 
+// dw by Winograd: dw[oc][ci] = G^T [sum over the tiles of (A dY A^T) . (B^T d B)] G, i.e.
+// dU[xi] (cout x cin) = sum over the tiles j of dM[xi][oc][j] V[xi][ci][j]: 16 products with the
+// tiles as the reduction, accumulated over the whole batch, then the 4x4 -> 3x3 filter-space
+// transform. Both operands have the tiles as their contiguous index in the forward's layout, so
+// here the block's tiles are transformed channels-last instead: its input rows (and dy rows)
+// are first transposed to (column, channel) staging rows, then each tile's 4x4 patch is
+// transformed with vectors along the channels into Vt[xi][j][ci] (and dMt[xi][j][oc]). The
+// products are then the forward's register tile (MR output channels broadcast from dMt x NV
+// vectors of input channels from Vt, k = the block's tiles), added into the thread's dU.
+// Threads own contiguous ranges of blocks and their own dU; the partials are summed in thread
+// order (the bits depend on the thread count, not on the scheduling).
+template <class T>
+inline void wino_dw_tile(const T* __restrict ap, int64_t as, const T* __restrict bp, int64_t bs,
+                         int64_t k, T* __restrict c, int64_t cs, int rows) {
+  using V = Vec<T>;
+  constexpr int W = V::width, MR = kWinoMR, NV = kWinoNV;
+  V acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+  for (int64_t p = 0; p < k; ++p, bp += bs, ap += as) {
+    V b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = V::load(bp + v * W);
+    for (int r = 0; r < MR; ++r) {
+      const V a = V::set1(ap[r]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(a, b[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < rows; ++r)
+    for (int v = 0; v < NV; ++v)
+      (V::load(c + r * cs + v * W) + acc[r][v]).store(c + r * cs + v * W);
+}
+
+// A kWinoTr x kWinoTr transpose: dst[k * ds + r] = src[r * ss + k] (8 x 8 floats, 4 x 4 doubles
+// with AVX2's 256-bit shuffles, which the AVX-512 build has too; one element elsewhere).
+#if defined(__AVX2__)
+template <class T>
+inline constexpr int kWinoTr = 32 / int(sizeof(T));
+inline void wino_tr(const float* src, int64_t ss, float* dst, int64_t ds) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ss);
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; ++i) {
+    r[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    r[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    r[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    r[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    _mm256_storeu_ps(dst + i * ds, _mm256_permute2f128_ps(r[i], r[4 + i], 0x20));
+    _mm256_storeu_ps(dst + (4 + i) * ds, _mm256_permute2f128_ps(r[i], r[4 + i], 0x31));
+  }
+}
+inline void wino_tr(const double* src, int64_t ss, double* dst, int64_t ds) {
+  __m256d r[4];
+  for (int i = 0; i < 4; ++i) r[i] = _mm256_loadu_pd(src + i * ss);
+  const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+  const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+  _mm256_storeu_pd(dst, _mm256_permute2f128_pd(t0, t2, 0x20));
+  _mm256_storeu_pd(dst + ds, _mm256_permute2f128_pd(t1, t3, 0x20));
+  _mm256_storeu_pd(dst + 2 * ds, _mm256_permute2f128_pd(t0, t2, 0x31));
+  _mm256_storeu_pd(dst + 3 * ds, _mm256_permute2f128_pd(t1, t3, 0x31));
+}
+#else
+template <class T>
+inline constexpr int kWinoTr = 1;
+template <class T>
+inline void wino_tr(const T* src, int64_t, T* dst, int64_t) {
+  *dst = *src;
+}
+#endif
+
+// rows (nr rows of len columns, channel stride ldc, channels nch .. ldc zero) <- the channels'
+// rows of the planes at src (channel stride cs, row stride ws), rows iy0 .., columns ix0 ..
+// (zero outside hs x wsz): channels-last staging rows, by kWinoTr x kWinoTr transposes.
+template <class T>
+void wino_rows_t(const T* src, int64_t nch, int64_t cs, int64_t hs, int64_t wsz, int64_t iy0,
+                 int nr, int64_t ix0, int64_t len, T* rows, int64_t ldc) {
+  constexpr int B = kWinoTr<T>;
+  const int64_t k0 = std::min(len, std::max<int64_t>(0, -ix0));
+  const int64_t k1 = std::max(k0, std::min(len, wsz - ix0));
+  const int64_t cb = nch / B * B, kb = k0 + (k1 - k0) / B * B;
+  for (int r = 0; r < nr; ++r) {
+    T* dst = rows + r * len * ldc;
+    const int64_t iy = iy0 + r;
+    if (iy < 0 || iy >= hs || k1 == k0) {
+      std::fill(dst, dst + len * ldc, T(0));
+      continue;
+    }
+    std::fill(dst, dst + k0 * ldc, T(0));
+    std::fill(dst + k1 * ldc, dst + len * ldc, T(0));
+    if (ldc > nch)
+      for (int64_t k = k0; k < k1; ++k) std::fill(dst + k * ldc + nch, dst + (k + 1) * ldc, T(0));
+    const T* s = src + iy * wsz + ix0;
+    for (int64_t ci = 0; ci < cb; ci += B) {
+      for (int64_t k = k0; k < kb; k += B) wino_tr(s + ci * cs + k, cs, dst + k * ldc + ci, ldc);
+      for (int64_t k = kb; k < k1; ++k)
+        for (int64_t c = ci; c < ci + B; ++c) dst[k * ldc + c] = s[c * cs + k];
+    }
+    for (int64_t ci = cb; ci < nch; ++ci)
+      for (int64_t k = k0; k < k1; ++k) dst[k * ldc + ci] = s[ci * cs + k];
+  }
+}
+
+template <class T>
+struct WinoDwScratch {
+  std::vector<T> vt, mt, xr, yr, du;
+};
+
+template <class T>
+WinoDwScratch<T>& wino_dw_scratch() {
+  thread_local WinoDwScratch<T> s;
+  return s;
+}
+
+template <class T>
+void winograd_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+  using V = Vec<T>;
+  constexpr int W = V::width, NR = kWinoNV * W;
+  const int64_t cin = p.c, cout = p.o, wsize = cout * cin * 9;
+  std::fill(dw, dw + wsize, T(0));
+  const WinoGeom g = wino_geom(p.n, p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw);
+  const int64_t nt_tiles = g.ntiles();
+  if (nt_tiles == 0 || cin == 0 || cout == 0) return;
+  const int64_t ldc = wino_ceil_div(cin, NR) * NR;             // Vt's and dU's row
+  const int64_t ldo = wino_ceil_div(cout, kWinoMR) * kWinoMR;  // dMt's row
+  const double work = double(nt_tiles) * 16.0 * double(cin) * double(cout);
+  const int nt = work > kWinoParallelMinWork ? std::max(1, num_threads()) : 1;
+  int64_t nb = kWinoBlockBytes / (16 * (ldc + ldo) * int64_t(sizeof(T)));
+  nb = std::max<int64_t>(16, std::min<int64_t>(nb, 1024));
+  const int64_t nblocks = wino_ceil_div(nt_tiles, nb);
+  const int nthr = static_cast<int>(std::min<int64_t>(nt, nblocks));
+  const int64_t usize = 16 * cout * ldc;
+  std::vector<T> parts(size_t(nthr) * size_t(usize));
+  const int64_t xl = 2 * g.tw + 2, yl = 2 * g.tw;  // staging row lengths (columns)
+  const int64_t ts = g.th * g.tw;
+#pragma omp parallel num_threads(nthr) if (nthr > 1)
+  {
+    const int t = omp_get_thread_num(), tn = omp_get_num_threads();
+    WinoDwScratch<T>& s = wino_dw_scratch<T>();
+    if (int64_t(s.vt.size()) < 16 * nb * ldc) s.vt.resize(size_t(16 * nb * ldc));
+    if (int64_t(s.mt.size()) < 16 * nb * ldo) s.mt.resize(size_t(16 * nb * ldo));
+    if (int64_t(s.xr.size()) < 4 * xl * ldc) s.xr.resize(size_t(4 * xl * ldc));
+    if (int64_t(s.yr.size()) < 2 * yl * ldo) s.yr.resize(size_t(2 * yl * ldo));
+    T *vt = s.vt.data(), *mt = s.mt.data(), *xr = s.xr.data(), *yr = s.yr.data();
+    T* du = parts.data() + size_t(t) * size_t(usize);
+    std::fill(du, du + usize, T(0));
+    const int64_t b0 = nblocks * t / tn, b1 = nblocks * (t + 1) / tn;
+    const int64_t vs = nb * ldc, ms = nb * ldo;  // one xi's matrix
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t q0 = blk * nb, q1 = std::min(nt_tiles, q0 + nb), nq = q1 - q0;
+      for (int64_t q = q0; q < q1;) {
+        const int64_t n = q / ts, r = q % ts, ty = r / g.tw, tx = r % g.tw;
+        const int64_t cnt = std::min(g.tw - tx, q1 - q);
+        const int64_t j0 = q - q0;
+        // x: 4 rows from 2 ty - ph, columns from 2 tx - pw
+        wino_rows_t(x + n * cin * g.hin * g.win, cin, g.hin * g.win, g.hin, g.win, 2 * ty - g.ph, 4,
+                    2 * tx - g.pw, 2 * cnt + 2, xr, ldc);
+        const int64_t xrl = (2 * cnt + 2) * ldc;  // a staging row
+        for (int64_t i = 0; i < cnt; ++i)
+          for (int64_t cv = 0; cv < ldc; cv += W) {
+            V hm[4][4];
+            for (int rr = 0; rr < 4; ++rr) {
+              const T* pr = xr + rr * xrl + 2 * i * ldc + cv;
+              const V d0 = V::load(pr), d1 = V::load(pr + ldc), d2 = V::load(pr + 2 * ldc),
+                      d3 = V::load(pr + 3 * ldc);
+              hm[rr][0] = d0 - d2;
+              hm[rr][1] = d1 + d2;
+              hm[rr][2] = d2 - d1;
+              hm[rr][3] = d1 - d3;
+            }
+            T* o = vt + (j0 + i) * ldc + cv;
+            for (int k = 0; k < 4; ++k) {
+              (hm[0][k] - hm[2][k]).store(o + k * vs);
+              (hm[1][k] + hm[2][k]).store(o + (4 + k) * vs);
+              (hm[2][k] - hm[1][k]).store(o + (8 + k) * vs);
+              (hm[1][k] - hm[3][k]).store(o + (12 + k) * vs);
+            }
+          }
+        // dy: 2 rows from 2 ty, columns from 2 tx (zero past the output)
+        wino_rows_t(dy + n * cout * g.hout * g.wout, cout, g.hout * g.wout, g.hout, g.wout, 2 * ty,
+                    2, 2 * tx, 2 * cnt, yr, ldo);
+        const int64_t yrl = 2 * cnt * ldo;
+        for (int64_t i = 0; i < cnt; ++i) {
+          int64_t ov = 0;
+          for (; ov < ldo; ov += W) {
+            const int nl = static_cast<int>(std::min<int64_t>(W, ldo - ov));
+            const T* pr = yr + 2 * i * ldo + ov;
+            V a, b, c, d;
+            if (nl == W) {
+              a = V::load(pr), b = V::load(pr + ldo), c = V::load(pr + yrl),
+              d = V::load(pr + yrl + ldo);
+            } else {
+              a = V::load(pr, nl), b = V::load(pr + ldo, nl), c = V::load(pr + yrl, nl),
+              d = V::load(pr + yrl + ldo, nl);
+            }
+            // A dY: rows (a, b), (a + c, b + d), (a - c, b - d), (-c, -d); then each row
+            // (u, v) -> (u, u + v, u - v, -v)
+            const V rw[4][2] = {
+                {a, b}, {a + c, b + d}, {a - c, b - d}, {V::zero() - c, V::zero() - d}};
+            T* o = mt + (j0 + i) * ldo + ov;
+            for (int rr = 0; rr < 4; ++rr) {
+              const V u = rw[rr][0], v = rw[rr][1];
+              const V e[4] = {u, u + v, u - v, V::zero() - v};
+              for (int k = 0; k < 4; ++k) {
+                if (nl == W)
+                  e[k].store(o + (4 * rr + k) * ms);
+                else
+                  e[k].store(o + (4 * rr + k) * ms, nl);
+              }
+            }
+          }
+        }
+        q += cnt;
+      }
+      // dU[xi] += dMt[xi]^T (cout x nq) @ Vt[xi] (nq x cin)
+      for (int xi = 0; xi < 16; ++xi)
+        for (int64_t cc = 0; cc < ldc; cc += NR)
+          for (int64_t oc = 0; oc < cout; oc += kWinoMR) {
+            const int rows = static_cast<int>(std::min<int64_t>(kWinoMR, cout - oc));
+            wino_dw_tile(mt + xi * ms + oc, ldo, vt + xi * vs + cc, ldc, nq,
+                         du + (xi * cout + oc) * ldc + cc, ldc, rows);
+          }
+    }
+  }
+  // the partials in thread order, then dw = G^T dU G
+  T* du = parts.data();
+  for (int t = 1; t < nthr; ++t) {
+    const T* src = parts.data() + size_t(t) * size_t(usize);
+    for (int64_t i = 0; i < usize; i += W) (V::load(du + i) + V::load(src + i)).store(du + i);
+  }
+  const T h = T(0.5);
+  const int64_t us = cout * ldc;
+  for (int64_t oc = 0; oc < cout; ++oc)
+    for (int64_t ci = 0; ci < cin; ++ci) {
+      const T* d = du + oc * ldc + ci;
+      T e[4][3];  // (G^T dU)[ky] per column k, then G on the columns
+      for (int k = 0; k < 4; ++k) {
+        const T u0 = d[k * us], u1 = d[(4 + k) * us], u2 = d[(8 + k) * us], u3 = d[(12 + k) * us];
+        e[k][0] = u0 + h * (u1 + u2);
+        e[k][1] = h * (u1 - u2);
+        e[k][2] = h * (u1 + u2) + u3;
+      }
+      T* o = dw + (oc * cin + ci) * 9;
+      for (int ky = 0; ky < 3; ++ky) {
+        o[ky * 3 + 0] = e[0][ky] + h * (e[1][ky] + e[2][ky]);
+        o[ky * 3 + 1] = h * (e[1][ky] - e[2][ky]);
+        o[ky * 3 + 2] = h * (e[1][ky] + e[2][ky]) + e[3][ky];
+      }
+    }
+}
+
 }  // namespace conv_detail
 }  // namespace DG_ISA_NS
 }  // namespace dg
