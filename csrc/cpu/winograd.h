@@ -163,9 +163,12 @@ void wino_filter(int64_t cout, int64_t cin, WF wf, T* u) {
 template <class T>
 struct WinoScratch {
   std::vector<T> v, m, rows, out;
+  // n elements from a 64-byte boundary (no vector store splits a cache line)
   static T* get(std::vector<T>& b, int64_t n) {
-    if (int64_t(b.size()) < n) b.resize(size_t(n));
-    return b.data();
+    constexpr int64_t pad = 64 / int64_t(sizeof(T));
+    if (int64_t(b.size()) < n + pad) b.resize(size_t(n + pad));
+    const auto a = reinterpret_cast<std::uintptr_t>(b.data());
+    return b.data() + ((64 - a % 64) % 64) / sizeof(T);
   }
 };
 
@@ -544,6 +547,81 @@ void wino_rows_t(const T* src, int64_t nch, int64_t cs, int64_t hs, int64_t wsz,
   }
 }
 
+// B^T d B of cnt tiles, vectors along the channels: from the 4 staging rows xr (2 cnt + 2
+// columns of ldc channels) into vt[xi * vs + i * ldc + ci].
+template <class T>
+void wino_dw_in(const T* xr, int64_t cnt, int64_t ldc, T* vt, int64_t vs) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const int64_t xrl = (2 * cnt + 2) * ldc;  // a staging row
+  for (int64_t i = 0; i < cnt; ++i)
+    for (int64_t cv = 0; cv < ldc; cv += W) {
+      V hm[4][4];
+      for (int rr = 0; rr < 4; ++rr) {
+        const T* pr = xr + rr * xrl + 2 * i * ldc + cv;
+        const V d0 = V::load(pr), d1 = V::load(pr + ldc), d2 = V::load(pr + 2 * ldc),
+                d3 = V::load(pr + 3 * ldc);
+        hm[rr][0] = d0 - d2;
+        hm[rr][1] = d1 + d2;
+        hm[rr][2] = d2 - d1;
+        hm[rr][3] = d1 - d3;
+      }
+      T* o = vt + i * ldc + cv;
+      for (int k = 0; k < 4; ++k) {
+        (hm[0][k] - hm[2][k]).store(o + k * vs);
+        (hm[1][k] + hm[2][k]).store(o + (4 + k) * vs);
+        (hm[2][k] - hm[1][k]).store(o + (8 + k) * vs);
+        (hm[1][k] - hm[3][k]).store(o + (12 + k) * vs);
+      }
+    }
+}
+
+// A dY A^T of cnt tiles, vectors along the channels: from the 2 staging rows yr (2 cnt
+// columns of ldo channels, ldo a multiple of the vector width) into mt[xi * ms + i * ldo + oc].
+template <class T>
+void wino_dw_dy(const T* yr, int64_t cnt, int64_t ldo, T* mt, int64_t ms) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const int64_t yrl = 2 * cnt * ldo;
+  for (int64_t i = 0; i < cnt; ++i)
+    for (int64_t ov = 0; ov < ldo; ov += W) {
+      const T* pr = yr + 2 * i * ldo + ov;
+      const V a = V::load(pr), b = V::load(pr + ldo), c = V::load(pr + yrl),
+              d = V::load(pr + yrl + ldo);
+      // A dY: rows (a, b), (a + c, b + d), (a - c, b - d), (-c, -d); then each row
+      // (u, v) -> (u, u + v, u - v, -v)
+      const V rw[4][2] = {{a, b}, {a + c, b + d}, {a - c, b - d}, {V::zero() - c, V::zero() - d}};
+      T* o = mt + i * ldo + ov;
+      for (int rr = 0; rr < 4; ++rr) {
+        const V u = rw[rr][0], v = rw[rr][1];
+        (u).store(o + (4 * rr) * ms);
+        (u + v).store(o + (4 * rr + 1) * ms);
+        (u - v).store(o + (4 * rr + 2) * ms);
+        (V::zero() - v).store(o + (4 * rr + 3) * ms);
+      }
+    }
+}
+
+// Prefetch (into L2) the rows that wino_rows_t will read: nr rows from iy0, columns ix0 ..
+// ix0 + len clipped to the plane, of nch channels. The planes are read in short strided pieces
+// (a few lines per channel and row), too short for the hardware prefetchers to follow.
+template <class T>
+void wino_prefetch_rows(const T* src, int64_t nch, int64_t cs, int64_t hs, int64_t wsz, int64_t iy0,
+                        int nr, int64_t ix0, int64_t len) {
+  const int64_t c0 = std::max<int64_t>(0, ix0), c1 = std::min(wsz, ix0 + len);
+  if (c1 <= c0) return;
+  constexpr int64_t line = 64 / int64_t(sizeof(T));
+  for (int r = 0; r < nr; ++r) {
+    const int64_t iy = iy0 + r;
+    if (iy < 0 || iy >= hs) continue;
+    for (int64_t ci = 0; ci < nch; ++ci) {
+      const T* row = src + ci * cs + iy * wsz;
+      for (int64_t k = c0; k < c1; k += line) __builtin_prefetch(row + k, 0, 2);
+      __builtin_prefetch(row + c1 - 1, 0, 2);
+    }
+  }
+}
+
 template <class T>
 struct WinoDwScratch {
   std::vector<T> vt, mt, xr, yr, du;
@@ -564,8 +642,9 @@ void winograd_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw)
   const WinoGeom g = wino_geom(p.n, p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw);
   const int64_t nt_tiles = g.ntiles();
   if (nt_tiles == 0 || cin == 0 || cout == 0) return;
-  const int64_t ldc = wino_ceil_div(cin, NR) * NR;             // Vt's and dU's row
-  const int64_t ldo = wino_ceil_div(cout, kWinoMR) * kWinoMR;  // dMt's row
+  const int64_t ldc = wino_ceil_div(cin, NR) * NR;  // Vt's and dU's row
+  // dMt's row: whole panels of kWinoMR and whole vectors
+  const int64_t ldo = wino_ceil_div(wino_ceil_div(cout, kWinoMR) * kWinoMR, W) * W;
   const double work = double(nt_tiles) * 16.0 * double(cin) * double(cout);
   const int nt = work > kWinoParallelMinWork ? std::max(1, num_threads()) : 1;
   int64_t nb = kWinoBlockBytes / (16 * (ldc + ldo) * int64_t(sizeof(T)));
@@ -573,19 +652,19 @@ void winograd_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw)
   const int64_t nblocks = wino_ceil_div(nt_tiles, nb);
   const int nthr = static_cast<int>(std::min<int64_t>(nt, nblocks));
   const int64_t usize = 16 * cout * ldc;
-  std::vector<T> parts(size_t(nthr) * size_t(usize));
+  std::vector<T> pbuf;
+  T* const parts = WinoScratch<T>::get(pbuf, nthr * usize);
   const int64_t xl = 2 * g.tw + 2, yl = 2 * g.tw;  // staging row lengths (columns)
   const int64_t ts = g.th * g.tw;
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
   {
     const int t = omp_get_thread_num(), tn = omp_get_num_threads();
     WinoDwScratch<T>& s = wino_dw_scratch<T>();
-    if (int64_t(s.vt.size()) < 16 * nb * ldc) s.vt.resize(size_t(16 * nb * ldc));
-    if (int64_t(s.mt.size()) < 16 * nb * ldo) s.mt.resize(size_t(16 * nb * ldo));
-    if (int64_t(s.xr.size()) < 4 * xl * ldc) s.xr.resize(size_t(4 * xl * ldc));
-    if (int64_t(s.yr.size()) < 2 * yl * ldo) s.yr.resize(size_t(2 * yl * ldo));
-    T *vt = s.vt.data(), *mt = s.mt.data(), *xr = s.xr.data(), *yr = s.yr.data();
-    T* du = parts.data() + size_t(t) * size_t(usize);
+    T* vt = WinoScratch<T>::get(s.vt, 16 * nb * ldc);
+    T* mt = WinoScratch<T>::get(s.mt, 16 * nb * ldo);
+    T* xr = WinoScratch<T>::get(s.xr, 4 * xl * ldc);
+    T* yr = WinoScratch<T>::get(s.yr, 2 * yl * ldo);
+    T* du = parts + t * usize;
     std::fill(du, du + usize, T(0));
     const int64_t b0 = nblocks * t / tn, b1 = nblocks * (t + 1) / tn;
     const int64_t vs = nb * ldc, ms = nb * ldo;  // one xi's matrix
@@ -598,61 +677,22 @@ void winograd_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw)
         // x: 4 rows from 2 ty - ph, columns from 2 tx - pw
         wino_rows_t(x + n * cin * g.hin * g.win, cin, g.hin * g.win, g.hin, g.win, 2 * ty - g.ph, 4,
                     2 * tx - g.pw, 2 * cnt + 2, xr, ldc);
-        const int64_t xrl = (2 * cnt + 2) * ldc;  // a staging row
-        for (int64_t i = 0; i < cnt; ++i)
-          for (int64_t cv = 0; cv < ldc; cv += W) {
-            V hm[4][4];
-            for (int rr = 0; rr < 4; ++rr) {
-              const T* pr = xr + rr * xrl + 2 * i * ldc + cv;
-              const V d0 = V::load(pr), d1 = V::load(pr + ldc), d2 = V::load(pr + 2 * ldc),
-                      d3 = V::load(pr + 3 * ldc);
-              hm[rr][0] = d0 - d2;
-              hm[rr][1] = d1 + d2;
-              hm[rr][2] = d2 - d1;
-              hm[rr][3] = d1 - d3;
-            }
-            T* o = vt + (j0 + i) * ldc + cv;
-            for (int k = 0; k < 4; ++k) {
-              (hm[0][k] - hm[2][k]).store(o + k * vs);
-              (hm[1][k] + hm[2][k]).store(o + (4 + k) * vs);
-              (hm[2][k] - hm[1][k]).store(o + (8 + k) * vs);
-              (hm[1][k] - hm[3][k]).store(o + (12 + k) * vs);
-            }
+        {  // the next segment's rows, while this one's are transformed
+          const int64_t qn = q + cnt;
+          if (qn < nt_tiles) {
+            const int64_t n2 = qn / ts, r2 = qn % ts, ty2 = r2 / g.tw, tx2 = r2 % g.tw;
+            const int64_t cnt2 = std::min(g.tw - tx2, nt_tiles - qn);
+            wino_prefetch_rows(x + n2 * cin * g.hin * g.win, cin, g.hin * g.win, g.hin, g.win,
+                               2 * ty2 - g.ph, 4, 2 * tx2 - g.pw, 2 * cnt2 + 2);
+            wino_prefetch_rows(dy + n2 * cout * g.hout * g.wout, cout, g.hout * g.wout, g.hout,
+                               g.wout, 2 * ty2, 2, 2 * tx2, 2 * cnt2);
           }
+        }
+        wino_dw_in(xr, cnt, ldc, vt + j0 * ldc, vs);
         // dy: 2 rows from 2 ty, columns from 2 tx (zero past the output)
         wino_rows_t(dy + n * cout * g.hout * g.wout, cout, g.hout * g.wout, g.hout, g.wout, 2 * ty,
                     2, 2 * tx, 2 * cnt, yr, ldo);
-        const int64_t yrl = 2 * cnt * ldo;
-        for (int64_t i = 0; i < cnt; ++i) {
-          int64_t ov = 0;
-          for (; ov < ldo; ov += W) {
-            const int nl = static_cast<int>(std::min<int64_t>(W, ldo - ov));
-            const T* pr = yr + 2 * i * ldo + ov;
-            V a, b, c, d;
-            if (nl == W) {
-              a = V::load(pr), b = V::load(pr + ldo), c = V::load(pr + yrl),
-              d = V::load(pr + yrl + ldo);
-            } else {
-              a = V::load(pr, nl), b = V::load(pr + ldo, nl), c = V::load(pr + yrl, nl),
-              d = V::load(pr + yrl + ldo, nl);
-            }
-            // A dY: rows (a, b), (a + c, b + d), (a - c, b - d), (-c, -d); then each row
-            // (u, v) -> (u, u + v, u - v, -v)
-            const V rw[4][2] = {
-                {a, b}, {a + c, b + d}, {a - c, b - d}, {V::zero() - c, V::zero() - d}};
-            T* o = mt + (j0 + i) * ldo + ov;
-            for (int rr = 0; rr < 4; ++rr) {
-              const V u = rw[rr][0], v = rw[rr][1];
-              const V e[4] = {u, u + v, u - v, V::zero() - v};
-              for (int k = 0; k < 4; ++k) {
-                if (nl == W)
-                  e[k].store(o + (4 * rr + k) * ms);
-                else
-                  e[k].store(o + (4 * rr + k) * ms, nl);
-              }
-            }
-          }
-        }
+        wino_dw_dy(yr, cnt, ldo, mt + j0 * ldo, ms);
         q += cnt;
       }
       // dU[xi] += dMt[xi]^T (cout x nq) @ Vt[xi] (nq x cin)
@@ -666,9 +706,9 @@ void winograd_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw)
     }
   }
   // the partials in thread order, then dw = G^T dU G
-  T* du = parts.data();
+  T* du = parts;
   for (int t = 1; t < nthr; ++t) {
-    const T* src = parts.data() + size_t(t) * size_t(usize);
+    const T* src = parts + t * usize;
     for (int64_t i = 0; i < usize; i += W) (V::load(du + i) + V::load(src + i)).store(du + i);
   }
   const T h = T(0.5);
