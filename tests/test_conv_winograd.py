@@ -130,8 +130,8 @@ def test_winograd_dw_float32_error(isa, threads, rng):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_auto_with_enough_channels(isa, threads, rng):
-    """algo='auto' picks Winograd for the forward on AVX2 from 32 channels on (the tap path
-    elsewhere): the same results either way."""
+    """algo='auto' picks Winograd for the forward and the backward on AVX2 from 32 channels on
+    (the tap path elsewhere): the same results either way."""
     old = dg.get_num_threads()
     dg.set_num_threads(threads)
     try:
@@ -140,6 +140,16 @@ def test_auto_with_enough_channels(isa, threads, rng):
             rtol, atol = _tol(dtype, w[0].size)
             y = _cpu.conv2d_forward(x, w, b, **kw)
             assert_close(y, reference.conv2d_forward(x, w, b, **kw), rtol=rtol, atol=atol)
+            dy = rng.uniform(-1, 1, size=y.shape).astype(dtype)
+            got = _cpu.conv2d_backward(dy, x, w, **kw)
+            scale = math.sqrt(x.shape[0] * y.shape[2] * y.shape[3])
+            for name, a, e in zip(
+                ("dx", "dw", "db"), got, reference.conv2d_backward(dy, x, w, **kw)
+            ):
+                assert a.dtype == dtype, name
+                assert_close(
+                    a, e, rtol=rtol, atol=atol * (1.0 if name == "dx" else scale), name=name
+                )
     finally:
         dg.set_num_threads(old)
 

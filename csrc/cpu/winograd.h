@@ -52,6 +52,18 @@ inline bool winograd_pays(const Conv2dParams& p) {
 #endif
 }
 
+// Whether ConvAlgo::automatic picks Winograd for the backward (dx and dw by Winograd instead of
+// the fused tap backward): on AVX2 from 32 input and output channels on, measured 1.3x-1.6x
+// faster at 1 and 2 threads (docs/BENCHMARKS.md, round 5); elsewhere not picked.
+inline bool winograd_bwd_pays(const Conv2dParams& p) {
+#if defined(__AVX2__) && !defined(__AVX512F__)
+  return winograd_applies(p) && p.c >= 32 && p.o >= 32;
+#else
+  (void)p;
+  return false;
+#endif
+}
+
 // The block's V and M, in bytes: a quarter of a 2 MB L2 (measured: 256 KB to 1 MB within noise,
 // 512 KB best on both ISAs).
 inline constexpr int64_t kWinoBlockBytes = int64_t(512) << 10;
