@@ -130,8 +130,8 @@ def test_winograd_dw_float32_error(isa, threads, rng):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_auto_with_enough_channels(isa, threads, rng):
-    """algo='auto' picks Winograd for the forward and the backward on AVX2 from 32 channels on
-    (the tap path elsewhere): the same results either way."""
+    """algo='auto' picks Winograd from 32 channels on for the forward on AVX2 and for the
+    backward on AVX2 and AVX-512 (the tap path elsewhere): the same results either way."""
     old = dg.get_num_threads()
     dg.set_num_threads(threads)
     try:

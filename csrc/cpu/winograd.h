@@ -53,10 +53,11 @@ inline bool winograd_pays(const Conv2dParams& p) {
 }
 
 // Whether ConvAlgo::automatic picks Winograd for the backward (dx and dw by Winograd instead of
-// the fused tap backward): on AVX2 from 32 input and output channels on, measured 1.3x-1.6x
-// faster at 1 and 2 threads (docs/BENCHMARKS.md, round 5); elsewhere not picked.
+// the fused tap backward): on AVX2 and AVX-512 from 32 input and output channels on, measured
+// 1.1x-1.8x faster at 1 and 2 threads on C32, C64 and C128 layers, 8x8 to 56x56 images
+// (docs/BENCHMARKS.md, round 5); the generic build is not measured and does not pick it.
 inline bool winograd_bwd_pays(const Conv2dParams& p) {
-#if defined(__AVX2__) && !defined(__AVX512F__)
+#if defined(__AVX2__)
   return winograd_applies(p) && p.c >= 32 && p.o >= 32;
 #else
   (void)p;
