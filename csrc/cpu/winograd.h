@@ -8,12 +8,16 @@
 // - The tiles (q = (n * th + ty) * tw + tx over the batch) are cut into blocks of a few dozen to
 //   a few hundred, sized so that the block's transformed input V (16 x cin x nb) and products M
 //   (16 x cout x nb) stay in L2; per block: input transform into V (vectors along tx, from
-//   zero-padded row copies deinterleaved by permutes), the 16 products (wino_products: an 8 x 3
-//   vector register tile on AVX-512, 6 x 2 on AVX2, k = cin; gemm()'s small-product path ran
-//   12 x 1 tiles here, one load per FMA), output transform (+ bias) interleaved into y. The
-//   whole batch's transform is never materialized.
+//   zero-padded row copies deinterleaved by permutes, Vec::deinterleave in simd.h), the 16 products
+//   (wino_products: an 8 x 3 vector register tile on AVX-512, 6 x 2 on AVX2, k = cin; gemm()'s
+//   small-product path ran 12 x 1 tiles here, one load per FMA), output transform (+ bias)
+//   interleaved into y. The whole batch's transform is never materialized.
 // - Threads split the blocks (OpenMP, static: each block is computed by one thread, so the
 //   result does not depend on the thread count).
+// - dw (winograd_backward_dw): G^T [sum over the tiles of (A dY A^T) . (B^T d B)] G, the tiles
+//   as the products' reduction, channels-last transforms (see there).
+// - ConvAlgo::automatic: the forward on AVX2 (winograd_pays), the backward (dx and dw) on AVX2
+//   and AVX-512 (winograd_bwd_pays), from 32 input and output channels on.
 // float32 error (the transforms only add, subtract and halve): max |error| / max |y| against
 // float64 measured 1.6e-7 to 3.8e-7 for y and dx on the C32 and C64 benchmark layers, the same
 // order as the tap and im2col paths (2e-7 to 1e-6). F(4x4, 3x3) (4x fewer multiplies, larger
@@ -82,69 +86,6 @@ inline WinoGeom wino_geom(int64_t n, int64_t cin, int64_t cout, int64_t hin, int
                           int64_t hout, int64_t wout, int64_t ph, int64_t pw) {
   return {n, cin, cout, hin, win, hout, wout, ph, pw, (hout + 1) / 2, (wout + 1) / 2};
 }
-
-// ev, od: the even and odd elements of the 2W consecutive values (a, b); and back: lo, hi =
-// a0 b0 a1 b1 ... (the first W), the next W.
-#if defined(__AVX512F__)
-inline void wino_deinterleave(Vec<float> a, Vec<float> b, Vec<float>& ev, Vec<float>& od) {
-  const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  ev.v = _mm512_permutex2var_ps(a.v, ie, b.v);
-  od.v = _mm512_permutex2var_ps(a.v, io, b.v);
-}
-inline void wino_deinterleave(Vec<double> a, Vec<double> b, Vec<double>& ev, Vec<double>& od) {
-  const __m512i ie = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
-  const __m512i io = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
-  ev.v = _mm512_permutex2var_pd(a.v, ie, b.v);
-  od.v = _mm512_permutex2var_pd(a.v, io, b.v);
-}
-inline void wino_interleave(Vec<float> a, Vec<float> b, Vec<float>& lo, Vec<float>& hi) {
-  const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  const __m512i ih =
-      _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-  lo.v = _mm512_permutex2var_ps(a.v, il, b.v);
-  hi.v = _mm512_permutex2var_ps(a.v, ih, b.v);
-}
-inline void wino_interleave(Vec<double> a, Vec<double> b, Vec<double>& lo, Vec<double>& hi) {
-  const __m512i il = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
-  const __m512i ih = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
-  lo.v = _mm512_permutex2var_pd(a.v, il, b.v);
-  hi.v = _mm512_permutex2var_pd(a.v, ih, b.v);
-}
-#elif defined(__AVX2__) && defined(__FMA__)
-inline void wino_deinterleave(Vec<float> a, Vec<float> b, Vec<float>& ev, Vec<float>& od) {
-  // per 128-bit lane: a0 a2 b0 b2 | a4 a6 b4 b6, then the 64-bit quarters reordered (0, 2, 1, 3)
-  const __m256 e = _mm256_shuffle_ps(a.v, b.v, _MM_SHUFFLE(2, 0, 2, 0));
-  const __m256 o = _mm256_shuffle_ps(a.v, b.v, _MM_SHUFFLE(3, 1, 3, 1));
-  ev.v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
-  od.v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
-}
-inline void wino_deinterleave(Vec<double> a, Vec<double> b, Vec<double>& ev, Vec<double>& od) {
-  ev.v = _mm256_permute4x64_pd(_mm256_unpacklo_pd(a.v, b.v), _MM_SHUFFLE(3, 1, 2, 0));
-  od.v = _mm256_permute4x64_pd(_mm256_unpackhi_pd(a.v, b.v), _MM_SHUFFLE(3, 1, 2, 0));
-}
-inline void wino_interleave(Vec<float> a, Vec<float> b, Vec<float>& lo, Vec<float>& hi) {
-  const __m256 l = _mm256_unpacklo_ps(a.v, b.v), h = _mm256_unpackhi_ps(a.v, b.v);
-  lo.v = _mm256_permute2f128_ps(l, h, 0x20);
-  hi.v = _mm256_permute2f128_ps(l, h, 0x31);
-}
-inline void wino_interleave(Vec<double> a, Vec<double> b, Vec<double>& lo, Vec<double>& hi) {
-  const __m256d l = _mm256_unpacklo_pd(a.v, b.v), h = _mm256_unpackhi_pd(a.v, b.v);
-  lo.v = _mm256_permute2f128_pd(l, h, 0x20);
-  hi.v = _mm256_permute2f128_pd(l, h, 0x31);
-}
-#else
-template <class T>
-inline void wino_deinterleave(Vec<T> a, Vec<T> b, Vec<T>& ev, Vec<T>& od) {  // one lane
-  ev = a;
-  od = b;
-}
-template <class T>
-inline void wino_interleave(Vec<T> a, Vec<T> b, Vec<T>& lo, Vec<T>& hi) {
-  lo = a;
-  hi = b;
-}
-#endif
 
 // U[xi][oc][ci] = (G g G^T)[xi], g(ky, kx) = wf(oc, ci, ky, kx),
 // G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]].
@@ -225,8 +166,8 @@ void wino_in_segment(const WinoGeom& g, const T* in, int64_t n, int64_t ty, int6
       for (int r = 0; r < 4; ++r) {
         const T* pr = rows + r * rl + 2 * i;
         V d0, d1, d2, d3;
-        wino_deinterleave(V::load(pr), V::load(pr + W), d0, d1);
-        wino_deinterleave(V::load(pr + 2), V::load(pr + 2 + W), d2, d3);
+        V::deinterleave(V::load(pr), V::load(pr + W), d0, d1);
+        V::deinterleave(V::load(pr + 2), V::load(pr + 2 + W), d2, d3);
         hm[r][0] = d0 - d2;
         hm[r][1] = d1 + d2;
         hm[r][2] = d2 - d1;
@@ -280,8 +221,8 @@ void wino_out_segment(const WinoGeom& g, const T* m, int64_t ld, int64_t j0, int
         t1[k] = a[4 + k] - a[8 + k] - a[12 + k];
       }
       V lo0, hi0, lo1, hi1;
-      wino_interleave(t0[0] + t0[1] + t0[2] + bv, t0[1] - t0[2] - t0[3] + bv, lo0, hi0);
-      wino_interleave(t1[0] + t1[1] + t1[2] + bv, t1[1] - t1[2] - t1[3] + bv, lo1, hi1);
+      V::interleave(t0[0] + t0[1] + t0[2] + bv, t0[1] - t0[2] - t0[3] + bv, lo0, hi0);
+      V::interleave(t1[0] + t1[1] + t1[2] + bv, t1[1] - t1[2] - t1[3] + bv, lo1, hi1);
       if (2 * (i + W) <= ncol) {
         lo0.store(y0 + 2 * i);
         hi0.store(y0 + 2 * i + W);
