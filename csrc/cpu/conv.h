@@ -1300,6 +1300,14 @@ template <class T>
 void conv2d_backward_t(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw,
                        T* db, ConvAlgo algo) {
   if (algo == ConvAlgo::direct) return direct_backward(p, dy, x, w, dx, dw, db);
+  if (p.n > 0 && p.ho > 0 && p.wo > 0 &&
+      ((algo == ConvAlgo::winograd && winograd_applies(p)) ||
+       (algo == ConvAlgo::automatic && winograd_bwd_pays(p) && tap_applies(p) && tap_pays(p)))) {
+    if (db) bias_grad(p, dy, db);
+    if (dx) winograd_backward_dx(p, dy, w, dx);
+    if (dw) winograd_backward_dw(p, dy, x, dw);
+    return;
+  }
   if ((dx || dw) && p.n > 0 && tap_fused_applies(p) &&
       ((algo == ConvAlgo::tap && tap_applies(p)) ||
        (algo == ConvAlgo::automatic && tap_applies(p) && tap_pays(p))))
@@ -1309,11 +1317,6 @@ void conv2d_backward_t(const Conv2dParams& p, const T* dy, const T* x, const T* 
       std::fill(db, db + p.o, T(0));
     else
       bias_grad(p, dy, db);
-  }
-  if (algo == ConvAlgo::winograd && winograd_applies(p) && p.n > 0 && p.ho > 0 && p.wo > 0) {
-    if (dx) winograd_backward_dx(p, dy, w, dx);
-    if (dw) tap_backward_dw(p, dy, x, dw);
-    return;
   }
   if (algo == ConvAlgo::automatic && is_depthwise(p)) {
     if (p.n == 0 || p.ho * p.wo == 0) {

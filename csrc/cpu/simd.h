@@ -72,6 +72,21 @@ struct Vec<float> {
     asan_check_lanes(p, width);
     _mm512_stream_ps(p, v);
   }
+  // Winograd (conv's winograd.h): ev, od = the even and odd elements of the 2 W values a, b; and
+  // back: lo, hi = a0 b0 a1 b1 ... (the first W), the next W.
+  static void deinterleave(Vec a, Vec b, Vec& ev, Vec& od) {
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    ev.v = _mm512_permutex2var_ps(a.v, ie, b.v);
+    od.v = _mm512_permutex2var_ps(a.v, io, b.v);
+  }
+  static void interleave(Vec a, Vec b, Vec& lo, Vec& hi) {
+    const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i ih =
+        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    lo.v = _mm512_permutex2var_ps(a.v, il, b.v);
+    hi.v = _mm512_permutex2var_ps(a.v, ih, b.v);
+  }
 };
 inline Vec<float> fmadd(Vec<float> a, Vec<float> b, Vec<float> c) {
   return {_mm512_fmadd_ps(a.v, b.v, c.v)};
@@ -104,6 +119,19 @@ struct Vec<double> {
   void store_stream(double* p) const {
     asan_check_lanes(p, width);
     _mm512_stream_pd(p, v);
+  }
+  // Winograd: as Vec<float>'s
+  static void deinterleave(Vec a, Vec b, Vec& ev, Vec& od) {
+    const __m512i ie = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+    const __m512i io = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
+    ev.v = _mm512_permutex2var_pd(a.v, ie, b.v);
+    od.v = _mm512_permutex2var_pd(a.v, io, b.v);
+  }
+  static void interleave(Vec a, Vec b, Vec& lo, Vec& hi) {
+    const __m512i il = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
+    const __m512i ih = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
+    lo.v = _mm512_permutex2var_pd(a.v, il, b.v);
+    hi.v = _mm512_permutex2var_pd(a.v, ih, b.v);
   }
 };
 inline Vec<double> fmadd(Vec<double> a, Vec<double> b, Vec<double> c) {
@@ -245,6 +273,20 @@ struct Vec<float> {
     asan_check_lanes(p, width);
     _mm256_stream_ps(p, v);
   }
+  // Winograd (conv's winograd.h): ev, od = the even and odd elements of the 2 W values a, b; and
+  // back: lo, hi = a0 b0 a1 b1 ... (the first W), the next W.
+  static void deinterleave(Vec a, Vec b, Vec& ev, Vec& od) {
+    // per 128-bit lane: a0 a2 b0 b2 | a4 a6 b4 b6, then the 64-bit quarters reordered (0, 2, 1, 3)
+    const __m256 e = _mm256_shuffle_ps(a.v, b.v, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m256 o = _mm256_shuffle_ps(a.v, b.v, _MM_SHUFFLE(3, 1, 3, 1));
+    ev.v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+    od.v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
+  }
+  static void interleave(Vec a, Vec b, Vec& lo, Vec& hi) {
+    const __m256 l = _mm256_unpacklo_ps(a.v, b.v), h = _mm256_unpackhi_ps(a.v, b.v);
+    lo.v = _mm256_permute2f128_ps(l, h, 0x20);
+    hi.v = _mm256_permute2f128_ps(l, h, 0x31);
+  }
 };
 inline Vec<float> fmadd(Vec<float> a, Vec<float> b, Vec<float> c) {
   return {_mm256_fmadd_ps(a.v, b.v, c.v)};
@@ -283,6 +325,16 @@ struct Vec<double> {
   void store_stream(double* p) const {
     asan_check_lanes(p, width);
     _mm256_stream_pd(p, v);
+  }
+  // Winograd: as Vec<float>'s
+  static void deinterleave(Vec a, Vec b, Vec& ev, Vec& od) {
+    ev.v = _mm256_permute4x64_pd(_mm256_unpacklo_pd(a.v, b.v), _MM_SHUFFLE(3, 1, 2, 0));
+    od.v = _mm256_permute4x64_pd(_mm256_unpackhi_pd(a.v, b.v), _MM_SHUFFLE(3, 1, 2, 0));
+  }
+  static void interleave(Vec a, Vec b, Vec& lo, Vec& hi) {
+    const __m256d l = _mm256_unpacklo_pd(a.v, b.v), h = _mm256_unpackhi_pd(a.v, b.v);
+    lo.v = _mm256_permute2f128_pd(l, h, 0x20);
+    hi.v = _mm256_permute2f128_pd(l, h, 0x31);
   }
 };
 inline Vec<double> fmadd(Vec<double> a, Vec<double> b, Vec<double> c) {
@@ -425,6 +477,15 @@ struct Vec {
   T reduce_add() const { return v; }
   T reduce_max() const { return v; }
   void store_stream(T* p) const { *p = v; }
+  // Winograd (conv's winograd.h): one lane, so the even and odd elements of (a, b) are a and b
+  static void deinterleave(Vec a, Vec b, Vec& ev, Vec& od) {
+    ev = a;
+    od = b;
+  }
+  static void interleave(Vec a, Vec b, Vec& lo, Vec& hi) {
+    lo = a;
+    hi = b;
+  }
 };
 template <class T>
 inline Vec<T> fmadd(Vec<T> a, Vec<T> b, Vec<T> c) {

@@ -8,12 +8,16 @@
 // - The tiles (q = (n * th + ty) * tw + tx over the batch) are cut into blocks of a few dozen to
 //   a few hundred, sized so that the block's transformed input V (16 x cin x nb) and products M
 //   (16 x cout x nb) stay in L2; per block: input transform into V (vectors along tx, from
-//   zero-padded row copies deinterleaved by permutes), the 16 products (wino_products: an 8 x 3
-//   vector register tile on AVX-512, 6 x 2 on AVX2, k = cin; gemm()'s small-product path ran
-//   12 x 1 tiles here, one load per FMA), output transform (+ bias) interleaved into y. The
-//   whole batch's transform is never materialized.
+//   zero-padded row copies deinterleaved by permutes, Vec::deinterleave in simd.h), the 16 products
+//   (wino_products: an 8 x 3 vector register tile on AVX-512, 6 x 2 on AVX2, k = cin; gemm()'s
+//   small-product path ran 12 x 1 tiles here, one load per FMA), output transform (+ bias)
+//   interleaved into y. The whole batch's transform is never materialized.
 // - Threads split the blocks (OpenMP, static: each block is computed by one thread, so the
 //   result does not depend on the thread count).
+// - dw (winograd_backward_dw): G^T [sum over the tiles of (A dY A^T) . (B^T d B)] G, the tiles
+//   as the products' reduction, channels-last transforms (see there).
+// - ConvAlgo::automatic: the forward on AVX2 (winograd_pays), the backward (dx and dw) on AVX2
+//   and AVX-512 (winograd_bwd_pays), from 32 input and output channels on.
 // float32 error (the transforms only add, subtract and halve): max |error| / max |y| against
 // float64 measured 1.6e-7 to 3.8e-7 for y and dx on the C32 and C64 benchmark layers, the same
 // order as the tap and im2col paths (2e-7 to 1e-6). F(4x4, 3x3) (4x fewer multiplies, larger
@@ -52,6 +56,19 @@ inline bool winograd_pays(const Conv2dParams& p) {
 #endif
 }
 
+// Whether ConvAlgo::automatic picks Winograd for the backward (dx and dw by Winograd instead of
+// the fused tap backward): on AVX2 and AVX-512 from 32 input and output channels on, measured
+// 1.1x-1.8x faster at 1 and 2 threads on C32, C64 and C128 layers, 8x8 to 56x56 images
+// (docs/BENCHMARKS.md, round 5); the generic build is not measured and does not pick it.
+inline bool winograd_bwd_pays(const Conv2dParams& p) {
+#if defined(__AVX2__)
+  return winograd_applies(p) && p.c >= 32 && p.o >= 32;
+#else
+  (void)p;
+  return false;
+#endif
+}
+
 // The block's V and M, in bytes: a quarter of a 2 MB L2 (measured: 256 KB to 1 MB within noise,
 // 512 KB best on both ISAs).
 inline constexpr int64_t kWinoBlockBytes = int64_t(512) << 10;
@@ -69,69 +86,6 @@ inline WinoGeom wino_geom(int64_t n, int64_t cin, int64_t cout, int64_t hin, int
                           int64_t hout, int64_t wout, int64_t ph, int64_t pw) {
   return {n, cin, cout, hin, win, hout, wout, ph, pw, (hout + 1) / 2, (wout + 1) / 2};
 }
-
-// ev, od: the even and odd elements of the 2W consecutive values (a, b); and back: lo, hi =
-// a0 b0 a1 b1 ... (the first W), the next W.
-#if defined(__AVX512F__)
-inline void wino_deinterleave(Vec<float> a, Vec<float> b, Vec<float>& ev, Vec<float>& od) {
-  const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  ev.v = _mm512_permutex2var_ps(a.v, ie, b.v);
-  od.v = _mm512_permutex2var_ps(a.v, io, b.v);
-}
-inline void wino_deinterleave(Vec<double> a, Vec<double> b, Vec<double>& ev, Vec<double>& od) {
-  const __m512i ie = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
-  const __m512i io = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
-  ev.v = _mm512_permutex2var_pd(a.v, ie, b.v);
-  od.v = _mm512_permutex2var_pd(a.v, io, b.v);
-}
-inline void wino_interleave(Vec<float> a, Vec<float> b, Vec<float>& lo, Vec<float>& hi) {
-  const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  const __m512i ih =
-      _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-  lo.v = _mm512_permutex2var_ps(a.v, il, b.v);
-  hi.v = _mm512_permutex2var_ps(a.v, ih, b.v);
-}
-inline void wino_interleave(Vec<double> a, Vec<double> b, Vec<double>& lo, Vec<double>& hi) {
-  const __m512i il = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
-  const __m512i ih = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
-  lo.v = _mm512_permutex2var_pd(a.v, il, b.v);
-  hi.v = _mm512_permutex2var_pd(a.v, ih, b.v);
-}
-#elif defined(__AVX2__) && defined(__FMA__)
-inline void wino_deinterleave(Vec<float> a, Vec<float> b, Vec<float>& ev, Vec<float>& od) {
-  // per 128-bit lane: a0 a2 b0 b2 | a4 a6 b4 b6, then the 64-bit quarters reordered (0, 2, 1, 3)
-  const __m256 e = _mm256_shuffle_ps(a.v, b.v, _MM_SHUFFLE(2, 0, 2, 0));
-  const __m256 o = _mm256_shuffle_ps(a.v, b.v, _MM_SHUFFLE(3, 1, 3, 1));
-  ev.v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
-  od.v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
-}
-inline void wino_deinterleave(Vec<double> a, Vec<double> b, Vec<double>& ev, Vec<double>& od) {
-  ev.v = _mm256_permute4x64_pd(_mm256_unpacklo_pd(a.v, b.v), _MM_SHUFFLE(3, 1, 2, 0));
-  od.v = _mm256_permute4x64_pd(_mm256_unpackhi_pd(a.v, b.v), _MM_SHUFFLE(3, 1, 2, 0));
-}
-inline void wino_interleave(Vec<float> a, Vec<float> b, Vec<float>& lo, Vec<float>& hi) {
-  const __m256 l = _mm256_unpacklo_ps(a.v, b.v), h = _mm256_unpackhi_ps(a.v, b.v);
-  lo.v = _mm256_permute2f128_ps(l, h, 0x20);
-  hi.v = _mm256_permute2f128_ps(l, h, 0x31);
-}
-inline void wino_interleave(Vec<double> a, Vec<double> b, Vec<double>& lo, Vec<double>& hi) {
-  const __m256d l = _mm256_unpacklo_pd(a.v, b.v), h = _mm256_unpackhi_pd(a.v, b.v);
-  lo.v = _mm256_permute2f128_pd(l, h, 0x20);
-  hi.v = _mm256_permute2f128_pd(l, h, 0x31);
-}
-#else
-template <class T>
-inline void wino_deinterleave(Vec<T> a, Vec<T> b, Vec<T>& ev, Vec<T>& od) {  // one lane
-  ev = a;
-  od = b;
-}
-template <class T>
-inline void wino_interleave(Vec<T> a, Vec<T> b, Vec<T>& lo, Vec<T>& hi) {
-  lo = a;
-  hi = b;
-}
-#endif
 
 // U[xi][oc][ci] = (G g G^T)[xi], g(ky, kx) = wf(oc, ci, ky, kx),
 // G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]].
@@ -163,9 +117,12 @@ void wino_filter(int64_t cout, int64_t cin, WF wf, T* u) {
 template <class T>
 struct WinoScratch {
   std::vector<T> v, m, rows, out;
+  // n elements from a 64-byte boundary (no vector store splits a cache line)
   static T* get(std::vector<T>& b, int64_t n) {
-    if (int64_t(b.size()) < n) b.resize(size_t(n));
-    return b.data();
+    constexpr int64_t pad = 64 / int64_t(sizeof(T));
+    if (int64_t(b.size()) < n + pad) b.resize(size_t(n + pad));
+    const auto a = reinterpret_cast<std::uintptr_t>(b.data());
+    return b.data() + ((64 - a % 64) % 64) / sizeof(T);
   }
 };
 
@@ -209,8 +166,8 @@ void wino_in_segment(const WinoGeom& g, const T* in, int64_t n, int64_t ty, int6
       for (int r = 0; r < 4; ++r) {
         const T* pr = rows + r * rl + 2 * i;
         V d0, d1, d2, d3;
-        wino_deinterleave(V::load(pr), V::load(pr + W), d0, d1);
-        wino_deinterleave(V::load(pr + 2), V::load(pr + 2 + W), d2, d3);
+        V::deinterleave(V::load(pr), V::load(pr + W), d0, d1);
+        V::deinterleave(V::load(pr + 2), V::load(pr + 2 + W), d2, d3);
         hm[r][0] = d0 - d2;
         hm[r][1] = d1 + d2;
         hm[r][2] = d2 - d1;
@@ -264,8 +221,8 @@ void wino_out_segment(const WinoGeom& g, const T* m, int64_t ld, int64_t j0, int
         t1[k] = a[4 + k] - a[8 + k] - a[12 + k];
       }
       V lo0, hi0, lo1, hi1;
-      wino_interleave(t0[0] + t0[1] + t0[2] + bv, t0[1] - t0[2] - t0[3] + bv, lo0, hi0);
-      wino_interleave(t1[0] + t1[1] + t1[2] + bv, t1[1] - t1[2] - t1[3] + bv, lo1, hi1);
+      V::interleave(t0[0] + t0[1] + t0[2] + bv, t0[1] - t0[2] - t0[3] + bv, lo0, hi0);
+      V::interleave(t1[0] + t1[1] + t1[2] + bv, t1[1] - t1[2] - t1[3] + bv, lo1, hi1);
       if (2 * (i + W) <= ncol) {
         lo0.store(y0 + 2 * i);
         hi0.store(y0 + 2 * i + W);
@@ -436,6 +393,297 @@ void winograd_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx)
   std::vector<T> up(size_t(16 * wino_ceil_div(p.c, kWinoMR) * kWinoMR * p.o));
   wino_pack_u(p.c, p.o, u.data(), up.data());
   wino_batch(g, dy, up.data(), static_cast<const T*>(nullptr), dx);
+}
+
+// dw by Winograd: dw[oc][ci] = G^T [sum over the tiles of (A dY A^T) . (B^T d B)] G, i.e.
+// dU[xi] (cout x cin) = sum over the tiles j of dM[xi][oc][j] V[xi][ci][j]: 16 products with the
+// tiles as the reduction, accumulated over the whole batch, then the 4x4 -> 3x3 filter-space
+// transform. Both operands have the tiles as their contiguous index in the forward's layout, so
+// here the block's tiles are transformed channels-last instead: its input rows (and dy rows)
+// are first transposed to (column, channel) staging rows, then each tile's 4x4 patch is
+// transformed with vectors along the channels into Vt[xi][j][ci] (and dMt[xi][j][oc]). The
+// products are then the forward's register tile (MR output channels broadcast from dMt x NV
+// vectors of input channels from Vt, k = the block's tiles), added into the thread's dU.
+// Threads own contiguous ranges of blocks and their own dU; the partials are summed in thread
+// order (the bits depend on the thread count, not on the scheduling).
+template <class T>
+inline void wino_dw_tile(const T* __restrict ap, int64_t as, const T* __restrict bp, int64_t bs,
+                         int64_t k, T* __restrict c, int64_t cs, int rows) {
+  using V = Vec<T>;
+  constexpr int W = V::width, MR = kWinoMR, NV = kWinoNV;
+  V acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+  for (int64_t p = 0; p < k; ++p, bp += bs, ap += as) {
+    V b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = V::load(bp + v * W);
+    for (int r = 0; r < MR; ++r) {
+      const V a = V::set1(ap[r]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(a, b[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < rows; ++r)
+    for (int v = 0; v < NV; ++v)
+      (V::load(c + r * cs + v * W) + acc[r][v]).store(c + r * cs + v * W);
+}
+
+// A kWinoTr x kWinoTr transpose: dst[k * ds + r] = src[r * ss + k] (8 x 8 floats, 4 x 4 doubles
+// with AVX2's 256-bit shuffles, which the AVX-512 build has too; one element elsewhere).
+#if defined(__AVX2__)
+template <class T>
+inline constexpr int kWinoTr = 32 / int(sizeof(T));
+inline void wino_tr(const float* src, int64_t ss, float* dst, int64_t ds) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ss);
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; ++i) {
+    r[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    r[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    r[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    r[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    _mm256_storeu_ps(dst + i * ds, _mm256_permute2f128_ps(r[i], r[4 + i], 0x20));
+    _mm256_storeu_ps(dst + (4 + i) * ds, _mm256_permute2f128_ps(r[i], r[4 + i], 0x31));
+  }
+}
+inline void wino_tr(const double* src, int64_t ss, double* dst, int64_t ds) {
+  __m256d r[4];
+  for (int i = 0; i < 4; ++i) r[i] = _mm256_loadu_pd(src + i * ss);
+  const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+  const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+  _mm256_storeu_pd(dst, _mm256_permute2f128_pd(t0, t2, 0x20));
+  _mm256_storeu_pd(dst + ds, _mm256_permute2f128_pd(t1, t3, 0x20));
+  _mm256_storeu_pd(dst + 2 * ds, _mm256_permute2f128_pd(t0, t2, 0x31));
+  _mm256_storeu_pd(dst + 3 * ds, _mm256_permute2f128_pd(t1, t3, 0x31));
+}
+#else
+template <class T>
+inline constexpr int kWinoTr = 1;
+template <class T>
+inline void wino_tr(const T* src, int64_t, T* dst, int64_t) {
+  *dst = *src;
+}
+#endif
+
+// rows (nr rows of len columns, channel stride ldc, channels nch .. ldc zero) <- the channels'
+// rows of the planes at src (channel stride cs, row stride ws), rows iy0 .., columns ix0 ..
+// (zero outside hs x wsz): channels-last staging rows, by kWinoTr x kWinoTr transposes.
+template <class T>
+void wino_rows_t(const T* src, int64_t nch, int64_t cs, int64_t hs, int64_t wsz, int64_t iy0,
+                 int nr, int64_t ix0, int64_t len, T* rows, int64_t ldc) {
+  constexpr int B = kWinoTr<T>;
+  const int64_t k0 = std::min(len, std::max<int64_t>(0, -ix0));
+  const int64_t k1 = std::max(k0, std::min(len, wsz - ix0));
+  const int64_t cb = nch / B * B, kb = k0 + (k1 - k0) / B * B;
+  for (int r = 0; r < nr; ++r) {
+    T* dst = rows + r * len * ldc;
+    const int64_t iy = iy0 + r;
+    if (iy < 0 || iy >= hs || k1 == k0) {
+      std::fill(dst, dst + len * ldc, T(0));
+      continue;
+    }
+    std::fill(dst, dst + k0 * ldc, T(0));
+    std::fill(dst + k1 * ldc, dst + len * ldc, T(0));
+    if (ldc > nch)
+      for (int64_t k = k0; k < k1; ++k) std::fill(dst + k * ldc + nch, dst + (k + 1) * ldc, T(0));
+    const T* s = src + iy * wsz + ix0;
+    for (int64_t ci = 0; ci < cb; ci += B) {
+      for (int64_t k = k0; k < kb; k += B) wino_tr(s + ci * cs + k, cs, dst + k * ldc + ci, ldc);
+      for (int64_t k = kb; k < k1; ++k)
+        for (int64_t c = ci; c < ci + B; ++c) dst[k * ldc + c] = s[c * cs + k];
+    }
+    for (int64_t ci = cb; ci < nch; ++ci)
+      for (int64_t k = k0; k < k1; ++k) dst[k * ldc + ci] = s[ci * cs + k];
+  }
+}
+
+// B^T d B of cnt tiles, vectors along the channels: from the 4 staging rows xr (2 cnt + 2
+// columns of ldc channels) into vt[xi * vs + i * ldc + ci].
+template <class T>
+void wino_dw_in(const T* xr, int64_t cnt, int64_t ldc, T* vt, int64_t vs) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const int64_t xrl = (2 * cnt + 2) * ldc;  // a staging row
+  for (int64_t i = 0; i < cnt; ++i)
+    for (int64_t cv = 0; cv < ldc; cv += W) {
+      V hm[4][4];
+      for (int rr = 0; rr < 4; ++rr) {
+        const T* pr = xr + rr * xrl + 2 * i * ldc + cv;
+        const V d0 = V::load(pr), d1 = V::load(pr + ldc), d2 = V::load(pr + 2 * ldc),
+                d3 = V::load(pr + 3 * ldc);
+        hm[rr][0] = d0 - d2;
+        hm[rr][1] = d1 + d2;
+        hm[rr][2] = d2 - d1;
+        hm[rr][3] = d1 - d3;
+      }
+      T* o = vt + i * ldc + cv;
+      for (int k = 0; k < 4; ++k) {
+        (hm[0][k] - hm[2][k]).store(o + k * vs);
+        (hm[1][k] + hm[2][k]).store(o + (4 + k) * vs);
+        (hm[2][k] - hm[1][k]).store(o + (8 + k) * vs);
+        (hm[1][k] - hm[3][k]).store(o + (12 + k) * vs);
+      }
+    }
+}
+
+// A dY A^T of cnt tiles, vectors along the channels: from the 2 staging rows yr (2 cnt
+// columns of ldo channels, ldo a multiple of the vector width) into mt[xi * ms + i * ldo + oc].
+template <class T>
+void wino_dw_dy(const T* yr, int64_t cnt, int64_t ldo, T* mt, int64_t ms) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const int64_t yrl = 2 * cnt * ldo;
+  for (int64_t i = 0; i < cnt; ++i)
+    for (int64_t ov = 0; ov < ldo; ov += W) {
+      const T* pr = yr + 2 * i * ldo + ov;
+      const V a = V::load(pr), b = V::load(pr + ldo), c = V::load(pr + yrl),
+              d = V::load(pr + yrl + ldo);
+      // A dY: rows (a, b), (a + c, b + d), (a - c, b - d), (-c, -d); then each row
+      // (u, v) -> (u, u + v, u - v, -v)
+      const V rw[4][2] = {{a, b}, {a + c, b + d}, {a - c, b - d}, {V::zero() - c, V::zero() - d}};
+      T* o = mt + i * ldo + ov;
+      for (int rr = 0; rr < 4; ++rr) {
+        const V u = rw[rr][0], v = rw[rr][1];
+        (u).store(o + (4 * rr) * ms);
+        (u + v).store(o + (4 * rr + 1) * ms);
+        (u - v).store(o + (4 * rr + 2) * ms);
+        (V::zero() - v).store(o + (4 * rr + 3) * ms);
+      }
+    }
+}
+
+// Prefetch (into L2) the rows that wino_rows_t will read: nr rows from iy0, columns ix0 ..
+// ix0 + len clipped to the plane, of nch channels. The planes are read in short strided pieces
+// (a few lines per channel and row), too short for the hardware prefetchers to follow.
+template <class T>
+void wino_prefetch_rows(const T* src, int64_t nch, int64_t cs, int64_t hs, int64_t wsz, int64_t iy0,
+                        int nr, int64_t ix0, int64_t len) {
+  const int64_t c0 = std::max<int64_t>(0, ix0), c1 = std::min(wsz, ix0 + len);
+  if (c1 <= c0) return;
+  constexpr int64_t line = 64 / int64_t(sizeof(T));
+  for (int r = 0; r < nr; ++r) {
+    const int64_t iy = iy0 + r;
+    if (iy < 0 || iy >= hs) continue;
+    for (int64_t ci = 0; ci < nch; ++ci) {
+      const T* row = src + ci * cs + iy * wsz;
+      for (int64_t k = c0; k < c1; k += line) __builtin_prefetch(row + k, 0, 2);
+      __builtin_prefetch(row + c1 - 1, 0, 2);
+    }
+  }
+}
+
+template <class T>
+struct WinoDwScratch {
+  std::vector<T> vt, mt, xr, yr, du;
+};
+
+template <class T>
+WinoDwScratch<T>& wino_dw_scratch() {
+  thread_local WinoDwScratch<T> s;
+  return s;
+}
+
+template <class T>
+void winograd_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+  using V = Vec<T>;
+  constexpr int W = V::width, NR = kWinoNV * W;
+  const int64_t cin = p.c, cout = p.o, wsize = cout * cin * 9;
+  std::fill(dw, dw + wsize, T(0));
+  const WinoGeom g = wino_geom(p.n, p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw);
+  const int64_t nt_tiles = g.ntiles();
+  if (nt_tiles == 0 || cin == 0 || cout == 0) return;
+  const int64_t ldc = wino_ceil_div(cin, NR) * NR;  // Vt's and dU's row
+  // dMt's row: whole panels of kWinoMR and whole vectors
+  const int64_t ldo = wino_ceil_div(wino_ceil_div(cout, kWinoMR) * kWinoMR, W) * W;
+  const double work = double(nt_tiles) * 16.0 * double(cin) * double(cout);
+  const int nt = work > kWinoParallelMinWork ? std::max(1, num_threads()) : 1;
+  int64_t nb = kWinoBlockBytes / (16 * (ldc + ldo) * int64_t(sizeof(T)));
+  nb = std::max<int64_t>(16, std::min<int64_t>(nb, 1024));
+  const int64_t nblocks = wino_ceil_div(nt_tiles, nb);
+  const int nthr = static_cast<int>(std::min<int64_t>(nt, nblocks));
+  const int64_t usize = 16 * cout * ldc;
+  std::vector<T> pbuf;
+  T* const parts = WinoScratch<T>::get(pbuf, nthr * usize);
+  const int64_t xl = 2 * g.tw + 2, yl = 2 * g.tw;  // staging row lengths (columns)
+  const int64_t ts = g.th * g.tw;
+#pragma omp parallel num_threads(nthr) if (nthr > 1)
+  {
+    const int t = omp_get_thread_num(), tn = omp_get_num_threads();
+    WinoDwScratch<T>& s = wino_dw_scratch<T>();
+    T* vt = WinoScratch<T>::get(s.vt, 16 * nb * ldc);
+    T* mt = WinoScratch<T>::get(s.mt, 16 * nb * ldo);
+    T* xr = WinoScratch<T>::get(s.xr, 4 * xl * ldc);
+    T* yr = WinoScratch<T>::get(s.yr, 2 * yl * ldo);
+    T* du = parts + t * usize;
+    std::fill(du, du + usize, T(0));
+    const int64_t b0 = nblocks * t / tn, b1 = nblocks * (t + 1) / tn;
+    const int64_t vs = nb * ldc, ms = nb * ldo;  // one xi's matrix
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t q0 = blk * nb, q1 = std::min(nt_tiles, q0 + nb), nq = q1 - q0;
+      for (int64_t q = q0; q < q1;) {
+        const int64_t n = q / ts, r = q % ts, ty = r / g.tw, tx = r % g.tw;
+        const int64_t cnt = std::min(g.tw - tx, q1 - q);
+        const int64_t j0 = q - q0;
+        // x: 4 rows from 2 ty - ph, columns from 2 tx - pw
+        wino_rows_t(x + n * cin * g.hin * g.win, cin, g.hin * g.win, g.hin, g.win, 2 * ty - g.ph, 4,
+                    2 * tx - g.pw, 2 * cnt + 2, xr, ldc);
+        {  // the next segment's rows, while this one's are transformed
+          const int64_t qn = q + cnt;
+          if (qn < nt_tiles) {
+            const int64_t n2 = qn / ts, r2 = qn % ts, ty2 = r2 / g.tw, tx2 = r2 % g.tw;
+            const int64_t cnt2 = std::min(g.tw - tx2, nt_tiles - qn);
+            wino_prefetch_rows(x + n2 * cin * g.hin * g.win, cin, g.hin * g.win, g.hin, g.win,
+                               2 * ty2 - g.ph, 4, 2 * tx2 - g.pw, 2 * cnt2 + 2);
+            wino_prefetch_rows(dy + n2 * cout * g.hout * g.wout, cout, g.hout * g.wout, g.hout,
+                               g.wout, 2 * ty2, 2, 2 * tx2, 2 * cnt2);
+          }
+        }
+        wino_dw_in(xr, cnt, ldc, vt + j0 * ldc, vs);
+        // dy: 2 rows from 2 ty, columns from 2 tx (zero past the output)
+        wino_rows_t(dy + n * cout * g.hout * g.wout, cout, g.hout * g.wout, g.hout, g.wout, 2 * ty,
+                    2, 2 * tx, 2 * cnt, yr, ldo);
+        wino_dw_dy(yr, cnt, ldo, mt + j0 * ldo, ms);
+        q += cnt;
+      }
+      // dU[xi] += dMt[xi]^T (cout x nq) @ Vt[xi] (nq x cin)
+      for (int xi = 0; xi < 16; ++xi)
+        for (int64_t cc = 0; cc < ldc; cc += NR)
+          for (int64_t oc = 0; oc < cout; oc += kWinoMR) {
+            const int rows = static_cast<int>(std::min<int64_t>(kWinoMR, cout - oc));
+            wino_dw_tile(mt + xi * ms + oc, ldo, vt + xi * vs + cc, ldc, nq,
+                         du + (xi * cout + oc) * ldc + cc, ldc, rows);
+          }
+    }
+  }
+  // the partials in thread order, then dw = G^T dU G
+  T* du = parts;
+  for (int t = 1; t < nthr; ++t) {
+    const T* src = parts + t * usize;
+    for (int64_t i = 0; i < usize; i += W) (V::load(du + i) + V::load(src + i)).store(du + i);
+  }
+  const T h = T(0.5);
+  const int64_t us = cout * ldc;
+  for (int64_t oc = 0; oc < cout; ++oc)
+    for (int64_t ci = 0; ci < cin; ++ci) {
+      const T* d = du + oc * ldc + ci;
+      T e[4][3];  // (G^T dU)[ky] per column k, then G on the columns
+      for (int k = 0; k < 4; ++k) {
+        const T u0 = d[k * us], u1 = d[(4 + k) * us], u2 = d[(8 + k) * us], u3 = d[(12 + k) * us];
+        e[k][0] = u0 + h * (u1 + u2);
+        e[k][1] = h * (u1 - u2);
+        e[k][2] = h * (u1 + u2) + u3;
+      }
+      T* o = dw + (oc * cin + ci) * 9;
+      for (int ky = 0; ky < 3; ++ky) {
+        o[ky * 3 + 0] = e[0][ky] + h * (e[1][ky] + e[2][ky]);
+        o[ky * 3 + 1] = h * (e[1][ky] - e[2][ky]);
+        o[ky * 3 + 2] = h * (e[1][ky] + e[2][ky]) + e[3][ky];
+      }
+    }
 }
 
 }  // namespace conv_detail
