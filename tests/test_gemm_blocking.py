@@ -192,7 +192,7 @@ def test_blocking_follows_caches(isa, caches, dtype, sizes):
     assert kc == 384 or mr * (kc + 8) * s > l1d // 2  # and as long as that allows
     assert nb % nr == 0 and (kc * nb * s <= l2 * 3 // 8 or nb == nr)  # the B block in L2
     assert kc * (nb + nr) * s > l2 * 3 // 8
-    a_bytes = min(l3 // 4, 3 << 20)
+    a_bytes = min(l3 // 4, 4 << 20)
     assert mb % mr == 0 and (mb * kc * s <= a_bytes or mb == mr)
     assert (mb + mr) * kc * s > a_bytes
     assert b["shared_a"] is False  # the threads share no L2

@@ -42,6 +42,10 @@
 #include <cstdlib>
 #include <new>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include "common/cpu_isa.h"
 #include "common/threads.h"
 #include "cpu/gemm_blocking.h"
@@ -452,8 +456,16 @@ void gemm_direct(const GemmArgs<T>& g) {
 
 // ---------------------------------------------------------------------------------------------
 // Scratch: one 64-byte-aligned buffer per calling thread, grown on demand and reused, freed when
-// the thread exits. Concurrent callers (several Python threads) each use their own.
+// the thread exits. Concurrent callers (several Python threads) each use their own. From 1 MiB
+// on (the packing buffers of the large products) it is 2 MiB-aligned, a whole number of 2 MiB
+// pages, and asks for transparent huge pages (where THP is "madvise", as here, malloc'd memory
+// gets none otherwise; NumPy already asks for them on its own large arrays): the packed B block
+// is swept once per A micro-panel, 180 4-KiB pages (fp32 342 x 512) that the 64-entry L1 DTLB
+// does not hold. square2048 at 1 thread, 4 alternating processes each: 110.9 -> 113.8 GFLOP/s
+// (CPU time, loaded machine).
 struct ScratchBuffer {
+  static constexpr size_t kHugePage = size_t(2) << 20, kHugeFrom = size_t(1) << 20;
+  static size_t round_up_bytes(size_t a, size_t b) { return (a + b - 1) / b * b; }
   void* ptr = nullptr;
   size_t cap = 0;
   ScratchBuffer() = default;
@@ -466,7 +478,15 @@ struct ScratchBuffer {
       std::free(ptr);
       ptr = nullptr;
       cap = 0;
-      ptr = std::aligned_alloc(64, bytes);
+      if (bytes >= kHugeFrom) {
+        bytes = round_up_bytes(bytes, kHugePage);
+        ptr = std::aligned_alloc(kHugePage, bytes);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+        if (ptr) madvise(ptr, bytes, MADV_HUGEPAGE);
+#endif
+      } else {
+        ptr = std::aligned_alloc(64, bytes);
+      }
       if (!ptr) throw std::bad_alloc();
       cap = bytes;
     }
