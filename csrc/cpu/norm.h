@@ -335,7 +335,7 @@ inline void run_map(const T* p, const T* q, T a, T b, T m, T d, T* out, int64_t 
   using V = Vec<T>;
   constexpr int W = V::width;
   const V av = V::set1(a), bv = V::set1(b), mv = V::set1(m), dv = V::set1(d);
-  segments(out, len, stream, [&](int64_t i, int rem) {
+  segments(out, len, stream, [=](int64_t i, int rem) {  // [=]: as layer_norm_forward_t
     if (pf0 != nullptr) prefetch_l2(pf0 + i);
     if (pf1 != nullptr) prefetch_l2(pf1 + i);
     V r = dv;
@@ -483,7 +483,9 @@ void layer_norm_forward_t(const T* x, const T* weight, const T* bias, T* y, T* m
       row_stats(xr, d, eps, mean[r], rstd[r]);
       const T* xn = r + 1 < e ? xr + d : nullptr;  // the next row, read while writing y
       const V mv = V::set1(mean[r]), rv = V::set1(rstd[r]);
-      segments(yr, d, stream, [&](int64_t i, int rem) {
+      // [=]: the closure's copies stay in registers; captured by reference, weight, bias and
+      // stream were reloaded from memory on every vector (a non-temporal store may alias them)
+      segments(yr, d, stream, [=](int64_t i, int rem) {
         if (xn != nullptr) prefetch_l2(xn + i);
         const V xv = rem == W ? V::load(xr + i) : V::load(xr + i, rem);
         V h = (xv - mv) * rv;
@@ -553,7 +555,7 @@ inline void ln_bwd_rows(const T* dy, const T* x, const T* weight, const T* mean,
     }
   }
   // all R rows share the alignment of row 0 when stream (the caller checks d % W == 0)
-  segments(dx != nullptr ? dx + r0 * d : xr[0], d, stream, [&](int64_t i, int rem) {
+  segments(dx != nullptr ? dx + r0 * d : xr[0], d, stream, [=](int64_t i, int rem) {
     if (nx != nullptr)
       for (int k = 0; k < R; ++k) {
         prefetch_l2(nx + k * d + i);
