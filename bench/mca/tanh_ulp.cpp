@@ -52,8 +52,10 @@ int main(int argc, char** argv) {
     vtanh(V::load(in)).store(out);
     const float w = std::tanh(s);
     if (!(out[0] == w || (std::isnan(w) && std::isnan(out[0]))) ||
-        std::signbit(out[0]) != std::signbit(w))
+        std::signbit(out[0]) != std::signbit(w)) {
       ++bad_special;
+      std::printf("tanh(%g) = %.9g, want %.9g\n", s, out[0], w);
+    }
   }
   std::printf("max %.3f ulp at x = %.9g; %ld wrong signs, |y| > 1 or specials\n", worst,
               worst_x, bad_special);

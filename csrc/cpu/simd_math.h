@@ -202,28 +202,31 @@ inline Vec<float> or_sign_of(Vec<float> t, Vec<float> x) {
 #endif
 }
 
-// tanh |x| = expm1(2h) / (expm1(2h) + 2), h = min(|x|, 9) (tanh is 1 in float beyond 9), one
-// path for all x. h = q ln2/2 + s (q by the 1.5 * 2^23 rounding trick, ln2/2 split hi + lo,
-// q ln2hi/2 exact), expm1(2s) = 2u with u = s + s^2 P(s), P the Taylor series of
-// (expm1(2s) - 2s) / (2 s^2) to s^5 by Estrin's scheme; then one FMA
+// tanh |x| = expm1(2h) / (expm1(2h) + 2), h = min(|x|, 9.5) (tanh rounds to 1 beyond 9.02),
+// one path for all x. h = q ln2/2 + s (q by the 1.5 * 2^23 rounding trick), expm1(2s) = 2u with
+// u = s + s^2 P(s), P approximating (expm1(2s) - 2s) / (2 s^2); then one FMA
 // expm1(2h) = 2^(q+1) u + (2^q - 1): the product is exact, 2^q - 1 is exact (one rounding; u
 // exactly for q = 0). Working with h and 2^(q+1) instead of 2|x| and 2^q saves the doubling.
 // The quotient: AVX-512 r = rcp14(d) and y r + y r (1 - d r) (one rounding after the estimate:
-// never above 1, so no clamp); AVX2 one division. Issue 18, round 5: 26 -> 24 vector operations
-// per vector on AVX-512, and 3.38 -> 2.74 ulp (sampled sweep; exhaustive in BENCHMARKS.md).
+// never above 1, so no clamp); AVX2 one division. Issue 18, round 5: 26 -> 22 vector operations
+// per vector on AVX-512 (see docs/BENCHMARKS.md, "round 5: act5").
 inline Vec<float> vtanh(Vec<float> x) {
   using V = Vec<float>;
-  const V h = min(V::set1(9.0f), abs(x));  // min passes NaN through
+  const V h = min(V::set1(9.5f), abs(x));  // min passes NaN through
   const V magic = V::set1(12582912.0f);
   const V t = fmadd(h, V::set1(2.88539008177792681f), magic);  // h / (ln2 / 2)
   const V q = t - magic;
-  V s = fnmadd(q, V::set1(0.3466796875f), h);  // ln2/2 hi: q * hi exact for q <= 13
-  s = fnmadd(q, V::set1(-1.06097220e-4f), s);
+  // one constant for ln2/2: it is within 9.6e-10 of ln2/2, so q <= 14 moves s by < 1.4e-8,
+  // which moves tanh by < 0.3 ulp (tanh' = 1 - tanh^2 is small where q is large)
+  const V s = fnmadd(q, V::set1(0.346573591f), h);
   const V s2 = s * s;
-  const V p01 = fmadd(V::set1(2.0f / 3.0f), s, V::set1(1.0f));
-  const V p23 = fmadd(V::set1(2.0f / 15.0f), s, V::set1(1.0f / 3.0f));
-  const V p45 = fmadd(V::set1(4.0f / 315.0f), s, V::set1(2.0f / 45.0f));
-  const V p = fmadd(fmadd(p45, s2, p23), s2, p01);
+  // P by Horner: relative minimax fit of degree 4 on |s| <= ln2/4 weighted by |s| (the error
+  // u sees), 1.6e-8 after rounding the coefficients
+  V p = V::set1(0.04462895169854164f);
+  p = fmadd(p, s, V::set1(0.13386623561382294f));
+  p = fmadd(p, s, V::set1(0.3333302438259125f));
+  p = fmadd(p, s, V::set1(0.6666616797447205f));
+  p = fmadd(p, s, V::set1(1.0f));
   const V u = fmadd(p, s2, s);  // expm1(2s) / 2
 #if defined(__AVX512F__)
   const V two_q1 = scale2(V::set1(2.0f), q);
@@ -370,9 +373,10 @@ inline Vec<float> vgelu(Vec<float> x) {
   using V = Vec<float>;
   // |x| for the product, held to FLT_MAX for x = +inf (inf * 0 would be NaN there; at x = -inf
   // it is, as x Phi(x) is: min keeps -inf, abs makes it +inf); +0 for x = -0, so the result keeps
-  // h's sign; NaN reaches the result through h (and through au on AVX-512)
+  // h's sign; NaN reaches the result through h
 #if defined(__AVX512F__)
-  // |min(x, FLT_MAX)| in one vrangeps (min, sign bit cleared; round 5: one operation fewer)
+  // |min(x, FLT_MAX)| in one vrangeps (min, sign bit cleared; round 5: one operation fewer;
+  // FLT_MAX for NaN, like the AVX2 line)
   const V au = {_mm512_range_ps(x.v, _mm512_set1_ps(3.40282347e38f), 0x8)};
 #else
   const V au = abs(min(x, V::set1(3.40282347e38f)));  // min returns FLT_MAX for NaN
