@@ -220,13 +220,12 @@ inline Vec<float> vtanh(Vec<float> x) {
   // which moves tanh by < 0.3 ulp (tanh' = 1 - tanh^2 is small where q is large)
   const V s = fnmadd(q, V::set1(0.346573591f), h);
   const V s2 = s * s;
-  // P by Horner: relative minimax fit of degree 4 on |s| <= ln2/4 weighted by |s| (the error
-  // u sees), 1.6e-8 after rounding the coefficients
-  V p = V::set1(0.04462895169854164f);
-  p = fmadd(p, s, V::set1(0.13386623561382294f));
-  p = fmadd(p, s, V::set1(0.3333302438259125f));
-  p = fmadd(p, s, V::set1(0.6666616797447205f));
-  p = fmadd(p, s, V::set1(1.0f));
+  // P: relative minimax fit of degree 4 on |s| <= ln2/4 weighted by |s| (the error u sees),
+  // 1.6e-8 after rounding the coefficients; by Estrin's scheme on the s^2 that u needs anyway
+  // (as many operations as Horner's, a chain 2 FMAs shorter)
+  const V p01 = fmadd(V::set1(0.6666616797447205f), s, V::set1(1.0f));
+  const V p23 = fmadd(V::set1(0.13386623561382294f), s, V::set1(0.3333302438259125f));
+  const V p = fmadd(fmadd(V::set1(0.04462895169854164f), s2, p23), s2, p01);
   const V u = fmadd(p, s2, s);  // expm1(2s) / 2
 #if defined(__AVX512F__)
   const V two_q1 = scale2(V::set1(2.0f), q);
