@@ -13,10 +13,11 @@
 //   vlog     fdlibm's reduction (m in [sqrt(1/2), sqrt 2), s = f/(2+f)) and its degree-7
 //            polynomial in s^2; denormals are prescaled.                    <= 2 ulp [0.81/0.79]
 //   vlog1p   log(1+u) * u / ((1+u) - 1) (Goldberg's correction).          <= 3 ulp [2.32/2.32]
-//   vtanh    expm1(2|x|) / (expm1(2|x|) + 2) on one path (SLEEF's formulation), x's sign bit
-//            put back (tanh(-0) = -0); expm1 as 2^q expm1(s) + (2^q - 1) in one FMA, degree-7
-//            series for expm1(s) (issue 18, round 3: re-measured over 4M random bit patterns,
-//            a 2M grid on [-20, 20] and 2M N(0, 9) samples).               <= 4 ulp [3.29/2.70]
+//   vtanh    expm1(2h) / (expm1(2h) + 2), h = min(|x|, 9.5), on one path (SLEEF's
+//            formulation), x's sign bit put back (tanh(-0) = -0); expm1(2h) as
+//            2^(q+1) u + (2^q - 1) in one FMA, u = expm1(2s)/2 by a degree-4 minimax P
+//            (issue 18, round 5: exhaustive over every float32, bench/mca/tanh_ulp.cpp;
+//            round 3 measured 3.29/2.70 on a sample).                     <= 4 ulp [2.96/2.53]
 //   vsigmoid 1/(1+exp(-x)) when the vector has no x < -86 (no cancellation anywhere);
 //            else 1/(1+e), e/(1+e) with e = exp(-|x|).                     <= 4 ulp [2.84/2.49]
 //   verfc    Chebyshev fit t exp(-z^2 + P(t)), t = 1/(1+z/2) (Numerical Recipes' erfcc,
