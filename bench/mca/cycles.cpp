@@ -88,14 +88,14 @@ int main(int argc, char** argv) {
   for (auto& v : xb) v = d(g);
   float* x = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(xb.data()) + 63) & ~63ul);
   float* y = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(yb.data()) + 63) & ~63ul);
-#define ROW(name, A)                                                                         \
-  if (!*only || !std::strcmp(only, name)) {                                                  \
-    const double s1 = time_kernel<A, 1>(x, y, small, total);                                 \
-    const double s2 = time_kernel<A, 2>(x, y, small, total);                                 \
-    const double s4 = time_kernel<A, 4>(x, y, small, total);                                 \
-    const double b2 = time_kernel<A, 2>(x, y, big, total);                                   \
+#define ROW(name, A)                                                                           \
+  if (!*only || !std::strcmp(only, name)) {                                                    \
+    const double s1 = time_kernel<A, 1>(x, y, small, total);                                   \
+    const double s2 = time_kernel<A, 2>(x, y, small, total);                                   \
+    const double s4 = time_kernel<A, 4>(x, y, small, total);                                   \
+    const double b2 = time_kernel<A, 2>(x, y, big, total);                                     \
     std::printf("%-8s cycles/vector at %.2f GHz: L1 u1 %.1f u2 %.1f u4 %.1f; 1 MiB u2 %.1f\n", \
-                name, gf, s1 * gf * 1e9, s2 * gf * 1e9, s4 * gf * 1e9, b2 * gf * 1e9);       \
+                name, gf, s1 * gf * 1e9, s2 * gf * 1e9, s4 * gf * 1e9, b2 * gf * 1e9);         \
   }
   ROW("gelu", dg::Act::gelu)
   ROW("sigmoid", dg::Act::sigmoid)

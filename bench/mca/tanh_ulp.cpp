@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
       std::printf("tanh(%g) = %.9g, want %.9g\n", s, out[0], w);
     }
   }
-  std::printf("max %.3f ulp at x = %.9g; %ld wrong signs, |y| > 1 or specials\n", worst,
-              worst_x, bad_special);
+  std::printf("max %.3f ulp at x = %.9g; %ld wrong signs, |y| > 1 or specials\n", worst, worst_x,
+              bad_special);
   return bad_special != 0;
 }
