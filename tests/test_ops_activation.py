@@ -372,3 +372,30 @@ def test_gelu_float32_crossovers(isa):
         assert got[0] == np.inf and np.isnan(got[1]) and np.isnan(got[2])  # x Phi(x) at -inf
         assert got[3] == 0 and not np.signbit(got[3]) and got[4] == 0 and np.signbit(got[4])
         assert got[5] == 0 and np.signbit(got[5]) and got[6] == np.float32(1e30)
+
+
+# ---- the float32 tanh kernel (issue 18, round 5): its split points --------------------------
+
+
+def test_tanh_float32_reduction_edges_and_saturation(isa):
+    """tanh = expm1(2h) / (expm1(2h) + 2), h = min(|x|, 9.5), h = q ln2/2 + s with one constant
+    for ln2/2 and a quotient rounded once (simd_math.h vtanh): <= 4 ulp (the documented bound)
+    every float32 around each switch of q (h = (q + 1/2) ln2/2), around 9.02 (tanh rounds to 1
+    beyond) and the clamp at 9.5, for both signs; never above 1; +-inf, NaN, +-0 exactly."""
+    centers = (np.arange(27) + 0.5) * np.log(2) / 2
+    xs = [
+        (np.arange(b - 600, b + 600, dtype=np.int32)).view(np.float32)
+        for b in np.array([*centers, 9.0109, 9.5], np.float32).view(np.int32)
+    ]
+    x = np.concatenate(xs)
+    x = np.concatenate([x, -x])
+    got = ops.activation(x, "tanh").astype(np.float64)
+    want = np.tanh(x.astype(np.float64))
+    ulp = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+    err = np.abs(got - want) / ulp
+    assert err.max() <= 4, (err.max(), x[np.argmax(err)])
+    assert np.abs(got).max() <= 1.0
+    s = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0], np.float32)
+    y = ops.activation(np.tile(s, 4), "tanh")[:5]
+    assert y[0] == 1 and y[1] == -1 and np.isnan(y[2]), y
+    assert y[3] == 0 and not np.signbit(y[3]) and y[4] == 0 and np.signbit(y[4]), y

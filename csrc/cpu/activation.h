@@ -52,8 +52,19 @@ inline void store_range(T* y, int64_t b, int64_t e, F f) {
   if (kStream) stream_fence();
 }
 
+// The range loops are flattened: every call in them, the vector math included, is inlined.
+// activation.cpp instantiates each vector function in dozens of loops, and GCC's size
+// heuristics then called vgelu, vsigmoid, vswish and vtanh out of line once per vector (a call,
+// a zmm spill and reload, the constants reloaded): issue 18, round 5, docs/BENCHMARKS.md
+// "round 5: act5".
+#if defined(__GNUC__)
+#define DG_FLATTEN __attribute__((flatten))
+#else
+#define DG_FLATTEN
+#endif
+
 template <class T, Act A, bool kStream>
-void act_forward_range(const T* x, T* y, int64_t b, int64_t e, T param) {
+DG_FLATTEN void act_forward_range(const T* x, T* y, int64_t b, int64_t e, T param) {
   const Vec<T> p = Vec<T>::set1(param);
   store_range<T, kStream>(y, b, e, [&](int64_t i, int r) {
     // the compute-heavy activations keep too few loads in flight for the hardware prefetcher;
@@ -66,7 +77,7 @@ void act_forward_range(const T* x, T* y, int64_t b, int64_t e, T param) {
 }
 
 template <class T, Act A, bool kStream>
-void act_backward_range(const T* dy, const T* s, T* dx, int64_t b, int64_t e, T param) {
+DG_FLATTEN void act_backward_range(const T* dy, const T* s, T* dx, int64_t b, int64_t e, T param) {
   using V = Vec<T>;
   const V p = V::set1(param);
   store_range<T, kStream>(dx, b, e, [&](int64_t i, int r) {
@@ -107,17 +118,23 @@ void activation_backward_t(Act act, const T* dy, const T* s, T* dx, int64_t n, T
   });
 }
 
+// y[i] = f(x[i]) for i in [b, e) (math_fn_t's loop, flattened as the activations' are)
+template <class T, class F>
+DG_FLATTEN void math_fn_range(const T* x, T* y, int64_t b, int64_t e, F f) {
+  using V = Vec<T>;
+  store_range<T, false>(y, b, e, [&](int64_t i, int r) {
+    return f(r == V::width ? V::load(x + i) : V::load(x + i, r));
+  });
+}
+
 // y = fn(x), the switch hoisted out of the loop; full vectors in the body (a masked load and
 // store on every vector costs the AVX2 path dearly), the tail masked.
 template <class T>
 void math_fn_t(MathFn fn, const T* x, T* y, int64_t n) {
   using V = Vec<T>;
   auto run = [&](auto f) {
-    parallel_chunks(n, kParallelGrain, [&](int64_t b, int64_t e) {
-      store_range<T, false>(y, b, e, [&](int64_t i, int r) {
-        return f(r == V::width ? V::load(x + i) : V::load(x + i, r));
-      });
-    });
+    parallel_chunks(n, kParallelGrain,
+                    [&](int64_t b, int64_t e) { math_fn_range<T>(x, y, b, e, f); });
   };
   switch (fn) {
     case MathFn::exp:
@@ -140,6 +157,7 @@ void math_fn_t(MathFn fn, const T* x, T* y, int64_t n) {
 }
 
 }  // namespace
+#undef DG_FLATTEN
 
 #define DG_ELEMENTWISE_DEFS(T)                                                            \
   void activation_forward(Act act, const T* x, T* y, int64_t n, T param) {                \

@@ -13,10 +13,11 @@
 //   vlog     fdlibm's reduction (m in [sqrt(1/2), sqrt 2), s = f/(2+f)) and its degree-7
 //            polynomial in s^2; denormals are prescaled.                    <= 2 ulp [0.81/0.79]
 //   vlog1p   log(1+u) * u / ((1+u) - 1) (Goldberg's correction).          <= 3 ulp [2.32/2.32]
-//   vtanh    expm1(2|x|) / (expm1(2|x|) + 2) on one path (SLEEF's formulation), x's sign bit
-//            put back (tanh(-0) = -0); expm1 as 2^q expm1(s) + (2^q - 1) in one FMA, degree-7
-//            series for expm1(s) (issue 18, round 3: re-measured over 4M random bit patterns,
-//            a 2M grid on [-20, 20] and 2M N(0, 9) samples).               <= 4 ulp [3.29/2.70]
+//   vtanh    expm1(2h) / (expm1(2h) + 2), h = min(|x|, 9.5), on one path (SLEEF's
+//            formulation), x's sign bit put back (tanh(-0) = -0); expm1(2h) as
+//            2^(q+1) u + (2^q - 1) in one FMA, u = expm1(2s)/2 by a degree-4 minimax P
+//            (issue 18, round 5: exhaustive over every float32, bench/mca/tanh_ulp.cpp;
+//            round 3 measured 3.29/2.70 on a sample).                     <= 4 ulp [2.96/2.53]
 //   vsigmoid 1/(1+exp(-x)) when the vector has no x < -86 (no cancellation anywhere);
 //            else 1/(1+e), e/(1+e) with e = exp(-|x|).                     <= 4 ulp [2.84/2.49]
 //   verfc    Chebyshev fit t exp(-z^2 + P(t)), t = 1/(1+z/2) (Numerical Recipes' erfcc,
@@ -190,33 +191,6 @@ inline Vec<float> vlog1p_unit(Vec<float> u) {
   return vlog1p_reduced(f, k);
 }
 
-// expm1(d) for 0 <= d <= 18 (or NaN): d = q ln2 + s (q by the 1.5 * 2^23 rounding trick, as in
-// vexp_reduce), expm1(s) = s + s^2 p(s) by its Taylor series to s^7 (p by Estrin's scheme: the
-// chain is 3 FMAs shorter than Horner's, for the same 7 products), then one FMA
-// 2^q expm1(s) + (2^q - 1): the product is exact, 2^q - 1 is exact, one rounding in the sum
-// (and exactly expm1(s) for q = 0, so no select). 2^q (q <= 26, normal) by scalef on AVX-512,
-// on AVX2 from t's low bits added to 1's exponent field (two integer ops).
-inline Vec<float> vexpm1_small(Vec<float> d) {
-  using V = Vec<float>;
-  const V magic = V::set1(12582912.0f);
-  const V t = fmadd(d, V::set1(1.44269504088896341f), magic);
-  const V q = t - magic;
-  V s = fnmadd(q, V::set1(0.693359375f), d);
-  s = fnmadd(q, V::set1(-2.12194440e-4f), s);
-  const V s2 = s * s;
-  const V p01 = fmadd(V::set1(1.0f / 6.0f), s, V::set1(0.5f));
-  const V p23 = fmadd(V::set1(1.0f / 120.0f), s, V::set1(1.0f / 24.0f));
-  const V p45 = fmadd(V::set1(1.0f / 5040.0f), s, V::set1(1.0f / 720.0f));
-  const V p = fmadd(fmadd(p45, s2, p23), s2, p01);
-  const V u = fmadd(p, s2, s);
-#if defined(__AVX512F__)
-  const V two_q = scale2(V::set1(1.0f), q);
-#else
-  const V two_q = add_exponent(V::set1(1.0f), t);
-#endif
-  return fmadd(u, two_q, two_q - V::set1(1.0f));
-}
-
 // t with the sign bit of x, for t >= +0 or NaN (tanh's odd symmetry; tanh(-0) = -0): one
 // ternary-logic op on AVX-512 (t | (x & sign)), an and + or on AVX2.
 inline Vec<float> or_sign_of(Vec<float> t, Vec<float> x) {
@@ -229,14 +203,45 @@ inline Vec<float> or_sign_of(Vec<float> t, Vec<float> x) {
 #endif
 }
 
-// tanh |x| = expm1(2|x|) / (expm1(2|x|) + 2), one path for all x (tanh is 1 in float beyond 9).
+// tanh |x| = expm1(2h) / (expm1(2h) + 2), h = min(|x|, 9.5) (tanh rounds to 1 beyond 9.02),
+// one path for all x. h = q ln2/2 + s (q by the 1.5 * 2^23 rounding trick), expm1(2s) = 2u with
+// u = s + s^2 P(s), P approximating (expm1(2s) - 2s) / (2 s^2); then one FMA
+// expm1(2h) = 2^(q+1) u + (2^q - 1): the product is exact, 2^q - 1 is exact (one rounding; u
+// exactly for q = 0). Working with h and 2^(q+1) instead of 2|x| and 2^q saves the doubling.
+// The quotient: AVX-512 r = rcp14(d) and y r + y r (1 - d r) (one rounding after the estimate:
+// never above 1, so no clamp); AVX2 one division. Issue 18, round 5: 26 -> 22 vector operations
+// per vector on AVX-512 (see docs/BENCHMARKS.md, "round 5: act5").
 inline Vec<float> vtanh(Vec<float> x) {
   using V = Vec<float>;
-  const V a = abs(x);
-  const V y = vexpm1_small(min(V::set1(18.0f), a + a));  // min passes NaN through
-  // the fast reciprocal can round y/(y+2) up to 1 + 2^-23 where tanh is 1: clamp (min
-  // passes a NaN second operand through)
-  return or_sign_of(min(V::set1(1.0f), y * reciprocal_fast(y + V::set1(2.0f))), x);
+  const V h = min(V::set1(9.5f), abs(x));  // min passes NaN through
+  const V magic = V::set1(12582912.0f);
+  const V t = fmadd(h, V::set1(2.88539008177792681f), magic);  // h / (ln2 / 2)
+  const V q = t - magic;
+  // one constant for ln2/2: it is within 9.6e-10 of ln2/2, so q <= 14 moves s by < 1.4e-8,
+  // which moves tanh by < 0.3 ulp (tanh' = 1 - tanh^2 is small where q is large)
+  const V s = fnmadd(q, V::set1(0.346573591f), h);
+  const V s2 = s * s;
+  // P: relative minimax fit of degree 4 on |s| <= ln2/4 weighted by |s| (the error u sees),
+  // 1.6e-8 after rounding the coefficients; by Estrin's scheme on the s^2 that u needs anyway
+  // (as many operations as Horner's, a chain 2 FMAs shorter)
+  const V p01 = fmadd(V::set1(0.6666616797447205f), s, V::set1(1.0f));
+  const V p23 = fmadd(V::set1(0.13386623561382294f), s, V::set1(0.3333302438259125f));
+  const V p = fmadd(fmadd(V::set1(0.04462895169854164f), s2, p23), s2, p01);
+  const V u = fmadd(p, s2, s);  // expm1(2s) / 2
+#if defined(__AVX512F__)
+  const V two_q1 = scale2(V::set1(2.0f), q);
+#else
+  const V two_q1 = add_exponent(V::set1(2.0f), t);
+#endif
+  const V y = fmadd(u, two_q1, fmsub(two_q1, V::set1(0.5f), V::set1(1.0f)));  // expm1(2h)
+  const V d = y + V::set1(2.0f);
+#if defined(__AVX512F__)
+  const V r = {_mm512_rcp14_ps(d.v)};
+  const V yr = y * r;
+  return or_sign_of(fmadd(yr, fnmadd(d, r, V::set1(1.0f)), yr), x);
+#else
+  return or_sign_of(y / d, x);
+#endif
 }
 
 // erfc(z) for 0 <= z <= 15 (or NaN) given z^2 = z2hi + z2lo exactly. Beyond 10.05 the result
@@ -369,9 +374,15 @@ inline Vec<float> vgelu(Vec<float> x) {
   // |x| for the product, held to FLT_MAX for x = +inf (inf * 0 would be NaN there; at x = -inf
   // it is, as x Phi(x) is: min keeps -inf, abs makes it +inf); +0 for x = -0, so the result keeps
   // h's sign; NaN reaches the result through h
+#if defined(__AVX512F__)
+  // |min(x, FLT_MAX)| in one vrangeps (min, sign bit cleared; round 5: one operation fewer;
+  // FLT_MAX for NaN, like the AVX2 line)
+  const V au = {_mm512_range_ps(x.v, _mm512_set1_ps(3.40282347e38f), 0x8)};
+#else
   const V au = abs(min(x, V::set1(3.40282347e38f)));  // min returns FLT_MAX for NaN
-  const V a = min(au, V::set1(14.5f));                // beyond, a exp(-a^2/2) R(a) rounds to 0
-  const V b = a * V::set1(-0.72134752044448170f);     // -a log2(e) / 2
+#endif
+  const V a = min(au, V::set1(14.5f));  // beyond, a exp(-a^2/2) R(a) rounds to 0; NaN: 14.5
+  const V b = a * V::set1(-0.72134752044448170f);  // -a log2(e) / 2
   // exp(-a^2/2) = 2^nf exp(s/2), nf = -a^2/(2 ln2) rounded to a multiple of 1/16 (AVX-512) or
   // 1/8 (AVX2) by the 1.5 * 2^19 (2^20) trick: tt's low 4 (3) bits hold j = frac(nf) * 16 (8),
   // which picks 2^(j/16) (2^(j/8)) from a register table; 2^floor(nf) by scalef or the
