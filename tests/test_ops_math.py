@@ -171,7 +171,8 @@ def test_tanh_is_odd_bit_for_bit(isa):
 
 def test_tanh_never_exceeds_one(isa):
     """|tanh(x)| <= 1 everywhere: the fast reciprocal once rounded y/(y+2) to 1 + 2^-23 for
-    |x| > 8 on AVX-512; the kernel clamps, NaN still passes through."""
+    |x| > 8 on AVX-512; the division is now rounded once and cannot exceed 1, NaN still passes
+    through."""
     x = np.concatenate(
         [np.linspace(-40, 40, 400_001, dtype=np.float32), [np.inf, -np.inf, np.float32(3e38)]]
     ).astype(np.float32)
