@@ -9,9 +9,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 
-#include "cpu/simd_math.h"
+#include "ulp_sweep.h"
+
 using namespace dg::DG_ISA_NS;
 using V = Vec<float>;
 
@@ -19,26 +19,16 @@ int main(int argc, char** argv) {
   const uint64_t step = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1;
   double worst = 0, worst_sub = 0;
   float worst_x = 0;
-  alignas(64) float xs[V::width], ys[V::width];
-  for (uint32_t sign = 0; sign < 2; ++sign) {
-    for (uint64_t b = 0; b < 0x7f800000u; b += step * V::width) {
-      for (int k = 0; k < V::width; ++k) {
-        const uint32_t u = static_cast<uint32_t>(b + k * step) | (sign << 31);
-        std::memcpy(&xs[k], &u, 4);
-      }
-      vgelu(V::load(xs)).store(ys);
-      for (int k = 0; k < V::width; ++k) {
-        const double x = xs[k], w = x * 0.5 * std::erfc(-x * 0.70710678118654752440);
-        const double aw = std::fabs(w);
-        if (aw >= 1.1754943508222875e-38) {
-          const float wf = static_cast<float>(aw);
-          const double e = std::fabs(ys[k] - w) / (std::nextafter(wf, INFINITY) - double(wf));
-          if (e > worst) worst = e, worst_x = xs[k];
+  ulp_sweep::sweep(
+      step, [](V x) { return vgelu(x); },
+      [&](float xf, float y) {
+        const double x = xf, w = x * 0.5 * std::erfc(-x * 0.70710678118654752440);
+        if (std::fabs(w) >= 1.1754943508222875e-38) {
+          const double e = ulp_sweep::ulp_error(y, w);
+          if (e > worst) worst = e, worst_x = xf;
         } else {
-          worst_sub = std::fmax(worst_sub, std::fabs(ys[k] - w) / 1.401298464324817e-45);
+          worst_sub = std::fmax(worst_sub, std::fabs(y - w) / 1.401298464324817e-45);
         }
-      }
-    }
-  }
+      });
   std::printf("max %.3f ulp at x = %.9g; %.3f denormal steps\n", worst, worst_x, worst_sub);
 }

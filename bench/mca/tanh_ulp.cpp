@@ -9,9 +9,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 
-#include "cpu/simd_math.h"
+#include "ulp_sweep.h"
+
 using namespace dg::DG_ISA_NS;
 using V = Vec<float>;
 
@@ -20,31 +20,21 @@ int main(int argc, char** argv) {
   double worst = 0;
   float worst_x = 0;
   long bad_special = 0;
-  alignas(64) float xs[V::width], ys[V::width];
-  for (uint32_t sign = 0; sign < 2; ++sign) {
-    for (uint64_t b = 0; b < 0x7f800000u; b += step * V::width) {
-      for (int k = 0; k < V::width; ++k) {
-        const uint32_t u = static_cast<uint32_t>(b + k * step) | (sign << 31);
-        std::memcpy(&xs[k], &u, 4);
-      }
-      vtanh(V::load(xs)).store(ys);
-      for (int k = 0; k < V::width; ++k) {
-        if (std::isnan(xs[k])) continue;  // the last vector runs past +-inf
-        const double w = std::tanh(double(xs[k]));
-        const double aw = std::fabs(w);
-        if (std::signbit(ys[k]) != std::signbit(xs[k]) || std::fabs(ys[k]) > 1.0f) {
-          if (++bad_special <= 4) std::printf("x = %.9g: y = %.9g\n", xs[k], ys[k]);
+  ulp_sweep::sweep(
+      step, [](V x) { return vtanh(x); },
+      [&](float x, float y) {
+        if (std::isnan(x)) return;  // the last vector runs past +-inf
+        const double w = std::tanh(double(x));
+        if (std::signbit(y) != std::signbit(x) || std::fabs(y) > 1.0f) {
+          if (++bad_special <= 4) std::printf("x = %.9g: y = %.9g\n", x, y);
         }
-        if (aw >= 1.1754943508222875e-38) {
-          const float wf = static_cast<float>(aw);
-          const double e = std::fabs(ys[k] - w) / (std::nextafter(wf, INFINITY) - double(wf));
-          if (e > worst) worst = e, worst_x = xs[k];
-        } else if (ys[k] != xs[k]) {
-          if (++bad_special <= 4) std::printf("x = %.9g: y = %.9g\n", xs[k], ys[k]);
+        if (std::fabs(w) >= 1.1754943508222875e-38) {
+          const double e = ulp_sweep::ulp_error(y, w);
+          if (e > worst) worst = e, worst_x = x;
+        } else if (y != x) {
+          if (++bad_special <= 4) std::printf("x = %.9g: y = %.9g\n", x, y);
         }
-      }
-    }
-  }
+      });
   const float sp[] = {INFINITY, -INFINITY, NAN, 0.0f, -0.0f};
   for (float s : sp) {
     alignas(64) float in[V::width], out[V::width];
