@@ -111,6 +111,62 @@ inline int64_t row_grain(int64_t cols) {
   return g > 0 ? g : 1;
 }
 
+// One row of the fused cross-entropy with c <= 2 * width classes (a classifier's head): the
+// row stays in two registers from load to store. The general loop parks the exponentials in d,
+// reads them back and then fixes d[t] with a scalar load, each right after a masked store to the
+// same bytes, which the store buffer cannot forward (on this Sapphire Rapids ~100 ns a row at
+// 10 classes). The operations and their order are the general loop's, so the bits are the same.
+template <class T>
+T xent_row_short(const T* xi, T* di, int64_t t, int c, T scale) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const V ninf = V::set1(-std::numeric_limits<T>::infinity());
+  const int r0 = c < W ? c : W, r1 = c - r0;  // lanes in the first and the second register
+  const V x0 = V::load(xi, r0), x1 = r1 ? V::load(xi + W, r1) : V::zero();
+  // row_max: max(m0, m1) of the general loop (m1 is -inf unless c == 2W, where the paired
+  // loop fills it)
+  V m0 = ninf, m1 = ninf;
+  if (r1 == W) {
+    m0 = max(x0, m0);
+    m1 = max(x1, m1);
+  } else {
+    m0 = max(select(lanes_below<T>(r0), x0, ninf), m0);
+    if (r1) m0 = max(select(lanes_below<T>(r1), x1, ninf), m0);
+  }
+  const T m = max(m0, m1).reduce_max();
+  // row_sum_exp: (s0 + s1).reduce_add() with the same additions
+  const V vm = V::set1(m);
+  V e0, e1 = V::zero(), s0 = V::zero(), s1 = V::zero();
+  if (r1 == W) {
+    e0 = vexp_upto88(x0 - vm);
+    e1 = vexp_upto88(x1 - vm);
+    s0 = s0 + e0;
+    s1 = s1 + e1;
+  } else {
+    e0 = select(lanes_below<T>(r0), vexp_upto88(x0 - vm), V::zero());
+    s0 = s0 + e0;
+    if (r1) {
+      e1 = select(lanes_below<T>(r1), vexp_upto88(x1 - vm), V::zero());
+      s0 = s0 + e1;
+    }
+  }
+  const T s = (s0 + s1).reduce_add();
+  const T loss = std::log(s) - (xi[t] - m);
+  // d = e * (scale / s), then d[t] -= scale, in the register that holds lane t
+  const V k = V::set1(scale / s), vs = V::set1(scale);
+  V d0 = e0 * k, d1 = e1 * k;
+  if (t < W) {
+    const int lt = static_cast<int>(t);
+    d0 = select(lanes_below<T>(lt + 1), select(lanes_below<T>(lt), d0, d0 - vs), d0);
+  } else {
+    const int lt = static_cast<int>(t - W);
+    d1 = select(lanes_below<T>(lt + 1), select(lanes_below<T>(lt), d1, d1 - vs), d1);
+  }
+  d0.store(di, r0);
+  if (r1) d1.store(di + W, r1);
+  return loss;
+}
+
 template <class T>
 double softmax_xent_t(const T* x, const int64_t* target, T* d, T* loss_rows, int64_t rows,
                       int64_t c, T scale) {
@@ -123,6 +179,14 @@ double softmax_xent_t(const T* x, const int64_t* target, T* d, T* loss_rows, int
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : total) if (nt > 1)
   for (int64_t ch = 0; ch < chunks; ++ch) {
     const int64_t r1 = (ch + 1) * grain < rows ? (ch + 1) * grain : rows;
+    if (c <= 2 * W) {
+      for (int64_t i = ch * grain; i < r1; ++i) {
+        const T loss = xent_row_short(x + i * c, d + i * c, target[i], static_cast<int>(c), scale);
+        if (loss_rows) loss_rows[i] = loss;
+        total += static_cast<double>(loss);
+      }
+      continue;
+    }
     for (int64_t i = ch * grain; i < r1; ++i) {
       const T* xi = x + i * c;
       T* di = d + i * c;
