@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import pytest
-from _timing import interleaved, threads
+from _timing import SETTLE_SECONDS, interleaved, threads
 
 import deltagrad as dg
 import deltagrad.functional as F
@@ -303,7 +303,82 @@ def test_python_overhead_per_op(benchmark):
         benchmark(step)
 
 
+def phases(steps: int = 60) -> dict[str, dict[str, float]]:
+    """Where a real step's time goes (issue 18, round 6): every dg.ops call and the optimizer's
+    fused update timed inside `steps` real steps of the 784-512-512-10 MLP, keyed by op and call
+    order (linear_backward#0 is the last layer's), best and median in us; "between" is the
+    step's time outside those calls (Python, its allocations, cold caches after the products).
+    Each op is then replayed alone, hot, on the same arguments ("alone_best"): the difference
+    is what the step's surroundings cost it."""
+    from deltagrad import _cpu
+
+    times: dict[str, list[float]] = {}
+    args: dict[str, tuple] = {}
+    order: dict[str, int] = {}
+    inside: list[float] = []  # this step's op times
+
+    def timing(name, fn):
+        def wrapper(*a, **k):
+            i = order[name] = order.get(name, -1) + 1
+            t0 = time.perf_counter()
+            r = fn(*a, **k)
+            dt = time.perf_counter() - t0
+            times.setdefault(f"{name}#{i}", []).append(dt)
+            inside.append(dt)
+            args[f"{name}#{i}"] = (fn, a, k)
+            return r
+
+        return wrapper
+
+    step = deltagrad_step()
+    for _ in range(5):
+        step()
+    saved = _patched_ops(timing)
+    multi = _cpu.sgd_update_multi
+    _cpu.sgd_update_multi = timing("sgd_update_multi", multi)
+    totals, between = [], []
+    try:
+        for s in range(steps):
+            if s % 10 == 0:
+                time.sleep(SETTLE_SECONDS / 10)
+            order.clear()
+            inside.clear()
+            t0 = time.perf_counter()
+            step()
+            totals.append(time.perf_counter() - t0)
+            between.append(totals[-1] - sum(inside))
+    finally:
+        _restore(saved)
+        _cpu.sgd_update_multi = multi
+    out = {}
+    for key, v in sorted(times.items()):
+        v = sorted(v)
+        row = {"best": v[0] * 1e6, "median": v[len(v) // 2] * 1e6}
+        fn, a, k = args[key]
+        if not key.startswith(("sgd", "zero")):  # in place on the weights: not replayed
+            alone = []
+            for _ in range(30):
+                t0 = time.perf_counter()
+                fn(*a, **k)
+                alone.append(time.perf_counter() - t0)
+            row["alone_best"] = min(alone) * 1e6
+        out[key] = row
+    for key, v in (("between", between), ("step", totals)):
+        v = sorted(v)
+        out[key] = {"best": v[0] * 1e6, "median": v[len(v) // 2] * 1e6}
+    return out
+
+
 if __name__ == "__main__":  # quick look without pytest
+    import sys
+
+    if "--phases" in sys.argv:  # python bench/bench_train_step.py --phases [threads ...]
+        for n in [int(a) for a in sys.argv[1:] if a.isdigit()] or [1, 2]:
+            with threads(n):
+                print(f"{n} thread(s), us (alone_best: the same call replayed hot)")
+                for key, row in phases().items():
+                    print(f"  {key:24s} " + "  ".join(f"{k} {v:8.1f}" for k, v in row.items()))
+        sys.exit(0)
     for n in (1, 2):
         with threads(n):
             r = interleaved({"deltagrad": deltagrad_step(), "torch": torch_step()}, rounds=9)
