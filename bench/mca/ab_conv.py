@@ -6,7 +6,8 @@ median of rounds.
       --case c32 c64 --threads 1 2 --rounds 15 --variants A:fwd:winograd B:fwd:winograd A:fwd:tap
 
 A variant is MODULE:PASS:ALGO, PASS one of fwd, dx, dw, bwd (dx + dw + db). DG_CPU_ISA=avx2
-selects the AVX2 kernels in both. --check compares the two modules' outputs bit for bit."""
+selects the AVX2 kernels in both. --check compares the two modules' outputs bit for bit;
+--cpu-time times by process CPU time (all threads' CPU: at 1 thread it ignores preemption)."""
 
 import argparse
 import importlib.util
@@ -47,6 +48,9 @@ def main():
     ap.add_argument("--variants", nargs="+", default=["A:fwd:winograd", "B:fwd:winograd"])
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--check", action="store_true")
+    ap.add_argument(
+        "--cpu-time", action="store_true", help="process CPU time (steadier under load at 1t)"
+    )
     args = ap.parse_args()
     mods = {"A": load(args.a, "a"), "B": load(args.b, "b")}
     print(f"isa {mods['A'].active_isa()} / {mods['B'].active_isa()}; ms per call")
@@ -77,11 +81,12 @@ def main():
             times = {k: [] for k in fns}
             for f in fns.values():
                 f()
+            clock = time.process_time if args.cpu_time else time.perf_counter
             for _ in range(args.rounds):
                 for k, f in fns.items():
-                    t0 = time.perf_counter()
+                    t0 = clock()
                     f()
-                    times[k].append(time.perf_counter() - t0)
+                    times[k].append(clock() - t0)
             base = min(times[args.variants[0]])
             for k, ts in times.items():
                 print(

@@ -132,6 +132,14 @@ WinoScratch<T>& wino_scratch() {
   return s;
 }
 
+// The distance between V's (or M's) 16 matrices of rows x ld: one cache line more than a
+// matrix, so that the transforms' 16 accesses per vector (one per matrix) do not all fall into
+// one L1 set (rows x ld is a multiple of 4 KB at the benchmark shapes).
+template <class T>
+inline int64_t wino_xi_stride(int64_t rows, int64_t ld) {
+  return rows * ld + 64 / int64_t(sizeof(T));
+}
+
 // pr[0, len) <- row[ix0 + k] for k in [k0, k1), zero elsewhere (all zero if row is null), by whole
 // vectors: it may write up to W - 1 + k0 elements past len (the rows have room). Inline vector
 // copies: memcpy and fill calls on these rows of a few dozen elements were 12% of the AVX-512
@@ -156,9 +164,53 @@ inline void wino_row_copy(const T* row, int64_t ix0, int64_t k0, int64_t k1, int
 // (V: 16 matrices cin x ld). B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]].
 // rows: the patch's 4 input rows, zero-padded copies of rl >= 2 W ceil(cnt / W) + 2 elements
 // starting at column 2 tx0 - pw; each vector of W tiles reads 2 W + 2 of them, deinterleaved.
+// The input rows that the next segment will read and this one does not: prefetched into L2
+// channel by channel while this segment is transformed (the planes are read in short strided
+// pieces that the hardware prefetchers do not follow: without this, the loads of the input
+// rows took about half of the AVX-512 forward's transform time).
+template <class T>
+struct WinoNext {
+  const T* img = nullptr;           // the next segment's image (null: none)
+  int64_t iy0 = 0, c0 = 0, c1 = 0;  // rows iy0 .. iy0 + nr, columns [c0, c1) (clipped)
+  int nr = 0;
+};
+
+template <class T>
+WinoNext<T> wino_next(const WinoGeom& g, const T* in, int64_t q, int64_t cnt) {
+  WinoNext<T> f;
+  const int64_t nt = g.ntiles(), qn = q + cnt, ts = g.th * g.tw;
+  if (qn >= nt) return f;
+  const int64_t n = q / ts, ty = q % ts / g.tw, tx = q % g.tw;
+  const int64_t n2 = qn / ts, ty2 = qn % ts / g.tw, tx2 = qn % g.tw;
+  const int64_t cnt2 = std::min(g.tw - tx2, nt - qn);
+  const int skip = n2 == n && ty2 == ty + 1 && tx2 == tx && cnt2 == cnt ? 2 : 0;
+  const int64_t ix0 = 2 * tx2 - g.pw;
+  f.c0 = std::max<int64_t>(0, ix0);
+  f.c1 = std::min(g.win, ix0 + 2 * cnt2 + 2);
+  if (f.c1 <= f.c0) return f;
+  f.img = in + n2 * g.cin * g.hin * g.win;
+  f.iy0 = 2 * ty2 - g.ph + skip;
+  f.nr = 4 - skip;
+  return f;
+}
+
+template <class T>
+inline void wino_prefetch_next(const WinoGeom& g, const WinoNext<T>& f, int64_t ci) {
+  if (!f.img) return;
+  constexpr int64_t line = 64 / int64_t(sizeof(T));
+  for (int r = 0; r < f.nr; ++r) {
+    const int64_t iy = f.iy0 + r;
+    if (iy < 0 || iy >= g.hin) continue;
+    const T* row = f.img + (ci * g.hin + iy) * g.win;
+    for (int64_t k = f.c0; k < f.c1; k += line) __builtin_prefetch(row + k, 0, 2);
+    __builtin_prefetch(row + f.c1 - 1, 0, 2);
+  }
+}
+
 template <class T>
 void wino_in_segment(const WinoGeom& g, const T* in, int64_t n, int64_t ty, int64_t tx0,
-                     int64_t cnt, T* v, int64_t ld, int64_t j0, T* rows, int64_t rl) {
+                     int64_t cnt, T* v, int64_t ld, int64_t j0, T* rows, int64_t rl,
+                     const WinoNext<T>& next) {
   using V = Vec<T>;
   constexpr int W = V::width;
   const int64_t ix0 = 2 * tx0 - g.pw;
@@ -166,9 +218,10 @@ void wino_in_segment(const WinoGeom& g, const T* in, int64_t n, int64_t ty, int6
   // the row's valid columns [k0, k1) of [0, len)
   const int64_t k0 = std::min(len, std::max<int64_t>(0, -ix0));
   const int64_t k1 = std::max(k0, std::min(len, g.win - ix0));
-  const int64_t vs = g.cin * ld;  // one xi's matrix
+  const int64_t vs = wino_xi_stride<T>(g.cin, ld);
   for (int64_t ci = 0; ci < g.cin; ++ci) {
     const T* plane = in + (n * g.cin + ci) * g.hin * g.win;
+    wino_prefetch_next(g, next, ci);
     for (int r = 0; r < 4; ++r) {
       const int64_t iy = 2 * ty - g.ph + r;
       const bool inside = iy >= 0 && iy < g.hin && k1 > k0;
@@ -222,18 +275,36 @@ inline void wino_store2(Vec<T> lo, Vec<T> hi, T* p, int n) {
 // straight into out (interleaved), the rest by masked stores.
 template <class T>
 void wino_out_segment(const WinoGeom& g, const T* m, int64_t ld, int64_t j0, int64_t n, int64_t ty,
-                      int64_t tx0, int64_t cnt, const T* bias, T* out) {
+                      int64_t tx0, int64_t cnt, const T* bias, T* out, int64_t qnext) {
   using V = Vec<T>;
   constexpr int W = V::width;
   const int64_t oy = 2 * ty, ox0 = 2 * tx0;
   const int64_t ncol = std::min<int64_t>(2 * cnt, g.wout - ox0);
   const bool two = oy + 1 < g.hout;
-  const int64_t ms = g.cout * ld;  // one xi's matrix
+  const int64_t ms = wino_xi_stride<T>(g.cout, ld);
+  // the next segment's output rows, prefetched for writing channel by channel (as the input's)
+  T* pf = nullptr;
+  int64_t pc0 = 0, pc1 = 0, pnr = 0;
+  if (qnext < g.ntiles()) {
+    const int64_t ts = g.th * g.tw, n2 = qnext / ts, ty2 = qnext % ts / g.tw;
+    const int64_t tx2 = qnext % g.tw, cnt2 = std::min(g.tw - tx2, g.ntiles() - qnext);
+    pc0 = 2 * tx2, pc1 = std::min(g.wout, 2 * (tx2 + cnt2));
+    pnr = std::min<int64_t>(2, g.hout - 2 * ty2);
+    pf = out + (n2 * g.cout * g.hout + 2 * ty2) * g.wout;
+  }
   for (int64_t oc = 0; oc < g.cout; ++oc) {
     const T* mc = m + oc * ld + j0;
     const V bv = V::set1(bias ? bias[oc] : T(0));
     T* y0 = out + ((n * g.cout + oc) * g.hout + oy) * g.wout + ox0;
     T* y1 = y0 + g.wout;
+    if (pf) {
+      constexpr int64_t line = 64 / int64_t(sizeof(T));
+      for (int64_t r = 0; r < pnr; ++r) {
+        T* row = pf + (oc * g.hout + r) * g.wout;
+        for (int64_t k = pc0; k < pc1; k += line) __builtin_prefetch(row + k, 1, 2);
+        __builtin_prefetch(row + pc1 - 1, 1, 2);
+      }
+    }
     for (int64_t i = 0; i < cnt; i += W) {
       const int nl = static_cast<int>(std::min<int64_t>(W, cnt - i));
       V a[16];  // M[xi] for xi = 4 r + k, one pointer walking the 16 rows
@@ -337,7 +408,8 @@ inline void wino_tile(const T* __restrict ap, int64_t as, const T* __restrict bp
 template <class T>
 void wino_products(const WinoGeom& g, const T* up, const T* v, T* m, int64_t ld, int64_t nq) {
   constexpr int NR = kWinoNV * Vec<T>::width;
-  const int64_t np = wino_ceil_div(g.cout, kWinoMR), vs = g.cin * ld, ms = g.cout * ld;
+  const int64_t np = wino_ceil_div(g.cout, kWinoMR);
+  const int64_t vs = wino_xi_stride<T>(g.cin, ld), ms = wino_xi_stride<T>(g.cout, ld);
   for (int xi = 0; xi < 16; ++xi)
     for (int64_t j = 0; j < nq; j += NR)
       for (int64_t pn = 0; pn < np; ++pn) {
@@ -376,8 +448,8 @@ void wino_batch(const WinoGeom& g, const T* in, const T* u, const T* bias, T* ou
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
   {
     WinoScratch<T>& s = wino_scratch<T>();
-    T* v = WinoScratch<T>::get(s.v, 16 * g.cin * nb);
-    T* m = WinoScratch<T>::get(s.m, 16 * g.cout * nb);
+    T* v = WinoScratch<T>::get(s.v, 16 * wino_xi_stride<T>(g.cin, nb));
+    T* m = WinoScratch<T>::get(s.m, 16 * wino_xi_stride<T>(g.cout, nb));
     T* rows = WinoScratch<T>::get(s.rows, 4 * rl);
     const int64_t ts = g.th * g.tw;
 #pragma omp for schedule(static)
@@ -387,14 +459,14 @@ void wino_batch(const WinoGeom& g, const T* in, const T* u, const T* bias, T* ou
       for (int64_t q = q0; q < q1;) {
         const int64_t n = q / ts, r = q % ts, ty = r / g.tw, tx = r % g.tw;
         const int64_t cnt = std::min(g.tw - tx, q1 - q);
-        wino_in_segment(g, in, n, ty, tx, cnt, v, nb, q - q0, rows, rl);
+        wino_in_segment(g, in, n, ty, tx, cnt, v, nb, q - q0, rows, rl, wino_next(g, in, q, cnt));
         q += cnt;
       }
       wino_products(g, u, v, m, nb, nq);
       for (int64_t q = q0; q < q1;) {
         const int64_t n = q / ts, r = q % ts, ty = r / g.tw, tx = r % g.tw;
         const int64_t cnt = std::min(g.tw - tx, q1 - q);
-        wino_out_segment(g, m, nb, q - q0, n, ty, tx, cnt, bias, out);
+        wino_out_segment(g, m, nb, q - q0, n, ty, tx, cnt, bias, out, q + cnt);
         q += cnt;
       }
     }
