@@ -21,6 +21,7 @@ CASES = {
     "c32": (32, 32, 32, 32, 64),
     "c64": (8, 64, 56, 56, 64),
     "c128": (8, 128, 28, 28, 128),
+    "c64s": (64, 64, 8, 8, 64),
 }
 
 
@@ -77,7 +78,7 @@ def main():
             fns = {}
             for v in args.variants:
                 tag, pas, algo = v.split(":")
-                fns[v] = lambda m=mods[tag], p=pas, a=algo: call(m, p, a, x, w, b, gy)
+                fns[v] = lambda m=mods[tag], p=pas, a=algo, d=(x, w, b, gy): call(m, p, a, *d)
             times = {k: [] for k in fns}
             for f in fns.values():
                 f()

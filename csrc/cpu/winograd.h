@@ -16,8 +16,9 @@
 //   result does not depend on the thread count).
 // - dw (winograd_backward_dw): G^T [sum over the tiles of (A dY A^T) . (B^T d B)] G, the tiles
 //   as the products' reduction, channels-last transforms (see there).
-// - ConvAlgo::automatic: the forward on AVX2 (winograd_pays), the backward (dx and dw) on AVX2
-//   and AVX-512 (winograd_bwd_pays), from 32 input and output channels on.
+// - ConvAlgo::automatic: the forward (winograd_pays) and the backward (dx and dw,
+//   winograd_bwd_pays) on AVX2 and AVX-512, from 32 input and output channels on (the AVX-512
+//   forward from 16 output columns on).
 // float32 error (the transforms only add, subtract and halve): max |error| / max |y| against
 // float64 measured 1.6e-7 to 3.8e-7 for y and dx on the C32 and C64 benchmark layers, the same
 // order as the tap and im2col paths (2e-7 to 1e-6). F(4x4, 3x3) (4x fewer multiplies, larger
@@ -44,11 +45,14 @@ inline bool winograd_applies(const Conv2dParams& p) {
 
 // Whether ConvAlgo::automatic picks Winograd for the forward (where the tap path would run):
 // on AVX2 from 32 input and output channels on, measured 1.2x-1.4x faster than the tap path
-// at 1 and 2 threads (docs/BENCHMARKS.md); on AVX-512 it is within noise of the tap path, and
-// the generic build is not measured: neither picks it. The backward stays on the fused tap path
-// (Winograd dx + tap dw measured no faster).
+// at 1 and 2 threads (docs/BENCHMARKS.md); on AVX-512 from 32 channels and 16 output columns on
+// (8 tiles a row: half a float32 vector), measured 1.2x-1.8x faster at 1 and 2 threads on the
+// C32, C64 and C128 layers (round 6, after the prefetches), while 8x8 images (4 tiles a row)
+// were no faster. The generic build is not measured and does not pick it.
 inline bool winograd_pays(const Conv2dParams& p) {
-#if defined(__AVX2__) && !defined(__AVX512F__)
+#if defined(__AVX512F__)
+  return winograd_applies(p) && p.c >= 32 && p.o >= 32 && p.wo >= 16;
+#elif defined(__AVX2__)
   return winograd_applies(p) && p.c >= 32 && p.o >= 32;
 #else
   (void)p;
