@@ -130,8 +130,9 @@ def test_winograd_dw_float32_error(isa, threads, rng):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_auto_with_enough_channels(isa, threads, rng):
-    """algo='auto' picks Winograd from 32 channels on for the forward on AVX2 and for the
-    backward on AVX2 and AVX-512 (the tap path elsewhere): the same results either way."""
+    """algo='auto' picks Winograd from 32 channels on for the forward and the backward on AVX2
+    and AVX-512 (the AVX-512 forward from 16 output columns on; the tap path elsewhere): the same
+    results either way, and the forward of a 17-column layer is Winograd's, bit for bit."""
     old = dg.get_num_threads()
     dg.set_num_threads(threads)
     try:
@@ -149,6 +150,13 @@ def test_auto_with_enough_channels(isa, threads, rng):
                 assert a.dtype == dtype, name
                 assert_close(
                     a, e, rtol=rtol, atol=atol * (1.0 if name == "dx" else scale), name=name
+                )
+            x, w, b, kw = _data((2, 32, 4, 17, 32, 1), dtype, rng)
+            y = _cpu.conv2d_forward(x, w, b, **kw)
+            assert_close(y, reference.conv2d_forward(x, w, b, **kw), rtol=rtol, atol=atol)
+            if isa in ("avx2", "avx512"):
+                np.testing.assert_array_equal(
+                    y, _cpu.conv2d_forward(x, w, b, **kw, algo="winograd")
                 )
     finally:
         dg.set_num_threads(old)

@@ -16,8 +16,9 @@
 //   result does not depend on the thread count).
 // - dw (winograd_backward_dw): G^T [sum over the tiles of (A dY A^T) . (B^T d B)] G, the tiles
 //   as the products' reduction, channels-last transforms (see there).
-// - ConvAlgo::automatic: the forward on AVX2 (winograd_pays), the backward (dx and dw) on AVX2
-//   and AVX-512 (winograd_bwd_pays), from 32 input and output channels on.
+// - ConvAlgo::automatic: the forward (winograd_pays) and the backward (dx and dw,
+//   winograd_bwd_pays) on AVX2 and AVX-512, from 32 input and output channels on (the AVX-512
+//   forward from 16 output columns on).
 // float32 error (the transforms only add, subtract and halve): max |error| / max |y| against
 // float64 measured 1.6e-7 to 3.8e-7 for y and dx on the C32 and C64 benchmark layers, the same
 // order as the tap and im2col paths (2e-7 to 1e-6). F(4x4, 3x3) (4x fewer multiplies, larger
@@ -44,11 +45,14 @@ inline bool winograd_applies(const Conv2dParams& p) {
 
 // Whether ConvAlgo::automatic picks Winograd for the forward (where the tap path would run):
 // on AVX2 from 32 input and output channels on, measured 1.2x-1.4x faster than the tap path
-// at 1 and 2 threads (docs/BENCHMARKS.md); on AVX-512 it is within noise of the tap path, and
-// the generic build is not measured: neither picks it. The backward stays on the fused tap path
-// (Winograd dx + tap dw measured no faster).
+// at 1 and 2 threads (docs/BENCHMARKS.md); on AVX-512 from 32 channels and 16 output columns on
+// (8 tiles a row: half a float32 vector), measured 1.2x-1.8x faster at 1 and 2 threads on the
+// C32, C64 and C128 layers (round 6, after the prefetches), while 8x8 images (4 tiles a row)
+// were no faster. The generic build is not measured and does not pick it.
 inline bool winograd_pays(const Conv2dParams& p) {
-#if defined(__AVX2__) && !defined(__AVX512F__)
+#if defined(__AVX512F__)
+  return winograd_applies(p) && p.c >= 32 && p.o >= 32 && p.wo >= 16;
+#elif defined(__AVX2__)
   return winograd_applies(p) && p.c >= 32 && p.o >= 32;
 #else
   (void)p;
@@ -116,7 +120,7 @@ void wino_filter(int64_t cout, int64_t cin, WF wf, T* u) {
 
 template <class T>
 struct WinoScratch {
-  std::vector<T> v, m, rows, out;
+  std::vector<T> v, m, rows;
   // n elements from a 64-byte boundary (no vector store splits a cache line)
   static T* get(std::vector<T>& b, int64_t n) {
     constexpr int64_t pad = 64 / int64_t(sizeof(T));
@@ -132,13 +136,85 @@ WinoScratch<T>& wino_scratch() {
   return s;
 }
 
+// The distance between V's (or M's) 16 matrices of rows x ld: one cache line more than a
+// matrix, so that the transforms' 16 accesses per vector (one per matrix) do not all fall into
+// one L1 set (rows x ld is a multiple of 4 KB at the benchmark shapes).
+template <class T>
+inline int64_t wino_xi_stride(int64_t rows, int64_t ld) {
+  return rows * ld + 64 / int64_t(sizeof(T));
+}
+
+// pr[0, len) <- row[ix0 + k] for k in [k0, k1), zero elsewhere (all zero if row is null), by whole
+// vectors: it may write up to W - 1 + k0 elements past len (the rows have room). Inline vector
+// copies: memcpy and fill calls on these rows of a few dozen elements were 12% of the AVX-512
+// forward's samples.
+template <class T>
+inline void wino_row_copy(const T* row, int64_t ix0, int64_t k0, int64_t k1, int64_t len, T* pr) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  int64_t k = 0;
+  if (row) {
+    for (; k < k0; ++k) pr[k] = T(0);
+    for (; k + W <= k1; k += W) V::load(row + (ix0 + k)).store(pr + k);
+    if (k < k1) {
+      V::load(row + (ix0 + k), static_cast<int>(k1 - k)).store(pr + k);
+      k += W;
+    }
+  }
+  for (; k < len; k += W) V::zero().store(pr + k);
+}
+
 // The input transform of the tiles (n, ty, tx0 .. tx0 + cnt) into V's columns j0 .. j0 + cnt
 // (V: 16 matrices cin x ld). B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]].
 // rows: the patch's 4 input rows, zero-padded copies of rl >= 2 W ceil(cnt / W) + 2 elements
 // starting at column 2 tx0 - pw; each vector of W tiles reads 2 W + 2 of them, deinterleaved.
+// The input rows that the next segment will read and this one does not: prefetched into L2
+// channel by channel while this segment is transformed (the planes are read in short strided
+// pieces that the hardware prefetchers do not follow: without this, the loads of the input
+// rows took about half of the AVX-512 forward's transform time).
+template <class T>
+struct WinoNext {
+  const T* img = nullptr;           // the next segment's image (null: none)
+  int64_t iy0 = 0, c0 = 0, c1 = 0;  // rows iy0 .. iy0 + nr, columns [c0, c1) (clipped)
+  int nr = 0;
+};
+
+template <class T>
+WinoNext<T> wino_next(const WinoGeom& g, const T* in, int64_t q, int64_t cnt) {
+  WinoNext<T> f;
+  const int64_t nt = g.ntiles(), qn = q + cnt, ts = g.th * g.tw;
+  if (qn >= nt) return f;
+  const int64_t n = q / ts, ty = q % ts / g.tw, tx = q % g.tw;
+  const int64_t n2 = qn / ts, ty2 = qn % ts / g.tw, tx2 = qn % g.tw;
+  const int64_t cnt2 = std::min(g.tw - tx2, nt - qn);
+  const int skip = n2 == n && ty2 == ty + 1 && tx2 == tx && cnt2 == cnt ? 2 : 0;
+  const int64_t ix0 = 2 * tx2 - g.pw;
+  f.c0 = std::max<int64_t>(0, ix0);
+  f.c1 = std::min(g.win, ix0 + 2 * cnt2 + 2);
+  if (f.c1 <= f.c0) return f;
+  f.img = in + n2 * g.cin * g.hin * g.win;
+  f.iy0 = 2 * ty2 - g.ph + skip;
+  f.nr = 4 - skip;
+  return f;
+}
+
+template <class T>
+inline void wino_prefetch_next(const WinoGeom& g, const WinoNext<T>& f, int64_t ci) {
+  if (!f.img) return;
+  constexpr int64_t line = 64 / int64_t(sizeof(T));
+  for (int r = 0; r < f.nr; ++r) {
+    const int64_t iy = f.iy0 + r;
+    if (iy < 0 || iy >= g.hin) continue;
+    const T* row = f.img + (ci * g.hin + iy) * g.win;
+    for (int64_t k = f.c0; k < f.c1; k += line) __builtin_prefetch(row + k, 0, 2);
+    __builtin_prefetch(row + f.c1 - 1, 0, 2);
+  }
+}
+
 template <class T>
 void wino_in_segment(const WinoGeom& g, const T* in, int64_t n, int64_t ty, int64_t tx0,
-                     int64_t cnt, T* v, int64_t ld, int64_t j0, T* rows, int64_t rl) {
+                     int64_t cnt, T* v, int64_t ld, int64_t j0, T* rows, int64_t rl,
+                     const WinoNext<T>& next) {
   using V = Vec<T>;
   constexpr int W = V::width;
   const int64_t ix0 = 2 * tx0 - g.pw;
@@ -146,20 +222,16 @@ void wino_in_segment(const WinoGeom& g, const T* in, int64_t n, int64_t ty, int6
   // the row's valid columns [k0, k1) of [0, len)
   const int64_t k0 = std::min(len, std::max<int64_t>(0, -ix0));
   const int64_t k1 = std::max(k0, std::min(len, g.win - ix0));
+  const int64_t vs = wino_xi_stride<T>(g.cin, ld);
   for (int64_t ci = 0; ci < g.cin; ++ci) {
     const T* plane = in + (n * g.cin + ci) * g.hin * g.win;
+    wino_prefetch_next(g, next, ci);
     for (int r = 0; r < 4; ++r) {
       const int64_t iy = 2 * ty - g.ph + r;
-      T* pr = rows + r * rl;
-      if (iy < 0 || iy >= g.hin || k1 == k0) {
-        std::fill(pr, pr + len, T(0));
-        continue;
-      }
-      std::fill(pr, pr + k0, T(0));
-      std::memcpy(pr + k0, plane + iy * g.win + ix0 + k0, size_t(k1 - k0) * sizeof(T));
-      std::fill(pr + k1, pr + len, T(0));
+      const bool inside = iy >= 0 && iy < g.hin && k1 > k0;
+      wino_row_copy(inside ? plane + iy * g.win : nullptr, ix0, k0, k1, len, rows + r * rl);
     }
-    T* vc = v + ci * 16 * ld + j0;
+    T* vc = v + ci * ld + j0;
     for (int64_t i = 0; i < cnt; i += W) {
       const int nl = static_cast<int>(std::min<int64_t>(W, cnt - i));
       V hm[4][4];
@@ -182,38 +254,69 @@ void wino_in_segment(const WinoGeom& g, const T* in, int64_t n, int64_t ty, int6
       }
       T* vp = vc + i;
       if (nl == W) {
-        for (int xi = 0; xi < 16; ++xi, vp += ld) a[xi].store(vp);
+        for (int xi = 0; xi < 16; ++xi, vp += vs) a[xi].store(vp);
       } else {
-        for (int xi = 0; xi < 16; ++xi, vp += ld) a[xi].store(vp, nl);
+        for (int xi = 0; xi < 16; ++xi, vp += vs) a[xi].store(vp, nl);
       }
     }
   }
 }
 
+// The first n (0 < n < 2 W) of the 2 W values lo, hi into p.
+template <class T>
+inline void wino_store2(Vec<T> lo, Vec<T> hi, T* p, int n) {
+  constexpr int W = Vec<T>::width;
+  if (n < W) {
+    lo.store(p, n);
+  } else {
+    lo.store(p);
+    if (n > W) hi.store(p + W, n - W);
+  }
+}
+
 // The output transform of M's columns j0 .. j0 + cnt (tiles (n, ty, tx0 ..)) into out, + bias.
 // A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]. Whole vectors of tiles inside the row are stored
-// straight into out (interleaved), the rest through buf.
+// straight into out (interleaved), the rest by masked stores.
 template <class T>
 void wino_out_segment(const WinoGeom& g, const T* m, int64_t ld, int64_t j0, int64_t n, int64_t ty,
-                      int64_t tx0, int64_t cnt, const T* bias, T* out, T* buf) {
+                      int64_t tx0, int64_t cnt, const T* bias, T* out, int64_t qnext) {
   using V = Vec<T>;
   constexpr int W = V::width;
   const int64_t oy = 2 * ty, ox0 = 2 * tx0;
   const int64_t ncol = std::min<int64_t>(2 * cnt, g.wout - ox0);
   const bool two = oy + 1 < g.hout;
+  const int64_t ms = wino_xi_stride<T>(g.cout, ld);
+  // the next segment's output rows, prefetched for writing channel by channel (as the input's)
+  T* pf = nullptr;
+  int64_t pc0 = 0, pc1 = 0, pnr = 0;
+  if (qnext < g.ntiles()) {
+    const int64_t ts = g.th * g.tw, n2 = qnext / ts, ty2 = qnext % ts / g.tw;
+    const int64_t tx2 = qnext % g.tw, cnt2 = std::min(g.tw - tx2, g.ntiles() - qnext);
+    pc0 = 2 * tx2, pc1 = std::min(g.wout, 2 * (tx2 + cnt2));
+    pnr = std::min<int64_t>(2, g.hout - 2 * ty2);
+    pf = out + (n2 * g.cout * g.hout + 2 * ty2) * g.wout;
+  }
   for (int64_t oc = 0; oc < g.cout; ++oc) {
-    const T* mc = m + oc * 16 * ld + j0;
+    const T* mc = m + oc * ld + j0;
     const V bv = V::set1(bias ? bias[oc] : T(0));
     T* y0 = out + ((n * g.cout + oc) * g.hout + oy) * g.wout + ox0;
     T* y1 = y0 + g.wout;
+    if (pf) {
+      constexpr int64_t line = 64 / int64_t(sizeof(T));
+      for (int64_t r = 0; r < pnr; ++r) {
+        T* row = pf + (oc * g.hout + r) * g.wout;
+        for (int64_t k = pc0; k < pc1; k += line) __builtin_prefetch(row + k, 1, 2);
+        __builtin_prefetch(row + pc1 - 1, 1, 2);
+      }
+    }
     for (int64_t i = 0; i < cnt; i += W) {
       const int nl = static_cast<int>(std::min<int64_t>(W, cnt - i));
       V a[16];  // M[xi] for xi = 4 r + k, one pointer walking the 16 rows
       const T* mp = mc + i;
       if (nl == W) {
-        for (int xi = 0; xi < 16; ++xi, mp += ld) a[xi] = V::load(mp);
+        for (int xi = 0; xi < 16; ++xi, mp += ms) a[xi] = V::load(mp);
       } else {
-        for (int xi = 0; xi < 16; ++xi, mp += ld) a[xi] = V::load(mp, nl);
+        for (int xi = 0; xi < 16; ++xi, mp += ms) a[xi] = V::load(mp, nl);
       }
       V t0[4], t1[4];
       for (int k = 0; k < 4; ++k) {
@@ -230,14 +333,10 @@ void wino_out_segment(const WinoGeom& g, const T* m, int64_t ld, int64_t j0, int
           lo1.store(y1 + 2 * i);
           hi1.store(y1 + 2 * i + W);
         }
-      } else {
-        const int64_t rest = ncol - 2 * i;
-        lo0.store(buf);
-        hi0.store(buf + W);
-        lo1.store(buf + 2 * W);
-        hi1.store(buf + 3 * W);
-        std::memcpy(y0 + 2 * i, buf, size_t(rest) * sizeof(T));
-        if (two) std::memcpy(y1 + 2 * i, buf + 2 * W, size_t(rest) * sizeof(T));
+      } else {  // 0 < rest < 2 W columns: masked stores (memcpy calls cost 5% here)
+        const int rest = static_cast<int>(ncol - 2 * i);
+        wino_store2(lo0, hi0, y0 + 2 * i, rest);
+        if (two) wino_store2(lo1, hi1, y1 + 2 * i, rest);
       }
     }
   }
@@ -269,15 +368,18 @@ void wino_pack_u(int64_t cout, int64_t cin, const T* u, T* up) {
     }
 }
 
-template <class T>
-inline void wino_tile(const T* __restrict ap, const T* __restrict bp, int64_t bs, int64_t k,
-                      T* __restrict c, int64_t cs, int rows) {
+// One MR x NV W tile of C = A^T B over k: A's row p is ap + p as (MR values, broadcast), B's
+// row p is bp + p bs (NV vectors); the first rows of C's MR rows (row stride cs) are
+// overwritten, or added into with Acc (dw's partial sums).
+template <class T, bool Acc>
+inline void wino_tile(const T* __restrict ap, int64_t as, const T* __restrict bp, int64_t bs,
+                      int64_t k, T* __restrict c, int64_t cs, int rows) {
   using V = Vec<T>;
   constexpr int W = V::width, MR = kWinoMR, NV = kWinoNV;
   V acc[MR][NV];
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
-  for (int64_t p = 0; p < k; ++p, bp += bs, ap += MR) {
+  for (int64_t p = 0; p < k; ++p, bp += bs, ap += as) {
     V b[NV];
     for (int v = 0; v < NV; ++v) b[v] = V::load(bp + v * W);
     for (int r = 0; r < MR; ++r) {
@@ -285,27 +387,39 @@ inline void wino_tile(const T* __restrict ap, const T* __restrict bp, int64_t bs
       for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(a, b[v], acc[r][v]);
     }
   }
+  const auto put = [&](int r) {
+    for (int v = 0; v < NV; ++v) {
+      T* cp = c + r * cs + v * W;
+      if constexpr (Acc) {
+        (V::load(cp) + acc[r][v]).store(cp);
+      } else {
+        acc[r][v].store(cp);
+      }
+    }
+  };
   if (rows == MR) {
-    for (int r = 0; r < MR; ++r)
-      for (int v = 0; v < NV; ++v) acc[r][v].store(c + r * cs + v * W);
+    for (int r = 0; r < MR; ++r) put(r);
   } else {
-    for (int r = 0; r < rows; ++r)
-      for (int v = 0; v < NV; ++v) acc[r][v].store(c + r * cs + v * W);
+    for (int r = 0; r < rows; ++r) put(r);
   }
 }
 
-// v: [ci][xi][ld], m: [oc][xi][ld]; the columns [0, nq) rounded up to whole NV W panels (ld is a
-// multiple of NV W; the columns past nq hold finite leftovers that are never read back).
+// v: [xi][ci][ld], m: [xi][oc][ld]; the columns [0, nq) rounded up to whole NV W panels (ld is a
+// multiple of NV W; the columns past nq hold finite leftovers that are never read back). xi
+// outermost: a tile's consecutive k rows of V are ld apart, not 16 ld (16 ld floats was a
+// multiple of 2 KB or 4 KB at the benchmark shapes, so a tile's V panel fell into a few L1 sets
+// and was re-read from L2 for every panel of U).
 template <class T>
 void wino_products(const WinoGeom& g, const T* up, const T* v, T* m, int64_t ld, int64_t nq) {
   constexpr int NR = kWinoNV * Vec<T>::width;
-  const int64_t np = wino_ceil_div(g.cout, kWinoMR), cs = 16 * ld;
+  const int64_t np = wino_ceil_div(g.cout, kWinoMR);
+  const int64_t vs = wino_xi_stride<T>(g.cin, ld), ms = wino_xi_stride<T>(g.cout, ld);
   for (int xi = 0; xi < 16; ++xi)
     for (int64_t j = 0; j < nq; j += NR)
       for (int64_t pn = 0; pn < np; ++pn) {
         const int rows = static_cast<int>(std::min<int64_t>(kWinoMR, g.cout - pn * kWinoMR));
-        wino_tile(up + (xi * np + pn) * g.cin * kWinoMR, v + xi * ld + j, cs, g.cin,
-                  m + pn * kWinoMR * cs + xi * ld + j, cs, rows);
+        wino_tile<T, false>(up + (xi * np + pn) * g.cin * kWinoMR, kWinoMR, v + xi * vs + j, ld,
+                            g.cin, m + xi * ms + pn * kWinoMR * ld + j, ld, rows);
       }
 }
 
@@ -338,10 +452,9 @@ void wino_batch(const WinoGeom& g, const T* in, const T* u, const T* bias, T* ou
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
   {
     WinoScratch<T>& s = wino_scratch<T>();
-    T* v = WinoScratch<T>::get(s.v, 16 * g.cin * nb);
-    T* m = WinoScratch<T>::get(s.m, 16 * g.cout * nb);
+    T* v = WinoScratch<T>::get(s.v, 16 * wino_xi_stride<T>(g.cin, nb));
+    T* m = WinoScratch<T>::get(s.m, 16 * wino_xi_stride<T>(g.cout, nb));
     T* rows = WinoScratch<T>::get(s.rows, 4 * rl);
-    T* buf = WinoScratch<T>::get(s.out, 4 * W);
     const int64_t ts = g.th * g.tw;
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < nblocks; ++blk) {
@@ -350,14 +463,14 @@ void wino_batch(const WinoGeom& g, const T* in, const T* u, const T* bias, T* ou
       for (int64_t q = q0; q < q1;) {
         const int64_t n = q / ts, r = q % ts, ty = r / g.tw, tx = r % g.tw;
         const int64_t cnt = std::min(g.tw - tx, q1 - q);
-        wino_in_segment(g, in, n, ty, tx, cnt, v, nb, q - q0, rows, rl);
+        wino_in_segment(g, in, n, ty, tx, cnt, v, nb, q - q0, rows, rl, wino_next(g, in, q, cnt));
         q += cnt;
       }
       wino_products(g, u, v, m, nb, nq);
       for (int64_t q = q0; q < q1;) {
         const int64_t n = q / ts, r = q % ts, ty = r / g.tw, tx = r % g.tw;
         const int64_t cnt = std::min(g.tw - tx, q1 - q);
-        wino_out_segment(g, m, nb, q - q0, n, ty, tx, cnt, bias, out, buf);
+        wino_out_segment(g, m, nb, q - q0, n, ty, tx, cnt, bias, out, q + cnt);
         q += cnt;
       }
     }
@@ -402,31 +515,11 @@ void winograd_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx)
 // here the block's tiles are transformed channels-last instead: its input rows (and dy rows)
 // are first transposed to (column, channel) staging rows, then each tile's 4x4 patch is
 // transformed with vectors along the channels into Vt[xi][j][ci] (and dMt[xi][j][oc]). The
-// products are then the forward's register tile (MR output channels broadcast from dMt x NV
-// vectors of input channels from Vt, k = the block's tiles), added into the thread's dU.
+// products are then the forward's register tile (wino_tile with Acc: MR output channels
+// broadcast from dMt x NV vectors of input channels from Vt, k = the block's tiles), added into
+// the thread's dU.
 // Threads own contiguous ranges of blocks and their own dU; the partials are summed in thread
 // order (the bits depend on the thread count, not on the scheduling).
-template <class T>
-inline void wino_dw_tile(const T* __restrict ap, int64_t as, const T* __restrict bp, int64_t bs,
-                         int64_t k, T* __restrict c, int64_t cs, int rows) {
-  using V = Vec<T>;
-  constexpr int W = V::width, MR = kWinoMR, NV = kWinoNV;
-  V acc[MR][NV];
-  for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
-  for (int64_t p = 0; p < k; ++p, bp += bs, ap += as) {
-    V b[NV];
-    for (int v = 0; v < NV; ++v) b[v] = V::load(bp + v * W);
-    for (int r = 0; r < MR; ++r) {
-      const V a = V::set1(ap[r]);
-      for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(a, b[v], acc[r][v]);
-    }
-  }
-  for (int r = 0; r < rows; ++r)
-    for (int v = 0; v < NV; ++v)
-      (V::load(c + r * cs + v * W) + acc[r][v]).store(c + r * cs + v * W);
-}
-
 // A kWinoTr x kWinoTr transpose: dst[k * ds + r] = src[r * ss + k] (8 x 8 floats, 4 x 4 doubles
 // with AVX2's 256-bit shuffles, which the AVX-512 build has too; one element elsewhere).
 #if defined(__AVX2__)
@@ -501,18 +594,17 @@ void wino_rows_t(const T* src, int64_t nch, int64_t cs, int64_t hs, int64_t wsz,
   }
 }
 
-// B^T d B of cnt tiles, vectors along the channels: from the 4 staging rows xr (2 cnt + 2
-// columns of ldc channels) into vt[xi * vs + i * ldc + ci].
+// B^T d B of cnt tiles, vectors along the channels: from the 4 staging rows xr[0 .. 3] (2 cnt
+// + 2 columns of ldc channels) into vt[xi * vs + i * ldc + ci].
 template <class T>
-void wino_dw_in(const T* xr, int64_t cnt, int64_t ldc, T* vt, int64_t vs) {
+void wino_dw_in(const T* const* xr, int64_t cnt, int64_t ldc, T* vt, int64_t vs) {
   using V = Vec<T>;
   constexpr int W = V::width;
-  const int64_t xrl = (2 * cnt + 2) * ldc;  // a staging row
   for (int64_t i = 0; i < cnt; ++i)
     for (int64_t cv = 0; cv < ldc; cv += W) {
       V hm[4][4];
       for (int rr = 0; rr < 4; ++rr) {
-        const T* pr = xr + rr * xrl + 2 * i * ldc + cv;
+        const T* pr = xr[rr] + 2 * i * ldc + cv;
         const V d0 = V::load(pr), d1 = V::load(pr + ldc), d2 = V::load(pr + 2 * ldc),
                 d3 = V::load(pr + 3 * ldc);
         hm[rr][0] = d0 - d2;
@@ -622,27 +714,46 @@ void winograd_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw)
     std::fill(du, du + usize, T(0));
     const int64_t b0 = nblocks * t / tn, b1 = nblocks * (t + 1) / tn;
     const int64_t vs = nb * ldc, ms = nb * ldo;  // one xi's matrix
+    // x's staging rows: the segment's row rr is in slot sl[rr]. The next tile row of the same
+    // columns (a whole image row of tiles, mostly) reads the last two rows again: they stay.
+    int sl[4] = {0, 1, 2, 3};
+    int64_t pn = -1, pty = -1, ptx = -1, pcnt = -1;  // the previous segment
+    const auto follows = [&](int64_t n, int64_t ty, int64_t tx, int64_t cnt) {
+      return n == pn && ty == pty + 1 && tx == ptx && cnt == pcnt;
+    };
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t q0 = blk * nb, q1 = std::min(nt_tiles, q0 + nb), nq = q1 - q0;
       for (int64_t q = q0; q < q1;) {
         const int64_t n = q / ts, r = q % ts, ty = r / g.tw, tx = r % g.tw;
         const int64_t cnt = std::min(g.tw - tx, q1 - q);
         const int64_t j0 = q - q0;
-        // x: 4 rows from 2 ty - ph, columns from 2 tx - pw
-        wino_rows_t(x + n * cin * g.hin * g.win, cin, g.hin * g.win, g.hin, g.win, 2 * ty - g.ph, 4,
-                    2 * tx - g.pw, 2 * cnt + 2, xr, ldc);
+        // x: 4 rows from 2 ty - ph (or the last 2 of them), columns from 2 tx - pw
+        int r0 = 0;
+        if (follows(n, ty, tx, cnt)) {
+          const int a = sl[0], b = sl[1];
+          sl[0] = sl[2], sl[1] = sl[3], sl[2] = a, sl[3] = b;
+          r0 = 2;
+        }
+        pn = n, pty = ty, ptx = tx, pcnt = cnt;
+        for (int rr = r0; rr < 4; ++rr)
+          wino_rows_t(x + n * cin * g.hin * g.win, cin, g.hin * g.win, g.hin, g.win,
+                      2 * ty - g.ph + rr, 1, 2 * tx - g.pw, 2 * cnt + 2, xr + sl[rr] * xl * ldc,
+                      ldc);
         {  // the next segment's rows, while this one's are transformed
           const int64_t qn = q + cnt;
           if (qn < nt_tiles) {
             const int64_t n2 = qn / ts, r2 = qn % ts, ty2 = r2 / g.tw, tx2 = r2 % g.tw;
             const int64_t cnt2 = std::min(g.tw - tx2, nt_tiles - qn);
+            const int skip = follows(n2, ty2, tx2, cnt2) ? 2 : 0;
             wino_prefetch_rows(x + n2 * cin * g.hin * g.win, cin, g.hin * g.win, g.hin, g.win,
-                               2 * ty2 - g.ph, 4, 2 * tx2 - g.pw, 2 * cnt2 + 2);
+                               2 * ty2 - g.ph + skip, 4 - skip, 2 * tx2 - g.pw, 2 * cnt2 + 2);
             wino_prefetch_rows(dy + n2 * cout * g.hout * g.wout, cout, g.hout * g.wout, g.hout,
                                g.wout, 2 * ty2, 2, 2 * tx2, 2 * cnt2);
           }
         }
-        wino_dw_in(xr, cnt, ldc, vt + j0 * ldc, vs);
+        const T* const xrows[4] = {xr + sl[0] * xl * ldc, xr + sl[1] * xl * ldc,
+                                   xr + sl[2] * xl * ldc, xr + sl[3] * xl * ldc};
+        wino_dw_in(xrows, cnt, ldc, vt + j0 * ldc, vs);
         // dy: 2 rows from 2 ty, columns from 2 tx (zero past the output)
         wino_rows_t(dy + n * cout * g.hout * g.wout, cout, g.hout * g.wout, g.hout, g.wout, 2 * ty,
                     2, 2 * tx, 2 * cnt, yr, ldo);
@@ -654,8 +765,8 @@ void winograd_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw)
         for (int64_t cc = 0; cc < ldc; cc += NR)
           for (int64_t oc = 0; oc < cout; oc += kWinoMR) {
             const int rows = static_cast<int>(std::min<int64_t>(kWinoMR, cout - oc));
-            wino_dw_tile(mt + xi * ms + oc, ldo, vt + xi * vs + cc, ldc, nq,
-                         du + (xi * cout + oc) * ldc + cc, ldc, rows);
+            wino_tile<T, true>(mt + xi * ms + oc, ldo, vt + xi * vs + cc, ldc, nq,
+                               du + (xi * cout + oc) * ldc + cc, ldc, rows);
           }
     }
   }
