@@ -1,5 +1,5 @@
 """A/B of two builds' normalization kernels in one process (issue 17, round 6): loads two _cpu
-extension modules by path and times them interleaved (A B copy A B copy ...) with A's copy (the
+extension modules by path and times them interleaved (A B copy B A copy ...) with A's copy (the
 identity activation, non-temporal stores) at bench/bench_norm.py's 16M float32 shapes, and
 checks that both builds' outputs are bit-identical.
 
@@ -74,8 +74,10 @@ def main():
             "copy": lambda x=x, oc=oc: a._fast_activation(x, "identity", 0.0, oc),
         }
         t = {k: [] for k in fns}
-        for _ in range(rounds):
-            for k, f in fns.items():
+        order = list(fns)
+        for r in range(rounds):
+            for k in order if r % 2 == 0 else [order[1], order[0], order[2]]:  # ABc BAc ...
+                f = fns[k]
                 t0 = time.perf_counter()
                 f()
                 t[k].append(time.perf_counter() - t0)
