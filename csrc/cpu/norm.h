@@ -10,9 +10,9 @@
 #include <omp.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <memory>
-#include <thread>
 #include <vector>
 
 #include "common/cpu_isa.h"
@@ -334,30 +334,35 @@ inline bool plane_prefetch(int64_t plane) { return 2 * plane <= l2_per_thread();
 
 // Channels split by samples over the threads, without a barrier (2+ threads, planes too large
 // for a thread's L2 between a channel's two passes). Part p of channel j is samples
-// [p n / P, (p + 1) n / P), P = the thread count; thread t takes part t of each channel in turn,
-// so in step each thread's half-plane stays in its L2 from the sums to the map. Whoever sums a
-// part (claimed with a CAS) maps it too. A thread that finds a part of its channel unclaimed
-// (its partner is behind: preempted, or still mapping) sums it itself; it waits only for a part
-// another thread is summing now, pausing, then yielding the CPU. Per-sample sums are stored
-// and added in sample order by every thread, so the statistics (and every output bit) equal
-// the channel-at-a-time path's at any thread count. sums(j, k): the (a, b) of sample k's run;
-// coefs(j, s1, s2, write): the channel's map coefficients from its sums (write: this thread
-// stores the channel's outputs, once per channel) returns what map(j, k, next_j, coefs) needs
-// to map sample k's run; next_j
-// (or c: none) the channel whose run k to prefetch.
+// [p n / P, (p + 1) n / P), P = the thread count; thread t takes part t of each channel in
+// turn, so in step each thread's share of a plane stays in its L2 from the sums to the map.
+// Whoever sums a part (claimed with a CAS) maps it too. A thread that finds a part of its
+// channel unclaimed (its partner is behind: preempted, or still mapping) sums and maps it
+// itself; for a part another thread is summing now it waits at most kSplitWaitUs, then sums
+// that part again for itself (the other thread still maps it): no thread waits long on a
+// preempted one. Per-sample sums are added in sample order by every thread, so the statistics
+// (and every output bit) equal the channel-at-a-time path's at any thread count.
+// sums(j, k, a, b): sample k's run of channel j; coefs(j, s1, s2, write): what map needs, from
+// the channel's sums (write: this thread stores the channel's outputs, once per channel);
+// map(j, k, next_j, coefs): sample k's run, prefetching run k of channel next_j (c: none).
 inline bool bn_split(int64_t n, int64_t c, int64_t s, int64_t plane_bytes) {
   const int nt = num_threads();
   return nt > 1 && s > 1 && n >= nt && n * c * s > kParallelGrain && c >= nt &&
          !plane_prefetch(plane_bytes);
 }
 
-inline void split_wait(const std::atomic<int>& flag) {
-  for (int spin = 0; flag.load(std::memory_order_acquire) == 0; ++spin) {
-    if (spin < 4096)
-      _mm_pause();
-    else
-      std::this_thread::yield();
+// Waits for a part another thread is summing, at most ~kSplitWaitUs: false when it is not done
+// by then (the other thread was preempted, most likely), and the caller sums the part itself.
+inline constexpr int64_t kSplitWaitUs = 200;
+inline bool split_wait(const std::atomic<int>& flag) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int spin = 1; flag.load(std::memory_order_acquire) == 0; ++spin) {
+    _mm_pause();
+    if (spin % 64 == 0 &&
+        std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(kSplitWaitUs))
+      return flag.load(std::memory_order_acquire) != 0;
   }
+  return true;
 }
 
 template <class Sums, class Coefs, class Map>
@@ -375,7 +380,8 @@ void for_channel_parts(int64_t n, int64_t c, bool stream, bool pf, Sums&& sums, 
 #pragma omp parallel num_threads(P)
   {
     const int t = omp_get_thread_num();
-    std::vector<char> mine(static_cast<size_t>(P));
+    std::vector<char> mine(static_cast<size_t>(P)), local(static_cast<size_t>(P));
+    std::vector<double> loc(static_cast<size_t>(2 * n));  // parts summed again here
     for (int64_t j = 0; j < c; ++j) {
       bool any = false;
       for (int q = 0; q < P; ++q) {
@@ -389,13 +395,19 @@ void for_channel_parts(int64_t n, int64_t c, bool stream, bool pf, Sums&& sums, 
         done[j * P + p].store(1, std::memory_order_release);
       }
       if (!any) continue;  // another thread took (and maps) this whole channel
-      for (int p = 0; p < P; ++p)
-        if (!mine[p]) split_wait(done[j * P + p]);
-      double s1 = 0.0, s2 = 0.0;
-      for (int64_t k = 0; k < n; ++k) {  // sample order, as the channel-at-a-time path
-        s1 += part[2 * (j * n + k)];
-        s2 += part[2 * (j * n + k) + 1];
+      for (int p = 0; p < P; ++p) {
+        local[p] = !mine[p] && !split_wait(done[j * P + p]);
+        if (local[p])  // the same sums (bits) the other thread will store: no waiting on it
+          for (int64_t k = p * n / P; k < (p + 1) * n / P; ++k)
+            sums(j, k, loc[2 * k], loc[2 * k + 1]);
       }
+      double s1 = 0.0, s2 = 0.0;
+      for (int p = 0; p < P; ++p)
+        for (int64_t k = p * n / P; k < (p + 1) * n / P; ++k) {  // sample order, as ever
+          const double* src = local[p] ? &loc[2 * k] : &part[2 * (j * n + k)];
+          s1 += src[0];
+          s2 += src[1];
+        }
       const auto cf = coefs(j, s1, s2, mine[0] != 0);
       const int64_t next = pf && j + 1 < c ? j + 1 : c;
       for (int p = 0; p < P; ++p)
