@@ -6,12 +6,15 @@ checks that both builds' outputs are bit-identical.
   PYTHONPATH=python python bench/mca/norm_ab.py A/_cpu*.so B/_cpu*.so THREADS ROUNDS [l2=BYTES]
       [case ...]
 
-l2=BYTES: B's kernels plan for an L2 of BYTES (_set_cache_sizes).
+l2=BYTES: B's kernels plan for an L2 of BYTES (_set_cache_sizes). DG_AB_CPU_TIME=1 times by
+process CPU time (all threads, spin waits included) instead of wall time: steadier on a loaded
+machine, where a wall-clock round at 2 threads rarely has both cores to itself.
 
 cases: bn_forward bn_backward ln_forward ln_backward (default: all). fraction = t_copy * arrays
 / 2 / t, as bench_norm.py. DG_CPU_ISA=avx2 selects the AVX2 kernels in both."""
 
 import importlib.util
+import os
 import statistics
 import sys
 import time
@@ -74,13 +77,14 @@ def main():
             "copy": lambda x=x, oc=oc: a._fast_activation(x, "identity", 0.0, oc),
         }
         t = {k: [] for k in fns}
+        clock = time.process_time if os.environ.get("DG_AB_CPU_TIME") == "1" else time.perf_counter
         order = list(fns)
         for r in range(rounds):
             for k in order if r % 2 == 0 else [order[1], order[0], order[2]]:  # ABc BAc ...
                 f = fns[k]
-                t0 = time.perf_counter()
+                t0 = clock()
                 f()
-                t[k].append(time.perf_counter() - t0)
+                t[k].append(clock() - t0)
         best = {k: min(v) for k, v in t.items()}
         med = {k: statistics.median(v) for k, v in t.items()}
         ar = ARRAYS[case]

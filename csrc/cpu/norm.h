@@ -344,7 +344,8 @@ inline bool plane_prefetch(int64_t plane) { return 2 * plane <= l2_per_thread();
 // (and every output bit) equal the channel-at-a-time path's at any thread count.
 // sums(j, k, a, b): sample k's run of channel j; coefs(j, s1, s2, write): what map needs, from
 // the channel's sums (write: this thread stores the channel's outputs, once per channel);
-// map(j, k, next_j, coefs): sample k's run, prefetching run k of channel next_j (c: none).
+// map(j, k, next_j, coefs): sample k's run, prefetching run k of channel next_j (c: none);
+// pf false: no prefetch, and a part's runs mapped in reverse order (the last read, in L2, first).
 inline bool bn_split(int64_t n, int64_t c, int64_t s, int64_t plane_bytes) {
   const int nt = num_threads();
   return nt > 1 && s > 1 && n >= nt && n * c * s > kParallelGrain && c >= nt &&
@@ -412,7 +413,8 @@ void for_channel_parts(int64_t n, int64_t c, bool stream, bool pf, Sums&& sums, 
       const int64_t next = pf && j + 1 < c ? j + 1 : c;
       for (int p = 0; p < P; ++p)
         if (mine[p])
-          for (int64_t k = p * n / P; k < (p + 1) * n / P; ++k) map(j, k, next, cf);
+          for (int64_t k0 = p * n / P, k1 = (p + 1) * n / P, kk = k0; kk < k1; ++kk)
+            map(j, pf ? kk : k1 - 1 + k0 - kk, next, cf);  // no prefetch: the runs read last first
     }
     if (stream) stream_fence();
   }
@@ -474,7 +476,7 @@ void batch_norm_train_forward_t(const T* x, const T* weight, const T* bias, T* y
     std::vector<T> shift(static_cast<size_t>(c));
     for (int64_t j = 0; j < c; ++j) shift[j] = x[j * s];
     for_channel_parts(
-        n, c, stream, plane_prefetch(per * s * int64_t(sizeof(T))),
+        n, c, stream, plane_prefetch(2 * per * s * int64_t(sizeof(T))),  // as the backward
         [&](int64_t j, int64_t k, double& a, double& b) {
           run_sums<T, false>(x + (k * c + j) * s, nullptr, s, shift[j], a, b);
         },
@@ -535,7 +537,9 @@ void batch_norm_backward_t(const T* dy, const T* x, const T* mean, const T* invs
       T A, B, D;
     };
     for_channel_parts(
-        n, c, stream, plane_prefetch(2 * per * s * int64_t(sizeof(T))),
+        // prefetch only with room to spare: a part and the next one in half the L2 (with the
+        // two exactly filling it, the prefetch evicted the runs still to map: measured slower)
+        n, c, stream, plane_prefetch(4 * per * s * int64_t(sizeof(T))),
         [&](int64_t j, int64_t k, double& a, double& b) {
           const int64_t off = (k * c + j) * s;
           run_sums<T, true>(x + off, dy + off, s, mean[j], a, b);
