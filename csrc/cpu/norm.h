@@ -344,8 +344,11 @@ inline bool plane_prefetch(int64_t plane) { return 2 * plane <= l2_per_thread();
 // (and every output bit) equal the channel-at-a-time path's at any thread count.
 // sums(j, k, a, b): sample k's run of channel j; coefs(j, s1, s2, write): what map needs, from
 // the channel's sums (write: this thread stores the channel's outputs, once per channel);
-// map(j, k, next_j, coefs): sample k's run, prefetching run k of channel next_j (c: none);
-// pf false: no prefetch, and a part's runs mapped in reverse order (the last read, in L2, first).
+// map(j, k, next_j, next_k, coefs): sample k's run, prefetching run next_k of channel next_j
+// (c: none). pf: the part's runs in order, each prefetching the next channel's run k (room
+// for both parts in half the L2); else in reverse order (the last read, still in L2, first),
+// the first `ahead` of them prefetching the next channel's first runs, so the next sums start
+// from L2 and some of their reads overlap this map's writes.
 inline bool bn_split(int64_t n, int64_t c, int64_t s, int64_t plane_bytes) {
   const int nt = num_threads();
   return nt > 1 && s > 1 && n >= nt && n * c * s > kParallelGrain && c >= nt &&
@@ -366,9 +369,16 @@ inline bool split_wait(const std::atomic<int>& flag) {
   return true;
 }
 
+// Runs of the next part to prefetch while mapping a part of `per` runs of run_bytes each: what
+// fits beside the part in 3/4 of a thread's L2 (used when the two parts do not both fit).
+inline int64_t split_ahead(int64_t per, int64_t run_bytes) {
+  const int64_t room = l2_per_thread() * 3 / 4 - per * run_bytes;
+  return room > 0 ? room / run_bytes : 0;
+}
+
 template <class Sums, class Coefs, class Map>
-void for_channel_parts(int64_t n, int64_t c, bool stream, bool pf, Sums&& sums, Coefs&& coefs,
-                       Map&& map) {
+void for_channel_parts(int64_t n, int64_t c, bool stream, bool pf, int64_t ahead, Sums&& sums,
+                       Coefs&& coefs, Map&& map) {
   const int P = num_threads();
   const int64_t tasks = c * P;
   std::unique_ptr<std::atomic<int>[]> claim(new std::atomic<int>[tasks]);
@@ -410,11 +420,15 @@ void for_channel_parts(int64_t n, int64_t c, bool stream, bool pf, Sums&& sums, 
           s2 += src[1];
         }
       const auto cf = coefs(j, s1, s2, mine[0] != 0);
-      const int64_t next = pf && j + 1 < c ? j + 1 : c;
+      const int64_t next = j + 1 < c ? j + 1 : c;
       for (int p = 0; p < P; ++p)
         if (mine[p])
-          for (int64_t k0 = p * n / P, k1 = (p + 1) * n / P, kk = k0; kk < k1; ++kk)
-            map(j, pf ? kk : k1 - 1 + k0 - kk, next, cf);  // no prefetch: the runs read last first
+          for (int64_t k0 = p * n / P, k1 = (p + 1) * n / P, i = 0; i < k1 - k0; ++i) {
+            if (pf)  // in step with the next channel's runs
+              map(j, k0 + i, next, k0 + i, cf);
+            else  // the runs read last first; the next channel's first `ahead` runs on the way
+              map(j, k1 - 1 - i, i < ahead ? next : c, k0 + i, cf);
+          }
     }
     if (stream) stream_fence();
   }
@@ -477,6 +491,7 @@ void batch_norm_train_forward_t(const T* x, const T* weight, const T* bias, T* y
     for (int64_t j = 0; j < c; ++j) shift[j] = x[j * s];
     for_channel_parts(
         n, c, stream, plane_prefetch(2 * per * s * int64_t(sizeof(T))),  // as the backward
+        split_ahead(per, s * int64_t(sizeof(T))),
         [&](int64_t j, int64_t k, double& a, double& b) {
           run_sums<T, false>(x + (k * c + j) * s, nullptr, s, shift[j], a, b);
         },
@@ -494,10 +509,10 @@ void batch_norm_train_forward_t(const T* x, const T* weight, const T* bias, T* y
           cf.sh = bias ? bias[j] : T(0);
           return cf;
         },
-        [&](int64_t j, int64_t k, int64_t next, const Cf& cf) {
+        [&](int64_t j, int64_t k, int64_t next, int64_t nk, const Cf& cf) {
           const int64_t off = (k * c + j) * s;
           run_map<T>(nullptr, x + off, T(0), cf.scale, cf.m, cf.sh, y + off, s, stream,
-                     next < c ? x + (k * c + next) * s : nullptr);
+                     next < c ? x + (nk * c + next) * s : nullptr);
         });
     return;
   }
@@ -540,6 +555,7 @@ void batch_norm_backward_t(const T* dy, const T* x, const T* mean, const T* invs
         // prefetch only with room to spare: a part and the next one in half the L2 (with the
         // two exactly filling it, the prefetch evicted the runs still to map: measured slower)
         n, c, stream, plane_prefetch(4 * per * s * int64_t(sizeof(T))),
+        split_ahead(per, 2 * s * int64_t(sizeof(T))),
         [&](int64_t j, int64_t k, double& a, double& b) {
           const int64_t off = (k * c + j) * s;
           run_sums<T, true>(x + off, dy + off, s, mean[j], a, b);
@@ -554,12 +570,12 @@ void batch_norm_backward_t(const T* dy, const T* x, const T* mean, const T* invs
           cf.D = training && count > 0 ? static_cast<T>(-kk * s1 / double(count)) : T(0);
           return cf;
         },
-        [&](int64_t j, int64_t k, int64_t next, const Cf& cf) {
+        [&](int64_t j, int64_t k, int64_t next, int64_t nk, const Cf& cf) {
           const int64_t off = (k * c + j) * s;
           const bool ahead = next < c;
           run_map<T>(dy + off, training ? x + off : nullptr, cf.A, cf.B, mean[j], cf.D, dx + off, s,
-                     stream, ahead ? x + (k * c + next) * s : nullptr,
-                     ahead ? dy + (k * c + next) * s : nullptr);
+                     stream, ahead ? x + (nk * c + next) * s : nullptr,
+                     ahead ? dy + (nk * c + next) * s : nullptr);
         });
     return;
   }
