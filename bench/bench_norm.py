@@ -8,9 +8,8 @@ per-channel / per-row vectors are negligible): BatchNorm2d forward reads x and w
 arrays; its backward reads dy and x and writes dx, 3; LayerNorm forward 2 and backward 3 likewise.
 A second pass over x (or dy) is not counted again: the kernels keep it in cache (a LayerNorm row
 of 4096 float32 is 16 KiB; BatchNorm goes a channel at a time, and a channel's plane here is
-16 x 128 x 128 float32 = 1 MiB, in the 2 MiB L2 between its sums and its map; the backward's
-x + dy, 2 MiB, is split by samples over 2 threads, 1 MiB each), and where they cannot, the
-extra pass is the kernel's cost, not bytes the comparison credits it with.
+16 x 128 x 128 float32 = 1 MiB, in the 2 MiB L2 between its sums and its map), and where they
+cannot, the extra pass is the kernel's cost, not bytes the comparison credits it with.
 The copy baseline is deltagrad's multithreaded copy (the identity activation, non-temporal
 stores for large outputs) of x on the same threads into a preallocated array: 2 arrays per
 call, so fraction_of_copy = (t_copy * arrays / 2) / t_ours (1.0 = at the copy's bandwidth).

@@ -574,28 +574,3 @@ def test_layer_norm_params_grads_threads_agree(shape, norm, dtype, rng):
     rows = x.size // int(np.prod(norm))
     assert_close(outs[1][1], edw, dtype, rtol=TOL[dtype], scale=10.0 * rows)
     assert_close(outs[1][2], edb, dtype, rtol=TOL[dtype], scale=10.0 * rows)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("nt,shape", [(2, (2, 3, 40000)), (3, (4, 5, 30000)), (3, (5, 3, 30001))])
-def test_batch_norm_split_by_samples(nt, shape, dtype, rng, l2_bytes):
-    """Channels split by samples over the threads (planes larger than half the L2 set): each
-    thread sums and maps its share of a channel, per-sample sums added in sample order, so the
-    bits equal the 1-thread path's on 2 and 3 threads (uneven shares; as many channels as
-    threads)."""
-    x, w, b = _bn_data(rng, shape, dtype)
-    dy = sample(rng, shape, dtype, scale=1.0)
-    old = dg.get_num_threads()
-    outs = []
-    try:
-        dg.set_num_threads(1)
-        outs.append(_bn_all(x, dy, w, b, dtype))
-        dg.set_num_threads(nt)
-        l2_bytes(64 << 10)
-        outs.append(_bn_all(x, dy, w, b, dtype))
-    finally:
-        dg.set_num_threads(old)
-    for a, e in zip(*outs):
-        np.testing.assert_array_equal(a, e)
-    edx, _, _ = ref.batch_norm_backward(dy, x, w, outs[1][1], outs[1][2])
-    assert_close(outs[1][5], edx, dtype, rtol=TOL[dtype], scale=10.0)

@@ -6,13 +6,8 @@
 // elements and added into double between blocks. The shift makes the variance free of the
 // cancellation of E[x^2] - E[x]^2 when |mean| >> std (its error is ~eps * (1 + (mean - K)^2 /
 // var) with K a sample of the data); the short float blocks keep float32 sums accurate.
-#include <immintrin.h>
-#include <omp.h>
-
 #include <atomic>
-#include <chrono>
 #include <cmath>
-#include <memory>
 #include <vector>
 
 #include "common/cpu_isa.h"
@@ -332,108 +327,6 @@ inline int64_t l2_per_thread() {
 // from L2.
 inline bool plane_prefetch(int64_t plane) { return 2 * plane <= l2_per_thread(); }
 
-// Channels split by samples over the threads, without a barrier (2+ threads, planes too large
-// for a thread's L2 between a channel's two passes). Part p of channel j is samples
-// [p n / P, (p + 1) n / P), P = the thread count; thread t takes part t of each channel in
-// turn, so in step each thread's share of a plane stays in its L2 from the sums to the map.
-// Whoever sums a part (claimed with a CAS) maps it too. A thread that finds a part of its
-// channel unclaimed (its partner is behind: preempted, or still mapping) sums and maps it
-// itself; for a part another thread is summing now it waits at most kSplitWaitUs, then sums
-// that part again for itself (the other thread still maps it): no thread waits long on a
-// preempted one. Per-sample sums are added in sample order by every thread, so the statistics
-// (and every output bit) equal the channel-at-a-time path's at any thread count.
-// sums(j, k, a, b): sample k's run of channel j; coefs(j, s1, s2, write): what map needs, from
-// the channel's sums (write: this thread stores the channel's outputs, once per channel);
-// map(j, k, next_j, next_k, coefs): sample k's run, prefetching run next_k of channel next_j
-// (c: none). pf: the part's runs in order, each prefetching the next channel's run k (room
-// for both parts in half the L2); else in reverse order (the last read, still in L2, first),
-// the first `ahead` of them prefetching the next channel's first runs, so the next sums start
-// from L2 and some of their reads overlap this map's writes.
-inline bool bn_split(int64_t n, int64_t c, int64_t s, int64_t plane_bytes) {
-  const int nt = num_threads();
-  return nt > 1 && s > 1 && n >= nt && n * c * s > kParallelGrain && c >= nt &&
-         !plane_prefetch(plane_bytes);
-}
-
-// Waits for a part another thread is summing, at most ~kSplitWaitUs: false when it is not done
-// by then (the other thread was preempted, most likely), and the caller sums the part itself.
-inline constexpr int64_t kSplitWaitUs = 200;
-inline bool split_wait(const std::atomic<int>& flag) {
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int spin = 1; flag.load(std::memory_order_acquire) == 0; ++spin) {
-    _mm_pause();
-    if (spin % 64 == 0 &&
-        std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(kSplitWaitUs))
-      return flag.load(std::memory_order_acquire) != 0;
-  }
-  return true;
-}
-
-// Runs of the next part to prefetch while mapping a part of `per` runs of run_bytes each: what
-// fits beside the part in 3/4 of a thread's L2 (used when the two parts do not both fit).
-inline int64_t split_ahead(int64_t per, int64_t run_bytes) {
-  const int64_t room = l2_per_thread() * 3 / 4 - per * run_bytes;
-  return room > 0 ? room / run_bytes : 0;
-}
-
-template <class Sums, class Coefs, class Map>
-void for_channel_parts(int64_t n, int64_t c, bool stream, bool pf, int64_t ahead, Sums&& sums,
-                       Coefs&& coefs, Map&& map) {
-  const int P = num_threads();
-  const int64_t tasks = c * P;
-  std::unique_ptr<std::atomic<int>[]> claim(new std::atomic<int>[tasks]);
-  std::unique_ptr<std::atomic<int>[]> done(new std::atomic<int>[tasks]);
-  for (int64_t i = 0; i < tasks; ++i) {
-    claim[i].store(0, std::memory_order_relaxed);
-    done[i].store(0, std::memory_order_relaxed);
-  }
-  std::vector<double> part(static_cast<size_t>(2 * n * c));
-#pragma omp parallel num_threads(P)
-  {
-    const int t = omp_get_thread_num();
-    std::vector<char> mine(static_cast<size_t>(P)), local(static_cast<size_t>(P));
-    std::vector<double> loc(static_cast<size_t>(2 * n));  // parts summed again here
-    for (int64_t j = 0; j < c; ++j) {
-      bool any = false;
-      for (int q = 0; q < P; ++q) {
-        const int p = (t + q) % P;
-        int expect = 0;
-        mine[p] = claim[j * P + p].compare_exchange_strong(expect, 1, std::memory_order_relaxed);
-        if (!mine[p]) continue;
-        any = true;
-        for (int64_t k = p * n / P; k < (p + 1) * n / P; ++k)
-          sums(j, k, part[2 * (j * n + k)], part[2 * (j * n + k) + 1]);
-        done[j * P + p].store(1, std::memory_order_release);
-      }
-      if (!any) continue;  // another thread took (and maps) this whole channel
-      for (int p = 0; p < P; ++p) {
-        local[p] = !mine[p] && !split_wait(done[j * P + p]);
-        if (local[p])  // the same sums (bits) the other thread will store: no waiting on it
-          for (int64_t k = p * n / P; k < (p + 1) * n / P; ++k)
-            sums(j, k, loc[2 * k], loc[2 * k + 1]);
-      }
-      double s1 = 0.0, s2 = 0.0;
-      for (int p = 0; p < P; ++p)
-        for (int64_t k = p * n / P; k < (p + 1) * n / P; ++k) {  // sample order, as ever
-          const double* src = local[p] ? &loc[2 * k] : &part[2 * (j * n + k)];
-          s1 += src[0];
-          s2 += src[1];
-        }
-      const auto cf = coefs(j, s1, s2, mine[0] != 0);
-      const int64_t next = j + 1 < c ? j + 1 : c;
-      for (int p = 0; p < P; ++p)
-        if (mine[p])
-          for (int64_t k0 = p * n / P, k1 = (p + 1) * n / P, i = 0; i < k1 - k0; ++i) {
-            if (pf)  // in step with the next channel's runs
-              map(j, k0 + i, next, k0 + i, cf);
-            else  // the runs read last first; the next channel's first `ahead` runs on the way
-              map(j, k1 - 1 - i, i < ahead ? next : c, k0 + i, cf);
-          }
-    }
-    if (stream) stream_fence();
-  }
-}
-
 // out run = a * p + b * (q - m) + d over one run of len (p / q may be null); pf0 / pf1 (may be
 // null): runs of len to prefetch into L2 on the way.
 template <class T>
@@ -482,40 +375,6 @@ void batch_norm_train_forward_t(const T* x, const T* weight, const T* bias, T* y
   }
   const int64_t count = n * s;
   const bool stream = norm_stream(n * c * s * int64_t(sizeof(T)));
-  if (bn_split(n, c, s, n * s * int64_t(sizeof(T)))) {
-    const int64_t per = (n + num_threads() - 1) / num_threads();
-    struct Cf {
-      T m, scale, sh;
-    };
-    std::vector<T> shift(static_cast<size_t>(c));
-    for (int64_t j = 0; j < c; ++j) shift[j] = x[j * s];
-    for_channel_parts(
-        n, c, stream, plane_prefetch(2 * per * s * int64_t(sizeof(T))),  // as the backward
-        split_ahead(per, s * int64_t(sizeof(T))),
-        [&](int64_t j, int64_t k, double& a, double& b) {
-          run_sums<T, false>(x + (k * c + j) * s, nullptr, s, shift[j], a, b);
-        },
-        [&](int64_t j, double sa, double sb, bool write) {
-          Cf cf;
-          T is;
-          bn_finalize(sa, sb, shift[j], count, momentum, eps, cf.m, is,
-                      write && running_mean ? running_mean + j : nullptr,
-                      write && running_var ? running_var + j : nullptr);
-          if (write) {
-            mean[j] = cf.m;
-            invstd[j] = is;
-          }
-          cf.scale = static_cast<T>(double(is) * (weight ? double(weight[j]) : 1.0));
-          cf.sh = bias ? bias[j] : T(0);
-          return cf;
-        },
-        [&](int64_t j, int64_t k, int64_t next, int64_t nk, const Cf& cf) {
-          const int64_t off = (k * c + j) * s;
-          run_map<T>(nullptr, x + off, T(0), cf.scale, cf.m, cf.sh, y + off, s, stream,
-                     next < c ? x + (nk * c + next) * s : nullptr);
-        });
-    return;
-  }
   const bool pf = plane_prefetch(n * s * int64_t(sizeof(T)));
   for_channels<T>(c, n * c * s, stream, [&](int64_t j, int64_t next) {
     const T shift = count > 0 ? x[j * s] : T(0);
@@ -545,40 +404,6 @@ void batch_norm_backward_t(const T* dy, const T* x, const T* mean, const T* invs
                            bool training) {
   const int64_t count = n * s;
   const bool sums = dweight != nullptr || dbias != nullptr || (dx != nullptr && training);
-  if (sums && dx != nullptr && bn_split(n, c, s, 2 * n * s * int64_t(sizeof(T)))) {
-    const bool stream = norm_stream(n * c * s * int64_t(sizeof(T)));
-    const int64_t per = (n + num_threads() - 1) / num_threads();
-    struct Cf {
-      T A, B, D;
-    };
-    for_channel_parts(
-        // prefetch only with room to spare: a part and the next one in half the L2 (with the
-        // two exactly filling it, the prefetch evicted the runs still to map: measured slower)
-        n, c, stream, plane_prefetch(4 * per * s * int64_t(sizeof(T))),
-        split_ahead(per, 2 * s * int64_t(sizeof(T))),
-        [&](int64_t j, int64_t k, double& a, double& b) {
-          const int64_t off = (k * c + j) * s;
-          run_sums<T, true>(x + off, dy + off, s, mean[j], a, b);
-        },
-        [&](int64_t j, double s1, double s2, bool write) {
-          if (write && dbias != nullptr) dbias[j] = static_cast<T>(s1);
-          if (write && dweight != nullptr) dweight[j] = static_cast<T>(s2 * double(invstd[j]));
-          const double is = double(invstd[j]), kk = is * (weight ? double(weight[j]) : 1.0);
-          Cf cf;
-          cf.A = static_cast<T>(kk);
-          cf.B = training && count > 0 ? static_cast<T>(-kk * is * is * s2 / double(count)) : T(0);
-          cf.D = training && count > 0 ? static_cast<T>(-kk * s1 / double(count)) : T(0);
-          return cf;
-        },
-        [&](int64_t j, int64_t k, int64_t next, int64_t nk, const Cf& cf) {
-          const int64_t off = (k * c + j) * s;
-          const bool ahead = next < c;
-          run_map<T>(dy + off, training ? x + off : nullptr, cf.A, cf.B, mean[j], cf.D, dx + off, s,
-                     stream, ahead ? x + (nk * c + next) * s : nullptr,
-                     ahead ? dy + (nk * c + next) * s : nullptr);
-        });
-    return;
-  }
   if (bn_by_channel(n, c, s)) {
     const bool stream = dx != nullptr && norm_stream(n * c * s * int64_t(sizeof(T)));
     const bool pf = sums && plane_prefetch(2 * n * s * int64_t(sizeof(T)));
