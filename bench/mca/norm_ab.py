@@ -10,7 +10,8 @@ l2=BYTES: B's kernels plan for an L2 of BYTES (_set_cache_sizes). DG_AB_CPU_TIME
 process CPU time (all threads, spin waits included) instead of wall time: steadier on a loaded
 machine, where a wall-clock round at 2 threads rarely has both cores to itself.
 
-cases: bn_forward bn_backward ln_forward ln_backward (default: all). fraction = t_copy * arrays
+cases: bn_forward bn_backward ln_forward ln_backward bn_sums (default: all; bn_sums is the
+backward's first pass alone, need_dx=False). fraction = t_copy * arrays
 / 2 / t, as bench_norm.py. DG_CPU_ISA=avx2 selects the AVX2 kernels in both."""
 
 import importlib.util
@@ -21,7 +22,7 @@ import time
 
 import numpy as np
 
-ARRAYS = {"bn_forward": 2, "bn_backward": 3, "ln_forward": 2, "ln_backward": 3}
+ARRAYS = {"bn_forward": 2, "bn_backward": 3, "ln_forward": 2, "ln_backward": 3, "bn_sums": 2}
 
 
 def load(path, tag, nt):
@@ -36,9 +37,12 @@ def case_fns(mod, case, x, dy, w, b, out, saved):
     if case == "bn_forward":
         rm, rv = np.zeros(x.shape[1], x.dtype), np.ones(x.shape[1], x.dtype)
         return lambda: (*mod.batch_norm_forward(x, w, b, rm, rv, True, 0.1, 1e-5, out), rm, rv)
-    if case == "bn_backward":
+    if case in ("bn_backward", "bn_sums"):  # bn_sums: dweight / dbias only (the first pass)
         _, mean, invstd = saved["bn"]
-        return lambda: mod.batch_norm_backward(dy, x, w, mean, invstd, True, True, True, True, out)
+        need_dx = case == "bn_backward"
+        return lambda: mod.batch_norm_backward(
+            dy, x, w, mean, invstd, True, need_dx, True, True, out if need_dx else None
+        )
     if case == "ln_forward":
         return lambda: mod.layer_norm_forward(x, 1, w, b, 1e-5, out)
     _, mean, rstd = saved["ln"]
@@ -50,7 +54,7 @@ def main():
     a, b = load(sys.argv[1], "a", nt), load(sys.argv[2], "b", nt)
     if len(sys.argv) > 5 and sys.argv[5].startswith("l2="):  # B plans for this L2 size
         b._set_cache_sizes(0, int(sys.argv.pop(5)[3:]), 0)
-    cases = sys.argv[5:] or list(ARRAYS)
+    cases = sys.argv[5:] or list(ARRAYS)[:4]
     rng = np.random.default_rng(0)
     for case in cases:
         shape = (16, 64, 128, 128) if case.startswith("bn") else (4096, 4096)
@@ -63,7 +67,7 @@ def main():
             saved = {"bn": a.batch_norm_forward(x, w, bb, None, None, True, 0.1, 1e-5, None)}
         else:
             saved = {"ln": a.layer_norm_forward(x, 1, w, bb, 1e-5, None)}
-        oa, ob, oc = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+        oa, ob, oc = np.zeros_like(x), np.zeros_like(x), np.zeros_like(x)  # bn_sums: unwritten
         fa = case_fns(a, case, x, dy, w, bb, oa, saved)
         fb = case_fns(b, case, x, dy, w, bb, ob, saved)
         ra, rb = fa(), fb()
