@@ -28,11 +28,11 @@
 //            relative accuracy in its far negative tail.                   <= 8 ulp [7.22/7.15]
 //   vgelu    x Phi(x) = max(x, -0) - |x| exp(-x^2/2) R(|x|), R on AVX-512 by a degree-5
 //            polynomial per interval of width 1/2 from register tables (issue 18, round 6;
-//            exhaustive 4.01 ulp, 1.74 denormal steps), on AVX2 by a degree-9 polynomial in
-//            1/(1 + |x|/3); exp(-x^2/2) = 2^nf exp(s/2), nf a multiple of 1/16 (1/8 on AVX2)
+//            exhaustive 4.76 ulp, 2.14 denormal steps), on AVX2 by a degree-9 polynomial in
+//            1/(1 + |x|/3); exp(-x^2/2) = 2^nf exp(s/2), nf a multiple of 1/32 (1/8 on AVX2)
 //            with 2^frac(nf) from a register table, the reduction fused with the product x*x
 //            (the activation; issue 18, round 4: exhaustive over every float32 |x| < 2^128).
-//            Below x = -13.2 (denormal results) within 3 denormal steps. <= 8 ulp [6.30/6.30]
+//            Below x = -13.2 (denormal results) within 3 denormal steps. <= 8 ulp [4.76/6.30]
 //
 // float64 (every ISA) and the generic fallback call libm lane by lane: a vector polynomial
 // reaching the 1e-12 relative accuracy the float64 tests demand would need twice the degree,
@@ -385,14 +385,14 @@ inline Vec<float> vgelu(Vec<float> x) {
 #endif
   const V a = min(au, V::set1(14.5f));  // beyond, a exp(-a^2/2) R(a) rounds to 0; NaN: 14.5
   const V b = a * V::set1(-0.72134752044448170f);  // -a log2(e) / 2
-  // exp(-a^2/2) = 2^nf exp(s/2), nf = -a^2/(2 ln2) rounded to a multiple of 1/16 (AVX-512) or
-  // 1/8 (AVX2) by the 1.5 * 2^19 (2^20) trick: tt's low 4 (3) bits hold j = frac(nf) * 16 (8),
-  // which picks 2^(j/16) (2^(j/8)) from a register table; 2^floor(nf) by scalef or the
+  // exp(-a^2/2) = 2^nf exp(s/2), nf = -a^2/(2 ln2) rounded to a multiple of 1/32 (AVX-512) or
+  // 1/8 (AVX2) by the 1.5 * 2^18 (2^20) trick: tt's low 5 (3) bits hold j = frac(nf) * 32 (8),
+  // which picks 2^(j/32) (2^(j/8)) from a register table; 2^floor(nf) by scalef or the
   // exponent field. s = -a^2 - 2 nf ln2 with 2 nf ln2hi exact and a^2 inside the FMA (one
-  // rounding: full relative accuracy without a hi+lo pair), |s/2| <= ln2/32 (ln2/16): a
-  // degree-3 (4) Taylor polynomial.
+  // rounding: full relative accuracy without a hi+lo pair), |s/2| <= ln2/64 (ln2/16): a
+  // degree-2 minimax (degree-4 Taylor) polynomial.
 #if defined(__AVX512F__)
-  const V magic = V::set1(786432.0f);
+  const V magic = V::set1(393216.0f);
 #else
   const V magic = V::set1(1572864.0f);
 #endif
@@ -401,14 +401,17 @@ inline Vec<float> vgelu(Vec<float> x) {
   V s = fnmadd(a, a, nf * V::set1(-1.38671875f));
   s = fnmadd(nf, V::set1(-4.24388880e-4f), s);
 #if defined(__AVX512F__)
-  const V T = {_mm512_permutexvar_ps(
+  // 2^(j/32), j = tt's low 5 bits, by vpermt2ps; exp(s/2) on |s/2| <= ln2/64 by a degree-2
+  // relative minimax fit, 0.9 * 2^-24 (round 6: one FMA fewer than 2^(j/16) and degree 3)
+  const V T = {_mm512_permutex2var_ps(
+      _mm512_setr_ps(1.0f, 1.0218972f, 1.04427373f, 1.06714046f, 1.09050775f, 1.1143868f,
+                     1.13878858f, 1.1637249f, 1.18920708f, 1.21524739f, 1.24185777f, 1.26905096f,
+                     1.29683959f, 1.32523668f, 1.35425556f, 1.38390994f),
       _mm512_castps_si512(tt.v),
-      _mm512_setr_ps(1.0f, 1.0442737340927124f, 1.0905077457427979f, 1.1387885808944702f,
-                     1.1892070770263672f, 1.2418577671051025f, 1.2968395948410034f,
-                     1.3542555570602417f, 1.4142135381698608f, 1.4768261909484863f,
-                     1.5422108173370361f, 1.610490322113037f, 1.6817928552627563f,
-                     1.7562521696090698f, 1.8340080976486206f, 1.9152065515518188f))};
-  const V pp = fmadd(fmadd(s, V::set1(1.0f / 48), V::set1(0.125f)), s, V::set1(0.5f));
+      _mm512_setr_ps(1.41421354f, 1.44518077f, 1.47682619f, 1.50916445f, 1.54221082f, 1.5759809f,
+                     1.61049032f, 1.64575553f, 1.68179286f, 1.71861935f, 1.75625217f, 1.79470909f,
+                     1.8340081f, 1.87416768f, 1.91520655f, 1.95714414f))};
+  const V pp = fmadd(s, V::set1(0.12500024f), V::set1(0.50000733f));
 #else
   const V T = {_mm256_permutevar8x32_ps(
       _mm256_setr_ps(1.0f, 1.0905077457427979f, 1.1892070770263672f, 1.2968395948410034f,
@@ -418,7 +421,7 @@ inline Vec<float> vgelu(Vec<float> x) {
   const V pp = fmadd(fmadd(fmadd(s, V::set1(1.0f / 384), V::set1(1.0f / 48)), s, V::set1(0.125f)),
                      s, V::set1(0.5f));
 #endif
-  const V p = fmadd(T * s, pp, T);  // 2^(j/16) exp(s/2)
+  const V p = fmadd(T * s, pp, T);  // 2^(j/32) (AVX-512) or 2^(j/8) (AVX2) times exp(s/2)
 #if defined(__AVX512F__)
   // R piecewise (issue 18, round 6): 30 intervals of width 1/2 centred on k/2, k = round(2a),
   // a degree-5 polynomial in u = a - k/2 (|u| <= 1/4) each, its coefficients picked from
