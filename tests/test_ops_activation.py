@@ -211,6 +211,19 @@ def test_large_outputs_streamed_and_misaligned(isa, act, dtype, rng):
     assert_close(dx, ref.activation_backward(x, saved, act), dtype, atol=atol * 4)
 
 
+@pytest.mark.parametrize("act", ["relu", "gelu", "tanh"])
+def test_forward_block_order_alternates_between_calls(isa, act, rng):
+    # cached ranges of >= 64K elements run their blocks last to first on every other call
+    # (activation.h): consecutive calls, misaligned, with a partial block, give the same bits
+    n = 16 * 4096 + 4096 * 3 + 37
+    x = sample(rng, (n + 1,), np.float32)[1:]
+    outs = [np.empty(n, np.float32) for _ in range(3)]
+    for out in outs:
+        ops.activation(x, act, out=out)
+    assert_close(outs[0], ref.activation(x, act), np.float32, name=f"{act}(x)")
+    assert outs[0].tobytes() == outs[1].tobytes() == outs[2].tobytes()
+
+
 # ---- odd 2-D shapes at the GPU tolerance (the CUDA kernels' launch paths) ----------------------
 
 
@@ -337,6 +350,8 @@ def test_gelu_float32_error_bound_every_float_near_the_worst(isa):
         -4.5055,
         -9.1740,
         -12.4979,
+        -6.2127,  # round 6 (AVX-512, the piecewise R)
+        -11.8781,  # round 6 (AVX-512, and the 32-entry exp table): 4.76 ulp
         0.1082,
         0.1144,
     ):
@@ -359,6 +374,12 @@ def test_gelu_float32_crossovers(isa):
         ]
     )
     edges = np.concatenate([edges, np.linspace(-1e-3, 1e-3, 2001, dtype=np.float32)])
+    # AVX-512's R switches polynomial at |x| = k/2 + 1/4 (round(2|x|), ties to even)
+    cuts = np.arange(30) / 2 + 0.25
+    edges = np.concatenate(
+        [edges] + [np.linspace(c - 1e-4, c + 1e-4, 101, dtype=np.float32) for c in cuts]
+    )
+    edges = np.concatenate([edges, -edges])
     rng = np.random.default_rng(6)
     mixed = (rng.standard_normal(20_003) * 3).astype(np.float32)
     odd = rng.integers(0, mixed.size, 2000)

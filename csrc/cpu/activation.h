@@ -1,5 +1,6 @@
 // Activations forward and backward, and the vector math functions, over flat arrays. Compiled
 // once per ISA (cmake/cpu_isa.cmake).
+#include <algorithm>
 #include <cstdint>
 
 #include "cpu/activation_math.h"
@@ -63,17 +64,38 @@ inline void store_range(T* y, int64_t b, int64_t e, F f) {
 #define DG_FLATTEN
 #endif
 
+// Cached (non-streaming) forward ranges longer than kReverseMin elements run their kReverseBlock
+// blocks last to first on every other call of a thread. A pass front to back over an input and
+// output that together fill the L2 (262K float32: 1 + 1 MiB against SPR's 2 MiB) evicts the
+// lines the next pass needs first, so every pass reads from L3; the reversed pass starts where
+// the previous one ended, on the lines still in L2 (and an op after one that wrote its output
+// front to back does the same). Issue 18, round 6: relu at 262K, 1 thread, alone
+// 49 -> 39 us per call. The results do not depend on the order.
+inline constexpr int64_t kReverseBlock = 4096;
+inline constexpr int64_t kReverseMin = 16 * kReverseBlock;
+
 template <class T, Act A, bool kStream>
 DG_FLATTEN void act_forward_range(const T* x, T* y, int64_t b, int64_t e, T param) {
   const Vec<T> p = Vec<T>::set1(param);
-  store_range<T, kStream>(y, b, e, [&](int64_t i, int r) {
-    // the compute-heavy activations keep too few loads in flight for the hardware prefetcher;
-    // also below kStreamBytes (issue 18: at 262K float32, 1 thread, x and y together fill the
-    // 2 MiB L2, so x comes from L3: sigmoid 104 -> 96 us, gelu 160 -> 157 us, tanh and relu
-    // within noise)
-    __builtin_prefetch(x + i + kPrefetchBytes / sizeof(T));
-    return ActOp<A>::fwd(r == Vec<T>::width ? Vec<T>::load(x + i) : Vec<T>::load(x + i, r), p);
-  });
+  const auto run = [&](int64_t lo, int64_t hi) {
+    store_range<T, kStream>(y, lo, hi, [&](int64_t i, int r) {
+      // the compute-heavy activations keep too few loads in flight for the hardware
+      // prefetcher; also below kStreamBytes (issue 18: at 262K float32, 1 thread, x and y
+      // together fill the 2 MiB L2, so x comes from L3: sigmoid 104 -> 96 us, gelu 160 ->
+      // 157 us, tanh and relu within noise)
+      __builtin_prefetch(x + i + kPrefetchBytes / sizeof(T));
+      return ActOp<A>::fwd(r == Vec<T>::width ? Vec<T>::load(x + i) : Vec<T>::load(x + i, r), p);
+    });
+  };
+  if (!kStream && e - b >= kReverseMin) {
+    static thread_local bool reverse = false;
+    reverse = !reverse;
+    if (reverse) {
+      for (int64_t hi = e; hi > b; hi -= kReverseBlock) run(std::max(b, hi - kReverseBlock), hi);
+      return;
+    }
+  }
+  run(b, e);
 }
 
 template <class T, Act A, bool kStream>

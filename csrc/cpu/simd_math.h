@@ -26,11 +26,13 @@
 //   verf     |x| < 0.5: Taylor series to x^13; else 1 - erfc(|x|).        <= 4 ulp [3.57/2.78]
 //   vnormcdf Phi(x) = erfc(-x/sqrt2)/2 with x^2/2 split exactly (FMA), so gelu keeps full
 //            relative accuracy in its far negative tail.                   <= 8 ulp [7.22/7.15]
-//   vgelu    x Phi(x) = max(x, -0) - |x| exp(-x^2/2) R(|x|), R by a degree-9 polynomial in
-//            1/(1 + |x|/3); exp(-x^2/2) = 2^nf exp(s/2), nf a multiple of 1/16 (1/8 on AVX2)
+//   vgelu    x Phi(x) = max(x, -0) - |x| exp(-x^2/2) R(|x|), R on AVX-512 by a degree-5
+//            polynomial per interval of width 1/2 from register tables (issue 18, round 6;
+//            exhaustive 4.76 ulp, 2.14 denormal steps), on AVX2 by a degree-9 polynomial in
+//            1/(1 + |x|/3); exp(-x^2/2) = 2^nf exp(s/2), nf a multiple of 1/32 (1/8 on AVX2)
 //            with 2^frac(nf) from a register table, the reduction fused with the product x*x
 //            (the activation; issue 18, round 4: exhaustive over every float32 |x| < 2^128).
-//            Below x = -13.2 (denormal results) within 3 denormal steps. <= 8 ulp [6.30/6.30]
+//            Below x = -13.2 (denormal results) within 3 denormal steps. <= 8 ulp [4.76/6.30]
 //
 // float64 (every ISA) and the generic fallback call libm lane by lane: a vector polynomial
 // reaching the 1e-12 relative accuracy the float64 tests demand would need twice the degree,
@@ -383,14 +385,14 @@ inline Vec<float> vgelu(Vec<float> x) {
 #endif
   const V a = min(au, V::set1(14.5f));  // beyond, a exp(-a^2/2) R(a) rounds to 0; NaN: 14.5
   const V b = a * V::set1(-0.72134752044448170f);  // -a log2(e) / 2
-  // exp(-a^2/2) = 2^nf exp(s/2), nf = -a^2/(2 ln2) rounded to a multiple of 1/16 (AVX-512) or
-  // 1/8 (AVX2) by the 1.5 * 2^19 (2^20) trick: tt's low 4 (3) bits hold j = frac(nf) * 16 (8),
-  // which picks 2^(j/16) (2^(j/8)) from a register table; 2^floor(nf) by scalef or the
+  // exp(-a^2/2) = 2^nf exp(s/2), nf = -a^2/(2 ln2) rounded to a multiple of 1/32 (AVX-512) or
+  // 1/8 (AVX2) by the 1.5 * 2^18 (2^20) trick: tt's low 5 (3) bits hold j = frac(nf) * 32 (8),
+  // which picks 2^(j/32) (2^(j/8)) from a register table; 2^floor(nf) by scalef or the
   // exponent field. s = -a^2 - 2 nf ln2 with 2 nf ln2hi exact and a^2 inside the FMA (one
-  // rounding: full relative accuracy without a hi+lo pair), |s/2| <= ln2/32 (ln2/16): a
-  // degree-3 (4) Taylor polynomial.
+  // rounding: full relative accuracy without a hi+lo pair), |s/2| <= ln2/64 (ln2/16): a
+  // degree-2 minimax (degree-4 Taylor) polynomial.
 #if defined(__AVX512F__)
-  const V magic = V::set1(786432.0f);
+  const V magic = V::set1(393216.0f);
 #else
   const V magic = V::set1(1572864.0f);
 #endif
@@ -399,14 +401,17 @@ inline Vec<float> vgelu(Vec<float> x) {
   V s = fnmadd(a, a, nf * V::set1(-1.38671875f));
   s = fnmadd(nf, V::set1(-4.24388880e-4f), s);
 #if defined(__AVX512F__)
-  const V T = {_mm512_permutexvar_ps(
+  // 2^(j/32), j = tt's low 5 bits, by vpermt2ps; exp(s/2) on |s/2| <= ln2/64 by a degree-2
+  // relative minimax fit, 0.9 * 2^-24 (round 6: one FMA fewer than 2^(j/16) and degree 3)
+  const V T = {_mm512_permutex2var_ps(
+      _mm512_setr_ps(1.0f, 1.0218972f, 1.04427373f, 1.06714046f, 1.09050775f, 1.1143868f,
+                     1.13878858f, 1.1637249f, 1.18920708f, 1.21524739f, 1.24185777f, 1.26905096f,
+                     1.29683959f, 1.32523668f, 1.35425556f, 1.38390994f),
       _mm512_castps_si512(tt.v),
-      _mm512_setr_ps(1.0f, 1.0442737340927124f, 1.0905077457427979f, 1.1387885808944702f,
-                     1.1892070770263672f, 1.2418577671051025f, 1.2968395948410034f,
-                     1.3542555570602417f, 1.4142135381698608f, 1.4768261909484863f,
-                     1.5422108173370361f, 1.610490322113037f, 1.6817928552627563f,
-                     1.7562521696090698f, 1.8340080976486206f, 1.9152065515518188f))};
-  const V pp = fmadd(fmadd(s, V::set1(1.0f / 48), V::set1(0.125f)), s, V::set1(0.5f));
+      _mm512_setr_ps(1.41421354f, 1.44518077f, 1.47682619f, 1.50916445f, 1.54221082f, 1.5759809f,
+                     1.61049032f, 1.64575553f, 1.68179286f, 1.71861935f, 1.75625217f, 1.79470909f,
+                     1.8340081f, 1.87416768f, 1.91520655f, 1.95714414f))};
+  const V pp = fmadd(s, V::set1(0.12500024f), V::set1(0.50000733f));
 #else
   const V T = {_mm256_permutevar8x32_ps(
       _mm256_setr_ps(1.0f, 1.0905077457427979f, 1.1892070770263672f, 1.2968395948410034f,
@@ -416,16 +421,75 @@ inline Vec<float> vgelu(Vec<float> x) {
   const V pp = fmadd(fmadd(fmadd(s, V::set1(1.0f / 384), V::set1(1.0f / 48)), s, V::set1(0.125f)),
                      s, V::set1(0.5f));
 #endif
-  const V p = fmadd(T * s, pp, T);  // 2^(j/16) exp(s/2)
-  const V den = fmadd(a, V::set1(0.333333343f), V::set1(1.0f));
+  const V p = fmadd(T * s, pp, T);  // 2^(j/32) (AVX-512) or 2^(j/8) (AVX2) times exp(s/2)
 #if defined(__AVX512F__)
-  // t = r + r (1 - den r): one rounding after rcp14's estimate r (reciprocal_fast's r (2 - den r)
-  // rounds twice), which matters: R's error is up to 2.5 times t's near a = 0
-  const V r14 = {_mm512_rcp14_ps(den.v)};
-  const V t = fmadd(r14, fnmadd(den, r14, V::set1(1.0f)), r14);
+  // R piecewise (issue 18, round 6): 30 intervals of width 1/2 centred on k/2, k = round(2a),
+  // a degree-5 polynomial in u = a - k/2 (|u| <= 1/4) each, its coefficients picked from
+  // 32-entry register tables by vpermt2ps (relative minimax fits, coefficients rounded one at
+  // a time with the lower ones refitted: <= 2.2 * 2^-24 after float evaluation). k in the low
+  // bits of 2a + 1.5 * 2^23; u by one vreduceps (a - round(2a)/2, exact). No
+  // reciprocal: 15 -> 13 operations, and R's chain 5 FMAs instead of rcp14 + 11.
+  // Generated by bench/mca/gelu_fit.py.
+  // clang-format off
+  static constexpr float kR[6][32] = {
+      {-0.0199397989f, -0.00876631029f, -0.00318785757f, -0.00127400388f, -0.000553364458f,
+       -0.000258613203f, -0.000128884087f, -6.79580771e-05f, -3.76533972e-05f, -2.17930829e-05f,
+       -1.31090155e-05f, -8.15928979e-06f, -5.23509971e-06f, -3.45122567e-06f, -2.33117839e-06f,
+       -1.60943159e-06f, -1.13329747e-06f, -8.1243104e-07f, -5.91966796e-07f, -4.37782717e-07f,
+       -3.28190367e-07f, -2.49124327e-07f, -1.91294333e-07f, -1.4845709e-07f, -1.16351046e-07f,
+       -9.20244219e-08f, -7.34053955e-08f, -5.90190119e-08f, -4.78050097e-08f, -4.09095193e-08f,
+       0.f, 0.f},
+      {0.0607205369f, 0.0231200885f, 0.00935101602f, 0.00414504623f, 0.00198976882f,
+       0.00102346437f, 0.000558893371f, 0.000321455766f, 0.000193421467f, 0.000121053352f,
+       7.84177828e-05f, 5.23619929e-05f, 3.59128389e-05f, 2.52237242e-05f, 1.80957686e-05f,
+       1.3231017e-05f, 9.84078179e-06f, 7.43307555e-06f, 5.6935819e-06f, 4.41707562e-06f,
+       3.46686625e-06f, 2.75023694e-06f, 2.20323113e-06f, 1.78104506e-06f, 1.45183969e-06f,
+       1.19268668e-06f, 9.86870418e-07f, 8.22064635e-07f, 6.89080707e-07f, 5.80239146e-07f,
+       0.f, 0.f},
+      {-0.132754639f, -0.0549150109f, -0.0250854902f, -0.0124969119f, -0.00670423917f,
+       -0.00383111089f, -0.00231048185f, -0.00145914918f, -0.000958715915f, -0.000651805487f,
+       -0.000456478447f, -0.00032806184f, -0.00024118369f, -0.000180899457f, -0.000138115283f,
+       -0.000107133535f, -8.42894078e-05f, -6.71690141e-05f, -5.41478112e-05f, -4.41109187e-05f,
+       -3.62794126e-05f, -3.01001473e-05f, -2.5174355e-05f, -2.12105824e-05f, -1.79930648e-05f,
+       -1.5360185e-05f, -1.31895413e-05f, -1.1387493e-05f, -9.88171723e-06f, -8.61591707e-06f,
+       0.f, 0.f},
+      {0.249986827f, 0.1187694f, 0.0621049106f, 0.0351860598f, 0.0213124007f,
+       0.0136480881f, 0.00915625785f, 0.00638762163f, 0.00460587442f, 0.00341590191f,
+       0.00259525888f, 0.00201332034f, 0.00159047218f, 0.001276567f, 0.00103907892f,
+       0.000856353086f, 0.000713629997f, 0.000600635947f, 0.000510081765f, 0.000436705886f,
+       0.000376650045f, 0.000327044079f, 0.000285724644f, 0.00025104126f, 0.000221720664f,
+       0.000196770401f, 0.00017540947f, 0.000157017843f, 0.000141099124f, 0.000127252933f,
+       0.f, 0.f},
+      {-0.398941994f, -0.224132836f, -0.137363985f, -0.0902712792f, -0.062738277f,
+       -0.045613952f, -0.034400437f, -0.0267342422f, -0.0212997161f, -0.0173270162f,
+       -0.0143457558f, -0.0120574636f, -0.0102663944f, -0.00884039048f, -0.00768790348f,
+       -0.00674405182f, -0.00596191082f, -0.00530691398f, -0.00475318078f, -0.00428103982f,
+       -0.0038753394f, -0.00352426386f, -0.00321849459f, -0.00295060663f, -0.00271462742f,
+       -0.00250571081f, -0.00231989194f, -0.00215390348f, -0.00200503296f, -0.00187101518f,
+       0.f, 0.f},
+      {0.5f, 0.349618852f, 0.261578292f, 0.20578067f, 0.168101996f,
+       0.14133133f, 0.121513948f, 0.106345154f, 0.094410643f, 0.084803395f,
+       0.0769193023f, 0.0703426972f, 0.0647793114f, 0.0600156747f, 0.0558934808f,
+       0.0522930957f, 0.0491225459f, 0.0463100448f, 0.0437987894f, 0.04154329f,
+       0.0395066924f, 0.037658859f, 0.03597489f, 0.0344340578f, 0.0330189727f,
+       0.0317149274f, 0.0305094142f, 0.0293917321f, 0.0283526611f, 0.0273842253f,
+       0.f, 0.f},
+  };
+  // clang-format on
+  const __m512i k = _mm512_castps_si512(fmadd(a, V::set1(2.0f), V::set1(12582912.0f)).v);
+  const V u = {_mm512_reduce_ps(a.v, 0x18)};  // M = 1 fraction bit, nearest-even, no #P
+  const auto coef = [&](int j) {
+    return V{_mm512_permutex2var_ps(_mm512_loadu_ps(kR[j]), k, _mm512_loadu_ps(kR[j] + 16))};
+  };
+  V R = coef(0);
+  R = fmadd(R, u, coef(1));
+  R = fmadd(R, u, coef(2));
+  R = fmadd(R, u, coef(3));
+  R = fmadd(R, u, coef(4));
+  R = fmadd(R, u, coef(5));
 #else
+  const V den = fmadd(a, V::set1(0.333333343f), V::set1(1.0f));
   const V t = reciprocal_fast(den);  // a division on AVX2: rounded once
-#endif
 #if defined(DG_GELU_ESTRIN)
   const V t2 = t * t, t4 = t2 * t2;
   const V p01 = fmadd(V::set1(0.13283365964889526f), t, V::set1(5.310192136676051e-06f));
@@ -446,6 +510,7 @@ inline Vec<float> vgelu(Vec<float> x) {
   R = fmadd(R, t, V::set1(0.13474667072296143f));
   R = fmadd(R, t, V::set1(0.13283365964889526f));
   R = fmadd(R, t, V::set1(5.310192136676051e-06f));
+#endif
 #endif
 #if defined(__AVX512F__)
   const V e = scale2(p, nf);  // 2^floor(nf); gradual underflow for a > 13.2
