@@ -1,8 +1,8 @@
 """Conv2d kernels (dg.ops.conv2d_forward / conv2d_backward, csrc/cpu/conv.h) against the NumPy
 float64 reference (reference.py) on every ISA and both dtypes, each algorithm (the automatic
-choice, im2col + GEMM forced, the per-tap implicit GEMM on a padded copy ("tap", stride 1 and one
-group; other cases fall back to im2col) and the plain loop that is the kernels' own oracle);
-F.conv2d's autograd (gradcheck, check_op) and nn.Conv2d; the bad-input errors."""
+choice, im2col + GEMM forced, the per-tap implicit GEMM on a padded copy ("tap", stride 1, one
+group, padding <= (k - 1) d; a ValueError elsewhere) and the plain loop that is the kernels'
+own oracle); F.conv2d's autograd (gradcheck, check_op) and nn.Conv2d; the bad-input errors."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ CASES = [
     (2, 5, 7, 6, 29, 3, 3, 1, 1, 1, 1),  # tap: several weight panels, the last one partial
     (1, 3, 6, 9, 13, 2, 4, 1, (1, 0), (2, 1), 1),  # tap: even, non-square, dilated, uneven pad
     (2, 9, 5, 4, 7, 3, 3, 1, (0, 2), 1, 1),  # tap: dx's padding (k - 1) d - p = 0 along w
-    (1, 2, 4, 5, 3, 3, 3, 1, 3, 1, 1),  # padding past (k - 1) d: tap falls back to im2col
+    (1, 2, 4, 5, 3, 3, 3, 1, 3, 1, 1),  # padding past (k - 1) d: algo='tap' raises
     (2, 3, 1, 3, 4, 3, 3, 1, 1, 1, 1),  # tap, tiny image: dw's last vector runs past the channel
     (2, 3, 1, 1, 4, 3, 3, 1, 1, 1, 1),  # tap, 1x1 image with padding
     (9, 4, 6, 6, 8, 3, 3, 1, 1, 1, 1),  # tap, 2 images side by side (tap_segs), the last alone
@@ -60,6 +60,24 @@ def _data(case, dtype, rng):
     return x, wt, b, dict(stride=s, padding=p, dilation=d, groups=g)
 
 
+def _pair(v):
+    return (v, v) if isinstance(v, int) else v
+
+
+def _tap_applies(case):
+    """Where algo='tap' applies (conv.h tap_applies): stride 1, one group, more than one tap,
+    padding <= (k - 1) d; elsewhere the binding raises."""
+    _, _, _, _, _, kh, kw, s, p, d, g = case
+    (ph, pw), (dh, dw) = _pair(p), _pair(d)
+    return (
+        _pair(s) == (1, 1)
+        and g == 1
+        and kh * kw > 1
+        and ph <= (kh - 1) * dh
+        and pw <= (kw - 1) * dw
+    )
+
+
 def _tol(dtype, k):
     """float32: a sum of k products of values below 2 (the issue's 1e-4, scaled by the sum's
     magnitude); float64: 1e-10."""
@@ -76,6 +94,12 @@ def test_conv2d_forward_and_backward_vs_reference(isa, case, dtype, rng):
     dy = rng.uniform(-1, 1, size=y_ref.shape).astype(dtype)
     grads_ref = reference.conv2d_backward(dy, x, w, **kw)
     for algo in ALGOS:
+        if algo == "tap" and not _tap_applies(case):
+            with pytest.raises(ValueError, match=r"conv2d: algo: 'tap' needs"):
+                _cpu.conv2d_forward(x, w, b, **kw, algo=algo)
+            with pytest.raises(ValueError, match=r"conv2d_backward: algo: 'tap' needs"):
+                _cpu.conv2d_backward(dy, x, w, **kw, algo=algo)
+            continue
         y = _cpu.conv2d_forward(x, w, b, **kw, algo=algo)
         assert y.dtype == dtype and y.shape == y_ref.shape
         assert_close(y, y_ref, rtol=rtol, atol=atol, name=f"y ({algo})")
@@ -161,6 +185,31 @@ def test_conv2d_only_needed_grads(rng):
     assert x.grad is None and b.grad is None and w.grad.shape == (4, 3, 3, 3)
     _, dw, _ = reference.conv2d_backward(np.ones((2, 4, 5, 5)), x.data, w.data, padding=1)
     assert_close(w.grad, dw, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_tap_padded_buffers_kept_between_calls(isa, threads, rng):
+    """The tap path keeps each thread's padded images between calls and rewrites only their
+    data rows when the geometry and image count repeat: calls with new data, a partial last
+    unit (9 images, 2 side by side) then a full one (8) and back, and another geometry in
+    between, each equal the reference."""
+    old = dg.get_num_threads()
+    dg.set_num_threads(threads)
+    try:
+        for n, c, h in [(9, 4, 8), (8, 4, 8), (9, 4, 8), (3, 4, 7), (9, 4, 8), (9, 4, 8)]:
+            x, w, b, kw = _data((n, c, h, 8, 8, 3, 3, 1, 1, 1, 1), np.float64, rng)
+            y = _cpu.conv2d_forward(x, w, b, **kw, algo="tap")
+            assert_close(y, reference.conv2d_forward(x, w, b, **kw), rtol=1e-10, atol=1e-10)
+            dy = rng.uniform(-1, 1, size=y.shape)
+            for pad, kw2 in [(1, kw), (0, dict(kw, padding=0))]:
+                yv = _cpu.conv2d_forward(x, w, None, **kw2, algo="tap") if pad == 0 else y
+                dyv = dy if pad == 1 else rng.uniform(-1, 1, size=yv.shape)
+                got = _cpu.conv2d_backward(dyv, x, w, **kw2, algo="tap")
+                want = reference.conv2d_backward(dyv, x, w, **kw2)
+                for name, a, e in zip(("dx", "dw", "db"), got, want):
+                    assert_close(a, e, rtol=1e-10, atol=1e-10, name=f"{name} n{n} p{pad}")
+    finally:
+        dg.set_num_threads(old)
 
 
 @pytest.mark.parametrize("algo", ["tap", "auto"])
@@ -321,6 +370,36 @@ def test_conv2d_bad_input_functional_and_ops():
         ops.conv2d_backward(np.ones((2, 6, 4, 4)), x, w, groups=2)
     with pytest.raises(TypeError, match="conv2d: input has dtype float32 but weight is float64"):
         F.conv2d(dg.tensor(x.astype(np.float32)), dg.tensor(w), groups=2)
+
+
+@pytest.mark.parametrize(
+    "kw, wshape",
+    [
+        (dict(stride=2, padding=1), (4, 4, 3, 3)),
+        (dict(stride=(1, 2), padding=1), (4, 4, 3, 3)),
+        (dict(padding=1, groups=2), (4, 2, 3, 3)),
+        (dict(padding=0), (4, 4, 1, 1)),
+        (dict(padding=(0, 3)), (4, 4, 3, 3)),
+        (dict(padding=(3, 1), dilation=(1, 2)), (4, 4, 3, 3)),
+    ],
+    ids=["stride", "stride-w", "groups", "1x1", "padding", "padding-dilated"],
+)
+def test_tap_does_not_apply(kw, wshape, rng):
+    """algo='tap' where the tap path does not apply is a ValueError naming the op and algo (as
+    algo='winograd'), not a silent fallback to im2col."""
+    x = rng.uniform(-1, 1, size=(1, 4, 9, 9))
+    w = rng.uniform(-1, 1, size=wshape)
+    with pytest.raises(ValueError, match=r"^conv2d: algo: 'tap' needs stride 1, groups 1"):
+        _cpu.conv2d_forward(x, w, None, **kw, algo="tap")
+    dy = _cpu.conv2d_forward(x, w, None, **kw)
+    with pytest.raises(ValueError, match=r"^conv2d_backward: algo: 'tap' needs stride 1"):
+        _cpu.conv2d_backward(dy, x, w, **kw, algo="tap")
+    # where it applies, the same call runs (padding (k - 1) d is the largest that does)
+    x2 = rng.uniform(-1, 1, size=(2, 4, 5, 6))
+    w2 = rng.uniform(-1, 1, size=(4, 4, 3, 3))
+    y = _cpu.conv2d_forward(x2, w2, None, padding=(2, 4), dilation=(1, 2), algo="tap")
+    want = reference.conv2d_forward(x2, w2, None, padding=(2, 4), dilation=(1, 2))
+    assert_close(y, want, rtol=1e-10, atol=1e-10)
 
 
 def test_conv2d_views_are_copied(rng):

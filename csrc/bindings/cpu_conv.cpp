@@ -51,6 +51,23 @@ void check_winograd(ConvAlgo algo, const Conv2dParams& p) {
       std::to_string(p.ph) + ", " + std::to_string(p.pw) + ")");
 }
 
+// algo='tap' (the per-tap implicit GEMM, csrc/cpu/conv.h tap_applies) applies only to stride 1,
+// one group, a kernel of more than one tap and padding <= (k - 1) * dilation (dx is then a tap
+// convolution too); elsewhere it is a ValueError, as 'winograd', not a silent fallback.
+void check_tap(ConvAlgo algo, const Conv2dParams& p) {
+  if (algo != ConvAlgo::tap) return;
+  if (p.sh == 1 && p.sw == 1 && p.groups == 1 && p.kh * p.kw > 1 && p.ph <= (p.kh - 1) * p.dh &&
+      p.pw <= (p.kw - 1) * p.dw)
+    return;
+  throw py::value_error(
+      "algo: 'tap' needs stride 1, groups 1, a kernel of more than one tap and padding <= "
+      "(kernel - 1) * dilation, got kernel " +
+      std::to_string(p.kh) + "x" + std::to_string(p.kw) + ", stride (" + std::to_string(p.sh) +
+      ", " + std::to_string(p.sw) + "), dilation (" + std::to_string(p.dh) + ", " +
+      std::to_string(p.dw) + "), groups " + std::to_string(p.groups) + ", padding (" +
+      std::to_string(p.ph) + ", " + std::to_string(p.pw) + ")");
+}
+
 struct ConvOperands {
   py::array x, w;
   DType dt;
@@ -135,6 +152,7 @@ py::array conv2d_fwd(py::handle x_obj, py::handle w_obj, py::handle b_obj, py::h
   const ConvOperands ops = conv_operands(x_obj, w_obj, stride, padding, dilation, groups);
   const Conv2dParams p = ops.p;
   check_winograd(algo, p);
+  check_tap(algo, p);
   py::array b;
   const bool has_bias = !b_obj.is_none();
   if (has_bias) {
@@ -161,6 +179,7 @@ py::tuple conv2d_bwd(py::handle dy_obj, py::handle x_obj, py::handle w_obj, py::
   const ConvOperands ops = conv_operands(x_obj, w_obj, stride, padding, dilation, groups);
   const Conv2dParams p = ops.p;
   check_winograd(algo, p);
+  check_tap(algo, p);
   py::array dy = require_same(dy_obj, ops.dt, "grad_output");
   require_shape(dy, {p.n, p.o, p.ho, p.wo}, "grad_output");
   py::array dx = need_dx ? new_array(ops.dt, shape_of(ops.x)) : py::array();
@@ -190,8 +209,9 @@ void bind_conv(py::module_& m) {
         py::arg("bias") = py::none(), py::arg("stride") = 1, py::arg("padding") = 0,
         py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("algo") = "auto",
         "y (N, O, Ho, Wo) = conv2d(input (N, C, H, W), weight (O, C / groups, kH, kW)) + bias; "
-        "zero padding. algo: 'auto', 'gemm' (im2col + GEMM), 'tap' (stride 1, one group: "
-        "per-tap implicit GEMM on a padded copy; else as 'gemm'), 'direct' (the plain loop) or "
+        "zero padding. algo: 'auto', 'gemm' (im2col + GEMM), 'tap' (stride 1, one group, "
+        "padding <= (k - 1) * dilation, else ValueError: per-tap implicit GEMM on a padded copy), "
+        "'direct' (the plain loop) or "
         "'winograd' (F(2x2, 3x3): 3x3, stride 1, dilation 1, groups 1, padding <= 2, else "
         "ValueError; its backward computes dx by Winograd, dw by taps).");
   m.def("conv2d_backward", named("conv2d_backward", &conv2d_bwd), py::arg("grad_output"),

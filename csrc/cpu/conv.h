@@ -702,6 +702,22 @@ inline int64_t tap_ystride(const TapGeom& g) {
 // xp = the zero-padded images x (ni <= ns of them, cin x hin x win each, consecutive) placed at
 // (pt, pl) of their segments, rows and columns outside the padded image cropped; the segments
 // past ni and the margin are zeroed.
+// The data rows only: xp's border, margin and the segments past ni are left as they are.
+template <class T>
+void tap_pad_rows(const TapGeom& g, const T* x, int64_t ni, T* xp) {
+  const int64_t c0 = std::max<int64_t>(0, -g.pl), c1 = std::min(g.win, g.wseg - g.pl);
+  const int64_t r0 = std::max<int64_t>(0, -g.pt), r1 = std::min(g.hin, g.hp - g.pt);
+  const int64_t xa = std::max<int64_t>(0, g.pl + c0), xb = std::max(xa, g.pl + c1);
+  const int64_t isz = g.cin * g.hin * g.win;
+  const int64_t ya = std::max<int64_t>(0, g.pt + r0), yb = std::max(ya, g.pt + r1);
+  for (int64_t ci = 0; ci < g.cin; ++ci)
+    for (int64_t y = ya; y < yb; ++y) {
+      T* dr = xp + ci * g.cs() + y * g.wp + xa;
+      const T* sr = x + (ci * g.hin + y - g.pt) * g.win + (xa - g.pl);
+      for (int64_t k = 0; k < ni; ++k, dr += g.wseg, sr += isz) copy_vec(dr, sr, xb - xa);
+    }
+}
+
 template <class T>
 void tap_pad(const TapGeom& g, const T* x, int64_t ni, T* xp) {
   const int64_t c0 = std::max<int64_t>(0, -g.pl), c1 = std::min(g.win, g.wseg - g.pl);
@@ -713,12 +729,7 @@ void tap_pad(const TapGeom& g, const T* x, int64_t ni, T* xp) {
     // short rows: zero everything with whole vectors, then copy the rows in (a masked store of
     // a padding column or two per row, then a store over the same line, stalls far longer)
     fill_zero(xp, tap_xpad_size<T>(g));
-    for (int64_t ci = 0; ci < g.cin; ++ci)
-      for (int64_t y = ya; y < yb; ++y) {
-        T* dr = xp + ci * g.cs() + y * g.wp + xa;
-        const T* sr = x + (ci * g.hin + y - g.pt) * g.win + (xa - g.pl);
-        for (int64_t k = 0; k < ni; ++k, dr += g.wseg, sr += isz) copy_vec(dr, sr, xb - xa);
-      }
+    tap_pad_rows(g, x, ni, xp);
     return;
   }
   for (int64_t ci = 0; ci < g.cin; ++ci) {
@@ -880,11 +891,49 @@ void tap_unpad(const TapGeom& g, const T* yp, const T* bias, T* out, int64_t ni)
     }
 }
 
+// A per-thread buffer of padded images (nslots slots of xs values) for one role, kept between
+// calls: tap_pad writes a slot's zero border, margin and empty segments only when the slot last
+// held another geometry or image count (nothing else writes these buffers), else copies just
+// the images' rows in (tap_pad_kept). A layer called again with the same shapes (the next batch,
+// the forward and the backward of the next step) then skips the zeroing: at 8x8 with padding 1
+// the border is more than half of the padded image.
+enum TapPadRole { kPadFwd = 0, kPadDx = 1, kPadDy = 2, kPadX = 3, kPadRoles = 4 };
+template <class T>
+struct TapPadBuf {
+  std::vector<T> v;
+  T* base = nullptr;
+  int64_t key[10] = {};
+  std::vector<int64_t> slot_ni;  // the image count each slot was padded for; -1: unknown
+  T* get(const TapGeom& g, int64_t nslots, int64_t xs) {
+    constexpr int64_t A = 64 / int64_t(sizeof(T));
+    if (int64_t(v.size()) < nslots * xs + A) v.resize(size_t(nslots * xs + A));
+    const uintptr_t a = reinterpret_cast<uintptr_t>(v.data());
+    T* p = v.data() + ((64 - a % 64) % 64) / sizeof(T);
+    const int64_t k[10] = {g.cin, g.hin, g.win, g.pt, g.pl, g.hp, g.wp, g.ns, g.wseg, xs};
+    if (p != base || !std::equal(k, k + 10, key)) {
+      base = p;
+      std::copy(k, k + 10, key);
+      slot_ni.assign(slot_ni.size(), -1);
+    }
+    if (int64_t(slot_ni.size()) < nslots) slot_ni.resize(size_t(nslots), -1);
+    return p;
+  }
+};
+// slot i of buf (got for g) = the ni images at x, zero-padded
+template <class T>
+inline void tap_pad_kept(const TapGeom& g, const T* x, int64_t ni, TapPadBuf<T>& buf, int64_t i,
+                         T* xp) {
+  if (buf.slot_ni[size_t(i)] == ni) return tap_pad_rows(g, x, ni, xp);
+  tap_pad(g, x, ni, xp);
+  buf.slot_ni[size_t(i)] = ni;
+}
+
 // Per-thread buffers kept between calls, handed out 64-byte aligned (whole-vector loads and
 // stores of the padded rows then never split a cache line where the offsets allow).
 template <class T>
 struct TapScratch {
   std::vector<T> xv, yv, zv, av;
+  TapPadBuf<T> pad[kPadRoles];
   static T* aligned(std::vector<T>& v, int64_t n) {
     constexpr int64_t A = 64 / int64_t(sizeof(T));
     if (int64_t(v.size()) < n + A) v.resize(size_t(n + A));
@@ -904,7 +953,8 @@ TapScratch<T>& tap_scratch() {
 // nimg images in (cin x hin x win each) -> out (cout x hout x wout each), ap packed by tap_pack;
 // g.ns images per padded image.
 template <class T>
-void tap_batch(const TapGeom& g, int64_t nimg, const T* in, const T* ap, const T* bias, T* out) {
+void tap_batch(const TapGeom& g, int64_t nimg, const T* in, const T* ap, const T* bias, T* out,
+               TapPadRole role) {
   const int64_t taps = g.kh * g.kw, units = ceil_div(nimg, g.ns);
   std::vector<int64_t> toff(static_cast<size_t>(taps));
   for (int64_t t = 0; t < taps; ++t) toff[t] = (t / g.kw) * g.dh * g.wp + (t % g.kw) * g.dw;
@@ -915,9 +965,10 @@ void tap_batch(const TapGeom& g, int64_t nimg, const T* in, const T* ap, const T
     TapScratch<T>& s = tap_scratch<T>();
     const int64_t xs = tap_xpad_size<T>(g), ysz = g.npanels() * kTapMR * tap_ystride<T>(g);
     const int64_t n = u * g.ns, ni = std::min(g.ns, nimg - n);
-    T* xp = s.xp(xs);
+    TapPadBuf<T>& pb = s.pad[role];
+    T* xp = pb.get(g, 1, xs);
     T* yp = s.yp(ysz);
-    tap_pad(g, in + n * g.cin * g.hin * g.win, ni, xp);
+    tap_pad_kept(g, in + n * g.cin * g.hin * g.win, ni, pb, 0, xp);
     tap_image(g, ap, xp, toff.data(), yp);
     tap_unpad(g, yp, bias, out + n * g.cout * g.hout * g.wout, ni);
   }
@@ -979,7 +1030,7 @@ void tap_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y
         return w[((oc * p.c + ci) * p.kh + ky) * p.kw + kx];
       },
       ap.data());
-  tap_batch(g, p.n, x, ap.data(), b, y);
+  tap_batch(g, p.n, x, ap.data(), b, y, kPadFwd);
 }
 
 // dx = the stride-1 convolution of dy padded by (k - 1) d - p with w transposed and flipped
@@ -997,7 +1048,7 @@ void tap_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
         return w[((oc * p.c + ci) * p.kh + (p.kh - 1 - ky)) * p.kw + (p.kw - 1 - kx)];
       },
       ap.data());
-  tap_batch(g, p.n, dy, ap.data(), static_cast<const T*>(nullptr), dx);
+  tap_batch(g, p.n, dy, ap.data(), static_cast<const T*>(nullptr), dx, kPadDx);
 }
 
 // dw by taps: dw[oc][ci * taps + t] = sum over images and j of dyp[oc][j] * xpad[ci][toff[t] + j],
@@ -1149,10 +1200,11 @@ void tap_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     TapScratch<T>& s = tap_scratch<T>();
     for (int64_t c0 = n0; c0 < n1; c0 += chunk) {
       const int64_t ni = std::min(chunk, n1 - c0);
-      T* xp = s.xp(ni * xs);
+      TapPadBuf<T>& pb = s.pad[kPadX];
+      T* xp = pb.get(g, ni, xs);
       T* yp = s.yp(ni * dys);
       for (int64_t i = 0; i < ni; ++i) {
-        tap_pad(g, x + (c0 + i) * p.c * p.h * p.w, 1, xp + i * xs);
+        tap_pad_kept(g, x + (c0 + i) * p.c * p.h * p.w, 1, pb, i, xp + i * xs);
         tap_dy_pad(g, dy + (c0 + i) * p.o * p.ho * p.wo, yp + i * dys);
       }
       tap_dw_chunk(g, ni, xp, xs, yp, dys, tap_ystride<T>(g), toff.data(), p.o, dwp, s.av);
@@ -1233,12 +1285,14 @@ void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T*
     TapScratch<T>& s = tap_scratch<T>();
     for (int64_t c0 = u0; c0 < u1; c0 += chunk) {
       const int64_t ni = std::min(chunk, u1 - c0);  // padded images of this chunk
-      T* dp = s.yp(ni * dys);
-      T* xp = dw ? s.xp(ni * xs) : nullptr;
+      TapPadBuf<T>& pd = s.pad[kPadDy];
+      TapPadBuf<T>& px = s.pad[kPadX];
+      T* dp = pd.get(gd, ni, dys);
+      T* xp = dw ? px.get(gf, ni, xs) : nullptr;
       for (int64_t i = 0; i < ni; ++i) {
         const int64_t n = (c0 + i) * ns, nk = std::min(ns, p.n - n);
         T* d = dp + i * dys;
-        tap_pad(gd, dy + n * p.o * p.ho * p.wo, nk, d);
+        tap_pad_kept(gd, dy + n * p.o * p.ho * p.wo, nk, pd, i, d);
         if (dx) {
           T* yp = s.zp(ysz);
           tap_image(gd, apd.data(), d, toff.data(), yp);
@@ -1258,7 +1312,7 @@ void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T*
       if (dw) {  // x padded after dx is done with its staging rows: one less buffer in L2
         for (int64_t i = 0; i < ni; ++i) {
           const int64_t n = (c0 + i) * ns;
-          tap_pad(gf, x + n * p.c * p.h * p.w, std::min(ns, p.n - n), xp + i * xs);
+          tap_pad_kept(gf, x + n * p.c * p.h * p.w, std::min(ns, p.n - n), px, i, xp + i * xs);
         }
         tap_dw_chunk(gf, ni, xp, xs, dp + dbase, dys, cs, toff.data(), p.o, dwp, s.av);
       }
