@@ -363,6 +363,27 @@ static void bind_cache(py::module_& m) {
       "Test hook: the cache sizes the GEMM blocks for from now on (0: the default, detected or "
       "from the environment); returns the sizes in use.");
   m.def(
+      "_set_gemm_huge_from",
+      [](long long bytes) {
+        const long long old = gemm_huge_from();
+        set_gemm_huge_from(bytes);
+        return old;
+      },
+      py::arg("bytes"),
+      "A/B hook: the GEMM's packing scratch from `bytes` up asks for transparent huge pages "
+      "(<= 0: never; default 1 MiB or DG_GEMM_HUGE_FROM); returns the previous value.");
+  m.def(
+      "_set_gemm_dynamic",
+      [](bool on) {
+        const bool old = gemm_dynamic();
+        set_gemm_dynamic(on);
+        return old;
+      },
+      py::arg("on"),
+      "A/B hook: with several threads on the rows of C, hand out row chunks dynamically and pack "
+      "B once (True, the default; DG_GEMM_DYNAMIC=0 to start without) or split the rows in "
+      "fixed shares (False); returns the previous value. The results are identical.");
+  m.def(
       "_gemm_blocking",
       [](const std::string& isa, const std::string& dtype) {
         if (dtype != "float32" && dtype != "float64")

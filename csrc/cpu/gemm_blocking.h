@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 #include "common/cpu_isa.h"
@@ -48,6 +49,27 @@ inline GemmBlocking gemm_blocking_for(int mr, int nr, int elem_size, const Cache
   b.mb = std::max<int64_t>(mr, a_bytes / (b.kc * s) / mr * mr);
   b.shared_a = c.l2_share >= 2;
   return b;
+}
+
+// The GEMM's packing scratch (cpu/gemm.h ScratchBuffer) from this many bytes up is 2 MiB-aligned
+// and asks for transparent huge pages; below it, 64-byte-aligned. DG_GEMM_HUGE_FROM (bytes, read
+// once; 0 or negative: never) overrides the default; gemm_reference.cpp holds the value.
+// set_gemm_huge_from is the A/B hook (_cpu._set_gemm_huge_from): each thread's scratch is
+// reallocated at its next use when the value changed.
+std::atomic<int64_t>& gemm_huge_from_value();
+inline int64_t gemm_huge_from() { return gemm_huge_from_value().load(std::memory_order_relaxed); }
+inline void set_gemm_huge_from(int64_t bytes) {
+  gemm_huge_from_value().store(bytes, std::memory_order_relaxed);
+}
+
+// Several threads splitting the rows of C (cpu/gemm.h gemm_packed): 1 (default) hands out row
+// chunks by an atomic counter and packs B once for all threads; 0 gives each thread a fixed
+// half and its own copy of B (rounds 1-5). DG_GEMM_DYNAMIC (0/1, read once) overrides;
+// set_gemm_dynamic is the A/B hook (_cpu._set_gemm_dynamic). The bits are the same either way.
+std::atomic<int>& gemm_dynamic_value();
+inline bool gemm_dynamic() { return gemm_dynamic_value().load(std::memory_order_relaxed) != 0; }
+inline void set_gemm_dynamic(bool on) {
+  gemm_dynamic_value().store(on ? 1 : 0, std::memory_order_relaxed);
 }
 
 // The blocking each ISA's gemm() uses now (its MR and NR, the cache sizes in use); the float32
