@@ -524,8 +524,8 @@ void scale_c(const GemmArgs<T>& g) {
 // barriers cost more than they save.
 inline constexpr int64_t kParallelMinWork = int64_t(1) << 21;
 
-// Several threads on the rows of C, without a fixed split: chunks of rows are handed out by an
-// atomic counter, so a thread the OS starts late takes fewer chunks instead of leaving the other
+// Several threads on the rows of C, without a fixed split: chunks of rows are handed out by
+// atomic counters, so a thread the OS starts late takes fewer chunks instead of leaving the other
 // waiting at the join with nothing to do (the 2-thread cells moved by 20-40% between runs on a
 // shared 2-core VM). B is packed once for all threads, for every k block, into one shared buffer:
 // each NR-column micro-panel by the first thread that needs it (a compare-and-swap on its state),
@@ -556,13 +556,27 @@ void gemm_rows_dynamic(const GemmArgs<T>& g, const GemmArgs<T>& g0, bool swapped
   std::unique_ptr<std::atomic<unsigned char>[]> state(
       new std::atomic<unsigned char>[static_cast<size_t>(kblocks * npn)]);
   for (int64_t i = 0; i < kblocks * npn; ++i) state[i].store(0, std::memory_order_relaxed);
-  std::atomic<int64_t> next{0};
+  // Thread t owns the chunks [t nchunks / nt, (t + 1) nchunks / nt), the rows the fixed split
+  // gave it (the same rows of A and C stay in its L2 call after call), and takes them in order;
+  // then it takes the chunks another thread has not started yet.
+  std::unique_ptr<std::atomic<int64_t>[]> next(new std::atomic<int64_t>[static_cast<size_t>(nt)]);
+  for (int t = 0; t < nt; ++t) next[t].store(nchunks * t / nt, std::memory_order_relaxed);
+  auto take = [&](int tid) -> int64_t {
+    for (int u = 0; u < nt; ++u) {
+      const int v = (tid + u) % nt;
+      const int64_t end = nchunks * (v + 1) / nt;
+      if (next[v].load(std::memory_order_relaxed) >= end) continue;
+      const int64_t c = next[v].fetch_add(1, std::memory_order_relaxed);
+      if (c < end) return c;
+    }
+    return -1;
+  };
 
   auto body = [&](int tid, int nthreads) {
     T* const apack = arena + b_shared + (a_elems + b_own) * tid;
     T* const bown = apack + a_elems;
     std::vector<const T*> pan(static_cast<size_t>(nbb / NR));
-    for (int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < nchunks;) {
+    for (int64_t c; (c = take(tid)) >= 0;) {
       const int64_t i_begin = c * chunk, i_end = std::min(m, i_begin + chunk);
       const int64_t npanels = ceil_div(i_end - i_begin, MR);
       for (int64_t kb = 0; kb < kblocks; ++kb) {
