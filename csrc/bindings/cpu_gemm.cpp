@@ -147,15 +147,7 @@ py::array matmul_batched(py::array a, py::array b, bool trans_a, bool trans_b, d
     const int64_t count = batch.count();
     run_kernel(reference || count * m * n * k >= kGilFreeMinMacs, [&] {
       if (reference) {
-        for (int64_t i = 0; i < count; ++i) {
-          int64_t oa, ob, oc;
-          batch.offsets(i, &oa, &ob, &oc);
-          GemmArgs<T> gi = g;
-          gi.a += oa;
-          gi.b += ob;
-          gi.c += oc;
-          gemm_reference(gi);
-        }
+        for (int64_t i = 0; i < count; ++i) gemm_reference(batch_product(g, batch, i));
       } else {
         gemm_batched(g, batch);
       }

@@ -572,10 +572,11 @@ void gemm_rows_dynamic(const GemmArgs<T>& g, const GemmArgs<T>& g0, bool swapped
     return -1;
   };
 
+  std::vector<const T*> pans(static_cast<size_t>(nbb / NR) * static_cast<size_t>(nt));
   auto body = [&](int tid, int nthreads) {
     T* const apack = arena + b_shared + (a_elems + b_own) * tid;
     T* const bown = apack + a_elems;
-    std::vector<const T*> pan(static_cast<size_t>(nbb / NR));
+    const T** const pan = pans.data() + static_cast<size_t>(nbb / NR) * tid;
     for (int64_t c; (c = take(tid)) >= 0;) {
       const int64_t i_begin = c * chunk, i_end = std::min(m, i_begin + chunk);
       const int64_t npanels = ceil_div(i_end - i_begin, MR);

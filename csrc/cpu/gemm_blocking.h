@@ -72,6 +72,20 @@ inline void set_gemm_dynamic(bool on) {
   gemm_dynamic_value().store(on ? 1 : 0, std::memory_order_relaxed);
 }
 
+// Product i of a strided batch (cpu/ops.h GemmBatch): the GEMM's arguments g with a, b and c
+// moved to that product's operands. Shared by gemm_batched (cpu/dispatch.cpp) and the binding's
+// reference loop (bindings/cpu_gemm.cpp).
+template <class Args, class Batch>
+Args batch_product(const Args& g, const Batch& batch, int64_t i) {
+  int64_t oa = 0, ob = 0, oc = 0;
+  batch.offsets(i, &oa, &ob, &oc);
+  Args f = g;
+  f.a += oa;
+  f.b += ob;
+  f.c += oc;
+  return f;
+}
+
 // The blocking each ISA's gemm() uses now (its MR and NR, the cache sizes in use); the float32
 // FMA rate of its vectors, measured (gemm.h).
 #define DG_GEMM_BLOCKING_DECLS        \
