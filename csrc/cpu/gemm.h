@@ -527,12 +527,15 @@ inline constexpr int64_t kParallelMinWork = int64_t(1) << 21;
 // Several threads on the rows of C, without a fixed split: chunks of rows are handed out by
 // atomic counters, so a thread the OS starts late takes fewer chunks instead of leaving the other
 // waiting at the join with nothing to do (the 2-thread cells moved by 20-40% between runs on a
-// shared 2-core VM). B is packed once for all threads, for every k block, into one shared buffer:
-// each NR-column micro-panel by the first thread that needs it (a compare-and-swap on its state),
-// the threads starting at different panels of a block; a thread that finds a panel still being
-// packed waits briefly, then packs its own copy, so no thread ever waits long on another. No
-// barriers, only the join. Each tile of C runs the same k blocks in the same order whichever
-// thread takes it: the bits do not depend on the thread count or on the schedule.
+// shared 2-core VM). Thread t owns the chunks of the rows the fixed split gave it and takes them
+// in order (its rows of A and C stay in its caches call after call), then takes the chunks
+// another thread has not started. Each thread packs B into its own buffer for the whole call,
+// each micro-panel the first time one of its chunks needs it: as much packing as the fixed split
+// when no chunk moves, none for a thread that gets no chunk. (One B packed once for all threads
+// was 20-25% slower on 256^3 and the MLP's dW at 2 threads, quiet: every call then read half of
+// B from the other core's L2, where the packing had left it modified.) No barriers, only the
+// join. Each tile of C runs the same k blocks in the same order whichever thread takes it: the
+// bits do not depend on the thread count or on the schedule.
 template <class T>
 void gemm_rows_dynamic(const GemmArgs<T>& g, const GemmArgs<T>& g0, bool swapped, bool epilogue,
                        int nt, int64_t kcb, int64_t NB, int64_t MB) {
@@ -547,18 +550,14 @@ void gemm_rows_dynamic(const GemmArgs<T>& g, const GemmArgs<T>& g0, bool swapped
                                             std::max<int64_t>(2 * MR, round_up(MB, MR)));
   const int64_t nchunks = ceil_div(m, chunk);
   nt = static_cast<int>(std::min<int64_t>(nt, nchunks));
+  const int64_t npanels_b = kblocks * npn;
   const size_t panel = static_cast<size_t>(NR * kcb);
-  const size_t b_shared = panel * static_cast<size_t>(kblocks * npn);
+  const size_t b_elems = panel * static_cast<size_t>(npanels_b);
   const size_t a_elems = static_cast<size_t>(round_up(chunk * kcb, 64 / sizeof(T)));
-  const size_t b_own = static_cast<size_t>(nbb) * static_cast<size_t>(kcb);
-  T* const arena = static_cast<T*>(scratch().get((b_shared + (a_elems + b_own) * nt) * sizeof(T)));
-  // 0: not packed, 1: being packed, 2: packed (release/acquire on the panel's values).
-  std::unique_ptr<std::atomic<unsigned char>[]> state(
-      new std::atomic<unsigned char>[static_cast<size_t>(kblocks * npn)]);
-  for (int64_t i = 0; i < kblocks * npn; ++i) state[i].store(0, std::memory_order_relaxed);
-  // Thread t owns the chunks [t nchunks / nt, (t + 1) nchunks / nt), the rows the fixed split
-  // gave it (the same rows of A and C stay in its L2 call after call), and takes them in order;
-  // then it takes the chunks another thread has not started yet.
+  T* const arena = static_cast<T*>(scratch().get((a_elems + b_elems) * nt * sizeof(T)));
+  // Per thread: which of its B micro-panels are packed (only that thread reads or writes them).
+  std::vector<unsigned char> packed(static_cast<size_t>(npanels_b * nt), 0);
+  // Thread t owns the chunks [t nchunks / nt, (t + 1) nchunks / nt).
   std::unique_ptr<std::atomic<int64_t>[]> next(new std::atomic<int64_t>[static_cast<size_t>(nt)]);
   for (int t = 0; t < nt; ++t) next[t].store(nchunks * t / nt, std::memory_order_relaxed);
   auto take = [&](int tid) -> int64_t {
@@ -572,11 +571,10 @@ void gemm_rows_dynamic(const GemmArgs<T>& g, const GemmArgs<T>& g0, bool swapped
     return -1;
   };
 
-  std::vector<const T*> pans(static_cast<size_t>(nbb / NR) * static_cast<size_t>(nt));
-  auto body = [&](int tid, int nthreads) {
-    T* const apack = arena + b_shared + (a_elems + b_own) * tid;
-    T* const bown = apack + a_elems;
-    const T** const pan = pans.data() + static_cast<size_t>(nbb / NR) * tid;
+  auto body = [&](int tid) {
+    T* const apack = arena + (a_elems + b_elems) * tid;
+    T* const bpack = apack + a_elems;
+    unsigned char* const done = packed.data() + npanels_b * tid;
     for (int64_t c; (c = take(tid)) >= 0;) {
       const int64_t i_begin = c * chunk, i_end = std::min(m, i_begin + chunk);
       const int64_t npanels = ceil_div(i_end - i_begin, MR);
@@ -593,41 +591,14 @@ void gemm_rows_dynamic(const GemmArgs<T>& g, const GemmArgs<T>& g0, bool swapped
         for (int64_t jb = 0; jb < n; jb += nbb) {
           const int64_t nb = std::min(nbb, n - jb), np = ceil_div(nb, NR);
           const int64_t s0 = kb * npn + jb / NR;  // this block's first panel
-          auto pack_b = [&](int64_t jj, T* dst) {
+          T* const bblock = bpack + s0 * panel;
+          for (int64_t jj = 0; jj < np; ++jj) {
+            if (done[s0 + jj]) continue;
             const int64_t j = jb + jj * NR;
             pack_panel<T, NR>(g.b + pc * g.rsb + j * g.csb, g.csb, g.rsb,
-                              static_cast<int>(std::min<int64_t>(NR, n - j)), kc, dst);
-          };
-          // Claim and pack the panels nobody has started, from this thread's own starting
-          // point; then take the others as they are finished (or pack a private copy).
-          const int64_t start = np * tid / nthreads;
-          for (int64_t t = 0; t < np; ++t) {
-            const int64_t jj = (start + t) % np;
-            std::atomic<unsigned char>& st = state[s0 + jj];
-            unsigned char expect = 0;
-            pan[jj] = nullptr;
-            if (st.load(std::memory_order_acquire) == 2) {
-              pan[jj] = arena + (s0 + jj) * panel;
-            } else if (st.compare_exchange_strong(expect, 1, std::memory_order_acquire)) {
-              pack_b(jj, arena + (s0 + jj) * panel);
-              st.store(2, std::memory_order_release);
-              pan[jj] = arena + (s0 + jj) * panel;
-            }
-          }
-          for (int64_t jj = 0; jj < np; ++jj) {
-            if (pan[jj]) continue;
-            std::atomic<unsigned char>& st = state[s0 + jj];
-            for (int spin = 0; spin < 512 && st.load(std::memory_order_acquire) != 2; ++spin) {
-#if defined(__x86_64__) || defined(__i386__)
-              __builtin_ia32_pause();
-#endif
-            }
-            if (st.load(std::memory_order_acquire) == 2) {
-              pan[jj] = arena + (s0 + jj) * panel;
-            } else {
-              pack_b(jj, bown + jj * panel);
-              pan[jj] = bown + jj * panel;
-            }
+                              static_cast<int>(std::min<int64_t>(NR, n - j)), kc,
+                              bblock + jj * panel);
+            done[s0 + jj] = 1;
           }
           for (int64_t q = 0; q < npanels; ++q) {
             const int64_t i0 = i_begin + q * MR;
@@ -635,7 +606,7 @@ void gemm_rows_dynamic(const GemmArgs<T>& g, const GemmArgs<T>& g0, bool swapped
             const T* ap = apack + q * MR * kc;
             T* crow = g.c + i0 * g.rsc + jb * g.csc;
             for (int64_t jj = 0; jj < np; ++jj) {
-              const Operands<T> src{ap, 1, MR, pan[jj], NR};
+              const Operands<T> src{ap, 1, MR, bblock + jj * panel, NR};
               run_tile<T, false>(kc, src, crow + jj * NR * g.csc, g.rsc, g.csc, mr,
                                  static_cast<int>(std::min<int64_t>(NR, nb - jj * NR)), g.alpha,
                                  beta);
@@ -652,12 +623,16 @@ void gemm_rows_dynamic(const GemmArgs<T>& g, const GemmArgs<T>& g0, bool swapped
     }
   };
   if (nt == 1) {
-    body(0, 1);
+    body(0);
   } else {
 #pragma omp parallel num_threads(nt)
-    body(omp_get_thread_num(), omp_get_num_threads());
+    body(omp_get_thread_num());
   }
 }
+
+// Where each thread's whole packed B would exceed this, the rows split in fixed shares (each
+// thread packs one B block at a time): square 2048^3 would hold 2 x 17 MB of scratch.
+inline constexpr int64_t kDynamicMaxPackedB = int64_t(8) << 20;
 
 template <class T>
 void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
@@ -701,7 +676,8 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
   // 1024^3 +5%, the MLP's dW 512x784x256 +4%, x @ W.T 256x512x784 +1%; its dX 256x784x512
   // (n = 3m) -1.5%, hence the columns there.
   const bool split_rows = nt > 1 && !blk.shared_a && m >= 2 * MR * nt && n <= 2 * m;
-  if (split_rows && gemm_dynamic()) {
+  if (split_rows && gemm_dynamic() &&
+      round_up(n, NR) * kblocks * kcb * int64_t(sizeof(T)) <= kDynamicMaxPackedB) {
     gemm_rows_dynamic(g, g0, swapped, has_epilogue, nt, kcb, NB, MB);
     return;
   }
