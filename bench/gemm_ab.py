@@ -4,8 +4,8 @@
     python bench/gemm_ab.py dyn --case square256:2 tall4096:2 --rounds 20 --calls 10
     python bench/gemm_ab.py dist --case square256:2 --calls 400
 
-`dyn`: gemm6's dynamic row chunks with B packed once (_cpu._set_gemm_dynamic(True)) against
-the fixed row split (False), the same way.
+`dyn`: gemm6's dynamic row chunks (_cpu._set_gemm_dynamic(True), off by default) against the
+fixed row split (False, main's code), the same way.
 `huge`: the packing scratch with transparent huge pages from 1 MiB (gemm5's default) against
 none (_cpu._set_gemm_huge_from(0)), alternating per round (A B B A ...); each round starts with
 one untimed call (it reallocates the scratch), then times `calls` calls one by one. Prints, per

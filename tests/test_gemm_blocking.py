@@ -257,8 +257,8 @@ def test_gemm_small_caches_matches_reference(isa, caches, threads, nthreads, l2_
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_dynamic_rows_and_huge_pages_keep_the_bits(isa, caches, threads, dtype):
-    """2 threads on C's rows: the dynamic row chunks with B packed once (the default) give the
-    bits of the fixed split and of 1 thread, with several k and column blocks (small caches),
+    """2 threads on C's rows: the dynamic row chunks (DG_GEMM_DYNAMIC=1) give the bits of the
+    fixed split (the default) and of 1 thread, with several k and column blocks (small caches),
     alpha, beta and the bias + relu epilogue; so does a scratch with or without huge pages."""
     caches(6 << 10, 40 << 10, 200 << 10)
     rng = np.random.default_rng(6)

@@ -372,9 +372,9 @@ static void bind_cache(py::module_& m) {
         return old;
       },
       py::arg("on"),
-      "A/B hook: with several threads on the rows of C, hand out row chunks dynamically and pack "
-      "B once (True, the default; DG_GEMM_DYNAMIC=0 to start without) or split the rows in "
-      "fixed shares (False); returns the previous value. The results are identical.");
+      "A/B hook: with several threads on the rows of C, hand out row chunks dynamically (True; "
+      "DG_GEMM_DYNAMIC=1 to start with it) or split the rows in fixed shares (False, the "
+      "default); returns the previous value. The results are identical.");
   m.def(
       "_gemm_blocking",
       [](const std::string& isa, const std::string& dtype) {

@@ -535,7 +535,8 @@ inline constexpr int64_t kParallelMinWork = int64_t(1) << 21;
 // was 20-25% slower on 256^3 and the MLP's dW at 2 threads, quiet: every call then read half of
 // B from the other core's L2, where the packing had left it modified.) No barriers, only the
 // join. Each tile of C runs the same k blocks in the same order whichever thread takes it: the
-// bits do not depend on the thread count or on the schedule.
+// bits do not depend on the thread count or on the schedule. Off by default (DG_GEMM_DYNAMIC=1:
+// cpu/gemm_blocking.h says why).
 template <class T>
 void gemm_rows_dynamic(const GemmArgs<T>& g, const GemmArgs<T>& g0, bool swapped, bool epilogue,
                        int nt, int64_t kcb, int64_t NB, int64_t MB) {

@@ -62,10 +62,12 @@ inline void set_gemm_huge_from(int64_t bytes) {
   gemm_huge_from_value().store(bytes, std::memory_order_relaxed);
 }
 
-// Several threads splitting the rows of C (cpu/gemm.h gemm_packed): 1 (default) hands out row
-// chunks by an atomic counter and packs B once for all threads; 0 gives each thread a fixed
-// half and its own copy of B (rounds 1-5). DG_GEMM_DYNAMIC (0/1, read once) overrides;
-// set_gemm_dynamic is the A/B hook (_cpu._set_gemm_dynamic). The bits are the same either way.
+// Several threads splitting the rows of C (cpu/gemm.h gemm_packed): 0 (default) gives each
+// thread a fixed share of the rows (rounds 1-5); 1 hands out row chunks by atomic counters
+// (gemm_rows_dynamic). Not the default: on this 2-core VM it was not faster at the median nor
+// steadier at p90 under load, and 3-4% slower on 1024^3 at 2 threads (round 6, gemm6).
+// DG_GEMM_DYNAMIC=1 (read once) turns it on; set_gemm_dynamic is the A/B hook
+// (_cpu._set_gemm_dynamic). The bits are the same either way.
 std::atomic<int>& gemm_dynamic_value();
 inline bool gemm_dynamic() { return gemm_dynamic_value().load(std::memory_order_relaxed) != 0; }
 inline void set_gemm_dynamic(bool on) {

@@ -43,7 +43,7 @@ std::atomic<int64_t>& gemm_huge_from_value() {
 std::atomic<int>& gemm_dynamic_value() {
   static std::atomic<int> value{[] {
     const char* s = std::getenv("DG_GEMM_DYNAMIC");
-    return s && s[0] == '0' && s[1] == '\0' ? 0 : 1;
+    return s && s[0] == '1' && s[1] == '\0' ? 1 : 0;
   }()};
   return value;
 }
