@@ -255,6 +255,53 @@ def test_gemm_small_caches_matches_reference(isa, caches, threads, nthreads, l2_
         assert_close(fast, slow, rtol=0.0, atol=8 * k * eps * np.abs(slow).max(), name="fast")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dynamic_rows_and_huge_pages_keep_the_bits(isa, caches, threads, dtype):
+    """2 threads on C's rows: the dynamic row chunks (DG_GEMM_DYNAMIC=1) give the bits of the
+    fixed split (the default) and of 1 thread, with several k and column blocks (small caches),
+    alpha, beta and the bias + relu epilogue; so does a scratch with or without huge pages."""
+    caches(6 << 10, 40 << 10, 200 << 10)
+    rng = np.random.default_rng(6)
+    old_dyn, old_huge = _cpu._set_gemm_dynamic(True), _cpu._set_gemm_huge_from(1 << 20)
+    try:
+        for m, n, k, ta, tb in ((203, 157, 131, False, False), (301, 97, 260, True, True)):
+            a = rand(rng, (k, m) if ta else (m, k), dtype)
+            b = rand(rng, (n, k) if tb else (k, n), dtype)
+            c0, bias = rand(rng, (m, n), dtype), rand(rng, (n,), dtype)
+            runs = []
+            for nt, dyn, huge in (
+                (1, True, 1 << 20),
+                (2, False, 1 << 20),
+                (2, True, 1 << 20),
+                (2, True, 0),
+                (2, True, 1),
+            ):
+                threads(nt)
+                _cpu._set_gemm_dynamic(dyn)
+                _cpu._set_gemm_huge_from(huge)
+                out = c0.copy()
+                dg.ops.matmul(a, b, trans_a=ta, trans_b=tb, alpha=-0.5, beta=0.75, out=out)
+                relu = _cpu._matmul_bias_relu(a, b, bias, trans_a=ta, trans_b=tb)
+                runs.append((out, relu))
+            expect(runs[0][0], a, b, ta, tb, alpha=-0.5, beta=0.75, c0=c0)
+            for out, relu in runs[1:]:
+                np.testing.assert_array_equal(out, runs[0][0])
+                np.testing.assert_array_equal(relu, runs[0][1])
+    finally:
+        _cpu._set_gemm_dynamic(old_dyn)
+        _cpu._set_gemm_huge_from(old_huge)
+
+
+def test_gemm_switches_return_the_previous_value():
+    old_dyn, old_huge = _cpu._set_gemm_dynamic(False), _cpu._set_gemm_huge_from(12345)
+    try:
+        assert _cpu._set_gemm_dynamic(True) is False
+        assert _cpu._set_gemm_huge_from(0) == 12345
+    finally:
+        _cpu._set_gemm_dynamic(old_dyn)
+        _cpu._set_gemm_huge_from(old_huge)
+
+
 # --------------------------------------------------------------------------- the FMA peak
 
 

@@ -147,15 +147,7 @@ py::array matmul_batched(py::array a, py::array b, bool trans_a, bool trans_b, d
     const int64_t count = batch.count();
     run_kernel(reference || count * m * n * k >= kGilFreeMinMacs, [&] {
       if (reference) {
-        for (int64_t i = 0; i < count; ++i) {
-          int64_t oa, ob, oc;
-          batch.offsets(i, &oa, &ob, &oc);
-          GemmArgs<T> gi = g;
-          gi.a += oa;
-          gi.b += ob;
-          gi.c += oc;
-          gemm_reference(gi);
-        }
+        for (int64_t i = 0; i < count; ++i) gemm_reference(batch_product(g, batch, i));
       } else {
         gemm_batched(g, batch);
       }
@@ -362,6 +354,27 @@ static void bind_cache(py::module_& m) {
       py::arg("l1d") = 0, py::arg("l2") = 0, py::arg("l3") = 0, py::arg("l2_share") = 0,
       "Test hook: the cache sizes the GEMM blocks for from now on (0: the default, detected or "
       "from the environment); returns the sizes in use.");
+  m.def(
+      "_set_gemm_huge_from",
+      [](long long bytes) {
+        const long long old = gemm_huge_from();
+        set_gemm_huge_from(bytes);
+        return old;
+      },
+      py::arg("bytes"),
+      "A/B hook: the GEMM's packing scratch from `bytes` up asks for transparent huge pages "
+      "(<= 0: never; default 1 MiB or DG_GEMM_HUGE_FROM); returns the previous value.");
+  m.def(
+      "_set_gemm_dynamic",
+      [](bool on) {
+        const bool old = gemm_dynamic();
+        set_gemm_dynamic(on);
+        return old;
+      },
+      py::arg("on"),
+      "A/B hook: with several threads on the rows of C, hand out row chunks dynamically (True; "
+      "DG_GEMM_DYNAMIC=1 to start with it) or split the rows in fixed shares (False, the "
+      "default); returns the previous value. The results are identical.");
   m.def(
       "_gemm_blocking",
       [](const std::string& isa, const std::string& dtype) {

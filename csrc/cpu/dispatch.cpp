@@ -10,6 +10,7 @@
 
 #include "common/cpu_isa.h"
 #include "common/threads.h"
+#include "cpu/gemm_blocking.h"
 #include "cpu/optim_multi.h"
 
 namespace dg {
@@ -171,12 +172,7 @@ void gemm_batched_t(const GemmArgs<T>& g, GemmBatch batch) {
     return;
   }
   auto one = [&](int64_t i, int threads) {
-    int64_t oa, ob, oc;
-    batch.offsets(i, &oa, &ob, &oc);
-    GemmArgs<T> f = g;
-    f.a += oa;
-    f.b += ob;
-    f.c += oc;
+    GemmArgs<T> f = batch_product(g, batch, i);
     f.threads = threads;
     gemm(f);
   };

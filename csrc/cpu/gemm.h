@@ -38,9 +38,12 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <new>
+#include <vector>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -464,21 +467,24 @@ void gemm_direct(const GemmArgs<T>& g) {
 // does not hold. square2048 at 1 thread, 4 alternating processes each: 110.9 -> 113.8 GFLOP/s
 // (CPU time, loaded machine).
 struct ScratchBuffer {
-  static constexpr size_t kHugePage = size_t(2) << 20, kHugeFrom = size_t(1) << 20;
+  static constexpr size_t kHugePage = size_t(2) << 20;
   static size_t round_up_bytes(size_t a, size_t b) { return (a + b - 1) / b * b; }
   void* ptr = nullptr;
   size_t cap = 0;
+  int64_t from = 0;  // gemm_huge_from() when ptr was allocated
   ScratchBuffer() = default;
   ScratchBuffer(const ScratchBuffer&) = delete;
   ScratchBuffer& operator=(const ScratchBuffer&) = delete;
   ~ScratchBuffer() { std::free(ptr); }
   void* get(size_t bytes) {
     bytes = (bytes + 63) / 64 * 64;
-    if (bytes > cap) {
+    const int64_t huge_from = gemm_huge_from();
+    if (bytes > cap || huge_from != from) {
       std::free(ptr);
       ptr = nullptr;
       cap = 0;
-      if (bytes >= kHugeFrom) {
+      from = huge_from;
+      if (huge_from > 0 && bytes >= static_cast<size_t>(huge_from)) {
         bytes = round_up_bytes(bytes, kHugePage);
         ptr = std::aligned_alloc(kHugePage, bytes);
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
@@ -517,6 +523,117 @@ void scale_c(const GemmArgs<T>& g) {
 // Products below this many multiply-adds run on the calling thread: starting the team and the
 // barriers cost more than they save.
 inline constexpr int64_t kParallelMinWork = int64_t(1) << 21;
+
+// Several threads on the rows of C, without a fixed split: chunks of rows are handed out by
+// atomic counters, so a thread the OS starts late takes fewer chunks instead of leaving the other
+// waiting at the join with nothing to do (the 2-thread cells moved by 20-40% between runs on a
+// shared 2-core VM). Thread t owns the chunks of the rows the fixed split gave it and takes them
+// in order (its rows of A and C stay in its caches call after call), then takes the chunks
+// another thread has not started. Each thread packs B into its own buffer for the whole call,
+// each micro-panel the first time one of its chunks needs it: as much packing as the fixed split
+// when no chunk moves, none for a thread that gets no chunk. (One B packed once for all threads
+// was 20-25% slower on 256^3 and the MLP's dW at 2 threads, quiet: every call then read half of
+// B from the other core's L2, where the packing had left it modified.) No barriers, only the
+// join. Each tile of C runs the same k blocks in the same order whichever thread takes it: the
+// bits do not depend on the thread count or on the schedule. Off by default (DG_GEMM_DYNAMIC=1:
+// cpu/gemm_blocking.h says why).
+template <class T>
+void gemm_rows_dynamic(const GemmArgs<T>& g, const GemmArgs<T>& g0, bool swapped, bool epilogue,
+                       int nt, int64_t kcb, int64_t NB, int64_t MB) {
+  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
+  const int64_t m = g.m, n = g.n, k = g.k;
+  const int64_t kblocks = ceil_div(k, kcb);
+  const int64_t npn = ceil_div(n, NR);  // B micro-panels per k block
+  const int64_t nbb = round_up(ceil_div(n, ceil_div(n, NB)), NR);
+  // About 4 chunks per thread (a late thread costs at most ~1/8 of the work), at least 2 MR rows
+  // (m >= 2 MR nt here, so every thread gets one), at most an A block.
+  const int64_t chunk = std::clamp<int64_t>(round_up(ceil_div(m, 4 * int64_t(nt)), MR), 2 * MR,
+                                            std::max<int64_t>(2 * MR, round_up(MB, MR)));
+  const int64_t nchunks = ceil_div(m, chunk);
+  nt = static_cast<int>(std::min<int64_t>(nt, nchunks));
+  const int64_t npanels_b = kblocks * npn;
+  const size_t panel = static_cast<size_t>(NR * kcb);
+  const size_t b_elems = panel * static_cast<size_t>(npanels_b);
+  const size_t a_elems = static_cast<size_t>(round_up(chunk * kcb, 64 / sizeof(T)));
+  T* const arena = static_cast<T*>(scratch().get((a_elems + b_elems) * nt * sizeof(T)));
+  // Per thread: which of its B micro-panels are packed (only that thread reads or writes them).
+  std::vector<unsigned char> packed(static_cast<size_t>(npanels_b * nt), 0);
+  // Thread t owns the chunks [t nchunks / nt, (t + 1) nchunks / nt).
+  std::unique_ptr<std::atomic<int64_t>[]> next(new std::atomic<int64_t>[static_cast<size_t>(nt)]);
+  for (int t = 0; t < nt; ++t) next[t].store(nchunks * t / nt, std::memory_order_relaxed);
+  auto take = [&](int tid) -> int64_t {
+    for (int u = 0; u < nt; ++u) {
+      const int v = (tid + u) % nt;
+      const int64_t end = nchunks * (v + 1) / nt;
+      if (next[v].load(std::memory_order_relaxed) >= end) continue;
+      const int64_t c = next[v].fetch_add(1, std::memory_order_relaxed);
+      if (c < end) return c;
+    }
+    return -1;
+  };
+
+  auto body = [&](int tid) {
+    T* const apack = arena + (a_elems + b_elems) * tid;
+    T* const bpack = apack + a_elems;
+    unsigned char* const done = packed.data() + npanels_b * tid;
+    for (int64_t c; (c = take(tid)) >= 0;) {
+      const int64_t i_begin = c * chunk, i_end = std::min(m, i_begin + chunk);
+      const int64_t npanels = ceil_div(i_end - i_begin, MR);
+      for (int64_t kb = 0; kb < kblocks; ++kb) {
+        const int64_t pc = kb * kcb, kc = std::min(kcb, k - pc);
+        const bool last = pc + kc >= k;
+        const T beta = pc == 0 ? g.beta : T(1);
+        for (int64_t q = 0; q < npanels; ++q) {
+          const int64_t i0 = i_begin + q * MR;
+          pack_panel<T, MR>(g.a + i0 * g.rsa + pc * g.csa, g.rsa, g.csa,
+                            static_cast<int>(std::min<int64_t>(MR, i_end - i0)), kc,
+                            apack + q * MR * kc);
+        }
+        for (int64_t jb = 0; jb < n; jb += nbb) {
+          const int64_t nb = std::min(nbb, n - jb), np = ceil_div(nb, NR);
+          const int64_t s0 = kb * npn + jb / NR;  // this block's first panel
+          T* const bblock = bpack + s0 * panel;
+          for (int64_t jj = 0; jj < np; ++jj) {
+            if (done[s0 + jj]) continue;
+            const int64_t j = jb + jj * NR;
+            pack_panel<T, NR>(g.b + pc * g.rsb + j * g.csb, g.csb, g.rsb,
+                              static_cast<int>(std::min<int64_t>(NR, n - j)), kc,
+                              bblock + jj * panel);
+            done[s0 + jj] = 1;
+          }
+          for (int64_t q = 0; q < npanels; ++q) {
+            const int64_t i0 = i_begin + q * MR;
+            const int mr = static_cast<int>(std::min<int64_t>(MR, i_end - i0));
+            const T* ap = apack + q * MR * kc;
+            T* crow = g.c + i0 * g.rsc + jb * g.csc;
+            for (int64_t jj = 0; jj < np; ++jj) {
+              const Operands<T> src{ap, 1, MR, bblock + jj * panel, NR};
+              run_tile<T, false>(kc, src, crow + jj * NR * g.csc, g.rsc, g.csc, mr,
+                                 static_cast<int>(std::min<int64_t>(NR, nb - jj * NR)), g.alpha,
+                                 beta);
+            }
+            if (last && epilogue) {
+              if (!swapped)
+                g0.epilogue.fn(crow, g0.rsc, mr, nb, jb, g0.epilogue.ctx);
+              else
+                g0.epilogue.fn(g0.c + jb * g0.rsc + i0, g0.rsc, nb, mr, i0, g0.epilogue.ctx);
+            }
+          }
+        }
+      }
+    }
+  };
+  if (nt == 1) {
+    body(0);
+  } else {
+#pragma omp parallel num_threads(nt)
+    body(omp_get_thread_num());
+  }
+}
+
+// Where each thread's whole packed B would exceed this, the rows split in fixed shares (each
+// thread packs one B block at a time): square 2048^3 would hold 2 x 17 MB of scratch.
+inline constexpr int64_t kDynamicMaxPackedB = int64_t(8) << 20;
 
 template <class T>
 void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
@@ -560,6 +677,11 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
   // 1024^3 +5%, the MLP's dW 512x784x256 +4%, x @ W.T 256x512x784 +1%; its dX 256x784x512
   // (n = 3m) -1.5%, hence the columns there.
   const bool split_rows = nt > 1 && !blk.shared_a && m >= 2 * MR * nt && n <= 2 * m;
+  if (split_rows && gemm_dynamic() &&
+      round_up(n, NR) * kblocks * kcb * int64_t(sizeof(T)) <= kDynamicMaxPackedB) {
+    gemm_rows_dynamic(g, g0, swapped, has_epilogue, nt, kcb, NB, MB);
+    return;
+  }
   // Columns in whole vectors (W), so that n = 784 = 49 x 16 splits 400 + 384 rather than 416 +
   // 368 (a thread's last tile may then be one vector wide); rows in thirds of MR (the edge
   // kernels' step), so that 256 rows split 128 + 128 (10 tiles + an 8-row one each).

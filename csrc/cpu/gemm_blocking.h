@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 #include "common/cpu_isa.h"
@@ -48,6 +49,43 @@ inline GemmBlocking gemm_blocking_for(int mr, int nr, int elem_size, const Cache
   b.mb = std::max<int64_t>(mr, a_bytes / (b.kc * s) / mr * mr);
   b.shared_a = c.l2_share >= 2;
   return b;
+}
+
+// The GEMM's packing scratch (cpu/gemm.h ScratchBuffer) from this many bytes up is 2 MiB-aligned
+// and asks for transparent huge pages; below it, 64-byte-aligned. DG_GEMM_HUGE_FROM (bytes, read
+// once; 0 or negative: never) overrides the default; gemm_reference.cpp holds the value.
+// set_gemm_huge_from is the A/B hook (_cpu._set_gemm_huge_from): each thread's scratch is
+// reallocated at its next use when the value changed.
+std::atomic<int64_t>& gemm_huge_from_value();
+inline int64_t gemm_huge_from() { return gemm_huge_from_value().load(std::memory_order_relaxed); }
+inline void set_gemm_huge_from(int64_t bytes) {
+  gemm_huge_from_value().store(bytes, std::memory_order_relaxed);
+}
+
+// Several threads splitting the rows of C (cpu/gemm.h gemm_packed): 0 (default) gives each
+// thread a fixed share of the rows (rounds 1-5); 1 hands out row chunks by atomic counters
+// (gemm_rows_dynamic). Not the default: on this 2-core VM it was not faster at the median nor
+// steadier at p90 under load, and 3-4% slower on 1024^3 at 2 threads (round 6, gemm6).
+// DG_GEMM_DYNAMIC=1 (read once) turns it on; set_gemm_dynamic is the A/B hook
+// (_cpu._set_gemm_dynamic). The bits are the same either way.
+std::atomic<int>& gemm_dynamic_value();
+inline bool gemm_dynamic() { return gemm_dynamic_value().load(std::memory_order_relaxed) != 0; }
+inline void set_gemm_dynamic(bool on) {
+  gemm_dynamic_value().store(on ? 1 : 0, std::memory_order_relaxed);
+}
+
+// Product i of a strided batch (cpu/ops.h GemmBatch): the GEMM's arguments g with a, b and c
+// moved to that product's operands. Shared by gemm_batched (cpu/dispatch.cpp) and the binding's
+// reference loop (bindings/cpu_gemm.cpp).
+template <class Args, class Batch>
+Args batch_product(const Args& g, const Batch& batch, int64_t i) {
+  int64_t oa = 0, ob = 0, oc = 0;
+  batch.offsets(i, &oa, &ob, &oc);
+  Args f = g;
+  f.a += oa;
+  f.b += ob;
+  f.c += oc;
+  return f;
 }
 
 // The blocking each ISA's gemm() uses now (its MR and NR, the cache sizes in use); the float32

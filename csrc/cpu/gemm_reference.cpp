@@ -1,4 +1,7 @@
 // The simple GEMM kept as the oracle for the fast one: one dot product per element of C.
+#include <cstdlib>
+
+#include "cpu/gemm_blocking.h"
 #include "cpu/ops.h"
 
 namespace dg {
@@ -23,5 +26,26 @@ void gemm_reference_impl(const GemmArgs<T>& g) {
 
 void gemm_reference(const GemmArgs<float>& args) { gemm_reference_impl(args); }
 void gemm_reference(const GemmArgs<double>& args) { gemm_reference_impl(args); }
+
+std::atomic<int64_t>& gemm_huge_from_value() {
+  static std::atomic<int64_t> value{[] {
+    int64_t v = int64_t(1) << 20;
+    if (const char* s = std::getenv("DG_GEMM_HUGE_FROM"); s && *s) {
+      char* end = nullptr;
+      const long long x = std::strtoll(s, &end, 10);
+      if (end && *end == '\0') v = x;
+    }
+    return v;
+  }()};
+  return value;
+}
+
+std::atomic<int>& gemm_dynamic_value() {
+  static std::atomic<int> value{[] {
+    const char* s = std::getenv("DG_GEMM_DYNAMIC");
+    return s && s[0] == '1' && s[1] == '\0' ? 1 : 0;
+  }()};
+  return value;
+}
 
 }  // namespace dg
