@@ -10,11 +10,11 @@ selects the AVX2 kernels in both. --check compares the two modules' outputs bit 
 --cpu-time times by process CPU time (all threads' CPU: at 1 thread it ignores preemption)."""
 
 import argparse
-import importlib.util
 import statistics
 import time
 
 import numpy as np
+from _two_builds import load_build
 
 CASES = {
     "c16": (64, 16, 8, 8, 32),
@@ -26,10 +26,7 @@ CASES = {
 
 
 def load(path, tag):
-    spec = importlib.util.spec_from_file_location(f"ab_{tag}._cpu", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_build(path, tag)
 
 
 def call(mod, pas, algo, x, w, b, gy):

@@ -7,19 +7,15 @@ kernel, one thread, 262K float32 (the bench's N(0, 9) data), best of many rounds
 DG_CPU_ISA=avx2 selects the AVX2 kernels in both (set the torch variables of
 docs/BENCHMARKS.md for a fair peer)."""
 
-import importlib.util
 import sys
 import time
 
 import numpy as np
+from _two_builds import load_build
 
 
 def load(path, tag):
-    spec = importlib.util.spec_from_file_location(f"ab_{tag}._cpu", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    mod.set_num_threads(1)
-    return mod
+    return load_build(path, tag, threads=1)
 
 
 def main():

@@ -14,23 +14,19 @@ cases: bn_forward bn_backward ln_forward ln_backward bn_sums (default: all; bn_s
 backward's first pass alone, need_dx=False). fraction = t_copy * arrays
 / 2 / t, as bench_norm.py. DG_CPU_ISA=avx2 selects the AVX2 kernels in both."""
 
-import importlib.util
 import os
 import statistics
 import sys
 import time
 
 import numpy as np
+from _two_builds import load_build
 
 ARRAYS = {"bn_forward": 2, "bn_backward": 3, "ln_forward": 2, "ln_backward": 3, "bn_sums": 2}
 
 
 def load(path, tag, nt):
-    spec = importlib.util.spec_from_file_location(f"ab_{tag}._cpu", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    mod.set_num_threads(nt)
-    return mod
+    return load_build(path, tag, threads=nt)
 
 
 def case_fns(mod, case, x, dy, w, b, out, saved):
