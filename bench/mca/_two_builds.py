@@ -1,5 +1,5 @@
 """Load a build's _cpu extension module by path, so that two builds (say main's and a branch's)
-can be timed interleaved in one process (ab_so.py, ab_conv.py, norm_ab.py).
+can be timed interleaved in one process (ab_so.py, ab_conv.py, norm_ab.py, pool_ab.py).
 
 A caveat found in round 6 (conv6): GCC gives the function-local static and thread_local
 objects of inline and template functions STB_GNU_UNIQUE binding, so two _cpu modules loaded

@@ -9,21 +9,17 @@ NT=1 or 2 (default) threads; DG_CPU_ISA=avx2 selects the AVX2 kernels in both. C
 builds give the same bits. Run it under the measurement lock, when no build runs: with another
 process busy on one of the 2 cores a 2-thread pass takes 2-4x longer and the ratios scatter."""
 
-import importlib.util
 import os
 import random
 import sys
 import time
 
 import numpy as np
+from _two_builds import load_build
 
 
 def load(path, tag):
-    spec = importlib.util.spec_from_file_location(f"ab_{tag}._cpu", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    mod.set_num_threads(int(os.environ.get("NT", "2")))
-    return mod
+    return load_build(path, tag, threads=int(os.environ.get("NT", "2")))
 
 
 def main():
