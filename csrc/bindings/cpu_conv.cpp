@@ -37,6 +37,15 @@ ConvAlgo algo_from_name(const std::string& a) {
 
 // algo='winograd' (F(2x2, 3x3), csrc/cpu/winograd.h) applies only to 3x3, stride 1, dilation 1,
 // one group, padding <= 2 (dx is then the same kind of convolution).
+// "kernel 3x3, stride (1, 1), dilation (1, 1), groups 1, padding (1, 1)", for the algo errors
+std::string geometry(const Conv2dParams& p) {
+  return "kernel " + std::to_string(p.kh) + "x" + std::to_string(p.kw) + ", stride (" +
+         std::to_string(p.sh) + ", " + std::to_string(p.sw) + "), dilation (" +
+         std::to_string(p.dh) + ", " + std::to_string(p.dw) + "), groups " +
+         std::to_string(p.groups) + ", padding (" + std::to_string(p.ph) + ", " +
+         std::to_string(p.pw) + ")";
+}
+
 void check_winograd(ConvAlgo algo, const Conv2dParams& p) {
   if (algo != ConvAlgo::winograd) return;
   if (p.kh == 3 && p.kw == 3 && p.sh == 1 && p.sw == 1 && p.dh == 1 && p.dw == 1 && p.groups == 1 &&
@@ -44,11 +53,8 @@ void check_winograd(ConvAlgo algo, const Conv2dParams& p) {
     return;
   throw py::value_error(
       "algo: 'winograd' needs a 3x3 kernel, stride 1, dilation 1, groups 1 and padding <= 2, "
-      "got kernel " +
-      std::to_string(p.kh) + "x" + std::to_string(p.kw) + ", stride (" + std::to_string(p.sh) +
-      ", " + std::to_string(p.sw) + "), dilation (" + std::to_string(p.dh) + ", " +
-      std::to_string(p.dw) + "), groups " + std::to_string(p.groups) + ", padding (" +
-      std::to_string(p.ph) + ", " + std::to_string(p.pw) + ")");
+      "got " +
+      geometry(p));
 }
 
 // algo='tap' (the per-tap implicit GEMM, csrc/cpu/conv.h tap_applies) applies only to stride 1,
@@ -61,11 +67,8 @@ void check_tap(ConvAlgo algo, const Conv2dParams& p) {
     return;
   throw py::value_error(
       "algo: 'tap' needs stride 1, groups 1, a kernel of more than one tap and padding <= "
-      "(kernel - 1) * dilation, got kernel " +
-      std::to_string(p.kh) + "x" + std::to_string(p.kw) + ", stride (" + std::to_string(p.sh) +
-      ", " + std::to_string(p.sw) + "), dilation (" + std::to_string(p.dh) + ", " +
-      std::to_string(p.dw) + "), groups " + std::to_string(p.groups) + ", padding (" +
-      std::to_string(p.ph) + ", " + std::to_string(p.pw) + ")");
+      "(kernel - 1) * dilation, got " +
+      geometry(p));
 }
 
 struct ConvOperands {

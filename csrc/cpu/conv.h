@@ -699,17 +699,24 @@ inline int64_t tap_ystride(const TapGeom& g) {
   return ceil_div(g.jn(), tap_nr<T>()) * tap_nr<T>();
 }
 
-// xp = the zero-padded images x (ni <= ns of them, cin x hin x win each, consecutive) placed at
-// (pt, pl) of their segments, rows and columns outside the padded image cropped; the segments
-// past ni and the margin are zeroed.
-// The data rows only: xp's border, margin and the segments past ni are left as they are.
+// Where x's rows land in a padded image: columns [xa, xb) and rows [ya, yb), cropped to it.
+struct TapPadSpan {
+  int64_t xa, xb, ya, yb, isz;
+  explicit TapPadSpan(const TapGeom& g) {
+    const int64_t c0 = std::max<int64_t>(0, -g.pl), c1 = std::min(g.win, g.wseg - g.pl);
+    const int64_t r0 = std::max<int64_t>(0, -g.pt), r1 = std::min(g.hin, g.hp - g.pt);
+    xa = std::max<int64_t>(0, g.pl + c0), xb = std::max(xa, g.pl + c1);
+    ya = std::max<int64_t>(0, g.pt + r0), yb = std::max(ya, g.pt + r1);
+    isz = g.cin * g.hin * g.win;
+  }
+};
+
+// The data rows only of tap_pad: xp's border, margin and the segments past ni are left as they
+// are.
 template <class T>
 void tap_pad_rows(const TapGeom& g, const T* x, int64_t ni, T* xp) {
-  const int64_t c0 = std::max<int64_t>(0, -g.pl), c1 = std::min(g.win, g.wseg - g.pl);
-  const int64_t r0 = std::max<int64_t>(0, -g.pt), r1 = std::min(g.hin, g.hp - g.pt);
-  const int64_t xa = std::max<int64_t>(0, g.pl + c0), xb = std::max(xa, g.pl + c1);
-  const int64_t isz = g.cin * g.hin * g.win;
-  const int64_t ya = std::max<int64_t>(0, g.pt + r0), yb = std::max(ya, g.pt + r1);
+  const TapPadSpan sp(g);
+  const int64_t xa = sp.xa, xb = sp.xb, ya = sp.ya, yb = sp.yb, isz = sp.isz;
   for (int64_t ci = 0; ci < g.cin; ++ci)
     for (int64_t y = ya; y < yb; ++y) {
       T* dr = xp + ci * g.cs() + y * g.wp + xa;
@@ -718,13 +725,13 @@ void tap_pad_rows(const TapGeom& g, const T* x, int64_t ni, T* xp) {
     }
 }
 
+// xp = the zero-padded images x (ni <= ns of them, cin x hin x win each, consecutive) placed at
+// (pt, pl) of their segments, rows and columns outside the padded image cropped; the segments
+// past ni and the margin are zeroed.
 template <class T>
 void tap_pad(const TapGeom& g, const T* x, int64_t ni, T* xp) {
-  const int64_t c0 = std::max<int64_t>(0, -g.pl), c1 = std::min(g.win, g.wseg - g.pl);
-  const int64_t r0 = std::max<int64_t>(0, -g.pt), r1 = std::min(g.hin, g.hp - g.pt);
-  const int64_t xa = std::max<int64_t>(0, g.pl + c0), xb = std::max(xa, g.pl + c1);
-  const int64_t isz = g.cin * g.hin * g.win;
-  const int64_t ya = std::max<int64_t>(0, g.pt + r0), yb = std::max(ya, g.pt + r1);
+  const TapPadSpan sp(g);
+  const int64_t xa = sp.xa, xb = sp.xb, ya = sp.ya, yb = sp.yb, isz = sp.isz;
   if (g.win < 2 * Vec<T>::width) {
     // short rows: zero everything with whole vectors, then copy the rows in (a masked store of
     // a padding column or two per row, then a store over the same line, stalls far longer)
