@@ -252,9 +252,24 @@ struct Vec<float> {
     return {_mm256_maskload_ps(p, lane_mask32(n))};
   }
   void store(float* p) const { _mm256_storeu_ps(p, v); }
+  // The first n lanes, with plain stores: vmaskmovps to memory is microcoded on AMD Zen 2/3
+  // (~17 cycles a store on the Zen 3, against ~6 for this), and tails come once per row.
   void store(float* p, int n) const {
     asan_check_lanes(p, n);
-    _mm256_maskstore_ps(p, lane_mask32(n), v);
+    if (n >= 8) return store(p);
+    if (n <= 0) return;
+    __m128 x = _mm256_castps256_ps128(v);
+    if (n & 4) {
+      _mm_storeu_ps(p, x);
+      x = _mm256_extractf128_ps(v, 1);
+      p += 4;
+    }
+    if (n & 2) {
+      _mm_storel_pi(reinterpret_cast<__m64*>(p), x);
+      x = _mm_movehl_ps(x, x);
+      p += 2;
+    }
+    if (n & 1) _mm_store_ss(p, x);
   }
   float reduce_add() const {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -310,9 +325,17 @@ struct Vec<double> {
     return {_mm256_maskload_pd(p, lane_mask64(n))};
   }
   void store(double* p) const { _mm256_storeu_pd(p, v); }
-  void store(double* p, int n) const {
+  void store(double* p, int n) const {  // plain stores, as Vec<float>'s
     asan_check_lanes(p, n);
-    _mm256_maskstore_pd(p, lane_mask64(n), v);
+    if (n >= 4) return store(p);
+    if (n <= 0) return;
+    __m128d x = _mm256_castpd256_pd128(v);
+    if (n & 2) {
+      _mm_storeu_pd(p, x);
+      x = _mm256_extractf128_pd(v, 1);
+      p += 2;
+    }
+    if (n & 1) _mm_store_sd(p, x);
   }
   double reduce_add() const {
     __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
