@@ -127,6 +127,10 @@ __attribute__((noinline)) void mk_pf(int64_t kc, const T* __restrict ap, const T
   V acc[MR][NV];
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+  for (int r = 0; r < MR; ++r) {  // as gemm.h's kernel
+    __builtin_prefetch(c + r * rsc, 1, 3);
+    __builtin_prefetch(c + r * rsc + NR - 1, 1, 3);
+  }
 #pragma GCC unroll 4
   for (int64_t p = 0; p < kc; ++p) {
     if constexpr (kDist > 0) __builtin_prefetch(reinterpret_cast<const char*>(bp) + kDist, 0, 3);
