@@ -342,6 +342,22 @@ def test_row_split_gives_identical_results(rng, threads, m, n, k, ta, tb, dtype)
         assert np.array_equal(r, results[0])
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("ta", [False, True], ids=["a_rows", "a_cols"])
+def test_packed_a_panel_edges(rng, ta, dtype):
+    """The packed A micro-panels (MR rows; AVX2's 6 is not a multiple of its 8 or 4 lanes, and
+    its packs store whole vectors that spill onto the next step of k, gemm7): k on both sides of
+    the vector width and of KC, rows that leave a partial last panel, both packs (op(A) rows
+    contiguous: the transposing pack; columns contiguous: the row copy). op(B) is transposed,
+    so every product takes the packed path (one thread: below the parallel bound)."""
+    for k in (1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33, 255, 256, 257, 383, 384, 385, 769):
+        for m in (17, 19, 22, 24, 41):
+            a, b = operands(rng, m, 37, k, ta, True, dtype)
+            out = rand(rng, (m, 37), dtype)
+            dg.ops.matmul(a, b, trans_a=ta, trans_b=True, out=out)
+            expect(out, a, b, ta, True)
+
+
 def test_concurrent_python_threads(rng, threads):
     threads(2)
     cases = []

@@ -166,13 +166,51 @@ inline void transpose(Vec<T>*) {}  // 1 x 1
 // Packing. A packed micro-panel holds, for each p < kc, LD consecutive values (LD = MR for A,
 // NR for B); lanes past the matrix edge are zero, so the micro-kernel always runs full tiles.
 
+// Packing a micro-panel whose width LD is not a multiple of the vector width (AVX2's MR = 6
+// rows of A): the last vector of each step p of k holds LD % W valid lanes. On AVX2 it is stored
+// whole, in increasing order of p, so its extra lanes land on the start of step p + 1 and are
+// overwritten by that step's own stores; only the panel's very last step uses a masked store.
+// vmaskmovps stores are microcoded on AMD Zen (Zen 3: the 256-row A pack of 256^3 took 16% of
+// the product's time with a masked store per step, gemm7); AVX-512's masked stores are cheap and
+// its packs stay as they were.
+#if defined(__AVX2__) && !defined(__AVX512F__)
+inline constexpr bool kPackSpillStores = true;
+#else
+inline constexpr bool kPackSpillStores = false;
+#endif
+
 // dst[p*LD + s] = src[s*ss + p]: the streams s are contiguous along p (a transpose).
 template <class T, int LD>
 void pack_transposed(const T* src, int64_t ss, int S, int64_t kc, T* dst) {
   using V = Vec<T>;
   constexpr int W = V::width;
   int64_t p = 0;
-  if constexpr (W > 1) {
+  if constexpr (W > 1 && kPackSpillStores && LD % W != 0) {
+    // All of a chunk's W steps transposed first (LD / W + 1 groups of W vectors), then stored
+    // step by step, each step's groups in order: every spill lands on bytes stored later.
+    constexpr int G = (LD + W - 1) / W;
+    for (; p + W <= kc; p += W) {
+      V r[G][W];
+#pragma GCC unroll 4
+      for (int g = 0; g < G; ++g) {
+        for (int i = 0; i < W; ++i)
+          r[g][i] = g * W + i < S ? V::load(src + (g * W + i) * ss + p) : V::zero();
+        transpose(r[g]);
+      }
+      T* d = dst + p * LD;
+      const bool last = p + W == kc;  // the last step's spill would leave the panel
+#pragma GCC unroll 16
+      for (int i = 0; i < W; ++i) {
+#pragma GCC unroll 4
+        for (int g = 0; g < G; ++g) {
+          if (g == G - 1 && last && i == W - 1)
+            r[g][i].store(d + i * LD + g * W, LD - g * W);
+          else
+            r[g][i].store(d + i * LD + g * W);
+        }
+      }
+    }
+  } else if constexpr (W > 1) {
     for (; p + W <= kc; p += W) {
       for (int s0 = 0; s0 < LD; s0 += W) {
         V r[W];
@@ -208,7 +246,7 @@ void pack_rows(const T* src, int64_t ps, int S, int64_t kc, T* dst) {
       const int lanes = std::min(W, LD - s0);
       const int n = std::max(0, std::min(lanes, S - s0));
       V v = n == W ? V::load(s + s0) : V::load(s + s0, n);
-      if (lanes == W)
+      if (lanes == W || (kPackSpillStores && p + 1 < kc))  // (spills onto step p + 1)
         v.store(d + s0);
       else
         v.store(d + s0, lanes);
