@@ -547,6 +547,7 @@ inline void ln_bwd_row(const T* dy, const T* x, const T* weight, const T* mean, 
     m1v = V::set1(static_cast<T>(s1 / double(d)));
     m2v = V::set1(static_cast<T>(s2 / double(d)));
   }
+  const V nm1v = V::zero() - m1v;
   T* dxr = dx != nullptr ? dx + r * d : nullptr;
   segments(dxr != nullptr ? dxr : xr, d, stream, [=](int64_t i, int rem) {
     if (nx != nullptr) {
@@ -559,9 +560,11 @@ inline void ln_bwd_row(const T* dy, const T* x, const T* weight, const T* mean, 
     const V g0 = rem == W ? V::load(gr + i) : V::load(gr + i, rem);
     const V xv = rem == W ? V::load(xr + i) : V::load(xr + i, rem);
     const V h = (xv - mv) * rv;
-    if (dxr != nullptr) {
-      const V g = weight != nullptr ? g0 * wv : g0;
-      put(dxr, i, rem, rv * fnmadd(h, m2v, g - m1v), stream);
+    if (dxr != nullptr) {  // g - s1 / d as one explicit FMA: the same rounding in the
+      // masked head / tail steps as in the full ones, whatever GCC contracts (dx's bits must
+      // not depend on its alignment)
+      const V gm = weight != nullptr ? fmadd(g0, wv, nm1v) : g0 + nm1v;
+      put(dxr, i, rem, rv * fnmadd(h, m2v, gm), stream);
     }
     if (pw != nullptr) {
       if (rem == W) {
