@@ -387,16 +387,41 @@ def test_out_arrays(dtype, rng):
         ops.layer_norm_backward(dy, x, (5,), None, mean, rstd, out=np.empty((3, 4), dtype))
 
 
-# LayerNorm backward works in chunks of ceil(rows / 8) (at most 64) rows and, inside a chunk,
-# in groups of 4 rows then single rows: 37 rows -> chunks of 5 (a group of 4 and a tail row),
-# 203 -> chunks of 26 (6 groups and 2 tail rows). Row lengths cover the vector tails (1, 15, 17,
-# 33 on 16- and 8-lane vectors) and a row longer than one accumulation block (520 > 512).
+# LayerNorm backward works in chunks of ceil(rows / 8) (at most 64) rows, one row at a time
+# (the next row prefetched): 37 rows -> chunks of 5, 203 -> chunks of 26. Row lengths cover
+# the vector tails (1, 15, 17, 33 on 16- and 8-lane vectors) and a row longer than one
+# accumulation block (520 > 512).
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("rows", [1, 37, 203])
 @pytest.mark.parametrize("d", [1, 15, 17, 33, 520])
 def test_layer_norm_row_groups_and_tails(isa, rows, d, dtype, rng):
     _check_ln(rng, (rows, d), (d,), dtype, True, True)
     _check_ln(rng, (rows, d), (d,), dtype, False, False)
+
+
+def test_layer_norm_backward_streamed_4k_rows(isa, rng):
+    """Rows of 16 KiB (every row at the same address mod 4 KiB) and a 16 MiB dx, so the
+    non-temporal stores are used: the result equals the reference, is the same at 1 and 2
+    threads, and the same written over dy."""
+    dtype = np.float32
+    shape = (1024, 4096)
+    _check_ln(rng, shape, (4096,), dtype, True, True)
+    x = sample(rng, shape, dtype) + dtype(1.0)
+    w = rng.uniform(0.5, 2.0, 4096).astype(dtype)
+    dy = sample(rng, shape, dtype, scale=1.0)
+    _, mean, rstd = ops.layer_norm_forward(x, (4096,), w, None)
+    old = dg.get_num_threads()
+    outs = []
+    try:
+        for nt in (1, 2):
+            dg.set_num_threads(nt)
+            outs.append(ops.layer_norm_backward(dy, x, (4096,), w, mean, rstd))
+    finally:
+        dg.set_num_threads(old)
+    for a, e in zip(outs[0], outs[1]):
+        np.testing.assert_array_equal(a, e)
+    ops.layer_norm_backward(dy, x, (4096,), w, mean, rstd, out=dy)
+    np.testing.assert_array_equal(dy, outs[0][0])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

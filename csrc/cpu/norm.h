@@ -502,98 +502,81 @@ void layer_norm_forward_t(const T* x, const T* weight, const T* bias, T* y, T* m
   });
 }
 
-// Layer norm backward of R consecutive rows from r0: dx rows (dx not null) and the rows' terms
-// of dweight / dbias added into the float partials pw / pb (not null). Pass 1 sums, for the R
-// rows at once, s1 = sum(g), s2 = sum(g xhat) (g = dy w); pass 2 (the rows now in L1/L2) writes
-// dx = rstd (g - s1 / d - xhat s2 / d) and reads / writes the partials once per R rows. nx / ndy:
-// the next group's rows (or null), prefetched during pass 2.
-template <class T, int R>
-inline void ln_bwd_rows(const T* dy, const T* x, const T* weight, const T* mean, const T* rstd,
-                        T* dx, T* pw, T* pb, int64_t r0, int64_t d, bool stream, const T* nx,
-                        const T* ndy) {
+// Layer norm backward of row r: its dx row (dx not null) and its terms of dweight / dbias added
+// into the float partials pw / pb (not null). Pass 1 sums s1 = sum(g), s2 = sum(g xhat) (g = dy
+// w); pass 2 (the row now in L1/L2) writes dx = rstd (g - s1 / d - xhat s2 / d) and adds into the
+// partials. nx / ndy: the next row (or null), prefetched during pass 2.
+//
+// One row at a time, not a group of rows per pass: with rows of a multiple of 4 KiB (4096
+// float32 = 16 KiB), the rows of a group are at the same address mod 4 KiB, so in pass 2 the
+// loads of row k + 1 followed the store of row k's dx at the same column. On Zen 3 such a load
+// waited for that non-temporal store to drain (4K aliasing: 0.09-0.13 of the copy at 4096 x 4096,
+// and 3-4x faster with dx moved 1 KiB), and the group's 8 rows, the 2 partials and the 8
+// prefetched next rows (PREFETCHT1 fills the L1 on Zen 3) were 18 lines for the 8 ways of one L1
+// set. One row: no load behind a store of its column, 6 lines per set (docs/BENCHMARKS.md, norm7).
+template <class T>
+inline void ln_bwd_row(const T* dy, const T* x, const T* weight, const T* mean, const T* rstd,
+                       T* dx, T* pw, T* pb, int64_t r, int64_t d, bool stream, const T* nx,
+                       const T* ndy) {
   using V = Vec<T>;
   constexpr int W = V::width;
-  const T* gr[R];
-  const T* xr[R];
-  V mv[R], rv[R], m1v[R], m2v[R];
-  for (int k = 0; k < R; ++k) {
-    gr[k] = dy + (r0 + k) * d;
-    xr[k] = x + (r0 + k) * d;
-    mv[k] = V::set1(mean[r0 + k]);
-    rv[k] = V::set1(rstd[r0 + k]);
-    m1v[k] = m2v[k] = V::zero();
-  }
+  const T* gr = dy + r * d;
+  const T* xr = x + r * d;
+  const V mv = V::set1(mean[r]), rv = V::set1(rstd[r]);
+  V m1v = V::zero(), m2v = V::zero();
   if (dx != nullptr) {
-    double s1[R], s2[R];
-    for (int k = 0; k < R; ++k) s1[k] = s2[k] = 0.0;
+    double s1 = 0.0, s2 = 0.0;
     for (int64_t b = 0; b < d; b += kNormBlock) {
       const int64_t e = b + kNormBlock < d ? b + kNormBlock : d;
-      V a[R], c[R];
-      for (int k = 0; k < R; ++k) a[k] = c[k] = V::zero();
+      V a = V::zero(), c = V::zero();
       for (int64_t i = b; i < e; i += W) {
         const int rem = e - i < W ? int(e - i) : W;
         V wv = V::zero();
         if (weight != nullptr) wv = rem == W ? V::load(weight + i) : V::load(weight + i, rem);
-        for (int k = 0; k < R; ++k) {
-          V g = rem == W ? V::load(gr[k] + i) : V::load(gr[k] + i, rem);
-          if (weight != nullptr) g = g * wv;
-          const V xv = rem == W ? V::load(xr[k] + i) : V::load(xr[k] + i, rem);
-          V h = (xv - mv[k]) * rv[k];
-          if (rem != W) h = select(lanes_below<T>(rem), h, V::zero());
-          a[k] = a[k] + g;
-          c[k] = fmadd(g, h, c[k]);
-        }
+        V g = rem == W ? V::load(gr + i) : V::load(gr + i, rem);
+        if (weight != nullptr) g = g * wv;
+        const V xv = rem == W ? V::load(xr + i) : V::load(xr + i, rem);
+        V h = (xv - mv) * rv;
+        if (rem != W) h = select(lanes_below<T>(rem), h, V::zero());
+        a = a + g;
+        c = fmadd(g, h, c);
       }
-      for (int k = 0; k < R; ++k) {
-        s1[k] += static_cast<double>(a[k].reduce_add());
-        s2[k] += static_cast<double>(c[k].reduce_add());
-      }
+      s1 += static_cast<double>(a.reduce_add());
+      s2 += static_cast<double>(c.reduce_add());
     }
-    for (int k = 0; k < R; ++k) {
-      m1v[k] = V::set1(static_cast<T>(s1[k] / double(d)));
-      m2v[k] = V::set1(static_cast<T>(s2[k] / double(d)));
-    }
+    m1v = V::set1(static_cast<T>(s1 / double(d)));
+    m2v = V::set1(static_cast<T>(s2 / double(d)));
   }
-  // all R rows share the alignment of row 0 when stream (the caller checks d % W == 0)
-  segments(dx != nullptr ? dx + r0 * d : xr[0], d, stream, [=](int64_t i, int rem) {
-    if (nx != nullptr)
-      for (int k = 0; k < R; ++k) {
-        prefetch_l2(nx + k * d + i);
-        prefetch_l2(ndy + k * d + i);
-      }
-    V wv = V::zero(), pwv = V::zero(), pbv = V::zero();
-    if (dx != nullptr && weight != nullptr)
-      wv = rem == W ? V::load(weight + i) : V::load(weight + i, rem);
-    if (pw != nullptr) {
-      pwv = rem == W ? V::load(pw + i) : V::load(pw + i, rem);
-      pbv = rem == W ? V::load(pb + i) : V::load(pb + i, rem);
+  const V nm1v = V::zero() - m1v;
+  T* dxr = dx != nullptr ? dx + r * d : nullptr;
+  segments(dxr != nullptr ? dxr : xr, d, stream, [=](int64_t i, int rem) {
+    if (nx != nullptr) {
+      prefetch_l2(nx + i);
+      prefetch_l2(ndy + i);
     }
-    for (int k = 0; k < R; ++k) {
-      const V g0 = rem == W ? V::load(gr[k] + i) : V::load(gr[k] + i, rem);
-      const V xv = rem == W ? V::load(xr[k] + i) : V::load(xr[k] + i, rem);
-      const V h = (xv - mv[k]) * rv[k];
-      if (dx != nullptr) {
-        const V g = weight != nullptr ? g0 * wv : g0;
-        put(dx + (r0 + k) * d, i, rem, rv[k] * fnmadd(h, m2v[k], g - m1v[k]), stream);
-      }
-      if (pw != nullptr) {
-        pwv = fmadd(g0, h, pwv);
-        pbv = pbv + g0;
-      }
+    V wv = V::zero();
+    if (dxr != nullptr && weight != nullptr)
+      wv = rem == W ? V::load(weight + i) : V::load(weight + i, rem);
+    const V g0 = rem == W ? V::load(gr + i) : V::load(gr + i, rem);
+    const V xv = rem == W ? V::load(xr + i) : V::load(xr + i, rem);
+    const V h = (xv - mv) * rv;
+    if (dxr != nullptr) {  // g - s1 / d as one explicit FMA: the same rounding in the
+      // masked head / tail steps as in the full ones, whatever GCC contracts (dx's bits must
+      // not depend on its alignment)
+      const V gm = weight != nullptr ? fmadd(g0, wv, nm1v) : g0 + nm1v;
+      put(dxr, i, rem, rv * fnmadd(h, m2v, gm), stream);
     }
     if (pw != nullptr) {
       if (rem == W) {
-        pwv.store(pw + i);
-        pbv.store(pb + i);
+        fmadd(g0, h, V::load(pw + i)).store(pw + i);
+        (V::load(pb + i) + g0).store(pb + i);
       } else {
-        pwv.store(pw + i, rem);
-        pbv.store(pb + i, rem);
+        fmadd(g0, h, V::load(pw + i, rem)).store(pw + i, rem);
+        (V::load(pb + i, rem) + g0).store(pb + i, rem);
       }
     }
   });
 }
-
-inline constexpr int kLnGroup = 4;  // rows per pass over the weight and the partials
 
 template <class T>
 void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* mean, const T* rstd,
@@ -621,15 +604,11 @@ void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* me
     T* pw = params ? part.data() + 2 * d * ch : nullptr;
     T* pb = params ? pw + d : nullptr;
     for (int64_t j = 0; params && j < 2 * d; ++j) pw[j] = T(0);
-    int64_t r = r0;
-    for (; r + kLnGroup <= r1; r += kLnGroup) {
-      const bool next = r + 2 * kLnGroup <= r1;
-      ln_bwd_rows<T, kLnGroup>(dy, x, weight, mean, rstd, dx, pw, pb, r, d, stream,
-                               next ? x + (r + kLnGroup) * d : nullptr,
-                               next ? dy + (r + kLnGroup) * d : nullptr);
+    for (int64_t r = r0; r < r1; ++r) {
+      const bool next = r + 1 < r1;
+      ln_bwd_row<T>(dy, x, weight, mean, rstd, dx, pw, pb, r, d, stream,
+                    next ? x + (r + 1) * d : nullptr, next ? dy + (r + 1) * d : nullptr);
     }
-    for (; r < r1; ++r)
-      ln_bwd_rows<T, 1>(dy, x, weight, mean, rstd, dx, pw, pb, r, d, stream, nullptr, nullptr);
   };
   const int nt = rows * d > kParallelGrain && chunks > 1 ? num_threads() : 1;
   // the partials added per column in chunk order (reproducible), columns shared out after the
