@@ -4,7 +4,7 @@
 // measured FMA peak. Uses the library's own templates (cpu/gemm.h), one thread.
 //   g++ -std=c++17 -O3 -DDG_ISA_NS=avx2 -mavx2 -mfma -mf16c -fopenmp -Icsrc
 //       bench/gemm7_kernel.cpp csrc/common/cpu_isa.cpp csrc/common/threads.cpp
-//       csrc/cpu/gemm_reference.cpp -o /tmp/g7k && /tmp/g7k [kernel|macro|pack|full|all]
+//       csrc/cpu/gemm_reference.cpp -o build/g7k && build/g7k [kernel|macro|pack|full|all]
 #include <chrono>
 #include <cstdio>
 #include <cstring>

@@ -4,8 +4,8 @@
 // conflicts of the row group's same-offset streams, docs/BENCHMARKS.md "norm7"). Build (AVX2):
 //   g++ -std=c++17 -O3 -fopenmp -DDG_ISA_NS=avx2 -mavx2 -mfma -Icsrc
 //       -DNORM_H='"cpu/norm.h"' bench/mca/norm7_ln_bwd.cpp csrc/common/threads.cpp
-//       csrc/common/cpu_isa.cpp -o /tmp/ln7
-//   /tmp/ln7 THREADS ROUNDS [mode=full|dx|params] [xoff= dyoff= dxoff= BYTES] [rows= d=]
+//       csrc/common/cpu_isa.cpp -o build/ln7
+//   build/ln7 THREADS ROUNDS [mode=full|dx|params] [xoff= dyoff= dxoff= BYTES] [rows= d=]
 //       [alloc=numpy|huge]
 // NORM_H: the norm.h to time (e.g. main's, from `git show main:csrc/cpu/norm.h`). alloc=numpy
 // (default): malloc + madvise(MADV_HUGEPAGE) as NumPy allocates a large array (page + 16

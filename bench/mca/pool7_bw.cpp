@@ -4,8 +4,8 @@
 // contiguous half per thread vs dynamic 256 KiB chunks) and streams per thread; the copy of the
 // bench (read + non-temporal write, 4 KiB prefetch, dynamic chunks) as the reference.
 //
-//   g++ -O2 -mavx2 -mfma -fopenmp bench/mca/pool7_bw.cpp -o /tmp/pool7_bw
-//   flock /work/wt/bench.lock /tmp/pool7_bw [threads] [rounds]
+//   g++ -O2 -mavx2 -mfma -fopenmp bench/mca/pool7_bw.cpp -o build/pool7_bw
+//   build/pool7_bw [threads] [rounds]
 #include <immintrin.h>
 #include <omp.h>
 #include <sys/mman.h>
