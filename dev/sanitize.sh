@@ -140,7 +140,8 @@ if [ -n "${DG_SANITIZE_TESTS:-}" ]; then
   read -r -a simt_tests <<<"${DG_SANITIZE_SIMT_TESTS:-}"
 else
   tests=(tests/test_matmul.py tests/test_ops_*.py tests/test_simt.py tests/test_tensor.py
-         tests/test_functional.py tests/test_bad_input.py tests/test_properties.py)
+         tests/test_functional.py tests/test_bad_input.py tests/test_properties.py
+         tests/test_isa_symbols.py)
   simt_tests=(tests/test_simt.py tests/test_simt_tc.py tests/test_bad_input.py
               tests/test_properties.py)
 fi
