@@ -568,7 +568,8 @@ def test_fast_paths_streaming_outputs_match_generic(isa, generic, shape):
 # Whole vectors a row on every ISA and dtype (64 windows): the streamed passes store straight
 # from registers (no staging block), each thread's rows one stream, shifted onto vector
 # boundaries; (4, 8, 64, 128) is 2048 output rows, two threads' worth.
-DIRECT_SHAPES = [(1, 2, 2, 128), (2, 3, 6, 128), (4, 8, 64, 128)]
+# (1, 2, 4, 1040): 520 windows a row, more than the avg forward's 256-output runs.
+DIRECT_SHAPES = [(1, 2, 2, 128), (2, 3, 6, 128), (4, 8, 64, 128), (1, 2, 4, 1040)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -620,6 +621,33 @@ def test_fast_paths_streamed_direct_any_alignment(isa, generic, shape, dtype):
     finally:
         _cpu._pool_stream_bytes(old)
         dg.set_num_threads(nt)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("planes", [1, 3, 4, 5, 8, 9, 17])
+def test_global_avg_streamed_matches_unstreamed(isa, dtype, planes):
+    """A large global average pooling input is read as several streams per thread (each
+    thread's planes in pieces summed in lock step): every plane's mean has the bits of the
+    one-plane loop, whatever the plane count (pieces, leftovers) and the thread count, and
+    matches the float64 reference."""
+    from deltagrad import _cpu
+
+    hw = (13, 37)  # 481 elements: a body of whole 4-vector steps, then a tail
+    x = _data((1, planes, *hw), dtype, 27, "extremes" if planes == 9 else "normal")
+    old, nt = _cpu._pool_stream_bytes(1 << 62), dg.get_num_threads()
+    try:
+        want = ops.adaptive_avg_pool2d(x, 1)
+        _cpu._pool_stream_bytes(0)
+        for threads in (1, 2):
+            dg.set_num_threads(threads)
+            np.testing.assert_array_equal(ops.adaptive_avg_pool2d(x, 1), want)
+    finally:
+        _cpu._pool_stream_bytes(old)
+        dg.set_num_threads(nt)
+    with np.errstate(invalid="ignore", over="ignore"):
+        ref_y = x.astype(np.float64).mean(axis=(2, 3), keepdims=True)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(want, ref_y, rtol=tol, atol=tol)
 
 
 def test_fast_max_2x2_bad_indices_counted_streamed(isa):
