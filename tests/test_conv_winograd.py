@@ -162,6 +162,37 @@ def test_auto_with_enough_channels(isa, threads, rng):
         dg.set_num_threads(old)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_auto_dw_by_winograd_from_16_channels(isa, threads, rng):
+    """algo='auto' on AVX2 computes dw alone by Winograd from 16 input and output channels on
+    (dx and db on the tap path), bit for bit the forced algorithms' results; elsewhere the tap
+    path's. Every output against the float64 reference, both dtypes, with and without dx."""
+    old = dg.get_num_threads()
+    dg.set_num_threads(threads)
+    try:
+        for dtype in DTYPES:
+            x, w, _, kw = _data((3, 16, 9, 10, 17, 1), dtype, rng)
+            dy = rng.uniform(-1, 1, size=(3, 17, 9, 10)).astype(dtype)
+            rtol, atol = _tol(dtype, w[0].size)
+            want = reference.conv2d_backward(dy, x, w, **kw)
+            scale = math.sqrt(x.shape[0] * dy.shape[2] * dy.shape[3])
+            got = _cpu.conv2d_backward(dy, x, w, **kw)
+            for name, a, e in zip(("dx", "dw", "db"), got, want):
+                assert_close(
+                    a, e, rtol=rtol, atol=atol * (1.0 if name == "dx" else scale), name=name
+                )
+            dw_algo = "winograd" if isa == "avx2" else "tap"
+            forced = _cpu.conv2d_backward(dy, x, w, **kw, algo=dw_algo)
+            np.testing.assert_array_equal(got[1], forced[1])
+            tap = _cpu.conv2d_backward(dy, x, w, **kw, algo="tap")
+            np.testing.assert_array_equal(got[0], tap[0])
+            np.testing.assert_array_equal(got[2], tap[2])
+            only_dw = _cpu.conv2d_backward(dy, x, w, **kw, need_dx=False, need_db=False)
+            np.testing.assert_array_equal(only_dw[1], got[1])
+    finally:
+        dg.set_num_threads(old)
+
+
 @pytest.mark.parametrize(
     "kw",
     [

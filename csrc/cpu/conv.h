@@ -1369,6 +1369,17 @@ void conv2d_backward_t(const Conv2dParams& p, const T* dy, const T* x, const T* 
     if (dw) winograd_backward_dw(p, dy, x, dw);
     return;
   }
+  if (algo == ConvAlgo::automatic && dw && p.n > 0 && p.ho > 0 && p.wo > 0 && winograd_dw_pays(p) &&
+      tap_applies(p) && tap_pays(p)) {  // dw by Winograd, dx by tap
+    if (dx && tap_fused_applies(p))
+      tap_backward_fused(p, dy, x, w, dx, static_cast<T*>(nullptr), db);
+    else {
+      if (db) bias_grad(p, dy, db);
+      if (dx) tap_backward_dx(p, dy, w, dx);
+    }
+    winograd_backward_dw(p, dy, x, dw);
+    return;
+  }
   if ((dx || dw) && p.n > 0 && tap_fused_applies(p) &&
       ((algo == ConvAlgo::tap && tap_applies(p)) ||
        (algo == ConvAlgo::automatic && tap_applies(p) && tap_pays(p))))

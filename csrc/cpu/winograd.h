@@ -18,7 +18,7 @@
 //   as the products' reduction, channels-last transforms (see there).
 // - ConvAlgo::automatic: the forward (winograd_pays) and the backward (dx and dw,
 //   winograd_bwd_pays) on AVX2 and AVX-512, from 32 input and output channels on (the AVX-512
-//   forward from 16 output columns on).
+//   forward from 16 output columns on); on AVX2 dw alone from 16 channels on (winograd_dw_pays).
 // float32 error (the transforms only add, subtract and halve): max |error| / max |y| against
 // float64 measured 1.6e-7 to 3.8e-7 for y and dx on the C32 and C64 benchmark layers, the same
 // order as the tap and im2col paths (2e-7 to 1e-6). F(4x4, 3x3) (4x fewer multiplies, larger
@@ -67,6 +67,20 @@ inline bool winograd_pays(const Conv2dParams& p) {
 inline bool winograd_bwd_pays(const Conv2dParams& p) {
 #if defined(__AVX2__)
   return winograd_applies(p) && p.c >= 32 && p.o >= 32;
+#else
+  (void)p;
+  return false;
+#endif
+}
+
+// Whether ConvAlgo::automatic computes dw alone by Winograd where the backward otherwise runs
+// the tap path (dx and db stay on it): on AVX2 from 16 input and output channels on. On the
+// Zen 3 (round 8, dw alone, 1 and 2 threads) Winograd's dw was 1.25x-1.7x faster than the tap
+// path's on C16 and C24 layers (8x8 to 32x32), slower at 3 and 8 channels; its dx was slower
+// than the tap path's below 32 channels. AVX-512 is not measured and keeps the tap path.
+inline bool winograd_dw_pays(const Conv2dParams& p) {
+#if defined(__AVX2__) && !defined(__AVX512F__)
+  return winograd_applies(p) && p.c >= 16 && p.o >= 16;
 #else
   (void)p;
   return false;
