@@ -258,10 +258,12 @@ void pack_rows(const T* src, int64_t ps, int S, int64_t kc, T* dst) {
 // pack_rows would lay each one out), taken PB rows of k at a time across all of the block's
 // panels, the next PB rows prefetched meanwhile. Panel by panel, each step of k read one 64-byte
 // line per row, rows a whole row of B apart (8 KiB at n = 2048): a stride no hardware prefetcher
-// follows, so every line was a demand miss; here each row is read as one nb-wide run.
+// follows, so every line was a demand miss; here each row is read as one nb-wide run. Zen 3,
+// 1 thread, whole gemm_packed: 1024^3, 2048^3, 4096x1024x1024 +2-4% (PB 4, 8 or 16, prefetched
+// one or two chunks ahead, within 1% of each other; docs/BENCHMARKS.md, gemm8).
 template <class T, int LD>
 void pack_rows_block(const T* src, int64_t ps, int64_t nb, int64_t kc, T* dst) {
-  constexpr int PB = 8;
+  constexpr int PB = 16;
   constexpr int64_t kLine = 64 / sizeof(T);
   for (int64_t p0 = 0; p0 < kc; p0 += PB) {
     const int64_t p1 = std::min(kc, p0 + PB), p2 = std::min(kc, p1 + PB);
