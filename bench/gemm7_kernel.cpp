@@ -5,6 +5,9 @@
 //   g++ -std=c++17 -O3 -DDG_ISA_NS=avx2 -mavx2 -mfma -mf16c -fopenmp -Icsrc
 //       bench/gemm7_kernel.cpp csrc/common/cpu_isa.cpp csrc/common/threads.cpp
 //       csrc/cpu/gemm_reference.cpp -o build/g7k && build/g7k [kernel|macro|pack|full|all]
+// gemm8: add -DDG_GEMM8_DIRECT_A=0 or -DDG_GEMM8_PACKB_ROWS=0 for a binary without that AVX2 path
+// (A/B: binaries alternating in one lock hold); G8_THP=1 puts the operands on huge pages, as
+// NumPy's large arrays are (without, 2048^3 read ~3% low).
 #include <sys/mman.h>
 
 #include <chrono>
@@ -369,9 +372,12 @@ static void pack_share() {
           const int64_t kc = std::min(kcb, k - pc);
           for (int64_t jb = 0; jb < n; jb += nbb) {
             const int64_t nb = std::min(nbb, n - jb);
-            for (int64_t j = 0; j < nb; j += NR)
-              pack_panel<T, NR>(g.b + pc * g.rsb + (jb + j) * g.csb, g.csb, g.rsb,
-                                int(std::min<int64_t>(NR, nb - j)), kc, bp.data() + j * kc);
+            if (kGemmPackBRows && g.csb == 1 && g.rsb * int64_t(sizeof(T)) >= 4096)  // as gemm.h
+              pack_rows_block<T, NR>(g.b + pc * g.rsb + jb, g.rsb, nb, kc, bp.data());
+            else
+              for (int64_t j = 0; j < nb; j += NR)
+                pack_panel<T, NR>(g.b + pc * g.rsb + (jb + j) * g.csb, g.csb, g.rsb,
+                                  int(std::min<int64_t>(NR, nb - j)), kc, bp.data() + j * kc);
           }
         }
     };
