@@ -5,7 +5,13 @@
 //   g++ -std=c++17 -O3 -DDG_ISA_NS=avx2 -mavx2 -mfma -mf16c -fopenmp -Icsrc
 //       bench/gemm7_kernel.cpp csrc/common/cpu_isa.cpp csrc/common/threads.cpp
 //       csrc/cpu/gemm_reference.cpp -o build/g7k && build/g7k [kernel|macro|pack|full|all]
+// gemm8: add -DDG_GEMM8_DIRECT_A=0 or -DDG_GEMM8_PACKB_ROWS=0 for a binary without that AVX2 path
+// (A/B: binaries alternating in one lock hold); G8_THP=1 puts the operands on huge pages, as
+// NumPy's large arrays are (without, 2048^3 read ~3% low).
+#include <sys/mman.h>
+
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -41,10 +47,44 @@ static double best_of(F&& fn, int reps, int inner) {
   return best;
 }
 
-static std::vector<T> rnd(size_t n, unsigned seed) {
+// Operand buffers: 64-byte aligned; with G8_THP=1 in the environment (gemm8), buffers of 4 MiB
+// and more are 2 MiB aligned and ask for transparent huge pages before first touch, as NumPy does
+// for its large arrays (THP is "madvise" on the Zen 3 VM).
+static const bool g_thp = [] {
+  const char* e = std::getenv("G8_THP");
+  return e && e[0] == '1';
+}();
+template <class U>
+struct HugeAlloc {
+  using value_type = U;
+  HugeAlloc() = default;
+  template <class V>
+  HugeAlloc(const HugeAlloc<V>&) {}
+  U* allocate(size_t n) {
+    size_t bytes = (n * sizeof(U) + 63) / 64 * 64;
+    const bool huge = g_thp && bytes >= (size_t(4) << 20);
+    if (huge) bytes = (bytes + (size_t(2) << 20) - 1) / (size_t(2) << 20) * (size_t(2) << 20);
+    void* p = std::aligned_alloc(huge ? size_t(2) << 20 : 64, bytes);
+    if (!p) throw std::bad_alloc();
+    if (huge) madvise(p, bytes, MADV_HUGEPAGE);
+    return static_cast<U*>(p);
+  }
+  void deallocate(U* p, size_t) { std::free(p); }
+  template <class V>
+  bool operator==(const HugeAlloc<V>&) const {
+    return true;
+  }
+  template <class V>
+  bool operator!=(const HugeAlloc<V>&) const {
+    return false;
+  }
+};
+using Buf = std::vector<T, HugeAlloc<T>>;
+
+static Buf rnd(size_t n, unsigned seed) {
   std::mt19937 g(seed);
   std::uniform_real_distribution<float> d(-1, 1);
-  std::vector<T> v(n);
+  Buf v(n);
   for (auto& x : v) x = d(g);
   return v;
 }
@@ -70,7 +110,7 @@ static void kernel_l1() {
 static double macro(int64_t mb, int64_t nb, int64_t kc, int64_t ldc, int order, double secs) {
   const int64_t np = (mb + MR - 1) / MR, nq = (nb + NR - 1) / NR;
   auto a = rnd(np * MR * kc, 3), b = rnd(nq * NR * kc, 4);
-  std::vector<T> c(mb * ldc, 0);
+  Buf c(mb * ldc, 0);
   auto fn = [&] {
     if (order == 0) {
       for (int64_t q = 0; q < np; ++q)
@@ -165,7 +205,7 @@ struct MacroCfg {
 
 static void macro_ab(const std::vector<MacroCfg>& cfgs, int rounds) {
   struct St {
-    std::vector<T> a, b, c;
+    Buf a, b, c;
     double best = 1e30;
   };
   const int64_t ldc = 1024;
@@ -237,8 +277,7 @@ static const Shape kShapes[] = {
     {"square2048", 2048, 2048, 2048, false, false},
 };
 
-static GemmArgs<T> args_for(const Shape& s, std::vector<T>& a, std::vector<T>& b,
-                            std::vector<T>& c) {
+static GemmArgs<T> args_for(const Shape& s, Buf& a, Buf& b, Buf& c) {
   a = rnd(s.m * s.k, 5);
   b = rnd(s.k * s.n, 6);
   c.assign(s.m * s.n, 0);
@@ -265,7 +304,7 @@ static void full(const std::vector<std::pair<int64_t, int64_t>>& kcnb) {
   for (auto [kc, nb] : kcnb) std::printf("  %3ld/%-4ld", long(kc), long(nb));
   std::printf("\n");
   for (const Shape& s : kShapes) {
-    std::vector<T> a, b, c;
+    Buf a, b, c;
     const GemmArgs<T> g = args_for(s, a, b, c);
     std::printf("%-11s", s.name);
     for (auto [kc, nb] : kcnb) {
@@ -282,7 +321,7 @@ static void full(const std::vector<std::pair<int64_t, int64_t>>& kcnb) {
 // Whole gemm_packed on one shape, blockings interleaved round by round (best CPU time each).
 static void full_ab(const Shape& s, const std::vector<std::pair<int64_t, int64_t>>& kcnb,
                     int rounds) {
-  std::vector<T> a, b, c;
+  Buf a, b, c;
   const GemmArgs<T> g = args_for(s, a, b, c);
   const GemmBlocking def = blocking<T>();
   std::vector<double> best(kcnb.size(), 1e30);
@@ -308,13 +347,13 @@ static void pack_share() {
   const GemmBlocking blk = blocking<T>();
   std::printf("packing alone vs whole, 1 thread, default blocking\n");
   for (const Shape& s : kShapes) {
-    std::vector<T> a, b, c;
+    Buf a, b, c;
     const GemmArgs<T> g = args_for(s, a, b, c);
     const int64_t m = g.m, n = g.n, k = g.k;
     const int64_t kblocks = ceil_div(k, blk.kc), kcb = ceil_div(k, kblocks);
     const int64_t nbb = round_up(ceil_div(n, ceil_div(n, blk.nb)), NR);
     const int64_t mbb = round_up(ceil_div(m, ceil_div(m, blk.mb)), MR);
-    std::vector<T> ap(round_up(mbb, MR) * kcb), bp(nbb * kcb);
+    Buf ap(round_up(mbb, MR) * kcb), bp(nbb * kcb);
     double apack_t = 0, bpack_t = 0;
     auto fn_a = [&] {
       for (int64_t ib = 0; ib < m; ib += mbb)
@@ -333,9 +372,12 @@ static void pack_share() {
           const int64_t kc = std::min(kcb, k - pc);
           for (int64_t jb = 0; jb < n; jb += nbb) {
             const int64_t nb = std::min(nbb, n - jb);
-            for (int64_t j = 0; j < nb; j += NR)
-              pack_panel<T, NR>(g.b + pc * g.rsb + (jb + j) * g.csb, g.csb, g.rsb,
-                                int(std::min<int64_t>(NR, nb - j)), kc, bp.data() + j * kc);
+            if (kGemmPackBRows && g.csb == 1 && g.rsb * int64_t(sizeof(T)) >= 4096)  // as gemm.h
+              pack_rows_block<T, NR>(g.b + pc * g.rsb + jb, g.rsb, nb, kc, bp.data());
+            else
+              for (int64_t j = 0; j < nb; j += NR)
+                pack_panel<T, NR>(g.b + pc * g.rsb + (jb + j) * g.csb, g.csb, g.rsb,
+                                  int(std::min<int64_t>(NR, nb - j)), kc, bp.data() + j * kc);
           }
         }
     };

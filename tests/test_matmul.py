@@ -358,6 +358,41 @@ def test_packed_a_panel_edges(rng, ta, dtype):
             expect(out, a, b, ta, True)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize(
+    "m,n,k,lda",
+    [
+        (257, 256, 300, 300),  # op(A) read in place (AVX2, n <= 512), a partial last panel
+        (31, 500, 777, 777),  # ... over three k blocks
+        (13, 300, 1100, 1111),  # ... from a strided view of A
+        (40, 512, 1024, 1024),  # f32 rows 4 KiB apart: A packed
+        (45, 1030, 397, 397),  # op(B) rows >= 4 KiB apart: B packed row-wise, partial panel
+        (7, 515, 203, 203),  # f64 rows >= 4 KiB apart; k not a multiple of the row chunk
+    ],
+)
+def test_direct_a_and_row_block_b_pack(rng, threads, m, n, k, lda, dtype):
+    """gemm8's AVX2 paths in gemm_packed (the other ISAs run their usual path on the same
+    shapes): the micro-kernel broadcasting from op(A) in place instead of a packed A block, and
+    op(B)'s block packed 8 rows of k at a time across its panels. Against the float64 bound and
+    the reference kernel, with alpha and beta, and the same bits on 1 and 2 threads."""
+    a = rand(rng, (m, lda), dtype)[:, :k]
+    b = rand(rng, (k, n), dtype)
+    c0 = rand(rng, (m, n), dtype)
+    results = []
+    for t in (1, 2):
+        threads(t)
+        out = c0.copy()
+        dg.ops.matmul(a, b, alpha=-0.5, beta=2.5, out=out)
+        results.append(out)
+    expect(results[0], a, b, alpha=-0.5, beta=2.5, c0=c0)
+    assert np.array_equal(results[1], results[0])
+    slow = _cpu.matmul_reference(np.ascontiguousarray(a), b)
+    eps = np.finfo(dtype).eps
+    assert_close(
+        dg.ops.matmul(a, b), slow, rtol=0.0, atol=8 * k * eps * np.abs(slow).max(), name="vs ref"
+    )
+
+
 def test_concurrent_python_threads(rng, threads):
     threads(2)
     cases = []

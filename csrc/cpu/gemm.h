@@ -254,6 +254,30 @@ void pack_rows(const T* src, int64_t ps, int S, int64_t kc, T* dst) {
   }
 }
 
+// A whole B block of nb columns whose rows are contiguous (dst panel j at dst + j*kc, as
+// pack_rows would lay each one out), taken PB rows of k at a time across all of the block's
+// panels, the next PB rows prefetched meanwhile. Panel by panel, each step of k read one 64-byte
+// line per row, rows a whole row of B apart (8 KiB at n = 2048): a stride no hardware prefetcher
+// follows, so every line was a demand miss; here each row is read as one nb-wide run. Zen 3,
+// 1 thread, whole gemm_packed: 1024^3, 2048^3, 4096x1024x1024 +2-4% (PB 4, 8 or 16, prefetched
+// one or two chunks ahead, within 1% of each other; docs/BENCHMARKS.md, gemm8).
+template <class T, int LD>
+void pack_rows_block(const T* src, int64_t ps, int64_t nb, int64_t kc, T* dst) {
+  constexpr int PB = 16;
+  constexpr int64_t kLine = 64 / sizeof(T);
+  for (int64_t p0 = 0; p0 < kc; p0 += PB) {
+    const int64_t p1 = std::min(kc, p0 + PB), p2 = std::min(kc, p1 + PB);
+    for (int64_t p = p1; p < p2; ++p) {
+      const T* s = src + p * ps;
+      for (int64_t j = 0; j < nb; j += kLine) __builtin_prefetch(s + j, 0, 3);
+      __builtin_prefetch(s + nb - 1, 0, 3);
+    }
+    for (int64_t j = 0; j < nb; j += LD)
+      pack_rows<T, LD>(src + p0 * ps + j, ps, static_cast<int>(std::min<int64_t>(LD, nb - j)),
+                       p1 - p0, dst + j * kc + p0 * LD);
+  }
+}
+
 // The general case: dst[p*LD + s] = src[s*ss + p*ps].
 template <class T, int LD>
 void pack_strided(const T* src, int64_t ss, int64_t ps, int S, int64_t kc, T* dst) {
@@ -293,6 +317,24 @@ inline GemmBlocking blocking() {
   return gemm_blocking_for(Tile<T>::MR, Tile<T>::NR, sizeof(T), cache_sizes());
 }
 
+// gemm8's AVX2-only paths in gemm_packed (the AVX-512 and generic builds keep theirs; each can
+// be turned off for an A/B build of the harness, bench/gemm7_kernel.cpp): kGemmDirectA, the
+// micro-kernel broadcasting from op(A) in place instead of a packed A block; kGemmPackBRows, a B
+// block whose rows are far apart packed a few rows of k at a time across all its panels.
+#if defined(__AVX2__) && !defined(__AVX512F__)
+#ifndef DG_GEMM8_DIRECT_A
+#define DG_GEMM8_DIRECT_A 1
+#endif
+#ifndef DG_GEMM8_PACKB_ROWS
+#define DG_GEMM8_PACKB_ROWS 1
+#endif
+inline constexpr bool kGemmDirectA = DG_GEMM8_DIRECT_A != 0;
+inline constexpr bool kGemmPackBRows = DG_GEMM8_PACKB_ROWS != 0;
+#else
+inline constexpr bool kGemmDirectA = false;
+inline constexpr bool kGemmPackBRows = false;
+#endif
+
 // Where a micro-kernel reads its operands. Packed (kDirect = false): A and B are the packed
 // micro-panels (MR resp. NR values per step of k). Direct (kDirect = true, small products only,
 // where packing would cost more than it saves): op(A)[r][p] = a[r*ars + p*aks] and row p of
@@ -304,6 +346,7 @@ struct Operands {
   int64_t ars, aks;
   const T* b;
   int64_t bks;
+  bool prefetch_c = false;  // direct A with packed B (gemm_packed, kGemmDirectA): prefetch C's tile
 };
 
 template <class T, int MRk, int NVk, bool kDirect>
@@ -349,6 +392,15 @@ inline void micro_kernel(int64_t kc, const Operands<T>& src, T* c, int64_t rsc, 
     // pointer per 4 rows plus the offsets 0, ars, 2 ars, 3 ars (x86 base + index * scale), 5
     // registers for 12 rows: an array of 12 offsets made GCC spill them and reload 4 per step
     // of k, and 64 products of 64^3 ran at 0.89x NumPy.
+    if constexpr (kGemmDirectA) {
+      if (src.prefetch_c && csc == 1) {
+#pragma GCC unroll 16
+        for (int r = 0; r < MRk; ++r) {
+          __builtin_prefetch(c + r * rsc, 1, 3);
+          __builtin_prefetch(c + r * rsc + NRk - 1, 1, 3);
+        }
+      }
+    }
     const int64_t rs = src.ars, rs3 = 3 * src.ars;
     const T* __restrict a0 = ap;
     const T* __restrict a4 = MRk > 4 ? ap + 4 * rs : ap;  // (not formed past the tile)
@@ -742,6 +794,13 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
   // a contiguous share of its micro-panels between two barriers: private copies would fill the
   // shared L2 twice over, and the other thread's panels are L2 hits there.
   const bool shared_a = blk.shared_a && nt > 1;
+  // op(A)'s rows contiguous along k and C at most 512 columns: the micro-kernel broadcasts from A
+  // in place (the direct kernel's addressing) instead of from a packed A block (AVX2 build only:
+  // kGemmDirectA). The A pack is paid once per n columns, so it weighs most where n is small:
+  // Zen 3, 1 thread, whole gemm_packed, 256^3 +4%; n = 784 even; n >= 1024, or rows 4 KiB apart
+  // (all six rows of a tile in the same L1 sets), 1.5-4.5% slower (docs/BENCHMARKS.md, gemm8).
+  const bool direct_a = kGemmDirectA && g.csa == 1 && !shared_a && n <= 512 &&
+                        (g.rsa * int64_t(sizeof(T))) % 4096 != 0;
   const size_t a_elems = static_cast<size_t>(round_up(mb_max * kcb, 64 / sizeof(T)));
   const size_t b_elems = static_cast<size_t>(round_up(nb_max * kcb, 64 / sizeof(T)));
   T* const arena = static_cast<T*>(
@@ -785,11 +844,13 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
         } else if (j_begin >= j_end) {
           continue;
         }
-        for (int64_t q = q0; q < q1; ++q) {
-          const int64_t i0 = ib + q * MR;
-          pack_panel<T, MR>(g.a + i0 * g.rsa + pc * g.csa, g.rsa, g.csa,
-                            static_cast<int>(std::min<int64_t>(MR, i_end - i0)), kc,
-                            apack + q * MR * kc);
+        if (!direct_a) {
+          for (int64_t q = q0; q < q1; ++q) {
+            const int64_t i0 = ib + q * MR;
+            pack_panel<T, MR>(g.a + i0 * g.rsa + pc * g.csa, g.rsa, g.csa,
+                              static_cast<int>(std::min<int64_t>(MR, i_end - i0)), kc,
+                              apack + q * MR * kc);
+          }
         }
         if (shared_a) {
 #pragma omp barrier
@@ -798,18 +859,34 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
 
         for (int64_t jb = j_begin; jb < j_end; jb += nbb) {
           const int64_t nb = std::min(nbb, j_end - jb);
-          for (int64_t j = 0; j < nb; j += NR)
-            pack_panel<T, NR>(g.b + pc * g.rsb + (jb + j) * g.csb, g.csb, g.rsb,
-                              static_cast<int>(std::min<int64_t>(NR, nb - j)), kc, bpack + j * kc);
+          // B's rows a page or more apart (below that the stride prefetchers follow the panels;
+          // the MLP's dW, rows 3 KiB apart, was 2% slower in rows).
+          if (kGemmPackBRows && g.csb == 1 && g.rsb * int64_t(sizeof(T)) >= 4096) {
+            pack_rows_block<T, NR>(g.b + pc * g.rsb + jb, g.rsb, nb, kc, bpack);
+          } else {
+            for (int64_t j = 0; j < nb; j += NR)
+              pack_panel<T, NR>(g.b + pc * g.rsb + (jb + j) * g.csb, g.csb, g.rsb,
+                                static_cast<int>(std::min<int64_t>(NR, nb - j)), kc,
+                                bpack + j * kc);
+          }
           for (int64_t q = 0; q < npanels; ++q) {
             const int64_t i0 = ib + q * MR;
             const int mr = static_cast<int>(std::min<int64_t>(MR, i_end - i0));
             const T* ap = apack + q * MR * kc;
             T* crow = g.c + i0 * g.rsc + jb * g.csc;
-            for (int64_t j = 0; j < nb; j += NR) {
-              const Operands<T> src{ap, 1, MR, bpack + j * kc, NR};
-              run_tile<T, false>(kc, src, crow + j * g.csc, g.rsc, g.csc, mr,
-                                 static_cast<int>(std::min<int64_t>(NR, nb - j)), g.alpha, beta);
+            if (direct_a) {
+              const T* ad = g.a + i0 * g.rsa + pc;
+              for (int64_t j = 0; j < nb; j += NR) {
+                const Operands<T> src{ad, g.rsa, 1, bpack + j * kc, NR, true};
+                run_tile<T, true>(kc, src, crow + j * g.csc, g.rsc, g.csc, mr,
+                                  static_cast<int>(std::min<int64_t>(NR, nb - j)), g.alpha, beta);
+              }
+            } else {
+              for (int64_t j = 0; j < nb; j += NR) {
+                const Operands<T> src{ap, 1, MR, bpack + j * kc, NR};
+                run_tile<T, false>(kc, src, crow + j * g.csc, g.rsc, g.csc, mr,
+                                   static_cast<int>(std::min<int64_t>(NR, nb - j)), g.alpha, beta);
+              }
             }
             if (last && has_epilogue) {
               if (!swapped)
