@@ -26,6 +26,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/kernel_common.h"
@@ -556,8 +557,8 @@ inline void parallel_split(int64_t n, int64_t grain, F&& f) {
 // prefetcher adds little while non-temporal stores are leaving: on the Zen 3 (2 cores, round 8)
 // a 64 MiB read ran 1.2-1.7x faster with each thread's range cut into 4 pieces walked in lock
 // step, and no software prefetch (bench/mca/pool7_bw.cpp: "4 row streams seq", "4streams
-// nopf"). The AVX-512 and generic builds keep one stream and its prefetch: not
-// measured there.
+// nopf"). The AVX-512 and generic builds keep one stream and its prefetch (not measured
+// there).
 #if defined(__AVX2__) && !defined(__AVX512F__)
 inline constexpr int kReadParts = 4;
 #else
@@ -1207,14 +1208,15 @@ inline bool fast_global(int64_t h, int64_t w, int64_t oh, int64_t ow) {
 
 // The sums of a plane's elements [0, body) (body a multiple of 4 vectors) of `n` planes at
 // once, x[s] the s-th plane, step by step in lock step (one read stream per plane); acc[s] holds
-// plane s's four accumulators in the order of the one-plane loop.
+// plane s's four accumulators. pf: prefetch each plane ahead (one stream: see kReadParts).
 template <class T, int n>
-inline void sum_planes_lockstep(const T* const* x, int64_t body, Vec<T> (*acc)[4]) {
+inline void sum_planes_lockstep(const T* const* x, int64_t body, Vec<T> (*acc)[4], bool pf) {
   using V = Vec<T>;
   constexpr int w = V::width;
   for (int64_t i = 0; i < body; i += 4 * w) {
 #pragma GCC unroll 8
     for (int s = 0; s < n; ++s) {
+      if (pf) prefetch_ahead(x[s] + i, 4 * w * int(sizeof(T)));
       acc[s][0] = acc[s][0] + V::load(x[s] + i);
       acc[s][1] = acc[s][1] + V::load(x[s] + i + w);
       acc[s][2] = acc[s][2] + V::load(x[s] + i + 2 * w);
@@ -1228,50 +1230,39 @@ void global_avg_forward(const T* x, T* y, int64_t planes, int64_t hw) {
   using V = Vec<T>;
   constexpr int w = V::width;
   const bool large = stream_out(planes * hw * int64_t(sizeof(T)));  // a large input
-  const bool pf = large && kReadParts == 1;                         // (see kReadParts)
   const int64_t body = hw / (4 * w) * (4 * w);
-  // plane p's mean from its accumulators after the body
-  auto finish = [&](int64_t p, V a0, V a1, V a2, V a3) {
-    const T* xp = x + p * hw;
-    int64_t i = body;
-    for (; i + w <= hw; i += w) a0 = a0 + V::load(xp + i);
-    if (i < hw) a1 = a1 + V::load(xp + i, static_cast<int>(hw - i));
-    y[p] = ((a0 + a1) + (a2 + a3)).reduce_add() / T(hw);
-  };
-  auto one_plane = [&](int64_t p) {
-    const T* xp = x + p * hw;
-    V a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
-    for (int64_t i = 0; i < body; i += 4 * w) {
-      if (pf) prefetch_ahead(xp + i, 4 * w * int(sizeof(T)));
-      a0 = a0 + V::load(xp + i);
-      a1 = a1 + V::load(xp + i + w);
-      a2 = a2 + V::load(xp + i + 2 * w);
-      a3 = a3 + V::load(xp + i + 3 * w);
+  // planes p0, p0 + stride, ... (n of them) summed in lock step, then each one's mean
+  auto planes_mean = [&](auto n_tag, int64_t p0, int64_t stride, bool pf) {
+    constexpr int n = decltype(n_tag)::value;
+    const T* xs[n];
+    V acc[n][4];
+    for (int s = 0; s < n; ++s) {
+      xs[s] = x + (p0 + s * stride) * hw;
+      acc[s][0] = acc[s][1] = acc[s][2] = acc[s][3] = V::zero();
     }
-    finish(p, a0, a1, a2, a3);
+    sum_planes_lockstep<T, n>(xs, body, acc, pf);
+    for (int s = 0; s < n; ++s) {
+      V a0 = acc[s][0], a1 = acc[s][1];
+      int64_t i = body;
+      for (; i + w <= hw; i += w) a0 = a0 + V::load(xs[s] + i);
+      if (i < hw) a1 = a1 + V::load(xs[s] + i, static_cast<int>(hw - i));
+      y[p0 + s * stride] = ((a0 + a1) + (acc[s][2] + acc[s][3])).reduce_add() / T(hw);
+    }
   };
+  using One = std::integral_constant<int, 1>;
   if (large && kReadParts > 1) {
     // Each thread's planes as kReadParts pieces, plane i of every piece summed in lock step
-    // (kReadParts read streams); every plane's own sums in the order of one_plane (the same bits).
+    // (kReadParts read streams); every plane's own sums in the one-plane order (the same bits).
     parallel_split(planes, 1, [&](int64_t b, int64_t e) {
       const int64_t len = (e - b) / kReadParts;
-      for (int64_t i = 0; i < len; ++i) {
-        const T* xs[kReadParts];
-        V acc[kReadParts][4];
-        for (int s = 0; s < kReadParts; ++s) {
-          xs[s] = x + (b + s * len + i) * hw;
-          acc[s][0] = acc[s][1] = acc[s][2] = acc[s][3] = V::zero();
-        }
-        sum_planes_lockstep<T, kReadParts>(xs, body, acc);
-        for (int s = 0; s < kReadParts; ++s)
-          finish(b + s * len + i, acc[s][0], acc[s][1], acc[s][2], acc[s][3]);
-      }
-      for (int64_t p = b + kReadParts * len; p < e; ++p) one_plane(p);
+      for (int64_t i = 0; i < len; ++i)
+        planes_mean(std::integral_constant<int, kReadParts>(), b + i, len, false);
+      for (int64_t p = b + kReadParts * len; p < e; ++p) planes_mean(One(), p, 0, false);
     });
     return;
   }
   parallel_chunks(planes, unit_grain(hw), [&](int64_t b, int64_t e) {
-    for (int64_t p = b; p < e; ++p) one_plane(p);
+    for (int64_t p = b; p < e; ++p) planes_mean(One(), p, 0, large);
   });
 }
 
