@@ -7,7 +7,8 @@
 #
 # Usage: dev/sanitize.sh [build-dir]   (default build/asan; reconfigure: delete it)
 #   env: PYTHON (default python3), DG_SANITIZE_TESTS (the pytest arguments to run instead of
-#        the kernel tests), DG_STRESS_SECONDS (the concurrency stress test's duration, default
+#        the kernel tests), DG_SANITIZE_JOBS (pytest processes sharing the tests, default the
+#        CPU count, at most 4), DG_STRESS_SECONDS (the concurrency stress test's duration, default
 #        30; 0: skip it), DG_LEAK_ITERS (leak-check calls per case, default 400),
 #        DG_LEAK_ARGS (more arguments for dev/leak_check.py, e.g. "-k softmax")
 #
@@ -145,14 +146,32 @@ else
   simt_tests=(tests/test_simt.py tests/test_simt_tc.py tests/test_bad_input.py
               tests/test_properties.py)
 fi
+# The tests run as DG_SANITIZE_JOBS pytest processes at once (default: the CPU count, at most
+# 4), each taking every N-th test (tests/conftest.py --shard): most of the time under ASan is
+# one Python thread, so on 2 cores two processes take 0.55-0.6 of one's time. OpenMP waits
+# passively there: two processes' spinning workers on 2 cores would take turns to spin.
+shards=${DG_SANITIZE_JOBS:-$(nproc)}
+[ "$shards" -le 4 ] || shards=4
+sharded() {  # sharded PYTEST-ARGS...: one pytest per shard, in parallel; their outputs in order
+  local i rc=0 pids=()
+  for ((i = 0; i < shards; ++i)); do
+    OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} "$py" -m pytest -q -p no:cacheprovider \
+      --capture=sys --shard "$i/$shards" "$@" >"$tmp/shard$i.log" 2>&1 &
+    pids+=($!)
+  done
+  for ((i = 0; i < shards; ++i)); do
+    wait "${pids[$i]}" || rc=$?
+    echo "-- shard $i/$shards"
+    cat "$tmp/shard$i.log"
+  done
+  return "$rc"
+}
 t0=$SECONDS
 ASAN_OPTIONS="$asan_common:detect_leaks=0" \
-  run "pytest ${tests[*]} (cpu)" "$py" -m pytest -q -p no:cacheprovider --capture=sys \
-  -m "not simt" "${tests[@]}"
+  run "pytest ${tests[*]} (cpu)" sharded -m "not simt" "${tests[@]}"
 if [ "${#simt_tests[@]}" -gt 0 ]; then
   ASAN_OPTIONS="$asan_common:detect_leaks=0" \
-    run "pytest ${simt_tests[*]} (simt)" "$py" -m pytest -q -p no:cacheprovider --capture=sys \
-    -m simt "${simt_tests[@]}"
+    run "pytest ${simt_tests[*]} (simt)" sharded -m simt "${simt_tests[@]}"
 fi
 echo "sanitize.sh: tests in $((SECONDS - t0)) s"
 

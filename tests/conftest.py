@@ -30,6 +30,32 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="run only the collected tests I, I+N, I+2N, ... (0 <= I < N): N processes with "
+        "I = 0..N-1 share one run between them (dev/sanitize.sh runs its tests this way)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    spec = config.getoption("--shard")
+    if spec is None:
+        return
+    try:
+        i, n = (int(v) for v in spec.split("/"))
+    except ValueError:
+        raise pytest.UsageError(f"--shard: expected I/N (two integers), got {spec!r}") from None
+    if not 0 <= i < n:
+        raise pytest.UsageError(f"--shard: expected 0 <= I < N, got {spec!r}")
+    # every N-th test rather than contiguous blocks: a parametrized test's cases (similar cost)
+    # alternate between the shards, so the shards take about as long as each other
+    config.hook.pytest_deselected(items=[t for j, t in enumerate(items) if j % n != i])
+    items[:] = items[i::n]
+
+
 def _parametrized(metafunc: pytest.Metafunc) -> set[str]:
     names: set[str] = set()
     for mark in metafunc.definition.iter_markers("parametrize"):
