@@ -148,7 +148,7 @@ else
 fi
 # The tests run as DG_SANITIZE_JOBS pytest processes at once (default: the CPU count, at most
 # 4), each taking every N-th test (tests/conftest.py --shard): most of the time under ASan is
-# one Python thread, so on 2 cores two processes take 0.55-0.6 of one's time. OpenMP waits
+# one Python thread, which leaves the second core of a 2-core machine mostly idle. OpenMP waits
 # passively there: two processes' spinning workers on 2 cores would take turns to spin.
 shards=${DG_SANITIZE_JOBS:-$(nproc)}
 [ "$shards" -le 4 ] || shards=4
