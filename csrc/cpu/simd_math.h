@@ -372,60 +372,65 @@ inline void vgelu_tanh_sigmoid2(Vec<float> x, Vec<float>& s, Vec<float>& sc) {
 // two operations instead of three: 40 -> 35 instructions per vector on AVX-512 (llvm-mca on the
 // SPR model 22.8 -> 20.4 cycles), 44 -> 40 on AVX2 (Zen 3 model 28.3 -> 25.7).
 #if !defined(__AVX512F__)
-// AVX2 gelu for a vector whose lanes all have |x| <= 13 (gelu9, issue 18 round 9): the caller
-// checked the range, so no clamps (|x| is a = au, finite), no underflow test (exp(-a^2/2) is
-// normal: the exponent-field add), max(x, -0) as one unsigned integer min (x >= +0 keeps its
-// bits, x <= -0 has bits >= 0x80000000 = -0). The same formulas as vgelu below on that range,
-// so the two paths give the same bits.
+// The AVX2 gelu of a vector whose lanes all have |x| <= 13 (gelu9, issue 18 round 9; vgelu
+// below checks the range and sends other vectors to the general path). On Zen 3 min, max,
+// compares, adds and integer ops issue beside the two FMA pipes, while every multiply and FMA,
+// the division and the vpermps (two pipe slots each) compete for them: those are what this
+// path cuts, 26 -> 19 multiplies/FMAs, and the longest dependency chains.
+// - a = |x| with no clamp (finite here); exp(-a^2/2) stays normal, so 2^floor(nf) is always
+//   the exponent-field add; max(x, -0) is one unsigned integer min (x >= +0 keeps its bits,
+//   x <= -0 has bits >= 0x80000000, the bits of -0).
+// - exp(-a^2/2) as in the general path, except: nf rounded from a^2 (rounded: the reduction
+//   s = -a^2 - 2 nf ln2 still holds a * a exactly inside its FMA); nf * 1.38671875 (exact:
+//   nf has at most 11 significant bits) taken from tt in one FMA, off nf's chain; exp(s/2) on
+//   |s/2| <= ln2/16 by a degree-3 relative minimax polynomial (0.43 * 2^-24) instead of the
+//   degree-4 Taylor series.
+// - R(a) = erfcx(a/sqrt2)/2 = P(a)/Q(a), P of degree 4 and Q monic of degree 5 (relative
+//   minimax on [0, 13], all coefficients positive, so no cancellation: 0.16 * 2^-24 with the
+//   coefficients rounded to float, ~4.6 * 2^-24 after float evaluation), both by Estrin's
+//   scheme on a^2: 8 FMAs and one division instead of 1 + 9 FMAs after a division, and two
+//   chains of 3 instead of one of 10. Fitted by bench/mca/gelu9_fit.py.
+// Error over every float32 with |x| <= 13 (bench/mca/gelu_ulp.cpp): see docs/BENCHMARKS.md
+// (gelu9); the bound stays 8 ulp.
 inline Vec<float> vgelu_avx2_small(Vec<float> x, __m256i ai) {
   using V = Vec<float>;
   const V a = {_mm256_castsi256_ps(ai)};
-  const V b = a * V::set1(-0.72134752044448170f);  // -a log2(e) / 2
+  const V a2 = a * a;
   const V magic = V::set1(1572864.0f);
-  const V tt = fmadd(a, b, magic);
+  const V tt = fmadd(a2, V::set1(-0.72134752044448170f), magic);  // nf = -a^2 log2(e)/2 to 1/8
   const V nf = tt - magic;
-  V s = fnmadd(a, a, nf * V::set1(-1.38671875f));
+  V s = fnmadd(a, a, fmadd(tt, V::set1(-1.38671875f), V::set1(2181120.0f)));  // -1.38671875 nf
   s = fnmadd(nf, V::set1(-4.24388880e-4f), s);
   const V T = {_mm256_permutevar8x32_ps(
       _mm256_setr_ps(1.0f, 1.0905077457427979f, 1.1892070770263672f, 1.2968395948410034f,
                      1.4142135381698608f, 1.5422108173370361f, 1.6817928552627563f,
                      1.8340080976486206f),
       _mm256_castps_si256(tt.v))};
-  const V pp = fmadd(fmadd(fmadd(s, V::set1(1.0f / 384), V::set1(1.0f / 48)), s, V::set1(0.125f)),
-                     s, V::set1(0.5f));
-  const V p = fmadd(T * s, pp, T);
-  const V t = reciprocal_fast(fmadd(a, V::set1(0.333333343f), V::set1(1.0f)));
-  V R = V::set1(-0.027219204232096672f);
-  R = fmadd(R, t, V::set1(0.15193046629428864f));
-  R = fmadd(R, t, V::set1(-0.3193601667881012f));
-  R = fmadd(R, t, V::set1(0.2771175503730774f));
-  R = fmadd(R, t, V::set1(-0.09681253880262375f));
-  R = fmadd(R, t, V::set1(0.14063239097595215f));
-  R = fmadd(R, t, V::set1(0.1061258614063263f));
-  R = fmadd(R, t, V::set1(0.13474667072296143f));
-  R = fmadd(R, t, V::set1(0.13283365964889526f));
-  R = fmadd(R, t, V::set1(5.310192136676051e-06f));
-  const V e = {_mm256_castsi256_ps(_mm256_add_epi32(
-      _mm256_castps_si256(p.v),
-      _mm256_and_si256(_mm256_slli_epi32(_mm256_castps_si256(tt.v), 20),
-                       _mm256_set1_epi32(static_cast<int>(0xFF800000u)))))};
-  const V h = {_mm256_castsi256_ps(
-      _mm256_min_epu32(_mm256_castps_si256(x.v), _mm256_set1_epi32(static_cast<int>(0x80000000u))))};
+  const V pp = fmadd(fmadd(s, V::set1(0.0208336636f), V::set1(0.125016153f)), s, V::set1(0.5f));
+  const V p = fmadd(T * s, pp, T);  // 2^(j/8) exp(s/2)
+  const V P = fmadd(fmadd(a2, V::set1(0.3989482522010803f),
+                          fmadd(a, V::set1(3.9760711193084717f), V::set1(18.05644989013672f))),
+                    a2, fmadd(a, V::set1(43.444454193115234f), V::set1(49.93806838989258f)));
+  const V Q = fmadd(fmadd(a2, a + V::set1(9.96729564666748f),
+                          fmadd(a, V::set1(46.243865966796875f), V::set1(119.08490753173828f))),
+                    a2, fmadd(a, V::set1(166.5785675048828f), V::set1(99.87613677978516f)));
+  const V R = P / Q;
+  const V e = {_mm256_castsi256_ps(
+      _mm256_add_epi32(_mm256_castps_si256(p.v),
+                       _mm256_and_si256(_mm256_slli_epi32(_mm256_castps_si256(tt.v), 20),
+                                        _mm256_set1_epi32(static_cast<int>(0xFF800000u)))))};
+  const V h = {_mm256_castsi256_ps(_mm256_min_epu32(
+      _mm256_castps_si256(x.v), _mm256_set1_epi32(static_cast<int>(0x80000000u))))};
   return fnmadd(a * R, e, h);
 }
 #endif
 
+#if defined(__AVX512F__)
 inline Vec<float> vgelu(Vec<float> x) {
-  using V = Vec<float>;
-#if !defined(__AVX512F__)
-  {
-    // every lane |x| <= 13 (0x41500000; NaN and inf have larger bits): the short path
-    const __m256i ai = _mm256_and_si256(_mm256_castps_si256(x.v), _mm256_set1_epi32(0x7FFFFFFF));
-    if (_mm256_movemask_ps(_mm256_castsi256_ps(
-            _mm256_cmpgt_epi32(ai, _mm256_set1_epi32(0x41500000)))) == 0)
-      return vgelu_avx2_small(x, ai);
-  }
+#else
+inline Vec<float> vgelu_avx2_general(Vec<float> x) {
 #endif
+  using V = Vec<float>;
   // |x| for the product, held to FLT_MAX for x = +inf (inf * 0 would be NaN there; at x = -inf
   // it is, as x Phi(x) is: min keeps -inf, abs makes it +inf); +0 for x = -0, so the result keeps
   // h's sign; NaN reaches the result through h
@@ -582,6 +587,17 @@ inline Vec<float> vgelu(Vec<float> x) {
   // denormal anyway (e * R first would be denormal from a = 13.1 on)
   return fnmadd(au * R, e, max(V::set1(-0.0f), x));  // -0 where x < 0 underflows
 }
+
+#if !defined(__AVX512F__)
+inline Vec<float> vgelu(Vec<float> x) {
+  // every lane |x| <= 13 (0x41500000; NaN and inf have larger bits): the short path
+  const __m256i ai = _mm256_and_si256(_mm256_castps_si256(x.v), _mm256_set1_epi32(0x7FFFFFFF));
+  if (_mm256_movemask_ps(
+          _mm256_castsi256_ps(_mm256_cmpgt_epi32(ai, _mm256_set1_epi32(0x41500000)))) == 0)
+    return vgelu_avx2_small(x, ai);
+  return vgelu_avx2_general(x);
+}
+#endif
 
 #else  // generic: float evaluated in double by libm, rounded once
 
