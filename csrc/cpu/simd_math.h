@@ -28,11 +28,12 @@
 //            relative accuracy in its far negative tail.                   <= 8 ulp [7.22/7.15]
 //   vgelu    x Phi(x) = max(x, -0) - |x| exp(-x^2/2) R(|x|), R on AVX-512 by a degree-5
 //            polynomial per interval of width 1/2 from register tables (issue 18, round 6;
-//            exhaustive 4.76 ulp, 2.14 denormal steps), on AVX2 by a degree-9 polynomial in
-//            1/(1 + |x|/3); exp(-x^2/2) = 2^nf exp(s/2), nf a multiple of 1/32 (1/8 on AVX2)
+//            exhaustive 4.76 ulp, 2.14 denormal steps), on AVX2 by P4/Q5 where every lane
+//            has |x| <= 13 (round 9, gelu9), else by a degree-9 polynomial in 1/(1 + |x|/3);
+//            exp(-x^2/2) = 2^nf exp(s/2), nf a multiple of 1/32 (1/8 on AVX2)
 //            with 2^frac(nf) from a register table, the reduction fused with the product x*x
 //            (the activation; issue 18, round 4: exhaustive over every float32 |x| < 2^128).
-//            Below x = -13.2 (denormal results) within 3 denormal steps. <= 8 ulp [4.76/6.30]
+//            Below x = -13.2 (denormal results) within 3 denormal steps. <= 8 ulp [4.76/6.18]
 //
 // float64 (every ISA) and the generic fallback call libm lane by lane: a vector polynomial
 // reaching the 1e-12 relative accuracy the float64 tests demand would need twice the degree,
@@ -376,7 +377,7 @@ inline void vgelu_tanh_sigmoid2(Vec<float> x, Vec<float>& s, Vec<float>& sc) {
 // below checks the range and sends other vectors to the general path). On Zen 3 min, max,
 // compares, adds and integer ops issue beside the two FMA pipes, while every multiply and FMA,
 // the division and the vpermps (two pipe slots each) compete for them: those are what this
-// path cuts, 26 -> 19 multiplies/FMAs, and the longest dependency chains.
+// path cuts (22 -> 19 multiplies/FMAs, 2 -> 0 broadcasts), with the longest dependency chains.
 // - a = |x| with no clamp (finite here); exp(-a^2/2) stays normal, so 2^floor(nf) is always
 //   the exponent-field add; max(x, -0) is one unsigned integer min (x >= +0 keeps its bits,
 //   x <= -0 has bits >= 0x80000000, the bits of -0).
@@ -390,8 +391,8 @@ inline void vgelu_tanh_sigmoid2(Vec<float> x, Vec<float>& s, Vec<float>& sc) {
 //   coefficients rounded to float, ~4.6 * 2^-24 after float evaluation), both by Estrin's
 //   scheme on a^2: 8 FMAs and one division instead of 1 + 9 FMAs after a division, and two
 //   chains of 3 instead of one of 10. Fitted by bench/mca/gelu9_fit.py.
-// Error over every float32 with |x| <= 13 (bench/mca/gelu_ulp.cpp): see docs/BENCHMARKS.md
-// (gelu9); the bound stays 8 ulp.
+// Error over every float32 (bench/mca/gelu_ulp.cpp): 6.18 ulp, at x = -9.0176 on this path
+// (was 6.30); the bound stays 8 ulp. Measured in docs/BENCHMARKS.md (gelu9).
 // The short path's constants, each as 8 copies, read through a pointer the compiler cannot see
 // into: they stay memory operands and plain loads. As set1 constants beyond the 16 registers,
 // GCC re-broadcast 13 of them on every vector, and vbroadcastss takes an FP pipe slot on Zen 3
