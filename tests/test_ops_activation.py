@@ -395,6 +395,50 @@ def test_gelu_float32_crossovers(isa):
         assert got[5] == 0 and np.signbit(got[5]) and got[6] == np.float32(1e30)
 
 
+def _gelu_ulp(x, got):
+    want = ref.activation(x.astype(np.float64), "gelu")
+    got = got.astype(np.float64)
+    normal = np.abs(want) >= float(np.finfo(np.float32).tiny)
+    ulp = np.spacing(np.abs(want[normal]).astype(np.float32)).astype(np.float64)
+    return (np.abs(got[normal] - want[normal]) / ulp).max(initial=0.0)
+
+
+def test_gelu_float32_short_and_general_paths(isa):
+    """gelu9 (issue 18, round 9): on AVX2 a vector whose lanes all have |x| <= 13 takes a short
+    path (R = P/Q, no clamps, no underflow test), any other lane sends the whole vector to the
+    general path. The same inputs through both, each within 8 ulp; the split at |x| = 13;
+    +-0 and tiny inputs in the short path; sizes 0, 1 and odd."""
+    rng = np.random.default_rng(9)
+    edge = np.float32([13.0, np.nextafter(np.float32(13), np.float32(0)), 12.5, 1e-30, 1e-45])
+    x = np.concatenate(
+        [
+            np.linspace(-13, 13, 80_001, dtype=np.float32),
+            np.clip(rng.standard_normal(40_001) * 3, -13, 13).astype(np.float32),
+            edge,
+            -edge,
+            np.float32([0.0, -0.0]),
+        ]
+    )
+    short = ops.activation(x, "gelu")
+    # one 20.0 in every 8 consecutive elements: every vector takes the general path
+    rows = np.concatenate([x, np.zeros((-x.size) % 7, np.float32)]).reshape(-1, 7)
+    mixed = np.hstack([rows, np.full((rows.shape[0], 1), 20.0, np.float32)]).ravel()
+    general = ops.activation(mixed, "gelu").reshape(-1, 8)[:, :7].ravel()[: x.size]
+    assert ops.activation(mixed, "gelu").reshape(-1, 8)[:, 7].tolist() == [20.0] * rows.shape[0]
+    for got in (short, general):
+        assert _gelu_ulp(x, got) <= 8
+        assert np.array_equal(np.signbit(got), np.signbit(x))  # -0 for -0, < 0 for tiny x < 0
+        assert got[-2:].tolist() == [0.0, 0.0] and np.signbit(got[-1])  # +0, -0
+    # the split: vectors straddling |x| = 13
+    for c in (13.0, -13.0):
+        s = np.linspace(c - 0.01, c + 0.01, 4001, dtype=np.float32)
+        assert _gelu_ulp(s, ops.activation(s, "gelu")) <= 8
+    for n in (0, 1, 3, 7, 9, 15, 17, 33):
+        s = (rng.standard_normal(n) * 3).astype(np.float32)
+        got = ops.activation(s, "gelu")
+        assert got.shape == (n,) and _gelu_ulp(s, got) <= 8
+
+
 # ---- the float32 tanh kernel (issue 18, round 5): its split points --------------------------
 
 

@@ -28,11 +28,12 @@
 //            relative accuracy in its far negative tail.                   <= 8 ulp [7.22/7.15]
 //   vgelu    x Phi(x) = max(x, -0) - |x| exp(-x^2/2) R(|x|), R on AVX-512 by a degree-5
 //            polynomial per interval of width 1/2 from register tables (issue 18, round 6;
-//            exhaustive 4.76 ulp, 2.14 denormal steps), on AVX2 by a degree-9 polynomial in
-//            1/(1 + |x|/3); exp(-x^2/2) = 2^nf exp(s/2), nf a multiple of 1/32 (1/8 on AVX2)
+//            exhaustive 4.76 ulp, 2.14 denormal steps), on AVX2 by P4/Q5 where every lane
+//            has |x| <= 13 (round 9, gelu9), else by a degree-9 polynomial in 1/(1 + |x|/3);
+//            exp(-x^2/2) = 2^nf exp(s/2), nf a multiple of 1/32 (1/8 on AVX2)
 //            with 2^frac(nf) from a register table, the reduction fused with the product x*x
 //            (the activation; issue 18, round 4: exhaustive over every float32 |x| < 2^128).
-//            Below x = -13.2 (denormal results) within 3 denormal steps. <= 8 ulp [4.76/6.30]
+//            Below x = -13.2 (denormal results) within 3 denormal steps. <= 8 ulp [4.76/6.18]
 //
 // float64 (every ISA) and the generic fallback call libm lane by lane: a vector polynomial
 // reaching the 1e-12 relative accuracy the float64 tests demand would need twice the degree,
@@ -371,7 +372,107 @@ inline void vgelu_tanh_sigmoid2(Vec<float> x, Vec<float>& s, Vec<float>& sc) {
 // the other). Issue 18, round 4: the table-driven exp (12 operations instead of 15) and |x| in
 // two operations instead of three: 40 -> 35 instructions per vector on AVX-512 (llvm-mca on the
 // SPR model 22.8 -> 20.4 cycles), 44 -> 40 on AVX2 (Zen 3 model 28.3 -> 25.7).
+#if !defined(__AVX512F__)
+// The AVX2 gelu of a vector whose lanes all have |x| <= 13 (gelu9, issue 18 round 9; vgelu
+// below checks the range and sends other vectors to the general path). On Zen 3 min, max,
+// compares, adds and integer ops issue beside the two FMA pipes, while every multiply and FMA,
+// the division and the vpermps (two pipe slots each) compete for them: those are what this
+// path cuts (22 -> 19 multiplies/FMAs, 2 -> 0 broadcasts), with the longest dependency chains.
+// - a = |x| with no clamp (finite here); exp(-a^2/2) stays normal, so 2^floor(nf) is always
+//   the exponent-field add; max(x, -0) is one unsigned integer min (x >= +0 keeps its bits,
+//   x <= -0 has bits >= 0x80000000, the bits of -0).
+// - exp(-a^2/2) as in the general path, except: nf rounded from a^2 (rounded: the reduction
+//   s = -a^2 - 2 nf ln2 still holds a * a exactly inside its FMA); nf * 1.38671875 (exact:
+//   nf has at most 11 significant bits) taken from tt in one FMA, off nf's chain; exp(s/2) on
+//   |s/2| <= ln2/16 by a degree-3 relative minimax polynomial (0.43 * 2^-24) instead of the
+//   degree-4 Taylor series.
+// - R(a) = erfcx(a/sqrt2)/2 = P(a)/Q(a), P of degree 4 and Q monic of degree 5 (relative
+//   minimax on [0, 13], all coefficients positive, so no cancellation: 0.16 * 2^-24 with the
+//   coefficients rounded to float, ~4.6 * 2^-24 after float evaluation), both by Estrin's
+//   scheme on a^2: 8 FMAs and one division instead of 1 + 9 FMAs after a division, and two
+//   chains of 3 instead of one of 10. Fitted by bench/mca/gelu9_fit.py.
+// Error over every float32 (bench/mca/gelu_ulp.cpp): 6.18 ulp, at x = -9.0176 on this path
+// (was 6.30); the bound stays 8 ulp. Measured in docs/BENCHMARKS.md (gelu9).
+// The short path's constants, each as 8 copies, read through a pointer the compiler cannot see
+// into: they stay memory operands and plain loads. As set1 constants beyond the 16 registers,
+// GCC re-broadcast 13 of them on every vector, and vbroadcastss takes an FP pipe slot on Zen 3
+// (measured: the kernel about 9% faster without them).
+enum Gelu9K {
+  kG9Magic,
+  kG9Log2eHalf,
+  kG9Ln2Hi,
+  kG9Ln2HiMagic,
+  kG9Ln2Lo,
+  kG9E2,
+  kG9E1,
+  kG9Half,
+  kG9P4,
+  kG9P3,
+  kG9P2,
+  kG9P1,
+  kG9P0,
+  kG9Q4,
+  kG9Q3,
+  kG9Q2,
+  kG9Q1,
+  kG9Q0,
+  kG9Count
+};
+struct alignas(32) Gelu9Rows {
+  float v[kG9Count][8];
+};
+constexpr Gelu9Rows gelu9_rows() {
+  constexpr float c[kG9Count] = {
+      1572864.0f,          -0.72134752044448170f, -1.38671875f,        2181120.0f,
+      -4.24388880e-4f,     0.0208336636f,         0.125016153f,        0.5f,
+      0.3989482522010803f, 3.9760711193084717f,   18.05644989013672f,  43.444454193115234f,
+      49.93806838989258f,  9.96729564666748f,     46.243865966796875f, 119.08490753173828f,
+      166.5785675048828f,  99.87613677978516f};
+  Gelu9Rows r{};
+  for (int i = 0; i < kG9Count; ++i)
+    for (int j = 0; j < 8; ++j) r.v[i][j] = c[i];
+  return r;
+}
+inline constexpr Gelu9Rows kGelu9Rows = gelu9_rows();
+
+inline Vec<float> vgelu_avx2_small(Vec<float> x, __m256i ai) {
+  using V = Vec<float>;
+  const float* kp = kGelu9Rows.v[0];
+  __asm__("" : "+r"(kp));  // opaque: no constant folding into broadcasts
+  const auto k = [kp](int i) { return V{_mm256_load_ps(kp + 8 * i)}; };
+  const V a = {_mm256_castsi256_ps(ai)};
+  const V a2 = a * a;
+  const V tt = fmadd(a2, k(kG9Log2eHalf), k(kG9Magic));  // nf = -a^2 log2(e)/2 to 1/8
+  const V nf = tt - k(kG9Magic);
+  V s = fnmadd(a, a, fmadd(tt, k(kG9Ln2Hi), k(kG9Ln2HiMagic)));  // -1.38671875 nf, exact
+  s = fnmadd(nf, k(kG9Ln2Lo), s);
+  const V T = {_mm256_permutevar8x32_ps(
+      _mm256_setr_ps(1.0f, 1.0905077457427979f, 1.1892070770263672f, 1.2968395948410034f,
+                     1.4142135381698608f, 1.5422108173370361f, 1.6817928552627563f,
+                     1.8340080976486206f),
+      _mm256_castps_si256(tt.v))};
+  const V pp = fmadd(fmadd(s, k(kG9E2), k(kG9E1)), s, k(kG9Half));
+  const V p = fmadd(T * s, pp, T);  // 2^(j/8) exp(s/2)
+  const V P =
+      fmadd(fmadd(a2, k(kG9P4), fmadd(a, k(kG9P3), k(kG9P2))), a2, fmadd(a, k(kG9P1), k(kG9P0)));
+  const V Q = fmadd(fmadd(a2, a + k(kG9Q4), fmadd(a, k(kG9Q3), k(kG9Q2))), a2,
+                    fmadd(a, k(kG9Q1), k(kG9Q0)));
+  const V R = P / Q;
+  const V e = {_mm256_castsi256_ps(
+      _mm256_add_epi32(_mm256_castps_si256(p.v),
+                       _mm256_and_si256(_mm256_slli_epi32(_mm256_castps_si256(tt.v), 20),
+                                        _mm256_set1_epi32(static_cast<int>(0xFF800000u)))))};
+  const V h = {_mm256_castsi256_ps(_mm256_min_epu32(
+      _mm256_castps_si256(x.v), _mm256_set1_epi32(static_cast<int>(0x80000000u))))};
+  return fnmadd(a * R, e, h);
+}
+#endif
+
+#if defined(__AVX512F__)
 inline Vec<float> vgelu(Vec<float> x) {
+#else
+inline Vec<float> vgelu_avx2_general(Vec<float> x) {
+#endif
   using V = Vec<float>;
   // |x| for the product, held to FLT_MAX for x = +inf (inf * 0 would be NaN there; at x = -inf
   // it is, as x Phi(x) is: min keeps -inf, abs makes it +inf); +0 for x = -0, so the result keeps
@@ -529,6 +630,17 @@ inline Vec<float> vgelu(Vec<float> x) {
   // denormal anyway (e * R first would be denormal from a = 13.1 on)
   return fnmadd(au * R, e, max(V::set1(-0.0f), x));  // -0 where x < 0 underflows
 }
+
+#if !defined(__AVX512F__)
+inline Vec<float> vgelu(Vec<float> x) {
+  // every lane |x| <= 13 (0x41500000; NaN and inf have larger bits): the short path
+  const __m256i ai = _mm256_and_si256(_mm256_castps_si256(x.v), _mm256_set1_epi32(0x7FFFFFFF));
+  if (_mm256_movemask_ps(
+          _mm256_castsi256_ps(_mm256_cmpgt_epi32(ai, _mm256_set1_epi32(0x41500000)))) == 0)
+    return vgelu_avx2_small(x, ai);
+  return vgelu_avx2_general(x);
+}
+#endif
 
 #else  // generic: float evaluated in double by libm, rounded once
 
