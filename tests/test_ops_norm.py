@@ -513,7 +513,7 @@ def _bn_all(x, dy, w, b, dtype):
 
 # (shape, L2 bytes set on 2 threads; 0: the detected size): the channel-at-a-time path (its map
 # in sample order prefetching the next channel, or without room for that in reverse order),
-# and the two-pass path (fewer than 4 channels a thread)
+# and the two-pass path (fewer than 4 channels a thread); odd sample counts and run lengths
 BN_PATHS = [
     ((3, 9, 30000), 0),
     ((3, 9, 30000), 64 << 10),
@@ -521,6 +521,7 @@ BN_PATHS = [
     ((4, 9, 3000), 0),
     ((4, 7, 3000), 0),
     ((3, 7, 30000), 0),
+    ((6, 9, 3001), 0),  # the AVX2 statistics read 4 runs at once: a group of 4 and one of 2
 ]
 
 
