@@ -393,6 +393,56 @@ def test_direct_a_and_row_block_b_pack(rng, threads, m, n, k, lda, dtype):
     )
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize(
+    "m,n,k,lda",
+    [
+        (64, 784, 512, 512),  # the MLP's dX shape, smaller: 2 threads split C's 784 columns,
+        # each reads op(A) in place (its own columns <= 512; one thread packs A, n > 512)
+        (25, 1000, 300, 300),  # 2 x 500 columns: in place; partial panels of rows
+        (30, 1100, 257, 260),  # 2 x 550 columns: A packed on 2 threads too; a strided view
+        (13, 999, 700, 701),  # odd n: B rows not 64-byte aligned; two k blocks
+    ],
+)
+def test_direct_a_per_thread_columns(rng, threads, m, n, k, lda, dtype):
+    """mm9: where the threads split C's columns (n > 2m), the bound on reading op(A) in place
+    applies to each thread's columns; and the B micro-panels are packed with the rows ahead
+    prefetched (odd n: rows straddling lines). The same bits on 1 and 2 threads, within the
+    float64 bound, alpha / beta."""
+    a = rand(rng, (m, lda), dtype)[:, :k]
+    b = rand(rng, (k, n), dtype)
+    c0 = rand(rng, (m, n), dtype)
+    results = []
+    for t in (1, 2):
+        threads(t)
+        out = c0.copy()
+        dg.ops.matmul(a, b, alpha=0.75, beta=-1.5, out=out)
+        results.append(out)
+        results.append(dg.ops.matmul(a, b))
+    expect(results[0], a, b, alpha=0.75, beta=-1.5, c0=c0)
+    expect(results[1], a, b)
+    assert np.array_equal(results[2], results[0])
+    assert np.array_equal(results[3], results[1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("nt", [1, 2])
+@pytest.mark.parametrize(
+    "count,m,n,k",
+    [(8, 256, 256, 256), (3, 37, 45, 301), (5, 100, 129, 70), (4, 20, 700, 90)],
+)
+def test_batched_equals_unbatched_bits(rng, threads, nt, count, m, n, k, dtype):
+    """Each product of a strided batch (bmm256's shape among them) has exactly the bits of the
+    same product computed alone, on 1 and 2 threads."""
+    threads(nt)
+    a = rand(rng, (count, m, k), dtype)
+    b = rand(rng, (count, k, n), dtype)
+    got = dg.ops.matmul(a, b)
+    for i in range(count):
+        assert np.array_equal(got[i], dg.ops.matmul(a[i], b[i]))
+    expect_nd(got, a, b)
+
+
 def test_concurrent_python_threads(rng, threads):
     threads(2)
     cases = []
