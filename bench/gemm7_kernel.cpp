@@ -586,6 +586,9 @@ int main(int argc, char** argv) {
     const auto arg = [&](int i, long d) { return argc > i ? std::atol(argv[i]) : d; };
     bmm_cold(arg(2, 256), arg(3, 256), arg(4, 256), arg(5, 8), int(arg(6, 60)));
   }
+#ifdef DG_MM9_RUNTIME_KNOBS
+  if (const char* e = std::getenv("MM9_PF_ROWS")) kPackBPrefetchRows = std::atol(e);
+#endif
   if (what == "t2") {  // argv[2] shape, argv[3] threads, argv[4] rounds
     for (const Shape& s : kShapes)
       if (std::string(argv[2]) == s.name)

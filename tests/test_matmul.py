@@ -397,18 +397,17 @@ def test_direct_a_and_row_block_b_pack(rng, threads, m, n, k, lda, dtype):
 @pytest.mark.parametrize(
     "m,n,k,lda",
     [
-        (64, 784, 512, 512),  # the MLP's dX shape, smaller: 2 threads split C's 784 columns,
-        # each reads op(A) in place (its own columns <= 512; one thread packs A, n > 512)
-        (25, 1000, 300, 300),  # 2 x 500 columns: in place; partial panels of rows
-        (30, 1100, 257, 260),  # 2 x 550 columns: A packed on 2 threads too; a strided view
+        (64, 784, 512, 512),  # the MLP's dX shape, smaller: 2 threads split C's 784 columns
+        (25, 1000, 300, 300),  # partial panels of rows
+        (30, 1100, 257, 260),  # a strided view of A
         (13, 999, 700, 701),  # odd n: B rows not 64-byte aligned; two k blocks
+        (20, 300, 40, 40),  # k shorter than the prefetch distance
     ],
 )
-def test_direct_a_per_thread_columns(rng, threads, m, n, k, lda, dtype):
-    """mm9: where the threads split C's columns (n > 2m), the bound on reading op(A) in place
-    applies to each thread's columns; and the B micro-panels are packed with the rows ahead
-    prefetched (odd n: rows straddling lines). The same bits on 1 and 2 threads, within the
-    float64 bound, alpha / beta."""
+def test_column_split_and_prefetched_b_pack(rng, threads, m, n, k, lda, dtype):
+    """mm9: products whose threads split C's columns (n > 2m), B micro-panels packed with the
+    rows ahead prefetched (AVX2; odd n: rows straddling two lines). The same bits on 1 and 2
+    threads, within the float64 bound, alpha / beta."""
     a = rand(rng, (m, lda), dtype)[:, :k]
     b = rand(rng, (k, n), dtype)
     c0 = rand(rng, (m, n), dtype)

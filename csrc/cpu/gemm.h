@@ -368,7 +368,8 @@ inline constexpr bool kGemmPackBRows = false;
 // KiB apart) with the row that many steps of k ahead prefetched meanwhile. Where B comes from
 // memory (each product of a batch: its operands are not in L3 after the others' on this VM) no
 // hardware prefetcher follows one line per row, a page holding only 1-4 of them: Zen 3, 8 x 256^3
-// in turn, the B packs took 14.5% of the time cold against 2.3% warm, 3.3% with the prefetch
+// in turn, the B packs took 7-15% of the time cold against 1-2% warm, 2-5% with the prefetch;
+// the MLP's dX (B = W, 1.6 MB, rows 3 KiB apart) at 2 threads 129-137 -> 150-155 GFLOP/s
 // (docs/BENCHMARKS.md, mm9). Prefetches only: the packed values are unchanged. The harness
 // (bench/gemm7_kernel.cpp, DG_MM9_RUNTIME_KNOBS) sets it and splits the time at run time.
 #if defined(__AVX2__) && !defined(__AVX512F__)
@@ -381,7 +382,10 @@ inline constexpr bool kGemmPackBRows = false;
 #endif
 #ifdef DG_MM9_RUNTIME_KNOBS
 inline int64_t kPackBPrefetchRows = DG_MM9_PACKB_PREFETCH;
-inline int g_mm9_direct_a_per_thread = 1;  // 0: gemm8's bound on the whole n
+// 1: the in-place A bound on each thread's columns where they split C's columns (mlp_dX at 2
+// threads: the share alone +2-7% CPU time, both threads together no faster: mm9). 0: gemm8's,
+// on the whole n, as the library.
+inline int g_mm9_direct_a_per_thread = 0;
 inline int g_mm9_force_pack_a = 0;
 inline uint64_t g_mm9_tpack = 0;  // rdtsc cycles in the B packs
 #else
@@ -852,8 +856,6 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
   // kGemmDirectA). The A pack is paid once per n columns, so it weighs most where n is small:
   // Zen 3, 1 thread, whole gemm_packed, 256^3 +4%; n = 784 even; n >= 1024, or rows 4 KiB apart
   // (all six rows of a tile in the same L1 sets), 1.5-4.5% slower (docs/BENCHMARKS.md, gemm8).
-  // With the columns split (n > 2m: the MLP's dX, 256x784x512), each thread's C is its own
-  // columns: the bound applies to them (mm9), so that the threads no longer both pack all of A.
   const bool direct_a_ok =
       kGemmDirectA && g.csa == 1 && !shared_a && (g.rsa * int64_t(sizeof(T))) % 4096 != 0;
   constexpr int64_t kDirectAMaxCols = 512;
@@ -872,11 +874,11 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
       j_begin = nunits * tid / nthreads * W;
       j_end = std::min(n, nunits * (tid + 1) / nthreads * W);
     }
-#ifdef DG_MM9_RUNTIME_KNOBS
+#ifdef DG_MM9_RUNTIME_KNOBS  // the harness's A/B: the bound on each thread's columns instead
     const bool direct_a = direct_a_ok && !g_mm9_force_pack_a &&
                           (g_mm9_direct_a_per_thread ? j_end - j_begin : n) <= kDirectAMaxCols;
 #else
-    const bool direct_a = direct_a_ok && j_end - j_begin <= kDirectAMaxCols;
+    const bool direct_a = direct_a_ok && n <= kDirectAMaxCols;
 #endif
     T* const apack = shared_a ? arena : arena + (a_elems + b_elems) * tid;
     T* const bpack = shared_a ? arena + a_elems + b_elems * tid : apack + a_elems;
