@@ -458,7 +458,8 @@ static void bmm_cold(int64_t m, int64_t n, int64_t k, int64_t count, int rounds)
     for (int v0 = 0; v0 < nk; ++v0) {
       const int v = r % 2 ? nk - 1 - v0 : v0;
 #ifdef DG_MM9_RUNTIME_KNOBS
-      kPackBPrefetchRows = cfgs[v];
+      kPackBPrefetchRows = cfgs[v] % 1000;  // + 1000: kPrefetchNextAPanel on
+      kPrefetchNextAPanel = cfgs[v] >= 1000;
 #endif
       for (int hot = 0; hot < 2; ++hot) {
 #ifdef DG_MM9_RUNTIME_KNOBS

@@ -382,6 +382,7 @@ inline constexpr bool kGemmPackBRows = false;
 #endif
 #ifdef DG_MM9_RUNTIME_KNOBS
 inline int64_t kPackBPrefetchRows = DG_MM9_PACKB_PREFETCH;
+inline bool kPrefetchNextAPanel = DG_MM9_PACKB_PREFETCH > 0;
 // 1: the in-place A bound on each thread's columns where they split C's columns (mlp_dX at 2
 // threads: the share alone +2-7% CPU time, both threads together no faster: mm9). 0: gemm8's,
 // on the whole n, as the library.
@@ -390,6 +391,7 @@ inline int g_mm9_force_pack_a = 0;
 inline uint64_t g_mm9_tpack = 0;  // rdtsc cycles in the B packs
 #else
 inline constexpr int64_t kPackBPrefetchRows = DG_MM9_PACKB_PREFETCH;
+inline constexpr bool kPrefetchNextAPanel = DG_MM9_PACKB_PREFETCH > 0;
 #endif
 
 // Where a micro-kernel reads its operands. Packed (kDirect = false): A and B are the packed
@@ -951,7 +953,23 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
             T* crow = g.c + i0 * g.rsc + jb * g.csc;
             if (direct_a) {
               const T* ad = g.a + i0 * g.rsa + pc;
+              // The first B block of this k block reads A's rows cold: the next micro-panel's
+              // rows are fetched meanwhile, a slice per tile (kPrefetchNextAPanel).
+              const int64_t next_rows =
+                  kPrefetchNextAPanel && jb == j_begin ? std::min<int64_t>(MR, i_end - i0 - MR) : 0;
+              constexpr int64_t kLine = 64 / int64_t(sizeof(T));
+              const int64_t lpr = ceil_div(kc, kLine) + 1;  // lines per row (a row may straddle)
+              const int64_t next_lines = std::max<int64_t>(0, next_rows) * lpr;
+              const int64_t jtiles = ceil_div(nb, NR);
               for (int64_t j = 0; j < nb; j += NR) {
+                if (next_lines > 0) {
+                  const int64_t t = j / NR;
+                  for (int64_t l = next_lines * t / jtiles; l < next_lines * (t + 1) / jtiles;
+                       ++l) {
+                    const T* row = ad + (MR + l / lpr) * g.rsa;
+                    __builtin_prefetch(row + std::min((l % lpr) * kLine, kc - 1), 0, 3);
+                  }
+                }
                 const Operands<T> src{ad, g.rsa, 1, bpack + j * kc, NR, true};
                 run_tile<T, true>(kc, src, crow + j * g.csc, g.rsc, g.csc, mr,
                                   static_cast<int>(std::min<int64_t>(NR, nb - j)), g.alpha, beta);
