@@ -432,7 +432,9 @@ static void bmm_cold(int64_t m, int64_t n, int64_t k, int64_t count, int rounds)
       GemmArgs<T> g = strided_gemm<T>(m, n, k, a.data() + j * m * k, k, 1, b.data() + j * k * n, n,
                                       1, c.data() + i * m * n, n, 1);
       g.threads = 1;
+      gemm_operands_cold() = true;  // as gemm_batched sets it
       gemm_packed(g, blk);
+      gemm_operands_cold() = false;
     }
   };
   // Variants (DG_MM9_RUNTIME_KNOBS build): kPackBPrefetchRows values, MM9_PF="0 32" (default).
@@ -547,6 +549,39 @@ static void share_ab(int64_t m, int64_t n, int64_t k, int64_t ldb, int rounds) {
 #endif
 }
 
+// mm9: whole gemm_packed on one shape, one thread, CPU time, the prefetches (kPackBPrefetchRows,
+// kPrefetchNextAPanel) off / on interleaved round by round (operands warm: the same every call).
+static void prefetch_ab(const Shape& s, int rounds) {
+#ifdef DG_MM9_RUNTIME_KNOBS
+  Buf a, b, c;
+  const GemmArgs<T> g = args_for(s, a, b, c);
+  const GemmBlocking blk = blocking<T>();
+  const double flop = 2.0 * s.m * s.n * s.k;
+  const int inner = std::max(1, int(0.01 / (flop / 80e9)));
+  double best[2] = {1e30, 1e30};
+  for (int r = 0; r < rounds; ++r)
+    for (int v0 = 0; v0 < 2; ++v0) {
+      const int v = r % 2 ? 1 - v0 : v0;
+      const char* which = std::getenv("MM9_PFAB");  // "a", "b" or both (unset)
+      const bool on_b = !which || which[0] != 'a', on_a = !which || which[0] != 'b';
+      kPackBPrefetchRows = v && on_b ? 32 : 0;
+      kPrefetchNextAPanel = v == 1 && on_a;
+      gemm_operands_cold() = std::getenv("MM9_COLD") != nullptr;  // as in a batch
+      gemm_packed(g, blk);
+      const double t0 = now();
+      for (int i = 0; i < inner; ++i) gemm_packed(g, blk);
+      best[v] = std::min(best[v], (now() - t0) / inner);
+      gemm_operands_cold() = false;
+    }
+  kPackBPrefetchRows = DG_MM9_PACKB_PREFETCH;
+  kPrefetchNextAPanel = DG_MM9_PACKB_PREFETCH > 0;
+  std::printf("%-11s 1 thread, warm: prefetches off %6.1f  on %6.1f GF/s  (on/off %.3f)\n", s.name,
+              flop / best[0] / 1e9, flop / best[1] / 1e9, best[0] / best[1]);
+#else
+  (void)s, (void)rounds;
+#endif
+}
+
 int main(int argc, char** argv) {
   const std::string what = argc > 1 ? argv[1] : "all";
   peak = measure_fma_peak(0.3, 1);
@@ -590,6 +625,13 @@ int main(int argc, char** argv) {
 #ifdef DG_MM9_RUNTIME_KNOBS
   if (const char* e = std::getenv("MM9_PF_ROWS")) kPackBPrefetchRows = std::atol(e);
 #endif
+  if (what == "pfab") {  // argv[2..]: shape names (or "all"), then rN
+    int rounds = 40;
+    for (int i = 2; i < argc; ++i) std::sscanf(argv[i], "r%d", &rounds);
+    for (const Shape& s : kShapes)
+      for (int i = 2; i < argc; ++i)
+        if (std::string(argv[i]) == s.name || std::string(argv[i]) == "all") prefetch_ab(s, rounds);
+  }
   if (what == "t2") {  // argv[2] shape, argv[3] threads, argv[4] rounds
     for (const Shape& s : kShapes)
       if (std::string(argv[2]) == s.name)

@@ -428,11 +428,18 @@ def test_column_split_and_prefetched_b_pack(rng, threads, m, n, k, lda, dtype):
 @pytest.mark.parametrize("nt", [1, 2])
 @pytest.mark.parametrize(
     "count,m,n,k",
-    [(8, 256, 256, 256), (3, 37, 45, 301), (5, 100, 129, 70), (4, 20, 700, 90)],
+    [
+        (8, 256, 256, 256),  # bmm256
+        (3, 61, 300, 333),  # op(A) in place with its next panel prefetched; partial last panel
+        (3, 37, 45, 301),  # small: the direct kernel
+        (5, 100, 129, 70),
+        (4, 20, 700, 90),  # n > 512: A packed
+    ],
 )
 def test_batched_equals_unbatched_bits(rng, threads, nt, count, m, n, k, dtype):
     """Each product of a strided batch (bmm256's shape among them) has exactly the bits of the
-    same product computed alone, on 1 and 2 threads."""
+    same product computed alone, on 1 and 2 threads (a batch's products prefetch their A on the
+    AVX2 path, a lone product does not: cpu/gemm_blocking.h gemm_operands_cold)."""
     threads(nt)
     a = rand(rng, (count, m, k), dtype)
     b = rand(rng, (count, k, n), dtype)

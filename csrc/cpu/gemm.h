@@ -370,8 +370,12 @@ inline constexpr bool kGemmPackBRows = false;
 // hardware prefetcher follows one line per row, a page holding only 1-4 of them: Zen 3, 8 x 256^3
 // in turn, the B packs took 7-15% of the time cold against 1-2% warm, 2-5% with the prefetch;
 // the MLP's dX (B = W, 1.6 MB, rows 3 KiB apart) at 2 threads 129-137 -> 150-155 GFLOP/s
-// (docs/BENCHMARKS.md, mm9). Prefetches only: the packed values are unchanged. The harness
-// (bench/gemm7_kernel.cpp, DG_MM9_RUNTIME_KNOBS) sets it and splits the time at run time.
+// (docs/BENCHMARKS.md, mm9). With it, kPrefetchNextAPanel: where op(A) is read in place, the
+// first B block of each k block reads A's rows cold, so the next micro-panel's rows are fetched
+// a slice per tile meanwhile (8 x 256^3 cold, on top of the B prefetch: +2-4%; warm operands
+// -1-3%, so only for a batch's products: gemm_blocking.h gemm_operands_cold). Prefetches
+// only: the packed values and the FMA order are unchanged. The harness (bench/gemm7_kernel.cpp,
+// DG_MM9_RUNTIME_KNOBS) switches both and splits out the B packs' time at run time.
 #if defined(__AVX2__) && !defined(__AVX512F__)
 #ifndef DG_MM9_PACKB_PREFETCH
 #define DG_MM9_PACKB_PREFETCH 32
@@ -861,6 +865,8 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
   const bool direct_a_ok =
       kGemmDirectA && g.csa == 1 && !shared_a && (g.rsa * int64_t(sizeof(T))) % 4096 != 0;
   constexpr int64_t kDirectAMaxCols = 512;
+  // A batch's products read their A cold (gemm_operands_cold, set on the calling thread).
+  const bool prefetch_a = kPrefetchNextAPanel && gemm_operands_cold();
   const size_t a_elems = static_cast<size_t>(round_up(mb_max * kcb, 64 / sizeof(T)));
   const size_t b_elems = static_cast<size_t>(round_up(nb_max * kcb, 64 / sizeof(T)));
   T* const arena = static_cast<T*>(
@@ -956,18 +962,22 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
               // The first B block of this k block reads A's rows cold: the next micro-panel's
               // rows are fetched meanwhile, a slice per tile (kPrefetchNextAPanel).
               const int64_t next_rows =
-                  kPrefetchNextAPanel && jb == j_begin ? std::min<int64_t>(MR, i_end - i0 - MR) : 0;
+                  prefetch_a && jb == j_begin ? std::min<int64_t>(MR, i_end - i0 - MR) : 0;
               constexpr int64_t kLine = 64 / int64_t(sizeof(T));
               const int64_t lpr = ceil_div(kc, kLine) + 1;  // lines per row (a row may straddle)
               const int64_t next_lines = std::max<int64_t>(0, next_rows) * lpr;
               const int64_t jtiles = ceil_div(nb, NR);
               for (int64_t j = 0; j < nb; j += NR) {
-                if (next_lines > 0) {
-                  const int64_t t = j / NR;
-                  for (int64_t l = next_lines * t / jtiles; l < next_lines * (t + 1) / jtiles;
-                       ++l) {
-                    const T* row = ad + (MR + l / lpr) * g.rsa;
-                    __builtin_prefetch(row + std::min((l % lpr) * kLine, kc - 1), 0, 3);
+                if (next_lines > 0) {  // lines [l, l1) of the next panel's rows, row-major
+                  const int64_t t = j / NR, l1 = next_lines * (t + 1) / jtiles;
+                  int64_t l = next_lines * t / jtiles, row = l / lpr, col = l % lpr;
+                  for (; l < l1; ++l) {
+                    __builtin_prefetch(ad + (MR + row) * g.rsa + std::min(col * kLine, kc - 1), 0,
+                                       3);
+                    if (++col == lpr) {
+                      col = 0;
+                      ++row;
+                    }
                   }
                 }
                 const Operands<T> src{ad, g.rsa, 1, bpack + j * kc, NR, true};
