@@ -368,7 +368,7 @@ inline constexpr bool kGemmPackBRows = false;
 // KiB apart) with the row that many steps of k ahead prefetched meanwhile. Where B comes from
 // memory (each product of a batch: its operands are not in L3 after the others' on this VM) no
 // hardware prefetcher follows one line per row, a page holding only 1-4 of them: Zen 3, 8 x 256^3
-// in turn, the B packs took 7-15% of the time cold against 1-2% warm, 2-5% with the prefetch;
+// in turn, the B packs took 7-15% of the time cold against 1-5% warm, 2-5% with the prefetch;
 // the MLP's dX (B = W, 1.6 MB, rows 3 KiB apart) at 2 threads 129-137 -> 150-155 GFLOP/s
 // (docs/BENCHMARKS.md, mm9). With it, kPrefetchNextAPanel: where op(A) is read in place, the
 // first B block of each k block reads A's rows cold, so the next micro-panel's rows are fetched
