@@ -5,11 +5,16 @@
 //   g++ -std=c++17 -O3 -DDG_ISA_NS=avx2 -mavx2 -mfma -mf16c -fopenmp -Icsrc
 //       bench/gemm7_kernel.cpp csrc/common/cpu_isa.cpp csrc/common/threads.cpp
 //       csrc/cpu/gemm_reference.cpp -o build/g7k && build/g7k [kernel|macro|pack|full|all]
+// mm9: `bmm m n k count rounds`, a batch run in turn, cold operands vs warm; build with
+// -DDG_MM9_RUNTIME_KNOBS to A/B kPackBPrefetchRows in one process (MM9_PF="0 32") and split
+// out the B packs' time; `share m n k ldb rounds`, one thread's column share with A packed / in
+// place.
 // gemm8: add -DDG_GEMM8_DIRECT_A=0 or -DDG_GEMM8_PACKB_ROWS=0 for a binary without that AVX2 path
 // (A/B: binaries alternating in one lock hold); G8_THP=1 puts the operands on huge pages, as
 // NumPy's large arrays are (without, 2048^3 read ~3% low).
 #include <sys/mman.h>
 
+#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
@@ -391,6 +396,192 @@ static void pack_share() {
   }
 }
 
+// mm9: a strided batch of `count` distinct m x k @ k x n products (contiguous 3-D operands, as
+// NumPy's (count, m, k) arrays) run in turn on one thread, as cpu/dispatch.cpp's gemm_batched
+// does, against the same A and B repeated (warm; C distinct either way), and against each
+// product's A and B read just before it, untimed: what operands arriving cold cost. Thread CPU
+// time, best of rounds; the B packs' share of the best round from rdtsc.
+static void bmm_cold(int64_t m, int64_t n, int64_t k, int64_t count, int rounds) {
+  Buf a = rnd(count * m * k, 7), b = rnd(count * k * n, 8), c(count * m * n, 0);
+  const GemmBlocking blk = blocking<T>();
+  volatile float sink = 0;
+  double t_read = 0;
+  auto touched = [&]() {  // each product's A and B read just before it (untimed): warm in L2
+    double t = 0;
+    t_read = 0;
+    for (int64_t i = 0; i < count; ++i) {
+      const double r0 = now();
+      float sacc = 0;
+      for (int64_t x = 0; x < m * k; x += 16) sacc += a[i * m * k + x];
+      for (int64_t x = 0; x < k * n; x += 16) sacc += b[i * k * n + x];
+      sink = sink + sacc;
+      t_read += now() - r0;
+      GemmArgs<T> g = strided_gemm<T>(m, n, k, a.data() + i * m * k, k, 1, b.data() + i * k * n, n,
+                                      1, c.data() + i * m * n, n, 1);
+      g.threads = 1;
+      const double t0 = now();
+      gemm_packed(g, blk);
+      t += now() - t0;
+    }
+    return t;
+  };
+  double best_touched = 1e30, best_read = 0;
+  auto run = [&](bool hot) {
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t j = hot ? 0 : i;
+      GemmArgs<T> g = strided_gemm<T>(m, n, k, a.data() + j * m * k, k, 1, b.data() + j * k * n, n,
+                                      1, c.data() + i * m * n, n, 1);
+      g.threads = 1;
+      gemm_operands_cold() = true;  // as gemm_batched sets it
+      gemm_packed(g, blk);
+      gemm_operands_cold() = false;
+    }
+  };
+  // Variants (DG_MM9_RUNTIME_KNOBS build): kPackBPrefetchRows values, MM9_PF="0 32" (default).
+  std::vector<long> cfgs;
+  {
+    const char* e = std::getenv("MM9_PF");
+    std::string spec = e ? e : "0 32";
+    size_t pos = 0;
+    while (pos < spec.size()) {
+      cfgs.push_back(std::atol(spec.c_str() + pos));
+      pos = spec.find(' ', pos);
+      if (pos == std::string::npos) break;
+      ++pos;
+    }
+  }
+#ifdef DG_MM9_RUNTIME_KNOBS
+  const int nk = static_cast<int>(cfgs.size());
+#else
+  const int nk = 1;
+#endif
+  std::vector<std::array<double, 2>> best(nk, {1e30, 1e30}), share(nk, {0, 0});
+  for (int r = 0; r < rounds; ++r)
+    for (int v0 = 0; v0 < nk; ++v0) {
+      const int v = r % 2 ? nk - 1 - v0 : v0;
+#ifdef DG_MM9_RUNTIME_KNOBS
+      kPackBPrefetchRows = cfgs[v] % 1000;  // + 1000: kPrefetchNextAPanel on
+      kPrefetchNextAPanel = cfgs[v] >= 1000;
+#endif
+      for (int hot = 0; hot < 2; ++hot) {
+#ifdef DG_MM9_RUNTIME_KNOBS
+        g_mm9_tpack = 0;
+        const uint64_t c0 = __rdtsc();
+#endif
+        const double t0 = now();
+        run(hot);
+        const double dt = now() - t0;
+#ifdef DG_MM9_RUNTIME_KNOBS
+        if (dt < best[v][hot]) share[v][hot] = double(g_mm9_tpack) / double(__rdtsc() - c0);
+#endif
+        best[v][hot] = std::min(best[v][hot], dt);
+      }
+      if (v == 0) {
+        const double t = touched();
+        if (t < best_touched) best_read = t_read;
+        best_touched = std::min(best_touched, t);
+      }
+    }
+  const double flop = 2.0 * m * n * k * count;
+  for (int v = 0; v < nk; ++v)
+    std::printf("bmm %ldx%ldx%ld x %ld, B pack prefetch %3ld rows: cold %6.1f  warm %6.1f GF/s\n",
+                long(m), long(n), long(k), long(count), nk == 1 ? -1L : cfgs[v],
+                flop / best[v][0] / 1e9, flop / best[v][1] / 1e9);
+  for (int v = 0; v < nk; ++v)
+    std::printf("  B pack share of the best round: cold %4.1f%%  hot %4.1f%%\n", 100 * share[v][0],
+                100 * share[v][1]);
+  std::printf(
+      "  each product's A, B read just before it (untimed, first variant): %6.1f GF/s"
+      " (the reads: %.1f us per product, %.1f GB/s)\n",
+      flop / best_touched / 1e9, 1e6 * best_read / count,
+      4e-9 * (m * k + k * n) * count / best_read);
+}
+
+// mm9: whole gemm_packed on `threads` threads (wall time, best of rounds), DG_MM9_RUNTIME_KNOBS's
+// g_mm9_direct_a_per_thread off / on interleaved.
+static void threads_ab(const Shape& s, int threads, int rounds) {
+  Buf a, b, c;
+  GemmArgs<T> g = args_for(s, a, b, c);
+  g.threads = threads;
+  const GemmBlocking blk = blocking<T>();
+  double best[2] = {1e30, 1e30};
+  const double flop = 2.0 * s.m * s.n * s.k;
+  const int inner = std::max(1, int(0.005 / (flop / 150e9)));
+  for (int r = 0; r < rounds; ++r)
+    for (int v0 = 0; v0 < 2; ++v0) {
+      const int v = r % 2 ? 1 - v0 : v0;
+#ifdef DG_MM9_RUNTIME_KNOBS
+      g_mm9_direct_a_per_thread = v;
+#endif
+      gemm_packed(g, blk);
+      const auto t0 = clk::now();
+      for (int i = 0; i < inner; ++i) gemm_packed(g, blk);
+      best[v] = std::min(best[v], std::chrono::duration<double>(clk::now() - t0).count() / inner);
+    }
+  std::printf("%-11s %d threads: direct A by n %6.1f  by the thread's columns %6.1f GF/s\n", s.name,
+              threads, flop / best[0] / 1e9, flop / best[1] / 1e9);
+}
+
+// mm9: one thread's share of a column-split product (mlp_dX at 2 threads: 256 x 400 of C, k 512,
+// B and C rows 784 apart) with A packed / read in place, CPU time, interleaved.
+static void share_ab(int64_t m, int64_t n, int64_t k, int64_t ldb, int rounds) {
+#ifdef DG_MM9_RUNTIME_KNOBS
+  Buf a = rnd(m * k, 5), b = rnd(k * ldb, 6), c(m * ldb, 0);
+  GemmArgs<T> g = strided_gemm<T>(m, n, k, a.data(), k, 1, b.data(), ldb, 1, c.data(), ldb, 1);
+  g.threads = 1;
+  const GemmBlocking blk = blocking<T>();
+  double best[2] = {1e30, 1e30};
+  const double flop = 2.0 * m * n * k;
+  for (int r = 0; r < rounds; ++r)
+    for (int v0 = 0; v0 < 2; ++v0) {
+      const int v = r % 2 ? 1 - v0 : v0;
+      g_mm9_force_pack_a = v == 0;
+      gemm_packed(g, blk);
+      const double t0 = now();
+      for (int i = 0; i < 5; ++i) gemm_packed(g, blk);
+      best[v] = std::min(best[v], (now() - t0) / 5);
+    }
+  g_mm9_force_pack_a = 0;
+  std::printf("%ldx%ldx%ld (ldb %ld): A packed %6.1f  A in place %6.1f GF/s\n", long(m), long(n),
+              long(k), long(ldb), flop / best[0] / 1e9, flop / best[1] / 1e9);
+#else
+  (void)m, (void)n, (void)k, (void)ldb, (void)rounds;
+#endif
+}
+
+// mm9: whole gemm_packed on one shape, one thread, CPU time, the prefetches (kPackBPrefetchRows,
+// kPrefetchNextAPanel) off / on interleaved round by round (operands warm: the same every call).
+static void prefetch_ab(const Shape& s, int rounds) {
+#ifdef DG_MM9_RUNTIME_KNOBS
+  Buf a, b, c;
+  const GemmArgs<T> g = args_for(s, a, b, c);
+  const GemmBlocking blk = blocking<T>();
+  const double flop = 2.0 * s.m * s.n * s.k;
+  const int inner = std::max(1, int(0.01 / (flop / 80e9)));
+  double best[2] = {1e30, 1e30};
+  for (int r = 0; r < rounds; ++r)
+    for (int v0 = 0; v0 < 2; ++v0) {
+      const int v = r % 2 ? 1 - v0 : v0;
+      const char* which = std::getenv("MM9_PFAB");  // "a", "b" or both (unset)
+      const bool on_b = !which || which[0] != 'a', on_a = !which || which[0] != 'b';
+      kPackBPrefetchRows = v && on_b ? 32 : 0;
+      kPrefetchNextAPanel = v == 1 && on_a;
+      gemm_operands_cold() = std::getenv("MM9_COLD") != nullptr;  // as in a batch
+      gemm_packed(g, blk);
+      const double t0 = now();
+      for (int i = 0; i < inner; ++i) gemm_packed(g, blk);
+      best[v] = std::min(best[v], (now() - t0) / inner);
+      gemm_operands_cold() = false;
+    }
+  kPackBPrefetchRows = DG_MM9_PACKB_PREFETCH;
+  kPrefetchNextAPanel = DG_MM9_PACKB_PREFETCH > 0;
+  std::printf("%-11s 1 thread, warm: prefetches off %6.1f  on %6.1f GF/s  (on/off %.3f)\n", s.name,
+              flop / best[0] / 1e9, flop / best[1] / 1e9, best[0] / best[1]);
+#else
+  (void)s, (void)rounds;
+#endif
+}
+
 int main(int argc, char** argv) {
   const std::string what = argc > 1 ? argv[1] : "all";
   peak = measure_fma_peak(0.3, 1);
@@ -426,6 +617,29 @@ int main(int argc, char** argv) {
       cfgs.push_back(g);
     }
     macro_ab(cfgs, rounds);
+  }
+  if (what == "bmm") {  // argv[2..]: m n k count rounds
+    const auto arg = [&](int i, long d) { return argc > i ? std::atol(argv[i]) : d; };
+    bmm_cold(arg(2, 256), arg(3, 256), arg(4, 256), arg(5, 8), int(arg(6, 60)));
+  }
+#ifdef DG_MM9_RUNTIME_KNOBS
+  if (const char* e = std::getenv("MM9_PF_ROWS")) kPackBPrefetchRows = std::atol(e);
+#endif
+  if (what == "pfab") {  // argv[2..]: shape names (or "all"), then rN
+    int rounds = 40;
+    for (int i = 2; i < argc; ++i) std::sscanf(argv[i], "r%d", &rounds);
+    for (const Shape& s : kShapes)
+      for (int i = 2; i < argc; ++i)
+        if (std::string(argv[i]) == s.name || std::string(argv[i]) == "all") prefetch_ab(s, rounds);
+  }
+  if (what == "t2") {  // argv[2] shape, argv[3] threads, argv[4] rounds
+    for (const Shape& s : kShapes)
+      if (std::string(argv[2]) == s.name)
+        threads_ab(s, argc > 3 ? std::atoi(argv[3]) : 2, argc > 4 ? std::atoi(argv[4]) : 40);
+  }
+  if (what == "share") {  // argv[2..6]: m n k ldb rounds
+    share_ab(std::atol(argv[2]), std::atol(argv[3]), std::atol(argv[4]), std::atol(argv[5]),
+             argc > 6 ? std::atoi(argv[6]) : 60);
   }
   if (what == "macro" || what == "all") macro_sweep();
   if (what == "pack" || what == "all") pack_share();

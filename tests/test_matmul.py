@@ -393,6 +393,62 @@ def test_direct_a_and_row_block_b_pack(rng, threads, m, n, k, lda, dtype):
     )
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize(
+    "m,n,k,lda",
+    [
+        (64, 784, 512, 512),  # the MLP's dX shape, smaller: 2 threads split C's 784 columns
+        (25, 1000, 300, 300),  # partial panels of rows
+        (30, 1100, 257, 260),  # a strided view of A
+        (13, 999, 700, 701),  # odd n: B rows not 64-byte aligned; two k blocks
+        (20, 300, 40, 40),  # k shorter than the prefetch distance
+    ],
+)
+def test_column_split_and_prefetched_b_pack(rng, threads, m, n, k, lda, dtype):
+    """mm9: products whose threads split C's columns (n > 2m), B micro-panels packed with the
+    rows ahead prefetched (AVX2; odd n: rows straddling two lines). The same bits on 1 and 2
+    threads, within the float64 bound, alpha / beta."""
+    a = rand(rng, (m, lda), dtype)[:, :k]
+    b = rand(rng, (k, n), dtype)
+    c0 = rand(rng, (m, n), dtype)
+    results = []
+    for t in (1, 2):
+        threads(t)
+        out = c0.copy()
+        dg.ops.matmul(a, b, alpha=0.75, beta=-1.5, out=out)
+        results.append(out)
+        results.append(dg.ops.matmul(a, b))
+    expect(results[0], a, b, alpha=0.75, beta=-1.5, c0=c0)
+    expect(results[1], a, b)
+    assert np.array_equal(results[2], results[0])
+    assert np.array_equal(results[3], results[1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("nt", [1, 2])
+@pytest.mark.parametrize(
+    "count,m,n,k",
+    [
+        (8, 256, 256, 256),  # bmm256
+        (3, 61, 300, 333),  # op(A) in place with its next panel prefetched; partial last panel
+        (3, 37, 45, 301),  # small: the direct kernel
+        (5, 100, 129, 70),
+        (4, 20, 700, 90),  # n > 512: A packed
+    ],
+)
+def test_batched_equals_unbatched_bits(rng, threads, nt, count, m, n, k, dtype):
+    """Each product of a strided batch (bmm256's shape among them) has exactly the bits of the
+    same product computed alone, on 1 and 2 threads (a batch's products prefetch their A on the
+    AVX2 path, a lone product does not: cpu/gemm_blocking.h gemm_operands_cold)."""
+    threads(nt)
+    a = rand(rng, (count, m, k), dtype)
+    b = rand(rng, (count, k, n), dtype)
+    got = dg.ops.matmul(a, b)
+    for i in range(count):
+        assert np.array_equal(got[i], dg.ops.matmul(a[i], b[i]))
+    expect_nd(got, a, b)
+
+
 def test_concurrent_python_threads(rng, threads):
     threads(2)
     cases = []

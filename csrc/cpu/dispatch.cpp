@@ -171,10 +171,21 @@ void gemm_batched_t(const GemmArgs<T>& g, GemmBatch batch) {
     gemm(f);
     return;
   }
+  // Products with their own A each read it cold (gemm_operands_cold).
+  bool own_a = false;
+  for (int d = 0; d < batch.ndim; ++d) own_a = own_a || batch.sa[d] != 0;
   auto one = [&](int64_t i, int threads) {
     GemmArgs<T> f = batch_product(g, batch, i);
     f.threads = threads;
-    gemm(f);
+    bool& cold = gemm_operands_cold();
+    cold = own_a;
+    try {
+      gemm(f);
+    } catch (...) {
+      cold = false;
+      throw;
+    }
+    cold = false;
   };
   // Spread the products over the threads, one whole product per thread at a time (no sharing,
   // no barriers), when each is too small for the GEMM's own threads or there are enough of them

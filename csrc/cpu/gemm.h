@@ -36,6 +36,9 @@
 #endif
 
 #include <omp.h>
+#ifdef DG_MM9_RUNTIME_KNOBS
+#include <x86intrin.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -254,6 +257,32 @@ void pack_rows(const T* src, int64_t ps, int S, int64_t kc, T* dst) {
   }
 }
 
+// pack_rows with the row `dist` steps of k ahead prefetched meanwhile (kPackBPrefetchRows).
+template <class T, int LD>
+void pack_rows_prefetch(const T* src, int64_t ps, int S, int64_t kc, T* dst, int64_t dist) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  for (int64_t p = 0; p < kc; ++p) {
+    const T* s = src + p * ps;
+    if (p + dist < kc) {
+      const T* f = s + dist * ps;
+      __builtin_prefetch(f, 0, 3);
+      if ((reinterpret_cast<uintptr_t>(f) & 63) + LD * sizeof(T) > 64)  // a second line
+        __builtin_prefetch(f + LD - 1, 0, 3);
+    }
+    T* d = dst + p * LD;
+    for (int s0 = 0; s0 < LD; s0 += W) {
+      const int lanes = std::min(W, LD - s0);
+      const int n = std::max(0, std::min(lanes, S - s0));
+      V v = n == W ? V::load(s + s0) : V::load(s + s0, n);
+      if (lanes == W || (kPackSpillStores && p + 1 < kc))
+        v.store(d + s0);
+      else
+        v.store(d + s0, lanes);
+    }
+  }
+}
+
 // A whole B block of nb columns whose rows are contiguous (dst panel j at dst + j*kc, as
 // pack_rows would lay each one out), taken PB rows of k at a time across all of the block's
 // panels, the next PB rows prefetched meanwhile. Panel by panel, each step of k read one 64-byte
@@ -333,6 +362,40 @@ inline constexpr bool kGemmPackBRows = DG_GEMM8_PACKB_ROWS != 0;
 #else
 inline constexpr bool kGemmDirectA = false;
 inline constexpr bool kGemmPackBRows = false;
+#endif
+
+// mm9's AVX2-only path: kPackBPrefetchRows, a B micro-panel packed one line per row (rows 1-4
+// KiB apart) with the row that many steps of k ahead prefetched meanwhile. Where B comes from
+// memory (each product of a batch: its operands are not in L3 after the others' on this VM) no
+// hardware prefetcher follows one line per row, a page holding only 1-4 of them: Zen 3, 8 x 256^3
+// in turn, the B packs took 7-15% of the time cold against 1-5% warm, 2-5% with the prefetch;
+// the MLP's dX (B = W, 1.6 MB, rows 3 KiB apart) at 2 threads 129-137 -> 150-155 GFLOP/s
+// (docs/BENCHMARKS.md, mm9). With it, kPrefetchNextAPanel: where op(A) is read in place, the
+// first B block of each k block reads A's rows cold, so the next micro-panel's rows are fetched
+// a slice per tile meanwhile (8 x 256^3 cold, on top of the B prefetch: +2-4%; warm operands
+// -1-3%, so only for a batch's products: gemm_blocking.h gemm_operands_cold). Prefetches
+// only: the packed values and the FMA order are unchanged. The harness (bench/gemm7_kernel.cpp,
+// DG_MM9_RUNTIME_KNOBS) switches both and splits out the B packs' time at run time.
+#if defined(__AVX2__) && !defined(__AVX512F__)
+#ifndef DG_MM9_PACKB_PREFETCH
+#define DG_MM9_PACKB_PREFETCH 32
+#endif
+#else
+#undef DG_MM9_PACKB_PREFETCH
+#define DG_MM9_PACKB_PREFETCH 0
+#endif
+#ifdef DG_MM9_RUNTIME_KNOBS
+inline int64_t kPackBPrefetchRows = DG_MM9_PACKB_PREFETCH;
+inline bool kPrefetchNextAPanel = DG_MM9_PACKB_PREFETCH > 0;
+// 1: the in-place A bound on each thread's columns where they split C's columns (mlp_dX at 2
+// threads: the share alone +2-7% CPU time, both threads together no faster: mm9). 0: gemm8's,
+// on the whole n, as the library.
+inline int g_mm9_direct_a_per_thread = 0;
+inline int g_mm9_force_pack_a = 0;
+inline uint64_t g_mm9_tpack = 0;  // rdtsc cycles in the B packs
+#else
+inline constexpr int64_t kPackBPrefetchRows = DG_MM9_PACKB_PREFETCH;
+inline constexpr bool kPrefetchNextAPanel = DG_MM9_PACKB_PREFETCH > 0;
 #endif
 
 // Where a micro-kernel reads its operands. Packed (kDirect = false): A and B are the packed
@@ -799,8 +862,11 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
   // kGemmDirectA). The A pack is paid once per n columns, so it weighs most where n is small:
   // Zen 3, 1 thread, whole gemm_packed, 256^3 +4%; n = 784 even; n >= 1024, or rows 4 KiB apart
   // (all six rows of a tile in the same L1 sets), 1.5-4.5% slower (docs/BENCHMARKS.md, gemm8).
-  const bool direct_a = kGemmDirectA && g.csa == 1 && !shared_a && n <= 512 &&
-                        (g.rsa * int64_t(sizeof(T))) % 4096 != 0;
+  const bool direct_a_ok =
+      kGemmDirectA && g.csa == 1 && !shared_a && (g.rsa * int64_t(sizeof(T))) % 4096 != 0;
+  constexpr int64_t kDirectAMaxCols = 512;
+  // A batch's products read their A cold (gemm_operands_cold, set on the calling thread).
+  const bool prefetch_a = kPrefetchNextAPanel && gemm_operands_cold();
   const size_t a_elems = static_cast<size_t>(round_up(mb_max * kcb, 64 / sizeof(T)));
   const size_t b_elems = static_cast<size_t>(round_up(nb_max * kcb, 64 / sizeof(T)));
   T* const arena = static_cast<T*>(
@@ -816,6 +882,12 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
       j_begin = nunits * tid / nthreads * W;
       j_end = std::min(n, nunits * (tid + 1) / nthreads * W);
     }
+#ifdef DG_MM9_RUNTIME_KNOBS  // the harness's A/B: the bound on each thread's columns instead
+    const bool direct_a = direct_a_ok && !g_mm9_force_pack_a &&
+                          (g_mm9_direct_a_per_thread ? j_end - j_begin : n) <= kDirectAMaxCols;
+#else
+    const bool direct_a = direct_a_ok && n <= kDirectAMaxCols;
+#endif
     T* const apack = shared_a ? arena : arena + (a_elems + b_elems) * tid;
     T* const bpack = shared_a ? arena + a_elems + b_elems * tid : apack + a_elems;
 
@@ -859,16 +931,27 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
 
         for (int64_t jb = j_begin; jb < j_end; jb += nbb) {
           const int64_t nb = std::min(nbb, j_end - jb);
+#ifdef DG_MM9_RUNTIME_KNOBS
+          const uint64_t tp0 = __rdtsc();
+#endif
           // B's rows a page or more apart (below that the stride prefetchers follow the panels;
           // the MLP's dW, rows 3 KiB apart, was 2% slower in rows).
           if (kGemmPackBRows && g.csb == 1 && g.rsb * int64_t(sizeof(T)) >= 4096) {
             pack_rows_block<T, NR>(g.b + pc * g.rsb + jb, g.rsb, nb, kc, bpack);
+          } else if (kPackBPrefetchRows > 0 && g.csb == 1 && g.rsb != 1) {
+            for (int64_t j = 0; j < nb; j += NR)
+              pack_rows_prefetch<T, NR>(g.b + pc * g.rsb + jb + j, g.rsb,
+                                        static_cast<int>(std::min<int64_t>(NR, nb - j)), kc,
+                                        bpack + j * kc, kPackBPrefetchRows);
           } else {
             for (int64_t j = 0; j < nb; j += NR)
               pack_panel<T, NR>(g.b + pc * g.rsb + (jb + j) * g.csb, g.csb, g.rsb,
                                 static_cast<int>(std::min<int64_t>(NR, nb - j)), kc,
                                 bpack + j * kc);
           }
+#ifdef DG_MM9_RUNTIME_KNOBS
+          g_mm9_tpack += __rdtsc() - tp0;
+#endif
           for (int64_t q = 0; q < npanels; ++q) {
             const int64_t i0 = ib + q * MR;
             const int mr = static_cast<int>(std::min<int64_t>(MR, i_end - i0));
@@ -876,7 +959,27 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
             T* crow = g.c + i0 * g.rsc + jb * g.csc;
             if (direct_a) {
               const T* ad = g.a + i0 * g.rsa + pc;
+              // The first B block of this k block reads A's rows cold: the next micro-panel's
+              // rows are fetched meanwhile, a slice per tile (kPrefetchNextAPanel).
+              const int64_t next_rows =
+                  prefetch_a && jb == j_begin ? std::min<int64_t>(MR, i_end - i0 - MR) : 0;
+              constexpr int64_t kLine = 64 / int64_t(sizeof(T));
+              const int64_t lpr = ceil_div(kc, kLine) + 1;  // lines per row (a row may straddle)
+              const int64_t next_lines = std::max<int64_t>(0, next_rows) * lpr;
+              const int64_t jtiles = ceil_div(nb, NR);
               for (int64_t j = 0; j < nb; j += NR) {
+                if (next_lines > 0) {  // lines [l, l1) of the next panel's rows, row-major
+                  const int64_t t = j / NR, l1 = next_lines * (t + 1) / jtiles;
+                  int64_t l = next_lines * t / jtiles, row = l / lpr, col = l % lpr;
+                  for (; l < l1; ++l) {
+                    __builtin_prefetch(ad + (MR + row) * g.rsa + std::min(col * kLine, kc - 1), 0,
+                                       3);
+                    if (++col == lpr) {
+                      col = 0;
+                      ++row;
+                    }
+                  }
+                }
                 const Operands<T> src{ad, g.rsa, 1, bpack + j * kc, NR, true};
                 run_tile<T, true>(kc, src, crow + j * g.csc, g.rsc, g.csc, mr,
                                   static_cast<int>(std::min<int64_t>(NR, nb - j)), g.alpha, beta);

@@ -88,6 +88,16 @@ Args batch_product(const Args& g, const Batch& batch, int64_t i) {
   return f;
 }
 
+// Set by cpu/dispatch.cpp's gemm_batched around each product of a batch whose products have
+// their own A (the calling thread's GEMM reads it, before its own threads start): on this Zen 3
+// VM such operands arrive from memory, and the AVX2 gemm_packed then prefetches the next
+// in-place A micro-panel (cpu/gemm.h kPrefetchNextAPanel); a lone product, or one called again
+// and again on the same operands, finds them in L2 / L3 and skips that work (1-3% warm).
+inline bool& gemm_operands_cold() {
+  thread_local bool cold = false;
+  return cold;
+}
+
 // The blocking each ISA's gemm() uses now (its MR and NR, the cache sizes in use); the float32
 // FMA rate of its vectors, measured (gemm.h).
 #define DG_GEMM_BLOCKING_DECLS        \
