@@ -177,15 +177,8 @@ void gemm_batched_t(const GemmArgs<T>& g, GemmBatch batch) {
   auto one = [&](int64_t i, int threads) {
     GemmArgs<T> f = batch_product(g, batch, i);
     f.threads = threads;
-    bool& cold = gemm_operands_cold();
-    cold = own_a;
-    try {
-      gemm(f);
-    } catch (...) {
-      cold = false;
-      throw;
-    }
-    cold = false;
+    const ColdOperandsScope cold(own_a);
+    gemm(f);
   };
   // Spread the products over the threads, one whole product per thread at a time (no sharing,
   // no barriers), when each is too small for the GEMM's own threads or there are enough of them

@@ -237,34 +237,15 @@ void pack_transposed(const T* src, int64_t ss, int S, int64_t kc, T* dst) {
   }
 }
 
-// dst[p*LD + s] = src[p*ps + s]: the S values of each p are contiguous (a plain copy).
+// dst[p*LD + s] = src[p*ps + s]: the S values of each p are contiguous (a plain copy). dist > 0:
+// the row dist steps of k ahead is prefetched meanwhile (kPackBPrefetchRows).
 template <class T, int LD>
-void pack_rows(const T* src, int64_t ps, int S, int64_t kc, T* dst) {
+void pack_rows(const T* src, int64_t ps, int S, int64_t kc, T* dst, int64_t dist = 0) {
   using V = Vec<T>;
   constexpr int W = V::width;
   for (int64_t p = 0; p < kc; ++p) {
     const T* s = src + p * ps;
-    T* d = dst + p * LD;
-    for (int s0 = 0; s0 < LD; s0 += W) {
-      const int lanes = std::min(W, LD - s0);
-      const int n = std::max(0, std::min(lanes, S - s0));
-      V v = n == W ? V::load(s + s0) : V::load(s + s0, n);
-      if (lanes == W || (kPackSpillStores && p + 1 < kc))  // (spills onto step p + 1)
-        v.store(d + s0);
-      else
-        v.store(d + s0, lanes);
-    }
-  }
-}
-
-// pack_rows with the row `dist` steps of k ahead prefetched meanwhile (kPackBPrefetchRows).
-template <class T, int LD>
-void pack_rows_prefetch(const T* src, int64_t ps, int S, int64_t kc, T* dst, int64_t dist) {
-  using V = Vec<T>;
-  constexpr int W = V::width;
-  for (int64_t p = 0; p < kc; ++p) {
-    const T* s = src + p * ps;
-    if (p + dist < kc) {
+    if (dist > 0 && p + dist < kc) {
       const T* f = s + dist * ps;
       __builtin_prefetch(f, 0, 3);
       if ((reinterpret_cast<uintptr_t>(f) & 63) + LD * sizeof(T) > 64)  // a second line
@@ -275,7 +256,7 @@ void pack_rows_prefetch(const T* src, int64_t ps, int S, int64_t kc, T* dst, int
       const int lanes = std::min(W, LD - s0);
       const int n = std::max(0, std::min(lanes, S - s0));
       V v = n == W ? V::load(s + s0) : V::load(s + s0, n);
-      if (lanes == W || (kPackSpillStores && p + 1 < kc))
+      if (lanes == W || (kPackSpillStores && p + 1 < kc))  // (spills onto step p + 1)
         v.store(d + s0);
       else
         v.store(d + s0, lanes);
@@ -940,9 +921,9 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
             pack_rows_block<T, NR>(g.b + pc * g.rsb + jb, g.rsb, nb, kc, bpack);
           } else if (kPackBPrefetchRows > 0 && g.csb == 1 && g.rsb != 1) {
             for (int64_t j = 0; j < nb; j += NR)
-              pack_rows_prefetch<T, NR>(g.b + pc * g.rsb + jb + j, g.rsb,
-                                        static_cast<int>(std::min<int64_t>(NR, nb - j)), kc,
-                                        bpack + j * kc, kPackBPrefetchRows);
+              pack_rows<T, NR>(g.b + pc * g.rsb + jb + j, g.rsb,
+                               static_cast<int>(std::min<int64_t>(NR, nb - j)), kc, bpack + j * kc,
+                               kPackBPrefetchRows);
           } else {
             for (int64_t j = 0; j < nb; j += NR)
               pack_panel<T, NR>(g.b + pc * g.rsb + (jb + j) * g.csb, g.csb, g.rsb,

@@ -98,6 +98,17 @@ inline bool& gemm_operands_cold() {
   return cold;
 }
 
+// gemm_operands_cold() = on for the guard's scope (exceptions included), then back.
+struct ColdOperandsScope {
+  explicit ColdOperandsScope(bool on) : prev_(gemm_operands_cold()) { gemm_operands_cold() = on; }
+  ~ColdOperandsScope() { gemm_operands_cold() = prev_; }
+  ColdOperandsScope(const ColdOperandsScope&) = delete;
+  ColdOperandsScope& operator=(const ColdOperandsScope&) = delete;
+
+ private:
+  bool prev_;
+};
+
 // The blocking each ISA's gemm() uses now (its MR and NR, the cache sizes in use); the float32
 // FMA rate of its vectors, measured (gemm.h).
 #define DG_GEMM_BLOCKING_DECLS        \
