@@ -147,9 +147,9 @@ else
               tests/test_properties.py)
 fi
 # The tests run as DG_SANITIZE_JOBS pytest processes at once (default: the CPU count, at most
-# 4), each taking the tests whose id hashes to it (tests/conftest.py --shard): most of the time under ASan is
-# one Python thread, which leaves the second core of a 2-core machine mostly idle. OpenMP waits
-# passively there: two processes' spinning workers on 2 cores would take turns to spin.
+# 4), each taking the tests whose id hashes to it (tests/conftest.py --shard): most of the time
+# under ASan is one Python thread, which leaves the second core of a 2-core machine mostly idle.
+# OpenMP waits passively there: two processes' spinning workers on 2 cores would take turns.
 shards=${DG_SANITIZE_JOBS:-$(nproc)}
 [ "$shards" -le 4 ] || shards=4
 sharded() {  # sharded PYTEST-ARGS...: one pytest per shard, in parallel; their outputs in order
