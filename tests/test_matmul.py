@@ -302,6 +302,19 @@ def test_nan_inf_propagate(device, rng, dtype):
     assert np.isnan(out[1, 2]) and np.isnan(out).sum() == 1
 
 
+def same_bits_over_threads(threads, a, b, c0=None, counts=(1, 2), **kw):
+    """dg.ops.matmul(a, b, **kw) (into a copy of c0 when given) on each thread count in turn:
+    asserts every count gives the bits of the first and returns that result."""
+    results = []
+    for t in counts:
+        threads(t)
+        out = None if c0 is None else c0.copy()
+        results.append(dg.ops.matmul(a, b, out=out, **kw))
+    for r in results[1:]:
+        assert np.array_equal(r, results[0])
+    return results[0]
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_thread_counts_give_identical_results(rng, threads, dtype):
     for m, n, k in [(256, 512, 784), (256, 10, 512), (97, 101, 89), (600, 700, 500)]:
@@ -331,15 +344,10 @@ def test_row_split_gives_identical_results(rng, threads, m, n, k, ta, tb, dtype)
     gives the bits of one thread, within the error bound."""
     a, b = operands(rng, m, n, k, ta, tb, dtype)
     c0 = rand(rng, (m, n), dtype)
-    results = []
-    for t in (1, 2, 3):
-        threads(t)
-        out = c0.copy()
-        dg.ops.matmul(a, b, trans_a=ta, trans_b=tb, alpha=-0.5, beta=2.5, out=out)
-        results.append(out)
-    expect(results[0], a, b, ta, tb, alpha=-0.5, beta=2.5, c0=c0)
-    for r in results[1:]:
-        assert np.array_equal(r, results[0])
+    out = same_bits_over_threads(
+        threads, a, b, c0, (1, 2, 3), trans_a=ta, trans_b=tb, alpha=-0.5, beta=2.5
+    )
+    expect(out, a, b, ta, tb, alpha=-0.5, beta=2.5, c0=c0)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -378,14 +386,8 @@ def test_direct_a_and_row_block_b_pack(rng, threads, m, n, k, lda, dtype):
     a = rand(rng, (m, lda), dtype)[:, :k]
     b = rand(rng, (k, n), dtype)
     c0 = rand(rng, (m, n), dtype)
-    results = []
-    for t in (1, 2):
-        threads(t)
-        out = c0.copy()
-        dg.ops.matmul(a, b, alpha=-0.5, beta=2.5, out=out)
-        results.append(out)
-    expect(results[0], a, b, alpha=-0.5, beta=2.5, c0=c0)
-    assert np.array_equal(results[1], results[0])
+    out = same_bits_over_threads(threads, a, b, c0, alpha=-0.5, beta=2.5)
+    expect(out, a, b, alpha=-0.5, beta=2.5, c0=c0)
     slow = _cpu.matmul_reference(np.ascontiguousarray(a), b)
     eps = np.finfo(dtype).eps
     assert_close(
@@ -411,17 +413,15 @@ def test_column_split_and_prefetched_b_pack(rng, threads, m, n, k, lda, dtype):
     a = rand(rng, (m, lda), dtype)[:, :k]
     b = rand(rng, (k, n), dtype)
     c0 = rand(rng, (m, n), dtype)
-    results = []
-    for t in (1, 2):
-        threads(t)
-        out = c0.copy()
-        dg.ops.matmul(a, b, alpha=0.75, beta=-1.5, out=out)
-        results.append(out)
-        results.append(dg.ops.matmul(a, b))
-    expect(results[0], a, b, alpha=0.75, beta=-1.5, c0=c0)
-    expect(results[1], a, b)
-    assert np.array_equal(results[2], results[0])
-    assert np.array_equal(results[3], results[1])
+    expect(
+        same_bits_over_threads(threads, a, b, c0, alpha=0.75, beta=-1.5),
+        a,
+        b,
+        alpha=0.75,
+        beta=-1.5,
+        c0=c0,
+    )
+    expect(same_bits_over_threads(threads, a, b), a, b)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
