@@ -587,6 +587,7 @@ def test_fast_paths_streamed_direct_any_alignment(isa, generic, shape, dtype):
     dx_max = generic(ops.max_pool2d_backward, dy, idx_g, shape, 2)
     dx_avg = generic(ops.avg_pool2d_backward, dy, shape, 2)
     y_avg = generic(ops.avg_pool2d, x, 2)
+    y_avg3 = generic(ops.avg_pool2d, x, 2, divisor_override=3)  # a division, not a multiply
     n, m = x.size, y_g.size
 
     def view(buf, off, size, shp):
@@ -608,6 +609,8 @@ def test_fast_paths_streamed_direct_any_alignment(isa, generic, shape, dtype):
                 ops.avg_pool2d(x, 2, out=y)
                 np.testing.assert_array_equal(y, y_avg)
                 assert np.isnan(fy[:off]).all() and np.isnan(fy[off + m :]).all()
+                ops.avg_pool2d(x, 2, divisor_override=3, out=y)
+                np.testing.assert_array_equal(y, y_avg3)
                 fd = np.full(n + 32, np.nan, dtype)
                 dx = view(fd, off, n, shape)
                 for fn, args, want in [
