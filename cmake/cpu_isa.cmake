@@ -10,12 +10,20 @@ set(DG_CPU_ISA_FLAGS_avx512 -mavx512f -mavx512dq -mavx512vl -mavx512bw -mavx2 -m
 set(DG_CPU_ISA_FLAGS_avx2 -mavx2 -mfma -mf16c)
 set(DG_CPU_ISA_FLAGS_generic "")
 
+# DG_CPU_AVX512=OFF leaves the AVX-512 builds out (dev/sanitize.sh on a CPU that cannot run
+# them: they would only cost compile time); dg::avx512 is then an alias of dg::avx2
+# (common/cpu_isa.h) and the AVX2 kernels are the best there are.
+set(DG_CPU_ISAS avx512 avx2 generic)
+if(NOT DG_CPU_AVX512)
+  set(DG_CPU_ISAS avx2 generic)
+endif()
+
 set(DG_CPU_ISA_SOURCES "")
 foreach(DG_OP ${DG_CPU_OPS})
   if(NOT EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/csrc/cpu/${DG_OP}.h)
     message(FATAL_ERROR "DG_CPU_OPS names '${DG_OP}' but csrc/cpu/${DG_OP}.h does not exist")
   endif()
-  foreach(DG_ISA avx512 avx2 generic)
+  foreach(DG_ISA ${DG_CPU_ISAS})
     set(src ${CMAKE_CURRENT_BINARY_DIR}/cpu_isa/${DG_OP}_${DG_ISA}.cpp)
     configure_file(${CMAKE_CURRENT_LIST_DIR}/cpu_isa.cpp.in ${src} @ONLY)
     set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${DG_CPU_ISA_FLAGS_${DG_ISA}}")

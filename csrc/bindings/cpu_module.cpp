@@ -78,7 +78,11 @@ PYBIND11_MODULE(_cpu, m) {
   build["build_type"] = DG_BUILD_TYPE;
   build["cxx_flags"] = DG_CXX_FLAGS;
   build["openmp"] = DG_OPENMP_VERSION;
+#if defined(DG_NO_AVX512)
+  build["kernel_isas"] = py::make_tuple("generic", "avx2");
+#else
   build["kernel_isas"] = py::make_tuple("generic", "avx2", "avx512");
+#endif
   m.attr("build") = build;
 
   m.def(

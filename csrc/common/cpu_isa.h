@@ -6,6 +6,13 @@ namespace dg {
 
 enum class Isa { generic = 0, avx2 = 1, avx512 = 2 };
 
+#if defined(DG_NO_AVX512)
+// A build without the AVX-512 kernels (CMake DG_CPU_AVX512=OFF): the dispatch's avx512 cases
+// name the AVX2 ones, and detected_isa() never says avx512.
+namespace avx2 {}
+namespace avx512 = avx2;
+#endif
+
 // The best ISA this CPU supports that was compiled in, capped by the environment variable
 // DG_CPU_ISA=generic|avx2|avx512 and by set_active_isa().
 Isa active_isa();

@@ -121,9 +121,11 @@ DG_GEMM_BLOCKING_DECLS
 namespace avx2 {
 DG_GEMM_BLOCKING_DECLS
 }
+#if !defined(DG_NO_AVX512)
 namespace avx512 {
 DG_GEMM_BLOCKING_DECLS
 }
+#endif
 #undef DG_GEMM_BLOCKING_DECLS
 
 }  // namespace dg

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 
+#include "common/cpu_isa.h"
 #include "common/op_names.h"
 #include "cpu/pool_geom.h"
 
@@ -266,9 +267,11 @@ DG_ISA_DECLS(float) DG_ISA_DECLS(double)
 namespace avx2 {
 DG_ISA_DECLS(float) DG_ISA_DECLS(double)
 }
+#if !defined(DG_NO_AVX512)
 namespace avx512 {
 DG_ISA_DECLS(float) DG_ISA_DECLS(double)
 }
+#endif
 
 #undef DG_ISA_DECLS
 #undef DG_KERNEL_DECLS
