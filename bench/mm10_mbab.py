@@ -45,7 +45,7 @@ def main() -> None:
         reps = max(1, int(1e9 / fl))
         keys = [f"l3={x}M" for x in l3s] + ["numpy"]
 
-        def run(key):
+        def run(key, a=a, b=b, a_op=a_op, b_op=b_op, out=out, ta=ta, tb=tb):
             if key == "numpy":
                 return np.matmul(a_op, b_op, out=out)
             return _cpu.matmul(a, b, trans_a=ta, trans_b=tb, out=out)
