@@ -9,6 +9,8 @@
 // -DDG_MM9_RUNTIME_KNOBS to A/B kPackBPrefetchRows in one process (MM9_PF="0 32") and split
 // out the B packs' time; `share m n k ldb rounds`, one thread's column share with A packed / in
 // place.
+// mm10: MM10_LDC sets mab's C row stride; fab takes mb as 10000*mb+kc; `split shape rounds`
+// (with -DDG_MM9_RUNTIME_KNOBS): 2 threads, the library's split vs C's columns.
 // gemm8: add -DDG_GEMM8_DIRECT_A=0 or -DDG_GEMM8_PACKB_ROWS=0 for a binary without that AVX2 path
 // (A/B: binaries alternating in one lock hold); G8_THP=1 puts the operands on huge pages, as
 // NumPy's large arrays are (without, 2048^3 read ~3% low).
