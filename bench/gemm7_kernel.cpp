@@ -9,6 +9,8 @@
 // -DDG_MM9_RUNTIME_KNOBS to A/B kPackBPrefetchRows in one process (MM9_PF="0 32") and split
 // out the B packs' time; `share m n k ldb rounds`, one thread's column share with A packed / in
 // place.
+// mm10: MM10_LDC sets mab's C row stride; fab takes mb as 10000*mb+kc; `split shape rounds`
+// (with -DDG_MM9_RUNTIME_KNOBS): 2 threads, the library's split vs C's columns.
 // gemm8: add -DDG_GEMM8_DIRECT_A=0 or -DDG_GEMM8_PACKB_ROWS=0 for a binary without that AVX2 path
 // (A/B: binaries alternating in one lock hold); G8_THP=1 puts the operands on huge pages, as
 // NumPy's large arrays are (without, 2048^3 read ~3% low).
@@ -213,7 +215,9 @@ static void macro_ab(const std::vector<MacroCfg>& cfgs, int rounds) {
     Buf a, b, c;
     double best = 1e30;
   };
-  const int64_t ldc = 1024;
+  // mm10: C's row stride (MM10_LDC, default 1024 floats), at least the widest block.
+  int64_t ldc = std::getenv("MM10_LDC") ? std::atol(std::getenv("MM10_LDC")) : 1024;
+  for (const auto& g : cfgs) ldc = std::max<int64_t>(ldc, round_up(g.nb, NR));
   std::vector<St> st(cfgs.size());
   for (size_t i = 0; i < cfgs.size(); ++i) {
     const auto& g = cfgs[i];
@@ -263,6 +267,12 @@ static void macro_ab(const std::vector<MacroCfg>& cfgs, int rounds) {
       run(cfgs[i], st[i]);
       st[i].best = std::min(st[i].best, now() - t0);
     }
+  if (FILE* f = std::fopen("/proc/self/smaps_rollup", "r")) {  // mm10: were huge pages given?
+    char line[256];
+    while (std::fgets(line, sizeof line, f))
+      if (std::strncmp(line, "AnonHugePages", 13) == 0) std::printf("  %s", line);
+    std::fclose(f);
+  }
   for (size_t i = 0; i < cfgs.size(); ++i) {
     const auto& g = cfgs[i];
     const double gf = 2.0 * round_up(g.mb, MR) * round_up(g.nb, NR) * g.kc / st[i].best / 1e9;
@@ -336,6 +346,10 @@ static void full_ab(const Shape& s, const std::vector<std::pair<int64_t, int64_t
       GemmBlocking blk = def;
       blk.kc = kcnb[i].first;
       blk.nb = kcnb[i].second;
+      if (kcnb[i].first >= 10000) {  // mm10: kc,nb given as 10000*mb + kc
+        blk.mb = kcnb[i].first / 10000;
+        blk.kc = kcnb[i].first % 10000;
+      }
       gemm_packed(g, blk);  // (first touch of the scratch at this size)
       const double t0 = now();
       gemm_packed(g, blk);
@@ -343,7 +357,7 @@ static void full_ab(const Shape& s, const std::vector<std::pair<int64_t, int64_t
     }
   const double flop = 2.0 * s.m * s.n * s.k;
   for (size_t i = 0; i < kcnb.size(); ++i)
-    std::printf("  %-11s kc %3ld nb %4ld: %6.1f GF/s %5.1f%%\n", s.name, long(kcnb[i].first),
+    std::printf("  %-11s mb*1e4+kc %3ld nb %4ld: %6.1f GF/s %5.1f%%\n", s.name, long(kcnb[i].first),
                 long(kcnb[i].second), flop / best[i] / 1e9, 100 * flop / best[i] / 1e9 / peak);
 }
 
@@ -636,6 +650,34 @@ int main(int argc, char** argv) {
     for (const Shape& s : kShapes)
       if (std::string(argv[2]) == s.name)
         threads_ab(s, argc > 3 ? std::atoi(argv[3]) : 2, argc > 4 ? std::atoi(argv[4]) : 40);
+  }
+  if (what == "split") {  // mm10: argv[2] shape, argv[3] rounds: 2 threads, rows vs columns
+#ifdef DG_MM9_RUNTIME_KNOBS
+    for (const Shape& s : kShapes)
+      if (std::string(argv[2]) == s.name) {
+        Buf a, b, c;
+        GemmArgs<T> g = args_for(s, a, b, c);
+        g.threads = 2;
+        const GemmBlocking blk = blocking<T>();
+        double best[2] = {1e30, 1e30};
+        const double flop = 2.0 * s.m * s.n * s.k;
+        const int inner = std::max(1, int(0.005 / (flop / 150e9)));
+        const int rounds = argc > 3 ? std::atoi(argv[3]) : 40;
+        for (int r = 0; r < rounds; ++r)
+          for (int v0 = 0; v0 < 2; ++v0) {
+            const int v = r % 2 ? 1 - v0 : v0;
+            g_mm10_split_cols = v;
+            gemm_packed(g, blk);
+            const auto t0 = clk::now();
+            for (int i = 0; i < inner; ++i) gemm_packed(g, blk);
+            best[v] =
+                std::min(best[v], std::chrono::duration<double>(clk::now() - t0).count() / inner);
+          }
+        g_mm10_split_cols = 0;
+        std::printf("%-11s 2 threads: library's split %6.1f  columns %6.1f GF/s\n", s.name,
+                    flop / best[0] / 1e9, flop / best[1] / 1e9);
+      }
+#endif
   }
   if (what == "share") {  // argv[2..6]: m n k ldb rounds
     share_ab(std::atol(argv[2]), std::atol(argv[3]), std::atol(argv[4]), std::atol(argv[5]),

@@ -889,3 +889,23 @@ def test_batched_bad_input(device, rng):
                 rand(rng, (4, 5), np.float32),
                 out=np.lib.stride_tricks.as_strided(buf, (2, 3, 5), (0, *buf.strides)),
             )
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("m,n,k,ta", [(1501, 300, 700, False), (2100, 150, 390, True)])
+def test_a_block_cap_keeps_bits(rng, threads, m, n, k, ta, dtype):
+    """mm10: the AVX2 build caps the packed A block at 4 x L2 (Zen 3's 512 KiB L2: 2 MiB, 1362
+    fp32 rows at KC 384), so these products take several A blocks (partial last panels, several
+    k blocks) where a 2 MiB L2 gives one or two. Which rows a block holds must not change any
+    bit: the same result under both cache sizes, on 1 and 2 threads, within the bound."""
+    a, b = operands(rng, m, n, k, ta, False, dtype)
+    c0 = rand(rng, (m, n), dtype)
+    got = []
+    try:
+        for l2 in (512 << 10, 2 << 20):
+            _cpu._set_cache_sizes(32 << 10, l2, 32 << 20)
+            got.append(same_bits_over_threads(threads, a, b, c0, trans_a=ta, alpha=-0.5, beta=2.5))
+    finally:
+        _cpu._set_cache_sizes(0, 0, 0)
+    assert np.array_equal(got[0], got[1])
+    expect(got[0], a, b, ta, alpha=-0.5, beta=2.5, c0=c0)

@@ -321,10 +321,30 @@ struct Tile {
   static constexpr int W = Vec<T>::width, NR = NV * W;
 };
 
+// mm10's AVX2-only blocking: the packed A block at most kGemmABlockL2Mult x L2 (Zen 3: 2 MiB,
+// 1362 fp32 rows at KC 384) instead of 4 MiB (2730 rows). The A block is swept once per B block
+// from L3, and on the Zen 3 VM only a couple of MiB of ours stay there (docs/BENCHMARKS.md, mm9):
+// 1 thread, in-process A/B against NumPy, 2730 -> 1362 rows: square 2048^3 (one A block -> two
+// of 1026 rows, every B block packed twice) 75.7 -> 83.2 GFLOP/s, 4096x1024x1024 74.7 -> 80.6;
+// 2 threads 4096x1024x1024 137.8 -> 152.5 (docs/BENCHMARKS.md, mm10). With a 2 MiB L2 (the
+// AVX-512 machines' and most AVX2 Intel's) the 4 MiB cap binds first, as before. Which rows a
+// block holds does not change any product's bits.
+#if defined(__AVX2__) && !defined(__AVX512F__)
+#ifndef DG_MM10_A_L2_MULT
+#define DG_MM10_A_L2_MULT 4
+#endif
+inline constexpr int64_t kGemmABlockL2Mult = DG_MM10_A_L2_MULT;
+#else
+inline constexpr int64_t kGemmABlockL2Mult = 0;  // no L2-relative cap
+#endif
+
 // The blocking for T now (cpu/gemm_blocking.h): from the cache sizes in use.
 template <class T>
 inline GemmBlocking blocking() {
-  return gemm_blocking_for(Tile<T>::MR, Tile<T>::NR, sizeof(T), cache_sizes());
+  const CacheSizes c = cache_sizes();
+  int64_t a_cap = int64_t(4) << 20;
+  if (kGemmABlockL2Mult > 0) a_cap = std::min<int64_t>(a_cap, kGemmABlockL2Mult * c.l2);
+  return gemm_blocking_for(Tile<T>::MR, Tile<T>::NR, sizeof(T), c, a_cap);
 }
 
 // gemm8's AVX2-only paths in gemm_packed (the AVX-512 and generic builds keep theirs; each can
@@ -373,7 +393,8 @@ inline bool kPrefetchNextAPanel = DG_MM9_PACKB_PREFETCH > 0;
 // on the whole n, as the library.
 inline int g_mm9_direct_a_per_thread = 0;
 inline int g_mm9_force_pack_a = 0;
-inline uint64_t g_mm9_tpack = 0;  // rdtsc cycles in the B packs
+inline uint64_t g_mm9_tpack = 0;   // rdtsc cycles in the B packs
+inline int g_mm10_split_cols = 0;  // mm10: 1 splits C's columns between threads, never its rows
 #else
 inline constexpr int64_t kPackBPrefetchRows = DG_MM9_PACKB_PREFETCH;
 inline constexpr bool kPrefetchNextAPanel = DG_MM9_PACKB_PREFETCH > 0;
@@ -810,7 +831,12 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
   // m. Measured on 2 cores, AVX-512, rows against columns (tight loops, best of 15): 256^3 +6%,
   // 1024^3 +5%, the MLP's dW 512x784x256 +4%, x @ W.T 256x512x784 +1%; its dX 256x784x512
   // (n = 3m) -1.5%, hence the columns there.
+#ifdef DG_MM9_RUNTIME_KNOBS
+  const bool split_rows =
+      nt > 1 && !blk.shared_a && m >= 2 * MR * nt && n <= 2 * m && !g_mm10_split_cols;
+#else
   const bool split_rows = nt > 1 && !blk.shared_a && m >= 2 * MR * nt && n <= 2 * m;
+#endif
   if (split_rows && gemm_dynamic() &&
       round_up(n, NR) * kblocks * kcb * int64_t(sizeof(T)) <= kDynamicMaxPackedB) {
     gemm_rows_dynamic(g, g0, swapped, has_epilogue, nt, kcb, NB, MB);

@@ -38,14 +38,17 @@ struct GemmBlocking {
 //       L3, at most 4 MiB (fp32 KC 384: 2724 rows); a multiple of MR. (3 MiB gave 2040 rows,
 //       so 2048 rows of C took two A blocks and every B block was packed twice: square 2048^3
 //       at 1 thread and 4096x1024x1024 at 2 threads, 2048 rows a thread, paid ~1.7% for it.)
-inline GemmBlocking gemm_blocking_for(int mr, int nr, int elem_size, const CacheSizes& c) {
+//       a_cap: the caller's cap on the A block's bytes (the AVX2 build's is 4 x L2: cpu/gemm.h
+//       kGemmABlockL2Mult).
+inline GemmBlocking gemm_blocking_for(int mr, int nr, int elem_size, const CacheSizes& c,
+                                      int64_t a_cap = int64_t(4) << 20) {
   GemmBlocking b;
   b.mr = mr;
   b.nr = nr;
   const int64_t s = elem_size;
   b.kc = std::clamp<int64_t>(c.l1d / 2 / (mr * s) / 8 * 8, 8, 384);
   b.nb = std::max<int64_t>(nr, c.l2 * 3 / 8 / (b.kc * s) / nr * nr);
-  const int64_t a_bytes = std::min<int64_t>(c.l3 / 4, int64_t(4) << 20);
+  const int64_t a_bytes = std::min<int64_t>(c.l3 / 4, a_cap);
   b.mb = std::max<int64_t>(mr, a_bytes / (b.kc * s) / mr * mr);
   b.shared_a = c.l2_share >= 2;
   return b;
