@@ -324,11 +324,11 @@ struct Tile {
 // mm10's AVX2-only blocking: the packed A block at most kGemmABlockL2Mult x L2 (Zen 3: 2 MiB,
 // 1362 fp32 rows at KC 384) instead of 4 MiB (2730 rows). The A block is swept once per B block
 // from L3, and on the Zen 3 VM only a couple of MiB of ours stay there (docs/BENCHMARKS.md, mm9):
-// 1 thread, in-process A/B against NumPy, 2730 -> 1362 rows: square 2048^3 (one A block -> two
-// of 1026 rows, every B block packed twice) 75.7 -> 83.2 GFLOP/s, 4096x1024x1024 74.7 -> 80.6;
-// 2 threads 4096x1024x1024 137.8 -> 152.5 (docs/BENCHMARKS.md, mm10). With a 2 MiB L2 (the
-// AVX-512 machines' and most AVX2 Intel's) the 4 MiB cap binds first, as before. Which rows a
-// block holds does not change any product's bits.
+// 1 thread, in-process A/B against the previous build, 2730 -> 1362 rows: square 2048^3 (one A
+// block -> two of 1026 rows, every B block packed twice) +2-7% (quiet: 77.3 -> 80.8 GFLOP/s),
+// 4096x1024x1024 +4-10% (77.4 -> 81.8); 2 threads neutral (docs/BENCHMARKS.md, mm10). With a
+// 2 MiB L2 (the AVX-512 machines' and most AVX2 Intel's) the 4 MiB cap binds first, as before.
+// Which rows a block holds does not change any product's bits.
 #if defined(__AVX2__) && !defined(__AVX512F__)
 #ifndef DG_MM10_A_L2_MULT
 #define DG_MM10_A_L2_MULT 4
