@@ -11,20 +11,14 @@ import sys
 import time
 
 import numpy as np
+from bench_matmul import CASES as ALL_CASES
 from threadpoolctl import threadpool_limits
 
 import deltagrad as dg
 from deltagrad import _cpu
 
-CASES = {
-    "square256": (256, 256, 256, False, False),
-    "square1024": (1024, 1024, 1024, False, False),
-    "square2048": (2048, 2048, 2048, False, False),
-    "mlp_fwd": (256, 512, 784, False, True),
-    "mlp_dW": (512, 784, 256, True, False),
-    "mlp_dX": (256, 784, 512, False, False),
-    "tall4096": (4096, 1024, 1024, False, False),
-}
+# the unbatched cases of bench_matmul.py: name -> (m, n, k, trans_a, trans_b)
+CASES = {name: c[:5] for name, c in ALL_CASES.items() if len(c) == 6}
 
 
 def main() -> None:
