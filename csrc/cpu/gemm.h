@@ -342,7 +342,7 @@ inline constexpr int64_t kGemmABlockL2Mult = 0;  // no L2-relative cap
 template <class T>
 inline GemmBlocking blocking() {
   const CacheSizes c = cache_sizes();
-  int64_t a_cap = int64_t(4) << 20;
+  int64_t a_cap = kGemmABlockMaxBytes;
   if (kGemmABlockL2Mult > 0) a_cap = std::min<int64_t>(a_cap, kGemmABlockL2Mult * c.l2);
   return gemm_blocking_for(Tile<T>::MR, Tile<T>::NR, sizeof(T), c, a_cap);
 }
@@ -398,6 +398,7 @@ inline int g_mm10_split_cols = 0;  // mm10: 1 splits C's columns between threads
 #else
 inline constexpr int64_t kPackBPrefetchRows = DG_MM9_PACKB_PREFETCH;
 inline constexpr bool kPrefetchNextAPanel = DG_MM9_PACKB_PREFETCH > 0;
+inline constexpr int g_mm10_split_cols = 0;
 #endif
 
 // Where a micro-kernel reads its operands. Packed (kDirect = false): A and B are the packed
@@ -831,12 +832,8 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
   // m. Measured on 2 cores, AVX-512, rows against columns (tight loops, best of 15): 256^3 +6%,
   // 1024^3 +5%, the MLP's dW 512x784x256 +4%, x @ W.T 256x512x784 +1%; its dX 256x784x512
   // (n = 3m) -1.5%, hence the columns there.
-#ifdef DG_MM9_RUNTIME_KNOBS
   const bool split_rows =
       nt > 1 && !blk.shared_a && m >= 2 * MR * nt && n <= 2 * m && !g_mm10_split_cols;
-#else
-  const bool split_rows = nt > 1 && !blk.shared_a && m >= 2 * MR * nt && n <= 2 * m;
-#endif
   if (split_rows && gemm_dynamic() &&
       round_up(n, NR) * kblocks * kcb * int64_t(sizeof(T)) <= kDynamicMaxPackedB) {
     gemm_rows_dynamic(g, g0, swapped, has_epilogue, nt, kcb, NB, MB);

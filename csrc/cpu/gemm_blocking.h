@@ -40,8 +40,9 @@ struct GemmBlocking {
 //       at 1 thread and 4096x1024x1024 at 2 threads, 2048 rows a thread, paid ~1.7% for it.)
 //       a_cap: the caller's cap on the A block's bytes (the AVX2 build's is 4 x L2: cpu/gemm.h
 //       kGemmABlockL2Mult).
+inline constexpr int64_t kGemmABlockMaxBytes = int64_t(4) << 20;
 inline GemmBlocking gemm_blocking_for(int mr, int nr, int elem_size, const CacheSizes& c,
-                                      int64_t a_cap = int64_t(4) << 20) {
+                                      int64_t a_cap = kGemmABlockMaxBytes) {
   GemmBlocking b;
   b.mr = mr;
   b.nr = nr;
