@@ -18,7 +18,7 @@
 //            2^(q+1) u + (2^q - 1) in one FMA, u = expm1(2s)/2 by a degree-4 minimax P
 //            (issue 18, round 5: exhaustive over every float32, bench/mca/tanh_ulp.cpp;
 //            round 3 measured 3.29/2.70 on a sample).                     <= 4 ulp [2.96/2.53]
-//   vsigmoid 1/(1+exp(-x)) when the vector has no x < -86 (no cancellation anywhere);
+//   vsigmoid 1/(1+exp(-x)) on the lanes with x >= -86 (no cancellation anywhere);
 //            else 1/(1+e), e/(1+e) with e = exp(-|x|).                     <= 4 ulp [2.84/2.49]
 //   verfc    Chebyshev fit t exp(-z^2 + P(t)), t = 1/(1+z/2) (Numerical Recipes' erfcc,
 //            fractional error < 1.2e-7), -z^2 carried as a hi+lo pair into exp so large z
@@ -28,12 +28,16 @@
 //            relative accuracy in its far negative tail.                   <= 8 ulp [7.22/7.15]
 //   vgelu    x Phi(x) = max(x, -0) - |x| exp(-x^2/2) R(|x|), R on AVX-512 by a degree-5
 //            polynomial per interval of width 1/2 from register tables (issue 18, round 6;
-//            exhaustive 4.76 ulp, 2.14 denormal steps), on AVX2 by P4/Q5 where every lane
-//            has |x| <= 13 (round 9, gelu9), else by a degree-9 polynomial in 1/(1 + |x|/3);
+//            exhaustive 4.76 ulp, 2.14 denormal steps), on AVX2 by P4/Q5 on the lanes
+//            with |x| <= 13 (round 9, gelu9), else by a degree-9 polynomial in 1/(1 + |x|/3);
 //            exp(-x^2/2) = 2^nf exp(s/2), nf a multiple of 1/32 (1/8 on AVX2)
 //            with 2^frac(nf) from a register table, the reduction fused with the product x*x
 //            (the activation; issue 18, round 4: exhaustive over every float32 |x| < 2^128).
 //            Below x = -13.2 (denormal results) within 3 denormal steps. <= 8 ulp [4.76/6.18]
+//
+// Each lane's result depends on that lane alone (per_lane_fast_path below): the tests that pick
+// a path for a whole vector (vexp's underflow and overflow, gelu's exponent add) choose between
+// computations that give the same bits.
 //
 // float64 (every ISA) and the generic fallback call libm lane by lane: a vector polynomial
 // reaching the 1e-12 relative accuracy the float64 tests demand would need twice the degree,
@@ -65,6 +69,20 @@ inline Vec<T> splat(double x) {
 
 #if defined(__AVX2__) || defined(__AVX512F__)
 #define DG_VECTOR_MATH_F32 1
+
+// A fast path taken per vector, with each lane's result its own: fast() where every lane is in
+// its range (`ok`), else fast() on the lanes in range and slow() on the others. Which elements
+// share a vector moves with the arrays' alignment, the thread count and the block order, so a
+// lane whose bits depended on its neighbours could differ between two calls on the same input
+// (stop 32's CI: the AVX2 gelu sent a whole vector to its general path when one lane had
+// |x| > 13; tests/test_ops_activation.py test_each_lane_independent_of_its_vector_mates).
+// fast() must not trap on the other lanes (it does not: no FP exception is unmasked).
+template <class Fast, class Slow>
+inline Vec<float> per_lane_fast_path(Mask<float> ok, Fast fast, Slow slow) {
+  const Vec<float> f = fast();
+  if (all_lanes(ok)) return f;
+  return select(ok, f, slow());
+}
 
 // The polynomial of vexp: e^r for |r| <= ln2/2 (degree-6 relative minimax fit, Lawson's
 // iteration: relative error 3.1e-9 before rounding), 1 + r + r^2 q(r) with q by Estrin's scheme
@@ -633,12 +651,12 @@ inline Vec<float> vgelu_avx2_general(Vec<float> x) {
 
 #if !defined(__AVX512F__)
 inline Vec<float> vgelu(Vec<float> x) {
-  // every lane |x| <= 13 (0x41500000; NaN and inf have larger bits): the short path
+  // the short path on the lanes with |x| <= 13 (bits <= 0x41500000; NaN and inf have larger)
   const __m256i ai = _mm256_and_si256(_mm256_castps_si256(x.v), _mm256_set1_epi32(0x7FFFFFFF));
-  if (_mm256_movemask_ps(
-          _mm256_castsi256_ps(_mm256_cmpgt_epi32(ai, _mm256_set1_epi32(0x41500000)))) == 0)
-    return vgelu_avx2_small(x, ai);
-  return vgelu_avx2_general(x);
+  const Mask<float> small = {
+      _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(0x41500001), ai))};
+  return per_lane_fast_path(
+      small, [&] { return vgelu_avx2_small(x, ai); }, [&] { return vgelu_avx2_general(x); });
 }
 #endif
 
@@ -747,15 +765,17 @@ inline Vec<T> vsigmoid(Vec<T> x) {
 }
 
 #if defined(DG_VECTOR_MATH_F32)
-// float32 sigmoid: 1 / (1 + exp(-x)) on one path when every lane has x >= -86 (exp(-x) stays
-// finite; 1/(1+E) has no cancellation, so the relative error of E passes through damped by
-// E/(1+E)): no |x|, no select, no e * d. Vectors with a lane below (the result denormal) or a
-// NaN take the two-sided formulation above.
+// float32 sigmoid: 1 / (1 + exp(-x)) on the lanes with x >= -86 (exp(-x) stays finite;
+// 1/(1+E) has no cancellation, so the relative error of E passes through damped by E/(1+E)):
+// no |x|, no select, no e * d; a lane below (the result denormal) or NaN takes the two-sided
+// formulation above.
 inline Vec<float> vsigmoid(Vec<float> x) {
   using V = Vec<float>;
-  if (any_below_or_nan(x, -86.0f)) return vsigmoid<float>(x);
   // x > 86: exp(-86) = 4e-38 still rounds 1 / (1 + e) to 1, and keeps exp's result normal
-  return reciprocal_fast(V::set1(1.0f) + vexp_normal(-min(V::set1(86.0f), x)));
+  return per_lane_fast_path(
+      x >= V::set1(-86.0f),
+      [&] { return reciprocal_fast(V::set1(1.0f) + vexp_normal(-min(V::set1(86.0f), x))); },
+      [&] { return vsigmoid<float>(x); });
 }
 #endif
 
@@ -777,8 +797,10 @@ inline Vec<T> vswish(Vec<T> x) {
 #if defined(DG_VECTOR_MATH_F32)
 inline Vec<float> vswish(Vec<float> x) {
   using V = Vec<float>;
-  if (any_below_or_nan(x, -86.0f)) return vswish<float>(x);
-  return x * reciprocal_fast(V::set1(1.0f) + vexp_normal(-min(V::set1(86.0f), x)));
+  return per_lane_fast_path(
+      x >= V::set1(-86.0f),
+      [&] { return x * reciprocal_fast(V::set1(1.0f) + vexp_normal(-min(V::set1(86.0f), x))); },
+      [&] { return vswish<float>(x); });
 }
 #endif
 
