@@ -562,7 +562,11 @@ void layer_norm_forward_t(const T* x, const T* weight, const T* bias, T* y, T* m
 // Layer norm backward of row r: its dx row (dx not null) and its terms of dweight / dbias added
 // into the float partials pw / pb (not null). Pass 1 sums s1 = sum(g), s2 = sum(g xhat) (g = dy
 // w); pass 2 (the row now in L1/L2) writes dx = rstd (g - s1 / d - xhat s2 / d) and adds into the
-// partials. nx / ndy: the next row (or null), prefetched during pass 2.
+// partials. nx / ndy: the next row (or null), prefetched half during each pass (issue 17, round
+// 11): prefetched during pass 2 alone, the memory sat idle while pass 1 ran on the L2-resident
+// row. Pass 1 keeps two accumulator pairs (its chains of adds and FMAs were its bound). Zen 3,
+// 4096 x 4096 float32, bench/mca/norm_ab.py, best of 21: each step 4-9% faster at 1 and 2
+// threads, both together 1.11x (docs/BENCHMARKS.md, "Round 11").
 //
 // One row at a time, not a group of rows per pass: with rows of a multiple of 4 KiB (4096
 // float32 = 16 KiB), the rows of a group are at the same address mod 4 KiB, so in pass 2 the
@@ -580,14 +584,16 @@ inline void ln_bwd_row(const T* dy, const T* x, const T* weight, const T* mean, 
   const T* gr = dy + r * d;
   const T* xr = x + r * d;
   const V mv = V::set1(mean[r]), rv = V::set1(rstd[r]);
+  // the next row's prefetch advances half a vector per step of W elements: one prefetch per
+  // line, every kPfEvery steps; pass 1 covers its first half, pass 2 its second
+  constexpr int64_t kPfEvery = std::max<int64_t>(1, 128 / (W * int64_t(sizeof(T))));
   V m1v = V::zero(), m2v = V::zero();
   if (dx != nullptr) {
     double s1 = 0.0, s2 = 0.0;
     for (int64_t b = 0; b < d; b += kNormBlock) {
       const int64_t e = b + kNormBlock < d ? b + kNormBlock : d;
-      V a = V::zero(), c = V::zero();
-      for (int64_t i = b; i < e; i += W) {
-        const int rem = e - i < W ? int(e - i) : W;
+      V a = V::zero(), c = V::zero(), a1 = V::zero(), c1 = V::zero();
+      const auto step = [&](int64_t i, int rem, V& sa, V& sc) {
         V wv = V::zero();
         if (weight != nullptr) wv = rem == W ? V::load(weight + i) : V::load(weight + i, rem);
         V g = rem == W ? V::load(gr + i) : V::load(gr + i, rem);
@@ -595,9 +601,22 @@ inline void ln_bwd_row(const T* dy, const T* x, const T* weight, const T* mean, 
         const V xv = rem == W ? V::load(xr + i) : V::load(xr + i, rem);
         V h = (xv - mv) * rv;
         if (rem != W) h = select(lanes_below<T>(rem), h, V::zero());
-        a = a + g;
-        c = fmadd(g, h, c);
+        sa = sa + g;
+        sc = fmadd(g, h, sc);
+        if (nx != nullptr && ((i / W) & (kPfEvery - 1)) == 0) {
+          const int64_t j = i >> 1;
+          prefetch_l2(nx + j);
+          prefetch_l2(ndy + j);
+        }
+      };
+      int64_t i = b;
+      for (; i + 2 * W <= e; i += 2 * W) {
+        step(i, W, a, c);
+        step(i + W, W, a1, c1);
       }
+      for (; i < e; i += W) step(i, e - i < W ? int(e - i) : W, a, c);
+      a = a + a1;
+      c = c + c1;
       s1 += static_cast<double>(a.reduce_add());
       s2 += static_cast<double>(c.reduce_add());
     }
@@ -607,7 +626,11 @@ inline void ln_bwd_row(const T* dy, const T* x, const T* weight, const T* mean, 
   const V nm1v = V::zero() - m1v;
   T* dxr = dx != nullptr ? dx + r * d : nullptr;
   segments(dxr != nullptr ? dxr : xr, d, stream, [=](int64_t i, int rem) {
-    if (nx != nullptr) {
+    if (nx != nullptr && dx != nullptr && ((i / W) & (kPfEvery - 1)) == 0) {
+      const int64_t j = (d >> 1) + (i >> 1);
+      prefetch_l2(nx + j);
+      prefetch_l2(ndy + j);
+    } else if (nx != nullptr && dx == nullptr) {
       prefetch_l2(nx + i);
       prefetch_l2(ndy + i);
     }
