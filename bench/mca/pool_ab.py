@@ -1,10 +1,11 @@
-"""A/B of two builds' max pool 2x2 forward in one process (issue 17, round 6): loads two _cpu
-extension modules by path and times their max_pool2d (16M float32, N16 C64 128x128, kernel 2,
-indices returned into preallocated outputs) against the copy of the same bytes (identity
-activation, streaming stores), shuffled order each round, best of rounds.
+"""A/B of two builds' pooling passes in one process (issue 17, round 6; every pass since round
+12): loads two _cpu extension modules by path and times one pass over 16M float32 (N16 C64
+128x128, kernel 2 or the global average, outputs preallocated) against the copy of the same
+bytes (identity activation, streaming stores), shuffled order each round, best of rounds.
 
   PYTHONPATH=python python bench/mca/pool_ab.py A/_cpu*.so B/_cpu*.so
 
+OP= max (default: forward with indices), max_bwd, avg, avg_bwd, adaptive, adaptive_bwd.
 NT=1 or 2 (default) threads; DG_CPU_ISA=avx2 selects the AVX2 kernels in both. Checks that both
 builds give the same bits. Run it under the measurement lock, when no build runs: with another
 process busy on one of the 2 cores a 2-thread pass takes 2-4x longer and the ratios scatter."""
@@ -25,19 +26,54 @@ def load(path, tag):
 def main():
     a, b = load(sys.argv[1], "a"), load(sys.argv[2], "b")
     rounds = int(os.environ.get("ROUNDS", "40"))
-    x = np.random.default_rng(0).standard_normal((16, 64, 128, 128), dtype=np.float32)
-    ya, yb = (np.empty((16, 64, 64, 64), np.float32) for _ in range(2))
-    ia, ib = (np.empty(ya.shape, np.int64) for _ in range(2))
-    nbytes = x.nbytes + ya.nbytes + ia.nbytes
+    op = os.environ.get("OP", "max")
+    shape = (16, 64, 128, 128)
+    x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
+    small = (16, 64, 1, 1) if op.startswith("adaptive") else (16, 64, 64, 64)
+    ya, yb = (np.empty(small, np.float32) for _ in range(2))
+    ia, ib = (np.empty(small, np.int64) for _ in range(2))
+    if op == "max_bwd":
+        a.max_pool2d(x, 2, 2, 0, 1, False, True, out=ya, indices_out=ia)
+    dy = np.random.default_rng(2).standard_normal(small, dtype=np.float32)
+    xa, xb = (np.empty(shape, np.float32) for _ in range(2))
+    passes = {  # (run(module, out, indices, dx), bytes moved, outputs compared)
+        "max": (
+            lambda m, y, i, d: m.max_pool2d(x, 2, 2, 0, 1, False, True, out=y, indices_out=i),
+            x.nbytes + ya.nbytes + ia.nbytes,
+            lambda: [(ya, yb), (ia, ib)],
+        ),
+        "max_bwd": (
+            lambda m, y, i, d: m.max_pool2d_backward(dy, ia, shape, 2, 2, 0, 1, False, out=d),
+            dy.nbytes + ia.nbytes + xa.nbytes,
+            lambda: [(xa, xb)],
+        ),
+        "avg": (
+            lambda m, y, i, d: m.avg_pool2d(x, 2, 2, 0, False, True, None, out=y),
+            x.nbytes + ya.nbytes,
+            lambda: [(ya, yb)],
+        ),
+        "avg_bwd": (
+            lambda m, y, i, d: m.avg_pool2d_backward(dy, shape, 2, 2, 0, False, True, None, out=d),
+            dy.nbytes + xa.nbytes,
+            lambda: [(xa, xb)],
+        ),
+        "adaptive": (
+            lambda m, y, i, d: m.adaptive_avg_pool2d(x, (1, 1), out=y),
+            x.nbytes + ya.nbytes,
+            lambda: [(ya, yb)],
+        ),
+        "adaptive_bwd": (
+            lambda m, y, i, d: m.adaptive_avg_pool2d_backward(dy, shape, out=d),
+            dy.nbytes + xa.nbytes,
+            lambda: [(xa, xb)],
+        ),
+    }
+    run, nbytes, compared = passes[op]
     src = np.random.default_rng(1).standard_normal(nbytes // 8, dtype=np.float32)
     dst = np.empty_like(src)
-
-    def pool(m, y, i):
-        return m.max_pool2d(x, 2, 2, 0, 1, False, True, out=y, indices_out=i)
-
     fns = {
-        "A": lambda: pool(a, ya, ia),
-        "B": lambda: pool(b, yb, ib),
+        "A": lambda: run(a, ya, ia, xa),
+        "B": lambda: run(b, yb, ib, xb),
         "copy": lambda: a._fast_activation(src, "identity", 0.0, dst),
     }
     best = dict.fromkeys(fns, 1e9)
@@ -50,8 +86,11 @@ def main():
             fns[k]()
             fns[k]()
             best[k] = min(best[k], (time.perf_counter() - t0) / 2)
-    same = np.array_equal(ya.view(np.int32), yb.view(np.int32)) and np.array_equal(ia, ib)
-    print(f"isa {a.active_isa()} / {b.active_isa()}; {nbytes / 1e6:.0f} MB; bit-identical {same}")
+    same = all(np.array_equal(u.view(np.uint8), v.view(np.uint8)) for u, v in compared())
+    print(
+        f"{op}: isa {a.active_isa()} / {b.active_isa()}; {nbytes / 1e6:.0f} MB;"
+        f" bit-identical {same}"
+    )
     for k, v in best.items():
         print(
             f"{k:5s} {v * 1e3:7.3f} ms  {nbytes / v / 1e9:5.1f} GB/s"

@@ -557,9 +557,10 @@ inline void parallel_split(int64_t n, int64_t grain, F&& f) {
 // prefetcher adds little while non-temporal stores are leaving: on the Zen 3 (2 cores, round 8)
 // a 64 MiB read ran 1.2-1.7x faster with each thread's range cut into 4 pieces walked in lock
 // step, and no software prefetch (bench/mca/pool7_bw.cpp: "4 row streams seq", "4streams
-// nopf"). The AVX-512 and generic builds keep one stream and its prefetch (not measured
-// there).
-#if defined(__AVX2__) && !defined(__AVX512F__)
+// nopf"). The AVX-512 build kept one stream and its prefetch until round 12, when the Zen 4
+// (AVX-512) read the 2x2 average's input at 17 GB/s that way against 38 GB/s with 4 streams
+// (bench/mca/pool_ab.py, 1 thread). The generic build keeps one stream.
+#if defined(__AVX2__)
 inline constexpr int kReadParts = 4;
 #else
 inline constexpr int kReadParts = 1;
@@ -1088,11 +1089,16 @@ void avg2x2_forward(const T* x, T* y, const Pool2dGeom& g, int64_t divisor) {
             deinterleave(V::load(r0 + 2 * o), V::load(r0 + 2 * o + w), e0, o0);
             (e0 + o0).store(t + (o - c0));
           }
+          // the piece's stream as a local: pushing through sy[s] kept its last vector in memory,
+          // a 64-byte store reloaded by the next push (a round trip every 16 outputs), which on
+          // the Zen 4 held the AVX-512 pass to half the AVX2 one's speed (round 12)
+          NtStream<T> out = sy[s];
           for (int64_t o = c0; o < c1; o += w) {
             V e1, o1;
             deinterleave(V::load(r1 + 2 * o), V::load(r1 + 2 * o + w), e1, o1);
-            sy[s].push(div((V::load(t + (o - c0)) + e1) + o1));
+            out.push(div((V::load(t + (o - c0)) + e1) + o1));
           }
+          sy[s] = out;
         }
       });
       for (int s = 0; s <= kReadParts; ++s) sy[s].finish();
