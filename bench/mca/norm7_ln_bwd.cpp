@@ -50,7 +50,7 @@ static void copy_nt(const float* a, float* c, int64_t n, int nt) {
     const int t = omp_get_thread_num(), k = omp_get_num_threads();
     int64_t b = n * t / k / 1024 * 1024, e = t + 1 == k ? n : n * (t + 1) / k / 1024 * 1024;
     int64_t i = b;
-    while (i < e && reinterpret_cast<uintptr_t>(c + i) % 32 != 0) c[i] = a[i], ++i;
+    while (i < e && reinterpret_cast<uintptr_t>(c + i) % sizeof(V) != 0) c[i] = a[i], ++i;
     for (; i + W <= e; i += W) V::load(a + i).store_stream(c + i);
     for (; i < e; ++i) c[i] = a[i];
     _mm_sfence();

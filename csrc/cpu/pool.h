@@ -834,6 +834,19 @@ inline void max2x2_row(const T* r0, T* yp, int64_t* ip, int64_t base, int64_t W,
   }
 }
 
+// Whether the streamed max forward prefetches its input rows kPrefetchBytes ahead. Not on the
+// AVX2 build: on the Zen 4 (round 12, bench/mca/pool_ab.py OP=max against the same build with
+// the prefetch, in one process, three runs) the AVX2 pass ran 1.38-1.50x faster at 1 thread
+// without it (5.13 -> 3.38 ms) and 1.34-1.40x at 2 threads in two runs of three; the AVX-512
+// pass (one 64-byte store per output line) was mixed, 2 threads slower in two runs of three, so
+// it keeps the prefetch. As for the avg forward on the Zen 3 (round 8), the software prefetch
+// next to non-temporal stores slows the read stream it meant to help.
+#if defined(__AVX512F__)
+inline constexpr bool kMaxForwardPrefetch = true;
+#else
+inline constexpr bool kMaxForwardPrefetch = false;
+#endif
+
 // The streamed forward without staging (ow a multiple of the vector width): each thread's
 // contiguous rows, y and the indices each one NtStream.
 template <class T, bool kIdx>
@@ -848,8 +861,10 @@ void max2x2_forward_direct(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) 
     for_rows(b, e, g.oh, [&](int64_t p, int64_t r) {
       const T* r0 = x + p * hw + 2 * r * W;
       for (int64_t o = 0; o < ow; o += w) {
-        prefetch_ahead(r0 + 2 * o, 2 * w * int(sizeof(T)));
-        prefetch_ahead(r0 + W + 2 * o, 2 * w * int(sizeof(T)));
+        if constexpr (kMaxForwardPrefetch) {
+          prefetch_ahead(r0 + 2 * o, 2 * w * int(sizeof(T)));
+          prefetch_ahead(r0 + W + 2 * o, 2 * w * int(sizeof(T)));
+        }
         V m, code;
         max2x2_vec<T, kIdx>(r0 + 2 * o, W, c1, cw, cw1, m, code);
         sy.push(m);
