@@ -558,8 +558,9 @@ inline void parallel_split(int64_t n, int64_t grain, F&& f) {
 // a 64 MiB read ran 1.2-1.7x faster with each thread's range cut into 4 pieces walked in lock
 // step, and no software prefetch (bench/mca/pool7_bw.cpp: "4 row streams seq", "4streams
 // nopf"). The AVX-512 build kept one stream and its prefetch until round 12, when the Zen 4
-// (AVX-512) read the 2x2 average's input at 17 GB/s that way against 38 GB/s with 4 streams
-// (bench/mca/pool_ab.py, 1 thread). The generic build keeps one stream.
+// (AVX-512) read the 2x2 average's input at 16-17 GB/s that way and at 33 GB/s with 4 streams
+// (and avg2x2_forward's local NtStream; bench/mca/pool_ab.py, 1 thread). The generic build
+// keeps one stream.
 #if defined(__AVX2__)
 inline constexpr int kReadParts = 4;
 #else
@@ -836,11 +837,12 @@ inline void max2x2_row(const T* r0, T* yp, int64_t* ip, int64_t base, int64_t W,
 
 // Whether the streamed max forward prefetches its input rows kPrefetchBytes ahead. Not on the
 // AVX2 build: on the Zen 4 (round 12, bench/mca/pool_ab.py OP=max against the same build with
-// the prefetch, in one process, three runs) the AVX2 pass ran 1.38-1.50x faster at 1 thread
-// without it (5.13 -> 3.38 ms) and 1.34-1.40x at 2 threads in two runs of three; the AVX-512
+// the prefetch, in one process, four runs) the AVX2 pass ran 1.33-1.52x faster at 1 thread
+// without it (5.13 -> 3.38 ms) and 1.07-1.41x at 2 threads in three runs of four; the AVX-512
 // pass (one 64-byte store per output line) was mixed, 2 threads slower in two runs of three, so
 // it keeps the prefetch. As for the avg forward on the Zen 3 (round 8), the software prefetch
-// next to non-temporal stores slows the read stream it meant to help.
+// next to non-temporal stores slows the read stream it meant to help. Not measured on a Zen 3
+// or an Intel core.
 #if defined(__AVX512F__)
 inline constexpr bool kMaxForwardPrefetch = true;
 #else
