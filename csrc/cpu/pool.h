@@ -838,7 +838,7 @@ inline void max2x2_row(const T* r0, T* yp, int64_t* ip, int64_t base, int64_t W,
 // Whether the streamed max forward prefetches its input rows kPrefetchBytes ahead. Not on the
 // AVX2 build: on the Zen 4 (round 12, bench/mca/pool_ab.py OP=max against the same build with
 // the prefetch, in one process, four runs) the AVX2 pass ran 1.33-1.52x faster at 1 thread
-// without it (5.13 -> 3.38 ms) and 1.07-1.41x at 2 threads in three runs of four; the AVX-512
+// without it (5.13 -> 3.38 ms) and 1.07-1.40x at 2 threads in three runs of four; the AVX-512
 // pass (one 64-byte store per output line) was mixed, 2 threads slower in two runs of three, so
 // it keeps the prefetch. As for the avg forward on the Zen 3 (round 8), the software prefetch
 // next to non-temporal stores slows the read stream it meant to help. Not measured on a Zen 3
