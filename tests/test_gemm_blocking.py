@@ -312,6 +312,31 @@ def test_measure_fma_peak(isa):
     assert rate > 0.1  # GFLOP/s: any CPU of this century
 
 
+@pytest.mark.parametrize("isa", ["avx2", "avx512"], indirect=True)
+def test_measure_fma_peak_bounds_the_gemm(isa, threads):
+    """The nominal peak is an upper bound of what the GEMM of the same ISA reaches on one
+    thread (the vector ISAs: generic's peak is of scalar chains, and GCC vectorizes its GEMM
+    for SSE2, 2-3x past them). Round 13: the peak loop, written in an entry point (compiled
+    for baseline x86-64, see gemm.h), called its vector ops through the PLT and read 3-5
+    GFLOP/s where the GEMM ran at 100+. The GEMM's best of several calls against the peak's
+    best slice: a loaded machine only slows either down, so the margin (the GEMM at most 1.25x
+    the peak) is for the peak's short run."""
+    import time
+
+    threads(1)
+    rng = np.random.default_rng(11)
+    a, b = rand(rng, (256, 256), np.float32), rand(rng, (256, 256), np.float32)
+    out = np.empty((256, 256), np.float32)
+    best = float("inf")
+    for _ in range(20):
+        t0 = time.perf_counter()
+        dg.ops.matmul(a, b, out=out)
+        best = min(best, time.perf_counter() - t0)
+    gemm = 2 * 256**3 / best / 1e9
+    peak = _cpu.measure_fma_peak(isa, 0.1, 1)
+    assert gemm <= 1.25 * peak, (gemm, peak)
+
+
 def test_measure_fma_peak_bad_arguments():
     with pytest.raises(ValueError, match=r"measure_fma_peak: seconds"):
         _cpu.measure_fma_peak("generic", 0.0, 1)
