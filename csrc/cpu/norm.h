@@ -123,18 +123,25 @@ struct BlockSums {
 };
 
 // Sums over one contiguous run [0, len) with one center: (sa, sb) in double, in float blocks of
-// kNormBlock.
+// kNormBlock. pf (may be null): a run of len whose first half to prefetch into L2 on the way,
+// half a line of it per line of this run.
 template <class T, bool kBwd>
-inline void run_sums(const T* x, const T* dy, int64_t len, T center, double& sa, double& sb) {
+inline void run_sums(const T* x, const T* dy, int64_t len, T center, double& sa, double& sb,
+                     const T* pf = nullptr) {
   using V = Vec<T>;
   constexpr int W = V::width;
+  constexpr int64_t kLine = 64 / int64_t(sizeof(T));
   const V cen = V::set1(center);
   double ta = 0.0, tb = 0.0;
   for (int64_t b0 = 0; b0 < len; b0 += kNormBlock) {
     const int64_t e = b0 + kNormBlock < len ? b0 + kNormBlock : len;
     BlockSums<T, kBwd> acc;
     int64_t i = b0;
-    for (; i + 4 * W <= e; i += 4 * W) acc.step4(x, dy, i, cen);
+    for (; i + 4 * W <= e; i += 4 * W) {
+      if (pf != nullptr)
+        for (int64_t o = 0; o < 2 * W; o += kLine) prefetch_l2(pf + (i >> 1) + o);
+      acc.step4(x, dy, i, cen);
+    }
     acc.tail(x, dy, i, e, cen);
     acc.fold(ta, tb);
   }
@@ -511,10 +518,11 @@ void batch_norm_backward_t(const T* dy, const T* x, const T* mean, const T* invs
 }
 
 // One row's mean and rstd = 1 / sqrt(var + eps) from shifted sums around its first element.
+// pf (may be null): a row whose first half to prefetch meanwhile (run_sums).
 template <class T>
-inline void row_stats(const T* xr, int64_t d, double eps, T& mean, T& rstd) {
+inline void row_stats(const T* xr, int64_t d, double eps, T& mean, T& rstd, const T* pf = nullptr) {
   double sa, sb;
-  run_sums<T, false>(xr, nullptr, d, xr[0], sa, sb);
+  run_sums<T, false>(xr, nullptr, d, xr[0], sa, sb, pf);
   const double da = sa / double(d);
   double var = sb / double(d) - da * da;
   if (var < 0.0) var = 0.0;
@@ -537,13 +545,24 @@ void layer_norm_forward_t(const T* x, const T* weight, const T* bias, T* y, T* m
     for (int64_t r = b; r < e; ++r) {
       const T* xr = x + r * d;
       T* yr = y + r * d;
-      row_stats(xr, d, eps, mean[r], rstd[r]);
-      const T* xn = r + 1 < e ? xr + d : nullptr;  // the next row, read while writing y
+      // The next row, into L2 while this one is read and written: its first half during the
+      // statistics pass, its second during the map (issue 17, round 13). Prefetched during the
+      // map alone, its reads queued behind the non-temporal stores of y while the memory sat
+      // idle through the statistics pass (the LayerNorm backward's finding of round 11). Zen 4,
+      // 4096 x 4096 float32, bench/mca/norm_ab.py in-process A/B, best of 21, 3 runs each:
+      // AVX-512 1.13-1.49x at 1 thread, 1.02-1.17x at 2; AVX2 1.35-1.40x at 1 thread in 2 of
+      // 3 runs (0.90 in one), 1.06-1.15x at 2. The whole next row during the statistics pass
+      // instead: no better on AVX-512, 0.78-0.95x of the halves on AVX2.
+      const T* xn = r + 1 < e ? xr + d : nullptr;
+      row_stats(xr, d, eps, mean[r], rstd[r], xn);
       const V mv = V::set1(mean[r]), rv = V::set1(rstd[r]);
       // [=]: the closure's copies stay in registers; captured by reference, weight, bias and
       // stream were reloaded from memory on every vector (a non-temporal store may alias them)
       segments(yr, d, stream, [=](int64_t i, int rem) {
-        if (xn != nullptr) prefetch_l2(xn + i);
+        if (xn != nullptr) {  // half a vector per step: once per line
+          const T* pf = xn + (d >> 1) + (i >> 1);
+          if ((reinterpret_cast<uintptr_t>(pf) & 63) < W * sizeof(T) / 2) prefetch_l2(pf);
+        }
         const V xv = rem == W ? V::load(xr + i) : V::load(xr + i, rem);
         V h = (xv - mv) * rv;
         const V bv =
