@@ -97,3 +97,28 @@ def test_the_check_sees_the_isa_kernels(vector_insns):
         assert not any("dg::avx512::" in n for n in names)
     generic_bad = {k: v for k, v in vector_insns.items() if "dg::generic::" in k and v}
     assert not generic_bad, generic_bad
+
+
+# The elementary vector operations of csrc/cpu/simd.h, one instruction or a few each: out of line
+# only where a caller could not inline them.
+_VEC_OP = re.compile(
+    r"\bdg::(avx2|avx512)::(Vec<(float|double)>::(set1|zero|load|store|store_stream)\(|"
+    r"fmadd\(|fnmadd\(|operator[-+*/]\()"
+)
+
+
+def test_vector_ops_are_inlined(vector_insns):
+    """No elementary vector operation is an out-of-line function of the module. GCC inlines them
+    into every kernel of their ISA; where one is called instead, the caller was compiled for
+    another target, and every operation of its loop is a call through the PLT. Round 13: the FMA
+    peak loop, written in an entry point (cpu/ops.h declares the entry points under the baseline
+    x86-64 target, cmake/cpu_isa.cpp.in), measured 3-5 GFLOP/s on a core that does 117.
+    Checked on optimized builds: at -O1 (the sanitizer build) GCC keeps the masked loads and
+    stores out of line."""
+    if not re.search(r"-O[23]", _cpu.build["cxx_flags"]):
+        pytest.skip(f"not an optimized build ({_cpu.build['cxx_flags']!r})")
+    bad = sorted(k for k in vector_insns if _VEC_OP.search(k))
+    assert not bad, (
+        "vector operations compiled out of line (a caller with another target: move the loop "
+        "into a function of the kernel's own file, see gemm.h's fma_peak):\n  " + "\n  ".join(bad)
+    )
