@@ -5,8 +5,9 @@ on both paths in turn (_cpu.set_active_isa) with deltagrad's copy, best of ROUND
     PYTHONPATH=python python bench/mca/pool_isa.py [THREADS=2] [ROUNDS=15] [pass ...]
 
 Separate processes of bench_pool.py (one per path) had the AVX2 path 20-50% slower on some
-passes of the Zen 4; in one process the two paths were within -30% .. +31% of each other pass by
-pass, either way, run to run: the processes, not the paths, differed.
+passes of the Zen 4; in one process the two paths' times were within 0.68-1.31x of each other,
+either way, run to run, but for the max backward (AVX2 1.13-1.26x slower in three runof
+three): mostly the processes, not the paths, differed (docs/BENCHMARKS.md, "Round 13").
 """
 
 import sys

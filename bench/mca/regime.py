@@ -6,10 +6,10 @@ as the bench counts them) and their fractions of the copy.
     PYTHONPATH=python python bench/mca/regime.py [SECONDS=40] [THREADS=2]
 
 On the Zen 4 KVM guest of rounds 12-13 the copy at 2 threads moved between two levels for tens
-of seconds at a time, ~48-55 GB/s and ~70-95 GB/s, whatever this process did; the normalization
-passes moved far less (35-37 GB/s -> 38-47 GB/s), so their fractions of the copy fell from
-0.65-0.75 to 0.42-0.62 when the copy rose. A fraction measured in one run says which level the
-run met: the copy's GB/s is printed beside it.
+of seconds at a time, 42-53 GB/s and 62-81 GB/s, whatever this process did; the normalization
+passes moved far less (29-41 GB/s, then 28-49), so their fractions of the copy fell from mostly
+0.64-0.80 to 0.40-0.67 when the copy rose (docs/BENCHMARKS.md, "Round 13"). A fraction measured
+in one run says which level the run met: the copy's GB/s is printed beside it.
 """
 
 import sys
