@@ -6,7 +6,7 @@ on both paths in turn (_cpu.set_active_isa) with deltagrad's copy, best of ROUND
 
 Separate processes of bench_pool.py (one per path) had the AVX2 path 20-50% slower on some
 passes of the Zen 4; in one process the two paths' times were within 0.68-1.31x of each other,
-either way, run to run, but for the max backward (AVX2 1.13-1.26x slower in three runof
+either way, run to run, but for the max backward (AVX2 1.13-1.26x slower in three runs of
 three): mostly the processes, not the paths, differed (docs/BENCHMARKS.md, "Round 13").
 """
 
