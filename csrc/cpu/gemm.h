@@ -1150,7 +1150,7 @@ GemmBlocking gemm_blocking(double) { return blocking<double>(); }
 // compiles their own bodies, and the OpenMP regions outlined from them, for baseline x86-64 and
 // inlines no Vec<T> operation there ("target specific option mismatch"). The kernels only call
 // their templates from there; this loop, written in the entry point, called fmadd through the
-// PLT and "measured" 3-5 GFLOP/s on a core that does 110 (round 13). A function defined here
+// PLT and "measured" 3-5 GFLOP/s on a core that does 117 (round 13). A function defined here
 // gets this file's ISA, as the kernel templates do.
 namespace {
 double fma_peak(double seconds, int threads) {

@@ -549,9 +549,9 @@ void layer_norm_forward_t(const T* x, const T* weight, const T* bias, T* y, T* m
       // statistics pass, its second during the map (issue 17, round 13). Prefetched during the
       // map alone, its reads queued behind the non-temporal stores of y while the memory sat
       // idle through the statistics pass (the LayerNorm backward's finding of round 11). Zen 4,
-      // 4096 x 4096 float32, bench/mca/norm_ab.py in-process A/B, best of 21, 3 runs each:
-      // AVX-512 1.13-1.49x at 1 thread, 1.02-1.17x at 2; AVX2 1.35-1.40x at 1 thread in 2 of
-      // 3 runs (0.90 in one), 1.06-1.15x at 2. The whole next row during the statistics pass
+      // 4096 x 4096 float32, bench/mca/norm_ab.py in-process A/B, best of 21-41, 4-7 runs:
+      // AVX-512 1.13-1.49x at 1 thread, 1.02-1.17x at 2; AVX2 1.31-1.40x at 1 thread (0.90 in
+      // one run of seven), 1.06-1.15x at 2. The whole next row during the statistics pass
       // instead: no better on AVX-512, 0.78-0.95x of the halves on AVX2.
       const T* xn = r + 1 < e ? xr + d : nullptr;
       row_stats(xr, d, eps, mean[r], rstd[r], xn);
