@@ -162,11 +162,39 @@ def test_auto_with_enough_channels(isa, threads, rng):
         dg.set_num_threads(old)
 
 
+# (n, c, h, w, o, padding): channel counts for which the AVX-512 build's dw picks each of its
+# register tiles (winograd_backward_dw), with a partial last panel of output channels: float32
+# (16 lanes) 40 -> 11 the 8 x 3 tile, 16 -> 20 the 16 x 1, 24 -> 8 the 8 x 2; float64 (8 lanes)
+# 40 -> 11 the 8 x 3, 16 -> 20 and 24 -> 8 the 8 x 2 tile.
+DW_TILE_CASES = [(2, 40, 6, 7, 11, 1), (3, 16, 5, 6, 20, 1), (2, 24, 7, 5, 8, 0)]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", DW_TILE_CASES, ids=[f"c{c[1]}_o{c[4]}" for c in DW_TILE_CASES])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_winograd_dw_tiles(isa, case, dtype, threads, rng):
+    x, w, _, kw = _data(case, dtype, rng)
+    rtol, atol = _tol(dtype, w[0].size)
+    old = dg.get_num_threads()
+    dg.set_num_threads(threads)
+    try:
+        ho, wo = reference.conv2d_forward(x, w, None, **kw).shape[2:]
+        dy = rng.uniform(-1, 1, size=(x.shape[0], w.shape[0], ho, wo)).astype(dtype)
+        _, dw, _ = _cpu.conv2d_backward(
+            dy, x, w, **kw, need_dx=False, need_db=False, algo="winograd"
+        )
+        _, want, _ = reference.conv2d_backward(dy, x, w, **kw)
+        assert_close(dw, want, rtol=rtol, atol=atol * math.sqrt(x.shape[0] * ho * wo), name="dw")
+    finally:
+        dg.set_num_threads(old)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_auto_dw_by_winograd_from_16_channels(isa, threads, rng):
-    """algo='auto' on AVX2 computes dw alone by Winograd from 16 input and output channels on
-    (dx and db on the tap path), bit for bit the forced algorithms' results; elsewhere the tap
-    path's. Every output against the float64 reference, both dtypes, with and without dx."""
+    """algo='auto' on AVX2 and AVX-512 computes dw alone by Winograd from 16 input and output
+    channels on (dx and db on the tap path), bit for bit the forced algorithms' results; the
+    generic build the tap path's. Every output against the float64 reference, both dtypes, with
+    and without dx."""
     old = dg.get_num_threads()
     dg.set_num_threads(threads)
     try:
@@ -181,7 +209,7 @@ def test_auto_dw_by_winograd_from_16_channels(isa, threads, rng):
                 assert_close(
                     a, e, rtol=rtol, atol=atol * (1.0 if name == "dx" else scale), name=name
                 )
-            dw_algo = "winograd" if isa == "avx2" else "tap"
+            dw_algo = "winograd" if isa in ("avx2", "avx512") else "tap"
             forced = _cpu.conv2d_backward(dy, x, w, **kw, algo=dw_algo)
             np.testing.assert_array_equal(got[1], forced[1])
             tap = _cpu.conv2d_backward(dy, x, w, **kw, algo="tap")

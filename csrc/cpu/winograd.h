@@ -18,7 +18,7 @@
 //   as the products' reduction, channels-last transforms (see there).
 // - ConvAlgo::automatic: the forward (winograd_pays) and the backward (dx and dw,
 //   winograd_bwd_pays) on AVX2 and AVX-512, from 32 input and output channels on (the AVX-512
-//   forward from 16 output columns on); on AVX2 dw alone from 16 channels on (winograd_dw_pays).
+//   forward from 16 output columns on); dw alone from 16 channels on (winograd_dw_pays).
 // float32 error (the transforms only add, subtract and halve): max |error| / max |y| against
 // float64 measured 1.6e-7 to 3.8e-7 for y and dx on the C32 and C64 benchmark layers, the same
 // order as the tap and im2col paths (2e-7 to 1e-6). F(4x4, 3x3) (4x fewer multiplies, larger
@@ -74,12 +74,14 @@ inline bool winograd_bwd_pays(const Conv2dParams& p) {
 }
 
 // Whether ConvAlgo::automatic computes dw alone by Winograd where the backward otherwise runs
-// the tap path (dx and db stay on it): on AVX2 from 16 input and output channels on. On the
-// Zen 3 (round 8, dw alone, 1 and 2 threads) Winograd's dw was 1.25x-1.7x faster than the tap
-// path's on C16 and C24 layers (8x8 to 32x32), slower at 3 and 8 channels; its dx was slower
-// than the tap path's below 32 channels. AVX-512 is not measured and keeps the tap path.
+// the tap path (dx and db stay on it): on AVX2 and AVX-512 from 16 input and output channels
+// on. On the Zen 3 (round 8, dw alone, 1 and 2 threads) Winograd's dw was 1.25x-1.7x faster
+// than the tap path's on C16 and C24 layers (8x8 to 32x32), slower at 3 and 8 channels; its dx
+// was slower than the tap path's below 32 channels. AVX-512 on the Zen 4 (round 15, once dw's
+// register tile fit the channels: winograd_backward_dw): 1.8x-1.9x faster on the N64 C16 8x8
+// layer at 1 and 2 threads (docs/BENCHMARKS.md); not measured on a Sapphire Rapids.
 inline bool winograd_dw_pays(const Conv2dParams& p) {
-#if defined(__AVX2__) && !defined(__AVX512F__)
+#if defined(__AVX2__)
   return winograd_applies(p) && p.c >= 16 && p.o >= 16;
 #else
   (void)p;
@@ -385,11 +387,11 @@ void wino_pack_u(int64_t cout, int64_t cin, const T* u, T* up) {
 // One MR x NV W tile of C = A^T B over k: A's row p is ap + p as (MR values, broadcast), B's
 // row p is bp + p bs (NV vectors); the first rows of C's MR rows (row stride cs) are
 // overwritten, or added into with Acc (dw's partial sums).
-template <class T, bool Acc>
+template <class T, bool Acc, int MR = kWinoMR, int NV = kWinoNV>
 inline void wino_tile(const T* __restrict ap, int64_t as, const T* __restrict bp, int64_t bs,
                       int64_t k, T* __restrict c, int64_t cs, int rows) {
   using V = Vec<T>;
-  constexpr int W = V::width, MR = kWinoMR, NV = kWinoNV;
+  constexpr int W = V::width;
   V acc[MR][NV];
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
@@ -693,18 +695,16 @@ WinoDwScratch<T>& wino_dw_scratch() {
   return s;
 }
 
-template <class T>
-void winograd_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+template <class T, int MR, int NV>
+void wino_dw_run(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   using V = Vec<T>;
-  constexpr int W = V::width, NR = kWinoNV * W;
-  const int64_t cin = p.c, cout = p.o, wsize = cout * cin * 9;
-  std::fill(dw, dw + wsize, T(0));
+  constexpr int W = V::width, NR = NV * W;
+  const int64_t cin = p.c, cout = p.o;
   const WinoGeom g = wino_geom(p.n, p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw);
   const int64_t nt_tiles = g.ntiles();
-  if (nt_tiles == 0 || cin == 0 || cout == 0) return;
   const int64_t ldc = wino_ceil_div(cin, NR) * NR;  // Vt's and dU's row
-  // dMt's row: whole panels of kWinoMR and whole vectors
-  const int64_t ldo = wino_ceil_div(wino_ceil_div(cout, kWinoMR) * kWinoMR, W) * W;
+  // dMt's row: whole panels of MR and whole vectors
+  const int64_t ldo = wino_ceil_div(wino_ceil_div(cout, MR) * MR, W) * W;
   const double work = double(nt_tiles) * 16.0 * double(cin) * double(cout);
   const int nt = work > kWinoParallelMinWork ? std::max(1, num_threads()) : 1;
   int64_t nb = kWinoBlockBytes / (16 * (ldc + ldo) * int64_t(sizeof(T)));
@@ -777,10 +777,10 @@ void winograd_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw)
       // dU[xi] += dMt[xi]^T (cout x nq) @ Vt[xi] (nq x cin)
       for (int xi = 0; xi < 16; ++xi)
         for (int64_t cc = 0; cc < ldc; cc += NR)
-          for (int64_t oc = 0; oc < cout; oc += kWinoMR) {
-            const int rows = static_cast<int>(std::min<int64_t>(kWinoMR, cout - oc));
-            wino_tile<T, true>(mt + xi * ms + oc, ldo, vt + xi * vs + cc, ldc, nq,
-                               du + (xi * cout + oc) * ldc + cc, ldc, rows);
+          for (int64_t oc = 0; oc < cout; oc += MR) {
+            const int rows = static_cast<int>(std::min<int64_t>(MR, cout - oc));
+            wino_tile<T, true, MR, NV>(mt + xi * ms + oc, ldo, vt + xi * vs + cc, ldc, nq,
+                                       du + (xi * cout + oc) * ldc + cc, ldc, rows);
           }
     }
   }
@@ -809,6 +809,39 @@ void winograd_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw)
         o[ky * 3 + 2] = h * (e[1][ky] + e[2][ky]) + e[3][ky];
       }
     }
+}
+
+// dw's register tile, MR output channels x NV vectors of input channels: Vt's rows are the
+// input channels rounded up to whole NV W panels and dMt's the output channels to whole MR
+// panels, so a tile wider than the channels computes zeros. With AVX-512's 8 x 3 tile (48
+// channels), C16's dw did three times the products and transforms it needed, C32's and C64's
+// one and a half; the AVX-512 build picks per call the shape of its list that computes the
+// fewest padded products (the first on a tie). On the Zen 4 (round 15) that took dw alone
+// 2.3-2.5x faster at C16 and 1.3-1.4x at C32 and C64 (docs/BENCHMARKS.md). AVX2's 6 x 2 tile
+// fits C16, C32 and C64 exactly; a 12 x 1 tile for C24 measured 1.3x slower, not used.
+template <class T>
+void winograd_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+  std::fill(dw, dw + p.o * p.c * 9, T(0));
+  if (p.n * ((p.ho + 1) / 2) * ((p.wo + 1) / 2) == 0 || p.c == 0 || p.o == 0) return;
+#if defined(__AVX512F__)
+  struct Shape {
+    int mr, nv;
+  };
+  constexpr Shape shapes[] = {{8, 3}, {8, 2}, {16, 1}};
+  const int64_t cv = wino_ceil_div(p.c, int64_t(Vec<T>::width));
+  int best = 0;
+  int64_t best_cost = -1;
+  for (int i = 0; i < 3; ++i) {
+    const int64_t cost = wino_ceil_div(cv, int64_t(shapes[i].nv)) * shapes[i].nv *
+                         wino_ceil_div(p.o, int64_t(shapes[i].mr)) * shapes[i].mr;
+    if (best_cost < 0 || cost < best_cost) best = i, best_cost = cost;
+  }
+  if (best == 0) return wino_dw_run<T, 8, 3>(p, dy, x, dw);
+  if (best == 1) return wino_dw_run<T, 8, 2>(p, dy, x, dw);
+  return wino_dw_run<T, 16, 1>(p, dy, x, dw);
+#else
+  wino_dw_run<T, kWinoMR, kWinoNV>(p, dy, x, dw);
+#endif
 }
 
 }  // namespace conv_detail
