@@ -68,7 +68,10 @@ def test_winograd_vs_reference(isa, case, dtype, rng):
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize(
-    "case", [(5, 16, 23, 19, 24, 1), (1, 8, 70, 66, 8, 1), (3, 40, 12, 12, 40, 0)]
+    "case",
+    # the last two have narrow rows (channels-last, wino_batch_cl) in float64 on AVX-512, the
+    # last on AVX2 too, with several blocks per thread
+    [(5, 16, 23, 19, 24, 1), (1, 8, 70, 66, 8, 1), (3, 40, 12, 12, 40, 0), (9, 12, 10, 5, 13, 1)],
 )
 def test_winograd_threads(isa, case, threads, rng):
     old = dg.get_num_threads()
@@ -88,11 +91,12 @@ def test_winograd_threads(isa, case, threads, rng):
         dg.set_num_threads(old)
 
 
-def test_winograd_float32_error(isa, rng):
-    """The float32 error of F(2x2, 3x3) on a benchmark-like layer (C 64, 3x3, values of unit
-    size), relative to the output's largest magnitude: measured ~1e-6 forward and dx, as the
-    im2col GEMM path's order of magnitude."""
-    x, w, b, kw = _data((2, 64, 15, 15, 32, 1), np.float32, rng)
+@pytest.mark.parametrize("case", [(2, 64, 15, 15, 32, 1), (8, 32, 8, 8, 64, 1)])
+def test_winograd_float32_error(isa, case, rng):
+    """The float32 error of F(2x2, 3x3) on benchmark-like layers (C 64 and C 32 8x8, whose narrow
+    rows run channels-last; 3x3, values of unit size), relative to the output's largest
+    magnitude: measured ~1e-6 forward and dx, as the im2col GEMM path's order of magnitude."""
+    x, w, b, kw = _data(case, np.float32, rng)
     x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
     y_ref = reference.conv2d_forward(x64, w64, b64, **kw)
     dy = rng.uniform(-1, 1, size=y_ref.shape).astype(np.float32)
@@ -192,15 +196,15 @@ def test_winograd_dw_tiles(isa, case, dtype, threads, rng):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_auto_dw_by_winograd_from_16_channels(isa, threads, rng):
     """algo='auto' on AVX2 and AVX-512 computes dw alone by Winograd from 16 input and output
-    channels on (dx and db on the tap path), bit for bit the forced algorithms' results; the
-    generic build the tap path's. Every output against the float64 reference, both dtypes, with
-    and without dx."""
+    channels on (dx and db on the tap path) where the rows are wide (33 columns: 17 tiles, more
+    than a vector), bit for bit the forced algorithms' results; the generic build the tap
+    path's. Every output against the float64 reference, both dtypes, with and without dx."""
     old = dg.get_num_threads()
     dg.set_num_threads(threads)
     try:
         for dtype in DTYPES:
-            x, w, _, kw = _data((3, 16, 9, 10, 17, 1), dtype, rng)
-            dy = rng.uniform(-1, 1, size=(3, 17, 9, 10)).astype(dtype)
+            x, w, _, kw = _data((2, 16, 5, 33, 17, 1), dtype, rng)
+            dy = rng.uniform(-1, 1, size=(2, 17, 5, 33)).astype(dtype)
             rtol, atol = _tol(dtype, w[0].size)
             want = reference.conv2d_backward(dy, x, w, **kw)
             scale = math.sqrt(x.shape[0] * dy.shape[2] * dy.shape[3])
@@ -217,6 +221,34 @@ def test_auto_dw_by_winograd_from_16_channels(isa, threads, rng):
             np.testing.assert_array_equal(got[2], tap[2])
             only_dw = _cpu.conv2d_backward(dy, x, w, **kw, need_dx=False, need_db=False)
             np.testing.assert_array_equal(only_dw[1], got[1])
+    finally:
+        dg.set_num_threads(old)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_auto_narrow_rows_by_winograd(isa, dtype, threads, rng):
+    """Where a row has fewer tiles than a vector (5 columns: 3 tiles) the forward and the whole
+    backward run channels-last Winograd from 16 channels on with algo='auto' on AVX2 and AVX-512
+    (for dx the rows of dx count), bit for bit algo='winograd'; the generic build runs the tap
+    path. Against the float64 reference either way."""
+    old = dg.get_num_threads()
+    dg.set_num_threads(threads)
+    try:
+        x, w, b, kw = _data((6, 16, 8, 5, 20, 1), dtype, rng)
+        rtol, atol = _tol(dtype, w[0].size)
+        y = _cpu.conv2d_forward(x, w, b, **kw)
+        assert_close(y, reference.conv2d_forward(x, w, b, **kw), rtol=rtol, atol=atol, name="y")
+        dy = rng.uniform(-1, 1, size=y.shape).astype(dtype)
+        got = _cpu.conv2d_backward(dy, x, w, **kw)
+        scale = math.sqrt(x.shape[0] * y.shape[2] * y.shape[3])
+        for name, a, e in zip(("dx", "dw", "db"), got, reference.conv2d_backward(dy, x, w, **kw)):
+            assert_close(a, e, rtol=rtol, atol=atol * (1.0 if name == "dx" else scale), name=name)
+        algo = "winograd" if isa in ("avx2", "avx512") else "tap"
+        np.testing.assert_array_equal(y, _cpu.conv2d_forward(x, w, b, **kw, algo=algo))
+        forced = _cpu.conv2d_backward(dy, x, w, **kw, algo=algo)
+        for a, e in zip(got, forced):
+            np.testing.assert_array_equal(a, e)
     finally:
         dg.set_num_threads(old)
 

@@ -1349,7 +1349,7 @@ void conv2d_forward_t(const Conv2dParams& p, const T* x, const T* w, const T* b,
   if (algo == ConvAlgo::direct) return direct_forward(p, x, w, b, y);
   if (algo == ConvAlgo::automatic && is_depthwise(p)) return depthwise_forward(p, x, w, b, y);
   if (algo == ConvAlgo::winograd && winograd_applies(p)) return winograd_forward(p, x, w, b, y);
-  if (algo == ConvAlgo::automatic && winograd_pays(p) && tap_applies(p) && tap_pays(p))
+  if (algo == ConvAlgo::automatic && winograd_pays<T>(p) && tap_applies(p) && tap_pays(p))
     return winograd_forward(p, x, w, b, y);
   if ((algo == ConvAlgo::tap && tap_applies(p)) ||
       (algo == ConvAlgo::automatic && tap_applies(p) && tap_pays(p)))
@@ -1363,7 +1363,7 @@ void conv2d_backward_t(const Conv2dParams& p, const T* dy, const T* x, const T* 
   if (algo == ConvAlgo::direct) return direct_backward(p, dy, x, w, dx, dw, db);
   if (p.n > 0 && p.ho > 0 && p.wo > 0 &&
       ((algo == ConvAlgo::winograd && winograd_applies(p)) ||
-       (algo == ConvAlgo::automatic && winograd_bwd_pays(p) && tap_applies(p) && tap_pays(p)))) {
+       (algo == ConvAlgo::automatic && winograd_bwd_pays<T>(p) && tap_applies(p) && tap_pays(p)))) {
     if (db) bias_grad(p, dy, db);
     if (dx) winograd_backward_dx(p, dy, w, dx);
     if (dw) winograd_backward_dw(p, dy, x, dw);

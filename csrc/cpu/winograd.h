@@ -43,17 +43,31 @@ inline bool winograd_applies(const Conv2dParams& p) {
          p.groups == 1 && p.ph <= 2 && p.pw <= 2;
 }
 
-// Whether ConvAlgo::automatic picks Winograd for the forward (where the tap path would run):
-// on AVX2 from 32 input and output channels on, measured 1.2x-1.4x faster than the tap path
+// Whether a row of output tiles (wout / 2, rounded up) fills less than a vector of T: the
+// forward-shaped products (winograd_forward, winograd_backward_dx) then run channels-last
+// (wino_batch_cl) on AVX2 and AVX-512.
+template <class T>
+inline bool wino_narrow(int64_t wout) {
+  return (wout + 1) / 2 < Vec<T>::width;
+}
+
+// Whether ConvAlgo::automatic picks Winograd for the forward (where the tap path would run).
+// On AVX2 from 32 input and output channels on, measured 1.2x-1.4x faster than the tap path
 // at 1 and 2 threads (docs/BENCHMARKS.md); on AVX-512 from 32 channels and 16 output columns on
 // (8 tiles a row: half a float32 vector), measured 1.2x-1.8x faster at 1 and 2 threads on the
 // C32, C64 and C128 layers (round 6, after the prefetches), while 8x8 images (4 tiles a row)
-// were no faster. The generic build is not measured and does not pick it.
+// were no faster then. Narrow rows run channels-last since round 15, and from 16 channels on:
+// on the Zen 4 the N64 C16 8x8 -> 32 forward 1.44x (AVX2) / 1.45x (AVX-512) faster than the
+// tap path at 1 thread, 1.35x / 1.23x at 2. The generic build is not measured and does not pick
+// it.
+template <class T>
 inline bool winograd_pays(const Conv2dParams& p) {
 #if defined(__AVX512F__)
-  return winograd_applies(p) && p.c >= 32 && p.o >= 32 && p.wo >= 16;
+  return winograd_applies(p) && ((p.c >= 32 && p.o >= 32 && p.wo >= 16) ||
+                                 (wino_narrow<T>(p.wo) && p.c >= 16 && p.o >= 16));
 #elif defined(__AVX2__)
-  return winograd_applies(p) && p.c >= 32 && p.o >= 32;
+  return winograd_applies(p) &&
+         ((p.c >= 32 && p.o >= 32) || (wino_narrow<T>(p.wo) && p.c >= 16 && p.o >= 16));
 #else
   (void)p;
   return false;
@@ -63,10 +77,14 @@ inline bool winograd_pays(const Conv2dParams& p) {
 // Whether ConvAlgo::automatic picks Winograd for the backward (dx and dw by Winograd instead of
 // the fused tap backward): on AVX2 and AVX-512 from 32 input and output channels on, measured
 // 1.1x-1.8x faster at 1 and 2 threads on C32, C64 and C128 layers, 8x8 to 56x56 images
-// (docs/BENCHMARKS.md, round 5); the generic build is not measured and does not pick it.
+// (docs/BENCHMARKS.md, round 5); from 16 channels on where dx's rows are narrow (channels-last:
+// the N64 C16 8x8 dx 1.49x-1.66x faster than the tap path's at 1 thread on the Zen 4, round 15).
+// The generic build is not measured and does not pick it.
+template <class T>
 inline bool winograd_bwd_pays(const Conv2dParams& p) {
 #if defined(__AVX2__)
-  return winograd_applies(p) && p.c >= 32 && p.o >= 32;
+  return winograd_applies(p) &&
+         ((p.c >= 32 && p.o >= 32) || (wino_narrow<T>(p.w) && p.c >= 16 && p.o >= 16));
 #else
   (void)p;
   return false;
@@ -384,12 +402,12 @@ void wino_pack_u(int64_t cout, int64_t cin, const T* u, T* up) {
     }
 }
 
-// One MR x NV W tile of C = A^T B over k: A's row p is ap + p as (MR values, broadcast), B's
-// row p is bp + p bs (NV vectors); the first rows of C's MR rows (row stride cs) are
-// overwritten, or added into with Acc (dw's partial sums).
-template <class T, bool Acc, int MR = kWinoMR, int NV = kWinoNV>
+// One MR x NV W tile of C = A^T B over k: A's row p is ap + p as (MR values, broadcast; with
+// StridedA the r-th at ap + p as + r ars), B's row p is bp + p bs (NV vectors); the first rows of
+// C's MR rows (row stride cs) are overwritten, or added into with Acc (dw's partial sums).
+template <class T, bool Acc, int MR = kWinoMR, int NV = kWinoNV, bool StridedA = false>
 inline void wino_tile(const T* __restrict ap, int64_t as, const T* __restrict bp, int64_t bs,
-                      int64_t k, T* __restrict c, int64_t cs, int rows) {
+                      int64_t k, T* __restrict c, int64_t cs, int rows, int64_t ars = 1) {
   using V = Vec<T>;
   constexpr int W = V::width;
   V acc[MR][NV];
@@ -399,7 +417,7 @@ inline void wino_tile(const T* __restrict ap, int64_t as, const T* __restrict bp
     V b[NV];
     for (int v = 0; v < NV; ++v) b[v] = V::load(bp + v * W);
     for (int r = 0; r < MR; ++r) {
-      const V a = V::set1(ap[r]);
+      const V a = V::set1(ap[StridedA ? r * ars : r]);
       for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(a, b[v], acc[r][v]);
     }
   }
@@ -491,37 +509,6 @@ void wino_batch(const WinoGeom& g, const T* in, const T* u, const T* bias, T* ou
       }
     }
   }
-}
-
-template <class T>
-void winograd_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
-  const WinoGeom g = wino_geom(p.n, p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw);
-  std::vector<T> u(size_t(16 * p.o * p.c));
-  wino_filter<T>(
-      p.o, p.c,
-      [&](int64_t oc, int64_t ci, int ky, int kx) {
-        return w[((oc * p.c + ci) * 3 + ky) * 3 + kx];
-      },
-      u.data());
-  std::vector<T> up(size_t(16 * wino_ceil_div(p.o, kWinoMR) * kWinoMR * p.c));
-  wino_pack_u(p.o, p.c, u.data(), up.data());
-  wino_batch(g, x, up.data(), b, y);
-}
-
-// dx = the stride-1 convolution of dy padded by 2 - p with w transposed (O <-> C) and flipped
-template <class T>
-void winograd_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
-  const WinoGeom g = wino_geom(p.n, p.o, p.c, p.ho, p.wo, p.h, p.w, 2 - p.ph, 2 - p.pw);
-  std::vector<T> u(size_t(16 * p.o * p.c));
-  wino_filter<T>(
-      p.c, p.o,
-      [&](int64_t ci, int64_t oc, int ky, int kx) {
-        return w[((oc * p.c + ci) * 3 + (2 - ky)) * 3 + (2 - kx)];
-      },
-      u.data());
-  std::vector<T> up(size_t(16 * wino_ceil_div(p.c, kWinoMR) * kWinoMR * p.o));
-  wino_pack_u(p.c, p.o, u.data(), up.data());
-  wino_batch(g, dy, up.data(), static_cast<const T*>(nullptr), dx);
 }
 
 // dw by Winograd: dw[oc][ci] = G^T [sum over the tiles of (A dY A^T) . (B^T d B)] G, i.e.
@@ -809,6 +796,195 @@ void wino_dw_run(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
         o[ky * 3 + 2] = h * (e[1][ky] + e[2][ky]) + e[3][ky];
       }
     }
+}
+
+// The channels-last forward, for rows of fewer tiles than a vector (g.tw < W: 8x8 images have
+// 4 tiles a row, so wino_in_segment and wino_out_segment filled half an AVX2 vector and a quarter
+// of an AVX-512 one): per block of tiles, dw's staging and input transform (wino_rows_t,
+// wino_dw_in: vectors along the input channels) into Vt[xi][j][ci]; the products Mt[xi][j][oc] =
+// Vt[xi] (nq x cin) @ Ut[xi] (cin x cout) by the register tile with strided A (MR tiles, their
+// values broadcast, x NV vectors of output channels); the output transform with vectors along
+// the output channels (+ bias) into channels-last staging rows, transposed into out. Blocks are
+// split statically between the threads, each computed by one: the bits do not depend on the
+// thread count.
+template <class T, int MR, int NV>
+void wino_batch_cl(const WinoGeom& g, const T* in, const T* u, const T* bias, T* out) {
+  using V = Vec<T>;
+  constexpr int W = V::width, NR = NV * W, B = kWinoTr<T>;
+  const int64_t cin = g.cin, cout = g.cout, nt_tiles = g.ntiles();
+  const int64_t ldc = wino_ceil_div(cin, W) * W;     // Vt's row
+  const int64_t ldo = wino_ceil_div(cout, NR) * NR;  // Ut's, Mt's and the output staging's row
+  std::vector<T> ut(size_t(16 * cin * ldo), T(0)), bv(size_t(ldo), T(0));
+  for (int xi = 0; xi < 16; ++xi)
+    for (int64_t oc = 0; oc < cout; ++oc)
+      for (int64_t ci = 0; ci < cin; ++ci)
+        ut[(xi * cin + ci) * ldo + oc] = u[(xi * cout + oc) * cin + ci];
+  for (int64_t oc = 0; bias != nullptr && oc < cout; ++oc) bv[oc] = bias[oc];
+  const double work = double(nt_tiles) * 16.0 * double(cin) * double(cout);
+  const int nt = work > kWinoParallelMinWork ? std::max(1, num_threads()) : 1;
+  int64_t nb = kWinoBlockBytes / (16 * (ldc + ldo) * int64_t(sizeof(T)));
+  nb = std::max<int64_t>(MR, std::min<int64_t>(nb, 1024));
+  if (nt > 1) nb = std::min(nb, std::max<int64_t>(MR, wino_ceil_div(nt_tiles, nt)));
+  // as many blocks per thread, of equal size (not whole MR panels: N8 14x14 has 392 tiles, in
+  // 64-tile blocks 4 + 3 per thread; a block's last panel of MR tiles is partly padding, so
+  // the blocks are as large as that balance and the L2 allow)
+  int64_t nblocks = wino_ceil_div(nt_tiles, nb);
+  if (nt > 1) nblocks = std::min(nt_tiles, wino_ceil_div(nblocks, int64_t(nt)) * nt);
+  nb = wino_ceil_div(nt_tiles, nblocks);
+  nblocks = wino_ceil_div(nt_tiles, nb);
+  const int64_t nbr = wino_ceil_div(nb, MR) * MR;  // Vt's and Mt's rows: whole MR panels
+  const int nthr = static_cast<int>(std::min<int64_t>(nt, nblocks));
+  const int64_t xl = 2 * g.tw + 2, ol = 2 * g.tw;  // staging row lengths (columns)
+  const int64_t ts = g.th * g.tw, plane = g.hout * g.wout;
+#pragma omp parallel num_threads(nthr) if (nthr > 1)
+  {
+    WinoDwScratch<T>& s = wino_dw_scratch<T>();
+    T* vt = WinoScratch<T>::get(s.vt, 16 * nbr * ldc);
+    T* mt = WinoScratch<T>::get(s.mt, 16 * nbr * ldo);
+    T* xr = WinoScratch<T>::get(s.xr, 4 * xl * ldc);
+    T* yr = WinoScratch<T>::get(s.yr, 2 * ol * ldo);
+    const int64_t vs = nbr * ldc, ms = nbr * ldo;  // one xi's matrix
+    int sl[4] = {0, 1, 2, 3};                      // as in winograd_backward_dw
+    int64_t pn = -1, pty = -1, ptx = -1, pcnt = -1;
+    const auto follows = [&](int64_t n, int64_t ty, int64_t tx, int64_t cnt) {
+      return n == pn && ty == pty + 1 && tx == ptx && cnt == pcnt;
+    };
+#pragma omp for schedule(static)
+    for (int64_t blk = 0; blk < nblocks; ++blk) {
+      const int64_t q0 = blk * nb, q1 = std::min(nt_tiles, q0 + nb), nq = q1 - q0;
+      for (int64_t q = q0; q < q1;) {
+        const int64_t n = q / ts, r = q % ts, ty = r / g.tw, tx = r % g.tw;
+        const int64_t cnt = std::min(g.tw - tx, q1 - q);
+        int r0 = 0;
+        if (follows(n, ty, tx, cnt)) {
+          const int a = sl[0], b = sl[1];
+          sl[0] = sl[2], sl[1] = sl[3], sl[2] = a, sl[3] = b;
+          r0 = 2;
+        }
+        pn = n, pty = ty, ptx = tx, pcnt = cnt;
+        for (int rr = r0; rr < 4; ++rr)
+          wino_rows_t(in + n * cin * g.hin * g.win, cin, g.hin * g.win, g.hin, g.win,
+                      2 * ty - g.ph + rr, 1, 2 * tx - g.pw, 2 * cnt + 2, xr + sl[rr] * xl * ldc,
+                      ldc);
+        const int64_t qn = q + cnt;
+        if (qn < q1) {  // the next segment's rows, while this one's are transformed
+          const int64_t n2 = qn / ts, r2 = qn % ts, ty2 = r2 / g.tw, tx2 = r2 % g.tw;
+          const int64_t cnt2 = std::min(g.tw - tx2, q1 - qn);
+          const int skip = follows(n2, ty2, tx2, cnt2) ? 2 : 0;
+          wino_prefetch_rows(in + n2 * cin * g.hin * g.win, cin, g.hin * g.win, g.hin, g.win,
+                             2 * ty2 - g.ph + skip, 4 - skip, 2 * tx2 - g.pw, 2 * cnt2 + 2);
+        }
+        const T* const xrows[4] = {xr + sl[0] * xl * ldc, xr + sl[1] * xl * ldc,
+                                   xr + sl[2] * xl * ldc, xr + sl[3] * xl * ldc};
+        wino_dw_in(xrows, cnt, ldc, vt + (q - q0) * ldc, vs);
+        q += cnt;
+      }
+      // Vt's rows past the block's tiles up to a whole MR panel: zero (read, never stored)
+      const int64_t nqr = wino_ceil_div(nq, MR) * MR;
+      for (int xi = 0; xi < 16; ++xi)
+        std::fill(vt + xi * vs + nq * ldc, vt + xi * vs + nqr * ldc, T(0));
+      for (int xi = 0; xi < 16; ++xi)
+        for (int64_t j = 0; j < nq; j += MR)
+          for (int64_t oc = 0; oc < ldo; oc += NR)
+            wino_tile<T, false, MR, NV, true>(vt + xi * vs + j * ldc, 1,
+                                              ut.data() + xi * cin * ldo + oc, ldo, cin,
+                                              mt + xi * ms + j * ldo + oc, ldo,
+                                              static_cast<int>(std::min<int64_t>(MR, nq - j)), ldc);
+      // output transform A^T M A (A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]), tile by tile, into the
+      // staging rows yr[2][2 cnt][ldo], then transposed into out's planes
+      for (int64_t q = q0; q < q1;) {
+        const int64_t n = q / ts, r = q % ts, ty = r / g.tw, tx = r % g.tw;
+        const int64_t cnt = std::min(g.tw - tx, q1 - q);
+        const T* mq = mt + (q - q0) * ldo;
+        for (int64_t i = 0; i < cnt; ++i)
+          for (int64_t ov = 0; ov < ldo; ov += W) {
+            V a[16];
+            const T* mp = mq + i * ldo + ov;
+            for (int xi = 0; xi < 16; ++xi) a[xi] = V::load(mp + xi * ms);
+            V t0[4], t1[4];
+            for (int k = 0; k < 4; ++k) {
+              t0[k] = a[k] + a[4 + k] + a[8 + k];
+              t1[k] = a[4 + k] - a[8 + k] - a[12 + k];
+            }
+            const V b = V::load(bv.data() + ov);
+            T* o = yr + 2 * i * ldo + ov;
+            (t0[0] + t0[1] + t0[2] + b).store(o);
+            (t0[1] - t0[2] - t0[3] + b).store(o + ldo);
+            (t1[0] + t1[1] + t1[2] + b).store(o + ol * ldo);
+            (t1[1] - t1[2] - t1[3] + b).store(o + ol * ldo + ldo);
+          }
+        const int64_t ox0 = 2 * tx, ncol = std::min<int64_t>(2 * cnt, g.wout - ox0);
+        const int nrow = 2 * ty + 1 < g.hout ? 2 : 1;
+        const int64_t cb = cout / B * B, kb = ncol / B * B;
+        for (int rr = 0; rr < nrow; ++rr) {
+          const T* src = yr + rr * ol * ldo;
+          T* dst = out + n * cout * plane + (2 * ty + rr) * g.wout + ox0;
+          for (int64_t oc = 0; oc < cb; oc += B) {
+            for (int64_t k = 0; k < kb; k += B)
+              wino_tr(src + k * ldo + oc, ldo, dst + oc * plane + k, plane);
+            for (int64_t k = kb; k < ncol; ++k)
+              for (int64_t c = oc; c < oc + B; ++c) dst[c * plane + k] = src[k * ldo + c];
+          }
+          for (int64_t oc = cb; oc < cout; ++oc)
+            for (int64_t k = 0; k < ncol; ++k) dst[oc * plane + k] = src[k * ldo + oc];
+        }
+        q += cnt;
+      }
+    }
+  }
+}
+
+// The tile of wino_batch_cl's products: MR tiles x NV vectors of output channels, the shape
+// that computes the fewest padded output channels (the first on a tie).
+template <class T>
+void wino_batch_cl(const WinoGeom& g, const T* in, const T* u, const T* bias, T* out) {
+#if defined(__AVX512F__)
+  const int64_t ov = wino_ceil_div(g.cout, int64_t(Vec<T>::width));
+  if (ov % 2 == 0 && ov % 3 != 0) return wino_batch_cl<T, 8, 2>(g, in, u, bias, out);
+  if (ov == 1) return wino_batch_cl<T, 16, 1>(g, in, u, bias, out);
+  return wino_batch_cl<T, 8, 3>(g, in, u, bias, out);
+#else
+  wino_batch_cl<T, kWinoMR, kWinoNV>(g, in, u, bias, out);
+#endif
+}
+
+// Whether the forward-shaped products run channels-last: narrow rows, with AVX2's transposes.
+template <class T>
+inline bool wino_cl(const WinoGeom& g) {
+  return kWinoTr<T> > 1 && wino_narrow<T>(g.wout);
+}
+
+template <class T>
+void winograd_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
+  const WinoGeom g = wino_geom(p.n, p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw);
+  std::vector<T> u(size_t(16 * p.o * p.c));
+  wino_filter<T>(
+      p.o, p.c,
+      [&](int64_t oc, int64_t ci, int ky, int kx) {
+        return w[((oc * p.c + ci) * 3 + ky) * 3 + kx];
+      },
+      u.data());
+  if (wino_cl<T>(g)) return wino_batch_cl(g, x, u.data(), b, y);
+  std::vector<T> up(size_t(16 * wino_ceil_div(p.o, kWinoMR) * kWinoMR * p.c));
+  wino_pack_u(p.o, p.c, u.data(), up.data());
+  wino_batch(g, x, up.data(), b, y);
+}
+
+// dx = the stride-1 convolution of dy padded by 2 - p with w transposed (O <-> C) and flipped
+template <class T>
+void winograd_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
+  const WinoGeom g = wino_geom(p.n, p.o, p.c, p.ho, p.wo, p.h, p.w, 2 - p.ph, 2 - p.pw);
+  std::vector<T> u(size_t(16 * p.o * p.c));
+  wino_filter<T>(
+      p.c, p.o,
+      [&](int64_t ci, int64_t oc, int ky, int kx) {
+        return w[((oc * p.c + ci) * 3 + (2 - ky)) * 3 + (2 - kx)];
+      },
+      u.data());
+  if (wino_cl<T>(g)) return wino_batch_cl(g, dy, u.data(), static_cast<const T*>(nullptr), dx);
+  std::vector<T> up(size_t(16 * wino_ceil_div(p.c, kWinoMR) * kWinoMR * p.o));
+  wino_pack_u(p.c, p.o, u.data(), up.data());
+  wino_batch(g, dy, up.data(), static_cast<const T*>(nullptr), dx);
 }
 
 // dw's register tile, MR output channels x NV vectors of input channels: Vt's rows are the
