@@ -216,7 +216,7 @@ void bind_conv(py::module_& m) {
         "padding <= (k - 1) * dilation, else ValueError: per-tap implicit GEMM on a padded copy), "
         "'direct' (the plain loop) or "
         "'winograd' (F(2x2, 3x3): 3x3, stride 1, dilation 1, groups 1, padding <= 2, else "
-        "ValueError; its backward computes dx by Winograd, dw by taps).");
+        "ValueError; its backward computes dx and dw by Winograd).");
   m.def("conv2d_backward", named("conv2d_backward", &conv2d_bwd), py::arg("grad_output"),
         py::arg("input"), py::arg("weight"), py::arg("stride") = 1, py::arg("padding") = 0,
         py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("need_dx") = true,
