@@ -27,6 +27,8 @@ CASES = [
     (2, 2, 1, 4, 3, (1, 0)),  # a 1-row image
     (2, 6, 13, 37, 9, 1),  # a row of more than one vector of tiles (float32 AVX-512: 16)
     (0, 3, 5, 5, 4, 1),  # empty batch
+    (2, 3, 0, 5, 2, 2),  # no input rows, padding 2: 2 output rows, dx has no tiles
+    (2, 3, 4, 0, 2, 2),  # no input columns
 ]
 IDS = [f"n{c[0]}c{c[1]}_{c[2]}x{c[3]}_o{c[4]}_p{c[5]}" for c in CASES]
 

@@ -812,6 +812,7 @@ void wino_batch_cl(const WinoGeom& g, const T* in, const T* u, const T* bias, T*
   using V = Vec<T>;
   constexpr int W = V::width, NR = NV * W, B = kWinoTr<T>;
   const int64_t cin = g.cin, cout = g.cout, nt_tiles = g.ntiles();
+  if (nt_tiles == 0) return;  // dx of an input with no rows or columns (padding 2)
   const int64_t ldc = wino_ceil_div(cin, W) * W;     // Vt's row
   const int64_t ldo = wino_ceil_div(cout, NR) * NR;  // Ut's, Mt's and the output staging's row
   std::vector<T> ut(size_t(16 * cin * ldo), T(0)), bv(size_t(ldo), T(0));
