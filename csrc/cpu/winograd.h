@@ -14,11 +14,15 @@
 //   interleaved into y. The whole batch's transform is never materialized.
 // - Threads split the blocks (OpenMP, static: each block is computed by one thread, so the
 //   result does not depend on the thread count).
+// - Rows of fewer tiles than a vector (8x8 images: 4 tiles a row) would fill a fraction of the
+//   vectors along tx: there the forward and dx run channels-last instead (wino_batch_cl: dw's
+//   staging and transforms, the products on vectors of output channels).
 // - dw (winograd_backward_dw): G^T [sum over the tiles of (A dY A^T) . (B^T d B)] G, the tiles
 //   as the products' reduction, channels-last transforms (see there).
 // - ConvAlgo::automatic: the forward (winograd_pays) and the backward (dx and dw,
 //   winograd_bwd_pays) on AVX2 and AVX-512, from 32 input and output channels on (the AVX-512
-//   forward from 16 output columns on); dw alone from 16 channels on (winograd_dw_pays).
+//   forward from 16 output columns on), from 16 where the rows are narrow; dw alone from 16
+//   channels on (winograd_dw_pays).
 // float32 error (the transforms only add, subtract and halve): max |error| / max |y| against
 // float64 measured 1.6e-7 to 3.8e-7 for y and dx on the C32 and C64 benchmark layers, the same
 // order as the tap and im2col paths (2e-7 to 1e-6). F(4x4, 3x3) (4x fewer multiplies, larger
