@@ -171,7 +171,7 @@ def test_auto_with_enough_channels(isa, threads, rng):
 # (n, c, h, w, o, padding): channel counts for which the AVX-512 build's dw picks each of its
 # register tiles (winograd_backward_dw), with a partial last panel of output channels: float32
 # (16 lanes) 40 -> 11 the 8 x 3 tile, 16 -> 20 the 16 x 1, 24 -> 8 the 8 x 2; float64 (8 lanes)
-# 40 -> 11 the 8 x 3, 16 -> 20 and 24 -> 8 the 8 x 2 tile.
+# 40 -> 11 the 16 x 1, 16 -> 20 the 8 x 2, 24 -> 8 the 8 x 3.
 DW_TILE_CASES = [(2, 40, 6, 7, 11, 1), (3, 16, 5, 6, 20, 1), (2, 24, 7, 5, 8, 0)]
 
 
