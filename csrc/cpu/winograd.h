@@ -816,9 +816,9 @@ void wino_batch_cl(const WinoGeom& g, const T* in, const T* u, const T* bias, T*
   using V = Vec<T>;
   constexpr int W = V::width, NR = NV * W, B = kWinoTr<T>;
   const int64_t cin = g.cin, cout = g.cout, nt_tiles = g.ntiles();
-  if (nt_tiles == 0) return;  // dx of an input with no rows or columns (padding 2)
-  const int64_t ldc = wino_ceil_div(cin, W) * W;     // Vt's row
-  const int64_t ldo = wino_ceil_div(cout, NR) * NR;  // Ut's, Mt's and the output staging's row
+  if (nt_tiles == 0 || cin == 0 || cout == 0) return;  // wino_cl sends these to wino_batch
+  const int64_t ldc = wino_ceil_div(cin, W) * W;       // Vt's row
+  const int64_t ldo = wino_ceil_div(cout, NR) * NR;    // Ut's, Mt's and the output staging's row
   std::vector<T> ut(size_t(16 * cin * ldo), T(0)), bv(size_t(ldo), T(0));
   for (int xi = 0; xi < 16; ++xi)
     for (int64_t oc = 0; oc < cout; ++oc)
@@ -954,9 +954,11 @@ void wino_batch_cl(const WinoGeom& g, const T* in, const T* u, const T* bias, T*
 }
 
 // Whether the forward-shaped products run channels-last: narrow rows, with AVX2's transposes.
+// Shapes without tiles or channels stay with wino_batch, which handles them (no channels in:
+// the bias; none out: nothing), so wino_batch_cl never sizes its blocks by a zero.
 template <class T>
 inline bool wino_cl(const WinoGeom& g) {
-  return kWinoTr<T> > 1 && wino_narrow<T>(g.wout);
+  return kWinoTr<T> > 1 && wino_narrow<T>(g.wout) && g.ntiles() > 0 && g.cin > 0 && g.cout > 0;
 }
 
 template <class T>
