@@ -417,3 +417,43 @@ def test_conv2d_cupy_arrays_not_implemented():
         pytest.skip(f"cupy without a GPU: {e}")
     with pytest.raises(NotImplementedError, match="conv2d"):
         ops.conv2d_forward(x, x)
+
+
+def test_zero_and_small_sizes_every_algo(isa, rng):
+    """Every algorithm over empty and small dimensions (batch, channels in and out, rows,
+    columns; strides 1 and 2, padding 0 and 2, which gives outputs of inputs with no rows):
+    the float64 reference's result or a ValueError, never a crash. Two divisions by zero of
+    the Winograd channels-last path (block sizes from zero tiles, then zero channels) were
+    found by a wider form of this grid before they landed."""
+    grid = [
+        (n, c, h, w, o, s, p)
+        for n in (0, 2)
+        for c in (0, 17)
+        for h in (0, 1, 9)
+        for w in (0, 9)
+        for o in (0, 18)
+        for s in (1, 2)
+        for p in (0, 2)
+    ]
+    ran = 0
+    for n, c, h, w, o, s, p in grid:
+        x = rng.uniform(-1, 1, (n, c, h, w))
+        wt = rng.uniform(-1, 1, (o, c, 3, 3))
+        b = rng.uniform(-1, 1, o)
+        try:
+            y_ref = reference.conv2d_forward(x, wt, b, stride=s, padding=p)
+        except ValueError:
+            continue
+        dy = rng.uniform(-1, 1, y_ref.shape)
+        want = reference.conv2d_backward(dy, x, wt, stride=s, padding=p)
+        for algo in ("auto", "gemm", "tap", "winograd", "direct"):
+            try:
+                y = _cpu.conv2d_forward(x, wt, b, s, p, 1, 1, algo)
+            except ValueError:
+                continue
+            assert_close(y, y_ref, rtol=1e-10, atol=1e-10, name=f"y {algo}")
+            got = _cpu.conv2d_backward(dy, x, wt, s, p, 1, 1, True, True, True, algo)
+            for name, a, e in zip(("dx", "dw", "db"), got, want):
+                assert_close(a, e, rtol=1e-10, atol=1e-9, name=f"{name} {algo}")
+            ran += 1
+    assert ran > 300  # the grid ran, not only its ValueErrors
