@@ -675,6 +675,46 @@ void wino_prefetch_rows(const T* src, int64_t nch, int64_t cs, int64_t hs, int64
   }
 }
 
+// A segment's 4 input rows (tiles (n, ty, tx .. tx + cnt)), staged channels-last by
+// wino_rows_t into 4 slots of xl columns x ldc channels; rows[rr] is the segment's row rr. The
+// next tile row of the same columns (a whole image row of tiles, mostly) reads the last two
+// rows again: they stay in their slots, and only two rows are staged. Used by dw and by the
+// channels-last forward, which walk the tiles in that order.
+template <class T>
+struct WinoRowSlots {
+  const WinoGeom& g;
+  const T* in;  // (n, g.cin, g.hin, g.win)
+  T* xr;
+  int64_t xl, ldc;
+  int sl[4] = {0, 1, 2, 3};
+  int64_t pn = -1, pty = -1, ptx = -1, pcnt = -1;  // the segment staged last
+  const T* rows[4] = {};
+
+  bool follows(int64_t n, int64_t ty, int64_t tx, int64_t cnt) const {
+    return n == pn && ty == pty + 1 && tx == ptx && cnt == pcnt;
+  }
+  void stage(int64_t n, int64_t ty, int64_t tx, int64_t cnt) {
+    int r0 = 0;
+    if (follows(n, ty, tx, cnt)) {
+      const int a = sl[0], b = sl[1];
+      sl[0] = sl[2], sl[1] = sl[3], sl[2] = a, sl[3] = b;
+      r0 = 2;
+    }
+    pn = n, pty = ty, ptx = tx, pcnt = cnt;
+    // 4 rows from 2 ty - ph (or the last 2 of them), columns from 2 tx - pw
+    for (int rr = r0; rr < 4; ++rr)
+      wino_rows_t(in + n * g.cin * g.hin * g.win, g.cin, g.hin * g.win, g.hin, g.win,
+                  2 * ty - g.ph + rr, 1, 2 * tx - g.pw, 2 * cnt + 2, xr + sl[rr] * xl * ldc, ldc);
+    for (int rr = 0; rr < 4; ++rr) rows[rr] = xr + sl[rr] * xl * ldc;
+  }
+  // Into L2, the rows that stage() will read for the segment after the one staged last.
+  void prefetch(int64_t n, int64_t ty, int64_t tx, int64_t cnt) const {
+    const int skip = follows(n, ty, tx, cnt) ? 2 : 0;
+    wino_prefetch_rows(in + n * g.cin * g.hin * g.win, g.cin, g.hin * g.win, g.hin, g.win,
+                       2 * ty - g.ph + skip, 4 - skip, 2 * tx - g.pw, 2 * cnt + 2);
+  }
+};
+
 template <class T>
 struct WinoDwScratch {
   std::vector<T> vt, mt, xr, yr, du;
@@ -719,46 +759,25 @@ void wino_dw_run(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     std::fill(du, du + usize, T(0));
     const int64_t b0 = nblocks * t / tn, b1 = nblocks * (t + 1) / tn;
     const int64_t vs = nb * ldc, ms = nb * ldo;  // one xi's matrix
-    // x's staging rows: the segment's row rr is in slot sl[rr]. The next tile row of the same
-    // columns (a whole image row of tiles, mostly) reads the last two rows again: they stay.
-    int sl[4] = {0, 1, 2, 3};
-    int64_t pn = -1, pty = -1, ptx = -1, pcnt = -1;  // the previous segment
-    const auto follows = [&](int64_t n, int64_t ty, int64_t tx, int64_t cnt) {
-      return n == pn && ty == pty + 1 && tx == ptx && cnt == pcnt;
-    };
+    WinoRowSlots<T> xs{g, x, xr, xl, ldc};
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t q0 = blk * nb, q1 = std::min(nt_tiles, q0 + nb), nq = q1 - q0;
       for (int64_t q = q0; q < q1;) {
         const int64_t n = q / ts, r = q % ts, ty = r / g.tw, tx = r % g.tw;
         const int64_t cnt = std::min(g.tw - tx, q1 - q);
         const int64_t j0 = q - q0;
-        // x: 4 rows from 2 ty - ph (or the last 2 of them), columns from 2 tx - pw
-        int r0 = 0;
-        if (follows(n, ty, tx, cnt)) {
-          const int a = sl[0], b = sl[1];
-          sl[0] = sl[2], sl[1] = sl[3], sl[2] = a, sl[3] = b;
-          r0 = 2;
-        }
-        pn = n, pty = ty, ptx = tx, pcnt = cnt;
-        for (int rr = r0; rr < 4; ++rr)
-          wino_rows_t(x + n * cin * g.hin * g.win, cin, g.hin * g.win, g.hin, g.win,
-                      2 * ty - g.ph + rr, 1, 2 * tx - g.pw, 2 * cnt + 2, xr + sl[rr] * xl * ldc,
-                      ldc);
+        xs.stage(n, ty, tx, cnt);
         {  // the next segment's rows, while this one's are transformed
           const int64_t qn = q + cnt;
           if (qn < nt_tiles) {
             const int64_t n2 = qn / ts, r2 = qn % ts, ty2 = r2 / g.tw, tx2 = r2 % g.tw;
             const int64_t cnt2 = std::min(g.tw - tx2, nt_tiles - qn);
-            const int skip = follows(n2, ty2, tx2, cnt2) ? 2 : 0;
-            wino_prefetch_rows(x + n2 * cin * g.hin * g.win, cin, g.hin * g.win, g.hin, g.win,
-                               2 * ty2 - g.ph + skip, 4 - skip, 2 * tx2 - g.pw, 2 * cnt2 + 2);
+            xs.prefetch(n2, ty2, tx2, cnt2);
             wino_prefetch_rows(dy + n2 * cout * g.hout * g.wout, cout, g.hout * g.wout, g.hout,
                                g.wout, 2 * ty2, 2, 2 * tx2, 2 * cnt2);
           }
         }
-        const T* const xrows[4] = {xr + sl[0] * xl * ldc, xr + sl[1] * xl * ldc,
-                                   xr + sl[2] * xl * ldc, xr + sl[3] * xl * ldc};
-        wino_dw_in(xrows, cnt, ldc, vt + j0 * ldc, vs);
+        wino_dw_in(xs.rows, cnt, ldc, vt + j0 * ldc, vs);
         // dy: 2 rows from 2 ty, columns from 2 tx (zero past the output)
         wino_rows_t(dy + n * cout * g.hout * g.wout, cout, g.hout * g.wout, g.hout, g.wout, 2 * ty,
                     2, 2 * tx, 2 * cnt, yr, ldo);
@@ -849,39 +868,20 @@ void wino_batch_cl(const WinoGeom& g, const T* in, const T* u, const T* bias, T*
     T* xr = WinoScratch<T>::get(s.xr, 4 * xl * ldc);
     T* yr = WinoScratch<T>::get(s.yr, 2 * ol * ldo);
     const int64_t vs = nbr * ldc, ms = nbr * ldo;  // one xi's matrix
-    int sl[4] = {0, 1, 2, 3};                      // as in winograd_backward_dw
-    int64_t pn = -1, pty = -1, ptx = -1, pcnt = -1;
-    const auto follows = [&](int64_t n, int64_t ty, int64_t tx, int64_t cnt) {
-      return n == pn && ty == pty + 1 && tx == ptx && cnt == pcnt;
-    };
+    WinoRowSlots<T> xs{g, in, xr, xl, ldc};
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < nblocks; ++blk) {
       const int64_t q0 = blk * nb, q1 = std::min(nt_tiles, q0 + nb), nq = q1 - q0;
       for (int64_t q = q0; q < q1;) {
         const int64_t n = q / ts, r = q % ts, ty = r / g.tw, tx = r % g.tw;
         const int64_t cnt = std::min(g.tw - tx, q1 - q);
-        int r0 = 0;
-        if (follows(n, ty, tx, cnt)) {
-          const int a = sl[0], b = sl[1];
-          sl[0] = sl[2], sl[1] = sl[3], sl[2] = a, sl[3] = b;
-          r0 = 2;
-        }
-        pn = n, pty = ty, ptx = tx, pcnt = cnt;
-        for (int rr = r0; rr < 4; ++rr)
-          wino_rows_t(in + n * cin * g.hin * g.win, cin, g.hin * g.win, g.hin, g.win,
-                      2 * ty - g.ph + rr, 1, 2 * tx - g.pw, 2 * cnt + 2, xr + sl[rr] * xl * ldc,
-                      ldc);
+        xs.stage(n, ty, tx, cnt);
         const int64_t qn = q + cnt;
         if (qn < q1) {  // the next segment's rows, while this one's are transformed
           const int64_t n2 = qn / ts, r2 = qn % ts, ty2 = r2 / g.tw, tx2 = r2 % g.tw;
-          const int64_t cnt2 = std::min(g.tw - tx2, q1 - qn);
-          const int skip = follows(n2, ty2, tx2, cnt2) ? 2 : 0;
-          wino_prefetch_rows(in + n2 * cin * g.hin * g.win, cin, g.hin * g.win, g.hin, g.win,
-                             2 * ty2 - g.ph + skip, 4 - skip, 2 * tx2 - g.pw, 2 * cnt2 + 2);
+          xs.prefetch(n2, ty2, tx2, std::min(g.tw - tx2, q1 - qn));
         }
-        const T* const xrows[4] = {xr + sl[0] * xl * ldc, xr + sl[1] * xl * ldc,
-                                   xr + sl[2] * xl * ldc, xr + sl[3] * xl * ldc};
-        wino_dw_in(xrows, cnt, ldc, vt + (q - q0) * ldc, vs);
+        wino_dw_in(xs.rows, cnt, ldc, vt + (q - q0) * ldc, vs);
         q += cnt;
       }
       // Vt's rows past the block's tiles up to a whole MR panel: zero (read, never stored)
