@@ -267,6 +267,19 @@ def _one_round(o: Any, rng: np.random.Generator, it: int, state: dict[str, Any],
         scale=1,
         name="sum_to_shape",
     )
+    # layer norm backward: its dweight / dbias partials sit in a buffer kept per calling thread
+    # (norm.h); each thread's shapes change from round to round, so the buffer grows and is
+    # reused while the other threads run theirs (big: 900 rows, the threaded path)
+    # (the emulator's ops have no norm kernels: CPU only)
+    if hasattr(o, "layer_norm_backward"):
+        xl = rng.standard_normal((3 * m, k)).astype(dt) * 2 + 1
+        gl = rng.standard_normal(xl.shape).astype(dt)
+        wl = rng.uniform(0.5, 2, k).astype(dt)
+        _, mean_l, rstd_l = o.layer_norm_forward(xl, (k,), wl, None)
+        got_l = o.layer_norm_backward(gl, xl, (k,), wl, mean_l, rstd_l)
+        want_l = R.layer_norm_backward(gl, xl, (k,), wl, mean_l, rstd_l)
+        for g_l, w_l, what in zip(got_l, want_l, ("dx", "dweight", "dbias")):
+            assert_close(g_l, w_l, dt, rtol=TOL[dt] * max(m * 8, k * 8), scale=1, name="ln " + what)
     # optimizer steps on this thread's own parameters (float32 kept across iterations)
     w, buf, mm, vv, w64, buf64, m64, v64 = state["opt"]
     grad = rng.standard_normal(w.shape).astype(np.float32)

@@ -708,11 +708,19 @@ void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* me
   int64_t chunk_rows = (rows + 7) / 8;
   if (chunk_rows > 64) chunk_rows = 64;
   const int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
-  std::vector<T> part(params ? static_cast<size_t>(2 * d * chunks) : 0);
+  // The partials live in a buffer kept per calling thread and reused: 4096 x 4096 needs 64
+  // chunks x 2 x 16 KiB = 2 MiB, which a fresh std::vector took from mmap, zeroed, faulted in
+  // page by page and unmapped (a TLB shootdown of the kernel's other thread) on every call.
+  // The parallel region reaches it through `part`: there the name of a thread_local would be
+  // each thread's own.
+  thread_local std::vector<T> part_buf;
+  if (params && part_buf.size() < static_cast<size_t>(2 * d * chunks))
+    part_buf.resize(static_cast<size_t>(2 * d * chunks));
+  T* const part = part_buf.data();
   const bool stream = dx != nullptr && d % W == 0 && norm_stream(rows * d * int64_t(sizeof(T)));
   auto chunk = [&](int64_t ch) {
     const int64_t r0 = ch * chunk_rows, r1 = r0 + chunk_rows < rows ? r0 + chunk_rows : rows;
-    T* pw = params ? part.data() + 2 * d * ch : nullptr;
+    T* pw = params ? part + 2 * d * ch : nullptr;
     T* pb = params ? pw + d : nullptr;
     for (int64_t j = 0; params && j < 2 * d; ++j) pw[j] = T(0);
     for (int64_t r = r0; r < r1; ++r) {
@@ -737,7 +745,7 @@ void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* me
       double aw[kCols], ab[kCols];
       for (int64_t j = 0; j < len; ++j) aw[j] = ab[j] = 0.0;
       for (int64_t ch = 0; ch < chunks; ++ch) {
-        const T* pw = part.data() + 2 * d * ch + j0;
+        const T* pw = part + 2 * d * ch + j0;
         const T* pb = pw + d;
         for (int64_t j = 0; j < len; ++j) {
           aw[j] += static_cast<double>(pw[j]);
