@@ -600,20 +600,22 @@ void gemm_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T
     // static split of the units: thread t owns [U t / nt, U (t + 1) / nt) and its own dw partial,
     // summed in thread order below (reproducible for a given thread count)
     const int nt = outer;
-    std::vector<T> parts(dw ? size_t(nt - 1) * size_t(wsize) : 0, T(0));
+    struct Parts;
+    T* const parts = dw ? reused_scratch<T, Parts>(size_t(nt - 1) * size_t(wsize)) : nullptr;
 #pragma omp parallel num_threads(nt)
     {
       const int t = omp_get_thread_num(), tn = omp_get_num_threads();
       ConvScratch<T>& s = scratch<T>();
       const int64_t u0 = bl.units * t / tn, u1 = bl.units * (t + 1) / tn;
-      T* dwp = dw ? (t == 0 ? dw : parts.data() + size_t(t - 1) * size_t(wsize)) : nullptr;
+      T* dwp = dw ? (t == 0 ? dw : parts + size_t(t - 1) * size_t(wsize)) : nullptr;
+      if (dw && t > 0) std::fill(dwp, dwp + wsize, T(0));  // each thread zeroes its own
       run(u0, u1, dwp, s);
     }
     if (dw) {
       using V = Vec<T>;
       constexpr int W = V::width;
       for (int t = 1; t < nt; ++t) {
-        const T* src = parts.data() + size_t(t - 1) * size_t(wsize);
+        const T* src = parts + size_t(t - 1) * size_t(wsize);
         int64_t i = 0;
         for (; i + W <= wsize; i += W) (V::load(dw + i) + V::load(src + i)).store(dw + i);
         if (i < wsize) {
@@ -1030,14 +1032,15 @@ void tap_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y
   const TapGeom g1 = tap_geom(p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw, p.kh, p.kw, p.dh, p.dw);
   const TapGeom g = tap_geom(p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw, p.kh, p.kw, p.dh, p.dw,
                              tap_segs<T>(g1, p.n));
-  std::vector<T> ap(static_cast<size_t>(g.npanels() * kTapMR * p.kh * p.kw * p.c));
+  struct Packed;  // every element written by tap_pack
+  T* const ap = reused_scratch<T, Packed>(size_t(g.npanels() * kTapMR * p.kh * p.kw * p.c));
   tap_pack<T>(
       g,
       [&](int64_t oc, int64_t ci, int64_t ky, int64_t kx) {
         return w[((oc * p.c + ci) * p.kh + ky) * p.kw + kx];
       },
-      ap.data());
-  tap_batch(g, p.n, x, ap.data(), b, y, kPadFwd);
+      ap);
+  tap_batch(g, p.n, x, ap, b, y, kPadFwd);
 }
 
 // dx = the stride-1 convolution of dy padded by (k - 1) d - p with w transposed and flipped
@@ -1048,14 +1051,15 @@ void tap_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
       tap_geom(p.o, p.c, p.ho, p.wo, p.h, p.w, ekh - p.ph, ekw - p.pw, p.kh, p.kw, p.dh, p.dw);
   const TapGeom g = tap_geom(p.o, p.c, p.ho, p.wo, p.h, p.w, ekh - p.ph, ekw - p.pw, p.kh, p.kw,
                              p.dh, p.dw, tap_segs<T>(g1, p.n));
-  std::vector<T> ap(static_cast<size_t>(g.npanels() * kTapMR * p.kh * p.kw * p.o));
+  struct Packed;  // every element written by tap_pack
+  T* const ap = reused_scratch<T, Packed>(size_t(g.npanels() * kTapMR * p.kh * p.kw * p.o));
   tap_pack<T>(
       g,
       [&](int64_t ci, int64_t oc, int64_t ky, int64_t kx) {
         return w[((oc * p.c + ci) * p.kh + (p.kh - 1 - ky)) * p.kw + (p.kw - 1 - kx)];
       },
-      ap.data());
-  tap_batch(g, p.n, dy, ap.data(), static_cast<const T*>(nullptr), dx, kPadDx);
+      ap);
+  tap_batch(g, p.n, dy, ap, static_cast<const T*>(nullptr), dx, kPadDx);
 }
 
 // dw by taps: dw[oc][ci * taps + t] = sum over images and j of dyp[oc][j] * xpad[ci][toff[t] + j],
@@ -1197,12 +1201,14 @@ void tap_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const int nt = work > kConvParallelMinWork && p.n > 1
                      ? static_cast<int>(std::min<int64_t>(num_threads(), p.n))
                      : 1;
-  std::vector<T> parts(size_t(nt - 1) * size_t(wsize), T(0));
+  struct Parts;
+  T* const parts = reused_scratch<T, Parts>(size_t(nt - 1) * size_t(wsize));
   std::fill(dw, dw + wsize, T(0));
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     const int t = omp_get_thread_num(), tn = omp_get_num_threads();
-    T* dwp = t == 0 ? dw : parts.data() + size_t(t - 1) * size_t(wsize);
+    T* dwp = t == 0 ? dw : parts + size_t(t - 1) * size_t(wsize);
+    if (t > 0) std::fill(dwp, dwp + wsize, T(0));  // each thread zeroes its own
     const int64_t n0 = p.n * t / tn, n1 = p.n * (t + 1) / tn;
     TapScratch<T>& s = tap_scratch<T>();
     for (int64_t c0 = n0; c0 < n1; c0 += chunk) {
@@ -1220,7 +1226,7 @@ void tap_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   using V = Vec<T>;
   constexpr int W = V::width;
   for (int t = 1; t < nt; ++t) {
-    const T* src = parts.data() + size_t(t - 1) * size_t(wsize);
+    const T* src = parts + size_t(t - 1) * size_t(wsize);
     int64_t i = 0;
     for (; i + W <= wsize; i += W) (V::load(dw + i) + V::load(src + i)).store(dw + i);
     if (i < wsize) {
@@ -1259,15 +1265,16 @@ void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T*
   const int64_t taps = p.kh * p.kw, K = p.c * taps, wsize = p.o * K, cs = gd.cs();
   std::vector<int64_t> toff(static_cast<size_t>(taps));  // gf.wp == gd.wp: one table
   for (int64_t t = 0; t < taps; ++t) toff[t] = (t / gd.kw) * gd.dh * gd.wp + (t % gd.kw) * gd.dw;
-  std::vector<T> apd;
+  struct Packed;  // every element written by tap_pack
+  T* const apd =
+      dx ? reused_scratch<T, Packed>(size_t(gd.npanels() * kTapMR * taps * p.o)) : nullptr;
   if (dx) {
-    apd.resize(static_cast<size_t>(gd.npanels() * kTapMR * taps * p.o));
     tap_pack<T>(
         gd,
         [&](int64_t ci, int64_t oc, int64_t ky, int64_t kx) {
           return w[((oc * p.c + ci) * p.kh + (p.kh - 1 - ky)) * p.kw + (p.kw - 1 - kx)];
         },
-        apd.data());
+        apd);
   }
   const int64_t xs = dw ? tap_xpad_size<T>(gf) : 0, dys = tap_xpad_size<T>(gd);
   const int64_t ysz = gd.npanels() * kTapMR * tap_ystride<T>(gd);
@@ -1279,13 +1286,15 @@ void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T*
                      ? static_cast<int>(std::min<int64_t>(num_threads(), units))
                      : 1;
   const int64_t psize = wsize + p.o;  // a thread's partial: dw then db
-  std::vector<T> parts(size_t(nt - 1) * size_t(psize), T(0));
+  struct Parts;
+  T* const parts = reused_scratch<T, Parts>(size_t(nt - 1) * size_t(psize));
   if (dw) std::fill(dw, dw + wsize, T(0));
   if (db) std::fill(db, db + p.o, T(0));
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     const int t = omp_get_thread_num(), tn = omp_get_num_threads();
-    T* part = t == 0 ? nullptr : parts.data() + size_t(t - 1) * size_t(psize);
+    T* part = t == 0 ? nullptr : parts + size_t(t - 1) * size_t(psize);
+    if (part != nullptr) std::fill(part, part + psize, T(0));  // each thread zeroes its own
     T* dwp = t == 0 ? dw : part;
     T* dbp = t == 0 ? db : part + wsize;
     const int64_t u0 = units * t / tn, u1 = units * (t + 1) / tn;
@@ -1302,7 +1311,7 @@ void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T*
         tap_pad_kept(gd, dy + n * p.o * p.ho * p.wo, nk, pd, i, d);
         if (dx) {
           T* yp = s.zp(ysz);
-          tap_image(gd, apd.data(), d, toff.data(), yp);
+          tap_image(gd, apd, d, toff.data(), yp);
           tap_unpad(gd, yp, static_cast<const T*>(nullptr), dx + n * p.c * p.h * p.w, nk);
         }
         if (db) {  // the padded channel's sum: its border is zero
@@ -1326,7 +1335,7 @@ void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T*
     }
   }
   for (int t = 1; t < nt; ++t) {
-    const T* src = parts.data() + size_t(t - 1) * size_t(psize);
+    const T* src = parts + size_t(t - 1) * size_t(psize);
     auto add = [&](T* dst, const T* a, int64_t len) {
       int64_t i = 0;
       for (; i + W <= len; i += W) (V::load(dst + i) + V::load(a + i)).store(dst + i);

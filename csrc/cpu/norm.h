@@ -226,7 +226,8 @@ void channel_sums(const T* x, const T* dy, const T* center, int64_t n, int64_t c
   if (n == 0 || c == 0 || s == 0) return;
   if (s > 1) {  // runs of s contiguous elements, one per (sample, channel), partials per run
     const int64_t runs = n * c;
-    std::vector<double> part(static_cast<size_t>(2 * runs));
+    struct RunPartials;  // every element written below before it is read
+    double* const part = reused_scratch<double, RunPartials>(size_t(2 * runs));
     const int64_t grain = kParallelGrain / s + 1;
     parallel_chunks(runs, grain, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
@@ -248,12 +249,13 @@ void channel_sums(const T* x, const T* dy, const T* center, int64_t n, int64_t c
   rows_per = (rows_per + kNormBlock - 1) / kNormBlock * kNormBlock;
   const int64_t rchunks = (n + rows_per - 1) / rows_per;
   const int64_t tasks = rchunks * cblocks;
-  std::vector<double> part(static_cast<size_t>(2 * rchunks * c));
+  struct RowPartials;  // each task zeroes its own before adding
+  double* const part = reused_scratch<double, RowPartials>(size_t(2 * rchunks * c));
   auto task = [&](int64_t t) {
     const int64_t rc = t / cblocks, c0 = (t % cblocks) * kCb;
     const int64_t c1 = c0 + kCb < c ? c0 + kCb : c;
     const int64_t r0 = rc * rows_per, r1 = r0 + rows_per < n ? r0 + rows_per : n;
-    double* pa = part.data() + 2 * rc * c;
+    double* pa = part + 2 * rc * c;
     double* pb = pa + c;
     for (int64_t j = c0; j < c1; ++j) pa[j] = pb[j] = 0.0;
     V cen[kRowGroups];
@@ -708,15 +710,8 @@ void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* me
   int64_t chunk_rows = (rows + 7) / 8;
   if (chunk_rows > 64) chunk_rows = 64;
   const int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
-  // The partials live in a buffer kept per calling thread and reused: 4096 x 4096 needs 64
-  // chunks x 2 x 16 KiB = 2 MiB, which a fresh std::vector took from mmap, zeroed, faulted in
-  // page by page and unmapped (a TLB shootdown of the kernel's other thread) on every call.
-  // The parallel region reaches it through `part`: there the name of a thread_local would be
-  // each thread's own.
-  thread_local std::vector<T> part_buf;
-  if (params && part_buf.size() < static_cast<size_t>(2 * d * chunks))
-    part_buf.resize(static_cast<size_t>(2 * d * chunks));
-  T* const part = part_buf.data();
+  struct Partials;  // reused_scratch's site: 2 MiB at 4096 x 4096, too much to map per call
+  T* const part = params ? reused_scratch<T, Partials>(size_t(2 * d * chunks)) : nullptr;
   const bool stream = dx != nullptr && d % W == 0 && norm_stream(rows * d * int64_t(sizeof(T)));
   auto chunk = [&](int64_t ch) {
     const int64_t r0 = ch * chunk_rows, r1 = r0 + chunk_rows < rows ? r0 + chunk_rows : rows;

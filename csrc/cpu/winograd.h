@@ -3,8 +3,8 @@
 // with the weights transposed and flipped, is one too). Each 2x2 output tile is
 // A^T [(G g G^T) . (B^T d B)] A for its 4x4 input patch d: 16 multiplies per channel pair
 // instead of 36, i.e. 16 products (one per transformed position xi), each O x C by C x tiles.
-// - The filters are transformed once per call, U[xi] (cout x cin), and packed for the register
-//   tile (wino_pack_u).
+// - The filters are transformed once per call, U[xi] (cout x cin), straight into the register
+//   tile's panels (wino_filter).
 // - The tiles (q = (n * th + ty) * tw + tx over the batch) are cut into blocks of a few dozen to
 //   a few hundred, sized so that the block's transformed input V (16 x cin x nb) and products M
 //   (16 x cout x nb) stay in L2; per block: input transform into V (vectors along tx, from
@@ -129,14 +129,30 @@ inline WinoGeom wino_geom(int64_t n, int64_t cin, int64_t cout, int64_t hin, int
   return {n, cin, cout, hin, win, hout, wout, ph, pw, (hout + 1) / 2, (wout + 1) / 2};
 }
 
-// U[xi][oc][ci] = (G g G^T)[xi], g(ky, kx) = wf(oc, ci, ky, kx),
-// G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]].
+// The transformed filters packed for a register tile of P output channels: U[xi] = G g G^T,
+// g(ky, kx) = wf(oc, ci, ky, kx), G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]],
+// at up[((xi * panels + oc / P) * cin + ci) * P + oc % P], panels = ceil(cout / P) (the padded
+// output channels of the last panel: zero). Written straight into a buffer reused across calls
+// (reused_scratch: one per WF, i.e. per caller), the output channels split between the threads
+// when the filters are large: at C512 -> 512 (16 MiB of U) a fresh, zero-filled U transformed on
+// one thread and then repacked took about half of the 7x7 forward's time (round 16).
 template <class T, class WF>
-void wino_filter(int64_t cout, int64_t cin, WF wf, T* u) {
-  const int64_t ms = cout * cin;
+const T* wino_filter(int64_t cout, int64_t cin, int64_t P, WF wf) {
+  struct Packed;
+  const int64_t panels = wino_ceil_div(cout, P), ocs = panels * P;
+  T* const up = reused_scratch<T, Packed>(size_t(16 * ocs * cin));
+  const int64_t ms = panels * cin * P;  // one xi's matrix
   const T h = T(0.5);
-  for (int64_t oc = 0; oc < cout; ++oc)
+  const int nt = double(ocs) * double(cin) * 16.0 > kWinoParallelMinWork ? num_threads() : 1;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+  for (int64_t oc = 0; oc < ocs; ++oc) {
+    T* const col = up + (oc / P) * cin * P + oc % P;
     for (int64_t ci = 0; ci < cin; ++ci) {
+      T* const r0 = col + ci * P;
+      if (oc >= cout) {
+        for (int xi = 0; xi < 16; ++xi) r0[xi * ms] = T(0);
+        continue;
+      }
       T g[3][3], t[4][3];
       for (int ky = 0; ky < 3; ++ky)
         for (int kx = 0; kx < 3; ++kx) g[ky][kx] = wf(oc, ci, ky, kx);
@@ -147,13 +163,15 @@ void wino_filter(int64_t cout, int64_t cin, WF wf, T* u) {
         t[3][k] = g[2][k];
       }
       for (int a = 0; a < 4; ++a) {
-        T* r = u + (a * 4) * ms + oc * cin + ci;
+        T* r = r0 + (a * 4) * ms;
         r[0 * ms] = t[a][0];
         r[1 * ms] = h * (t[a][0] + t[a][1] + t[a][2]);
         r[2 * ms] = h * (t[a][0] - t[a][1] + t[a][2]);
         r[3 * ms] = t[a][2];
       }
     }
+  }
+  return up;
 }
 
 template <class T>
@@ -391,20 +409,6 @@ inline constexpr int kWinoMR = 6, kWinoNV = 2;
 #else
 inline constexpr int kWinoMR = 4, kWinoNV = 1;
 #endif
-
-template <class T>
-void wino_pack_u(int64_t cout, int64_t cin, const T* u, T* up) {
-  const int64_t np = wino_ceil_div(cout, kWinoMR);
-  for (int xi = 0; xi < 16; ++xi)
-    for (int64_t pn = 0; pn < np; ++pn) {
-      T* d = up + (xi * np + pn) * cin * kWinoMR;
-      for (int64_t ci = 0; ci < cin; ++ci)
-        for (int r = 0; r < kWinoMR; ++r) {
-          const int64_t oc = pn * kWinoMR + r;
-          d[ci * kWinoMR + r] = oc < cout ? u[(xi * cout + oc) * cin + ci] : T(0);
-        }
-    }
-}
 
 // One MR x NV W tile of C = A^T B over k: A's row p is ap + p as (MR values, broadcast; with
 // StridedA the r-th at ap + p as + r ars), B's row p is bp + p bs (NV vectors); the first rows of
@@ -830,24 +834,23 @@ void wino_dw_run(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
 // the output channels (+ bias) into channels-last staging rows, transposed into out. Blocks are
 // split statically between the threads, each computed by one: the bits do not depend on the
 // thread count.
+inline constexpr int64_t kWinoClMinBlock = 64;
+
 template <class T, int MR, int NV>
-void wino_batch_cl(const WinoGeom& g, const T* in, const T* u, const T* bias, T* out) {
+void wino_batch_cl(const WinoGeom& g, const T* in, const T* up, const T* bias, T* out) {
   using V = Vec<T>;
   constexpr int W = V::width, NR = NV * W, B = kWinoTr<T>;
   const int64_t cin = g.cin, cout = g.cout, nt_tiles = g.ntiles();
   if (nt_tiles == 0 || cin == 0 || cout == 0) return;  // wino_cl sends these to wino_batch
   const int64_t ldc = wino_ceil_div(cin, W) * W;       // Vt's row
-  const int64_t ldo = wino_ceil_div(cout, NR) * NR;    // Ut's, Mt's and the output staging's row
-  std::vector<T> ut(size_t(16 * cin * ldo), T(0)), bv(size_t(ldo), T(0));
-  for (int xi = 0; xi < 16; ++xi)
-    for (int64_t oc = 0; oc < cout; ++oc)
-      for (int64_t ci = 0; ci < cin; ++ci)
-        ut[(xi * cin + ci) * ldo + oc] = u[(xi * cout + oc) * cin + ci];
+  const int64_t ldo = wino_ceil_div(cout, NR) * NR;    // Mt's and the output staging's row
+  const int64_t npan = ldo / NR;
+  std::vector<T> bv(size_t(ldo), T(0));
   for (int64_t oc = 0; bias != nullptr && oc < cout; ++oc) bv[oc] = bias[oc];
   const double work = double(nt_tiles) * 16.0 * double(cin) * double(cout);
   const int nt = work > kWinoParallelMinWork ? std::max(1, num_threads()) : 1;
   int64_t nb = kWinoBlockBytes / (16 * (ldc + ldo) * int64_t(sizeof(T)));
-  nb = std::max<int64_t>(MR, std::min<int64_t>(nb, 1024));
+  nb = std::max<int64_t>(kWinoClMinBlock, std::min<int64_t>(nb, 1024));
   if (nt > 1) nb = std::min(nb, std::max<int64_t>(MR, wino_ceil_div(nt_tiles, nt)));
   // as many blocks per thread, of equal size (not whole MR panels: N8 14x14 has 392 tiles, in
   // 64-tile blocks 4 + 3 per thread; a block's last panel of MR tiles is partly padding, so
@@ -889,11 +892,11 @@ void wino_batch_cl(const WinoGeom& g, const T* in, const T* u, const T* bias, T*
       for (int xi = 0; xi < 16; ++xi)
         std::fill(vt + xi * vs + nq * ldc, vt + xi * vs + nqr * ldc, T(0));
       for (int xi = 0; xi < 16; ++xi)
-        for (int64_t j = 0; j < nq; j += MR)
-          for (int64_t oc = 0; oc < ldo; oc += NR)
+        for (int64_t pn = 0; pn < npan; ++pn)
+          for (int64_t j = 0; j < nq; j += MR)
             wino_tile<T, false, MR, NV, true>(vt + xi * vs + j * ldc, 1,
-                                              ut.data() + xi * cin * ldo + oc, ldo, cin,
-                                              mt + xi * ms + j * ldo + oc, ldo,
+                                              up + (xi * npan + pn) * cin * NR, NR, cin,
+                                              mt + xi * ms + j * ldo + pn * NR, ldo,
                                               static_cast<int>(std::min<int64_t>(MR, nq - j)), ldc);
       // output transform A^T M A (A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]), tile by tile, into the
       // staging rows yr[2][2 cnt][ldo], then transposed into out's planes
@@ -940,16 +943,20 @@ void wino_batch_cl(const WinoGeom& g, const T* in, const T* u, const T* bias, T*
 }
 
 // The tile of wino_batch_cl's products: MR tiles x NV vectors of output channels, the shape
-// that computes the fewest padded output channels (the first on a tie).
-template <class T>
-void wino_batch_cl(const WinoGeom& g, const T* in, const T* u, const T* bias, T* out) {
+// that computes the fewest padded output channels (the first on a tie); the filters (wf, as
+// wino_filter's) transformed into its panels of NV vectors.
+template <class T, class WF>
+void wino_batch_cl(const WinoGeom& g, const T* in, WF wf, const T* bias, T* out) {
+  constexpr int W = Vec<T>::width;
 #if defined(__AVX512F__)
-  const int64_t ov = wino_ceil_div(g.cout, int64_t(Vec<T>::width));
-  if (ov % 2 == 0 && ov % 3 != 0) return wino_batch_cl<T, 8, 2>(g, in, u, bias, out);
-  if (ov == 1) return wino_batch_cl<T, 16, 1>(g, in, u, bias, out);
-  return wino_batch_cl<T, 8, 3>(g, in, u, bias, out);
+  const int64_t ov = wino_ceil_div(g.cout, int64_t(W));
+  if (ov % 2 == 0 && ov % 3 != 0)
+    return wino_batch_cl<T, 8, 2>(g, in, wino_filter<T>(g.cout, g.cin, 2 * W, wf), bias, out);
+  if (ov == 1) return wino_batch_cl<T, 16, 1>(g, in, wino_filter<T>(g.cout, g.cin, W, wf), bias, out);
+  return wino_batch_cl<T, 8, 3>(g, in, wino_filter<T>(g.cout, g.cin, 3 * W, wf), bias, out);
 #else
-  wino_batch_cl<T, kWinoMR, kWinoNV>(g, in, u, bias, out);
+  wino_batch_cl<T, kWinoMR, kWinoNV>(g, in, wino_filter<T>(g.cout, g.cin, kWinoNV * W, wf), bias,
+                                     out);
 #endif
 }
 
@@ -964,34 +971,23 @@ inline bool wino_cl(const WinoGeom& g) {
 template <class T>
 void winograd_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
   const WinoGeom g = wino_geom(p.n, p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw);
-  std::vector<T> u(size_t(16 * p.o * p.c));
-  wino_filter<T>(
-      p.o, p.c,
-      [&](int64_t oc, int64_t ci, int ky, int kx) {
-        return w[((oc * p.c + ci) * 3 + ky) * 3 + kx];
-      },
-      u.data());
-  if (wino_cl<T>(g)) return wino_batch_cl(g, x, u.data(), b, y);
-  std::vector<T> up(size_t(16 * wino_ceil_div(p.o, kWinoMR) * kWinoMR * p.c));
-  wino_pack_u(p.o, p.c, u.data(), up.data());
-  wino_batch(g, x, up.data(), b, y);
+  const auto wf = [=](int64_t oc, int64_t ci, int ky, int kx) {
+    return w[((oc * p.c + ci) * 3 + ky) * 3 + kx];
+  };
+  if (wino_cl<T>(g)) return wino_batch_cl(g, x, wf, b, y);
+  wino_batch(g, x, wino_filter<T>(p.o, p.c, kWinoMR, wf), b, y);
 }
 
 // dx = the stride-1 convolution of dy padded by 2 - p with w transposed (O <-> C) and flipped
 template <class T>
 void winograd_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const WinoGeom g = wino_geom(p.n, p.o, p.c, p.ho, p.wo, p.h, p.w, 2 - p.ph, 2 - p.pw);
-  std::vector<T> u(size_t(16 * p.o * p.c));
-  wino_filter<T>(
-      p.c, p.o,
-      [&](int64_t ci, int64_t oc, int ky, int kx) {
-        return w[((oc * p.c + ci) * 3 + (2 - ky)) * 3 + (2 - kx)];
-      },
-      u.data());
-  if (wino_cl<T>(g)) return wino_batch_cl(g, dy, u.data(), static_cast<const T*>(nullptr), dx);
-  std::vector<T> up(size_t(16 * wino_ceil_div(p.c, kWinoMR) * kWinoMR * p.o));
-  wino_pack_u(p.c, p.o, u.data(), up.data());
-  wino_batch(g, dy, up.data(), static_cast<const T*>(nullptr), dx);
+  const auto wf = [=](int64_t ci, int64_t oc, int ky, int kx) {
+    return w[((oc * p.c + ci) * 3 + (2 - ky)) * 3 + (2 - kx)];
+  };
+  const T* none = nullptr;
+  if (wino_cl<T>(g)) return wino_batch_cl(g, dy, wf, none, dx);
+  wino_batch(g, dy, wino_filter<T>(p.c, p.o, kWinoMR, wf), none, dx);
 }
 
 // dw's register tile, MR output channels x NV vectors of input channels: Vt's rows are the
