@@ -96,6 +96,40 @@ def test_winograd_threads(isa, case, threads, rng):
         dg.set_num_threads(old)
 
 
+# Over 128 channels: the filter transform is split between the threads, the tile blocks take
+# their floor of kWinoMinBlock tiles instead of the L2 budget's fewer, the output channels end
+# in a partial panel. Narrow rows (channels-last) and wide ones (tile-major) in float64.
+MANY_CHANNELS = [(3, 136, 7, 9, 130, 1), (2, 130, 5, 33, 136, 1)]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_winograd_many_channels(isa, dtype, threads, rng):
+    old = dg.get_num_threads()
+    dg.set_num_threads(threads)
+    try:
+        first = {}
+        for case in MANY_CHANNELS + MANY_CHANNELS[:1]:
+            x, w, b, kw = _data(case, dtype, rng) if case not in first else first[case][0]
+            rtol, atol = _tol(dtype, int(np.prod(w.shape[1:])))
+            y = _cpu.conv2d_forward(x, w, b, **kw, algo="winograd")
+            dy = np.ascontiguousarray(np.flip(y, axis=3)) * dtype(0.25)
+            got = _cpu.conv2d_backward(dy, x, w, **kw, algo="winograd")
+            if case in first:  # again after the other shape: the reused buffers hold no stale data
+                for a, e in zip((y, *got), first[case][1]):
+                    np.testing.assert_array_equal(a, e)
+                continue
+            first[case] = ((x, w, b, kw), (y, *got))
+            f64 = [a.astype(np.float64) for a in (x, w, b, dy)]
+            assert_close(y, reference.conv2d_forward(*f64[:3], **kw), rtol=rtol, atol=atol)
+            want = reference.conv2d_backward(f64[3], *f64[:2], **kw)
+            for name, a, e in zip(("dx", "dw", "db"), got, want):
+                scale = 1.0 if name == "dx" else math.sqrt(y.shape[0] * y.shape[2] * y.shape[3])
+                assert_close(a, e, rtol=rtol, atol=atol * scale, name=name)
+    finally:
+        dg.set_num_threads(old)
+
+
 @pytest.mark.parametrize("case", [(2, 64, 15, 15, 32, 1), (8, 32, 8, 8, 64, 1)])
 def test_winograd_float32_error(isa, case, rng):
     """The float32 error of F(2x2, 3x3) on benchmark-like layers (C 64 and C 32 8x8, whose narrow

@@ -40,8 +40,8 @@ inline void parallel_chunks(int64_t n, int64_t grain, F&& f) {
   }
 }
 
-// n elements of U for one call site (Site: a type of its own, e.g. a struct declared there),
-// kept per calling thread and reused across calls: grown on demand, never shrunk, freed when the
+// n elements of U from a 64-byte boundary for one call site (Site: a type of its own, e.g. a
+// struct declared there), kept per calling thread and reused across calls: grown on demand, never shrunk, freed when the
 // thread exits; the contents are whatever the last call left (the caller initializes what it
 // reads). For the buffers a kernel needs on every call that grow with its input (partial sums,
 // packed weights): a fresh std::vector of a few hundred KiB or more is mapped, zero-filled on
@@ -50,9 +50,11 @@ inline void parallel_chunks(int64_t n, int64_t grain, F&& f) {
 // the thread_local would be each worker's own.
 template <class U, class Site>
 inline U* reused_scratch(size_t n) {
+  constexpr size_t pad = 64 / sizeof(U);
   thread_local std::vector<U> buf;
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
+  if (buf.size() < n + pad) buf.resize(n + pad);
+  const auto a = reinterpret_cast<std::uintptr_t>(buf.data());
+  return buf.data() + ((64 - a % 64) % 64) / sizeof(U);
 }
 
 }  // namespace DG_ISA_NS

@@ -114,6 +114,10 @@ inline bool winograd_dw_pays(const Conv2dParams& p) {
 // The block's V and M, in bytes: a quarter of a 2 MB L2 (measured: 256 KB to 1 MB within noise,
 // 512 KB best on both ISAs).
 inline constexpr int64_t kWinoBlockBytes = int64_t(512) << 10;
+// The fewest tiles in a block where the channels are many (the L2 budget above allows 8 at
+// C512 -> 512): each block streams all 16 x cin x cout of U (the forward) or adds into all of
+// dU (dw).
+inline constexpr int64_t kWinoMinBlock = 64;
 // Below this many multiply-adds (16 cin cout per tile) a call runs on the calling thread.
 inline constexpr double kWinoParallelMinWork = double(int64_t(1) << 18);
 
@@ -742,13 +746,15 @@ void wino_dw_run(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const int64_t ldo = wino_ceil_div(wino_ceil_div(cout, MR) * MR, W) * W;
   const double work = double(nt_tiles) * 16.0 * double(cin) * double(cout);
   const int nt = work > kWinoParallelMinWork ? std::max(1, num_threads()) : 1;
+  // blocks of at least kWinoMinBlock tiles: each adds its products into the thread's whole dU
+  // (16 MiB at C512 -> 512)
   int64_t nb = kWinoBlockBytes / (16 * (ldc + ldo) * int64_t(sizeof(T)));
-  nb = std::max<int64_t>(16, std::min<int64_t>(nb, 1024));
+  nb = std::max<int64_t>(kWinoMinBlock, std::min<int64_t>(nb, 1024));
   const int64_t nblocks = wino_ceil_div(nt_tiles, nb);
   const int nthr = static_cast<int>(std::min<int64_t>(nt, nblocks));
   const int64_t usize = 16 * cout * ldc;
-  std::vector<T> pbuf;
-  T* const parts = WinoScratch<T>::get(pbuf, nthr * usize);
+  struct Parts;  // the threads' dU, each zeroed by its thread
+  T* const parts = reused_scratch<T, Parts>(size_t(nthr * usize));
   const int64_t xl = 2 * g.tw + 2, yl = 2 * g.tw;  // staging row lengths (columns)
   const int64_t ts = g.th * g.tw;
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
@@ -798,17 +804,22 @@ void wino_dw_run(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
           }
     }
   }
-  // the partials in thread order, then dw = G^T dU G
-  T* du = parts;
-  for (int t = 1; t < nthr; ++t) {
-    const T* src = parts + t * usize;
-    for (int64_t i = 0; i < usize; i += W) (V::load(du + i) + V::load(src + i)).store(du + i);
-  }
+  // dw = G^T dU G, dU the partials added in thread order, the output channels split between the
+  // threads (the 16 MiB of C512's partials took a serial pass to add, another to transform)
   const T h = T(0.5);
   const int64_t us = cout * ldc;
-  for (int64_t oc = 0; oc < cout; ++oc)
+  const int ntf = double(cout) * double(cin) * 16.0 * nthr > kWinoParallelMinWork ? nthr : 1;
+#pragma omp parallel for num_threads(ntf) if (ntf > 1) schedule(static)
+  for (int64_t oc = 0; oc < cout; ++oc) {
+    T* const du = parts + oc * ldc;  // dU[xi][oc] at du + xi us
+    for (int t = 1; t < nthr; ++t)
+      for (int xi = 0; xi < 16; ++xi) {
+        T* d = du + xi * us;
+        const T* src = d + t * usize;
+        for (int64_t i = 0; i < ldc; i += W) (V::load(d + i) + V::load(src + i)).store(d + i);
+      }
     for (int64_t ci = 0; ci < cin; ++ci) {
-      const T* d = du + oc * ldc + ci;
+      const T* d = du + ci;
       T e[4][3];  // (G^T dU)[ky] per column k, then G on the columns
       for (int k = 0; k < 4; ++k) {
         const T u0 = d[k * us], u1 = d[(4 + k) * us], u2 = d[(8 + k) * us], u3 = d[(12 + k) * us];
@@ -823,6 +834,7 @@ void wino_dw_run(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
         o[ky * 3 + 2] = h * (e[1][ky] + e[2][ky]) + e[3][ky];
       }
     }
+  }
 }
 
 // The channels-last forward, for rows of fewer tiles than a vector (g.tw < W: 8x8 images have
@@ -834,8 +846,6 @@ void wino_dw_run(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
 // the output channels (+ bias) into channels-last staging rows, transposed into out. Blocks are
 // split statically between the threads, each computed by one: the bits do not depend on the
 // thread count.
-inline constexpr int64_t kWinoClMinBlock = 64;
-
 template <class T, int MR, int NV>
 void wino_batch_cl(const WinoGeom& g, const T* in, const T* up, const T* bias, T* out) {
   using V = Vec<T>;
@@ -850,7 +860,7 @@ void wino_batch_cl(const WinoGeom& g, const T* in, const T* up, const T* bias, T
   const double work = double(nt_tiles) * 16.0 * double(cin) * double(cout);
   const int nt = work > kWinoParallelMinWork ? std::max(1, num_threads()) : 1;
   int64_t nb = kWinoBlockBytes / (16 * (ldc + ldo) * int64_t(sizeof(T)));
-  nb = std::max<int64_t>(kWinoClMinBlock, std::min<int64_t>(nb, 1024));
+  nb = std::max<int64_t>(kWinoMinBlock, std::min<int64_t>(nb, 1024));
   if (nt > 1) nb = std::min(nb, std::max<int64_t>(MR, wino_ceil_div(nt_tiles, nt)));
   // as many blocks per thread, of equal size (not whole MR panels: N8 14x14 has 392 tiles, in
   // 64-tile blocks 4 + 3 per thread; a block's last panel of MR tiles is partly padding, so
