@@ -962,7 +962,8 @@ void wino_batch_cl(const WinoGeom& g, const T* in, WF wf, const T* bias, T* out)
   const int64_t ov = wino_ceil_div(g.cout, int64_t(W));
   if (ov % 2 == 0 && ov % 3 != 0)
     return wino_batch_cl<T, 8, 2>(g, in, wino_filter<T>(g.cout, g.cin, 2 * W, wf), bias, out);
-  if (ov == 1) return wino_batch_cl<T, 16, 1>(g, in, wino_filter<T>(g.cout, g.cin, W, wf), bias, out);
+  if (ov == 1)
+    return wino_batch_cl<T, 16, 1>(g, in, wino_filter<T>(g.cout, g.cin, W, wf), bias, out);
   return wino_batch_cl<T, 8, 3>(g, in, wino_filter<T>(g.cout, g.cin, 3 * W, wf), bias, out);
 #else
   wino_batch_cl<T, kWinoMR, kWinoNV>(g, in, wino_filter<T>(g.cout, g.cin, kWinoNV * W, wf), bias,
