@@ -56,6 +56,13 @@ struct Vec<float> {
   static Vec zero() { return {_mm512_setzero_ps()}; }
   static Vec set1(float x) { return {_mm512_set1_ps(x)}; }
   static Vec load(const float* p) { return {_mm512_loadu_ps(p)}; }
+  // lane i = p[i * stride] (|stride| * width < 2^31)
+  static Vec gather(const float* p, int64_t stride) {
+    const __m512i idx =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32(static_cast<int>(stride)));
+    return {_mm512_i32gather_ps(idx, p, 4)};
+  }
   static Vec load(const float* p, int n) {  // n < width lanes; the rest are 0
     asan_check_lanes(p, n);
     return {_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1u), p)};
@@ -105,6 +112,11 @@ struct Vec<double> {
   static Vec zero() { return {_mm512_setzero_pd()}; }
   static Vec set1(double x) { return {_mm512_set1_pd(x)}; }
   static Vec load(const double* p) { return {_mm512_loadu_pd(p)}; }
+  static Vec gather(const double* p, int64_t stride) {  // lane i = p[i * stride]
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                           _mm256_set1_epi32(static_cast<int>(stride)));
+    return {_mm512_i32gather_pd(idx, p, 8)};
+  }
   static Vec load(const double* p, int n) {
     asan_check_lanes(p, n);
     return {_mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << n) - 1u), p)};
@@ -247,6 +259,13 @@ struct Vec<float> {
   static Vec zero() { return {_mm256_setzero_ps()}; }
   static Vec set1(float x) { return {_mm256_set1_ps(x)}; }
   static Vec load(const float* p) { return {_mm256_loadu_ps(p)}; }
+  static Vec gather(const float* p, int64_t stride) {  // lane i = p[i * stride]
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                           _mm256_set1_epi32(static_cast<int>(stride)));
+    // the masked form: the plain one reads an uninitialized source (GCC 12 -Wmaybe-uninitialized)
+    return {_mm256_mask_i32gather_ps(_mm256_setzero_ps(), p, idx,
+                                     _mm256_castsi256_ps(_mm256_set1_epi32(-1)), 4)};
+  }
   static Vec load(const float* p, int n) {
     asan_check_lanes(p, n);
     return {_mm256_maskload_ps(p, lane_mask32(n))};
@@ -320,6 +339,12 @@ struct Vec<double> {
   static Vec zero() { return {_mm256_setzero_pd()}; }
   static Vec set1(double x) { return {_mm256_set1_pd(x)}; }
   static Vec load(const double* p) { return {_mm256_loadu_pd(p)}; }
+  static Vec gather(const double* p, int64_t stride) {  // lane i = p[i * stride]
+    const __m128i idx =
+        _mm_mullo_epi32(_mm_setr_epi32(0, 1, 2, 3), _mm_set1_epi32(static_cast<int>(stride)));
+    return {_mm256_mask_i32gather_pd(_mm256_setzero_pd(), p, idx,
+                                     _mm256_castsi256_pd(_mm256_set1_epi64x(-1)), 8)};
+  }
   static Vec load(const double* p, int n) {
     asan_check_lanes(p, n);
     return {_mm256_maskload_pd(p, lane_mask64(n))};
@@ -492,6 +517,7 @@ struct Vec {
   static Vec zero() { return {T(0)}; }
   static Vec set1(T x) { return {x}; }
   static Vec load(const T* p) { return {*p}; }
+  static Vec gather(const T* p, int64_t) { return {*p}; }
   static Vec load(const T* p, int n) { return {n > 0 ? *p : T(0)}; }
   void store(T* p) const { *p = v; }
   void store(T* p, int n) const {

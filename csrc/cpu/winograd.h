@@ -133,48 +133,89 @@ inline WinoGeom wino_geom(int64_t n, int64_t cin, int64_t cout, int64_t hin, int
   return {n, cin, cout, hin, win, hout, wout, ph, pw, (hout + 1) / 2, (wout + 1) / 2};
 }
 
-// The transformed filters packed for a register tile of P output channels: U[xi] = G g G^T,
-// g(ky, kx) = wf(oc, ci, ky, kx), G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]],
-// at up[((xi * panels + oc / P) * cin + ci) * P + oc % P], panels = ceil(cout / P) (the padded
+// The 3x3 filters as wino_filter reads them: g(oc, ci)(ky, kx) = w[oc so + ci sc + ky sy + kx sx],
+// the forward's (oc, ci) or, for dx, the weights transposed and flipped (w offset to their last
+// tap, sy and sx negative).
+template <class T>
+struct WinoW {
+  const T* w;
+  int64_t so, sc, sy, sx;
+  T operator()(int64_t oc, int64_t ci, int ky, int kx) const {
+    return w[oc * so + ci * sc + ky * sy + kx * sx];
+  }
+};
+
+// U = G g G^T of one (or, with Vec lanes, several) filter(s), G = [[1, 0, 0], [1/2, 1/2, 1/2],
+// [1/2, -1/2, 1/2], [0, 0, 1]]: g(ky, kx) = gf(ky, kx), U[xi] stored by put(xi, value).
+template <class S, class GF, class PUT>
+inline void wino_filter_one(GF gf, PUT put) {
+  const S h = S::set1(0.5);
+  S g[3][3], t[4][3];
+  for (int ky = 0; ky < 3; ++ky)
+    for (int kx = 0; kx < 3; ++kx) g[ky][kx] = gf(ky, kx);
+  for (int k = 0; k < 3; ++k) {
+    t[0][k] = g[0][k];
+    t[1][k] = h * (g[0][k] + g[1][k] + g[2][k]);
+    t[2][k] = h * (g[0][k] - g[1][k] + g[2][k]);
+    t[3][k] = g[2][k];
+  }
+  for (int a = 0; a < 4; ++a) {
+    put(4 * a + 0, t[a][0]);
+    put(4 * a + 1, h * (t[a][0] + t[a][1] + t[a][2]));
+    put(4 * a + 2, h * (t[a][0] - t[a][1] + t[a][2]));
+    put(4 * a + 3, t[a][2]);
+  }
+}
+
+// One lane of wino_filter_one's arithmetic (the same operations as a Vec's: the same bits).
+template <class T>
+struct WinoScalar {
+  T v;
+  static WinoScalar set1(double x) { return {T(x)}; }
+  friend WinoScalar operator+(WinoScalar a, WinoScalar b) { return {a.v + b.v}; }
+  friend WinoScalar operator-(WinoScalar a, WinoScalar b) { return {a.v - b.v}; }
+  friend WinoScalar operator*(WinoScalar a, WinoScalar b) { return {a.v * b.v}; }
+};
+
+// The transformed filters packed for a register tile of P output channels, U[xi] at
+// up[((xi * panels + oc / P) * cin + ci) * P + oc % P], panels = ceil(cout / P) (the padded
 // output channels of the last panel: zero). Written straight into a buffer reused across calls
-// (reused_scratch: one per WF, i.e. per caller), the output channels split between the threads
-// when the filters are large: at C512 -> 512 (16 MiB of U) a fresh, zero-filled U transformed on
-// one thread and then repacked took about half of the 7x7 forward's time (round 16).
-template <class T, class WF>
-const T* wino_filter(int64_t cout, int64_t cin, int64_t P, WF wf) {
+// (reused_scratch: one per caller), the panels split between the threads when the filters are
+// large, a vector of output channels at a time where P is whole vectors (their 9 taps gathered
+// from w). At C512 -> 512 (16 MiB of U) a fresh, zero-filled U transformed a filter at a time
+// on one thread, then repacked, took half of the 7x7 forward's time (round 16).
+template <class T>
+const T* wino_filter(int64_t cout, int64_t cin, int64_t P, const WinoW<T>& wf) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
   struct Packed;
   const int64_t panels = wino_ceil_div(cout, P), ocs = panels * P;
   T* const up = reused_scratch<T, Packed>(size_t(16 * ocs * cin));
   const int64_t ms = panels * cin * P;  // one xi's matrix
-  const T h = T(0.5);
+  const bool vec = W > 1 && P % W == 0;
   const int nt = double(ocs) * double(cin) * 16.0 > kWinoParallelMinWork ? num_threads() : 1;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-  for (int64_t oc = 0; oc < ocs; ++oc) {
-    T* const col = up + (oc / P) * cin * P + oc % P;
+  for (int64_t pn = 0; pn < panels; ++pn)
     for (int64_t ci = 0; ci < cin; ++ci) {
-      T* const r0 = col + ci * P;
-      if (oc >= cout) {
-        for (int xi = 0; xi < 16; ++xi) r0[xi * ms] = T(0);
-        continue;
+      T* const row = up + (pn * cin + ci) * P;  // U[0][pn][ci][0 .. P)
+      int64_t r = 0;
+      for (; vec && r < P && pn * P + r + W <= cout; r += W) {
+        const T* g = wf.w + (pn * P + r) * wf.so + ci * wf.sc;
+        wino_filter_one<V>(
+            [&](int ky, int kx) { return V::gather(g + ky * wf.sy + kx * wf.sx, wf.so); },
+            [&](int xi, V u) { u.store(row + xi * ms + r); });
       }
-      T g[3][3], t[4][3];
-      for (int ky = 0; ky < 3; ++ky)
-        for (int kx = 0; kx < 3; ++kx) g[ky][kx] = wf(oc, ci, ky, kx);
-      for (int k = 0; k < 3; ++k) {
-        t[0][k] = g[0][k];
-        t[1][k] = h * (g[0][k] + g[1][k] + g[2][k]);
-        t[2][k] = h * (g[0][k] - g[1][k] + g[2][k]);
-        t[3][k] = g[2][k];
-      }
-      for (int a = 0; a < 4; ++a) {
-        T* r = r0 + (a * 4) * ms;
-        r[0 * ms] = t[a][0];
-        r[1 * ms] = h * (t[a][0] + t[a][1] + t[a][2]);
-        r[2 * ms] = h * (t[a][0] - t[a][1] + t[a][2]);
-        r[3 * ms] = t[a][2];
+      for (; r < P; ++r) {
+        const int64_t oc = pn * P + r;
+        if (oc >= cout) {
+          for (int xi = 0; xi < 16; ++xi) row[xi * ms + r] = T(0);
+          continue;
+        }
+        using S = WinoScalar<T>;
+        wino_filter_one<S>([&](int ky, int kx) { return S{wf(oc, ci, ky, kx)}; },
+                           [&](int xi, S u) { row[xi * ms + r] = u.v; });
       }
     }
-  }
   return up;
 }
 
@@ -955,8 +996,8 @@ void wino_batch_cl(const WinoGeom& g, const T* in, const T* up, const T* bias, T
 // The tile of wino_batch_cl's products: MR tiles x NV vectors of output channels, the shape
 // that computes the fewest padded output channels (the first on a tie); the filters (wf, as
 // wino_filter's) transformed into its panels of NV vectors.
-template <class T, class WF>
-void wino_batch_cl(const WinoGeom& g, const T* in, WF wf, const T* bias, T* out) {
+template <class T>
+void wino_batch_cl(const WinoGeom& g, const T* in, const WinoW<T>& wf, const T* bias, T* out) {
   constexpr int W = Vec<T>::width;
 #if defined(__AVX512F__)
   const int64_t ov = wino_ceil_div(g.cout, int64_t(W));
@@ -982,9 +1023,7 @@ inline bool wino_cl(const WinoGeom& g) {
 template <class T>
 void winograd_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
   const WinoGeom g = wino_geom(p.n, p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw);
-  const auto wf = [=](int64_t oc, int64_t ci, int ky, int kx) {
-    return w[((oc * p.c + ci) * 3 + ky) * 3 + kx];
-  };
+  const WinoW<T> wf{w, 9 * p.c, 9, 3, 1};  // w[oc][ci][ky][kx]
   if (wino_cl<T>(g)) return wino_batch_cl(g, x, wf, b, y);
   wino_batch(g, x, wino_filter<T>(p.o, p.c, kWinoMR, wf), b, y);
 }
@@ -993,9 +1032,7 @@ void winograd_forward(const Conv2dParams& p, const T* x, const T* w, const T* b,
 template <class T>
 void winograd_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const WinoGeom g = wino_geom(p.n, p.o, p.c, p.ho, p.wo, p.h, p.w, 2 - p.ph, 2 - p.pw);
-  const auto wf = [=](int64_t ci, int64_t oc, int ky, int kx) {
-    return w[((oc * p.c + ci) * 3 + (2 - ky)) * 3 + (2 - kx)];
-  };
+  const WinoW<T> wf{w + 8, 9, 9 * p.c, -3, -1};  // (ci, oc, ky, kx) -> w[oc][ci][2 - ky][2 - kx]
   const T* none = nullptr;
   if (wino_cl<T>(g)) return wino_batch_cl(g, dy, wf, none, dx);
   wino_batch(g, dy, wino_filter<T>(p.c, p.o, kWinoMR, wf), none, dx);
