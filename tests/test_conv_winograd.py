@@ -131,6 +131,32 @@ def test_winograd_many_channels(isa, dtype, threads, rng):
         dg.set_num_threads(old)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_winograd_dw_split_by_output_channels(isa, dtype, rng):
+    """dw's threads split the output channels where a thread's dU outgrows its L2 (an L2 of 64
+    KiB set here), the tiles otherwise (64 MiB): both against float64 at 2 threads; split by
+    output channels, the bits do not depend on the thread count."""
+    old = dg.get_num_threads()
+    try:
+        x, w, _, kw = _data((3, 40, 9, 7, 70, 1), dtype, rng)
+        dy = rng.uniform(-1, 1, size=(3, 70, 9, 7)).astype(dtype)
+        want = reference.conv2d_backward(*(a.astype(np.float64) for a in (dy, x, w)), **kw)[1]
+        rtol, atol = _tol(dtype, 40 * 9)
+        got = {}
+        for l2, threads in ((64 << 10, 2), (64 << 10, 1), (64 << 20, 2)):
+            _cpu._set_cache_sizes(0, l2, 0)
+            dg.set_num_threads(threads)
+            dw = _cpu.conv2d_backward(dy, x, w, **kw, need_dx=False, need_db=False, algo="winograd")
+            got[l2, threads] = dw[1]
+            assert_close(
+                dw[1], want, rtol=rtol, atol=atol * math.sqrt(3 * 63), name=f"{l2} {threads}"
+            )
+        np.testing.assert_array_equal(got[64 << 10, 2], got[64 << 10, 1])
+    finally:
+        _cpu._set_cache_sizes(0, 0, 0)
+        dg.set_num_threads(old)
+
+
 @pytest.mark.parametrize("case", [(2, 64, 15, 15, 32, 1), (8, 32, 8, 8, 64, 1)])
 def test_winograd_float32_error(isa, case, rng):
     """The float32 error of F(2x2, 3x3) on benchmark-like layers (C 64 and C 32 8x8, whose narrow

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/cpu_isa.h"
 #include "common/threads.h"
 #include "cpu/ops.h"
 #include "cpu/simd.h"
@@ -38,6 +39,14 @@ inline void parallel_chunks(int64_t n, int64_t grain, F&& f) {
     const int64_t b = c * grain;
     f(b, b + grain < n ? b + grain : n);
   }
+}
+
+// L2 bytes one thread of the kernel may count on: the per-core L2 (common/cpu_isa.h's
+// detection, or DG_L2_BYTES), shared by l2_share threads on SMT siblings.
+inline int64_t l2_per_thread() {
+  const CacheSizes cs = cache_sizes();
+  const int64_t l2 = cs.l2 > 0 ? cs.l2 : int64_t(512) << 10;
+  return cs.l2_share > 1 && num_threads() > 1 ? l2 / cs.l2_share : l2;
 }
 
 // n elements of U from a 64-byte boundary for one call site (Site: a type of its own, e.g. a

@@ -402,14 +402,6 @@ inline void for_channels(int64_t c, int64_t total, bool stream, F&& f) {
   }
 }
 
-// L2 bytes one thread of the kernel may count on: the per-core L2 (common/cpu_isa.h's
-// detection, or DG_L2_BYTES), shared by l2_share threads on SMT siblings.
-inline int64_t l2_per_thread() {
-  const CacheSizes cs = cache_sizes();
-  const int64_t l2 = cs.l2 > 0 ? cs.l2 : int64_t(512) << 10;
-  return cs.l2_share > 1 && num_threads() > 1 ? l2 / cs.l2_share : l2;
-}
-
 // A channel plane (the arrays a pass re-reads) of at most half a thread's L2 is mapped while
 // the next channel is prefetched into L2: the plane and the next one share the L2 (the map goes
 // in sample order, the prefetch in step, so it evicts the runs already mapped). A larger plane

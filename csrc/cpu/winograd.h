@@ -575,7 +575,8 @@ void wino_batch(const WinoGeom& g, const T* in, const T* u, const T* bias, T* ou
 // broadcast from dMt x NV vectors of input channels from Vt, k = the block's tiles), added into
 // the thread's dU.
 // Threads own contiguous ranges of blocks and their own dU; the partials are summed in thread
-// order (the bits depend on the thread count, not on the scheduling).
+// order (the bits depend on the thread count, not on the scheduling). Where a dU outgrows the L2
+// they split the output channels instead, over every block, into one dU (wino_dw_split_oc).
 // A kWinoTr x kWinoTr transpose: dst[k * ds + r] = src[r * ss + k] (8 x 8 floats, 4 x 4 doubles
 // with AVX2's 256-bit shuffles, which the AVX-512 build has too; one element elsewhere).
 #if defined(__AVX2__)
@@ -775,6 +776,17 @@ WinoDwScratch<T>& wino_dw_scratch() {
   return s;
 }
 
+// Whether dw's threads split the output channels (panels of MR) rather than the tiles: where a
+// thread's dU (du_bytes) outgrows its L2, and there are 4+ panels per thread. Split by tiles, each
+// thread zeroes, fills and streams its own dU, then they are added; split by output channels
+// there is one dU, and every thread transforms every tile (the transforms are ~1/cout of the
+// products). Zen 4 (round 16), dw alone at 2 threads, by output channels / by tiles: C512 7x7
+// N8 0.83, C256 14x14 0.89 (4 and 16 MiB of dU); C128 28x28 1.14, C64 56x56 1.27, C32 1.22 (1
+// MiB and less). A dU element is then the same sum on any thread count.
+inline bool wino_dw_split_oc(int nt, int64_t du_bytes, int64_t panels) {
+  return nt > 1 && du_bytes > l2_per_thread() && panels >= 4 * int64_t(nt);
+}
+
 template <class T, int MR, int NV>
 void wino_dw_run(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   using V = Vec<T>;
@@ -792,10 +804,13 @@ void wino_dw_run(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   int64_t nb = kWinoBlockBytes / (16 * (ldc + ldo) * int64_t(sizeof(T)));
   nb = std::max<int64_t>(kWinoMinBlock, std::min<int64_t>(nb, 1024));
   const int64_t nblocks = wino_ceil_div(nt_tiles, nb);
-  const int nthr = static_cast<int>(std::min<int64_t>(nt, nblocks));
   const int64_t usize = 16 * cout * ldc;
-  struct Parts;  // the threads' dU, each zeroed by its thread
-  T* const parts = reused_scratch<T, Parts>(size_t(nthr * usize));
+  const int64_t npan = wino_ceil_div(cout, int64_t(MR));
+  const bool split_oc = wino_dw_split_oc(nt, usize * int64_t(sizeof(T)), npan);
+  const int nthr = split_oc ? nt : static_cast<int>(std::min<int64_t>(nt, nblocks));
+  const int nparts = split_oc ? 1 : nthr;
+  struct Parts;  // the threads' dU (split_oc: one, its rows split), zeroed by their threads
+  T* const parts = reused_scratch<T, Parts>(size_t(nparts * usize));
   const int64_t xl = 2 * g.tw + 2, yl = 2 * g.tw;  // staging row lengths (columns)
   const int64_t ts = g.th * g.tw;
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
@@ -806,9 +821,15 @@ void wino_dw_run(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     T* mt = WinoScratch<T>::get(s.mt, 16 * nb * ldo);
     T* xr = WinoScratch<T>::get(s.xr, 4 * xl * ldc);
     T* yr = WinoScratch<T>::get(s.yr, 2 * yl * ldo);
-    T* du = parts + t * usize;
-    std::fill(du, du + usize, T(0));
-    const int64_t b0 = nblocks * t / tn, b1 = nblocks * (t + 1) / tn;
+    T* du = split_oc ? parts : parts + t * usize;
+    // split_oc: this thread's panels of MR output channels over every block; else every output
+    // channel over its share of the blocks
+    const int64_t o0 = split_oc ? npan * t / tn * MR : 0;
+    const int64_t o1 = split_oc ? std::min(cout, npan * (t + 1) / tn * MR) : cout;
+    for (int xi = 0; xi < 16; ++xi)
+      std::fill(du + (xi * cout + o0) * ldc, du + (xi * cout + o1) * ldc, T(0));
+    const int64_t b0 = split_oc ? 0 : nblocks * t / tn;
+    const int64_t b1 = split_oc ? nblocks : nblocks * (t + 1) / tn;
     const int64_t vs = nb * ldc, ms = nb * ldo;  // one xi's matrix
     WinoRowSlots<T> xs{g, x, xr, xl, ldc};
     for (int64_t blk = b0; blk < b1; ++blk) {
@@ -838,7 +859,7 @@ void wino_dw_run(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
       // dU[xi] += dMt[xi]^T (cout x nq) @ Vt[xi] (nq x cin)
       for (int xi = 0; xi < 16; ++xi)
         for (int64_t cc = 0; cc < ldc; cc += NR)
-          for (int64_t oc = 0; oc < cout; oc += MR) {
+          for (int64_t oc = o0; oc < o1; oc += MR) {
             const int rows = static_cast<int>(std::min<int64_t>(MR, cout - oc));
             wino_tile<T, true, MR, NV>(mt + xi * ms + oc, ldo, vt + xi * vs + cc, ldc, nq,
                                        du + (xi * cout + oc) * ldc + cc, ldc, rows);
@@ -849,11 +870,11 @@ void wino_dw_run(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   // threads (the 16 MiB of C512's partials took a serial pass to add, another to transform)
   const T h = T(0.5);
   const int64_t us = cout * ldc;
-  const int ntf = double(cout) * double(cin) * 16.0 * nthr > kWinoParallelMinWork ? nthr : 1;
+  const int ntf = double(cout) * double(cin) * 16.0 * nparts > kWinoParallelMinWork ? nthr : 1;
 #pragma omp parallel for num_threads(ntf) if (ntf > 1) schedule(static)
   for (int64_t oc = 0; oc < cout; ++oc) {
     T* const du = parts + oc * ldc;  // dU[xi][oc] at du + xi us
-    for (int t = 1; t < nthr; ++t)
+    for (int t = 1; t < nparts; ++t)
       for (int xi = 0; xi < 16; ++xi) {
         T* d = du + xi * us;
         const T* src = d + t * usize;
