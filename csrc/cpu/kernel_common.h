@@ -53,10 +53,11 @@ inline int64_t l2_per_thread() {
 // struct declared there), kept per calling thread and reused across calls: grown on demand,
 // never shrunk, freed when the thread exits. The contents are whatever the last call left (the
 // caller initializes what it reads). For the buffers a kernel needs on every call that grow
-// with its input (partial sums, transformed weights): a fresh std::vector of a few hundred KiB
-// or more is mapped, zero-filled on the calling thread and unmapped on every call (the
-// LayerNorm backward's 2 MiB of partials at 4096 x 4096: 1.11-1.25x faster reused). Take the
-// pointer before a parallel region: inside it the thread_local would be each worker's own.
+// with its input (partial sums, transformed weights): a fresh std::vector costs a zero fill on
+// the calling thread (and page faults) on every call, and lands wherever the heap puts it,
+// which matters where its offset in a page does (layer_norm_backward_t places its partials in
+// it). Take the pointer before a parallel region: inside it the thread_local would be each
+// worker's own.
 template <class U, class Site>
 inline U* reused_scratch(size_t n) {
   constexpr size_t pad = 64 / sizeof(U);

@@ -702,8 +702,24 @@ void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* me
   int64_t chunk_rows = (rows + 7) / 8;
   if (chunk_rows > 64) chunk_rows = 64;
   const int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
-  struct Partials;  // reused_scratch's site: 2 MiB at 4096 x 4096, too much to map per call
-  T* const part = params ? reused_scratch<T, Partials>(size_t(2 * d * chunks)) : nullptr;
+  // The partials (2 MiB at 4096 x 4096: kept between calls, reused_scratch) start 2 KiB past
+  // x's offset in a 4 KiB page: pass 2 loads x and dy just after storing pw and pb at the
+  // previous columns, and a load whose address bits 0-11 overlap an older store's waits for it
+  // (4K aliasing). Zen 4, AVX-512, 4096 x 4096, 2 threads (bench/mca/norm7_ln_bwd.cpp, x 16
+  // bytes past a page as NumPy allocates), the partials this far past x's offset: 0 B 5.6-6.0
+  // ms, 48 B 7.5-7.6, 1 KiB 5.5-5.6, 2 KiB 5.4, 3 KiB 5.9-6.0; at 1 thread 0 B 12.5, 48 B 14.9,
+  // 2 KiB 9.6.
+  // Where a fresh buffer per call put them varied with the heap's state.
+  T* part = nullptr;
+  if (params) {
+    constexpr int64_t kPage = 4096;
+    struct Partials;
+    T* const base =
+        reused_scratch<T, Partials>(size_t(2 * d * chunks + kPage / int64_t(sizeof(T))));
+    const auto want = (reinterpret_cast<std::uintptr_t>(x) + kPage / 2) % kPage;
+    const auto have = reinterpret_cast<std::uintptr_t>(base) % kPage;
+    part = base + (want + kPage - have) % kPage / sizeof(T);
+  }
   const bool stream = dx != nullptr && d % W == 0 && norm_stream(rows * d * int64_t(sizeof(T)));
   auto chunk = [&](int64_t ch) {
     const int64_t r0 = ch * chunk_rows, r1 = r0 + chunk_rows < rows ? r0 + chunk_rows : rows;
