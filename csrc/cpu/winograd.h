@@ -273,6 +273,28 @@ inline void wino_row_copy(const T* row, int64_t ix0, int64_t k0, int64_t k1, int
 // channel by channel while this segment is transformed (the planes are read in short strided
 // pieces that the hardware prefetchers do not follow: without this, the loads of the input
 // rows took about half of the AVX-512 forward's transform time).
+// A segment: the tiles [q, q + cnt) of the batch's enumeration (q = (n th + ty) tw + tx), all in
+// tile row ty of image n, from column tx.
+struct WinoSeg {
+  int64_t q, n, ty, tx, cnt;
+};
+
+// The segment that starts at tile q and ends at the row's end or at tile q1, whichever is first.
+inline WinoSeg wino_seg(const WinoGeom& g, int64_t q, int64_t q1) {
+  const int64_t ts = g.th * g.tw, r = q % ts, tx = r % g.tw;
+  return {q, q / ts, r / g.tw, tx, std::min(g.tw - tx, q1 - q)};
+}
+
+// f(segment) for the segments of tiles [q0, q1), in order.
+template <class F>
+inline void wino_segments(const WinoGeom& g, int64_t q0, int64_t q1, F&& f) {
+  for (int64_t q = q0; q < q1;) {
+    const WinoSeg sg = wino_seg(g, q, q1);
+    f(sg);
+    q += sg.cnt;
+  }
+}
+
 template <class T>
 struct WinoNext {
   const T* img = nullptr;           // the next segment's image (null: none)
@@ -283,18 +305,16 @@ struct WinoNext {
 template <class T>
 WinoNext<T> wino_next(const WinoGeom& g, const T* in, int64_t q, int64_t cnt) {
   WinoNext<T> f;
-  const int64_t nt = g.ntiles(), qn = q + cnt, ts = g.th * g.tw;
-  if (qn >= nt) return f;
-  const int64_t n = q / ts, ty = q % ts / g.tw, tx = q % g.tw;
-  const int64_t n2 = qn / ts, ty2 = qn % ts / g.tw, tx2 = qn % g.tw;
-  const int64_t cnt2 = std::min(g.tw - tx2, nt - qn);
-  const int skip = n2 == n && ty2 == ty + 1 && tx2 == tx && cnt2 == cnt ? 2 : 0;
-  const int64_t ix0 = 2 * tx2 - g.pw;
+  const int64_t nt = g.ntiles();
+  if (q + cnt >= nt) return f;
+  const WinoSeg a = wino_seg(g, q, nt), b = wino_seg(g, q + cnt, nt);
+  const int skip = b.n == a.n && b.ty == a.ty + 1 && b.tx == a.tx && b.cnt == cnt ? 2 : 0;
+  const int64_t ix0 = 2 * b.tx - g.pw;
   f.c0 = std::max<int64_t>(0, ix0);
-  f.c1 = std::min(g.win, ix0 + 2 * cnt2 + 2);
+  f.c1 = std::min(g.win, ix0 + 2 * b.cnt + 2);
   if (f.c1 <= f.c0) return f;
-  f.img = in + n2 * g.cin * g.hin * g.win;
-  f.iy0 = 2 * ty2 - g.ph + skip;
+  f.img = in + b.n * g.cin * g.hin * g.win;
+  f.iy0 = 2 * b.ty - g.ph + skip;
   f.nr = 4 - skip;
   return f;
 }
@@ -391,11 +411,10 @@ void wino_out_segment(const WinoGeom& g, const T* m, int64_t ld, int64_t j0, int
   T* pf = nullptr;
   int64_t pc0 = 0, pc1 = 0, pnr = 0;
   if (qnext < g.ntiles()) {
-    const int64_t ts = g.th * g.tw, n2 = qnext / ts, ty2 = qnext % ts / g.tw;
-    const int64_t tx2 = qnext % g.tw, cnt2 = std::min(g.tw - tx2, g.ntiles() - qnext);
-    pc0 = 2 * tx2, pc1 = std::min(g.wout, 2 * (tx2 + cnt2));
-    pnr = std::min<int64_t>(2, g.hout - 2 * ty2);
-    pf = out + (n2 * g.cout * g.hout + 2 * ty2) * g.wout;
+    const WinoSeg nx = wino_seg(g, qnext, g.ntiles());
+    pc0 = 2 * nx.tx, pc1 = std::min(g.wout, 2 * (nx.tx + nx.cnt));
+    pnr = std::min<int64_t>(2, g.hout - 2 * nx.ty);
+    pf = out + (nx.n * g.cout * g.hout + 2 * nx.ty) * g.wout;
   }
   for (int64_t oc = 0; oc < g.cout; ++oc) {
     const T* mc = m + oc * ld + j0;
@@ -542,24 +561,17 @@ void wino_batch(const WinoGeom& g, const T* in, const T* u, const T* bias, T* ou
     T* v = WinoScratch<T>::get(s.v, 16 * wino_xi_stride<T>(g.cin, nb));
     T* m = WinoScratch<T>::get(s.m, 16 * wino_xi_stride<T>(g.cout, nb));
     T* rows = WinoScratch<T>::get(s.rows, 4 * rl);
-    const int64_t ts = g.th * g.tw;
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < nblocks; ++blk) {
       const int64_t q0 = blk * nb, q1 = std::min(nt_tiles, q0 + nb), nq = q1 - q0;
-      // the block's row segments
-      for (int64_t q = q0; q < q1;) {
-        const int64_t n = q / ts, r = q % ts, ty = r / g.tw, tx = r % g.tw;
-        const int64_t cnt = std::min(g.tw - tx, q1 - q);
-        wino_in_segment(g, in, n, ty, tx, cnt, v, nb, q - q0, rows, rl, wino_next(g, in, q, cnt));
-        q += cnt;
-      }
+      wino_segments(g, q0, q1, [&](const WinoSeg& sg) {
+        wino_in_segment(g, in, sg.n, sg.ty, sg.tx, sg.cnt, v, nb, sg.q - q0, rows, rl,
+                        wino_next(g, in, sg.q, sg.cnt));
+      });
       wino_products(g, u, v, m, nb, nq);
-      for (int64_t q = q0; q < q1;) {
-        const int64_t n = q / ts, r = q % ts, ty = r / g.tw, tx = r % g.tw;
-        const int64_t cnt = std::min(g.tw - tx, q1 - q);
-        wino_out_segment(g, m, nb, q - q0, n, ty, tx, cnt, bias, out, q + cnt);
-        q += cnt;
-      }
+      wino_segments(g, q0, q1, [&](const WinoSeg& sg) {
+        wino_out_segment(g, m, nb, sg.q - q0, sg.n, sg.ty, sg.tx, sg.cnt, bias, out, sg.q + sg.cnt);
+      });
     }
   }
 }
@@ -812,7 +824,6 @@ void wino_dw_run(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   struct Parts;  // the threads' dU (split_oc: one, its rows split), zeroed by their threads
   T* const parts = reused_scratch<T, Parts>(size_t(nparts * usize));
   const int64_t xl = 2 * g.tw + 2, yl = 2 * g.tw;  // staging row lengths (columns)
-  const int64_t ts = g.th * g.tw;
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
   {
     const int t = omp_get_thread_num(), tn = omp_get_num_threads();
@@ -834,28 +845,21 @@ void wino_dw_run(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     WinoRowSlots<T> xs{g, x, xr, xl, ldc};
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t q0 = blk * nb, q1 = std::min(nt_tiles, q0 + nb), nq = q1 - q0;
-      for (int64_t q = q0; q < q1;) {
-        const int64_t n = q / ts, r = q % ts, ty = r / g.tw, tx = r % g.tw;
-        const int64_t cnt = std::min(g.tw - tx, q1 - q);
-        const int64_t j0 = q - q0;
-        xs.stage(n, ty, tx, cnt);
-        {  // the next segment's rows, while this one's are transformed
-          const int64_t qn = q + cnt;
-          if (qn < nt_tiles) {
-            const int64_t n2 = qn / ts, r2 = qn % ts, ty2 = r2 / g.tw, tx2 = r2 % g.tw;
-            const int64_t cnt2 = std::min(g.tw - tx2, nt_tiles - qn);
-            xs.prefetch(n2, ty2, tx2, cnt2);
-            wino_prefetch_rows(dy + n2 * cout * g.hout * g.wout, cout, g.hout * g.wout, g.hout,
-                               g.wout, 2 * ty2, 2, 2 * tx2, 2 * cnt2);
-          }
+      wino_segments(g, q0, q1, [&](const WinoSeg& sg) {
+        const int64_t j0 = sg.q - q0;
+        xs.stage(sg.n, sg.ty, sg.tx, sg.cnt);
+        if (sg.q + sg.cnt < nt_tiles) {  // the next segment's rows, while this one's transform
+          const WinoSeg nx = wino_seg(g, sg.q + sg.cnt, nt_tiles);
+          xs.prefetch(nx.n, nx.ty, nx.tx, nx.cnt);
+          wino_prefetch_rows(dy + nx.n * cout * g.hout * g.wout, cout, g.hout * g.wout, g.hout,
+                             g.wout, 2 * nx.ty, 2, 2 * nx.tx, 2 * nx.cnt);
         }
-        wino_dw_in(xs.rows, cnt, ldc, vt + j0 * ldc, vs);
+        wino_dw_in(xs.rows, sg.cnt, ldc, vt + j0 * ldc, vs);
         // dy: 2 rows from 2 ty, columns from 2 tx (zero past the output)
-        wino_rows_t(dy + n * cout * g.hout * g.wout, cout, g.hout * g.wout, g.hout, g.wout, 2 * ty,
-                    2, 2 * tx, 2 * cnt, yr, ldo);
-        wino_dw_dy(yr, cnt, ldo, mt + j0 * ldo, ms);
-        q += cnt;
-      }
+        wino_rows_t(dy + sg.n * cout * g.hout * g.wout, cout, g.hout * g.wout, g.hout, g.wout,
+                    2 * sg.ty, 2, 2 * sg.tx, 2 * sg.cnt, yr, ldo);
+        wino_dw_dy(yr, sg.cnt, ldo, mt + j0 * ldo, ms);
+      });
       // dU[xi] += dMt[xi]^T (cout x nq) @ Vt[xi] (nq x cin)
       for (int xi = 0; xi < 16; ++xi)
         for (int64_t cc = 0; cc < ldc; cc += NR)
@@ -934,7 +938,7 @@ void wino_batch_cl(const WinoGeom& g, const T* in, const T* up, const T* bias, T
   const int64_t nbr = wino_ceil_div(nb, MR) * MR;  // Vt's and Mt's rows: whole MR panels
   const int nthr = static_cast<int>(std::min<int64_t>(nt, nblocks));
   const int64_t xl = 2 * g.tw + 2, ol = 2 * g.tw;  // staging row lengths (columns)
-  const int64_t ts = g.th * g.tw, plane = g.hout * g.wout;
+  const int64_t plane = g.hout * g.wout;
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
   {
     WinoDwScratch<T>& s = wino_dw_scratch<T>();
@@ -947,18 +951,14 @@ void wino_batch_cl(const WinoGeom& g, const T* in, const T* up, const T* bias, T
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < nblocks; ++blk) {
       const int64_t q0 = blk * nb, q1 = std::min(nt_tiles, q0 + nb), nq = q1 - q0;
-      for (int64_t q = q0; q < q1;) {
-        const int64_t n = q / ts, r = q % ts, ty = r / g.tw, tx = r % g.tw;
-        const int64_t cnt = std::min(g.tw - tx, q1 - q);
-        xs.stage(n, ty, tx, cnt);
-        const int64_t qn = q + cnt;
-        if (qn < q1) {  // the next segment's rows, while this one's are transformed
-          const int64_t n2 = qn / ts, r2 = qn % ts, ty2 = r2 / g.tw, tx2 = r2 % g.tw;
-          xs.prefetch(n2, ty2, tx2, std::min(g.tw - tx2, q1 - qn));
+      wino_segments(g, q0, q1, [&](const WinoSeg& sg) {
+        xs.stage(sg.n, sg.ty, sg.tx, sg.cnt);
+        if (sg.q + sg.cnt < q1) {  // the next segment's rows, while this one's are transformed
+          const WinoSeg nx = wino_seg(g, sg.q + sg.cnt, q1);
+          xs.prefetch(nx.n, nx.ty, nx.tx, nx.cnt);
         }
-        wino_dw_in(xs.rows, cnt, ldc, vt + (q - q0) * ldc, vs);
-        q += cnt;
-      }
+        wino_dw_in(xs.rows, sg.cnt, ldc, vt + (sg.q - q0) * ldc, vs);
+      });
       // Vt's rows past the block's tiles up to a whole MR panel: zero (read, never stored)
       const int64_t nqr = wino_ceil_div(nq, MR) * MR;
       for (int xi = 0; xi < 16; ++xi)
@@ -972,10 +972,9 @@ void wino_batch_cl(const WinoGeom& g, const T* in, const T* up, const T* bias, T
                                               static_cast<int>(std::min<int64_t>(MR, nq - j)), ldc);
       // output transform A^T M A (A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]), tile by tile, into the
       // staging rows yr[2][2 cnt][ldo], then transposed into out's planes
-      for (int64_t q = q0; q < q1;) {
-        const int64_t n = q / ts, r = q % ts, ty = r / g.tw, tx = r % g.tw;
-        const int64_t cnt = std::min(g.tw - tx, q1 - q);
-        const T* mq = mt + (q - q0) * ldo;
+      wino_segments(g, q0, q1, [&](const WinoSeg& sg) {
+        const int64_t n = sg.n, ty = sg.ty, tx = sg.tx, cnt = sg.cnt;
+        const T* mq = mt + (sg.q - q0) * ldo;
         for (int64_t i = 0; i < cnt; ++i)
           for (int64_t ov = 0; ov < ldo; ov += W) {
             V a[16];
@@ -1008,8 +1007,7 @@ void wino_batch_cl(const WinoGeom& g, const T* in, const T* up, const T* bias, T
           for (int64_t oc = cb; oc < cout; ++oc)
             for (int64_t k = 0; k < ncol; ++k) dst[oc * plane + k] = src[k * ldo + oc];
         }
-        q += cnt;
-      }
+      });
     }
   }
 }
