@@ -33,6 +33,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -192,7 +193,8 @@ const T* wino_filter(int64_t cout, int64_t cin, int64_t P, const WinoW<T>& wf) {
   const int64_t panels = wino_ceil_div(cout, P), ocs = panels * P;
   T* const up = reused_scratch<T, Packed>(size_t(16 * ocs * cin));
   const int64_t ms = panels * cin * P;  // one xi's matrix
-  const bool vec = W > 1 && P % W == 0;
+  // gathered where P is whole vectors and the lanes' offsets fit vgatherdps' 32-bit indices
+  const bool vec = W > 1 && P % W == 0 && std::abs(wf.so) * W < (int64_t(1) << 31);
   const int nt = double(ocs) * double(cin) * 16.0 > kWinoParallelMinWork ? num_threads() : 1;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
   for (int64_t pn = 0; pn < panels; ++pn)
@@ -265,14 +267,6 @@ inline void wino_row_copy(const T* row, int64_t ix0, int64_t k0, int64_t k1, int
   for (; k < len; k += W) V::zero().store(pr + k);
 }
 
-// The input transform of the tiles (n, ty, tx0 .. tx0 + cnt) into V's columns j0 .. j0 + cnt
-// (V: 16 matrices cin x ld). B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]].
-// rows: the patch's 4 input rows, zero-padded copies of rl >= 2 W ceil(cnt / W) + 2 elements
-// starting at column 2 tx0 - pw; each vector of W tiles reads 2 W + 2 of them, deinterleaved.
-// The input rows that the next segment will read and this one does not: prefetched into L2
-// channel by channel while this segment is transformed (the planes are read in short strided
-// pieces that the hardware prefetchers do not follow: without this, the loads of the input
-// rows took about half of the AVX-512 forward's transform time).
 // A segment: the tiles [q, q + cnt) of the batch's enumeration (q = (n th + ty) tw + tx), all in
 // tile row ty of image n, from column tx.
 struct WinoSeg {
@@ -295,6 +289,14 @@ inline void wino_segments(const WinoGeom& g, int64_t q0, int64_t q1, F&& f) {
   }
 }
 
+// The input transform of the tiles (n, ty, tx0 .. tx0 + cnt) into V's columns j0 .. j0 + cnt
+// (V: 16 matrices cin x ld). B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]].
+// rows: the patch's 4 input rows, zero-padded copies of rl >= 2 W ceil(cnt / W) + 2 elements
+// starting at column 2 tx0 - pw; each vector of W tiles reads 2 W + 2 of them, deinterleaved.
+// The input rows that the next segment will read and this one does not: prefetched into L2
+// channel by channel while this segment is transformed (the planes are read in short strided
+// pieces that the hardware prefetchers do not follow: without this, the loads of the input
+// rows took about half of the AVX-512 forward's transform time).
 template <class T>
 struct WinoNext {
   const T* img = nullptr;           // the next segment's image (null: none)
