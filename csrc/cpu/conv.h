@@ -360,8 +360,6 @@ void im2col(const Conv2dParams& p, const T* x, int64_t c0, int64_t cg, int64_t q
 template <class T>
 void col2im(const Conv2dParams& p, const T* col, int64_t c0, int64_t cg, int64_t q0, int64_t nc,
             T* dx) {
-  using V = Vec<T>;
-  constexpr int W = V::width;
   const int64_t P = p.ho * p.wo;
   for (int64_t ci = 0; ci < cg; ++ci)
     for (int64_t ky = 0; ky < p.kh; ++ky)
@@ -381,12 +379,7 @@ void col2im(const Conv2dParams& p, const T* col, int64_t c0, int64_t cg, int64_t
             T* d = dx + ((n * p.c + c0 + ci) * p.h + iy) * p.w + off;
             const int64_t a = std::max(ox0, lo), e = std::min(ox1, hi);
             if (p.sw == 1) {
-              int64_t i = a;
-              for (; i + W <= e; i += W) (V::load(d + i) + V::load(s + i)).store(d + i);
-              if (i < e) {
-                const int r = static_cast<int>(e - i);
-                (V::load(d + i, r) + V::load(s + i, r)).store(d + i, r);
-              }
+              if (e > a) add_into(d + a, s + a, e - a);
             } else {
               for (int64_t i = a; i < e; ++i) d[i * p.sw] += s[i];
             }
@@ -611,19 +604,7 @@ void gemm_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T
       if (dw && t > 0) std::fill(dwp, dwp + wsize, T(0));  // each thread zeroes its own
       run(u0, u1, dwp, s);
     }
-    if (dw) {
-      using V = Vec<T>;
-      constexpr int W = V::width;
-      for (int t = 1; t < nt; ++t) {
-        const T* src = parts + size_t(t - 1) * size_t(wsize);
-        int64_t i = 0;
-        for (; i + W <= wsize; i += W) (V::load(dw + i) + V::load(src + i)).store(dw + i);
-        if (i < wsize) {
-          const int r = static_cast<int>(wsize - i);
-          (V::load(dw + i, r) + V::load(src + i, r)).store(dw + i, r);
-        }
-      }
-    }
+    for (int t = 1; dw && t < nt; ++t) add_into(dw, parts + size_t(t - 1) * size_t(wsize), wsize);
   } else {
     ConvScratch<T>& s = scratch<T>();
     run(0, bl.units, dw, s);
@@ -1223,17 +1204,7 @@ void tap_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
       tap_dw_chunk(g, ni, xp, xs, yp, dys, tap_ystride<T>(g), toff.data(), p.o, dwp, s.av);
     }
   }
-  using V = Vec<T>;
-  constexpr int W = V::width;
-  for (int t = 1; t < nt; ++t) {
-    const T* src = parts + size_t(t - 1) * size_t(wsize);
-    int64_t i = 0;
-    for (; i + W <= wsize; i += W) (V::load(dw + i) + V::load(src + i)).store(dw + i);
-    if (i < wsize) {
-      const int r = static_cast<int>(wsize - i);
-      (V::load(dw + i, r) + V::load(src + i, r)).store(dw + i, r);
-    }
-  }
+  for (int t = 1; t < nt; ++t) add_into(dw, parts + size_t(t - 1) * size_t(wsize), wsize);
 }
 
 // The whole tap backward in one pass over the images, when the convolution keeps the size
@@ -1336,16 +1307,8 @@ void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T*
   }
   for (int t = 1; t < nt; ++t) {
     const T* src = parts + size_t(t - 1) * size_t(psize);
-    auto add = [&](T* dst, const T* a, int64_t len) {
-      int64_t i = 0;
-      for (; i + W <= len; i += W) (V::load(dst + i) + V::load(a + i)).store(dst + i);
-      if (i < len) {
-        const int r = static_cast<int>(len - i);
-        (V::load(dst + i, r) + V::load(a + i, r)).store(dst + i, r);
-      }
-    };
-    if (dw) add(dw, src, wsize);
-    if (db) add(db, src + wsize, p.o);
+    if (dw) add_into(dw, src, wsize);
+    if (db) add_into(db, src + wsize, p.o);
   }
 }
 

@@ -41,6 +41,20 @@ inline void parallel_chunks(int64_t n, int64_t grain, F&& f) {
   }
 }
 
+// dst[i] += src[i] for i in [0, len): whole vectors, then a masked tail (the partial sums of
+// threads added into the result, a scattered row added into its image).
+template <class T>
+inline void add_into(T* dst, const T* src, int64_t len) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  int64_t i = 0;
+  for (; i + W <= len; i += W) (V::load(dst + i) + V::load(src + i)).store(dst + i);
+  if (i < len) {
+    const int r = static_cast<int>(len - i);
+    (V::load(dst + i, r) + V::load(src + i, r)).store(dst + i, r);
+  }
+}
+
 // L2 bytes one thread of the kernel may count on: the per-core L2 (common/cpu_isa.h's
 // detection, or DG_L2_BYTES), shared by l2_share threads on SMT siblings.
 inline int64_t l2_per_thread() {

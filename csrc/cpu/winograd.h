@@ -881,11 +881,7 @@ void wino_dw_run(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   for (int64_t oc = 0; oc < cout; ++oc) {
     T* const du = parts + oc * ldc;  // dU[xi][oc] at du + xi us
     for (int t = 1; t < nparts; ++t)
-      for (int xi = 0; xi < 16; ++xi) {
-        T* d = du + xi * us;
-        const T* src = d + t * usize;
-        for (int64_t i = 0; i < ldc; i += W) (V::load(d + i) + V::load(src + i)).store(d + i);
-      }
+      for (int xi = 0; xi < 16; ++xi) add_into(du + xi * us, du + xi * us + t * usize, ldc);
     for (int64_t ci = 0; ci < cin; ++ci) {
       const T* d = du + ci;
       T e[4][3];  // (G^T dU)[ky] per column k, then G on the columns
