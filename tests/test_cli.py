@@ -167,6 +167,28 @@ def test_interleaved_alternates_and_reports_best():
     assert calls.count("a") >= 4 and calls.count("b") >= 4
 
 
+def test_threads_without_threadpoolctl_warns_once(monkeypatch):
+    """Without threadpoolctl NumPy's BLAS keeps all its threads: the bench must say so, not
+    report a 1-thread ratio against a 2-thread peer in silence."""
+    import sys
+
+    from deltagrad import benchmark
+
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import raises ImportError
+    monkeypatch.setattr(benchmark, "_warned_unlimited", False)
+    old = dg.get_num_threads()
+    with pytest.warns(RuntimeWarning, match="threadpoolctl is not installed"):
+        with benchmark.threads(1):
+            assert dg.get_num_threads() == 1
+    assert dg.get_num_threads() == old
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with benchmark.threads(1):  # once per process
+            pass
+
+
 @pytest.mark.parametrize(
     "name, expect",
     [

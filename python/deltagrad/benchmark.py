@@ -130,7 +130,7 @@ def threads(n: int) -> Iterator[None]:
 
         limits = threadpool_limits(limits=n)
     except ImportError:
-        pass
+        _warn_unlimited_blas()
     torch_old = None
     torch = _torch()
     if torch is not None:
@@ -143,6 +143,26 @@ def threads(n: int) -> Iterator[None]:
         dg.set_num_threads(old)
         if torch is not None and torch_old is not None:
             torch.set_num_threads(torch_old)
+
+
+_warned_unlimited = False
+
+
+def _warn_unlimited_blas() -> None:
+    """Without threadpoolctl NumPy's BLAS keeps its own thread count: its column at n threads
+    would silently measure all of them (a 1-thread ratio of 0.5 on 2 cores). Say so once."""
+    global _warned_unlimited
+    if not _warned_unlimited:
+        _warned_unlimited = True
+        import warnings
+
+        warnings.warn(
+            "threadpoolctl is not installed: NumPy's BLAS is not held to the benchmark's thread "
+            "count, so its rows compare against all of its threads "
+            "(it comes with the bench extra)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _torch() -> Any:

@@ -1,0 +1,82 @@
+"""A/B of two builds' matmul in one process (issue 18, round 17): loads two _cpu extension
+modules by path and times their matmul interleaved with numpy.matmul on bench_matmul.py's cases,
+best GFLOP/s of the rounds, and checks that the two builds' results are bit-identical.
+
+  PYTHONPATH=python python bench/mca/ab_mm.py A/_cpu*.so B/_cpu*.so [--case bmm64 ...]
+      [--threads 1 2] [--rounds 15]
+
+DG_CPU_ISA=avx2 selects the AVX2 kernels in both (OPENBLAS_CORETYPE=Haswell for the peer). The
+two builds must lay out their GEMM scratch alike (_two_builds.py)."""
+
+import argparse
+import os
+import sys
+
+import numpy as np
+from _two_builds import load_build
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from _timing import interleaved, threads  # noqa: E402
+from bench_matmul import CASES  # noqa: E402
+
+# bench_matmul.py's cases and one more: bmm64's products with their operands warm in L2
+CASES = {**CASES, "bmm64w": (64, 64, 64, False, False, "8 x (64^3)", ((8,), (8,)))}
+
+
+def _batch(name):
+    case = CASES[name]
+    return case[6] if len(case) > 6 else ((), ())
+
+
+def _operands(name):
+    m, n, k, ta, tb = CASES[name][:5]
+    ba, bb = _batch(name)
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((*ba, *((k, m) if ta else (m, k))), dtype=np.float32)
+    b = rng.standard_normal((*bb, *((n, k) if tb else (k, n))), dtype=np.float32)
+    flops = 2.0 * m * n * k * float(np.prod(max(ba, bb, key=len)))
+    return a, b, ta, tb, flops
+
+
+def run_case(mods, name, thread_counts, rounds):
+    a, b, ta, tb, flops = _operands(name)
+    a_op = a.swapaxes(-1, -2) if ta else a
+    b_op = b.swapaxes(-1, -2) if tb else b
+    outs = {key: np.matmul(a_op, b_op) for key in ("A", "B", "np")}
+    fns = {
+        "A": lambda: mods["A"].matmul(a, b, ta, tb, out=outs["A"]),
+        "B": lambda: mods["B"].matmul(a, b, ta, tb, out=outs["B"]),
+        "np": lambda: np.matmul(a_op, b_op, out=outs["np"]),
+    }
+    fns["A"]()
+    fns["B"]()
+    same = np.array_equal(outs["A"], outs["B"])
+    for nt in thread_counts:
+        for mod in mods.values():
+            mod.set_num_threads(nt)
+        with threads(nt):
+            t = interleaved(fns, rounds=rounds)
+        g = {key: flops / v["best"] / 1e9 for key, v in t.items()}
+        print(
+            f"{name:11s} t{nt}  A {g['A']:6.1f}  B {g['B']:6.1f}  np {g['np']:6.1f}  "
+            f"B/A {g['B'] / g['A']:.3f}  B/np {g['B'] / g['np']:.3f}  "
+            f"A/np {g['A'] / g['np']:.3f}  bits {'equal' if same else 'DIFFER'}"
+        )
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("a")
+    ap.add_argument("b")
+    ap.add_argument("--case", nargs="*", default=["bmm64", "square256", "square2048"])
+    ap.add_argument("--threads", nargs="*", type=int, default=[1, 2])
+    ap.add_argument("--rounds", type=int, default=15)
+    args = ap.parse_args()
+    mods = {"A": load_build(args.a, "a"), "B": load_build(args.b, "b")}
+    print(f"isa {mods['A'].active_isa()} / {mods['B'].active_isa()}; best GFLOP/s; B/A, B/numpy")
+    for name in args.case:
+        run_case(mods, name, args.threads, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
