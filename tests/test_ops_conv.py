@@ -372,6 +372,26 @@ def test_conv2d_bad_input_functional_and_ops():
         F.conv2d(dg.tensor(x.astype(np.float32)), dg.tensor(w), groups=2)
 
 
+def test_conv2d_huge_geometry_is_an_error():
+    """Arguments near int64's range: a ValueError naming the argument, never wrapped arithmetic
+    (dilation 2^62 made a 5x5 kernel span 4 * 2^62 + 1 = 1 and the layer ran undilated)."""
+    x, w = np.ones((1, 1, 8, 8)), np.ones((1, 1, 5, 5))
+    with pytest.raises(ValueError, match="conv2d: dilation: too large"):
+        ops.conv2d_forward(x, w, dilation=2**62)
+    with pytest.raises(ValueError, match="conv2d: dilation: too large"):
+        ops.conv2d_forward(x, w, dilation=(1, 2**62))
+    with pytest.raises(ValueError, match="conv2d_backward: dilation: too large"):
+        ops.conv2d_backward(np.ones((1, 1, 4, 4)), x, w, dilation=2**62)
+    with pytest.raises(ValueError, match="conv2d: padding: too large"):
+        ops.conv2d_forward(x, w, padding=2**62)
+    with pytest.raises(ValueError, match=r"conv2d: the result's shape \(1, 1, 2\d+, 2\d+\) is too"):
+        ops.conv2d_forward(x, w, padding=2**40)
+    with pytest.raises(ValueError, match="conv2d: weight: the kernel .* larger than the padded"):
+        ops.conv2d_forward(x, w, dilation=2**31)
+    y = ops.conv2d_forward(x, w, stride=2**62, padding=2)  # one output pixel: the centred window
+    np.testing.assert_array_equal(y, np.full((1, 1, 1, 1), 9.0))
+
+
 @pytest.mark.parametrize(
     "kw, wshape",
     [

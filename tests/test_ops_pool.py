@@ -316,6 +316,31 @@ def test_bad_input_ops():
             fn(FakeDevice(), *args)
 
 
+def test_huge_geometry_is_an_error_or_exact():
+    """Geometry arguments near int64's range: a ValueError naming the argument, or the right
+    answer in bounded time, never wrapped arithmetic (a dilation of 2^62 made a 5-tap window
+    span 1 and the pooling ran as if undilated; a padding of 2^39 was walked a tap at a time)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 2, 8, 8))
+    with pytest.raises(ValueError, match="^max_pool2d: dilation: too large"):
+        ops.max_pool2d(x, 5, dilation=2**62)
+    with pytest.raises(ValueError, match="^max_pool2d: kernel_size: too large"):
+        ops.max_pool2d(x, 2**62, padding=2**61 - 3)
+    with pytest.raises(ValueError, match="^avg_pool2d: kernel_size: too large"):
+        ops.avg_pool2d(x, 2**32, padding=2**31 - 4)
+    with pytest.raises(ValueError, match="^max_pool2d: stride: too large"):
+        ops.max_pool2d(x, 3, stride=2**63 - 1, ceil_mode=True)
+    with pytest.raises(ValueError, match=r"^adaptive_avg_pool2d: the result's shape .* too large"):
+        ops.adaptive_avg_pool2d(x, 2**40)
+    # one window per column, 2^40 rows tall and almost all padding: the column's maximum
+    y, idx = ops.max_pool2d(x, (2**40, 1), padding=(2**39 - 3, 0), return_indices=True)
+    np.testing.assert_array_equal(y[:, :, 0], x.max(axis=2))
+    np.testing.assert_array_equal(idx[:, :, 0], x.argmax(axis=2) * 8 + np.arange(8))
+    # the average over a 2^31 x 2^31 window counting the padding: the plane's sum / 2^62
+    y = ops.avg_pool2d(x, 2**31, padding=2**30 - 4)
+    np.testing.assert_allclose(y[:, :, 0, 0], x.sum(axis=(2, 3)) / 2.0**62, rtol=1e-12)
+
+
 # ---- the fast paths (2x2 windows at stride 2, global average pooling) against the generic
 # kernels they replace (bit for bit, but the global sum's order) and the float64 reference
 

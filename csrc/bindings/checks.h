@@ -287,12 +287,43 @@ inline std::vector<int64_t> shape_of(const py::array& a) {
   return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
 }
 
+// a * b + c, or ValueError naming `name` where int64 would overflow. For geometry computed from
+// user arguments (a dilation of 2^62 made a 5-tap kernel span 4 * 2^62 + 1, which wraps to 1,
+// and the convolution ran on the 8 x 8 input as if undilated).
+inline int64_t muladd_checked(int64_t a, int64_t b, int64_t c, const char* name) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r) || __builtin_add_overflow(r, c, &r))
+    throw py::value_error(std::string(name) + ": too large: the geometry overflows int64 (" +
+                          std::to_string(a) + " * " + std::to_string(b) + " + " +
+                          std::to_string(c) + ")");
+  return r;
+}
+
+inline std::string dims_str(const int64_t* shape, size_t ndim) {
+  std::string s = "(";
+  for (size_t i = 0; i < ndim; ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (ndim == 1 ? ",)" : ")");
+}
+
 // A new C-contiguous float32 or float64 array of ndim dimensions, made as NumPy makes its own
-// results (PyArray_NewFromDescr with the builtin descriptor): no dtype object, no vectors.
+// results (PyArray_NewFromDescr with the builtin descriptor): no dtype object, no vectors. A
+// shape whose bytes do not fit in an ssize_t is a ValueError giving the shape (NumPy's own
+// "array is too big" names neither the op nor the shape).
 inline py::array new_array(DType dt, const int64_t* shape, size_t ndim) {
   auto& api = py::detail::npy_api::get();
   constexpr size_t kMaxDims = 64;  // NumPy 2's NPY_MAXDIMS (NumPy 1's is 32: it raises)
   if (ndim > kMaxDims) throw py::value_error("too many dimensions: " + std::to_string(ndim));
+  int64_t bytes = dt == DType::f32 ? 4 : 8;
+  bool empty = false;
+  for (size_t i = 0; i < ndim; ++i) {
+    if (shape[i] < 0)
+      throw py::value_error("the result's shape " + dims_str(shape, ndim) + " is negative");
+    empty = empty || shape[i] == 0;
+  }
+  for (size_t i = 0; i < ndim && !empty; ++i)
+    if (__builtin_mul_overflow(bytes, shape[i], &bytes))
+      throw py::value_error("the result's shape " + dims_str(shape, ndim) +
+                            " is too large (more than 2^63 bytes)");
   Py_intptr_t dims[kMaxDims];
   for (size_t i = 0; i < ndim; ++i) dims[i] = static_cast<Py_intptr_t>(shape[i]);
   PyObject* descr = api.PyArray_DescrFromType_(dt == DType::f32 ? api.NPY_FLOAT_ : api.NPY_DOUBLE_);

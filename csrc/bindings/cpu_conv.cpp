@@ -129,14 +129,16 @@ ConvOperands conv_operands(py::handle x_obj, py::handle w_obj, py::handle stride
                           " channels in input of shape " + shape_str(o.x));
   if (p.kh <= 0 || p.kw <= 0)
     throw py::value_error("weight: expected a non-empty kernel, got shape " + shape_str(o.w));
-  const int64_t eh = p.dh * (p.kh - 1) + 1, ew = p.dw * (p.kw - 1) + 1;
-  if (p.h + 2 * p.ph < eh || p.w + 2 * p.pw < ew)
+  const int64_t eh = muladd_checked(p.dh, p.kh - 1, 1, "dilation");
+  const int64_t ew = muladd_checked(p.dw, p.kw - 1, 1, "dilation");
+  const int64_t hp = muladd_checked(2, p.ph, p.h, "padding");
+  const int64_t wp = muladd_checked(2, p.pw, p.w, "padding");
+  if (hp < eh || wp < ew)
     throw py::value_error("weight: the kernel (" + std::to_string(eh) + " x " + std::to_string(ew) +
-                          " dilated) is larger than the padded input (" +
-                          std::to_string(p.h + 2 * p.ph) + " x " + std::to_string(p.w + 2 * p.pw) +
-                          ")");
-  p.ho = (p.h + 2 * p.ph - eh) / p.sh + 1;
-  p.wo = (p.w + 2 * p.pw - ew) / p.sw + 1;
+                          " dilated) is larger than the padded input (" + std::to_string(hp) +
+                          " x " + std::to_string(wp) + ")");
+  p.ho = (hp - eh) / p.sh + 1;
+  p.wo = (wp - ew) / p.sw + 1;
   return o;
 }
 

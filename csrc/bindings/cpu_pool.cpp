@@ -43,10 +43,15 @@ int64_t floor_div(int64_t a, int64_t b) {
   return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-// torch's pooling_output_shape
+// torch's pooling_output_shape (in >= 0, k, s, d >= 1, 0 <= p <= k / 2: checked by the caller),
+// in int64 with every step that could overflow checked.
 int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
-  int64_t o = floor_div(in + 2 * p - d * (k - 1) - 1 + (ceil_mode ? s - 1 : 0), s) + 1;
-  if (ceil_mode && (o - 1) * s >= in + p) --o;
+  const int64_t span = muladd_checked(d, k - 1, 1, "dilation");  // the dilated kernel
+  const int64_t padded = muladd_checked(2, p, in, "padding");
+  const int64_t num = muladd_checked(1, padded - span, ceil_mode ? s - 1 : 0, "stride");
+  int64_t o = floor_div(num, s) + 1;
+  // (o - 1) * s >= in + p, without the product: o - 1 >= ceil((in + p) / s)
+  if (ceil_mode && o - 1 >= (in + p) / s + ((in + p) % s != 0)) --o;
   return o;
 }
 
@@ -83,6 +88,7 @@ Pool2dGeom geometry(const std::vector<int64_t>& shape, py::handle kernel, py::ha
   require_at_least(s, 1, "stride");
   require_at_least(d, 1, "dilation");
   require_at_least(p, 0, "padding");
+  muladd_checked(k.a, k.b, 0, "kernel_size");  // the average's count_include_pad divisor
   if (p.a > k.a / 2 || p.b > k.b / 2)
     throw py::value_error("padding: expected at most half of the kernel size " + pair_str(k) +
                           ", got " + pair_str(p));
@@ -101,8 +107,8 @@ Pool2dGeom geometry(const std::vector<int64_t>& shape, py::handle kernel, py::ha
   g.oh = out_size(g.h, g.kh, g.sh, g.ph, g.dh, ceil_mode);
   g.ow = out_size(g.w, g.kw, g.sw, g.pw, g.dw, ceil_mode);
   if (g.oh < 1 || g.ow < 1)
-    throw py::value_error("kernel_size: the (dilated) kernel " + pair_str(k) +
-                          " is larger than the padded input " +
+    throw py::value_error("kernel_size: the kernel " + pair_str(k) + " (dilation " + pair_str(d) +
+                          ") is larger than the padded input " +
                           pair_str({g.h + 2 * g.ph, g.w + 2 * g.pw}) + " (output size " +
                           pair_str({g.oh, g.ow}) + ")");
   return g;

@@ -208,14 +208,17 @@ void max_row(const T* xp, T* yp, int64_t* ip, const Pool2dGeom& g, int64_t oh) {
   using V = Vec<T>;
   constexpr T ninf = -std::numeric_limits<T>::infinity();
   const int64_t W = g.w;
-  int64_t ih0 = oh * g.sh - g.ph;
-  const int64_t ih1 = std::min(ih0 + (g.kh - 1) * g.dh + 1, g.h);
-  while (ih0 < 0) ih0 += g.dh;
+  // the window's first tap inside the input: one step, not a loop over the padding's taps
+  // (a padding of 2^61 walked 2^61 of them)
+  const auto first_inside = [](int64_t i0, int64_t d) {
+    return i0 < 0 ? i0 + (-i0 + d - 1) / d * d : i0;
+  };
+  const int64_t ih0 = first_inside(oh * g.sh - g.ph, g.dh);
+  const int64_t ih1 = std::min(oh * g.sh - g.ph + (g.kh - 1) * g.dh + 1, g.h);
   const int64_t span = (g.kw - 1) * g.dw + 1;
   auto scalar = [&](int64_t ow) {
-    int64_t iw0 = ow * g.sw - g.pw;
-    const int64_t iw1 = std::min(iw0 + span, W);
-    while (iw0 < 0) iw0 += g.dw;
+    const int64_t iw0 = first_inside(ow * g.sw - g.pw, g.dw);
+    const int64_t iw1 = std::min(ow * g.sw - g.pw + span, W);
     T m = ninf;
     int64_t mi = ih0 * W + iw0;
     for (int64_t ih = ih0; ih < ih1; ih += g.dh)
