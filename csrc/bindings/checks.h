@@ -317,7 +317,7 @@ inline py::array new_array(DType dt, const int64_t* shape, size_t ndim) {
   bool empty = false;
   for (size_t i = 0; i < ndim; ++i) {
     if (shape[i] < 0)
-      throw py::value_error("the result's shape " + dims_str(shape, ndim) + " is negative");
+      throw py::value_error("the result's shape " + dims_str(shape, ndim) + " has a negative size");
     empty = empty || shape[i] == 0;
   }
   for (size_t i = 0; i < ndim && !empty; ++i)
