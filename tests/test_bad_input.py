@@ -1372,11 +1372,23 @@ def test_nan_and_inf_propagate(device: str) -> None:
     c = np.ones((3, 2))
     got = o.matmul(a, b, alpha=1.0, beta=float("inf"), out=c)
     assert np.isposinf(got).all()
-    # BCE on probabilities outside [0, 1]: the logs are clamped at -100, as torch
-    p = np.array([1.5, -0.5, 0.3])
+    # BCE: probabilities outside [0, 1] or NaN are a ValueError, as torch's RuntimeError ("all
+    # elements of input should be between 0 and 1"), for every reduction; they made NaN losses.
+    # A NaN target is a NaN loss; 0 and 1 are fine (the logs are clamped at -100, as torch).
     t = np.array([1.0, 0.0, 1.0])
-    got = o.binary_cross_entropy(p, t, "none")[0]
-    assert np.isfinite(got[2]) and not np.isnan(got[2])
+    for bad, val in (
+        ([0.3, 1.5, 0.2], "1.5"),
+        ([-0.5, 0.5, 0.3], "-0.5"),
+        ([0.2, 0.4, np.nan], "nan"),
+    ):
+        for red in ("mean", "sum", "none"):
+            with pytest.raises(
+                ValueError, match=rf"binary_cross_entropy: p: .*\[0, 1\], got {val} at"
+            ):
+                o.binary_cross_entropy(np.array(bad), t, red)
+    got = o.binary_cross_entropy(np.array([0.0, 1.0, 0.5]), np.array([0.0, np.nan, 1.0]), "none")[0]
+    np.testing.assert_array_equal(np.isnan(got), [False, True, False])
+    assert float(o.binary_cross_entropy(np.array([1.0, 0.0]), np.array([0.0, 1.0]))[0]) == 100.0
 
 
 def test_sizes_past_int32_via_zero_stride_views() -> None:
