@@ -299,12 +299,6 @@ inline int64_t muladd_checked(int64_t a, int64_t b, int64_t c, const char* name)
   return r;
 }
 
-inline std::string dims_str(const int64_t* shape, size_t ndim) {
-  std::string s = "(";
-  for (size_t i = 0; i < ndim; ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + (ndim == 1 ? ",)" : ")");
-}
-
 // A new C-contiguous float32 or float64 array of ndim dimensions, made as NumPy makes its own
 // results (PyArray_NewFromDescr with the builtin descriptor): no dtype object, no vectors. A
 // shape whose bytes do not fit in an ssize_t is a ValueError giving the shape (NumPy's own
@@ -317,12 +311,15 @@ inline py::array new_array(DType dt, const int64_t* shape, size_t ndim) {
   bool empty = false;
   for (size_t i = 0; i < ndim; ++i) {
     if (shape[i] < 0)
-      throw py::value_error("the result's shape " + dims_str(shape, ndim) + " has a negative size");
+      throw py::value_error("the result's shape " +
+                            shape_str(std::vector<int64_t>(shape, shape + ndim)) +
+                            " has a negative size");
     empty = empty || shape[i] == 0;
   }
   for (size_t i = 0; i < ndim && !empty; ++i)
     if (__builtin_mul_overflow(bytes, shape[i], &bytes))
-      throw py::value_error("the result's shape " + dims_str(shape, ndim) +
+      throw py::value_error("the result's shape " +
+                            shape_str(std::vector<int64_t>(shape, shape + ndim)) +
                             " is too large (more than 2^63 bytes)");
   Py_intptr_t dims[kMaxDims];
   for (size_t i = 0; i < ndim; ++i) dims[i] = static_cast<Py_intptr_t>(shape[i]);

@@ -213,12 +213,14 @@ void max_row(const T* xp, T* yp, int64_t* ip, const Pool2dGeom& g, int64_t oh) {
   const auto first_inside = [](int64_t i0, int64_t d) {
     return i0 < 0 ? i0 + (-i0 + d - 1) / d * d : i0;
   };
-  const int64_t ih0 = first_inside(oh * g.sh - g.ph, g.dh);
-  const int64_t ih1 = std::min(oh * g.sh - g.ph + (g.kh - 1) * g.dh + 1, g.h);
+  const int64_t top = oh * g.sh - g.ph;  // the window's first row, padding included
+  const int64_t ih0 = first_inside(top, g.dh);
+  const int64_t ih1 = std::min(top + (g.kh - 1) * g.dh + 1, g.h);
   const int64_t span = (g.kw - 1) * g.dw + 1;
   auto scalar = [&](int64_t ow) {
-    const int64_t iw0 = first_inside(ow * g.sw - g.pw, g.dw);
-    const int64_t iw1 = std::min(ow * g.sw - g.pw + span, W);
+    const int64_t left = ow * g.sw - g.pw;
+    const int64_t iw0 = first_inside(left, g.dw);
+    const int64_t iw1 = std::min(left + span, W);
     T m = ninf;
     int64_t mi = ih0 * W + iw0;
     for (int64_t ih = ih0; ih < ih1; ih += g.dh)
