@@ -231,6 +231,8 @@ SCHEDULERS = {
     "exponential": ("Adam", "ExponentialLR", dict(gamma=0.9)),
     "cosine": ("SGD", "CosineAnnealingLR", dict(T_max=10, eta_min=1e-3)),
     "cosine_long": ("Adam", "CosineAnnealingLR", dict(T_max=37)),
+    "warm_restarts": ("SGD", "CosineAnnealingWarmRestarts", dict(T_0=4, eta_min=1e-3)),
+    "warm_restarts_mult": ("Adam", "CosineAnnealingWarmRestarts", dict(T_0=3, T_mult=2)),
     "lambda": ("SGD", "LambdaLR", dict(lr_lambda=_lambda)),
     "lambda_per_group": ("SGD", "LambdaLR", dict(lr_lambda=[_lambda, lambda e: 1.0 / (1 + e)])),
     "linear": ("SGD", "LinearLR", dict(start_factor=0.25, end_factor=0.9, total_iters=8)),
@@ -339,6 +341,179 @@ def test_step_with_an_epoch_uses_torchs_closed_form(cls, kw):
             s.step(epoch)
             st.step(epoch)
             assert_close(np.array(s.get_last_lr()), np.array(st.get_last_lr()), **TOL, name="lr")
+
+
+# ---- CosineAnnealingWarmRestarts ---------------------------------------------------------------
+
+WR_TOL = dict(rtol=1e-12, atol=1e-12)
+WR_LRS = (0.1, 0.04, 0.5)  # three groups, three base lrs
+WR_CASES = [
+    dict(T_0=1),
+    dict(T_0=5, eta_min=0.01),
+    dict(T_0=3, T_mult=2),
+    dict(T_0=2, T_mult=3, eta_min=1e-3),
+    dict(T_0=4, T_mult=2, eta_min=0),
+]
+
+
+def _wr_pair(kw, last_epoch=-1):
+    """SGD with three groups of different lrs and a CosineAnnealingWarmRestarts, both sides."""
+    out = []
+    for lib in (dg, torch):
+        ps = [lib.ones(n, requires_grad=True) for n in (2, 3, 1)]
+        groups = [{"params": [p], "lr": lr} for p, lr in zip(ps, WR_LRS)]
+        opt = lib.optim.SGD(groups, lr=1.0)
+        out += [opt, lib.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, **kw)]
+    return out
+
+
+def _wr_expected(kw, t):
+    """Where step t falls, computed by walking the cycles: (T_cur, T_i)."""
+    T_i, mult = kw["T_0"], kw.get("T_mult", 1)
+    while t >= T_i:
+        t -= T_i
+        T_i *= mult
+    return t, T_i
+
+
+def _wr_same(s, st, o, ot):
+    assert (s.T_cur, s.T_i, s.last_epoch) == (st.T_cur, st.T_i, st.last_epoch)
+    assert_close(np.array(s.get_last_lr()), np.array(st.get_last_lr()), **WR_TOL, name="lr")
+    lrs = [g["lr"] for g in o.param_groups]
+    assert_close(np.array(lrs), np.array([g["lr"] for g in ot.param_groups]), **WR_TOL, name="lr")
+    assert lrs == s.get_last_lr()
+
+
+@pytest.mark.parametrize("kw", WR_CASES, ids=str)
+def test_warm_restarts_lr_sequence_matches_torch(kw):
+    o, s, ot, st = _wr_pair(kw)
+    lo = kw.get("eta_min", 0.0)
+    restarts = 0
+    for t in range(41):
+        _wr_same(s, st, o, ot)
+        T_cur, T_i = _wr_expected(kw, t)
+        assert (s.T_cur, s.T_i, s.last_epoch) == (T_cur, T_i, t)
+        want = [lo + (b - lo) * (1 + np.cos(np.pi * T_cur / T_i)) / 2 for b in WR_LRS]
+        assert_close(np.array(s.get_last_lr()), np.array(want), **WR_TOL, name="lr")
+        if T_cur == 0:  # a restart (or the start): back to the base lrs
+            restarts += 1
+            assert s.get_last_lr() == pytest.approx(list(WR_LRS), rel=1e-15)
+        else:
+            assert all(lr < b for lr, b in zip(s.get_last_lr(), WR_LRS))
+        if t == 40:
+            break
+        o.step()
+        ot.step()
+        s.step()
+        st.step()
+    assert restarts > 1
+
+
+@pytest.mark.parametrize("kw", WR_CASES, ids=str)
+def test_warm_restarts_fractional_epochs_match_torch(kw):
+    """torch's per-batch pattern step(epoch + i / iters), then jumps back and forth, and
+    step() after step(epoch) continuing from floor(epoch), without a warning."""
+    o, s, ot, st = _wr_pair(kw)
+    iters = 7
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for epoch in range(12):
+            for i in range(iters):
+                s.step(epoch + i / iters)
+                st.step(epoch + i / iters)
+                _wr_same(s, st, o, ot)
+                assert s.last_epoch == epoch
+        seen_fraction = False
+        for e in (26, 2.5, 0, 0.3, 45.25, 9, 3.999, 100, 1e-9):
+            s.step(e)
+            st.step(e)
+            _wr_same(s, st, o, ot)
+            seen_fraction |= s.T_cur != int(s.T_cur)
+            s.step()
+            st.step()
+            _wr_same(s, st, o, ot)
+        assert seen_fraction
+
+
+@pytest.mark.parametrize("kw", [dict(T_0=3, T_mult=2, eta_min=0.01), dict(T_0=6)], ids=str)
+@pytest.mark.parametrize("fractional", [False, True])
+def test_warm_restarts_state_dict_resumes_mid_cycle(kw, fractional):
+    o, s, ot, st = _wr_pair(kw)
+    for t in range(13):
+        e = t + 0.5 if fractional else None
+        s.step(e)
+        st.step(e)
+    assert 0 < s.T_cur < s.T_i  # mid-cycle
+    sd = s.state_dict()
+    _plain_only(sd)
+    tsd = st.state_dict()
+    for k in ("T_0", "T_i", "T_mult", "T_cur", "last_epoch", "eta_min", "base_lrs", "_last_lr"):
+        assert sd[k] == pytest.approx(tsd[k], rel=1e-15, abs=0), k
+    o2, s2, _, _ = _wr_pair(dict(T_0=99, T_mult=5, eta_min=0.2))  # overwritten by the load
+    o2.load_state_dict(copy.deepcopy(o.state_dict()))
+    s2.load_state_dict(copy.deepcopy(sd))
+    assert (s2.T_0, s2.T_mult, s2.eta_min) == (s.T_0, s.T_mult, s.eta_min)
+    assert s2.state_dict() == sd
+    for t in range(13, 40):
+        e = t + 0.5 if fractional else None
+        for sched in (s, s2, st):
+            sched.step(e)
+        _wr_same(s2, st, o2, ot)
+        assert s2.get_last_lr() == s.get_last_lr()
+
+
+def test_warm_restarts_resumed_with_last_epoch_matches_torch():
+    kw = dict(T_0=4, T_mult=2, eta_min=0.001)
+    o, s, ot, st = _wr_pair(kw)
+    for _ in range(3):
+        s.step()
+        st.step()
+    s = dg.optim.lr_scheduler.CosineAnnealingWarmRestarts(o, last_epoch=3, **kw)
+    st = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(ot, last_epoch=3, **kw)
+    for _ in range(20):
+        _wr_same(s, st, o, ot)
+        s.step()
+        st.step()
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(T_0=0), "T_0"),
+        (dict(T_0=-3), "T_0"),
+        (dict(T_0=2.0), "T_0"),
+        (dict(T_0=4, T_mult=0), "T_mult"),
+        (dict(T_0=4, T_mult=1.5), "T_mult"),
+        (dict(T_0=4, T_mult=2.0), "T_mult"),
+        (dict(T_0=4, eta_min="0.1"), "eta_min"),
+        (dict(T_0=4, eta_min=None), "eta_min"),
+    ],
+    ids=str,
+)
+def test_warm_restarts_bad_arguments(kw, match):
+    o, _, ot, _ = _wr_pair(dict(T_0=1))
+    with pytest.raises(ValueError):  # torch refuses them too
+        torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(ot, **kw)
+    before = [dict((k, v) for k, v in g.items() if k != "params") for g in o.param_groups]
+    with pytest.raises(ValueError, match=rf"^CosineAnnealingWarmRestarts: {match}: expected"):
+        dg.optim.lr_scheduler.CosineAnnealingWarmRestarts(o, **kw)
+    assert [dict((k, v) for k, v in g.items() if k != "params") for g in o.param_groups] == before
+
+
+def test_warm_restarts_negative_epoch_is_refused():
+    o, s, _, st = _wr_pair(dict(T_0=3))
+    with pytest.raises(ValueError):
+        st.step(-1)
+    with pytest.raises(ValueError, match=r"CosineAnnealingWarmRestarts\.step: epoch: .* -0\.5"):
+        s.step(-0.5)
+    assert s.last_epoch == 0 and s.get_last_lr() == list(WR_LRS)
+
+
+def test_warm_restarts_is_exported():
+    from deltagrad.optim.lr_scheduler import CosineAnnealingWarmRestarts
+
+    assert "CosineAnnealingWarmRestarts" in dg.optim.lr_scheduler.__all__
+    assert issubclass(CosineAnnealingWarmRestarts, dg.optim.lr_scheduler.LRScheduler)
 
 
 PLATEAU_CASES = [
@@ -513,6 +688,10 @@ def test_a_scheduler_state_dict_of_another_class_is_refused():
     [
         (lambda o: dg.optim.lr_scheduler.StepLR(o, step_size=0), "StepLR: step_size"),
         (lambda o: dg.optim.lr_scheduler.CosineAnnealingLR(o, T_max=0), "CosineAnnealingLR: T_max"),
+        (
+            lambda o: dg.optim.lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=0),
+            "CosineAnnealingWarmRestarts: T_0",
+        ),
         (lambda o: dg.optim.lr_scheduler.LinearLR(o, start_factor=0.0), "LinearLR: start_factor"),
         (lambda o: dg.optim.lr_scheduler.LinearLR(o, end_factor=1.5), "LinearLR: end_factor"),
         (lambda o: dg.optim.lr_scheduler.LambdaLR(o, [_lambda]), "LambdaLR: lr_lambda"),

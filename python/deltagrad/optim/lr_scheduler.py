@@ -1,7 +1,7 @@
 """deltagrad.optim.lr_scheduler: torch.optim.lr_scheduler's schedulers with torch's step()
 semantics (the recursive form step() computes, the closed form for step(epoch)) and
-state_dict: LRScheduler, StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, LambdaLR,
-LinearLR, OneCycleLR, ReduceLROnPlateau.
+state_dict: LRScheduler, StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR,
+CosineAnnealingWarmRestarts, LambdaLR, LinearLR, OneCycleLR, ReduceLROnPlateau.
 
 A scheduler changes group["lr"] (and OneCycleLR group["momentum"] / group["betas"]) of its
 optimizer's param groups; call it after optimizer.step(), as in torch."""
@@ -24,6 +24,7 @@ __all__ = [
     "MultiStepLR",
     "ExponentialLR",
     "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
     "LambdaLR",
     "LinearLR",
     "OneCycleLR",
@@ -116,6 +117,9 @@ class LRScheduler:
             self.last_epoch = epoch
             closed = getattr(self, "_get_closed_form_lr", None)
             values = closed() if closed is not None else self.get_lr()
+        self._write_lrs(values)
+
+    def _write_lrs(self, values: list[float]) -> None:
         groups = self.optimizer.param_groups
         if len(values) != len(groups):
             raise ValueError(
@@ -372,6 +376,76 @@ class CosineAnnealingLR(LRScheduler):
             lo + (b - lo) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
             for b in self.base_lrs
         ]
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR (Loshchilov & Hutter): lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * T_cur /
+    T_i)) / 2, where T_cur counts the epochs since the last restart and T_i, first T_0, is
+    multiplied by T_mult at each restart. As torch: step() advances T_cur by one (a restart
+    when it reaches T_i); step(epoch), a float epoch too (epoch + i / iters per batch), puts
+    T_cur and T_i where that epoch falls, without a warning, and last_epoch = floor(epoch)."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        T_0: int,
+        T_mult: int = 1,
+        eta_min: float = 0.0,
+        last_epoch: int = -1,
+    ) -> None:
+        name = "CosineAnnealingWarmRestarts"
+        self.T_0 = _positive_int(name, "T_0", T_0)
+        if isinstance(T_mult, bool) or not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"{name}: T_mult: expected an integer >= 1, got {T_mult!r}")
+        if isinstance(eta_min, bool) or not isinstance(eta_min, (float, int)):
+            raise ValueError(
+                f"{name}: eta_min: expected a float or int, got {eta_min!r} of type "
+                f"{type(eta_min).__name__}"
+            )
+        self.T_i = T_0
+        self.T_mult = T_mult
+        self.eta_min = eta_min
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        lo = self.eta_min
+        return [
+            lo + (b - lo) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+            for b in self.base_lrs
+        ]
+
+    def step(self, epoch: float | None = None) -> None:
+        """One step (epoch=None: T_cur + 1, a restart at T_i), or go to `epoch` (a float
+        allowed: the fraction of an epoch done, for a step per batch). As torch's own step():
+        no deprecation warning, and _step_count is not advanced."""
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur = self.T_cur + 1
+            if self.T_cur >= self.T_i:
+                self.T_cur = self.T_cur % self.T_i
+                self.T_i = self.T_i * self.T_mult
+        else:
+            if epoch < 0:
+                raise ValueError(
+                    f"CosineAnnealingWarmRestarts.step: epoch: expected a non-negative "
+                    f"number, got {epoch!r}"
+                )
+            if epoch >= self.T_0:
+                if self.T_mult == 1:
+                    self.T_cur = epoch % self.T_0
+                else:
+                    # the restart n with T_0 * (T_mult**n - 1) / (T_mult - 1) <= epoch
+                    n = int(math.log((epoch / self.T_0 * (self.T_mult - 1) + 1), self.T_mult))
+                    self.T_cur = epoch - self.T_0 * (self.T_mult**n - 1) / (self.T_mult - 1)
+                    self.T_i = self.T_0 * self.T_mult ** (n)
+            else:
+                self.T_i = self.T_0
+                self.T_cur = epoch
+        self.last_epoch = math.floor(epoch)
+        self._write_lrs(self.get_lr())
 
 
 def _per_group(name: str, arg: str, optimizer: Optimizer, value: Any) -> list[float]:
