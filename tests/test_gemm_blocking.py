@@ -197,6 +197,13 @@ def test_blocking_follows_caches(isa, caches, dtype, sizes):
         a_bytes = min(a_bytes, 4 * l2)
     assert mb % mr == 0 and (mb * kc * s <= a_bytes or mb == mr)
     assert (mb + mr) * kc * s > a_bytes
+    # BLIS's loop order (the AVX2 build's packed-A products): an A block in half of L2, a B panel
+    # in the A block's budget
+    mc, nc = b["mc"], b["nc"]
+    assert mc % mr == 0 and (mc * kc * s <= l2 // 2 or mc == mr)
+    assert (mc + mr) * kc * s > l2 // 2
+    assert nc % nr == 0 and (nc * kc * s <= a_bytes or nc == nr)
+    assert (nc + nr) * kc * s > a_bytes
     assert b["shared_a"] is False  # the threads share no L2
     caches(l1d, l2, l3, 2)
     assert _cpu._gemm_blocking(isa, dtype)["shared_a"] is True
@@ -255,6 +262,32 @@ def test_gemm_small_caches_matches_reference(isa, caches, threads, nthreads, l2_
         slow = _cpu.matmul_reference(a, b, trans_a=ta, trans_b=tb)
         eps = np.finfo(np.float32).eps
         assert_close(fast, slow, rtol=0.0, atol=8 * k * eps * np.abs(slow).max(), name="fast")
+
+
+@pytest.mark.parametrize("nthreads", [1, 2])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bias_relu_epilogue_over_blocks(isa, caches, threads, nthreads, dtype):
+    """The fused bias + relu epilogue runs once on each finished block of C, whichever loop order
+    packs it (the AVX2 build's packed-A products run BLIS's, B panel outermost: a transposed A,
+    or n > 512), with small caches for several A blocks, B panels and k blocks, and on C^T
+    (narrow n)."""
+    caches(6 << 10, 40 << 10, 200 << 10)
+    threads(nthreads)
+    rng = np.random.default_rng(19)
+    for m, n, k in ((203, 157, 131), (97, 613, 300), (300, 19, 77)):
+        for ta, tb in ((False, False), (True, False), (False, True), (True, True)):
+            a = rand(rng, (k, m) if ta else (m, k), dtype)
+            b = rand(rng, (n, k) if tb else (k, n), dtype)
+            bias = rand(rng, (n,), dtype)
+            got = _cpu._matmul_bias_relu(a, b, bias, trans_a=ta, trans_b=tb)
+            A = (a.T if ta else a).astype(np.float64)
+            B = (b.T if tb else b).astype(np.float64)
+            ref = np.maximum(A @ B + bias.astype(np.float64), 0.0)
+            eps = np.finfo(dtype).eps
+            bound = 4.0 * (k + 3) * eps * (np.abs(A) @ np.abs(B) + np.abs(bias.astype(np.float64)))
+            assert got.dtype == dtype and got.shape == (m, n)
+            assert_close(got, ref, rtol=0.0, atol=bound, name="bias_relu")
+            assert (got == 0).any() and (got > 0).any()  # both sides of the relu were taken
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

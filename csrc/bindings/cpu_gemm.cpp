@@ -314,6 +314,8 @@ py::dict blocking_dict(const GemmBlocking& b) {
   d["kc"] = b.kc;
   d["nb"] = b.nb;
   d["mb"] = b.mb;
+  d["mc"] = b.mc;
+  d["nc"] = b.nc;
   d["shared_a"] = b.shared_a;
   d["mr"] = b.mr;
   d["nr"] = b.nr;

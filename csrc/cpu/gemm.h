@@ -16,6 +16,15 @@
 //           for jr (NR columns)      B micro-panels stream from L2
 //             micro-kernel
 //           epilogue on the finished MR x NB block of C (last pc only)
+// The AVX2 build runs the products whose A it packs in BLIS's own order instead (kGemmBOuter):
+//   for jc (NC columns)              -> pack B: the KC x NC panel (L3)
+//     for pc (KC of k)
+//       for ic (MC rows)             -> pack A: the MC x KC block (L2)
+//         for jr (NR columns)        B micro-panel KC x NR stays in L1 across the ir loop
+//           for ir (MR rows)         A micro-panels stream from L2
+//             micro-kernel
+//         epilogue on the finished MC x NC block of C (last pc only)
+// Each tile of C sees the same k blocks in the same order either way: the same bits.
 // Threads split the rows of C (each packs its own A rows and the whole B block) or, where B is
 // more than twice as wide as A is tall, its columns in whole vectors (each packs the whole A block
 // and its own B columns): no barriers inside a call, only the join at its end. (A shared A block,
@@ -363,6 +372,22 @@ inline constexpr bool kGemmPackBRows = DG_GEMM8_PACKB_ROWS != 0;
 #else
 inline constexpr bool kGemmDirectA = false;
 inline constexpr bool kGemmPackBRows = false;
+#endif
+
+// round 18's AVX2-only loop order, kGemmBOuter: where gemm_packed packs A (the large products,
+// n > kDirectAMaxCols), BLIS's order, B panel outermost (gemm_packed's header). The macro-kernel
+// alone on packed blocks, Zen 4, KC 384: 92.9-94.7% of the FMA peak against 91.5-91.8% in ours
+// (docs/BENCHMARKS.md, round 17): the 16-wide B micro-panel (24 KiB) sits in L1 and the
+// 6-row A micro-panels (9 KiB) stream from L2, 2.7x less L2 traffic per FMA than the other way
+// round. On AVX-512 (12 x 32 tile) it measured no better. The FMA order of each tile of C, and
+// so every product's bits, is the same in both orders.
+#if defined(__AVX2__) && !defined(__AVX512F__)
+#ifndef DG_GEMM_BOUTER
+#define DG_GEMM_BOUTER 1
+#endif
+inline constexpr bool kGemmBOuter = DG_GEMM_BOUTER != 0;
+#else
+inline constexpr bool kGemmBOuter = false;
 #endif
 
 // mm9's AVX2-only path: kPackBPrefetchRows, a B micro-panel packed one line per row (rows 1-4
@@ -787,6 +812,26 @@ void gemm_rows_dynamic(const GemmArgs<T>& g, const GemmArgs<T>& g0, bool swapped
   }
 }
 
+// op(B)[pc : pc + kc, jb : jb + nb] as NR-column micro-panels, panel j / NR at dst + j * kc.
+template <class T>
+void pack_b_block(const GemmArgs<T>& g, int64_t pc, int64_t kc, int64_t jb, int64_t nb, T* dst) {
+  constexpr int NR = Tile<T>::NR;
+  // B's rows a page or more apart (below that the stride prefetchers follow the panels; the MLP's
+  // dW, rows 3 KiB apart, was 2% slower in rows).
+  if (kGemmPackBRows && g.csb == 1 && g.rsb * int64_t(sizeof(T)) >= 4096) {
+    pack_rows_block<T, NR>(g.b + pc * g.rsb + jb, g.rsb, nb, kc, dst);
+  } else if (kPackBPrefetchRows > 0 && g.csb == 1 && g.rsb != 1) {
+    for (int64_t j = 0; j < nb; j += NR)
+      pack_rows<T, NR>(g.b + pc * g.rsb + jb + j, g.rsb,
+                       static_cast<int>(std::min<int64_t>(NR, nb - j)), kc, dst + j * kc,
+                       kPackBPrefetchRows);
+  } else {
+    for (int64_t j = 0; j < nb; j += NR)
+      pack_panel<T, NR>(g.b + pc * g.rsb + (jb + j) * g.csb, g.csb, g.rsb,
+                        static_cast<int>(std::min<int64_t>(NR, nb - j)), kc, dst + j * kc);
+  }
+}
+
 // Where each thread's whole packed B would exceed this, the rows split in fixed shares (each
 // thread packs one B block at a time): square 2048^3 would hold 2 x 17 MB of scratch.
 inline constexpr int64_t kDynamicMaxPackedB = int64_t(8) << 20;
@@ -871,14 +916,20 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
   constexpr int64_t kDirectAMaxCols = 512;
   // A batch's products read their A cold (gemm_operands_cold, set on the calling thread).
   const bool prefetch_a = kPrefetchNextAPanel && gemm_operands_cold();
-  const size_t a_elems = static_cast<size_t>(round_up(mb_max * kcb, 64 / sizeof(T)));
-  const size_t b_elems = static_cast<size_t>(round_up(nb_max * kcb, 64 / sizeof(T)));
+  // BLIS's loop order where A is packed (kGemmBOuter; body_b_outer below): per thread an A block
+  // of at most MC rows and a B panel of at most NC columns.
+  const bool b_outer = kGemmBOuter && !shared_a && !(direct_a_ok && n <= kDirectAMaxCols);
+  const int64_t a_rows = b_outer ? std::min(round_up(rows_max, MR), round_up(blk.mc, MR)) : mb_max;
+  const int64_t b_cols = b_outer ? std::min(round_up(cols_max, NR), round_up(blk.nc, NR)) : nb_max;
+  const size_t a_elems = static_cast<size_t>(round_up(a_rows * kcb, 64 / sizeof(T)));
+  const size_t b_elems = static_cast<size_t>(round_up(b_cols * kcb, 64 / sizeof(T)));
   T* const arena = static_cast<T*>(
       scratch().get((shared_a ? a_elems + b_elems * nt : (a_elems + b_elems) * nt) * sizeof(T)));
 
-  auto body = [&](int tid, int nthreads) {
-    // This thread's rows [i_begin, i_end) and columns [j_begin, j_end).
-    int64_t i_begin = 0, i_end = m, j_begin = 0, j_end = n;
+  // Thread tid's rows [i_begin, i_end) and columns [j_begin, j_end) of C.
+  auto share = [&](int tid, int nthreads, int64_t& i_begin, int64_t& i_end, int64_t& j_begin,
+                   int64_t& j_end) {
+    i_begin = 0, i_end = m, j_begin = 0, j_end = n;
     if (split_rows) {
       i_begin = std::min(m, runits * tid / nthreads * RU);
       i_end = std::min(m, runits * (tid + 1) / nthreads * RU);
@@ -886,6 +937,65 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
       j_begin = nunits * tid / nthreads * W;
       j_end = std::min(n, nunits * (tid + 1) / nthreads * W);
     }
+  };
+  // The epilogue on C's finished rows [i0, i0 + mr) x columns [jb, jb + nb) of this call.
+  auto finish = [&](int64_t i0, int mr, int64_t jb, int64_t nb) {
+    if (!swapped)
+      g0.epilogue.fn(g.c + i0 * g.rsc + jb * g.csc, g0.rsc, mr, nb, jb, g0.epilogue.ctx);
+    else  // our rows i0.. are C's columns, our columns jb.. are C's rows
+      g0.epilogue.fn(g0.c + jb * g0.rsc + i0, g0.rsc, nb, mr, i0, g0.epilogue.ctx);
+  };
+
+  // BLIS's order: for each B panel (NC columns, KC rows of k; packed once, L3) every A block (MC
+  // rows, packed, L2), and within it for each B micro-panel (KC x NR, L1) every A micro-panel.
+  // A tile of C sees the same k blocks in the same order as in the loop nest below.
+  auto body_b_outer = [&](int tid, int nthreads) {
+    int64_t i_begin, i_end, j_begin, j_end;
+    share(tid, nthreads, i_begin, i_end, j_begin, j_end);
+    if (i_begin >= i_end || j_begin >= j_end) return;
+    T* const apack = arena + (a_elems + b_elems) * tid;
+    T* const bpack = apack + a_elems;
+    // Balanced blocks: 2048 columns -> 2 x 1024 rather than 1360 + 688.
+    const int64_t ncols = j_end - j_begin, nrows = i_end - i_begin;
+    const int64_t ncb = round_up(ceil_div(ncols, ceil_div(ncols, blk.nc)), NR);
+    const int64_t mcb = round_up(ceil_div(nrows, ceil_div(nrows, blk.mc)), MR);
+    for (int64_t jc = j_begin; jc < j_end; jc += ncb) {
+      const int64_t nc = std::min(ncb, j_end - jc);
+      for (int64_t pc = 0; pc < k; pc += kcb) {
+        const int64_t kc = std::min(kcb, k - pc);
+        const bool last = pc + kc >= k;
+        const T beta = pc == 0 ? g.beta : T(1);
+        pack_b_block(g, pc, kc, jc, nc, bpack);
+        for (int64_t ic = i_begin; ic < i_end; ic += mcb) {
+          const int64_t npanels = ceil_div(std::min(mcb, i_end - ic), MR);
+          for (int64_t q = 0; q < npanels; ++q) {
+            const int64_t i0 = ic + q * MR;
+            pack_panel<T, MR>(g.a + i0 * g.rsa + pc * g.csa, g.rsa, g.csa,
+                              static_cast<int>(std::min<int64_t>(MR, i_end - i0)), kc,
+                              apack + q * MR * kc);
+          }
+          for (int64_t j = 0; j < nc; j += NR) {
+            const int nr = static_cast<int>(std::min<int64_t>(NR, nc - j));
+            T* const ccol = g.c + ic * g.rsc + (jc + j) * g.csc;
+            for (int64_t q = 0; q < npanels; ++q) {
+              const Operands<T> src{apack + q * MR * kc, 1, MR, bpack + j * kc, NR};
+              run_tile<T, false>(kc, src, ccol + q * MR * g.rsc, g.rsc, g.csc,
+                                 static_cast<int>(std::min<int64_t>(MR, i_end - ic - q * MR)), nr,
+                                 g.alpha, beta);
+            }
+          }
+          if (last && has_epilogue)
+            for (int64_t q = 0; q < npanels; ++q)
+              finish(ic + q * MR, static_cast<int>(std::min<int64_t>(MR, i_end - ic - q * MR)), jc,
+                     nc);
+        }
+      }
+    }
+  };
+
+  auto body = [&](int tid, int nthreads) {
+    int64_t i_begin, i_end, j_begin, j_end;
+    share(tid, nthreads, i_begin, i_end, j_begin, j_end);
 #ifdef DG_MM9_RUNTIME_KNOBS  // the harness's A/B: the bound on each thread's columns instead
     const bool direct_a = direct_a_ok && !g_mm9_force_pack_a &&
                           (g_mm9_direct_a_per_thread ? j_end - j_begin : n) <= kDirectAMaxCols;
@@ -938,21 +1048,7 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
 #ifdef DG_MM9_RUNTIME_KNOBS
           const uint64_t tp0 = __rdtsc();
 #endif
-          // B's rows a page or more apart (below that the stride prefetchers follow the panels;
-          // the MLP's dW, rows 3 KiB apart, was 2% slower in rows).
-          if (kGemmPackBRows && g.csb == 1 && g.rsb * int64_t(sizeof(T)) >= 4096) {
-            pack_rows_block<T, NR>(g.b + pc * g.rsb + jb, g.rsb, nb, kc, bpack);
-          } else if (kPackBPrefetchRows > 0 && g.csb == 1 && g.rsb != 1) {
-            for (int64_t j = 0; j < nb; j += NR)
-              pack_rows<T, NR>(g.b + pc * g.rsb + jb + j, g.rsb,
-                               static_cast<int>(std::min<int64_t>(NR, nb - j)), kc, bpack + j * kc,
-                               kPackBPrefetchRows);
-          } else {
-            for (int64_t j = 0; j < nb; j += NR)
-              pack_panel<T, NR>(g.b + pc * g.rsb + (jb + j) * g.csb, g.csb, g.rsb,
-                                static_cast<int>(std::min<int64_t>(NR, nb - j)), kc,
-                                bpack + j * kc);
-          }
+          pack_b_block(g, pc, kc, jb, nb, bpack);
 #ifdef DG_MM9_RUNTIME_KNOBS
           g_mm9_tpack += __rdtsc() - tp0;
 #endif
@@ -995,12 +1091,7 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
                                    static_cast<int>(std::min<int64_t>(NR, nb - j)), g.alpha, beta);
               }
             }
-            if (last && has_epilogue) {
-              if (!swapped)
-                g0.epilogue.fn(crow, g0.rsc, mr, nb, jb, g0.epilogue.ctx);
-              else  // our rows i0.. are C's columns, our columns jb.. are C's rows
-                g0.epilogue.fn(g0.c + jb * g0.rsc + i0, g0.rsc, nb, mr, i0, g0.epilogue.ctx);
-            }
+            if (last && has_epilogue) finish(i0, mr, jb, nb);
           }
         }
       }
@@ -1008,10 +1099,11 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
   };
 
   if (nt == 1) {
-    body(0, 1);
+    b_outer ? body_b_outer(0, 1) : body(0, 1);
   } else {
 #pragma omp parallel num_threads(nt)
-    body(omp_get_thread_num(), omp_get_num_threads());
+    b_outer ? body_b_outer(omp_get_thread_num(), omp_get_num_threads())
+            : body(omp_get_thread_num(), omp_get_num_threads());
   }
 }
 

@@ -15,6 +15,10 @@ struct GemmBlocking {
   int64_t kc = 0;  // k per packed block
   int64_t nb = 0;  // columns of C per packed B block (a multiple of NR)
   int64_t mb = 0;  // rows of C per packed A block (a multiple of MR)
+  // BLIS's loop order (cpu/gemm.h gemm_packed, the AVX2 build's packed-A products): an A block
+  // of mc rows in L2, a B panel of nc columns in L3.
+  int64_t mc = 0;  // a multiple of MR
+  int64_t nc = 0;  // a multiple of NR
   int mr = 0, nr = 0;
   // With several threads: one A block packed cooperatively (each thread packs a share of its
   // micro-panels, then a barrier) instead of a private copy per thread. Chosen where the
@@ -40,6 +44,12 @@ struct GemmBlocking {
 //       at 1 thread and 4096x1024x1024 at 2 threads, 2048 rows a thread, paid ~1.7% for it.)
 //       a_cap: the caller's cap on the A block's bytes (the AVX2 build's is 4 x L2: cpu/gemm.h
 //       kGemmABlockL2Mult).
+// BLIS's order instead keeps the KC x NR B micro-panel in L1 and streams the A micro-panels from
+// L2 (its roles, not swapped; cpu/gemm.h kGemmBOuter), with the same KC (the bits of a product
+// depend on KC only):
+//   MC: the packed A block (MC x KC) in half of L2: Zen 3's 512 KiB, fp32 KC 384: 168 rows
+//       (BLIS's Haswell sgemm: 168 x 256); Zen 4's 1 MiB: 336.
+//   NC: the packed B panel (KC x NC) in the A block's budget above (L3).
 inline constexpr int64_t kGemmABlockMaxBytes = int64_t(4) << 20;
 inline GemmBlocking gemm_blocking_for(int mr, int nr, int elem_size, const CacheSizes& c,
                                       int64_t a_cap = kGemmABlockMaxBytes) {
@@ -51,6 +61,8 @@ inline GemmBlocking gemm_blocking_for(int mr, int nr, int elem_size, const Cache
   b.nb = std::max<int64_t>(nr, c.l2 * 3 / 8 / (b.kc * s) / nr * nr);
   const int64_t a_bytes = std::min<int64_t>(c.l3 / 4, a_cap);
   b.mb = std::max<int64_t>(mr, a_bytes / (b.kc * s) / mr * mr);
+  b.mc = std::max<int64_t>(mr, c.l2 / 2 / (b.kc * s) / mr * mr);
+  b.nc = std::max<int64_t>(nr, a_bytes / (b.kc * s) / nr * nr);
   b.shared_a = c.l2_share >= 2;
   return b;
 }
