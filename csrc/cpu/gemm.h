@@ -26,8 +26,9 @@
 //         epilogue on the finished MC x NC block of C (last pc only)
 // Each tile of C sees the same k blocks in the same order either way: the same bits.
 // Threads split the rows of C (each packs its own A rows and the whole B block) or, where B is
-// more than twice as wide as A is tall, its columns in whole vectors (each packs the whole A block
-// and its own B columns): no barriers inside a call, only the join at its end. (A shared A block,
+// more than twice as wide as A is tall or A is read in place (AVX2), its columns in whole vectors
+// (each packs the whole A block and its own B columns): no barriers inside a call, only the join
+// at its end. (A shared A block,
 // packed cooperatively, cost two barriers per k block and cross-core reads of the other half of
 // A; it was slower, and it collapsed far worse when another process took one of the two cores.)
 //
@@ -877,8 +878,20 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
   // m. Measured on 2 cores, AVX-512, rows against columns (tight loops, best of 15): 256^3 +6%,
   // 1024^3 +5%, the MLP's dW 512x784x256 +4%, x @ W.T 256x512x784 +1%; its dX 256x784x512
   // (n = 3m) -1.5%, hence the columns there.
-  const bool split_rows =
-      nt > 1 && !blk.shared_a && m >= 2 * MR * nt && n <= 2 * m && !g_mm10_split_cols;
+  // op(A)'s rows contiguous along k and C at most 512 columns: the micro-kernel broadcasts from A
+  // in place (the direct kernel's addressing) instead of from a packed A block (AVX2 build only:
+  // kGemmDirectA). The A pack is paid once per n columns, so it weighs most where n is small:
+  // Zen 3, 1 thread, whole gemm_packed, 256^3 +4%; n = 784 even; n >= 1024, or rows 4 KiB apart
+  // (all six rows of a tile in the same L1 sets), 1.5-4.5% slower (docs/BENCHMARKS.md, gemm8).
+  // Such products split C's columns between the threads: each packs only its own columns of B
+  // and nothing of A, where split rows pack all of B in each thread. Zen 4, 2 threads, against
+  // the rows (round 18): x @ W.T 256x512x784 +4-7%, 256^3 +0-2%.
+  constexpr int64_t kDirectAMaxCols = 512;
+  const bool direct_a_ok = kGemmDirectA && g.csa == 1 && !(blk.shared_a && nt > 1) &&
+                           (g.rsa * int64_t(sizeof(T))) % 4096 != 0;
+  const bool a_in_place = direct_a_ok && n <= kDirectAMaxCols;
+  const bool split_rows = nt > 1 && !blk.shared_a && m >= 2 * MR * nt && n <= 2 * m &&
+                          !a_in_place && !g_mm10_split_cols;
   if (split_rows && gemm_dynamic() &&
       round_up(n, NR) * kblocks * kcb * int64_t(sizeof(T)) <= kDynamicMaxPackedB) {
     gemm_rows_dynamic(g, g0, swapped, has_epilogue, nt, kcb, NB, MB);
@@ -906,19 +919,11 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
   // a contiguous share of its micro-panels between two barriers: private copies would fill the
   // shared L2 twice over, and the other thread's panels are L2 hits there.
   const bool shared_a = blk.shared_a && nt > 1;
-  // op(A)'s rows contiguous along k and C at most 512 columns: the micro-kernel broadcasts from A
-  // in place (the direct kernel's addressing) instead of from a packed A block (AVX2 build only:
-  // kGemmDirectA). The A pack is paid once per n columns, so it weighs most where n is small:
-  // Zen 3, 1 thread, whole gemm_packed, 256^3 +4%; n = 784 even; n >= 1024, or rows 4 KiB apart
-  // (all six rows of a tile in the same L1 sets), 1.5-4.5% slower (docs/BENCHMARKS.md, gemm8).
-  const bool direct_a_ok =
-      kGemmDirectA && g.csa == 1 && !shared_a && (g.rsa * int64_t(sizeof(T))) % 4096 != 0;
-  constexpr int64_t kDirectAMaxCols = 512;
   // A batch's products read their A cold (gemm_operands_cold, set on the calling thread).
   const bool prefetch_a = kPrefetchNextAPanel && gemm_operands_cold();
   // BLIS's loop order where A is packed (kGemmBOuter; body_b_outer below): per thread an A block
   // of at most MC rows and a B panel of at most NC columns.
-  const bool b_outer = kGemmBOuter && !shared_a && !(direct_a_ok && n <= kDirectAMaxCols);
+  const bool b_outer = kGemmBOuter && !shared_a && !a_in_place;
   const int64_t a_rows = b_outer ? std::min(round_up(rows_max, MR), round_up(blk.mc, MR)) : mb_max;
   const int64_t b_cols = b_outer ? std::min(round_up(cols_max, NR), round_up(blk.nc, NR)) : nb_max;
   const size_t a_elems = static_cast<size_t>(round_up(a_rows * kcb, 64 / sizeof(T)));
@@ -1000,7 +1005,7 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
     const bool direct_a = direct_a_ok && !g_mm9_force_pack_a &&
                           (g_mm9_direct_a_per_thread ? j_end - j_begin : n) <= kDirectAMaxCols;
 #else
-    const bool direct_a = direct_a_ok && n <= kDirectAMaxCols;
+    const bool direct_a = a_in_place;
 #endif
     T* const apack = shared_a ? arena : arena + (a_elems + b_elems) * tid;
     T* const bpack = shared_a ? arena + a_elems + b_elems * tid : apack + a_elems;
