@@ -706,6 +706,39 @@ void scale_c(const GemmArgs<T>& g) {
 // barriers cost more than they save.
 inline constexpr int64_t kParallelMinWork = int64_t(1) << 21;
 
+// Micro-panels [q0, q1) of the A block starting at row ib: op(A)[ib + q MR, pc : pc + kc] (rows
+// from i_end on zero), panel q at dst + q * MR * kc.
+template <class T>
+void pack_a_block(const GemmArgs<T>& g, int64_t ib, int64_t i_end, int64_t q0, int64_t q1,
+                  int64_t pc, int64_t kc, T* dst) {
+  constexpr int MR = Tile<T>::MR;
+  for (int64_t q = q0; q < q1; ++q) {
+    const int64_t i0 = ib + q * MR;
+    pack_panel<T, MR>(g.a + i0 * g.rsa + pc * g.csa, g.rsa, g.csa,
+                      static_cast<int>(std::min<int64_t>(MR, i_end - i0)), kc, dst + q * MR * kc);
+  }
+}
+
+// op(B)[pc : pc + kc, jb : jb + nb] as NR-column micro-panels, panel j / NR at dst + j * kc.
+template <class T>
+void pack_b_block(const GemmArgs<T>& g, int64_t pc, int64_t kc, int64_t jb, int64_t nb, T* dst) {
+  constexpr int NR = Tile<T>::NR;
+  // B's rows a page or more apart (below that the stride prefetchers follow the panels; the MLP's
+  // dW, rows 3 KiB apart, was 2% slower in rows).
+  if (kGemmPackBRows && g.csb == 1 && g.rsb * int64_t(sizeof(T)) >= 4096) {
+    pack_rows_block<T, NR>(g.b + pc * g.rsb + jb, g.rsb, nb, kc, dst);
+  } else if (kPackBPrefetchRows > 0 && g.csb == 1 && g.rsb != 1) {
+    for (int64_t j = 0; j < nb; j += NR)
+      pack_rows<T, NR>(g.b + pc * g.rsb + jb + j, g.rsb,
+                       static_cast<int>(std::min<int64_t>(NR, nb - j)), kc, dst + j * kc,
+                       kPackBPrefetchRows);
+  } else {
+    for (int64_t j = 0; j < nb; j += NR)
+      pack_panel<T, NR>(g.b + pc * g.rsb + (jb + j) * g.csb, g.csb, g.rsb,
+                        static_cast<int>(std::min<int64_t>(NR, nb - j)), kc, dst + j * kc);
+  }
+}
+
 // Several threads on the rows of C, without a fixed split: chunks of rows are handed out by
 // atomic counters, so a thread the OS starts late takes fewer chunks instead of leaving the other
 // waiting at the join with nothing to do (the 2-thread cells moved by 20-40% between runs on a
@@ -765,12 +798,7 @@ void gemm_rows_dynamic(const GemmArgs<T>& g, const GemmArgs<T>& g0, bool swapped
         const int64_t pc = kb * kcb, kc = std::min(kcb, k - pc);
         const bool last = pc + kc >= k;
         const T beta = pc == 0 ? g.beta : T(1);
-        for (int64_t q = 0; q < npanels; ++q) {
-          const int64_t i0 = i_begin + q * MR;
-          pack_panel<T, MR>(g.a + i0 * g.rsa + pc * g.csa, g.rsa, g.csa,
-                            static_cast<int>(std::min<int64_t>(MR, i_end - i0)), kc,
-                            apack + q * MR * kc);
-        }
+        pack_a_block(g, i_begin, i_end, 0, npanels, pc, kc, apack);
         for (int64_t jb = 0; jb < n; jb += nbb) {
           const int64_t nb = std::min(nbb, n - jb), np = ceil_div(nb, NR);
           const int64_t s0 = kb * npn + jb / NR;  // this block's first panel
@@ -810,26 +838,6 @@ void gemm_rows_dynamic(const GemmArgs<T>& g, const GemmArgs<T>& g0, bool swapped
   } else {
 #pragma omp parallel num_threads(nt)
     body(omp_get_thread_num());
-  }
-}
-
-// op(B)[pc : pc + kc, jb : jb + nb] as NR-column micro-panels, panel j / NR at dst + j * kc.
-template <class T>
-void pack_b_block(const GemmArgs<T>& g, int64_t pc, int64_t kc, int64_t jb, int64_t nb, T* dst) {
-  constexpr int NR = Tile<T>::NR;
-  // B's rows a page or more apart (below that the stride prefetchers follow the panels; the MLP's
-  // dW, rows 3 KiB apart, was 2% slower in rows).
-  if (kGemmPackBRows && g.csb == 1 && g.rsb * int64_t(sizeof(T)) >= 4096) {
-    pack_rows_block<T, NR>(g.b + pc * g.rsb + jb, g.rsb, nb, kc, dst);
-  } else if (kPackBPrefetchRows > 0 && g.csb == 1 && g.rsb != 1) {
-    for (int64_t j = 0; j < nb; j += NR)
-      pack_rows<T, NR>(g.b + pc * g.rsb + jb + j, g.rsb,
-                       static_cast<int>(std::min<int64_t>(NR, nb - j)), kc, dst + j * kc,
-                       kPackBPrefetchRows);
-  } else {
-    for (int64_t j = 0; j < nb; j += NR)
-      pack_panel<T, NR>(g.b + pc * g.rsb + (jb + j) * g.csb, g.csb, g.rsb,
-                        static_cast<int>(std::min<int64_t>(NR, nb - j)), kc, dst + j * kc);
   }
 }
 
@@ -973,12 +981,7 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
         pack_b_block(g, pc, kc, jc, nc, bpack);
         for (int64_t ic = i_begin; ic < i_end; ic += mcb) {
           const int64_t npanels = ceil_div(std::min(mcb, i_end - ic), MR);
-          for (int64_t q = 0; q < npanels; ++q) {
-            const int64_t i0 = ic + q * MR;
-            pack_panel<T, MR>(g.a + i0 * g.rsa + pc * g.csa, g.rsa, g.csa,
-                              static_cast<int>(std::min<int64_t>(MR, i_end - i0)), kc,
-                              apack + q * MR * kc);
-          }
+          pack_a_block(g, ic, i_end, 0, npanels, pc, kc, apack);
           for (int64_t j = 0; j < nc; j += NR) {
             const int nr = static_cast<int>(std::min<int64_t>(NR, nc - j));
             T* const ccol = g.c + ic * g.rsc + (jc + j) * g.csc;
@@ -1035,14 +1038,7 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
         } else if (j_begin >= j_end) {
           continue;
         }
-        if (!direct_a) {
-          for (int64_t q = q0; q < q1; ++q) {
-            const int64_t i0 = ib + q * MR;
-            pack_panel<T, MR>(g.a + i0 * g.rsa + pc * g.csa, g.rsa, g.csa,
-                              static_cast<int>(std::min<int64_t>(MR, i_end - i0)), kc,
-                              apack + q * MR * kc);
-          }
-        }
+        if (!direct_a) pack_a_block(g, ib, i_end, q0, q1, pc, kc, apack);
         if (shared_a) {
 #pragma omp barrier
         }  // the whole A block is packed
