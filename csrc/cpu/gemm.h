@@ -28,9 +28,9 @@
 // Threads split the rows of C (each packs its own A rows and the whole B block) or, where B is
 // more than twice as wide as A is tall or A is read in place (AVX2), its columns in whole vectors
 // (each packs the whole A block and its own B columns): no barriers inside a call, only the join
-// at its end. (A shared A block,
-// packed cooperatively, cost two barriers per k block and cross-core reads of the other half of
-// A; it was slower, and it collapsed far worse when another process took one of the two cores.)
+// at its end. (A shared A block, packed cooperatively, cost two barriers per k block and
+// cross-core reads of the other half of A; it was slower, and it collapsed far worse when another
+// process took one of the two cores.)
 //
 // Three paths (gemm_kernel at the end of this file picks one):
 //   gemm_dot     thin C (min(m, n) <= 16) with op(A) rows and op(B) columns contiguous along k
@@ -375,13 +375,14 @@ inline constexpr bool kGemmDirectA = false;
 inline constexpr bool kGemmPackBRows = false;
 #endif
 
-// round 18's AVX2-only loop order, kGemmBOuter: where gemm_packed packs A (the large products,
-// n > kDirectAMaxCols), BLIS's order, B panel outermost (gemm_packed's header). The macro-kernel
-// alone on packed blocks, Zen 4, KC 384: 92.9-94.7% of the FMA peak against 91.5-91.8% in ours
-// (docs/BENCHMARKS.md, round 17): the 16-wide B micro-panel (24 KiB) sits in L1 and the
+// round 18's AVX2-only loop order, kGemmBOuter: where gemm_packed packs A (n > kDirectAMaxCols,
+// or op(A) not contiguous along k), BLIS's order, B panel outermost (gemm_packed's header). The
+// macro-kernel alone on packed blocks, Zen 4, KC 384: 91-95% of the FMA peak against 89-92% in
+// ours (docs/BENCHMARKS.md, rounds 17-18): the 16-wide B micro-panel (24 KiB) sits in L1 and the
 // 6-row A micro-panels (9 KiB) stream from L2, 2.7x less L2 traffic per FMA than the other way
-// round. On AVX-512 (12 x 32 tile) it measured no better. The FMA order of each tile of C, and
-// so every product's bits, is the same in both orders.
+// round. The whole products gained less: 1024^3 to 4096x1024x1024 at 1 thread +0-3%, 2 threads
+// and Zen 3's L2 neutral (round 18). On AVX-512 (12 x 32 tile) the macro-kernel measured no
+// better. The FMA order of each tile of C, and so every product's bits, is the same in both.
 #if defined(__AVX2__) && !defined(__AVX512F__)
 #ifndef DG_GEMM_BOUTER
 #define DG_GEMM_BOUTER 1
