@@ -1,6 +1,7 @@
 // The _cpu extension module: build and runtime info, thread and ISA control, and the
 // registration of every CPU op (one cpu_*.cpp file per op family, each with a bind_* function).
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <chrono>
 #include <string>
@@ -133,6 +134,18 @@ PYBIND11_MODULE(_cpu, m) {
         return py::make_tuple(set, reason);
       },
       py::arg("n"));
+
+  // thread placement (dg::place_team): DG_PIN_THREADS, for the A/B tools and tests
+  m.def("_pin_threads", &dg::pin_threads);
+  m.def("_set_pin_threads", &dg::set_pin_threads, py::arg("on"));
+  m.def("_team_cpus", &dg::team_cpus);
+  m.def(
+      "_team_masks",
+      [](int nt) {
+        py::gil_scoped_release nogil;
+        return dg::team_masks(nt);
+      },
+      py::arg("nt"));
 
   // test-only (tests/test_label_race.py): see test_hold_point in bindings/cpu_common.h
   m.def("_test_hold_arm", [] { dg::bind::test_hold_state().store(1); });

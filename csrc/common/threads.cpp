@@ -23,6 +23,7 @@
 #include <cctype>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <thread>
 #include <utility>
@@ -173,7 +174,125 @@ int cpu_count() {
   return hw > 0 ? static_cast<int>(std::min(hw, 1u << 20)) : 1;
 }
 
+// Thread placement (place_team). 1: pin, 0: not; from the environment at the first region.
+int pin_from_env() {
+  if (const char* v = std::getenv("DG_PIN_THREADS"); v && *v) return std::strcmp(v, "0") != 0;
+  for (const char* var : {"OMP_PROC_BIND", "OMP_PLACES", "GOMP_CPU_AFFINITY"})
+    if (const char* v = std::getenv(var); v && *v) return 0;  // OpenMP places the threads
+  return 1;
+}
+std::atomic<int> g_pin{-1};  // -1: not read yet
+
+// The team of the thread that starts regions: libgomp keeps one pool of workers per such thread.
+struct Team {
+  bool init = false;
+  cpu_set_t allowed;      // the master's mask when first seen: where its workers may be pinned
+  std::vector<int> cpus;  // cpus[i]: worker i's CPU (cpus[0] = -1, the master's slot)
+  int pinned = 1;         // workers [1, pinned) are pinned to cpus[i]
+};
+thread_local Team t_team;
+
+void set_self_affinity(const cpu_set_t& set) { sched_setaffinity(0, sizeof(set), &set); }
+
+// Runs f(i) on worker i of a team of nt (the master does nothing), for i in [from, nt).
+template <class F>
+void on_workers(int nt, int from, F&& f) {
+#pragma omp parallel num_threads(nt)
+  {
+    const int i = omp_get_thread_num();
+    if (i >= from && i > 0) f(i);
+  }
+}
+
 }  // namespace
+
+bool pin_threads() {
+  int on = g_pin.load(std::memory_order_relaxed);
+  if (on < 0) {
+    int expected = -1;
+    g_pin.compare_exchange_strong(expected, pin_from_env());
+    on = g_pin.load(std::memory_order_relaxed);
+  }
+  return on != 0;
+}
+
+void set_pin_threads(bool on) { g_pin.store(on ? 1 : 0); }
+
+void place_team(int nt) {
+  if (nt <= 1 || omp_in_parallel()) return;
+  Team& t = t_team;
+  if (nt < t.pinned) t.pinned = nt;  // this region ends workers [nt, pinned)
+  if (!t.init && pin_threads()) {
+    t.init = true;
+    CPU_ZERO(&t.allowed);
+    if (sched_getaffinity(0, sizeof(t.allowed), &t.allowed) == 0) {
+      const int here = sched_getcpu();
+      t.cpus.push_back(-1);
+      for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &t.allowed) && c != here) t.cpus.push_back(c);
+    }
+  }
+  // Pinned only where the thread count fills the master's mask: a process given fewer threads
+  // than CPUs shares the machine (MPI ranks, a user's own threads), and pinned workers of two
+  // such processes would pile onto the same CPUs. More threads than CPUs: the scheduler's.
+  const int count = get_num_threads();
+  if (!pin_threads() || count != static_cast<int>(t.cpus.size())) {
+    if (t.pinned > 1) {  // unpin: the workers get the master's first mask back
+      const cpu_set_t all = t.allowed;
+      on_workers(t.pinned, 1, [&](int) { set_self_affinity(all); });
+      t.pinned = 1;
+    }
+    return;
+  }
+  if (nt > count) return;
+  if (t.pinned < nt) {
+    const int from = t.pinned;
+    std::atomic<int> size{nt};
+    on_workers(nt, from, [&](int i) {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(t.cpus[static_cast<size_t>(i)], &one);
+      set_self_affinity(one);
+      size.store(omp_get_num_threads(), std::memory_order_relaxed);
+    });
+    t.pinned = std::min(nt, size.load());
+  }
+  // The master on a worker's CPU: move it to one of its CPUs that no worker of this team has.
+  const int here = sched_getcpu();
+  for (int i = 1; i < t.pinned; ++i) {
+    if (t.cpus[static_cast<size_t>(i)] != here) continue;
+    cpu_set_t mine, away;
+    if (sched_getaffinity(0, sizeof(mine), &mine) != 0) return;
+    std::memcpy(&away, &mine, sizeof(mine));
+    for (int j = 1; j < t.pinned; ++j) CPU_CLR(t.cpus[static_cast<size_t>(j)], &away);
+    if (CPU_COUNT(&away) == 0) return;
+    set_self_affinity(away);  // migrates now
+    set_self_affinity(mine);  // and leaves the master's mask as it was
+    return;
+  }
+}
+
+std::vector<int> team_cpus() {
+  const Team& t = t_team;
+  if (t.pinned <= 1) return {};
+  return std::vector<int>(t.cpus.begin(), t.cpus.begin() + t.pinned);
+}
+
+std::vector<std::vector<int>> team_masks(int nt) {
+  nt = std::max(1, nt);
+  std::vector<std::vector<int>> masks(static_cast<size_t>(nt));
+  place_team(nt);
+#pragma omp parallel num_threads(nt)
+  {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    std::vector<int>& mine = masks[static_cast<size_t>(omp_get_thread_num())];
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+      for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &set)) mine.push_back(c);
+  }
+  return masks;
+}
 
 int max_threads() {
   static const int bound = 4 * cpu_count();

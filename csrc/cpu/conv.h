@@ -121,6 +121,7 @@ void bias_grad(const Conv2dParams& p, const T* dy, T* db) {
   const int64_t P = p.ho * p.wo;
   const int nt =
       double(p.n) * double(p.o) * double(P) > double(kParallelGrain) && p.o > 1 ? num_threads() : 1;
+  place_team(nt);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
   for (int64_t o = 0; o < p.o; ++o) {
     V acc = V::zero();
@@ -144,6 +145,7 @@ void depthwise_forward(const Conv2dParams& p, const T* x, const T* w, const T* b
   const int64_t mult = p.o / p.c, planes = p.n * p.o, P = p.ho * p.wo;
   const int nt =
       double(planes) * double(P) * double(p.kh * p.kw) > kConvParallelMinWork ? num_threads() : 1;
+  place_team(nt);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
   for (int64_t q = 0; q < planes; ++q) {
     const int64_t n = q / p.o, o = q % p.o, ci = o / mult;
@@ -190,6 +192,7 @@ void depthwise_backward(const Conv2dParams& p, const T* dy, const T* x, const T*
   const int nt = work > kConvParallelMinWork ? num_threads() : 1;
   if (dx) {
     const int64_t planes = p.n * p.c;
+    place_team(nt);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
     for (int64_t q = 0; q < planes; ++q) {
       const int64_t n = q / p.c, ci = q % p.c;
@@ -231,6 +234,7 @@ void depthwise_backward(const Conv2dParams& p, const T* dy, const T* x, const T*
   }
   if (dw) {
     const int ntw = p.o > 1 ? nt : 1;
+    place_team(ntw);
 #pragma omp parallel for num_threads(ntw) schedule(dynamic, 1) if (ntw > 1)
     for (int64_t o = 0; o < p.o; ++o) {
       const int64_t ci = o / mult;
@@ -502,6 +506,7 @@ void gemm_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* 
     return;
   }
   if (outer > 1) {
+    place_team(outer);
 #pragma omp parallel num_threads(outer)
     {
       ConvScratch<T>& s = scratch<T>();
@@ -595,6 +600,7 @@ void gemm_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T
     const int nt = outer;
     struct Parts;
     T* const parts = dw ? reused_scratch<T, Parts>(size_t(nt - 1) * size_t(wsize)) : nullptr;
+    place_team(nt);
 #pragma omp parallel num_threads(nt)
     {
       const int t = omp_get_thread_num(), tn = omp_get_num_threads();
@@ -950,6 +956,7 @@ void tap_batch(const TapGeom& g, int64_t nimg, const T* in, const T* ap, const T
   for (int64_t t = 0; t < taps; ++t) toff[t] = (t / g.kw) * g.dh * g.wp + (t % g.kw) * g.dw;
   const double work = double(units) * double(g.cout) * double(g.jn()) * double(taps * g.cin);
   const int nt = work > kConvParallelMinWork && units > 1 ? num_threads() : 1;
+  place_team(nt);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
   for (int64_t u = 0; u < units; ++u) {
     TapScratch<T>& s = tap_scratch<T>();
@@ -1185,6 +1192,7 @@ void tap_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   struct Parts;
   T* const parts = reused_scratch<T, Parts>(size_t(nt - 1) * size_t(wsize));
   std::fill(dw, dw + wsize, T(0));
+  place_team(nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     const int t = omp_get_thread_num(), tn = omp_get_num_threads();
@@ -1261,6 +1269,7 @@ void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T*
   T* const parts = reused_scratch<T, Parts>(size_t(nt - 1) * size_t(psize));
   if (dw) std::fill(dw, dw + wsize, T(0));
   if (db) std::fill(db, db + p.o, T(0));
+  place_team(nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     const int t = omp_get_thread_num(), tn = omp_get_num_threads();

@@ -116,6 +116,7 @@ void linear_backward_t(const T* dy, const T* x, const T* w, const T* saved, T* d
       GemmArgs<T> gx = strided_gemm(m, k, n, dz, n, 1, w, k, 1, dx, k, 1);  // dx (m, k) = dz @ w
       gw.threads = gx.threads = 1;
       std::exception_ptr error;  // (only bad_alloc of a thread's scratch buffer can be thrown)
+      place_team(2);
 #pragma omp parallel for num_threads(2) schedule(dynamic)
       for (int i = 0; i < 2; ++i) {
         try {
@@ -193,6 +194,7 @@ void gemm_batched_t(const GemmArgs<T>& g, GemmBatch batch) {
   }
   std::exception_ptr error;  // (only bad_alloc of a thread's scratch buffer can be thrown)
   // Dynamic: on a shared machine a thread that loses its core leaves its products to the others.
+  place_team(nt);
 #pragma omp parallel for num_threads(nt) schedule(dynamic)
   for (int64_t i = 0; i < count; ++i) {
     try {
@@ -235,6 +237,7 @@ void sgd_update_multi_t(T* const* p, const T* const* g, T* const* buf, const int
                  first_step);
     return;
   }
+  place_team(nt);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
   for (int64_t i = 0; i < nchunks; ++i) {
     const Chunk& c = chunks[static_cast<size_t>(i)];

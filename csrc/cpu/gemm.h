@@ -837,6 +837,7 @@ void gemm_rows_dynamic(const GemmArgs<T>& g, const GemmArgs<T>& g0, bool swapped
   if (nt == 1) {
     body(0);
   } else {
+    place_team(nt);
 #pragma omp parallel num_threads(nt)
     body(omp_get_thread_num());
   }
@@ -1103,6 +1104,7 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
   if (nt == 1) {
     b_outer ? body_b_outer(0, 1) : body(0, 1);
   } else {
+    place_team(nt);
 #pragma omp parallel num_threads(nt)
     b_outer ? body_b_outer(omp_get_thread_num(), omp_get_num_threads())
             : body(omp_get_thread_num(), omp_get_num_threads());
@@ -1203,6 +1205,7 @@ void gemm_dot(const GemmArgs<T>& g) {
   if (nt == 1) {
     for (int64_t q = 0; q < blocks; ++q) run(q);
   } else {
+    place_team(nt);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t q = 0; q < blocks; ++q) run(q);
   }
@@ -1254,6 +1257,7 @@ double fma_peak(double seconds, int threads) {
   constexpr double kFlops = double(kInner) * kChains * V::width * 2.0;
   double rate = 0;
   volatile float sink = 0;
+  place_team(std::max(1, threads));
 #pragma omp parallel num_threads(std::max(1, threads)) reduction(+ : rate)
   {
     V acc[kChains];

@@ -34,6 +34,7 @@ inline void parallel_chunks(int64_t n, int64_t grain, F&& f) {
     return;
   }
   const int64_t chunks = (n + grain - 1) / grain;
+  place_team(nt);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t b = c * grain;

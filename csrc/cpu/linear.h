@@ -129,6 +129,7 @@ void linear_dz_db_t(const T* dy, const T* s, T* dz, T* db, int64_t m, int64_t n,
     if (A == Act::identity && !db) return;
     const int64_t blocks = (n + kColBlock - 1) / kColBlock;
     const int nt = m * n > kParallelGrain && blocks > 1 ? num_threads() : 1;
+    place_team(nt);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
     for (int64_t bidx = 0; bidx < blocks; ++bidx) {
       const int64_t j0 = bidx * kColBlock;

@@ -87,6 +87,7 @@ double loss_t(LossKind kind, const T* y, const T* t, T* g, T* le, int64_t n, T s
     const int64_t chunks = (n + kParallelGrain - 1) / kParallelGrain;
     const int nt = n > kParallelGrain ? num_threads() : 1;
     double sum = 0.0;
+    place_team(nt);
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : sum) if (nt > 1)
     for (int64_t c = 0; c < chunks; ++c) {
       const int64_t b = c * kParallelGrain;

@@ -284,6 +284,7 @@ void channel_sums(const T* x, const T* dy, const T* center, int64_t n, int64_t c
     }
   };
   const int nt = n * c > kParallelGrain && tasks > 1 ? num_threads() : 1;
+  place_team(nt);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
   for (int64_t t = 0; t < tasks; ++t) task(t);
   for (int64_t rc = 0; rc < rchunks; ++rc)
@@ -389,6 +390,7 @@ template <class T, class F>
 inline void for_channels(int64_t c, int64_t total, bool stream, F&& f) {
   const int nt = total > kParallelGrain && c > 1 ? num_threads() : 1;
   std::atomic<int64_t> counter{0};
+  place_team(nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     int64_t j = counter.fetch_add(1);
@@ -737,6 +739,7 @@ void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* me
   // chunks' implicit barrier
   constexpr int64_t kCols = 512;
   const int64_t cblocks = params ? (d + kCols - 1) / kCols : 0;
+  place_team(nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
 #pragma omp for schedule(dynamic, 1)

@@ -553,6 +553,7 @@ inline void parallel_split(int64_t n, int64_t grain, F&& f) {
     if (n > 0) f(int64_t(0), n);
     return;
   }
+  place_team(static_cast<int>(pieces));
 #pragma omp parallel for num_threads(static_cast<int>(pieces)) schedule(static, 1)
   for (int64_t t = 0; t < pieces; ++t) f(n * t / pieces, n * (t + 1) / pieces);
 }

@@ -40,6 +40,7 @@ void reduce_sum_t(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T
       const int64_t chunks = (r + kParallelGrain - 1) / kParallelGrain;
       const int nt = r > kParallelGrain ? num_threads() : 1;
       double total = 0.0;
+      place_team(nt);
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : total) if (nt > 1)
       for (int64_t c = 0; c < chunks; ++c) {
         const int64_t b = c * kParallelGrain;
@@ -74,6 +75,7 @@ void reduce_sum_t(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T
     }
   };
   const int nt = outer * r * inner > kParallelGrain && tasks > 1 ? num_threads() : 1;
+  place_team(nt);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
   for (int64_t t = 0; t < tasks; ++t) task(t);
 }

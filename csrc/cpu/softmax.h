@@ -176,6 +176,7 @@ double softmax_xent_t(const T* x, const int64_t* target, T* d, T* loss_rows, int
   const int64_t grain = row_grain(c);
   const int64_t chunks = (rows + grain - 1) / grain;
   const int nt = rows * c > kParallelGrain ? num_threads() : 1;
+  place_team(nt);
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : total) if (nt > 1)
   for (int64_t ch = 0; ch < chunks; ++ch) {
     const int64_t r1 = (ch + 1) * grain < rows ? (ch + 1) * grain : rows;

@@ -196,6 +196,7 @@ const T* wino_filter(int64_t cout, int64_t cin, int64_t P, const WinoW<T>& wf) {
   // gathered where P is whole vectors and the lanes' offsets fit vgatherdps' 32-bit indices
   const bool vec = W > 1 && P % W == 0 && std::abs(wf.so) * W < (int64_t(1) << 31);
   const int nt = double(ocs) * double(cin) * 16.0 > kWinoParallelMinWork ? num_threads() : 1;
+  place_team(nt);
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
   for (int64_t pn = 0; pn < panels; ++pn)
     for (int64_t ci = 0; ci < cin; ++ci) {
@@ -557,6 +558,7 @@ void wino_batch(const WinoGeom& g, const T* in, const T* u, const T* bias, T* ou
   const int64_t nblocks = wino_ceil_div(nt_tiles, nb);
   const int64_t rl = 2 * wino_ceil_div(g.tw, W) * W + 2 * W;  // a zero-padded input row
   const int nthr = static_cast<int>(std::min<int64_t>(nt, nblocks));
+  place_team(nthr);
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
   {
     WinoScratch<T>& s = wino_scratch<T>();
@@ -826,6 +828,7 @@ void wino_dw_run(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   struct Parts;  // the threads' dU (split_oc: one, its rows split), zeroed by their threads
   T* const parts = reused_scratch<T, Parts>(size_t(nparts * usize));
   const int64_t xl = 2 * g.tw + 2, yl = 2 * g.tw;  // staging row lengths (columns)
+  place_team(nthr);
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
   {
     const int t = omp_get_thread_num(), tn = omp_get_num_threads();
@@ -877,6 +880,7 @@ void wino_dw_run(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const T h = T(0.5);
   const int64_t us = cout * ldc;
   const int ntf = double(cout) * double(cin) * 16.0 * nparts > kWinoParallelMinWork ? nthr : 1;
+  place_team(ntf);
 #pragma omp parallel for num_threads(ntf) if (ntf > 1) schedule(static)
   for (int64_t oc = 0; oc < cout; ++oc) {
     T* const du = parts + oc * ldc;  // dU[xi][oc] at du + xi us
@@ -937,6 +941,7 @@ void wino_batch_cl(const WinoGeom& g, const T* in, const T* up, const T* bias, T
   const int nthr = static_cast<int>(std::min<int64_t>(nt, nblocks));
   const int64_t xl = 2 * g.tw + 2, ol = 2 * g.tw;  // staging row lengths (columns)
   const int64_t plane = g.hout * g.wout;
+  place_team(nthr);
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
   {
     WinoDwScratch<T>& s = wino_dw_scratch<T>();
