@@ -79,6 +79,8 @@ def _calibrate(fn: Callable[[], object], min_time: float) -> int:
 # one untimed call of that side: waking a parked pool's threads on this VM took 1-12 ms at
 # times (a 2-thread 256x784x512 product: 1.1-5.6 ms first call, 0.8 ms steady), which would
 # make a short round measure the wake-up instead of the kernel. Both sides get the same call.
+# (deltagrad's own wake-up fell to ~0.4 ms in round 19, when its workers were pinned off the
+# calling thread's CPU: csrc/common/threads.h, place_team; torch's stays ~11 ms.)
 SETTLE_SECONDS = 0.2
 
 
