@@ -8,6 +8,7 @@ placement variables or fewer threads than CPUs leave every thread unpinned.
 from __future__ import annotations
 
 import os
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -131,3 +132,37 @@ def test_environment(env):
     assert r.returncode == 0, r.stderr[-3000:]
     on = env.get("DG_PIN_THREADS") == "1"
     assert r.stdout.split() == [str(on), str(on)], (env, r.stdout)
+
+
+def _num_threads_arg(line: str) -> str | None:
+    """The argument of a pragma's num_threads(...) clause (parentheses balanced), or None."""
+    at = line.find("num_threads(")
+    if at < 0:
+        return None
+    depth, start = 1, at + len("num_threads(")
+    for j in range(start, len(line)):
+        depth += {"(": 1, ")": -1}.get(line[j], 0)
+        if depth == 0:
+            return line[start:j]
+    return None
+
+
+def test_every_parallel_region_is_placed():
+    """Each `#pragma omp parallel` of the kernels directly follows place_team(<its thread
+    count>); a region without one leaves its workers wherever libgomp's wake puts them."""
+    root = pathlib.Path(__file__).resolve().parents[1] / "csrc"
+    unplaced, regions = [], 0
+    for path in sorted(root.rglob("*")):
+        if path.suffix not in (".h", ".cpp") or path.name == "threads.cpp":
+            continue
+        lines = path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if not line.lstrip().startswith("#pragma omp parallel"):
+                continue
+            regions += 1
+            prev = next((p.strip() for p in reversed(lines[:i]) if p.strip()), "")
+            count = _num_threads_arg(line)
+            if count is None or prev != f"place_team({count});":
+                unplaced.append(f"{path.relative_to(root)}:{i + 1}: {prev}")
+    assert regions >= 30, regions
+    assert not unplaced, unplaced
