@@ -4,8 +4,8 @@
 // and the master, when found on CPU 1 before a region, moves itself to CPU 0 (dg::place_team's
 // scheme on 2 CPUs).
 //
-//   g++ -O2 -fopenmp bench/mca/omp_wake.cpp -o /tmp/omp_wake
-//   /tmp/omp_wake [rounds=15] [settle_s=0.2] [calls=3]; PIN=1 /tmp/omp_wake ...
+//   mkdir -p build && g++ -O2 -fopenmp bench/mca/omp_wake.cpp -o build/omp_wake
+//   build/omp_wake [rounds=15] [settle_s=0.2] [calls=3]; PIN=1 build/omp_wake ...
 #include <omp.h>
 #include <sched.h>
 
