@@ -194,6 +194,16 @@ thread_local Team t_team;
 
 void set_self_affinity(const cpu_set_t& set) { sched_setaffinity(0, sizeof(set), &set); }
 
+// The CPUs of the calling thread's mask, ascending (empty when it cannot be read).
+std::vector<int> own_cpus(cpu_set_t* set) {
+  std::vector<int> cpus;
+  CPU_ZERO(set);
+  if (sched_getaffinity(0, sizeof(*set), set) == 0)
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, set)) cpus.push_back(c);
+  return cpus;
+}
+
 // Runs f(i) on worker i of a team of nt (the master does nothing), for i in [from, nt).
 template <class F>
 void on_workers(int nt, int from, F&& f) {
@@ -224,12 +234,12 @@ void place_team(int nt) {
   if (nt < t.pinned) t.pinned = nt;  // this region ends workers [nt, pinned)
   if (!t.init && pin_threads()) {
     t.init = true;
-    CPU_ZERO(&t.allowed);
-    if (sched_getaffinity(0, sizeof(t.allowed), &t.allowed) == 0) {
+    const std::vector<int> mine = own_cpus(&t.allowed);
+    if (!mine.empty()) {
       const int here = sched_getcpu();
       t.cpus.push_back(-1);
-      for (int c = 0; c < CPU_SETSIZE; ++c)
-        if (CPU_ISSET(c, &t.allowed) && c != here) t.cpus.push_back(c);
+      for (int c : mine)
+        if (c != here) t.cpus.push_back(c);
     }
   }
   // Pinned only where the thread count fills the master's mask: a process given fewer threads
@@ -285,11 +295,7 @@ std::vector<std::vector<int>> team_masks(int nt) {
 #pragma omp parallel num_threads(nt)
   {
     cpu_set_t set;
-    CPU_ZERO(&set);
-    std::vector<int>& mine = masks[static_cast<size_t>(omp_get_thread_num())];
-    if (sched_getaffinity(0, sizeof(set), &set) == 0)
-      for (int c = 0; c < CPU_SETSIZE; ++c)
-        if (CPU_ISSET(c, &set)) mine.push_back(c);
+    masks[static_cast<size_t>(omp_get_thread_num())] = own_cpus(&set);
   }
   return masks;
 }
