@@ -348,6 +348,10 @@ FAST_SHAPES = [
     (2, 3, 7, 9),  # odd height and width: the uncovered last row and column
     (1, 2, 2, 2),  # one window
     (2, 2, 2, 71),  # 35 windows a row: full vectors and a tail on every ISA
+    (3, 5, 8, 8),  # 4 windows a row: the whole row is a (masked) tail on every ISA
+    (2, 3, 4, 4),
+    (1, 2, 16, 16),  # 8 windows a row: a full AVX2 vector, an AVX-512 tail
+    (1, 2, 4, 112),  # 56: three AVX-512 vectors and a tail of 8
     (1, 3, 67, 66),
     (0, 3, 6, 6),  # an empty batch
     (2, 0, 6, 6),
@@ -430,17 +434,20 @@ def test_fast_global_avg_matches_generic_and_reference(isa, generic, shape, dtyp
     assert_close(dx, want, dtype, scale=float(np.abs(dy).max(initial=0)), name="dx")
 
 
+@pytest.mark.parametrize("windows", [32, 44, 13, 8], ids=lambda n: f"{n}windows")
 @pytest.mark.parametrize("stream", [False, True], ids=["cached", "streamed"])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_fast_max_2x2_nan_inf_ties_per_lane(isa, dtype, stream):
+def test_fast_max_2x2_nan_inf_ties_per_lane(isa, dtype, stream, windows):
     """Each lane of a vector sees its own window: NaN at every window position (the last NaN
     wins), -inf everywhere (the first index), ties (the first maximum); through the cached
-    stores and the streamed ones (32 windows a row: whole vectors, the direct path)."""
+    stores and the streamed ones (32 windows a row: whole vectors, the direct path; 44, 13 and
+    8: the same cases in the last 8 windows, a row's masked tail on AVX-512, partly on AVX2)."""
     from deltagrad import _cpu
 
-    x = np.full((1, 1, 2, 64), -np.inf, dtype)  # 32 windows
-    for o in range(32):
-        k = o % 8
+    x = np.full((1, 1, 2, 2 * windows), -np.inf, dtype)
+    tail = windows - 8  # the 8 cases in the last 8 windows (32: in all four groups of 8)
+    for o in range(0 if windows == 32 else tail, windows):
+        k = o % 8 if windows == 32 else o - tail
         if k < 4:
             x[0, 0, k // 2, 2 * o + k % 2] = np.nan
         elif k == 4:
@@ -457,10 +464,15 @@ def test_fast_max_2x2_nan_inf_ties_per_lane(isa, dtype, stream):
     y_ref, idx_ref = ref.max_pool2d(x, 2, return_indices=True)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(idx, idx_ref)
-    np.testing.assert_array_equal(idx[0, 0, 0, 4], 8)  # ties: the first
-    np.testing.assert_array_equal(idx[0, 0, 0, 5], 64 + 10)  # the last NaN
-    np.testing.assert_array_equal(idx[0, 0, 0, 7], 14)  # all -inf: the window's first
-    assert np.isnan(y[0, 0, 0, :4]).all() and y[0, 0, 0, 7] == -np.inf
+    w2 = 2 * windows
+    for o0 in sorted({0 if windows == 32 else tail, tail}):
+        np.testing.assert_array_equal(idx[0, 0, 0, o0 + 4], 2 * (o0 + 4))  # ties: the first
+        np.testing.assert_array_equal(idx[0, 0, 0, o0 + 5], w2 + 2 * (o0 + 5))  # the last NaN
+        np.testing.assert_array_equal(idx[0, 0, 0, o0 + 7], 2 * (o0 + 7))  # all -inf: the first
+        assert np.isnan(y[0, 0, 0, o0 : o0 + 4]).all() and y[0, 0, 0, o0 + 7] == -np.inf
+    dy = np.arange(1, windows + 1, dtype=dtype).reshape(1, 1, 1, windows)
+    dx = ops.max_pool2d_backward(dy, idx, x.shape, 2)
+    np.testing.assert_array_equal(dx, ref.max_pool2d_backward(dy, idx, x.shape, 2))
 
 
 def test_fast_max_2x2_bad_indices_counted(isa):

@@ -631,6 +631,15 @@ inline void store_codes(Vec<T> code, int64_t* p, int64_t base, bool stream) {
   double* d = reinterpret_cast<double*>(p);
   for (int j = 0; j < n; ++j) put(iv[j], d + j * Vec<double>::width, stream);
 }
+// The same for lanes [0, n) only.
+template <class T>
+inline void store_codes_n(Vec<T> code, int64_t* p, int64_t base, int n) {
+  constexpr int wd = Vec<double>::width;
+  Vec<double> iv[2];
+  const int nv = index_vecs(code, base, iv);
+  double* d = reinterpret_cast<double*>(p);
+  for (int j = 0; j < nv && j * wd < n; ++j) iv[j].store(d + j * wd, std::min(wd, n - j * wd));
+}
 
 // The inverse for a full vector of indices: code[l] = p[l] - base - 2 l where that lies in
 // [0, maxc], else -1 (an index outside the window's span: matches no offset).
@@ -781,16 +790,13 @@ struct NtStream {
   }
 };
 
-// The maximum of the 2x2 windows at columns 2o .. 2o + 2w of rows r0, r0 + W, and (kIdx) the
-// window offset of each (0, 1, W, W + 1) as T lanes.
+// torch's walk over a 2x2 window, lane by lane: (0, 0) = e0, (0, 1) = o0, (1, 0) = e1,
+// (1, 1) = o1, taken when greater or NaN; m the maximum and (kIdx) code the window offset of
+// each (0, 1, W, W + 1) as T lanes.
 template <class T, bool kIdx>
-inline void max2x2_vec(const T* r0, int64_t W, Vec<T> c1, Vec<T> cw, Vec<T> cw1, Vec<T>& m,
-                       Vec<T>& code) {
+inline void max2x2_walk(Vec<T> e0, Vec<T> o0, Vec<T> e1, Vec<T> o1, Vec<T> c1, Vec<T> cw,
+                        Vec<T> cw1, Vec<T>& m, Vec<T>& code) {
   using V = Vec<T>;
-  constexpr int w = V::width;
-  V e0, o0, e1, o1;
-  deinterleave(V::load(r0), V::load(r0 + w), e0, o0);
-  deinterleave(V::load(r0 + W), V::load(r0 + W + w), e1, o1);
   m = e0;
   Mask<T> t = take_v(o0, m);
   m = select(t, o0, m);
@@ -802,6 +808,32 @@ inline void max2x2_vec(const T* r0, int64_t W, Vec<T> c1, Vec<T> cw, Vec<T> cw1,
   t = take_v(o1, m);
   m = select(t, o1, m);
   if constexpr (kIdx) code = select(t, cw1, code);
+}
+
+// The maximum of the 2x2 windows at columns 2o .. 2o + 2w of rows r0, r0 + W, and (kIdx) the
+// window offset of each (0, 1, W, W + 1) as T lanes.
+template <class T, bool kIdx>
+inline void max2x2_vec(const T* r0, int64_t W, Vec<T> c1, Vec<T> cw, Vec<T> cw1, Vec<T>& m,
+                       Vec<T>& code) {
+  using V = Vec<T>;
+  constexpr int w = V::width;
+  V e0, o0, e1, o1;
+  deinterleave(V::load(r0), V::load(r0 + w), e0, o0);
+  deinterleave(V::load(r0 + W), V::load(r0 + W + w), e1, o1);
+  max2x2_walk<T, kIdx>(e0, o0, e1, o1, c1, cw, cw1, m, code);
+}
+
+// The same for the first n < w windows only (masked loads: the other lanes are 0). A row's last
+// ow % w windows, or all of them where ow < w (8x8 planes: ow = 4). These were a scalar loop of
+// unpredictable branches (which element wins is data): ~12 ns an output on the Zen 4, so that
+// 64 x 32 planes of 8x8 took 0.41 ms at 1 thread, 5x the whole vector pass's time per element.
+template <class T, bool kIdx>
+inline void max2x2_vec_n(const T* r0, int64_t W, int n, Vec<T> c1, Vec<T> cw, Vec<T> cw1, Vec<T>& m,
+                         Vec<T>& code) {
+  Vec<T> e0, o0, e1, o1;
+  column_pair(r0, 0, n, e0, o0);
+  column_pair(r0 + W, 0, n, e1, o1);
+  max2x2_walk<T, kIdx>(e0, o0, e1, o1, c1, cw, cw1, m, code);
 }
 
 // One output row of 2x2/2 max pooling: r0 = the window's top input row, base = its offset in
@@ -825,19 +857,12 @@ inline void max2x2_row(const T* r0, T* yp, int64_t* ip, int64_t base, int64_t W,
     m.store(yp + o);
     if constexpr (kIdx) store_codes(code, ip + o, base + 2 * o, false);
   }
-  for (; o < ow; ++o) {
-    const T* a = r0 + 2 * o;
-    T m = a[0];
-    int64_t c = 0;
-    const T v[3] = {a[1], a[W], a[W + 1]};
-    const int64_t off[3] = {1, W, W + 1};
-    for (int k = 0; k < 3; ++k)
-      if (take(v[k], m)) {
-        m = v[k];
-        c = off[k];
-      }
-    yp[o] = m;
-    if constexpr (kIdx) ip[o] = base + 2 * o + c;
+  if (o < ow) {
+    const int n = static_cast<int>(ow - o);
+    V m, code;
+    max2x2_vec_n<T, kIdx>(r0 + 2 * o, W, n, c1, cw, cw1, m, code);
+    m.store(yp + o, n);
+    if constexpr (kIdx) store_codes_n(code, ip + o, base + 2 * o, n);
   }
 }
 
@@ -935,16 +960,29 @@ inline int64_t tiled_start(const Pool2dGeom& g, int64_t i) {
 // dx of the 2x2 windows at output columns o .. o + w: input row 2r's 2w elements a0, a1, row
 // 2r + 1's b0, b1 (dy where the index points, else 0); false if an index is outside its window.
 template <class T>
-inline bool max2x2_bwd_vec(const T* gy, const int64_t* ix, int64_t base, int64_t W, Vec<T> z,
-                           Vec<T> c1, Vec<T> cw, Vec<T> cw1, Vec<T>& a0, Vec<T>& a1, Vec<T>& b0,
-                           Vec<T>& b1) {
+inline bool max2x2_bwd_lanes(Vec<T> d, const int64_t* ix, int64_t base, int64_t W, Vec<T> z,
+                             Vec<T> c1, Vec<T> cw, Vec<T> cw1, Vec<T>& a0, Vec<T>& a1, Vec<T>& b0,
+                             Vec<T>& b1) {
   Vec<T> c;
   load_codes(ix, base, W + 1, c);
-  const Vec<T> d = Vec<T>::load(gy);
   const Mask<T> m00 = c == z, m01 = c == c1, m10 = c == cw, m11 = c == cw1;
   interleave(select(m00, d, z), select(m01, d, z), a0, a1);
   interleave(select(m10, d, z), select(m11, d, z), b0, b1);
   return all_lanes(m00 | m01 | m10 | m11);
+}
+template <class T>
+inline bool max2x2_bwd_vec(const T* gy, const int64_t* ix, int64_t base, int64_t W, Vec<T> z,
+                           Vec<T> c1, Vec<T> cw, Vec<T> cw1, Vec<T>& a0, Vec<T>& a1, Vec<T>& b0,
+                           Vec<T>& b1) {
+  return max2x2_bwd_lanes(Vec<T>::load(gy), ix, base, W, z, c1, cw, cw1, a0, a1, b0, b1);
+}
+
+// The first `count` (<= 2 w) elements of lo, hi (in that order) at p.
+template <class T>
+inline void store_pair_n(Vec<T> lo, Vec<T> hi, T* p, int count) {
+  constexpr int w = Vec<T>::width;
+  store_n(lo, p, std::min(count, w));
+  if (count > w) store_n(hi, p + w, count - w);
 }
 
 // The direct streamed backward applies: every input row covered by windows, whole vectors.
@@ -1015,13 +1053,15 @@ inline int64_t max2x2_bwd_row(const T* gy, const int64_t* ix, T* d0, int64_t bas
     b0.store(d1 + 2 * o);
     b1.store(d1 + 2 * o + w);
   }
-  count_bad(o, ow);
-  for (; o < ow; ++o) {
-    const int64_t off = ix[o] - (base + 2 * o);
-    d0[2 * o] = off == 0 ? gy[o] : T(0);
-    d0[2 * o + 1] = off == 1 ? gy[o] : T(0);
-    d1[2 * o] = off == W ? gy[o] : T(0);
-    d1[2 * o + 1] = off == W + 1 ? gy[o] : T(0);
+  if (o < ow) {  // the last n < w windows, masked (a scalar loop here was 2-7x slower)
+    const int n = static_cast<int>(ow - o);
+    count_bad(o, ow);
+    alignas(64) int64_t ixn[16];  // lanes past n: -1, outside every window (matches no offset)
+    for (int l = 0; l < w; ++l) ixn[l] = l < n ? ix[o + l] : -1;
+    V a0, a1, b0, b1;
+    max2x2_bwd_lanes(load_n(gy + o, n), ixn, base + 2 * o, W, z, c1, cw, cw1, a0, a1, b0, b1);
+    store_pair_n(a0, a1, d0 + 2 * o, 2 * n);
+    store_pair_n(b0, b1, d1 + 2 * o, 2 * n);
   }
   if (W > 2 * ow) d0[W - 1] = d1[W - 1] = T(0);  // odd width: the column no window covers
   return bad;
@@ -1169,7 +1209,13 @@ void avg2x2_forward(const T* x, T* y, const Pool2dGeom& g, int64_t divisor) {
           deinterleave(V::load(r1 + 2 * o), V::load(r1 + 2 * o + w), e1, o1);
           div(((e0 + o0) + e1) + o1).store(yp + o);
         }
-        for (; o < ow; ++o) yp[o] = div(((r0[2 * o] + r0[2 * o + 1]) + r1[2 * o]) + r1[2 * o + 1]);
+        if (o < ow) {  // the last n < w windows, masked (the same sums in the same order)
+          const int n = static_cast<int>(ow - o);
+          V e0, o0, e1, o1;
+          column_pair(r0 + 2 * o, 0, n, e0, o0);
+          column_pair(r1 + 2 * o, 0, n, e1, o1);
+          store_n(div(((e0 + o0) + e1) + o1), yp + o, n);
+        }
       });
       if (st) stream_copy(sy.data(), y + b0 * ow, (e0 - b0) * ow);
     }
@@ -1219,7 +1265,14 @@ void avg2x2_backward(const T* dy, T* dx, const Pool2dGeom& g, int64_t divisor) {
           lo.store(d1 + 2 * o);
           hi.store(d1 + 2 * o + w);
         }
-        for (; o < ow; ++o) d0[2 * o] = d0[2 * o + 1] = d1[2 * o] = d1[2 * o + 1] = div(gy[o]);
+        if (o < ow) {  // the last n < w windows, masked
+          const int n = static_cast<int>(ow - o);
+          const V d = div(load_n(gy + o, n));
+          V lo, hi;
+          interleave(d, d, lo, hi);
+          store_pair_n(lo, hi, d0 + 2 * o, 2 * n);
+          store_pair_n(lo, hi, d1 + 2 * o, 2 * n);
+        }
         if (W > 2 * ow) d0[W - 1] = d1[W - 1] = T(0);
         if (r == g.oh - 1) std::fill(plane + 2 * g.oh * W, plane + hw, T(0));
       });
