@@ -64,71 +64,6 @@ inline void store_n(Vec<T> v, T* p, int n) {
     v.store(p, n);
 }
 
-// The even and odd elements of the `count` (<= 2 * width) elements at p: even[l] = p[2l],
-// odd[l] = p[2l + 1] (lanes past count are 0). Stride-2 windows read their columns this way.
-inline void deinterleave(Vec<float> a, Vec<float> b, Vec<float>& even, Vec<float>& odd) {
-#if defined(__AVX512F__)
-  const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  even = {_mm512_permutex2var_ps(a.v, ie, b.v)};
-  odd = {_mm512_permutex2var_ps(a.v, io, b.v)};
-#elif defined(__AVX2__)
-  const __m256 e = _mm256_shuffle_ps(a.v, b.v, _MM_SHUFFLE(2, 0, 2, 0));
-  const __m256 o = _mm256_shuffle_ps(a.v, b.v, _MM_SHUFFLE(3, 1, 3, 1));
-  even = {_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)))};
-  odd = {_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)))};
-#else
-  even = a;
-  odd = b;
-#endif
-}
-inline void deinterleave(Vec<double> a, Vec<double> b, Vec<double>& even, Vec<double>& odd) {
-#if defined(__AVX512F__)
-  const __m512i ie = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
-  const __m512i io = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
-  even = {_mm512_permutex2var_pd(a.v, ie, b.v)};
-  odd = {_mm512_permutex2var_pd(a.v, io, b.v)};
-#elif defined(__AVX2__)
-  even = {_mm256_permute4x64_pd(_mm256_unpacklo_pd(a.v, b.v), _MM_SHUFFLE(3, 1, 2, 0))};
-  odd = {_mm256_permute4x64_pd(_mm256_unpackhi_pd(a.v, b.v), _MM_SHUFFLE(3, 1, 2, 0))};
-#else
-  even = a;
-  odd = b;
-#endif
-}
-// The inverse: lo, hi = a[0] b[0] a[1] b[1] ... (2 * width elements).
-inline void interleave(Vec<float> a, Vec<float> b, Vec<float>& lo, Vec<float>& hi) {
-#if defined(__AVX512F__)
-  const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  const __m512i ih =
-      _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-  lo = {_mm512_permutex2var_ps(a.v, il, b.v)};
-  hi = {_mm512_permutex2var_ps(a.v, ih, b.v)};
-#elif defined(__AVX2__)
-  const __m256 l = _mm256_unpacklo_ps(a.v, b.v), h = _mm256_unpackhi_ps(a.v, b.v);
-  lo = {_mm256_permute2f128_ps(l, h, 0x20)};
-  hi = {_mm256_permute2f128_ps(l, h, 0x31)};
-#else
-  lo = a;
-  hi = b;
-#endif
-}
-inline void interleave(Vec<double> a, Vec<double> b, Vec<double>& lo, Vec<double>& hi) {
-#if defined(__AVX512F__)
-  const __m512i il = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
-  const __m512i ih = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
-  lo = {_mm512_permutex2var_pd(a.v, il, b.v)};
-  hi = {_mm512_permutex2var_pd(a.v, ih, b.v)};
-#elif defined(__AVX2__)
-  const __m256d l = _mm256_unpacklo_pd(a.v, b.v), h = _mm256_unpackhi_pd(a.v, b.v);
-  lo = {_mm256_permute2f128_pd(l, h, 0x20)};
-  hi = {_mm256_permute2f128_pd(l, h, 0x31)};
-#else
-  lo = a;
-  hi = b;
-#endif
-}
-
 // Column kj of a window row for the `n` vector lanes starting at output o: x[c0 + s*l + kj]
 // for l < n (s = 1: a plain load; s = 2: deinterleaved); row = x + c0.
 template <class T>
@@ -140,7 +75,7 @@ inline Vec<T> column(const T* row, int64_t s, int64_t kj, int n) {
   const Vec<T> a = load_n(p, count < w ? count : w);
   const Vec<T> b = count > w ? load_n(p + w, count - w) : Vec<T>::zero();
   Vec<T> even, odd;
-  deinterleave(a, b, even, odd);
+  Vec<T>::deinterleave(a, b, even, odd);
   return (kj & 1) ? odd : even;
 }
 
@@ -152,7 +87,7 @@ inline void column_pair(const T* row, int64_t kj, int n, Vec<T>& c0, Vec<T>& c1)
   const int count = 2 * n;
   const Vec<T> a = load_n(p, count < w ? count : w);
   const Vec<T> b = count > w ? load_n(p + w, count - w) : Vec<T>::zero();
-  deinterleave(a, b, c0, c1);
+  Vec<T>::deinterleave(a, b, c0, c1);
 }
 
 // n lanes of integer-valued v as int64 at p.
@@ -465,8 +400,8 @@ void avg_bwd_row(const T* gy, T* dxp, const Pool2dGeom& g, int64_t oh, bool incl
       }
       // stride 2: column kj adds d to the even (kj even) or odd elements from kj & ~1
       V lo_even, hi_even, lo_odd, hi_odd;
-      interleave(d, V::zero(), lo_even, hi_even);
-      interleave(V::zero(), d, lo_odd, hi_odd);
+      Vec<T>::interleave(d, V::zero(), lo_even, hi_even);
+      Vec<T>::interleave(V::zero(), d, lo_odd, hi_odd);
       for (int64_t ih = ih0; ih < ih1; ++ih) {
         T* row = dxp + ih * W + 2 * o - g.pw;
         for (int64_t kj = 0; kj < g.kw; ++kj) {
@@ -818,8 +753,8 @@ inline void max2x2_vec(const T* r0, int64_t W, Vec<T> c1, Vec<T> cw, Vec<T> cw1,
   using V = Vec<T>;
   constexpr int w = V::width;
   V e0, o0, e1, o1;
-  deinterleave(V::load(r0), V::load(r0 + w), e0, o0);
-  deinterleave(V::load(r0 + W), V::load(r0 + W + w), e1, o1);
+  Vec<T>::deinterleave(V::load(r0), V::load(r0 + w), e0, o0);
+  Vec<T>::deinterleave(V::load(r0 + W), V::load(r0 + W + w), e1, o1);
   max2x2_walk<T, kIdx>(e0, o0, e1, o1, c1, cw, cw1, m, code);
 }
 
@@ -966,8 +901,8 @@ inline bool max2x2_bwd_lanes(Vec<T> d, const int64_t* ix, int64_t base, int64_t 
   Vec<T> c;
   load_codes(ix, base, W + 1, c);
   const Mask<T> m00 = c == z, m01 = c == c1, m10 = c == cw, m11 = c == cw1;
-  interleave(select(m00, d, z), select(m01, d, z), a0, a1);
-  interleave(select(m10, d, z), select(m11, d, z), b0, b1);
+  Vec<T>::interleave(select(m00, d, z), select(m01, d, z), a0, a1);
+  Vec<T>::interleave(select(m10, d, z), select(m11, d, z), b0, b1);
   return all_lanes(m00 | m01 | m10 | m11);
 }
 template <class T>
@@ -1149,7 +1084,7 @@ void avg2x2_forward(const T* x, T* y, const Pool2dGeom& g, int64_t divisor) {
           const int64_t c1 = std::min(ow, c0 + kCols);
           for (int64_t o = c0; o < c1; o += w) {
             V e0, o0;
-            deinterleave(V::load(r0 + 2 * o), V::load(r0 + 2 * o + w), e0, o0);
+            Vec<T>::deinterleave(V::load(r0 + 2 * o), V::load(r0 + 2 * o + w), e0, o0);
             (e0 + o0).store(t + (o - c0));
           }
           // the piece's stream as a local: pushing through sy[s] kept its last vector in memory,
@@ -1158,7 +1093,7 @@ void avg2x2_forward(const T* x, T* y, const Pool2dGeom& g, int64_t divisor) {
           NtStream<T> out = sy[s];
           for (int64_t o = c0; o < c1; o += w) {
             V e1, o1;
-            deinterleave(V::load(r1 + 2 * o), V::load(r1 + 2 * o + w), e1, o1);
+            Vec<T>::deinterleave(V::load(r1 + 2 * o), V::load(r1 + 2 * o + w), e1, o1);
             out.push(div((V::load(t + (o - c0)) + e1) + o1));
           }
           sy[s] = out;
@@ -1179,8 +1114,8 @@ void avg2x2_forward(const T* x, T* y, const Pool2dGeom& g, int64_t divisor) {
           prefetch_ahead(r0 + 2 * o, 2 * w * int(sizeof(T)));
           prefetch_ahead(r1 + 2 * o, 2 * w * int(sizeof(T)));
           V e0, o0, e1, o1;
-          deinterleave(V::load(r0 + 2 * o), V::load(r0 + 2 * o + w), e0, o0);
-          deinterleave(V::load(r1 + 2 * o), V::load(r1 + 2 * o + w), e1, o1);
+          Vec<T>::deinterleave(V::load(r0 + 2 * o), V::load(r0 + 2 * o + w), e0, o0);
+          Vec<T>::deinterleave(V::load(r1 + 2 * o), V::load(r1 + 2 * o + w), e1, o1);
           sy.push(div(((e0 + o0) + e1) + o1));
         }
       });
@@ -1205,8 +1140,8 @@ void avg2x2_forward(const T* x, T* y, const Pool2dGeom& g, int64_t divisor) {
             prefetch_ahead(r1 + 2 * o, 2 * w * int(sizeof(T)));
           }
           V e0, o0, e1, o1;
-          deinterleave(V::load(r0 + 2 * o), V::load(r0 + 2 * o + w), e0, o0);
-          deinterleave(V::load(r1 + 2 * o), V::load(r1 + 2 * o + w), e1, o1);
+          Vec<T>::deinterleave(V::load(r0 + 2 * o), V::load(r0 + 2 * o + w), e0, o0);
+          Vec<T>::deinterleave(V::load(r1 + 2 * o), V::load(r1 + 2 * o + w), e1, o1);
           div(((e0 + o0) + e1) + o1).store(yp + o);
         }
         if (o < ow) {  // the last n < w windows, masked (the same sums in the same order)
@@ -1235,7 +1170,7 @@ void avg2x2_backward(const T* dy, T* dx, const Pool2dGeom& g, int64_t divisor) {
       const T* gy = dy + p * ohw + r * ow + o;
       prefetch_ahead(gy, w * int(sizeof(T)));
       const V d = div(V::load(gy));
-      interleave(d, d, a0, a1);
+      Vec<T>::interleave(d, d, a0, a1);
       b0 = a0;
       b1 = a1;
     });
@@ -1259,7 +1194,7 @@ void avg2x2_backward(const T* dy, T* dx, const Pool2dGeom& g, int64_t divisor) {
           if (st) prefetch_ahead(gy + o, w * int(sizeof(T)));
           const V d = div(V::load(gy + o));
           V lo, hi;
-          interleave(d, d, lo, hi);
+          Vec<T>::interleave(d, d, lo, hi);
           lo.store(d0 + 2 * o);
           hi.store(d0 + 2 * o + w);
           lo.store(d1 + 2 * o);
@@ -1269,7 +1204,7 @@ void avg2x2_backward(const T* dy, T* dx, const Pool2dGeom& g, int64_t divisor) {
           const int n = static_cast<int>(ow - o);
           const V d = div(load_n(gy + o, n));
           V lo, hi;
-          interleave(d, d, lo, hi);
+          Vec<T>::interleave(d, d, lo, hi);
           store_pair_n(lo, hi, d0 + 2 * o, 2 * n);
           store_pair_n(lo, hi, d1 + 2 * o, 2 * n);
         }
@@ -1421,7 +1356,7 @@ int64_t max_pool2d_backward_t(const T* dy, const int64_t* idx, T* dx, const Pool
             const V ve = select(c == V::set1(T(r * g.w)), d, V::zero());
             const V vo = select(c == V::set1(T(r * g.w + 1)), d, V::zero());
             V lo, hi;
-            pool_detail::interleave(ve, vo, lo, hi);
+            Vec<T>::interleave(ve, vo, lo, hi);
             T* out = plane + (r0 + r) * g.w + 2 * o;
             pool_detail::store_n(lo, out, na);
             if (2 * n > na) pool_detail::store_n(hi, out + V::width, 2 * n - na);
@@ -1497,7 +1432,7 @@ void avg_pool2d_backward_t(const T* dy, T* dx, const Pool2dGeom& g, bool include
             const int n = static_cast<int>(std::min<int64_t>(V::width, g.ow - o));
             const V d = pool_detail::load_n(gy + o, n) / vdiv;
             V lo, hi;
-            pool_detail::interleave(d, d, lo, hi);
+            Vec<T>::interleave(d, d, lo, hi);
             const int na = std::min(2 * n, int(V::width));
             pool_detail::store_n(lo, out + 2 * o, na);
             if (2 * n > na) pool_detail::store_n(hi, out + 2 * o + V::width, 2 * n - na);
