@@ -45,6 +45,9 @@ CASES = [
     (2, 3, 1, 1, 4, 3, 3, 1, 1, 1, 1),  # tap, 1x1 image with padding
     (9, 4, 6, 6, 8, 3, 3, 1, 1, 1, 1),  # tap, 2 images side by side (tap_segs), the last alone
     (9, 4, 8, 8, 8, 3, 3, 1, 1, 1, 1),  # the same at 8x8 (float32)
+    (2, 3, 9, 37, 5, 3, 3, 2, 1, 1, 1),  # stride 2, odd rows over several vectors (im2col_s2)
+    (2, 3, 10, 70, 4, 3, 5, (1, 2), (1, 2), (1, 2), 1),  # stride 2 along w only, dilated
+    (1, 2, 8, 33, 3, 4, 4, 2, 2, 1, 1),  # stride 2, even kernel, padding 2 on both sides
 ]
 IDS = [
     f"n{c[0]}c{c[1]}_{c[2]}x{c[3]}_o{c[4]}_k{c[5]}x{c[6]}_s{c[7]}p{c[8]}d{c[9]}g{c[10]}"

@@ -323,11 +323,86 @@ inline void fill_zero(T* dst, int64_t n) {
   if (i < n) V::zero().store(dst + i, static_cast<int>(n - i));
 }
 
+// dst[2 i] += src[i] for i < n, the odd elements between them unchanged (-0.0 added: the
+// identity on every value, -0.0 included), through masked loads and stores at the end.
+template <class T>
+inline void add_stride2(T* dst, const T* src, int64_t n) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const V nz = V::set1(T(-0.0));
+  for (int64_t i = 0; i < n; i += W) {
+    const int rem = static_cast<int>(std::min<int64_t>(W, n - i)), count = 2 * rem - 1;
+    V lo, hi;
+    V::interleave(rem == W ? V::load(src + i) : V::load(src + i, rem), nz, lo, hi);
+    T* d = dst + 2 * i;
+    const int c0 = std::min(count, W), c1 = count - c0;
+    const V d0 = c0 == W ? V::load(d) : V::load(d, c0);
+    (d0 + lo).store(d, c0);
+    if (c1 > 0) (V::load(d + W, c1) + hi).store(d + W, c1);
+  }
+}
+
+inline int64_t floor_half(int64_t a) { return (a - (a & 1)) / 2; }
+
+// im2col for stride-2 rows (sw == 2): each input row is split once into its even and odd
+// elements (two zero-padded buffers), and each of its kw taps is then one contiguous copy: tap
+// kx reads x[2 ox + off] (off = kx dw - pw) = phase[off & 1][ox + floor(off / 2)], the padding's
+// zeros included. The element loop it replaces paid bounds, zero runs and a strided gather per
+// tap and output row (16 outputs a row at 32x32 -> 16x16): 60% of a ResNet downsampling conv's
+// forward. Same values, copied.
+template <class T>
+void im2col_s2(const Conv2dParams& p, const T* x, int64_t c0, int64_t cg, int64_t q0, int64_t nc,
+               T* col) {
+  using V = Vec<T>;
+  constexpr int Wv = V::width;
+  const int64_t P = p.ho * p.wo, half = (p.w + 1) / 2;
+  const int64_t lo = floor_half(-p.pw), hi = floor_half((p.kw - 1) * p.dw - p.pw);
+  const int64_t padl = std::max<int64_t>(0, -lo);
+  const int64_t body = std::max((half + Wv - 1) / Wv * Wv, p.wo + std::max<int64_t>(0, hi));
+  const int64_t len = padl + body + Wv;
+  std::vector<T> buf(static_cast<size_t>(2 * len), T(0));
+  T* const phase[2] = {buf.data() + padl, buf.data() + len + padl};
+  for (int64_t ci = 0; ci < cg; ++ci)
+    for (int64_t ky = 0; ky < p.kh; ++ky) {
+      T* const rows = col + (ci * p.kh + ky) * p.kw * nc;  // tap kx's row at rows + kx * nc
+      int64_t q = q0;
+      const int64_t qe = q0 + nc;
+      int64_t n = q0 / P, oy = (q0 % P) / p.wo, ox0 = (q0 % P) % p.wo;  // then counted
+      for (; q < qe; ox0 = 0, oy = oy + 1 == p.ho ? 0 : oy + 1, n += oy == 0) {
+        const int64_t ox1 = std::min(p.wo, ox0 + (qe - q));
+        const int64_t at = (q - q0) - ox0;  // column of ox = 0 in each tap's row
+        const int64_t iy = oy * p.sh - p.ph + ky * p.dh;
+        if (iy < 0 || iy >= p.h) {
+          for (int64_t kx = 0; kx < p.kw; ++kx) fill_zero(rows + kx * nc + at + ox0, ox1 - ox0);
+        } else {
+          const T* src = x + ((n * p.c + c0 + ci) * p.h + iy) * p.w;
+          for (int64_t j = 0; j < half; j += Wv) {
+            const int64_t count = std::min<int64_t>(2 * Wv, p.w - 2 * j);
+            const V a = count >= Wv ? V::load(src + 2 * j) : V::load(src + 2 * j, int(count));
+            const V b = count >= 2 * Wv ? V::load(src + 2 * j + Wv)
+                        : count > Wv    ? V::load(src + 2 * j + Wv, int(count - Wv))
+                                        : V::zero();
+            V ev, od;
+            V::deinterleave(a, b, ev, od);
+            ev.store(phase[0] + j);
+            od.store(phase[1] + j);
+          }
+          for (int64_t kx = 0; kx < p.kw; ++kx) {
+            const int64_t off = kx * p.dw - p.pw;
+            copy_vec(rows + kx * nc + at + ox0, phase[off & 1] + floor_half(off) + ox0, ox1 - ox0);
+          }
+        }
+        q += ox1 - ox0;
+      }
+    }
+}
+
 // col (K x nc, row stride nc) = the im2col of the columns [q0, q0 + nc) for channels
 // [c0, c0 + cg).
 template <class T>
 void im2col(const Conv2dParams& p, const T* x, int64_t c0, int64_t cg, int64_t q0, int64_t nc,
             T* col) {
+  if (p.sw == 2) return im2col_s2(p, x, c0, cg, q0, nc, col);
   const int64_t P = p.ho * p.wo;
   for (int64_t ci = 0; ci < cg; ++ci)
     for (int64_t ky = 0; ky < p.kh; ++ky)
@@ -384,6 +459,8 @@ void col2im(const Conv2dParams& p, const T* col, int64_t c0, int64_t cg, int64_t
             const int64_t a = std::max(ox0, lo), e = std::min(ox1, hi);
             if (p.sw == 1) {
               if (e > a) add_into(d + a, s + a, e - a);
+            } else if (p.sw == 2) {
+              if (e > a) add_stride2(d + 2 * a, s + a, e - a);
             } else {
               for (int64_t i = a; i < e; ++i) d[i * p.sw] += s[i];
             }
