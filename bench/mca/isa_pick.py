@@ -4,8 +4,8 @@ ISA set to avx512 and to avx2, interleaved (bench/_timing.py), best of ROUNDS pe
   PYTHONPATH=python python bench/mca/isa_pick.py [rounds] [threads ...]
 
 Prints, per case and thread count, best ms on each path and avx512 time / avx2 time (> 1: the
-AVX2 kernels are faster here). Which path a CPU should run is decided from such tables
-(csrc/common/cpu_isa.cpp, preferred_isa).
+AVX2 kernels are faster here). The dispatch picks one path per CPU (csrc/common/cpu_isa.cpp);
+this is how to check that choice on a new core (round 20, docs/BENCHMARKS.md).
 """
 
 import os
