@@ -487,7 +487,7 @@ def test_fast_max_2x2_bad_indices_counted(isa):
     bad[0, 0, 0, 34] = 3  # in the tail
     with pytest.raises(ValueError, match="^max_pool2d_backward: indices: 1 indices"):
         ops.max_pool2d_backward(y, bad, x.shape, 2)
-    # rows narrower than a vector (the scatter path), odd width: each shift leaves the window
+    # rows narrower than a vector (the scatter path), odd width: each value outside the window
     x = _data((2, 3, 8, 9), np.float32, 18)
     y, idx = ops.max_pool2d(x, 2, return_indices=True)
     for value in (59, 62, 51, 79, -1, 1 << 40):  # the window of (3, 3) is {60, 61, 69, 70}
