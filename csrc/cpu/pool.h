@@ -63,6 +63,13 @@ inline void store_n(Vec<T> v, T* p, int n) {
   else
     v.store(p, n);
 }
+// The first `count` (<= 2 w) elements of lo, hi (in that order) at p.
+template <class T>
+inline void store_pair_n(Vec<T> lo, Vec<T> hi, T* p, int count) {
+  constexpr int w = Vec<T>::width;
+  store_n(lo, p, std::min(count, w));
+  if (count > w) store_n(hi, p + w, count - w);
+}
 
 // Column kj of a window row for the `n` vector lanes starting at output o: x[c0 + s*l + kj]
 // for l < n (s = 1: a plain load; s = 2: deinterleaved); row = x + c0.
@@ -921,14 +928,6 @@ inline bool max2x2_bwd_vec(const T* gy, const int64_t* ix, int64_t base, int64_t
   return max2x2_bwd_lanes(Vec<T>::load(gy), ix, base, W, z, c1, cw, cw1, a0, a1, b0, b1);
 }
 
-// The first `count` (<= 2 w) elements of lo, hi (in that order) at p.
-template <class T>
-inline void store_pair_n(Vec<T> lo, Vec<T> hi, T* p, int count) {
-  constexpr int w = Vec<T>::width;
-  store_n(lo, p, std::min(count, w));
-  if (count > w) store_n(hi, p + w, count - w);
-}
-
 // The direct streamed backward applies: every input row covered by windows, whole vectors.
 template <class T>
 inline bool direct_2x2_bwd(const T* dx, const Pool2dGeom& g) {
@@ -1395,15 +1394,12 @@ int64_t max_pool2d_backward_t(const T* dy, const int64_t* idx, T* dx, const Pool
           const int n = static_cast<int>(std::min<int64_t>(V::width, g.ow - o));
           for (int l = 0; l < n; ++l) codes[l] = T(ix[o + l] - (r0 * g.w + 2 * (o + l)));
           const V c = pool_detail::load_n(codes, n), d = pool_detail::load_n(gy + o, n);
-          const int na = std::min(2 * n, int(V::width));
           for (int64_t r = 0; r < g.kh; ++r) {
             const V ve = select(c == V::set1(T(r * g.w)), d, V::zero());
             const V vo = select(c == V::set1(T(r * g.w + 1)), d, V::zero());
             V lo, hi;
             Vec<T>::interleave(ve, vo, lo, hi);
-            T* out = plane + (r0 + r) * g.w + 2 * o;
-            pool_detail::store_n(lo, out, na);
-            if (2 * n > na) pool_detail::store_n(hi, out + V::width, 2 * n - na);
+            pool_detail::store_pair_n(lo, hi, plane + (r0 + r) * g.w + 2 * o, 2 * n);
           }
         }
         for (int64_t r = 0; r < g.kh; ++r)
@@ -1477,9 +1473,7 @@ void avg_pool2d_backward_t(const T* dy, T* dx, const Pool2dGeom& g, bool include
             const V d = pool_detail::load_n(gy + o, n) / vdiv;
             V lo, hi;
             Vec<T>::interleave(d, d, lo, hi);
-            const int na = std::min(2 * n, int(V::width));
-            pool_detail::store_n(lo, out + 2 * o, na);
-            if (2 * n > na) pool_detail::store_n(hi, out + 2 * o + V::width, 2 * n - na);
+            pool_detail::store_pair_n(lo, hi, out + 2 * o, 2 * n);
           }
           std::fill(out + 2 * g.ow, out + g.w, T(0));
         }
