@@ -11,6 +11,7 @@
 #include "bindings/fastcall.h"
 #include "bindings/op_names_py.h"
 #include "common/cpu_isa.h"
+#include "common/host_memory.h"
 #include "common/threads.h"
 
 namespace py = pybind11;
@@ -85,6 +86,18 @@ PYBIND11_MODULE(_cpu, m) {
   build["kernel_isas"] = py::make_tuple("generic", "avx2", "avx512");
 #endif
   m.attr("build") = build;
+
+  // glibc's thresholds for the buffers of results (common/host_memory.h), set once at import
+  dg::tune_host_malloc();
+  m.def("host_malloc", [] {
+    const dg::HostMallocPolicy& malloc_policy = dg::tune_host_malloc();
+    py::dict d;
+    d["tuned"] = malloc_policy.tuned;
+    d["why_not"] = malloc_policy.why;
+    d["mmap_threshold"] = malloc_policy.tuned ? dg::kMmapThreshold : 0;
+    d["trim_threshold"] = malloc_policy.tuned ? dg::kTrimThreshold : 0;
+    return d;
+  });
 
   m.def(
       "active_isa", [] { return std::string(dg::isa_name(dg::active_isa())); },

@@ -90,6 +90,9 @@ def info() -> dict[str, Any]:
         "cache_sizes": dict(_cpu.cache_sizes()),
         "cache_sizes_detected": dict(_cpu.detected_cache_sizes()),
         "cache_source": _cpu.cache_source(),
+        # glibc's malloc thresholds, raised at import so results' buffers are reused without
+        # page faults (csrc/common/host_memory.h; DG_MALLOC_TUNE=0 leaves glibc's defaults)
+        "host_malloc": dict(_cpu.host_malloc()),
         "compiler": _cpu.compiler,
         "build": dict(_cpu.build),
         "cuda_compiled": cuda_compiled,
