@@ -48,6 +48,10 @@ CASES = [
     (2, 3, 9, 37, 5, 3, 3, 2, 1, 1, 1),  # stride 2, odd rows over several vectors (im2col_s2)
     (2, 3, 10, 70, 4, 3, 5, (1, 2), (1, 2), (1, 2), 1),  # stride 2 along w only, dilated
     (1, 2, 8, 33, 3, 4, 4, 2, 2, 1, 1),  # stride 2, even kernel, padding 2 on both sides
+    (5, 4, 16, 16, 13, 3, 3, 2, 1, 1, 1),  # tap phases: ResNet's downsampling 3x3, 2 panels
+    (3, 3, 9, 7, 5, 3, 3, (2, 1), (0, 2), (2, 1), 1),  # tap phases along h only, dilated rows
+    (2, 3, 7, 12, 4, 2, 5, (1, 2), (1, 3), 1, 1),  # tap phases along w only, padding past k
+    (4, 2, 5, 5, 6, 3, 3, 2, 4, 1, 1),  # tap phases, padding wider than the image
 ]
 IDS = [
     f"n{c[0]}c{c[1]}_{c[2]}x{c[3]}_o{c[4]}_k{c[5]}x{c[6]}_s{c[7]}p{c[8]}d{c[9]}g{c[10]}"
@@ -68,17 +72,16 @@ def _pair(v):
 
 
 def _tap_applies(case):
-    """Where algo='tap' applies (conv.h tap_applies): stride 1, one group, more than one tap,
-    padding <= (k - 1) d; elsewhere the binding raises."""
+    """Where algo='tap' applies (conv.h tap_applies / tap_phase_applies): one group, more than
+    one tap, and stride 1 with padding <= (k - 1) d, or strides <= 2 with at least one 2 (the
+    phase planes); elsewhere the binding raises."""
     _, _, _, _, _, kh, kw, s, p, d, g = case
-    (ph, pw), (dh, dw) = _pair(p), _pair(d)
-    return (
-        _pair(s) == (1, 1)
-        and g == 1
-        and kh * kw > 1
-        and ph <= (kh - 1) * dh
-        and pw <= (kw - 1) * dw
-    )
+    (sh, sw), (ph, pw), (dh, dw) = _pair(s), _pair(p), _pair(d)
+    if g != 1 or kh * kw == 1:
+        return False
+    if (sh, sw) == (1, 1):
+        return ph <= (kh - 1) * dh and pw <= (kw - 1) * dw
+    return max(sh, sw) == 2
 
 
 def _tol(dtype, k):
@@ -398,8 +401,8 @@ def test_conv2d_huge_geometry_is_an_error():
 @pytest.mark.parametrize(
     "kw, wshape",
     [
-        (dict(stride=2, padding=1), (4, 4, 3, 3)),
-        (dict(stride=(1, 2), padding=1), (4, 4, 3, 3)),
+        (dict(stride=3, padding=1), (4, 4, 3, 3)),
+        (dict(stride=(1, 3), padding=1), (4, 4, 3, 3)),
         (dict(padding=1, groups=2), (4, 2, 3, 3)),
         (dict(padding=0), (4, 4, 1, 1)),
         (dict(padding=(0, 3)), (4, 4, 3, 3)),
@@ -412,10 +415,10 @@ def test_tap_does_not_apply(kw, wshape, rng):
     algo='winograd'), not a silent fallback to im2col."""
     x = rng.uniform(-1, 1, size=(1, 4, 9, 9))
     w = rng.uniform(-1, 1, size=wshape)
-    with pytest.raises(ValueError, match=r"^conv2d: algo: 'tap' needs stride 1, groups 1"):
+    with pytest.raises(ValueError, match=r"^conv2d: algo: 'tap' needs groups 1, a kernel"):
         _cpu.conv2d_forward(x, w, None, **kw, algo="tap")
     dy = _cpu.conv2d_forward(x, w, None, **kw)
-    with pytest.raises(ValueError, match=r"^conv2d_backward: algo: 'tap' needs stride 1"):
+    with pytest.raises(ValueError, match=r"^conv2d_backward: algo: 'tap' needs groups 1"):
         _cpu.conv2d_backward(dy, x, w, **kw, algo="tap")
     # where it applies, the same call runs (padding (k - 1) d is the largest that does)
     x2 = rng.uniform(-1, 1, size=(2, 4, 5, 6))

@@ -57,17 +57,20 @@ void check_winograd(ConvAlgo algo, const Conv2dParams& p) {
       geometry(p));
 }
 
-// algo='tap' (the per-tap implicit GEMM, csrc/cpu/conv.h tap_applies) applies only to stride 1,
-// one group, a kernel of more than one tap and padding <= (k - 1) * dilation (dx is then a tap
-// convolution too); elsewhere it is a ValueError, as 'winograd', not a silent fallback.
+// algo='tap' (the per-tap implicit GEMM, csrc/cpu/conv.h tap_applies / tap_phase_applies)
+// applies only to one group and a kernel of more than one tap, with stride 1 and padding <=
+// (k - 1) * dilation (dx is then a tap convolution too), or stride 2 along one or both axes
+// (strides <= 2; the phase planes, dx by col2im); elsewhere it is a ValueError, as 'winograd',
+// not a silent fallback.
 void check_tap(ConvAlgo algo, const Conv2dParams& p) {
   if (algo != ConvAlgo::tap) return;
-  if (p.sh == 1 && p.sw == 1 && p.groups == 1 && p.kh * p.kw > 1 && p.ph <= (p.kh - 1) * p.dh &&
-      p.pw <= (p.kw - 1) * p.dw)
-    return;
+  const bool base = p.groups == 1 && p.kh * p.kw > 1;
+  const bool s1 = p.sh == 1 && p.sw == 1 && p.ph <= (p.kh - 1) * p.dh && p.pw <= (p.kw - 1) * p.dw;
+  const bool s2 = (p.sh == 2 || p.sw == 2) && p.sh <= 2 && p.sw <= 2;
+  if (base && (s1 || s2)) return;
   throw py::value_error(
-      "algo: 'tap' needs stride 1, groups 1, a kernel of more than one tap and padding <= "
-      "(kernel - 1) * dilation, got " +
+      "algo: 'tap' needs groups 1, a kernel of more than one tap, and stride 1 with padding <= "
+      "(kernel - 1) * dilation or strides of 1 and 2 with at least one 2, got " +
       geometry(p));
 }
 

@@ -14,7 +14,8 @@
 //   dy padded by (k - 1) d - p with the weights transposed and flipped; dw is a dot-product tile
 //   (tap_dw_block) over dy and the padded image. The padded width (neighbouring rows share
 //   their padding columns: tap_geom) costs (wp - wo) / wo of the lanes (12% at 8x8 with
-//   padding 1, 3% at 32x32).
+//   padding 1, 3% at 32x32). Stride 2 (along either axis): the same kernels on the padded
+//   image's phase planes (tap_phase_geom); dx by col2im.
 // - depthwise (groups == C, one input channel per group): a direct loop, vectorized along the
 //   output row when the stride is 1.
 // - direct: the plain seven-deep loop, single-threaded: the test oracle.
@@ -720,6 +721,8 @@ struct TapGeom {
   int64_t kh, kw, dh, dw;
   int64_t hp, wp;  // padded size: hout + (kh - 1) dh rows of ns segments of wseg (tap_geom)
   int64_t ns = 1, wseg = 0;  // images side by side in one padded image, columns of each
+  // strided (tap_phase_geom): the padded image split into sh x sw phase planes of hq rows each
+  int64_t sh = 1, sw = 1, hq = 0;
   int64_t cs() const { return hp * wp; }
   int64_t npanels() const { return ceil_div(cout, kTapMR); }
   int64_t jn() const { return hout * wp; }  // output positions in padded-width coordinates
@@ -1024,36 +1027,56 @@ TapScratch<T>& tap_scratch() {
 }
 
 // nimg images in (cin x hin x win each) -> out (cout x hout x wout each), ap packed by tap_pack;
-// g.ns images per padded image.
-template <class T>
-void tap_batch(const TapGeom& g, int64_t nimg, const T* in, const T* ap, const T* bias, T* out,
-               TapPadRole role) {
+// g.ns images per padded image, tap t at toff[t]; pad(scratch, images, count) returns them as one
+// padded image.
+template <class T, class Pad>
+void tap_batch_with(const TapGeom& g, int64_t nimg, const T* in, const T* ap, const T* bias, T* out,
+                    const int64_t* toff, Pad&& pad) {
   const int64_t taps = g.kh * g.kw, units = ceil_div(nimg, g.ns);
-  std::vector<int64_t> toff(static_cast<size_t>(taps));
-  for (int64_t t = 0; t < taps; ++t) toff[t] = (t / g.kw) * g.dh * g.wp + (t % g.kw) * g.dw;
   const double work = double(units) * double(g.cout) * double(g.jn()) * double(taps * g.cin);
   const int nt = work > kConvParallelMinWork && units > 1 ? num_threads() : 1;
   place_team(nt);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
   for (int64_t u = 0; u < units; ++u) {
     TapScratch<T>& s = tap_scratch<T>();
-    const int64_t xs = tap_xpad_size<T>(g), ysz = g.npanels() * kTapMR * tap_ystride<T>(g);
+    const int64_t ysz = g.npanels() * kTapMR * tap_ystride<T>(g);
     const int64_t n = u * g.ns, ni = std::min(g.ns, nimg - n);
-    TapPadBuf<T>& pb = s.pad[role];
-    T* xp = pb.get(g, 1, xs);
+    T* xp = pad(s, in + n * g.cin * g.hin * g.win, ni);
     T* yp = s.yp(ysz);
-    tap_pad_kept(g, in + n * g.cin * g.hin * g.win, ni, pb, 0, xp);
-    tap_image(g, ap, xp, toff.data(), yp);
+    tap_image(g, ap, xp, toff, yp);
     tap_unpad(g, yp, bias, out + n * g.cout * g.hout * g.wout, ni);
   }
+}
+
+// The stride-1 offsets: tap (ky, kx) at ky dh rows and kx dw columns of the padded image.
+inline std::vector<int64_t> tap_offsets(const TapGeom& g) {
+  std::vector<int64_t> toff(static_cast<size_t>(g.kh * g.kw));
+  for (int64_t t = 0; t < g.kh * g.kw; ++t)
+    toff[size_t(t)] = (t / g.kw) * g.dh * g.wp + (t % g.kw) * g.dw;
+  return toff;
+}
+
+template <class T>
+void tap_batch(const TapGeom& g, int64_t nimg, const T* in, const T* ap, const T* bias, T* out,
+               TapPadRole role) {
+  const std::vector<int64_t> toff = tap_offsets(g);
+  tap_batch_with(g, nimg, in, ap, bias, out, toff.data(),
+                 [&](TapScratch<T>& s, const T* x, int64_t ni) {
+                   TapPadBuf<T>& pb = s.pad[role];
+                   T* xp = pb.get(g, 1, tap_xpad_size<T>(g));
+                   tap_pad_kept(g, x, ni, pb, 0, xp);
+                   return xp;
+                 });
 }
 
 // How many images to set side by side (TapGeom::ns) for a geometry g1 of one image: the count
 // (up to 4) that costs the fewest tiles per image when a tile of jn's last <= W positions costs
 // 0.6-0.67 of a two-vector tile (what it runs at: fewer accumulators, the same broadcasts), if it
-// saves at least 3%, keeps two units per thread and a padded image of at most 128 KB.
+// saves at least 3%, keeps two units per thread and a unit of at most 128 KB (img_elems values
+// an image, its padded input and output; by default (cin + cout) cs).
 template <class T>
-int64_t tap_segs(const TapGeom& g1, int64_t nimg) {
+int64_t tap_segs(const TapGeom& g1, int64_t nimg, int64_t img_elems = 0) {
+  if (img_elems == 0) img_elems = (g1.cin + g1.cout) * g1.cs();
   constexpr int64_t W = Vec<T>::width;
   // a one-vector tile: kTapMR accumulators, as many broadcasts as a full tile; with 6 rows
   // (AVX2) it is bound by the FMA latency (6 chains of 4 cycles for 2 FMAs a cycle)
@@ -1067,8 +1090,7 @@ int64_t tap_segs(const TapGeom& g1, int64_t nimg) {
   double bc = cost(1);
   const int nt = std::max(1, num_threads());
   for (int64_t s = 2; s <= 4; ++s) {
-    if (ceil_div(nimg, s) < 2 * nt ||
-        s * (g1.cin + g1.cout) * g1.cs() * int64_t(sizeof(T)) > (int64_t(128) << 10))
+    if (ceil_div(nimg, s) < 2 * nt || s * img_elems * int64_t(sizeof(T)) > (int64_t(128) << 10))
       break;
     const double c = cost(s);
     if (c < 0.97 * bc) {
@@ -1252,12 +1274,12 @@ void tap_dw_chunk(const TapGeom& g, int64_t ni, const T* xb, int64_t xs, const T
   }
 }
 
-template <class T>
-void tap_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
-  const TapGeom g = tap_geom(p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw, p.kh, p.kw, p.dh, p.dw);
+// dw of the convolution p through the padded geometry g (ns = 1), tap t at toff[t];
+// pad(scratch, x of the first image, ni) returns ni padded images, tap_xpad_size(g) apart.
+template <class T, class Pad>
+void tap_backward_dw_with(const Conv2dParams& p, const TapGeom& g, const int64_t* toff, const T* dy,
+                          const T* x, T* dw, Pad&& pad) {
   const int64_t taps = p.kh * p.kw, K = p.c * taps, wsize = p.o * K;
-  std::vector<int64_t> toff(static_cast<size_t>(taps));
-  for (int64_t t = 0; t < taps; ++t) toff[t] = (t / g.kw) * g.dh * g.wp + (t % g.kw) * g.dw;
   const int64_t xs = tap_xpad_size<T>(g), dys = p.o * tap_ystride<T>(g);
   // images per chunk: about 1 MB of padded x and dy
   const int64_t chunk = std::max<int64_t>(
@@ -1279,17 +1301,29 @@ void tap_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     TapScratch<T>& s = tap_scratch<T>();
     for (int64_t c0 = n0; c0 < n1; c0 += chunk) {
       const int64_t ni = std::min(chunk, n1 - c0);
-      TapPadBuf<T>& pb = s.pad[kPadX];
-      T* xp = pb.get(g, ni, xs);
+      T* xp = pad(s, x + c0 * p.c * p.h * p.w, ni);
       T* yp = s.yp(ni * dys);
-      for (int64_t i = 0; i < ni; ++i) {
-        tap_pad_kept(g, x + (c0 + i) * p.c * p.h * p.w, 1, pb, i, xp + i * xs);
+      for (int64_t i = 0; i < ni; ++i)
         tap_dy_pad(g, dy + (c0 + i) * p.o * p.ho * p.wo, yp + i * dys);
-      }
-      tap_dw_chunk(g, ni, xp, xs, yp, dys, tap_ystride<T>(g), toff.data(), p.o, dwp, s.av);
+      tap_dw_chunk(g, ni, xp, xs, yp, dys, tap_ystride<T>(g), toff, p.o, dwp, s.av);
     }
   }
   for (int t = 1; t < nt; ++t) add_into(dw, parts + size_t(t - 1) * size_t(wsize), wsize);
+}
+
+template <class T>
+void tap_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+  const TapGeom g = tap_geom(p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw, p.kh, p.kw, p.dh, p.dw);
+  const std::vector<int64_t> toff = tap_offsets(g);
+  const int64_t xs = tap_xpad_size<T>(g), isz = p.c * p.h * p.w;
+  tap_backward_dw_with(p, g, toff.data(), dy, x, dw,
+                       [&](TapScratch<T>& s, const T* x0, int64_t ni) {
+                         TapPadBuf<T>& pb = s.pad[kPadX];
+                         T* xp = pb.get(g, ni, xs);
+                         for (int64_t i = 0; i < ni; ++i)
+                           tap_pad_kept(g, x0 + i * isz, 1, pb, i, xp + i * xs);
+                         return xp;
+                       });
 }
 
 // The whole tap backward in one pass over the images, when the convolution keeps the size
@@ -1319,9 +1353,8 @@ void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T*
       tap_geom(p.o, p.c, p.ho, p.wo, p.h, p.w, ekh - p.ph, ekw - p.pw, p.kh, p.kw, p.dh, p.dw, ns);
   const int64_t units = ceil_div(p.n, ns);  // padded images
   const int64_t taps = p.kh * p.kw, K = p.c * taps, wsize = p.o * K, cs = gd.cs();
-  std::vector<int64_t> toff(static_cast<size_t>(taps));  // gf.wp == gd.wp: one table
-  for (int64_t t = 0; t < taps; ++t) toff[t] = (t / gd.kw) * gd.dh * gd.wp + (t % gd.kw) * gd.dw;
-  struct Packed;  // every element written by tap_pack
+  const std::vector<int64_t> toff = tap_offsets(gd);  // gf.wp == gd.wp: one table
+  struct Packed;                                      // every element written by tap_pack
   T* const apd =
       dx ? reused_scratch<T, Packed>(size_t(gd.npanels() * kTapMR * taps * p.o)) : nullptr;
   if (dx) {
@@ -1398,6 +1431,140 @@ void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T*
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// tap, strided (stride 2 along either axis or both): the padded image is split into its sh x sw
+// phases, plane (py, px) holding the padded rows sh i + py and columns sw j + px. Output (oy, ox)
+// reads, for tap (ky, kx), the padded pixel (sh oy + ky dh, sw ox + kx dw): in the phase plane
+// (ky dh mod sh, kx dw mod sw), row oy + ky dh / sh, column ox + kx dw / sw. So in plane-width
+// coordinates (j = oy * wp + ox) every tap again reads at a constant offset (tap_phase_offsets)
+// and tap_image / tap_dw_chunk run unchanged. A plane row is wq = wout + (kw - 1) dw / sw wide
+// (no columns shared between rows: the columns ox >= wout are computed and dropped), the planes
+// hq = hout + (kh - 1) dh / sh high; ns images sit side by side in each plane row as in
+// tap_geom. dx stays the im2col path's (its col2im scatters into every other element).
+inline bool tap_phase_applies(const Conv2dParams& p) {
+  return (p.sh == 2 || p.sw == 2) && p.sh <= 2 && p.sw <= 2 && p.groups == 1 && p.kh * p.kw > 1 &&
+         p.ho > 0 && p.wo > 0;
+}
+
+inline TapGeom tap_phase_geom(const Conv2dParams& p, int64_t ns = 1) {
+  const int64_t hq = p.ho + (p.kh - 1) * p.dh / p.sh, wq = p.wo + (p.kw - 1) * p.dw / p.sw;
+  TapGeom g{p.c,    p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw, p.kh, p.kw, p.dh, p.dw, p.sh * p.sw * hq,
+            ns * wq};
+  g.ns = ns;
+  g.wseg = wq;
+  g.sh = p.sh;
+  g.sw = p.sw;
+  g.hq = hq;
+  return g;
+}
+
+inline std::vector<int64_t> tap_phase_offsets(const TapGeom& g) {
+  std::vector<int64_t> toff(static_cast<size_t>(g.kh * g.kw));
+  for (int64_t t = 0; t < g.kh * g.kw; ++t) {
+    const int64_t ry = (t / g.kw) * g.dh, rx = (t % g.kw) * g.dw;
+    const int64_t plane = (ry % g.sh) * g.sw + rx % g.sw;
+    toff[size_t(t)] = (plane * g.hq + ry / g.sh) * g.wp + rx / g.sw;
+  }
+  return toff;
+}
+
+// xp = the phase planes of ni <= ns images (cin x hin x win each, consecutive), zero where the
+// padding is, the segments past ni and the margin zero too. A stride-2 row is split once into
+// its even and odd elements (the deinterleave of im2col_s2), each then one contiguous copy.
+template <class T>
+void tap_pad_phases(const TapGeom& g, const T* x, int64_t ni, T* xp) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  fill_zero(xp, tap_xpad_size<T>(g));
+  const int64_t wq = g.wseg, isz = g.cin * g.hin * g.win, half = (g.win + 1) / 2;
+  const int64_t hv = (ceil_div(half, W) + 1) * W;  // each half of a split row, whole vectors
+  T* const split = g.sw == 2 ? tap_scratch<T>().zp(2 * hv) : nullptr;
+  T* const odd = g.sw == 2 ? split + hv : nullptr;
+  for (int64_t ci = 0; ci < g.cin; ++ci)
+    for (int64_t py = 0; py < g.sh; ++py)
+      for (int64_t i = 0; i < g.hq; ++i) {
+        const int64_t iy = g.sh * i + py - g.pt;  // the input row of plane row i
+        if (iy < 0 || iy >= g.hin) continue;
+        for (int64_t k = 0; k < ni; ++k) {
+          const T* src = x + k * isz + (ci * g.hin + iy) * g.win;
+          if (g.sw == 2) {
+            for (int64_t j = 0; j < half; j += W) {
+              const int64_t count = std::min<int64_t>(2 * W, g.win - 2 * j);
+              const V a = count >= W ? V::load(src + 2 * j) : V::load(src + 2 * j, int(count));
+              const V b = count >= 2 * W ? V::load(src + 2 * j + W)
+                          : count > W    ? V::load(src + 2 * j + W, int(count - W))
+                                         : V::zero();
+              V ev, od;
+              V::deinterleave(a, b, ev, od);
+              ev.store(split + j);
+              od.store(odd + j);
+            }
+          }
+          for (int64_t px = 0; px < g.sw; ++px) {
+            // plane column c holds input column sw c + px - pl: the input columns of parity q,
+            // from plane column c0 on
+            const int64_t q = g.sw == 2 ? (px - g.pl) & 1 : 0;
+            const T* row = g.sw == 2 ? (q == 0 ? split : odd) : src;  // element e: column sw e + q
+            const int64_t avail = g.sw == 2 ? (g.win - q + 1) / 2 : g.win;
+            const int64_t c0 = (q + g.pl - px) / g.sw;  // the plane column of element 0
+            const int64_t n = std::min(avail, wq - c0);
+            T* dst = xp + ((ci * g.sh * g.sw + py * g.sw + px) * g.hq + i) * g.wp + k * wq;
+            if (n > 0) copy_vec(dst + c0, row, n);
+          }
+        }
+      }
+}
+
+// Whether it pays against im2col + GEMM: the same channel and batch conditions as tap_pays, and
+// at most a quarter of the plane columns dropped.
+inline bool tap_phase_pays(const Conv2dParams& p) {
+  const int64_t wq = p.wo + (p.kw - 1) * p.dw / p.sw;
+  const int64_t hq = p.ho + (p.kh - 1) * p.dh / p.sh;
+  return p.c * p.kh * p.kw >= 16 && p.o >= 8 && 4 * wq <= 5 * p.wo + 8 && p.n >= num_threads() &&
+         p.c * p.sh * p.sw * hq * wq <= (int64_t(1) << 20);
+}
+
+// The dw by phases (tap_dw_chunk) against the GEMM of dy and the im2col blocks: 1.01-1.26x
+// where the weights are at most 32 x 288 (o x c kh kw: 8-32 outputs of 8-32 channels, 8x8 to
+// 32x32 outputs), 0.64-0.93x from 64 x 288 up (64-256 outputs of 32-128 channels, 8x8 to 28x28),
+// one and two threads (Zen 4, AVX-512, float32; docs/BENCHMARKS.md, "Round 21").
+inline bool tap_phase_dw_pays(const Conv2dParams& p) { return p.o * p.c * p.kh * p.kw <= 32 * 288; }
+
+template <class T>
+void tap_phase_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
+  const TapGeom g1 = tap_phase_geom(p);
+  const TapGeom g =
+      tap_phase_geom(p, tap_segs<T>(g1, p.n, p.c * g1.cs() + p.o * tap_ystride<T>(g1)));
+  struct Packed;  // every element written by tap_pack
+  T* const ap = reused_scratch<T, Packed>(size_t(g.npanels() * kTapMR * p.kh * p.kw * p.c));
+  tap_pack<T>(
+      g,
+      [&](int64_t oc, int64_t ci, int64_t ky, int64_t kx) {
+        return w[((oc * p.c + ci) * p.kh + ky) * p.kw + kx];
+      },
+      ap);
+  const std::vector<int64_t> toff = tap_phase_offsets(g);
+  tap_batch_with(g, p.n, x, ap, b, y, toff.data(), [&](TapScratch<T>& s, const T* x0, int64_t ni) {
+    T* xp = s.xp(tap_xpad_size<T>(g));
+    tap_pad_phases(g, x0, ni, xp);
+    return xp;
+  });
+}
+
+template <class T>
+void tap_phase_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+  const TapGeom g = tap_phase_geom(p);
+  const std::vector<int64_t> toff = tap_phase_offsets(g);
+  const int64_t xs = tap_xpad_size<T>(g), isz = p.c * p.h * p.w;
+  tap_backward_dw_with(p, g, toff.data(), dy, x, dw,
+                       [&](TapScratch<T>& s, const T* x0, int64_t ni) {
+                         T* xp = s.xp(ni * xs);
+                         for (int64_t i = 0; i < ni; ++i)
+                           tap_pad_phases(g, x0 + i * isz, 1, xp + i * xs);
+                         return xp;
+                       });
+}
+
 inline bool is_depthwise(const Conv2dParams& p) { return p.groups == p.c && p.groups > 1; }
 
 template <class T>
@@ -1412,6 +1579,9 @@ void conv2d_forward_t(const Conv2dParams& p, const T* x, const T* w, const T* b,
   if ((algo == ConvAlgo::tap && tap_applies(p)) ||
       (algo == ConvAlgo::automatic && tap_applies(p) && tap_pays(p)))
     return tap_forward(p, x, w, b, y);
+  if ((algo == ConvAlgo::tap && tap_phase_applies(p)) ||
+      (algo == ConvAlgo::automatic && tap_phase_applies(p) && tap_phase_pays(p)))
+    return tap_phase_forward(p, x, w, b, y);
   gemm_forward(p, x, w, b, y);
 }
 
@@ -1460,6 +1630,13 @@ void conv2d_backward_t(const Conv2dParams& p, const T* dy, const T* x, const T* 
                   (algo == ConvAlgo::automatic && tap_applies(p) && tap_pays(p)))) {
     if (dx) tap_backward_dx(p, dy, w, dx);
     if (dw) tap_backward_dw(p, dy, x, dw);
+    return;
+  }
+  if (p.n > 0 && ((algo == ConvAlgo::tap && tap_phase_applies(p)) ||
+                  (algo == ConvAlgo::automatic && tap_phase_applies(p) && tap_phase_pays(p) &&
+                   tap_phase_dw_pays(p)))) {
+    if (dx) gemm_backward(p, dy, x, w, dx, static_cast<T*>(nullptr));
+    if (dw) tap_phase_backward_dw(p, dy, x, dw);
     return;
   }
   gemm_backward(p, dy, x, w, dx, dw);
