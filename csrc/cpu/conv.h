@@ -1072,10 +1072,11 @@ void tap_batch(const TapGeom& g, int64_t nimg, const T* in, const T* ap, const T
 // How many images to set side by side (TapGeom::ns) for a geometry g1 of one image: the count
 // (up to 4) that costs the fewest tiles per image when a tile of jn's last <= W positions costs
 // 0.6-0.67 of a two-vector tile (what it runs at: fewer accumulators, the same broadcasts), if it
-// saves at least 3%, keeps two units per thread and a unit of at most 128 KB (img_elems values
+// saves at least 3%, keeps two units per thread and a unit of at most max_bytes (img_elems values
 // an image, its padded input and output; by default (cin + cout) cs).
 template <class T>
-int64_t tap_segs(const TapGeom& g1, int64_t nimg, int64_t img_elems = 0) {
+int64_t tap_segs(const TapGeom& g1, int64_t nimg, int64_t img_elems = 0,
+                 int64_t max_bytes = int64_t(128) << 10) {
   if (img_elems == 0) img_elems = (g1.cin + g1.cout) * g1.cs();
   constexpr int64_t W = Vec<T>::width;
   // a one-vector tile: kTapMR accumulators, as many broadcasts as a full tile; with 6 rows
@@ -1090,8 +1091,7 @@ int64_t tap_segs(const TapGeom& g1, int64_t nimg, int64_t img_elems = 0) {
   double bc = cost(1);
   const int nt = std::max(1, num_threads());
   for (int64_t s = 2; s <= 4; ++s) {
-    if (ceil_div(nimg, s) < 2 * nt || s * img_elems * int64_t(sizeof(T)) > (int64_t(128) << 10))
-      break;
+    if (ceil_div(nimg, s) < 2 * nt || s * img_elems * int64_t(sizeof(T)) > max_bytes) break;
     const double c = cost(s);
     if (c < 0.97 * bc) {
       best = s;
@@ -1533,8 +1533,11 @@ inline bool tap_phase_dw_pays(const Conv2dParams& p) { return p.o * p.c * p.kh *
 template <class T>
 void tap_phase_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
   const TapGeom g1 = tap_phase_geom(p);
+  // units of up to half the L2: 4 images of 16x16 -> 8x8 (32 -> 64 channels, 264 KB) fill
+  // whole tiles (AVX-512: 288 positions, 9 tiles) where 2 fill 4.5: 1.11-1.16x (Zen 4, 1 MiB L2)
+  const int64_t unit_bytes = std::max<int64_t>(int64_t(128) << 10, l2_per_thread() / 2);
   const TapGeom g =
-      tap_phase_geom(p, tap_segs<T>(g1, p.n, p.c * g1.cs() + p.o * tap_ystride<T>(g1)));
+      tap_phase_geom(p, tap_segs<T>(g1, p.n, p.c * g1.cs() + p.o * tap_ystride<T>(g1), unit_bytes));
   struct Packed;  // every element written by tap_pack
   T* const ap = reused_scratch<T, Packed>(size_t(g.npanels() * kTapMR * p.kh * p.kw * p.c));
   tap_pack<T>(
