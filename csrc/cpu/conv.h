@@ -1515,19 +1515,25 @@ void tap_pad_phases(const TapGeom& g, const T* x, int64_t ni, T* xp) {
       }
 }
 
-// Whether it pays against im2col + GEMM: the same channel and batch conditions as tap_pays, and
-// at most a quarter of the plane columns dropped.
+// Whether it pays against im2col + GEMM: the same channel and batch conditions as tap_pays, at
+// most a quarter of the plane columns dropped, and an image's planes in a quarter of the L2 (every
+// weight panel reads them all). Forward, against the GEMM path, 1 / 2 threads (Zen 4, float32):
+// AVX-512 0.98-1.31 on ten shapes (8 to 128 channels); AVX2 1.03-1.40 on five, but 0.88 / 0.79 on
+// 64 -> 128 channels 56x56 -> 28x28, whose planes (861 KB) pass through L2 for each of its 22
+// panels of 6 rows (11 of 12 rows with AVX-512: 1.06-1.10 there).
+template <class T>
 inline bool tap_phase_pays(const Conv2dParams& p) {
   const int64_t wq = p.wo + (p.kw - 1) * p.dw / p.sw;
   const int64_t hq = p.ho + (p.kh - 1) * p.dh / p.sh;
   return p.c * p.kh * p.kw >= 16 && p.o >= 8 && 4 * wq <= 5 * p.wo + 8 && p.n >= num_threads() &&
-         p.c * p.sh * p.sw * hq * wq <= (int64_t(1) << 20);
+         p.c * p.sh * p.sw * hq * wq * int64_t(sizeof(T)) <= l2_per_thread() / 4;
 }
 
-// The dw by phases (tap_dw_chunk) against the GEMM of dy and the im2col blocks: 1.01-1.26x
-// where the weights are at most 32 x 288 (o x c kh kw: 8-32 outputs of 8-32 channels, 8x8 to
-// 32x32 outputs), 0.64-0.93x from 64 x 288 up (64-256 outputs of 32-128 channels, 8x8 to 28x28),
-// one and two threads (Zen 4, AVX-512, float32; docs/BENCHMARKS.md, "Round 21").
+// The dw by phases (tap_dw_chunk) against the GEMM of dy and the im2col blocks, one and two
+// threads (Zen 4, float32; docs/BENCHMARKS.md, "Round 21"): where the weights are at most 32 x
+// 288 (o x c kh kw: 8-32 outputs of 8-32 channels, 8x8 to 32x32 outputs) 1.01-1.26x with AVX-512,
+// 1.13-1.31x with AVX2; from 64 x 288 up (64-256 outputs of 32-128 channels, 8x8 to 28x28)
+// 0.64-0.95x, except 1.05 for 64 -> 128 channels at 28x28 (AVX2).
 inline bool tap_phase_dw_pays(const Conv2dParams& p) { return p.o * p.c * p.kh * p.kw <= 32 * 288; }
 
 template <class T>
@@ -1583,7 +1589,7 @@ void conv2d_forward_t(const Conv2dParams& p, const T* x, const T* w, const T* b,
       (algo == ConvAlgo::automatic && tap_applies(p) && tap_pays(p)))
     return tap_forward(p, x, w, b, y);
   if ((algo == ConvAlgo::tap && tap_phase_applies(p)) ||
-      (algo == ConvAlgo::automatic && tap_phase_applies(p) && tap_phase_pays(p)))
+      (algo == ConvAlgo::automatic && tap_phase_applies(p) && tap_phase_pays<T>(p)))
     return tap_phase_forward(p, x, w, b, y);
   gemm_forward(p, x, w, b, y);
 }
@@ -1636,7 +1642,7 @@ void conv2d_backward_t(const Conv2dParams& p, const T* dy, const T* x, const T* 
     return;
   }
   if (p.n > 0 && ((algo == ConvAlgo::tap && tap_phase_applies(p)) ||
-                  (algo == ConvAlgo::automatic && tap_phase_applies(p) && tap_phase_pays(p) &&
+                  (algo == ConvAlgo::automatic && tap_phase_applies(p) && tap_phase_pays<T>(p) &&
                    tap_phase_dw_pays(p)))) {
     if (dx) gemm_backward(p, dy, x, w, dx, static_cast<T*>(nullptr));
     if (dw) tap_phase_backward_dw(p, dy, x, dw);
