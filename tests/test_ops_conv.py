@@ -52,6 +52,8 @@ CASES = [
     (3, 3, 9, 7, 5, 3, 3, (2, 1), (0, 2), (2, 1), 1),  # tap phases along h only, dilated rows
     (2, 3, 7, 12, 4, 2, 5, (1, 2), (1, 3), 1, 1),  # tap phases along w only, padding past k
     (4, 2, 5, 5, 6, 3, 3, 2, 4, 1, 1),  # tap phases, padding wider than the image
+    (9, 4, 8, 8, 8, 3, 3, 2, 1, 1, 1),  # tap phases, 2 images a unit (tap_segs), the last alone
+    (9, 3, 7, 9, 8, 3, 3, 2, 1, 1, 1),  # the same on odd sizes
 ]
 IDS = [
     f"n{c[0]}c{c[1]}_{c[2]}x{c[3]}_o{c[4]}_k{c[5]}x{c[6]}_s{c[7]}p{c[8]}d{c[9]}g{c[10]}"
@@ -139,6 +141,8 @@ def test_conv2d_forward_and_backward_vs_reference(isa, case, dtype, rng):
         (24, 8, 6, 6, 9, 3, 3, 1, 1, 1, 1),  # tap, dw over blocks of several small images
         (3, 12, 9, 10, 16, 3, 3, 1, 0, 1, 1),  # tap without 'same' padding: no fused backward
         (11, 8, 6, 6, 12, 3, 3, 1, 1, 1, 1),  # tap, images side by side, odd count over threads
+        (8, 8, 16, 16, 16, 3, 3, 2, 1, 1, 1),  # stride 2: tap phases, forward and dw
+        (13, 8, 8, 8, 12, 3, 3, 2, 1, 1, 1),  # tap phases, images side by side, the last alone
     ],
     ids=[
         "images",
@@ -151,6 +155,8 @@ def test_conv2d_forward_and_backward_vs_reference(isa, case, dtype, rng):
         "tap-small-images",
         "tap-valid",
         "tap-side-by-side",
+        "tap-phases",
+        "tap-phases-side-by-side",
     ],
 )
 def test_conv2d_threaded_paths(isa, shape, threads, rng):
