@@ -345,6 +345,25 @@ inline void add_stride2(T* dst, const T* src, int64_t n) {
 
 inline int64_t floor_half(int64_t a) { return (a - (a & 1)) / 2; }
 
+// even[j] = src[2 j], odd[j] = src[2 j + 1] for j < (w + 1) / 2 (odd's last element 0 when w is
+// odd), in whole vectors: both outputs are written up to (w + 1) / 2 rounded up to a vector.
+template <class T>
+inline void split_even_odd(const T* src, int64_t w, T* even, T* odd) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  for (int64_t j = 0; j < (w + 1) / 2; j += W) {
+    const int64_t count = std::min<int64_t>(2 * W, w - 2 * j);
+    const V a = count >= W ? V::load(src + 2 * j) : V::load(src + 2 * j, int(count));
+    const V b = count >= 2 * W ? V::load(src + 2 * j + W)
+                : count > W    ? V::load(src + 2 * j + W, int(count - W))
+                               : V::zero();
+    V ev, od;
+    V::deinterleave(a, b, ev, od);
+    ev.store(even + j);
+    od.store(odd + j);
+  }
+}
+
 // im2col for stride-2 rows (sw == 2): each input row is split once into its even and odd
 // elements (two zero-padded buffers), and each of its kw taps is then one contiguous copy: tap
 // kx reads x[2 ox + off] (off = kx dw - pw) = phase[off & 1][ox + floor(off / 2)], the padding's
@@ -376,18 +395,7 @@ void im2col_s2(const Conv2dParams& p, const T* x, int64_t c0, int64_t cg, int64_
         if (iy < 0 || iy >= p.h) {
           for (int64_t kx = 0; kx < p.kw; ++kx) fill_zero(rows + kx * nc + at + ox0, ox1 - ox0);
         } else {
-          const T* src = x + ((n * p.c + c0 + ci) * p.h + iy) * p.w;
-          for (int64_t j = 0; j < half; j += Wv) {
-            const int64_t count = std::min<int64_t>(2 * Wv, p.w - 2 * j);
-            const V a = count >= Wv ? V::load(src + 2 * j) : V::load(src + 2 * j, int(count));
-            const V b = count >= 2 * Wv ? V::load(src + 2 * j + Wv)
-                        : count > Wv    ? V::load(src + 2 * j + Wv, int(count - Wv))
-                                        : V::zero();
-            V ev, od;
-            V::deinterleave(a, b, ev, od);
-            ev.store(phase[0] + j);
-            od.store(phase[1] + j);
-          }
+          split_even_odd(x + ((n * p.c + c0 + ci) * p.h + iy) * p.w, p.w, phase[0], phase[1]);
           for (int64_t kx = 0; kx < p.kw; ++kx) {
             const int64_t off = kx * p.dw - p.pw;
             copy_vec(rows + kx * nc + at + ox0, phase[off & 1] + floor_half(off) + ox0, ox1 - ox0);
@@ -1114,11 +1122,9 @@ inline bool tap_pays(const Conv2dParams& p) {
          p.c * (p.h + 2 * p.ph) * wp <= (int64_t(1) << 20);
 }
 
+// The forward's weights packed for g (tap_pack), in a buffer kept between calls.
 template <class T>
-void tap_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
-  const TapGeom g1 = tap_geom(p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw, p.kh, p.kw, p.dh, p.dw);
-  const TapGeom g = tap_geom(p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw, p.kh, p.kw, p.dh, p.dw,
-                             tap_segs<T>(g1, p.n));
+const T* tap_pack_forward(const Conv2dParams& p, const TapGeom& g, const T* w) {
   struct Packed;  // every element written by tap_pack
   T* const ap = reused_scratch<T, Packed>(size_t(g.npanels() * kTapMR * p.kh * p.kw * p.c));
   tap_pack<T>(
@@ -1127,6 +1133,15 @@ void tap_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y
         return w[((oc * p.c + ci) * p.kh + ky) * p.kw + kx];
       },
       ap);
+  return ap;
+}
+
+template <class T>
+void tap_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
+  const TapGeom g1 = tap_geom(p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw, p.kh, p.kw, p.dh, p.dw);
+  const TapGeom g = tap_geom(p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw, p.kh, p.kw, p.dh, p.dw,
+                             tap_segs<T>(g1, p.n));
+  const T* const ap = tap_pack_forward(p, g, w);
   tap_batch(g, p.n, x, ap, b, y, kPadFwd);
 }
 
@@ -1470,11 +1485,10 @@ inline std::vector<int64_t> tap_phase_offsets(const TapGeom& g) {
 
 // xp = the phase planes of ni <= ns images (cin x hin x win each, consecutive), zero where the
 // padding is, the segments past ni and the margin zero too. A stride-2 row is split once into
-// its even and odd elements (the deinterleave of im2col_s2), each then one contiguous copy.
+// its even and odd elements (split_even_odd, as in im2col_s2), each then one contiguous copy.
 template <class T>
 void tap_pad_phases(const TapGeom& g, const T* x, int64_t ni, T* xp) {
-  using V = Vec<T>;
-  constexpr int W = V::width;
+  constexpr int W = Vec<T>::width;
   fill_zero(xp, tap_xpad_size<T>(g));
   const int64_t wq = g.wseg, isz = g.cin * g.hin * g.win, half = (g.win + 1) / 2;
   const int64_t hv = (ceil_div(half, W) + 1) * W;  // each half of a split row, whole vectors
@@ -1487,19 +1501,7 @@ void tap_pad_phases(const TapGeom& g, const T* x, int64_t ni, T* xp) {
         if (iy < 0 || iy >= g.hin) continue;
         for (int64_t k = 0; k < ni; ++k) {
           const T* src = x + k * isz + (ci * g.hin + iy) * g.win;
-          if (g.sw == 2) {
-            for (int64_t j = 0; j < half; j += W) {
-              const int64_t count = std::min<int64_t>(2 * W, g.win - 2 * j);
-              const V a = count >= W ? V::load(src + 2 * j) : V::load(src + 2 * j, int(count));
-              const V b = count >= 2 * W ? V::load(src + 2 * j + W)
-                          : count > W    ? V::load(src + 2 * j + W, int(count - W))
-                                         : V::zero();
-              V ev, od;
-              V::deinterleave(a, b, ev, od);
-              ev.store(split + j);
-              od.store(odd + j);
-            }
-          }
+          if (g.sw == 2) split_even_odd(src, g.win, split, odd);
           for (int64_t px = 0; px < g.sw; ++px) {
             // plane column c holds input column sw c + px - pl: the input columns of parity q,
             // from plane column c0 on
@@ -1544,14 +1546,7 @@ void tap_phase_forward(const Conv2dParams& p, const T* x, const T* w, const T* b
   const int64_t unit_bytes = std::max<int64_t>(int64_t(128) << 10, l2_per_thread() / 2);
   const TapGeom g =
       tap_phase_geom(p, tap_segs<T>(g1, p.n, p.c * g1.cs() + p.o * tap_ystride<T>(g1), unit_bytes));
-  struct Packed;  // every element written by tap_pack
-  T* const ap = reused_scratch<T, Packed>(size_t(g.npanels() * kTapMR * p.kh * p.kw * p.c));
-  tap_pack<T>(
-      g,
-      [&](int64_t oc, int64_t ci, int64_t ky, int64_t kx) {
-        return w[((oc * p.c + ci) * p.kh + ky) * p.kw + kx];
-      },
-      ap);
+  const T* const ap = tap_pack_forward(p, g, w);
   const std::vector<int64_t> toff = tap_phase_offsets(g);
   tap_batch_with(g, p.n, x, ap, b, y, toff.data(), [&](TapScratch<T>& s, const T* x0, int64_t ni) {
     T* xp = s.xp(tap_xpad_size<T>(g));
