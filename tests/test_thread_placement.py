@@ -67,14 +67,19 @@ def test_master_moves_off_a_workers_cpu_and_keeps_its_mask(all_threads):
     before = os.sched_getaffinity(0)
     a = np.random.default_rng(0).standard_normal((256, 256), dtype=np.float32)
     t = dg.tensor(a)
-    moved = 0
-    for _ in range(5):
+    moved = rounds = 0
+    for _ in range(50):
         os.sched_setaffinity(0, {w})  # now on the worker's CPU
-        os.sched_setaffinity(0, before)  # mask restored, still there
-        assert _thread_cpu() == w
+        os.sched_setaffinity(0, before)  # mask restored, still there...
+        if _thread_cpu() != w:  # ...unless the scheduler moved it already (seen in CI): no test
+            continue
         out = (t @ t).numpy()  # 2+ threads: place_team moves the master first
         assert os.sched_getaffinity(0) == before
         moved += _thread_cpu() != w
+        rounds += 1
+        if rounds == 5:
+            break
+    assert rounds == 5, f"the scheduler moved the thread off CPU {w} at once in {50 - rounds} tries"
     np.testing.assert_allclose(out, a.astype(np.float64) @ a, rtol=1e-4, atol=1e-3)
     assert moved >= 4, f"the master stayed on worker CPU {w} in {5 - moved} of 5 calls"
 
