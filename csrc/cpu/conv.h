@@ -1525,10 +1525,9 @@ void tap_pad_phases(const TapGeom& g, const T* x, int64_t ni, T* xp) {
 // panels of 6 rows (11 of 12 rows with AVX-512: 1.06-1.10 there).
 template <class T>
 inline bool tap_phase_pays(const Conv2dParams& p) {
-  const int64_t wq = p.wo + (p.kw - 1) * p.dw / p.sw;
-  const int64_t hq = p.ho + (p.kh - 1) * p.dh / p.sh;
-  return p.c * p.kh * p.kw >= 16 && p.o >= 8 && 4 * wq <= 5 * p.wo + 8 && p.n >= num_threads() &&
-         p.c * p.sh * p.sw * hq * wq * int64_t(sizeof(T)) <= l2_per_thread() / 4;
+  const TapGeom g = tap_phase_geom(p);
+  return p.c * p.kh * p.kw >= 16 && p.o >= 8 && 4 * g.wseg <= 5 * p.wo + 8 &&
+         p.n >= num_threads() && p.c * g.cs() * int64_t(sizeof(T)) <= l2_per_thread() / 4;
 }
 
 // The dw by phases (tap_dw_chunk) against the GEMM of dy and the im2col blocks, one and two
