@@ -1056,11 +1056,16 @@ void tap_batch_with(const TapGeom& g, int64_t nimg, const T* in, const T* ap, co
   }
 }
 
-// The stride-1 offsets: tap (ky, kx) at ky dh rows and kx dw columns of the padded image.
+// Where tap (ky, kx) reads in a padded image: ky dh rows and kx dw columns in; with strides
+// (tap_phase_geom), ky dh / sh rows and kx dw / sw columns into the phase plane (ky dh mod sh,
+// kx dw mod sw). Stride 1 is the one-plane case (sh = sw = 1).
 inline std::vector<int64_t> tap_offsets(const TapGeom& g) {
   std::vector<int64_t> toff(static_cast<size_t>(g.kh * g.kw));
-  for (int64_t t = 0; t < g.kh * g.kw; ++t)
-    toff[size_t(t)] = (t / g.kw) * g.dh * g.wp + (t % g.kw) * g.dw;
+  for (int64_t t = 0; t < g.kh * g.kw; ++t) {
+    const int64_t ry = (t / g.kw) * g.dh, rx = (t % g.kw) * g.dw;
+    const int64_t plane = (ry % g.sh) * g.sw + rx % g.sw;
+    toff[size_t(t)] = (plane * g.hq + ry / g.sh) * g.wp + rx / g.sw;
+  }
   return toff;
 }
 
@@ -1451,7 +1456,7 @@ void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T*
 // phases, plane (py, px) holding the padded rows sh i + py and columns sw j + px. Output (oy, ox)
 // reads, for tap (ky, kx), the padded pixel (sh oy + ky dh, sw ox + kx dw): in the phase plane
 // (ky dh mod sh, kx dw mod sw), row oy + ky dh / sh, column ox + kx dw / sw. So in plane-width
-// coordinates (j = oy * wp + ox) every tap again reads at a constant offset (tap_phase_offsets)
+// coordinates (j = oy * wp + ox) every tap again reads at a constant offset (tap_offsets)
 // and tap_image / tap_dw_chunk run unchanged. A plane row is wq = wout + (kw - 1) dw / sw wide
 // (no columns shared between rows: the columns ox >= wout are computed and dropped), the planes
 // hq = hout + (kh - 1) dh / sh high; ns images sit side by side in each plane row as in
@@ -1471,16 +1476,6 @@ inline TapGeom tap_phase_geom(const Conv2dParams& p, int64_t ns = 1) {
   g.sw = p.sw;
   g.hq = hq;
   return g;
-}
-
-inline std::vector<int64_t> tap_phase_offsets(const TapGeom& g) {
-  std::vector<int64_t> toff(static_cast<size_t>(g.kh * g.kw));
-  for (int64_t t = 0; t < g.kh * g.kw; ++t) {
-    const int64_t ry = (t / g.kw) * g.dh, rx = (t % g.kw) * g.dw;
-    const int64_t plane = (ry % g.sh) * g.sw + rx % g.sw;
-    toff[size_t(t)] = (plane * g.hq + ry / g.sh) * g.wp + rx / g.sw;
-  }
-  return toff;
 }
 
 // xp = the phase planes of ni <= ns images (cin x hin x win each, consecutive), zero where the
@@ -1546,7 +1541,7 @@ void tap_phase_forward(const Conv2dParams& p, const T* x, const T* w, const T* b
   const TapGeom g =
       tap_phase_geom(p, tap_segs<T>(g1, p.n, p.c * g1.cs() + p.o * tap_ystride<T>(g1), unit_bytes));
   const T* const ap = tap_pack_forward(p, g, w);
-  const std::vector<int64_t> toff = tap_phase_offsets(g);
+  const std::vector<int64_t> toff = tap_offsets(g);
   tap_batch_with(g, p.n, x, ap, b, y, toff.data(), [&](TapScratch<T>& s, const T* x0, int64_t ni) {
     T* xp = s.xp(tap_xpad_size<T>(g));
     tap_pad_phases(g, x0, ni, xp);
@@ -1557,7 +1552,7 @@ void tap_phase_forward(const Conv2dParams& p, const T* x, const T* w, const T* b
 template <class T>
 void tap_phase_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const TapGeom g = tap_phase_geom(p);
-  const std::vector<int64_t> toff = tap_phase_offsets(g);
+  const std::vector<int64_t> toff = tap_offsets(g);
   const int64_t xs = tap_xpad_size<T>(g), isz = p.c * p.h * p.w;
   tap_backward_dw_with(p, g, toff.data(), dy, x, dw,
                        [&](TapScratch<T>& s, const T* x0, int64_t ni) {
