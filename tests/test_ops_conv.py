@@ -54,6 +54,12 @@ CASES = [
     (4, 2, 5, 5, 6, 3, 3, 2, 4, 1, 1),  # tap phases, padding wider than the image
     (9, 4, 8, 8, 8, 3, 3, 2, 1, 1, 1),  # tap phases, 2 images a unit (tap_segs), the last alone
     (9, 3, 7, 9, 8, 3, 3, 2, 1, 1, 1),  # the same on odd sizes
+    (2, 3, 9, 8, 5, 3, 3, 2, 1, 2, 1),  # dx phases: dilation 2, two of the four phases get no tap
+    (2, 3, 7, 8, 6, 3, 1, 2, (1, 0), 1, 1),  # dx phases: a 1-wide kernel, odd columns get none
+    (2, 4, 1, 9, 5, 3, 3, 2, 1, 1, 1),  # dx phases: one row, its odd row phase empty
+    (3, 29, 8, 7, 7, 3, 3, 2, 1, 1, 1),  # dx phases: 29 dx channels, several panels
+    (2, 5, 9, 10, 6, 4, 4, 2, 1, 1, 1),  # dx phases: even kernel, two taps in every phase
+    (2, 4, 11, 9, 5, 5, 5, 2, 2, 1, 1),  # dx phases: 5x5, padding 2 (3 and 2 taps a phase)
 ]
 IDS = [
     f"n{c[0]}c{c[1]}_{c[2]}x{c[3]}_o{c[4]}_k{c[5]}x{c[6]}_s{c[7]}p{c[8]}d{c[9]}g{c[10]}"
@@ -141,8 +147,9 @@ def test_conv2d_forward_and_backward_vs_reference(isa, case, dtype, rng):
         (24, 8, 6, 6, 9, 3, 3, 1, 1, 1, 1),  # tap, dw over blocks of several small images
         (3, 12, 9, 10, 16, 3, 3, 1, 0, 1, 1),  # tap without 'same' padding: no fused backward
         (11, 8, 6, 6, 12, 3, 3, 1, 1, 1, 1),  # tap, images side by side, odd count over threads
-        (8, 8, 16, 16, 16, 3, 3, 2, 1, 1, 1),  # stride 2: tap phases, forward and dw
+        (8, 8, 16, 16, 16, 3, 3, 2, 1, 1, 1),  # stride 2: tap phases, forward, dx and dw
         (13, 8, 8, 8, 12, 3, 3, 2, 1, 1, 1),  # tap phases, images side by side, the last alone
+        (12, 8, 14, 13, 12, 3, 3, (2, 1), 1, 1, 1),  # dx by phases (rows only), odd sizes
     ],
     ids=[
         "images",
@@ -157,6 +164,7 @@ def test_conv2d_forward_and_backward_vs_reference(isa, case, dtype, rng):
         "tap-side-by-side",
         "tap-phases",
         "tap-phases-side-by-side",
+        "tap-phases-dx-rows",
     ],
 )
 def test_conv2d_threaded_paths(isa, shape, threads, rng):

@@ -15,7 +15,8 @@
 //   (tap_dw_block) over dy and the padded image. The padded width (neighbouring rows share
 //   their padding columns: tap_geom) costs (wp - wo) / wo of the lanes (12% at 8x8 with
 //   padding 1, 3% at 32x32). Stride 2 (along either axis): the same kernels on the padded
-//   image's phase planes (tap_phase_geom); dx by col2im.
+//   image's phase planes (tap_phase_geom); dx by phases too, each phase of dx a stride-1
+//   convolution of dy with the taps of its parity (tap_phase_backward_dx).
 // - depthwise (groups == C, one input channel per group): a direct loop, vectorized along the
 //   output row when the stride is 1.
 // - direct: the plain seven-deep loop, single-threaded: the test oracle.
@@ -835,19 +836,30 @@ void tap_pad(const TapGeom& g, const T* x, int64_t ni, T* xp) {
   fill_zero(xp + g.cin * g.cs(), tap_xpad_size<T>(g) - g.cin * g.cs());
 }
 
-// ap[((panel * taps + t) * cin + ci) * MR + r] = wf(panel * MR + r, ci, ky, kx), 0 past cout.
-template <class T, class WF>
-void tap_pack(const TapGeom& g, WF wf, T* ap) {
+// ap[((panel * taps + t) * cin + ci) * MR + r] = w[(panel * MR + r) rs + ci cst + tofs[t]], 0
+// past cout: the forward's weights (rs = C kh kw, cst = kh kw, tofs[t] = t) or dx's, transposed
+// and flipped (rs = kh kw, cst = C kh kw, the taps reversed or a phase's). Plain strided loads:
+// the element-wise index arithmetic this replaced was half of a small layer's dx.
+template <class T>
+void tap_pack(const TapGeom& g, const T* w, int64_t rs, int64_t cst, const int64_t* tofs, T* ap) {
   const int64_t taps = g.kh * g.kw;
-  for (int64_t pb = 0; pb < g.npanels(); ++pb)
+  for (int64_t pb = 0; pb < g.npanels(); ++pb) {
+    const int mr = static_cast<int>(std::min<int64_t>(kTapMR, g.cout - pb * kTapMR));
+    const T* wp = w + pb * kTapMR * rs;
     for (int64_t t = 0; t < taps; ++t)
       for (int64_t ci = 0; ci < g.cin; ++ci) {
         T* d = ap + ((pb * taps + t) * g.cin + ci) * kTapMR;
-        for (int r = 0; r < kTapMR; ++r) {
-          const int64_t oc = pb * kTapMR + r;
-          d[r] = oc < g.cout ? wf(oc, ci, t / g.kw, t % g.kw) : T(0);
-        }
+        const T* s = wp + ci * cst + tofs[t];
+        for (int r = 0; r < mr; ++r) d[r] = s[r * rs];
+        for (int r = mr; r < kTapMR; ++r) d[r] = T(0);
       }
+  }
+}
+// 0, 1, ..., n - 1, or reversed
+inline std::vector<int64_t> tap_iota(int64_t n, bool reversed) {
+  std::vector<int64_t> t(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) t[size_t(i)] = reversed ? n - 1 - i : i;
+  return t;
 }
 
 // yp[r * ys + j] for r < mr, j in [0, NR) = sum over taps t and channels ci of
@@ -1132,12 +1144,7 @@ template <class T>
 const T* tap_pack_forward(const Conv2dParams& p, const TapGeom& g, const T* w) {
   struct Packed;  // every element written by tap_pack
   T* const ap = reused_scratch<T, Packed>(size_t(g.npanels() * kTapMR * p.kh * p.kw * p.c));
-  tap_pack<T>(
-      g,
-      [&](int64_t oc, int64_t ci, int64_t ky, int64_t kx) {
-        return w[((oc * p.c + ci) * p.kh + ky) * p.kw + kx];
-      },
-      ap);
+  tap_pack<T>(g, w, p.c * p.kh * p.kw, p.kh * p.kw, tap_iota(p.kh * p.kw, false).data(), ap);
   return ap;
 }
 
@@ -1160,12 +1167,7 @@ void tap_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
                              p.dh, p.dw, tap_segs<T>(g1, p.n));
   struct Packed;  // every element written by tap_pack
   T* const ap = reused_scratch<T, Packed>(size_t(g.npanels() * kTapMR * p.kh * p.kw * p.o));
-  tap_pack<T>(
-      g,
-      [&](int64_t ci, int64_t oc, int64_t ky, int64_t kx) {
-        return w[((oc * p.c + ci) * p.kh + (p.kh - 1 - ky)) * p.kw + (p.kw - 1 - kx)];
-      },
-      ap);
+  tap_pack<T>(g, w, p.kh * p.kw, p.c * p.kh * p.kw, tap_iota(p.kh * p.kw, true).data(), ap);
   tap_batch(g, p.n, dy, ap, static_cast<const T*>(nullptr), dx, kPadDx);
 }
 
@@ -1378,12 +1380,7 @@ void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T*
   T* const apd =
       dx ? reused_scratch<T, Packed>(size_t(gd.npanels() * kTapMR * taps * p.o)) : nullptr;
   if (dx) {
-    tap_pack<T>(
-        gd,
-        [&](int64_t ci, int64_t oc, int64_t ky, int64_t kx) {
-          return w[((oc * p.c + ci) * p.kh + (p.kh - 1 - ky)) * p.kw + (p.kw - 1 - kx)];
-        },
-        apd);
+    tap_pack<T>(gd, w, p.kh * p.kw, p.c * p.kh * p.kw, tap_iota(p.kh * p.kw, true).data(), apd);
   }
   const int64_t xs = dw ? tap_xpad_size<T>(gf) : 0, dys = tap_xpad_size<T>(gd);
   const int64_t ysz = gd.npanels() * kTapMR * tap_ystride<T>(gd);
@@ -1460,7 +1457,7 @@ void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T*
 // and tap_image / tap_dw_chunk run unchanged. A plane row is wq = wout + (kw - 1) dw / sw wide
 // (no columns shared between rows: the columns ox >= wout are computed and dropped), the planes
 // hq = hout + (kh - 1) dh / sh high; ns images sit side by side in each plane row as in
-// tap_geom. dx stays the im2col path's (its col2im scatters into every other element).
+// tap_geom. dx: tap_phase_backward_dx.
 inline bool tap_phase_applies(const Conv2dParams& p) {
   return (p.sh == 2 || p.sw == 2) && p.sh <= 2 && p.sw <= 2 && p.groups == 1 && p.kh * p.kw > 1 &&
          p.ho > 0 && p.wo > 0;
@@ -1532,6 +1529,21 @@ inline bool tap_phase_pays(const Conv2dParams& p) {
 // 0.64-0.95x, except 1.05 for 64 -> 128 channels at 28x28 (AVX2).
 inline bool tap_phase_dw_pays(const Conv2dParams& p) { return p.o * p.c * p.kh * p.kw <= 32 * 288; }
 
+// dx by phases (tap_phase_backward_dx) against dcol = w^T dy and col2im, float32, 1 / 2 threads
+// (Zen 4; docs/BENCHMARKS.md, "Round 22"): 1.03-1.88x on nine shapes (3 to 64 channels in, 16 to
+// 128 out, 8x8 to 56x56, 3x3 and 5x5, batches of 8 to 64) with either ISA, but 0.63-0.76x on
+// 128 -> 256 channels at 8x8, whose 1.2 MB of packed weights stream from L3 once per unit of 4
+// images of 16 positions a phase: so the weights in half the L2. Few images do not pay for the
+// packing (~7 us for 32 -> 64 channels) or leave a thread idle where col2im splits an image:
+// 16x16 -> 64 channels at 2 threads 0.77-0.94x for 2-4 images, 1.08x for 8; at least two
+// images and 1024 input pixels a thread.
+template <class T>
+inline bool tap_phase_dx_pays(const Conv2dParams& p) {
+  const int64_t nt = num_threads();
+  return p.o * p.kh * p.kw >= 16 && p.n >= 2 * nt && p.n * p.h * p.w >= 1024 * nt &&
+         p.o * p.c * p.kh * p.kw * int64_t(sizeof(T)) <= l2_per_thread() / 2;
+}
+
 template <class T>
 void tap_phase_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
   const TapGeom g1 = tap_phase_geom(p);
@@ -1561,6 +1573,187 @@ void tap_phase_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw
                            tap_pad_phases(g, x0 + i * isz, 1, xp + i * xs);
                          return xp;
                        });
+}
+
+// dx of a strided convolution by phases. Input pixel i (along an axis of stride s, padding p,
+// dilation d) receives dy[oy] w[ky] wherever s oy + ky d = i + p: the taps of one parity of i
+// (phase e = i mod s), ky = ky0, ky0 + q, ... (q = s / gcd(d, s)), and for them oy runs with
+// step q d / s. So each phase plane of dx (rows i = s a + e) is a stride-1 convolution of dy
+// with the sub-kernel of its taps, flipped: dx_e[a] = sum over m < M of wsub[m] dy[a + m dsub -
+// pt] (TapPhaseAxis). Every phase reads the same dy, padded once with the largest of their
+// paddings (PT, PL); phase e's taps then read it at constant offsets, so tap_image runs each
+// phase on it unchanged, and the phase planes of a unit are interleaved into dx rows
+// (tap_interleave_row). Each tap of w is used by exactly one phase: the FLOPs of col2im's
+// product, without its column buffer and scatter.
+struct TapPhaseAxis {
+  int64_t len = 0;         // rows (columns) of dx in this phase: i = s a + e, a < len
+  int64_t taps = 0;        // M: 0 when no tap reaches this phase (its dx is zero)
+  int64_t k0 = 0, kq = 1;  // its taps: ky = k0 + kq m, m < M
+  int64_t dsub = 1;        // the step in dy between them
+  int64_t pt = 0;          // flipped tap m reads dy[a + m dsub - pt]
+};
+inline TapPhaseAxis tap_phase_axis(int64_t n, int64_t k, int64_t s, int64_t d, int64_t p,
+                                   int64_t e) {
+  TapPhaseAxis a;
+  a.len = n > e ? (n - e + s - 1) / s : 0;
+  a.k0 = 0;
+  while (a.k0 < k && ((a.k0 * d - e - p) % s + s) % s != 0) ++a.k0;
+  if (a.k0 == k) return a;  // no tap reaches this phase
+  int64_t g = s, b = d;
+  while (b) std::swap(g %= b, b);  // gcd(s, d)
+  a.kq = s / g;
+  a.taps = (k - 1 - a.k0) / a.kq + 1;
+  a.dsub = a.kq * d / s;
+  const int64_t base = (e + p - a.k0 * d) / s;  // exact: k0 d = e + p (mod s)
+  a.pt = (a.taps - 1) * a.dsub - base;
+  return a;
+}
+
+// The phases of a strided dx, and the padded dy they share (a TapGeom for tap_pad, with one
+// spare zero row per channel so that the dropped positions of the last row never read past it).
+struct TapPhaseDx {
+  TapPhaseAxis ay[2], ax[2];
+  TapGeom pad;       // cin = o channels of ho x wo, at (PT, PL)
+  TapGeom ph[2][2];  // phase (ey, ex) for tap_image: cin = o, cout = c, hout x wout = its plane
+  int64_t ys_total = 0;
+  TapPhaseDx(const Conv2dParams& p, int64_t ns) {
+    int64_t pt = 0, pl = 0;
+    for (int64_t e = 0; e < p.sh; ++e) {
+      ay[e] = tap_phase_axis(p.h, p.kh, p.sh, p.dh, p.ph, e);
+      if (ay[e].taps) pt = std::max(pt, ay[e].pt);
+    }
+    for (int64_t e = 0; e < p.sw; ++e) {
+      ax[e] = tap_phase_axis(p.w, p.kw, p.sw, p.dw, p.pw, e);
+      if (ax[e].taps) pl = std::max(pl, ax[e].pt);
+    }
+    int64_t hp = pt + p.ho, wseg = pl + p.wo;
+    for (int64_t e = 0; e < p.sh; ++e)
+      if (ay[e].taps) hp = std::max(hp, ay[e].len + (ay[e].taps - 1) * ay[e].dsub + pt - ay[e].pt);
+    for (int64_t e = 0; e < p.sw; ++e)
+      if (ax[e].taps)
+        wseg = std::max(wseg, ax[e].len + (ax[e].taps - 1) * ax[e].dsub + pl - ax[e].pt);
+    pad = TapGeom{p.o, p.c, p.ho, p.wo, 0, 0, pt, pl, 1, 1, 1, 1, hp + 1, ns * wseg};
+    pad.ns = ns;
+    pad.wseg = wseg;
+    for (int64_t ey = 0; ey < p.sh; ++ey)
+      for (int64_t ex = 0; ex < p.sw; ++ex) {
+        TapGeom& g = ph[ey][ex];
+        g = pad;
+        g.hout = ay[ey].len;
+        g.wout = ax[ex].len;
+        g.kh = ay[ey].taps;
+        g.kw = ax[ex].taps;
+      }
+  }
+  bool live(int64_t ey, int64_t ex) const { return ay[ey].taps > 0 && ax[ex].taps > 0; }
+  // where flipped tap t of phase (ey, ex) reads the padded dy
+  std::vector<int64_t> offsets(int64_t ey, int64_t ex) const {
+    const TapPhaseAxis &a = ay[ey], &b = ax[ex];
+    std::vector<int64_t> t(size_t(a.taps * b.taps));
+    for (int64_t ty = 0; ty < a.taps; ++ty)
+      for (int64_t tx = 0; tx < b.taps; ++tx)
+        t[size_t(ty * b.taps + tx)] =
+            (ty * a.dsub + pad.pt - a.pt) * pad.wp + tx * b.dsub + pad.pl - b.pt;
+    return t;
+  }
+};
+
+// dx row = the phase rows p0 (even columns) and p1 (odd columns; nullptr: zero) interleaved, w
+// columns; sw = 1: p0 alone. A null p0 with sw = 1 or both null: zeros.
+template <class T>
+inline void tap_interleave_row(const T* p0, const T* p1, int64_t sw, int64_t w, T* out) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  if (sw == 1) {
+    if (p0)
+      copy_vec(out, p0, w);
+    else
+      fill_zero(out, w);
+    return;
+  }
+  for (int64_t b = 0; 2 * b < w; b += W) {
+    const int64_t count = std::min<int64_t>(2 * W, w - 2 * b);
+    const int n0 = static_cast<int>((count + 1) / 2), n1 = static_cast<int>(count / 2);
+    const V a = p0 ? (n0 == W ? V::load(p0 + b) : V::load(p0 + b, n0)) : V::zero();
+    const V c = p1 && n1 > 0 ? (n1 == W ? V::load(p1 + b) : V::load(p1 + b, n1)) : V::zero();
+    V lo, hi;
+    V::interleave(a, c, lo, hi);
+    T* d = out + 2 * b;
+    if (count >= W)
+      lo.store(d);
+    else
+      lo.store(d, static_cast<int>(count));
+    if (count == 2 * W)
+      hi.store(d + W);
+    else if (count > W)
+      hi.store(d + W, static_cast<int>(count - W));
+  }
+}
+
+template <class T>
+void tap_phase_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
+  const TapPhaseDx f1(p, 1);
+  const TapGeom& g00 = f1.ph[0][0];
+  const int64_t unit_bytes = std::max<int64_t>(int64_t(128) << 10, l2_per_thread() / 2);
+  const int64_t ns = tap_segs<T>(g00, p.n, p.o * g00.cs() + p.c * p.h * p.w, unit_bytes);
+  const TapPhaseDx f(p, ns);
+  // the weights of each live phase, transposed, flipped and packed (tap_pack), one after another
+  std::vector<int64_t> toff[2][2];
+  int64_t aoff[2][2] = {}, yoff[2][2] = {}, asz = 0, ysz = 0;
+  for (int64_t ey = 0; ey < p.sh; ++ey)
+    for (int64_t ex = 0; ex < p.sw; ++ex)
+      if (f.live(ey, ex)) {
+        const TapGeom& g = f.ph[ey][ex];
+        toff[ey][ex] = f.offsets(ey, ex);
+        aoff[ey][ex] = asz;
+        asz += g.npanels() * kTapMR * g.kh * g.kw * g.cin;
+        yoff[ey][ex] = ysz;
+        ysz += g.npanels() * kTapMR * tap_ystride<T>(g);
+      }
+  struct Packed;  // every element written by tap_pack
+  T* const ap = reused_scratch<T, Packed>(size_t(asz));
+  for (int64_t ey = 0; ey < p.sh; ++ey)
+    for (int64_t ex = 0; ex < p.sw; ++ex)
+      if (f.live(ey, ex)) {
+        const TapPhaseAxis &a = f.ay[ey], &b = f.ax[ex];
+        std::vector<int64_t> tofs(size_t(a.taps * b.taps));  // flipped tap (ty, tx): ky, kx
+        for (int64_t ty = 0; ty < a.taps; ++ty)
+          for (int64_t tx = 0; tx < b.taps; ++tx)
+            tofs[size_t(ty * b.taps + tx)] =
+                (a.k0 + a.kq * (a.taps - 1 - ty)) * p.kw + b.k0 + b.kq * (b.taps - 1 - tx);
+        tap_pack<T>(f.ph[ey][ex], w, p.kh * p.kw, p.c * p.kh * p.kw, tofs.data(),
+                    ap + aoff[ey][ex]);
+      }
+  const TapGeom& gp = f.pad;
+  const int64_t units = ceil_div(p.n, ns), xs = tap_xpad_size<T>(gp);
+  const double work = double(p.n) * double(p.c) * double(p.h * p.w) * double(p.o);
+  const int nt = work > kConvParallelMinWork && units > 1 ? num_threads() : 1;
+  place_team(nt);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+  for (int64_t u = 0; u < units; ++u) {
+    TapScratch<T>& s = tap_scratch<T>();
+    const int64_t n0 = u * ns, ni = std::min(ns, p.n - n0);
+    TapPadBuf<T>& pb = s.pad[kPadDx];
+    T* const xp = pb.get(gp, 1, xs);
+    tap_pad_kept(gp, dy + n0 * p.o * p.ho * p.wo, ni, pb, 0, xp);
+    T* const yp = s.yp(ysz);
+    for (int64_t ey = 0; ey < p.sh; ++ey)
+      for (int64_t ex = 0; ex < p.sw; ++ex)
+        if (f.live(ey, ex))
+          tap_image(f.ph[ey][ex], ap + aoff[ey][ex], xp, toff[ey][ex].data(), yp + yoff[ey][ex]);
+    for (int64_t k = 0; k < ni; ++k)
+      for (int64_t ci = 0; ci < p.c; ++ci)
+        for (int64_t i = 0; i < p.h; ++i) {
+          const int64_t ey = i % p.sh, a = i / p.sh;
+          const T* row[2] = {nullptr, nullptr};
+          for (int64_t ex = 0; ex < p.sw; ++ex)
+            if (f.live(ey, ex))
+              row[ex] =
+                  yp + yoff[ey][ex] + ci * tap_ystride<T>(f.ph[ey][ex]) + a * gp.wp + k * gp.wseg;
+          tap_interleave_row(row[0], row[1], p.sw, p.w,
+                             dx + ((n0 + k) * p.c + ci) * p.h * p.w + i * p.w);
+        }
+  }
 }
 
 inline bool is_depthwise(const Conv2dParams& p) { return p.groups == p.c && p.groups > 1; }
@@ -1633,8 +1826,17 @@ void conv2d_backward_t(const Conv2dParams& p, const T* dy, const T* x, const T* 
   if (p.n > 0 && ((algo == ConvAlgo::tap && tap_phase_applies(p)) ||
                   (algo == ConvAlgo::automatic && tap_phase_applies(p) && tap_phase_pays<T>(p) &&
                    tap_phase_dw_pays(p)))) {
-    if (dx) gemm_backward(p, dy, x, w, dx, static_cast<T*>(nullptr));
+    if (dx && (algo == ConvAlgo::tap || tap_phase_dx_pays<T>(p)))
+      tap_phase_backward_dx(p, dy, w, dx);
+    else if (dx)
+      gemm_backward(p, dy, x, w, dx, static_cast<T*>(nullptr));
     if (dw) tap_phase_backward_dw(p, dy, x, dw);
+    return;
+  }
+  if (algo == ConvAlgo::automatic && p.n > 0 && dx && tap_phase_applies(p) &&
+      tap_phase_dx_pays<T>(p)) {
+    tap_phase_backward_dx(p, dy, w, dx);
+    if (dw) gemm_backward(p, dy, x, w, static_cast<T*>(nullptr), dw);
     return;
   }
   gemm_backward(p, dy, x, w, dx, dw);
