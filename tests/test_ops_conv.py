@@ -208,16 +208,25 @@ def test_conv2d_only_needed_grads(rng):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_tap_padded_buffers_kept_between_calls(isa, threads, rng):
-    """The tap path keeps each thread's padded images between calls and rewrites only their
-    data rows when the geometry and image count repeat: calls with new data, a partial last
-    unit (9 images, 2 side by side) then a full one (8) and back, and another geometry in
-    between, each equal the reference."""
+@pytest.mark.parametrize("stride", [1, 2])
+def test_tap_padded_buffers_kept_between_calls(isa, threads, stride, rng):
+    """The tap path keeps each thread's padded images (stride 2: phase planes) between calls
+    and rewrites only their data rows when the geometry and image count repeat: calls with new
+    data, a partial last unit (9 images, 2 side by side) then a full one (8) and back, and
+    another geometry and stride in between, each equal the reference."""
     old = dg.get_num_threads()
     dg.set_num_threads(threads)
+    other = 3 - stride
     try:
-        for n, c, h in [(9, 4, 8), (8, 4, 8), (9, 4, 8), (3, 4, 7), (9, 4, 8), (9, 4, 8)]:
-            x, w, b, kw = _data((n, c, h, 8, 8, 3, 3, 1, 1, 1, 1), np.float64, rng)
+        for n, c, h, s in [
+            (9, 4, 8, stride),
+            (8, 4, 8, stride),
+            (9, 4, 8, stride),
+            (3, 4, 7, other),
+            (9, 4, 8, stride),
+            (9, 4, 8, stride),
+        ]:
+            x, w, b, kw = _data((n, c, h, 8, 8, 3, 3, s, 1, 1, 1), np.float64, rng)
             y = _cpu.conv2d_forward(x, w, b, **kw, algo="tap")
             assert_close(y, reference.conv2d_forward(x, w, b, **kw), rtol=1e-10, atol=1e-10)
             dy = rng.uniform(-1, 1, size=y.shape)

@@ -993,22 +993,31 @@ void tap_unpad(const TapGeom& g, const T* yp, const T* bias, T* out, int64_t ni)
 // the images' rows in (tap_pad_kept). A layer called again with the same shapes (the next batch,
 // the forward and the backward of the next step) then skips the zeroing: at 8x8 with padding 1
 // the border is more than half of the padded image.
-enum TapPadRole { kPadFwd = 0, kPadDx = 1, kPadDy = 2, kPadX = 3, kPadRoles = 4 };
+enum TapPadRole {
+  kPadFwd = 0,
+  kPadDx = 1,
+  kPadDy = 2,
+  kPadX = 3,
+  kPadPhaseFwd = 4,  // phase planes (tap_pad_phases)
+  kPadPhaseX = 5,
+  kPadRoles = 6
+};
 template <class T>
 struct TapPadBuf {
   std::vector<T> v;
   T* base = nullptr;
-  int64_t key[10] = {};
+  int64_t key[12] = {};
   std::vector<int64_t> slot_ni;  // the image count each slot was padded for; -1: unknown
   T* get(const TapGeom& g, int64_t nslots, int64_t xs) {
     constexpr int64_t A = 64 / int64_t(sizeof(T));
     if (int64_t(v.size()) < nslots * xs + A) v.resize(size_t(nslots * xs + A));
     const uintptr_t a = reinterpret_cast<uintptr_t>(v.data());
     T* p = v.data() + ((64 - a % 64) % 64) / sizeof(T);
-    const int64_t k[10] = {g.cin, g.hin, g.win, g.pt, g.pl, g.hp, g.wp, g.ns, g.wseg, xs};
-    if (p != base || !std::equal(k, k + 10, key)) {
+    const int64_t k[12] = {g.cin, g.hin, g.win,  g.pt, g.pl, g.hp,
+                           g.wp,  g.ns,  g.wseg, xs,   g.sh, g.sw};
+    if (p != base || !std::equal(k, k + 12, key)) {
       base = p;
-      std::copy(k, k + 10, key);
+      std::copy(k, k + 12, key);
       slot_ni.assign(slot_ni.size(), -1);
     }
     if (int64_t(slot_ni.size()) < nslots) slot_ni.resize(size_t(nslots), -1);
@@ -1475,38 +1484,72 @@ inline TapGeom tap_phase_geom(const Conv2dParams& p, int64_t ns = 1) {
   return g;
 }
 
-// xp = the phase planes of ni <= ns images (cin x hin x win each, consecutive), zero where the
-// padding is, the segments past ni and the margin zero too. A stride-2 row is split once into
-// its even and odd elements (split_even_odd, as in im2col_s2), each then one contiguous copy.
+// The data of ni <= ns images (cin x hin x win each, consecutive) into their phase planes xp,
+// the padding, the segments past ni and the margin left as they are. A stride-2 row goes in
+// vector steps: 2 W input elements deinterleaved into their even and odd elements, each stored
+// (masked at the end) straight into the plane of its parity.
 template <class T>
-void tap_pad_phases(const TapGeom& g, const T* x, int64_t ni, T* xp) {
-  constexpr int W = Vec<T>::width;
-  fill_zero(xp, tap_xpad_size<T>(g));
-  const int64_t wq = g.wseg, isz = g.cin * g.hin * g.win, half = (g.win + 1) / 2;
-  const int64_t hv = (ceil_div(half, W) + 1) * W;  // each half of a split row, whole vectors
-  T* const split = g.sw == 2 ? tap_scratch<T>().zp(2 * hv) : nullptr;
-  T* const odd = g.sw == 2 ? split + hv : nullptr;
+void tap_pad_phases_rows(const TapGeom& g, const T* x, int64_t ni, T* xp) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const int64_t wq = g.wseg, isz = g.cin * g.hin * g.win, ps = g.hq * g.wp;
+  // plane column c of plane px holds input column sw c + px - pl: the input columns of parity
+  // q[px], element e of them (column sw e + q) at plane column c0[px] + e, n[px] of them
+  int64_t q[2] = {}, c0[2] = {}, n[2] = {};
+  for (int64_t px = 0; px < g.sw; ++px) {
+    q[px] = g.sw == 2 ? (px - g.pl) & 1 : 0;
+    const int64_t avail = g.sw == 2 ? (g.win - q[px] + 1) / 2 : g.win;
+    c0[px] = (q[px] + g.pl - px) / g.sw;
+    n[px] = std::max<int64_t>(0, std::min(avail, wq - c0[px]));
+  }
+  const int64_t nmax = std::max(n[0], n[1]);
   for (int64_t ci = 0; ci < g.cin; ++ci)
     for (int64_t py = 0; py < g.sh; ++py)
       for (int64_t i = 0; i < g.hq; ++i) {
         const int64_t iy = g.sh * i + py - g.pt;  // the input row of plane row i
         if (iy < 0 || iy >= g.hin) continue;
         for (int64_t k = 0; k < ni; ++k) {
-          const T* src = x + k * isz + (ci * g.hin + iy) * g.win;
-          if (g.sw == 2) split_even_odd(src, g.win, split, odd);
-          for (int64_t px = 0; px < g.sw; ++px) {
-            // plane column c holds input column sw c + px - pl: the input columns of parity q,
-            // from plane column c0 on
-            const int64_t q = g.sw == 2 ? (px - g.pl) & 1 : 0;
-            const T* row = g.sw == 2 ? (q == 0 ? split : odd) : src;  // element e: column sw e + q
-            const int64_t avail = g.sw == 2 ? (g.win - q + 1) / 2 : g.win;
-            const int64_t c0 = (q + g.pl - px) / g.sw;  // the plane column of element 0
-            const int64_t n = std::min(avail, wq - c0);
-            T* dst = xp + ((ci * g.sh * g.sw + py * g.sw + px) * g.hq + i) * g.wp + k * wq;
-            if (n > 0) copy_vec(dst + c0, row, n);
+          const T* s = x + k * isz + (ci * g.hin + iy) * g.win;
+          T* d = xp + ((ci * g.sh + py) * g.sw * g.hq + i) * g.wp + k * wq;  // plane (py, 0)
+          if (g.sw == 1) {
+            if (n[0] > 0) copy_vec(d + c0[0], s, n[0]);
+            continue;
+          }
+          for (int64_t j = 0; j < nmax; j += W) {
+            const int64_t cnt = std::min<int64_t>(2 * W, g.win - 2 * j);  // >= 1: j < avail
+            const V a = cnt >= W ? V::load(s + 2 * j) : V::load(s + 2 * j, int(cnt));
+            const V b = cnt >= 2 * W ? V::load(s + 2 * j + W)
+                        : cnt > W    ? V::load(s + 2 * j + W, int(cnt - W))
+                                     : V::zero();
+            V par[2];
+            V::deinterleave(a, b, par[0], par[1]);
+            for (int px = 0; px < 2; ++px) {
+              const int64_t m = std::min<int64_t>(W, n[px] - j);
+              T* o = d + px * ps + c0[px] + j;
+              if (m == W)
+                par[q[px]].store(o);
+              else if (m > 0)
+                par[q[px]].store(o, int(m));
+            }
           }
         }
       }
+}
+
+// xp = the phase planes of ni <= ns images, zero where the padding is, the segments past ni
+// and the margin zero too.
+template <class T>
+void tap_pad_phases(const TapGeom& g, const T* x, int64_t ni, T* xp) {
+  fill_zero(xp, tap_xpad_size<T>(g));
+  tap_pad_phases_rows(g, x, ni, xp);
+}
+// slot i of buf (got for g) = the phase planes of the ni images at x (as tap_pad_kept)
+template <class T>
+inline void tap_pad_phases_kept(const TapGeom& g, const T* x, int64_t ni, TapPadBuf<T>& buf,
+                                int64_t i, T* xp) {
+  if (buf.slot_ni[size_t(i)] == ni) return tap_pad_phases_rows(g, x, ni, xp);
+  tap_pad_phases(g, x, ni, xp);
+  buf.slot_ni[size_t(i)] = ni;
 }
 
 // Whether it pays against im2col + GEMM: the same channel and batch conditions as tap_pays, at
@@ -1555,8 +1598,9 @@ void tap_phase_forward(const Conv2dParams& p, const T* x, const T* w, const T* b
   const T* const ap = tap_pack_forward(p, g, w);
   const std::vector<int64_t> toff = tap_offsets(g);
   tap_batch_with(g, p.n, x, ap, b, y, toff.data(), [&](TapScratch<T>& s, const T* x0, int64_t ni) {
-    T* xp = s.xp(tap_xpad_size<T>(g));
-    tap_pad_phases(g, x0, ni, xp);
+    TapPadBuf<T>& pb = s.pad[kPadPhaseFwd];
+    T* xp = pb.get(g, 1, tap_xpad_size<T>(g));
+    tap_pad_phases_kept(g, x0, ni, pb, 0, xp);
     return xp;
   });
 }
@@ -1568,9 +1612,10 @@ void tap_phase_backward_dw(const Conv2dParams& p, const T* dy, const T* x, T* dw
   const int64_t xs = tap_xpad_size<T>(g), isz = p.c * p.h * p.w;
   tap_backward_dw_with(p, g, toff.data(), dy, x, dw,
                        [&](TapScratch<T>& s, const T* x0, int64_t ni) {
-                         T* xp = s.xp(ni * xs);
+                         TapPadBuf<T>& pb = s.pad[kPadPhaseX];
+                         T* xp = pb.get(g, ni, xs);
                          for (int64_t i = 0; i < ni; ++i)
-                           tap_pad_phases(g, x0 + i * isz, 1, xp + i * xs);
+                           tap_pad_phases_kept(g, x0 + i * isz, 1, pb, i, xp + i * xs);
                          return xp;
                        });
 }
