@@ -215,6 +215,10 @@ CONV = {
     "n32c32_32x32_o64": (32, 32, 32, 32, 64),
     "n8c64_56x56_o64": (8, 64, 56, 56, 64),
 }
+CONV_S2 = {  # ResNet-20's downsampling 3x3 convs (bench_cnn.py)
+    "n32c16_32x32_o32_s2": (32, 16, 32, 32, 32, 2),
+    "n32c32_16x16_o64_s2": (32, 32, 16, 16, 64, 2),
+}
 N_ACT_SMALL = 1 << 18  # bench_ops.py's in-cache size (262K)
 POOL_SHAPE = (16, 64, 128, 128)  # bench_pool.py's SHAPE, 16M
 BN_SHAPE, LN_SHAPE = (16, 64, 128, 128), (4096, 4096)  # bench_norm.py's, 16M each
@@ -239,8 +243,9 @@ def _activation_small(act: str) -> Callable[[], object]:
     return lambda: dg.ops.activation(x, act, out=y)
 
 
-def _conv(n: int, c: int, h: int, w: int, o: int) -> Callable[[], object]:
-    """bench_conv.py's "ours": F.conv2d forward and backward (dx, dw, db) through autograd."""
+def _conv(n: int, c: int, h: int, w: int, o: int, stride: int = 1) -> Callable[[], object]:
+    """bench_conv.py's "ours" (stride 2: bench_cnn.py's strided cases): F.conv2d, 3x3, padding
+    1, forward and backward (dx, dw, db) through autograd."""
     import numpy as np
 
     import deltagrad as dg
@@ -251,12 +256,13 @@ def _conv(n: int, c: int, h: int, w: int, o: int) -> Callable[[], object]:
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
     wt = (rng.standard_normal((o, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
     b = rng.standard_normal(o).astype(np.float32)
-    gy = dg.tensor(rng.standard_normal((n, o, h, w)).astype(np.float32))
+    ho, wo = (h - 1) // stride + 1, (w - 1) // stride + 1
+    gy = dg.tensor(rng.standard_normal((n, o, ho, wo)).astype(np.float32))
     tx, tw, tb = (dg.tensor(a, requires_grad=True) for a in (x, wt, b))
 
     def step():
         tx.grad = tw.grad = tb.grad = None
-        conv2d(tx, tw, tb, 1, 1).backward(gy)
+        conv2d(tx, tw, tb, stride, 1).backward(gy)
 
     return step
 
@@ -367,7 +373,7 @@ def _registry() -> dict[str, Callable[[], Callable[[], object]]]:
     cases["train_step/mlp_784_512_512_10_b256"] = lambda: _train_step([784, 512, 512, 10], 256)
     cases["train_step/tiny_mlp_4_8_3_b2"] = lambda: _train_step([4, 8, 3], 2)
     cases["train_step/mlp_30_64_32_1_b32_adam"] = lambda: _train_step([30, 64, 32, 1], 32, True)
-    for name, shape in CONV.items():
+    for name, shape in {**CONV, **CONV_S2}.items():
         cases[f"conv/conv2d_fwd_bwd_{name}"] = lambda s=shape: _conv(*s)
     for op in ("max", "avg", "adaptive_avg"):
         for direction in ("forward", "backward"):

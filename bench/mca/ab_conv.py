@@ -5,6 +5,8 @@ median of rounds.
   PYTHONPATH=python python bench/mca/ab_conv.py A/_cpu*.so B/_cpu*.so \
       --case c32 c64 --threads 1 2 --rounds 15 --variants A:fwd:winograd B:fwd:winograd A:fwd:tap
 
+--stride 2 runs the cases strided (3x3, padding 1; round 22: s16 s32).
+
 A variant is MODULE:PASS:ALGO, PASS one of fwd, dx, dw, bwd (dx + dw + db). DG_CPU_ISA=avx2
 selects the AVX2 kernels in both. --check compares the two modules' outputs bit for bit;
 --cpu-time times by process CPU time (all threads' CPU: at 1 thread it ignores preemption)."""
@@ -32,6 +34,8 @@ CASES = {
     "c64n1": (1, 64, 56, 56, 64),
     "c256w": (4, 256, 28, 28, 256),  # wide rows on AVX2 (tile-major)
     "c256x": (1, 256, 56, 56, 256),  # wide rows on AVX-512 too
+    "s16": (32, 16, 32, 32, 32),  # with --stride 2: ResNet-20's downsampling layers
+    "s32": (32, 32, 16, 16, 64),
 }
 
 
@@ -39,11 +43,11 @@ def load(path, tag):
     return load_build(path, tag)
 
 
-def call(mod, pas, algo, x, w, b, gy):
+def call(mod, pas, algo, x, w, b, gy, stride=1):
     if pas == "fwd":
-        return (mod.conv2d_forward(x, w, b, 1, 1, 1, 1, algo=algo),)
+        return (mod.conv2d_forward(x, w, b, stride, 1, 1, 1, algo=algo),)
     dx, dw, db = pas in ("dx", "bwd"), pas in ("dw", "bwd"), pas == "bwd"
-    return mod.conv2d_backward(gy, x, w, 1, 1, 1, 1, dx, dw, db, algo=algo)
+    return mod.conv2d_backward(gy, x, w, stride, 1, 1, 1, dx, dw, db, algo=algo)
 
 
 def main():
@@ -55,6 +59,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--variants", nargs="+", default=["A:fwd:winograd", "B:fwd:winograd"])
     ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--stride", type=int, default=1, help="1 or 2 (padding stays 1)")
     ap.add_argument("--check", action="store_true")
     ap.add_argument(
         "--cpu-time", action="store_true", help="process CPU time (steadier under load at 1t)"
@@ -69,12 +74,13 @@ def main():
         x = rng.standard_normal((n, c, h, wd)).astype(dt)
         w = (rng.standard_normal((o, c, 3, 3)) / np.sqrt(9 * c)).astype(dt)
         b = rng.standard_normal(o).astype(dt)
-        gy = rng.standard_normal((n, o, h, wd)).astype(dt)
+        s = args.stride
+        gy = rng.standard_normal((n, o, (h - 1) // s + 1, (wd - 1) // s + 1)).astype(dt)
         if args.check:
             for v in args.variants:
                 _, pas, algo = v.split(":")
-                ra = call(mods["A"], pas, algo, x, w, b, gy)
-                rb = call(mods["B"], pas, algo, x, w, b, gy)
+                ra = call(mods["A"], pas, algo, x, w, b, gy, s)
+                rb = call(mods["B"], pas, algo, x, w, b, gy, s)
                 same = all(
                     (p is None and q is None) or np.array_equal(p, q) for p, q in zip(ra, rb)
                 )
@@ -85,7 +91,7 @@ def main():
             fns = {}
             for v in args.variants:
                 tag, pas, algo = v.split(":")
-                fns[v] = lambda m=mods[tag], p=pas, a=algo, d=(x, w, b, gy): call(m, p, a, *d)
+                fns[v] = lambda m=mods[tag], p=pas, a=algo, d=(x, w, b, gy, s): call(m, p, a, *d)
             times = {k: [] for k in fns}
             for f in fns.values():
                 f()
