@@ -1553,16 +1553,22 @@ inline void tap_pad_phases_kept(const TapGeom& g, const T* x, int64_t ni, TapPad
 }
 
 // Whether it pays against im2col + GEMM: the same channel and batch conditions as tap_pays, at
-// most a quarter of the plane columns dropped, and an image's planes in a quarter of the L2 (every
-// weight panel reads them all). Forward, against the GEMM path, 1 / 2 threads (Zen 4, float32):
-// AVX-512 0.98-1.31 on ten shapes (8 to 128 channels); AVX2 1.03-1.40 on five, but 0.88 / 0.79 on
-// 64 -> 128 channels 56x56 -> 28x28, whose planes (861 KB) pass through L2 for each of its 22
-// panels of 6 rows (11 of 12 rows with AVX-512: 1.06-1.10 there).
+// most a quarter of the plane columns dropped, the packed weights in half the L2 (they stream
+// once per unit) and an image's planes in a quarter of it (every weight panel reads them all),
+// or in twice the L2 where a plane element read feeds enough multiply-adds (MR rows x taps >=
+// 96: AVX-512's 12 rows of a 3x3 kernel, AVX2's 6 of a 7x7). Forward against the GEMM path, 1 /
+// 2 threads (Zen 4, float32; docs/BENCHMARKS.md, "Round 22"): AVX-512 0.98-1.31 on ten shapes of
+// small planes (8 to 128 channels), 1.06-1.19 on 1-2 MB of planes (64 channels 56x56, 32 at
+// 112x112, a 7x7 stem at 224x224), 0.86-0.95 / 0.59-0.61 on 13 / 17 MB; AVX2 1.03-1.40 on small
+// planes, 0.86-0.96 on the 1-2 MB ones of a 3x3 kernel, 1.15-1.32 on the 7x7 stem; 128 -> 256
+// channels at 16x16 (1.2 MB of weights) 0.80-0.94 with either ISA.
 template <class T>
 inline bool tap_phase_pays(const Conv2dParams& p) {
   const TapGeom g = tap_phase_geom(p);
+  const int64_t planes = p.c * g.cs() * int64_t(sizeof(T)), l2 = l2_per_thread();
   return p.c * p.kh * p.kw >= 16 && p.o >= 8 && 4 * g.wseg <= 5 * p.wo + 8 &&
-         p.n >= num_threads() && p.c * g.cs() * int64_t(sizeof(T)) <= l2_per_thread() / 4;
+         p.n >= num_threads() && p.o * p.c * p.kh * p.kw * int64_t(sizeof(T)) <= l2 / 2 &&
+         (planes <= l2 / 4 || (kTapMR * p.kh * p.kw >= 96 && planes <= 2 * l2));
 }
 
 // The dw by phases (tap_dw_chunk) against the GEMM of dy and the im2col blocks, one and two
