@@ -70,7 +70,8 @@ def test_cases_cover_the_issue_groups(ab):
     for act in ab.ACTIVATIONS:
         assert f"ops/activation_{act}_262k" in ab.CASES
         assert f"ops/activation_{act}_16m" in ab.CASES
-    assert len(ab._select(["conv"], None)) == len(ab.CONV)
+    assert len(ab._select(["conv"], None)) == len(ab.CONV) + len(ab.CONV_S2)
+    assert all(f"conv/conv2d_fwd_bwd_{name}" in ab.CASES for name in ab.CONV_S2)
     assert len(ab._select(["pool"], None)) == 6
     assert len(ab._select(["norm"], None)) == 6
 
@@ -254,6 +255,9 @@ def test_every_case_runs_once(ab, monkeypatch):
         ab, "MATMUL", {k: (5, 6, 7, ta, tb) for k, (*_, ta, tb) in ab.MATMUL.items()}
     )
     monkeypatch.setattr(ab, "CONV", {k: (2, c, 5, 5, 3) for k, (_, c, *_) in ab.CONV.items()})
+    monkeypatch.setattr(
+        ab, "CONV_S2", {k: (2, c, 7, 6, 3, 2) for k, (_, c, *_) in ab.CONV_S2.items()}
+    )
     cases = ab._registry()
     assert list(cases) == list(ab.CASES)
     old = dg.get_num_threads()

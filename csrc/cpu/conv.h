@@ -1666,7 +1666,6 @@ struct TapPhaseDx {
   TapPhaseAxis ay[2], ax[2];
   TapGeom pad;       // cin = o channels of ho x wo, at (PT, PL)
   TapGeom ph[2][2];  // phase (ey, ex) for tap_image: cin = o, cout = c, hout x wout = its plane
-  int64_t ys_total = 0;
   TapPhaseDx(const Conv2dParams& p, int64_t ns) {
     int64_t pt = 0, pl = 0;
     for (int64_t e = 0; e < p.sh; ++e) {
