@@ -1579,8 +1579,8 @@ inline bool tap_phase_pays(const Conv2dParams& p) {
 inline bool tap_phase_dw_pays(const Conv2dParams& p) { return p.o * p.c * p.kh * p.kw <= 32 * 288; }
 
 // dx by phases (tap_phase_backward_dx) against dcol = w^T dy and col2im, float32, 1 / 2 threads
-// (Zen 4; docs/BENCHMARKS.md, "Round 22"): 1.06-1.93x on nine shapes (3 to 64 channels in, 16 to
-// 128 out, 8x8 to 56x56, 3x3 and 5x5, batches of 8 to 64) with either ISA, but 0.82-0.92x on
+// (Zen 4; docs/BENCHMARKS.md, "Round 22"): 1.02-1.92x on nine shapes (3 to 64 channels in, 16 to
+// 128 out, 8x8 to 56x56, 3x3 and 5x5, batches of 8 to 64) with either ISA, but 0.78-0.93x on
 // 128 -> 256 channels at 8x8, whose 1.2 MB of packed weights stream from L3 once per unit of 4
 // images of 16 positions a phase: so the weights in half the L2. Few images do not pay for the
 // packing (~7 us for 32 -> 64 channels) or leave a thread idle where col2im splits an image:
