@@ -346,20 +346,27 @@ inline void add_stride2(T* dst, const T* src, int64_t n) {
 
 inline int64_t floor_half(int64_t a) { return (a - (a & 1)) / 2; }
 
+// ev, od = src[2 j + 2 l], src[2 j + 2 l + 1] for the lanes l, the elements past w (a row of w,
+// 2 j < w) read as 0.
+template <class T>
+inline void deinterleave_row(const T* src, int64_t w, int64_t j, Vec<T>& ev, Vec<T>& od) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const int64_t count = std::min<int64_t>(2 * W, w - 2 * j);
+  const V a = count >= W ? V::load(src + 2 * j) : V::load(src + 2 * j, int(count));
+  const V b = count >= 2 * W ? V::load(src + 2 * j + W)
+              : count > W    ? V::load(src + 2 * j + W, int(count - W))
+                             : V::zero();
+  V::deinterleave(a, b, ev, od);
+}
+
 // even[j] = src[2 j], odd[j] = src[2 j + 1] for j < (w + 1) / 2 (odd's last element 0 when w is
 // odd), in whole vectors: both outputs are written up to (w + 1) / 2 rounded up to a vector.
 template <class T>
 inline void split_even_odd(const T* src, int64_t w, T* even, T* odd) {
-  using V = Vec<T>;
-  constexpr int W = V::width;
-  for (int64_t j = 0; j < (w + 1) / 2; j += W) {
-    const int64_t count = std::min<int64_t>(2 * W, w - 2 * j);
-    const V a = count >= W ? V::load(src + 2 * j) : V::load(src + 2 * j, int(count));
-    const V b = count >= 2 * W ? V::load(src + 2 * j + W)
-                : count > W    ? V::load(src + 2 * j + W, int(count - W))
-                               : V::zero();
-    V ev, od;
-    V::deinterleave(a, b, ev, od);
+  for (int64_t j = 0; j < (w + 1) / 2; j += Vec<T>::width) {
+    Vec<T> ev, od;
+    deinterleave_row(src, w, j, ev, od);
     ev.store(even + j);
     od.store(odd + j);
   }
@@ -1515,14 +1522,9 @@ void tap_pad_phases_rows(const TapGeom& g, const T* x, int64_t ni, T* xp) {
             if (n[0] > 0) copy_vec(d + c0[0], s, n[0]);
             continue;
           }
-          for (int64_t j = 0; j < nmax; j += W) {
-            const int64_t cnt = std::min<int64_t>(2 * W, g.win - 2 * j);  // >= 1: j < avail
-            const V a = cnt >= W ? V::load(s + 2 * j) : V::load(s + 2 * j, int(cnt));
-            const V b = cnt >= 2 * W ? V::load(s + 2 * j + W)
-                        : cnt > W    ? V::load(s + 2 * j + W, int(cnt - W))
-                                     : V::zero();
+          for (int64_t j = 0; j < nmax; j += W) {  // 2 j < win: j < avail
             V par[2];
-            V::deinterleave(a, b, par[0], par[1]);
+            deinterleave_row(s, g.win, j, par[0], par[1]);
             for (int px = 0; px < 2; ++px) {
               const int64_t m = std::min<int64_t>(W, n[px] - j);
               T* o = d + px * ps + c0[px] + j;
