@@ -1751,7 +1751,7 @@ void tap_phase_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx
   const TapPhaseDx f(p, ns);
   // the weights of each live phase, transposed, flipped and packed (tap_pack), one after another
   std::vector<int64_t> toff[2][2];
-  int64_t aoff[2][2] = {}, yoff[2][2] = {}, asz = 0, ysz = 0;
+  int64_t aoff[2][2] = {}, yoff[2][2] = {}, ys[2][2] = {}, asz = 0, ysz = 0;
   for (int64_t ey = 0; ey < p.sh; ++ey)
     for (int64_t ex = 0; ex < p.sw; ++ex)
       if (f.live(ey, ex)) {
@@ -1760,7 +1760,8 @@ void tap_phase_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx
         aoff[ey][ex] = asz;
         asz += g.npanels() * kTapMR * g.kh * g.kw * g.cin;
         yoff[ey][ex] = ysz;
-        ysz += g.npanels() * kTapMR * tap_ystride<T>(g);
+        ys[ey][ex] = tap_ystride<T>(g);
+        ysz += g.npanels() * kTapMR * ys[ey][ex];
       }
   struct Packed;  // every element written by tap_pack
   T* const ap = reused_scratch<T, Packed>(size_t(asz));
@@ -1800,8 +1801,7 @@ void tap_phase_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx
           const T* row[2] = {nullptr, nullptr};
           for (int64_t ex = 0; ex < p.sw; ++ex)
             if (f.live(ey, ex))
-              row[ex] =
-                  yp + yoff[ey][ex] + ci * tap_ystride<T>(f.ph[ey][ex]) + a * gp.wp + k * gp.wseg;
+              row[ex] = yp + yoff[ey][ex] + ci * ys[ey][ex] + a * gp.wp + k * gp.wseg;
           tap_interleave_row(row[0], row[1], p.sw, p.w,
                              dx + ((n0 + k) * p.c + ci) * p.h * p.w + i * p.w);
         }
