@@ -254,6 +254,10 @@ static void macro_ab(const std::vector<MacroCfg>& cfgs, int rounds) {
     if (g.order == 0) {
       for (int64_t q = 0; q < np; ++q)
         for (int64_t j = 0; j < nq; ++j) tile(q, j);
+    } else if (g.order >= 2) {  // OpenBLAS's: `order` A micro-panels in L1 share each B one
+      for (int64_t q0 = 0; q0 < np; q0 += g.order)
+        for (int64_t j = 0; j < nq; ++j)
+          for (int64_t q = q0; q < std::min<int64_t>(np, q0 + g.order); ++q) tile(q, j);
     } else {
       for (int64_t j = 0; j < nq; ++j)
         for (int64_t q = 0; q < np; ++q) tile(q, j);
