@@ -47,6 +47,7 @@ CASES = [
     (9, 4, 8, 8, 8, 3, 3, 1, 1, 1, 1),  # the same at 8x8 (float32)
     (2, 3, 9, 37, 5, 3, 3, 2, 1, 1, 1),  # stride 2, odd rows over several vectors (im2col_s2)
     (2, 3, 10, 70, 4, 3, 5, (1, 2), (1, 2), (1, 2), 1),  # stride 2 along w only, dilated
+    (2, 256, 17, 18, 4, 3, 3, 2, 1, 1, 1),  # stride 2, im2col blocks of 7 output rows of 9
     (1, 2, 8, 33, 3, 4, 4, 2, 2, 1, 1),  # stride 2, even kernel, padding 2 on both sides
     (5, 4, 16, 16, 13, 3, 3, 2, 1, 1, 1),  # tap phases: ResNet's downsampling 3x3, 2 panels
     (3, 3, 9, 7, 5, 3, 3, (2, 1), (0, 2), (2, 1), 1),  # tap phases along h only, dilated rows
