@@ -595,11 +595,10 @@ void wino_batch(const WinoGeom& g, const T* in, const T* u, const T* bias, T* ou
 // they split the output channels instead, over every block, into one dU (wino_dw_split_oc).
 // A kWinoTr x kWinoTr transpose: dst[k * ds + r] = src[r * ss + k] (8 x 8 floats, 4 x 4 doubles
 // with AVX2's 256-bit shuffles, which the AVX-512 build has too; one element elsewhere).
-// Always inlined: GCC left it out of line in the AVX-512 build once conv.h grew (round 23).
 #if defined(__AVX2__)
 template <class T>
 inline constexpr int kWinoTr = 32 / int(sizeof(T));
-[[gnu::always_inline]] inline void wino_tr(const float* src, int64_t ss, float* dst, int64_t ds) {
+inline void wino_tr(const float* src, int64_t ss, float* dst, int64_t ds) {
   __m256 r[8], t[8];
   for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ss);
   for (int i = 0; i < 4; ++i) {
@@ -617,7 +616,7 @@ inline constexpr int kWinoTr = 32 / int(sizeof(T));
     _mm256_storeu_ps(dst + (4 + i) * ds, _mm256_permute2f128_ps(r[i], r[4 + i], 0x31));
   }
 }
-[[gnu::always_inline]] inline void wino_tr(const double* src, int64_t ss, double* dst, int64_t ds) {
+inline void wino_tr(const double* src, int64_t ss, double* dst, int64_t ds) {
   __m256d r[4];
   for (int i = 0; i < 4; ++i) r[i] = _mm256_loadu_pd(src + i * ss);
   const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
