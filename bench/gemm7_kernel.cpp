@@ -200,7 +200,7 @@ __attribute__((noinline)) void mk_pf(int64_t kc, const T* __restrict ap, const T
 
 struct MacroCfg {
   int64_t mb, nb, kc;
-  int order;  // 0: A panel in L1 (gemm.h), 1: B panel in L1
+  int order;  // 0: A panel in L1 (gemm.h), 1: B panel in L1, N >= 2: N A panels share each B
   int pf;     // 0: gemm.h's kernel; >0: mk_pf with that prefetch distance in bytes
   std::string label() const {
     char b[96];
