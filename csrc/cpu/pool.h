@@ -517,13 +517,14 @@ inline constexpr int kReadParts = 1;
 
 // The units [b, e) as kReadParts pieces of len units walked in lock step: f(s, u) for unit i of
 // piece s = 0, 1, ... in turn, then the leftover units [b + kReadParts * len, e) as piece
-// kReadParts. len = 0 (fewer units than pieces): everything is leftover.
-template <class F>
+// kReadParts. len = 0 (fewer units than pieces): everything is leftover. (kParts pieces where
+// a pass sets its own count.)
+template <int kParts = kReadParts, class F>
 inline void lockstep_parts(int64_t b, int64_t e, F&& f) {
-  const int64_t len = (e - b) / kReadParts;
+  const int64_t len = (e - b) / kParts;
   for (int64_t i = 0; i < len; ++i)
-    for (int s = 0; s < kReadParts; ++s) f(s, b + s * len + i);
-  for (int64_t u = b + kReadParts * len; u < e; ++u) f(kReadParts, u);
+    for (int s = 0; s < kParts; ++s) f(s, b + s * len + i);
+  for (int64_t u = b + kParts * len; u < e; ++u) f(kParts, u);
 }
 
 #if defined(__AVX2__)
@@ -734,22 +735,29 @@ struct NtStream {
 
 // torch's walk over a 2x2 window, lane by lane: (0, 0) = e0, (0, 1) = o0, (1, 0) = e1,
 // (1, 1) = o1, taken when greater or NaN; m the maximum and (kIdx) code the window offset of
-// each (0, 1, W, W + 1) as T lanes.
+// each (0, 1, W, W + 1) as T lanes. In two halves, the top row's pair then the bottom row's
+// (max2x2_forward_direct walks a run of top rows before the bottom ones).
 template <class T, bool kIdx>
-inline void max2x2_walk(Vec<T> e0, Vec<T> o0, Vec<T> e1, Vec<T> o1, Vec<T> c1, Vec<T> cw,
-                        Vec<T> cw1, Vec<T>& m, Vec<T>& code) {
-  using V = Vec<T>;
-  m = e0;
-  Mask<T> t = take_v(o0, m);
-  m = select(t, o0, m);
-  code = V::zero();
-  if constexpr (kIdx) code = select(t, c1, V::zero());
-  t = take_v(e1, m);
+inline void max2x2_top(Vec<T> e0, Vec<T> o0, Vec<T> c1, Vec<T>& m, Vec<T>& code) {
+  const Mask<T> t = take_v(o0, e0);
+  m = select(t, o0, e0);
+  code = Vec<T>::zero();
+  if constexpr (kIdx) code = select(t, c1, Vec<T>::zero());
+}
+template <class T, bool kIdx>
+inline void max2x2_bottom(Vec<T> e1, Vec<T> o1, Vec<T> cw, Vec<T> cw1, Vec<T>& m, Vec<T>& code) {
+  Mask<T> t = take_v(e1, m);
   m = select(t, e1, m);
   if constexpr (kIdx) code = select(t, cw, code);
   t = take_v(o1, m);
   m = select(t, o1, m);
   if constexpr (kIdx) code = select(t, cw1, code);
+}
+template <class T, bool kIdx>
+inline void max2x2_walk(Vec<T> e0, Vec<T> o0, Vec<T> e1, Vec<T> o1, Vec<T> c1, Vec<T> cw,
+                        Vec<T> cw1, Vec<T>& m, Vec<T>& code) {
+  max2x2_top<T, kIdx>(e0, o0, c1, m, code);
+  max2x2_bottom<T, kIdx>(e1, o1, cw, cw1, m, code);
 }
 
 // The maximum of the 2x2 windows at columns 2o .. 2o + 2w of rows r0, r0 + W, and (kIdx) the
@@ -808,50 +816,87 @@ inline void max2x2_row(const T* r0, T* yp, int64_t* ip, int64_t base, int64_t W,
   }
 }
 
-// Whether the streamed max forward prefetches its input rows kPrefetchBytes ahead. Not on the
-// AVX2 build: on the Zen 4 (round 12, bench/mca/pool_ab.py OP=max against the same build with
-// the prefetch, in one process, four runs) the AVX2 pass ran 1.33-1.52x faster at 1 thread
-// without it (5.13 -> 3.38 ms) and 1.07-1.40x at 2 threads in three runs of four; the AVX-512
-// pass (one 64-byte store per output line) was mixed, 2 threads slower in two runs of three, so
-// it keeps the prefetch. As for the avg forward on the Zen 3 (round 8), the software prefetch
-// next to non-temporal stores slows the read stream it meant to help. Not measured on a Zen 3
-// or an Intel core.
+// Whether the streamed max forward prefetches its input rows kPrefetchBytes ahead, and how
+// many read streams a thread walks in lock step (kReadParts). The AVX2 build: no prefetch, 4
+// streams. On the Zen 4 (round 12, bench/mca/pool_ab.py OP=max against the same build with the
+// prefetch, in one process, four runs) the AVX2 pass ran 1.33-1.52x faster at 1 thread without
+// it (5.13 -> 3.38 ms) and 1.07-1.40x at 2 threads in three runs of four; as for the avg forward
+// on the Zen 3 (round 8), the software prefetch next to non-temporal stores slows the read
+// stream it meant to help. The AVX-512 pass (one 64-byte store per output line) keeps one
+// stream and the prefetch: with the prefetch it was mixed on the Zen 4, 2 threads slower in two
+// runs of three. On a Zen 1 (EPYC 7001, round 24) what mattered was the order of the reads:
+// the two rows of a window read vector by vector in turn ran at 0.52 of a copy (2 threads,
+// 7.7 ms with the indices), a run of the top row then the same run of the bottom row, as the
+// avg forward reads, at 0.69-0.74 (5.3 ms); 1, 2 or 4 streams a thread were within the spread.
 #if defined(__AVX512F__)
 inline constexpr bool kMaxForwardPrefetch = true;
+inline constexpr int kMaxForwardParts = 1;
 #else
 inline constexpr bool kMaxForwardPrefetch = false;
+inline constexpr int kMaxForwardParts = kReadParts;
 #endif
 
 // The streamed forward without staging (ow a multiple of the vector width): each thread's
-// contiguous rows, y and the indices each one NtStream.
+// contiguous rows as kMaxForwardParts pieces walked in lock step (a unit: one output row), each
+// piece's y and indices one NtStream.
 template <class T, bool kIdx>
 void max2x2_forward_direct(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) {
   using V = Vec<T>;
   constexpr int w = V::width;
+  constexpr int P = kMaxForwardParts;
   const int64_t hw = g.h * g.w, W = g.w, ow = g.ow;
   const V c1 = V::set1(T(1)), cw = V::set1(T(W)), cw1 = V::set1(T(W + 1));
   parallel_split(g.planes * g.oh, unit_grain(2 * W), [&](int64_t b, int64_t e) {
-    NtStream<T> sy(y + b * ow);
-    NtStream<double> si(reinterpret_cast<double*>(kIdx ? idx + b * ow : nullptr));
-    for_rows(b, e, g.oh, [&](int64_t p, int64_t r) {
-      const T* r0 = x + p * hw + 2 * r * W;
-      for (int64_t o = 0; o < ow; o += w) {
-        if constexpr (kMaxForwardPrefetch) {
-          prefetch_ahead(r0 + 2 * o, 2 * w * int(sizeof(T)));
-          prefetch_ahead(r0 + W + 2 * o, 2 * w * int(sizeof(T)));
+    const int64_t len = (e - b) / P;
+    NtStream<T> sy[P + 1];
+    NtStream<double> si[P + 1];
+    for (int s = 0; s <= P; ++s) {
+      sy[s] = NtStream<T>(y + (b + s * len) * ow);
+      if constexpr (kIdx)
+        si[s] = NtStream<double>(reinterpret_cast<double*>(idx + (b + s * len) * ow));
+    }
+    constexpr int64_t kCols = 256;  // outputs per run of a row (tm, tc: 1 KiB each for float)
+    alignas(64) T tm[kCols];
+    alignas(64) T tc[kCols];
+    lockstep_parts<P>(b, e, [&](int s, int64_t u) {
+      const int64_t r = u % g.oh;
+      const T* r0 = x + (u / g.oh) * hw + 2 * r * W;
+      // the piece's streams as locals (avg2x2_forward: a member's last vector would round-trip
+      // through memory on every push)
+      NtStream<T> oy = sy[s];
+      NtStream<double> oi = si[s];
+      const T* r1 = r0 + W;
+      for (int64_t c0 = 0; c0 < ow; c0 += kCols) {
+        const int64_t ce = std::min(ow, c0 + kCols);
+        for (int64_t o = c0; o < ce; o += w) {  // the top row's pairs
+          if constexpr (kMaxForwardPrefetch) prefetch_ahead(r0 + 2 * o, 2 * w * int(sizeof(T)));
+          V e0, o0, m, code;
+          Vec<T>::deinterleave(V::load(r0 + 2 * o), V::load(r0 + 2 * o + w), e0, o0);
+          max2x2_top<T, kIdx>(e0, o0, c1, m, code);
+          m.store(tm + (o - c0));
+          if constexpr (kIdx) code.store(tc + (o - c0));
         }
-        V m, code;
-        max2x2_vec<T, kIdx>(r0 + 2 * o, W, c1, cw, cw1, m, code);
-        sy.push(m);
-        if constexpr (kIdx) {
-          Vec<double> iv[2];
-          const int n = index_vecs(code, 2 * r * W + 2 * o, iv);
-          for (int j = 0; j < n; ++j) si.push(iv[j]);
+        for (int64_t o = c0; o < ce; o += w) {  // then the bottom row's
+          if constexpr (kMaxForwardPrefetch) prefetch_ahead(r1 + 2 * o, 2 * w * int(sizeof(T)));
+          V e1, o1, m = V::load(tm + (o - c0)), code = V::zero();
+          if constexpr (kIdx) code = V::load(tc + (o - c0));
+          Vec<T>::deinterleave(V::load(r1 + 2 * o), V::load(r1 + 2 * o + w), e1, o1);
+          max2x2_bottom<T, kIdx>(e1, o1, cw, cw1, m, code);
+          oy.push(m);
+          if constexpr (kIdx) {
+            Vec<double> iv[2];
+            const int n = index_vecs(code, 2 * r * W + 2 * o, iv);
+            for (int j = 0; j < n; ++j) oi.push(iv[j]);
+          }
         }
       }
+      sy[s] = oy;
+      if constexpr (kIdx) si[s] = oi;
     });
-    sy.finish();
-    if constexpr (kIdx) si.finish();
+    for (int s = 0; s <= P; ++s) {
+      sy[s].finish();
+      if constexpr (kIdx) si[s].finish();
+    }
     stream_fence();
   });
 }
