@@ -353,6 +353,7 @@ inline void deinterleave_row(const T* src, int64_t w, int64_t j, Vec<T>& ev, Vec
   using V = Vec<T>;
   constexpr int W = V::width;
   const int64_t count = std::min<int64_t>(2 * W, w - 2 * j);
+  if (count == 2 * W) return load_deinterleave(src + 2 * j, ev, od);
   const V a = count >= W ? V::load(src + 2 * j) : V::load(src + 2 * j, int(count));
   const V b = count >= 2 * W ? V::load(src + 2 * j + W)
               : count > W    ? V::load(src + 2 * j + W, int(count - W))

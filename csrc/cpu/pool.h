@@ -765,11 +765,9 @@ inline void max2x2_walk(Vec<T> e0, Vec<T> o0, Vec<T> e1, Vec<T> o1, Vec<T> c1, V
 template <class T, bool kIdx>
 inline void max2x2_vec(const T* r0, int64_t W, Vec<T> c1, Vec<T> cw, Vec<T> cw1, Vec<T>& m,
                        Vec<T>& code) {
-  using V = Vec<T>;
-  constexpr int w = V::width;
-  V e0, o0, e1, o1;
-  Vec<T>::deinterleave(V::load(r0), V::load(r0 + w), e0, o0);
-  Vec<T>::deinterleave(V::load(r0 + W), V::load(r0 + W + w), e1, o1);
+  Vec<T> e0, o0, e1, o1;
+  load_deinterleave(r0, e0, o0);
+  load_deinterleave(r0 + W, e1, o1);
   max2x2_walk<T, kIdx>(e0, o0, e1, o1, c1, cw, cw1, m, code);
 }
 
@@ -871,7 +869,7 @@ void max2x2_forward_direct(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) 
         for (int64_t o = c0; o < ce; o += w) {  // the top row's pairs
           if constexpr (kMaxForwardPrefetch) prefetch_ahead(r0 + 2 * o, 2 * w * int(sizeof(T)));
           V e0, o0, m, code;
-          Vec<T>::deinterleave(V::load(r0 + 2 * o), V::load(r0 + 2 * o + w), e0, o0);
+          load_deinterleave(r0 + 2 * o, e0, o0);
           max2x2_top<T, kIdx>(e0, o0, c1, m, code);
           m.store(tm + (o - c0));
           if constexpr (kIdx) code.store(tc + (o - c0));
@@ -880,7 +878,7 @@ void max2x2_forward_direct(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) 
           if constexpr (kMaxForwardPrefetch) prefetch_ahead(r1 + 2 * o, 2 * w * int(sizeof(T)));
           V e1, o1, m = V::load(tm + (o - c0)), code = V::zero();
           if constexpr (kIdx) code = V::load(tc + (o - c0));
-          Vec<T>::deinterleave(V::load(r1 + 2 * o), V::load(r1 + 2 * o + w), e1, o1);
+          load_deinterleave(r1 + 2 * o, e1, o1);
           max2x2_bottom<T, kIdx>(e1, o1, cw, cw1, m, code);
           oy.push(m);
           if constexpr (kIdx) {
@@ -1172,7 +1170,7 @@ void avg2x2_forward(const T* x, T* y, const Pool2dGeom& g, int64_t divisor) {
           const int64_t c1 = std::min(ow, c0 + kCols);
           for (int64_t o = c0; o < c1; o += w) {
             V e0, o0;
-            Vec<T>::deinterleave(V::load(r0 + 2 * o), V::load(r0 + 2 * o + w), e0, o0);
+            load_deinterleave(r0 + 2 * o, e0, o0);
             (e0 + o0).store(t + (o - c0));
           }
           // the piece's stream as a local: pushing through sy[s] kept its last vector in memory,
@@ -1181,7 +1179,7 @@ void avg2x2_forward(const T* x, T* y, const Pool2dGeom& g, int64_t divisor) {
           NtStream<T> out = sy[s];
           for (int64_t o = c0; o < c1; o += w) {
             V e1, o1;
-            Vec<T>::deinterleave(V::load(r1 + 2 * o), V::load(r1 + 2 * o + w), e1, o1);
+            load_deinterleave(r1 + 2 * o, e1, o1);
             out.push(div((V::load(t + (o - c0)) + e1) + o1));
           }
           sy[s] = out;
@@ -1202,8 +1200,8 @@ void avg2x2_forward(const T* x, T* y, const Pool2dGeom& g, int64_t divisor) {
           prefetch_ahead(r0 + 2 * o, 2 * w * int(sizeof(T)));
           prefetch_ahead(r1 + 2 * o, 2 * w * int(sizeof(T)));
           V e0, o0, e1, o1;
-          Vec<T>::deinterleave(V::load(r0 + 2 * o), V::load(r0 + 2 * o + w), e0, o0);
-          Vec<T>::deinterleave(V::load(r1 + 2 * o), V::load(r1 + 2 * o + w), e1, o1);
+          load_deinterleave(r0 + 2 * o, e0, o0);
+          load_deinterleave(r1 + 2 * o, e1, o1);
           sy.push(div(((e0 + o0) + e1) + o1));
         }
       });
@@ -1228,8 +1226,8 @@ void avg2x2_forward(const T* x, T* y, const Pool2dGeom& g, int64_t divisor) {
             prefetch_ahead(r1 + 2 * o, 2 * w * int(sizeof(T)));
           }
           V e0, o0, e1, o1;
-          Vec<T>::deinterleave(V::load(r0 + 2 * o), V::load(r0 + 2 * o + w), e0, o0);
-          Vec<T>::deinterleave(V::load(r1 + 2 * o), V::load(r1 + 2 * o + w), e1, o1);
+          load_deinterleave(r0 + 2 * o, e0, o0);
+          load_deinterleave(r1 + 2 * o, e1, o1);
           div(((e0 + o0) + e1) + o1).store(yp + o);
         }
         if (o < ow) {  // the last n < w windows, masked (the same sums in the same order)

@@ -668,5 +668,28 @@ inline bool all_lanes(Mask<T> m) {
 #endif
 }
 
+// ev, od = the even and odd elements of the 2 W values at p: Vec::deinterleave of the two
+// vectors there. On AVX2 the loads pair the 128-bit halves (a0-3 with b0-3, a4-7 with b4-7:
+// vinsertf128 from memory, a load-port operation) so that two in-lane shuffles finish it, where
+// deinterleave of two loaded vectors needs two lane-crossing vpermpd after its shuffles. On a
+// Zen 1 (128-bit units) vpermpd ymm costs 2 cycles of throughput and vshufps 1; on Intel cores
+// both compete for port 5, which this leaves with 2 shuffles instead of 4.
+template <class T>
+inline void load_deinterleave(const T* p, Vec<T>& ev, Vec<T>& od) {
+  Vec<T>::deinterleave(Vec<T>::load(p), Vec<T>::load(p + Vec<T>::width), ev, od);
+}
+#if defined(__AVX2__) && !defined(__AVX512F__)
+inline void load_deinterleave(const float* p, Vec<float>& ev, Vec<float>& od) {
+  const __m256 lo = _mm256_loadu2_m128(p + 8, p), hi = _mm256_loadu2_m128(p + 12, p + 4);
+  ev.v = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+  od.v = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+}
+inline void load_deinterleave(const double* p, Vec<double>& ev, Vec<double>& od) {
+  const __m256d lo = _mm256_loadu2_m128d(p + 4, p), hi = _mm256_loadu2_m128d(p + 6, p + 2);
+  ev.v = _mm256_unpacklo_pd(lo, hi);
+  od.v = _mm256_unpackhi_pd(lo, hi);
+}
+#endif
+
 }  // namespace DG_ISA_NS
 }  // namespace dg
