@@ -593,14 +593,16 @@ inline __m512i offsets8(const int64_t* p, __m512i base, int64_t maxc) {
   return _mm512_mask_blend_epi64(ok, _mm512_set1_epi64(-1), off);
 }
 #else
-inline __m128i offsets4(const int64_t* p, __m256i base, int64_t maxc) {  // as int32
+inline __m256i offsets64(const int64_t* p, __m256i base, int64_t maxc) {  // as int64
   const __m256i off =
       _mm256_sub_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), base);
   const __m256i bad = _mm256_or_si256(_mm256_cmpgt_epi64(_mm256_setzero_si256(), off),
                                       _mm256_cmpgt_epi64(off, _mm256_set1_epi64x(maxc)));
-  const __m256i v = _mm256_blendv_epi8(off, _mm256_set1_epi64x(-1), bad);
-  return _mm256_castsi256_si128(
-      _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
+  return _mm256_blendv_epi8(off, _mm256_set1_epi64x(-1), bad);
+}
+inline __m128i offsets4(const int64_t* p, __m256i base, int64_t maxc) {  // as int32
+  return _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(
+      offsets64(p, base, maxc), _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
 }
 #endif
 inline void load_codes(const int64_t* p, int64_t base, int64_t maxc, Vec<float>& code) {
@@ -964,6 +966,35 @@ inline bool max2x2_bwd_lanes(Vec<T> d, const int64_t* ix, int64_t base, int64_t 
   Vec<T>::interleave(select(m10, d, z), select(m11, d, z), b0, b1);
   return all_lanes(m00 | m01 | m10 | m11);
 }
+#if defined(__AVX2__) && !defined(__AVX512F__)
+// AVX2 float: the same with the 8 windows in the order 0 1 4 5 | 2 3 6 7 (codes and dy alike),
+// so that the interleave into dx rows is one unpacklo / unpackhi per pair, in-lane: the codes'
+// int64 -> int32 narrowing is then one vshufps of the two offset vectors, dy's reorder one
+// vpermpd. Natural order took two vpermd, a vinserti128 and two vperm2f128 more (lane-crossing:
+// 3-4 cycles of throughput each on a Zen 1, all port 5 on Intel): on the Zen 1, 21.9 -> 16.5 ns per
+// 8 windows in cache, 1 thread (docs/BENCHMARKS.md round 24).
+inline bool max2x2_bwd_lanes(Vec<float> d, const int64_t* ix, int64_t base, int64_t W, Vec<float> z,
+                             Vec<float> c1, Vec<float> cw, Vec<float> cw1, Vec<float>& a0,
+                             Vec<float>& a1, Vec<float>& b0, Vec<float>& b1) {
+  using V = Vec<float>;
+  const __m256i q0 = _mm256_add_epi64(_mm256_set1_epi64x(base), _mm256_setr_epi64x(0, 2, 4, 6));
+  const __m256i q1 = _mm256_add_epi64(q0, _mm256_set1_epi64x(8));
+  const __m256 v0 = _mm256_castsi256_ps(offsets64(ix, q0, W + 1));
+  const __m256 v1 = _mm256_castsi256_ps(offsets64(ix + 4, q1, W + 1));
+  // the low halves of the int64 offsets (-1 stays -1): windows 0 1 4 5 | 2 3 6 7
+  const V c = {_mm256_cvtepi32_ps(_mm256_castps_si256(_mm256_shuffle_ps(v0, v1, 0x88)))};
+  const V dp = {
+      _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(d.v), _MM_SHUFFLE(3, 1, 2, 0)))};
+  const Mask<float> m00 = c == z, m01 = c == c1, m10 = c == cw, m11 = c == cw1;
+  const V t00 = select(m00, dp, z), t01 = select(m01, dp, z);
+  const V t10 = select(m10, dp, z), t11 = select(m11, dp, z);
+  a0.v = _mm256_unpacklo_ps(t00.v, t01.v);
+  a1.v = _mm256_unpackhi_ps(t00.v, t01.v);
+  b0.v = _mm256_unpacklo_ps(t10.v, t11.v);
+  b1.v = _mm256_unpackhi_ps(t10.v, t11.v);
+  return all_lanes(m00 | m01 | m10 | m11);
+}
+#endif
 template <class T>
 inline bool max2x2_bwd_vec(const T* gy, const int64_t* ix, int64_t base, int64_t W, Vec<T> z,
                            Vec<T> c1, Vec<T> cw, Vec<T> cw1, Vec<T>& a0, Vec<T>& a1, Vec<T>& b0,
