@@ -828,12 +828,15 @@ inline void max2x2_row(const T* r0, T* yp, int64_t* ip, int64_t base, int64_t W,
 // the two rows of a window read vector by vector in turn ran at 0.52 of a copy (2 threads,
 // 7.7 ms with the indices), a run of the top row then the same run of the bottom row, as the
 // avg forward reads, at 0.69-0.74 (5.3 ms); 1, 2 or 4 streams a thread were within the spread.
+// kMaxForwardRowRuns: those runs (the AVX2 build); the AVX-512 build keeps the rows in turn.
 #if defined(__AVX512F__)
 inline constexpr bool kMaxForwardPrefetch = true;
 inline constexpr int kMaxForwardParts = 1;
+inline constexpr bool kMaxForwardRowRuns = false;  // not measured on an AVX-512 core
 #else
 inline constexpr bool kMaxForwardPrefetch = false;
 inline constexpr int kMaxForwardParts = kReadParts;
+inline constexpr bool kMaxForwardRowRuns = true;
 #endif
 
 // The streamed forward without staging (ow a multiple of the vector width): each thread's
@@ -865,28 +868,41 @@ void max2x2_forward_direct(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) 
       // through memory on every push)
       NtStream<T> oy = sy[s];
       NtStream<double> oi = si[s];
-      const T* r1 = r0 + W;
-      for (int64_t c0 = 0; c0 < ow; c0 += kCols) {
-        const int64_t ce = std::min(ow, c0 + kCols);
-        for (int64_t o = c0; o < ce; o += w) {  // the top row's pairs
-          if constexpr (kMaxForwardPrefetch) prefetch_ahead(r0 + 2 * o, 2 * w * int(sizeof(T)));
-          V e0, o0, m, code;
-          load_deinterleave(r0 + 2 * o, e0, o0);
-          max2x2_top<T, kIdx>(e0, o0, c1, m, code);
-          m.store(tm + (o - c0));
-          if constexpr (kIdx) code.store(tc + (o - c0));
+      const auto emit = [&](int64_t o, V m, V code) {
+        oy.push(m);
+        if constexpr (kIdx) {
+          Vec<double> iv[2];
+          const int n = index_vecs(code, 2 * r * W + 2 * o, iv);
+          for (int j = 0; j < n; ++j) oi.push(iv[j]);
         }
-        for (int64_t o = c0; o < ce; o += w) {  // then the bottom row's
-          if constexpr (kMaxForwardPrefetch) prefetch_ahead(r1 + 2 * o, 2 * w * int(sizeof(T)));
-          V e1, o1, m = V::load(tm + (o - c0)), code = V::zero();
-          if constexpr (kIdx) code = V::load(tc + (o - c0));
-          load_deinterleave(r1 + 2 * o, e1, o1);
-          max2x2_bottom<T, kIdx>(e1, o1, cw, cw1, m, code);
-          oy.push(m);
-          if constexpr (kIdx) {
-            Vec<double> iv[2];
-            const int n = index_vecs(code, 2 * r * W + 2 * o, iv);
-            for (int j = 0; j < n; ++j) oi.push(iv[j]);
+      };
+      if constexpr (!kMaxForwardRowRuns) {
+        for (int64_t o = 0; o < ow; o += w) {  // both rows of each vector's windows in turn
+          if constexpr (kMaxForwardPrefetch) {
+            prefetch_ahead(r0 + 2 * o, 2 * w * int(sizeof(T)));
+            prefetch_ahead(r0 + W + 2 * o, 2 * w * int(sizeof(T)));
+          }
+          V m, code;
+          max2x2_vec<T, kIdx>(r0 + 2 * o, W, c1, cw, cw1, m, code);
+          emit(o, m, code);
+        }
+      } else {
+        const T* r1 = r0 + W;
+        for (int64_t c0 = 0; c0 < ow; c0 += kCols) {
+          const int64_t ce = std::min(ow, c0 + kCols);
+          for (int64_t o = c0; o < ce; o += w) {  // the top row's pairs
+            V e0, o0, m, code;
+            load_deinterleave(r0 + 2 * o, e0, o0);
+            max2x2_top<T, kIdx>(e0, o0, c1, m, code);
+            m.store(tm + (o - c0));
+            if constexpr (kIdx) code.store(tc + (o - c0));
+          }
+          for (int64_t o = c0; o < ce; o += w) {  // then the bottom row's
+            V e1, o1, m = V::load(tm + (o - c0)), code = V::zero();
+            if constexpr (kIdx) code = V::load(tc + (o - c0));
+            load_deinterleave(r1 + 2 * o, e1, o1);
+            max2x2_bottom<T, kIdx>(e1, o1, cw, cw1, m, code);
+            emit(o, m, code);
           }
         }
       }
