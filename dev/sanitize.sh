@@ -144,28 +144,36 @@ if [ -n "${DG_SANITIZE_TESTS:-}" ]; then
   read -r -a tests <<<"$DG_SANITIZE_TESTS"
   read -r -a simt_tests <<<"${DG_SANITIZE_SIMT_TESTS:-}"
 else
+  # Left out: test_sizes_past_int32_via_zero_stride_views, a 1 x (2^31 + 3) x 1 product of two
+  # zero-stride views (every read is the same element, so ASan has nothing to see there that the
+  # normal run's exact result does not check): 333 s at -O1 under ASan on a Zen 1, 67 s in the
+  # normal build, where it runs.
   tests=(tests/test_matmul.py tests/test_ops_*.py tests/test_simt.py tests/test_tensor.py
          tests/test_functional.py tests/test_bad_input.py tests/test_properties.py
-         tests/test_isa_symbols.py)
+         tests/test_isa_symbols.py
+         --deselect tests/test_bad_input.py::test_sizes_past_int32_via_zero_stride_views)
   simt_tests=(tests/test_simt.py tests/test_simt_tc.py tests/test_bad_input.py
               tests/test_properties.py)
 fi
 # The tests run as DG_SANITIZE_JOBS pytest processes at once (default: the CPU count, at most
-# 4), each taking the tests whose id hashes to it (tests/conftest.py --shard): most of the time
-# under ASan is one Python thread, which leaves the second core of a 2-core machine mostly idle.
+# 4): most of the time under ASan is one Python thread, which leaves the second core of a 2-core
+# machine mostly idle. They share one collection through a counter file (tests/conftest.py
+# --share): each runs the next test no other has taken, so they finish together (a fixed split
+# by a hash of the ids, --shard, had one process 680 s and the other 520 s on a Zen 1).
 # OpenMP waits passively there: two processes' spinning workers on 2 cores would take turns.
 shards=${DG_SANITIZE_JOBS:-$(nproc)}
 [ "$shards" -le 4 ] || shards=4
-sharded() {  # sharded PYTEST-ARGS...: one pytest per shard, in parallel; their outputs in order
-  local i rc=0 pids=()
+n_shared=0
+sharded() {  # sharded PYTEST-ARGS...: $shards pytest processes sharing the tests; outputs in order
+  local i rc=0 pids=() tickets="$tmp/tickets$((n_shared += 1))"
   for ((i = 0; i < shards; ++i)); do
     OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} "$py" -m pytest -q -p no:cacheprovider \
-      --capture=sys --shard "$i/$shards" "$@" >"$tmp/shard$i.log" 2>&1 &
+      --capture=sys --share "$tickets" "$@" >"$tmp/shard$i.log" 2>&1 &
     pids+=($!)
   done
   for ((i = 0; i < shards; ++i)); do
     wait "${pids[$i]}" || rc=$?
-    echo "-- shard $i/$shards"
+    echo "-- process $i/$shards"
     cat "$tmp/shard$i.log"
   done
   return "$rc"

@@ -2,6 +2,7 @@
 shards of a collection are disjoint, cover it, and keep its order; a malformed spec is a usage
 error."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,41 @@ def test_bad_shard_spec_is_a_usage_error(spec):
     r = _collect("--shard", spec)
     assert r.returncode == 4, r.stdout + r.stderr  # pytest's usage error
     assert "--shard" in r.stdout + r.stderr
+
+
+def _run_shared(path: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "--share", str(path)]
+        + [TARGET, "-k", "float64", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _outcomes(out: str) -> list[str]:
+    outcomes = re.findall(r"^(" + re.escape(TARGET) + r"::.*?) (?:PASSED|SKIPPED)", out, re.M)
+    assert outcomes
+    return outcomes
+
+
+def test_share_runs_each_test_once_across_processes(tmp_path):
+    full = _ids(_collect("-k", "float64").stdout)
+    assert len(full) > 10
+    procs = [_run_shared(tmp_path / "tickets") for _ in range(3)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    ran = [_outcomes(out) for out in outs]
+    assert sorted(sum(ran, [])) == sorted(full)  # every test once, by one of the processes
+    for ids in ran:  # each process in collection order
+        assert ids == [t for t in full if t in set(ids)]
+
+
+def test_share_refuses_a_different_collection(tmp_path):
+    tickets = tmp_path / "tickets"
+    tickets.write_text("7 12345 3")  # left by processes that collected 7 other tests
+    other = _run_shared(tickets)
+    out = other.communicate(timeout=300)[0]
+    assert other.returncode != 0 and "--share" in out and "another sharing the file 7" in out, out
+    assert tickets.read_text() == "7 12345 3"  # the counter untouched
