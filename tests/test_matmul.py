@@ -316,6 +316,38 @@ def same_bits_over_threads(threads, a, b, c0=None, counts=(1, 2), **kw):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize(
+    "m,n,k",
+    [
+        (1, 16, 1),
+        (1, 17, 3),
+        (2, 33, 9),
+        (3, 4099, 5),  # past a chunk of columns on every ISA and dtype
+        (4, 1000, 67),  # 67 rows of B: R-row steps and single rows
+        (1, 9001, 130),
+        (4, 40, 2049),
+        (5, 100, 300),  # one row past the row form: the packed path
+    ],
+)
+def test_row_form_few_rows(rng, threads, m, n, k, dtype):
+    """C of 1 to 4 rows with row-major op(B) (x @ W for one sample: gemm_axpy), with alpha,
+    beta, NaN-free out not read at beta 0, a strided out and a transposed A: the error bound,
+    and the same bits on 1, 2 and 3 threads (the column chunks change with the count)."""
+    a, b = operands(rng, m, n, k, False, False, dtype)
+    c0 = rand(rng, (m, n), dtype)
+    out = same_bits_over_threads(threads, a, b, c0, (1, 2, 3), alpha=-0.5, beta=2.5)
+    expect(out, a, b, alpha=-0.5, beta=2.5, c0=c0)
+    got = same_bits_over_threads(threads, a, b, None, (1, 3))
+    expect(got, a, b)
+    nan_out = np.full((m, n), np.nan, dtype)
+    assert np.array_equal(dg.ops.matmul(a, b, out=nan_out), got)  # beta 0: out not read
+    wide = np.full((m, 2 * n), np.nan, dtype)  # out with a column stride of 2
+    dg.ops.matmul(np.asfortranarray(a), b, out=wide[:, ::2])
+    expect(wide[:, ::2], a, b)
+    assert np.isnan(wide[:, 1::2]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_thread_counts_give_identical_results(rng, threads, dtype):
     for m, n, k in [(256, 512, 784), (256, 10, 512), (97, 101, 89), (600, 700, 500)]:
         a, b = operands(rng, m, n, k, False, True, dtype)
@@ -497,6 +529,8 @@ def test_concurrent_python_threads(rng, threads):
         (500, 7, 400, True, False),
         (450, 3, 900, True, True),
         (601, 500, 40, False, True),  # threads split the rows
+        (1, 4099, 70, False, False),  # the row form: two chunks of columns
+        (3, 33, 20, True, False),
     ],
 )
 def test_epilogue_applied_once_per_element(rng, threads, m, n, k, ta, tb, dtype):

@@ -32,9 +32,11 @@
 // cross-core reads of the other half of A; it was slower, and it collapsed far worse when another
 // process took one of the two cores.)
 //
-// Three paths (gemm_kernel at the end of this file picks one):
+// Four paths (gemm_kernel at the end of this file picks one):
 //   gemm_dot     thin C (min(m, n) <= 16) with op(A) rows and op(B) columns contiguous along k
 //                (x @ W.T with few outputs): dot products vectorized along k, no packing.
+//   gemm_axpy    a C of 1 to 4 rows with op(B) rows contiguous (x @ W for one sample): each C
+//                row a sum of B's rows scaled by A's elements, B read once in place.
 //   gemm_direct  small products (m*n*k <= 2^20, k <= KC, op(B) rows contiguous): the same
 //                micro-kernel reading A and B in place, no packing, no threads.
 //   gemm_packed  everything else, as above; when n is so narrow that most vector lanes would
@@ -1214,6 +1216,145 @@ void gemm_dot(const GemmArgs<T>& g) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Row form for a C of a few rows whose op(B) rows are contiguous (a single sample's x @ W, or
+// the backward's dY @ W with a batch of 1): each row of C is a sum of rows of B scaled by that
+// row of A, C[i, :] = alpha sum_p A[i, p] B[p, :] (+ beta C), the k loop over R rows of B at a
+// time. B is read once, as R sequential streams, and never packed; a chunk of columns of the
+// C rows is summed in an L1 buffer (loaded and stored once per R rows of B), then written to C.
+// The packed path padded such a product to MR rows and wrote B into panels first: a (1 x 4096)
+// @ (4096 x 4096) float32 product took 4.3x NumPy's time on a Zen 1, the whole of B written and
+// read a second time for one row. The buffer's rows are a line more than 2 KiB apart: summed in
+// C itself, the rows of a C with 4096 columns share their addresses mod 4 KiB, so each row's
+// loads waited on the stores to the row above (4K aliasing: m = 4 ran at a quarter of m = 1's
+// rate per row). Threads split the column chunks: each C element sums its k terms in order, the
+// same bits on any number of threads.
+template <class T, int MA>
+struct AxpyShape {
+  // R rows of B per step: its MA * R broadcast scalars of A and MA accumulators stay in
+  // registers. (m = 1 on a Zen 1, 1 thread: R = 4 up to 1.2x faster than 8 from DRAM.)
+  static constexpr int R = MA <= 2 ? 4 : 2;
+  // Columns of a chunk (whole vectors) and the buffer's row stride: MA rows in 16 KiB, half a
+  // 32 KiB L1 (8 KiB: 1.03-1.27x slower; 32 KiB mixed, on a Zen 1).
+  static constexpr int64_t NC =
+      (int64_t(16384) / (MA * int64_t(sizeof(T)))) / Vec<T>::width * Vec<T>::width;
+  static constexpr int64_t LD = NC + 64 / int64_t(sizeof(T));
+  // From 3 rows (R = 2) the next step's rows of B are prefetched on the way: each row's part of
+  // a chunk is then a short stream (4 x 4096 float32: 1.6x faster on a Zen 1); with 1 or 2 rows
+  // the prefetches cost more than they gave (m = 1 in L2: 1.9x slower).
+  static constexpr bool kPrefetch = MA >= 3;
+};
+
+// buf[i][0:nc) (i < MA) += sum over p in [p0, p0 + RR) of alpha A[i, p] B[p, j0:j0 + nc).
+template <class T, int MA, int RR>
+inline void axpy_rows(const GemmArgs<T>& g, int64_t p0, int64_t j0, int64_t nc, T* buf) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  constexpr int64_t LD = AxpyShape<T, MA>::LD;
+  V av[MA][RR];
+  const T* br[RR];
+  const T* pf[RR];  // the rows of the next step (the last row past the end)
+#pragma GCC unroll 8
+  for (int r = 0; r < RR; ++r) {
+    br[r] = g.b + (p0 + r) * g.rsb + j0;
+    pf[r] = g.b + std::min(p0 + RR + r, g.k - 1) * g.rsb + j0;
+#pragma GCC unroll 4
+    for (int i = 0; i < MA; ++i) av[i][r] = V::set1(g.alpha * g.a[i * g.rsa + (p0 + r) * g.csa]);
+  }
+  int64_t j = 0;
+  for (; j + W <= nc; j += W) {
+    V acc[MA];
+#pragma GCC unroll 4
+    for (int i = 0; i < MA; ++i) acc[i] = V::load(buf + i * LD + j);
+#pragma GCC unroll 8
+    for (int r = 0; r < RR; ++r) {
+      if (AxpyShape<T, MA>::kPrefetch) __builtin_prefetch(pf[r] + j, 0, 3);
+      const V bv = V::load(br[r] + j);
+#pragma GCC unroll 4
+      for (int i = 0; i < MA; ++i) acc[i] = fmadd(av[i][r], bv, acc[i]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < MA; ++i) acc[i].store(buf + i * LD + j);
+  }
+  if (j < nc) {  // the buffer has whole vectors: only B's loads are masked
+    const int rem = static_cast<int>(nc - j);
+    V acc[MA];
+#pragma GCC unroll 4
+    for (int i = 0; i < MA; ++i) acc[i] = V::load(buf + i * LD + j);
+#pragma GCC unroll 8
+    for (int r = 0; r < RR; ++r) {
+      const V bv = V::load(br[r] + j, rem);
+#pragma GCC unroll 4
+      for (int i = 0; i < MA; ++i) acc[i] = fmadd(av[i][r], bv, acc[i]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < MA; ++i) acc[i].store(buf + i * LD + j);
+  }
+}
+
+// Columns [j0, j0 + nc) of the MA rows of C (nc <= NC), over the whole k.
+template <class T, int MA>
+void axpy_chunk(const GemmArgs<T>& g, int64_t j0, int64_t nc) {
+  using S = AxpyShape<T, MA>;
+  alignas(64) T buf[MA * S::LD];
+  const int64_t used = ceil_div(nc, int64_t(Vec<T>::width)) * Vec<T>::width;
+  for (int i = 0; i < MA; ++i) std::fill(buf + i * S::LD, buf + i * S::LD + used, T(0));
+  int64_t p = 0;
+  for (; p + S::R <= g.k; p += S::R) axpy_rows<T, MA, S::R>(g, p, j0, nc, buf);
+  for (; p < g.k; ++p) axpy_rows<T, MA, 1>(g, p, j0, nc, buf);
+  for (int i = 0; i < MA; ++i) {
+    T* c = g.c + i * g.rsc + j0 * g.csc;
+    const T* s = buf + i * S::LD;
+    if (g.beta == T(0))  // C not read: NaN there does not propagate, as BLAS
+      for (int64_t j = 0; j < nc; ++j) c[j * g.csc] = s[j];
+    else
+      for (int64_t j = 0; j < nc; ++j) c[j * g.csc] = s[j] + g.beta * c[j * g.csc];
+  }
+  if (g.epilogue.fn && g.csc == 1) g.epilogue.fn(g.c + j0, g.rsc, MA, nc, j0, g.epilogue.ctx);
+}
+
+template <class T, int MA>
+void gemm_axpy_rows(const GemmArgs<T>& g) {
+  constexpr int W = Vec<T>::width;
+  int nt = std::max(1, g.threads > 0 ? g.threads : num_threads());
+  if (g.m * g.n * g.k < kParallelMinWork / 2) nt = 1;
+  // Chunks of at most NC columns, at least one per thread where the columns allow (a chunk
+  // is at least a line of B: its rows are read whole lines at a time), all of one width in
+  // whole vectors but the last. Each thread a contiguous range of chunks.
+  constexpr int64_t kMinCols = std::max<int64_t>(W, 64 / int64_t(sizeof(T)));
+  const int64_t most = std::max<int64_t>(1, g.n / kMinCols);
+  const int64_t want =
+      std::min<int64_t>(std::max<int64_t>(ceil_div(g.n, AxpyShape<T, MA>::NC), nt), most);
+  const int64_t width = ceil_div(ceil_div(g.n, want), W) * W;
+  const int64_t chunks = ceil_div(g.n, width);
+  nt = static_cast<int>(std::min<int64_t>(nt, chunks));
+  auto run = [&](int t) {
+    for (int64_t q = chunks * t / nt; q < chunks * (t + 1) / nt; ++q)
+      axpy_chunk<T, MA>(g, q * width, std::min(width, g.n - q * width));
+  };
+  if (nt == 1) {
+    run(0);
+  } else {
+    place_team(nt);
+#pragma omp parallel num_threads(nt)
+    run(omp_get_thread_num());
+  }
+}
+
+template <class T>
+void gemm_axpy(const GemmArgs<T>& g) {
+  switch (g.m) {
+    case 1:
+      return gemm_axpy_rows<T, 1>(g);
+    case 2:
+      return gemm_axpy_rows<T, 2>(g);
+    case 3:
+      return gemm_axpy_rows<T, 3>(g);
+    default:
+      return gemm_axpy_rows<T, 4>(g);
+  }
+}
+
 template <class T>
 void gemm_kernel(const GemmArgs<T>& g) {
   if (g.m <= 0 || g.n <= 0) return;
@@ -1225,8 +1366,15 @@ void gemm_kernel(const GemmArgs<T>& g) {
   // Thin C: up to 16 rows or columns (one AVX-512 fp32 vector; on AVX2 the dot kernel also beats
   // transposing the long operand into panels). The scalar fallback keeps its 4 x 4 tiles.
   constexpr int64_t kDotMaxThin = Vec<T>::width > 1 ? 16 : 1;
+  // A C of at most this many rows with row-major op(B): the row form (gemm_axpy) instead of
+  // packing B for a few rows; from 2 rows on, not the small products gemm_direct serves faster
+  // (4 x 128 x 128 took 1.45x its time on a Zen 1).
+  constexpr int64_t kAxpyMaxRows = Vec<T>::width > 1 ? 4 : 0;
   if (g.csa == 1 && g.rsb == 1 && std::min(g.m, g.n) <= kDotMaxThin && g.k >= Vec<T>::width)
     gemm_dot(g);
+  else if (g.m <= kAxpyMaxRows && g.csb == 1 && g.n >= 2 * Vec<T>::width &&
+           (g.m == 1 || g.m * g.n * g.k > kDirectMaxWork / 8))
+    gemm_axpy(g);
   else if (const GemmBlocking blk = blocking<T>();
            g.csb == 1 && g.k <= blk.kc && g.m * g.n * g.k <= kDirectMaxWork)
     gemm_direct(g);
