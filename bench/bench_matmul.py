@@ -68,6 +68,8 @@ CASES = {
     "mlp_dW": (512, 784, 256, True, False, "dY.T @ X: dY 256x512, X 256x784"),
     "mlp_dX": (256, 784, 512, False, False, "dY @ W: dY 256x512, W 512x784"),
     "tall4096": (4096, 1024, 1024, False, False, "4096x1024 @ 1024x1024"),
+    "row_x_W": (1, 4096, 4096, False, False, "one sample x @ W: 1x4096 @ 4096x4096"),
+    "mlp_dX_b1": (1, 784, 512, False, False, "dY @ W at batch 1: 1x512 @ 512x784"),
     # batched: (..., (batch of a, batch of b))
     "bmm64": (64, 64, 64, False, False, "64 x (64^3)", ((64,), (64,))),
     "bmm256": (256, 256, 256, False, False, "8 x (256^3)", ((8,), (8,))),
