@@ -326,6 +326,7 @@ def same_bits_over_threads(threads, a, b, c0=None, counts=(1, 2), **kw):
         (4, 1000, 67),  # 67 rows of B: R-row steps and single rows
         (1, 9001, 130),
         (4, 40, 2049),
+        (2, 20, 700),  # small, but k past gemm_direct's reach
         (5, 100, 300),  # one row past the row form: the packed path
     ],
 )

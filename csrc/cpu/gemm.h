@@ -1368,18 +1368,20 @@ void gemm_kernel(const GemmArgs<T>& g) {
   constexpr int64_t kDotMaxThin = Vec<T>::width > 1 ? 16 : 1;
   // A C of at most this many rows with row-major op(B): the row form (gemm_axpy) instead of
   // packing B for a few rows; from 2 rows on, not the small products gemm_direct serves faster
-  // (4 x 128 x 128 took 1.45x its time on a Zen 1).
+  // (4 x 128 x 128 took 1.45x its time on a Zen 1), but those whose k is past its reach.
   constexpr int64_t kAxpyMaxRows = Vec<T>::width > 1 ? 4 : 0;
+  const auto direct = [&g] {
+    return g.csb == 1 && g.k <= blocking<T>().kc && g.m * g.n * g.k <= kDirectMaxWork;
+  };
   if (g.csa == 1 && g.rsb == 1 && std::min(g.m, g.n) <= kDotMaxThin && g.k >= Vec<T>::width)
     gemm_dot(g);
   else if (g.m <= kAxpyMaxRows && g.csb == 1 && g.n >= 2 * Vec<T>::width &&
-           (g.m == 1 || g.m * g.n * g.k > kDirectMaxWork / 8))
+           (g.m == 1 || g.m * g.n * g.k > kDirectMaxWork / 8 || !direct()))
     gemm_axpy(g);
-  else if (const GemmBlocking blk = blocking<T>();
-           g.csb == 1 && g.k <= blk.kc && g.m * g.n * g.k <= kDirectMaxWork)
+  else if (direct())
     gemm_direct(g);
   else
-    gemm_packed(g, blk);
+    gemm_packed(g, blocking<T>());
 }
 
 void gemm(const GemmArgs<float>& args) { gemm_kernel(args); }
