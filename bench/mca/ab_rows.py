@@ -1,16 +1,18 @@
 """A/B of two builds' matmul on products whose C has a few rows (issue 18, round 25: the row
-form, gemm.h gemm_axpy), interleaved in one process with NumPy, best of 5 x rounds each, us.
+form, gemm.h gemm_axpy), interleaved in one process with NumPy (deltagrad.benchmark's
+interleaved: settled before each side's round, best of 9 rounds), us per call.
 
   PYTHONPATH=python python bench/mca/ab_rows.py THREADS A/_cpu*.so B/_cpu*.so [more builds]
 
 NumPy's OpenBLAS is held to THREADS by threadpoolctl (pip install ".[bench]")."""
 
 import sys
-import time
 
 import numpy as np
 from _two_builds import load_build
 from threadpoolctl import threadpool_limits
+
+from deltagrad.benchmark import interleaved
 
 SHAPES = [
     (1, 4096, 4096),
@@ -26,15 +28,6 @@ SHAPES = [
 ]
 
 
-def best(f, rounds):
-    b = float("inf")
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        f()
-        b = min(b, time.perf_counter() - t0)
-    return b
-
-
 def main():
     nt = int(sys.argv[1])
     threadpool_limits(nt)
@@ -45,12 +38,13 @@ def main():
         for m, k, n in SHAPES:
             a = rng.standard_normal((m, k)).astype(dt)
             b = rng.standard_normal((k, n)).astype(dt)
-            rounds = max(5, min(200, int(3e7 / (m * n * k + 1000))))
-            ts = [float("inf")] * len(mods)
-            for _ in range(5):
-                for i, mod in enumerate(mods):
-                    ts[i] = min(ts[i], best(lambda mod=mod, a=a, b=b: mod.matmul(a, b), rounds))
-            tn = best(lambda a=a, b=b: a @ b, rounds)
+            fns = {
+                f"b{i}": (lambda mod=mod, a=a, b=b: mod.matmul(a, b)) for i, mod in enumerate(mods)
+            }
+            fns["numpy"] = lambda a=a, b=b: a @ b
+            r = interleaved(fns, rounds=9)
+            ts = [r[f"b{i}"]["best"] for i in range(len(mods))]
+            tn = r["numpy"]["best"]
             cells = " ".join(f"{t * 1e6:9.1f}" for t in ts)
             print(f"{dt.__name__} {m}x{k}x{n}: {cells}  numpy {tn * 1e6:9.1f}", flush=True)
 
