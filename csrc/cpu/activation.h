@@ -18,9 +18,10 @@ inline constexpr int64_t kStreamBytes = int64_t(16) << 20;
 inline constexpr int64_t kPrefetchBytes = 4096;
 
 // y[i] = f(i) for i in [b, e): f returns the Vec of elements i.. (r lanes valid); with kStream
-// the aligned body uses non-temporal stores.
+// the aligned body uses non-temporal stores. down: the body from its last pair of vectors to its
+// first (stream_downward, kernel_common.h), the same vectors and bits.
 template <class T, bool kStream, class F>
-inline void store_range(T* y, int64_t b, int64_t e, F f) {
+inline void store_range(T* y, int64_t b, int64_t e, F f, bool down = false) {
   using V = Vec<T>;
   constexpr int W = V::width;
   int64_t i = b;
@@ -36,17 +37,19 @@ inline void store_range(T* y, int64_t b, int64_t e, F f) {
       i += r0;
     }
   }
-  for (; i + 2 * W <= e; i += 2 * W) {
-    const V v0 = f(i, W), v1 = f(i + W, W);
-    if (kStream && reinterpret_cast<uintptr_t>(y + i) % (W * sizeof(T)) == 0) {
-      v0.store_stream(y + i);
-      v1.store_stream(y + i + W);
+  const int64_t pairs = (e - i) / (2 * W), step = down ? -2 * W : 2 * W;
+  const bool aligned = kStream && reinterpret_cast<uintptr_t>(y + i) % (W * sizeof(T)) == 0;
+  for (int64_t k = 0, j = down ? i + (pairs - 1) * 2 * W : i; k < pairs; ++k, j += step) {
+    const V v0 = f(j, W), v1 = f(j + W, W);
+    if (aligned) {
+      v0.store_stream(y + j);
+      v1.store_stream(y + j + W);
     } else {
-      v0.store(y + i);
-      v1.store(y + i + W);
+      v0.store(y + j);
+      v1.store(y + j + W);
     }
   }
-  for (; i < e; i += W) {
+  for (i += pairs * 2 * W; i < e; i += W) {
     const int r = e - i < W ? static_cast<int>(e - i) : W;
     f(i, r).store(y + i, r);
   }
@@ -77,15 +80,21 @@ inline constexpr int64_t kReverseMin = 16 * kReverseBlock;
 template <class T, Act A, bool kStream>
 DG_FLATTEN void act_forward_range(const T* x, T* y, int64_t b, int64_t e, T param) {
   const Vec<T> p = Vec<T>::set1(param);
+  const bool down = kStream && stream_downward(y + b, {x + b});
+  const int64_t ahead = (down ? -kPrefetchBytes : kPrefetchBytes) / int64_t(sizeof(T));
   const auto run = [&](int64_t lo, int64_t hi) {
-    store_range<T, kStream>(y, lo, hi, [&](int64_t i, int r) {
-      // the compute-heavy activations keep too few loads in flight for the hardware
-      // prefetcher; also below kStreamBytes (issue 18: at 262K float32, 1 thread, x and y
-      // together fill the 2 MiB L2, so x comes from L3: sigmoid 104 -> 96 us, gelu 160 ->
-      // 157 us, tanh and relu within noise)
-      __builtin_prefetch(x + i + kPrefetchBytes / sizeof(T));
-      return ActOp<A>::fwd(r == Vec<T>::width ? Vec<T>::load(x + i) : Vec<T>::load(x + i, r), p);
-    });
+    store_range<T, kStream>(
+        y, lo, hi,
+        [&](int64_t i, int r) {
+          // the compute-heavy activations keep too few loads in flight for the hardware
+          // prefetcher; also below kStreamBytes (issue 18: at 262K float32, 1 thread, x and y
+          // together fill the 2 MiB L2, so x comes from L3: sigmoid 104 -> 96 us, gelu 160 ->
+          // 157 us, tanh and relu within noise)
+          __builtin_prefetch(x + i + ahead);
+          return ActOp<A>::fwd(r == Vec<T>::width ? Vec<T>::load(x + i) : Vec<T>::load(x + i, r),
+                               p);
+        },
+        down);
   };
   if (!kStream && e - b >= kReverseMin) {
     static thread_local bool reverse = false;
@@ -102,14 +111,19 @@ template <class T, Act A, bool kStream>
 DG_FLATTEN void act_backward_range(const T* dy, const T* s, T* dx, int64_t b, int64_t e, T param) {
   using V = Vec<T>;
   const V p = V::set1(param);
-  store_range<T, kStream>(dx, b, e, [&](int64_t i, int r) {
-    if (kStream) {
-      __builtin_prefetch(dy + i + kPrefetchBytes / sizeof(T));
-      __builtin_prefetch(s + i + kPrefetchBytes / sizeof(T));
-    }
-    return r == V::width ? ActOp<A>::bwd(V::load(dy + i), V::load(s + i), p)
-                         : ActOp<A>::bwd(V::load(dy + i, r), V::load(s + i, r), p);
-  });
+  const bool down = kStream && stream_downward(dx + b, {dy + b, s + b});
+  const int64_t ahead = (down ? -kPrefetchBytes : kPrefetchBytes) / int64_t(sizeof(T));
+  store_range<T, kStream>(
+      dx, b, e,
+      [&](int64_t i, int r) {
+        if (kStream) {
+          __builtin_prefetch(dy + i + ahead);
+          __builtin_prefetch(s + i + ahead);
+        }
+        return r == V::width ? ActOp<A>::bwd(V::load(dy + i), V::load(s + i), p)
+                             : ActOp<A>::bwd(V::load(dy + i, r), V::load(s + i, r), p);
+      },
+      down);
 }
 
 template <class T>

@@ -61,9 +61,10 @@ inline void put(T* out, int64_t i, int rem, Vec<T> v, bool stream) {
 
 // f(i, rem) over [0, len) in vector steps (rem < width only at the ends); when `stream`, a
 // masked head first, so the full steps start at a vector-aligned address of out (out is
-// element-aligned) and can be written with non-temporal stores.
+// element-aligned) and can be written with non-temporal stores. down: the full steps from the
+// last to the first (stream_downward, kernel_common.h), the same steps and bits.
 template <class T, class F>
-inline void segments(const T* out, int64_t len, bool stream, F&& f) {
+inline void segments(const T* out, int64_t len, bool stream, F&& f, bool down = false) {
   constexpr int W = Vec<T>::width;
   int64_t i = 0;
   if (stream) {
@@ -73,7 +74,13 @@ inline void segments(const T* out, int64_t len, bool stream, F&& f) {
       f(int64_t(0), static_cast<int>(i));
     }
   }
-  for (; i + W <= len; i += W) f(i, W);
+  const int64_t full = (len - i) / W;
+  if (down) {
+    for (int64_t j = i + (full - 1) * W; j >= i; j -= W) f(j, W);
+  } else {
+    for (int64_t j = i; j < i + full * W; j += W) f(j, W);
+  }
+  i += full * W;
   if (i < len) f(i, static_cast<int>(len - i));
 }
 
@@ -315,14 +322,17 @@ void channel_map(const T* p, const T* q, const T* A, const T* B, const T* M, con
     }
     put(out, i, rem, r, stream);
   };
+  // out - p and out - q are the same at every offset: one direction for the whole pass
+  const bool down = stream && stream_downward(out, {p, q});
   if (s > 1) {
     parallel_chunks(n * c, kParallelGrain / s + 1, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         const int64_t ch = r % c, off = r * s;
         const V a = V::set1(A ? A[ch] : T(0)), bv = V::set1(B ? B[ch] : T(0));
         const V m = V::set1(M ? M[ch] : T(0)), d = V::set1(D ? D[ch] : T(0));
-        segments(out + off, s, stream,
-                 [&](int64_t i, int rem) { step(off + i, rem, a, bv, m, d); });
+        segments(
+            out + off, s, stream, [&](int64_t i, int rem) { step(off + i, rem, a, bv, m, d); },
+            down);
       }
       if (stream) stream_fence();
     });
@@ -330,10 +340,13 @@ void channel_map(const T* p, const T* q, const T* A, const T* B, const T* M, con
   }
   parallel_chunks(n, kParallelGrain / c + 1, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
-      segments(out + r * c, c, stream, [&](int64_t j, int rem) {
-        step(r * c + j, rem, load_or<T>(A, j, rem, T(0)), load_or<T>(B, j, rem, T(0)),
-             load_or<T>(M, j, rem, T(0)), load_or<T>(D, j, rem, T(0)));
-      });
+      segments(
+          out + r * c, c, stream,
+          [&](int64_t j, int rem) {
+            step(r * c + j, rem, load_or<T>(A, j, rem, T(0)), load_or<T>(B, j, rem, T(0)),
+                 load_or<T>(M, j, rem, T(0)), load_or<T>(D, j, rem, T(0)));
+          },
+          down);
     }
     if (stream) stream_fence();
   });
@@ -419,14 +432,17 @@ inline void run_map(const T* p, const T* q, T a, T b, T m, T d, T* out, int64_t 
   using V = Vec<T>;
   constexpr int W = V::width;
   const V av = V::set1(a), bv = V::set1(b), mv = V::set1(m), dv = V::set1(d);
-  segments(out, len, stream, [=](int64_t i, int rem) {  // [=]: as layer_norm_forward_t
-    if (pf0 != nullptr) prefetch_l2(pf0 + i);
-    if (pf1 != nullptr) prefetch_l2(pf1 + i);
-    V r = dv;
-    if (q != nullptr) r = fmadd((rem == W ? V::load(q + i) : V::load(q + i, rem)) - mv, bv, r);
-    if (p != nullptr) r = fmadd(rem == W ? V::load(p + i) : V::load(p + i, rem), av, r);
-    put(out, i, rem, r, stream);
-  });
+  segments(
+      out, len, stream,
+      [=](int64_t i, int rem) {  // [=]: as layer_norm_forward_t
+        if (pf0 != nullptr) prefetch_l2(pf0 + i);
+        if (pf1 != nullptr) prefetch_l2(pf1 + i);
+        V r = dv;
+        if (q != nullptr) r = fmadd((rem == W ? V::load(q + i) : V::load(q + i, rem)) - mv, bv, r);
+        if (p != nullptr) r = fmadd(rem == W ? V::load(p + i) : V::load(p + i, rem), av, r);
+        put(out, i, rem, r, stream);
+      },
+      stream && stream_downward(out, {p, q}));
 }
 
 template <class T>
@@ -566,21 +582,26 @@ void layer_norm_forward_t(const T* x, const T* weight, const T* bias, T* y, T* m
       const V mv = V::set1(mean[r]), rv = V::set1(rstd[r]);
       // [=]: the closure's copies stay in registers; captured by reference, weight, bias and
       // stream were reloaded from memory on every vector (a non-temporal store may alias them)
-      segments(yr, d, stream, [=](int64_t i, int rem) {
-        if (xn != nullptr) {  // half a vector per step: once per line
-          const T* pf = xn + (d >> 1) + (i >> 1);
-          if ((reinterpret_cast<uintptr_t>(pf) & 63) < W * sizeof(T) / 2) prefetch_l2_line_pair(pf);
-        }
-        const V xv = rem == W ? V::load(xr + i) : V::load(xr + i, rem);
-        V h = (xv - mv) * rv;
-        const V bv =
-            bias != nullptr ? (rem == W ? V::load(bias + i) : V::load(bias + i, rem)) : V::zero();
-        if (weight != nullptr)
-          h = fmadd(h, rem == W ? V::load(weight + i) : V::load(weight + i, rem), bv);
-        else if (bias != nullptr)
-          h = h + bv;
-        put(yr, i, rem, h, stream);
-      });
+      const bool down = stream && stream_downward(yr, {xr, weight, bias});
+      segments(
+          yr, d, stream,
+          [=](int64_t i, int rem) {
+            if (xn != nullptr) {  // half a vector per step: once per line
+              const T* pf = xn + (d >> 1) + (i >> 1);
+              if ((reinterpret_cast<uintptr_t>(pf) & 63) < W * sizeof(T) / 2)
+                prefetch_l2_line_pair(pf);
+            }
+            const V xv = rem == W ? V::load(xr + i) : V::load(xr + i, rem);
+            V h = (xv - mv) * rv;
+            const V bv = bias != nullptr ? (rem == W ? V::load(bias + i) : V::load(bias + i, rem))
+                                         : V::zero();
+            if (weight != nullptr)
+              h = fmadd(h, rem == W ? V::load(weight + i) : V::load(weight + i, rem), bv);
+            else if (bias != nullptr)
+              h = h + bv;
+            put(yr, i, rem, h, stream);
+          },
+          down);
     }
     if (stream) stream_fence();
   });
@@ -652,37 +673,41 @@ inline void ln_bwd_row(const T* dy, const T* x, const T* weight, const T* mean, 
   }
   const V nm1v = V::zero() - m1v;
   T* dxr = dx != nullptr ? dx + r * d : nullptr;
-  segments(dxr != nullptr ? dxr : xr, d, stream, [=](int64_t i, int rem) {
-    if (nx != nullptr && dx != nullptr && ((i / W) & (kPfEvery - 1)) == 0) {
-      const int64_t j = (d >> 1) + (i >> 1);
-      prefetch_l2(nx + j);
-      prefetch_l2(ndy + j);
-    } else if (nx != nullptr && dx == nullptr) {
-      prefetch_l2(nx + i);
-      prefetch_l2(ndy + i);
-    }
-    V wv = V::zero();
-    if (dxr != nullptr && weight != nullptr)
-      wv = rem == W ? V::load(weight + i) : V::load(weight + i, rem);
-    const V g0 = rem == W ? V::load(gr + i) : V::load(gr + i, rem);
-    const V xv = rem == W ? V::load(xr + i) : V::load(xr + i, rem);
-    const V h = (xv - mv) * rv;
-    if (dxr != nullptr) {  // g - s1 / d as one explicit FMA: the same rounding in the
-      // masked head / tail steps as in the full ones, whatever GCC contracts (dx's bits must
-      // not depend on its alignment)
-      const V gm = weight != nullptr ? fmadd(g0, wv, nm1v) : g0 + nm1v;
-      put(dxr, i, rem, rv * fnmadd(h, m2v, gm), stream);
-    }
-    if (pw != nullptr) {
-      if (rem == W) {
-        fmadd(g0, h, V::load(pw + i)).store(pw + i);
-        (V::load(pb + i) + g0).store(pb + i);
-      } else {
-        fmadd(g0, h, V::load(pw + i, rem)).store(pw + i, rem);
-        (V::load(pb + i, rem) + g0).store(pb + i, rem);
-      }
-    }
-  });
+  const bool down = stream && dxr != nullptr && stream_downward(dxr, {gr, xr, weight, pw, pb});
+  segments(
+      dxr != nullptr ? dxr : xr, d, stream,
+      [=](int64_t i, int rem) {
+        if (nx != nullptr && dx != nullptr && ((i / W) & (kPfEvery - 1)) == 0) {
+          const int64_t j = (d >> 1) + (i >> 1);
+          prefetch_l2(nx + j);
+          prefetch_l2(ndy + j);
+        } else if (nx != nullptr && dx == nullptr) {
+          prefetch_l2(nx + i);
+          prefetch_l2(ndy + i);
+        }
+        V wv = V::zero();
+        if (dxr != nullptr && weight != nullptr)
+          wv = rem == W ? V::load(weight + i) : V::load(weight + i, rem);
+        const V g0 = rem == W ? V::load(gr + i) : V::load(gr + i, rem);
+        const V xv = rem == W ? V::load(xr + i) : V::load(xr + i, rem);
+        const V h = (xv - mv) * rv;
+        if (dxr != nullptr) {  // g - s1 / d as one explicit FMA: the same rounding in the
+          // masked head / tail steps as in the full ones, whatever GCC contracts (dx's bits must
+          // not depend on its alignment)
+          const V gm = weight != nullptr ? fmadd(g0, wv, nm1v) : g0 + nm1v;
+          put(dxr, i, rem, rv * fnmadd(h, m2v, gm), stream);
+        }
+        if (pw != nullptr) {
+          if (rem == W) {
+            fmadd(g0, h, V::load(pw + i)).store(pw + i);
+            (V::load(pb + i) + g0).store(pb + i);
+          } else {
+            fmadd(g0, h, V::load(pw + i, rem)).store(pw + i, rem);
+            (V::load(pb + i, rem) + g0).store(pb + i, rem);
+          }
+        }
+      },
+      down);
 }
 
 template <class T>
