@@ -91,23 +91,25 @@ inline U* reused_scratch(size_t n) {
 // up, the load of in[i + k] meets the store of out[i] just made when out - in = k elements mod
 // 4 KiB: with out 32-64 bytes past x (mod 4 KiB), sigmoid over 16M float32 at 1 thread took 42.8
 // ms instead of 23.7, the copy 9.0 instead of 6.1, the BatchNorm backward 22.6 instead of 12.2
-// (Zen 1, issue 18 round 26; 128 bytes past still 1.25x slower on the BatchNorm backward, 512 and
-// beyond no slower). NumPy lays out large arrays at the page offset malloc gives them, so such a
-// pair is one placement in a few dozen. Going down turns it around: the stores in flight are then
-// the ones above the loads, and it is a small offset the other way (out a little before in) that
-// collides. So a pass goes down when an input lies up to kAliasReach bytes before out (mod 4 KiB)
-// and none lies that close after it; the order of independent elements does not change any
-// result's bits. Null inputs are skipped.
-inline constexpr uintptr_t kAliasReach = 1024;
+// (Zen 1, issue 18 round 26; bench/mca/ab_place.py: 128 bytes past still 1.25-1.3x slower on the
+// BatchNorm passes, 192 1.1-1.2x, 256 and beyond within the noise). NumPy lays out large arrays
+// at the page offset malloc gives them, so such a pair is one placement in a dozen or two. Going
+// down turns it around: the stores in flight are then the ones above the loads, and it is a
+// small offset the other way (out a little before in) that collides. So a pass goes down when an
+// input lies up to kAliasReach bytes before out (mod 4 KiB) and none lies that close after it;
+// the order of independent elements does not change any result's bits. With inputs close on both
+// sides, the direction whose nearest collision is the farther (a LayerNorm row's x just before y
+// and its weight just after). Null inputs are skipped.
+inline constexpr uintptr_t kAliasReach = 512;
 inline bool stream_downward(const void* out, std::initializer_list<const void*> ins) {
-  bool up_collides = false, down_collides = false;
+  uintptr_t up_gap = kAliasReach + 1, down_gap = kAliasReach + 1;  // nearest collision each way
   for (const void* in : ins) {
     if (in == nullptr) continue;
     const uintptr_t d = (reinterpret_cast<uintptr_t>(out) - reinterpret_cast<uintptr_t>(in)) & 4095;
-    up_collides |= d != 0 && d <= kAliasReach;
-    down_collides |= d != 0 && d >= 4096 - kAliasReach;
+    if (d != 0 && d < up_gap) up_gap = d;
+    if (d != 0 && 4096 - d < down_gap) down_gap = 4096 - d;
   }
-  return up_collides && !down_collides;
+  return down_gap > up_gap;
 }
 
 }  // namespace DG_ISA_NS

@@ -6,6 +6,7 @@
 // elements and added into double between blocks. The shift makes the variance free of the
 // cancellation of E[x^2] - E[x]^2 when |mean| >> std (its error is ~eps * (1 + (mean - K)^2 /
 // var) with K a sample of the data); the short float blocks keep float32 sums accurate.
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <vector>
@@ -710,6 +711,27 @@ inline void ln_bwd_row(const T* dy, const T* x, const T* weight, const T* mean, 
       down);
 }
 
+// A page offset (mod 4 KiB, a multiple of 64 bytes) for a buffer that passes load and store
+// beside the arrays at ps (null: skipped), as far as can be from each of their offsets (the
+// smallest circular distance the largest); among equals, the first from half a page past
+// `from` on.
+inline uintptr_t far_page_offset(const void* from, std::initializer_list<const void*> ps) {
+  constexpr uintptr_t kPage = 4096;
+  const uintptr_t start = (reinterpret_cast<uintptr_t>(from) + kPage / 2) % kPage;
+  uintptr_t best = start, best_gap = 0;
+  for (uintptr_t k = 0; k < kPage; k += 64) {
+    const uintptr_t c = (start + k) % kPage;
+    uintptr_t gap = kPage;
+    for (const void* p : ps) {
+      if (p == nullptr) continue;
+      const uintptr_t dd = (c - reinterpret_cast<uintptr_t>(p)) % kPage;
+      gap = std::min(gap, std::min(dd, kPage - dd));
+    }
+    if (gap > best_gap) best = c, best_gap = gap;
+  }
+  return best;
+}
+
 template <class T>
 void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* mean, const T* rstd,
                            T* dx, T* dweight, T* dbias, int64_t rows, int64_t d) {
@@ -736,14 +758,18 @@ void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* me
   // bytes past a page as NumPy allocates), the partials this far past x's offset: 0 B 5.6-6.0
   // ms, 48 B 7.5-7.6, 1 KiB 5.5-5.6, 2 KiB 5.4, 3 KiB 5.9-6.0; at 1 thread 0 B 12.5, 48 B 14.9,
   // 2 KiB 9.6.
-  // Where a fresh buffer per call put them varied with the heap's state.
+  // Where a fresh buffer per call put them varied with the heap's state. Pass 2 also stores dx
+  // (non-temporal) just before it loads the partials at the same column: with dx itself 2 KiB
+  // past x, the partials' loads waited on the dx stores and the pass took twice as long (Zen 1,
+  // 1 thread, 32 ms instead of 16; issue 18 round 26). So the partials go where they are
+  // farthest (mod 4 KiB) from x, dy and dx alike, 2 KiB past x when that is as far as any.
   T* part = nullptr;
   if (params) {
     constexpr int64_t kPage = 4096;
     struct Partials;
     T* const base =
         reused_scratch<T, Partials>(size_t(2 * d * chunks + kPage / int64_t(sizeof(T))));
-    const auto want = (reinterpret_cast<std::uintptr_t>(x) + kPage / 2) % kPage;
+    const auto want = far_page_offset(x, {x, dy, dx});
     const auto have = reinterpret_cast<std::uintptr_t>(base) % kPage;
     part = base + (want + kPage - have) % kPage / sizeof(T);
   }
