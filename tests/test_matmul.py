@@ -327,13 +327,22 @@ def same_bits_over_threads(threads, a, b, c0=None, counts=(1, 2), **kw):
         (1, 9001, 130),
         (4, 40, 2049),
         (2, 20, 700),  # small, but k past gemm_direct's reach
-        (5, 100, 300),  # one row past the row form: the packed path
+        (5, 100, 300),  # one row past the row form, small: gemm_direct
+        # 5 to 12 rows past gemm_direct (gemm_few): k in blocks of 64 rows of B (a partial
+        # last block, k past KC), columns in chunks of 2 KiB and tiles of NR (a partial tile)
+        (5, 100, 2049),
+        (8, 513, 300),
+        (7, 1000, 161),
+        (12, 4099, 65),
+        (9, 33, 4000),
+        (6, 700, 700),
     ],
 )
 def test_row_form_few_rows(rng, threads, m, n, k, dtype):
-    """C of 1 to 4 rows with row-major op(B) (x @ W for one sample: gemm_axpy), with alpha,
-    beta, NaN-free out not read at beta 0, a strided out and a transposed A: the error bound,
-    and the same bits on 1, 2 and 3 threads (the column chunks change with the count)."""
+    """C of 1 to 4 rows with row-major op(B) (x @ W for one sample: gemm_axpy), and of 5 to 12
+    rows (gemm_few), with alpha, beta, NaN-free out not read at beta 0, a strided out and a
+    transposed A: the error bound, and the same bits on 1, 2 and 3 threads (the column chunks
+    change with the count)."""
     a, b = operands(rng, m, n, k, False, False, dtype)
     c0 = rand(rng, (m, n), dtype)
     out = same_bits_over_threads(threads, a, b, c0, (1, 2, 3), alpha=-0.5, beta=2.5)

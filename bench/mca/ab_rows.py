@@ -3,6 +3,9 @@ form, gemm.h gemm_axpy), interleaved in one process with NumPy (deltagrad.benchm
 interleaved: settled before each side's round, best of 9 rounds), us per call.
 
   PYTHONPATH=python python bench/mca/ab_rows.py THREADS A/_cpu*.so B/_cpu*.so [more builds]
+      [--few]
+
+--few: the products of 5 to 16 rows instead (round 26: gemm.h gemm_few).
 
 NumPy's OpenBLAS is held to THREADS by threadpoolctl (pip install ".[bench]")."""
 
@@ -26,16 +29,30 @@ SHAPES = [
     (2, 64, 64),
     (4, 128, 128),
 ]
+FEW_SHAPES = [
+    (5, 4096, 4096),
+    (8, 4096, 4096),
+    (12, 4096, 4096),
+    (8, 1024, 1024),
+    (8, 784, 512),
+    (12, 784, 512),
+    (16, 784, 512),
+    (8, 512, 10),
+    (10, 256, 512),
+    (6, 300, 300),
+]
 
 
 def main():
-    nt = int(sys.argv[1])
+    args = [a for a in sys.argv[1:] if a != "--few"]
+    shapes = FEW_SHAPES if "--few" in sys.argv else SHAPES
+    nt = int(args[0])
     threadpool_limits(nt)
-    mods = [load_build(p, f"b{i}", threads=nt) for i, p in enumerate(sys.argv[2:])]
+    mods = [load_build(p, f"b{i}", threads=nt) for i, p in enumerate(args[1:])]
     rng = np.random.default_rng(0)
-    print(f"{nt} thread(s); us per call: " + " / ".join(sys.argv[2:]) + " / numpy")
+    print(f"{nt} thread(s); us per call: " + " / ".join(args[1:]) + " / numpy")
     for dt in (np.float32, np.float64):
-        for m, k, n in SHAPES:
+        for m, k, n in shapes:
             a = rng.standard_normal((m, k)).astype(dt)
             b = rng.standard_normal((k, n)).astype(dt)
             fns = {

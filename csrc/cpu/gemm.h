@@ -32,13 +32,15 @@
 // cross-core reads of the other half of A; it was slower, and it collapsed far worse when another
 // process took one of the two cores.)
 //
-// Four paths (gemm_kernel at the end of this file picks one):
+// Five paths (gemm_kernel at the end of this file picks one):
 //   gemm_dot     thin C (min(m, n) <= 16) with op(A) rows and op(B) columns contiguous along k
 //                (x @ W.T with few outputs): dot products vectorized along k, no packing.
 //   gemm_axpy    a C of 1 to 4 rows with op(B) rows contiguous (x @ W for one sample): each C
 //                row a sum of B's rows scaled by A's elements, B read once in place.
 //   gemm_direct  small products (m*n*k <= 2^20, k <= KC, op(B) rows contiguous): the same
 //                micro-kernel reading A and B in place, no packing, no threads.
+//   gemm_few     a C of 5 to 12 rows with op(B) rows contiguous, past gemm_direct: its tiles
+//                over blocks of B in place, the next block prefetched, threads over columns.
 //   gemm_packed  everything else, as above; when n is so narrow that most vector lanes would
 //                idle it computes C^T = op(B)^T op(A)^T instead (same memory, swapped strides).
 #pragma once
@@ -529,10 +531,12 @@ inline void micro_kernel(int64_t kc, const Operands<T>& src, T* c, int64_t rsc, 
     for (int r = 0; r < MRk; ++r) off[r] = std::min(r, mr - 1) * src.ars;
     int lanes[NVk];
     for (int v = 0; v < NVk; ++v) lanes[v] = std::max(0, std::min(W, nr - v * W));
+    const bool whole = nr == NRk;  // only rows clamped: B's loads need no mask
     for (int64_t p = 0; p < kc; ++p) {
       V bv[NVk];
 #pragma GCC unroll 4
-      for (int v = 0; v < NVk; ++v) bv[v] = V::load(bp + v * W, lanes[v]);
+      for (int v = 0; v < NVk; ++v)
+        bv[v] = whole ? V::load(bp + v * W) : V::load(bp + v * W, lanes[v]);
 #pragma GCC unroll 16
       for (int r = 0; r < MRk; ++r) {
         const V ar = V::set1(ap[off[r]]);
@@ -1355,6 +1359,118 @@ void gemm_axpy(const GemmArgs<T>& g) {
   }
 }
 
+// A C of a few rows past the row form (5 to kFewMaxRows) with row-major op(B), too large for
+// gemm_direct's single pass: gemm_direct's in-place tiles over blocks of KB rows of B and chunks
+// of columns, B never packed. The packed path writes all of B into panels and reads it back for
+// these few rows: 8 x 784 x 512 float32 took 1.35x NumPy's time on a Zen 1 (1 thread), 8 x 1024^2
+// 1.3x. Per chunk and block, each column tile of B (KB lines a row of B apart) is multiplied by
+// every row tile of A in turn, from L1 after the first; meanwhile a share of the next block's
+// lines is prefetched, row by row, so the next block is in cache when its turn comes (a chunk's
+// first block is prefetched whole up front). Threads split the column chunks; every C element
+// sums its k terms in the same blocks and order on any thread count, the same bits.
+//
+// KB and NC (2 KiB of each row of B): Zen 1, 1 thread, in one process against NumPy, KB 32-256
+// x NC 1-4 KiB: 64 and 2 KiB at or near the best of each case (5 x 4096^2, 8 x 4096^2, 8 x
+// 1024^2, 8 / 12 x 784 x 512, 16 x 512^2); the packed path's KC (384) instead: 5 x 4096^2 11.1 ->
+// 15.4-23.5 ms. A k within KC is one block: every C element is then the chain of FMAs of the
+// direct and packed paths (the same bits whichever path, or slice of columns, dispatch.cpp's
+// gemm_dw, a product takes).
+template <class T>
+struct FewShape {
+  static constexpr int64_t KB = 64;
+  static constexpr int64_t NC = 2048 / int64_t(sizeof(T));
+};
+
+// Prefetches the lines of a block of B row by row, lpr lines a row from column j0 (sequential
+// runs, as the memory serves best), a given number at a time.
+template <class T>
+struct FewPrefetch {
+  const T* row = nullptr;                        // the current row's first column
+  int64_t rsb = 0, lpr = 0, line = 0, left = 0;  // lines left in the block
+  void start(const GemmArgs<T>& g, int64_t p0, int64_t rows, int64_t j0, int64_t lines_per_row) {
+    row = g.b + p0 * g.rsb + j0;
+    rsb = g.rsb;
+    lpr = lines_per_row;
+    line = 0;
+    left = rows * lpr;
+  }
+  void issue(int64_t count) {
+    constexpr int64_t kLine = 64 / int64_t(sizeof(T));
+    for (count = std::min(count, left), left -= count; count > 0; --count) {
+      __builtin_prefetch(row + line * kLine, 0, 2);
+      if (++line == lpr) line = 0, row += rsb;
+    }
+  }
+};
+
+template <class T>
+void few_chunk(const GemmArgs<T>& g, int64_t KB, int64_t j0, int64_t nc) {
+  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
+  constexpr int64_t kLine = 64 / int64_t(sizeof(T));
+  // lines a row of the chunk may touch (j0 need not start a line)
+  const int64_t lpr = ceil_div(nc, kLine) + 1, tiles = ceil_div(nc, int64_t(NR));
+  FewPrefetch<T> pf;
+  pf.start(g, 0, std::min(KB, g.k), j0, lpr);
+  pf.issue(pf.left);
+  for (int64_t k0 = 0; k0 < g.k; k0 += KB) {
+    const int64_t kb = std::min(KB, g.k - k0);
+    const T beta = k0 == 0 ? g.beta : T(1);                      // beta 0: C not read, as BLAS
+    pf.start(g, k0 + kb, std::min(KB, g.k - k0 - kb), j0, lpr);  // the next block
+    const int64_t share = ceil_div(pf.left, tiles);
+    for (int64_t t = 0; t < tiles; ++t) {
+      const int64_t jt = t * NR;
+      const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jt));
+      pf.issue(share);
+      for (int64_t i0 = 0; i0 < g.m; i0 += MR) {
+        const int mr = static_cast<int>(std::min<int64_t>(MR, g.m - i0));
+        const Operands<T> src{g.a + i0 * g.rsa + k0 * g.csa, g.rsa, g.csa,
+                              g.b + k0 * g.rsb + j0 + jt, g.rsb};
+        run_tile<T, true>(kb, src, g.c + i0 * g.rsc + (j0 + jt) * g.csc, g.rsc, g.csc, mr, nr,
+                          g.alpha, beta);
+      }
+    }
+  }
+  if (g.epilogue.fn && g.csc == 1) g.epilogue.fn(g.c + j0, g.rsc, g.m, nc, j0, g.epilogue.ctx);
+}
+
+// gemm_few for this product: a C of one row tile, or a B that fits the L3. From DRAM, a second
+// row tile cost more than packing B saves (Zen 1, 1 thread, in one process against the packed
+// path: 8 x 4096^2 float32 15.7 -> 17.1 ms, 12 x 4096^2 float64 39.3 -> 44.0; one tile, 5 x
+// 4096^2 float32 15.0 -> 12.6); B in the L3 it won (8 x 1024^2 float32 934 -> 663 us).
+template <class T>
+inline bool few_fits(const GemmArgs<T>& g) {
+  const long long l3 = cache_sizes().l3;
+  return g.m <= Tile<T>::MR ||
+         double(g.k) * double(g.n) * double(sizeof(T)) <= double(l3 > 0 ? l3 : 8LL << 20);
+}
+
+template <class T>
+void gemm_few(const GemmArgs<T>& g) {
+  constexpr int NR = Tile<T>::NR;
+  int nt = std::max(1, g.threads > 0 ? g.threads : num_threads());
+  if (g.m * g.n * g.k < kParallelMinWork / 2) nt = 1;
+  // chunks of at most NC columns in whole column tiles, at least one per thread where the
+  // columns allow; each thread a contiguous range of them
+  const int64_t tiles = ceil_div(g.n, int64_t(NR));
+  const int64_t kb = g.k <= blocking<T>().kc ? g.k : FewShape<T>::KB;
+  const int64_t want =
+      std::min<int64_t>(std::max<int64_t>(ceil_div(g.n, FewShape<T>::NC), nt), tiles);
+  const int64_t width = ceil_div(tiles, want) * NR;
+  const int64_t chunks = ceil_div(g.n, width);
+  nt = static_cast<int>(std::min<int64_t>(nt, chunks));
+  auto run = [&](int t) {
+    for (int64_t q = chunks * t / nt; q < chunks * (t + 1) / nt; ++q)
+      few_chunk<T>(g, kb, q * width, std::min(width, g.n - q * width));
+  };
+  if (nt == 1) {
+    run(0);
+  } else {
+    place_team(nt);
+#pragma omp parallel num_threads(nt)
+    run(omp_get_thread_num());
+  }
+}
+
 template <class T>
 void gemm_kernel(const GemmArgs<T>& g) {
   if (g.m <= 0 || g.n <= 0) return;
@@ -1370,6 +1486,12 @@ void gemm_kernel(const GemmArgs<T>& g) {
   // packing B for a few rows; from 2 rows on, not the small products gemm_direct serves faster
   // (4 x 128 x 128 took 1.45x its time on a Zen 1), but those whose k is past its reach.
   constexpr int64_t kAxpyMaxRows = Vec<T>::width > 1 ? 4 : 0;
+  // Up to this many rows (and op(B) row-major) B is read in place in blocks (gemm_few), not
+  // packed: one row tile at any size, more where B fits the L3 (few_fits). Zen 1, against the
+  // packed path, 1 / 2 threads: 8 x 784 x 512 278 -> 188 us / 165 -> 140, 12 x 784 x 512 337 ->
+  // 258 / 183 -> 193, 16 x 784 x 512 417 -> 334 / 213 -> 235, 24 x 4096^2 24.9 -> 27.2 ms / 13.8
+  // -> 16.9: past two row tiles the packed path's B panel pays.
+  constexpr int64_t kFewMaxRows = Vec<T>::width > 1 ? 12 : 0;
   const auto direct = [&g] {
     return g.csb == 1 && g.k <= blocking<T>().kc && g.m * g.n * g.k <= kDirectMaxWork;
   };
@@ -1380,6 +1502,8 @@ void gemm_kernel(const GemmArgs<T>& g) {
     gemm_axpy(g);
   else if (direct())
     gemm_direct(g);
+  else if (g.m <= kFewMaxRows && g.csb == 1 && few_fits(g))
+    gemm_few(g);
   else
     gemm_packed(g, blocking<T>());
 }
