@@ -70,6 +70,7 @@ CASES = {
     "tall4096": (4096, 1024, 1024, False, False, "4096x1024 @ 1024x1024"),
     "row_x_W": (1, 4096, 4096, False, False, "one sample x @ W: 1x4096 @ 4096x4096"),
     "mlp_dX_b1": (1, 784, 512, False, False, "dY @ W at batch 1: 1x512 @ 512x784"),
+    "mlp_dX_b8": (8, 784, 512, False, False, "dY @ W at batch 8: 8x512 @ 512x784"),
     # batched: (..., (batch of a, batch of b))
     "bmm64": (64, 64, 64, False, False, "64 x (64^3)", ((64,), (64,))),
     "bmm256": (256, 256, 256, False, False, "8 x (256^3)", ((8,), (8,))),
