@@ -1221,6 +1221,31 @@ void gemm_dot(const GemmArgs<T>& g) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// f(j0, nc) over chunks of C's columns on the product's threads: chunks of at most max_cols
+// columns, at least one per thread where there are `most` or more, all of one width (a multiple
+// of step) but the last; each thread a contiguous range of chunks. The row form and gemm_few
+// split their work this way: each C element is computed by one chunk, whatever the count.
+template <class T, class F>
+void for_column_chunks(const GemmArgs<T>& g, int64_t max_cols, int64_t most, int64_t step, F&& f) {
+  int nt = std::max(1, g.threads > 0 ? g.threads : num_threads());
+  if (g.m * g.n * g.k < kParallelMinWork / 2) nt = 1;
+  const int64_t want = std::min<int64_t>(std::max<int64_t>(ceil_div(g.n, max_cols), nt), most);
+  const int64_t width = ceil_div(ceil_div(g.n, want), step) * step;
+  const int64_t chunks = ceil_div(g.n, width);
+  nt = static_cast<int>(std::min<int64_t>(nt, chunks));
+  auto run = [&](int t) {
+    for (int64_t q = chunks * t / nt; q < chunks * (t + 1) / nt; ++q)
+      f(q * width, std::min(width, g.n - q * width));
+  };
+  if (nt == 1) {
+    run(0);
+  } else {
+    place_team(nt);
+#pragma omp parallel num_threads(nt)
+    run(omp_get_thread_num());
+  }
+}
+
 // Row form for a C of a few rows whose op(B) rows are contiguous (a single sample's x @ W, or
 // the backward's dY @ W with a batch of 1): each row of C is a sum of rows of B scaled by that
 // row of A, C[i, :] = alpha sum_p A[i, p] B[p, :] (+ beta C), the k loop over R rows of B at a
@@ -1319,30 +1344,10 @@ void axpy_chunk(const GemmArgs<T>& g, int64_t j0, int64_t nc) {
 
 template <class T, int MA>
 void gemm_axpy_rows(const GemmArgs<T>& g) {
-  constexpr int W = Vec<T>::width;
-  int nt = std::max(1, g.threads > 0 ? g.threads : num_threads());
-  if (g.m * g.n * g.k < kParallelMinWork / 2) nt = 1;
-  // Chunks of at most NC columns, at least one per thread where the columns allow (a chunk
-  // is at least a line of B: its rows are read whole lines at a time), all of one width in
-  // whole vectors but the last. Each thread a contiguous range of chunks.
-  constexpr int64_t kMinCols = std::max<int64_t>(W, 64 / int64_t(sizeof(T)));
-  const int64_t most = std::max<int64_t>(1, g.n / kMinCols);
-  const int64_t want =
-      std::min<int64_t>(std::max<int64_t>(ceil_div(g.n, AxpyShape<T, MA>::NC), nt), most);
-  const int64_t width = ceil_div(ceil_div(g.n, want), W) * W;
-  const int64_t chunks = ceil_div(g.n, width);
-  nt = static_cast<int>(std::min<int64_t>(nt, chunks));
-  auto run = [&](int t) {
-    for (int64_t q = chunks * t / nt; q < chunks * (t + 1) / nt; ++q)
-      axpy_chunk<T, MA>(g, q * width, std::min(width, g.n - q * width));
-  };
-  if (nt == 1) {
-    run(0);
-  } else {
-    place_team(nt);
-#pragma omp parallel num_threads(nt)
-    run(omp_get_thread_num());
-  }
+  // a chunk is at least a line of B (its rows are read whole lines at a time), in whole vectors
+  constexpr int64_t W = Vec<T>::width, kMinCols = std::max<int64_t>(W, 64 / int64_t(sizeof(T)));
+  for_column_chunks(g, AxpyShape<T, MA>::NC, std::max<int64_t>(1, g.n / kMinCols), W,
+                    [&](int64_t j0, int64_t nc) { axpy_chunk<T, MA>(g, j0, nc); });
 }
 
 template <class T>
@@ -1446,29 +1451,10 @@ inline bool few_fits(const GemmArgs<T>& g) {
 
 template <class T>
 void gemm_few(const GemmArgs<T>& g) {
-  constexpr int NR = Tile<T>::NR;
-  int nt = std::max(1, g.threads > 0 ? g.threads : num_threads());
-  if (g.m * g.n * g.k < kParallelMinWork / 2) nt = 1;
-  // chunks of at most NC columns in whole column tiles, at least one per thread where the
-  // columns allow; each thread a contiguous range of them
-  const int64_t tiles = ceil_div(g.n, int64_t(NR));
+  constexpr int64_t NR = Tile<T>::NR;  // chunks in whole column tiles
   const int64_t kb = g.k <= blocking<T>().kc ? g.k : FewShape<T>::KB;
-  const int64_t want =
-      std::min<int64_t>(std::max<int64_t>(ceil_div(g.n, FewShape<T>::NC), nt), tiles);
-  const int64_t width = ceil_div(tiles, want) * NR;
-  const int64_t chunks = ceil_div(g.n, width);
-  nt = static_cast<int>(std::min<int64_t>(nt, chunks));
-  auto run = [&](int t) {
-    for (int64_t q = chunks * t / nt; q < chunks * (t + 1) / nt; ++q)
-      few_chunk<T>(g, kb, q * width, std::min(width, g.n - q * width));
-  };
-  if (nt == 1) {
-    run(0);
-  } else {
-    place_team(nt);
-#pragma omp parallel num_threads(nt)
-    run(omp_get_thread_num());
-  }
+  for_column_chunks(g, FewShape<T>::NC, ceil_div(g.n, NR), NR,
+                    [&](int64_t j0, int64_t nc) { few_chunk<T>(g, kb, j0, nc); });
 }
 
 template <class T>
