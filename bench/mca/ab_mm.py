@@ -19,8 +19,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from _timing import interleaved, threads  # noqa: E402
 from bench_matmul import CASES  # noqa: E402
 
-# bench_matmul.py's cases and one more: bmm64's products with their operands warm in L2
-CASES = {**CASES, "bmm64w": (64, 64, 64, False, False, "8 x (64^3)", ((8,), (8,)))}
+# bench_matmul.py's cases and a few more: bmm64's products with their operands warm in L2,
+# the MLP's hidden dW, both operands transposed
+CASES = {
+    **CASES,
+    "bmm64w": (64, 64, 64, False, False, "8 x (64^3)", ((8,), (8,))),
+    "mlp_dW2": (512, 512, 256, True, False, "dY.T @ H: dY 256x512, H 256x512"),
+    "tA_tB": (512, 512, 256, True, True, "dY.T @ W.T: dY 256x512, W 512x256"),
+}
 
 
 def _batch(name):

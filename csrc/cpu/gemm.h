@@ -255,11 +255,18 @@ void pack_transposed(const T* src, int64_t ss, int S, int64_t kc, T* dst) {
 }
 
 // dst[p*LD + s] = src[p*ps + s]: the S values of each p are contiguous (a plain copy). dist > 0:
-// the row dist steps of k ahead is prefetched meanwhile (kPackBPrefetchRows).
+// the row dist steps of k ahead is prefetched meanwhile (kPackBPrefetchRows). avail >= S: how many
+// values of each row may be read from src on (0: S). A vector whose stored lanes are all valid is
+// loaded whole where avail allows, though it reaches into the next panel: with LD % W != 0 (AVX2's
+// MR = 6) the extra lanes only spill onto step p + 1, and a masked load per step is what made
+// this pack slow (vmaskmovps; Zen 1, the MLP's dW A^T, 168 x 256: 4 cycles a step against 1.6).
+// more: the panel goes on past these kc steps (packed later), so the last step may spill too.
 template <class T, int LD>
-void pack_rows(const T* src, int64_t ps, int S, int64_t kc, T* dst, int64_t dist = 0) {
+void pack_rows(const T* src, int64_t ps, int S, int64_t kc, T* dst, int64_t dist = 0,
+               int64_t avail = 0, bool more = false) {
   using V = Vec<T>;
   constexpr int W = V::width;
+  if (avail < S) avail = S;
   for (int64_t p = 0; p < kc; ++p) {
     const T* s = src + p * ps;
     if (dist > 0 && p + dist < kc) {
@@ -272,8 +279,8 @@ void pack_rows(const T* src, int64_t ps, int S, int64_t kc, T* dst, int64_t dist
     for (int s0 = 0; s0 < LD; s0 += W) {
       const int lanes = std::min(W, LD - s0);
       const int n = std::max(0, std::min(lanes, S - s0));
-      V v = n == W ? V::load(s + s0) : V::load(s + s0, n);
-      if (lanes == W || (kPackSpillStores && p + 1 < kc))  // (spills onto step p + 1)
+      V v = n == W || (n == lanes && s0 + W <= avail) ? V::load(s + s0) : V::load(s + s0, n);
+      if (lanes == W || (kPackSpillStores && (more || p + 1 < kc)))  // (spills onto step p + 1)
         v.store(d + s0);
       else
         v.store(d + s0, lanes);
@@ -288,8 +295,9 @@ void pack_rows(const T* src, int64_t ps, int S, int64_t kc, T* dst, int64_t dist
 // follows, so every line was a demand miss; here each row is read as one nb-wide run. Zen 3,
 // 1 thread, whole gemm_packed: 1024^3, 2048^3, 4096x1024x1024 +2-4% (PB 4, 8 or 16, prefetched
 // one or two chunks ahead, within 1% of each other; docs/BENCHMARKS.md, gemm8).
+// avail >= nb: values readable along each row from src (pack_rows).
 template <class T, int LD>
-void pack_rows_block(const T* src, int64_t ps, int64_t nb, int64_t kc, T* dst) {
+void pack_rows_block(const T* src, int64_t ps, int64_t nb, int64_t kc, T* dst, int64_t avail = 0) {
   constexpr int PB = 16;
   constexpr int64_t kLine = 64 / sizeof(T);
   for (int64_t p0 = 0; p0 < kc; p0 += PB) {
@@ -301,7 +309,7 @@ void pack_rows_block(const T* src, int64_t ps, int64_t nb, int64_t kc, T* dst) {
     }
     for (int64_t j = 0; j < nb; j += LD)
       pack_rows<T, LD>(src + p0 * ps + j, ps, static_cast<int>(std::min<int64_t>(LD, nb - j)),
-                       p1 - p0, dst + j * kc + p0 * LD);
+                       p1 - p0, dst + j * kc + p0 * LD, 0, std::max(avail, nb) - j, p1 < kc);
   }
 }
 
@@ -375,11 +383,16 @@ inline GemmBlocking blocking() {
 #ifndef DG_GEMM8_PACKB_ROWS
 #define DG_GEMM8_PACKB_ROWS 1
 #endif
+#ifndef DG_PACK_A_ROWS
+#define DG_PACK_A_ROWS 1
+#endif
 inline constexpr bool kGemmDirectA = DG_GEMM8_DIRECT_A != 0;
 inline constexpr bool kGemmPackBRows = DG_GEMM8_PACKB_ROWS != 0;
+inline constexpr bool kGemmPackARows = DG_PACK_A_ROWS != 0;
 #else
 inline constexpr bool kGemmDirectA = false;
 inline constexpr bool kGemmPackBRows = false;
+inline constexpr bool kGemmPackARows = false;
 #endif
 
 // round 18's AVX2-only loop order, kGemmBOuter: where gemm_packed packs A (n > kDirectAMaxCols,
@@ -722,6 +735,12 @@ template <class T>
 void pack_a_block(const GemmArgs<T>& g, int64_t ib, int64_t i_end, int64_t q0, int64_t q1,
                   int64_t pc, int64_t kc, T* dst) {
   constexpr int MR = Tile<T>::MR;
+  if (kGemmPackARows && g.rsa == 1 && g.csa != 1 && q1 > q0) {  // op(A) = a row-major A^T
+    const int64_t i0 = ib + q0 * MR;
+    pack_rows_block<T, MR>(g.a + i0 + pc * g.csa, g.csa, std::min(i_end, ib + q1 * MR) - i0, kc,
+                           dst + q0 * MR * kc, g.m - i0);
+    return;
+  }
   for (int64_t q = q0; q < q1; ++q) {
     const int64_t i0 = ib + q * MR;
     pack_panel<T, MR>(g.a + i0 * g.rsa + pc * g.csa, g.rsa, g.csa,
