@@ -182,15 +182,19 @@ def test_linear_backward_threads(isa, rng, num_threads, act, accumulate, nthread
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(256, 512, 10), (200, 700, 16), (96, 1100, 17), (256, 520, 1)])
+@pytest.mark.parametrize(
+    "shape", [(256, 512, 10), (450, 600, 10), (200, 700, 16), (96, 1100, 17), (256, 520, 1)]
+)
 @pytest.mark.parametrize("accumulate", [False, True])
 @pytest.mark.parametrize("nthreads", [1, 2])
 def test_thin_dw_slices_are_bit_identical(
     isa, rng, num_threads, shape, accumulate, nthreads, dtype
 ):
     """dw = dz.T @ x of a layer with at most 16 outputs and over 2^20 multiply-adds is computed
-    in column slices (the GEMM's direct path): the same bits as one GEMM of the whole product
-    (dg.ops.matmul), with and without accumulating into a given dw; 17 outputs: one GEMM."""
+    in column slices (the GEMM's direct path; past KC rows of the batch, gemm_few's blocks) on
+    one thread, and up to 12 outputs as one GEMM on the team: the same bits as one GEMM of the
+    whole product (dg.ops.matmul) either way, with and without accumulating into a given dw;
+    17 outputs: one GEMM."""
     x, w, dy, dw0, _, kw = _backward_case(rng, shape, dtype, accumulate)
     num_threads(nthreads)
     dx, dw, _ = ops.linear_backward(dy, x, w, None, "identity", 0.0, True, True, **kw)
