@@ -1399,10 +1399,28 @@ void gemm_axpy(const GemmArgs<T>& g) {
 // 15.4-23.5 ms. A k within KC is one block: every C element is then the chain of FMAs of the
 // direct and packed paths (the same bits whichever path, or slice of columns, dispatch.cpp's
 // gemm_dw, a product takes).
+//
+// Round 27, AVX2 builds: chunks of 16 KiB instead (a thread's share of a 4096-wide B is then one
+// run of 8 or 16 KiB per row). The same Zen 1, B from DRAM (THP, caches flushed before each call),
+// in one process against the packed path, 1 / 2 threads: 8 x 4096^2 13.0 -> 11.5 ms / 7.7 -> 6.7
+// (packed 17.7 / 10.5), 12 x 4096^2 16.6 -> 15.7 / 8.6 -> 8.2 (packed 19.6 / 11.1), 5 x 4096^2
+// 10.6 -> 9.1 / 5.5 -> 5.4; B in the L3 (8 x 784 x 512, 12 x 784 x 512, 8 x 1024^2, warm and
+// cold) within 5% either way. A plain read of such a B in column chunks: 2 KiB runs 6.9-8.5
+// GB/s, 16 KiB 12.5-15.6 (1 thread). The AVX-512 build keeps 2 KiB (not measured there).
+#ifndef DG_FEW_KB
+#define DG_FEW_KB 64
+#endif
+#ifndef DG_FEW_NC_BYTES
+#if defined(__AVX2__) && !defined(__AVX512F__)
+#define DG_FEW_NC_BYTES 16384
+#else
+#define DG_FEW_NC_BYTES 2048
+#endif
+#endif
 template <class T>
 struct FewShape {
-  static constexpr int64_t KB = 64;
-  static constexpr int64_t NC = 2048 / int64_t(sizeof(T));
+  static constexpr int64_t KB = DG_FEW_KB;
+  static constexpr int64_t NC = DG_FEW_NC_BYTES / int64_t(sizeof(T));
 };
 
 // Prefetches the lines of a block of B row by row, lpr lines a row from column j0 (sequential
@@ -1460,9 +1478,12 @@ void few_chunk(const GemmArgs<T>& g, int64_t KB, int64_t j0, int64_t nc) {
 // gemm_few for this product: a C of one row tile, or a B that fits the L3. From DRAM, a second
 // row tile cost more than packing B saves (Zen 1, 1 thread, in one process against the packed
 // path: 8 x 4096^2 float32 15.7 -> 17.1 ms, 12 x 4096^2 float64 39.3 -> 44.0; one tile, 5 x
-// 4096^2 float32 15.0 -> 12.6); B in the L3 it won (8 x 1024^2 float32 934 -> 663 us).
+// 4096^2 float32 15.0 -> 12.6); B in the L3 it won (8 x 1024^2 float32 934 -> 663 us). With the
+// AVX2 build's 16 KiB chunks (FewShape) gemm_few wins from DRAM at two row tiles too (above:
+// 8 x 4096^2 11.5 ms against the packed path's 17.7), so there it takes any size.
 template <class T>
 inline bool few_fits(const GemmArgs<T>& g) {
+  if (FewShape<T>::NC * int64_t(sizeof(T)) >= 16384) return true;
   const long long l3 = cache_sizes().l3;
   return g.m <= Tile<T>::MR ||
          double(g.k) * double(g.n) * double(sizeof(T)) <= double(l3 > 0 ? l3 : 8LL << 20);
