@@ -1,7 +1,7 @@
 // The cost of a masked load on this core (round 27): vmaskmovps from memory against vmovups and
 // a 64-bit vmovsd, each in a throughput loop (4 independent loads a step, L1-resident, addresses
-// 40 floats apart as an edge tile's rows of B might be). Zen 1: 3.4-4.0 / 0.4-0.5 / 0.4 ns a load, so
-// simd.h's Vec<T>::load(p, n) loads a vector that lies within one page whole and clears the
+// 40 floats apart as an edge tile's rows of B might be). Zen 1: 3.4-4.0 / 0.4-0.5 / 0.4 ns a load,
+// so simd.h's Vec<T>::load(p, n) loads a vector that lies within one page whole and clears the
 // lanes past n instead.
 //   g++ -O3 -mavx2 -mfma bench/mca/masked_load.cpp -o build/masked_load && build/masked_load
 #include <immintrin.h>
