@@ -182,6 +182,24 @@ template <class T>
 inline void transpose(Vec<T>*) {}  // 1 x 1
 #endif
 
+// r[j] = (src[0*ss + j], src[1*ss + j], ..., src[(W-1)*ss + j]) for j < W, rows i >= S read as
+// zeros: W vectors of W rows loaded and transposed. The AVX2 build pairs the rows' 128-bit halves
+// as it loads them (simd.h load_transposed_256) instead of transpose()'s lane-crossing shuffles.
+#if defined(__AVX2__) && !defined(__AVX512F__)
+template <class T>
+[[gnu::always_inline]] inline void load_transposed(const T* src, int64_t ss, int S, Vec<T>* r) {
+  static_assert(sizeof(Vec<T>) == 32);
+  load_transposed_256(src, ss, S, reinterpret_cast<decltype(r->v)*>(r));
+}
+#else
+template <class T>
+[[gnu::always_inline]] inline void load_transposed(const T* src, int64_t ss, int S, Vec<T>* r) {
+  for (int i = 0; i < Vec<T>::width; ++i)
+    r[i] = i < S ? Vec<T>::load(src + i * ss) : Vec<T>::zero();
+  transpose(r);
+}
+#endif
+
 // ---------------------------------------------------------------------------------------------
 // Packing. A packed micro-panel holds, for each p < kc, LD consecutive values (LD = MR for A,
 // NR for B); lanes past the matrix edge are zero, so the micro-kernel always runs full tiles.
@@ -212,11 +230,7 @@ void pack_transposed(const T* src, int64_t ss, int S, int64_t kc, T* dst) {
     for (; p + W <= kc; p += W) {
       V r[G][W];
 #pragma GCC unroll 4
-      for (int g = 0; g < G; ++g) {
-        for (int i = 0; i < W; ++i)
-          r[g][i] = g * W + i < S ? V::load(src + (g * W + i) * ss + p) : V::zero();
-        transpose(r[g]);
-      }
+      for (int g = 0; g < G; ++g) load_transposed(src + g * W * ss + p, ss, S - g * W, r[g]);
       T* d = dst + p * LD;
       const bool last = p + W == kc;  // the last step's spill would leave the panel
 #pragma GCC unroll 16
@@ -234,9 +248,7 @@ void pack_transposed(const T* src, int64_t ss, int S, int64_t kc, T* dst) {
     for (; p + W <= kc; p += W) {
       for (int s0 = 0; s0 < LD; s0 += W) {
         V r[W];
-        for (int i = 0; i < W; ++i)
-          r[i] = s0 + i < S ? V::load(src + (s0 + i) * ss + p) : V::zero();
-        transpose(r);
+        load_transposed(src + s0 * ss + p, ss, S - s0, r);
         const int lanes = std::min(W, LD - s0);
         T* d = dst + p * LD + s0;
         if (lanes == W) {

@@ -699,6 +699,51 @@ template <class T>
 inline void load_deinterleave(const T* p, Vec<T>& ev, Vec<T>& od) {
   Vec<T>::deinterleave(Vec<T>::load(p), Vec<T>::load(p + Vec<T>::width), ev, od);
 }
+#if defined(__AVX2__)
+// r[j] = column j of the 8 x 8 floats (4 x 4 doubles) src[i * ss + j], rows i >= S read as zeros.
+// The loads pair row i's 128-bit half with row i + 4's (i + 2's) (vinsertf128 from memory, a
+// load-port operation), so that in-lane shuffles finish the transpose: no lane-crossing
+// vperm2f128 (8 micro-ops and a 3-cycle throughput each on a Zen 1's 128-bit units, a port-5
+// shuffle on Intel cores, where the float transpose then takes 16 shuffles instead of 24). A
+// 256-bit form, in the AVX-512 build too. load_pair: the half at p or zeros, the one at p + off
+// or zeros beside it.
+[[gnu::always_inline]] inline __m256 load_pair(const float* p, int64_t off, bool lo, bool hi) {
+  const __m128 l = lo ? _mm_loadu_ps(p) : _mm_setzero_ps();
+  return hi ? _mm256_insertf128_ps(_mm256_castps128_ps256(l), _mm_loadu_ps(p + off), 1)
+            : _mm256_zextps128_ps256(l);
+}
+[[gnu::always_inline]] inline __m256d load_pair(const double* p, int64_t off, bool lo, bool hi) {
+  const __m128d l = lo ? _mm_loadu_pd(p) : _mm_setzero_pd();
+  return hi ? _mm256_insertf128_pd(_mm256_castpd128_pd256(l), _mm_loadu_pd(p + off), 1)
+            : _mm256_zextpd128_pd256(l);
+}
+[[gnu::always_inline]] inline void load_transposed_256(const float* src, int64_t ss, int S,
+                                                       __m256* r) {
+  for (int h = 0; h < 2; ++h) {  // columns 4h .. 4h + 3
+    __m256 u[4], t[4];
+    for (int i = 0; i < 4; ++i)  // lane 0: row i, lane 1: row i + 4
+      u[i] = load_pair(src + i * ss + 4 * h, 4 * ss, i < S, i + 4 < S);
+    t[0] = _mm256_unpacklo_ps(u[0], u[1]);  // r0c0 r1c0 r0c1 r1c1 | the same of rows 4, 5
+    t[1] = _mm256_unpackhi_ps(u[0], u[1]);  // r0c2 r1c2 r0c3 r1c3 | ...
+    t[2] = _mm256_unpacklo_ps(u[2], u[3]);
+    t[3] = _mm256_unpackhi_ps(u[2], u[3]);
+    r[4 * h + 0] = _mm256_shuffle_ps(t[0], t[2], 0x44);
+    r[4 * h + 1] = _mm256_shuffle_ps(t[0], t[2], 0xEE);
+    r[4 * h + 2] = _mm256_shuffle_ps(t[1], t[3], 0x44);
+    r[4 * h + 3] = _mm256_shuffle_ps(t[1], t[3], 0xEE);
+  }
+}
+[[gnu::always_inline]] inline void load_transposed_256(const double* src, int64_t ss, int S,
+                                                       __m256d* r) {
+  for (int h = 0; h < 2; ++h) {  // columns 2h, 2h + 1; lane 0: rows 0, 1; lane 1: rows 2, 3
+    const __m256d u0 = load_pair(src + 2 * h, 2 * ss, 0 < S, 2 < S);
+    const __m256d u1 = load_pair(src + ss + 2 * h, 2 * ss, 1 < S, 3 < S);
+    r[2 * h] = _mm256_unpacklo_pd(u0, u1);
+    r[2 * h + 1] = _mm256_unpackhi_pd(u0, u1);
+  }
+}
+#endif
+
 #if defined(__AVX2__) && !defined(__AVX512F__)
 inline void load_deinterleave(const float* p, Vec<float>& ev, Vec<float>& od) {
   const __m256 lo = _mm256_loadu2_m128(p + 8, p), hi = _mm256_loadu2_m128(p + 12, p + 4);

@@ -595,9 +595,24 @@ void wino_batch(const WinoGeom& g, const T* in, const T* u, const T* bias, T* ou
 // they split the output channels instead, over every block, into one dU (wino_dw_split_oc).
 // A kWinoTr x kWinoTr transpose: dst[k * ds + r] = src[r * ss + k] (8 x 8 floats, 4 x 4 doubles
 // with AVX2's 256-bit shuffles, which the AVX-512 build has too; one element elsewhere).
+// The AVX2 build transposes as the loads pair the rows' 128-bit halves (simd.h
+// load_transposed_256: no lane-crossing vperm2f128, 8 micro-ops each on a Zen 1); the AVX-512
+// build keeps the shuffles it was measured with (rounds 15-23).
 #if defined(__AVX2__)
 template <class T>
 inline constexpr int kWinoTr = 32 / int(sizeof(T));
+#if !defined(__AVX512F__)
+inline void wino_tr(const float* src, int64_t ss, float* dst, int64_t ds) {
+  __m256 r[8];
+  load_transposed_256(src, ss, 8, r);
+  for (int i = 0; i < 8; ++i) _mm256_storeu_ps(dst + i * ds, r[i]);
+}
+inline void wino_tr(const double* src, int64_t ss, double* dst, int64_t ds) {
+  __m256d r[4];
+  load_transposed_256(src, ss, 4, r);
+  for (int i = 0; i < 4; ++i) _mm256_storeu_pd(dst + i * ds, r[i]);
+}
+#else
 inline void wino_tr(const float* src, int64_t ss, float* dst, int64_t ds) {
   __m256 r[8], t[8];
   for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ss);
@@ -626,6 +641,7 @@ inline void wino_tr(const double* src, int64_t ss, double* dst, int64_t ds) {
   _mm256_storeu_pd(dst + 2 * ds, _mm256_permute2f128_pd(t0, t2, 0x31));
   _mm256_storeu_pd(dst + 3 * ds, _mm256_permute2f128_pd(t1, t3, 0x31));
 }
+#endif
 #else
 template <class T>
 inline constexpr int kWinoTr = 1;
