@@ -187,6 +187,49 @@ def test_conv2d_threaded_paths(isa, shape, threads, rng):
         dg.set_num_threads(old)
 
 
+# (n, c, h, w, o, kh, kw, stride, padding): shapes the automatic choice runs by Winograd, by taps
+# (3x3, 5x5, 1x7), by phases (stride 2); each output should be the direct sum of what it reads
+NONFINITE_SHAPES = [
+    (2, 32, 8, 8, 32, 3, 3, 1, 1),
+    (2, 16, 8, 8, 16, 3, 3, 1, 1),
+    (2, 16, 9, 11, 16, 5, 5, 1, 2),
+    (2, 16, 8, 12, 8, 1, 7, 1, (0, 3)),
+    (2, 16, 12, 12, 16, 3, 3, 2, 1),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "shape", NONFINITE_SHAPES, ids=lambda s: "c{1}_{2}x{3}_k{5}x{6}_s{7}".format(*s)
+)
+@pytest.mark.parametrize("where", ["x_inf", "w_inf", "x_nan"])
+def test_conv2d_nonfinite_like_the_direct_sum(isa, shape, dtype, where, rng):
+    """An inf or NaN reaches only the outputs whose direct sums read it, as in torch: Winograd's
+    transforms (inf - inf) and the tap paths' padded rows (0 * NaN) spread it wider, and the
+    automatic choice then recomputes the call by the GEMM path (conv.h conv2d_forward_t)."""
+    n, c, h, w_, o, kh, kw, stride, padding = shape
+    x = rng.uniform(-1, 1, size=(n, c, h, w_)).astype(dtype)
+    w = rng.uniform(-1, 1, size=(o, c, kh, kw)).astype(dtype)
+    if where == "x_inf":
+        x[0, 1, h // 2, w_ // 2] = np.inf
+    elif where == "w_inf":  # the centre tap: it never reads padding (0 * inf would be NaN)
+        w[1, 0, kh // 2, kw // 2] = -np.inf
+    else:
+        x[0, 0, 0, 0] = np.nan
+    kw_ = dict(stride=stride, padding=padding)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    y = _cpu.conv2d_forward(x, w, None, **kw_)
+    f64 = [v.astype(np.float64) for v in (x, w)]
+    y_ref = reference.conv2d_forward(*f64, None, **kw_)
+    assert not np.isfinite(y_ref).all()  # the value reaches the output
+    assert_close(y, y_ref, dtype, rtol=tol, atol=tol * c * kh * kw, name="y")
+    dy = rng.uniform(-1, 1, size=y.shape).astype(dtype)
+    got = _cpu.conv2d_backward(dy, x, w, **kw_)
+    ref = reference.conv2d_backward(dy.astype(np.float64), *f64, **kw_)
+    for name, a, e in zip(("dx", "dw", "db"), got, ref):
+        assert_close(a, e, dtype, rtol=tol, atol=tol * n * h * w_ * o, name=name)
+
+
 def test_conv2d_gradcheck():
     rng = np.random.default_rng(3)
     x = dg.tensor(rng.normal(size=(1, 4, 5, 4)), requires_grad=True)
