@@ -600,3 +600,16 @@ def test_layer_norm_params_grads_threads_agree(shape, norm, dtype, rng):
     rows = x.size // int(np.prod(norm))
     assert_close(outs[1][1], edw, dtype, rtol=TOL[dtype], scale=10.0 * rows)
     assert_close(outs[1][2], edb, dtype, rtol=TOL[dtype], scale=10.0 * rows)
+
+
+def test_layer_norm_normalized_shape_types():
+    """F.layer_norm takes normalized_shape as nn.LayerNorm does: an int (NumPy's included) or a
+    tuple / list of ints; anything else is a TypeError naming the argument (was: a raw 'object is
+    not iterable' for np.int64, a shape mismatch for True)."""
+    x = dg.tensor(np.random.default_rng(0).standard_normal((2, 3)))
+    want = F.layer_norm(x, (3,)).numpy()
+    for ok in (3, np.int64(3), [3], (np.int32(3),)):
+        np.testing.assert_array_equal(F.layer_norm(x, ok).numpy(), want)
+    for bad in (3.0, None, "abc", True, (True,)):
+        with pytest.raises(TypeError, match="^layer_norm: normalized_shape"):
+            F.layer_norm(x, bad)

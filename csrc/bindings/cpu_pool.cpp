@@ -111,6 +111,10 @@ Pool2dGeom geometry(const std::vector<int64_t>& shape, py::handle kernel, py::ha
                           ") is larger than the padded input " +
                           pair_str({g.h + 2 * g.ph, g.w + 2 * g.pw}) + " (output size " +
                           pair_str({g.oh, g.ow}) + ")");
+  if (g.h == 0 ||
+      g.w == 0)  // padding alone gave windows: none holds an input element (torch raises)
+    throw py::value_error("input: expected non-zero height and width, got " + pair_str({g.h, g.w}) +
+                          " (every window would lie in the padding)");
   return g;
 }
 

@@ -856,7 +856,16 @@ def layer_norm(
     x = _tensor(input, f"{op}: input")
     if x.dtype not in (np.float32, np.float64):
         raise TypeError(f"{op}: input: expected a float32 or float64 tensor, got dtype {x.dtype}")
-    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    shape = normalized_shape
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)) or not all(
+        isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in shape
+    ):
+        raise TypeError(
+            f"{op}: normalized_shape: expected an int or a tuple of ints, got {normalized_shape!r}"
+        )
+    shape = tuple(int(s) for s in shape)
     k = len(shape)
     if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k :]) != shape:
         raise ValueError(
