@@ -663,3 +663,47 @@ def test_a_graph_output_assigned_to_a_module_is_not_a_parameter():
     m = Cache()
     m(dg.tensor(np.ones(2)))
     assert [n for n, _ in m.named_parameters()] == ["w"]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda dt: nn.Linear(3, 4, dtype=dt),
+        lambda dt: nn.Conv2d(3, 4, 3, dtype=dt),
+        lambda dt: nn.BatchNorm1d(3, dtype=dt),
+        lambda dt: nn.BatchNorm2d(3, dtype=dt),
+        lambda dt: nn.LayerNorm(3, dtype=dt),
+        lambda dt: nn.Embedding(5, 3, dtype=dt),
+    ],
+    ids=["Linear", "Conv2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding"],
+)
+def test_module_dtype_argument(make):
+    """dtype=None is the default dtype, float32, as in torch (it was float64 through
+    np.dtype(None) everywhere but Conv2d); float64 is kept; anything else is a TypeError naming
+    the module and the argument (Conv2d and Linear said 'only float32 / float64 tensors can
+    require grad')."""
+    name = type(make(None)).__name__
+    for p in make(None).parameters():
+        assert p.dtype == np.float32
+    for p in make("float64").parameters():
+        assert p.dtype == np.float64
+    for bad in (np.float16, np.int32, "nonsense"):
+        with pytest.raises(TypeError, match=rf"^{name}: dtype: expected float32 or float64"):
+            make(bad)
+
+
+def test_big_endian_arrays_become_native():
+    """A big-endian float array (e.g. read from a file) becomes a tensor of the same values in
+    native order, which can require grad and goes through every kernel (batch_norm and
+    layer_norm refused '>f4' as 'not float32')."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 4)).astype(">f4")
+    t = dg.tensor(x, requires_grad=True)
+    assert t.dtype == np.float32 and t.dtype.isnative
+    np.testing.assert_array_equal(t.numpy(), x)
+    native = dg.tensor(x.astype(np.float32))
+    for f in (
+        lambda v: F.batch_norm(v, None, None, training=True),
+        lambda v: F.layer_norm(v, (4, 4)),
+        lambda v: F.max_pool2d(v, 2),
+    ):
+        np.testing.assert_array_equal(f(t).numpy(), f(native).numpy())

@@ -182,6 +182,8 @@ class Tensor:
             arr = np.asarray(data, dtype=dtype)
             if dtype is None and not isinstance(data, np.ndarray) and arr.dtype == np.float64:
                 arr = arr.astype(np.float32)  # Python floats default to float32, as in torch
+            if not arr.dtype.isnative:  # big-endian data: the same values in this CPU's order
+                arr = arr.astype(arr.dtype.newbyteorder("="))
         if device is not None:
             arr = to_device(arr, device)
         self.data = arr

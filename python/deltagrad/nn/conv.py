@@ -11,7 +11,7 @@ from .. import functional as F
 from ..tensor import Tensor
 from .init import _calculate_fan_in_and_fan_out, kaiming_uniform_, uniform_
 from .module import Module
-from .parameter import Parameter
+from .parameter import Parameter, _float_dtype
 
 __all__ = ["Conv2d"]
 
@@ -92,7 +92,7 @@ class Conv2d(Module):
             )
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.padding_mode = padding_mode
-        dtype = np.float32 if dtype is None else dtype
+        dtype = _float_dtype(dtype, "Conv2d")
         kh, kw = self.kernel_size
         self.weight = Parameter(
             np.zeros((out_channels, in_channels // groups, kh, kw)), dtype=dtype

@@ -13,7 +13,7 @@ from ..tensor import Tensor
 from .container import Sequential
 from .init import _calculate_fan_in_and_fan_out, kaiming_uniform_, uniform_
 from .module import Module
-from .parameter import Parameter
+from .parameter import Parameter, _float_dtype
 
 __all__ = ["Identity", "Linear", "MLP"]
 
@@ -49,6 +49,7 @@ class Linear(Module):
         F._activation_name(activation)
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.activation = None if activation in (None, "identity") else activation
+        dtype = _float_dtype(dtype, "Linear")
         self.weight = Parameter(np.zeros((self.out_features, self.in_features)), dtype=dtype)
         self.bias = Parameter(np.zeros(self.out_features), dtype=dtype) if bias else None
         self.reset_parameters()

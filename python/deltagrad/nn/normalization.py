@@ -12,7 +12,7 @@ from .. import functional as F
 from ..tensor import Tensor, no_grad
 from .init import ones_, zeros_
 from .module import Module
-from .parameter import Parameter
+from .parameter import Parameter, _float_dtype
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 
@@ -36,13 +36,6 @@ def _flag(v: Any, owner: str, name: str) -> bool:
     if not isinstance(v, (bool, np.bool_)):
         raise TypeError(f"{owner}: {name}: expected a bool, got {v!r}")
     return bool(v)
-
-
-def _float_dtype(dtype: Any, owner: str) -> Any:
-    dt = np.dtype(dtype)
-    if dt not in (np.float32, np.float64):
-        raise TypeError(f"{owner}: dtype: expected float32 or float64, got {dt}")
-    return dt
 
 
 class BatchNorm1d(Module):

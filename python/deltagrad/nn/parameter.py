@@ -12,6 +12,21 @@ from ..tensor import Tensor, get_array_module
 __all__ = ["Parameter"]
 
 
+def _float_dtype(dtype: Any, owner: str) -> Any:
+    """A module's dtype argument as a NumPy dtype, float32 or float64, else a TypeError naming
+    the module (Conv2d, Linear, BatchNorm2d, ...) and the argument. None is the default dtype,
+    float32, as in torch (np.dtype(None) would be float64)."""
+    if dtype is None:
+        return np.dtype(np.float32)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{owner}: dtype: expected float32 or float64, got {dtype!r}") from None
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"{owner}: dtype: expected float32 or float64, got {dt}")
+    return dt
+
+
 class Parameter(Tensor):
     """A leaf Tensor that requires grad (requires_grad=True by default), as torch.nn.Parameter.
 

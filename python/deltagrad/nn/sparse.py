@@ -10,7 +10,7 @@ from .. import functional as F
 from ..tensor import Tensor, no_grad
 from .init import normal_
 from .module import Module
-from .parameter import Parameter
+from .parameter import Parameter, _float_dtype
 
 __all__ = ["Embedding"]
 
@@ -46,6 +46,7 @@ class Embedding(Module):
         ):
             if v != default:
                 raise NotImplementedError(f"Embedding: {name}={v!r} is not supported")
+        dtype = _float_dtype(dtype, "Embedding")
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         if padding_idx is not None:
             if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
