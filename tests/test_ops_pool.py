@@ -277,6 +277,16 @@ def test_functional_matches_ops_and_returns_indices():
         (nn.AdaptiveAvgPool2d(-1), (1, 1, 5, 5), "output_size"),
         (nn.MaxPool1d(2), (1, 1, 5, 5), "input"),
         (nn.AvgPool1d(9), (1, 1, 5), "kernel_size"),
+        # 1-D arguments are checked as given, not as the (1, v) pairs of the 2-D kernels
+        (nn.MaxPool1d(0), (1, 1, 5), r"kernel_size: expected a value >= 1, got 0$"),
+        (nn.MaxPool1d(2, stride=(0,)), (1, 1, 5), r"stride: expected a value >= 1, got 0$"),
+        (
+            nn.MaxPool1d(2, padding=2),
+            (1, 1, 5),
+            r"padding: expected at most half of the kernel size 2, got 2$",
+        ),
+        (nn.AvgPool1d(2, padding=-1), (1, 1, 5), r"padding: expected a value >= 0, got -1$"),
+        (nn.AdaptiveAvgPool1d(-1), (1, 1, 5), r"output_size: expected a value >= 0, got -1$"),
         # a zero height with padding: windows of padding alone (torch raises; the max was -inf
         # with indices outside the input, found only at backward)
         (nn.MaxPool2d(2, padding=1), (1, 1, 0, 3), "input"),

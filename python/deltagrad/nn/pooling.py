@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import functional as F
 from ..tensor import Tensor
 from .module import Module
@@ -114,12 +116,21 @@ class AdaptiveAvgPool2d(Module):
 # ---- 1-D: (N, C, L) or (C, L) as (N, C, 1, L) -------------------------------------------------
 
 
-def _single(v: Any, owner: str, name: str) -> int:
+def _single(v: Any, owner: str, name: str, lo: int | None = None) -> int:
+    """v as one int: from an int or a 1-tuple; with lo, checked >= lo here, so the error names
+    the 1-D value and not the (1, v) pair the 2-D kernel receives."""
     if isinstance(v, (tuple, list)):
         if len(v) != 1:
             raise ValueError(f"{owner}: {name}: expected an int or a 1-tuple, got {v!r}")
         v = v[0]
+    if lo is not None and isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v < lo:
+        raise ValueError(f"{owner}: {name}: expected a value >= {lo}, got {v}")
     return v
+
+
+def _half_kernel(k: Any, p: Any, owner: str) -> None:
+    if isinstance(k, (int, np.integer)) and isinstance(p, (int, np.integer)) and p > k // 2:
+        raise ValueError(f"{owner}: padding: expected at most half of the kernel size {k}, got {p}")
 
 
 def _as_2d(input: Any, owner: str) -> Tensor:
@@ -141,10 +152,11 @@ class MaxPool1d(MaxPool2d):
 
     def forward(self, input: Tensor) -> Any:
         owner = type(self).__name__
-        k = _single(self.kernel_size, owner, "kernel_size")
-        s = _single(self.stride, owner, "stride")
-        p = _single(self.padding, owner, "padding")
-        d = _single(self.dilation, owner, "dilation")
+        k = _single(self.kernel_size, owner, "kernel_size", 1)
+        s = _single(self.stride, owner, "stride", 1)
+        p = _single(self.padding, owner, "padding", 0)
+        d = _single(self.dilation, owner, "dilation", 1)
+        _half_kernel(k, p, owner)
         r = F._max_pool2d(
             _as_2d(input, owner),
             (1, k),
@@ -184,9 +196,10 @@ class AvgPool1d(AvgPool2d):
 
     def forward(self, input: Tensor) -> Tensor:
         owner = type(self).__name__
-        k = _single(self.kernel_size, owner, "kernel_size")
-        s = _single(self.stride, owner, "stride")
-        p = _single(self.padding, owner, "padding")
+        k = _single(self.kernel_size, owner, "kernel_size", 1)
+        s = _single(self.stride, owner, "stride", 1)
+        p = _single(self.padding, owner, "padding", 0)
+        _half_kernel(k, p, owner)
         y = F._avg_pool2d(
             _as_2d(input, owner),
             (1, k),
@@ -205,5 +218,5 @@ class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
 
     def forward(self, input: Tensor) -> Tensor:
         owner = type(self).__name__
-        o = _single(self.output_size, owner, "output_size")
+        o = _single(self.output_size, owner, "output_size", 0)
         return _from_2d(F._adaptive_avg_pool2d(_as_2d(input, owner), (1, o), owner))
