@@ -700,6 +700,8 @@ def test_big_endian_arrays_become_native():
     t = dg.tensor(x, requires_grad=True)
     assert t.dtype == np.float32 and t.dtype.isnative
     np.testing.assert_array_equal(t.numpy(), x)
+    with pytest.raises(ValueError, match="^from_numpy: ndarray: has non-native byte order"):
+        dg.from_numpy(x)  # it shares memory: a converted copy would not
     native = dg.tensor(x.astype(np.float32))
     for f in (
         lambda v: F.batch_norm(v, None, None, training=True),

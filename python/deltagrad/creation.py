@@ -449,6 +449,11 @@ def from_numpy(ndarray: Any) -> Tensor:
             f"from_numpy: ndarray: expected a numpy.ndarray, got {type(ndarray).__name__}"
         )
     as_dtype(ndarray.dtype, "from_numpy")
+    if not ndarray.dtype.isnative:  # sharing needs this CPU's byte order (torch raises too)
+        raise ValueError(
+            f"from_numpy: ndarray: has non-native byte order ({ndarray.dtype.str}); share a "
+            "native copy (ndarray.astype(ndarray.dtype.newbyteorder('='))) or use dg.tensor"
+        )
     return Tensor(ndarray)
 
 
