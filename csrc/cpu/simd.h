@@ -735,7 +735,7 @@ inline void load_deinterleave(const T* p, Vec<T>& ev, Vec<T>& od) {
 }
 [[gnu::always_inline]] inline void load_transposed_256(const double* src, int64_t ss, int S,
                                                        __m256d* r) {
-  for (int h = 0; h < 2; ++h) {  // columns 2h, 2h + 1; lane 0: rows 0, 1; lane 1: rows 2, 3
+  for (int h = 0; h < 2; ++h) {  // columns 2h, 2h + 1; u0 holds rows 0 | 2, u1 rows 1 | 3
     const __m256d u0 = load_pair(src + 2 * h, 2 * ss, 0 < S, 2 < S);
     const __m256d u1 = load_pair(src + ss + 2 * h, 2 * ss, 1 < S, 3 < S);
     r[2 * h] = _mm256_unpacklo_pd(u0, u1);
