@@ -230,6 +230,34 @@ def test_conv2d_nonfinite_like_the_direct_sum(isa, shape, dtype, where, rng):
         assert_close(a, e, dtype, rtol=tol, atol=tol * n * h * w_ * o, name=name)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", NONFINITE_SHAPES[:2], ids=lambda s: "c{1}_{2}x{3}".format(*s))
+def test_conv2d_overflow_in_a_transform_like_the_direct_sum(isa, shape, dtype, rng):
+    """Finite values near the float range: Winograd's transforms (d0 - d2 of a tile row)
+    overflow where no direct sum does, and the automatic choice reruns the call by the GEMM
+    path when its y, dx or dw comes out non-finite (conv.h conv2d_forward_t)."""
+    n, c, h, w_, o = shape[:5]
+    big = 0.75 * np.finfo(dtype).max
+    w = rng.uniform(-0.1, 0.1, size=(o, c, 3, 3)).astype(dtype)
+    x = rng.uniform(-0.1, 0.1, size=(n, c, h, w_)).astype(dtype)
+    xb = x.copy()  # columns 3 and 5: d0 and d2 of the tile over input columns 3-6 (padding 1)
+    xb[1, 2, 4, 3], xb[1, 2, 4, 5] = big, -big
+    dy = rng.uniform(-0.1, 0.1, size=(n, o, h, w_)).astype(dtype)
+    dyb = dy.copy()  # dx's transform of dy overflows the same way
+    dyb[0, 3, 2, 3], dyb[0, 3, 2, 5] = big, -big
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    f64 = lambda *a: [v.astype(np.float64) for v in a]  # noqa: E731
+    y = _cpu.conv2d_forward(xb, w, None, padding=1)
+    y_ref = reference.conv2d_forward(*f64(xb, w), None, padding=1)
+    assert_close(y, y_ref, dtype, rtol=tol, atol=tol * big, name="y")
+    for dy_, x_ in ((dy, xb), (dyb, x)):  # dw's transform of x, dx's of dy
+        got = _cpu.conv2d_backward(dy_, x_, w, padding=1)
+        ref = reference.conv2d_backward(*f64(dy_, x_, w), padding=1)
+        for name, a, e in zip(("dx", "dw"), got, ref):
+            assert np.isfinite(e).all()
+            assert_close(a, e, dtype, rtol=tol, atol=tol * big, name=name)
+
+
 def test_conv2d_gradcheck():
     rng = np.random.default_rng(3)
     x = dg.tensor(rng.normal(size=(1, 4, 5, 4)), requires_grad=True)

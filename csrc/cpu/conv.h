@@ -308,14 +308,27 @@ Blocking make_blocking(const Conv2dParams& p, int nt) {
   return bl;
 }
 
-// n elements, inline vector loops (the rows here are short: a libc call per row would dominate)
+// n elements, inline vector loops (the rows here are short: a libc call per row would dominate);
+// with fin, whether they are finite into it
 template <class T>
-inline void copy_vec(T* dst, const T* src, int64_t n) {
+inline void copy_vec(T* dst, const T* src, int64_t n, FiniteAcc<T>* fin = nullptr) {
   using V = Vec<T>;
   constexpr int W = V::width;
   int64_t i = 0;
-  for (; i + W <= n; i += W) V::load(src + i).store(dst + i);
-  if (i < n) V::load(src + i, static_cast<int>(n - i)).store(dst + i, static_cast<int>(n - i));
+  if (fin) {
+    for (; i + W <= n; i += W) {
+      const V v = V::load(src + i);
+      fin->add(v);
+      v.store(dst + i);
+    }
+  } else {
+    for (; i + W <= n; i += W) V::load(src + i).store(dst + i);
+  }
+  if (i < n) {
+    const V v = V::load(src + i, static_cast<int>(n - i));
+    if (fin) fin->add(v);
+    v.store(dst + i, static_cast<int>(n - i));
+  }
 }
 template <class T>
 inline void fill_zero(T* dst, int64_t n) {
@@ -970,9 +983,10 @@ void tap_image(const TapGeom& g, const T* ap, const T* xp, const int64_t* toff, 
 }
 
 // out[k][oc][oy][ox] = yp[oc * ys + oy * wp + k * wseg + ox] (+ bias[oc]) for ox < wout, the
-// ni <= ns images of the segments.
+// ni <= ns images of the segments; whether they are finite into fin.
 template <class T>
-void tap_unpad(const TapGeom& g, const T* yp, const T* bias, T* out, int64_t ni) {
+void tap_unpad(const TapGeom& g, const T* yp, const T* bias, T* out, int64_t ni,
+               FiniteAcc<T>& fin) {
   using V = Vec<T>;
   constexpr int W = V::width;
   const int64_t ys = tap_ystride<T>(g), osz = g.cout * g.hout * g.wout;
@@ -984,13 +998,19 @@ void tap_unpad(const TapGeom& g, const T* yp, const T* bias, T* out, int64_t ni)
         T* d = out + k * osz + (oc * g.hout + oy) * g.wout;
         int64_t i = 0;
         if (bias) {
-          for (; i + W <= g.wout; i += W) (V::load(s + i) + bv).store(d + i);
+          for (; i + W <= g.wout; i += W) {
+            const V v = V::load(s + i) + bv;
+            fin.add(v);
+            v.store(d + i);
+          }
           if (i < g.wout) {
             const int r = static_cast<int>(g.wout - i);
-            (V::load(s + i, r) + bv).store(d + i, r);
+            const V v = V::load(s + i, r) + bv;
+            fin.add(v);
+            v.store(d + i, r);
           }
         } else {
-          copy_vec(d, s, g.wout);
+          copy_vec(d, s, g.wout, &fin);
         }
       }
     }
@@ -1067,23 +1087,31 @@ TapScratch<T>& tap_scratch() {
 // nimg images in (cin x hin x win each) -> out (cout x hout x wout each), ap packed by tap_pack;
 // g.ns images per padded image, tap t at toff[t]; pad(scratch, images, count) returns them as one
 // padded image.
+// Returns false where an output came out inf or NaN.
 template <class T, class Pad>
-void tap_batch_with(const TapGeom& g, int64_t nimg, const T* in, const T* ap, const T* bias, T* out,
+bool tap_batch_with(const TapGeom& g, int64_t nimg, const T* in, const T* ap, const T* bias, T* out,
                     const int64_t* toff, Pad&& pad) {
   const int64_t taps = g.kh * g.kw, units = ceil_div(nimg, g.ns);
   const double work = double(units) * double(g.cout) * double(g.jn()) * double(taps * g.cin);
   const int nt = work > kConvParallelMinWork && units > 1 ? num_threads() : 1;
+  FiniteFlag ff;
   place_team(nt);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-  for (int64_t u = 0; u < units; ++u) {
-    TapScratch<T>& s = tap_scratch<T>();
-    const int64_t ysz = g.npanels() * kTapMR * tap_ystride<T>(g);
-    const int64_t n = u * g.ns, ni = std::min(g.ns, nimg - n);
-    T* xp = pad(s, in + n * g.cin * g.hin * g.win, ni);
-    T* yp = s.yp(ysz);
-    tap_image(g, ap, xp, toff, yp);
-    tap_unpad(g, yp, bias, out + n * g.cout * g.hout * g.wout, ni);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    FiniteAcc<T> fin;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t u = 0; u < units; ++u) {
+      TapScratch<T>& s = tap_scratch<T>();
+      const int64_t ysz = g.npanels() * kTapMR * tap_ystride<T>(g);
+      const int64_t n = u * g.ns, ni = std::min(g.ns, nimg - n);
+      T* xp = pad(s, in + n * g.cin * g.hin * g.win, ni);
+      T* yp = s.yp(ysz);
+      tap_image(g, ap, xp, toff, yp);
+      tap_unpad(g, yp, bias, out + n * g.cout * g.hout * g.wout, ni, fin);
+    }
+    ff.note(fin.ok());
   }
+  return ff.ok();
 }
 
 // Where tap (ky, kx) reads in a padded image: ky dh rows and kx dw columns in; with strides
@@ -1100,16 +1128,16 @@ inline std::vector<int64_t> tap_offsets(const TapGeom& g) {
 }
 
 template <class T>
-void tap_batch(const TapGeom& g, int64_t nimg, const T* in, const T* ap, const T* bias, T* out,
+bool tap_batch(const TapGeom& g, int64_t nimg, const T* in, const T* ap, const T* bias, T* out,
                TapPadRole role) {
   const std::vector<int64_t> toff = tap_offsets(g);
-  tap_batch_with(g, nimg, in, ap, bias, out, toff.data(),
-                 [&](TapScratch<T>& s, const T* x, int64_t ni) {
-                   TapPadBuf<T>& pb = s.pad[role];
-                   T* xp = pb.get(g, 1, tap_xpad_size<T>(g));
-                   tap_pad_kept(g, x, ni, pb, 0, xp);
-                   return xp;
-                 });
+  return tap_batch_with(g, nimg, in, ap, bias, out, toff.data(),
+                        [&](TapScratch<T>& s, const T* x, int64_t ni) {
+                          TapPadBuf<T>& pb = s.pad[role];
+                          T* xp = pb.get(g, 1, tap_xpad_size<T>(g));
+                          tap_pad_kept(g, x, ni, pb, 0, xp);
+                          return xp;
+                        });
 }
 
 // How many images to set side by side (TapGeom::ns) for a geometry g1 of one image: the count
@@ -1166,18 +1194,20 @@ const T* tap_pack_forward(const Conv2dParams& p, const TapGeom& g, const T* w) {
   return ap;
 }
 
+// y by taps; false where a value of y came out inf or NaN
 template <class T>
-void tap_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
+bool tap_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
   const TapGeom g1 = tap_geom(p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw, p.kh, p.kw, p.dh, p.dw);
   const TapGeom g = tap_geom(p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw, p.kh, p.kw, p.dh, p.dw,
                              tap_segs<T>(g1, p.n));
   const T* const ap = tap_pack_forward(p, g, w);
-  tap_batch(g, p.n, x, ap, b, y, kPadFwd);
+  return tap_batch(g, p.n, x, ap, b, y, kPadFwd);
 }
 
-// dx = the stride-1 convolution of dy padded by (k - 1) d - p with w transposed and flipped
+// dx = the stride-1 convolution of dy padded by (k - 1) d - p with w transposed and flipped;
+// false where a value of dx came out inf or NaN
 template <class T>
-void tap_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
+bool tap_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const int64_t ekh = (p.kh - 1) * p.dh, ekw = (p.kw - 1) * p.dw;
   const TapGeom g1 =
       tap_geom(p.o, p.c, p.ho, p.wo, p.h, p.w, ekh - p.ph, ekw - p.pw, p.kh, p.kw, p.dh, p.dw);
@@ -1186,7 +1216,7 @@ void tap_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   struct Packed;  // every element written by tap_pack
   T* const ap = reused_scratch<T, Packed>(size_t(g.npanels() * kTapMR * p.kh * p.kw * p.o));
   tap_pack<T>(g, w, p.kh * p.kw, p.c * p.kh * p.kw, tap_iota(p.kh * p.kw, true).data(), ap);
-  tap_batch(g, p.n, dy, ap, static_cast<const T*>(nullptr), dx, kPadDx);
+  return tap_batch(g, p.n, dy, ap, static_cast<const T*>(nullptr), dx, kPadDx);
 }
 
 // dw by taps: dw[oc][ci * taps + t] = sum over images and j of dyp[oc][j] * xpad[ci][toff[t] + j],
@@ -1377,8 +1407,9 @@ inline bool tap_fused_applies(const Conv2dParams& p) {
   return (p.kh - 1) * p.dh == 2 * p.ph && (p.kw - 1) * p.dw == 2 * p.pw;
 }
 
+// false where a value of dx came out inf or NaN
 template <class T>
-void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw,
+bool tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw,
                         T* db) {
   using V = Vec<T>;
   constexpr int W = V::width;
@@ -1414,10 +1445,12 @@ void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T*
   T* const parts = reused_scratch<T, Parts>(size_t(nt - 1) * size_t(psize));
   if (dw) std::fill(dw, dw + wsize, T(0));
   if (db) std::fill(db, db + p.o, T(0));
+  FiniteFlag ff;
   place_team(nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     const int t = omp_get_thread_num(), tn = omp_get_num_threads();
+    FiniteAcc<T> fin;
     T* part = t == 0 ? nullptr : parts + size_t(t - 1) * size_t(psize);
     if (part != nullptr) std::fill(part, part + psize, T(0));  // each thread zeroes its own
     T* dwp = t == 0 ? dw : part;
@@ -1437,7 +1470,7 @@ void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T*
         if (dx) {
           T* yp = s.zp(ysz);
           tap_image(gd, apd, d, toff.data(), yp);
-          tap_unpad(gd, yp, static_cast<const T*>(nullptr), dx + n * p.c * p.h * p.w, nk);
+          tap_unpad(gd, yp, static_cast<const T*>(nullptr), dx + n * p.c * p.h * p.w, nk, fin);
         }
         if (db) {  // the padded channel's sum: its border is zero
           for (int64_t oc = 0; oc < p.o; ++oc) {
@@ -1458,12 +1491,14 @@ void tap_backward_fused(const Conv2dParams& p, const T* dy, const T* x, const T*
         tap_dw_chunk(gf, ni, xp, xs, dp + dbase, dys, cs, toff.data(), p.o, dwp, s.av);
       }
     }
+    ff.note(fin.ok());
   }
   for (int t = 1; t < nt; ++t) {
     const T* src = parts + size_t(t - 1) * size_t(psize);
     if (dw) add_into(dw, src, wsize);
     if (db) add_into(db, src + wsize, p.o);
   }
+  return ff.ok();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1597,8 +1632,9 @@ inline bool tap_phase_dx_pays(const Conv2dParams& p) {
          p.o * p.c * p.kh * p.kw * int64_t(sizeof(T)) <= l2_per_thread() / 2;
 }
 
+// y by phases; false where a value of y came out inf or NaN
 template <class T>
-void tap_phase_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
+bool tap_phase_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
   const TapGeom g1 = tap_phase_geom(p);
   // units of up to half the L2: 4 images of 16x16 -> 8x8 (32 -> 64 channels, 264 KB) fill
   // whole tiles (AVX-512: 288 positions, 9 tiles) where 2 fill 4.5: 1.11-1.16x (Zen 4, 1 MiB L2)
@@ -1607,12 +1643,13 @@ void tap_phase_forward(const Conv2dParams& p, const T* x, const T* w, const T* b
       tap_phase_geom(p, tap_segs<T>(g1, p.n, p.c * g1.cs() + p.o * tap_ystride<T>(g1), unit_bytes));
   const T* const ap = tap_pack_forward(p, g, w);
   const std::vector<int64_t> toff = tap_offsets(g);
-  tap_batch_with(g, p.n, x, ap, b, y, toff.data(), [&](TapScratch<T>& s, const T* x0, int64_t ni) {
-    TapPadBuf<T>& pb = s.pad[kPadPhaseFwd];
-    T* xp = pb.get(g, 1, tap_xpad_size<T>(g));
-    tap_pad_phases_kept(g, x0, ni, pb, 0, xp);
-    return xp;
-  });
+  return tap_batch_with(g, p.n, x, ap, b, y, toff.data(),
+                        [&](TapScratch<T>& s, const T* x0, int64_t ni) {
+                          TapPadBuf<T>& pb = s.pad[kPadPhaseFwd];
+                          T* xp = pb.get(g, 1, tap_xpad_size<T>(g));
+                          tap_pad_phases_kept(g, x0, ni, pb, 0, xp);
+                          return xp;
+                        });
 }
 
 template <class T>
@@ -1713,14 +1750,16 @@ struct TapPhaseDx {
 };
 
 // dx row = the phase rows p0 (even columns) and p1 (odd columns; nullptr: zero) interleaved, w
-// columns; sw = 1: p0 alone. A null p0 with sw = 1 or both null: zeros.
+// columns; sw = 1: p0 alone. A null p0 with sw = 1 or both null: zeros. Whether the row is
+// finite into fin.
 template <class T>
-inline void tap_interleave_row(const T* p0, const T* p1, int64_t sw, int64_t w, T* out) {
+inline void tap_interleave_row(const T* p0, const T* p1, int64_t sw, int64_t w, T* out,
+                               FiniteAcc<T>& fin) {
   using V = Vec<T>;
   constexpr int W = V::width;
   if (sw == 1) {
     if (p0)
-      copy_vec(out, p0, w);
+      copy_vec(out, p0, w, &fin);
     else
       fill_zero(out, w);
     return;
@@ -1730,6 +1769,8 @@ inline void tap_interleave_row(const T* p0, const T* p1, int64_t sw, int64_t w, 
     const int n0 = static_cast<int>((count + 1) / 2), n1 = static_cast<int>(count / 2);
     const V a = p0 ? (n0 == W ? V::load(p0 + b) : V::load(p0 + b, n0)) : V::zero();
     const V c = p1 && n1 > 0 ? (n1 == W ? V::load(p1 + b) : V::load(p1 + b, n1)) : V::zero();
+    fin.add(a);
+    fin.add(c);
     V lo, hi;
     V::interleave(a, c, lo, hi);
     T* d = out + 2 * b;
@@ -1744,8 +1785,9 @@ inline void tap_interleave_row(const T* p0, const T* p1, int64_t sw, int64_t w, 
   }
 }
 
+// false where a value of dx came out inf or NaN
 template <class T>
-void tap_phase_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
+bool tap_phase_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const TapPhaseDx f1(p, 1);
   const TapGeom& g00 = f1.ph[0][0];
   const int64_t unit_bytes = std::max<int64_t>(int64_t(128) << 10, l2_per_thread() / 2);
@@ -1783,31 +1825,38 @@ void tap_phase_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx
   const int64_t units = ceil_div(p.n, ns), xs = tap_xpad_size<T>(gp);
   const double work = double(p.n) * double(p.c) * double(p.h * p.w) * double(p.o);
   const int nt = work > kConvParallelMinWork && units > 1 ? num_threads() : 1;
+  FiniteFlag ff;
   place_team(nt);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-  for (int64_t u = 0; u < units; ++u) {
-    TapScratch<T>& s = tap_scratch<T>();
-    const int64_t n0 = u * ns, ni = std::min(ns, p.n - n0);
-    TapPadBuf<T>& pb = s.pad[kPadDx];
-    T* const xp = pb.get(gp, 1, xs);
-    tap_pad_kept(gp, dy + n0 * p.o * p.ho * p.wo, ni, pb, 0, xp);
-    T* const yp = s.yp(ysz);
-    for (int64_t ey = 0; ey < p.sh; ++ey)
-      for (int64_t ex = 0; ex < p.sw; ++ex)
-        if (f.live(ey, ex))
-          tap_image(f.ph[ey][ex], ap + aoff[ey][ex], xp, toff[ey][ex].data(), yp + yoff[ey][ex]);
-    for (int64_t k = 0; k < ni; ++k)
-      for (int64_t ci = 0; ci < p.c; ++ci)
-        for (int64_t i = 0; i < p.h; ++i) {
-          const int64_t ey = i % p.sh, a = i / p.sh;
-          const T* row[2] = {nullptr, nullptr};
-          for (int64_t ex = 0; ex < p.sw; ++ex)
-            if (f.live(ey, ex))
-              row[ex] = yp + yoff[ey][ex] + ci * ys[ey][ex] + a * gp.wp + k * gp.wseg;
-          tap_interleave_row(row[0], row[1], p.sw, p.w,
-                             dx + ((n0 + k) * p.c + ci) * p.h * p.w + i * p.w);
-        }
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    FiniteAcc<T> fin;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t u = 0; u < units; ++u) {
+      TapScratch<T>& s = tap_scratch<T>();
+      const int64_t n0 = u * ns, ni = std::min(ns, p.n - n0);
+      TapPadBuf<T>& pb = s.pad[kPadDx];
+      T* const xp = pb.get(gp, 1, xs);
+      tap_pad_kept(gp, dy + n0 * p.o * p.ho * p.wo, ni, pb, 0, xp);
+      T* const yp = s.yp(ysz);
+      for (int64_t ey = 0; ey < p.sh; ++ey)
+        for (int64_t ex = 0; ex < p.sw; ++ex)
+          if (f.live(ey, ex))
+            tap_image(f.ph[ey][ex], ap + aoff[ey][ex], xp, toff[ey][ex].data(), yp + yoff[ey][ex]);
+      for (int64_t k = 0; k < ni; ++k)
+        for (int64_t ci = 0; ci < p.c; ++ci)
+          for (int64_t i = 0; i < p.h; ++i) {
+            const int64_t ey = i % p.sh, a = i / p.sh;
+            const T* row[2] = {nullptr, nullptr};
+            for (int64_t ex = 0; ex < p.sw; ++ex)
+              if (f.live(ey, ex))
+                row[ex] = yp + yoff[ey][ex] + ci * ys[ey][ex] + a * gp.wp + k * gp.wseg;
+            tap_interleave_row(row[0], row[1], p.sw, p.w,
+                               dx + ((n0 + k) * p.c + ci) * p.h * p.w + i * p.w, fin);
+          }
+    }
+    ff.note(fin.ok());
   }
+  return ff.ok();
 }
 
 inline bool is_depthwise(const Conv2dParams& p) { return p.groups == p.c && p.groups > 1; }
@@ -1837,40 +1886,39 @@ bool all_finite(const T* v, int64_t n) {
 
 // Non-finite values and the fast algorithms. Winograd's transforms and the tap and phase paths'
 // shared rows combine values that the direct sum keeps apart, so an inf or NaN in x, w or dy
-// reaches outputs whose direct sums never meet it: inf - inf = NaN in a transform, 0 * NaN on a
-// padded row, where torch's convolutions give +-inf or a finite value. So with the automatic
-// choice, a forward whose x or w holds one runs by the GEMM path (im2col products: each output
-// the direct sum of the values it reads), and a backward whose dx or dw came out non-finite from
-// a fast path is run again by it. The checks are one read of x and w (forward) or of dx and dw
-// (backward): 1-3% of the call (Zen 1, round 28); a genuinely non-finite gradient is computed
-// twice. Not covered: finite inputs within a few bits of the float range, which a Winograd
-// transform may overflow where the direct sum does not.
+// reaches outputs whose direct sums never meet it (inf - inf = NaN in a transform, 0 * NaN on a
+// padded row, where torch's convolutions give +-inf or a finite value), and a transform of
+// finite values within a few bits of the float range can overflow where the direct sum does
+// not. So with the automatic choice, a fast path whose y or dx holds an inf or NaN is run again
+// by the GEMM path (im2col products: each output the direct sum of the values it reads), and so
+// is one whose dw does. The fast paths note whether their y and dx are finite as they write
+// them (FiniteAcc, winograd.h: one FMA a vector, on values in registers); dw, a few hundred KB
+// at most, is read once. A non-finite result is computed twice; explicit algorithms (algo=) are
+// left as they are.
 template <class T>
 void conv2d_forward_t(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y,
                       ConvAlgo algo) {
   if (p.n == 0 || p.o == 0 || p.ho == 0 || p.wo == 0) return;
   if (algo == ConvAlgo::direct) return direct_forward(p, x, w, b, y);
-  if (algo == ConvAlgo::automatic && is_depthwise(p)) return depthwise_forward(p, x, w, b, y);
-  int finite = -1;  // x and w checked only where the automatic choice picks a fast path
-  auto fast = [&] {
-    if (finite < 0)
-      finite = all_finite(x, p.n * p.c * p.h * p.w) &&
-               all_finite(w, p.o * (p.c / p.groups) * p.kh * p.kw);
-    return finite == 1;
-  };
-  if (algo == ConvAlgo::winograd && winograd_applies(p)) return winograd_forward(p, x, w, b, y);
-  if (algo == ConvAlgo::automatic && winograd_pays<T>(p) && tap_applies(p) && tap_pays(p) && fast())
-    return winograd_forward(p, x, w, b, y);
-  if ((algo == ConvAlgo::tap && tap_applies(p)) ||
-      (algo == ConvAlgo::automatic && tap_applies(p) && tap_pays(p) && fast()))
-    return tap_forward(p, x, w, b, y);
-  if ((algo == ConvAlgo::tap && tap_phase_applies(p)) ||
-      (algo == ConvAlgo::automatic && tap_phase_applies(p) && tap_phase_pays<T>(p) && fast()))
-    return tap_phase_forward(p, x, w, b, y);
-  gemm_forward(p, x, w, b, y);
+  const bool autom = algo == ConvAlgo::automatic;
+  if (autom && is_depthwise(p)) return depthwise_forward(p, x, w, b, y);
+  bool ok;  // the fast path's y finite
+  if (algo == ConvAlgo::winograd && winograd_applies(p))
+    ok = winograd_forward(p, x, w, b, y);
+  else if (autom && winograd_pays<T>(p) && tap_applies(p) && tap_pays(p))
+    ok = winograd_forward(p, x, w, b, y);
+  else if ((algo == ConvAlgo::tap && tap_applies(p)) || (autom && tap_applies(p) && tap_pays(p)))
+    ok = tap_forward(p, x, w, b, y);
+  else if ((algo == ConvAlgo::tap && tap_phase_applies(p)) ||
+           (autom && tap_phase_applies(p) && tap_phase_pays<T>(p)))
+    ok = tap_phase_forward(p, x, w, b, y);
+  else
+    return gemm_forward(p, x, w, b, y);
+  if (!ok && autom) gemm_forward(p, x, w, b, y);
 }
 
-// The backward's algorithms; true where a fast one (Winograd, tap, phase) wrote dx or dw.
+// The backward's algorithms; true where a fast one (Winograd, tap, phase) wrote a dx or dw that
+// holds an inf or NaN (dw checked with the automatic choice only).
 template <class T>
 bool conv2d_backward_run(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw,
                          T* db, ConvAlgo algo) {
@@ -1878,31 +1926,35 @@ bool conv2d_backward_run(const Conv2dParams& p, const T* dy, const T* x, const T
     direct_backward(p, dy, x, w, dx, dw, db);
     return false;
   }
+  // after a fast path: dx_ok from the path that wrote dx (true if none or the GEMM's), dw by one
+  auto bad = [&](bool dx_ok, bool dw_fast) {
+    return !dx_ok || (dw_fast && dw && algo == ConvAlgo::automatic &&
+                      !all_finite(dw, p.o * (p.c / p.groups) * p.kh * p.kw));
+  };
   if (p.n > 0 && p.ho > 0 && p.wo > 0 &&
       ((algo == ConvAlgo::winograd && winograd_applies(p)) ||
        (algo == ConvAlgo::automatic && winograd_bwd_pays<T>(p) && tap_applies(p) && tap_pays(p)))) {
     if (db) bias_grad(p, dy, db);
-    if (dx) winograd_backward_dx(p, dy, w, dx);
+    const bool dx_ok = !dx || winograd_backward_dx(p, dy, w, dx);
     if (dw) winograd_backward_dw(p, dy, x, dw);
-    return true;
+    return bad(dx_ok, true);
   }
   if (algo == ConvAlgo::automatic && dw && p.n > 0 && p.ho > 0 && p.wo > 0 && winograd_dw_pays(p) &&
       tap_applies(p) && tap_pays(p)) {  // dw by Winograd, dx by tap
-    if (dx && tap_fused_applies(p))
-      tap_backward_fused(p, dy, x, w, dx, static_cast<T*>(nullptr), db);
-    else {
+    bool dx_ok = true;
+    if (dx && tap_fused_applies(p)) {
+      dx_ok = tap_backward_fused(p, dy, x, w, dx, static_cast<T*>(nullptr), db);
+    } else {
       if (db) bias_grad(p, dy, db);
-      if (dx) tap_backward_dx(p, dy, w, dx);
+      if (dx) dx_ok = tap_backward_dx(p, dy, w, dx);
     }
     winograd_backward_dw(p, dy, x, dw);
-    return true;
+    return bad(dx_ok, true);
   }
   if ((dx || dw) && p.n > 0 && tap_fused_applies(p) &&
       ((algo == ConvAlgo::tap && tap_applies(p)) ||
-       (algo == ConvAlgo::automatic && tap_applies(p) && tap_pays(p)))) {
-    tap_backward_fused(p, dy, x, w, dx, dw, db);
-    return true;
-  }
+       (algo == ConvAlgo::automatic && tap_applies(p) && tap_pays(p))))
+    return bad(tap_backward_fused(p, dy, x, w, dx, dw, db), true);
   if (db) {
     if (p.n == 0 || p.ho * p.wo == 0)
       std::fill(db, db + p.o, T(0));
@@ -1920,25 +1972,26 @@ bool conv2d_backward_run(const Conv2dParams& p, const T* dy, const T* x, const T
   }
   if (p.n > 0 && ((algo == ConvAlgo::tap && tap_applies(p)) ||
                   (algo == ConvAlgo::automatic && tap_applies(p) && tap_pays(p)))) {
-    if (dx) tap_backward_dx(p, dy, w, dx);
+    const bool dx_ok = !dx || tap_backward_dx(p, dy, w, dx);
     if (dw) tap_backward_dw(p, dy, x, dw);
-    return true;
+    return bad(dx_ok, true);
   }
   if (p.n > 0 && ((algo == ConvAlgo::tap && tap_phase_applies(p)) ||
                   (algo == ConvAlgo::automatic && tap_phase_applies(p) && tap_phase_pays<T>(p) &&
                    tap_phase_dw_pays(p)))) {
+    bool dx_ok = true;
     if (dx && (algo == ConvAlgo::tap || tap_phase_dx_pays<T>(p)))
-      tap_phase_backward_dx(p, dy, w, dx);
+      dx_ok = tap_phase_backward_dx(p, dy, w, dx);
     else if (dx)
       gemm_backward(p, dy, x, w, dx, static_cast<T*>(nullptr));
     if (dw) tap_phase_backward_dw(p, dy, x, dw);
-    return true;
+    return bad(dx_ok, true);
   }
   if (algo == ConvAlgo::automatic && p.n > 0 && dx && tap_phase_applies(p) &&
       tap_phase_dx_pays<T>(p)) {
-    tap_phase_backward_dx(p, dy, w, dx);
+    const bool dx_ok = tap_phase_backward_dx(p, dy, w, dx);
     if (dw) gemm_backward(p, dy, x, w, static_cast<T*>(nullptr), dw);
-    return true;
+    return bad(dx_ok, false);
   }
   gemm_backward(p, dy, x, w, dx, dw);
   return false;
@@ -1947,9 +2000,7 @@ bool conv2d_backward_run(const Conv2dParams& p, const T* dy, const T* x, const T
 template <class T>
 void conv2d_backward_t(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw,
                        T* db, ConvAlgo algo) {
-  if (conv2d_backward_run(p, dy, x, w, dx, dw, db, algo) && algo == ConvAlgo::automatic &&
-      !((!dx || all_finite(dx, p.n * p.c * p.h * p.w)) &&
-        (!dw || all_finite(dw, p.o * (p.c / p.groups) * p.kh * p.kw))))
+  if (conv2d_backward_run(p, dy, x, w, dx, dw, db, algo) && algo == ConvAlgo::automatic)
     gemm_backward(p, dy, x, w, dx, dw);
 }
 

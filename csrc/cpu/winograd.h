@@ -32,6 +32,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -42,6 +43,26 @@
 namespace dg {
 namespace DG_ISA_NS {
 namespace conv_detail {
+
+// Whether a fast path's outputs are all finite, gathered while they are in registers, for
+// conv.h's fallback (see conv2d_forward_t): FiniteAcc::add folds v * 0 into an accumulator
+// (+-0 for a finite lane, NaN for an inf or a NaN; an FMA, which the adds and shuffles of the
+// transforms and copies leave room for), and each thread reports once into the call's
+// FiniteFlag. Lanes past the end of a row are loaded as zero or computed from zero padding, so
+// they are finite when the inputs are.
+template <class T>
+struct FiniteAcc {
+  Vec<T> acc = Vec<T>::zero();
+  void add(Vec<T> v) { acc = fmadd(v, Vec<T>::zero(), acc); }
+  bool ok() const { return all_lanes(acc == acc); }
+};
+struct FiniteFlag {
+  std::atomic<bool> bad{false};
+  void note(bool ok) {
+    if (!ok) bad.store(true, std::memory_order_relaxed);
+  }
+  bool ok() const { return !bad.load(); }
+};
 
 inline bool winograd_applies(const Conv2dParams& p) {
   return p.kh == 3 && p.kw == 3 && p.sh == 1 && p.sw == 1 && p.dh == 1 && p.dw == 1 &&
@@ -403,7 +424,8 @@ inline void wino_store2(Vec<T> lo, Vec<T> hi, T* p, int n) {
 // straight into out (interleaved), the rest by masked stores.
 template <class T>
 void wino_out_segment(const WinoGeom& g, const T* m, int64_t ld, int64_t j0, int64_t n, int64_t ty,
-                      int64_t tx0, int64_t cnt, const T* bias, T* out, int64_t qnext) {
+                      int64_t tx0, int64_t cnt, const T* bias, T* out, int64_t qnext,
+                      FiniteAcc<T>& fin) {
   using V = Vec<T>;
   constexpr int W = V::width;
   const int64_t oy = 2 * ty, ox0 = 2 * tx0;
@@ -446,9 +468,15 @@ void wino_out_segment(const WinoGeom& g, const T* m, int64_t ld, int64_t j0, int
         t0[k] = a[k] + a[4 + k] + a[8 + k];
         t1[k] = a[4 + k] - a[8 + k] - a[12 + k];
       }
+      const V y00 = t0[0] + t0[1] + t0[2] + bv, y01 = t0[1] - t0[2] - t0[3] + bv;
+      const V y10 = t1[0] + t1[1] + t1[2] + bv, y11 = t1[1] - t1[2] - t1[3] + bv;
+      fin.add(y00);
+      fin.add(y01);
+      fin.add(y10);
+      fin.add(y11);
       V lo0, hi0, lo1, hi1;
-      V::interleave(t0[0] + t0[1] + t0[2] + bv, t0[1] - t0[2] - t0[3] + bv, lo0, hi0);
-      V::interleave(t1[0] + t1[1] + t1[2] + bv, t1[1] - t1[2] - t1[3] + bv, lo1, hi1);
+      V::interleave(y00, y01, lo0, hi0);
+      V::interleave(y10, y11, lo1, hi1);
       if (2 * (i + W) <= ncol) {
         lo0.store(y0 + 2 * i);
         hi0.store(y0 + 2 * i + W);
@@ -535,7 +563,7 @@ void wino_products(const WinoGeom& g, const T* up, const T* v, T* m, int64_t ld,
 // out (n, cout, hout, wout) = the stride-1 3x3 convolution of in (n, cin, hin, win), zero-padded
 // by (ph, pw), with the transformed filters u (wino_filter), + bias (may be null).
 template <class T>
-void wino_batch(const WinoGeom& g, const T* in, const T* u, const T* bias, T* out) {
+void wino_batch(const WinoGeom& g, const T* in, const T* u, const T* bias, T* out, FiniteFlag& ff) {
   using V = Vec<T>;
   constexpr int W = V::width;
   const int64_t nt_tiles = g.ntiles();
@@ -565,6 +593,7 @@ void wino_batch(const WinoGeom& g, const T* in, const T* u, const T* bias, T* ou
     T* v = WinoScratch<T>::get(s.v, 16 * wino_xi_stride<T>(g.cin, nb));
     T* m = WinoScratch<T>::get(s.m, 16 * wino_xi_stride<T>(g.cout, nb));
     T* rows = WinoScratch<T>::get(s.rows, 4 * rl);
+    FiniteAcc<T> fin;
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < nblocks; ++blk) {
       const int64_t q0 = blk * nb, q1 = std::min(nt_tiles, q0 + nb), nq = q1 - q0;
@@ -574,9 +603,11 @@ void wino_batch(const WinoGeom& g, const T* in, const T* u, const T* bias, T* ou
       });
       wino_products(g, u, v, m, nb, nq);
       wino_segments(g, q0, q1, [&](const WinoSeg& sg) {
-        wino_out_segment(g, m, nb, sg.q - q0, sg.n, sg.ty, sg.tx, sg.cnt, bias, out, sg.q + sg.cnt);
+        wino_out_segment(g, m, nb, sg.q - q0, sg.n, sg.ty, sg.tx, sg.cnt, bias, out, sg.q + sg.cnt,
+                         fin);
       });
     }
+    ff.note(fin.ok());
   }
 }
 
@@ -931,7 +962,8 @@ void wino_dw_run(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
 // split statically between the threads, each computed by one: the bits do not depend on the
 // thread count.
 template <class T, int MR, int NV>
-void wino_batch_cl(const WinoGeom& g, const T* in, const T* up, const T* bias, T* out) {
+void wino_batch_cl(const WinoGeom& g, const T* in, const T* up, const T* bias, T* out,
+                   FiniteFlag& ff) {
   using V = Vec<T>;
   constexpr int W = V::width, NR = NV * W, B = kWinoTr<T>;
   const int64_t cin = g.cin, cout = g.cout, nt_tiles = g.ntiles();
@@ -967,6 +999,7 @@ void wino_batch_cl(const WinoGeom& g, const T* in, const T* up, const T* bias, T
     T* yr = WinoScratch<T>::get(s.yr, 2 * ol * ldo);
     const int64_t vs = nbr * ldc, ms = nbr * ldo;  // one xi's matrix
     WinoRowSlots<T> xs{g, in, xr, xl, ldc};
+    FiniteAcc<T> fin;
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < nblocks; ++blk) {
       const int64_t q0 = blk * nb, q1 = std::min(nt_tiles, q0 + nb), nq = q1 - q0;
@@ -1006,10 +1039,16 @@ void wino_batch_cl(const WinoGeom& g, const T* in, const T* up, const T* bias, T
             }
             const V b = V::load(bv.data() + ov);
             T* o = yr + 2 * i * ldo + ov;
-            (t0[0] + t0[1] + t0[2] + b).store(o);
-            (t0[1] - t0[2] - t0[3] + b).store(o + ldo);
-            (t1[0] + t1[1] + t1[2] + b).store(o + ol * ldo);
-            (t1[1] - t1[2] - t1[3] + b).store(o + ol * ldo + ldo);
+            const V y00 = t0[0] + t0[1] + t0[2] + b, y01 = t0[1] - t0[2] - t0[3] + b;
+            const V y10 = t1[0] + t1[1] + t1[2] + b, y11 = t1[1] - t1[2] - t1[3] + b;
+            fin.add(y00);
+            fin.add(y01);
+            fin.add(y10);
+            fin.add(y11);
+            y00.store(o);
+            y01.store(o + ldo);
+            y10.store(o + ol * ldo);
+            y11.store(o + ol * ldo + ldo);
           }
         const int64_t ox0 = 2 * tx, ncol = std::min<int64_t>(2 * cnt, g.wout - ox0);
         const int nrow = 2 * ty + 1 < g.hout ? 2 : 1;
@@ -1028,6 +1067,7 @@ void wino_batch_cl(const WinoGeom& g, const T* in, const T* up, const T* bias, T
         }
       });
     }
+    ff.note(fin.ok());
   }
 }
 
@@ -1035,18 +1075,19 @@ void wino_batch_cl(const WinoGeom& g, const T* in, const T* up, const T* bias, T
 // that computes the fewest padded output channels (the first on a tie); the filters (wf, as
 // wino_filter's) transformed into its panels of NV vectors.
 template <class T>
-void wino_batch_cl(const WinoGeom& g, const T* in, const WinoW<T>& wf, const T* bias, T* out) {
+void wino_batch_cl(const WinoGeom& g, const T* in, const WinoW<T>& wf, const T* bias, T* out,
+                   FiniteFlag& ff) {
   constexpr int W = Vec<T>::width;
 #if defined(__AVX512F__)
   const int64_t ov = wino_ceil_div(g.cout, int64_t(W));
   if (ov % 2 == 0 && ov % 3 != 0)
-    return wino_batch_cl<T, 8, 2>(g, in, wino_filter<T>(g.cout, g.cin, 2 * W, wf), bias, out);
+    return wino_batch_cl<T, 8, 2>(g, in, wino_filter<T>(g.cout, g.cin, 2 * W, wf), bias, out, ff);
   if (ov == 1)
-    return wino_batch_cl<T, 16, 1>(g, in, wino_filter<T>(g.cout, g.cin, W, wf), bias, out);
-  return wino_batch_cl<T, 8, 3>(g, in, wino_filter<T>(g.cout, g.cin, 3 * W, wf), bias, out);
+    return wino_batch_cl<T, 16, 1>(g, in, wino_filter<T>(g.cout, g.cin, W, wf), bias, out, ff);
+  return wino_batch_cl<T, 8, 3>(g, in, wino_filter<T>(g.cout, g.cin, 3 * W, wf), bias, out, ff);
 #else
   wino_batch_cl<T, kWinoMR, kWinoNV>(g, in, wino_filter<T>(g.cout, g.cin, kWinoNV * W, wf), bias,
-                                     out);
+                                     out, ff);
 #endif
 }
 
@@ -1058,22 +1099,32 @@ inline bool wino_cl(const WinoGeom& g) {
   return kWinoTr<T> > 1 && wino_narrow<T>(g.wout) && g.ntiles() > 0 && g.cin > 0 && g.cout > 0;
 }
 
+// y by Winograd; false where a value of y came out inf or NaN (conv.h then reruns the call)
 template <class T>
-void winograd_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
+bool winograd_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
   const WinoGeom g = wino_geom(p.n, p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw);
   const WinoW<T> wf{w, 9 * p.c, 9, 3, 1};  // w[oc][ci][ky][kx]
-  if (wino_cl<T>(g)) return wino_batch_cl(g, x, wf, b, y);
-  wino_batch(g, x, wino_filter<T>(p.o, p.c, kWinoMR, wf), b, y);
+  FiniteFlag ff;
+  if (wino_cl<T>(g))
+    wino_batch_cl(g, x, wf, b, y, ff);
+  else
+    wino_batch(g, x, wino_filter<T>(p.o, p.c, kWinoMR, wf), b, y, ff);
+  return ff.ok();
 }
 
-// dx = the stride-1 convolution of dy padded by 2 - p with w transposed (O <-> C) and flipped
+// dx = the stride-1 convolution of dy padded by 2 - p with w transposed (O <-> C) and flipped;
+// false where a value of dx came out inf or NaN
 template <class T>
-void winograd_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
+bool winograd_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const WinoGeom g = wino_geom(p.n, p.o, p.c, p.ho, p.wo, p.h, p.w, 2 - p.ph, 2 - p.pw);
   const WinoW<T> wf{w + 8, 9, 9 * p.c, -3, -1};  // (ci, oc, ky, kx) -> w[oc][ci][2 - ky][2 - kx]
   const T* none = nullptr;
-  if (wino_cl<T>(g)) return wino_batch_cl(g, dy, wf, none, dx);
-  wino_batch(g, dy, wino_filter<T>(p.c, p.o, kWinoMR, wf), none, dx);
+  FiniteFlag ff;
+  if (wino_cl<T>(g))
+    wino_batch_cl(g, dy, wf, none, dx, ff);
+  else
+    wino_batch(g, dy, wino_filter<T>(p.c, p.o, kWinoMR, wf), none, dx, ff);
+  return ff.ok();
 }
 
 // dw's register tile, MR output channels x NV vectors of input channels: Vt's rows are the
