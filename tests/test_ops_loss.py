@@ -94,6 +94,32 @@ def test_bce_logits_extremes_finite(device):
     np.testing.assert_array_equal(dz, [0, 0, 1, -1])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_logits_at_infinity(device, isa, dtype):
+    """max(z, 0) - z t at z = +-inf: (1 - t) z or -t z, the limit 0 where the factor is 0, never
+    inf - inf (NaN for every target before; torch gives NaN at z = -inf)."""
+    z = np.array([np.inf, np.inf, np.inf, -np.inf, -np.inf, -np.inf, np.nan], dtype)
+    t = np.array([0, 0.25, 1, 0, 0.25, 1, 0.5], dtype)
+    loss, dz = call_on(device, ops.binary_cross_entropy_with_logits, z, t, "none")
+    np.testing.assert_array_equal(loss, [np.inf, np.inf, 0, 0, np.inf, np.inf, np.nan])
+    np.testing.assert_array_equal(dz, [1, 0.75, 0, 0, -0.25, -1, np.nan])
+    want, want_dz = ref.binary_cross_entropy_with_logits(z, t, "none")
+    np.testing.assert_array_equal(want, loss)
+    np.testing.assert_array_equal(want_dz, dz)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_mse_gradient_near_the_float_range(device, isa, dtype):
+    """2 (y - t) / n as (y - t) (2 / n): a residual of 0.9 * max gives a finite gradient."""
+    big = 0.9 * np.finfo(dtype).max
+    y = np.array([0, 1, 2], dtype)
+    t = np.array([big, 1, 2.5], dtype)
+    _, g = call_on(device, ops.mse_loss, y, t, "mean")
+    assert_close(g, [-float(big) * (2 / 3), 0, -1 / 3], dtype, name="mse gradient")
+    _, g = call_on(device, ops.mse_loss, y, t, "sum")
+    assert np.isinf(g[0]) and g[0] < 0  # 2 (y - t) itself is past the range
+
+
 def test_loss_bad_inputs():
     y = np.zeros(3, np.float32)
     with pytest.raises(ValueError, match=r"t: expected shape \(3,\), got \(4,\)"):

@@ -39,9 +39,10 @@ struct ActOp<Act::relu> {
   static Vec<T> fwd(Vec<T> x, Vec<T>) {
     return max(Vec<T>::zero(), x);
   }
+  // dy where y is not <= 0: a NaN y passes dy through, as torch's threshold_backward
   template <class T>
   static Vec<T> bwd(Vec<T> dy, Vec<T> y, Vec<T>) {
-    return select(y > Vec<T>::zero(), dy, Vec<T>::zero());
+    return select(y <= Vec<T>::zero(), Vec<T>::zero(), dy);
   }
 };
 template <>

@@ -8,6 +8,7 @@ namespace dg {
 namespace DG_ISA_NS {
 namespace {
 
+// eval gives each element's loss and its gradient, before the reduction's scale.
 template <LossKind K>
 struct LossOp;
 
@@ -21,12 +22,12 @@ struct LossOp<LossKind::sum_of_squares> {
   }
 };
 template <>
-struct LossOp<LossKind::mse> {
+struct LossOp<LossKind::mse> {  // the gradient's 2 goes into the scale (loss_t)
   template <class T>
   static void eval(Vec<T> y, Vec<T> t, Vec<T>& loss, Vec<T>& grad) {
     const Vec<T> r = y - t;
     loss = r * r;
-    grad = Vec<T>::set1(T(2)) * r;
+    grad = r;
   }
 };
 template <>
@@ -46,7 +47,10 @@ struct LossOp<LossKind::bce_with_logits> {
   template <class T>
   static void eval(Vec<T> z, Vec<T> t, Vec<T>& loss, Vec<T>& grad) {
     using V = Vec<T>;
-    loss = (max(V::zero(), z) - z * t) + vlog1p_unit(vexp_upto88(-abs(z)));
+    // max(z, 0) - z t as (1 - t) z for z >= 0, -t z below: inf - inf at z = +-inf otherwise. A
+    // zero factor gives 0 (the limit: z = +inf with t = 1, -inf with t = 0), not 0 * inf.
+    const V c = select(z >= V::zero(), V::set1(T(1)) - t, -t);
+    loss = select(c == V::zero(), V::zero(), c * z) + vlog1p_unit(vexp_upto88(-abs(z)));
     // sigmoid(z) - t as (1 - t) sigmoid(z) - t sigmoid(-z): no cancellation for 0/1 targets
     V s, sc;
     vsigmoid2(z, s, sc);
@@ -84,6 +88,9 @@ double loss_t(LossKind kind, const T* y, const T* t, T* g, T* le, int64_t n, T s
   double total = 0.0;
   auto run = [&](auto tag) {
     constexpr LossKind K = decltype(tag)::value;
+    // MSE's 2 (y - t) / n as (y - t) (2 / n): the gradient of a residual near the float range
+    // does not overflow before the 1 / n (torch's order; otherwise the same bits, 2 is exact)
+    const T gs = K == LossKind::mse ? T(2) * scale : scale;
     const int64_t chunks = (n + kParallelGrain - 1) / kParallelGrain;
     const int nt = n > kParallelGrain ? num_threads() : 1;
     double sum = 0.0;
@@ -91,8 +98,7 @@ double loss_t(LossKind kind, const T* y, const T* t, T* g, T* le, int64_t n, T s
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : sum) if (nt > 1)
     for (int64_t c = 0; c < chunks; ++c) {
       const int64_t b = c * kParallelGrain;
-      sum +=
-          loss_range<T, K>(y, t, g, le, b, b + kParallelGrain < n ? b + kParallelGrain : n, scale);
+      sum += loss_range<T, K>(y, t, g, le, b, b + kParallelGrain < n ? b + kParallelGrain : n, gs);
     }
     total = sum;
   };

@@ -64,7 +64,7 @@ template <class T>
 __device__ __forceinline__ T act_backward(int act, T dy, T saved, T param) {
   switch (static_cast<Act>(act)) {
     case Act::relu:
-      return saved > T(0) ? dy : T(0);
+      return saved <= T(0) ? T(0) : dy;  // a NaN y passes dy through, as torch
     case Act::leaky_relu:
       return saved > T(0) ? dy : dy * param;
     case Act::sigmoid:

@@ -15,7 +15,7 @@ __global__ void pointwise_loss_kernel(int64_t n, int kind, gptr<const T> y, gptr
                                       gptr<T> loss, gptr<T> grad, T scale) {
   DG_GRID_STRIDE(i, n) {
     const T yi = y[i], ti = t[i];
-    T l, g;
+    T l, g, gs = scale;
     switch (static_cast<LossKind>(kind)) {
       case LossKind::sum_of_squares: {
         const T d = yi - ti;
@@ -26,7 +26,7 @@ __global__ void pointwise_loss_kernel(int64_t n, int kind, gptr<const T> y, gptr
       case LossKind::mse: {
         const T d = yi - ti;
         l = d * d;
-        g = T(2) * d;
+        g = d, gs = T(2) * scale;  // 2 d / n as d (2 / n): no overflow before the 1 / n
         break;
       }
       case LossKind::bce: {
@@ -38,13 +38,16 @@ __global__ void pointwise_loss_kernel(int64_t n, int kind, gptr<const T> y, gptr
       }
       case LossKind::bce_with_logits:  // in the overflow-free form
       default: {
-        l = dmax(yi, T(0)) - yi * ti + dlog1p(dexp(-dabs(yi)));
+        // max(z, 0) - z t as (1 - t) z for z >= 0, -t z below, a zero factor giving 0 (the
+        // limit): inf - inf at z = +-inf otherwise (csrc/cpu/loss.h)
+        const T c = yi >= T(0) ? T(1) - ti : -ti;
+        l = (c == T(0) ? T(0) : c * yi) + dlog1p(dexp(-dabs(yi)));
         g = (T(1) - ti) * sigmoid_of(yi) - ti * sigmoid_of(-yi);  // no cancellation at t = 0/1
         break;
       }
     }
     loss[i] = l;
-    grad[i] = scale * g;
+    grad[i] = gs * g;
   }
 }
 

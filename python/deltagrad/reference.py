@@ -123,7 +123,7 @@ _ACTS = {
     "identity": _Act(lambda x, p: x.copy(), lambda dy, y, p: dy.copy(), False),
     "relu": _Act(
         lambda x, p: np.where(x > 0, x, np.where(np.isnan(x), x, 0.0)),
-        lambda dy, y, p: np.where(y > 0, dy, 0.0),
+        lambda dy, y, p: np.where(y <= 0, 0.0, dy),  # NaN y: dy, as torch
         False,
     ),
     "leaky_relu": _Act(
@@ -274,7 +274,7 @@ def mse_loss(y: Any, t: Any, reduction: str = "mean") -> tuple[np.ndarray, np.nd
     y, t = _f64(y), _f64(t)
     r = y - t
     loss, scale = _reduce(r * r, reduction)
-    return loss, 2.0 * r * scale
+    return loss, r * (2.0 * scale)  # the 2 with the 1 / n: r near the float range stays finite
 
 
 def binary_cross_entropy(p: Any, t: Any, reduction: str = "mean") -> tuple[np.ndarray, np.ndarray]:
@@ -293,9 +293,14 @@ def binary_cross_entropy_with_logits(
     z: Any, t: Any, reduction: str = "mean"
 ) -> tuple[np.ndarray, np.ndarray]:
     """On logits (any shape: K independent outputs per row is the multi-label case):
-    max(z, 0) - z t + log1p(exp(-|z|)), and dz = sigmoid(z) - t."""
+    max(z, 0) - z t + log1p(exp(-|z|)), and dz = sigmoid(z) - t. max(z, 0) - z t is taken as
+    (1 - t) z for z >= 0 and -t z below, a zero factor giving 0: at z = +-inf it is the limit,
+    not inf - inf."""
     z, t = _f64(z), _f64(t)
-    loss, scale = _reduce(np.maximum(z, 0.0) - z * t + np.log1p(np.exp(-np.abs(z))), reduction)
+    c = np.where(z >= 0, 1.0 - t, -t)
+    with np.errstate(invalid="ignore"):
+        lin = np.where(c == 0, 0.0, c * z)
+    loss, scale = _reduce(lin + np.log1p(np.exp(-np.abs(z))), reduction)
     # sigmoid(z) - t, written without cancellation for 0/1 targets
     return loss, ((1.0 - t) * _sigmoid(z) - t * _sigmoid(-z)) * scale
 
