@@ -1372,9 +1372,10 @@ def test_nan_and_inf_propagate(device: str) -> None:
     c = np.ones((3, 2))
     got = o.matmul(a, b, alpha=1.0, beta=float("inf"), out=c)
     assert np.isposinf(got).all()
-    # BCE: probabilities outside [0, 1] or NaN are a ValueError, as torch's RuntimeError ("all
-    # elements of input should be between 0 and 1"), for every reduction; they made NaN losses.
-    # A NaN target is a NaN loss; 0 and 1 are fine (the logs are clamped at -100, as torch).
+    # BCE: probabilities or targets outside [0, 1] or NaN are a ValueError, as torch's
+    # RuntimeError ("all elements of input / target should be between 0 and 1"), for every
+    # reduction; they made NaN losses (a target of 2 a finite one). 0 and 1 are fine (the logs
+    # are clamped at -100, as torch).
     t = np.array([1.0, 0.0, 1.0])
     for bad, val in (
         ([0.3, 1.5, 0.2], "1.5"),
@@ -1386,8 +1387,17 @@ def test_nan_and_inf_propagate(device: str) -> None:
                 ValueError, match=rf"binary_cross_entropy: p: .*\[0, 1\], got {val} at"
             ):
                 o.binary_cross_entropy(np.array(bad), t, red)
-    got = o.binary_cross_entropy(np.array([0.0, 1.0, 0.5]), np.array([0.0, np.nan, 1.0]), "none")[0]
-    np.testing.assert_array_equal(np.isnan(got), [False, True, False])
+    p = np.array([0.0, 1.0, 0.5], np.float32)
+    for bad, val in (
+        ([0.0, np.nan, 1.0], "nan"),
+        ([2.0, 0.0, 1.0], "2"),
+        ([1, 0, -1e-30], "-1.0000000031710769e-30 at flat index 2"),
+    ):
+        for red in ("mean", "sum", "none"):
+            with pytest.raises(
+                ValueError, match=rf"binary_cross_entropy: t: .*\[0, 1\], got {val}"
+            ):
+                o.binary_cross_entropy(p, np.array(bad, np.float32), red)
     assert float(o.binary_cross_entropy(np.array([1.0, 0.0]), np.array([0.0, 1.0]))[0]) == 100.0
 
 

@@ -27,18 +27,24 @@ py::tuple loss(LossKind kind, py::handle y_obj, py::handle t_obj, Reduction redu
     py::gil_scoped_release nogil;
     total = loss_forward_backward(kind, yp, tp, gp, lp, n, static_cast<T>(scale));
   });
-  // Probabilities outside [0, 1] (or NaN) make a NaN loss, which torch refuses ("all elements
-  // of input should be between 0 and 1"): look for one only when the total is NaN (every
-  // element's loss is in it, whatever the reduction), so the common case pays nothing.
+  // Probabilities or targets outside [0, 1] (or NaN) make a NaN loss (the kernel makes it NaN
+  // for such a target), which torch refuses ("all elements of input / target should be between
+  // 0 and 1"): look for one only when the total is NaN (every element's loss is in it, whatever
+  // the reduction), so the common case pays nothing.
   if (kind == LossKind::bce && std::isnan(total))
     dispatch_dtype(dt, [&](auto tag) {
       using T = decltype(tag);
       const T* yp = cptr<T>(y);
-      for (int64_t i = 0; i < n; ++i)
+      const T* tp = cptr<T>(t);
+      for (int64_t i = 0; i < n; ++i) {
         if (!(yp[i] >= T(0) && yp[i] <= T(1)))
           throw py::value_error(std::string(yname) + ": expected probabilities in [0, 1], got " +
                                 num_str(double(yp[i])) + " at flat index " + std::to_string(i) +
                                 " (use binary_cross_entropy_with_logits for logits)");
+        if (!(tp[i] >= T(0) && tp[i] <= T(1)))
+          throw py::value_error("t: expected targets in [0, 1], got " + num_str(double(tp[i])) +
+                                " at flat index " + std::to_string(i));
+      }
     });
   if (reduction == Reduction::none) return py::make_tuple(le, g);
   const double value = reduction == Reduction::mean ? (n ? total / double(n) : NAN) : total;

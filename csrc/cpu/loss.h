@@ -39,6 +39,9 @@ struct LossOp<LossKind::bce> {
     const V lp = max(floor, vlog(p));  // max(floor, NaN) is NaN: NaN propagates
     const V lq = max(floor, vlog1p(-p));
     loss = -(t * lp + (one - t) * lq);
+    // a target outside [0, 1] (or NaN) makes the loss NaN: the binding then finds and refuses it
+    loss =
+        select((t >= V::zero()) & (t <= one), loss, V::set1(std::numeric_limits<T>::quiet_NaN()));
     grad = (p - t) / max(V::set1(T(1e-12)), p * (one - p));
   }
 };

@@ -752,17 +752,18 @@ class KernelOps:
     def binary_cross_entropy(self, p: Any, t: Any, reduction: str = "mean") -> tuple[Any, Any]:
         reduction = self._reduction(reduction, "binary_cross_entropy")
         loss, grad = self._pointwise_loss("bce", p, t, reduction, "p")
-        # torch refuses probabilities outside [0, 1] (NaN included), as the CPU op does; one
-        # fused pass over p and a sync (the CPU op looks only when its total is NaN)
-        p = self._as_array(p)
+        # torch refuses probabilities and targets outside [0, 1] (NaN included), as the CPU op
+        # does; one fused pass over each and a sync (the CPU op looks only when its total is NaN)
         xp = self.xp()
-        bad = ~((p >= 0) & (p <= 1))
-        if bool(bad.any()):
-            i = int(xp.argmax(bad.ravel()))
-            raise ValueError(
-                f"p: expected probabilities in [0, 1], got {float(p.ravel()[i])!r} at flat "
-                f"index {i} (use binary_cross_entropy_with_logits for logits)"
-            )
+        for a, what in ((self._as_array(p), "p"), (self._as_array(t), "t")):
+            bad = ~((a >= 0) & (a <= 1))
+            if bool(bad.any()):
+                i = int(xp.argmax(bad.ravel()))
+                raise ValueError(
+                    f"{what}: expected {'probabilities' if what == 'p' else 'targets'} in "
+                    f"[0, 1], got {float(a.ravel()[i])!r} at flat index {i}"
+                    + (" (use binary_cross_entropy_with_logits for logits)" if what == "p" else "")
+                )
         return loss, grad
 
     def binary_cross_entropy_with_logits(
