@@ -321,6 +321,50 @@ def test_scheduler_state_dict_resumes_like_torch(case):
         assert_close(np.array(_momenta(o2)), np.array(_momenta(t)), **TOL, name="momentum")
 
 
+@pytest.mark.parametrize("case", sorted(SCHEDULERS))
+def test_scheduler_state_dicts_load_across_with_torch(case):
+    """A torch scheduler's state_dict loads into ours and ours into torch's (MultiStepLR's
+    milestones in torch's {epoch: count} form; ReduceLROnPlateau's and OneCycleLR's keys that
+    torch lacks rebuilt from the constructor), and both go on as the uninterrupted run."""
+    kind = SCHEDULERS[case][0]
+    o, t = _opt_pair(kind)
+    s, st = _make_sched(case, o, t)
+    for _ in range(12):
+        o.step()
+        t.step()
+        s.step()
+        st.step()
+    o2, t2 = _opt_pair(kind)
+    s2, st2 = _make_sched(case, o2, t2)
+    o2.load_state_dict(copy.deepcopy(o.state_dict()))
+    t2.load_state_dict(copy.deepcopy(t.state_dict()))
+    s2.load_state_dict(copy.deepcopy(st.state_dict()))  # torch's into ours
+    st2.load_state_dict(copy.deepcopy(s.state_dict()))  # ours into torch's
+    for _ in range(12, 30):
+        for x in (o2, t2, s2, st2, t, st):
+            x.step()
+        for a in (s2.get_last_lr(), st2.get_last_lr()):
+            assert_close(np.array(a), np.array(st.get_last_lr()), **TOL, name="lr")
+        assert_close(np.array(_momenta(o2)), np.array(_momenta(t)), **TOL, name="momentum")
+        assert_close(np.array(_momenta(t2)), np.array(_momenta(t)), **TOL, name="momentum")
+
+
+def test_reduce_lr_on_plateau_state_dicts_load_across_with_torch():
+    kw = dict(mode="max", threshold_mode="abs", patience=0, min_lr=[0.02, 0.001])
+    o, t = _opt_pair()
+    s = dg.optim.lr_scheduler.ReduceLROnPlateau(o, **kw)
+    st = torch.optim.lr_scheduler.ReduceLROnPlateau(t, **kw)
+    metrics = np.random.default_rng(5).random(20)
+    for m in metrics[:8]:
+        s.step(float(m))
+        st.step(float(m))
+    s.load_state_dict(copy.deepcopy(st.state_dict()))
+    for m in metrics[8:]:
+        s.step(float(m))
+        st.step(float(m))
+        assert_close(np.array(s.get_last_lr()), np.array(st.get_last_lr()), **TOL, name="lr")
+
+
 @pytest.mark.parametrize(
     "cls,kw",
     [

@@ -74,7 +74,7 @@ class Adagrad(Optimizer):
                 group["eps"],
             )
             for p in group["params"]:
-                if p.grad is None or not p.requires_grad:
+                if p.grad is None:
                     continue
                 g = _grad_of(p)
                 if group["maximize"]:

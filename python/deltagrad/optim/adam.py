@@ -76,7 +76,7 @@ class Adam(Optimizer):
             wd, amsgrad, maximize = group["weight_decay"], group["amsgrad"], group["maximize"]
             decoupled = group["decoupled_weight_decay"]
             for p in group["params"]:
-                if p.grad is None or not p.requires_grad:
+                if p.grad is None:
                     continue
                 g = _grad_of(p)
                 if maximize:

@@ -138,14 +138,18 @@ class LRScheduler:
         """Every attribute but the optimizer, as torch (tuples as lists, Counters as dicts)."""
         return {k: _plain(v) for k, v in self.__dict__.items() if k not in self._transient}
 
+    # keys a state_dict may lack: derived from the constructor's arguments (this object keeps its
+    # own), and absent from torch's state_dict of the same scheduler, which loads here too
+    _optional: tuple[str, ...] = ()
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load a state_dict() of the same scheduler class (a missing key is a ValueError
-        naming it, and nothing changes)."""
+        """Load a state_dict() of the same scheduler class, deltagrad's or torch's (a missing key
+        is a ValueError naming it, and nothing changes; private keys may be missing)."""
         name = type(self).__name__
         if not isinstance(state_dict, dict):
             raise TypeError(f"{name}.load_state_dict: state_dict: expected a dict")
         for key in self.state_dict():
-            if key not in state_dict:
+            if key not in state_dict and not key.startswith("_") and key not in self._optional:
                 raise ValueError(
                     f"{name}.load_state_dict: state_dict: no key '{key}' (a state_dict of "
                     "another scheduler class?)"
@@ -252,7 +256,9 @@ class MultiStepLR(LRScheduler):
 
     def state_dict(self) -> dict[str, Any]:
         out = super().state_dict()
-        out["milestones"] = sorted(self.milestones.elements())  # a list: no int dict keys
+        # torch's form, {milestone: count}: torch's MultiStepLR indexes it by epoch (a list,
+        # loaded there, gave wrong learning rates)
+        out["milestones"] = {int(k): int(c) for k, c in sorted(self.milestones.items())}
         return out
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -465,6 +471,8 @@ class OneCycleLR(LRScheduler):
     to initial_lr first), cos or linear annealing; with cycle_momentum the momentum (SGD,
     RMSprop: group["momentum"]; Adam: betas[0]) moves the opposite way between
     base_momentum and max_momentum."""
+
+    _optional = ("use_beta1",)  # torch sets it only with cycle_momentum
 
     def __init__(
         self,

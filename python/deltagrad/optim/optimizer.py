@@ -83,8 +83,9 @@ class Optimizer:
     to group["param_names"]), or of dicts (param groups: "params" plus any per-group
     hyper-parameter; the others come from `defaults`). `param_groups` is the list of those
     dicts (schedulers and users change e.g. group["lr"] between steps), `state` maps each
-    parameter to its dict of buffers. Parameters with requires_grad=False or whose grad is
-    None are skipped by step(), as torch does."""
+    parameter to its dict of buffers. Parameters whose grad is None are skipped by step(); one
+    with a grad is updated whatever its requires_grad (a layer frozen after a backward, its
+    .grad kept), as torch does."""
 
     # the per-parameter state keys a subclass writes (load_state_dict refuses any other)
     _state_keys: frozenset[str] = frozenset()

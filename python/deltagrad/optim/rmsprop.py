@@ -60,7 +60,7 @@ class RMSprop(Optimizer):
             lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
             wd, momentum, centered = group["weight_decay"], group["momentum"], group["centered"]
             for p in group["params"]:
-                if p.grad is None or not p.requires_grad:
+                if p.grad is None:
                     continue
                 g = _grad_of(p)
                 if group["maximize"]:

@@ -78,7 +78,7 @@ class SGD(Optimizer):
             numpy_only = host
             for p in group["params"]:
                 g = p.grad
-                if g is None or not p.requires_grad:
+                if g is None:
                     continue
                 d = p.data
                 if not (
