@@ -698,11 +698,12 @@ class Tensor:
         out_data = a / b
 
         def _backward(g: Any) -> None:
-            gb = g / other.data
             if self.requires_grad:
-                self._accumulate(_unbroadcast(gb, self.shape))
+                self._accumulate(_unbroadcast(g / b, self.shape))
             if other.requires_grad:
-                other._accumulate(_unbroadcast(-gb * out_data, other.shape))
+                # torch's order, -g * ((a / b) / b): g / b first overflows for a subnormal b
+                # where the gradient is finite (0 where a == 0)
+                other._accumulate(_unbroadcast(-g * (out_data / b), other.shape))
 
         return Tensor._make(out_data, (self, other), _backward, "div")
 
@@ -761,13 +762,15 @@ class Tensor:
             # d/de is 0 where x = 0 and e >= 0 (0**e is flat there), not 0 * inf = nan
             xp = get_array_module(g)
             x, e = self.data, other.data
+            # (masked after the product with g, so an inf / NaN g gives 0 there too, as torch)
             with np.errstate(divide="ignore", invalid="ignore"):
                 if self.requires_grad:
-                    dx = xp.where(e == 0, 0, e * x ** (e - 1))
-                    self._accumulate(_unbroadcast(g * dx, self.shape))
+                    dx = xp.where(e == 0, 0, g * (e * x ** (e - 1))).astype(g.dtype)
+                    self._accumulate(_unbroadcast(dx, self.shape))
                 if other.requires_grad:
-                    de = xp.where((x == 0) & (e >= 0), 0, out_data * xp.log(x))
-                    other._accumulate(_unbroadcast(g * de, other.shape))
+                    zero = (x == 0) & (e >= 0)
+                    de = xp.where(zero, 0, g * (out_data * xp.log(x))).astype(g.dtype)
+                    other._accumulate(_unbroadcast(de, other.shape))
 
         return Tensor._make(out_data, (self, other), _backward_t, "pow")
 
@@ -1252,8 +1255,13 @@ class Tensor:
 
         return Tensor._make(out_data, (x,), _backward, "mean", saves=())
 
-    def _extreme(self, dim: Any, keepdim: bool, op: str) -> Tensor:
-        """amax / amin over dims; the gradient is spread evenly among ties, as torch."""
+    def _extreme(self, dim: Any, keepdim: bool, op: str, spread_nan: bool = False) -> Tensor:
+        """amax / amin over dims; the gradient is spread evenly among ties, as torch.
+
+        spread_nan: torch's evenly_distribute_backward (max() / min() without dim, and
+        norm(+-inf)): a NaN extreme sends the gradient to the NaN elements, and the others get
+        exactly 0. Without it (amax / amin, as torch's amax_backward) a NaN extreme matches no
+        element, and its slice's gradient is NaN."""
         axes = _dims(dim, self.data.ndim, op)
         x = self.data
         if any(x.shape[a] == 0 for a in axes) or (x.size == 0 and dim is None):
@@ -1269,8 +1277,15 @@ class Tensor:
 
         def _backward(g: Any) -> None:
             mask = x == out_k
+            if spread_nan:
+                mask |= xp.isnan(x) & xp.isnan(out_k)
+                count = mask.sum(axis=axes, keepdims=True)
+                share = g.reshape(out_k.shape) / count
+                self._accumulate(xp.where(mask, share, 0).astype(g.dtype))
+                return
             count = mask.sum(axis=axes, keepdims=True)
-            self._accumulate(mask * (g.reshape(out_k.shape) / count))
+            with np.errstate(divide="ignore", invalid="ignore"):  # a NaN slice: 0 / 0, as torch
+                self._accumulate(mask * (g.reshape(out_k.shape) / count))
 
         return Tensor._make(out, (self,), _backward, op, saves=(self,))
 
@@ -1309,14 +1324,14 @@ class Tensor:
         if isinstance(dim, Tensor) or _is_array(dim):
             return self.maximum(dim)
         if dim is None:
-            return self._extreme(None, False, "max")
+            return self._extreme(None, False, "max", spread_nan=True)
         return self._extreme_dim(dim, keepdim, "max")
 
     def min(self, dim: Any = None, keepdim: bool = False) -> Any:
         if isinstance(dim, Tensor) or _is_array(dim):
             return self.minimum(dim)
         if dim is None:
-            return self._extreme(None, False, "min")
+            return self._extreme(None, False, "min", spread_nan=True)
         return self._extreme_dim(dim, keepdim, "min")
 
     def amax(self, dim: Any = (), keepdim: bool = False) -> Tensor:
@@ -1359,16 +1374,42 @@ class Tensor:
         xp = get_array_module(x)
         n = math.prod(x.shape[a] for a in axes) if x.ndim else 1
         denom = max(0, n - c)
-        with np.errstate(divide="ignore", invalid="ignore"):
+
+        # The plain formula first; where a slice's variance came out non-finite (its squares'
+        # sum, or its mean, overflowed) or so small that the squares may have been subnormal or
+        # zero (a constant slice too, which the second pass leaves at 0), every slice
+        # is computed again scaled by 2**-e, e the exponent of its largest |x| (clipped to keep
+        # 2**+-e normal): float32 [3e38, 0, 1, 2] has std 1.5e38. Powers of two scale exactly,
+        # so the usual case costs nothing and the others keep the plain formula's bits where it
+        # did not overflow. d_s = (x - mean) / inv, var_s = var / inv**2 (inv = 2**e, or 1).
+        def moments(x: Any) -> tuple[Any, Any]:
             mu = (
                 xp.mean(x, axis=axes, keepdims=True)
                 if n
                 else xp.zeros_like(x.sum(axis=axes, keepdims=True))
             )
-            diff = x - mu
-            var_k = (diff * diff).sum(axis=axes, keepdims=True) / x.dtype.type(denom)
-        out_shape = var_k.shape if keepdim else [s for i, s in enumerate(x.shape) if i not in axes]
-        return x, diff, var_k, denom, out_shape, xp
+            d = x - mu
+            return d, (d * d).sum(axis=axes, keepdims=True) / x.dtype.type(denom)
+
+        fi = np.finfo(x.dtype)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+            d_s, var_s = moments(x)
+            inv = xp.ones(var_s.shape, x.dtype)
+            tiny = x.dtype.type(float(fi.tiny) / float(fi.eps))
+            if n and bool(xp.any(~xp.isfinite(var_s) | (var_s < tiny))):
+                big = xp.maximum(
+                    xp.amax(x, axis=axes, keepdims=True), -xp.amin(x, axis=axes, keepdims=True)
+                )
+                fin = xp.isfinite(big) & (big > 0)  # inf / NaN / all-zero slices: unscaled
+                e = xp.frexp(xp.where(fin, big, 1))[1] - 1
+                e = xp.clip(e, fi.minexp + 1, fi.maxexp - 1)
+                inv = xp.ldexp(inv, e)  # the small reduced arrays only
+                d_s, var_s = moments(x * xp.ldexp(xp.ones(var_s.shape, x.dtype), -e))
+                diff = d_s * inv
+            else:
+                diff = d_s
+        out_shape = var_s.shape if keepdim else [s for i, s in enumerate(x.shape) if i not in axes]
+        return x, diff, d_s, var_s, inv, denom, out_shape, xp
 
     def var(
         self,
@@ -1379,7 +1420,11 @@ class Tensor:
         correction: Any = None,
     ) -> Tensor:
         """Variance over dim with Bessel's correction (default 1; unbiased=False is 0)."""
-        x, diff, var_k, denom, out_shape, xp = self._var(dim, unbiased, keepdim, correction, "var")
+        x, diff, _, var_s, inv, denom, out_shape, xp = self._var(
+            dim, unbiased, keepdim, correction, "var"
+        )
+        with np.errstate(over="ignore", invalid="ignore"):  # past the dtype's range: inf
+            var_k = (var_s * inv) * inv
 
         def _backward(g: Any) -> None:
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -1395,13 +1440,19 @@ class Tensor:
         *,
         correction: Any = None,
     ) -> Tensor:
-        x, diff, var_k, denom, out_shape, xp = self._var(dim, unbiased, keepdim, correction, "std")
-        std_k = xp.sqrt(var_k)
+        x, _, d_s, var_s, inv, denom, out_shape, xp = self._var(
+            dim, unbiased, keepdim, correction, "std"
+        )
+        std_s = xp.sqrt(var_s)
+        with np.errstate(invalid="ignore"):
+            std_k = std_s * inv
 
         def _backward(g: Any) -> None:
+            # (x - mean) / (denom * std) in the scaled units (the same value): denom * std
+            # itself can overflow where the gradient is finite
             with np.errstate(divide="ignore", invalid="ignore"):
-                gx = g.reshape(std_k.shape) * diff / (x.dtype.type(denom) * std_k)
-            self._accumulate(xp.where(std_k == 0, 0, gx).astype(gx.dtype))  # as torch: 0 at 0
+                gx = g.reshape(std_k.shape) * (d_s / (x.dtype.type(denom) * std_s))
+            self._accumulate(xp.where(std_s == 0, 0, gx).astype(gx.dtype))  # as torch: 0 at 0
 
         return Tensor._make(std_k.reshape(out_shape), (self,), _backward, "std", saves=(self,))
 
@@ -1476,15 +1527,16 @@ class Tensor:
             return _safe_sqrt(s)
         if isinstance(p, str) or not isinstance(p, (int, float, np.number)):
             raise ValueError(f"norm: p: expected 'fro' or a number, got {p!r}")
-        if p == math.inf:
-            return self.abs().amax(() if dim is None else dim, keepdim)
-        if p == -math.inf:
-            return self.abs().amin(() if dim is None else dim, keepdim)
+        if p == math.inf or p == -math.inf:
+            # torch's norm_backward: a NaN norm sends the gradient to the NaN (where abs's
+            # sgn(NaN) = 0 zeroes it), not NaN over the slice as amax's would
+            op = "amax" if p > 0 else "amin"
+            return self.abs()._extreme(dim, keepdim, op, spread_nan=True)
         if p == 1:
             return self.abs().sum(dim, keepdim)
         if p <= 0:
             raise ValueError(f"norm: p: expected p > 0, 'fro' or +-inf, got {p!r}")
-        return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+        return _p_norm(self, p, dim, keepdim)
 
     def numel(self) -> int:
         return self.data.size
@@ -1552,7 +1604,7 @@ class Tensor:
     def abs(self) -> Tensor:
         x = self.data
         xp = get_array_module(x)
-        return self._unary(xp.abs(x), lambda g: g * xp.sign(x), "abs")
+        return self._unary(xp.abs(x), lambda g: g * _sgn(x), "abs")
 
     __abs__ = abs
 
@@ -1571,14 +1623,7 @@ class Tensor:
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must not be None")
         if isinstance(min, Tensor) or isinstance(max, Tensor) or _is_array(min) or _is_array(max):
-            out = self
-            if min is not None:
-                lo = self._lift(min)
-                out = where(self < lo, lo, out)
-            if max is not None:
-                hi = self._lift(max)
-                out = where(self > hi, hi, out)
-            return out
+            return _clamp_tensor(self, min, max)
         for v, nm in ((min, "min"), (max, "max")):
             if v is not None and (
                 isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number))
@@ -1597,12 +1642,13 @@ class Tensor:
             out = x.copy()
 
         def _grad(g: Any) -> Any:
+            # 0 where x is NaN (or a bound is: no comparison holds), as torch's mask
             keep = xp.ones(x.shape, dtype=bool)
             if min is not None:
                 keep &= x >= min
             if max is not None:
                 keep &= x <= max
-            return g * keep
+            return xp.where(keep, g, 0).astype(g.dtype)
 
         return self._unary(out, _grad, "clamp", saves=(self,))
 
@@ -1617,14 +1663,16 @@ class Tensor:
         out = xp.maximum(a, b) if op == "maximum" else xp.minimum(a, b)
 
         def _backward(g: Any) -> None:
-            # ties split the gradient in halves, as torch
-            wins = (a > b) if op == "maximum" else (a < b)
-            half = (a == b) * 0.5
+            # torch's formula: ties split the gradient in halves, the losing side gets 0, and
+            # where a or b is NaN (no comparison holds) both sides get the whole gradient
+            gs = xp.where(a == b, g / 2, g).astype(g.dtype)
+            zero = g.dtype.type(0)
             if self.requires_grad:
-                self._accumulate(_unbroadcast(g * (wins + half), self.shape))
-            if other.requires_grad:
                 loses = (a < b) if op == "maximum" else (a > b)
-                other._accumulate(_unbroadcast(g * (loses + half), other.shape))
+                self._accumulate(_unbroadcast(xp.where(loses, zero, gs), self.shape))
+            if other.requires_grad:
+                loses = (a > b) if op == "maximum" else (a < b)
+                other._accumulate(_unbroadcast(xp.where(loses, zero, gs), other.shape))
 
         return Tensor._make(out, (self, other), _backward, op)
 
@@ -2111,6 +2159,87 @@ def _safe_sqrt(s: Tensor) -> Tensor:
         s._accumulate(r.astype(g.dtype))
 
     return Tensor._make(out, (s,), _backward, "norm", saves=())
+
+
+def _sgn(x: Any) -> Any:
+    """torch's sgn for real x: sign(x), but 0 at NaN (abs's derivative, x / |x| masked)."""
+    return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
+
+
+def _p_norm(t: Tensor, p: Any, dim: Any, keepdim: bool) -> Tensor:
+    """sum(|x|**p)**(1/p) over dim for p > 0 other than 1, 2 and inf, with torch's
+    norm_backward: the chain rule through **(1/p) would give inf * 0 = NaN on an all-zero
+    slice (and at x == 0 for p < 1), where torch's gradient is 0."""
+    with no_grad():
+        out = (t.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+    x = t.data
+    axes = _dims(dim, x.ndim, "norm")
+    keep_shape = [1 if i in axes else s for i, s in enumerate(x.shape)]
+    nrm = out.data.reshape(keep_shape)
+
+    def _backward(g: Any) -> None:
+        xp = get_array_module(g)
+        gk = g.reshape(keep_shape)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if p < 1:  # |x|**(p-1) is inf at 0: 0 there; norm**(1-p) is 0 on a zero slice
+                scaled = xp.where(x == 0, 0, _sgn(x) * xp.abs(x) ** (p - 1))
+                gx = scaled * gk * nrm ** (1 - p)
+            else:
+                if p < 2:
+                    scaled = _sgn(x) * xp.abs(x) ** (p - 1)
+                else:
+                    scaled = x * xp.abs(x) ** (p - 2)
+                gx = scaled * xp.where(nrm == 0, 0, gk / nrm ** (p - 1))
+        t._accumulate(gx.astype(x.dtype))
+
+    return Tensor._make(out.data, (t,), _backward, "norm")
+
+
+def _clamp_tensor(t: Tensor, lo: Any, hi: Any) -> Tensor:
+    """clamp with tensor bounds, as torch: min(max(x, lo), hi), NaN where x or a bound is NaN
+    (hi where lo > hi); x's gradient passes where lo <= x <= hi, lo's where x < lo < hi, hi's
+    where x > hi or hi < lo (torch's clamp_backward_min_max). NaN fails every comparison, so
+    a NaN sends no gradient anywhere."""
+    lo_t = None if lo is None else t._lift(lo)
+    hi_t = None if hi is None else t._lift(hi)
+    x = t.data
+    bounds = [b.data for b in (lo_t, hi_t) if b is not None]
+    dt = x.dtype
+    for b in bounds:
+        dt = _result_dtype(np.empty((0,) * x.ndim, dt), b)  # only its ndim and dtype count
+    x = x.astype(dt, copy=False)
+    la, ha = (None if b is None else b.data.astype(dt, copy=False) for b in (lo_t, hi_t))
+    xp = get_array_module(x)
+    out = x
+    if la is not None:
+        out = xp.maximum(out, la)  # maximum / minimum propagate NaN from either side
+    if ha is not None:
+        out = xp.minimum(out, ha)
+    if out is x:
+        out = x.copy()
+
+    def _backward(g: Any) -> None:
+        zero = g.dtype.type(0)
+        if t.requires_grad:
+            keep = xp.ones(x.shape, dtype=bool)
+            if la is not None:
+                keep = keep & (x >= la)
+            if ha is not None:
+                keep = keep & (x <= ha)
+            t._accumulate(_unbroadcast(xp.where(keep, g, zero), t.shape))
+        if lo_t is not None and lo_t.requires_grad:
+            m = x < la
+            if ha is not None:
+                m = m & (la < ha)
+            lo_t._accumulate(_unbroadcast(xp.where(m, g, zero), lo_t.shape))
+        if hi_t is not None and hi_t.requires_grad:
+            m = x > ha
+            if la is not None:
+                m = m | (ha < la)
+            hi_t._accumulate(_unbroadcast(xp.where(m, g, zero), hi_t.shape))
+
+    parents = tuple(b for b in (t, lo_t, hi_t) if b is not None)
+    return Tensor._make(out, parents, _backward, "clamp", saves=parents)
 
 
 def _exclusive_prod(x: Any, d: int, xp: Any) -> Any:
