@@ -709,3 +709,53 @@ def test_big_endian_arrays_become_native():
         lambda v: F.max_pool2d(v, 2),
     ):
         np.testing.assert_array_equal(f(t).numpy(), f(native).numpy())
+
+
+def test_parameters_and_loaded_state_are_c_contiguous():
+    """Parameter(W.T) and load_state_dict of a ported (in, out) kernel given as kernel.T are
+    Fortran arrays, which the fused optimizer updates refused; dg.tensor copies in C order too,
+    as torch.tensor."""
+    rng = np.random.default_rng(0)
+    kernel = rng.standard_normal((4, 3))  # (in, out)
+    assert dg.tensor(kernel.T).data.flags.c_contiguous
+    assert nn.Parameter(kernel.T).data.flags.c_contiguous
+    m = nn.Linear(4, 3, dtype=np.float64)
+    m.load_state_dict({"weight": kernel.T, "bias": np.zeros(3)})
+    assert m.weight.data.flags.c_contiguous
+    np.testing.assert_array_equal(m.weight.data, kernel.T)
+    for cls in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad"):
+        m.zero_grad()
+        m(dg.tensor(np.ones((5, 4)))).sum().backward()
+        before = m.weight.data.copy()
+        getattr(dg.optim, cls)(m.parameters(), lr=0.1).step()
+        assert not np.array_equal(m.weight.data, before), cls
+
+
+def test_load_state_dict_assign_takes_the_arrays():
+    m = nn.Linear(4, 3)
+    w, b = np.ones((3, 4)), np.zeros(3)
+    assert m.load_state_dict({"weight": w, "bias": b}, assign=True) == ([], [])
+    assert m.bias.data is b and m.weight.dtype == np.float64 and m.weight.requires_grad
+    f = np.asfortranarray(np.full((3, 4), 2.0))
+    m.load_state_dict({"weight": f, "bias": b}, assign=True)
+    assert m.weight.data.flags.c_contiguous and (m.weight.data == 2).all()
+    with pytest.raises(TypeError, match="assign: expected a bool"):
+        m.load_state_dict({"weight": w, "bias": b}, assign="yes")
+
+
+def test_batch_norm_state_without_num_batches_tracked_loads():
+    """torch fills in a missing num_batches_tracked (state_dicts from before torch 0.4.1, or
+    converted without their metadata): the module keeps its own count."""
+    bn = nn.BatchNorm2d(3)
+    bn(dg.tensor(np.random.default_rng(1).standard_normal((4, 3, 2, 2)).astype(np.float32)))
+    sd = {k: v for k, v in bn.state_dict().items() if k != "num_batches_tracked"}
+    sd["running_mean"] = np.arange(3, dtype=np.float32)
+    fresh = nn.BatchNorm2d(3)
+    assert fresh.load_state_dict(sd) == ([], [])
+    np.testing.assert_array_equal(fresh.running_mean.data, np.arange(3))
+    assert int(fresh.num_batches_tracked.data) == 0
+    seq = nn.Sequential(nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3))
+    sd = {k: v for k, v in seq.state_dict().items() if not k.endswith("num_batches_tracked")}
+    assert seq.load_state_dict(sd) == ([], [])
+    with pytest.raises(RuntimeError, match="Missing key.*running_var"):
+        seq.load_state_dict({k: v for k, v in sd.items() if k != "1.running_var"})

@@ -369,6 +369,11 @@ def test_truncated_file_names_the_key(tmp_path):
             '{"__metadata__": {"deltagrad": "{\\"version\\": 1, \\"tree\\": {\\"zz\\": 1}}"}}',
             "key '<root>': unknown node",
         ),
+        (  # -1 as uint8 was NumPy's bare OverflowError
+            '{"__metadata__": {"deltagrad": "{\\"version\\": 1, \\"tree\\": {\\"d\\": '
+            '[[\\"epoch\\", {\\"s\\": -1, \\"dt\\": \\"uint8\\"}]]}}"}}',
+            "key 'epoch': numpy scalar -1 does not fit its dtype uint8",
+        ),
     ],
 )
 def test_corrupt_or_hostile_header_is_a_clear_error(tmp_path, header, match):

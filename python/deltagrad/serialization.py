@@ -281,6 +281,10 @@ def _check_tree(path: str, node: Any, where: tuple[Any, ...], refs: dict[str, tu
     elif "s" in node:
         if node.get("dt") not in _SCALAR_DTYPES or not isinstance(node["s"], (bool, int, float)):
             raise bad("malformed numpy scalar in the deltagrad metadata")
+        try:  # the value must fit its dtype (-1 as uint8 is NumPy's OverflowError)
+            np.dtype(node["dt"]).type(node["s"])
+        except (OverflowError, ValueError, TypeError):
+            raise bad(f"numpy scalar {node['s']!r} does not fit its dtype {node['dt']}") from None
     elif "d" in node:
         items = node["d"]
         if not isinstance(items, list):

@@ -1950,17 +1950,18 @@ def tensor(
 ) -> Tensor:
     """A new leaf Tensor holding a COPY of data, as torch.tensor (dg.from_numpy and
     dg.as_tensor share memory instead). numpy / cupy arrays keep their dtype; Python floats
-    become float32, as in torch. device: "cpu" or "cuda"; None keeps the data where it is
-    (lists: the CPU)."""
+    become float32, as in torch. The copy is C-contiguous (a Fortran-order or strided array
+    too), as torch's: the fused kernels (optimizer updates among them) read memory linearly.
+    device: "cpu" or "cuda"; None keeps the data where it is (lists: the CPU)."""
     if dtype is not None:
         dtype = as_dtype(dtype, "tensor")
     if isinstance(data, Tensor):
         data = data.data
     if is_cuda_array(data):
-        data = get_array_module(data).array(data, dtype=dtype, copy=True)
+        data = get_array_module(data).array(data, dtype=dtype, copy=True, order="C")
         dtype = None
     elif isinstance(data, np.ndarray) or hasattr(data, "__array__"):
-        data = np.array(data, dtype=dtype, copy=True)
+        data = np.array(data, dtype=dtype, copy=True, order="C")
         dtype = None
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 

@@ -449,7 +449,7 @@ class Module:
             (n, np.array(t.numpy(), copy=True)) for n, t in self._state_items(prefix)
         )
 
-    def load_state_dict(self, state_dict: Any, strict: bool = True) -> Any:
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         """Copy the state's arrays into the parameters and buffers of the same names.
 
         Everything is checked first: key names (strict=True: missing and unexpected keys are
@@ -457,8 +457,12 @@ class Module:
         buffer takes a real-number array, an integer buffer an integer one). Nothing changes
         unless everything fits. Values are cast to the parameter's dtype and device and
         assigned as a new array through `p.data = new`, bumping the version counter (a graph
-        recorded before then refuses backward). Returns the named tuple
-        (missing_keys, unexpected_keys)."""
+        recorded before then refuses backward). assign=True (torch's): each parameter and
+        buffer takes the state's array itself, its dtype included (a copy only where it is not
+        C-contiguous or lies on the other device), instead of a copy cast to its own dtype.
+        Returns the named tuple (missing_keys, unexpected_keys)."""
+        if not isinstance(assign, (bool, np.bool_)):
+            raise TypeError(f"{type(self).__name__}.load_state_dict: assign: expected a bool")
         plan, missing, unexpected = self._check_state_dict(state_dict, strict)
         # every check passed: build every new array, then assign them all (nothing can fail
         # between the first assignment and the last)
@@ -467,7 +471,10 @@ class Module:
             xp = get_array_module(t.data)
             if is_device_array(value) != is_device_array(t.data):
                 value = to_device(value, t.device)
-            new.append((t, xp.array(value, dtype=t.dtype, copy=True)))
+            if assign:
+                new.append((t, xp.ascontiguousarray(value)))
+            else:  # C order: a ported kernel given as kernel.T is a Fortran array
+                new.append((t, xp.array(value, dtype=t.dtype, copy=True, order="C")))
         for t, arr in new:
             t.data = arr
             t._version[0] += 1  # a graph that read the old array now refuses backward
@@ -487,7 +494,13 @@ class Module:
                 f"{type(state_dict).__name__}"
             )
         targets = OrderedDict(self._state_items())
-        missing = [k for k in targets if k not in state_dict]
+        # as torch, a batch norm's num_batches_tracked may be missing (state_dicts from before
+        # torch 0.4.1, or converted without their metadata): the module keeps its own count
+        missing = [
+            k
+            for k in targets
+            if k not in state_dict and k.rpartition(".")[2] != "num_batches_tracked"
+        ]
         unexpected = [k for k in state_dict if k not in targets]
         errors: list[str] = []
         value_errors: list[str] = []

@@ -42,7 +42,9 @@ class Parameter(Tensor):
             data = np.zeros(0, dtype=np.float32 if dtype is None else dtype)
         src = data.data if isinstance(data, Tensor) else data
         if isinstance(src, np.ndarray) or is_device_array(src):
-            arr = get_array_module(src).array(src, dtype=dtype, copy=True)
+            # C order, as dg.tensor: Parameter(W.T) of a ported (in, out) kernel is a Fortran
+            # array, which the optimizers' fused updates refused
+            arr = get_array_module(src).array(src, dtype=dtype, copy=True, order="C")
         else:
             arr = Tensor(src, dtype=dtype).data  # a fresh array (numbers, lists)
             if not arr.flags.owndata:
