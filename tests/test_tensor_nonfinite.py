@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import deltagrad as dg
+import deltagrad.functional as F
 
 DTYPES = (np.float32, np.float64)
 NAN = np.nan
@@ -347,3 +348,17 @@ def test_abs_sign_backward_at_zero_and_nan(dtype):
     # norm(1) goes through abs: the NaN's gradient is 0, as torch
     _, (g1,) = _grad(lambda t: t.norm(1), x)
     _same(g1, [0, 0, 0, -1, 1], dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sign_and_l1_loss_at_nan_follow_torch(dtype):
+    """torch.sign(NaN) is 0 (NumPy's is NaN), and l1_loss's gradient sgn(d) is 0 where the
+    residual is NaN (the loss there is NaN)."""
+    x = np.array([np.nan, -0.0, 2.5, -np.inf, -3.0], dtype)
+    np.testing.assert_array_equal(dg.tensor(x).sign().data, [0, 0, 1, -1, -1])
+    y = dg.tensor(np.array([1.0, 2.0, -1.0], dtype), requires_grad=True)
+    t = np.array([np.nan, 1.0, 0.0], dtype)
+    loss = F.l1_loss(y, dg.tensor(t), reduction="sum")
+    assert np.isnan(loss.data)
+    loss.backward()
+    np.testing.assert_array_equal(y.grad, [0, 1, -1])

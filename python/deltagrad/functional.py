@@ -15,7 +15,7 @@ from . import ops
 from ._engine import grad_lock as _grad_lock
 from ._engine import kept_grad as _kept_grad
 from .backends._args import choice, is_device_array
-from .tensor import Tensor, activate, get_array_module, no_grad
+from .tensor import Tensor, _sgn, activate, get_array_module, no_grad
 
 __all__ = [
     "linear",
@@ -375,7 +375,8 @@ def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
     y, t = _pair(input, target, "l1_loss")
     xp = get_array_module(y.data)
     d = y.data - t.data
-    return _reduce_elementwise(xp.abs(d), xp.sign(d), y, t, reduction, "l1_loss")
+    # the gradient sgn(d), 0 where d is NaN (torch's; the loss there is NaN)
+    return _reduce_elementwise(xp.abs(d), _sgn(d), y, t, reduction, "l1_loss")
 
 
 def _positive(v: Any, op: str, name: str, allow_zero: bool) -> float:

@@ -1611,7 +1611,8 @@ class Tensor:
     def sign(self) -> Tensor:
         x = self.data
         xp = get_array_module(x)
-        out = xp.sign(x) if x.dtype.kind != "b" else x.copy()
+        # torch's sign: 0 at NaN (NumPy's is NaN)
+        out = _sgn(x) if x.dtype.kind == "f" else xp.sign(x) if x.dtype.kind != "b" else x.copy()
         return self._unary(out, lambda g: xp.zeros_like(g), "sign", saves=())
 
     def square(self) -> Tensor:
