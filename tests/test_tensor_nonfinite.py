@@ -362,3 +362,28 @@ def test_sign_and_l1_loss_at_nan_follow_torch(dtype):
     assert np.isnan(loss.data)
     loss.backward()
     np.testing.assert_array_equal(y.grad, [0, 1, -1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("p", [2, 3, 1.5, 0.5])
+@pytest.mark.parametrize("scale", ["huge", "tiny", "plain"])
+def test_norm_near_the_float_range(dtype, p, scale, rng):
+    """The p-norm of values whose p-th powers overflow (or underflow) while the norm fits: redone
+    scaled by a power of two per slice (float32 [3e20, 4e20] gave inf, [1e-30, 2e-30] 0), with
+    the gradient g sgn(x) (|x| / norm)**(p - 1) never forming the powers."""
+    fi = np.finfo(dtype)
+    mag = {"huge": float(fi.max) ** 0.5 * 8, "tiny": float(fi.tiny) ** 0.5 / 8, "plain": 1.0}
+    x = (rng.standard_normal((3, 7)) * mag[scale]).astype(dtype)
+    x[1, 2] = 0.0
+    t = dg.tensor(x, requires_grad=True)
+    n = t.norm(p, dim=1)
+    x64 = x.astype(np.float64) / mag[scale]  # the exact scaled problem in float64
+    want = (np.abs(x64) ** p).sum(1) ** (1 / p)
+    np.testing.assert_allclose(
+        n.data / mag[scale], want, rtol=2e-6 if dtype == np.float32 else 1e-12
+    )
+    n.sum().backward()
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** (p - 1), p < 1: masked below
+        gw = np.sign(x64) * (np.abs(x64) / want[:, None]) ** (p - 1)
+    gw[x64 == 0] = 0
+    np.testing.assert_allclose(t.grad, gw, rtol=2e-5 if dtype == np.float32 else 1e-10, atol=1e-30)

@@ -1522,9 +1522,7 @@ class Tensor:
         or any p > 0, as torch.norm (matrix norms other than 'fro' are not offered)."""
         _float_only(self, "norm")
         if p == "fro" or p == 2:
-            sq = self * self
-            s = sq.sum(dim, keepdim)
-            return _safe_sqrt(s)
+            return _p_norm(self, 2, dim, keepdim)
         if isinstance(p, str) or not isinstance(p, (int, float, np.number)):
             raise ValueError(f"norm: p: expected 'fro' or a number, got {p!r}")
         if p == math.inf or p == -math.inf:
@@ -2150,51 +2148,52 @@ def _must(out: Any, op: str, other: Any) -> Tensor:
     return out
 
 
-def _safe_sqrt(s: Tensor) -> Tensor:
-    """sqrt whose gradient is 0 where the input is 0 (torch's norm at 0), not inf * 0."""
-    xp = get_array_module(s.data)
-    out = xp.sqrt(s.data)
-
-    def _backward(g: Any) -> None:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = xp.where(out == 0, 0, g / (2 * out))
-        s._accumulate(r.astype(g.dtype))
-
-    return Tensor._make(out, (s,), _backward, "norm", saves=())
-
-
 def _sgn(x: Any) -> Any:
     """torch's sgn for real x: sign(x), but 0 at NaN (abs's derivative, x / |x| masked)."""
     return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
 
 
 def _p_norm(t: Tensor, p: Any, dim: Any, keepdim: bool) -> Tensor:
-    """sum(|x|**p)**(1/p) over dim for p > 0 other than 1, 2 and inf, with torch's
-    norm_backward: the chain rule through **(1/p) would give inf * 0 = NaN on an all-zero
-    slice (and at x == 0 for p < 1), where torch's gradient is 0."""
-    with no_grad():
-        out = (t.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+    """sum(|x|**p)**(1/p) over dim for p > 0 other than 1 and inf (2: 'fro'), as torch.norm.
+    Forward: the plain formula first; where a slice's norm came out non-finite or below
+    tiny / eps (its powers overflowed or underflowed: float32 [3e20] gave inf, [1e-30] 0), every
+    slice again scaled by 2**-e, e the exponent of its largest |x| (exact, as in var); torch
+    accumulates in double. Backward: torch's norm_backward, g sgn(x) (|x| / norm)**(p - 1),
+    formed so that no power overflows where the gradient is finite, and 0 on an all-zero
+    slice and at x == 0 (where the chain rule through **(1/p) gave inf * 0 = NaN)."""
     x = t.data
+    xp = get_array_module(x)
     axes = _dims(dim, x.ndim, "norm")
     keep_shape = [1 if i in axes else s for i, s in enumerate(x.shape)]
-    nrm = out.data.reshape(keep_shape)
+    out_shape = keep_shape if keepdim else [s for i, s in enumerate(x.shape) if i not in axes]
+
+    def plain(v: Any) -> Any:
+        s = (v * v if p == 2 else xp.abs(v) ** p).sum(axis=axes, keepdims=True)
+        return xp.sqrt(s) if p == 2 else s ** (1.0 / p)
+
+    fi = np.finfo(x.dtype)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        nrm = plain(x)
+        tiny = x.dtype.type(float(fi.tiny) / float(fi.eps))
+        if x.size and bool(xp.any(~xp.isfinite(nrm) | (nrm < tiny))):
+            big = xp.maximum(
+                xp.amax(x, axis=axes, keepdims=True), -xp.amin(x, axis=axes, keepdims=True)
+            )
+            fin = xp.isfinite(big) & (big > 0)  # inf / NaN / all-zero slices: unscaled
+            e = xp.clip(xp.frexp(xp.where(fin, big, 1))[1] - 1, fi.minexp + 1, fi.maxexp - 1)
+            one = xp.ones(big.shape, x.dtype)
+            nrm = plain(x * xp.ldexp(one, -e)) * xp.ldexp(one, e)
+    nrm = nrm.astype(x.dtype, copy=False)
 
     def _backward(g: Any) -> None:
-        xp = get_array_module(g)
         gk = g.reshape(keep_shape)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            if p < 1:  # |x|**(p-1) is inf at 0: 0 there; norm**(1-p) is 0 on a zero slice
-                scaled = xp.where(x == 0, 0, _sgn(x) * xp.abs(x) ** (p - 1))
-                gx = scaled * gk * nrm ** (1 - p)
-            else:
-                if p < 2:
-                    scaled = _sgn(x) * xp.abs(x) ** (p - 1)
-                else:
-                    scaled = x * xp.abs(x) ** (p - 2)
-                gx = scaled * xp.where(nrm == 0, 0, gk / nrm ** (p - 1))
+            r = xp.abs(x) / nrm
+            gx = gk * _sgn(x) * (r if p == 2 else r ** (p - 1))
+            gx = xp.where((nrm == 0) | (x == 0), 0, gx)
         t._accumulate(gx.astype(x.dtype))
 
-    return Tensor._make(out.data, (t,), _backward, "norm")
+    return Tensor._make(nrm.reshape(out_shape), (t,), _backward, "norm", saves=(t,))
 
 
 def _clamp_tensor(t: Tensor, lo: Any, hi: Any) -> Tensor:
