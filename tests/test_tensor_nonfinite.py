@@ -387,3 +387,16 @@ def test_norm_near_the_float_range(dtype, p, scale, rng):
         gw = np.sign(x64) * (np.abs(x64) / want[:, None]) ** (p - 1)
     gw[x64 == 0] = 0
     np.testing.assert_allclose(t.grad, gw, rtol=2e-5 if dtype == np.float32 else 1e-10, atol=1e-30)
+
+
+def test_norm_zero_counts_the_non_zeros():
+    """torch's norm(0): the number of non-zero elements (a NaN counts), no gradient."""
+    x = np.array([[0.0, 2.0, np.nan], [0.0, -0.0, -1.0]], np.float32)
+    t = dg.tensor(x, requires_grad=True)
+    n = t.norm(0, dim=1)
+    np.testing.assert_array_equal(n.data, [2, 1])
+    assert n.dtype == np.float32 and float(t.norm(0).data) == 3
+    n.sum().backward()
+    assert t.grad is None
+    with pytest.raises(ValueError, match="expected p >= 0"):
+        t.norm(-1)

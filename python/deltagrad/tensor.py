@@ -1532,8 +1532,12 @@ class Tensor:
             return self.abs()._extreme(dim, keepdim, op, spread_nan=True)
         if p == 1:
             return self.abs().sum(dim, keepdim)
-        if p <= 0:
-            raise ValueError(f"norm: p: expected p > 0, 'fro' or +-inf, got {p!r}")
+        if p == 0:  # torch's: the count of non-zero elements (NaN counts); no gradient flows
+            with no_grad():
+                count = (self != 0).to(self.dtype).sum(dim, keepdim).data
+            return Tensor._make(count, (self,), lambda g: None, "norm", saves=())
+        if p < 0:
+            raise ValueError(f"norm: p: expected p >= 0, 'fro' or +-inf, got {p!r}")
         return _p_norm(self, p, dim, keepdim)
 
     def numel(self) -> int:
