@@ -426,3 +426,23 @@ def test_sgd_step_updates_a_group_in_one_kernel_call(monkeypatch, dtype, maximiz
             np.testing.assert_array_equal(p.data, t.data)
     assert calls == [True, False, True, False]  # step 2: a new buffer, three old ones
     assert all(p._version[0] == 3 for p in params[:3])
+
+
+def test_centered_rmsprop_with_a_gradient_whose_square_overflows():
+    """float32 g = 3e37: g**2 and grad_avg**2 overflow; torch's addcmul (one rounding) gives
+    sq - ga**2 = inf there, so the update is 0 (not inf - inf = NaN weights)."""
+    for momentum in (0.0, 0.9):
+        w = np.array([0.5, 0.25], np.float32)
+        p = dg.nn.Parameter(w.copy())
+        opt = dg.optim.RMSprop([p], lr=0.01, centered=True, momentum=momentum)
+        with np.errstate(over="ignore"):  # sq's g**2 overflows, as torch's
+            for _ in range(3):
+                p.grad = np.array([3e37, 1.0], np.float32)
+                opt.step()
+        assert p.data[0] == 0.5 and np.isfinite(p.data).all()
+        q = dg.nn.Parameter(w[1:].copy())
+        ref = dg.optim.RMSprop([q], lr=0.01, centered=True, momentum=momentum)
+        for _ in range(3):
+            q.grad = np.array([1.0], np.float32)
+            ref.step()
+        assert p.data[1] == q.data[0]  # the other element as if alone

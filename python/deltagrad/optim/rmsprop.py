@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 from ..tensor import get_array_module
 from .optimizer import Optimizer, _flag, _grad_of, _nonneg
 
@@ -86,7 +88,13 @@ class RMSprop(Optimizer):
                     if ga is None:
                         ga = st["grad_avg"] = xp.zeros_like(w)
                     ga += (1.0 - alpha) * (g - ga)  # torch: grad_avg.lerp_(grad, 1 - alpha)
-                    avg = xp.sqrt(sq - ga * ga)
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        avg = xp.sqrt(sq - ga * ga)
+                    # torch's addcmul is one rounding: where g**2 overflowed, sq is inf and
+                    # so is sq - ga**2 there, not inf - inf = NaN (which made the weights NaN)
+                    nan = xp.isnan(avg)
+                    if bool(nan.any()):
+                        avg[nan & xp.isinf(sq)] = xp.inf
                 else:
                     avg = xp.sqrt(sq)
                 avg += eps
