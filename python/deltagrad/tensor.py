@@ -1375,13 +1375,9 @@ class Tensor:
         n = math.prod(x.shape[a] for a in axes) if x.ndim else 1
         denom = max(0, n - c)
 
-        # The plain formula first; where a slice's variance came out non-finite (its squares'
-        # sum, or its mean, overflowed) or so small that the squares may have been subnormal or
-        # zero (a constant slice too, which the second pass leaves at 0), every slice
-        # is computed again scaled by 2**-e, e the exponent of its largest |x| (clipped to keep
-        # 2**+-e normal): float32 [3e38, 0, 1, 2] has std 1.5e38. Powers of two scale exactly,
-        # so the usual case costs nothing and the others keep the plain formula's bits where it
-        # did not overflow. d_s = (x - mean) / inv, var_s = var / inv**2 (inv = 2**e, or 1).
+        # The plain formula first, redone scaled where it overflowed or underflowed
+        # (_pow2_scales): float32 [3e38, 0, 1, 2] has std 1.5e38. d_s = (x - mean) / inv,
+        # var_s = var / inv**2 (inv = 2**e per slice, or 1).
         def moments(x: Any) -> tuple[Any, Any]:
             mu = (
                 xp.mean(x, axis=axes, keepdims=True)
@@ -1391,23 +1387,15 @@ class Tensor:
             d = x - mu
             return d, (d * d).sum(axis=axes, keepdims=True) / x.dtype.type(denom)
 
-        fi = np.finfo(x.dtype)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
             d_s, var_s = moments(x)
             inv = xp.ones(var_s.shape, x.dtype)
-            tiny = x.dtype.type(float(fi.tiny) / float(fi.eps))
-            if n and bool(xp.any(~xp.isfinite(var_s) | (var_s < tiny))):
-                big = xp.maximum(
-                    xp.amax(x, axis=axes, keepdims=True), -xp.amin(x, axis=axes, keepdims=True)
-                )
-                fin = xp.isfinite(big) & (big > 0)  # inf / NaN / all-zero slices: unscaled
-                e = xp.frexp(xp.where(fin, big, 1))[1] - 1
-                e = xp.clip(e, fi.minexp + 1, fi.maxexp - 1)
-                inv = xp.ldexp(inv, e)  # the small reduced arrays only
-                d_s, var_s = moments(x * xp.ldexp(xp.ones(var_s.shape, x.dtype), -e))
+            diff = d_s
+            scales = _pow2_scales(x, axes, var_s) if n else None
+            if scales is not None:
+                s, inv = scales
+                d_s, var_s = moments(x * s)
                 diff = d_s * inv
-            else:
-                diff = d_s
         out_shape = var_s.shape if keepdim else [s for i, s in enumerate(x.shape) if i not in axes]
         return x, diff, d_s, var_s, inv, denom, out_shape, xp
 
@@ -2157,14 +2145,33 @@ def _sgn(x: Any) -> Any:
     return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
 
 
+def _pow2_scales(x: Any, axes: tuple[int, ...], result: Any) -> tuple[Any, Any] | None:
+    """For a reduction (var, norm) computed plainly into `result` (keepdims shape): None where
+    every slice's result is finite and at least tiny / eps, the usual case; else, per slice,
+    (2**-e, 2**e), e the exponent of the slice's largest |x| clipped to keep both normal, so
+    the caller redoes the reduction on x * 2**-e (|x| < 2 there: no power overflows, few
+    underflow) and scales the result back. Powers of two scale exactly: the bits are the
+    plain formula's wherever it did not overflow or underflow. Slices of inf / NaN / zeros are
+    left unscaled. torch accumulates such reductions in double instead."""
+    xp = get_array_module(x)
+    fi = np.finfo(x.dtype)
+    tiny = x.dtype.type(float(fi.tiny) / float(fi.eps))
+    if not bool(xp.any(~xp.isfinite(result) | (result < tiny))):
+        return None
+    big = xp.maximum(xp.amax(x, axis=axes, keepdims=True), -xp.amin(x, axis=axes, keepdims=True))
+    fin = xp.isfinite(big) & (big > 0)
+    e = xp.clip(xp.frexp(xp.where(fin, big, 1))[1] - 1, fi.minexp + 1, fi.maxexp - 1)
+    one = xp.ones(big.shape, x.dtype)  # the small reduced arrays only
+    return xp.ldexp(one, -e), xp.ldexp(one, e)
+
+
 def _p_norm(t: Tensor, p: Any, dim: Any, keepdim: bool) -> Tensor:
     """sum(|x|**p)**(1/p) over dim for p > 0 other than 1 and inf (2: 'fro'), as torch.norm.
-    Forward: the plain formula first; where a slice's norm came out non-finite or below
-    tiny / eps (its powers overflowed or underflowed: float32 [3e20] gave inf, [1e-30] 0), every
-    slice again scaled by 2**-e, e the exponent of its largest |x| (exact, as in var); torch
-    accumulates in double. Backward: torch's norm_backward, g sgn(x) (|x| / norm)**(p - 1),
-    formed so that no power overflows where the gradient is finite, and 0 on an all-zero
-    slice and at x == 0 (where the chain rule through **(1/p) gave inf * 0 = NaN)."""
+    Forward: the plain formula first, redone scaled where its powers overflowed or
+    underflowed (_pow2_scales: float32 [3e20] gave inf, [1e-30] 0). Backward: torch's
+    norm_backward, g sgn(x) (|x| / norm)**(p - 1), formed so that no power overflows where
+    the gradient is finite, and 0 on an all-zero slice and at x == 0 (where the chain rule
+    through **(1/p) gave inf * 0 = NaN)."""
     x = t.data
     xp = get_array_module(x)
     axes = _dims(dim, x.ndim, "norm")
@@ -2175,18 +2182,11 @@ def _p_norm(t: Tensor, p: Any, dim: Any, keepdim: bool) -> Tensor:
         s = (v * v if p == 2 else xp.abs(v) ** p).sum(axis=axes, keepdims=True)
         return xp.sqrt(s) if p == 2 else s ** (1.0 / p)
 
-    fi = np.finfo(x.dtype)
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         nrm = plain(x)
-        tiny = x.dtype.type(float(fi.tiny) / float(fi.eps))
-        if x.size and bool(xp.any(~xp.isfinite(nrm) | (nrm < tiny))):
-            big = xp.maximum(
-                xp.amax(x, axis=axes, keepdims=True), -xp.amin(x, axis=axes, keepdims=True)
-            )
-            fin = xp.isfinite(big) & (big > 0)  # inf / NaN / all-zero slices: unscaled
-            e = xp.clip(xp.frexp(xp.where(fin, big, 1))[1] - 1, fi.minexp + 1, fi.maxexp - 1)
-            one = xp.ones(big.shape, x.dtype)
-            nrm = plain(x * xp.ldexp(one, -e)) * xp.ldexp(one, e)
+        scales = _pow2_scales(x, axes, nrm) if x.size else None
+        if scales is not None:
+            nrm = plain(x * scales[0]) * scales[1]
     nrm = nrm.astype(x.dtype, copy=False)
 
     def _backward(g: Any) -> None:
