@@ -107,12 +107,11 @@ Pool2dGeom geometry(const std::vector<int64_t>& shape, py::handle kernel, py::ha
   g.oh = out_size(g.h, g.kh, g.sh, g.ph, g.dh, ceil_mode);
   g.ow = out_size(g.w, g.kw, g.sw, g.pw, g.dw, ceil_mode);
   if (g.oh < 1 || g.ow < 1)  // the dilated window's extent, not the (negative) output size
-    throw py::value_error("kernel_size: the kernel " + pair_str(k) + " (dilation " + pair_str(d) +
-                          ", spanning " +
-                          pair_str({muladd_checked(d.a, k.a - 1, 1, "dilation"),
-                                    muladd_checked(d.b, k.b - 1, 1, "dilation")}) +
-                          ") is larger than the padded input " +
-                          pair_str({g.h + 2 * g.ph, g.w + 2 * g.pw}));
+    throw py::value_error(
+        "kernel_size: the kernel " + pair_str(k) + " (dilation " + pair_str(d) + ", spanning " +
+        pair_str({muladd_checked(d.a, k.a - 1, 1, "dilation"),
+                  muladd_checked(d.b, k.b - 1, 1, "dilation")}) +
+        ") is larger than the padded input " + pair_str({g.h + 2 * g.ph, g.w + 2 * g.pw}));
   if (g.h == 0 ||
       g.w == 0)  // padding alone gave windows: none holds an input element (torch raises)
     throw py::value_error("input: expected non-zero height and width, got " + pair_str({g.h, g.w}) +
