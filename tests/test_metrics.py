@@ -47,7 +47,9 @@ def test_roc_auc_label_coding_and_proba_columns(rng):
 
 def test_roc_auc_bad_input():
     with pytest.raises(ValueError, match="two classes"):
-        metrics.roc_auc([0.1, 0.2], [1, 1])
+        metrics.roc_auc([0.1, 0.2, 0.3], [0, 1, 2])
+    with pytest.warns(UserWarning, match="one class"):  # undefined: nan, as sklearn
+        assert np.isnan(metrics.roc_auc([0.1, 0.2], [1, 1]))
     with pytest.raises(ValueError, match="shape"):
         metrics.roc_auc([0.1, 0.2, 0.3], [0, 1])
     with pytest.raises(ValueError, match="NaN"):

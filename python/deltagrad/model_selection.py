@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from itertools import product
 from typing import Any, Callable, Union
@@ -49,6 +50,8 @@ def _check_int(value: Any, name: str, minimum: int) -> int:
 def _check_seed(seed: Any, name: str = "seed") -> int | None:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
         raise TypeError(f"{name} must be an int or None, got {type(seed).__name__}")
+    if seed is not None and seed < 0:  # NumPy's own message would not name the function
+        raise ValueError(f"{name} must be >= 0, got {seed}")
     return None if seed is None else int(seed)
 
 
@@ -79,7 +82,9 @@ class KFold:
         if not isinstance(shuffle, (bool, np.bool_)):
             raise TypeError(f"KFold: shuffle must be a bool, got {type(shuffle).__name__}")
         self.shuffle = bool(shuffle)
-        self.seed = _check_seed(seed, "KFold: seed")
+        self.seed = _check_seed(seed, f"{type(self).__name__}: seed")
+        if self.seed is not None and self.seed >= 2**32:  # RandomState's limit
+            raise ValueError(f"{type(self).__name__}: seed must be < 2**32, got {self.seed}")
         if self.seed is not None and not self.shuffle:
             raise ValueError("KFold: seed has no effect unless shuffle=True")
 
@@ -124,7 +129,12 @@ class KFold:
 
 class StratifiedKFold(KFold):
     """KFold whose validation folds keep each class's share of y (round-robin within each
-    class, after an optional shuffle). Folds differ from scikit-learn's, sizes agree."""
+    class, after an optional shuffle). Folds differ from scikit-learn's, sizes agree.
+
+    As scikit-learn's: y must hold class labels (one per sample of X; numbers with whole
+    values, booleans or strings — continuous or NaN values are a ValueError), n_splits may
+    not exceed every class's count (ValueError), and a class smaller than n_splits is
+    warned about (UserWarning): some folds will miss it."""
 
     def __repr__(self) -> str:
         return (
@@ -132,19 +142,46 @@ class StratifiedKFold(KFold):
         )
 
     def _test_folds(self, X: ArrayLike, y: Any) -> Iterator[np.ndarray]:
+        fn = "StratifiedKFold.split"
         if y is None:
-            raise ValueError("StratifiedKFold.split: y (the class labels) is required")
-        labels = np.asarray(y).reshape(_num_samples(X), -1)
+            raise ValueError(f"{fn}: y (the class labels) is required")
+        n = _num_samples(X)
+        labels = np.asarray(y)
+        if labels.ndim == 0 or labels.shape[0] != n:
+            got = "a scalar" if labels.ndim == 0 else f"{labels.shape[0]} labels"
+            raise ValueError(f"{fn}: X has {n} samples but y has {got}")
+        labels = labels.reshape(n, -1)
         if labels.shape[1] != 1:
-            raise ValueError("StratifiedKFold.split: y must be one label per sample")
-        n = labels.shape[0]
+            raise ValueError(f"{fn}: y must be one label per sample, got shape {np.shape(y)}")
+        labels = labels[:, 0]
+        if labels.dtype.kind == "f":  # sklearn: only binary / multiclass targets
+            if not np.all(np.isfinite(labels)):
+                raise ValueError(f"{fn}: y contains NaN or infinity")
+            if not np.all(labels == np.round(labels)):
+                raise ValueError(
+                    f"{fn}: y holds continuous values; stratification needs class labels "
+                    "(binary or multiclass targets)"
+                )
         if self.n_splits > n:
             raise ValueError(
                 f"StratifiedKFold: n_splits={self.n_splits} is more than the "
                 f"number of samples ({n})"
             )
+        counts = np.unique(labels, return_counts=True)[1]
+        if np.all(counts < self.n_splits):
+            raise ValueError(
+                f"StratifiedKFold: n_splits={self.n_splits} cannot be greater than the number "
+                "of members in each class."
+            )
+        if counts.min() < self.n_splits:
+            warnings.warn(
+                f"StratifiedKFold: The least populated class in y has only {counts.min()} "
+                f"members, which is less than n_splits={self.n_splits}.",
+                UserWarning,
+                stacklevel=3,
+            )
         order = self._order(n)
-        _, inv = np.unique(labels[order, 0], return_inverse=True)
+        _, inv = np.unique(labels[order], return_inverse=True)
         # deal each class's samples to the folds in turn, continuing where the last class ended
         fold_of = np.empty(n, dtype=np.int64)
         offset = 0
@@ -206,14 +243,47 @@ def _check_scoring(scoring: Scoring) -> None:
         )
 
 
+class _FixedSplits:
+    """A fixed list of (train, test) index pairs as a splitter (scikit-learn's
+    _CVIterableWrapper): every call to split() yields the same folds."""
+
+    def __init__(self, splits: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        self.splits = splits
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        return len(self.splits)
+
+    def split(
+        self, X: Any = None, y: Any = None, groups: Any = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        return iter(self.splits)
+
+
 def _as_cv(cv: Any) -> Any:
     if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
         return KFold(int(cv))
     if hasattr(cv, "split") and not isinstance(cv, (str, bytes)):
         return cv
+    if hasattr(cv, "__iter__") and not isinstance(cv, (str, bytes, dict)):
+        # an iterable of (train, test) pairs, as scikit-learn accepts; read once, so a
+        # generator gives the same folds to every use
+        splits = []
+        for pair in cv:
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+                raise TypeError(
+                    "cv: an iterable of splits must hold (train, test) index pairs, got an "
+                    f"element of type {type(pair).__name__}"
+                )
+            idx = tuple(np.asarray(p) for p in pair)
+            if any(a.ndim != 1 or a.dtype.kind not in "iub" for a in idx):
+                raise TypeError("cv: each (train, test) pair must be two 1-D integer index arrays")
+            splits.append(idx)
+        if not splits:
+            raise ValueError("cv: the iterable of (train, test) splits is empty")
+        return _FixedSplits(splits)
     raise TypeError(
-        f"cv must be an int (number of folds) or a splitter with .split(X, y), "
-        f"got {type(cv).__name__}"
+        f"cv must be an int (number of folds), a splitter with .split(X, y) or an iterable "
+        f"of (train, test) index pairs, got {type(cv).__name__}"
     )
 
 
@@ -222,10 +292,12 @@ def cross_val_score(
 ) -> np.ndarray:
     """Score of a fresh clone of ``estimator`` on each validation fold; shape (S,).
 
-    ``cv``: the number of folds S (``KFold(S)``, no shuffling) or any splitter with
-    ``split(X, y)`` (ours or scikit-learn's). ``scoring``: ``"rms"`` (E_RMS, the default —
-    an error, lower is better), ``"neg_rms"``, ``"mse"``, ``"neg_mse"``, ``"r2"``,
-    ``"accuracy"``, ``"roc_auc"``, None (``estimator.score``) or
+    ``cv``: the number of folds S (``KFold(S)``, no shuffling), any splitter with
+    ``split(X, y)`` (ours or scikit-learn's), or an iterable of (train, test) index pairs.
+    ``scoring``: ``"rms"`` (E_RMS, the default — an error, lower is better; for multi-output
+    y the mean of the outputs' E_RMS, as scikit-learn's), ``"neg_rms"``, ``"mse"``,
+    ``"neg_mse"``, ``"r2"``, ``"accuracy"``, ``"roc_auc"`` (a fold whose y holds one class
+    scores nan, with a warning), None (``estimator.score``) or
     ``callable(fitted_estimator, X_val, y_val) -> float``.
     """
     _check_scoring(scoring)
@@ -290,33 +362,33 @@ def _split_indices(
     return train, val, test
 
 
-def train_val_test_split(
+def _holdout(
     X: ArrayLike,
     y: ArrayLike,
-    *,
-    val_size: float | int = 0.2,
-    test_size: float | int = 0.2,
-    stratify: ArrayLike | bool | None = None,
-    seed: int | None = None,
+    val_size: float | int | None,
+    test_size: float | int,
+    stratify: ArrayLike | bool | None,
+    seed: int | None,
+    fn: str,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Bishop's three-way hold-out split: training set (fit w), validation set (choose
-    hyperparameters), test set (the final, untouched estimate).
-
-    Returns ``X_train, X_val, X_test, y_train, y_val, y_test``. Sizes are fractions of N
-    (rounded up) or counts. ``stratify``: class labels to keep in proportion in every part
-    (or True for y); each class's count per part is its proportional share, rounded by
-    largest remainder so the totals are exact. ``seed`` makes the split reproducible.
-    """
+    """train_val_test_split's work; ``val_size=None``: no validation part (train_test_split),
+    and the messages name ``fn`` and only the arguments it has."""
     Xa, ya = np.asarray(X), np.asarray(y)
     n = _num_samples(Xa)
     if ya.shape[:1] != (n,):
-        raise ValueError(f"train_val_test_split: X has {n} samples but y has shape {ya.shape}")
-    n_test = _resolve_size(test_size, n, "train_val_test_split: test_size")
-    n_val = _resolve_size(val_size, n, "train_val_test_split: val_size")
+        raise ValueError(f"{fn}: X has {n} samples but y has shape {ya.shape}")
+    if n == 0:
+        raise ValueError(f"{fn}: X and y are empty (0 samples)")
+    n_test = _resolve_size(test_size, n, f"{fn}: test_size")
+    n_val = 0 if val_size is None else _resolve_size(val_size, n, f"{fn}: val_size")
     if n_val + n_test >= n:
+        if val_size is None:
+            raise ValueError(
+                f"{fn}: test_size={test_size!r} ({n_test} of {n} samples) leaves no "
+                "training samples"
+            )
         raise ValueError(
-            f"train_val_test_split: val ({n_val}) + test ({n_test}) leave no "
-            f"training samples out of {n}"
+            f"{fn}: val ({n_val}) + test ({n_test}) leave no training samples out of {n}"
         )
     strat = None
     if stratify is True:
@@ -324,29 +396,75 @@ def train_val_test_split(
     elif stratify is not None and stratify is not False:
         strat = np.asarray(stratify)
         if strat.shape[:1] != (n,):
-            raise ValueError(
-                f"train_val_test_split: stratify must have {n} labels, got shape {strat.shape}"
-            )
+            raise ValueError(f"{fn}: stratify must have {n} labels, got shape {strat.shape}")
     if strat is not None and strat.ndim > 1:
         strat = np.unique(strat.reshape(n, -1), axis=0, return_inverse=True)[1].reshape(-1)
-    seed = _check_seed(seed, "train_val_test_split: seed")
+    if strat is not None:
+        # scikit-learn's checks: otherwise a part silently misses a class
+        classes, counts = np.unique(strat, return_counts=True)
+        if counts.min() < 2:
+            raise ValueError(
+                f"{fn}: The least populated class in y has only 1 member, which is too few. "
+                "The minimum number of groups for any class cannot be less than 2. Classes "
+                f"with one member: {classes[counts < 2][:10].tolist()}"
+            )
+        parts = [("train_size", n - n_val - n_test), ("test_size", n_test)]
+        if val_size is not None:
+            parts.append(("val_size", n_val))
+        for what, size in parts:
+            if 0 < size < counts.size:  # an empty part (size 0) is asked for, not a loss
+                raise ValueError(
+                    f"{fn}: The {what} = {size} should be greater or equal to the number of "
+                    f"classes = {counts.size}"
+                )
+    seed = _check_seed(seed, f"{fn}: seed")
     rng = np.random.default_rng(seed) if seed is not None else get_rng()
     tr, va, te = _split_indices(n, n_val, n_test, strat, rng)
     return Xa[tr], Xa[va], Xa[te], ya[tr], ya[va], ya[te]
+
+
+def train_val_test_split(
+    X: ArrayLike,
+    y: ArrayLike,
+    *,
+    val_size: float | int | None = 0.2,
+    test_size: float | int | None = 0.2,
+    stratify: ArrayLike | bool | None = None,
+    seed: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bishop's three-way hold-out split: training set (fit w), validation set (choose
+    hyperparameters), test set (the final, untouched estimate).
+
+    Returns ``X_train, X_val, X_test, y_train, y_val, y_test``. Sizes are fractions of N
+    (rounded up) or counts; None means the default, 0.2. ``stratify``: class labels to keep
+    in proportion in every part (or True for y); each class's count per part is its
+    proportional share, rounded by largest remainder so the totals are exact. As in
+    scikit-learn, every class needs 2 members and every non-empty part at least one sample
+    per class (else ValueError). ``seed`` (an int >= 0) makes the split reproducible.
+    """
+    return _holdout(
+        X,
+        y,
+        0.2 if val_size is None else val_size,
+        0.2 if test_size is None else test_size,
+        stratify,
+        seed,
+        "train_val_test_split",
+    )
 
 
 def train_test_split(
     X: ArrayLike,
     y: ArrayLike,
     *,
-    test_size: float | int = 0.25,
+    test_size: float | int | None = 0.25,
     stratify: ArrayLike | bool | None = None,
     seed: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Two-way hold-out split: ``X_train, X_test, y_train, y_test`` (see train_val_test_split)."""
-    Xtr, _, Xte, ytr, _, yte = train_val_test_split(
-        X, y, val_size=0, test_size=test_size, stratify=stratify, seed=seed
-    )
+    """Two-way hold-out split: ``X_train, X_test, y_train, y_test`` (see train_val_test_split).
+    ``test_size=None`` is 0.25, scikit-learn's default."""
+    ts = 0.25 if test_size is None else test_size
+    Xtr, _, Xte, ytr, _, yte = _holdout(X, y, None, ts, stratify, seed, "train_test_split")
     return Xtr, Xte, ytr, yte
 
 
@@ -378,6 +496,7 @@ class GridSearchCV:
             if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
                 raise TypeError(f"GridSearchCV: param_grid[{name!r}] must be a list of values")
         _check_scoring(scoring)
+        _check_settable(estimator)
         self.estimator = estimator
         self.param_grid = {k: list(v) for k, v in param_grid.items()}
         for name, values in self.param_grid.items():
@@ -392,24 +511,18 @@ class GridSearchCV:
         return isinstance(self.scoring, str) and self.scoring in LOWER_IS_BETTER
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> GridSearchCV:
+        _check_settable(self.estimator)
         names = list(self.param_grid)
         splitter = _as_cv(self.cv)
         # one fixed list of folds, so every combination sees the same splits
-        folds = list(splitter.split(X, y))
-
-        class _Fixed:
-            def split(self, X: Any, y: Any = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-                return iter(folds)
+        folds = _FixedSplits(list(splitter.split(X, y)))
 
         self.cv_results_: list[dict[str, Any]] = []
         for values in product(*(self.param_grid[k] for k in names)):
             params = dict(zip(names, values))
-            est = (
-                clone(self.estimator).set_params(**params)
-                if hasattr(self.estimator, "set_params")
-                else clone(self.estimator)
-            )
-            scores = cross_val_score(est, X, y, cv=_Fixed(), scoring=self.scoring)
+            est = clone(self.estimator)
+            est.set_params(**params)
+            scores = cross_val_score(est, X, y, cv=folds, scoring=self.scoring)
             self.cv_results_.append(
                 {
                     "params": params,
@@ -424,7 +537,8 @@ class GridSearchCV:
         self.best_params_ = dict(self.cv_results_[self.best_index_]["params"])
         self.best_score_ = self.cv_results_[self.best_index_]["mean_score"]
         if self.refit:
-            self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_)
+            self.best_estimator_ = clone(self.estimator)
+            self.best_estimator_.set_params(**self.best_params_)
             self.best_estimator_.fit(X, y)
         return self
 
@@ -454,12 +568,45 @@ class GridSearchCV:
         return "\n".join(lines)
 
 
+def _check_settable(estimator: Any) -> None:
+    """Without set_params every grid point would score the same model (scikit-learn's
+    GridSearchCV raises too)."""
+    if not callable(getattr(estimator, "set_params", None)):
+        raise TypeError(
+            f"GridSearchCV: the estimator ({type(estimator).__name__}) has no "
+            "set_params(**params), so the grid's parameters cannot be set on it; give it "
+            "get_params / set_params (e.g. subclass deltagrad.models.BaseEstimator)"
+        )
+
+
 def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def _ln(lam: float) -> str:
     return "-inf" if lam == 0 else f"{math.log(lam):.4g}"
+
+
+def _lambda_of(ln_lambda: Any) -> float:
+    """lambda = exp(ln lambda); -inf -> 0 (no penalty). NaN, +inf and ln lambda above
+    ln(float max) ~ 709.78, whose exp overflows, are a ValueError."""
+    try:
+        v = float(ln_lambda)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"grid_search_poly: ln_lambdas must hold numbers, got {type(ln_lambda).__name__}"
+        ) from None
+    if v == -math.inf:
+        return 0.0
+    if math.isnan(v) or v == math.inf:
+        raise ValueError(f"grid_search_poly: ln_lambdas must be finite or -inf, got {v}")
+    try:
+        return math.exp(v)
+    except OverflowError:
+        raise ValueError(
+            f"grid_search_poly: ln_lambdas holds {v:g}: lambda = exp({v:g}) overflows a float "
+            "(ln lambda must be at most about 709.78)"
+        ) from None
 
 
 def grid_search_poly(
@@ -481,7 +628,7 @@ def grid_search_poly(
     from .models import PolynomialRegression
 
     degrees = [_check_int(d, "grid_search_poly: degrees", 0) for d in degrees]
-    lams = [0.0 if v == -math.inf else math.exp(float(v)) for v in ln_lambdas]
+    lams = [_lambda_of(v) for v in ln_lambdas]
     search = GridSearchCV(
         PolynomialRegression(penalize_bias=penalize_bias),
         {"degree": degrees, "l2": lams},

@@ -56,6 +56,18 @@ def curve_fit_experiment(
     "cv_best_m", "cv_joint" (the best ln lambda of each M), "cv_best" (the joint choice,
     refitted on all n points), and the data "x", "t" with the parameters.
     """
+    # cross-validation (step 6) needs 2 folds of at least one point each; checked here so
+    # the message names these arguments, not KFold's n_splits
+    for value, name in ((n, "n"), (folds, "folds")):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(
+                f"curve_fit_experiment: {name} must be an int, got {type(value).__name__}"
+            )
+        if value < 2:
+            raise ValueError(
+                f"curve_fit_experiment: {name} must be >= 2 (S-fold cross-validation needs "
+                f"at least 2 {'points' if name == 'n' else 'folds'}), got {value}"
+            )
     x, t = make_sinusoidal(n, noise=noise, seed=seed)
     x_test, t_test = make_sinusoidal(n_test, noise=noise, seed=seed + 1000)
     res: dict[str, Any] = {"n": n, "n_test": n_test, "noise": noise, "seed": seed}
