@@ -24,6 +24,8 @@ def test_make_sinusoidal_grid_noise_and_seed():
     # the noise has the requested standard deviation
     x, t = datasets.make_sinusoidal(20000, noise=0.3, seed=3)
     assert np.std(t - np.sin(2 * np.pi * x)) == pytest.approx(0.3, rel=0.03)
+    with pytest.raises(ValueError, match="make_sinusoidal: seed must be >= 0, got -1"):
+        datasets.make_sinusoidal(3, seed=-1)
 
 
 def test_make_sinusoidal_without_seed_follows_manual_seed():

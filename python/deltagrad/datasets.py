@@ -35,6 +35,8 @@ def make_sinusoidal(
         raise ValueError(f"make_sinusoidal: noise must be finite and >= 0, got {noise}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
         raise TypeError(f"make_sinusoidal: seed must be an int or None, got {type(seed).__name__}")
+    if seed is not None and seed < 0:  # NumPy's message would not name the function
+        raise ValueError(f"make_sinusoidal: seed must be >= 0, got {seed}")
     rng = np.random.default_rng(int(seed)) if seed is not None else get_rng()
     x = np.linspace(0.0, 1.0, int(n))
     t = np.sin(2.0 * np.pi * x) + float(noise) * rng.standard_normal(int(n))
