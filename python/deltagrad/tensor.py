@@ -145,6 +145,45 @@ def _is_basic_index(idx: Any) -> bool:
     )
 
 
+def _int_first(idx: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
+    """torch's rule for ints beside advanced indices: an index tuple holding both an int (or a
+    0-d integer array) and an array / list index is applied as the ints first (a basic
+    select), then the rest. NumPy counts the ints among the advanced indices instead, which
+    moves the result's dims when a slice separates them: x[0, :, [0, 1]] of a (2, 3, 4) x is
+    (3, 2) in torch, (2, 3) in NumPy. Returns (the ints' key, the rest's key), or None when
+    the index has no such mix."""
+    if not isinstance(idx, tuple):
+        return None
+
+    def is_int(i: Any) -> bool:
+        if isinstance(i, (bool, np.bool_)):
+            return False
+        if isinstance(i, (int, np.integer)):
+            return True
+        return getattr(i, "ndim", None) == 0 and getattr(i, "dtype", np.dtype(bool)).kind in "iu"
+
+    def is_array(i: Any) -> bool:
+        return isinstance(i, list) or getattr(i, "ndim", 0) > 0
+
+    if not any(is_int(i) for i in idx) or not any(is_array(i) for i in idx):
+        return None
+    first: list[Any] = []
+    rest: list[Any] = []
+    for i in idx:
+        if is_int(i):
+            first.append(int(i))
+        elif i is None:
+            rest.append(None)
+        elif i is Ellipsis:
+            first.append(Ellipsis)
+            rest.append(Ellipsis)
+        else:  # a slice, or an array index over as many dims as a bool mask has
+            n = getattr(i, "ndim", 1) if getattr(i, "dtype", None) == np.bool_ else 1
+            first.extend([slice(None)] * n)
+            rest.append(i)
+    return tuple(first), tuple(rest)
+
+
 class Tensor:
     """An n-d array that records the ops applied to it, for reverse-mode autodiff.
 
@@ -219,6 +258,14 @@ class Tensor:
         out.grad = None
         out._op = op
         out._version = [0]
+        # a view (x[1:], x.T, reshape, expand...) shares its base's version counter, as in
+        # torch: an in-place change through either is then caught by a graph that saved the
+        # other (only views have a base, so the overlap test runs for them alone)
+        if getattr(data, "base", None) is not None:
+            for p in parents:
+                if get_array_module(data).may_share_memory(data, p.data):
+                    out._version = p._version
+                    break
         out._g = None
         out._hooks = None
         for p in parents:
@@ -486,10 +533,19 @@ class Tensor:
     # ---- in-place ops (torch semantics) ------------------------------------------------------
 
     @contextlib.contextmanager
-    def _inplace(self, op: str) -> Any:
+    def _inplace(self, op: str, operand: Any = None) -> Any:
         """`with self._inplace(op) as d: d[...] = ...`: checks that self may be changed in place,
         yields its array, and bumps the version once the change went through (an op that
-        raises, e.g. on a shape mismatch, writes nothing and leaves the version alone)."""
+        raises, e.g. on a shape mismatch, writes nothing and leaves the version alone).
+        operand: the value written or combined in; one that requires grad is refused while
+        recording (no graph goes through an in-place op here, so its gradient would be lost
+        silently, where torch records it)."""
+        if isinstance(operand, Tensor) and operand.requires_grad and _autograd_state.grad_enabled:
+            raise RuntimeError(
+                f"{op}: the value written in place requires grad, and deltagrad records no "
+                "graph through in-place ops (its gradient would be lost); build the result "
+                "out of place (e.g. dg.where, dg.cat), or detach() the value"
+            )
         if self.requires_grad and _autograd_state.grad_enabled:
             if self._backward is None:
                 raise RuntimeError(
@@ -509,7 +565,7 @@ class Tensor:
     def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
         """self += alpha * other, in place (broadcasting other to self's shape)."""
         o = self._operand_data(other)
-        with self._inplace("add_") as d:
+        with self._inplace("add_", other) as d:
             d += o if alpha == 1.0 else alpha * o
         return self
 
@@ -518,25 +574,31 @@ class Tensor:
 
     def mul_(self, other: Any) -> Tensor:
         o = self._operand_data(other)
-        with self._inplace("mul_") as d:
+        with self._inplace("mul_", other) as d:
             d *= o
         return self
 
     def div_(self, other: Any) -> Tensor:
         o = self._operand_data(other)
-        with self._inplace("div_") as d:
+        with self._inplace("div_", other) as d:
             d /= o
         return self
 
     def copy_(self, src: Any) -> Tensor:
         o = self._operand_data(src)
-        with self._inplace("copy_") as d:
+        with self._inplace("copy_", src) as d:
             d[...] = o
         return self
 
     def fill_(self, value: float) -> Tensor:
-        with self._inplace("fill_") as d:
-            d.fill(value)
+        """Every element = value (a number or a 0-d tensor, as torch)."""
+        if isinstance(value, Tensor):
+            if value.data.ndim != 0:
+                raise RuntimeError(
+                    f"fill_: value: expected a number or a 0-d tensor, got shape {value.shape}"
+                )
+        with self._inplace("fill_", value) as d:
+            d.fill(value.item() if isinstance(value, Tensor) else value)
         return self
 
     def zero_(self) -> Tensor:
@@ -562,8 +624,14 @@ class Tensor:
             raise RuntimeError(
                 f"__setitem__: value is on {value.device}, the tensor on {self.device}"
             )
-        with self._inplace("__setitem__") as d:
-            d[idx] = v
+        if isinstance(idx, tuple):
+            idx = tuple(i.data if isinstance(i, Tensor) else i for i in idx)
+        split = _int_first(idx)
+        with self._inplace("__setitem__", value) as d:
+            if split is None:
+                d[idx] = v
+            else:  # torch's order (see __getitem__): a view by the ints, then the rest
+                d[split[0]][split[1]] = v
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Drop .grad (set_to_none=True, the default, as torch) or fill the existing buffer
@@ -713,6 +781,7 @@ class Tensor:
         a, b = self.data, other.data
         if a.dtype != b.dtype:
             a, b = _promote(a, b)
+        _no_int_zero(b, "floor_divide")
         xp = get_array_module(a)
         return _no_graph(xp.floor_divide(a, b), "floor_divide")
 
@@ -722,6 +791,7 @@ class Tensor:
         a, b = self.data, other.data
         if a.dtype != b.dtype:
             a, b = _promote(a, b)
+        _no_int_zero(b, "remainder")
         xp = get_array_module(a)
 
         def _backward(g: Any) -> None:
@@ -960,7 +1030,7 @@ class Tensor:
         return self.reshape(*self.shape[:d], *sizes, *self.shape[d + 1 :])
 
     def permute(self, *dims: Any) -> Tensor:
-        dims = _shape_args(dims, "permute", allow_minus_one=True, what="dims")
+        dims = _shape_args(dims, "permute", what="dims", signed=True)
         n = self.data.ndim
         if len(dims) != n:
             raise ValueError(
@@ -1004,7 +1074,7 @@ class Tensor:
         if dim is None:
             new = tuple(n for n in shape if n != 1)
         else:
-            dims = _dims(dim, self.data.ndim, "squeeze")
+            dims = _dims(dim, self.data.ndim, "squeeze", empty_is_all=False)
             new = tuple(n for i, n in enumerate(shape) if not (i in dims and n == 1))
         return self.reshape(new)
 
@@ -1075,8 +1145,23 @@ class Tensor:
         return self[(slice(None),) * d + (slice(start, stop),)]
 
     def narrow(self, dim: int, start: int, length: int) -> Tensor:
+        """Elements start .. start + length - 1 along dim (a view); a negative start counts
+        from the end; the range must lie within the dim (IndexError / ValueError), as torch."""
         d = _dim(dim, self.data.ndim, "narrow")
-        return self._narrow(d, start, start + length)
+        n = self.shape[d]
+        for v, name in ((start, "start"), (length, "length")):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"narrow: {name}: expected an int, got {v!r}")
+        if not -n <= start <= n:
+            raise IndexError(f"narrow: start {start} out of range for dim {dim} of size {n}")
+        start = int(start) + n if start < 0 else int(start)
+        if length < 0 or start + length > n:
+            raise ValueError(
+                f"narrow: start ({start}) + length ({length}) exceeds the size {n} of dim {dim}"
+                if length >= 0
+                else f"narrow: length must be >= 0, got {length}"
+            )
+        return self._narrow(d, start, start + int(length))
 
     def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
         """Pieces along dim: of split_size each (the last may be smaller), or of the listed
@@ -1125,6 +1210,9 @@ class Tensor:
             idx = idx.data
         elif isinstance(idx, tuple):
             idx = tuple(i.data if isinstance(i, Tensor) else i for i in idx)
+            split = _int_first(idx)
+            if split is not None:  # torch's order: the ints, then the array indices
+                return self[split[0]][split[1]]
 
         def _backward(g: Any) -> None:
             xp = get_array_module(g)
@@ -1335,10 +1423,10 @@ class Tensor:
         return self._extreme_dim(dim, keepdim, "min")
 
     def amax(self, dim: Any = (), keepdim: bool = False) -> Tensor:
-        return self._extreme(None if dim == () else dim, keepdim, "amax")
+        return self._extreme(dim, keepdim, "amax")  # () / []: every dim (_dims)
 
     def amin(self, dim: Any = (), keepdim: bool = False) -> Tensor:
-        return self._extreme(None if dim == () else dim, keepdim, "amin")
+        return self._extreme(dim, keepdim, "amin")
 
     def _arg(self, dim: Any, keepdim: bool, op: str) -> Tensor:
         x = self.data
@@ -1685,13 +1773,14 @@ class Tensor:
                 f"masked_fill: mask: expected a bool tensor, got "
                 f"{getattr(m, 'dtype', type(m).__name__)}"
             )
+        vt = None
         if isinstance(value, Tensor):
             if value.data.ndim != 0:
                 raise ValueError(
                     f"masked_fill: value: expected a number or a 0-d tensor, got shape "
                     f"{value.shape}"
                 )
-            value = value.data
+            vt, value = value, value.data
         xp = get_array_module(self.data)
         try:
             b = np.broadcast_shapes(tuple(m.shape), self.shape)
@@ -1703,7 +1792,15 @@ class Tensor:
                 f"tensor's shape {self.shape}"
             )
         out = xp.where(m, xp.asarray(value, dtype=self.data.dtype), self.data)
-        return self._unary(out, lambda g: xp.where(m, 0, g).astype(g.dtype), "masked_fill", ())
+        if vt is None or not vt.requires_grad:
+            return self._unary(out, lambda g: xp.where(m, 0, g).astype(g.dtype), "masked_fill", ())
+
+        def _backward(g: Any) -> None:  # a 0-d value that requires grad: the masked sum
+            if self.requires_grad:
+                self._accumulate(xp.where(m, 0, g).astype(g.dtype))
+            vt._accumulate(xp.where(m, g, 0).sum().astype(vt.data.dtype))
+
+        return Tensor._make(out, (self, vt), _backward, "masked_fill", saves=())
 
     def floor_divide(self, other: Any) -> Tensor:
         return self // other
@@ -1827,13 +1924,13 @@ class Tensor:
         return _no_graph(xp.isfinite(self.data), "isfinite")
 
     def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        axes = _dims(dim, self.data.ndim, "any")
+        axes = _dims(dim, self.data.ndim, "any", empty_is_all=False)
         xp = get_array_module(self.data)
         out = xp.any(self.data, axis=axes, keepdims=keepdim)
         return _no_graph(xp.asarray(out), "any")
 
     def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        axes = _dims(dim, self.data.ndim, "all")
+        axes = _dims(dim, self.data.ndim, "all", empty_is_all=False)
         xp = get_array_module(self.data)
         out = xp.all(self.data, axis=axes, keepdims=keepdim)
         return _no_graph(xp.asarray(out), "all")
@@ -2035,10 +2132,21 @@ def _to_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
     return device, dtype
 
 
+def _no_int_zero(b: Any, op: str) -> None:
+    """Integer division by zero raises, as torch (NumPy gives 0 with a warning)."""
+    if b.dtype.kind in "iub" and bool((b == 0).any()):
+        raise ZeroDivisionError(f"{op}: integer division by zero")
+
+
 def _shape_args(
-    shape: tuple[Any, ...], op: str, allow_minus_one: bool = False, what: str = "shape"
+    shape: tuple[Any, ...],
+    op: str,
+    allow_minus_one: bool = False,
+    what: str = "shape",
+    signed: bool = False,
 ) -> tuple[int, ...]:
-    """Sizes given as ints or as one tuple / list of ints (torch accepts both)."""
+    """Sizes given as ints or as one tuple / list of ints (torch accepts both); signed: dims,
+    which may be negative (the caller checks their range)."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     out = []
@@ -2049,7 +2157,7 @@ def _shape_args(
             raise TypeError(
                 f"{op}: {what}: expected a sequence of ints, got {type(n).__name__} {n!r}"
             )
-        if n < 0 and not (allow_minus_one and n == -1):
+        if n < 0 and not signed and not (allow_minus_one and n == -1):
             raise ValueError(f"{op}: {what}: expected sizes >= 0, got {n}")
         out.append(int(n))
     return tuple(out)
@@ -2082,9 +2190,11 @@ def _dim(dim: Any, ndim: int, op: str) -> int:
     return int(dim) % n
 
 
-def _dims(dim: Any, ndim: int, op: str) -> tuple[int, ...]:
-    """dim None (all), an int or a tuple of ints, as sorted non-negative ints."""
-    if dim is None:
+def _dims(dim: Any, ndim: int, op: str, empty_is_all: bool = True) -> tuple[int, ...]:
+    """dim None (all), an int or a tuple of ints, as sorted non-negative ints. An empty tuple
+    or list is every dim too, as torch's reductions take it (sum(()), mean([])); any / all /
+    squeeze pass empty_is_all=False (torch: no dim)."""
+    if dim is None or (empty_is_all and isinstance(dim, (tuple, list)) and not dim):
         return tuple(range(ndim))
     items = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
     out = []
