@@ -419,9 +419,27 @@ inline void wino_store2(Vec<T> lo, Vec<T> hi, T* p, int n) {
   }
 }
 
-// The output transform of M's columns j0 .. j0 + cnt (tiles (n, ty, tx0 ..)) into out, + bias.
-// A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]. Whole vectors of tiles inside the row are stored
-// straight into out (interleaved), the rest by masked stores.
+// One tile's output transform A^T M A + b (A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]), M[xi] in a[xi]
+// (xi = 4 r + k), into y[0] y[1] (output row 0) and y[2] y[3] (row 1); whether they are finite
+// into fin. Vectors along the tiles (wino_out_segment) or along the output channels
+// (wino_batch_cl).
+template <class T>
+inline void wino_out_tile(const Vec<T> (&a)[16], Vec<T> b, Vec<T> (&y)[4], FiniteAcc<T>& fin) {
+  Vec<T> t0[4], t1[4];
+  for (int k = 0; k < 4; ++k) {
+    t0[k] = a[k] + a[4 + k] + a[8 + k];
+    t1[k] = a[4 + k] - a[8 + k] - a[12 + k];
+  }
+  y[0] = t0[0] + t0[1] + t0[2] + b;
+  y[1] = t0[1] - t0[2] - t0[3] + b;
+  y[2] = t1[0] + t1[1] + t1[2] + b;
+  y[3] = t1[1] - t1[2] - t1[3] + b;
+  for (int i = 0; i < 4; ++i) fin.add(y[i]);
+}
+
+// The output transform of M's columns j0 .. j0 + cnt (tiles (n, ty, tx0 ..)) into out, + bias
+// (wino_out_tile). Whole vectors of tiles inside the row are stored straight into out
+// (interleaved), the rest by masked stores.
 template <class T>
 void wino_out_segment(const WinoGeom& g, const T* m, int64_t ld, int64_t j0, int64_t n, int64_t ty,
                       int64_t tx0, int64_t cnt, const T* bias, T* out, int64_t qnext,
@@ -463,20 +481,11 @@ void wino_out_segment(const WinoGeom& g, const T* m, int64_t ld, int64_t j0, int
       } else {
         for (int xi = 0; xi < 16; ++xi, mp += ms) a[xi] = V::load(mp, nl);
       }
-      V t0[4], t1[4];
-      for (int k = 0; k < 4; ++k) {
-        t0[k] = a[k] + a[4 + k] + a[8 + k];
-        t1[k] = a[4 + k] - a[8 + k] - a[12 + k];
-      }
-      const V y00 = t0[0] + t0[1] + t0[2] + bv, y01 = t0[1] - t0[2] - t0[3] + bv;
-      const V y10 = t1[0] + t1[1] + t1[2] + bv, y11 = t1[1] - t1[2] - t1[3] + bv;
-      fin.add(y00);
-      fin.add(y01);
-      fin.add(y10);
-      fin.add(y11);
+      V y[4];
+      wino_out_tile(a, bv, y, fin);
       V lo0, hi0, lo1, hi1;
-      V::interleave(y00, y01, lo0, hi0);
-      V::interleave(y10, y11, lo1, hi1);
+      V::interleave(y[0], y[1], lo0, hi0);
+      V::interleave(y[2], y[3], lo1, hi1);
       if (2 * (i + W) <= ncol) {
         lo0.store(y0 + 2 * i);
         hi0.store(y0 + 2 * i + W);
@@ -1022,8 +1031,8 @@ void wino_batch_cl(const WinoGeom& g, const T* in, const T* up, const T* bias, T
                                               up + (xi * npan + pn) * cin * NR, NR, cin,
                                               mt + xi * ms + j * ldo + pn * NR, ldo,
                                               static_cast<int>(std::min<int64_t>(MR, nq - j)), ldc);
-      // output transform A^T M A (A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]), tile by tile, into the
-      // staging rows yr[2][2 cnt][ldo], then transposed into out's planes
+      // output transform (wino_out_tile), tile by tile, into the staging rows yr[2][2 cnt][ldo],
+      // then transposed into out's planes
       wino_segments(g, q0, q1, [&](const WinoSeg& sg) {
         const int64_t n = sg.n, ty = sg.ty, tx = sg.tx, cnt = sg.cnt;
         const T* mq = mt + (sg.q - q0) * ldo;
@@ -1032,23 +1041,13 @@ void wino_batch_cl(const WinoGeom& g, const T* in, const T* up, const T* bias, T
             V a[16];
             const T* mp = mq + i * ldo + ov;
             for (int xi = 0; xi < 16; ++xi) a[xi] = V::load(mp + xi * ms);
-            V t0[4], t1[4];
-            for (int k = 0; k < 4; ++k) {
-              t0[k] = a[k] + a[4 + k] + a[8 + k];
-              t1[k] = a[4 + k] - a[8 + k] - a[12 + k];
-            }
-            const V b = V::load(bv.data() + ov);
+            V y[4];
+            wino_out_tile(a, V::load(bv.data() + ov), y, fin);
             T* o = yr + 2 * i * ldo + ov;
-            const V y00 = t0[0] + t0[1] + t0[2] + b, y01 = t0[1] - t0[2] - t0[3] + b;
-            const V y10 = t1[0] + t1[1] + t1[2] + b, y11 = t1[1] - t1[2] - t1[3] + b;
-            fin.add(y00);
-            fin.add(y01);
-            fin.add(y10);
-            fin.add(y11);
-            y00.store(o);
-            y01.store(o + ldo);
-            y10.store(o + ol * ldo);
-            y11.store(o + ol * ldo + ldo);
+            y[0].store(o);
+            y[1].store(o + ldo);
+            y[2].store(o + ol * ldo);
+            y[3].store(o + ol * ldo + ldo);
           }
         const int64_t ox0 = 2 * tx, ncol = std::min<int64_t>(2 * cnt, g.wout - ox0);
         const int nrow = 2 * ty + 1 < g.hout ? 2 : 1;
