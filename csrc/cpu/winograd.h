@@ -1098,32 +1098,31 @@ inline bool wino_cl(const WinoGeom& g) {
   return kWinoTr<T> > 1 && wino_narrow<T>(g.wout) && g.ntiles() > 0 && g.cin > 0 && g.cout > 0;
 }
 
-// y by Winograd; false where a value of y came out inf or NaN (conv.h then reruns the call)
+// The forward-shaped convolution of g (its cin channels of in into its cout of out, + bias)
+// by whichever layout g suits; false where an output came out inf or NaN (conv.h then reruns
+// the call). wf: the 3x3 filters in (cout, cin) order.
 template <class T>
-bool winograd_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
-  const WinoGeom g = wino_geom(p.n, p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw);
-  const WinoW<T> wf{w, 9 * p.c, 9, 3, 1};  // w[oc][ci][ky][kx]
+bool wino_conv(const WinoGeom& g, const T* in, const WinoW<T>& wf, const T* bias, T* out) {
   FiniteFlag ff;
   if (wino_cl<T>(g))
-    wino_batch_cl(g, x, wf, b, y, ff);
+    wino_batch_cl(g, in, wf, bias, out, ff);
   else
-    wino_batch(g, x, wino_filter<T>(p.o, p.c, kWinoMR, wf), b, y, ff);
+    wino_batch(g, in, wino_filter<T>(g.cout, g.cin, kWinoMR, wf), bias, out, ff);
   return ff.ok();
 }
 
-// dx = the stride-1 convolution of dy padded by 2 - p with w transposed (O <-> C) and flipped;
-// false where a value of dx came out inf or NaN
+template <class T>
+bool winograd_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
+  const WinoW<T> wf{w, 9 * p.c, 9, 3, 1};  // w[oc][ci][ky][kx]
+  return wino_conv(wino_geom(p.n, p.c, p.o, p.h, p.w, p.ho, p.wo, p.ph, p.pw), x, wf, b, y);
+}
+
+// dx = the stride-1 convolution of dy padded by 2 - p with w transposed (O <-> C) and flipped
 template <class T>
 bool winograd_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const WinoGeom g = wino_geom(p.n, p.o, p.c, p.ho, p.wo, p.h, p.w, 2 - p.ph, 2 - p.pw);
   const WinoW<T> wf{w + 8, 9, 9 * p.c, -3, -1};  // (ci, oc, ky, kx) -> w[oc][ci][2 - ky][2 - kx]
-  const T* none = nullptr;
-  FiniteFlag ff;
-  if (wino_cl<T>(g))
-    wino_batch_cl(g, dy, wf, none, dx, ff);
-  else
-    wino_batch(g, dy, wino_filter<T>(p.c, p.o, kWinoMR, wf), none, dx, ff);
-  return ff.ok();
+  return wino_conv(g, dy, wf, static_cast<const T*>(nullptr), dx);
 }
 
 // dw's register tile, MR output channels x NV vectors of input channels: Vt's rows are the
