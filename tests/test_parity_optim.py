@@ -295,16 +295,20 @@ def test_scheduler_lr_sequence_matches_torch(case):
         st.step()
 
 
+def _stepped_pair(case, steps):
+    """Both libraries' optimizer and scheduler of `case`, stepped `steps` times."""
+    o, t = _opt_pair(SCHEDULERS[case][0])
+    s, st = _make_sched(case, o, t)
+    for _ in range(steps):
+        for x in (o, t, s, st):
+            x.step()
+    return o, t, s, st
+
+
 @pytest.mark.parametrize("case", sorted(SCHEDULERS))
 def test_scheduler_state_dict_resumes_like_torch(case):
     kind = SCHEDULERS[case][0]
-    o, t = _opt_pair(kind)
-    s, st = _make_sched(case, o, t)
-    for _ in range(12):
-        o.step()
-        t.step()
-        s.step()
-        st.step()
+    o, t, s, st = _stepped_pair(case, 12)
     osd, ssd = o.state_dict(), s.state_dict()
     _plain_only(osd)
     _plain_only(ssd)
@@ -327,13 +331,7 @@ def test_scheduler_state_dicts_load_across_with_torch(case):
     milestones in torch's {epoch: count} form; ReduceLROnPlateau's and OneCycleLR's keys that
     torch lacks rebuilt from the constructor), and both go on as the uninterrupted run."""
     kind = SCHEDULERS[case][0]
-    o, t = _opt_pair(kind)
-    s, st = _make_sched(case, o, t)
-    for _ in range(12):
-        o.step()
-        t.step()
-        s.step()
-        st.step()
+    o, t, s, st = _stepped_pair(case, 12)
     o2, t2 = _opt_pair(kind)
     s2, st2 = _make_sched(case, o2, t2)
     o2.load_state_dict(copy.deepcopy(o.state_dict()))
