@@ -41,6 +41,7 @@ __all__ = [
     "all_reduce",
     "broadcast",
     "all_gather",
+    "reduce",
     "cuda_aware",
 ]
 
@@ -52,15 +53,58 @@ _INSTALL = (
 
 
 class ReduceOp:
-    """The reductions all_reduce knows (torch.distributed.ReduceOp's names)."""
+    """The reductions all_reduce and reduce know (torch.distributed.ReduceOp's names). AVG:
+    floating point only; BAND, BOR, BXOR: integers and bool; complex: SUM, AVG, PRODUCT."""
 
     SUM = "sum"
     AVG = "avg"
+    PRODUCT = "product"
     MAX = "max"
     MIN = "min"
+    BAND = "band"
+    BOR = "bor"
+    BXOR = "bxor"
 
 
-_OPS = ("sum", "avg", "max", "min")
+_OPS = ("sum", "avg", "product", "max", "min", "band", "bor", "bxor")
+
+
+class _DistError(ValueError, RuntimeError):
+    """Misuse of the process group or of a collective's arguments: a ValueError, as torch
+    raises for a missing or doubly initialized process group, and a RuntimeError, as gloo
+    raises for a bad root rank or output list (and deltagrad raised before)."""
+
+
+class _Work:
+    """What a collective returns with async_op=True (torch's Work): deltagrad's collectives
+    run to completion before returning, so it is already complete."""
+
+    def __init__(self, result: list[Any]) -> None:
+        self._result = result
+
+    def wait(self, timeout: Any = None) -> bool:
+        return True
+
+    def is_completed(self) -> bool:
+        return True
+
+    def is_success(self) -> bool:
+        return True
+
+    def exception(self) -> None:
+        return None
+
+    def result(self) -> list[Any]:
+        return self._result
+
+    def synchronize(self) -> None:
+        return None
+
+
+def _done(async_op: bool, *tensors: Any) -> _Work | None:
+    """None, as torch's collectives return; a completed _Work when async_op is set."""
+    return _Work(list(tensors)) if async_op else None
+
 
 # the process group: the communicator, and the excepthook it replaced
 _comm: Any = None
@@ -93,7 +137,7 @@ def _world(where: str, group: Any = None) -> Any:
     if group is not None:
         return group
     if _comm is None:
-        raise RuntimeError(
+        raise _DistError(
             f"deltagrad.distributed.{where}: the default process group has not been "
             "initialized; call deltagrad.distributed.init_process_group() first"
         )
@@ -167,7 +211,10 @@ def init_process_group(
             "backend='mpi' (NCCL and Gloo are not implemented: see docs/DISTRIBUTED.md)"
         )
     if _comm is not None:
-        raise RuntimeError("init_process_group: the default process group is already initialized")
+        raise _DistError(
+            "init_process_group: the default process group is already initialized (trying "
+            "to initialize it twice; destroy_process_group() first)"
+        )
     MPI = _mpi()
     comm = MPI.COMM_WORLD
     for value, actual, name in (
@@ -217,8 +264,9 @@ def get_backend(group: Any = None) -> str:
     return "mpi"
 
 
-def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -> None:
+def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -> _Work | None:
     _world("barrier", group).Barrier()
+    return _done(async_op)
 
 
 # ---- buffers: arrays in, MPI buffers out ----------------------------------------------------
@@ -294,67 +342,117 @@ class _Staged:
             self.a[...] = cupy.asarray(self.buf)
 
 
-def _mpi_op(op: Any, where: str) -> tuple[Any, bool]:
+def _mpi_op(op: Any, dtype: Any, where: str) -> tuple[Any, bool, bool]:
+    """(the MPI op, whether it is AVG, whether a bool array goes as uint8) for `op` on an array
+    of `dtype`; a clear error, before any communication, for a pair MPI cannot reduce."""
     name = getattr(op, "name", op)
     name = name.lower() if isinstance(name, str) else name
     if name not in _OPS:
         raise ValueError(
-            f"deltagrad.distributed.{where}: op must be one of ReduceOp.SUM, AVG, MAX, MIN, "
-            f"got {op!r}"
+            f"deltagrad.distributed.{where}: op must be one of ReduceOp.SUM, AVG, PRODUCT, MAX, "
+            f"MIN, BAND, BOR, BXOR, got {op!r}"
+        )
+    dt = np.dtype(dtype)
+    if name == "avg" and not np.issubdtype(dt, np.inexact):
+        raise TypeError(
+            f"deltagrad.distributed.{where}: ReduceOp.AVG needs a floating-point tensor, got {dt}"
+        )
+    if np.issubdtype(dt, np.complexfloating) and name not in ("sum", "avg", "product"):
+        raise ValueError(
+            f"deltagrad.distributed.{where}: ReduceOp.{name.upper()} is not defined on complex "
+            f"tensors ({dt})"
+        )
+    if name in ("band", "bor", "bxor") and dt.kind not in "biu":
+        raise _DistError(
+            f"deltagrad.distributed.{where}: ReduceOp.{name.upper()} needs an integer or bool "
+            f"tensor, got {dt}"
         )
     MPI = _mpi()
-    return {"sum": MPI.SUM, "avg": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}[name], name == "avg"
+    if dt == np.bool_:  # as 0 / 1 bytes; as torch, SUM and MAX are or, PRODUCT and MIN are and
+        or_, and_ = MPI.MAX, MPI.MIN
+        ops = {"sum": or_, "max": or_, "bor": or_, "product": and_, "min": and_, "band": and_}
+        return ops.get(name, MPI.BXOR), False, True
+    ops = {"sum": MPI.SUM, "avg": MPI.SUM, "product": MPI.PROD, "max": MPI.MAX, "min": MPI.MIN}
+    ops.update({"band": MPI.BAND, "bor": MPI.BOR, "bxor": MPI.BXOR})
+    return ops[name], name == "avg", False
 
 
 def all_reduce(
     tensor: Any, op: Any = ReduceOp.SUM, group: Any = None, async_op: bool = False
-) -> None:
+) -> _Work | None:
     """Reduce `tensor` (a Tensor or an array) over every rank, in place: the result is on
-    every rank. ReduceOp.AVG is the sum divided by the world size (floating point only)."""
+    every rank. ReduceOp.AVG is the sum divided by the world size (floating point only).
+    async_op=True returns a completed Work (the reduction has run)."""
     comm = _world("all_reduce", group)
     a = _array(tensor, "all_reduce")
-    mop, avg = _mpi_op(op, "all_reduce")
-    if avg and not np.issubdtype(np.dtype(a.dtype), np.inexact):
-        raise TypeError(
-            f"deltagrad.distributed.all_reduce: ReduceOp.AVG needs a floating-point tensor, "
-            f"got {a.dtype}"
-        )
+    mop, avg, as_bytes = _mpi_op(op, a.dtype, "all_reduce")
     if a.size == 0:
-        return
+        return _done(async_op, tensor)
     MPI = _mpi()
     s = _Staged(a)
-    comm.Allreduce(MPI.IN_PLACE, s.buf, op=mop)
+    comm.Allreduce(MPI.IN_PLACE, s.buf.view(np.uint8) if as_bytes else s.buf, op=mop)
     if avg:
         s.buf /= comm.Get_size()
     s.done()
+    return _done(async_op, tensor)
 
 
-def broadcast(tensor: Any, src: int = 0, group: Any = None, async_op: bool = False) -> None:
+def reduce(
+    tensor: Any, dst: int = 0, op: Any = ReduceOp.SUM, group: Any = None, async_op: bool = False
+) -> _Work | None:
+    """Reduce `tensor` over every rank into rank `dst`'s `tensor`, in place (torch's reduce);
+    the other ranks' tensors are left as they were."""
+    comm = _world("reduce", group)
+    a = _array(tensor, "reduce")
+    mop, avg, as_bytes = _mpi_op(op, a.dtype, "reduce")
+    root = _root(dst, comm, "reduce", "dst")
+    if a.size == 0:
+        return _done(async_op, tensor)
+    MPI = _mpi()
+    if comm.Get_rank() == root:
+        s = _Staged(a)
+        comm.Reduce(MPI.IN_PLACE, s.buf.view(np.uint8) if as_bytes else s.buf, op=mop, root=root)
+        if avg:
+            s.buf /= comm.Get_size()
+        s.done()
+    else:
+        send = np.ascontiguousarray(a.get() if not isinstance(a, np.ndarray) else a)
+        comm.Reduce(send.view(np.uint8) if as_bytes else send, None, op=mop, root=root)
+    return _done(async_op, tensor)
+
+
+def _root(rank: Any, comm: Any, where: str, what: str) -> int:
+    size = comm.Get_size()
+    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or not 0 <= rank < size:
+        raise _DistError(
+            f"deltagrad.distributed.{where}: {what} must be a rank in [0, {size}), got {rank!r}"
+        )
+    return int(rank)
+
+
+def broadcast(tensor: Any, src: int = 0, group: Any = None, async_op: bool = False) -> _Work | None:
     """Copy rank `src`'s `tensor` into every rank's `tensor` (same shape and dtype), in place."""
     comm = _world("broadcast", group)
     a = _array(tensor, "broadcast")
-    size = comm.Get_size()
-    if isinstance(src, bool) or not isinstance(src, (int, np.integer)) or not 0 <= src < size:
-        raise ValueError(
-            f"deltagrad.distributed.broadcast: src must be a rank in [0, {size}), got {src!r}"
-        )
+    src = _root(src, comm, "broadcast", "src")
     if a.size == 0:
-        return
+        return _done(async_op, tensor)
     s = _Staged(a, read=comm.Get_rank() == src)
-    comm.Bcast(s.buf, root=int(src))
+    comm.Bcast(s.buf, root=src)
     s.done()
+    return _done(async_op, tensor)
 
 
 def all_gather(
     tensor_list: list[Any], tensor: Any, group: Any = None, async_op: bool = False
-) -> None:
+) -> _Work | None:
     """tensor_list[r] = rank r's `tensor`, on every rank (torch's all_gather): tensor_list
     holds world-size tensors (or arrays) of tensor's shape and dtype, written in place."""
     comm = _world("all_gather", group)
     a = _array(tensor, "all_gather")
     size = comm.Get_size()
     if not isinstance(tensor_list, (list, tuple)) or len(tensor_list) != size:
-        raise ValueError(
+        raise _DistError(
             f"deltagrad.distributed.all_gather: tensor_list must be a list of {size} tensors "
             f"(the world size), got {type(tensor_list).__name__} of length "
             f"{len(tensor_list) if hasattr(tensor_list, '__len__') else '?'}"
@@ -362,7 +460,7 @@ def all_gather(
     outs = [_array(t, "all_gather", "tensor_list[i]") for t in tensor_list]
     for i, o in enumerate(outs):
         if tuple(o.shape) != tuple(a.shape) or o.dtype != a.dtype:
-            raise ValueError(
+            raise _DistError(
                 f"deltagrad.distributed.all_gather: tensor_list[{i}] has shape "
                 f"{tuple(o.shape)} and dtype {o.dtype}; expected tensor's {tuple(a.shape)}, "
                 f"{a.dtype}"
@@ -375,3 +473,4 @@ def all_gather(
             o[...] = r
         else:
             o.set(np.ascontiguousarray(r))
+    return _done(async_op, *tensor_list)

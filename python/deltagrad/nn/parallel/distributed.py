@@ -6,7 +6,8 @@ gradient of the global batch and the optimizers take the same step.
 
 - Construction: every rank's parameter names, shapes and dtypes are compared (one allgather
   of a small signature: a clear error naming the first mismatch), then rank 0's parameters
-  and buffers are broadcast (the ranks may start from different random weights).
+  (and, with broadcast_buffers, its buffers) are broadcast (the ranks may start from
+  different random weights).
 - Buckets (torch's layout): the parameters in reverse order of registration (the order their
   gradients become ready in backward), grouped up to bucket_cap_mb (the first bucket 1 MB, as
   torch's, so communication starts early), one dtype per bucket.
@@ -143,20 +144,23 @@ class DistributedDataParallel(Module):
         opt.step()
 
     module: the replica (`.module`; state_dict keys carry torch's "module." prefix).
-    broadcast_buffers: rank 0's buffers (BatchNorm's running statistics) are broadcast before
-    every forward. bucket_cap_mb: the bucket size (MB). process_group: an mpi4py communicator
-    (None: the default group). no_sync(): a context in which backward accumulates the local
-    gradients without communication (gradient accumulation; the next synchronized backward
-    averages the sum). find_unused_parameters: not needed: a parameter that gets no gradient
-    in a backward contributes zeros to the average (torch with find_unused_parameters=False
-    would raise), so after backward every parameter has a .grad. device_ids, output_device,
-    dim, check_reduction, gradient_as_bucket_view, static_graph: accepted for torch's
-    signature, no effect. progress ("test" or "thread", not in torch): how the non-blocking
-    all-reduces progress during backward (see the module's docstring). reduction (not in
-    torch): "auto" (default: "shm" when every rank of the group is on one node and the
-    parameters are host arrays, else "iallreduce"), "shm" (an MPI-3 shared-memory window:
-    .grad becomes a view into it, as torch's gradient_as_bucket_view=True; module _shm) or
-    "iallreduce" (the bucketed non-blocking all-reduces); `.reduction` is the path taken.
+    broadcast_buffers: rank 0's buffers (BatchNorm's running statistics) are broadcast at
+    construction and before every forward (False: each rank keeps its own, as torch).
+    bucket_cap_mb: the bucket size (MB). process_group: an mpi4py communicator (None: the
+    default group). no_sync(): a context in which backward accumulates the local gradients
+    without communication (gradient accumulation; the next synchronized backward averages the
+    sum). find_unused_parameters: a parameter that gets no gradient on a rank contributes zeros
+    to the average either way (torch with find_unused_parameters=False would raise); with
+    True, as torch, a parameter whose .grad is None on every rank after the backward keeps
+    .grad None (one more small all-reduce per backward; with False it gets zeros). device_ids,
+    output_device, dim, check_reduction, gradient_as_bucket_view, static_graph: accepted for
+    torch's signature (kept as attributes), no effect. progress ("test" or "thread", not in
+    torch): how the non-blocking all-reduces progress during backward (see the module's
+    docstring). reduction (not in torch): "auto" (default: "shm" when every rank of the group
+    is on one node and the parameters are host arrays, else "iallreduce"), "shm" (an MPI-3
+    shared-memory window: .grad becomes a view into it, as torch's
+    gradient_as_bucket_view=True; module _shm) or "iallreduce" (the bucketed non-blocking
+    all-reduces); `.reduction` is the path taken.
     """
 
     def __init__(
@@ -218,7 +222,12 @@ class DistributedDataParallel(Module):
         self.bucket_cap_mb = bucket_cap_mb
         self.require_backward_grad_sync = True
         self.require_forward_param_sync = True
-        self.find_unused_parameters = find_unused_parameters
+        self.find_unused_parameters = bool(find_unused_parameters)
+        self.gradient_as_bucket_view = gradient_as_bucket_view
+        self.static_graph = static_graph
+        self.device_ids = device_ids
+        self.output_device = output_device
+        self.dim = dim
         self.progress = progress
         self.world_size = int(comm.Get_size())
         self.rank = int(comm.Get_rank())
@@ -275,7 +284,8 @@ class DistributedDataParallel(Module):
 
         for _, p in self.module.named_parameters():
             dist.broadcast(p.data, 0, group=self._comm)
-        self._sync_buffers()
+        if self.broadcast_buffers:  # torch leaves the buffers alone without it
+            self._sync_buffers()
 
     def _sync_buffers(self) -> None:
         from ... import distributed as dist
@@ -430,8 +440,10 @@ class DistributedDataParallel(Module):
             return
         self._armed = False
         self._queued = False
+        used = self._has_grad()
         self._shm.gather(self._params)
         self._shm.average()
+        self._keep_unused_none(used)
 
     def _mark_ready(self, key: int) -> None:
         if not self._queued:
@@ -504,10 +516,33 @@ class DistributedDataParallel(Module):
         """End of the backward: start the buckets left, wait, average into every .grad."""
         if not self._armed:
             return
+        used = self._has_grad()
         for b in self._buckets:
             b.pending = 0  # parameters without a gradient contribute zeros
         self._launch_ready()
         self._finish(discard=False)
+        self._keep_unused_none(used)
+
+    def _has_grad(self) -> Any:
+        """With find_unused_parameters: per parameter, whether this rank has a .grad at the
+        end of the backward (before the reduction fills in zeros); else None."""
+        if not self.find_unused_parameters:
+            return None
+        return np.array([p.grad is not None for p in self._params], dtype=np.uint8)
+
+    def _keep_unused_none(self, used: Any) -> None:
+        """A parameter no rank had a gradient for keeps .grad None (torch's
+        find_unused_parameters=True; one process would leave it None too), not zeros, which
+        an optimizer's weight decay or momentum would act on. The flags are all-reduced after
+        the gradients' collectives, so every rank issues them in the same order."""
+        if used is None:
+            return
+        from mpi4py import MPI
+
+        self._comm.Allreduce(MPI.IN_PLACE, used, op=MPI.MAX)
+        for p, u in zip(self._params, used):
+            if not u:
+                p.grad = None
 
     def _finish(self, discard: bool) -> None:
         self._armed = False
