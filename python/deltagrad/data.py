@@ -392,6 +392,24 @@ def _collate_arrays(arrays: list[Any], path: str) -> Tensor:
     return Tensor(np.stack(arrays))
 
 
+def _inferred_dtype(batch: Sequence[Any]) -> np.dtype:
+    """The dtype torch.tensor(batch) infers for a list of numbers: Python bools bool, ints
+    int64, floats float32 (torch's default dtype), numpy scalars their own dtype; any float
+    makes the result the widest float present, else the types promote as in NumPy."""
+    dtypes = [
+        b.dtype
+        if isinstance(b, np.generic)
+        else np.dtype(bool)
+        if isinstance(b, bool)
+        else np.dtype(np.int64)
+        if isinstance(b, int)
+        else np.dtype(np.float32)
+        for b in batch
+    ]
+    inexact = [d for d in dtypes if d.kind in "fc"]
+    return np.result_type(*(inexact or dtypes))
+
+
 def _collate(batch: Sequence[Any], path: str) -> Any:
     elem = batch[0]
     if isinstance(elem, (str, bytes)):
@@ -416,16 +434,9 @@ def _collate(batch: Sequence[Any], path: str) -> Any:
                     f"default_collate: batch item {i}{_where(path)} is a {type(b).__name__}, "
                     f"item 0 is a number ({type(elem).__name__})"
                 )
-        if isinstance(elem, (bool, int, float)) and not isinstance(elem, np.generic):
-            dtype = (
-                np.bool_
-                if all(isinstance(b, bool) for b in batch)
-                else np.float64
-                if any(isinstance(b, float) for b in batch)
-                else np.int64
-            )
-            return Tensor(np.asarray(batch, dtype=dtype))
-        arr = np.asarray(batch)
+        if isinstance(elem, float) and not isinstance(elem, np.generic):
+            return Tensor(np.asarray(batch, dtype=np.float64))  # torch.tensor(batch, float64)
+        arr = np.asarray(batch, dtype=_inferred_dtype(batch))
         if arr.dtype.kind not in _NUMERIC_KINDS:
             raise TypeError(
                 f"default_collate: batch{_where(path)} holds numpy scalars of dtype {arr.dtype}; "
@@ -466,8 +477,11 @@ def _collate(batch: Sequence[Any], path: str) -> Any:
 
 def default_collate(batch: Sequence[Any]) -> Any:
     """Stack a list of items into a batch, as torch's default_collate: Tensors, arrays and
-    numbers become one Tensor with a new first dimension (Python floats float64, ints int64,
-    bools bool; arrays keep their dtype); dicts collate per key, tuples and lists per
+    numbers become one Tensor with a new first dimension (arrays keep their dtype). Numbers
+    follow torch's rule, which looks at the first item: a Python float makes the batch
+    float64; otherwise the dtype is torch.tensor(batch)'s (ints int64, bools bool, numpy
+    scalars their dtype, and a Python float among ints float32, torch's default dtype:
+    [1, 2.5] is float32, [2.5, 1] float64); dicts collate per key, tuples and lists per
     position (a tuple becomes a list, as in torch), strings stay a list. Items of unequal
     shapes raise a RuntimeError naming the batch index, the position and the shapes."""
     if not isinstance(batch, Sequence) or isinstance(batch, (str, bytes)):
@@ -842,7 +856,8 @@ class DistributedSampler(Sampler):
     def _order(self) -> np.ndarray:
         n = len(self.dataset)
         if self.shuffle:
-            indices = np.random.default_rng(self.seed + self.epoch).permutation(n)
+            # torch's manual_seed takes a negative seed, numpy's default_rng only one >= 0
+            indices = np.random.default_rng((self.seed + self.epoch) % 2**64).permutation(n)
         else:
             indices = np.arange(n)
         indices = indices.astype(np.int64, copy=False)

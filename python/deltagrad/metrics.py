@@ -88,12 +88,21 @@ def r2(y: ArrayLike, t: ArrayLike) -> float:
 
     Same value as ``sklearn.metrics.r2_score(t, y)`` (note the order), including its
     convention for a constant target: 1.0 for a perfect fit, else 0.0. Multi-output targets
-    are averaged uniformly over the outputs.
+    are averaged uniformly over the outputs. With a single sample (N = 1) R^2 is not
+    defined: nan, with a UserWarning (as scikit-learn, whose UndefinedMetricWarning is one).
     """
     ya, ta = _pair(y, t, "r2")
     ya, ta = ya.astype(np.float64), ta.astype(np.float64)
-    if ya.ndim == 1:
-        ya, ta = ya[:, None], ta[:, None]
+    if ya.ndim <= 1:  # a 0-d value is one sample
+        ya, ta = ya.reshape(-1, 1), ta.reshape(-1, 1)
+    if ya.shape[0] < 2:
+        warnings.warn(
+            "r2: R^2 is not well-defined with fewer than two samples: returning nan "
+            "(as scikit-learn)",
+            UserWarning,
+            stacklevel=2,
+        )
+        return float("nan")
     ss_res = np.sum((ta - ya) ** 2, axis=0)
     ss_tot = np.sum((ta - ta.mean(axis=0)) ** 2, axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -128,8 +128,9 @@ class KFold:
 
 
 class StratifiedKFold(KFold):
-    """KFold whose validation folds keep each class's share of y (round-robin within each
-    class, after an optional shuffle). Folds differ from scikit-learn's, sizes agree.
+    """KFold whose validation folds keep each class's share of y: scikit-learn's algorithm, so
+    the folds are identical to ``sklearn.model_selection.StratifiedKFold``'s (also for
+    ``shuffle=True`` with an int seed; seed None shuffles with deltagrad's generator).
 
     As scikit-learn's: y must hold class labels (one per sample of X; numbers with whole
     values, booleans or strings — continuous or NaN values are a ValueError), n_splits may
@@ -180,17 +181,30 @@ class StratifiedKFold(KFold):
                 UserWarning,
                 stacklevel=3,
             )
-        order = self._order(n)
-        _, inv = np.unique(labels[order], return_inverse=True)
-        # deal each class's samples to the folds in turn, continuing where the last class ended
+        # scikit-learn's _make_test_folds: classes numbered by first appearance; each fold's
+        # count of class c from a round robin over the sorted labels; each class's samples
+        # given to the folds in blocks, in data order (the block labels shuffled if asked)
+        _, first, inv = np.unique(labels, return_index=True, return_inverse=True)
+        code = np.unique(first, return_inverse=True)[1][inv.reshape(-1)]
+        n_classes = first.size
+        ordered = np.sort(code)
+        allocation = np.array(
+            [
+                np.bincount(ordered[k :: self.n_splits], minlength=n_classes)
+                for k in range(self.n_splits)
+            ]
+        )
+        rng = None
+        if self.shuffle:
+            rng = np.random.RandomState(self.seed) if self.seed is not None else get_rng()
         fold_of = np.empty(n, dtype=np.int64)
-        offset = 0
-        for c in range(int(inv.max()) + 1):
-            members = np.flatnonzero(inv == c)
-            fold_of[members] = (offset + np.arange(members.size)) % self.n_splits
-            offset += members.size
+        for c in range(n_classes):
+            folds_for_class = np.repeat(np.arange(self.n_splits), allocation[:, c])
+            if rng is not None:
+                rng.shuffle(folds_for_class)
+            fold_of[code == c] = folds_for_class
         for k in range(self.n_splits):
-            yield np.sort(order[fold_of == k])
+            yield np.flatnonzero(fold_of == k)
 
 
 def clone(estimator: Any) -> Any:
@@ -259,8 +273,45 @@ class _FixedSplits:
         return iter(self.splits)
 
 
-def _as_cv(cv: Any) -> Any:
+def _is_classifier(estimator: Any) -> bool:
+    """scikit-learn's is_classifier, without importing it: deltagrad's estimators (and
+    scikit-learn's before 1.6) name their kind in ``_estimator_type``, scikit-learn's since
+    1.6 in ``__sklearn_tags__().estimator_type``."""
+    kind = getattr(estimator, "_estimator_type", None)
+    if kind is None and callable(getattr(estimator, "__sklearn_tags__", None)):
+        try:
+            kind = estimator.__sklearn_tags__().estimator_type
+        except Exception:  # noqa: BLE001 - an estimator whose tags fail is no classifier
+            kind = None
+    return kind == "classifier"
+
+
+def _is_class_labels(y: Any) -> bool:
+    """Whether y is one class label per sample (scikit-learn's "binary" or "multiclass"
+    target): numbers with whole values, booleans or strings, shape (N,) or (N, 1)."""
+    try:
+        a = np.asarray(y)
+    except Exception:  # noqa: BLE001 - not an array: not labels
+        return False
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim != 1 or a.size == 0:
+        return False
+    if a.dtype.kind in "biuUS":
+        return True
+    if a.dtype.kind == "f":
+        return bool(np.all(np.isfinite(a)) and np.all(a == np.round(a)))
+    return a.dtype == object and all(isinstance(v, str) for v in a)
+
+
+def _as_cv(cv: Any, y: Any = None, classifier: bool = False) -> Any:
+    """scikit-learn's check_cv: an int (None: 5) is StratifiedKFold(cv) for a classifier
+    whose y holds class labels, else KFold(cv)."""
+    if cv is None:
+        cv = 5
     if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
+        if classifier and y is not None and _is_class_labels(y):
+            return StratifiedKFold(int(cv))
         return KFold(int(cv))
     if hasattr(cv, "split") and not isinstance(cv, (str, bytes)):
         return cv
@@ -282,7 +333,7 @@ def _as_cv(cv: Any) -> Any:
             raise ValueError("cv: the iterable of (train, test) splits is empty")
         return _FixedSplits(splits)
     raise TypeError(
-        f"cv must be an int (number of folds), a splitter with .split(X, y) or an iterable "
+        f"cv must be an int (number of folds) or None, a splitter with .split(X, y) or an iterable "
         f"of (train, test) index pairs, got {type(cv).__name__}"
     )
 
@@ -292,7 +343,9 @@ def cross_val_score(
 ) -> np.ndarray:
     """Score of a fresh clone of ``estimator`` on each validation fold; shape (S,).
 
-    ``cv``: the number of folds S (``KFold(S)``, no shuffling), any splitter with
+    ``cv``: the number of folds S (None: 5) — as in scikit-learn, ``StratifiedKFold(S)`` when
+    the estimator is a classifier (``_estimator_type`` or scikit-learn's tags say so) and y
+    holds class labels, else ``KFold(S)``, no shuffling —, any splitter with
     ``split(X, y)`` (ours or scikit-learn's), or an iterable of (train, test) index pairs.
     ``scoring``: ``"rms"`` (E_RMS, the default — an error, lower is better; for multi-output
     y the mean of the outputs' E_RMS, as scikit-learn's), ``"neg_rms"``, ``"mse"``,
@@ -301,7 +354,7 @@ def cross_val_score(
     ``callable(fitted_estimator, X_val, y_val) -> float``.
     """
     _check_scoring(scoring)
-    splitter = _as_cv(cv)
+    splitter = _as_cv(cv, y, _is_classifier(estimator))
     n = _num_samples(X)
     if _num_samples(y, "y") != n:
         raise ValueError(f"cross_val_score: X has {n} samples but y has {_num_samples(y, 'y')}")
@@ -462,8 +515,19 @@ def train_test_split(
     seed: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Two-way hold-out split: ``X_train, X_test, y_train, y_test`` (see train_val_test_split).
-    ``test_size=None`` is 0.25, scikit-learn's default."""
+    ``test_size=None`` is 0.25, scikit-learn's default; ``test_size=0`` (or 0.0), an empty
+    test set, is a ValueError, as in scikit-learn."""
     ts = 0.25 if test_size is None else test_size
+    if (
+        not isinstance(ts, bool)
+        and isinstance(ts, (int, float, np.integer, np.floating))
+        and ts == 0
+    ):
+        # scikit-learn's InvalidParameterError (a ValueError): an empty test set would only
+        # be noticed later, as a nan score
+        raise ValueError(
+            f"train_test_split: test_size must be a float in (0, 1) or an int >= 1, got {ts!r}"
+        )
     Xtr, _, Xte, ytr, _, yte = _holdout(X, y, None, ts, stratify, seed, "train_test_split")
     return Xtr, Xte, ytr, yte
 
@@ -475,6 +539,7 @@ class GridSearchCV:
     is cross-validated; the combination with the best mean validation score wins — the
     lowest for error scorings (``"rms"``, ``"mse"``), the highest otherwise. Ties go to the
     combination listed first. With ``refit=True`` the winner is refitted on all the data.
+    ``cv`` as in cross_val_score (an int: stratified folds for a classifier).
 
     After fit: ``best_params_``, ``best_score_`` (mean over folds), ``best_index_``,
     ``best_estimator_`` (if refit), and ``cv_results_``, a list of dicts with keys
@@ -513,7 +578,7 @@ class GridSearchCV:
     def fit(self, X: ArrayLike, y: ArrayLike) -> GridSearchCV:
         _check_settable(self.estimator)
         names = list(self.param_grid)
-        splitter = _as_cv(self.cv)
+        splitter = _as_cv(self.cv, y, _is_classifier(self.estimator))
         # one fixed list of folds, so every combination sees the same splits
         folds = _FixedSplits(list(splitter.split(X, y)))
 

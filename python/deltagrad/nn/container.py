@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -19,9 +20,19 @@ def _module(owner: str, m: Any, what: str) -> Module:
     return m
 
 
+def _index(owner: str, idx: Any, n: int) -> int:
+    """An int index into n items as a position 0..n-1 (negative counts from the end)."""
+    idx = operator.index(idx)
+    if not -n <= idx < n:
+        raise IndexError(f"{owner}: index {idx} is out of range for {n} modules")
+    return idx % n
+
+
 class Sequential(Module):
-    """Layers applied in order; indexable (an int gives a layer, a slice a Sequential),
-    iterable, len(). Also Sequential(OrderedDict(name=layer, ...)), as torch."""
+    """Layers applied in order, as torch.nn.Sequential: indexable (an int gives a layer, a
+    slice a Sequential keeping the layers' names), iterable, len(), item assignment and
+    deletion (which renumbers the layers "0", "1", ...), append / insert / extend / pop, and
+    + / += with another Sequential. Also Sequential(OrderedDict(name=layer, ...))."""
 
     def __init__(self, *layers: Any) -> None:
         super().__init__()
@@ -40,10 +51,28 @@ class Sequential(Module):
         return x
 
     def __getitem__(self, i: int | slice) -> Module:
+        if isinstance(i, slice):  # the names stay, as torch: state_dict keys still match
+            return Sequential(OrderedDict(list(self._modules.items())[i]))
+        return list(self._modules.values())[_index("Sequential", i, len(self))]
+
+    def __setitem__(self, i: int, layer: Module) -> None:
+        key = list(self._modules)[_index("Sequential", i, len(self))]
+        setattr(self, key, _module("Sequential", layer, "the value"))
+
+    def __delitem__(self, i: int | slice) -> None:
         layers = list(self._modules.values())
         if isinstance(i, slice):
-            return Sequential(*layers[i])
-        return layers[i]
+            del layers[i]
+        else:
+            del layers[_index("Sequential", i, len(self))]
+        self._renumber(layers)
+
+    def _renumber(self, layers: list[Module]) -> None:
+        """Hold exactly these layers, named "0", "1", ... (as torch after a deletion)."""
+        for key in list(self._modules):
+            delattr(self, key)
+        for j, layer in enumerate(layers):
+            self.add_module(str(j), layer)  # add_module: an empty (None) slot stays one
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -54,6 +83,43 @@ class Sequential(Module):
     def append(self, layer: Module) -> Sequential:
         setattr(self, str(len(self)), _module("Sequential.append", layer, "layer"))
         return self
+
+    def insert(self, index: int, layer: Module) -> Sequential:
+        """Put layer at position index (-len..len); the layers are renumbered."""
+        _module("Sequential.insert", layer, "layer")
+        n = len(self)
+        index = operator.index(index)
+        if not -n <= index <= n:
+            raise IndexError(f"Sequential.insert: index {index} is out of range for {n} modules")
+        layers = list(self._modules.values())
+        layers.insert(index, layer)  # a negative index counts from the end, as torch
+        self._renumber(layers)
+        return self
+
+    def extend(self, layers: Iterable[Module]) -> Sequential:
+        for layer in list(layers):
+            self.append(layer)
+        return self
+
+    def pop(self, i: int | slice) -> Any:
+        """Remove and return the layer at i (a slice: a Sequential of those layers)."""
+        out = self[i]
+        del self[i]
+        return out
+
+    def __add__(self, other: Sequential) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise ValueError(
+                f"Sequential +: expected a Sequential, got {type(other).__name__} (as torch)"
+            )
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other: Sequential) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise ValueError(
+                f"Sequential +=: expected a Sequential, got {type(other).__name__} (as torch)"
+            )
+        return self.extend(other)
 
 
 class ModuleList(Module):
@@ -100,11 +166,40 @@ class ModuleList(Module):
         del mods[i]
         self._reset(mods)
 
+    def pop(self, i: int | slice) -> Any:
+        """Remove and return the module at i (a slice: a ModuleList of those modules)."""
+        out = self[i]
+        del self[i]
+        return out
+
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
+        return ModuleList([*self, *other])
+
+    def __iadd__(self, other: Iterable[Module]) -> ModuleList:
+        return self.extend(other)
+
     def __len__(self) -> int:
         return len(self._modules)
 
     def __iter__(self) -> Iterator[Module]:
         return iter(list(self._modules.values()))
+
+    def __repr__(self) -> str:
+        """torch's layout: a run of equal modules is one line, "(0-2): 3 x ReLU()"."""
+        reprs = [repr(m) for m in self]
+        if not reprs:
+            return "ModuleList()"
+        runs: list[list[Any]] = []  # [first index, last index, repr]
+        for j, r in enumerate(reprs):
+            if runs and runs[-1][2] == r:
+                runs[-1][1] = j
+            else:
+                runs.append([j, j, r])
+        lines = [
+            (f"({a}): {r}" if a == b else f"({a}-{b}): {b - a + 1} x {r}").replace("\n", "\n  ")
+            for a, b, r in runs
+        ]
+        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class ModuleDict(Module):
@@ -165,7 +260,9 @@ class ModuleDict(Module):
 
 
 def _as_parameter(value: Any) -> Tensor:
-    if isinstance(value, Parameter) or (isinstance(value, Tensor) and value.requires_grad):
+    if isinstance(value, Parameter) or (
+        isinstance(value, Tensor) and value.requires_grad and value.is_leaf
+    ):
         return value
     return Parameter(value)
 
@@ -209,6 +306,11 @@ class ParameterList(Module):
         return iter(list(self._parameters.values()))
 
     def extra_repr(self) -> str:
-        return ", ".join(
-            f"({k}): shape {tuple(p.shape)} {p.dtype}" for k, p in self._parameters.items()
-        )
+        """torch's: one line per parameter, "(0): Parameter containing: [float32 of size 3x4]"."""
+        lines = []
+        for k, p in self._parameters.items():
+            kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
+            size = "x".join(map(str, p.shape))
+            device = " (cuda)" if p.device == "cuda" else ""
+            lines.append(f"  ({k}): {kind} containing: [{p.dtype} of size {size}{device}]")
+        return "\n".join(lines)

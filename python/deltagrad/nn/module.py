@@ -19,7 +19,31 @@ from .parameter import Parameter
 
 __all__ = ["Module", "RemovableHandle", "save", "load"]
 
-_IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What load_state_dict returns: the named tuple (missing_keys, unexpected_keys), printed
+    as torch prints it when both are empty."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
+
+
+class _ParameterList(list):
+    """What Module.parameters() returns: a list (len, indexing, reusable) that next() also
+    walks, as torch's generator: ``next(model.parameters())`` is the first parameter."""
+
+    def __next__(self) -> Tensor:
+        i = self.__dict__.get("_next", 0)
+        if i >= len(self):
+            raise StopIteration
+        self.__dict__["_next"] = i + 1
+        return self[i]
 
 
 class _StateDictKeyError(RuntimeError, KeyError):
@@ -28,6 +52,12 @@ class _StateDictKeyError(RuntimeError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class _NoInitError(RuntimeError, AttributeError):
+    """An attribute assigned before Module.__init__ ran: an AttributeError, as torch raises
+    for a module or parameter; also a RuntimeError, as deltagrad raised before (for any
+    value: deltagrad reports the missing super().__init__() at the first assignment)."""
 
 
 class _StateDictValueError(RuntimeError, ValueError):
@@ -82,9 +112,11 @@ class Module:
 
     Assigning an attribute registers it: an nn.Parameter (or any leaf Tensor with
     requires_grad) becomes a parameter, a Module a submodule, and a Tensor assigned to a name
-    registered with register_buffer updates that buffer. Parameters, buffers and submodules
-    are listed in assignment order; state_dict holds the parameters and the persistent
-    buffers."""
+    registered with register_buffer updates that buffer. A registered name then takes a
+    value of its kind or None (None keeps the empty slot); anything else is a TypeError, as
+    in torch (a parameter's name takes no Module, but a Parameter replaces anything).
+    Parameters, buffers and submodules are listed in assignment order; state_dict holds the
+    parameters and the persistent buffers."""
 
     training: bool
 
@@ -103,32 +135,54 @@ class Module:
     # ---- registration ----------------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
         d = self.__dict__
+        owner = type(self).__name__
         if "_parameters" not in d:
-            raise RuntimeError(
-                f"{type(self).__name__}: call super().__init__() before assigning attributes"
+            raise _NoInitError(
+                f"{owner}: cannot assign {name!r} before Module.__init__() call: call "
+                "super().__init__() before assigning attributes"
             )
         params, buffers, modules = d["_parameters"], d["_buffers"], d["_modules"]
-        if isinstance(value, Parameter) or (
+        is_param = isinstance(value, Parameter) or (
             isinstance(value, Tensor)
             and value.requires_grad
             and value.is_leaf
             and name not in buffers
-        ):
+        )
+        # as torch: a registered name keeps its kind and takes only its kind or None (a
+        # Parameter or a Module may replace anything); a wrong value is a TypeError rather
+        # than silently unregistering the parameter, buffer or submodule
+        if is_param:
             buffers.pop(name, None)
             modules.pop(name, None)
+            d["_non_persistent_buffers_set"].discard(name)
             params[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(
+                    f"{owner}: cannot assign {type(value).__name__} as parameter {name!r} "
+                    "(a Parameter or None expected)"
+                )
+            params[name] = None  # `self.bias = None` keeps the slot, holds nothing
         elif isinstance(value, Module):
-            params.pop(name, None)
             buffers.pop(name, None)
+            d["_non_persistent_buffers_set"].discard(name)
             modules[name] = value
-        elif name in buffers and (value is None or isinstance(value, Tensor)):
+        elif name in modules:
+            if value is not None:
+                raise TypeError(
+                    f"{owner}: cannot assign {type(value).__name__} as child module {name!r} "
+                    "(a Module or None expected)"
+                )
+            modules[name] = None  # as for parameters: the slot stays
+        elif name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                if not (isinstance(value, np.ndarray) or is_device_array(value)):
+                    raise TypeError(
+                        f"{owner}: cannot assign {type(value).__name__} as buffer {name!r} "
+                        "(a Tensor, an array or None expected)"
+                    )
+                value = Tensor(value)  # as register_buffer
             buffers[name] = value
-        elif name in params and value is None:
-            params[name] = None  # as torch: `self.bias = None` keeps the slot, holds nothing
-        else:
-            params.pop(name, None)
-            buffers.pop(name, None)
-            modules.pop(name, None)
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
@@ -168,11 +222,17 @@ class Module:
         object.__setattr__(self, name, tensor)
 
     def register_parameter(self, name: str, param: Tensor | None) -> None:
+        """Register param (a Parameter, a leaf Tensor that requires grad, or None: an empty
+        slot, left out of parameters() and state_dict) under name."""
         self._check_name("register_parameter", name, "_parameters")
-        if param is not None and not isinstance(param, Tensor):
+        if param is not None and not (
+            isinstance(param, Parameter)
+            or (isinstance(param, Tensor) and param.requires_grad and param.is_leaf)
+        ):
+            got = "a Tensor that does not require grad" if isinstance(param, Tensor) else None
             raise TypeError(
                 f"{type(self).__name__}.register_parameter: param: expected a Parameter or "
-                f"None, got {type(param).__name__}"
+                f"None, got {got or type(param).__name__} (wrap it: nn.Parameter(value))"
             )
         self._buffers.pop(name, None)
         self._modules.pop(name, None)
@@ -204,6 +264,26 @@ class Module:
                 )
             mod = sub
         return mod
+
+    def _get_member(self, method: str, kind: str, target: str) -> Tensor:
+        path, _, name = target.rpartition(".")
+        mod = self.get_submodule(path)
+        t = mod.__dict__[kind].get(name)
+        if t is None:
+            what = "parameter" if kind == "_parameters" else "buffer"
+            raise AttributeError(
+                f"{type(self).__name__}.{method}: target: {type(mod).__name__} has no "
+                f"{what} {name!r} (looking up {target!r})"
+            )
+        return t
+
+    def get_parameter(self, target: str) -> Tensor:
+        """The parameter named target ("0.weight"), as torch."""
+        return self._get_member("get_parameter", "_parameters", target)
+
+    def get_buffer(self, target: str) -> Tensor:
+        """The buffer named target ("1.running_mean"), as torch."""
+        return self._get_member("get_buffer", "_buffers", target)
 
     # ---- calling ---------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -333,8 +413,9 @@ class Module:
         yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> list[Tensor]:
-        """The parameters, each once (a list; torch returns an iterator)."""
-        return [p for _, p in self.named_parameters(recurse=recurse)]
+        """The parameters, each once: a list (torch returns a generator) that next() walks
+        too, so ``next(model.parameters())`` works as in torch."""
+        return _ParameterList(p for _, p in self.named_parameters(recurse=recurse))
 
     def named_buffers(
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
@@ -526,6 +607,10 @@ class Module:
                 except Exception:  # noqa: BLE001 - reported below as a wrong type
                     value = np.asarray(None, dtype=object)
             shape = tuple(value.shape)
+            if shape == (1,) and t.shape == ():
+                # as torch: a one-element vector loads into a 0-d parameter or buffer (some
+                # exporters write num_batches_tracked as shape (1,))
+                value, shape = value.reshape(()), ()
             if shape != t.shape:
                 value_errors.append(
                     f"size mismatch for {name}: copying a param with shape {shape} from "
@@ -572,14 +657,19 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        head = f"{type(self).__name__}({self.extra_repr()}"
-        if not self._modules:
-            return head + ")"
-        lines = [head]
-        for name, m in self._modules.items():
-            sub = repr(m).replace("\n", "\n  ")
-            lines.append(f"  ({name}): {sub}")
-        return "\n".join(lines) + "\n)"
+        """torch's layout: Name(extra) for a leaf with a one-line extra_repr, else one line
+        per extra_repr line and per child, indented by two spaces."""
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [
+            f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()
+        ]
+        lines = extra_lines + child_lines
+        if not lines:
+            return f"{type(self).__name__}()"
+        if len(extra_lines) == 1 and not child_lines:
+            return f"{type(self).__name__}({extra_lines[0]})"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
 
 def _flatten(state: Any, prefix: str = "") -> dict[str, Any]:
