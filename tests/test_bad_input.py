@@ -1067,11 +1067,11 @@ CASES: list[Case] = [
         simt=None,
     ),
     Case(
-        "seed-negative",
+        "seed-past-int64",
         "threads",
-        lambda o: dg.manual_seed(-1),
+        lambda o: dg.manual_seed(-(2**63) - 1),
         ValueError,
-        r"manual_seed: seed: expected an int >= 0, got -1",
+        r"manual_seed: seed: expected an int in \[-2\*\*63, 2\*\*64\), got -9223372036854775809",
         simt=None,
     ),
     Case(

@@ -138,13 +138,22 @@ def test_distributed_sampler_shuffled_structure_matches_torch():
             torch_sampler(range(4), num_replicas=2, rank=bad)
 
 
-# DATA.PY PATCH (r30): needs the DistributedSampler fix in python/deltagrad/data.py given in
-# the r30 report (numpy's default_rng takes no negative seed; torch's manual_seed does). Until
-# it is applied this test is an expected failure.
-@pytest.mark.xfail(reason="DATA.PY PATCH (r30): negative seed, see the r30 report", strict=False)
+# numpy's default_rng takes no negative seed; torch's manual_seed does
 def test_distributed_sampler_takes_a_negative_seed_as_torch():
     parts = [list(DistributedSampler(range(10), 2, r, seed=-1)) for r in range(2)]
     assert sorted(parts[0] + parts[1]) == list(range(10))
     s = DistributedSampler(range(10), 2, 0, seed=-5)
     s.set_epoch(2)
     assert len(list(s)) == 5
+
+
+def test_manual_seed_takes_torch_range():
+    """torch.manual_seed takes [-2**63, 2**64) and remaps a negative seed to 2**64 - 1 + seed;
+    so does dg.manual_seed (-1 and 2**64 - 2 give the same stream)."""
+    a = dg.manual_seed(-1).random(4)
+    b = dg.manual_seed(2**64 - 2).random(4)
+    np.testing.assert_array_equal(a, b)
+    dg.manual_seed(2**64 - 1)
+    for bad in (2**64, -(2**63) - 1):
+        with pytest.raises(ValueError, match="manual_seed"):
+            dg.manual_seed(bad)

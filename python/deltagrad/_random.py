@@ -17,13 +17,16 @@ _rng = np.random.default_rng()
 
 
 def manual_seed(seed: int) -> np.random.Generator:
-    """Reseed deltagrad's generator (weight init, shuffling, dropout) and return it."""
+    """Reseed deltagrad's generator (weight init, shuffling, dropout) and return it. As torch's
+    manual_seed, seed may be any int in [-2**63, 2**64): a negative one is remapped to
+    2**64 - 1 + seed (torch's formula); outside that range, a ValueError."""
     global _rng
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"manual_seed: seed: expected an int >= 0, got {seed}")
-    _rng = np.random.default_rng(int(seed))
+    seed = int(seed)
+    if not -(2**63) <= seed < 2**64:
+        raise ValueError(f"manual_seed: seed: expected an int in [-2**63, 2**64), got {seed}")
+    _rng = np.random.default_rng(seed if seed >= 0 else 2**64 - 1 + seed)
     return _rng
 
 
