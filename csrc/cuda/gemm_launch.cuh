@@ -25,7 +25,9 @@ GemmDev<T> gemm_dev(const GemmParams<T>& p) {
   GemmDev<T> d;
   d.m = p.m;
   d.n = p.n;
-  d.k = p.k;
+  // alpha == 0: an empty product, so A and B are not read and C = beta * C, as BLAS and the CPU
+  // kernels (a NaN or inf in A or B must not turn 0 * (A @ B) into NaN)
+  d.k = p.alpha == T(0) ? 0 : p.k;
   d.a = p.a;
   d.rsa = p.rsa;
   d.csa = p.csa;

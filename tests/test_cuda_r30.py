@@ -1,0 +1,45 @@
+"""Round 30's differential run of the CUDA kernels (the SIMT emulator without a GPU) against the
+CPU kernels, NumPy float64 and torch: the cases where they differed, on every device.
+
+- matmul with alpha == 0 skips the product (BLAS, the CPU kernels, torch.addmm): a NaN or inf
+  in A or B must not turn C = beta * C into NaN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import deltagrad as dg
+from deltagrad import reference as ref
+from deltagrad.testing import DTYPES, assert_close, to_device, to_numpy
+
+
+def _ids(dtypes):
+    return [np.dtype(d).name for d in dtypes]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=_ids(DTYPES))
+def test_matmul_alpha_zero_does_not_read_a_or_b(device, rng, dtype):
+    m, n, k = 7, 33, 5
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    a[2, 1], a[0, 0], b[4, 32] = np.nan, np.inf, -np.inf
+    c0 = rng.standard_normal((m, n)).astype(dtype)
+    precisions = ["fp32", "tf32"] if dtype == np.float32 else ["fp32"]
+    da, db = to_device(a, device), to_device(b, device)
+    for precision in precisions:
+        for beta in (2.0, 0.0):
+            out = to_device(c0.copy(), device)
+            dg.ops.matmul(da, db, alpha=0.0, beta=beta, out=out, precision=precision)
+            assert np.array_equal(to_numpy(out), (beta * c0).astype(dtype)), (precision, beta)
+        # transposed operands and the strided-batched path
+        out = to_device(np.stack([c0, c0]), device)
+        at = to_device(np.stack([a.T, a.T]), device)  # (2, k, m), trans_a
+        dg.ops.matmul(at, db, trans_a=True, alpha=-0.0, beta=-1.0, out=out, precision=precision)
+        assert np.array_equal(to_numpy(out), np.stack([-c0, -c0])), precision
+    # alpha != 0 still propagates, to the rows of A's and the column of B's non-finite values
+    bad = ~np.isfinite(to_numpy(dg.ops.matmul(da, db)))
+    want = np.zeros((m, n), bool)
+    want[[0, 2], :] = want[:, 32] = True
+    assert np.array_equal(bad, want)
