@@ -165,9 +165,8 @@ inline void bind_raw_ops(py::module_& m) {
           by_dtype(dt, [&](auto tag) {
             using T = decltype(tag);
             py::gil_scoped_release nogil;
-            sgd_update<T>(n, ptr<T>(param), ptr<const T>(grad), ptr<T>(buf), static_cast<T>(lr),
-                          static_cast<T>(momentum), static_cast<T>(weight_decay), nesterov,
-                          static_cast<T>(dampening), first_step, stream_of(stream));
+            sgd_update<T>(n, ptr<T>(param), ptr<const T>(grad), ptr<T>(buf), lr, momentum,
+                          weight_decay, nesterov, dampening, first_step, stream_of(stream));
           });
         });
   m.def("adam_update",
@@ -176,10 +175,8 @@ inline void bind_raw_ops(py::module_& m) {
           by_dtype(dt, [&](auto tag) {
             using T = decltype(tag);
             py::gil_scoped_release nogil;
-            adam_update<T>(n, ptr<T>(param), ptr<const T>(grad), ptr<T>(mm), ptr<T>(v), step,
-                           static_cast<T>(lr), static_cast<T>(beta1), static_cast<T>(beta2),
-                           static_cast<T>(eps), static_cast<T>(weight_decay), decoupled,
-                           stream_of(stream));
+            adam_update<T>(n, ptr<T>(param), ptr<const T>(grad), ptr<T>(mm), ptr<T>(v), step, lr,
+                           beta1, beta2, eps, weight_decay, decoupled, stream_of(stream));
           });
         });
 }

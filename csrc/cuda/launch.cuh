@@ -175,25 +175,35 @@ void reduce_sum(int64_t outer, int64_t n, int64_t inner, const T* x, T* y, T sca
 }
 
 template <class T>
-void sgd_update(int64_t n, T* param, const T* grad, T* buf, T lr, T momentum, T weight_decay,
-                bool nesterov, T dampening, bool first_step, void* stream) {
+void sgd_update(int64_t n, T* param, const T* grad, T* buf, double lr, double momentum,
+                double weight_decay, bool nesterov, double dampening, bool first_step,
+                void* stream) {
   if (n <= 0) return;
   DG_LAUNCH(sgd_kernel<T>, dim3(blocks_for(n, kElementwiseThreads)), dim3(kElementwiseThreads),
-            stream, n, param, grad, buf, lr, momentum, weight_decay, nesterov, dampening,
-            first_step);
+            stream, n, param, grad, buf, static_cast<T>(lr), static_cast<T>(momentum),
+            static_cast<T>(weight_decay), nesterov, static_cast<T>(1.0 - dampening), first_step);
   check_launch("sgd_update");
 }
 
 template <class T>
-void adam_update(int64_t n, T* param, const T* grad, T* m, T* v, int64_t step, T lr, T beta1,
-                 T beta2, T eps, T weight_decay, bool decoupled, void* stream) {
+void adam_update(int64_t n, T* param, const T* grad, T* m, T* v, int64_t step, double lr,
+                 double beta1, double beta2, double eps, double weight_decay, bool decoupled,
+                 void* stream) {
   if (n <= 0) return;
-  const T bc1 =
-      static_cast<T>(1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(step)));
-  const T bc2 =
-      static_cast<T>(1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(step)));
+  const double t = static_cast<double>(step);
+  AdamConsts<T> k;
+  k.beta1 = static_cast<T>(beta1);
+  k.c1 = static_cast<T>(1.0 - beta1);
+  k.beta2 = static_cast<T>(beta2);
+  k.c2 = static_cast<T>(1.0 - beta2);
+  k.eps = static_cast<T>(eps);
+  k.weight_decay = static_cast<T>(weight_decay);
+  k.decay = static_cast<T>(1.0 - lr * weight_decay);
+  k.step_size = static_cast<T>(lr / (1.0 - std::pow(beta1, t)));
+  k.inv_bc2 = static_cast<T>(1.0 / std::sqrt(1.0 - std::pow(beta2, t)));
+  k.decoupled = decoupled;
   DG_LAUNCH(adam_kernel<T>, dim3(blocks_for(n, kElementwiseThreads)), dim3(kElementwiseThreads),
-            stream, n, param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, bc1, bc2);
+            stream, n, param, grad, m, v, k);
   check_launch("adam_update");
 }
 
@@ -205,8 +215,10 @@ void adam_update(int64_t n, T* param, const T* grad, T* m, T* v, int64_t step, T
   template void softmax_xent<T>(int64_t, int64_t, const T*, const int64_t*, T*, T*, T, void*); \
   template void pointwise_loss<T>(int64_t, int, const T*, const T*, T*, T*, T, void*);         \
   template void reduce_sum<T>(int64_t, int64_t, int64_t, const T*, T*, T, T*, int64_t, void*); \
-  template void sgd_update<T>(int64_t, T*, const T*, T*, T, T, T, bool, T, bool, void*);       \
-  template void adam_update<T>(int64_t, T*, const T*, T*, T*, int64_t, T, T, T, T, T, bool, void*);
+  template void sgd_update<T>(int64_t, T*, const T*, T*, double, double, double, bool, double, \
+                              bool, void*);                                                    \
+  template void adam_update<T>(int64_t, T*, const T*, T*, T*, int64_t, double, double, double, \
+                               double, double, bool, void*);
 
 }  // namespace cuda
 }  // namespace dg

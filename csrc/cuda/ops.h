@@ -46,12 +46,16 @@ void pointwise_loss(int64_t n, int kind, const T* y, const T* t, T* loss, T* gra
 template <class T>
 void reduce_sum(int64_t outer, int64_t n, int64_t inner, const T* x, T* y, T scale, T* work,
                 int64_t work_len, void* stream);
+// The optimizers take their hyperparameters as double (as the CPU kernels): the constants
+// derived from them (1 - beta, the bias corrections) are computed in double, then rounded.
 template <class T>
-void sgd_update(int64_t n, T* param, const T* grad, T* buf, T lr, T momentum, T weight_decay,
-                bool nesterov, T dampening, bool first_step, void* stream);
+void sgd_update(int64_t n, T* param, const T* grad, T* buf, double lr, double momentum,
+                double weight_decay, bool nesterov, double dampening, bool first_step,
+                void* stream);
 template <class T>
-void adam_update(int64_t n, T* param, const T* grad, T* m, T* v, int64_t step, T lr, T beta1,
-                 T beta2, T eps, T weight_decay, bool decoupled, void* stream);
+void adam_update(int64_t n, T* param, const T* grad, T* m, T* v, int64_t step, double lr,
+                 double beta1, double beta2, double eps, double weight_decay, bool decoupled,
+                 void* stream);
 
 }  // namespace cuda
 }  // namespace dg

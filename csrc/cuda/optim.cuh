@@ -1,4 +1,6 @@
-// The SGD / Adam parameter updates, in place, elementwise (grid-stride loops).
+// The SGD / Adam parameter updates, in place, elementwise (grid-stride loops). The arithmetic is
+// the CPU kernels' (csrc/cpu/optim.h): the launchers derive the constants from the
+// hyperparameters in double and round each once to T, as torch does with its Python floats.
 #pragma once
 
 #include "cuda/common.cuh"
@@ -8,16 +10,15 @@ namespace cuda {
 
 // torch.optim.SGD: g += wd * p; buf = momentum * buf + (1 - dampening) * g (buf = g on the
 // first step); g = nesterov ? g + momentum * buf : buf; p -= lr * g. buf is null when
-// momentum == 0.
+// momentum == 0. undamped = 1 - dampening.
 template <class T>
 __global__ void sgd_kernel(int64_t n, gptr<T> param, gptr<const T> grad, gptr<T> buf, T lr,
-                           T momentum, T weight_decay, bool nesterov, T dampening,
-                           bool first_step) {
+                           T momentum, T weight_decay, bool nesterov, T undamped, bool first_step) {
   DG_GRID_STRIDE(i, n) {
     const T p = param[i];
     T g = grad[i] + weight_decay * p;
     if (buf) {
-      const T b = first_step ? g : momentum * buf[i] + (T(1) - dampening) * g;
+      const T b = first_step ? g : momentum * buf[i] + undamped * g;
       buf[i] = b;
       g = nesterov ? g + momentum * b : b;
     }
@@ -25,26 +26,32 @@ __global__ void sgd_kernel(int64_t n, gptr<T> param, gptr<const T> grad, gptr<T>
   }
 }
 
-// torch.optim.Adam / AdamW (decoupled): bias-corrected moments; bc1 = 1 - beta1^step,
-// bc2 = 1 - beta2^step are computed on the host.
+// torch.optim.Adam / AdamW (decoupled): bias-corrected moments. From the host: c1 = 1 - beta1,
+// c2 = 1 - beta2, step_size = lr / (1 - beta1^step), inv_bc2 = 1 / sqrt(1 - beta2^step),
+// decay = 1 - lr * weight_decay.
+template <class T>
+struct AdamConsts {
+  T beta1, c1, beta2, c2, eps, weight_decay, decay, step_size, inv_bc2;
+  bool decoupled;
+};
+
 template <class T>
 __global__ void adam_kernel(int64_t n, gptr<T> param, gptr<const T> grad, gptr<T> m, gptr<T> v,
-                            T lr, T beta1, T beta2, T eps, T weight_decay, bool decoupled, T bc1,
-                            T bc2) {
+                            AdamConsts<T> k) {
   DG_GRID_STRIDE(i, n) {
     T p = param[i];
     T g = grad[i];
-    if (decoupled) {
-      p *= T(1) - lr * weight_decay;
+    if (k.decoupled) {
+      p *= k.decay;
     } else {
-      g += weight_decay * p;
+      g += k.weight_decay * p;
     }
-    const T mi = beta1 * m[i] + (T(1) - beta1) * g;
-    const T vi = beta2 * v[i] + (T(1) - beta2) * g * g;
+    const T mi = k.beta1 * m[i] + k.c1 * g;
+    const T vi = k.beta2 * v[i] + k.c2 * (g * g);
     m[i] = mi;
     v[i] = vi;
     // divide before scaling by lr: lr * m_hat can be subnormal (tiny gradients) and lose bits
-    param[i] = p - (lr / bc1) * (mi / (dsqrt(vi / bc2) + eps));
+    param[i] = p - k.step_size * (mi / (dsqrt(vi) * k.inv_bc2 + k.eps));
   }
 }
 
