@@ -3,6 +3,7 @@ CPU kernels, NumPy float64 and torch: the cases where they differed, on every de
 
 - matmul with alpha == 0 skips the product (BLAS, the CPU kernels, torch.addmm): a NaN or inf
   in A or B must not turn C = beta * C into NaN;
+- SGD / Adam with weight_decay == 0 add no 0 * param (NaN at an infinite parameter);
 - Adam's float32 state: 1 - beta2 and the bias corrections from the float64 hyperparameters
   (1 - float32(0.999) is 1.3e-5 off 0.001, which v carried).
 """
@@ -45,6 +46,26 @@ def test_matmul_alpha_zero_does_not_read_a_or_b(device, rng, dtype):
     want = np.zeros((m, n), bool)
     want[[0, 2], :] = want[:, 32] = True
     assert np.array_equal(bad, want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=_ids(DTYPES))
+def test_zero_weight_decay_keeps_an_infinite_parameter(device, dtype):
+    p0 = np.array([np.inf, -np.inf, 1.0, -2.0, 0.5, 3.0, -1.0], dtype)
+    g = np.array([1.0, -1.0, 0.5, 0.25, -4.0, 2.0, 1.0], dtype)
+    for momentum in (0.0, 0.9):
+        p = to_device(p0.copy(), device)
+        buf = to_device(np.zeros_like(p0), device) if momentum else None
+        dg.ops.sgd_update(p, to_device(g, device), buf, lr=0.1, momentum=momentum, first_step=True)
+        want = p0.astype(np.float64)
+        ref.sgd_update(want, g.astype(np.float64), None, lr=0.1)
+        assert_close(to_numpy(p), want, dtype, name=f"sgd momentum={momentum}")
+    for decoupled in (False, True):
+        p, m, v = (to_device(x, device) for x in (p0.copy(), np.zeros_like(p0), np.zeros_like(p0)))
+        dg.ops.adam_update(p, to_device(g, device), m, v, step=1, decoupled=decoupled)
+        p64, m64, v64 = p0.astype(np.float64), np.zeros(7), np.zeros(7)
+        ref.adam_update(p64, g.astype(np.float64), m64, v64, step=1, decoupled=decoupled)
+        for name, got, want in (("param", p, p64), ("m", m, m64), ("v", v, v64)):
+            assert_close(to_numpy(got), want, dtype, rtol=1e-6, name=f"adam {name}")
 
 
 @pytest.mark.parametrize("decoupled", [False, True])
