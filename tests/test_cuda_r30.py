@@ -5,7 +5,8 @@ CPU kernels, NumPy float64 and torch: the cases where they differed, on every de
   in A or B must not turn C = beta * C into NaN;
 - SGD / Adam with weight_decay == 0 add no 0 * param (NaN at an infinite parameter);
 - Adam's float32 state: 1 - beta2 and the bias corrections from the float64 hyperparameters
-  (1 - float32(0.999) is 1.3e-5 off 0.001, which v carried).
+  (1 - float32(0.999) is 1.3e-5 off 0.001, which v carried);
+- Adam refuses a missing m or v (the CUDA backend allocated an uninitialized one).
 """
 
 from __future__ import annotations
@@ -83,3 +84,11 @@ def test_adam_float32_state_is_torchs(device, rng, decoupled):
         ref.adam_update(p64, g.astype(np.float64), m64, v64, **kw)
         assert_close(to_numpy(v), v64, dtype, rtol=1e-6, name=f"v at step {step}")
         assert_close(to_numpy(p), p64, dtype, rtol=1e-6, atol=1e-7, name=f"param at step {step}")
+
+
+@pytest.mark.parametrize("missing", ["m", "v"])
+def test_adam_refuses_missing_state(device, missing):
+    arrays = {k: to_device(np.ones(5, np.float32), device) for k in ("param", "grad", "m", "v")}
+    arrays[missing] = None
+    with pytest.raises(TypeError, match=f"adam_update: {missing}: expected a .+, got None"):
+        dg.ops.adam_update(arrays["param"], arrays["grad"], arrays["m"], arrays["v"], step=1)

@@ -821,7 +821,11 @@ class KernelOps:
 
     # ---- optimizers --------------------------------------------------------------------------
     def _state(self, x: Any, like: Any, name: str) -> Any:
-        """An optimizer buffer updated in place: same shape and dtype, contiguous, writable."""
+        """An optimizer buffer updated in place: same shape and dtype, contiguous, writable.
+        Never None: _output would allocate a fresh (uninitialized) one, and the step would
+        read garbage state and write its result where the caller cannot see it."""
+        if x is None:
+            raise TypeError(f"{name}: expected a {self.array_type_name}, got None")
         return self._output(x, like.shape, like.dtype, name=name)
 
     def sgd_update(
