@@ -6,7 +6,9 @@ CPU kernels, NumPy float64 and torch: the cases where they differed, on every de
 - SGD / Adam with weight_decay == 0 add no 0 * param (NaN at an infinite parameter);
 - Adam's float32 state: 1 - beta2 and the bias corrections from the float64 hyperparameters
   (1 - float32(0.999) is 1.3e-5 off 0.001, which v carried);
-- Adam refuses a missing m or v (the CUDA backend allocated an uninitialized one).
+- Adam refuses a missing m or v (the CUDA backend allocated an uninitialized one);
+- ops on overlapping views of one buffer (q and k columns of one qkv array) run on the
+  emulator (it faulted: a pointer got the first registered buffer that held it).
 """
 
 from __future__ import annotations
@@ -92,3 +94,21 @@ def test_adam_refuses_missing_state(device, missing):
     arrays[missing] = None
     with pytest.raises(TypeError, match=f"adam_update: {missing}: expected a .+, got None"):
         dg.ops.adam_update(arrays["param"], arrays["grad"], arrays["m"], arrays["v"], step=1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=_ids(DTYPES))
+def test_ops_on_overlapping_views_of_one_buffer(device, rng, dtype):
+    qkv = rng.standard_normal((9, 8)).astype(dtype)
+    q, k = qkv[:, :4], qkv[:, 4:]  # k starts inside q's span and ends past it
+    got = dg.ops.matmul(to_device(q, device), to_device(k, device), trans_b=True)
+    assert_close(to_numpy(got), ref.matmul(q, k, trans_b=True), dtype, rtol=1e-5, scale=4)
+    # a transposed view and a view that overlaps it from inside
+    a, b = qkv[:7, :5].T, qkv[1:8, 2:]
+    got = dg.ops.matmul(to_device(a, device), to_device(b, device))
+    assert_close(to_numpy(got), ref.matmul(a, b), dtype, rtol=1e-5, scale=7)
+    flat = qkv.reshape(-1)
+    y, t = to_device(flat[:40], device), to_device(flat[20:60], device)
+    loss, grad = dg.ops.mse_loss(y, t)
+    want, want_grad = ref.mse_loss(flat[:40], flat[20:60])
+    assert_close(to_numpy(loss), want, dtype, rtol=1e-5)
+    assert_close(to_numpy(grad), want_grad, dtype)

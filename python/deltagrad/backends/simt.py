@@ -41,10 +41,18 @@ class SimtOps(KernelOps):
         return 0
 
     def _call(self, name: str, arrays: list[Any], *args: Any) -> None:
+        # Overlapping arrays (inputs that are views of one buffer, as x[:, :d] and x[:, d:])
+        # are registered as one buffer: the emulator gives a pointer the first registered
+        # buffer that holds it, and would fault on an element past that one's end.
+        spans: list[list[int]] = []
+        for lo, hi in sorted(self._extent(a) for a in arrays):
+            if spans and lo < spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], hi)
+            else:
+                spans.append([lo, hi])
         _simt.clear_buffers()
         try:
-            for a in arrays:
-                lo, hi = self._extent(a)
+            for lo, hi in spans:
                 _simt.register_buffer(lo, hi - lo)
             getattr(self._raw, name)(*args)
         finally:
