@@ -19,6 +19,8 @@ Misuse is an exception, never a wrong gradient:
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import math
 from collections import namedtuple
 from typing import Any, Callable
@@ -70,15 +72,57 @@ class _GradMode(contextlib.ContextDecorator):
         st = _autograd_state
         st.grad_enabled = st.mode_stack.pop()
 
+    def __call__(self, fn: Any) -> Any:
+        """As a decorator. A generator function runs under the mode each time it resumes (and
+        the caller's mode is back at each yield), as torch's; ContextDecorator alone would
+        cover only the call that creates the generator."""
+        if not inspect.isgeneratorfunction(fn):
+            return super().__call__(fn)
 
-def no_grad() -> _GradMode:
-    """`with dg.no_grad(): ...` (or `@dg.no_grad()`): ops inside build no graph."""
-    return _GradMode(False)
+        @functools.wraps(fn)
+        def generator(*args: Any, **kwargs: Any) -> Any:
+            gen = fn(*args, **kwargs)
+            try:
+                with self._recreate_cm():
+                    response = gen.send(None)
+                while True:
+                    try:
+                        request = yield response
+                    except GeneratorExit:
+                        with self._recreate_cm():
+                            gen.close()
+                        raise
+                    except BaseException as e:
+                        with self._recreate_cm():
+                            response = gen.throw(e)
+                    else:
+                        with self._recreate_cm():
+                            response = gen.send(request)
+            except StopIteration as e:  # fn returned: so does this generator, with its value
+                return e.value
+
+        return generator
 
 
-def enable_grad() -> _GradMode:
-    """Switch graph recording back on inside a `no_grad()` block."""
-    return _GradMode(True)
+def _grad_mode(enabled: bool, fn: Any) -> Any:
+    if fn is None:
+        return _GradMode(enabled)
+    if not callable(fn):
+        raise TypeError(
+            f"{'enable_grad' if enabled else 'no_grad'}: expected no argument or a function "
+            f"to decorate, got {type(fn).__name__}"
+        )
+    return _GradMode(enabled)(fn)  # used bare, as torch allows: @dg.no_grad
+
+
+def no_grad(fn: Any = None) -> Any:
+    """`with dg.no_grad(): ...`, `@dg.no_grad()` or `@dg.no_grad`: ops inside build no graph."""
+    return _grad_mode(False, fn)
+
+
+def enable_grad(fn: Any = None) -> Any:
+    """Switch graph recording back on inside a `no_grad()` block (`@dg.enable_grad` too)."""
+    return _grad_mode(True, fn)
 
 
 class set_grad_enabled(_GradMode):
@@ -219,7 +263,12 @@ class Tensor:
             arr = data if dtype is None else xp.asarray(data, dtype=dtype)
         else:
             arr = np.asarray(data, dtype=dtype)
-            if dtype is None and not isinstance(data, np.ndarray) and arr.dtype == np.float64:
+            if (
+                dtype is None
+                and not isinstance(data, np.ndarray)
+                and arr.dtype == np.float64
+                and not _holds_float64(data)
+            ):
                 arr = arr.astype(np.float32)  # Python floats default to float32, as in torch
             if not arr.dtype.isnative:  # big-endian data: the same values in this CPU's order
                 arr = arr.astype(arr.dtype.newbyteorder("="))
@@ -389,9 +438,17 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self._backward is None
 
+    @property
+    def grad_fn(self) -> _GradFn | None:
+        """The node that made this tensor (None for a leaf), as torch's grad_fn: its name()
+        is the op's (e.g. "mul")."""
+        return None if self._backward is None else _GradFn(self._op)
+
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Mark a leaf as a variable to differentiate with respect to (in place)."""
         if self._backward is not None:
+            if requires_grad:  # a graph node requires grad already: a no-op, as torch
+                return self
             raise RuntimeError(
                 "requires_grad can only be changed on a leaf tensor; use .detach() to get one"
             )
@@ -530,6 +587,23 @@ class Tensor:
         out._version = self._version
         return out
 
+    def detach_(self) -> Tensor:
+        """Make this tensor a leaf that does not require grad, in place (as torch). Refused
+        while its graph is live (not yet backpropagated, or retained): a graph recorded from it
+        would then stop sending gradients through it; use `t = t.detach()` there."""
+        if self._backward is not None and self._backward is not _graph_freed:
+            raise RuntimeError(
+                "detach_: this tensor's graph is still live (not backpropagated, or retained), "
+                "and graphs built from it would stop sending gradients through it; use "
+                "t = t.detach() instead"
+            )
+        self._backward = None
+        self._prev = ()
+        self._saved = ()
+        self._hooks = None
+        self.requires_grad = False
+        return self
+
     # ---- in-place ops (torch semantics) ------------------------------------------------------
 
     @contextlib.contextmanager
@@ -617,15 +691,12 @@ class Tensor:
         return self.div_(other)
 
     def __setitem__(self, idx: Any, value: Any) -> None:
-        if isinstance(idx, Tensor):
-            idx = idx.data
+        idx = _index_key(idx)
         v = value.data if isinstance(value, Tensor) else value
         if isinstance(value, Tensor) and value.device != self.device:
             raise RuntimeError(
                 f"__setitem__: value is on {value.device}, the tensor on {self.device}"
             )
-        if isinstance(idx, tuple):
-            idx = tuple(i.data if isinstance(i, Tensor) else i for i in idx)
         split = _int_first(idx)
         with self._inplace("__setitem__", value) as d:
             if split is None:
@@ -754,7 +825,7 @@ class Tensor:
             if other.requires_grad:
                 other._accumulate(_unbroadcast(g * self.data, other.shape))
 
-        return Tensor._make(a * b, (self, other), _backward, "mul")
+        return Tensor._make(a * b, (self, other), _backward, "mul", saves=(self, other))
 
     def __truediv__(self, other: Any) -> Tensor:
         other = self._lift(other)
@@ -800,14 +871,18 @@ class Tensor:
             if other.requires_grad:
                 other._accumulate(_unbroadcast(-g * xp.floor_divide(a, b), other.shape))
 
-        return Tensor._make(xp.remainder(a, b), (self, other), _backward, "remainder")
+        out_data = xp.remainder(a, b)
+        return Tensor._make(out_data, (self, other), _backward, "remainder", saves=(self, other))
 
     def __pow__(self, exponent: Any) -> Tensor:
         if isinstance(exponent, (int, float, np.number)) and not isinstance(exponent, bool):
-            p = exponent
+            # a numpy scalar is a plain number, as torch (float32 ** np.float64(2) is float32)
+            p = exponent.item() if isinstance(exponent, np.number) else exponent
             x = self.data
-            if x.dtype.kind != "f" and isinstance(p, (float, np.floating)):
+            if x.dtype.kind != "f" and isinstance(p, float):
                 x = x.astype(np.float32)  # int tensor ** float: float32, as in torch
+            elif x.dtype.kind == "b":
+                x = x.astype(np.int64)  # bool ** int: int64, as in torch
 
             def _backward(g: Any) -> None:
                 if p == 2:
@@ -820,7 +895,7 @@ class Tensor:
                 else:
                     self._accumulate(g * (p * self.data ** (p - 1)))
 
-            return Tensor._make(x**p, (self,), _backward, "pow")
+            return Tensor._make(x**p, (self,), _backward, "pow", saves=(self,))
         other = self._lift(exponent)
         a, b = self.data, other.data
         if a.dtype != b.dtype:
@@ -904,7 +979,7 @@ class Tensor:
                 if b.requires_grad:
                     b._accumulate(ops.matmul(ad, g, trans_a=True))
 
-            return Tensor._make(ops.matmul(ad, bd), (a, b), _backward, "matmul")
+            return Tensor._make(ops.matmul(ad, bd), (a, b), _backward, "matmul", saves=(a, b))
 
         if ad.ndim == 0 or bd.ndim == 0:
             raise ValueError(
@@ -955,7 +1030,7 @@ class Tensor:
                         gb = ops.sum_to_shape(gb, bd.shape)
                 b._accumulate(gb.reshape(b.shape))
 
-        return Tensor._make(y, (a, b), _backward_nd, "matmul")
+        return Tensor._make(y, (a, b), _backward_nd, "matmul", saves=(a, b))
 
     def __rmatmul__(self, other: Any) -> Tensor:
         return self._lift(other) @ self
@@ -1199,20 +1274,30 @@ class Tensor:
             raise ValueError(f"chunk: chunks: expected > 0, got {chunks}")
         d = _dim(dim, self.data.ndim, "chunk")
         n = self.shape[d]
-        return self.split(max(-(-n // chunks), 1) if n else 0, d)
+        if n == 0:  # `chunks` empty pieces, as torch
+            return tuple(self._narrow(d, 0, 0) for _ in range(chunks))
+        return self.split(max(-(-n // chunks), 1), d)
 
     def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
         d = _dim(dim, self.data.ndim, "unbind")
         return tuple(self._narrow(d, i, i + 1).squeeze(d) for i in range(self.shape[d]))
 
     def __getitem__(self, idx: Any) -> Tensor:
-        if isinstance(idx, Tensor):
-            idx = idx.data
-        elif isinstance(idx, tuple):
-            idx = tuple(i.data if isinstance(i, Tensor) else i for i in idx)
+        """NumPy's indexing with torch's rules where the two differ (ints beside array indices,
+        _int_first; uint8 and list-of-sequence indices are refused, _index_key). A negative
+        slice step is allowed (NumPy's reversed view; torch raises ValueError, torch.flip is its
+        form), and differentiable."""
+        if isinstance(idx, tuple):
+            idx = tuple(_tensor_index(i) if isinstance(i, Tensor) else i for i in idx)
             split = _int_first(idx)
             if split is not None:  # torch's order: the ints, then the array indices
                 return self[split[0]][split[1]]
+        elif isinstance(idx, Tensor):
+            idx = _tensor_index(idx)
+        elif type(idx) is list:
+            key = _index_key(idx)
+            if key is not idx:  # a list read as a tuple
+                return self[key]
 
         def _backward(g: Any) -> None:
             xp = get_array_module(g)
@@ -1533,8 +1618,10 @@ class Tensor:
         return Tensor._make(std_k.reshape(out_shape), (self,), _backward, "std", saves=(self,))
 
     def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
-        """log(sum(exp(x))) over dim, computed stably."""
-        _float_only(self, "logsumexp")
+        """log(sum(exp(x))) over dim, computed stably (in float32 for int / bool input, as
+        torch)."""
+        if self.data.dtype.kind != "f":
+            return self.to(np.float32).logsumexp(dim, keepdim)
         axes = _dims(dim, self.data.ndim, "logsumexp")
         x = self.data
         xp = get_array_module(x)
@@ -1569,7 +1656,7 @@ class Tensor:
             flat = x.reshape(1) if x.ndim == 0 else x
             keep_shape = tuple(1 if i == d else s for i, s in enumerate(x.shape))
         if x.dtype.kind != "f":
-            kind = np.int64 if x.dtype.kind in "bi" else None
+            kind = np.int64 if x.dtype.kind in "biu" else None  # torch: int64 (uint8 too)
             out = xp.prod(flat, axis=d, dtype=kind)
             out = (
                 out.reshape(keep_shape)
@@ -1694,6 +1781,8 @@ class Tensor:
         return self._unary(out, lambda g: xp.zeros_like(g), "sign", saves=())
 
     def square(self) -> Tensor:
+        if self.data.dtype.kind == "b":
+            return self**2  # int64, as torch (bool * bool stays bool)
         return self * self
 
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
@@ -1753,7 +1842,7 @@ class Tensor:
                 loses = (a > b) if op == "maximum" else (a < b)
                 other._accumulate(_unbroadcast(xp.where(loses, zero, gs), other.shape))
 
-        return Tensor._make(out, (self, other), _backward, op)
+        return Tensor._make(out, (self, other), _backward, op, saves=(self, other))
 
     def maximum(self, other: Any) -> Tensor:
         return self._minmax2(other, "maximum")
@@ -1820,10 +1909,22 @@ class Tensor:
     # ---- comparisons and logical ops: bool tensors, no grad ------------------------------
 
     def _compare(self, other: Any, fn: str) -> Any:
+        a = self.data
         if isinstance(other, Tensor):
             o = self._lift(other).data
+            if o.dtype != a.dtype and fn in _COMPARISONS:
+                a, o = _promote(a, o)  # torch compares in the promoted dtype, as arithmetic
         elif isinstance(other, (int, float, np.number, np.bool_)):  # bool is an int
+            # as torch (and _lift): a numpy scalar is a plain number (in a float tensor's
+            # dtype), a float scalar next to an int / bool tensor compares in float32. A
+            # Python int next to an int tensor compares exactly (torch wraps it into the
+            # tensor's dtype first: uint8 > -1 is False there)
             o = other
+            if a.dtype.kind == "f":
+                if isinstance(other, np.number) and fn in _COMPARISONS:
+                    o = other.item()
+            elif isinstance(other, (float, np.floating)) and fn in _COMPARISONS:
+                a, o = a.astype(np.float32), float(other)
         elif isinstance(other, (np.ndarray, list, tuple)) or is_cuda_array(other):
             xp = get_array_module(self.data)
             o = other if not isinstance(other, (list, tuple)) else xp.asarray(other)
@@ -1831,9 +1932,9 @@ class Tensor:
                 self._lift(o)  # raises the device error
         else:
             return NotImplemented
-        xp = get_array_module(self.data)
+        xp = get_array_module(a)
         try:
-            out = getattr(xp, fn)(self.data, o)
+            out = getattr(xp, fn)(a, o)
         except (TypeError, ValueError) as e:
             raise type(e)(f"{fn}: other: {e}") from None
         return _no_graph(out, fn)
@@ -1983,16 +2084,40 @@ class Tensor:
 def activate(x: Tensor, act: str, param: float = 0.0) -> Tensor:
     """act(x) (one of ops.ACTIVATIONS) as a graph node: one kernel forward, and a backward
     that saves x or y as ops.saves_input(act) says. functional's activations are built on it."""
-    y = ops.activation(x.data, act, param=param)
-    saved = x.data if ops.saves_input(act) else y
+    try:
+        y = ops.activation(x.data, act, param=param)
+    except TypeError:  # not a float array: torch's rules for ints and bools, else the error
+        kind = x.data.dtype.kind
+        if act == "relu" and kind in "iu":  # relu keeps an int dtype (ints carry no graph)
+            return _no_graph(get_array_module(x.data).maximum(x.data, 0), "relu")
+        if act in ("sigmoid", "tanh") and kind in "biu":  # float32 for int / bool input
+            return activate(x.to(np.float32), act, param)
+        raise
+    saves_x = ops.saves_input(act)
+    saved = x.data if saves_x else y
 
     def _backward(g: Any) -> None:
         x._accumulate(ops.activation_backward(g, saved, act, param=param))
 
-    return Tensor._make(y, (x,), _backward, act)
+    return Tensor._make(y, (x,), _backward, act, saves=(x,) if saves_x else (None,))
 
 
 _engine.Tensor = Tensor  # what hooks receive; the engine imports nothing from the package
+
+
+class _GradFn:
+    """What Tensor.grad_fn returns for a graph node: its op's name (torch's Node.name())."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def name(self) -> str:
+        return self._name
+
+    def __repr__(self) -> str:
+        return f"<{self._name}>"
 
 
 def _root_grad(t: Tensor, gradient: Any, fn: str) -> Any:
@@ -2056,6 +2181,7 @@ def tensor(
 
 # ---- helpers of the ops above ----------------------------------------------------------------
 
+_COMPARISONS = frozenset(("equal", "not_equal", "less", "less_equal", "greater", "greater_equal"))
 _MaxResult = namedtuple("max", ["values", "indices"])  # torch.return_types.max
 _MinResult = namedtuple("min", ["values", "indices"])
 
@@ -2235,6 +2361,64 @@ def _no_graph(data: Any, op: str) -> Tensor:
     """The result of an op with no gradient (comparisons, indices, int results): a tensor
     outside any graph."""
     return Tensor._make(data, (), None, op)
+
+
+# what makes a short list index ambiguous: NumPy reads it as one array index, torch as a tuple
+_SEQUENCE_ITEMS = (list, tuple, np.ndarray, Tensor)
+
+
+def _index_key(idx: Any) -> Any:
+    """An index as NumPy takes it (Tensors as their arrays). An IndexError for the forms torch
+    reads another way than NumPy (both deprecated in torch, which warns): a uint8 tensor
+    (torch: a boolean mask; NumPy: integer indices, which a uint8 numpy array keeps) and a
+    list of fewer than 32 items holding a list, tuple, array or tensor (torch: a tuple of
+    indices; NumPy: one array index). Such a list holding a slice, None or ... is a tuple,
+    as torch reads it (NumPy has no reading of it)."""
+    if isinstance(idx, Tensor):
+        return _tensor_index(idx)
+    if isinstance(idx, tuple):
+        return tuple(_tensor_index(i) if isinstance(i, Tensor) else i for i in idx)
+    if type(idx) is list and len(idx) < 32:
+        for i in idx:
+            if type(i) is not int and (
+                i is None or i is Ellipsis or isinstance(i, (slice, *_SEQUENCE_ITEMS))
+            ):
+                return _list_index(idx)
+    return idx
+
+
+def _tensor_index(t: Tensor) -> Any:
+    """A Tensor index's array; a uint8 one is refused (see _index_key)."""
+    if t.data.dtype.char == "B":
+        raise IndexError(
+            "indexing with a uint8 tensor is ambiguous: torch reads it as a boolean mask "
+            "(deprecated), NumPy as integer indices; convert it with .bool() (a mask) or "
+            ".long() (indices)"
+        )
+    return t.data
+
+
+def _list_index(idx: list[Any]) -> tuple[Any, ...]:
+    """A short list index holding a slice, None or ... as the tuple torch reads (NumPy refuses
+    it); one holding a sequence (ambiguous, see _index_key) an IndexError."""
+    if any(i is None or i is Ellipsis or isinstance(i, slice) for i in idx):
+        return _index_key(tuple(idx))
+    kind = next(type(i).__name__ for i in idx if isinstance(i, _SEQUENCE_ITEMS))
+    raise IndexError(
+        f"indexing with a list that holds a {kind} is ambiguous: torch reads it as a tuple of "
+        "indices (deprecated), NumPy as one array index; write x[tuple(idx)] or "
+        "x[dg.tensor(idx)]"
+    )
+
+
+def _holds_float64(data: Any) -> bool:
+    """True when data (a number, or nested lists / tuples) holds a numpy float64 scalar or a
+    float64 array or Tensor: torch.tensor keeps float64 then (Python floats become float32)."""
+    if isinstance(data, (list, tuple)):
+        if set(map(type, data)) <= {float, int, bool}:  # plain Python numbers: the usual case
+            return False
+        return any(_holds_float64(v) for v in data)
+    return getattr(data, "dtype", None) == np.float64
 
 
 def _is_array(x: Any) -> bool:
@@ -2498,14 +2682,23 @@ def _joined(ts: list[Tensor], xp: Any) -> list[Any]:
 
 
 def cat(tensors: Any, dim: int = 0) -> Tensor:
-    """Join tensors along an existing dim (their other sizes must match), as torch.cat."""
+    """Join tensors along an existing dim (their other sizes must match), as torch.cat. As
+    torch too, a 1-d empty tensor (shape (0,)) is skipped beside others of any shape (its
+    dtype still takes part in the promotion): the idiom `out = dg.cat([out, x])` from
+    `out = dg.tensor([])`."""
     ts = _tensor_list(tensors, "cat")
-    nd = ts[0].data.ndim
+    skip = [t.data.shape == (0,) for t in ts]
+    if all(skip):
+        skip = [False] * len(ts)
+    kept = [t for t, s in zip(ts, skip) if not s]
+    nd = kept[0].data.ndim
     if nd == 0:
         raise ValueError("cat: tensors: zero-dimensional tensors cannot be concatenated")
     d = _dim(dim, nd, "cat")
-    ref = ts[0].shape
+    ref = kept[0].shape
     for i, t in enumerate(ts):
+        if skip[i]:
+            continue
         if t.data.ndim != nd:
             raise ValueError(
                 f"cat: tensors: expected all tensors with {nd} dimensions, got shape "
@@ -2519,13 +2712,16 @@ def cat(tensors: Any, dim: int = 0) -> Tensor:
                     f"{ref} and {t.shape})"
                 )
     xp = get_array_module(ts[0].data)
-    out = xp.concatenate(_joined(ts, xp), axis=d)
-    bounds = np.cumsum([0] + [t.shape[d] for t in ts]).tolist()
+    out = xp.concatenate([a for a, s in zip(_joined(ts, xp), skip) if not s], axis=d)
+    bounds = np.cumsum([0] + [t.shape[d] for t in kept]).tolist()
 
     def _backward(g: Any) -> None:
-        for t, lo, hi in zip(ts, bounds[:-1], bounds[1:]):
+        for t, lo, hi in zip(kept, bounds[:-1], bounds[1:]):
             if t.requires_grad:
                 t._accumulate(g[(slice(None),) * d + (slice(lo, hi),)])
+        for t, s in zip(ts, skip):
+            if s and t.requires_grad:  # a skipped empty tensor: its (empty) gradient
+                t._accumulate(xp.zeros((0,), dtype=g.dtype))
 
     return Tensor._make(out, tuple(ts), _backward, "cat", saves=())
 
