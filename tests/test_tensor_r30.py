@@ -396,3 +396,47 @@ def test_an_output_its_backward_does_not_read_may_change_in_place(op, expected):
             y.add_(1)
         with pytest.raises(RuntimeError, match="modified by an in-place operation"):
             y.sum().backward()
+
+
+def test_a_tensor_assigned_to_grad_is_read_as_its_array():
+    """torch users write `p.grad = torch.zeros_like(p)`: every reader of .grad (backward, the
+    optimizers, clipping, zero_grad) takes the Tensor's array (SGD raised AttributeError)."""
+    w = np.array([1.0, -2.0, 3.0], np.float32)
+    for step in (
+        lambda p: dg.optim.SGD([p], lr=0.5, momentum=0.9).step(),
+        lambda p: dg.optim.Adam([p], lr=0.5).step(),
+        lambda p: dg.nn.utils.clip_grad_value_([p], 0.5),
+        lambda p: dg.nn.utils.clip_grad_norm_([p], 0.5),
+        lambda p: dg.optim.SGD([p], lr=0.5).zero_grad(set_to_none=False),
+        lambda p: (p * 2).sum().backward(),
+    ):
+        p, q = dg.nn.Parameter(w.copy()), dg.nn.Parameter(w.copy())
+        p.grad = dg.tensor(np.ones(3, np.float32))
+        q.grad = np.ones(3, np.float32)
+        step(p)
+        step(q)
+        assert isinstance(p.grad, np.ndarray)
+        np.testing.assert_array_equal(p.grad, q.grad)
+        np.testing.assert_array_equal(p.data, q.data)
+
+
+def test_inference_mode_is_no_grad():
+    x = dg.tensor(np.ones(2, np.float32), requires_grad=True)
+    with dg.inference_mode():
+        assert not (x * 2).requires_grad
+    with dg.inference_mode(False):
+        assert (x * 2).requires_grad
+
+    @dg.inference_mode
+    def f(t):
+        return t * 2
+
+    @dg.inference_mode()
+    def g(t):
+        return t * 2
+
+    assert not f(x).requires_grad and not g(x).requires_grad
+    with dg.no_grad(), dg.inference_mode(False):
+        assert not (x * 2).requires_grad  # False leaves the mode as it is
+    with pytest.raises(TypeError, match="inference_mode"):
+        dg.inference_mode("yes")

@@ -34,6 +34,7 @@ from .serialization import load, save  # noqa: E402
 from .tensor import (  # noqa: E402
     Tensor,
     enable_grad,
+    inference_mode,
     is_grad_enabled,
     no_grad,
     set_grad_enabled,
@@ -72,6 +73,7 @@ __all__ = [
     "tensor",
     "no_grad",
     "enable_grad",
+    "inference_mode",
     "is_grad_enabled",
     "set_grad_enabled",
     "gradcheck",

@@ -145,9 +145,20 @@ def disown(g: Any) -> None:
         task[1].add(id(g))
 
 
+def grad_array(t: Any) -> Any:
+    """t.grad as the array it holds (None if none). A Tensor assigned to .grad (torch's habit:
+    `p.grad = torch.zeros_like(p)`) is replaced by its array, shared as torch shares the
+    assigned tensor: every reader of .grad (backward, the optimizers, clipping, zero_grad)
+    goes through here."""
+    g = t.grad
+    if isinstance(g, Tensor):
+        g = t.grad = g.data
+    return g
+
+
 def _add_into(t: Any, g: Any, handed: set[int], what: str) -> None:
     """t.grad += g: in place into an existing buffer, else g (owned) becomes t.grad."""
-    grad = t.grad
+    grad = grad_array(t)
     if grad is None:
         t.grad = _own(g, handed)
         return

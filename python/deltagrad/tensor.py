@@ -36,6 +36,7 @@ __all__ = [
     "tensor",
     "no_grad",
     "enable_grad",
+    "inference_mode",
     "is_grad_enabled",
     "set_grad_enabled",
     "get_array_module",
@@ -60,13 +61,14 @@ class _GradMode(contextlib.ContextDecorator):
     The mode to restore is kept on the thread's own stack, so one instance (a decorator) may
     be entered by several threads at once."""
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(self, enabled: bool | None) -> None:
+        self.enabled = enabled  # None: leave the mode as it is (inference_mode(False))
 
     def __enter__(self) -> None:
         st = _autograd_state
         st.mode_stack.append(st.grad_enabled)
-        st.grad_enabled = self.enabled
+        if self.enabled is not None:
+            st.grad_enabled = self.enabled
 
     def __exit__(self, *exc: object) -> None:
         st = _autograd_state
@@ -118,6 +120,17 @@ def _grad_mode(enabled: bool, fn: Any) -> Any:
 def no_grad(fn: Any = None) -> Any:
     """`with dg.no_grad(): ...`, `@dg.no_grad()` or `@dg.no_grad`: ops inside build no graph."""
     return _grad_mode(False, fn)
+
+
+def inference_mode(mode: Any = True) -> Any:
+    """torch.inference_mode: deltagrad has no separate inference mode, so inference_mode() is
+    no_grad() (as a context manager, `@dg.inference_mode()` or `@dg.inference_mode`);
+    inference_mode(False) leaves the grad mode as it is."""
+    if callable(mode) and not isinstance(mode, bool):
+        return _GradMode(False)(mode)
+    if not isinstance(mode, (bool, np.bool_)):
+        raise TypeError(f"inference_mode: mode: expected a bool, got {type(mode).__name__}")
+    return _GradMode(False if mode else None)
 
 
 def enable_grad(fn: Any = None) -> Any:

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .._engine import grad_array
 from ..backends import to_device
 from ..backends._args import is_device_array
 from ..tensor import Tensor, get_array_module
@@ -441,7 +442,7 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad.fill(0)
+                grad_array(p).fill(0)
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         for p in self.parameters():

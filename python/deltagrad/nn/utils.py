@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .._engine import grad_array
 from ..tensor import Tensor, get_array_module, no_grad
 
 __all__ = [
@@ -95,7 +96,7 @@ def clip_grads_with_norm_(
     params = _params(parameters, fn)
     if isinstance(max_norm, bool) or not isinstance(max_norm, (int, float, np.number)):
         raise TypeError(f"{fn}: max_norm: expected a number, got {max_norm!r}")
-    grads = [p.grad for p in params if p.grad is not None]
+    grads = [grad_array(p) for p in params if p.grad is not None]
     if not grads:
         return
     total = total_norm.data if isinstance(total_norm, Tensor) else total_norm
@@ -127,7 +128,7 @@ def clip_grad_norm_(
     if math.isnan(float(max_norm)):
         raise ValueError(f"{fn}: max_norm: expected a number, got nan")
     _norm_type(norm_type, fn)
-    grads = [p.grad for p in params if p.grad is not None]
+    grads = [grad_array(p) for p in params if p.grad is not None]
     total = get_total_norm(grads, norm_type, error_if_nonfinite)
     clip_grads_with_norm_(params, max_norm, total.data)
     return total
@@ -144,7 +145,8 @@ def clip_grad_value_(parameters: Any, clip_value: float, foreach: Any = None) ->
         raise ValueError(f"{fn}: clip_value: expected a number, got nan")
     for p in params:
         if p.grad is not None:
-            get_array_module(p.grad).clip(p.grad, -v, v, out=p.grad)
+            g = grad_array(p)
+            get_array_module(g).clip(g, -v, v, out=g)
 
 
 def parameters_to_vector(parameters: Any) -> Tensor:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .._engine import grad_array
 from ..tensor import Tensor, enable_grad, get_array_module
 
 __all__ = ["Optimizer", "required"]
@@ -66,7 +67,7 @@ def _plain(v: Any) -> Any:
 
 def _grad_of(p: Tensor) -> Any:
     """p's gradient as a contiguous array of p's dtype (ValueError on a wrong shape)."""
-    g = p.grad
+    g = grad_array(p)
     if g.shape != p.data.shape:
         raise ValueError(
             f"grad: the gradient of a parameter of shape {p.data.shape} has shape {g.shape}"
@@ -220,7 +221,7 @@ class Optimizer:
                     if set_to_none:
                         p.grad = None
                     else:
-                        p.grad.fill(0)
+                        grad_array(p).fill(0)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         raise NotImplementedError
