@@ -15,7 +15,7 @@ from . import ops
 from ._engine import grad_lock as _grad_lock
 from ._engine import kept_grad as _kept_grad
 from .backends._args import choice, is_device_array
-from .tensor import Tensor, _sgn, activate, get_array_module, no_grad
+from .tensor import Tensor, _sgn, activate, as_dtype, get_array_module, no_grad
 
 __all__ = [
     "linear",
@@ -149,8 +149,10 @@ def _last_axis(fn: Any, x: Tensor, axis: int, op: str) -> tuple[Any, Any]:
     return fn(moved), axis
 
 
-def _softmax_like(x: Any, axis: int, fwd: Any, bwd: Any, op: str) -> Tensor:
+def _softmax_like(x: Any, axis: int, fwd: Any, bwd: Any, op: str, dtype: Any = None) -> Tensor:
     x = _tensor(x, op)
+    if dtype is not None:  # torch's dtype=: the input is cast first (differentiably)
+        x = x.astype(as_dtype(dtype, op))
     y, moved = _last_axis(fwd, x, axis, op)
     xp = get_array_module(x.data)
 
@@ -164,16 +166,18 @@ def _softmax_like(x: Any, axis: int, fwd: Any, bwd: Any, op: str) -> Tensor:
     return Tensor._make(y if moved is None else xp.moveaxis(y, -1, moved), (x,), _backward, op)
 
 
-def softmax(x: Any, dim: int = -1, *, axis: int | None = None) -> Tensor:
-    """exp(x) / sum(exp(x)) along dim (torch's name; axis is the older alias)."""
+def softmax(x: Any, dim: int = -1, *, dtype: Any = None, axis: int | None = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along dim (torch's name; axis is the older alias); dtype casts
+    the input first, as torch."""
     dim = dim if axis is None else axis
-    return _softmax_like(x, dim, ops.softmax, ops.softmax_backward, "softmax")
+    return _softmax_like(x, dim, ops.softmax, ops.softmax_backward, "softmax", dtype)
 
 
-def log_softmax(x: Any, dim: int = -1, *, axis: int | None = None) -> Tensor:
-    """x - logsumexp(x) along dim (torch's name; axis is the older alias)."""
+def log_softmax(x: Any, dim: int = -1, *, dtype: Any = None, axis: int | None = None) -> Tensor:
+    """x - logsumexp(x) along dim (torch's name; axis is the older alias); dtype casts the
+    input first, as torch."""
     dim = dim if axis is None else axis
-    return _softmax_like(x, dim, ops.log_softmax, ops.log_softmax_backward, "log_softmax")
+    return _softmax_like(x, dim, ops.log_softmax, ops.log_softmax_backward, "log_softmax", dtype)
 
 
 def dropout(x: Any, p: float = 0.5, training: bool = True) -> Tensor:
@@ -301,23 +305,34 @@ def _pair(y: Any, t: Any, name: str) -> tuple[Tensor, Tensor]:
 
 
 def _loss(
-    loss: Any, grad: Any, y: Tensor, t: Tensor | None, op: str, target_grad_sign: float = 0.0
+    loss: Any,
+    grad: Any,
+    y: Tensor,
+    t: Tensor | None,
+    op: str,
+    target_grad_sign: float = 0.0,
+    target_grad: Any = None,
 ) -> Tensor:
     """A loss node whose forward pass already produced d(loss)/dy ("none": per row).
-    target_grad_sign: d(loss)/dt = sign * d(loss)/dy when the loss is differentiable in t."""
+    target_grad_sign: d(loss)/dt = sign * d(loss)/dy when the loss is differentiable in t;
+    target_grad: d(loss)/dt itself (reduced as grad is) when it is not a multiple of it."""
+
+    def _scaled(d: Any, g: Any) -> Any:
+        if g.ndim == 0:  # the usual loss.backward(): g is 1, so skip a pass over d
+            # (item(): a Python compare, not a ufunc call on a 0-d array)
+            return d if type(g) is np.ndarray and g.item() == 1 else d * g
+        # reduction "none": one loss per row (or element), scale each row's gradient
+        return d * g.reshape(g.shape + (1,) * (d.ndim - g.ndim))
 
     def _backward(g: Any) -> None:
-        if g.ndim == 0:  # the usual loss.backward(): g is 1, so skip a pass over grad
-            # (item(): a Python compare, not a ufunc call on a 0-d array)
-            gy = grad if type(g) is np.ndarray and g.item() == 1 else grad * g
-        else:  # reduction "none": one loss per row (or element), scale each row's gradient
-            gy = grad * g.reshape(g.shape + (1,) * (grad.ndim - g.ndim))
+        gy = _scaled(grad, g)
         if y.requires_grad:
             y._accumulate(gy)
         if t is not None and t.requires_grad:
-            t._accumulate(target_grad_sign * gy)
+            t._accumulate(target_grad_sign * gy if target_grad is None else _scaled(target_grad, g))
 
-    parents = (y,) if t is None or not target_grad_sign else (y, t)
+    with_t = t is not None and (target_grad_sign or target_grad is not None)
+    parents = (y, t) if with_t else (y,)
     return Tensor._make(loss, parents, _backward, op)
 
 
@@ -336,18 +351,31 @@ def mse_loss(y: Any, t: Any, reduction: str = "mean") -> Tensor:
 
 
 def binary_cross_entropy(p: Any, t: Any, reduction: str = "mean") -> Tensor:
-    """-(t log p + (1-t) log(1-p)) on probabilities p; the target is a constant."""
+    """-(t log p + (1-t) log(1-p)) on probabilities p (each log clamped at -100, as torch).
+    Differentiable in p and in t."""
     p, t = _pair(p, t, "binary_cross_entropy")
     loss, dp = ops.binary_cross_entropy(p.data, t.data, reduction)
-    return _loss(loss, dp, p, None, "binary_cross_entropy")
+    dt = None
+    if t.requires_grad:  # d/dt = log(1 - p) - log(p), unclamped (+-inf at 0 and 1) as torch's
+        xp = get_array_module(p.data)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dt = xp.log1p(-p.data) - xp.log(p.data)
+        dt = _mean_scaled(dt.astype(p.dtype, copy=False), reduction)
+    return _loss(loss, dp, p, t, "binary_cross_entropy", target_grad=dt)
+
+
+def _mean_scaled(d: Any, reduction: str) -> Any:
+    """An elementwise d(loss)/dt as the reduction scales it ("mean": divided by the count)."""
+    return d / d.size if reduction == "mean" and d.size else d
 
 
 def binary_cross_entropy_with_logits(z: Any, t: Any, reduction: str = "mean") -> Tensor:
     """binary_cross_entropy(sigmoid(z), t) computed stably from logits z; also multi-label
-    (z of shape (N, K)). The target is a constant."""
+    (z of shape (N, K)). Differentiable in z and t (d/dt = -z)."""
     z, t = _pair(z, t, "binary_cross_entropy_with_logits")
     loss, dz = ops.binary_cross_entropy_with_logits(z.data, t.data, reduction)
-    return _loss(loss, dz, z, None, "binary_cross_entropy_with_logits")
+    dt = _mean_scaled(-z.data, reduction) if t.requires_grad else None
+    return _loss(loss, dz, z, t, "binary_cross_entropy_with_logits", target_grad=dt)
 
 
 def _reduce_elementwise(
@@ -503,6 +531,11 @@ def _ignore_index(v: Any, op: str) -> int:
     return int(v)
 
 
+class _ClassIndexError(IndexError, ValueError):
+    """A target class index out of [0, C): torch's IndexError ("Target 4 is out of bounds."),
+    still a ValueError as deltagrad raised before."""
+
+
 class _ClassLoss:
     """Per-row class-index loss pieces on (M, C) log-probabilities: the loss (reduced as
     torch) and d loss / d logp as coefficients A (d loss / d logp = -A)."""
@@ -515,7 +548,7 @@ class _ClassLoss:
         valid = t != ignore_index
         bad = valid & ((t < 0) | (t >= c))
         if bool(bad.any()):
-            raise ValueError(
+            raise _ClassIndexError(
                 f"{op}: target: class index {int(t[bad][0])} is out of range: expected "
                 f"indices in [0, {c}) or ignore_index={ignore_index}"
             )
