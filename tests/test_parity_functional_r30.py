@@ -89,3 +89,69 @@ def test_softmax_dtype_casts_first_as_torch(name, dim, to):
         (0,),
         np.float32,
     )
+
+
+# ---- BCE weight= / pos_weight= (round 30), against torch -------------------------------------
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 1e-5)])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("which", ["weight", "pos_weight", "both"])
+def test_bce_with_logits_weights_match_torch(dtype, tol, reduction, which):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    z = (rng.standard_normal((5, 3)) * 4).astype(dtype)
+    z[0, 0], z[1, 1], z[2, 2] = 0.0, 40.0, -40.0  # the kink, and both tails
+    t = rng.uniform(0, 1, (5, 3)).astype(dtype)
+    w = rng.uniform(0.5, 2, (5, 1)).astype(dtype) if which != "pos_weight" else None
+    pw = rng.uniform(0.5, 3, 3).astype(dtype) if which != "weight" else None
+    zd, td = dg.tensor(z, requires_grad=True), dg.tensor(t, requires_grad=True)
+    zt, tt = torch.tensor(z, requires_grad=True), torch.tensor(t, requires_grad=True)
+    kw = {} if w is None else {"weight": w}
+    tkw = {} if w is None else {"weight": torch.tensor(w)}
+    if pw is not None:
+        kw["pos_weight"], tkw["pos_weight"] = pw, torch.tensor(pw)
+    ours = F.binary_cross_entropy_with_logits(zd, td, reduction, **kw)
+    ref = torch.nn.functional.binary_cross_entropy_with_logits(zt, tt, reduction=reduction, **tkw)
+    np.testing.assert_allclose(ours.numpy(), ref.detach().numpy(), rtol=tol, atol=tol)
+    g = rng.standard_normal(ours.shape).astype(dtype) if reduction == "none" else None
+    ours.backward(None if g is None else g)
+    ref.backward(None if g is None else torch.tensor(g))
+    np.testing.assert_allclose(zd.grad, zt.grad.numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(td.grad, tt.grad.numpy(), rtol=tol, atol=tol)
+    mod = dg.nn.BCEWithLogitsLoss(reduction=reduction, **kw)
+    np.testing.assert_allclose(mod(z, t).numpy(), ref.detach().numpy(), rtol=tol, atol=tol)
+    assert ("pos_weight" in dict(mod.named_buffers())) == (pw is not None)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_weight_matches_torch(reduction):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(8)
+    p = rng.uniform(0.01, 0.99, (4, 6))
+    t = rng.uniform(0, 1, (4, 6))
+    w = rng.uniform(0.5, 2, 6)
+    pd, td = dg.tensor(p, requires_grad=True), dg.tensor(t, requires_grad=True)
+    pt, tt = torch.tensor(p, requires_grad=True), torch.tensor(t, requires_grad=True)
+    ours = F.binary_cross_entropy(pd, td, reduction, weight=w)
+    ref = torch.nn.functional.binary_cross_entropy(
+        pt, tt, weight=torch.tensor(w), reduction=reduction
+    )
+    np.testing.assert_allclose(ours.numpy(), ref.detach().numpy(), rtol=1e-10, atol=1e-12)
+    ours.sum().backward()
+    ref.sum().backward()
+    np.testing.assert_allclose(pd.grad, pt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(td.grad, tt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    mod = dg.nn.BCELoss(weight=w, reduction=reduction)
+    np.testing.assert_allclose(mod(p, t).numpy(), ref.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_bce_weights_bad_input():
+    z, t = np.zeros((4, 3)), np.ones((4, 3))
+    with pytest.raises(ValueError, match="pos_weight has shape"):
+        F.binary_cross_entropy_with_logits(z, t, pos_weight=np.ones(4))
+    with pytest.raises(ValueError, match="weight has shape"):
+        F.binary_cross_entropy(np.full((4, 3), 0.5), t, weight=np.ones((2, 3)))
+    with pytest.raises(NotImplementedError, match="requires grad"):
+        F.binary_cross_entropy_with_logits(z, t, weight=dg.tensor(np.ones(3), requires_grad=True))
+    assert dg.nn.BCEWithLogitsLoss("sum").reduction == "sum"  # the older positional form

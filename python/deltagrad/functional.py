@@ -350,18 +350,26 @@ def mse_loss(y: Any, t: Any, reduction: str = "mean") -> Tensor:
     return _loss(loss, dy, y, t, "mse_loss", -1.0)
 
 
-def binary_cross_entropy(p: Any, t: Any, reduction: str = "mean") -> Tensor:
-    """-(t log p + (1-t) log(1-p)) on probabilities p (each log clamped at -100, as torch).
-    Differentiable in p and in t."""
-    p, t = _pair(p, t, "binary_cross_entropy")
-    loss, dp = ops.binary_cross_entropy(p.data, t.data, reduction)
+def binary_cross_entropy(p: Any, t: Any, reduction: str = "mean", *, weight: Any = None) -> Tensor:
+    """-(t log p + (1-t) log(1-p)) on probabilities p (each log clamped at -100, as torch),
+    times `weight` (broadcast to p's shape; a constant) when given. Differentiable in p and
+    in t."""
+    op = "binary_cross_entropy"
+    p, t = _pair(p, t, op)
+    w = _bce_weight(weight, p, op, "weight")
+    loss, dp = ops.binary_cross_entropy(p.data, t.data, reduction if w is None else "none")
     dt = None
     if t.requires_grad:  # d/dt = log(1 - p) - log(p), unclamped (+-inf at 0 and 1) as torch's
         xp = get_array_module(p.data)
         with np.errstate(divide="ignore", invalid="ignore"):
-            dt = xp.log1p(-p.data) - xp.log(p.data)
-        dt = _mean_scaled(dt.astype(p.dtype, copy=False), reduction)
-    return _loss(loss, dp, p, t, "binary_cross_entropy", target_grad=dt)
+            dt = (xp.log1p(-p.data) - xp.log(p.data)).astype(p.dtype, copy=False)
+        if w is None:
+            dt = _mean_scaled(dt, reduction)
+    if w is None:
+        return _loss(loss, dp, p, t, op, target_grad=dt)
+    return _reduce_elementwise(
+        loss * w, dp * w, p, t, reduction, op, target_grad=None if dt is None else dt * w
+    )
 
 
 def _mean_scaled(d: Any, reduction: str) -> Any:
@@ -369,24 +377,87 @@ def _mean_scaled(d: Any, reduction: str) -> Any:
     return d / d.size if reduction == "mean" and d.size else d
 
 
-def binary_cross_entropy_with_logits(z: Any, t: Any, reduction: str = "mean") -> Tensor:
+def binary_cross_entropy_with_logits(
+    z: Any, t: Any, reduction: str = "mean", *, weight: Any = None, pos_weight: Any = None
+) -> Tensor:
     """binary_cross_entropy(sigmoid(z), t) computed stably from logits z; also multi-label
-    (z of shape (N, K)). Differentiable in z and t (d/dt = -z)."""
-    z, t = _pair(z, t, "binary_cross_entropy_with_logits")
-    loss, dz = ops.binary_cross_entropy_with_logits(z.data, t.data, reduction)
-    dt = _mean_scaled(-z.data, reduction) if t.requires_grad else None
-    return _loss(loss, dz, z, t, "binary_cross_entropy_with_logits", target_grad=dt)
+    (z of shape (N, K)). Differentiable in z and t (d/dt = -z). As torch: `weight` scales
+    each element's loss (broadcast to z's shape); `pos_weight` (broadcast along the last
+    dim: one per class) weighs the positive term, l = (1 - t) z + (1 + (pos_weight - 1) t)
+    softplus(-z). Both are constants."""
+    op = "binary_cross_entropy_with_logits"
+    z, t = _pair(z, t, op)
+    w = _bce_weight(weight, z, op, "weight")
+    pw = _bce_weight(pos_weight, z, op, "pos_weight")
+    if w is None and pw is None:  # the fused kernel
+        loss, dz = ops.binary_cross_entropy_with_logits(z.data, t.data, reduction)
+        dt = _mean_scaled(-z.data, reduction) if t.requires_grad else None
+        return _loss(loss, dz, z, t, op, target_grad=dt)
+    choice(reduction, ops.REDUCTIONS, op, "reduction")
+    xp = get_array_module(z.data)
+    zd, td = z.data, t.data
+    with np.errstate(over="ignore", invalid="ignore"):
+        sp = xp.log1p(xp.exp(-xp.abs(zd))) + xp.maximum(-zd, 0)  # softplus(-z), stably
+        lw = 1 if pw is None else 1 + (pw - 1) * td  # the positive term's weight
+        loss = (1 - td) * zd + lw * sp
+        # d/dz = (1 - t) - lw sigmoid(-z), with sigmoid(-z) = exp(-softplus(z)) and
+        # softplus(z) = softplus(-z) + z
+        dz = (1 - td) - lw * xp.exp(-(sp + zd))
+        dt = None
+        if t.requires_grad:
+            dt = -zd if pw is None else -zd + (pw - 1) * sp
+    if w is not None:
+        loss, dz = loss * w, dz * w
+        dt = None if dt is None else dt * w
+    cast = lambda a: None if a is None else xp.asarray(a, dtype=zd.dtype)  # noqa: E731
+    return _reduce_elementwise(cast(loss), cast(dz), z, t, reduction, op, target_grad=cast(dt))
+
+
+def _bce_weight(v: Any, x: Tensor, op: str, name: str) -> Any:
+    """A BCE weight as an array of x's dtype that broadcasts to x's shape (None stays None).
+    A weight that requires grad is refused: deltagrad treats it as a constant."""
+    if v is None:
+        return None
+    if isinstance(v, Tensor):
+        if v.requires_grad:
+            raise NotImplementedError(
+                f"{op}: {name}: a weight that requires grad is not differentiated here; pass "
+                f"{name}.detach()"
+            )
+        v = v.data
+    xp = get_array_module(x.data)
+    if not (isinstance(v, (np.ndarray, int, float, np.number)) or is_device_array(v)):
+        raise TypeError(f"{op}: {name}: expected a Tensor, an array or a number, got {type(v)}")
+    a = xp.asarray(v, dtype=x.data.dtype)
+    try:
+        shape = np.broadcast_shapes(a.shape, x.shape)
+    except ValueError:
+        shape = None
+    if shape != tuple(x.shape):
+        raise ValueError(
+            f"{op}: {name} has shape {tuple(a.shape)}, which does not broadcast to the "
+            f"input's shape {tuple(x.shape)}"
+        )
+    return a
 
 
 def _reduce_elementwise(
-    loss: Any, grad: Any, y: Tensor, t: Tensor, reduction: str, op: str
+    loss: Any,
+    grad: Any,
+    y: Tensor,
+    t: Tensor,
+    reduction: str,
+    op: str,
+    target_grad: Any = None,
 ) -> Tensor:
     """Reduce an elementwise loss (and its elementwise d loss / dy) as torch: "mean" divides
     by the number of elements (nan when there are none), "sum", "none". The loss is
-    differentiable in y and in t (d/dt = -d/dy)."""
+    differentiable in y and in t: d/dt = target_grad (elementwise, reduced alike), or -d/dy
+    when that is None."""
     choice(reduction, ops.REDUCTIONS, op, "reduction")
+    sign = -1.0 if target_grad is None else 0.0
     if reduction == "none":
-        return _loss(loss, grad, y, t, op, -1.0)
+        return _loss(loss, grad, y, t, op, sign, target_grad)
     xp = get_array_module(loss)
     total = loss.sum()
     if reduction == "mean":
@@ -394,7 +465,9 @@ def _reduce_elementwise(
         with np.errstate(invalid="ignore", divide="ignore"):
             total = total / n if n else xp.asarray(np.nan, dtype=loss.dtype)
             grad = grad / n if n else grad
-    return _loss(xp.asarray(total, dtype=loss.dtype), grad, y, t, op, -1.0)
+            if target_grad is not None and n:
+                target_grad = target_grad / n
+    return _loss(xp.asarray(total, dtype=loss.dtype), grad, y, t, op, sign, target_grad)
 
 
 def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:

@@ -90,14 +90,52 @@ class SumOfSquaresLoss(Module):
         return F.sum_of_squares(y, t)
 
 
+def _buffer(v: Any) -> Tensor | None:
+    return v if v is None or isinstance(v, Tensor) else Tensor(v)
+
+
 class BCELoss(_Loss):
+    """torch.nn.BCELoss: weight (broadcast to the input's shape) scales each element's loss;
+    a buffer, as torch's."""
+
+    def __init__(
+        self,
+        weight: Any = None,
+        size_average: Any = None,
+        reduce: Any = None,
+        reduction: str = "mean",
+    ) -> None:
+        if isinstance(weight, str):  # BCELoss("sum"): deltagrad's older positional reduction
+            weight, reduction = None, weight
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", _buffer(weight))
+
     def forward(self, input: Any, target: Any) -> Tensor:
-        return F.binary_cross_entropy(input, target, self.reduction)
+        return F.binary_cross_entropy(input, target, self.reduction, weight=self.weight)
 
 
 class BCEWithLogitsLoss(_Loss):
+    """torch.nn.BCEWithLogitsLoss: weight scales each element's loss, pos_weight (one per
+    class, broadcast along the last dim) the positive term's (both buffers, as torch's)."""
+
+    def __init__(
+        self,
+        weight: Any = None,
+        size_average: Any = None,
+        reduce: Any = None,
+        reduction: str = "mean",
+        pos_weight: Any = None,
+    ) -> None:
+        if isinstance(weight, str):  # BCEWithLogitsLoss("sum"): the older positional form
+            weight, reduction = None, weight
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", _buffer(weight))
+        self.register_buffer("pos_weight", _buffer(pos_weight))
+
     def forward(self, input: Any, target: Any) -> Tensor:
-        return F.binary_cross_entropy_with_logits(input, target, self.reduction)
+        return F.binary_cross_entropy_with_logits(
+            input, target, self.reduction, weight=self.weight, pos_weight=self.pos_weight
+        )
 
 
 class L1Loss(_Loss):
