@@ -58,6 +58,11 @@ class _Loss(Module):
 
 
 class _WeightedLoss(_Loss):
+    """A loss with torch's `weight` buffer: one weight per class (_per_class, the class-index
+    losses), or any shape that broadcasts to the input's (the BCE losses)."""
+
+    _per_class = True
+
     def __init__(
         self,
         weight: Any = None,
@@ -70,7 +75,7 @@ class _WeightedLoss(_Loss):
         super().__init__(size_average, reduce, reduction)
         if weight is not None and not isinstance(weight, Tensor):
             weight = Tensor(weight)
-        if weight is not None and weight.ndim != 1:
+        if weight is not None and type(self)._per_class and weight.ndim != 1:
             raise ValueError(
                 f"{type(self).__name__}: weight: expected a 1-D tensor (one weight per class), "
                 f"got shape {weight.shape}"
@@ -90,33 +95,21 @@ class SumOfSquaresLoss(Module):
         return F.sum_of_squares(y, t)
 
 
-def _buffer(v: Any) -> Tensor | None:
-    return v if v is None or isinstance(v, Tensor) else Tensor(v)
-
-
-class BCELoss(_Loss):
+class BCELoss(_WeightedLoss):
     """torch.nn.BCELoss: weight (broadcast to the input's shape) scales each element's loss;
     a buffer, as torch's."""
 
-    def __init__(
-        self,
-        weight: Any = None,
-        size_average: Any = None,
-        reduce: Any = None,
-        reduction: str = "mean",
-    ) -> None:
-        if isinstance(weight, str):  # BCELoss("sum"): deltagrad's older positional reduction
-            weight, reduction = None, weight
-        super().__init__(size_average, reduce, reduction)
-        self.register_buffer("weight", _buffer(weight))
+    _per_class = False
 
     def forward(self, input: Any, target: Any) -> Tensor:
         return F.binary_cross_entropy(input, target, self.reduction, weight=self.weight)
 
 
-class BCEWithLogitsLoss(_Loss):
+class BCEWithLogitsLoss(_WeightedLoss):
     """torch.nn.BCEWithLogitsLoss: weight scales each element's loss, pos_weight (one per
     class, broadcast along the last dim) the positive term's (both buffers, as torch's)."""
+
+    _per_class = False
 
     def __init__(
         self,
@@ -126,11 +119,10 @@ class BCEWithLogitsLoss(_Loss):
         reduction: str = "mean",
         pos_weight: Any = None,
     ) -> None:
-        if isinstance(weight, str):  # BCEWithLogitsLoss("sum"): the older positional form
-            weight, reduction = None, weight
-        super().__init__(size_average, reduce, reduction)
-        self.register_buffer("weight", _buffer(weight))
-        self.register_buffer("pos_weight", _buffer(pos_weight))
+        super().__init__(weight, size_average, reduce, reduction)
+        if pos_weight is not None and not isinstance(pos_weight, Tensor):
+            pos_weight = Tensor(pos_weight)
+        self.register_buffer("pos_weight", pos_weight)
 
     def forward(self, input: Any, target: Any) -> Tensor:
         return F.binary_cross_entropy_with_logits(
