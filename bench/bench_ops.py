@@ -42,6 +42,23 @@ def _numpy_expr(act):
         return lambda x: 0.5 * x * (1 + np.tanh(c * (x + np.float32(0.044715) * x**3)))
     if act == "silu":
         return lambda x: x / (1 + np.exp(-x))
+    if act in ("elu", "celu"):  # alpha 1
+        return lambda x: np.where(x > 0, x, np.expm1(x))
+    if act == "selu":
+        a, s = np.float32(1.6732632423543772), np.float32(1.0507009873554805)
+        return lambda x: s * np.where(x > 0, x, a * np.expm1(x))
+    if act == "relu6":
+        return lambda x: np.clip(x, 0, 6)
+    if act == "hardsigmoid":
+        return lambda x: np.clip((x + 3) / 6, 0, 1)
+    if act == "hardswish":
+        return lambda x: x * np.clip((x + 3) / 6, 0, 1)
+    if act == "mish":
+        return lambda x: x * np.tanh(np.logaddexp(np.float32(0), x))
+    if act == "logsigmoid":
+        return lambda x: -np.logaddexp(np.float32(0), -x)
+    if act == "softsign":
+        return lambda x: x / (1 + np.abs(x))
     return lambda x: np.logaddexp(np.float32(0), x)  # softplus
 
 
@@ -61,7 +78,23 @@ def _torch_fn(act):
         "gelu_tanh": lambda t, out: aten.gelu.out(t, approximate="tanh", out=out),
         "softplus": lambda t, out: aten.softplus.out(t, 1, 20, out=out),
         "silu": lambda t, out: aten.silu.out(t, out=out),
+        "elu": lambda t, out: aten.elu.out(t, 1.0, 1.0, 1.0, out=out),
+        "selu": lambda t, out: aten.elu.out(
+            t, 1.6732632423543772, 1.0507009873554805, 1.0, out=out
+        ),
+        "celu": lambda t, out: aten.elu.out(t, 1.0, 1.0, 1.0, out=out),  # celu(alpha=1) = elu
+        "relu6": lambda t, out: aten.hardtanh.out(t, 0.0, 6.0, out=out),
+        "hardsigmoid": lambda t, out: aten.hardsigmoid.out(t, out=out),
+        "hardswish": lambda t, out: aten.hardswish.out(t, out=out),
+        "mish": lambda t, out: aten.mish.out(t, out=out),
+        "logsigmoid": lambda t, out: aten.log_sigmoid.out(t, out=out),
+        # torch has no softsign kernel: F.softsign is x / (|x| + 1), two passes (here into out)
+        "softsign": lambda t, out: torch.div(t, torch.abs(t, out=out).add_(1), out=out),
     }[act]
+
+
+# every activation but identity and leaky_relu (which takes a slope)
+ACTS = [a for a in ops.ACTIVATIONS if a not in ("identity", "leaky_relu")]
 
 
 def _report(benchmark, timings, ours, **extra):
@@ -75,9 +108,7 @@ def _report(benchmark, timings, ours, **extra):
     print(f"\n[{benchmark.name}] {line}")
 
 
-@pytest.mark.parametrize(
-    "act", ["relu", "sigmoid", "tanh", "gelu", "gelu_tanh", "softplus", "silu"]
-)
+@pytest.mark.parametrize("act", ACTS)
 def test_activation_forward_16m(benchmark, act):
     n = N_ACT if not benchmark.disabled else 1 << 16
     rng = np.random.default_rng(0)
@@ -87,7 +118,7 @@ def test_activation_forward_16m(benchmark, act):
     expr = _numpy_expr(act)
 
     def ours():
-        ops.activation(x, act, out=y)
+        ops.activation(x, act, param=1.0, out=y)  # elu / celu: alpha 1
 
     if not benchmark.disabled:
         # two bandwidth baselines: NumPy's copy (one thread, ordinary stores) and a copy on
@@ -125,9 +156,7 @@ def test_activation_forward_16m(benchmark, act):
     benchmark(ours)
 
 
-@pytest.mark.parametrize(
-    "act", ["relu", "sigmoid", "tanh", "gelu", "gelu_tanh", "softplus", "silu"]
-)
+@pytest.mark.parametrize("act", ACTS)
 def test_activation_forward_262k_vs_torch_1thread(benchmark, act):
     """The compute-bound size of issue 18: 262K float32 (in cache), one thread, against torch's
     out= kernel."""
@@ -139,7 +168,7 @@ def test_activation_forward_262k_vs_torch_1thread(benchmark, act):
     tfn = _torch_fn(act)
 
     def ours():
-        ops.activation(x, act, out=y)
+        ops.activation(x, act, param=1.0, out=y)  # elu / celu: alpha 1
 
     with threads(1):
         if not benchmark.disabled:

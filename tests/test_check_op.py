@@ -130,7 +130,14 @@ _F_ACT = {
     "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
 }
 for _name in dg.ops.ACTIVATIONS:
-    _param = {"param": 0.1} if _name == "leaky_relu" else {}
+    # the F function's param: leaky_relu's slope below, elu's and celu's default alpha
+    _param = (
+        {"param": 0.1}
+        if _name == "leaky_relu"
+        else {"param": 1.0}
+        if _name in ("elu", "celu")
+        else {}
+    )
     BUILTINS.append(
         (_name, _F_ACT.get(_name) or getattr(F, _name), _act(_name, **_param), [("n", "m")], {})
     )

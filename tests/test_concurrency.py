@@ -231,14 +231,14 @@ def _one_round(o: Any, rng: np.random.Generator, it: int, state: dict[str, Any],
     # the fused linear layer, forward and backward
     bias = rng.standard_normal(n).astype(dt)
     act = ACTS[it % len(ACTS)]
-    y, z = o.linear_forward(a, b, bias, act)
-    ry, rz = R.linear_forward(a, b, bias, act)
+    y, z = o.linear_forward(a, b, bias, act, 0.5)  # param: leaky's slope, elu / celu's alpha
+    ry, rz = R.linear_forward(a, b, bias, act, 0.5)
     assert_close(y, ry, dt, rtol=TOL[dt] * max(k * 4, 1), scale=1, name="linear_forward " + act)
     g = rng.standard_normal(y.shape).astype(dt)
     saved = z if R.saves_input(act) else y
     rsaved = rz if R.saves_input(act) else ry
-    dx, dw, db = o.linear_backward(g, a, b, saved, act)
-    rdx, rdw, rdb = R.linear_backward(g, a, b, rsaved, act)
+    dx, dw, db = o.linear_backward(g, a, b, saved, act, 0.5)
+    rdx, rdw, rdb = R.linear_backward(g, a, b, rsaved, act, 0.5)
     assert_close(dx, rdx, dt, rtol=TOL[dt] * max(n * 8, 1), scale=1, name="linear dx")
     assert_close(dw, rdw, dt, rtol=TOL[dt] * max(m * 8, 1), scale=1, name="linear dw")
     assert_close(db, rdb, dt, rtol=TOL[dt] * max(m * 8, 1), scale=1, name="linear db")

@@ -9,7 +9,7 @@ namespace {
 
 py::array activation(py::handle x_obj, const std::string& act_name, double param,
                      py::handle out_obj) {
-  const Act act = act_from_name(act_name);
+  const Act act = act_from_name(act_name, param);
   py::array x = require_input(x_obj, "x");
   const DType dt = dtype_of(x, "x");
   py::array out = elementwise_out(out_obj, dt, shape_of(x), {&x});
@@ -26,7 +26,7 @@ py::array activation(py::handle x_obj, const std::string& act_name, double param
 
 py::array activation_bwd(py::handle dy_obj, py::handle saved_obj, const std::string& act_name,
                          double param, py::handle out_obj) {
-  const Act act = act_from_name(act_name);
+  const Act act = act_from_name(act_name, param);
   py::array dy = require_input(dy_obj, "dy");
   py::array saved = require_like(saved_obj, dy, "saved", "dy");
   const DType dt = dtype_of(dy, "dy");
@@ -103,7 +103,7 @@ void bind_activation(py::module_& m) {
   for (PyMethodDef& def : fast_defs) add_fast_entry(m, &def);
   m.def("activation", named("activation", &activation), py::arg("x"), py::arg("act"), py::kw_only(),
         py::arg("param") = 0.0, py::arg("out") = py::none(),
-        "y = act(x) elementwise; param is leaky_relu's negative slope.");
+        "y = act(x) elementwise; param is leaky_relu's negative slope, elu's and celu's alpha.");
   m.def("activation_backward", named("activation_backward", &activation_bwd), py::arg("dy"),
         py::arg("saved"), py::arg("act"), py::kw_only(), py::arg("param") = 0.0,
         py::arg("out") = py::none(),

@@ -40,7 +40,7 @@ LinearOperands linear_operands(py::handle x_obj, py::handle w_obj) {
 
 py::tuple linear_fwd(py::handle x_obj, py::handle w_obj, py::handle b_obj,
                      const std::string& act_name, double param) {
-  const Act act = act_from_name(act_name);
+  const Act act = act_from_name(act_name, param);
   const LinearOperands ops = linear_operands(x_obj, w_obj);
   const py::array& x = ops.x;
   const py::array& w = ops.w;
@@ -90,7 +90,7 @@ py::array require_accumulator(py::handle h, DType dt, const std::vector<int64_t>
 py::tuple linear_bwd(py::handle dy_obj, py::handle x_obj, py::handle w_obj, py::handle s_obj,
                      const std::string& act_name, double param, bool need_dx, bool has_bias,
                      py::handle dw_obj, py::handle db_obj) {
-  const Act act = act_from_name(act_name);
+  const Act act = act_from_name(act_name, param);
   const LinearOperands ops = linear_operands(x_obj, w_obj);
   const py::array& x = ops.x;
   const py::array& w = ops.w;

@@ -39,6 +39,13 @@ inline E enum_from_name(const char* const (&names)[N], const std::string& s, con
 }
 
 inline Act act_from_name(const std::string& s) { return enum_from_name<Act>(kActNames, s, "act"); }
+// The activation named s with its param checked: celu divides by its alpha, which torch refuses
+// to be 0 ("alpha cannot be 0 for CELU").
+inline Act act_from_name(const std::string& s, double param) {
+  const Act act = act_from_name(s);
+  if (act == Act::celu && param == 0.0) throw py::value_error("param: celu's alpha cannot be 0");
+  return act;
+}
 inline LossKind loss_from_name(const std::string& s) {
   return enum_from_name<LossKind>(kLossNames, s, "loss");
 }

@@ -12,6 +12,8 @@ namespace dg {
 
 // X(name, saves_input): saves_input is whether the backward takes the input x (true) or the
 // output y (false) as its `saved` argument.
+// param: leaky_relu's negative slope, elu's and celu's alpha; unused by the others. The
+// formulas, their limits at +-inf and NaN are in python/deltagrad/reference.py (the oracle).
 #define DG_ACTIVATIONS(X) \
   X(identity, false)      \
   X(relu, false)          \
@@ -21,7 +23,16 @@ namespace dg {
   X(gelu, true)           \
   X(gelu_tanh, true)      \
   X(softplus, true)       \
-  X(silu, true)
+  X(silu, true)           \
+  X(elu, true)            \
+  X(selu, true)           \
+  X(celu, true)           \
+  X(relu6, false)         \
+  X(hardsigmoid, true)    \
+  X(hardswish, true)      \
+  X(mish, true)           \
+  X(logsigmoid, true)     \
+  X(softsign, true)
 
 // X(name): elementwise losses with their gradient fused (cpu/loss.h, cuda/loss.cuh).
 //   sum_of_squares   1/2 (y - t)^2,                              dy = y - t

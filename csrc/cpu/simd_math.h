@@ -18,6 +18,8 @@
 //            2^(q+1) u + (2^q - 1) in one FMA, u = expm1(2s)/2 by a degree-4 minimax P
 //            (issue 18, round 5: exhaustive over every float32, bench/mca/tanh_ulp.cpp;
 //            round 3 measured 3.29/2.70 on a sample).                     <= 4 ulp [2.96/2.53]
+//   vexpm1_neg expm1(x) for x <= 0 (elu's negative branch; round 31): vtanh's expm1 with
+//            h = x/2 and ln2/2 in two parts (AVX-512 not yet measured).  <= 2 ulp [-/1.00]
 //   vsigmoid 1/(1+exp(-x)) on the lanes with x >= -86 (no cancellation anywhere);
 //            else 1/(1+e), e/(1+e) with e = exp(-|x|).                     <= 4 ulp [2.84/2.49]
 //   verfc    Chebyshev fit t exp(-z^2 + P(t)), t = 1/(1+z/2) (Numerical Recipes' erfcc,
@@ -224,6 +226,19 @@ inline Vec<float> or_sign_of(Vec<float> t, Vec<float> x) {
 #endif
 }
 
+// expm1(2s) / 2 for |s| <= ln2/4 (vtanh's and vexpm1_neg's reduced argument): u = s + s^2 P(s),
+// P a relative minimax fit of degree 4 weighted by |s| (the error u sees), 1.6e-8 after
+// rounding the coefficients; by Estrin's scheme on the s^2 that u needs anyway (as many
+// operations as Horner's, a chain 2 FMAs shorter).
+inline Vec<float> vexpm1_2s_half(Vec<float> s) {
+  using V = Vec<float>;
+  const V s2 = s * s;
+  const V p01 = fmadd(V::set1(0.6666616797447205f), s, V::set1(1.0f));
+  const V p23 = fmadd(V::set1(0.13386623561382294f), s, V::set1(0.3333302438259125f));
+  const V p = fmadd(fmadd(V::set1(0.04462895169854164f), s2, p23), s2, p01);
+  return fmadd(p, s2, s);
+}
+
 // tanh |x| = expm1(2h) / (expm1(2h) + 2), h = min(|x|, 9.5) (tanh rounds to 1 beyond 9.02),
 // one path for all x. h = q ln2/2 + s (q by the 1.5 * 2^23 rounding trick), expm1(2s) = 2u with
 // u = s + s^2 P(s), P approximating (expm1(2s) - 2s) / (2 s^2); then one FMA
@@ -241,14 +256,7 @@ inline Vec<float> vtanh(Vec<float> x) {
   // one constant for ln2/2: it is within 9.6e-10 of ln2/2, so q <= 14 moves s by < 1.4e-8,
   // which moves tanh by < 0.3 ulp (tanh' = 1 - tanh^2 is small where q is large)
   const V s = fnmadd(q, V::set1(0.346573591f), h);
-  const V s2 = s * s;
-  // P: relative minimax fit of degree 4 on |s| <= ln2/4 weighted by |s| (the error u sees),
-  // 1.6e-8 after rounding the coefficients; by Estrin's scheme on the s^2 that u needs anyway
-  // (as many operations as Horner's, a chain 2 FMAs shorter)
-  const V p01 = fmadd(V::set1(0.6666616797447205f), s, V::set1(1.0f));
-  const V p23 = fmadd(V::set1(0.13386623561382294f), s, V::set1(0.3333302438259125f));
-  const V p = fmadd(fmadd(V::set1(0.04462895169854164f), s2, p23), s2, p01);
-  const V u = fmadd(p, s2, s);  // expm1(2s) / 2
+  const V u = vexpm1_2s_half(s);  // expm1(2s) / 2
 #if defined(__AVX512F__)
   const V two_q1 = scale2(V::set1(2.0f), q);
 #else
@@ -263,6 +271,28 @@ inline Vec<float> vtanh(Vec<float> x) {
 #else
   return or_sign_of(y / d, x);
 #endif
+}
+
+// expm1(x) for x <= 0 (or NaN): the negative branch of elu / selu / celu. tanh's scheme with
+// h = x/2 in place of |x|: h = q ln2/2 + s, expm1(x) = 2^(q+1) u + (2^q - 1), u = expm1(2s)/2;
+// x is clamped at -30 (expm1 rounds to -1 below -17.4), so q in [-44, 0] keeps 2^(q+1) normal.
+// ln2/2 in two parts (Cody-Waite, q * hi exact): q reaches 44 here, where one constant would
+// move s by 4e-8. 2^q - 1 is exact for q >= -24 and rounded once below, where u's term is
+// under half an ulp of the result.
+inline Vec<float> vexpm1_neg(Vec<float> x) {
+  using V = Vec<float>;
+  const V h = max(V::set1(-30.0f), x) * V::set1(0.5f);  // max passes NaN through
+  const V magic = V::set1(12582912.0f);
+  const V t = fmadd(h, V::set1(2.88539008177792681f), magic);  // h / (ln2 / 2)
+  const V q = t - magic;
+  const V s = fnmadd(q, V::set1(-4.50620638e-5f), fnmadd(q, V::set1(0.34661865234375f), h));
+  const V u = vexpm1_2s_half(s);
+#if defined(__AVX512F__)
+  const V two_q1 = scale2(V::set1(2.0f), q);
+#else
+  const V two_q1 = add_exponent(V::set1(2.0f), t);
+#endif
+  return fmadd(u, two_q1, fmsub(two_q1, V::set1(0.5f), V::set1(1.0f)));
 }
 
 // erfc(z) for 0 <= z <= 15 (or NaN) given z^2 = z2hi + z2lo exactly. Beyond 10.05 the result
@@ -692,6 +722,9 @@ inline Vec<float> vtanh(Vec<float> x) {
 inline Vec<float> verf(Vec<float> x) {
   return map_lanes(x, [](float a) { return static_cast<float>(std::erf(double(a))); });
 }
+inline Vec<float> vexpm1_neg(Vec<float> x) {
+  return map_lanes(x, [](float a) { return static_cast<float>(std::expm1(double(a))); });
+}
 inline Vec<float> verfc(Vec<float> x) {
   return map_lanes(x, [](float a) { return static_cast<float>(std::erfc(double(a))); });
 }
@@ -724,6 +757,9 @@ inline Vec<double> vtanh(Vec<double> x) {
 }
 inline Vec<double> verf(Vec<double> x) {
   return map_lanes(x, [](double a) { return std::erf(a); });
+}
+inline Vec<double> vexpm1_neg(Vec<double> x) {
+  return map_lanes(x, [](double a) { return std::expm1(a); });
 }
 inline Vec<double> verfc(Vec<double> x) {
   return map_lanes(x, [](double a) { return std::erfc(a); });

@@ -140,8 +140,8 @@ def matmul(
 
 def activation(x: Any, act: str, *, param: float = 0.0, out: Any = None) -> Any:
     """y = act(x) elementwise (any shape). act is one of ACTIVATIONS; param is leaky_relu's
-    negative slope. out: a writable array of x's shape and dtype; it may be x itself (in place)
-    but must not otherwise overlap x."""
+    negative slope, elu's and celu's alpha (not 0 for celu). out: a writable array of x's
+    shape and dtype; it may be x itself (in place) but must not otherwise overlap x."""
     y = _fast_activation(x, act, param, out)  # dense numpy arrays: straight to the binding
     if y is not NotImplemented:
         return y

@@ -110,6 +110,43 @@ def _silu_grad(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
     return dy * (sg + np.where(p == 0, 0.0, x * p))
 
 
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _elu(x: np.ndarray, scale: float, alpha: float, inv: float) -> np.ndarray:
+    """scale * (x if x > 0 else alpha * expm1(x * inv)): elu, selu and celu."""
+    return scale * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0) * inv))
+
+
+def _elu_grad(dy: np.ndarray, x: np.ndarray, scale: float, alpha: float, inv: float) -> np.ndarray:
+    # torch's elu_backward: the x <= 0 branch is exp's, so a NaN x passes dy * scale
+    e = np.exp(np.minimum(x, 0.0) * inv)
+    return np.where(x <= 0, dy * (scale * alpha * inv) * e, dy * scale)
+
+
+def _hardsigmoid(x: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(x), x, np.clip((x + 3.0) / 6.0, 0.0, 1.0))  # exact near -3
+
+
+def _mish(x: np.ndarray) -> np.ndarray:
+    """x tanh(softplus(x)); -0 where the tanh underflows (x = -inf: not -inf * 0)."""
+    t = np.tanh(np.logaddexp(0.0, x))
+    return np.where(t == 0, -0.0, x * t)
+
+
+def _mish_grad(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
+    # t + x sigmoid(x) (1 - t^2), the second term 0 where its factor is (x = +-inf: inf * 0)
+    t = np.tanh(np.logaddexp(0.0, x))
+    p = _sigmoid(x) * ((1.0 - t) * (1.0 + t))
+    return dy * (t + np.where(p == 0, 0.0, x * p))
+
+
+def _softsign(x: np.ndarray) -> np.ndarray:
+    """x / (1 + |x|), +-1 at +-inf (the limit)."""
+    return np.where(np.isinf(x), np.sign(x), x / (1.0 + np.abs(x)))
+
+
 class _Act(NamedTuple):
     forward: Callable[[np.ndarray, float], np.ndarray]  # (x, param) -> y
     # (dy, saved, param) -> dx, where saved is x when saves_input, else y
@@ -156,6 +193,51 @@ _ACTS = {
         lambda dy, x, p: _silu_grad(dy, x),
         True,
     ),
+    # x > 0 ? x : alpha expm1(x); param = alpha
+    "elu": _Act(
+        lambda x, p: _elu(x, 1.0, p, 1.0), lambda dy, x, p: _elu_grad(dy, x, 1.0, p, 1.0), True
+    ),
+    # scale elu(x, alpha) with torch's constants
+    "selu": _Act(
+        lambda x, p: _elu(x, _SELU_SCALE, _SELU_ALPHA, 1.0),
+        lambda dy, x, p: _elu_grad(dy, x, _SELU_SCALE, _SELU_ALPHA, 1.0),
+        True,
+    ),
+    # x > 0 ? x : alpha expm1(x / alpha); param = alpha
+    "celu": _Act(
+        lambda x, p: _elu(x, 1.0, p, 1.0 / p),
+        lambda dy, x, p: _elu_grad(dy, x, 1.0, p, 1.0 / p),
+        True,
+    ),
+    # min(max(x, 0), 6); the backward (from y) 0 where x <= 0 or x >= 6, as torch's hardtanh
+    "relu6": _Act(
+        lambda x, p: np.where(np.isnan(x), x, np.clip(x, 0.0, 6.0)),
+        lambda dy, y, p: np.where((y <= 0) | (y >= 6), 0.0, dy),
+        False,
+    ),
+    # clamp(x / 6 + 1/2, 0, 1); the backward dy / 6 on -3 < x < 3 (NaN x: 0, as torch)
+    "hardsigmoid": _Act(
+        lambda x, p: _hardsigmoid(x),
+        lambda dy, x, p: np.where((x > -3) & (x < 3), dy / 6.0, 0.0),
+        True,
+    ),
+    # x hardsigmoid(x); the backward as torch 2.13's (0 to -3, dy (x/3 + 1/2) on (-3, 3), dy),
+    # x/3 + 1/2 written (x + 3/2) / 3: exact near its root
+    "hardswish": _Act(
+        lambda x, p: np.maximum(x, -3.0) * _hardsigmoid(x),  # -0, not -inf * 0, at -inf
+        lambda dy, x, p: np.where(x <= -3, 0.0, np.where(x < 3, dy * ((x + 1.5) / 3.0), dy)),
+        True,
+    ),
+    "mish": _Act(lambda x, p: _mish(x), lambda dy, x, p: _mish_grad(dy, x), True),
+    # -softplus(-x) = min(x, 0) - log1p(exp(-|x|))
+    "logsigmoid": _Act(
+        lambda x, p: np.minimum(x, 0.0) - np.log1p(np.exp(-np.abs(x))),
+        lambda dy, x, p: dy * _sigmoid(-x),
+        True,
+    ),
+    "softsign": _Act(
+        lambda x, p: _softsign(x), lambda dy, x, p: dy / np.square(1.0 + np.abs(x)), True
+    ),
 }
 ACTIVATIONS = tuple(_ACTS)
 
@@ -165,15 +247,17 @@ def saves_input(act: str) -> bool:
     return _act(act).saves_input
 
 
-def _act(act: str) -> _Act:
+def _act(act: str, param: float | None = None) -> _Act:
     if act not in _ACTS:
         raise ValueError(f"act: expected one of {ACTIVATIONS}, got {act!r}")
+    if act == "celu" and param is not None and param == 0:
+        raise ValueError("param: celu's alpha cannot be 0")
     return _ACTS[act]
 
 
 def activation(x: Any, act: str, *, param: float = 0.0, out: Any = None) -> np.ndarray:
-    """act(x) elementwise. param is the negative slope of leaky_relu."""
-    fn = _act(act).forward
+    """act(x) elementwise. param: leaky_relu's negative slope, elu's and celu's alpha."""
+    fn = _act(act, param).forward
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         return fn(_f64(x), param)
 
@@ -182,7 +266,7 @@ def activation_backward(
     dy: Any, saved: Any, act: str, *, param: float = 0.0, out: Any = None
 ) -> np.ndarray:
     """dx = dy * act'(x). ``saved`` is x when saves_input(act), else y = act(x)."""
-    fn = _act(act).backward
+    fn = _act(act, param).backward
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         return fn(_f64(dy), _f64(saved), param)
 

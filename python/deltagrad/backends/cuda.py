@@ -238,8 +238,11 @@ class KernelOps:
     def _dtype_code(x: Any) -> int:
         return 0 if x.itemsize == 4 else 1
 
-    def _act_code(self, act: str, op: str) -> int:
-        return self._act_codes[choice(act, self.activations, op, "act")]
+    def _act_code(self, act: str, op: str, param: Any) -> int:
+        code = self._act_codes[choice(act, self.activations, op, "act")]
+        if act == "celu" and isinstance(param, (int, float)) and param == 0:
+            raise ValueError(f"{op}: param: celu's alpha cannot be 0")  # the CPU binding's check
+        return code
 
     def _reduction(self, reduction: str, op: str) -> str:
         return choice(reduction, self.reductions, op, "reduction")
@@ -294,7 +297,7 @@ class KernelOps:
             float(alpha),
             float(beta),
             self._ptr(bias) if bias is not None else 0,
-            self._act_code(act, "linear_forward"),
+            self._act_code(act, "linear_forward", param),
             float(param),
             self._ptr(z) if z is not None else 0,
             prec if c.itemsize == 4 else 0,
@@ -439,7 +442,7 @@ class KernelOps:
     ) -> tuple[Any, Any]:
         """(y, z): y = act(x @ w.T + b) in one GEMM with a fused epilogue; z = x @ w.T + b
         only when the activation's backward needs it, else None."""
-        self._act_code(act, "linear_forward")
+        self._act_code(act, "linear_forward", param)
         param = real(param, "linear_forward", "param")
         prec = check_precision(precision, "linear_forward")
         x = self._input(x, "x", contiguous=False)
@@ -490,7 +493,7 @@ class KernelOps:
     ) -> tuple[Any, Any, Any]:
         """(dx or None, dw, db or None) of y = act(x @ w.T + b); saved is z for the
         activations in saves_input and y for the others (ignored for identity)."""
-        self._act_code(act, "linear_backward")
+        self._act_code(act, "linear_backward", param)
         dy = self._input(dy, "dy")
         x = self._input(x, "x", dtype=dy.dtype, contiguous=False)
         w = self._input(w, "w", dtype=dy.dtype, contiguous=False)
@@ -524,7 +527,7 @@ class KernelOps:
 
     # ---- elementwise -------------------------------------------------------------------------
     def activation(self, x: Any, act: str, *, param: float = 0.0, out: Any = None) -> Any:
-        code = self._act_code(act, "activation")
+        code = self._act_code(act, "activation", param)
         param = real(param, "activation", "param")
         x = self._input(x, "x")
         out = self._output(out, x.shape, x.dtype)
@@ -545,7 +548,7 @@ class KernelOps:
     def activation_backward(
         self, dy: Any, saved: Any, act: str, *, param: float = 0.0, out: Any = None
     ) -> Any:
-        code = self._act_code(act, "activation_backward")
+        code = self._act_code(act, "activation_backward", param)
         param = real(param, "activation_backward", "param")
         dy = self._input(dy, "dy")
         saved = self._input(saved, "saved", dtype=dy.dtype)
