@@ -50,7 +50,21 @@ ACTS = {
     "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), np_gelu_tanh),
     "softplus": (F.softplus, np_softplus),
     "silu": (F.silu, np_silu),
+    "elu": (lambda x: F.elu(x, 0.7), lambda x: np.where(x > 0, x, 0.7 * np.expm1(x))),
+    "selu": (
+        lambda x: F.selu(x),
+        lambda x: SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(x)),
+    ),
+    "celu": (lambda x: F.celu(x, 0.7), lambda x: np.where(x > 0, x, 0.7 * np.expm1(x / 0.7))),
+    "relu6": (lambda x: F.relu6(x), lambda x: np.clip(x, 0, 6)),
+    "hardsigmoid": (lambda x: F.hardsigmoid(x), lambda x: np.clip((x + 3) / 6, 0, 1)),
+    "hardswish": (lambda x: F.hardswish(x), lambda x: x * np.clip((x + 3) / 6, 0, 1)),
+    "mish": (lambda x: F.mish(x), lambda x: x * np.tanh(np.log1p(np.exp(x)))),
+    "logsigmoid": (lambda x: F.logsigmoid(x), lambda x: -np.logaddexp(0, -x)),
+    "softsign": (lambda x: F.softsign(x), lambda x: x / (1 + np.abs(x))),
 }
+# torch's selu constants (Klambauer et al. 2017)
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
 def test_every_activation_is_tested_here():
@@ -209,13 +223,13 @@ def test_softmax_3d_middle_axis_and_large_logits():
 # ---- linear ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "act", [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh", "softplus", "silu"]
-)
+@pytest.mark.parametrize("act", [None, *sorted(ACTS)])
 @pytest.mark.parametrize("bias", [True, False])
 def test_linear_fused(act, bias):
     ref_act = {None: lambda z: z, **{k: v[1] for k, v in ACTS.items()}}
     ref_act["leaky_relu"] = lambda z: np.where(z > 0, z, 0.01 * z)
+    ref_act["elu"] = lambda z: np.where(z > 0, z, np.expm1(z))  # F.linear's alpha: 1.0
+    ref_act["celu"] = ref_act["elu"]
     shapes = [(5, 3), (4, 3)] + ([(4,)] if bias else [])
 
     def dg_fn(x, w, b=None):
@@ -259,7 +273,7 @@ def test_linear_bad_input():
     with pytest.raises(ValueError, match="b has shape"):
         F.linear(x, w, dg.tensor(np.ones(3)))
     with pytest.raises(ValueError, match="activation"):
-        F.linear(x, w, activation="mish")
+        F.linear(x, w, activation="squareplus")
     with pytest.raises(TypeError, match="float"):
         F.linear(dg.tensor(np.ones((2, 3), dtype=np.int64)), w)
     with pytest.raises(TypeError, match="Tensor or an array"):

@@ -545,9 +545,9 @@ def test_loss_signatures_old_and_torch():
     # the fused kernel and the composed path agree
     composed = F.cross_entropy(x, t, weight=np.ones(3), reduction="sum").item()
     assert_close(composed, plain, **TOL)
-    with pytest.warns(DeprecationWarning, match="size_average"):
+    with pytest.warns(UserWarning, match="size_average and reduce args will be deprecated"):
         assert nn.L1Loss(size_average=False).reduction == "sum"
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(UserWarning, match="reduction='none'"):
         assert nn.MSELoss(reduce=False).reduction == "none"
     assert nn.MSELoss("sum").reduction == "sum"
     w = nn.CrossEntropyLoss(weight=np.ones(3))

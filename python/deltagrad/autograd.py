@@ -37,6 +37,7 @@ from .backends._args import is_device_array as is_cuda_array
 from .tensor import (
     Tensor,
     _check_inputs,
+    _fp_silent_block,
     _graph_freed,
     _root_grad,
     get_array_module,
@@ -100,7 +101,8 @@ def grad(
     ins = _check_inputs(inputs, "autograd.grad")
     if allow_unused is None:
         allow_unused = materialize_grads
-    captured = _engine.run_backward(outs, grads, bool(retain_graph), _graph_freed, ins, False)
+    with _fp_silent_block():  # the closures' inf / nan silent, as in Tensor.backward
+        captured = _engine.run_backward(outs, grads, bool(retain_graph), _graph_freed, ins, False)
     assert captured is not None
     result: list[Tensor | None] = []
     given: set[int] = set()

@@ -28,6 +28,32 @@ __all__ = [
     "silu",
     "swish",
     "identity",
+    "elu",
+    "selu",
+    "celu",
+    "relu6",
+    "hardsigmoid",
+    "hardswish",
+    "mish",
+    "logsigmoid",
+    "softsign",
+    "hardtanh",
+    "threshold",
+    "glu",
+    "prelu",
+    "rrelu",
+    "softmin",
+    "tanhshrink",
+    "softshrink",
+    "hardshrink",
+    "relu_",
+    "leaky_relu_",
+    "elu_",
+    "selu_",
+    "celu_",
+    "hardtanh_",
+    "threshold_",
+    "rrelu_",
     "softmax",
     "log_softmax",
     "sum_of_squares",
@@ -83,23 +109,169 @@ def _activation_name(activation: Any) -> str:
 
 
 # ---- activations ----------------------------------------------------------------------------
+#
+# inplace=True (torch's flag): the result is written into the input, which is returned, when no
+# graph is recorded through it (it does not require grad, or grad mode is off); the version
+# counter bumps, so a graph that saved the input still catches the change. While a graph IS
+# recorded, deltagrad computes out of place and returns a new tensor (a deliberate difference:
+# it records no graph through in-place ops, see Tensor._inplace, where torch rebases the
+# input's history onto the in-place node).
+
+from .tensor import _dim, _no_graph  # noqa: E402
+from .tensor import is_grad_enabled as _grad_enabled  # noqa: E402
 
 
 def _activate(x: Any, act: str, param: float = 0.0) -> Tensor:
     return activate(_tensor(x, act), act, param)
 
 
+def _number(v: Any, fn: str, arg: str) -> float:
+    """A real number (not a bool) as a float, else a TypeError naming fn and the argument."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{fn}: {arg}: expected a number, got {v!r}")
+    return float(v)
+
+
+def _flag(v: Any, fn: str, arg: str) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{fn}: {arg}: expected a bool, got {v!r}")
+    return bool(v)
+
+
+def _writes_input(x: Tensor, inplace: Any, fn: str) -> bool:
+    """True when fn(x, inplace=inplace) changes x: asked for, and no graph records through x."""
+    return _flag(inplace, fn, "inplace") and not (x.requires_grad and _grad_enabled())
+
+
+def _write(x: Tensor, y: Any, fn: str) -> Tensor:
+    """y into x's array (x's version bumps), and x."""
+    with x._inplace(fn) as d:
+        d[...] = y
+    return x
+
+
+def _kernel(input: Any, act: str, param: float, inplace: Any, fn: str) -> Tensor:
+    """act(input) by its compiled kernel: one graph node with the compiled backward."""
+    x = _float(_tensor(input, fn), fn)
+    if not _writes_input(x, inplace, fn):
+        return activate(x, act, param)
+    with x._inplace(fn) as d:
+        if d.flags.c_contiguous and getattr(d.flags, "writeable", True):
+            ops.activation(d, act, param=param, out=d)
+        else:  # a strided view (x.T, x[:, ::2]): the kernels write dense arrays only
+            d[...] = ops.activation(d, act, param=param)
+    return x
+
+
+def _elementwise(x: Tensor, y: Any, grad: Any, fn: str, inplace: Any = False) -> Tensor:
+    """y (computed from x) as fn's result: written into x when _writes_input, else a graph
+    node whose backward is grad(g), reading x."""
+    if _writes_input(x, inplace, fn):
+        return _write(x, y, fn)
+    return x._unary(y, grad, fn, saves=(x,))
+
+
+def _cast(v: float, dtype: Any) -> Any:
+    """v in a float dtype, as torch casts a scalar argument (+-inf beyond float32's range)."""
+    with np.errstate(over="ignore"):
+        return np.dtype(dtype).type(v)
+
+
+def _int_scalar(v: float, dtype: Any) -> Any:
+    """torch's cast of a bound to an int dtype: truncated (here also clamped to the range)."""
+    info = np.iinfo(dtype)
+    return dtype.type(info.min if v <= info.min else info.max if v >= info.max else int(v))
+
+
+def _int_clamp(x: Tensor, lo: float | None, hi: float | None, inplace: Any, fn: str) -> Tensor:
+    """relu / relu6 / hardtanh of an int tensor, as torch: the bounds truncated to the dtype,
+    which the result keeps (no graph: ints carry none)."""
+    xp = get_array_module(x.data)
+    dt = x.data.dtype
+    y = xp.clip(
+        x.data,
+        None if lo is None else _int_scalar(lo, dt),
+        None if hi is None else _int_scalar(hi, dt),
+    )
+    if _writes_input(x, inplace, fn):
+        return _write(x, y, fn)
+    return _no_graph(y, fn)
+
+
 def identity(x: Any) -> Tensor:
     return _tensor(x, "identity")
 
 
-def relu(x: Any) -> Tensor:
-    """max(x, 0); the gradient at 0 is 0, as in torch."""
-    return _activate(x, "relu")
+def relu(input: Any, inplace: bool = False) -> Tensor:
+    """max(x, 0); the gradient at 0 is 0, as in torch. An int tensor keeps its dtype. inplace:
+    see the note at the top of this section (out of place while a graph is recorded)."""
+    x = _tensor(input, "relu")
+    if x.data.dtype.kind in "iu":
+        return _int_clamp(x, 0, None, inplace, "relu")
+    return _kernel(x, "relu", 0.0, inplace, "relu")
 
 
-def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
-    return _activate(x, "leaky_relu", float(negative_slope))
+def leaky_relu(input: Any, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x if x > 0 else negative_slope * x."""
+    slope = _number(negative_slope, "leaky_relu", "negative_slope")
+    return _kernel(input, "leaky_relu", slope, inplace, "leaky_relu")
+
+
+def elu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x if x > 0 else alpha * (exp(x) - 1)."""
+    return _kernel(input, "elu", _number(alpha, "elu", "alpha"), inplace, "elu")
+
+
+def selu(input: Any, inplace: bool = False) -> Tensor:
+    """scale * elu(x, alpha) with torch's constants (scale 1.0507..., alpha 1.6732...)."""
+    return _kernel(input, "selu", 0.0, inplace, "selu")
+
+
+def celu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x if x > 0 else alpha * (exp(x / alpha) - 1); alpha 0 is refused (a ValueError, where
+    torch raises RuntimeError "ZeroDivisionError: alpha cannot be 0 for CELU")."""
+    a = _number(alpha, "celu", "alpha")
+    if a == 0:
+        raise ValueError("celu: alpha cannot be 0 (the negative side is alpha * expm1(x / alpha))")
+    return _kernel(input, "celu", a, inplace, "celu")
+
+
+def relu6(input: Any, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6) (hardtanh(x, 0, 6)); an int tensor keeps its dtype."""
+    x = _tensor(input, "relu6")
+    if x.data.dtype.kind in "iu":
+        return _int_clamp(x, 0, 6, inplace, "relu6")
+    return _kernel(x, "relu6", 0.0, inplace, "relu6")
+
+
+def hardsigmoid(input: Any, inplace: bool = False) -> Tensor:
+    """clamp(x / 6 + 1/2, 0, 1)."""
+    return _kernel(input, "hardsigmoid", 0.0, inplace, "hardsigmoid")
+
+
+def hardswish(input: Any, inplace: bool = False) -> Tensor:
+    """x * hardsigmoid(x)."""
+    return _kernel(input, "hardswish", 0.0, inplace, "hardswish")
+
+
+def mish(input: Any, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x)); at x = -inf its limit -0 (torch: NaN), and the gradient's limits
+    at +-inf (1 and 0; torch: NaN)."""
+    return _kernel(input, "mish", 0.0, inplace, "mish")
+
+
+def logsigmoid(input: Any) -> Tensor:
+    """log(sigmoid(x)) = -softplus(-x), without overflow."""
+    return _kernel(input, "logsigmoid", 0.0, False, "logsigmoid")
+
+
+def softsign(input: Any) -> Tensor:
+    """x / (1 + |x|); +-1 at +-inf, the limit (torch: NaN), and gradient 0 there. An int
+    tensor gives float32, as torch."""
+    x = _tensor(input, "softsign")
+    if x.data.dtype.kind in "iu":
+        x = x.astype(np.float32)
+    return _kernel(x, "softsign", 0.0, False, "softsign")
 
 
 def sigmoid(x: Any) -> Tensor:
@@ -117,9 +289,25 @@ def gelu(x: Any, approximate: str = "none") -> Tensor:
     return _activate(x, "gelu" if approximate == "none" else "gelu_tanh")
 
 
-def softplus(x: Any) -> Tensor:
-    """log(1 + exp(x)), computed without overflow."""
-    return _activate(x, "softplus")
+def softplus(input: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta * x)) / beta, computed without overflow; x itself (gradient 1) where
+    beta * x > threshold, as torch."""
+    b = _number(beta, "softplus", "beta")
+    t = _number(threshold, "softplus", "threshold")
+    x = _float(_tensor(input, "softplus"), "softplus")
+    xp = get_array_module(x.data)
+    dt = x.data.dtype.type
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        z = x.data if b == 1.0 else x.data * dt(b)
+        s = ops.activation(z, "softplus")
+        big = z > dt(t)
+        y = xp.where(big, x.data, s if b == 1.0 else s / dt(b))
+    saved = z if ops.saves_input("softplus") else s
+
+    def _grad(g: Any) -> Any:  # d/dx softplus(beta x) / beta = sigmoid(beta x)
+        return xp.where(big, g, ops.activation_backward(g, saved, "softplus"))
+
+    return x._unary(y, _grad, "softplus", saves=(x,))
 
 
 def silu(x: Any) -> Tensor:
@@ -128,6 +316,254 @@ def silu(x: Any) -> Tensor:
 
 
 swish = silu
+
+
+def hardtanh(
+    input: Any,
+    min_val: float = -1.0,
+    max_val: float = 1.0,
+    inplace: bool = False,
+) -> Tensor:
+    """clamp(x, min_val, max_val), with torch's gradient: 0 where x <= min_val or
+    x >= max_val (Tensor.clamp passes it at the bounds). (0, 6) runs relu6's kernel; an int
+    tensor keeps its dtype (the bounds truncated, as torch)."""
+    lo = _number(min_val, "hardtanh", "min_val")
+    hi = _number(max_val, "hardtanh", "max_val")
+    if lo > hi:
+        raise ValueError(
+            f"hardtanh: min_val cannot be greater than max_val, got min_val={min_val} and "
+            f"max_val={max_val}"
+        )
+    x = _tensor(input, "hardtanh")
+    if x.data.dtype.kind in "iu":
+        return _int_clamp(x, lo, hi, inplace, "hardtanh")
+    if lo == 0.0 and hi == 6.0:
+        return _kernel(x, "relu6", 0.0, inplace, "hardtanh")
+    x = _float(x, "hardtanh")
+    xp = get_array_module(x.data)
+    lo, hi = _cast(lo, x.data.dtype), _cast(hi, x.data.dtype)
+    xd = x.data
+
+    def _grad(g: Any) -> Any:
+        return xp.where((xd <= lo) | (xd >= hi), g.dtype.type(0), g)
+
+    return _elementwise(x, xp.clip(xd, lo, hi), _grad, "hardtanh", inplace)
+
+
+def threshold(input: Any, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x if x > threshold else value; the gradient is 0 where x <= threshold. An int tensor
+    keeps its dtype (threshold and value truncated, as torch)."""
+    th = _number(threshold, "threshold", "threshold")
+    val = _number(value, "threshold", "value")
+    x = _tensor(input, "threshold")
+    xp = get_array_module(x.data)
+    dt = x.data.dtype
+    if dt.kind in "iu":
+        y = xp.where(x.data <= _int_scalar(th, dt), _int_scalar(val, dt), x.data)
+        if _writes_input(x, inplace, "threshold"):
+            return _write(x, y, "threshold")
+        return _no_graph(y, "threshold")
+    x = _float(x, "threshold")
+    xd = x.data
+    t = _cast(th, dt)
+
+    def _grad(g: Any) -> Any:
+        return xp.where(xd <= t, g.dtype.type(0), g)
+
+    y = xp.where(xd <= t, _cast(val, dt), xd)
+    return _elementwise(x, y, _grad, "threshold", inplace)
+
+
+_threshold = threshold  # for threshold_, whose argument named threshold hides the function
+
+
+def glu(input: Any, dim: int = -1) -> Tensor:
+    """a * sigmoid(b), where a and b are the two halves of the input along dim."""
+    x = _float(_tensor(input, "glu"), "glu")
+    if x.ndim == 0:
+        raise ValueError("glu: does not support scalars because halving size must be even")
+    d = _dim(dim, x.ndim, "glu")
+    n = x.shape[d]
+    if n % 2:
+        raise ValueError(f"glu: Halving dimension must be even, but dimension {d} is size {n}")
+    return x._narrow(d, 0, n // 2) * x._narrow(d, n // 2, n).sigmoid()
+
+
+def prelu(input: Any, weight: Any) -> Tensor:
+    """x if x > 0 else weight * x, weight (1 element, or one per channel: dim 1 of the input)
+    learnable: its gradient is the sum of x * g over the elements where x <= 0."""
+    x = _float(_tensor(input, "prelu"), "prelu")
+    w = _tensor(weight, "prelu: weight")
+    if w.data.dtype != x.data.dtype:
+        raise TypeError(f"prelu: weight: expected dtype {x.dtype} (the input's), got {w.dtype}")
+    if w.device != x.device:
+        raise RuntimeError(f"prelu: weight: is on {w.device}, the input on {x.device}")
+    if w.ndim > 1:
+        raise ValueError(f"prelu: weight: expected a scalar or 1-D tensor, got shape {w.shape}")
+    n, c = w.data.size, (x.shape[1] if x.ndim >= 2 else 1)
+    if n not in (1, c):
+        raise ValueError(
+            f"prelu: weight: Mismatch of parameter numbers and input channel size. Found "
+            f"parameter numbers = {n} and channel size = {c}."
+        )
+    xp = get_array_module(x.data)
+    wb = w.data.reshape(() if n == 1 else (1, c) + (1,) * (x.ndim - 2))
+    xd = x.data
+    with np.errstate(invalid="ignore", over="ignore"):
+        y = xp.where(xd > 0, xd, wb * xd)
+
+    def _backward(g: Any) -> None:
+        pos = xd > 0
+        with np.errstate(invalid="ignore", over="ignore"):
+            if x.requires_grad:
+                x._accumulate(xp.where(pos, g, wb * g))
+            if w.requires_grad:
+                gw = xp.where(pos, g.dtype.type(0), xd * g)
+                axes = tuple(i for i in range(gw.ndim) if n == 1 or i != 1)
+                w._accumulate(gw.sum(axis=axes).reshape(w.shape))
+
+    return Tensor._make(y, (x, w), _backward, "prelu", saves=(x, w))
+
+
+def rrelu(
+    input: Any,
+    lower: float = 1.0 / 8,
+    upper: float = 1.0 / 3,
+    training: bool = False,
+    inplace: bool = False,
+) -> Tensor:
+    """Randomized leaky relu. Training: x if x > 0 else a * x, a drawn from U(lower, upper)
+    per element with deltagrad's generator (dg.manual_seed; not torch's stream); the gradient
+    is a there. Not training: leaky_relu with slope (lower + upper) / 2."""
+    lo = _number(lower, "rrelu", "lower")
+    hi = _number(upper, "rrelu", "upper")
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"rrelu: lower and upper must be finite, got {lower} and {upper}")
+    if lo > hi:
+        raise ValueError(
+            f"rrelu: Lower bound should be less than or equal to the upper bound, got "
+            f"lower={lower} and upper={upper}"
+        )
+    train = _flag(training, "rrelu", "training")
+    x = _float(_tensor(input, "rrelu"), "rrelu")
+    if not train:
+        return _kernel(x, "leaky_relu", (lo + hi) / 2, inplace, "rrelu")
+    from ._random import get_rng
+
+    xp = get_array_module(x.data)
+    slope = xp.asarray(get_rng().uniform(lo, hi, size=x.shape), dtype=x.dtype)
+    noise = xp.where(x.data <= 0, slope, x.data.dtype.type(1))
+    return _elementwise(x, x.data * noise, lambda g: g * noise, "rrelu", inplace)
+
+
+def _implicit_softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
+    """torch's (deprecated) dim for softmax-like calls without one, with its warning."""
+    import warnings
+
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. Change the call to "
+        "include dim=X as an argument.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmin(
+    input: Any,
+    dim: int | None = None,
+    _stacklevel: int = 3,
+    dtype: Any = None,
+) -> Tensor:
+    """softmax(-x) along dim; dim None picks torch's implicit dim (0 for 0-, 1- and 3-d
+    inputs, else 1) with torch's deprecation warning. dtype casts the input first."""
+    x = _tensor(input, "softmin")
+    if dim is None:
+        dim = _implicit_softmax_dim("softmin", x.ndim, _stacklevel)
+    return _softmax_like(-x, dim, ops.softmax, ops.softmax_backward, "softmin", dtype)
+
+
+def tanhshrink(input: Any) -> Tensor:
+    """x - tanh(x) (torch's composite, with its gradient; an int tensor gives float32)."""
+    x = _tensor(input, "tanhshrink")
+    if x.data.dtype.kind == "b":
+        raise TypeError("tanhshrink: expected a float32 or float64 tensor, got dtype bool")
+    return x - x.tanh()
+
+
+def softshrink(input: Any, lambd: float = 0.5) -> Tensor:
+    """x - lambd if x > lambd, x + lambd if x < -lambd, else 0; the gradient 1 outside
+    [-lambd, lambd] and 0 inside (and at NaN). lambd must be in [0, the dtype's max]."""
+    lam = _number(lambd, "softshrink", "lambd")
+    x = _float(_tensor(input, "softshrink"), "softshrink")
+    top = float(np.finfo(x.data.dtype).max)
+    if not 0 <= lam <= top:
+        raise ValueError(
+            f"softshrink: lambd must be in [0, {top:g}] for dtype {x.dtype}, got {lambd}"
+        )
+    xp = get_array_module(x.data)
+    xd, lam_t = x.data, _cast(lam, x.data.dtype)
+    with np.errstate(invalid="ignore"):  # x * 0 at +-inf (not taken)
+        y = xp.where(xd > lam_t, xd - lam_t, xp.where(xd < -lam_t, xd + lam_t, xd * 0))
+
+    def _grad(g: Any) -> Any:
+        return xp.where((xd > lam_t) | (xd < -lam_t), g, g.dtype.type(0))
+
+    return _elementwise(x, y, _grad, "softshrink")
+
+
+def hardshrink(input: Any, lambd: float = 0.5) -> Tensor:
+    """0 where -lambd <= x <= lambd, else x; the gradient 0 there, else 1."""
+    lam = _number(lambd, "hardshrink", "lambd")
+    x = _float(_tensor(input, "hardshrink"), "hardshrink")
+    xp = get_array_module(x.data)
+    xd, lam_t = x.data, _cast(lam, x.data.dtype)
+
+    def _grad(g: Any) -> Any:
+        return xp.where((xd >= -lam_t) & (xd <= lam_t), g.dtype.type(0), g)
+
+    zero = x.data.dtype.type(0)
+    return _elementwise(x, xp.where((xd >= -lam_t) & (xd <= lam_t), zero, xd), _grad, "hardshrink")
+
+
+# torch's in-place forms: fn(input, ..., inplace=True) (a new tensor while a graph is recorded)
+
+
+def relu_(input: Any) -> Tensor:
+    return relu(input, inplace=True)
+
+
+def leaky_relu_(input: Any, negative_slope: float = 0.01) -> Tensor:
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def elu_(input: Any, alpha: float = 1.0) -> Tensor:
+    return elu(input, alpha, inplace=True)
+
+
+def selu_(input: Any) -> Tensor:
+    return selu(input, inplace=True)
+
+
+def celu_(input: Any, alpha: float = 1.0) -> Tensor:
+    return celu(input, alpha, inplace=True)
+
+
+def hardtanh_(input: Any, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def threshold_(input: Any, threshold: float, value: float) -> Tensor:
+    return _threshold(input, threshold, value, inplace=True)
+
+
+def rrelu_(
+    input: Any,
+    lower: float = 1.0 / 8,
+    upper: float = 1.0 / 3,
+    training: bool = False,
+) -> Tensor:
+    return rrelu(input, lower, upper, training, inplace=True)
 
 
 def _last_axis(fn: Any, x: Tensor, axis: int, op: str) -> tuple[Any, Any]:
@@ -180,26 +616,38 @@ def log_softmax(x: Any, dim: int = -1, *, dtype: Any = None, axis: int | None = 
     return _softmax_like(x, dim, ops.log_softmax, ops.log_softmax_backward, "log_softmax", dtype)
 
 
-def dropout(x: Any, p: float = 0.5, training: bool = True) -> Tensor:
+def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each element with probability p and scale the rest by 1 / (1 - p) (inverted
-    dropout), drawing from deltagrad's generator; the identity when not training or p == 0."""
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+    dropout), drawing from deltagrad's generator, as torch.nn.functional.dropout; the input
+    itself when not training, when p == 0 or when it is empty.
+
+    inplace=True: the result is written into the input, which is returned (its version
+    bumps), when no graph is recorded through it (it does not require grad, or grad mode is
+    off). While a graph is recorded, the result is computed out of place and a new tensor is
+    returned: deltagrad records no graph through in-place ops (see Tensor._inplace), where
+    torch rebases the input's history onto the in-place node."""
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)):
         raise TypeError(f"dropout: p: expected a float in [0, 1], got {p!r}")
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
-    x = _float(_tensor(x, "dropout"), "dropout")
-    if not training or p == 0.0:
+        raise ValueError(f"dropout: dropout probability has to be between 0 and 1, but got {p}")
+    x = _float(_tensor(input, "dropout"), "dropout")
+    write = _writes_input(x, inplace, "dropout")  # the activations' inplace rule
+    if not training or p == 0.0 or x.data.size == 0:
         return x
     from ._random import get_rng
 
     xp = get_array_module(x.data)
     keep = get_rng().random(x.shape) >= p
     scale = xp.asarray(keep / (1.0 - p) if p < 1.0 else keep * 0.0, dtype=x.dtype)
+    if write:
+        with x._inplace("dropout") as d:
+            d *= scale
+        return x
 
     def _backward(g: Any) -> None:
         x._accumulate(g * scale)
 
-    return Tensor._make(x.data * scale, (x,), _backward, "dropout")
+    return Tensor._make(x.data * scale, (x,), _backward, "dropout", saves=())
 
 
 # ---- linear ---------------------------------------------------------------------------------
@@ -218,18 +666,23 @@ def _accumulates_into(buf: Any, like: Any, *inputs: Any) -> bool:
     return True
 
 
+_LINEAR_ALPHA = {"elu": 1.0, "celu": 1.0}
+
+
 def linear(
     x: Any, w: Any, b: Any = None, activation: str | None = None, *, negative_slope: float = 0.01
 ) -> Tensor:
     """activation(x @ w.T + b) in one fused kernel; w is (out_features, in_features).
 
-    activation: None (identity), a name of ACTIVATIONS (leaky_relu takes negative_slope) or
-    of ACTIVATION_ALIASES. x may have leading batch dimensions: (..., in_features).
+    activation: None (identity), a name of ACTIVATIONS (leaky_relu takes negative_slope; elu
+    and celu run with torch's default alpha, 1.0) or of ACTIVATION_ALIASES. x may have leading
+    batch dimensions: (..., in_features).
     """
     x, w = _tensor(x, "linear: x"), _tensor(w, "linear: w")
     b = None if b is None else _tensor(b, "linear: b")
     act = _activation_name(activation)
-    param = float(negative_slope) if act == "leaky_relu" else 0.0
+    # the kernels' param: leaky_relu's slope; elu's and celu's alpha, torch's default 1.0
+    param = float(negative_slope) if act == "leaky_relu" else _LINEAR_ALPHA.get(act, 0.0)
     if w.ndim != 2:
         raise ValueError(f"linear: w must be 2-D (out_features, in_features), got shape {w.shape}")
     if x.ndim == 0 or x.shape[-1] != w.shape[1]:
@@ -1455,3 +1908,61 @@ def adaptive_avg_pool2d(input: Any, output_size: Any) -> Tensor:
 
 
 __all__ += ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"]
+
+from ._functional_spatial import (  # noqa: E402
+    dropout1d,
+    dropout2d,
+    dropout3d,
+    group_norm,
+    instance_norm,
+    interpolate,
+    pad,
+    pixel_shuffle,
+    pixel_unshuffle,
+)
+
+__all__ += [
+    "pad",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "interpolate",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "group_norm",
+    "instance_norm",
+]
+
+from ._functional_losses import (  # noqa: E402
+    cosine_embedding_loss,
+    cosine_similarity,
+    gaussian_nll_loss,
+    hinge_embedding_loss,
+    kl_div,
+    margin_ranking_loss,
+    multi_margin_loss,
+    multilabel_soft_margin_loss,
+    normalize,
+    one_hot,
+    pairwise_distance,
+    poisson_nll_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
+)
+
+__all__ += [
+    "kl_div",
+    "poisson_nll_loss",
+    "gaussian_nll_loss",
+    "cosine_embedding_loss",
+    "margin_ranking_loss",
+    "hinge_embedding_loss",
+    "soft_margin_loss",
+    "multilabel_soft_margin_loss",
+    "multi_margin_loss",
+    "triplet_margin_loss",
+    "one_hot",
+    "normalize",
+    "cosine_similarity",
+    "pairwise_distance",
+]

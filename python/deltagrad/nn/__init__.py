@@ -9,7 +9,10 @@
 
 Where things are: module.py (Module, hooks, state_dict), parameter.py (Parameter),
 linear.py (Identity, Linear, MLP), activation.py, dropout.py, flatten.py (Flatten,
-Unflatten), normalization.py (BatchNorm1d, LayerNorm), sparse.py (Embedding), container.py
+Unflatten), normalization.py (BatchNorm1d, LayerNorm, GroupNorm, InstanceNorm1d/2d/3d),
+padding.py (ZeroPad, ConstantPad, ReflectionPad, ReplicationPad, CircularPad 1d/2d/3d),
+pixelshuffle.py (PixelShuffle, PixelUnshuffle), upsampling.py (Upsample,
+UpsamplingNearest2d, UpsamplingBilinear2d), sparse.py (Embedding), container.py
 (Sequential, ModuleList, ModuleDict, ParameterList), loss.py, init.py (dg.nn.init),
 utils.py (dg.nn.utils: gradient clipping). The arithmetic lives in deltagrad.functional.
 """
@@ -18,16 +21,35 @@ from __future__ import annotations
 
 from . import init, parallel, utils
 from .activation import (
+    CELU,
+    ELU,
     GELU,
+    GLU,
+    SELU,
+    Hardshrink,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
     LeakyReLU,
+    LogSigmoid,
     LogSoftmax,
+    Mish,
+    PReLU,
     ReLU,
+    ReLU6,
+    RReLU,
     Sigmoid,
     SiLU,
     Softmax,
+    Softmax2d,
+    Softmin,
     Softplus,
+    Softshrink,
+    Softsign,
     Swish,
     Tanh,
+    Tanhshrink,
+    Threshold,
 )
 from .container import ModuleDict, ModuleList, ParameterList, Sequential
 from .conv import Conv2d
@@ -74,6 +96,25 @@ __all__ = [
     "LogSoftmax",
     "SiLU",
     "Swish",
+    "ELU",
+    "SELU",
+    "CELU",
+    "ReLU6",
+    "Hardsigmoid",
+    "Hardswish",
+    "Mish",
+    "LogSigmoid",
+    "Softsign",
+    "Hardtanh",
+    "Threshold",
+    "GLU",
+    "PReLU",
+    "RReLU",
+    "Softmin",
+    "Softmax2d",
+    "Tanhshrink",
+    "Softshrink",
+    "Hardshrink",
     "Dropout",
     "Flatten",
     "Unflatten",
@@ -113,3 +154,84 @@ from . import functional  # noqa: E402 - deltagrad.nn.functional is deltagrad.fu
 from .normalization import BatchNorm2d  # noqa: E402
 
 __all__ += ["BatchNorm2d"]
+
+from .distance import CosineSimilarity, PairwiseDistance  # noqa: E402
+from .loss import (  # noqa: E402
+    CosineEmbeddingLoss,
+    GaussianNLLLoss,
+    HingeEmbeddingLoss,
+    KLDivLoss,
+    MarginRankingLoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
+    PoissonNLLLoss,
+    SoftMarginLoss,
+    TripletMarginLoss,
+)
+
+__all__ += [
+    "KLDivLoss",
+    "PoissonNLLLoss",
+    "GaussianNLLLoss",
+    "CosineEmbeddingLoss",
+    "MarginRankingLoss",
+    "HingeEmbeddingLoss",
+    "SoftMarginLoss",
+    "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss",
+    "TripletMarginLoss",
+    "CosineSimilarity",
+    "PairwiseDistance",
+]
+
+from .dropout import Dropout1d, Dropout2d, Dropout3d  # noqa: E402
+from .normalization import GroupNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d  # noqa: E402
+from .padding import (  # noqa: E402
+    CircularPad1d,
+    CircularPad2d,
+    CircularPad3d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ConstantPad3d,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReflectionPad3d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ReplicationPad3d,
+    ZeroPad1d,
+    ZeroPad2d,
+    ZeroPad3d,
+)
+from .pixelshuffle import PixelShuffle, PixelUnshuffle  # noqa: E402
+from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: E402
+
+__all__ += [
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
+    "GroupNorm",
+    "InstanceNorm1d",
+    "InstanceNorm2d",
+    "InstanceNorm3d",
+    "ZeroPad1d",
+    "ZeroPad2d",
+    "ZeroPad3d",
+    "ConstantPad1d",
+    "ConstantPad2d",
+    "ConstantPad3d",
+    "ReflectionPad1d",
+    "ReflectionPad2d",
+    "ReflectionPad3d",
+    "ReplicationPad1d",
+    "ReplicationPad2d",
+    "ReplicationPad3d",
+    "CircularPad1d",
+    "CircularPad2d",
+    "CircularPad3d",
+    "PixelShuffle",
+    "PixelUnshuffle",
+    "Upsample",
+    "UpsamplingNearest2d",
+    "UpsamplingBilinear2d",
+]

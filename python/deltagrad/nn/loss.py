@@ -6,6 +6,7 @@ first is taken as the reduction, as deltagrad's losses took it before."""
 
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import Any
 
@@ -27,17 +28,29 @@ __all__ = [
 
 
 def _legacy_reduction(size_average: Any, reduce: Any, owner: str) -> str:
-    """torch's mapping of the deprecated size_average / reduce onto reduction."""
-    warnings.warn(
-        f"{owner}: size_average and reduce are deprecated, use reduction='mean'|'sum'|'none'",
-        DeprecationWarning,
-        stacklevel=4,
-    )
+    """torch's mapping of the deprecated size_average / reduce onto reduction, with torch's
+    UserWarning naming the reduction they map to (torch.nn._reduction.legacy_get_string)."""
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
-    if not reduce:
-        return "none"
-    return "mean" if size_average else "sum"
+    ret = "mean" if size_average and reduce else "sum" if reduce else "none"
+    warnings.warn(
+        f"{owner}: size_average and reduce args will be deprecated, please use "
+        f"reduction='{ret}' instead.",
+        UserWarning,
+        stacklevel=_caller_stacklevel(),
+    )
+    return ret
+
+
+def _caller_stacklevel() -> int:
+    """The stacklevel of the first frame outside deltagrad.nn (the user's constructor call),
+    seen from _legacy_reduction's warn: subclasses' __init__ chains differ in depth."""
+    frame = sys._getframe(2)  # _legacy_reduction's caller
+    level = 2
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("deltagrad.nn"):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 class _Loss(Module):
@@ -218,3 +231,229 @@ class CrossEntropyLoss(_WeightedLoss):
             reduction=self.reduction,
             label_smoothing=self.label_smoothing,
         )
+
+
+# ---- the losses on distributions, margins and embeddings (deltagrad._functional_losses) ------
+
+from .._functional_losses import _real  # noqa: E402
+
+
+class _PlainRepr:
+    """torch's repr for the losses below: no extra_repr (KLDivLoss(), not its reduction)."""
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class KLDivLoss(_PlainRepr, _Loss):
+    """torch.nn.KLDivLoss (see deltagrad.functional.kl_div): input holds log-probabilities;
+    reduction may also be 'batchmean' (the sum divided by the batch size); 'mean' warns, as
+    torch's."""
+
+    def __init__(
+        self,
+        size_average: Any = None,
+        reduce: Any = None,
+        reduction: str = "mean",
+        log_target: bool = False,
+    ) -> None:
+        if isinstance(size_average, str):  # KLDivLoss("sum"): deltagrad's positional reduction
+            size_average, reduction = None, size_average
+        batchmean = reduction == "batchmean" and size_average is None and reduce is None
+        super().__init__(size_average, reduce, "mean" if batchmean else reduction)
+        if batchmean:
+            self.reduction = "batchmean"
+        self.log_target = bool(log_target)
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+
+class PoissonNLLLoss(_PlainRepr, _Loss):
+    def __init__(
+        self,
+        log_input: bool = True,
+        full: bool = False,
+        size_average: Any = None,
+        eps: float = 1e-8,
+        reduce: Any = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.log_input = bool(log_input)
+        self.full = bool(full)
+        self.eps = _real(eps, "PoissonNLLLoss", "eps")
+
+    def forward(self, log_input: Any, target: Any) -> Tensor:
+        return F.poisson_nll_loss(
+            log_input,
+            target,
+            log_input=self.log_input,
+            full=self.full,
+            eps=self.eps,
+            reduction=self.reduction,
+        )
+
+
+class GaussianNLLLoss(_PlainRepr, _Loss):
+    """torch.nn.GaussianNLLLoss: forward(input, target, var) (see
+    deltagrad.functional.gaussian_nll_loss)."""
+
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+        self.full = bool(full)
+        self.eps = _real(eps, "GaussianNLLLoss", "eps")
+
+    def forward(self, input: Any, target: Any, var: Any) -> Tensor:
+        return F.gaussian_nll_loss(
+            input, target, var, full=self.full, eps=self.eps, reduction=self.reduction
+        )
+
+
+class _MarginLoss(_PlainRepr, _Loss):
+    """A loss with torch's margin hyper-parameter (stored as a float)."""
+
+    def __init__(self, margin: float, size_average: Any, reduce: Any, reduction: str) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.margin = _real(margin, type(self).__name__, "margin")
+
+
+class CosineEmbeddingLoss(_MarginLoss):
+    def __init__(
+        self,
+        margin: float = 0.0,
+        size_average: Any = None,
+        reduce: Any = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(margin, size_average, reduce, reduction)
+
+    def forward(self, input1: Any, input2: Any, target: Any) -> Tensor:
+        return F.cosine_embedding_loss(
+            input1, input2, target, margin=self.margin, reduction=self.reduction
+        )
+
+
+class MarginRankingLoss(_MarginLoss):
+    def __init__(
+        self,
+        margin: float = 0.0,
+        size_average: Any = None,
+        reduce: Any = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(margin, size_average, reduce, reduction)
+
+    def forward(self, input1: Any, input2: Any, target: Any) -> Tensor:
+        return F.margin_ranking_loss(
+            input1, input2, target, margin=self.margin, reduction=self.reduction
+        )
+
+
+class HingeEmbeddingLoss(_MarginLoss):
+    def __init__(
+        self,
+        margin: float = 1.0,
+        size_average: Any = None,
+        reduce: Any = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(margin, size_average, reduce, reduction)
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.hinge_embedding_loss(input, target, margin=self.margin, reduction=self.reduction)
+
+
+class SoftMarginLoss(_PlainRepr, _Loss):
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.soft_margin_loss(input, target, reduction=self.reduction)
+
+
+class MultiLabelSoftMarginLoss(_PlainRepr, _WeightedLoss):
+    """torch.nn.MultiLabelSoftMarginLoss: weight (a buffer) broadcasts to the input's shape,
+    usually one per class (C,)."""
+
+    _per_class = False
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.multilabel_soft_margin_loss(
+            input, target, weight=self.weight, reduction=self.reduction
+        )
+
+
+class MultiMarginLoss(_PlainRepr, _WeightedLoss):
+    """torch.nn.MultiMarginLoss: p is 1 or 2; weight (a buffer) is one per class."""
+
+    def __init__(
+        self,
+        p: int = 1,
+        margin: float = 1.0,
+        weight: Any = None,
+        size_average: Any = None,
+        reduce: Any = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(weight, size_average, reduce, reduction)
+        if p != 1 and p != 2:
+            raise ValueError(f"MultiMarginLoss: p: only p == 1 and p == 2 supported, got {p!r}")
+        self.p = p
+        self.margin = _real(margin, "MultiMarginLoss", "margin")
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.multi_margin_loss(
+            input,
+            target,
+            p=self.p,
+            margin=self.margin,
+            weight=self.weight,
+            reduction=self.reduction,
+        )
+
+
+class TripletMarginLoss(_PlainRepr, _Loss):
+    def __init__(
+        self,
+        margin: float = 1.0,
+        p: float = 2.0,
+        eps: float = 1e-6,
+        swap: bool = False,
+        size_average: Any = None,
+        reduce: Any = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(size_average, reduce, reduction)
+        owner = "TripletMarginLoss"
+        self.margin = _real(margin, owner, "margin")
+        if self.margin <= 0:
+            raise ValueError(
+                f"{owner}: expected margin to be greater than 0, got {self.margin} instead"
+            )
+        self.p = _real(p, owner, "p")
+        self.eps = _real(eps, owner, "eps")
+        self.swap = bool(swap)
+
+    def forward(self, anchor: Any, positive: Any, negative: Any) -> Tensor:
+        return F.triplet_margin_loss(
+            anchor,
+            positive,
+            negative,
+            margin=self.margin,
+            p=self.p,
+            eps=self.eps,
+            swap=self.swap,
+            reduction=self.reduction,
+        )
+
+
+__all__ += [
+    "KLDivLoss",
+    "PoissonNLLLoss",
+    "GaussianNLLLoss",
+    "CosineEmbeddingLoss",
+    "MarginRankingLoss",
+    "HingeEmbeddingLoss",
+    "SoftMarginLoss",
+    "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss",
+    "TripletMarginLoss",
+]

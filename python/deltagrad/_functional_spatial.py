@@ -1,0 +1,777 @@
+"""The spatial, shape and normalization functions of deltagrad.functional, as torch 2.13's
+torch.nn.functional: pad, pixel_shuffle / pixel_unshuffle, interpolate, the channel-wise
+dropouts (dropout1d / dropout2d / dropout3d), group_norm and instance_norm.
+
+Padding (but for "constant") and interpolation are index maps along each spatial axis: the
+forward takes (for the linear modes: blends two of) the input positions each output position
+reads, the backward sums the gradient back onto them; one graph node per call, on numpy or
+cupy arrays. The rest is built from Tensor ops and deltagrad.functional's layer_norm /
+batch_norm, whose backward comes with them.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ._random import get_rng
+from .backends._args import is_device_array
+from .tensor import Tensor, get_array_module, is_grad_enabled, no_grad
+
+__all__ = [
+    "pad",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "interpolate",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "group_norm",
+    "instance_norm",
+]
+
+
+class _BadArgument(RuntimeError, ValueError):
+    """A size, padding or argument value torch refuses with a RuntimeError; deltagrad raises
+    ValueError for a bad value, so this is both."""
+
+
+def _functional() -> Any:
+    """deltagrad.functional (imported when called: it imports this module at its end)."""
+    from . import functional
+
+    return functional
+
+
+def _tensor(x: Any, op: str) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.ndarray) or is_device_array(x):
+        return Tensor(x)
+    raise TypeError(f"{op}: input: expected a Tensor or an array, got {type(x).__name__}")
+
+
+def _float_tensor(x: Any, op: str) -> Tensor:
+    x = _tensor(x, op)
+    if x.data.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{op}: input: expected a float32 or float64 tensor, got dtype {x.dtype}")
+    return x
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_number(v: Any) -> bool:
+    """An int or float; bools too, as torch takes them for a float argument."""
+    return isinstance(v, (int, float, np.integer, np.floating, np.bool_))
+
+
+# ---- index maps along one axis, and their adjoint -------------------------------------------
+
+
+def _index_add(g: Any, axis: int, idx: Any, n: int, xp: Any) -> Any:
+    """The adjoint of xp.take(., idx, axis): g summed onto n positions along axis, position i
+    getting every g[..., j, ...] with idx[j] == i (added in increasing j, as torch's loops)."""
+    out = xp.zeros(g.shape[:axis] + (n,) + g.shape[axis + 1 :], dtype=g.dtype)
+    if g.size == 0:
+        return out
+    lead = (slice(None),) * axis
+    if xp is not np:
+        import cupyx
+
+        cupyx.scatter_add(out, lead + (idx,), g)
+        return out
+    order = np.argsort(idx, kind="stable")
+    s = idx[order]
+    first = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
+    if first.size == idx.size:  # no position read twice: a plain scatter
+        out[lead + (idx,)] = g
+    else:
+        out[lead + (s[first],)] = np.add.reduceat(np.take(g, order, axis=axis), first, axis=axis)
+    return out
+
+
+def _resample(x: Tensor, steps: list[tuple[int, list[tuple[Any, Any]]]], op: str) -> Tensor:
+    """x resampled along some axes, one step per axis, in order: (axis, terms), the output
+    along axis being sum_k weight_k * x.take(index_k) over terms (index_k, weight_k), a None
+    weight meaning a plain take. One graph node; its backward runs the adjoints in reverse."""
+    xp = get_array_module(x.data)
+    steps = [
+        (axis, [(xp.asarray(i), None if w is None else xp.asarray(w)) for i, w in terms])
+        for axis, terms in steps
+    ]
+    d = x.data
+    sizes = []
+    with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf is NaN, as in torch
+        for axis, terms in steps:
+            sizes.append(d.shape[axis])
+            wshape = (-1,) + (1,) * (d.ndim - axis - 1)
+            out = None
+            for idx, w in terms:
+                t = xp.take(d, idx, axis=axis)
+                if w is not None:
+                    t = w.reshape(wshape) * t
+                out = t if out is None else out + t
+            d = out
+
+    def _backward(g: Any) -> None:
+        with np.errstate(invalid="ignore", over="ignore"):
+            for (axis, terms), n in zip(reversed(steps), reversed(sizes)):
+                wshape = (-1,) + (1,) * (g.ndim - axis - 1)
+                parts = [g if w is None else g * w.reshape(wshape) for _, w in terms]
+                if len(parts) == 1:
+                    g = _index_add(parts[0], axis, terms[0][0], n, xp)
+                else:
+                    cat = xp.concatenate(parts, axis=axis)
+                    g = _index_add(cat, axis, xp.concatenate([i for i, _ in terms]), n, xp)
+        x._accumulate(g)
+
+    return Tensor._make(d, (x,), _backward, op, saves=())
+
+
+# ---- pad ------------------------------------------------------------------------------------
+
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def _pad_constant(x: Tensor, pairs: list[tuple[int, int]], value: Any) -> Tensor:
+    """x with (before, after) pairs added to its last len(pairs) dims, filled with value; a
+    negative pad crops (as torch: it may not crop more than the input has)."""
+    xp = get_array_module(x.data)
+    k = len(pairs)
+    lead = x.shape[: x.ndim - k]
+    out_shape, src, dst = list(lead), [slice(None)] * len(lead), [slice(None)] * len(lead)
+    for n, (lo, hi) in zip(x.shape[x.ndim - k :], pairs):
+        if n + min(lo, 0) + min(hi, 0) < 0:
+            raise _BadArgument(
+                f"pad: padding ({lo}, {hi}) crops {-min(lo, 0) - min(hi, 0)} elements from a "
+                f"dimension of size {n} (torch: narrow(): length must be non-negative)"
+            )
+        m = n + lo + hi
+        if m < 0:
+            raise _BadArgument(
+                f"pad: The input size {n}, plus negative padding {lo} and {hi} resulted in a "
+                f"negative output size, which is invalid"
+            )
+        out_shape.append(m)
+        j0, j1 = max(lo, 0), min(m, lo + n)  # the output positions that read the input
+        src.append(slice(j0 - lo, max(j1, j0) - lo))
+        dst.append(slice(j0, max(j1, j0)))
+    src_t, dst_t = tuple(src), tuple(dst)
+    out = xp.full(tuple(out_shape), value, dtype=x.data.dtype)
+    out[dst_t] = x.data[src_t]
+
+    def _backward(g: Any) -> None:
+        gx = xp.zeros(x.shape, dtype=g.dtype)
+        gx[src_t] = g[dst_t]
+        x._accumulate(gx)
+
+    return Tensor._make(out, (x,), _backward, "constant_pad_nd", saves=())
+
+
+def _pad_index(n: int, lo: int, hi: int, mode: str) -> np.ndarray:
+    """The input position each output position of one padded dim reads."""
+    m = n + lo + hi
+    if mode == "circular":  # torch crops by the negative pads first, then wraps
+        start = max(-lo, 0)
+        kept = n - start - max(-hi, 0)
+        if m == 0:
+            return np.zeros(0, dtype=np.int64)
+        return start + (np.arange(m) - max(lo, 0)) % kept
+    u = np.arange(m) - lo
+    if mode == "replicate":
+        return np.clip(u, 0, n - 1)
+    u = np.abs(u)  # reflect (each pad < n): mirror about 0 and about n - 1
+    return np.where(u > n - 1, 2 * (n - 1) - u, u)
+
+
+def _check_nonconstant(x: Tensor, k: int, pairs: list[tuple[int, int]], mode: str) -> None:
+    """torch's checks for reflect / replicate / circular padding of the last k dims."""
+    spatial = x.shape[x.ndim - k :]
+    outs = [n + lo + hi for n, (lo, hi) in zip(spatial, pairs)]
+    names = "DHW"[3 - k :]
+    if mode == "circular":
+        for n, (lo, hi), m in zip(spatial, pairs, outs):
+            if lo > n or hi > n:
+                raise _BadArgument(
+                    f"pad: mode 'circular': padding ({lo}, {hi}) of a dimension of size {n}: "
+                    "Padding value causes wrapping around more than once."
+                )
+            if m < 0:
+                raise _BadArgument(
+                    f"pad: mode 'circular': padding ({lo}, {hi}) of a dimension of size {n}: "
+                    "Negative padding value is resulting in an empty dimension"
+                )
+            kept = n - max(-lo, 0) - max(-hi, 0)
+            if max(lo, 0) > kept or max(hi, 0) > kept:  # torch reads past the input here
+                raise _BadArgument(
+                    f"pad: mode 'circular': padding ({lo}, {hi}) of a dimension of size {n} "
+                    f"wraps more than once around the {kept} elements the negative padding "
+                    "leaves"
+                )
+        return
+    batched = x.ndim == k + 2
+    if any(s == 0 for s in x.shape[1 if batched else 0 :]):
+        raise _BadArgument(
+            f"pad: mode {mode!r}: Expected {k + 1}D or {k + 2}D (batch mode) tensor with "
+            f"possibly 0 batch size and other non-zero dimensions for input, but got: "
+            f"{list(x.shape)}"
+        )
+    if mode == "reflect":
+        for i, (n, (lo, hi)) in enumerate(zip(spatial, pairs)):
+            if lo >= n or hi >= n:
+                raise _BadArgument(
+                    f"pad: mode 'reflect': Padding size should be less than the corresponding "
+                    f"input dimension, but got: padding ({lo}, {hi}) at dimension "
+                    f"{x.ndim - k + i} of input {list(x.shape)}"
+                )
+    if all(m < 1 for m in outs) or any(m < 0 for m in outs):
+        sizes = " ".join(f"{c}: {n}" for c, n in zip(names, spatial))
+        got = " ".join(f"{c}: {m}" for c, m in zip(names, outs))
+        raise _BadArgument(
+            f"pad: mode {mode!r}: input ({sizes}) is too small. Calculated output {got}"
+        )
+
+
+def pad(input: Any, pad: Any, mode: str = "constant", value: Any = None) -> Tensor:  # noqa: A002
+    """torch.nn.functional.pad: pad = (left, right) for the last dim, then (top, bottom) for the
+    one before, ... (a negative pad crops). mode "constant" (fill with value, default 0; any
+    number of dims), or "reflect" / "replicate" / "circular" for the last 1, 2 or 3 dims of a
+    2-3, 3-4 or 4-5 dim input (torch's combinations). Differentiable."""
+    op = "pad"
+    x = _tensor(input, op)
+    if not isinstance(pad, (tuple, list)) or not all(_is_int(p) for p in pad):
+        raise TypeError(f"{op}: pad: expected a tuple of ints, got {pad!r}")
+    if not isinstance(mode, str):
+        raise TypeError(f"{op}: mode: expected a str, got {type(mode).__name__}")
+    if mode not in _PAD_MODES:
+        raise NotImplementedError(
+            f"{op}: Unrecognised padding mode {mode} (expected one of {list(_PAD_MODES)})"
+        )
+    if value is not None and not _is_number(value):
+        raise TypeError(f"{op}: value: expected a number or None, got {type(value).__name__}")
+    pads = [int(p) for p in pad]
+    if len(pads) % 2:
+        raise _BadArgument(f"{op}: Padding length must be divisible by 2, got {len(pads)}")
+    k = len(pads) // 2
+    if k > x.ndim:
+        raise _BadArgument(
+            f"{op}: Padding length should be less than or equal to two times the input "
+            f"dimension but got padding length {len(pads)} and input of dimension {x.ndim}"
+        )
+    pairs = [(pads[2 * i], pads[2 * i + 1]) for i in range(k)][::-1]  # first padded dim first
+    if mode == "constant":
+        return _pad_constant(x, pairs, 0 if value is None else value)
+    if value is not None and value != 0:
+        raise _BadArgument(f'{op}: Padding mode "{mode}" doesn\'t take in value argument')
+    if k not in (1, 2, 3) or x.ndim not in (k + 1, k + 2):
+        raise NotImplementedError(
+            f"{op}: Padding size {len(pads)} is not supported for {x.ndim}D input tensor.\n"
+            "Supported combinations for non-constant padding:\n"
+            "  - 2D or 3D input: padding size = 2 (pads last dimension)\n"
+            "  - 3D or 4D input: padding size = 4 (pads last 2 dimensions)\n"
+            "  - 4D or 5D input: padding size = 6 (pads last 3 dimensions)"
+        )
+    _check_nonconstant(x, k, pairs, mode)
+    steps = []
+    for i, (lo, hi) in enumerate(pairs):
+        if lo or hi:
+            axis = x.ndim - k + i
+            steps.append((axis, [(_pad_index(x.shape[axis], lo, hi, mode), None)]))
+    if not steps:
+        return x.clone()
+    return _resample(x, steps, f"{mode}_pad")
+
+
+# ---- pixel_shuffle / pixel_unshuffle ----------------------------------------------------------
+
+
+def _factor(v: Any, op: str, name: str) -> int:
+    if not _is_int(v):
+        raise TypeError(f"{op}: {name}: expected an int, got {v!r}")
+    if v <= 0:
+        raise _BadArgument(f"{op}: expects a positive {name}, but got {v}")
+    return int(v)
+
+
+def pixel_shuffle(input: Any, upscale_factor: int) -> Tensor:  # noqa: A002
+    """(*, C r^2, H, W) -> (*, C, H r, W r), as torch: out[..., c, h r + i, w r + j] =
+    in[..., c r^2 + i r + j, h, w]. Differentiable (a reshape and a permute)."""
+    op = "pixel_shuffle"
+    x = _tensor(input, op)
+    r = _factor(upscale_factor, op, "upscale_factor")
+    if x.ndim < 3:
+        raise _BadArgument(
+            f"{op}: expects input to have at least 3 dimensions, but got input with {x.ndim} "
+            "dimension(s)"
+        )
+    *b, c, h, w = x.shape
+    if c % (r * r):
+        raise _BadArgument(
+            f"{op}: expects its input's 'channel' dimension to be divisible by the square of "
+            f"upscale_factor, but input.size(-3)={c} is not divisible by {r * r}"
+        )
+    nb = len(b)
+    y = x.reshape(*b, c // (r * r), r, r, h, w)
+    y = y.permute(*range(nb), nb, nb + 3, nb + 1, nb + 4, nb + 2)
+    return y.reshape(*b, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input: Any, downscale_factor: int) -> Tensor:  # noqa: A002
+    """(*, C, H r, W r) -> (*, C r^2, H, W), the inverse of pixel_shuffle, as torch.
+    Differentiable (a reshape and a permute)."""
+    op = "pixel_unshuffle"
+    x = _tensor(input, op)
+    r = _factor(downscale_factor, op, "downscale_factor")
+    if x.ndim < 3:
+        raise _BadArgument(
+            f"{op}: expects input to have at least 3 dimensions, but got input with {x.ndim} "
+            "dimension(s)"
+        )
+    *b, c, h, w = x.shape
+    for name, n, d in (("height", h, -2), ("width", w, -1)):
+        if n % r:
+            raise _BadArgument(
+                f"{op}: expects {name} to be divisible by downscale_factor, but "
+                f"input.size({d})={n} is not divisible by {r}"
+            )
+    nb = len(b)
+    y = x.reshape(*b, c, h // r, r, w // r, r)
+    y = y.permute(*range(nb), nb, nb + 2, nb + 4, nb + 1, nb + 3)
+    return y.reshape(*b, c * r * r, h // r, w // r)
+
+
+# ---- interpolate ----------------------------------------------------------------------------
+
+_INTERP_DIMS = {"linear": 3, "bilinear": 4, "trilinear": 5}
+_INTERP_ALL = "nearest | linear | bilinear | bicubic | trilinear | lanczos | area | nearest-exact"
+
+
+def _area_scale(n_in: int, n_out: int, align_corners: bool, scale: Any, dt: Any) -> Any:
+    """torch's area_pixel_compute_scale in the op-math type dt: the input step per output
+    step; a given scale_factor s enters as 1 / s (computed in double, then cast)."""
+    if align_corners:
+        return dt(n_in - 1) / dt(n_out - 1) if n_out > 1 else dt(0)
+    if scale is not None and scale > 0:
+        return dt(1.0 / scale)
+    return dt(n_in) / dt(n_out)
+
+
+def _source_index(s: Any, n_out: int, align_corners: bool, dt: Any) -> Any:
+    """torch's area_pixel_compute_source_index for every output position, in dt."""
+    i = np.arange(n_out).astype(dt)
+    if align_corners:
+        return s * i
+    real = s * (i + dt(0.5)) - dt(0.5)
+    return np.where(real < 0, dt(0), real).astype(dt)
+
+
+def _floorf(v: Any) -> Any:
+    """C's floorf on a float or double: the value rounded to float32 first (as torch's
+    kernels call it), then floored."""
+    return np.floor(np.asarray(v).astype(np.float32)).astype(np.int64)
+
+
+def _nearest_index(n_in: int, n_out: int, scale: Any, exact: bool, dt: Any) -> np.ndarray:
+    """The input position each output position reads, as torch's CPU nearest kernels:
+    floor(i * s) ("nearest") or floor((i + 0.5) * s) ("nearest-exact"), capped at n_in - 1."""
+    s = _area_scale(n_in, n_out, False, scale, dt)
+    if exact:
+        idx = _floorf(_source_index(s, n_out, False, dt).astype(np.float64) + 0.5)
+    else:
+        idx = _floorf(_source_index(s, n_out, True, dt))
+    return np.minimum(idx, n_in - 1)
+
+
+def _linear_terms(
+    n_in: int, n_out: int, align_corners: bool, scale: Any, dt: Any
+) -> list[tuple[Any, Any]]:
+    """torch's two source positions and weights for linear interpolation along one axis:
+    out[i] = l0[i] * x[i0[i]] + l1[i] * x[i1[i]] (the same size: i0 = i1 = i, l0 = 1, l1 = 0,
+    which torch computes too: an inf becomes NaN there, as in torch)."""
+    if n_in == n_out:
+        i = np.arange(n_out)
+        return [(i, np.ones(n_out, dt)), (i, np.zeros(n_out, dt))]
+    s = _area_scale(n_in, n_out, align_corners, scale, dt)
+    real = _source_index(s, n_out, align_corners, dt)
+    i0 = np.minimum(_floorf(real), n_in - 1)
+    l1 = np.clip(real - i0.astype(dt), dt(0), dt(1)).astype(dt)
+    i1 = i0 + (i0 < n_in - 1)
+    return [(i0, (dt(1) - l1).astype(dt)), (i1, l1)]
+
+
+def _output_size(
+    x: Tensor, size: Any, scale_factor: Any, recompute: Any, dim: int, op: str
+) -> tuple[list[int], list[float] | None]:
+    """torch's interpolate arguments -> (output spatial sizes, the scale factors the kernels
+    use, or None)."""
+    if size is not None and scale_factor is not None:
+        raise ValueError(f"{op}: only one of size or scale_factor should be defined")
+    if size is not None:
+        if recompute:
+            raise ValueError(
+                f"{op}: recompute_scale_factor is not meaningful with an explicit size."
+            )
+        sizes = list(size) if isinstance(size, (list, tuple)) else None
+        if sizes is not None and len(sizes) != dim:
+            raise ValueError(
+                f"{op}: Input and output must have the same number of spatial dimensions, but "
+                f"got input with spatial dimensions of {list(x.shape[2:])} and output size of "
+                f"{size}. Please provide input tensor in (N, C, d1, d2, ...,dK) format and "
+                "output size in (o1, o2, ...,oK) format."
+            )
+        sizes = [size] * dim if sizes is None else sizes
+        if not all(_is_int(s) for s in sizes):
+            raise TypeError(
+                f"{op}: expected size to be one of int or Tuple[int] or Tuple[int, int] or "
+                f"Tuple[int, int, int], but got size {size!r}"
+            )
+        return [int(s) for s in sizes], None
+    if scale_factor is None:
+        raise ValueError(f"{op}: either size or scale_factor should be defined")
+    scales = list(scale_factor) if isinstance(scale_factor, (list, tuple)) else None
+    if scales is not None and len(scales) != dim:
+        raise ValueError(
+            f"{op}: Input and scale_factor must have the same number of spatial dimensions, "
+            f"but got input with spatial dimensions of {list(x.shape[2:])} and scale_factor of "
+            f"shape {scale_factor}. Please provide input tensor in (N, C, d1, d2, ...,dK) "
+            "format and scale_factor in (s1, s2, ...,sK) format."
+        )
+    scales = [scale_factor] * dim if scales is None else scales
+    if not all(_is_number(s) for s in scales):
+        raise TypeError(f"{op}: scale_factor: expected a float or a tuple of floats, got {scales}")
+    scales = [float(s) for s in scales]
+    sizes = []
+    for n, s in zip(x.shape[2:], scales):
+        v = n * s
+        if not math.isfinite(v) or abs(v) >= 2.0**63:
+            raise _BadArgument(
+                f"{op}: scale_factor {s}: the output size {v} cannot be converted to type "
+                "int64_t without overflow"
+            )
+        sizes.append(int(v))  # torch truncates (toward zero)
+    return sizes, (None if recompute else scales)
+
+
+def interpolate(
+    input: Any,  # noqa: A002
+    size: Any = None,
+    scale_factor: Any = None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+    recompute_scale_factor: bool | None = None,
+    antialias: bool = False,
+) -> Tensor:
+    """torch.nn.functional.interpolate for modes "nearest", "nearest-exact" (3-D, 4-D or 5-D
+    input), "linear" (3-D), "bilinear" (4-D) and "trilinear" (5-D), align_corners True or
+    False, with torch's CPU index and weight formulas: a scale_factor, unless
+    recompute_scale_factor, sets the output size floor(n * s) and the source step 1 / s.
+    Differentiable. "bicubic", "area", "lanczos" and antialias=True raise NotImplementedError."""
+    op = "interpolate"
+    x = _tensor(input, op)
+    if not isinstance(mode, str):
+        raise TypeError(f"{op}: mode: expected a str, got {type(mode).__name__}")
+    if mode in ("nearest", "area", "nearest-exact"):
+        if align_corners is not None:
+            raise ValueError(
+                f"{op}: align_corners option can only be set with the interpolating modes: "
+                "linear | bilinear | bicubic | trilinear"
+            )
+    elif align_corners is None:
+        align_corners = False
+    elif not isinstance(align_corners, (bool, np.bool_)):
+        raise TypeError(f"{op}: align_corners: expected a bool or None, got {align_corners!r}")
+    dim = x.ndim - 2
+    sizes, scales = _output_size(x, size, scale_factor, recompute_scale_factor, dim, op)
+    if antialias and not (mode in ("bilinear", "bicubic", "lanczos") and x.ndim == 4):
+        raise ValueError(
+            f"{op}: Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and "
+            "requires a 4-D tensor as input"
+        )
+    if mode in ("bicubic", "area", "lanczos") or antialias:
+        what = f"mode {mode!r}" + (" with antialias=True" if antialias else "")
+        raise NotImplementedError(f"{op}: {what} is not implemented in deltagrad")
+    want = _INTERP_DIMS.get(mode)
+    if want is not None and x.ndim in (3, 4, 5) and x.ndim != want:
+        raise NotImplementedError(f"{op}: Got {x.ndim}D input, but {mode} mode needs {want}D input")
+    if (want is None and mode not in ("nearest", "nearest-exact")) or x.ndim not in (3, 4, 5):
+        raise NotImplementedError(
+            f"{op}: Input Error: Only 3D, 4D and 5D input Tensors supported (got {x.ndim}D) "
+            f"for the modes: {_INTERP_ALL} (got {mode})"
+        )
+    x = _float_tensor(x, op)
+    spatial = x.shape[2:]
+    if any(n <= 0 for n in spatial) or any(m <= 0 for m in sizes):
+        names = "DHW"[3 - dim :]
+        ins = ", ".join(f"{c}: {n}" for c, n in zip(names, spatial))
+        outs = ", ".join(f"{c}: {m}" for c, m in zip(names, sizes))
+        raise _BadArgument(
+            f"{op}: Input and output sizes should be greater than 0, but got input ({ins}) and "
+            f"output ({outs})"
+        )
+    if x.shape[1] == 0:
+        raise _BadArgument(
+            f"{op}: Non-empty {x.ndim}D data tensor expected but got a tensor with sizes "
+            f"{list(x.shape)}"
+        )
+    dt = x.data.dtype.type  # torch's op-math type: float for float32, double for float64
+    steps = []
+    for i in reversed(range(dim)):  # the last axis first: torch's order of the blends
+        axis, n_in, n_out = 2 + i, spatial[i], sizes[i]
+        s = None if scales is None else scales[i]
+        if mode in ("nearest", "nearest-exact"):
+            idx = _nearest_index(n_in, n_out, s, mode == "nearest-exact", dt)
+            if n_in != n_out or not np.array_equal(idx, np.arange(n_out)):
+                steps.append((axis, [(idx, None)]))
+        else:
+            steps.append((axis, _linear_terms(n_in, n_out, bool(align_corners), s, dt)))
+    if not steps:
+        return x.clone()
+    return _resample(x, steps, f"upsample_{mode}")
+
+
+# ---- channel-wise dropout ---------------------------------------------------------------------
+
+
+def _dropout_p(p: Any, op: str) -> float:
+    if not _is_number(p):
+        raise TypeError(f"{op}: p: expected a float in [0, 1], got {p!r}")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
+    return float(p)
+
+
+def _feature_dropout(
+    x: Tensor, p: float, training: bool, inplace: bool, batched: bool, op: str
+) -> Tensor:
+    """Zero whole channels with probability p, scale the rest by 1 / (1 - p): one draw per
+    (sample, channel), dims 0 and 1 (unbatched: per channel, dim 0)."""
+    if x.ndim + (0 if batched else 1) < 2:
+        raise _BadArgument(f"{op}: Feature dropout requires at least 2 dimensions in the input")
+    if not training or p == 0.0 or x.data.size == 0:
+        return x
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"{op}: input: expected a float32 or float64 tensor, got dtype {x.dtype}")
+    lead = x.shape[:2] if batched else x.shape[:1]
+    keep = get_rng().random(lead) >= p
+    noise = keep / (1.0 - p) if p < 1.0 else np.zeros(lead)
+    noise = noise.astype(x.data.dtype).reshape(lead + (1,) * (x.ndim - len(lead)))
+    mask = Tensor(get_array_module(x.data).asarray(noise))
+    # the activations' rule (functional._writes_input): in place unless a graph records
+    # through x, where deltagrad cannot rebase x's history and returns a new tensor
+    if inplace and not (x.requires_grad and is_grad_enabled()):
+        return x.mul_(mask)
+    return x * mask
+
+
+def dropout1d(x: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Channel-wise dropout of (N, C, L) or unbatched (C, L) input, as torch: each channel
+    zeroed with probability p (deltagrad's generator), the rest scaled by 1 / (1 - p)."""
+    op = "dropout1d"
+    p = _dropout_p(p, op)
+    x = _tensor(x, op)
+    if x.ndim not in (2, 3):
+        raise _BadArgument(
+            f"{op}: Expected 2D or 3D input, but received a {x.ndim}D input. Note that "
+            "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial "
+            "dimension, a channel dimension, and an optional batch dimension (i.e. 2D or 3D "
+            "inputs)."
+        )
+    return _feature_dropout(x, p, training, inplace, x.ndim == 3, op)
+
+
+def dropout2d(x: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Channel-wise dropout of (N, C, H, W) input, as torch (a 3-D input, with torch's
+    warning, is taken as (N, C, L); other dims warn too and drop along dims 0 and 1)."""
+    op = "dropout2d"
+    p = _dropout_p(p, op)
+    x = _tensor(x, op)
+    if x.ndim not in (3, 4):
+        warnings.warn(
+            f"{op}: Received a {x.ndim}-D input to dropout2d, which is deprecated and will "
+            "result in an error in a future release. To retain the behavior and silence this "
+            "warning, please use dropout instead. Note that dropout2d exists to provide "
+            "channel-wise dropout on inputs with 2 spatial dimensions, a channel dimension, "
+            "and an optional batch dimension (i.e. 3D or 4D inputs).",
+            stacklevel=2,
+        )
+    if x.ndim == 3:
+        warnings.warn(
+            f"{op}: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+            "behavior is desired - input is interpreted as shape (N, C, L), where C is the "
+            "channel dim. This behavior will change in a future release to interpret the "
+            "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
+            "channel-wise dropout behavior, please switch to using dropout1d instead.",
+            stacklevel=2,
+        )
+    return _feature_dropout(x, p, training, inplace, True, op)
+
+
+def dropout3d(x: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Channel-wise dropout of (N, C, D, H, W) or unbatched (C, D, H, W) input, as torch
+    (other dims warn, as torch's, and are taken as unbatched)."""
+    op = "dropout3d"
+    p = _dropout_p(p, op)
+    x = _tensor(x, op)
+    if x.ndim not in (4, 5):
+        warnings.warn(
+            f"{op}: Received a {x.ndim}-D input to dropout3d, which is deprecated and will "
+            "result in an error in a future release. To retain the behavior and silence this "
+            "warning, please use dropout instead. Note that dropout3d exists to provide "
+            "channel-wise dropout on inputs with 3 spatial dimensions, a channel dimension, "
+            "and an optional batch dimension (i.e. 4D or 5D inputs).",
+            stacklevel=2,
+        )
+    return _feature_dropout(x, p, training, inplace, x.ndim == 5, op)
+
+
+# ---- group_norm / instance_norm -----------------------------------------------------------------
+
+
+def _channel_param(v: Any, c: int, x: Tensor, op: str, name: str) -> Tensor | None:
+    """A per-channel (C,) tensor argument (weight, bias, running statistics) or None."""
+    if v is None:
+        return None
+    if not isinstance(v, Tensor):
+        raise TypeError(f"{op}: {name}: expected a Tensor or None, got {type(v).__name__}")
+    if v.shape != (c,):
+        raise _BadArgument(
+            f"{op}: {name}: expected a vector of size equal to the number of channels in "
+            f"input ({c}), but got {name} of shape {list(v.shape)} and input of shape "
+            f"{list(x.shape)}"
+        )
+    if v.dtype != x.dtype:
+        raise TypeError(
+            f"{op}: {name}: has dtype {v.dtype}, the input {x.dtype}; cast one (e.g. "
+            "module.double() or x.float())"
+        )
+    if v.device != x.device:
+        raise RuntimeError(f"{op}: {name}: is on {v.device}, the input on {x.device}")
+    return v
+
+
+def _channel_affine(y: Tensor, w: Tensor | None, b: Tensor | None) -> Tensor:
+    """y * weight + bias, both per channel (dim 1)."""
+    shape = (1, y.shape[1]) + (1,) * (y.ndim - 2)
+    if w is not None:
+        y = y * w.reshape(*shape)
+    if b is not None:
+        y = y + b.reshape(*shape)
+    return y
+
+
+def _normalize_rows(x: Tensor, rows: tuple[int, int], k: int, eps: float) -> Tensor:
+    """x seen as rows (A, B) of k elements each, each row normalized by its mean and biased
+    variance (layer_norm's fused kernels, no affine), back in x's shape."""
+    if k == 0 or x.data.size == 0:
+        return x * 1.0  # nothing to normalize: an empty result, still in the graph
+    y = _functional().layer_norm(x.reshape(*rows, k), (k,), None, None, eps)
+    return y.reshape(*x.shape)
+
+
+def group_norm(
+    input: Any,  # noqa: A002
+    num_groups: int,
+    weight: Any = None,
+    bias: Any = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """torch.nn.functional.group_norm: the C channels of (N, C, *) input split into
+    num_groups groups, each sample's group normalized by its mean and biased variance, then
+    weight * x_hat + bias per channel. Differentiable in input, weight and bias."""
+    op = "group_norm"
+    x = _float_tensor(input, op)
+    if x.ndim < 2:
+        raise _BadArgument(
+            f"{op}: Expected at least 2 dimensions for input tensor but received {x.ndim}"
+        )
+    if not _is_int(num_groups):
+        raise TypeError(f"{op}: num_groups: expected an int, got {num_groups!r}")
+    g = int(num_groups)
+    if g <= 0:
+        raise _BadArgument(f"{op}: Expected num groups to be greater than 0, got {g}")
+    n, c = x.shape[:2]
+    spatial = math.prod(x.shape[2:])
+    if (n * c // g) * spatial == 1:  # torch's _verify_batch_size
+        raise ValueError(
+            f"{op}: Expected more than 1 value per channel when training, got input size "
+            f"{[n * c // g, g, *x.shape[2:]]}"
+        )
+    if c % g:
+        raise _BadArgument(
+            f"{op}: Expected number of channels in input to be divisible by num_groups, but "
+            f"got input of shape {list(x.shape)} and num_groups={g}"
+        )
+    w = _channel_param(weight, c, x, op, "weight")
+    b = _channel_param(bias, c, x, op, "bias")
+    y = _normalize_rows(x, (n, g), (c // g) * spatial, float(eps))
+    return _channel_affine(y, w, b)
+
+
+def instance_norm(
+    input: Any,  # noqa: A002
+    running_mean: Any = None,
+    running_var: Any = None,
+    weight: Any = None,
+    bias: Any = None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """torch.nn.functional.instance_norm: each (sample, channel) of (N, C, *) input normalized
+    by its own mean and biased variance (use_input_stats), then weight * x_hat + bias per
+    channel. With running_mean / running_var and use_input_stats, they are updated in place:
+    running = (1 - momentum) * running + momentum * (the batch mean of the instances' mean /
+    unbiased variance). use_input_stats=False normalizes with the running statistics."""
+    op = "instance_norm"
+    x = _float_tensor(input, op)
+    if use_input_stats and math.prod(x.shape[2:]) == 1:  # torch's _verify_spatial_size
+        raise ValueError(
+            f"{op}: Expected more than 1 spatial element when training, got input size "
+            f"{list(x.shape)}"
+        )
+    if x.ndim < 2:
+        raise _BadArgument(f"{op}: input: expected (N, C, *), got shape {x.shape}")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(
+            f"{op}: running_mean and running_var must either both be None or neither be None"
+        )
+    if not use_input_stats and running_mean is None:
+        raise _BadArgument(
+            f"{op}: Expected running_mean and running_var to be defined when use_input_stats "
+            "is false"
+        )
+    if not _is_number(momentum):
+        raise TypeError(f"{op}: momentum: expected a float, got {momentum!r}")
+    n, c = x.shape[:2]
+    rm = _channel_param(running_mean, c, x, op, "running_mean")
+    rv = _channel_param(running_var, c, x, op, "running_var")
+    w = _channel_param(weight, c, x, op, "weight")
+    b = _channel_param(bias, c, x, op, "bias")
+    if not use_input_stats:
+        y = _functional().batch_norm(x, rm, rv, None, None, False, 0.0, eps)
+        return _channel_affine(y, w, b)
+    k = math.prod(x.shape[2:])
+    if rm is not None and k and c:
+        _update_running(x, rm, rv, float(momentum), (n, c, k))
+    return _channel_affine(_normalize_rows(x, (n, c), k, float(eps)), w, b)
+
+
+def _update_running(x: Tensor, rm: Tensor, rv: Tensor, m: float, rows: tuple[int, ...]) -> None:
+    """instance_norm's running statistics update (torch's: each instance updates its copy,
+    with its mean and unbiased variance over rows[2] >= 2 elements, the copies averaged over
+    the batch; an empty batch gives NaN, as torch)."""
+    xd = x.data.reshape(rows)
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # the mean of an empty batch
+        mean = xd.mean(axis=2)
+        var = ((xd - mean[..., None]) ** 2).sum(axis=2) / (rows[2] - 1)
+        new_mean = (1 - m) * rm.data + m * mean.mean(axis=0)
+        new_var = (1 - m) * rv.data + m * var.mean(axis=0)
+    with no_grad():
+        rm.copy_(new_mean.astype(rm.dtype, copy=False))
+        rv.copy_(new_var.astype(rv.dtype, copy=False))
