@@ -683,9 +683,14 @@ def test_channel_dropout_inplace():
     dg.manual_seed(1)
     y = F.dropout1d(x, 0.5, inplace=True)
     assert y is x and set(np.unique(x.numpy())) <= {0.0, 2.0}
+    # under recording: a new tensor, the input untouched (deltagrad records no graph through
+    # in-place ops), and the gradient of the out-of-place result
     w = dg.tensor(np.ones((6, 8, 3)), requires_grad=True)
-    with pytest.raises(RuntimeError):  # deltagrad records no graph through in-place ops
-        F.dropout1d(w, 0.5, inplace=True)
+    dg.manual_seed(1)
+    v = F.dropout1d(w, 0.5, inplace=True)
+    assert v is not w and (w.numpy() == 1).all()
+    v.sum().backward()
+    np.testing.assert_array_equal(w.grad, v.detach().numpy())  # the mask times 1 / (1 - p)
 
 
 def test_channel_dropout_errors_and_warnings():

@@ -15,7 +15,8 @@ from . import ops
 from ._engine import grad_lock as _grad_lock
 from ._engine import kept_grad as _kept_grad
 from .backends._args import choice, is_device_array
-from .tensor import Tensor, _sgn, activate, as_dtype, get_array_module, no_grad
+from .tensor import Tensor, _dim, _no_graph, _sgn, activate, as_dtype, get_array_module, no_grad
+from .tensor import is_grad_enabled as _grad_enabled
 
 __all__ = [
     "linear",
@@ -116,9 +117,6 @@ def _activation_name(activation: Any) -> str:
 # recorded, deltagrad computes out of place and returns a new tensor (a deliberate difference:
 # it records no graph through in-place ops, see Tensor._inplace, where torch rebases the
 # input's history onto the in-place node).
-
-from .tensor import _dim, _no_graph  # noqa: E402
-from .tensor import is_grad_enabled as _grad_enabled  # noqa: E402
 
 
 def _activate(x: Any, act: str, param: float = 0.0) -> Tensor:
