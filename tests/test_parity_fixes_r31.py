@@ -586,3 +586,40 @@ def test_silenced_methods_keep_their_signature():
         warnings.simplefilter("error")
         _close(dg.exp(np.array([800.0])), torch.exp(torch.tensor([800.0], dtype=torch.float64)))
         _close(dg.log(dg.tensor([0.0])), torch.log(torch.tensor([0.0])), np.float32)
+
+
+# ---- keyword names: torch's, so F.f(input=..., target=...) ports unchanged --------------------
+
+# deltagrad's deliberate signature differences (each documented where the function lives):
+# the torch parameters these lack, or where they put an older deltagrad argument first
+_SIGNATURE_EXCEPTIONS = {
+    "softmax",  # torch's _stacklevel is not taken; deltagrad keeps its older axis= alias
+    "log_softmax",
+    "mse_loss",  # the reductions only: no deprecated size_average / reduce, no 2.13 weight=
+    "binary_cross_entropy",  # reduction third (deltagrad's older order), weight keyword-only
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "nll_loss",
+    "l1_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "embedding",  # no max_norm / norm_type / scale_grad_by_freq / sparse
+    "max_pool2d",  # torch's is a boolean_dispatch wrapper (*args, **kwargs)
+}
+
+
+def test_functional_parameter_names_are_torchs():
+    tf = torch.nn.functional
+    checked = 0
+    for name in F.__all__:
+        theirs, ours = getattr(tf, name, None), getattr(F, name, None)
+        if name in _SIGNATURE_EXCEPTIONS or not callable(theirs) or not callable(ours):
+            continue
+        try:
+            tp = list(inspect.signature(theirs).parameters)
+        except (TypeError, ValueError):
+            continue
+        op = list(inspect.signature(ours).parameters)
+        assert op[: len(tp)] == tp, f"F.{name}: {op} vs torch's {tp}"
+        checked += 1
+    assert checked >= 40

@@ -568,12 +568,12 @@ def _feature_dropout(
     return x * mask
 
 
-def dropout1d(x: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+def dropout1d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Channel-wise dropout of (N, C, L) or unbatched (C, L) input, as torch: each channel
     zeroed with probability p (deltagrad's generator), the rest scaled by 1 / (1 - p)."""
     op = "dropout1d"
     p = _dropout_p(p, op)
-    x = _tensor(x, op)
+    x = _tensor(input, op)
     if x.ndim not in (2, 3):
         raise _BadArgument(
             f"{op}: Expected 2D or 3D input, but received a {x.ndim}D input. Note that "
@@ -584,12 +584,12 @@ def dropout1d(x: Any, p: float = 0.5, training: bool = True, inplace: bool = Fal
     return _feature_dropout(x, p, training, inplace, x.ndim == 3, op)
 
 
-def dropout2d(x: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Channel-wise dropout of (N, C, H, W) input, as torch (a 3-D input, with torch's
     warning, is taken as (N, C, L); other dims warn too and drop along dims 0 and 1)."""
     op = "dropout2d"
     p = _dropout_p(p, op)
-    x = _tensor(x, op)
+    x = _tensor(input, op)
     if x.ndim not in (3, 4):
         warnings.warn(
             f"{op}: Received a {x.ndim}-D input to dropout2d, which is deprecated and will "
@@ -611,12 +611,12 @@ def dropout2d(x: Any, p: float = 0.5, training: bool = True, inplace: bool = Fal
     return _feature_dropout(x, p, training, inplace, True, op)
 
 
-def dropout3d(x: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+def dropout3d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Channel-wise dropout of (N, C, D, H, W) or unbatched (C, D, H, W) input, as torch
     (other dims warn, as torch's, and are taken as unbatched)."""
     op = "dropout3d"
     p = _dropout_p(p, op)
-    x = _tensor(x, op)
+    x = _tensor(input, op)
     if x.ndim not in (4, 5):
         warnings.warn(
             f"{op}: Received a {x.ndim}-D input to dropout3d, which is deprecated and will "

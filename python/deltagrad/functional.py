@@ -272,12 +272,12 @@ def softsign(input: Any) -> Tensor:
     return _kernel(x, "softsign", 0.0, False, "softsign")
 
 
-def sigmoid(x: Any) -> Tensor:
-    return _activate(x, "sigmoid")
+def sigmoid(input: Any) -> Tensor:
+    return _activate(input, "sigmoid")
 
 
-def tanh(x: Any) -> Tensor:
-    return _activate(x, "tanh")
+def tanh(input: Any) -> Tensor:
+    return _activate(input, "tanh")
 
 
 def gelu(x: Any, approximate: str = "none") -> Tensor:
@@ -308,9 +308,10 @@ def softplus(input: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return x._unary(y, _grad, "softplus", saves=(x,))
 
 
-def silu(x: Any) -> Tensor:
-    """x * sigmoid(x) (SiLU, also called swish); the backward saves x."""
-    return _activate(x, "silu")
+def silu(input: Any, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x) (SiLU, also called swish); the backward saves x. inplace: see the note at
+    the top of this section."""
+    return _kernel(input, "silu", 0.0, inplace, "silu")
 
 
 swish = silu
@@ -600,18 +601,20 @@ def _softmax_like(x: Any, axis: int, fwd: Any, bwd: Any, op: str, dtype: Any = N
     return Tensor._make(y if moved is None else xp.moveaxis(y, -1, moved), (x,), _backward, op)
 
 
-def softmax(x: Any, dim: int = -1, *, dtype: Any = None, axis: int | None = None) -> Tensor:
+def softmax(input: Any, dim: int = -1, *, dtype: Any = None, axis: int | None = None) -> Tensor:
     """exp(x) / sum(exp(x)) along dim (torch's name; axis is the older alias); dtype casts
     the input first, as torch."""
     dim = dim if axis is None else axis
-    return _softmax_like(x, dim, ops.softmax, ops.softmax_backward, "softmax", dtype)
+    return _softmax_like(input, dim, ops.softmax, ops.softmax_backward, "softmax", dtype)
 
 
-def log_softmax(x: Any, dim: int = -1, *, dtype: Any = None, axis: int | None = None) -> Tensor:
+def log_softmax(input: Any, dim: int = -1, *, dtype: Any = None, axis: int | None = None) -> Tensor:
     """x - logsumexp(x) along dim (torch's name; axis is the older alias); dtype casts the
     input first, as torch."""
     dim = dim if axis is None else axis
-    return _softmax_like(x, dim, ops.log_softmax, ops.log_softmax_backward, "log_softmax", dtype)
+    return _softmax_like(
+        input, dim, ops.log_softmax, ops.log_softmax_backward, "log_softmax", dtype
+    )
 
 
 def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
@@ -794,19 +797,22 @@ def sum_of_squares(y: Any, t: Any) -> Tensor:
     return _loss(loss, dy, y, t, "sum_of_squares", -1.0)
 
 
-def mse_loss(y: Any, t: Any, reduction: str = "mean") -> Tensor:
-    """mean((y - t)**2) (or "sum", or "none"). Differentiable in y and t."""
-    y, t = _pair(y, t, "mse_loss")
+def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """mean((y - t)**2) (or "sum", or "none"), y the input and t the target. Differentiable in
+    both."""
+    y, t = _pair(input, target, "mse_loss")
     loss, dy = ops.mse_loss(y.data, t.data, reduction)
     return _loss(loss, dy, y, t, "mse_loss", -1.0)
 
 
-def binary_cross_entropy(p: Any, t: Any, reduction: str = "mean", *, weight: Any = None) -> Tensor:
-    """-(t log p + (1-t) log(1-p)) on probabilities p (each log clamped at -100, as torch),
-    times `weight` (broadcast to p's shape; a constant) when given. Differentiable in p and
-    in t."""
+def binary_cross_entropy(
+    input: Any, target: Any, reduction: str = "mean", *, weight: Any = None
+) -> Tensor:
+    """-(t log p + (1-t) log(1-p)) on probabilities p (the input; t the target; each log
+    clamped at -100, as torch), times `weight` (broadcast to p's shape; a constant) when
+    given. Differentiable in p and in t."""
     op = "binary_cross_entropy"
-    p, t = _pair(p, t, op)
+    p, t = _pair(input, target, op)
     w = _bce_weight(weight, p, op, "weight")
     loss, dp = ops.binary_cross_entropy(p.data, t.data, reduction if w is None else "none")
     dt = None
@@ -829,7 +835,12 @@ def _mean_scaled(d: Any, reduction: str) -> Any:
 
 
 def binary_cross_entropy_with_logits(
-    z: Any, t: Any, reduction: str = "mean", *, weight: Any = None, pos_weight: Any = None
+    input: Any,
+    target: Any,
+    reduction: str = "mean",
+    *,
+    weight: Any = None,
+    pos_weight: Any = None,
 ) -> Tensor:
     """binary_cross_entropy(sigmoid(z), t) computed stably from logits z; also multi-label
     (z of shape (N, K)). Differentiable in z and t (d/dt = -z). As torch: `weight` scales
@@ -837,7 +848,7 @@ def binary_cross_entropy_with_logits(
     dim: one per class) weighs the positive term, l = (1 - t) z + (1 + (pos_weight - 1) t)
     softplus(-z). Both are constants."""
     op = "binary_cross_entropy_with_logits"
-    z, t = _pair(z, t, op)
+    z, t = _pair(input, target, op)
     w = _bce_weight(weight, z, op, "weight")
     pw = _bce_weight(pos_weight, z, op, "pos_weight")
     if w is None and pw is None:  # the fused kernel

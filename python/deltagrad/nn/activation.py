@@ -163,11 +163,11 @@ class Softplus(Module):
         return f"beta={self.beta}, threshold={self.threshold}"
 
 
-class SiLU(Module):
+class SiLU(_Inplace):
     """x * sigmoid(x), also called swish."""
 
     def forward(self, x: Any) -> Tensor:
-        return F.silu(x)
+        return F.silu(x, inplace=self.inplace)
 
 
 Swish = SiLU
