@@ -7,6 +7,8 @@ gradient from the same pass that computes them, so backward is one multiply.
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -1770,8 +1772,6 @@ def conv2d(
 __all__ += ["conv2d"]
 # ---- pooling (NCHW, or CHW unbatched) -------------------------------------------------------
 
-from .tensor import is_grad_enabled  # noqa: E402
-
 
 def _pool_call(owner: str, op: str, fn: Any, *args: Any) -> Any:
     """fn(*args), its errors naming owner (the module, e.g. MaxPool2d) instead of the op."""
@@ -1807,7 +1807,7 @@ def _max_pool2d(
     op = "max_pool2d"
     x = _pool_tensor(input, owner)
     geo = (kernel_size, stride, padding, dilation, bool(ceil_mode))
-    if not return_indices and not (x.requires_grad and is_grad_enabled()):
+    if not return_indices and not (x.requires_grad and _grad_enabled()):
         return Tensor(_pool_call(owner, op, ops.max_pool2d, x.data, *geo, False))  # inference
     y, idx = _pool_call(owner, op, ops.max_pool2d, x.data, *geo, True)
 
@@ -1919,16 +1919,166 @@ def adaptive_avg_pool2d(input: Any, output_size: Any) -> Tensor:
 __all__ += ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"]
 
 from ._functional_spatial import (  # noqa: E402
+    _BadArgument,
+    _float_tensor,
+    _is_int,
+    _is_number,
     dropout1d,
     dropout2d,
     dropout3d,
-    group_norm,
-    instance_norm,
     interpolate,
     pad,
     pixel_shuffle,
     pixel_unshuffle,
 )
+
+# ---- group_norm / instance_norm: layer_norm's kernels on a view, then a per-channel affine ----
+
+
+def _channel_param(v: Any, c: int, x: Tensor, op: str, name: str) -> Tensor | None:
+    """A per-channel (C,) tensor argument (weight, bias, running statistics) or None."""
+    if v is None:
+        return None
+    if not isinstance(v, Tensor):
+        raise TypeError(f"{op}: {name}: expected a Tensor or None, got {type(v).__name__}")
+    if v.shape != (c,):
+        raise _BadArgument(
+            f"{op}: {name}: expected a vector of size equal to the number of channels in "
+            f"input ({c}), but got {name} of shape {list(v.shape)} and input of shape "
+            f"{list(x.shape)}"
+        )
+    if v.dtype != x.dtype:
+        raise TypeError(
+            f"{op}: {name}: has dtype {v.dtype}, the input {x.dtype}; cast one (e.g. "
+            "module.double() or x.float())"
+        )
+    if v.device != x.device:
+        raise RuntimeError(f"{op}: {name}: is on {v.device}, the input on {x.device}")
+    return v
+
+
+def _channel_affine(y: Tensor, w: Tensor | None, b: Tensor | None) -> Tensor:
+    """y * weight + bias, both per channel (dim 1)."""
+    shape = (1, y.shape[1]) + (1,) * (y.ndim - 2)
+    if w is not None:
+        y = y * w.reshape(*shape)
+    if b is not None:
+        y = y + b.reshape(*shape)
+    return y
+
+
+def _normalize_rows(x: Tensor, rows: tuple[int, int], k: int, eps: float) -> Tensor:
+    """x seen as rows (A, B) of k elements each, each row normalized by its mean and biased
+    variance (layer_norm's fused kernels, no affine), back in x's shape."""
+    if k == 0 or x.data.size == 0:
+        return x * 1.0  # nothing to normalize: an empty result, still in the graph
+    y = layer_norm(x.reshape(*rows, k), (k,), None, None, eps)
+    return y.reshape(*x.shape)
+
+
+def group_norm(
+    input: Any,  # noqa: A002
+    num_groups: int,
+    weight: Any = None,
+    bias: Any = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """torch.nn.functional.group_norm: the C channels of (N, C, *) input split into
+    num_groups groups, each sample's group normalized by its mean and biased variance, then
+    weight * x_hat + bias per channel. Differentiable in input, weight and bias."""
+    op = "group_norm"
+    x = _float_tensor(input, op)
+    if x.ndim < 2:
+        raise _BadArgument(
+            f"{op}: Expected at least 2 dimensions for input tensor but received {x.ndim}"
+        )
+    if not _is_int(num_groups):
+        raise TypeError(f"{op}: num_groups: expected an int, got {num_groups!r}")
+    g = int(num_groups)
+    if g <= 0:
+        raise _BadArgument(f"{op}: Expected num groups to be greater than 0, got {g}")
+    n, c = x.shape[:2]
+    spatial = math.prod(x.shape[2:])
+    if (n * c // g) * spatial == 1:  # torch's _verify_batch_size
+        raise ValueError(
+            f"{op}: Expected more than 1 value per channel when training, got input size "
+            f"{[n * c // g, g, *x.shape[2:]]}"
+        )
+    if c % g:
+        raise _BadArgument(
+            f"{op}: Expected number of channels in input to be divisible by num_groups, but "
+            f"got input of shape {list(x.shape)} and num_groups={g}"
+        )
+    w = _channel_param(weight, c, x, op, "weight")
+    b = _channel_param(bias, c, x, op, "bias")
+    y = _normalize_rows(x, (n, g), (c // g) * spatial, float(eps))
+    return _channel_affine(y, w, b)
+
+
+def instance_norm(
+    input: Any,  # noqa: A002
+    running_mean: Any = None,
+    running_var: Any = None,
+    weight: Any = None,
+    bias: Any = None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """torch.nn.functional.instance_norm: each (sample, channel) of (N, C, *) input normalized
+    by its own mean and biased variance (use_input_stats), then weight * x_hat + bias per
+    channel. With running_mean / running_var and use_input_stats, they are updated in place:
+    running = (1 - momentum) * running + momentum * (the batch mean of the instances' mean /
+    unbiased variance). use_input_stats=False normalizes with the running statistics."""
+    op = "instance_norm"
+    x = _float_tensor(input, op)
+    if use_input_stats and math.prod(x.shape[2:]) == 1:  # torch's _verify_spatial_size
+        raise ValueError(
+            f"{op}: Expected more than 1 spatial element when training, got input size "
+            f"{list(x.shape)}"
+        )
+    if x.ndim < 2:
+        raise _BadArgument(f"{op}: input: expected (N, C, *), got shape {x.shape}")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(
+            f"{op}: running_mean and running_var must either both be None or neither be None"
+        )
+    if not use_input_stats and running_mean is None:
+        raise _BadArgument(
+            f"{op}: Expected running_mean and running_var to be defined when use_input_stats "
+            "is false"
+        )
+    if not _is_number(momentum):
+        raise TypeError(f"{op}: momentum: expected a float, got {momentum!r}")
+    n, c = x.shape[:2]
+    rm = _channel_param(running_mean, c, x, op, "running_mean")
+    rv = _channel_param(running_var, c, x, op, "running_var")
+    w = _channel_param(weight, c, x, op, "weight")
+    b = _channel_param(bias, c, x, op, "bias")
+    if not use_input_stats:
+        y = batch_norm(x, rm, rv, None, None, False, 0.0, eps)
+        return _channel_affine(y, w, b)
+    k = math.prod(x.shape[2:])
+    if rm is not None and k and c:
+        _update_running(x, rm, rv, float(momentum), (n, c, k))
+    return _channel_affine(_normalize_rows(x, (n, c), k, float(eps)), w, b)
+
+
+def _update_running(x: Tensor, rm: Tensor, rv: Tensor, m: float, rows: tuple[int, ...]) -> None:
+    """instance_norm's running statistics update (torch's: each instance updates its copy,
+    with its mean and unbiased variance over rows[2] >= 2 elements, the copies averaged over
+    the batch; an empty batch gives NaN, as torch)."""
+    xd = x.data.reshape(rows)
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # the mean of an empty batch
+        mean = xd.mean(axis=2)
+        var = ((xd - mean[..., None]) ** 2).sum(axis=2) / (rows[2] - 1)
+        new_mean = (1 - m) * rm.data + m * mean.mean(axis=0)
+        new_var = (1 - m) * rv.data + m * var.mean(axis=0)
+    with no_grad():
+        rm.copy_(new_mean.astype(rm.dtype, copy=False))
+        rv.copy_(new_var.astype(rv.dtype, copy=False))
+
 
 __all__ += [
     "pad",
