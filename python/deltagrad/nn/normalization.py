@@ -48,45 +48,37 @@ def _flag(v: Any, owner: str, name: str) -> bool:
     return bool(v)
 
 
-class BatchNorm1d(Module):
-    """Batch normalization of (N, C) or (N, C, L) input over the channel dimension C, as
-    torch.nn.BatchNorm1d.
+def _momentum(v: Any, owner: str) -> float | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
+        raise TypeError(f"{owner}: momentum: expected a number or None, got {v!r}")
+    if not 0.0 <= float(v) <= 1.0:
+        raise ValueError(f"{owner}: momentum: expected a number in [0, 1], got {v}")
+    return float(v)
 
-    Training: normalize with the batch's mean and biased variance; with track_running_stats,
-    update running_mean / running_var (the variance unbiased) with
-    running = (1 - momentum) * running + momentum * batch, or with the cumulative average
-    (factor 1 / num_batches_tracked) when momentum is None, and count num_batches_tracked.
-    Eval: normalize with the running statistics (the batch's when track_running_stats=False).
-    affine: a learned weight (ones) and bias (zeros; bias=False, keyword-only as torch's: no
-    bias parameter). Buffers: running_mean, running_var, num_batches_tracked (int64), all in
-    state_dict."""
 
-    _NDIMS: tuple[int, ...] = (2, 3)
-    _DIMS_TEXT = "2D (N, C) or 3D (N, C, L)"
+class _NormBase(Module):
+    """BatchNorm's and InstanceNorm's shared state, as torch's _NormBase: the checked
+    hyper-parameters, weight (ones) and bias (zeros) when affine, and the running statistics
+    (running_mean, running_var, num_batches_tracked) when track_running_stats."""
 
     def __init__(
         self,
         num_features: int,
-        eps: float = 1e-5,
-        momentum: float | None = 0.1,
-        affine: bool = True,
-        track_running_stats: bool = True,
-        device: Any = None,
-        dtype: Any = np.float32,
-        *,
-        bias: bool = True,
+        eps: float,
+        momentum: float | None,
+        affine: bool,
+        track_running_stats: bool,
+        device: Any,
+        dtype: Any,
+        bias: bool,
     ) -> None:
         super().__init__()
         owner = type(self).__name__
         self.num_features = _positive_int(num_features, owner, "num_features")
         self.eps = _eps(eps, owner)
-        if momentum is not None:
-            if isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.number)):
-                raise TypeError(f"{owner}: momentum: expected a number or None, got {momentum!r}")
-            if not 0.0 <= float(momentum) <= 1.0:
-                raise ValueError(f"{owner}: momentum: expected a number in [0, 1], got {momentum}")
-            momentum = float(momentum)
-        self.momentum = momentum
+        self.momentum = _momentum(momentum, owner)
         self.affine = _flag(affine, owner, "affine")
         self.track_running_stats = _flag(track_running_stats, owner, "track_running_stats")
         has_bias = _flag(bias, owner, "bias")
@@ -125,6 +117,39 @@ class BatchNorm1d(Module):
             ones_(self.weight)
         if self.bias is not None:
             zeros_(self.bias)
+
+
+class BatchNorm1d(_NormBase):
+    """Batch normalization of (N, C) or (N, C, L) input over the channel dimension C, as
+    torch.nn.BatchNorm1d.
+
+    Training: normalize with the batch's mean and biased variance; with track_running_stats,
+    update running_mean / running_var (the variance unbiased) with
+    running = (1 - momentum) * running + momentum * batch, or with the cumulative average
+    (factor 1 / num_batches_tracked) when momentum is None, and count num_batches_tracked.
+    Eval: normalize with the running statistics (the batch's when track_running_stats=False).
+    affine: a learned weight (ones) and bias (zeros; bias=False, keyword-only as torch's: no
+    bias parameter). Buffers: running_mean, running_var, num_batches_tracked (int64), all in
+    state_dict."""
+
+    _NDIMS: tuple[int, ...] = (2, 3)
+    _DIMS_TEXT = "2D (N, C) or 3D (N, C, L)"
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device: Any = None,
+        dtype: Any = np.float32,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(
+            num_features, eps, momentum, affine, track_running_stats, device, dtype, bias
+        )
 
     def _check_input(self, x: Any) -> Tensor:
         owner = type(self).__name__
@@ -259,16 +284,6 @@ class LayerNorm(Module):
         )
 
 
-def _momentum(v: Any, owner: str) -> float | None:
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
-        raise TypeError(f"{owner}: momentum: expected a number or None, got {v!r}")
-    if not 0.0 <= float(v) <= 1.0:
-        raise ValueError(f"{owner}: momentum: expected a number in [0, 1], got {v}")
-    return float(v)
-
-
 class GroupNorm(Module):
     """Group normalization, as torch.nn.GroupNorm: the num_channels channels of (N, C, *)
     input split into num_groups groups, each sample's group normalized by its mean and biased
@@ -329,7 +344,7 @@ class GroupNorm(Module):
         )
 
 
-class _InstanceNorm(Module):
+class _InstanceNorm(_NormBase):
     """torch's _InstanceNorm: each (sample, channel) normalized over its spatial dims.
     affine (default False): a per-channel weight (ones) and bias (zeros). track_running_stats
     (default False): running_mean / running_var buffers (and num_batches_tracked, which, as in
@@ -349,49 +364,9 @@ class _InstanceNorm(Module):
         *,
         bias: bool = True,
     ) -> None:
-        super().__init__()
-        owner = type(self).__name__
-        self.num_features = _positive_int(num_features, owner, "num_features")
-        self.eps = _eps(eps, owner)
-        self.momentum = _momentum(momentum, owner)
-        self.affine = _flag(affine, owner, "affine")
-        self.track_running_stats = _flag(track_running_stats, owner, "track_running_stats")
-        has_bias = _flag(bias, owner, "bias")
-        dt = _float_dtype(dtype, owner)
-        c = self.num_features
-        if self.affine:
-            self.weight = Parameter(np.ones(c, dtype=dt))
-            if has_bias:
-                self.bias = Parameter(np.zeros(c, dtype=dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        if self.track_running_stats:
-            self.register_buffer("running_mean", Tensor(np.zeros(c, dtype=dt)))
-            self.register_buffer("running_var", Tensor(np.ones(c, dtype=dt)))
-            self.register_buffer("num_batches_tracked", Tensor(np.zeros((), dtype=np.int64)))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
-        if device is not None:
-            self.to(device)
-
-    def reset_running_stats(self) -> None:
-        if self.track_running_stats:
-            zeros_(self.running_mean)
-            ones_(self.running_var)
-            with no_grad():
-                self.num_batches_tracked.zero_()
-
-    def reset_parameters(self) -> None:
-        self.reset_running_stats()
-        if self.weight is not None:
-            ones_(self.weight)
-        if self.bias is not None:
-            zeros_(self.bias)
+        super().__init__(
+            num_features, eps, momentum, affine, track_running_stats, device, dtype, bias
+        )
 
     def _apply_instance_norm(self, x: Tensor) -> Tensor:
         return F.instance_norm(
