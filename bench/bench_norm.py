@@ -5,7 +5,8 @@ the same bytes, torch CPU as a peer, interleaved in one run (_timing.py), 1 and 
 
 Bytes counted per case: what a minimal implementation must move, each array once (the
 per-channel / per-row vectors are negligible): BatchNorm2d forward reads x and writes y, 2
-arrays; its backward reads dy and x and writes dx, 3; LayerNorm forward 2 and backward 3 likewise.
+arrays; its backward reads dy and x and writes dx, 3; LayerNorm and GroupNorm forward 2 and
+backward 3 likewise.
 A second pass over x (or dy) is not counted again: the kernels keep it in cache (a LayerNorm row
 of 4096 float32 is 16 KiB; BatchNorm goes a channel at a time, and a channel's plane here is
 16 x 128 x 128 float32 = 1 MiB, in the 2 MiB L2 between its sums and its map), and where they
@@ -28,7 +29,15 @@ from deltagrad import ops
 N = 16 * 1024 * 1024
 BN_SHAPE = (16, 64, 128, 128)  # 16M
 LN_SHAPE = (4096, 4096)  # 16M, normalized over the last dimension
-ARRAYS = {"bn_forward": 2, "bn_backward": 3, "ln_forward": 2, "ln_backward": 3}
+GROUPS = 32  # GroupNorm(32, 64) on BN_SHAPE: groups of 2 channels, 128 KiB rows
+ARRAYS = {
+    "bn_forward": 2,
+    "bn_backward": 3,
+    "ln_forward": 2,
+    "ln_backward": 3,
+    "gn_forward": 2,
+    "gn_backward": 3,
+}
 
 
 def _torch():
@@ -41,13 +50,14 @@ def _torch():
 
 def _cases(case, small):
     rng = np.random.default_rng(0)
-    shape = BN_SHAPE if case.startswith("bn") else LN_SHAPE
+    chans = case.startswith(("bn", "gn"))  # (N, C, H, W) and per-channel parameters
+    shape = BN_SHAPE if chans else LN_SHAPE
     if small:
-        shape = (2, 4, 8, 8) if case.startswith("bn") else (16, 64)
+        shape = (2, 64, 8, 8) if chans else (16, 64)
     x = (rng.standard_normal(shape) * 2 + 1).astype(np.float32)
     dy = rng.standard_normal(shape).astype(np.float32)
     out = np.empty_like(x)  # y / dx written in place, as the copy's destination
-    feat = shape[1] if case.startswith("bn") else shape[-1]
+    feat = shape[1] if chans else shape[-1]
     w = rng.uniform(0.5, 2, feat).astype(np.float32)
     b = rng.standard_normal(feat).astype(np.float32)
     torch = _torch()
@@ -89,6 +99,33 @@ def _cases(case, small):
 
             def peer():
                 torch.nn.functional.layer_norm(tx, (feat,), tw, tb)
+
+    elif case == "gn_forward":
+
+        def ours():
+            ops.group_norm_forward(x, GROUPS, w, b, out=out)
+
+        if torch is not None:
+            tx, tw, tb = (torch.from_numpy(a) for a in (x, w, b))
+
+            def peer():
+                torch.nn.functional.group_norm(tx, GROUPS, tw, tb)
+
+    elif case == "gn_backward":
+        _, mean, rstd = ops.group_norm_forward(x, GROUPS, w, b)
+
+        def ours():
+            ops.group_norm_backward(dy, x, GROUPS, w, mean, rstd, out=out)
+
+        if torch is not None:
+            tx = torch.from_numpy(x).requires_grad_(True)
+            tw = torch.from_numpy(w).requires_grad_(True)
+            tb = torch.from_numpy(b).requires_grad_(True)
+            ty = torch.nn.functional.group_norm(tx, GROUPS, tw, tb)
+            tg = torch.from_numpy(dy)
+
+            def peer():
+                torch.autograd.grad(ty, [tx, tw, tb], tg, retain_graph=True)
 
     else:
         _, mean, rstd = ops.layer_norm_forward(x, (feat,), w, b)

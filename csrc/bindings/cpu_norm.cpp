@@ -1,6 +1,7 @@
-// Bindings of the fused normalization kernels (cpu/norm.h): batch norm over (N, C, *) and layer
-// norm over the last dimensions, forward and backward. dg.ops.batch_norm_* / layer_norm_* and
-// the layers of deltagrad.nn.normalization are built on them.
+// Bindings of the fused normalization kernels (cpu/norm.h): batch norm over (N, C, *), layer
+// norm over the last dimensions and group norm over (N, C, *) in groups, forward and backward.
+// dg.ops.batch_norm_* / layer_norm_* / group_norm_* and the layers of deltagrad.nn.normalization
+// are built on them.
 #include <cmath>
 
 #include "bindings/cpu_common.h"
@@ -212,6 +213,75 @@ py::tuple ln_backward(py::handle dy_obj, py::handle x_obj, py::handle k_obj, py:
   return py::make_tuple(dx, dw, db);
 }
 
+// x (N, C, *) in g groups -> (n, c, s); g >= 1 must divide c
+void gn_dims(const py::array& x, py::handle g_obj, int64_t& n, int64_t& c, int64_t& s, int64_t& g) {
+  bn_dims(x, n, c, s);
+  g = require_int(g_obj, "num_groups");
+  if (g < 1)
+    throw py::value_error("num_groups: expected a number of groups >= 1, got " + std::to_string(g));
+  if (c % g != 0)
+    throw py::value_error("num_groups: expected a divisor of the " + std::to_string(c) +
+                          " channels of x, got " + std::to_string(g));
+}
+
+py::tuple gn_forward(py::handle x_obj, py::handle g_obj, py::handle w_obj, py::handle b_obj,
+                     double eps, py::handle out_obj) {
+  py::array x = require_input(x_obj, "x");
+  const DType dt = dtype_of(x, "x");
+  int64_t n, c, s, g;
+  gn_dims(x, g_obj, n, c, s, g);
+  py::object w = optional_param(w_obj, dt, {c}, "weight", false);
+  py::object b = optional_param(b_obj, dt, {c}, "bias", false);
+  require_eps(eps);
+  py::array y = elementwise_out(out_obj, dt, shape_of(x), {&x});
+  py::array mean = new_array(dt, {n, g}), rstd = new_array(dt, {n, g});
+  test_hold_point();
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = cptr<T>(x);
+    const T* wp = opt_cptr<T>(w);
+    const T* bp = opt_cptr<T>(b);
+    T* yp = mptr<T>(y);
+    T* mp = mptr<T>(mean);
+    T* rp = mptr<T>(rstd);
+    py::gil_scoped_release nogil;
+    group_norm_forward(xp, wp, bp, yp, mp, rp, n, c, s, g, eps);
+  });
+  return py::make_tuple(y, mean, rstd);
+}
+
+py::tuple gn_backward(py::handle dy_obj, py::handle x_obj, py::handle g_obj, py::handle w_obj,
+                      py::handle m_obj, py::handle r_obj, bool need_dx, bool need_dweight,
+                      bool need_dbias, py::handle out_obj) {
+  py::array x = require_input(x_obj, "x");
+  py::array dy = require_like(dy_obj, x, "dy", "x");
+  const DType dt = dtype_of(x, "x");
+  int64_t n, c, s, g;
+  gn_dims(x, g_obj, n, c, s, g);
+  py::object w = optional_param(w_obj, dt, {c}, "weight", false);
+  py::array mean = require_like(m_obj, py::array(new_array(dt, {n, g})), "mean", "x");
+  py::array rstd = require_like(r_obj, mean, "rstd", "mean");
+  py::object dx =
+      need_dx ? py::object(elementwise_out(out_obj, dt, shape_of(x), {&x, &dy})) : py::none();
+  py::object dw = need_dweight ? py::object(new_array(dt, {c})) : py::none();
+  py::object db = need_dbias ? py::object(new_array(dt, {c})) : py::none();
+  test_hold_point();
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* dyp = cptr<T>(dy);
+    const T* xp = cptr<T>(x);
+    const T* wp = opt_cptr<T>(w);
+    const T* mp = cptr<T>(mean);
+    const T* rp = cptr<T>(rstd);
+    T* dxp = opt_mptr<T>(dx);
+    T* dwp = opt_mptr<T>(dw);
+    T* dbp = opt_mptr<T>(db);
+    py::gil_scoped_release nogil;
+    group_norm_backward(dyp, xp, wp, mp, rp, dxp, dwp, dbp, n, c, s, g);
+  });
+  return py::make_tuple(dx, dw, db);
+}
+
 }  // namespace
 
 void bind_norm(py::module_& m) {
@@ -235,6 +305,16 @@ void bind_norm(py::module_& m) {
         py::arg("rstd"), py::arg("need_dx"), py::arg("need_dweight"), py::arg("need_dbias"),
         py::arg("out") = py::none(),
         "(dx, dweight, dbias) of layer_norm_forward (None where not asked for).");
+  m.def("group_norm_forward", named("group_norm_forward", &gn_forward), py::arg("x"),
+        py::arg("num_groups"), py::arg("weight"), py::arg("bias"), py::arg("eps"),
+        py::arg("out") = py::none(),
+        "Group norm of x (N, C, *), the C channels in num_groups groups: (y, mean, rstd), mean "
+        "and rstd of shape (N, num_groups).");
+  m.def("group_norm_backward", named("group_norm_backward", &gn_backward), py::arg("dy"),
+        py::arg("x"), py::arg("num_groups"), py::arg("weight"), py::arg("mean"), py::arg("rstd"),
+        py::arg("need_dx"), py::arg("need_dweight"), py::arg("need_dbias"),
+        py::arg("out") = py::none(),
+        "(dx, dweight, dbias) of group_norm_forward (None where not asked for).");
 }
 
 }  // namespace bind

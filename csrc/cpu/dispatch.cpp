@@ -380,6 +380,15 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
                            T* dx, T* dweight, T* dbias, int64_t rows, int64_t d) {                 \
     DG_DISPATCH(layer_norm_backward, dy, x, weight, mean, rstd, dx, dweight, dbias, rows, d)       \
   }                                                                                                \
+  void group_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* mean, T* rstd,      \
+                          int64_t n, int64_t c, int64_t s, int64_t g, double eps) {                \
+    DG_DISPATCH(group_norm_forward, x, weight, bias, y, mean, rstd, n, c, s, g, eps)               \
+  }                                                                                                \
+  void group_norm_backward(const T* dy, const T* x, const T* weight, const T* mean, const T* rstd, \
+                           T* dx, T* dweight, T* dbias, int64_t n, int64_t c, int64_t s,           \
+                           int64_t g) {                                                            \
+    DG_DISPATCH(group_norm_backward, dy, x, weight, mean, rstd, dx, dweight, dbias, n, c, s, g)    \
+  }                                                                                                \
   void batch_norm_train_forward(const T* x, const T* weight, const T* bias, T* y, T* mean,         \
                                 T* invstd, T* running_mean, T* running_var, int64_t n, int64_t c,  \
                                 int64_t s, double momentum, double eps) {                          \

@@ -353,6 +353,33 @@ void channel_map(const T* p, const T* q, const T* A, const T* B, const T* M, con
   });
 }
 
+// Shifted sums (sa, sb around center) computed again in double, one element at a time, where
+// the float blocks' overflowed on finite data (|x - center| past ~1.8e19 in float32): there the
+// statistics would give invstd = 0 and y = bias, silently. Rare, so the pass is scalar. A NaN or
+// an infinity in the data keeps the sums as they are (NaN statistics). for_each_run(f) calls
+// f(p, len) for each run of the data.
+template <class T, class F>
+inline void refine_sums(F&& for_each_run, T center, double& sa, double& sb) {
+  if (std::isfinite(sa) && std::isfinite(sb)) return;
+  double a = 0.0, b = 0.0;
+  bool finite = true;
+  for_each_run([&](const T* p, int64_t len) {
+    for (int64_t i = 0; i < len; ++i) {
+      finite = finite && std::isfinite(p[i]);
+      const double dv = double(p[i]) - double(center);
+      a += dv;
+      b += dv * dv;
+    }
+  });
+  if (finite) sa = a, sb = b;
+}
+
+// f(p, s) for the n runs of channel j of x (n, c, s).
+template <class T, class F>
+inline void channel_runs(int64_t n, int64_t c, int64_t s, int64_t j, const T* x, F&& f) {
+  for (int64_t k = 0; k < n; ++k) f(x + (k * c + j) * s, s);
+}
+
 // One channel's statistics from its shifted sums (sa, sb around shift, count values): mean,
 // invstd, and the running statistics (null: none) updated with momentum, variance unbiased.
 template <class T>
@@ -383,9 +410,11 @@ void batch_norm_stats_t(const T* x, T* mean, T* invstd, T* running_mean, T* runn
   for (int64_t j = 0; j < c; ++j) shift[j] = count > 0 ? x[j * s] : T(0);
   std::vector<double> sa(static_cast<size_t>(c)), sb(static_cast<size_t>(c));
   channel_sums<T, false>(x, nullptr, shift.data(), n, c, s, sa.data(), sb.data());
-  for (int64_t j = 0; j < c; ++j)
+  for (int64_t j = 0; j < c; ++j) {
+    refine_sums<T>([&](auto&& f) { channel_runs(n, c, s, j, x, f); }, shift[j], sa[j], sb[j]);
     bn_finalize(sa[j], sb[j], shift[j], count, momentum, eps, mean[j], invstd[j],
                 running_mean ? running_mean + j : nullptr, running_var ? running_var + j : nullptr);
+  }
 }
 
 // The channel-at-a-time path of batch norm over (n, c, s), s > 1: one thread takes a channel,
@@ -481,6 +510,7 @@ void batch_norm_train_forward_t(const T* x, const T* weight, const T* bias, T* y
     const T shift = count > 0 ? x[j * s] : T(0);
     double sa, sb;
     channel_run_sums<T, false>(x, nullptr, n, c, s, j, shift, sa, sb);
+    refine_sums<T>([&](auto&& f) { channel_runs(n, c, s, j, x, f); }, shift, sa, sb);
     bn_finalize(sa, sb, shift, count, momentum, eps, mean[j], invstd[j],
                 running_mean ? running_mean + j : nullptr, running_var ? running_var + j : nullptr);
     // y = (x - mean) * scale + bias, as batch_norm_apply_t
@@ -548,11 +578,13 @@ template <class T>
 inline void row_stats(const T* xr, int64_t d, double eps, T& mean, T& rstd, const T* pf = nullptr) {
   double sa, sb;
   run_sums<T, false>(xr, nullptr, d, xr[0], sa, sb, pf);
+  refine_sums<T>([&](auto&& f) { f(xr, d); }, xr[0], sa, sb);
   const double da = sa / double(d);
   double var = sb / double(d) - da * da;
   if (var < 0.0) var = 0.0;
   if (std::isnan(sa) || std::isnan(sb)) var = sa + sb;
-  mean = static_cast<T>(double(xr[0]) + da);
+  const double m = double(xr[0]) + da;
+  mean = static_cast<T>(m);
   rstd = static_cast<T>(1.0 / std::sqrt(var + eps));
 }
 
@@ -817,6 +849,118 @@ void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* me
   }
 }
 
+// ---- group norm over x (n, c, s) in g groups (and instance norm: g = c) ----
+// Row r = (k, q), sample k's group q: its c / g channels, cg * s contiguous elements, normalized
+// by the row's mean and rstd (row_stats: shifted sums in double, as layer norm), with a
+// per-channel affine. Each row is read twice while it sits in L2: once for the statistics, once
+// per channel run for the map; the next row is prefetched into L2 meanwhile (its first half
+// during the statistics, its later channels during the map: layer_norm_forward_t's halves).
+// Rows are shared out in chunks (parallel_chunks), so results do not depend on the thread count.
+// Rows per chunk: at least kParallelGrain elements, and at least an eighth of a thread's share
+// of the rows, so that most rows have their successor in the chunk to prefetch.
+inline int64_t gn_grain(int64_t rows, int64_t d) {
+  const int64_t nt = num_threads();
+  return std::max(kParallelGrain / d + 1, rows / (8 * nt));
+}
+
+template <class T>
+void group_norm_forward_t(const T* x, const T* weight, const T* bias, T* y, T* mean, T* rstd,
+                          int64_t n, int64_t c, int64_t s, int64_t g, double eps) {
+  const int64_t rows = n * g, cg = g > 0 ? c / g : 0, d = cg * s;
+  if (d == 0) {
+    for (int64_t r = 0; r < rows; ++r) mean[r] = rstd[r] = static_cast<T>(NAN);
+    return;
+  }
+  const bool stream = norm_stream(rows * d * int64_t(sizeof(T)));
+  parallel_chunks(rows, gn_grain(rows, d), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const T* xr = x + r * d;
+      T* yr = y + r * d;
+      const T* xn = r + 1 < e ? xr + d : nullptr;
+      row_stats(xr, d, eps, mean[r], rstd[r], xn);
+      const int64_t c0 = (r % g) * cg;
+      for (int64_t j = 0; j < cg; ++j) {
+        // y = (x - mean) * scale + bias, scale = rstd * w (double, rounded once): the centered
+        // form, as batch_norm_apply_t
+        const T scale = static_cast<T>(double(rstd[r]) * (weight ? double(weight[c0 + j]) : 1.0));
+        const T sh = bias ? bias[c0 + j] : T(0);
+        const T* pf = xn != nullptr && j >= cg / 2 ? xn + j * s : nullptr;
+        run_map<T>(nullptr, xr + j * s, T(0), scale, mean[r], sh, yr + j * s, s, stream, pf);
+      }
+    }
+    if (stream) stream_fence();
+  });
+}
+
+// Per row: pass 1 sums, per channel run j, s1 = sum(dy) and s2 = sum(dy (x - mean)); with
+// A = sum_j w_j s1_j and B = sum_j w_j s2_j, dx = rstd w_j dy - rstd^3 B / d (x - mean) -
+// rstd A / d (the row in L2: pass 2, one run_map per channel). dbias_j and dweight_j sum s1_j
+// and rstd s2_j over the samples, from per-(sample, channel) partials in double, in sample
+// order: the same on any thread count.
+template <class T>
+void group_norm_backward_t(const T* dy, const T* x, const T* weight, const T* mean, const T* rstd,
+                           T* dx, T* dweight, T* dbias, int64_t n, int64_t c, int64_t s,
+                           int64_t g) {
+  const int64_t rows = n * g, cg = g > 0 ? c / g : 0, d = cg * s;
+  const bool params = dweight != nullptr || dbias != nullptr;
+  if (d == 0 || rows == 0) {
+    for (int64_t j = 0; j < c; ++j) {
+      if (dweight != nullptr) dweight[j] = T(0);
+      if (dbias != nullptr) dbias[j] = T(0);
+    }
+    return;
+  }
+  if (dx == nullptr && !params) return;
+  struct GnPartials;  // every element written below before it is read
+  double* const part = params ? reused_scratch<double, GnPartials>(size_t(2 * n * c)) : nullptr;
+  const bool stream = dx != nullptr && norm_stream(rows * d * int64_t(sizeof(T)));
+  parallel_chunks(rows, gn_grain(rows, d), [&](int64_t b, int64_t e) {
+    std::vector<double> sums(static_cast<size_t>(2 * cg));
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t off = r * d, k = r / g, c0 = (r % g) * cg;
+      const T* xr = x + off;
+      const T* gr = dy + off;
+      const bool next = r + 1 < e;
+      const double rs = double(rstd[r]);
+      double A = 0.0, B = 0.0;
+      for (int64_t j = 0; j < cg; ++j) {
+        double& s1 = sums[2 * j];
+        double& s2 = sums[2 * j + 1];
+        // the next row's x, its first half, into L2 meanwhile (half of run j's length, at
+        // half its offset); the rest of x and all of dy during the map
+        run_sums<T, true>(xr + j * s, gr + j * s, s, mean[r], s1, s2,
+                          next ? xr + d + j * s / 2 : nullptr);
+        const double wj = weight ? double(weight[c0 + j]) : 1.0;
+        A += wj * s1;
+        B += wj * s2;
+        if (params) {
+          part[2 * (k * c + c0 + j)] = s1;
+          part[2 * (k * c + c0 + j) + 1] = s2 * rs;
+        }
+      }
+      if (dx == nullptr) continue;
+      const T bq = static_cast<T>(-rs * rs * rs * B / double(d));
+      const T dd = static_cast<T>(-rs * A / double(d));
+      for (int64_t j = 0; j < cg; ++j) {
+        const T a = static_cast<T>(rs * (weight ? double(weight[c0 + j]) : 1.0));
+        run_map<T>(gr + j * s, xr + j * s, a, bq, mean[r], dd, dx + off + j * s, s, stream,
+                   next && j >= cg / 2 ? xr + d + j * s : nullptr, next ? gr + d + j * s : nullptr);
+      }
+    }
+    if (stream) stream_fence();
+  });
+  if (!params) return;
+  for (int64_t j = 0; j < c; ++j) {
+    double s1 = 0.0, s2 = 0.0;
+    for (int64_t k = 0; k < n; ++k) {
+      s1 += part[2 * (k * c + j)];
+      s2 += part[2 * (k * c + j) + 1];
+    }
+    if (dbias != nullptr) dbias[j] = static_cast<T>(s1);
+    if (dweight != nullptr) dweight[j] = static_cast<T>(s2);
+  }
+}
+
 }  // namespace
 
 #define DG_NORM_DEFS(T)                                                                            \
@@ -846,6 +990,15 @@ void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* me
   void layer_norm_backward(const T* dy, const T* x, const T* weight, const T* mean, const T* rstd, \
                            T* dx, T* dweight, T* dbias, int64_t rows, int64_t d) {                 \
     layer_norm_backward_t(dy, x, weight, mean, rstd, dx, dweight, dbias, rows, d);                 \
+  }                                                                                                \
+  void group_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* mean, T* rstd,      \
+                          int64_t n, int64_t c, int64_t s, int64_t g, double eps) {                \
+    group_norm_forward_t(x, weight, bias, y, mean, rstd, n, c, s, g, eps);                         \
+  }                                                                                                \
+  void group_norm_backward(const T* dy, const T* x, const T* weight, const T* mean, const T* rstd, \
+                           T* dx, T* dweight, T* dbias, int64_t n, int64_t c, int64_t s,           \
+                           int64_t g) {                                                            \
+    group_norm_backward_t(dy, x, weight, mean, rstd, dx, dweight, dbias, n, c, s, g);              \
   }
 DG_NORM_DEFS(float)
 DG_NORM_DEFS(double)

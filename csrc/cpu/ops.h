@@ -213,6 +213,12 @@ enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winogr
                           int64_t rows, int64_t d, double eps);                                  \
   void layer_norm_backward(const T* dy, const T* x, const T* w, const T* mean, const T* rstd,    \
                            T* dx, T* dweight, T* dbias, int64_t rows, int64_t d);                \
+  /* group norm over x (n, c, s) in g groups (c % g == 0): y, and the (n, g) rows' mean, rstd */ \
+  void group_norm_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t n, \
+                          int64_t c, int64_t s, int64_t g, double eps);                          \
+  void group_norm_backward(const T* dy, const T* x, const T* w, const T* mean, const T* rstd,    \
+                           T* dx, T* dweight, T* dbias, int64_t n, int64_t c, int64_t s,         \
+                           int64_t g);                                                           \
   /* batch_norm_stats then batch_norm_apply in one call (fused per channel where it can) */      \
   void batch_norm_train_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* invstd,    \
                                 T* rmean, T* rvar, int64_t n, int64_t c, int64_t s,              \

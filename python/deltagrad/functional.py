@@ -1932,7 +1932,8 @@ from ._functional_spatial import (  # noqa: E402
     pixel_unshuffle,
 )
 
-# ---- group_norm / instance_norm: layer_norm's kernels on a view, then a per-channel affine ----
+# ---- group_norm / instance_norm: the fused group-norm kernels on the CPU; elsewhere layer_norm on
+# a view, then a per-channel affine ----
 
 
 def _channel_param(v: Any, c: int, x: Tensor, op: str, name: str) -> Tensor | None:
@@ -2011,8 +2012,45 @@ def group_norm(
         )
     w = _channel_param(weight, c, x, op, "weight")
     b = _channel_param(bias, c, x, op, "bias")
+    if type(x.data) is np.ndarray:  # the fused CPU kernels (dg.ops.group_norm_forward/backward)
+        return _group_norm_cpu(x, g, w, b, float(eps))
     y = _normalize_rows(x, (n, g), (c // g) * spatial, float(eps))
     return _channel_affine(y, w, b)
+
+
+def _group_norm_cpu(x: Tensor, g: int, w: Tensor | None, b: Tensor | None, eps: float) -> Tensor:
+    """group_norm (and instance_norm's batch statistics: g = C) on numpy arrays: one fused
+    kernel each way, the (N, g) mean and rstd saved between them."""
+    xd = x.data
+    wd = None if w is None else w.data
+    y, mean, rstd = ops.group_norm_forward(xd, g, wd, None if b is None else b.data, eps)
+
+    def _backward(grad: Any) -> None:
+        need_dw = w is not None and w.requires_grad
+        need_db = b is not None and b.requires_grad
+        if not (x.requires_grad or need_dw or need_db):
+            return
+        dx, dw, db = ops.group_norm_backward(
+            grad,
+            xd,
+            g,
+            wd,
+            mean,
+            rstd,
+            need_dx=x.requires_grad,
+            need_dweight=need_dw,
+            need_dbias=need_db,
+        )
+        if need_dw:
+            w._accumulate(dw)
+        if need_db:
+            b._accumulate(db)
+        if x.requires_grad:
+            x._accumulate(dx)
+
+    parents = tuple(p for p in (x, w, b) if p is not None)
+    saves = (x,) if w is None else (x, w)
+    return Tensor._make(y, parents, _backward, "group_norm", saves=saves)
 
 
 def instance_norm(
@@ -2061,6 +2099,8 @@ def instance_norm(
     k = math.prod(x.shape[2:])
     if rm is not None and k and c:
         _update_running(x, rm, rv, float(momentum), (n, c, k))
+    if type(x.data) is np.ndarray and c:  # each instance a group of one channel
+        return _group_norm_cpu(x, c, w, b, float(eps))
     return _channel_affine(_normalize_rows(x, (n, c), k, float(eps)), w, b)
 
 

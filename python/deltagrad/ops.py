@@ -689,9 +689,9 @@ __all__ += [
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
 ]
-# normalization: fused batch norm over (N, C, *) and layer norm over the last dimensions (CPU
-# kernels only so far: cupy arrays raise NotImplementedError; not in __all__, the contract the
-# CUDA backend implements, until the CUDA kernels exist)
+# normalization: fused batch norm over (N, C, *), layer norm over the last dimensions and group
+# norm over (N, C, *) in groups (CPU kernels only so far: cupy arrays raise NotImplementedError;
+# not in __all__, the contract the CUDA backend implements, until the CUDA kernels exist)
 
 from . import _cpu  # noqa: E402
 
@@ -774,6 +774,60 @@ def batch_norm_backward(
         mean,
         invstd,
         bool(training),
+        bool(need_dx),
+        bool(need_dweight),
+        bool(need_dbias),
+        out,
+    )
+
+
+def group_norm_forward(
+    x: Any,
+    num_groups: int,
+    weight: Any = None,
+    bias: Any = None,
+    eps: float = 1e-5,
+    *,
+    out: Any = None,
+) -> tuple[Any, Any, Any]:
+    """Group normalization of x (N, C, *): the C channels in num_groups groups, each sample's
+    group normalized by its mean and biased variance, then weight * x_hat + bias per channel
+    (weight, bias: None or of shape (C,)). Returns (y, mean, rstd), mean and rstd of shape
+    (N, num_groups). One fused kernel: per group one pass for the statistics (shifted sums in
+    double), one for the normalize + affine. out: None or an array for y."""
+    op = "group_norm_forward"
+    mod = _norm_host(op, x, weight, bias)
+    x, weight, bias = _norm_inputs(op, x=x, weight=weight, bias=bias)
+    return mod.group_norm_forward(x, num_groups, weight, bias, real(eps, op, "eps"), out)
+
+
+def group_norm_backward(
+    dy: Any,
+    x: Any,
+    num_groups: int,
+    weight: Any,
+    mean: Any,
+    rstd: Any,
+    *,
+    need_dx: bool = True,
+    need_dweight: bool = True,
+    need_dbias: bool = True,
+    out: Any = None,
+) -> tuple[Any, Any, Any]:
+    """(dx, dweight, dbias) of group_norm_forward from its mean and rstd (None where not asked
+    for): per group dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * weight;
+    dweight = sum over samples and positions of dy * xhat, dbias = sum of dy (in double, in
+    sample order: the same on any thread count). out: None or an array for dx."""
+    op = "group_norm_backward"
+    mod = _norm_host(op, dy, x, weight, mean, rstd)
+    dy, x, weight, mean, rstd = _norm_inputs(op, dy=dy, x=x, weight=weight, mean=mean, rstd=rstd)
+    return mod.group_norm_backward(
+        dy,
+        x,
+        num_groups,
+        weight,
+        mean,
+        rstd,
         bool(need_dx),
         bool(need_dweight),
         bool(need_dbias),

@@ -859,7 +859,7 @@ __all__ += [
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
 ]
-# ---- normalization (dg.ops.batch_norm_* / layer_norm_*) -------------------------------------
+# ---- normalization (dg.ops.batch_norm_* / layer_norm_* / group_norm_*) -----------------------
 
 
 def _bn_view(x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...], tuple[int, ...]]:
@@ -1008,6 +1008,75 @@ def layer_norm_backward(
         g = g2 if weight is None else g2 * _f64(weight).reshape(1, d)
         dx = r * (g - g.mean(axis=1, keepdims=True) - xhat * (g * xhat).mean(axis=1, keepdims=True))
         dx = dx.reshape(shape)
+        if out is not None:
+            out[...] = dx
+    return dx, dweight, dbias
+
+
+def _gn_view(x: Any, num_groups: int) -> tuple[np.ndarray, int, int]:
+    """x (N, C, *) as float64 (N, G, C/G, S), with C and S."""
+    x = _f64(x)
+    n, c = x.shape[:2]
+    return x.reshape(n, num_groups, c // num_groups, -1), c, int(np.prod(x.shape[2:]))
+
+
+def group_norm_forward(
+    x: Any,
+    num_groups: int,
+    weight: Any = None,
+    bias: Any = None,
+    eps: float = 1e-5,
+    *,
+    out: Any = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(y, mean, rstd): two-pass mean and biased variance per (sample, group), then the
+    per-channel affine; mean and rstd (N, num_groups)."""
+    shape = np.shape(x)
+    x4, c, _ = _gn_view(x, num_groups)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        mean = x4.mean(axis=(2, 3), keepdims=True)
+        var = ((x4 - mean) ** 2).mean(axis=(2, 3), keepdims=True)
+        rstd = 1.0 / np.sqrt(var + eps)
+        y = (x4 - mean) * rstd
+    cshape = (1, num_groups, c // num_groups, 1)
+    if weight is not None:
+        y = y * _f64(weight).reshape(cshape)
+    if bias is not None:
+        y = y + _f64(bias).reshape(cshape)
+    if out is not None:
+        out[...] = y.reshape(shape)
+    return y.reshape(shape), mean.reshape(shape[0], num_groups), rstd.reshape(shape[0], num_groups)
+
+
+def group_norm_backward(
+    dy: Any,
+    x: Any,
+    num_groups: int,
+    weight: Any,
+    mean: Any,
+    rstd: Any,
+    *,
+    need_dx: bool = True,
+    need_dweight: bool = True,
+    need_dbias: bool = True,
+    out: Any = None,
+) -> tuple[Any, Any, Any]:
+    shape = np.shape(x)
+    x4, c, _ = _gn_view(x, num_groups)
+    g4 = _f64(dy).reshape(x4.shape)
+    m = _f64(mean).reshape(shape[0], num_groups, 1, 1)
+    r = _f64(rstd).reshape(shape[0], num_groups, 1, 1)
+    xhat = (x4 - m) * r
+    dweight = (g4 * xhat).sum(axis=(0, 3)).reshape(c) if need_dweight else None
+    dbias = g4.sum(axis=(0, 3)).reshape(c) if need_dbias else None
+    dx = None
+    if need_dx:
+        g = g4
+        if weight is not None:
+            g = g4 * _f64(weight).reshape(1, num_groups, c // num_groups, 1)
+        gm = g.mean(axis=(2, 3), keepdims=True)
+        gxm = (g * xhat).mean(axis=(2, 3), keepdims=True)
+        dx = (r * (g - gm - xhat * gxm)).reshape(shape)
         if out is not None:
             out[...] = dx
     return dx, dweight, dbias
