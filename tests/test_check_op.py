@@ -67,8 +67,8 @@ BUILTINS = [
     ("log", lambda a: a.log(), np.log, [("n", "m")], {"low": 0.2, "high": 3.0}),
     ("sigmoid_vs_tanh_form", F.sigmoid, _sig, [("n", "m")], {}),
     ("tanh_vs_numpy", F.tanh, np.tanh, [("n", "m")], {}),
-    ("softmax", F.softmax, R.softmax, [("n", "c")], {}),
-    ("log_softmax", F.log_softmax, R.log_softmax, [("n", "c")], {}),
+    ("softmax", lambda x: F.softmax(x, -1), R.softmax, [("n", "c")], {}),
+    ("log_softmax", lambda x: F.log_softmax(x, -1), R.log_softmax, [("n", "c")], {}),
     ("softmax_axis0", lambda x: F.softmax(x, axis=0), lambda x: R.softmax(x.T).T, [("n", "c")], {}),
     ("linear", F.linear, lambda x, w, b: x @ w.T + b, [("n", "k"), ("m", "k"), ("m",)], {}),
     (

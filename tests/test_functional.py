@@ -214,9 +214,9 @@ def test_softmax_log_softmax(axis, shape):
 def test_softmax_3d_middle_axis_and_large_logits():
     check_op(lambda x: F.softmax(x, axis=1), lambda x: np.exp(np_log_softmax(x, 1)), [(2, 3, 4)])
     z = dg.tensor(np.array([[1000.0, 0.0, -1000.0]]))
-    assert_close(F.softmax(z).data, [[1.0, 0.0, 0.0]], rtol=1e-7, atol=0.0, equal_nan=True)
+    assert_close(F.softmax(z, -1).data, [[1.0, 0.0, 0.0]], rtol=1e-7, atol=0.0, equal_nan=True)
     assert_close(
-        F.log_softmax(z).data, [[0.0, -1000.0, -2000.0]], rtol=1e-7, atol=0.0, equal_nan=True
+        F.log_softmax(z, -1).data, [[0.0, -1000.0, -2000.0]], rtol=1e-7, atol=0.0, equal_nan=True
     )
 
 

@@ -111,7 +111,7 @@ def test_bce_with_logits_weights_match_torch(dtype, tol, reduction, which):
     tkw = {} if w is None else {"weight": torch.tensor(w)}
     if pw is not None:
         kw["pos_weight"], tkw["pos_weight"] = pw, torch.tensor(pw)
-    ours = F.binary_cross_entropy_with_logits(zd, td, reduction, **kw)
+    ours = F.binary_cross_entropy_with_logits(zd, td, reduction=reduction, **kw)
     ref = torch.nn.functional.binary_cross_entropy_with_logits(zt, tt, reduction=reduction, **tkw)
     np.testing.assert_allclose(ours.numpy(), ref.detach().numpy(), rtol=tol, atol=tol)
     g = rng.standard_normal(ours.shape).astype(dtype) if reduction == "none" else None
@@ -133,7 +133,7 @@ def test_bce_weight_matches_torch(reduction):
     w = rng.uniform(0.5, 2, 6)
     pd, td = dg.tensor(p, requires_grad=True), dg.tensor(t, requires_grad=True)
     pt, tt = torch.tensor(p, requires_grad=True), torch.tensor(t, requires_grad=True)
-    ours = F.binary_cross_entropy(pd, td, reduction, weight=w)
+    ours = F.binary_cross_entropy(pd, td, reduction=reduction, weight=w)
     ref = torch.nn.functional.binary_cross_entropy(
         pt, tt, weight=torch.tensor(w), reduction=reduction
     )

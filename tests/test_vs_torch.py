@@ -44,7 +44,7 @@ ACTS = {
     "logsigmoid": (lambda x: F.logsigmoid(x), TF.logsigmoid),
     "softsign": (lambda x: F.softsign(x), TF.softsign),
     "softmax": (lambda x: F.softmax(x, axis=0), lambda x: torch.softmax(x, 0)),
-    "log_softmax": (F.log_softmax, lambda x: torch.log_softmax(x, -1)),
+    "log_softmax": (lambda x: F.log_softmax(x, -1), lambda x: torch.log_softmax(x, -1)),
 }
 
 

@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import ops
+from ._reduction import legacy_reduction
 from .autograd import grad as _autograd_grad
 from .backends._args import choice, is_device_array
 from .tensor import Tensor, _dims, _sgn, get_array_module, is_grad_enabled, no_grad, where
@@ -95,19 +96,10 @@ def _broadcast(op: str, **shapes: tuple[int, ...]) -> tuple[int, ...]:
 
 def _reduction(size_average: Any, reduce: Any, reduction: Any, op: str) -> str:
     """reduction, or torch's mapping of the deprecated size_average / reduce when either is
-    given (with torch's UserWarning)."""
+    given (with torch's UserWarning: deltagrad._reduction.legacy_reduction)."""
     if size_average is None and reduce is None:
         return choice(reduction, ops.REDUCTIONS, op, "reduction")
-    size_average = True if size_average is None else size_average
-    reduce = True if reduce is None else reduce
-    ret = "mean" if size_average and reduce else "sum" if reduce else "none"
-    warnings.warn(
-        f"{op}: size_average and reduce args will be deprecated, please use "
-        f"reduction='{ret}' instead.",
-        UserWarning,
-        stacklevel=3,
-    )
-    return ret
+    return legacy_reduction(size_average, reduce, op)
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:

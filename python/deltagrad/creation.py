@@ -19,7 +19,7 @@ import numpy as np
 
 from ._random import get_rng
 from .backends._args import is_device_array
-from .tensor import Tensor, as_dtype
+from .tensor import Tensor, _fit_scalar, as_dtype
 
 __all__ = [
     "float16",
@@ -140,6 +140,13 @@ def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: Any 
     return _make(np.empty(shape, _dtype(dtype, "empty")), device, requires_grad, "empty")
 
 
+def _fill_number(value: Any) -> Any:
+    """A 0-d tensor fill_value as its number (torch takes one as a Scalar), else value."""
+    if isinstance(value, Tensor) and value.ndim == 0:
+        return value.item()
+    return value
+
+
 def _fill_dtype(value: Any, op: str) -> np.dtype:
     if isinstance(value, (builtins.bool, np.bool_)):
         return bool
@@ -161,8 +168,10 @@ def full(
     """size filled with fill_value; the dtype follows the value (bool, int64, float32) as
     torch's."""
     shape = _size((size,), "full")
+    fill_value = _fill_number(fill_value)
     dt = _fill_dtype(fill_value, "full") if dtype is None else as_dtype(dtype, "full")
-    return _make(np.full(shape, fill_value, dt), device, requires_grad, "full")
+    fill = _fit_scalar(fill_value, dt, "full", "fill_value")  # 1e300 as float32 raises, as torch
+    return _make(np.full(shape, fill, dt), device, requires_grad, "full")
 
 
 def _like(t: Any, op: str) -> Tensor:
@@ -220,8 +229,10 @@ def full_like(
     requires_grad: Any = False,
 ) -> Tensor:
     t = _like(input, "full_like")
+    fill_value = _fill_number(fill_value)
     _fill_dtype(fill_value, "full_like")
-    arr = np.full(t.shape, fill_value, _dtype(dtype, "full_like", t.dtype))
+    dt = _dtype(dtype, "full_like", t.dtype)
+    arr = np.full(t.shape, _fit_scalar(fill_value, dt, "full_like", "fill_value"), dt)
     return _like_make(t, arr, device, requires_grad, "full_like")
 
 

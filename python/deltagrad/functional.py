@@ -590,6 +590,8 @@ def _softmax_like(x: Any, axis: int, fwd: Any, bwd: Any, op: str, dtype: Any = N
     x = _tensor(x, op)
     if dtype is not None:  # torch's dtype=: the input is cast first (differentiably)
         x = x.astype(as_dtype(dtype, op))
+    if x.ndim == 0:  # torch: one slice of one element; dim must be in [-1, 0], as for 1-d
+        return _softmax_like(x.reshape(1), axis, fwd, bwd, op).reshape(())
     y, moved = _last_axis(fwd, x, axis, op)
     xp = get_array_module(x.data)
 
@@ -603,20 +605,40 @@ def _softmax_like(x: Any, axis: int, fwd: Any, bwd: Any, op: str, dtype: Any = N
     return Tensor._make(y if moved is None else xp.moveaxis(y, -1, moved), (x,), _backward, op)
 
 
-def softmax(input: Any, dim: int = -1, *, dtype: Any = None, axis: int | None = None) -> Tensor:
-    """exp(x) / sum(exp(x)) along dim (torch's name; axis is the older alias); dtype casts
-    the input first, as torch."""
+def softmax(
+    input: Any,
+    dim: int | None = None,
+    _stacklevel: int = 3,
+    dtype: Any = None,
+    *,
+    axis: int | None = None,
+) -> Tensor:
+    """exp(x) / sum(exp(x)) along dim (torch's signature; axis is deltagrad's older alias).
+    dim None picks torch's implicit dim (0 for 0-, 1- and 3-d inputs, else 1) with torch's
+    deprecation warning; dtype casts the input first, as torch."""
+    x = _tensor(input, "softmax")
     dim = dim if axis is None else axis
-    return _softmax_like(input, dim, ops.softmax, ops.softmax_backward, "softmax", dtype)
+    if dim is None:
+        dim = _implicit_softmax_dim("softmax", x.ndim, _stacklevel)
+    return _softmax_like(x, dim, ops.softmax, ops.softmax_backward, "softmax", dtype)
 
 
-def log_softmax(input: Any, dim: int = -1, *, dtype: Any = None, axis: int | None = None) -> Tensor:
-    """x - logsumexp(x) along dim (torch's name; axis is the older alias); dtype casts the
-    input first, as torch."""
+def log_softmax(
+    input: Any,
+    dim: int | None = None,
+    _stacklevel: int = 3,
+    dtype: Any = None,
+    *,
+    axis: int | None = None,
+) -> Tensor:
+    """x - logsumexp(x) along dim (torch's signature; axis is deltagrad's older alias).
+    dim None picks torch's implicit dim with its warning, as softmax; dtype casts the input
+    first, as torch."""
+    x = _tensor(input, "log_softmax")
     dim = dim if axis is None else axis
-    return _softmax_like(
-        input, dim, ops.log_softmax, ops.log_softmax_backward, "log_softmax", dtype
-    )
+    if dim is None:
+        dim = _implicit_softmax_dim("log_softmax", x.ndim, _stacklevel)
+    return _softmax_like(x, dim, ops.log_softmax, ops.log_softmax_backward, "log_softmax", dtype)
 
 
 def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
@@ -741,6 +763,13 @@ def linear(
 
 
 # ---- losses ---------------------------------------------------------------------------------
+#
+# The signatures are torch 2.13's, size_average / reduce (its deprecated spellings of reduction)
+# included; deltagrad._reduction maps them as torch does, with torch's warning. A str where
+# size_average (or weight) stands is taken as the reduction, as deltagrad's losses took it there
+# before: mse_loss(input, target, "sum").
+
+from ._reduction import resolve_reduction as _resolve_reduction  # noqa: E402
 
 
 def _check_reduction(reduction: str, owner: str) -> None:
@@ -799,21 +828,63 @@ def sum_of_squares(y: Any, t: Any) -> Tensor:
     return _loss(loss, dy, y, t, "sum_of_squares", -1.0)
 
 
-def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
-    """mean((y - t)**2) (or "sum", or "none"), y the input and t the target. Differentiable in
-    both."""
-    y, t = _pair(input, target, "mse_loss")
+def mse_loss(
+    input: Any,
+    target: Any,
+    size_average: Any = None,
+    reduce: Any = None,
+    reduction: str = "mean",
+    weight: Any = None,
+) -> Tensor:
+    """mean((y - t)**2) (or "sum", or "none"), y the input and t the target; weight (the
+    input's shape) scales each element's loss, "mean" then dividing by weight.sum(), as torch.
+    Differentiable in input, target and weight."""
+    op = "mse_loss"
+    reduction = _resolve_reduction(size_average, reduce, reduction, op)
+    y, t = _pair(input, target, op)
+    if weight is not None:
+        return _weighted(mse_loss(y, t, reduction="none"), weight, y, reduction, op, True)
     loss, dy = ops.mse_loss(y.data, t.data, reduction)
-    return _loss(loss, dy, y, t, "mse_loss", -1.0)
+    return _loss(loss, dy, y, t, op, -1.0)
+
+
+def _weighted(
+    loss: Tensor, weight: Any, x: Tensor, reduction: str, op: str, by_weight: bool
+) -> Tensor:
+    """torch 2.13's weight= of mse_loss, l1_loss and huber_loss: the elementwise loss times
+    weight (which must have the input's shape, as torch), reduced; "mean" divides by
+    weight.sum() (by_weight: mse_loss, l1_loss) or by the number of elements (huber_loss), as
+    torch. Tensor ops, so differentiable in weight too (as torch's)."""
+    choice(reduction, ops.REDUCTIONS, op, "reduction")
+    w = _tensor(weight, f"{op}: weight")
+    if w.shape != x.shape:
+        raise ValueError(
+            f"{op}: weight: Weights and input must have the same size; got weight of shape "
+            f"{w.shape} and input of shape {x.shape}"
+        )
+    out = loss * w
+    if reduction == "none":
+        return out
+    if reduction == "sum":
+        return out.sum()
+    return out.sum() / w.sum() if by_weight else out.mean()
 
 
 def binary_cross_entropy(
-    input: Any, target: Any, reduction: str = "mean", *, weight: Any = None
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    size_average: Any = None,
+    reduce: Any = None,
+    reduction: str = "mean",
 ) -> Tensor:
     """-(t log p + (1-t) log(1-p)) on probabilities p (the input; t the target; each log
     clamped at -100, as torch), times `weight` (broadcast to p's shape; a constant) when
     given. Differentiable in p and in t."""
     op = "binary_cross_entropy"
+    if isinstance(weight, str):  # binary_cross_entropy(p, t, "sum"): the older signature
+        weight, reduction = None, weight
+    reduction = _resolve_reduction(size_average, reduce, reduction, op)
     p, t = _pair(input, target, op)
     w = _bce_weight(weight, p, op, "weight")
     loss, dp = ops.binary_cross_entropy(p.data, t.data, reduction if w is None else "none")
@@ -839,9 +910,10 @@ def _mean_scaled(d: Any, reduction: str) -> Any:
 def binary_cross_entropy_with_logits(
     input: Any,
     target: Any,
-    reduction: str = "mean",
-    *,
     weight: Any = None,
+    size_average: Any = None,
+    reduce: Any = None,
+    reduction: str = "mean",
     pos_weight: Any = None,
 ) -> Tensor:
     """binary_cross_entropy(sigmoid(z), t) computed stably from logits z; also multi-label
@@ -850,6 +922,9 @@ def binary_cross_entropy_with_logits(
     dim: one per class) weighs the positive term, l = (1 - t) z + (1 + (pos_weight - 1) t)
     softplus(-z). Both are constants."""
     op = "binary_cross_entropy_with_logits"
+    if isinstance(weight, str):  # binary_cross_entropy_with_logits(z, t, "sum"): the older one
+        weight, reduction = None, weight
+    reduction = _resolve_reduction(size_average, reduce, reduction, op)
     z, t = _pair(input, target, op)
     w = _bce_weight(weight, z, op, "weight")
     pw = _bce_weight(pos_weight, z, op, "pos_weight")
@@ -934,14 +1009,26 @@ def _reduce_elementwise(
     return _loss(xp.asarray(total, dtype=loss.dtype), grad, y, t, op, sign, target_grad)
 
 
-def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+def l1_loss(
+    input: Any,
+    target: Any,
+    size_average: Any = None,
+    reduce: Any = None,
+    reduction: str = "mean",
+    weight: Any = None,
+) -> Tensor:
     """|input - target| reduced ("mean", "sum" or "none"); the gradient at 0 is 0 (as
-    torch). Differentiable in input and target."""
-    y, t = _pair(input, target, "l1_loss")
+    torch). weight (the input's shape) scales each element's loss, "mean" then dividing by
+    weight.sum(), as torch. Differentiable in input, target and weight."""
+    op = "l1_loss"
+    reduction = _resolve_reduction(size_average, reduce, reduction, op)
+    y, t = _pair(input, target, op)
+    if weight is not None:
+        return _weighted(l1_loss(y, t, reduction="none"), weight, y, reduction, op, True)
     xp = get_array_module(y.data)
     d = y.data - t.data
     # the gradient sgn(d), 0 where d is NaN (torch's; the loss there is NaN)
-    return _reduce_elementwise(xp.abs(d), _sgn(d), y, t, reduction, "l1_loss")
+    return _reduce_elementwise(xp.abs(d), _sgn(d), y, t, reduction, op)
 
 
 def _positive(v: Any, op: str, name: str, allow_zero: bool) -> float:
@@ -955,12 +1042,20 @@ def _positive(v: Any, op: str, name: str, allow_zero: bool) -> float:
     return v
 
 
-def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+def smooth_l1_loss(
+    input: Any,
+    target: Any,
+    size_average: Any = None,
+    reduce: Any = None,
+    reduction: str = "mean",
+    beta: float = 1.0,
+) -> Tensor:
     """0.5 * d**2 / beta where |d| < beta, else |d| - 0.5 * beta, with d = input - target
     (beta = 0: l1_loss), reduced as torch. Differentiable in input and target."""
+    reduction = _resolve_reduction(size_average, reduce, reduction, "smooth_l1_loss")
     beta = _positive(beta, "smooth_l1_loss", "beta", allow_zero=True)
     if beta == 0.0:
-        return l1_loss(input, target, reduction)
+        return l1_loss(input, target, reduction=reduction)
     y, t = _pair(input, target, "smooth_l1_loss")
     xp = get_array_module(y.data)
     d = y.data - t.data
@@ -971,11 +1066,21 @@ def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float
     return _reduce_elementwise(loss, grad, y, t, reduction, "smooth_l1_loss")
 
 
-def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+def huber_loss(
+    input: Any,
+    target: Any,
+    reduction: str = "mean",
+    delta: float = 1.0,
+    weight: Any = None,
+) -> Tensor:
     """0.5 * d**2 where |d| < delta, else delta * (|d| - 0.5 * delta), with d = input - target,
-    reduced as torch. Differentiable in input and target."""
+    reduced as torch. weight (the input's shape) scales each element's loss ("mean" stays the
+    mean over the elements, as torch's). Differentiable in input, target and weight."""
     delta = _positive(delta, "huber_loss", "delta", allow_zero=False)
     y, t = _pair(input, target, "huber_loss")
+    if weight is not None:
+        loss = huber_loss(y, t, reduction="none", delta=delta)
+        return _weighted(loss, weight, y, reduction, "huber_loss", False)
     xp = get_array_module(y.data)
     d = y.data - t.data
     z = xp.abs(d)
@@ -1136,7 +1241,9 @@ def nll_loss(
     input: Any,
     target: Any,
     weight: Any = None,
+    size_average: Any = None,
     ignore_index: int = -100,
+    reduce: Any = None,
     reduction: str = "mean",
 ) -> Tensor:
     """The negative log-likelihood of class indices given log-probabilities, as torch:
@@ -1144,6 +1251,9 @@ def nll_loss(
     loss_n = -weight[t_n] * input[n, t_n] (0 where t_n == ignore_index); "mean" divides the
     sum by the sum of weight[t_n] over the targets not ignored. Differentiable in input."""
     op = "nll_loss"
+    if isinstance(weight, str):  # nll_loss(logp, target, "sum"): the older signature
+        weight, reduction = None, weight
+    reduction = _resolve_reduction(size_average, reduce, reduction, op)
     x = _class_input(input, op)
     choice(reduction, ops.REDUCTIONS, op, "reduction")
     ignore_index = _ignore_index(ignore_index, op)
@@ -1164,7 +1274,9 @@ def cross_entropy(
     input: Any,
     target: Any,
     weight: Any = None,
+    size_average: Any = None,
     ignore_index: int = -100,
+    reduce: Any = None,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
 ) -> Tensor:
@@ -1180,6 +1292,8 @@ def cross_entropy(
     runs one fused kernel (dg.ops.softmax_cross_entropy). A str as the third argument is
     taken as the reduction (deltagrad's older signature)."""
     op = "cross_entropy"
+    if size_average is not None or reduce is not None:
+        reduction = _resolve_reduction(size_average, reduce, reduction, op)
     # the training hot path first: (N, C) logits and int class indices, no option set
     if (
         weight is None
@@ -1583,11 +1697,28 @@ def _layer_norm_cpu(x: Tensor, shape: tuple[int, ...], w: Any, b: Any, eps: floa
     return Tensor._make(y, parents, _backward, "layer_norm", saves=saves)
 
 
-def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor:
+def embedding(
+    input: Any,
+    weight: Any,
+    padding_idx: int | None = None,
+    max_norm: float | None = None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+) -> Tensor:
     """Rows of weight (num_embeddings, embedding_dim) picked by the integer indices in input
     (any shape): output (*input.shape, embedding_dim). The gradient sums into the rows
-    picked; the row padding_idx gets none (as torch)."""
+    picked; the row padding_idx gets none (as torch). As torch: max_norm first renormalizes,
+    in place and without a gradient, each row looked up whose norm_type-norm exceeds it
+    (see _embedding_renorm); scale_grad_by_freq divides each row's gradient by the number of
+    times its index occurs in input. sparse=True (torch: a sparse gradient) is refused with
+    NotImplementedError where weight's gradient would be recorded, and is a plain lookup
+    where it would not (the same values as torch)."""
     op = "embedding"
+    scale_grad_by_freq = _flag(scale_grad_by_freq, op, "scale_grad_by_freq")
+    sparse = _flag(sparse, op, "sparse")
+    max_norm = None if max_norm is None else _number(max_norm, op, "max_norm")
+    norm_type = _number(norm_type, op, "norm_type")
     if not isinstance(weight, Tensor):
         raise TypeError(f"{op}: weight: expected a Tensor, got {type(weight).__name__}")
     if weight.ndim != 2:
@@ -1610,13 +1741,23 @@ def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor
     if idx.size and (bool((idx < 0).any()) or bool((idx >= num).any())):
         bad = idx[(idx < 0) | (idx >= num)].reshape(-1)[0]
         raise IndexError(f"{op}: input: index {int(bad)} is out of range [0, {num})")
+    if sparse and weight.requires_grad and _grad_enabled():
+        raise NotImplementedError(
+            f"{op}: sparse=True: deltagrad has no sparse gradients; pass sparse=False (the same "
+            "values and a dense gradient), or look up without recording a graph (dg.no_grad())"
+        )
+    if max_norm is not None:
+        _embedding_renorm(weight, idx, max_norm, norm_type, xp)
     out = xp.take(weight.data, idx, axis=0)
     dim = weight.shape[1]
 
     def _backward(g: Any) -> None:
         gw = xp.zeros_like(weight.data)
-        flat = idx.reshape(-1)
+        flat = idx.reshape(-1).astype(np.int64, copy=False)
         rows = g.reshape(-1, dim)
+        if scale_grad_by_freq:  # torch: each occurrence's row times 1 / (its index's count)
+            inv = 1.0 / xp.bincount(flat, minlength=num)[flat]
+            rows = rows * inv.astype(rows.dtype)[:, None]
         if xp is np:
             np.add.at(gw, flat, rows)
         else:
@@ -1628,6 +1769,25 @@ def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor
         weight._accumulate(gw)
 
     return Tensor._make(out, (weight,), _backward, op, saves=())
+
+
+def _embedding_renorm(weight: Tensor, idx: Any, max_norm: float, norm_type: float, xp: Any) -> None:
+    """torch's embedding_renorm_: each distinct row of weight that idx looks up whose
+    norm_type-norm (in weight's dtype) exceeds max_norm is scaled, in place and without a
+    gradient (weight's version bumps), by max_norm / (norm + 1e-7), computed in double and
+    applied in weight's dtype as torch's `row *= scale`."""
+    rows = xp.unique(idx.reshape(-1)).astype(np.int64, copy=False)
+    if rows.size == 0 or weight.shape[1] == 0:
+        return
+    sel = weight.data[rows]
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        norms = xp.linalg.norm(sel, ord=norm_type, axis=1)
+    big = norms > max_norm
+    if not bool(big.any()):
+        return
+    scale = (max_norm / (norms[big].astype(np.float64) + 1e-7)).astype(sel.dtype)
+    with no_grad(), np.errstate(invalid="ignore"):  # an inf row times 0: NaN, as torch's
+        weight[rows[big]] = sel[big] * scale[:, None]
 
 
 # ---- convolution --------------------------------------------------------------------------------
@@ -1649,38 +1809,17 @@ def _conv_int_pair(v: Any, op: str, arg: str) -> tuple[int, int]:
 
 
 def _pad2d(x: Tensor, pads: tuple[int, int, int, int], mode: str) -> Tensor:
-    """x (N, C, H, W) padded by (top, bottom, left, right) with numpy.pad's mode; differentiable
-    (the backward sums the padded gradient back onto the positions each padded one copies)."""
-    top, bottom, left, right = pads
+    """x (N, C, H, W) padded by (top, bottom, left, right); mode is numpy.pad's name (the
+    values of _PAD_MODES). F.pad's implementation (its checks; the backward sums the
+    gradient back onto the positions each padded one copies, on numpy or cupy arrays)."""
     if not any(pads):
         return x
-    if is_device_array(x.data):
-        raise NotImplementedError("conv2d: padding not implemented for CUDA (cupy) arrays yet")
-    h, w = x.shape[2], x.shape[3]
-    if mode == "constant":
-        out = np.pad(x.data, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    top, bottom, left, right = pads
+    return pad(x, (left, right, top, bottom), _PAD_MODES_TORCH.get(mode, mode))
 
-        def _backward(g: Any) -> None:
-            x._accumulate(np.ascontiguousarray(g[:, :, top : top + h, left : left + w]))
 
-    else:
-        if mode == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
-            raise ValueError(
-                f"conv2d: padding_mode 'reflect': padding {pads} must be smaller than the "
-                f"input's spatial size ({h}, {w})"
-            )
-        rows = np.pad(np.arange(h), (top, bottom), mode=mode)
-        cols = np.pad(np.arange(w), (left, right), mode=mode)
-        out = np.ascontiguousarray(x.data[:, :, rows][:, :, :, cols])
-
-        def _backward(g: Any) -> None:
-            gh = np.zeros(g.shape[:2] + (h, g.shape[3]), g.dtype)
-            np.add.at(gh, (slice(None), slice(None), rows), g)
-            gx = np.zeros(x.shape, g.dtype)
-            np.add.at(gx, (slice(None), slice(None), slice(None), cols), gh)
-            x._accumulate(gx)
-
-    return Tensor._make(out, (x,), _backward, "pad2d", saves=())
+# numpy.pad's mode names that differ from F.pad's (torch's)
+_PAD_MODES_TORCH = {"edge": "replicate", "wrap": "circular"}
 
 
 def _same_padding(kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int, int, int]:

@@ -770,6 +770,8 @@ class Tensor:
                 raise RuntimeError(
                     f"fill_: value: expected a number or a 0-d tensor, got shape {value.shape}"
                 )
+        else:  # a number is checked against the dtype, as torch (a 0-d tensor is cast)
+            value = _fit_scalar(value, self.dtype, "fill_")
         with self._inplace("fill_", value) as d:
             d.fill(value.item() if isinstance(value, Tensor) else value)
         return self
@@ -793,6 +795,14 @@ class Tensor:
     def __setitem__(self, idx: Any, value: Any) -> None:
         idx = _index_key(idx)
         v = value.data if isinstance(value, Tensor) else value
+        if isinstance(v, (int, np.integer)) and not -(2**63) <= int(v) < 2**63:
+            raise _Int64RangeError(
+                f"__setitem__: value: Overflow when unpacking long long ({v} is not an int64)"
+            )
+        # a number is checked against the dtype, as torch; not into float16, where torch's
+        # indexing writes inf (its masked_fill / fill_ / full check float16 too)
+        if isinstance(v, (int, float, np.number)) and self.dtype != np.float16:
+            v = _fit_scalar(v, self.dtype, "__setitem__")
         if isinstance(value, Tensor) and value.device != self.device:
             raise RuntimeError(
                 f"__setitem__: value is on {value.device}, the tensor on {self.device}"
@@ -1909,22 +1919,33 @@ class Tensor:
         passes where min <= x <= max."""
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must not be None")
-        if isinstance(min, Tensor) or isinstance(max, Tensor) or _is_array(min) or _is_array(max):
+        if any(
+            isinstance(v, Tensor) or (_is_array(v) and not isinstance(v, np.generic))
+            for v in (min, max)
+        ):  # a numpy scalar is a number here, as torch (checked against the dtype below)
             return _clamp_tensor(self, min, max)
         for v, nm in ((min, "min"), (max, "max")):
-            if v is not None and (
-                isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number))
-            ):
+            if v is not None and not isinstance(v, (int, float, np.number, np.bool_)):
                 raise TypeError(f"clamp: {nm}: expected a number or a tensor, got {v!r}")
+            if isinstance(v, (bool, np.bool_)) and self.dtype.kind == "b":  # True is 1 elsewhere
+                raise TypeError(f"clamp: {nm}: a bool tensor has no clamp by a bool, as torch")
         x = self.data
-        if x.dtype.kind != "f" and any(isinstance(v, float) for v in (min, max)):
-            x = x.astype(np.float32)
+        if x.dtype.kind != "f":  # torch's dtype: float32 by a float bound, else bool -> int64
+            if any(isinstance(v, (float, np.floating)) for v in (min, max)):
+                x = x.astype(np.float32)
+            elif x.dtype.kind == "b":
+                x = x.astype(np.int64)
+        # each bound checked against that dtype, as torch (1e300 on float32 raises)
+        if min is not None:
+            min = _fit_scalar(min, x.dtype, "clamp", "min")
+        if max is not None:
+            max = _fit_scalar(max, x.dtype, "clamp", "max")
         xp = get_array_module(x)
         out = x
         if min is not None:
-            out = xp.maximum(out, x.dtype.type(min))
+            out = xp.maximum(out, min)
         if max is not None:
-            out = xp.minimum(out, x.dtype.type(max))
+            out = xp.minimum(out, max)
         if out is x:
             out = x.copy()
 
@@ -1999,7 +2020,9 @@ class Tensor:
                 f"masked_fill: mask: shape {tuple(m.shape)} does not broadcast to the "
                 f"tensor's shape {self.shape}"
             )
-        out = xp.where(m, xp.asarray(value, dtype=self.data.dtype), self.data)
+        # torch checks the value against the dtype (1e300 into float32 raises, not inf)
+        fill = _fit_scalar(value.item() if vt is not None else value, self.dtype, "masked_fill")
+        out = xp.where(m, xp.asarray(fill), self.data)
         if vt is None or not vt.requires_grad:
             return self._unary(out, lambda g: xp.where(m, 0, g).astype(g.dtype), "masked_fill", ())
 
@@ -2322,6 +2345,76 @@ def as_dtype(dtype: Any, op: str) -> np.dtype:
     if dt.kind not in _DTYPE_KINDS:
         raise TypeError(f"{op}: dtype: {dt} is not supported (bool, integer and float dtypes are)")
     return dt
+
+
+class _ScalarOverflowError(RuntimeError, OverflowError):
+    """A number that does not fit the dtype it is written as: torch's RuntimeError ("value
+    cannot be converted to type float without overflow"); an OverflowError too, the error
+    numpy gave here before."""
+
+
+class _Int64RangeError(ValueError, OverflowError):
+    """An int beyond int64 written by indexing: torch's ValueError ("Overflow when unpacking
+    long long"); an OverflowError too, as numpy's was."""
+
+
+# torch's C type names in _ScalarOverflowError's message
+_C_TYPE_NAMES = {
+    "float16": "c10::Half",
+    "float32": "float",
+    "float64": "double",
+    "int8": "int8_t",
+    "int16": "int16_t",
+    "int32": "int",
+    "int64": "int64_t",
+    "uint8": "uint8_t",
+    "uint16": "uint16_t",
+    "uint32": "uint32_t",
+    "uint64": "uint64_t",
+}
+
+
+def _fit_scalar(value: Any, dt: Any, op: str, name: str = "value") -> Any:
+    """A Python / numpy number as a scalar of dtype dt under torch's checked conversion
+    (c10::overflows): a Python int must fit 64 bits (int64 or uint64; else torch's
+    OverflowError), and a number out of dt's range is an error where numpy would give inf,
+    wrap silently or refuse with its own error. As torch: inf and NaN fit any float dtype
+    and no integer one; a float fits an integer dtype when in [min, max] (the fraction is
+    dropped); a negative int fits an unsigned dtype when -value <= max, and wraps (-1 as
+    uint8 is 255); a bool dtype takes any number."""
+    dt = np.dtype(dt)
+    if isinstance(value, (bool, np.bool_)):
+        return dt.type(value)
+    if isinstance(value, (int, np.integer)):
+        v = int(value)
+        if not -(2**63) <= v < 2**64:
+            raise OverflowError(f"{op}: {name}: int too big to convert ({v} does not fit 64 bits)")
+        if dt.kind == "b":
+            return dt.type(v != 0)
+        if dt.kind == "f":
+            ok = abs(v) <= float(np.finfo(dt).max)
+        else:
+            lo, hi = int(np.iinfo(dt).min), int(np.iinfo(dt).max)
+            ok = v <= hi and (v >= lo or (lo == 0 and -v <= hi))
+            v = v % (hi + 1) if ok and v < 0 and lo == 0 else v
+    elif not isinstance(value, (float, np.floating)):
+        raise TypeError(f"{op}: {name}: expected a number, got {type(value).__name__}")
+    else:
+        v = float(value)
+        if dt.kind == "b":
+            return dt.type(v)
+        if dt.kind == "f":
+            ok = not math.isfinite(v) or abs(v) <= float(np.finfo(dt).max)
+        else:  # exact comparisons: 2.0**63 does not fit int64 (torch's wraps it)
+            info = np.iinfo(dt)
+            ok = math.isfinite(v) and int(info.min) <= v <= int(info.max)
+            v = math.trunc(v) if ok else v
+    if not ok:
+        raise _ScalarOverflowError(
+            f"{op}: {name}: value cannot be converted to type "
+            f"{_C_TYPE_NAMES.get(dt.name, dt.name)} without overflow (got {value!r})"
+        )
+    return dt.type(v)
 
 
 def _scalar_dtype(dt: Any, value: Any) -> Any:

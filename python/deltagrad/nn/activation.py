@@ -126,26 +126,35 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
-class Softmax(Module):
-    """softmax along dim (torch's nn.Softmax; dim=None means the last dimension here, where
-    torch guesses from the number of dimensions and warns)."""
+class _SoftmaxFamily(Module):
+    """Softmax, LogSoftmax and Softmin: one dim (None: torch's implicit dim, 0 for 0-, 1- and
+    3-d inputs, else 1, with torch's deprecation warning, as the functional forms)."""
+
+    _op = "Softmax"
 
     def __init__(self, dim: int | None = None) -> None:
         super().__init__()
-        self.dim = dim
-
-    def forward(self, x: Any) -> Tensor:
-        return F.softmax(x, -1 if self.dim is None else self.dim)
+        self.dim = _dim_or_none(self._op, dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
 
 
-class LogSoftmax(Softmax):
-    """log_softmax along dim (torch's nn.LogSoftmax)."""
+class Softmax(_SoftmaxFamily):
+    """softmax along dim (torch's nn.Softmax)."""
 
     def forward(self, x: Any) -> Tensor:
-        return F.log_softmax(x, -1 if self.dim is None else self.dim)
+        # _stacklevel 5 (torch's): the warning names the line that called the module
+        return F.softmax(x, self.dim, _stacklevel=5)
+
+
+class LogSoftmax(_SoftmaxFamily):
+    """log_softmax along dim (torch's nn.LogSoftmax)."""
+
+    _op = "LogSoftmax"
+
+    def forward(self, x: Any) -> Tensor:
+        return F.log_softmax(x, self.dim, _stacklevel=5)
 
 
 class Softplus(Module):
@@ -377,19 +386,13 @@ class RReLU(Module):
         return f"lower={self.lower}, upper={self.upper}{inplace}"
 
 
-class Softmin(Module):
-    """softmax(-x) along dim; dim None: torch's implicit dim (and its deprecation warning),
-    as F.softmin."""
+class Softmin(_SoftmaxFamily):
+    """softmax(-x) along dim (torch's nn.Softmin)."""
 
-    def __init__(self, dim: int | None = None) -> None:
-        super().__init__()
-        self.dim = _dim_or_none("Softmin", dim)
+    _op = "Softmin"
 
     def forward(self, x: Any) -> Tensor:
         return F.softmin(x, self.dim, _stacklevel=5)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
 
 
 class Softmax2d(Module):

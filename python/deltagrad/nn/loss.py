@@ -6,11 +6,10 @@ first is taken as the reduction, as deltagrad's losses took it before."""
 
 from __future__ import annotations
 
-import sys
-import warnings
 from typing import Any
 
 from .. import functional as F
+from .._reduction import resolve_reduction
 from ..tensor import Tensor
 from .module import Module
 
@@ -27,47 +26,19 @@ __all__ = [
 ]
 
 
-def _legacy_reduction(size_average: Any, reduce: Any, owner: str) -> str:
-    """torch's mapping of the deprecated size_average / reduce onto reduction, with torch's
-    UserWarning naming the reduction they map to (torch.nn._reduction.legacy_get_string)."""
-    size_average = True if size_average is None else size_average
-    reduce = True if reduce is None else reduce
-    ret = "mean" if size_average and reduce else "sum" if reduce else "none"
-    warnings.warn(
-        f"{owner}: size_average and reduce args will be deprecated, please use "
-        f"reduction='{ret}' instead.",
-        UserWarning,
-        stacklevel=_caller_stacklevel(),
-    )
-    return ret
-
-
-def _caller_stacklevel() -> int:
-    """The stacklevel of the first frame outside deltagrad.nn (the user's constructor call),
-    seen from _legacy_reduction's warn: subclasses' __init__ chains differ in depth."""
-    frame = sys._getframe(2)  # _legacy_reduction's caller
-    level = 2
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("deltagrad.nn"):
-        frame = frame.f_back
-        level += 1
-    return level
-
-
 class _Loss(Module):
+    """The losses' base: reduction from torch's (size_average, reduce, reduction) arguments
+    (deltagrad._reduction). No extra_repr, as torch 2.13's losses: MSELoss(), whatever the
+    arguments."""
+
     def __init__(
         self, size_average: Any = None, reduce: Any = None, reduction: str = "mean"
     ) -> None:
         super().__init__()
         owner = type(self).__name__
-        if isinstance(size_average, str):  # MSELoss("sum"): deltagrad's positional reduction
-            size_average, reduction = None, size_average
-        if size_average is not None or reduce is not None:
-            reduction = _legacy_reduction(size_average, reduce, owner)
+        reduction = resolve_reduction(size_average, reduce, reduction, owner)
         F._check_reduction(reduction, owner)
         self.reduction = reduction
-
-    def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}"
 
 
 class _WeightedLoss(_Loss):
@@ -98,7 +69,7 @@ class _WeightedLoss(_Loss):
 
 class MSELoss(_Loss):
     def forward(self, input: Any, target: Any) -> Tensor:
-        return F.mse_loss(input, target, self.reduction)
+        return F.mse_loss(input, target, reduction=self.reduction)
 
 
 class SumOfSquaresLoss(Module):
@@ -115,7 +86,7 @@ class BCELoss(_WeightedLoss):
     _per_class = False
 
     def forward(self, input: Any, target: Any) -> Tensor:
-        return F.binary_cross_entropy(input, target, self.reduction, weight=self.weight)
+        return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
 
 
 class BCEWithLogitsLoss(_WeightedLoss):
@@ -139,13 +110,13 @@ class BCEWithLogitsLoss(_WeightedLoss):
 
     def forward(self, input: Any, target: Any) -> Tensor:
         return F.binary_cross_entropy_with_logits(
-            input, target, self.reduction, weight=self.weight, pos_weight=self.pos_weight
+            input, target, self.weight, reduction=self.reduction, pos_weight=self.pos_weight
         )
 
 
 class L1Loss(_Loss):
     def forward(self, input: Any, target: Any) -> Tensor:
-        return F.l1_loss(input, target, self.reduction)
+        return F.l1_loss(input, target, reduction=self.reduction)
 
 
 class SmoothL1Loss(_Loss):
@@ -160,10 +131,7 @@ class SmoothL1Loss(_Loss):
         self.beta = F._positive(beta, "SmoothL1Loss", "beta", allow_zero=True)
 
     def forward(self, input: Any, target: Any) -> Tensor:
-        return F.smooth_l1_loss(input, target, self.reduction, self.beta)
-
-    def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}, beta={self.beta}"
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
 
 
 class HuberLoss(_Loss):
@@ -172,10 +140,7 @@ class HuberLoss(_Loss):
         self.delta = F._positive(delta, "HuberLoss", "delta", allow_zero=False)
 
     def forward(self, input: Any, target: Any) -> Tensor:
-        return F.huber_loss(input, target, self.reduction, self.delta)
-
-    def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}, delta={self.delta}"
+        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
 
 
 class NLLLoss(_WeightedLoss):
@@ -238,14 +203,7 @@ class CrossEntropyLoss(_WeightedLoss):
 from .._functional_losses import _real  # noqa: E402
 
 
-class _PlainRepr:
-    """torch's repr for the losses below: no extra_repr (KLDivLoss(), not its reduction)."""
-
-    def extra_repr(self) -> str:
-        return ""
-
-
-class KLDivLoss(_PlainRepr, _Loss):
+class KLDivLoss(_Loss):
     """torch.nn.KLDivLoss (see deltagrad.functional.kl_div): input holds log-probabilities;
     reduction may also be 'batchmean' (the sum divided by the batch size); 'mean' warns, as
     torch's."""
@@ -269,7 +227,7 @@ class KLDivLoss(_PlainRepr, _Loss):
         return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
 
 
-class PoissonNLLLoss(_PlainRepr, _Loss):
+class PoissonNLLLoss(_Loss):
     def __init__(
         self,
         log_input: bool = True,
@@ -295,7 +253,7 @@ class PoissonNLLLoss(_PlainRepr, _Loss):
         )
 
 
-class GaussianNLLLoss(_PlainRepr, _Loss):
+class GaussianNLLLoss(_Loss):
     """torch.nn.GaussianNLLLoss: forward(input, target, var) (see
     deltagrad.functional.gaussian_nll_loss)."""
 
@@ -310,7 +268,7 @@ class GaussianNLLLoss(_PlainRepr, _Loss):
         )
 
 
-class _MarginLoss(_PlainRepr, _Loss):
+class _MarginLoss(_Loss):
     """A loss with torch's margin hyper-parameter (stored as a float)."""
 
     def __init__(self, margin: float, size_average: Any, reduce: Any, reduction: str) -> None:
@@ -364,12 +322,12 @@ class HingeEmbeddingLoss(_MarginLoss):
         return F.hinge_embedding_loss(input, target, margin=self.margin, reduction=self.reduction)
 
 
-class SoftMarginLoss(_PlainRepr, _Loss):
+class SoftMarginLoss(_Loss):
     def forward(self, input: Any, target: Any) -> Tensor:
         return F.soft_margin_loss(input, target, reduction=self.reduction)
 
 
-class MultiLabelSoftMarginLoss(_PlainRepr, _WeightedLoss):
+class MultiLabelSoftMarginLoss(_WeightedLoss):
     """torch.nn.MultiLabelSoftMarginLoss: weight (a buffer) broadcasts to the input's shape,
     usually one per class (C,)."""
 
@@ -381,7 +339,7 @@ class MultiLabelSoftMarginLoss(_PlainRepr, _WeightedLoss):
         )
 
 
-class MultiMarginLoss(_PlainRepr, _WeightedLoss):
+class MultiMarginLoss(_WeightedLoss):
     """torch.nn.MultiMarginLoss: p is 1 or 2; weight (a buffer) is one per class."""
 
     def __init__(
@@ -410,7 +368,7 @@ class MultiMarginLoss(_PlainRepr, _WeightedLoss):
         )
 
 
-class TripletMarginLoss(_PlainRepr, _Loss):
+class TripletMarginLoss(_Loss):
     def __init__(
         self,
         margin: float = 1.0,

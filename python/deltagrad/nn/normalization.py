@@ -33,11 +33,12 @@ def _positive_int(v: Any, owner: str, name: str) -> int:
     return int(v)
 
 
-def _eps(v: Any, owner: str) -> float:
+def _eps(v: Any, owner: str) -> Any:
+    """eps checked, and kept as given (an int stays an int), so that repr() prints it as
+    torch does (eps=1, not eps=1.0)."""
     if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
         raise TypeError(f"{owner}: eps: expected a number, got {v!r}")
-    v = float(v)
-    if not (v >= 0.0 and math.isfinite(v)):
+    if not (float(v) >= 0.0 and math.isfinite(float(v))):
         raise ValueError(f"{owner}: eps: expected a finite number >= 0, got {v}")
     return v
 
@@ -48,14 +49,15 @@ def _flag(v: Any, owner: str, name: str) -> bool:
     return bool(v)
 
 
-def _momentum(v: Any, owner: str) -> float | None:
+def _momentum(v: Any, owner: str) -> Any:
+    """momentum checked, and kept as given (None, or a number printed as torch does)."""
     if v is None:
         return None
     if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
         raise TypeError(f"{owner}: momentum: expected a number or None, got {v!r}")
     if not 0.0 <= float(v) <= 1.0:
         raise ValueError(f"{owner}: momentum: expected a number in [0, 1], got {v}")
-    return float(v)
+    return v
 
 
 class _NormBase(Module):

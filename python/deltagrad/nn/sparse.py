@@ -18,8 +18,10 @@ __all__ = ["Embedding"]
 class Embedding(Module):
     """weight (num_embeddings, embedding_dim) drawn from N(0, 1); forward(indices) returns the
     rows the integer indices pick, shape (*indices.shape, embedding_dim). padding_idx: that
-    row is zero at construction and gets no gradient (as torch). max_norm,
-    scale_grad_by_freq and sparse are not supported (NotImplementedError)."""
+    row is zero at construction and gets no gradient (as torch). max_norm, norm_type and
+    scale_grad_by_freq as torch (see deltagrad.functional.embedding); sparse=True builds, but
+    a forward that records weight's gradient raises NotImplementedError (deltagrad has no
+    sparse gradients)."""
 
     def __init__(
         self,
@@ -39,13 +41,11 @@ class Embedding(Module):
         for name, n in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
             if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
                 raise ValueError(f"Embedding: {name}: expected an int >= 0, got {n!r}")
-        for name, v, default in (
-            ("max_norm", max_norm, None),
-            ("scale_grad_by_freq", scale_grad_by_freq, False),
-            ("sparse", sparse, False),
-        ):
-            if v != default:
-                raise NotImplementedError(f"Embedding: {name}={v!r} is not supported")
+        if max_norm is not None:
+            F._number(max_norm, "Embedding", "max_norm")
+        F._number(norm_type, "Embedding", "norm_type")
+        F._flag(scale_grad_by_freq, "Embedding", "scale_grad_by_freq")
+        F._flag(sparse, "Embedding", "sparse")
         dtype = _float_dtype(dtype, "Embedding")
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         if padding_idx is not None:
@@ -110,9 +110,28 @@ class Embedding(Module):
             _freeze=freeze,
         )
 
-    def forward(self, x: Any) -> Tensor:
-        return F.embedding(x, self.weight, self.padding_idx)
+    def forward(self, input: Any) -> Tensor:  # noqa: A002  (torch's name)
+        return F.embedding(
+            input,
+            self.weight,
+            self.padding_idx,
+            self.max_norm,
+            self.norm_type,
+            self.scale_grad_by_freq,
+            self.sparse,
+        )
 
     def extra_repr(self) -> str:
+        """torch's: the arguments that differ from their defaults, as given."""
         s = f"{self.num_embeddings}, {self.embedding_dim}"
-        return s if self.padding_idx is None else s + f", padding_idx={self.padding_idx}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq is not False:
+            s += f", scale_grad_by_freq={self.scale_grad_by_freq}"
+        if self.sparse is not False:
+            s += ", sparse=True"
+        return s
