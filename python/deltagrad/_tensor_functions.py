@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from . import functional as _functional
 from .backends._args import is_device_array
 from .tensor import Tensor, cat, concat, concatenate, stack, where
 
@@ -108,3 +109,21 @@ for _name in _METHODS:
 del _name
 
 _ = (cat, concat, concatenate, stack, where)  # re-exported
+
+
+# Tensor.softmax / log_softmax route through deltagrad.functional, which imports the tensor
+# module: they are set on Tensor here, where both are importable without a cycle.
+def _softmax(self: Tensor, dim: int, dtype: Any = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along dim, as torch.Tensor.softmax (dim is required)."""
+    return _functional.softmax(self, dim, dtype=dtype)
+
+
+def _log_softmax(self: Tensor, dim: int, dtype: Any = None) -> Tensor:
+    """x - logsumexp(x) along dim, as torch.Tensor.log_softmax (dim is required)."""
+    return _functional.log_softmax(self, dim, dtype=dtype)
+
+
+_softmax.__name__ = _softmax.__qualname__ = "softmax"
+_log_softmax.__name__ = _log_softmax.__qualname__ = "log_softmax"
+Tensor.softmax = _softmax  # type: ignore[attr-defined]
+Tensor.log_softmax = _log_softmax  # type: ignore[attr-defined]

@@ -2222,6 +2222,781 @@ class Tensor:
     def __dlpack_device__(self) -> Any:
         return self.data.__dlpack_device__()
 
+    # ---- torch.Tensor method parity (r32): composed of the ops above where possible, so the
+    # gradient comes for free and any device the ops run on works -----------------------------
+
+    def _inplace_from(self, op: str, result: Callable[[], Tensor], operand: Any = None) -> Tensor:
+        """An in-place op as its out-of-place twin: result() is computed on a detached self
+        inside self._inplace (which refuses a graph through self, and bumps the version only
+        once the write went through), then written into self's array."""
+        with self._inplace(op, operand) as d:
+            out = result().data
+            if out.shape != d.shape:
+                raise ValueError(
+                    f"{op}: the result's shape {tuple(out.shape)} does not match the "
+                    f"tensor's shape {tuple(d.shape)} (an in-place op cannot broadcast self)"
+                )
+            if out.dtype != d.dtype and _KIND_RANK.get(out.dtype.kind, 3) > _KIND_RANK.get(
+                d.dtype.kind, 3
+            ):
+                raise TypeError(
+                    f"{op}: result type {out.dtype} can't be cast to the desired output "
+                    f"type {d.dtype}"
+                )
+            d[...] = out
+        return self
+
+    # softmax / log_softmax: set in _tensor_functions (deltagrad.functional imports this
+    # module, so this module does not import it)
+
+    def masked_fill_(self, mask: Any, value: Any) -> Tensor:
+        """masked_fill, in place."""
+        return self._inplace_from(
+            "masked_fill_", lambda: self.detach().masked_fill(mask, value), value
+        )
+
+    def _dim_index(self, dim: Any, index: Any, op: str, negative: bool = False) -> tuple[int, Any]:
+        """(dim, index) of the index_* ops: index a 0-d or 1-d integer tensor of in-range
+        values (negative ones count from the end where `negative`: torch's index_fill takes
+        them, its index_select / index_add / index_copy raise)."""
+        d = _dim(dim, self.data.ndim, op)
+        idx = index.data if isinstance(index, Tensor) else index
+        if not _is_array(idx) or idx.dtype.kind not in "iu":
+            raise TypeError(
+                f"{op}: index: expected an int64 tensor, got "
+                f"{getattr(idx, 'dtype', type(index).__name__)}"
+            )
+        if is_cuda_array(idx) != is_cuda_array(self.data):
+            raise RuntimeError(f"{op}: index: expected it on the tensor's device {self.device}")
+        if idx.ndim > 1:
+            raise ValueError(f"{op}: index: expected a 0-d or 1-d tensor, got shape {idx.shape}")
+        n = self.shape[d] if self.data.ndim else 1
+        lo = -n if negative else 0
+        if idx.size and (int(idx.min()) < lo or int(idx.max()) >= n):
+            raise IndexError(f"{op}: index: values out of range [{lo}, {n}) for dim {d}")
+        return d, idx.reshape(-1) % max(n, 1)
+
+    def index_select(self, dim: int, index: Any) -> Tensor:
+        """The slices at index (0-d or 1-d) along dim, as torch.index_select."""
+        d, idx = self._dim_index(dim, index, "index_select")
+        if self.data.ndim == 0:
+            if idx.size != 1:
+                raise IndexError(
+                    f"index_select: index: a 0-d tensor takes exactly 1 index, got {idx.size}"
+                )
+            return self.reshape(())
+        return self[(slice(None),) * d + (idx,)]
+
+    def index_fill(self, dim: int, index: Any, value: Any) -> Tensor:
+        """A copy with value in the slices at index along dim, as torch.index_fill."""
+        d, idx = self._dim_index(dim, index, "index_fill", negative=True)
+        xp = get_array_module(self.data)
+        n = self.shape[d] if self.data.ndim else 1
+        hit = xp.zeros(n, dtype=bool)
+        hit[idx] = True
+        shape = [1] * self.data.ndim
+        if shape:
+            shape[d] = n
+        return self.masked_fill(hit.reshape(shape), value)
+
+    def index_fill_(self, dim: int, index: Any, value: Any) -> Tensor:
+        return self._inplace_from(
+            "index_fill_", lambda: self.detach().index_fill(dim, index, value), value
+        )
+
+    def _index_source(self, dim: int, index: Any, source: Any, op: str) -> tuple[Any, Tensor]:
+        """(index as a scatter index of source's shape, source) for index_add / index_copy."""
+        d, idx = self._dim_index(dim, index, op)
+        src = self._lift(source) if isinstance(source, Tensor) else Tensor(source)
+        if src.dtype != self.dtype:
+            raise TypeError(
+                f"{op}: self ({self.dtype}) and source ({src.dtype}) must have the same dtype"
+            )
+        want = list(self.shape)
+        if want:
+            want[d] = idx.size
+        if src.data.ndim != self.data.ndim and not (
+            self.data.ndim == 0 and src.data.size == idx.size
+        ):
+            raise ValueError(
+                f"{op}: source: expected shape {tuple(want)} (self's, with {idx.size} "
+                f"indices along dim {d}), got {src.shape}"
+            )
+        if want and tuple(want) != src.shape:
+            raise ValueError(
+                f"{op}: source: expected shape {tuple(want)} (self's, with {idx.size} "
+                f"indices along dim {d}), got {src.shape}"
+            )
+        if not want:
+            return idx.reshape(idx.shape), src.reshape(idx.shape)
+        xp = get_array_module(self.data)
+        view = [1] * len(want)
+        view[d] = idx.size
+        return xp.broadcast_to(idx.reshape(view), tuple(want)), src
+
+    def index_add(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
+        """A copy with alpha * source's slices added at index along dim (repeated indices
+        accumulate), as torch.index_add."""
+        idx, src = self._index_source(dim, index, source, "index_add")
+        if alpha != 1:
+            src = src * alpha
+        if self.data.ndim == 0:
+            return self + src.sum()
+        return self.scatter_add(_dim(dim, self.data.ndim, "index_add"), idx, src)
+
+    def index_add_(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
+        return self._inplace_from(
+            "index_add_", lambda: self.detach().index_add(dim, index, source, alpha=alpha), source
+        )
+
+    def index_copy(self, dim: int, index: Any, source: Any) -> Tensor:
+        """A copy with source's slices written at index along dim, as torch.index_copy
+        (with a repeated index, the last write wins here; torch leaves it undefined)."""
+        idx, src = self._index_source(dim, index, source, "index_copy")
+        if self.data.ndim == 0:
+            return src.reshape(()) if idx.size else self.clone()
+        return self.scatter(_dim(dim, self.data.ndim, "index_copy"), idx, src)
+
+    def index_copy_(self, dim: int, index: Any, source: Any) -> Tensor:
+        return self._inplace_from(
+            "index_copy_", lambda: self.detach().index_copy(dim, index, source), source
+        )
+
+    def scatter(
+        self, dim: int, index: Any, src: Any = None, value: Any = None, *, reduce: Any = None
+    ) -> Tensor:
+        """A copy with out[index[i][j]][j] = src[i][j] (dim 0), or = value (a number), as
+        torch.scatter; differentiable in self and src. reduce (torch's deprecated 'add' /
+        'multiply') is not supported: use scatter_add."""
+        if reduce is not None:
+            raise ValueError(
+                f"scatter: reduce={reduce!r} is not supported (deprecated in torch); use "
+                "scatter_add"
+            )
+        if src is None and value is None:
+            raise TypeError("scatter: expected src (a tensor) or value (a number)")
+        if src is not None and value is not None:
+            raise TypeError("scatter: pass src or value, not both")
+        if value is None and not isinstance(src, Tensor) and not _is_array(src):
+            value, src = src, None  # scatter(dim, index, 1.5): torch's value overload
+        d = _dim(dim, self.data.ndim, "scatter")
+        idx = _index_arg(index, self, d, "scatter")
+        xp = get_array_module(self.data)
+        _check_index_range(idx, self.shape[d] if self.data.ndim else 1, "scatter", xp)
+        hit = xp.zeros(self.shape, dtype=bool)
+        if src is None:
+            if isinstance(value, Tensor):
+                raise TypeError("scatter: value: expected a number; pass a tensor as src")
+            _scatter_set(hit, d, idx, True)
+            return self.masked_fill(hit, value)
+        src_t = self._lift(src) if isinstance(src, Tensor) else Tensor(src)
+        if src_t.data.ndim != idx.ndim or any(i > s for i, s in zip(idx.shape, src_t.shape)):
+            raise ValueError(
+                f"scatter: src: expected a shape at least the index's {idx.shape} in every "
+                f"dim, got {src_t.shape}"
+            )
+        if src_t.dtype != self.dtype:
+            raise TypeError(
+                f"scatter: src: expected dtype {self.dtype} (self's), got {src_t.dtype}"
+            )
+        lead = _leading_slices(idx.shape, 0, all_dims=True)
+        out = self.data.copy()
+        _scatter_set(out, d, idx, src_t.data[lead])
+        _scatter_set(hit, d, idx, True)
+
+        def _backward(g: Any) -> None:
+            if self.requires_grad:
+                self._accumulate(xp.where(hit, 0, g).astype(g.dtype))
+            if src_t.requires_grad:
+                gs = xp.zeros_like(src_t.data)
+                gs[lead] = (
+                    xp.take_along_axis(g[_leading_slices(idx.shape, d)], idx, axis=d)
+                    if g.ndim
+                    else g
+                )
+                src_t._accumulate(gs)
+
+        return Tensor._make(out, (self, src_t), _backward, "scatter", saves=())
+
+    def scatter_(
+        self, dim: int, index: Any, src: Any = None, value: Any = None, *, reduce: Any = None
+    ) -> Tensor:
+        return self._inplace_from(
+            "scatter_",
+            lambda: self.detach().scatter(dim, index, src, value, reduce=reduce),
+            src,
+        )
+
+    def scatter_add_(self, dim: int, index: Any, src: Any) -> Tensor:
+        return self._inplace_from(
+            "scatter_add_", lambda: self.detach().scatter_add(dim, index, src), src
+        )
+
+    def _mask_arg(self, mask: Any, op: str) -> Any:
+        m = mask.data if isinstance(mask, Tensor) else mask
+        if getattr(m, "dtype", None) is None or m.dtype.kind != "b":
+            raise TypeError(
+                f"{op}: mask: expected a bool tensor, got {getattr(m, 'dtype', type(m).__name__)}"
+            )
+        if is_cuda_array(m) != is_cuda_array(self.data):
+            raise RuntimeError(f"{op}: mask: expected it on the tensor's device {self.device}")
+        return m
+
+    def masked_select(self, mask: Any) -> Tensor:
+        """The elements where mask (broadcast with self) is True, as a 1-d tensor."""
+        m = self._mask_arg(mask, "masked_select")
+        try:
+            shape = np.broadcast_shapes(tuple(m.shape), self.shape)
+        except ValueError:
+            raise ValueError(
+                f"masked_select: mask: shape {tuple(m.shape)} does not broadcast with the "
+                f"tensor's shape {self.shape}"
+            ) from None
+        xp = get_array_module(self.data)
+        if not shape:  # 0-d self and mask
+            return self.reshape(1)[m.reshape(1)]
+        return self.expand(shape)[xp.broadcast_to(m, shape)]
+
+    def masked_scatter(self, mask: Any, source: Any) -> Tensor:
+        """A copy with source's first elements (in order) written where mask (broadcast with
+        self) is True, as torch.masked_scatter; differentiable in self and source."""
+        m = self._mask_arg(mask, "masked_scatter")
+        try:
+            shape = np.broadcast_shapes(tuple(m.shape), self.shape)
+        except ValueError:
+            raise ValueError(
+                f"masked_scatter: mask: shape {tuple(m.shape)} does not broadcast with the "
+                f"tensor's shape {self.shape}"
+            ) from None
+        src = self._lift(source) if isinstance(source, Tensor) else Tensor(source)
+        if src.dtype != self.dtype:
+            raise TypeError(
+                f"masked_scatter: source: expected dtype {self.dtype} (self's), got {src.dtype}"
+            )
+        xp = get_array_module(self.data)
+        pos = xp.flatnonzero(xp.broadcast_to(m, shape))
+        if pos.size > src.data.size:
+            raise ValueError(
+                f"masked_scatter: source: has {src.data.size} elements, fewer than the "
+                f"{pos.size} True elements of the mask"
+            )
+        flat = self.expand(shape).reshape(-1)
+        return flat.scatter(0, pos, src.reshape(-1)[: pos.size]).reshape(shape)
+
+    def masked_scatter_(self, mask: Any, source: Any) -> Tensor:
+        return self._inplace_from(
+            "masked_scatter_", lambda: self.detach().masked_scatter(mask, source), source
+        )
+
+    # ---- arithmetic method forms ----------------------------------------------------------
+
+    def add(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """self + alpha * other, as torch.add."""
+        return self + (other if alpha == 1 else self._lift(other) * alpha)
+
+    def sub(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """self - alpha * other, as torch.sub."""
+        return self - (other if alpha == 1 else self._lift(other) * alpha)
+
+    subtract = sub
+
+    def mul(self, other: Any) -> Tensor:
+        return self * other
+
+    multiply = mul
+
+    def div(self, other: Any, *, rounding_mode: Any = None) -> Tensor:
+        """self / other; rounding_mode "floor" is floor_divide, "trunc" rounds toward zero
+        (no gradient there, as torch's is zero almost everywhere)."""
+        if rounding_mode is None:
+            return self / other
+        if rounding_mode == "floor":
+            return self.floor_divide(other)
+        if rounding_mode == "trunc":
+            o = self._lift(other)
+            dt = _result_dtype(self.data, o.data)
+            if dt.kind in "biu":
+                _no_int_zero(o.data, "div")
+            q = (self.detach() / o.detach()).data
+            out = get_array_module(q).trunc(q)
+            return _no_graph(out.astype(dt) if dt.kind in "biu" else out, "div")
+        raise ValueError(
+            f"div: rounding_mode: expected None, 'trunc' or 'floor', got {rounding_mode!r}"
+        )
+
+    divide = div
+    true_divide = __truediv__
+
+    def pow(self, exponent: Any) -> Tensor:
+        return self**exponent
+
+    def neg(self) -> Tensor:
+        return -self
+
+    negative = neg
+
+    def reciprocal(self) -> Tensor:
+        return 1.0 / (self if self.data.dtype.kind == "f" else self.float())
+
+    def addcmul(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        """self + value * tensor1 * tensor2, as torch.addcmul."""
+        prod = self._lift(tensor1) * tensor2
+        return self + (prod if value == 1 else prod * value)
+
+    def addcdiv(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        """self + value * tensor1 / tensor2, as torch.addcdiv (integer tensor1 and tensor2
+        are refused, as torch)."""
+        t1, t2 = self._lift(tensor1), self._lift(tensor2)
+        if t1.data.dtype.kind in "biu" and t2.data.dtype.kind in "biu":
+            raise TypeError(
+                "addcdiv: integer division of tensor1 by tensor2 is not supported (as torch); "
+                "use (tensor1 / tensor2) or convert one to float"
+            )
+        quot = t1 / t2
+        return self + (quot if value == 1 else quot * value)
+
+    def addcmul_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        return self._inplace_from(
+            "addcmul_",
+            lambda: self.detach().addcmul(tensor1, tensor2, value=value),
+            _first_grad(tensor1, tensor2),
+        )
+
+    def addcdiv_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        return self._inplace_from(
+            "addcdiv_",
+            lambda: self.detach().addcdiv(tensor1, tensor2, value=value),
+            _first_grad(tensor1, tensor2),
+        )
+
+    def lerp(self, end: Any, weight: Any) -> Tensor:
+        """self + weight * (end - self), as torch.lerp (torch's two-sided formula, exact at
+        weight 1)."""
+        e = self._lift(end)
+        for name, t in (("input", self), ("end", e)):
+            if t.data.dtype.kind != "f":
+                raise TypeError(f"lerp: {name}: expected a floating point tensor, got {t.dtype}")
+        if e.dtype != self.dtype:
+            raise TypeError(f"lerp: expected dtype {self.dtype} for end but got dtype {e.dtype}")
+        diff = e - self
+        if not isinstance(weight, Tensor):
+            w = float(weight)
+            return self + diff * w if abs(w) < 0.5 else e - diff * (1.0 - w)
+        w = self._lift(weight)
+        low = w.detach().abs() < 0.5
+        return where(low, self + diff * w, e - diff * (1 - w))
+
+    def lerp_(self, end: Any, weight: Any) -> Tensor:
+        return self._inplace_from(
+            "lerp_", lambda: self.detach().lerp(end, weight), _first_grad(end, weight)
+        )
+
+    def _binary_float(self, other: Any, op: str) -> tuple[Tensor, Tensor, Any, Any]:
+        o = self._lift(other)
+        a, b = self.data, o.data
+        if a.dtype != b.dtype:
+            a, b = _promote(a, b)
+        if a.dtype.kind != "f":
+            raise TypeError(
+                f"{op}: expected floating point tensors, got {self.dtype} and {o.dtype}"
+            )
+        try:
+            np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise ValueError(f"{op}: shapes {self.shape} and {o.shape} do not broadcast") from None
+        return self, o, a, b
+
+    @_fp_silent
+    def hypot(self, other: Any) -> Tensor:
+        """sqrt(self**2 + other**2) without overflow, as torch.hypot."""
+        x, y, a, b = self._binary_float(other, "hypot")
+        xp = get_array_module(a)
+        out = xp.hypot(a, b)
+
+        def _backward(g: Any) -> None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                if x.requires_grad:
+                    x._accumulate(g * (a / out))
+                if y.requires_grad:
+                    y._accumulate(g * (b / out))
+
+        return Tensor._make(out, (x, y), _backward, "hypot", saves=())
+
+    @_fp_silent
+    def logaddexp(self, other: Any) -> Tensor:
+        """log(exp(self) + exp(other)) without overflow, as torch.logaddexp."""
+        x, y, a, b = self._binary_float(other, "logaddexp")
+        xp = get_array_module(a)
+        out = xp.logaddexp(a, b)
+
+        def _backward(g: Any) -> None:
+            with np.errstate(invalid="ignore", over="ignore"):  # torch's formula, exact at inf
+                if x.requires_grad:
+                    x._accumulate(g / (1 + xp.exp(b - a)))
+                if y.requires_grad:
+                    y._accumulate(g / (1 + xp.exp(a - b)))
+
+        return Tensor._make(out, (x, y), _backward, "logaddexp", saves=())
+
+    def nan_to_num(self, nan: Any = 0.0, posinf: Any = None, neginf: Any = None) -> Tensor:
+        """NaN -> nan, +inf -> posinf, -inf -> neginf (default: the dtype's largest / lowest
+        finite value), as torch.nan_to_num; the gradient is 0 at the replaced elements."""
+        x = self.data
+        if x.dtype.kind != "f":
+            return self.clone()
+        xp = get_array_module(x)
+        fin = xp.isfinite(x)
+        out = xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
+        return self._unary(out, lambda g: xp.where(fin, g, 0).astype(g.dtype), "nan_to_num", ())
+
+    def nan_to_num_(self, nan: Any = 0.0, posinf: Any = None, neginf: Any = None) -> Tensor:
+        return self._inplace_from(
+            "nan_to_num_", lambda: self.detach().nan_to_num(nan, posinf, neginf)
+        )
+
+    # ---- scans, flips, triangles ----------------------------------------------------------
+
+    def cumsum(self, dim: int, *, dtype: Any = None) -> Tensor:
+        """Running sums along dim, as torch.cumsum (bool / int inputs sum in int64)."""
+        d = _dim(dim, self.data.ndim, "cumsum")
+        x = self.data if dtype is None else self.data.astype(as_dtype(dtype, "cumsum"))
+        if x.dtype.kind in "biu":
+            x = x.astype(np.int64)
+        xp = get_array_module(x)
+        out = xp.cumsum(x, axis=d) if x.ndim else x.copy()
+
+        def _grad(g: Any) -> Any:
+            if not g.ndim:
+                return g
+            return xp.flip(xp.cumsum(xp.flip(g, d), axis=d), d)
+
+        return self._unary(out, _grad, "cumsum", ())
+
+    def cumprod(self, dim: int, *, dtype: Any = None) -> Tensor:
+        """Running products along dim, as torch.cumprod; the gradient is exact where the
+        input holds zeros."""
+        d = _dim(dim, self.data.ndim, "cumprod")
+        x = self.data if dtype is None else self.data.astype(as_dtype(dtype, "cumprod"))
+        if x.dtype.kind in "biu":
+            x = x.astype(np.int64)
+        xp = get_array_module(x)
+        out = xp.cumprod(x, axis=d) if x.ndim else x.copy()
+
+        def _grad(g: Any) -> Any:
+            if not g.ndim:
+                return g
+            return _cumprod_grad(x, out, g, d, xp)
+
+        return self._unary(out, _grad, "cumprod", ())
+
+    def diff(self, n: int = 1, dim: int = -1, prepend: Any = None, append: Any = None) -> Tensor:
+        """The n-th forward difference along dim (prepend / append joined first), as
+        torch.diff; bool tensors take logical_xor, as torch."""
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"diff: n: expected an int, got {n!r}")
+        if n < 0:
+            raise ValueError(f"diff: n: order must be non-negative but got {n}")
+        if self.data.ndim == 0:
+            raise ValueError("diff: expects input to be at least one-dimensional")
+        d = _dim(dim, self.data.ndim, "diff")
+        if n == 0:  # torch returns the input as is (prepend / append unused)
+            return self.clone()
+        parts = [p if isinstance(p, Tensor) else self._lift(p) for p in (prepend,) if p is not None]
+        for p in parts:
+            if p.data.ndim != self.data.ndim:
+                raise ValueError(
+                    f"diff: prepend / append: expected {self.data.ndim} dimensions (as the "
+                    f"input), got shape {p.shape}"
+                )
+        parts.append(self)
+        parts += [p if isinstance(p, Tensor) else self._lift(p) for p in (append,) if p is not None]
+        x = cat(parts, d) if len(parts) > 1 else self
+        for _ in range(n):
+            m = x.shape[d]
+            if m == 0:
+                break
+            hi, lo = x.narrow(d, 1, m - 1), x.narrow(d, 0, m - 1)
+            x = hi.logical_xor(lo) if x.data.dtype.kind == "b" else hi - lo
+        return x
+
+    def flip(self, *dims: Any) -> Tensor:
+        """The elements in reverse order along dims, as torch.flip."""
+        axes = _shape_args(dims, "flip", what="dims", signed=True)
+        nd = self.data.ndim
+        norm = [_dim(a, nd, "flip") for a in axes]
+        if len(set(norm)) != len(norm):
+            raise ValueError(f"flip: dims: a dim appears multiple times in {axes}")
+        xp = get_array_module(self.data)
+        axes_t = tuple(norm) if nd else ()
+        out = xp.flip(self.data, axes_t) if axes_t else self.data.copy()
+        return self._unary(out, lambda g: xp.flip(g, axes_t) if axes_t else g, "flip", ())
+
+    def fliplr(self) -> Tensor:
+        if self.data.ndim < 2:
+            raise ValueError("fliplr: input must be >= 2-d")
+        return self.flip(1)
+
+    def flipud(self) -> Tensor:
+        if self.data.ndim < 1:
+            raise ValueError("flipud: input must be >= 1-d")
+        return self.flip(0)
+
+    def roll(self, shifts: Any, dims: Any = None) -> Tensor:
+        """Elements shifted cyclically by shifts along dims (the flattened tensor when dims
+        is None), as torch.roll."""
+        sh = _shape_args((shifts,), "roll", what="shifts", signed=True)
+        if dims is None or (isinstance(dims, (tuple, list)) and not dims):
+            if len(sh) != 1:
+                raise ValueError(f"roll: shifts: {sh} needs dims of the same length")
+            flat = self.reshape(-1)
+            return flat.roll(sh[0], 0).reshape(self.shape)
+        ds = _shape_args((dims,), "roll", what="dims", signed=True)
+        if self.data.ndim == 0:
+            raise IndexError("roll: dims: a 0-d tensor has no dimensions")
+        if len(ds) != len(sh):
+            raise ValueError(f"roll: shifts and dims must align: shifts {len(sh)}, dims {len(ds)}")
+        axes = tuple(_dim(a, self.data.ndim, "roll") for a in ds)
+        xp = get_array_module(self.data)
+        if self.data.ndim == 0:
+            return self.clone()
+        out = xp.roll(self.data, sh, axes)
+        back = tuple(-s for s in sh)
+        return self._unary(out, lambda g: xp.roll(g, back, axes), "roll", ())
+
+    def _triangle(self, diagonal: int, op: str) -> Tensor:
+        if self.data.ndim < 2:
+            raise ValueError(f"{op}: input tensor must have at least 2 dimensions")
+        if isinstance(diagonal, (bool, np.bool_)) or not isinstance(diagonal, (int, np.integer)):
+            raise TypeError(f"{op}: diagonal: expected an int, got {diagonal!r}")
+        xp = get_array_module(self.data)
+        fn = xp.tril if op.startswith("tril") else xp.triu
+        return self._unary(fn(self.data, int(diagonal)), lambda g: fn(g, int(diagonal)), op, ())
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        """The lower triangle (elements with col - row <= diagonal) of the last two dims."""
+        return self._triangle(diagonal, "tril")
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        """The upper triangle (elements with col - row >= diagonal) of the last two dims."""
+        return self._triangle(diagonal, "triu")
+
+    def tril_(self, diagonal: int = 0) -> Tensor:
+        return self._inplace_from("tril_", lambda: self.detach().tril(diagonal))
+
+    def triu_(self, diagonal: int = 0) -> Tensor:
+        return self._inplace_from("triu_", lambda: self.detach().triu(diagonal))
+
+    # ---- products -------------------------------------------------------------------------
+
+    def matmul(self, other: Any) -> Tensor:
+        return self @ other
+
+    def _ndim_is(self, other: Any, nd: tuple[int, int], op: str) -> Tensor:
+        o = self._lift(other)
+        for name, t, want in (("self", self, nd[0]), ("other", o, nd[1])):
+            if t.data.ndim != want:
+                raise ValueError(f"{op}: {name}: expected a {want}-d tensor, got shape {t.shape}")
+        return o
+
+    def mm(self, mat2: Any) -> Tensor:
+        """The matrix product of two 2-d tensors, as torch.mm."""
+        return self @ self._ndim_is(mat2, (2, 2), "mm")
+
+    def bmm(self, mat2: Any) -> Tensor:
+        """The batched matrix product of two 3-d tensors, as torch.bmm."""
+        o = self._ndim_is(mat2, (3, 3), "bmm")
+        if self.shape[0] != o.shape[0]:
+            raise ValueError(f"bmm: batch sizes differ: {self.shape} and {o.shape}")
+        return self @ o
+
+    def dot(self, other: Any) -> Tensor:
+        """The inner product of two 1-d tensors of one dtype, as torch.dot."""
+        o = self._ndim_is(other, (1, 1), "dot")
+        if o.dtype != self.dtype:
+            raise TypeError(
+                f"dot: expected both tensors of one dtype, got {self.dtype} and {o.dtype}"
+            )
+        return self @ o
+
+    def outer(self, vec2: Any) -> Tensor:
+        """self[i] * vec2[j], as torch.outer."""
+        o = self._ndim_is(vec2, (1, 1), "outer")
+        return self.reshape(-1, 1) * o.reshape(1, -1)
+
+    ger = outer
+
+    def _add_product(self, prod: Tensor, beta: Any, alpha: Any, op: str) -> Tensor:
+        """beta * self + alpha * prod, self broadcast to prod's shape; beta 0 ignores self's
+        values (NaN included), as torch."""
+        try:
+            shape = np.broadcast_shapes(self.shape, prod.shape)
+        except ValueError:
+            shape = None
+        if shape != prod.shape:
+            raise ValueError(f"{op}: input: shape {self.shape} does not broadcast to {prod.shape}")
+        scaled = prod if alpha == 1 else prod * alpha
+        if beta == 0:
+            xp = get_array_module(prod.data)
+            return where(xp.zeros(prod.shape, dtype=bool), self.expand(prod.shape), scaled)
+        return (self if beta == 1 else self * beta) + scaled
+
+    def addmm(self, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        """beta * self + alpha * (mat1 @ mat2), as torch.addmm."""
+        m1 = self._lift(mat1)
+        return self._add_product(m1.mm(mat2), beta, alpha, "addmm")
+
+    def baddbmm(self, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        """beta * self + alpha * (batch1 @ batch2) (3-d batches), as torch.baddbmm."""
+        b1 = self._lift(batch1)
+        return self._add_product(b1.bmm(batch2), beta, alpha, "baddbmm")
+
+    def addmv(self, mat: Any, vec: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        """beta * self + alpha * (mat @ vec), as torch.addmv."""
+        m = self._lift(mat)
+        m._ndim_is(vec, (2, 1), "addmv")
+        return self._add_product(m @ vec, beta, alpha, "addmv")
+
+    # ---- reductions and tests ---------------------------------------------------------------
+
+    def aminmax(self, *, dim: Any = None, keepdim: bool = False) -> Any:
+        """(min, max) over all elements or along dim, as torch.aminmax."""
+        if self.data.size == 0 and (
+            dim is None or self.shape[_dim(dim, self.ndim, "aminmax")] == 0
+        ):
+            raise IndexError("aminmax(): cannot compute aminmax over an empty dimension")
+        if dim is None:
+            return _AminmaxResult(self.amin(), self.amax())
+        d = _dim(dim, self.data.ndim, "aminmax")
+        return _AminmaxResult(self.amin(d, keepdim), self.amax(d, keepdim))
+
+    def count_nonzero(self, dim: Any = None) -> Tensor:
+        """The number of nonzero elements (over dim), as an int64 tensor."""
+        axes = _dims(dim, self.data.ndim, "count_nonzero")
+        xp = get_array_module(self.data)
+        out = (self.data != 0).sum(axis=axes, dtype=np.int64)
+        return _no_graph(xp.asarray(out, dtype=np.int64), "count_nonzero")
+
+    def isclose(
+        self, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+    ) -> Tensor:
+        """|self - other| <= atol + rtol * |other| elementwise, as torch.isclose."""
+        o = self._lift(other)
+        if o.dtype != self.dtype:
+            raise TypeError(f"isclose: expected both of one dtype, got {self.dtype} and {o.dtype}")
+        if rtol < 0 or atol < 0:
+            raise ValueError(f"isclose: rtol and atol must be >= 0, got {rtol} and {atol}")
+        xp = get_array_module(self.data)
+        a, b = self.data, o.data
+        if a.dtype.kind == "b":
+            return _no_graph(xp.asarray(a == b), "isclose")
+        with np.errstate(invalid="ignore", over="ignore"):
+            out = xp.isclose(a, b, rtol=rtol, atol=atol, equal_nan=bool(equal_nan))
+        return _no_graph(xp.asarray(out), "isclose")
+
+    def allclose(
+        self, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+    ) -> bool:
+        """Whether isclose holds everywhere, as torch.allclose."""
+        return bool(self.isclose(other, rtol, atol, equal_nan).data.all())
+
+    # ---- new tensors like self, and shape helpers -------------------------------------------
+
+    def _new(self, op: str, fill: Any, size: Any, dtype: Any, device: Any, rg: bool) -> Tensor:
+        """A new leaf of size, self's dtype and device unless given (fill None: empty)."""
+        shape = _shape_args(size, op, what="size")
+        dt = self.dtype if dtype is None else as_dtype(dtype, op)
+        if isinstance(fill, Tensor) and fill.data.ndim == 0:
+            fill = fill.item()
+        xp = get_array_module(self.data) if device is None else np
+        if fill is None:
+            arr = xp.empty(shape, dt)
+        else:
+            arr = xp.full(shape, _fit_scalar(fill, dt, op, "fill_value"), dt)
+        return Tensor(arr, requires_grad=rg, device=device)
+
+    def new_zeros(
+        self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    ) -> Tensor:
+        """zeros of size, with self's dtype and device unless given, as torch."""
+        return self._new("new_zeros", 0, size, dtype, device, requires_grad)
+
+    def new_ones(
+        self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    ) -> Tensor:
+        return self._new("new_ones", 1, size, dtype, device, requires_grad)
+
+    def new_empty(
+        self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    ) -> Tensor:
+        return self._new("new_empty", None, size, dtype, device, requires_grad)
+
+    def new_full(
+        self,
+        size: Any,
+        fill_value: Any,
+        *,
+        dtype: Any = None,
+        device: Any = None,
+        requires_grad: bool = False,
+    ) -> Tensor:
+        if not isinstance(size, (tuple, list)):
+            raise TypeError(f"new_full: size: expected a tuple of ints, got {type(size).__name__}")
+        return self._new("new_full", fill_value, (size,), dtype, device, requires_grad)
+
+    def new_tensor(
+        self, data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    ) -> Tensor:
+        """A copy of data as a new leaf, with self's dtype and device unless given (data's
+        own dtype is not kept, as torch)."""
+        out = tensor(
+            data,
+            dtype=self.dtype if dtype is None else dtype,
+            device=self.device if device is None else device,
+        )
+        return out.requires_grad_(True) if requires_grad else out
+
+    def type_as(self, other: Tensor) -> Tensor:
+        """self cast to other's dtype."""
+        return self.to(other.dtype)
+
+    def movedim(self, source: Any, destination: Any) -> Tensor:
+        """Dims source moved to destination (the others keep their order), as torch.movedim."""
+        nd = self.data.ndim
+        src = _shape_args((source,), "movedim", what="source", signed=True)
+        dst = _shape_args((destination,), "movedim", what="destination", signed=True)
+        if len(src) != len(dst):
+            raise ValueError(
+                f"movedim: source ({len(src)} dims) and destination ({len(dst)} dims) must "
+                "have the same number of dims"
+            )
+        s = [_dim(a, nd, "movedim") for a in src]
+        t = [_dim(a, nd, "movedim") for a in dst]
+        if len(set(s)) != len(s) or len(set(t)) != len(t):
+            raise ValueError(f"movedim: repeated dim in source {src} or destination {dst}")
+        if nd == 0:
+            return self.reshape(())
+        order = [i for i in range(nd) if i not in s]
+        for a, b in sorted(zip(t, s)):
+            order.insert(a, b)
+        return self.permute(order)
+
+    moveaxis = movedim
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        """self tiled sizes[i] times along dim i (leading sizes add dims), as torch.repeat."""
+        if not sizes:
+            raise TypeError("repeat: missing the required argument sizes (torch's repeats)")
+        reps = _shape_args(sizes, "repeat", what="sizes")
+        if len(reps) < self.data.ndim:
+            raise ValueError(
+                f"repeat: sizes: {len(reps)} sizes, fewer than the tensor's {self.data.ndim} dims"
+            )
+        shape = (1,) * (len(reps) - self.data.ndim) + self.shape
+        inter = [v for n in shape for v in (1, n)]
+        big = [v for r, n in zip(reps, shape) for v in (r, n)]
+        out = self.reshape(inter).expand(big)
+        return out.reshape([r * n for r, n in zip(reps, shape)])
+
 
 def activate(x: Tensor, act: str, param: float = 0.0) -> Tensor:
     """act(x) (one of ops.ACTIVATIONS) as a graph node: one kernel forward, and a backward
@@ -2327,6 +3102,49 @@ def tensor(
 _COMPARISONS = frozenset(("equal", "not_equal", "less", "less_equal", "greater", "greater_equal"))
 _MaxResult = namedtuple("max", ["values", "indices"])  # torch.return_types.max
 _MinResult = namedtuple("min", ["values", "indices"])
+_AminmaxResult = namedtuple("aminmax", ["min", "max"])  # torch.return_types.aminmax
+
+
+def _first_grad(*operands: Any) -> Any:
+    """The first operand that requires grad (what _inplace refuses), else None."""
+    for o in operands:
+        if isinstance(o, Tensor) and o.requires_grad:
+            return o
+    return None
+
+
+def _scatter_set(out: Any, d: int, idx: Any, src: Any) -> None:
+    """out[..., idx[...], ...] = src along dim d (index shape may be smaller than out's)."""
+    xp = get_array_module(out)
+    if out.ndim == 0:
+        if idx.size:
+            out[...] = src.reshape(-1)[idx.size - 1] if getattr(src, "ndim", 0) else src
+        return
+    nd = idx.ndim
+    grids = [
+        idx if k == d else xp.arange(n).reshape([n if j == k else 1 for j in range(nd)])
+        for k, n in enumerate(idx.shape)
+    ]
+    out[tuple(grids)] = src
+
+
+def _cumprod_grad(x: Any, out: Any, g: Any, d: int, xp: Any) -> Any:
+    """d sum(g * cumprod(x)) / dx along d: sum_{j >= i} g_j * out_j / x_i, computed without
+    dividing by x where x holds zeros (there: prefix product times a scan of the rest)."""
+    rev_cumsum = lambda a: xp.flip(xp.cumsum(xp.flip(a, d), axis=d), d)  # noqa: E731
+    zero = x == 0
+    if not bool(zero.any()):
+        return rev_cumsum(g * out) / x
+    xm, gm = xp.moveaxis(x, d, -1), xp.moveaxis(g, d, -1)
+    n = xm.shape[-1]
+    res = xp.empty(gm.shape, dtype=g.dtype)
+    prefix = xp.ones(xm.shape[:-1], dtype=x.dtype)
+    for i in range(n):  # O(n^2) only along the scanned dim, vectorized over the others
+        tail = xp.cumprod(xm[..., i + 1 :], axis=-1)
+        res[..., i] = prefix * (gm[..., i] + (gm[..., i + 1 :] * tail).sum(axis=-1))
+        prefix = prefix * xm[..., i]
+    return xp.moveaxis(res, -1, d)
+
 
 # torch's promotion categories: bool < integer < float
 _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
