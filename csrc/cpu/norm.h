@@ -583,8 +583,7 @@ inline void row_stats(const T* xr, int64_t d, double eps, T& mean, T& rstd, cons
   double var = sb / double(d) - da * da;
   if (var < 0.0) var = 0.0;
   if (std::isnan(sa) || std::isnan(sb)) var = sa + sb;
-  const double m = double(xr[0]) + da;
-  mean = static_cast<T>(m);
+  mean = static_cast<T>(double(xr[0]) + da);
   rstd = static_cast<T>(1.0 / std::sqrt(var + eps));
 }
 
@@ -856,8 +855,11 @@ void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* me
 // per channel run for the map; the next row is prefetched into L2 meanwhile (its first half
 // during the statistics, its later channels during the map: layer_norm_forward_t's halves).
 // Rows are shared out in chunks (parallel_chunks), so results do not depend on the thread count.
+
 // Rows per chunk: at least kParallelGrain elements, and at least an eighth of a thread's share
-// of the rows, so that most rows have their successor in the chunk to prefetch.
+// of the rows, so that most rows have their successor in the chunk to prefetch (chunks of
+// kParallelGrain alone: 3 rows of 128 KiB at 16M, the forward at 0.50 of a copy on 2 threads
+// of the Zen 3 instead of 0.68-0.78, docs/BENCHMARKS.md round 32).
 inline int64_t gn_grain(int64_t rows, int64_t d) {
   const int64_t nt = num_threads();
   return std::max(kParallelGrain / d + 1, rows / (8 * nt));
