@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -1635,22 +1635,32 @@ def _batch_norm_cpu(
             xd, wd, bd, rmd, rvd, training=False, momentum=0.0, eps=eps
         )
 
+    return _fused_norm_node(
+        y,
+        x,
+        w,
+        b,
+        lambda g, **need: ops.batch_norm_backward(
+            g, xd, wd, mean, invstd, training=use_batch, **need
+        ),
+        "batch_norm",
+    )
+
+
+def _fused_norm_node(
+    y: Any, x: Tensor, w: Any, b: Any, backward: Callable[..., Any], name: str
+) -> Tensor:
+    """The graph node of a fused normalization kernel pair (batch, layer and group norm on
+    numpy arrays): y from the forward kernel; backward(g, need_dx=, need_dweight=,
+    need_dbias=) -> (dx, dweight, dbias), None where not needed, from the statistics the
+    forward returned."""
+
     def _backward(g: Any) -> None:
         need_dw = w is not None and w.requires_grad
         need_db = b is not None and b.requires_grad
         if not (x.requires_grad or need_dw or need_db):
             return
-        dx, dw, db = ops.batch_norm_backward(
-            g,
-            xd,
-            wd,
-            mean,
-            invstd,
-            training=use_batch,
-            need_dx=x.requires_grad,
-            need_dweight=need_dw,
-            need_dbias=need_db,
-        )
+        dx, dw, db = backward(g, need_dx=x.requires_grad, need_dweight=need_dw, need_dbias=need_db)
         if need_dw:
             w._accumulate(dw)
         if need_db:
@@ -1660,7 +1670,7 @@ def _batch_norm_cpu(
 
     parents = tuple(p for p in (x, w, b) if p is not None)
     saves = (x,) if w is None else (x, w)
-    return Tensor._make(y, parents, _backward, "batch_norm", saves=saves)
+    return Tensor._make(y, parents, _backward, name, saves=saves)
 
 
 def _layer_norm_cpu(x: Tensor, shape: tuple[int, ...], w: Any, b: Any, eps: float) -> Tensor:
@@ -1668,33 +1678,14 @@ def _layer_norm_cpu(x: Tensor, shape: tuple[int, ...], w: Any, b: Any, eps: floa
     xd = x.data
     wd = None if w is None else w.data
     y, mean, rstd = ops.layer_norm_forward(xd, shape, wd, None if b is None else b.data, eps)
-
-    def _backward(g: Any) -> None:
-        need_dw = w is not None and w.requires_grad
-        need_db = b is not None and b.requires_grad
-        if not (x.requires_grad or need_dw or need_db):
-            return
-        dx, dw, db = ops.layer_norm_backward(
-            g,
-            xd,
-            shape,
-            wd,
-            mean,
-            rstd,
-            need_dx=x.requires_grad,
-            need_dweight=need_dw,
-            need_dbias=need_db,
-        )
-        if need_dw:
-            w._accumulate(dw)
-        if need_db:
-            b._accumulate(db)
-        if x.requires_grad:
-            x._accumulate(dx)
-
-    parents = tuple(p for p in (x, w, b) if p is not None)
-    saves = (x,) if w is None else (x, w)
-    return Tensor._make(y, parents, _backward, "layer_norm", saves=saves)
+    return _fused_norm_node(
+        y,
+        x,
+        w,
+        b,
+        lambda g, **need: ops.layer_norm_backward(g, xd, shape, wd, mean, rstd, **need),
+        "layer_norm",
+    )
 
 
 def embedding(
@@ -2163,33 +2154,14 @@ def _group_norm_cpu(x: Tensor, g: int, w: Tensor | None, b: Tensor | None, eps: 
     xd = x.data
     wd = None if w is None else w.data
     y, mean, rstd = ops.group_norm_forward(xd, g, wd, None if b is None else b.data, eps)
-
-    def _backward(grad: Any) -> None:
-        need_dw = w is not None and w.requires_grad
-        need_db = b is not None and b.requires_grad
-        if not (x.requires_grad or need_dw or need_db):
-            return
-        dx, dw, db = ops.group_norm_backward(
-            grad,
-            xd,
-            g,
-            wd,
-            mean,
-            rstd,
-            need_dx=x.requires_grad,
-            need_dweight=need_dw,
-            need_dbias=need_db,
-        )
-        if need_dw:
-            w._accumulate(dw)
-        if need_db:
-            b._accumulate(db)
-        if x.requires_grad:
-            x._accumulate(dx)
-
-    parents = tuple(p for p in (x, w, b) if p is not None)
-    saves = (x,) if w is None else (x, w)
-    return Tensor._make(y, parents, _backward, "group_norm", saves=saves)
+    return _fused_norm_node(
+        y,
+        x,
+        w,
+        b,
+        lambda grad, **need: ops.group_norm_backward(grad, xd, g, wd, mean, rstd, **need),
+        "group_norm",
+    )
 
 
 def instance_norm(
