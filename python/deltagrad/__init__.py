@@ -89,7 +89,7 @@ __all__ = [
 __all__ += [
     n
     for n in (*creation.__all__, *_tensor_functions.__all__)
-    if n not in ("float", "int", "bool", "sum", "max", "min", "abs", "all", "any")
+    if n not in ("float", "int", "bool", "sum", "max", "min", "abs", "all", "any", "round", "pow")
 ]
 
 

@@ -50,6 +50,8 @@ __all__ = [
 from . import _engine  # noqa: E402
 from ._engine import _state as _autograd_state  # noqa: E402
 
+_NDARRAY = np.ndarray  # the fast test (_make, _accumulate) that a result is already an array
+
 # ---- numpy's floating-point warnings off, as torch ------------------------------------------
 # torch returns inf / nan silently (exp(800), log(0), 0 / 0, sqrt(-1), float32 overflow) where
 # numpy warns (a RuntimeWarning, an error under `-W error`). The ops that do float math on
@@ -395,6 +397,8 @@ class Tensor:
         saves: the tensors whose data `backward` reads (default: every parent and the output
         itself; pass () for ops like add whose backward reads no data). Their versions are
         recorded now and checked when backward runs."""
+        if type(data) is not _NDARRAY and isinstance(data, np.generic):
+            data = np.asarray(data)  # numpy ops on 0-d arrays give scalars: .data is an array
         out = Tensor.__new__(Tensor)
         out.data = data
         out.grad = None
@@ -466,6 +470,8 @@ class Tensor:
         the gradient it collects (a new array, never written in place); a leaf hands it to the
         engine, which sums it and accumulates it into .grad on the leaf's turn."""
         data = self.data
+        if type(g) is not _NDARRAY and isinstance(g, np.generic):
+            g = np.asarray(g)  # a 0-d .grad is an array, as .data (numpy's 0-d math: scalars)
         if g.dtype != data.dtype:
             g = g.astype(data.dtype)
         if g.shape != data.shape:
@@ -477,10 +483,18 @@ class Tensor:
                 return
             buf = task[0]
             prev = buf.get(id(self))
-            buf[id(self)] = (self, g) if prev is None else (self, prev[1] + g)
+            if prev is not None:
+                g = prev[1] + g
+                if type(g) is not _NDARRAY and isinstance(g, np.generic):
+                    g = np.asarray(g)
+            buf[id(self)] = (self, g)
         else:
             prev = self._g
-            self._g = g if prev is None else prev + g
+            if prev is not None:
+                g = prev + g
+                if type(g) is not _NDARRAY and isinstance(g, np.generic):
+                    g = np.asarray(g)
+            self._g = g
 
     def _lift(self, other: Any) -> Tensor:
         """A constant operand (number, array) as a Tensor of self's dtype and device."""
@@ -1899,7 +1913,7 @@ class Tensor:
         xp = get_array_module(x)
         return self._unary(xp.abs(x), lambda g: g * _sgn(x), "abs")
 
-    __abs__ = abs
+    __abs__ = absolute = abs
 
     def sign(self) -> Tensor:
         x = self.data
@@ -2997,6 +3011,705 @@ class Tensor:
         out = self.reshape(inter).expand(big)
         return out.reshape([r * n for r, n in zip(reps, shape)])
 
+    # ---- more elementwise math (round 32): floats in, int tensors computed in float32 ------
+
+    @_fp_silent
+    def _math(self, op: str, f: Any, df: Any) -> Tensor:
+        """f(xp, x) elementwise on self (bool / int as float32, as torch), with gradient
+        g * df(xp, x, out) (df None: zero, for the step functions)."""
+        x = _as_float(self.data)
+        xp = get_array_module(x)
+        out = f(xp, x)
+        if df is None:
+            return self._unary(out, lambda g: xp.zeros_like(g), op, saves=())
+        return self._unary(out, lambda g: g * df(xp, x, out), op)
+
+    def log1p(self) -> Tensor:
+        return self._math("log1p", lambda xp, x: xp.log1p(x), lambda xp, x, y: 1 / (1 + x))
+
+    def expm1(self) -> Tensor:
+        return self._math("expm1", lambda xp, x: xp.expm1(x), lambda xp, x, y: y + 1)
+
+    def tan(self) -> Tensor:
+        return self._math("tan", lambda xp, x: xp.tan(x), lambda xp, x, y: 1 + y * y)
+
+    def atan(self) -> Tensor:
+        return self._math("atan", lambda xp, x: xp.arctan(x), lambda xp, x, y: 1 / (1 + x * x))
+
+    def asin(self) -> Tensor:
+        return self._math(
+            "asin", lambda xp, x: xp.arcsin(x), lambda xp, x, y: 1 / xp.sqrt(1 - x * x)
+        )
+
+    def acos(self) -> Tensor:
+        return self._math(
+            "acos", lambda xp, x: xp.arccos(x), lambda xp, x, y: -1 / xp.sqrt(1 - x * x)
+        )
+
+    def sinh(self) -> Tensor:
+        return self._math("sinh", lambda xp, x: xp.sinh(x), lambda xp, x, y: xp.cosh(x))
+
+    def cosh(self) -> Tensor:
+        return self._math("cosh", lambda xp, x: xp.cosh(x), lambda xp, x, y: xp.sinh(x))
+
+    def asinh(self) -> Tensor:
+        return self._math(
+            "asinh", lambda xp, x: xp.arcsinh(x), lambda xp, x, y: 1 / xp.sqrt(x * x + 1)
+        )
+
+    def acosh(self) -> Tensor:
+        return self._math(
+            "acosh", lambda xp, x: xp.arccosh(x), lambda xp, x, y: 1 / xp.sqrt((x - 1) * (x + 1))
+        )
+
+    def atanh(self) -> Tensor:
+        return self._math(
+            "atanh", lambda xp, x: xp.arctanh(x), lambda xp, x, y: 1 / ((1 - x) * (1 + x))
+        )
+
+    arcsin, arccos, arctan = asin, acos, atan  # numpy's names, torch's aliases
+    arcsinh, arccosh, arctanh = asinh, acosh, atanh
+
+    def log2(self) -> Tensor:
+        return self._math("log2", lambda xp, x: xp.log2(x), lambda xp, x, y: 1 / (x * _LN2))
+
+    def log10(self) -> Tensor:
+        return self._math("log10", lambda xp, x: xp.log10(x), lambda xp, x, y: 1 / (x * _LN10))
+
+    def exp2(self) -> Tensor:
+        return self._math("exp2", lambda xp, x: xp.exp2(x), lambda xp, x, y: y * _LN2)
+
+    def erf(self) -> Tensor:
+        return self._math(
+            "erf", lambda xp, x: _special("erf", x), lambda xp, x, y: _2_SQRTPI * xp.exp(-x * x)
+        )
+
+    def erfc(self) -> Tensor:
+        return self._math(
+            "erfc",
+            lambda xp, x: _special("erfc", x),
+            lambda xp, x, y: -_2_SQRTPI * xp.exp(-x * x),
+        )
+
+    def erfinv(self) -> Tensor:
+        return self._math(
+            "erfinv",
+            lambda xp, x: _special("erfinv", x),
+            lambda xp, x, y: xp.exp(y * y) / _2_SQRTPI,
+        )
+
+    def logit(self, eps: Any = None) -> Tensor:
+        """log(x / (1 - x)), x clamped to [eps, 1 - eps] first when eps is given (the gradient
+        is then 0 outside that range), as torch.logit."""
+        if eps is not None:
+            e = float(eps)
+            x = _as_float(self.data)
+            xp = get_array_module(x)
+            inside = (x >= e) & (x <= 1 - e)
+            z = xp.clip(x, e, 1 - e)
+            with np.errstate(all="ignore"):
+                out = xp.log(z / (1 - z))
+                return self._unary(
+                    out, lambda g: xp.where(inside, g / (z * (1 - z)), 0).astype(g.dtype), "logit"
+                )
+
+        def dlogit(xp: Any, x: Any, y: Any) -> Any:  # NaN outside [0, 1], as torch
+            return xp.where((x < 0) | (x > 1), xp.nan, 1 / (x * (1 - x)))
+
+        return self._math("logit", lambda xp, x: xp.log(x / (1 - x)), dlogit)
+
+    def _rounding(self, op: str, fn: str) -> Tensor:
+        if self.data.dtype.kind in "biu":  # ints are already whole: a copy, as torch
+            return _no_graph(self.data.copy(), op)
+        return self._math(op, lambda xp, x: getattr(xp, fn)(x), None)
+
+    def floor(self) -> Tensor:
+        return self._rounding("floor", "floor")
+
+    def ceil(self) -> Tensor:
+        return self._rounding("ceil", "ceil")
+
+    def trunc(self) -> Tensor:
+        return self._rounding("trunc", "trunc")
+
+    fix = trunc
+
+    def round(self, *, decimals: int = 0) -> Tensor:
+        """Round half to even (to `decimals` decimal places), as torch.round; gradient 0."""
+        if isinstance(decimals, (bool, np.bool_)) or not isinstance(decimals, (int, np.integer)):
+            raise TypeError(f"round: decimals: expected an int, got {decimals!r}")
+        if decimals == 0:
+            return self._rounding("round", "rint")
+        if self.data.dtype.kind != "f":
+            raise TypeError(f"round: decimals: not implemented for dtype {self.dtype} (as torch)")
+        dt = self.data.dtype.type
+        p = dt(10.0 ** abs(int(decimals)))
+        if decimals > 0:
+            return self._math("round", lambda xp, x: xp.rint(x * p) / p, None)
+        return self._math("round", lambda xp, x: xp.rint(x / p) * p, None)
+
+    def frac(self) -> Tensor:
+        """x - trunc(x) (the sign of x), as torch.frac; float tensors only."""
+        _float_only(self, "frac")
+        return self._math("frac", lambda xp, x: x - xp.trunc(x), lambda xp, x, y: 1)
+
+    def sgn(self) -> Tensor:
+        """sign(x) for real tensors (torch's sgn is x / |x| for complex ones)."""
+        return self.sign()
+
+    def signbit(self) -> Tensor:
+        """True where the sign bit is set (-0.0 included), as torch.signbit; no gradient."""
+        x = self.data
+        xp = get_array_module(x)
+        return _no_graph(xp.signbit(x) if x.dtype.kind != "b" else xp.zeros_like(x), "signbit")
+
+    def clamp_min(self, min: Any) -> Tensor:  # noqa: A002
+        return self.clamp(min=min)
+
+    def clamp_max(self, max: Any) -> Tensor:  # noqa: A002
+        return self.clamp(max=max)
+
+    # ---- binary math: int operands computed in float32 (not fmod), as torch ----------------
+
+    def _float_pair(self, other: Any, op: str) -> tuple[Tensor, Any, Any]:
+        o = self._lift(other)
+        a, b = self.data, o.data
+        if a.dtype != b.dtype:
+            a, b = _promote(a, b)
+        if a.dtype.kind != "f":
+            a, b = a.astype(np.float32), b.astype(np.float32)
+        try:
+            np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise ValueError(f"{op}: shapes {self.shape} and {o.shape} do not broadcast") from None
+        return o, a, b
+
+    def _binary_math(self, other: Any, op: str, f: Any, dfa: Any, dfb: Any) -> Tensor:
+        """f(xp, a, b) with gradients g * dfa(xp, a, b) and g * dfb(xp, a, b)."""
+        o, a, b = self._float_pair(other, op)
+        xp = get_array_module(a)
+        with np.errstate(all="ignore"):
+            out = f(xp, a, b)
+
+        def _backward(g: Any) -> None:
+            with np.errstate(all="ignore"):
+                if self.requires_grad:
+                    self._accumulate(g * dfa(xp, a, b))
+                if o.requires_grad:
+                    o._accumulate(g * dfb(xp, a, b))
+
+        return Tensor._make(out, (self, o), _backward, op, saves=())
+
+    def xlogy(self, other: Any) -> Tensor:
+        """x * log(y), 0 where x == 0 (unless y is NaN), as torch.xlogy."""
+
+        def f(xp: Any, a: Any, b: Any) -> Any:
+            return xp.where((a == 0) & ~xp.isnan(b), 0, a * xp.log(b)).astype(a.dtype)
+
+        def da(xp: Any, a: Any, b: Any) -> Any:  # torch's: xlogy(x != 0, y)
+            return f(xp, (a != 0).astype(a.dtype), b)
+
+        return self._binary_math(other, "xlogy", f, da, lambda xp, a, b: a / b)
+
+    def atan2(self, other: Any) -> Tensor:
+        """The angle of (other, self), as torch.atan2 (self is y)."""
+        return self._binary_math(
+            other,
+            "atan2",
+            lambda xp, a, b: xp.arctan2(a, b),
+            lambda xp, a, b: b / (a * a + b * b),
+            lambda xp, a, b: -a / (a * a + b * b),
+        )
+
+    arctan2 = atan2
+
+    def fmod(self, other: Any) -> Tensor:
+        """The C remainder (the sign of self), as torch.fmod; int tensors stay int (and raise
+        on a zero divisor)."""
+        o = self._lift(other)
+        if self.data.dtype.kind != "f" and o.data.dtype.kind != "f":
+            a, b = _promote(self.data, o.data)
+            _no_int_zero(b, "fmod")
+            return _no_graph(get_array_module(a).fmod(a, b), "fmod")
+        return self._binary_math(
+            o,
+            "fmod",
+            lambda xp, a, b: xp.fmod(a, b),
+            lambda xp, a, b: 1,
+            lambda xp, a, b: -xp.trunc(a / b),
+        )
+
+    def heaviside(self, values: Tensor) -> Tensor:
+        """0 where x < 0, values where x == 0, 1 where x > 0 (0 at NaN), as torch.heaviside;
+        no gradient (torch defines none)."""
+        if not isinstance(values, Tensor):
+            raise TypeError(
+                f"heaviside: values: expected a Tensor, got {type(values).__name__} (as torch)"
+            )
+        v = self._lift(values)
+        if v.dtype != self.dtype:
+            raise TypeError(
+                f"heaviside: input ({self.dtype}) and values ({v.dtype}) must have one dtype"
+            )
+        x = self.data
+        xp = get_array_module(x)
+        out = xp.where(x == 0, v.data, (x > 0).astype(x.dtype)).astype(x.dtype)
+        return _no_graph(out, "heaviside")
+
+    # ---- sorting and selection: indices by numpy / cupy, values by gather (its gradient) ----
+
+    def _select_at(self, d: int, idx: Any, keepdim: bool, op: str, result: Any) -> Any:
+        """(values, indices) of the elements at idx (int64, shape of self but 1 along d)."""
+        t = self.reshape(1) if self.data.ndim == 0 else self
+        values = t.gather(d, idx)
+        if self.data.ndim == 0:
+            values, idx = values.reshape(()), idx.reshape(())
+        elif not keepdim:
+            values, idx = values.squeeze(d), idx.squeeze(d)
+        return result(values, _no_graph(idx, op))
+
+    def _sort_setup(self, dim: Any, op: str) -> tuple[int, Any, int]:
+        d = _dim(dim, self.data.ndim, op)
+        x = self.data.reshape(1) if self.data.ndim == 0 else self.data
+        return d, x, x.shape[d]
+
+    def sort(self, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Any:
+        """(values, indices) sorted along dim, as torch.sort. Always stable (equal elements
+        keep their order, as torch's stable=True); NaN sorts as the largest value."""
+        d, x, _ = self._sort_setup(dim, "sort")
+        idx = _argsort(x, d, bool(descending))
+        return self._select_at(d, idx, True, "sort", _SortResult)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        """The indices that sort self along dim (stable), as torch.argsort."""
+        return self.sort(dim, descending, stable=stable).indices
+
+    def msort(self) -> Tensor:
+        return self.sort(0).values
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:  # noqa: A002
+        """(values, indices) of the k largest (largest=False: smallest) elements along dim, in
+        order, as torch.topk (ties: the earlier element first)."""
+        d, x, n = self._sort_setup(dim, "topk")
+        k = _int_arg(k, "topk", "k")
+        if not 0 <= k <= n:
+            raise ValueError(f"topk: k: selected index k out of range ({k} for size {n})")
+        if self.data.ndim == 0:  # torch: k 0 or 1 both give the element
+            k = 1
+        idx = _argsort(x, d, bool(largest))[(slice(None),) * d + (slice(0, k),)]
+        return self._select_at(d, idx, True, "topk", _TopkResult)
+
+    def kthvalue(self, k: int, dim: int = -1, keepdim: bool = False) -> Any:
+        """(values, indices) of the k-th smallest element (k from 1) along dim, as
+        torch.kthvalue."""
+        d, x, n = self._sort_setup(dim, "kthvalue")
+        k = _int_arg(k, "kthvalue", "k")
+        if not 1 <= k <= n:
+            raise ValueError(f"kthvalue: k: selected number {k} out of range for size {n}")
+        idx = _argsort(x, d, False)[(slice(None),) * d + (slice(k - 1, k),)]
+        return self._select_at(d, idx, keepdim, "kthvalue", _KthvalueResult)
+
+    def median(self, dim: Any = None, keepdim: bool = False) -> Any:
+        """median(): the lower median of all elements (NaN if any is NaN; the gradient is
+        shared by the elements equal to it, as torch); median(dim): (values, indices), the
+        first NaN where a slice holds one."""
+        if dim is None:
+            flat = self.reshape(-1)
+            x = flat.data
+            xp = get_array_module(x)
+            if x.size == 0:
+                if x.dtype.kind != "f":
+                    raise IndexError("median: cannot compute the median of an empty int tensor")
+                nan = xp.asarray(xp.nan, dtype=x.dtype)
+                return self._unary(nan, lambda g: xp.zeros(self.shape, g.dtype), "median", ())
+            v = flat.median(0).values
+            same = (
+                (x == v.data) | (xp.isnan(x) & xp.isnan(v.data))
+                if x.dtype.kind == "f"
+                else (x == v.data)
+            )
+            share = same / same.sum()
+
+            def _grad(g: Any) -> Any:
+                return (g * share).astype(g.dtype).reshape(self.shape)
+
+            return self._unary(v.data, _grad, "median", saves=())
+        d, x, n = self._sort_setup(dim, "median")
+        if n == 0:
+            raise IndexError(f"median: Expected reduction dim {dim} to have non-zero size")
+        xp = get_array_module(x)
+        order = _argsort(x, d, False)
+        pos = xp.full(x.shape[:d] + (1,) + x.shape[d + 1 :], (n - 1) // 2, dtype=np.int64)
+        if x.dtype.kind == "f":
+            nans = xp.isnan(x).sum(axis=d, keepdims=True)
+            pos = xp.where(nans > 0, n - nans, pos)
+        idx = xp.take_along_axis(order, pos, axis=d)
+        return self._select_at(d, idx, keepdim, "median", _MedianResult)
+
+    def mode(self, dim: int = -1, keepdim: bool = False) -> Any:
+        """(values, indices): the most frequent value along dim (the smallest on a tie) and
+        the last index holding it, as torch.mode."""
+        d, x, n = self._sort_setup(dim, "mode")
+        if n == 0:
+            raise IndexError(f"mode: Expected reduction dim {dim} to have non-zero size")
+        xp = get_array_module(x)
+        order = _argsort(x, d, False)
+        s = xp.moveaxis(xp.take_along_axis(x, order, axis=d), d, -1)
+        start = xp.ones(s.shape, dtype=bool)
+        start[..., 1:] = s[..., 1:] != s[..., :-1]
+        ar = xp.arange(n)
+        first = _accumulate("maximum", xp.where(start, ar, 0), -1)
+        count = ar - first + 1
+        best = xp.argmax(count == count.max(axis=-1, keepdims=True), axis=-1)
+        idx = xp.take_along_axis(xp.moveaxis(order, d, -1), best[..., None], axis=-1)
+        return self._select_at(d, xp.moveaxis(idx, -1, d), keepdim, "mode", _ModeResult)
+
+    def _cum_extreme(self, dim: int, op: str) -> Any:
+        d, x, _ = self._sort_setup(dim, op)
+        xp = get_array_module(x)
+        run = _accumulate("maximum" if op == "cummax" else "minimum", x, d)
+        at = x == run  # where the running extreme was (re)attained; ties take the later index
+        if x.dtype.kind == "f":
+            at |= xp.isnan(x)
+        shape = [-1 if i == d else 1 for i in range(x.ndim)]
+        ar = xp.arange(x.shape[d]).reshape(shape)
+        idx = _accumulate("maximum", xp.where(at, ar, 0), d).astype(np.int64)
+        return self._select_at(d, idx, True, op, _CUM_RESULTS[op])
+
+    def cummax(self, dim: int) -> Any:
+        """(values, indices) of the running maximum along dim, as torch.cummax (a tie or a NaN
+        moves the index to the later element)."""
+        return self._cum_extreme(dim, "cummax")
+
+    def cummin(self, dim: int) -> Any:
+        """(values, indices) of the running minimum along dim, as torch.cummin."""
+        return self._cum_extreme(dim, "cummin")
+
+    @_fp_silent
+    def logcumsumexp(self, dim: int) -> Tensor:
+        """log(cumsum(exp(x))) along dim without overflow, as torch.logcumsumexp."""
+        _float_only(self, "logcumsumexp")
+        d, x, _ = self._sort_setup(dim, "logcumsumexp")
+        xp = get_array_module(x)
+        out = _log_cumsum(x, d)
+
+        def _grad(g: Any) -> Any:  # sum_{j >= i} g_j exp(x_i - out_j), by the sign of g
+            g = g.reshape(x.shape)
+            lg = xp.log(xp.abs(g)) - out
+            ninf = x.dtype.type(-np.inf)
+            parts = []
+            for keep in (g > 0, g < 0):
+                r = xp.flip(_log_cumsum(xp.flip(xp.where(keep, lg, ninf), d), d), d)
+                parts.append(xp.exp(r + x))
+            return (parts[0] - parts[1]).reshape(self.shape)
+
+        return self._unary(out.reshape(self.shape), _grad, "logcumsumexp")
+
+    # ---- NaN-ignoring reductions, diagonals ------------------------------------------------
+
+    def nansum(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+        """sum treating NaN as 0 (the gradient is 0 there), as torch.nansum."""
+        x = self.data
+        if x.dtype.kind != "f":
+            return self.sum(dim, keepdim, dtype=dtype)
+        xp = get_array_module(x)
+        keep = ~xp.isnan(x)
+        # torch's gradient g * (x == x): NaN where g is (an all-NaN slice of nanmean), else 0
+        filled = self._unary(xp.where(keep, x, 0).astype(x.dtype), lambda g: g * keep, "nansum")
+        return filled.sum(dim, keepdim, dtype=dtype)
+
+    def nanmean(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+        """The mean of the non-NaN elements, as torch.nanmean (float tensors only)."""
+        x = self if dtype is None else self.to(as_dtype(dtype, "nanmean"))
+        _float_only(x, "nanmean")
+        axes = _dims(dim, x.data.ndim, "nanmean")
+        xp = get_array_module(x.data)
+        n = (~xp.isnan(x.data)).sum(axis=axes, keepdims=keepdim).astype(x.data.dtype)
+        return x.nansum(dim, keepdim) / _no_graph(xp.asarray(n), "nanmean")
+
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+        """The diagonal (offset above it when > 0) of the dims dim1, dim2, as the last dim,
+        as torch.diagonal (a copy, not a view)."""
+        nd = self.data.ndim
+        if nd < 2:
+            raise ValueError(f"diagonal: expected a tensor of 2 or more dims, got {nd}")
+        d1, d2 = _dim(dim1, nd, "diagonal"), _dim(dim2, nd, "diagonal")
+        if d1 == d2:
+            raise ValueError(f"diagonal: dim1 and dim2 cannot be identical, got {dim1}, {dim2}")
+        p = self.movedim((d1, d2), (-2, -1))
+        rows, cols = _diag_index(p.shape[-2], p.shape[-1], _int_arg(offset, "diagonal", "offset"))
+        xp = get_array_module(self.data)
+        return p[..., xp.asarray(rows), xp.asarray(cols)]
+
+    def diag_embed(self, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+        """Matrices (in dims dim1, dim2 of the result) with the last dim on their diagonal
+        (offset above it when > 0), zero elsewhere, as torch.diag_embed."""
+        nd = self.data.ndim + 1
+        d1, d2 = _dim(dim1, nd, "diag_embed"), _dim(dim2, nd, "diag_embed")
+        if d1 == d2:
+            raise ValueError(f"diag_embed: dim1 and dim2 cannot be identical, got {dim1}, {dim2}")
+        k = _int_arg(offset, "diag_embed", "offset")
+        x = self.data.reshape(1) if self.data.ndim == 0 else self.data
+        m = x.shape[-1] + abs(k)
+        xp = get_array_module(x)
+        rows, cols = (xp.asarray(a) for a in _diag_index(m, m, k))
+        out = xp.zeros(x.shape[:-1] + (m, m), dtype=x.dtype)
+        out[..., rows, cols] = x
+        out = xp.moveaxis(out, (-2, -1), (d1, d2))
+
+        def _grad(g: Any) -> Any:
+            return xp.moveaxis(g, (d1, d2), (-2, -1))[..., rows, cols].reshape(self.shape)
+
+        return self._unary(out, _grad, "diag_embed", saves=())
+
+    def diag(self, diagonal: int = 0) -> Tensor:
+        """A 1-d tensor as a square matrix's diagonal, or a matrix's diagonal, as torch.diag."""
+        if self.data.ndim == 1:
+            return self.diag_embed(diagonal, 0, 1)
+        if self.data.ndim == 2:
+            return self.diagonal(diagonal)
+        raise ValueError(f"diag: supports 1-d or 2-d tensors, got {self.data.ndim}-d")
+
+    def trace(self) -> Tensor:
+        """The sum of a matrix's diagonal, as torch.trace (ints sum to int64)."""
+        if self.data.ndim != 2:
+            raise ValueError(f"trace: expected a matrix, got a {self.data.ndim}-d tensor")
+        return self.diagonal().sum()
+
+    # ---- gathers, splits and rearrangements ------------------------------------------------
+
+    def nonzero(self, *, as_tuple: bool = False) -> Any:
+        """The indices of the nonzero elements: an (N, ndim) int64 tensor, or (as_tuple) one
+        1-d tensor per dim, as torch.nonzero."""
+        x = self.data
+        xp = get_array_module(x)
+        if as_tuple:
+            idx = xp.nonzero(x.reshape(1) if x.ndim == 0 else x)
+            return tuple(_no_graph(i.astype(np.int64), "nonzero") for i in idx)
+        if x.ndim == 0:
+            return _no_graph(xp.zeros((int(bool(x)), 0), dtype=np.int64), "nonzero")
+        return _no_graph(xp.argwhere(x).astype(np.int64), "nonzero")
+
+    def argwhere(self) -> Tensor:
+        return self.nonzero()
+
+    def take(self, index: Tensor) -> Tensor:
+        """The elements of the flattened tensor at index (negative ones count from the end),
+        in index's shape, as torch.take."""
+        idx = _int_tensor_arg(index, "take", "index", self)
+        n = self.data.size
+        xp = get_array_module(idx)
+        if idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
+            raise IndexError(f"take: index: out of range for a tensor of {n} elements")
+        return self.reshape(-1)[xp.where(idx < 0, idx + n, idx)]
+
+    def take_along_dim(self, indices: Tensor, dim: Any = None) -> Tensor:
+        """gather along dim after broadcasting self and indices in the other dims (dim None:
+        along the flattened tensor), as torch.take_along_dim."""
+        idx = _int_tensor_arg(indices, "take_along_dim", "indices", self)
+        if dim is None:
+            return self.reshape(-1).gather(0, idx.reshape(-1))
+        nd = self.data.ndim
+        d = _dim(dim, nd, "take_along_dim")
+        if idx.ndim != nd:
+            raise ValueError(
+                f"take_along_dim: input ({nd} dims) and indices ({idx.ndim} dims) should have "
+                "the same number of dimensions"
+            )
+        if nd == 0:
+            return self.reshape(1).gather(0, idx.reshape(1)).reshape(())
+        ones = [list(self.shape), list(idx.shape)]
+        for s in ones:
+            s[d] = 1
+        try:
+            bs = list(np.broadcast_shapes(tuple(ones[0]), tuple(ones[1])))
+        except ValueError:
+            raise ValueError(
+                f"take_along_dim: shapes {self.shape} and {tuple(idx.shape)} do not broadcast "
+                f"outside dim {dim}"
+            ) from None
+        xs, js = bs.copy(), bs.copy()
+        xs[d], js[d] = self.shape[d], idx.shape[d]
+        x = self if list(self.shape) == xs else self.expand(xs)
+        return x.gather(d, get_array_module(idx).broadcast_to(idx, js))
+
+    def repeat_interleave(
+        self, repeats: Any, dim: Any = None, *, output_size: Any = None
+    ) -> Tensor:
+        """Each element (slice along dim; dim None: of the flattened tensor) repeated repeats
+        times (an int, or one count per element), as torch.repeat_interleave."""
+        t = self.reshape(-1) if dim is None else self
+        if t.data.ndim == 0:
+            t = t.reshape(1)
+        d = 0 if dim is None else _dim(dim, t.data.ndim, "repeat_interleave")
+        n = t.shape[d]
+        xp = get_array_module(t.data)
+        if isinstance(repeats, Tensor):
+            r = _int_tensor_arg(repeats, "repeat_interleave", "repeats", self)
+            if r.ndim > 1:
+                raise ValueError(f"repeat_interleave: repeats: must be 0-d or 1-d, got {r.ndim}-d")
+            if r.size != 1 and r.size != n:
+                raise ValueError(
+                    f"repeat_interleave: repeats must have the same size as input along dim, "
+                    f"got {r.size} and {n}"
+                )
+            r = r.reshape(-1)
+        else:
+            r = xp.asarray([_int_arg(repeats, "repeat_interleave", "repeats")])
+        if r.size and int(r.min()) < 0:
+            raise ValueError("repeat_interleave: repeats can not be negative")
+        counts = np.asarray(r.tolist(), dtype=np.int64)  # on the host: cupy.repeat takes lists
+        idx = xp.asarray(np.repeat(np.arange(n), counts if counts.size != 1 else int(counts[0])))
+        if output_size is not None and int(output_size) != idx.size:
+            raise ValueError(
+                f"repeat_interleave: output_size {output_size} does not match the "
+                f"repeated size {idx.size}"
+            )
+        return t[(slice(None),) * d + (idx,)]
+
+    def tile(self, *dims: Any) -> Tensor:
+        """self repeated dims[i] times along dim i (dims padded with leading 1s to self's
+        number of dims), as torch.tile."""
+        reps = _shape_args(dims, "tile", what="dims")
+        reps = (1,) * (self.data.ndim - len(reps)) + reps
+        return self.repeat(reps) if reps else self.clone()
+
+    def unfold(self, dimension: int, size: int, step: int) -> Tensor:
+        """The windows of `size` elements every `step` along `dimension`, as a new last dim
+        (a copy, not torch's view)."""
+        nd = self.data.ndim
+        d = _dim(dimension, nd, "unfold")
+        size, step = _int_arg(size, "unfold", "size"), _int_arg(step, "unfold", "step")
+        n = self.shape[d] if nd else 1
+        if step <= 0:
+            raise ValueError(f"unfold: step is {step} but must be > 0")
+        if not 0 <= size <= n:
+            raise ValueError(f"unfold: maximum size for dimension {d} is {n} but size is {size}")
+        if nd == 0:
+            return self.reshape(1)[:size]
+        count = (n - size) // step + 1
+        xp = get_array_module(self.data)
+        idx = (xp.arange(count)[:, None] * step + xp.arange(size)[None, :]).reshape(-1)
+        out = self[(slice(None),) * d + (idx,)]
+        out = out.reshape(self.shape[:d] + (count, size) + self.shape[d + 1 :])
+        return out.movedim(d + 1, -1)
+
+    def tensor_split(self, indices_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        """Splits along dim: into n near-equal parts (an int; the first n % size ones one
+        longer) or at the given indices, as torch.tensor_split."""
+        nd = self.data.ndim
+        if nd == 0:
+            raise ValueError("tensor_split: expected at least a 1-dimensional tensor")
+        d = _dim(dim, nd, "tensor_split")
+        ios = indices_or_sections
+        if isinstance(ios, Tensor):
+            if ios.data.dtype.kind not in "iu" or ios.data.ndim > 1:
+                raise TypeError(
+                    "tensor_split: indices_or_sections: expected a 0-d or 1-d int64 tensor"
+                )
+            ios = int(ios.data) if ios.data.ndim == 0 else [int(v) for v in ios.data.tolist()]
+        n = self.shape[d]
+        lead = (slice(None),) * d
+        if isinstance(ios, (list, tuple)):
+            cuts = [None, *(_int_arg(i, "tensor_split", "indices") for i in ios), None]
+            return tuple(self[lead + (slice(a, b),)] for a, b in zip(cuts[:-1], cuts[1:]))
+        s = _int_arg(ios, "tensor_split", "sections")
+        if s <= 0:
+            raise ValueError(f"tensor_split: number of sections must be larger than 0, got {s}")
+        q, r = divmod(n, s)
+        bounds = [0]
+        for i in range(s):
+            bounds.append(bounds[-1] + q + (i < r))
+        return tuple(self[lead + (slice(a, b),)] for a, b in zip(bounds[:-1], bounds[1:]))
+
+    def _split_at(self, ios: Any, dim: int, need: int, op: str) -> tuple[Tensor, ...]:
+        if self.data.ndim < need:
+            raise ValueError(
+                f"{op}: requires a tensor with at least {need} dimension(s), got {self.data.ndim}"
+            )
+        if not isinstance(ios, (list, tuple, Tensor)):
+            s = _int_arg(ios, op, "sections")
+            if s <= 0 or self.shape[dim] % s:
+                raise ValueError(
+                    f"{op}: the size {self.shape[dim]} of dimension {dim} is not divisible "
+                    f"by the split_size {s}"
+                )
+        return self.tensor_split(ios, dim)
+
+    def hsplit(self, indices_or_sections: Any) -> tuple[Tensor, ...]:
+        """tensor_split along dim 1 (dim 0 for a 1-d tensor); sections must divide evenly."""
+        d = 1 if self.data.ndim > 1 else 0
+        return self._split_at(indices_or_sections, d, 1, "hsplit")
+
+    def vsplit(self, indices_or_sections: Any) -> tuple[Tensor, ...]:
+        return self._split_at(indices_or_sections, 0, 2, "vsplit")
+
+    def dsplit(self, indices_or_sections: Any) -> tuple[Tensor, ...]:
+        return self._split_at(indices_or_sections, 2, 3, "dsplit")
+
+    def select(self, dim: int, index: int) -> Tensor:
+        """The slice at index along dim (dim removed), as torch.select (a copy)."""
+        nd = self.data.ndim
+        if nd == 0:
+            raise IndexError("select: cannot be applied to a 0-dim tensor")
+        d = _dim(dim, nd, "select")
+        i, n = _int_arg(index, "select", "index"), self.shape[d]
+        if not -n <= i < n:
+            raise IndexError(f"select: index {i} out of range for dim {d} of size {n}")
+        return self[(slice(None),) * d + (i % n,)]
+
+    def ravel(self) -> Tensor:
+        return self.reshape(-1)
+
+    def rot90(self, k: int = 1, dims: Any = (0, 1)) -> Tensor:
+        """Rotated by k * 90 degrees in the plane of dims (from dims[0] toward dims[1]), as
+        torch.rot90."""
+        nd = self.data.ndim
+        ds = _shape_args((dims,), "rot90", what="dims", signed=True)
+        if len(ds) != 2:
+            raise ValueError(f"rot90: dims: expected 2 dims, got {len(ds)}")
+        if nd < 2:
+            raise ValueError(f"rot90: expected total dims >= 2, got {nd}")
+        a, b = _dim(ds[0], nd, "rot90"), _dim(ds[1], nd, "rot90")
+        if a == b:
+            raise ValueError(f"rot90: expected rotation dims to be different, got {a} and {b}")
+        k = _int_arg(k, "rot90", "k") % 4
+        if k == 1:
+            return self.flip(b).transpose(a, b)
+        if k == 2:
+            return self.flip(a, b)
+        if k == 3:
+            return self.flip(a).transpose(a, b)
+        return self.clone()
+
+    def unique(
+        self,
+        sorted: bool = True,  # noqa: A002
+        return_inverse: bool = False,
+        return_counts: bool = False,
+        dim: Any = None,
+    ) -> Any:
+        """The distinct elements (slices along dim), sorted, and optionally the inverse
+        indices and the counts, as torch.unique (no gradient; NaNs stay distinct)."""
+        x = self.data
+        xp = get_array_module(x)
+        kw: dict[str, Any] = {"return_inverse": True, "return_counts": True}
+        if xp is np and x.dtype.kind == "f":
+            kw["equal_nan"] = False
+        if dim is None:
+            vals, inv, counts = xp.unique(x.reshape(-1), **kw)
+            inv = inv.reshape(x.shape)
+        else:
+            d = _dim(dim, x.ndim, "unique")
+            vals, inv, counts = xp.unique(x.reshape(1) if x.ndim == 0 else x, axis=d, **kw)
+            inv = inv.reshape(-1)
+        out = [_no_graph(vals, "unique")]
+        if return_inverse:
+            out.append(_no_graph(inv.astype(np.int64), "unique"))
+        if return_counts:
+            out.append(_no_graph(counts.astype(np.int64), "unique"))
+        return out[0] if len(out) == 1 else tuple(out)
+
 
 def activate(x: Tensor, act: str, param: float = 0.0) -> Tensor:
     """act(x) (one of ops.ACTIVATIONS) as a graph node: one kernel forward, and a backward
@@ -3103,6 +3816,136 @@ _COMPARISONS = frozenset(("equal", "not_equal", "less", "less_equal", "greater",
 _MaxResult = namedtuple("max", ["values", "indices"])  # torch.return_types.max
 _MinResult = namedtuple("min", ["values", "indices"])
 _AminmaxResult = namedtuple("aminmax", ["min", "max"])  # torch.return_types.aminmax
+_SortResult = namedtuple("sort", ["values", "indices"])  # torch.return_types.sort, ...
+_TopkResult = namedtuple("topk", ["values", "indices"])
+_KthvalueResult = namedtuple("kthvalue", ["values", "indices"])
+_MedianResult = namedtuple("median", ["values", "indices"])
+_ModeResult = namedtuple("mode", ["values", "indices"])
+_CUM_RESULTS = {
+    "cummax": namedtuple("cummax", ["values", "indices"]),
+    "cummin": namedtuple("cummin", ["values", "indices"]),
+}
+_LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
+_2_SQRTPI = 2.0 / math.sqrt(math.pi)  # d/dx erf(x) = _2_SQRTPI * exp(-x^2)
+
+
+def _int_arg(v: Any, op: str, name: str) -> int:
+    if isinstance(v, Tensor) and v.data.ndim == 0 and v.data.dtype.kind in "iu":
+        v = int(v.data)
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{op}: {name}: expected an int, got {type(v).__name__} {v!r}")
+    return int(v)
+
+
+def _int_tensor_arg(v: Any, op: str, name: str, like: Tensor) -> Any:
+    """The array of an integer index Tensor on like's device (TypeError otherwise)."""
+    if not isinstance(v, Tensor):
+        raise TypeError(f"{op}: {name}: expected a Tensor, got {type(v).__name__}")
+    if v.data.dtype.kind not in "iu":
+        raise TypeError(f"{op}: {name}: expected an integer (int64) tensor, got {v.dtype}")
+    if is_cuda_array(v.data) != is_cuda_array(like.data):
+        raise RuntimeError(f"{op}: {name}: expected it on the tensor's device {like.device}")
+    return v.data
+
+
+def _argsort(x: Any, d: int, descending: bool) -> Any:
+    """Stable int64 sorting indices along d; NaN is the largest value (first when
+    descending), and equal elements keep their order both ways."""
+    xp = get_array_module(x)
+    if not descending:
+        return xp.argsort(x, axis=d, kind="stable").astype(np.int64)
+    back = xp.flip(xp.argsort(xp.flip(x, d), axis=d, kind="stable"), d)
+    return (x.shape[d] - 1 - back).astype(np.int64)
+
+
+def _diag_index(n1: int, n2: int, k: int) -> tuple[Any, Any]:
+    """(rows, cols) of the k-th diagonal of an n1 x n2 matrix (numpy int64 arrays)."""
+    m = max(0, min(n1, n2 - k) if k >= 0 else min(n1 + k, n2))
+    ar = np.arange(m, dtype=np.int64)
+    return (ar, ar + k) if k >= 0 else (ar - k, ar)
+
+
+def _accumulate(fn: str, x: Any, d: int) -> Any:
+    """The running fn (a binary ufunc's name: maximum, logaddexp...) along d: numpy's
+    ufunc.accumulate; a loop over d on other array modules (cupy has accumulate for a few
+    ufuncs only)."""
+    xp = get_array_module(x)
+    f = getattr(xp, fn)
+    if xp is np:
+        return f.accumulate(x, axis=d)
+    out = x.copy()
+    y = xp.moveaxis(out, d, 0)
+    for i in range(1, y.shape[0]):
+        y[i] = f(y[i - 1], y[i])
+    return out
+
+
+def _log_cumsum(x: Any, d: int) -> Any:
+    """log(cumsum(exp(x))) along d, without overflow."""
+    return _accumulate("logaddexp", x, d)
+
+
+def _special(name: str, x: Any) -> Any:
+    """erf / erfc / erfinv of x: scipy.special (cupyx.scipy.special on a GPU) when it can be
+    imported, else a float64 fallback on numpy (math.erf / math.erfc, and Newton's method for
+    erfinv)."""
+    xp = get_array_module(x)
+    if xp is not np:
+        from cupyx.scipy import special as cusp
+
+        return getattr(cusp, name)(x)
+    try:
+        from scipy import special
+    except ImportError:
+        return _special_fallback(name, x)
+    return getattr(special, name)(x)
+
+
+@_fp_silent
+def _special_fallback(name: str, x: Any) -> Any:
+    x64 = x.astype(np.float64)
+    if name != "erfinv":
+        fn = np.vectorize(getattr(math, name), otypes=[np.float64])
+        return fn(x64).astype(x.dtype) if x.size else x.copy()
+    erf = np.vectorize(math.erf, otypes=[np.float64])
+    inside = np.abs(x64) < 1
+    y = np.where(inside, x64, 0.0)
+    ln = np.log((1 - y) * (1 + y))  # Winitzki's approximation to start, then Newton's steps
+    t = 2 / (np.pi * 0.147) + ln / 2
+    z = np.sign(y) * np.sqrt(np.sqrt(t * t - ln / 0.147) - t)
+    for _ in range(8):
+        z = z - (erf(z) - y) / (_2_SQRTPI * np.exp(-z * z))
+    out = np.where(inside, z, np.where(np.abs(x64) == 1, np.sign(x64) * np.inf, np.nan))
+    return out.astype(x.dtype)
+
+
+def _inplace_method(name: str) -> Callable[..., Tensor]:
+    """Tensor.<name>_: <name> computed out of place, then written into self's array."""
+
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        return self._inplace_from(
+            name + "_",
+            lambda: getattr(self.detach(), name)(*args, **kwargs),
+            _first_grad(*args, *kwargs.values()),
+        )
+
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = f"{name}, in place."
+    return method
+
+
+# torch's in-place forms of the elementwise ops (the others: add_, mul_, clamp_... above)
+_INPLACE = (
+    "log1p expm1 tan atan asin acos sinh cosh asinh acosh atanh log2 log10 exp2 erf erfc erfinv "
+    "logit floor ceil trunc fix round frac sgn square rsqrt xlogy atan2 arctan2 fmod remainder "
+    "relu sigmoid tanh exp log sqrt sin cos abs neg reciprocal sign clamp clip clamp_min "
+    "clamp_max heaviside arcsin arccos arctan arcsinh arccosh arctanh absolute"
+).split()
+for _name in _INPLACE:
+    if not hasattr(Tensor, _name + "_"):
+        setattr(Tensor, _name + "_", _inplace_method(_name))
+del _name
 
 
 def _first_grad(*operands: Any) -> Any:
