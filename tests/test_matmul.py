@@ -327,6 +327,9 @@ def same_bits_over_threads(threads, a, b, c0=None, counts=(1, 2), **kw):
         (1, 9001, 130),
         (4, 40, 2049),
         (2, 20, 700),  # small, but k past gemm_direct's reach
+        # k from kAxpySplitK (2048) on: two halves of k, a half per thread where 2 run
+        (1, 4099, 2049),
+        (3, 70, 2051),
         (5, 100, 300),  # one row past the row form, small: gemm_direct
         # 5 to 12 rows past gemm_direct (gemm_few): k in blocks of 64 rows of B (a partial
         # last block, k past KC), columns in chunks of 2 KiB and tiles of NR (a partial tile)

@@ -1354,33 +1354,88 @@ inline void axpy_rows(const GemmArgs<T>& g, int64_t p0, int64_t j0, int64_t nc, 
   }
 }
 
-// Columns [j0, j0 + nc) of the MA rows of C (nc <= NC), over the whole k.
+// Columns [j0, j0 + nc) of the MA rows of C (nc <= NC), over k's rows [p0, p1) of B. The sum
+// goes to C (with beta and the epilogue) or, where `part` is given, to part[i * n + j] (the
+// second half of a k split, added to C by gemm_axpy_rows).
 template <class T, int MA>
-void axpy_chunk(const GemmArgs<T>& g, int64_t j0, int64_t nc) {
+void axpy_chunk(const GemmArgs<T>& g, int64_t j0, int64_t nc, int64_t p0, int64_t p1,
+                T* part = nullptr) {
   using S = AxpyShape<T, MA>;
   alignas(64) T buf[MA * S::LD];
   const int64_t used = ceil_div(nc, int64_t(Vec<T>::width)) * Vec<T>::width;
   for (int i = 0; i < MA; ++i) std::fill(buf + i * S::LD, buf + i * S::LD + used, T(0));
-  int64_t p = 0;
-  for (; p + S::R <= g.k; p += S::R) axpy_rows<T, MA, S::R>(g, p, j0, nc, buf);
-  for (; p < g.k; ++p) axpy_rows<T, MA, 1>(g, p, j0, nc, buf);
+  int64_t p = p0;
+  for (; p + S::R <= p1; p += S::R) axpy_rows<T, MA, S::R>(g, p, j0, nc, buf);
+  for (; p < p1; ++p) axpy_rows<T, MA, 1>(g, p, j0, nc, buf);
   for (int i = 0; i < MA; ++i) {
-    T* c = g.c + i * g.rsc + j0 * g.csc;
     const T* s = buf + i * S::LD;
+    if (part) {
+      std::copy(s, s + nc, part + i * g.n + j0);
+      continue;
+    }
+    T* c = g.c + i * g.rsc + j0 * g.csc;
     if (g.beta == T(0))  // C not read: NaN there does not propagate, as BLAS
       for (int64_t j = 0; j < nc; ++j) c[j * g.csc] = s[j];
     else
       for (int64_t j = 0; j < nc; ++j) c[j * g.csc] = s[j] + g.beta * c[j * g.csc];
   }
-  if (g.epilogue.fn && g.csc == 1) g.epilogue.fn(g.c + j0, g.rsc, MA, nc, j0, g.epilogue.ctx);
+  if (!part && g.epilogue.fn && g.csc == 1)
+    g.epilogue.fn(g.c + j0, g.rsc, MA, nc, j0, g.epilogue.ctx);
 }
+
+// From this many rows of B on, the row form sums k in two halves, C = (alpha A B[:h] + beta C) +
+// alpha A B[h:], whatever the thread count (the same bits on any), and two threads take a half
+// each instead of half of each row: each then reads its half of B as one sequential run, where
+// the column split read runs of half a row (8 KiB of a 1 x 4096 @ 4096 x 4096 float32 product)
+// a row apart. Zen 3, 2 threads, 1 x 4096 @ 4096 x 4096 float32 (B from DRAM) against NumPy in
+// one process: 0.87-1.00x before, 1.03-1.20x after; 1 thread unchanged (0.96-1.02x; there the
+// halves run one after the other). docs/BENCHMARKS.md, round 33.
+inline constexpr int64_t kAxpySplitK = 2048;
 
 template <class T, int MA>
 void gemm_axpy_rows(const GemmArgs<T>& g) {
   // a chunk is at least a line of B (its rows are read whole lines at a time), in whole vectors
   constexpr int64_t W = Vec<T>::width, kMinCols = std::max<int64_t>(W, 64 / int64_t(sizeof(T)));
-  for_column_chunks(g, AxpyShape<T, MA>::NC, std::max<int64_t>(1, g.n / kMinCols), W,
-                    [&](int64_t j0, int64_t nc) { axpy_chunk<T, MA>(g, j0, nc); });
+  const int64_t most = std::max<int64_t>(1, g.n / kMinCols);
+  if (g.k < kAxpySplitK) {
+    for_column_chunks(g, AxpyShape<T, MA>::NC, most, W,
+                      [&](int64_t j0, int64_t nc) { axpy_chunk<T, MA>(g, j0, nc, 0, g.k); });
+    return;
+  }
+  const int64_t h = g.k / 2;
+  std::vector<T> part(static_cast<size_t>(MA * g.n));
+  GemmArgs<T> first = g;  // C's first half: with beta, the epilogue after the second
+  first.epilogue.fn = nullptr;
+  // The tasks: (half, chunk of columns), a contiguous range of them per thread; with 2 threads
+  // one half each.
+  int nt = std::max(1, g.threads > 0 ? g.threads : num_threads());
+  if (g.m * g.n * g.k < kParallelMinWork / 2) nt = 1;
+  const int64_t want = std::min<int64_t>(
+      std::max<int64_t>(ceil_div(g.n, AxpyShape<T, MA>::NC), ceil_div(nt, 2)), most);
+  const int64_t width = ceil_div(ceil_div(g.n, want), W) * W, chunks = ceil_div(g.n, width);
+  nt = static_cast<int>(std::min<int64_t>(nt, 2 * chunks));
+  auto run = [&](int t) {
+    for (int64_t q = 2 * chunks * t / nt; q < 2 * chunks * (t + 1) / nt; ++q) {
+      const int64_t half = q / chunks, j0 = (q % chunks) * width, nc = std::min(width, g.n - j0);
+      if (half == 0)
+        axpy_chunk<T, MA>(first, j0, nc, 0, h);
+      else
+        axpy_chunk<T, MA>(g, j0, nc, h, g.k, part.data());
+    }
+  };
+  if (nt == 1) {
+    run(0);
+  } else {
+    place_team(nt);
+#pragma omp parallel num_threads(nt)
+    run(omp_get_thread_num());
+  }
+  for (int i = 0; i < MA; ++i) {
+    T* c = g.c + i * g.rsc;
+    const T* s = part.data() + i * g.n;
+    for (int64_t j = 0; j < g.n; ++j) c[j * g.csc] += s[j];
+  }
+  if (g.epilogue.fn && g.csc == 1) g.epilogue.fn(g.c, g.rsc, MA, g.n, 0, g.epilogue.ctx);
 }
 
 template <class T>
