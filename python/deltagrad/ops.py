@@ -26,6 +26,7 @@ from .backends._args import (
     MAX_VIEW_COPY_BYTES,  # noqa: F401  (dg.ops.MAX_VIEW_COPY_BYTES: the bound on a copied view)
     choice,
     dense,
+    flag,
     float_input,
     is_device_array,
     labels,
@@ -125,8 +126,8 @@ def matmul(
     return _backend("matmul", a, b, out).matmul(
         a,
         b,
-        trans_a=bool(trans_a),
-        trans_b=bool(trans_b),
+        trans_a=flag(trans_a, "matmul", "trans_a"),
+        trans_b=flag(trans_b, "matmul", "trans_b"),
         alpha=real(alpha, "matmul", "alpha"),
         beta=real(beta, "matmul", "beta"),
         out=out,
@@ -291,14 +292,15 @@ def linear_backward(
         saved = dense(saved, op, "saved")
     backend = _backend(op, dy, x, w, saved)
     act, param = name(act, op, "act"), real(param, op, "param")
+    need_dx, has_bias = flag(need_dx, op, "need_dx"), flag(has_bias, op, "has_bias")
     if dw is None and db is None:
-        return backend.linear_backward(dy, x, w, saved, act, param, bool(need_dx), bool(has_bias))
+        return backend.linear_backward(dy, x, w, saved, act, param, need_dx, has_bias)
     args = (dy, x, w, saved, act, param)
     if backend is cpu:  # the binding accumulates (and checks dw and db)
-        return backend.linear_backward(*args, bool(need_dx), bool(has_bias), dw=dw, db=db)
-    if dw is None or (db is None) == bool(has_bias):
+        return backend.linear_backward(*args, need_dx, has_bias, dw=dw, db=db)
+    if dw is None or (db is None) == has_bias:
         raise ValueError(f"{op}: dw and db: give dw (and db when has_bias), or neither")
-    dx, gw, gb = backend.linear_backward(*args, bool(need_dx), bool(has_bias))
+    dx, gw, gb = backend.linear_backward(*args, need_dx, has_bias)
     dw += gw
     if db is not None:
         db += gb
@@ -311,6 +313,7 @@ def linear_backward(
 
 def _reduce(x: Any, axis: Any, keepdims: bool, mean: bool) -> Any:
     op = "mean" if mean else "sum"
+    keepdims = flag(keepdims, op, "keepdims")
     x = float_input(x, op, "x")
     backend = _backend(op, x)
     axes = norm_axes(axis, x.ndim, op)
@@ -398,9 +401,9 @@ def sgd_update(
         lr=real(lr, op, "lr"),
         momentum=real(momentum, op, "momentum"),
         weight_decay=real(weight_decay, op, "weight_decay"),
-        nesterov=bool(nesterov),
+        nesterov=flag(nesterov, op, "nesterov"),
         dampening=real(dampening, op, "dampening"),
-        first_step=bool(first_step),
+        first_step=flag(first_step, op, "first_step"),
     )
 
 
@@ -433,7 +436,7 @@ def adam_update(
         beta2=real(beta2, op, "beta2"),
         eps=real(eps, op, "eps"),
         weight_decay=real(weight_decay, op, "weight_decay"),
-        decoupled=bool(decoupled),
+        decoupled=flag(decoupled, op, "decoupled"),
     )
 
 
@@ -500,8 +503,12 @@ def conv2d_backward(
     op = "conv2d_backward"
     dy = dense(grad_output, op, "grad_output")
     x, w = dense(input, op, "input"), dense(weight, op, "weight")
+    need = [
+        flag(v, op, k)
+        for k, v in (("need_dx", need_dx), ("need_dw", need_dw), ("need_db", need_db))
+    ]
     return _conv_backend(op, dy, x, w).conv2d_backward(
-        dy, x, w, stride, padding, dilation, groups, bool(need_dx), bool(need_dw), bool(need_db)
+        dy, x, w, stride, padding, dilation, groups, *need
     )
 
 
@@ -556,14 +563,15 @@ def max_pool2d(
     indices_out: preallocated C-contiguous outputs (float of x's dtype, int64)."""
     op = "max_pool2d"
     x4, unbatched = _pool_input(x, op)
+    return_indices = flag(return_indices, op, "return_indices")
     r = _pool_cpu.max_pool2d(
         x4,
         kernel_size,
         stride,
         padding,
         dilation,
-        bool(ceil_mode),
-        bool(return_indices),
+        flag(ceil_mode, op, "ceil_mode"),
+        return_indices,
         out=_pool_out(out, unbatched),
         indices_out=_pool_out(indices_out, unbatched),
     )
@@ -589,7 +597,7 @@ def max_pool2d_backward(
     dy4, _ = _pool_input(dy, op, "dy")
     _cpu_only(op, indices)
     shape, unbatched = _pool_shape(input_shape, op)
-    idx = np.ascontiguousarray(indices)
+    idx = dense(indices, op, "indices")  # a view copied (a 0-d array stays 0-d), never huge
     if unbatched and idx.ndim == 3:
         idx = idx[None]
     dx = _pool_cpu.max_pool2d_backward(
@@ -600,7 +608,7 @@ def max_pool2d_backward(
         stride,
         padding,
         dilation,
-        bool(ceil_mode),
+        flag(ceil_mode, op, "ceil_mode"),
         out=_pool_out(out, unbatched),
     )
     return dx[0] if unbatched else dx
@@ -625,8 +633,8 @@ def avg_pool2d(
         kernel_size,
         stride,
         padding,
-        bool(ceil_mode),
-        bool(count_include_pad),
+        flag(ceil_mode, op, "ceil_mode"),
+        flag(count_include_pad, op, "count_include_pad"),
         divisor_override,
         out=_pool_out(out, unbatched),
     )
@@ -655,8 +663,8 @@ def avg_pool2d_backward(
         kernel_size,
         stride,
         padding,
-        bool(ceil_mode),
-        bool(count_include_pad),
+        flag(ceil_mode, op, "ceil_mode"),
+        flag(count_include_pad, op, "count_include_pad"),
         divisor_override,
         out=_pool_out(out, unbatched),
     )

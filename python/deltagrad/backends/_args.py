@@ -75,6 +75,13 @@ def as_ndarray(x: Any, op: str, name: str) -> np.ndarray:
     """x as a numpy array: lists and scalars are converted; None, strings and other objects
     that do not make a numeric array are a TypeError."""
     if isinstance(x, np.ndarray):
+        if isinstance(x, np.ma.MaskedArray) and np.ma.is_masked(x):
+            # the kernels read x.data: the mask would be dropped without a word
+            raise TypeError(
+                f"{op}: {name}: expected an array without masked elements, got a "
+                f"numpy.ma.MaskedArray with {int(np.ma.count_masked(x))} masked; pass "
+                "x.filled(value) (or x.data to ignore the mask)"
+            )
         return x
     if x is None or isinstance(x, (str, bytes)):
         raise TypeError(
@@ -139,6 +146,17 @@ def real(v: Any, op: str, name: str) -> float:
     raise TypeError(f"{op}: {name}: expected a real number, got {type(v).__name__} {v!r}")
 
 
+def flag(v: Any, op: str, name: str) -> bool:
+    """A boolean argument (keepdims, trans_a, ceil_mode, need_dx, ...): a bool, a numpy bool
+    or an int, as the optimizers' flags; anything else (None, a str, a float, a list) is a
+    TypeError where bool() would silently read it as True or False."""
+    if v is True or v is False:
+        return v
+    if isinstance(v, (int, np.integer, np.bool_)):
+        return bool(v)
+    raise TypeError(f"{op}: {name}: expected a bool, got {type(v).__name__} {v!r}")
+
+
 def name(v: Any, op: str, arg: str) -> str:
     """A name argument (act, reduction): a str, or TypeError (the value is checked by
     choice() or by the binding)."""
@@ -171,11 +189,16 @@ def labels(target: Any, op: str) -> Any:
             f"{op}: target: expected an integer array of class indices, got "
             f"{type(target).__name__ if target is not None else 'None'}"
         )
-    t = np.asarray(target)
+    if isinstance(target, np.ndarray):
+        t = as_ndarray(target, op, "target")  # (refuses a masked array with masked labels)
+    else:
+        t = np.asarray(target)
     if t.dtype.kind not in "iu":
         raise TypeError(
             f"{op}: target: expected an integer array of class indices, got dtype {t.dtype}"
         )
+    if t.dtype != np.int64 or not t.flags.c_contiguous or not t.flags.aligned:
+        check_copy(t, f"{op}: target")  # a broadcast view of gigabytes: refused, not copied
     if t.dtype != np.int64:
         if t.dtype.kind == "u" and t.size and int(t.max()) > np.iinfo(np.int64).max:
             raise ValueError(
