@@ -782,7 +782,11 @@ def test_group_norm_matches_torch(shape, groups, affine):
     _check(tf, df, *args, tol=dict(rtol=1e-10, atol=1e-10))
     if len(shape) > 2 and shape[-1] > 1:
         _check(tf, df, *args, transpose=True, tol=dict(rtol=1e-10, atol=1e-10))
-    if int(np.prod(shape[2:])) * c // groups > 1:  # one value per group: torch's is noise
+    # float32: one value per group is noise in torch; two are ill-conditioned (two close values
+    # normalize to +-1 through a difference that float32 rounds), and which values a test gets
+    # follows the order the tests run in (the module's RNG): 2e-4 off on one element in a run
+    # with -k. Three or more per group.
+    if int(np.prod(shape[2:])) * c // groups > 2:
         _check(tf, df, *[v.astype(np.float32) for v in args], tol=dict(rtol=1e-4, atol=1e-4))
     if affine:  # weight without bias, bias without weight
         tol = dict(rtol=1e-10, atol=1e-10)

@@ -711,8 +711,39 @@ def _norm_host(op: str, *arrays: Any) -> Any:
     return _cpu
 
 
+_NORM_OPTIONAL = ("weight", "bias")
+
+
 def _norm_inputs(op: str, **arrays: Any) -> list[Any]:
-    return [None if a is None else float_input(a, op, k) for k, a in arrays.items()]
+    """The float arrays the kernels read (views copied); weight and bias may be None."""
+    return [
+        None if a is None and k in _NORM_OPTIONAL else float_input(a, op, k)
+        for k, a in arrays.items()
+    ]
+
+
+def _norm_needs(op: str, need_dx: Any, need_dweight: Any, need_dbias: Any) -> list[bool]:
+    return [
+        flag(v, op, k)
+        for k, v in (
+            ("need_dx", need_dx),
+            ("need_dweight", need_dweight),
+            ("need_dbias", need_dbias),
+        )
+    ]
+
+
+def _norm_disjoint(op: str, written: dict[str, Any], read: dict[str, Any]) -> None:
+    """Each array a norm kernel writes (out, the running statistics) must not share memory with
+    the small arrays it reads meanwhile (weight, bias, the statistics) nor with another one it
+    writes: the kernels read those while the outputs fill, so an overlap gave silently wrong
+    results. (out against x and dy, where exactly x is allowed, is the binding's check.)"""
+    items = [(k, a) for k, a in written.items() if isinstance(a, np.ndarray)]
+    others = [(k, a) for k, a in read.items() if isinstance(a, np.ndarray)]
+    for i, (k, a) in enumerate(items):
+        for k2, b in items[i + 1 :] + others:
+            if np.may_share_memory(a, b):
+                raise ValueError(f"{op}: {k}: shares memory with {k2}; pass separate arrays")
 
 
 def batch_norm_forward(
@@ -740,13 +771,18 @@ def batch_norm_forward(
     op = "batch_norm_forward"
     mod = _norm_host(op, x, weight, bias, running_mean, running_var)
     x, weight, bias = _norm_inputs(op, x=x, weight=weight, bias=bias)
+    _norm_disjoint(
+        op,
+        {"out": out, "running_mean": running_mean, "running_var": running_var},
+        {"weight": weight, "bias": bias},
+    )
     return mod.batch_norm_forward(
         x,
         weight,
         bias,
         running_mean,
         running_var,
-        bool(training),
+        flag(training, op, "training"),
         real(momentum, op, "momentum"),
         real(eps, op, "eps"),
         out,
@@ -775,16 +811,15 @@ def batch_norm_backward(
     dy, x, weight, mean, invstd = _norm_inputs(
         op, dy=dy, x=x, weight=weight, mean=mean, invstd=invstd
     )
+    _norm_disjoint(op, {"out": out}, {"weight": weight, "mean": mean, "invstd": invstd})
     return mod.batch_norm_backward(
         dy,
         x,
         weight,
         mean,
         invstd,
-        bool(training),
-        bool(need_dx),
-        bool(need_dweight),
-        bool(need_dbias),
+        flag(training, op, "training"),
+        *_norm_needs(op, need_dx, need_dweight, need_dbias),
         out,
     )
 
@@ -806,6 +841,7 @@ def group_norm_forward(
     op = "group_norm_forward"
     mod = _norm_host(op, x, weight, bias)
     x, weight, bias = _norm_inputs(op, x=x, weight=weight, bias=bias)
+    _norm_disjoint(op, {"out": out}, {"weight": weight, "bias": bias})
     return mod.group_norm_forward(x, num_groups, weight, bias, real(eps, op, "eps"), out)
 
 
@@ -829,6 +865,7 @@ def group_norm_backward(
     op = "group_norm_backward"
     mod = _norm_host(op, dy, x, weight, mean, rstd)
     dy, x, weight, mean, rstd = _norm_inputs(op, dy=dy, x=x, weight=weight, mean=mean, rstd=rstd)
+    _norm_disjoint(op, {"out": out}, {"weight": weight, "mean": mean, "rstd": rstd})
     return mod.group_norm_backward(
         dy,
         x,
@@ -836,9 +873,7 @@ def group_norm_backward(
         weight,
         mean,
         rstd,
-        bool(need_dx),
-        bool(need_dweight),
-        bool(need_dbias),
+        *_norm_needs(op, need_dx, need_dweight, need_dbias),
         out,
     )
 
@@ -870,6 +905,7 @@ def layer_norm_forward(
     op = "layer_norm_forward"
     mod = _norm_host(op, x, weight, bias)
     x, weight, bias = _norm_inputs(op, x=x, weight=weight, bias=bias)
+    _norm_disjoint(op, {"out": out}, {"weight": weight, "bias": bias})
     k = _normalized_ndim(x, normalized_shape, op)
     return mod.layer_norm_forward(x, k, weight, bias, real(eps, op, "eps"), out)
 
@@ -895,7 +931,8 @@ def layer_norm_backward(
     op = "layer_norm_backward"
     mod = _norm_host(op, dy, x, weight, mean, rstd)
     dy, x, weight, mean, rstd = _norm_inputs(op, dy=dy, x=x, weight=weight, mean=mean, rstd=rstd)
+    _norm_disjoint(op, {"out": out}, {"weight": weight, "mean": mean, "rstd": rstd})
     k = _normalized_ndim(x, normalized_shape, op)
     return mod.layer_norm_backward(
-        dy, x, k, weight, mean, rstd, bool(need_dx), bool(need_dweight), bool(need_dbias), out
+        dy, x, k, weight, mean, rstd, *_norm_needs(op, need_dx, need_dweight, need_dbias), out
     )
