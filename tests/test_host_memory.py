@@ -78,10 +78,12 @@ def test_results_reuse_the_heap_without_page_faults():
         "mmap_threshold": 0,
         "trim_threshold": 0,
     }
-    # glibc's defaults: each round's 8 MiB comes back from the kernel, 256 faults per MiB (4 KiB
-    # pages); the raised thresholds: the same heap blocks every round
+    # glibc's defaults: most of each round's 8 MiB comes back from the kernel, 256 faults per
+    # MiB (4 KiB pages); how much depends on the heap the imports left (glibc's dynamic mmap
+    # threshold: 19840 of 40960 pages after round 33's tensor.py, above half before). The
+    # raised thresholds: the same heap blocks every round
     pages = 20 * 8 * (1 << 20) // 4096
-    assert default["faults"] > pages // 2, default
+    assert default["faults"] > pages // 4, default
     assert tuned["faults"] < pages // 20, tuned
 
 

@@ -30,6 +30,10 @@ backward(inputs=...) call `run_backward` (only the nodes on a path to an input r
   in-place add into a shared `.grad` is serialized by a lock); one graph is backpropagated by
   one thread at a time.
 
+A 0-d gradient is a 0-d array, never a numpy scalar (numpy's arithmetic on 0-d arrays gives
+scalars, which `+=` would rebind instead of writing into): `_array` turns one back wherever a
+gradient enters from outside an op (a hook's return value, an assigned .grad, a direct sum).
+
 This module imports nothing from the package at import time (tensor.py imports it).
 """
 
@@ -38,6 +42,8 @@ from __future__ import annotations
 import itertools
 import threading
 from typing import Any, Callable
+
+import numpy as np
 
 __all__ = ["RemovableHandle", "backward", "kept_grad", "queue_callback", "run_backward"]
 
@@ -123,6 +129,11 @@ def add_hook(t: Any, fn: Callable[[Any], Any], post: bool) -> RemovableHandle:
 # ---- ownership ----------------------------------------------------------------------------
 
 
+def _array(g: Any) -> Any:
+    """g, or a 0-d array of g when it is a numpy scalar (np.float32 ...)."""
+    return np.asarray(g) if isinstance(g, np.generic) else g
+
+
 def _own(g: Any, handed: set[int]) -> Any:
     """g as an array a .grad may keep: g itself when nobody else holds it, else a copy."""
     base = g.base
@@ -153,11 +164,14 @@ def grad_array(t: Any) -> Any:
     g = t.grad
     if isinstance(g, Tensor):
         g = t.grad = g.data
+    if isinstance(g, np.generic):  # a numpy scalar assigned: a 0-d array, written in place
+        g = t.grad = np.asarray(g)
     return g
 
 
 def _add_into(t: Any, g: Any, handed: set[int], what: str) -> None:
     """t.grad += g: in place into an existing buffer, else g (owned) becomes t.grad."""
+    g = _array(g)
     grad = grad_array(t)
     if grad is None:
         t.grad = _own(g, handed)
@@ -187,7 +201,7 @@ def add_leaf_grad(t: Any, g: Any) -> None:
     buf = task[0]
     k = id(t)
     prev = buf.get(k)
-    buf[k] = (t, g) if prev is None else (t, prev[1] + g)
+    buf[k] = (t, _array(g if prev is None else prev[1] + g))  # 0-d + 0-d: a numpy scalar
 
 
 def kept_grad(t: Any) -> Any:
@@ -237,6 +251,7 @@ def _run_pre_hooks(t: Any, g: Any, hooks: _Hooks, handed: set[int]) -> Any:
             continue
         if isinstance(r, Tensor):
             r = r.data
+        r = _array(r)  # a numpy scalar returned for a 0-d gradient: a 0-d array
         if not hasattr(r, "shape") or not hasattr(r, "dtype"):
             raise TypeError(
                 f"register_hook: the hook returned a {type(r).__name__}; expected a Tensor, an "

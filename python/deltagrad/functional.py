@@ -590,6 +590,18 @@ def _softmax_like(x: Any, axis: int, fwd: Any, bwd: Any, op: str, dtype: Any = N
     x = _tensor(x, op)
     if dtype is not None:  # torch's dtype=: the input is cast first (differentiably)
         x = x.astype(as_dtype(dtype, op))
+    dt = x.data.dtype
+    if dt.kind != "f" or dt.itemsize == 2:
+        from .tensor import _kernel_dtype_error
+
+        last = _dim(axis, x.ndim, op) == max(x.ndim - 1, 0)
+        if dt.kind == "f":  # float16: computed in float32 and rounded, as torch's CPU kernel
+            return _softmax_like(x.float(), axis, fwd, bwd, op).to(dt)
+        if x.data.size == 0:  # torch runs no kernel on an empty tensor
+            return _no_graph(x.data.copy(), op)
+        # no integer / bool kernel: torch's NotImplementedError (a TypeError too, as before)
+        kernel = ("log_softmax" if op == "log_softmax" else "softmax") + "_lastdim" * last
+        raise _kernel_dtype_error(op, kernel + "_kernel_impl", dt)
     if x.ndim == 0:  # torch: one slice of one element; dim must be in [-1, 0], as for 1-d
         return _softmax_like(x.reshape(1), axis, fwd, bwd, op).reshape(())
     y, moved = _last_axis(fwd, x, axis, op)

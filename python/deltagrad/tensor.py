@@ -357,7 +357,15 @@ class Tensor:
             xp = get_array_module(data)
             arr = data if dtype is None else xp.asarray(data, dtype=dtype)
         else:
-            arr = np.asarray(data) if dtype is None else _cast_array(data, dtype)
+            try:
+                arr = np.asarray(data) if dtype is None else _cast_array(data, dtype)
+            except OverflowError as e:  # [300] as int8: torch's RuntimeError
+                raise _ScalarOverflowError(
+                    f"tensor: value cannot be converted to type {np.dtype(dtype)} without "
+                    f"overflow ({e})"
+                ) from None
+            if arr.dtype.kind == "O":
+                _no_object_data(arr)
             if (
                 dtype is None
                 and not isinstance(data, np.ndarray)
@@ -496,8 +504,10 @@ class Tensor:
                     g = np.asarray(g)
             self._g = g
 
-    def _lift(self, other: Any) -> Tensor:
-        """A constant operand (number, array) as a Tensor of self's dtype and device."""
+    def _lift(self, other: Any, op: str = "Tensor op") -> Tensor:
+        """A constant operand (number, array) as a Tensor of self's dtype and device. A Python
+        int out of an integer dtype's range wraps into it, as torch's arithmetic (int8 + 300
+        is int8 + 44); one beyond 64 bits is torch's OverflowError, whatever the dtype."""
         if isinstance(other, Tensor):
             if is_cuda_array(other.data) != is_cuda_array(self.data):
                 raise RuntimeError(
@@ -510,7 +520,14 @@ class Tensor:
             dt = self.data.dtype
             if dt.kind != "f":  # a Python float with an int tensor: float32, as torch
                 dt = _scalar_dtype(dt, other)
-            return Tensor(xp.asarray(other, dtype=dt))
+            elif type(other) is int and not _I64_MIN <= other < _U64_END:
+                raise _int_too_big(other, op, "other")
+            try:
+                return Tensor(xp.asarray(other, dtype=dt))
+            except OverflowError:  # NumPy 2 refuses an int out of dt's range: torch wraps it
+                if self.data.dtype.kind == "b":  # bool + 2**63: torch refuses uint64 too
+                    _fit_scalar(other, dt, op, "other")
+                return Tensor(xp.asarray(_wrap_int(other, dt, op), dtype=dt))
         if is_cuda_array(other) or isinstance(other, np.ndarray):
             if is_cuda_array(other) != is_cuda_array(self.data):
                 raise RuntimeError(
@@ -741,33 +758,41 @@ class Tensor:
         yield self.data
         self._version[0] += 1
 
-    def _operand_data(self, other: Any) -> Any:
-        return self._lift(other).data
+    def _operand_data(self, other: Any, op: str = "Tensor op") -> Any:
+        return self._lift(other, op).data
 
     @_fp_silent
-    def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
+    def _combine_(self, other: Any, op: str, ufunc: str, alpha: Any = 1) -> Tensor:
+        """self = self (ufunc) alpha * other, in place (other broadcast to self's shape), as
+        torch: a Python int wraps into an integer dtype, alpha is checked (_check_alpha), and a
+        result of a higher dtype category than self's (int += float) is refused."""
+        o = self._operand_data(other, op)
+        d = self.data
+        if ufunc == "subtract" and d.dtype.kind == "b" and o.dtype.kind == "b":
+            raise _BoolOpError(f"{op}: subtraction with bool tensors is not supported (as torch)")
+        rdt = np.dtype(np.float32) if ufunc == "divide" and d.dtype.kind != "f" else None
+        _inplace_result(d, rdt or _result_dtype(d, o), op)
+        if alpha.__class__ is not int or alpha != 1:
+            if ufunc == "subtract":  # torch: self + (-alpha) * other (-alpha is checked)
+                ufunc, alpha = "add", _negated(alpha)
+            o = o * _check_alpha(alpha, rdt or _result_dtype(d, o), op)
+        with self._inplace(op, other) as d:
+            getattr(get_array_module(d), ufunc)(d, o, out=d, casting="unsafe")
+        return self
+
+    def add_(self, other: Any, alpha: Any = 1) -> Tensor:
         """self += alpha * other, in place (broadcasting other to self's shape)."""
-        o = self._operand_data(other)
-        with self._inplace("add_", other) as d:
-            d += o if alpha == 1.0 else alpha * o
-        return self
+        return self._combine_(other, "add_", "add", alpha)
 
-    def sub_(self, other: Any, alpha: float = 1.0) -> Tensor:
-        return self.add_(other, -alpha)
+    def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
+        """self -= alpha * other, in place."""
+        return self._combine_(other, "sub_", "subtract", alpha)
 
-    @_fp_silent
     def mul_(self, other: Any) -> Tensor:
-        o = self._operand_data(other)
-        with self._inplace("mul_", other) as d:
-            d *= o
-        return self
+        return self._combine_(other, "mul_", "multiply")
 
-    @_fp_silent
     def div_(self, other: Any) -> Tensor:
-        o = self._operand_data(other)
-        with self._inplace("div_", other) as d:
-            d /= o
-        return self
+        return self._combine_(other, "div_", "divide")
 
     @_fp_silent
     def copy_(self, src: Any) -> Tensor:
@@ -834,7 +859,7 @@ class Tensor:
         if set_to_none:
             self.grad = None
         elif self.grad is not None:
-            self.grad.fill(0)
+            _engine.grad_array(self).fill(0)  # an assigned Tensor or number: its array
 
     # ---- devices / dtypes ------------------------------------------------------------------
 
@@ -905,7 +930,7 @@ class Tensor:
 
     @_fp_silent
     def __add__(self, other: Any) -> Tensor:
-        other = self._lift(other)
+        other = self._lift(other, "add")
         a, b = self.data, other.data
         if a.dtype != b.dtype:
             a, b = _promote(a, b)
@@ -920,16 +945,16 @@ class Tensor:
 
     @_fp_silent
     def __sub__(self, other: Any) -> Tensor:
-        other = self._lift(other)
+        other = self._lift(other, "sub")
         a, b = self.data, other.data
         if a.dtype != b.dtype:
             a, b = _promote(a, b)
         try:
             out_data = a - b
-        except TypeError:
-            raise TypeError(
+        except TypeError:  # bool - bool (torch also refuses bool - int, which is kept here)
+            raise _BoolOpError(
                 "sub: subtraction with bool tensors is not supported (as in torch); to invert "
-                "a mask use ~ or logical_not()"
+                "a mask use ~ or logical_not(), to compare two masks use ^ or logical_xor()"
             ) from None
 
         def _backward(g: Any) -> None:
@@ -942,7 +967,7 @@ class Tensor:
 
     @_fp_silent
     def __mul__(self, other: Any) -> Tensor:
-        other = self._lift(other)
+        other = self._lift(other, "mul")
         a, b = self.data, other.data
         if a.dtype != b.dtype:
             a, b = _promote(a, b)
@@ -957,7 +982,9 @@ class Tensor:
 
     @_fp_silent
     def __truediv__(self, other: Any) -> Tensor:
-        other = self._lift(other)
+        if isinstance(other, (int, np.integer)) and self.data.dtype.kind != "f":
+            other = _exact_float(other, "div")  # torch divides by 300, not by int8's wrapped 44
+        other = self._lift(other, "div")
         a, b = self.data, other.data
         if a.dtype != b.dtype:
             a, b = _promote(a, b)
@@ -978,7 +1005,7 @@ class Tensor:
     @_fp_silent
     def __floordiv__(self, other: Any) -> Tensor:
         """Floor division, as torch.floor_divide; not differentiable (torch has no derivative)."""
-        other = self._lift(other)
+        other = self._lift(other, "floor_divide")
         a, b = self.data, other.data
         if a.dtype != b.dtype:
             a, b = _promote(a, b)
@@ -989,7 +1016,7 @@ class Tensor:
     @_fp_silent
     def __mod__(self, other: Any) -> Tensor:
         """Remainder with the divisor's sign (Python's %), as torch.remainder."""
-        other = self._lift(other)
+        other = self._lift(other, "remainder")
         a, b = self.data, other.data
         if a.dtype != b.dtype:
             a, b = _promote(a, b)
@@ -1015,6 +1042,17 @@ class Tensor:
                 x = x.astype(np.float32)  # int tensor ** float: float32, as in torch
             elif x.dtype.kind == "b":
                 x = x.astype(np.int64)  # bool ** int: int64, as in torch
+            if isinstance(p, int):  # torch checks an int exponent: 64 bits, then int64, then
+                if not _I64_MIN <= p < _U64_END:  # an int tensor's dtype; never negative there
+                    raise _int_too_big(p, "pow", "exponent")
+                if x.dtype.kind != "f":
+                    _fit_scalar(p, np.int64, "pow", "exponent")
+                    if p < 0:
+                        raise _NegativeIntPowerError(
+                            "pow: exponent: Integers to negative integer powers are not allowed "
+                            f"(got {p}; as torch, use a float tensor or exponent)"
+                        )
+                    p = int(_fit_scalar(p, x.dtype, "pow", "exponent"))
 
             def _backward(g: Any) -> None:
                 if p == 2:
@@ -1028,11 +1066,14 @@ class Tensor:
                     self._accumulate(g * (p * self.data ** (p - 1)))
 
             return Tensor._make(x**p, (self,), _backward, "pow", saves=(self,))
-        other = self._lift(exponent)
+        other = self._lift(exponent, "pow")
         a, b = self.data, other.data
         if a.dtype != b.dtype:
             a, b = _promote(a, b)
-        out_data = a**b
+        if b.dtype.kind == "i" and a.dtype.kind in "iu" and bool((b < 0).any()):
+            out_data = _int_pow(a, b)  # NumPy refuses a negative int exponent; torch does not
+        else:
+            out_data = a**b
 
         def _backward_t(g: Any) -> None:
             # torch's masks: d/dx is 0 where the exponent is 0 (x**0 = 1, even at x = 0), and
@@ -1058,7 +1099,7 @@ class Tensor:
         try:
             out_data = -self.data
         except TypeError:
-            raise TypeError(
+            raise _BoolOpError(
                 "neg: negation of a bool tensor is not supported (as in torch); use ~ or "
                 "logical_not()"
             ) from None
@@ -1072,26 +1113,28 @@ class Tensor:
 
     @_fp_silent
     def __rsub__(self, other: Any) -> Tensor:
-        return self._lift(other) - self
+        return self._lift(other, "sub") - self
 
     def __rmul__(self, other: Any) -> Tensor:
         return self * other
 
     @_fp_silent
     def __rtruediv__(self, other: Any) -> Tensor:
-        return self._lift(other) / self
+        if isinstance(other, (int, np.integer)) and self.data.dtype.kind != "f":
+            other = _exact_float(other, "div")  # 300 / int8: torch's 300, not a wrapped 44
+        return self._lift(other, "div") / self
 
     @_fp_silent
     def __rfloordiv__(self, other: Any) -> Tensor:
-        return self._lift(other) // self
+        return self._lift(other, "floor_divide") // self
 
     @_fp_silent
     def __rmod__(self, other: Any) -> Tensor:
-        return self._lift(other) % self
+        return self._lift(other, "remainder") % self
 
     @_fp_silent
     def __rpow__(self, other: Any) -> Tensor:
-        return self._lift(other) ** self
+        return self._lift(other, "pow") ** self
 
     def __matmul__(self, other: Any) -> Tensor:
         """torch.matmul: 1-D @ 1-D is the dot product, a 1-D operand is a row (left) or a
@@ -1201,8 +1244,20 @@ class Tensor:
             raise ValueError(f"reshape: cannot reshape shape {self.shape} into {shape}") from e
         return self._reshaped(out_data, "reshape")
 
-    def view(self, *shape: Any) -> Tensor:
-        """reshape that never copies: a RuntimeError (as torch) when the strides forbid it."""
+    def view(self, *shape: Any, dtype: Any = None, size: Any = None) -> Tensor:
+        """reshape that never copies: a RuntimeError (as torch) when the strides forbid it.
+        view(dtype) (or view(dtype=...)) reads the same memory as another dtype instead
+        (_view_dtype)."""
+        if dtype is not None or size is not None:
+            if shape or (dtype is not None and size is not None):
+                raise TypeError("view: expected one of (*shape), (size=shape), (dtype=dtype)")
+            if dtype is not None:
+                return self._view_dtype(dtype)
+            shape = (size,)
+        if len(shape) == 1 and _is_dtype_arg(shape[0]):
+            return self._view_dtype(shape[0])
+        if not shape:
+            raise TypeError("view: expected a shape (ints or one tuple of ints) or a dtype")
         shape = _shape_args(shape, "view", allow_minus_one=True)
         try:
             out_data = self.data.reshape(shape)
@@ -1214,6 +1269,26 @@ class Tensor:
                 f"of shape {shape}; use .reshape(...) (which copies) instead"
             )
         return self._reshaped(out_data, "view")
+
+    def _view_dtype(self, dtype: Any) -> Tensor:
+        """torch's view(dtype): self's memory read as dtype, a view outside any graph (torch's
+        is not differentiable: the result never requires grad). Equal element sizes keep the
+        shape; otherwise the last dim scales by the size ratio, with torch's checks and
+        messages (not 0-d, last dim contiguous; when growing, its size, the other strides and
+        the offset into the base divisible by the ratio)."""
+        dt = as_dtype(dtype, "view")
+        x = self.data
+        old, new = x.dtype.itemsize, dt.itemsize
+        if old != new:
+            _check_view_dtype(x, dt)
+        if x.size == 0:
+            shape = x.shape[:-1] + (x.shape[-1] * old // new,) if x.ndim else ()
+            out = get_array_module(x).empty(shape, dtype=dt)
+        else:
+            out = x.view(dt)
+        t = Tensor._make(out, (), None, "view")
+        t._version = self._version  # a view: an in-place change through either shows in both
+        return t
 
     def view_as(self, other: Tensor) -> Tensor:
         return self.view(other.shape)
@@ -1977,7 +2052,14 @@ class Tensor:
     clip = clamp
 
     def _minmax2(self, other: Any, op: str) -> Tensor:
-        other = self._lift(other)
+        if isinstance(other, (int, float, np.number)) and not isinstance(other, bool):
+            # a number (deltagrad's extension: torch takes tensors only) is checked against
+            # the dtype, as clamp's bounds: int8.maximum(300) raises, it is never wrapped
+            dt = self.data.dtype
+            other = _fit_scalar(
+                other, dt if dt.kind == "f" else _scalar_dtype(dt, other), op, "other"
+            )
+        other = self._lift(other, op)
         a, b = self.data, other.data
         if a.dtype != b.dtype:
             a, b = _promote(a, b)
@@ -2074,8 +2156,11 @@ class Tensor:
             # as torch (and _lift): a numpy scalar is a plain number (in a float tensor's
             # dtype), a float scalar next to an int / bool tensor compares in float32. A
             # Python int next to an int tensor compares exactly (torch wraps it into the
-            # tensor's dtype first: uint8 > -1 is False there)
+            # tensor's dtype first: uint8 > -1 is False there). An int beyond 64 bits is
+            # torch's OverflowError
             o = other
+            if type(other) is int and not _I64_MIN <= other < _U64_END:
+                raise _int_too_big(other, fn, "other")
             if a.dtype.kind == "f":
                 if isinstance(other, np.number) and fn in _COMPARISONS:
                     o = other.item()
@@ -2090,9 +2175,14 @@ class Tensor:
             return NotImplemented
         xp = get_array_module(a)
         try:
-            out = getattr(xp, fn)(a, o)
+            if type(o) is float and a.dtype.itemsize < 8:  # 1e300 as float32: inf, silently
+                out = _quiet(getattr(xp, fn), a, o)
+            else:
+                out = getattr(xp, fn)(a, o)
         except (TypeError, ValueError) as e:
             raise type(e)(f"{fn}: other: {e}") from None
+        except OverflowError:  # int8 & 300: a bitwise / logical op wraps the int, as torch
+            out = getattr(xp, fn)(a, _wrap_int(o, a.dtype, fn))
         return _no_graph(out, fn)
 
     def __eq__(self, other: Any) -> Any:  # type: ignore[override]
@@ -2311,6 +2401,8 @@ class Tensor:
         shape = [1] * self.data.ndim
         if shape:
             shape[d] = n
+        if not isinstance(value, Tensor):  # checked as torch, under this op's name
+            _fit_scalar(value, self.dtype, "index_fill")
         return self.masked_fill(hit.reshape(shape), value)
 
     def index_fill_(self, dim: int, index: Any, value: Any) -> Tensor:
@@ -2402,6 +2494,7 @@ class Tensor:
             if isinstance(value, Tensor):
                 raise TypeError("scatter: value: expected a number; pass a tensor as src")
             _scatter_set(hit, d, idx, True)
+            _fit_scalar(value, self.dtype, "scatter")  # checked as torch, under this op's name
             return self.masked_fill(hit, value)
         src_t = self._lift(src) if isinstance(src, Tensor) else Tensor(src)
         if src_t.data.ndim != idx.ndim or any(i > s for i, s in zip(idx.shape, src_t.shape)):
@@ -2505,12 +2598,23 @@ class Tensor:
     # ---- arithmetic method forms ----------------------------------------------------------
 
     def add(self, other: Any, *, alpha: Any = 1) -> Tensor:
-        """self + alpha * other, as torch.add."""
-        return self + (other if alpha == 1 else self._lift(other) * alpha)
+        """self + alpha * other, as torch.add (alpha checked as torch: _check_alpha)."""
+        if alpha.__class__ is int and alpha == 1:
+            return self + other
+        return self + self._scaled(other, alpha, "add")
 
     def sub(self, other: Any, *, alpha: Any = 1) -> Tensor:
         """self - alpha * other, as torch.sub."""
-        return self - (other if alpha == 1 else self._lift(other) * alpha)
+        if alpha.__class__ is int and alpha == 1:
+            return self - other
+        return self + self._scaled(other, _negated(alpha), "sub")  # torch's -alpha, checked
+
+    def _scaled(self, other: Any, alpha: Any, op: str) -> Tensor:
+        """alpha * other in the dtype of self (op) other, alpha checked against it as torch."""
+        o = self._lift(other, op)
+        dt = _result_dtype(self.data, o.data)
+        a = _check_alpha(alpha, dt, op).item()
+        return (o if o.data.dtype == dt else o.to(dt)) * a
 
     subtract = sub
 
@@ -2553,9 +2657,23 @@ class Tensor:
         return 1.0 / (self if self.data.dtype.kind == "f" else self.float())
 
     def addcmul(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
-        """self + value * tensor1 * tensor2, as torch.addcmul."""
-        prod = self._lift(tensor1) * tensor2
-        return self + (prod if value == 1 else prod * value)
+        """self + value * tensor1 * tensor2, as torch.addcmul (value is checked against the
+        result dtype, as torch: 1e300 with float32 raises, 2.5 with int tensors is 2)."""
+        t1 = self._lift(tensor1)
+        t2 = t1._lift(tensor2, "addcmul")
+        if value == 1:
+            return self + t1 * t2
+        v, dt = self._coef(value, "addcmul", "value", t1, t2)
+        t1 = t1 if t1.data.dtype == dt else t1.to(dt)  # computed in the result dtype, as torch
+        return self + (t1 * v) * t2  # torch's order: (value * tensor1) * tensor2
+
+    def _coef(self, value: Any, op: str, name: str, *others: Tensor) -> tuple[Any, Any]:
+        """A number multiplying others in `self + value * others...` as torch takes it:
+        converted (checked, _fit_scalar) to the dtype of the whole expression; with it."""
+        dt = self.data
+        for t in others:  # _result_dtype's rules, left to right (0-d ones lose ties)
+            dt = np.empty((0,) * max(dt.ndim, t.data.ndim), _result_dtype(dt, t.data))
+        return _fit_scalar(value, dt.dtype, op, name).item(), dt.dtype
 
     def addcdiv(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
         """self + value * tensor1 / tensor2, as torch.addcdiv (integer tensor1 and tensor2
@@ -2566,8 +2684,11 @@ class Tensor:
                 "addcdiv: integer division of tensor1 by tensor2 is not supported (as torch); "
                 "use (tensor1 / tensor2) or convert one to float"
             )
-        quot = t1 / t2
-        return self + (quot if value == 1 else quot * value)
+        if value == 1:
+            return self + t1 / t2
+        v, dt = self._coef(value, "addcdiv", "value", t1, t2)  # a float dtype
+        t1 = t1 if t1.data.dtype == dt else t1.to(dt)
+        return self + (t1 * v) / t2  # torch's order: (value * tensor1) / tensor2
 
     def addcmul_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
         return self._inplace_from(
@@ -2594,7 +2715,7 @@ class Tensor:
             raise TypeError(f"lerp: expected dtype {self.dtype} for end but got dtype {e.dtype}")
         diff = e - self
         if not isinstance(weight, Tensor):
-            w = float(weight)
+            w = float(_fit_scalar(weight, self.dtype, "lerp", "weight"))
             return self + diff * w if abs(w) < 0.5 else e - diff * (1.0 - w)
         w = self._lift(weight)
         low = w.detach().abs() < 0.5
@@ -2605,6 +2726,7 @@ class Tensor:
             "lerp_", lambda: self.detach().lerp(end, weight), _first_grad(end, weight)
         )
 
+    @_fp_silent
     def _binary_float(self, other: Any, op: str) -> tuple[Tensor, Tensor, Any, Any]:
         o = self._lift(other)
         a, b = self.data, o.data
@@ -2652,6 +2774,7 @@ class Tensor:
 
         return Tensor._make(out, (x, y), _backward, "logaddexp", saves=())
 
+    @_fp_silent
     def nan_to_num(self, nan: Any = 0.0, posinf: Any = None, neginf: Any = None) -> Tensor:
         """NaN -> nan, +inf -> posinf, -inf -> neginf (default: the dtype's largest / lowest
         finite value), as torch.nan_to_num; the gradient is 0 at the replaced elements."""
@@ -2848,11 +2971,11 @@ class Tensor:
             shape = None
         if shape != prod.shape:
             raise ValueError(f"{op}: input: shape {self.shape} does not broadcast to {prod.shape}")
-        scaled = prod if alpha == 1 else prod * alpha
+        scaled = prod if alpha == 1 else prod * self._coef(alpha, op, "alpha", prod)[0]
         if beta == 0:
             xp = get_array_module(prod.data)
             return where(xp.zeros(prod.shape, dtype=bool), self.expand(prod.shape), scaled)
-        return (self if beta == 1 else self * beta) + scaled
+        return (self if beta == 1 else self * self._coef(beta, op, "beta", prod)[0]) + scaled
 
     def addmm(self, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         """beta * self + alpha * (mat1 @ mat2), as torch.addmm."""
@@ -3102,8 +3225,8 @@ class Tensor:
         """log(x / (1 - x)), x clamped to [eps, 1 - eps] first when eps is given (the gradient
         is then 0 outside that range), as torch.logit."""
         if eps is not None:
-            e = float(eps)
             x = _as_float(self.data)
+            e = float(_fit_scalar(eps, x.dtype, "logit", "eps"))  # 1e300 raises, as torch
             xp = get_array_module(x)
             inside = (x >= e) & (x <= 1 - e)
             z = xp.clip(x, e, 1 - e)
@@ -3171,8 +3294,11 @@ class Tensor:
 
     # ---- binary math: int operands computed in float32 (not fmod), as torch ----------------
 
+    @_fp_silent
     def _float_pair(self, other: Any, op: str) -> tuple[Tensor, Any, Any]:
-        o = self._lift(other)
+        if isinstance(other, (int, np.integer)) and self.data.dtype.kind != "f":
+            other = _exact_float(other, op)  # float math on the int's value, as torch
+        o = self._lift(other, op)
         a, b = self.data, o.data
         if a.dtype != b.dtype:
             a, b = _promote(a, b)
@@ -3226,7 +3352,7 @@ class Tensor:
     def fmod(self, other: Any) -> Tensor:
         """The C remainder (the sign of self), as torch.fmod; int tensors stay int (and raise
         on a zero divisor)."""
-        o = self._lift(other)
+        o = _quiet(self._lift, other, "fmod")
         if self.data.dtype.kind != "f" and o.data.dtype.kind != "f":
             a, b = _promote(self.data, o.data)
             _no_int_zero(b, "fmod")
@@ -4078,6 +4204,81 @@ def _fit_scalar(value: Any, dt: Any, op: str, name: str = "value") -> Any:
     return dt.type(v)
 
 
+_I64_MIN, _U64_END = -(2**63), 2**64  # torch's Python-int scalars: int64 or uint64
+
+
+def _int_too_big(value: int, op: str, name: str) -> OverflowError:
+    return OverflowError(
+        f"{op}: {name}: int too big to convert ({value} does not fit 64 bits, the range of "
+        "torch's integer scalars)"
+    )
+
+
+def _wrap_int(value: Any, dt: Any, op: str, name: str = "other") -> int:
+    """A Python int operand of integer dtype dt as torch's arithmetic takes it: wrapped modulo
+    2**bits, as a C cast (int8 + 300 is int8 + 44, uint8 - 1 is uint8 + 255), where NumPy 2
+    raises OverflowError; an int beyond 64 bits is torch's OverflowError."""
+    v = int(value)
+    if not _I64_MIN <= v < _U64_END:
+        raise _int_too_big(v, op, name)
+    bits = 8 * dt.itemsize
+    v &= (1 << bits) - 1
+    return v - (1 << bits) if dt.kind == "i" and v >> (bits - 1) else v
+
+
+class _CastError(RuntimeError, TypeError):
+    """An in-place op whose result dtype would not fit the tensor's (float into int, int into
+    bool): torch's RuntimeError ("result type Float can't be cast to the desired output type
+    Char"); a TypeError too, as numpy's UFuncTypeError was."""
+
+
+class _KernelDtypeError(NotImplementedError, TypeError):
+    """An op with no kernel for the input's dtype (softmax of an int tensor): torch's
+    NotImplementedError ("softmax_lastdim_kernel_impl" not implemented for 'Long'); a
+    TypeError too, as deltagrad's was."""
+
+
+def _kernel_dtype_error(op: str, kernel: str, dt: Any) -> _KernelDtypeError:
+    return _KernelDtypeError(
+        f"{op}: \"{kernel}\" not implemented for '{_TORCH_TYPE_NAMES.get(dt.name, dt.name)}' "
+        f"(as torch; pass dtype=dg.float32 to compute in a float dtype)"
+    )
+
+
+class _BoolOpError(RuntimeError, TypeError):
+    """Subtraction or negation of a bool tensor: torch's RuntimeError; a TypeError too, as
+    deltagrad's (and numpy's) was."""
+
+
+class _NegativeIntPowerError(RuntimeError, ValueError):
+    """int tensor ** negative int: torch's RuntimeError; a ValueError too, as numpy's was."""
+
+
+def _inplace_result(d: Any, rdt: Any, op: str) -> None:
+    """Raise torch's error when an in-place op on array d has result dtype rdt of a higher
+    category (bool < integer < float) than d's own: an in-place op keeps the tensor's dtype."""
+    if _KIND_RANK.get(rdt.kind, 3) > _KIND_RANK.get(d.dtype.kind, 3):
+        raise _CastError(
+            f"{op}: result type {rdt} can't be cast to the desired output type {d.dtype} (an "
+            "in-place op keeps the tensor's dtype); use the out-of-place op"
+        )
+
+
+def _check_alpha(alpha: Any, dt: Any, op: str, name: str = "alpha") -> Any:
+    """alpha of add / sub (and their in-place forms) in the result dtype dt, checked as torch:
+    a bool alpha only for a bool result, no float alpha for an integer or bool result, and a
+    value that fits dt (_fit_scalar)."""
+    if isinstance(alpha, (bool, np.bool_)):
+        if dt.kind != "b":
+            raise RuntimeError(f"{op}: {name}: Boolean alpha only supported for Boolean results")
+    elif isinstance(alpha, (float, np.floating)) and dt.kind in "biu":
+        raise RuntimeError(
+            f"{op}: {name}: For integral input tensors, argument alpha must not be a floating "
+            f"point number (got {alpha!r})"
+        )
+    return _fit_scalar(alpha, dt, op, name)
+
+
 def _scalar_dtype(dt: Any, value: Any) -> Any:
     """The dtype of a Python scalar operand next to a bool / int tensor of dtype dt."""
     if isinstance(value, (float, np.floating)):
@@ -4132,10 +4333,134 @@ def _to_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
     return device, dtype
 
 
+def _is_dtype_arg(v: Any) -> bool:
+    """v, the one argument of view(v), is a dtype (dg.float32, np.int8, "int32", float), not a
+    shape (an int, a tuple / list of ints, a 0-d int tensor)."""
+    if isinstance(v, (int, np.integer, tuple, list, Tensor)) or v is None:
+        return False
+    return isinstance(v, (np.dtype, str, type))
+
+
+# torch's names of the dtypes in view(dtype)'s messages
+_TORCH_TYPE_NAMES = {
+    "bool": "Bool",
+    "uint8": "Byte",
+    "int8": "Char",
+    "int16": "Short",
+    "int32": "Int",
+    "int64": "Long",
+    "uint16": "UInt16",
+    "uint32": "UInt32",
+    "uint64": "UInt64",
+    "float16": "Half",
+    "float32": "Float",
+    "float64": "Double",
+}
+
+
+def _check_view_dtype(x: Any, dt: Any) -> None:
+    """torch's checks of view(dtype) between element sizes old and new (its messages, in
+    torch's element strides and storage offset; an empty array has torch's contiguous
+    strides, where NumPy gives 0)."""
+    old, new = x.dtype.itemsize, dt.itemsize
+    what = (
+        f"to view {_TORCH_TYPE_NAMES.get(x.dtype.name, x.dtype.name)} as "
+        f"{_TORCH_TYPE_NAMES.get(dt.name, dt.name)} (different element sizes)"
+    )
+    if x.ndim == 0:
+        raise RuntimeError(f"view: self.dim() cannot be 0 {what}")
+    if x.size == 0:
+        strides, acc = [], 1
+        for n in reversed(x.shape):
+            strides.insert(0, acc)
+            acc *= max(n, 1)
+        offset = 0
+    else:
+        strides = [s // old for s in x.strides]
+        base = x
+        while isinstance(base.base, type(x)):
+            base = base.base
+        offset = (_data_ptr(x) - _data_ptr(base)) // old
+    ratio = new // old if new > old else old // new
+    if new > old:
+        if x.shape[-1] % ratio:
+            raise RuntimeError(
+                f"view: self.size(-1) must be divisible by {ratio} {what}, but got {x.shape[-1]}"
+            )
+        if offset % ratio:
+            raise RuntimeError(
+                f"view: self.storage_offset() must be divisible by {ratio} {what}, but got {offset}"
+            )
+    if strides[-1] != 1:
+        raise RuntimeError(f"view: self.stride(-1) must be 1 {what}, but got {strides[-1]}")
+    if new > old:
+        for k, st in enumerate(strides[:-1]):
+            if st % ratio:
+                raise RuntimeError(
+                    f"view: self.stride({k}) must be divisible by {ratio} {what}, but got {st}"
+                )
+
+
+def _data_ptr(a: Any) -> int:
+    """The address of a's first element (NumPy or CuPy)."""
+    if isinstance(a, np.ndarray):
+        return a.__array_interface__["data"][0]
+    return int(a.data.ptr)
+
+
+def _no_object_data(arr: Any) -> None:
+    """Python ints beyond int64 (NumPy keeps them as objects): torch's ValueError."""
+    for v in arr.flat:
+        if isinstance(v, int) and not -(2**63) <= v < 2**63:
+            raise _Int64RangeError(
+                f"tensor: data: Overflow when unpacking long long ({v} is not an int64)"
+            )
+
+
+@_fp_silent
+def _quiet(f: Callable[..., Any], *args: Any) -> Any:
+    """f(*args) with NumPy's floating-point warnings off (torch's silent casts)."""
+    return f(*args)
+
+
 @_fp_silent
 def _cast_array(data: Any, dtype: Any) -> Any:
     """np.asarray(data, dtype) with torch's silent casts (1e300 into float32 is inf)."""
     return np.asarray(data, dtype=dtype)
+
+
+def _int_pow(a: Any, b: Any) -> Any:
+    """a ** b for integer arrays with negative exponents, as torch: 1 ** e is 1, (-1) ** e is
+    +-1 by e's parity, any other base to a negative power is 0 (the truncated quotient)."""
+    xp = get_array_module(a)
+    a, b = xp.broadcast_arrays(a, b)
+    neg = b < 0
+    out = a ** xp.where(neg, 0, b)
+    odd = (b & 1).astype(bool)
+    small = xp.where(a == 1, 1, xp.where(a == -1, xp.where(odd, -1, 1), 0)).astype(out.dtype)
+    return xp.where(neg, small, out)
+
+
+def _negated(alpha: Any) -> Any:
+    """-alpha for sub's alpha, as torch: it subtracts by adding -alpha, negated in int64 for
+    an int (int32's alpha may be 2**31, -(-2**63) is -2**63, 2**64 - 1 is -1 and so 1). A
+    bool, a non-number or an int beyond 64 bits is returned as it is, for _check_alpha."""
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, (int, float, np.number)):
+        return alpha
+    if isinstance(alpha, (int, np.integer)):
+        v = int(alpha)
+        return v if not _I64_MIN <= v < _U64_END else (-v - _I64_MIN) % _U64_END + _I64_MIN
+    return -alpha
+
+
+def _exact_float(value: Any, op: str) -> float:
+    """An int (Python or numpy) beside an integer tensor in a float op (true division, xlogy)
+    as torch takes it: its exact value in float (torch computes in float32), not wrapped into
+    the tensor's dtype."""
+    v = int(value)
+    if not _I64_MIN <= v < _U64_END:
+        raise _int_too_big(v, op, "other")
+    return float(v)
 
 
 def _no_int_zero(b: Any, op: str) -> None:
@@ -4496,15 +4821,53 @@ def _lift_any(x: Any, like: Tensor | None) -> Tensor:
     return like._lift(x)
 
 
+def _where_scalars(input: Any, other: Any, base: Tensor | None) -> tuple[Any, Any]:  # noqa: A002
+    """torch.where's number operands in the result dtype, checked as torch (c10's checked
+    conversion, _fit_scalar): a number beside a tensor takes the tensor's dtype (float32 for a
+    float beside a bool / int tensor, int64 for an int beside a bool one); two numbers give
+    float32, int64 or bool. 1e300 into float32 and 300 into int8 raise; float16 is not
+    checked (torch writes inf there, as for indexing)."""
+    nums = [
+        isinstance(v, (int, float, np.number, np.bool_)) and not isinstance(v, Tensor)
+        for v in (input, other)
+    ]
+    if not any(nums):
+        return input, other
+    xp = np
+    if base is not None:
+        dt = base.data.dtype
+        xp = get_array_module(base.data)
+        pick = [
+            dt if dt.kind == "f" or isinstance(v, (bool, np.bool_)) else _scalar_dtype(dt, v)
+            for v in (input, other)
+        ]
+    else:  # two numbers: float32 if either is a float, else int64 unless both are bools
+        flt = any(isinstance(v, (float, np.floating)) for v in (input, other))
+        bools = all(isinstance(v, (bool, np.bool_)) for v in (input, other))
+        dt = np.dtype(np.float32 if flt else np.bool_ if bools else np.int64)
+        pick = [dt, dt]
+    out = []
+    for v, is_num, d, name in zip((input, other), nums, pick, ("input", "other")):
+        if is_num and d != np.float16:
+            v = xp.asarray(_fit_scalar(v, d, "where", name))
+        elif is_num and type(v) is int and not _I64_MIN <= v < _U64_END:
+            raise _int_too_big(v, "where", name)
+        out.append(v)
+    return out[0], out[1]
+
+
+@_fp_silent
 def where(condition: Any, input: Any, other: Any) -> Tensor:  # noqa: A002
     """input where condition (a bool tensor) is True, else other, broadcast together, as
-    torch.where; differentiable in input and other (numbers allowed for either)."""
+    torch.where; differentiable in input and other (numbers allowed for either, checked
+    against the result dtype as torch: _where_scalars)."""
     c = condition.data if isinstance(condition, Tensor) else condition
     if not _is_array(c) or c.dtype.kind != "b":
         raise TypeError(
             f"where: condition: expected a bool tensor, got {getattr(c, 'dtype', type(c).__name__)}"
         )
     base = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else None
+    input, other = _where_scalars(input, other, base)  # noqa: A001
     if base is None:
         base = Tensor(np.asarray(input, dtype=np.float32) if isinstance(input, float) else input)
     x = _lift_any(input, base)
