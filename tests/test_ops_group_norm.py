@@ -158,6 +158,91 @@ def test_group_norm_extremes(isa):
             np.testing.assert_allclose(y, eb, rtol=1e-5, atol=1e-5)
 
 
+def _hard_backward_inputs(rng, shape, dtype, axis):
+    """(what, x, dy) for a norm backward whose true results are all finite, but whose float
+    sums overflow or whose dx coefficient is no normal number of the dtype (csrc/cpu/norm.h
+    refine_sums and DxMap). float32: x of a standard deviation of 1e25 and dy ~ 1 (batch and
+    group norm's coefficient of x - mean, ~ rstd^2 |dy|, was 0: dx off by ~0.1); x of 1e20 and
+    dy of 1e19 (dy (x - mean) past FLT_MAX: dweight inf, dx NaN); dy of +-2e36, the first half
+    along `axis` (the summed one) positive (a float block's sum of dy past FLT_MAX, the total
+    0: dbias and dx inf / NaN). float64: x of 1e150 (rstd^3 underflowed: dx off by ~1), with dy
+    of 1e-10 too (the coefficient, ~1e-310, subnormal)."""
+    if dtype == np.float64:
+        x = sample(rng, shape, dtype, scale=1e150)
+        yield "x 1e150", x, sample(rng, shape, dtype, scale=1.0)
+        yield "x 1e150, dy 1e-10", x, sample(rng, shape, dtype, scale=1e-10)
+        return
+    dy = sample(rng, shape, dtype, scale=1.0)
+    yield "x 1e25", sample(rng, shape, dtype, scale=1e25), dy
+    x = sample(rng, shape, dtype, scale=1e20)
+    yield "x 1e20, dy 1e19", x, sample(rng, shape, dtype, scale=1e19)
+    dy = np.full(shape, 2e36, dtype)
+    dy[(slice(None),) * axis + (slice(shape[axis] // 2, None),)] = -2e36
+    yield "dy +-2e36", sample(rng, shape, dtype, scale=1.0), dy
+
+
+# (kernel, shape, the summed axis along which dy's halves lie, groups): batch norm's (N, C) path,
+# its runs path (n c s past the parallel grain, few channels), its channel-at-a-time path; group
+# norm; layer norm's rows, and its dweight / dbias partials (32-row chunks at 256 rows, dy of
+# +-2e36 x 16: the chunk's float partial of dbias overflows)
+HARD_CASES = [
+    ("batch", (600, 3), 0, None),
+    ("batch", (2, 3, 20000), 2, None),
+    ("batch", (3, 4, 1000), 2, None),
+    ("group", (3, 4, 1000), 2, 2),
+    ("group", (2, 6, 9, 90), 3, 3),
+    ("layer", (4, 1000), 1, None),
+    ("layer", (256, 3), 0, None),
+]
+
+
+def _norm_fwd_bwd(kernel, x, dy, w, g):
+    """(ours (dx, dweight, dbias), the float64 reference's from the same mean and rstd)."""
+    if kernel == "batch":
+        _, mean, rstd = ops.batch_norm_forward(x, w)
+        args = (dy, x, w, mean, rstd)
+        return ops.batch_norm_backward(*args), ref.batch_norm_backward(*args)
+    if kernel == "group":
+        _, mean, rstd = ops.group_norm_forward(x, g, w)
+        args = (dy, x, g, w, mean, rstd)
+        return ops.group_norm_backward(*args), ref.group_norm_backward(*args)
+    norm = x.shape[-1:]
+    _, mean, rstd = ops.layer_norm_forward(x, norm, w)
+    args = (dy, x, norm, w, mean, rstd)
+    return ops.layer_norm_backward(*args), ref.layer_norm_backward(*args)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kernel,shape,axis,g", HARD_CASES)
+def test_norm_backward_float_overflow(isa, kernel, shape, axis, g, dtype, rng):
+    """The backward of batch, layer and group norm on data whose float sums overflow or whose
+    dx coefficient underflows (_hard_backward_inputs), every true result finite: the reference's
+    values to the dtype's precision (relative to the largest of each result), never inf or NaN;
+    the same bits on 1 and 2 threads."""
+    rtol = {np.float32: 1e-5, np.float64: 1e-10}[dtype]
+    feat = shape[-1] if kernel == "layer" else shape[1]
+    w = rng.uniform(0.5, 2.0, feat).astype(dtype)
+    for what, x, dy in _hard_backward_inputs(rng, shape, dtype, axis):
+        if kernel == "layer" and shape[0] == 256:  # the rows' halves: 16 x 2e36 per row
+            dy = dy * dtype(16)
+        old = dg.get_num_threads()
+        outs = []
+        try:
+            for nt in (1, 2):
+                dg.set_num_threads(nt)
+                outs.append(_norm_fwd_bwd(kernel, x, dy, w, g))
+        finally:
+            dg.set_num_threads(old)
+        (got, want), (got2, _) = outs
+        for name, a, e, a2 in zip(("dx", "dweight", "dbias"), got, want, got2):
+            label = f"{kernel} {shape} {what}: {name}"
+            assert np.isfinite(e).all(), label  # the inputs' premise
+            np.testing.assert_array_equal(a, a2, err_msg=label)
+            # a sum of terms of |dy| cancelling to 0 (dbias of the halves): to |dy|'s precision
+            scale = np.abs(e).max() if name == "dx" else max(np.abs(e).max(), np.abs(dy).max())
+            assert_close(a, e, dtype, rtol=rtol, scale=scale, what=label)
+
+
 def test_group_norm_bad_input():
     x = np.ones((2, 6, 3), np.float32)
     with pytest.raises(ValueError, match="num_groups"):

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "common/cpu_isa.h"
@@ -354,30 +355,46 @@ void channel_map(const T* p, const T* q, const T* A, const T* B, const T* M, con
 }
 
 // Shifted sums (sa, sb around center) computed again in double, one element at a time, where
-// the float blocks' overflowed on finite data (|x - center| past ~1.8e19 in float32): there the
-// statistics would give invstd = 0 and y = bias, silently. Rare, so the pass is scalar. A NaN or
-// an infinity in the data keeps the sums as they are (NaN statistics). for_each_run(f) calls
-// f(p, len) for each run of the data.
-template <class T, class F>
-inline void refine_sums(F&& for_each_run, T center, double& sa, double& sb) {
-  if (std::isfinite(sa) && std::isfinite(sb)) return;
+// the float blocks' overflowed on finite data. The statistics (kBwd false: sa = sum(v), sb =
+// sum(v^2), v = x - center) overflow once |x - center| passes ~1.8e19 in float32, and would
+// give invstd = 0 and y = bias, silently; a backward's (kBwd true: sa = sum(g), sb = sum(g v),
+// g = dy weight, v = (x - center) scale) once |dy (x - center)|, or a block's sum of dy, passes
+// FLT_MAX, and would give an inf or NaN dx (and dweight) where the true ones are finite. Rare,
+// so the pass is scalar. A NaN or an infinity in the data keeps the sums as they are (NaN or
+// inf results, as the data's). for_each_run(f) calls f(x, dy, len) for each run of the data
+// (dy: null for the statistics); weight (null: 1) is indexed by the position in the run.
+template <class T, bool kBwd, class F>
+[[gnu::noinline, gnu::cold]] void refine_sums_slow(F&& for_each_run, T center, double& sa,
+                                                   double& sb, const T* weight, double scale) {
   double a = 0.0, b = 0.0;
   bool finite = true;
-  for_each_run([&](const T* p, int64_t len) {
+  for_each_run([&](const T* x, const T* dy, int64_t len) {
     for (int64_t i = 0; i < len; ++i) {
-      finite = finite && std::isfinite(p[i]);
-      const double dv = double(p[i]) - double(center);
-      a += dv;
-      b += dv * dv;
+      const double v = (double(x[i]) - double(center)) * scale;
+      double g = v;
+      if constexpr (kBwd) g = double(dy[i]) * (weight != nullptr ? double(weight[i]) : 1.0);
+      finite = finite && std::isfinite(v) && std::isfinite(g);
+      a += g;
+      b += g * v;
     }
   });
   if (finite) sa = a, sb = b;
 }
+template <class T, bool kBwd, class F>
+inline void refine_sums(F&& for_each_run, T center, double& sa, double& sb,
+                        const T* weight = nullptr, double scale = 1.0) {
+  if (std::isfinite(sa) && std::isfinite(sb)) return;
+  refine_sums_slow<T, kBwd>(for_each_run, center, sa, sb, weight, scale);
+}
 
-// f(p, s) for the n runs of channel j of x (n, c, s).
+// f(x run, dy run, s) for the n runs of channel j of x (n, c, s) and of dy (may be null).
 template <class T, class F>
-inline void channel_runs(int64_t n, int64_t c, int64_t s, int64_t j, const T* x, F&& f) {
-  for (int64_t k = 0; k < n; ++k) f(x + (k * c + j) * s, s);
+inline void channel_runs(int64_t n, int64_t c, int64_t s, int64_t j, const T* x, const T* dy,
+                         F&& f) {
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t off = (k * c + j) * s;
+    f(x + off, dy != nullptr ? dy + off : nullptr, s);
+  }
 }
 
 // One channel's statistics from its shifted sums (sa, sb around shift, count values): mean,
@@ -411,7 +428,8 @@ void batch_norm_stats_t(const T* x, T* mean, T* invstd, T* running_mean, T* runn
   std::vector<double> sa(static_cast<size_t>(c)), sb(static_cast<size_t>(c));
   channel_sums<T, false>(x, nullptr, shift.data(), n, c, s, sa.data(), sb.data());
   for (int64_t j = 0; j < c; ++j) {
-    refine_sums<T>([&](auto&& f) { channel_runs(n, c, s, j, x, f); }, shift[j], sa[j], sb[j]);
+    refine_sums<T, false>([&](auto&& f) { channel_runs<T>(n, c, s, j, x, nullptr, f); }, shift[j],
+                          sa[j], sb[j]);
     bn_finalize(sa[j], sb[j], shift[j], count, momentum, eps, mean[j], invstd[j],
                 running_mean ? running_mean + j : nullptr, running_var ? running_var + j : nullptr);
   }
@@ -475,6 +493,71 @@ inline void run_map(const T* p, const T* q, T a, T b, T m, T d, T* out, int64_t 
       stream && stream_downward(out, {p, q}));
 }
 
+// Whether the product f g, f and g finite and nonzero, is no normal T: rounded to T it would
+// lose digits (subnormal), vanish or overflow.
+template <class T>
+inline bool product_lost(double f, double g) {
+  const double p = std::abs(f * g);
+  if (p >= double(std::numeric_limits<T>::min()) && p <= double(std::numeric_limits<T>::max()))
+    return false;  // the usual case, first
+  return std::isfinite(f) && std::isfinite(g) && f != 0.0 && g != 0.0;
+}
+
+// The dx of a batch-norm channel, or of a group norm's (sample, group) row, dx = rstd w dy +
+// e xhat + d with xhat = (x - m) rstd, w the channel's weight, e and d of dx's own size. The
+// vector map (run_map, channel_map) takes it as A dy + B (x - m) + D, each coefficient rounded
+// to T, B = e rstd ~ rstd^2 |dy|: in float32 subnormal once the standard deviation passes ~1e19
+// and zero past ~1e23, where dx came out off by 1e-6 (1e20) to 0.1 (1e25); infinite where rstd
+// is past ~1e19 (eps = 0 and data of ~1e-20). exact: B is no normal T though e and rstd are
+// finite and nonzero; then run_exact computes dx in double, each term of dx's size, instead.
+// A = rstd w and D are not checked: they leave T's normal range only with weights or gradients
+// near T's limits (|rstd w| below ~1e-38: a weight of 1e-20 on data of a standard deviation of
+// 1e18). Checking them too cost the group norm backward 5% on rows of 4 to 9 elements (one
+// channel per group), where one check per row is already a visible share of the work.
+struct DxMap {
+  double e, d, m, rstd;
+  bool exact;
+
+  template <class T>
+  static DxMap make(double rstd, double e, double d, T m) {
+    return {e, d, double(m), rstd, product_lost<T>(e, rstd)};
+  }
+  template <class T>
+  T A(double w) const {
+    return static_cast<T>(rstd * w);
+  }
+  template <class T>
+  T B() const {
+    return static_cast<T>(e * rstd);
+  }
+  template <class T>
+  T D() const {
+    return static_cast<T>(d);
+  }
+
+  // dx over one run of len of a channel of weight w (x null: no xhat term, batch norm in eval):
+  // by run_map (stream, pf0, pf1: its arguments), or where exact in double, one element at a
+  // time (dx may be dy or x: each element is read before it is written).
+  template <class T>
+  void run(double w, const T* dy, const T* x, T* dx, int64_t len, bool stream,
+           const T* pf0 = nullptr, const T* pf1 = nullptr) const {
+    if (exact)
+      run_exact(w, dy, x, dx, len);
+    else
+      run_map<T>(dy, x, A<T>(w), B<T>(), static_cast<T>(m), D<T>(), dx, len, stream, pf0, pf1);
+  }
+  template <class T>
+  [[gnu::noinline, gnu::cold]] void run_exact(double w, const T* dy, const T* x, T* dx,
+                                              int64_t len) const {
+    const double a = rstd * w;
+    for (int64_t i = 0; i < len; ++i) {
+      double r = a * double(dy[i]) + d;
+      if (x != nullptr) r += (double(x[i]) - m) * rstd * e;
+      dx[i] = static_cast<T>(r);
+    }
+  }
+};
+
 template <class T>
 void batch_norm_train_forward_t(const T* x, const T* weight, const T* bias, T* y, T* mean,
                                 T* invstd, T* running_mean, T* running_var, int64_t n, int64_t c,
@@ -510,7 +593,8 @@ void batch_norm_train_forward_t(const T* x, const T* weight, const T* bias, T* y
     const T shift = count > 0 ? x[j * s] : T(0);
     double sa, sb;
     channel_run_sums<T, false>(x, nullptr, n, c, s, j, shift, sa, sb);
-    refine_sums<T>([&](auto&& f) { channel_runs(n, c, s, j, x, f); }, shift, sa, sb);
+    refine_sums<T, false>([&](auto&& f) { channel_runs<T>(n, c, s, j, x, nullptr, f); }, shift, sa,
+                          sb);
     bn_finalize(sa, sb, shift, count, momentum, eps, mean[j], invstd[j],
                 running_mean ? running_mean + j : nullptr, running_var ? running_var + j : nullptr);
     // y = (x - mean) * scale + bias, as batch_norm_apply_t
@@ -524,29 +608,45 @@ void batch_norm_train_forward_t(const T* x, const T* weight, const T* bias, T* y
   });
 }
 
+// Batch norm's dx of a channel from its sums s1 = sum(dy) and s2 = sum(dy (x - mean)) over its
+// count values: in training dx = k (dy - mean(dy) - xhat mean(dy xhat)), k = w invstd; in eval
+// dx = k dy.
+template <class T>
+inline DxMap bn_dx(double s1, double s2, T mean, T invstd, double w, int64_t count, bool training) {
+  const double is = double(invstd);
+  if (!training || count == 0) return DxMap::make<T>(is, 0.0, 0.0, mean);
+  const double c1 = s1 / double(count), c2 = is * s2 / double(count);
+  return DxMap::make<T>(is, -is * w * c2, -is * w * c1, mean);
+}
+
 template <class T>
 void batch_norm_backward_t(const T* dy, const T* x, const T* mean, const T* invstd, const T* weight,
                            T* dx, T* dweight, T* dbias, int64_t n, int64_t c, int64_t s,
                            bool training) {
   const int64_t count = n * s;
   const bool sums = dweight != nullptr || dbias != nullptr || (dx != nullptr && training);
+  const T* xq = training ? x : nullptr;  // the x - mean term of dx: training only
+  auto channel_sums_refined = [&](int64_t j, double& s1, double& s2) {
+    refine_sums<T, true>([&](auto&& f) { channel_runs<T>(n, c, s, j, x, dy, f); }, mean[j], s1, s2);
+  };
   if (bn_by_channel(n, c, s)) {
     const bool stream = dx != nullptr && norm_stream(n * c * s * int64_t(sizeof(T)));
     const bool pf = sums && plane_prefetch(2 * n * s * int64_t(sizeof(T)));
     for_channels<T>(c, n * c * s, stream, [&](int64_t j, int64_t next) {
       double s1 = 0.0, s2 = 0.0;
-      if (sums) channel_run_sums<T, true>(x, dy, n, c, s, j, mean[j], s1, s2);
+      if (sums) {
+        channel_run_sums<T, true>(x, dy, n, c, s, j, mean[j], s1, s2);
+        channel_sums_refined(j, s1, s2);
+      }
       if (dbias != nullptr) dbias[j] = static_cast<T>(s1);
       if (dweight != nullptr) dweight[j] = static_cast<T>(s2 * double(invstd[j]));
       if (dx == nullptr) return;
-      const double is = double(invstd[j]), kk = is * (weight ? double(weight[j]) : 1.0);
-      const T A = static_cast<T>(kk);
-      const T B = training && count > 0 ? static_cast<T>(-kk * is * is * s2 / double(count)) : T(0);
-      const T D = training && count > 0 ? static_cast<T>(-kk * s1 / double(count)) : T(0);
+      const double w = weight ? double(weight[j]) : 1.0;
+      const DxMap map = bn_dx<T>(s1, s2, mean[j], invstd[j], w, count, training);
       for (int64_t kk = 0; kk < n; ++kk) {
         const int64_t k = pf ? kk : n - 1 - kk, off = (k * c + j) * s;
         const bool ahead = pf && next < c;
-        run_map<T>(dy + off, training ? x + off : nullptr, A, B, mean[j], D, dx + off, s, stream,
+        map.run<T>(w, dy + off, xq ? xq + off : nullptr, dx + off, s, stream,
                    ahead ? x + (k * c + next) * s : nullptr,
                    ahead ? dy + (k * c + next) * s : nullptr);
       }
@@ -554,22 +654,40 @@ void batch_norm_backward_t(const T* dy, const T* x, const T* mean, const T* invs
     return;
   }
   std::vector<double> s1(static_cast<size_t>(c)), s2(static_cast<size_t>(c));
-  if (sums) channel_sums<T, true>(x, dy, mean, n, c, s, s1.data(), s2.data());
+  if (sums) {
+    channel_sums<T, true>(x, dy, mean, n, c, s, s1.data(), s2.data());
+    for (int64_t j = 0; j < c; ++j) channel_sums_refined(j, s1[j], s2[j]);
+  }
   for (int64_t j = 0; j < c; ++j) {
     if (dbias != nullptr) dbias[j] = static_cast<T>(s1[j]);
     if (dweight != nullptr) dweight[j] = static_cast<T>(s2[j] * double(invstd[j]));
   }
   if (dx == nullptr) return;
-  // training: dx = k dy - k invstd^2 s2 / count (x - mean) - k s1 / count, k = w invstd;
-  // eval: dx = k dy
+  std::vector<DxMap> maps;
+  maps.reserve(static_cast<size_t>(c));
+  bool exact = false;
+  auto w = [&](int64_t j) { return weight ? double(weight[j]) : 1.0; };
+  for (int64_t j = 0; j < c; ++j) {
+    maps.push_back(bn_dx<T>(s1[j], s2[j], mean[j], invstd[j], w(j), count, training));
+    exact = exact || maps.back().exact;
+  }
+  if (exact) {  // rare: a channel at a time, in double where its map needs it
+    parallel_chunks(c, kParallelGrain / (count + 1) + 1, [&](int64_t b, int64_t e) {
+      for (int64_t j = b; j < e; ++j)
+        for (int64_t k = 0; k < n; ++k) {
+          const int64_t off = (k * c + j) * s;
+          maps[j].run<T>(w(j), dy + off, xq ? xq + off : nullptr, dx + off, s, false);
+        }
+    });
+    return;
+  }
   std::vector<T> A(static_cast<size_t>(c)), B(static_cast<size_t>(c)), D(static_cast<size_t>(c));
   for (int64_t j = 0; j < c; ++j) {
-    const double is = double(invstd[j]), k = is * (weight ? double(weight[j]) : 1.0);
-    A[j] = static_cast<T>(k);
-    B[j] = training && count > 0 ? static_cast<T>(-k * is * is * s2[j] / double(count)) : T(0);
-    D[j] = training && count > 0 ? static_cast<T>(-k * s1[j] / double(count)) : T(0);
+    A[j] = maps[j].A<T>(w(j));
+    B[j] = maps[j].B<T>();
+    D[j] = maps[j].D<T>();
   }
-  channel_map<T>(dy, training ? x : nullptr, A.data(), B.data(), mean, D.data(), dx, n, c, s);
+  channel_map<T>(dy, xq, A.data(), B.data(), mean, D.data(), dx, n, c, s);
 }
 
 // One row's mean and rstd = 1 / sqrt(var + eps) from shifted sums around its first element.
@@ -578,7 +696,7 @@ template <class T>
 inline void row_stats(const T* xr, int64_t d, double eps, T& mean, T& rstd, const T* pf = nullptr) {
   double sa, sb;
   run_sums<T, false>(xr, nullptr, d, xr[0], sa, sb, pf);
-  refine_sums<T>([&](auto&& f) { f(xr, d); }, xr[0], sa, sb);
+  refine_sums<T, false>([&](auto&& f) { f(xr, nullptr, d); }, xr[0], sa, sb);
   const double da = sa / double(d);
   double var = sb / double(d) - da * da;
   if (var < 0.0) var = 0.0;
@@ -700,6 +818,7 @@ inline void ln_bwd_row(const T* dy, const T* x, const T* weight, const T* mean, 
       s1 += static_cast<double>(a.reduce_add());
       s2 += static_cast<double>(c.reduce_add());
     }
+    refine_sums<T, true>([&](auto&& f) { f(xr, gr, d); }, mean[r], s1, s2, weight, double(rstd[r]));
     m1v = V::set1(static_cast<T>(s1 / double(d)));
     m2v = V::set1(static_cast<T>(s2 / double(d)));
   }
@@ -761,6 +880,25 @@ inline uintptr_t far_page_offset(const void* from, std::initializer_list<const v
     if (gap > best_gap) best = c, best_gap = gap;
   }
   return best;
+}
+
+// Column j's sums over the rows, sw = sum(dy xhat) and sb = sum(dy) (dweight and dbias),
+// computed again in double, one element at a time, where a chunk's float partials overflowed
+// (|dy| of ~FLT_MAX / 64 over the rows of a chunk) on finite data (as refine_sums).
+template <class T>
+[[gnu::noinline, gnu::cold]] void ln_refine_column(const T* dy, const T* x, const T* mean,
+                                                   const T* rstd, int64_t rows, int64_t d,
+                                                   int64_t j, double& sw, double& sb) {
+  double a = 0.0, b = 0.0;
+  bool finite = true;
+  for (int64_t r = 0; r < rows; ++r) {
+    const double g = double(dy[r * d + j]);
+    const double h = (double(x[r * d + j]) - double(mean[r])) * double(rstd[r]);
+    finite = finite && std::isfinite(g) && std::isfinite(h);
+    a += g * h;
+    b += g;
+  }
+  if (finite) sw = a, sb = b;
 }
 
 template <class T>
@@ -841,6 +979,8 @@ void layer_norm_backward_t(const T* dy, const T* x, const T* weight, const T* me
         }
       }
       for (int64_t j = 0; j < len; ++j) {
+        if (!std::isfinite(aw[j]) || !std::isfinite(ab[j]))
+          ln_refine_column(dy, x, mean, rstd, rows, d, j0 + j, aw[j], ab[j]);
         if (dweight != nullptr) dweight[j0 + j] = static_cast<T>(aw[j]);
         if (dbias != nullptr) dbias[j0 + j] = static_cast<T>(ab[j]);
       }
@@ -894,9 +1034,31 @@ void group_norm_forward_t(const T* x, const T* weight, const T* bias, T* y, T* m
   });
 }
 
+// A group norm row's pass 1 again where its float sums overflowed: each channel run's sums
+// (s1_j, s2_j at sums[2 j], sums[2 j + 1], cg runs of s) refined (refine_sums), and from them
+// A = sum_j w_j s1_j, B = sum_j w_j s2_j (w: the row's cg weights, or null) and the partials
+// of dbias and dweight, s1_j and s2_j rstd at part[2 j], part[2 j + 1] (part may be null).
+template <class T>
+[[gnu::noinline, gnu::cold]] void gn_refine_row(const T* xr, const T* gr, int64_t s, int64_t cg,
+                                                T mean, double rstd, const T* w, double* sums,
+                                                double* part, double& A, double& B) {
+  A = B = 0.0;
+  for (int64_t j = 0; j < cg; ++j) {
+    double& s1 = sums[2 * j];
+    double& s2 = sums[2 * j + 1];
+    refine_sums<T, true>([&](auto&& f) { f(xr + j * s, gr + j * s, s); }, mean, s1, s2);
+    A += (w ? double(w[j]) : 1.0) * s1;
+    B += (w ? double(w[j]) : 1.0) * s2;
+    if (part != nullptr) {
+      part[2 * j] = s1;
+      part[2 * j + 1] = s2 * rstd;
+    }
+  }
+}
+
 // Per row: pass 1 sums, per channel run j, s1 = sum(dy) and s2 = sum(dy (x - mean)); with
-// A = sum_j w_j s1_j and B = sum_j w_j s2_j, dx = rstd w_j dy - rstd^3 B / d (x - mean) -
-// rstd A / d (the row in L2: pass 2, one run_map per channel). dbias_j and dweight_j sum s1_j
+// A = sum_j w_j s1_j and B = sum_j w_j s2_j, dx = rstd (w_j dy - A / d - xhat rstd B / d) (the
+// row in L2: pass 2, one run_map per channel; DxMap). dbias_j and dweight_j sum s1_j
 // and rstd s2_j over the samples, from per-(sample, channel) partials in double, in sample
 // order: the same on any thread count.
 template <class T>
@@ -940,11 +1102,21 @@ void group_norm_backward_t(const T* dy, const T* x, const T* weight, const T* me
           part[2 * (k * c + c0 + j) + 1] = s2 * rs;
         }
       }
+      if (!std::isfinite(A) || !std::isfinite(B))  // one check per row
+        gn_refine_row(xr, gr, s, cg, mean[r], rs, weight ? weight + c0 : nullptr, sums.data(),
+                      params ? part + 2 * (k * c + c0) : nullptr, A, B);
       if (dx == nullptr) continue;
-      const T bq = static_cast<T>(-rs * rs * rs * B / double(d));
-      const T dd = static_cast<T>(-rs * A / double(d));
+      const double c1 = A / double(d), c2 = rs * B / double(d);  // mean(g), mean(g xhat)
+      const DxMap map = DxMap::make<T>(rs, -rs * c2, -rs * c1, mean[r]);
+      if (map.exact) {  // rare
+        for (int64_t j = 0; j < cg; ++j)
+          map.run_exact<T>(weight ? double(weight[c0 + j]) : 1.0, gr + j * s, xr + j * s,
+                           dx + off + j * s, s);
+        continue;
+      }
+      const T bq = map.B<T>(), dd = map.D<T>();
       for (int64_t j = 0; j < cg; ++j) {
-        const T a = static_cast<T>(rs * (weight ? double(weight[c0 + j]) : 1.0));
+        const T a = map.A<T>(weight ? double(weight[c0 + j]) : 1.0);
         run_map<T>(gr + j * s, xr + j * s, a, bq, mean[r], dd, dx + off + j * s, s, stream,
                    next && j >= cg / 2 ? xr + d + j * s : nullptr, next ? gr + d + j * s : nullptr);
       }
