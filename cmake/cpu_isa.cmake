@@ -8,7 +8,14 @@ set(DG_CPU_OPS gemm activation softmax loss linear optim reduce conv pool norm)
 
 set(DG_CPU_ISA_FLAGS_avx512 -mavx512f -mavx512dq -mavx512vl -mavx512bw -mavx2 -mfma -mf16c)
 set(DG_CPU_ISA_FLAGS_avx2 -mavx2 -mfma -mf16c)
-set(DG_CPU_ISA_FLAGS_generic "")
+# The portable build without GCC's auto-vectorizer: GCC 12.2 at -O3 turned the generic conv
+# tap_tile's scalar loop over the input channels (two lanes a step) into SSE code that also
+# loaded the two lanes one channel further on (movhps) into a register half it then discarded.
+# The last step so read a channel plane past the padded image: a segfault where that buffer
+# ended a mapping (tests/test_ops_conv.py, generic float32 N2 C256 17x18 stride 2, depending on
+# the heap left by the tests before it). -fno-tree-slp-vectorize alone kept the load. The SIMD
+# builds write their vectors with intrinsics; no movhps load is left in the module.
+set(DG_CPU_ISA_FLAGS_generic -fno-tree-vectorize)
 
 # DG_CPU_AVX512=OFF leaves the AVX-512 builds out (dev/sanitize.sh on a CPU that cannot run
 # them: they would only cost compile time); dg::avx512 is then an alias of dg::avx2
