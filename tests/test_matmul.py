@@ -361,6 +361,24 @@ def test_row_form_few_rows(rng, threads, m, n, k, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("m,n,k", [(5, 4099, 401), (6, 700, 1000), (1, 300, 500), (7, 513, 449)])
+def test_few_rows_b_past_l3(rng, threads, m, n, k, dtype):
+    """gemm_few with a B larger than the L3 (a 64 KiB L3 declared): a C of one row tile then
+    sums k in blocks of 16 rows of B on the AVX2 build (FewShape::KB1; a partial last block
+    here), more rows keep 64. The error bound, and the same bits on 1, 2 and 3 threads."""
+    a, b = operands(rng, m, n, k, False, False, dtype)
+    c0 = rand(rng, (m, n), dtype)
+    try:
+        _cpu._set_cache_sizes(32 << 10, 512 << 10, 64 << 10)
+        out = same_bits_over_threads(threads, a, b, c0, (1, 2, 3), alpha=-0.5, beta=2.5)
+        got = same_bits_over_threads(threads, a, b, None, (1, 2))
+    finally:
+        _cpu._set_cache_sizes(0, 0, 0)
+    expect(out, a, b, alpha=-0.5, beta=2.5, c0=c0)
+    expect(got, a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_thread_counts_give_identical_results(rng, threads, dtype):
     for m, n, k in [(256, 512, 784), (256, 10, 512), (97, 101, 89), (600, 700, 500)]:
         a, b = operands(rng, m, n, k, False, True, dtype)

@@ -26,6 +26,17 @@ CASES = {
     "bmm64w": (64, 64, 64, False, False, "8 x (64^3)", ((8,), (8,))),
     "mlp_dW2": (512, 512, 256, True, False, "dY.T @ H: dY 256x512, H 256x512"),
     "tA_tB": (512, 512, 256, True, True, "dY.T @ W.T: dY 256x512, W 512x256"),
+    # a C of 5 to 16 rows (gemm_few), B from DRAM (64 MiB) and from the caches
+    "few5_4096": (5, 4096, 4096, False, False, "5x4096 @ 4096x4096"),
+    "few6_4096": (6, 4096, 4096, False, False, "6x4096 @ 4096x4096"),
+    "few5_2048": (5, 2048, 2048, False, False, "5x2048 @ 2048x2048"),
+    "few6_1024": (6, 1024, 1024, False, False, "6x1024 @ 1024x1024"),
+    "few8_4096": (8, 4096, 4096, False, False, "8x4096 @ 4096x4096"),
+    "few12_4096": (12, 4096, 4096, False, False, "12x4096 @ 4096x4096"),
+    "few16_4096": (16, 4096, 4096, False, False, "16x4096 @ 4096x4096"),
+    "few8_1024": (8, 1024, 1024, False, False, "8x1024 @ 1024x1024"),
+    "few12_512": (12, 512, 512, False, False, "12x512 @ 512x512"),
+    "few12_784": (12, 512, 784, False, True, "x @ W.T: x 12x784, W 512x784"),
 }
 
 

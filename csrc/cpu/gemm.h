@@ -1486,9 +1486,27 @@ void gemm_axpy(const GemmArgs<T>& g) {
 #define DG_FEW_NC_BYTES 2048
 #endif
 #endif
+//
+// Round 34, AVX2 builds, a C of one row tile (m <= MR) with a B past the L3: blocks of KB1 = 16
+// rows of B instead of 64 (a block of 16 KiB chunks is then 256 KiB, in the L2 together with the
+// next block's prefetches; at 64 it was 1 MiB, twice Zen 3's L2, and came back from the L3).
+// Zen 3, 1 / 2 threads, in one process against the previous build (bench/mca/ab_mm.py):
+// 5 x 4096^2 1.34-1.50x / 1.31-1.65x, 6 x 4096^2 1.53-1.57x / 1.19-1.47x faster (1.2-1.4x /
+// 1.5-2.7x NumPy). B in the L3 it was 0.73-0.87x as fast (6 x 1024^2, 5 x 2048^2), so there, and
+// from two row tiles on (8, 12 x 4096^2: 0.84-1.0x), KB stays 64. Packing each block of B in
+// rows first (sequential reads, then panels) did not pay: 8 x 4096^2 0.89-1.06x, B in the
+// caches 0.74-0.83x.
+#ifndef DG_FEW_KB1
+#if defined(__AVX2__) && !defined(__AVX512F__)
+#define DG_FEW_KB1 16
+#else
+#define DG_FEW_KB1 DG_FEW_KB
+#endif
+#endif
 template <class T>
 struct FewShape {
   static constexpr int64_t KB = DG_FEW_KB;
+  static constexpr int64_t KB1 = DG_FEW_KB1;  // a C of one row tile
   static constexpr int64_t NC = DG_FEW_NC_BYTES / int64_t(sizeof(T));
 };
 
@@ -1561,7 +1579,12 @@ inline bool few_fits(const GemmArgs<T>& g) {
 template <class T>
 void gemm_few(const GemmArgs<T>& g) {
   constexpr int64_t NR = Tile<T>::NR;  // chunks in whole column tiles
-  const int64_t kb = g.k <= blocking<T>().kc ? g.k : FewShape<T>::KB;
+  const long long l3 = cache_sizes().l3;
+  const bool from_dram =
+      double(g.k) * double(g.n) * double(sizeof(T)) > double(l3 > 0 ? l3 : 8LL << 20);
+  const int64_t kb = g.k <= blocking<T>().kc           ? g.k
+                     : g.m <= Tile<T>::MR && from_dram ? FewShape<T>::KB1
+                                                       : FewShape<T>::KB;
   for_column_chunks(g, FewShape<T>::NC, ceil_div(g.n, NR), NR,
                     [&](int64_t j0, int64_t nc) { few_chunk<T>(g, kb, j0, nc); });
 }
