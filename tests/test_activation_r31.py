@@ -863,5 +863,7 @@ def test_no_warnings_from_special_values():
             y = fn(x, dg.tensor(np.array([0.0]), requires_grad=True))
             y.sum().backward()
         F.softshrink(x).sum().backward()
-        F.hardtanh(dg.tensor(np.array([INF, 1.0], np.float32)), -1e39, 1e39)
-        F.threshold(dg.tensor(np.array([INF, 1.0], np.float32)), 1e39, -1e39)
+        # bounds past float32's range: float64 here (on float32 they are torch's RuntimeError,
+        # tests/test_parity_r34.py)
+        F.hardtanh(dg.tensor(np.array([INF, 1.0])), -1e39, 1e39)
+        F.threshold(dg.tensor(np.array([INF, 1.0])), 1e39, -1e39)

@@ -11,15 +11,17 @@ cupy arrays. The rest is built from Tensor ops, whose backward comes with them.
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import warnings
 from typing import Any
 
 import numpy as np
 
 from ._random import get_rng
-from .backends._args import is_device_array
-from .tensor import Tensor, get_array_module, is_grad_enabled
+from .backends._args import check_device_array, is_device_array
+from .tensor import Tensor, _fit_scalar, get_array_module, is_grad_enabled
 
 __all__ = [
     "pad",
@@ -37,11 +39,40 @@ class _BadArgument(RuntimeError, ValueError):
     ValueError for a bad value, so this is both."""
 
 
+class _AllocError(RuntimeError, MemoryError):
+    """A result larger than this machine's memory: torch's kind (its allocator's RuntimeError
+    "can't allocate memory"); a MemoryError too, as numpy's was."""
+
+
+@functools.lru_cache(maxsize=1)
+def _host_memory() -> int | None:
+    """This machine's physical memory in bytes (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _check_alloc(shape: Any, dtype: Any, op: str) -> None:
+    """An _AllocError naming op, before anything is allocated, when a result of this shape and
+    dtype would not fit in the machine's physical memory (a size beyond int64 is left to the
+    callee's own error)."""
+    nbytes = math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize
+    limit = _host_memory()
+    if limit is not None and limit < nbytes < 2**63:
+        raise _AllocError(
+            f"{op}: the result of shape {tuple(int(n) for n in shape)} ({np.dtype(dtype)}) would "
+            f"take {nbytes} bytes, more than this machine's memory ({limit} bytes)"
+        )
+
+
 def _tensor(x: Any, op: str) -> Tensor:
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, np.ndarray) or is_device_array(x):
+    if isinstance(x, np.ndarray):
         return Tensor(x)
+    if is_device_array(x):
+        return Tensor(check_device_array(x, op, "input"))
     raise TypeError(f"{op}: input: expected a Tensor or an array, got {type(x).__name__}")
 
 
@@ -179,7 +210,12 @@ def _pad_constant(x: Tensor, pairs: list[tuple[int, int]], value: Any) -> Tensor
         src.append(slice(j0 - lo, max(j1, j0) - lo))
         dst.append(slice(j0, max(j1, j0)))
     src_t, dst_t = tuple(src), tuple(dst)
-    out = xp.full(tuple(out_shape), value, dtype=x.data.dtype)
+    _check_alloc(out_shape, x.data.dtype, "pad")
+    try:  # torch takes value as a C double, then converts it checked: 1e300 fails for float32
+        v = float(value)
+    except OverflowError:
+        raise OverflowError(f"pad: value: int too large to convert to float ({value})") from None
+    out = xp.full(tuple(out_shape), _fit_scalar(v, x.data.dtype, "pad", "value"), x.data.dtype)
     out[dst_t] = x.data[src_t]
 
     def _backward(g: Any) -> None:
@@ -294,6 +330,8 @@ def pad(input: Any, pad: Any, mode: str = "constant", value: Any = None) -> Tens
             "  - 4D or 5D input: padding size = 6 (pads last 3 dimensions)"
         )
     _check_nonconstant(x, k, pairs, mode)
+    lead = x.shape[: x.ndim - k]
+    _check_alloc(lead + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[-k:], pairs)), x.dtype, op)
     steps = []
     for i, (lo, hi) in enumerate(pairs):
         if lo or hi:
@@ -535,6 +573,7 @@ def interpolate(
             f"{op}: Non-empty {x.ndim}D data tensor expected but got a tensor with sizes "
             f"{list(x.shape)}"
         )
+    _check_alloc(x.shape[:2] + tuple(sizes), x.data.dtype, op)
     dt = x.data.dtype.type  # torch's op-math type: float for float32, double for float64
     steps = []
     for i in reversed(range(dim)):  # the last axis first: torch's order of the blends

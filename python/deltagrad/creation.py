@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from ._functional_spatial import _BadArgument, _check_alloc
 from ._random import get_rng
-from .backends._args import is_device_array
-from .tensor import Tensor, _fit_scalar, as_dtype
+from .backends._args import check_device_array, is_device_array
+from .tensor import Tensor, _fit_scalar, _KernelDtypeError, as_dtype
 
 __all__ = [
     "float16",
@@ -249,6 +250,26 @@ def _number(v: Any, op: str, name: str) -> Any:
     return v
 
 
+_I64_MAX = 2**63 - 1
+
+
+def _range_dtype(dt: np.dtype, op: str) -> np.dtype:
+    """The dtype torch computes a range of dtype dt in (its acc_type: int64 for the integer
+    dtypes, float32 for float16, float64 for float32 / float64); bool has no kernel."""
+    if dt.kind == "b":
+        raise _KernelDtypeError(f"{op}: dtype: \"{op}_cpu\" not implemented for 'Bool'")
+    return int64 if dt.kind in "iu" else float32 if dt.itemsize < 4 else float64
+
+
+def _range_array(n: builtins.int, dt: np.dtype, op: str) -> np.ndarray:
+    """np.arange(n) as float64 (int64 for an integer dtype dt), after torch's check that n
+    elements of dt have a byte size int64 holds."""
+    if n * dt.itemsize > _I64_MAX:
+        raise _BadArgument(f"{op}: Storage size calculation overflowed with sizes=[{n}]")
+    _check_alloc((n,), np.float64, op)  # the 8-byte positions, before they are allocated
+    return np.arange(n, dtype=np.int64 if dt.kind in "iu" else np.float64)
+
+
 def arange(
     start: Any,
     end: Any = None,
@@ -259,23 +280,46 @@ def arange(
     requires_grad: Any = False,
 ) -> Tensor:
     """[start, end) in steps, as torch.arange: int64 when every bound is an int, else
-    float32 (or dtype)."""
+    float32 (or dtype). As torch: a zero or NaN step, a non-finite bound, a step of the wrong
+    sign, a length beyond int64 are RuntimeErrors (also ValueErrors, as deltagrad's were);
+    the length is ceil((end - start) / step) in double, or for int64 exact from the bounds
+    truncated to int64; the values are start + i * step in int64 (an integer dtype, which
+    then wraps as a C cast) or double, rounded to dtype (1e300 in float32 is inf, as torch).
+    Deliberate difference: an int64 range whose span overflows int64 (arange(-2**63,
+    2**63 - 1, 2**62)) has its exact length here; torch's int64 arithmetic wraps there."""
     if end is None:
         start, end = 0, start
-    start, end, step = (
-        _number(v, "arange", n) for v, n in ((start, "start"), (end, "end"), (step, "step"))
-    )
-    if step == 0:
-        raise ValueError("arange: step: must be nonzero")
-    if (end - start) * step < 0:
-        raise ValueError(
+    args = ((start, "start"), (end, "end"), (step, "step"))
+    start, end, step = (_number(v, "arange", n) for v, n in args)
+    args = ((start, "start"), (end, "end"), (step, "step"))
+    all_int = all(isinstance(v, (builtins.int, np.integer)) for v in (start, end, step))
+    dt = _dtype(dtype, "arange", int64 if all_int else _DEFAULT)
+    acc = _range_dtype(dt, "arange")
+    ds, de, dst = (builtins.float(_fit_scalar(v, float64, "arange", n)) for v, n in args)
+    if not (dst > 0 or dst < 0):
+        raise _BadArgument(f"arange: step: must be nonzero, got {step}")
+    if not (math.isfinite(ds) and math.isfinite(de)):
+        raise _BadArgument(f"arange: unsupported range: {start} -> {end}")
+    if not ((dst > 0 and de >= ds) or (dst < 0 and de <= ds)):
+        raise _BadArgument(
             f"arange: upper bound and lower bound inconsistent with step sign "
             f"(start={start}, end={end}, step={step})"
         )
-    all_int = all(isinstance(v, (builtins.int, np.integer)) for v in (start, end, step))
-    dt = _dtype(dtype, "arange", int64 if all_int else _DEFAULT)
-    n = builtins.int(math.ceil((end - start) / step))
-    arr = (start + np.arange(n, dtype=np.float64 if not all_int else np.int64) * step).astype(dt)
+    xs = _fit_scalar(start, acc, "arange", "start")
+    if dt == int64:  # exact in Python ints: -((start - end) // step) is ceil((end - start) / step)
+        xe = builtins.int(_fit_scalar(end, acc, "arange", "end"))
+    xst = _fit_scalar(step, acc, "arange", "step")
+    if dt == int64:
+        if xst == 0:
+            raise _BadArgument(f"arange: step: must be nonzero, got {step} (0 as int64)")
+        size: Any = -((builtins.int(xs) - xe) // builtins.int(xst))
+    else:  # in double, from the arguments themselves (not truncated to an integer dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            size = np.ceil((np.float64(de) - ds) / dst)
+    if not 0 <= size <= builtins.float(_I64_MAX):
+        raise _BadArgument(f"arange: invalid size, possible overflow? (got {size} elements)")
+    with np.errstate(over="ignore"):  # beyond float32's range: inf, as torch
+        arr = (xs + _range_array(builtins.int(size), acc, "arange") * xst).astype(dt)
     return _make(arr, device, requires_grad, "arange")
 
 
@@ -288,16 +332,32 @@ def linspace(
     device: Any = None,
     requires_grad: Any = False,
 ) -> Tensor:
-    """steps evenly spaced values from start to end inclusive, as torch.linspace."""
+    """steps evenly spaced values from start to end inclusive, as torch.linspace: start and
+    end converted (checked) to dtype, step = (end - start) / (steps - 1) in dtype (float64 for
+    an integer dtype), the first half start + i * step and the second end - (steps - 1 - i) *
+    step, truncated to an integer dtype. Hence torch's NaN / inf where end - start overflows
+    (linspace(-3e38, 3e38, 5) in float32), and NaN everywhere for a NaN or infinite bound."""
     start, end = _number(start, "linspace", "start"), _number(end, "linspace", "end")
     if isinstance(steps, (builtins.bool, np.bool_)) or not isinstance(
         steps, (builtins.int, np.integer)
     ):
         raise TypeError(f"linspace: steps: expected an int, got {type(steps).__name__}")
     if steps < 0:
-        raise ValueError(f"linspace: steps: expected >= 0, got {steps}")
-    arr = np.linspace(start, end, builtins.int(steps), dtype=np.float64)
-    return _make(arr.astype(_dtype(dtype, "linspace")), device, requires_grad, "linspace")
+        raise _BadArgument(f"linspace: steps: number of steps must be non-negative, got {steps}")
+    dt = _dtype(dtype, "linspace")
+    _range_dtype(dt, "linspace")
+    n = builtins.int(steps)
+    if n <= 1:  # torch fills with start: end is not converted
+        arr = np.full(n, _fit_scalar(start, dt, "linspace", "start") if n else 0, dt)
+        return _make(arr, device, requires_grad, "linspace")
+    xs, xe = _fit_scalar(start, dt, "linspace", "start"), _fit_scalar(end, dt, "linspace", "end")
+    st = dt if dt.kind == "f" else float64
+    with np.errstate(over="ignore", invalid="ignore"):
+        step = (st.type(xe) - st.type(xs)) / st.type(n - 1)
+        i = _range_array(n, dt, "linspace").astype(st)
+        half = n // 2
+        y = np.where(i < half, st.type(xs) + step * i, st.type(xe) - step * (st.type(n - 1) - i))
+    return _make(y.astype(dt), device, requires_grad, "linspace")
 
 
 def eye(
@@ -478,6 +538,8 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     if isinstance(data, Tensor):
         return data.to(device, dtype) if (device or dtype is not None) else data
     if isinstance(data, np.ndarray) or is_device_array(data):
+        if not isinstance(data, np.ndarray):
+            check_device_array(data, "as_tensor", "data")
         if dtype is not None and data.dtype != dtype:
             data = data.astype(dtype)
         as_dtype(data.dtype, "as_tensor")

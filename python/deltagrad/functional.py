@@ -16,8 +16,18 @@ import numpy as np
 from . import ops
 from ._engine import grad_lock as _grad_lock
 from ._engine import kept_grad as _kept_grad
-from .backends._args import choice, is_device_array
-from .tensor import Tensor, _dim, _no_graph, _sgn, activate, as_dtype, get_array_module, no_grad
+from .backends._args import check_device_array, choice, is_device_array
+from .tensor import (
+    Tensor,
+    _dim,
+    _fit_scalar,
+    _no_graph,
+    _sgn,
+    activate,
+    as_dtype,
+    get_array_module,
+    no_grad,
+)
 from .tensor import is_grad_enabled as _grad_enabled
 
 __all__ = [
@@ -87,8 +97,11 @@ ACTIVATION_ALIASES = {"swish": "silu"}
 def _tensor(x: Any, name: str) -> Tensor:
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, np.ndarray) or is_device_array(x):
+    if isinstance(x, np.ndarray):
         return Tensor(x)
+    if is_device_array(x):  # name: "fn" or "fn: argument"
+        op, _, arg = name.partition(": ")
+        return Tensor(check_device_array(x, op, arg or "input"))
     raise TypeError(f"{name}: expected a Tensor or an array, got {type(x).__name__}")
 
 
@@ -130,6 +143,17 @@ def _number(v: Any, fn: str, arg: str) -> float:
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
         raise TypeError(f"{fn}: {arg}: expected a number, got {v!r}")
     return float(v)
+
+
+def _fit(v: Any, x: Tensor, fn: str, arg: str, opmath: bool = False) -> Any:
+    """fn's number argument v as x's dtype, checked as torch converts it (_fit_scalar: 1e300
+    for a float32 input is torch's RuntimeError "value cannot be converted to type float
+    without overflow"). opmath: an argument torch converts to the type it computes in
+    (float32 for a float16 input) rather than to the input's dtype."""
+    dt = x.data.dtype
+    if opmath and dt.kind == "f" and dt.itemsize < 4:
+        dt = np.dtype(np.float32)
+    return _fit_scalar(v, dt, fn, arg)
 
 
 def _flag(v: Any, fn: str, arg: str) -> bool:
@@ -212,14 +236,20 @@ def relu(input: Any, inplace: bool = False) -> Tensor:
 
 
 def leaky_relu(input: Any, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    """x if x > 0 else negative_slope * x."""
+    """x if x > 0 else negative_slope * x; a slope beyond the dtype's range (1e300 for
+    float32) is torch's RuntimeError, as each number argument below (_fit)."""
     slope = _number(negative_slope, "leaky_relu", "negative_slope")
-    return _kernel(input, "leaky_relu", slope, inplace, "leaky_relu")
+    x = _float(_tensor(input, "leaky_relu"), "leaky_relu")
+    _fit(negative_slope, x, "leaky_relu", "negative_slope", opmath=True)
+    return _kernel(x, "leaky_relu", slope, inplace, "leaky_relu")
 
 
 def elu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x if x > 0 else alpha * (exp(x) - 1)."""
-    return _kernel(input, "elu", _number(alpha, "elu", "alpha"), inplace, "elu")
+    a = _number(alpha, "elu", "alpha")
+    x = _float(_tensor(input, "elu"), "elu")
+    _fit(alpha, x, "elu", "alpha", opmath=True)
+    return _kernel(x, "elu", a, inplace, "elu")
 
 
 def selu(input: Any, inplace: bool = False) -> Tensor:
@@ -233,7 +263,10 @@ def celu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     a = _number(alpha, "celu", "alpha")
     if a == 0:
         raise ValueError("celu: alpha cannot be 0 (the negative side is alpha * expm1(x / alpha))")
-    return _kernel(input, "celu", a, inplace, "celu")
+    x = _float(_tensor(input, "celu"), "celu")
+    _fit(alpha, x, "celu", "alpha", opmath=True)
+    _fit(1.0 / a, x, "celu", "1 / alpha", opmath=True)  # torch converts both (2e-39: float32 inf)
+    return _kernel(x, "celu", a, inplace, "celu")
 
 
 def relu6(input: Any, inplace: bool = False) -> Tensor:
@@ -295,6 +328,8 @@ def softplus(input: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     b = _number(beta, "softplus", "beta")
     t = _number(threshold, "softplus", "threshold")
     x = _float(_tensor(input, "softplus"), "softplus")
+    _fit(beta, x, "softplus", "beta", opmath=True)
+    _fit(threshold, x, "softplus", "threshold", opmath=True)
     xp = get_array_module(x.data)
     dt = x.data.dtype.type
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -336,13 +371,16 @@ def hardtanh(
             f"max_val={max_val}"
         )
     x = _tensor(input, "hardtanh")
+    if x.data.dtype.kind == "u" and lo < 0:
+        raise RuntimeError("hardtanh: cannot do hardtanh on an unsigned type with negative limits")
+    if x.data.dtype.kind not in "iu":
+        x = _float(x, "hardtanh")
+    lo, hi = _fit(min_val, x, "hardtanh", "min_val"), _fit(max_val, x, "hardtanh", "max_val")
     if x.data.dtype.kind in "iu":
         return _int_clamp(x, lo, hi, inplace, "hardtanh")
     if lo == 0.0 and hi == 6.0:
         return _kernel(x, "relu6", 0.0, inplace, "hardtanh")
-    x = _float(x, "hardtanh")
     xp = get_array_module(x.data)
-    lo, hi = _cast(lo, x.data.dtype), _cast(hi, x.data.dtype)
     xd = x.data
 
     def _grad(g: Any) -> Any:
@@ -354,24 +392,26 @@ def hardtanh(
 def threshold(input: Any, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """x if x > threshold else value; the gradient is 0 where x <= threshold. An int tensor
     keeps its dtype (threshold and value truncated, as torch)."""
-    th = _number(threshold, "threshold", "threshold")
-    val = _number(value, "threshold", "value")
+    _number(threshold, "threshold", "threshold")
+    _number(value, "threshold", "value")
     x = _tensor(input, "threshold")
     xp = get_array_module(x.data)
     dt = x.data.dtype
     if dt.kind in "iu":
-        y = xp.where(x.data <= _int_scalar(th, dt), _int_scalar(val, dt), x.data)
+        t, val = _fit(threshold, x, "threshold", "threshold"), _fit(value, x, "threshold", "value")
+        y = xp.where(x.data <= t, val, x.data)
         if _writes_input(x, inplace, "threshold"):
             return _write(x, y, "threshold")
         return _no_graph(y, "threshold")
     x = _float(x, "threshold")
     xd = x.data
-    t = _cast(th, dt)
+    t = _fit(threshold, x, "threshold", "threshold", opmath=True)
+    val = _fit(value, x, "threshold", "value")
 
     def _grad(g: Any) -> Any:
         return xp.where(xd <= t, g.dtype.type(0), g)
 
-    y = xp.where(xd <= t, _cast(val, dt), xd)
+    y = xp.where(xd <= t, val, xd)
     return _elementwise(x, y, _grad, "threshold", inplace)
 
 
@@ -438,8 +478,8 @@ def rrelu(
     is a there. Not training: leaky_relu with slope (lower + upper) / 2."""
     lo = _number(lower, "rrelu", "lower")
     hi = _number(upper, "rrelu", "upper")
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ValueError(f"rrelu: lower and upper must be finite, got {lower} and {upper}")
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # torch: a RuntimeError
+        raise _BadArgument(f"rrelu: lower and upper must be finite, got {lower} and {upper}")
     if lo > hi:
         raise ValueError(
             f"rrelu: Lower bound should be less than or equal to the upper bound, got "
@@ -447,8 +487,11 @@ def rrelu(
         )
     train = _flag(training, "rrelu", "training")
     x = _float(_tensor(input, "rrelu"), "rrelu")
-    if not train:
+    if not train:  # torch checks the slope only: lower=-1e300, upper=1e300 is slope 0
+        _fit((lo + hi) / 2, x, "rrelu", "(lower + upper) / 2", opmath=True)
         return _kernel(x, "leaky_relu", (lo + hi) / 2, inplace, "rrelu")
+    _fit(lower, x, "rrelu", "lower", opmath=True)
+    _fit(upper, x, "rrelu", "upper", opmath=True)
     from ._random import get_rng
 
     xp = get_array_module(x.data)
@@ -498,8 +541,8 @@ def softshrink(input: Any, lambd: float = 0.5) -> Tensor:
     lam = _number(lambd, "softshrink", "lambd")
     x = _float(_tensor(input, "softshrink"), "softshrink")
     top = float(np.finfo(x.data.dtype).max)
-    if not 0 <= lam <= top:
-        raise ValueError(
+    if not 0 <= lam <= top:  # torch: a RuntimeError
+        raise _BadArgument(
             f"softshrink: lambd must be in [0, {top:g}] for dtype {x.dtype}, got {lambd}"
         )
     xp = get_array_module(x.data)
@@ -515,10 +558,10 @@ def softshrink(input: Any, lambd: float = 0.5) -> Tensor:
 
 def hardshrink(input: Any, lambd: float = 0.5) -> Tensor:
     """0 where -lambd <= x <= lambd, else x; the gradient 0 there, else 1."""
-    lam = _number(lambd, "hardshrink", "lambd")
+    _number(lambd, "hardshrink", "lambd")
     x = _float(_tensor(input, "hardshrink"), "hardshrink")
     xp = get_array_module(x.data)
-    xd, lam_t = x.data, _cast(lam, x.data.dtype)
+    xd, lam_t = x.data, _fit(lambd, x, "hardshrink", "lambd")
 
     def _grad(g: Any) -> Any:
         return xp.where((xd >= -lam_t) & (xd <= lam_t), g.dtype.type(0), g)
@@ -1890,6 +1933,12 @@ def conv2d(
         padding = _conv_int_pair(padding, op, "padding")
     if extra is not None:
         x = _pad2d(x, extra, "constant")
+    if min(*stride, *dilation) > 0 and min(padding) >= 0:  # else the binding's error
+        hw = [
+            (n + 2 * p - d * (k - 1) - 1) // s + 1
+            for n, k, s, p, d in zip(x.shape[2:], w.shape[2:], stride, padding, dilation)
+        ]
+        _check_alloc((x.shape[0], w.shape[0], *(max(v, 0) for v in hw)), x.data.dtype, op)
     y = ops.conv2d_forward(
         x.data, w.data, None if b is None else b.data, stride, padding, dilation, groups
     )
@@ -2044,6 +2093,7 @@ def _adaptive_avg_pool2d(input: Any, output_size: Any, owner: str) -> Tensor:
     op = "adaptive_avg_pool2d"
     x = _pool_tensor(input, owner)
     size = _adaptive_size(output_size, x, owner)
+    _check_alloc(x.shape[:-2] + size, x.data.dtype, owner)
     y = _pool_call(owner, op, ops.adaptive_avg_pool2d, x.data, size)
 
     def _backward(g: Any) -> None:
@@ -2062,6 +2112,7 @@ __all__ += ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"]
 
 from ._functional_spatial import (  # noqa: E402
     _BadArgument,
+    _check_alloc,
     _float_tensor,
     _is_int,
     _is_number,

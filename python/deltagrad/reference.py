@@ -863,9 +863,10 @@ __all__ += [
 
 
 def _bn_view(x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...], tuple[int, ...]]:
-    """x (N, C, *) as float64 (N, C, S), the reduced axes and the per-channel shape."""
+    """x (N, C, *) as float64 (N, C, S), the reduced axes and the per-channel shape (S
+    explicit: -1 cannot be inferred for an empty batch)."""
     x = _f64(x)
-    return x.reshape(x.shape[0], x.shape[1], -1), (0, 2), (1, -1, 1)
+    return x.reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:]))), (0, 2), (1, -1, 1)
 
 
 def batch_norm_forward(
@@ -1014,10 +1015,18 @@ def layer_norm_backward(
 
 
 def _gn_view(x: Any, num_groups: int) -> tuple[np.ndarray, int, int]:
-    """x (N, C, *) as float64 (N, G, C/G, S), with C and S."""
+    """x (N, C, *) as float64 (N, G, C/G, S), with C and S (explicit, for an empty batch)."""
     x = _f64(x)
     n, c = x.shape[:2]
-    return x.reshape(n, num_groups, c // num_groups, -1), c, int(np.prod(x.shape[2:]))
+    s = int(np.prod(x.shape[2:]))
+    return x.reshape(n, num_groups, c // num_groups, s), c, s
+
+
+def _group_mean(a: np.ndarray) -> np.ndarray:
+    """a (N, G, C/G, S) averaged per (sample, group), kept 4-d: NaN for an empty group (S = 0,
+    as dg.ops), where np.mean would warn "Mean of empty slice"."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return a.sum(axis=(2, 3), keepdims=True) / (a.shape[2] * a.shape[3])
 
 
 def group_norm_forward(
@@ -1034,8 +1043,8 @@ def group_norm_forward(
     shape = np.shape(x)
     x4, c, _ = _gn_view(x, num_groups)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        mean = x4.mean(axis=(2, 3), keepdims=True)
-        var = ((x4 - mean) ** 2).mean(axis=(2, 3), keepdims=True)
+        mean = _group_mean(x4)
+        var = _group_mean((x4 - mean) ** 2)
         rstd = 1.0 / np.sqrt(var + eps)
         y = (x4 - mean) * rstd
     cshape = (1, num_groups, c // num_groups, 1)
@@ -1074,8 +1083,7 @@ def group_norm_backward(
         g = g4
         if weight is not None:
             g = g4 * _f64(weight).reshape(1, num_groups, c // num_groups, 1)
-        gm = g.mean(axis=(2, 3), keepdims=True)
-        gxm = (g * xhat).mean(axis=(2, 3), keepdims=True)
+        gm, gxm = _group_mean(g), _group_mean(g * xhat)
         dx = (r * (g - gm - xhat * gxm)).reshape(shape)
         if out is not None:
             out[...] = dx

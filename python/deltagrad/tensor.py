@@ -29,6 +29,7 @@ import numpy as np
 
 from . import ops
 from .backends import to_device
+from .backends._args import check_device_array
 from .backends._args import is_device_array as is_cuda_array
 
 __all__ = [
@@ -354,7 +355,7 @@ class Tensor:
         if device not in (None, "cpu", "cuda"):
             raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
         if is_cuda_array(data):
-            xp = get_array_module(data)
+            xp = get_array_module(check_device_array(data, "Tensor", "data"))
             arr = data if dtype is None else xp.asarray(data, dtype=dtype)
         else:
             try:
@@ -529,6 +530,8 @@ class Tensor:
                     _fit_scalar(other, dt, op, "other")
                 return Tensor(xp.asarray(_wrap_int(other, dt, op), dtype=dt))
         if is_cuda_array(other) or isinstance(other, np.ndarray):
+            if is_cuda_array(other):
+                check_device_array(other, op, "other")
             if is_cuda_array(other) != is_cuda_array(self.data):
                 raise RuntimeError(
                     f"expected all operands on the same device: a {self.device} "
@@ -1159,7 +1162,8 @@ class Tensor:
                 if b.requires_grad:
                     b._accumulate(ops.matmul(ad, g, trans_a=True))
 
-            return Tensor._make(ops.matmul(ad, bd), (a, b), _backward, "matmul", saves=(a, b))
+            y = _matmul_forward(ad, bd)
+            return Tensor._make(y, (a, b), _backward, "matmul", saves=(a, b))
 
         if ad.ndim == 0 or bd.ndim == 0:
             raise ValueError(
@@ -1186,7 +1190,7 @@ class Tensor:
                 f"matmul: the batch dimensions of shapes {a.shape} and {b.shape} do not "
                 f"broadcast ({ba} vs {bb})"
             )
-        y = ops.matmul(ad, bd)  # (*batch, m, n)
+        y = _matmul_forward(ad, bd)  # (*batch, m, n)
         full = y.shape
         if a_vec or b_vec:  # drop the vectors' dimensions
             y = y.reshape(full[:-2] + full[-2:-1] * (not a_vec) + full[-1:] * (not b_vec))
@@ -3263,13 +3267,26 @@ class Tensor:
             raise TypeError(f"round: decimals: expected an int, got {decimals!r}")
         if decimals == 0:
             return self._rounding("round", "rint")
+        if not -(2**63) <= int(decimals) < 2**63:
+            raise _Int64RangeError(
+                f"round: decimals: Overflow when unpacking long long ({decimals} does not fit "
+                "int64, as torch)"
+            )
         if self.data.dtype.kind != "f":
             raise TypeError(f"round: decimals: not implemented for dtype {self.dtype} (as torch)")
-        dt = self.data.dtype.type
-        p = dt(10.0 ** abs(int(decimals)))
-        if decimals > 0:
-            return self._math("round", lambda xp, x: xp.rint(x * p) / p, None)
-        return self._math("round", lambda xp, x: xp.rint(x / p) * p, None)
+        # as torch: 10**|decimals| in double, then in the type it computes in (float32 for
+        # float16); inf beyond its range, which makes every result NaN (x * inf / inf)
+        ct = np.dtype(np.float32) if self.data.dtype.itemsize < 4 else self.data.dtype
+        with np.errstate(over="ignore"):
+            p = ct.type(np.float64(10.0) ** abs(int(decimals)))
+
+        def _round(xp: Any, x: Any) -> Any:
+            with np.errstate(over="ignore", invalid="ignore"):
+                xc = x.astype(ct, copy=False)
+                y = xp.rint(xc * p) / p if decimals > 0 else xp.rint(xc / p) * p
+                return y.astype(x.dtype, copy=False)
+
+        return self._math("round", _round, None)
 
     def frac(self) -> Tensor:
         """x - trunc(x) (the sign of x), as torch.frac; float tensors only."""
@@ -3928,6 +3945,7 @@ def tensor(
     if isinstance(data, Tensor):
         data = data.data
     if is_cuda_array(data):
+        check_device_array(data, "tensor", "data")
         data = get_array_module(data).array(data, dtype=dtype, copy=True, order="C")
         dtype = None
     elif isinstance(data, np.ndarray) or hasattr(data, "__array__"):
@@ -4560,6 +4578,17 @@ def _float_only(t: Tensor, op: str) -> None:
 def _as_float(x: Any) -> Any:
     """x, or x as float32 when it holds bools / ints (torch's float ops on int tensors)."""
     return x if x.dtype.kind == "f" else x.astype(np.float32)
+
+
+def _matmul_forward(ad: Any, bd: Any) -> Any:
+    """ad @ bd (one dtype; batch dims broadcast): the GEMM kernels for a float dtype; for an
+    integer dtype the array module's matmul, exact and wrapping modulo 2**bits as torch's CPU
+    kernel (ints carry no gradient); bool has no kernel, as torch."""
+    if ad.dtype.kind == "f":
+        return ops.matmul(ad, bd)
+    if ad.dtype.kind == "b":
+        raise _kernel_dtype_error("matmul", "addmm_impl_cpu_", ad.dtype)
+    return get_array_module(ad).matmul(ad, bd)
 
 
 def _no_graph(data: Any, op: str) -> Tensor:

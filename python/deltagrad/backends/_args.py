@@ -47,6 +47,43 @@ def is_device_array(x: Any) -> bool:
     return hasattr(x, "__cuda_array_interface__")
 
 
+def _valid_interface(ai: Any) -> bool:
+    """True for a dict shaped as the CUDA Array Interface asks (version 3): shape a tuple of
+    ints >= 0, typestr a str, data a (pointer, read-only) pair (or None), version an int."""
+    if not isinstance(ai, dict):
+        return False
+    shape, data = ai.get("shape"), ai.get("data", 0)
+    return (
+        isinstance(shape, tuple)
+        and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+        and isinstance(ai.get("typestr"), str)
+        and (data is None or isinstance(data, tuple) and len(data) == 2)
+        and isinstance(ai.get("version"), int)
+    )
+
+
+def check_device_array(x: Any, op: str, name: str) -> Any:
+    """x (an is_device_array object) when its __cuda_array_interface__ describes an array
+    (cupy's are taken as they are); else a TypeError naming op and the argument, where the
+    object would otherwise reach cupy (or its absence) and fail there naming neither."""
+    if type(x).__module__.partition(".")[0] == "cupy":
+        return x
+    try:
+        ai = x.__cuda_array_interface__
+    except Exception as e:  # a property that raises: no array either
+        raise TypeError(
+            f"{op}: {name}: expected an array, got {type(x).__name__} whose "
+            f"__cuda_array_interface__ could not be read ({type(e).__name__}: {e})"
+        ) from e
+    if not _valid_interface(ai):
+        raise TypeError(
+            f"{op}: {name}: expected an array, got {type(x).__name__} whose "
+            f"__cuda_array_interface__ is not a CUDA array interface (a dict with shape, "
+            f"typestr, data and version): {repr(ai)[:80]}"
+        )
+    return x
+
+
 def has_internal_overlap(x: Any) -> bool:
     """True when two index tuples of x may address the same bytes (conservative, as the
     binding's check: the dimensions sorted by |stride| must each step past the smaller ones)."""
@@ -101,7 +138,7 @@ def operand(x: Any, op: str, name: str) -> Any:
     """An input the kernels can read through its strides: device arrays pass through; other
     array-likes become numpy arrays (the binding copies misaligned / byte-swapped views)."""
     if is_device_array(x):
-        return x
+        return check_device_array(x, op, name)
     return as_ndarray(x, op, name)
 
 
@@ -115,7 +152,7 @@ def dense(x: Any, op: str, name: str) -> Any:
         if flags.c_contiguous and flags.aligned and x.dtype.isnative:
             return x
     elif is_device_array(x):
-        return x
+        return check_device_array(x, op, name)
     x = as_ndarray(x, op, name)
     dt = x.dtype
     if dt.kind == "f" and not dt.isnative:
