@@ -296,8 +296,13 @@ def test_bad_input():
 
 
 def test_device_arrays_are_not_implemented(monkeypatch):
-    class FakeCupy:
-        pass
+    class FakeCupy:  # a well-formed interface (a malformed one is a TypeError first)
+        __cuda_array_interface__ = {
+            "shape": (2, 3),
+            "typestr": "<f4",
+            "data": (0, False),
+            "version": 3,
+        }
 
     monkeypatch.setattr(ops, "is_device_array", lambda a: isinstance(a, FakeCupy))
     for fn, args in (

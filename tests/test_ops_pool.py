@@ -318,8 +318,13 @@ def test_bad_input_ops():
     with pytest.raises(ValueError, match="^max_pool2d_backward: dy"):
         ops.max_pool2d_backward(np.ones((1, 1, 3, 3)), idx, x.shape, 2)
 
-    class FakeDevice:
-        __cuda_array_interface__ = {}
+    class FakeDevice:  # a well-formed interface (a malformed one is a TypeError first)
+        __cuda_array_interface__ = {
+            "shape": (1, 1, 4, 4),
+            "typestr": "<f4",
+            "data": (0, False),
+            "version": 3,
+        }
 
     for fn, args in [
         (ops.max_pool2d, (2,)),

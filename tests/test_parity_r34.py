@@ -565,6 +565,10 @@ def test_bogus_cuda_array_interface_names_the_op(fake):
         (lambda: F.linear(fake, dg.ones(2, 2)), "linear: x"),
         (lambda: F.pad(fake, (1, 1)), "pad: input"),
         (lambda: dg.ones(2) + fake, "add: other"),
+        # the CPU-only ops (norms, pooling): the TypeError before their NotImplementedError
+        (lambda: ops.batch_norm_forward(fake, None), "batch_norm_forward: argument 0"),
+        (lambda: ops.layer_norm_forward(fake, (2,)), "layer_norm_forward: argument 0"),
+        (lambda: ops.max_pool2d(fake, 2), "max_pool2d: argument 0"),
     ]
     for call, match in cases:
         with pytest.raises(TypeError, match=match + ": expected an array, got _"):

@@ -24,6 +24,7 @@ import numpy as np
 from .backends import backend_for, cpu
 from .backends._args import (
     MAX_VIEW_COPY_BYTES,  # noqa: F401  (dg.ops.MAX_VIEW_COPY_BYTES: the bound on a copied view)
+    check_device_array,
     choice,
     dense,
     flag,
@@ -446,9 +447,12 @@ def adam_update(
 
 def _cpu_only(op: str, *arrays: Any) -> None:
     """The CNN ops (convolution, pooling, normalization) have CPU kernels only so far: a device
-    array (cupy) is a NotImplementedError naming the op; None entries are skipped."""
-    for a in arrays:
+    array (cupy) is a NotImplementedError naming the op; None entries are skipped. An object
+    whose __cuda_array_interface__ describes no array is a TypeError first (check_device_array),
+    as in the ops with CUDA kernels."""
+    for i, a in enumerate(arrays):
         if a is not None and type(a) is not np.ndarray and is_device_array(a):
+            check_device_array(a, op, f"argument {i}")
             raise NotImplementedError(
                 f"{op}: not implemented for CUDA (cupy) arrays yet; move the tensors to the CPU"
             )
