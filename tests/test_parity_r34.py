@@ -601,3 +601,24 @@ def test_too_large_results_raise_before_allocating():
             call()
         with pytest.raises(MemoryError):  # what numpy raised before
             call()
+
+
+# ---- the elu family at +-0 and NaN ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_elu_family_keeps_zeros_and_nan_as_torch(isa, dtype):
+    """elu, selu and celu give x itself at +0, -0 and NaN, with its sign, for every alpha
+    (torch's results): alpha expm1(0) was NaN for an infinite alpha and lost -0's sign."""
+    x = np.array([0.0, -0.0, np.nan, -1.5, 2.0, -1e-30], dtype)
+    tx = torch.from_numpy(x)
+    cases = [("selu", F.selu, torch.nn.functional.selu, {})]
+    for a in (-2.0, 0.5, 1.0, math.inf, -math.inf):
+        cases.append(("elu", F.elu, torch.nn.functional.elu, {"alpha": a}))
+        cases.append(("celu", F.celu, torch.nn.functional.celu, {"alpha": a}))
+    for name, ours, theirs, kw in cases:
+        got = ours(dg.tensor(x), **kw).numpy()
+        want = theirs(tx, **kw).numpy()
+        np.testing.assert_array_equal(got[:3], want[:3], err_msg=f"{name} {kw}")
+        np.testing.assert_array_equal(np.signbit(got[:2]), np.signbit(want[:2]), err_msg=name)
+        np.testing.assert_allclose(got[3:], want[3:], rtol=1e-6, err_msg=f"{name} {kw}")

@@ -141,10 +141,12 @@ struct ActOp<Act::silu> {
   }
 };
 
-// The elu family: x > 0 ? scale x : scale alpha expm1(x inv) (inv = 1 / alpha for celu, else
-// 1). The backward, with torch's elu_backward: x <= 0 ? dy scale alpha inv exp(x inv) : dy scale
-// (a NaN x passes dy scaled). celu with a negative alpha makes x inv >= 0: expm1 of a positive
-// argument as -expm1(-u) e^u (no cancellation), on a branch every vector takes alike.
+// The elu family: x < 0 ? scale alpha expm1(x inv) : scale x (inv = 1 / alpha for celu, else
+// 1): x itself at +-0 and NaN, as torch, whatever alpha (alpha expm1(0) was NaN for an infinite
+// alpha and lost the sign of -0). The backward, with torch's elu_backward: x <= 0 ? dy scale alpha
+// inv exp(x inv) : dy scale (a NaN x passes dy scaled). celu with a negative alpha makes x inv >=
+// 0: expm1 of a positive argument as -expm1(-u) e^u (no cancellation), on a branch every vector
+// takes alike.
 template <class T>
 inline Vec<T> elu_fwd(Vec<T> x, Vec<T> scale, Vec<T> alpha, Vec<T> inv) {
   const Vec<T> u = min(Vec<T>::zero(), x) * inv;
@@ -155,7 +157,7 @@ inline Vec<T> elu_fwd(Vec<T> x, Vec<T> scale, Vec<T> alpha, Vec<T> inv) {
   } else {
     em = vexpm1_neg(u);
   }
-  return scale * select(x > Vec<T>::zero(), x, alpha * em);
+  return scale * select(x < Vec<T>::zero(), alpha * em, x);
 }
 template <class T>
 inline Vec<T> elu_bwd(Vec<T> dy, Vec<T> x, Vec<T> scale, Vec<T> alpha, Vec<T> inv) {

@@ -32,11 +32,12 @@ __device__ __forceinline__ T gelu_tanh_2u(T x) {
   return T(2) * T(0.79788456080286535588) * x * (T(1) + T(0.044715) * x * x);
 }
 
-// The elu family (elu, selu, celu): x > 0 ? scale x : scale alpha expm1(x inv), and its
-// derivative with torch's elu_backward (x <= 0 ? dy scale alpha inv exp(x inv) : dy scale).
+// The elu family (elu, selu, celu): x < 0 ? scale alpha expm1(x inv) : scale x (x itself at
+// +-0 and NaN, as torch, whatever alpha; cpu/activation_math.h), and its derivative with torch's
+// elu_backward (x <= 0 ? dy scale alpha inv exp(x inv) : dy scale).
 template <class T>
 __device__ __forceinline__ T elu_of(T x, T scale, T alpha, T inv) {
-  return x > T(0) || x != x ? scale * x : scale * (alpha * dexpm1(x * inv));
+  return x < T(0) ? scale * (alpha * dexpm1(x * inv)) : scale * x;
 }
 template <class T>
 __device__ __forceinline__ T elu_grad(T dy, T x, T scale, T alpha, T inv) {
