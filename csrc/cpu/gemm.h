@@ -1254,21 +1254,27 @@ void gemm_dot(const GemmArgs<T>& g) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// f(j0, nc) over chunks of C's columns on the product's threads: chunks of at most max_cols
-// columns, at least one per thread where there are `most` or more, all of one width (a multiple
-// of step) but the last; each thread a contiguous range of chunks. The row form and gemm_few
-// split their work this way: each C element is computed by one chunk, whatever the count.
+// f(j0, nc, part) over chunks of C's columns on the product's threads, for each of `parts`
+// parts of the work (the row form's halves of k; 1 elsewhere): chunks of at most max_cols
+// columns, at least one task (part, chunk) per thread where there are `most` chunks or more, all
+// of one width (a multiple of step) but the last; each thread a contiguous range of the tasks,
+// part by part (with 2 parts on 2 threads, a part each). The row form and gemm_few split their
+// work this way: each task's C elements are computed by it alone, whatever the count.
 template <class T, class F>
-void for_column_chunks(const GemmArgs<T>& g, int64_t max_cols, int64_t most, int64_t step, F&& f) {
+void for_column_chunks(const GemmArgs<T>& g, int64_t max_cols, int64_t most, int64_t step, F&& f,
+                       int64_t parts = 1) {
   int nt = std::max(1, g.threads > 0 ? g.threads : num_threads());
   if (g.m * g.n * g.k < kParallelMinWork / 2) nt = 1;
-  const int64_t want = std::min<int64_t>(std::max<int64_t>(ceil_div(g.n, max_cols), nt), most);
+  const int64_t want =
+      std::min<int64_t>(std::max<int64_t>(ceil_div(g.n, max_cols), ceil_div(nt, parts)), most);
   const int64_t width = ceil_div(ceil_div(g.n, want), step) * step;
-  const int64_t chunks = ceil_div(g.n, width);
-  nt = static_cast<int>(std::min<int64_t>(nt, chunks));
+  const int64_t chunks = ceil_div(g.n, width), tasks = parts * chunks;
+  nt = static_cast<int>(std::min<int64_t>(nt, tasks));
   auto run = [&](int t) {
-    for (int64_t q = chunks * t / nt; q < chunks * (t + 1) / nt; ++q)
-      f(q * width, std::min(width, g.n - q * width));
+    for (int64_t q = tasks * t / nt; q < tasks * (t + 1) / nt; ++q) {
+      const int64_t j0 = (q % chunks) * width;
+      f(j0, std::min(width, g.n - j0), q / chunks);
+    }
   };
   if (nt == 1) {
     run(0);
@@ -1398,38 +1404,24 @@ void gemm_axpy_rows(const GemmArgs<T>& g) {
   constexpr int64_t W = Vec<T>::width, kMinCols = std::max<int64_t>(W, 64 / int64_t(sizeof(T)));
   const int64_t most = std::max<int64_t>(1, g.n / kMinCols);
   if (g.k < kAxpySplitK) {
-    for_column_chunks(g, AxpyShape<T, MA>::NC, most, W,
-                      [&](int64_t j0, int64_t nc) { axpy_chunk<T, MA>(g, j0, nc, 0, g.k); });
+    for_column_chunks(g, AxpyShape<T, MA>::NC, most, W, [&](int64_t j0, int64_t nc, int64_t) {
+      axpy_chunk<T, MA>(g, j0, nc, 0, g.k);
+    });
     return;
   }
   const int64_t h = g.k / 2;
   std::vector<T> part(static_cast<size_t>(MA * g.n));
   GemmArgs<T> first = g;  // C's first half: with beta, the epilogue after the second
   first.epilogue.fn = nullptr;
-  // The tasks: (half, chunk of columns), a contiguous range of them per thread; with 2 threads
-  // one half each.
-  int nt = std::max(1, g.threads > 0 ? g.threads : num_threads());
-  if (g.m * g.n * g.k < kParallelMinWork / 2) nt = 1;
-  const int64_t want = std::min<int64_t>(
-      std::max<int64_t>(ceil_div(g.n, AxpyShape<T, MA>::NC), ceil_div(nt, 2)), most);
-  const int64_t width = ceil_div(ceil_div(g.n, want), W) * W, chunks = ceil_div(g.n, width);
-  nt = static_cast<int>(std::min<int64_t>(nt, 2 * chunks));
-  auto run = [&](int t) {
-    for (int64_t q = 2 * chunks * t / nt; q < 2 * chunks * (t + 1) / nt; ++q) {
-      const int64_t half = q / chunks, j0 = (q % chunks) * width, nc = std::min(width, g.n - j0);
-      if (half == 0)
-        axpy_chunk<T, MA>(first, j0, nc, 0, h);
-      else
-        axpy_chunk<T, MA>(g, j0, nc, h, g.k, part.data());
-    }
-  };
-  if (nt == 1) {
-    run(0);
-  } else {
-    place_team(nt);
-#pragma omp parallel num_threads(nt)
-    run(omp_get_thread_num());
-  }
+  for_column_chunks(
+      g, AxpyShape<T, MA>::NC, most, W,
+      [&](int64_t j0, int64_t nc, int64_t half) {
+        if (half == 0)
+          axpy_chunk<T, MA>(first, j0, nc, 0, h);
+        else
+          axpy_chunk<T, MA>(g, j0, nc, h, g.k, part.data());
+      },
+      2);
   for (int i = 0; i < MA; ++i) {
     T* c = g.c + i * g.rsc;
     const T* s = part.data() + i * g.n;
@@ -1586,7 +1578,7 @@ void gemm_few(const GemmArgs<T>& g) {
                      : g.m <= Tile<T>::MR && from_dram ? FewShape<T>::KB1
                                                        : FewShape<T>::KB;
   for_column_chunks(g, FewShape<T>::NC, ceil_div(g.n, NR), NR,
-                    [&](int64_t j0, int64_t nc) { few_chunk<T>(g, kb, j0, nc); });
+                    [&](int64_t j0, int64_t nc, int64_t) { few_chunk<T>(g, kb, j0, nc); });
 }
 
 template <class T>
