@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from . import functional as _functional
-from .backends._args import is_device_array
+from .backends._args import check_device_array, is_device_array
 from .tensor import Tensor, cat, concat, concatenate, stack, where
 
 _METHODS = (
@@ -198,6 +198,7 @@ _METHODS = (
     "addmm",
     "addmv",
     "baddbmm",
+    "addbmm",
     "flip",
     "fliplr",
     "flipud",
@@ -228,6 +229,8 @@ def _function(name: str) -> Callable[..., Any]:
                 raise TypeError(
                     f"{name}: input: expected a Tensor or an array, got {type(input).__name__}"
                 )
+            if is_device_array(input):  # named by this function, not as "Tensor: data"
+                check_device_array(input, name, "input")
             input = Tensor(input)  # noqa: A001
         return method(input, *args, **kwargs)
 

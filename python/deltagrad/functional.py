@@ -18,9 +18,14 @@ from ._engine import grad_lock as _grad_lock
 from ._engine import kept_grad as _kept_grad
 from .backends._args import check_device_array, choice, is_device_array
 from .tensor import (
+    _CAST_HINT,
+    _TORCH_TYPE_NAMES,
     Tensor,
+    _BoolOpError,
+    _CastError,
     _dim,
     _fit_scalar,
+    _kernel_dtype_error,
     _no_graph,
     _sgn,
     activate,
@@ -105,10 +110,34 @@ def _tensor(x: Any, name: str) -> Tensor:
     raise TypeError(f"{name}: expected a Tensor or an array, got {type(x).__name__}")
 
 
-def _float(x: Tensor, name: str) -> Tensor:
-    """For the functions that run no kernel (dropout); the others get dg.ops's dtype check."""
+# torch's (CPU) kernel of each function below, where it is not "<name>_cpu": its name in the
+# NotImplementedError an integer or bool input gets
+_TORCH_KERNELS = {
+    "selu": "elu_cpu",
+    "celu": "elu_cpu",
+    "logsigmoid": "log_sigmoid_cpu",
+    "softshrink": "softshrink_check",
+    "gelu": "GeluKernelImpl",
+    "softsign": "abs_cpu",  # a bool input (ints are computed in float32)
+}
+
+
+def _float(x: Tensor, name: str, kernel: str | None = None) -> Tensor:
+    """x, when it holds floats; else torch's NotImplementedError ('"leaky_relu_cpu" not
+    implemented for 'Long'', naming torch's kernel: `kernel`, else _TORCH_KERNELS's or
+    name + "_cpu"), a TypeError too (_KernelDtypeError), as deltagrad's was."""
     if x.data.dtype.kind != "f":
-        raise TypeError(f"{name}: expected a float32 or float64 tensor, got dtype {x.dtype}")
+        kernel = kernel or _TORCH_KERNELS.get(name, f"{name}_cpu")
+        raise _kernel_dtype_error(name, kernel, x.data.dtype, _CAST_HINT)
+    return x
+
+
+def _no_bool(x: Tensor, fn: str, torch_fn: str) -> Tensor:
+    """x, unless it holds bools: torch's RuntimeError (relu's, or hardtanh's for relu6); a
+    TypeError too (_BoolOpError), as deltagrad's was."""
+    if x.data.dtype.kind == "b":
+        word = "Boolean" if torch_fn == "relu" else "Bool"
+        raise _BoolOpError(f"{fn}: {word} inputs not supported for {torch_fn}")
     return x
 
 
@@ -229,7 +258,7 @@ def identity(x: Any) -> Tensor:
 def relu(input: Any, inplace: bool = False) -> Tensor:
     """max(x, 0); the gradient at 0 is 0, as in torch. An int tensor keeps its dtype. inplace:
     see the note at the top of this section (out of place while a graph is recorded)."""
-    x = _tensor(input, "relu")
+    x = _no_bool(_tensor(input, "relu"), "relu", "relu")
     if x.data.dtype.kind in "iu":
         return _int_clamp(x, 0, None, inplace, "relu")
     return _kernel(x, "relu", 0.0, inplace, "relu")
@@ -271,7 +300,7 @@ def celu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 
 def relu6(input: Any, inplace: bool = False) -> Tensor:
     """min(max(x, 0), 6) (hardtanh(x, 0, 6)); an int tensor keeps its dtype."""
-    x = _tensor(input, "relu6")
+    x = _no_bool(_tensor(input, "relu6"), "relu6", "hardtanh")
     if x.data.dtype.kind in "iu":
         return _int_clamp(x, 0, 6, inplace, "relu6")
     return _kernel(x, "relu6", 0.0, inplace, "relu6")
@@ -319,6 +348,7 @@ def gelu(x: Any, approximate: str = "none") -> Tensor:
     """x * Phi(x) (approximate="none", with erf) or its tanh approximation ("tanh")."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    x = _float(_tensor(x, "gelu"), "gelu")
     return _activate(x, "gelu" if approximate == "none" else "gelu_tanh")
 
 
@@ -370,7 +400,7 @@ def hardtanh(
             f"hardtanh: min_val cannot be greater than max_val, got min_val={min_val} and "
             f"max_val={max_val}"
         )
-    x = _tensor(input, "hardtanh")
+    x = _no_bool(_tensor(input, "hardtanh"), "hardtanh", "hardtanh")
     if x.data.dtype.kind == "u" and lo < 0:
         raise RuntimeError("hardtanh: cannot do hardtanh on an unsigned type with negative limits")
     if x.data.dtype.kind not in "iu":
@@ -420,13 +450,14 @@ _threshold = threshold  # for threshold_, whose argument named threshold hides t
 
 def glu(input: Any, dim: int = -1) -> Tensor:
     """a * sigmoid(b), where a and b are the two halves of the input along dim."""
-    x = _float(_tensor(input, "glu"), "glu")
+    x = _tensor(input, "glu")
     if x.ndim == 0:
         raise ValueError("glu: does not support scalars because halving size must be even")
     d = _dim(dim, x.ndim, "glu")
     n = x.shape[d]
     if n % 2:
         raise ValueError(f"glu: Halving dimension must be even, but dimension {d} is size {n}")
+    x = _float(x, "glu")  # after the shape checks, as torch
     return x._narrow(d, 0, n // 2) * x._narrow(d, n // 2, n).sigmoid()
 
 
@@ -486,7 +517,8 @@ def rrelu(
             f"lower={lower} and upper={upper}"
         )
     train = _flag(training, "rrelu", "training")
-    x = _float(_tensor(input, "rrelu"), "rrelu")
+    kernel = "rrelu_with_noise_out_cpu" if train else "leaky_relu_cpu"
+    x = _float(_tensor(input, "rrelu"), "rrelu", kernel)
     if not train:  # torch checks the slope only: lower=-1e300, upper=1e300 is slope 0
         _fit((lo + hi) / 2, x, "rrelu", "(lower + upper) / 2", opmath=True)
         return _kernel(x, "leaky_relu", (lo + hi) / 2, inplace, "rrelu")
@@ -530,8 +562,11 @@ def softmin(
 def tanhshrink(input: Any) -> Tensor:
     """x - tanh(x) (torch's composite, with its gradient; an int tensor gives float32)."""
     x = _tensor(input, "tanhshrink")
-    if x.data.dtype.kind == "b":
-        raise TypeError("tanhshrink: expected a float32 or float64 tensor, got dtype bool")
+    if x.data.dtype.kind == "b":  # torch's x - tanh(x): its RuntimeError, a TypeError too
+        raise _BoolOpError(
+            "tanhshrink: Subtraction, the `-` operator, with a bool tensor is not supported "
+            "(torch's tanhshrink is x - tanh(x)); convert the input to a float dtype first"
+        )
     return x - x.tanh()
 
 
@@ -710,13 +745,22 @@ def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = F
         raise TypeError(f"dropout: p: expected a float in [0, 1], got {p!r}")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: dropout probability has to be between 0 and 1, but got {p}")
-    x = _float(_tensor(input, "dropout"), "dropout")
+    x = _tensor(input, "dropout")
     write = _writes_input(x, inplace, "dropout")  # the activations' inplace rule
     if not training or p == 0.0 or x.data.size == 0:
         return x
+    xp = get_array_module(x.data)
+    if x.data.dtype.kind != "f":  # as torch: x times a float mask, cast back to x's dtype
+        if p < 1.0:
+            name = _TORCH_TYPE_NAMES.get(x.data.dtype.name, x.data.dtype.name)
+            raise _CastError(
+                f"dropout: result type Float can't be cast to the desired output type {name} "
+                "(dropout of an integer or bool tensor); convert the input to a float dtype"
+            )
+        zeros = xp.zeros_like(x.data)  # p == 1: x * 0, which the cast keeps
+        return _write(x, zeros, "dropout") if write else _no_graph(zeros, "dropout")
     from ._random import get_rng
 
-    xp = get_array_module(x.data)
     keep = get_rng().random(x.shape) >= p
     scale = xp.asarray(keep / (1.0 - p) if p < 1.0 else keep * 0.0, dtype=x.dtype)
     if write:

@@ -324,6 +324,14 @@ def _int_first(idx: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
     return tuple(first), tuple(rest)
 
 
+class _DefaultZero(int):
+    """0 as a default that is told apart (by identity) from an explicit 0: torch's round()
+    and round(decimals=0) are different overloads (the second has no integer kernel)."""
+
+
+_ROUND_DEFAULT = _DefaultZero(0)
+
+
 class Tensor:
     """An n-d array that records the ops applied to it, for reverse-mode autodiff.
 
@@ -1153,8 +1161,7 @@ class Tensor:
                     f"matmul: shapes {a.shape} and {b.shape} do not line up "
                     f"({ad.shape[1]} != {bd.shape[0]})"
                 )
-            if ad.dtype != bd.dtype:
-                raise TypeError(f"matmul: operands have different dtypes {a.dtype} and {b.dtype}")
+            _same_dtype(a, b, "matmul")
 
             def _backward(g: Any) -> None:
                 if a.requires_grad:
@@ -1170,8 +1177,7 @@ class Tensor:
                 f"matmul: both operands need at least 1 dimension, got shapes "
                 f"{a.shape} and {b.shape}"
             )
-        if ad.dtype != bd.dtype:
-            raise TypeError(f"matmul: operands have different dtypes {a.dtype} and {b.dtype}")
+        _same_dtype(a, b, "matmul")
         a_vec, b_vec = ad.ndim == 1, bd.ndim == 1
         if a_vec:
             ad = ad.reshape(1, -1)  # a row vector
@@ -1554,7 +1560,7 @@ class Tensor:
         torch.scatter_add; differentiable in self and src."""
         d = _dim(dim, self.data.ndim, "scatter_add")
         idx = _index_arg(index, self, d, "scatter_add")
-        src_t = self._lift(src) if isinstance(src, Tensor) else Tensor(src)
+        src_t = self._lift(src) if isinstance(src, Tensor) else _wrap(src, "scatter_add", "src")
         if src_t.data.ndim != idx.ndim or any(i > s for i, s in zip(idx.shape, src_t.shape)):
             raise ValueError(
                 f"scatter_add: src: expected a shape at least the index's {idx.shape} in "
@@ -2417,7 +2423,7 @@ class Tensor:
     def _index_source(self, dim: int, index: Any, source: Any, op: str) -> tuple[Any, Tensor]:
         """(index as a scatter index of source's shape, source) for index_add / index_copy."""
         d, idx = self._dim_index(dim, index, op)
-        src = self._lift(source) if isinstance(source, Tensor) else Tensor(source)
+        src = self._lift(source) if isinstance(source, Tensor) else _wrap(source, op, "source")
         if src.dtype != self.dtype:
             raise TypeError(
                 f"{op}: self ({self.dtype}) and source ({src.dtype}) must have the same dtype"
@@ -2500,7 +2506,7 @@ class Tensor:
             _scatter_set(hit, d, idx, True)
             _fit_scalar(value, self.dtype, "scatter")  # checked as torch, under this op's name
             return self.masked_fill(hit, value)
-        src_t = self._lift(src) if isinstance(src, Tensor) else Tensor(src)
+        src_t = self._lift(src) if isinstance(src, Tensor) else _wrap(src, "scatter", "src")
         if src_t.data.ndim != idx.ndim or any(i > s for i, s in zip(idx.shape, src_t.shape)):
             raise ValueError(
                 f"scatter: src: expected a shape at least the index's {idx.shape} in every "
@@ -2579,7 +2585,10 @@ class Tensor:
                 f"masked_scatter: mask: shape {tuple(m.shape)} does not broadcast with the "
                 f"tensor's shape {self.shape}"
             ) from None
-        src = self._lift(source) if isinstance(source, Tensor) else Tensor(source)
+        if isinstance(source, Tensor):
+            src = self._lift(source)
+        else:
+            src = _wrap(source, "masked_scatter", "source")
         if src.dtype != self.dtype:
             raise TypeError(
                 f"masked_scatter: source: expected dtype {self.dtype} (self's), got {src.dtype}"
@@ -2941,21 +2950,22 @@ class Tensor:
 
     def mm(self, mat2: Any) -> Tensor:
         """The matrix product of two 2-d tensors, as torch.mm."""
-        return self @ self._ndim_is(mat2, (2, 2), "mm")
+        return self @ _same_dtype(self, self._ndim_is(mat2, (2, 2), "mm"), "mm")
 
     def bmm(self, mat2: Any) -> Tensor:
         """The batched matrix product of two 3-d tensors, as torch.bmm."""
         o = self._ndim_is(mat2, (3, 3), "bmm")
         if self.shape[0] != o.shape[0]:
             raise ValueError(f"bmm: batch sizes differ: {self.shape} and {o.shape}")
-        return self @ o
+        return self @ _same_dtype(self, o, "bmm")
 
     def dot(self, other: Any) -> Tensor:
         """The inner product of two 1-d tensors of one dtype, as torch.dot."""
         o = self._ndim_is(other, (1, 1), "dot")
         if o.dtype != self.dtype:
-            raise TypeError(
-                f"dot: expected both tensors of one dtype, got {self.dtype} and {o.dtype}"
+            raise _MatmulDtypeError(
+                f"dot: expected both vectors to have same dtype, but found {self.dtype} and "
+                f"{o.dtype}"
             )
         return self @ o
 
@@ -2981,21 +2991,74 @@ class Tensor:
             return where(xp.zeros(prod.shape, dtype=bool), self.expand(prod.shape), scaled)
         return (self if beta == 1 else self * self._coef(beta, op, "beta", prod)[0]) + scaled
 
+    def _operands(self, op: str, **named: Any) -> list[Tensor]:
+        """op's matrix operands as Tensors (_lift), each of self's dtype, else torch's
+        RuntimeError (deltagrad promotes nothing here; _MatmulDtypeError, a TypeError too)
+        with op's message: addmm / addbmm name the first pair that differs (self and the
+        second matrix first, as torch), addmv and baddbmm all three dtypes."""
+        ts = []
+        for name, x in named.items():
+            if not isinstance(x, Tensor) and is_cuda_array(x):
+                check_device_array(x, op, name)
+            ts.append(self._lift(x, op))
+        d0, d1, d2 = (str(t.data.dtype) for t in (self, *ts))
+        if d0 == d1 == d2:
+            return ts
+        n1, n2 = named
+        if op == "addmv":
+            msg = f"input tensors must have the same dtype, but got {d0}, {d1}, and {d2}"
+        elif op == "baddbmm":
+            msg = f"Input dtypes must be the same, got: input {d0}, {n1}: {d1}, {n2}: {d2}"
+        elif d0 != d2:
+            msg = f"self and {n2} must have the same dtype, but got {d0} and {d2}"
+        else:
+            msg = f"{n1} and {n2} must have the same dtype, but got {d1} and {d2}"
+        raise _MatmulDtypeError(f"{op}: {msg}")
+
     def addmm(self, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         """beta * self + alpha * (mat1 @ mat2), as torch.addmm."""
-        m1 = self._lift(mat1)
-        return self._add_product(m1.mm(mat2), beta, alpha, "addmm")
+        m1, m2 = self._operands("addmm", mat1=mat1, mat2=mat2)
+        return self._add_product(m1.mm(m2), beta, alpha, "addmm")
 
     def baddbmm(self, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         """beta * self + alpha * (batch1 @ batch2) (3-d batches), as torch.baddbmm."""
-        b1 = self._lift(batch1)
-        return self._add_product(b1.bmm(batch2), beta, alpha, "baddbmm")
+        b1, b2 = self._operands("baddbmm", batch1=batch1, batch2=batch2)
+        return self._add_product(b1.bmm(b2), beta, alpha, "baddbmm")
+
+    def addbmm(self, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        """beta * self + alpha * (the sum over the batch of batch1[i] @ batch2[i]) (3-d
+        batches (b, n, m) and (b, m, p); self broadcasts to (n, p)), as torch.addbmm. One GEMM:
+        (n, b * m) @ (b * m, p), batch1's batch moved beside its columns."""
+        b1, b2 = self._operands("addbmm", batch1=batch1, batch2=batch2)
+        for name, t in (("batch1", b1), ("batch2", b2)):
+            if t.ndim != 3:
+                raise ValueError(f"addbmm: {name}: expected a 3-d tensor, got shape {t.shape}")
+        (b, n, m), (b_, m_, p) = b1.shape, b2.shape
+        if b != b_:
+            raise ValueError(
+                f"addbmm: batch1 and batch2 must have same number of batches, got {b} and {b_}"
+            )
+        if m != m_:
+            raise ValueError(
+                f"addbmm: Incompatible matrix sizes for bmm ({n}x{m} and {m_}x{p}): shapes "
+                f"{b1.shape} and {b2.shape}"
+            )
+        prod = b1.permute(1, 0, 2).reshape(n, b * m) @ b2.reshape(b * m, p)
+        return self._add_product(prod, beta, alpha, "addbmm")
+
+    def addbmm_(self, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        """addbmm, in place (self keeps its shape: it must be (n, p))."""
+        return self._inplace_from(
+            "addbmm_",
+            lambda: self.detach().addbmm(batch1, batch2, beta=beta, alpha=alpha),
+            _first_grad(batch1, batch2),
+        )
 
     def addmv(self, mat: Any, vec: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         """beta * self + alpha * (mat @ vec), as torch.addmv."""
-        m = self._lift(mat)
-        m._ndim_is(vec, (2, 1), "addmv")
-        return self._add_product(m @ vec, beta, alpha, "addmv")
+        m, v = self._operands("addmv", mat=mat, vec=vec)
+        m._ndim_is(v, (2, 1), "addmv")
+        return self._add_product(m @ v, beta, alpha, "addmv")
 
     # ---- reductions and tests ---------------------------------------------------------------
 
@@ -3246,7 +3309,10 @@ class Tensor:
         return self._math("logit", lambda xp, x: xp.log(x / (1 - x)), dlogit)
 
     def _rounding(self, op: str, fn: str) -> Tensor:
-        if self.data.dtype.kind in "biu":  # ints are already whole: a copy, as torch
+        if self.data.dtype.kind == "b":  # torch has no bool kernel
+            hint = "convert the tensor to an integer or float dtype first"
+            raise _kernel_dtype_error(op, f"{op}_vml_cpu", self.data.dtype, hint)
+        if self.data.dtype.kind in "iu":  # ints are already whole: a copy, as torch
             return _no_graph(self.data.copy(), op)
         return self._math(op, lambda xp, x: getattr(xp, fn)(x), None)
 
@@ -3261,11 +3327,13 @@ class Tensor:
 
     fix = trunc
 
-    def round(self, *, decimals: int = 0) -> Tensor:
-        """Round half to even (to `decimals` decimal places), as torch.round; gradient 0."""
+    def round(self, *, decimals: int = _ROUND_DEFAULT) -> Tensor:
+        """Round half to even (to `decimals` decimal places), as torch.round; gradient 0. As
+        torch, an integer tensor's round() is a copy, but round(decimals=...) (0 included)
+        raises: torch has no integer kernel for it."""
         if isinstance(decimals, (bool, np.bool_)) or not isinstance(decimals, (int, np.integer)):
             raise TypeError(f"round: decimals: expected an int, got {decimals!r}")
-        if decimals == 0:
+        if decimals is _ROUND_DEFAULT or (decimals == 0 and self.data.dtype.kind == "f"):
             return self._rounding("round", "rint")
         if not -(2**63) <= int(decimals) < 2**63:
             raise _Int64RangeError(
@@ -3273,7 +3341,9 @@ class Tensor:
                 "int64, as torch)"
             )
         if self.data.dtype.kind != "f":
-            raise TypeError(f"round: decimals: not implemented for dtype {self.dtype} (as torch)")
+            kernel = "round_vml_cpu" if decimals == 0 else "round_cpu"
+            hint = "decimals needs a float tensor; round() without decimals copies an int one"
+            raise _kernel_dtype_error("round", kernel, self.data.dtype, hint)
         # as torch: 10**|decimals| in double, then in the type it computes in (float32 for
         # float16); inf beyond its range, which makes every result NaN (x * inf / inf)
         ct = np.dtype(np.float32) if self.data.dtype.itemsize < 4 else self.data.dtype
@@ -3861,6 +3931,8 @@ def activate(x: Tensor, act: str, param: float = 0.0) -> Tensor:
         y = ops.activation(x.data, act, param=param)
     except TypeError:  # not a float array: torch's rules for ints and bools, else the error
         kind = x.data.dtype.kind
+        if act == "relu" and kind == "b":  # torch's RuntimeError (_BoolOpError)
+            raise _BoolOpError("relu: Boolean inputs not supported for relu") from None
         if act == "relu" and kind in "iu":  # relu keeps an int dtype (ints carry no graph)
             return _no_graph(get_array_module(x.data).maximum(x.data, 0), "relu")
         if act in ("sigmoid", "tanh") and kind in "biu":  # float32 for int / bool input
@@ -4256,16 +4328,28 @@ class _KernelDtypeError(NotImplementedError, TypeError):
     TypeError too, as deltagrad's was."""
 
 
-def _kernel_dtype_error(op: str, kernel: str, dt: Any) -> _KernelDtypeError:
+_DTYPE_HINT = "pass dtype=dg.float32 to compute in a float dtype"
+_CAST_HINT = "expected a float32 or float64 tensor: convert it first, e.g. x.float()"
+
+
+def _kernel_dtype_error(
+    op: str, kernel: str, dt: Any, hint: str = _DTYPE_HINT
+) -> _KernelDtypeError:
     return _KernelDtypeError(
         f"{op}: \"{kernel}\" not implemented for '{_TORCH_TYPE_NAMES.get(dt.name, dt.name)}' "
-        f"(as torch; pass dtype=dg.float32 to compute in a float dtype)"
+        f"(as torch; {hint})"
     )
 
 
+class _MatmulDtypeError(RuntimeError, TypeError):
+    """The operands of a matrix product (matmul, mm, bmm, dot, addmm, ...) of different
+    dtypes (float32 @ float64): torch's RuntimeError, which promotes nothing here; a TypeError
+    too, as deltagrad's was."""
+
+
 class _BoolOpError(RuntimeError, TypeError):
-    """Subtraction or negation of a bool tensor: torch's RuntimeError; a TypeError too, as
-    deltagrad's (and numpy's) was."""
+    """Subtraction or negation of a bool tensor, or relu / hardtanh of one: torch's
+    RuntimeError; a TypeError too, as deltagrad's (and numpy's) was."""
 
 
 class _NegativeIntPowerError(RuntimeError, ValueError):
@@ -4580,6 +4664,17 @@ def _as_float(x: Any) -> Any:
     return x if x.dtype.kind == "f" else x.astype(np.float32)
 
 
+def _same_dtype(a: Tensor, b: Tensor, op: str) -> Tensor:
+    """b, when it has a's dtype; else torch's RuntimeError (_MatmulDtypeError, a TypeError
+    too): a matrix product promotes nothing."""
+    if a.data.dtype != b.data.dtype:
+        raise _MatmulDtypeError(
+            f"{op}: operands have different dtypes {a.dtype} and {b.dtype}: expected m1 and m2 "
+            "to have the same dtype (as torch: a matrix product promotes nothing)"
+        )
+    return b
+
+
 def _matmul_forward(ad: Any, bd: Any) -> Any:
     """ad @ bd (one dtype; batch dims broadcast): the GEMM kernels for a float dtype; for an
     integer dtype the array module's matmul, exact and wrapping modulo 2**bits as torch's CPU
@@ -4842,6 +4937,12 @@ def _scatter_add_into(out: Any, d: int, idx: Any, src: Any) -> None:
         cupyx.scatter_add(out, tuple(grids), src)
 
 
+def _wrap(x: Any, op: str, name: str) -> Tensor:
+    """Tensor(x) for a raw operand x of op (an array), a malformed device array reported
+    as op's argument `name` rather than as "Tensor: data"."""
+    return Tensor(check_device_array(x, op, name) if is_cuda_array(x) else x)
+
+
 def _lift_any(x: Any, like: Tensor | None) -> Tensor:
     if isinstance(x, Tensor):
         return x if like is None else like._lift(x)
@@ -4890,6 +4991,9 @@ def where(condition: Any, input: Any, other: Any) -> Tensor:  # noqa: A002
     """input where condition (a bool tensor) is True, else other, broadcast together, as
     torch.where; differentiable in input and other (numbers allowed for either, checked
     against the result dtype as torch: _where_scalars)."""
+    for name, v in (("condition", condition), ("input", input), ("other", other)):
+        if not isinstance(v, Tensor) and is_cuda_array(v):  # named here, not as "Tensor op"
+            check_device_array(v, "where", name)
     c = condition.data if isinstance(condition, Tensor) else condition
     if not _is_array(c) or c.dtype.kind != "b":
         raise TypeError(
@@ -4930,7 +5034,9 @@ def _tensor_list(tensors: Any, op: str) -> list[Tensor]:
         )
     if not tensors:
         raise ValueError(f"{op}: tensors: expected a non-empty list of tensors")
-    ts = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    ts = [
+        t if isinstance(t, Tensor) else _wrap(t, op, f"tensors[{i}]") for i, t in enumerate(tensors)
+    ]
     dev = ts[0].device
     for i, t in enumerate(ts):
         if t.device != dev:
