@@ -1485,9 +1485,9 @@ void gemm_axpy(const GemmArgs<T>& g) {
 // Zen 3, 1 / 2 threads, in one process against the previous build (bench/mca/ab_mm.py):
 // 5 x 4096^2 1.34-1.50x / 1.31-1.65x, 6 x 4096^2 1.53-1.57x / 1.19-1.47x faster (1.2-1.4x /
 // 1.5-2.7x NumPy). B in the L3 it was 0.73-0.87x as fast (6 x 1024^2, 5 x 2048^2), so there, and
-// from two row tiles on (8, 12 x 4096^2: 0.84-1.0x), KB stays 64. Packing each block of B in
-// rows first (sequential reads, then panels) did not pay: 8 x 4096^2 0.89-1.06x, B in the
-// caches 0.74-0.83x.
+// from two row tiles on (8, 12 x 4096^2: 0.74-1.0x), KB stays 64. Packing each block of B in
+// rows first (sequential reads, then panels) did not pay: 8 x 4096^2 0.74-0.89x NumPy (0.63x
+// before), but B in the caches 0.74-0.83x the old speed (docs/BENCHMARKS.md, round 34).
 #ifndef DG_FEW_KB1
 #if defined(__AVX2__) && !defined(__AVX512F__)
 #define DG_FEW_KB1 16
