@@ -569,3 +569,47 @@ def test_bogus_device_array_named_by_op(where, call):
     t = dg.tensor(np.array([1.5, -2.0], dtype=np.float32))
     with pytest.raises(TypeError, match=where + ": expected an array, got _FakeDeviceArray"):
         call(t)
+
+
+# ---- round 34, the lead's: in-place products, gelu's argument name, prelu's dtype error ---------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_inplace_products_match_torch(dtype):
+    """addmm_ / addmv_ / baddbmm_ (with beta and alpha) write torch's result into self, keep
+    self's shape and bump its version; a self that cannot hold the result is an error."""
+    rng = np.random.default_rng(7)
+
+    def r(*shape):
+        return rng.standard_normal(shape).astype(dtype)
+
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    cases = [
+        ("addmm_", r(3, 5), (r(3, 4), r(4, 5))),
+        ("addmv_", r(3), (r(3, 4), r(4))),
+        ("baddbmm_", r(2, 3, 5), (r(2, 3, 4), r(2, 4, 5))),
+    ]
+    for name, self_np, args in cases:
+        ours = dg.tensor(self_np)
+        v0 = ours._version[0]
+        got = getattr(ours, name)(*(dg.tensor(a) for a in args), beta=0.5, alpha=-2.0)
+        theirs = torch.tensor(self_np)
+        getattr(theirs, name)(*(torch.tensor(a) for a in args), beta=0.5, alpha=-2.0)
+        assert got is ours and ours._version[0] == v0 + 1, name
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=rtol, atol=rtol, err_msg=name)
+    with pytest.raises(ValueError, match="addmm_: the result's shape"):  # self (5,) broadcast
+        dg.tensor(r(5)).addmm_(dg.tensor(r(3, 4)), dg.tensor(r(4, 5)))
+
+
+def test_gelu_takes_input_by_name_and_prelu_dtype_is_torchs_error():
+    x = dg.tensor(np.array([-1.0, 0.5]))
+    want = torch.nn.functional.gelu(input=torch.tensor([-1.0, 0.5], dtype=torch.float64))
+    np.testing.assert_allclose(F.gelu(input=x).numpy(), want.numpy(), rtol=1e-12)
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.prelu(torch.ones(3), torch.ones(1, dtype=torch.float64))
+    with pytest.raises(
+        RuntimeError, match="prelu: weight: expected dtype float32 .* Type promoting not supported"
+    ):
+        F.prelu(dg.ones(3), dg.tensor(np.ones(1)))
+    with pytest.raises(TypeError):  # as before
+        F.prelu(dg.ones(3), dg.tensor(np.ones(1, np.int64)))

@@ -132,6 +132,11 @@ def _float(x: Tensor, name: str, kernel: str | None = None) -> Tensor:
     return x
 
 
+class _PromoteError(RuntimeError, TypeError):
+    """Arguments of two dtypes where torch promotes nothing (prelu's weight): torch's
+    RuntimeError; a TypeError too, as deltagrad's was."""
+
+
 def _no_bool(x: Tensor, fn: str, torch_fn: str) -> Tensor:
     """x, unless it holds bools: torch's RuntimeError (relu's, or hardtanh's for relu6); a
     TypeError too (_BoolOpError), as deltagrad's was."""
@@ -344,11 +349,11 @@ def tanh(input: Any) -> Tensor:
     return _activate(input, "tanh")
 
 
-def gelu(x: Any, approximate: str = "none") -> Tensor:
+def gelu(input: Any, approximate: str = "none") -> Tensor:
     """x * Phi(x) (approximate="none", with erf) or its tanh approximation ("tanh")."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    x = _float(_tensor(x, "gelu"), "gelu")
+    x = _float(_tensor(input, "gelu"), "gelu")
     return _activate(x, "gelu" if approximate == "none" else "gelu_tanh")
 
 
@@ -466,8 +471,11 @@ def prelu(input: Any, weight: Any) -> Tensor:
     learnable: its gradient is the sum of x * g over the elements where x <= 0."""
     x = _float(_tensor(input, "prelu"), "prelu")
     w = _tensor(weight, "prelu: weight")
-    if w.data.dtype != x.data.dtype:
-        raise TypeError(f"prelu: weight: expected dtype {x.dtype} (the input's), got {w.dtype}")
+    if w.data.dtype != x.data.dtype:  # torch: "Type promoting not supported", a RuntimeError
+        raise _PromoteError(
+            f"prelu: weight: expected dtype {x.dtype} (the input's), got {w.dtype}: Type "
+            "promoting not supported (as torch)"
+        )
     if w.device != x.device:
         raise RuntimeError(f"prelu: weight: is on {w.device}, the input on {x.device}")
     if w.ndim > 1:

@@ -3054,6 +3054,30 @@ class Tensor:
             _first_grad(batch1, batch2),
         )
 
+    def addmm_(self, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        """addmm, in place (self keeps its shape)."""
+        return self._inplace_from(
+            "addmm_",
+            lambda: self.detach().addmm(mat1, mat2, beta=beta, alpha=alpha),
+            _first_grad(mat1, mat2),
+        )
+
+    def baddbmm_(self, batch1: Any, batch2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        """baddbmm, in place (self keeps its shape)."""
+        return self._inplace_from(
+            "baddbmm_",
+            lambda: self.detach().baddbmm(batch1, batch2, beta=beta, alpha=alpha),
+            _first_grad(batch1, batch2),
+        )
+
+    def addmv_(self, mat: Any, vec: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        """addmv, in place (self keeps its shape)."""
+        return self._inplace_from(
+            "addmv_",
+            lambda: self.detach().addmv(mat, vec, beta=beta, alpha=alpha),
+            _first_grad(mat, vec),
+        )
+
     def addmv(self, mat: Any, vec: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         """beta * self + alpha * (mat @ vec), as torch.addmv."""
         m, v = self._operands("addmv", mat=mat, vec=vec)
