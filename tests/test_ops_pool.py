@@ -690,6 +690,47 @@ def test_fast_paths_streamed_direct_any_alignment(isa, generic, shape, dtype):
         dg.set_num_threads(nt)
 
 
+def _line_offset_view(n, dtype, fill, off_bytes):
+    """A 1-D view of n elements starting off_bytes past a 64-byte line, in a filled buffer."""
+    item = np.dtype(dtype).itemsize
+    buf = np.full(n + 64, fill, dtype)
+    first = (-buf.ctypes.data % 64 + off_bytes) // item
+    return buf, first
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(4, 8, 64, 128), (2, 3, 6, 128)], ids=str)
+def test_max_forward_streamed_index_line_offsets(isa, generic, shape, dtype):
+    """The streamed 2x2 max forward walks each thread's rows as several pieces where the index
+    stream's rows start on cache lines, as one piece where they do not (round 35): both ways,
+    at every line offset of y and the indices, on 1 and 2 threads, equal the generic kernels
+    and write nothing outside."""
+    from deltagrad import _cpu
+
+    x = _data(shape, dtype, 26, "extremes")
+    y_g, idx_g = generic(ops.max_pool2d, x, 2, return_indices=True)
+    m = y_g.size
+    old, nt = _cpu._pool_stream_bytes(0), dg.get_num_threads()
+    try:
+        for threads in (1, 2):
+            dg.set_num_threads(threads)
+            for y_off, i_off in [(0, 0), (0, 32), (32, 0), (32, 32), (16, 48), (48, 16)]:
+                fy, a = _line_offset_view(m, dtype, np.nan, y_off)
+                fi, b = _line_offset_view(m, np.int64, -7, i_off)
+                y, idx = fy[a : a + m].reshape(y_g.shape), fi[b : b + m].reshape(y_g.shape)
+                assert (y.ctypes.data - y_off) % 64 == 0 and (idx.ctypes.data - i_off) % 64 == 0
+                ops.max_pool2d(x, 2, return_indices=True, out=y, indices_out=idx)
+                np.testing.assert_array_equal(y, y_g)
+                np.testing.assert_array_equal(idx, idx_g)
+                assert np.isnan(fy[:a]).all() and np.isnan(fy[a + m :]).all()
+                assert (fi[:b] == -7).all() and (fi[b + m :] == -7).all()
+                ops.max_pool2d(x, 2, out=y)  # without indices: always the pieces
+                np.testing.assert_array_equal(y, y_g)
+    finally:
+        _cpu._pool_stream_bytes(old)
+        dg.set_num_threads(nt)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("planes", [1, 3, 4, 5, 8, 9, 17])
 def test_global_avg_streamed_matches_unstreamed(isa, dtype, planes):

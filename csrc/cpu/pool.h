@@ -840,13 +840,12 @@ inline constexpr bool kMaxForwardRowRuns = true;
 #endif
 
 // The streamed forward without staging (ow a multiple of the vector width): each thread's
-// contiguous rows as kMaxForwardParts pieces walked in lock step (a unit: one output row), each
-// piece's y and indices one NtStream.
-template <class T, bool kIdx>
+// contiguous rows as P pieces walked in lock step (a unit: one output row), each piece's y and
+// indices one NtStream. P = kMaxForwardParts, or 1 where the streams pause mid-line.
+template <class T, bool kIdx, int P>
 void max2x2_forward_direct(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) {
   using V = Vec<T>;
   constexpr int w = V::width;
-  constexpr int P = kMaxForwardParts;
   const int64_t hw = g.h * g.w, W = g.w, ow = g.ow;
   const V c1 = V::set1(T(1)), cw = V::set1(T(W)), cw1 = V::set1(T(W + 1));
   parallel_split(g.planes * g.oh, unit_grain(2 * W), [&](int64_t b, int64_t e) {
@@ -917,16 +916,36 @@ void max2x2_forward_direct(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) 
   });
 }
 
+// Whether a stream starting at p, paused every `step` bytes, pauses on cache-line boundaries.
+inline bool line_steps(const void* p, int64_t step) {
+  return reinterpret_cast<uintptr_t>(p) % 64 == 0 && step % 64 == 0;
+}
+
 template <class T>
 void max2x2_forward(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) {
   const int64_t hw = g.h * g.w, ohw = g.oh * g.ow, W = g.w;
   const int64_t ow = g.ow;  // unit i = p * oh + r writes y[i * ow, (i + 1) * ow), idx alike
   const bool st = stream_out(g.planes * ohw * int64_t(sizeof(T) + (idx ? 8 : 0)));
   if (st && ow % Vec<T>::width == 0 && shift_ok<T>(y) && (!idx || shift_ok<double>(idx))) {
-    if (idx)
-      max2x2_forward_direct<T, true>(x, y, idx, g);
+    // The lock-step pieces pause each output stream at a unit (row) boundary. Where that falls
+    // mid-line, the line's first half waits in a write-combining buffer while the other pieces
+    // write, and leaves as a partial line: on the Zen 3 (round 35, 16M float32) the pass ran
+    // 1.1-1.4x slower at 1 and 2 threads with the index array 32 bytes past a line than
+    // line-aligned, and as fast as aligned with one piece. The index stream decides (2/3 of
+    // the bytes written; y's own alignment changed nothing measurable). Without indices the
+    // pieces won at every alignment of y (one piece 0.74-0.87 of their speed, 1 and 2 threads).
+    const bool lines = !idx || line_steps(idx, ow * int64_t(sizeof(int64_t)));
+    const auto run = [&](auto parts) {
+      constexpr int P = decltype(parts)::value;
+      if (idx)
+        max2x2_forward_direct<T, true, P>(x, y, idx, g);
+      else
+        max2x2_forward_direct<T, false, P>(x, y, nullptr, g);
+    };
+    if (lines)
+      run(std::integral_constant<int, kMaxForwardParts>{});
     else
-      max2x2_forward_direct<T, false>(x, y, nullptr, g);
+      run(std::integral_constant<int, 1>{});
     return;
   }
   const int64_t blk = stage_rows(st, ow * int64_t(sizeof(T)));
