@@ -2,15 +2,31 @@
 state_dict) and learning-rate schedulers (deltagrad.optim.lr_scheduler).
 
 SGD and Adam/AdamW update each parameter with one fused in-place kernel
-(dg.ops.sgd_update / dg.ops.adam_update); RMSprop, Adagrad and Adam's amsgrad are array code."""
+(dg.ops.sgd_update / dg.ops.adam_update); RMSprop, Adagrad, Adam's amsgrad, Adadelta, Adamax,
+NAdam, RAdam, ASGD and Rprop are array code (numpy or cupy)."""
 
 from __future__ import annotations
 
 from . import lr_scheduler
+from ._more import ASGD, Adadelta, Adamax, NAdam, RAdam, Rprop
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
 from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "lr_scheduler"]
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "Adagrad",
+    "Adadelta",
+    "Adamax",
+    "NAdam",
+    "RAdam",
+    "ASGD",
+    "Rprop",
+    "lr_scheduler",
+]

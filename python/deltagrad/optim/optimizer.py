@@ -334,6 +334,10 @@ class Optimizer:
                 f"{tuple(p.data.shape)}, got {type(v).__name__} of shape {shape}"
             )
         xp = get_array_module(p.data)
+        if xp is np and not isinstance(v, np.ndarray):
+            # a foreign host array (a torch tensor of torch's state_dict): numpy 2 warns when
+            # np.array(copy=True) meets an __array__ without a copy argument
+            v = np.asarray(v)
         return xp.array(v, dtype=p.data.dtype, copy=True)
 
     def __repr__(self) -> str:

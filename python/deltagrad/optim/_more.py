@@ -1,0 +1,564 @@
+"""deltagrad.optim's Adadelta, Adamax, NAdam, RAdam, ASGD and Rprop: torch.optim's optimizers
+of the same names in array code (numpy or cupy), step for step torch's single-tensor
+implementation (the one torch runs on CPU).
+
+Each keeps torch's constructor (argument names, defaults, which ones are keyword-only), its
+argument checks, its param_groups keys (foreach, capturable and differentiable included) and
+its per-parameter state keys, so that torch's state_dict numbers map one to one. The scalar
+states torch keeps as 0-d float32 tensors (NAdam's mu_product, ASGD's eta and mu) are 0-d
+numpy arrays here, float32 as torch's (its default dtype, deltagrad's fixed one) and of the
+parameter's dtype after load_state_dict, as torch casts them: the float32 roundings are part
+of torch's numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from ..tensor import Tensor, get_array_module
+from .adam import _betas
+from .optimizer import Optimizer, _flag, _grad_of, _nonneg
+
+__all__ = ["Adadelta", "Adamax", "NAdam", "RAdam", "ASGD", "Rprop"]
+
+# ---- argument checks (where, name, value) -> normalized value -------------------------------
+
+
+def _real(where: str, name: str, value: Any) -> float:
+    """Any real number (torch checks nothing of ASGD's lambd, alpha, t0)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{where}: {name}: expected a real number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{where}: {name}: expected a real number, got {value!r}") from None
+
+
+def _rho(where: str, name: str, value: Any) -> float:
+    """Adadelta's rho: a number in [0, 1]."""
+    v = _nonneg(where, name, value)
+    if v > 1.0:
+        raise ValueError(f"{where}: {name}: expected a number in [0, 1], got {v}")
+    return v
+
+
+def _pair(where: str, name: str, value: Any) -> tuple[float, float]:
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        raise TypeError(f"{where}: {name}: expected a pair of numbers, got {value!r}") from None
+    return (_real(where, f"{name}[0]", a), _real(where, f"{name}[1]", b))
+
+
+def _etas(where: str, name: str, value: Any) -> tuple[float, float]:
+    """Rprop's (etaminus, etaplus): 0 < etaminus < 1 < etaplus, as torch."""
+    lo, hi = _pair(where, name, value)
+    if not 0.0 < lo < 1.0 < hi:
+        raise ValueError(f"{where}: {name}: expected 0 < etaminus < 1 < etaplus, got ({lo}, {hi})")
+    return (lo, hi)
+
+
+def _foreach(where: str, name: str, value: Any) -> bool | None:
+    """torch's foreach (None, True or False): kept in the group, otherwise ignored (deltagrad
+    has one implementation; torch's foreach one computes the same numbers)."""
+    return None if value is None else _flag(where, name, value)
+
+
+def _differentiable(where: str, name: str, value: Any) -> bool:
+    """Only False: deltagrad's optimizers update the parameters in place outside autograd, so
+    a differentiable step (torch records it in the graph) would silently not be one."""
+    v = _flag(where, name, value)
+    if v:
+        raise ValueError(
+            f"{where}: {name}: differentiable=True is not supported (deltagrad's optimizer "
+            "steps are not recorded by autograd)"
+        )
+    return v
+
+
+# every optimizer here: capturable is accepted and ignored (no CUDA graphs in deltagrad; torch's
+# capturable branch is the same update with its scalars kept on the device)
+_COMMON = {
+    "lr": _nonneg,
+    "maximize": _flag,
+    "foreach": _foreach,
+    "capturable": _flag,
+    "differentiable": _differentiable,
+}
+
+
+def _lerp(start: Any, end: Any, weight: float) -> Any:
+    """start.lerp_(end, weight) in place, with torch's two formulas (its CPU kernel)."""
+    if abs(weight) < 0.5:
+        start += weight * (end - start)
+    else:
+        start[...] = end + (weight - 1.0) * (end - start)
+    return start
+
+
+def _sign(x: Any) -> Any:
+    """torch.sign: -1, 0 or 1 in x's dtype, and 0 (not NaN, as numpy's) for a NaN."""
+    return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
+
+
+class _ArrayOptimizer(Optimizer):
+    """The step loop the optimizers of this file share: skip parameters without a gradient,
+    negate it with maximize, create the state on the first step, count the step, update the
+    parameter (_update, in place) and bump its version. torch's arithmetic never warns, so
+    numpy's floating-point warnings are off during the update."""
+
+    # the state keys that are scalars (0-d arrays on the host, as torch keeps them on the CPU)
+    _scalar_keys: frozenset[str] = frozenset()
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update of every parameter that has a gradient; returns closure() if given."""
+        loss = self._closure(closure)
+        with np.errstate(all="ignore"):
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    g = _grad_of(p)
+                    if group["maximize"]:
+                        g = -g
+                    st = self.state[p]
+                    if not st:
+                        st["step"] = 0
+                        self._init_state(p.data, group, st)
+                    st["step"] += 1
+                    self._update(p.data, g, st, group)
+                    p._version[0] += 1  # changed in place: a graph that saved p refuses backward
+        return loss
+
+    def _init_state(self, w: Any, group: dict[str, Any], st: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _update(self, w: Any, g: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _load_value(self, p: Tensor, key: str, v: Any, at: str) -> Any:
+        """As the base class; a scalar state becomes a 0-d array of the parameter's dtype (torch
+        casts every floating state but 'step' to the parameter's dtype on load)."""
+        if key not in self._scalar_keys or v is None:
+            return super()._load_value(p, key, v, at)
+        shape = tuple(getattr(v, "shape", ()))
+        try:
+            if shape:
+                raise TypeError
+            f = float(v)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{at}['{key}']: expected a number (a 0-d array), got {type(v).__name__} of "
+                f"shape {shape}"
+            ) from None
+        return np.array(f, dtype=p.data.dtype)
+
+
+# ---- Adadelta ---------------------------------------------------------------------------------
+
+
+class Adadelta(_ArrayOptimizer):
+    """Adadelta (Zeiler), as torch.optim.Adadelta: g = -grad if maximize else grad;
+    g += weight_decay * w;  s = rho * s + (1 - rho) * g^2;
+    d = sqrt(u + eps) / sqrt(s + eps) * g;  u = rho * u + (1 - rho) * d^2;  w -= lr * d."""
+
+    _state_keys = frozenset({"step", "square_avg", "acc_delta"})
+    _checks = {**_COMMON, "rho": _rho, "eps": _nonneg, "weight_decay": _nonneg}
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0,
+        foreach: bool | None = None,
+        *,
+        capturable: bool = False,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                rho=rho,
+                eps=eps,
+                weight_decay=weight_decay,
+                maximize=maximize,
+                capturable=capturable,
+                foreach=foreach,
+                differentiable=differentiable,
+            ),
+        )
+
+    def _init_state(self, w: Any, group: dict[str, Any], st: dict[str, Any]) -> None:
+        xp = get_array_module(w)
+        st["square_avg"] = xp.zeros_like(w)
+        st["acc_delta"] = xp.zeros_like(w)
+
+    def _update(self, w: Any, g: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
+        xp = get_array_module(w)
+        rho, eps, wd = group["rho"], group["eps"], group["weight_decay"]
+        if wd != 0:
+            g = g + wd * w
+        sq, acc = st["square_avg"], st["acc_delta"]
+        sq *= rho
+        sq += (1 - rho) * g * g
+        std = xp.sqrt(sq + eps)
+        delta = xp.sqrt(acc + eps) / std * g
+        acc *= rho
+        acc += (1 - rho) * delta * delta
+        w -= group["lr"] * delta
+
+
+# ---- Adamax -----------------------------------------------------------------------------------
+
+
+class Adamax(_ArrayOptimizer):
+    """Adamax (Kingma & Ba, Adam's infinity-norm variant), as torch.optim.Adamax:
+    g = -grad if maximize else grad;  g += weight_decay * w;  m = lerp(m, g, 1 - beta1);
+    u = max(beta2 * u, |g| + eps);  w -= lr / (1 - beta1^t) * m / u."""
+
+    _state_keys = frozenset({"step", "exp_avg", "exp_inf"})
+    _checks = {**_COMMON, "betas": _betas, "eps": _nonneg, "weight_decay": _nonneg}
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        capturable: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                betas=betas,
+                eps=eps,
+                weight_decay=weight_decay,
+                foreach=foreach,
+                maximize=maximize,
+                differentiable=differentiable,
+                capturable=capturable,
+            ),
+        )
+
+    def _init_state(self, w: Any, group: dict[str, Any], st: dict[str, Any]) -> None:
+        xp = get_array_module(w)
+        st["exp_avg"] = xp.zeros_like(w)
+        st["exp_inf"] = xp.zeros_like(w)
+
+    def _update(self, w: Any, g: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
+        xp = get_array_module(w)
+        (b1, b2), eps, wd = group["betas"], group["eps"], group["weight_decay"]
+        if wd != 0:
+            g = g + wd * w
+        m, u = st["exp_avg"], st["exp_inf"]
+        _lerp(m, g, 1 - b1)
+        u *= b2
+        xp.maximum(u, xp.abs(g) + eps, out=u)
+        clr = group["lr"] / (1 - b1 ** st["step"])
+        w += -clr * m / u  # torch: param.addcdiv_(exp_avg, exp_inf, value=-clr)
+
+
+# ---- NAdam ------------------------------------------------------------------------------------
+
+
+class NAdam(_ArrayOptimizer):
+    """NAdam (Dozat: Adam with Nesterov momentum), as torch.optim.NAdam:
+    g = -grad if maximize else grad;  weight decay (w *= 1 - lr * weight_decay with
+    decoupled_weight_decay, else g += weight_decay * w);
+    mu_t = beta1 * (1 - 0.5 * 0.96^(t * momentum_decay));  P = mu_1 * ... * mu_t (the state
+    mu_product, a float32 scalar as torch's);  m = lerp(m, g, 1 - beta1);
+    v = beta2 * v + (1 - beta2) * g^2;  d = sqrt(v / (1 - beta2^t)) + eps;
+    w -= lr * (1 - mu_t) / (1 - P) * g / d;  w -= lr * mu_{t+1} / (1 - P * mu_{t+1}) * m / d."""
+
+    _state_keys = frozenset({"step", "mu_product", "exp_avg", "exp_avg_sq"})
+    _scalar_keys = frozenset({"mu_product"})
+    _checks = {
+        **_COMMON,
+        "betas": _betas,
+        "eps": _nonneg,
+        "weight_decay": _nonneg,
+        "momentum_decay": _nonneg,
+        "decoupled_weight_decay": _flag,
+    }
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                betas=betas,
+                eps=eps,
+                weight_decay=weight_decay,
+                momentum_decay=momentum_decay,
+                decoupled_weight_decay=decoupled_weight_decay,
+                maximize=maximize,
+                foreach=foreach,
+                capturable=capturable,
+                differentiable=differentiable,
+            ),
+        )
+
+    def _init_state(self, w: Any, group: dict[str, Any], st: dict[str, Any]) -> None:
+        xp = get_array_module(w)
+        st["mu_product"] = np.array(1.0, dtype=np.float32)
+        st["exp_avg"] = xp.zeros_like(w)
+        st["exp_avg_sq"] = xp.zeros_like(w)
+
+    def _update(self, w: Any, g: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
+        xp = get_array_module(w)
+        lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+        wd, psi = group["weight_decay"], group["momentum_decay"]
+        step = st["step"]
+        bc2 = 1 - b2**step
+        if wd != 0:
+            if group["decoupled_weight_decay"]:
+                w *= 1 - lr * wd
+            else:
+                g = g + wd * w
+        mu = b1 * (1.0 - 0.5 * (0.96 ** (step * psi)))
+        mu_next = b1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * psi)))
+        mp = st["mu_product"]
+        mp *= mu  # in the scalar's own dtype (float32 until a load), as torch
+        mu_product = float(mp)
+        m, v = st["exp_avg"], st["exp_avg_sq"]
+        _lerp(m, g, 1 - b1)
+        v *= b2
+        v += (1 - b2) * g * g
+        denom = xp.sqrt(v / bc2) + eps
+        w += (-lr * (1.0 - mu) / (1.0 - mu_product)) * g / denom
+        w += ((-lr * mu_next) / (1.0 - mu_product * mu_next)) * m / denom
+
+
+# ---- RAdam ------------------------------------------------------------------------------------
+
+
+class RAdam(_ArrayOptimizer):
+    """RAdam (Liu et al., rectified Adam), as torch.optim.RAdam: g = -grad if maximize else
+    grad; weight decay as NAdam's; m = lerp(m, g, 1 - beta1); v = beta2 * v + (1 - beta2) * g^2;
+    rho_inf = 2 / (1 - beta2) - 1;  rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t);  with
+    m_hat = m / (1 - beta1^t): if rho_t > 5, w -= m_hat * lr * sqrt(1 - beta2^t) /
+    (sqrt(v) + eps) * r_t (r_t the variance rectification), else w -= m_hat * lr."""
+
+    _state_keys = frozenset({"step", "exp_avg", "exp_avg_sq"})
+    _checks = {
+        **_COMMON,
+        "betas": _betas,
+        "eps": _nonneg,
+        "weight_decay": _nonneg,
+        "decoupled_weight_decay": _flag,
+    }
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        decoupled_weight_decay: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                betas=betas,
+                eps=eps,
+                weight_decay=weight_decay,
+                maximize=maximize,
+                foreach=foreach,
+                capturable=capturable,
+                decoupled_weight_decay=decoupled_weight_decay,
+                differentiable=differentiable,
+            ),
+        )
+
+    def _init_state(self, w: Any, group: dict[str, Any], st: dict[str, Any]) -> None:
+        xp = get_array_module(w)
+        st["exp_avg"] = xp.zeros_like(w)
+        st["exp_avg_sq"] = xp.zeros_like(w)
+
+    def _update(self, w: Any, g: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
+        xp = get_array_module(w)
+        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        step = st["step"]
+        if wd != 0:
+            if group["decoupled_weight_decay"]:
+                w *= 1 - lr * wd
+            else:
+                g = g + wd * w
+        m, v = st["exp_avg"], st["exp_avg_sq"]
+        _lerp(m, g, 1 - b1)
+        v *= b2
+        v += (1 - b2) * g * g
+        bc1 = 1 - b1**step
+        bc2 = 1 - b2**step
+        m_hat = m / bc1
+        rho_inf = 2 / (1 - b2) - 1
+        rho_t = rho_inf - 2 * step * (b2**step) / bc2
+        if rho_t > 5.0:
+            rect = (
+                (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+            ) ** 0.5
+            adaptive_lr = (bc2**0.5) / (xp.sqrt(v) + eps)
+            w -= m_hat * lr * adaptive_lr * rect
+        else:
+            w -= m_hat * lr
+
+
+# ---- ASGD -------------------------------------------------------------------------------------
+
+
+class ASGD(_ArrayOptimizer):
+    """Averaged SGD (Polyak & Juditsky), as torch.optim.ASGD: g = -grad if maximize else grad;
+    g += weight_decay * w;  w *= 1 - lambd * eta;  w -= eta * g;  the average ax = w while
+    mu == 1, else ax += mu * (w - ax);  then eta = lr / (1 + lambd * lr * t)^alpha and
+    mu = 1 / max(1, t - t0). eta (from the group's lr at the first step) and mu are float32
+    scalars, as torch's."""
+
+    _state_keys = frozenset({"step", "eta", "mu", "ax"})
+    _scalar_keys = frozenset({"eta", "mu"})
+    _checks = {
+        **_COMMON,
+        "lambd": _real,
+        "alpha": _real,
+        "t0": _real,
+        "weight_decay": _nonneg,
+    }
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-2,
+        lambd: float = 1e-4,
+        alpha: float = 0.75,
+        t0: float = 1e6,
+        weight_decay: float = 0,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+        capturable: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                lambd=lambd,
+                alpha=alpha,
+                t0=t0,
+                weight_decay=weight_decay,
+                foreach=foreach,
+                maximize=maximize,
+                differentiable=differentiable,
+                capturable=capturable,
+            ),
+        )
+
+    def _init_state(self, w: Any, group: dict[str, Any], st: dict[str, Any]) -> None:
+        st["eta"] = np.array(group["lr"], dtype=np.float32)
+        st["mu"] = np.array(1.0, dtype=np.float32)
+        st["ax"] = get_array_module(w).zeros_like(w)
+
+    def _update(self, w: Any, g: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
+        lr, lambd, alpha, t0 = group["lr"], group["lambd"], group["alpha"], group["t0"]
+        if group["weight_decay"] != 0:
+            g = g + group["weight_decay"] * w
+        eta, mu, ax = float(st["eta"]), float(st["mu"]), st["ax"]
+        w *= 1 - lambd * eta
+        w -= eta * g
+        if mu != 1:
+            ax += (w - ax) * mu
+        else:
+            ax[...] = w
+        step = st["step"]
+        # torch: eta.copy_(torch.as_tensor(...)), a float32 tensor first whatever eta's dtype
+        st["eta"][...] = np.float32(lr / ((1 + lambd * lr * step) ** alpha))
+        st["mu"][...] = np.float32(1 / max(1, step - t0))
+
+
+# ---- Rprop ------------------------------------------------------------------------------------
+
+
+class Rprop(_ArrayOptimizer):
+    """Resilient backpropagation (Riedmiller & Braun), as torch.optim.Rprop: g = -grad if
+    maximize else grad; where g * prev > 0 the per-element step size is multiplied by etaplus,
+    where < 0 by etaminus (and g taken as 0), then clamped to step_sizes; w -= sign(g) * size;
+    prev = g. The step sizes start at the group's lr of the first step. sign is torch's: 0 for
+    a NaN, so a NaN gradient leaves its element and step size as they are."""
+
+    _state_keys = frozenset({"step", "prev", "step_size"})
+    _checks = {**_COMMON, "etas": _etas, "step_sizes": _pair}
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-2,
+        etas: tuple[float, float] = (0.5, 1.2),
+        step_sizes: tuple[float, float] = (1e-6, 50),
+        *,
+        capturable: bool = False,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                etas=etas,
+                step_sizes=step_sizes,
+                foreach=foreach,
+                maximize=maximize,
+                differentiable=differentiable,
+                capturable=capturable,
+            ),
+        )
+
+    def _init_state(self, w: Any, group: dict[str, Any], st: dict[str, Any]) -> None:
+        xp = get_array_module(w)
+        st["prev"] = xp.zeros_like(w)
+        st["step_size"] = xp.full_like(w, group["lr"])
+
+    def _update(self, w: Any, g: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
+        xp = get_array_module(w)
+        (etaminus, etaplus), (lo, hi) = group["etas"], group["step_sizes"]
+        prev, size = st["prev"], st["step_size"]
+        s = _sign(g * prev)
+        # torch: sign[sign > 0] = etaplus; sign[sign < 0] = etaminus; sign[sign == 0] = 1;
+        # then grad[sign == etaminus] = 0, in the parameter's dtype
+        factor = xp.where(s > 0, etaplus, xp.where(s < 0, etaminus, 1.0)).astype(w.dtype)
+        size *= factor
+        xp.clip(size, lo, hi, out=size)
+        g = xp.where(factor == w.dtype.type(etaminus), 0, g).astype(w.dtype, copy=False)
+        w -= _sign(g) * size
+        prev[...] = g
