@@ -1,14 +1,20 @@
 """deltagrad.optim.lr_scheduler: torch.optim.lr_scheduler's schedulers with torch's step()
 semantics (the recursive form step() computes, the closed form for step(epoch)) and
-state_dict: LRScheduler, StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR,
-CosineAnnealingWarmRestarts, LambdaLR, LinearLR, OneCycleLR, ReduceLROnPlateau.
+state_dict: LRScheduler, LambdaLR, MultiplicativeLR, StepLR, MultiStepLR, ConstantLR,
+LinearLR, ExponentialLR, PolynomialLR, CosineAnnealingLR, CosineAnnealingWarmRestarts,
+OneCycleLR, CyclicLR, ReduceLROnPlateau, and the combinators SequentialLR and
+ChainedScheduler.
 
-A scheduler changes group["lr"] (and OneCycleLR group["momentum"] / group["betas"]) of its
-optimizer's param groups; call it after optimizer.step(), as in torch."""
+A scheduler changes group["lr"] (and OneCycleLR / CyclicLR group["momentum"] /
+group["betas"]) of its optimizer's param groups; call it after optimizer.step(), as in torch.
+State dicts hold numbers, strings, lists and dicts with torch's keys; a function is not
+saved, as torch (LambdaLR / MultiplicativeLR write {} where torch writes None; CyclicLR's
+scale_fn None, as torch, whose load_state_dict needs it)."""
 
 from __future__ import annotations
 
 import math
+import numbers
 import types
 import warnings
 from bisect import bisect_right
@@ -20,16 +26,30 @@ from .optimizer import Optimizer, _plain
 
 __all__ = [
     "LRScheduler",
+    "LambdaLR",
+    "MultiplicativeLR",
     "StepLR",
     "MultiStepLR",
-    "ExponentialLR",
-    "CosineAnnealingLR",
-    "CosineAnnealingWarmRestarts",
-    "LambdaLR",
+    "ConstantLR",
     "LinearLR",
-    "OneCycleLR",
+    "ExponentialLR",
+    "PolynomialLR",
+    "SequentialLR",
+    "CosineAnnealingLR",
+    "ChainedScheduler",
     "ReduceLROnPlateau",
+    "CyclicLR",
+    "CosineAnnealingWarmRestarts",
+    "OneCycleLR",
 ]
+
+# torch's message for step(epoch) (a UserWarning there and here)
+EPOCH_DEPRECATION_WARNING = (
+    "The epoch parameter in `scheduler.step()` was not necessary and is being "
+    "deprecated where possible. Please use `scheduler.step()` to step the "
+    "scheduler. During the deprecation, if epoch is different from None, the "
+    "closed form is used instead of the new chainable form, where available."
+)
 
 
 def _check_optimizer(name: str, optimizer: Any) -> None:
@@ -53,6 +73,37 @@ def _positive_int(name: str, arg: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name}: {arg}: expected a positive integer, got {value!r}")
     return value
+
+
+def _positive_number(name: str, arg: str, value: Any) -> float:
+    """A finite real > 0, int or float (CosineAnnealingLR's T_max: torch takes a float)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 < value < math.inf):
+        raise ValueError(f"{name}: {arg}: expected a positive number, got {value!r}")
+    return value
+
+
+def _lambdas(name: str, optimizer: Optimizer, lr_lambda: Any) -> list[Callable[[int], float]]:
+    """One function for every group, or a list / tuple of one per group (torch's rule)."""
+    _check_optimizer(name, optimizer)
+    n = len(optimizer.param_groups)
+    if isinstance(lr_lambda, (list, tuple)):
+        if len(lr_lambda) != n:
+            raise ValueError(f"{name}: lr_lambda: expected {n} functions, got {len(lr_lambda)}")
+        fns = list(lr_lambda)
+    else:
+        fns = [lr_lambda] * n
+    for i, fn in enumerate(fns):
+        if not callable(fn):
+            raise TypeError(f"{name}: lr_lambda[{i}]: expected a callable, got {fn!r}")
+    return fns
+
+
+def _fn_state(fn: Any) -> dict[str, Any]:
+    """What torch saves of a function in a state_dict: a callable object's attributes; a
+    plain function or lambda is not saved ({} here, None in torch)."""
+    if fn is None or isinstance(fn, types.FunctionType):
+        return {}
+    return {k: _plain(v) for k, v in getattr(fn, "__dict__", {}).items()}
 
 
 class LRScheduler:
@@ -101,19 +152,19 @@ class LRScheduler:
 
     def step(self, epoch: int | None = None) -> None:
         """Advance one step (epoch=None, the usual call) or jump to `epoch` (deprecated in
-        torch: the closed form where the scheduler has one)."""
+        torch, a UserWarning: the closed form where the scheduler has one)."""
         self._step_count += 1
+        if epoch is not None:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self._update_lr(epoch)
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        """step() without the count and the warning (SequentialLR restarts a scheduler at its
+        milestone with _update_lr(0), as torch)."""
         if epoch is None:
             self.last_epoch += 1
             values = self.get_lr()
         else:
-            warnings.warn(
-                "The epoch parameter in `scheduler.step()` was not necessary and is being "
-                "deprecated where possible. Please use `scheduler.step()` to step the "
-                "scheduler.",
-                UserWarning,
-                stacklevel=2,
-            )
             self.last_epoch = epoch
             closed = getattr(self, "_get_closed_form_lr", None)
             values = closed() if closed is not None else self.get_lr()
@@ -133,6 +184,7 @@ class LRScheduler:
     # ---- state -------------------------------------------------------------------------------
 
     _transient = ("optimizer", "_is_initial")
+    _is_initial = False
 
     def state_dict(self) -> dict[str, Any]:
         """Every attribute but the optimizer, as torch (tuples as lists, Counters as dicts)."""
@@ -168,8 +220,10 @@ class LRScheduler:
         return f"{type(self).__name__}(last_epoch={self.last_epoch}, lr={self.get_last_lr()})"
 
 
-class LambdaLR(LRScheduler):
-    """lr = base_lr * lr_lambda(last_epoch); one function, or one per group."""
+class _LambdaScheduler(LRScheduler):
+    """LambdaLR's and MultiplicativeLR's lr_lambda (one function, or one per group) and
+    state_dict: as torch, a function is not saved ({} here, None in torch), a callable
+    object's attributes are, and load_state_dict puts them back on this scheduler's objects."""
 
     def __init__(
         self,
@@ -177,38 +231,23 @@ class LambdaLR(LRScheduler):
         lr_lambda: Callable[[int], float] | list[Callable[[int], float]],
         last_epoch: int = -1,
     ) -> None:
-        _check_optimizer("LambdaLR", optimizer)
-        n = len(optimizer.param_groups)
-        if isinstance(lr_lambda, (list, tuple)):
-            if len(lr_lambda) != n:
-                raise ValueError(
-                    f"LambdaLR: lr_lambda: expected {n} functions, got {len(lr_lambda)}"
-                )
-            fns = list(lr_lambda)
-        else:
-            fns = [lr_lambda] * n
-        for i, fn in enumerate(fns):
-            if not callable(fn):
-                raise TypeError(f"LambdaLR: lr_lambda[{i}]: expected a callable, got {fn!r}")
-        self.lr_lambdas = fns
+        self.lr_lambdas = _lambdas(type(self).__name__, optimizer, lr_lambda)
         super().__init__(optimizer, last_epoch)
 
     def state_dict(self) -> dict[str, Any]:
-        """As torch: the functions are not saved, a callable object's attributes are ({} for
-        a plain function, where torch writes None)."""
         out = {k: _plain(v) for k, v in self.__dict__.items() if k not in self._transient}
-        out["lr_lambdas"] = [
-            {} if isinstance(fn, types.FunctionType) else dict(getattr(fn, "__dict__", {}))
-            for fn in self.lr_lambdas
-        ]
+        out["lr_lambdas"] = [_fn_state(fn) for fn in self.lr_lambdas]
         return out
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        name = type(self).__name__
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"{name}.load_state_dict: state_dict: expected a dict")
         state_dict = dict(state_dict)
         saved = state_dict.get("lr_lambdas")
         if saved is not None and len(saved) != len(self.lr_lambdas):
             raise ValueError(
-                f"LambdaLR.load_state_dict: lr_lambdas: {len(saved)} entries for "
+                f"{name}.load_state_dict: lr_lambdas: {len(saved)} entries for "
                 f"{len(self.lr_lambdas)} functions"
             )
         state_dict["lr_lambdas"] = self.lr_lambdas
@@ -217,8 +256,25 @@ class LambdaLR(LRScheduler):
             if attrs:
                 fn.__dict__.update(attrs)
 
+
+class LambdaLR(_LambdaScheduler):
+    """lr = base_lr * lr_lambda(last_epoch); one function, or one per group."""
+
     def get_lr(self) -> list[float]:
         return [base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs)]
+
+
+class MultiplicativeLR(_LambdaScheduler):
+    """lr *= lr_lambda(last_epoch) at every step (not at construction); one function, or one
+    per group. No closed form: step(epoch) multiplies by lr_lambda(epoch), as torch."""
+
+    def get_lr(self) -> list[float]:
+        if self._is_initial:
+            return self._group_lrs()
+        return [
+            g["lr"] * fn(self.last_epoch)
+            for fn, g in zip(self.lr_lambdas, self.optimizer.param_groups)
+        ]
 
 
 class StepLR(LRScheduler):
@@ -281,6 +337,44 @@ class MultiStepLR(LRScheduler):
     def _get_closed_form_lr(self) -> list[float]:
         ms = sorted(self.milestones.elements())
         return [b * self.gamma ** bisect_right(ms, self.last_epoch) for b in self.base_lrs]
+
+
+class ConstantLR(LRScheduler):
+    """lr = factor * base_lr for the first total_iters steps, then base_lr (torch's
+    recursive form: the lr is multiplied by factor at step 0 and by 1 / factor at step
+    total_iters, so a change made to the lr in between is kept)."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        factor: float = 1.0 / 3,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ) -> None:
+        if not 0 <= factor <= 1.0:
+            raise ValueError(f"ConstantLR: factor: expected a number in [0, 1], got {factor!r}")
+        self.factor = factor
+        self.total_iters = _positive_int("ConstantLR", "total_iters", total_iters)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        groups = self.optimizer.param_groups
+        if self.last_epoch == 0:
+            return [g["lr"] * self.factor for g in groups]
+        if self.last_epoch != self.total_iters:
+            return self._group_lrs()
+        if self.factor == 0:
+            raise ZeroDivisionError(
+                "ConstantLR.step: factor=0: the learning rates, 0 since step 0, cannot be "
+                f"scaled back at total_iters={self.total_iters} (torch fails here too)"
+            )
+        return [g["lr"] * (1.0 / self.factor) for g in groups]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return [
+            b * (self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor))
+            for b in self.base_lrs
+        ]
 
 
 class LinearLR(LRScheduler):
@@ -347,15 +441,49 @@ class ExponentialLR(LRScheduler):
         return [b * self.gamma**self.last_epoch for b in self.base_lrs]
 
 
+class PolynomialLR(LRScheduler):
+    """lr = base_lr * (1 - min(t, total_iters) / total_iters) ** power: 0 from step
+    total_iters on (torch's recursive form: each step multiplies the lr by the ratio of two
+    consecutive values, so a change made to the lr in between is kept)."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        total_iters: int = 5,
+        power: float = 1.0,
+        last_epoch: int = -1,
+    ) -> None:
+        self.total_iters = _positive_int("PolynomialLR", "total_iters", total_iters)
+        if isinstance(power, bool) or not isinstance(power, numbers.Real):
+            raise TypeError(f"PolynomialLR: power: expected a real number, got {power!r}")
+        self.power = power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        t, T = self.last_epoch, self.total_iters
+        if self._is_initial or t > T:
+            return self._group_lrs()
+        decay = ((1.0 - t / T) / (1.0 - (t - 1) / T)) ** self.power
+        return [g["lr"] * decay for g in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        T = self.total_iters
+        return [b * (1.0 - min(T, self.last_epoch) / T) ** self.power for b in self.base_lrs]
+
+
 class CosineAnnealingLR(LRScheduler):
     """Cosine annealing from base_lr to eta_min over T_max steps (SGDR without restarts),
     with torch's recursive form in step() (it follows a changed lr) and the closed form
     eta_min + (base_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2 for step(epoch)."""
 
     def __init__(
-        self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1
+        self,
+        optimizer: Optimizer,
+        T_max: float,
+        eta_min: float = 0.0,
+        last_epoch: int = -1,
     ) -> None:
-        self.T_max = _positive_int("CosineAnnealingLR", "T_max", T_max)
+        self.T_max = _positive_number("CosineAnnealingLR", "T_max", T_max)
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
 
@@ -619,6 +747,155 @@ class OneCycleLR(LRScheduler):
         return lrs
 
 
+class CyclicLR(LRScheduler):
+    """Cyclical learning rates (Smith, 2017), as torch: each cycle of total_size =
+    step_size_up + step_size_down steps takes the lr from base_lr up to max_lr and back, the
+    amplitude scaled by mode "triangular" (1), "triangular2" (halved each cycle), "exp_range"
+    (gamma ** step), or by scale_fn of the cycle number or of the step (scale_mode). With
+    cycle_momentum the momentum (SGD, RMSprop: group["momentum"]; Adam: betas[0]) moves the
+    opposite way, between max_momentum and base_momentum. Meant to be stepped per batch."""
+
+    _modes = {"triangular": "cycle", "triangular2": "cycle", "exp_range": "iterations"}
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        base_lr: float | list[float],
+        max_lr: float | list[float],
+        step_size_up: int = 2000,
+        step_size_down: int | None = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        scale_fn: Callable[[float], float] | None = None,
+        scale_mode: str = "cycle",
+        cycle_momentum: bool = True,
+        base_momentum: float | list[float] = 0.8,
+        max_momentum: float | list[float] = 0.9,
+        last_epoch: int = -1,
+    ) -> None:
+        name = "CyclicLR"
+        _check_optimizer(name, optimizer)
+        base_lrs = _per_group(name, "base_lr", optimizer, base_lr)
+        max_lrs = _per_group(name, "max_lr", optimizer, max_lr)
+        up = _positive_number(name, "step_size_up", step_size_up)
+        down = up
+        if step_size_down is not None:
+            if (
+                isinstance(step_size_down, bool)
+                or not isinstance(step_size_down, numbers.Real)
+                or not 0 <= step_size_down < math.inf
+            ):
+                raise ValueError(
+                    f"{name}: step_size_down: expected a number >= 0 or None, "
+                    f"got {step_size_down!r}"
+                )
+            down = step_size_down
+        if scale_fn is None and mode not in self._modes:
+            raise ValueError(
+                f"{name}: mode: expected 'triangular', 'triangular2' or 'exp_range' (or a "
+                f"scale_fn), got {mode!r}"
+            )
+        if scale_fn is not None and not callable(scale_fn):
+            raise TypeError(f"{name}: scale_fn: expected a callable or None, got {scale_fn!r}")
+        if scale_mode not in ("cycle", "iterations"):
+            raise ValueError(
+                f"{name}: scale_mode: expected 'cycle' or 'iterations', got {scale_mode!r}"
+            )
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError(
+                    f"{name}: cycle_momentum=True needs an optimizer with the group key "
+                    f"'momentum' or 'betas'; {type(optimizer).__name__} has neither "
+                    "(pass cycle_momentum=False)"
+                )
+            base_ms = _per_group(name, "base_momentum", optimizer, base_momentum)
+            max_ms = _per_group(name, "max_momentum", optimizer, max_momentum)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups):
+                group["lr"] = lr
+        self.max_lrs = max_lrs
+        self.total_size = float(up) + float(down)
+        self.step_ratio = float(up) / self.total_size
+        self.mode = mode
+        self.gamma = gamma
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode
+        self._init_scale_fn()
+        self.cycle_momentum = bool(cycle_momentum)
+        if cycle_momentum:
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = base_ms
+            self.max_momentums = max_ms
+            if last_epoch == -1:
+                for m_max, m_base, group in zip(max_ms, base_ms, optimizer.param_groups):
+                    if self.use_beta1:
+                        group["betas"] = (m_max, *group["betas"][1:])
+                    else:
+                        group["momentum"] = m_max
+                    group["max_momentum"] = m_max
+                    group["base_momentum"] = m_base
+        # as torch: the first step runs with base_lrs = the groups' initial_lr (base_lr,
+        # unless a scheduler before this one set initial_lr), then base_lr takes over
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def _init_scale_fn(self) -> None:
+        """A built-in mode fixes scale_mode (torch ignores the argument then)."""
+        if self._scale_fn_custom is None:
+            self.scale_mode = self._modes[self.mode]
+
+    def scale_fn(self, x: float) -> float:
+        """The amplitude's scale at x (the cycle number or the step, per scale_mode)."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma**x
+
+    def get_lr(self) -> list[float]:
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        if x <= self.step_ratio:
+            scale_factor = x / self.step_ratio
+        else:
+            scale_factor = (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        lrs = [b + (m - b) * scale_factor * scale for b, m in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for group, b, m in zip(
+                self.optimizer.param_groups, self.base_momentums, self.max_momentums
+            ):
+                momentum = m - (m - b) * scale_factor * scale
+                if self.use_beta1:
+                    group["betas"] = (momentum, *group["betas"][1:])
+                else:
+                    group["momentum"] = momentum
+        return lrs
+
+    def state_dict(self) -> dict[str, Any]:
+        """As torch: scale_fn is saved only as a callable object's attributes (None for no
+        scale_fn or a function, as torch, whose load_state_dict needs None there)."""
+        out = super().state_dict()
+        fn = self._scale_fn_custom
+        out["_scale_fn_custom"] = (
+            None if fn is None or isinstance(fn, types.FunctionType) else _fn_state(fn)
+        )
+        return out
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if not isinstance(state_dict, dict):
+            raise TypeError("CyclicLR.load_state_dict: state_dict: expected a dict")
+        state_dict = dict(state_dict)
+        attrs = state_dict.pop("_scale_fn_custom", None)
+        state_dict.pop("_scale_fn_ref", None)
+        super().load_state_dict(state_dict)
+        if attrs and self._scale_fn_custom is not None:
+            self._scale_fn_custom.__dict__.update(attrs)
+        self._init_scale_fn()
+
+
 class ReduceLROnPlateau(LRScheduler):
     """lr *= factor (not below min_lr) when the metric given to step(metric) has not improved
     (mode "min" or "max", by threshold, "rel" or "abs") for more than patience steps; then
@@ -680,10 +957,13 @@ class ReduceLROnPlateau(LRScheduler):
         return a > best + self.threshold
 
     def step(self, metrics: float, epoch: int | None = None) -> None:  # type: ignore[override]
-        """One step on the metric of this epoch (a validation loss, an accuracy)."""
+        """One step on the metric of this epoch (a validation loss, an accuracy); an
+        explicit epoch is deprecated (a UserWarning, as torch)."""
         current = float(metrics)
         if epoch is None:
             epoch = self.last_epoch + 1
+        else:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
         self.last_epoch = epoch
         self._step_count += 1
         if self._is_better(current, self.best):
@@ -718,3 +998,153 @@ class ReduceLROnPlateau(LRScheduler):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
         self.mode_worse = math.inf if self.mode == "min" else -math.inf
+
+
+def _check_schedulers(name: str, schedulers: Any, optimizer: Any) -> list[LRScheduler]:
+    """torch's checks of SequentialLR's and ChainedScheduler's schedulers: at least one, each
+    with an `optimizer` (TypeError), none a ReduceLROnPlateau, all on `optimizer` (ValueError)."""
+    if isinstance(schedulers, LRScheduler) or not isinstance(schedulers, (list, tuple)):
+        raise TypeError(
+            f"{name}: schedulers: expected a list of schedulers, got {type(schedulers).__name__}"
+        )
+    if len(schedulers) < 1:
+        raise ValueError(f"{name}: schedulers: expected at least one scheduler, got none")
+    for i, sched in enumerate(schedulers):
+        if not hasattr(sched, "optimizer"):
+            raise TypeError(
+                f"{name}: schedulers[{i}]: a {type(sched).__name__} has no `optimizer` "
+                "attribute (not a scheduler?)"
+            )
+        if isinstance(sched, ReduceLROnPlateau):
+            raise ValueError(
+                f"{name}: schedulers[{i}]: ReduceLROnPlateau is not supported (its step() "
+                "needs the metric)"
+            )
+        if sched.optimizer is not optimizer:
+            raise ValueError(
+                f"{name}: schedulers[{i}]: the {type(sched).__name__} belongs to another "
+                f"optimizer than the {type(optimizer).__name__} given"
+            )
+    return list(schedulers)
+
+
+class _Combinator(LRScheduler):
+    """SequentialLR's and ChainedScheduler's state_dict: its own attributes plus the state
+    dicts of its schedulers under "_schedulers", as torch."""
+
+    _schedulers: list[LRScheduler]
+
+    def state_dict(self) -> dict[str, Any]:
+        out = {
+            k: _plain(v)
+            for k, v in self.__dict__.items()
+            if k not in self._transient and k != "_schedulers"
+        }
+        out["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return out
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        name = type(self).__name__
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"{name}.load_state_dict: state_dict: expected a dict")
+        subs = state_dict.get("_schedulers")
+        if not isinstance(subs, (list, tuple)) or len(subs) != len(self._schedulers):
+            raise ValueError(
+                f"{name}.load_state_dict: state_dict: '_schedulers' must hold "
+                f"{len(self._schedulers)} state dicts, one per scheduler"
+            )
+        own = {k: v for k, v in state_dict.items() if k != "_schedulers"}
+        for key in self.state_dict():
+            if key not in own and key != "_schedulers" and not key.startswith("_"):
+                raise ValueError(f"{name}.load_state_dict: state_dict: no key '{key}'")
+        self.__dict__.update({k: _plain(v) for k, v in own.items() if k not in self._transient})
+        for sched, sd in zip(self._schedulers, subs):
+            sched.load_state_dict(sd)
+
+
+class SequentialLR(_Combinator):
+    """Runs schedulers one after the other: schedulers[i] from step milestones[i - 1] on, as
+    torch. At construction the lrs go back to initial_lr, every scheduler's own first step is
+    undone (last_epoch - 1) and schedulers[0] takes its first step again; at a milestone the
+    next scheduler restarts at its epoch 0 (its closed form where it has one, else get_lr),
+    from the lr the previous one left. last_epoch counts SequentialLR's own steps."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        schedulers: list[LRScheduler],
+        milestones: list[int],
+        last_epoch: int = -1,
+    ) -> None:
+        name = "SequentialLR"
+        schedulers = _check_schedulers(name, schedulers, optimizer)
+        if isinstance(milestones, (str, bytes)) or not isinstance(milestones, Iterable):
+            raise TypeError(f"{name}: milestones: expected a list of ints, got {milestones!r}")
+        milestones = list(milestones)
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(
+                f"{name}: milestones: expected {len(schedulers) - 1} milestones (one fewer than "
+                f"the {len(schedulers)} schedulers), got {len(milestones)}"
+            )
+        for i, m in enumerate(milestones):
+            if isinstance(m, bool) or not isinstance(m, numbers.Integral):
+                raise TypeError(f"{name}: milestones[{i}]: expected an int, got {m!r}")
+        if any(a > b for a, b in zip(milestones, milestones[1:])):
+            raise ValueError(
+                f"{name}: milestones: expected a non-decreasing list, got {milestones}"
+            )
+        _need_key(name, optimizer, "initial_lr")
+        self._schedulers = schedulers
+        self._milestones = [int(m) for m in milestones]
+        self.last_epoch = last_epoch + 1
+        self.optimizer = optimizer
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        self.recursive_undo()
+        idx = bisect_right(self._milestones, 0)
+        self._schedulers[idx]._initial_step()
+        self._last_lr = self._schedulers[idx].get_last_lr()
+
+    def recursive_undo(self, sched: Any = None) -> None:
+        """Take back the first step every (nested) scheduler took at its construction."""
+        scheds = self if sched is None else sched
+        if hasattr(scheds, "_schedulers"):
+            for s in scheds._schedulers:
+                self.recursive_undo(s)
+        elif hasattr(scheds, "last_epoch"):
+            scheds.last_epoch -= 1
+
+    def step(self) -> None:  # type: ignore[override]
+        """One step of the scheduler whose turn it is (no epoch argument, as torch)."""
+        self.last_epoch += 1
+        idx = bisect_right(self._milestones, self.last_epoch)
+        sched = self._schedulers[idx]
+        if idx > 0 and self._milestones[idx - 1] == self.last_epoch:
+            sched._update_lr(0)
+        else:
+            sched.step()
+        self._last_lr = sched.get_last_lr()
+
+
+class ChainedScheduler(_Combinator):
+    """Steps every scheduler of a list at each step(), in order, so their changes compose
+    (e.g. a ConstantLR warm-up times an ExponentialLR decay), as torch. `optimizer` defaults to
+    the first scheduler's; get_last_lr() is the groups' lrs after the last step."""
+
+    def __init__(self, schedulers: list[LRScheduler], optimizer: Optimizer | None = None) -> None:
+        name = "ChainedScheduler"
+        if optimizer is None and isinstance(schedulers, (list, tuple)) and schedulers:
+            optimizer = getattr(schedulers[0], "optimizer", None)
+        self._schedulers = _check_schedulers(name, schedulers, optimizer)
+        self.optimizer = optimizer
+        self._last_lr = self._group_lrs()
+
+    def step(self) -> None:  # type: ignore[override]
+        """One step of every scheduler, in order (no epoch argument, as torch)."""
+        for sched in self._schedulers:
+            sched.step()
+        self._last_lr = self._group_lrs()
+
+    def __repr__(self) -> str:
+        inner = ", ".join(type(s).__name__ for s in self._schedulers)
+        return f"ChainedScheduler([{inner}], lr={self.get_last_lr()})"
