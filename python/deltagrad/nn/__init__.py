@@ -13,7 +13,7 @@ Unflatten), normalization.py (BatchNorm1d, LayerNorm, GroupNorm, InstanceNorm1d/
 padding.py (ZeroPad, ConstantPad, ReflectionPad, ReplicationPad, CircularPad 1d/2d/3d),
 pixelshuffle.py (PixelShuffle, PixelUnshuffle), upsampling.py (Upsample,
 UpsamplingNearest2d, UpsamplingBilinear2d), sparse.py (Embedding), container.py
-(Sequential, ModuleList, ModuleDict, ParameterList), loss.py, init.py (dg.nn.init),
+(Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict), loss.py, init.py (dg.nn.init),
 utils.py (dg.nn.utils: gradient clipping). The arithmetic lives in deltagrad.functional.
 """
 
@@ -51,7 +51,7 @@ from .activation import (
     Tanhshrink,
     Threshold,
 )
-from .container import ModuleDict, ModuleList, ParameterList, Sequential
+from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv2d
 from .dropout import Dropout
 from .flatten import Flatten, Unflatten
@@ -125,6 +125,7 @@ __all__ = [
     "ModuleList",
     "ModuleDict",
     "ParameterList",
+    "ParameterDict",
     "MLP",
     "MSELoss",
     "SumOfSquaresLoss",

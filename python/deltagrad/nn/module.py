@@ -1,21 +1,24 @@
 """Module, the base of every layer: parameters, buffers and submodules registered by attribute
-assignment, traversal, train / eval, dtype and device moves, forward hooks, state_dict and
-load_state_dict (all-or-nothing), save / load through dg.save / dg.load."""
+assignment, traversal, train / eval, dtype and device moves, forward and full backward hooks,
+state_dict and load_state_dict (all-or-nothing, extra state), save / load through dg.save /
+dg.load."""
 
 from __future__ import annotations
 
 import itertools
 import os
+import warnings
 from collections import OrderedDict, namedtuple
 from collections.abc import Iterator
 from typing import Any, Callable
 
 import numpy as np
 
+from .. import _engine
 from .._engine import grad_array
 from ..backends import to_device
 from ..backends._args import is_device_array
-from ..tensor import Tensor, get_array_module
+from ..tensor import Tensor, get_array_module, is_grad_enabled
 from .parameter import Parameter
 
 __all__ = ["Module", "RemovableHandle", "save", "load"]
@@ -67,8 +70,8 @@ class _StateDictValueError(RuntimeError, ValueError):
 
 
 class RemovableHandle:
-    """What register_forward_hook / register_forward_pre_hook return: handle.remove() takes
-    the hook off again (also usable as a context manager)."""
+    """What the register_*_hook methods return: handle.remove() takes the hook off again (and
+    its with_kwargs / always_call marks); as a context manager, the hook is removed on exit."""
 
     _next_id = itertools.count()
 
@@ -85,6 +88,186 @@ class RemovableHandle:
 
     def __exit__(self, *exc: object) -> None:
         self.remove()
+
+
+_NO_INPUT_GRAD_WARNING = (
+    "Full backward hook is firing when gradients are computed with respect to module outputs "
+    "since no inputs require gradients. See "
+    "https://docs.pytorch.org/docs/main/generated/torch.nn.Module.html"
+    "#torch.nn.Module.register_full_backward_hook for more details."
+)
+
+
+def _hook_grad(owner: str, what: str, g: Any, t: Tensor) -> Any:
+    """A gradient a backward hook returned for tensor t: its array (or None), checked."""
+    if g is None:
+        return None
+    if isinstance(g, Tensor):
+        g = g.data
+    if isinstance(g, np.generic):
+        g = np.asarray(g)
+    if not (isinstance(g, np.ndarray) or is_device_array(g)):
+        raise TypeError(
+            f"{owner}: the hook returned a {type(g).__name__} as {what}; expected a Tensor or None"
+        )
+    if tuple(g.shape) != t.shape:
+        raise RuntimeError(
+            f"{owner}: the hook has changed the size of {what}: got shape {tuple(g.shape)}, "
+            f"expected {t.shape}"
+        )
+    if is_device_array(g) != is_device_array(t.data):
+        raise RuntimeError(f"{owner}: the hook returned {what} on another device than {t.device}")
+    if g.dtype.kind != "f":
+        raise TypeError(f"{owner}: the hook returned {what} of dtype {g.dtype}; expected floating")
+    _engine.disown(g)  # the user's array (it may keep it): never taken by reference
+    return g
+
+
+class _BackwardHook:
+    """One call's full backward hooks, as torch's BackwardHook: an identity graph node on the
+    call's Tensor arguments and one on its Tensor outputs. When the outputs' node runs (every
+    gradient with respect to the outputs is complete), the pre-hooks see grad_output and may
+    replace it; when the inputs' node runs, the hooks see (grad_input, grad_output) and may
+    replace grad_input. Non-Tensor arguments and outputs appear as None; an input whose
+    gradient is zero because nothing reached it appears as zeros, as in torch."""
+
+    def __init__(self, module: Module, hooks: list[Any], pre_hooks: list[Any]) -> None:
+        self.module = module
+        self.hooks = hooks
+        self.pre_hooks = pre_hooks
+        self.grad_outputs: tuple[Any, ...] | None = None
+        self.n_inputs = -1
+        self.input_index: list[int] | None = None
+        self.n_outputs = -1
+        self.output_index: list[int] | None = None
+
+    @staticmethod
+    def _pack(index: list[int], values: list[Any], size: int) -> tuple[Any, ...]:
+        res: list[Any] = [None] * size
+        for i, v in zip(index, values):
+            res[i] = v
+        return tuple(res)
+
+    @staticmethod
+    def _identity(values: Any, on_grads: Callable[[list[Any]], list[Any]]) -> Any:
+        """values (a tuple) with each Tensor replaced by an alias recorded as one graph node:
+        on backward, on_grads(the aliases' gradients, None where none came) gives the
+        gradients passed on to the Tensors. (values, None) when no Tensor requires grad."""
+        index = [i for i, v in enumerate(values) if isinstance(v, Tensor)]
+        tensors = [values[i] for i in index]
+        if not (is_grad_enabled() and any(t.requires_grad for t in tensors)):
+            return values, None
+
+        def run(grads: list[Any]) -> None:
+            for t, g in zip(tensors, on_grads(grads)):
+                if g is not None and t.requires_grad:
+                    t._accumulate(g)
+
+        node = Tensor._make(np.zeros(()), tuple(tensors), run, "BackwardHookFunction", saves=())
+        new = list(values)
+        for k, (i, t) in enumerate(zip(index, tensors)):
+            if not t.requires_grad:
+                continue  # as torch: non-differentiable, passed as it is
+
+            def send(g: Any, k: int = k) -> None:
+                if node._g is None:
+                    node._g = [None] * len(tensors)
+                node._g[k] = g if node._g[k] is None else node._g[k] + g
+
+            out = Tensor._make(t.data, (node,), send, "BackwardHookFunctionBackward", saves=())
+            out._version = t._version  # an alias: an in-place change through either is seen
+            new[i] = out
+        if type(values) is tuple:
+            return tuple(new), index
+        return type(values)(*new), index  # a namedtuple
+
+    def _shown(self, g: Any) -> Tensor:
+        """A gradient array as the Tensor (without a graph) a hook receives."""
+        _engine.disown(g)  # user code may keep it
+        return Tensor._make(g, (), None, "")
+
+    def setup_input_hook(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        res, index = self._identity(args, self._input_grads)
+        self.n_inputs = len(args)
+        self.input_index = index
+        self._inputs = [args[i] for i in index] if index is not None else []
+        return res
+
+    def setup_output_hook(self, result: Any) -> Any:
+        single = not isinstance(result, tuple)
+        outs = (result,) if single else result
+        res, index = self._identity(outs, self._output_grads)
+        self.n_outputs = len(outs)
+        self.output_index = index
+        self._outputs = [outs[i] for i in index] if index is not None else []
+        return res[0] if single else res
+
+    def _output_grads(self, grads: list[Any]) -> list[Any]:
+        owner = f"{type(self.module).__name__} backward pre-hook"
+        assert self.output_index is not None
+        go = self._pack(
+            self.output_index,
+            [None if g is None else self._shown(g) for g in grads],
+            self.n_outputs,
+        )
+        for hook in self.pre_hooks:
+            res = hook(self.module, go)
+            if res is None:
+                continue
+            if not isinstance(res, (tuple, list)) or len(res) != len(go):
+                got = len(res) if isinstance(res, (tuple, list)) else type(res).__name__
+                raise RuntimeError(
+                    f"{owner}: Backward pre hook returned an invalid number of grad_output, "
+                    f"got {got}, but expected {len(go)}"
+                )
+            go = tuple(res)
+        self.grad_outputs = go
+        if self.input_index is None:  # no input requires grad: the hooks run now, as torch
+            warnings.warn(_NO_INPUT_GRAD_WARNING, UserWarning, stacklevel=2)
+            gi = (None,) * self.n_inputs
+            for hook in self.hooks:
+                res = hook(self.module, gi, go)
+                if res is not None and not (isinstance(res, tuple) and all(r is None for r in res)):
+                    raise RuntimeError(
+                        f"{type(self.module).__name__} backward hook: Backward hook for "
+                        "Modules where no input requires gradient should always return None "
+                        "or None for all gradients."
+                    )
+            self.grad_outputs = None
+        return [
+            _hook_grad(owner, f"grad_output[{i}]", go[i], t)
+            for i, t in zip(self.output_index, self._outputs)
+        ]
+
+    def _input_grads(self, grads: list[Any]) -> list[Any]:
+        assert self.input_index is not None
+        if self.grad_outputs is None:  # a gradient that did not pass through the outputs
+            return grads
+        owner = f"{type(self.module).__name__} backward hook"
+        gi = self._pack(
+            self.input_index,
+            [
+                self._shown(get_array_module(t.data).zeros_like(t.data) if g is None else g)
+                for t, g in zip(self._inputs, grads)
+            ],
+            self.n_inputs,
+        )
+        for hook in self.hooks:
+            res = hook(self.module, gi, self.grad_outputs)
+            if res is None:
+                continue
+            if not isinstance(res, (tuple, list)) or len(res) != len(gi):
+                got = len(res) if isinstance(res, (tuple, list)) else type(res).__name__
+                raise RuntimeError(
+                    f"{owner}: Backward hook returned an invalid number of grad_input, got "
+                    f"{got}, but expected {len(gi)}"
+                )
+            gi = tuple(res)
+        self.grad_outputs = None
+        return [
+            _hook_grad(owner, f"grad_input[{i}]", gi[i], t)
+            for i, t in zip(self.input_index, self._inputs)
+        ]
 
 
 def _parse_to(owner: str, device: Any, dtype: Any) -> tuple[str | None, Any]:
@@ -128,9 +311,12 @@ class Module:
         d["_non_persistent_buffers_set"] = set()
         d["_modules"] = OrderedDict()
         d["_forward_hooks"] = OrderedDict()
-        d["_forward_hooks_with_kwargs"] = set()
+        d["_forward_hooks_with_kwargs"] = OrderedDict()
+        d["_forward_hooks_always_called"] = OrderedDict()
         d["_forward_pre_hooks"] = OrderedDict()
-        d["_forward_pre_hooks_with_kwargs"] = set()
+        d["_forward_pre_hooks_with_kwargs"] = OrderedDict()
+        d["_backward_hooks"] = OrderedDict()
+        d["_backward_pre_hooks"] = OrderedDict()
         d["training"] = True
 
     # ---- registration ----------------------------------------------------------------------
@@ -241,10 +427,18 @@ class Module:
         object.__setattr__(self, name, param)
 
     def add_module(self, name: str, module: Module | None) -> None:
-        self._check_name("add_module", name, "_modules")
+        """Register module (or None: an empty slot) as the child named name."""
+        self._add_module("add_module", name, module)
+
+    def register_module(self, name: str, module: Module | None) -> None:
+        """add_module under torch's other name."""
+        self._add_module("register_module", name, module)
+
+    def _add_module(self, method: str, name: str, module: Module | None) -> None:
+        self._check_name(method, name, "_modules")
         if module is not None and not isinstance(module, Module):
             raise TypeError(
-                f"{type(self).__name__}.add_module: module: expected a Module or None, got "
+                f"{type(self).__name__}.{method}: module: expected a Module or None, got "
                 f"{type(module).__name__}"
             )
         self._parameters.pop(name, None)
@@ -252,30 +446,40 @@ class Module:
         self._modules[name] = module
         object.__setattr__(self, name, module)
 
-    register_module = add_module
-
     def get_submodule(self, target: str) -> Module:
-        mod: Module = self
+        """The submodule named target ("0.conv"; "" is the module itself). A missing name is
+        torch's AttributeError ("Linear has no attribute `x`")."""
+        owner = f"{type(self).__name__}.get_submodule"
+        if not isinstance(target, str):
+            raise TypeError(f"{owner}: target: expected a str, got {type(target).__name__}")
+        mod: Any = self
         for part in target.split(".") if target else []:
-            sub = mod._modules.get(part)
-            if sub is None:
+            if not hasattr(mod, part):
                 raise AttributeError(
-                    f"{type(self).__name__}.get_submodule: target: {type(mod).__name__} has "
-                    f"no submodule {part!r} (looking up {target!r})"
+                    f"{owner}: target {target!r}: {type(mod).__name__} has no attribute `{part}`"
                 )
-            mod = sub
+            mod = getattr(mod, part)
+            if not isinstance(mod, Module):
+                raise AttributeError(f"{owner}: target {target!r}: `{part}` is not an nn.Module")
         return mod
 
     def _get_member(self, method: str, kind: str, target: str) -> Tensor:
+        owner = f"{type(self).__name__}.{method}"
+        if not isinstance(target, str):
+            raise TypeError(f"{owner}: target: expected a str, got {type(target).__name__}")
         path, _, name = target.rpartition(".")
-        mod = self.get_submodule(path)
+        try:
+            mod = self.get_submodule(path)
+        except AttributeError as e:
+            raise AttributeError(str(e).replace(".get_submodule:", f".{method}:", 1)) from None
+        if not hasattr(mod, name):
+            raise AttributeError(
+                f"{owner}: target {target!r}: {type(mod).__name__} has no attribute `{name}`"
+            )
         t = mod.__dict__[kind].get(name)
         if t is None:
-            what = "parameter" if kind == "_parameters" else "buffer"
-            raise AttributeError(
-                f"{type(self).__name__}.{method}: target: {type(mod).__name__} has no "
-                f"{what} {name!r} (looking up {target!r})"
-            )
+            what = "an nn.Parameter" if kind == "_parameters" else "a buffer"
+            raise AttributeError(f"{owner}: target {target!r}: `{name}` is not {what}")
         return t
 
     def get_parameter(self, target: str) -> Tensor:
@@ -292,67 +496,173 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         d = self.__dict__
-        if not d["_forward_pre_hooks"] and not d["_forward_hooks"]:
+        if not (
+            d["_forward_pre_hooks"]
+            or d["_forward_hooks"]
+            or d.get("_backward_hooks")
+            or d.get("_backward_pre_hooks")
+        ):
             return self.forward(*args, **kwargs)
         return self._call_with_hooks(args, kwargs)
 
     def _call_with_hooks(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        for hid, hook in list(self._forward_pre_hooks.items()):
-            if hid in self._forward_pre_hooks_with_kwargs:
-                res = hook(self, args, kwargs)
+        """torch's order: forward pre-hooks, the backward hooks' input node, forward, forward
+        hooks, the backward hooks' output node. If anything raises, the forward hooks
+        registered with always_call=True that have not run yet run (on output None) before
+        the exception propagates."""
+        d = self.__dict__
+        always = d.get("_forward_hooks_always_called", {})
+        called: set[int] = set()
+        result = None
+        try:
+            for hid, hook in list(d["_forward_pre_hooks"].items()):
+                if hid in d["_forward_pre_hooks_with_kwargs"]:
+                    res = hook(self, args, kwargs)
+                    if res is not None:
+                        if not (isinstance(res, tuple) and len(res) == 2):
+                            raise RuntimeError(
+                                f"{type(self).__name__}: forward pre-hook must return None or "
+                                f"a tuple of (new_args, new_kwargs), but got {res!r} (a hook "
+                                "registered with with_kwargs=True)"
+                            )
+                        args, kwargs = res
+                else:
+                    res = hook(self, args)
+                    if res is not None:
+                        args = res if isinstance(res, tuple) else (res,)
+            bw = None
+            if d.get("_backward_hooks") or d.get("_backward_pre_hooks"):
+                bw = _BackwardHook(
+                    self,
+                    list(d.get("_backward_hooks", {}).values()),
+                    list(d.get("_backward_pre_hooks", {}).values()),
+                )
+                args = bw.setup_input_hook(args)
+            result = self.forward(*args, **kwargs)
+            for hid, hook in list(d["_forward_hooks"].items()):
+                if hid in always:
+                    called.add(hid)
+                if hid in d["_forward_hooks_with_kwargs"]:
+                    res = hook(self, args, kwargs, result)
+                else:
+                    res = hook(self, args, result)
                 if res is not None:
-                    if not (isinstance(res, tuple) and len(res) == 2):
-                        raise RuntimeError(
-                            f"{type(self).__name__}: a forward pre-hook registered with "
-                            "with_kwargs=True must return None or a tuple (args, kwargs), got "
-                            f"{type(res).__name__}"
-                        )
-                    args, kwargs = res
-            else:
-                res = hook(self, args)
-                if res is not None:
-                    args = res if isinstance(res, tuple) else (res,)
-        out = self.forward(*args, **kwargs)
-        for hid, hook in list(self._forward_hooks.items()):
-            if hid in self._forward_hooks_with_kwargs:
-                res = hook(self, args, kwargs, out)
-            else:
-                res = hook(self, args, out)
-            if res is not None:
-                out = res
-        return out
+                    result = res
+            if bw is not None:
+                if not isinstance(result, (Tensor, tuple)):
+                    warnings.warn(
+                        "For backward hooks to be called, module output should be a Tensor or a "
+                        f"tuple of Tensors but received {type(result)}",
+                        UserWarning,
+                        stacklevel=3,
+                    )
+                result = bw.setup_output_hook(result)
+            return result
+        except Exception:
+            for hid, hook in list(d["_forward_hooks"].items()):
+                if hid not in always or hid in called:
+                    continue
+                try:
+                    if hid in d["_forward_hooks_with_kwargs"]:
+                        res = hook(self, args, kwargs, result)
+                    else:
+                        res = hook(self, args, result)
+                    if res is not None:
+                        result = res
+                except Exception as e:  # noqa: BLE001 - torch warns and re-raises the first
+                    warnings.warn(
+                        "module forward hook with ``always_call=True`` raised an exception that "
+                        f"was silenced as another error was raised in forward: {e}",
+                        UserWarning,
+                        stacklevel=3,
+                    )
+            raise
 
     def register_forward_pre_hook(
         self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False
     ) -> RemovableHandle:
         """hook(module, args) runs before forward; returning a value (a tuple, or one value
         that is wrapped in one) replaces the positional arguments. with_kwargs=True:
-        hook(module, args, kwargs) returning None or (args, kwargs)."""
+        hook(module, args, kwargs) returning None or (args, kwargs). prepend=True: runs
+        before the hooks registered so far."""
         return self._add_hook(
-            "register_forward_pre_hook", "_forward_pre_hooks", hook, prepend, with_kwargs
+            "register_forward_pre_hook",
+            "_forward_pre_hooks",
+            hook,
+            prepend,
+            {"_forward_pre_hooks_with_kwargs": with_kwargs},
         )
 
     def register_forward_hook(
-        self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False
+        self,
+        hook: Callable[..., Any],
+        *,
+        prepend: bool = False,
+        with_kwargs: bool = False,
+        always_call: bool = False,
     ) -> RemovableHandle:
         """hook(module, args, output) runs after forward; returning a value replaces the
-        output. with_kwargs=True: hook(module, args, kwargs, output)."""
-        return self._add_hook("register_forward_hook", "_forward_hooks", hook, prepend, with_kwargs)
+        output. with_kwargs=True: hook(module, args, kwargs, output). always_call=True: also
+        runs (on output None) when forward or an earlier hook raises. prepend=True: runs
+        before the hooks registered so far."""
+        return self._add_hook(
+            "register_forward_hook",
+            "_forward_hooks",
+            hook,
+            prepend,
+            {
+                "_forward_hooks_with_kwargs": with_kwargs,
+                "_forward_hooks_always_called": always_call,
+            },
+        )
+
+    def register_full_backward_pre_hook(
+        self, hook: Callable[..., Any], prepend: bool = False
+    ) -> RemovableHandle:
+        """hook(module, grad_output) runs once the gradients with respect to the module's
+        outputs are computed (a tuple: one entry per output, None for a non-Tensor output or
+        one no gradient reached); returning a tuple of the same length replaces grad_output.
+        Registered on the calls made after it."""
+        return self._add_hook(
+            "register_full_backward_pre_hook", "_backward_pre_hooks", hook, prepend, {}
+        )
+
+    def register_full_backward_hook(
+        self, hook: Callable[..., Any], prepend: bool = False
+    ) -> RemovableHandle:
+        """hook(module, grad_input, grad_output) runs once the gradients with respect to the
+        module's positional arguments are computed (grad_input: one entry per argument, None
+        for a non-Tensor; grad_output as for register_full_backward_pre_hook); returning a
+        tuple of the same length replaces grad_input. Keyword arguments get no entry. When no
+        argument requires grad, the hook runs with grad_input all None as soon as
+        grad_output is known (torch's UserWarning says so)."""
+        return self._add_hook("register_full_backward_hook", "_backward_hooks", hook, prepend, {})
+
+    def register_backward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """torch's deprecated non-full backward hook, which sees the gradients of the last op
+        of forward only: not supported, use register_full_backward_hook."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.register_backward_hook: the deprecated non-full backward "
+            "hook is not supported; use register_full_backward_hook (the same signature, with "
+            "the gradients with respect to the module's inputs and outputs)"
+        )
 
     def _add_hook(
-        self, method: str, attr: str, hook: Any, prepend: bool, with_kwargs: bool
+        self, method: str, attr: str, hook: Any, prepend: bool, flags: dict[str, bool]
     ) -> RemovableHandle:
         if not callable(hook):
             raise TypeError(
                 f"{type(self).__name__}.{method}: hook: expected a callable, got "
                 f"{type(hook).__name__}"
             )
-        hooks = self.__dict__[attr]
-        kw = self.__dict__[attr + "_with_kwargs"]
-        handle = RemovableHandle(hooks)
+        d = self.__dict__
+        hooks = d.setdefault(attr, OrderedDict())
+        extra = [d.setdefault(name, OrderedDict()) for name in flags]
+        handle = RemovableHandle(hooks, *extra)
         hooks[handle.id] = hook
-        if with_kwargs:
-            kw.add(handle.id)
+        for table, on in zip(extra, flags.values()):
+            if on:
+                table[handle.id] = True
         if prepend:
             hooks.move_to_end(handle.id, last=False)
         return handle
@@ -451,7 +761,10 @@ class Module:
 
     def train(self, mode: bool = True) -> Module:
         if not isinstance(mode, (bool, np.bool_)):
-            raise ValueError(f"{type(self).__name__}.train: mode: expected a bool, got {mode!r}")
+            raise ValueError(
+                f"{type(self).__name__}.train: mode: training mode is expected to be boolean, "
+                f"got {mode!r}"
+            )
         mode = bool(mode)
         for m in self.modules():
             m.__dict__["training"] = mode
@@ -509,27 +822,85 @@ class Module:
         return self.to("cuda")
 
     # ---- state -----------------------------------------------------------------------------
-    def _state_items(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+    def get_extra_state(self) -> Any:
+        """Override (with set_extra_state) to keep any picklable object in state_dict under
+        the key "<prefix>_extra_state", as torch."""
+        raise RuntimeError(
+            f"{type(self).__name__}.get_extra_state: reached a code path that should never be "
+            "called: override get_extra_state (and set_extra_state) to keep extra state"
+        )
+
+    def set_extra_state(self, state: Any) -> None:
+        """Override (with get_extra_state) to restore what get_extra_state returned; called
+        by load_state_dict."""
+        raise RuntimeError(
+            f"{type(self).__name__}.set_extra_state: reached a code path that should never be "
+            "called: override set_extra_state (and get_extra_state) to load extra state"
+        )
+
+    def _state_items(self, prefix: str = "", extra: str = "") -> Iterator[tuple[str, Any]]:
         """(name, tensor) of state_dict, as torch orders it: each module's parameters, then its
-        persistent buffers, then its children; a tied tensor appears under every name."""
+        persistent buffers, then its extra state, then its children; a tied tensor appears
+        under every name. extra "get": a module that overrides get_extra_state adds
+        ("<prefix>_extra_state", its value); "set": one that overrides set_extra_state adds
+        that key with an _ExtraState slot (what load_state_dict expects); "": none."""
         for name, p in self._parameters.items():
             if p is not None:
                 yield prefix + name, p
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers_set:
                 yield prefix + name, b
+        if extra == "get" and type(self).get_extra_state is not Module.get_extra_state:
+            yield prefix + "_extra_state", self.get_extra_state()
+        elif extra == "set" and type(self).set_extra_state is not Module.set_extra_state:
+            yield prefix + "_extra_state", _ExtraState(self)
         for name, m in self._modules.items():
             if m is not None:
-                yield from m._state_items(f"{prefix}{name}.")
+                yield from m._state_items(f"{prefix}{name}.", extra)
 
-    def state_dict(self, *, prefix: str = "", keep_vars: bool = False) -> OrderedDict[str, Any]:
+    def state_dict(
+        self,
+        *args: Any,
+        destination: Any = None,
+        prefix: str = "",
+        keep_vars: bool = False,
+    ) -> Any:
         """name -> a numpy copy of each parameter and persistent buffer (keep_vars=True: the
-        Tensors themselves)."""
-        if keep_vars:
-            return OrderedDict(self._state_items(prefix))
-        return OrderedDict(
-            (n, np.array(t.numpy(), copy=True)) for n, t in self._state_items(prefix)
-        )
+        Tensors themselves), and the extra state of the modules that override
+        get_extra_state (as it is). destination: a dict to fill and return (default a new
+        OrderedDict); prefix: put before every key. As torch, the positional form
+        state_dict(destination, prefix, keep_vars) works with a FutureWarning."""
+        owner = f"{type(self).__name__}.state_dict"
+        if args:
+            if len(args) > 3:
+                raise TypeError(f"{owner}: takes at most 3 positional arguments, got {len(args)}")
+            warnings.warn(
+                "Positional args are being deprecated, use kwargs instead. Refer to "
+                "https://pytorch.org/docs/main/generated/torch.nn.Module.html"
+                "#torch.nn.Module.state_dict for details.",
+                FutureWarning,
+                stacklevel=2,
+            )
+            if destination is None:
+                destination = args[0]
+            if len(args) > 1 and prefix == "":
+                prefix = args[1]
+            if len(args) > 2 and keep_vars is False:
+                keep_vars = args[2]
+        if not isinstance(prefix, str):
+            raise TypeError(f"{owner}: prefix: expected a str, got {type(prefix).__name__}")
+        if destination is None:
+            destination = OrderedDict()
+        elif not hasattr(destination, "__setitem__"):
+            raise TypeError(
+                f"{owner}: destination: expected a dict, got {type(destination).__name__}"
+            )
+        for n, t in self._state_items(prefix, "get"):
+            if keep_vars or not isinstance(t, Tensor):
+                destination[n] = t
+            else:
+                destination[n] = np.array(t.numpy(), copy=True)
+        return destination
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         """Copy the state's arrays into the parameters and buffers of the same names.
@@ -542,14 +913,22 @@ class Module:
         recorded before then refuses backward). assign=True (torch's): each parameter and
         buffer takes the state's array itself, its dtype included (a copy only where it is not
         C-contiguous or lies on the other device), instead of a copy cast to its own dtype.
-        Returns the named tuple (missing_keys, unexpected_keys)."""
+        A module that overrides set_extra_state gets its "<prefix>_extra_state" value (missing:
+        a missing key, as torch); a tensor listed under two names (tied) takes the value of
+        the last. Returns the named tuple (missing_keys, unexpected_keys)."""
         if not isinstance(assign, (bool, np.bool_)):
             raise TypeError(f"{type(self).__name__}.load_state_dict: assign: expected a bool")
         plan, missing, unexpected = self._check_state_dict(state_dict, strict)
-        # every check passed: build every new array, then assign them all (nothing can fail
+        # every check passed: the extra states first (set_extra_state may raise: then no
+        # tensor changed), then build every new array and assign them all (nothing can fail
         # between the first assignment and the last)
+        for t, value in plan:
+            if isinstance(t, _ExtraState):
+                t.module.set_extra_state(value)
         new = []
         for t, value in plan:
+            if isinstance(t, _ExtraState):
+                continue
             xp = get_array_module(t.data)
             if is_device_array(value) != is_device_array(t.data):
                 value = to_device(value, t.device)
@@ -564,8 +943,8 @@ class Module:
         return _IncompatibleKeys(missing, unexpected)
 
     def _check_state_dict(
-        self, state_dict: Any, strict: bool
-    ) -> tuple[list[tuple[Tensor, Any]], list[str], list[str]]:
+        self, state_dict: Any, strict: bool, header: bool = False
+    ) -> tuple[list[tuple[Any, Any]], list[str], list[str]]:
         """load_state_dict's checks, changing nothing: (the (target, array) pairs to assign,
         missing keys, unexpected keys), or the error load_state_dict raises. The values need
         only .shape and .dtype, so Module.load runs it on a file's header before reading."""
@@ -575,7 +954,16 @@ class Module:
                 f"{owner}.load_state_dict: state_dict: expected a dict (name -> array), got "
                 f"{type(state_dict).__name__}"
             )
-        targets = OrderedDict(self._state_items())
+        targets = OrderedDict(self._state_items(extra="set"))
+        if header:  # a file's tensors only: extra states (any object) are checked after reading
+            extra = [k for k, t in targets.items() if isinstance(t, _ExtraState)]
+            for k in extra:
+                del targets[k]
+            state_dict = {
+                k: v
+                for k, v in state_dict.items()
+                if not any(k == e or k.startswith(e + ".") for e in extra)
+            }
         # as torch, a batch norm's num_batches_tracked may be missing (state_dicts from before
         # torch 0.4.1, or converted without their metadata): the module keeps its own count
         missing = [
@@ -589,17 +977,22 @@ class Module:
         if strict:
             if missing:
                 errors.append(
-                    "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing)
+                    "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + "."
                 )
             if unexpected:
                 errors.append(
-                    "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected)
+                    "Unexpected key(s) in state_dict: "
+                    + ", ".join(f'"{k}"' for k in unexpected)
+                    + "."
                 )
-        plan: list[tuple[Tensor, Any]] = []
+        plan: list[tuple[Any, Any]] = []
         for name, t in targets.items():
             if name not in state_dict:
                 continue
             value = state_dict[name]
+            if isinstance(t, _ExtraState):  # any object: set_extra_state checks it
+                plan.append((t, value))
+                continue
             if isinstance(value, Tensor):
                 value = value.data
             elif not (isinstance(value, np.ndarray) or is_device_array(value)):
@@ -649,7 +1042,7 @@ class Module:
         is read, so a file that does not fit allocates nothing."""
         from ..serialization import load as _load
 
-        state = _load(path, check=lambda header: self._check_state_dict(header, strict))
+        state = _load(path, check=lambda head: self._check_state_dict(head, strict, header=True))
         self.load_state_dict(_flatten(state), strict=strict)
         return self
 
@@ -673,13 +1066,23 @@ class Module:
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
 
+class _ExtraState:
+    """load_state_dict's slot for the "_extra_state" key of a module that overrides
+    set_extra_state."""
+
+    __slots__ = ("module",)
+
+    def __init__(self, module: Module) -> None:
+        self.module = module
+
+
 def _flatten(state: Any, prefix: str = "") -> dict[str, Any]:
     """A nested dict as one level with "." keys (dg.load may nest what dg.save flattened)."""
     if not isinstance(state, dict):
         return state
     out: dict[str, Any] = {}
     for k, v in state.items():
-        if isinstance(v, dict):
+        if isinstance(v, dict) and k.rpartition(".")[2] != "_extra_state":  # extra: as it is
             out.update(_flatten(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v
