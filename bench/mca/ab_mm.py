@@ -35,6 +35,11 @@ CASES = {
     "few12_4096": (12, 4096, 4096, False, False, "12x4096 @ 4096x4096"),
     "few16_4096": (16, 4096, 4096, False, False, "16x4096 @ 4096x4096"),
     "few8_1024": (8, 1024, 1024, False, False, "8x1024 @ 1024x1024"),
+    "few7_1024": (7, 1024, 1024, False, False, "7x1024 @ 1024x1024"),
+    "few9_1024": (9, 1024, 1024, False, False, "9x1024 @ 1024x1024"),
+    "few8_784": (8, 512, 784, False, False, "8x784 @ 784x512"),
+    "direct8_96": (8, 96, 96, False, False, "8x96 @ 96x96 (gemm_direct)"),
+    "direct13_64": (13, 64, 64, False, False, "13x64 @ 64x64 (gemm_direct)"),
     "few12_512": (12, 512, 512, False, False, "12x512 @ 512x512"),
     "few12_784": (12, 512, 784, False, True, "x @ W.T: x 12x784, W 512x784"),
 }

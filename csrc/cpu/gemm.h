@@ -659,12 +659,30 @@ inline void run_tile(int64_t kc, const Operands<T>& src, T* c, int64_t rsc, int6
     tile_cols<T, MR, kDirect>(kc, src, c, rsc, csc, mr, nr, alpha, beta);
 }
 
+// The rows of the in-place paths' (gemm_direct, gemm_few) next row tile, rem rows from the
+// end: MR, except where that would leave a last tile of 1 or 2 rows, whose 2 * NV accumulators
+// are fewer than the FMA latency times its ports (8 on Zen 3 and Intel cores): the last two
+// tiles then share the rows (8 = 4 + 4, 7 = 4 + 3). Zen 3, bench/mca/ab_mm.py against 6 + 2
+// and 6 + 1 in one process, 1 and 2 threads, four runs (round 35): 8 x 4096^2 1.07-1.15x and
+// 7 x 1024^2 0.99-1.51x (1.07-1.21 in three runs of four) as fast; 8 x 1024^2 0.88-1.24x and
+// 8 x 96^2 (gemm_direct) 0.73-1.38x, within this machine's spread. Evening out 9 to 13 rows
+// (5 + 4, ...) lost (0.80-0.91x): a 5-row tile runs the edge kernel, 6 the full one.
+// The same bits either way: each C element is its own chain. AVX2 builds (measured there).
+template <class T>
+inline int next_tile_rows(int64_t rem) {
+  constexpr int MR = Tile<T>::MR;
+#if defined(__AVX2__) && !defined(__AVX512F__)
+  if (rem > MR && rem < MR + 3) return static_cast<int>((rem + 1) / 2);
+#endif
+  return static_cast<int>(std::min<int64_t>(MR, rem));
+}
+
 // Small products: no packing, no threads, one pass over k (callers ensure k <= KC, csb == 1).
 template <class T>
 void gemm_direct(const GemmArgs<T>& g) {
-  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
-  for (int64_t i0 = 0; i0 < g.m; i0 += MR) {
-    const int mr = static_cast<int>(std::min<int64_t>(MR, g.m - i0));
+  constexpr int NR = Tile<T>::NR;
+  for (int64_t i0 = 0, mr = 0; i0 < g.m; i0 += mr) {
+    mr = next_tile_rows<T>(g.m - i0);
     for (int64_t j0 = 0; j0 < g.n; j0 += NR) {
       const int nr = static_cast<int>(std::min<int64_t>(NR, g.n - j0));
       const Operands<T> src{g.a + i0 * g.rsa, g.rsa, g.csa, g.b + j0, g.rsb};
@@ -1526,7 +1544,7 @@ struct FewPrefetch {
 
 template <class T>
 void few_chunk(const GemmArgs<T>& g, int64_t KB, int64_t j0, int64_t nc) {
-  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
+  constexpr int NR = Tile<T>::NR;
   constexpr int64_t kLine = 64 / int64_t(sizeof(T));
   // lines a row of the chunk may touch (j0 need not start a line)
   const int64_t lpr = ceil_div(nc, kLine) + 1, tiles = ceil_div(nc, int64_t(NR));
@@ -1542,8 +1560,8 @@ void few_chunk(const GemmArgs<T>& g, int64_t KB, int64_t j0, int64_t nc) {
       const int64_t jt = t * NR;
       const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jt));
       pf.issue(share);
-      for (int64_t i0 = 0; i0 < g.m; i0 += MR) {
-        const int mr = static_cast<int>(std::min<int64_t>(MR, g.m - i0));
+      for (int64_t i0 = 0, mr = 0; i0 < g.m; i0 += mr) {
+        mr = next_tile_rows<T>(g.m - i0);
         const Operands<T> src{g.a + i0 * g.rsa + k0 * g.csa, g.rsa, g.csa,
                               g.b + k0 * g.rsb + j0 + jt, g.rsb};
         run_tile<T, true>(kb, src, g.c + i0 * g.rsc + (j0 + jt) * g.csc, g.rsc, g.csc, mr, nr,
