@@ -19,7 +19,7 @@ import numpy as np
 
 from ..tensor import Tensor, get_array_module
 from .adam import _betas
-from .optimizer import Optimizer, _flag, _grad_of, _nonneg
+from .optimizer import Optimizer, _differentiable, _flag, _foreach, _grad_of, _nonneg
 
 __all__ = ["Adadelta", "Adamax", "NAdam", "RAdam", "ASGD", "Rprop"]
 
@@ -58,24 +58,6 @@ def _etas(where: str, name: str, value: Any) -> tuple[float, float]:
     if not 0.0 < lo < 1.0 < hi:
         raise ValueError(f"{where}: {name}: expected 0 < etaminus < 1 < etaplus, got ({lo}, {hi})")
     return (lo, hi)
-
-
-def _foreach(where: str, name: str, value: Any) -> bool | None:
-    """torch's foreach (None, True or False): kept in the group, otherwise ignored (deltagrad
-    has one implementation; torch's foreach one computes the same numbers)."""
-    return None if value is None else _flag(where, name, value)
-
-
-def _differentiable(where: str, name: str, value: Any) -> bool:
-    """Only False: deltagrad's optimizers update the parameters in place outside autograd, so
-    a differentiable step (torch records it in the graph) would silently not be one."""
-    v = _flag(where, name, value)
-    if v:
-        raise ValueError(
-            f"{where}: {name}: differentiable=True is not supported (deltagrad's optimizer "
-            "steps are not recorded by autograd)"
-        )
-    return v
 
 
 # every optimizer here: capturable is accepted and ignored (no CUDA graphs in deltagrad; torch's

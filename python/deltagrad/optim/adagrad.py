@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..tensor import get_array_module
-from .optimizer import Optimizer, _flag, _grad_of, _nonneg
+from .optimizer import _FLAG_CHECKS, Optimizer, _check_fused, _flag, _grad_of, _nonneg
 
 __all__ = ["Adagrad"]
 
@@ -15,16 +15,20 @@ class Adagrad(Optimizer):
     """Adagrad (Duchi et al.), as torch.optim.Adagrad: g = -grad if maximize else grad;
     g += weight_decay * w;  clr = lr / (1 + (t - 1) * lr_decay);  s += g^2 (s starts at
     initial_accumulator_value of the constructor, as torch: a group's own value is not
-    used);  w -= clr * g / (sqrt(s) + eps)."""
+    used);  w -= clr * g / (sqrt(s) + eps).
+
+    foreach and fused are accepted, checked, kept in the param groups as torch's, and change
+    nothing; differentiable=True is a ValueError (the step is not recorded by autograd)."""
 
     _state_keys = frozenset({"step", "sum"})
     _checks = {
         "lr": _nonneg,
         "lr_decay": _nonneg,
+        "eps": _nonneg,
         "weight_decay": _nonneg,
         "initial_accumulator_value": _nonneg,
-        "eps": _nonneg,
         "maximize": _flag,
+        **_FLAG_CHECKS,
     }
 
     def __init__(
@@ -35,20 +39,27 @@ class Adagrad(Optimizer):
         weight_decay: float = 0.0,
         initial_accumulator_value: float = 0.0,
         eps: float = 1e-10,
+        foreach: bool | None = None,
         *,
         maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         super().__init__(
             params,
-            dict(
+            dict(  # torch's order of the param_groups keys
                 lr=lr,
                 lr_decay=lr_decay,
+                eps=eps,
                 weight_decay=weight_decay,
                 initial_accumulator_value=initial_accumulator_value,
-                eps=eps,
+                foreach=foreach,
                 maximize=maximize,
+                differentiable=differentiable,
+                fused=fused,
             ),
         )
+        _check_fused("Adagrad", fused, foreach)
         for group in self.param_groups:  # as torch: the state exists from the start
             for p in group["params"]:
                 self._init_state(p, group)

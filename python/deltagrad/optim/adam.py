@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import ops
 from ..tensor import get_array_module
-from .optimizer import Optimizer, _flag, _grad_of, _nonneg, _unit
+from .optimizer import _FLAG_CHECKS, Optimizer, _check_fused, _flag, _grad_of, _nonneg, _unit
 
 __all__ = ["Adam", "AdamW"]
 
@@ -28,7 +28,12 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba), as torch.optim.Adam: weight_decay adds weight_decay * w to the
     gradient (L2), or with decoupled_weight_decay (AdamW) w *= 1 - lr * weight_decay;
     bias-corrected moments; w -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps),
-    v replaced by its running maximum with amsgrad."""
+    v replaced by its running maximum with amsgrad.
+
+    foreach, capturable and fused are accepted, checked and kept in the param groups as
+    torch's, and change nothing (one fused kernel per parameter whatever they say; torch's
+    variants compute the same update); differentiable=True is a ValueError (the step is not
+    recorded by autograd)."""
 
     _state_keys = frozenset({"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"})
     _checks = {
@@ -39,6 +44,7 @@ class Adam(Optimizer):
         "amsgrad": _flag,
         "maximize": _flag,
         "decoupled_weight_decay": _flag,
+        **_FLAG_CHECKS,
     }
 
     def __init__(
@@ -50,7 +56,11 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
         amsgrad: bool = False,
         *,
+        foreach: bool | None = None,
         maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
         decoupled_weight_decay: bool = False,
     ) -> None:
         super().__init__(
@@ -62,9 +72,14 @@ class Adam(Optimizer):
                 weight_decay=weight_decay,
                 amsgrad=amsgrad,
                 maximize=maximize,
+                foreach=foreach,
+                capturable=capturable,
+                differentiable=differentiable,
+                fused=fused,
                 decoupled_weight_decay=decoupled_weight_decay,
             ),
         )
+        _check_fused(type(self).__name__, fused, foreach)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; returns closure() if given."""
@@ -143,6 +158,10 @@ class AdamW(Adam):
         amsgrad: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         super().__init__(
             params,
@@ -151,6 +170,10 @@ class AdamW(Adam):
             eps,
             weight_decay,
             amsgrad,
+            foreach=foreach,
             maximize=maximize,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
             decoupled_weight_decay=True,
         )

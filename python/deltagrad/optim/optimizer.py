@@ -1,19 +1,73 @@
 """deltagrad.optim.Optimizer: torch.optim.Optimizer's param_groups, defaults, per-parameter
-state, zero_grad and state_dict / load_state_dict, for the optimizers of this package."""
+state, zero_grad, state_dict / load_state_dict and hooks (step, state_dict, load_state_dict;
+register_optimizer_step_pre_hook / _post_hook for every optimizer), for the optimizers of this
+package."""
 
 from __future__ import annotations
 
+import functools
 import math
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
 from .._engine import grad_array
+from ..nn.module import RemovableHandle
 from ..tensor import Tensor, enable_grad, get_array_module
 
-__all__ = ["Optimizer", "required"]
+__all__ = [
+    "Optimizer",
+    "required",
+    "register_optimizer_step_pre_hook",
+    "register_optimizer_step_post_hook",
+]
+
+# the step hooks of every optimizer (torch.optim.optimizer's globals): hook(optimizer, args,
+# kwargs); the pre-hooks run before the optimizer's own, the post-hooks after them
+_global_optimizer_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+_global_optimizer_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+
+
+def _callable_hook(where: str, hook: Any) -> None:
+    if not callable(hook):
+        raise TypeError(f"{where}: hook: expected a callable, got {type(hook).__name__}")
+
+
+def register_optimizer_step_pre_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """A step pre-hook of every optimizer, as torch.optim.optimizer's: hook(optimizer, args,
+    kwargs) -> None or (new_args, new_kwargs), run before each optimizer's own pre-hooks."""
+    _callable_hook("register_optimizer_step_pre_hook", hook)
+    handle = RemovableHandle(_global_optimizer_pre_hooks)
+    _global_optimizer_pre_hooks[handle.id] = hook
+    Optimizer._step_hooked = True
+    return handle
+
+
+def register_optimizer_step_post_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """A step post-hook of every optimizer, as torch.optim.optimizer's: hook(optimizer, args,
+    kwargs) -> None, run after each optimizer's own post-hooks."""
+    _callable_hook("register_optimizer_step_post_hook", hook)
+    handle = RemovableHandle(_global_optimizer_post_hooks)
+    _global_optimizer_post_hooks[handle.id] = hook
+    Optimizer._step_hooked = True
+    return handle
+
+
+def _with_step_hooks(step: Callable[..., Any]) -> Callable[..., Any]:
+    """step wrapped to run the step hooks (torch's profile_hook_step). Without any hook ever
+    registered (on this optimizer or globally), the cost is one attribute read and a call:
+    _step_hooked is a class attribute, False until then and again once they are removed."""
+
+    @functools.wraps(step)
+    def step_with_hooks(self: Optimizer, *args: Any, **kwargs: Any) -> Any:
+        if not self._step_hooked:
+            return step(self, *args, **kwargs)
+        return self._hooked_step(step, args, kwargs)
+
+    step_with_hooks._dg_step_hooks = True  # type: ignore[attr-defined]
+    return step_with_hooks
 
 
 class _RequiredParameter:
@@ -42,6 +96,42 @@ def _flag(where: str, name: str, value: Any) -> bool:
     if not isinstance(value, (bool, int, np.bool_)):
         raise TypeError(f"{where}: {name}: expected a bool, got {value!r}")
     return bool(value)
+
+
+def _foreach(where: str, name: str, value: Any) -> bool | None:
+    """torch's foreach or fused (None, True or False): kept in the group, otherwise ignored
+    (deltagrad has one implementation per optimizer; torch's foreach and fused ones compute
+    the same update)."""
+    return None if value is None else _flag(where, name, value)
+
+
+def _differentiable(where: str, name: str, value: Any) -> bool:
+    """Only False: deltagrad's optimizers update the parameters in place outside autograd, so
+    a differentiable step (torch records it in the graph) would silently not be one."""
+    v = _flag(where, name, value)
+    if v:
+        raise ValueError(
+            f"{where}: {name}: differentiable=True is not supported (deltagrad's optimizer "
+            "steps are not recorded by autograd)"
+        )
+    return v
+
+
+def _check_fused(where: str, fused: Any, foreach: Any) -> None:
+    """torch's constructor check of fused=True (its differentiable=True conflict is a
+    ValueError of _differentiable here, raised first)."""
+    if fused and foreach:
+        raise RuntimeError(f"{where}: `fused` and `foreach` cannot be `True` together.")
+
+
+# the flags torch's optimizers take (which ones: each constructor's signature): accepted,
+# checked, kept in the param groups and the state_dict, and changing nothing of the update
+_FLAG_CHECKS: dict[str, Callable[[str, str, Any], Any]] = {
+    "foreach": _foreach,
+    "capturable": _flag,
+    "differentiable": _differentiable,
+    "fused": _foreach,
+}
 
 
 def _unit(where: str, name: str, value: Any) -> float:
@@ -91,8 +181,42 @@ class Optimizer:
     # the per-parameter state keys a subclass writes (load_state_dict refuses any other)
     _state_keys: frozenset[str] = frozenset()
 
+    # hyper-parameters a loaded state_dict may lack (one of an older deltagrad or torch): they
+    # get these values, as torch's __setstate__ gives them (only the keys of `defaults` count)
+    _load_defaults: dict[str, Any] = {
+        "maximize": False,
+        "foreach": None,
+        "capturable": False,
+        "differentiable": False,
+        "fused": None,
+    }
+
+    # True once a step hook of this optimizer (the instance's) or a global one (the class's) is
+    # registered: step() then takes the path that runs the hooks, which resets the flags once
+    # the hooks are removed
+    _step_hooked: bool = False
+    # inside a hooked step (a subclass's step calling super().step() runs the hooks once)
+    _in_hooked_step: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every step() a subclass defines runs the step hooks (torch wraps step likewise)."""
+        super().__init_subclass__(**kwargs)
+        step = cls.__dict__.get("step")
+        if callable(step) and not getattr(step, "_dg_step_hooks", False):
+            cls.step = _with_step_hooks(step)  # type: ignore[method-assign]
+
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         name = type(self).__name__
+        self._optimizer_step_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+        self._optimizer_step_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+        self._optimizer_state_dict_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+        self._optimizer_state_dict_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+        self._optimizer_load_state_dict_pre_hooks: OrderedDict[int, Callable[..., Any]] = (
+            OrderedDict()
+        )
+        self._optimizer_load_state_dict_post_hooks: OrderedDict[int, Callable[..., Any]] = (
+            OrderedDict()
+        )
         if isinstance(params, Tensor):
             raise TypeError(
                 f"{name}: params: expected an iterable of Tensors or of dicts "
@@ -226,6 +350,115 @@ class Optimizer:
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         raise NotImplementedError
 
+    # ---- hooks (torch's register_*_hook; each returns a handle whose remove() drops it) ----
+
+    def _hooks(self, attr: str) -> OrderedDict[int, Callable[..., Any]]:
+        """The hook dict `attr` of this optimizer (made here for one built without __init__)."""
+        d = self.__dict__.get(attr)
+        if d is None:
+            d = self.__dict__[attr] = OrderedDict()
+        return d
+
+    def _register(self, attr: str, method: str, hook: Any, prepend: bool) -> RemovableHandle:
+        _callable_hook(f"{type(self).__name__}.{method}", hook)
+        hooks = self._hooks(attr)
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_step_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """hook(optimizer, args, kwargs) -> None or (new_args, new_kwargs), called before each
+        step() with step's positional arguments (the optimizer first, as torch) and keyword
+        arguments; a returned pair replaces them for step() and the later hooks."""
+        handle = self._register("_optimizer_step_pre_hooks", "register_step_pre_hook", hook, False)
+        self._step_hooked = True
+        return handle
+
+    def register_step_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """hook(optimizer, args, kwargs) -> None, called after each step() with the arguments
+        step() got (those of the pre-hooks, if they replaced them)."""
+        handle = self._register(
+            "_optimizer_step_post_hooks", "register_step_post_hook", hook, False
+        )
+        self._step_hooked = True
+        return handle
+
+    def register_state_dict_pre_hook(
+        self, hook: Callable[..., Any], prepend: bool = False
+    ) -> RemovableHandle:
+        """hook(optimizer) -> None, called at the start of state_dict(); prepend=True runs it
+        before the hooks registered already."""
+        return self._register(
+            "_optimizer_state_dict_pre_hooks", "register_state_dict_pre_hook", hook, prepend
+        )
+
+    def register_state_dict_post_hook(
+        self, hook: Callable[..., Any], prepend: bool = False
+    ) -> RemovableHandle:
+        """hook(optimizer, state_dict) -> state_dict or None, called at the end of
+        state_dict(): it may change the dict in place or return the one to use instead."""
+        return self._register(
+            "_optimizer_state_dict_post_hooks", "register_state_dict_post_hook", hook, prepend
+        )
+
+    def register_load_state_dict_pre_hook(
+        self, hook: Callable[..., Any], prepend: bool = False
+    ) -> RemovableHandle:
+        """hook(optimizer, state_dict) -> state_dict or None, called at the start of
+        load_state_dict() with a shallow copy of the given dict: it may change that copy in
+        place or return the dict to load instead."""
+        return self._register(
+            "_optimizer_load_state_dict_pre_hooks",
+            "register_load_state_dict_pre_hook",
+            hook,
+            prepend,
+        )
+
+    def register_load_state_dict_post_hook(
+        self, hook: Callable[..., Any], prepend: bool = False
+    ) -> RemovableHandle:
+        """hook(optimizer) -> None, called at the end of a load_state_dict() that loaded."""
+        return self._register(
+            "_optimizer_load_state_dict_post_hooks",
+            "register_load_state_dict_post_hook",
+            hook,
+            prepend,
+        )
+
+    def _hooked_step(self, step: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
+        """step(self, *args, **kwargs) with the step hooks around it, as torch: the global
+        pre-hooks, this optimizer's pre-hooks, step, this optimizer's post-hooks, the global
+        post-hooks."""
+        if self._in_hooked_step:  # a subclass's step calling super().step(): hooks ran already
+            return step(self, *args, **kwargs)
+        full: tuple = (self, *args)
+        pre = self.__dict__.get("_optimizer_step_pre_hooks") or {}
+        for hook in (*_global_optimizer_pre_hooks.values(), *pre.values()):
+            result = hook(self, full, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError(
+                        f"{type(self).__name__}.step: a step pre-hook must return None or a "
+                        f"tuple (new_args, new_kwargs), got {result!r}"
+                    )
+                full, kwargs = result
+        self._in_hooked_step = True
+        try:
+            out = step(*full, **kwargs)
+        finally:
+            self._in_hooked_step = False
+        post = self.__dict__.get("_optimizer_step_post_hooks") or {}
+        for hook in (*post.values(), *_global_optimizer_post_hooks.values()):
+            hook(self, full, kwargs)
+        # every hook removed again: back to the plain path (the class flag tracks the globals)
+        if not (_global_optimizer_pre_hooks or _global_optimizer_post_hooks):
+            Optimizer._step_hooked = False
+            if not (pre or post):
+                self.__dict__.pop("_step_hooked", None)
+        return out
+
     @staticmethod
     def _closure(closure: Callable[[], Any] | None) -> Any:
         if closure is None:
@@ -236,7 +469,9 @@ class Optimizer:
     def state_dict(self) -> dict[str, Any]:
         """{'state': {index: {name: array or number}}, 'param_groups': [{hyper-parameters...,
         'params': [indices]}]} as torch: parameters are numbered across the groups in order.
-        Arrays are copies; tuples (betas) are lists."""
+        Arrays are copies; tuples (betas) are lists. The state_dict hooks run around it."""
+        for hook in list(self._hooks("_optimizer_state_dict_pre_hooks").values()):
+            hook(self)
         index: dict[int, int] = {}
         groups = []
         for g in self.param_groups:
@@ -248,16 +483,33 @@ class Optimizer:
             for p, s in self.state.items()
             if id(p) in index
         }
-        return {"state": state, "param_groups": groups}
+        out = {"state": state, "param_groups": groups}
+        for hook in list(self._hooks("_optimizer_state_dict_post_hooks").values()):
+            result = hook(self, out)
+            if result is not None:
+                out = result
+        return out
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state_dict() of the same optimizer class on parameters of the same groups
         and shapes (checked first: on any mismatch a ValueError names the key and nothing
-        changes). Buffers are copied onto each parameter's device and dtype."""
+        changes). Buffers are copied onto each parameter's device and dtype. The load hooks
+        run around it: the pre-hooks get a shallow copy of state_dict and may replace it.
+        Hyper-parameters of _load_defaults the dict lacks (foreach...) get torch's values."""
         name = type(self).__name__
         where = f"{name}.load_state_dict"
         if not isinstance(state_dict, dict):
             raise TypeError(f"{where}: state_dict: expected a dict, got {type(state_dict)}")
+        state_dict = dict(state_dict)  # a shallow copy, as torch: the hooks may change it
+        for hook in list(self._hooks("_optimizer_load_state_dict_pre_hooks").values()):
+            result = hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        if not isinstance(state_dict, dict):
+            raise TypeError(
+                f"{where}: a load_state_dict pre-hook returned a {type(state_dict).__name__}, "
+                "expected a dict"
+            )
         for key in ("state", "param_groups"):
             if key not in state_dict:
                 raise ValueError(f"{where}: state_dict: no key '{key}'")
@@ -279,13 +531,15 @@ class Optimizer:
                     f"{at}['params']: the state_dict's group has {len(sg['params'])} "
                     f"parameters, this optimizer's {len(g['params'])}"
                 )
+            ng = {k: v for k, v in sg.items() if k != "params"}
             for key in self.defaults:
-                if key not in sg:
+                if key not in ng and key in self._load_defaults:
+                    ng[key] = self._load_defaults[key]
+                if key not in ng:
                     raise ValueError(
                         f"{at}: no key '{key}', which {name} needs (a state_dict of another "
                         f"optimizer class? {name} has {sorted(self.defaults)})"
                     )
-            ng = {k: v for k, v in sg.items() if k != "params"}
             self._check_group(ng, at)
             ng["params"] = g["params"]
             new_groups.append(ng)
@@ -309,6 +563,8 @@ class Optimizer:
             g.clear()
             g.update(ng)
         self.state = new_state
+        for hook in list(self._hooks("_optimizer_load_state_dict_post_hooks").values()):
+            hook(self)
 
     def _load_value(self, p: Tensor, key: str, v: Any, at: str) -> Any:
         name = type(self).__name__

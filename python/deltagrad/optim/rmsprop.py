@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..tensor import get_array_module
-from .optimizer import Optimizer, _flag, _grad_of, _nonneg
+from .optimizer import _FLAG_CHECKS, Optimizer, _flag, _grad_of, _nonneg
 
 __all__ = ["RMSprop"]
 
@@ -17,17 +17,23 @@ class RMSprop(Optimizer):
     """RMSprop (Hinton), as torch.optim.RMSprop: g = -grad if maximize else grad;
     g += weight_decay * w;  s = alpha * s + (1 - alpha) * g^2;  with centered,
     a = lerp(a, g, 1 - alpha) and avg = sqrt(s - a^2), else avg = sqrt(s);  avg += eps;
-    with momentum, b = momentum * b + g / avg and w -= lr * b, else w -= lr * g / avg."""
+    with momentum, b = momentum * b + g / avg and w -= lr * b, else w -= lr * g / avg.
+
+    As torch's, every argument may be positional (capturable, foreach, maximize and
+    differentiable too). foreach and capturable are checked, kept in the param groups and
+    change nothing; differentiable=True is a ValueError (the step is not recorded by
+    autograd)."""
 
     _state_keys = frozenset({"step", "square_avg", "momentum_buffer", "grad_avg"})
     _checks = {
         "lr": _nonneg,
+        "momentum": _nonneg,
         "alpha": _nonneg,
         "eps": _nonneg,
-        "weight_decay": _nonneg,
-        "momentum": _nonneg,
         "centered": _flag,
+        "weight_decay": _nonneg,
         "maximize": _flag,
+        **_FLAG_CHECKS,
     }
 
     def __init__(
@@ -39,19 +45,24 @@ class RMSprop(Optimizer):
         weight_decay: float = 0.0,
         momentum: float = 0.0,
         centered: bool = False,
-        *,
+        capturable: bool = False,
+        foreach: bool | None = None,
         maximize: bool = False,
+        differentiable: bool = False,
     ) -> None:
         super().__init__(
             params,
-            dict(
+            dict(  # torch's order of the param_groups keys
                 lr=lr,
+                momentum=momentum,
                 alpha=alpha,
                 eps=eps,
-                weight_decay=weight_decay,
-                momentum=momentum,
                 centered=centered,
+                weight_decay=weight_decay,
+                capturable=capturable,
+                foreach=foreach,
                 maximize=maximize,
+                differentiable=differentiable,
             ),
         )
 

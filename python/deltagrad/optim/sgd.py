@@ -11,7 +11,7 @@ import numpy as np
 from .. import _cpu, ops
 from ..backends import _override
 from ..tensor import get_array_module
-from .optimizer import Optimizer, _flag, _grad_of, _nonneg
+from .optimizer import _FLAG_CHECKS, Optimizer, _check_fused, _flag, _grad_of, _nonneg
 
 __all__ = ["SGD"]
 
@@ -26,7 +26,11 @@ def _dampening(where: str, name: str, value: Any) -> float:
 class SGD(Optimizer):
     """Stochastic gradient descent, as torch.optim.SGD: g = -grad if maximize else grad;
     g += weight_decay * w;  b = momentum * b + (1 - dampening) * g (b = g at the first
-    step);  g = g + momentum * b if nesterov else b;  w -= lr * g."""
+    step);  g = g + momentum * b if nesterov else b;  w -= lr * g.
+
+    foreach and fused are accepted, checked and kept in the param groups as torch's, and
+    change nothing (one implementation: a group's numpy parameters are updated together
+    anyway); differentiable=True is a ValueError (the step is not recorded by autograd)."""
 
     _state_keys = frozenset({"momentum_buffer"})
     _checks = {
@@ -36,7 +40,9 @@ class SGD(Optimizer):
         "weight_decay": _nonneg,
         "nesterov": _flag,
         "maximize": _flag,
+        **_FLAG_CHECKS,
     }
+    _load_defaults = {**Optimizer._load_defaults, "fused": False}  # torch's SGD.__setstate__
 
     def __init__(
         self,
@@ -48,6 +54,9 @@ class SGD(Optimizer):
         nesterov: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -56,8 +65,12 @@ class SGD(Optimizer):
             weight_decay=weight_decay,
             nesterov=nesterov,
             maximize=maximize,
+            foreach=foreach,
+            differentiable=differentiable,
+            fused=fused,
         )
         super().__init__(params, defaults)
+        _check_fused("SGD", fused, foreach)
 
     def _check_combination(self, group: dict[str, Any], where: str) -> None:
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
