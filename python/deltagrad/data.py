@@ -20,6 +20,7 @@ The old ``DataLoader(X, y, batch_size=None, shuffle=True, seed=None)`` is gone: 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Callable
 
@@ -34,12 +35,16 @@ __all__ = [
     "Dataset",
     "IterableDataset",
     "TensorDataset",
+    "StackDataset",
     "Subset",
     "ConcatDataset",
+    "ChainDataset",
     "random_split",
     "Sampler",
     "SequentialSampler",
     "RandomSampler",
+    "SubsetRandomSampler",
+    "WeightedRandomSampler",
     "BatchSampler",
     "default_collate",
     "default_convert",
@@ -126,23 +131,121 @@ class IterableDataset(Dataset):
     def __iter__(self) -> Iterator[Any]:
         raise NotImplementedError("Subclasses of IterableDataset should implement __iter__.")
 
-    def __add__(self, other: Any) -> Any:
-        raise TypeError(
-            "IterableDataset: + is not supported (torch's ChainDataset is not implemented)"
+    def __add__(self, other: Any) -> ChainDataset:
+        return ChainDataset([self, other])
+
+
+class StackDataset(Dataset):
+    """Item i of several data sets of one length side by side: ``StackDataset(a, b)[i]`` is
+    ``(a[i], b[i])``, ``StackDataset(x=a, y=b)[i]`` is ``{"x": a[i], "y": b[i]}``."""
+
+    datasets: tuple[Any, ...] | dict[str, Any]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if args and kwargs:
+            raise ValueError(
+                "StackDataset: datasets: supported either tuple- (via args) or dict- (via "
+                "kwargs) like input/output, but both types are given"
+            )
+        if not args and not kwargs:
+            raise ValueError("StackDataset: datasets: at least one dataset should be passed")
+        parts = list(args) if args else list(kwargs.values())
+        names = [str(i) for i in range(len(args))] if args else list(kwargs)
+        lengths = [len(d) for d in parts]
+        if any(k != lengths[0] for k in lengths):
+            sizes = ", ".join(f"{n}: {k}" for n, k in zip(names, lengths))
+            raise ValueError(f"StackDataset: size mismatch between datasets ({sizes})")
+        self._length = lengths[0]
+        self.datasets = args if args else kwargs
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __getitems__(self, indices: list[Any]) -> list[Any]:
+        """The items at ``indices`` (DataLoader's batched fetch), each part taken with the
+        part's own ``__getitems__`` where it has one."""
+        named = (
+            list(self.datasets.items())
+            if isinstance(self.datasets, dict)
+            else list(enumerate(self.datasets))
         )
+        columns = []
+        for _, d in named:
+            if callable(getattr(d, "__getitems__", None)):
+                items = d.__getitems__(indices)
+                if len(items) != len(indices):
+                    raise ValueError(
+                        "StackDataset: nested dataset's output size mismatch. Expected "
+                        f"{len(indices)}, got {len(items)}"
+                    )
+                columns.append(list(items))
+            else:
+                columns.append([d[i] for i in indices])
+        if isinstance(self.datasets, dict):
+            keys = [k for k, _ in named]
+            return [dict(zip(keys, row)) for row in zip(*columns)]
+        return [tuple(row) for row in zip(*columns)]
+
+    def __len__(self) -> int:
+        return self._length
+
+
+class ChainDataset(IterableDataset):
+    """The items of several IterableDatasets, one stream after the other (read lazily)."""
+
+    def __init__(self, datasets: Iterable[Any]) -> None:
+        self.datasets = datasets
+
+    @staticmethod
+    def _check(d: Any) -> None:
+        # torch: an AssertionError; deltagrad raises TypeError for an argument of a wrong type
+        if not isinstance(d, IterableDataset):
+            raise TypeError(f"ChainDataset only supports IterableDataset, got {type(d).__name__}")
+
+    def __iter__(self) -> Iterator[Any]:
+        for d in self.datasets:
+            self._check(d)
+            yield from d
+
+    def __len__(self) -> int:
+        total = 0
+        for d in self.datasets:
+            self._check(d)
+            total += len(d)
+        return total
 
 
 class Subset(Dataset):
-    """The items of ``dataset`` at ``indices``, in that order."""
+    """The items of ``dataset`` at ``indices``, in that order.
+
+    A subclass that overrides ``__getitem__`` must override ``__getitems__`` too (as in
+    torch): DataLoader fetches a batch with ``__getitems__``, which would bypass it."""
 
     def __init__(self, dataset: Any, indices: Sequence[int]) -> None:
         self.dataset = dataset
         self.indices = indices
+        cls = type(self)
+        if cls.__getitem__ is not Subset.__getitem__ and cls.__getitems__ is Subset.__getitems__:
+            raise NotImplementedError(
+                f"{cls.__name__} overrides __getitem__ but not __getitems__. When subclassing "
+                "Subset and overriding __getitem__, you must also override __getitems__ to "
+                "ensure DataLoader works correctly with your custom logic. A simple "
+                "implementation:\n\ndef __getitems__(self, indices):\n"
+                "    return [self.__getitem__(idx) for idx in indices]"
+            )
 
     def __getitem__(self, idx: Any) -> Any:
         if isinstance(idx, list):
             return self.dataset[[self.indices[i] for i in idx]]
         return self.dataset[self.indices[idx]]
+
+    def __getitems__(self, indices: list[Any]) -> list[Any]:
+        """The items at ``indices`` (DataLoader's batched fetch)."""
+        if callable(getattr(self.dataset, "__getitems__", None)):
+            return self.dataset.__getitems__([self.indices[i] for i in indices])
+        return [self.dataset[self.indices[i]] for i in indices]
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -155,6 +258,12 @@ class ConcatDataset(Dataset):
         self.datasets = list(datasets)
         if not self.datasets:
             raise ValueError("ConcatDataset: datasets: expected a non-empty iterable")
+        for i, d in enumerate(self.datasets):
+            if isinstance(d, IterableDataset):  # torch: an AssertionError
+                raise TypeError(
+                    f"ConcatDataset does not support IterableDataset (got {type(d).__name__} at "
+                    f"datasets[{i}]; chain streams with ChainDataset)"
+                )
         self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
 
     def __len__(self) -> int:
@@ -193,13 +302,12 @@ def random_split(
     dataset: Any, lengths: Sequence[int | float], generator: np.random.Generator | None = None
 ) -> list[Subset]:
     """Split ``dataset`` into non-overlapping Subsets of the given lengths (or fractions
-    summing to 1, the remainder spread one by one from the first, as torch)."""
+    summing to 1, the remainder spread one by one from the first, as torch; a split of
+    fractions that comes out empty gives a UserWarning, as in torch)."""
     _check_generator(generator, "random_split")
     n = len(dataset)
     lengths = list(lengths)
-    if not lengths or any(
-        isinstance(x, bool) or not isinstance(x, (int, float, np.number)) for x in lengths
-    ):
+    if any(isinstance(x, bool) or not isinstance(x, (int, float, np.number)) for x in lengths):
         raise TypeError(f"random_split: lengths: expected ints or fractions, got {lengths!r}")
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
         for i, frac in enumerate(lengths):
@@ -209,6 +317,14 @@ def random_split(
         for i in range(n - sum(sizes)):
             sizes[i % len(sizes)] += 1
         lengths = sizes
+        for i, k in enumerate(lengths):
+            if k == 0:
+                warnings.warn(
+                    f"random_split: length of split at index {i} is 0. This might result in an "
+                    "empty dataset.",
+                    UserWarning,
+                    stacklevel=2,
+                )
     if any(not _is_int(x) or x < 0 for x in lengths):
         raise ValueError(f"random_split: lengths: expected non-negative ints, got {lengths!r}")
     if sum(lengths) != n:
@@ -265,7 +381,9 @@ class RandomSampler(Sampler):
     """A random permutation of the indices every pass (or num_samples draws with replacement).
 
     generator: a numpy Generator (its state advances); None: each pass seeds a new one from
-    deltagrad's generator, as torch does from its default generator."""
+    deltagrad's generator, as torch does from its default generator. Unlike torch, an empty
+    data set with num_samples=None is accepted (no samples) rather than refused; num_samples
+    > 0 from an empty data set raises a ValueError when iterated."""
 
     def __init__(
         self,
@@ -289,6 +407,8 @@ class RandomSampler(Sampler):
                 f"RandomSampler: num_samples should be a positive integer value, but got "
                 f"num_samples={num_samples!r}"
             )
+        if num_samples is None:
+            len(data_source)  # as torch: a data source without __len__ is a TypeError now
 
     @property
     def num_samples(self) -> int:
@@ -306,6 +426,10 @@ class RandomSampler(Sampler):
                 )
             return rng.integers(0, n, size=k, dtype=np.int64)
         if n == 0:
+            if k:  # torch: a ZeroDivisionError
+                raise ValueError(
+                    f"RandomSampler: cannot draw num_samples={k} samples from an empty data set"
+                )
             return np.empty(0, dtype=np.int64)
         parts = [rng.permutation(n) for _ in range(k // n)]
         if k % n:
@@ -313,6 +437,154 @@ class RandomSampler(Sampler):
         return (
             np.concatenate(parts).astype(np.int64, copy=False) if parts else np.empty(0, np.int64)
         )
+
+    def __iter__(self) -> Iterator[int]:
+        yield from self._order().tolist()
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+def _host_indices(indices: Any) -> np.ndarray | None:
+    """indices as a 1-d int64 numpy array, or None where they are not integers."""
+    if isinstance(indices, Tensor):
+        indices = indices.data
+    if _is_array(indices):
+        indices = to_device(indices, "cpu")
+        return (
+            indices.astype(np.int64) if indices.ndim == 1 and indices.dtype.kind in "iu" else None
+        )
+    if isinstance(indices, range):
+        return np.arange(indices.start, indices.stop, indices.step, dtype=np.int64)
+    if not all(_is_int(i) for i in indices):
+        return None
+    return np.asarray(list(indices), dtype=np.int64).reshape(-1)
+
+
+class SubsetRandomSampler(Sampler):
+    """The elements of ``indices`` in a random order (a new permutation every pass).
+
+    generator: a numpy Generator (its state advances); None: deltagrad's generator
+    (dg.manual_seed), as torch draws from its default generator. Indices held in an array or
+    a Tensor are yielded as Python ints (torch yields 0-d tensors)."""
+
+    def __init__(
+        self, indices: Sequence[int], generator: np.random.Generator | None = None
+    ) -> None:
+        _check_generator(generator, "SubsetRandomSampler")
+        self.indices = indices
+        self.generator = generator
+
+    def _perm(self) -> np.ndarray:
+        rng = self.generator if self.generator is not None else get_rng()
+        return rng.permutation(len(self.indices))
+
+    def _order(self) -> np.ndarray:
+        """This pass's indices as an int64 array (DataLoader's fast path: integer indices)."""
+        idx = _host_indices(self.indices)
+        if idx is None:
+            raise TypeError("SubsetRandomSampler: indices: expected integers")
+        return idx[self._perm()]
+
+    def __iter__(self) -> Iterator[Any]:
+        perm = self._perm()
+        idx = self.indices
+        if isinstance(idx, Tensor) or _is_array(idx):
+            host = to_device(idx.data if isinstance(idx, Tensor) else idx, "cpu")
+            yield from host[perm].tolist()
+            return
+        for i in perm.tolist():
+            yield idx[i]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class WeightedRandomSampler(Sampler):
+    """num_samples indices of ``range(len(weights))`` drawn with probabilities proportional to
+    ``weights`` (torch.multinomial's semantics): with replacement, independent draws; without,
+    successive draws from the indices not drawn yet (an index of weight 0 comes only after
+    every positive one). weights are checked when iterated, as torch: NaN, infinite or
+    negative weights, or all zero, raise a RuntimeError; so does num_samples > len(weights)
+    without replacement.
+
+    self.weights is a float64 Tensor. generator: a numpy Generator (its state advances); None:
+    deltagrad's generator (dg.manual_seed), as torch draws from its default generator."""
+
+    def __init__(
+        self,
+        weights: Sequence[float],
+        num_samples: int,
+        replacement: bool = True,
+        generator: np.random.Generator | None = None,
+    ) -> None:
+        if not _is_int(num_samples) or num_samples <= 0:
+            raise ValueError(
+                "WeightedRandomSampler: num_samples should be a positive integer value, but got "
+                f"num_samples={num_samples!r}"
+            )
+        if not isinstance(replacement, bool):
+            raise ValueError(
+                "WeightedRandomSampler: replacement should be a boolean value, but got "
+                f"replacement={replacement!r}"
+            )
+        _check_generator(generator, "WeightedRandomSampler")
+        w = weights.data if isinstance(weights, Tensor) else weights
+        w = to_device(w, "cpu") if _is_array(w) else w
+        try:
+            arr = np.asarray(w)
+            if arr.dtype.kind not in "biuf":
+                raise TypeError(f"dtype {arr.dtype}")
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as e:
+            raise ValueError(
+                f"WeightedRandomSampler: weights: expected a sequence of real numbers ({e})"
+            ) from None
+        if arr.ndim != 1:
+            raise ValueError(
+                "WeightedRandomSampler: weights should be a 1d sequence but given weights have "
+                f"shape {tuple(arr.shape)}"
+            )
+        self.weights = Tensor(arr)
+        self.num_samples = int(num_samples)
+        self.replacement = replacement
+        self.generator = generator
+
+    def _order(self) -> np.ndarray:
+        """This pass's indices, as an int64 array (draws from the generator)."""
+        w = np.asarray(self.weights.data, dtype=np.float64)
+        n, k = w.shape[0], self.num_samples
+        where = "WeightedRandomSampler: weights"
+        if not self.replacement and k > n:
+            raise RuntimeError(
+                f"WeightedRandomSampler: cannot sample num_samples={k} > len(weights)={n} "
+                "samples without replacement"
+            )
+        if not np.isfinite(w).all():
+            raise RuntimeError(
+                f"{where}: invalid multinomial distribution (encountering probability entry = "
+                "infinity or NaN)"
+            )
+        if (w < 0).any():
+            raise RuntimeError(
+                f"{where}: invalid multinomial distribution (encountering probability entry < 0)"
+            )
+        if n == 0 or not (w > 0).any():
+            raise RuntimeError(
+                f"{where}: invalid multinomial distribution (sum of probabilities <= 0)"
+            )
+        w = w / w.max()  # the sum cannot overflow (weights near the float64 maximum)
+        rng = self.generator if self.generator is not None else get_rng()
+        if self.replacement:
+            cdf = np.cumsum(w)
+            cdf /= cdf[-1]
+            # u < 1 = cdf[-1], and a zero weight's empty interval [cdf[i-1], cdf[i]) is never hit
+            return np.searchsorted(cdf, rng.random(k), side="right").astype(np.int64)
+        # successive sampling as torch: the k smallest Exp(1) / w (w = 0 gives inf, or NaN for
+        # a zero draw, both sorted last), i.e. the top k of the Gumbel-max keys log w + Gumbel
+        with np.errstate(divide="ignore", invalid="ignore"):
+            keys = rng.standard_exponential(n) / w
+        return np.argsort(keys, kind="stable")[:k].astype(np.int64)
 
     def __iter__(self) -> Iterator[int]:
         yield from self._order().tolist()
@@ -716,8 +988,10 @@ class DataLoader:
     def _iter_items(self) -> Iterator[Any]:
         ds, collate = self.dataset, self.collate_fn
         if self._auto_collation:
+            # as torch's fetcher: a data set's __getitems__ (if any) fetches the whole batch
+            getitems = getattr(ds, "__getitems__", None)
             for indices in self.batch_sampler:
-                yield collate([ds[i] for i in indices])
+                yield collate(getitems(indices) if getitems else [ds[i] for i in indices])
         else:
             for i in self.sampler:
                 yield collate(ds[i])
@@ -746,13 +1020,16 @@ class DataLoader:
         if self._user_collate or not self._auto_collation:
             return None
         bs = self.batch_sampler
-        if type(bs) is not BatchSampler or type(bs.sampler) not in (
-            SequentialSampler,
-            RandomSampler,
-            DistributedSampler,
-        ):
+        if type(bs) is not BatchSampler:
             return None
-        if bs.sampler.data_source is not self.dataset:
+        sampler = bs.sampler
+        if type(sampler) in (SequentialSampler, RandomSampler, DistributedSampler):
+            if sampler.data_source is not self.dataset:
+                return None
+        elif type(sampler) is SubsetRandomSampler:
+            if _host_indices(sampler.indices) is None:
+                return None
+        elif type(sampler) is not WeightedRandomSampler:
             return None
         found = _tensor_arrays(self.dataset)
         if found is None:
