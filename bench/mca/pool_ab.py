@@ -7,9 +7,10 @@ builds write the same output arrays while timed (round 24: one array each biased
   PYTHONPATH=python python bench/mca/pool_ab.py A/_cpu*.so B/_cpu*.so
 
 OP= max (default: forward with indices), max_bwd, avg, avg_bwd, adaptive, adaptive_bwd.
-NT=1 or 2 (default) threads; DG_CPU_ISA=avx2 selects the AVX2 kernels in both. Checks that both
-builds give the same bits. Run it under the measurement lock, when no build runs: with another
-process busy on one of the 2 cores a 2-thread pass takes 2-4x longer and the ratios scatter."""
+NT=1 or 2 (default) threads; LINE_OFFSETS=Y,I places the outputs (below); DG_CPU_ISA=avx2
+selects the AVX2 kernels in both. Checks that both builds give the same bits. Run it under the
+measurement lock, when no build runs: with another process busy on one of the 2 cores a
+2-thread pass takes 2-4x longer and the ratios scatter."""
 
 import os
 import random
@@ -24,6 +25,16 @@ def load(path, tag):
     return load_build(path, tag, threads=int(os.environ.get("NT", "2")))
 
 
+def at_offset(shape, dtype, off):
+    """An uninitialized array starting `off` bytes past a 64-byte line (None: np.empty's)."""
+    if off is None:
+        return np.empty(shape, dtype)
+    n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buf = np.empty(n + 128, np.uint8)
+    start = (-buf.ctypes.data) % 64 + off
+    return buf[start : start + n].view(dtype).reshape(shape)
+
+
 def main():
     a, b = load(sys.argv[1], "a"), load(sys.argv[2], "b")
     rounds = int(os.environ.get("ROUNDS", "40"))
@@ -31,12 +42,17 @@ def main():
     shape = (16, 64, 128, 128)
     x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
     small = (16, 64, 1, 1) if op.startswith("adaptive") else (16, 64, 64, 64)
-    ya, yb = (np.empty(small, np.float32) for _ in range(2))
-    ia, ib = (np.empty(small, np.int64) for _ in range(2))
+    # LINE_OFFSETS="Y,I": the outputs y (and dx) and the indices start Y and I bytes past a
+    # 64-byte line (default: where numpy puts them). Round 35: the max forward's speed
+    # depended on the indices' offset.
+    offs = os.environ.get("LINE_OFFSETS")
+    oy, oi = (int(v) for v in offs.split(",")) if offs else (None, None)
+    ya, yb = (at_offset(small, np.float32, oy) for _ in range(2))
+    ia, ib = (at_offset(small, np.int64, oi) for _ in range(2))
     if op == "max_bwd":
         a.max_pool2d(x, 2, 2, 0, 1, False, True, out=ya, indices_out=ia)
     dy = np.random.default_rng(2).standard_normal(small, dtype=np.float32)
-    xa, xb = (np.empty(shape, np.float32) for _ in range(2))
+    xa, xb = (at_offset(shape, np.float32, oy) for _ in range(2))
     passes = {  # (run(module, out, indices, dx), bytes moved, outputs compared)
         "max": (
             lambda m, y, i, d: m.max_pool2d(x, 2, 2, 0, 1, False, True, out=y, indices_out=i),
