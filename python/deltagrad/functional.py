@@ -2391,3 +2391,25 @@ __all__ += [
     "cosine_similarity",
     "pairwise_distance",
 ]
+
+from ._functional_pool_more import (  # noqa: E402
+    adaptive_max_pool1d,
+    adaptive_max_pool1d_with_indices,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_with_indices,
+    lp_pool1d,
+    lp_pool2d,
+)
+
+__all__ += [
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool1d_with_indices",
+    "adaptive_max_pool2d_with_indices",
+    "lp_pool1d",
+    "lp_pool2d",
+]
+
+from ._functional_convt import conv1d, conv_transpose1d, conv_transpose2d  # noqa: E402
+
+__all__ += ["conv1d", "conv_transpose1d", "conv_transpose2d"]

@@ -18,6 +18,10 @@ __all__ = [
     "MaxPool1d",
     "AvgPool1d",
     "AdaptiveAvgPool1d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "LPPool1d",
+    "LPPool2d",
 ]
 
 
@@ -220,3 +224,70 @@ class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
         owner = type(self).__name__
         o = _single(self.output_size, owner, "output_size", 0)
         return _from_2d(F._adaptive_avg_pool2d(_as_2d(input, owner), (1, o), owner))
+
+
+# ---- adaptive max pooling and power-average pooling (deltagrad.functional's) -----------------
+
+
+class _AdaptiveMaxPoolNd(Module):
+    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+        super().__init__()
+        self.output_size = output_size
+        self.return_indices = return_indices
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    """The maximum over torch's adaptive windows of (N, C, L) / (C, L), to output_size (an
+    int); return_indices: also each maximum's int64 index in L."""
+
+    def forward(self, input: Tensor) -> Any:
+        return F.adaptive_max_pool1d(input, self.output_size, self.return_indices)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    """The maximum over torch's adaptive windows of (N, C, H, W) / (C, H, W), to output_size
+    (an int, a pair; None keeps the input's size); return_indices: also each maximum's int64
+    flat index in its H*W plane."""
+
+    def forward(self, input: Tensor) -> Any:
+        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
+
+
+class _LPPoolNd(Module):
+    def __init__(
+        self, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False
+    ) -> None:
+        super().__init__()
+        self.norm_type = norm_type
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.ceil_mode = ceil_mode
+
+    def extra_repr(self) -> str:
+        return (
+            f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"ceil_mode={self.ceil_mode}"
+        )
+
+
+class LPPool1d(_LPPoolNd):
+    """(sum of x ** norm_type) ** (1 / norm_type) over each window of (N, C, L) / (C, L);
+    norm_type inf: the max of |x|."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.lp_pool1d(
+            input, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode
+        )
+
+
+class LPPool2d(_LPPoolNd):
+    """(sum of x ** norm_type) ** (1 / norm_type) over each window of (N, C, H, W) /
+    (C, H, W); norm_type inf: the max of |x|."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.lp_pool2d(
+            input, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode
+        )
