@@ -3,7 +3,7 @@ state_dict) and learning-rate schedulers (deltagrad.optim.lr_scheduler).
 
 SGD and Adam/AdamW update each parameter with one fused in-place kernel
 (dg.ops.sgd_update / dg.ops.adam_update); RMSprop, Adagrad, Adam's amsgrad, Adadelta, Adamax,
-NAdam, RAdam, ASGD and Rprop are array code (numpy or cupy)."""
+NAdam, RAdam, ASGD, Rprop and LBFGS are array code (numpy or cupy)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from . import lr_scheduler
 from ._more import ASGD, Adadelta, Adamax, NAdam, RAdam, Rprop
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .lbfgs import LBFGS
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
 from .sgd import SGD
@@ -28,5 +29,6 @@ __all__ = [
     "RAdam",
     "ASGD",
     "Rprop",
+    "LBFGS",
     "lr_scheduler",
 ]
