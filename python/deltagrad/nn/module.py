@@ -69,6 +69,18 @@ class _StateDictValueError(RuntimeError, ValueError):
     raises; also a ValueError, as deltagrad raised before)."""
 
 
+def _key_errors(missing: list[str], unexpected: list[str]) -> list[str]:
+    """A strict load_state_dict's messages for missing and unexpected keys, as torch's."""
+    errors = []
+    if missing:
+        errors.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
+    if unexpected:
+        errors.append(
+            "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + "."
+        )
+    return errors
+
+
 class RemovableHandle:
     """What the register_*_hook methods return: handle.remove() takes the hook off again (and
     its with_kwargs / always_call marks); as a context manager, the hook is removed on exit."""
@@ -291,6 +303,34 @@ def _parse_to(owner: str, device: Any, dtype: Any) -> tuple[str | None, Any]:
     return device, dtype
 
 
+_MEMORY_FORMATS = ("preserve_format", "contiguous_format")
+
+
+def _check_memory_format(owner: str, memory_format: Any) -> None:
+    """Module.to's memory_format: None or a format deltagrad already keeps (every array is
+    C-contiguous), given by name or as torch's object; channels_last and the rest refused."""
+    if memory_format is None:
+        return
+    name = memory_format if isinstance(memory_format, str) else None
+    if type(memory_format).__name__ == "memory_format":  # torch.preserve_format and co.
+        name = str(memory_format).removeprefix("torch.")
+    if name is None:
+        raise TypeError(
+            f"{owner}: memory_format: expected None or a format name, got "
+            f"{type(memory_format).__name__}"
+        )
+    if name in ("channels_last", "channels_last_3d"):
+        raise NotImplementedError(
+            f"{owner}: memory_format: {name} is not supported (deltagrad keeps every array "
+            "C-contiguous); use None, 'preserve_format' or 'contiguous_format'"
+        )
+    if name not in _MEMORY_FORMATS:
+        raise ValueError(
+            f"{owner}: memory_format: expected None, 'preserve_format' or 'contiguous_format', "
+            f"got {memory_format!r}"
+        )
+
+
 class Module:
     """Base class of every layer, as torch.nn.Module.
 
@@ -303,6 +343,9 @@ class Module:
     parameters and the persistent buffers."""
 
     training: bool
+    # torch's convention: the format version of the module's state, given to the state_dict
+    # hooks as local_metadata["version"] (and recorded in state_dict()._metadata)
+    _version: int = 1
 
     def __init__(self) -> None:
         d = self.__dict__
@@ -317,6 +360,10 @@ class Module:
         d["_forward_pre_hooks_with_kwargs"] = OrderedDict()
         d["_backward_hooks"] = OrderedDict()
         d["_backward_pre_hooks"] = OrderedDict()
+        d["_state_dict_pre_hooks"] = OrderedDict()
+        d["_state_dict_hooks"] = OrderedDict()
+        d["_load_state_dict_pre_hooks"] = OrderedDict()
+        d["_load_state_dict_post_hooks"] = OrderedDict()
         d["training"] = True
 
     # ---- registration ----------------------------------------------------------------------
@@ -647,9 +694,52 @@ class Module:
             "the gradients with respect to the module's inputs and outputs)"
         )
 
+    def register_state_dict_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """hook(module, prefix, keep_vars) runs when state_dict() reaches this module (on
+        every submodule, with its key prefix such as "0."), before its entries are added."""
+        return self._add_hook("register_state_dict_pre_hook", "_state_dict_pre_hooks", hook)
+
+    def register_state_dict_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """hook(module, state_dict, prefix, local_metadata) runs once state_dict() has added
+        this module's and its submodules' entries; it may edit state_dict in place and must
+        return None (anything else is torch's RuntimeError). local_metadata is
+        {"version": type(module)._version}."""
+        return self._add_hook("register_state_dict_post_hook", "_state_dict_hooks", hook)
+
+    def register_load_state_dict_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs) runs before load_state_dict checks anything, on each
+        submodule in turn from the root down (as torch). The root's hook gets the (copied)
+        state dict, a submodule's the dict of the keys under its prefix; renaming, adding or
+        removing keys there changes what is loaded. strict is always True (torch collects the
+        keys either way); keys appended to missing_keys / unexpected_keys are reported as
+        such, and any message appended to error_msgs makes load_state_dict raise (nothing
+        loaded). local_metadata: the state dict's _metadata entry for the module (what
+        state_dict() recorded: {"version": ...}), or {}."""
+        return self._add_hook(
+            "register_load_state_dict_pre_hook", "_load_state_dict_pre_hooks", hook
+        )
+
+    def register_load_state_dict_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """hook(module, incompatible_keys) runs after load_state_dict loaded the module's
+        subtree (submodules first, as torch); incompatible_keys is the named tuple
+        (missing_keys, unexpected_keys), whose lists the hook may edit in place: what is left
+        decides whether a strict load fails (then every parameter and buffer is restored) and
+        is what load_state_dict returns. Returning anything but None is torch's
+        AssertionError."""
+        return self._add_hook(
+            "register_load_state_dict_post_hook", "_load_state_dict_post_hooks", hook
+        )
+
     def _add_hook(
-        self, method: str, attr: str, hook: Any, prepend: bool, flags: dict[str, bool]
+        self,
+        method: str,
+        attr: str,
+        hook: Any,
+        prepend: bool = False,
+        flags: dict[str, bool] | None = None,
     ) -> RemovableHandle:
+        flags = flags or {}
         if not callable(hook):
             raise TypeError(
                 f"{type(self).__name__}.{method}: hook: expected a callable, got "
@@ -794,11 +884,35 @@ class Module:
                 t.grad = grad
         return self
 
-    def to(self, device: Any = None, dtype: Any = None) -> Module:
+    def to(
+        self,
+        device: Any = None,
+        dtype: Any = None,
+        non_blocking: bool = False,
+        *,
+        memory_format: Any = None,
+    ) -> Module:
         """Move (device "cpu" / "cuda") and/or cast (a floating dtype) the parameters, buffers
         and gradients in place; integer buffers keep their dtype, as in torch. Also
-        to(dtype) and to(tensor). Returns self."""
-        device, dtype = _parse_to(f"{type(self).__name__}.to", device, dtype)
+        to(dtype, non_blocking) and to(tensor, non_blocking). Returns self.
+
+        non_blocking (a bool, as torch) changes nothing: deltagrad's copies are synchronous.
+        memory_format: None, "preserve_format" or "contiguous_format" (torch's objects of
+        those names too), which change nothing as every array is kept C-contiguous;
+        channels_last has no deltagrad equivalent and is refused."""
+        owner = f"{type(self).__name__}.to"
+        if isinstance(dtype, (bool, np.bool_)) and not (
+            isinstance(device, str) and device in ("cpu", "cuda")
+        ):  # to(dtype, non_blocking) or to(tensor, non_blocking), as torch
+            if non_blocking is not False:
+                raise TypeError(f"{owner}: got multiple values for argument 'non_blocking'")
+            dtype, non_blocking = None, dtype
+        if not isinstance(non_blocking, (bool, np.bool_)):
+            raise TypeError(
+                f"{owner}: non_blocking: expected a bool, got {type(non_blocking).__name__}"
+            )
+        _check_memory_format(owner, memory_format)
+        device, dtype = _parse_to(owner, device, dtype)
 
         def fn(a: Any) -> Any:
             if dtype is not None and a.dtype.kind == "f" and a.dtype != dtype:
@@ -838,12 +952,15 @@ class Module:
             "called: override set_extra_state (and get_extra_state) to load extra state"
         )
 
-    def _state_items(self, prefix: str = "", extra: str = "") -> Iterator[tuple[str, Any]]:
+    def _state_items(
+        self, prefix: str = "", extra: str = "", recurse: bool = True
+    ) -> Iterator[tuple[str, Any]]:
         """(name, tensor) of state_dict, as torch orders it: each module's parameters, then its
         persistent buffers, then its extra state, then its children; a tied tensor appears
         under every name. extra "get": a module that overrides get_extra_state adds
         ("<prefix>_extra_state", its value); "set": one that overrides set_extra_state adds
-        that key with an _ExtraState slot (what load_state_dict expects); "": none."""
+        that key with an _ExtraState slot (what load_state_dict expects); "": none.
+        recurse=False: this module's entries only."""
         for name, p in self._parameters.items():
             if p is not None:
                 yield prefix + name, p
@@ -854,6 +971,8 @@ class Module:
             yield prefix + "_extra_state", self.get_extra_state()
         elif extra == "set" and type(self).set_extra_state is not Module.set_extra_state:
             yield prefix + "_extra_state", _ExtraState(self)
+        if not recurse:
+            return
         for name, m in self._modules.items():
             if m is not None:
                 yield from m._state_items(f"{prefix}{name}.", extra)
@@ -891,15 +1010,35 @@ class Module:
             raise TypeError(f"{owner}: prefix: expected a str, got {type(prefix).__name__}")
         if destination is None:
             destination = OrderedDict()
+            destination._metadata = OrderedDict()  # type: ignore[attr-defined]
         elif not hasattr(destination, "__setitem__"):
             raise TypeError(
                 f"{owner}: destination: expected a dict, got {type(destination).__name__}"
             )
-        for n, t in self._state_items(prefix, "get"):
+        # as torch: each module records its metadata, runs its pre-hooks, adds its own
+        # entries, lets each child do the same (through the child's state_dict, so an
+        # override is honoured), then runs its post-hooks
+        local_metadata = {"version": self._version}
+        if hasattr(destination, "_metadata"):
+            destination._metadata[prefix[:-1]] = local_metadata
+        d = self.__dict__
+        for hook in list(d.get("_state_dict_pre_hooks", {}).values()):
+            hook(self, prefix, keep_vars)
+        for n, t in self._state_items(prefix, "get", recurse=False):
             if keep_vars or not isinstance(t, Tensor):
                 destination[n] = t
             else:
                 destination[n] = np.array(t.numpy(), copy=True)
+        for name, m in self._modules.items():
+            if m is not None:
+                m.state_dict(
+                    destination=destination, prefix=f"{prefix}{name}.", keep_vars=keep_vars
+                )
+        for hook in list(d.get("_state_dict_hooks", {}).values()):
+            if hook(self, destination, prefix, local_metadata) is not None:
+                raise RuntimeError(
+                    f"{owner}: state_dict post-hook must return None (edit state_dict in place)"
+                )
         return destination
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
@@ -916,9 +1055,22 @@ class Module:
         A module that overrides set_extra_state gets its "<prefix>_extra_state" value (missing:
         a missing key, as torch); a tensor listed under two names (tied) takes the value of
         the last. Returns the named tuple (missing_keys, unexpected_keys)."""
+        owner = type(self).__name__
         if not isinstance(assign, (bool, np.bool_)):
-            raise TypeError(f"{type(self).__name__}.load_state_dict: assign: expected a bool")
-        plan, missing, unexpected = self._check_state_dict(state_dict, strict)
+            raise TypeError(f"{owner}.load_state_dict: assign: expected a bool")
+        mods = list(self.named_modules(remove_duplicate=False))
+        pre = any(m.__dict__.get("_load_state_dict_pre_hooks") for _, m in mods)
+        post = [
+            (m, list(hooks.values()))
+            for m in self._post_order()  # as torch: each module's after its subtree's
+            if (hooks := m.__dict__.get("_load_state_dict_post_hooks"))
+        ]
+        hook_lists = None
+        if pre:
+            state_dict, hook_lists = self._run_load_pre_hooks(state_dict, mods, bool(assign))
+        plan, missing, unexpected = self._check_state_dict(
+            state_dict, strict, hook_lists=hook_lists, defer_keys=bool(post)
+        )
         # every check passed: the extra states first (set_extra_state may raise: then no
         # tensor changed), then build every new array and assign them all (nothing can fail
         # between the first assignment and the last)
@@ -936,18 +1088,95 @@ class Module:
                 new.append((t, xp.ascontiguousarray(value)))
             else:  # C order: a ported kernel given as kernel.T is a Fortran array
                 new.append((t, xp.array(value, dtype=t.dtype, copy=True, order="C")))
+        old = [(t, t.data, t.grad) for t, _ in new] if post and strict else []
         for t, arr in new:
             t.data = arr
             t._version[0] += 1  # a graph that read the old array now refuses backward
             t.grad = None
-        return _IncompatibleKeys(missing, unexpected)
+        if not post:
+            return _IncompatibleKeys(missing, unexpected)
+        keys = _IncompatibleKeys(missing, unexpected)  # the hooks edit these lists in place
+        for m, hooks in post:
+            for hook in hooks:
+                if hook(m, keys) is not None:
+                    raise AssertionError(
+                        f"{type(m).__name__}: Hooks registered with "
+                        "``register_load_state_dict_post_hook`` are not expected to return new "
+                        "values, if incompatible_keys need to be modified, it should be done "
+                        "inplace."
+                    )
+        errors = _key_errors(missing, unexpected) if strict else []
+        if errors:  # what the post-hooks left: undo the load, then fail as torch
+            for t, data, grad in old:
+                t.data = data
+                t._version[0] += 1
+                t.grad = grad
+            raise _StateDictKeyError(
+                f"Error(s) in loading state_dict for {owner} (nothing was loaded: the "
+                "parameters and buffers were restored after the load post-hooks ran):\n\t"
+                + "\n\t".join(errors)
+            )
+        return keys
+
+    def _post_order(self) -> Iterator[Module]:
+        """Every submodule after its own submodules (a shared one at each place), then self."""
+        for m in self._modules.values():
+            if m is not None:
+                yield from m._post_order()
+        yield self
+
+    def _run_load_pre_hooks(
+        self, state_dict: Any, mods: list[tuple[str, Module]], assign: bool
+    ) -> tuple[Any, tuple[list[str], list[str], list[str]]]:
+        """The load pre-hooks of every module, from the root down, as torch calls them: the
+        root's on a copy of state_dict (its _metadata kept), a submodule's on a dict of the
+        keys under its prefix, whose edits then replace those keys in the copy. Returns the
+        edited copy and the (missing_keys, unexpected_keys, error_msgs) the hooks filled."""
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
+            raise TypeError(
+                f"{type(self).__name__}.load_state_dict: state_dict: expected a dict (name -> "
+                f"array), got {type(state_dict).__name__}"
+            )
+        metadata = getattr(state_dict, "_metadata", None)
+        state_dict = OrderedDict(state_dict)
+        if metadata is not None:
+            state_dict._metadata = metadata  # type: ignore[attr-defined]
+        lists: tuple[list[str], list[str], list[str]] = ([], [], [])
+        for name, m in mods:
+            hooks = list(m.__dict__.get("_load_state_dict_pre_hooks", {}).values())
+            if not hooks:
+                continue
+            prefix = f"{name}." if name else ""
+            local_metadata = {} if metadata is None else metadata.get(name, {})
+            if assign:  # as torch (which also writes it into the state dict's metadata)
+                local_metadata["assign_to_params_buffers"] = assign
+            local = (
+                state_dict
+                if not prefix
+                else {k: v for k, v in state_dict.items() if k.startswith(prefix)}
+            )
+            for hook in hooks:
+                hook(m, local, prefix, local_metadata, True, *lists)
+            if prefix:  # the hooks' view of the keys under prefix replaces them
+                for k in [k for k in state_dict if k.startswith(prefix)]:
+                    del state_dict[k]
+                state_dict.update((k, v) for k, v in local.items() if k.startswith(prefix))
+        return state_dict, lists
 
     def _check_state_dict(
-        self, state_dict: Any, strict: bool, header: bool = False
+        self,
+        state_dict: Any,
+        strict: bool,
+        header: bool = False,
+        hook_lists: tuple[list[str], list[str], list[str]] | None = None,
+        defer_keys: bool = False,
     ) -> tuple[list[tuple[Any, Any]], list[str], list[str]]:
         """load_state_dict's checks, changing nothing: (the (target, array) pairs to assign,
         missing keys, unexpected keys), or the error load_state_dict raises. The values need
-        only .shape and .dtype, so Module.load runs it on a file's header before reading."""
+        only .shape and .dtype, so Module.load runs it on a file's header before reading.
+        hook_lists: the (missing_keys, unexpected_keys, error_msgs) the load pre-hooks filled
+        (their keys come first; an error message always fails). defer_keys: strict's missing
+        and unexpected keys are left to the caller (load post-hooks may clear them)."""
         owner = type(self).__name__
         if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
             raise TypeError(
@@ -972,19 +1201,13 @@ class Module:
             if k not in state_dict and k.rpartition(".")[2] != "num_batches_tracked"
         ]
         unexpected = [k for k in state_dict if k not in targets]
-        errors: list[str] = []
+        hook_errors: list[str] = []
+        if hook_lists is not None:
+            missing = hook_lists[0] + missing
+            unexpected = hook_lists[1] + unexpected
+            hook_errors = [str(e) for e in hook_lists[2]]
+        errors = _key_errors(missing, unexpected) if strict and not defer_keys else []
         value_errors: list[str] = []
-        if strict:
-            if missing:
-                errors.append(
-                    "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + "."
-                )
-            if unexpected:
-                errors.append(
-                    "Unexpected key(s) in state_dict: "
-                    + ", ".join(f'"{k}"' for k in unexpected)
-                    + "."
-                )
         plan: list[tuple[Any, Any]] = []
         for name, t in targets.items():
             if name not in state_dict:
@@ -1022,11 +1245,13 @@ class Module:
                 )
                 continue
             plan.append((t, value))
-        if errors or value_errors:
+        if errors or hook_errors or value_errors:
             msg = f"Error(s) in loading state_dict for {owner} (nothing was loaded):\n\t" + (
-                "\n\t".join(errors + value_errors)
+                "\n\t".join(errors + hook_errors + value_errors)
             )
-            raise (_StateDictValueError if value_errors else _StateDictKeyError)(msg)
+            if value_errors:
+                raise _StateDictValueError(msg)
+            raise _StateDictKeyError(msg) if errors else RuntimeError(msg)
         return plan, missing, unexpected
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -1039,10 +1264,21 @@ class Module:
         """Read a file written by save() (or an old .npz) with dg.load into the module,
         through load_state_dict (checked before anything changes); returns the module.
         Names, shapes and dtypes are checked against the file's header before any tensor
-        is read, so a file that does not fit allocates nothing."""
+        is read, so a file that does not fit allocates nothing (not when the module has load
+        state_dict hooks, which may rename keys: then the checks follow the reading)."""
         from ..serialization import load as _load
 
-        state = _load(path, check=lambda head: self._check_state_dict(head, strict, header=True))
+        hooked = any(
+            m.__dict__.get("_load_state_dict_pre_hooks")
+            or m.__dict__.get("_load_state_dict_post_hooks")
+            for m in self.modules()
+        )
+        if hooked:  # the hooks may rename keys or clear errors: check after reading
+            state = _load(path)
+        else:
+            state = _load(
+                path, check=lambda head: self._check_state_dict(head, strict, header=True)
+            )
         self.load_state_dict(_flatten(state), strict=strict)
         return self
 
