@@ -94,6 +94,51 @@ def _broadcast(op: str, **shapes: tuple[int, ...]) -> tuple[int, ...]:
         raise _LossError(f"{op}: the shapes do not broadcast: {listed}") from None
 
 
+def _broadcast_mismatch(a: tuple[int, ...], b: tuple[int, ...]) -> str | None:
+    """torch's message when shapes a and b do not broadcast (the first clash from the right,
+    as its infer_size), else None."""
+    n = max(len(a), len(b))
+    pa, pb = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
+    for i in range(n - 1, -1, -1):
+        if pa[i] != pb[i] and pa[i] != 1 and pb[i] != 1:
+            return (
+                f"The size of tensor a ({pa[i]}) must match the size of tensor b ({pb[i]}) at "
+                f"non-singleton dimension {i}"
+            )
+    return None
+
+
+_TARGET_SIZE_WARNING = (
+    "Using a target size ({}) that is different to the input size ({}). This will likely "
+    "lead to incorrect results due to broadcasting. Please ensure they have the same size."
+)
+
+
+def broadcast_regression(
+    y: Tensor, t: Tensor, op: str, stacklevel: int = 3
+) -> tuple[Tensor, Tensor]:
+    """torch 2.13's input / target handling in mse_loss, l1_loss, smooth_l1_loss and
+    huber_loss: equal shapes pass unchanged (the fused kernels' path); other shapes warn
+    (torch's UserWarning, its text unprefixed so that filters written for torch match it)
+    and are broadcast with expand, so that each operand's gradient sums back to its own
+    shape; shapes that do not broadcast raise _LossError with torch's message.
+    stacklevel: the warning's, pointing at the loss function's caller."""
+    if y.shape == t.shape:
+        return y, t
+    warnings.warn(_TARGET_SIZE_WARNING.format(t.shape, y.shape), UserWarning, stacklevel=stacklevel)
+    clash = _broadcast_mismatch(y.shape, t.shape)
+    if clash is not None:
+        raise _LossError(
+            f"{op}: target has shape {t.shape}, which does not broadcast with the input's shape "
+            f"{y.shape}: {clash}"
+        )
+    shape = tuple(np.broadcast_shapes(y.shape, t.shape))
+    # contiguous: the kernels read memory linearly (a broadcast view would be copied anyway)
+    y = y if y.shape == shape else y.expand(shape).contiguous()
+    t = t if t.shape == shape else t.expand(shape).contiguous()
+    return y, t
+
+
 def _reduction(size_average: Any, reduce: Any, reduction: Any, op: str) -> str:
     """reduction, or torch's mapping of the deprecated size_average / reduce when either is
     given (with torch's UserWarning: deltagrad._reduction.legacy_reduction)."""

@@ -885,11 +885,20 @@ def _check_reduction(reduction: str, owner: str) -> None:
     choice(reduction, ops.REDUCTIONS, owner, "reduction")
 
 
-def _pair(y: Any, t: Any, name: str) -> tuple[Tensor, Tensor]:
+def _pair(y: Any, t: Any, name: str, mismatch: str | None = None) -> tuple[Tensor, Tensor]:
+    """input and target as Tensors, target cast to input's dtype. Their shapes must be equal
+    (mismatch: the error's message, torch's, when they are not); "broadcast": torch's
+    regression losses, which warn and broadcast (_broadcast_regression)."""
     y, t = _tensor(y, f"{name}: input"), _tensor(t, f"{name}: target")
-    if t.shape != y.shape:
+    if mismatch == "broadcast":
+        # stacklevel 4: the warning points at the loss function's caller
+        y, t = _broadcast_regression(y, t, name, stacklevel=4)
+    elif t.shape != y.shape:
         raise ValueError(
-            f"{name}: target has shape {t.shape}, expected the input's shape {y.shape}"
+            f"{name}: "
+            + (mismatch or "target has shape {t}, expected the input's shape {y}").format(
+                t=t.shape, y=y.shape
+            )
         )
     if t.dtype != y.dtype:
         t = t.astype(y.dtype) if t.requires_grad else Tensor(t.data.astype(y.dtype))
@@ -945,12 +954,14 @@ def mse_loss(
 ) -> Tensor:
     """mean((y - t)**2) (or "sum", or "none"), y the input and t the target; weight (the
     input's shape) scales each element's loss, "mean" then dividing by weight.sum(), as torch.
+    A target of another shape is broadcast with input, with torch's UserWarning.
     Differentiable in input, target and weight."""
     op = "mse_loss"
+    x = _tensor(input, f"{op}: input")  # weight must have its shape (before the broadcast)
+    y, t = _pair(x, target, op, "broadcast")
     reduction = _resolve_reduction(size_average, reduce, reduction, op)
-    y, t = _pair(input, target, op)
     if weight is not None:
-        return _weighted(mse_loss(y, t, reduction="none"), weight, y, reduction, op, True)
+        return _weighted(mse_loss(y, t, reduction="none"), weight, x, reduction, op, True)
     loss, dy = ops.mse_loss(y.data, t.data, reduction)
     return _loss(loss, dy, y, t, op, -1.0)
 
@@ -992,7 +1003,13 @@ def binary_cross_entropy(
     if isinstance(weight, str):  # binary_cross_entropy(p, t, "sum"): the older signature
         weight, reduction = None, weight
     reduction = _resolve_reduction(size_average, reduce, reduction, op)
-    p, t = _pair(input, target, op)
+    p, t = _pair(
+        input,
+        target,
+        op,
+        "Using a target size ({t}) that is different to the input size ({y}) is deprecated. "
+        "Please ensure they have the same size.",
+    )
     w = _bce_weight(weight, p, op, "weight")
     loss, dp = ops.binary_cross_entropy(p.data, t.data, reduction if w is None else "none")
     dt = None
@@ -1032,7 +1049,7 @@ def binary_cross_entropy_with_logits(
     if isinstance(weight, str):  # binary_cross_entropy_with_logits(z, t, "sum"): the older one
         weight, reduction = None, weight
     reduction = _resolve_reduction(size_average, reduce, reduction, op)
-    z, t = _pair(input, target, op)
+    z, t = _pair(input, target, op, "Target size ({t}) must be the same as input size ({y})")
     w = _bce_weight(weight, z, op, "weight")
     pw = _bce_weight(pos_weight, z, op, "pos_weight")
     if w is None and pw is None:  # the fused kernel
@@ -1126,12 +1143,14 @@ def l1_loss(
 ) -> Tensor:
     """|input - target| reduced ("mean", "sum" or "none"); the gradient at 0 is 0 (as
     torch). weight (the input's shape) scales each element's loss, "mean" then dividing by
-    weight.sum(), as torch. Differentiable in input, target and weight."""
+    weight.sum(), as torch. A target of another shape is broadcast with input, with torch's
+    UserWarning. Differentiable in input, target and weight."""
     op = "l1_loss"
+    x = _tensor(input, f"{op}: input")  # weight must have its shape (before the broadcast)
+    y, t = _pair(x, target, op, "broadcast")
     reduction = _resolve_reduction(size_average, reduce, reduction, op)
-    y, t = _pair(input, target, op)
     if weight is not None:
-        return _weighted(l1_loss(y, t, reduction="none"), weight, y, reduction, op, True)
+        return _weighted(l1_loss(y, t, reduction="none"), weight, x, reduction, op, True)
     xp = get_array_module(y.data)
     d = y.data - t.data
     # the gradient sgn(d), 0 where d is NaN (torch's; the loss there is NaN)
@@ -1158,12 +1177,13 @@ def smooth_l1_loss(
     beta: float = 1.0,
 ) -> Tensor:
     """0.5 * d**2 / beta where |d| < beta, else |d| - 0.5 * beta, with d = input - target
-    (beta = 0: l1_loss), reduced as torch. Differentiable in input and target."""
+    (beta = 0: l1_loss), reduced as torch. A target of another shape is broadcast with input,
+    with torch's UserWarning. Differentiable in input and target."""
+    y, t = _pair(input, target, "smooth_l1_loss", "broadcast")
     reduction = _resolve_reduction(size_average, reduce, reduction, "smooth_l1_loss")
     beta = _positive(beta, "smooth_l1_loss", "beta", allow_zero=True)
     if beta == 0.0:
-        return l1_loss(input, target, reduction=reduction)
-    y, t = _pair(input, target, "smooth_l1_loss")
+        return l1_loss(y, t, reduction=reduction)
     xp = get_array_module(y.data)
     d = y.data - t.data
     z = xp.abs(d)
@@ -1182,12 +1202,14 @@ def huber_loss(
 ) -> Tensor:
     """0.5 * d**2 where |d| < delta, else delta * (|d| - 0.5 * delta), with d = input - target,
     reduced as torch. weight (the input's shape) scales each element's loss ("mean" stays the
-    mean over the elements, as torch's). Differentiable in input, target and weight."""
+    mean over the elements, as torch's). A target of another shape is broadcast with input,
+    with torch's UserWarning. Differentiable in input, target and weight."""
+    x = _tensor(input, "huber_loss: input")  # weight must have its shape (before the broadcast)
+    y, t = _pair(x, target, "huber_loss", "broadcast")
     delta = _positive(delta, "huber_loss", "delta", allow_zero=False)
-    y, t = _pair(input, target, "huber_loss")
     if weight is not None:
         loss = huber_loss(y, t, reduction="none", delta=delta)
-        return _weighted(loss, weight, y, reduction, "huber_loss", False)
+        return _weighted(loss, weight, x, reduction, "huber_loss", False)
     xp = get_array_module(y.data)
     d = y.data - t.data
     z = xp.abs(d)
@@ -2358,6 +2380,9 @@ __all__ += [
     "instance_norm",
 ]
 
+from ._functional_losses import (  # noqa: E402
+    broadcast_regression as _broadcast_regression,  # the regression losses' target broadcast
+)
 from ._functional_losses import (  # noqa: E402
     cosine_embedding_loss,
     cosine_similarity,
