@@ -291,3 +291,14 @@ class Function(metaclass=_FunctionMeta):
 
 def _no_backward(g: Any) -> None:  # pragma: no cover - never called (no graph is recorded)
     raise RuntimeError("internal error: a Function output without a graph was backpropagated")
+
+
+# deltagrad.autograd is a module, not a package: torch.autograd.functional's counterpart lives
+# in autograd_functional.py, bound here as `functional` and registered under the dotted name,
+# so `dg.autograd.functional`, `import deltagrad.autograd.functional` and
+# `from deltagrad.autograd.functional import vjp` all work. Imported last: it imports grad.
+import sys as _sys  # noqa: E402
+
+from . import autograd_functional as functional  # noqa: E402
+
+_sys.modules[__name__ + ".functional"] = functional
