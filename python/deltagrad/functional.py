@@ -2438,3 +2438,10 @@ __all__ += [
 from ._functional_convt import conv1d, conv_transpose1d, conv_transpose2d  # noqa: E402
 
 __all__ += ["conv1d", "conv_transpose1d", "conv_transpose2d"]
+
+from ._functional_attention import (  # noqa: E402
+    multi_head_attention_forward,
+    scaled_dot_product_attention,
+)
+
+__all__ += ["scaled_dot_product_attention", "multi_head_attention_forward"]

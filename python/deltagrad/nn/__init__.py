@@ -14,7 +14,8 @@ padding.py (ZeroPad, ConstantPad, ReflectionPad, ReplicationPad, CircularPad 1d/
 pixelshuffle.py (PixelShuffle, PixelUnshuffle), upsampling.py (Upsample,
 UpsamplingNearest2d, UpsamplingBilinear2d), sparse.py (Embedding), container.py
 (Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict), loss.py, init.py (dg.nn.init),
-utils.py (dg.nn.utils: gradient clipping). The arithmetic lives in deltagrad.functional.
+utils.py (dg.nn.utils: gradient clipping), rnn.py (RNN, LSTM, GRU, RNNCell, LSTMCell,
+GRUCell). The arithmetic lives in deltagrad.functional.
 """
 
 from __future__ import annotations
@@ -247,3 +248,11 @@ __all__ += [
     "UpsamplingNearest2d",
     "UpsamplingBilinear2d",
 ]
+
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase  # noqa: E402
+
+__all__ += ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
+
+from .attention import MultiheadAttention, TransformerEncoderLayer  # noqa: E402
+
+__all__ += ["MultiheadAttention", "TransformerEncoderLayer"]

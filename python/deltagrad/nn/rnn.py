@@ -1,0 +1,618 @@
+"""Recurrent layers, as torch.nn: RNN (tanh / relu), LSTM (with proj_size), GRU and the single
+step cells RNNCell, LSTMCell, GRUCell.
+
+Built from differentiable Tensor ops (F.linear, sigmoid, tanh, relu, chunk, stack), so autograd
+gives every gradient and the layers run on any device those ops support. The parameters are
+torch's, by name, shape, gate order (LSTM i, f, g, o; GRU r, z, n) and init
+(U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))), so a torch state_dict loads unchanged. The input
+projection W_ih x + b_ih of a whole sequence is one matmul; the recurrence then runs step by
+step. PackedSequence is not supported (deltagrad has none): pass padded tensors."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from .. import functional as F
+from ..autograd import Function
+from ..tensor import Tensor, cat, get_array_module, stack
+from .init import uniform_
+from .module import Module
+from .parameter import Parameter, _float_dtype
+
+__all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
+
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+def _torch_dtype(dt: Any) -> str:
+    return f"torch.{np.dtype(dt).name}"
+
+
+def _input(x: Any, owner: str, name: str = "input") -> Tensor:
+    """x as a Tensor; a PackedSequence (anything with batch_sizes) is refused."""
+    if hasattr(x, "batch_sizes") and not isinstance(x, (Tensor, np.ndarray)):
+        raise NotImplementedError(
+            f"{owner}: {name}: PackedSequence is not supported by deltagrad; pass a padded "
+            "Tensor of shape (L, N, H_in) (or (N, L, H_in) with batch_first=True)"
+        )
+    return F._tensor(x, f"{owner}: {name}")
+
+
+class _Steps(Function):
+    """x.unbind(0) as ONE graph node: its backward stacks the T step gradients once (Tensor
+    unbind's T index nodes would each scatter into a zero array of x's full shape: O(T^2))."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Any) -> tuple[Any, ...]:
+        return tuple(x[t] for t in range(x.shape[0]))
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:
+        return get_array_module(grads[0]).stack(grads, 0)
+
+
+def _step(
+    mode: str,
+    gi: Tensor,
+    h: Tensor,
+    c: Tensor | None,
+    w_hh: Tensor,
+    b_hh: Tensor | None,
+    w_hr: Tensor | None = None,
+) -> tuple[Tensor, Tensor | None]:
+    """One recurrence step from the input projection gi = W_ih x + b_ih (batch, gates): the new
+    (h, c) (c None but for LSTM)."""
+    gh = F.linear(h, w_hh, b_hh)
+    if mode == "RNN_TANH":
+        return (gi + gh).tanh(), None
+    if mode == "RNN_RELU":
+        return (gi + gh).relu(), None
+    if mode == "LSTM":
+        i, f, g, o = (gi + gh).chunk(4, 1)
+        c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+        h = o.sigmoid() * c.tanh()
+        return (h if w_hr is None else F.linear(h, w_hr)), c
+    i_r, i_z, i_n = gi.chunk(3, 1)
+    h_r, h_z, h_n = gh.chunk(3, 1)
+    r, z = (i_r + h_r).sigmoid(), (i_z + h_z).sigmoid()
+    n = (i_n + r * h_n).tanh()
+    return (1 - z) * n + z * h, None
+
+
+def _check_bool(v: Any, owner: str, name: str) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {name} should be of type bool, got: {type(v).__name__}")
+    return bool(v)
+
+
+def _check_int(v: Any, owner: str, name: str, lo: int) -> int:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{owner}: {name} should be of type int, got: {type(v).__name__}")
+    if v < lo:
+        raise ValueError(
+            f"{owner}: {name} must be greater than zero"
+            if lo == 1
+            else f"{owner}: {name} must be >= {lo}, got {v}"
+        )
+    return int(v)
+
+
+class RNNBase(Module):
+    """The layers' shared part (torch's RNNBase): the parameters weight_ih_l{k}{_reverse},
+    weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k} (and weight_hr_l{k} for an LSTM with
+    proj_size > 0), in torch's order, and the multi-layer, bidirectional forward."""
+
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        if mode not in _GATES:
+            raise ValueError(f"{owner}: Unrecognized RNN mode: {mode}")
+        if (
+            isinstance(dropout, (bool, np.bool_))
+            or not isinstance(dropout, (int, float, np.integer, np.floating))
+            or not 0 <= dropout <= 1
+        ):
+            raise ValueError(
+                f"{owner}: dropout should be a number in range [0, 1] representing the "
+                "probability of an element being zeroed"
+            )
+        num_layers = _check_int(num_layers, owner, "num_layers", 1)
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                "dropout option adds dropout after all but last recurrent layer, so non-zero "
+                f"dropout expects num_layers greater than 1, but got dropout={dropout} and "
+                f"num_layers={num_layers}",
+                stacklevel=3,
+            )
+        self.mode = mode
+        self.bias = _check_bool(bias, owner, "bias")
+        self.batch_first = _check_bool(batch_first, owner, "batch_first")
+        self.input_size = _check_int(input_size, owner, "input_size", 1)
+        self.hidden_size = _check_int(hidden_size, owner, "hidden_size", 1)
+        self.num_layers = num_layers
+        self.dropout = float(dropout)
+        self.bidirectional = _check_bool(bidirectional, owner, "bidirectional")
+        proj_size = _check_int(proj_size, owner, "proj_size", -(2**62))
+        if proj_size < 0:
+            raise ValueError(
+                f"{owner}: proj_size should be a positive integer or zero to disable projections"
+            )
+        if proj_size >= self.hidden_size:
+            raise ValueError(f"{owner}: proj_size has to be smaller than hidden_size")
+        self.proj_size = proj_size
+        dt = _float_dtype(dtype, owner)
+        gate_size = _GATES[mode] * self.hidden_size
+        real_hidden = proj_size or self.hidden_size
+        directions = 2 if self.bidirectional else 1
+        self._flat_weights_names: list[str] = []
+        for layer in range(num_layers):
+            layer_input = self.input_size if layer == 0 else real_hidden * directions
+            for direction in range(directions):
+                sfx = f"_l{layer}" + ("_reverse" if direction else "")
+                shapes = [
+                    (f"weight_ih{sfx}", (gate_size, layer_input)),
+                    (f"weight_hh{sfx}", (gate_size, real_hidden)),
+                ]
+                if self.bias:
+                    shapes += [(f"bias_ih{sfx}", (gate_size,)), (f"bias_hh{sfx}", (gate_size,))]
+                if proj_size:
+                    shapes.append((f"weight_hr{sfx}", (proj_size, self.hidden_size)))
+                for name, shape in shapes:
+                    self.register_parameter(name, Parameter(np.zeros(shape), dtype=dt))
+                    self._flat_weights_names.append(name)
+        self.reset_parameters()
+        if device is not None:
+            self.to(device)
+
+    def reset_parameters(self) -> None:
+        """torch's init: every parameter from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
+        stdv = 1.0 / math.sqrt(self.hidden_size)
+        for weight in self.parameters():
+            uniform_(weight, -stdv, stdv)
+
+    @property
+    def all_weights(self) -> list[list[Parameter]]:
+        """The parameters per layer and direction, as torch's all_weights."""
+        per = len(self._flat_weights_names) // (self.num_layers * (2 if self.bidirectional else 1))
+        names = self._flat_weights_names
+        return [[getattr(self, n) for n in names[i : i + per]] for i in range(0, len(names), per)]
+
+    def flatten_parameters(self) -> None:
+        """A no-op (torch packs the weights for cuDNN; deltagrad needs no packing)."""
+
+    def _weights(self, layer: int, direction: int) -> tuple[Any, ...]:
+        sfx = f"_l{layer}" + ("_reverse" if direction else "")
+
+        def get(name: str) -> Any:
+            return getattr(self, name)
+
+        return (
+            get(f"weight_ih{sfx}"),
+            get(f"weight_hh{sfx}"),
+            get(f"bias_ih{sfx}") if self.bias else None,
+            get(f"bias_hh{sfx}") if self.bias else None,
+            get(f"weight_hr{sfx}") if self.proj_size else None,
+        )
+
+    def _check_hidden(self, h: Tensor, expected: tuple[int, ...], what: str) -> None:
+        if tuple(h.shape) != expected:
+            raise RuntimeError(
+                f"{type(self).__name__}: Expected {what} size {expected}, got {list(h.shape)}"
+            )
+
+    def _run(self, input: Any, hx: Any) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The shared forward: (output, h_n, c_n), c_n None but for LSTM."""
+        owner = type(self).__name__
+        lstm = self.mode == "LSTM"
+        x = _input(input, owner)
+        if x.ndim not in (2, 3):
+            raise ValueError(
+                f"{owner}: Expected input to be 2D or 3D, got {x.ndim}D tensor instead"
+            )
+        batched = x.ndim == 3
+        bdim = 0 if self.batch_first else 1
+        h0 = c0 = None
+        if hx is not None:
+            if lstm:
+                if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                    raise TypeError(
+                        f"{owner}: hx: expected a tuple (h_0, c_0), got {type(hx).__name__}"
+                    )
+                h0, c0 = _input(hx[0], owner, "h_0"), _input(hx[1], owner, "c_0")
+                if (h0.ndim, c0.ndim) != ((3, 3) if batched else (2, 2)):
+                    kind = "batched 3-D" if batched else "unbatched 2-D"
+                    raise RuntimeError(
+                        f"{owner}: For {kind} input, hx and cx should also be "
+                        f"{3 if batched else 2}-D but got ({h0.ndim}-D, {c0.ndim}-D) tensors"
+                    )
+            else:
+                h0 = _input(hx, owner, "hx")
+                if h0.ndim != (3 if batched else 2):
+                    kind = "batched 3-D" if batched else "unbatched 2-D"
+                    raise RuntimeError(
+                        f"{owner}: For {kind} input, hx should also be "
+                        f"{3 if batched else 2}-D but got {h0.ndim}-D tensor"
+                    )
+        if not batched:
+            x = x.unsqueeze(bdim)
+            h0 = None if h0 is None else h0.unsqueeze(1)
+            c0 = None if c0 is None else c0.unsqueeze(1)
+        w0 = self.weight_ih_l0
+        if x.dtype != w0.dtype:
+            raise ValueError(
+                f"{owner} input dtype ({_torch_dtype(x.dtype)}) does not match weight dtype "
+                f"({_torch_dtype(w0.dtype)}). Convert input: input.to({_torch_dtype(w0.dtype)}),"
+                f" or convert model: model.to({_torch_dtype(x.dtype)})"
+            )
+        if x.shape[-1] != self.input_size:
+            raise RuntimeError(
+                f"{owner}: input.size(-1) must be equal to input_size. Expected "
+                f"{self.input_size}, got {x.shape[-1]}"
+            )
+        if self.batch_first:
+            x = x.transpose(0, 1)  # (L, N, H_in) from here on
+        seq, batch = x.shape[0], x.shape[1]
+        if seq == 0:
+            raise RuntimeError(f"{owner}: Expected sequence length to be larger than 0 in RNN")
+        directions = 2 if self.bidirectional else 1
+        real_hidden = self.proj_size or self.hidden_size
+        h_shape = (self.num_layers * directions, batch, real_hidden)
+        c_shape = (self.num_layers * directions, batch, self.hidden_size)
+        if h0 is None:
+            h0 = x.new_zeros(h_shape)
+        else:
+            self._check_hidden(h0, h_shape, "hidden[0]" if lstm else "hidden")
+        if lstm:
+            if c0 is None:
+                c0 = x.new_zeros(c_shape)
+            else:
+                self._check_hidden(c0, c_shape, "hidden[1]")
+        hs: list[Tensor] = []
+        cs: list[Tensor] = []
+        for layer in range(self.num_layers):
+            if layer and self.dropout and self.training:
+                x = F.dropout(x, self.dropout, True)
+            outs = []
+            for d in range(directions):
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, d)
+                k = layer * directions + d
+                gis = _Steps.apply(F.linear(x, w_ih, b_ih))  # the input projection, all steps
+                h, c = h0[k], (c0[k] if lstm else None)
+                out: list[Any] = [None] * seq
+                for t in range(seq - 1, -1, -1) if d else range(seq):
+                    h, c = _step(self.mode, gis[t], h, c, w_hh, b_hh, w_hr)
+                    out[t] = h
+                outs.append(stack(out, 0))
+                hs.append(h)
+                if lstm:
+                    cs.append(c)
+            x = outs[0] if directions == 1 else cat(outs, 2)
+        h_n = stack(hs, 0)
+        c_n = stack(cs, 0) if lstm else None
+        if self.batch_first:
+            x = x.transpose(0, 1)
+        if not batched:
+            x = x.squeeze(bdim)
+            h_n = h_n.squeeze(1)
+            c_n = None if c_n is None else c_n.squeeze(1)
+        return x, h_n, c_n
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size != 0:
+            s += f", proj_size={self.proj_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        if self.batch_first is not False:
+            s += f", batch_first={self.batch_first}"
+        if self.dropout != 0:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional is not False:
+            s += f", bidirectional={self.bidirectional}"
+        return s
+
+
+class RNN(RNNBase):
+    """Elman RNN: h_t = nonlinearity(W_ih x_t + b_ih + W_hh h_(t-1) + b_hh), nonlinearity
+    'tanh' or 'relu'. forward(input, hx=None) -> (output, h_n): input (L, N, H_in) ((N, L, H_in)
+    with batch_first) or unbatched (L, H_in); hx / h_n (num_layers * num_directions, N, H_out)."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(
+                f"RNN: Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'."
+            )
+        super().__init__(
+            "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            device=device,
+            dtype=dtype,
+        )
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Tensor]:
+        out, h_n, _ = self._run(input, hx)
+        return out, h_n
+
+
+class LSTM(RNNBase):
+    """Long short-term memory, torch's gates i, f, g, o: c_t = f * c_(t-1) + i * g,
+    h_t = o * tanh(c_t) (then h_t = W_hr h_t with proj_size > 0). forward(input, hx=None) ->
+    (output, (h_n, c_n)); hx is a tuple (h_0, c_0)."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            "LSTM",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+            device,
+            dtype,
+        )
+
+    def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        out, h_n, c_n = self._run(input, hx)
+        return out, (h_n, c_n)
+
+
+class GRU(RNNBase):
+    """Gated recurrent unit, torch's gates r, z, n: n = tanh(W_in x + b_in + r * (W_hn h +
+    b_hn)), h_t = (1 - z) * n + z * h_(t-1). forward(input, hx=None) -> (output, h_n)."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            "GRU",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            device=device,
+            dtype=dtype,
+        )
+
+    def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Tensor]:
+        out, h_n, _ = self._run(input, hx)
+        return out, h_n
+
+
+class RNNCellBase(Module):
+    """The cells' shared part: weight_ih (chunks * hidden_size, input_size), weight_hh
+    (chunks * hidden_size, hidden_size), bias_ih, bias_hh (None with bias=False)."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool,
+        num_chunks: int,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        self.input_size = _check_int(input_size, owner, "input_size", 0)
+        self.hidden_size = _check_int(hidden_size, owner, "hidden_size", 0)
+        self.bias = _check_bool(bias, owner, "bias")
+        dt = _float_dtype(dtype, owner)
+        g = num_chunks * self.hidden_size
+        self.weight_ih = Parameter(np.zeros((g, self.input_size)), dtype=dt)
+        self.weight_hh = Parameter(np.zeros((g, self.hidden_size)), dtype=dt)
+        if self.bias:
+            self.bias_ih = Parameter(np.zeros(g), dtype=dt)
+            self.bias_hh = Parameter(np.zeros(g), dtype=dt)
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+        if device is not None:
+            self.to(device)
+
+    def reset_parameters(self) -> None:
+        """torch's init: every parameter from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
+        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
+        for weight in self.parameters():
+            uniform_(weight, -stdv, stdv)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        if getattr(self, "nonlinearity", "tanh") != "tanh":
+            s += f", nonlinearity={self.nonlinearity}"
+        return s
+
+    def _prepare(self, input: Any, hx: Any, names: tuple[str, ...]) -> tuple[Tensor, list[Any]]:
+        """Input and hidden states as 2-D (batch, features) Tensors, checked as torch checks
+        them; a missing state is zeros. Unbatched (1-D) input gets a batch dim of 1."""
+        owner = type(self).__name__
+        x = _input(input, owner)
+        if x.ndim not in (1, 2):
+            raise ValueError(f"{owner}: Expected input to be 1D or 2D, got {x.ndim}D instead")
+        states: list[Any] = [None] * len(names)
+        if hx is not None:
+            if len(names) == 1:
+                states = [_input(hx, owner, "hx")]
+            else:
+                if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                    raise TypeError(
+                        f"{owner}: hx: expected a tuple (h_0, c_0), got {type(hx).__name__}"
+                    )
+                states = [_input(hx[0], owner, "h_0"), _input(hx[1], owner, "c_0")]
+            for s, name in zip(states, names):
+                if s.ndim not in (1, 2):
+                    raise ValueError(
+                        f"{owner}: Expected {name} to be 1D or 2D, got {s.ndim}D instead"
+                    )
+        if x.ndim == 1:
+            x = x.unsqueeze(0)
+            states = [None if s is None else s.unsqueeze(0) for s in states]
+        if x.dtype != self.weight_ih.dtype:
+            raise RuntimeError(
+                f"{owner}: input dtype {x.dtype} does not match the weights' "
+                f"dtype {self.weight_ih.dtype} (torch: mat1 and mat2 must have "
+                "the same dtype)"
+            )
+        if x.shape[1] != self.input_size:
+            raise RuntimeError(
+                f"{owner}: input has inconsistent input_size: got {x.shape[1]} "
+                f"expected {self.input_size}"
+            )
+        batch = x.shape[0]
+        for i, s in enumerate(states):
+            if s is None:
+                states[i] = x.new_zeros((batch, self.hidden_size))
+                continue
+            if s.shape[0] != batch:
+                raise RuntimeError(
+                    f"{owner}: Input batch size {batch} doesn't match hidden{i} "
+                    f"batch size {s.shape[0]}"
+                )
+            if s.ndim != 2 or s.shape[1] != self.hidden_size:
+                got = s.shape[1] if s.ndim > 1 else None
+                raise RuntimeError(
+                    f"{owner}: hidden{i} has inconsistent hidden_size: got "
+                    f"{got}, expected {self.hidden_size}"
+                )
+            if s.dtype != x.dtype:
+                raise RuntimeError(
+                    f"{owner}: hidden{i} dtype {s.dtype} does not match the input's {x.dtype}"
+                )
+        return x, states
+
+    def _gi(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight_ih, self.bias_ih)
+
+
+class RNNCell(RNNCellBase):
+    """One Elman RNN step: h' = nonlinearity(W_ih x + b_ih + W_hh h + b_hh). forward(input,
+    hx=None) -> h': input (N, H_in) or (H_in,), hx (N, H) or (H,)."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        nonlinearity: str = "tanh",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(input_size, hidden_size, bias, 1, device, dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input: Any, hx: Any = None) -> Tensor:
+        batched = _input(input, "RNNCell").ndim != 1
+        x, (h,) = self._prepare(input, hx, ("hidden",))
+        if self.nonlinearity not in ("tanh", "relu"):
+            raise RuntimeError(f"RNNCell: Unknown nonlinearity: {self.nonlinearity}")
+        mode = "RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"
+        h, _ = _step(mode, self._gi(x), h, None, self.weight_hh, self.bias_hh)
+        return h if batched else h.squeeze(0)
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step (gates i, f, g, o). forward(input, hx=None) -> (h', c'); hx is a tuple
+    (h, c) of (N, H) or (H,) tensors."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(input_size, hidden_size, bias, 4, device, dtype)
+
+    def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Tensor]:
+        batched = _input(input, "LSTMCell").ndim != 1
+        x, (h, c) = self._prepare(input, hx, ("hx[0]", "hx[1]"))
+        h, c = _step("LSTM", self._gi(x), h, c, self.weight_hh, self.bias_hh)
+        return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step (gates r, z, n). forward(input, hx=None) -> h'."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(input_size, hidden_size, bias, 3, device, dtype)
+
+    def forward(self, input: Any, hx: Any = None) -> Tensor:
+        batched = _input(input, "GRUCell").ndim != 1
+        x, (h,) = self._prepare(input, hx, ("hidden",))
+        h, _ = _step("GRU", self._gi(x), h, None, self.weight_hh, self.bias_hh)
+        return h if batched else h.squeeze(0)
