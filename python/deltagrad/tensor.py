@@ -22,6 +22,7 @@ import contextlib
 import functools
 import inspect
 import math
+import weakref
 from collections import namedtuple
 from typing import Any, Callable
 
@@ -350,6 +351,7 @@ class Tensor:
         "_version",
         "_saved",
         "_g",  # the gradient an interior node collects while a backward runs (_engine)
+        "_g_own",  # None, or a weak reference to the _g this node allocated (_accumulate_at)
         "_hooks",  # None, or the tensor's hooks and retain_grad flag (_engine._Hooks)
         "__weakref__",
     )
@@ -395,6 +397,7 @@ class Tensor:
         self._version = [0]  # a box: detach() shares it, as it shares the data
         self._saved: tuple[tuple[Tensor | None, int, Any], ...] = ()
         self._g: Any = None
+        self._g_own: Any = None
         self._hooks: Any = None
         if requires_grad:
             self.requires_grad_(True)
@@ -430,6 +433,7 @@ class Tensor:
                     out._version = p._version
                     break
         out._g = None
+        out._g_own = None
         out._hooks = None
         for p in parents:
             if p.requires_grad:
@@ -512,6 +516,31 @@ class Tensor:
                 if type(g) is not _NDARRAY and isinstance(g, np.generic):
                     g = np.asarray(g)
             self._g = g
+
+    def _accumulate_at(self, idx: Any, g: Any) -> None:
+        """_accumulate of a gradient that is zero but at self[idx], idx a basic index (no
+        element twice), g the gradient of self[idx]. An interior node adds g into its slice of
+        one zero array it allocates per backward and hands to nobody while it collects (_g_own
+        says which), not a full-size array per piece: a split, chunk or unbind into k pieces,
+        or a loop over a sequence's steps, is O(n) in backward instead of O(n k) (the
+        recurrent layers' chunk per step). A leaf, or a call outside a backward, takes the
+        full-size array as before."""
+        data = self.data
+        if self._backward is None or _autograd_state.task is None:
+            gx = get_array_module(data).zeros_like(data)
+            gx[idx] = g
+            self._accumulate(gx)
+            return
+        buf, own = self._g, self._g_own
+        if buf is None or own is None or own() is not buf:
+            xp = get_array_module(data)
+            fresh = xp.zeros_like(data) if buf is None else xp.array(buf, dtype=data.dtype)
+            try:
+                self._g_own = weakref.ref(fresh)
+            except TypeError:  # an array type without weak references: no reuse
+                self._g_own = None
+            self._g = buf = fresh
+        buf[idx] += g
 
     def _lift(self, other: Any, op: str = "Tensor op") -> Tensor:
         """A constant operand (number, array) as a Tensor of self's dtype and device. A Python
@@ -1522,11 +1551,12 @@ class Tensor:
                 return self[key]
 
         def _backward(g: Any) -> None:
+            if _is_basic_index(idx):
+                self._accumulate_at(idx, g)
+                return
             xp = get_array_module(g)
             gx = xp.zeros_like(self.data)
-            if _is_basic_index(idx):
-                gx[idx] = g
-            elif xp is np:
+            if xp is np:
                 np.add.at(gx, idx, g)  # advanced indices may repeat: accumulate
             else:
                 import cupyx
