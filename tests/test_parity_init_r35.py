@@ -622,3 +622,21 @@ def test_on_cuda_same_values_as_cpu(name):
     assert w.device == "cuda"
     want = CALLS[name](dg.tensor(host.copy())).data
     np.testing.assert_allclose(testing.to_numpy(w.data), want, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "bool"])
+@pytest.mark.parametrize("fn, args", [("constant_", (2.7,)), ("zeros_", ()), ("ones_", ())])
+def test_fills_take_integer_and_bool_tensors_as_torch(fn, args, dtype):
+    t = torch.zeros(3, dtype=getattr(torch, dtype))
+    want = getattr(torch.nn.init, fn)(t, *args)
+    d = dg.tensor(np.zeros(3, dtype=dtype))
+    got = getattr(dg.nn.init, fn)(d, *args)
+    assert got is d and got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_constant_out_of_an_integer_range_raises_as_torch():
+    with pytest.raises(RuntimeError):
+        torch.nn.init.constant_(torch.zeros(3, dtype=torch.int8), 300)
+    with pytest.raises(RuntimeError, match="overflow"):
+        dg.nn.init.constant_(dg.tensor(np.zeros(3, dtype=np.int8)), 300)

@@ -87,10 +87,10 @@ def calculate_gain(nonlinearity: str, param: Any = None) -> float:
     raise ValueError(f"calculate_gain: nonlinearity: unsupported nonlinearity {nonlinearity!r}")
 
 
-def _check_tensor(tensor: Any, fn: str) -> Tensor:
+def _check_tensor(tensor: Any, fn: str, floating: bool = True) -> Tensor:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"{fn}: tensor: expected a Tensor, got {type(tensor).__name__}")
-    if tensor.dtype.kind != "f":
+    if floating and tensor.dtype.kind != "f":
         raise TypeError(f"{fn}: tensor: expected a floating tensor, got dtype {tensor.dtype}")
     return tensor
 
@@ -159,21 +159,28 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any 
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
-    """Fill with val."""
-    _check_tensor(tensor, "constant_")
+    """Fill with val; an integer or bool tensor as torch fills it (Tensor.fill_: a float
+    truncated toward zero, a value out of the dtype's range a RuntimeError)."""
+    _check_tensor(tensor, "constant_", floating=False)
     if not _is_number(val):
         raise TypeError(f"constant_: val: expected a number, got {type(val).__name__}")
+    if tensor.dtype.kind != "f":
+        with no_grad():
+            tensor.fill_(val)
+        return tensor
     return _write(tensor, np.full(tensor.shape, val))
 
 
 def zeros_(tensor: Tensor) -> Tensor:
-    _check_tensor(tensor, "zeros_")
-    return _write(tensor, np.zeros(tensor.shape))
+    """Fill with zeros (any dtype, as torch)."""
+    _check_tensor(tensor, "zeros_", floating=False)
+    return constant_(tensor, 0)
 
 
 def ones_(tensor: Tensor) -> Tensor:
-    _check_tensor(tensor, "ones_")
-    return _write(tensor, np.ones(tensor.shape))
+    """Fill with ones (any dtype, as torch)."""
+    _check_tensor(tensor, "ones_", floating=False)
+    return constant_(tensor, 1)
 
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
