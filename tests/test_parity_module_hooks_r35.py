@@ -67,20 +67,18 @@ def test_state_dict_hooks_order_prefix_metadata(keep_vars):
     ours, theirs = logs
     assert [e[:3] for e in ours] == [e[:3] for e in theirs]
     assert all(e[3] == keep_vars for e in ours if e[0] == "pre")
-    # local_metadata: {"version": 1} for every module (Module._version); torch's BatchNorm
-    # has _version 2, deltagrad's BatchNorm1d keeps Module's
+    # local_metadata: {"version": type(module)._version}, as torch's (BatchNorm: 2)
     for a, b in zip(ours, theirs):
         if a[0] == "post":
             assert a[4] == b[4]
-            assert a[3] == {"version": 1}
-            assert b[3] == ({"version": 2} if a[1] == "1.0" else {"version": 1})
+            assert a[3] == b[3]
 
 
 def test_state_dict_metadata_recorded():
     d, t = _pair()
     sd = d.state_dict()
     assert list(sd._metadata) == list(t.state_dict()._metadata) == ["", "0", "1", "1.0", "1.1"]
-    assert all(v == {"version": 1} for v in sd._metadata.values())
+    assert dict(sd._metadata) == dict(t.state_dict()._metadata)
     dest = {}
     assert d.state_dict(destination=dest) is dest and not hasattr(dest, "_metadata")
     assert list(d.state_dict(prefix="m.")._metadata) == ["m", "m.0", "m.1", "m.1.0", "m.1.1"]
@@ -162,8 +160,7 @@ def test_load_hooks_order_prefix_and_arguments(with_metadata):
         if a[0] == "pre":
             assert a[4] is b[4] is True  # strict: always True, as torch
             assert a[5] == b[5]  # the keys under the prefix
-            want = b[3] if not with_metadata or a[1] != "1.0" else {"version": 1}
-            assert a[3] == want
+            assert a[3] == b[3]
         else:
             assert a[2:] == b[2:] == ("_IncompatibleKeys", [], [])
 
@@ -367,3 +364,16 @@ def test_to_does_not_change_values():
     m.to("cpu", np.float64, True, memory_format="preserve_format")
     np.testing.assert_array_equal(m.weight.numpy(), w)
     assert m.to(np.float32, True).weight.dtype == np.float32
+
+
+def test_norm_layers_report_torchs_state_version():
+    """torch's BatchNorm / InstanceNorm state format is version 2 (num_batches_tracked)."""
+    seen = {}
+    for name in ("BatchNorm1d", "BatchNorm2d", "InstanceNorm2d", "LayerNorm", "Linear"):
+        args = (4, 4) if name == "Linear" else (4,)
+        m = getattr(dg.nn, name)(*args)
+        m.register_state_dict_post_hook(
+            lambda mod, sd, prefix, meta, name=name: seen.__setitem__(name, meta["version"])
+        )
+        m.state_dict()
+        assert seen[name] == getattr(torch.nn, name)._version, name

@@ -1254,14 +1254,16 @@ class Module:
             raise _StateDictKeyError(msg) if errors else RuntimeError(msg)
         return plan, missing, unexpected
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write state_dict() to exactly `path` with dg.save (safetensors, atomic)."""
+    def save(self, path: str | os.PathLike[str] | Any) -> None:
+        """Write state_dict() with dg.save (safetensors): to exactly `path` (atomic), or into
+        a binary file object at its position."""
         from ..serialization import save as _save
 
         _save(self.state_dict(), path)
 
-    def load(self, path: str | os.PathLike[str], strict: bool = True) -> Module:
-        """Read a file written by save() (or an old .npz) with dg.load into the module,
+    def load(self, path: str | os.PathLike[str] | Any, strict: bool = True) -> Module:
+        """Read a file (a path or a binary file object) written by save() (or an old .npz)
+        with dg.load into the module,
         through load_state_dict (checked before anything changes); returns the module.
         Names, shapes and dtypes are checked against the file's header before any tensor
         is read, so a file that does not fit allocates nothing (not when the module has load

@@ -65,6 +65,10 @@ class _NormBase(Module):
     hyper-parameters, weight (ones) and bias (zeros) when affine, and the running statistics
     (running_mean, running_var, num_batches_tracked) when track_running_stats."""
 
+    # torch's state format version (2: num_batches_tracked exists), which the state_dict
+    # hooks see as local_metadata["version"]
+    _version = 2
+
     def __init__(
         self,
         num_features: int,
