@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .._engine import grad_array
-from ..tensor import Tensor, get_array_module, no_grad
+from ..._engine import grad_array
+from ...tensor import Tensor, get_array_module, no_grad
 
 __all__ = [
     "clip_grad_norm_",
