@@ -1,9 +1,11 @@
 """Pooling at 16M elements (float32, N16 C64 128x128) against a copy of the same bytes and
-torch CPU, interleaved in one process, on 1 and 2 threads: MaxPool2d 2x2/2 (with indices, as
-training runs it), AvgPool2d 2x2/2 and AdaptiveAvgPool2d((1, 1)), forward and backward.
+torch CPU, interleaved in one process, on 1 and 2 threads: MaxPool2d 2x2/2 (with indices, and
+with the window codes training saves), AvgPool2d 2x2/2 and AdaptiveAvgPool2d((1, 1)), forward
+and backward.
 
 The bytes of a pass are what it must read and write (max forward: x in, y and the int64
-indices out; max backward: dy and the indices in, dx out; ...); the copy moves the same total
+indices out; max backward: dy and the indices in, dx out; max_train, the path autograd takes:
+1-byte window codes instead of the indices; ...); the copy moves the same total
 (half read, half written) on deltagrad's threads (the identity activation kernel). The ratio
 `of_copy` = copy time / our time is the issue's ">= 70% of a copy" measure.
 
@@ -42,6 +44,17 @@ def _case(op, direction, shape):
 
         def bwd():
             return ops.max_pool2d_backward(dy, idx, shape, 2, out=dx)
+    elif op == "max_train":  # autograd's path: 1-byte window codes instead of the indices
+        y, codes = ops.max_pool2d_train(x, 2)
+        yo, co = np.empty_like(y), ops.max_pool2d_train(x, 2)[1]  # codes start on a line
+        idx = ops.max_pool2d(x, 2, return_indices=True)[1]  # the torch peer's
+        nbytes = n * F32 + y.size * (F32 + 1)
+
+        def fwd():
+            return ops.max_pool2d_train(x, 2, out=yo, saved_out=co)
+
+        def bwd():
+            return ops.max_pool2d_train_backward(dy, codes, shape, 2, out=dx)
     elif op == "avg":
         y = ops.avg_pool2d(x, 2)
         yo = np.empty_like(y)
@@ -74,7 +87,7 @@ def _torch_fn(op, direction, x, dy, idx):
         return None
     tx, tdy = torch.from_numpy(x), torch.from_numpy(dy)
     aten = torch.ops.aten
-    if op == "max":
+    if op in ("max", "max_train"):  # torch's training path saves the int64 indices
         if direction == "forward":
             return lambda: aten.max_pool2d_with_indices(tx, [2, 2], [2, 2])
         tidx = torch.from_numpy(idx)
@@ -92,7 +105,7 @@ def _torch_fn(op, direction, x, dy, idx):
 
 @pytest.mark.parametrize("nthreads", [2, 1])
 @pytest.mark.parametrize("direction", ["forward", "backward"])
-@pytest.mark.parametrize("op", ["max", "avg", "adaptive"])
+@pytest.mark.parametrize("op", ["max", "max_train", "avg", "adaptive"])
 def test_pool_16m(benchmark, op, direction, nthreads):
     shape = SHAPE if not benchmark.disabled else SMALL
     ours, nbytes, x, dy, idx = _case(op, direction, shape)

@@ -772,3 +772,179 @@ def test_fast_max_2x2_bad_indices_counted_streamed(isa):
                 ops.max_pool2d_backward(y, bad, x.shape, 2)
     finally:
         _cpu._pool_stream_bytes(old)
+
+
+# ---- the training path's window codes (max_pool2d_train): 1 byte an output for the 2x2/2
+# layer where the fast path exists, torch's int64 indices elsewhere; checked against the
+# generic kernels' indices (the oracle) and their backward, bit for bit
+
+
+def _codes_as_indices(codes, w):
+    """The flat H*W index each window code names: row 2r + code // 2, column 2o + code % 2."""
+    oh, ow = codes.shape[-2:]
+    r = np.arange(oh)[:, None]
+    o = np.arange(ow)[None, :]
+    c = codes.astype(np.int64)
+    return (2 * r + c // 2) * w + 2 * o + c % 2
+
+
+def _expect_codes(isa):
+    from deltagrad import _cpu
+
+    return (isa or _cpu.active_isa()) != "generic"
+
+
+TRAIN_CASES = [(s, 2, None, 0, 1, False) for s in FAST_SHAPES] + [
+    ((2, 3, 7, 9), 2, 2, 0, 1, True),  # ceil_mode: a partial window, indices
+    ((2, 3, 8, 8), 3, 2, 1, 1, False),  # not 2x2: indices
+    ((1, 2, 9, 11), 2, 1, 0, 1, False),  # stride 1: indices
+]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["cached", "streamed"])
+@pytest.mark.parametrize("kind", ["normal", "ties", "extremes"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", TRAIN_CASES, ids=str)
+def test_max_pool2d_train_matches_indices(isa, generic, case, dtype, kind, stream):
+    from deltagrad import _cpu
+
+    shape, k, s, p, d, c = case
+    x = _data(shape, dtype, 31, kind)
+    y_g, idx_g = generic(ops.max_pool2d, x, k, s, p, d, c, return_indices=True)
+    dy = _data(y_g.shape, dtype, 32)
+    dx_g = generic(ops.max_pool2d_backward, dy, idx_g, shape, k, s, p, d, c)
+    old = _cpu._pool_stream_bytes(0 if stream else 1 << 62)
+    try:
+        y, saved = ops.max_pool2d_train(x, k, s, p, d, c)
+        dx = ops.max_pool2d_train_backward(dy, saved, shape, k, s, p, d, c)
+    finally:
+        _cpu._pool_stream_bytes(old)
+    np.testing.assert_array_equal(y, y_g)
+    coded = k == 2 and s is None and _expect_codes(isa)
+    assert saved.dtype == (np.uint8 if coded else np.int64)
+    assert saved.shape == y.shape and saved.flags.c_contiguous
+    idx = _codes_as_indices(saved, shape[3]) if coded else saved
+    np.testing.assert_array_equal(idx, idx_g)
+    if coded and saved.size:
+        assert saved.max() <= 3 and saved.ctypes.data % 64 == 0
+    np.testing.assert_array_equal(dx, dx_g)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", DIRECT_SHAPES, ids=str)
+def test_max_pool2d_train_streamed_any_alignment(isa, generic, shape, dtype):
+    """Preallocated y, codes and dx at element offsets from a vector and a line (the streamed
+    direct paths, 1 and 2 threads): every element equal to the generic kernels', nothing
+    outside written."""
+    from deltagrad import _cpu
+
+    if not _expect_codes(isa):
+        pytest.skip("no window codes on the generic kernels")
+    x = _data(shape, dtype, 33, "extremes")
+    y_g, idx_g = generic(ops.max_pool2d, x, 2, return_indices=True)
+    dy = _data(y_g.shape, dtype, 34)
+    dx_g = generic(ops.max_pool2d_backward, dy, idx_g, shape, 2)
+    n, m = x.size, y_g.size
+    old, nt = _cpu._pool_stream_bytes(0), dg.get_num_threads()
+    try:
+        for threads in (1, 2):
+            dg.set_num_threads(threads)
+            for off in (0, 1, 3, 8, 13, 64):
+                fy = np.full(m + 80, np.nan, dtype)
+                fc = np.full(m + 80, 77, np.uint8)
+                fd = np.full(n + 80, np.nan, dtype)
+                y = fy[off : off + m].reshape(y_g.shape)
+                codes = fc[off : off + m].reshape(y_g.shape)
+                dx = fd[off : off + n].reshape(shape)
+                r = ops.max_pool2d_train(x, 2, out=y, saved_out=codes)
+                assert r[0] is y and r[1] is codes
+                np.testing.assert_array_equal(y, y_g)
+                np.testing.assert_array_equal(_codes_as_indices(codes, shape[3]), idx_g)
+                assert (fc[:off] == 77).all() and (fc[off + m :] == 77).all()
+                assert np.isnan(fy[:off]).all() and np.isnan(fy[off + m :]).all()
+                ops.max_pool2d_train_backward(dy, codes, shape, 2, out=dx)
+                np.testing.assert_array_equal(dx, dx_g)
+                assert np.isnan(fd[:off]).all() and np.isnan(fd[off + n :]).all()
+    finally:
+        _cpu._pool_stream_bytes(old)
+        dg.set_num_threads(nt)
+
+
+def test_max_pool2d_train_codes_across_isa_change(generic):
+    """Codes saved by the AVX2 forward, the backward run on the generic kernels (DG_CPU_ISA
+    changed between them, or the fast paths off): converted to indices, the same dx."""
+    from deltagrad import _cpu
+
+    if _cpu.detected_isa() == "generic":
+        pytest.skip("no window codes on this CPU")
+    x = _data((2, 3, 9, 37), np.float32, 35, "extremes")
+    y, codes = ops.max_pool2d_train(x, 2)
+    assert codes.dtype == np.uint8
+    dy = _data(y.shape, np.float32, 36)
+    want = ops.max_pool2d_train_backward(dy, codes, x.shape, 2)
+    np.testing.assert_array_equal(
+        generic(ops.max_pool2d_train_backward, dy, codes, x.shape, 2), want
+    )
+    old = _cpu.active_isa()
+    _cpu.set_active_isa("generic")
+    try:
+        np.testing.assert_array_equal(ops.max_pool2d_train_backward(dy, codes, x.shape, 2), want)
+        assert ops.max_pool2d_train(x, 2)[1].dtype == np.int64
+    finally:
+        _cpu.set_active_isa(old)
+
+
+def test_max_pool2d_train_bad_input():
+    from deltagrad import _cpu
+
+    x = _data((2, 3, 6, 18), np.float32, 37)
+    y, saved = ops.max_pool2d_train(x, 2)
+    if saved.dtype == np.uint8:
+        for isa in ("generic", _cpu.active_isa()):  # the fast path and the conversion
+            old = _cpu.active_isa()
+            _cpu.set_active_isa(isa)
+            try:
+                for at in ((0, 0, 0, 0), (1, 2, 2, 8)):  # a vector's lane, a row's tail
+                    bad = saved.copy()
+                    bad[at] = 4
+                    with pytest.raises(ValueError, match="^max_pool2d_train_backward: saved: 1 "):
+                        ops.max_pool2d_train_backward(y, bad, x.shape, 2)
+            finally:
+                _cpu.set_active_isa(old)
+        with pytest.raises(ValueError, match="only for 2x2 windows"):
+            ops.max_pool2d_train_backward(y, saved, x.shape, 2, 2, 1)  # padding
+        with pytest.raises(ValueError, match="only for 2x2 windows"):
+            ops.max_pool2d_train_backward(y[..., :-1], saved[..., :-1], (2, 3, 6, 17), 3, 2, 1)
+        with pytest.raises(ValueError, match="saved"):
+            ops.max_pool2d_train_backward(y, saved[:, :, :, :-1], x.shape, 2)
+        with pytest.raises(ValueError, match="only for 2x2 windows"):
+            ops.max_pool2d_train(x, 3, 2, 1, saved_out=np.empty((2, 3, 3, 9), np.uint8))
+    with pytest.raises(TypeError, match="saved: expected the uint8 window codes or int64"):
+        ops.max_pool2d_train_backward(y, saved.astype(np.int32), x.shape, 2)
+    with pytest.raises(TypeError, match="saved_out: expected dtype uint8"):
+        ops.max_pool2d_train(x, 2, saved_out=np.empty(y.shape, np.float32))
+    with pytest.raises(ValueError, match="saved_out"):
+        ops.max_pool2d_train(x, 2, saved_out=np.empty((2, 3, 3, 8), np.uint8))
+    with pytest.raises(ValueError, match="saved_out: expected memory disjoint"):
+        ops.max_pool2d_train(
+            x, 2, saved_out=x.view(np.uint8).reshape(-1)[: y.size].reshape(y.shape)
+        )
+    y2, idx = ops.max_pool2d_train(x, 2, saved_out=np.empty(y.shape, np.int64))  # indices asked
+    np.testing.assert_array_equal(y2, y)
+    np.testing.assert_array_equal(idx, ops.max_pool2d(x, 2, return_indices=True)[1])
+
+
+def test_max_pool2d_training_saves_codes():
+    """F.max_pool2d under autograd saves the codes (1 byte an output), return_indices the int64
+    indices; both give torch's gradient (test_parity_pool: every geometry)."""
+    x = dg.tensor(_data((2, 3, 8, 10), np.float64, 38, "ties"), requires_grad=True)
+    y = F.max_pool2d(x, 2)
+    (y * dg.tensor(_data(y.shape, np.float64, 39))).sum().backward()
+    g1 = x.grad.copy()
+    x.grad = None
+    y2, idx = F.max_pool2d(x, 2, return_indices=True)
+    assert idx.dtype == np.int64
+    (y2 * dg.tensor(_data(y.shape, np.float64, 39))).sum().backward()
+    np.testing.assert_array_equal(x.grad, g1)
+    dy = _data(y.shape, np.float64, 39)
+    np.testing.assert_array_equal(g1, ops.max_pool2d_backward(dy, idx.data, x.shape, 2))

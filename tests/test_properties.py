@@ -1019,6 +1019,10 @@ def test_pooling(cap):
             dy = rng.normal(size=y.shape)  # the backward is the adjoint: <dy, Jx> = <J'dy, x>
             dx = dev.max_pool2d_backward(dy, idx, x.shape, k, s, p)
             np.testing.assert_allclose((dy * y).sum(), (dx * x).sum(), rtol=1e-12)
+            yt, saved = dev.max_pool2d_train(x, k, s, p)  # codes (2x2/2) or indices: same dx
+            np.testing.assert_array_equal(yt, y)
+            dxt = dev.max_pool2d_train_backward(dy, saved, x.shape, k, s, p)
+            np.testing.assert_array_equal(dxt, dx)
             a = dev.avg_pool2d(x, k, s, p)
             np.testing.assert_allclose(
                 dev.avg_pool2d(2.0 * x - x[::-1], k, s, p),
@@ -1044,6 +1048,8 @@ COVERED.update(
         for name in (
             "max_pool2d",
             "max_pool2d_backward",
+            "max_pool2d_train",
+            "max_pool2d_train_backward",
             "avg_pool2d",
             "avg_pool2d_backward",
             "adaptive_avg_pool2d",

@@ -6,7 +6,8 @@ builds write the same output arrays while timed (round 24: one array each biased
 
   PYTHONPATH=python python bench/mca/pool_ab.py A/_cpu*.so B/_cpu*.so
 
-OP= max (default: forward with indices), max_bwd, avg, avg_bwd, adaptive, adaptive_bwd.
+OP= max (default: forward with indices), max_bwd, max_train (forward with window codes),
+max_train_bwd, avg, avg_bwd, adaptive, adaptive_bwd.
 NT=1 or 2 (default) threads; LINE_OFFSETS=Y,I places the outputs (below); DG_CPU_ISA=avx2
 selects the AVX2 kernels in both. Checks that both builds give the same bits. Run it under the
 measurement lock, when no build runs: with another process busy on one of the 2 cores a
@@ -49,8 +50,14 @@ def main():
     oy, oi = (int(v) for v in offs.split(",")) if offs else (None, None)
     ya, yb = (at_offset(small, np.float32, oy) for _ in range(2))
     ia, ib = (at_offset(small, np.int64, oi) for _ in range(2))
+    # the codes on a line by default, as max_pool2d_train allocates them
+    ca, cb = (at_offset(small, np.uint8, oi if offs else 0) for _ in range(2))
     if op == "max_bwd":
         a.max_pool2d(x, 2, 2, 0, 1, False, True, out=ya, indices_out=ia)
+    if op == "max_train_bwd":
+        a.max_pool2d_train(x, 2, 2, 0, 1, False, out=ya, saved_out=ca)
+    if op == "max_train":  # the codes ride where the indices would
+        ia, ib = ca, cb
     dy = np.random.default_rng(2).standard_normal(small, dtype=np.float32)
     xa, xb = (at_offset(shape, np.float32, oy) for _ in range(2))
     passes = {  # (run(module, out, indices, dx), bytes moved, outputs compared)
@@ -62,6 +69,16 @@ def main():
         "max_bwd": (
             lambda m, y, i, d: m.max_pool2d_backward(dy, ia, shape, 2, 2, 0, 1, False, out=d),
             dy.nbytes + ia.nbytes + xa.nbytes,
+            lambda: [(xa, xb)],
+        ),
+        "max_train": (
+            lambda m, y, i, d: m.max_pool2d_train(x, 2, 2, 0, 1, False, out=y, saved_out=i),
+            x.nbytes + ya.nbytes + ca.nbytes,
+            lambda: [(ya, yb), (ia, ib)],
+        ),
+        "max_train_bwd": (
+            lambda m, y, i, d: m.max_pool2d_train_backward(dy, ca, shape, 2, 2, 0, 1, False, out=d),
+            dy.nbytes + ca.nbytes + xa.nbytes,
             lambda: [(xa, xb)],
         ),
         "avg": (

@@ -213,6 +213,130 @@ py::array max_pool2d_backward(py::handle dy_obj, py::handle idx_obj, py::handle 
   return dx;
 }
 
+// The training path (functional.max_pool2d under autograd): y and what its backward needs, the
+// 2x2/2 layer's 1-byte window codes (cpu/pool.h, "window codes": an eighth of the indices'
+// bytes) where the CPU has that fast path, else torch's int64 indices. The codes' array starts
+// on a cache line (the forward writes it as whole lines).
+py::tuple max_pool2d_train(py::handle x_obj, py::handle kernel, py::handle stride,
+                           py::handle padding, py::handle dilation, bool ceil_mode,
+                           py::handle out_obj, py::handle saved_out) {
+  py::array x = require_input(x_obj, "x");
+  require_4d(x, "x");
+  const Pool2dGeom g = geometry(shape_of(x), kernel, stride, padding, dilation, ceil_mode);
+  const DType dt = dtype_of(x, "x");
+  const std::vector<int64_t> oshape = out_shape(shape_of(x), g);
+  py::array y = float_out(out_obj, dt, oshape, {&x}, "out");
+  // saved_out: a uint8 array takes codes (refused where there are none), an int64 one indices
+  bool want_codes = true, have_codes = false;
+  py::array codes;  // (a default py::array is an empty array, not a null handle)
+  if (!saved_out.is_none()) {
+    py::array so = require_array(saved_out, "saved_out");
+    if (so.dtype().equal(py::dtype::of<int64_t>())) {
+      want_codes = false;
+    } else if (so.dtype().equal(py::dtype::of<uint8_t>())) {
+      require_shape(so, oshape, "saved_out");
+      if (!so.writeable())
+        throw py::value_error("saved_out: expected a writable array, got a read-only one");
+      require_contiguous(so, "saved_out");
+      check_disjoint(so, {&x, &y}, "saved_out");
+      codes = so;
+      have_codes = true;
+    } else {
+      throw py::type_error(
+          "saved_out: expected dtype uint8 (window codes) or int64 (indices), "
+          "got " +
+          dtype_str(so));
+    }
+  }
+  if (want_codes) {
+    if (!have_codes) {  // a new array starting on a cache line (the forward writes whole lines)
+      const int64_t n = oshape[0] * oshape[1] * oshape[2] * oshape[3];
+      py::array_t<uint8_t> buf(static_cast<py::ssize_t>(n + 64));
+      uint8_t* const raw = buf.mutable_data();
+      uint8_t* const cp = raw + (64 - reinterpret_cast<uintptr_t>(raw) % 64) % 64;
+      const std::vector<py::ssize_t> sh(oshape.begin(), oshape.end());
+      const std::vector<py::ssize_t> strides{sh[1] * sh[2] * sh[3], sh[2] * sh[3], sh[3], 1};
+      codes = py::array(py::dtype::of<uint8_t>(), sh, strides, cp, buf);
+    }
+    bool coded = false;
+    dispatch_dtype(dt, [&](auto tag) {
+      using T = decltype(tag);
+      const T* xp = cptr<T>(x);
+      T* yp = mptr<T>(y);
+      uint8_t* cp = static_cast<uint8_t*>(codes.mutable_data());
+      py::gil_scoped_release nogil;
+      coded = max_pool2d_forward_codes(xp, yp, cp, g);
+    });
+    if (coded) return py::make_tuple(y, codes);
+    if (!saved_out.is_none())
+      throw py::value_error(
+          "saved_out: window codes exist only for 2x2 windows at stride 2 "
+          "without padding on an AVX2 or AVX-512 CPU; pass an int64 array");
+  }
+  py::array idx = index_out(saved_out, oshape, {&x, &y}, "saved_out");
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = cptr<T>(x);
+    T* yp = mptr<T>(y);
+    int64_t* ip = static_cast<int64_t*>(idx.mutable_data());
+    py::gil_scoped_release nogil;
+    max_pool2d_forward(xp, yp, ip, g);
+  });
+  return py::make_tuple(y, idx);
+}
+
+// Its backward: `saved` as max_pool2d_train returned it (uint8 codes or int64 indices).
+py::array max_pool2d_train_backward(py::handle dy_obj, py::handle saved_obj, py::handle input_shape,
+                                    py::handle kernel, py::handle stride, py::handle padding,
+                                    py::handle dilation, bool ceil_mode, py::handle out_obj) {
+  py::array saved = require_array(saved_obj, "saved");
+  if (saved.dtype().equal(py::dtype::of<int64_t>()))
+    return max_pool2d_backward(dy_obj, saved_obj, input_shape, kernel, stride, padding, dilation,
+                               ceil_mode, out_obj);
+  if (!saved.dtype().equal(py::dtype::of<uint8_t>()))
+    throw py::type_error(
+        "saved: expected the uint8 window codes or int64 indices max_pool2d_train "
+        "returned, got dtype " +
+        dtype_str(saved));
+  const std::vector<int64_t> shape = shape4(input_shape, "input_shape");
+  const Pool2dGeom g = geometry(shape, kernel, stride, padding, dilation, ceil_mode);
+  const bool two_by_two = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 &&
+                          g.pw == 0 && g.dh == 1 && g.dw == 1 && 2 * g.oh <= g.h && 2 * g.ow <= g.w;
+  if (!two_by_two)
+    throw py::value_error(
+        "saved: window codes exist only for 2x2 windows at stride 2 without "
+        "padding or a partial window; expected int64 indices for this geometry");
+  py::array dy = require_input(dy_obj, "dy");
+  require_shape(dy, out_shape(shape, g), "dy");
+  require_contiguous(saved, "saved");
+  require_shape(saved, out_shape(shape, g), "saved");
+  const DType dt = dtype_of(dy, "dy");
+  py::array dx = float_out(out_obj, dt, shape, {&dy, &saved}, "out");
+  int64_t bad = 0;
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* dyp = cptr<T>(dy);
+    const uint8_t* cp = static_cast<const uint8_t*>(saved.data());
+    T* dxp = mptr<T>(dx);
+    py::gil_scoped_release nogil;
+    bad = max_pool2d_backward_codes(dyp, cp, dxp, g);
+    if (bad < 0) {  // this ISA (DG_CPU_ISA changed since the forward): the codes as indices
+      const int64_t ohw = g.oh * g.ow;
+      std::vector<int64_t> idx(static_cast<size_t>(g.planes * ohw));
+      for (int64_t i = 0; i < g.planes * ohw; ++i) {
+        const int64_t r = (i % ohw) / g.ow, o = i % g.ow, c = cp[i];
+        idx[i] = c < 4 ? (2 * r + (c >> 1)) * g.w + 2 * o + (c & 1) : -1;
+      }
+      bad = dg::max_pool2d_backward(dyp, idx.data(), dxp, g);
+    }
+  });
+  if (bad)
+    throw py::value_error("saved: " + std::to_string(bad) +
+                          " window codes are not 0-3 (expected the codes max_pool2d_train "
+                          "returned for this geometry)");
+  return dx;
+}
+
 int64_t divisor_arg(py::handle h) {
   if (h.is_none()) return 0;
   const int64_t v = require_int(h, "divisor_override");
@@ -320,6 +444,16 @@ void bind_pool(py::module_& m) {
         py::arg("stride") = py::none(), py::arg("padding") = 0, py::arg("dilation") = 1,
         py::arg("ceil_mode") = false, py::kw_only(), py::arg("out") = py::none(),
         "dx of max_pool2d: dy scattered to the indices.");
+  m.def("max_pool2d_train", named("max_pool2d_train", &max_pool2d_train), py::arg("x"),
+        py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
+        py::arg("dilation") = 1, py::arg("ceil_mode") = false, py::kw_only(),
+        py::arg("out") = py::none(), py::arg("saved_out") = py::none(),
+        "(y, saved) for training: saved is uint8 window codes (2x2/2 windows) or int64 indices.");
+  m.def("max_pool2d_train_backward", named("max_pool2d_train_backward", &max_pool2d_train_backward),
+        py::arg("dy"), py::arg("saved"), py::arg("input_shape"), py::arg("kernel_size"),
+        py::arg("stride") = py::none(), py::arg("padding") = 0, py::arg("dilation") = 1,
+        py::arg("ceil_mode") = false, py::kw_only(), py::arg("out") = py::none(),
+        "dx of max_pool2d_train from its saved codes or indices.");
   m.def("avg_pool2d", named("avg_pool2d", &avg_pool2d), py::arg("x"), py::arg("kernel_size"),
         py::arg("stride") = py::none(), py::arg("padding") = 0, py::arg("ceil_mode") = false,
         py::arg("count_include_pad") = true, py::arg("divisor_override") = py::none(),

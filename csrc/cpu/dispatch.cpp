@@ -357,6 +357,12 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
   int64_t max_pool2d_backward(const T* dy, const int64_t* idx, T* dx, const Pool2dGeom& g) {       \
     DG_DISPATCH(max_pool2d_backward, dy, idx, dx, g)                                               \
   }                                                                                                \
+  bool max_pool2d_forward_codes(const T* x, T* y, uint8_t* codes, const Pool2dGeom& g){            \
+      DG_DISPATCH(max_pool2d_forward_codes, x, y, codes,                                           \
+                  g)} int64_t max_pool2d_backward_codes(const T* dy, const uint8_t* codes, T* dx,  \
+                                                        const Pool2dGeom& g) {                     \
+    DG_DISPATCH(max_pool2d_backward_codes, dy, codes, dx, g)                                       \
+  }                                                                                                \
   void batch_norm_stats(const T* x, T* mean, T* invstd, T* running_mean, T* running_var,           \
                         int64_t n, int64_t c, int64_t s, double momentum, double eps) {            \
     DG_DISPATCH(batch_norm_stats, x, mean, invstd, running_mean, running_var, n, c, s, momentum,   \

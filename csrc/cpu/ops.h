@@ -189,6 +189,10 @@ enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winogr
   void max_pool2d_forward(const T* x, T* y, int64_t* idx, const Pool2dGeom& g);                  \
   /* returns how many indices lay outside their window's rows (those are skipped) */             \
   int64_t max_pool2d_backward(const T* dy, const int64_t* idx, T* dx, const Pool2dGeom& g);      \
+  /* the training path's 2x2/2 window codes (cpu/pool.h): false / -1 where this ISA has none */  \
+  bool max_pool2d_forward_codes(const T* x, T* y, uint8_t* codes, const Pool2dGeom& g);          \
+  int64_t max_pool2d_backward_codes(const T* dy, const uint8_t* codes, T* dx,                    \
+                                    const Pool2dGeom& g);                                        \
   void avg_pool2d_forward(const T* x, T* y, const Pool2dGeom& g, bool include_pad,               \
                           int64_t divisor);                                                      \
   void avg_pool2d_backward(const T* dy, T* dx, const Pool2dGeom& g, bool include_pad,            \

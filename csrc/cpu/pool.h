@@ -584,6 +584,74 @@ inline void store_codes_n(Vec<T> code, int64_t* p, int64_t base, int n) {
   for (int j = 0; j < nv && j * wd < n; ++j) iv[j].store(d + j * wd, std::min(wd, n - j * wd));
 }
 
+// ---- window codes: what the training path saves instead of torch's int64 indices. A 2x2
+// window's maximum as one byte, its position in the window (0, 1: the top row; 2, 3: the
+// bottom), 1 byte an output where an index takes 8: for 16M float32 inputs the forward writes
+// 20 MB instead of 48 and the backward reads 4 MB of codes instead of 32 MB of indices. The
+// kernels below take either (Ix = int64_t or uint8_t); the code lanes' values differ only in
+// the bottom row's (W, W + 1 for indices, 2, 3 for codes): code_step.
+template <class Ix>
+inline int64_t code_step(int64_t W) {
+  return std::is_same_v<Ix, uint8_t> ? 2 : W;
+}
+// The window offset of a saved argmax from its window's first element at `at` (outside the
+// window: anything in_window refuses).
+inline int64_t window_offset(int64_t index, int64_t at, int64_t) { return index - at; }
+inline int64_t window_offset(uint8_t code, int64_t, int64_t W) {
+  return code < 4 ? (code >> 1) * W + (code & 1) : -1;
+}
+// A lane past a row's last window: matches no position.
+template <class Ix>
+inline constexpr Ix kNoWindow = std::is_same_v<Ix, uint8_t> ? Ix(255) : Ix(-1);
+
+// The codes (small integers in T lanes) as bytes: the vector's w bytes in the low bytes.
+inline __m128i code_bytes(Vec<float> code) {
+#if defined(__AVX512F__)
+  return _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(code.v));
+#else
+  const __m256i i = _mm256_cvttps_epi32(code.v);
+  const __m128i h = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+  return _mm_packus_epi16(h, h);
+#endif
+}
+inline __m128i code_bytes(Vec<double> code) {
+#if defined(__AVX512F__)
+  return _mm512_cvtepi64_epi8(_mm512_cvttpd_epi64(code.v));
+#else
+  const __m128i h = _mm_packs_epi32(_mm256_cvttpd_epi32(code.v), _mm_setzero_si128());
+  return _mm_packus_epi16(h, h);
+#endif
+}
+template <class T>
+inline void store_codes(Vec<T> code, uint8_t* p, int64_t, bool stream) {
+  const __m128i b = code_bytes(code);
+  constexpr int w = Vec<T>::width;
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  if constexpr (w == 16) {
+    if (stream && a % 16 == 0)
+      _mm_stream_si128(reinterpret_cast<__m128i*>(p), b);
+    else
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(p), b);
+  } else if constexpr (w == 8) {
+    if (stream && a % 8 == 0)
+      _mm_stream_si64(reinterpret_cast<long long*>(p), _mm_cvtsi128_si64(b));
+    else
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(p), b);
+  } else {
+    static_assert(w == 4);
+    if (stream && a % 4 == 0)
+      _mm_stream_si32(reinterpret_cast<int*>(p), _mm_cvtsi128_si32(b));
+    else
+      std::memcpy(p, &b, 4);
+  }
+}
+template <class T>
+inline void store_codes_n(Vec<T> code, uint8_t* p, int64_t, int n) {
+  alignas(16) uint8_t t[16];
+  _mm_store_si128(reinterpret_cast<__m128i*>(t), code_bytes(code));
+  std::memcpy(p, t, static_cast<size_t>(n));
+}
+
 // The inverse for a full vector of indices: code[l] = p[l] - base - 2 l where that lies in
 // [0, maxc], else -1 (an index outside the window's span: matches no offset).
 #if defined(__AVX512F__)
@@ -628,6 +696,26 @@ inline void load_codes(const int64_t* p, int64_t base, int64_t maxc, Vec<double>
 #else
   const __m256i b = _mm256_add_epi64(_mm256_set1_epi64x(base), _mm256_setr_epi64x(0, 2, 4, 6));
   code = {_mm256_cvtepi32_pd(offsets4(p, b, maxc))};
+#endif
+}
+// A vector of window codes (bytes) as T lanes (a code of 4 or more matches no position).
+inline void load_codes(const uint8_t* p, int64_t, int64_t, Vec<float>& code) {
+#if defined(__AVX512F__)
+  code = {_mm512_cvtepi32_ps(
+      _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))))};
+#else
+  code = {_mm256_cvtepi32_ps(
+      _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))))};
+#endif
+}
+inline void load_codes(const uint8_t* p, int64_t, int64_t, Vec<double>& code) {
+#if defined(__AVX512F__)
+  code = {_mm512_cvtepi32_pd(
+      _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))))};
+#else
+  int32_t four;
+  std::memcpy(&four, p, 4);
+  code = {_mm256_cvtepi32_pd(_mm_cvtepu8_epi32(_mm_cvtsi32_si128(four)))};
 #endif
 }
 
@@ -789,13 +877,13 @@ inline void max2x2_vec_n(const T* r0, int64_t W, int n, Vec<T> c1, Vec<T> cw, Ve
 // One output row of 2x2/2 max pooling: r0 = the window's top input row, base = its offset in
 // the plane. torch's walk: (0, 0), (0, 1), (1, 0), (1, 1), take when greater or NaN; starting
 // from the first element equals starting from -inf with its index.
-template <class T, bool kIdx>
-inline void max2x2_row(const T* r0, T* yp, int64_t* ip, int64_t base, int64_t W, int64_t ow,
-                       bool st) {
+template <class T, bool kIdx, class Ix = int64_t>
+inline void max2x2_row(const T* r0, T* yp, Ix* ip, int64_t base, int64_t W, int64_t ow, bool st) {
   using V = Vec<T>;
   constexpr int w = V::width;
   const T* r1 = r0 + W;
-  const V c1 = V::set1(T(1)), cw = V::set1(T(W)), cw1 = V::set1(T(W + 1));
+  const int64_t cs = code_step<Ix>(W);
+  const V c1 = V::set1(T(1)), cw = V::set1(T(cs)), cw1 = V::set1(T(cs + 1));
   int64_t o = 0;
   for (; o + w <= ow; o += w) {
     if (st) {
@@ -842,19 +930,20 @@ inline constexpr bool kMaxForwardRowRuns = true;
 // The streamed forward without staging (ow a multiple of the vector width): each thread's
 // contiguous rows as P pieces walked in lock step (a unit: one output row), each piece's y and
 // indices one NtStream. P = kMaxForwardParts, or 1 where the streams pause mid-line.
-template <class T, bool kIdx, int P>
-void max2x2_forward_direct(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) {
+template <class T, bool kIdx, int P, class Ix = int64_t>
+void max2x2_forward_direct(const T* x, T* y, Ix* idx, const Pool2dGeom& g) {
   using V = Vec<T>;
   constexpr int w = V::width;
-  const int64_t hw = g.h * g.w, W = g.w, ow = g.ow;
-  const V c1 = V::set1(T(1)), cw = V::set1(T(W)), cw1 = V::set1(T(W + 1));
+  constexpr bool kBytes = std::is_same_v<Ix, uint8_t>;
+  const int64_t hw = g.h * g.w, W = g.w, ow = g.ow, cs = code_step<Ix>(W);
+  const V c1 = V::set1(T(1)), cw = V::set1(T(cs)), cw1 = V::set1(T(cs + 1));
   parallel_split(g.planes * g.oh, unit_grain(2 * W), [&](int64_t b, int64_t e) {
     const int64_t len = (e - b) / P;
     NtStream<T> sy[P + 1];
     NtStream<double> si[P + 1];
     for (int s = 0; s <= P; ++s) {
       sy[s] = NtStream<T>(y + (b + s * len) * ow);
-      if constexpr (kIdx)
+      if constexpr (kIdx && !kBytes)
         si[s] = NtStream<double>(reinterpret_cast<double*>(idx + (b + s * len) * ow));
     }
     constexpr int64_t kCols = 256;  // outputs per run of a row (tm, tc: 1 KiB each for float)
@@ -869,7 +958,9 @@ void max2x2_forward_direct(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) 
       NtStream<double> oi = si[s];
       const auto emit = [&](int64_t o, V m, V code) {
         oy.push(m);
-        if constexpr (kIdx) {
+        if constexpr (kIdx && kBytes) {
+          store_codes(code, idx + u * ow + o, 0, true);  // movnti: a whole line per unit
+        } else if constexpr (kIdx) {
           Vec<double> iv[2];
           const int n = index_vecs(code, 2 * r * W + 2 * o, iv);
           for (int j = 0; j < n; ++j) oi.push(iv[j]);
@@ -906,11 +997,11 @@ void max2x2_forward_direct(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) 
         }
       }
       sy[s] = oy;
-      if constexpr (kIdx) si[s] = oi;
+      if constexpr (kIdx && !kBytes) si[s] = oi;
     });
     for (int s = 0; s <= P; ++s) {
       sy[s].finish();
-      if constexpr (kIdx) si[s].finish();
+      if constexpr (kIdx && !kBytes) si[s].finish();
     }
     stream_fence();
   });
@@ -921,12 +1012,14 @@ inline bool line_steps(const void* p, int64_t step) {
   return reinterpret_cast<uintptr_t>(p) % 64 == 0 && step % 64 == 0;
 }
 
-template <class T>
-void max2x2_forward(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) {
+template <class T, class Ix>
+void max2x2_forward(const T* x, T* y, Ix* idx, const Pool2dGeom& g) {
+  constexpr bool kBytes = std::is_same_v<Ix, uint8_t>;
   const int64_t hw = g.h * g.w, ohw = g.oh * g.ow, W = g.w;
   const int64_t ow = g.ow;  // unit i = p * oh + r writes y[i * ow, (i + 1) * ow), idx alike
-  const bool st = stream_out(g.planes * ohw * int64_t(sizeof(T) + (idx ? 8 : 0)));
-  if (st && ow % Vec<T>::width == 0 && shift_ok<T>(y) && (!idx || shift_ok<double>(idx))) {
+  const bool st = stream_out(g.planes * ohw * int64_t(sizeof(T) + (idx ? sizeof(Ix) : 0)));
+  if (st && ow % Vec<T>::width == 0 && shift_ok<T>(y) &&
+      (!idx || kBytes || shift_ok<double>(idx))) {
     // The lock-step pieces pause each output stream at a unit (row) boundary. Where that falls
     // mid-line, the line's first half waits in a write-combining buffer while the other pieces
     // write, and leaves as a partial line: on the Zen 3 (round 35, 16M float32) the pass ran
@@ -934,13 +1027,13 @@ void max2x2_forward(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) {
     // line-aligned, and as fast as aligned with one piece. The index stream decides (2/3 of
     // the bytes written; y's own alignment changed nothing measurable). Without indices the
     // pieces won at every alignment of y (one piece 0.74-0.87 of their speed, 1 and 2 threads).
-    const bool lines = !idx || line_steps(idx, ow * int64_t(sizeof(int64_t)));
+    const bool lines = !idx || line_steps(idx, ow * int64_t(sizeof(Ix)));
     const auto run = [&](auto parts) {
       constexpr int P = decltype(parts)::value;
       if (idx)
-        max2x2_forward_direct<T, true, P>(x, y, idx, g);
+        max2x2_forward_direct<T, true, P, Ix>(x, y, idx, g);
       else
-        max2x2_forward_direct<T, false, P>(x, y, nullptr, g);
+        max2x2_forward_direct<T, false, P, Ix>(x, y, nullptr, g);
     };
     if (lines)
       run(std::integral_constant<int, kMaxForwardParts>{});
@@ -948,24 +1041,27 @@ void max2x2_forward(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) {
       run(std::integral_constant<int, 1>{});
     return;
   }
+  // staged: y (and int64 indices) through the L1 block; codes (an eighth of them) go straight
   const int64_t blk = stage_rows(st, ow * int64_t(sizeof(T)));
   parallel_chunks(g.planes * g.oh, unit_grain(2 * W), [&](int64_t b, int64_t e) {
     std::vector<T> sy(st ? blk * ow : 0);
-    std::vector<int64_t> si(st && idx ? blk * ow : 0);
+    std::vector<Ix> si(st && idx && !kBytes ? blk * ow : 0);
     for (int64_t b0 = b; b0 < e; b0 += st ? blk : e - b) {
       const int64_t e0 = st ? std::min(e, b0 + blk) : e;
       for_rows(b0, e0, g.oh, [&](int64_t p, int64_t r) {
-        const int64_t off = (p * g.oh + r - (st ? b0 : 0)) * ow;
+        const int64_t at = (p * g.oh + r) * ow, off = at - (st ? b0 * ow : 0);
         const T* r0 = x + p * hw + 2 * r * W;
         T* yp = (st ? sy.data() : y) + off;
         if (idx)
-          max2x2_row<T, true>(r0, yp, (st ? si.data() : idx) + off, 2 * r * W, W, ow, st);
+          max2x2_row<T, true, Ix>(r0, yp, st && !kBytes ? si.data() + off : idx + at, 2 * r * W, W,
+                                  ow, st);
         else
-          max2x2_row<T, false>(r0, yp, nullptr, 2 * r * W, W, ow, st);
+          max2x2_row<T, false, Ix>(r0, yp, nullptr, 2 * r * W, W, ow, st);
       });
       if (st) {
         stream_copy(sy.data(), y + b0 * ow, (e0 - b0) * ow);
-        if (idx) stream_copy(si.data(), idx + b0 * ow, (e0 - b0) * ow);
+        if constexpr (!kBytes)
+          if (idx) stream_copy(si.data(), idx + b0 * ow, (e0 - b0) * ow);
       }
     }
     if (st) stream_fence();
@@ -992,9 +1088,9 @@ inline int64_t tiled_start(const Pool2dGeom& g, int64_t i) {
 
 // dx of the 2x2 windows at output columns o .. o + w: input row 2r's 2w elements a0, a1, row
 // 2r + 1's b0, b1 (dy where the index points, else 0); false if an index is outside its window.
-template <class T>
-inline bool max2x2_bwd_lanes(Vec<T> d, const int64_t* ix, int64_t base, int64_t W, Vec<T> z,
-                             Vec<T> c1, Vec<T> cw, Vec<T> cw1, Vec<T>& a0, Vec<T>& a1, Vec<T>& b0,
+template <class T, class Ix>
+inline bool max2x2_bwd_lanes(Vec<T> d, const Ix* ix, int64_t base, int64_t W, Vec<T> z, Vec<T> c1,
+                             Vec<T> cw, Vec<T> cw1, Vec<T>& a0, Vec<T>& a1, Vec<T>& b0,
                              Vec<T>& b1) {
   Vec<T> c;
   load_codes(ix, base, W + 1, c);
@@ -1010,16 +1106,26 @@ inline bool max2x2_bwd_lanes(Vec<T> d, const int64_t* ix, int64_t base, int64_t 
 // vpermpd. Natural order took two vpermd, a vinserti128 and two vperm2f128 more (lane-crossing:
 // 3-4 cycles of throughput each on a Zen 1, all port 5 on Intel): on the Zen 1, 21.9 -> 16.5 ns per
 // 8 windows in cache, 1 thread (docs/BENCHMARKS.md round 24).
-inline bool max2x2_bwd_lanes(Vec<float> d, const int64_t* ix, int64_t base, int64_t W, Vec<float> z,
-                             Vec<float> c1, Vec<float> cw, Vec<float> cw1, Vec<float>& a0,
-                             Vec<float>& a1, Vec<float>& b0, Vec<float>& b1) {
-  using V = Vec<float>;
+inline Vec<float> ordered_codes(const int64_t* ix, int64_t base, int64_t W) {
   const __m256i q0 = _mm256_add_epi64(_mm256_set1_epi64x(base), _mm256_setr_epi64x(0, 2, 4, 6));
   const __m256i q1 = _mm256_add_epi64(q0, _mm256_set1_epi64x(8));
   const __m256 v0 = _mm256_castsi256_ps(offsets64(ix, q0, W + 1));
   const __m256 v1 = _mm256_castsi256_ps(offsets64(ix + 4, q1, W + 1));
   // the low halves of the int64 offsets (-1 stays -1): windows 0 1 4 5 | 2 3 6 7
-  const V c = {_mm256_cvtepi32_ps(_mm256_castps_si256(_mm256_shuffle_ps(v0, v1, 0x88)))};
+  return {_mm256_cvtepi32_ps(_mm256_castps_si256(_mm256_shuffle_ps(v0, v1, 0x88)))};
+}
+inline Vec<float> ordered_codes(const uint8_t* ix, int64_t, int64_t) {  // one byte shuffle
+  const __m128i b =
+      _mm_shuffle_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ix)),
+                       _mm_setr_epi8(0, 1, 4, 5, 2, 3, 6, 7, -1, -1, -1, -1, -1, -1, -1, -1));
+  return {_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b))};
+}
+template <class Ix>
+inline bool max2x2_bwd_lanes(Vec<float> d, const Ix* ix, int64_t base, int64_t W, Vec<float> z,
+                             Vec<float> c1, Vec<float> cw, Vec<float> cw1, Vec<float>& a0,
+                             Vec<float>& a1, Vec<float>& b0, Vec<float>& b1) {
+  using V = Vec<float>;
+  const V c = ordered_codes(ix, base, W);
   const V dp = {
       _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(d.v), _MM_SHUFFLE(3, 1, 2, 0)))};
   const Mask<float> m00 = c == z, m01 = c == c1, m10 = c == cw, m11 = c == cw1;
@@ -1032,10 +1138,9 @@ inline bool max2x2_bwd_lanes(Vec<float> d, const int64_t* ix, int64_t base, int6
   return all_lanes(m00 | m01 | m10 | m11);
 }
 #endif
-template <class T>
-inline bool max2x2_bwd_vec(const T* gy, const int64_t* ix, int64_t base, int64_t W, Vec<T> z,
-                           Vec<T> c1, Vec<T> cw, Vec<T> cw1, Vec<T>& a0, Vec<T>& a1, Vec<T>& b0,
-                           Vec<T>& b1) {
+template <class T, class Ix>
+inline bool max2x2_bwd_vec(const T* gy, const Ix* ix, int64_t base, int64_t W, Vec<T> z, Vec<T> c1,
+                           Vec<T> cw, Vec<T> cw1, Vec<T>& a0, Vec<T>& a1, Vec<T>& b0, Vec<T>& b1) {
   return max2x2_bwd_lanes(Vec<T>::load(gy), ix, base, W, z, c1, cw, cw1, a0, a1, b0, b1);
 }
 
@@ -1079,25 +1184,23 @@ void rowpair_direct(T* dx, const Pool2dGeom& g, F&& f) {
 
 // dx of output row r, written densely (every element of input rows 2r, 2r + 1 once: dy where
 // the index points, else 0); the count of indices outside their window.
-template <class T>
-inline int64_t max2x2_bwd_row(const T* gy, const int64_t* ix, T* d0, int64_t base, int64_t W,
-                              int64_t ow, bool st) {
+template <class T, class Ix>
+inline int64_t max2x2_bwd_row(const T* gy, const Ix* ix, T* d0, int64_t base, int64_t W, int64_t ow,
+                              bool st) {
   using V = Vec<T>;
   constexpr int w = V::width;
   T* d1 = d0 + W;
-  const V z = V::zero(), c1 = V::set1(T(1)), cw = V::set1(T(W)), cw1 = V::set1(T(W + 1));
+  const int64_t cs = code_step<Ix>(W);
+  const V z = V::zero(), c1 = V::set1(T(1)), cw = V::set1(T(cs)), cw1 = V::set1(T(cs + 1));
   int64_t bad = 0;
   auto count_bad = [&](int64_t o0, int64_t o1) {
-    for (int64_t o = o0; o < o1; ++o) {
-      const int64_t off = ix[o] - (base + 2 * o);
-      bad += !in_window(off, W);
-    }
+    for (int64_t o = o0; o < o1; ++o) bad += !in_window(window_offset(ix[o], base + 2 * o, W), W);
   };
   int64_t o = 0;
   for (; o + w <= ow; o += w) {
     if (st) {
       prefetch_ahead(gy + o, w * int(sizeof(T)));
-      prefetch_ahead(ix + o, w * 8);
+      prefetch_ahead(ix + o, w * int(sizeof(Ix)));
     }
     V a0, a1, b0, b1;
     if (!max2x2_bwd_vec(gy + o, ix + o, base + 2 * o, W, z, c1, cw, cw1, a0, a1, b0, b1))
@@ -1110,8 +1213,8 @@ inline int64_t max2x2_bwd_row(const T* gy, const int64_t* ix, T* d0, int64_t bas
   if (o < ow) {  // the last n < w windows, masked (a scalar loop: 1.6-4.2x slower)
     const int n = static_cast<int>(ow - o);
     count_bad(o, ow);
-    alignas(64) int64_t ixn[16];  // lanes past n: -1, outside every window (matches no offset)
-    for (int l = 0; l < w; ++l) ixn[l] = l < n ? ix[o + l] : -1;
+    alignas(64) Ix ixn[16];  // lanes past n: outside every window (match no offset)
+    for (int l = 0; l < w; ++l) ixn[l] = l < n ? ix[o + l] : kNoWindow<Ix>;
     V a0, a1, b0, b1;
     max2x2_bwd_lanes(load_n(gy + o, n), ixn, base + 2 * o, W, z, c1, cw, cw1, a0, a1, b0, b1);
     store_pair_n(a0, a1, d0 + 2 * o, 2 * n);
@@ -1126,8 +1229,8 @@ inline int64_t max2x2_bwd_row(const T* gy, const int64_t* ix, T* d0, int64_t bas
 // store a window. The windows do not overlap, so this writes what the dense rows write. The
 // masked-vector rows took ~15 ns a row here whatever their width: 64 x 32 planes of 8x8, 1
 // thread, 0.13 ms, now 0.05, against torch's 0.036 (bench_cnn.py).
-template <class T>
-int64_t max2x2_backward_scatter(const T* dy, const int64_t* idx, T* dx, const Pool2dGeom& g) {
+template <class T, class Ix>
+int64_t max2x2_backward_scatter(const T* dy, const Ix* idx, T* dx, const Pool2dGeom& g) {
   using V = Vec<T>;
   constexpr int w = V::width;
   const int64_t hw = g.h * g.w, ohw = g.oh * g.ow, W = g.w;
@@ -1137,28 +1240,28 @@ int64_t max2x2_backward_scatter(const T* dy, const int64_t* idx, T* dx, const Po
     for (int64_t p = b; p < e; ++p) {
       T* const plane = dx + p * hw;
       const T* gy = dy + p * ohw;
-      const int64_t* ix = idx + p * ohw;
+      const Ix* ix = idx + p * ohw;
       int64_t i = 0;
       for (; i + w <= hw; i += w) V::zero().store(plane + i);
       if (i < hw) V::zero().store(plane + i, static_cast<int>(hw - i));
       T sink = T(0);  // where a window's dy goes when its index is outside the window
       for (int64_t r = 0; r < g.oh; ++r, gy += g.ow, ix += g.ow)
         for (int64_t o = 0; o < g.ow; ++o) {
-          const int64_t at = 2 * r * W + 2 * o, off = ix[o] - at;
+          const int64_t at = 2 * r * W + 2 * o, off = window_offset(ix[o], at, W);
           // in_window as min(off, off - W) < 2 (unsigned), and the store's address picked by a
           // cmov: which row of its window a maximum lies in is random, and the two branches GCC
           // made of the test mispredicted half the time
           // (the address in unsigned arithmetic: an index far outside must not form a pointer)
           const uint64_t mn = std::min(uint64_t(off), uint64_t(off - W));
 #if defined(__x86_64__)
-          uintptr_t d = reinterpret_cast<uintptr_t>(plane) + uint64_t(ix[o]) * sizeof(T);
+          uintptr_t d = reinterpret_cast<uintptr_t>(plane) + uint64_t(at + off) * sizeof(T);
           __asm__("cmpq $2, %[mn]\n\tcmovaeq %[alt], %[d]"
                   : [d] "+r"(d)
                   : [mn] "r"(mn), [alt] "r"(reinterpret_cast<uintptr_t>(&sink))
                   : "cc");
           *reinterpret_cast<T*>(d) = gy[o];
 #else
-          *(mn < 2 ? plane + ix[o] : &sink) = gy[o];
+          *(mn < 2 ? plane + (at + off) : &sink) = gy[o];
 #endif
           nb += mn >= 2;
         }
@@ -1168,25 +1271,24 @@ int64_t max2x2_backward_scatter(const T* dy, const int64_t* idx, T* dx, const Po
   return bad.load();
 }
 
-template <class T>
-int64_t max2x2_backward(const T* dy, const int64_t* idx, T* dx, const Pool2dGeom& g) {
+template <class T, class Ix>
+int64_t max2x2_backward(const T* dy, const Ix* idx, T* dx, const Pool2dGeom& g) {
   const int64_t hw = g.h * g.w, ohw = g.oh * g.ow, W = g.w;
   std::atomic<int64_t> bad{0};
   const bool st = stream_out(g.planes * hw * int64_t(sizeof(T)));
   if (!st && g.ow < Vec<T>::width) return max2x2_backward_scatter(dy, idx, dx, g);
   if (st && direct_2x2_bwd<T>(dx, g)) {
     using V = Vec<T>;
-    const V z = V::zero(), c1 = V::set1(T(1)), cw = V::set1(T(W)), cw1 = V::set1(T(W + 1));
+    const int64_t cs = code_step<Ix>(W);
+    const V z = V::zero(), c1 = V::set1(T(1)), cw = V::set1(T(cs)), cw1 = V::set1(T(cs + 1));
     rowpair_direct(dx, g, [&](int64_t p, int64_t r, int64_t o, V& a0, V& a1, V& b0, V& b1) {
       const T* gy = dy + p * ohw + r * g.ow;
-      const int64_t* ix = idx + p * ohw + r * g.ow;
+      const Ix* ix = idx + p * ohw + r * g.ow;
       prefetch_ahead(gy + o, V::width * int(sizeof(T)));
-      prefetch_ahead(ix + o, V::width * 8);
+      prefetch_ahead(ix + o, V::width * int(sizeof(Ix)));
       if (!max2x2_bwd_vec(gy + o, ix + o, 2 * r * W + 2 * o, W, z, c1, cw, cw1, a0, a1, b0, b1))
-        for (int64_t j = o; j < o + V::width; ++j) {
-          const int64_t off = ix[j] - (2 * r * W + 2 * j);
-          bad += !in_window(off, W);
-        }
+        for (int64_t j = o; j < o + V::width; ++j)
+          bad += !in_window(window_offset(ix[j], 2 * r * W + 2 * j, W), W);
     });
     return bad.load();
   }
@@ -1488,6 +1590,31 @@ void max_pool2d_forward_t(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) {
   });
 }
 
+// The training path's forward: y, and a window code an output (pool_detail, "window codes")
+// instead of an index, where this ISA has the 2x2/2 fast path for g; false, nothing written,
+// elsewhere (the caller saves int64 indices there).
+template <class T>
+bool max_pool2d_forward_codes_t(const T* x, T* y, uint8_t* codes, const Pool2dGeom& g) {
+#if defined(__AVX2__)
+  if (!pool_detail::fast_2x2(g)) return false;
+  if (g.planes > 0) pool_detail::max2x2_forward(x, y, codes, g);
+  return true;
+#else
+  (void)x, (void)y, (void)codes, (void)g;
+  return false;
+#endif
+}
+// Its backward: how many codes lay outside 0..3 (skipped), or -1 where this ISA has no fast path
+// for g (the caller then converts the codes to indices).
+template <class T>
+int64_t max_pool2d_backward_codes_t(const T* dy, const uint8_t* codes, T* dx, const Pool2dGeom& g) {
+#if defined(__AVX2__)
+  if (pool_detail::fast_2x2(g)) return pool_detail::max2x2_backward(dy, codes, dx, g);
+#endif
+  (void)dy, (void)codes, (void)dx, (void)g;
+  return -1;
+}
+
 // Each index must lie in its window's rows (clipped to the plane): the rows a unit owns. The
 // others are counted and skipped (the binding raises).
 template <class T>
@@ -1692,6 +1819,13 @@ void adaptive_avg_pool2d_backward_t(const T* dy, T* dx, int64_t planes, int64_t 
   }                                                                                           \
   int64_t max_pool2d_backward(const T* dy, const int64_t* idx, T* dx, const Pool2dGeom& g) {  \
     return max_pool2d_backward_t(dy, idx, dx, g);                                             \
+  }                                                                                           \
+  bool max_pool2d_forward_codes(const T* x, T* y, uint8_t* codes, const Pool2dGeom& g) {      \
+    return max_pool2d_forward_codes_t(x, y, codes, g);                                        \
+  }                                                                                           \
+  int64_t max_pool2d_backward_codes(const T* dy, const uint8_t* codes, T* dx,                 \
+                                    const Pool2dGeom& g) {                                    \
+    return max_pool2d_backward_codes_t(dy, codes, dx, g);                                     \
   }                                                                                           \
   void avg_pool2d_forward(const T* x, T* y, const Pool2dGeom& g, bool include_pad,            \
                           int64_t divisor) {                                                  \

@@ -2074,13 +2074,16 @@ def _max_pool2d(
     geo = (kernel_size, stride, padding, dilation, bool(ceil_mode))
     if not return_indices and not (x.requires_grad and _grad_enabled()):
         return Tensor(_pool_call(owner, op, ops.max_pool2d, x.data, *geo, False))  # inference
-    y, idx = _pool_call(owner, op, ops.max_pool2d, x.data, *geo, True)
+    if return_indices:
+        y, saved = _pool_call(owner, op, ops.max_pool2d, x.data, *geo, True)
+    else:  # what the backward needs: 1-byte window codes where the kernels have them
+        y, saved = _pool_call(owner, "max_pool2d_train", ops.max_pool2d_train, x.data, *geo)
 
     def _backward(g: Any) -> None:
-        x._accumulate(ops.max_pool2d_backward(g, idx, x.shape, *geo))
+        x._accumulate(ops.max_pool2d_train_backward(g, saved, x.shape, *geo))
 
     out = Tensor._make(y, (x,), _backward, op, saves=())
-    return (out, Tensor(idx)) if return_indices else out
+    return (out, Tensor(saved)) if return_indices else out
 
 
 def max_pool2d(

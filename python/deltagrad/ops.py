@@ -618,6 +618,73 @@ def max_pool2d_backward(
     return dx[0] if unbatched else dx
 
 
+def max_pool2d_train(
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    *,
+    out: Any = None,
+    saved_out: Any = None,
+) -> Any:
+    """max_pool2d for training: (y, saved), saved what max_pool2d_train_backward needs. For 2x2
+    windows at stride 2 (the common layer) on an AVX2 or AVX-512 CPU, a uint8 window code per
+    output (the maximum's position in its window, 0-3 row by row: 1 byte where an index takes
+    8); elsewhere torch's int64 flat indices, as max_pool2d(return_indices=True) gives.
+    out / saved_out: preallocated outputs; a uint8 saved_out asks for codes (a ValueError where
+    there are none), an int64 one for indices."""
+    op = "max_pool2d_train"
+    x4, unbatched = _pool_input(x, op)
+    y, saved = _pool_cpu.max_pool2d_train(
+        x4,
+        kernel_size,
+        stride,
+        padding,
+        dilation,
+        flag(ceil_mode, op, "ceil_mode"),
+        out=_pool_out(out, unbatched),
+        saved_out=_pool_out(saved_out, unbatched),
+    )
+    return (y[0], saved[0]) if unbatched else (y, saved)
+
+
+def max_pool2d_train_backward(
+    dy: Any,
+    saved: Any,
+    input_shape: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    *,
+    out: Any = None,
+) -> Any:
+    """dx (of input_shape) of max_pool2d_train from the `saved` it returned (into out if
+    given): dy at each window's maximum, zeros elsewhere."""
+    op = "max_pool2d_train_backward"
+    dy4, _ = _pool_input(dy, op, "dy")
+    _cpu_only(op, saved)
+    shape, unbatched = _pool_shape(input_shape, op)
+    sv = dense(saved, op, "saved")
+    if unbatched and sv.ndim == 3:
+        sv = sv[None]
+    dx = _pool_cpu.max_pool2d_train_backward(
+        dy4,
+        sv,
+        shape,
+        kernel_size,
+        stride,
+        padding,
+        dilation,
+        flag(ceil_mode, op, "ceil_mode"),
+        out=_pool_out(out, unbatched),
+    )
+    return dx[0] if unbatched else dx
+
+
 def avg_pool2d(
     x: Any,
     kernel_size: Any,
@@ -696,6 +763,8 @@ def adaptive_avg_pool2d_backward(dy: Any, input_shape: Any, *, out: Any = None) 
 __all__ += [
     "max_pool2d",
     "max_pool2d_backward",
+    "max_pool2d_train",
+    "max_pool2d_train_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
     "adaptive_avg_pool2d",

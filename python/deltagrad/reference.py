@@ -754,6 +754,47 @@ def max_pool2d_backward(
     return _into(out, dx.reshape(*lead, h, w))
 
 
+def max_pool2d_train(
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    *,
+    out: Any = None,
+    saved_out: Any = None,
+) -> tuple[Any, Any]:
+    """(y, int64 indices): the reference saves indices, a valid `saved` for every geometry."""
+    y, idx = max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, True)
+    return _into(out, y), _into(saved_out, idx)
+
+
+def max_pool2d_train_backward(
+    dy: Any,
+    saved: Any,
+    input_shape: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    *,
+    out: Any = None,
+) -> np.ndarray:
+    """max_pool2d_backward from int64 indices or the 2x2/2 layer's uint8 window codes (the
+    maximum's position in its window, 0-3 row by row)."""
+    saved = np.asarray(saved)
+    if saved.dtype == np.uint8:
+        oh, ow = saved.shape[-2:]
+        c = saved.astype(np.int64)
+        r, o = np.arange(oh)[:, None], np.arange(ow)[None, :]
+        saved = (2 * r + c // 2) * int(input_shape[-1]) + 2 * o + c % 2
+    return max_pool2d_backward(
+        dy, saved, input_shape, kernel_size, stride, padding, dilation, ceil_mode, out=out
+    )
+
+
 def _avg_windows(
     shape: Any,
     kernel_size: Any,
@@ -854,6 +895,8 @@ def adaptive_avg_pool2d_backward(dy: Any, input_shape: Any, *, out: Any = None) 
 __all__ += [
     "max_pool2d",
     "max_pool2d_backward",
+    "max_pool2d_train",
+    "max_pool2d_train_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
     "adaptive_avg_pool2d",
