@@ -385,11 +385,18 @@ def test_dtype_mismatch(name):
     _raises(lambda: t(*targs), lambda: d(*dargs), "dtype")
 
 
-def test_packed_sequence_refused():
-    class Packed:  # anything with batch_sizes, as torch's PackedSequence
+def test_packed_sequence_accepted():
+    """A PackedSequence runs (round 36; tests/test_parity_packed_r36.py checks it against
+    torch); anything else that is not a Tensor is a TypeError."""
+    packed = dnn.utils.rnn.pack_sequence([dg.tensor(_rand(3, 3)), dg.tensor(_rand(2, 3))])
+    out, (h, c) = dnn.LSTM(3, 4, dtype=np.float64)(packed)
+    assert isinstance(out, dnn.utils.rnn.PackedSequence)
+    assert out.data.shape == (5, 4) and h.shape == (1, 2, 4) and c.shape == (1, 2, 4)
+
+    class Packed:  # not a PackedSequence, only looks like one
         batch_sizes = None
 
-    with pytest.raises(NotImplementedError, match="PackedSequence"):
+    with pytest.raises(TypeError, match="LSTM"):
         dnn.LSTM(3, 4)(Packed())
 
 

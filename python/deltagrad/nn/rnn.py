@@ -6,7 +6,8 @@ gives every gradient and the layers run on any device those ops support. The par
 torch's, by name, shape, gate order (LSTM i, f, g, o; GRU r, z, n) and init
 (U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))), so a torch state_dict loads unchanged. The input
 projection W_ih x + b_ih of a whole sequence is one matmul; the recurrence then runs step by
-step. PackedSequence is not supported (deltagrad has none): pass padded tensors."""
+step. A PackedSequence input (nn.utils.rnn) runs batch_sizes[t] rows at step t and gives a
+PackedSequence output, with torch's h_n / c_n: each sequence's state at its own last step."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from ..tensor import Tensor, cat, get_array_module, stack
 from .init import uniform_
 from .module import Module
 from .parameter import Parameter, _float_dtype
+from .utils.rnn import PackedSequence
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -33,12 +35,7 @@ def _torch_dtype(dt: Any) -> str:
 
 
 def _input(x: Any, owner: str, name: str = "input") -> Tensor:
-    """x as a Tensor; a PackedSequence (anything with batch_sizes) is refused."""
-    if hasattr(x, "batch_sizes") and not isinstance(x, (Tensor, np.ndarray)):
-        raise NotImplementedError(
-            f"{owner}: {name}: PackedSequence is not supported by deltagrad; pass a padded "
-            "Tensor of shape (L, N, H_in) (or (N, L, H_in) with batch_first=True)"
-        )
+    """x as a Tensor (a TypeError for anything else, a PackedSequence included)."""
     return F._tensor(x, f"{owner}: {name}")
 
 
@@ -53,6 +50,20 @@ class _Steps(Function):
     @staticmethod
     def backward(ctx: Any, *grads: Any) -> Any:
         return get_array_module(grads[0]).stack(grads, 0)
+
+
+class _Split(Function):
+    """The consecutive row blocks of x of the given sizes as ONE graph node (a packed
+    sequence's steps); its backward concatenates their gradients once."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Any, sizes: tuple[int, ...]) -> tuple[Any, ...]:
+        ends = np.cumsum(sizes)
+        return tuple(x[e - n : e] for e, n in zip(ends, sizes))
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:
+        return get_array_module(grads[0]).concatenate(grads, 0), None
 
 
 def _step(
@@ -217,8 +228,10 @@ class RNNBase(Module):
                 f"{type(self).__name__}: Expected {what} size {expected}, got {list(h.shape)}"
             )
 
-    def _run(self, input: Any, hx: Any) -> tuple[Tensor, Tensor, Tensor | None]:
+    def _run(self, input: Any, hx: Any) -> tuple[Any, Tensor, Tensor | None]:
         """The shared forward: (output, h_n, c_n), c_n None but for LSTM."""
+        if isinstance(input, PackedSequence):
+            return self._run_packed(input, hx)
         owner = type(self).__name__
         lstm = self.mode == "LSTM"
         x = _input(input, owner)
@@ -314,6 +327,119 @@ class RNNBase(Module):
             c_n = None if c_n is None else c_n.squeeze(1)
         return x, h_n, c_n
 
+    def _packed_hidden(
+        self, hx: Any, batch: int, sorted_indices: Any
+    ) -> tuple[Tensor | None, Tensor | None]:
+        """(h_0, c_0) of a packed input, checked ((layers * directions, batch, H)) and put in
+        the packed (sorted) batch order; None where not given."""
+        owner = type(self).__name__
+        if hx is None:
+            return None, None
+        directions = 2 if self.bidirectional else 1
+        h_shape = (self.num_layers * directions, batch, self.proj_size or self.hidden_size)
+        if self.mode == "LSTM":
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError(
+                    f"{owner}: hx: expected a tuple (h_0, c_0), got {type(hx).__name__}"
+                )
+            h0, c0 = _input(hx[0], owner, "h_0"), _input(hx[1], owner, "c_0")
+            self._check_hidden(h0, h_shape, "hidden[0]")
+            self._check_hidden(c0, (*h_shape[:2], self.hidden_size), "hidden[1]")
+        else:
+            h0, c0 = _input(hx, owner, "hx"), None
+            self._check_hidden(h0, h_shape, "hidden")
+        if sorted_indices is not None:
+            h0 = h0.index_select(1, sorted_indices)
+            c0 = None if c0 is None else c0.index_select(1, sorted_indices)
+        return h0, c0
+
+    def _run_packed(
+        self, seq: PackedSequence, hx: Any
+    ) -> tuple[PackedSequence, Tensor, Tensor | None]:
+        """The forward of a PackedSequence: step t runs the first batch_sizes[t] rows (the
+        sequences still running, a prefix in the sorted order). Forward direction: a sequence's
+        final state is its state when it stops running; reverse direction: a sequence joins
+        (from h_0) at its own last step. h_n / c_n are put back in the caller's batch order."""
+        owner = type(self).__name__
+        lstm = self.mode == "LSTM"
+        x = _input(seq.data, owner, "input.data")
+        bs = [int(n) for n in np.asarray(getattr(seq.batch_sizes, "data", seq.batch_sizes))]
+        w0 = self.weight_ih_l0
+        if x.dtype != w0.dtype:
+            raise ValueError(
+                f"{owner} input dtype ({_torch_dtype(x.dtype)}) does not match weight dtype "
+                f"({_torch_dtype(w0.dtype)}). Convert input: input.to({_torch_dtype(w0.dtype)}),"
+                f" or convert model: model.to({_torch_dtype(x.dtype)})"
+            )
+        if x.ndim != 2:
+            raise RuntimeError(f"{owner}: input must have 2 dimensions, got {x.ndim}")
+        if x.shape[-1] != self.input_size:
+            raise RuntimeError(
+                f"{owner}: input.size(-1) must be equal to input_size. Expected "
+                f"{self.input_size}, got {x.shape[-1]}"
+            )
+        if not bs or min(bs) <= 0 or sorted(bs, reverse=True) != bs or sum(bs) != x.shape[0]:
+            raise ValueError(
+                f"{owner}: input: batch_sizes {bs} are not positive and non-increasing, "
+                f"summing to data's {x.shape[0]} rows"
+            )
+        steps, batch = len(bs), bs[0]
+        h0, c0 = self._packed_hidden(hx, batch, seq.sorted_indices)
+        directions = 2 if self.bidirectional else 1
+        if h0 is None:
+            h0 = x.new_zeros(
+                (self.num_layers * directions, batch, self.proj_size or self.hidden_size)
+            )
+        if lstm and c0 is None:
+            c0 = x.new_zeros((self.num_layers * directions, batch, self.hidden_size))
+        hs: list[Tensor] = []
+        cs: list[Tensor] = []
+        for layer in range(self.num_layers):
+            if layer and self.dropout and self.training:
+                x = F.dropout(x, self.dropout, True)
+            outs = []
+            for d in range(directions):
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, d)
+                k = layer * directions + d
+                gis = _Split.apply(F.linear(x, w_ih, b_ih), tuple(bs))
+                out: list[Any] = [None] * steps
+                if d == 0:  # the batch shrinks: keep each sequence's state as it stops
+                    h, c = h0[k], (c0[k] if lstm else None)
+                    done: list[tuple[Tensor, Tensor | None]] = []
+                    for t in range(steps):
+                        n = bs[t]
+                        if n < h.shape[0]:
+                            done.append((h[n:], None if c is None else c[n:]))
+                            h, c = h[:n], (None if c is None else c[:n])
+                        h, c = _step(self.mode, gis[t], h, c, w_hh, b_hh, w_hr)
+                        out[t] = h
+                    if done:
+                        done.append((h, c))
+                        h = cat([p[0] for p in reversed(done)], 0)
+                        c = cat([p[1] for p in reversed(done)], 0) if lstm else None
+                else:  # the batch grows: a sequence starts from h_0 at its last step
+                    n = bs[-1]
+                    h, c = h0[k][:n], (c0[k][:n] if lstm else None)
+                    for t in range(steps - 1, -1, -1):
+                        m, n = n, bs[t]
+                        if n > m:
+                            h = cat([h, h0[k][m:n]], 0)
+                            c = cat([c, c0[k][m:n]], 0) if lstm else None
+                        h, c = _step(self.mode, gis[t], h, c, w_hh, b_hh, w_hr)
+                        out[t] = h
+                outs.append(out[0] if steps == 1 else cat(out, 0))
+                hs.append(h)
+                if lstm:
+                    cs.append(c)
+            x = outs[0] if directions == 1 else cat(outs, 1)
+        h_n = stack(hs, 0)
+        c_n = stack(cs, 0) if lstm else None
+        if seq.unsorted_indices is not None:
+            h_n = h_n.index_select(1, seq.unsorted_indices)
+            c_n = None if c_n is None else c_n.index_select(1, seq.unsorted_indices)
+        packed = PackedSequence(x, seq.batch_sizes, seq.sorted_indices, seq.unsorted_indices)
+        return packed, h_n, c_n
+
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if self.proj_size != 0:
@@ -334,7 +460,8 @@ class RNNBase(Module):
 class RNN(RNNBase):
     """Elman RNN: h_t = nonlinearity(W_ih x_t + b_ih + W_hh h_(t-1) + b_hh), nonlinearity
     'tanh' or 'relu'. forward(input, hx=None) -> (output, h_n): input (L, N, H_in) ((N, L, H_in)
-    with batch_first) or unbatched (L, H_in); hx / h_n (num_layers * num_directions, N, H_out)."""
+    with batch_first) or unbatched (L, H_in), or a PackedSequence (then output is one too);
+    hx / h_n (num_layers * num_directions, N, H_out)."""
 
     def __init__(
         self,
@@ -367,7 +494,7 @@ class RNN(RNNBase):
         )
         self.nonlinearity = nonlinearity
 
-    def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Tensor]:
+    def forward(self, input: Any, hx: Any = None) -> tuple[Any, Tensor]:
         out, h_n, _ = self._run(input, hx)
         return out, h_n
 
@@ -404,7 +531,7 @@ class LSTM(RNNBase):
             dtype,
         )
 
-    def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    def forward(self, input: Any, hx: Any = None) -> tuple[Any, tuple[Tensor, Tensor]]:
         out, h_n, c_n = self._run(input, hx)
         return out, (h_n, c_n)
 
@@ -438,7 +565,7 @@ class GRU(RNNBase):
             dtype=dtype,
         )
 
-    def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Tensor]:
+    def forward(self, input: Any, hx: Any = None) -> tuple[Any, Tensor]:
         out, h_n, _ = self._run(input, hx)
         return out, h_n
 

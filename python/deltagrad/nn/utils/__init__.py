@@ -1,4 +1,5 @@
-"""dg.nn.utils: gradient clipping and parameter <-> vector conversion, as torch.nn.utils.
+"""dg.nn.utils: gradient clipping and parameter <-> vector conversion, as torch.nn.utils;
+dg.nn.utils.rnn: PackedSequence and its helpers (rnn.py).
 
 Gradients are arrays (p.grad); clipping scales them in place."""
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from ..._engine import grad_array
 from ...tensor import Tensor, get_array_module, no_grad
+from . import rnn
 
 __all__ = [
     "clip_grad_norm_",
@@ -20,6 +22,7 @@ __all__ = [
     "clip_grads_with_norm_",
     "parameters_to_vector",
     "vector_to_parameters",
+    "rnn",
 ]
 
 
