@@ -256,3 +256,12 @@ __all__ += ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell
 from .attention import MultiheadAttention, TransformerEncoderLayer  # noqa: E402
 
 __all__ += ["MultiheadAttention", "TransformerEncoderLayer"]
+
+from .transformer import (  # noqa: E402
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+)
+
+__all__ += ["TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder", "Transformer"]
