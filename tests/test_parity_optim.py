@@ -776,6 +776,7 @@ def test_bad_scheduler_arguments(make, match):
 def test_one_cycle_past_total_steps_raises():
     o, _ = _opt_pair()
     s = dg.optim.lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=3)
+    o.step()  # no gradients: nothing moves (the scheduler warns when it steps first)
     for _ in range(3):
         s.step()
     with pytest.raises(ValueError, match="OneCycleLR.step: tried to step 4 times"):

@@ -280,19 +280,19 @@ CASES = {
 }
 
 
-def _torch_build(build, t):
-    """torch's scheduler; its 'lr_scheduler.step() before optimizer.step()' warning (which
-    deltagrad does not give) fires when a SequentialLR re-steps a ChainedScheduler's
+def _build(lib, build, o):
+    """lib's scheduler; its 'lr_scheduler.step() before optimizer.step()' warning (torch's and,
+    since round 36, deltagrad's) fires when a SequentialLR re-steps a ChainedScheduler's
     schedulers at construction."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
-        return build(_lr_mod(torch), t)
+        return build(_lr_mod(lib), o)
 
 
 def _pair(case, initial_lr=False):
     kind, build = CASES[case]
     o, t = _opt(dg, kind, initial_lr), _opt(torch, kind, initial_lr)
-    return o, build(_lr_mod(dg), o), t, _torch_build(build, t)
+    return o, _build(dg, build, o), t, _build(torch, build, t)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -307,7 +307,7 @@ def _resumed(lib, case, opt_src, sched_sd):
     weights) and the scheduler's state loaded."""
     kind, build = CASES[case]
     o = _opt(lib, kind)
-    s = build(_lr_mod(dg), o) if lib is dg else _torch_build(build, o)
+    s = _build(lib, build, o)
     _copy_params(o, opt_src)
     o.load_state_dict(copy.deepcopy(opt_src.state_dict()))
     s.load_state_dict(copy.deepcopy(sched_sd))
@@ -514,6 +514,7 @@ def test_cyclic_momentum_values():
     o = _opt(dg, "Adam")
     s = dg.optim.lr_scheduler.CyclicLR(o, 0.01, 0.1, 2, base_momentum=0.7, max_momentum=0.95)
     assert [g["betas"] for g in o.param_groups] == [(0.95, 0.999), (0.95, 0.99), (0.95, 0.9)]
+    o.step()  # no gradients: nothing moves (the scheduler warns when it steps first)
     s.step()
     s.step()
     assert [g["betas"][0] for g in o.param_groups] == [0.7] * 3

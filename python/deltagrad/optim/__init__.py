@@ -1,5 +1,6 @@
 """deltagrad.optim: torch.optim's optimizers (param groups, per-parameter state,
-state_dict) and learning-rate schedulers (deltagrad.optim.lr_scheduler).
+state_dict), learning-rate schedulers (deltagrad.optim.lr_scheduler) and weight averaging
+(deltagrad.optim.swa_utils: AveragedModel, SWALR, update_bn).
 
 SGD and Adam/AdamW update each parameter with one fused in-place kernel
 (dg.ops.sgd_update / dg.ops.adam_update); RMSprop, Adagrad, Adam's amsgrad, Adadelta, Adamax,
@@ -7,7 +8,7 @@ NAdam, RAdam, ASGD, Rprop and LBFGS are array code (numpy or cupy)."""
 
 from __future__ import annotations
 
-from . import lr_scheduler
+from . import lr_scheduler, swa_utils
 from ._more import ASGD, Adadelta, Adamax, NAdam, RAdam, Rprop
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
@@ -31,4 +32,5 @@ __all__ = [
     "Rprop",
     "LBFGS",
     "lr_scheduler",
+    "swa_utils",
 ]

@@ -9,14 +9,21 @@ A scheduler changes group["lr"] (and OneCycleLR / CyclicLR group["momentum"] /
 group["betas"]) of its optimizer's param groups; call it after optimizer.step(), as in torch.
 State dicts hold numbers, strings, lists and dicts with torch's keys; a function is not
 saved, as torch (LambdaLR / MultiplicativeLR write {} where torch writes None; CyclicLR's
-scale_fn None, as torch, whose load_state_dict needs it)."""
+scale_fn None, as torch, whose load_state_dict needs it).
+
+As torch, a scheduler wraps its optimizer's step (an instance attribute that marks
+optimizer._opt_called) and its first step() after construction warns (UserWarning) when the
+optimizer has not stepped yet, or when optimizer.step was replaced after the scheduler was
+made. swa_utils.SWALR is torch.optim.swa_utils's."""
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import types
 import warnings
+import weakref
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -50,6 +57,57 @@ EPOCH_DEPRECATION_WARNING = (
     "scheduler. During the deprecation, if epoch is different from None, the "
     "closed form is used instead of the new chainable form, where available."
 )
+
+
+# torch's messages of the first scheduler.step() after construction (UserWarnings)
+_OVERRIDDEN_WARNING = (
+    "Seems like `optimizer.step()` has been overridden after learning rate scheduler "
+    "initialization. Please, make sure to call `optimizer.step()` before "
+    "`lr_scheduler.step()`. See more details at "
+    "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate"
+)
+_ORDER_WARNING = (
+    "Detected call of `lr_scheduler.step()` before `optimizer.step()`. "
+    "In PyTorch 1.1.0 and later, you should call them in the opposite order: "
+    "`optimizer.step()` before `lr_scheduler.step()`.  Failure to do this "
+    "will result in PyTorch skipping the first value of the learning rate schedule. "
+    "See more details at "
+    "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate"
+)
+
+
+class _StepTracker:
+    """optimizer.step as torch's LRScheduler wraps it (an attribute of the optimizer object,
+    whose _wrapped_by_lr_sched marks it): each call sets optimizer._opt_called and runs the
+    class's step (with its step hooks). An object rather than torch's closure so that a
+    deepcopy or pickle of the optimizer gets a tracker of the copy, not of the original."""
+
+    _wrapped_by_lr_sched = True
+
+    def __init__(self, optimizer: Optimizer, func: Callable[..., Any]) -> None:
+        functools.update_wrapper(self, func)
+        self._func = func
+        self._optimizer = weakref.ref(optimizer)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        opt = self._optimizer()
+        opt._opt_called = True  # type: ignore[union-attr]
+        return self._func.__get__(opt, type(opt))(*args, **kwargs)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        # the optimizer being copied is in memo already (copy registers it before its state)
+        copied = memo.get(id(self._optimizer()))
+        return self if copied is None else _StepTracker(copied, self._func)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _StepTracker, (self._optimizer(), self._func)
+
+
+def _track_step_called(optimizer: Optimizer) -> None:
+    """Wrap optimizer.step to record that it ran (once per optimizer, as torch)."""
+    if hasattr(optimizer.step, "_wrapped_by_lr_sched"):
+        return
+    optimizer.step = _StepTracker(optimizer, optimizer.step.__func__)  # type: ignore[method-assign]
 
 
 def _check_optimizer(name: str, optimizer: Any) -> None:
@@ -129,6 +187,8 @@ class LRScheduler:
         self.optimizer = optimizer
         self.base_lrs: list[float] = [g["initial_lr"] for g in optimizer.param_groups]
         self.last_epoch = last_epoch
+        # as torch (pytorch/pytorch#20124): step() warns when it comes before optimizer.step()
+        _track_step_called(optimizer)
         self._initial_step()
 
     def _initial_step(self) -> None:
@@ -152,7 +212,14 @@ class LRScheduler:
 
     def step(self, epoch: int | None = None) -> None:
         """Advance one step (epoch=None, the usual call) or jump to `epoch` (deprecated in
-        torch, a UserWarning: the closed form where the scheduler has one)."""
+        torch, a UserWarning: the closed form where the scheduler has one). The first call
+        after construction warns, as torch, if optimizer.step() has not run yet (or was
+        replaced after the scheduler was made)."""
+        if self._step_count == 1:
+            if not hasattr(self.optimizer.step, "_wrapped_by_lr_sched"):
+                warnings.warn(_OVERRIDDEN_WARNING, UserWarning, stacklevel=2)
+            elif not getattr(self.optimizer, "_opt_called", False):
+                warnings.warn(_ORDER_WARNING, UserWarning, stacklevel=2)
         self._step_count += 1
         if epoch is not None:
             warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
@@ -924,24 +991,26 @@ class ReduceLROnPlateau(LRScheduler):
             raise ValueError(
                 f"{name}: threshold_mode: expected 'rel' or 'abs', got {threshold_mode!r}"
             )
+        # torch's attributes, in torch's order (the state_dict's keys): default_min_lr is None
+        # when min_lr is given per group (a group added later then has no min_lr: step()
+        # raises), else min_lr (min_lrs grows to a group added later)
         self.factor = factor
         self.optimizer = optimizer
+        per_group = isinstance(min_lr, (list, tuple))
+        self.default_min_lr = None if per_group else min_lr
         self.min_lrs = _per_group(name, "min_lr", optimizer, min_lr)
-        self._min_lr_per_group = isinstance(min_lr, (list, tuple))
-        self.default_min_lr = 0 if self._min_lr_per_group else min_lr
         self.patience = patience
         self.cooldown = cooldown
         self.eps = eps
         self.last_epoch = 0
         self._last_lr = self._group_lrs()
+        self.mode_worse = math.inf if mode == "min" else -math.inf
         self.mode = mode
         self.threshold = threshold
         self.threshold_mode = threshold_mode
-        self.mode_worse = math.inf if mode == "min" else -math.inf
         self.best = self.mode_worse
         self.cooldown_counter = 0
         self.num_bad_epochs = 0
-        self._step_count = 0
 
     @property
     def in_cooldown(self) -> bool:
@@ -965,7 +1034,6 @@ class ReduceLROnPlateau(LRScheduler):
         else:
             warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
         self.last_epoch = epoch
-        self._step_count += 1
         if self._is_better(current, self.best):
             self.best = current
             self.num_bad_epochs = 0
@@ -983,10 +1051,11 @@ class ReduceLROnPlateau(LRScheduler):
     def _reduce_lr(self) -> None:
         groups = self.optimizer.param_groups
         if len(groups) != len(self.min_lrs):
-            if self._min_lr_per_group:
+            if self.default_min_lr is None:
                 raise RuntimeError(
                     f"ReduceLROnPlateau.step: the optimizer has {len(groups)} param groups, "
-                    f"min_lr {len(self.min_lrs)} values (a group added after the scheduler?)"
+                    f"min_lrs {len(self.min_lrs)} values (a param group added after the "
+                    "scheduler was made? set the scheduler's min_lrs to one per group)"
                 )
             self.min_lrs = [self.default_min_lr] * len(groups)
         for i, group in enumerate(groups):
@@ -996,6 +1065,15 @@ class ReduceLROnPlateau(LRScheduler):
                 group["lr"] = new
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state_dict() of ReduceLROnPlateau, torch's or deltagrad's (one of before
+        round 36 too: its _min_lr_per_group becomes default_min_lr None, its _step_count is
+        dropped)."""
+        if not isinstance(state_dict, dict):
+            raise TypeError("ReduceLROnPlateau.load_state_dict: state_dict: expected a dict")
+        state_dict = dict(state_dict)
+        state_dict.pop("_step_count", None)
+        if state_dict.pop("_min_lr_per_group", False):
+            state_dict["default_min_lr"] = None
         super().load_state_dict(state_dict)
         self.mode_worse = math.inf if self.mode == "min" else -math.inf
 
