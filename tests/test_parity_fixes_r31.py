@@ -600,6 +600,8 @@ _SIGNATURE_EXCEPTIONS = {  # torch's are boolean_dispatch wrappers (*args, **kwa
     "max_pool2d",
     "adaptive_max_pool1d",
     "adaptive_max_pool2d",
+    "max_pool3d",
+    "adaptive_max_pool3d",
 }
 
 

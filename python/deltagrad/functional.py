@@ -2448,3 +2448,23 @@ from ._functional_attention import (  # noqa: E402
 )
 
 __all__ += ["scaled_dot_product_attention", "multi_head_attention_forward"]
+
+from ._functional_3d import (  # noqa: E402
+    adaptive_avg_pool3d,
+    adaptive_max_pool3d,
+    adaptive_max_pool3d_with_indices,
+    avg_pool3d,
+    conv3d,
+    max_pool3d,
+    max_pool3d_with_indices,
+)
+
+__all__ += [
+    "conv3d",
+    "max_pool3d",
+    "max_pool3d_with_indices",
+    "avg_pool3d",
+    "adaptive_avg_pool3d",
+    "adaptive_max_pool3d",
+    "adaptive_max_pool3d_with_indices",
+]
