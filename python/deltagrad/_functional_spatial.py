@@ -4,9 +4,10 @@ dropouts (dropout1d / dropout2d / dropout3d). (group_norm and instance_norm, bui
 layer_norm / batch_norm, live in functional.py beside them.)
 
 Padding (but for "constant") and interpolation are index maps along each spatial axis: the
-forward takes (for the linear modes: blends two of) the input positions each output position
-reads, the backward sums the gradient back onto them; one graph node per call, on numpy or
-cupy arrays. The rest is built from Tensor ops, whose backward comes with them.
+forward takes (for the linear, cubic, antialiased and area modes: blends several of) the input
+positions each output position reads, the backward sums the gradient back onto them; one graph
+node per call, on numpy or cupy arrays. The rest is built from Tensor ops, whose backward comes
+with them.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ __all__ = [
 class _BadArgument(RuntimeError, ValueError):
     """A size, padding or argument value torch refuses with a RuntimeError; deltagrad raises
     ValueError for a bad value, so this is both."""
+
+
+class _SizeOverflow(_BadArgument, OverflowError):
+    """An infinite output size: torch's upsampling kernels refuse it with a RuntimeError, its
+    "area" mode (Python's int()) with an OverflowError; this is both."""
 
 
 class _AllocError(RuntimeError, MemoryError):
@@ -143,39 +149,62 @@ def _index_add(g: Any, axis: int, idx: Any, n: int, xp: Any) -> Any:
     return out
 
 
-def _resample(x: Tensor, steps: list[tuple[int, list[tuple[Any, Any]]]], op: str) -> Tensor:
-    """x resampled along some axes, one step per axis, in order: (axis, terms), the output
-    along axis being sum_k weight_k * x.take(index_k) over terms (index_k, weight_k), a None
-    weight meaning a plain take. One graph node; its backward runs the adjoints in reverse."""
+def _resample(x: Tensor, steps: list[tuple[Any, ...]], op: str) -> Tensor:
+    """x resampled along some axes, one step per axis, in order: (axis, terms) or (axis, terms,
+    divisors), the output along axis being sum_k weight_k * x.take(index_k) over terms
+    (index_k, weight_k), divided by divisors where given. A None weight means a plain take; a
+    negative index, no read (that term adds nothing there: torch's antialiased and area kernels
+    read a number of taps that varies with the output position, and a tap read with weight 0
+    would turn an inf into NaN). One graph node; its backward runs the adjoints in reverse."""
     xp = get_array_module(x.data)
-    steps = [
-        (axis, [(xp.asarray(i), None if w is None else xp.asarray(w)) for i, w in terms])
-        for axis, terms in steps
-    ]
+    prepared = []
+    for step in steps:
+        axis, terms = step[0], step[1]
+        div = step[2] if len(step) > 2 else None
+        ts = []
+        for i, w in terms:
+            i = np.asarray(i)
+            sel = keep = None
+            if i.size and i.min() < 0:
+                keep = xp.asarray(i >= 0)
+                sel = xp.asarray(np.flatnonzero(i >= 0))  # the output positions it reads for
+                i = np.maximum(i, 0)
+            ts.append((xp.asarray(i), None if w is None else xp.asarray(w), sel, keep))
+        prepared.append((axis, ts, None if div is None else xp.asarray(div)))
     d = x.data
     sizes = []
     with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf is NaN, as in torch
-        for axis, terms in steps:
+        for axis, terms, div in prepared:
             sizes.append(d.shape[axis])
             wshape = (-1,) + (1,) * (d.ndim - axis - 1)
             out = None
-            for idx, w in terms:
+            for idx, w, sel, keep in terms:
                 t = xp.take(d, idx, axis=axis)
                 if w is not None:
                     t = w.reshape(wshape) * t
+                if sel is not None:
+                    t = xp.where(keep.reshape(wshape), t, 0)
                 out = t if out is None else out + t
-            d = out
+            d = out if div is None else out / div.reshape(wshape)
 
     def _backward(g: Any) -> None:
         with np.errstate(invalid="ignore", over="ignore"):
-            for (axis, terms), n in zip(reversed(steps), reversed(sizes)):
+            for (axis, terms, div), n in zip(reversed(prepared), reversed(sizes)):
                 wshape = (-1,) + (1,) * (g.ndim - axis - 1)
-                parts = [g if w is None else g * w.reshape(wshape) for _, w in terms]
+                if div is not None:
+                    g = g / div.reshape(wshape)
+                parts, idxs = [], []
+                for idx, w, sel, _ in terms:
+                    p = g if w is None else g * w.reshape(wshape)
+                    if sel is not None:
+                        p, idx = xp.take(p, sel, axis=axis), idx[sel]
+                    parts.append(p)
+                    idxs.append(idx)
                 if len(parts) == 1:
-                    g = _index_add(parts[0], axis, terms[0][0], n, xp)
+                    g = _index_add(parts[0], axis, idxs[0], n, xp)
                 else:
                     cat = xp.concatenate(parts, axis=axis)
-                    g = _index_add(cat, axis, xp.concatenate([i for i, _ in terms]), n, xp)
+                    g = _index_add(cat, axis, xp.concatenate(idxs), n, xp)
         x._accumulate(g)
 
     return Tensor._make(d, (x,), _backward, op, saves=())
@@ -416,13 +445,14 @@ def _area_scale(n_in: int, n_out: int, align_corners: bool, scale: Any, dt: Any)
     return dt(n_in) / dt(n_out)
 
 
-def _source_index(s: Any, n_out: int, align_corners: bool, dt: Any) -> Any:
-    """torch's area_pixel_compute_source_index for every output position, in dt."""
+def _source_index(s: Any, n_out: int, align_corners: bool, dt: Any, cubic: bool = False) -> Any:
+    """torch's area_pixel_compute_source_index for every output position, in dt (clamped at 0
+    but for the cubic kernel's)."""
     i = np.arange(n_out).astype(dt)
     if align_corners:
         return s * i
     real = s * (i + dt(0.5)) - dt(0.5)
-    return np.where(real < 0, dt(0), real).astype(dt)
+    return real if cubic else np.where(real < 0, dt(0), real).astype(dt)
 
 
 def _floorf(v: Any) -> Any:
@@ -457,6 +487,99 @@ def _linear_terms(
     l1 = np.clip(real - i0.astype(dt), dt(0), dt(1)).astype(dt)
     i1 = i0 + (i0 < n_in - 1)
     return [(i0, (dt(1) - l1).astype(dt)), (i1, l1)]
+
+
+def _cubic1(x: Any, a: Any) -> Any:
+    """torch's cubic_convolution1: the cubic convolution kernel on |x| <= 1."""
+    return ((a + 2) * x - (a + 3)) * x * x + 1
+
+
+def _cubic2(x: Any, a: Any) -> Any:
+    """torch's cubic_convolution2: the cubic convolution kernel on 1 < |x| < 2."""
+    return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+
+def _cubic_terms(
+    n_in: int, n_out: int, align_corners: bool, scale: Any, dt: Any
+) -> list[tuple[Any, Any]]:
+    """torch's four source positions and weights for bicubic interpolation along one axis
+    (cubic convolution, A = -0.75): the taps i0 - 1 .. i0 + 2 around i0 = floor(source),
+    clamped to the input, so a border tap is read more than once. No shortcut for equal sizes
+    (torch has none: a weight-0 tap reading an inf gives NaN there too)."""
+    a = dt(-0.75)
+    s = _area_scale(n_in, n_out, align_corners, scale, dt)
+    real = _source_index(s, n_out, align_corners, dt, cubic=True)
+    i0 = np.minimum(_floorf(real), n_in - 1)
+    t = np.clip(real - i0.astype(dt), dt(0), dt(1)).astype(dt)
+    u = (1 - t).astype(dt)
+    ws = [_cubic2(t + 1, a), _cubic1(t, a), _cubic1(u, a), _cubic2(u + 1, a)]
+    return [(np.clip(i0 + j - 1, 0, n_in - 1), w.astype(dt)) for j, w in enumerate(ws)]
+
+
+def _aa_linear(x: Any, dt: Any) -> Any:
+    """torch's triangle filter for antialiased bilinear resampling."""
+    x = np.abs(x)
+    return np.where(x < 1, 1 - x, dt(0)).astype(dt)
+
+
+def _aa_cubic(x: Any, dt: Any) -> Any:
+    """torch's cubic filter for antialiased bicubic resampling (A = -0.5, as PIL)."""
+    a = dt(-0.5)
+    x = np.abs(x)
+    return np.where(x < 1, _cubic1(x, a), np.where(x < 2, _cubic2(x, a), dt(0))).astype(dt)
+
+
+def _aa_lanczos(x: Any, dt: Any) -> Any:
+    """torch's Lanczos filter (a = 3): sinc(x) sinc(x / 3) on |x| < 3, computed in float64."""
+    x = np.abs(np.asarray(x, np.float64))
+    return np.where(x < 3, np.sinc(x) * np.sinc(x / 3), 0.0).astype(dt)
+
+
+# each antialiased mode's filter and its support at scale 1 (torch's interp_size)
+_AA_FILTERS = {"bilinear": (_aa_linear, 2), "bicubic": (_aa_cubic, 4), "lanczos": (_aa_lanczos, 6)}
+
+
+def _aa_terms(
+    n_in: int, n_out: int, align_corners: bool, scale: Any, dt: Any, mode: str
+) -> list[tuple[Any, Any]]:
+    """torch's antialiased resampling along one axis (its _compute_indices_min_size_weights_aa,
+    in dt as its CPU kernel): output i reads the taps xmin .. xmin + xsize - 1 about the
+    center s (i + 0.5), with the filter's support stretched by the step s when downscaling
+    (s > 1), the weights filter((tap - center + 0.5) / max(s, 1)) normalized to sum 1. Term j
+    is the j-th tap of every output (index -1 where an output has fewer taps)."""
+    filt, interp_size = _AA_FILTERS[mode]
+    f64 = np.float64
+    s = _area_scale(n_in, n_out, align_corners, scale, dt)
+    half = interp_size * 0.5
+    support = dt(half * f64(s)) if s >= 1 else dt(half)
+    width = int(math.ceil(support)) * 2 + 1  # torch's max_interp_size: the most taps
+    invscale = dt(1.0 / f64(s)) if s >= 1 else dt(1)
+    center = ((np.arange(n_out) + 0.5) * f64(s)).astype(dt)
+    xmin = np.maximum(((center - support).astype(f64) + 0.5).astype(np.int64), 0)
+    xmax = np.minimum(((center + support).astype(f64) + 0.5).astype(np.int64), n_in)
+    xsize = np.clip(xmax - xmin, 0, width)
+    taps, ws = [], []
+    total = np.zeros(n_out, dt)
+    for j in range(width):
+        u = ((xmin + j).astype(dt) - center).astype(f64) + 0.5
+        w = np.where(j < xsize, filt((u * f64(invscale)).astype(dt), dt), dt(0))
+        total = (total + w).astype(dt)
+        taps.append(np.where(j < xsize, xmin + j, -1))
+        ws.append(w)
+    nz = total != 0
+    safe = np.where(nz, total, dt(1))
+    return [(i, np.where(nz, w / safe, w).astype(dt)) for i, w in zip(taps, ws)]
+
+
+def _area_step(axis: int, n_in: int, n_out: int, dt: Any) -> tuple[Any, ...]:
+    """torch's adaptive average pooling along one axis as a resample step: output i is the
+    mean of the inputs floor(i n_in / n_out) .. ceil((i + 1) n_in / n_out) - 1."""
+    i = np.arange(n_out)
+    start = i * n_in // n_out
+    count = ((i + 1) * n_in + n_out - 1) // n_out - start
+    width = int(count.max()) if n_out else 1
+    terms = [(np.where(j < count, start + j, -1), None) for j in range(width)]
+    return (axis, terms, count.astype(dt))
 
 
 def _output_size(
@@ -504,12 +627,31 @@ def _output_size(
     for n, s in zip(x.shape[2:], scales):
         v = n * s
         if not math.isfinite(v) or abs(v) >= 2.0**63:
-            raise _BadArgument(
+            raise (_SizeOverflow if math.isinf(v) else _BadArgument)(
                 f"{op}: scale_factor {s}: the output size {v} cannot be converted to type "
                 "int64_t without overflow"
             )
         sizes.append(int(v))  # torch truncates (toward zero)
     return sizes, (None if recompute else scales)
+
+
+def _check_area(x: Tensor, sizes: list[int], op: str) -> None:
+    """torch's adaptive_avg_pool{1,2,3}d checks, which interpolate's "area" mode goes through:
+    output sizes >= 0 (0 gives an empty result), the pooled dims (for 5-D input, the channels
+    too) non-empty."""
+    pool = f"adaptive_avg_pool{3 if x.ndim == 5 else 2}d"
+    if any(m < 0 for m in sizes):
+        raise _BadArgument(
+            f"{op}: mode 'area': {pool}: elements of output_size must be greater than or equal "
+            f"to 0 but received {sizes}"
+        )
+    for d in range(1 if x.ndim == 5 else 2, x.ndim):
+        if x.shape[d] == 0:
+            raise _BadArgument(
+                f"{op}: mode 'area': {pool}(): Expected input to have non-zero size for "
+                f"non-batch dimensions, but input has sizes {list(x.shape)} with dimension {d} "
+                "being empty"
+            )
 
 
 def interpolate(
@@ -521,11 +663,13 @@ def interpolate(
     recompute_scale_factor: bool | None = None,
     antialias: bool = False,
 ) -> Tensor:
-    """torch.nn.functional.interpolate for modes "nearest", "nearest-exact" (3-D, 4-D or 5-D
-    input), "linear" (3-D), "bilinear" (4-D) and "trilinear" (5-D), align_corners True or
-    False, with torch's CPU index and weight formulas: a scale_factor, unless
-    recompute_scale_factor, sets the output size floor(n * s) and the source step 1 / s.
-    Differentiable. "bicubic", "area", "lanczos" and antialias=True raise NotImplementedError."""
+    """torch.nn.functional.interpolate for modes "nearest", "nearest-exact" and "area" (3-D,
+    4-D or 5-D input), "linear" (3-D), "bilinear", "bicubic" and "lanczos" (4-D) and
+    "trilinear" (5-D), align_corners True or False (for "lanczos" False), antialias for
+    "bilinear" and "bicubic" ("lanczos" requires it), with torch's CPU index and weight
+    formulas: a scale_factor, unless recompute_scale_factor, sets the output size floor(n * s)
+    and the source step 1 / s ("area", adaptive average pooling, always recomputes).
+    Differentiable."""
     op = "interpolate"
     x = _tensor(input, op)
     if not isinstance(mode, str):
@@ -547,20 +691,25 @@ def interpolate(
             f"{op}: Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and "
             "requires a 4-D tensor as input"
         )
-    if mode in ("bicubic", "area", "lanczos") or antialias:
-        what = f"mode {mode!r}" + (" with antialias=True" if antialias else "")
-        raise NotImplementedError(f"{op}: {what} is not implemented in deltagrad")
+    if mode == "lanczos" and x.ndim == 4:
+        if align_corners:
+            raise ValueError(f"{op}: Lanczos mode does not support align_corners=True")
+        if not antialias:
+            raise ValueError(f"{op}: Lanczos mode requires antialias=True")
     want = _INTERP_DIMS.get(mode)
     if want is not None and x.ndim in (3, 4, 5) and x.ndim != want:
         raise NotImplementedError(f"{op}: Got {x.ndim}D input, but {mode} mode needs {want}D input")
-    if (want is None and mode not in ("nearest", "nearest-exact")) or x.ndim not in (3, 4, 5):
+    known = want is not None or mode in ("nearest", "nearest-exact", "area")
+    if not (known or (mode in ("bicubic", "lanczos") and x.ndim == 4)) or x.ndim not in (3, 4, 5):
         raise NotImplementedError(
             f"{op}: Input Error: Only 3D, 4D and 5D input Tensors supported (got {x.ndim}D) "
             f"for the modes: {_INTERP_ALL} (got {mode})"
         )
     x = _float_tensor(x, op)
     spatial = x.shape[2:]
-    if any(n <= 0 for n in spatial) or any(m <= 0 for m in sizes):
+    if mode == "area":
+        _check_area(x, sizes, op)
+    elif any(n <= 0 for n in spatial) or any(m <= 0 for m in sizes):
         names = "DHW"[3 - dim :]
         ins = ", ".join(f"{c}: {n}" for c, n in zip(names, spatial))
         outs = ", ".join(f"{c}: {m}" for c, m in zip(names, sizes))
@@ -568,14 +717,15 @@ def interpolate(
             f"{op}: Input and output sizes should be greater than 0, but got input ({ins}) and "
             f"output ({outs})"
         )
-    if x.shape[1] == 0:
+    elif x.shape[1] == 0:
         raise _BadArgument(
             f"{op}: Non-empty {x.ndim}D data tensor expected but got a tensor with sizes "
             f"{list(x.shape)}"
         )
     _check_alloc(x.shape[:2] + tuple(sizes), x.data.dtype, op)
     dt = x.data.dtype.type  # torch's op-math type: float for float32, double for float64
-    steps = []
+    corners = bool(align_corners)
+    steps: list[tuple[Any, ...]] = []
     for i in reversed(range(dim)):  # the last axis first: torch's order of the blends
         axis, n_in, n_out = 2 + i, spatial[i], sizes[i]
         s = None if scales is None else scales[i]
@@ -583,8 +733,19 @@ def interpolate(
             idx = _nearest_index(n_in, n_out, s, mode == "nearest-exact", dt)
             if n_in != n_out or not np.array_equal(idx, np.arange(n_out)):
                 steps.append((axis, [(idx, None)]))
+        elif mode == "area" or antialias:
+            # torch's separable kernels leave an axis of unchanged size as it is (for
+            # antialias even with a scale_factor other than 1)
+            if n_in != n_out:
+                steps.append(
+                    _area_step(axis, n_in, n_out, dt)
+                    if mode == "area"
+                    else (axis, _aa_terms(n_in, n_out, corners, s, dt, mode))
+                )
+        elif mode == "bicubic":
+            steps.append((axis, _cubic_terms(n_in, n_out, corners, s, dt)))
         else:
-            steps.append((axis, _linear_terms(n_in, n_out, bool(align_corners), s, dt)))
+            steps.append((axis, _linear_terms(n_in, n_out, corners, s, dt)))
     if not steps:
         return x.clone()
     return _resample(x, steps, f"upsample_{mode}")

@@ -14,7 +14,8 @@ __all__ = ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]
 
 class Upsample(Module):
     """Resize (N, C, *) input to `size` or by `scale_factor` with F.interpolate's `mode`
-    ("nearest", "nearest-exact", "linear", "bilinear", "trilinear") and align_corners. As
+    ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area") and
+    align_corners (no antialias argument, as torch's; "lanczos" needs it, so fails here). As
     torch, a tuple scale_factor is stored as a tuple of floats, a number as a float, and a
     falsy one (0, None) as None."""
 
