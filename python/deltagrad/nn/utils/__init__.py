@@ -1,5 +1,7 @@
 """dg.nn.utils: gradient clipping and parameter <-> vector conversion, as torch.nn.utils;
-dg.nn.utils.rnn: PackedSequence and its helpers (rnn.py).
+dg.nn.utils.rnn: PackedSequence and its helpers (rnn.py); dg.nn.utils.parametrize and
+parametrizations (weight_norm, spectral_norm, orthogonal), and the hook-based weight_norm /
+spectral_norm.
 
 Gradients are arrays (p.grad); clipping scales them in place."""
 
@@ -13,9 +15,17 @@ import numpy as np
 
 from ..._engine import grad_array
 from ...tensor import Tensor, get_array_module, no_grad
-from . import rnn
+from . import parametrizations, parametrize, rnn
+from .spectral_norm import remove_spectral_norm, spectral_norm
+from .weight_norm import remove_weight_norm, weight_norm
 
 __all__ = [
+    "parametrizations",
+    "parametrize",
+    "spectral_norm",
+    "remove_spectral_norm",
+    "weight_norm",
+    "remove_weight_norm",
     "clip_grad_norm_",
     "clip_grad_value_",
     "get_total_norm",
