@@ -1,11 +1,19 @@
 """3-D convolution and pooling of deltagrad.functional, as torch 2.13's torch.nn.functional:
-conv3d, max_pool3d, avg_pool3d, adaptive_avg_pool3d and adaptive_max_pool3d (with
-return_indices), over (N, C, D, H, W) or unbatched (C, D, H, W) input, on the 2-D kernels.
+conv3d, conv_transpose3d, max_pool3d, avg_pool3d, lp_pool3d, adaptive_avg_pool3d and
+adaptive_max_pool3d (with return_indices), over (N, C, D, H, W) or unbatched (C, D, H, W)
+input, on the 2-D kernels.
 
 conv3d is ONE conv2d: the kD depth slices each output depth reads (x[:, :, o*s + k*d] for
 k < kD) are stacked as channels, group-major so that `groups` carries over, in a batch of
 N * D_out images; the weight (O, C/g, kD, kH, kW) becomes (O, kD * C/g, kH, kW). The gather,
 conv2d and reshapes are differentiable Tensor ops, so autograd gives every gradient.
+
+conv_transpose3d is that construction's adjoint: ONE conv_transpose2d over the N * D_in depth
+slices, with the weight (C_in, C_out / g, kD, kH, kW) as (C_in, kD * C_out / g, kH, kW) (output
+channels group-major, then the depth tap), gives each input slice's contribution to every
+depth tap; tap k of slice i lands at output depth i * s + k * d - padding, so each tap's
+slices are spread s apart (zero-stuffed), shifted and cropped by F.pad and slicing, and
+summed. Every step is a Tensor op: autograd gives the gradients.
 
 The pools split each 3-D box into an (H, W) window and a depth window. avg_pool3d and
 adaptive_avg_pool3d average with the 2-D kernels over (H, W) of every depth slice, then over
@@ -18,21 +26,31 @@ the gradient onto each winner, as torch's).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from . import functional as _F
-from ._functional_convt import _check_groups, _check_operands, _check_values, _ntuple
-from ._functional_pool_more import _pick, _windows
+from . import ops
+from ._functional_convt import (
+    _check_groups,
+    _check_operands,
+    _check_values,
+    _ntuple,
+    conv_transpose2d,
+)
+from ._functional_pool_more import _norm_type, _pick, _windows, _ZeroNorm
 from ._functional_spatial import _BadArgument, _check_alloc, _is_int
 from .tensor import Tensor, get_array_module, stack, where
 
 __all__ = [
     "conv3d",
+    "conv_transpose3d",
     "max_pool3d",
     "max_pool3d_with_indices",
     "avg_pool3d",
+    "lp_pool3d",
     "adaptive_avg_pool3d",
     "adaptive_max_pool3d",
     "adaptive_max_pool3d_with_indices",
@@ -118,6 +136,99 @@ def conv3d(
     w2 = w.permute(0, 2, 1, 3, 4).reshape(o, kd * cg, kh, kw)
     y = _F.conv2d(g, w2, b, s[1:], (h0, w0), d[1:], groups)  # (N * D_out, O, H_out, W_out)
     return y.reshape(n, out[0], o, *y.shape[2:]).permute(0, 2, 1, 3, 4)
+
+
+# ---- conv_transpose3d ------------------------------------------------------------------------
+
+
+def conv_transpose3d(
+    input: Any,  # noqa: A002  (torch's name)
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+) -> Tensor:
+    """3-D transposed convolution ("deconvolution") over input (N, C_in, D, H, W) or
+    (C_in, D, H, W) with weight (C_in, C_out / groups, kD, kH, kW) and bias (C_out,) or None,
+    as torch.nn.functional.conv_transpose3d: output size per axis (n - 1) * stride -
+    2 * padding + dilation * (k - 1) + output_padding + 1; output_padding < stride or <
+    dilation. One conv_transpose2d over the depth slices (CPU, as it)."""
+    op = "conv_transpose3d"
+    x, w = _F._tensor(input, f"{op}: input"), _F._tensor(weight, f"{op}: weight")
+    b = None if bias is None else _F._tensor(bias, f"{op}: bias")
+    ops._cpu_only(op, x.data, w.data, None if b is None else b.data)
+    _check_operands(op, x, w, b, 3)
+    if isinstance(padding, str):
+        raise TypeError(f"{op}: padding: expected an int or a tuple of 3 ints, got {padding!r}")
+    s = _ntuple(stride, 3, op, "stride")
+    p = _ntuple(padding, 3, op, "padding")
+    opad = _ntuple(output_padding, 3, op, "output_padding")
+    d = _ntuple(dilation, 3, op, "dilation")
+    groups = _check_values(op, s, p, d, groups)
+    if min(opad) < 0:
+        raise _BadArgument(
+            f"{op}: output_padding: negative output_padding is not supported, got {opad}"
+        )
+    if any(o >= si and o >= di for o, si, di in zip(opad, s, d)):
+        raise _BadArgument(
+            f"{op}: output_padding: output padding must be smaller than either stride or "
+            f"dilation, got output_padding {opad}, stride {s}, dilation {d}"
+        )
+    if w.shape[0] == 0:  # torch's check (its weight's dim 0 is the input channels)
+        raise _BadArgument(
+            f"{op}: weight: expected at least 1 input channel at dimension 0, got weight of "
+            f"shape {tuple(w.shape)}"
+        )
+    if x.ndim == 4:  # unbatched (C_in, D, H, W), as torch
+        y = conv_transpose3d(x.reshape(1, *x.shape), w, b, s, p, opad, groups, d)
+        return y.reshape(*y.shape[1:])
+    _check_groups(op, x.shape, w.shape, groups, w.shape[1] * groups, w.shape[0], b)
+    n, ci, di, hi, wi = x.shape
+    _, cog, kd, kh, kw = w.shape
+    out = [
+        (m - 1) * si - 2 * pi + dl * (k - 1) + o + 1
+        for m, k, si, pi, dl, o in zip(x.shape[2:], w.shape[2:], s, p, d, opad)
+    ]
+    if min(out) < (1 if n * ci else 0):  # an empty input may give an empty output
+        raise _BadArgument(
+            f"{op}: the output size {tuple(out)} (from an input of spatial size "
+            f"{tuple(x.shape[2:])}, kernel {tuple(w.shape[2:])}, stride {s}, padding {p}, "
+            f"dilation {d}, output_padding {opad}) is too small"
+        )
+    co = cog * groups
+    _check_alloc((n, co, *out), x.data.dtype, op)
+    _check_alloc((n * di, kd * co, *out[1:]), x.data.dtype, op)
+    # every depth slice through every depth tap: (N * D_in, G * kD * C_out / G, H_out, W_out)
+    x2 = x.permute(0, 2, 1, 3, 4).reshape(n * di, ci, hi, wi)
+    w2 = w.permute(0, 2, 1, 3, 4).reshape(ci, kd * cog, kh, kw)
+    r = conv_transpose2d(x2, w2, None, s[1:], p[1:], opad[1:], groups, d[1:])
+    plane = co * out[1] * out[2]
+    r = r.reshape(n, di, groups, kd, cog, out[1], out[2]).permute(0, 3, 1, 2, 4, 5, 6)
+    r = r.reshape(n, kd, di, 1, plane)
+    if s[0] > 1:  # the slices s[0] apart: (N, kD, span, plane)
+        r = _F.pad(r, (0, 0, 0, s[0] - 1))
+    span = s[0] * (di - 1) + 1
+    r = r.reshape(n, kd, di * s[0], plane)[:, :, :span]
+    total = None
+    for k in range(kd):  # tap k's slice j lands at output depth lo + j
+        lo = k * d[0] - p[0]
+        first, last = max(0, -lo), min(span, out[0] - lo)
+        if first >= last:  # all of it in the cropped padding
+            continue
+        part = r[:, k, first:last]
+        front, back = lo + first, out[0] - (lo + last)
+        if front or back:
+            part = _F.pad(part, (0, 0, front, back))
+        total = part if total is None else total + part
+    if total is None:  # no tap reaches the output (it is all output_padding): zeros
+        total = _F.pad(r[:, 0, :0], (0, 0, 0, out[0]))
+    y = total.reshape(n, out[0], co, out[1], out[2]).permute(0, 2, 1, 3, 4)
+    if b is not None:
+        y = y + b.reshape(co, 1, 1, 1)
+    return y
 
 
 # ---- argument checks of the pools ------------------------------------------------------------
@@ -376,6 +487,39 @@ def avg_pool3d(
         input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
         "avg_pool3d",
     )  # fmt: skip
+
+
+# ---- lp_pool3d -------------------------------------------------------------------------------
+
+
+def lp_pool3d(
+    input: Any,  # noqa: A002  (torch's name)
+    norm_type: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    ceil_mode: bool = False,
+) -> Tensor:
+    """torch.nn.functional.lp_pool3d over (N, C, D, H, W) or (C, D, H, W): each window's
+    (sum of x ** norm_type) ** (1 / norm_type), computed as torch does: (sign(a) * relu(|a|)
+    * kD * kH * kW) ** (1 / norm_type) for a = avg_pool3d(x ** norm_type) (a negative window
+    sum gives a NaN for a non-odd power; a zero one a zero gradient); norm_type inf: the max
+    of |x|, -inf: the min."""
+    op = "lp_pool3d"
+    p = _norm_type(norm_type, op)
+    if isinstance(kernel_size, (tuple, list)) and len(kernel_size) != 3:
+        raise ValueError(  # torch's, from unpacking its _triple
+            f"{op}: kernel_size: expected an int or 3 ints, got {kernel_size!r}"
+        )
+    x = _F._float(_F._tensor(input, op), op, "avg_pool3d_out_frame")
+    if math.isinf(p):
+        a = x.abs() if p > 0 else -x.abs()
+        y = _max_pool3d(a, kernel_size, stride, 0, 1, ceil_mode, False, op)
+        return y if p > 0 else -y
+    a = _avg_pool3d(x**p, kernel_size, stride, 0, ceil_mode, True, None, op)
+    if p == 0:  # checked here, after the pooling's own checks, as torch
+        raise _ZeroNorm(f"{op}: norm_type: expected a non-zero power (1 / norm_type), got 0")
+    numel = math.prod(_triple(kernel_size, op, "kernel_size"))
+    return (a.sign() * _F.relu(a.abs()) * numel) ** (1.0 / p)
 
 
 # ---- adaptive pools --------------------------------------------------------------------------

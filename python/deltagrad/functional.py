@@ -2455,6 +2455,8 @@ from ._functional_3d import (  # noqa: E402
     adaptive_max_pool3d_with_indices,
     avg_pool3d,
     conv3d,
+    conv_transpose3d,
+    lp_pool3d,
     max_pool3d,
     max_pool3d_with_indices,
 )
@@ -2467,4 +2469,10 @@ __all__ += [
     "adaptive_avg_pool3d",
     "adaptive_max_pool3d",
     "adaptive_max_pool3d_with_indices",
+    "conv_transpose3d",
+    "lp_pool3d",
 ]
+
+from ._functional_unpool import max_unpool1d, max_unpool2d, max_unpool3d  # noqa: E402
+
+__all__ += ["max_unpool1d", "max_unpool2d", "max_unpool3d"]

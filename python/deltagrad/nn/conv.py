@@ -327,7 +327,7 @@ class _ConvTransposeNd(_ConvNd):
 
     def forward(self, input: Any, output_size: Any = None) -> Tensor:  # noqa: A002
         x = F._tensor(input, f"{type(self).__name__}: input")
-        fn = F.conv_transpose1d if self._nd == 1 else F.conv_transpose2d
+        fn = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[self._nd - 1]
         return fn(
             x, self.weight, self.bias, self.stride, self.padding,
             self._output_padding(x, output_size), self.groups, self.dilation,

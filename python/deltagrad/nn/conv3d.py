@@ -1,6 +1,7 @@
-"""Conv3d and the 3-D pools, as torch.nn: Conv3d, MaxPool3d, AvgPool3d, AdaptiveAvgPool3d and
-AdaptiveMaxPool3d over (N, C, D, H, W) or (C, D, H, W). The arithmetic is
-deltagrad.functional's (conv3d and the 3-D pools, on the 2-D kernels)."""
+"""Conv3d, ConvTranspose3d and the 3-D pools, as torch.nn: Conv3d, ConvTranspose3d, MaxPool3d,
+AvgPool3d, LPPool3d, AdaptiveAvgPool3d and AdaptiveMaxPool3d over (N, C, D, H, W) or
+(C, D, H, W). The arithmetic is deltagrad.functional's (conv3d, conv_transpose3d and the 3-D
+pools, on the 2-D kernels)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,19 @@ from typing import Any
 from .. import functional as F
 from .._functional_3d import _avg_pool3d, _max_pool3d
 from ..tensor import Tensor
-from .conv import _ConvNd
+from .conv import _ConvNd, _ConvTransposeNd
 from .module import Module
-from .pooling import _AdaptiveMaxPoolNd
+from .pooling import _AdaptiveMaxPoolNd, _LPPoolNd
 
-__all__ = ["Conv3d", "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "AdaptiveMaxPool3d"]
+__all__ = [
+    "Conv3d",
+    "ConvTranspose3d",
+    "MaxPool3d",
+    "AvgPool3d",
+    "LPPool3d",
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool3d",
+]
 
 
 class Conv3d(_ConvNd):
@@ -64,6 +73,15 @@ class Conv3d(_ConvNd):
         return F.conv3d(
             x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """The transposed convolution over x (N, C_in, D, H, W) or (C_in, D, H, W), as
+    torch.nn.ConvTranspose3d: weight (in_channels, out_channels / groups, kD, kH, kW), bias
+    (out_channels,); output size per axis (n - 1) * stride - 2 * padding + dilation * (k - 1)
+    + output_padding + 1, or the one forward's output_size asks for. Zero padding only."""
+
+    _nd = 3
 
 
 class MaxPool3d(Module):
@@ -130,6 +148,16 @@ class AvgPool3d(Module):
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class LPPool3d(_LPPoolNd):
+    """(sum of x ** norm_type) ** (1 / norm_type) over each window of (N, C, D, H, W) /
+    (C, D, H, W); norm_type inf: the max of |x|."""
+
+    def forward(self, input: Any) -> Tensor:  # noqa: A002
+        return F.lp_pool3d(
+            input, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode
+        )
 
 
 class AdaptiveAvgPool3d(Module):
