@@ -47,11 +47,11 @@ def _is_float(t: Tensor) -> bool:
 
 
 def _mask_tensor(mask: Any, name: str) -> Tensor:
+    """mask as a Tensor, checked to be bool or floating; name: "<caller>: <argument>"."""
     m = _tensor(mask, name)
     if m.data.dtype.kind not in "bf":
-        raise _MhaShapeError(
-            f"only bool and floating types of {name.split(': ')[-1]} are supported"
-        )
+        op, _, arg = name.rpartition(": ")
+        raise _MhaShapeError(f"{op}: only bool and floating types of {arg} are supported")
     return m
 
 
@@ -62,13 +62,20 @@ def _additive(mask: Tensor, dtype: Any) -> Tensor:
 
 
 def _canonical_mask(
-    mask: Any, name: str, other: Any, other_name: str, dtype: Any, stacklevel: int = 3
+    mask: Any,
+    name: str,
+    other: Any,
+    other_name: str,
+    dtype: Any,
+    owner: str,
+    stacklevel: int = 3,
 ) -> Tensor | None:
     """torch's F._canonical_mask: None, a float mask as given, or a bool mask made additive;
-    torch's deprecation warning when the other mask's dtype differs."""
+    torch's deprecation warning when the other mask's dtype differs. owner: the function or
+    module the user called, which names the errors ("TransformerEncoderLayer")."""
     if mask is None:
         return None
-    m = _mask_tensor(mask, f"multi_head_attention_forward: {name}")
+    m = _mask_tensor(mask, f"{owner}: {name}")
     if other is not None and m.data.dtype != other.data.dtype:
         warnings.warn(
             f"Support for mismatched {name} and {other_name} is deprecated. Use same type for "
@@ -232,7 +239,7 @@ def multi_head_attention_forward(
     tgt_len, bsz, embed_dim = q_in.shape
     src_len = k_in.shape[0]
     dt = q_in.data.dtype
-    kpm = _canonical_mask(kpm, "key_padding_mask", am, "attn_mask", dt)
+    kpm = _canonical_mask(kpm, "key_padding_mask", am, "attn_mask", dt, op)
     if is_causal and am is None:
         raise _AttentionError(
             f"{op}: Need attn_mask if specifying the is_causal hint. You may use the Transformer "
@@ -241,7 +248,7 @@ def multi_head_attention_forward(
     if is_causal and kpm is None and not need_weights:
         am = None  # scaled_dot_product_attention's is_causal stands for the mask
     else:
-        am = _canonical_mask(am, "attn_mask", None, "", dt)
+        am = _canonical_mask(am, "attn_mask", None, "", dt, op)
         if kpm is not None:
             is_causal = False
     if embed_dim != embed_dim_to_check:
@@ -300,6 +307,7 @@ def multi_head_attention_forward(
     if bias_k is not None and bias_v is not None:
         if static_k is not None or static_v is not None:
             raise _MhaShapeError(f"{op}: bias cannot be added to static key or value.")
+        _check_batch(k, bsz, "key")
         bk, bv = _tensor(bias_k, f"{op}: bias_k"), _tensor(bias_v, f"{op}: bias_v")
         k = cat([k, bk.expand(1, bsz, embed_dim)])
         v = cat([v, bv.expand(1, bsz, embed_dim)])
@@ -307,6 +315,9 @@ def multi_head_attention_forward(
         kpm = None if kpm is None else _pad_last(kpm)
     elif bias_k is not None or bias_v is not None:
         raise _MhaShapeError(f"{op}: bias_k and bias_v must both be set or both be None")
+    for t, static, name in ((k, static_k, "key"), (v, static_v, "value")):
+        if static is None:  # a static key / value stands for the projected one
+            _check_batch(t, bsz, name)
     q = q.reshape(tgt_len, bsz * num_heads, head_dim).transpose(0, 1)
     k = _heads(k, static_k, bsz * num_heads, head_dim, "static_k")
     v = _heads(v, static_v, bsz * num_heads, head_dim, "static_v")
@@ -365,6 +376,16 @@ def multi_head_attention_forward(
     out = linear(out, _tensor(out_proj_weight, f"{op}: out_proj_weight"), out_proj_bias)
     out = out.reshape(tgt_len, bsz, out.shape[1])
     return (out if batched else out.squeeze(1)), None
+
+
+def _check_batch(t: Tensor, bsz: int, name: str) -> None:
+    """The (projected) key or value t (S, N', E) has query's batch size N' == bsz; torch has no
+    check and fails in a reshape, with a RuntimeError (_AttentionError is one)."""
+    if t.shape[1] != bsz:
+        raise _AttentionError(
+            f"multi_head_attention_forward: {name}'s batch size {t.shape[1]} does not match "
+            f"query's batch size {bsz}"
+        )
 
 
 def _heads(t: Tensor, static: Any, bh: int, head_dim: int, name: str) -> Tensor:

@@ -7,15 +7,30 @@
     loss = nn.CrossEntropyLoss(label_smoothing=0.1)(model(x), y)
     nn.utils.clip_grad_norm_(model.parameters(), 1.0)
 
-Where things are: module.py (Module, hooks, state_dict), parameter.py (Parameter),
-linear.py (Identity, Linear, MLP), activation.py, dropout.py, flatten.py (Flatten,
-Unflatten), normalization.py (BatchNorm1d, LayerNorm, GroupNorm, InstanceNorm1d/2d/3d),
-padding.py (ZeroPad, ConstantPad, ReflectionPad, ReplicationPad, CircularPad 1d/2d/3d),
-pixelshuffle.py (PixelShuffle, PixelUnshuffle), upsampling.py (Upsample,
-UpsamplingNearest2d, UpsamplingBilinear2d), sparse.py (Embedding), container.py
-(Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict), loss.py, init.py (dg.nn.init),
-utils.py (dg.nn.utils: gradient clipping), rnn.py (RNN, LSTM, GRU, RNNCell, LSTMCell,
-GRUCell). The arithmetic lives in deltagrad.functional.
+Where things are:
+
+- module.py (Module, hooks, state_dict), parameter.py (Parameter), init.py (dg.nn.init)
+- container.py (Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict)
+- linear.py (Identity, Linear, MLP), activation.py, dropout.py (Dropout, Dropout1d/2d/3d),
+  flatten.py (Flatten, Unflatten), sparse.py (Embedding), distance.py (PairwiseDistance,
+  CosineSimilarity), loss.py
+- normalization.py (BatchNorm1d/2d, LayerNorm, GroupNorm, InstanceNorm1d/2d/3d)
+- conv.py (Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d), pooling.py (Max / Avg /
+  AdaptiveAvg / AdaptiveMax / LP pools, 1d and 2d), conv3d.py (Conv3d, ConvTranspose3d and
+  the 3-D pools), unpooling.py (MaxUnpool1d, MaxUnpool2d, MaxUnpool3d)
+- padding.py (ZeroPad, ConstantPad, ReflectionPad, ReplicationPad, CircularPad 1d/2d/3d),
+  pixelshuffle.py (PixelShuffle, PixelUnshuffle), upsampling.py (Upsample,
+  UpsamplingNearest2d, UpsamplingBilinear2d)
+- rnn.py (RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell)
+- attention.py (MultiheadAttention, TransformerEncoderLayer), transformer.py
+  (TransformerEncoder, TransformerDecoderLayer, TransformerDecoder, Transformer)
+- utils/ (dg.nn.utils: gradient clipping, parameters_to_vector / vector_to_parameters),
+  utils/weight_norm.py and utils/spectral_norm.py (the hook-based weight_norm /
+  spectral_norm), utils/rnn.py (dg.nn.utils.rnn: PackedSequence, pack_padded_sequence,
+  pad_packed_sequence, pad_sequence, ...), utils/parametrize.py (register_parametrization,
+  cached, ...), utils/parametrizations.py (weight_norm, spectral_norm, orthogonal)
+- parallel/ (dg.nn.parallel: DistributedDataParallel over MPI), functional.py
+  (dg.nn.functional, the same module as deltagrad.functional, where the arithmetic lives)
 """
 
 from __future__ import annotations
@@ -54,7 +69,15 @@ from .activation import (
 )
 from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
-from .conv3d import AdaptiveAvgPool3d, AdaptiveMaxPool3d, AvgPool3d, Conv3d, MaxPool3d
+from .conv3d import (
+    AdaptiveAvgPool3d,
+    AdaptiveMaxPool3d,
+    AvgPool3d,
+    Conv3d,
+    ConvTranspose3d,
+    LPPool3d,
+    MaxPool3d,
+)
 from .dropout import Dropout
 from .flatten import Flatten, Unflatten
 from .linear import MLP, Identity, Linear
@@ -85,6 +108,7 @@ from .pooling import (
     MaxPool2d,
 )
 from .sparse import Embedding
+from .unpooling import MaxUnpool1d, MaxUnpool2d, MaxUnpool3d
 
 __all__ = [
     "Module",
@@ -167,6 +191,11 @@ __all__ = [
     "AvgPool3d",
     "AdaptiveAvgPool3d",
     "AdaptiveMaxPool3d",
+    "ConvTranspose3d",
+    "LPPool3d",
+    "MaxUnpool1d",
+    "MaxUnpool2d",
+    "MaxUnpool3d",
 ]
 
 from . import functional  # noqa: E402 - deltagrad.nn.functional is deltagrad.functional

@@ -142,9 +142,9 @@ class MultiheadAttention(Module):
         batched = query.ndim == 3
         am = None if attn_mask is None else _tensor(attn_mask, f"{op}: attn_mask")
         kpm = _canonical_mask(
-            key_padding_mask, "key_padding_mask", am, "attn_mask", query.data.dtype, 4
+            key_padding_mask, "key_padding_mask", am, "attn_mask", query.data.dtype, op, 4
         )
-        am = _canonical_mask(am, "attn_mask", None, "", query.data.dtype)
+        am = _canonical_mask(am, "attn_mask", None, "", query.data.dtype, op)
         if self.batch_first and batched:
             query, key, value = (t.transpose(1, 0) for t in (query, key, value))
         extra: dict[str, Any] = {}
@@ -182,18 +182,18 @@ class MultiheadAttention(Module):
         return out, weights
 
 
-def _activation_fn(activation: Any) -> Callable[[Any], Tensor]:
-    """torch's _get_activation_fn: "relu" / "gelu" as F.relu / F.gelu, a callable as given."""
+def _activation_fn(activation: Any, owner: str) -> Callable[[Any], Tensor]:
+    """torch's _get_activation_fn: "relu" / "gelu" as F.relu / F.gelu, a callable as given;
+    owner (the layer being built) names the errors. torch takes any other object and fails
+    when the layer is called; deltagrad raises the TypeError at construction."""
     if isinstance(activation, str):
         if activation == "relu":
             return F.relu
         if activation == "gelu":
             return F.gelu
-        raise RuntimeError(f"activation should be relu/gelu, not {activation}")
+        raise RuntimeError(f"{owner}: activation should be relu/gelu, not {activation}")
     if not callable(activation):
-        raise TypeError(
-            f"TransformerEncoderLayer: activation: expected a str or a callable, got {activation!r}"
-        )
+        raise TypeError(f"{owner}: activation: expected a str or a callable, got {activation!r}")
     return activation
 
 
@@ -218,7 +218,7 @@ class TransformerEncoderLayer(Module):
         dtype: Any = None,
     ) -> None:
         dt = _float_dtype(dtype, "TransformerEncoderLayer")
-        act = _activation_fn(activation)
+        act = _activation_fn(activation, "TransformerEncoderLayer")
         super().__init__()
         self.self_attn = MultiheadAttention(
             d_model,
@@ -254,12 +254,13 @@ class TransformerEncoderLayer(Module):
         is_causal: bool = False,
     ) -> Tensor:
         """src (S, N, E) ((N, S, E) with batch_first, (S, E) unbatched) to the same shape."""
-        x = _tensor(src, "TransformerEncoderLayer: src")
-        am = None if src_mask is None else _tensor(src_mask, "TransformerEncoderLayer: src_mask")
+        op = "TransformerEncoderLayer"
+        x = _tensor(src, f"{op}: src")
+        am = None if src_mask is None else _tensor(src_mask, f"{op}: src_mask")
         kpm = _canonical_mask(
-            src_key_padding_mask, "src_key_padding_mask", am, "src_mask", x.data.dtype, 4
+            src_key_padding_mask, "src_key_padding_mask", am, "src_mask", x.data.dtype, op, 4
         )
-        am = _canonical_mask(am, "src_mask", None, "", x.data.dtype)
+        am = _canonical_mask(am, "src_mask", None, "", x.data.dtype, op)
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), am, kpm, is_causal)
             x = x + self._ff_block(self.norm2(x))

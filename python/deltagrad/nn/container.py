@@ -96,7 +96,7 @@ class Sequential(Module):
 
     def __getitem__(self, i: int | slice) -> Module:
         if isinstance(i, slice):  # the names stay, as torch: state_dict keys still match
-            return Sequential(OrderedDict(list(self._modules.items())[i]))
+            return type(self)(OrderedDict(list(self._modules.items())[i]))  # a subclass too
         return list(self._modules.values())[_index("Sequential", i, len(self))]
 
     def __setitem__(self, i: int, layer: Module) -> None:
@@ -229,7 +229,7 @@ class ModuleList(Module):
     def __getitem__(self, i: int | slice) -> Any:
         mods = list(self._modules.values())
         if isinstance(i, slice):
-            return ModuleList(mods[i])
+            return type(self)(mods[i])  # a subclass's slice is of the subclass, as torch
         return mods[_index("ModuleList", i, len(mods))]
 
     def __setitem__(self, i: int, module: Module) -> None:
@@ -264,9 +264,10 @@ class ModuleList(Module):
 
     def __repr__(self) -> str:
         """torch's layout: a run of equal modules is one line, "(0-2): 3 x ReLU()"."""
+        name = type(self).__name__  # a subclass prints its own name, as torch
         reprs = [repr(m) for m in self]
         if not reprs:
-            return "ModuleList()"
+            return f"{name}()"
         runs: list[list[Any]] = []  # [first index, last index, repr]
         for j, r in enumerate(reprs):
             if runs and runs[-1][2] == r:
@@ -277,7 +278,7 @@ class ModuleList(Module):
             (f"({a}): {r}" if a == b else f"({a}-{b}): {b - a + 1} x {r}").replace("\n", "\n  ")
             for a, b, r in runs
         ]
-        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
+        return f"{name}(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class ModuleDict(Module):
@@ -431,8 +432,9 @@ class ParameterList(Module):
 
     def __getitem__(self, i: int | slice) -> Any:
         n = len(self)
-        if isinstance(i, slice):
-            return ParameterList([getattr(self, str(j)) for j in range(n)[i]])
+        if isinstance(i, slice):  # a subclass's slice is of the subclass, as torch
+            out = type(self)()
+            return out.extend([getattr(self, str(j)) for j in range(n)[i]])
         return getattr(self, str(_index("ParameterList", i, n, "parameters")))
 
     def __setitem__(self, i: int, value: Any) -> None:

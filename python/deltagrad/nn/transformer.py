@@ -128,9 +128,15 @@ class TransformerEncoder(Module):
         src = _tensor(src, "TransformerEncoder: src")
         m = None if mask is None else _tensor(mask, "TransformerEncoder: mask")
         kpm = _canonical_mask(
-            src_key_padding_mask, "src_key_padding_mask", m, "mask", src.data.dtype, 4
+            src_key_padding_mask,
+            "src_key_padding_mask",
+            m,
+            "mask",
+            src.data.dtype,
+            "TransformerEncoder",
+            4,
         )
-        m = _canonical_mask(m, "mask", None, "", src.data.dtype)
+        m = _canonical_mask(m, "mask", None, "", src.data.dtype, "TransformerEncoder")
         first_layer = self.layers[0]
         seq_len = _get_seq_len(src, first_layer.self_attn.batch_first)
         is_causal = _detect_is_causal_mask(m, is_causal, seq_len)
@@ -140,16 +146,6 @@ class TransformerEncoder(Module):
         if self.norm is not None:
             output = self.norm(output)
         return output
-
-
-def _decoder_activation(activation: Any) -> Callable[[Any], Tensor]:
-    if isinstance(activation, str):
-        return _activation_fn(activation)
-    if not callable(activation):
-        raise TypeError(
-            f"TransformerDecoderLayer: activation: expected a str or a callable, got {activation!r}"
-        )
-    return activation
 
 
 class TransformerDecoderLayer(Module):
@@ -175,7 +171,7 @@ class TransformerDecoderLayer(Module):
         dtype: Any = None,
     ) -> None:
         dt = _float_dtype(dtype, "TransformerDecoderLayer")
-        act = _decoder_activation(activation)
+        act = _activation_fn(activation, "TransformerDecoderLayer")
         super().__init__()
 
         def attention() -> MultiheadAttention:

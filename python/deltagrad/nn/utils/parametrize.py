@@ -217,9 +217,6 @@ class ParametrizationList(ModuleList):
             x = m(x)
         return x
 
-    def __repr__(self) -> str:
-        return "ParametrizationList" + super().__repr__().removeprefix("ModuleList")
-
 
 def _size(shape: tuple[int, ...]) -> str:
     """A shape as torch prints it in these messages: torch.Size([4, 3])."""
