@@ -22,7 +22,7 @@ import numpy as np
 
 from ._random import get_rng
 from .backends._args import check_device_array, is_device_array
-from .tensor import Tensor, _fit_scalar, get_array_module, is_grad_enabled
+from .tensor import Tensor, _fit_scalar, _ShapeError, get_array_module, is_grad_enabled
 
 __all__ = [
     "pad",
@@ -35,9 +35,9 @@ __all__ = [
 ]
 
 
-class _BadArgument(RuntimeError, ValueError):
-    """A size, padding or argument value torch refuses with a RuntimeError; deltagrad raises
-    ValueError for a bad value, so this is both."""
+# A size, padding or argument value torch refuses with a RuntimeError; deltagrad raises
+# ValueError for a bad value, so this is both: tensor.py's _ShapeError, the one such class.
+_BadArgument = _ShapeError
 
 
 class _SizeOverflow(_BadArgument, OverflowError):

@@ -20,7 +20,7 @@ import numpy as np
 from ._functional_spatial import _BadArgument, _check_alloc
 from ._random import get_rng
 from .backends._args import check_device_array, is_device_array
-from .tensor import Tensor, _fit_scalar, _KernelDtypeError, as_dtype
+from .tensor import Tensor, _fit_scalar, _KernelDtypeError, _ShapeError, as_dtype
 
 __all__ = [
     "float16",
@@ -93,7 +93,7 @@ def _size(size: tuple[Any, ...], op: str) -> tuple[builtins.int, ...]:
                 f"{op}: size: expected a sequence of ints, got {type(n).__name__} {n!r}"
             )
         if n < 0:
-            raise ValueError(f"{op}: size: negative dimension {n} in {tuple(size)}")
+            raise _ShapeError(f"{op}: size: negative dimension {n} in {tuple(size)}")
         out.append(builtins.int(n))
     return tuple(out)
 

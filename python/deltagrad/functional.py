@@ -28,6 +28,8 @@ from .tensor import (
     _kernel_dtype_error,
     _no_graph,
     _sgn,
+    _ShapeError,
+    _ShapeIndexError,
     activate,
     as_dtype,
     get_array_module,
@@ -133,8 +135,9 @@ def _float(x: Tensor, name: str, kernel: str | None = None) -> Tensor:
 
 
 class _PromoteError(RuntimeError, TypeError):
-    """Arguments of two dtypes where torch promotes nothing (prelu's weight): torch's
-    RuntimeError; a TypeError too, as deltagrad's was."""
+    """Arguments of two dtypes where torch promotes nothing (prelu's weight), or of a dtype
+    it refuses (nll_loss / cross_entropy's target): torch's RuntimeError; a TypeError too, as
+    deltagrad's was."""
 
 
 def _no_bool(x: Tensor, fn: str, torch_fn: str) -> Tensor:
@@ -816,14 +819,14 @@ def linear(
     # the kernels' param: leaky_relu's slope; elu's and celu's alpha, torch's default 1.0
     param = float(negative_slope) if act == "leaky_relu" else _LINEAR_ALPHA.get(act, 0.0)
     if w.ndim != 2:
-        raise ValueError(f"linear: w must be 2-D (out_features, in_features), got shape {w.shape}")
+        raise _ShapeError(f"linear: w must be 2-D (out_features, in_features), got shape {w.shape}")
     if x.ndim == 0 or x.shape[-1] != w.shape[1]:
-        raise ValueError(
+        raise _ShapeError(
             f"linear: x has shape {x.shape}, expected (..., {w.shape[1]}) to match "
             f"w of shape {w.shape}"
         )
     if b is not None and b.shape != (w.shape[0],):
-        raise ValueError(f"linear: b has shape {b.shape}, expected ({w.shape[0]},)")
+        raise _ShapeError(f"linear: b has shape {b.shape}, expected ({w.shape[0]},)")
     if x.data.dtype != w.data.dtype:  # name the input, not the weights the user did not pass
         raise TypeError(
             f"linear: x has dtype {x.data.dtype} but the weights w are {w.data.dtype} (torch: "
@@ -1263,13 +1266,16 @@ def _class_input(x: Any, op: str, name: str = "input") -> Tensor:
 def _class_target(t: Any, shape: tuple[int, ...], op: str) -> Any:
     """Integer class indices of the input's batch shape, as int64 rows (M,)."""
     if t.dtype.kind not in "iu" or t.dtype == np.bool_:
-        raise TypeError(
+        raise _PromoteError(
             f"{op}: target: expected an integer array of class indices (or, for "
             f"cross_entropy, float class probabilities of the input's shape {shape}), got "
             f"dtype {t.dtype}"
         )
     want = _batch_shape(shape)
     if t.shape != want:
+        # torch's ValueError when the batch sizes differ, else its RuntimeError
+        batch = len(shape) == 1 or (t.ndim > 0 and t.shape[0] == shape[0])
+        kind = _ShapeError if batch else ValueError
         if len(shape) == 2:
             what = f"must be 1-D ({shape[0]},) class indices"
         elif len(shape) == 1:
@@ -1279,7 +1285,7 @@ def _class_target(t: Any, shape: tuple[int, ...], op: str) -> Any:
             )
         else:
             what = f"must have shape {want}, the input's without its class dimension 1"
-        raise ValueError(f"{op}: target {what}, got shape {tuple(t.shape)}")
+        raise kind(f"{op}: target {what}, got shape {tuple(t.shape)}")
     return t.reshape(-1).astype(np.int64, copy=False)
 
 
@@ -1290,7 +1296,7 @@ def _class_weight(weight: Any, c: int, dtype: Any, xp: Any, op: str) -> Any:
     if w.dtype.kind not in "biuf":
         raise TypeError(f"{op}: weight: expected a float tensor, got dtype {w.dtype}")
     if w.shape != (c,):
-        raise ValueError(
+        raise _ShapeError(
             f"{op}: weight: expected shape ({c},), one weight per class, got {tuple(w.shape)}"
         )
     return w.astype(dtype, copy=False)
@@ -1462,7 +1468,7 @@ def cross_entropy(
     tdata = _as_array(target, xp)
     prob = tuple(tdata.shape) == x.shape
     if prob and tdata.dtype.kind != "f":
-        raise TypeError(
+        raise _PromoteError(
             f"{op}: target: has the input's shape {x.shape}, so it holds class "
             f"probabilities and must be float, got dtype {tdata.dtype}"
         )
@@ -1557,7 +1563,7 @@ def _param_array(p: Any, shape: tuple[int, ...], op: str, name: str, x: Tensor) 
     if not isinstance(p, Tensor):
         raise TypeError(f"{op}: {name}: expected a Tensor or None, got {type(p).__name__}")
     if p.shape != shape:
-        raise ValueError(f"{op}: {name}: expected shape {shape}, got {p.shape}")
+        raise _ShapeError(f"{op}: {name}: expected shape {shape}, got {p.shape}")
     if p.dtype != x.dtype:
         raise TypeError(
             f"{op}: {name}: has dtype {p.dtype}, the input {x.dtype}; cast one (e.g. "
@@ -1589,8 +1595,8 @@ def batch_norm(
     x = _tensor(input, f"{op}: input")
     if x.dtype not in (np.float32, np.float64):
         raise TypeError(f"{op}: input: expected a float32 or float64 tensor, got dtype {x.dtype}")
-    if x.ndim < 2:
-        raise ValueError(f"{op}: input: expected (N, C) or (N, C, *), got shape {x.shape}")
+    if x.ndim < 2:  # torch's IndexError (its lookup of dim 1)
+        raise _ShapeIndexError(f"{op}: input: expected (N, C) or (N, C, *), got shape {x.shape}")
     c = x.shape[1]
     w = _param_array(weight, (c,), op, "weight", x)
     b = _param_array(bias, (c,), op, "bias", x)
@@ -1682,7 +1688,7 @@ def layer_norm(
     shape = tuple(int(s) for s in shape)
     k = len(shape)
     if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k :]) != shape:
-        raise ValueError(
+        raise _ShapeError(
             f"{op}: input: expected a shape ending in normalized_shape {shape}, got {x.shape}"
         )
     w = _param_array(weight, shape, op, "weight", x)
@@ -1969,11 +1975,11 @@ def conv2d(
         y = conv2d(x.reshape(1, *x.shape), weight, bias, stride, padding, dilation, groups)
         return y.reshape(*y.shape[1:])
     if x.ndim != 4:
-        raise ValueError(
+        raise _ShapeError(
             f"{op}: input: expected a 3-D (C, H, W) or 4-D (N, C, H, W) tensor, got shape {x.shape}"
         )
     if w.ndim != 4:
-        raise ValueError(
+        raise _ShapeError(
             f"{op}: weight: expected a 4-D tensor (out_channels, in_channels / groups, kH, kW), "
             f"got shape {w.shape}"
         )
@@ -1994,13 +2000,13 @@ def conv2d(
             padding = (0, 0)
         elif padding == "same":
             if stride != (1, 1):
-                raise ValueError(f"{op}: padding='same' is not supported for strided convolutions")
+                raise _ShapeError(f"{op}: padding='same' is not supported for strided convolutions")
             top, bottom, left, right = _same_padding(w.shape[2:], dilation)
             padding = (top, left)
             if bottom != top or right != left:
                 extra = (0, bottom - top, 0, right - left)
         else:
-            raise ValueError(
+            raise _ShapeError(
                 f"{op}: padding: expected 'valid', 'same', an int or a pair, got {padding!r}"
             )
     else:
@@ -2013,9 +2019,14 @@ def conv2d(
             for n, k, s, p, d in zip(x.shape[2:], w.shape[2:], stride, padding, dilation)
         ]
         _check_alloc((x.shape[0], w.shape[0], *(max(v, 0) for v in hw)), x.data.dtype, op)
-    y = ops.conv2d_forward(
-        x.data, w.data, None if b is None else b.data, stride, padding, dilation, groups
-    )
+    try:
+        y = ops.conv2d_forward(
+            x.data, w.data, None if b is None else b.data, stride, padding, dilation, groups
+        )
+    except ValueError as e:  # the binding's geometry and channel checks: torch's RuntimeError
+        if type(e) is ValueError:
+            raise _ShapeError(*e.args) from None
+        raise
 
     def _backward(g: Any) -> None:
         need_db = b is not None and b.requires_grad
@@ -2039,20 +2050,27 @@ __all__ += ["conv2d"]
 
 
 def _pool_call(owner: str, op: str, fn: Any, *args: Any) -> Any:
-    """fn(*args), its errors naming owner (the module, e.g. MaxPool2d) instead of the op."""
+    """fn(*args), its errors naming owner (the module, e.g. MaxPool2d) instead of the op; the
+    binding's ValueErrors (geometry: padding over half the kernel, zero stride, a kernel
+    larger than the padded input) as _ShapeError, torch's RuntimeError."""
     try:
         return fn(*args)
     except (TypeError, ValueError) as e:
         msg = str(e)
+        kind = _ShapeError if type(e) is ValueError else type(e)
         if owner != op and msg.startswith(op + ":"):
-            raise type(e)(owner + msg[len(op) :]) from None
+            raise kind(owner + msg[len(op) :]) from None
+        if kind is not type(e):
+            raise kind(*e.args) from None
         raise
 
 
-def _pool_tensor(input: Any, owner: str) -> Tensor:
+def _pool_tensor(input: Any, owner: str, few_dims: type = _ShapeError) -> Tensor:
+    """input as a 3-D or 4-D Tensor, else torch's error: few_dims below 3 dims (avg_pool2d's
+    IndexError: torch looks up dim -3 first), a _ShapeError otherwise."""
     x = _tensor(input, owner)
     if x.ndim not in (3, 4):
-        raise ValueError(
+        raise (few_dims if x.ndim < 3 else _ShapeError)(
             f"{owner}: input: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, "
             f"got shape {tuple(x.shape)}"
         )
@@ -2113,7 +2131,7 @@ def _avg_pool2d(
     owner: str,
 ) -> Tensor:
     op = "avg_pool2d"
-    x = _pool_tensor(input, owner)
+    x = _pool_tensor(input, owner, _ShapeIndexError)
     geo = (kernel_size, stride, padding, bool(ceil_mode), bool(count_include_pad), divisor_override)
     y = _pool_call(owner, op, ops.avg_pool2d, x.data, *geo)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .tensor import Tensor
+from .tensor import Tensor, _ShapeError
 
 __all__ = ["matmul", "bmm"]
 
@@ -41,14 +41,14 @@ def bmm(input: Any, mat2: Any) -> Tensor:  # noqa: A002  (torch's argument name)
     mat2 = _tensor(mat2, "bmm", "mat2")
     for t, name in ((input, "input"), (mat2, "mat2")):
         if t.ndim != 3:
-            raise ValueError(f"bmm: {name}: expected a 3-D tensor, got shape {t.shape}")
+            raise _ShapeError(f"bmm: {name}: expected a 3-D tensor, got shape {t.shape}")
     if input.shape[0] != mat2.shape[0]:
-        raise ValueError(
+        raise _ShapeError(
             f"bmm: mat2: expected batch size {input.shape[0]} (that of input), got shape "
             f"{mat2.shape} for input shape {input.shape}"
         )
     if input.shape[2] != mat2.shape[1]:
-        raise ValueError(
+        raise _ShapeError(
             f"bmm: shapes {input.shape} and {mat2.shape} cannot be multiplied "
             f"({input.shape[2]} != {mat2.shape[1]})"
         )

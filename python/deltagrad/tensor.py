@@ -98,10 +98,41 @@ class _fp_silent_block:  # a context manager, named as one
         _fp_reset(self._token)
 
 
+class _ShapeError(RuntimeError, ValueError):
+    """A bad shape, size or geometry (operands that do not broadcast or multiply, a reshape to
+    another size, a pooling window or padding that does not fit): torch's RuntimeError, still
+    the ValueError deltagrad raised before. deltagrad's one such class: the functional modules
+    raise it too (as _functional_spatial's _BadArgument)."""
+
+
+class _ShapeIndexError(IndexError, ValueError):
+    """A shape error torch reports as an IndexError (avg_pool2d of a tensor with fewer than 3
+    dims looks up dim -3); still the ValueError deltagrad raised before."""
+
+
+class _ShapeTypeError(TypeError, ValueError):
+    """A size of the wrong type (nn.Linear(2.0, 3)): torch's TypeError, still the ValueError
+    deltagrad raised before."""
+
+
+def _is_broadcast_error(e: BaseException) -> bool:
+    """numpy's (cupy's) plain ValueError for operands that do not broadcast."""
+    return type(e) is ValueError and "broadcast" in str(e)
+
+
+def _raise_broadcast_error(e: ValueError) -> None:
+    """Raise numpy's broadcasting ValueError e as a _ShapeError with its message (torch's
+    RuntimeError); return for any other error (the caller re-raises it)."""
+    if _is_broadcast_error(e):
+        raise _ShapeError(*e.args) from None
+
+
 def _fp_silent(fn: Callable[..., Any]) -> Callable[..., Any]:
     """fn with numpy's floating-point warnings off while it runs (torch's silent inf / nan).
     The wrapper takes fn's own positional parameters when fn has one or two and no defaults
-    (the arithmetic dunders, the unary math methods): ~0.1 us less than *args, **kwargs."""
+    (the arithmetic dunders, the unary math methods): ~0.1 us less than *args, **kwargs.
+    numpy's ValueError for operands that do not broadcast leaves as a _ShapeError (torch's
+    RuntimeError); a try costs nothing until something raises."""
     params = list(inspect.signature(fn).parameters.values())
     plain = all(p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty for p in params)
     set_, reset, quiet = _fp_set, _fp_reset, _FP_QUIET  # closure cells: cheaper than globals
@@ -111,6 +142,9 @@ def _fp_silent(fn: Callable[..., Any]) -> Callable[..., Any]:
             token = set_(quiet)
             try:
                 return fn(a)
+            except ValueError as e:
+                _raise_broadcast_error(e)
+                raise
             finally:
                 reset(token)
 
@@ -120,6 +154,9 @@ def _fp_silent(fn: Callable[..., Any]) -> Callable[..., Any]:
             token = set_(quiet)
             try:
                 return fn(a, b)
+            except ValueError as e:
+                _raise_broadcast_error(e)
+                raise
             finally:
                 reset(token)
 
@@ -129,6 +166,9 @@ def _fp_silent(fn: Callable[..., Any]) -> Callable[..., Any]:
             token = set_(quiet)
             try:
                 return fn(*args, **kwargs)
+            except ValueError as e:
+                _raise_broadcast_error(e)
+                raise
             finally:
                 reset(token)
 
@@ -1186,7 +1226,7 @@ class Tensor:
         ad, bd = a.data, b.data
         if ad.ndim == 2 and bd.ndim == 2:  # the hot path
             if ad.shape[1] != bd.shape[0]:
-                raise ValueError(
+                raise _ShapeError(
                     f"matmul: shapes {a.shape} and {b.shape} do not line up "
                     f"({ad.shape[1]} != {bd.shape[0]})"
                 )
@@ -1202,7 +1242,7 @@ class Tensor:
             return Tensor._make(y, (a, b), _backward, "matmul", saves=(a, b))
 
         if ad.ndim == 0 or bd.ndim == 0:
-            raise ValueError(
+            raise _ShapeError(
                 f"matmul: both operands need at least 1 dimension, got shapes "
                 f"{a.shape} and {b.shape}"
             )
@@ -1213,7 +1253,7 @@ class Tensor:
         if b_vec:
             bd = bd.reshape(-1, 1)  # a column vector
         if ad.shape[-1] != bd.shape[-2]:
-            raise ValueError(
+            raise _ShapeError(
                 f"matmul: shapes {a.shape} and {b.shape} do not line up "
                 f"({ad.shape[-1]} != {bd.shape[-2]})"
             )
@@ -1221,7 +1261,7 @@ class Tensor:
         nbat = max(len(ba), len(bb))
         pa, pb = (1,) * (nbat - len(ba)) + ba, (1,) * (nbat - len(bb)) + bb
         if any(x != y and x != 1 and y != 1 for x, y in zip(pa, pb)):
-            raise ValueError(
+            raise _ShapeError(
                 f"matmul: the batch dimensions of shapes {a.shape} and {b.shape} do not "
                 f"broadcast ({ba} vs {bb})"
             )
@@ -1280,7 +1320,7 @@ class Tensor:
         try:
             out_data = self.data.reshape(shape)
         except ValueError as e:
-            raise ValueError(f"reshape: cannot reshape shape {self.shape} into {shape}") from e
+            raise _ShapeError(f"reshape: cannot reshape shape {self.shape} into {shape}") from e
         return self._reshaped(out_data, "reshape")
 
     def view(self, *shape: Any, dtype: Any = None, size: Any = None) -> Tensor:
@@ -1301,7 +1341,7 @@ class Tensor:
         try:
             out_data = self.data.reshape(shape)
         except ValueError as e:
-            raise ValueError(f"view: shape: cannot view shape {self.shape} as {shape}") from e
+            raise _ShapeError(f"view: shape: cannot view shape {self.shape} as {shape}") from e
         if out_data.size and not _shares_base(out_data, self.data):
             raise RuntimeError(
                 f"view: the strides of this tensor (shape {self.shape}) do not allow a view "
@@ -1415,21 +1455,21 @@ class Tensor:
         shape = self.shape
         lead = len(sizes) - len(shape)
         if lead < 0:
-            raise ValueError(
+            raise _ShapeError(
                 f"expand: sizes: {sizes} has fewer dimensions than the tensor's shape {shape}"
             )
         target = []
         for i, n in enumerate(sizes):
             if i < lead:
                 if n == -1:
-                    raise ValueError("expand: sizes: -1 is not allowed in a new leading dim")
+                    raise _ShapeError("expand: sizes: -1 is not allowed in a new leading dim")
                 target.append(n)
                 continue
             cur = shape[i - lead]
             if n == -1:
                 n = cur
             elif cur != 1 and n != cur:
-                raise ValueError(
+                raise _ShapeError(
                     f"expand: sizes: the expanded size {n} must match the existing size "
                     f"{cur} at non-singleton dimension {i} (shape {shape}, sizes {sizes})"
                 )
@@ -2104,7 +2144,11 @@ class Tensor:
         if a.dtype != b.dtype:
             a, b = _promote(a, b)
         xp = get_array_module(a)
-        out = xp.maximum(a, b) if op == "maximum" else xp.minimum(a, b)
+        try:
+            out = xp.maximum(a, b) if op == "maximum" else xp.minimum(a, b)
+        except ValueError as e:
+            _raise_broadcast_error(e)
+            raise
 
         def _backward(g: Any) -> None:
             # torch's formula: ties split the gradient in halves, the losing side gets 0, and
@@ -2220,7 +2264,8 @@ class Tensor:
             else:
                 out = getattr(xp, fn)(a, o)
         except (TypeError, ValueError) as e:
-            raise type(e)(f"{fn}: other: {e}") from None
+            kind = _ShapeError if _is_broadcast_error(e) else type(e)
+            raise kind(f"{fn}: other: {e}") from None
         except OverflowError:  # int8 & 300: a bitwise / logical op wraps the int, as torch
             out = getattr(xp, fn)(a, _wrap_int(o, a.dtype, fn))
         return _no_graph(out, fn)
@@ -2782,7 +2827,7 @@ class Tensor:
         try:
             np.broadcast_shapes(a.shape, b.shape)
         except ValueError:
-            raise ValueError(f"{op}: shapes {self.shape} and {o.shape} do not broadcast") from None
+            raise _ShapeError(f"{op}: shapes {self.shape} and {o.shape} do not broadcast") from None
         return self, o, a, b
 
     @_fp_silent
@@ -2975,7 +3020,7 @@ class Tensor:
         o = self._lift(other)
         for name, t, want in (("self", self, nd[0]), ("other", o, nd[1])):
             if t.data.ndim != want:
-                raise ValueError(f"{op}: {name}: expected a {want}-d tensor, got shape {t.shape}")
+                raise _ShapeError(f"{op}: {name}: expected a {want}-d tensor, got shape {t.shape}")
         return o
 
     def mm(self, mat2: Any) -> Tensor:
@@ -2986,7 +3031,7 @@ class Tensor:
         """The batched matrix product of two 3-d tensors, as torch.bmm."""
         o = self._ndim_is(mat2, (3, 3), "bmm")
         if self.shape[0] != o.shape[0]:
-            raise ValueError(f"bmm: batch sizes differ: {self.shape} and {o.shape}")
+            raise _ShapeError(f"bmm: batch sizes differ: {self.shape} and {o.shape}")
         return self @ _same_dtype(self, o, "bmm")
 
     def dot(self, other: Any) -> Tensor:
@@ -3014,7 +3059,7 @@ class Tensor:
         except ValueError:
             shape = None
         if shape != prod.shape:
-            raise ValueError(f"{op}: input: shape {self.shape} does not broadcast to {prod.shape}")
+            raise _ShapeError(f"{op}: input: shape {self.shape} does not broadcast to {prod.shape}")
         scaled = prod if alpha == 1 else prod * self._coef(alpha, op, "alpha", prod)[0]
         if beta == 0:
             xp = get_array_module(prod.data)
@@ -3062,14 +3107,14 @@ class Tensor:
         b1, b2 = self._operands("addbmm", batch1=batch1, batch2=batch2)
         for name, t in (("batch1", b1), ("batch2", b2)):
             if t.ndim != 3:
-                raise ValueError(f"addbmm: {name}: expected a 3-d tensor, got shape {t.shape}")
+                raise _ShapeError(f"addbmm: {name}: expected a 3-d tensor, got shape {t.shape}")
         (b, n, m), (b_, m_, p) = b1.shape, b2.shape
         if b != b_:
-            raise ValueError(
+            raise _ShapeError(
                 f"addbmm: batch1 and batch2 must have same number of batches, got {b} and {b_}"
             )
         if m != m_:
-            raise ValueError(
+            raise _ShapeError(
                 f"addbmm: Incompatible matrix sizes for bmm ({n}x{m} and {m_}x{p}): shapes "
                 f"{b1.shape} and {b2.shape}"
             )
@@ -3448,7 +3493,7 @@ class Tensor:
         try:
             np.broadcast_shapes(a.shape, b.shape)
         except ValueError:
-            raise ValueError(f"{op}: shapes {self.shape} and {o.shape} do not broadcast") from None
+            raise _ShapeError(f"{op}: shapes {self.shape} and {o.shape} do not broadcast") from None
         return o, a, b
 
     def _binary_math(self, other: Any, op: str, f: Any, dfa: Any, dfb: Any) -> Tensor:
@@ -3791,7 +3836,7 @@ class Tensor:
         try:
             bs = list(np.broadcast_shapes(tuple(ones[0]), tuple(ones[1])))
         except ValueError:
-            raise ValueError(
+            raise _ShapeError(
                 f"take_along_dim: shapes {self.shape} and {tuple(idx.shape)} do not broadcast "
                 f"outside dim {dim}"
             ) from None
@@ -4645,7 +4690,7 @@ def _shape_args(
                 f"{op}: {what}: expected a sequence of ints, got {type(n).__name__} {n!r}"
             )
         if n < 0 and not signed and not (allow_minus_one and n == -1):
-            raise ValueError(f"{op}: {what}: expected sizes >= 0, got {n}")
+            raise _ShapeError(f"{op}: {what}: expected sizes >= 0, got {n}")
         out.append(int(n))
     return tuple(out)
 
@@ -5066,7 +5111,7 @@ def where(condition: Any, input: Any, other: Any) -> Tensor:  # noqa: A002
     try:
         out = xp.where(c, a, b)
     except ValueError:
-        raise ValueError(
+        raise _ShapeError(
             f"where: condition, input and other do not broadcast: shapes {tuple(c.shape)}, "
             f"{x.shape}, {y.shape}"
         ) from None
@@ -5087,7 +5132,8 @@ def _tensor_list(tensors: Any, op: str) -> list[Tensor]:
             f"{op}: tensors: expected a list or tuple of tensors, got {type(tensors).__name__}"
         )
     if not tensors:
-        raise ValueError(f"{op}: tensors: expected a non-empty list of tensors")
+        kind = ValueError if op == "cat" else _ShapeError  # torch's kinds: cat, stack
+        raise kind(f"{op}: tensors: expected a non-empty list of tensors")
     ts = [
         t if isinstance(t, Tensor) else _wrap(t, op, f"tensors[{i}]") for i, t in enumerate(tensors)
     ]
@@ -5125,20 +5171,20 @@ def cat(tensors: Any, dim: int = 0) -> Tensor:
     kept = [t for t, s in zip(ts, skip) if not s]
     nd = kept[0].data.ndim
     if nd == 0:
-        raise ValueError("cat: tensors: zero-dimensional tensors cannot be concatenated")
+        raise _ShapeError("cat: tensors: zero-dimensional tensors cannot be concatenated")
     d = _dim(dim, nd, "cat")
     ref = kept[0].shape
     for i, t in enumerate(ts):
         if skip[i]:
             continue
         if t.data.ndim != nd:
-            raise ValueError(
+            raise _ShapeError(
                 f"cat: tensors: expected all tensors with {nd} dimensions, got shape "
                 f"{t.shape} for tensor {i}"
             )
         for k in range(nd):
             if k != d and t.shape[k] != ref[k]:
-                raise ValueError(
+                raise _ShapeError(
                     f"cat: tensors: sizes must match except in dim {d}: expected size "
                     f"{ref[k]} but got {t.shape[k]} in dim {k} for tensor {i} (shapes "
                     f"{ref} and {t.shape})"
@@ -5168,7 +5214,7 @@ def stack(tensors: Any, dim: int = 0) -> Tensor:
     ref = ts[0].shape
     for i, t in enumerate(ts):
         if t.shape != ref:
-            raise ValueError(
+            raise _ShapeError(
                 f"stack: tensors: expected each tensor to be equal size, got {ref} for tensor "
                 f"0 and {t.shape} for tensor {i}"
             )

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from ..tensor import Tensor
+from ..tensor import Tensor, _ShapeError
 from .init import _calculate_fan_in_and_fan_out, kaiming_uniform_, uniform_
 from .module import Module
 from .parameter import Parameter, _float_dtype
@@ -186,12 +186,12 @@ class Conv2d(_ConvNd):
                 self.out_channels, *self._out_hw(x.shape[1:])
             )
         if x.ndim != 4:
-            raise ValueError(
+            raise _ShapeError(
                 f"Conv2d: input: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape "
                 f"{x.shape}"
             )
         if x.shape[1] != self.in_channels:
-            raise ValueError(
+            raise _ShapeError(
                 f"Conv2d: input: expected {self.in_channels} channels (in_channels), got "
                 f"{x.shape[1]} in an input of shape {x.shape}"
             )
@@ -212,7 +212,7 @@ class Conv2d(_ConvNd):
         (kh, kw), (dh, dw), (sh, sw) = self.kernel_size, self.dilation, self.stride
         eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
         if ph < eh or pw < ew:
-            raise ValueError(
+            raise _ShapeError(
                 f"Conv2d: kernel_size: the kernel ({eh} x {ew} dilated) is larger than the "
                 f"padded input ({ph} x {pw})"
             )

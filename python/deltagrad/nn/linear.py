@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from ..tensor import Tensor
+from ..tensor import Tensor, _ShapeError, _ShapeTypeError
 from .container import Sequential
 from .init import _calculate_fan_in_and_fan_out, kaiming_uniform_, uniform_
 from .module import Module
@@ -44,8 +44,12 @@ class Linear(Module):
     ) -> None:
         super().__init__()
         for name, n in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-                raise ValueError(f"Linear: {name} must be a positive int, got {n!r}")
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+                raise _ShapeTypeError(f"Linear: {name} must be a positive int, got {n!r}")
+            if n < 1:  # torch: a RuntimeError below 0 (0 is an empty layer there)
+                raise (_ShapeError if n < 0 else ValueError)(
+                    f"Linear: {name} must be a positive int, got {n!r}"
+                )
         F._activation_name(activation)
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.activation = None if activation in (None, "identity") else activation

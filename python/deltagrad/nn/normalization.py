@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from ..tensor import Tensor, no_grad
+from ..tensor import Tensor, _ShapeError, no_grad
 from .init import ones_, zeros_
 from .module import Module
 from .parameter import Parameter, _float_dtype
@@ -167,7 +167,7 @@ class BatchNorm1d(_NormBase):
                 f"input of shape {x.shape})"
             )
         if x.shape[1] != self.num_features:
-            raise ValueError(
+            raise _ShapeError(
                 f"{owner}: input: expected {self.num_features} channels in dimension 1, got "
                 f"shape {x.shape}"
             )
@@ -277,7 +277,7 @@ class LayerNorm(Module):
             raise TypeError(f"LayerNorm: input: expected a Tensor, got {type(x).__name__}")
         k = len(self.normalized_shape)
         if x.ndim < k or tuple(x.shape[x.ndim - k :]) != self.normalized_shape:
-            raise ValueError(
+            raise _ShapeError(
                 f"LayerNorm: input: expected a shape ending in normalized_shape "
                 f"{self.normalized_shape}, got {x.shape}"
             )

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from ..tensor import Tensor
+from ..tensor import Tensor, _ShapeError
 from .module import Module
 
 __all__ = [
@@ -134,13 +134,15 @@ def _single(v: Any, owner: str, name: str, lo: int | None = None) -> int:
 
 def _half_kernel(k: Any, p: Any, owner: str) -> None:
     if isinstance(k, (int, np.integer)) and isinstance(p, (int, np.integer)) and p > k // 2:
-        raise ValueError(f"{owner}: padding: expected at most half of the kernel size {k}, got {p}")
+        raise _ShapeError(
+            f"{owner}: padding: expected at most half of the kernel size {k}, got {p}"
+        )
 
 
 def _as_2d(input: Any, owner: str) -> Tensor:
     x = F._tensor(input, owner)
     if x.ndim not in (2, 3):
-        raise ValueError(
+        raise _ShapeError(
             f"{owner}: input: expected a 2-D (C, L) or 3-D (N, C, L) input, "
             f"got shape {tuple(x.shape)}"
         )
