@@ -949,6 +949,11 @@ void max2x2_forward_direct(const T* x, T* y, Ix* idx, const Pool2dGeom& g) {
     constexpr int64_t kCols = 256;  // outputs per run of a row (tm, tc: 1 KiB each for float)
     alignas(64) T tm[kCols];
     alignas(64) T tc[kCols];
+    // codes: a run's bytes gathered here, then streamed as whole vectors. One 8-byte movnti a
+    // vector (as the indices' NtStream is not worth for bytes) cost the Zen 3 pass 1.15x at 2
+    // threads and 1.57x at 1 (16M float32: 3.97 / 6.73 ms against 3.44 / 4.29; with no codes
+    // written at all 2.75 / 3.51, bench/mca/pool_ab.py OP=max_train).
+    alignas(64) uint8_t cb[kBytes ? kCols : 1];
     lockstep_parts<P>(b, e, [&](int s, int64_t u) {
       const int64_t r = u % g.oh;
       const T* r0 = x + (u / g.oh) * hw + 2 * r * W;
@@ -956,30 +961,30 @@ void max2x2_forward_direct(const T* x, T* y, Ix* idx, const Pool2dGeom& g) {
       // through memory on every push)
       NtStream<T> oy = sy[s];
       NtStream<double> oi = si[s];
-      const auto emit = [&](int64_t o, V m, V code) {
+      const auto emit = [&](int64_t o, int64_t c0, V m, V code) {
         oy.push(m);
         if constexpr (kIdx && kBytes) {
-          store_codes(code, idx + u * ow + o, 0, true);  // movnti: a whole line per unit
+          store_codes(code, cb + (o - c0), 0, false);
         } else if constexpr (kIdx) {
           Vec<double> iv[2];
           const int n = index_vecs(code, 2 * r * W + 2 * o, iv);
           for (int j = 0; j < n; ++j) oi.push(iv[j]);
         }
       };
-      if constexpr (!kMaxForwardRowRuns) {
-        for (int64_t o = 0; o < ow; o += w) {  // both rows of each vector's windows in turn
-          if constexpr (kMaxForwardPrefetch) {
-            prefetch_ahead(r0 + 2 * o, 2 * w * int(sizeof(T)));
-            prefetch_ahead(r0 + W + 2 * o, 2 * w * int(sizeof(T)));
+      const T* r1 = r0 + W;
+      for (int64_t c0 = 0; c0 < ow; c0 += kCols) {  // runs of kCols outputs
+        const int64_t ce = std::min(ow, c0 + kCols);
+        if constexpr (!kMaxForwardRowRuns) {
+          for (int64_t o = c0; o < ce; o += w) {  // both rows of each vector's windows in turn
+            if constexpr (kMaxForwardPrefetch) {
+              prefetch_ahead(r0 + 2 * o, 2 * w * int(sizeof(T)));
+              prefetch_ahead(r1 + 2 * o, 2 * w * int(sizeof(T)));
+            }
+            V m, code;
+            max2x2_vec<T, kIdx>(r0 + 2 * o, W, c1, cw, cw1, m, code);
+            emit(o, c0, m, code);
           }
-          V m, code;
-          max2x2_vec<T, kIdx>(r0 + 2 * o, W, c1, cw, cw1, m, code);
-          emit(o, m, code);
-        }
-      } else {
-        const T* r1 = r0 + W;
-        for (int64_t c0 = 0; c0 < ow; c0 += kCols) {
-          const int64_t ce = std::min(ow, c0 + kCols);
+        } else {
           for (int64_t o = c0; o < ce; o += w) {  // the top row's pairs
             V e0, o0, m, code;
             load_deinterleave(r0 + 2 * o, e0, o0);
@@ -992,9 +997,10 @@ void max2x2_forward_direct(const T* x, T* y, Ix* idx, const Pool2dGeom& g) {
             if constexpr (kIdx) code = V::load(tc + (o - c0));
             load_deinterleave(r1 + 2 * o, e1, o1);
             max2x2_bottom<T, kIdx>(e1, o1, cw, cw1, m, code);
-            emit(o, m, code);
+            emit(o, c0, m, code);
           }
         }
+        if constexpr (kIdx && kBytes) stream_copy_as<T>(cb, idx + u * ow + c0, ce - c0);
       }
       sy[s] = oy;
       if constexpr (kIdx && !kBytes) si[s] = oi;
