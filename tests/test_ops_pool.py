@@ -328,11 +328,18 @@ def test_bad_input_ops():
 
     for fn, args in [
         (ops.max_pool2d, (2,)),
+        (ops.max_pool2d_train, (2,)),
         (ops.avg_pool2d, (2,)),
         (ops.adaptive_avg_pool2d, (2,)),
     ]:
         with pytest.raises(NotImplementedError, match=fn.__name__):
             fn(FakeDevice(), *args)
+    with pytest.raises(NotImplementedError, match="^max_pool2d_train_backward"):
+        ops.max_pool2d_train_backward(y, FakeDevice(), x.shape, 2)
+    # the training path names what the user called (F.max_pool2d / MaxPool2d), not the op
+    for owner in ("max_pool2d", "MaxPool2d"):
+        with pytest.raises(NotImplementedError, match=f"^{owner}: not implemented for CUDA"):
+            F._pool_call(owner, "max_pool2d_train", ops.max_pool2d_train, FakeDevice(), 2)
 
 
 def test_huge_geometry_is_an_error_or_exact():

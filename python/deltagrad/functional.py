@@ -2055,7 +2055,7 @@ def _pool_call(owner: str, op: str, fn: Any, *args: Any) -> Any:
     larger than the padded input) as _ShapeError, torch's RuntimeError."""
     try:
         return fn(*args)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, NotImplementedError) as e:  # (the last: a device array)
         msg = str(e)
         kind = _ShapeError if type(e) is ValueError else type(e)
         if owner != op and msg.startswith(op + ":"):
