@@ -562,3 +562,13 @@ def test_layer_errors_on_packed_input(name):
         )
     with pytest.raises(TypeError):  # a PackedSequence is no cell input (torch: TypeError too)
         dnn.GRUCell(2, 3)(dp)
+
+
+@pytest.mark.parametrize("flag", [0, 1, 2, 0.0, None, "a", []])
+def test_enforce_sorted_is_truthiness_as_torch(flag):
+    """torch tests enforce_sorted by Python truth: 0 / None / [] sort, 1 / 'a' enforce."""
+    x = np.random.default_rng(5).standard_normal((3, 2, 1))
+    tp = trnn.pack_padded_sequence(torch.tensor(x), [3, 2], enforce_sorted=flag)
+    dp = drnn.pack_padded_sequence(dg.tensor(x), [3, 2], enforce_sorted=flag)
+    assert (tp.sorted_indices is None) == (dp.sorted_indices is None)
+    np.testing.assert_array_equal(np.asarray(dp.data.data), tp.data.numpy())

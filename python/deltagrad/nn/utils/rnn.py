@@ -232,7 +232,7 @@ def pack_padded_sequence(
     x = _tensor(input, fn, "input")
     lens = _host_ints(lengths, fn, "lengths")
     batch_first = _check_bool(batch_first, fn, "batch_first")
-    enforce_sorted = _check_bool(enforce_sorted, fn, "enforce_sorted")
+    enforce_sorted = bool(enforce_sorted)  # torch's test is Python truth (0, 1, None ...)
     if x.ndim < 2:
         raise IndexError(f"{fn}: input: expected at least 2 dims (time, batch, *), got {x.ndim}-D")
     t_dim, b_dim = (1, 0) if batch_first else (0, 1)
