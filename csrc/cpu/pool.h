@@ -622,28 +622,17 @@ inline __m128i code_bytes(Vec<double> code) {
   return _mm_packus_epi16(h, h);
 #endif
 }
+// Plain stores (the streamed pass gathers a run's codes and streams the run whole).
 template <class T>
-inline void store_codes(Vec<T> code, uint8_t* p, int64_t, bool stream) {
+inline void store_codes(Vec<T> code, uint8_t* p, int64_t, bool) {
   const __m128i b = code_bytes(code);
   constexpr int w = Vec<T>::width;
-  const auto a = reinterpret_cast<uintptr_t>(p);
-  if constexpr (w == 16) {
-    if (stream && a % 16 == 0)
-      _mm_stream_si128(reinterpret_cast<__m128i*>(p), b);
-    else
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(p), b);
-  } else if constexpr (w == 8) {
-    if (stream && a % 8 == 0)
-      _mm_stream_si64(reinterpret_cast<long long*>(p), _mm_cvtsi128_si64(b));
-    else
-      _mm_storel_epi64(reinterpret_cast<__m128i*>(p), b);
-  } else {
-    static_assert(w == 4);
-    if (stream && a % 4 == 0)
-      _mm_stream_si32(reinterpret_cast<int*>(p), _mm_cvtsi128_si32(b));
-    else
-      std::memcpy(p, &b, 4);
-  }
+  if constexpr (w == 16)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), b);
+  else if constexpr (w == 8)
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(p), b);
+  else
+    std::memcpy(p, &b, 4);
 }
 template <class T>
 inline void store_codes_n(Vec<T> code, uint8_t* p, int64_t, int n) {
@@ -949,10 +938,10 @@ void max2x2_forward_direct(const T* x, T* y, Ix* idx, const Pool2dGeom& g) {
     constexpr int64_t kCols = 256;  // outputs per run of a row (tm, tc: 1 KiB each for float)
     alignas(64) T tm[kCols];
     alignas(64) T tc[kCols];
-    // codes: a run's bytes gathered here, then streamed as whole vectors. One 8-byte movnti a
-    // vector (as the indices' NtStream is not worth for bytes) cost the Zen 3 pass 1.15x at 2
-    // threads and 1.57x at 1 (16M float32: 3.97 / 6.73 ms against 3.44 / 4.29; with no codes
-    // written at all 2.75 / 3.51, bench/mca/pool_ab.py OP=max_train).
+    // codes: a run's bytes gathered here, then streamed as whole vectors. Streaming each
+    // vector's 8 bytes with one movnti instead cost the Zen 3 pass 1.15x at 2 threads and 1.57x
+    // at 1 (16M float32: 3.97 / 6.73 ms against 3.44 / 4.29; with no codes written at all 2.75
+    // / 3.51; bench/mca/pool_ab.py OP=max_train).
     alignas(64) uint8_t cb[kBytes ? kCols : 1];
     lockstep_parts<P>(b, e, [&](int s, int64_t u) {
       const int64_t r = u % g.oh;
