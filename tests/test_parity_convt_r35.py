@@ -471,3 +471,29 @@ def test_deliberate_differences_from_torch():
         nn.Conv1d(0, 2, 3)
     with pytest.raises(ValueError):
         nn.ConvTranspose2d(2, 2, 3, padding="same")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("conv_transpose2d", (1, 0, 3, 3), (0, 2, 2, 2), {}),  # a weight without input channels
+        ("conv_transpose1d", (1, 0, 3), (0, 2, 2), {}),
+        ("conv_transpose2d", (0, 3, 1, 1), (3, 2, 2, 2), {"padding": 3}),  # empty, size -4
+        ("conv_transpose1d", (0, 3, 1), (3, 2, 2), {"padding": 3}),
+    ],
+    ids=str,
+)
+def test_transposed_refuses_what_torch_refuses(case):
+    """conv_transpose1d / 2d share conv_transpose3d's checks (round 36): a weight with no input
+    channels and an empty batch whose output size is negative are torch's RuntimeError (they
+    returned zeros / an empty tensor)."""
+    name, xs, ws, kw = case
+    with pytest.raises(RuntimeError):
+        getattr(torch.nn.functional, name)(torch.zeros(xs), torch.ones(ws), **kw)
+    with pytest.raises(RuntimeError, match=f"^{name}: "):
+        getattr(F, name)(dg.tensor(np.zeros(xs)), dg.tensor(np.ones(ws)), **kw)
+    # an empty batch with a valid output size still gives the empty output
+    if xs[0] == 0:
+        y = getattr(F, name)(dg.tensor(np.zeros(xs)), dg.tensor(np.ones(ws)))
+        t = getattr(torch.nn.functional, name)(torch.zeros(xs), torch.ones(ws))
+        assert tuple(y.shape) == tuple(t.shape)

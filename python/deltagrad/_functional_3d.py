@@ -32,12 +32,13 @@ from typing import Any
 import numpy as np
 
 from . import functional as _F
-from . import ops
 from ._functional_convt import (
     _check_groups,
     _check_operands,
     _check_values,
+    _conv_transpose_checks,
     _ntuple,
+    _transpose_out_size,
     conv_transpose2d,
 )
 from ._functional_pool_more import _norm_type, _pick, _windows, _ZeroNorm
@@ -157,47 +158,16 @@ def conv_transpose3d(
     2 * padding + dilation * (k - 1) + output_padding + 1; output_padding < stride or <
     dilation. One conv_transpose2d over the depth slices (CPU, as it)."""
     op = "conv_transpose3d"
-    x, w = _F._tensor(input, f"{op}: input"), _F._tensor(weight, f"{op}: weight")
-    b = None if bias is None else _F._tensor(bias, f"{op}: bias")
-    ops._cpu_only(op, x.data, w.data, None if b is None else b.data)
-    _check_operands(op, x, w, b, 3)
-    if isinstance(padding, str):
-        raise TypeError(f"{op}: padding: expected an int or a tuple of 3 ints, got {padding!r}")
-    s = _ntuple(stride, 3, op, "stride")
-    p = _ntuple(padding, 3, op, "padding")
-    opad = _ntuple(output_padding, 3, op, "output_padding")
-    d = _ntuple(dilation, 3, op, "dilation")
-    groups = _check_values(op, s, p, d, groups)
-    if min(opad) < 0:
-        raise _BadArgument(
-            f"{op}: output_padding: negative output_padding is not supported, got {opad}"
-        )
-    if any(o >= si and o >= di for o, si, di in zip(opad, s, d)):
-        raise _BadArgument(
-            f"{op}: output_padding: output padding must be smaller than either stride or "
-            f"dilation, got output_padding {opad}, stride {s}, dilation {d}"
-        )
-    if w.shape[0] == 0:  # torch's check (its weight's dim 0 is the input channels)
-        raise _BadArgument(
-            f"{op}: weight: expected at least 1 input channel at dimension 0, got weight of "
-            f"shape {tuple(w.shape)}"
-        )
+    x, w, b, s, p, opad, groups, d = _conv_transpose_checks(
+        op, 3, input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
     if x.ndim == 4:  # unbatched (C_in, D, H, W), as torch
         y = conv_transpose3d(x.reshape(1, *x.shape), w, b, s, p, opad, groups, d)
         return y.reshape(*y.shape[1:])
     _check_groups(op, x.shape, w.shape, groups, w.shape[1] * groups, w.shape[0], b)
     n, ci, di, hi, wi = x.shape
     _, cog, kd, kh, kw = w.shape
-    out = [
-        (m - 1) * si - 2 * pi + dl * (k - 1) + o + 1
-        for m, k, si, pi, dl, o in zip(x.shape[2:], w.shape[2:], s, p, d, opad)
-    ]
-    if min(out) < (1 if n * ci else 0):  # an empty input may give an empty output
-        raise _BadArgument(
-            f"{op}: the output size {tuple(out)} (from an input of spatial size "
-            f"{tuple(x.shape[2:])}, kernel {tuple(w.shape[2:])}, stride {s}, padding {p}, "
-            f"dilation {d}, output_padding {opad}) is too small"
-        )
+    out = _transpose_out_size(op, x, w, s, p, d, opad)
     co = cog * groups
     _check_alloc((n, co, *out), x.data.dtype, op)
     _check_alloc((n * di, kd * co, *out[1:]), x.data.dtype, op)

@@ -219,7 +219,7 @@ def conv_transpose1d(
     )  # fmt: skip
 
 
-def _conv_transpose(
+def _conv_transpose_checks(
     op: str,
     nd: int,
     input: Any,  # noqa: A002
@@ -230,8 +230,10 @@ def _conv_transpose(
     output_padding: Any,
     groups: Any,
     dilation: Any,
-) -> Tensor:
-    """conv_transpose{nd}d: the checks (torch's), then _conv_transpose2d on 4-D tensors."""
+) -> tuple[Any, ...]:
+    """conv_transpose{nd}d's operands and arguments after torch's checks, in its order:
+    (x, w, b, stride, padding, output_padding, groups, dilation). conv_transpose1d / 2d /
+    3d share them."""
     x, w = _tensor(input, f"{op}: input"), _tensor(weight, f"{op}: weight")
     b = None if bias is None else _tensor(bias, f"{op}: bias")
     ops._cpu_only(op, x.data, w.data, None if b is None else b.data)
@@ -252,21 +254,53 @@ def _conv_transpose(
             f"{op}: output_padding: output padding must be smaller than either stride or "
             f"dilation, got output_padding {op_}, stride {s}, dilation {d}"
         )
-    if x.ndim == nd + 1:  # unbatched, as torch
-        y = _conv_transpose(op, nd, x.reshape(1, *x.shape), w, b, s, p, op_, groups, d)
-        return y.reshape(*y.shape[1:])
-    _check_groups(op, x.shape, w.shape, groups, w.shape[1] * groups, w.shape[0], b)
+    if w.shape[0] == 0:  # torch's check (its weight's dim 0 is the input channels)
+        raise _BadArgument(
+            f"{op}: weight: expected at least 1 input channel at dimension 0, got weight of "
+            f"shape {tuple(w.shape)}"
+        )
+    return x, w, b, s, p, op_, groups, d
+
+
+def _transpose_out_size(op: str, x: Tensor, w: Tensor, s: Any, p: Any, d: Any, op_: Any) -> list:
+    """The output's spatial size after the groups check; torch refuses one below 1, or below 0
+    for an empty input (which may give an empty output)."""
     spatial = x.shape[2:]
     out = [
         (n - 1) * si - 2 * pi + di * (k - 1) + oi + 1
         for n, k, si, pi, di, oi in zip(spatial, w.shape[2:], s, p, d, op_)
     ]
-    if x.shape[0] * x.shape[1] and min(out) < 1:
+    if min(out) < (1 if x.shape[0] * x.shape[1] else 0):
         raise _BadArgument(
             f"{op}: the output size {tuple(out)} (from an input of spatial size {tuple(spatial)}, "
             f"kernel {tuple(w.shape[2:])}, stride {s}, padding {p}, dilation {d}, "
             f"output_padding {op_}) is too small"
         )
+    return out
+
+
+def _conv_transpose(
+    op: str,
+    nd: int,
+    input: Any,  # noqa: A002
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    output_padding: Any,
+    groups: Any,
+    dilation: Any,
+) -> Tensor:
+    """conv_transpose{nd}d (1 or 2): the checks (torch's), then _conv_transpose2d on 4-D
+    tensors."""
+    x, w, b, s, p, op_, groups, d = _conv_transpose_checks(
+        op, nd, input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+    if x.ndim == nd + 1:  # unbatched, as torch
+        y = _conv_transpose(op, nd, x.reshape(1, *x.shape), w, b, s, p, op_, groups, d)
+        return y.reshape(*y.shape[1:])
+    _check_groups(op, x.shape, w.shape, groups, w.shape[1] * groups, w.shape[0], b)
+    _transpose_out_size(op, x, w, s, p, d, op_)
     if nd == 2:
         return _conv_transpose2d(op, x, w, b, s, p, op_, groups, d)
     xs, ws = x.shape, w.shape
