@@ -540,3 +540,17 @@ def test_errors_match_torch():
     with pytest.raises(RuntimeError, match="does not implement right_inverse"):
         DP.register_parametrization(m, "weight", _DHalf(), unsafe=True)
         m.weight = dg.tensor(np.ones((2, 3), np.float32))
+
+
+def test_spectral_norm_of_conv_transpose3d_uses_dim_1():
+    """ConvTranspose3d's weight (in, out, k, k, k): spectral_norm normalizes along dim 1 as for
+    the 1-D / 2-D transposed convolutions (it took dim 0 there: a u of in_channels)."""
+    torch.manual_seed(3)
+    t = torch.nn.ConvTranspose3d(3, 4, 2).double()
+    d = dnn.ConvTranspose3d(3, 4, 2, dtype=np.float64)
+    d.load_state_dict({k: v.numpy() for k, v in t.state_dict().items()})
+    torch.nn.utils.parametrizations.spectral_norm(t)
+    dnn.utils.parametrizations.spectral_norm(d)
+    tu = t.parametrizations.weight[0]._u
+    du = d.parametrizations.weight[0]._u
+    assert tuple(du.shape) == tuple(tu.shape) == (4,)

@@ -16,9 +16,9 @@ import numpy as np
 from ... import creation
 from ... import functional as F
 from ...tensor import Tensor, cat, get_array_module, no_grad
-from .. import conv
+from ..conv import _ConvTransposeNd
 from ..module import Module
-from . import parametrize
+from .parametrize import _size, register_parametrization
 
 __all__ = ["orthogonal", "spectral_norm", "weight_norm"]
 
@@ -65,10 +65,8 @@ def _normalized(a: Any, eps: float) -> Any:
 
 
 def _is_convtranspose(module: Module) -> bool:
-    kinds = tuple(
-        getattr(conv, n, None) for n in ("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")
-    )
-    return isinstance(module, tuple(k for k in kinds if k is not None))
+    """ConvTranspose1d / 2d / 3d (their weights' output channels are dim 1)."""
+    return isinstance(module, _ConvTransposeNd)
 
 
 def _get_weight(module: Module, name: str) -> Tensor:
@@ -102,7 +100,7 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
     it. Returns module."""
     weight = _get_weight(module, name)
     dim = _check_weight_norm_dim("weight_norm", weight, dim)
-    parametrize.register_parametrization(module, name, _WeightNorm(dim), unsafe=True)
+    register_parametrization(module, name, _WeightNorm(dim), unsafe=True)
 
     def _weight_norm_compat_hook(
         mod: Module,
@@ -210,9 +208,7 @@ def spectral_norm(
     weight = _get_weight(module, name)
     if dim is None:
         dim = 1 if _is_convtranspose(module) else 0
-    parametrize.register_parametrization(
-        module, name, _SpectralNorm(weight, n_power_iterations, dim, eps)
-    )
+    register_parametrization(module, name, _SpectralNorm(weight, n_power_iterations, dim, eps))
     return module
 
 
@@ -342,8 +338,8 @@ class _Orthogonal(Module):
     def right_inverse(self, q: Tensor) -> Tensor:
         if q.shape != self.shape:
             raise ValueError(
-                f"Expected a matrix or batch of matrices of shape {parametrize._size(self.shape)}"
-                f". Got a tensor of shape {parametrize._size(q.shape)}."
+                f"Expected a matrix or batch of matrices of shape {_size(self.shape)}"
+                f". Got a tensor of shape {_size(q.shape)}."
             )
         if not hasattr(self, "base"):
             raise NotImplementedError(
@@ -399,5 +395,5 @@ def orthogonal(
             f"Got: {orthogonal_map}"
         )
     orth = _Orthogonal(weight, orth_enum, use_trivialization=use_trivialization)
-    parametrize.register_parametrization(module, name, orth, unsafe=True)
+    register_parametrization(module, name, orth, unsafe=True)
     return module
