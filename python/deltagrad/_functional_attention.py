@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 
 from .functional import _tensor, dropout, linear, softmax
-from .tensor import Tensor, cat, get_array_module, where
+from .tensor import Tensor, _ShapeError, cat, get_array_module, where
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
 
 
-class _AttentionError(RuntimeError, ValueError):
-    """torch's RuntimeError for bad attention arguments (a ValueError too)."""
+# torch's RuntimeError for bad attention arguments (a ValueError too): tensor._ShapeError
+_AttentionError = _ShapeError
 
 
 class _AttentionDtypeError(RuntimeError, TypeError):

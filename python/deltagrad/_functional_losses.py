@@ -25,7 +25,16 @@ from . import ops
 from ._reduction import legacy_reduction
 from .autograd import grad as _autograd_grad
 from .backends._args import choice, is_device_array
-from .tensor import Tensor, _dims, _sgn, get_array_module, is_grad_enabled, no_grad, where
+from .tensor import (
+    Tensor,
+    _dims,
+    _sgn,
+    _ShapeError,
+    get_array_module,
+    is_grad_enabled,
+    no_grad,
+    where,
+)
 
 __all__ = [
     "kl_div",
@@ -49,8 +58,9 @@ __all__ = [
 _EPSILON = float(np.float32(1e-12))
 
 
-class _LossError(ValueError, RuntimeError):
-    """A bad shape or value: torch raises RuntimeError, deltagrad ValueError; both catch it."""
+# A bad shape or value: torch raises RuntimeError, deltagrad ValueError; tensor._ShapeError
+# is both
+_LossError = _ShapeError
 
 
 class _LossTypeError(TypeError, RuntimeError):

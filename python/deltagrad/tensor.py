@@ -4451,8 +4451,8 @@ class _BoolOpError(RuntimeError, TypeError):
     RuntimeError; a TypeError too, as deltagrad's (and numpy's) was."""
 
 
-class _NegativeIntPowerError(RuntimeError, ValueError):
-    """int tensor ** negative int: torch's RuntimeError; a ValueError too, as numpy's was."""
+# int tensor ** negative int: torch's RuntimeError; a ValueError too, as numpy's was
+_NegativeIntPowerError = _ShapeError
 
 
 def _inplace_result(d: Any, rdt: Any, op: str) -> None:

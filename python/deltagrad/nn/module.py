@@ -18,7 +18,7 @@ from .. import _engine
 from .._engine import grad_array
 from ..backends import to_device
 from ..backends._args import is_device_array
-from ..tensor import Tensor, get_array_module, is_grad_enabled
+from ..tensor import Tensor, _ShapeError, get_array_module, is_grad_enabled
 from .parameter import Parameter
 
 __all__ = ["Module", "RemovableHandle", "save", "load"]
@@ -64,9 +64,9 @@ class _NoInitError(RuntimeError, AttributeError):
     value: deltagrad reports the missing super().__init__() at the first assignment)."""
 
 
-class _StateDictValueError(RuntimeError, ValueError):
-    """load_state_dict found a value of the wrong shape or dtype (a RuntimeError, as torch
-    raises; also a ValueError, as deltagrad raised before)."""
+# load_state_dict found a value of the wrong shape or dtype: torch's RuntimeError, also the
+# ValueError deltagrad raised before (the one such class, tensor._ShapeError)
+_StateDictValueError = _ShapeError
 
 
 def _key_errors(missing: list[str], unexpected: list[str]) -> list[str]:
