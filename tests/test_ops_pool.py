@@ -1,7 +1,7 @@
-"""2-D pooling kernels (dg.ops.max_pool2d / avg_pool2d / adaptive_avg_pool2d and their
-backward passes) against deltagrad.reference, on every ISA and dtype: odd sizes, strides 1 to 3,
-paddings, dilation 2, ceil_mode, count_include_pad both ways, sizes 0 and 1, ties, -inf / inf /
-NaN; gradcheck of the functional forms; the bad-input errors."""
+"""2-D pooling kernels (dg.ops.max_pool2d / avg_pool2d / adaptive_avg_pool2d /
+adaptive_max_pool2d and their backward passes) against deltagrad.reference, on every ISA and
+dtype: odd sizes, strides 1 to 3, paddings, dilation 2, ceil_mode, count_include_pad both ways,
+sizes 0 and 1, ties, -inf / inf / NaN; gradcheck of the functional forms; the bad-input errors."""
 
 from __future__ import annotations
 
@@ -148,6 +148,112 @@ def test_adaptive_avg_pool2d(isa, case, dtype):
     assert_close(dx, dx_ref, dtype, scale=float(np.abs(dy).max(initial=0)), name="dx")
 
 
+# (shape, output_size): the adaptive windows of every kind, for adaptive max pooling
+ADAPTIVE_MAX_CASES = [
+    *ADAPTIVE_CASES,
+    ((2, 3, 13, 11), (5, 3)),
+    ((1, 2, 9, 1), (4, 1)),  # one column: the vector step's tail only
+    ((2, 2, 30, 17), (30, 1)),
+    ((1, 1, 3, 40), (3, 9)),  # rows wider than a vector, overlapping columns
+]
+
+
+@functools.cache
+def _adaptive_max_ref(case, dtype, kind):
+    shape, o = case
+    x = _data(shape, dtype, hash(case) % 2**32, kind)
+    y, idx = ref.adaptive_max_pool2d(x, o)
+    dy = _data(y.shape, dtype, 7)
+    return x, y, idx, dy, ref.adaptive_max_pool2d_backward(dy, idx, shape)
+
+
+@pytest.mark.parametrize("kind", ["normal", "ties", "extremes"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ADAPTIVE_MAX_CASES, ids=str)
+def test_adaptive_max_pool2d(isa, case, dtype, kind):
+    shape, o = case
+    x, y_ref, idx_ref, dy, dx_ref = _adaptive_max_ref(case, dtype, kind)
+    y, idx = ops.adaptive_max_pool2d(x, o)
+    assert y.dtype == dtype and idx.dtype == np.int64 and idx.shape == y.shape == y_ref.shape
+    assert_close(y, y_ref, dtype, rtol=0.0, name="adaptive_max_pool2d")
+    np.testing.assert_array_equal(idx, idx_ref)
+    dx = ops.adaptive_max_pool2d_backward(dy, idx, shape)
+    assert_close(dx, dx_ref, dtype, scale=float(np.abs(dy).max(initial=0)), name="dx")
+
+
+def test_adaptive_max_pool2d_api():
+    x = _data((3, 2, 9, 10), np.float64, 4, "ties")
+    y, idx = ops.adaptive_max_pool2d(x[1], (4, 3))  # unbatched
+    y4, idx4 = ops.adaptive_max_pool2d(x[1:2], (4, 3))
+    np.testing.assert_array_equal(y, y4[0])
+    np.testing.assert_array_equal(idx, idx4[0])
+    dx = ops.adaptive_max_pool2d_backward(y, idx, x[1].shape)
+    np.testing.assert_array_equal(dx, ops.adaptive_max_pool2d_backward(y4, idx4, (1, 2, 9, 10))[0])
+    v = x[:, :, ::2, 1:]  # a strided view
+    np.testing.assert_array_equal(
+        ops.adaptive_max_pool2d(v, 3)[1], ref.adaptive_max_pool2d(v, 3)[1]
+    )
+    y, idx = ops.adaptive_max_pool2d(x, (4, 5))
+    yo, io, dxo = np.full_like(y, np.nan), np.full_like(idx, -7), np.full_like(x, np.nan)
+    ops.adaptive_max_pool2d(x, (4, 5), out=yo, indices_out=io)
+    np.testing.assert_array_equal(yo, y)
+    np.testing.assert_array_equal(io, idx)
+    ops.adaptive_max_pool2d_backward(y, idx, x.shape, out=dxo)
+    np.testing.assert_array_equal(dxo, ops.adaptive_max_pool2d_backward(y, idx, x.shape))
+    with pytest.raises(ValueError, match="^adaptive_max_pool2d: out"):
+        ops.adaptive_max_pool2d(x, (9, 10), out=x)  # the input itself
+    with pytest.raises(ValueError, match="^adaptive_max_pool2d: indices_out"):
+        ops.adaptive_max_pool2d(x, (4, 5), indices_out=np.empty((3, 2, 4, 4), np.int64))
+    with pytest.raises(TypeError, match="^adaptive_max_pool2d: indices_out"):
+        ops.adaptive_max_pool2d(x, (4, 5), indices_out=np.empty(idx.shape, np.int32))
+    with pytest.raises(TypeError, match="^adaptive_max_pool2d_backward: indices"):
+        ops.adaptive_max_pool2d_backward(y, idx.astype(np.int32), x.shape)
+    with pytest.raises(ValueError, match="^adaptive_max_pool2d_backward: indices"):
+        ops.adaptive_max_pool2d_backward(y, idx[..., :4], x.shape)
+    with pytest.raises(ValueError, match="^adaptive_max_pool2d: x: expected non-zero"):
+        ops.adaptive_max_pool2d(np.ones((1, 1, 0, 3)), 2)
+    with pytest.raises(ValueError, match="^adaptive_max_pool2d: output_size"):
+        ops.adaptive_max_pool2d(x, (-1, 2))
+    for bad in (-1, 9 * 10, 3, 10):  # outside the plane; in the plane, outside the window
+        wrong = idx.copy()
+        wrong[1, 1, 2, 3] = bad
+        with pytest.raises(ValueError, match="^adaptive_max_pool2d_backward: indices: 1 ind"):
+            ops.adaptive_max_pool2d_backward(y, wrong, x.shape)
+
+
+def test_adaptive_max_pool2d_threads_agree():
+    x = _data((4, 8, 61, 64), np.float32, 5, "ties")
+    old = dg.get_num_threads()
+    try:
+        res = []
+        for n in (1, 2):
+            dg.set_num_threads(n)
+            y, idx = ops.adaptive_max_pool2d(x, (7, 9))
+            res.append((y, idx, ops.adaptive_max_pool2d_backward(y, idx, x.shape)))
+    finally:
+        dg.set_num_threads(old)
+    for a, b in zip(*res):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_adaptive_max_pool2d_functional_matches_array_path():
+    """F.adaptive_max_pool2d's kernel path against its array path (used for cupy arrays):
+    values, indices and the input gradient, float64, ties and NaN included."""
+    from deltagrad._functional_pool_more import _argmax_2d
+
+    x = _data((2, 3, 11, 13), np.float64, 9, "extremes")
+    for o in [(1, 1), (4, 5), (11, 13), (20, 6)]:
+        t = dg.tensor(x, requires_grad=True)
+        y, idx = F.adaptive_max_pool2d(t, o, return_indices=True)
+        np.testing.assert_array_equal(idx.data, _argmax_2d(x, *o))
+        dy = _data(y.shape, np.float64, 3)
+        y.backward(dg.tensor(dy))
+        flat = np.zeros((6, 11 * 13))
+        for p in range(6):
+            np.add.at(flat[p], idx.data.reshape(6, -1)[p], dy.reshape(6, -1)[p])
+        np.testing.assert_array_equal(t.grad, flat.reshape(x.shape))
+
+
 def test_avg_extremes_propagate():
     x = _data((1, 2, 6, 7), np.float64, 3, "extremes")
     for args in [(2, 2, 0), (3, 1, 1)]:
@@ -230,6 +336,8 @@ def test_gradcheck():
     assert dg.gradcheck(lambda t: F.avg_pool2d(t, 2, ceil_mode=True, divisor_override=3), [x])
     assert dg.gradcheck(lambda t: F.adaptive_avg_pool2d(t, (3, 4)), [x])
     assert dg.gradcheck(lambda t: F.adaptive_avg_pool2d(t, (None, 2)), [x])
+    assert dg.gradcheck(lambda t: F.adaptive_max_pool2d(t, (3, 4)), [x])
+    assert dg.gradcheck(lambda t: F.adaptive_max_pool2d(t, (7, 9)), [x])
     x1 = _t((2, 3, 9), 1)
     assert dg.gradcheck(lambda t: nn.MaxPool1d(3, 2, 1)(t), [x1])
     assert dg.gradcheck(lambda t: nn.AvgPool1d(2)(t), [x1])
@@ -592,6 +700,19 @@ def test_check_op_avg_pool2d():
         trials=2,
         name="avg_pool2d_3x3_s2_p1",
     )
+
+
+def test_check_op_adaptive_max_pool2d():
+    for size in [1, (2, 3), (7, 4)]:
+        check_op(
+            lambda x, size=size: F.adaptive_max_pool2d(x, size),
+            lambda x, size=size: ref.adaptive_max_pool2d(x, size)[0],
+            [("n", 2, "h", "w")],
+            devices=["cpu"],
+            trials=2,
+            empty=False,
+            name=f"adaptive_max_pool2d_{size}",
+        )
 
 
 def test_check_op_adaptive_avg_pool2d():

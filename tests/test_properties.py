@@ -1040,6 +1040,17 @@ def test_pooling(cap):
             dx = dev.adaptive_avg_pool2d_backward(dy, x.shape)
             np.testing.assert_allclose((dy * a).sum(), (dx * x).sum(), rtol=1e-12)
         np.testing.assert_allclose(dev.adaptive_avg_pool2d(x, (11, 12)), x, rtol=1e-15)
+        for o in [(1, 1), (4, 5), (11, 12), (15, 13)]:
+            m, idx = dev.adaptive_max_pool2d(x, o)
+            dy = rng.normal(size=m.shape)
+            dx = dev.adaptive_max_pool2d_backward(dy, idx, x.shape)
+            np.testing.assert_allclose((dy * m).sum(), (dx * x).sum(), rtol=1e-12)
+            assert (m >= dev.adaptive_avg_pool2d(x, o) - 1e-15).all()  # max bounds the mean
+        m, idx = dev.adaptive_max_pool2d(x, (11, 12))
+        np.testing.assert_array_equal(m, x)  # one element a window: the identity
+        np.testing.assert_array_equal(
+            idx.reshape(-1, 132), np.broadcast_to(np.arange(132), (6, 132))
+        )
 
 
 COVERED.update(
@@ -1054,6 +1065,8 @@ COVERED.update(
             "avg_pool2d_backward",
             "adaptive_avg_pool2d",
             "adaptive_avg_pool2d_backward",
+            "adaptive_max_pool2d",
+            "adaptive_max_pool2d_backward",
         )
     }
 )

@@ -1,7 +1,8 @@
 // Bindings of the 2-D pooling kernels (csrc/cpu/pool.h): max_pool2d (+ indices), avg_pool2d,
-// adaptive_avg_pool2d and their backward passes, on C-contiguous (N, C, H, W) arrays. The
-// geometry is checked here as torch checks it (kernel, stride, dilation >= 1, 0 <= padding <=
-// kernel / 2, an output of at least one element per plane), and the output size is torch's.
+// adaptive_avg_pool2d, adaptive_max_pool2d (+ indices) and their backward passes, on C-contiguous
+// (N, C, H, W) arrays. The geometry is checked here as torch checks it (kernel, stride, dilation
+// >= 1, 0 <= padding <= kernel / 2, an output of at least one element per plane), and the output
+// size is torch's.
 #include <atomic>
 #include <string>
 
@@ -431,6 +432,67 @@ py::array adaptive_avg_pool2d_backward(py::handle dy_obj, py::handle input_shape
   return dx;
 }
 
+// Adaptive max pooling: (y, the int64 flat index of each maximum in its H * W plane), always:
+// the indices are what the backward takes.
+py::tuple adaptive_max_pool2d(py::handle x_obj, py::handle output_size, py::handle out_obj,
+                              py::handle indices_out) {
+  py::array x = require_input(x_obj, "x");
+  require_4d(x, "x");
+  const Pair o = adaptive_out(output_size);
+  if ((x.shape(2) == 0 || x.shape(3) == 0) && o.a * o.b > 0)
+    throw py::value_error("x: expected non-zero height and width, got shape " + shape_str(x));
+  const DType dt = dtype_of(x, "x");
+  const std::vector<int64_t> oshape = {x.shape(0), x.shape(1), o.a, o.b};
+  py::array y = float_out(out_obj, dt, oshape, {&x}, "out");
+  py::array idx = index_out(indices_out, oshape, {&x, &y}, "indices_out");
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = cptr<T>(x);
+    T* yp = mptr<T>(y);
+    int64_t* ip = static_cast<int64_t*>(idx.mutable_data());
+    const int64_t planes = x.shape(0) * x.shape(1), h = x.shape(2), w = x.shape(3);
+    py::gil_scoped_release nogil;
+    dg::adaptive_max_pool2d_forward(xp, yp, ip, planes, h, w, o.a, o.b);
+  });
+  return py::make_tuple(y, idx);
+}
+
+py::array adaptive_max_pool2d_backward(py::handle dy_obj, py::handle idx_obj,
+                                       py::handle input_shape, py::handle out_obj) {
+  const std::vector<int64_t> shape = shape4(input_shape, "input_shape");
+  py::array dy = require_input(dy_obj, "dy");
+  require_4d(dy, "dy");
+  if (dy.shape(0) != shape[0] || dy.shape(1) != shape[1])
+    throw py::value_error("dy: expected shape (" + std::to_string(shape[0]) + ", " +
+                          std::to_string(shape[1]) + ", oh, ow), got " + shape_str(dy));
+  const int64_t oh = dy.shape(2), ow = dy.shape(3);
+  if ((shape[2] == 0 || shape[3] == 0) && oh * ow > 0)
+    throw py::value_error("input_shape: expected non-zero height and width");
+  py::array idx = require_array(idx_obj, "indices");
+  if (!idx.dtype().equal(py::dtype::of<int64_t>()))
+    throw py::type_error("indices: expected dtype int64, got " + dtype_str(idx));
+  require_contiguous(idx, "indices");
+  require_aligned(idx, "indices");
+  require_shape(idx, shape_of(dy), "indices");
+  const DType dt = dtype_of(dy, "dy");
+  py::array dx = float_out(out_obj, dt, shape, {&dy, &idx}, "out");
+  int64_t bad = 0;
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* dyp = cptr<T>(dy);
+    const int64_t* ip = static_cast<const int64_t*>(idx.data());
+    T* dxp = mptr<T>(dx);
+    py::gil_scoped_release nogil;
+    bad = dg::adaptive_max_pool2d_backward(dyp, ip, dxp, shape[0] * shape[1], shape[2], shape[3],
+                                           oh, ow);
+  });
+  if (bad)
+    throw py::value_error("indices: " + std::to_string(bad) +
+                          " indices lie outside their adaptive pooling window (expected the "
+                          "indices adaptive_max_pool2d returned for this input size)");
+  return dx;
+}
+
 }  // namespace
 
 void bind_pool(py::module_& m) {
@@ -467,6 +529,14 @@ void bind_pool(py::module_& m) {
   m.def("adaptive_avg_pool2d", named("adaptive_avg_pool2d", &adaptive_avg_pool2d), py::arg("x"),
         py::arg("output_size"), py::kw_only(), py::arg("out") = py::none(),
         "Adaptive average pooling of (N, C, H, W) to output_size.");
+  m.def("adaptive_max_pool2d", named("adaptive_max_pool2d", &adaptive_max_pool2d), py::arg("x"),
+        py::arg("output_size"), py::kw_only(), py::arg("out") = py::none(),
+        py::arg("indices_out") = py::none(),
+        "Adaptive max pooling of (N, C, H, W): (y, flat int64 indices into H*W).");
+  m.def("adaptive_max_pool2d_backward",
+        named("adaptive_max_pool2d_backward", &adaptive_max_pool2d_backward), py::arg("dy"),
+        py::arg("indices"), py::arg("input_shape"), py::kw_only(), py::arg("out") = py::none(),
+        "dx of adaptive_max_pool2d: dy scattered (summed) to the indices.");
   m.def("adaptive_avg_pool2d_backward",
         named("adaptive_avg_pool2d_backward", &adaptive_avg_pool2d_backward), py::arg("dy"),
         py::arg("input_shape"), py::kw_only(), py::arg("out") = py::none(),

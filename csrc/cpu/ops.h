@@ -201,6 +201,12 @@ enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winogr
                                    int64_t oh, int64_t ow);                                      \
   void adaptive_avg_pool2d_backward(const T* dy, T* dx, int64_t planes, int64_t h, int64_t w,    \
                                     int64_t oh, int64_t ow);                                     \
+  /* adaptive max pooling: y and the int64 flat index of each maximum in its h * w plane */      \
+  void adaptive_max_pool2d_forward(const T* x, T* y, int64_t* idx, int64_t planes, int64_t h,    \
+                                   int64_t w, int64_t oh, int64_t ow);                           \
+  /* returns how many indices lay outside their window (those are skipped) */                    \
+  int64_t adaptive_max_pool2d_backward(const T* dy, const int64_t* idx, T* dx, int64_t planes,   \
+                                       int64_t h, int64_t w, int64_t oh, int64_t ow);            \
   /* batch norm over x (n, c, s): per-channel mean, invstd = 1/sqrt(var + eps) (biased var);     \
      running_mean / running_var (null: none) updated with momentum, the variance unbiased */     \
   void batch_norm_stats(const T* x, T* mean, T* invstd, T* running_mean, T* running_var,         \

@@ -1820,35 +1820,153 @@ void adaptive_avg_pool2d_backward_t(const T* dy, T* dx, int64_t planes, int64_t 
   });
 }
 
-#define DG_POOL_DEFS(T)                                                                       \
-  void max_pool2d_forward(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) {              \
-    max_pool2d_forward_t(x, y, idx, g);                                                       \
-  }                                                                                           \
-  int64_t max_pool2d_backward(const T* dy, const int64_t* idx, T* dx, const Pool2dGeom& g) {  \
-    return max_pool2d_backward_t(dy, idx, dx, g);                                             \
-  }                                                                                           \
-  bool max_pool2d_forward_codes(const T* x, T* y, uint8_t* codes, const Pool2dGeom& g) {      \
-    return max_pool2d_forward_codes_t(x, y, codes, g);                                        \
-  }                                                                                           \
-  int64_t max_pool2d_backward_codes(const T* dy, const uint8_t* codes, T* dx,                 \
-                                    const Pool2dGeom& g) {                                    \
-    return max_pool2d_backward_codes_t(dy, codes, dx, g);                                     \
-  }                                                                                           \
-  void avg_pool2d_forward(const T* x, T* y, const Pool2dGeom& g, bool include_pad,            \
-                          int64_t divisor) {                                                  \
-    avg_pool2d_forward_t(x, y, g, include_pad, divisor);                                      \
-  }                                                                                           \
-  void avg_pool2d_backward(const T* dy, T* dx, const Pool2dGeom& g, bool include_pad,         \
-                           int64_t divisor) {                                                 \
-    avg_pool2d_backward_t(dy, dx, g, include_pad, divisor);                                   \
-  }                                                                                           \
-  void adaptive_avg_pool2d_forward(const T* x, T* y, int64_t planes, int64_t h, int64_t w,    \
-                                   int64_t oh, int64_t ow) {                                  \
-    adaptive_avg_pool2d_forward_t(x, y, planes, h, w, oh, ow);                                \
-  }                                                                                           \
-  void adaptive_avg_pool2d_backward(const T* dy, T* dx, int64_t planes, int64_t h, int64_t w, \
-                                    int64_t oh, int64_t ow) {                                 \
-    adaptive_avg_pool2d_backward_t(dy, dx, planes, h, w, oh, ow);                             \
+// ---- adaptive max pooling: each output's window is [ad_start, ad_end) in both dimensions and
+// its winner the one torch's row-major scan keeps: the last NaN if the window has one, else the
+// first maximum. Two steps per output row, each over contiguous memory:
+//  1. down the window's rows for every input column at once (vectors along the width): each
+//     column's first maximum or last NaN, and its row;
+//  2. across each output's columns (scalar: w values per output row instead of the window's
+//     kh * w), where a tie goes to the smaller flat index and a NaN to the larger one. Step 1
+//     alone would order by column first; the flat index restores the row-major order.
+namespace pool_detail {
+template <class T>
+void adaptive_max_columns(const T* xp, int64_t w, int64_t h0, int64_t h1, T* cm, T* cr) {
+  using V = Vec<T>;
+  int64_t c0 = 0;
+  // rows ride in T lanes: exact below 2^24 for float (else the scalar loop below)
+  if (V::width > 1 && (sizeof(T) == 8 || h1 <= (int64_t(1) << 24))) {
+    for (; c0 < w; c0 += V::width) {
+      const int n = static_cast<int>(std::min<int64_t>(V::width, w - c0));
+      V m = load_n(xp + h0 * w + c0, n), r = V::set1(T(h0));
+      for (int64_t ih = h0 + 1; ih < h1; ++ih) {
+        const V v = load_n(xp + ih * w + c0, n);
+        const auto t = (v > m) | is_nan(v);
+        m = select(t, v, m);
+        r = select(t, V::set1(T(ih)), r);
+      }
+      store_n(m, cm + c0, n);
+      store_n(r, cr + c0, n);
+    }
+  }
+  for (; c0 < w; ++c0) {
+    T m = xp[h0 * w + c0];
+    int64_t r = h0;
+    for (int64_t ih = h0 + 1; ih < h1; ++ih)
+      if (take(xp[ih * w + c0], m)) m = xp[ih * w + c0], r = ih;
+    cm[c0] = m;
+    cr[c0] = T(r);
+  }
+}
+}  // namespace pool_detail
+
+template <class T>
+void adaptive_max_pool2d_forward_t(const T* x, T* y, int64_t* idx, int64_t planes, int64_t h,
+                                   int64_t w, int64_t oh, int64_t ow) {
+  const int64_t units = planes * oh, hw = h * w, ohw = oh * ow;
+  if (units == 0 || ow == 0) return;
+  const int64_t kh = (h + oh - 1) / oh + 1;
+  parallel_chunks(units, pool_detail::unit_grain(kh * w + 2 * w), [&](int64_t b, int64_t e) {
+    std::vector<T> buf(2 * static_cast<size_t>(w));
+    T *cm = buf.data(), *cr = cm + w;
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t p = i / oh, r = i % oh;
+      const int64_t h0 = pool_detail::ad_start(r, oh, h), h1 = pool_detail::ad_end(r, oh, h);
+      pool_detail::adaptive_max_columns(x + p * hw, w, h0, h1, cm, cr);
+      T* yp = y + p * ohw + r * ow;
+      int64_t* ip = idx + p * ohw + r * ow;
+      for (int64_t c = 0; c < ow; ++c) {
+        const int64_t w0 = pool_detail::ad_start(c, ow, w), w1 = pool_detail::ad_end(c, ow, w);
+        T m = cm[w0];
+        int64_t mi = static_cast<int64_t>(cr[w0]) * w + w0;
+        bool nan = m != m;
+        for (int64_t j = w0 + 1; j < w1; ++j) {
+          const T v = cm[j];
+          const int64_t fi = static_cast<int64_t>(cr[j]) * w + j;
+          if (v != v) {
+            if (!nan || fi > mi) m = v, mi = fi, nan = true;
+          } else if (!nan && (v > m || (v == m && fi < mi))) {
+            m = v, mi = fi;
+          }
+        }
+        yp[c] = m;
+        ip[c] = mi;
+      }
+    }
+  });
+}
+
+// dx: dy at each output's index, summed where overlapping windows chose the same input, zeros
+// elsewhere. Returns how many indices lay outside their window (those are skipped).
+template <class T>
+int64_t adaptive_max_pool2d_backward_t(const T* dy, const int64_t* idx, T* dx, int64_t planes,
+                                       int64_t h, int64_t w, int64_t oh, int64_t ow) {
+  const int64_t hw = h * w, ohw = oh * ow;
+  std::atomic<int64_t> bad{0};
+  parallel_chunks(planes, pool_detail::unit_grain(hw + 2 * ohw), [&](int64_t b, int64_t e) {
+    int64_t nb = 0;
+    for (int64_t p = b; p < e; ++p) {
+      T* dxp = dx + p * hw;
+      std::fill(dxp, dxp + hw, T(0));
+      for (int64_t r = 0; r < oh; ++r) {
+        const int64_t h0 = pool_detail::ad_start(r, oh, h), h1 = pool_detail::ad_end(r, oh, h);
+        const int64_t* ip = idx + p * ohw + r * ow;
+        const T* gy = dy + p * ohw + r * ow;
+        for (int64_t c = 0; c < ow; ++c) {
+          const int64_t w0 = pool_detail::ad_start(c, ow, w), w1 = pool_detail::ad_end(c, ow, w);
+          const int64_t i = ip[c];
+          // inside the window: its row in [h0, h1) (a walk down the window's rows, no
+          // division), then its column in [w0, w1)
+          int64_t off = i - h0 * w, r1 = h0;
+          while (off >= w && r1 < h1) off -= w, ++r1;
+          if (i >= h0 * w && r1 < h1 && off >= w0 && off < w1)
+            dxp[i] += gy[c];
+          else
+            ++nb;
+        }
+      }
+    }
+    if (nb) bad += nb;
+  });
+  return bad.load();
+}
+
+#define DG_POOL_DEFS(T)                                                                        \
+  void max_pool2d_forward(const T* x, T* y, int64_t* idx, const Pool2dGeom& g) {               \
+    max_pool2d_forward_t(x, y, idx, g);                                                        \
+  }                                                                                            \
+  int64_t max_pool2d_backward(const T* dy, const int64_t* idx, T* dx, const Pool2dGeom& g) {   \
+    return max_pool2d_backward_t(dy, idx, dx, g);                                              \
+  }                                                                                            \
+  bool max_pool2d_forward_codes(const T* x, T* y, uint8_t* codes, const Pool2dGeom& g) {       \
+    return max_pool2d_forward_codes_t(x, y, codes, g);                                         \
+  }                                                                                            \
+  int64_t max_pool2d_backward_codes(const T* dy, const uint8_t* codes, T* dx,                  \
+                                    const Pool2dGeom& g) {                                     \
+    return max_pool2d_backward_codes_t(dy, codes, dx, g);                                      \
+  }                                                                                            \
+  void avg_pool2d_forward(const T* x, T* y, const Pool2dGeom& g, bool include_pad,             \
+                          int64_t divisor) {                                                   \
+    avg_pool2d_forward_t(x, y, g, include_pad, divisor);                                       \
+  }                                                                                            \
+  void avg_pool2d_backward(const T* dy, T* dx, const Pool2dGeom& g, bool include_pad,          \
+                           int64_t divisor) {                                                  \
+    avg_pool2d_backward_t(dy, dx, g, include_pad, divisor);                                    \
+  }                                                                                            \
+  void adaptive_avg_pool2d_forward(const T* x, T* y, int64_t planes, int64_t h, int64_t w,     \
+                                   int64_t oh, int64_t ow) {                                   \
+    adaptive_avg_pool2d_forward_t(x, y, planes, h, w, oh, ow);                                 \
+  }                                                                                            \
+  void adaptive_avg_pool2d_backward(const T* dy, T* dx, int64_t planes, int64_t h, int64_t w,  \
+                                    int64_t oh, int64_t ow) {                                  \
+    adaptive_avg_pool2d_backward_t(dy, dx, planes, h, w, oh, ow);                              \
+  }                                                                                            \
+  void adaptive_max_pool2d_forward(const T* x, T* y, int64_t* idx, int64_t planes, int64_t h,  \
+                                   int64_t w, int64_t oh, int64_t ow) {                        \
+    adaptive_max_pool2d_forward_t(x, y, idx, planes, h, w, oh, ow);                            \
+  }                                                                                            \
+  int64_t adaptive_max_pool2d_backward(const T* dy, const int64_t* idx, T* dx, int64_t planes, \
+                                       int64_t h, int64_t w, int64_t oh, int64_t ow) {         \
+    return adaptive_max_pool2d_backward_t(dy, idx, dx, planes, h, w, oh, ow);                  \
   }
 DG_POOL_DEFS(float)
 DG_POOL_DEFS(double)

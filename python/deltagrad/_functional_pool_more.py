@@ -1,10 +1,12 @@
 """More pooling functions of deltagrad.functional, as torch 2.13's torch.nn.functional:
 adaptive_max_pool1d / adaptive_max_pool2d (with return_indices) and lp_pool1d / lp_pool2d.
 
-Adaptive max pooling finds each window's maximum on the array (numpy or cupy), without a graph,
-then takes the values with Tensor.gather, whose backward scatters (sums) the gradient onto those
-positions. lp_pool is torch's formula on Tensor ops and the avg_pool2d / max_pool2d kernels, so
-its backward (and its NaN / zero-sum behaviour) is theirs. The 1-D forms run the 2-D code on a
+Adaptive max pooling runs the CPU kernel (ops.adaptive_max_pool2d: values and indices in one
+pass, a backward that scatters dy to the indices) on numpy float arrays; on other arrays (cupy)
+it finds each window's maximum with array ops, without a graph, then takes the values with
+Tensor.gather, whose backward scatters (sums) the gradient onto those positions. lp_pool is
+torch's formula on Tensor ops and the avg_pool2d / max_pool2d kernels, so its backward (and its
+NaN / zero-sum behaviour) is theirs. The 1-D forms run the 2-D code on a
 height-1 view.
 """
 
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import functional as _F
+from . import ops
 from ._functional_spatial import _BadArgument, _is_int, _is_number
 from .tensor import Tensor, get_array_module
 
@@ -127,10 +130,22 @@ def _adaptive_max(x: Tensor, size: tuple[int, int], return_indices: bool, owner:
         )
     oh, ow = size
     _F._check_alloc(lead + size, x.data.dtype, owner)
-    if oh * ow == 0 or math.prod(lead) == 0:
+    planes, h, w = math.prod(lead), x.shape[-2], x.shape[-1]
+    if oh * ow == 0 or planes == 0:
         xp = get_array_module(x.data)
         idx = xp.zeros(lead + size, dtype=np.int64)
-    else:
+    elif type(x.data) is np.ndarray and x.data.dtype in (np.float32, np.float64):
+        # the CPU kernel: values and indices in one pass; its backward scatters dy to them
+        y4, i4 = ops.adaptive_max_pool2d(x.data.reshape(1, planes, h, w), size)
+
+        def _backward(g: Any) -> None:
+            g4 = np.asarray(g).reshape(1, planes, oh, ow)
+            dx = ops.adaptive_max_pool2d_backward(g4, i4, (1, planes, h, w))
+            x._accumulate(dx.reshape(x.shape))
+
+        y = Tensor._make(y4.reshape(lead + size), (x,), _backward, "adaptive_max_pool2d", saves=())
+        return (y, Tensor(i4.reshape(lead + size))) if return_indices else y
+    else:  # device arrays: array ops, then gather
         idx = _argmax_2d(x.data, oh, ow)
     flat = x.reshape(*lead, x.shape[-2] * x.shape[-1])
     y = flat.gather(-1, Tensor(idx.reshape(*lead, oh * ow))).reshape(*lead, oh, ow)

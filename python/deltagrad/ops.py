@@ -760,6 +760,39 @@ def adaptive_avg_pool2d_backward(dy: Any, input_shape: Any, *, out: Any = None) 
     return dx[0] if unbatched else dx
 
 
+def adaptive_max_pool2d(
+    x: Any, output_size: Any, *, out: Any = None, indices_out: Any = None
+) -> tuple[Any, Any]:
+    """Adaptive max pooling to output_size (a pair of ints; resolve None entries first), torch's
+    windows and winners (the last NaN, else the first maximum in row-major order): (y, the int64
+    flat index of each maximum in its H*W plane)."""
+    op = "adaptive_max_pool2d"
+    x4, unbatched = _pool_input(x, op)
+    y, idx = _pool_cpu.adaptive_max_pool2d(
+        x4,
+        output_size,
+        out=_pool_out(out, unbatched),
+        indices_out=_pool_out(indices_out, unbatched),
+    )
+    return (y[0], idx[0]) if unbatched else (y, idx)
+
+
+def adaptive_max_pool2d_backward(
+    dy: Any, indices: Any, input_shape: Any, *, out: Any = None
+) -> Any:
+    """dx (of input_shape) of adaptive_max_pool2d: dy summed at the indices it returned, zeros
+    elsewhere (an index outside its window: ValueError); the output size is dy's."""
+    op = "adaptive_max_pool2d_backward"
+    dy4, _ = _pool_input(dy, op, "dy")
+    _cpu_only(op, indices)
+    shape, unbatched = _pool_shape(input_shape, op)
+    ix = dense(indices, op, "indices")
+    if unbatched and ix.ndim == 3:
+        ix = ix[None]
+    dx = _pool_cpu.adaptive_max_pool2d_backward(dy4, ix, shape, out=_pool_out(out, unbatched))
+    return dx[0] if unbatched else dx
+
+
 __all__ += [
     "max_pool2d",
     "max_pool2d_backward",
@@ -769,6 +802,8 @@ __all__ += [
     "avg_pool2d_backward",
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
 ]
 # normalization: fused batch norm over (N, C, *), layer norm over the last dimensions and group
 # norm over (N, C, *) in groups (CPU kernels only so far: cupy arrays raise NotImplementedError;

@@ -892,6 +892,45 @@ def adaptive_avg_pool2d_backward(dy: Any, input_shape: Any, *, out: Any = None) 
     return _into(out, dx)
 
 
+def adaptive_max_pool2d(
+    x: Any, output_size: Any, *, out: Any = None, indices_out: Any = None
+) -> tuple[Any, Any]:
+    """(y, int64 flat indices into H*W): each window's last NaN if it has one, else its first
+    maximum, in row-major order (torch's scan)."""
+    x = np.asarray(x, dtype=np.float64)
+    oh, ow = _pool_pair(output_size)
+    h, w = x.shape[-2:]
+    lead = x.shape[:-2]
+    y = np.zeros((*lead, oh, ow))
+    idx = np.zeros((*lead, oh, ow), dtype=np.int64)
+    flat_pos = np.arange(h * w).reshape(h, w)
+    for i, (r0, r1) in enumerate(_adaptive_windows(h, oh)):
+        for j, (c0, c1) in enumerate(_adaptive_windows(w, ow)):
+            win = x[..., r0:r1, c0:c1].reshape(*lead, (r1 - r0) * (c1 - c0))
+            pos = flat_pos[r0:r1, c0:c1].reshape(-1)
+            nan = np.isnan(win)
+            last_nan = win.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
+            first_max = np.argmax(np.where(nan, -np.inf, win), axis=-1)
+            k = np.where(nan.any(axis=-1), last_nan, first_max)
+            idx[..., i, j] = pos[k]
+            y[..., i, j] = np.take_along_axis(win, k[..., None], axis=-1)[..., 0]
+    return _into(out, y), _into(indices_out, idx)
+
+
+def adaptive_max_pool2d_backward(
+    dy: Any, indices: Any, input_shape: Any, *, out: Any = None
+) -> np.ndarray:
+    dy = np.asarray(dy, dtype=np.float64)
+    shape = tuple(input_shape)
+    lead, hw = shape[:-2], shape[-2] * shape[-1]
+    planes, ohw = int(np.prod(lead, dtype=np.int64)), dy.shape[-2] * dy.shape[-1]
+    dx = np.zeros((planes, hw))
+    ix, g = np.asarray(indices).reshape(planes, ohw), dy.reshape(planes, ohw)
+    for p in range(planes):
+        np.add.at(dx[p], ix[p], g[p])
+    return _into(out, dx.reshape(shape))
+
+
 __all__ += [
     "max_pool2d",
     "max_pool2d_backward",
@@ -901,6 +940,8 @@ __all__ += [
     "avg_pool2d_backward",
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
 ]
 # ---- normalization (dg.ops.batch_norm_* / layer_norm_* / group_norm_*) -----------------------
 
