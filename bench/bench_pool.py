@@ -1,7 +1,7 @@
 """Pooling at 16M elements (float32, N16 C64 128x128) against a copy of the same bytes and
 torch CPU, interleaved in one process, on 1 and 2 threads: MaxPool2d 2x2/2 (with indices, and
-with the window codes training saves), AvgPool2d 2x2/2 and AdaptiveAvgPool2d((1, 1)), forward
-and backward.
+with the window codes training saves), AvgPool2d 2x2/2, AdaptiveAvgPool2d((1, 1)) and
+AdaptiveMaxPool2d((1, 1)) (with indices), forward and backward.
 
 The bytes of a pass are what it must read and write (max forward: x in, y and the int64
 indices out; max backward: dy and the indices in, dx out; max_train, the path autograd takes:
@@ -65,6 +65,16 @@ def _case(op, direction, shape):
 
         def bwd():
             return ops.avg_pool2d_backward(dy, shape, 2, out=dx)
+    elif op == "adaptive_max":  # global max pooling, with the indices its backward takes
+        y, idx = ops.adaptive_max_pool2d(x, 1)
+        yo, io = np.empty_like(y), np.empty_like(idx)
+        nbytes = n * F32 + y.size * (F32 + 8)
+
+        def fwd():
+            return ops.adaptive_max_pool2d(x, 1, out=yo, indices_out=io)
+
+        def bwd():
+            return ops.adaptive_max_pool2d_backward(dy, idx, shape, out=dx)
     else:
         y = ops.adaptive_avg_pool2d(x, 1)
         yo = np.empty_like(y)
@@ -98,6 +108,11 @@ def _torch_fn(op, direction, x, dy, idx):
         if direction == "forward":
             return lambda: aten.avg_pool2d(tx, [2, 2], [2, 2])
         return lambda: aten.avg_pool2d_backward(tdy, tx, [2, 2], [2, 2], [0, 0], False, True, None)
+    if op == "adaptive_max":
+        if direction == "forward":
+            return lambda: aten.adaptive_max_pool2d(tx, [1, 1])
+        tidx = torch.from_numpy(idx)
+        return lambda: aten.adaptive_max_pool2d_backward(tdy, tx, tidx)
     if direction == "forward":
         return lambda: aten._adaptive_avg_pool2d(tx, [1, 1])
     return lambda: aten._adaptive_avg_pool2d_backward(tdy, tx)
@@ -105,7 +120,7 @@ def _torch_fn(op, direction, x, dy, idx):
 
 @pytest.mark.parametrize("nthreads", [2, 1])
 @pytest.mark.parametrize("direction", ["forward", "backward"])
-@pytest.mark.parametrize("op", ["max", "max_train", "avg", "adaptive"])
+@pytest.mark.parametrize("op", ["max", "max_train", "avg", "adaptive", "adaptive_max"])
 def test_pool_16m(benchmark, op, direction, nthreads):
     shape = SHAPE if not benchmark.disabled else SMALL
     ours, nbytes, x, dy, idx = _case(op, direction, shape)

@@ -214,11 +214,21 @@ def test_adaptive_max_pool2d_api():
         ops.adaptive_max_pool2d(np.ones((1, 1, 0, 3)), 2)
     with pytest.raises(ValueError, match="^adaptive_max_pool2d: output_size"):
         ops.adaptive_max_pool2d(x, (-1, 2))
-    for bad in (-1, 9 * 10, 3, 10):  # outside the plane; in the plane, outside the window
-        wrong = idx.copy()
-        wrong[1, 1, 2, 3] = bad
-        with pytest.raises(ValueError, match="^adaptive_max_pool2d_backward: indices: 1 ind"):
-            ops.adaptive_max_pool2d_backward(y, wrong, x.shape)
+    # outside the plane; in the plane, outside the window (windows of 3 x 2 and 2 x 3, 1 x 2
+    # tiling the plane: max pooling's kernels, 1 x 1)
+    for size, at, bads in [
+        ((4, 5), (1, 1, 2, 3), (-1, 90, 3, 10, 26, 80)),
+        ((3, 5), (0, 1, 1, 4), (-1, 90, 0, 29, 37, 60)),
+        ((9, 5), (2, 0, 4, 2), (-1, 90, 43, 46, 33, 55)),
+        ((9, 10), (2, 1, 0, 9), (-1, 90, 8, 19)),
+    ]:
+        y, idx = ops.adaptive_max_pool2d(x, size)
+        assert ops.adaptive_max_pool2d_backward(y, idx, x.shape).shape == x.shape
+        for bad in bads:
+            wrong = idx.copy()
+            wrong[at] = bad
+            with pytest.raises(ValueError, match="^adaptive_max_pool2d_backward: indices: 1 in"):
+                ops.adaptive_max_pool2d_backward(y, wrong, x.shape)
 
 
 def test_adaptive_max_pool2d_threads_agree():

@@ -7,7 +7,8 @@ builds write the same output arrays while timed (round 24: one array each biased
   PYTHONPATH=python python bench/mca/pool_ab.py A/_cpu*.so B/_cpu*.so
 
 OP= max (default: forward with indices), max_bwd, max_train (forward with window codes),
-max_train_bwd, avg, avg_bwd, adaptive, adaptive_bwd.
+max_train_bwd, avg, avg_bwd, adaptive, adaptive_bwd, adaptive_max, adaptive_max_bwd (OUT=oh,ow:
+the adaptive output size, default 1,1).
 NT=1 or 2 (default) threads; LINE_OFFSETS=Y,I places the outputs (below); DG_CPU_ISA=avx2
 selects the AVX2 kernels in both. Checks that both builds give the same bits. Run it under the
 measurement lock, when no build runs: with another process busy on one of the 2 cores a
@@ -42,7 +43,9 @@ def main():
     op = os.environ.get("OP", "max")
     shape = (16, 64, 128, 128)
     x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
-    small = (16, 64, 1, 1) if op.startswith("adaptive") else (16, 64, 64, 64)
+    # OUT=oh,ow: the adaptive passes' output size (default 1,1: global pooling)
+    osz = tuple(int(v) for v in os.environ.get("OUT", "1,1").split(","))
+    small = (16, 64, *osz) if op.startswith("adaptive") else (16, 64, 64, 64)
     # LINE_OFFSETS="Y,I": the outputs y (and dx) and the indices start Y and I bytes past a
     # 64-byte line (default: where numpy puts them). Round 35: the max forward's speed
     # depended on the indices' offset.
@@ -56,6 +59,8 @@ def main():
         a.max_pool2d(x, 2, 2, 0, 1, False, True, out=ya, indices_out=ia)
     if op == "max_train_bwd":
         a.max_pool2d_train(x, 2, 2, 0, 1, False, out=ya, saved_out=ca)
+    if op == "adaptive_max_bwd":
+        a.adaptive_max_pool2d(x, osz, out=ya, indices_out=ia)
     if op == "max_train":  # the codes ride where the indices would
         ia, ib = ca, cb
     dy = np.random.default_rng(2).standard_normal(small, dtype=np.float32)
@@ -91,8 +96,18 @@ def main():
             dy.nbytes + xa.nbytes,
             lambda: [(xa, xb)],
         ),
+        "adaptive_max": (
+            lambda m, y, i, d: m.adaptive_max_pool2d(x, osz, out=y, indices_out=i),
+            x.nbytes + ya.nbytes + ia.nbytes,
+            lambda: [(ya, yb), (ia, ib)],
+        ),
+        "adaptive_max_bwd": (
+            lambda m, y, i, d: m.adaptive_max_pool2d_backward(dy, ia, shape, out=d),
+            dy.nbytes + ia.nbytes + xa.nbytes,
+            lambda: [(xa, xb)],
+        ),
         "adaptive": (
-            lambda m, y, i, d: m.adaptive_avg_pool2d(x, (1, 1), out=y),
+            lambda m, y, i, d: m.adaptive_avg_pool2d(x, osz, out=y),
             x.nbytes + ya.nbytes,
             lambda: [(ya, yb)],
         ),

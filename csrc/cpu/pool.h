@@ -1823,39 +1823,126 @@ void adaptive_avg_pool2d_backward_t(const T* dy, T* dx, int64_t planes, int64_t 
 // ---- adaptive max pooling: each output's window is [ad_start, ad_end) in both dimensions and
 // its winner the one torch's row-major scan keeps: the last NaN if the window has one, else the
 // first maximum. Two steps per output row, each over contiguous memory:
-//  1. down the window's rows for every input column at once (vectors along the width): each
-//     column's first maximum or last NaN, and its row;
+//  1. down the window's rows, row by row, every input column at once (vectors along the width,
+//     the columns' running winners in L1): each column's first maximum or last NaN, and its row;
 //  2. across each output's columns (scalar: w values per output row instead of the window's
 //     kh * w), where a tie goes to the smaller flat index and a NaN to the larger one. Step 1
 //     alone would order by column first; the flat index restores the row-major order.
 namespace pool_detail {
+// rows ride in T lanes as offsets from the first row: exact up to 2^24 rows for float
 template <class T>
-void adaptive_max_columns(const T* xp, int64_t w, int64_t h0, int64_t h1, T* cm, T* cr) {
+inline constexpr int64_t kExactRows = sizeof(T) == 4 ? (int64_t(1) << 24) : (int64_t(1) << 53);
+
+// Step 1 over rows [r0, r1) (at most kExactRows<T>): cm = each column's winner, cr = its row - r0.
+template <class T>
+void column_winners(const T* xp, int64_t w, int64_t r0, int64_t r1, T* cm, T* cr) {
   using V = Vec<T>;
-  int64_t c0 = 0;
-  // rows ride in T lanes: exact below 2^24 for float (else the scalar loop below)
-  if (V::width > 1 && (sizeof(T) == 8 || h1 <= (int64_t(1) << 24))) {
-    for (; c0 < w; c0 += V::width) {
-      const int n = static_cast<int>(std::min<int64_t>(V::width, w - c0));
-      V m = load_n(xp + h0 * w + c0, n), r = V::set1(T(h0));
-      for (int64_t ih = h0 + 1; ih < h1; ++ih) {
-        const V v = load_n(xp + ih * w + c0, n);
-        const auto t = (v > m) | is_nan(v);
-        m = select(t, v, m);
-        r = select(t, V::set1(T(ih)), r);
+  constexpr int vw = V::width;
+  std::copy(xp + r0 * w, xp + (r0 + 1) * w, cm);
+  std::fill(cr, cr + w, T(0));
+  auto scalar = [&](const T* row, T r, int64_t c0) {
+    for (int64_t c = c0; c < w; ++c)
+      if (take(row[c], cm[c])) cm[c] = row[c], cr[c] = r;
+  };
+  int64_t ih = r0 + 1;
+  // two rows per trip through the running winners (half the loads and stores of them; four
+  // rows a trip measured no faster), then the last row
+  for (; ih + 1 < r1; ih += 2) {
+    const T* a = xp + ih * w;
+    int64_t c = 0;
+    if constexpr (vw > 1) {
+      const V v0 = V::set1(T(ih - r0)), v1 = V::set1(T(ih + 1 - r0));
+      for (; c + vw <= w; c += vw) {
+        V m = V::load(cm + c), r = V::load(cr + c);
+        auto step = [&](const T* row, V rv) {
+          prefetch_ahead(row + c, 1);  // (one line a vector: a few redundant hints, cheap)
+          const V v = V::load(row + c);
+          const auto t = (v > m) | is_nan(v);
+          m = select(t, v, m);
+          r = select(t, rv, r);
+        };
+        step(a, v0);
+        step(a + w, v1);
+        m.store(cm + c);
+        r.store(cr + c);
       }
-      store_n(m, cm + c0, n);
-      store_n(r, cr + c0, n);
+    }
+    for (int k = 0; k < 2; ++k) scalar(a + k * w, T(ih + k - r0), c);
+  }
+  for (; ih < r1; ++ih) {
+    const T* a = xp + ih * w;
+    int64_t c = 0;
+    if constexpr (vw > 1) {
+      const V va = V::set1(T(ih - r0));
+      for (; c + vw <= w; c += vw) {
+        const V m = V::load(cm + c), x0 = V::load(a + c);
+        const auto t0 = (x0 > m) | is_nan(x0);
+        select(t0, x0, m).store(cm + c);
+        select(t0, va, V::load(cr + c)).store(cr + c);
+      }
+    }
+    scalar(a, T(ih - r0), c);
+  }
+}
+
+// Step 2 for the output over columns [w0, w1): cm the columns' winners, row(j) the input row of
+// column j's. Without a NaN (the common case) the maximum first (vectors, no loop-carried
+// branch), then the smallest flat index among the columns holding it; with one, the exact
+// pairwise walk.
+template <class T, class Row>
+inline void window_winner(const T* cm, Row&& row, int64_t w, int64_t w0, int64_t w1, T* yo,
+                          int64_t* io) {
+  using V = Vec<T>;
+  constexpr int vw = V::width;
+  bool clean = true;
+  T m = -std::numeric_limits<T>::infinity();
+  int64_t j = w0;
+  if (w1 - w0 >= vw) {
+    V acc = V::load(cm + j);
+    clean = all_lanes(acc == acc);
+    for (j += vw; j + vw <= w1; j += vw) {
+      const V v = V::load(cm + j);
+      clean = clean && all_lanes(v == v);
+      acc = max(v, acc);
+    }
+    m = acc.reduce_max();
+  }
+  for (; j < w1; ++j) {
+    clean = clean & (cm[j] == cm[j]);  // (&, not &&: no branch)
+    m = cm[j] > m ? cm[j] : m;
+  }
+  int64_t mi = std::numeric_limits<int64_t>::max();
+  if (clean) {
+    auto ties = [&](int64_t j0, int64_t j1) {  // conditional moves: a short window's tie is
+      for (int64_t k = j0; k < j1; ++k) {      // a coin toss for a branch predictor
+        const int64_t tie = -static_cast<int64_t>(cm[k] == m);  // all ones or zero
+        const int64_t fi = row(k) * w + k;
+        mi = std::min(mi, (fi & tie) | (std::numeric_limits<int64_t>::max() & ~tie));
+      }
+    };
+    j = w0;
+    if (w1 - w0 >= 2 * vw) {  // long windows: only the vectors holding the maximum (all <= m)
+      const V vm = V::set1(m);
+      for (; j + vw <= w1; j += vw)
+        if (!all_lanes(V::load(cm + j) < vm)) ties(j, j + vw);
+    }
+    ties(j, w1);
+  } else {
+    m = cm[w0];
+    mi = row(w0) * w + w0;
+    bool nan = m != m;
+    for (j = w0 + 1; j < w1; ++j) {
+      const T v = cm[j];
+      const int64_t fi = row(j) * w + j;
+      if (v != v) {
+        if (!nan || fi > mi) m = v, mi = fi, nan = true;
+      } else if (!nan && (v > m || (v == m && fi < mi))) {
+        m = v, mi = fi;
+      }
     }
   }
-  for (; c0 < w; ++c0) {
-    T m = xp[h0 * w + c0];
-    int64_t r = h0;
-    for (int64_t ih = h0 + 1; ih < h1; ++ih)
-      if (take(xp[ih * w + c0], m)) m = xp[ih * w + c0], r = ih;
-    cm[c0] = m;
-    cr[c0] = T(r);
-  }
+  *yo = m;
+  *io = mi;
 }
 }  // namespace pool_detail
 
@@ -1864,56 +1951,92 @@ void adaptive_max_pool2d_forward_t(const T* x, T* y, int64_t* idx, int64_t plane
                                    int64_t w, int64_t oh, int64_t ow) {
   const int64_t units = planes * oh, hw = h * w, ohw = oh * ow;
   if (units == 0 || ow == 0) return;
+  // windows one or two columns wide that tile the input: max pooling's kernels, vectorized
+  // along the output row there (the same winners: torch's scan order)
+  if (adaptive_is_tiling(h, w, oh, ow) && w / ow <= 2)
+    return max_pool2d_forward_t(x, y, idx, adaptive_tiling(planes, h, w, oh, ow));
   const int64_t kh = (h + oh - 1) / oh + 1;
   parallel_chunks(units, pool_detail::unit_grain(kh * w + 2 * w), [&](int64_t b, int64_t e) {
-    std::vector<T> buf(2 * static_cast<size_t>(w));
-    T *cm = buf.data(), *cr = cm + w;
+    std::vector<T> buf(4 * static_cast<size_t>(w));
+    std::vector<int64_t> rows, cols(2 * static_cast<size_t>(ow));  // no division per output
+    T *cm = buf.data(), *cr = cm + w, *cm2 = cr + w, *cr2 = cm2 + w;
+    for (int64_t c = 0; c < ow; ++c)
+      cols[2 * c] = pool_detail::ad_start(c, ow, w),
+               cols[2 * c + 1] = pool_detail::ad_end(c, ow, w);
     for (int64_t i = b; i < e; ++i) {
       const int64_t p = i / oh, r = i % oh;
       const int64_t h0 = pool_detail::ad_start(r, oh, h), h1 = pool_detail::ad_end(r, oh, h);
-      pool_detail::adaptive_max_columns(x + p * hw, w, h0, h1, cm, cr);
+      const T* xp = x + p * hw;
       T* yp = y + p * ohw + r * ow;
       int64_t* ip = idx + p * ohw + r * ow;
-      for (int64_t c = 0; c < ow; ++c) {
-        const int64_t w0 = pool_detail::ad_start(c, ow, w), w1 = pool_detail::ad_end(c, ow, w);
-        T m = cm[w0];
-        int64_t mi = static_cast<int64_t>(cr[w0]) * w + w0;
-        bool nan = m != m;
-        for (int64_t j = w0 + 1; j < w1; ++j) {
-          const T v = cm[j];
-          const int64_t fi = static_cast<int64_t>(cr[j]) * w + j;
-          if (v != v) {
-            if (!nan || fi > mi) m = v, mi = fi, nan = true;
-          } else if (!nan && (v > m || (v == m && fi < mi))) {
-            m = v, mi = fi;
-          }
-        }
-        yp[c] = m;
-        ip[c] = mi;
+      if (h1 - h0 == 1) {  // one row a window (oh >= h): step 1 has nothing to do
+        auto row = [&](int64_t) { return h0; };
+        for (int64_t c = 0; c < ow; ++c)
+          pool_detail::window_winner(xp + h0 * w, row, w, cols[2 * c], cols[2 * c + 1], yp + c,
+                                     ip + c);
+        continue;
       }
+      pool_detail::column_winners(xp, w, h0, std::min(h1, h0 + pool_detail::kExactRows<T>), cm, cr);
+      if (h1 - h0 <= pool_detail::kExactRows<T>) {  // one piece: rows as offsets from h0
+        auto row = [&](int64_t j) { return h0 + static_cast<int64_t>(cr[j]); };
+        for (int64_t c = 0; c < ow; ++c)
+          pool_detail::window_winner(cm, row, w, cols[2 * c], cols[2 * c + 1], yp + c, ip + c);
+        continue;
+      }
+      // float windows of 2^24+ rows: step 1 in pieces of kExactRows rows, a later piece's
+      // column winner taken as a later row would be (greater, or NaN)
+      rows.resize(static_cast<size_t>(w));
+      for (int64_t c = 0; c < w; ++c) rows[c] = h0 + static_cast<int64_t>(cr[c]);
+      for (int64_t r0 = h0 + pool_detail::kExactRows<T>; r0 < h1;
+           r0 += pool_detail::kExactRows<T>) {
+        const int64_t r1 = std::min(h1, r0 + pool_detail::kExactRows<T>);
+        pool_detail::column_winners(xp, w, r0, r1, cm2, cr2);
+        for (int64_t c = 0; c < w; ++c)
+          if (pool_detail::take(cm2[c], cm[c]))
+            cm[c] = cm2[c], rows[c] = r0 + static_cast<int64_t>(cr2[c]);
+      }
+      auto row = [&](int64_t j) { return rows[j]; };
+      for (int64_t c = 0; c < ow; ++c)
+        pool_detail::window_winner(cm, row, w, cols[2 * c], cols[2 * c + 1], yp + c, ip + c);
     }
   });
 }
 
 // dx: dy at each output's index, summed where overlapping windows chose the same input, zeros
-// elsewhere. Returns how many indices lay outside their window (those are skipped).
+// elsewhere. Returns how many indices lay outside their window (those are skipped). A large dx
+// with few outputs a plane (global pooling) is zeroed with streaming stores, as the copy it is
+// measured against writes: the scatter then touches at most one line in 16 of them.
 template <class T>
 int64_t adaptive_max_pool2d_backward_t(const T* dy, const int64_t* idx, T* dx, int64_t planes,
                                        int64_t h, int64_t w, int64_t oh, int64_t ow) {
+  using V = Vec<T>;
   const int64_t hw = h * w, ohw = oh * ow;
+  if (adaptive_is_tiling(h, w, oh, ow) && w / ow <= 2)  // as the forward
+    return max_pool2d_backward_t(dy, idx, dx, adaptive_tiling(planes, h, w, oh, ow));
+  const bool st = pool_detail::stream_out(planes * hw * int64_t(sizeof(T))) && ohw * 16 <= hw;
   std::atomic<int64_t> bad{0};
   parallel_chunks(planes, pool_detail::unit_grain(hw + 2 * ohw), [&](int64_t b, int64_t e) {
     int64_t nb = 0;
+    std::vector<int64_t> cols(2 * static_cast<size_t>(ow));  // no division per output
+    for (int64_t c = 0; c < ow; ++c)
+      cols[2 * c] = pool_detail::ad_start(c, ow, w),
+               cols[2 * c + 1] = pool_detail::ad_end(c, ow, w);
     for (int64_t p = b; p < e; ++p) {
       T* dxp = dx + p * hw;
-      std::fill(dxp, dxp + hw, T(0));
+      if (st) {
+        int64_t i = 0;
+        for (; i < hw && !pool_detail::aligned_vec(dxp + i); ++i) dxp[i] = T(0);
+        for (; i + V::width <= hw; i += V::width) pool_detail::put(V::zero(), dxp + i, true);
+        for (; i < hw; ++i) dxp[i] = T(0);
+      } else {
+        std::fill(dxp, dxp + hw, T(0));
+      }
       for (int64_t r = 0; r < oh; ++r) {
         const int64_t h0 = pool_detail::ad_start(r, oh, h), h1 = pool_detail::ad_end(r, oh, h);
         const int64_t* ip = idx + p * ohw + r * ow;
         const T* gy = dy + p * ohw + r * ow;
         for (int64_t c = 0; c < ow; ++c) {
-          const int64_t w0 = pool_detail::ad_start(c, ow, w), w1 = pool_detail::ad_end(c, ow, w);
-          const int64_t i = ip[c];
+          const int64_t w0 = cols[2 * c], w1 = cols[2 * c + 1], i = ip[c];
           // inside the window: its row in [h0, h1) (a walk down the window's rows, no
           // division), then its column in [w0, w1)
           int64_t off = i - h0 * w, r1 = h0;
@@ -1925,6 +2048,7 @@ int64_t adaptive_max_pool2d_backward_t(const T* dy, const int64_t* idx, T* dx, i
         }
       }
     }
+    if (st) stream_fence();
     if (nb) bad += nb;
   });
   return bad.load();
