@@ -602,6 +602,8 @@ _SIGNATURE_EXCEPTIONS = {  # torch's are boolean_dispatch wrappers (*args, **kwa
     "adaptive_max_pool2d",
     "max_pool3d",
     "adaptive_max_pool3d",
+    "fractional_max_pool2d",
+    "fractional_max_pool3d",
 }
 
 

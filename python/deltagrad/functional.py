@@ -2494,3 +2494,17 @@ __all__ += [
 from ._functional_unpool import max_unpool1d, max_unpool2d, max_unpool3d  # noqa: E402
 
 __all__ += ["max_unpool1d", "max_unpool2d", "max_unpool3d"]
+
+from ._functional_fractional import (  # noqa: E402
+    fractional_max_pool2d,
+    fractional_max_pool2d_with_indices,
+    fractional_max_pool3d,
+    fractional_max_pool3d_with_indices,
+)
+
+__all__ += [
+    "fractional_max_pool2d",
+    "fractional_max_pool2d_with_indices",
+    "fractional_max_pool3d",
+    "fractional_max_pool3d_with_indices",
+]

@@ -17,7 +17,8 @@ Where things are:
 - normalization.py (BatchNorm1d/2d, LayerNorm, GroupNorm, InstanceNorm1d/2d/3d)
 - conv.py (Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d), pooling.py (Max / Avg /
   AdaptiveAvg / AdaptiveMax / LP pools, 1d and 2d), conv3d.py (Conv3d, ConvTranspose3d and
-  the 3-D pools), unpooling.py (MaxUnpool1d, MaxUnpool2d, MaxUnpool3d)
+  the 3-D pools), unpooling.py (MaxUnpool1d, MaxUnpool2d, MaxUnpool3d), fractional_pool.py
+  (FractionalMaxPool2d, FractionalMaxPool3d)
 - padding.py (ZeroPad, ConstantPad, ReflectionPad, ReplicationPad, CircularPad 1d/2d/3d),
   pixelshuffle.py (PixelShuffle, PixelUnshuffle), upsampling.py (Upsample,
   UpsamplingNearest2d, UpsamplingBilinear2d)
@@ -300,3 +301,7 @@ from .transformer import (  # noqa: E402
 )
 
 __all__ += ["TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder", "Transformer"]
+
+from .fractional_pool import FractionalMaxPool2d, FractionalMaxPool3d  # noqa: E402
+
+__all__ += ["FractionalMaxPool2d", "FractionalMaxPool3d"]
