@@ -11,6 +11,11 @@ State dicts hold numbers, strings, lists and dicts with torch's keys; a function
 saved, as torch (LambdaLR / MultiplicativeLR write {} where torch writes None; CyclicLR's
 scale_fn None, as torch, whose load_state_dict needs it).
 
+As torch, get_lr() called outside step() warns (UserWarning: use get_last_lr()), and the
+state_dict carries torch's private flags _is_initial and _get_lr_called_within_step (every
+scheduler that LRScheduler.__init__ builds; not ReduceLROnPlateau, SequentialLR and
+ChainedScheduler, whose own state has none in torch either).
+
 As torch, a scheduler wraps its optimizer's step (an instance attribute that marks
 optimizer._opt_called) and its first step() after construction warns (UserWarning) when the
 optimizer has not stepped yet, or when optimizer.step was replaced after the scheduler was
@@ -74,6 +79,18 @@ _ORDER_WARNING = (
     "See more details at "
     "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate"
 )
+
+
+_GET_LR_WARNING = (
+    "To get the last learning rate computed by the scheduler, please use `get_last_lr()`."
+)
+
+
+def _warn_get_lr_called_within_step(scheduler: LRScheduler) -> None:
+    """torch's warning of a get_lr() called by the user: get_lr computes the next step's lr
+    (and some schedulers' get_lr change state); the current one is get_last_lr()."""
+    if not scheduler._get_lr_called_within_step:
+        warnings.warn(_GET_LR_WARNING, UserWarning, stacklevel=2)
 
 
 class _StepTracker:
@@ -228,13 +245,17 @@ class LRScheduler:
     def _update_lr(self, epoch: int | None = None) -> None:
         """step() without the count and the warning (SequentialLR restarts a scheduler at its
         milestone with _update_lr(0), as torch)."""
-        if epoch is None:
-            self.last_epoch += 1
-            values = self.get_lr()
-        else:
-            self.last_epoch = epoch
-            closed = getattr(self, "_get_closed_form_lr", None)
-            values = closed() if closed is not None else self.get_lr()
+        self._get_lr_called_within_step = True
+        try:
+            if epoch is None:
+                self.last_epoch += 1
+                values = self.get_lr()
+            else:
+                self.last_epoch = epoch
+                closed = getattr(self, "_get_closed_form_lr", None)
+                values = closed() if closed is not None else self.get_lr()
+        finally:
+            self._get_lr_called_within_step = False
         self._write_lrs(values)
 
     def _write_lrs(self, values: list[float]) -> None:
@@ -250,12 +271,18 @@ class LRScheduler:
 
     # ---- state -------------------------------------------------------------------------------
 
-    _transient = ("optimizer", "_is_initial")
+    # torch's flags (class defaults; step() sets them on the instance, so they are saved)
     _is_initial = False
+    _get_lr_called_within_step = False
+    _transient: tuple[str, ...] = ("optimizer",)
+
+    def _saved_keys(self) -> list[str]:
+        """The attributes state_dict saves: all but the _transient ones."""
+        return [k for k in self.__dict__ if k not in self._transient]
 
     def state_dict(self) -> dict[str, Any]:
         """Every attribute but the optimizer, as torch (tuples as lists, Counters as dicts)."""
-        return {k: _plain(v) for k, v in self.__dict__.items() if k not in self._transient}
+        return {k: _plain(self.__dict__[k]) for k in self._saved_keys()}
 
     # keys a state_dict may lack: derived from the constructor's arguments (this object keeps its
     # own), and absent from torch's state_dict of the same scheduler, which loads here too
@@ -302,7 +329,8 @@ class _LambdaScheduler(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def state_dict(self) -> dict[str, Any]:
-        out = {k: _plain(v) for k, v in self.__dict__.items() if k not in self._transient}
+        out = super().state_dict()
+        del out["lr_lambdas"]  # the last key, as torch's
         out["lr_lambdas"] = [_fn_state(fn) for fn in self.lr_lambdas]
         return out
 
@@ -328,6 +356,7 @@ class LambdaLR(_LambdaScheduler):
     """lr = base_lr * lr_lambda(last_epoch); one function, or one per group."""
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         return [base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs)]
 
 
@@ -336,6 +365,7 @@ class MultiplicativeLR(_LambdaScheduler):
     per group. No closed form: step(epoch) multiplies by lr_lambda(epoch), as torch."""
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         if self._is_initial:
             return self._group_lrs()
         return [
@@ -355,6 +385,7 @@ class StepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return self._group_lrs()
         return [g["lr"] * self.gamma for g in self.optimizer.param_groups]
@@ -394,6 +425,7 @@ class MultiStepLR(LRScheduler):
         self.milestones = Counter(state_dict["milestones"])
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         if self.last_epoch not in self.milestones:
             return self._group_lrs()
         return [
@@ -425,6 +457,7 @@ class ConstantLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         groups = self.optimizer.param_groups
         if self.last_epoch == 0:
             return [g["lr"] * self.factor for g in groups]
@@ -468,6 +501,7 @@ class LinearLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         groups = self.optimizer.param_groups
         if self.last_epoch == 0:
             return [g["lr"] * self.start_factor for g in groups]
@@ -500,6 +534,7 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         if self._is_initial:
             return self._group_lrs()
         return [g["lr"] * self.gamma for g in self.optimizer.param_groups]
@@ -527,6 +562,7 @@ class PolynomialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         t, T = self.last_epoch, self.total_iters
         if self._is_initial or t > T:
             return self._group_lrs()
@@ -555,6 +591,7 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         groups, t, T, lo = self.optimizer.param_groups, self.last_epoch, self.T_max, self.eta_min
         if self._is_initial:
             return self._group_lrs()
@@ -610,6 +647,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         lo = self.eta_min
         return [
             lo + (b - lo) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
@@ -646,7 +684,12 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 self.T_i = self.T_0
                 self.T_cur = epoch
         self.last_epoch = math.floor(epoch)
-        self._write_lrs(self.get_lr())
+        self._get_lr_called_within_step = True
+        try:
+            values = self.get_lr()
+        finally:
+            self._get_lr_called_within_step = False
+        self._write_lrs(values)
 
 
 def _per_group(name: str, arg: str, optimizer: Optimizer, value: Any) -> list[float]:
@@ -785,6 +828,7 @@ class OneCycleLR(LRScheduler):
         return (end - start) * pct + start
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         step = self.last_epoch
         if step > self.total_steps:
             raise ValueError(
@@ -922,6 +966,7 @@ class CyclicLR(LRScheduler):
         return self.gamma**x
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         cycle = math.floor(1 + self.last_epoch / self.total_size)
         x = 1.0 + self.last_epoch / self.total_size - cycle
         if x <= self.step_ratio:
@@ -945,6 +990,7 @@ class CyclicLR(LRScheduler):
         """As torch: scale_fn is saved only as a callable object's attributes (None for no
         scale_fn or a function, as torch, whose load_state_dict needs None there)."""
         out = super().state_dict()
+        del out["_scale_fn_custom"]  # the last key, as torch's
         fn = self._scale_fn_custom
         out["_scale_fn_custom"] = (
             None if fn is None or isinstance(fn, types.FunctionType) else _fn_state(fn)

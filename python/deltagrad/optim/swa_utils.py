@@ -25,7 +25,7 @@ import numpy as np
 from ..nn.module import Module
 from ..nn.normalization import BatchNorm1d
 from ..tensor import Tensor, no_grad, tensor
-from .lr_scheduler import LRScheduler, _check_optimizer
+from .lr_scheduler import LRScheduler, _check_optimizer, _warn_get_lr_called_within_step
 from .optimizer import Optimizer
 
 __all__ = [
@@ -284,7 +284,7 @@ class SWALR(LRScheduler):
     lr the anneal started from out of the group's current lr (so a change made to the lr in
     between is followed)."""
 
-    _transient = ("optimizer", "_is_initial", "anneal_func")
+    _transient = ("optimizer", "anneal_func")
 
     def __init__(
         self,
@@ -341,6 +341,7 @@ class SWALR(LRScheduler):
         self.anneal_func = self._cosine_anneal if anneal_strategy == "cos" else self._linear_anneal
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         step = self._step_count - 1
         if self.anneal_epochs == 0:
             step = max(1, step)

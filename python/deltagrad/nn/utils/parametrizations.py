@@ -1,9 +1,8 @@
 """dg.nn.utils.parametrizations, as torch.nn.utils.parametrizations: weight_norm,
 spectral_norm and orthogonal, built on parametrize.register_parametrization.
 
-orthogonal offers the "matrix_exp" and "cayley" maps (with or without the dynamic
-trivialization); "householder" (torch's default for a non-square matrix) needs LAPACK's
-householder_product, which deltagrad lacks, and is refused with NotImplementedError."""
+orthogonal offers torch's three maps, "matrix_exp", "cayley" and "householder" (the last
+through dg.linalg.householder_product), with or without the dynamic trivialization."""
 
 from __future__ import annotations
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from ... import creation
 from ... import functional as F
+from ...linalg import householder_product
 from ...tensor import Tensor, cat, get_array_module, no_grad
 from ..conv import _ConvTransposeNd
 from ..module import Module
@@ -285,6 +285,41 @@ def _make_orthogonal(a: Any) -> Any:
     return q * signs[..., None, :]
 
 
+def _householder(x: Tensor) -> Tensor:
+    """torch's householder map of a tall X (..., n, k): the reflectors below X's diagonal
+    (tau = 2 / (1 + |v|^2) makes each an exact reflection), times X's diagonal truncated to
+    an int (the signs; outside the graph, as torch's .int() cast: no gradient reaches it)."""
+    a = x.tril(-1)
+    tau = 2.0 / ((a * a).sum(dim=-2) + 1.0)
+    q = householder_product(a, tau)
+    xp = get_array_module(x.data)
+    signs = xp.trunc(xp.diagonal(x.data, axis1=-2, axis2=-1)).astype(x.dtype)
+    return q * Tensor(xp.ascontiguousarray(signs[..., None, :]))
+
+
+def _householder_inverse(q: Any) -> Any:
+    """torch's right_inverse of the householder map without trivialization: geqrf of Q (Q^T
+    for a wide matrix) -- LAPACK's reflectors below the diagonal -- with R's diagonal replaced
+    by its signs (flipped where LAPACK made no reflection, tau == 0). On the host: numpy's
+    qr(mode="raw") is LAPACK's geqrf, as torch's."""
+    xp = get_array_module(q)
+    host = q.get() if xp is not np else q
+    transpose = host.shape[-2] < host.shape[-1]
+    if transpose:
+        host = np.swapaxes(host, -1, -2)
+    if host.size:
+        h, tau = np.linalg.qr(host, mode="raw")  # h is geqrf's result, transposed
+        a = np.array(np.swapaxes(h, -1, -2))
+    else:
+        a, tau = np.array(host), np.zeros((*host.shape[:-2], host.shape[-1]), host.dtype)
+    idx = np.arange(min(a.shape[-2:]))
+    diag = np.sign(a[..., idx, idx])
+    a[..., idx, idx] = np.where(tau == 0.0, -diag, diag)
+    if transpose:
+        a = np.swapaxes(a, -1, -2)
+    return xp.ascontiguousarray(xp.asarray(a, dtype=q.dtype))
+
+
 class _OrthMaps(Enum):
     matrix_exp = auto()
     cayley = auto()
@@ -292,8 +327,9 @@ class _OrthMaps(Enum):
 
 
 class _Orthogonal(Module):
-    """Q = map(skew(tril(X))) [:, :k], times the buffer base (use_trivialization), transposed
-    for a wide matrix."""
+    """Q = map(skew(tril(X))) [:, :k] (matrix_exp, cayley) or the product of the Householder
+    reflections stored below X's diagonal, times the signs on it (householder); times the
+    buffer base (use_trivialization); transposed for a wide matrix."""
 
     base: Tensor
 
@@ -301,11 +337,6 @@ class _Orthogonal(Module):
         self, weight: Tensor, orthogonal_map: _OrthMaps, *, use_trivialization: bool = True
     ) -> None:
         super().__init__()
-        if orthogonal_map == _OrthMaps.householder:
-            raise NotImplementedError(
-                "orthogonal: orthogonal_map: 'householder' is not supported by deltagrad (no "
-                "householder_product); use 'matrix_exp' or 'cayley'"
-            )
         self.shape = weight.shape
         self.orthogonal_map = orthogonal_map
         if use_trivialization:
@@ -317,18 +348,21 @@ class _Orthogonal(Module):
         if transposed:
             x = x.mT
             n, k = k, n
-        x = x.tril()
-        if n != k:
-            zeros = creation.zeros(*x.shape[:-2], n, n - k, dtype=x.dtype, device=x.device)
-            x = cat([x, zeros], dim=-1)
-        a = x - x.mT
-        if self.orthogonal_map == _OrthMaps.matrix_exp:
-            q = _matrix_exp(a)
-        else:  # cayley: (I - A/2)^-1 (I + A/2)
-            eye = creation.eye(n, dtype=a.dtype, device=a.device)
-            q = _solve(eye - a * 0.5, eye + a * 0.5)
-        if n != k:
-            q = q[..., :k]
+        if self.orthogonal_map == _OrthMaps.householder:
+            q = _householder(x)
+        else:
+            x = x.tril()
+            if n != k:
+                zeros = creation.zeros(*x.shape[:-2], n, n - k, dtype=x.dtype, device=x.device)
+                x = cat([x, zeros], dim=-1)
+            a = x - x.mT
+            if self.orthogonal_map == _OrthMaps.matrix_exp:
+                q = _matrix_exp(a)
+            else:  # cayley: (I - A/2)^-1 (I + A/2)
+                eye = creation.eye(n, dtype=a.dtype, device=a.device)
+                q = _solve(eye - a * 0.5, eye + a * 0.5)
+            if n != k:
+                q = q[..., :k]
         if hasattr(self, "base"):
             q = self.base.matmul(q)
         if transposed:
@@ -342,10 +376,12 @@ class _Orthogonal(Module):
                 f". Got a tensor of shape {_size(q.shape)}."
             )
         if not hasattr(self, "base"):
-            raise NotImplementedError(
-                "It is not possible to assign to the matrix exponential "
-                "or the Cayley parametrizations when use_trivialization=False."
-            )
+            if self.orthogonal_map != _OrthMaps.householder:
+                raise NotImplementedError(
+                    "It is not possible to assign to the matrix exponential "
+                    "or the Cayley parametrizations when use_trivialization=False."
+                )
+            return Tensor(_householder_inverse(q.data))
         with no_grad():
             arr = q.data
             xp = get_array_module(arr)
@@ -375,10 +411,11 @@ def orthogonal(
 ) -> Module:
     """Make module.<name> (a matrix or a batch of matrices) orthogonal, as torch: orthonormal
     columns (rows for a wide matrix), Q = exp(A) ("matrix_exp") or the Cayley map of the
-    skew-symmetric A built from the original. use_trivialization=True (default): the initial
-    value is the weight (orthogonalized by QR if it is not orthogonal) kept in the buffer
+    skew-symmetric A built from the original, or a product of Householder reflections
+    ("householder"). use_trivialization=True (default): the initial value is the weight
+    (orthogonalized by QR if it is not orthogonal) kept in the buffer
     module.parametrizations.<name>[0].base. orthogonal_map default: "matrix_exp" for a square
-    matrix, "householder" otherwise (refused: NotImplementedError)."""
+    matrix, "householder" otherwise."""
     weight = _get_weight(module, name)
     if weight.ndim < 2:
         raise ValueError(

@@ -6,12 +6,18 @@ ParametrizationList holding ``original``, or ``original0``, ``original1``, ... w
 parametrization's right_inverse returns a sequence) and swaps the module's class for a
 generated subclass ("ParametrizedLinear") with a property of that name: reading it runs the
 parametrizations, assigning to it runs their right_inverse into the originals. state_dict
-keys are torch's ("parametrizations.weight.original")."""
+keys are torch's ("parametrizations.weight.original").
+
+copy.deepcopy gives a module of the same generated class, as torch; unlike torch, registering
+or removing a parametrization on the copy leaves the original working (torch's copy shares the
+class, so removing one there deletes the original's property, and registering one hides the
+original's plain tensor of that name behind a KeyError). Pickling is refused, as torch."""
 
 from __future__ import annotations
 
 import collections.abc
 import copyreg
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from copy import deepcopy
@@ -223,6 +229,11 @@ def _size(shape: tuple[int, ...]) -> str:
     return f"torch.Size({list(shape)})"
 
 
+# the live modules of each generated class (a deepcopy shares its original's class, as in
+# torch): remove_parametrizations deletes a property only when no other module uses it
+_instances: weakref.WeakKeyDictionary[type, weakref.WeakSet[Module]] = weakref.WeakKeyDictionary()
+
+
 def _default_deepcopy(self: Module, memo: dict[int, Any]) -> Module:
     """A standard deepcopy (the generated class's __getstate__ refuses pickling)."""
     obj = memo.get(id(self))
@@ -235,6 +246,17 @@ def _default_deepcopy(self: Module, memo: dict[int, Any]) -> Module:
     for slot in copyreg._slotnames(type(self)):  # type: ignore[attr-defined]
         if hasattr(self, slot):
             setattr(replica, slot, deepcopy(getattr(self, slot), memo))
+    return replica
+
+
+def _deepcopy(self: Module, memo: dict[int, Any]) -> Module:
+    """The generated class's __deepcopy__: the module class's own one if it has one (as
+    torch), else a standard deepcopy; the copy is recorded as a user of the class."""
+    base = type(self).__bases__[0]
+    own = getattr(base, "__deepcopy__", None)
+    replica = own(self, memo) if own is not None else _default_deepcopy(self, memo)
+    if type(replica) is type(self):
+        _instances[type(self)].add(replica)
     return replica
 
 
@@ -262,10 +284,13 @@ def _inject_new_class(module: Module) -> None:
             return
         cls.__setattr__(self, name, value)
 
-    dct: dict[str, Any] = {"__getstate__": _getstate, "__setattr__": __setattr__}
-    if not hasattr(cls, "__deepcopy__"):
-        dct["__deepcopy__"] = _default_deepcopy
+    dct: dict[str, Any] = {
+        "__getstate__": _getstate,
+        "__setattr__": __setattr__,
+        "__deepcopy__": _deepcopy,
+    }
     module.__class__ = type(f"Parametrized{cls.__name__}", (cls,), dct)
+    _instances[type(module)] = weakref.WeakSet([module])
 
 
 def _inject_property(module: Module, tensor_name: str) -> None:
@@ -273,7 +298,17 @@ def _inject_property(module: Module, tensor_name: str) -> None:
     if hasattr(module, tensor_name):
         raise AssertionError(f"Module already has an attribute named '{tensor_name}'")
 
+    # A module sharing the class (a deepcopy) whose tensor_name is not parametrized keeps a
+    # plain attribute of that name in its __dict__ (where Module.__setattr__ puts it): the
+    # property reads, writes and deletes that one.
     def get_parametrized(self: Module) -> Tensor:
+        if not is_parametrized(self, tensor_name):
+            try:
+                return self.__dict__[tensor_name]
+            except KeyError:
+                raise AttributeError(
+                    f"'{type(self).__name__}' object has no attribute '{tensor_name}'"
+                ) from None
         parametrization = self.parametrizations[tensor_name]
         if not _cache_enabled:
             return parametrization()
@@ -285,9 +320,22 @@ def _inject_property(module: Module, tensor_name: str) -> None:
         return tensor
 
     def set_original(self: Module, value: Tensor) -> None:
+        if not is_parametrized(self, tensor_name):
+            self.__dict__[tensor_name] = value
+            return
         self.parametrizations[tensor_name].right_inverse(value)
 
-    setattr(type(module), tensor_name, property(get_parametrized, set_original))
+    def delete(self: Module) -> None:
+        if is_parametrized(self, tensor_name):
+            raise AttributeError(
+                f"property '{tensor_name}' of '{type(self).__name__}' object has no deleter"
+            )
+        try:
+            del self.__dict__[tensor_name]
+        except KeyError:
+            raise AttributeError(tensor_name) from None
+
+    setattr(type(module), tensor_name, property(get_parametrized, set_original, delete))
 
 
 def register_parametrization(
@@ -413,12 +461,17 @@ def remove_parametrizations(
             )
         t = getattr(module, tensor_name)
         original = Parameter(t.detach()) if t.requires_grad else t.detach()
-    delattr(type(module), tensor_name)
+    cls = type(module)
     del module.parametrizations[tensor_name]
+    users = _instances.get(cls, ())
+    if not any(m is not module and is_parametrized(m, tensor_name) for m in users):
+        delattr(cls, tensor_name)
     _register_parameter_or_buffer(module, tensor_name, original)
     if not is_parametrized(module):
         delattr(module, "parametrizations")
-        module.__class__ = type(module).__bases__[0]
+        module.__class__ = cls.__bases__[0]
+        if cls in _instances:
+            _instances[cls].discard(module)
     return module
 
 
