@@ -1946,6 +1946,52 @@ inline void window_winner(const T* cm, Row&& row, int64_t w, int64_t w0, int64_t
 }
 }  // namespace pool_detail
 
+namespace pool_detail {
+// One candidate (v at flat index fi) into a window's winner (m at mi; nan: m is a NaN), in any
+// order: the NaN with the larger index, else the maximum with the smaller one.
+template <class T>
+inline void merge_winner(T v, int64_t fi, T& m, int64_t& mi, bool& nan) {
+  if (v != v) {
+    if (!nan || fi > mi) m = v, mi = fi, nan = true;
+  } else if (!nan && (v > m || (v == m && fi < mi))) {
+    m = v, mi = fi;
+  }
+}
+
+// The winner of n contiguous elements (a window of whole rows: one output column, global
+// pooling among them), n <= kExactRows<T> (offsets ride in T lanes): four (maximum, offset)
+// vector pairs, each over every fourth vector (each lane's offsets increasing: its first
+// maximum or last NaN, as the scan), their lanes then merged by the flat-index rule.
+template <class T>
+inline void range_winner(const T* p, int64_t n, bool pf, T& m, int64_t& mi) {
+  using V = Vec<T>;
+  constexpr int vw = V::width;
+  m = -std::numeric_limits<T>::infinity();
+  mi = std::numeric_limits<int64_t>::max();
+  bool nan = false;
+  int64_t i = 0;
+  if (n >= 4 * vw) {
+    V mv[4], ov[4];
+    const V lane = iota<T>();
+    for (int k = 0; k < 4; ++k) mv[k] = V::load(p + k * vw), ov[k] = lane + V::set1(T(k * vw));
+    for (i = 4 * vw; i + 4 * vw <= n; i += 4 * vw) {
+      if (pf) prefetch_ahead(p + i, 4 * vw * int(sizeof(T)));
+      const V base = lane + V::set1(T(i));
+      for (int k = 0; k < 4; ++k) {
+        const V v = V::load(p + i + k * vw);
+        const auto t = (v > mv[k]) | is_nan(v);
+        mv[k] = select(t, v, mv[k]);
+        ov[k] = select(t, base + V::set1(T(k * vw)), ov[k]);
+      }
+    }
+    alignas(64) T ms[4 * vw], os[4 * vw];
+    for (int k = 0; k < 4; ++k) mv[k].store(ms + k * vw), ov[k].store(os + k * vw);
+    for (int l = 0; l < 4 * vw; ++l) merge_winner(ms[l], static_cast<int64_t>(os[l]), m, mi, nan);
+  }
+  for (; i < n; ++i) merge_winner(p[i], i, m, mi, nan);
+}
+}  // namespace pool_detail
+
 template <class T>
 void adaptive_max_pool2d_forward_t(const T* x, T* y, int64_t* idx, int64_t planes, int64_t h,
                                    int64_t w, int64_t oh, int64_t ow) {
@@ -1956,6 +2002,21 @@ void adaptive_max_pool2d_forward_t(const T* x, T* y, int64_t* idx, int64_t plane
   if (adaptive_is_tiling(h, w, oh, ow) && w / ow <= 2)
     return max_pool2d_forward_t(x, y, idx, adaptive_tiling(planes, h, w, oh, ow));
   const int64_t kh = (h + oh - 1) / oh + 1;
+  if (ow == 1 && kh * w <= pool_detail::kExactRows<T>) {  // windows of whole rows: contiguous
+    const bool pf = pool_detail::stream_out(planes * hw * int64_t(sizeof(T)));
+    parallel_chunks(units, pool_detail::unit_grain(kh * w), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const int64_t p = i / oh, r = i % oh;
+        const int64_t h0 = pool_detail::ad_start(r, oh, h), h1 = pool_detail::ad_end(r, oh, h);
+        T m;
+        int64_t mi;
+        pool_detail::range_winner(x + p * hw + h0 * w, (h1 - h0) * w, pf, m, mi);
+        y[i] = m;
+        idx[i] = h0 * w + mi;
+      }
+    });
+    return;
+  }
   parallel_chunks(units, pool_detail::unit_grain(kh * w + 2 * w), [&](int64_t b, int64_t e) {
     std::vector<T> buf(4 * static_cast<size_t>(w));
     std::vector<int64_t> rows, cols(2 * static_cast<size_t>(ow));  // no division per output
