@@ -155,6 +155,8 @@ ADAPTIVE_MAX_CASES = [
     ((1, 2, 9, 1), (4, 1)),  # one column: the vector step's tail only
     ((2, 2, 30, 17), (30, 1)),
     ((1, 1, 3, 40), (3, 9)),  # rows wider than a vector, overlapping columns
+    ((2, 3, 64, 66), (1, 1)),  # one output column: windows as contiguous ranges
+    ((1, 2, 13, 11), (3, 1)),
 ]
 
 

@@ -1961,34 +1961,59 @@ inline void merge_winner(T v, int64_t fi, T& m, int64_t& mi, bool& nan) {
 // The winner of n contiguous elements (a window of whole rows: one output column, global
 // pooling among them), n <= kExactRows<T> (offsets ride in T lanes): four (maximum, offset)
 // vector pairs, each over every fourth vector (each lane's offsets increasing: its first
-// maximum or last NaN, as the scan), their lanes then merged by the flat-index rule.
+// maximum or last NaN, as the scan), the leftover vectors into the first pair. Without a NaN
+// the maximum is the lanes' and the tail's, its offset the smallest among those holding it
+// (a lane that never took an element keeps offset n: an all -inf range is won by offset 0);
+// with one, every lane and tail element merged by the flat-index rule.
 template <class T>
 inline void range_winner(const T* p, int64_t n, bool pf, T& m, int64_t& mi) {
   using V = Vec<T>;
   constexpr int vw = V::width;
-  m = -std::numeric_limits<T>::infinity();
-  mi = std::numeric_limits<int64_t>::max();
-  bool nan = false;
+  constexpr T ninf = -std::numeric_limits<T>::infinity();
+  const V lane = iota<T>();
+  V mv[4], ov[4];
+  for (int k = 0; k < 4; ++k) mv[k] = V::set1(ninf), ov[k] = V::set1(T(n));
+  auto step = [&](int k, int64_t at) {
+    const V v = V::load(p + at);
+    const auto t = (v > mv[k]) | is_nan(v);
+    mv[k] = select(t, v, mv[k]);
+    ov[k] = select(t, lane + V::set1(T(at)), ov[k]);
+  };
   int64_t i = 0;
-  if (n >= 4 * vw) {
-    V mv[4], ov[4];
-    const V lane = iota<T>();
-    for (int k = 0; k < 4; ++k) mv[k] = V::load(p + k * vw), ov[k] = lane + V::set1(T(k * vw));
-    for (i = 4 * vw; i + 4 * vw <= n; i += 4 * vw) {
-      if (pf) prefetch_ahead(p + i, 4 * vw * int(sizeof(T)));
-      const V base = lane + V::set1(T(i));
-      for (int k = 0; k < 4; ++k) {
-        const V v = V::load(p + i + k * vw);
-        const auto t = (v > mv[k]) | is_nan(v);
-        mv[k] = select(t, v, mv[k]);
-        ov[k] = select(t, base + V::set1(T(k * vw)), ov[k]);
-      }
-    }
-    alignas(64) T ms[4 * vw], os[4 * vw];
-    for (int k = 0; k < 4; ++k) mv[k].store(ms + k * vw), ov[k].store(os + k * vw);
-    for (int l = 0; l < 4 * vw; ++l) merge_winner(ms[l], static_cast<int64_t>(os[l]), m, mi, nan);
+  for (; i + 4 * vw <= n; i += 4 * vw) {
+    if (pf) prefetch_ahead(p + i, 4 * vw * int(sizeof(T)));
+    for (int k = 0; k < 4; ++k) step(k, i + k * vw);
   }
-  for (; i < n; ++i) merge_winner(p[i], i, m, mi, nan);
+  for (; i + vw <= n; i += vw) step(0, i);
+  bool clean = true;
+  for (int k = 0; k < 4; ++k) clean = clean & all_lanes(mv[k] == mv[k]);
+  for (int64_t j = i; j < n; ++j) clean = clean & (p[j] == p[j]);
+  alignas(64) T ms[4 * vw], os[4 * vw];
+  for (int k = 0; k < 4; ++k) mv[k].store(ms + k * vw), ov[k].store(os + k * vw);
+  mi = std::numeric_limits<int64_t>::max();
+  if (!clean) {
+    bool nan = false;
+    m = ninf;
+    for (int l = 0; l < 4 * vw; ++l)
+      if (static_cast<int64_t>(os[l]) < n)
+        merge_winner(ms[l], static_cast<int64_t>(os[l]), m, mi, nan);
+    for (int64_t j = i; j < n; ++j) merge_winner(p[j], j, m, mi, nan);
+    if (mi == std::numeric_limits<int64_t>::max()) mi = 0;  // n = 0 or all -inf: not reached
+    return;
+  }
+  m = max(max(mv[0], mv[1]), max(mv[2], mv[3])).reduce_max();
+  for (int64_t j = i; j < n; ++j) m = p[j] > m ? p[j] : m;
+  if (m == ninf) {  // every element -inf: the first
+    mi = 0;
+    return;
+  }
+  for (int l = 0; l < 4 * vw; ++l) {  // conditional moves, as window_winner's ties
+    const int64_t tie = -static_cast<int64_t>(ms[l] == m);
+    const int64_t o = static_cast<int64_t>(os[l]);
+    mi = std::min(mi, (o & tie) | (std::numeric_limits<int64_t>::max() & ~tie));
+  }
+  for (int64_t j = i; j < n; ++j)
+    if (p[j] == m) mi = std::min(mi, j);
 }
 }  // namespace pool_detail
 
