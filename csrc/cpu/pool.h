@@ -1825,9 +1825,12 @@ void adaptive_avg_pool2d_backward_t(const T* dy, T* dx, int64_t planes, int64_t 
 // first maximum. Two steps per output row, each over contiguous memory:
 //  1. down the window's rows, row by row, every input column at once (vectors along the width,
 //     the columns' running winners in L1): each column's first maximum or last NaN, and its row;
-//  2. across each output's columns (scalar: w values per output row instead of the window's
-//     kh * w), where a tie goes to the smaller flat index and a NaN to the larger one. Step 1
-//     alone would order by column first; the flat index restores the row-major order.
+//  2. across each output's columns (w values per output row instead of the window's kh * w),
+//     where a tie goes to the smaller flat index and a NaN to the larger one. Step 1 alone
+//     would order by column first; the flat index restores the row-major order.
+// Two shapes take other roads: one output column (a window is whole rows: one contiguous
+// range, range_winner) and windows one or two columns wide tiling the input (max_pool2d's
+// kernels).
 namespace pool_detail {
 // rows ride in T lanes as offsets from the first row: exact up to 2^24 rows for float
 template <class T>
