@@ -1848,43 +1848,32 @@ void column_winners(const T* xp, int64_t w, int64_t r0, int64_t r1, T* cm, T* cr
       if (take(row[c], cm[c])) cm[c] = row[c], cr[c] = r;
   };
   int64_t ih = r0 + 1;
-  // two rows per trip through the running winners (half the loads and stores of them; four
-  // rows a trip measured no faster), then the last row
-  for (; ih + 1 < r1; ih += 2) {
-    const T* a = xp + ih * w;
-    int64_t c = 0;
-    if constexpr (vw > 1) {
-      const V v0 = V::set1(T(ih - r0)), v1 = V::set1(T(ih + 1 - r0));
-      for (; c + vw <= w; c += vw) {
-        V m = V::load(cm + c), r = V::load(cr + c);
-        auto step = [&](const T* row, V rv) {
-          prefetch_ahead(row + c, 1);  // (one line a vector: a few redundant hints, cheap)
-          const V v = V::load(row + c);
-          const auto t = (v > m) | is_nan(v);
-          m = select(t, v, m);
-          r = select(t, rv, r);
-        };
-        step(a, v0);
-        step(a + w, v1);
-        m.store(cm + c);
-        r.store(cr + c);
-      }
-    }
-    for (int k = 0; k < 2; ++k) scalar(a + k * w, T(ih + k - r0), c);
+  if constexpr (vw == 1) {
+    for (; ih < r1; ++ih) scalar(xp + ih * w, T(ih - r0), 0);
+    return;
   }
-  for (; ih < r1; ++ih) {
+  // two rows per trip through the running winners (half the loads and stores of them; four
+  // rows a trip measured no faster), then the last row; a row's last partial vector in masked
+  // loads and stores (a scalar tail cost more than the vectors on 28-wide rows)
+  for (; ih < r1; ih += 2) {
     const T* a = xp + ih * w;
-    int64_t c = 0;
-    if constexpr (vw > 1) {
-      const V va = V::set1(T(ih - r0));
-      for (; c + vw <= w; c += vw) {
-        const V m = V::load(cm + c), x0 = V::load(a + c);
-        const auto t0 = (x0 > m) | is_nan(x0);
-        select(t0, x0, m).store(cm + c);
-        select(t0, va, V::load(cr + c)).store(cr + c);
-      }
+    const bool two = ih + 1 < r1;
+    const V v0 = V::set1(T(ih - r0)), v1 = V::set1(T(ih + 1 - r0));
+    for (int64_t c = 0; c < w; c += vw) {
+      const int n = static_cast<int>(std::min<int64_t>(vw, w - c));
+      V m = load_n(cm + c, n), r = load_n(cr + c, n);
+      auto step = [&](const T* row, V rv) {
+        prefetch_ahead(row + c, 1);  // (one line a vector: a few redundant hints, cheap)
+        const V v = load_n(row + c, n);
+        const auto t = (v > m) | is_nan(v);
+        m = select(t, v, m);
+        r = select(t, rv, r);
+      };
+      step(a, v0);
+      if (two) step(a + w, v1);
+      store_n(m, cm + c, n);
+      store_n(r, cr + c, n);
     }
-    scalar(a, T(ih - r0), c);
   }
 }
 

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import functional as _F
+from . import ops as _ops
 from ._functional_convt import (
     _check_groups,
     _check_operands,
@@ -570,9 +571,15 @@ def adaptive_max_pool3d(
         idx = xp.zeros((n, c, od, oh, ow), dtype=np.int64)
     else:
         v2, i2 = _F.adaptive_max_pool2d(Tensor(x.data.reshape(n * c, dd, hh, ww)), (oh, ow), True)
-        tap = xp.asarray(_windows(dd, od))  # (D_out, kmax), the last depth repeated
-        kpos = _pick(v2.data[:, tap], 2, xp)  # (N*C, D_out, H_out, W_out)
-        depth = tap[xp.arange(od)[:, None, None], kpos]
+        if type(v2.data) is np.ndarray:  # the depth windows: the 2-D kernel over (D, H_out * W_out)
+            # planes, one column a window (each column's first maximum or last NaN in depth)
+            hw_out = oh * ow
+            _, di = _ops.adaptive_max_pool2d(v2.data.reshape(1, n * c, dd, hw_out), (od, hw_out))
+            depth = (di // hw_out).reshape(n * c, od, oh, ow)
+        else:
+            tap = xp.asarray(_windows(dd, od))  # (D_out, kmax), the last depth repeated
+            kpos = _pick(v2.data[:, tap], 2, xp)  # (N*C, D_out, H_out, W_out)
+            depth = tap[xp.arange(od)[:, None, None], kpos]
         plane = xp.take_along_axis(i2.data, depth, axis=1)
         idx = (depth * (hh * ww) + plane).reshape(n, c, od, oh, ow)
     flat = x.reshape(n, c, dd * hh * ww)
