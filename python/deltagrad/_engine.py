@@ -34,18 +34,35 @@ A 0-d gradient is a 0-d array, never a numpy scalar (numpy's arithmetic on 0-d a
 scalars, which `+=` would rebind instead of writing into): `_array` turns one back wherever a
 gradient enters from outside an op (a hook's return value, an assigned .grad, a direct sum).
 
+Anomaly mode (dg.autograd.detect_anomaly / set_detect_anomaly, see "anomaly mode" below):
+with NaN checking on, each node's gradients are checked for NaN right after its backward ran;
+while the mode is on, the nodes created record their forward's stack, shown when their
+backward fails. Off, it costs one local flag test per node.
+
 This module imports nothing from the package at import time (tensor.py imports it).
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import threading
+import traceback
+import warnings
+import weakref
 from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["RemovableHandle", "backward", "kept_grad", "queue_callback", "run_backward"]
+__all__ = [
+    "RemovableHandle",
+    "backward",
+    "kept_grad",
+    "node_metadata",
+    "queue_callback",
+    "run_backward",
+    "set_anomaly",
+]
 
 
 class _ThreadState(threading.local):
@@ -349,7 +366,9 @@ def backward(root: Any, grad: Any, retain_graph: bool, graph_freed: Callable[[An
     early = _early_leaves(topo) if _post_hooks_seen else None
     outer_direct = st.direct
     st.task = (leaf_grads, handed)
-    st.direct = True
+    nan = _nan_check  # anomaly mode's NaN check (every gradient through _accumulate then)
+    st.direct = not nan
+    node = None
     try:
         root._accumulate(grad)
         for node in reversed(topo):  # every consumer of a node runs before the node
@@ -361,6 +380,8 @@ def backward(root: Any, grad: Any, retain_graph: bool, graph_freed: Callable[[An
                     g = _node_hooks(node, g, hooks, handed)
                 node._check_saved()
                 node._backward(g)
+                if nan:
+                    _check_nan(node, leaf_grads)
             if early is not None and id(node) in early:
                 _finish_early(early.pop(id(node)), leaf_grads, handed)
             if not retain_graph:
@@ -370,6 +391,8 @@ def backward(root: Any, grad: Any, retain_graph: bool, graph_freed: Callable[[An
     except BaseException:
         _clear(topo)
         st.callbacks = outer_cbs
+        if anomaly_enabled and node is not None:
+            _anomaly_report(node)
         raise
     finally:
         st.task = outer
@@ -452,6 +475,8 @@ def run_backward(
     outer_direct = st.direct
     st.task = (leaf_grads, handed)
     st.direct = False  # only the inputs' .grad may change (or none): no direct accumulation
+    nan = _nan_check
+    node = None
     try:
         for r, g in zip(roots, grads):
             r._accumulate(g)
@@ -475,6 +500,8 @@ def run_backward(
                     if id(p) in needed:  # an input is upstream: run the node's backward
                         node._check_saved()
                         node._backward(g)
+                        if nan:
+                            _check_nan(node, leaf_grads)
                         break
             if not retain_graph:
                 node._backward = graph_freed
@@ -483,6 +510,8 @@ def run_backward(
     except BaseException:
         _clear(topo)
         st.callbacks = outer_cbs
+        if anomaly_enabled and node is not None:
+            _anomaly_report(node)
         raise
     finally:
         st.task = outer
@@ -578,3 +607,105 @@ def _finish_early(
         entry = leaf_grads.pop(id(leaf), None)
         if entry is not None and leaf.requires_grad and leaf._hooks is not None:
             _leaf_with_hooks(leaf, entry[1], leaf._hooks, handed)
+
+
+# ---- anomaly mode (torch.autograd.detect_anomaly) ------------------------------------------
+
+# Global, as torch's (not per thread). _nan_check: both on, read once per backward.
+anomaly_enabled = False
+anomaly_check_nan = True
+_nan_check = False
+
+# id(node) -> its metadata dict (torch's Node.metadata), made on first use; a finalizer drops
+# the entry when the node dies. Anomaly mode keeps the forward's stack there ("traceback_").
+_metadata: dict[int, dict[str, Any]] = {}
+_TRACE_KEY = "traceback_"  # torch's key
+
+
+def node_metadata(t: Any) -> dict[str, Any]:
+    """The metadata dict of the graph node (or leaf) t: the same dict on every call."""
+    k = id(t)
+    d = _metadata.get(k)
+    if d is None:
+        d = _metadata[k] = {}
+        weakref.finalize(t, _metadata.pop, k, None).atexit = False
+    return d
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_anomaly_lock = threading.Lock()  # two threads switching the mode swap Tensor._make once
+_plain_make: Any = None  # Tensor._make (a staticmethod) while anomaly mode swapped it out
+
+
+def _traced_make(data: Any, parents: Any, backward: Any, op: str, saves: Any = None) -> Any:
+    """Tensor._make while anomaly mode is on: a graph node also records the forward's stack,
+    down to the call into deltagrad (torch's ops are C++, not in its stack either). Swapped
+    in and out by set_anomaly, so that recording costs nothing at all when the mode is off."""
+    out = _plain_make.__func__(data, parents, backward, op, saves)
+    if out._backward is not None:
+        stack = traceback.extract_stack()
+        n = len(stack) - 1
+        while n > 1 and stack[n - 1].filename.startswith(_PACKAGE_DIR):
+            n -= 1  # deltagrad's own frames (the op's code) end the stack: left out
+        node_metadata(out)[_TRACE_KEY] = traceback.format_list(stack[:n])
+    return out
+
+
+def set_anomaly(enabled: bool, check_nan: bool) -> None:
+    """Turn anomaly mode on or off (torch.set_anomaly_enabled); the caller checked the types."""
+    global anomaly_enabled, anomaly_check_nan, _nan_check, _plain_make
+    anomaly_enabled = enabled
+    anomaly_check_nan = check_nan
+    _nan_check = enabled and check_nan
+    with _anomaly_lock:
+        if enabled and _plain_make is None:
+            _plain_make = Tensor.__dict__["_make"]
+            Tensor._make = staticmethod(_traced_make)
+        elif not enabled and _plain_make is not None:
+            Tensor._make = _plain_make
+            _plain_make = None
+
+
+def _has_nan(a: Any) -> bool:
+    if a is None or a.dtype.kind not in "fc":
+        return False
+    return bool((a != a).any())  # numpy and cupy alike (NaN is the one value != itself)
+
+
+def _check_nan(node: Any, leaf_grads: dict[int, tuple[Any, Any]]) -> None:
+    """After node's backward: raise if a gradient it sent to one of its inputs holds a NaN.
+    An input's gradient is checked as summed so far; an earlier consumer's NaN would have
+    been caught at that consumer, so a NaN found now came from this node (or from its
+    finite part summed with another's: inf + -inf)."""
+    for i, p in enumerate(node._prev):
+        if p._backward is None:
+            entry = leaf_grads.get(id(p))
+            g = None if entry is None else entry[1]
+        else:
+            g = p._g
+        if g is None:
+            continue
+        # a multi-output Function's hidden node collects a list of slots
+        for a in g if isinstance(g, list) else (g,):
+            if _has_nan(a):
+                raise RuntimeError(
+                    f"Function '{node._op}' returned nan values in its {i}th output."
+                )
+
+
+def _anomaly_report(node: Any) -> None:
+    """The backward of node raised in anomaly mode: warn with its forward's stack (torch's
+    UserWarning), then the error propagates."""
+    d = _metadata.get(id(node))
+    trace = None if d is None else d.get(_TRACE_KEY)
+    if trace is None:
+        msg = (
+            f"Error detected in {node._op}. No forward pass information available. Enable "
+            "detect anomaly during forward pass for more information."
+        )
+    else:
+        msg = (
+            f"Error detected in {node._op}. Traceback of forward call that caused the "
+            "error:\n" + "".join(trace)
+        )
+    warnings.warn(msg, UserWarning, stacklevel=4)

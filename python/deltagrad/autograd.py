@@ -28,6 +28,7 @@ inputs are version-checked, so an in-place change between forward and backward r
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,16 @@ from .tensor import (
     no_grad,
 )
 
-__all__ = ["Function", "FunctionCtx", "grad"]
+__all__ = [
+    "Function",
+    "FunctionCtx",
+    "detect_anomaly",
+    "grad",
+    "is_anomaly_check_nan_enabled",
+    "is_anomaly_enabled",
+    "set_anomaly_enabled",
+    "set_detect_anomaly",
+]
 
 
 def grad(
@@ -287,6 +297,76 @@ class Function(metaclass=_FunctionMeta):
                 out = Tensor._make(a, (), _no_backward, name)
             wrapped.append(out)
         return tuple(wrapped)
+
+
+# ---- anomaly mode (torch.autograd.anomaly_mode) -------------------------------------------
+
+
+def is_anomaly_enabled() -> bool:
+    """Whether anomaly mode is on (torch.is_anomaly_enabled). Global, not per thread."""
+    return _engine.anomaly_enabled
+
+
+def is_anomaly_check_nan_enabled() -> bool:
+    """Whether anomaly mode checks gradients for NaN when on (torch's; True by default)."""
+    return _engine.anomaly_check_nan
+
+
+def _check_bool(fn: str, name: str, value: Any) -> None:
+    if type(value) is not bool:  # torch refuses 1 / 0 too
+        raise TypeError(f"{fn}: {name}: expected a bool, got {type(value).__name__}")
+
+
+def set_anomaly_enabled(enabled: bool, check_nan: bool = True) -> None:
+    """Turn anomaly mode on or off (torch.set_anomaly_enabled). On: every graph node made
+    records the stack of its forward, shown (a UserWarning) when its backward raises; with
+    check_nan, a backward that produces a NaN gradient raises RuntimeError naming the op
+    ("Function 'mul' returned nan values in its 0th output."; torch's names are
+    "MulBackward0"). Off, it costs nothing. For debugging: it slows the forward down a lot."""
+    _check_bool("set_anomaly_enabled", "enabled", enabled)
+    _check_bool("set_anomaly_enabled", "check_nan", check_nan)
+    _engine.set_anomaly(enabled, check_nan)
+
+
+class detect_anomaly:
+    """Context manager: anomaly mode on inside (see set_anomaly_enabled), the previous mode
+    restored on exit, as torch.autograd.detect_anomaly. Warns when made, as torch."""
+
+    def __init__(self, check_nan: bool = True) -> None:
+        _check_bool("detect_anomaly", "check_nan", check_nan)
+        self.prev = is_anomaly_enabled()
+        self.check_nan = check_nan
+        self.prev_check_nan = is_anomaly_check_nan_enabled()
+        warnings.warn(
+            "Anomaly Detection has been enabled. This mode will increase the runtime and "
+            "should only be enabled for debugging.",
+            UserWarning,
+            stacklevel=2,
+        )
+
+    def __enter__(self) -> None:
+        set_anomaly_enabled(True, self.check_nan)
+
+    def __exit__(self, *args: object) -> None:
+        set_anomaly_enabled(self.prev, self.prev_check_nan)
+
+
+class set_detect_anomaly:
+    """Set anomaly mode on or off now (a function call), or for a with block, whose exit
+    restores the previous mode, as torch.autograd.set_detect_anomaly."""
+
+    def __init__(self, mode: bool, check_nan: bool = True) -> None:
+        _check_bool("set_detect_anomaly", "mode", mode)
+        _check_bool("set_detect_anomaly", "check_nan", check_nan)
+        self.prev = is_anomaly_enabled()
+        self.prev_check_nan = is_anomaly_check_nan_enabled()
+        set_anomaly_enabled(mode, check_nan)
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *args: object) -> None:
+        set_anomaly_enabled(self.prev, self.prev_check_nan)
 
 
 def _no_backward(g: Any) -> None:  # pragma: no cover - never called (no graph is recorded)

@@ -645,8 +645,8 @@ class Tensor:
     @property
     def grad_fn(self) -> _GradFn | None:
         """The node that made this tensor (None for a leaf), as torch's grad_fn: its name()
-        is the op's (e.g. "mul")."""
-        return None if self._backward is None else _GradFn(self._op)
+        is the op's (e.g. "mul"); next_functions, metadata, register_prehook (_GradFn)."""
+        return None if self._backward is None else _GradFn(self)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Mark a leaf as a variable to differentiate with respect to (in place)."""
@@ -4050,18 +4050,99 @@ _engine.Tensor = Tensor  # what hooks receive; the engine imports nothing from t
 
 
 class _GradFn:
-    """What Tensor.grad_fn returns for a graph node: its op's name (torch's Node.name())."""
+    """What Tensor.grad_fn returns: torch's autograd Node for the graph node t (the tensor an
+    op made, which holds the op's backward and inputs). A light view made on each access, so
+    that recording a graph costs nothing more: two views of one node compare equal (torch
+    returns one object). It keeps t, hence t's data, alive while it is held."""
 
-    __slots__ = ("_name",)
+    __slots__ = ("_t",)
 
-    def __init__(self, name: str) -> None:
-        self._name = name
+    def __init__(self, t: Tensor) -> None:
+        self._t = t
 
     def name(self) -> str:
-        return self._name
+        return self._t._op
+
+    @property
+    def next_functions(self) -> tuple[tuple[_GradFn | None, int], ...]:
+        """(node, 0) per input of the op that requires grad, in the op's order: its grad_fn,
+        or an AccumulateGrad node for a leaf. Inputs that need no gradient are not recorded
+        in the graph, so they are left out (torch lists them as (None, 0)); the index is 0
+        (each output of a multi-output op is its own node here). () once backward freed the
+        graph (torch keeps the edges)."""
+        return tuple([(_next_node(p), 0) for p in self._t._prev])
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """A dict kept with the node (the same one on each access), as torch's; anomaly mode
+        stores the forward's stack under "traceback_"."""
+        return _engine.node_metadata(self._t)
+
+    def register_prehook(self, fn: Callable[[tuple[Tensor, ...]], Any]) -> _engine.RemovableHandle:
+        """fn(grad_outputs) runs before the node's backward, on the complete gradient of its
+        output (a 1-tuple of Tensors); it may return a 1-tuple to replace it, or None. Runs
+        with the tensor's register_hook hooks, in the order registered (torch: those first)."""
+        if not callable(fn):
+            raise TypeError(f"register_prehook: fn: expected a callable, got {type(fn).__name__}")
+        return _engine.add_hook(self._t, functools.partial(_run_prehook, fn), post=False)
+
+    def register_hook(self, fn: Callable[..., Any]) -> Any:
+        """torch's post-hook fn(grad_inputs, grad_outputs): not supported (the engine sums
+        each input's gradient as it arrives, it does not keep a node's own outputs apart)."""
+        raise NotImplementedError(
+            "grad_fn.register_hook: node post-hooks are not supported; use register_prehook, "
+            "or register_hook / register_post_accumulate_grad_hook on the input tensors"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._t is self._t  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return id(self._t)
 
     def __repr__(self) -> str:
-        return f"<{self._name}>"
+        return f"<{self._t._op}>"
+
+
+class _AccumulateGrad(_GradFn):
+    """The node of a leaf that requires grad, in next_functions (torch's AccumulateGrad):
+    .variable is the leaf; its prehooks run on the leaf's complete gradient, before .grad."""
+
+    __slots__ = ()
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    @property
+    def variable(self) -> Tensor:
+        return self._t
+
+    @property
+    def next_functions(self) -> tuple[tuple[_GradFn | None, int], ...]:
+        return ()
+
+    def __repr__(self) -> str:
+        return "<AccumulateGrad>"
+
+
+def _next_node(p: Tensor) -> _GradFn | None:
+    if p._backward is not None:
+        return _GradFn(p)
+    return _AccumulateGrad(p) if p.requires_grad else None
+
+
+def _run_prehook(fn: Callable[[tuple[Tensor, ...]], Any], grad: Tensor) -> Any:
+    """A node prehook as a tensor hook: fn sees (grad,) and returns None or a 1-tuple."""
+    r = fn((grad,))
+    if r is None:
+        return None
+    if not isinstance(r, (tuple, list)) or len(r) != 1:
+        what = f"{len(r)} values" if isinstance(r, (tuple, list)) else f"a {type(r).__name__}"
+        raise RuntimeError(
+            f"register_prehook: the hook returned {what}; expected None or a tuple of 1 "
+            "gradient (one per output of the node)"
+        )
+    return r[0]
 
 
 def _root_grad(t: Tensor, gradient: Any, fn: str) -> Any:
