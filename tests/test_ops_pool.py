@@ -233,6 +233,19 @@ def test_adaptive_max_pool2d_api():
                 ops.adaptive_max_pool2d_backward(y, wrong, x.shape)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adaptive_max_pool2d_signed_zeros(isa, dtype):
+    """-0.0 and 0.0 tie: the output is the winning element, its sign included, on every road
+    (the two steps, one-column ranges, the tiling max_pool2d route)."""
+    rng = np.random.default_rng(21)
+    x = rng.choice(np.array([-0.0, 0.0, -1.0], dtype), size=(3, 4, 12, 40))
+    for o in [(1, 1), (3, 1), (5, 7), (4, 9), (6, 20), (12, 40), (2, 3)]:
+        y, idx = ops.adaptive_max_pool2d(x, o)
+        y_ref, idx_ref = ref.adaptive_max_pool2d(x, o)
+        np.testing.assert_array_equal(idx, idx_ref)
+        np.testing.assert_array_equal(np.signbit(y), np.signbit(y_ref))
+
+
 def test_adaptive_max_pool2d_threads_agree():
     x = _data((4, 8, 61, 64), np.float32, 5, "ties")
     old = dg.get_num_threads()

@@ -473,6 +473,7 @@ ADAPTIVE = [
     ((2, 3, 5, 6, 7), (3, 4, 2)),
     ((2, 3, 5, 6, 7), (7, None, 9)),  # larger than the input: overlapping windows
     ((3, 5, 6, 7), 1),
+    ((2, 3, 5, 6, 7), (1, 1, 3)),  # one window over (D, H): the 2-D pass on (D*H, W)
     ((2, 2, 5, 6, 7), (5, 6, 7)),
     ((1, 1, 1, 1, 1), 2),
     ((2, 1, 4, 3, 5), (0, 2, 2)),

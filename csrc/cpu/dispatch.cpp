@@ -355,14 +355,14 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
     DG_DISPATCH(adaptive_avg_pool2d_backward, dy, dx, planes, h, w, oh, ow);                       \
   }                                                                                                \
   void adaptive_max_pool2d_forward(const T* x, T* y, int64_t* idx, int64_t planes, int64_t h,      \
-                                   int64_t w, int64_t oh, int64_t ow){                             \
-      DG_DISPATCH(adaptive_max_pool2d_forward, x, y, idx, planes, h, w, oh,                        \
-                  ow)} int64_t adaptive_max_pool2d_backward(const T* dy, const int64_t* idx,       \
-                                                            T* dx, int64_t planes, int64_t h,      \
-                                                            int64_t w, int64_t oh, int64_t ow){    \
-      DG_DISPATCH(adaptive_max_pool2d_backward, dy, idx, dx, planes, h, w, oh,                     \
-                  ow)} int64_t max_pool2d_backward(const T* dy, const int64_t* idx, T* dx,         \
-                                                   const Pool2dGeom& g) {                          \
+                                   int64_t w, int64_t oh, int64_t ow) {                            \
+    DG_DISPATCH(adaptive_max_pool2d_forward, x, y, idx, planes, h, w, oh, ow);                     \
+  }                                                                                                \
+  int64_t adaptive_max_pool2d_backward(const T* dy, const int64_t* idx, T* dx, int64_t planes,     \
+                                       int64_t h, int64_t w, int64_t oh, int64_t ow) {             \
+    DG_DISPATCH(adaptive_max_pool2d_backward, dy, idx, dx, planes, h, w, oh, ow);                  \
+  }                                                                                                \
+  int64_t max_pool2d_backward(const T* dy, const int64_t* idx, T* dx, const Pool2dGeom& g) {       \
     DG_DISPATCH(max_pool2d_backward, dy, idx, dx, g)                                               \
   }                                                                                                \
   bool max_pool2d_forward_codes(const T* x, T* y, uint8_t* codes, const Pool2dGeom& g){            \

@@ -1905,11 +1905,14 @@ inline void window_winner(const T* cm, Row&& row, int64_t w, int64_t w0, int64_t
   }
   int64_t mi = std::numeric_limits<int64_t>::max();
   if (clean) {
+    int64_t kb = w0;  // the winner's column: its value is the output (-0.0 and 0.0 tie, but
+                      // the output is the winner's, sign included, as torch's)
     auto ties = [&](int64_t j0, int64_t j1) {  // conditional moves: a short window's tie is
       for (int64_t k = j0; k < j1; ++k) {      // a coin toss for a branch predictor
-        const int64_t tie = -static_cast<int64_t>(cm[k] == m);  // all ones or zero
         const int64_t fi = row(k) * w + k;
-        mi = std::min(mi, (fi & tie) | (std::numeric_limits<int64_t>::max() & ~tie));
+        const int64_t take = -static_cast<int64_t>((cm[k] == m) & (fi < mi));  // all ones or 0
+        mi = (fi & take) | (mi & ~take);
+        kb = (k & take) | (kb & ~take);
       }
     };
     j = w0;
@@ -1919,6 +1922,7 @@ inline void window_winner(const T* cm, Row&& row, int64_t w, int64_t w0, int64_t
         if (!all_lanes(V::load(cm + j) < vm)) ties(j, j + vw);
     }
     ties(j, w1);
+    m = cm[kb];
   } else {
     m = cm[w0];
     mi = row(w0) * w + w0;
@@ -2006,6 +2010,7 @@ inline void range_winner(const T* p, int64_t n, bool pf, T& m, int64_t& mi) {
   }
   for (int64_t j = i; j < n; ++j)
     if (p[j] == m) mi = std::min(mi, j);
+  m = p[mi];  // the winner's value, its sign included (-0.0 and 0.0 tie)
 }
 }  // namespace pool_detail
 
@@ -2115,11 +2120,18 @@ int64_t adaptive_max_pool2d_backward_t(const T* dy, const int64_t* idx, T* dx, i
         const T* gy = dy + p * ohw + r * ow;
         for (int64_t c = 0; c < ow; ++c) {
           const int64_t w0 = cols[2 * c], w1 = cols[2 * c + 1], i = ip[c];
-          // inside the window: its row in [h0, h1) (a walk down the window's rows, no
-          // division), then its column in [w0, w1)
-          int64_t off = i - h0 * w, r1 = h0;
-          while (off >= w && r1 < h1) off -= w, ++r1;
-          if (i >= h0 * w && r1 < h1 && off >= w0 && off < w1)
+          // inside the window: in its rows [h0, h1), at a column in [w0, w1) (short windows
+          // walk down their rows, tall ones divide)
+          bool in = i >= h0 * w && i < h1 * w;
+          if (in) {
+            int64_t off = i - h0 * w;
+            if (h1 - h0 <= 8)
+              while (off >= w) off -= w;
+            else
+              off = i % w;
+            in = off >= w0 && off < w1;
+          }
+          if (in)
             dxp[i] += gy[c];
           else
             ++nb;
