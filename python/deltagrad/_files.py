@@ -13,10 +13,11 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from typing import IO, Any, Callable
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "atomic_savefig"]
 
 # Test-only hook: when not None, called as _before_replace(path) (path: the target, a str)
 # after the temporary file is fsynced and before it is renamed over the target. Tests set it to
@@ -69,12 +70,23 @@ def _remove_stale(directory: str, base: str) -> None:
                 os.unlink(os.path.join(directory, name))
 
 
+def _keep_mode(target: str, tmp: str) -> None:
+    """Give the temporary file the permission bits of the file it replaces, when there is one
+    (a checkpoint made chmod 600 stays 600; a new file gets 0o666 & ~umask, as open())."""
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        return
+    os.chmod(tmp, mode)
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
     """``with atomic_write(path) as f: f.write(...)``: the file at exactly `path` is replaced
     only when the block completes (temp file in the same directory, flush, fsync,
     os.replace, fsync of the directory). mode: "wb" (bytes) or "w" (UTF-8 text). A symlink
-    at `path` is followed: its target is replaced and the link kept."""
+    at `path` is followed: its target is replaced and the link kept. An existing file's
+    permission bits are kept (the new one gets them before the rename)."""
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_write: mode: expected 'wb' or 'w', got {mode!r}")
     target = os.fspath(path)
@@ -103,6 +115,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
             yield f
             f.flush()
             os.fsync(f.fileno())
+        _keep_mode(target, tmp)
         hook = _before_replace
         if hook is not None:
             hook(target)
@@ -112,3 +125,13 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
             os.unlink(tmp)
         raise
     _fsync_dir(directory)
+
+
+def atomic_savefig(fig: Any, path: str | os.PathLike[str], **kwargs: Any) -> None:
+    """``fig.savefig`` through atomic_write, at exactly `path`. The format is given explicitly
+    (the temporary file's name has no extension): `path`'s extension, else matplotlib's
+    default (savefig.format, png)."""
+    ext = os.path.splitext(os.fsdecode(path))[1][1:].lower()
+    kwargs.setdefault("format", ext or None)
+    with atomic_write(path) as f:
+        fig.savefig(f, **kwargs)

@@ -671,6 +671,8 @@ def plot_report(res: dict[str, Any], path: str) -> bool:
     ax.set_ylabel("samples/s")
     ax.set_title(f"MLP {'-'.join(map(str, mlp['sizes']))} step, batch {mlp['batch']}")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    from ._files import atomic_savefig
+
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
     return True

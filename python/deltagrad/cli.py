@@ -87,6 +87,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if cnn and args.hidden is not None:
+        print(
+            "deltagrad train: --hidden sizes the MLP (--model mlp); --model cnn has its own "
+            "layer widths (16, 32, 64): leave --hidden out",
+            file=sys.stderr,
+        )
+        return 2
+    if args.hidden is None:
+        args.hidden = list(_DEFAULT_HIDDEN)
     if args.resume and args.checkpoint is None:
         print("deltagrad train: --resume needs --checkpoint PATH", file=sys.stderr)
         return 2
@@ -95,7 +104,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     outputs = [(args.save, "--save"), (args.plot, "--plot"), (args.checkpoint, "--checkpoint")]
     if not _check_outputs("train", outputs):
         return 2
-    extra = {} if cnn else {"hidden": args.hidden}
+    extra = {} if cnn else {"hidden": args.hidden}  # --hidden with --model cnn: refused above
     try:
         (run_train_cnn if cnn else run_train)(
             dataset=args.dataset,
@@ -216,6 +225,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the MLP's hidden widths when --hidden is not given (None in the parser, so that an explicit
+#: --hidden with --model cnn can be told apart from the default and refused)
+_DEFAULT_HIDDEN = (64, 32)
+
+
 def _parse_hidden(text: str) -> list[int]:
     try:
         sizes = [int(s) for s in text.split(",") if s.strip()] if text.strip() else []
@@ -309,8 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--hidden",
         type=_parse_hidden,
-        default=[64, 32],
-        help="hidden layer widths, e.g. 64,32 (default)",
+        default=None,
+        help="hidden layer widths of the MLP, e.g. 64,32 (default); not with --model cnn",
     )
     p.add_argument("--seed", type=int, default=1, help="split, init and shuffling seed (default 1)")
     p.add_argument(

@@ -129,24 +129,63 @@ class EarlyStopping:
         )
 
 
-#: losses that take logits (a single score per example is thresholded at 0 by the label metrics)
-_LOGIT_LOSSES = ("logit", "crossentropy", "cross_entropy", "nll")
+#: losses whose single output per example is a logit (thresholded at 0 by the label metrics):
+#: exact names, the nn module's class (lower case) and the functional's, never substrings
+#: ("cross_entropy" is in "binary_cross_entropy", "nll_loss" in "poisson_nll_loss")
+_LOGIT_LOSSES = frozenset(
+    {
+        "bcewithlogitsloss",
+        "binary_cross_entropy_with_logits",
+        "crossentropyloss",
+        "cross_entropy",
+        "nllloss",
+        "nll_loss",
+        "multilabelsoftmarginloss",
+        "multilabel_soft_margin_loss",
+    }
+)
 #: losses whose single output per example is a probability or a 0/1 regression (threshold 0.5)
-_PROBA_LOSSES = ("bceloss", "binary_cross_entropy", "mse", "l1", "huber", "sumofsquares")
+_PROBA_LOSSES = frozenset(
+    {
+        "bceloss",
+        "binary_cross_entropy",
+        "mseloss",
+        "mse_loss",
+        "l1loss",
+        "l1_loss",
+        "huberloss",
+        "huber_loss",
+        "smoothl1loss",
+        "smooth_l1_loss",
+        "sumofsquaresloss",
+        "gaussiannllloss",
+        "gaussian_nll_loss",
+    }
+)
 #: deltagrad.metrics fit() can log by name (one number per epoch)
 _SCALAR_METRICS = ("accuracy", "roc_auc", "rms_error", "mse", "r2")
+#: deltagrad.metrics that give more than one number: refused before training
+_NON_SCALAR_METRICS = ("confusion_matrix",)
+_NOT_SCALAR = (
+    "; a per-epoch metric must give one number: compute the matrix after fit with "
+    "deltagrad.metrics.confusion_matrix(outputs_or_labels, y_val)"
+)
 
 
 def _loss_threshold(loss_fn: Any) -> float | None:
     """Where a binary classifier's single output per example splits 0 from 1, from the loss:
     0 for logits losses (BCEWithLogitsLoss...), 0.5 for BCELoss and regression losses; None
-    when the loss is unknown (then decided from the outputs, see _label_metric)."""
-    name = getattr(loss_fn, "__name__", None) or type(loss_fn).__name__
-    name = name.lower()
-    if any(k in name for k in _LOGIT_LOSSES):
-        return 0.0
-    if any(k in name for k in _PROBA_LOSSES):
-        return 0.5
+    when the loss is unknown (then decided from the outputs, see _label_metric). A function is
+    known by its exact __name__, a module by its class or the nearest known base class (a
+    subclass of BCEWithLogitsLoss reads as one); PoissonNLLLoss, KLDivLoss... are unknown."""
+    name = getattr(loss_fn, "__name__", None)
+    names = [name] if isinstance(name, str) else [c.__name__ for c in type(loss_fn).__mro__]
+    for n in names:
+        n = n.lower()
+        if n in _LOGIT_LOSSES:
+            return 0.0
+        if n in _PROBA_LOSSES:
+            return 0.5
     return None
 
 
@@ -197,10 +236,16 @@ def _metric_fns(
                 raise ValueError(
                     f"metrics: deltagrad.metrics has no per-epoch metric named {fn!r} "
                     f"(known: {', '.join(_SCALAR_METRICS)})"
+                    + (_NOT_SCALAR if fn in _NON_SCALAR_METRICS else "")
                 )
             fn = found
         if not callable(fn):
             raise TypeError(f"metrics: {name!r} is not callable")
+        if any(fn is getattr(metrics_module, m, None) for m in _NON_SCALAR_METRICS):
+            raise ValueError(
+                f"metrics: {name!r} is deltagrad.metrics.{fn.__name__}, which gives a matrix, "
+                f"not one number per epoch{_NOT_SCALAR}"
+            )
         if fn is metrics_module.accuracy:  # by name or as the function: same reading
             fn = _label_metric(fn, _loss_threshold(loss_fn))
         out[name] = fn
@@ -249,7 +294,9 @@ def evaluate(
     batch_size: int | None = None,
 ) -> dict[str, float]:
     """{"loss": mean loss, <metric>: value, ...} of the model on (X, y), in eval mode and
-    without a graph, in order (no shuffling), batch_size rows at a time (None: all at once)."""
+    without a graph, in order (no shuffling), batch_size rows at a time (None: all at once;
+    else a positive int, checked as fit checks it)."""
+    _check_batch_size(batch_size, "evaluate")
     fns = metrics if _is_resolved(metrics) else _metric_fns(metrics, loss_fn)
     Xa, ya = _rows(X, "X"), _rows(y, "y")
     _check_rows(Xa, ya, "evaluate")
@@ -261,7 +308,7 @@ def evaluate(
     try:
         with no_grad():
             total, n, preds = 0.0, 0, []
-            for start in range(0, n_rows, max(bs, 1)):
+            for start in range(0, n_rows, bs):
                 xb, yb = Xa[start : start + bs], ya[start : start + bs]
                 out = model(_as_input(xb))
                 total += float(loss_fn(out, yb).item()) * len(xb)
@@ -275,8 +322,33 @@ def evaluate(
     if fns:
         pred = np.concatenate(preds) if preds else np.empty(0)
         for name, fn in fns.items():
-            logs[name] = float(fn(pred, _numpy(ya)))
+            logs[name] = _scalar(fn(pred, _numpy(ya)), name)
     return logs
+
+
+def _scalar(value: Any, name: str) -> float:
+    """A metric's value as a float, or a TypeError naming the metric (fit logs one number per
+    metric and epoch)."""
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(())
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        shape = f" of shape {tuple(np.shape(value))}" if hasattr(value, "shape") else ""
+        raise TypeError(
+            f"metrics: {name!r} returned a {type(value).__name__}{shape}, expected one number "
+            "(a per-epoch metric must give a float)"
+        ) from None
+
+
+def _check_batch_size(batch_size: Any, where: str) -> None:
+    """None or a positive int (a bool is refused: True would silently mean 1)."""
+    if batch_size is not None and (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
+        raise ValueError(f"{where}: batch_size must be None or a positive int, got {batch_size!r}")
 
 
 class _Resolved(dict):
@@ -442,6 +514,30 @@ def _history_from(state: Mapping[str, Any]) -> History:
     return h
 
 
+def _check_monitor(stopper: EarlyStopping, validation: bool, fns: Mapping[str, Any]) -> Any:
+    """The EarlyStopping fit uses: the caller's, or a copy monitoring "loss" when it monitors
+    "val_loss" without validation data (as the int patience). Another "val_..." without
+    validation data is a ValueError, a name fit does not log a KeyError, before training."""
+    monitor = stopper.monitor
+    if not validation and monitor.startswith("val_"):
+        if monitor != "val_loss":
+            raise ValueError(
+                f"fit: early_stopping: monitor={monitor!r} needs validation_data (the val_ "
+                "values are computed on it), and validation_data is None"
+            )
+        stopper = copy.copy(stopper)  # the caller's object keeps its monitor
+        stopper.monitor = "loss"
+    logged = ["loss", "samples_per_sec", "epoch_time"]
+    if validation:
+        logged += ["val_loss", *(f"val_{k}" for k in fns)]
+    if stopper.monitor not in logged:
+        raise KeyError(
+            f"early stopping monitors {stopper.monitor!r}, which is not among the logged "
+            f"values {sorted(logged)}"
+        )
+    return stopper
+
+
 def _check_checkpoint_path(checkpoint: Any) -> str:
     if not isinstance(checkpoint, (str, os.PathLike)):
         raise TypeError(
@@ -484,10 +580,15 @@ def fit(
     Generator of fit's own: np.random.default_rng(seed), or seeded from deltagrad's generator
     (dg.manual_seed) when seed is None. validation_data=(X_val, y_val) is evaluated after
     every epoch (loss and `metrics`: callables f(pred, target) -> float, a dict name -> f, or
-    names in deltagrad.metrics; "accuracy" and "confusion_matrix" read raw outputs as the
-    loss implies: argmax of (N, K) scores, a single logit (BCEWithLogitsLoss) thresholded at
-    0, a probability (BCELoss) at 0.5). early_stopping: an EarlyStopping, or an int patience on
-    val_loss (loss without validation data). progress: a tqdm bar, shown only on a terminal.
+    the names "accuracy", "roc_auc", "rms_error", "mse", "r2" of deltagrad.metrics; accuracy
+    reads raw outputs as the loss implies: argmax of (N, K) scores, a single logit
+    (BCEWithLogitsLoss) thresholded at 0, a probability (BCELoss) at 0.5). A metric must give
+    one number: confusion_matrix is refused (compute it after fit). metrics are computed on
+    validation_data only: metrics without validation_data is a ValueError.
+    early_stopping: an EarlyStopping, or an int patience on val_loss (loss without validation
+    data); another "val_..." monitor without validation_data is a ValueError, a monitor fit
+    does not log a KeyError, both before the first epoch. progress: a tqdm bar, shown only on
+    a terminal.
 
     scheduler: a learning-rate scheduler (torch's API, dg.optim.lr_scheduler), stepped after
     every epoch (scheduler_step="epoch") or after every optimizer step ("batch", e.g. for
@@ -509,12 +610,7 @@ def fit(
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
-    if batch_size is not None and (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or batch_size < 1
-    ):
-        raise ValueError(f"fit: batch_size must be None or a positive int, got {batch_size!r}")
+    _check_batch_size(batch_size, "fit")
     if seed is not None and (
         isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
     ):
@@ -560,9 +656,14 @@ def fit(
         if isinstance(early_stopping, int)
         else early_stopping
     )
-    if stopper is not None and validation_data is None and stopper.monitor.startswith("val_"):
-        stopper = copy.copy(stopper)  # the caller's object keeps its monitor
-        stopper.monitor = stopper.monitor[len("val_") :]
+    if fns and validation_data is None:
+        raise ValueError(
+            f"fit: metrics ({', '.join(fns)}) are computed on validation_data after every "
+            "epoch, and validation_data is None: pass validation_data=(X_val, y_val), or "
+            "leave metrics out"
+        )
+    if stopper is not None:
+        stopper = _check_monitor(stopper, validation_data is not None, fns)
 
     bs = max(n_rows, 1) if batch_size is None else int(batch_size)
     from .data import DataLoader, TensorDataset
@@ -702,6 +803,7 @@ def fit(
                         "model": model.state_dict(),
                         "optimizer": optimizer.state_dict(),
                         "scheduler": None if scheduler is None else scheduler.state_dict(),
+                        "scheduler_class": None if scheduler is None else type(scheduler).__name__,
                         "history": _history_state(history),
                         "early_stopping": {"best": best, "wait": wait, "model": best_state},
                         "rng": {
@@ -811,6 +913,14 @@ def _restore(
             f"{'with' if state.get('scheduler') is not None else 'without'} a scheduler, "
             f"this call has {'one' if scheduler is not None else 'none'} (nothing was changed)"
         )
+    saved_class = state.get("scheduler_class")  # absent from older checkpoints: unchecked
+    if scheduler is not None and saved_class is not None:
+        if saved_class != type(scheduler).__name__:
+            raise ValueError(
+                f"fit: checkpoint {path!r} was written with a {saved_class} scheduler, this "
+                f"call has a {type(scheduler).__name__}: its state would not continue the same "
+                "schedule (nothing was changed)"
+            )
     try:
         history = _history_from(state["history"])
         es = state["early_stopping"]

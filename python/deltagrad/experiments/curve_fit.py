@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import _report
+from .._files import atomic_savefig
 from .._report import ln, table
 from ..datasets import make_sinusoidal
 from ..metrics import rms_error
@@ -225,7 +226,7 @@ def plot_curve_fit(res: dict[str, Any], out: str) -> list[str] | None:
     def save(fig: Any, name: str) -> None:
         fig.tight_layout()
         path = os.path.join(out, name)
-        fig.savefig(path, dpi=110)
+        atomic_savefig(fig, path, dpi=110)
         plt.close(fig)
         paths.append(path)
 

@@ -22,7 +22,15 @@ import numpy as np
 
 from .. import _report, metrics
 from .._runtime import info
-from .train_mlp import LOSSES, TASKS, check_output_path, format_report, load_split
+from .train_mlp import (
+    LOSSES,
+    TASKS,
+    _hyperparameters_used,
+    _resumed_state,
+    check_output_path,
+    format_report,
+    load_split,
+)
 
 __all__ = [
     "IMAGE_SHAPES",
@@ -139,7 +147,9 @@ def plot_cnn(res: dict[str, Any], path: str) -> bool:
     ax_f.set_yticks([])
     fig.colorbar(im, ax=ax_f, fraction=0.046, pad=0.04)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    from .._files import atomic_savefig
+
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
     return True
 
@@ -227,10 +237,12 @@ def run_train_cnn(
         f"pixels divided by {PIXEL_MAX[dataset]:g} (to [0, 1])"
     )
     n_params = sum(int(p.data.size) for p in params)
+    done, group = _resumed_state(checkpoint, resume)
+    _, _, hyper = _hyperparameters_used(lr, weight_decay, group, checkpoint)
     echo(
         f"model: {model.describe()} ({n_params:,} parameters), loss {LOSSES[task]}, "
-        f"{optimizer} lr={lr:g} weight_decay={weight_decay:g}, batch {batch_size}, "
-        f"{epochs} epochs, backend {backend}"
+        f"{optimizer} {hyper}, batch {batch_size}, {epochs} epochs"
+        f"{f' (resuming after epoch {done})' if done else ''}, backend {backend}"
     )
 
     loss_fn = nn.CrossEntropyLoss()
@@ -250,6 +262,7 @@ def run_train_cnn(
         resume=resume,
     )
     seconds = time.perf_counter() - t0
+    run = len(history.epoch) - done  # the epochs trained in this process, not resumed ones
     pred = predict(model, X_te).argmax(axis=1)
     first = model.features[0].weight.numpy()
     res: dict[str, Any] = {
@@ -257,10 +270,15 @@ def run_train_cnn(
         "task": task,
         "model_kind": "cnn",
         "epochs": epochs,
+        "epochs_run": run,
+        "resumed_after": done,
+        # what the optimizer ran with: the checkpoint's values when resumed (torch semantics)
+        "lr": float(opt.param_groups[0]["lr"]),
+        "weight_decay": float(opt.param_groups[0]["weight_decay"]),
         "train_loss": list(history.history.get("loss", [])),
         "val_loss": list(history.history.get("val_loss", [])),
         "seconds": seconds,
-        "samples_per_s": epochs * len(y_tr) / seconds,
+        "samples_per_s": run * len(y_tr) / seconds,
         "backend": backend,
         "num_threads": facts["num_threads"],
         "n_test": len(y_te),

@@ -125,9 +125,16 @@ def format_report(res: dict[str, Any]) -> str:
     else:
         out.append(f"  E_RMS     {res['rms']:.3f}  (target std {res['target_std']:.3f})")
         out.append(f"  R^2       {res['r2']:.4f}")
+    done, run = res.get("resumed_after", 0), res.get("epochs_run", 0)
+    resumed = (
+        f"; {run} epoch{'' if run == 1 else 's'} run here, {done} from the checkpoint"
+        if done
+        else ""
+    )
     out.append(
         f"\ntraining: {res['seconds']:.2f} s, {res['samples_per_s']:,.0f} samples/s on "
-        f"{res['backend']} ({res['num_threads']} threads; wall time of fit, validation included)"
+        f"{res['backend']} ({res['num_threads']} threads; wall time of fit, validation "
+        f"included{resumed})"
     )
     return "\n".join(out)
 
@@ -171,6 +178,41 @@ def save_model(est: Any, path: str, dataset: str) -> str:
     return path
 
 
+def _resumed_state(checkpoint: str | None, resume: bool) -> tuple[int, dict[str, Any] | None]:
+    """(the epochs an existing checkpoint holds, its optimizer's first param group without
+    the parameters) when resuming from it, else (0, None). fit restores the optimizer's state
+    as saved (torch semantics: its lr and weight_decay win over the command line's), so the
+    report shows these. A file that cannot be read gives (0, None): fit then says why."""
+    if not resume or checkpoint is None or not os.path.exists(checkpoint):
+        return 0, None
+    from ..train import _read_checkpoint
+
+    try:
+        state = _read_checkpoint(checkpoint)
+        group = {k: v for k, v in state["optimizer"]["param_groups"][0].items() if k != "params"}
+        return int(state["epoch"]), group
+    except (ValueError, KeyError, TypeError, IndexError):
+        return 0, None
+
+
+def _hyperparameters_used(
+    lr: float, weight_decay: float, group: dict[str, Any] | None, checkpoint: str | None
+) -> tuple[float, float, str]:
+    """(lr, weight_decay, header text) of the optimizer as fit will run it: the checkpoint's
+    param group when resuming (the text then says so when they differ from the arguments)."""
+    used_lr, used_wd = float(lr), float(weight_decay)
+    if group is not None:
+        used_lr = float(group.get("lr", used_lr))
+        used_wd = float(group.get("weight_decay", used_wd))
+    text = f"lr={used_lr:g} weight_decay={used_wd:g}"
+    if (used_lr, used_wd) != (float(lr), float(weight_decay)):
+        text += (
+            f" (from the checkpoint {checkpoint}; the given lr={lr:g} "
+            f"weight_decay={weight_decay:g} are not used)"
+        )
+    return used_lr, used_wd, text
+
+
 def plot_learning_curves(res: dict[str, Any], path: str) -> bool:
     """Training and validation loss against the epoch to a PNG; False when matplotlib is
     missing."""
@@ -188,7 +230,9 @@ def plot_learning_curves(res: dict[str, Any], path: str) -> bool:
     ax.set_title(f"{res['dataset']}: MLP {'-'.join(map(str, res['sizes']))}, {res['optimizer']}")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    from .._files import atomic_savefig
+
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
     return True
 
@@ -255,10 +299,12 @@ def run_train(
         echo(
             "positive class = malignant (label 1; scikit-learn codes malignant as 0, flipped here)"
         )
+    done, group = _resumed_state(checkpoint, resume)
+    used_lr, used_wd, hyper = _hyperparameters_used(lr, weight_decay, group, checkpoint)
     echo(
         f"model: MLP {'-'.join(map(str, sizes))} (relu), loss {LOSSES[task]}, "
-        f"{optimizer} lr={lr:g} weight_decay={weight_decay:g}, batch {batch_size}, "
-        f"{epochs} epochs, backend {backend}"
+        f"{optimizer} {hyper}, batch {batch_size}, {epochs} epochs"
+        f"{f' (resuming after epoch {done})' if done else ''}, backend {backend}"
     )
 
     from .. import nn, optim, train  # noqa: F401 - loaded before the clock starts
@@ -267,14 +313,19 @@ def run_train(
     est.fit(X_tr, y_tr, validation_data=(X_va, y_va), checkpoint=checkpoint, resume=resume)
     seconds = time.perf_counter() - t0
     history = est.history_.history
+    run = len(est.history_.epoch) - done  # the epochs trained in this process, not resumed ones
     res: dict[str, Any] = {
         "dataset": dataset,
         "task": task,
         "epochs": epochs,
+        "epochs_run": run,
+        "resumed_after": done,
+        "lr": used_lr,
+        "weight_decay": used_wd,
         "train_loss": list(history.get("loss", [])),
         "val_loss": list(history.get("val_loss", [])),
         "seconds": seconds,
-        "samples_per_s": epochs * len(y_tr) / seconds,
+        "samples_per_s": run * len(y_tr) / seconds,
         "backend": backend,
         "num_threads": facts["num_threads"],
         "n_test": len(y_te),
