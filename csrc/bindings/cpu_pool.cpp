@@ -409,25 +409,38 @@ py::array adaptive_avg_pool2d(py::handle x_obj, py::handle output_size, py::hand
   return y;
 }
 
+// The adaptive passes' backward arguments: input_shape (N, C, H, W) and dy (N, C, oh, ow), any
+// output size, but a non-empty output needs a non-empty plane.
+struct AdaptiveGrad {
+  std::vector<int64_t> shape;
+  py::array dy;
+  int64_t oh, ow;
+};
+AdaptiveGrad adaptive_grad(py::handle dy_obj, py::handle input_shape) {
+  AdaptiveGrad a{shape4(input_shape, "input_shape"), require_input(dy_obj, "dy"), 0, 0};
+  require_4d(a.dy, "dy");
+  if (a.dy.shape(0) != a.shape[0] || a.dy.shape(1) != a.shape[1])
+    throw py::value_error("dy: expected shape (" + std::to_string(a.shape[0]) + ", " +
+                          std::to_string(a.shape[1]) + ", oh, ow), got " + shape_str(a.dy));
+  a.oh = a.dy.shape(2);
+  a.ow = a.dy.shape(3);
+  if ((a.shape[2] == 0 || a.shape[3] == 0) && a.oh * a.ow > 0)
+    throw py::value_error("input_shape: expected non-zero height and width");
+  return a;
+}
+
 py::array adaptive_avg_pool2d_backward(py::handle dy_obj, py::handle input_shape,
                                        py::handle out_obj) {
-  const std::vector<int64_t> shape = shape4(input_shape, "input_shape");
-  py::array dy = require_input(dy_obj, "dy");
-  require_4d(dy, "dy");
-  if (dy.shape(0) != shape[0] || dy.shape(1) != shape[1])
-    throw py::value_error("dy: expected shape (" + std::to_string(shape[0]) + ", " +
-                          std::to_string(shape[1]) + ", oh, ow), got " + shape_str(dy));
-  const int64_t oh = dy.shape(2), ow = dy.shape(3);
-  if ((shape[2] == 0 || shape[3] == 0) && oh * ow > 0)
-    throw py::value_error("input_shape: expected non-zero height and width");
-  const DType dt = dtype_of(dy, "dy");
-  py::array dx = float_out(out_obj, dt, shape, {&dy}, "out");
+  const AdaptiveGrad a = adaptive_grad(dy_obj, input_shape);
+  const DType dt = dtype_of(a.dy, "dy");
+  py::array dx = float_out(out_obj, dt, a.shape, {&a.dy}, "out");
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
-    const T* dyp = cptr<T>(dy);
+    const T* dyp = cptr<T>(a.dy);
     T* dxp = mptr<T>(dx);
+    const std::vector<int64_t>& sh = a.shape;
     py::gil_scoped_release nogil;
-    dg::adaptive_avg_pool2d_backward(dyp, dxp, shape[0] * shape[1], shape[2], shape[3], oh, ow);
+    dg::adaptive_avg_pool2d_backward(dyp, dxp, sh[0] * sh[1], sh[2], sh[3], a.oh, a.ow);
   });
   return dx;
 }
@@ -459,32 +472,24 @@ py::tuple adaptive_max_pool2d(py::handle x_obj, py::handle output_size, py::hand
 
 py::array adaptive_max_pool2d_backward(py::handle dy_obj, py::handle idx_obj,
                                        py::handle input_shape, py::handle out_obj) {
-  const std::vector<int64_t> shape = shape4(input_shape, "input_shape");
-  py::array dy = require_input(dy_obj, "dy");
-  require_4d(dy, "dy");
-  if (dy.shape(0) != shape[0] || dy.shape(1) != shape[1])
-    throw py::value_error("dy: expected shape (" + std::to_string(shape[0]) + ", " +
-                          std::to_string(shape[1]) + ", oh, ow), got " + shape_str(dy));
-  const int64_t oh = dy.shape(2), ow = dy.shape(3);
-  if ((shape[2] == 0 || shape[3] == 0) && oh * ow > 0)
-    throw py::value_error("input_shape: expected non-zero height and width");
+  const AdaptiveGrad a = adaptive_grad(dy_obj, input_shape);
   py::array idx = require_array(idx_obj, "indices");
   if (!idx.dtype().equal(py::dtype::of<int64_t>()))
     throw py::type_error("indices: expected dtype int64, got " + dtype_str(idx));
   require_contiguous(idx, "indices");
   require_aligned(idx, "indices");
-  require_shape(idx, shape_of(dy), "indices");
-  const DType dt = dtype_of(dy, "dy");
-  py::array dx = float_out(out_obj, dt, shape, {&dy, &idx}, "out");
+  require_shape(idx, shape_of(a.dy), "indices");
+  const DType dt = dtype_of(a.dy, "dy");
+  py::array dx = float_out(out_obj, dt, a.shape, {&a.dy, &idx}, "out");
   int64_t bad = 0;
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
-    const T* dyp = cptr<T>(dy);
+    const T* dyp = cptr<T>(a.dy);
     const int64_t* ip = static_cast<const int64_t*>(idx.data());
     T* dxp = mptr<T>(dx);
+    const std::vector<int64_t>& sh = a.shape;
     py::gil_scoped_release nogil;
-    bad = dg::adaptive_max_pool2d_backward(dyp, ip, dxp, shape[0] * shape[1], shape[2], shape[3],
-                                           oh, ow);
+    bad = dg::adaptive_max_pool2d_backward(dyp, ip, dxp, sh[0] * sh[1], sh[2], sh[3], a.oh, a.ow);
   });
   if (bad)
     throw py::value_error("indices: " + std::to_string(bad) +

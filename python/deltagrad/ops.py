@@ -541,6 +541,20 @@ def _pool_out(out: Any, unbatched: bool) -> Any:
     return out[None] if unbatched and out is not None else out
 
 
+def _pool_backward_args(
+    dy: Any, saved: Any, input_shape: Any, op: str, name: str
+) -> tuple[Any, Any, tuple[int, ...], bool]:
+    """A pooling backward's dy (4-D), what its forward saved (indices or codes; a copy of a
+    view, 4-D where the input came unbatched), input_shape (4 sizes) and whether unbatched."""
+    dy4, _ = _pool_input(dy, op, "dy")
+    _cpu_only(op, saved)
+    shape, unbatched = _pool_shape(input_shape, op)
+    sv = dense(saved, op, name)  # a view copied (a 0-d array stays 0-d), never huge
+    if unbatched and sv.ndim == 3:
+        sv = sv[None]
+    return dy4, sv, shape, unbatched
+
+
 def _pool_shape(shape: Any, op: str) -> tuple[tuple[int, ...], bool]:
     shape = shape_arg(shape, op)
     if len(shape) == 3:
@@ -598,12 +612,7 @@ def max_pool2d_backward(
 ) -> Any:
     """dx (of input_shape) of max_pool2d: each dy added at its index (into out if given)."""
     op = "max_pool2d_backward"
-    dy4, _ = _pool_input(dy, op, "dy")
-    _cpu_only(op, indices)
-    shape, unbatched = _pool_shape(input_shape, op)
-    idx = dense(indices, op, "indices")  # a view copied (a 0-d array stays 0-d), never huge
-    if unbatched and idx.ndim == 3:
-        idx = idx[None]
+    dy4, idx, shape, unbatched = _pool_backward_args(dy, indices, input_shape, op, "indices")
     dx = _pool_cpu.max_pool2d_backward(
         dy4,
         idx,
@@ -665,12 +674,7 @@ def max_pool2d_train_backward(
     """dx (of input_shape) of max_pool2d_train from the `saved` it returned (into out if
     given): dy at each window's maximum, zeros elsewhere."""
     op = "max_pool2d_train_backward"
-    dy4, _ = _pool_input(dy, op, "dy")
-    _cpu_only(op, saved)
-    shape, unbatched = _pool_shape(input_shape, op)
-    sv = dense(saved, op, "saved")
-    if unbatched and sv.ndim == 3:
-        sv = sv[None]
+    dy4, sv, shape, unbatched = _pool_backward_args(dy, saved, input_shape, op, "saved")
     dx = _pool_cpu.max_pool2d_train_backward(
         dy4,
         sv,
@@ -783,12 +787,7 @@ def adaptive_max_pool2d_backward(
     """dx (of input_shape) of adaptive_max_pool2d: dy summed at the indices it returned, zeros
     elsewhere (an index outside its window: ValueError); the output size is dy's."""
     op = "adaptive_max_pool2d_backward"
-    dy4, _ = _pool_input(dy, op, "dy")
-    _cpu_only(op, indices)
-    shape, unbatched = _pool_shape(input_shape, op)
-    ix = dense(indices, op, "indices")
-    if unbatched and ix.ndim == 3:
-        ix = ix[None]
+    dy4, ix, shape, unbatched = _pool_backward_args(dy, indices, input_shape, op, "indices")
     dx = _pool_cpu.adaptive_max_pool2d_backward(dy4, ix, shape, out=_pool_out(out, unbatched))
     return dx[0] if unbatched else dx
 
