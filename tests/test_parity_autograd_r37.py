@@ -4,12 +4,13 @@ dg.autograd.detect_anomaly / set_detect_anomaly: the NaN check in backward, the 
 stack shown when a backward fails, the mode's flags and their restoration.
 
 Op names differ by design (deltagrad's "mul", torch's "MulBackward0"): messages are compared
-with the name put in. Inputs that need no gradient are not recorded in deltagrad's graph, so
-next_functions leaves them out where torch lists (None, 0): compared as such."""
+with the name put in. An input that needs no gradient is no graph edge, but next_functions
+lists it as (None, 0) in the op's input order, as torch does."""
 
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -44,15 +45,25 @@ def _pair(a, requires_grad=True):
 
 
 def _kinds(fn):
-    """next_functions as kinds: "acc" (AccumulateGrad), "node", or None; torch's (None, 0)
-    entries are dropped (deltagrad does not record inputs that need no gradient)."""
+    """next_functions as kinds, one per input: "acc" (AccumulateGrad), "node", or None (an
+    input that needs no gradient, torch's (None, 0))."""
     out = []
     for node, idx in fn.next_functions:
         assert idx == 0
         if node is None:
-            continue
-        out.append("acc" if node.name() == "torch::autograd::AccumulateGrad" else "node")
+            out.append(None)
+        else:
+            out.append("acc" if node.name() == "torch::autograd::AccumulateGrad" else "node")
     return out
+
+
+def _input(lib, a, kind):
+    """a as an input of `kind`: "leaf" (requires grad), "node" (an op's output), "const" (a
+    leaf without requires_grad), "detached" (a detached op output)."""
+    t = lib.tensor(a, requires_grad=kind != "const")
+    if kind in ("node", "detached"):
+        t = t * 1.0
+    return t.detach() if kind == "detached" else t
 
 
 # ---- next_functions -----------------------------------------------------------------------
@@ -77,9 +88,149 @@ def test_next_functions_kinds_match_torch(op, b_grad):
     yd, yt = _pair(b, b_grad)
     od, ot = op(xd, yd), op(xt, yt)
     assert _kinds(od.grad_fn) == _kinds(ot.grad_fn)
-    assert len(ot.grad_fn.next_functions) == 2
-    n_none = sum(n is None for n, _ in ot.grad_fn.next_functions)
-    assert len(od.grad_fn.next_functions) == 2 - n_none
+    assert len(od.grad_fn.next_functions) == len(ot.grad_fn.next_functions) == 2
+
+
+KINDS = ["leaf", "node", "const", "detached"]
+OPS3 = {
+    "add": lambda m, a, b, c: a + b,
+    "mul": lambda m, a, b, c: a * b,
+    "matmul": lambda m, a, b, c: a @ b,
+    "sub": lambda m, a, b, c: a - b,
+    "div": lambda m, a, b, c: a / b,
+    "maximum": lambda m, a, b, c: m.maximum(a, b),
+    "where": lambda m, a, b, c: m.where(c > 0, a, b),
+    "where_scalar": lambda m, a, b, c: m.where(c > 0, a, 0.0),
+    "cat": lambda m, a, b, c: m.cat([a, b, c]),
+    "scalar_mul": lambda m, a, b, c: a * 2.0,
+    "scalar_add": lambda m, a, b, c: a + 1,
+}
+
+
+@pytest.mark.parametrize("op", list(OPS3.values()), ids=list(OPS3))
+@pytest.mark.parametrize("ka", ["leaf", "node"])
+@pytest.mark.parametrize("kb", KINDS)
+@pytest.mark.parametrize("kc", ["leaf", "const"])
+def test_next_functions_none_entries_in_input_order_match_torch(op, ka, kb, kc):
+    """(None, 0) for a constant, a detached tensor or a leaf without requires_grad, at its
+    place among the inputs; the inputs that require grad keep their nodes."""
+    a, b, c = (rng.standard_normal((3, 3)) + 5 for _ in range(3))
+    od = op(dg, _input(dg, a, ka), _input(dg, b, kb), _input(dg, c, kc))
+    ot = op(torch, _input(torch, a, ka), _input(torch, b, kb), _input(torch, c, kc))
+    assert _kinds(od.grad_fn) == _kinds(ot.grad_fn)  # (node or None, 0) each
+
+
+def test_next_functions_none_entry_is_exactly_none_0_and_positions_match():
+    xd, xt = _pair(rng.standard_normal(4))
+    for lib, x in ((dg, xd), (torch, xt)):
+        c = lib.tensor(rng.standard_normal(4))
+        y = lib.cat([c, x, c.detach(), x * 2.0])
+        nf = y.grad_fn.next_functions
+        assert nf[0] == (None, 0) and nf[2] == (None, 0)
+        assert nf[1][0].variable is x and nf[3][0].name() != "torch::autograd::AccumulateGrad"
+
+
+def test_grad_mask_is_kept_only_when_an_input_was_dropped():
+    """The common case (every input requires grad) stores nothing more: the slot is None."""
+    x, _ = _pair(rng.standard_normal(3))
+    w, _ = _pair(rng.standard_normal(3))
+    assert (x * w)._grad_mask is None and (x * 2.0)._grad_mask == (True, False)
+    assert (x - 2.0)._grad_mask == (True, False) and (2.0 - x)._grad_mask is None  # torch's
+    c = dg.tensor(rng.standard_normal(3))
+    assert dg.cat([x, c, w])._grad_mask == (True, False, True)
+    assert dg.cat([x, w, x])._grad_mask is None
+    with dg.no_grad():
+        assert (x * 2.0)._grad_mask is None
+    assert dg.tensor([1.0])._grad_mask is None and (dg.tensor([1.0]) * 2)._grad_mask is None
+
+
+def test_next_functions_records_the_inputs_as_they_were():
+    """A constant that requires grad later stays (None, 0) in a graph built before (torch
+    too: the edge is made by the op)."""
+    xd, xt = _pair(rng.standard_normal(3))
+    for lib, x in ((dg, xd), (torch, xt)):
+        c = lib.tensor(rng.standard_normal(3))
+        y = x * c
+        c.requires_grad_(True)
+        assert y.grad_fn.next_functions[1] == (None, 0)
+        assert y.grad_fn.next_functions[0][0].variable is x
+
+
+def test_reflected_scalar_ops_have_one_input():
+    """2 - x and 2 ** x: torch's RsubBackward1 / PowBackward2 have x alone (no (None, 0) for
+    the number); so do ours."""
+    xd, xt = _pair(rng.standard_normal(3))
+    for op in (lambda x: 2 - x, lambda x: 2**x):
+        assert _kinds(op(xd).grad_fn) == _kinds(op(xt).grad_fn) == ["acc"]
+
+
+def test_anomaly_error_survives_warnings_as_errors():
+    """The backward's error propagates even where the anomaly warning is an error (torch's
+    warning never replaces it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cm = dg.autograd.detect_anomaly()
+    x = dg.tensor([-1.0], dtype=dg.float64, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(RuntimeError, match="returned nan values"), cm:
+            x.sqrt().sum().backward()
+    assert not dg.is_anomaly_enabled()
+
+
+def test_anomaly_nan_index_counts_every_input_as_torch():
+    """c / x with a constant c: the NaN gradient is the op's second input's (torch: 1th)."""
+    msgs = []
+    for lib in (dg, torch):
+        c = lib.tensor([0.0], dtype=lib.float64)
+        x = lib.tensor([0.0], dtype=lib.float64, requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with lib.autograd.detect_anomaly(), pytest.raises(RuntimeError) as e:
+                (c / x).sum().backward()
+        msgs.append(str(e.value))
+    assert "in its 1th output" in msgs[0] and "in its 1th output" in msgs[1]
+
+
+def test_traced_make_survives_the_mode_turned_off():
+    """A thread that resolved Tensor._make while the mode was on may call it after another
+    thread turned the mode off: it still makes the tensor."""
+    from deltagrad import _engine
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with dg.autograd.detect_anomaly():
+            traced = dg.Tensor._make
+    x = dg.tensor([1.0, 2.0], requires_grad=True)
+    y = traced(x.data * 2, (x,), lambda g: x._accumulate(2 * g), "mul")
+    assert traced is _engine._traced_make and np.array_equal(y.data, [2.0, 4.0])
+
+
+def test_prehook_on_a_multi_output_function_node_is_refused():
+    class Two(dg.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2, a * 3
+
+        @staticmethod
+        def backward(ctx, g1, g2):
+            return g1 * 2 + g2 * 3
+
+    a = dg.tensor([1.0], requires_grad=True)
+    o1, _ = Two.apply(a)
+    hidden = o1.grad_fn.next_functions[0][0]
+    with pytest.raises(NotImplementedError, match="multi-output"):
+        hidden.register_prehook(lambda g: None)
+
+
+def test_next_functions_with_a_constant_input_after_backward_is_empty():
+    x, _ = _pair(rng.standard_normal(3))
+    y = (x * dg.tensor(rng.standard_normal(3))).sum()
+    z = x * dg.tensor(rng.standard_normal(3))
+    y.backward()
+    assert len(z.grad_fn.next_functions) == 2  # another graph: untouched
+    z.sum().backward()
+    assert z.grad_fn.next_functions == ()
 
 
 def test_next_functions_walk_the_graph_to_the_leaves():
@@ -99,18 +250,16 @@ def test_next_functions_walk_the_graph_to_the_leaves():
         assert ax == acc_x  # one node per leaf (torch: the same object; here equal views)
 
 
-def test_next_functions_detached_and_constant_inputs_are_left_out():
+def test_next_functions_detached_and_constant_inputs_are_none():
     xd, xt = _pair(rng.standard_normal(3))
     for x in (xd, xt):
         y = x * 2.0 + x.detach()
         nf = y.grad_fn.next_functions
-        kept = [(n, i) for n, i in nf if n is not None]
-        assert len(kept) == 1 and kept[0][0].name() != "torch::autograd::AccumulateGrad"
-        mul = kept[0][0]
-        assert [n.variable for n, _ in mul.next_functions if n is not None] == [x]
-    assert len((xd * 2.0 + xd.detach()).grad_fn.next_functions) == 1
-    assert len((xt * 2.0 + xt.detach()).grad_fn.next_functions) == 2  # torch: (None, 0) too
-    assert (xt * 2.0 + xt.detach()).grad_fn.next_functions[1] == (None, 0)
+        assert len(nf) == 2 and nf[1] == (None, 0)
+        mul = nf[0][0]
+        assert mul.name() != "torch::autograd::AccumulateGrad"
+        assert mul.next_functions[1] == (None, 0)  # the 2.0, wrapped as a tensor (torch too)
+        assert mul.next_functions[0][0].variable is x
 
 
 def test_leaf_and_no_grad_results_have_no_grad_fn():
@@ -244,6 +393,42 @@ def test_anomaly_flags_default_and_set():
         assert (is_on(), is_nan()) == (True, False), lib
         setter(False)
         assert (is_on(), is_nan()) == (False, True), lib
+
+
+ANOMALY_FLAGS = ["is_anomaly_enabled", "is_anomaly_check_nan_enabled", "set_anomaly_enabled"]
+
+
+@pytest.mark.parametrize("name", ANOMALY_FLAGS)
+def test_anomaly_flags_at_the_top_level_as_torch(name):
+    """torch.is_anomaly_enabled & co. are top-level names too: dg's are dg.autograd's."""
+    assert hasattr(torch, name)
+    assert getattr(dg, name) is getattr(dg.autograd, name)
+    assert name in dg.__all__ and name in dir(dg)
+
+
+def test_top_level_anomaly_flags_behave_as_torchs():
+    for lib in (dg, torch):
+        assert (lib.is_anomaly_enabled(), lib.is_anomaly_check_nan_enabled()) == (False, True)
+        lib.set_anomaly_enabled(True, check_nan=False)
+        assert (lib.is_anomaly_enabled(), lib.is_anomaly_check_nan_enabled()) == (True, False)
+        assert lib.autograd.is_anomaly_enabled() if lib is dg else torch.is_anomaly_enabled()
+        lib.set_anomaly_enabled(enabled=False)
+        assert (lib.is_anomaly_enabled(), lib.is_anomaly_check_nan_enabled()) == (False, True)
+        for bad in ((1,), ("on",), (True, 0)):
+            with pytest.raises(TypeError):
+                lib.set_anomaly_enabled(*bad)
+        with pytest.raises(TypeError, match="enabled"):
+            lib.set_anomaly_enabled()
+        assert not lib.is_anomaly_enabled()
+    with pytest.raises(TypeError, match="set_anomaly_enabled: enabled: expected a bool"):
+        dg.set_anomaly_enabled(1)
+    x = dg.tensor([-1.0], requires_grad=True)
+    dg.set_anomaly_enabled(True)  # the top-level switch turns the engine's check on
+    with (
+        pytest.raises(RuntimeError, match="Function 'sqrt' returned nan values"),
+        pytest.warns(UserWarning, match="Traceback of forward call"),
+    ):
+        x.sqrt().sum().backward()
 
 
 @pytest.mark.parametrize("lib", ["dg", "torch"])
@@ -412,8 +597,8 @@ def test_nan_through_autograd_grad_and_linear():
         w.grad = np.zeros((4, 3))  # a kept .grad: linear's dW would accumulate into it
         out = F.linear(xn, w)
         with pytest.warns(UserWarning, match="Error detected in"):
-            with pytest.raises(RuntimeError, match="returned nan values in its 0th output"):
-                out.sum().backward()
+            with pytest.raises(RuntimeError, match="returned nan values in its 1th output"):
+                out.sum().backward()  # (the weight: linear's second input, as torch counts)
     assert w.grad.tolist() == np.zeros((4, 3)).tolist()  # the error came before accumulation
 
 

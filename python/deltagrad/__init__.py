@@ -41,6 +41,15 @@ from .tensor import (  # noqa: E402
     tensor,
 )
 
+# isort: split
+# torch's top-level anomaly-mode flags (torch.is_anomaly_enabled, ...): dg.autograd's (a module
+# `import deltagrad` loads anyway, so this costs nothing).
+from .autograd import (  # noqa: E402
+    is_anomaly_check_nan_enabled,
+    is_anomaly_enabled,
+    set_anomaly_enabled,
+)
+
 # Submodules imported on first use, so `import deltagrad` stays fast and a layer is only
 # loaded when something asks for it.
 _LAZY_MODULES = (
@@ -76,6 +85,9 @@ __all__ = [
     "inference_mode",
     "is_grad_enabled",
     "set_grad_enabled",
+    "is_anomaly_enabled",
+    "is_anomaly_check_nan_enabled",
+    "set_anomaly_enabled",
     "gradcheck",
     "GradcheckError",
     "save",

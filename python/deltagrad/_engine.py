@@ -616,6 +616,21 @@ anomaly_enabled = False
 anomaly_check_nan = True
 _nan_check = False
 
+# id -> weakref of the hidden nodes of multi-output autograd.Functions (their gradient is a
+# list of slots); by id, as Tensor's == is elementwise
+_multi_output: dict[int, Any] = {}
+
+
+def mark_multi_output(node: Any) -> None:
+    k = id(node)
+    _multi_output[k] = weakref.ref(node)
+    weakref.finalize(node, _multi_output.pop, k, None).atexit = False
+
+
+def is_multi_output(node: Any) -> bool:
+    r = _multi_output.get(id(node))
+    return r is not None and r() is node
+
 # id(node) -> its metadata dict (torch's Node.metadata), made on first use; a finalizer drops
 # the entry when the node dies. Anomaly mode keeps the forward's stack there ("traceback_").
 _metadata: dict[int, dict[str, Any]] = {}
@@ -633,8 +648,11 @@ def node_metadata(t: Any) -> dict[str, Any]:
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_anomaly_lock = threading.Lock()  # two threads switching the mode swap Tensor._make once
-_plain_make: Any = None  # Tensor._make (a staticmethod) while anomaly mode swapped it out
+_anomaly_lock = threading.Lock()  # the mode's flags and the _make swap change together
+# Tensor._make (a staticmethod), kept from the first swap on and never reset: a thread that
+# resolved Tensor._make to _traced_make before another thread swapped it back still finds it
+_plain_make: Any = None
+_make_swapped = False
 
 
 def _traced_make(data: Any, parents: Any, backward: Any, op: str, saves: Any = None) -> Any:
@@ -653,17 +671,19 @@ def _traced_make(data: Any, parents: Any, backward: Any, op: str, saves: Any = N
 
 def set_anomaly(enabled: bool, check_nan: bool) -> None:
     """Turn anomaly mode on or off (torch.set_anomaly_enabled); the caller checked the types."""
-    global anomaly_enabled, anomaly_check_nan, _nan_check, _plain_make
-    anomaly_enabled = enabled
-    anomaly_check_nan = check_nan
-    _nan_check = enabled and check_nan
+    global anomaly_enabled, anomaly_check_nan, _nan_check, _plain_make, _make_swapped
     with _anomaly_lock:
-        if enabled and _plain_make is None:
+        anomaly_enabled = enabled
+        anomaly_check_nan = check_nan
+        _nan_check = enabled and check_nan
+        if _plain_make is None:
             _plain_make = Tensor.__dict__["_make"]
+        if enabled and not _make_swapped:
             Tensor._make = staticmethod(_traced_make)
-        elif not enabled and _plain_make is not None:
+            _make_swapped = True
+        elif not enabled and _make_swapped:
             Tensor._make = _plain_make
-            _plain_make = None
+            _make_swapped = False
 
 
 def _has_nan(a: Any) -> bool:
@@ -677,7 +697,9 @@ def _check_nan(node: Any, leaf_grads: dict[int, tuple[Any, Any]]) -> None:
     An input's gradient is checked as summed so far; an earlier consumer's NaN would have
     been caught at that consumer, so a NaN found now came from this node (or from its
     finite part summed with another's: inf + -inf)."""
-    for i, p in enumerate(node._prev):
+    mask = node._grad_mask  # the inputs' positions (torch counts every input of the op)
+    where = range(len(node._prev)) if mask is None else [j for j, m in enumerate(mask) if m]
+    for i, p in zip(where, node._prev):
         if p._backward is None:
             entry = leaf_grads.get(id(p))
             g = None if entry is None else entry[1]
@@ -708,4 +730,7 @@ def _anomaly_report(node: Any) -> None:
             f"Error detected in {node._op}. Traceback of forward call that caused the "
             "error:\n" + "".join(trace)
         )
-    warnings.warn(msg, UserWarning, stacklevel=4)
+    try:  # the backward's own error must propagate, even where warnings are errors
+        warnings.warn(msg, UserWarning, stacklevel=4)
+    except Warning:
+        pass

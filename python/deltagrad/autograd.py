@@ -283,6 +283,7 @@ class Function(metaclass=_FunctionMeta):
         # node, whose backward runs once, after every output's (the topological order
         # guarantees it). The hidden node collects that list of slots as its gradient (_g).
         node = Tensor._make(np.zeros(()), parents, run_backward, name, saves=tuple(saves))
+        _engine.mark_multi_output(node)
         wrapped = []
         for k, a in enumerate(arrays):
 

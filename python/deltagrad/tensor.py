@@ -53,6 +53,7 @@ from . import _engine  # noqa: E402
 from ._engine import _state as _autograd_state  # noqa: E402
 
 _NDARRAY = np.ndarray  # the fast test (_make, _accumulate) that a result is already an array
+_KEEP_FIRST, _KEEP_SECOND = (True, False), (False, True)  # _make's shared _grad_mask values
 
 # ---- numpy's floating-point warnings off, as torch ------------------------------------------
 # torch returns inf / nan silently (exp(800), log(0), 0 / 0, sqrt(-1), float32 overflow) where
@@ -387,6 +388,7 @@ class Tensor:
         "requires_grad",
         "_backward",
         "_prev",
+        "_grad_mask",  # None, or per input of the op whether it required grad (some did not)
         "_op",
         "_version",
         "_saved",
@@ -433,6 +435,7 @@ class Tensor:
         self.requires_grad = False
         self._backward: Callable[[Any], None] | None = None
         self._prev: tuple[Tensor, ...] = ()
+        self._grad_mask: tuple[bool, ...] | None = None
         self._op = ""
         self._version = [0]  # a box: detach() shares it, as it shares the data
         self._saved: tuple[tuple[Tensor | None, int, Any], ...] = ()
@@ -485,7 +488,19 @@ class Tensor:
             parents = ()
         if parents:
             out.requires_grad = True
-            out._prev = tuple([p for p in parents if p.requires_grad])
+            prev = tuple([p for p in parents if p.requires_grad])
+            out._prev = prev
+            # only the inputs that require grad are graph edges; which ones were left out is
+            # kept for grad_fn.next_functions ((None, 0) there, as torch), as flags and not as
+            # the tensors (which the graph would then keep alive), and only when some were.
+            # A binary op with one constant (x * 2.0, x - y.detach()) takes a shared tuple.
+            n, k = len(parents), len(prev)
+            if k == n:
+                out._grad_mask = None
+            elif n == 2:
+                out._grad_mask = _KEEP_FIRST if prev[0] is parents[0] else _KEEP_SECOND
+            else:
+                out._grad_mask = tuple([p.requires_grad for p in parents])
             out._backward = backward
             # (tensor, its version, its array): backward raises if either changed. The output
             # is saved as None (not as itself: no reference cycle); its version is 0.
@@ -498,6 +513,7 @@ class Tensor:
         else:
             out.requires_grad = False
             out._prev = ()
+            out._grad_mask = None
             out._backward = None
             out._saved = ()
         return out
@@ -1193,7 +1209,7 @@ class Tensor:
 
     @_fp_silent
     def __rsub__(self, other: Any) -> Tensor:
-        return self._lift(other, "sub") - self
+        return _scalar_first(self._lift(other, "sub") - self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
         return self * other
@@ -1214,7 +1230,7 @@ class Tensor:
 
     @_fp_silent
     def __rpow__(self, other: Any) -> Tensor:
-        return self._lift(other, "pow") ** self
+        return _scalar_first(self._lift(other, "pow") ** self, other)
 
     def __matmul__(self, other: Any) -> Tensor:
         """torch.matmul: 1-D @ 1-D is the dot product, a 1-D operand is a row (left) or a
@@ -4065,12 +4081,17 @@ class _GradFn:
 
     @property
     def next_functions(self) -> tuple[tuple[_GradFn | None, int], ...]:
-        """(node, 0) per input of the op that requires grad, in the op's order: its grad_fn,
-        or an AccumulateGrad node for a leaf. Inputs that need no gradient are not recorded
-        in the graph, so they are left out (torch lists them as (None, 0)); the index is 0
-        (each output of a multi-output op is its own node here). () once backward freed the
-        graph (torch keeps the edges)."""
-        return tuple([(_next_node(p), 0) for p in self._t._prev])
+        """One (node, 0) per tensor input of the op, in the op's order, as torch: the input's
+        grad_fn, an AccumulateGrad node for a leaf that requires grad, or None for an input
+        that needed no gradient (a constant, a detached tensor); the index is 0 (each output
+        of a multi-output op is its own node here). () once backward freed the graph (torch
+        keeps the edges)."""
+        t = self._t
+        prev, mask = t._prev, t._grad_mask
+        if mask is None or not prev:  # every input required grad, or the graph was freed
+            return tuple([(_next_node(p), 0) for p in prev])
+        it = iter(prev)
+        return tuple([(_next_node(next(it)), 0) if m else (None, 0) for m in mask])
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -4084,6 +4105,12 @@ class _GradFn:
         with the tensor's register_hook hooks, in the order registered (torch: those first)."""
         if not callable(fn):
             raise TypeError(f"register_prehook: fn: expected a callable, got {type(fn).__name__}")
+        if _engine.is_multi_output(self._t):
+            raise NotImplementedError(
+                f"register_prehook: the node of the multi-output autograd.Function "
+                f"'{self._t._op}' gathers one gradient per output, which a prehook cannot "
+                "see or replace here; register a hook on the outputs (Tensor.register_hook)"
+            )
         return _engine.add_hook(self._t, functools.partial(_run_prehook, fn), post=False)
 
     def register_hook(self, fn: Callable[..., Any]) -> Any:
@@ -4129,6 +4156,14 @@ def _next_node(p: Tensor) -> _GradFn | None:
     if p._backward is not None:
         return _GradFn(p)
     return _AccumulateGrad(p) if p.requires_grad else None
+
+
+def _scalar_first(out: Tensor, other: Any) -> Tensor:
+    """2 - x, 2 ** x: torch's node has x as its one input (RsubBackward1, PowBackward2), not
+    the lifted number too, so grad_fn.next_functions lists no (None, 0) for it."""
+    if not isinstance(other, Tensor):
+        out._grad_mask = None
+    return out
 
 
 def _run_prehook(fn: Callable[[tuple[Tensor, ...]], Any], grad: Tensor) -> Any:

@@ -158,6 +158,7 @@ _PROBA_LOSSES = frozenset(
         "smoothl1loss",
         "smooth_l1_loss",
         "sumofsquaresloss",
+        "sum_of_squares",
         "gaussiannllloss",
         "gaussian_nll_loss",
     }
@@ -802,6 +803,7 @@ def fit(
                         **fingerprint,
                         "model": model.state_dict(),
                         "optimizer": optimizer.state_dict(),
+                        "optimizer_class": type(optimizer).__name__,
                         "scheduler": None if scheduler is None else scheduler.state_dict(),
                         "scheduler_class": None if scheduler is None else type(scheduler).__name__,
                         "history": _history_state(history),
@@ -907,6 +909,15 @@ def _restore(
                 "(nothing was changed)"
             )
     _check_model_state(path, model, state["model"])
+    saved_opt = state.get("optimizer_class")  # absent from older checkpoints: unchecked
+    if saved_opt is not None and saved_opt != type(optimizer).__name__:
+        # Adam and AdamW (or Adam and RAdam) share their state keys: the load would succeed
+        # and silently continue another algorithm
+        raise ValueError(
+            f"fit: checkpoint {path!r} was written with a {saved_opt} optimizer, this call "
+            f"has a {type(optimizer).__name__}: its state would not continue the same run "
+            "(nothing was changed)"
+        )
     if (scheduler is None) != (state.get("scheduler") is None):
         raise ValueError(
             f"fit: checkpoint {path!r} was written "
