@@ -50,6 +50,10 @@ from .autograd import (  # noqa: E402
     set_anomaly_enabled,
 )
 
+# isort: split
+# torch's top-level linear algebra (torch.det, torch.logdet, ...): dg.linalg's.
+from ._linalg_more import det, inverse, logdet, pinverse, slogdet  # noqa: E402
+
 # Submodules imported on first use, so `import deltagrad` stays fast and a layer is only
 # loaded when something asks for it.
 _LAZY_MODULES = (
@@ -94,6 +98,11 @@ __all__ = [
     "load",
     "matmul",
     "bmm",
+    "det",
+    "logdet",
+    "slogdet",
+    "inverse",
+    "pinverse",
     *_LAZY_MODULES,
 ]
 # `from deltagrad import *` leaves the caller's builtins alone: dg.float, dg.sum, dg.max, ...

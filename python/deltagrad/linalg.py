@@ -116,3 +116,45 @@ def householder_product(input: Any, tau: Any) -> Tensor:  # noqa: A002  (torch's
         rest = cat([-(t * w), q - (low * t).matmul(w)], dim=-2)
         q = cat([first, rest], dim=-1)
     return q
+
+
+# decompositions, solvers and norms (torch.linalg's), with gradients: deltagrad._linalg_more
+from ._linalg_more import (  # noqa: E402
+    LinAlgError,
+    cholesky,
+    det,
+    eigh,
+    eigvalsh,
+    inv,
+    lstsq,
+    matrix_norm,
+    matrix_rank,
+    norm,
+    pinv,
+    qr,
+    slogdet,
+    solve,
+    svd,
+    svdvals,
+    vector_norm,
+)
+
+__all__ += [
+    "LinAlgError",
+    "det",
+    "slogdet",
+    "inv",
+    "solve",
+    "cholesky",
+    "qr",
+    "eigh",
+    "eigvalsh",
+    "svd",
+    "svdvals",
+    "vector_norm",
+    "matrix_norm",
+    "norm",
+    "pinv",
+    "matrix_rank",
+    "lstsq",
+]

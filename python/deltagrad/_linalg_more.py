@@ -1,0 +1,919 @@
+"""dg.linalg's decompositions, solvers and norms with torch.linalg's names and semantics.
+
+Forwards run numpy.linalg / cupy.linalg (the array module of the input) on batches
+(..., m, n) of float32 / float64 matrices; each decomposition is a dg.autograd.Function whose
+backward is torch's formula (FunctionsManual.cpp): det (adjugate, through the SVD, so singular
+matrices get the right gradient too), inv, solve, cholesky (Murray), qr, eigh, svd, pinv. The
+norms are built from differentiable Tensor ops (and svdvals) and get their gradients for free.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any
+
+import numpy as np
+
+from .autograd import Function
+from .tensor import _FLOAT_DTYPES, Tensor, _ShapeError, get_array_module
+
+__all__ = [
+    "LinAlgError",
+    "det",
+    "slogdet",
+    "logdet",
+    "inv",
+    "solve",
+    "cholesky",
+    "qr",
+    "eigh",
+    "eigvalsh",
+    "svd",
+    "svdvals",
+    "vector_norm",
+    "matrix_norm",
+    "norm",
+    "pinv",
+    "matrix_rank",
+    "lstsq",
+]
+
+
+class LinAlgError(RuntimeError):
+    """torch.linalg.LinAlgError: a singular matrix to invert or solve with, a Cholesky
+    factorization of a matrix that is not positive-definite. A RuntimeError, as torch's."""
+
+
+# the result types, named and with the fields torch.return_types gives them
+SlogdetResult = namedtuple("linalg_slogdet", ["sign", "logabsdet"])
+QRResult = namedtuple("linalg_qr", ["Q", "R"])
+EighResult = namedtuple("linalg_eigh", ["eigenvalues", "eigenvectors"])
+SVDResult = namedtuple("linalg_svd", ["U", "S", "Vh"])
+LstsqResult = namedtuple("linalg_lstsq", ["solution", "residuals", "rank", "singular_values"])
+
+
+# ---- argument checks ------------------------------------------------------------------------
+
+
+def _tensor(x: Any, op: str, name: str) -> Tensor:
+    if not isinstance(x, Tensor):
+        got = "None" if x is None else type(x).__name__
+        raise TypeError(f"{op}: {name}: expected a Tensor, got {got}")
+    return x
+
+
+def _matrix(x: Any, op: str, name: str = "A", square: bool = False) -> Tensor:
+    """x checked as a float32 / float64 batch of (square) matrices, with torch's errors."""
+    x = _tensor(x, op, name)
+    if x.dtype not in _FLOAT_DTYPES:
+        raise RuntimeError(
+            f"{op}: Expected a floating point tensor as input ({name}). Got {x.dtype}"
+        )
+    if x.ndim < 2:
+        raise _ShapeError(f"{op}: The input tensor {name} must have at least 2 dimensions.")
+    if square and x.shape[-1] != x.shape[-2]:
+        raise _ShapeError(
+            f"{op}: {name} must be batches of square matrices, but they are "
+            f"{x.shape[-2]} by {x.shape[-1]} matrices"
+        )
+    return x
+
+
+def _mT(a: Any) -> Any:
+    return a.swapaxes(-1, -2)
+
+
+def _sum_to(g: Any, shape: tuple[int, ...]) -> Any:
+    """g summed over the dimensions that broadcasting added to (or expanded in) shape."""
+    lead = g.ndim - len(shape)
+    if lead:
+        g = g.sum(axis=tuple(range(lead)))
+    axes = tuple(i for i, (s, gs) in enumerate(zip(shape, g.shape)) if s == 1 and gs != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
+
+
+def _batch_prefix(a: Any, index: int) -> str:
+    if a.ndim == 2:
+        return ""
+    return f"(Batch element {index}): "
+
+
+def _fp_quiet(xp: Any) -> Any:
+    return np.errstate(all="ignore") if xp is np else _NullCtx()
+
+
+class _NullCtx:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _adjugate_t(a: Any) -> Any:
+    """adj(A)^T = d det(A) / dA for every A, singular or not, from the SVD A = U S V^T:
+    det(U) det(V) U diag(prod_{j != i} s_j) V^T (products of the others, no division)."""
+    xp = get_array_module(a)
+    n = a.shape[-1]
+    if a.size == 0 or n == 0:
+        return xp.zeros(a.shape, dtype=a.dtype)
+    u, s, vh = xp.linalg.svd(a)
+    ones = xp.ones((*s.shape[:-1], 1), dtype=s.dtype)
+    left = xp.cumprod(xp.concatenate([ones, s[..., :-1]], axis=-1), axis=-1)
+    right = xp.cumprod(xp.concatenate([ones, s[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    others = left * right
+    sign = xp.linalg.det(u) * xp.linalg.det(vh)
+    return (sign[..., None, None] * (u * others[..., None, :])) @ vh
+
+
+# ---- det / slogdet / inv --------------------------------------------------------------------
+
+
+class _LinalgDet(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Any) -> Any:
+        xp = get_array_module(a)
+        ctx.save_for_backward(a)
+        return xp.asarray(xp.linalg.det(a), dtype=a.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, g: Any) -> Any:
+        (a,) = ctx.saved_tensors
+        return g[..., None, None] * _adjugate_t(a)
+
+
+def det(A: Any) -> Tensor:  # noqa: N803  (torch's argument name)
+    """torch.linalg.det: the determinants of a batch (*, n, n); differentiable everywhere
+    (the gradient is the transposed adjugate, also for singular matrices)."""
+    a = _matrix(A, "linalg.det", square=True)
+    return _LinalgDet.apply(a)
+
+
+class _LinalgSlogdet(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Any) -> Any:
+        xp = get_array_module(a)
+        sign, logabs = xp.linalg.slogdet(a)
+        ctx.save_for_backward(a)
+        return xp.asarray(sign, dtype=a.dtype), xp.asarray(logabs, dtype=a.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, g_sign: Any, g_logabs: Any) -> Any:
+        # d log|det A| / dA = A^-T (the sign is piecewise constant: no gradient)
+        (a,) = ctx.saved_tensors
+        xp = get_array_module(a)
+        if a.shape[-1] == 0:
+            return xp.zeros(a.shape, dtype=a.dtype)
+        with _fp_quiet(xp):
+            d = xp.linalg.det(a)
+            inv_t = _adjugate_t(a) / d[..., None, None]
+        return g_logabs[..., None, None] * inv_t
+
+
+def slogdet(A: Any) -> Any:  # noqa: N803
+    """torch.linalg.slogdet: (sign, logabsdet) of a batch (*, n, n); gradient through
+    logabsdet (A^-T)."""
+    a = _matrix(A, "linalg.slogdet", square=True)
+    return SlogdetResult(*_LinalgSlogdet.apply(a))
+
+
+def logdet(input: Any) -> Tensor:  # noqa: A002
+    """torch.logdet: log det A; NaN where det A < 0, -inf where it is 0."""
+    a = _matrix(input, "logdet", "input", square=True)
+    sign, logabs = _LinalgSlogdet.apply(a)
+    xp = get_array_module(sign.data)
+    with _fp_quiet(xp):
+        shift = xp.where(sign.data < 0, xp.nan, xp.where(sign.data == 0, -xp.inf, 0.0))
+    return logabs + Tensor(shift.astype(a.dtype))
+
+
+def _raise_singular(op: str, a: Any, what: str) -> None:
+    xp = get_array_module(a)
+    flat = a.reshape(-1, *a.shape[-2:])
+    for i in range(flat.shape[0]):
+        if float(xp.linalg.matrix_rank(flat[i])) < a.shape[-1]:
+            raise LinAlgError(f"{op}: {_batch_prefix(a, i)}{what}")
+    raise LinAlgError(f"{op}: {what}")
+
+
+class _LinalgInv(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Any) -> Any:
+        xp = get_array_module(a)
+        try:
+            out = xp.linalg.inv(a)
+        except Exception as e:  # numpy's / cupy's LinAlgError
+            if type(e).__name__ != "LinAlgError":
+                raise
+            _raise_singular(
+                "linalg.inv",
+                a,
+                "The input matrix is singular, the inversion could not be completed.",
+            )
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, g: Any) -> Any:
+        (inv_a,) = ctx.saved_tensors
+        inv_t = _mT(inv_a)
+        return -(inv_t @ g @ inv_t)  # -A^-T G A^-T
+
+
+def inv(A: Any) -> Tensor:  # noqa: N803
+    """torch.linalg.inv: the inverses of a batch (*, n, n); LinAlgError for a singular one."""
+    a = _matrix(A, "linalg.inv", square=True)
+    return _LinalgInv.apply(a)
+
+
+def inverse(input: Any) -> Tensor:  # noqa: A002
+    """torch.inverse: linalg.inv."""
+    return inv(input)
+
+
+# ---- solve ----------------------------------------------------------------------------------
+
+
+class _LinalgSolve(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Any, b: Any, vector: bool = False) -> Any:
+        xp = get_array_module(a)
+        bb = b[..., None] if vector else b
+        batch = np.broadcast_shapes(a.shape[:-2], bb.shape[:-2])
+        ab = xp.broadcast_to(a, (*batch, *a.shape[-2:]))
+        bb = xp.broadcast_to(bb, (*batch, *bb.shape[-2:]))
+        try:
+            x = xp.linalg.solve(ab, bb) if ab.size and bb.size else xp.zeros(bb.shape, a.dtype)
+        except Exception as e:
+            if type(e).__name__ != "LinAlgError":
+                raise
+            _raise_singular(
+                "torch.linalg.solve",
+                ab,
+                "The solver failed because the input matrix is singular.",
+            )
+        ctx.save_for_backward(a, x)
+        ctx.vector = vector
+        ctx.shapes = (a.shape, b.shape)
+        return x[..., 0] if vector else x
+
+    @staticmethod
+    def backward(ctx: Any, g: Any) -> Any:
+        a, x = ctx.saved_tensors
+        xp = get_array_module(a)
+        a_shape, b_shape = ctx.shapes
+        gg = g[..., None] if ctx.vector else g
+        at = xp.broadcast_to(_mT(a), (*x.shape[:-2], *a.shape[-2:]))
+        gb = xp.linalg.solve(at, gg) if gg.size else xp.zeros(gg.shape, a.dtype)
+        ga = -(gb @ _mT(x))
+        gb = gb[..., 0] if ctx.vector else gb
+        return _sum_to(ga, a_shape), _sum_to(gb, b_shape), None
+
+
+def solve(A: Any, B: Any, *, left: bool = True) -> Tensor:  # noqa: N803
+    """torch.linalg.solve: X with A X = B (left) or X A = B (left=False) for A (*, n, n) and
+    B (*, n, k), or B (*, n) (a batch of vectors: B 1-D or of A's shape without the last
+    dimension); batch dimensions broadcast. LinAlgError for a singular A."""
+    op = "torch.linalg.solve"
+    a = _matrix(A, op, square=True)
+    b = _tensor(B, op, "B")
+    if b.dtype != a.dtype:
+        raise RuntimeError(
+            f"{op}: Expected A and B to have the same dtype, but found A of type {a.dtype} "
+            f"and B of type {b.dtype} instead"
+        )
+    vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and tuple(b.shape) == tuple(a.shape[:-1]))
+    if not left:
+        if vector:
+            return _LinalgSolve.apply(a.mT, b, True)
+        if b.ndim < 2:
+            raise _ShapeError(f"{op}: The input tensor B must have at least 2 dimensions.")
+        return solve(a.mT, b.mT).mT
+    n = a.shape[-1]
+    rows = b.shape[-1] if vector else (b.shape[-2] if b.ndim >= 2 else -1)
+    if rows != n:
+        raise _ShapeError(
+            f"{op}: Incompatible shapes of A and B for the equation AX = B "
+            f"({a.shape[-2]}x{n} and {'x'.join(str(s) for s in b.shape[-2:])})"
+        )
+    try:
+        np.broadcast_shapes(a.shape[:-2], b.shape[: -1 if vector else -2])
+    except ValueError:
+        raise _ShapeError(
+            f"{op}: the batch dimensions of A {a.shape} and B {b.shape} do not broadcast"
+        ) from None
+    return _LinalgSolve.apply(a, b, vector)
+
+
+# ---- cholesky -------------------------------------------------------------------------------
+
+
+def _raise_not_pd(op: str, a: Any) -> None:
+    """torch's message: the first failing batch element and the order of its leading minor
+    that is not positive-definite (found by factorizing the leading blocks, on failure only)."""
+    xp = get_array_module(a)
+    flat = a.reshape(-1, *a.shape[-2:])
+    for i in range(flat.shape[0]):
+        for k in range(1, a.shape[-1] + 1):
+            try:
+                c = xp.linalg.cholesky(flat[i, :k, :k])
+                bad = bool(xp.isnan(c).any())
+            except Exception:
+                bad = True
+            if bad:
+                raise LinAlgError(
+                    f"{op}: {_batch_prefix(a, i)}The factorization could not be completed "
+                    f"because the input is not positive-definite (the leading minor of order "
+                    f"{k} is not positive-definite)."
+                )
+    raise LinAlgError(
+        f"{op}: The factorization could not be completed because the input is not "
+        "positive-definite."
+    )
+
+
+class _LinalgCholesky(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Any, upper: bool = False) -> Any:
+        xp = get_array_module(a)
+        # the upper factor is read from the upper triangle (LAPACK's 'U'): that of A^T's lower
+        src = _mT(a) if upper else a
+        try:
+            low = xp.linalg.cholesky(src) if a.size else xp.zeros(a.shape, a.dtype)
+        except Exception as e:
+            if type(e).__name__ != "LinAlgError":
+                raise
+            _raise_not_pd("linalg.cholesky", src)
+        if xp is not np and bool(xp.isnan(low).any()):
+            _raise_not_pd("linalg.cholesky", src)
+        low = xp.ascontiguousarray(low)
+        ctx.save_for_backward(low)
+        ctx.upper = upper
+        return xp.ascontiguousarray(_mT(low)) if upper else low
+
+    @staticmethod
+    def backward(ctx: Any, g: Any) -> Any:
+        # Murray (2016): Phi = sym(tril(L^T gL)) with half the diagonal; gA = L^-T Phi L^-1
+        (low,) = ctx.saved_tensors
+        xp = get_array_module(low)
+        gl = _mT(g) if ctx.upper else g
+        p = xp.tril(_mT(low) @ gl)
+        p = 0.5 * (p + _mT(xp.tril(p, -1)))
+        if low.size == 0:
+            return xp.zeros(low.shape, low.dtype), None
+        linv = xp.linalg.inv(low)
+        return _mT(linv) @ p @ linv, None
+
+
+def cholesky(A: Any, *, upper: bool = False) -> Tensor:  # noqa: N803
+    """torch.linalg.cholesky: L (lower) with A = L L^T, or U = L^T with upper=True, for a
+    symmetric positive-definite batch (*, n, n); only A's lower (upper) triangle is read.
+    LinAlgError (torch's message) when a matrix is not positive-definite."""
+    a = _matrix(A, "linalg.cholesky", square=True)
+    return _LinalgCholesky.apply(a, bool(upper))
+
+
+# ---- qr -------------------------------------------------------------------------------------
+
+
+class _LinalgQR(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Any, mode: str = "reduced") -> Any:
+        xp = get_array_module(a)
+        m, n = a.shape[-2:]
+        k = min(m, n)
+        if a.size == 0:
+            qcols = m if mode == "complete" else k
+            q = xp.broadcast_to(xp.eye(m, qcols, dtype=a.dtype), (*a.shape[:-2], m, qcols))
+            r = xp.zeros((*a.shape[:-2], m if mode == "complete" else k, n), a.dtype)
+            q = xp.ascontiguousarray(q)
+        else:
+            q, r = xp.linalg.qr(a, mode="complete" if mode == "complete" else "reduced")
+        if mode == "r":
+            q = xp.zeros((0,), a.dtype)
+        ctx.save_for_backward(q, r)
+        ctx.mode = mode
+        ctx.mn = (m, n)
+        return q, r
+
+    @staticmethod
+    def backward(ctx: Any, gq: Any, gr: Any) -> Any:
+        q, r = ctx.saved_tensors
+        m, n = ctx.mn
+        xp = get_array_module(r)
+        if ctx.mode == "r":
+            raise RuntimeError(
+                "The derivative of linalg.qr depends on Q, which is not computed when "
+                "mode='r'. Please use linalg.qr(A, mode='reduced') if you are going to "
+                "differentiate through linalg.qr."
+            )
+        if ctx.mode == "complete" and m > n:
+            raise RuntimeError(
+                "The QR decomposition is not differentiable when mode='complete' and nrows > ncols."
+            )
+        if q.size == 0 or r.size == 0:
+            return xp.zeros((*r.shape[:-2], m, n), r.dtype), None
+        mm = gr @ _mT(r) - _mT(q) @ gq
+        if m >= n:
+            t = xp.triu(mm)
+            sym = t + _mT(t)
+            idx = xp.arange(n)
+            sym[..., idx, idx] *= 0.5  # syminvadj: X + X^T with the diagonal once
+            rhs = q @ sym + gq
+            # rhs R^-T
+            return _mT(xp.linalg.solve(r, _mT(rhs))), None
+        x = -mm
+        lead = q @ xp.tril(x - _mT(x))
+        lead = _mT(xp.linalg.solve(r[..., :, :m], _mT(lead)))
+        ga = xp.concatenate([lead, xp.zeros((*r.shape[:-2], m, n - m), r.dtype)], axis=-1)
+        return ga + q @ gr, None
+
+
+def qr(A: Any, mode: str = "reduced") -> Any:  # noqa: N803
+    """torch.linalg.qr: (Q, R) with A = QR, mode 'reduced' (Q (*, m, k), R (*, k, n),
+    k = min(m, n)), 'complete' (Q (*, m, m), R (*, m, n)) or 'r' (Q empty, R as reduced)."""
+    op = "linalg.qr"
+    a = _matrix(A, op)
+    if mode not in ("reduced", "complete", "r"):
+        raise RuntimeError(
+            f"qr received unrecognized mode '{mode}' but expected one of 'reduced' "
+            "(default), 'r', or 'complete'"
+        )
+    return QRResult(*_LinalgQR.apply(a, mode))
+
+
+# ---- eigh / eigvalsh ------------------------------------------------------------------------
+
+
+def _check_uplo(uplo: Any, op: str) -> str:
+    if not isinstance(uplo, str) or uplo.upper() not in ("L", "U") or len(uplo) != 1:
+        raise RuntimeError(f"{op}: Expected UPLO argument to be 'L' or 'U', but got {uplo}")
+    return uplo.upper()
+
+
+class _LinalgEigh(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Any, uplo: str = "L") -> Any:
+        xp = get_array_module(a)
+        if a.size == 0:
+            w = xp.zeros(a.shape[:-1], a.dtype)
+            v = xp.zeros(a.shape, a.dtype)
+        else:
+            w, v = xp.linalg.eigh(a, UPLO=uplo)
+        ctx.save_for_backward(w, v)
+        return w, v
+
+    @staticmethod
+    def backward(ctx: Any, gw: Any, gv: Any) -> Any:
+        # torch's linalg_eig_backward, Hermitian case:
+        #   gA = V (skew(V^T gV) / E + diag(gw)) V^T,  E_ij = w_j - w_i (1 on the diagonal)
+        w, v = ctx.saved_tensors
+        xp = get_array_module(w)
+        if v.size == 0:
+            return xp.zeros(v.shape, v.dtype), None
+        vgv = _mT(v) @ gv
+        vgv = 0.5 * (vgv - _mT(vgv))
+        e = w[..., None, :] - w[..., :, None]
+        n = w.shape[-1]
+        idx = xp.arange(n)
+        e[..., idx, idx] = 1.0
+        with _fp_quiet(xp):
+            inner = vgv / e
+        inner[..., idx, idx] = gw
+        return v @ inner @ _mT(v), None
+
+
+class _LinalgEigvalsh(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Any, uplo: str = "L") -> Any:
+        xp = get_array_module(a)
+        if a.size == 0:
+            w = xp.zeros(a.shape[:-1], a.dtype)
+            v = xp.zeros(a.shape, a.dtype)
+        else:
+            w, v = xp.linalg.eigh(a, UPLO=uplo)
+        ctx.save_for_backward(v)
+        return w
+
+    @staticmethod
+    def backward(ctx: Any, gw: Any) -> Any:
+        (v,) = ctx.saved_tensors  # gA = V diag(gw) V^T: defined for repeated eigenvalues too
+        return (v * gw[..., None, :]) @ _mT(v), None
+
+
+def eigh(A: Any, UPLO: str = "L") -> Any:  # noqa: N803
+    """torch.linalg.eigh: (eigenvalues ascending, eigenvectors as columns) of a symmetric batch
+    (*, n, n), only the UPLO triangle read. The eigenvectors' signs are LAPACK's; their
+    gradient is defined for distinct eigenvalues and gauge-invariant losses, as torch's."""
+    op = "linalg.eigh"
+    a = _matrix(A, op, square=True)
+    return EighResult(*_LinalgEigh.apply(a, _check_uplo(UPLO, op)))
+
+
+def eigvalsh(A: Any, UPLO: str = "L") -> Tensor:  # noqa: N803
+    """torch.linalg.eigvalsh: the eigenvalues (ascending) of a symmetric batch (*, n, n)."""
+    op = "linalg.eigvalsh"
+    a = _matrix(A, op, square=True)
+    return _LinalgEigvalsh.apply(a, _check_uplo(UPLO, op))
+
+
+# ---- svd / svdvals --------------------------------------------------------------------------
+
+
+def _svd_arrays(a: Any, full: bool) -> tuple[Any, Any, Any]:
+    xp = get_array_module(a)
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    if a.size == 0:
+        batch = a.shape[:-2]
+        ucols, vrows = (m, n) if full else (k, k)
+        u = xp.ascontiguousarray(
+            xp.broadcast_to(xp.eye(m, ucols, dtype=a.dtype), (*batch, m, ucols))
+        )
+        vh = xp.ascontiguousarray(
+            xp.broadcast_to(xp.eye(vrows, n, dtype=a.dtype), (*batch, vrows, n))
+        )
+        return u, xp.zeros((*batch, k), a.dtype), vh
+    return xp.linalg.svd(a, full_matrices=full)
+
+
+class _LinalgSVD(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Any, full: bool = True) -> Any:
+        u, s, vh = _svd_arrays(a, full)
+        ctx.save_for_backward(u, s, vh)
+        return u, s, vh
+
+    @staticmethod
+    def backward(ctx: Any, gu: Any, gs: Any, gvh: Any) -> Any:
+        # torch's svd_backward (only the leading k = min(m, n) singular vectors count)
+        u, s, vh = ctx.saved_tensors
+        xp = get_array_module(s)
+        m, n, k = u.shape[-2], vh.shape[-1], s.shape[-1]
+        if k == 0:
+            return xp.zeros((*s.shape[:-1], m, n), s.dtype), None
+        u, gu = u[..., :, :k], gu[..., :, :k]
+        vh, gvh = vh[..., :k, :], gvh[..., :k, :]
+        v, gv = _mT(vh), _mT(gvh)
+        uhgu = _mT(u) @ gu
+        uhgu = uhgu - _mT(uhgu)
+        vhgv = _mT(v) @ gv
+        vhgv = vhgv - _mT(vhgv)
+        s2 = s * s
+        e = s2[..., None, :] - s2[..., :, None]
+        idx = xp.arange(k)
+        e[..., idx, idx] = 1.0
+        with _fp_quiet(xp):
+            ga = (uhgu * s[..., None, :] + s[..., :, None] * vhgv) / e
+            ga[..., idx, idx] = gs
+            if m > n:
+                ga = u @ ga
+                gus = gu / s[..., None, :]
+                ga = ga + gus - u @ (_mT(u) @ gus)
+                ga = ga @ vh
+            elif m < n:
+                ga = ga @ vh
+                sgvh = gvh / s[..., :, None]
+                ga = ga + sgvh - (sgvh @ v) @ vh
+                ga = u @ ga
+            else:
+                ga = u @ ga @ vh
+        return ga, None
+
+
+class _LinalgSvdvals(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Any) -> Any:
+        u, s, vh = _svd_arrays(a, False)
+        ctx.save_for_backward(u, vh)
+        return s
+
+    @staticmethod
+    def backward(ctx: Any, gs: Any) -> Any:
+        u, vh = ctx.saved_tensors  # gA = U diag(gS) V^T: defined for repeated values too
+        return (u * gs[..., None, :]) @ vh
+
+
+def svd(A: Any, full_matrices: bool = True, *, driver: Any = None) -> Any:  # noqa: N803
+    """torch.linalg.svd: (U, S, Vh) with A = U diag(S) Vh, S descending; full_matrices=False
+    gives the reduced U (*, m, k), Vh (*, k, n). The singular vectors' signs are LAPACK's;
+    their gradient is defined for distinct singular values and gauge-invariant losses."""
+    op = "linalg.svd"
+    a = _matrix(A, op)
+    if driver is not None:
+        raise RuntimeError(
+            f"{op}: keyword argument `driver=` is only supported on CUDA inputs with cuSOLVER "
+            "backend."
+        )
+    return SVDResult(*_LinalgSVD.apply(a, bool(full_matrices)))
+
+
+def svdvals(A: Any, *, driver: Any = None) -> Tensor:  # noqa: N803
+    """torch.linalg.svdvals: the singular values (descending) of a batch (*, m, n)."""
+    a = _matrix(A, "linalg.svdvals")
+    if driver is not None:
+        raise RuntimeError(
+            "linalg.svdvals: keyword argument `driver=` is only supported on CUDA inputs with "
+            "cuSOLVER backend."
+        )
+    return _LinalgSvdvals.apply(a)
+
+
+# ---- pinv / matrix_rank / lstsq -------------------------------------------------------------
+
+
+def _tolerance(s: Any, shape: Any, atol: Any, rtol: Any, dtype: Any) -> Any:
+    """torch's cutoff max(atol, rtol * s_max) (s: (*, k) magnitudes); rtol defaults to
+    eps * max(m, n) when neither is given and to 0 when only atol is."""
+    xp = get_array_module(s)
+    atol = atol.data if isinstance(atol, Tensor) else atol
+    rtol = rtol.data if isinstance(rtol, Tensor) else rtol
+    if rtol is None:
+        rtol = np.finfo(dtype).eps * max(shape[-2:]) if atol is None else 0.0
+    atol = 0.0 if atol is None else atol
+    smax = s.max(axis=-1) if s.shape[-1] else xp.zeros(s.shape[:-1], s.dtype)
+    return xp.maximum(xp.asarray(atol, dtype=dtype), xp.asarray(rtol, dtype=dtype) * smax)
+
+
+class _LinalgPinv(Function):
+    @staticmethod
+    def forward(ctx: Any, a: Any, atol: Any = None, rtol: Any = None, herm: bool = False) -> Any:
+        xp = get_array_module(a)
+        m, n = a.shape[-2:]
+        if a.size == 0:
+            out = xp.zeros((*a.shape[:-2], n, m), a.dtype)
+        elif herm:
+            w, v = xp.linalg.eigh(a)
+            cut = _tolerance(xp.abs(w), a.shape, atol, rtol, a.dtype)
+            keep = xp.abs(w) > cut[..., None]
+            with _fp_quiet(xp):
+                winv = xp.where(keep, 1.0 / xp.where(keep, w, 1.0), 0.0).astype(a.dtype)
+            out = (v * winv[..., None, :]) @ _mT(v)
+        else:
+            u, s, vh = xp.linalg.svd(a, full_matrices=False)
+            cut = _tolerance(s, a.shape, atol, rtol, a.dtype)
+            keep = s > cut[..., None]
+            with _fp_quiet(xp):
+                sinv = xp.where(keep, 1.0 / xp.where(keep, s, 1.0), 0.0).astype(a.dtype)
+            out = (_mT(vh) * sinv[..., None, :]) @ _mT(u)
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, g: Any) -> Any:
+        # torch's pinv_backward (valid where the rank is locally constant)
+        a, p = ctx.saved_tensors
+        m, n = a.shape[-2:]
+        ph, gh = _mT(p), _mT(g)
+        if m <= n:
+            kk = gh @ p
+            kph = kk @ ph
+            ga = -_mT(p @ kk) + kph - (a @ p) @ kph + (ph @ p) @ (gh - kk @ a)
+        else:
+            kk = p @ gh
+            phk = ph @ kk
+            ga = -_mT(kk @ p) + (gh - a @ kk) @ p @ ph + phk - phk @ p @ a
+        return ga, None, None, None
+
+
+def _tol_arg(x: Any, op: str, name: str) -> Any:
+    if x is None or isinstance(x, (int, float, Tensor)) and not isinstance(x, bool):
+        return x
+    raise TypeError(f"{op}: {name}: expected a float, a Tensor or None, got {type(x).__name__}")
+
+
+def pinv(
+    A: Any,  # noqa: N803
+    *,
+    atol: Any = None,
+    rtol: Any = None,
+    hermitian: bool = False,
+) -> Tensor:
+    """torch.linalg.pinv: the Moore-Penrose pseudo-inverse (*, n, m) of a batch (*, m, n),
+    singular values at or below max(atol, rtol * s_max) treated as zero (rtol defaults to
+    eps * max(m, n)); hermitian=True uses eigh on the lower triangle. Differentiable where the
+    rank does not change (torch's formula)."""
+    op = "linalg.pinv"
+    a = _matrix(A, op)
+    return _LinalgPinv.apply(
+        a, _tol_arg(atol, op, "atol"), _tol_arg(rtol, op, "rtol"), bool(hermitian)
+    )
+
+
+def pinverse(input: Any, rcond: float = 1e-15) -> Tensor:  # noqa: A002
+    """torch.pinverse: linalg.pinv with rtol=rcond."""
+    return pinv(input, rtol=rcond)
+
+
+def matrix_rank(
+    A: Any,  # noqa: N803
+    *,
+    atol: Any = None,
+    rtol: Any = None,
+    hermitian: bool = False,
+) -> Tensor:
+    """torch.linalg.matrix_rank: the number of singular values (|eigenvalues| with
+    hermitian=True) above max(atol, rtol * s_max); int64, no gradient."""
+    op = "linalg.matrix_rank"
+    a = _matrix(A, op)
+    xp = get_array_module(a.data)
+    if a.data.size == 0:
+        return Tensor(xp.zeros(a.shape[:-2], np.int64))
+    if hermitian:
+        s = xp.abs(xp.linalg.eigvalsh(a.data))
+    else:
+        s = xp.linalg.svd(a.data, compute_uv=False)
+    cut = _tolerance(s, a.shape, _tol_arg(atol, op, "atol"), _tol_arg(rtol, op, "rtol"), a.dtype)
+    return Tensor((s > cut[..., None]).sum(axis=-1).astype(np.int64))
+
+
+_LSTSQ_DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
+
+
+def lstsq(A: Any, B: Any, rcond: Any = None, *, driver: Any = None) -> Any:  # noqa: N803
+    """torch.linalg.lstsq: the minimum-norm least-squares solution X of A X = B for A (*, m, n)
+    and B (*, m, k) (or (*, m)), as (solution, residuals, rank, singular_values) with torch's
+    CPU conventions: rank for every driver but 'gels', singular_values for 'gelsd' / 'gelss',
+    residuals (squared, summed over m) for drivers other than 'gelsy' when m > n and every
+    matrix has full rank; otherwise those are empty. The solution is pinv(A, rtol=rcond) @ B:
+    differentiable in A and B where A's rank is locally constant."""
+    op = "torch.linalg.lstsq"
+    a = _matrix(A, op)
+    b = _tensor(B, op, "B")
+    if b.dtype != a.dtype:
+        raise RuntimeError(
+            f"{op}: Expected input and other to have the same dtype, but got input's dtype "
+            f"{a.dtype} and other's dtype {b.dtype}"
+        )
+    if driver is None:
+        driver = "gelsy"
+    if driver not in _LSTSQ_DRIVERS:
+        raise RuntimeError(f"{op}: parameter `driver` should be one of (gels, gelsy, gelsd, gelss)")
+    vector = b.ndim == a.ndim - 1
+    m, n = a.shape[-2:]
+    rows = b.shape[-1] if vector else (b.shape[-2] if b.ndim >= 2 else -1)
+    if rows != m:
+        raise _ShapeError(f"{op}: input.size(-2) should match other.size(-{1 if vector else 2})")
+    bm = b.unsqueeze(-1) if vector else b
+    rtol = rcond if rcond is not None and rcond >= 0 else None
+    if rtol is None:
+        rtol = float(np.finfo(a.dtype).eps * max(m, n))
+    p = _LinalgPinv.apply(a, None, rtol, False)
+    x = p @ bm
+    xp = get_array_module(a.data)
+    empty = Tensor(xp.zeros((0,), a.dtype))
+    s = None
+    if driver != "gels":
+        s = xp.linalg.svd(a.data, compute_uv=False) if a.data.size else None
+    rank = Tensor(xp.zeros((0,), np.int64))
+    if driver != "gels" and s is not None:
+        cut = rtol * s.max(axis=-1)
+        rank = Tensor((s > cut[..., None]).sum(axis=-1).astype(np.int64))
+    svals = Tensor(s) if driver in ("gelsd", "gelss") and s is not None else empty
+    residuals = empty
+    if driver != "gelsy" and m > n and a.data.size and bool((rank.data == n).all()):
+        r = a @ x - bm
+        residuals = (r * r).sum(-2)
+    if vector:
+        x = x.squeeze(-1)
+        if residuals is not empty:
+            residuals = residuals.squeeze(-1)
+    return LstsqResult(x, residuals, rank, svals)
+
+
+# ---- norms ----------------------------------------------------------------------------------
+
+
+def _norm_input(x: Any, op: str, dtype: Any) -> Tensor:
+    x = _tensor(x, op, "input")
+    if dtype is not None:
+        if np.dtype(dtype) not in _FLOAT_DTYPES:
+            raise RuntimeError(f"{op}: dtype should be floating point, but got {dtype}")
+        x = x.to(np.dtype(dtype))
+    if x.dtype not in _FLOAT_DTYPES:
+        raise RuntimeError(
+            f"{op}: Expected a floating point or complex tensor as input. Got {x.dtype}"
+        )
+    return x
+
+
+def vector_norm(
+    x: Any,
+    ord: Any = 2,  # noqa: A002
+    dim: Any = None,
+    keepdim: bool = False,
+    *,
+    dtype: Any = None,
+) -> Tensor:
+    """torch.linalg.vector_norm: (sum |x|^ord)^(1/ord) over dim (all by default), ord any
+    real number or +-inf (0: the count of non-zeros, -inf / inf: the min / max of |x|)."""
+    op = "linalg.vector_norm"
+    x = _norm_input(x, op, dtype)
+    if isinstance(ord, bool) or not isinstance(ord, (int, float, np.number)):
+        raise TypeError(f"{op}: ord: expected a number, got {type(ord).__name__}")
+    if isinstance(dim, list):
+        dim = tuple(dim)
+    ordf = float(ord)
+    if ordf < 0 and ordf != -np.inf:
+        with _fp_quiet(get_array_module(x.data)):
+            return x.abs().pow(ordf).sum(dim, keepdim).pow(1.0 / ordf)
+    if ordf in (np.inf, -np.inf) and x.numel() == 0:
+        raise RuntimeError(
+            f"{op}: Expected a non-empty tensor for the reduction of ord={ord} (the max / "
+            "min of an empty set)"
+        )
+    return x.norm(ordf if ordf != 2 else 2, dim, keepdim)
+
+
+def _valid_matrix_ord(ord: Any) -> bool:  # noqa: A002
+    if isinstance(ord, str):
+        return ord in ("fro", "nuc")
+    if isinstance(ord, bool) or not isinstance(ord, (int, float, np.number)):
+        return False
+    return float(ord) in (np.inf, -np.inf, 1.0, -1.0, 2.0, -2.0)
+
+
+def matrix_norm(
+    A: Any,  # noqa: N803
+    ord: Any = "fro",  # noqa: A002
+    dim: Any = (-2, -1),
+    keepdim: bool = False,
+    *,
+    dtype: Any = None,
+) -> Tensor:
+    """torch.linalg.matrix_norm over the two dimensions dim: 'fro', 'nuc' (the sum of the
+    singular values), 2 / -2 (the largest / smallest), 1 / -1 (the max / min column sum of
+    |A|), inf / -inf (the max / min row sum)."""
+    op = "linalg.matrix_norm"
+    a = _norm_input(A, op, dtype)
+    if a.ndim < 2:
+        raise _ShapeError(f"{op}: The input tensor A must have at least 2 dimensions.")
+    if not _valid_matrix_ord(ord):
+        raise RuntimeError(f"{op}: Order {ord} not supported.")
+    dims = tuple(dim) if isinstance(dim, (tuple, list)) else None
+    if dims is None or len(dims) != 2:
+        raise RuntimeError(f"{op}: dim must be a 2-tuple. Got {dim}")
+    d0, d1 = (d % a.ndim if -a.ndim <= d < a.ndim else None for d in dims)
+    if d0 is None or d1 is None:
+        raise IndexError(
+            f"{op}: Dimension out of range (expected to be in range of [{-a.ndim}, "
+            f"{a.ndim - 1}], but got {dims})"
+        )
+    if d0 == d1:
+        raise RuntimeError(f"{op}: dims must be different. Got ({dims[0]}, {dims[1]})")
+    if ord == "fro":
+        return a.norm(2, (d0, d1), keepdim)
+    if ord in ("nuc", 2, -2):
+        s = svdvals(a.movedim((d0, d1), (-2, -1)))
+        if s.numel() == 0 and ord != "nuc":
+            raise RuntimeError(f"{op}: Expected a non-empty matrix for ord={ord}")
+        out = s.sum(-1) if ord == "nuc" else (s.amax(-1) if ord == 2 else s.amin(-1))
+        if keepdim:
+            for d in sorted((d0, d1)):
+                out = out.unsqueeze(d)
+        return out
+    # 1 / -1: sum over rows (d0), extreme over columns (d1); inf / -inf the other way round
+    sum_dim, ext_dim = (d0, d1) if abs(ord) == 1 else (d1, d0)
+    sums = a.abs().sum(sum_dim, True)
+    if sums.numel() == 0:
+        raise RuntimeError(f"{op}: Expected a non-empty matrix for ord={ord}")
+    out = sums.amax(ext_dim, True) if ord > 0 else sums.amin(ext_dim, True)
+    if not keepdim:
+        out = out.squeeze(max(d0, d1)).squeeze(min(d0, d1))
+    return out
+
+
+def norm(
+    A: Any,  # noqa: N803
+    ord: Any = None,  # noqa: A002
+    dim: Any = None,
+    keepdim: bool = False,
+    *,
+    dtype: Any = None,
+) -> Tensor:
+    """torch.linalg.norm: a vector norm (dim an int or 1-tuple, or dim and ord None: over
+    everything, 2-norm) or a matrix norm (dim a 2-tuple, or dim None and A 2-D with ord
+    given)."""
+    op = "linalg.norm"
+    a = _tensor(A, op, "A")
+    if isinstance(dim, list):
+        dim = tuple(dim)
+    if isinstance(dim, int) or (isinstance(dim, tuple) and len(dim) == 1):
+        if isinstance(ord, str):
+            raise RuntimeError(f"{op}: ord='{ord}' only supported for matrix norms")
+        return vector_norm(a, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
+    if isinstance(dim, tuple) and len(dim) == 2:
+        return matrix_norm(a, "fro" if ord is None else ord, dim, keepdim, dtype=dtype)
+    if dim is not None:
+        raise RuntimeError(f"{op}: If dim is specified, it must be of length 1 or 2. Got {dim}")
+    if ord is None:
+        return vector_norm(a, 2, None, keepdim, dtype=dtype)
+    if a.ndim == 1:
+        if isinstance(ord, str):
+            raise RuntimeError(f"{op}: ord='{ord}' only supported for matrix norms")
+        return vector_norm(a, ord, None, keepdim, dtype=dtype)
+    if a.ndim == 2:
+        return matrix_norm(a, ord, (-2, -1), keepdim, dtype=dtype)
+    raise RuntimeError(
+        f"{op}: If dim is not specified but ord is, the input must be 1D or 2D. Got {a.ndim}D."
+    )
