@@ -54,6 +54,24 @@ from .autograd import (  # noqa: E402
 # torch's top-level linear algebra (torch.det, torch.logdet, ...): dg.linalg's.
 from ._linalg_more import det, inverse, logdet, pinverse, slogdet  # noqa: E402
 
+# isort: split
+# torch's tensor-math functions (dg.einsum, dg.tensordot, dg.cdist, dg.searchsorted, ...).
+from ._tensor_math import (  # noqa: E402
+    block_diag,
+    broadcast_shapes,
+    broadcast_tensors,
+    bucketize,
+    cartesian_prod,
+    cdist,
+    einsum,
+    equal,
+    histc,
+    kron,
+    meshgrid,
+    searchsorted,
+    tensordot,
+)
+
 # Submodules imported on first use, so `import deltagrad` stays fast and a layer is only
 # loaded when something asks for it.
 _LAZY_MODULES = (
@@ -103,6 +121,19 @@ __all__ = [
     "slogdet",
     "inverse",
     "pinverse",
+    "einsum",
+    "tensordot",
+    "cdist",
+    "meshgrid",
+    "broadcast_tensors",
+    "broadcast_shapes",
+    "searchsorted",
+    "bucketize",
+    "kron",
+    "equal",
+    "histc",
+    "cartesian_prod",
+    "block_diag",
     *_LAZY_MODULES,
 ]
 # `from deltagrad import *` leaves the caller's builtins alone: dg.float, dg.sum, dg.max, ...

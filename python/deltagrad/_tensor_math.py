@@ -1,0 +1,769 @@
+"""torch's tensor-math functions: einsum, tensordot, cdist, meshgrid, broadcast_tensors,
+broadcast_shapes, searchsorted, bucketize, kron, equal, histc, cartesian_prod, block_diag.
+
+The differentiable ones either build on Tensor ops (kron, meshgrid, block_diag, ...) or have
+their own backward (einsum, cdist) written with the array module of the data (numpy on the
+CPU, cupy on a GPU). searchsorted, bucketize, histc and equal carry no gradient (as torch).
+"""
+
+from __future__ import annotations
+
+import string
+import warnings
+from typing import Any
+
+import numpy as np
+
+from .tensor import (
+    Tensor,
+    _kernel_dtype_error,
+    _MatmulDtypeError,
+    _result_dtype,
+    _ShapeError,
+    cat,
+    get_array_module,
+    is_cuda_array,
+    stack,
+)
+
+__all__ = [
+    "einsum",
+    "tensordot",
+    "cdist",
+    "meshgrid",
+    "broadcast_tensors",
+    "broadcast_shapes",
+    "searchsorted",
+    "bucketize",
+    "kron",
+    "equal",
+    "histc",
+    "cartesian_prod",
+    "block_diag",
+]
+
+_LETTERS = string.ascii_lowercase + string.ascii_uppercase  # torch's sublist ints 0..51
+
+
+class _DtypeError(RuntimeError, TypeError):
+    """An operand of a dtype the op does not take, or operands of different dtypes: torch's
+    RuntimeError; a TypeError too."""
+
+
+def _tensor(x: Any, fn: str, name: str) -> Tensor:
+    """x as a Tensor (a numpy / cupy array is wrapped without a copy); anything else is a
+    TypeError naming fn and the argument."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.ndarray) or is_cuda_array(x):
+        return Tensor(x)
+    raise TypeError(f"{fn}: {name}: expected a Tensor, got {type(x).__name__}")
+
+
+def _same_device(ts: list[Tensor], fn: str) -> None:
+    devs = {is_cuda_array(t.data) for t in ts}
+    if len(devs) > 1:
+        raise RuntimeError(f"{fn}: expected all tensors on the same device, got cpu and cuda")
+
+
+def _varargs(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """torch's `f(a, b)` or `f([a, b])` forms of a function of several tensors."""
+    if len(args) == 1 and isinstance(args[0], (list, tuple)):
+        return tuple(args[0])
+    return args
+
+
+# ---- einsum ----------------------------------------------------------------------------
+
+
+def _terms(text: str, what: str) -> list[str]:
+    """One term's subscripts as tokens: letters and '...' (at most one ellipsis)."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == ".":
+            if text[i : i + 3] != "...":
+                raise _ShapeError(
+                    f"einsum(): found '.' for {what} that is not part of any ellipsis"
+                )
+            if "..." in out:
+                raise _ShapeError(f"einsum(): found more than one ellipsis for {what}")
+            out.append("...")
+            i += 3
+            continue
+        if c not in _LETTERS:
+            raise _ShapeError(
+                f"einsum(): invalid subscript {c!r} given in the equation string, subscripts "
+                "must be in [a-zA-Z]"
+            )
+        out.append(c)
+        i += 1
+    return out
+
+
+def _parse(equation: str, shapes: list[tuple[int, ...]]) -> tuple[list[str], str, dict[str, int]]:
+    """(each operand's subscripts, the output's, each letter's size) with every ellipsis
+    written out as letters the equation does not use, and the implicit output made explicit.
+    """
+    eq = "".join(equation.split())
+    lhs, arrow, rhs = eq.partition("->")
+    if "->" in rhs or "-" in lhs or ">" in lhs:
+        raise _ShapeError("einsum(): invalid equation: expected at most one '->'")
+    parts = lhs.split(",")
+    if len(parts) > len(shapes):
+        raise _ShapeError("einsum(): fewer operands were provided than specified in the equation")
+    if len(parts) < len(shapes):
+        raise _ShapeError("einsum(): more operands were provided than specified in the equation")
+    toks = [_terms(p, f"operand {i}") for i, p in enumerate(parts)]
+    used = {c for t in toks for c in t} | set(rhs)
+    free = [c for c in _LETTERS if c not in used]
+    n_ell = 0
+    for i, (t, shape) in enumerate(zip(toks, shapes)):
+        n = len(t) - ("..." in t)
+        if "..." in t and n > len(shape) or "..." not in t and n != len(shape):
+            raise _ShapeError(
+                f"einsum(): the number of subscripts in the equation ({n}) does not match the "
+                f"number of dimensions ({len(shape)}) for operand {i}"
+                + ("" if "..." in t else " and no ellipsis was given")
+            )
+        if "..." in t:
+            n_ell = max(n_ell, len(shape) - n)
+    if n_ell > len(free):
+        raise _ShapeError("einsum(): too many dimensions: at most 52 subscripts are supported")
+    ell = free[:n_ell]
+    subs: list[str] = []
+    sizes: dict[str, int] = {}
+    for i, (t, shape) in enumerate(zip(toks, shapes)):
+        letters: list[str] = []
+        for tok in t:
+            if tok == "...":
+                k = len(shape) - (len(t) - 1)
+                letters.extend(ell[n_ell - k :])
+            else:
+                letters.append(tok)
+        seen: dict[str, int] = {}
+        for c, n in zip(letters, shape):
+            if c in seen and seen[c] != n:
+                raise _ShapeError(
+                    f"einsum(): subscript {c} is repeated for operand {i} but the sizes don't "
+                    f"match, {n} != {seen[c]}"
+                )
+            seen[c] = n
+            cur = sizes.get(c)
+            if cur is None or cur == 1:
+                sizes[c] = n
+            elif n not in (1, cur):
+                raise _ShapeError(
+                    f"einsum(): subscript {c} has size {n} for operand {i} which does not "
+                    f"broadcast with previously seen size {cur}"
+                )
+        subs.append("".join(letters))
+    if arrow:
+        out: list[str] = []
+        for tok in _terms(rhs, "the output"):
+            if tok == "...":
+                out.extend(ell)
+            elif tok in out:
+                raise _ShapeError(f"einsum(): output subscript {tok} appears more than once")
+            elif tok not in sizes:
+                raise _ShapeError(
+                    f"einsum(): output subscript {tok} does not appear in the equation for any "
+                    "input operand"
+                )
+            else:
+                out.append(tok)
+        return subs, "".join(out), sizes
+    counts: dict[str, int] = {}
+    for t in toks:
+        for c in t:
+            counts[c] = counts.get(c, 0) + 1
+    once = sorted(c for c, k in counts.items() if k == 1 and c != "...")
+    return subs, "".join(ell) + "".join(once), sizes
+
+
+def _sublist_equation(args: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+    """torch's sublist form einsum(op0, [0, 1], op1, [1, 2], [0, 2]) as (equation, ops)."""
+
+    def sub(lst: Any) -> str:
+        if not isinstance(lst, (list, tuple)):
+            raise TypeError(f"einsum(): expected a list of subscripts, got {type(lst).__name__}")
+        out = []
+        for s in lst:
+            if s is Ellipsis:
+                out.append("...")
+            elif isinstance(s, (int, np.integer)) and not isinstance(s, bool) and 0 <= s < 52:
+                out.append(_LETTERS[s])
+            else:
+                raise ValueError(
+                    f"einsum(): subscript in subscript list is not within [0, 52): {s!r}"
+                )
+        return "".join(out)
+
+    ops = args[0::2]
+    lists = args[1::2]
+    out = None
+    if len(args) % 2 == 1:
+        ops, out = args[0:-1:2], args[-1]
+        if isinstance(out, Tensor):
+            raise ValueError("einsum(): each operand needs its subscripts list")
+    eq = ",".join(sub(s) for s in lists)
+    if out is not None:
+        eq += "->" + sub(out)
+    return eq, tuple(ops)
+
+
+def einsum(*args: Any) -> Tensor:
+    """Sum of products over the subscripts of an Einstein-notation equation, as torch.einsum:
+    einsum("ij,jk->ik", a, b), einsum("ij,jk", [a, b]) or the sublist form einsum(a, [0, 1],
+    b, [1, 2]). Ellipses broadcast, size-1 dims broadcast against the same letter, repeated
+    letters in one operand take its diagonal. Differentiable in every operand: the gradient of
+    an operand is the einsum of the output gradient with the other operands, scattered onto
+    the diagonal where its letters repeat."""
+    if len(args) < 2:
+        raise ValueError(
+            "einsum(): must specify the equation string and at least one operand, or at least "
+            "one operand and its subscripts list"
+        )
+    if isinstance(args[0], str):
+        equation, ops = args[0], _varargs(args[1:])
+    elif isinstance(args[0], Tensor) or isinstance(args[0], np.ndarray) or is_cuda_array(args[0]):
+        equation, ops = _sublist_equation(args)
+    else:
+        raise TypeError(
+            f"einsum(): argument 'equation' (position 1) must be str, not {type(args[0]).__name__}"
+        )
+    ts = [_tensor(o, "einsum", f"operands[{i}]") for i, o in enumerate(ops)]
+    if not ts:
+        raise ValueError("einsum(): must specify at least one operand")
+    _same_device(ts, "einsum")
+    dt = ts[0].data.dtype
+    for i, t in enumerate(ts):
+        if t.data.dtype != dt:
+            raise _MatmulDtypeError(
+                f"einsum(): operands have different dtypes ({dt} for operand 0, "
+                f"{t.data.dtype} for operand {i}): expected one dtype, as torch"
+            )
+    if dt.kind == "b":
+        raise _kernel_dtype_error("einsum", "bmm", dt, "use an integer or float dtype")
+    subs, out_sub, sizes = _parse(equation, [t.shape for t in ts])
+    xp = get_array_module(ts[0].data)
+    targets = [tuple(sizes[c] for c in s) for s in subs]
+    arrays = [
+        t.data if t.shape == tgt else xp.broadcast_to(t.data, tgt) for t, tgt in zip(ts, targets)
+    ]
+
+    def _einsum(eq: str, *ops_: Any) -> Any:
+        if len(ops_) > 2:  # a contraction order that avoids huge intermediates
+            return xp.einsum(eq, *ops_, optimize=True)
+        return xp.einsum(eq, *ops_)
+
+    out = _einsum(",".join(subs) + "->" + out_sub, *arrays)
+    out = xp.asarray(out)  # a 0-d result comes back as a scalar
+    if any(xp.may_share_memory(out, a) for a in arrays):  # a (read-only) view of an operand
+        out = out.copy()
+
+    def _backward(g: Any) -> None:
+        for k, t in enumerate(ts):
+            if t.requires_grad:
+                t._accumulate(_operand_grad(k, g))
+
+    def _operand_grad(k: int, g: Any) -> Any:
+        sub = subs[k]
+        uniq = "".join(dict.fromkeys(sub))
+        others = [out_sub] + [s for j, s in enumerate(subs) if j != k]
+        avail = set("".join(others))
+        keep = "".join(c for c in uniq if c in avail)
+        ops_ = [g] + [a for j, a in enumerate(arrays) if j != k]
+        gk = _einsum(",".join(others) + "->" + keep, *ops_)
+        full = tuple(sizes[c] for c in uniq)
+        if keep != uniq:  # letters summed in operand k alone: the gradient is constant there
+            gk = xp.broadcast_to(gk.reshape([sizes[c] if c in avail else 1 for c in uniq]), full)
+        if uniq == sub:
+            return gk
+        gx = xp.zeros(targets[k], dtype=g.dtype)
+        strides = tuple(
+            sum(st for c2, st in zip(sub, gx.strides) if c2 == c) for c in uniq
+        )  # the diagonal that repeated letters pick, as a writable view
+        view = xp.lib.stride_tricks.as_strided(gx, shape=full, strides=strides)
+        view[...] = gk
+        return gx
+
+    return Tensor._make(out, tuple(ts), _backward, "einsum")
+
+
+# ---- tensordot -----------------------------------------------------------------------
+
+
+def _dim_list(v: Any, nd: int, which: str) -> list[int]:
+    if not isinstance(v, (list, tuple)) or not all(
+        isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in v
+    ):
+        raise TypeError(f"tensordot: dims: expected two lists of ints, got {which} = {v!r}")
+    out = []
+    for d in v:
+        if not -nd <= d < max(nd, 1):
+            raise IndexError(
+                f"tensordot: dims: dimension out of range (expected to be in range of "
+                f"[{-nd}, {nd - 1}], but got {d})"
+            )
+        out.append(int(d) % nd if nd else 0)
+    return out
+
+
+def tensordot(a: Any, b: Any, dims: Any = 2) -> Tensor:
+    """Sum of a * b over the dims `dims` pairs, as torch.tensordot: dims an int d (a's last d
+    dims with b's first d), or ([a's dims], [b's dims]) / a 2-row integer Tensor. The result's
+    dims are a's free dims, then b's. Differentiable (an einsum)."""
+    a = _tensor(a, "tensordot", "a")
+    b = _tensor(b, "tensordot", "b")
+    na, nb = a.data.ndim, b.data.ndim
+    if isinstance(dims, Tensor):
+        dims = dims.data.tolist()
+        if isinstance(dims, int):
+            pass
+        elif len(dims) != 2:
+            raise _ShapeError("tensordot: dims: a Tensor of dims must be 0-d or have 2 rows")
+    if isinstance(dims, (int, np.integer)) and not isinstance(dims, bool):
+        d = int(dims)
+        if d < 0:
+            raise _ShapeError(f"tensordot expects dims >= 0, but got dims={d}")
+        if d > min(na, nb):
+            raise _ShapeError(f"tensordot expects dims < ndim_a or ndim_b, but got dims={d}")
+        da, db = list(range(na - d, na)), list(range(d))
+    elif isinstance(dims, (list, tuple)) and len(dims) == 2:
+        da = _dim_list(dims[0], na, "dims[0]")
+        db = _dim_list(dims[1], nb, "dims[1]")
+    else:
+        raise _ShapeError(
+            "tensordot expects dims to be int or tuple[list[int], list[int]] or "
+            f"list[list[int]] containing two lists, but got dims={dims!r}"
+        )
+    if len(da) != len(db):
+        raise _ShapeError("tensordot: both dimension lists should have same length")
+    for lst in (da, db):
+        for d in lst:
+            if lst.count(d) > 1:
+                raise _ShapeError(f"tensordot: dim {d} appears multiple times in the list of dims")
+    for x, y in zip(da, db):
+        if a.shape[x] != b.shape[y]:
+            raise _ShapeError(
+                f"tensordot: contracted dimensions need to match, but first has size "
+                f"{a.shape[x]} in dim {x} and second has size {b.shape[y]} in dim {y}"
+            )
+    if a.data.dtype != b.data.dtype:
+        raise _MatmulDtypeError(
+            f"tensordot: both inputs should have same dtype, got {a.dtype} and {b.dtype}"
+        )
+    if na + nb - len(da) > len(_LETTERS):
+        raise _ShapeError("tensordot: at most 52 dimensions in all are supported")
+    la = list(_LETTERS[:na])
+    lb = list(_LETTERS[na : na + nb])
+    for x, y in zip(da, db):
+        lb[y] = la[x]
+    out = [c for i, c in enumerate(la) if i not in da] + [
+        c for i, c in enumerate(lb) if i not in db
+    ]
+    return einsum(f"{''.join(la)},{''.join(lb)}->{''.join(out)}", a, b)
+
+
+# ---- cdist ----------------------------------------------------------------------------
+
+_CDIST_MODES = (
+    "use_mm_for_euclid_dist_if_necessary",
+    "use_mm_for_euclid_dist",
+    "donot_use_mm_for_euclid_dist",
+)
+
+
+def cdist(
+    x1: Any,
+    x2: Any,
+    p: float = 2.0,
+    compute_mode: str = "use_mm_for_euclid_dist_if_necessary",
+) -> Tensor:
+    """The p-norm distance between each row of x1 (..., P, M) and each of x2 (..., R, M):
+    (..., P, R), batch dims broadcast, as torch.cdist. p = 0 counts the differing entries,
+    p = inf is the largest |difference|. Gradients follow torch's: 0 where the distance is 0
+    (and, for p < 1, where a coordinate's difference is 0).
+
+    compute_mode is checked but the distances are always computed from the differences
+    (torch's "donot_use_mm_for_euclid_dist"): exact where torch's matrix-product route
+    loses digits to cancellation."""
+    if compute_mode not in _CDIST_MODES:
+        raise ValueError(f"{compute_mode} is not a valid value for compute_mode")
+    x1 = _tensor(x1, "cdist", "x1")
+    x2 = _tensor(x2, "cdist", "x2")
+    _same_device([x1, x2], "cdist")
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+        raise TypeError(f"cdist: p: expected a number, got {type(p).__name__}")
+    p = float(p)
+    if not p >= 0:
+        raise _ShapeError(f"cdist only supports non-negative p values, got p={p}")
+    for name, t in (("X1", x1), ("X2", x2)):
+        if t.data.dtype.kind != "f":
+            raise _DtypeError(f"cdist only supports floating-point dtypes, {name} got: {t.dtype}")
+        if t.data.dtype.itemsize < 4:
+            raise _kernel_dtype_error("cdist", "cdist", t.data.dtype, "use float32 or float64")
+    if x1.data.dtype != x2.data.dtype:
+        raise _DtypeError(f"cdist: expected x1 and x2 of one dtype, got {x1.dtype} and {x2.dtype}")
+    for name, t in (("X1", x1), ("X2", x2)):
+        if t.data.ndim < 2:
+            raise _ShapeError(
+                f"cdist only supports at least 2D tensors, {name} got: {t.data.ndim}D"
+            )
+    if x1.shape[-1] != x2.shape[-1]:
+        raise _ShapeError(
+            f"cdist: X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} "
+            f"X2: {x2.shape[-1]}"
+        )
+    try:
+        batch = np.broadcast_shapes(x1.shape[:-2], x2.shape[:-2])
+    except ValueError:
+        raise _ShapeError(
+            f"cdist: the batch dims of x1 {x1.shape[:-2]} and x2 {x2.shape[:-2]} do not broadcast"
+        ) from None
+    xp = get_array_module(x1.data)
+    a = xp.broadcast_to(x1.data, batch + x1.shape[-2:])
+    b = xp.broadcast_to(x2.data, batch + x2.shape[-2:])
+    diff = a[..., :, None, :] - b[..., None, :, :]
+    ad = xp.abs(diff)
+    m = diff.shape[-1]
+    if p == 0:
+        dist = (diff != 0).sum(axis=-1).astype(diff.dtype)
+    elif p == 1:
+        dist = ad.sum(axis=-1)
+    elif p == 2:
+        dist = xp.sqrt((diff * diff).sum(axis=-1))
+    elif p == float("inf"):
+        dist = ad.max(axis=-1) if m else xp.zeros(diff.shape[:-1], dtype=diff.dtype)
+    else:
+        dist = (ad**p).sum(axis=-1) ** (1.0 / p)
+
+    def _backward(g: Any) -> None:
+        if p == 0:
+            w = xp.zeros_like(diff)
+        else:
+            dd = dist[..., None]
+            if p == 1:
+                w = xp.sign(diff)
+            elif p == 2:
+                w = diff / xp.where(dd == 0, 1, dd)
+            elif p == float("inf"):
+                w = xp.sign(diff) * (ad == dd)
+            elif p < 1:
+                safe = xp.where(ad == 0, 1, ad)
+                w = xp.sign(diff) * safe ** (p - 1) * dd ** (1 - p)
+                w = xp.where(ad == 0, 0, w)
+            else:
+                w = xp.sign(diff) * ad ** (p - 1) / xp.where(dd == 0, 1, dd) ** (p - 1)
+            w = xp.where(dd == 0, 0, w)
+        gw = g[..., None] * w
+        if x1.requires_grad:
+            x1._accumulate(gw.sum(axis=-2))
+        if x2.requires_grad:
+            x2._accumulate(-gw.sum(axis=-3))
+
+    return Tensor._make(dist, (x1, x2), _backward, "cdist")
+
+
+# ---- meshgrid, broadcasting, products of sets ---------------------------------------
+
+
+def meshgrid(*tensors: Any, indexing: str | None = None) -> tuple[Tensor, ...]:
+    """Coordinate grids of 0-d / 1-d tensors, as torch.meshgrid: output i varies along dim i
+    ("ij") or, with indexing="xy", the first two dims swapped (Cartesian). Leaving indexing
+    out gives "ij" and torch's UserWarning. Views of the inputs (expand), differentiable."""
+    ts_in = _varargs(tensors)
+    if indexing is None:
+        warnings.warn(
+            "torch.meshgrid: in an upcoming release, it will be required to pass the indexing "
+            "argument.",
+            UserWarning,
+            stacklevel=2,
+        )
+        indexing = "ij"
+    if indexing not in ("ij", "xy"):
+        raise _ShapeError(
+            f'torch.meshgrid: indexing must be one of "xy" or "ij", but received: {indexing}'
+        )
+    if not ts_in:
+        raise _ShapeError("meshgrid expects a non-empty TensorList")
+    ts = [_tensor(t, "meshgrid", f"tensors[{i}]") for i, t in enumerate(ts_in)]
+    _same_device(ts, "meshgrid")
+    for i, t in enumerate(ts):
+        if t.data.ndim > 1:
+            raise _ShapeError(
+                f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got shape "
+                f"{t.shape} for tensor {i}"
+            )
+        if t.data.dtype != ts[0].data.dtype:
+            raise _DtypeError("meshgrid expects all tensors to have the same dtype")
+    n = len(ts)
+    pos = list(range(n))
+    if indexing == "xy" and n >= 2:
+        pos[0], pos[1] = 1, 0
+    shape = [0] * n
+    for t, d in zip(ts, pos):
+        shape[d] = t.data.size
+    out = []
+    for t, d in zip(ts, pos):
+        view = [1] * n
+        view[d] = t.data.size
+        out.append(t.reshape(view).expand(shape))
+    return tuple(out)
+
+
+def broadcast_shapes(*shapes: Any) -> tuple[int, ...]:
+    """The shape that shapes (ints or sequences of ints) broadcast to, as
+    torch.broadcast_shapes."""
+    norm = []
+    for s in shapes:
+        s = (s,) if isinstance(s, (int, np.integer)) else s
+        if not isinstance(s, (list, tuple)) or not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in s
+        ):
+            raise TypeError(f"broadcast_shapes: expected ints or sequences of ints, got {s!r}")
+        if any(n < 0 for n in s):
+            raise ValueError("Attempting to broadcast a dimension with negative length!")
+        norm.append(tuple(int(n) for n in s))
+    try:
+        return tuple(np.broadcast_shapes(*norm))
+    except ValueError:
+        raise _ShapeError(
+            f"broadcast_shapes: shapes {', '.join(map(str, norm))} do not broadcast"
+        ) from None
+
+
+def broadcast_tensors(*tensors: Any) -> tuple[Tensor, ...]:
+    """The tensors expanded to their common broadcast shape (views), as
+    torch.broadcast_tensors; differentiable."""
+    ts = [_tensor(t, "broadcast_tensors", f"tensors[{i}]") for i, t in enumerate(tensors)]
+    if not ts:
+        return ()
+    _same_device(ts, "broadcast_tensors")
+    shape = broadcast_shapes(*[t.shape for t in ts])
+    return tuple(t.expand(shape) for t in ts)
+
+
+def cartesian_prod(*tensors: Any) -> Tensor:
+    """Every combination of the elements of 1-d tensors, one per row (k tensors: (N, k)), as
+    torch.cartesian_prod; one tensor comes back as is. Differentiable."""
+    ts = [_tensor(t, "cartesian_prod", f"tensors[{i}]") for i, t in enumerate(tensors)]
+    for t in ts:
+        if t.data.ndim != 1:
+            raise _ShapeError(f"cartesian_prod: Expect a 1D vector, but got shape {t.shape}")
+    if len(ts) == 1:
+        return ts[0]
+    grids = meshgrid(*ts, indexing="ij")
+    return stack([g.reshape(-1) for g in grids], dim=1)
+
+
+def kron(input: Any, other: Any) -> Tensor:  # noqa: A002
+    """The Kronecker product, as torch.kron: the fewer-dim operand gets leading size-1 dims
+    and out[i * b.shape + j] = a[i] * b[j] along every dim. Differentiable (a product of
+    reshaped views); the dtype is the product's (torch's promotion)."""
+    a = _tensor(input, "kron", "input")
+    b = _tensor(other, "kron", "other")
+    nd = max(a.data.ndim, b.data.ndim)
+    sa = (1,) * (nd - a.data.ndim) + a.shape
+    sb = (1,) * (nd - b.data.ndim) + b.shape
+    ra = [n for s in sa for n in (s, 1)]
+    rb = [n for s in sb for n in (1, s)]
+    prod = a.reshape(ra) * b.reshape(rb)
+    return prod.reshape([x * y for x, y in zip(sa, sb)])
+
+
+def block_diag(*tensors: Any) -> Tensor:
+    """The tensors (0-d as 1 x 1, 1-d of n as 1 x n, 2-d) along the diagonal of a zero
+    matrix, as torch.block_diag; the dtype is the tensors' common one. Differentiable."""
+    ts = [_tensor(t, "block_diag", f"tensors[{i}]") for i, t in enumerate(tensors)]
+    if not ts:
+        return Tensor(np.zeros((1, 0), np.float32))
+    _same_device(ts, "block_diag")
+    for i, t in enumerate(ts):
+        if t.data.ndim > 2:
+            raise _ShapeError(
+                f"torch.block_diag: Input tensors must have 2 or fewer dimensions. Input {i} "
+                f"has {t.data.ndim} dimensions"
+            )
+    acc = ts[0].data
+    for t in ts[1:]:
+        acc = get_array_module(acc).empty(
+            (0,) if acc.ndim or t.data.ndim else (), dtype=_result_dtype(acc, t.data)
+        )
+    dt = acc.dtype
+    blocks = [t.reshape(1, -1) if t.data.ndim < 2 else t for t in ts]
+    cols = sum(bl.shape[1] for bl in blocks)
+    xp = get_array_module(ts[0].data)
+    rows = []
+    left = 0
+    for bl in blocks:
+        r, c = bl.shape
+        parts = [Tensor(xp.zeros((r, left), dt)), bl, Tensor(xp.zeros((r, cols - left - c), dt))]
+        rows.append(cat(parts, dim=1))
+        left += c
+    out = cat(rows, dim=0)
+    return out if out.data.dtype == dt else out.to(dt)
+
+
+# ---- comparisons and counting (no gradient) ---------------------------------------------
+
+
+def equal(input: Any, other: Any) -> bool:  # noqa: A002
+    """True when the tensors have one shape and equal elements (NaN equals nothing), as
+    torch.equal; the dtypes may differ."""
+    a = _tensor(input, "equal", "input")
+    b = _tensor(other, "equal", "other")
+    _same_device([a, b], "equal")
+    if a.shape != b.shape:
+        return False
+    xp = get_array_module(a.data)
+    return bool(xp.all(a.data == b.data))
+
+
+def _search(seq: Any, vals: Any, right: bool, sorter: Any, xp: Any) -> Any:
+    """torch's binary search on the last dim of seq for every value (vectorised, so it runs
+    on any array module): the first index whose element is >= v (> v when right). A NaN
+    compares false to everything, so NaN values land at the end, as in torch."""
+    n = seq.shape[-1]
+    lo = xp.zeros(vals.shape, dtype=np.int64)
+    if n == 0 or vals.size == 0:
+        return lo
+    hi = xp.full(vals.shape, n, dtype=np.int64)
+    for _ in range(n.bit_length() + 1):
+        mid = (lo + hi) // 2
+        idx = xp.minimum(mid, n - 1)
+        if seq.ndim == 1:
+            mv = seq[sorter[idx] if sorter is not None else idx]
+        else:
+            if sorter is not None:
+                idx = xp.take_along_axis(sorter, idx, axis=-1)
+            mv = xp.take_along_axis(seq, idx, axis=-1)
+        go = ~(mv > vals) if right else ~(mv >= vals)
+        active = lo < hi
+        lo = xp.where(active & go, mid + 1, lo)
+        hi = xp.where(active & ~go, mid, hi)
+    return lo
+
+
+def searchsorted(
+    sorted_sequence: Any,
+    input: Any,  # noqa: A002
+    *,
+    out_int32: bool = False,
+    right: bool = False,
+    side: str | None = None,
+    sorter: Any = None,
+) -> Tensor:
+    """The indices at which input's values would go into sorted_sequence's last dim to keep
+    it sorted, as torch.searchsorted: the leftmost place (right=False / side="left") or the
+    rightmost. sorted_sequence is 1-d, or has input's leading dims; input may be a number
+    (a 0-d result). sorter: the indices that sort an unsorted sequence. int64, or int32."""
+    fn = "torch.searchsorted()"
+    seq = _tensor(sorted_sequence, "searchsorted", "sorted_sequence")
+    if side is not None:
+        if side not in ("left", "right"):
+            raise _ShapeError(f"{fn}: side can only be 'left' or 'right' but got {side}")
+        if side == "left" and right:
+            raise _ShapeError(
+                f"{fn}: side and right can't be set to opposites, got side of left while "
+                "right was True"
+            )
+        right = side == "right"
+    xp = get_array_module(seq.data)
+    if isinstance(input, (int, float, np.integer, np.floating)) and not isinstance(input, bool):
+        if seq.data.ndim != 1:
+            raise _ShapeError(
+                f"{fn}: input value can be a scalar only when boundaries tensor dimension is "
+                f"1, but we got boundaries tensor dim({seq.data.ndim})"
+            )
+        vals = xp.asarray(input)
+    else:
+        v = _tensor(input, "searchsorted", "input")
+        _same_device([seq, v], "searchsorted")
+        vals = v.data
+    if seq.data.ndim == 0:
+        raise _ShapeError(
+            f"{fn}: boundaries tensor should have positive dimension, but got 0 dimension"
+        )
+    if seq.data.ndim > 1 and (vals.ndim != seq.data.ndim or vals.shape[:-1] != seq.shape[:-1]):
+        raise _ShapeError(
+            f"{fn}: boundaries tensor should be 1 dimension or the first N-1 dimensions of "
+            f"boundaries tensor and input value tensor must match, but we got boundaries "
+            f"tensor {list(seq.shape)} and input value tensor {list(vals.shape)}"
+        )
+    for arr in (seq.data, vals):
+        if arr.dtype.kind == "b":
+            raise _kernel_dtype_error("searchsorted", "searchsorted_out_cpu", arr.dtype)
+    srt = None
+    if sorter is not None:
+        st = _tensor(sorter, "searchsorted", "sorter")
+        if st.data.dtype != np.int64:
+            raise _DtypeError(
+                f"{fn}: sorter must be a tensor of long dtype but got dtype {st.dtype}"
+            )
+        if st.shape != seq.shape:
+            raise _ShapeError(
+                f"{fn}: boundary and sorter must have the same size, but got boundary tensor "
+                f"{list(seq.shape)} and got sorter tensor {list(st.shape)}"
+            )
+        srt = st.data
+        if srt.size and (int(srt.min()) < 0 or int(srt.max()) >= seq.shape[-1]):
+            raise IndexError(f"{fn}: sorter index out of range")
+    out = _search(seq.data, vals, bool(right), srt, xp)
+    return Tensor(out.astype(np.int32) if out_int32 else out)
+
+
+def bucketize(
+    input: Any,  # noqa: A002
+    boundaries: Any,
+    *,
+    out_int32: bool = False,
+    right: bool = False,
+) -> Tensor:
+    """The index of the bucket of each element of input given 1-d sorted boundaries, as
+    torch.bucketize: boundaries[i-1] < x <= boundaries[i] (right=False), or
+    boundaries[i-1] <= x < boundaries[i]."""
+    bd = _tensor(boundaries, "bucketize", "boundaries")
+    if bd.data.ndim != 1:
+        raise _ShapeError(
+            f"bucketize: boundaries tensor must be 1 dimension, but got dim({bd.data.ndim})"
+        )
+    return searchsorted(bd, input, out_int32=out_int32, right=right)
+
+
+def histc(input: Any, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A002
+    """A histogram of input's elements in `bins` equal-width bins over [min, max], as
+    torch.histc: min == max takes the data's range (widened by 1 each way when that is a
+    single value); elements outside the range (and NaN) are ignored, max falls in the last
+    bin. Same float dtype as input; no gradient."""
+    x = _tensor(input, "histc", "input")
+    dt = x.data.dtype
+    if dt.kind != "f" or dt.itemsize < 4:
+        raise _kernel_dtype_error("histc", "histogram_cpu", dt, "use float32 or float64")
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)):
+        raise TypeError(f"histc(): argument 'bins' must be int, not {type(bins).__name__}")
+    if bins <= 0:
+        raise _ShapeError(f"histc: bins must be > 0, but got {bins}")
+    for name, v in (("min", min), ("max", max)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise TypeError(f"histc(): argument '{name}' must be a number, not {type(v).__name__}")
+    xp = get_array_module(x.data)
+    data = x.data.reshape(-1)
+    lo, hi = dt.type(min), dt.type(max)
+    if lo == hi and data.size:
+        lo, hi = data.min(), data.max()
+    if lo == hi:
+        lo, hi = lo - dt.type(1), hi + dt.type(1)
+    lo, hi = dt.type(lo), dt.type(hi)
+    if lo > hi:
+        raise _ShapeError("torch.histc: max must be larger than min")
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise _ShapeError(f"torch.histc: range of [{lo}, {hi}] is not finite")
+    keep = data[(data >= lo) & (data <= hi)]
+    # torch's linear bin index, in the input's dtype: trunc((x - min) * bins / (max - min))
+    pos = ((keep - lo) * dt.type(bins) / (hi - lo)).astype(np.int64)
+    pos = xp.minimum(pos, bins - 1)
+    counts = xp.bincount(pos, minlength=bins)
+    return Tensor(counts.astype(dt))
