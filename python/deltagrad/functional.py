@@ -2508,3 +2508,7 @@ __all__ += [
     "fractional_max_pool3d",
     "fractional_max_pool3d_with_indices",
 ]
+
+from ._functional_unfold import affine_grid, fold, grid_sample, gumbel_softmax, unfold  # noqa: E402
+
+__all__ += ["unfold", "fold", "affine_grid", "grid_sample", "gumbel_softmax"]

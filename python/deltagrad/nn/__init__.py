@@ -18,7 +18,7 @@ Where things are:
 - conv.py (Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d), pooling.py (Max / Avg /
   AdaptiveAvg / AdaptiveMax / LP pools, 1d and 2d), conv3d.py (Conv3d, ConvTranspose3d and
   the 3-D pools), unpooling.py (MaxUnpool1d, MaxUnpool2d, MaxUnpool3d), fractional_pool.py
-  (FractionalMaxPool2d, FractionalMaxPool3d)
+  (FractionalMaxPool2d, FractionalMaxPool3d), fold.py (Fold, Unfold)
 - padding.py (ZeroPad, ConstantPad, ReflectionPad, ReplicationPad, CircularPad 1d/2d/3d),
   pixelshuffle.py (PixelShuffle, PixelUnshuffle), upsampling.py (Upsample,
   UpsamplingNearest2d, UpsamplingBilinear2d)
@@ -305,3 +305,7 @@ __all__ += ["TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder
 from .fractional_pool import FractionalMaxPool2d, FractionalMaxPool3d  # noqa: E402
 
 __all__ += ["FractionalMaxPool2d", "FractionalMaxPool3d"]
+
+from .fold import Fold, Unfold  # noqa: E402
+
+__all__ += ["Fold", "Unfold"]

@@ -1,0 +1,567 @@
+"""Sliding blocks and sampling grids of deltagrad.functional, as torch 2.13's
+torch.nn.functional: unfold (im2col) and fold (col2im), affine_grid and grid_sample, and
+gumbel_softmax.
+
+unfold and fold are each other's adjoint: one graph node each, whose forward is a loop over
+the kh * kw kernel taps of strided slices of a zero-padded array (never over the output
+positions), and whose backward is the other's forward. grid_sample is one graph node too: its
+forward reads, for each output point, the input at 1 (nearest), 2**nd (bilinear) or 16
+(bicubic) taps with weights computed as torch's CPU kernels compute them, and its backward sums
+the output gradient back onto those taps (input) and through the weights' derivatives (grid).
+affine_grid and gumbel_softmax are built from Tensor ops, whose backward comes with them. All
+run on numpy or cupy arrays.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from . import functional as _F
+from ._functional_spatial import _BadArgument, _check_alloc, _index_add, _is_int, _is_number
+from ._random import get_rng
+from .tensor import Tensor, get_array_module
+
+__all__ = ["unfold", "fold", "affine_grid", "grid_sample", "gumbel_softmax"]
+
+
+class _DimError(_BadArgument, IndexError):
+    """An input with too few dimensions for unfold: torch's IndexError (dimension out of
+    range); a ValueError too, as deltagrad's shape errors are."""
+
+
+class _DtypeMismatch(RuntimeError, TypeError):
+    """grid_sample's input and grid of two dtypes: torch's RuntimeError; a TypeError too, as
+    deltagrad's dtype errors are."""
+
+
+def _pair(v: Any, op: str, arg: str) -> tuple[int, int]:
+    """torch's _pair argument: an int (repeated) or two ints."""
+    vals = tuple(v) if isinstance(v, (tuple, list)) else (v,)
+    if any(not _is_int(e) for e in vals):
+        raise TypeError(f"{op}: {arg}: expected an int or a tuple of 2 ints, got {v!r}")
+    if len(vals) == 1 and not isinstance(v, (tuple, list)):
+        vals = vals * 2
+    if len(vals) != 2:
+        raise _BadArgument(f"{op}: It is expected {arg} equals to 2, but got size {len(vals)}")
+    return int(vals[0]), int(vals[1])
+
+
+def _tdiv(a: int, b: int) -> int:
+    """a / b rounded toward zero, as C++'s integer division (torch's size arithmetic)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def _check_geometry(op: str, k: Any, d: Any, p: Any, s: Any) -> None:
+    """torch's im2col / col2im argument checks, in its order."""
+    if min(k) <= 0:
+        raise _BadArgument(
+            f"{op}: kernel size should be greater than zero, but got kernel_height: {k[0]} "
+            f"kernel_width: {k[1]}"
+        )
+    if min(s) <= 0:
+        raise _BadArgument(
+            f"{op}: stride should be greater than zero, but got stride_height: {s[0]} "
+            f"stride_width: {s[1]}"
+        )
+    if min(d) <= 0:
+        raise _BadArgument(
+            f"{op}: dilation should be greater than zero, but got dilation_height: {d[0]} "
+            f"dilation_width: {d[1]}"
+        )
+    if min(p) < 0:
+        raise _BadArgument(
+            f"{op}: padding should be non-negative, but got pad_height: {p[0]} pad_width: {p[1]}"
+        )
+
+
+def _blocks(size: Any, k: Any, d: Any, p: Any, s: Any) -> tuple[int, int]:
+    """The number of sliding blocks along each axis (torch's formula, C++ division)."""
+    return tuple(  # type: ignore[return-value]
+        _tdiv(n + 2 * pi - (di * (ki - 1) + 1), si) + 1
+        for n, ki, di, pi, si in zip(size, k, d, p, s)
+    )
+
+
+def _tap_slices(i: int, j: int, blocks: Any, d: Any, s: Any) -> tuple[slice, ...]:
+    """The strided slice of the padded image that kernel tap (i, j) reads for every block."""
+    r0, c0 = i * d[0], j * d[1]
+    return (
+        slice(None),
+        slice(None),
+        slice(r0, r0 + s[0] * (blocks[0] - 1) + 1, s[0]),
+        slice(c0, c0 + s[1] * (blocks[1] - 1) + 1, s[1]),
+    )
+
+
+def _im2col(a: Any, k: Any, d: Any, p: Any, s: Any, blocks: Any) -> Any:
+    """(B, C, H, W) -> (B, C*kh*kw, L): each block's pixels, channel-major as torch's."""
+    xp = get_array_module(a)
+    b, c, h, w = a.shape
+    padded = a
+    if any(p):
+        padded = xp.zeros((b, c, h + 2 * p[0], w + 2 * p[1]), dtype=a.dtype)
+        padded[:, :, p[0] : p[0] + h, p[1] : p[1] + w] = a
+    cols = xp.empty((b, c, k[0], k[1], blocks[0], blocks[1]), dtype=a.dtype)
+    for i in range(k[0]):
+        for j in range(k[1]):
+            cols[:, :, i, j] = padded[_tap_slices(i, j, blocks, d, s)]
+    return cols.reshape(b, c * k[0] * k[1], blocks[0] * blocks[1])
+
+
+def _col2im(cols: Any, size: Any, k: Any, d: Any, p: Any, s: Any, blocks: Any) -> Any:
+    """(B, C*kh*kw, L) -> (B, C, H, W): each column summed onto the pixels it came from (the
+    adjoint of _im2col); overlaps add, in increasing tap order as torch's loop."""
+    xp = get_array_module(cols)
+    b = cols.shape[0]
+    c = cols.shape[1] // (k[0] * k[1])
+    h, w = size
+    cols = cols.reshape(b, c, k[0], k[1], blocks[0], blocks[1])
+    padded = xp.zeros((b, c, h + 2 * p[0], w + 2 * p[1]), dtype=cols.dtype)
+    for i in range(k[0]):
+        for j in range(k[1]):
+            padded[_tap_slices(i, j, blocks, d, s)] += cols[:, :, i, j]
+    return xp.ascontiguousarray(padded[:, :, p[0] : p[0] + h, p[1] : p[1] + w])
+
+
+def unfold(
+    input: Any,  # noqa: A002  (torch's name)
+    kernel_size: Any,
+    dilation: Any = 1,
+    padding: Any = 0,
+    stride: Any = 1,
+) -> Tensor:
+    """Sliding local blocks of a (N, C, H, W) or unbatched (C, H, W) input, as
+    torch.nn.functional.unfold (im2col): (N, C * kh * kw, L), L the number of blocks."""
+    op = "unfold"
+    k = _pair(kernel_size, op, "kernel_size")
+    d = _pair(dilation, op, "dilation")
+    p = _pair(padding, op, "padding")
+    s = _pair(stride, op, "stride")
+    x = _F._tensor(input, f"{op}: input")
+    _check_geometry(op, k, d, p, s)
+    if x.ndim < 3:
+        raise _DimError(
+            f"{op}: input: expected a 3-D (unbatched) or 4-D (batched) input, got shape "
+            f"{tuple(x.shape)}"
+        )
+    if x.ndim > 4 or 0 in x.shape[-3:]:
+        raise _BadArgument(
+            f"{op}: Expected 3D or 4D (batch mode) tensor with possibly 0 batch size and other "
+            f"non-zero dimensions for input, but got: {list(x.shape)}"
+        )
+    x = _F._float(x, op, "im2col_out_cpu")
+    blocks = _blocks(x.shape[-2:], k, d, p, s)
+    if min(blocks) < 1:
+        raise _BadArgument(
+            f"{op}: Given input with spatial size {tuple(x.shape[-2:])}, kernel_size={k}, "
+            f"dilation={d}, padding={p}, calculated shape of the array of sliding blocks as "
+            f"{blocks}, but its components must be at least one."
+        )
+    unbatched = x.ndim == 3
+    x4 = x.reshape(1, *x.shape) if unbatched else x
+    _check_alloc((x4.shape[0], x4.shape[1] * k[0] * k[1], *blocks), x.data.dtype, op)
+    size = tuple(x4.shape[-2:])
+
+    def _backward(g: Any) -> None:
+        x4._accumulate(_col2im(g, size, k, d, p, s, blocks))
+
+    y = Tensor._make(_im2col(x4.data, k, d, p, s, blocks), (x4,), _backward, op, saves=())
+    return y.reshape(*y.shape[1:]) if unbatched else y
+
+
+def fold(
+    input: Any,  # noqa: A002  (torch's name)
+    output_size: Any,
+    kernel_size: Any,
+    dilation: Any = 1,
+    padding: Any = 0,
+    stride: Any = 1,
+) -> Tensor:
+    """Sliding local blocks (N, C * kh * kw, L) or unbatched (C * kh * kw, L) summed into an
+    (N, C, *output_size) image, as torch.nn.functional.fold (col2im): overlaps add."""
+    op = "fold"
+    size = _pair(output_size, op, "output_size")
+    k = _pair(kernel_size, op, "kernel_size")
+    d = _pair(dilation, op, "dilation")
+    p = _pair(padding, op, "padding")
+    s = _pair(stride, op, "stride")
+    x = _F._tensor(input, f"{op}: input")
+    _check_geometry(op, k, d, p, s)
+    if x.ndim not in (2, 3) or 0 in x.shape[-2:]:
+        raise _BadArgument(
+            f"{op}: Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch size "
+            f"and non-zero dimensions for input, but got: {list(x.shape)}"
+        )
+    x = _F._float(x, op, "col2im_out_cpu")
+    ck, n_blocks = x.shape[-2], x.shape[-1]
+    if ck % (k[0] * k[1]) != 0:
+        raise _BadArgument(
+            f"{op}: Expected size of input's dimension 1 to be divisible by the product of "
+            f"kernel_size, but got input.size(1)={ck} and kernel_size={k}."
+        )
+    blocks = _blocks(size, k, d, p, s)
+    if blocks[0] < 1 or blocks[1] < 1 or blocks[0] * blocks[1] != n_blocks:
+        raise _BadArgument(
+            f"{op}: Given output_size={size}, kernel_size={k}, dilation={d}, padding={p}, "
+            f"stride={s}, expected size of input's dimension 2 to match the calculated number "
+            f"of sliding blocks {blocks[0]} * {blocks[1]} = {blocks[0] * blocks[1]}, but got "
+            f"input.size(2)={n_blocks}."
+        )
+    unbatched = x.ndim == 2
+    x3 = x.reshape(1, *x.shape) if unbatched else x
+    _check_alloc((x3.shape[0], ck // (k[0] * k[1]), *size), x.data.dtype, op)
+
+    def _backward(g: Any) -> None:
+        x3._accumulate(_im2col(g, k, d, p, s, blocks))
+
+    y = Tensor._make(_col2im(x3.data, size, k, d, p, s, blocks), (x3,), _backward, op, saves=())
+    return y.reshape(*y.shape[1:]) if unbatched else y
+
+
+# ---- affine_grid ----------------------------------------------------------------------------
+
+_ALIGN_WARNING = (
+    "Default grid_sample and affine_grid behavior has changed to align_corners=False since "
+    "1.3.0. Please specify align_corners=True if the old behavior is desired. See the "
+    "documentation of grid_sample for details."
+)
+
+
+def _align(align_corners: Any) -> bool:
+    """align_corners, with torch's warning and its default (False) for None."""
+    if align_corners is None:
+        warnings.warn(_ALIGN_WARNING, UserWarning, stacklevel=3)
+        return False
+    return bool(align_corners)
+
+
+def _linspace(n: int, align_corners: bool, dtype: Any) -> np.ndarray:
+    """torch's linspace_from_neg_one: n points over [-1, 1] (the pixel centres when not
+    align_corners); a single point is 0."""
+    if n <= 1:
+        return np.zeros(max(n, 0), dtype=dtype)
+    r = np.linspace(-1.0, 1.0, n, dtype=np.float64)
+    if not align_corners:
+        r = r * (n - 1) / n
+    return r.astype(dtype)
+
+
+def affine_grid(theta: Any, size: Any, align_corners: bool | None = None) -> Tensor:
+    """The sampling grid of a batch of affine maps, as torch.nn.functional.affine_grid:
+    theta (N, 2, 3) and size (N, C, H, W) give (N, H, W, 2); theta (N, 3, 4) and size
+    (N, C, D, H, W) give (N, D, H, W, 3). Differentiable in theta."""
+    op = "affine_grid"
+    align = _align(align_corners)
+    t = _F._tensor(theta, f"{op}: theta")
+    if t.data.dtype.kind != "f":
+        raise ValueError(
+            f"{op}: Expected theta to have floating point type, but got {t.data.dtype}"
+        )
+    if not isinstance(size, (tuple, list)) or any(not _is_int(v) for v in size):
+        raise TypeError(f"{op}: size: expected a sequence of ints, got {size!r}")
+    size = [int(v) for v in size]
+    if len(size) == 4:
+        if t.ndim != 3 or tuple(t.shape[-2:]) != (2, 3):
+            raise ValueError(
+                f"{op}: Expected a batch of 2D affine matrices of shape Nx2x3 for size {size}. "
+                f"Got {tuple(t.shape)}."
+            )
+    elif len(size) == 5:
+        if t.ndim != 3 or tuple(t.shape[-2:]) != (3, 4):
+            raise ValueError(
+                f"{op}: Expected a batch of 3D affine matrices of shape Nx3x4 for size {size}. "
+                f"Got {tuple(t.shape)}."
+            )
+    else:
+        raise NotImplementedError(
+            f"{op}: affine_grid only supports 4D and 5D sizes, for 2D and 3D affine "
+            f"transforms, respectively. Got size {size}."
+        )
+    spatial = size[2:]
+    if align and min(spatial) == 1:
+        warnings.warn(
+            "Since version 1.3.0, affine_grid behavior has changed for unit-size grids when "
+            "align_corners=True. This is not an intended use case of affine_grid. See the "
+            "documentation of affine_grid for details.",
+            UserWarning,
+            stacklevel=2,
+        )
+    if min(size) <= 0 and not (align and min(spatial) == 1 and min(size) == 0):
+        raise ValueError(f"{op}: Expected non-zero, positive output size. Got {size}")
+    if t.shape[0] != size[0]:
+        raise _BadArgument(
+            f"{op}: theta: expected a batch of {size[0]} matrices (size[0]), got {t.shape[0]}"
+        )
+    nd = len(spatial)
+    dt = t.data.dtype
+    _check_alloc((size[0], *spatial, nd), dt, op)
+    # base (*spatial, nd + 1): x (along W), y (along H)[, z (along D)], then 1
+    axes = [_linspace(n, align, dt) for n in reversed(spatial)]  # W, H[, D]
+    mesh = np.meshgrid(*axes, indexing="ij")  # indexed (W, H[, D])
+    base = np.stack([m.transpose() for m in mesh] + [np.ones(spatial, dtype=dt)], axis=-1)
+    xp = get_array_module(t.data)
+    b = Tensor(xp.asarray(base.reshape(1, -1, 1, nd + 1)))
+    # grid[n, p, i] = sum_j base[p, j] * theta[n, i, j]
+    grid = (b * t.reshape(t.shape[0], 1, nd, nd + 1)).sum(-1)
+    return grid.reshape(size[0], *spatial, nd)
+
+
+# ---- grid_sample ----------------------------------------------------------------------------
+
+_MODES = ("bilinear", "nearest", "bicubic")
+_PADDING_MODES = ("zeros", "border", "reflection")
+_CUBIC_A = -0.75
+
+
+def _clip_grad(c: Any, n: int, xp: Any) -> tuple[Any, Any]:
+    """c clipped to [0, n - 1] and its derivative: 0 outside and on the borders too, as
+    torch's kernels (clip_coordinates_get_grad); a NaN goes to 0, as in torch's CPU kernel."""
+    hi = n - 1
+    out = xp.where(c > 0, xp.minimum(c, hi), 0).astype(c.dtype)
+    return out, ((c > 0) & (c < hi)).astype(c.dtype)
+
+
+def _reflect_grad(c: Any, n: int, align: bool, xp: Any) -> tuple[Any, Any]:
+    """c reflected into [0, n - 1] (align_corners) or [-0.5, n - 0.5] and its derivative
+    (+-1), as torch's vectorized CPU kernel (reflect_coordinates_get_grad)."""
+    twice_span = 2 * (n - 1) if align else 2 * n
+    if twice_span == 0:
+        return xp.zeros_like(c), xp.zeros_like(c)
+    v = c if align else c + 0.5
+    neg = v < 0
+    a = xp.abs(v)
+    extra = a - xp.trunc(a / twice_span) * twice_span
+    refl = twice_span - extra
+    flip = extra > refl
+    out = xp.where(flip, refl, extra)
+    if not align:
+        out = out - 0.5
+    return out, xp.where(flip ^ neg, -1.0, 1.0).astype(c.dtype)
+
+
+def _pad_coord(c: Any, n: int, padding_mode: str, align: bool, xp: Any) -> tuple[Any, Any]:
+    """A pixel coordinate under padding_mode and its derivative: torch's compute_coordinates
+    (the identity for "zeros")."""
+    if padding_mode == "zeros":
+        return c, xp.ones_like(c)
+    g = 1.0
+    if padding_mode == "reflection":
+        c, g = _reflect_grad(c, n, align, xp)
+    c, gc = _clip_grad(c, n, xp)
+    return c, g * gc
+
+
+def _cubic_coeffs(t: Any) -> tuple[list[Any], list[Any]]:
+    """The four cubic convolution weights (A = -0.75) of the taps at offsets -1, 0, 1, 2 for
+    fraction t, and their derivatives in t (torch's get_cubic_upsample_coefficients)."""
+    a = _CUBIC_A
+
+    def c1(x: Any) -> Any:  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def c2(x: Any) -> Any:  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    def d1(x: Any) -> Any:
+        return (3 * (a + 2) * x - 2 * (a + 3)) * x
+
+    def d2(x: Any) -> Any:
+        return (3 * a * x - 10 * a) * x + 8 * a
+
+    w = [c2(t + 1), c1(t), c1(1 - t), c2(2 - t)]
+    dw = [d2(t + 1), d1(t), -d1(1 - t), -d2(2 - t)]
+    return w, dw
+
+
+def _axis_taps(
+    c: Any, n: int, mode: str, padding_mode: str, align: bool, xp: Any
+) -> tuple[list[tuple[Any, Any, Any]], Any]:
+    """The taps of one spatial axis for grid coordinates c: a list of (pixel position as a
+    float array, weight or None, d weight / d pixel coordinate or None), and d pixel
+    coordinate / d grid coordinate."""
+    scale = (n - 1) / 2 if align else n / 2
+    u = (c + 1) * scale if align else (c + 1) * scale - 0.5  # torch's unnormalize
+    if mode == "bicubic":
+        f = xp.floor(u)
+        w, dw = _cubic_coeffs(u - f)
+        taps = []
+        for i in range(4):
+            pos, _ = _pad_coord(f + (i - 1), n, padding_mode, align, xp)
+            taps.append((pos, w[i], dw[i]))
+        return taps, scale
+    u, du = _pad_coord(u, n, padding_mode, align, xp)
+    if mode == "nearest":
+        return [(xp.rint(u), None, None)], None
+    f = xp.floor(u)
+    t = u - f
+    return [(f, 1 - t, -1.0), (f + 1, t, 1.0)], du * scale
+
+
+def _grid_sample(
+    x: Tensor, grid: Tensor, mode: str, padding_mode: str, align: bool, op: str
+) -> Tensor:
+    xp = get_array_module(x.data)
+    nd = x.ndim - 2
+    n, c = x.shape[:2]
+    spatial = tuple(x.shape[2:])
+    out_sp = tuple(grid.shape[1:-1])
+    m, npix = math.prod(out_sp), math.prod(spatial)
+    dt = x.data.dtype
+    _check_alloc((n, c, *out_sp), dt, op)
+    g = grid.data.reshape(n, m, nd)
+    flat = xp.ascontiguousarray(x.data.reshape(n, c, npix).transpose(0, 2, 1)).reshape(n * npix, c)
+    base = (xp.arange(n) * npix).reshape(n, 1)
+    strides = [math.prod(spatial[a + 1 :]) for a in range(nd)]
+    with np.errstate(invalid="ignore", over="ignore"):
+        per_axis, mults = [], []
+        for a in range(nd):  # spatial axes D, H, W read grid components z, y, x
+            taps, mult = _axis_taps(g[..., nd - 1 - a], spatial[a], mode, padding_mode, align, xp)
+            per_axis.append(taps)
+            mults.append(mult)
+        taps = []
+        out = xp.zeros((n, m, c), dtype=dt)
+        for combo in itertools.product(*per_axis):
+            mask = xp.ones((n, m), dtype=bool)
+            lin = base
+            for a, (pos, _, _) in enumerate(combo):
+                mask = mask & (pos > -1) & (pos < spatial[a])
+            for a, (pos, _, _) in enumerate(combo):
+                lin = lin + xp.where(mask, pos, 0).astype(np.int64) * strides[a]
+            ws = [w for _, w, _ in combo]
+            weight = None if ws[0] is None else math.prod(ws[1:], start=ws[0])
+            val = xp.where(mask[..., None], flat[lin.reshape(-1)].reshape(n, m, c), 0)
+            out = out + (val if weight is None else val * weight[..., None])
+            taps.append((combo, mask, lin, weight, val))
+    y = out.transpose(0, 2, 1).reshape(n, c, *out_sp)
+
+    def _backward(gy: Any) -> None:
+        go = gy.reshape(n, c, m).transpose(0, 2, 1)
+        with np.errstate(invalid="ignore", over="ignore"):
+            if x.requires_grad:
+                parts, idxs = [], []
+                for _, mask, lin, weight, _ in taps:
+                    p = go if weight is None else go * weight[..., None]
+                    parts.append(xp.where(mask[..., None], p, 0).reshape(-1, c))
+                    idxs.append(lin.reshape(-1))
+                gx = _index_add(xp.concatenate(parts), 0, xp.concatenate(idxs), n * npix, xp)
+                x._accumulate(gx.reshape(n, npix, c).transpose(0, 2, 1).reshape(x.shape))
+            if grid.requires_grad:
+                gg = xp.zeros((n, m, nd), dtype=dt)
+                if mode != "nearest":
+                    for combo, _, _, _, val in taps:
+                        sv = (go * val).sum(-1)
+                        for a in range(nd):
+                            term = combo[a][2] * sv
+                            for b in range(nd):
+                                if b != a:
+                                    term = term * combo[b][1]
+                            gg[..., nd - 1 - a] += term
+                    for a in range(nd):
+                        gg[..., nd - 1 - a] *= mults[a]
+                grid._accumulate(gg.reshape(grid.shape))
+
+    return Tensor._make(y, (x, grid), _backward, op, saves=(x, grid))
+
+
+def grid_sample(
+    input: Any,  # noqa: A002  (torch's name)
+    grid: Any,
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+    align_corners: bool | None = None,
+) -> Tensor:
+    """input (N, C, H, W) (or (N, C, D, H, W)) sampled at grid (N, Ho, Wo, 2) (or
+    (N, Do, Ho, Wo, 3)) of normalized (x, y[, z]) coordinates in [-1, 1], as
+    torch.nn.functional.grid_sample; differentiable in input and (but for "nearest") grid."""
+    op = "grid_sample"
+    if mode not in _MODES:
+        raise ValueError(
+            f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or "
+            f"'bicubic', but got: '{mode}'"
+        )
+    if padding_mode not in _PADDING_MODES:
+        raise ValueError(
+            "nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
+            f"'reflection', but got: '{padding_mode}'"
+        )
+    align = _align(align_corners)
+    x = _F._tensor(input, f"{op}: input")
+    g = _F._tensor(grid, f"{op}: grid")
+    if x.ndim not in (4, 5) or x.ndim != g.ndim:
+        raise _BadArgument(
+            f"grid_sampler(): expected 4D or 5D input and grid with same number of dimensions, "
+            f"but got input with sizes {list(x.shape)} and grid with sizes {list(g.shape)}"
+        )
+    kernel = "grid_sampler_2d_cpu_kernel_impl" if x.ndim == 4 else "grid_sampler_3d_cpu"
+    x = _F._float(x, op, kernel)
+    if g.data.dtype != x.data.dtype:
+        raise _DtypeMismatch(
+            f"grid_sampler(): expected input and grid to have same dtype, but input has "
+            f"{x.data.dtype} and grid has {g.data.dtype}"
+        )
+    if x.shape[0] != g.shape[0]:
+        raise _BadArgument(
+            f"grid_sampler(): expected grid and input to have same batch size, but got input "
+            f"with sizes {list(x.shape)} and grid with sizes {list(g.shape)}"
+        )
+    if g.shape[-1] != x.ndim - 2:
+        raise _BadArgument(
+            f"grid_sampler(): expected grid to have size {x.ndim - 2} in last dimension, but got "
+            f"grid with sizes {list(g.shape)}"
+        )
+    for i in range(2, x.ndim):
+        if x.shape[i] == 0:
+            raise _BadArgument(
+                f"grid_sampler(): expected input to have non-empty spatial dimensions, but "
+                f"input has sizes {list(x.shape)} with dimension {i} being empty"
+            )
+    if mode == "bicubic" and x.ndim != 4:
+        raise _BadArgument("grid_sampler(): bicubic interpolation only supports 4D input")
+    return _grid_sample(x, g, mode, padding_mode, align, op)
+
+
+# ---- gumbel_softmax -------------------------------------------------------------------------
+
+
+def gumbel_softmax(
+    logits: Any, tau: float = 1, hard: bool = False, eps: float = 1e-10, dim: int = -1
+) -> Tensor:
+    """softmax((logits + g) / tau) along dim, g standard Gumbel noise drawn from deltagrad's
+    generator, as torch.nn.functional.gumbel_softmax (its distribution, not its numbers).
+    hard=True returns the one-hot of the argmax with the soft sample's gradient (straight
+    through: y_hard - y_soft.detach() + y_soft). eps is deprecated and unused, as in torch."""
+    op = "gumbel_softmax"
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", UserWarning, 2)
+    if not _is_number(tau):
+        raise TypeError(f"{op}: tau: expected a number, got {type(tau).__name__}")
+    if not _is_int(dim):
+        raise TypeError(f"{op}: dim: expected an int, got {type(dim).__name__}")
+    x = _F._tensor(logits, f"{op}: logits")
+    if x.data.dtype.kind != "f":
+        raise _DtypeMismatch(
+            f"{op}: logits: Exponential distribution is a continuous probability distribution. "
+            f"dtype must be a floating point but you specified {x.data.dtype}"
+        )
+    xp = get_array_module(x.data)
+    e = get_rng().standard_exponential(x.shape)
+    e = np.maximum(e, np.finfo(np.float64).tiny)  # -log(0) would be inf
+    gumbels = Tensor(xp.asarray((-np.log(e)).astype(x.data.dtype)))
+    y_soft = _F.softmax((x + gumbels) / tau, dim=dim)
+    if not hard:
+        return y_soft
+    if y_soft.ndim == 0:
+        return Tensor(xp.ones_like(y_soft.data)) - y_soft.detach() + y_soft
+    axis = int(dim) % y_soft.ndim
+    index = xp.argmax(y_soft.data, axis=axis)
+    one_hot = (
+        xp.arange(y_soft.shape[axis]).reshape((-1,) + (1,) * (y_soft.ndim - axis - 1))
+        == xp.expand_dims(index, axis)
+    ).astype(y_soft.data.dtype)
+    return Tensor(one_hot) - y_soft.detach() + y_soft
