@@ -55,6 +55,19 @@ from .autograd import (  # noqa: E402
 from ._linalg_more import det, inverse, logdet, pinverse, slogdet  # noqa: E402
 
 # isort: split
+# torch's device / runtime switches (torch.device, torch.Generator, torch.compile -- a no-op --
+# and the deterministic-algorithms flag); dg.cuda is torch.cuda's runtime queries (lazy).
+# dg.compile shadows the builtin in this namespace only and stays out of __all__.
+from ._device import (  # noqa: E402
+    are_deterministic_algorithms_enabled,
+    compile,  # noqa: F401  (dg.compile; out of __all__, see above)
+    device,
+    is_deterministic_algorithms_warn_only_enabled,
+    use_deterministic_algorithms,
+)
+from ._generator import Generator  # noqa: E402
+
+# isort: split
 # torch's tensor-math functions (dg.einsum, dg.tensordot, dg.cdist, dg.searchsorted, ...).
 from ._tensor_math import (  # noqa: E402
     block_diag,
@@ -91,6 +104,7 @@ _LAZY_MODULES = (
     "autograd",
     "testing",
     "distributed",
+    "cuda",
 )
 
 __all__ = [
@@ -116,11 +130,6 @@ __all__ = [
     "load",
     "matmul",
     "bmm",
-    "det",
-    "logdet",
-    "slogdet",
-    "inverse",
-    "pinverse",
     "einsum",
     "tensordot",
     "cdist",
@@ -134,6 +143,16 @@ __all__ = [
     "histc",
     "cartesian_prod",
     "block_diag",
+    "det",
+    "logdet",
+    "slogdet",
+    "inverse",
+    "pinverse",
+    "device",
+    "Generator",
+    "use_deterministic_algorithms",
+    "are_deterministic_algorithms_enabled",
+    "is_deterministic_algorithms_warn_only_enabled",
     *_LAZY_MODULES,
 ]
 # `from deltagrad import *` leaves the caller's builtins alone: dg.float, dg.sum, dg.max, ...

@@ -631,6 +631,7 @@ def is_multi_output(node: Any) -> bool:
     r = _multi_output.get(id(node))
     return r is not None and r() is node
 
+
 # id(node) -> its metadata dict (torch's Node.metadata), made on first use; a finalizer drops
 # the entry when the node dies. Anomaly mode keeps the forward's stack there ("traceback_").
 _metadata: dict[int, dict[str, Any]] = {}

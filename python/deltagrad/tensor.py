@@ -49,10 +49,12 @@ __all__ = [
 
 # Grad mode is per thread (deltagrad._engine._state, a threading.local): a thread evaluating
 # under no_grad() never switches recording off for another thread.
+from . import _device as _devices  # noqa: E402
 from . import _engine  # noqa: E402
 from ._engine import _state as _autograd_state  # noqa: E402
 
 _NDARRAY = np.ndarray  # the fast test (_make, _accumulate) that a result is already an array
+_CPU_DEVICE, _CUDA_DEVICE = _devices.device("cpu"), _devices.device("cuda")  # Tensor.device
 _KEEP_FIRST, _KEEP_SECOND = (True, False), (False, True)  # _make's shared _grad_mask values
 
 # ---- numpy's floating-point warnings off, as torch ------------------------------------------
@@ -651,8 +653,10 @@ class Tensor:
         return self.data.ndim
 
     @property
-    def device(self) -> str:
-        return "cuda" if is_cuda_array(self.data) else "cpu"
+    def device(self) -> _devices.device:
+        """torch.device("cpu") or ("cuda"): a dg.device, which is also the plain string (so
+        comparisons with "cpu" / "cuda" keep working)."""
+        return _CUDA_DEVICE if is_cuda_array(self.data) else _CPU_DEVICE
 
     @property
     def is_leaf(self) -> bool:
