@@ -82,6 +82,26 @@ def _parse(s: str) -> tuple[str, int | None]:
     return kind, _check_index(int(idx))
 
 
+def canonical(dev: Any) -> Any:
+    """The device name deltagrad's arrays live on, "cpu" or "cuda", for a device given as a
+    string, a dg.device or a torch.device: "cuda:0" is "cuda", "cpu:N" is "cpu"; anything
+    else comes back unchanged, for the caller's check to refuse ("cuda:1": deltagrad runs on
+    the current CUDA device, which is not picked by index)."""
+    if dev is None or type(dev) is str and dev in ("cpu", "cuda"):
+        return dev
+    if not isinstance(dev, str):
+        kind = getattr(dev, "type", None)
+        if not isinstance(kind, str):
+            return dev
+        dev = str(dev)  # a torch.device: "cuda:0", "cpu"
+    kind, sep, idx = str(dev).partition(":")
+    if kind == "cpu" and (not sep or idx.isdigit()):
+        return "cpu"
+    if kind == "cuda" and (not sep or idx == "0"):
+        return "cuda"
+    return dev
+
+
 class device(str):  # noqa: N801  (torch's name)
     """torch.device: ``device("cuda:0")``, ``device("cuda", 0)``, ``device(type="cpu")``,
     ``device(other_device)``; an int i is the accelerator's device i ("cuda:i"; RuntimeError

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ._device import canonical as canonical_device
 from ._functional_spatial import _BadArgument, _check_alloc
 from ._random import get_rng
 from .backends._args import check_device_array, is_device_array
@@ -103,6 +104,7 @@ def _dtype(dtype: Any, op: str, default: np.dtype = _DEFAULT) -> np.dtype:
 
 
 def _make(arr: np.ndarray, device: Any, requires_grad: Any, op: str) -> Tensor:
+    device = canonical_device(device)
     if device is not None and device not in ("cpu", "cuda"):
         raise ValueError(f"{op}: device: expected 'cpu' or 'cuda', got {device!r}")
     if requires_grad and arr.dtype.kind != "f":
@@ -533,6 +535,7 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     dtype and device, as torch.as_tensor; other data is converted (Python floats: float32)."""
     if dtype is not None:
         dtype = as_dtype(dtype, "as_tensor")
+    device = canonical_device(device)
     if device is not None and device not in ("cpu", "cuda"):
         raise ValueError(f"as_tensor: device: expected 'cpu' or 'cuda', got {device!r}")
     if isinstance(data, Tensor):

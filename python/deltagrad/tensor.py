@@ -406,6 +406,7 @@ class Tensor:
     ) -> None:
         if isinstance(data, Tensor):
             data = data.data
+        device = _devices.canonical(device)
         if device not in (None, "cpu", "cuda"):
             raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
         if is_cuda_array(data):
@@ -4641,12 +4642,15 @@ def _to_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
     for a in args:
         if isinstance(a, Tensor):
             device, dtype = a.device, a.dtype
-        elif isinstance(a, str) and a in ("cpu", "cuda") or a is None:
-            device = a if a is not None else device
-        elif isinstance(a, str) and (a.startswith("cuda:") or a.startswith("cpu")):
-            device = a.split(":")[0]
+        elif a is None:
+            pass
+        elif isinstance(a, str) and (a.startswith("cuda") or a.startswith("cpu")):
+            device = a
+        elif not isinstance(a, str) and isinstance(getattr(a, "type", None), str):
+            device = a  # a torch.device
         else:
             dtype = a
+    device = _devices.canonical(device)
     if device is not None and device not in ("cpu", "cuda"):
         raise ValueError(f"to: device: expected 'cpu' or 'cuda', got {device!r}")
     if dtype is not None:

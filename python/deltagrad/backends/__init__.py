@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .._device import canonical as canonical_device
 from . import cpu
 from ._args import is_device_array
 
@@ -96,6 +97,7 @@ def device_of(x: Any) -> str:
 def to_device(x: Any, device: str) -> Any:
     """x as a numpy array ("cpu") or a cupy array ("cuda"); no copy when already there.
     RuntimeError saying why when "cuda" cannot be used; ValueError for another device name."""
+    device = canonical_device(device)
     if device not in DEVICES:
         raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
     if device == "cpu":

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from .._device import canonical as canonical_device
 from .._functional_attention import _canonical_mask, _MhaShapeError, _tensor
 from ..tensor import Tensor
 from .dropout import Dropout
@@ -65,7 +66,7 @@ class MultiheadAttention(Module):
                 f"embed_dim and num_heads must be greater than 0, got embed_dim={embed_dim} and "
                 f"num_heads={num_heads} instead"
             )
-        if device not in (None, "cpu"):
+        if canonical_device(device) not in (None, "cpu"):
             raise ValueError(f"{owner}: device: only None or 'cpu' is supported, got {device!r}")
         dt = _float_dtype(dtype, owner)
         super().__init__()

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import _engine
+from .._device import canonical as canonical_device
 from .._engine import grad_array
 from ..backends import to_device
 from ..backends._args import is_device_array
@@ -286,6 +287,7 @@ def _parse_to(owner: str, device: Any, dtype: Any) -> tuple[str | None, Any]:
     """Module.to's arguments: to(device), to(dtype), to(device, dtype), to(tensor)."""
     if isinstance(device, Tensor):
         device, dtype = device.device, device.dtype if dtype is None else dtype
+    device = canonical_device(device)
     if device is not None and not (isinstance(device, str) and device in ("cpu", "cuda")):
         if dtype is not None:
             raise ValueError(f"{owner}: device: expected 'cpu' or 'cuda', got {device!r}")
@@ -902,7 +904,7 @@ class Module:
         channels_last has no deltagrad equivalent and is refused."""
         owner = f"{type(self).__name__}.to"
         if isinstance(dtype, (bool, np.bool_)) and not (
-            isinstance(device, str) and device in ("cpu", "cuda")
+            isinstance(device, str) and canonical_device(device) in ("cpu", "cuda")
         ):  # to(dtype, non_blocking) or to(tensor, non_blocking), as torch
             if non_blocking is not False:
                 raise TypeError(f"{owner}: got multiple values for argument 'non_blocking'")
