@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from .backends import canonical_device as canonical  # noqa: F401  (tensor.py's name for it)
+
 __all__ = [
     "device",
     "compile",
@@ -80,26 +82,6 @@ def _parse(s: str) -> tuple[str, int | None]:
     if len(idx) > 18:  # past int64: torch's own message
         raise RuntimeError(f"Could not parse device index '{idx}' in device string '{s}'")
     return kind, _check_index(int(idx))
-
-
-def canonical(dev: Any) -> Any:
-    """The device name deltagrad's arrays live on, "cpu" or "cuda", for a device given as a
-    string, a dg.device or a torch.device: "cuda:0" is "cuda", "cpu:N" is "cpu"; anything
-    else comes back unchanged, for the caller's check to refuse ("cuda:1": deltagrad runs on
-    the current CUDA device, which is not picked by index)."""
-    if dev is None or type(dev) is str and dev in ("cpu", "cuda"):
-        return dev
-    if not isinstance(dev, str):
-        kind = getattr(dev, "type", None)
-        if not isinstance(kind, str):
-            return dev
-        dev = str(dev)  # a torch.device: "cuda:0", "cpu"
-    kind, sep, idx = str(dev).partition(":")
-    if kind == "cpu" and (not sep or idx.isdigit()):
-        return "cpu"
-    if kind == "cuda" and (not sep or idx == "0"):
-        return "cuda"
-    return dev
 
 
 class device(str):  # noqa: N801  (torch's name)

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ._device import canonical as canonical_device
 from ._functional_spatial import _BadArgument, _check_alloc
 from ._random import get_rng
+from .backends import canonical_device
 from .backends._args import check_device_array, is_device_array
 from .tensor import Tensor, _fit_scalar, _KernelDtypeError, _ShapeError, as_dtype
 

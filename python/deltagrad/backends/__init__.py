@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from .._device import canonical as canonical_device
 from . import cpu
 from ._args import is_device_array
 
@@ -30,6 +29,7 @@ __all__ = [
     "DEVICES",
     "device_of",
     "to_device",
+    "canonical_device",
     "backend_for",
     "use_host_backend",
     "host_backend_override",
@@ -92,6 +92,26 @@ def device_of(x: Any) -> str:
     """The device of x: "cuda" for device arrays (cupy, anything with
     __cuda_array_interface__), else "cpu"."""
     return "cuda" if is_device_array(x) else "cpu"
+
+
+def canonical_device(dev: Any) -> Any:
+    """The device name deltagrad's arrays live on, "cpu" or "cuda", for a device given as a
+    string, a dg.device or a torch.device: "cuda:0" is "cuda", "cpu:N" is "cpu"; anything
+    else comes back unchanged, for the caller's check to refuse ("cuda:1": deltagrad runs on
+    the current CUDA device, which is not picked by index)."""
+    if dev is None or type(dev) is str and dev in ("cpu", "cuda"):
+        return dev
+    if not isinstance(dev, str):
+        kind = getattr(dev, "type", None)
+        if not isinstance(kind, str):
+            return dev
+        dev = str(dev)  # a torch.device: "cuda:0", "cpu"
+    kind, sep, idx = str(dev).partition(":")
+    if kind == "cpu" and (not sep or idx.isdigit()):
+        return "cpu"
+    if kind == "cuda" and (not sep or idx == "0"):
+        return "cuda"
+    return dev
 
 
 def to_device(x: Any, device: str) -> Any:

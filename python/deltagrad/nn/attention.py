@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from .._device import canonical as canonical_device
 from .._functional_attention import _canonical_mask, _MhaShapeError, _tensor
+from ..backends import canonical_device
 from ..tensor import Tensor
 from .dropout import Dropout
 from .init import constant_, xavier_normal_, xavier_uniform_

@@ -15,9 +15,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import _engine
-from .._device import canonical as canonical_device
 from .._engine import grad_array
-from ..backends import to_device
+from ..backends import canonical_device, to_device
 from ..backends._args import is_device_array
 from ..tensor import Tensor, _ShapeError, get_array_module, is_grad_enabled
 from .parameter import Parameter
