@@ -104,6 +104,7 @@ _LAZY_MODULES = (
     "autograd",
     "testing",
     "distributed",
+    "distributions",
     "cuda",
 )
 

@@ -1,0 +1,71 @@
+"""torch.distributions.Gamma."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..tensor import Tensor
+from . import constraints
+from ._special import digamma, gammainc, lgamma, standard_gamma
+from .distribution import Distribution, _size
+from .utils import broadcast_all
+
+__all__ = ["Gamma"]
+
+
+class Gamma(Distribution):
+    """The gamma distribution with shape `concentration` and inverse scale `rate`; rsample is
+    a standard-gamma draw with the implicit reparameterization gradient, divided by rate."""
+
+    arg_constraints = {
+        "concentration": constraints.positive,
+        "rate": constraints.positive,
+    }
+    support = constraints.nonnegative
+    has_rsample = True
+    _mean_carrier_measure = 0
+
+    @property
+    def mean(self) -> Tensor:
+        return self.concentration / self.rate
+
+    @property
+    def mode(self) -> Tensor:
+        return ((self.concentration - 1) / self.rate).clamp(min=0)
+
+    @property
+    def variance(self) -> Tensor:
+        return self.concentration / self.rate.pow(2)
+
+    def __init__(self, concentration: Any, rate: Any, validate_args: bool | None = None) -> None:
+        self.concentration, self.rate = broadcast_all(concentration, rate)
+        super().__init__(self.concentration.shape, validate_args=validate_args)
+
+    def expand(self, batch_shape: Any, _instance: Any = None) -> Gamma:
+        new = self._get_checked_instance(Gamma, _instance)
+        batch_shape = _size(batch_shape, "batch_shape")
+        new.concentration = self.concentration.expand(*batch_shape)
+        new.rate = self.rate.expand(*batch_shape)
+        Distribution.__init__(new, batch_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        shape = self._extended_shape(sample_shape)
+        return standard_gamma(self.concentration.expand(*shape)) / self.rate.expand(*shape)
+
+    def log_prob(self, value: Any) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        c = self.concentration
+        return c.xlogy(self.rate) + (c - 1).xlogy(value) - self.rate * value - lgamma(c)
+
+    def entropy(self) -> Tensor:
+        c = self.concentration
+        return c - self.rate.log() + lgamma(c) + (1.0 - c) * digamma(c)
+
+    def cdf(self, value: Any) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        c, x = broadcast_all(self.concentration, self.rate * value)
+        return gammainc(c, x)

@@ -1,0 +1,92 @@
+"""torch.distributions.utils: parameter broadcasting, probs <-> logits, lazy_property."""
+
+from __future__ import annotations
+
+import functools
+from numbers import Number
+from typing import Any
+
+import numpy as np
+
+from ..creation import get_default_dtype, randn
+from ..tensor import Tensor, get_array_module
+
+__all__ = [
+    "broadcast_all",
+    "clamp_probs",
+    "lazy_property",
+    "logits_to_probs",
+    "probs_to_logits",
+]
+
+
+def broadcast_all(*values: Any) -> tuple[Tensor, ...]:
+    """Broadcast tensors and numbers to one shape; numbers become tensors of the first tensor's
+    dtype (the default dtype when all are numbers), on its device."""
+    if not all(isinstance(v, (Tensor, Number)) for v in values):
+        raise ValueError(
+            "Input arguments must all be instances of Number, "
+            "torch.Tensor or objects implementing __torch_function__."
+        )
+    like = next((v for v in values if isinstance(v, Tensor)), None)
+    if like is None:
+        dt = get_default_dtype()
+        return tuple(Tensor(np.asarray(v, dtype=dt)) for v in values)
+    dt = like.dtype
+    xp = get_array_module(like.data)
+    tensors = [v if isinstance(v, Tensor) else Tensor(xp.asarray(v, dtype=dt)) for v in values]
+    shape = np.broadcast_shapes(*[t.shape for t in tensors])
+    return tuple(t if t.shape == shape else t.expand(*shape) for t in tensors)
+
+
+def _standard_normal(shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """Standard-normal draws of like's dtype and device, from deltagrad's generator."""
+    return randn(*shape, dtype=like.dtype, device=like.device)
+
+
+def _sum_rightmost(value: Tensor, dim: int) -> Tensor:
+    """Sum out the dim rightmost dimensions of value."""
+    if dim == 0:
+        return value
+    lead = value.shape[: value.dim() - dim]
+    return value.reshape(*lead, int(np.prod(value.shape[len(lead) :], dtype=np.int64))).sum(-1)
+
+
+def _finfo(t: Tensor) -> Any:
+    return np.finfo(t.dtype)
+
+
+def clamp_probs(probs: Tensor) -> Tensor:
+    """probs clamped to [eps, 1 - eps] of its dtype."""
+    eps = float(_finfo(probs).eps)
+    return probs.clamp(min=eps, max=1 - eps)
+
+
+def logits_to_probs(logits: Tensor, is_binary: bool = False) -> Tensor:
+    """sigmoid(logits) if is_binary, else softmax over the last dimension."""
+    if is_binary:
+        return logits.sigmoid()
+    return logits.softmax(-1)
+
+
+def probs_to_logits(probs: Tensor, is_binary: bool = False) -> Tensor:
+    """log(p) - log1p(-p) if is_binary, else log(p), with p clamped away from 0 and 1."""
+    ps_clamped = clamp_probs(probs)
+    if is_binary:
+        return ps_clamped.log() - (-ps_clamped).log1p()
+    return ps_clamped.log()
+
+
+class lazy_property:  # noqa: N801 - torch's name
+    """A property computed on first access and then stored on the instance."""
+
+    def __init__(self, wrapped: Any) -> None:
+        self.wrapped = wrapped
+        functools.update_wrapper(self, wrapped)
+
+    def __get__(self, instance: Any, obj_type: Any = None) -> Any:
+        if instance is None:
+            return self
+        value = self.wrapped(instance)
+        setattr(instance, self.wrapped.__name__, value)
+        return value
