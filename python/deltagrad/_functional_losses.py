@@ -197,21 +197,8 @@ def _node(op: str, fn: Callable[..., Tensor], *args: Tensor) -> Tensor:
 
 
 def _xlogy(x: Tensor, y: Tensor) -> Tensor:
-    """torch.xlogy: x * log(y), 0 where x == 0 (NaN where y is NaN). Its derivatives are
-    torch's: d/dx = xlogy(x != 0, y), d/dy = x / y (so NaN at x == y == 0, as torch)."""
-    xd, yd = x.data, y.data
-    xp = get_array_module(xd)
-    log_y = xp.log(yd)
-    out = xp.where(xp.isnan(yd), yd, xp.where(xd == 0, 0, xd * log_y)).astype(log_y.dtype)
-
-    def _backward(g: Any) -> None:
-        if x.requires_grad:
-            dx = xp.where(xp.isnan(yd), yd, xp.where(xd != 0, log_y, 0))
-            x._accumulate(g * dx.astype(g.dtype))
-        if y.requires_grad:
-            y._accumulate(g * xd / yd)
-
-    return Tensor._make(out, (x, y), _backward, "xlogy", saves=(x, y))
+    """torch.xlogy (Tensor.xlogy, torch's derivatives): x * log(y), 0 where x == 0."""
+    return x.xlogy(y)
 
 
 def _log1p(x: Tensor) -> Tensor:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .autograd import Function
-from .tensor import _FLOAT_DTYPES, Tensor, _ShapeError, get_array_module
+from .tensor import _FLOAT_DTYPES, Tensor, _ShapeError, get_array_module, where
 
 __all__ = [
     "LinAlgError",
@@ -183,8 +183,9 @@ def logdet(input: Any) -> Tensor:  # noqa: A002
     sign, logabs = _LinalgSlogdet.apply(a)
     xp = get_array_module(sign.data)
     with _fp_quiet(xp):
-        shift = xp.where(sign.data < 0, xp.nan, xp.where(sign.data == 0, -xp.inf, 0.0))
-    return logabs + Tensor(shift.astype(a.dtype))
+        shift = xp.where(sign.data == 0, -xp.inf, 0.0).astype(a.dtype)
+    # det < 0: NaN, with a zero gradient (as torch's), not logabsdet's
+    return where(Tensor(sign.data < 0), float("nan"), logabs + Tensor(shift))
 
 
 def _raise_singular(op: str, a: Any, what: str) -> None:
@@ -284,8 +285,11 @@ def solve(A: Any, B: Any, *, left: bool = True) -> Tensor:  # noqa: N803
         )
     vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and tuple(b.shape) == tuple(a.shape[:-1]))
     if not left:
-        if vector:
-            return _LinalgSolve.apply(a.mT, b, True)
+        if vector:  # torch: B must be a matrix for XA = B
+            raise _ShapeError(
+                f"{op}: Incompatible shapes of A and B for the equation XA = B "
+                f"({a.shape[-2]}x{a.shape[-1]} and {b.shape[-1]}x1)"
+            )
         if b.ndim < 2:
             raise _ShapeError(f"{op}: The input tensor B must have at least 2 dimensions.")
         return solve(a.mT, b.mT).mT
@@ -815,8 +819,17 @@ def vector_norm(
         dim = tuple(dim)
     ordf = float(ord)
     if ordf < 0 and ordf != -np.inf:
-        with _fp_quiet(get_array_module(x.data)):
-            return x.abs().pow(ordf).sum(dim, keepdim).pow(1.0 / ordf)
+        # a zero element makes the norm 0 (|0|^ord = inf): those reductions are 0 with a zero
+        # gradient, as torch's, computed on 1 in place of the zeros (no inf * 0 = NaN)
+        xp = get_array_module(x.data)
+        ax = x.abs()
+        zero = ax.data == 0
+        axis = dim if dim is None or isinstance(dim, int) else tuple(dim)
+        hit = xp.any(zero, axis=axis, keepdims=keepdim)
+        safe = where(Tensor(zero), 1.0, ax)
+        with _fp_quiet(xp):
+            norm = safe.pow(ordf).sum(dim, keepdim).pow(1.0 / ordf)
+        return where(Tensor(hit), 0.0, norm) if hit.any() else norm
     if ordf in (np.inf, -np.inf) and x.numel() == 0:
         raise RuntimeError(
             f"{op}: Expected a non-empty tensor for the reduction of ord={ord} (the max / "

@@ -3539,8 +3539,8 @@ class Tensor:
         def f(xp: Any, a: Any, b: Any) -> Any:
             return xp.where((a == 0) & ~xp.isnan(b), 0, a * xp.log(b)).astype(a.dtype)
 
-        def da(xp: Any, a: Any, b: Any) -> Any:  # torch's: xlogy(x != 0, y)
-            return f(xp, (a != 0).astype(a.dtype), b)
+        def da(xp: Any, a: Any, b: Any) -> Any:  # torch's: log(y), 0 where x == 0 and y <= 0
+            return xp.where((a == 0) & (b <= 0), 0, xp.log(b)).astype(a.dtype)
 
         return self._binary_math(other, "xlogy", f, da, lambda xp, a, b: a / b)
 
