@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .backends import canonical_device as canonical  # noqa: F401  (tensor.py's name for it)
+from .backends import cuda_unavailable_reason
 
 __all__ = [
     "device",
@@ -137,9 +138,7 @@ class device(str):  # noqa: N801  (torch's name)
     @classmethod
     def _from_int(cls, index: int) -> device:
         """torch.device(i): the current accelerator's device i."""
-        from . import cuda  # noqa: PLC0415  (dg.cuda imports this module)
-
-        if not cuda.is_available():
+        if cuda_unavailable_reason() is not None:  # (dg.cuda.is_available's test)
             raise RuntimeError("Cannot access accelerator device when none is available.")
         return cls("cuda", index)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from numbers import Number
 from typing import Any
 
+import deltagrad.distributions.constraints as constraints
+
 from .. import functional as F
 from ..creation import arange, rand
 from ..tensor import Tensor, no_grad
-from . import constraints
 from .distribution import Distribution, _size
 from .utils import broadcast_all, lazy_property, logits_to_probs, probs_to_logits
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import deltagrad.distributions.constraints as constraints
+
 from ..tensor import Tensor, where
-from . import constraints
 from ._special import digamma, lgamma, standard_gamma
 from .distribution import Distribution, _size
 from .utils import broadcast_all

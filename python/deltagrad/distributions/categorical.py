@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
+import deltagrad.distributions.constraints as constraints
+
 from ..creation import arange, full, int64, rand
 from ..tensor import Tensor, get_array_module, no_grad
-from . import constraints
 from .distribution import Distribution, _size
 from .utils import lazy_property, logits_to_probs, probs_to_logits
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import deltagrad.distributions.constraints as constraints
+
 from ..tensor import Tensor, no_grad
-from . import constraints
 from .utils import lazy_property
 
 __all__ = ["Distribution"]

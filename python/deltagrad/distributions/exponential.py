@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import deltagrad.distributions.constraints as constraints
+
 from ..creation import rand, zeros_like
 from ..tensor import Tensor
-from . import constraints
 from .distribution import Distribution, _size
 from .utils import broadcast_all
 

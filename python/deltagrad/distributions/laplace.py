@@ -6,9 +6,10 @@ from typing import Any
 
 import numpy as np
 
+import deltagrad.distributions.constraints as constraints
+
 from ..creation import rand
 from ..tensor import Tensor
-from . import constraints
 from .distribution import Distribution, _size
 from .utils import broadcast_all
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
+import deltagrad.distributions.constraints as constraints
+
 from ..creation import eye
 from ..tensor import Tensor
-from . import constraints
 from ._linalg import cholesky, solve_lower
 from .distribution import Distribution, _size
 from .utils import _standard_normal, lazy_property

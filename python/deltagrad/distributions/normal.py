@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import deltagrad.distributions.constraints as constraints
+
 from ..tensor import Tensor, no_grad
-from . import constraints
 from .distribution import Distribution, _size
 from .utils import _standard_normal, broadcast_all
 

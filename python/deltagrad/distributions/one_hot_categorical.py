@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import deltagrad.distributions.constraints as constraints
+
 from .. import functional as F
 from ..creation import eye
 from ..tensor import Tensor
-from . import constraints
 from .categorical import Categorical
 from .distribution import Distribution, _size
 
