@@ -148,11 +148,15 @@ def test_distributed_sampler_takes_a_negative_seed_as_torch():
 
 
 def test_manual_seed_takes_torch_range():
-    """torch.manual_seed takes [-2**63, 2**64) and remaps a negative seed to 2**64 - 1 + seed;
-    so does dg.manual_seed (-1 and 2**64 - 2 give the same stream)."""
+    """torch.manual_seed takes [-2**63, 2**64) and takes a negative seed modulo 2**64 (its
+    initial_seed() after manual_seed(-1) is 2**64 - 1); so does dg.manual_seed (-1 and 2**64 - 1
+    give the same stream, and dg.Generator's)."""
     a = dg.manual_seed(-1).random(4)
-    b = dg.manual_seed(2**64 - 2).random(4)
+    assert dg.initial_seed() == 2**64 - 1
+    b = dg.manual_seed(2**64 - 1).random(4)
     np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, dg.Generator().manual_seed(-1).random(4))
+    assert not np.array_equal(a, dg.manual_seed(2**64 - 2).random(4))
     dg.manual_seed(2**64 - 1)
     for bad in (2**64, -(2**63) - 1):
         with pytest.raises(ValueError, match="manual_seed"):

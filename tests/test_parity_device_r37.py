@@ -299,6 +299,35 @@ def test_deterministic_flag() -> None:
 # ---- dg.Generator ------------------------------------------------------------------------------
 
 
+def test_global_seed_functions_as_torch() -> None:
+    """dg.manual_seed / dg.seed / dg.initial_seed report the seeds torch's do; the global
+    generator starts from an OS-drawn 64-bit seed (torch 2.13's default generator too), which
+    initial_seed() names: reseeding with it replays the stream."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    code = "import deltagrad as dg; print(dg.initial_seed())"
+    env_seeds = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for _ in range(2)
+    }
+    assert len(env_seeds) == 2  # two fresh processes, two seeds (as torch)
+    for s in (-1, -(2**63), 0, 5, 2**64 - 1, np.int64(-7)):
+        dg.manual_seed(s)
+        torch.manual_seed(int(s))
+        assert dg.initial_seed() == torch.initial_seed()
+    s = dg.seed()
+    assert 0 <= s < 2**64 and dg.initial_seed() == s
+    first = dg.rand(5).numpy()
+    dg.manual_seed(s)
+    np.testing.assert_array_equal(dg.rand(5).numpy(), first)
+    for bad in (2**64, -(2**63) - 1):
+        with pytest.raises(ValueError, match="manual_seed"):
+            dg.manual_seed(bad)
+
+
 def test_generator_api_as_torch() -> None:
     g, t = dg.Generator(), torch.Generator()
     assert g.initial_seed() == t.initial_seed() == 67280421310721

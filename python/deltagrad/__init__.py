@@ -19,7 +19,7 @@ from typing import Any
 # They shadow builtins (float, int, bool, sum, max, min, abs, all, any) in this namespace
 # only, as torch's do (nothing in this file uses those builtins), and stay out of __all__.
 from . import _tensor_functions, creation, ops
-from ._runtime import get_num_threads, info, manual_seed, set_num_threads
+from ._runtime import get_num_threads, info, initial_seed, manual_seed, seed, set_num_threads
 from ._tensor_functions import *  # noqa: F403
 from ._version import __version__
 from .creation import *  # noqa: F403
@@ -114,6 +114,8 @@ __all__ = [
     "set_num_threads",
     "get_num_threads",
     "manual_seed",
+    "seed",
+    "initial_seed",
     "ops",
     "Tensor",
     "tensor",

@@ -30,7 +30,7 @@ def _check_seed(seed: Any) -> int:
     seed = int(seed)
     if not -(2**63) <= seed < 2**64:
         raise ValueError(f"manual_seed: seed: expected an int in [-2**63, 2**64), got {seed}")
-    return seed % 2**64
+    return seed % 2**64  # as dg.manual_seed
 
 
 class Generator(np.random.Generator):

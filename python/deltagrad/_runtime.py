@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 
 from . import _cpu, backends
-from ._random import manual_seed
+from ._random import initial_seed, manual_seed, seed
 from ._version import __version__
 
-__all__ = ["info", "set_num_threads", "get_num_threads", "manual_seed"]
+__all__ = ["info", "set_num_threads", "get_num_threads", "manual_seed", "seed", "initial_seed"]
 
 
 # Upper bound of dg.set_num_threads: 4 x the CPUs this process may run on (its affinity mask),
