@@ -1,42 +1,94 @@
-"""deltagrad.distributions: torch.distributions' core, on deltagrad Tensors.
+"""deltagrad.distributions: torch.distributions on deltagrad Tensors.
 
 Distribution (batch / event shapes, sample / rsample, log_prob, entropy, mean, mode, stddev,
-variance, cdf / icdf, expand, support, arg_constraints, validation), Normal, Uniform,
-Exponential, Laplace, Gamma, Beta, Bernoulli, Categorical, OneHotCategorical, MultivariateNormal,
-Independent, kl_divergence and register_kl. Samples come from deltagrad's generator
-(dg.manual_seed), so they differ from torch's numbers but not in distribution."""
+variance, cdf / icdf, expand, support, arg_constraints, validation); Normal, Uniform,
+Exponential, Laplace, Gamma, Chi2, Beta, Dirichlet, Bernoulli, Binomial, Geometric,
+NegativeBinomial, Poisson, Categorical, OneHotCategorical, MultivariateNormal, Cauchy,
+HalfCauchy, HalfNormal, StudentT, Gumbel, LogNormal, Weibull, Pareto; Independent,
+TransformedDistribution and the transforms module; kl_divergence and register_kl. Samples
+come from deltagrad's generator (dg.manual_seed), so they differ from torch's numbers but not
+in distribution."""
 
 from __future__ import annotations
 
-from . import constraints
+from . import constraints, transforms
 from .bernoulli import Bernoulli
 from .beta import Beta
+from .binomial import Binomial
 from .categorical import Categorical
+from .cauchy import Cauchy
+from .chi2 import Chi2
+from .dirichlet import Dirichlet
 from .distribution import Distribution
 from .exponential import Exponential
 from .gamma import Gamma
+from .geometric import Geometric
+from .gumbel import Gumbel
+from .half_cauchy import HalfCauchy
+from .half_normal import HalfNormal
 from .independent import Independent
 from .kl import kl_divergence, register_kl
 from .laplace import Laplace
+from .log_normal import LogNormal
 from .multivariate_normal import MultivariateNormal
+from .negative_binomial import NegativeBinomial
 from .normal import Normal
 from .one_hot_categorical import OneHotCategorical
+from .pareto import Pareto
+from .poisson import Poisson
+from .studentT import StudentT
+from .transformed_distribution import TransformedDistribution
+from .transforms import (
+    AbsTransform,
+    AffineTransform,
+    ComposeTransform,
+    ExpTransform,
+    PowerTransform,
+    SigmoidTransform,
+    TanhTransform,
+    Transform,
+)
 from .uniform import Uniform
+from .weibull import Weibull
 
 __all__ = [
+    "AbsTransform",
+    "AffineTransform",
     "Bernoulli",
     "Beta",
+    "Binomial",
     "Categorical",
+    "Cauchy",
+    "Chi2",
+    "ComposeTransform",
+    "Dirichlet",
     "Distribution",
+    "ExpTransform",
     "Exponential",
     "Gamma",
+    "Geometric",
+    "Gumbel",
+    "HalfCauchy",
+    "HalfNormal",
     "Independent",
     "Laplace",
+    "LogNormal",
     "MultivariateNormal",
+    "NegativeBinomial",
     "Normal",
     "OneHotCategorical",
+    "Pareto",
+    "Poisson",
+    "PowerTransform",
+    "SigmoidTransform",
+    "StudentT",
+    "TanhTransform",
+    "Transform",
+    "TransformedDistribution",
     "Uniform",
+    "Weibull",
     "constraints",
     "kl_divergence",
     "register_kl",
+    "transforms",
 ]

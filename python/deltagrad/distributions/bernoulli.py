@@ -10,7 +10,7 @@ import deltagrad.distributions.constraints as constraints
 from .. import functional as F
 from ..creation import arange, rand
 from ..tensor import Tensor, no_grad
-from .distribution import Distribution, _size
+from .distribution import Distribution
 from .utils import broadcast_all, lazy_property, logits_to_probs, probs_to_logits
 
 __all__ = ["Bernoulli"]
@@ -18,6 +18,8 @@ __all__ = ["Bernoulli"]
 
 class Bernoulli(Distribution):
     """A Bernoulli distribution given by probs or (exclusively) logits; samples are 0. / 1."""
+
+    _expand_params = ("probs", "logits")
 
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.boolean
@@ -38,19 +40,6 @@ class Bernoulli(Distribution):
         self._param = self.probs if probs is not None else self.logits
         batch_shape = () if is_scalar else self._param.shape
         super().__init__(batch_shape, validate_args=validate_args)
-
-    def expand(self, batch_shape: Any, _instance: Any = None) -> Bernoulli:
-        new = self._get_checked_instance(Bernoulli, _instance)
-        batch_shape = _size(batch_shape, "batch_shape")
-        if "probs" in self.__dict__:
-            new.probs = self.probs.expand(*batch_shape)
-            new._param = new.probs
-        if "logits" in self.__dict__:
-            new.logits = self.logits.expand(*batch_shape)
-            new._param = new.logits
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
 
     def _new(self, *args: Any, **kwargs: Any) -> Tensor:
         return self._param.new_empty(*args, **kwargs)

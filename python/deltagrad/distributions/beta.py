@@ -8,7 +8,7 @@ import deltagrad.distributions.constraints as constraints
 
 from ..tensor import Tensor, where
 from ._special import digamma, lgamma, standard_gamma
-from .distribution import Distribution, _size
+from .distribution import Distribution
 from .utils import broadcast_all
 
 __all__ = ["Beta"]
@@ -18,6 +18,8 @@ class Beta(Distribution):
     """The beta distribution on [0, 1] with concentrations concentration1 (alpha) and
     concentration0 (beta). rsample is X / (X + Y) for reparameterized standard-gamma draws
     X ~ Gamma(alpha), Y ~ Gamma(beta) (torch draws a Dirichlet; the law is the same)."""
+
+    _expand_params = ("_concentration1", "_concentration0")
 
     arg_constraints = {
         "concentration1": constraints.positive,
@@ -32,15 +34,6 @@ class Beta(Distribution):
         # stored privately, as torch (whose Beta wraps a Dirichlet): its repr shows no params
         self._concentration1, self._concentration0 = broadcast_all(concentration1, concentration0)
         super().__init__(self._concentration1.shape, validate_args=validate_args)
-
-    def expand(self, batch_shape: Any, _instance: Any = None) -> Beta:
-        new = self._get_checked_instance(Beta, _instance)
-        batch_shape = _size(batch_shape, "batch_shape")
-        new._concentration1 = self._concentration1.expand(*batch_shape)
-        new._concentration0 = self._concentration0.expand(*batch_shape)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
 
     @property
     def concentration1(self) -> Tensor:

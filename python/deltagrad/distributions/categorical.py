@@ -21,6 +21,10 @@ class Categorical(Distribution):
     """A categorical distribution over {0, ..., K-1} given by probs (normalized over the last
     dimension) or logits (normalized with logsumexp); samples are int64 indices."""
 
+    _expand_params = ("probs", "logits")
+    _expand_event_dims = {"probs": 1, "logits": 1}
+    _expand_attrs = ("_num_events",)
+
     arg_constraints = {
         "probs": constraints.simplex,
         "logits": constraints.independent(constraints.real, 1),
@@ -53,21 +57,6 @@ class Categorical(Distribution):
         self._num_events = self._param.shape[-1]
         batch_shape = self._param.shape[:-1] if self._param.dim() > 1 else ()
         super().__init__(batch_shape, validate_args=validate_args)
-
-    def expand(self, batch_shape: Any, _instance: Any = None) -> Categorical:
-        new = self._get_checked_instance(Categorical, _instance)
-        batch_shape = _size(batch_shape, "batch_shape")
-        param_shape = batch_shape + (self._num_events,)
-        if "probs" in self.__dict__:
-            new.probs = self.probs.expand(*param_shape)
-            new._param = new.probs
-        if "logits" in self.__dict__:
-            new.logits = self.logits.expand(*param_shape)
-            new._param = new.logits
-        new._num_events = self._num_events
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
 
     @constraints.dependent_property(is_discrete=True, event_dim=0)
     def support(self) -> constraints.Constraint:

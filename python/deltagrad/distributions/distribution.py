@@ -89,9 +89,52 @@ class Distribution:
                     )
         super().__init__()
 
+    # The generic expand(): the parameter attributes it broadcasts (views) to the new batch
+    # shape, each keeping its _expand_event_dims[name] (default 0) rightmost dims (Categorical's
+    # K, a covariance's (n, n)). A lazy_property parameter (probs / logits) is expanded only
+    # where it was given or already computed. _expand_attrs are copied unchanged. A class that
+    # defines _expand_params owns the generic expand; a subclass with its own __init__ restates
+    # _expand_params (or overrides expand) to say the copy is enough for it, as torch requires.
+    _expand_params: tuple[str, ...] = ()
+    _expand_event_dims: dict[str, int] = {}
+    _expand_attrs: tuple[str, ...] = ()
+
     def expand(self, batch_shape: Any, _instance: Any = None) -> Distribution:
         """A new distribution with its parameters expanded (views) to batch_shape."""
-        raise NotImplementedError
+        new = self._get_checked_instance(self._expand_owner(), _instance)
+        batch_shape = _size(batch_shape, "batch_shape")
+        self._expand_params_into(new, batch_shape)
+        Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def _expand_owner(self) -> type:
+        """The nearest class in the MRO that states _expand_params (NotImplementedError when
+        only Distribution does: no generic expand for that family)."""
+        owner = next(c for c in type(self).__mro__ if "_expand_params" in c.__dict__)
+        if owner is Distribution:
+            raise NotImplementedError
+        return owner
+
+    def _expand_params_into(self, new: Any, batch_shape: tuple[int, ...]) -> None:
+        """Set new's parameters to self's, expanded to batch_shape (see _expand_params); a
+        parameter that is itself a Distribution (StudentT's chi2) is expand()ed."""
+        param = self.__dict__.get("_param")
+        for name in self._expand_params:
+            lazy = isinstance(getattr(type(self), name, None), lazy_property)
+            if lazy and name not in self.__dict__:
+                continue
+            value = getattr(self, name)
+            if isinstance(value, Distribution):
+                setattr(new, name, value.expand(batch_shape))
+                continue
+            k = self._expand_event_dims.get(name, 0)
+            expanded = value.expand(*batch_shape, *value.shape[value.dim() - k :])
+            setattr(new, name, expanded)
+            if param is not None and value is param:
+                new._param = expanded
+        for name in self._expand_attrs:
+            setattr(new, name, getattr(self, name))
 
     @property
     def batch_shape(self) -> tuple[int, ...]:

@@ -8,7 +8,7 @@ import deltagrad.distributions.constraints as constraints
 
 from ..creation import rand, zeros_like
 from ..tensor import Tensor
-from .distribution import Distribution, _size
+from .distribution import Distribution
 from .utils import broadcast_all
 
 __all__ = ["Exponential"]
@@ -16,6 +16,8 @@ __all__ = ["Exponential"]
 
 class Exponential(Distribution):
     """The exponential distribution with rate `rate`; rsample is -log1p(-u) / rate."""
+
+    _expand_params = ("rate",)
 
     arg_constraints = {"rate": constraints.positive}
     support = constraints.nonnegative
@@ -41,14 +43,6 @@ class Exponential(Distribution):
     def __init__(self, rate: Any, validate_args: bool | None = None) -> None:
         (self.rate,) = broadcast_all(rate)
         super().__init__(self.rate.shape, validate_args=validate_args)
-
-    def expand(self, batch_shape: Any, _instance: Any = None) -> Exponential:
-        new = self._get_checked_instance(Exponential, _instance)
-        batch_shape = _size(batch_shape, "batch_shape")
-        new.rate = self.rate.expand(*batch_shape)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
 
     def rsample(self, sample_shape: Any = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)

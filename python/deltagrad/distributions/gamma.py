@@ -8,7 +8,7 @@ import deltagrad.distributions.constraints as constraints
 
 from ..tensor import Tensor
 from ._special import digamma, gammainc, lgamma, standard_gamma
-from .distribution import Distribution, _size
+from .distribution import Distribution
 from .utils import broadcast_all
 
 __all__ = ["Gamma"]
@@ -17,6 +17,8 @@ __all__ = ["Gamma"]
 class Gamma(Distribution):
     """The gamma distribution with shape `concentration` and inverse scale `rate`; rsample is
     a standard-gamma draw with the implicit reparameterization gradient, divided by rate."""
+
+    _expand_params = ("concentration", "rate")
 
     arg_constraints = {
         "concentration": constraints.positive,
@@ -41,15 +43,6 @@ class Gamma(Distribution):
     def __init__(self, concentration: Any, rate: Any, validate_args: bool | None = None) -> None:
         self.concentration, self.rate = broadcast_all(concentration, rate)
         super().__init__(self.concentration.shape, validate_args=validate_args)
-
-    def expand(self, batch_shape: Any, _instance: Any = None) -> Gamma:
-        new = self._get_checked_instance(Gamma, _instance)
-        batch_shape = _size(batch_shape, "batch_shape")
-        new.concentration = self.concentration.expand(*batch_shape)
-        new.rate = self.rate.expand(*batch_shape)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
 
     def rsample(self, sample_shape: Any = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)

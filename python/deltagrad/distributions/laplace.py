@@ -10,7 +10,7 @@ import deltagrad.distributions.constraints as constraints
 
 from ..creation import rand
 from ..tensor import Tensor
-from .distribution import Distribution, _size
+from .distribution import Distribution
 from .utils import broadcast_all
 
 __all__ = ["Laplace"]
@@ -18,6 +18,8 @@ __all__ = ["Laplace"]
 
 class Laplace(Distribution):
     """The Laplace distribution with location loc and scale scale (inverse-CDF rsample)."""
+
+    _expand_params = ("loc", "scale")
 
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
     support = constraints.real
@@ -42,15 +44,6 @@ class Laplace(Distribution):
     def __init__(self, loc: Any, scale: Any, validate_args: bool | None = None) -> None:
         self.loc, self.scale = broadcast_all(loc, scale)
         super().__init__(self.loc.shape, validate_args=validate_args)
-
-    def expand(self, batch_shape: Any, _instance: Any = None) -> Laplace:
-        new = self._get_checked_instance(Laplace, _instance)
-        batch_shape = _size(batch_shape, "batch_shape")
-        new.loc = self.loc.expand(*batch_shape)
-        new.scale = self.scale.expand(*batch_shape)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
 
     def rsample(self, sample_shape: Any = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)

@@ -12,7 +12,7 @@ import deltagrad.distributions.constraints as constraints
 from ..creation import eye
 from ..tensor import Tensor
 from ._linalg import cholesky, solve_lower
-from .distribution import Distribution, _size
+from .distribution import Distribution
 from .utils import _standard_normal, lazy_property
 
 __all__ = ["MultivariateNormal"]
@@ -49,6 +49,10 @@ def _check_tensor(x: Any, name: str) -> Tensor:
 class MultivariateNormal(Distribution):
     """N(loc, Sigma) with Sigma given by exactly one of covariance_matrix, precision_matrix
     or scale_tril (a lower Cholesky factor); rsample is loc + L @ eps."""
+
+    _expand_params = ("loc", "covariance_matrix", "scale_tril", "precision_matrix")
+    _expand_event_dims = {"loc": 1, "covariance_matrix": 2, "scale_tril": 2, "precision_matrix": 2}
+    _expand_attrs = ("_unbroadcasted_scale_tril",)
 
     arg_constraints = {
         "loc": constraints.real_vector,
@@ -107,20 +111,6 @@ class MultivariateNormal(Distribution):
             self._unbroadcasted_scale_tril = cholesky(covariance_matrix)
         else:
             self._unbroadcasted_scale_tril = _precision_to_scale_tril(precision_matrix)
-
-    def expand(self, batch_shape: Any, _instance: Any = None) -> MultivariateNormal:
-        new = self._get_checked_instance(MultivariateNormal, _instance)
-        batch_shape = _size(batch_shape, "batch_shape")
-        loc_shape = batch_shape + self.event_shape
-        cov_shape = batch_shape + self.event_shape + self.event_shape
-        new.loc = self.loc.expand(*loc_shape)
-        new._unbroadcasted_scale_tril = self._unbroadcasted_scale_tril
-        for name in ("covariance_matrix", "scale_tril", "precision_matrix"):
-            if name in self.__dict__:
-                setattr(new, name, getattr(self, name).expand(*cov_shape))
-        Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
 
     @lazy_property
     def scale_tril(self) -> Tensor:

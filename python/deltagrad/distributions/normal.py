@@ -8,7 +8,7 @@ from typing import Any
 import deltagrad.distributions.constraints as constraints
 
 from ..tensor import Tensor, no_grad
-from .distribution import Distribution, _size
+from .distribution import Distribution
 from .utils import _standard_normal, broadcast_all
 
 __all__ = ["Normal"]
@@ -16,6 +16,8 @@ __all__ = ["Normal"]
 
 class Normal(Distribution):
     """The normal distribution N(loc, scale**2); rsample is loc + scale * eps."""
+
+    _expand_params = ("loc", "scale")
 
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
     support = constraints.real
@@ -41,15 +43,6 @@ class Normal(Distribution):
     def __init__(self, loc: Any, scale: Any, validate_args: bool | None = None) -> None:
         self.loc, self.scale = broadcast_all(loc, scale)
         super().__init__(self.loc.shape, validate_args=validate_args)
-
-    def expand(self, batch_shape: Any, _instance: Any = None) -> Normal:
-        new = self._get_checked_instance(Normal, _instance)
-        batch_shape = _size(batch_shape, "batch_shape")
-        new.loc = self.loc.expand(*batch_shape)
-        new.scale = self.scale.expand(*batch_shape)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
 
     def sample(self, sample_shape: Any = ()) -> Tensor:
         with no_grad():

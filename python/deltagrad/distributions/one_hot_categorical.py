@@ -10,7 +10,7 @@ from .. import functional as F
 from ..creation import eye
 from ..tensor import Tensor
 from .categorical import Categorical
-from .distribution import Distribution, _size
+from .distribution import Distribution
 
 __all__ = ["OneHotCategorical"]
 
@@ -24,6 +24,7 @@ class OneHotCategorical(Distribution):
     }
     support = constraints.one_hot
     has_enumerate_support = True
+    _expand_params = ("_categorical",)
 
     def __init__(
         self, probs: Any = None, logits: Any = None, validate_args: bool | None = None
@@ -32,14 +33,6 @@ class OneHotCategorical(Distribution):
         batch_shape = self._categorical.batch_shape
         event_shape = self._categorical.param_shape[-1:]
         super().__init__(batch_shape, event_shape, validate_args=validate_args)
-
-    def expand(self, batch_shape: Any, _instance: Any = None) -> OneHotCategorical:
-        new = self._get_checked_instance(OneHotCategorical, _instance)
-        batch_shape = _size(batch_shape, "batch_shape")
-        new._categorical = self._categorical.expand(batch_shape)
-        Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
 
     @property
     def _param(self) -> Tensor:

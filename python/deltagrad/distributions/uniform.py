@@ -8,7 +8,7 @@ import deltagrad.distributions.constraints as constraints
 
 from ..creation import rand
 from ..tensor import Tensor
-from .distribution import Distribution, _size
+from .distribution import Distribution
 from .utils import broadcast_all
 
 __all__ = ["Uniform"]
@@ -16,6 +16,8 @@ __all__ = ["Uniform"]
 
 class Uniform(Distribution):
     """Uniform on the half-open interval [low, high); rsample is low + u * (high - low)."""
+
+    _expand_params = ("low", "high")
 
     has_rsample = True
 
@@ -45,15 +47,6 @@ class Uniform(Distribution):
     def __init__(self, low: Any, high: Any, validate_args: bool | None = None) -> None:
         self.low, self.high = broadcast_all(low, high)
         super().__init__(self.low.shape, validate_args=validate_args)
-
-    def expand(self, batch_shape: Any, _instance: Any = None) -> Uniform:
-        new = self._get_checked_instance(Uniform, _instance)
-        batch_shape = _size(batch_shape, "batch_shape")
-        new.low = self.low.expand(*batch_shape)
-        new.high = self.high.expand(*batch_shape)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)
     def support(self) -> constraints.Constraint:

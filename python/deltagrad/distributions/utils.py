@@ -90,3 +90,19 @@ class lazy_property:  # noqa: N801 - torch's name
         value = self.wrapped(instance)
         setattr(instance, self.wrapped.__name__, value)
         return value
+
+
+def _host_draw(like: Tensor, draw: Any, *params: Tensor) -> Tensor:
+    """A non-differentiable draw draw(rng, *arrays) from deltagrad's generator on the host
+    (float64 parameter arrays), returned as a Tensor of like's dtype and device."""
+    from .._random import get_rng
+
+    xp = get_array_module(like.data)
+    host = [np.asarray(p.data if xp is np else p.data.get(), dtype=np.float64) for p in params]
+    out = np.asarray(draw(get_rng(), *host)).astype(like.dtype)
+    return Tensor(out if xp is np else xp.asarray(out))
+
+
+def _clamp_by_zero(x: Tensor) -> Tensor:
+    """max(x, 0) with gradient 1/2 at 0 (torch's _clamp_by_zero, used by Binomial)."""
+    return (x.clamp(min=0) + x - x.clamp(max=0)) / 2
