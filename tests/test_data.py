@@ -350,7 +350,11 @@ def test_old_positional_arrays_api_is_a_type_error_that_says_what_to_write():
         ({"batch_size": 0}, ValueError, "DataLoader: batch_size should be a positive integer"),
         ({"batch_size": 2.5}, ValueError, "DataLoader: batch_size"),
         ({"batch_size": True}, ValueError, "DataLoader: batch_size"),
-        ({"num_workers": 2}, NotImplementedError, "DataLoader: num_workers=2"),
+        (
+            {"num_workers": 1, "prefetch_factor": -1},
+            ValueError,
+            "DataLoader: prefetch_factor option should be non-negative",
+        ),
         ({"num_workers": -1}, ValueError, "DataLoader: num_workers option should be non-neg"),
         ({"num_workers": 1.0}, TypeError, "DataLoader: num_workers"),
         ({"timeout": -1}, ValueError, "DataLoader: timeout"),

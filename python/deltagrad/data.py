@@ -6,8 +6,17 @@ order of its sampler and stacks them with ``default_collate`` into deltagrad Ten
 (tuples become lists, dicts stay dicts, as in torch). Differences: ``generator`` is a
 ``numpy.random.Generator`` (the loader's shuffle state is ``generator.bit_generator.state``;
 without one, every epoch draws a fresh seed from deltagrad's generator, which
-``dg.manual_seed`` reseeds, as torch draws one from its default generator); there are no
-worker processes (``num_workers`` must be 0) and ``pin_memory`` does nothing.
+``dg.manual_seed`` reseeds, as torch draws one from its default generator); ``pin_memory``
+does nothing.
+
+``num_workers > 0`` fetches and collates batches in worker processes (multiprocessing, fork
+by default on Linux as torch), returned in sampler order: the same batches as
+``num_workers=0``. Batches cross the process boundary pickled, Tensors as numpy arrays,
+rebuilt as Tensors. Each worker seeds Python's ``random`` and deltagrad's generator with
+``base_seed + worker_id`` and numpy's global generator with torch's
+``_generate_state(base_seed, worker_id)``; ``base_seed`` is a hash of the state of
+``generator`` (or deltagrad's generator) and of the epoch count, not a draw from it (torch
+draws it), so workers change neither the batches nor the main process's random stream.
 
 Batches of a TensorDataset (or a Subset of one) with the default collate are taken by
 indexing each array once with the batch's indices instead of collating item by item.
@@ -19,14 +28,28 @@ The old ``DataLoader(X, y, batch_size=None, shuffle=True, seed=None)`` is gone: 
 
 from __future__ import annotations
 
+import atexit
+import dataclasses
+import hashlib
+import itertools
 import math
+import multiprocessing
+import multiprocessing.context
+import os
+import pickle
+import queue
+import random
+import sys
+import time
+import traceback
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Callable
 
 import numpy as np
 
-from ._random import get_rng
+from ._random import get_rng, manual_seed
 from .backends import device_of, to_device
 from .backends._args import is_device_array
 from .tensor import Tensor
@@ -50,6 +73,7 @@ __all__ = [
     "default_convert",
     "DataLoader",
     "DistributedSampler",
+    "get_worker_info",
 ]
 
 
@@ -818,6 +842,600 @@ def _tensor_arrays(dataset: Any) -> tuple[tuple[Any, ...], Any] | None:
     return None
 
 
+# ---- worker processes -----------------------------------------------------------------------
+
+# How often (seconds) the main process checks that its workers are alive while it waits for a
+# batch, and a worker that its parent is; and how long shutdown waits for a worker to exit.
+_POLL_INTERVAL = 0.1
+_WORKER_POLL_INTERVAL = 1.0
+_JOIN_TIMEOUT = 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerInfo:
+    """What get_worker_info() returns in a DataLoader worker process (as torch's)."""
+
+    id: int
+    num_workers: int
+    seed: int
+    dataset: Any
+
+
+_worker_info: WorkerInfo | None = None
+
+
+def get_worker_info() -> WorkerInfo | None:
+    """In a DataLoader worker process: its WorkerInfo -- ``id`` (0 to num_workers - 1),
+    ``num_workers``, ``seed`` (base_seed + id, the seed of this worker's generators) and
+    ``dataset`` (this process's copy of the data set, e.g. for an IterableDataset to read only
+    its share); None in the main process."""
+    return _worker_info
+
+
+def _generate_state(base_seed: int, worker_id: int) -> list[int]:
+    """torch's _generate_state: the 4 x 32-bit seed of numpy's legacy global generator in a
+    worker (SeedSequence's hashing of [worker_id, base_seed low, base_seed high, 0])."""
+    mask = 0xFFFFFFFF
+    entropy = [worker_id, base_seed & mask, base_seed >> 32, 0]
+    const_a = 0x43B0D7E5
+
+    def hash_a(value: int) -> int:
+        nonlocal const_a
+        value = (value ^ const_a) & mask
+        const_a = (const_a * 0x931E8875) & mask
+        value = (value * const_a) & mask
+        return (value ^ (value >> 16)) & mask
+
+    def mix(x: int, y: int) -> int:
+        r = ((0xCA01F9DD * x) & mask) - ((0x4973F715 * y) & mask)
+        r &= mask
+        return (r ^ (r >> 16)) & mask
+
+    pool = [hash_a(e) for e in entropy]
+    for i_src in range(4):
+        for i_dst in range(4):
+            if i_src != i_dst:
+                pool[i_dst] = mix(pool[i_dst], hash_a(pool[i_src]))
+    const_b = 0x8B51F9DD
+    state = []
+    for value in pool:
+        value = (value ^ const_b) & mask
+        const_b = (const_b * 0x58F38DED) & mask
+        value = (value * const_b) & mask
+        state.append((value ^ (value >> 16)) & mask)
+    return state
+
+
+def _base_seed(generator: np.random.Generator | None, count: int) -> int:
+    """The workers' base seed, in [0, 2**63): a hash of the state of ``generator`` (or of
+    deltagrad's generator) and of the loader's iterator count. Nothing is drawn, so the batches
+    and the main process's random stream are those of num_workers=0 (torch draws the seed from
+    the generator in both cases)."""
+    rng = generator if generator is not None else get_rng()
+    h = hashlib.sha256()
+
+    def feed(value: Any) -> None:
+        if isinstance(value, Mapping):
+            for k in sorted(value, key=str):
+                h.update(str(k).encode())
+                feed(value[k])
+        elif isinstance(value, np.ndarray):
+            h.update(value.tobytes())
+        else:
+            h.update(repr(value).encode())
+
+    feed(rng.bit_generator.state)
+    h.update(count.to_bytes(8, "little"))
+    return int.from_bytes(h.digest()[:8], "little") >> 1
+
+
+class _PackedTensor:
+    """A deltagrad Tensor on its way between processes: its data as a numpy array."""
+
+    __slots__ = ("array", "device", "requires_grad")
+
+    def __init__(self, t: Tensor) -> None:
+        self.device = device_of(t.data)
+        self.array = to_device(t.data, "cpu")
+        self.requires_grad = bool(t.requires_grad)
+
+    def __getstate__(self) -> tuple[Any, str, bool]:
+        return self.array, self.device, self.requires_grad
+
+    def __setstate__(self, state: tuple[Any, str, bool]) -> None:
+        self.array, self.device, self.requires_grad = state
+
+    def unpack(self) -> Tensor:
+        return Tensor(self.array, requires_grad=self.requires_grad, device=self.device)
+
+
+def _map_structure(obj: Any, leaf: Callable[[Any], Any]) -> Any:
+    """obj with leaf() applied inside lists, tuples (named ones too) and dicts."""
+    if isinstance(obj, (Tensor, _PackedTensor)):
+        return leaf(obj)
+    t = type(obj)
+    if t is list:
+        return [_map_structure(o, leaf) for o in obj]
+    if t is tuple:
+        return tuple(_map_structure(o, leaf) for o in obj)
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return t(*(_map_structure(o, leaf) for o in obj))
+    if t is dict or t is OrderedDict:
+        return t((k, _map_structure(v, leaf)) for k, v in obj.items())
+    return obj
+
+
+def _pack(batch: Any) -> bytes:
+    """batch pickled with its Tensors as numpy arrays (in the worker, so that an object that
+    cannot be pickled is an error of this batch, not a batch lost in the queue's thread)."""
+    packed = _map_structure(batch, lambda t: _PackedTensor(t) if isinstance(t, Tensor) else t)
+    return pickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _unpack(payload: bytes) -> Any:
+    return _map_structure(
+        pickle.loads(payload), lambda p: p.unpack() if isinstance(p, _PackedTensor) else p
+    )
+
+
+class _KeyErrorMessage(str):
+    """A KeyError's message printed as it is (KeyError shows repr() of its argument)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+class _WorkerError:
+    """The exception being handled in a worker, for the main process to raise (as torch's
+    ExceptionWrapper): its type (if it can be pickled) and its formatted traceback."""
+
+    def __init__(self, worker_id: int) -> None:
+        exc_type, exc, tb = sys.exc_info()
+        self.name = exc_type.__name__ if exc_type is not None else "Exception"
+        self.msg = "".join(traceback.format_exception(exc_type, exc, tb))
+        self.where = f"in DataLoader worker process {worker_id}"
+        try:
+            pickle.loads(pickle.dumps(exc_type))
+            self.exc_type: Any = exc_type
+        except Exception:  # a class that cannot be pickled (defined in a function)
+            self.exc_type = None
+
+    def reraise(self) -> None:
+        msg = f"Caught {self.name} {self.where}.\nOriginal {self.msg}"
+        cls = self.exc_type
+        if cls is None:
+            raise RuntimeError(msg)
+        if cls is KeyError:
+            msg = _KeyErrorMessage(msg)
+        elif getattr(cls, "message", None):
+            raise cls(message=msg)
+        try:
+            exception = cls(msg)
+        except Exception:
+            raise RuntimeError(msg) from None
+        raise exception
+
+
+@dataclasses.dataclass(frozen=True)
+class _StreamEnd:
+    """A worker's IterableDataset copy is exhausted."""
+
+    worker_id: int
+
+
+@dataclasses.dataclass(frozen=True)
+class _Resume:
+    """A new epoch of persistent workers (the worker answers with it once it is ready)."""
+
+
+class _StreamFetcher:
+    """A worker's batches of its own iterator over an IterableDataset (torch's fetcher)."""
+
+    def __init__(self, dataset: Any, auto: bool, collate: Callable, drop_last: bool) -> None:
+        self.it = iter(dataset)
+        self.auto, self.collate, self.drop_last = auto, collate, drop_last
+        self.ended = False
+
+    def __call__(self, index: Any) -> Any:
+        if self.ended:
+            raise StopIteration
+        if not self.auto:
+            return self.collate(next(self.it))
+        data = []
+        for _ in index:
+            try:
+                data.append(next(self.it))
+            except StopIteration:
+                self.ended = True
+                break
+        if not data or (self.drop_last and len(data) < len(index)):
+            raise StopIteration
+        return self.collate(data)
+
+
+class _MapFetcher:
+    """A worker's batches of a map-style data set, from the index lists it is sent."""
+
+    def __init__(self, dataset: Any, auto: bool, collate: Callable, fast: bool) -> None:
+        self.dataset, self.auto, self.collate = dataset, auto, collate
+        self.arrays = _tensor_arrays(dataset) if fast else None
+
+    def __call__(self, index: Any) -> Any:
+        ds = self.dataset
+        if not self.auto:
+            return self.collate(ds[index])
+        if self.arrays is not None:  # default_collate's batch, by indexing each array once
+            idx = _host_indices(index)
+            if idx is not None and idx.size:
+                arrays, index_map = self.arrays
+                if index_map is not None:
+                    idx = index_map[idx]
+                return [Tensor(a[to_device(idx, device_of(a))]) for a in arrays]
+        getitems = getattr(ds, "__getitems__", None)
+        return self.collate(getitems(index) if getitems else [ds[i] for i in index])
+
+
+def _worker_loop(
+    iterable: bool,
+    dataset: Any,
+    index_queue: Any,
+    data_queue: Any,
+    done_event: Any,
+    auto_collation: bool,
+    collate_fn: Callable,
+    drop_last: bool,
+    fast: bool,
+    base_seed: int,
+    init_fn: Callable[[int], None] | None,
+    worker_id: int,
+    num_workers: int,
+) -> None:
+    """A worker process: seeds its generators, runs init_fn, then answers (task, indices) with
+    (task, pickled batch / _WorkerError / _StreamEnd) until it is sent None, its parent exits,
+    or (after shutdown began) it finds done_event set."""
+    global _worker_info
+    try:
+        seed = base_seed + worker_id
+        random.seed(seed)
+        np.random.seed(_generate_state(base_seed, worker_id))
+        manual_seed(seed)
+        _worker_info = WorkerInfo(id=worker_id, num_workers=num_workers, seed=seed, dataset=dataset)
+
+        def make_fetcher() -> Callable[[Any], Any]:
+            if iterable:
+                return _StreamFetcher(dataset, auto_collation, collate_fn, drop_last)
+            return _MapFetcher(dataset, auto_collation, collate_fn, fast)
+
+        fetcher: Callable[[Any], Any] | None = None
+        init_error: _WorkerError | None = None
+        try:
+            if init_fn is not None:
+                init_fn(worker_id)
+            fetcher = make_fetcher()
+        except Exception:
+            init_error = _WorkerError(worker_id)
+        ended = False
+        parent = os.getppid()
+        while os.getppid() == parent:
+            try:
+                r = index_queue.get(timeout=_WORKER_POLL_INTERVAL)
+            except queue.Empty:
+                if done_event.is_set():  # shutdown began, and its None did not come
+                    break
+                continue
+            if isinstance(r, _Resume):
+                ended = False
+                try:
+                    fetcher, init_error = make_fetcher(), None
+                except Exception:
+                    fetcher, init_error = None, _WorkerError(worker_id)
+                data_queue.put((r, None))
+                continue
+            if r is None:
+                break
+            if done_event.is_set() or ended:
+                continue
+            task, index = r
+            data: Any
+            if fetcher is None:
+                data = init_error
+            else:
+                try:
+                    data = _pack(fetcher(index))
+                except StopIteration:
+                    if not iterable:
+                        data = _WorkerError(worker_id)
+                    else:
+                        data, ended = _StreamEnd(worker_id), True
+                except Exception:
+                    data = _WorkerError(worker_id)
+            data_queue.put((task, data))
+            del data, r, index
+    except KeyboardInterrupt:
+        pass
+    if done_event.is_set():  # the main process may read no more: exit without flushing
+        data_queue.cancel_join_thread()
+        data_queue.close()
+
+
+class _WorkerPool:
+    """A loader iterator's worker processes and queues. Live pools are held by _live_pools, so
+    that an iterator collected in a reference cycle (one held by an exception's traceback)
+    cannot take its queues with it: the queues' own finalizers would stop their feeder threads
+    before the iterator's __del__ sends the workers their stop message."""
+
+    def __init__(self, ctx: Any, num_workers: int) -> None:
+        self.owner = os.getpid()
+        self.ctx = ctx
+        self.workers: list[Any] = []
+        self.index_queues = [ctx.Queue() for _ in range(num_workers)]
+        for q in self.index_queues:
+            q.cancel_join_thread()
+        self.result_queue = ctx.Queue()
+        self.done_event = ctx.Event()
+        self.stopped = [False] * num_workers  # sent None: expected to exit
+        self.closed = False
+        _live_pools.add(self)
+
+    def start(self, args: Callable[[int], tuple[Any, ...]]) -> None:
+        """Start the workers (worker i runs _worker_loop(*args(i))); on a failure, stop the
+        ones started and raise."""
+        try:
+            for i in range(len(self.index_queues)):
+                w = self.ctx.Process(target=_worker_loop, args=args(i), daemon=True)
+                w.start()
+                self.workers.append(w)
+        except BaseException:
+            self.shutdown()
+            raise
+
+    def stop_worker(self, worker: int) -> None:
+        if not self.stopped[worker]:
+            self.stopped[worker] = True
+            self.index_queues[worker].put(None)
+
+    def dead_workers(self) -> list[tuple[int, Any]]:
+        return [
+            (i, w) for i, w in enumerate(self.workers) if not self.stopped[i] and not w.is_alive()
+        ]
+
+    def shutdown(self, wait: float = _JOIN_TIMEOUT) -> None:
+        """Stop the workers (each is sent None, then terminated if it has not exited within
+        ``wait`` seconds) and close the queues. Safe to call twice, at exit and from __del__."""
+        if self.closed or os.getpid() != self.owner:  # a forked child's copy is not its own
+            return
+        self.closed = True
+        try:
+            self.done_event.set()
+            for i in range(len(self.workers)):
+                self.stop_worker(i)
+            deadline = time.monotonic() + wait
+            for w in self.workers:
+                w.join(timeout=max(0.0, deadline - time.monotonic()))
+            for q in self.index_queues:
+                q.close()
+        finally:
+            for w in self.workers:
+                if w.is_alive():
+                    w.terminate()
+                    w.join(timeout=_JOIN_TIMEOUT)
+                    if w.is_alive():
+                        w.kill()
+                        w.join()
+            self.result_queue.cancel_join_thread()
+            self.result_queue.close()
+            _live_pools.discard(self)
+
+
+_live_pools: set[_WorkerPool] = set()
+
+
+@atexit.register
+def _shutdown_live_pools() -> None:
+    """At interpreter exit, stop every loader's workers (persistent ones, or those of an
+    iterator still referenced) before multiprocessing's own exit handler runs."""
+    for pool in list(_live_pools):
+        pool.shutdown()
+
+
+class _MultiProcessingIter:
+    """A DataLoader's iterator over batches fetched by worker processes (torch's
+    _MultiProcessingDataLoaderIter, in order): task i (the i-th entry of the index sampler) goes
+    to the next active worker round-robin, at most prefetch_factor * num_workers tasks are
+    outstanding, and batches are returned in task order."""
+
+    def __init__(self, loader: DataLoader) -> None:
+        self._iterable = isinstance(loader.dataset, IterableDataset)
+        self._index_sampler = loader._index_sampler
+        self._num_workers = nw = loader.num_workers
+        self._prefetch_factor = int(loader.prefetch_factor)
+        self._persistent = bool(loader.persistent_workers)
+        self._timeout = loader.timeout
+        loader._base_seed_count += 1
+        self._base_seed = _base_seed(loader.generator, loader._base_seed_count)
+        ctx = loader.multiprocessing_context or multiprocessing.get_context()
+        fast = not loader._user_collate and loader._auto_collation
+        pool = _WorkerPool(ctx, nw)
+        pool.start(
+            lambda i: (
+                self._iterable,
+                loader.dataset,
+                pool.index_queues[i],
+                pool.result_queue,
+                pool.done_event,
+                loader._auto_collation,
+                loader.collate_fn,
+                loader.drop_last,
+                fast,
+                self._base_seed,
+                loader.worker_init_fn,
+                i,
+                nw,
+            )
+        )
+        self._pool = pool
+        self._workers = pool.workers
+        self._reset(loader, first_iter=True)
+
+    @property
+    def _shutdown(self) -> bool:
+        return self._pool.closed
+
+    def __iter__(self) -> _MultiProcessingIter:
+        return self
+
+    def __len__(self) -> int:
+        return len(self._index_sampler)
+
+    def _reset(self, loader: DataLoader, first_iter: bool = False) -> None:
+        self._index_sampler = loader._index_sampler
+        self._sampler_iter = iter(self._index_sampler)
+        self._send_idx = 0  # the next task to send
+        self._rcvd_idx = 0  # the next task to return
+        self._task_info: dict[int, tuple[Any, ...]] = {}  # task: (worker,) or (worker, data)
+        self._tasks_outstanding = 0
+        self._workers_status = [True] * self._num_workers
+        self._worker_cycle = itertools.cycle(range(self._num_workers))
+        if not first_iter:
+            for q in self._pool.index_queues:
+                q.put(_Resume())
+            waiting = self._num_workers
+            while waiting > 0:  # results of the last epoch's unfinished tasks are dropped
+                task, _ = self._get_data()
+                if isinstance(task, _Resume):
+                    waiting -= 1
+        for _ in range(self._prefetch_factor * self._num_workers):
+            self._try_put_index()
+
+    def _try_put_index(self) -> None:
+        try:
+            index = next(self._sampler_iter)
+        except StopIteration:
+            return
+        for _ in range(self._num_workers):
+            worker = next(self._worker_cycle)
+            if self._workers_status[worker]:
+                break
+        else:
+            return
+        self._pool.index_queues[worker].put((self._send_idx, index))
+        self._task_info[self._send_idx] = (worker,)
+        self._tasks_outstanding += 1
+        self._send_idx += 1
+
+    def _fail(self, message: str) -> None:
+        self._pool.shutdown(wait=0.0)  # a worker stuck or dead: no use waiting for the others
+        raise RuntimeError(message)
+
+    def _try_get_data(self, timeout: float) -> tuple[bool, Any]:
+        try:
+            return True, self._pool.result_queue.get(timeout=timeout)
+        except queue.Empty:
+            dead = self._pool.dead_workers()
+            if dead:
+                pids = ", ".join(str(w.pid) for _, w in dead)
+                codes = ", ".join(f"worker {i}: exit code {w.exitcode}" for i, w in dead)
+                self._fail(f"DataLoader worker (pid(s) {pids}) exited unexpectedly ({codes})")
+            return False, None
+
+    def _get_data(self) -> Any:
+        if self._shutdown:
+            raise RuntimeError(
+                "DataLoader: the worker processes of this iterator were shut down (after an "
+                "earlier error); start a new iteration"
+            )
+        if self._timeout > 0:
+            deadline = time.monotonic() + self._timeout
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._fail(f"DataLoader timed out after {self._timeout} seconds")
+                ok, data = self._try_get_data(min(_POLL_INTERVAL, left))
+                if ok:
+                    return data
+        while True:
+            ok, data = self._try_get_data(_POLL_INTERVAL)
+            if ok:
+                return data
+
+    def __next__(self) -> Any:
+        while True:
+            while self._rcvd_idx < self._send_idx:
+                info = self._task_info.get(self._rcvd_idx)
+                if info and (len(info) == 2 or self._workers_status[info[0]]):
+                    break
+                self._task_info.pop(self._rcvd_idx, None)  # its worker's stream ended
+                self._rcvd_idx += 1
+            else:
+                if not self._persistent:
+                    self._pool.shutdown()
+                raise StopIteration
+            if len(self._task_info[self._rcvd_idx]) == 2:
+                worker, data = self._task_info.pop(self._rcvd_idx)
+                self._rcvd_idx += 1
+                return self._process_data(data)
+            task, data = self._get_data()
+            self._tasks_outstanding -= 1
+            if isinstance(data, _StreamEnd):
+                self._workers_status[data.worker_id] = False
+                if not self._persistent:
+                    self._pool.stop_worker(data.worker_id)
+                self._try_put_index()
+                continue
+            if not isinstance(task, int) or task not in self._task_info:
+                continue  # a _Resume answer, or a task of an epoch left unfinished
+            if task != self._rcvd_idx:
+                self._task_info[task] += (data,)
+            else:
+                self._task_info.pop(task)
+                self._rcvd_idx += 1
+                return self._process_data(data)
+
+    def _process_data(self, data: Any) -> Any:
+        self._try_put_index()
+        if isinstance(data, _WorkerError):
+            data.reraise()
+        return _unpack(data)
+
+    def _shutdown_workers(self) -> None:
+        self._pool.shutdown()
+
+    def __del__(self) -> None:
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown()
+
+    def __getstate__(self) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} cannot be pickled")
+
+
+def _check_worker_number(num_workers: int) -> None:
+    """torch's warning when there are more workers than CPUs this process may run on."""
+    if not num_workers:
+        return
+    cpuset = hasattr(os, "sched_getaffinity")
+    suggest = len(os.sched_getaffinity(0)) if cpuset else os.cpu_count()
+    if suggest is not None and num_workers <= suggest:
+        return
+    if suggest is None:
+        tail = (
+            "DataLoader is not able to compute a suggested max number of worker in current system."
+        )
+    else:
+        tail = (
+            f"Our suggested max number of worker in current system is {suggest}"
+            f"{'' if cpuset else ' (`cpuset` is not taken into account)'}, which is smaller "
+            "than what this DataLoader is going to create."
+        )
+    warnings.warn(
+        f"This DataLoader will create {num_workers} worker processes in total. {tail} Please be "
+        "aware that excessive worker creation might get DataLoader running slow or even freeze, "
+        "lower the worker number to avoid potential slowness/freeze if necessary.",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
 class DataLoader:
     """Batches of a data set, as torch.utils.data.DataLoader (same signature and defaults).
 
@@ -827,7 +1445,12 @@ class DataLoader:
     batch_size=None disables batching: every item goes through default_convert.
     generator: the numpy Generator RandomSampler draws from (``generator.bit_generator.state``
     is the loader's shuffle state); None: a fresh seed from deltagrad's generator per epoch.
-    num_workers must be 0 (no worker processes); pin_memory has no effect.
+    num_workers > 0: worker processes fetch and collate the batches (see the module
+    docstring and get_worker_info); prefetch_factor (default 2) batches per worker are
+    requested ahead; persistent_workers keeps the workers across epochs; timeout > 0 bounds
+    the wait for a batch (RuntimeError). An exception in a worker is raised again in the main
+    process with the worker's traceback; a worker that dies is a RuntimeError. pin_memory has
+    no effect.
     """
 
     def __init__(
@@ -867,20 +1490,34 @@ class DataLoader:
                 "DataLoader: num_workers option should be non-negative; use num_workers=0 to "
                 "disable multiprocessing."
             )
-        if num_workers > 0:
-            raise NotImplementedError(
-                f"DataLoader: num_workers={num_workers}: worker processes are not implemented "
-                "in deltagrad; use num_workers=0"
-            )
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
             raise ValueError(f"DataLoader: timeout option should be non-negative, got {timeout!r}")
-        if prefetch_factor is not None:
+        if num_workers == 0 and prefetch_factor is not None:
             raise ValueError(
-                "DataLoader: prefetch_factor option could only be specified in multiprocessing; "
-                "num_workers=0 needs prefetch_factor=None"
+                "DataLoader: prefetch_factor option could only be specified in multiprocessing. "
+                "let num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor to "
+                "None."
             )
-        if persistent_workers:
+        if num_workers > 0 and prefetch_factor is None:
+            prefetch_factor = 2
+        if prefetch_factor is not None:
+            if not _is_int(prefetch_factor):
+                raise TypeError(
+                    f"DataLoader: prefetch_factor: expected an int, got {prefetch_factor!r}"
+                )
+            if prefetch_factor < 0:
+                raise ValueError("DataLoader: prefetch_factor option should be non-negative")
+            if prefetch_factor == 0:  # torch: an AssertionError when iterated
+                raise ValueError(
+                    "DataLoader: prefetch_factor must be greater than 0 for multi-process "
+                    "loading, got prefetch_factor=0"
+                )
+        if persistent_workers and num_workers == 0:
             raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
+        if worker_init_fn is not None and not callable(worker_init_fn):
+            raise TypeError(
+                f"DataLoader: worker_init_fn: expected a callable, got {worker_init_fn!r}"
+            )
         if shuffle is None:
             shuffle = False
         if not isinstance(shuffle, (bool, np.bool_)):
@@ -947,12 +1584,45 @@ class DataLoader:
         self.worker_init_fn = worker_init_fn
         self.multiprocessing_context = multiprocessing_context
         self.generator = generator
-        self.persistent_workers = persistent_workers
+        self.persistent_workers = bool(persistent_workers)
+        self._iterator: _MultiProcessingIter | None = None
+        self._base_seed_count = 0
         self._user_collate = collate_fn is not None
         if collate_fn is None:
             collate_fn = default_collate if batch_sampler is not None else default_convert
         self.collate_fn = collate_fn
         self.__initialized = True
+        _check_worker_number(self.num_workers)
+
+    @property
+    def multiprocessing_context(self) -> Any:
+        """The multiprocessing context of the workers (None: multiprocessing's default, fork
+        on Linux before Python 3.14, as torch). Set as a start method name or a context."""
+        return self.__multiprocessing_context
+
+    @multiprocessing_context.setter
+    def multiprocessing_context(self, context: Any) -> None:
+        if context is not None:
+            if self.num_workers == 0:
+                raise ValueError(
+                    "DataLoader: multiprocessing_context can only be used with multi-process "
+                    f"loading (num_workers > 0), but got num_workers={self.num_workers}"
+                )
+            if isinstance(context, str):
+                methods = multiprocessing.get_all_start_methods()
+                if context not in methods:
+                    raise ValueError(
+                        f"DataLoader: multiprocessing_context option should specify a valid "
+                        f"start method in {methods!r}, but got multiprocessing_context={context!r}"
+                    )
+                context = multiprocessing.get_context(context)
+            if not isinstance(context, multiprocessing.context.BaseContext):
+                raise TypeError(
+                    "DataLoader: multiprocessing_context option should be a valid context object "
+                    "or a string specifying the start method, but got "
+                    f"multiprocessing_context={context!r}"
+                )
+        self.__multiprocessing_context = context
 
     def __setattr__(self, attr: str, val: Any) -> None:
         if self.__dict__.get("_DataLoader__initialized") and attr in _FROZEN:
@@ -978,6 +1648,16 @@ class DataLoader:
         return len(self._index_sampler)
 
     def __iter__(self) -> Iterator[Any]:
+        if self.num_workers > 0:
+            if not self.persistent_workers:
+                _check_worker_number(self.num_workers)
+                return _MultiProcessingIter(self)
+            if self._iterator is None or self._iterator._shutdown:
+                _check_worker_number(self.num_workers)
+                self._iterator = _MultiProcessingIter(self)
+            else:
+                self._iterator._reset(self)
+            return self._iterator
         if isinstance(self.dataset, IterableDataset):
             return self._iter_stream()
         fast = self._fast_plan()
