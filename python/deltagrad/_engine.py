@@ -61,6 +61,7 @@ __all__ = [
     "node_metadata",
     "queue_callback",
     "run_backward",
+    "run_create_graph",
     "set_anomaly",
 ]
 
@@ -388,6 +389,7 @@ def backward(root: Any, grad: Any, retain_graph: bool, graph_freed: Callable[[An
                 node._backward = graph_freed
                 node._prev = ()
                 node._saved = ()
+                node._dbackward = None
     except BaseException:
         _clear(topo)
         st.callbacks = outer_cbs
@@ -507,6 +509,7 @@ def run_backward(
                 node._backward = graph_freed
                 node._prev = ()
                 node._saved = ()
+                node._dbackward = None
     except BaseException:
         _clear(topo)
         st.callbacks = outer_cbs
@@ -553,6 +556,181 @@ def _finish_inputs(
             if hooks is not None and hooks.pre:
                 g = _run_pre_hooks(t, g, hooks, handed)
             captured[id(t)] = g
+
+
+# ---- create_graph=True: gradients as Tensors, with a graph (higher-order gradients) ----------
+#
+# A separate walk, used only by dg.autograd.grad(create_graph=True): the plain backward above
+# (training's hot path) is untouched but for one store per freed node. Each node's gradient
+# is a Tensor, summed with Tensor add; the node's `_dbackward(g)` (set by ops that have one,
+# see Tensor._make) returns one gradient Tensor (or None) per parent it was made from, built
+# from differentiable Tensor ops, so the result carries a graph back to the saved tensors
+# and to g. Grad mode is on while they run.
+
+
+def _no_double_backward(node: Any) -> NotImplementedError:
+    return NotImplementedError(
+        f"create_graph=True: no double backward for '{node._op}' yet (deltagrad computes "
+        "higher-order gradients through the ops that define one; see docs/TORCH_PARITY.md)"
+    )
+
+
+def _cg_topo(roots: list[Any], stop: set[int]) -> list[Any]:
+    """As _topo, but a node in stop is listed without descending past it (its inputs are
+    not walked)."""
+    topo: list[Any] = []
+    seen: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(r, False) for r in roots]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            topo.append(node)
+            continue
+        if node._backward is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        if id(node) in stop:
+            continue
+        for p in node._prev:
+            if p._backward is not None and id(p) not in seen:
+                stack.append((p, False))
+    return topo
+
+
+def _tensor_hooks(t: Any, g: Any, hooks: _Hooks) -> Any:
+    """t's pre-hooks on its complete gradient g (a Tensor, with its graph, as torch's)."""
+    for fn in list(hooks.pre.values()):
+        r = fn(g)
+        if r is None:
+            continue
+        if not isinstance(r, Tensor):
+            r = Tensor._make(_array(r), (), None, "")
+        if tuple(r.shape) != tuple(g.shape):
+            raise ValueError(
+                f"register_hook: the hook returned a gradient of shape {tuple(r.shape)}; "
+                f"expected the tensor's gradient shape {tuple(g.shape)}"
+            )
+        g = r
+    return g
+
+
+def _fit_grad(p: Any, g: Any) -> Any:
+    """g as the gradient of parent p: p's dtype, p's shape (summed over broadcast dims)."""
+    if g.data.dtype != p.data.dtype:
+        g = g.astype(p.data.dtype)
+    if tuple(g.shape) != tuple(p.data.shape):
+        g = Tensor._sum_to(g, tuple(p.data.shape))
+    return g
+
+
+def run_create_graph(
+    roots: list[Any],
+    grads: list[Any],
+    retain_graph: bool,
+    graph_freed: Callable[[Any], None],
+    inputs: list[Any],
+    stop_at_inputs: bool = False,
+) -> dict[int, Any]:
+    """Backpropagate grads (Tensors, one per root) from roots to inputs with a graph: returns
+    id(input) -> its gradient (a Tensor), missing when none reaches it. No .grad changes
+    except retained non-leaves' (their .grad is an array: the values, as deltagrad's .grad
+    always is). stop_at_inputs: do not walk past the inputs (their partial gradient alone).
+    A node on the way without a double backward raises NotImplementedError."""
+    want = {id(t) for t in inputs}
+    topo = _cg_topo(roots, want if stop_at_inputs else set())
+    needed = set(want)
+    for node in topo:  # parents before children
+        if stop_at_inputs and id(node) in want:
+            continue
+        for p in node._prev:
+            if id(p) in needed:
+                needed.add(id(node))
+                break
+    gs: dict[int, Any] = {}
+    leaves: dict[int, Any] = {}
+
+    def send(p: Any, g: Any) -> None:
+        g = _fit_grad(p, g)
+        k = id(p)
+        prev = gs.get(k)
+        gs[k] = g if prev is None else prev + g
+        if p._backward is None:
+            leaves[k] = p
+
+    st = _state
+    outer_mode = st.grad_enabled
+    st.grad_enabled = True  # the gradients are recorded (torch: grad mode on in backward)
+    captured: dict[int, Any] = {}
+    node = None
+    try:
+        for r, g in zip(roots, grads):
+            send(r, g)
+        for node in reversed(topo):
+            g = gs.pop(id(node), None)
+            if g is not None and node._backward is graph_freed:
+                graph_freed(None)  # raises: its graph is gone
+            if id(node) not in needed:
+                continue
+            if g is None:
+                continue
+            hooks = node._hooks
+            if hooks is not None:
+                if hooks.pre:
+                    g = _tensor_hooks(node, g, hooks)
+                if hooks.retain:
+                    with _grad_lock:
+                        _add_into(node, g.data.copy(), set(), "retained non-leaf")
+            if id(node) in want:
+                captured[id(node)] = g
+                if stop_at_inputs:
+                    continue
+            if not any(id(p) in needed for p in node._prev):
+                continue
+            db = getattr(node, "_dbackward", None)
+            if db is None:
+                raise _no_double_backward(node)
+            node._check_saved()
+            outs = db(g)
+            mask = node._grad_mask
+            if mask is not None:
+                outs = [o for o, m in zip(outs, mask) if m]
+            for p, gp in zip(node._prev, outs):
+                if gp is not None and id(p) in needed:
+                    send(p, gp)
+            if _nan_check:
+                for p in node._prev:
+                    gp = gs.get(id(p))
+                    if gp is not None and _has_nan(gp.data):
+                        raise RuntimeError(
+                            f"Function '{node._op}' returned nan values in its 0th output."
+                        )
+        if not retain_graph:
+            for n in topo:
+                if id(n) in needed:
+                    n._backward = graph_freed
+                    n._prev = ()
+                    n._saved = ()
+                    n._dbackward = None
+    except BaseException:
+        if anomaly_enabled and node is not None:
+            _anomaly_report(node)
+        raise
+    finally:
+        st.grad_enabled = outer_mode
+    for t in inputs:  # the leaf inputs: their gradients are complete now
+        k = id(t)
+        if k in leaves:
+            g = gs.pop(k)
+            hooks = t._hooks
+            if hooks is not None and hooks.pre:
+                st.grad_enabled = True
+                try:
+                    g = _tensor_hooks(t, g, hooks)
+                finally:
+                    st.grad_enabled = outer_mode
+            captured[k] = g
+    return captured
 
 
 # ---- end-of-backward callbacks and early leaves (what DistributedDataParallel builds on) -----
@@ -656,11 +834,13 @@ _plain_make: Any = None
 _make_swapped = False
 
 
-def _traced_make(data: Any, parents: Any, backward: Any, op: str, saves: Any = None) -> Any:
+def _traced_make(
+    data: Any, parents: Any, backward: Any, op: str, saves: Any = None, dbackward: Any = None
+) -> Any:
     """Tensor._make while anomaly mode is on: a graph node also records the forward's stack,
     down to the call into deltagrad (torch's ops are C++, not in its stack either). Swapped
     in and out by set_anomaly, so that recording costs nothing at all when the mode is off."""
-    out = _plain_make.__func__(data, parents, backward, op, saves)
+    out = _plain_make.__func__(data, parents, backward, op, saves, dbackward)
     if out._backward is not None:
         stack = traceback.extract_stack()
         n = len(stack) - 1

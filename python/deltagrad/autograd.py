@@ -74,12 +74,14 @@ def grad(
 
     outputs, inputs: a Tensor or a sequence of them. grad_outputs: d(loss)/d(output) per
     output (None: 1, for a one-element output). retain_graph (default create_graph) keeps the
-    graph for another backward. create_graph=True (higher order) is not supported.
+    graph for another backward. create_graph=True records the gradients' own graph (higher
+    order: the results are Tensors that can be differentiated again, requiring grad where
+    torch's do; grad_outputs that require grad take part too). Every op on the way needs a
+    double backward (most Tensor ops and functional's common layers, activations and losses
+    have one); one without raises NotImplementedError naming it.
     """
-    if create_graph:
-        raise NotImplementedError(
-            "autograd.grad: create_graph=True (higher-order gradients) is not supported"
-        )
+    if retain_graph is None:
+        retain_graph = create_graph
     outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     if not outs:
         raise ValueError("autograd.grad: outputs: expected at least one Tensor, got none")
@@ -111,6 +113,10 @@ def grad(
     ins = _check_inputs(inputs, "autograd.grad")
     if allow_unused is None:
         allow_unused = materialize_grads
+    if create_graph:
+        return _grad_with_graph(
+            outs, gos, grads, ins, retain_graph, allow_unused, materialize_grads
+        )
     with _fp_silent_block():  # the closures' inf / nan silent, as in Tensor.backward
         captured = _engine.run_backward(outs, grads, bool(retain_graph), _graph_freed, ins, False)
     assert captured is not None
@@ -133,6 +139,44 @@ def grad(
             g = g.copy()
         given.add(id(g))
         result.append(Tensor._make(g, (), _graph_freed, ""))
+    return tuple(result)
+
+
+def _grad_with_graph(
+    outs: list[Tensor],
+    gos: list[Any],
+    grads: list[Any],
+    ins: list[Tensor],
+    retain_graph: bool,
+    allow_unused: bool,
+    materialize_grads: bool,
+) -> tuple[Tensor | None, ...]:
+    """grad(create_graph=True): the create_graph walk (_engine.run_create_graph)."""
+    roots = []
+    for go, g in zip(gos, grads):
+        if isinstance(go, Tensor) and go.requires_grad and go.data.shape == g.shape:
+            if go.data.dtype != g.dtype:
+                go = go.astype(g.dtype)
+            roots.append(go)  # a grad_output with a graph: differentiated through (as torch)
+        else:
+            roots.append(Tensor._make(g, (), None, ""))
+    with _fp_silent_block():
+        captured = _engine.run_create_graph(outs, roots, retain_graph, _graph_freed, ins)
+    result: list[Tensor | None] = []
+    for i, t in enumerate(ins):
+        g = captured.get(id(t))
+        if g is None:
+            if materialize_grads:
+                g = Tensor._make(get_array_module(t.data).zeros_like(t.data), (), None, "")
+            elif allow_unused:
+                result.append(None)
+                continue
+            else:
+                raise RuntimeError(
+                    f"autograd.grad: inputs[{i}] (shape {t.shape}) was not used in the graph "
+                    "of the outputs; pass allow_unused=True to get None for it"
+                )
+        result.append(g)
     return tuple(result)
 
 

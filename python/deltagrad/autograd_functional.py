@@ -1,4 +1,5 @@
-"""deltagrad.autograd.functional: torch.autograd.functional's first-order half.
+"""deltagrad.autograd.functional: torch.autograd.functional (vjp, jvp, jacobian, hessian, hvp,
+vhp).
 
     from deltagrad.autograd.functional import jacobian, vjp
     J = jacobian(lambda x, w: (x @ w).tanh(), (x, w))      # ((out x in0), (out x in1))
@@ -11,10 +12,13 @@ to a graph. As torch, the inputs are detached copies made to require grad (the c
 never get a graph), `func` runs with grad mode on, and an output no input reaches gets zeros
 (or, with strict=True, the error torch raises).
 
-jvp is computed without torch's double-backward trick (deltagrad has no double backward): one
-reverse pass per output element builds the Jacobian, and J @ v is exact; that costs
-out.numel() backward passes, fine for small outputs. hvp, vhp, hessian and create_graph=True
-need second derivatives through the backward and raise NotImplementedError.
+jvp is computed without torch's double-backward trick: one reverse pass per output element
+builds the Jacobian, and J @ v is exact; that costs out.numel() backward passes, fine for small
+outputs (jvp's create_graph=True is refused). hessian, hvp, vhp and create_graph=True of vjp /
+jacobian differentiate through the backward (dg.autograd.grad(create_graph=True)); as torch,
+with create_graph=True the inputs keep their graph (a view of each) and the results have one.
+hvp is computed as vhp (v^T H = (H v)^T for the symmetric Hessian of a scalar function), which
+torch's double-backward trick also equals up to rounding.
 
 deltagrad.autograd is a module, not a package: this file is registered as its `functional`
 submodule (deltagrad/autograd.py binds it and puts it in sys.modules under that name).
@@ -22,11 +26,12 @@ submodule (deltagrad/autograd.py binds it and puts it in sys.modules under that 
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable
 
 from .autograd import grad as _grad
 from .backends._args import is_device_array as _is_cuda_array
-from .tensor import Tensor, _graph_freed, enable_grad, get_array_module
+from .tensor import Tensor, _graph_freed, enable_grad, get_array_module, set_grad_enabled, stack
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "hvp", "vhp"]
 
@@ -64,10 +69,13 @@ def _postprocess(res: Any, to_unpack: bool | tuple[bool, bool]) -> Any:
     return res
 
 
-def _leaves(inputs: tuple[Tensor, ...], fn_name: str) -> tuple[Tensor, ...]:
+def _leaves(
+    inputs: tuple[Tensor, ...], fn_name: str, create_graph: bool = False
+) -> tuple[Tensor, ...]:
     """Fresh leaves sharing the inputs' data, requiring grad (torch's _grad_preprocess): the
     graph func builds hangs off them, never off the caller's tensors, and a tensor func
-    captures from outside is told apart from the argument."""
+    captures from outside is told apart from the argument. With create_graph, an input that
+    requires grad is a view of itself instead (the results keep their graph to it)."""
     res = []
     for i, t in enumerate(inputs):
         if t.data.dtype.kind != "f":
@@ -75,8 +83,39 @@ def _leaves(inputs: tuple[Tensor, ...], fn_name: str) -> tuple[Tensor, ...]:
                 f"{fn_name}: inputs[{i}] has dtype {t.data.dtype}: only Tensors of floating "
                 "point dtype can require gradients"
             )
-        res.append(t.detach().requires_grad_(True))
+        if create_graph and t.requires_grad:
+            res.append(t.view_as(t))
+        else:
+            res.append(t.detach().requires_grad_(True))
     return tuple(res)
+
+
+def _post(ts: tuple[Any, ...], create_graph: bool) -> tuple[Any, ...]:
+    """torch's _grad_postprocess: detached unless create_graph."""
+    return ts if create_graph else tuple(t.detach() for t in ts)
+
+
+def _grads(
+    outs: tuple[Tensor, ...],
+    inputs: tuple[Tensor, ...],
+    gos: Any = None,
+    create_graph: bool = False,
+    retain_graph: bool | None = None,
+) -> tuple[Any, ...]:
+    """torch's _autograd_grad: grad of the outputs that require grad (None per input when
+    none does), allow_unused."""
+    gos = (None,) * len(outs) if gos is None else gos
+    pairs = [(o, g) for o, g in zip(outs, gos) if o is not None and o.requires_grad]
+    if not pairs:
+        return (None,) * len(inputs)
+    return _grad(
+        [o for o, _ in pairs],
+        inputs,
+        [g for _, g in pairs],
+        retain_graph=retain_graph,
+        create_graph=create_graph,
+        allow_unused=True,
+    )
 
 
 def _call(func: Callable[..., Any], inputs: tuple[Tensor, ...], fn_name: str) -> Any:
@@ -115,6 +154,32 @@ def _validate_v(v: tuple[Tensor, ...], other: tuple[Tensor, ...], is_other_tuple
             raise RuntimeError(
                 f"{prepend}v is on {el_v.device}, expected {el_other.device} (where the "
                 "Tensor it pairs with is)"
+            )
+
+
+def _strict_requires_grad(ts: tuple[Any, ...], kind: str, strict: bool) -> None:
+    """torch's _check_requires_grad for the second-order functions (strict mode only)."""
+    if not strict:
+        return
+    for i, t in enumerate(ts):
+        if t is None:
+            raise RuntimeError(
+                f"The output of the user-provided function is independent of input {i}. This "
+                "is not allowed in strict mode."
+            )
+        if not t.requires_grad:
+            if kind == "outputs":
+                raise RuntimeError(
+                    f"Output {i} of the user-provided function does not require gradients. The "
+                    "outputs must be computed in a differentiable manner from the input when "
+                    "running in strict mode."
+                )
+            raise RuntimeError(
+                "While computing the hessian, found that the jacobian of the user-provided "
+                f"function with respect to input {i} is independent of the input. This is not "
+                "allowed in strict mode. You should ensure that your function is twice "
+                "differentiable and that the jacobian depends on the inputs (this would be "
+                "violated by a linear function for example)."
             )
 
 
@@ -184,16 +249,16 @@ def vjp(
 
     inputs: a Tensor or a tuple of Tensors; v: one Tensor per output, of its shape (None for a
     single one-element output: 1). The products have the inputs' shapes and dtypes; an input no
-    output depends on gets zeros (strict=True: RuntimeError). Nothing returned has a graph."""
-    _no_create_graph("vjp", create_graph)
+    output depends on gets zeros (strict=True: RuntimeError). Nothing returned has a graph,
+    unless create_graph=True (then the outputs and products keep theirs, as torch's)."""
     is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "vjp")
-    inputs = _leaves(inputs, "vjp")
+    inputs = _leaves(inputs, "vjp", create_graph)
     is_outputs_tuple, outputs = _call(func, inputs, "vjp")
     _check_outputs(outputs, strict)
     if v is not None:
         _, v = _as_tuple(v, "v", "vjp")
         _validate_v(v, outputs, is_outputs_tuple)
-        v = tuple(el.detach() for el in v)
+        v = tuple(el if create_graph and el.requires_grad else el.detach() for el in v)
     elif len(outputs) != 1 or outputs[0].data.size != 1:
         raise RuntimeError(
             "The vector v can only be None if the user-provided function returns a single "
@@ -201,13 +266,7 @@ def vjp(
         )
     else:
         v = (None,)
-    pairs = [(o, g) for o, g in zip(outputs, v) if o.requires_grad]
-    if pairs:
-        grads: tuple[Any, ...] = _grad(
-            [o for o, _ in pairs], inputs, [g for _, g in pairs], allow_unused=True
-        )
-    else:  # no differentiable output: nothing to run
-        grads = (None,) * len(inputs)
+    grads = _grads(outputs, inputs, v, create_graph)
     res = []
     for i, (g, t) in enumerate(zip(grads, inputs)):
         if g is None:
@@ -217,8 +276,14 @@ def vjp(
                     "This is not allowed in strict mode."
                 )
             g = _zeros(t)
+        elif strict and create_graph and not g.requires_grad:
+            raise RuntimeError(
+                "The jacobian of the user-provided function is independent of input "
+                f"{i}. This is not allowed in strict mode when create_graph=True."
+            )
         res.append(g)
-    outputs = tuple(o.detach() for o in outputs)
+    outputs = _post(outputs, create_graph)
+    res = list(_post(tuple(res), create_graph))
     return _postprocess(outputs, is_outputs_tuple), _postprocess(tuple(res), is_inputs_tuple)
 
 
@@ -260,20 +325,23 @@ def jacobian(
                 "not supported together (yet). Please either set `strict=False` or "
                 '`strategy="reverse-mode"`.'
             )
-    _no_create_graph("jacobian", create_graph)
     is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
     if forward and not vectorize:
         raise NotImplementedError(
             "Computing Jacobian using forward-AD or forward-over-reverse Hessian is only "
             "implemented for `vectorize=True`."
         )
-    inputs = _leaves(inputs, "jacobian")
+    inputs = _leaves(inputs, "jacobian", create_graph)
     is_outputs_tuple, outputs = _call(func, inputs, "jacobian")
     _check_outputs(outputs, strict)
     if vectorize and strict:
         raise RuntimeError(
             "autograd.functional.jacobian: `strict=True` and `vectorized=True` are not "
             "supported together. Please either set `strict=False` or `vectorize=False`."
+        )
+    if create_graph:
+        return _postprocess(
+            _jacobian_graph(outputs, inputs, strict), (is_outputs_tuple, is_inputs_tuple)
         )
     jac = []
     for i, out in enumerate(outputs):
@@ -294,6 +362,42 @@ def jacobian(
         jac.append(row if forward else tuple(row))
     # torch's forward-mode path nests lists where the reverse-mode one nests tuples: the same
     return _postprocess(jac if forward else tuple(jac), (is_outputs_tuple, is_inputs_tuple))
+
+
+def _jacobian_graph(
+    outputs: tuple[Tensor, ...], inputs: tuple[Tensor, ...], strict: bool
+) -> tuple[tuple[Tensor, ...], ...]:
+    """jacobian(create_graph=True), as torch's: one grad(create_graph=True) per output element,
+    stacked with Tensor ops, so the Jacobian keeps its graph to the inputs."""
+    jac = []
+    for i, out in enumerate(outputs):
+        rows: list[list[Tensor]] = [[] for _ in inputs]
+        flat = out.reshape(-1)
+        for j in range(out.data.size):
+            vj = _grads((flat[j],), inputs, create_graph=True, retain_graph=True)
+            for k, (g, t) in enumerate(zip(vj, inputs)):
+                if g is None:
+                    if strict:
+                        raise RuntimeError(
+                            f"Output {i} of the user-provided function is independent of "
+                            f"input {k}. This is not allowed in strict mode."
+                        )
+                    g = _zeros(t)
+                elif strict and not g.requires_grad:
+                    raise RuntimeError(
+                        "The jacobian of the user-provided function is independent of input "
+                        f"{k}. This is not allowed in strict mode when create_graph=True."
+                    )
+                rows[k].append(g)
+        row = []
+        for k, t in enumerate(inputs):
+            shape = tuple(out.shape) + tuple(t.shape)
+            if rows[k]:
+                row.append(stack(rows[k], 0).reshape(shape))
+            else:  # an empty output: no rows
+                row.append(_zeros(t, shape))
+        jac.append(tuple(row))
+    return tuple(jac)
 
 
 def jvp(
@@ -357,14 +461,6 @@ def jvp(
     return _postprocess(outputs, is_outputs_tuple), _postprocess(tuple(res), is_outputs_tuple)
 
 
-def _second_order(fn_name: str) -> NotImplementedError:
-    return NotImplementedError(
-        f"autograd.functional.{fn_name}: second derivatives need a backward through the "
-        "backward (create_graph=True, double backward), which deltagrad's reverse mode does "
-        "not support"
-    )
-
-
 def hessian(
     func: Callable[..., Any],
     inputs: Any,
@@ -373,9 +469,94 @@ def hessian(
     vectorize: bool = False,
     outer_jacobian_strategy: str = "reverse-mode",
 ) -> Any:
-    """torch.autograd.functional.hessian's signature; not supported (raises
-    NotImplementedError): the Hessian needs double backward."""
-    raise _second_order("hessian")
+    """The Hessian of a scalar func at inputs, as torch.autograd.functional.hessian: the
+    Jacobian (outer_jacobian_strategy, vectorize, strict as jacobian's) of func's gradient
+    (computed with create_graph=True). H[i][j] has shape inputs[i].shape + inputs[j].shape
+    (a bare Tensor for a bare input, a tuple of tuples for a tuple of inputs)."""
+    is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "hessian")
+    if outer_jacobian_strategy not in _MODES:
+        raise AssertionError('Expected strategy to be either "forward-mode" or "reverse-mode".')
+
+    def ensure_single_output_function(*inp: Tensor) -> Tensor:
+        out = func(*inp)
+        is_out_tuple, t_out = _as_tuple(out, "outputs of the user-provided function", "hessian")
+        _strict_requires_grad(t_out, "outputs", strict)
+        if is_out_tuple or not isinstance(out, Tensor):
+            raise RuntimeError("The function given to hessian should return a single Tensor")
+        if out.data.size != 1:
+            raise RuntimeError(
+                "The Tensor returned by the function given to hessian should contain a single "
+                "element"
+            )
+        return out.squeeze()
+
+    def jac_func(*inp: Tensor) -> Any:
+        jac = jacobian(ensure_single_output_function, inp, create_graph=True)
+        _strict_requires_grad(jac, "jacobian", strict)
+        return jac
+
+    res = jacobian(
+        jac_func,
+        inputs,
+        create_graph=create_graph,
+        strict=strict,
+        vectorize=vectorize,
+        strategy=outer_jacobian_strategy,
+    )
+    return _postprocess(res, (is_inputs_tuple, is_inputs_tuple))
+
+
+def _second_order_product(
+    fn_name: str, func: Callable[..., Any], inputs: Any, v: Any, create_graph: bool, strict: bool
+) -> tuple[Any, Any]:
+    """vhp and hvp: (func(*inputs), v^T H) for a scalar func, as torch's (the argument checks,
+    strict mode and the create_graph handling)."""
+    with enable_grad():
+        is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", fn_name)
+        inputs = _leaves(inputs, fn_name, create_graph)
+        if v is not None:
+            _, v = _as_tuple(v, "v", fn_name)
+            v = tuple(el if create_graph and el.requires_grad else el.detach() for el in v)
+            _validate_v(v, inputs, is_inputs_tuple)
+        elif len(inputs) != 1 or inputs[0].data.size != 1:
+            raise RuntimeError(
+                "The vector v can only be None if the input to the user-provided function is a "
+                "single Tensor with a single element."
+            )
+        outputs = func(*inputs)
+        is_outputs_tuple, outputs = _as_tuple(
+            outputs, "outputs of the user-provided function", fn_name
+        )
+        _strict_requires_grad(outputs, "outputs", strict)
+        if is_outputs_tuple or not isinstance(outputs[0], Tensor):
+            raise RuntimeError(f"The function given to {fn_name} should return a single Tensor")
+        if outputs[0].data.size != 1:
+            raise RuntimeError(
+                f"The Tensor returned by the function given to {fn_name} should contain a "
+                "single element"
+            )
+        jac = _grads(outputs, inputs, create_graph=True)
+        _strict_requires_grad(jac, "jacobian", strict)
+    with set_grad_enabled(True) if create_graph else contextlib.nullcontext():
+        grad_res = _grads(jac, inputs, v, create_graph=create_graph)
+    res = []
+    for i, (g, t) in enumerate(zip(grad_res, inputs)):
+        if g is None:
+            if strict:
+                raise RuntimeError(
+                    "The jacobian of the user-provided function is independent of "
+                    f"input {i}. This is not allowed in strict mode."
+                )
+            g = _zeros(t)
+        elif strict and create_graph and not g.requires_grad:
+            raise RuntimeError(
+                "The hessian of the user-provided function is independent of "
+                f"input {i}. This is not allowed in strict mode when create_graph=True."
+            )
+        res.append(g)
+    outputs = _post(outputs, create_graph)
+    out_res = _post(tuple(res), create_graph)
+    return _postprocess(outputs, is_outputs_tuple), _postprocess(out_res, is_inputs_tuple)
 
 
 def vhp(
@@ -385,9 +566,10 @@ def vhp(
     create_graph: bool = False,
     strict: bool = False,
 ) -> tuple[Any, Any]:
-    """torch.autograd.functional.vhp's signature; not supported (raises NotImplementedError):
-    a vector-Hessian product needs double backward."""
-    raise _second_order("vhp")
+    """(func(*inputs), v^T H): the vector-Hessian product of a scalar func, as
+    torch.autograd.functional.vhp; v one Tensor per input, of its shape (None for a single
+    one-element input)."""
+    return _second_order_product("vhp", func, inputs, v, create_graph, strict)
 
 
 def hvp(
@@ -397,6 +579,6 @@ def hvp(
     create_graph: bool = False,
     strict: bool = False,
 ) -> tuple[Any, Any]:
-    """torch.autograd.functional.hvp's signature; not supported (raises NotImplementedError):
-    a Hessian-vector product needs double backward."""
-    raise _second_order("hvp")
+    """(func(*inputs), H v): the Hessian-vector product of a scalar func, as
+    torch.autograd.functional.hvp (computed as v^T H: the Hessian is symmetric)."""
+    return _second_order_product("hvp", func, inputs, v, create_graph, strict)

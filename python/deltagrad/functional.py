@@ -18,6 +18,7 @@ from ._engine import grad_lock as _grad_lock
 from ._engine import kept_grad as _kept_grad
 from .backends._args import check_device_array, choice, is_device_array
 from .tensor import (
+    _ACT_GRAD,
     _CAST_HINT,
     _TORCH_TYPE_NAMES,
     Tensor,
@@ -36,6 +37,7 @@ from .tensor import (
     no_grad,
 )
 from .tensor import is_grad_enabled as _grad_enabled
+from .tensor import where as _where
 
 __all__ = [
     "linear",
@@ -380,7 +382,10 @@ def softplus(input: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     def _grad(g: Any) -> Any:  # d/dx softplus(beta x) / beta = sigmoid(beta x)
         return xp.where(big, g, ops.activation_backward(g, saved, "softplus"))
 
-    return x._unary(y, _grad, "softplus", saves=(x,))
+    def _dbackward(g: Tensor) -> tuple[Any, ...]:
+        return (_where(big, g, g * (x if b == 1.0 else x * b).sigmoid()),)
+
+    return x._unary(y, _grad, "softplus", saves=(x,), dbackward=_dbackward)
 
 
 def silu(input: Any, inplace: bool = False) -> Tensor:
@@ -703,7 +708,17 @@ def _softmax_like(x: Any, axis: int, fwd: Any, bwd: Any, op: str, dtype: Any = N
             gm = xp.ascontiguousarray(xp.moveaxis(g, moved, -1))
             x._accumulate(xp.moveaxis(bwd(gm, y), -1, moved))
 
-    return Tensor._make(y if moved is None else xp.moveaxis(y, -1, moved), (x,), _backward, op)
+    d = _dim(axis, x.ndim, op)
+
+    def _dbackward(g: Tensor) -> tuple[Any, ...]:
+        p = _softmax_like(x, d, ops.softmax, ops.softmax_backward, "softmax")
+        if op == "softmax":
+            return (p * (g - (g * p).sum(d, keepdim=True)),)
+        return (g - p * g.sum(d, keepdim=True),)
+
+    db = _dbackward if op in ("softmax", "log_softmax") else None
+    out = y if moved is None else xp.moveaxis(y, -1, moved)
+    return Tensor._make(out, (x,), _backward, op, dbackward=db)
 
 
 def softmax(
@@ -868,8 +883,25 @@ def linear(
         if has_bias and b.requires_grad:
             b._accumulate(db)
 
+    d_act = _ACT_GRAD.get(act)
+
+    def _dbackward(g: Tensor) -> tuple[Any, ...]:
+        if act == "identity":
+            gz = g
+        else:  # the pre-activation recomputed with a graph to x, w and b
+            z = x @ w.T if b is None else x @ w.T + b
+            gz = d_act(g, z, param)
+        return (
+            gz @ w if x.requires_grad else None,
+            gz.T @ x if w.requires_grad else None,
+            *(() if b is None else (gz.sum(0) if b.requires_grad else None,)),
+        )
+
     parents = (x, w) if b is None else (x, w, b)
-    return Tensor._make(y, parents, _backward, "linear" if act == "identity" else f"linear_{act}")
+    name = "linear" if act == "identity" else f"linear_{act}"
+    return Tensor._make(
+        y, parents, _backward, name, dbackward=None if d_act is None else _dbackward
+    )
 
 
 # ---- losses ---------------------------------------------------------------------------------
@@ -916,10 +948,12 @@ def _loss(
     op: str,
     target_grad_sign: float = 0.0,
     target_grad: Any = None,
+    dbackward: Any = None,
 ) -> Tensor:
     """A loss node whose forward pass already produced d(loss)/dy ("none": per row).
     target_grad_sign: d(loss)/dt = sign * d(loss)/dy when the loss is differentiable in t;
-    target_grad: d(loss)/dt itself (reduced as grad is) when it is not a multiple of it."""
+    target_grad: d(loss)/dt itself (reduced as grad is) when it is not a multiple of it.
+    dbackward: the node's differentiable backward (create_graph=True), if the loss has one."""
 
     def _scaled(d: Any, g: Any) -> Any:
         if g.ndim == 0:  # the usual loss.backward(): g is 1, so skip a pass over d
@@ -937,7 +971,7 @@ def _loss(
 
     with_t = t is not None and (target_grad_sign or target_grad is not None)
     parents = (y, t) if with_t else (y,)
-    return Tensor._make(loss, parents, _backward, op)
+    return Tensor._make(loss, parents, _backward, op, dbackward=dbackward)
 
 
 def sum_of_squares(y: Any, t: Any) -> Tensor:
@@ -966,7 +1000,13 @@ def mse_loss(
     if weight is not None:
         return _weighted(mse_loss(y, t, reduction="none"), weight, x, reduction, op, True)
     loss, dy = ops.mse_loss(y.data, t.data, reduction)
-    return _loss(loss, dy, y, t, op, -1.0)
+    n = y.data.size
+
+    def _dbackward(g: Tensor) -> tuple[Any, ...]:
+        gy = g * (y - t) * (2.0 / n if reduction == "mean" else 2.0)
+        return gy, -gy
+
+    return _loss(loss, dy, y, t, op, -1.0, dbackward=_dbackward)
 
 
 def _weighted(
@@ -1402,7 +1442,56 @@ def nll_loss(
     def _backward(g: Any) -> None:
         x._accumulate(_from_rows(-core.coefficients(g, x.dtype), x.shape, xp))
 
-    return Tensor._make(loss, (x,), _backward, op, saves=())
+    db = _class_dbackward(x, _class_k(core, x.dtype), reduction, False, core.denom)
+    return Tensor._make(loss, (x,), _backward, op, saves=(), dbackward=db)
+
+
+def _onehot(t: Any, c: int, dtype: Any) -> Any:
+    xp = get_array_module(t)
+    k = xp.zeros((t.shape[0], c), dtype=dtype)
+    k[xp.arange(t.shape[0]), t] = 1
+    return k
+
+
+def _class_k(core: _ClassLoss, dtype: Any) -> Any:
+    """The constant K of a class-index loss: d loss_row / d logp = -K[row] * r(g) (see
+    _ClassLoss.coefficients, which is K * r[:, None] with r linear in g)."""
+    xp = core.xp
+    k = xp.zeros((core.valid.shape[0], core.c), dtype=dtype)
+    if core.eps:
+        wc = core.w if core.w is not None else xp.ones(core.c, dtype=dtype)
+        k += (core.eps / core.c) * wc[None, :]
+    k[core.rows, core.tv] += (1 - core.eps) * core.wy
+    k[~core.valid] = 0
+    return k
+
+
+def _class_dbackward(
+    x: Tensor, k: Any, reduction: str, softmax_first: bool, denom: Any = None
+) -> Any:
+    """The differentiable backward of cross_entropy (softmax_first) / nll_loss with class
+    indices, for (C,) and (N, C) inputs (None for others: create_graph=True raises there):
+    A = K * r(g), d/dx = softmax(x) * A.sum(1) - A (cross_entropy) or -A (nll_loss). The
+    weights and the "mean" divisor are constants, as torch's."""
+    if x.ndim not in (1, 2):
+        return None
+    m, c = k.shape
+    if denom is None:
+        denom = m
+    kt = Tensor(k)
+
+    def _dbackward(g: Tensor) -> tuple[Any, ...]:
+        if reduction == "none":
+            r = g.reshape(m, 1)
+        else:
+            r = (g / denom if reduction == "mean" else g).reshape(1, 1)
+        a = kt * r
+        if not softmax_first:
+            return ((-a).reshape(x.shape),)
+        p = softmax(x.reshape(m, c), 1)
+        return ((p * a.sum(1, keepdim=True) - a).reshape(x.shape),)
+
+    return _dbackward
 
 
 def cross_entropy(
@@ -1452,7 +1541,8 @@ def cross_entropy(
             except (ValueError, TypeError):
                 pass  # a target to ignore, or an error the general path below names
             else:
-                return _loss(loss, dlogits, input, None, op)
+                db = _class_dbackward(input, _onehot(t, x.shape[1], x.dtype), reduction, True)
+                return _loss(loss, dlogits, input, None, op, dbackward=db)
     if isinstance(weight, str):  # cross_entropy(logits, target, "sum"): the old signature
         weight, reduction = None, weight
     x = _class_input(input, op)
@@ -1489,7 +1579,8 @@ def cross_entropy(
                 if 0 <= ignore_index < c:
                     raise
             else:
-                return _loss(loss, dlogits, x, None, op)
+                db = _class_dbackward(x, _onehot(tdata, c, x.dtype), reduction, True)
+                return _loss(loss, dlogits, x, None, op, dbackward=db)
     choice(reduction, ops.REDUCTIONS, op, "reduction")
     x2 = _to_rows(x.data, xp)
     c = x2.shape[1]
@@ -1506,7 +1597,8 @@ def cross_entropy(
         dx = xp.exp(logp) * a.sum(1, keepdims=True) - a
         x._accumulate(_from_rows(dx, x.shape, xp))
 
-    return Tensor._make(loss, (x,), _backward, op, saves=())
+    db = _class_dbackward(x, _class_k(core, x.dtype), reduction, True, core.denom)
+    return Tensor._make(loss, (x,), _backward, op, saves=(), dbackward=db)
 
 
 def _cross_entropy_prob(

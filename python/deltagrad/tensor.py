@@ -397,6 +397,9 @@ class Tensor:
         "_g",  # the gradient an interior node collects while a backward runs (_engine)
         "_g_own",  # None, or a weak reference to the _g this node allocated (_accumulate_at)
         "_hooks",  # None, or the tensor's hooks and retain_grad flag (_engine._Hooks)
+        # a graph node's differentiable backward (create_graph=True), set by _make for the ops
+        # that have one; unset otherwise (read with getattr(node, "_dbackward", None))
+        "_dbackward",
         "__weakref__",
     )
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected op
@@ -457,12 +460,18 @@ class Tensor:
         backward: Callable[[Any], None],
         op: str,
         saves: tuple[Tensor, ...] | None = None,
+        dbackward: Callable[[Tensor], Any] | None = None,
     ) -> Tensor:
         """The output of an op: a graph node when recording and some parent requires grad.
 
         saves: the tensors whose data `backward` reads (default: every parent and the output
         itself; pass () for ops like add whose backward reads no data). Their versions are
-        recorded now and checked when backward runs."""
+        recorded now and checked when backward runs.
+        dbackward: the op's differentiable backward, for create_graph=True (higher-order
+        gradients, _engine.run_create_graph): dbackward(g), g a Tensor, returns one entry per
+        parent (a Tensor or None), computed with differentiable Tensor ops so the result has a
+        graph back to the saved tensors and to g. Without one, create_graph=True through the
+        node raises NotImplementedError naming the op."""
         if type(data) is not _NDARRAY and isinstance(data, np.generic):
             data = np.asarray(data)  # numpy ops on 0-d arrays give scalars: .data is an array
         out = Tensor.__new__(Tensor)
@@ -505,6 +514,8 @@ class Tensor:
             else:
                 out._grad_mask = tuple([p.requires_grad for p in parents])
             out._backward = backward
+            if dbackward is not None:
+                out._dbackward = dbackward
             # (tensor, its version, its array): backward raises if either changed. The output
             # is saved as None (not as itself: no reference cycle); its version is 0.
             out._saved = tuple(
@@ -520,6 +531,19 @@ class Tensor:
             out._backward = None
             out._saved = ()
         return out
+
+    @staticmethod
+    def _sum_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:
+        """g summed to shape (the gradient of broadcasting to g's shape), differentiably."""
+        if tuple(g.shape) == tuple(shape):
+            return g
+        lead = g.ndim - len(shape)
+        dims = tuple(range(lead)) + tuple(
+            i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1
+        )
+        if dims:
+            g = g.sum(dims, keepdim=True)
+        return g.reshape(shape)
 
     def _check_saved(self) -> None:
         """Raise if a tensor this node's backward reads was changed in place, or had its
@@ -734,7 +758,10 @@ class Tensor:
         them) limits the accumulation to those tensors. See docs/ARCHITECTURE.md, "Gradients"."""
         if create_graph:
             raise NotImplementedError(
-                "backward: create_graph=True (higher-order gradients) is not supported"
+                "backward: create_graph=True is not supported: deltagrad's .grad is an array "
+                "(no graph), so the gradients could not be differentiated again; use "
+                "dg.autograd.grad(outputs, inputs, create_graph=True), which returns them as "
+                "Tensors with a graph (higher-order gradients)"
             )
         if not self.requires_grad:
             raise RuntimeError(
@@ -978,8 +1005,11 @@ class Tensor:
             def _backward(g: Any) -> None:
                 parent._accumulate(to_device(g, src))
 
+            def _dbackward(g: Tensor) -> tuple[Any, ...]:
+                return (g.to(src),)
+
             parent = out
-            out = Tensor._make(a, (parent,), _backward, "to", saves=())
+            out = Tensor._make(a, (parent,), _backward, "to", saves=(), dbackward=_dbackward)
         return out
 
     def cpu(self) -> Tensor:
@@ -999,7 +1029,9 @@ class Tensor:
         def _backward(g: Any) -> None:
             self._accumulate(g.astype(src))
 
-        return Tensor._make(self.data.astype(dtype), (self,), _backward, "astype", saves=())
+        return Tensor._make(
+            self.data.astype(dtype), (self,), _backward, "astype", saves=(), dbackward=_d_same
+        )
 
     def type(self, dtype: Any = None) -> Any:
         """The dtype's name with no argument, else .to(dtype)."""
@@ -1042,7 +1074,7 @@ class Tensor:
             if other.requires_grad:
                 other._accumulate(_unbroadcast(g, other.shape))
 
-        return Tensor._make(a + b, (self, other), _backward, "add", saves=())
+        return Tensor._make(a + b, (self, other), _backward, "add", saves=(), dbackward=_d_add)
 
     @_fp_silent
     def __sub__(self, other: Any) -> Tensor:
@@ -1064,7 +1096,7 @@ class Tensor:
             if other.requires_grad:
                 other._accumulate(_unbroadcast(-g, other.shape))
 
-        return Tensor._make(out_data, (self, other), _backward, "sub", saves=())
+        return Tensor._make(out_data, (self, other), _backward, "sub", saves=(), dbackward=_d_sub)
 
     @_fp_silent
     def __mul__(self, other: Any) -> Tensor:
@@ -1079,7 +1111,12 @@ class Tensor:
             if other.requires_grad:
                 other._accumulate(_unbroadcast(g * self.data, other.shape))
 
-        return Tensor._make(a * b, (self, other), _backward, "mul", saves=(self, other))
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:
+            return g * other, g * self
+
+        return Tensor._make(
+            a * b, (self, other), _backward, "mul", saves=(self, other), dbackward=_dbackward
+        )
 
     @_fp_silent
     def __truediv__(self, other: Any) -> Tensor:
@@ -1101,7 +1138,10 @@ class Tensor:
                 # where the gradient is finite (0 where a == 0)
                 other._accumulate(_unbroadcast(-g * (out_data / b), other.shape))
 
-        return Tensor._make(out_data, (self, other), _backward, "div")
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:
+            return g / other, -g * (self / other) / other
+
+        return Tensor._make(out_data, (self, other), _backward, "div", dbackward=_dbackward)
 
     @_fp_silent
     def __floordiv__(self, other: Any) -> Tensor:
@@ -1166,7 +1206,14 @@ class Tensor:
                 else:
                     self._accumulate(g * (p * self.data ** (p - 1)))
 
-            return Tensor._make(x**p, (self,), _backward, "pow", saves=(self,))
+            def _dbackward(g: Tensor) -> tuple[Any, ...]:
+                if p == 0:
+                    return (_zeros_as(g),)
+                return (g * (p * self ** (p - 1)),)
+
+            return Tensor._make(
+                x**p, (self,), _backward, "pow", saves=(self,), dbackward=_dbackward
+            )
         other = self._lift(exponent, "pow")
         a, b = self.data, other.data
         if a.dtype != b.dtype:
@@ -1191,7 +1238,17 @@ class Tensor:
                     de = xp.where(zero, 0, g * (out_data * xp.log(x))).astype(g.dtype)
                     other._accumulate(_unbroadcast(de, other.shape))
 
-        return Tensor._make(out_data, (self, other), _backward_t, "pow")
+        def _dbackward_t(g: Tensor) -> tuple[Any, ...]:
+            x, e = self, other
+            dx = de = None
+            if x.requires_grad:
+                dx = where(e.data == 0, 0.0, g * (e * x ** (e - 1)))
+            if e.requires_grad:
+                zero = (x.data == 0) & (e.data >= 0)
+                de = where(zero, 0.0, g * (x**e * x.log()))
+            return dx, de
+
+        return Tensor._make(out_data, (self, other), _backward_t, "pow", dbackward=_dbackward_t)
 
     def __neg__(self) -> Tensor:
         def _backward(g: Any) -> None:
@@ -1204,7 +1261,7 @@ class Tensor:
                 "neg: negation of a bool tensor is not supported (as in torch); use ~ or "
                 "logical_not()"
             ) from None
-        return Tensor._make(out_data, (self,), _backward, "neg", saves=())
+        return Tensor._make(out_data, (self,), _backward, "neg", saves=(), dbackward=_d_neg)
 
     def __pos__(self) -> Tensor:
         return self
@@ -1259,8 +1316,14 @@ class Tensor:
                 if b.requires_grad:
                     b._accumulate(ops.matmul(ad, g, trans_a=True))
 
+            def _dbackward(g: Tensor) -> tuple[Any, ...]:
+                return (
+                    g @ b.T if a.requires_grad else None,
+                    a.T @ g if b.requires_grad else None,
+                )
+
             y = _matmul_forward(ad, bd)
-            return Tensor._make(y, (a, b), _backward, "matmul", saves=(a, b))
+            return Tensor._make(y, (a, b), _backward, "matmul", saves=(a, b), dbackward=_dbackward)
 
         if ad.ndim == 0 or bd.ndim == 0:
             raise _ShapeError(
@@ -1310,7 +1373,20 @@ class Tensor:
                         gb = ops.sum_to_shape(gb, bd.shape)
                 b._accumulate(gb.reshape(b.shape))
 
-        return Tensor._make(y, (a, b), _backward_nd, "matmul", saves=(a, b))
+        def _dbackward_nd(g: Tensor) -> tuple[Any, ...]:
+            a2 = a.unsqueeze(0) if a_vec else a  # the operands as matrices, as the forward
+            b2 = b.unsqueeze(-1) if b_vec else b
+            g2 = g.reshape(full)
+            ga = gb = None
+            if a.requires_grad:
+                ga = Tensor._sum_to(g2 @ b2.mT, a2.shape).reshape(a.shape)
+            if b.requires_grad:
+                gb = Tensor._sum_to(a2.mT @ g2, b2.shape).reshape(b.shape)
+            return ga, gb
+
+        return Tensor._make(
+            y, (a, b), _backward_nd, "matmul", saves=(a, b), dbackward=_dbackward_nd
+        )
 
     def __rmatmul__(self, other: Any) -> Tensor:
         return self._lift(other) @ self
@@ -1322,7 +1398,9 @@ class Tensor:
         def _backward(g: Any) -> None:
             self._accumulate(g.T)
 
-        return Tensor._make(self.data.T, (self,), _backward, "transpose", saves=())
+        return Tensor._make(
+            self.data.T, (self,), _backward, "transpose", saves=(), dbackward=_d_transpose
+        )
 
     @property
     def mT(self) -> Tensor:
@@ -1334,7 +1412,10 @@ class Tensor:
         def _backward(g: Any) -> None:
             self._accumulate(g.reshape(shape))
 
-        return Tensor._make(out_data, (self,), _backward, op, saves=())
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:
+            return (g.reshape(shape),)
+
+        return Tensor._make(out_data, (self,), _backward, op, saves=(), dbackward=_dbackward)
 
     def reshape(self, *shape: Any) -> Tensor:
         shape = _shape_args(shape, "reshape", allow_minus_one=True)
@@ -1432,7 +1513,12 @@ class Tensor:
         def _backward(g: Any) -> None:
             self._accumulate(g.transpose(inv))
 
-        return Tensor._make(self.data.transpose(perm), (self,), _backward, "permute", saves=())
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:
+            return (g.permute(*inv),)
+
+        return Tensor._make(
+            self.data.transpose(perm), (self,), _backward, "permute", saves=(), dbackward=_dbackward
+        )
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         n = self.data.ndim
@@ -1501,7 +1587,7 @@ class Tensor:
             self._accumulate(_unbroadcast(g, shape))
 
         out = xp.broadcast_to(self.data, tuple(target))
-        return Tensor._make(out, (self,), _backward, "expand", saves=())
+        return Tensor._make(out, (self,), _backward, "expand", saves=(), dbackward=_d_same)
 
     def expand_as(self, other: Tensor) -> Tensor:
         return self.expand(other.shape)
@@ -1526,7 +1612,7 @@ class Tensor:
 
         xp = get_array_module(self.data)
         out = xp.array(self.data, copy=True, order="C")
-        return Tensor._make(out, (self,), _backward, "clone", saves=())
+        return Tensor._make(out, (self,), _backward, "clone", saves=(), dbackward=_d_same)
 
     def _narrow(self, d: int, start: int, stop: int) -> Tensor:
         return self[(slice(None),) * d + (slice(start, stop),)]
@@ -1625,7 +1711,12 @@ class Tensor:
                 cupyx.scatter_add(gx, idx, g)
             self._accumulate(gx)
 
-        return Tensor._make(self.data[idx], (self,), _backward, "index", saves=())
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:
+            return (_index_backward(g, idx, self.data),)
+
+        return Tensor._make(
+            self.data[idx], (self,), _backward, "index", saves=(), dbackward=_dbackward
+        )
 
     def gather(self, dim: int, index: Any) -> Tensor:
         """out[i][j][k] = self[index[i][j][k]][j][k] (dim 0), as torch.gather."""
@@ -1644,7 +1735,11 @@ class Tensor:
             _scatter_add_into(gx, d, idx, g)
             self._accumulate(gx)
 
-        return Tensor._make(out, (self,), _backward, "gather", saves=())
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:
+            return (Tensor(xp.zeros_like(self.data)).scatter_add(d, idx, g),)
+
+        db = _dbackward if self.data.ndim else None
+        return Tensor._make(out, (self,), _backward, "gather", saves=(), dbackward=db)
 
     def scatter_add(self, dim: int, index: Any, src: Any) -> Tensor:
         """A copy of self with out[index[i][j][k]][j][k] += src[i][j][k] (dim 0), as
@@ -1679,7 +1774,11 @@ class Tensor:
                 )
                 src_t._accumulate(gs)
 
-        return Tensor._make(out, (self, src_t), _backward, "scatter_add", saves=())
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:
+            return g, g.gather(d, idx) if src_t.requires_grad else None
+
+        db = _dbackward if src_t.shape == idx.shape and idx.ndim else None
+        return Tensor._make(out, (self, src_t), _backward, "scatter_add", saves=(), dbackward=db)
 
     # ---- reductions ------------------------------------------------------------------------
     # dim/keepdim are torch's names; axis/keepdims (numpy's, the old ones) stay as aliases.
@@ -1712,7 +1811,10 @@ class Tensor:
                 g = g.reshape([1 if i in axes else n for i, n in enumerate(shape)])
             x._accumulate(xp.broadcast_to(g, shape))
 
-        return Tensor._make(out_data, (x,), _backward, "sum", saves=())
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:
+            return (g.reshape([1 if i in axes else n for i, n in enumerate(shape)]).expand(shape),)
+
+        return Tensor._make(out_data, (x,), _backward, "sum", saves=(), dbackward=_dbackward)
 
     def mean(
         self,
@@ -1739,7 +1841,11 @@ class Tensor:
             # count 0: the input is empty (so is its gradient); no division by zero
             x._accumulate(xp.broadcast_to(g / count if count else g, shape))
 
-        return Tensor._make(out_data, (x,), _backward, "mean", saves=())
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:
+            gk = g.reshape([1 if i in axes else n for i, n in enumerate(shape)])
+            return ((gk / count if count else gk).expand(shape),)
+
+        return Tensor._make(out_data, (x,), _backward, "mean", saves=(), dbackward=_dbackward)
 
     def _extreme(self, dim: Any, keepdim: bool, op: str, spread_nan: bool = False) -> Tensor:
         """amax / amin over dims; the gradient is spread evenly among ties, as torch.
@@ -1951,7 +2057,12 @@ class Tensor:
         def _backward(g: Any) -> None:
             self._accumulate(g.reshape(out_k.shape) * xp.exp(x - out_k))
 
-        return Tensor._make(out, (self,), _backward, "logsumexp", saves=(self,))
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:
+            return (g.reshape(out_k.shape) * (self - self.logsumexp(axes, True)).exp(),)
+
+        return Tensor._make(
+            out, (self,), _backward, "logsumexp", saves=(self,), dbackward=_dbackward
+        )
 
     @_fp_silent
     def prod(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
@@ -2039,55 +2150,75 @@ class Tensor:
 
     # ---- elementwise math (the other activations are in deltagrad.functional) --------------
 
-    def _unary(self, out_data: Any, grad_fn: Any, op: str, saves: Any = None) -> Tensor:
+    def _unary(
+        self, out_data: Any, grad_fn: Any, op: str, saves: Any = None, dbackward: Any = None
+    ) -> Tensor:
         def _backward(g: Any) -> None:
             self._accumulate(grad_fn(g))
 
-        return Tensor._make(out_data, (self,), _backward, op, saves=saves)
+        return Tensor._make(out_data, (self,), _backward, op, saves=saves, dbackward=dbackward)
 
     @_fp_silent
     def exp(self) -> Tensor:
         x = _as_float(self.data)
         xp = get_array_module(x)
         out_data = xp.exp(x)
-        return self._unary(out_data, lambda g: g * out_data, "exp")
+        return self._unary(
+            out_data, lambda g: g * out_data, "exp", dbackward=lambda g: (g * self.exp(),)
+        )
 
     @_fp_silent
     def log(self) -> Tensor:
         x = _as_float(self.data)
         xp = get_array_module(x)
-        return self._unary(xp.log(x), lambda g: g / x, "log")
+        return self._unary(xp.log(x), lambda g: g / x, "log", dbackward=lambda g: (g / self,))
 
     @_fp_silent
     def sqrt(self) -> Tensor:
         x = _as_float(self.data)
         xp = get_array_module(x)
         out_data = xp.sqrt(x)
-        return self._unary(out_data, lambda g: g / (2 * out_data), "sqrt")
+        return self._unary(
+            out_data,
+            lambda g: g / (2 * out_data),
+            "sqrt",
+            dbackward=lambda g: (g / (2 * self.sqrt()),),
+        )
 
     @_fp_silent
     def rsqrt(self) -> Tensor:
         x = _as_float(self.data)
         xp = get_array_module(x)
         out_data = 1 / xp.sqrt(x)
-        return self._unary(out_data, lambda g: g * (-0.5) * out_data**3, "rsqrt")
+        return self._unary(
+            out_data,
+            lambda g: g * (-0.5) * out_data**3,
+            "rsqrt",
+            dbackward=lambda g: (g * (-0.5) * self.rsqrt() ** 3,),
+        )
 
     @_fp_silent
     def sin(self) -> Tensor:
         x = _as_float(self.data)
         xp = get_array_module(x)
-        return self._unary(xp.sin(x), lambda g: g * xp.cos(x), "sin")
+        return self._unary(
+            xp.sin(x), lambda g: g * xp.cos(x), "sin", dbackward=lambda g: (g * self.cos(),)
+        )
 
     @_fp_silent
     def cos(self) -> Tensor:
         x = _as_float(self.data)
         xp = get_array_module(x)
-        return self._unary(xp.cos(x), lambda g: -g * xp.sin(x), "cos")
+        return self._unary(
+            xp.cos(x), lambda g: -g * xp.sin(x), "cos", dbackward=lambda g: (-g * self.sin(),)
+        )
 
     def abs(self) -> Tensor:
         x = self.data
         xp = get_array_module(x)
-        return self._unary(xp.abs(x), lambda g: g * _sgn(x), "abs")
+        return self._unary(
+            xp.abs(x), lambda g: g * _sgn(x), "abs", dbackward=lambda g: (g * self.sign(),)
+        )
 
     __abs__ = absolute = abs
 
@@ -2096,7 +2227,7 @@ class Tensor:
         xp = get_array_module(x)
         # torch's sign: 0 at NaN (NumPy's is NaN)
         out = _sgn(x) if x.dtype.kind == "f" else xp.sign(x) if x.dtype.kind != "b" else x.copy()
-        return self._unary(out, lambda g: xp.zeros_like(g), "sign", saves=())
+        return self._unary(out, lambda g: xp.zeros_like(g), "sign", saves=(), dbackward=_d_zero)
 
     def square(self) -> Tensor:
         if self.data.dtype.kind == "b":
@@ -2148,7 +2279,15 @@ class Tensor:
                 keep &= x <= max
             return xp.where(keep, g, 0).astype(g.dtype)
 
-        return self._unary(out, _grad, "clamp", saves=(self,))
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:
+            keep = xp.ones(x.shape, dtype=bool)
+            if min is not None:
+                keep &= x >= min
+            if max is not None:
+                keep &= x <= max
+            return (where(keep, g, 0.0),)
+
+        return self._unary(out, _grad, "clamp", saves=(self,), dbackward=_dbackward)
 
     clip = clamp
 
@@ -2183,7 +2322,15 @@ class Tensor:
                 loses = (a > b) if op == "maximum" else (a < b)
                 other._accumulate(_unbroadcast(xp.where(loses, zero, gs), other.shape))
 
-        return Tensor._make(out, (self, other), _backward, op, saves=(self, other))
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:
+            gs = where(a == b, g / 2, g)
+            lose_a = (a < b) if op == "maximum" else (a > b)
+            lose_b = (a > b) if op == "maximum" else (a < b)
+            return where(lose_a, 0.0, gs), where(lose_b, 0.0, gs)
+
+        return Tensor._make(
+            out, (self, other), _backward, op, saves=(self, other), dbackward=_dbackward
+        )
 
     def maximum(self, other: Any) -> Tensor:
         return self._minmax2(other, "maximum")
@@ -2225,14 +2372,25 @@ class Tensor:
         fill = _fit_scalar(value.item() if vt is not None else value, self.dtype, "masked_fill")
         out = xp.where(m, xp.asarray(fill), self.data)
         if vt is None or not vt.requires_grad:
-            return self._unary(out, lambda g: xp.where(m, 0, g).astype(g.dtype), "masked_fill", ())
+            return self._unary(
+                out,
+                lambda g: xp.where(m, 0, g).astype(g.dtype),
+                "masked_fill",
+                (),
+                dbackward=lambda g: (where(m, 0.0, g),),
+            )
 
         def _backward(g: Any) -> None:  # a 0-d value that requires grad: the masked sum
             if self.requires_grad:
                 self._accumulate(xp.where(m, 0, g).astype(g.dtype))
             vt._accumulate(xp.where(m, g, 0).sum().astype(vt.data.dtype))
 
-        return Tensor._make(out, (self, vt), _backward, "masked_fill", saves=())
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:
+            return where(m, 0.0, g), where(m, g, 0.0).sum()
+
+        return Tensor._make(
+            out, (self, vt), _backward, "masked_fill", saves=(), dbackward=_dbackward
+        )
 
     def floor_divide(self, other: Any) -> Tensor:
         return self // other
@@ -3331,8 +3489,10 @@ class Tensor:
         xp = get_array_module(x)
         out = f(xp, x)
         if df is None:
-            return self._unary(out, lambda g: xp.zeros_like(g), op, saves=())
-        return self._unary(out, lambda g: g * df(xp, x, out), op)
+            return self._unary(out, lambda g: xp.zeros_like(g), op, saves=(), dbackward=_d_zero)
+        d = _MATH_D.get(op)
+        db = None if d is None else (lambda g: (g * d(self),))
+        return self._unary(out, lambda g: g * df(xp, x, out), op, dbackward=db)
 
     def log1p(self) -> Tensor:
         return self._math("log1p", lambda xp, x: xp.log1p(x), lambda xp, x, y: 1 / (1 + x))
@@ -4064,7 +4224,9 @@ def activate(x: Tensor, act: str, param: float = 0.0) -> Tensor:
     def _backward(g: Any) -> None:
         x._accumulate(ops.activation_backward(g, saved, act, param=param))
 
-    return Tensor._make(y, (x,), _backward, act, saves=(x,) if saves_x else (None,))
+    d = _ACT_GRAD.get(act)
+    db = None if d is None else (lambda g: (d(g, x, param),))
+    return Tensor._make(y, (x,), _backward, act, saves=(x,) if saves_x else (None,), dbackward=db)
 
 
 _engine.Tensor = Tensor  # what hooks receive; the engine imports nothing from the package
@@ -4168,6 +4330,9 @@ def _scalar_first(out: Tensor, other: Any) -> Tensor:
     the lifted number too, so grad_fn.next_functions lists no (None, 0) for it."""
     if not isinstance(other, Tensor):
         out._grad_mask = None
+        db = getattr(out, "_dbackward", None)
+        if db is not None:  # its parents were (the lifted number, x): x's entry alone
+            out._dbackward = lambda g: db(g)[1:]
     return out
 
 
@@ -5043,7 +5208,13 @@ def _p_norm(t: Tensor, p: Any, dim: Any, keepdim: bool) -> Tensor:
             gx = xp.where((nrm == 0) | (x == 0), 0, gx)
         t._accumulate(gx.astype(x.dtype))
 
-    return Tensor._make(nrm.reshape(out_shape), (t,), _backward, "norm", saves=(t,))
+    def _dbackward(g: Tensor) -> tuple[Any, ...]:
+        zero = nrm == 0
+        safe = where(zero, 1.0, _p_norm(t, 2, axes, True))  # no 0 / 0 in the masked branch
+        return (where(zero | (x == 0), 0.0, g.reshape(keep_shape) * t / safe),)
+
+    db = _dbackward if p == 2 else None
+    return Tensor._make(nrm.reshape(out_shape), (t,), _backward, "norm", saves=(t,), dbackward=db)
 
 
 def _clamp_tensor(t: Tensor, lo: Any, hi: Any) -> Tensor:
@@ -5247,7 +5418,10 @@ def where(condition: Any, input: Any, other: Any) -> Tensor:  # noqa: A002
         if y.requires_grad:
             y._accumulate(_unbroadcast(xp.where(c, zero, g), y.shape))
 
-    return Tensor._make(out, (x, y), _backward, "where", saves=())
+    def _dbackward(g: Tensor) -> tuple[Any, ...]:
+        return where(c, g, 0.0), where(c, 0.0, g)
+
+    return Tensor._make(out, (x, y), _backward, "where", saves=(), dbackward=_dbackward)
 
 
 def _tensor_list(tensors: Any, op: str) -> list[Tensor]:
@@ -5325,7 +5499,19 @@ def cat(tensors: Any, dim: int = 0) -> Tensor:
             if s and t.requires_grad:  # a skipped empty tensor: its (empty) gradient
                 t._accumulate(xp.zeros((0,), dtype=g.dtype))
 
-    return Tensor._make(out, tuple(ts), _backward, "cat", saves=())
+    def _dbackward(g: Tensor) -> tuple[Any, ...]:
+        res: list[Any] = []
+        k = 0
+        for t, s in zip(ts, skip):
+            if s:
+                res.append(Tensor(xp.zeros((0,), dtype=g.data.dtype)))
+                continue
+            lo, hi = bounds[k], bounds[k + 1]
+            k += 1
+            res.append(g[(slice(None),) * d + (slice(lo, hi),)] if t.requires_grad else None)
+        return tuple(res)
+
+    return Tensor._make(out, tuple(ts), _backward, "cat", saves=(), dbackward=_dbackward)
 
 
 concat = cat
@@ -5344,3 +5530,112 @@ def stack(tensors: Any, dim: int = 0) -> Tensor:
             )
     d = _dim(dim, len(ref) + 1, "stack")
     return cat([t.unsqueeze(d) for t in ts], d)
+
+
+# ---- double backward (create_graph=True): the helpers the ops' dbackwards share ------------
+# Module-level where an op's differentiable backward needs nothing of the op (no closure made
+# per call); _engine.run_create_graph fits each result to its parent's shape and dtype.
+
+
+def _d_add(g: Tensor) -> tuple[Any, ...]:
+    return g, g
+
+
+def _d_sub(g: Tensor) -> tuple[Any, ...]:
+    return g, -g
+
+
+def _d_neg(g: Tensor) -> tuple[Any, ...]:
+    return (-g,)
+
+
+def _d_same(g: Tensor) -> tuple[Any, ...]:  # clone, astype, expand (summed back by the engine)
+    return (g,)
+
+
+def _d_transpose(g: Tensor) -> tuple[Any, ...]:
+    return (g.T,)
+
+
+def _zeros_as(g: Tensor) -> Tensor:
+    """A zero gradient without a graph (torch's zeros_like(grad) for the step functions)."""
+    return Tensor(get_array_module(g.data).zeros_like(g.data))
+
+
+def _d_zero(g: Tensor) -> tuple[Any, ...]:
+    return (_zeros_as(g),)
+
+
+def _index_backward(g: Tensor, idx: Any, like: Any) -> Tensor:
+    """The gradient of x[idx] as a differentiable op: zeros of x's shape (like) with g added at
+    idx; its own backward reads gg[idx] (so it is linear in g, with a double backward)."""
+    xp = get_array_module(g.data)
+    gx = xp.zeros(like.shape, dtype=g.data.dtype)
+    if _is_basic_index(idx):
+        gx[idx] = g.data
+    elif xp is np:
+        np.add.at(gx, idx, g.data)
+    else:
+        import cupyx
+
+        cupyx.scatter_add(gx, idx, g.data)
+
+    def _backward(gg: Any) -> None:
+        g._accumulate(gg[idx])
+
+    def _dbackward(gg: Tensor) -> tuple[Any, ...]:
+        return (gg[idx],)
+
+    return Tensor._make(gx, (g,), _backward, "index_backward", saves=(), dbackward=_dbackward)
+
+
+_SQRT1_2 = 0.7071067811865476
+_INV_SQRT_2PI = 0.3989422804014327
+_GELU_K = 0.7978845608028654  # sqrt(2 / pi)
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+
+
+def _gelu_tanh_grad(g: Tensor, x: Tensor) -> Tensor:
+    t = (_GELU_K * (x + 0.044715 * x * x * x)).tanh()
+    dinner = _GELU_K * (1 + 3 * 0.044715 * x * x)
+    return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dinner)
+
+
+def _gelu_grad(g: Tensor, x: Tensor) -> Tensor:
+    cdf = 0.5 * (1 + (x * _SQRT1_2).erf())
+    return g * (cdf + x * ((-0.5 * x * x).exp() * _INV_SQRT_2PI))
+
+
+# activate()'s double backward: act -> (g, x, param) -> d act(x) / dx * g, as Tensor ops
+_ACT_GRAD: dict[str, Callable[[Tensor, Tensor, float], Tensor]] = {
+    "identity": lambda g, x, p: g,
+    "relu": lambda g, x, p: where(x.data > 0, g, 0.0),
+    "leaky_relu": lambda g, x, p: where(x.data > 0, g, g * p),
+    "sigmoid": lambda g, x, p: g * x.sigmoid() * (1 - x.sigmoid()),
+    "tanh": lambda g, x, p: g * (1 - x.tanh() * x.tanh()),
+    "silu": lambda g, x, p: g * (x.sigmoid() * (1 + x * (1 - x.sigmoid()))),
+    "softplus": lambda g, x, p: g * x.sigmoid(),
+    "elu": lambda g, x, p: where(x.data > 0, g, g * p * x.exp()),
+    "celu": lambda g, x, p: where(x.data > 0, g, g * (x / p).exp()),
+    "selu": lambda g, x, p: where(
+        x.data > 0, g * _SELU_SCALE, g * _SELU_SCALE * _SELU_ALPHA * x.exp()
+    ),
+    "gelu": lambda g, x, p: _gelu_grad(g, x),
+    "gelu_tanh": lambda g, x, p: _gelu_tanh_grad(g, x),
+    "logsigmoid": lambda g, x, p: g * (1 - x.sigmoid()),
+    "softsign": lambda g, x, p: g / ((1 + x.abs()) * (1 + x.abs())),
+}
+
+# _math()'s double backward: op -> x -> d op(x) / dx, as Tensor ops
+_MATH_D: dict[str, Callable[[Tensor], Tensor]] = {
+    "log1p": lambda x: 1 / (1 + x),
+    "expm1": lambda x: x.exp(),
+    "tan": lambda x: 1 + x.tan() * x.tan(),
+    "atan": lambda x: 1 / (1 + x * x),
+    "sinh": lambda x: x.cosh(),
+    "cosh": lambda x: x.sinh(),
+    "erf": lambda x: (2 / math.sqrt(math.pi)) * (-x * x).exp(),
+    "erfc": lambda x: (-2 / math.sqrt(math.pi)) * (-x * x).exp(),
+    "log2": lambda x: 1 / (x * math.log(2)),
+    "log10": lambda x: 1 / (x * math.log(10)),
+}
