@@ -2604,3 +2604,37 @@ __all__ += [
 from ._functional_unfold import affine_grid, fold, grid_sample, gumbel_softmax, unfold  # noqa: E402
 
 __all__ += ["unfold", "fold", "affine_grid", "grid_sample", "gumbel_softmax"]
+
+from ._functional_extra import (  # noqa: E402
+    adaptive_avg_pool1d,
+    alpha_dropout,
+    avg_pool1d,
+    bilinear,
+    channel_shuffle,
+    feature_alpha_dropout,
+    local_response_norm,
+    max_pool1d,
+    max_pool1d_with_indices,
+    max_pool2d_with_indices,
+    multilabel_margin_loss,
+    pdist,
+    rms_norm,
+    triplet_margin_with_distance_loss,
+)
+
+__all__ += [
+    "rms_norm",
+    "max_pool1d",
+    "max_pool1d_with_indices",
+    "max_pool2d_with_indices",
+    "avg_pool1d",
+    "adaptive_avg_pool1d",
+    "pdist",
+    "bilinear",
+    "local_response_norm",
+    "channel_shuffle",
+    "alpha_dropout",
+    "feature_alpha_dropout",
+    "multilabel_margin_loss",
+    "triplet_margin_with_distance_loss",
+]

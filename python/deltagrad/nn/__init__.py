@@ -22,6 +22,8 @@ Where things are:
 - padding.py (ZeroPad, ConstantPad, ReflectionPad, ReplicationPad, CircularPad 1d/2d/3d),
   pixelshuffle.py (PixelShuffle, PixelUnshuffle), upsampling.py (Upsample,
   UpsamplingNearest2d, UpsamplingBilinear2d)
+- extra.py (RMSNorm, BatchNorm3d, Bilinear, LocalResponseNorm, ChannelShuffle,
+  AlphaDropout, FeatureAlphaDropout, MultiLabelMarginLoss, TripletMarginWithDistanceLoss)
 - rnn.py (RNN, LSTM, GRU, RNNCell, LSTMCell, GRUCell)
 - attention.py (MultiheadAttention, TransformerEncoderLayer), transformer.py
   (TransformerEncoder, TransformerDecoderLayer, TransformerDecoder, Transformer)
@@ -309,3 +311,27 @@ __all__ += ["FractionalMaxPool2d", "FractionalMaxPool3d"]
 from .fold import Fold, Unfold  # noqa: E402
 
 __all__ += ["Fold", "Unfold"]
+
+from .extra import (  # noqa: E402
+    AlphaDropout,
+    BatchNorm3d,
+    Bilinear,
+    ChannelShuffle,
+    FeatureAlphaDropout,
+    LocalResponseNorm,
+    MultiLabelMarginLoss,
+    RMSNorm,
+    TripletMarginWithDistanceLoss,
+)
+
+__all__ += [
+    "RMSNorm",
+    "BatchNorm3d",
+    "Bilinear",
+    "LocalResponseNorm",
+    "ChannelShuffle",
+    "AlphaDropout",
+    "FeatureAlphaDropout",
+    "MultiLabelMarginLoss",
+    "TripletMarginWithDistanceLoss",
+]
