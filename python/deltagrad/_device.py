@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from .backends import canonical_device as canonical  # noqa: F401  (tensor.py's name for it)
 from .backends import cuda_unavailable_reason
 
@@ -122,7 +124,9 @@ class device(str):  # noqa: N801  (torch's name)
             )
         kind, parsed = _parse(str(type))
         if index is not None:
-            if isinstance(index, builtins.bool) or not isinstance(index, builtins.int):
+            if isinstance(index, (builtins.bool, np.bool_)) or not isinstance(
+                index, (builtins.int, np.integer)
+            ):
                 raise TypeError(
                     "device(): argument 'index' (position 2) must be int, "
                     f"not {builtins.type(index).__name__}"
@@ -144,7 +148,8 @@ class device(str):  # noqa: N801  (torch's name)
 
     @property
     def type(self) -> str:
-        return str.partition(self, ":")[0]
+        # a plain str: str.partition hands back self (a device) when there is no ":"
+        return str.__str__(self).partition(":")[0]
 
     @property
     def index(self) -> int | None:

@@ -53,6 +53,7 @@ __all__ = [
     "rand",
     "randn",
     "randint",
+    "randperm",
     "rand_like",
     "randn_like",
     "randint_like",
@@ -119,7 +120,8 @@ def _generator(generator: Any, op: str) -> np.random.Generator:
         return get_rng()
     if not isinstance(generator, np.random.Generator):
         raise TypeError(
-            f"{op}: generator: expected a numpy Generator or None, got {type(generator).__name__}"
+            f"{op}: generator: expected a numpy.random.Generator (or dg.Generator) or None, got "
+            f"{type(generator).__module__}.{type(generator).__name__}"
         )
     return generator
 
@@ -464,6 +466,27 @@ def randint(
         )
     arr = _randint(low, high, shape, generator, dtype, "randint")
     return _make(arr, device, requires_grad, "randint")
+
+
+def randperm(
+    n: Any,
+    *,
+    generator: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: Any = False,
+) -> Tensor:
+    """A random permutation of 0 .. n - 1, as torch.randperm (int64 unless dtype says
+    otherwise), drawn from deltagrad's generator or `generator`. A dtype too narrow for n - 1
+    is a RuntimeError, as torch's."""
+    n = _int_arg(n, "randperm", "n")
+    if n < 0:
+        raise RuntimeError(f"randperm: n: trying to create a tensor with negative dimension {n}")
+    dt = _dtype(dtype, "randperm", int64)
+    if n and dt.kind in "iu" and n - 1 > np.iinfo(dt).max:
+        raise RuntimeError(f"randperm: n: {n - 1} cannot be converted to {dt} without overflow")
+    arr = _generator(generator, "randperm").permutation(n).astype(dt, copy=False)
+    return _make(arr, device, requires_grad, "randperm")
 
 
 def rand_like(

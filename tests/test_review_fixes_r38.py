@@ -1,0 +1,66 @@
+"""Fixes from round 38's review of round 37's work, compared with torch 2.13."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import deltagrad as dg
+
+torch = pytest.importorskip("torch")
+
+
+def test_device_type_is_a_plain_str() -> None:
+    """dg.device('cpu').type was the device itself (str.partition hands back a str subclass
+    unchanged when there is no ':'), so its repr read device(type='cpu')."""
+    for spec in ("cpu", "cuda", "cuda:1", "cpu:0"):
+        d, t = dg.device(spec), torch.device(spec)
+        assert type(d.type) is str and repr(d.type) == repr(t.type)
+        assert d.index == t.index
+        assert pickle.loads(pickle.dumps(d.type)) == t.type
+    assert repr(dg.zeros(1).device.type) == repr(torch.zeros(1).device.type)
+
+
+def test_device_takes_a_numpy_integer_index() -> None:
+    assert dg.device("cpu", np.int64(1)) == "cpu:1" == str(torch.device("cpu", np.int64(1)))
+    with pytest.raises(TypeError, match="index"):
+        dg.device("cpu", np.bool_(True))
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 1000])
+def test_randperm_is_a_permutation(n: int) -> None:
+    p = dg.randperm(n)
+    assert p.dtype == np.int64 and p.shape == (n,) == tuple(torch.randperm(n).shape)
+    np.testing.assert_array_equal(np.sort(p.numpy()), np.arange(n))
+
+
+def test_randperm_generator_dtype_and_errors() -> None:
+    g = dg.Generator().manual_seed(3)
+    a = dg.randperm(50, generator=g).numpy()
+    g.manual_seed(3)
+    np.testing.assert_array_equal(dg.randperm(50, generator=g).numpy(), a)
+    dg.manual_seed(11)
+    b = dg.randperm(50).numpy()
+    dg.manual_seed(11)
+    np.testing.assert_array_equal(dg.randperm(50).numpy(), b)
+    f = dg.randperm(6, dtype=dg.float32)
+    assert f.dtype == np.float32 and sorted(f.numpy().tolist()) == list(range(6))
+    assert dg.randperm(4, requires_grad=False).requires_grad is False
+    for bad, exc in ((2.5, TypeError), (True, TypeError), (-1, RuntimeError)):
+        with pytest.raises(exc):
+            torch.randperm(bad)
+        with pytest.raises(exc, match="randperm"):
+            dg.randperm(bad)
+    with pytest.raises(RuntimeError):
+        torch.randperm(300, dtype=torch.uint8)
+    with pytest.raises(RuntimeError, match="randperm"):
+        dg.randperm(300, dtype=dg.uint8)
+    with pytest.raises(TypeError, match="randperm: requires_grad"):
+        dg.randperm(3, requires_grad=True)
+
+
+def test_generator_error_names_the_module() -> None:
+    with pytest.raises(TypeError, match=r"torch\._C\.Generator"):
+        dg.rand(2, generator=torch.Generator())
