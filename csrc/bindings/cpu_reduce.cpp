@@ -1,5 +1,6 @@
-// Binding of reduce_sum: the sum (times a scale) over one run of consecutive axes; dg.ops.sum,
-// mean and sum_to_shape are built on it.
+// Bindings of reduce_sum: the sum (times a scale) over one run of consecutive axes (dg.ops.sum,
+// mean and sum_to_shape are built on it); and index_add_, rows added in place at indices along
+// one axis (dg.ops.index_add).
 #include "bindings/cpu_common.h"
 
 namespace dg {
@@ -38,12 +39,60 @@ py::array reduce(py::handle x_obj, py::handle start_obj, py::handle stop_obj, do
   return out;
 }
 
+// out.index_add_(dim, index, src) for a C-contiguous out and src of one float dtype and an
+// int64 index: out[..., index[j], ...] += src[..., j, ...]. In place; returns nothing.
+void index_add_(py::handle out_obj, py::handle dim_obj, py::handle idx_obj, py::handle src_obj) {
+  py::array out = require_array(out_obj, "out");
+  const DType dt = dtype_of(out, "out");
+  require_out(out, dt, shape_of(out), "out");
+  require_contiguous(out, "out");
+  require_aligned(out, "out");
+  py::array src = require_input(src_obj, "source");
+  require_dtype(src, dt, "source");
+  require_aligned(src, "source");
+  py::array idx = require_array(idx_obj, "index");
+  if (!idx.dtype().equal(py::dtype::of<int64_t>()))
+    throw py::type_error("index: expected dtype int64, got " + dtype_str(idx));
+  require_ndim(idx, 1, "index");
+  require_contiguous(idx, "index");
+  require_aligned(idx, "index");
+  const int64_t nd = out.ndim(), dim = require_int(dim_obj, "dim");
+  if (nd == 0 || dim < 0 || dim >= nd)
+    throw py::value_error("dim: expected 0 <= dim < " + std::to_string(nd) + " (out's ndim), got " +
+                          std::to_string(dim));
+  std::vector<int64_t> want = shape_of(out);
+  want[dim] = idx.shape(0);
+  require_shape(src, want, "source");
+  if (may_overlap(out, src) || may_overlap(out, idx))
+    throw py::value_error("out: expected an array sharing no memory with source and index");
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < dim; ++i) outer *= out.shape(i);
+  for (int64_t i = dim + 1; i < nd; ++i) inner *= out.shape(i);
+  const int64_t n = out.shape(dim), m = idx.shape(0);
+  const int64_t* ip = static_cast<const int64_t*>(idx.data());
+  for (int64_t j = 0; j < m; ++j)
+    if (ip[j] < 0 || ip[j] >= n)
+      throw py::index_error("index_add: index: " + std::to_string(ip[j]) + " is out of range [0, " +
+                            std::to_string(n) + ") for dim " + std::to_string(dim));
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    T* op = mptr<T>(out);
+    const T* sp = cptr<T>(src);
+    py::gil_scoped_release nogil;
+    if (outer * m * inner > 0) index_add(op, ip, sp, outer, n, m, inner);
+  });
+}
+
 }  // namespace
 
 void bind_reduce(py::module_& m) {
   m.def("reduce_sum", named("reduce_sum", &reduce), py::arg("x"), py::arg("start"), py::arg("stop"),
         py::arg("scale") = 1.0,
         "scale * x summed over the axes [start, stop) (removed from the shape).");
+  m.def("index_add_", named("index_add", &index_add_), py::arg("out"), py::arg("dim"),
+        py::arg("index"), py::arg("source"),
+        "out[..., index[j], ...] += source[..., j, ...] in place (C-contiguous out and source of "
+        "one float dtype, int64 index in [0, out.shape[dim])); the order of np.add.at.");
 }
 
 }  // namespace bind

@@ -179,6 +179,9 @@ enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winogr
                    double beta2, double eps, double weight_decay, bool decoupled, int64_t step); \
   /* out[o, i] = scale * sum_j x[o, j, i] for x viewed as (outer, r, inner) */                   \
   void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T scale);         \
+  /* out (outer, n, inner) += src (outer, m, inner) at rows idx (m), each in [0, n) */           \
+  void index_add(T* out, const int64_t* idx, const T* src, int64_t outer, int64_t n, int64_t m,  \
+                 int64_t inner);                                                                 \
   /* conv2d: y = conv(x, w) + b (b may be null); backward: dx, dw, db, each may be null */       \
   void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y,           \
                       ConvAlgo algo);                                                            \

@@ -1,5 +1,7 @@
 // Sums over one run of consecutive axes: x viewed as (outer, r, inner) -> out (outer, inner),
-// times `scale` (1/count for a mean). Compiled once per ISA (cmake/cpu_isa.cmake).
+// times `scale` (1/count for a mean); and index_add, the scattered sum of rows (the adjoint of
+// a take along one axis: embedding's and x[idx]'s backward). Compiled once per ISA
+// (cmake/cpu_isa.cmake).
 #include "cpu/kernel_common.h"
 
 namespace dg {
@@ -80,7 +82,61 @@ void reduce_sum_t(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T
   for (int64_t t = 0; t < tasks; ++t) task(t);
 }
 
+// out (outer, n, inner) += src (outer, m, inner) at rows idx: out[o, idx[j], :] += src[o, j, :].
+// Every destination row receives its rows in increasing j, each added by one thread, so the
+// result is bit for bit np.add.at's on any thread count. Work is split across threads by outer
+// slice when there are enough of them, else by ranges of destination rows: each thread scans
+// all of idx (8 bytes a row, against inner * sizeof(T) moved) and adds the rows landing in its
+// range. idx is already checked to lie in [0, n).
+template <class T>
+void index_add_t(T* out, const int64_t* idx, const T* src, int64_t outer, int64_t n, int64_t m,
+                 int64_t inner) {
+  auto rows = [&](int64_t o, int64_t lo, int64_t hi) {
+    T* oo = out + o * n * inner;
+    const T* so = src + o * m * inner;
+    if (inner == 1) {
+      for (int64_t j = 0; j < m; ++j) {
+        const int64_t r = idx[j];
+        if (r >= lo && r < hi) oo[r] += so[j];
+      }
+      return;
+    }
+    for (int64_t j = 0; j < m; ++j) {
+      const int64_t r = idx[j];
+      if (r >= lo && r < hi) add_into(oo + r * inner, so + j * inner, inner);
+    }
+  };
+  const int nt = outer * m * inner > kParallelGrain ? num_threads() : 1;
+  if (nt <= 1) {
+    for (int64_t o = 0; o < outer; ++o) rows(o, 0, n);
+    return;
+  }
+  if (outer >= 4 * nt) {  // whole slices, dynamically: one slice never spans two threads
+    parallel_chunks(outer, 1, [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) rows(o, 0, n);
+    });
+    return;
+  }
+  const int64_t parts = n < nt ? n : nt;  // per slice, nt ranges of destination rows
+  const int64_t tasks = outer * parts;
+  place_team(nt);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t o = t / parts, p = t % parts;
+    rows(o, n * p / parts, n * (p + 1) / parts);
+  }
+}
+
 }  // namespace
+
+void index_add(float* out, const int64_t* idx, const float* src, int64_t outer, int64_t n,
+               int64_t m, int64_t inner) {
+  index_add_t(out, idx, src, outer, n, m, inner);
+}
+void index_add(double* out, const int64_t* idx, const double* src, int64_t outer, int64_t n,
+               int64_t m, int64_t inner) {
+  index_add_t(out, idx, src, outer, n, m, inner);
+}
 
 void reduce_sum(const float* x, float* out, int64_t outer, int64_t r, int64_t inner, float scale) {
   reduce_sum_t(x, out, outer, r, inner, scale);

@@ -65,6 +65,7 @@ __all__ = [
     "sum",
     "mean",
     "sum_to_shape",
+    "index_add",
     "sgd_update",
     "adam_update",
     "saves_input",
@@ -371,6 +372,53 @@ def sum_to_shape(g: Any, shape: Any) -> Any:
     if not axes:
         return g.reshape(shape).copy()
     return sum(g, axis=axes).reshape(shape)
+
+
+def index_add(x: Any, dim: int, index: Any, source: Any, *, out: Any = None) -> Any:
+    """x with source's slices added along dim at index, as torch.index_add:
+    out[..., index[j], ...] = x[..., index[j], ...] + source[..., j, ...], repeated indices
+    accumulating in increasing j (np.add.at's order: the same bits on any thread count). This
+    is the adjoint of a take along dim (embedding's and x[idx]'s backward). x and source:
+    float32 / float64 of one dtype and the same shape except along dim, where source has
+    index.size entries; index: 1-D integers in [0, x.shape[dim]) (IndexError otherwise).
+    out: None (a new array), x itself (in place) or an array of x's shape and dtype."""
+    op = "index_add"
+    if is_device_array(x):  # cupy: its atomic scatter-add (the order of the additions varies)
+        import cupy  # noqa: PLC0415
+        import cupyx  # noqa: PLC0415
+
+        d = norm_axes(dim, x.ndim, op)[0]
+        result = x.copy() if out is None else out
+        if result is not x:
+            result[...] = x
+        idx = cupy.asarray(index).astype(cupy.int64).reshape(-1)
+        cupyx.scatter_add(result, (slice(None),) * d + (idx,), source)
+        return result
+    given = x
+    x = float_input(x, op, "x")
+    if x.ndim == 0:
+        raise ValueError(f"{op}: x: expected at least 1 dimension, got a 0-d array")
+    d = norm_axes(dim, x.ndim, op)[0]
+    idx = np.asarray(index)
+    if idx.dtype.kind not in "iu" or idx.ndim > 1:
+        raise TypeError(
+            f"{op}: index: expected a 1-D integer array, got {idx.ndim}-D of dtype {idx.dtype}"
+        )
+    idx = np.ascontiguousarray(idx.reshape(-1), dtype=np.int64)
+    src = float_input(source, op, "source")
+    if out is None:
+        out = x.copy() if x is given else x  # float_input already made a copy
+    elif out is given:
+        if x is not given:
+            raise ValueError(f"{op}: out: in place (out=x) needs a C-contiguous x")
+    else:
+        if not isinstance(out, np.ndarray) or out.shape != x.shape or out.dtype != x.dtype:
+            raise ValueError(
+                f"{op}: out: expected an array of x's shape {x.shape} and dtype {x.dtype}"
+            )
+        np.copyto(out, x)
+    cpu.index_add_(out, d, idx, src)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------

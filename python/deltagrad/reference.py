@@ -31,6 +31,7 @@ __all__ = [
     "sum",
     "mean",
     "sum_to_shape",
+    "index_add",
     "sgd_update",
     "adam_update",
     "saves_input",
@@ -442,6 +443,14 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> np.ndarray:
             s = np.sum(x, axis=axis, keepdims=keepdims)
             return np.asarray(s / 0.0 if np.ndim(s) == 0 else np.full(np.shape(s), np.nan))
         return np.asarray(np.mean(x, axis=axis, keepdims=keepdims))
+
+
+def index_add(x: Any, dim: int, index: Any, source: Any) -> np.ndarray:
+    """x (float64) with source's slices added along dim at index: np.add.at."""
+    out = _f64(x).copy()
+    d = dim % out.ndim
+    np.add.at(out, (slice(None),) * d + (np.asarray(index).reshape(-1),), _f64(source))
+    return out
 
 
 def sum_to_shape(g: Any, shape: Any) -> np.ndarray:

@@ -20,6 +20,7 @@ from .._cpu import (
     adam_update,
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
+    index_add_,
     linear_backward,
     linear_forward,
     log_softmax,
@@ -65,6 +66,7 @@ __all__ = [
     "linear_forward",
     "linear_backward",
     "reduce_sum",
+    "index_add_",
     "sgd_update",
     "adam_update",
 ]
