@@ -2,7 +2,7 @@
 rms_norm; the 1-D pooling functions (max_pool1d, avg_pool1d, adaptive_avg_pool1d,
 max_pool1d_with_indices) and max_pool2d_with_indices; pdist; bilinear; local_response_norm;
 channel_shuffle; alpha_dropout / feature_alpha_dropout; multilabel_margin_loss and
-triplet_margin_with_distance_loss.
+triplet_margin_with_distance_loss; embedding_bag; ctc_loss (a custom backward: ATen's).
 
 Each is built from differentiable Tensor ops (or the 2-D pooling kernels on a height-1 view),
 so its backward is theirs and it runs wherever they run. Random draws (the alpha dropouts)
@@ -27,6 +27,7 @@ from ._functional_losses import (
     _tensor,
 )
 from ._random import get_rng
+from .backends._args import is_device_array
 from .creation import zeros
 from .tensor import (
     _TORCH_TYPE_NAMES,
@@ -53,6 +54,8 @@ __all__ = [
     "feature_alpha_dropout",
     "multilabel_margin_loss",
     "triplet_margin_with_distance_loss",
+    "embedding_bag",
+    "ctc_loss",
 ]
 
 
@@ -579,3 +582,398 @@ def triplet_margin_with_distance_loss(
     if swap:
         d_neg = d_neg.minimum(dist(pos, neg))
     return _reduce((margin + d_pos - d_neg).clamp(min=0), red)
+
+
+# ---- embedding_bag --------------------------------------------------------------------------
+
+
+def _index_array(v: Any, op: str, name: str, xp: Any) -> Any:
+    """An int64 / int32 index Tensor or array as an int64 array of xp (torch: Long or Int)."""
+    a = v.data if isinstance(v, Tensor) else v
+    if not (isinstance(a, np.ndarray) or is_device_array(a)):
+        raise TypeError(f"{op}: {name}: expected a Tensor, got {type(v).__name__}")
+    if a.dtype not in (np.int64, np.int32):
+        raise _LossTypeError(
+            f"{op}: {name}: expected one of the scalar types Long, Int; got "
+            f"{_TORCH_TYPE_NAMES.get(a.dtype.name, a.dtype.name)}"
+        )
+    return xp.asarray(a).astype(np.int64, copy=False)
+
+
+def _bag_max_rows(vals: Any, bag: Any, keep: Any, nbags: int, xp: Any) -> Any:
+    """Per bag and column, the position (into the L looked-up rows) of the first maximum
+    among the kept rows, as ATen's strict `>` scan; L where the bag keeps none."""
+    n, d = vals.shape
+    masked = xp.where(keep[:, None], vals, -xp.inf)
+    best = xp.full((nbags, d), -xp.inf, dtype=vals.dtype)
+    pos = xp.broadcast_to(xp.arange(n)[:, None], (n, d))
+    first = xp.full((nbags, d), n, dtype=np.int64)
+    if xp is np:
+        np.maximum.at(best, bag, masked)
+        hit = keep[:, None] & (masked == best[bag])
+        np.minimum.at(first, bag, np.where(hit, pos, n))
+    else:
+        import cupyx
+
+        cupyx.scatter_max(best, bag, masked)
+        hit = keep[:, None] & (masked == best[bag])
+        cupyx.scatter_min(first, bag, xp.where(hit, pos, n))
+    return first
+
+
+def embedding_bag(
+    input: Any,
+    weight: Any,
+    offsets: Any = None,
+    max_norm: float | None = None,
+    norm_type: float = 2,
+    scale_grad_by_freq: bool = False,
+    mode: str = "mean",
+    sparse: bool = False,
+    per_sample_weights: Any = None,
+    include_last_offset: bool = False,
+    padding_idx: int | None = None,
+) -> Tensor:
+    """Sums, means or maxima of bags of embedding rows, as torch.nn.functional.embedding_bag:
+    input 2-D (each row a bag; offsets None) or 1-D with offsets (bag b starts at offsets[b],
+    offsets[0] == 0; include_last_offset: offsets ends with the input's length). Entries equal
+    to padding_idx are left out of their bag (a bag of none is zeros); per_sample_weights
+    (input's shape, mode 'sum' only) scale the rows. max_norm renormalizes the rows looked up
+    in place (F.embedding's); scale_grad_by_freq divides a row's gradient by its count in
+    input (torch 2.13's CPU kernel divides by a wrong count, pytorch#190063; this is the
+    documented rule, F.embedding's). Built from F.embedding, index_add and gather: the
+    gradient reaches weight and per_sample_weights as torch's."""
+    op = "embedding_bag"
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"{op}: weight: expected a Tensor, got {type(weight).__name__}")
+    xp = get_array_module(weight.data)
+    idx = _index_array(input, op, "input", xp)
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"{op}: mode has to be one of sum, mean or max, got {mode!r}")
+    include_last_offset = _F._flag(include_last_offset, op, "include_last_offset")
+    scale_grad_by_freq = _F._flag(scale_grad_by_freq, op, "scale_grad_by_freq")
+    sparse = _F._flag(sparse, op, "sparse")
+    psw = None
+    if per_sample_weights is not None:
+        psw = _tensor(per_sample_weights, op, "per_sample_weights")
+        if psw.shape != tuple(idx.shape):
+            raise ValueError(
+                f"{op}: If per_sample_weights ({list(psw.shape)}) is not None, then it must "
+                f"have the same shape as the input ({list(idx.shape)})"
+            )
+    if weight.ndim != 2:
+        raise ValueError(
+            f"{op}: weight has to be a 2D Tensor, but got Tensor of dimension {weight.ndim}"
+        )
+    idx_ndim = idx.ndim
+    if idx.ndim == 2:
+        if offsets is not None:
+            raise ValueError(
+                f"{op}: if input is 2D, then offsets has to be None, as input is treated is a "
+                f"mini-batch of fixed length sequences. However, found offsets of type "
+                f"{type(offsets)}"
+            )
+        nbags, width = idx.shape
+        starts = xp.arange(nbags, dtype=np.int64) * width
+        idx = idx.reshape(-1)
+    elif idx.ndim == 1:
+        if offsets is None:
+            raise ValueError(f"{op}: offsets has to be a 1D Tensor but got None")
+        starts = _index_array(offsets, op, "offsets", xp)
+        if starts.ndim != 1:
+            raise ValueError(f"{op}: offsets has to be a 1D Tensor")
+        if include_last_offset:
+            starts = starts[:-1]
+        nbags = starts.shape[0]
+        if nbags and int(starts[0]) != 0:
+            raise _ShapeError(
+                f"{op}: offsets[0] has to be 0, i.e., the first sequence in the mini-batch has "
+                f"to start from position 0. However, got {int(starts[0])}"
+            )
+        ends = _index_array(offsets, op, "offsets", xp)
+        if ends.size and int(ends[-1]) > idx.shape[0]:
+            raise _ShapeError(
+                f"{op}: offsets[-1] can not be greater than input's length {idx.shape[0]} but "
+                f"got offsets[-1] of {int(ends[-1])}"
+            )
+        if nbags and bool((starts[1:] < starts[:-1]).any()):
+            # torch reads such bags past their ends (undefined); deltagrad refuses them
+            raise _ShapeError(f"{op}: offsets: expected a non-decreasing sequence")
+    else:
+        raise ValueError(
+            f"{op}: input has to be 1D or 2D Tensor, but got Tensor of dimension {idx.ndim}"
+        )
+    if mode == "max" and scale_grad_by_freq:
+        raise ValueError(f"{op}: max mode does not support scaling the gradient by the frequency")
+    if mode == "max" and sparse:
+        raise ValueError(f"{op}: max mode does not support sparse weights")
+    if psw is not None and mode != "sum":
+        raise NotImplementedError(
+            f"{op}: per_sample_weights was not None. per_sample_weights is only supported for "
+            f"mode='sum' (got mode='{mode}')."
+        )
+    num, dim = weight.shape
+    if padding_idx is not None:
+        if not _is_int(padding_idx):
+            raise TypeError(f"{op}: padding_idx: expected an int or None, got {padding_idx!r}")
+        if not -num <= padding_idx < num:
+            raise _ShapeError(
+                f"{op}: padding_idx must be within the number of embeddings, -{num} through "
+                f"{num - 1}, but got {padding_idx}"
+            )
+        padding_idx = int(padding_idx) % num
+    if idx.size and (bool((idx < 0).any()) or bool((idx >= num).any())):
+        bad = int(idx[(idx < 0) | (idx >= num)][0])
+        raise IndexError(f"{op}: index {bad} is out of range [0, {num})")
+    # the bag of each entry: the last start at or before it (the last bag runs to the end)
+    n = idx.shape[0]
+    bag = xp.searchsorted(starts, xp.arange(n), side="right") - 1 if nbags else starts[:0]
+    keep = idx != padding_idx if padding_idx is not None else xp.ones(n, dtype=bool)
+    if idx_ndim == 1 and include_last_offset and nbags:
+        # the documented semantics: the last bag ends at offsets[-1] (torch 2.13's CPU kernel
+        # runs it to the input's end, pytorch#190062); entries past it are in no bag
+        keep = keep & (xp.arange(n) < int(ends[-1]))
+    rows = _F.embedding(
+        Tensor(idx),
+        weight,
+        padding_idx,
+        max_norm,
+        float(norm_type),
+        scale_grad_by_freq,
+        sparse,
+    )
+    out0 = zeros((nbags, dim), dtype=weight.data.dtype)
+    if nbags == 0 or n == 0:  # no bags, or only empty ones: zeros (still on weight's graph)
+        return out0 + rows[:0].sum()
+    if mode == "max":
+        first = _bag_max_rows(rows.data, bag, keep, nbags, xp)
+        empty = first == n
+        picked = rows.gather(0, Tensor(xp.where(empty, 0, first)))
+        return picked * Tensor((~empty).astype(weight.data.dtype))
+    scale = keep.astype(weight.data.dtype)
+    if mode == "mean":
+        count = xp.zeros(nbags, dtype=weight.data.dtype)
+        if xp is np:
+            np.add.at(count, bag, scale)
+        else:
+            import cupyx
+
+            cupyx.scatter_add(count, bag, scale)
+        scale = scale / xp.maximum(count, 1)[bag]
+    src = rows * Tensor(scale[:, None])
+    if psw is not None:
+        src = src * psw.reshape(-1, 1)
+    return out0.index_add(0, Tensor(bag), src)
+
+
+# ---- ctc_loss -------------------------------------------------------------------------------
+
+
+def _lengths(v: Any, op: str, name: str, xp: Any) -> Any:
+    """input_lengths / target_lengths: an integer Tensor or array, an int, or a sequence of
+    ints, as an int64 array of xp (at least 1-D)."""
+    a = v.data if isinstance(v, Tensor) else v
+    if not (isinstance(a, np.ndarray) or is_device_array(a)):
+        if _is_int(a):
+            a = np.asarray([a])
+        elif isinstance(a, (tuple, list)) and all(_is_int(e) for e in a):
+            a = np.asarray(a, dtype=np.int64).reshape(-1)
+        else:
+            raise TypeError(
+                f"{op}: {name}: expected a Tensor, an int or a sequence of ints, got "
+                f"{type(v).__name__}"
+            )
+    if a.dtype.kind not in "iu":
+        raise _LossTypeError(f"{op}: {name} must be integral")
+    return xp.asarray(a).astype(np.int64).reshape(-1)
+
+
+def _lse(*terms: Any) -> Any:
+    """log(sum(exp(terms))) elementwise, -inf where every term is -inf (ATen's lamax trick)."""
+    xp = get_array_module(terms[0])
+    m = terms[0]
+    for t in terms[1:]:
+        m = xp.maximum(m, t)
+    m = xp.where(xp.isneginf(m), 0, m)
+    total = sum(xp.exp(t - m) for t in terms)
+    return xp.log(total) + m
+
+
+def _ctc_nll(
+    op: str, lp: Tensor, labels: Any, in_len: Any, tg_len: Any, blank: int, zero_inf: bool
+) -> Tensor:
+    """The per-sample negative log-likelihood (N,) of (T, N, C) log_probs lp, labels (N, L)
+    padded with anything past tg_len, by ATen's alpha recursion in log space; its backward is
+    ATen's alpha-beta formula (see ctc_loss)."""
+    xp = get_array_module(lp.data)
+    x = lp.data
+    t_max, n, c = x.shape
+    width = labels.shape[1]
+    s_max = 2 * width + 1
+    ext = xp.full((n, s_max), blank, dtype=np.int64)  # l': blank, l1, blank, l2, ..., blank
+    ext[:, 1::2] = labels
+    s_idx = xp.arange(s_max)
+    live = s_idx[None, :] < (2 * tg_len + 1)[:, None]  # (N, S'): inside the sample's l'
+    # the skip s-2 -> s: l'(s) not blank and != l'(s-2)
+    skip = xp.zeros((n, s_max), dtype=bool)
+    skip[:, 2:] = (ext[:, 2:] != blank) & (ext[:, 2:] != ext[:, :-2])
+    ninf = xp.asarray(-xp.inf, dtype=x.dtype)
+    rows = xp.arange(n)[:, None]
+    lpe = x[:, rows, ext] if t_max else xp.zeros((0, n, s_max), x.dtype)  # (T, N, S')
+    lpe = xp.where(live[None], lpe, ninf)
+
+    def shift(a: Any, k: int) -> Any:
+        out = xp.full_like(a, ninf)
+        out[:, k:] = a[:, :-k] if k < a.shape[1] else out[:, k:]
+        return out
+
+    with np.errstate(all="ignore"):
+        alpha = xp.full((t_max, n, s_max), ninf, dtype=x.dtype)
+        if t_max:
+            alpha[0, :, :2] = lpe[0, :, :2]
+        for t in range(1, t_max):
+            a = alpha[t - 1]
+            alpha[t] = _lse(a, shift(a, 1), xp.where(skip, shift(a, 2), ninf)) + lpe[t]
+        last = xp.clip(in_len - 1, 0, None)
+        a_end = alpha[last, xp.arange(n)] if t_max else xp.full((n, s_max), ninf, x.dtype)
+        end = 2 * tg_len
+        fin = a_end[xp.arange(n), end]
+        fin2 = xp.where(tg_len > 0, a_end[xp.arange(n), xp.clip(end - 1, 0, None)], ninf)
+        nll = -_lse(fin, fin2)
+        # an input of length 0: log p is 0 for an empty target, -inf otherwise (as ATen)
+        nll = xp.where(in_len == 0, xp.where(tg_len == 0, 0, xp.inf), nll).astype(x.dtype)
+    bad = xp.isinf(nll) & zero_inf
+    out = xp.where(bad, 0, nll).astype(x.dtype)
+
+    def _backward(g: Any) -> None:
+        with np.errstate(all="ignore"):
+            beta = xp.full((t_max, n, s_max), ninf, dtype=x.dtype)
+            ends = (s_idx[None, :] == end[:, None]) | (
+                (s_idx[None, :] == end[:, None] - 1) & (tg_len > 0)[:, None]
+            )
+            skip_next = xp.zeros_like(skip)  # the skip s -> s+2 is allowed at s+2
+            skip_next[:, :-2] = skip[:, 2:]
+            for t in range(t_max - 1, -1, -1):
+                if t + 1 < t_max:
+                    b = beta[t + 1]
+                    nxt1, nxt2 = xp.full_like(b, ninf), xp.full_like(b, ninf)
+                    nxt1[:, :-1] = b[:, 1:]
+                    nxt2[:, :-2] = b[:, 2:]
+                    step = _lse(b, nxt1, xp.where(skip_next, nxt2, ninf)) + lpe[t]
+                else:
+                    step = xp.full((n, s_max), ninf, dtype=x.dtype)
+                init = xp.where(ends, lpe[t], ninf)
+                here = (t == in_len - 1)[:, None]
+                beta[t] = xp.where(here, init, xp.where((t < in_len - 1)[:, None], step, ninf))
+            ab = alpha + beta  # (T, N, S')
+            m = ab.max(axis=2, keepdims=True) if s_max else ab
+            m = xp.where(xp.isneginf(m), 0, m)
+            onehot = (ext[:, :, None] == xp.arange(c)).astype(x.dtype)  # (N, S', C)
+            lcab = xp.log(xp.einsum("tns,nsc->tnc", xp.exp(ab - m), onehot)) + m
+            grad = (xp.exp(x) - xp.exp(lcab + nll[None, :, None] - x)) * g[None, :, None]
+            valid = (xp.arange(t_max)[:, None] < in_len[None, :])[:, :, None]
+            grad = xp.where(valid & ~bad[None, :, None], grad, 0)
+        lp._accumulate(grad.astype(x.dtype, copy=False))
+
+    return Tensor._make(out, (lp,), _backward, op, saves=(lp,))
+
+
+def ctc_loss(
+    log_probs: Any,
+    targets: Any,
+    input_lengths: Any,
+    target_lengths: Any,
+    blank: int = 0,
+    reduction: str = "mean",
+    zero_infinity: bool = False,
+) -> Tensor:
+    """The Connectionist Temporal Classification loss, as torch.nn.functional.ctc_loss:
+    log_probs (T, N, C) or (T, C) (log-softmax outputs), targets (N, S) padded or 1-D (the
+    targets concatenated; (S,) without a batch), input_lengths and target_lengths (N) (Tensors
+    or int sequences). The per-sample loss is -log p(target | input) by the alpha recursion in
+    log space; 'mean' divides each by its target length (at least 1) and averages;
+    zero_infinity: infinite losses (impossible alignments) and their gradients become 0.
+    The gradient w.r.t. log_probs is ATen's: exp(log_probs) minus the alignment posteriors
+    (times the incoming gradient), the true gradient w.r.t. the logits of a log_softmax that
+    produced log_probs (it differs from d loss / d log_probs by exp(log_probs), which the
+    log_softmax backward cancels) -- so it matches torch's, and gradcheck on log_probs
+    directly fails for both."""
+    op = "ctc_loss"
+    red = _reduction(None, None, reduction, op)
+    zero_infinity = _F._flag(zero_infinity, op, "zero_infinity")
+    lp = _float_tensor(log_probs, op, "log_probs")
+    if lp.ndim not in (2, 3):
+        raise _ShapeError(
+            f"{op}: log_probs: expected a (T, N, C) or (T, C) tensor, got shape {lp.shape}"
+        )
+    batched = lp.ndim == 3
+    if lp.data.size == 0 and (lp.shape[-1] == 0 or (batched and lp.shape[1] == 0)):
+        raise _ShapeError(f"{op}: log_probs tensor must not be empty")
+    x = lp if batched else lp.reshape(lp.shape[0], 1, lp.shape[1])
+    t_max, n, c = x.shape
+    if not _is_int(blank):
+        raise TypeError(f"{op}: blank: expected an int, got {blank!r}")
+    if not 0 <= blank < c:
+        raise _ShapeError(f"{op}: blank must be in label range")
+    xp = get_array_module(lp.data)
+    tg = _tensor(targets, op, "targets").data
+    if tg.dtype.kind == "f":  # torch accepts float targets and reads them as integers
+        tg = tg.astype(np.int64)
+    elif tg.dtype.kind not in "iu":
+        raise _LossTypeError(f"{op}: targets: expected an integer tensor, got {tg.dtype}")
+    tg = xp.asarray(tg).astype(np.int64, copy=False)
+    in_len = _lengths(input_lengths, op, "input_lengths", xp)
+    tg_len = _lengths(target_lengths, op, "target_lengths", xp)
+    if in_len.shape[0] != n:
+        raise _ShapeError(f"{op}: input_lengths must be of size batch_size")
+    if tg_len.shape[0] != n:
+        raise _ShapeError(f"{op}: target_lengths must be of size batch_size")
+    for name, v in (("input_lengths", in_len), ("target_lengths", tg_len)):
+        if n and int(v.min()) < 0:
+            raise _ShapeError(
+                f"{op}: Expected {name} to have value at least 0, but got value {int(v.min())}"
+            )
+    if n and int(in_len.max()) > t_max:
+        raise _ShapeError(
+            f"{op}: Expected input_lengths to have value at most {t_max}, but got value "
+            f"{int(in_len.max())}"
+        )
+    if not batched:
+        tg = tg.reshape(1, -1)
+    if tg.ndim == 1:  # concatenated targets: sample i's from the running sum of the lengths
+        total = int(tg_len.sum())
+        if tg.shape[0] != total:
+            raise _ShapeError(
+                f"{op}: Expected tensor to have size {total} at dimension 0, but got size "
+                f"{tg.shape[0]} for argument #2 'targets'"
+            )
+        width = int(tg_len.max()) if n else 0
+        starts = xp.cumsum(tg_len) - tg_len
+        pos = xp.minimum(starts[:, None] + xp.arange(width)[None, :], max(total - 1, 0))
+        labels = tg[pos] if total else xp.zeros((n, width), dtype=np.int64)
+    elif tg.ndim == 2:
+        if tg.shape[0] != n:
+            raise _ShapeError(
+                f"{op}: Expected tensor to have size {n} at dimension 0, but got size "
+                f"{tg.shape[0]} for argument #2 'targets'"
+            )
+        need = int(tg_len.max()) if n else 0
+        if tg.shape[1] < need:
+            raise _ShapeError(
+                f"{op}: Expected tensor to have size at least {need} at dimension 1, but got "
+                f"size {tg.shape[1]} for argument #2 'targets'"
+            )
+        labels = tg[:, :need]
+    else:
+        raise _ShapeError(f"{op}: targets: expected a 1-D or 2-D tensor, got shape {tg.shape}")
+    used = xp.arange(labels.shape[1])[None, :] < tg_len[:, None]
+    if labels.size and bool(((labels < 0) | (labels >= c))[used].any()):
+        # torch reads out of range memory here; deltagrad refuses
+        raise IndexError(f"{op}: targets: a label is out of range [0, {c})")
+    labels = xp.where(used, labels, blank)
+    nll = _ctc_nll(op, x, labels, in_len, tg_len, int(blank), zero_infinity)
+    if red == "none":
+        return nll if batched else nll.reshape(())
+    if red == "sum":
+        return nll.sum()
+    return (nll / Tensor(xp.maximum(tg_len, 1).astype(lp.data.dtype))).mean()

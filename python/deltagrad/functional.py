@@ -2638,3 +2638,7 @@ __all__ += [
     "multilabel_margin_loss",
     "triplet_margin_with_distance_loss",
 ]
+
+from ._functional_extra import ctc_loss, embedding_bag  # noqa: E402
+
+__all__ += ["embedding_bag", "ctc_loss"]

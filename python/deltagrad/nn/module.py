@@ -19,7 +19,7 @@ from .._engine import grad_array
 from ..backends import canonical_device, to_device
 from ..backends._args import is_device_array
 from ..tensor import Tensor, _ShapeError, get_array_module, is_grad_enabled
-from .parameter import Parameter
+from .parameter import Buffer, Parameter
 
 __all__ = ["Module", "RemovableHandle", "save", "load"]
 
@@ -379,6 +379,7 @@ class Module:
         params, buffers, modules = d["_parameters"], d["_buffers"], d["_modules"]
         is_param = isinstance(value, Parameter) or (
             isinstance(value, Tensor)
+            and not isinstance(value, Buffer)
             and value.requires_grad
             and value.is_leaf
             and name not in buffers
@@ -409,6 +410,13 @@ class Module:
                     "(a Module or None expected)"
                 )
             modules[name] = None  # as for parameters: the slot stays
+        elif isinstance(value, Buffer):  # torch 2.13's nn.Buffer: register_buffer's way
+            modules.pop(name, None)
+            buffers[name] = value
+            if value.persistent:
+                d["_non_persistent_buffers_set"].discard(name)
+            else:
+                d["_non_persistent_buffers_set"].add(name)
         elif name in buffers:
             if value is not None and not isinstance(value, Tensor):
                 if not (isinstance(value, np.ndarray) or is_device_array(value)):

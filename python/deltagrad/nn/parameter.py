@@ -9,7 +9,7 @@ import numpy as np
 from ..backends._args import is_device_array
 from ..tensor import Tensor, get_array_module
 
-__all__ = ["Parameter"]
+__all__ = ["Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"]
 
 
 def _float_dtype(dtype: Any, owner: str) -> Any:
@@ -58,3 +58,74 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+class Buffer(Tensor):
+    """A Tensor that, assigned as a Module attribute, registers as a buffer (persistent: in
+    state_dict), as torch.nn.Buffer: `self.running = nn.Buffer(dg.zeros(3))` is
+    `self.register_buffer("running", dg.zeros(3))`. It shares data's array (torch: a detached
+    alias); requires_grad is data's."""
+
+    __slots__ = ("persistent",)
+
+    def __init__(self, data: Any = None, *, persistent: bool = True) -> None:
+        if data is None:
+            data = np.zeros(0, dtype=np.float32)
+        if not isinstance(persistent, (bool, np.bool_)):
+            raise TypeError(f"Buffer: persistent: expected a bool, got {persistent!r}")
+        if isinstance(data, Tensor):
+            arr, rg = data.data, data.requires_grad
+        elif isinstance(data, np.ndarray) or is_device_array(data):
+            arr, rg = data, False
+        else:
+            raise TypeError(f"Buffer: data: expected a Tensor, got {type(data).__name__}")
+        super().__init__(arr, requires_grad=rg)
+        self.data = arr  # the same array, as torch's detached alias
+        self.persistent = bool(persistent)
+
+
+class _Uninitialized:
+    """torch's UninitializedTensorMixin: a placeholder (an empty array of the dtype and device
+    to come) until materialize(shape) gives it an array of that shape (zeros; torch's are
+    uninitialized memory) and turns it into cls_to_become in place, so modules, optimizers and
+    hooks holding it keep the same object."""
+
+    __slots__ = ()
+    cls_to_become: type = Tensor
+
+    def materialize(self, shape: Any, device: Any = None, dtype: Any = None) -> None:
+        from ..backends import to_device
+
+        dt = self.data.dtype if dtype is None else np.dtype(dtype)
+        xp = get_array_module(self.data)
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        arr = xp.zeros(shape, dtype=dt)
+        self.data = arr if device is None else to_device(arr, device)
+        self.__class__ = self.cls_to_become  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+class UninitializedParameter(_Uninitialized, Parameter):
+    """A Parameter whose shape a lazy module infers at its first forward (torch's)."""
+
+    __slots__ = ()
+    cls_to_become = Parameter
+
+    def __init__(self, requires_grad: bool = True, device: Any = None, dtype: Any = None) -> None:
+        super().__init__(np.zeros(0, dtype=_float_dtype(dtype, "UninitializedParameter")),
+                         requires_grad)  # fmt: skip
+
+
+class UninitializedBuffer(_Uninitialized, Tensor):
+    """A buffer whose shape a lazy module infers at its first forward (torch's)."""
+
+    __slots__ = ()
+    cls_to_become = Tensor
+
+    def __init__(self, requires_grad: bool = False, device: Any = None, dtype: Any = None) -> None:
+        super().__init__(
+            np.zeros(0, dtype=_float_dtype(dtype, "UninitializedBuffer")),
+            requires_grad=requires_grad,
+        )
