@@ -64,3 +64,35 @@ def test_randperm_generator_dtype_and_errors() -> None:
 def test_generator_error_names_the_module() -> None:
     with pytest.raises(TypeError, match=r"torch\._C\.Generator"):
         dg.rand(2, generator=torch.Generator())
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pdist_inf_gives_every_tied_coordinate_the_whole_gradient(dtype) -> None:
+    """torch's pdist backward for p=inf: sign(diff) * (|diff| == dist) * g, the whole g to
+    each tied coordinate (an amax-style split halved it)."""
+    import deltagrad.nn.functional as F  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([[[0, 0], [1, 1], [1, -1]], rng.integers(-2, 3, (4, 2))]).astype(dtype)
+    w = np.cos(np.arange(21)).astype(dtype)
+    a = dg.tensor(x, requires_grad=True)
+    (F.pdist(a, float("inf")) * dg.tensor(w)).sum().backward()
+    t = torch.tensor(x, requires_grad=True)
+    (torch.nn.functional.pdist(t, float("inf")) * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(a.grad, t.grad.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(
+        F.pdist(a, float("inf")).detach().numpy(),
+        torch.nn.functional.pdist(t, float("inf")).detach().numpy(),
+    )
+
+
+def test_rms_norm_returns_the_input_dtype() -> None:
+    import deltagrad.nn.functional as F  # noqa: PLC0415
+
+    x = np.random.default_rng(1).random((2, 5)).astype(np.float32)
+    w = np.random.default_rng(2).random(5)
+    got = F.rms_norm(dg.tensor(x), (5,), dg.tensor(w))
+    with pytest.warns(UserWarning):  # torch: "cannot dispatch to fused" for mixed dtypes
+        want = torch.nn.functional.rms_norm(torch.tensor(x), (5,), torch.tensor(w))
+    assert got.dtype == np.float32 and want.dtype == torch.float32
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)

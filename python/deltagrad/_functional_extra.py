@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import functional as _F
+from . import ops
 from ._functional_losses import (
     _float_tensor,
     _LossError,
@@ -112,7 +113,10 @@ def rms_norm(
     e = float(np.finfo(x.data.dtype).eps) if eps is None else _real(eps, op, "eps")
     dims = tuple(range(x.ndim - k, x.ndim))
     y = x * (x * x).mean(dim=dims, keepdim=True).add(e).rsqrt()
-    return y if weight is None else y * weight
+    if weight is None:
+        return y
+    y = y * weight
+    return y if y.dtype == x.dtype else y.to(x.dtype)  # torch: the input's dtype
 
 
 # ---- 1-D pooling, max_pool2d_with_indices ---------------------------------------------------
@@ -297,6 +301,20 @@ def pdist(input: Any, p: float = 2) -> Tensor:
             x._accumulate(xp.zeros_like(x.data))
 
         return Tensor._make(out, (x,), _backward, op, saves=())
+    if p == float("inf"):  # torch's gradient: the whole of g to every coordinate at the max
+        xi, xj = xp.asarray(i), xp.asarray(j)
+        d = x.data[xi] - x.data[xj]
+        a = xp.abs(d)
+        out = a.max(axis=1) if a.size else xp.zeros(a.shape[0], dtype=a.dtype)
+
+        def _backward_inf(g: Any) -> None:
+            gd = (g[:, None] * xp.sign(d) * (a == out[:, None])).astype(x.data.dtype)
+            gx = xp.zeros_like(x.data)
+            ops.index_add_(gx, 0, xi, gd)
+            ops.index_add_(gx, 0, xj, -gd)
+            x._accumulate(gx)
+
+        return Tensor._make(out, (x,), _backward_inf, op, saves=(x,))
     ii, jj = Tensor(xp.asarray(i)), Tensor(xp.asarray(j))
     return _node(op, lambda x: _norm(x[ii] - x[jj], p, 1, False), x)
 

@@ -66,6 +66,7 @@ __all__ = [
     "mean",
     "sum_to_shape",
     "index_add",
+    "index_add_",
     "sgd_update",
     "adam_update",
     "saves_input",
@@ -419,6 +420,19 @@ def index_add(x: Any, dim: int, index: Any, source: Any, *, out: Any = None) -> 
         np.copyto(out, x)
     cpu.index_add_(out, d, idx, src)
     return out
+
+
+def index_add_(out: Any, dim: int, index: Any, source: Any) -> Any:
+    """In place: out[..., index[j], ...] += source[..., j, ...] along dim, for the callers
+    that accumulate gradients (embedding's, x[idx]'s, pdist's backward); returns out. A
+    C-contiguous float32 / float64 numpy out takes the kernel (index_add); other dtypes and
+    layouts np.add.at (the same order, so the same bits); a cupy out cupyx.scatter_add."""
+    if type(out) is np.ndarray:
+        if out.dtype in (np.float32, np.float64) and out.flags.c_contiguous and out.ndim:
+            return index_add(out, dim, index, source, out=out)
+        np.add.at(out, (slice(None),) * (dim % out.ndim) + (np.asarray(index),), source)
+        return out
+    return index_add(out, dim, index, source, out=out)
 
 
 # ----------------------------------------------------------------------------------------------
