@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from .. import ops
 from ..autograd import Function
 from ..tensor import Tensor, cat, get_array_module, stack
 from .init import uniform_
@@ -66,6 +67,106 @@ class _Split(Function):
         return get_array_module(grads[0]).concatenate(grads, 0), None
 
 
+def _act(a: Any, name: str) -> Any:
+    """sigmoid / tanh of an array by the activation kernels (a copy of a strided view)."""
+    return ops.activation(a, name)
+
+
+def _lstm_cell(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    """(h', c') of an LSTM step from the summed gate pre-activations gates (N, 4H) (i, f, g, o)
+    and the cell state c (N, H), as ONE graph node over [h', c'] (N, 2H): its backward is the
+    cell's closed form (a dozen array ops) instead of a dozen graph nodes each way, and its
+    double backward recomputes the cell with Tensor ops."""
+    hd = c.shape[-1]
+    gd, cd = gates.data, c.data
+    xp = get_array_module(gd)
+    s = _act(gd, "sigmoid")  # i, f, o (and an unused sigmoid of g: one kernel call)
+    i, f, o = s[:, :hd], s[:, hd : 2 * hd], s[:, 3 * hd :]
+    g = _act(gd[:, 2 * hd : 3 * hd], "tanh")
+    c_new = f * cd + i * g
+    tc = _act(c_new, "tanh")
+    out = xp.concatenate([o * tc, c_new], axis=1)
+
+    def _backward(grad: Any) -> None:
+        dh, dc = grad[:, :hd], grad[:, hd:]
+        dct = dc + dh * o * (1 - tc * tc)
+        if gates.requires_grad:
+            dg = xp.empty_like(gd)
+            dg[:, :hd] = dct * g * i * (1 - i)
+            dg[:, hd : 2 * hd] = dct * cd * f * (1 - f)
+            dg[:, 2 * hd : 3 * hd] = dct * i * (1 - g * g)
+            dg[:, 3 * hd :] = dh * tc * o * (1 - o)
+            gates._accumulate(dg)
+        if c.requires_grad:
+            c._accumulate(dct * f)
+
+    def _dbackward(grad: Tensor) -> tuple[Any, ...]:
+        ti, tf, tg, to = gates.chunk(4, 1)
+        ti, tf, tg, to = ti.sigmoid(), tf.sigmoid(), tg.tanh(), to.sigmoid()
+        ttc = (tf * c + ti * tg).tanh()
+        dh, dc = grad[:, :hd], grad[:, hd:]
+        dct = dc + dh * to * (1 - ttc * ttc)
+        dg = cat(
+            [
+                dct * tg * ti * (1 - ti),
+                dct * c * tf * (1 - tf),
+                dct * ti * (1 - tg * tg),
+                dh * ttc * to * (1 - to),
+            ],
+            1,
+        )
+        return dg, dct * tf
+
+    hc = Tensor._make(out, (gates, c), _backward, "lstm_cell", (gates, c), _dbackward)
+    return hc[:, :hd], hc[:, hd:]
+
+
+def _gru_cell(gi: Tensor, gh: Tensor, h: Tensor) -> Tensor:
+    """h' of a GRU step from the input and hidden projections gi, gh (N, 3H) (r, z, n) and h,
+    as ONE graph node (see _lstm_cell): r = sigmoid(gi_r + gh_r), z likewise, n = tanh(gi_n +
+    r * gh_n), h' = (1 - z) n + z h."""
+    hd = h.shape[-1]
+    a, b, hdat = gi.data, gh.data, h.data
+    xp = get_array_module(a)
+    rz = _act(a[:, : 2 * hd] + b[:, : 2 * hd], "sigmoid")
+    r, z = rz[:, :hd], rz[:, hd:]
+    bn = b[:, 2 * hd :]
+    n = _act(a[:, 2 * hd :] + r * bn, "tanh")
+    out = n + z * (hdat - n)
+
+    def _backward(grad: Any) -> None:
+        dn = grad * (1 - z) * (1 - n * n)  # through tanh: the n pre-activation's gradient
+        d = xp.empty_like(a)
+        d[:, :hd] = dn * bn * r * (1 - r)
+        d[:, hd : 2 * hd] = grad * (hdat - n) * z * (1 - z)
+        d[:, 2 * hd :] = dn
+        if gh.requires_grad:
+            dh_ = d.copy() if gi.requires_grad else d  # gi's array is handed over below
+            dh_[:, 2 * hd :] = dn * r
+            gh._accumulate(dh_)
+        if gi.requires_grad:
+            gi._accumulate(d)
+        if h.requires_grad:
+            h._accumulate(grad * z)
+
+    def _dbackward(grad: Tensor) -> tuple[Any, ...]:
+        ir, iz, i_n = gi.chunk(3, 1)
+        hr, hz, h_n = gh.chunk(3, 1)
+        tr, tz = (ir + hr).sigmoid(), (iz + hz).sigmoid()
+        tn = (i_n + tr * h_n).tanh()
+        dn = grad * (1 - tz) * (1 - tn * tn)
+        dr = dn * h_n * tr * (1 - tr)
+        dz = grad * (h - tn) * tz * (1 - tz)
+        return cat([dr, dz, dn], 1), cat([dr, dz, dn * tr], 1), grad * tz
+
+    return Tensor._make(out, (gi, gh, h), _backward, "gru_cell", (gi, gh, h), _dbackward)
+
+
+def _fused(*ts: Tensor) -> bool:
+    """The fused cells run the activation kernels: float32 / float64 only."""
+    return all(t.data.dtype in (np.float32, np.float64) for t in ts)
+
+
 def _step(
     mode: str,
     gi: Tensor,
@@ -83,10 +184,15 @@ def _step(
     if mode == "RNN_RELU":
         return (gi + gh).relu(), None
     if mode == "LSTM":
-        i, f, g, o = (gi + gh).chunk(4, 1)
-        c = f.sigmoid() * c + i.sigmoid() * g.tanh()
-        h = o.sigmoid() * c.tanh()
+        if _fused(gi, gh, c):
+            h, c = _lstm_cell(gi + gh, c)
+        else:
+            i, f, g, o = (gi + gh).chunk(4, 1)
+            c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+            h = o.sigmoid() * c.tanh()
         return (h if w_hr is None else F.linear(h, w_hr)), c
+    if _fused(gi, gh, h):
+        return _gru_cell(gi, gh, h), None
     i_r, i_z, i_n = gi.chunk(3, 1)
     h_r, h_z, h_n = gh.chunk(3, 1)
     r, z = (i_r + h_r).sigmoid(), (i_z + h_z).sigmoid()
