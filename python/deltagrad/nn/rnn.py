@@ -74,7 +74,8 @@ def _act(a: Any, name: str) -> Any:
 
 def _lstm_cell(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
     """(h', c') of an LSTM step from the summed gate pre-activations gates (N, 4H) (i, f, g, o)
-    and the cell state c (N, H), as ONE graph node over [h', c'] (N, 2H): its backward is the
+    and the cell state c (N, H), as ONE graph node over [h', c'] (2, N, H) (both halves
+    contiguous, as F.linear's fast path wants h): its backward is the
     cell's closed form (a dozen array ops) instead of a dozen graph nodes each way, and its
     double backward recomputes the cell with Tensor ops."""
     hd = c.shape[-1]
@@ -85,10 +86,10 @@ def _lstm_cell(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
     g = _act(gd[:, 2 * hd : 3 * hd], "tanh")
     c_new = f * cd + i * g
     tc = _act(c_new, "tanh")
-    out = xp.concatenate([o * tc, c_new], axis=1)
+    out = xp.stack([o * tc, c_new])
 
     def _backward(grad: Any) -> None:
-        dh, dc = grad[:, :hd], grad[:, hd:]
+        dh, dc = grad[0], grad[1]
         dct = dc + dh * o * (1 - tc * tc)
         if gates.requires_grad:
             dg = xp.empty_like(gd)
@@ -104,7 +105,7 @@ def _lstm_cell(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
         ti, tf, tg, to = gates.chunk(4, 1)
         ti, tf, tg, to = ti.sigmoid(), tf.sigmoid(), tg.tanh(), to.sigmoid()
         ttc = (tf * c + ti * tg).tanh()
-        dh, dc = grad[:, :hd], grad[:, hd:]
+        dh, dc = grad[0], grad[1]
         dct = dc + dh * to * (1 - ttc * ttc)
         dg = cat(
             [
@@ -118,7 +119,7 @@ def _lstm_cell(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
         return dg, dct * tf
 
     hc = Tensor._make(out, (gates, c), _backward, "lstm_cell", (gates, c), _dbackward)
-    return hc[:, :hd], hc[:, hd:]
+    return hc[0], hc[1]
 
 
 def _gru_cell(gi: Tensor, gh: Tensor, h: Tensor) -> Tensor:
