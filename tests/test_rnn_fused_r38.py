@@ -19,25 +19,30 @@ def _composed(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("cls", ["LSTM", "GRU"])
+@pytest.mark.parametrize("cls", ["LSTM", "GRU", "RNN", "RNN_relu"])
 @pytest.mark.parametrize("shape", [(1, 1, 1, 1), (5, 3, 4, 7), (2, 6, 3, 2)])
 def test_fused_layers_equal_the_composed_cells(monkeypatch, dtype, cls, shape):
+    """The whole-sequence node (_sequence) and the fused cells against the composed Tensor-op
+    cells: outputs, h_n (c_n), and the gradients of the input, h0 (c0) and every parameter."""
     seq, batch, n_in, hidden = shape
     rng = np.random.default_rng(seq * 100 + hidden)
-    m = getattr(nn, cls)(n_in, hidden, num_layers=2, bidirectional=True).to(dtype)
+    kw = {"nonlinearity": "relu"} if cls == "RNN_relu" else {}
+    m = getattr(nn, cls.split("_")[0])(n_in, hidden, num_layers=2, bidirectional=True, **kw)
+    m = m.to(dtype)
     x = rng.standard_normal((seq, batch, n_in)).astype(dtype)
     w = rng.standard_normal((seq, batch, 2 * hidden)).astype(dtype)
+    h0 = rng.standard_normal((4, batch, hidden)).astype(dtype)
+    wh = rng.standard_normal((4, batch, hidden)).astype(dtype)
 
     def run():
         m.zero_grad()
         a = dg.tensor(x, requires_grad=True)
-        y = m(a)[0]
-        (y * dg.tensor(w)).sum().backward()
-        return (
-            y.detach().numpy(),
-            a.grad.copy(),
-            [np.asarray(p.grad).copy() for p in m.parameters()],
-        )
+        states = [dg.tensor(h0, requires_grad=True), dg.tensor(h0[::-1].copy(), requires_grad=True)]
+        y, hn = m(a, tuple(states) if cls == "LSTM" else states[0])
+        hn = hn if cls != "LSTM" else hn[0] * 2 + hn[1]
+        ((y * dg.tensor(w)).sum() + (hn * dg.tensor(wh)).sum()).backward()
+        grads = [a.grad.copy()] + [s.grad.copy() for s in states if s.grad is not None]
+        return y.detach().numpy(), grads, [np.asarray(p.grad).copy() for p in m.parameters()]
 
     y1, gx1, gp1 = run()
     with monkeypatch.context() as mp:
@@ -45,7 +50,9 @@ def test_fused_layers_equal_the_composed_cells(monkeypatch, dtype, cls, shape):
         y2, gx2, gp2 = run()
     tol = 1e-12 if dtype == np.float64 else 1e-5
     np.testing.assert_allclose(y1, y2, rtol=tol, atol=tol)
-    np.testing.assert_allclose(gx1, gx2, rtol=tol, atol=tol)
+    assert len(gx1) == len(gx2) == (3 if cls == "LSTM" else 2)
+    for a, b in zip(gx1, gx2):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
     for a, b in zip(gp1, gp2):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
 

@@ -163,6 +163,119 @@ def _gru_cell(gi: Tensor, gh: Tensor, h: Tensor) -> Tensor:
     return Tensor._make(out, (gi, gh, h), _backward, "gru_cell", (gi, gh, h), _dbackward)
 
 
+def _sequence(
+    mode: str,
+    gis: Tensor,
+    h0: Tensor,
+    c0: Tensor | None,
+    w_hh: Tensor,
+    b_hh: Tensor | None,
+    reverse: bool,
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """A whole layer-direction's recurrence as ONE graph node: from the input projections gis
+    (T, N, G H) (W_ih x_t + b_ih), the initial state h0 (and c0) (N, H) and W_hh, b_hh, the
+    outputs (T, N, H), h_n and c_n. Forward: per step gates = gis[t] + b_hh + h W_hh^T (one
+    GEMM into the gates' buffer) and the cell in arrays. Backward (through time): per step the
+    cell's gradient and one GEMM for the previous h's; W_hh's and b_hh's gradients are then ONE
+    GEMM and one sum over all T N rows, not T small products. No double backward (the
+    per-step cells have one: LSTMCell / GRUCell)."""
+    xp = get_array_module(gis.data)
+    seq, batch, width = gis.shape
+    hd = h0.shape[-1]
+    lstm, gru = mode == "LSTM", mode == "GRU"
+    w = w_hh.data
+    order = range(seq - 1, -1, -1) if reverse else range(seq)
+    dt = gis.data.dtype
+    acts = xp.empty((seq, batch, width), dt)  # LSTM: i, f, g, o; GRU: r, z, n; RNN: h
+    hprev = xp.empty((seq, batch, hd), dt)
+    ghn = xp.empty((seq, batch, hd), dt) if gru else None  # GRU: W_hn h + b_hn
+    cprev = xp.empty((seq, batch, hd), dt) if lstm else None
+    tcs = xp.empty((seq, batch, hd), dt) if lstm else None
+    y = xp.empty((seq + (1 if lstm else 0), batch, hd), dt)  # outputs, then c_n (LSTM)
+    h, c = h0.data, (c0.data if lstm else None)
+    for t in order:
+        hprev[t] = h
+        gh = ops.matmul(h, w, trans_b=True)  # (N, G H)
+        if b_hh is not None:
+            gh += b_hh.data
+        a = acts[t]
+        if lstm:
+            xp.add(gis.data[t], gh, out=a)
+            ops.activation(a, "sigmoid", out=a)  # i, f, o (and g, redone next)
+            a[:, 2 * hd : 3 * hd] = ops.activation(
+                gis.data[t, :, 2 * hd : 3 * hd] + gh[:, 2 * hd : 3 * hd], "tanh"
+            )
+            cprev[t] = c
+            c = a[:, hd : 2 * hd] * c + a[:, :hd] * a[:, 2 * hd : 3 * hd]
+            tcs[t] = ops.activation(c, "tanh")
+            h = y[t] = a[:, 3 * hd :] * tcs[t]
+        elif gru:
+            g = gis.data[t]
+            a[:, : 2 * hd] = ops.activation(g[:, : 2 * hd] + gh[:, : 2 * hd], "sigmoid")
+            ghn[t] = gh[:, 2 * hd :]
+            a[:, 2 * hd :] = ops.activation(g[:, 2 * hd :] + a[:, :hd] * ghn[t], "tanh")
+            n, z = a[:, 2 * hd :], a[:, hd : 2 * hd]
+            h = y[t] = n + z * (h - n)
+        else:
+            xp.add(gis.data[t], gh, out=a)
+            ops.activation(a, "tanh" if mode == "RNN_TANH" else "relu", out=a)
+            h = y[t] = a
+    if lstm:
+        y[seq] = c
+
+    def _backward(grad: Any) -> None:
+        dgates = xp.empty((seq, batch, width), dt)  # d(gates) of W_hh h + b_hh per step
+        dgis = xp.empty((seq, batch, width), dt) if gru else dgates
+        dh_next = xp.zeros((batch, hd), dt)
+        dc_next = grad[seq].copy() if lstm else None
+        for t in reversed(order):
+            dh = grad[t] + dh_next
+            a = acts[t]
+            dg, dgi = dgates[t], dgis[t]
+            if lstm:
+                i, f, g, o = a[:, :hd], a[:, hd : 2 * hd], a[:, 2 * hd : 3 * hd], a[:, 3 * hd :]
+                tc = tcs[t]
+                dct = dc_next + dh * o * (1 - tc * tc)
+                dg[:, :hd] = dct * g * i * (1 - i)
+                dg[:, hd : 2 * hd] = dct * cprev[t] * f * (1 - f)
+                dg[:, 2 * hd : 3 * hd] = dct * i * (1 - g * g)
+                dg[:, 3 * hd :] = dh * tc * o * (1 - o)
+                dc_next = dct * f
+                dh_next = ops.matmul(dg, w)
+            elif gru:
+                r, z, n = a[:, :hd], a[:, hd : 2 * hd], a[:, 2 * hd :]
+                dn = dh * (1 - z) * (1 - n * n)
+                dgi[:, :hd] = dg[:, :hd] = dn * ghn[t] * r * (1 - r)
+                dgi[:, hd : 2 * hd] = dg[:, hd : 2 * hd] = dh * (hprev[t] - n) * z * (1 - z)
+                dgi[:, 2 * hd :] = dn
+                dg[:, 2 * hd :] = dn * r
+                dh_next = ops.matmul(dg, w) + dh * z
+            else:
+                if mode == "RNN_TANH":
+                    xp.multiply(dh, 1 - a * a, out=dg)
+                else:
+                    xp.multiply(dh, a > 0, out=dg)
+                dh_next = ops.matmul(dg, w)
+        if gis.requires_grad:
+            gis._accumulate(dgis)
+        rows = dgates.reshape(seq * batch, width)
+        if w_hh.requires_grad:  # one (G H, T N) @ (T N, H) product for all the steps
+            w_hh._accumulate(ops.matmul(rows, hprev.reshape(seq * batch, hd), trans_a=True))
+        if b_hh is not None and b_hh.requires_grad:
+            b_hh._accumulate(rows.sum(0))
+        if h0.requires_grad:
+            h0._accumulate(dh_next)
+        if lstm and c0.requires_grad:
+            c0._accumulate(dc_next)
+
+    parents = (gis, h0, c0, w_hh, b_hh)
+    parents = tuple(p for p in parents if p is not None)
+    node = Tensor._make(y, parents, _backward, "rnn_sequence", saves=parents)
+    out = node[:seq] if lstm else node
+    last = 0 if reverse else seq - 1
+    return out, out[last], (node[seq] if lstm else None)
+
+
 def _fused(*ts: Tensor) -> bool:
     """The fused cells run the activation kernels: float32 / float64 only."""
     return all(t.data.dtype in (np.float32, np.float64) for t in ts)
@@ -413,8 +526,16 @@ class RNNBase(Module):
             for d in range(directions):
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, d)
                 k = layer * directions + d
-                gis = _Steps.apply(F.linear(x, w_ih, b_ih))  # the input projection, all steps
                 h, c = h0[k], (c0[k] if lstm else None)
+                proj = F.linear(x, w_ih, b_ih)  # the input projection, all steps at once
+                if w_hr is None and _fused(proj, h, w_hh) and (c is None or _fused(c)):
+                    y, h, c = _sequence(self.mode, proj, h, c, w_hh, b_hh, bool(d))
+                    outs.append(y)
+                    hs.append(h)
+                    if lstm:
+                        cs.append(c)
+                    continue
+                gis = _Steps.apply(proj)
                 out: list[Any] = [None] * seq
                 for t in range(seq - 1, -1, -1) if d else range(seq):
                     h, c = _step(self.mode, gis[t], h, c, w_hh, b_hh, w_hr)
