@@ -11,11 +11,13 @@ the kernels' NotImplementedError naming the op.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from . import ops
+from ._functional_dgrad import conv_transpose2d_dbackward
 from ._functional_spatial import _BadArgument, _check_alloc
 from .functional import _tensor, conv2d
 from .tensor import Tensor
@@ -377,7 +379,8 @@ def _conv_transpose2d(
             b._accumulate(g.sum(axis=(0, 2, 3)))
 
     parents = (x, w) if b is None else (x, w, b)
-    return Tensor._make(y, parents, _backward, op, saves=(x, w))
+    db = conv_transpose2d_dbackward(x, w, b is not None, (stride, padding, dilation, groups), extra)
+    return Tensor._make(y, parents, _backward, op, saves=(x, w), dbackward=db)
 
 
 def _empty_transpose(
@@ -398,4 +401,10 @@ def _empty_transpose(
             b._accumulate(np.asarray(g).sum(axis=(0, 2, 3)))
 
     parents = (x, w) if b is None else (x, w, b)
-    return Tensor._make(y, parents, _backward, op, saves=())
+    db = partial(_d_empty_transpose, x, w, b is not None)
+    return Tensor._make(y, parents, _backward, op, saves=(), dbackward=db)
+
+
+def _d_empty_transpose(x: Tensor, w: Tensor, has_b: bool, g: Tensor) -> tuple[Any, ...]:
+    zeros = (Tensor(np.zeros_like(x.data)), Tensor(np.zeros_like(w.data)))
+    return (*zeros, g.sum((0, 2, 3))) if has_b else zeros

@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import math
 import warnings
+from functools import partial
 from typing import Any, Callable
 
 import numpy as np
 
 from . import ops
+from ._functional_dgrad import recompute_dbackward
 from ._reduction import legacy_reduction
 from .autograd import grad as _autograd_grad
 from .backends._args import choice, is_device_array
 from .tensor import (
     Tensor,
+    _d_same,
     _dims,
     _sgn,
     _ShapeError,
@@ -190,15 +193,25 @@ def _node(op: str, fn: Callable[..., Tensor], *args: Tensor) -> Tensor:
             if gi is not None:
                 a._accumulate(gi.data)
 
-    return Tensor._make(out.data, tuple(args), _backward, op, saves=tuple(args))
+    db = recompute_dbackward(fn, *args)  # create_graph=True: fn's own graph, with a graph
+    return Tensor._make(out.data, tuple(args), _backward, op, saves=tuple(args), dbackward=db)
 
 
 # ---- the pieces the Tensor API lacks --------------------------------------------------------
 
 
 def _xlogy(x: Tensor, y: Tensor) -> Tensor:
-    """torch.xlogy (Tensor.xlogy, torch's derivatives): x * log(y), 0 where x == 0."""
-    return x.xlogy(y)
+    """torch.xlogy (Tensor.xlogy, torch's derivatives): x * log(y), 0 where x == 0; with
+    torch's double backward (d/dx = xlogy(x != 0, y), d/dy = x / y, as Tensor ops)."""
+    out = x.xlogy(y)
+    if out._prev and getattr(out, "_dbackward", None) is None:
+        out._dbackward = partial(_d_xlogy, x, y)
+    return out
+
+
+def _d_xlogy(x: Tensor, y: Tensor, g: Tensor) -> tuple[Any, ...]:
+    nz = Tensor((x.data != 0).astype(x.data.dtype))
+    return g * _xlogy(nz, y), g * x / y
 
 
 def _log1p(x: Tensor) -> Tensor:
@@ -209,7 +222,12 @@ def _log1p(x: Tensor) -> Tensor:
     def _backward(g: Any) -> None:
         x._accumulate(g / (xd + 1))
 
-    return Tensor._make(xp.log1p(xd), (x,), _backward, "log1p", saves=(x,))
+    db = partial(_d_log1p, x)
+    return Tensor._make(xp.log1p(xd), (x,), _backward, "log1p", saves=(x,), dbackward=db)
+
+
+def _d_log1p(x: Tensor, g: Tensor) -> tuple[Any, ...]:
+    return (g / (x + 1),)
 
 
 def _logsigmoid(x: Tensor) -> Tensor:
@@ -224,7 +242,12 @@ def _logsigmoid(x: Tensor) -> Tensor:
         s = b / (1 + b)
         x._accumulate(xp.where(xd < 0, 1 - s, s) * g)
 
-    return Tensor._make(out.astype(xd.dtype, copy=False), (x,), _backward, "logsigmoid")
+    out = out.astype(xd.dtype, copy=False)
+    return Tensor._make(out, (x,), _backward, "logsigmoid", dbackward=partial(_d_logsigmoid, x))
+
+
+def _d_logsigmoid(x: Tensor, g: Tensor) -> tuple[Any, ...]:
+    return (g * (-x).sigmoid(),)
 
 
 def _clamp_min_no_grad(x: Tensor, lo: float) -> Tensor:
@@ -238,7 +261,7 @@ def _clamp_min_no_grad(x: Tensor, lo: float) -> Tensor:
     def _backward(g: Any) -> None:
         x._accumulate(g)
 
-    return Tensor._make(out, (x,), _backward, "clamp_min", saves=())
+    return Tensor._make(out, (x,), _backward, "clamp_min", saves=(), dbackward=_d_same)
 
 
 def _negative_p_norm(x: Tensor, p: float, dim: Any, keepdim: bool) -> Tensor:

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import functional as _F
 from . import ops
+from ._functional_dgrad import lazy_scatter_dbackward
 from ._functional_spatial import _BadArgument, _is_int, _is_number
 from .tensor import Tensor, get_array_module
 
@@ -143,7 +144,12 @@ def _adaptive_max(x: Tensor, size: tuple[int, int], return_indices: bool, owner:
             dx = ops.adaptive_max_pool2d_backward(g4, i4, (1, planes, h, w))
             x._accumulate(dx.reshape(x.shape))
 
-        y = Tensor._make(y4.reshape(lead + size), (x,), _backward, "adaptive_max_pool2d", saves=())
+        db = lazy_scatter_dbackward(
+            i4.reshape(lead + size), x.shape, 2, "adaptive_max_pool2d_backward"
+        )
+        y = Tensor._make(
+            y4.reshape(lead + size), (x,), _backward, "adaptive_max_pool2d", saves=(), dbackward=db
+        )
         return (y, Tensor(i4.reshape(lead + size))) if return_indices else y
     else:  # device arrays: array ops, then gather
         idx = _argmax_2d(x.data, oh, ow)

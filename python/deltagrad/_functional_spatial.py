@@ -16,10 +16,12 @@ import functools
 import math
 import os
 import warnings
+from functools import partial
 from typing import Any
 
 import numpy as np
 
+from ._functional_dgrad import lazy_linear_dbackward
 from ._random import get_rng
 from .backends._args import check_device_array, is_device_array
 from .tensor import Tensor, _fit_scalar, _ShapeError, get_array_module, is_grad_enabled
@@ -171,11 +173,28 @@ def _resample(x: Tensor, steps: list[tuple[Any, ...]], op: str) -> Tensor:
                 i = np.maximum(i, 0)
             ts.append((xp.asarray(i), None if w is None else xp.asarray(w), sel, keep))
         prepared.append((axis, ts, None if div is None else xp.asarray(div)))
-    d = x.data
-    sizes = []
+    sizes: list[int] = []
+    d = _resample_apply(prepared, sizes, x.data)
+
+    def _backward(g: Any) -> None:
+        x._accumulate(_resample_adjoint(prepared, sizes, g))
+
+    db = lazy_linear_dbackward(_resample_maps, prepared, sizes, op)
+    return Tensor._make(d, (x,), _backward, op, saves=(), dbackward=db)
+
+
+def _resample_maps(prepared: list[Any], sizes: list[int], op: str) -> tuple[Any, Any, str]:
+    fwd = partial(_resample_apply, prepared, None)
+    return fwd, partial(_resample_adjoint, prepared, sizes), op
+
+
+def _resample_apply(prepared: list[Any], sizes: list[int] | None, d: Any) -> Any:
+    """_resample's map on an array (the input sizes per step appended to sizes if given)."""
+    xp = get_array_module(d)
     with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf is NaN, as in torch
         for axis, terms, div in prepared:
-            sizes.append(d.shape[axis])
+            if sizes is not None:
+                sizes.append(d.shape[axis])
             wshape = (-1,) + (1,) * (d.ndim - axis - 1)
             out = None
             for idx, w, sel, keep in terms:
@@ -186,28 +205,30 @@ def _resample(x: Tensor, steps: list[tuple[Any, ...]], op: str) -> Tensor:
                     t = xp.where(keep.reshape(wshape), t, 0)
                 out = t if out is None else out + t
             d = out if div is None else out / div.reshape(wshape)
+    return d
 
-    def _backward(g: Any) -> None:
-        with np.errstate(invalid="ignore", over="ignore"):
-            for (axis, terms, div), n in zip(reversed(prepared), reversed(sizes)):
-                wshape = (-1,) + (1,) * (g.ndim - axis - 1)
-                if div is not None:
-                    g = g / div.reshape(wshape)
-                parts, idxs = [], []
-                for idx, w, sel, _ in terms:
-                    p = g if w is None else g * w.reshape(wshape)
-                    if sel is not None:
-                        p, idx = xp.take(p, sel, axis=axis), idx[sel]
-                    parts.append(p)
-                    idxs.append(idx)
-                if len(parts) == 1:
-                    g = _index_add(parts[0], axis, idxs[0], n, xp)
-                else:
-                    cat = xp.concatenate(parts, axis=axis)
-                    g = _index_add(cat, axis, xp.concatenate(idxs), n, xp)
-        x._accumulate(g)
 
-    return Tensor._make(d, (x,), _backward, op, saves=())
+def _resample_adjoint(prepared: list[Any], sizes: list[int], g: Any) -> Any:
+    """_resample's backward: the adjoints of its steps, in reverse."""
+    xp = get_array_module(g)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for (axis, terms, div), n in zip(reversed(prepared), reversed(sizes)):
+            wshape = (-1,) + (1,) * (g.ndim - axis - 1)
+            if div is not None:
+                g = g / div.reshape(wshape)
+            parts, idxs = [], []
+            for idx, w, sel, _ in terms:
+                p = g if w is None else g * w.reshape(wshape)
+                if sel is not None:
+                    p, idx = xp.take(p, sel, axis=axis), idx[sel]
+                parts.append(p)
+                idxs.append(idx)
+            if len(parts) == 1:
+                g = _index_add(parts[0], axis, idxs[0], n, xp)
+            else:
+                cat = xp.concatenate(parts, axis=axis)
+                g = _index_add(cat, axis, xp.concatenate(idxs), n, xp)
+    return g
 
 
 # ---- pad ------------------------------------------------------------------------------------
@@ -248,11 +269,23 @@ def _pad_constant(x: Tensor, pairs: list[tuple[int, int]], value: Any) -> Tensor
     out[dst_t] = x.data[src_t]
 
     def _backward(g: Any) -> None:
-        gx = xp.zeros(x.shape, dtype=g.dtype)
-        gx[src_t] = g[dst_t]
-        x._accumulate(gx)
+        x._accumulate(_crop(x.shape, src_t, dst_t, g))
 
-    return Tensor._make(out, (x,), _backward, "constant_pad_nd", saves=())
+    db = lazy_linear_dbackward(_pad_maps, tuple(out_shape), x.shape, src_t, dst_t)
+    return Tensor._make(out, (x,), _backward, "constant_pad_nd", saves=(), dbackward=db)
+
+
+def _pad_maps(out_shape: Any, shape: Any, src: Any, dst: Any) -> tuple[Any, Any, str]:
+    """Constant (zero) padding as a linear map and its adjoint (the double backward)."""
+    fwd, adj = partial(_crop, out_shape, dst, src), partial(_crop, shape, src, dst)
+    return fwd, adj, "constant_pad_nd"
+
+
+def _crop(shape: tuple[int, ...], src: tuple[slice, ...], dst: tuple[slice, ...], g: Any) -> Any:
+    """Constant padding's backward: g's values at dst, in zeros of shape at src."""
+    gx = get_array_module(g).zeros(shape, dtype=g.dtype)
+    gx[src] = g[dst]
+    return gx
 
 
 def _pad_index(n: int, lo: int, hi: int, mode: str) -> np.ndarray:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import functional as _F
+from ._functional_dgrad import lazy_linear_dbackward, on_array
 from ._functional_spatial import _BadArgument, _check_alloc, _index_add, _is_int, _is_number
 from ._random import get_rng
 from .tensor import Tensor, get_array_module
@@ -129,6 +130,16 @@ def _col2im(cols: Any, size: Any, k: Any, d: Any, p: Any, s: Any, blocks: Any) -
     return xp.ascontiguousarray(padded[:, :, p[0] : p[0] + h, p[1] : p[1] + w])
 
 
+def _im2col_maps(size: Any, k: Any, d: Any, p: Any, s: Any, blocks: Any, op: str) -> Any:
+    """unfold (im2col) and its adjoint fold (col2im): the double backward's linear maps."""
+    return on_array(_im2col, k, d, p, s, blocks), on_array(_col2im, size, k, d, p, s, blocks), op
+
+
+def _col2im_maps(size: Any, k: Any, d: Any, p: Any, s: Any, blocks: Any, op: str) -> Any:
+    fwd, adj, _ = _im2col_maps(size, k, d, p, s, blocks, op)
+    return adj, fwd, op
+
+
 def unfold(
     input: Any,  # noqa: A002  (torch's name)
     kernel_size: Any,
@@ -171,7 +182,10 @@ def unfold(
     def _backward(g: Any) -> None:
         x4._accumulate(_col2im(g, size, k, d, p, s, blocks))
 
-    y = Tensor._make(_im2col(x4.data, k, d, p, s, blocks), (x4,), _backward, op, saves=())
+    db = lazy_linear_dbackward(_im2col_maps, size, k, d, p, s, blocks, op)
+    y = Tensor._make(
+        _im2col(x4.data, k, d, p, s, blocks), (x4,), _backward, op, saves=(), dbackward=db
+    )
     return y.reshape(*y.shape[1:]) if unbatched else y
 
 
@@ -220,7 +234,10 @@ def fold(
     def _backward(g: Any) -> None:
         x3._accumulate(_im2col(g, k, d, p, s, blocks))
 
-    y = Tensor._make(_col2im(x3.data, size, k, d, p, s, blocks), (x3,), _backward, op, saves=())
+    db = lazy_linear_dbackward(_col2im_maps, size, k, d, p, s, blocks, op)
+    y = Tensor._make(
+        _col2im(x3.data, size, k, d, p, s, blocks), (x3,), _backward, op, saves=(), dbackward=db
+    )
     return y.reshape(*y.shape[1:]) if unbatched else y
 
 

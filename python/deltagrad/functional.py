@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 import warnings
+from functools import partial
 from typing import Any, Callable
 
 import numpy as np
 
+from . import _functional_dgrad as _dg2
 from . import ops
 from ._engine import grad_lock as _grad_lock
 from ._engine import kept_grad as _kept_grad
@@ -226,12 +228,14 @@ def _kernel(input: Any, act: str, param: float, inplace: Any, fn: str) -> Tensor
     return x
 
 
-def _elementwise(x: Tensor, y: Any, grad: Any, fn: str, inplace: Any = False) -> Tensor:
+def _elementwise(
+    x: Tensor, y: Any, grad: Any, fn: str, inplace: Any = False, dbackward: Any = None
+) -> Tensor:
     """y (computed from x) as fn's result: written into x when _writes_input, else a graph
-    node whose backward is grad(g), reading x."""
+    node whose backward is grad(g), reading x (dbackward: its double backward, if any)."""
     if _writes_input(x, inplace, fn):
         return _write(x, y, fn)
-    return x._unary(y, grad, fn, saves=(x,))
+    return x._unary(y, grad, fn, saves=(x,), dbackward=dbackward)
 
 
 def _cast(v: float, dtype: Any) -> Any:
@@ -429,7 +433,13 @@ def hardtanh(
     def _grad(g: Any) -> Any:
         return xp.where((xd <= lo) | (xd >= hi), g.dtype.type(0), g)
 
-    return _elementwise(x, xp.clip(xd, lo, hi), _grad, "hardtanh", inplace)
+    db = partial(_d_hardtanh, x, lo, hi)
+    return _elementwise(x, xp.clip(xd, lo, hi), _grad, "hardtanh", inplace, db)
+
+
+def _d_hardtanh(x: Tensor, lo: Any, hi: Any, g: Tensor) -> tuple[Any, ...]:
+    xd = x.data
+    return (_where((xd <= lo) | (xd >= hi), 0.0, g),)
 
 
 def threshold(input: Any, threshold: float, value: float, inplace: bool = False) -> Tensor:
@@ -510,7 +520,13 @@ def prelu(input: Any, weight: Any) -> Tensor:
                 axes = tuple(i for i in range(gw.ndim) if n == 1 or i != 1)
                 w._accumulate(gw.sum(axis=axes).reshape(w.shape))
 
-    return Tensor._make(y, (x, w), _backward, "prelu", saves=(x, w))
+    db = _dg2.recompute_dbackward(partial(_prelu_fn, wb.shape), x, w)
+    return Tensor._make(y, (x, w), _backward, "prelu", saves=(x, w), dbackward=db)
+
+
+def _prelu_fn(shape: tuple[int, ...], x: Tensor, w: Tensor) -> Tensor:
+    """prelu from Tensor ops (its double backward)."""
+    return _where(x.data > 0, x, w.reshape(*shape) * x)
 
 
 def rrelu(
@@ -797,7 +813,8 @@ def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = F
     def _backward(g: Any) -> None:
         x._accumulate(g * scale)
 
-    return Tensor._make(x.data * scale, (x,), _backward, "dropout", saves=())
+    db = _dg2.scale_dbackward(scale)
+    return Tensor._make(x.data * scale, (x,), _backward, "dropout", saves=(), dbackward=db)
 
 
 # ---- linear ---------------------------------------------------------------------------------
@@ -949,11 +966,13 @@ def _loss(
     target_grad_sign: float = 0.0,
     target_grad: Any = None,
     dbackward: Any = None,
+    fn: Any = None,
 ) -> Tensor:
     """A loss node whose forward pass already produced d(loss)/dy ("none": per row).
     target_grad_sign: d(loss)/dt = sign * d(loss)/dy when the loss is differentiable in t;
     target_grad: d(loss)/dt itself (reduced as grad is) when it is not a multiple of it.
-    dbackward: the node's differentiable backward (create_graph=True), if the loss has one."""
+    dbackward: the node's differentiable backward (create_graph=True), if the loss has one;
+    or fn(y, t): the loss recomputed from Tensor ops (the double backward differentiates it)."""
 
     def _scaled(d: Any, g: Any) -> Any:
         if g.ndim == 0:  # the usual loss.backward(): g is 1, so skip a pass over d
@@ -971,6 +990,8 @@ def _loss(
 
     with_t = t is not None and (target_grad_sign or target_grad is not None)
     parents = (y, t) if with_t else (y,)
+    if fn is not None:
+        dbackward = _dg2.recompute_dbackward(fn, y, t)
     return Tensor._make(loss, parents, _backward, op, dbackward=dbackward)
 
 
@@ -1062,10 +1083,11 @@ def binary_cross_entropy(
             dt = (xp.log1p(-p.data) - xp.log(p.data)).astype(p.dtype, copy=False)
         if w is None:
             dt = _mean_scaled(dt, reduction)
+    fn = partial(_bce_fn, w)
     if w is None:
-        return _loss(loss, dp, p, t, op, target_grad=dt)
+        return _loss(loss, dp, p, t, op, target_grad=dt, fn=partial(_reduced, fn, reduction))
     return _reduce_elementwise(
-        loss * w, dp * w, p, t, reduction, op, target_grad=None if dt is None else dt * w
+        loss * w, dp * w, p, t, reduction, op, target_grad=None if dt is None else dt * w, fn=fn
     )
 
 
@@ -1098,7 +1120,8 @@ def binary_cross_entropy_with_logits(
     if w is None and pw is None:  # the fused kernel
         loss, dz = ops.binary_cross_entropy_with_logits(z.data, t.data, reduction)
         dt = _mean_scaled(-z.data, reduction) if t.requires_grad else None
-        return _loss(loss, dz, z, t, op, target_grad=dt)
+        fn = partial(_reduced, partial(_bce_logits_fn, None, None), reduction)
+        return _loss(loss, dz, z, t, op, target_grad=dt, fn=fn)
     choice(reduction, ops.REDUCTIONS, op, "reduction")
     xp = get_array_module(z.data)
     zd, td = z.data, t.data
@@ -1116,7 +1139,10 @@ def binary_cross_entropy_with_logits(
         loss, dz = loss * w, dz * w
         dt = None if dt is None else dt * w
     cast = lambda a: None if a is None else xp.asarray(a, dtype=zd.dtype)  # noqa: E731
-    return _reduce_elementwise(cast(loss), cast(dz), z, t, reduction, op, target_grad=cast(dt))
+    fn = partial(_bce_logits_fn, w, pw)
+    return _reduce_elementwise(
+        cast(loss), cast(dz), z, t, reduction, op, target_grad=cast(dt), fn=fn
+    )
 
 
 def _bce_weight(v: Any, x: Tensor, op: str, name: str) -> Any:
@@ -1155,15 +1181,17 @@ def _reduce_elementwise(
     reduction: str,
     op: str,
     target_grad: Any = None,
+    fn: Any = None,
 ) -> Tensor:
     """Reduce an elementwise loss (and its elementwise d loss / dy) as torch: "mean" divides
     by the number of elements (nan when there are none), "sum", "none". The loss is
     differentiable in y and in t: d/dt = target_grad (elementwise, reduced alike), or -d/dy
-    when that is None."""
+    when that is None. fn(y, t): the elementwise loss from Tensor ops (the double backward)."""
     choice(reduction, ops.REDUCTIONS, op, "reduction")
     sign = -1.0 if target_grad is None else 0.0
+    red = None if fn is None else partial(_reduced, fn, reduction)
     if reduction == "none":
-        return _loss(loss, grad, y, t, op, sign, target_grad)
+        return _loss(loss, grad, y, t, op, sign, target_grad, fn=red)
     xp = get_array_module(loss)
     total = loss.sum()
     if reduction == "mean":
@@ -1173,7 +1201,43 @@ def _reduce_elementwise(
             grad = grad / n if n else grad
             if target_grad is not None and n:
                 target_grad = target_grad / n
-    return _loss(xp.asarray(total, dtype=loss.dtype), grad, y, t, op, sign, target_grad)
+    return _loss(xp.asarray(total, dtype=loss.dtype), grad, y, t, op, sign, target_grad, fn=red)
+
+
+def _reduced(fn: Any, reduction: str, y: Tensor, t: Tensor) -> Tensor:
+    loss = fn(y, t)
+    if reduction == "sum":
+        return loss.sum()
+    return loss.mean() if reduction == "mean" else loss
+
+
+# the elementwise losses as Tensor ops (their double backward recomputes them)
+
+
+def _l1_fn(y: Tensor, t: Tensor) -> Tensor:
+    return (y - t).abs()
+
+
+def _smooth_l1_fn(beta: float, huber: bool, y: Tensor, t: Tensor) -> Tensor:
+    """smooth_l1 (0.5 d^2 / beta inside, |d| - beta / 2 outside) or huber (beta = delta:
+    0.5 d^2 inside, delta (|d| - delta / 2) outside)."""
+    d = y - t
+    z = d.abs()
+    if huber:
+        return _where(z.data < beta, 0.5 * d * d, beta * (z - 0.5 * beta))
+    return _where(z.data < beta, (0.5 / beta) * d * d, z - 0.5 * beta)
+
+
+def _bce_fn(w: Any, p: Tensor, t: Tensor) -> Tensor:
+    loss = -(t * p.log().clamp(min=-100) + (1 - t) * (1 - p).log().clamp(min=-100))
+    return loss if w is None else loss * Tensor(w)
+
+
+def _bce_logits_fn(w: Any, pw: Any, z: Tensor, t: Tensor) -> Tensor:
+    lw = 1 if pw is None else 1 + (Tensor(pw) - 1) * t
+    sp = (-z).clamp(min=0) + (-z.abs()).exp().log1p()  # softplus(-z), stably
+    loss = (1 - t) * z + lw * sp
+    return loss if w is None else loss * Tensor(w)
 
 
 def l1_loss(
@@ -1197,7 +1261,7 @@ def l1_loss(
     xp = get_array_module(y.data)
     d = y.data - t.data
     # the gradient sgn(d), 0 where d is NaN (torch's; the loss there is NaN)
-    return _reduce_elementwise(xp.abs(d), _sgn(d), y, t, reduction, op)
+    return _reduce_elementwise(xp.abs(d), _sgn(d), y, t, reduction, op, fn=_l1_fn)
 
 
 def _positive(v: Any, op: str, name: str, allow_zero: bool) -> float:
@@ -1233,7 +1297,8 @@ def smooth_l1_loss(
     quad = z < beta
     loss = xp.where(quad, 0.5 * d * d / beta, z - 0.5 * beta)
     grad = xp.where(quad, d / beta, xp.sign(d))
-    return _reduce_elementwise(loss, grad, y, t, reduction, "smooth_l1_loss")
+    fn = partial(_smooth_l1_fn, beta, False)
+    return _reduce_elementwise(loss, grad, y, t, reduction, "smooth_l1_loss", fn=fn)
 
 
 def huber_loss(
@@ -1259,7 +1324,8 @@ def huber_loss(
     quad = z < delta
     loss = xp.where(quad, 0.5 * d * d, delta * (z - 0.5 * delta))
     grad = xp.where(quad, d, delta * xp.sign(d))
-    return _reduce_elementwise(loss, grad, y, t, reduction, "huber_loss")
+    fn = partial(_smooth_l1_fn, delta, True)
+    return _reduce_elementwise(loss, grad, y, t, reduction, "huber_loss", fn=fn)
 
 
 # ---- class-index losses: nll_loss, cross_entropy ---------------------------------------------
@@ -1470,11 +1536,9 @@ def _class_dbackward(
     x: Tensor, k: Any, reduction: str, softmax_first: bool, denom: Any = None
 ) -> Any:
     """The differentiable backward of cross_entropy (softmax_first) / nll_loss with class
-    indices, for (C,) and (N, C) inputs (None for others: create_graph=True raises there):
+    indices, for (C,), (N, C) and (N, C, d1, ...) inputs (k: per row of _to_rows):
     A = K * r(g), d/dx = softmax(x) * A.sum(1) - A (cross_entropy) or -A (nll_loss). The
     weights and the "mean" divisor are constants, as torch's."""
-    if x.ndim not in (1, 2):
-        return None
     m, c = k.shape
     if denom is None:
         denom = m
@@ -1487,9 +1551,9 @@ def _class_dbackward(
             r = (g / denom if reduction == "mean" else g).reshape(1, 1)
         a = kt * r
         if not softmax_first:
-            return ((-a).reshape(x.shape),)
-        p = softmax(x.reshape(m, c), 1)
-        return ((p * a.sum(1, keepdim=True) - a).reshape(x.shape),)
+            return (_from_rows_t(-a, x.shape),)
+        p = softmax(_rows_t(x), 1)
+        return (_from_rows_t(p * a.sum(1, keepdim=True) - a, x.shape),)
 
     return _dbackward
 
@@ -1643,7 +1707,38 @@ def _cross_entropy_prob(
 
     parents = (x,) if t_tensor is None else (x, t_tensor)
     loss = xp.asarray(loss, dtype=x.dtype)
-    return Tensor._make(loss, parents, _backward, "cross_entropy", saves=())
+    t_arg = Tensor(tdata) if t_tensor is None else t_tensor
+    db = _dg2.recompute_dbackward(partial(_ce_prob_fn, eps, w, reduction), x, t_arg)
+    return Tensor._make(loss, parents, _backward, "cross_entropy", saves=(), dbackward=db)
+
+
+def _rows_t(x: Tensor) -> Tensor:
+    """_to_rows on a Tensor, differentiably."""
+    if x.ndim <= 2:
+        return x.reshape(-1, x.shape[-1])
+    return x.permute(0, *range(2, x.ndim), 1).reshape(-1, x.shape[1])
+
+
+def _from_rows_t(a: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """_from_rows on a Tensor, differentiably."""
+    if len(shape) <= 2:
+        return a.reshape(*shape)
+    k = len(shape)
+    return a.reshape(shape[0], *shape[2:], shape[1]).permute(0, k - 1, *range(1, k - 1))
+
+
+def _ce_prob_fn(eps: float, w: Any, reduction: str, x: Tensor, t: Tensor) -> Tensor:
+    """cross_entropy with class probabilities t, from Tensor ops (its double backward)."""
+    xr, tr = _rows_t(x), _rows_t(t.astype(x.dtype))
+    m, c = xr.shape
+    if eps:
+        tr = tr * (1 - eps) + eps / c
+    if w is not None:
+        tr = tr * Tensor(w)
+    rows = -(log_softmax(xr, 1) * tr).sum(1)
+    if reduction == "none":
+        return rows.reshape(*_batch_shape(x.shape))
+    return rows.sum() if reduction == "sum" else rows.sum() / m
 
 
 # ---- normalization and embedding ----------------------------------------------------------
@@ -1751,7 +1846,9 @@ def batch_norm(
 
     parents = tuple(p for p in (x, w, b) if p is not None)
     saves = (w,) if w is not None else ()
-    return Tensor._make(y, parents, _backward, op, saves=saves)
+    stats = None if use_batch else (rm.data.copy(), invstd)
+    db = _dg2.recompute_dbackward(partial(_dg2.batch_norm_fn, eps, stats), x, w, b)
+    return Tensor._make(y, parents, _backward, op, saves=saves, dbackward=db)
 
 
 def layer_norm(
@@ -1814,7 +1911,8 @@ def layer_norm(
 
     parents = tuple(p for p in (x, w, b) if p is not None)
     saves = (w,) if w is not None else ()
-    return Tensor._make(y, parents, _backward, op, saves=saves)
+    db = _dg2.recompute_dbackward(partial(_dg2.layer_norm_fn, k, eps), x, w, b)
+    return Tensor._make(y, parents, _backward, op, saves=saves, dbackward=db)
 
 
 def _batch_norm_cpu(
@@ -1871,16 +1969,18 @@ def _batch_norm_cpu(
             g, xd, wd, mean, invstd, training=use_batch, **need
         ),
         "batch_norm",
+        partial(_dg2.batch_norm_fn, eps, None if use_batch else (mean, invstd)),
     )
 
 
 def _fused_norm_node(
-    y: Any, x: Tensor, w: Any, b: Any, backward: Callable[..., Any], name: str
+    y: Any, x: Tensor, w: Any, b: Any, backward: Callable[..., Any], name: str, fn: Any
 ) -> Tensor:
     """The graph node of a fused normalization kernel pair (batch, layer and group norm on
     numpy arrays): y from the forward kernel; backward(g, need_dx=, need_dweight=,
     need_dbias=) -> (dx, dweight, dbias), None where not needed, from the statistics the
-    forward returned."""
+    forward returned. fn(x, w, b): the same output from differentiable Tensor ops (the
+    double backward recomputes it)."""
 
     def _backward(g: Any) -> None:
         need_dw = w is not None and w.requires_grad
@@ -1897,7 +1997,8 @@ def _fused_norm_node(
 
     parents = tuple(p for p in (x, w, b) if p is not None)
     saves = (x,) if w is None else (x, w)
-    return Tensor._make(y, parents, _backward, name, saves=saves)
+    db = _dg2.recompute_dbackward(fn, x, w, b)
+    return Tensor._make(y, parents, _backward, name, saves=saves, dbackward=db)
 
 
 def _layer_norm_cpu(x: Tensor, shape: tuple[int, ...], w: Any, b: Any, eps: float) -> Tensor:
@@ -1912,6 +2013,7 @@ def _layer_norm_cpu(x: Tensor, shape: tuple[int, ...], w: Any, b: Any, eps: floa
         b,
         lambda g, **need: ops.layer_norm_backward(g, xd, shape, wd, mean, rstd, **need),
         "layer_norm",
+        partial(_dg2.layer_norm_fn, len(shape), eps),
     )
 
 
@@ -1969,24 +2071,53 @@ def embedding(
     out = xp.take(weight.data, idx, axis=0)
     dim = weight.shape[1]
 
+    geo = (idx, num, dim, padding_idx, scale_grad_by_freq)
+
     def _backward(g: Any) -> None:
-        gw = xp.zeros_like(weight.data)
-        flat = idx.reshape(-1).astype(np.int64, copy=False)
-        rows = g.reshape(-1, dim)
-        if scale_grad_by_freq:  # torch: each occurrence's row times 1 / (its index's count)
-            inv = 1.0 / xp.bincount(flat, minlength=num)[flat]
-            rows = rows * inv.astype(rows.dtype)[:, None]
-        if xp is np:
-            np.add.at(gw, flat, rows)
-        else:
-            import cupyx
+        weight._accumulate(_embedding_scatter(geo, g))
 
-            cupyx.scatter_add(gw, flat, rows)
-        if padding_idx is not None:
-            gw[padding_idx] = 0
-        weight._accumulate(gw)
+    db = _dg2.lazy_linear_dbackward(_embedding_maps, geo)
+    return Tensor._make(out, (weight,), _backward, op, saves=(), dbackward=db)
 
-    return Tensor._make(out, (weight,), _backward, op, saves=())
+
+def _embedding_maps(geo: tuple[Any, ...]) -> tuple[Any, Any, str]:
+    return partial(_embedding_gather, geo), partial(_embedding_scatter, geo), "embedding_backward"
+
+
+def _embedding_scatter(geo: tuple[Any, ...], g: Any) -> Any:
+    """embedding's weight gradient: g's rows added at their indices (torch: each times
+    1 / (its index's count) with scale_grad_by_freq), the row padding_idx zero."""
+    xp = get_array_module(g)
+    idx, num, dim, padding_idx, scale_grad_by_freq = geo
+    flat = idx.reshape(-1).astype(np.int64, copy=False)
+    gw = xp.zeros((num, dim), dtype=g.dtype)
+    rows = g.reshape(-1, dim)
+    if scale_grad_by_freq:  # torch: each occurrence's row times 1 / (its index's count)
+        inv = 1.0 / xp.bincount(flat, minlength=num)[flat]
+        rows = rows * inv.astype(rows.dtype)[:, None]
+    if xp is np:
+        np.add.at(gw, flat, rows)
+    else:
+        import cupyx
+
+        cupyx.scatter_add(gw, flat, rows)
+    if padding_idx is not None:
+        gw[padding_idx] = 0
+    return gw
+
+
+def _embedding_gather(geo: tuple[Any, ...], gw: Any) -> Any:
+    """embedding's double backward (torch's embedding_dense_double_backward): the rows of gw
+    looked up, padding_idx's zero. Not scaled with scale_grad_by_freq, as torch: the scale
+    is the weight gradient's own (not the lookup's), so the second derivative of a loss in
+    weight through this gather and the scaled scatter carries it once, as the numbers do."""
+    xp = get_array_module(gw)
+    idx, _, dim, padding_idx, _ = geo
+    flat = idx.reshape(-1).astype(np.int64, copy=False)
+    if padding_idx is not None:
+        gw = gw.copy()
+        gw[padding_idx] = 0
+    return xp.take(gw, flat, axis=0).reshape(*idx.shape, dim)
 
 
 def _embedding_renorm(weight: Tensor, idx: Any, max_norm: float, norm_type: float, xp: Any) -> None:
@@ -2134,7 +2265,8 @@ def conv2d(
             b._accumulate(db)
 
     parents = (x, w) if b is None else (x, w, b)
-    return Tensor._make(y, parents, _backward, op, saves=(x, w))
+    db = _dg2.conv2d_dbackward(x, w, b is not None, (stride, padding, dilation, groups))
+    return Tensor._make(y, parents, _backward, op, saves=(x, w), dbackward=db)
 
 
 __all__ += ["conv2d"]
@@ -2192,8 +2324,30 @@ def _max_pool2d(
     def _backward(g: Any) -> None:
         x._accumulate(ops.max_pool2d_train_backward(g, saved, x.shape, *geo))
 
-    out = Tensor._make(y, (x,), _backward, op, saves=())
+    out = Tensor._make(
+        y,
+        (x,),
+        _backward,
+        op,
+        saves=(),
+        dbackward=partial(_max_pool2d_dbackward, x, x._version[0], geo, saved),
+    )
     return (out, Tensor(saved)) if return_indices else out
+
+
+def _max_pool2d_dbackward(
+    x: Tensor, version: int, geo: tuple[Any, ...], saved: Any, g: Tensor
+) -> Any:
+    """max_pool2d's double backward: the gradient is g scattered at the argmax (recomputed
+    as flat per-plane indices when the forward kept window codes), linear in g."""
+    if saved.dtype != np.int64:
+        if x._version[0] != version:  # the argmax is recomputed from x: it must be unchanged
+            raise RuntimeError(
+                "max_pool2d: one of the tensors needed for the double backward (its input) "
+                "has been modified by an inplace operation"
+            )
+        saved = _pool_call("max_pool2d", "max_pool2d", ops.max_pool2d, x.data, *geo, True)[1]
+    return _dg2.scatter_planes_dbackward(saved, x.shape, 2, "max_pool2d_backward")(g)
 
 
 def max_pool2d(
@@ -2230,7 +2384,14 @@ def _avg_pool2d(
     def _backward(g: Any) -> None:
         x._accumulate(ops.avg_pool2d_backward(g, x.shape, *geo))
 
-    return Tensor._make(y, (x,), _backward, op, saves=())
+    db = _dg2.lazy_linear_dbackward(_avg_pool2d_maps, x.shape, geo)
+    return Tensor._make(y, (x,), _backward, op, saves=(), dbackward=db)
+
+
+def _avg_pool2d_maps(shape: tuple[int, ...], geo: tuple[Any, ...]) -> tuple[Any, Any, str]:
+    """avg_pool2d as a linear map and its adjoint (its double backward)."""
+    fwd = _dg2.on_array(ops.avg_pool2d, *geo)
+    return fwd, lambda g: ops.avg_pool2d_backward(g, shape, *geo), "avg_pool2d_backward"
 
 
 def avg_pool2d(
@@ -2286,7 +2447,18 @@ def _adaptive_avg_pool2d(input: Any, output_size: Any, owner: str) -> Tensor:
     def _backward(g: Any) -> None:
         x._accumulate(ops.adaptive_avg_pool2d_backward(g, x.shape))
 
-    return Tensor._make(y, (x,), _backward, op, saves=())
+    db = _dg2.lazy_linear_dbackward(_adaptive_avg_maps, x.shape, size)
+    return Tensor._make(y, (x,), _backward, op, saves=(), dbackward=db)
+
+
+def _adaptive_avg_maps(shape: tuple[int, ...], size: tuple[int, int]) -> tuple[Any, Any, str]:
+    """adaptive_avg_pool2d as a linear map and its adjoint (its double backward)."""
+    fwd = _dg2.on_array(ops.adaptive_avg_pool2d, size)
+    return (
+        fwd,
+        _dg2.on_array(ops.adaptive_avg_pool2d_backward, shape),
+        "adaptive_avg_pool2d_backward",
+    )
 
 
 def adaptive_avg_pool2d(input: Any, output_size: Any) -> Tensor:
@@ -2411,6 +2583,7 @@ def _group_norm_cpu(x: Tensor, g: int, w: Tensor | None, b: Tensor | None, eps: 
         b,
         lambda grad, **need: ops.group_norm_backward(grad, xd, g, wd, mean, rstd, **need),
         "group_norm",
+        partial(_dg2.group_norm_fn, g, eps),
     )
 
 
