@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from . import ops
 from ._functional_dgrad import lazy_linear_dbackward
 from ._random import get_rng
 from .backends._args import check_device_array, is_device_array
@@ -103,52 +104,17 @@ def _is_number(v: Any) -> bool:
 # ---- index maps along one axis, and their adjoint -------------------------------------------
 
 
-# _index_add sums in rounds (see there) up to this many reads of one position, and past two
-# reads only where each read moves a run of at least _MIN_RUN contiguous elements
-_MAX_ROUNDS = 16
-_MIN_RUN = 16
-
-
 def _index_add(g: Any, axis: int, idx: Any, n: int, xp: Any) -> Any:
     """The adjoint of xp.take(., idx, axis): g summed onto n positions along axis, position i
-    getting every g[..., j, ...] with idx[j] == i (added in increasing j, as torch's loops).
-
-    On numpy, in rounds where few positions are read more than once (padding; nearest
-    interpolation): round k adds the k-th read of each position, the positions distinct
-    within a round, so one fancy-indexed take and add (round 0 a plain take, or a scatter
-    into zeros when some position is not read); several times faster than np.add.at. Where
-    many positions are read many times (linear interpolation), one reduceat over the reads
-    sorted by position, as fancy-indexed adds along a short innermost run are slow."""
+    getting every g[..., j, ...] with idx[j] == i, added in increasing j (as torch's loops):
+    dg.ops.index_add's kernel (np.add.at's sums bit for bit, 7-20x faster than the rounds of
+    fancy-indexed adds it replaced on linear interpolation's reads), cupyx's scatter-add on
+    a GPU."""
     shape = g.shape[:axis] + (n,) + g.shape[axis + 1 :]
+    out = xp.zeros(shape, dtype=g.dtype)
     if g.size == 0 or idx.size == 0:
-        return xp.zeros(shape, dtype=g.dtype)
-    lead = (slice(None),) * axis
-    if xp is not np:
-        import cupyx
-
-        out = xp.zeros(shape, dtype=g.dtype)
-        cupyx.scatter_add(out, lead + (idx,), g)
         return out
-    order = np.argsort(idx, kind="stable")  # the reads of each position, in increasing j
-    s = idx[order]
-    first = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
-    counts = np.diff(np.append(first, idx.size))
-    rounds = int(counts.max())
-    run = math.prod(g.shape[axis + 1 :])
-    if rounds > (_MAX_ROUNDS if run >= _MIN_RUN else 2):
-        out = np.zeros(shape, dtype=g.dtype)
-        out[lead + (s[first],)] = np.add.reduceat(np.take(g, order, axis=axis), first, axis=axis)
-        return out
-    if first.size == n:  # every position read (s is sorted and in [0, n)): no zero fill
-        out = np.take(g, order[first], axis=axis)
-    else:
-        out = np.zeros(shape, dtype=g.dtype)
-        out[lead + (s[first],)] = np.take(g, order[first], axis=axis)
-    rank = np.arange(idx.size) - np.repeat(first, counts)  # k for the k-th read of s[i]
-    for k in range(1, rounds):
-        kth = rank == k
-        out[lead + (s[kth],)] += np.take(g, order[kth], axis=axis)
-    return out
+    return ops.index_add_(out, axis, idx, g)
 
 
 def _resample(x: Tensor, steps: list[tuple[Any, ...]], op: str) -> Tensor:

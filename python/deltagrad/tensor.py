@@ -1701,14 +1701,8 @@ class Tensor:
             if _is_basic_index(idx):
                 self._accumulate_at(idx, g)
                 return
-            xp = get_array_module(g)
-            gx = xp.zeros_like(self.data)
-            if xp is np:
-                np.add.at(gx, idx, g)  # advanced indices may repeat: accumulate
-            else:
-                import cupyx
-
-                cupyx.scatter_add(gx, idx, g)
+            gx = get_array_module(g).zeros_like(self.data)
+            _add_at(gx, idx, g)  # advanced indices may repeat: accumulate
             self._accumulate(gx)
 
         def _dbackward(g: Tensor) -> tuple[Any, ...]:
@@ -5566,6 +5560,31 @@ def _d_zero(g: Tensor) -> tuple[Any, ...]:
     return (_zeros_as(g),)
 
 
+def _add_at(gx: Any, idx: Any, g: Any) -> None:
+    """gx[idx] += g with repeated indices accumulating (np.add.at's sums): one integer array
+    indexing the first dim (x[idx], the common advanced index) takes dg.ops.index_add's
+    kernel; other keys np.add.at (cupyx.scatter_add on a GPU)."""
+    xp = get_array_module(gx)
+    if (
+        xp is np
+        and type(idx) is np.ndarray
+        and idx.dtype.kind in "iu"
+        and gx.ndim
+        and gx.dtype in (np.float32, np.float64)
+    ):
+        n = gx.shape[0]
+        flat = idx.reshape(-1)
+        if flat.size and (flat.min() < 0 or flat.max() >= n):
+            flat = flat % n  # numpy's negative indices (the forward already checked the range)
+        ops.index_add_(gx, 0, flat, g.reshape((flat.size,) + gx.shape[1:]))
+    elif xp is np:
+        np.add.at(gx, idx, g)
+    else:
+        import cupyx
+
+        cupyx.scatter_add(gx, idx, g)
+
+
 def _index_backward(g: Tensor, idx: Any, like: Any) -> Tensor:
     """The gradient of x[idx] as a differentiable op: zeros of x's shape (like) with g added at
     idx; its own backward reads gg[idx] (so it is linear in g, with a double backward)."""
@@ -5573,12 +5592,8 @@ def _index_backward(g: Tensor, idx: Any, like: Any) -> Tensor:
     gx = xp.zeros(like.shape, dtype=g.data.dtype)
     if _is_basic_index(idx):
         gx[idx] = g.data
-    elif xp is np:
-        np.add.at(gx, idx, g.data)
     else:
-        import cupyx
-
-        cupyx.scatter_add(gx, idx, g.data)
+        _add_at(gx, idx, g.data)
 
     def _backward(gg: Any) -> None:
         g._accumulate(gg[idx])
