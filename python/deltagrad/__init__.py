@@ -85,6 +85,15 @@ from ._tensor_math import (  # noqa: E402
     tensordot,
 )
 
+# isort: split
+# torch's top-level gamma-family names (torch.lgamma, torch.mvlgamma, torch.igamma, ...):
+# dg.special's functions.
+from .special import digamma, i0, polygamma  # noqa: E402
+from .special import gammainc as igamma  # noqa: E402
+from .special import gammaincc as igammac  # noqa: E402
+from .special import gammaln as lgamma  # noqa: E402
+from .special import multigammaln as mvlgamma  # noqa: E402
+
 # Submodules imported on first use, so `import deltagrad` stays fast and a layer is only
 # loaded when something asks for it.
 _LAZY_MODULES = (
@@ -106,6 +115,7 @@ _LAZY_MODULES = (
     "distributed",
     "distributions",
     "cuda",
+    "special",
 )
 
 __all__ = [
@@ -146,6 +156,13 @@ __all__ = [
     "histc",
     "cartesian_prod",
     "block_diag",
+    "lgamma",
+    "digamma",
+    "polygamma",
+    "mvlgamma",
+    "igamma",
+    "igammac",
+    "i0",
     "det",
     "logdet",
     "slogdet",

@@ -1642,13 +1642,65 @@ def triangular_solve(
     return _TriangularSolveResult(_la.solve(tri, self), a.clone())
 
 
+# ---- the gamma family: dg.special's functions as methods (torch.Tensor.lgamma, ...) --------
+
+
+@_method
+def lgamma(self: Tensor) -> Tensor:
+    from .special import gammaln  # noqa: PLC0415  (special imports this package's ops)
+
+    return gammaln(self)
+
+
+@_method
+def digamma(self: Tensor) -> Tensor:
+    from .special import digamma as _digamma  # noqa: PLC0415
+
+    return _digamma(self)
+
+
+@_method
+def polygamma(self: Tensor, n: int) -> Tensor:
+    from .special import polygamma as _polygamma  # noqa: PLC0415
+
+    return _polygamma(n, self)
+
+
+@_method
+def mvlgamma(self: Tensor, p: int) -> Tensor:
+    from .special import multigammaln  # noqa: PLC0415
+
+    return multigammaln(self, p)
+
+
+@_method
+def igamma(self: Tensor, other: Any) -> Tensor:
+    from .special import gammainc  # noqa: PLC0415
+
+    return gammainc(self, other)
+
+
+@_method
+def igammac(self: Tensor, other: Any) -> Tensor:
+    from .special import gammaincc  # noqa: PLC0415
+
+    return gammaincc(self, other)
+
+
+@_method
+def i0(self: Tensor) -> Tensor:
+    from .special import i0 as _i0  # noqa: PLC0415
+
+    return _i0(self)
+
+
 # ---- in-place forms ---------------------------------------------------------------------
 
 _INPLACE = (
     "eq ne lt le gt ge greater greater_equal less less_equal not_equal logical_and "
     "logical_or logical_xor logical_not copysign ldexp gcd lcm nextafter deg2rad rad2deg "
     "sinc bitwise_and bitwise_or bitwise_xor bitwise_not bitwise_left_shift "
-    "bitwise_right_shift renorm addr"
+    "bitwise_right_shift renorm addr lgamma digamma polygamma mvlgamma igamma igammac i0"
 ).split()
 
 

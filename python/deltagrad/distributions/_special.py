@@ -1,10 +1,10 @@
 """lgamma, digamma and reparameterized standard-gamma draws for Gamma / Beta.
 
-Forwards are scipy.special's (cupyx.scipy.special's on a GPU); the backwards are the
-derivatives (digamma, trigamma). A standard-gamma draw's gradient with respect to its
-concentration is the implicit one, dx/da = -(dF/da) / f(x) with F the gamma CDF (Figurnov et
-al. 2018, as torch's _standard_gamma_grad), dF/da by a central difference of the
-regularized incomplete gamma function."""
+Forwards and backwards are deltagrad.special's (numpy only; cupyx.scipy.special's on a GPU).
+A standard-gamma draw's gradient with respect to its concentration is the implicit one,
+dx/da = -(dF/da) / f(x) with F the gamma CDF (Figurnov et al. 2018, as torch's
+_standard_gamma_grad), dF/da by a central difference of the regularized incomplete gamma
+function."""
 
 from __future__ import annotations
 
@@ -12,23 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import special as _special
 from .._random import get_rng
+from ..special import _call
 from ..tensor import Tensor, get_array_module
-
-
-def _sp(xp: Any) -> Any:
-    """scipy.special (cupyx.scipy.special for cupy arrays). scipy is not among deltagrad's
-    required dependencies: Gamma and Beta say so when it is missing."""
-    try:
-        if xp is np:
-            from scipy import special
-        else:  # pragma: no cover - GPU only
-            from cupyx.scipy import special
-    except ImportError as e:
-        raise ImportError(
-            f"deltagrad.distributions: Gamma and Beta need scipy (pip install scipy): {e}"
-        ) from None
-    return special
 
 
 def _float(x: Tensor, name: str) -> Any:
@@ -39,26 +26,21 @@ def _float(x: Tensor, name: str) -> Any:
 
 def lgamma(x: Tensor) -> Tensor:
     """log |Gamma(x)|, with gradient digamma(x)."""
-    d = _float(x, "lgamma")
-    sp = _sp(get_array_module(d))
-    out = sp.gammaln(d).astype(d.dtype)
-    return Tensor._make(out, (x,), lambda g: x._accumulate(g * sp.digamma(d)), "lgamma", (x,))
+    _float(x, "lgamma")
+    return _special.gammaln(x)
 
 
 def digamma(x: Tensor) -> Tensor:
     """d/dx log Gamma(x), with gradient trigamma(x)."""
-    d = _float(x, "digamma")
-    sp = _sp(get_array_module(d))
-    out = sp.digamma(d).astype(d.dtype)
-    return Tensor._make(out, (x,), lambda g: x._accumulate(g * sp.polygamma(1, d)), "digamma", (x,))
+    _float(x, "digamma")
+    return _special.digamma(x)
 
 
 def _standard_gamma_grad(xp: Any, x: Any, a: Any) -> Any:
     """dx/da of a Gamma(a, 1) draw x at fixed CDF value."""
-    sp = _sp(xp)
     h = 1e-5 * a
-    dcdf = (sp.gammainc(a + h, x) - sp.gammainc(a - h, x)) / (2 * h)
-    log_pdf = (a - 1) * xp.log(x) - x - sp.gammaln(a)
+    dcdf = (_call("gammainc", a + h, x) - _call("gammainc", a - h, x)) / (2 * h)
+    log_pdf = (a - 1) * xp.log(x) - x - _call("gammaln", a)
     return -dcdf * xp.exp(-log_pdf)
 
 
@@ -83,18 +65,6 @@ def standard_gamma(concentration: Tensor) -> Tensor:
 def gammainc(a: Tensor, x: Tensor) -> Tensor:
     """The regularized lower incomplete gamma function P(a, x). Its gradient with respect to
     x is the gamma density; with respect to a it is not implemented (as torch's igamma)."""
-    da, dx = _float(a, "gammainc"), _float(x, "gammainc")
-    xp = get_array_module(dx)
-    sp = _sp(xp)
-    out = sp.gammainc(da, dx).astype(dx.dtype)
-
-    def _backward(g: Any) -> None:
-        if a.requires_grad:
-            raise NotImplementedError(
-                "gammainc: the derivative with respect to the first argument (the "
-                "concentration) is not implemented (as torch's igamma)"
-            )
-        pdf = xp.exp((da - 1) * xp.log(dx) - dx - sp.gammaln(da))
-        x._accumulate(g * pdf)
-
-    return Tensor._make(out, (a, x), _backward, "gammainc", (a, x))
+    _float(a, "gammainc")
+    _float(x, "gammainc")
+    return _special.gammainc(a, x)
