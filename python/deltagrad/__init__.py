@@ -116,6 +116,7 @@ _LAZY_MODULES = (
     "distributions",
     "cuda",
     "special",
+    "fft",
 )
 
 __all__ = [
