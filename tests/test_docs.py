@@ -113,10 +113,11 @@ def test_the_backends_import_nothing_from_the_layers_above():
     assert mods <= {"__future__", "numpy", "operator", "typing", "math"}, mods
 
 
-def test_an_activation_is_named_in_at_most_six_source_files():
+def test_an_activation_is_named_in_at_most_seven_source_files():
     """The vocabulary is written once (csrc/common/op_names.h) and derived everywhere else:
-    silu appears in its name list, its two kernels (CPU, CUDA), its reference, F.silu and
-    nn.SiLU only (docs/ADDING_A_KERNEL.md, route B)."""
+    silu appears in its name list, its two kernels (CPU, CUDA), its reference, F.silu,
+    nn.SiLU and its derivative as Tensor ops (tensor.py's _ACT_GRAD, for create_graph=True)
+    only (docs/ADDING_A_KERNEL.md, route B)."""
     exts = {".h", ".cpp", ".cu", ".cuh", ".py", ".cmake", ".in", ".txt"}
     hits = sorted(
         p.relative_to(ROOT).as_posix()
@@ -124,4 +125,4 @@ def test_an_activation_is_named_in_at_most_six_source_files():
         for p in (ROOT / top).rglob("*")
         if p.suffix in exts and "silu" in p.read_text(errors="replace")
     )
-    assert len(hits) <= 6, hits
+    assert len(hits) <= 7, hits

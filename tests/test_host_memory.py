@@ -78,13 +78,14 @@ def test_results_reuse_the_heap_without_page_faults():
         "mmap_threshold": 0,
         "trim_threshold": 0,
     }
-    # glibc's defaults: most of each round's 8 MiB comes back from the kernel, 256 faults per
-    # MiB (4 KiB pages); how much depends on the heap the imports left (glibc's dynamic mmap
-    # threshold: 19840 of 40960 pages after round 33's tensor.py, above half before). The
-    # raised thresholds: the same heap blocks every round
+    # glibc's defaults: each round's 8 MiB may come back from the kernel, 256 faults per MiB (4
+    # KiB pages); how many rounds do depends on the heap the imports left (glibc's dynamic mmap
+    # threshold): 40320 of 40960 pages in one run of round 38's tree, 9600 in another, 19840
+    # after round 33's. At least the first round's 8 MiB faults in. The raised thresholds: the
+    # same heap blocks every round
     pages = 20 * 8 * (1 << 20) // 4096
-    assert default["faults"] > pages // 4, default
-    assert tuned["faults"] < pages // 20, tuned
+    assert default["faults"] >= pages // 20, default
+    assert tuned["faults"] < pages // 20 and tuned["faults"] < default["faults"] // 4, tuned
 
 
 @pytest.mark.skipif(not GLIBC, reason="the policy is glibc's mallopt")

@@ -739,6 +739,41 @@ def test_sum_to_shape(backend, data, isa):
     assert_close(got, want, dtype, atol=RTOL[dtype] * mag * 2, name="sum_to_shape")
 
 
+# ---- index_add (CPU kernel; dg.ops runs cupyx's scatter-add on a GPU) -------------------------
+
+
+@PROFILE
+@given(data=st.data(), isa=ISA)
+def test_index_add(data, isa):
+    """index_add / index_add_ equal np.add.at in the array's dtype, bit for bit (the kernel adds
+    each destination's rows in increasing j, as np.add.at), for any dim, repeated and absent
+    indices, any source layout, on every ISA."""
+    draw = data.draw
+    dtype = draw(DTYPES)
+    ndim = draw(st.integers(1, 3), label="ndim")
+    shape = list(_shape(draw, ndim, ndim, 6))
+    dim = draw(st.integers(-ndim, ndim - 1), label="dim")
+    n = shape[dim]
+    m = draw(st.integers(0, 12), label="m") if n else 0
+    src_shape = list(shape)
+    src_shape[dim] = m
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="seed"))
+    x = rng.uniform(-3, 3, shape).astype(dtype)
+    src0 = rng.uniform(-3, 3, src_shape).astype(dtype)
+    idx = rng.integers(0, max(n, 1), m)
+    src, _, _ = layout(src0, draw(_layouts("cpu"), label="layout"))
+    want = x.copy()
+    np.add.at(want, (slice(None),) * (dim % ndim) + (idx,), src0)
+    with _device("cpu", isa) as dev:
+        got = dev.index_add(x, dim, idx, src)
+        inplace = x.copy()
+        assert dev.index_add_(inplace, dim, idx, src) is inplace
+    _unchanged(src, src0, "source")
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(inplace, want)
+    assert_close(got, ref.index_add(x, dim, idx, src0), dtype, atol=RTOL[dtype] * 16, name="ia")
+
+
 # ---- optimizer updates ---------------------------------------------------------------------
 
 
@@ -946,6 +981,8 @@ COVERED = {
     "sum": test_sum_mean,
     "mean": test_sum_mean,
     "sum_to_shape": test_sum_to_shape,
+    "index_add": test_index_add,
+    "index_add_": test_index_add,
     "sgd_update": test_sgd_update,
     "adam_update": test_adam_update,
 }

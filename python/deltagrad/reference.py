@@ -32,6 +32,7 @@ __all__ = [
     "mean",
     "sum_to_shape",
     "index_add",
+    "index_add_",
     "sgd_update",
     "adam_update",
     "saves_input",
@@ -450,6 +451,12 @@ def index_add(x: Any, dim: int, index: Any, source: Any) -> np.ndarray:
     out = _f64(x).copy()
     d = dim % out.ndim
     np.add.at(out, (slice(None),) * d + (np.asarray(index).reshape(-1),), _f64(source))
+    return out
+
+
+def index_add_(out: Any, dim: int, index: Any, source: Any) -> Any:
+    """In place: out[..., index[j], ...] += source[..., j, ...] (np.add.at, in out's dtype)."""
+    np.add.at(out, (slice(None),) * (dim % out.ndim) + (np.asarray(index).reshape(-1),), source)
     return out
 
 
