@@ -19,6 +19,16 @@ rng = np.random.default_rng(38)
 NAN, INF = np.nan, np.inf
 
 
+@pytest.fixture(autouse=True, params=["scipy", "numpy"])
+def _backend(request, monkeypatch):
+    """Every test twice: with scipy.special in the domain's interior (when scipy imports) and
+    with the numpy cores alone (deltagrad without scipy)."""
+    if request.param == "numpy":
+        monkeypatch.setattr(S, "_scipy", None)
+    elif S._scipy is None:
+        pytest.skip("scipy is not installed: the numpy run covers this case")
+
+
 def _logspace(n: int, lo: float, hi: float) -> np.ndarray:
     return 10 ** rng.uniform(lo, hi, n)
 
