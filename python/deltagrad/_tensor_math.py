@@ -289,7 +289,33 @@ def einsum(*args: Any) -> Tensor:
         view[...] = gk
         return gx
 
-    return Tensor._make(out, tuple(ts), _backward, "einsum")
+    def _dbackward(g: Tensor) -> tuple[Any, ...]:
+        # each operand's gradient as an einsum of g and the other operands (differentiable,
+        # so every order); a repeated letter within an operand (its diagonal) has none yet
+        res: list[Any] = []
+        for k, t in enumerate(ts):
+            if not t.requires_grad:
+                res.append(None)
+                continue
+            sub = subs[k]
+            uniq = "".join(dict.fromkeys(sub))
+            if uniq != sub:
+                raise NotImplementedError(
+                    f"create_graph=True: no double backward for 'einsum' with a repeated "
+                    f"index within one operand ('{sub}') yet"
+                )
+            others = [out_sub] + [s for j, s in enumerate(subs) if j != k]
+            avail = set("".join(others))
+            keep = "".join(c for c in uniq if c in avail)
+            rest = [u for j, u in enumerate(ts) if j != k]
+            gk = einsum(",".join(others) + "->" + keep, g, *rest)
+            if keep != uniq:
+                gk = gk.reshape(*[sizes[c] if c in avail else 1 for c in uniq])
+                gk = gk.expand(*targets[k])
+            res.append(gk)
+        return tuple(res)
+
+    return Tensor._make(out, tuple(ts), _backward, "einsum", dbackward=_dbackward)
 
 
 # ---- tensordot -----------------------------------------------------------------------

@@ -180,6 +180,24 @@ def _grad_with_graph(
     return tuple(result)
 
 
+def _once_differentiable(a: Any, g: Tensor, name: str) -> Tensor:
+    """A Function's input gradient a under create_graph=True: a constant when the output
+    gradient g has no graph, else a node of g whose backward raises (torch's DelayedError
+    for a @once_differentiable backward): deltagrad's Function.backward works on arrays."""
+    if not g.requires_grad:
+        return Tensor(a)
+    op = f"{name}Backward"
+
+    def _raise(*_: Any) -> Any:
+        raise RuntimeError(
+            f"trying to differentiate twice the Function {name}: its backward works on arrays "
+            "(as one marked @once_differentiable in torch), so it has no derivative of its "
+            "own; write the op from differentiable Tensor ops to get higher-order gradients"
+        )
+
+    return Tensor._make(a, (g,), _raise, op, saves=(), dbackward=_raise)
+
+
 class FunctionCtx:
     """The `ctx` a Function's forward and backward share. Set any attribute on it; keep arrays
     the backward needs with save_for_backward (read them back as ctx.saved_tensors)."""
@@ -265,6 +283,13 @@ class Function(metaclass=_FunctionMeta):
         saves: list[Tensor | None] = [t for t in parents if id(t.data) in saved_ids]
 
         def run_backward(grads: list[Any]) -> None:
+            for t, g in input_grads(grads):
+                t._accumulate(g)
+
+        def input_grads(grads: list[Any]) -> list[tuple[Tensor, Any]]:
+            """backward(ctx, *grads), checked: (input, its gradient array) per input that
+            requires grad and got one."""
+            got: list[tuple[Tensor, Any]] = []
             for i, (g, a) in enumerate(zip(grads, arrays)):
                 if g is None:  # an output that did not reach the loss: zero gradient
                     grads[i] = get_array_module(a).zeros(a.shape, dtype=a.dtype)
@@ -314,13 +339,29 @@ class Function(metaclass=_FunctionMeta):
                         f"{name}.backward: the gradient of argument {i} has dtype "
                         f"{g.dtype}; expected a floating dtype"
                     )
-                t._accumulate(g)
+                got.append((t, g))
+            return got
+
+        def dbackward(g: Tensor) -> tuple[Any, ...]:
+            # create_graph=True: backward runs on arrays, so its result cannot carry a graph
+            # back to the inputs. As torch's @once_differentiable: the gradients are computed,
+            # and a further backward through them raises (only when g itself has a graph)
+            by_id = {id(t): ga for t, ga in input_grads([g.data.copy()])}
+            return tuple(
+                _once_differentiable(by_id[id(t)], g, name) if id(t) in by_id else None
+                for t in parents
+            )
 
         if single:
             if any(o is arrays[0] for o in ctx._saved):
                 saves.append(None)  # the output itself was saved: check its version too
             return Tensor._make(
-                arrays[0], parents, lambda g: run_backward([g]), name, saves=tuple(saves)
+                arrays[0],
+                parents,
+                lambda g: run_backward([g]),
+                name,
+                saves=tuple(saves),
+                dbackward=dbackward,
             )
 
         # Several outputs: each output node puts its gradient in its slot of a shared hidden

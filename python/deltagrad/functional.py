@@ -36,6 +36,7 @@ from .tensor import (
     activate,
     as_dtype,
     get_array_module,
+    masked_grad,
     no_grad,
 )
 from .tensor import is_grad_enabled as _grad_enabled
@@ -439,7 +440,7 @@ def hardtanh(
 
 def _d_hardtanh(x: Tensor, lo: Any, hi: Any, g: Tensor) -> tuple[Any, ...]:
     xd = x.data
-    return (_where((xd <= lo) | (xd >= hi), 0.0, g),)
+    return (masked_grad(g, x, ~((xd <= lo) | (xd >= hi))),)
 
 
 def threshold(input: Any, threshold: float, value: float, inplace: bool = False) -> Tensor:
@@ -465,7 +466,13 @@ def threshold(input: Any, threshold: float, value: float, inplace: bool = False)
         return xp.where(xd <= t, g.dtype.type(0), g)
 
     y = xp.where(xd <= t, val, xd)
-    return _elementwise(x, y, _grad, "threshold", inplace)
+    db = partial(_d_mask, x, ~(xd <= t))
+    return _elementwise(x, y, _grad, "threshold", inplace, db)
+
+
+def _d_mask(x: Tensor, keep: Any, g: Tensor) -> tuple[Any, ...]:
+    """The double backward of a piecewise-linear op whose gradient passes where keep."""
+    return (masked_grad(g, x, keep),)
 
 
 _threshold = threshold  # for threshold_, whose argument named threshold hides the function
@@ -620,7 +627,8 @@ def softshrink(input: Any, lambd: float = 0.5) -> Tensor:
     def _grad(g: Any) -> Any:
         return xp.where((xd > lam_t) | (xd < -lam_t), g, g.dtype.type(0))
 
-    return _elementwise(x, y, _grad, "softshrink")
+    keep = (xd > lam_t) | (xd < -lam_t)
+    return _elementwise(x, y, _grad, "softshrink", dbackward=partial(_d_mask, x, keep))
 
 
 def hardshrink(input: Any, lambd: float = 0.5) -> Tensor:
@@ -634,7 +642,9 @@ def hardshrink(input: Any, lambd: float = 0.5) -> Tensor:
         return xp.where((xd >= -lam_t) & (xd <= lam_t), g.dtype.type(0), g)
 
     zero = x.data.dtype.type(0)
-    return _elementwise(x, xp.where((xd >= -lam_t) & (xd <= lam_t), zero, xd), _grad, "hardshrink")
+    inside = (xd >= -lam_t) & (xd <= lam_t)
+    db = partial(_d_mask, x, ~inside)
+    return _elementwise(x, xp.where(inside, zero, xd), _grad, "hardshrink", dbackward=db)
 
 
 # torch's in-place forms: fn(input, ..., inplace=True) (a new tensor while a graph is recorded)

@@ -1170,8 +1170,14 @@ class Tensor:
             if other.requires_grad:
                 other._accumulate(_unbroadcast(-g * xp.floor_divide(a, b), other.shape))
 
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:  # floor(a / b) is a constant
+            return g, g * Tensor(-xp.floor_divide(a, b))
+
         out_data = xp.remainder(a, b)
-        return Tensor._make(out_data, (self, other), _backward, "remainder", saves=(self, other))
+        return Tensor._make(
+            out_data, (self, other), _backward, "remainder", saves=(self, other),
+            dbackward=_dbackward,
+        )  # fmt: skip
 
     @_fp_silent
     def __pow__(self, exponent: Any) -> Tensor:
@@ -1873,7 +1879,19 @@ class Tensor:
             with np.errstate(divide="ignore", invalid="ignore"):  # a NaN slice: 0 / 0, as torch
                 self._accumulate(mask * (g.reshape(out_k.shape) / count))
 
-        return Tensor._make(out, (self,), _backward, op, saves=(self,))
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:
+            # linear in g, the share of each element a constant (torch's mask has no graph)
+            mask = x == out_k
+            if spread_nan:
+                mask |= xp.isnan(x) & xp.isnan(out_k)
+            count = mask.sum(axis=axes, keepdims=True)
+            gk = g.reshape(*out_k.shape)
+            if spread_nan:
+                return (where(mask, gk / Tensor(count.astype(x.dtype)), 0.0),)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return (gk * Tensor((mask / count).astype(x.dtype)),)
+
+        return Tensor._make(out, (self,), _backward, op, saves=(self,), dbackward=_dbackward)
 
     def _extreme_dim(self, dim: Any, keepdim: bool, op: str) -> Any:
         x = self.data
@@ -1901,7 +1919,11 @@ class Tensor:
             gx = xp.where(pos == idx_k, g.reshape(idx_k.shape), 0).astype(g.dtype)
             self._accumulate(gx.reshape(x.shape))
 
-        values = Tensor._make(values_data, (self,), _backward, op, saves=())
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:
+            pos = xp.arange(shape[d]).reshape([-1 if i == d else 1 for i in range(len(shape))])
+            return (where(pos == idx_k, g.reshape(*idx_k.shape), 0.0).reshape(*x.shape),)
+
+        values = Tensor._make(values_data, (self,), _backward, op, saves=(), dbackward=_dbackward)
         return (_MaxResult if op == "max" else _MinResult)(values, indices)
 
     def max(self, dim: Any = None, keepdim: bool = False) -> Any:
@@ -1982,7 +2004,7 @@ class Tensor:
             d_s, var_s = moments(x * s)
             diff = d_s * inv
         out_shape = var_s.shape if keepdim else [s for i, s in enumerate(x.shape) if i not in axes]
-        return x, diff, d_s, var_s, inv, denom, out_shape, xp
+        return x, diff, d_s, var_s, inv, denom, out_shape, xp, axes, c
 
     @_fp_silent
     def var(
@@ -1994,7 +2016,7 @@ class Tensor:
         correction: Any = None,
     ) -> Tensor:
         """Variance over dim with Bessel's correction (default 1; unbiased=False is 0)."""
-        x, diff, _, var_s, inv, denom, out_shape, xp = self._var(
+        x, diff, _, var_s, inv, denom, out_shape, xp, axes, _c = self._var(
             dim, unbiased, keepdim, correction, "var"
         )
         var_k = (var_s * inv) * inv  # past the dtype's range: inf
@@ -2003,7 +2025,10 @@ class Tensor:
             with np.errstate(divide="ignore", invalid="ignore"):
                 self._accumulate(g.reshape(var_k.shape) * (2 / x.dtype.type(denom)) * diff)
 
-        return Tensor._make(var_k.reshape(out_shape), (self,), _backward, "var", saves=(self,))
+        db = functools.partial(_d_var, self, axes, denom, var_k.shape)
+        return Tensor._make(
+            var_k.reshape(out_shape), (self,), _backward, "var", saves=(self,), dbackward=db
+        )
 
     @_fp_silent
     def std(
@@ -2014,7 +2039,7 @@ class Tensor:
         *,
         correction: Any = None,
     ) -> Tensor:
-        x, _, d_s, var_s, inv, denom, out_shape, xp = self._var(
+        x, _, d_s, var_s, inv, denom, out_shape, xp, axes, c = self._var(
             dim, unbiased, keepdim, correction, "std"
         )
         std_s = xp.sqrt(var_s)
@@ -2027,7 +2052,10 @@ class Tensor:
                 gx = g.reshape(std_k.shape) * (d_s / (x.dtype.type(denom) * std_s))
             self._accumulate(xp.where(std_s == 0, 0, gx).astype(gx.dtype))  # as torch: 0 at 0
 
-        return Tensor._make(std_k.reshape(out_shape), (self,), _backward, "std", saves=(self,))
+        db = functools.partial(_d_std, self, axes, c, denom, std_k.shape)
+        return Tensor._make(
+            std_k.reshape(out_shape), (self,), _backward, "std", saves=(self,), dbackward=db
+        )
 
     @_fp_silent
     def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
@@ -2096,7 +2124,8 @@ class Tensor:
             others = _exclusive_prod(flat, d, xp)
             x_t._accumulate((others * g.reshape(out_k.shape)).reshape(x.shape))
 
-        return Tensor._make(out, (x_t,), _backward, "prod", saves=(x_t,))
+        db = functools.partial(_d_prod, x_t, dim is None, d, out_k.shape)
+        return Tensor._make(out, (x_t,), _backward, "prod", saves=(x_t,), dbackward=db)
 
     def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
         """The vector p-norm over dim (all elements by default): p = 'fro' / 2, 1, inf, -inf
@@ -3017,7 +3046,11 @@ class Tensor:
                 if y.requires_grad:
                     y._accumulate(g * (b / out))
 
-        return Tensor._make(out, (x, y), _backward, "hypot", saves=())
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:
+            h = x.hypot(y)
+            return g * (x / h), g * (y / h)
+
+        return Tensor._make(out, (x, y), _backward, "hypot", saves=(), dbackward=_dbackward)
 
     @_fp_silent
     def logaddexp(self, other: Any) -> Tensor:
@@ -3033,7 +3066,10 @@ class Tensor:
                 if y.requires_grad:
                     y._accumulate(g / (1 + xp.exp(a - b)))
 
-        return Tensor._make(out, (x, y), _backward, "logaddexp", saves=())
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:
+            return g / (1 + (y - x).exp()), g / (1 + (x - y).exp())
+
+        return Tensor._make(out, (x, y), _backward, "logaddexp", saves=(), dbackward=_dbackward)
 
     @_fp_silent
     def nan_to_num(self, nan: Any = 0.0, posinf: Any = None, neginf: Any = None) -> Tensor:
@@ -3045,7 +3081,13 @@ class Tensor:
         xp = get_array_module(x)
         fin = xp.isfinite(x)
         out = xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
-        return self._unary(out, lambda g: xp.where(fin, g, 0).astype(g.dtype), "nan_to_num", ())
+        return self._unary(
+            out,
+            lambda g: xp.where(fin, g, 0).astype(g.dtype),
+            "nan_to_num",
+            (),
+            dbackward=lambda g: (where(fin, g, 0.0),),
+        )
 
     def nan_to_num_(self, nan: Any = 0.0, posinf: Any = None, neginf: Any = None) -> Tensor:
         return self._inplace_from(
@@ -3068,7 +3110,10 @@ class Tensor:
                 return g
             return xp.flip(xp.cumsum(xp.flip(g, d), axis=d), d)
 
-        return self._unary(out, _grad, "cumsum", ())
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:
+            return (g.flip(d).cumsum(d).flip(d) if g.ndim else g,)
+
+        return self._unary(out, _grad, "cumsum", (), dbackward=_dbackward)
 
     def cumprod(self, dim: int, *, dtype: Any = None) -> Tensor:
         """Running products along dim, as torch.cumprod; the gradient is exact where the
@@ -3085,7 +3130,13 @@ class Tensor:
                 return g
             return _cumprod_grad(x, out, g, d, xp)
 
-        return self._unary(out, _grad, "cumprod", ())
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:
+            if x.size <= 1 or x.shape[d] == 1:  # torch: g itself (no graph to x)
+                return (g,)
+            xt = self if self.data.dtype == x.dtype else self.to(x.dtype)
+            return (_cumprod_dgrad(xt, g, d),)
+
+        return self._unary(out, _grad, "cumprod", (), dbackward=_dbackward)
 
     def diff(self, n: int = 1, dim: int = -1, prepend: Any = None, append: Any = None) -> Tensor:
         """The n-th forward difference along dim (prepend / append joined first), as
@@ -3127,7 +3178,13 @@ class Tensor:
         xp = get_array_module(self.data)
         axes_t = tuple(norm) if nd else ()
         out = xp.flip(self.data, axes_t) if axes_t else self.data.copy()
-        return self._unary(out, lambda g: xp.flip(g, axes_t) if axes_t else g, "flip", ())
+        return self._unary(
+            out,
+            lambda g: xp.flip(g, axes_t) if axes_t else g,
+            "flip",
+            (),
+            dbackward=lambda g: (g.flip(axes_t) if axes_t else g,),
+        )
 
     def fliplr(self) -> Tensor:
         if self.data.ndim < 2:
@@ -3159,7 +3216,13 @@ class Tensor:
             return self.clone()
         out = xp.roll(self.data, sh, axes)
         back = tuple(-s for s in sh)
-        return self._unary(out, lambda g: xp.roll(g, back, axes), "roll", ())
+        return self._unary(
+            out,
+            lambda g: xp.roll(g, back, axes),
+            "roll",
+            (),
+            dbackward=lambda g: (g.roll(back, axes),),
+        )
 
     def _triangle(self, diagonal: int, op: str) -> Tensor:
         if self.data.ndim < 2:
@@ -3168,7 +3231,14 @@ class Tensor:
             raise TypeError(f"{op}: diagonal: expected an int, got {diagonal!r}")
         xp = get_array_module(self.data)
         fn = xp.tril if op.startswith("tril") else xp.triu
-        return self._unary(fn(self.data, int(diagonal)), lambda g: fn(g, int(diagonal)), op, ())
+        k = int(diagonal)
+        return self._unary(
+            fn(self.data, k),
+            lambda g: fn(g, k),
+            op,
+            (),
+            dbackward=lambda g: (g.tril(k) if op.startswith("tril") else g.triu(k),),
+        )
 
     def tril(self, diagonal: int = 0) -> Tensor:
         """The lower triangle (elements with col - row <= diagonal) of the last two dims."""
@@ -3574,7 +3644,10 @@ class Tensor:
             with np.errstate(all="ignore"):
                 out = xp.log(z / (1 - z))
                 return self._unary(
-                    out, lambda g: xp.where(inside, g / (z * (1 - z)), 0).astype(g.dtype), "logit"
+                    out,
+                    lambda g: xp.where(inside, g / (z * (1 - z)), 0).astype(g.dtype),
+                    "logit",
+                    dbackward=functools.partial(_d_logit_eps, self, inside),
                 )
 
         def dlogit(xp: Any, x: Any, y: Any) -> Any:  # NaN outside [0, 1], as torch
@@ -3820,7 +3893,10 @@ class Tensor:
             def _grad(g: Any) -> Any:
                 return (g * share).astype(g.dtype).reshape(self.shape)
 
-            return self._unary(v.data, _grad, "median", saves=())
+            wt = share.astype(x.dtype).reshape(self.shape)
+            return self._unary(
+                v.data, _grad, "median", saves=(), dbackward=lambda g: (g * Tensor(wt),)
+            )
         d, x, n = self._sort_setup(dim, "median")
         if n == 0:
             raise IndexError(f"median: Expected reduction dim {dim} to have non-zero size")
@@ -3890,7 +3966,12 @@ class Tensor:
                 parts.append(xp.exp(r + x))
             return (parts[0] - parts[1]).reshape(self.shape)
 
-        return self._unary(out.reshape(self.shape), _grad, "logcumsumexp")
+        return self._unary(
+            out.reshape(self.shape),
+            _grad,
+            "logcumsumexp",
+            dbackward=functools.partial(_d_logcumsumexp, self, d, x.shape),
+        )
 
     # ---- NaN-ignoring reductions, diagonals ------------------------------------------------
 
@@ -3902,7 +3983,12 @@ class Tensor:
         xp = get_array_module(x)
         keep = ~xp.isnan(x)
         # torch's gradient g * (x == x): NaN where g is (an all-NaN slice of nanmean), else 0
-        filled = self._unary(xp.where(keep, x, 0).astype(x.dtype), lambda g: g * keep, "nansum")
+        filled = self._unary(
+            xp.where(keep, x, 0).astype(x.dtype),
+            lambda g: g * keep,
+            "nansum",
+            dbackward=lambda g: (g * Tensor(keep.astype(x.dtype)),),
+        )
         return filled.sum(dim, keepdim, dtype=dtype)
 
     def nanmean(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
@@ -5207,7 +5293,16 @@ def _p_norm(t: Tensor, p: Any, dim: Any, keepdim: bool) -> Tensor:
         safe = where(zero, 1.0, _p_norm(t, 2, axes, True))  # no 0 / 0 in the masked branch
         return (where(zero | (x == 0), 0.0, g.reshape(keep_shape) * t / safe),)
 
-    db = _dbackward if p == 2 else None
+    def _dbackward_p(g: Tensor) -> tuple[Any, ...]:
+        # g sgn(x) (|x| / norm)**(p - 1), the norm recomputed as a node; the masked elements
+        # (x == 0, an all-zero slice) read 1 in both factors, so no inf * 0 reaches the graph
+        off = (nrm == 0) | (x == 0)
+        safe = where(nrm == 0, 1.0, _p_norm(t, p, axes, True))
+        r = where(off, 1.0, t.abs()) / safe
+        sg = Tensor(_sgn(x).astype(x.dtype, copy=False))
+        return (where(off, 0.0, g.reshape(keep_shape) * sg * r ** (p - 1)),)
+
+    db = _dbackward if p == 2 else _dbackward_p
     return Tensor._make(nrm.reshape(out_shape), (t,), _backward, "norm", saves=(t,), dbackward=db)
 
 
@@ -5254,8 +5349,102 @@ def _clamp_tensor(t: Tensor, lo: Any, hi: Any) -> Tensor:
                 m = m | (ha < la)
             hi_t._accumulate(_unbroadcast(xp.where(m, g, zero), hi_t.shape))
 
+    def _dbackward(g: Tensor) -> tuple[Any, ...]:
+        # linear in g (the masks are constants: torch's gradient has no graph to x either)
+        keep = xp.ones(x.shape, dtype=bool)
+        if la is not None:
+            keep = keep & (x >= la)
+        if ha is not None:
+            keep = keep & (x <= ha)
+        outs: list[Any] = [where(keep, g, 0.0)]
+        if la is not None:
+            outs.append(where((x < la) & (la < ha) if ha is not None else x < la, g, 0.0))
+        if ha is not None:
+            outs.append(where((x > ha) | (ha < la) if la is not None else x > ha, g, 0.0))
+        return tuple(outs)
+
     parents = tuple(b for b in (t, lo_t, hi_t) if b is not None)
-    return Tensor._make(out, parents, _backward, "clamp", saves=parents)
+    return Tensor._make(out, parents, _backward, "clamp", saves=parents, dbackward=_dbackward)
+
+
+def _var_grad(g: Tensor, x: Tensor, axes: Any, denom: Any, kshape: Any) -> Tensor:
+    """var's gradient 2 / denom * g * (x - mean(x)), as Tensor ops (torch's var_backward)."""
+    if x.data.size == 0:
+        return Tensor(get_array_module(x.data).zeros_like(x.data))
+    scale = 2.0 / denom if denom else math.inf
+    return (g.reshape(*kshape) * (x - x.mean(axes, keepdim=True))) * scale
+
+
+def _d_var(x: Tensor, axes: Any, denom: Any, kshape: Any, g: Tensor) -> tuple[Any, ...]:
+    return (_var_grad(g, x, axes, denom, kshape),)
+
+
+def _d_std(x: Tensor, axes: Any, c: Any, denom: Any, kshape: Any, g: Tensor) -> tuple[Any, ...]:
+    # torch's std_backward: var_backward(g / (2 std), masked to 0 where std is 0), std itself
+    # recomputed as a node so the result has its graph back to x
+    if x.data.size == 0:
+        return (Tensor(get_array_module(x.data).zeros_like(x.data)),)
+    std = x.std(axes, keepdim=True, correction=c)
+    gs = (g.reshape(*kshape) / (2 * std)).masked_fill(std.data == 0, 0.0)
+    return (_var_grad(gs, x, axes, denom, kshape),)
+
+
+def _but_one(xm: Tensor) -> Tensor:
+    """xm (the scanned dim last, size n) as (..., n, n): row k is xm with its k-th element
+    replaced by 1 (so that a product along the last dim leaves x_k out), as Tensor ops: the
+    gradients of prod / cumprod where the input holds zeros, differentiable (n^2 memory)."""
+    n = xm.shape[-1]
+    eye = get_array_module(xm.data).eye(n, dtype=bool)
+    return where(eye, 1.0, xm.unsqueeze(-2).expand(*xm.shape[:-1], n, n))
+
+
+def _d_prod(x: Tensor, flat: bool, d: int, kshape: Any, g: Tensor) -> tuple[Any, ...]:
+    # prod's gradient g * (the product of the others), those as Tensor ops: out / x where no
+    # element is zero, else the products of _but_one (exact at zeros, as torch)
+    gk = g.reshape(*kshape)
+    if x.ndim == 0:  # torch: the gradient is g itself (no graph to x)
+        return (gk,)
+    if x.data.size == 0:
+        return (Tensor(get_array_module(x.data).zeros_like(x.data)),)
+    if not bool((x.data == 0).any()):
+        if flat:
+            return (gk * (x.prod().reshape(*kshape) / x),)
+        return (gk * (x.prod(d, keepdim=True) / x),)
+    xm = x.reshape(-1) if flat else (x.reshape(1) if x.ndim == 0 else x).movedim(d, -1)
+    others = _but_one(xm).prod(-1)
+    others = others.reshape(*x.shape) if flat else others.movedim(-1, d).reshape(*x.shape)
+    return (gk * others,)
+
+
+def _cumprod_dgrad(x: Tensor, g: Tensor, d: int) -> Tensor:
+    """cumprod's gradient sum_{i >= k} g_i * out_i / x_k as Tensor ops (with zeros in x:
+    sum_{i >= k} g_i * prod_{j <= i, j != k} x_j, from _but_one, n^2 memory)."""
+    if x.data.size == 0:
+        return Tensor(get_array_module(x.data).zeros_like(x.data))
+    if not bool((x.data == 0).any()):
+        return (g * x.cumprod(d)).flip(d).cumsum(d).flip(d) / x
+    xm, gm = x.movedim(d, -1), g.movedim(d, -1)
+    n = xm.shape[-1]
+    t = _but_one(xm).cumprod(-1)  # t[..., k, i] = prod_{j <= i, j != k} x_j
+    upper = get_array_module(x.data).triu(get_array_module(x.data).ones((n, n), dtype=bool))
+    res = where(upper, t * gm.unsqueeze(-2), 0.0).sum(-1)
+    return res.movedim(-1, d)
+
+
+def _d_logcumsumexp(t: Tensor, d: int, shape: Any, g: Tensor) -> tuple[Any, ...]:
+    """logcumsumexp's gradient as Tensor ops (torch's logcumsumexp_backward: the positive and
+    negative parts of g summed in log space, so that nothing overflows)."""
+    x, g = t.reshape(*shape), g.reshape(*shape)
+    if x.data.size == 0:
+        return (Tensor(get_array_module(x.data).zeros_like(t.data)),)
+    res = x.logcumsumexp(d)
+    low = float(np.finfo(x.data.dtype).min)
+    lg = g.abs().log()
+    parts = []
+    for keep in (g.data > 0, g.data < 0):
+        r = where(keep, lg, low) - res
+        parts.append((r.flip(d).logcumsumexp(d).flip(d) + x).exp())
+    return ((parts[0] - parts[1]).reshape(*t.shape),)
 
 
 def _exclusive_prod(x: Any, d: int, xp: Any) -> Any:
@@ -5604,6 +5793,41 @@ def _index_backward(g: Tensor, idx: Any, like: Any) -> Tensor:
     return Tensor._make(gx, (g,), _backward, "index_backward", saves=(), dbackward=_dbackward)
 
 
+def masked_grad(g: Tensor, x: Tensor, scale: Any) -> Tensor:
+    """g * scale as a node of (g, x): the gradient of a piecewise-linear op of x (relu,
+    leaky_relu, hardtanh, threshold, the shrinks), scale being its slope per element (a bool
+    mask or a float array, a constant: no graph). As torch's threshold_backward & co, the
+    result depends on x (requires_grad when x does, with the derivative zeros there -- never
+    NaN, even where x is inf), so a parameter reached only through the mask gets a zero
+    gradient, not None; its gradient in g is gg * scale, and its double backward the same
+    node again (every order). 0 where scale is 0, even where g is inf or NaN."""
+    xp = get_array_module(g.data)
+    gd = g.data
+    if scale.dtype.kind == "b":
+        out = xp.where(scale, gd, gd.dtype.type(0))
+    else:
+        scale = scale.astype(gd.dtype, copy=False)
+        out = xp.where(scale == 0, gd.dtype.type(0), gd * scale)
+    if out.shape != gd.shape:  # scale broadcast g: never here (x's shape is g's)
+        raise ValueError(f"masked_grad: mask shape {scale.shape} vs gradient {gd.shape}")
+
+    def _backward(gg: Any) -> None:
+        if g.requires_grad:
+            if scale.dtype.kind == "b":
+                g._accumulate(xp.where(scale, gg, gg.dtype.type(0)))
+            else:
+                g._accumulate(xp.where(scale == 0, gg.dtype.type(0), gg * scale))
+        if x.requires_grad:
+            x._accumulate(xp.zeros(x.data.shape, x.data.dtype))
+
+    db = functools.partial(_d_masked, x, scale)
+    return Tensor._make(out, (g, x), _backward, "masked_grad", saves=(), dbackward=db)
+
+
+def _d_masked(x: Tensor, scale: Any, gg: Tensor) -> tuple[Any, ...]:
+    return masked_grad(gg, x, scale), Tensor(get_array_module(x.data).zeros_like(x.data))
+
+
 _SQRT1_2 = 0.7071067811865476
 _INV_SQRT_2PI = 0.3989422804014327
 _GELU_K = 0.7978845608028654  # sqrt(2 / pi)
@@ -5624,8 +5848,12 @@ def _gelu_grad(g: Tensor, x: Tensor) -> Tensor:
 # activate()'s double backward: act -> (g, x, param) -> d act(x) / dx * g, as Tensor ops
 _ACT_GRAD: dict[str, Callable[[Tensor, Tensor, float], Tensor]] = {
     "identity": lambda g, x, p: g,
-    "relu": lambda g, x, p: where(x.data > 0, g, 0.0),
-    "leaky_relu": lambda g, x, p: where(x.data > 0, g, g * p),
+    # (NaN passes the gradient of relu / relu6, as torch's threshold_backward: ~(x <= 0))
+    "relu": lambda g, x, p: masked_grad(g, x, ~(x.data <= 0)),
+    "relu6": lambda g, x, p: masked_grad(g, x, ~((x.data <= 0) | (x.data >= 6))),
+    "leaky_relu": lambda g, x, p: masked_grad(
+        g, x, get_array_module(x.data).where(x.data > 0, 1.0, p)
+    ),
     "sigmoid": lambda g, x, p: g * x.sigmoid() * (1 - x.sigmoid()),
     "tanh": lambda g, x, p: g * (1 - x.tanh() * x.tanh()),
     "silu": lambda g, x, p: g * (x.sigmoid() * (1 + x * (1 - x.sigmoid()))),
@@ -5639,6 +5867,9 @@ _ACT_GRAD: dict[str, Callable[[Tensor, Tensor, float], Tensor]] = {
     "gelu_tanh": lambda g, x, p: _gelu_tanh_grad(g, x),
     "logsigmoid": lambda g, x, p: g * (1 - x.sigmoid()),
     "softsign": lambda g, x, p: g / ((1 + x.abs()) * (1 + x.abs())),
+    "hardswish": lambda g, x, p: where(  # torch's boundaries: 0 at -3, 1 at 3
+        x.data <= -3, 0.0, where(x.data < 3, g * (x / 3 + 0.5), g)
+    ),
 }
 
 # _math()'s double backward: op -> x -> d op(x) / dx, as Tensor ops
@@ -5653,4 +5884,12 @@ _MATH_D: dict[str, Callable[[Tensor], Tensor]] = {
     "erfc": lambda x: (-2 / math.sqrt(math.pi)) * (-x * x).exp(),
     "log2": lambda x: 1 / (x * math.log(2)),
     "log10": lambda x: 1 / (x * math.log(10)),
+    # NaN outside [0, 1], as torch's logit_backward
+    "logit": lambda x: where((x.data < 0) | (x.data > 1), math.nan, 1 / (x * (1 - x))),
 }
+
+
+def _d_logit_eps(x: Tensor, inside: Any, g: Tensor) -> tuple[Any, ...]:
+    # g / (x (1 - x)) inside [eps, 1 - eps], 0 outside (x read as 1/2 there: no inf * 0)
+    z = where(inside, x, 0.5)
+    return (where(inside, g / (z * (1 - z)), 0.0),)
