@@ -117,6 +117,8 @@ _LAZY_MODULES = (
     "cuda",
     "special",
     "fft",
+    "utils",
+    "func",
 )
 
 __all__ = [

@@ -1,7 +1,7 @@
 """dg.nn.utils: gradient clipping and parameter <-> vector conversion, as torch.nn.utils;
 dg.nn.utils.rnn: PackedSequence and its helpers (rnn.py); dg.nn.utils.parametrize and
 parametrizations (weight_norm, spectral_norm, orthogonal), and the hook-based weight_norm /
-spectral_norm.
+spectral_norm; dg.nn.utils.stateless.functional_call (deltagrad.func's).
 
 Gradients are arrays (p.grad); clipping scales them in place."""
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from ..._engine import grad_array
 from ...tensor import Tensor, get_array_module, no_grad
-from . import parametrizations, parametrize, rnn
+from . import parametrizations, parametrize, rnn, stateless
 from .spectral_norm import remove_spectral_norm, spectral_norm
 from .weight_norm import remove_weight_norm, weight_norm
 
@@ -33,6 +33,7 @@ __all__ = [
     "parameters_to_vector",
     "vector_to_parameters",
     "rnn",
+    "stateless",
 ]
 
 
