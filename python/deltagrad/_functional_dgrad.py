@@ -31,6 +31,7 @@ from . import _engine, ops
 from .tensor import Tensor, get_array_module
 
 __all__ = [
+    "register_layers",
     "linear_map",
     "on_array",
     "linear_dbackward",
@@ -255,11 +256,20 @@ def _d_conv_dw(x: Tensor, g: Tensor, geo: _Geo, gw: Tensor) -> tuple[Any, ...]:
     )
 
 
-def _conv2d(x: Tensor, w: Tensor, geo: _Geo) -> Tensor:
-    from .functional import conv2d
+# The differentiable layer functions the double backwards call (F.conv2d, F.pad), set by
+# deltagrad.functional once they exist (register_layers): this module then imports nothing
+# from the layers that import it.
+_LAYERS: dict[str, Callable[..., Tensor]] = {}
 
+
+def register_layers(**fns: Callable[..., Tensor]) -> None:
+    """Give this module the layer functions it differentiates through (conv2d, pad)."""
+    _LAYERS.update(fns)
+
+
+def _conv2d(x: Tensor, w: Tensor, geo: _Geo) -> Tensor:
     stride, padding, dilation, groups = geo
-    return conv2d(x, w, None, stride, padding, dilation, groups)
+    return _LAYERS["conv2d"](x, w, None, stride, padding, dilation, groups)
 
 
 def _d_conv2d(x: Tensor, w: Tensor, has_b: bool, geo: _Geo, g: Tensor) -> tuple[Any, ...]:
@@ -291,9 +301,7 @@ def _d_convt(
     if w.requires_grad:
         xpad = x
         if any(extra):
-            from ._functional_spatial import pad
-
-            xpad = pad(x, (0, extra[1], 0, extra[0]))
+            xpad = _LAYERS["pad"](x, (0, extra[1], 0, extra[0]))
         out[1] = conv2d_weight_grad(g, xpad, tuple(w.shape), geo)
     if has_b:
         out.append(g.sum((0, 2, 3)))

@@ -2489,6 +2489,8 @@ from ._functional_spatial import (  # noqa: E402
     pixel_unshuffle,
 )
 
+_dg2.register_layers(conv2d=conv2d, pad=pad)  # what the double backwards differentiate through
+
 # ---- group_norm / instance_norm: the fused group-norm kernels on the CPU; elsewhere layer_norm on
 # a view, then a per-channel affine ----
 
