@@ -2735,7 +2735,11 @@ class Tensor:
             src = src * alpha
         if self.data.ndim == 0:
             return self + src.sum()
-        return self.scatter_add(_dim(dim, self.data.ndim, "index_add"), idx, src)
+        d = _dim(dim, self.data.ndim, "index_add")
+        if type(self.data) is np.ndarray and self.data.dtype in (np.float32, np.float64):
+            flat = (index.data if isinstance(index, Tensor) else np.asarray(index)).reshape(-1)
+            return _index_add_node(self, d, flat, src)
+        return self.scatter_add(d, idx, src)
 
     def index_add_(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
         return self._inplace_from(
@@ -5747,6 +5751,24 @@ def _zeros_as(g: Tensor) -> Tensor:
 
 def _d_zero(g: Tensor) -> tuple[Any, ...]:
     return (_zeros_as(g),)
+
+
+def _index_add_node(x: Tensor, d: int, idx: Any, src: Tensor) -> Tensor:
+    """x.index_add(d, idx, src) (idx 1-D, in range) by dg.ops.index_add's kernel: np.add.at's
+    sums, without the scatter's broadcast index. Backward: g to x, g's slices at idx to src."""
+    flat = np.ascontiguousarray(idx, dtype=np.int64)
+    out = ops.index_add(x.data, d, flat, src.data)
+
+    def _backward(g: Any) -> None:
+        if x.requires_grad:
+            x._accumulate(g)
+        if src.requires_grad:
+            src._accumulate(np.take(g, flat, axis=d))
+
+    def _dbackward(g: Tensor) -> tuple[Any, ...]:
+        return g, g.index_select(d, Tensor(flat))
+
+    return Tensor._make(out, (x, src), _backward, "index_add", saves=(), dbackward=_dbackward)
 
 
 def _add_at(gx: Any, idx: Any, g: Any) -> None:
