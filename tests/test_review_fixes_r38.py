@@ -121,3 +121,42 @@ def test_index_add_method_on_the_kernel_matches_torch(dim) -> None:
 
     for o, t in zip(run(dg, dg.tensor), run(torch, torch.tensor)):
         np.testing.assert_allclose(o.detach().numpy(), t.detach().numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "op,dtype",
+    [
+        ("**=", np.float64),
+        ("//=", np.int64),
+        ("%=", np.int64),
+        ("&=", np.int64),
+        ("|=", np.int64),
+        ("^=", np.int64),
+        ("<<=", np.int64),
+        (">>=", np.int64),
+        ("&=", np.bool_),
+        ("|=", np.bool_),
+        ("//=", np.float32),
+    ],
+)
+def test_augmented_assignments_write_in_place(op, dtype) -> None:
+    """b = a; b OP= c changes a too, as torch's (Python rebound b without __ipow__ etc.)."""
+    x = np.array([5, 7, 9, 0], dtype=dtype)
+    y = np.array([2, 3, 1, 1], dtype=dtype)
+    for mk in (dg.tensor, torch.tensor):
+        a = mk(x.copy())
+        b = a
+        scope = {"b": b, "c": mk(y.copy())}
+        exec(f"b {op} c", scope)  # noqa: S102
+        assert scope["b"] is a
+    got, want = dg.tensor(x.copy()), torch.tensor(x.copy())
+    exec(f"g {op} c", {"g": got, "c": dg.tensor(y.copy())})  # noqa: S102
+    exec(f"g {op} c", {"g": want, "c": torch.tensor(y.copy())})  # noqa: S102
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_shift_operators_as_torch() -> None:
+    a, t = dg.tensor(np.array([5, 7, 1])), torch.tensor([5, 7, 1])
+    for f in (lambda v: 2 << v, lambda v: v << 2, lambda v: v >> 1, lambda v: 100 >> v):
+        np.testing.assert_array_equal(f(a).numpy(), f(t).numpy())
+    np.testing.assert_array_equal((a << a).numpy(), (t << t).numpy())

@@ -1700,7 +1700,8 @@ _INPLACE = (
     "eq ne lt le gt ge greater greater_equal less less_equal not_equal logical_and "
     "logical_or logical_xor logical_not copysign ldexp gcd lcm nextafter deg2rad rad2deg "
     "sinc bitwise_and bitwise_or bitwise_xor bitwise_not bitwise_left_shift "
-    "bitwise_right_shift renorm addr lgamma digamma polygamma mvlgamma igamma igammac i0"
+    "bitwise_right_shift renorm addr lgamma digamma polygamma mvlgamma igamma igammac i0 "
+    "pow floor_divide"
 ).split()
 
 

@@ -958,6 +958,44 @@ class Tensor:
     def __itruediv__(self, other: Any) -> Tensor:
         return self.div_(other)
 
+    # the other augmented assignments write in place too, as torch's (without these Python
+    # fell back to rebinding: `b = a; b **= 2` left a unchanged)
+    def __ipow__(self, other: Any) -> Tensor:
+        return self.pow_(other)
+
+    def __ifloordiv__(self, other: Any) -> Tensor:
+        return self.floor_divide_(other)
+
+    def __imod__(self, other: Any) -> Tensor:
+        return self.remainder_(other)
+
+    def __iand__(self, other: Any) -> Tensor:
+        return self.bitwise_and_(other)
+
+    def __ior__(self, other: Any) -> Tensor:
+        return self.bitwise_or_(other)
+
+    def __ixor__(self, other: Any) -> Tensor:
+        return self.bitwise_xor_(other)
+
+    def __ilshift__(self, other: Any) -> Tensor:
+        return self.bitwise_left_shift_(other)
+
+    def __irshift__(self, other: Any) -> Tensor:
+        return self.bitwise_right_shift_(other)
+
+    def __lshift__(self, other: Any) -> Tensor:
+        return self.bitwise_left_shift(other)
+
+    def __rshift__(self, other: Any) -> Tensor:
+        return self.bitwise_right_shift(other)
+
+    def __rlshift__(self, other: Any) -> Tensor:
+        return self._lift(other, "bitwise_left_shift").bitwise_left_shift(self)
+
+    def __rrshift__(self, other: Any) -> Tensor:
+        return self._lift(other, "bitwise_right_shift").bitwise_right_shift(self)
+
     @_fp_silent
     def __setitem__(self, idx: Any, value: Any) -> None:
         idx = _index_key(idx)
