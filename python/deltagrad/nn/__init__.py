@@ -31,7 +31,8 @@ Where things are:
   utils/weight_norm.py and utils/spectral_norm.py (the hook-based weight_norm /
   spectral_norm), utils/rnn.py (dg.nn.utils.rnn: PackedSequence, pack_padded_sequence,
   pad_packed_sequence, pad_sequence, ...), utils/parametrize.py (register_parametrization,
-  cached, ...), utils/parametrizations.py (weight_norm, spectral_norm, orthogonal)
+  cached, ...), utils/parametrizations.py (weight_norm, spectral_norm, orthogonal),
+  utils/stateless.py (functional_call)
 - parallel/ (dg.nn.parallel: DistributedDataParallel over MPI), functional.py
   (dg.nn.functional, the same module as deltagrad.functional, where the arithmetic lives)
 """
