@@ -139,13 +139,17 @@ def _one(v: Any, op: str, name: str, lo: int) -> int:
     return int(v)
 
 
-def _input_1d(input: Any, op: str) -> Tensor:
-    """(C, L) or (N, C, L) input as (.., C, 1, L) for the 2-D kernels."""
+def _input_1d(input: Any, op: str, checked_args: bool = False) -> Tensor:
+    """(C, L) or (N, C, L) input as (.., C, 1, L) for the 2-D kernels. checked_args: torch's
+    message of the average pools (its argument checker's) instead of the max pools'."""
     x = _F._tensor(input, op)
     if x.ndim not in (2, 3):
         raise _ShapeError(
-            f"{op}: Expected 2D or 3D (batch mode) tensor with optional 0 dim batch size for "
-            f"input, but got:{list(x.shape)}"
+            f"{op}: Expected 2 to 3 dimensions, but got {x.ndim}-dimensional tensor for "
+            f"argument #1 'self' (while checking arguments for {op})"
+            if checked_args
+            else f"{op}: Expected 2D or 3D (batch mode) tensor with optional 0 dim batch size "
+            f"for input, but got:{list(x.shape)}"
         )
     return x.reshape(*x.shape[:-1], 1, x.shape[-1])
 
@@ -233,13 +237,7 @@ def avg_pool1d(
             f"{op}: pad should be at most half of effective kernel size, but got pad={p}, "
             f"kernel_size={k} and dilation=1"
         )
-    x = _F._tensor(input, op)
-    if x.ndim not in (2, 3):
-        raise _ShapeError(
-            f"{op}: Expected 2 to 3 dimensions, but got {x.ndim}-dimensional tensor for "
-            f"argument #1 'self' (while checking arguments for avg_pool1d)"
-        )
-    x = x.reshape(*x.shape[:-1], 1, x.shape[-1])
+    x = _input_1d(input, op, checked_args=True)
     y = _F._avg_pool2d(x, (1, k), (1, s), (0, p), ceil_mode, count_include_pad, None, op)
     return _squeeze_h(y)
 
@@ -265,13 +263,7 @@ def adaptive_avg_pool1d(input: Any, output_size: Any) -> Tensor:
             f"{op}: elements of output_size must be greater than or equal to 0 but received "
             f"{{1, {o}}}"
         )
-    x = _F._tensor(input, op)
-    if x.ndim not in (2, 3):
-        raise _ShapeError(
-            f"{op}: Expected 2 to 3 dimensions, but got {x.ndim}-dimensional tensor for "
-            f"argument #1 'self' (while checking arguments for adaptive_avg_pool1d)"
-        )
-    x = x.reshape(*x.shape[:-1], 1, x.shape[-1])
+    x = _input_1d(input, op, checked_args=True)
     return _squeeze_h(_F._adaptive_avg_pool2d(x, (1, int(o)), op))
 
 
