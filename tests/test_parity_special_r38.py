@@ -25,7 +25,7 @@ def _backend(request, monkeypatch):
     with the numpy cores alone (deltagrad without scipy)."""
     if request.param == "numpy":
         monkeypatch.setattr(S, "_scipy", None)
-    elif S._scipy is None:
+    elif S._get_scipy() is None:
         pytest.skip("scipy is not installed: the numpy run covers this case")
 
 

@@ -564,16 +564,27 @@ _INTERIOR: dict[str, Callable[..., Any]] = {
     "i1e": _finite,
     "entr": _positive,
 }
-_scipy: Any = _load_scipy()
+_UNSET = object()
+_scipy: Any = _UNSET  # scipy.special, or None without scipy: looked up at the first call
+
+
+def _get_scipy() -> Any:
+    """scipy.special or None, imported on first use (not at `import deltagrad`: scipy's import
+    costs more than deltagrad's own)."""
+    global _scipy
+    if _scipy is _UNSET:
+        _scipy = _load_scipy()
+    return _scipy
 
 
 def _core(name: str, args: list[Any]) -> Any:
     """The numpy core, or scipy's in the interior with the numpy core at the rest."""
-    if _scipy is None:
+    sp = _get_scipy()
+    if sp is None:
         return _NP[name](*args)
     arrays = np.broadcast_arrays(*[a for a in args if not isinstance(a, int)])
     ints = [a for a in args if isinstance(a, int)]
-    out = np.asarray(getattr(_scipy, name)(*ints, *arrays), dtype=np.float64)
+    out = np.asarray(getattr(sp, name)(*ints, *arrays), dtype=np.float64)
     edge = ~(_INTERIOR[name](*ints, *arrays) & np.isfinite(out) & (out != 0))
     if edge.any():
         pick = edge.reshape(-1)
