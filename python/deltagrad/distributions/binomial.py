@@ -24,6 +24,20 @@ from .utils import (
 __all__ = ["Binomial"]
 
 
+def _count_and_param(d: Any, total_count: Any, probs: Any, logits: Any) -> None:
+    """Binomial's and NegativeBinomial's parameters: total_count broadcast with exactly one of
+    probs / logits (torch's ValueError otherwise) and cast to its dtype; _param the one given."""
+    if (probs is None) == (logits is None):
+        raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+    if probs is not None:
+        d.total_count, d.probs = broadcast_all(total_count, probs)
+        d._param = d.probs
+    else:
+        d.total_count, d.logits = broadcast_all(total_count, logits)
+        d._param = d.logits
+    d.total_count = d.total_count.type_as(d._param)
+
+
 class Binomial(Distribution):
     """The number of successes in total_count Bernoulli(probs) trials (probs or logits, not
     both; total_count broadcasts with them and takes their dtype)."""
@@ -43,15 +57,7 @@ class Binomial(Distribution):
         logits: Any = None,
         validate_args: bool | None = None,
     ) -> None:
-        if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
-        if probs is not None:
-            self.total_count, self.probs = broadcast_all(total_count, probs)
-            self.total_count = self.total_count.type_as(self.probs)
-        else:
-            self.total_count, self.logits = broadcast_all(total_count, logits)
-            self.total_count = self.total_count.type_as(self.logits)
-        self._param = self.probs if probs is not None else self.logits
+        _count_and_param(self, total_count, probs, logits)
         super().__init__(self._param.shape, validate_args=validate_args)
 
     @constraints.dependent_property(is_discrete=True, event_dim=0)

@@ -9,9 +9,10 @@ import deltagrad.distributions.constraints as constraints
 from .. import functional as F
 from ..tensor import Tensor, no_grad
 from ._special import lgamma
+from .binomial import _count_and_param
 from .distribution import Distribution
 from .gamma import Gamma
-from .utils import _host_draw, broadcast_all, lazy_property, logits_to_probs, probs_to_logits
+from .utils import _host_draw, lazy_property, logits_to_probs, probs_to_logits
 
 __all__ = ["NegativeBinomial"]
 
@@ -35,15 +36,7 @@ class NegativeBinomial(Distribution):
         logits: Any = None,
         validate_args: bool | None = None,
     ) -> None:
-        if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
-        if probs is not None:
-            self.total_count, self.probs = broadcast_all(total_count, probs)
-            self.total_count = self.total_count.type_as(self.probs)
-        else:
-            self.total_count, self.logits = broadcast_all(total_count, logits)
-            self.total_count = self.total_count.type_as(self.logits)
-        self._param = self.probs if probs is not None else self.logits
+        _count_and_param(self, total_count, probs, logits)
         super().__init__(self._param.shape, validate_args=validate_args)
 
     @property
