@@ -71,6 +71,7 @@ def test_info_reports_the_policy():
 @pytest.mark.skipif(not GLIBC, reason="the policy is glibc's mallopt")
 def test_results_reuse_the_heap_without_page_faults():
     tuned, default = _probe(), _probe(DG_MALLOC_TUNE="0")
+    mapped = _probe(MALLOC_MMAP_THRESHOLD_="131072")
     assert tuned["policy"]["tuned"], tuned
     assert default["policy"] == {
         "tuned": False,
@@ -78,14 +79,16 @@ def test_results_reuse_the_heap_without_page_faults():
         "mmap_threshold": 0,
         "trim_threshold": 0,
     }
-    # glibc's defaults: each round's 8 MiB may come back from the kernel, 256 faults per MiB (4
-    # KiB pages); how many rounds do depends on the heap the imports left (glibc's dynamic mmap
-    # threshold): 40320 of 40960 pages in one run of round 38's tree, 9600 in another, 19840
-    # after round 33's. At least the first round's 8 MiB faults in. The raised thresholds: the
-    # same heap blocks every round
+    assert not mapped["policy"]["tuned"], mapped
+    # 256 faults per MiB (4 KiB pages). A fixed 128 KiB mmap threshold (glibc's starting value,
+    # which its dynamic rule raises after the first free of a mapped block) maps every 1 MiB
+    # result afresh: all 20 rounds fault in. glibc's plain defaults lie anywhere between that and
+    # none -- 40320, 19840 and 9600 of 40960 pages were seen, depending on what the imports and
+    # the test process left on the heap -- so they are only reported, not bounded. The raised
+    # thresholds: the same heap blocks every round.
     pages = 20 * 8 * (1 << 20) // 4096
-    assert default["faults"] >= pages // 20, default
-    assert tuned["faults"] < pages // 20 and tuned["faults"] < default["faults"] // 4, tuned
+    assert mapped["faults"] >= pages * 9 // 10, mapped
+    assert tuned["faults"] < pages // 20, (tuned, default)
 
 
 @pytest.mark.skipif(not GLIBC, reason="the policy is glibc's mallopt")
