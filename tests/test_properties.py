@@ -774,6 +774,33 @@ def test_index_add(data, isa):
     assert_close(got, ref.index_add(x, dim, idx, src0), dtype, atol=RTOL[dtype] * 16, name="ia")
 
 
+@PROFILE
+@given(data=st.data(), isa=ISA)
+def test_scatter_reduce(data, isa):
+    """scatter_reduce_ equals np.<ufunc>.at in the array's dtype, bit for bit (each destination
+    takes its elements in index order), for any dim and reduce, an index smaller than out in
+    the other axes, repeated and absent indices, any src layout, on every ISA."""
+    draw = data.draw
+    dtype = draw(DTYPES)
+    reduce = draw(st.sampled_from(["sum", "prod", "amax", "amin"]), label="reduce")
+    ndim = draw(st.integers(1, 3), label="ndim")
+    shape = list(_shape(draw, ndim, ndim, 6))
+    dim = draw(st.integers(-ndim, ndim - 1), label="dim")
+    ishape = [draw(st.integers(0, a), label="ishape") for a in shape]
+    ishape[dim] = draw(st.integers(0, 12), label="m") if shape[dim] else 0
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="seed"))
+    x = rng.uniform(-3, 3, shape).astype(dtype)
+    src0 = rng.uniform(-3, 3, ishape).astype(dtype)
+    idx = rng.integers(0, max(shape[dim], 1), ishape)
+    src, _, _ = layout(src0, draw(_layouts("cpu"), label="layout"))
+    want = ref.scatter_reduce_(x.copy(), dim, idx, src0, reduce)
+    with _device("cpu", isa) as dev:
+        got = x.copy()
+        assert dev.scatter_reduce_(got, dim, idx, src, reduce) is got
+    _unchanged(src, src0, "src")
+    np.testing.assert_array_equal(got, want)
+
+
 # ---- optimizer updates ---------------------------------------------------------------------
 
 

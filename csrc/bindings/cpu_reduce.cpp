@@ -1,6 +1,6 @@
 // Bindings of reduce_sum: the sum (times a scale) over one run of consecutive axes (dg.ops.sum,
 // mean and sum_to_shape are built on it); and index_add_, rows added in place at indices along
-// one axis (dg.ops.index_add).
+// one axis (dg.ops.index_add); and scatter_reduce_, an index per element (dg.ops.scatter_reduce).
 #include "bindings/cpu_common.h"
 
 namespace dg {
@@ -83,6 +83,60 @@ void index_add_(py::handle out_obj, py::handle dim_obj, py::handle idx_obj, py::
   });
 }
 
+// out.scatter_reduce_(dim, index, src, reduce) for a C-contiguous out of one float dtype, an
+// int64 index of out's ndim and src of the index's shape; index and out agree on every axis
+// but dim. In place; returns nothing.
+void scatter_reduce_(py::handle out_obj, py::handle dim_obj, py::handle idx_obj, py::handle src_obj,
+                     const std::string& reduce) {
+  static const char* kOps[] = {"sum", "prod", "amax", "amin"};
+  int op = -1;
+  for (int k = 0; k < 4; ++k)
+    if (reduce == kOps[k]) op = k;
+  if (op < 0)
+    throw py::value_error("reduce: expected 'sum', 'prod', 'amax' or 'amin', got '" + reduce + "'");
+  py::array out = require_array(out_obj, "out");
+  const DType dt = dtype_of(out, "out");
+  require_out(out, dt, shape_of(out), "out");
+  require_contiguous(out, "out");
+  require_aligned(out, "out");
+  py::array idx = require_array(idx_obj, "index");
+  if (!idx.dtype().equal(py::dtype::of<int64_t>()))
+    throw py::type_error("index: expected dtype int64, got " + dtype_str(idx));
+  require_contiguous(idx, "index");
+  require_aligned(idx, "index");
+  py::array src = require_input(src_obj, "src");
+  require_dtype(src, dt, "src");
+  require_aligned(src, "src");
+  const int64_t nd = out.ndim(), dim = require_int(dim_obj, "dim");
+  if (nd == 0 || dim < 0 || dim >= nd)
+    throw py::value_error("dim: expected 0 <= dim < " + std::to_string(nd) + " (out's ndim), got " +
+                          std::to_string(dim));
+  require_ndim(idx, nd, "index");
+  std::vector<int64_t> want = shape_of(out);
+  want[dim] = idx.shape(dim);
+  require_shape(idx, want, "index");
+  require_shape(src, want, "src");
+  if (may_overlap(out, src) || may_overlap(out, idx))
+    throw py::value_error("out: expected an array sharing no memory with src and index");
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < dim; ++i) outer *= out.shape(i);
+  for (int64_t i = dim + 1; i < nd; ++i) inner *= out.shape(i);
+  const int64_t n = out.shape(dim), m = idx.shape(dim), total = outer * m * inner;
+  const int64_t* ip = static_cast<const int64_t*>(idx.data());
+  for (int64_t j = 0; j < total; ++j)
+    if (ip[j] < 0 || ip[j] >= n)
+      throw py::index_error("scatter_reduce: index: " + std::to_string(ip[j]) +
+                            " is out of range [0, " + std::to_string(n) + ") for dim " +
+                            std::to_string(dim));
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    T* op_ = mptr<T>(out);
+    const T* sp = cptr<T>(src);
+    py::gil_scoped_release nogil;
+    if (total > 0) scatter_reduce(op_, ip, sp, outer, n, m, inner, op);
+  });
+}
+
 }  // namespace
 
 void bind_reduce(py::module_& m) {
@@ -93,6 +147,11 @@ void bind_reduce(py::module_& m) {
         py::arg("index"), py::arg("source"),
         "out[..., index[j], ...] += source[..., j, ...] in place (C-contiguous out and source of "
         "one float dtype, int64 index in [0, out.shape[dim])); the order of np.add.at.");
+  m.def("scatter_reduce_", named("scatter_reduce", &scatter_reduce_), py::arg("out"),
+        py::arg("dim"), py::arg("index"), py::arg("src"), py::arg("reduce"),
+        "out[..., index[..., j, ...], ...] op= src[..., j, ...] in place, an index per element "
+        "(C-contiguous float out; int64 index and src of one shape, out's but along dim); op: "
+        "'sum', 'prod', 'amax', 'amin'; the order (and bits) of np.<ufunc>.at.");
 }
 
 }  // namespace bind

@@ -333,6 +333,10 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
                  int64_t inner) {                                                                  \
     DG_DISPATCH(index_add, out, idx, src, outer, n, m, inner)                                      \
   }                                                                                                \
+  void scatter_reduce(T* out, const int64_t* idx, const T* src, int64_t outer, int64_t n,          \
+                      int64_t m, int64_t inner, int op) {                                          \
+    DG_DISPATCH(scatter_reduce, out, idx, src, outer, n, m, inner, op)                             \
+  }                                                                                                \
   void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y,             \
                       ConvAlgo algo) {                                                             \
     DG_DISPATCH(conv2d_forward, p, x, w, b, y, algo)                                               \

@@ -182,6 +182,10 @@ enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winogr
   /* out (outer, n, inner) += src (outer, m, inner) at rows idx (m), each in [0, n) */           \
   void index_add(T* out, const int64_t* idx, const T* src, int64_t outer, int64_t n, int64_t m,  \
                  int64_t inner);                                                                 \
+  /* out (outer, n, inner) op= src (outer, m, inner) at idx (outer, m, inner), each in [0, n);   \
+     op: 0 sum, 1 prod, 2 amax, 3 amin */                                                        \
+  void scatter_reduce(T* out, const int64_t* idx, const T* src, int64_t outer, int64_t n,        \
+                      int64_t m, int64_t inner, int op);                                         \
   /* conv2d: y = conv(x, w) + b (b may be null); backward: dx, dw, db, each may be null */       \
   void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y,           \
                       ConvAlgo algo);                                                            \

@@ -1,6 +1,7 @@
 // Sums over one run of consecutive axes: x viewed as (outer, r, inner) -> out (outer, inner),
 // times `scale` (1/count for a mean); and index_add, the scattered sum of rows (the adjoint of
-// a take along one axis: embedding's and x[idx]'s backward). Compiled once per ISA
+// a take along one axis: embedding's and x[idx]'s backward); and scatter_reduce, an index per
+// element (torch's scatter_reduce / scatter_add). Compiled once per ISA
 // (cmake/cpu_isa.cmake).
 #include "cpu/kernel_common.h"
 
@@ -127,6 +128,63 @@ void index_add_t(T* out, const int64_t* idx, const T* src, int64_t outer, int64_
   }
 }
 
+// out (outer, n, inner) op= src (outer, m, inner) at idx (outer, m, inner), an index per element:
+// out[o, idx[o, j, i], i] = op(out[...], src[o, j, i]) (torch's scatter_reduce along the middle
+// axis). A destination only hears from its own column (o, i), in increasing j: the result is bit
+// for bit np.<ufunc>.at's on any thread count. op: 0 sum, 1 prod, 2 amax, 3 amin; amax / amin
+// are np.maximum / np.minimum (a NaN on either side wins). Threads take whole outer slices when
+// there are enough of them, else ranges of i. idx is already checked to lie in [0, n).
+template <class T, class Op>
+void scatter_reduce_op(T* out, const int64_t* idx, const T* src, int64_t outer, int64_t n,
+                       int64_t m, int64_t inner, Op op) {
+  auto cols = [&](int64_t o, int64_t lo, int64_t hi) {
+    T* oo = out + o * n * inner;
+    for (int64_t j = 0; j < m; ++j) {
+      const int64_t* ij = idx + (o * m + j) * inner;
+      const T* sj = src + (o * m + j) * inner;
+      for (int64_t i = lo; i < hi; ++i) {
+        T& d = oo[ij[i] * inner + i];
+        d = op(d, sj[i]);
+      }
+    }
+  };
+  const int nt = outer * m * inner > kParallelGrain ? num_threads() : 1;
+  if (nt <= 1 || (outer < 4 * nt && inner < 64 * nt)) {
+    for (int64_t o = 0; o < outer; ++o) cols(o, 0, inner);
+    return;
+  }
+  if (outer >= 4 * nt) {
+    parallel_chunks(outer, 1, [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) cols(o, 0, inner);
+    });
+    return;
+  }
+  const int64_t tasks = outer * nt;  // per slice, nt ranges of columns
+  place_team(nt);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t o = t / nt, p = t % nt;
+    cols(o, inner * p / nt, inner * (p + 1) / nt);
+  }
+}
+
+template <class T>
+void scatter_reduce_t(T* out, const int64_t* idx, const T* src, int64_t outer, int64_t n, int64_t m,
+                      int64_t inner, int op) {
+  switch (op) {
+    case 0:
+      return scatter_reduce_op(out, idx, src, outer, n, m, inner, [](T a, T b) { return a + b; });
+    case 1:
+      return scatter_reduce_op(out, idx, src, outer, n, m, inner, [](T a, T b) { return a * b; });
+    case 2:
+      return scatter_reduce_op(out, idx, src, outer, n, m, inner,
+                               [](T a, T b) { return a >= b || a != a ? a : b; });
+    default:
+      return scatter_reduce_op(out, idx, src, outer, n, m, inner,
+                               [](T a, T b) { return a <= b || a != a ? a : b; });
+  }
+}
+
 }  // namespace
 
 void index_add(float* out, const int64_t* idx, const float* src, int64_t outer, int64_t n,
@@ -136,6 +194,15 @@ void index_add(float* out, const int64_t* idx, const float* src, int64_t outer, 
 void index_add(double* out, const int64_t* idx, const double* src, int64_t outer, int64_t n,
                int64_t m, int64_t inner) {
   index_add_t(out, idx, src, outer, n, m, inner);
+}
+
+void scatter_reduce(float* out, const int64_t* idx, const float* src, int64_t outer, int64_t n,
+                    int64_t m, int64_t inner, int op) {
+  scatter_reduce_t(out, idx, src, outer, n, m, inner, op);
+}
+void scatter_reduce(double* out, const int64_t* idx, const double* src, int64_t outer, int64_t n,
+                    int64_t m, int64_t inner, int op) {
+  scatter_reduce_t(out, idx, src, outer, n, m, inner, op);
 }
 
 void reduce_sum(const float* x, float* out, int64_t outer, int64_t r, int64_t inner, float scale) {

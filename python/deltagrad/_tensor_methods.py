@@ -23,6 +23,7 @@ import numpy as np
 from . import _linalg_more as _la
 from . import _tensor_math as _tm
 from . import creation as _creation
+from . import ops as _ops
 from .tensor import (
     Tensor,
     _dim,
@@ -873,7 +874,7 @@ def _reduce_grids(self: Tensor, dim: Any, index: Any, src: Any, op: str) -> tupl
     s = _tensor_arg(src, op, "src")
     if s.data.dtype != self.data.dtype:
         raise _DtypeError(f"{op}(): Expected self.dtype to be equal to src.dtype")
-    idx = index.data.astype(np.int64)
+    idx = index.data.astype(np.int64, copy=False)
     nd = max(self.data.ndim, 1)
     if idx.ndim != nd and idx.size or s.data.ndim != self.data.ndim:
         raise RuntimeError(
@@ -923,12 +924,21 @@ def scatter_reduce(
         )
     d, idx, s, grids, cut, x = _reduce_grids(self, dim, index, src, "scatter_reduce")
     xp = _xp(self)
-    hit = xp.zeros(x.shape, dtype=bool)
-    hit[grids] = True
-    drop = hit & (not include_self)  # self's values left out of the reduction
-    count = xp.zeros(x.shape, dtype=np.int64)
-    _ufunc_at("add", count, grids, 1)
-    cnt = count + (1 if include_self else 0)
+    block = tuple(slice(None) if k == d else slice(0, m) for k, m in enumerate(idx.shape))
+
+    def at(reduce: str, out: Any, vals: Any) -> Any:  # out[grids] reduce= vals, in place
+        _ops.scatter_reduce_(out, d, idx, vals, reduce)
+        return out
+
+    def take(a: Any) -> Any:  # a[grids]: a's values at the scattered positions
+        return xp.take_along_axis(a[block], idx, d)
+
+    hit = drop = cnt = None  # where something lands, self's values left out, the counts
+    if reduce == "mean" or not include_self:
+        count = at("sum", xp.zeros(x.shape), xp.ones(idx.shape))  # float64: exact to 2**53
+        hit = count > 0
+        drop = None if include_self else hit
+        cnt = count + (1 if include_self else 0)
 
     def forward(x: Any, cut: Any) -> Any:
         dt = x.dtype
@@ -943,11 +953,9 @@ def scatter_reduce(
         else:
             info = np.iinfo(dt)
             start = info.min if reduce == "amax" else info.max
-        out = xp.where(drop, xp.asarray(start, dt), x)
-        ufunc = {"sum": "add", "mean": "add", "prod": "multiply", "amax": "maximum"}
-        ufunc["amin"] = "minimum"
+        out = x.copy() if drop is None else xp.where(drop, xp.asarray(start, dt), x)
         with np.errstate(all="ignore"):
-            _ufunc_at(ufunc[reduce], out, grids, cut)
+            at("sum" if reduce == "mean" else reduce, out, cut)
             if reduce == "mean":
                 safe = xp.maximum(cnt, 1).astype(dt if dt.kind == "f" else np.int64)
                 avg = out / safe if dt.kind == "f" else xp.floor_divide(out, safe)
@@ -962,29 +970,28 @@ def scatter_reduce(
         with np.errstate(all="ignore"):
             if reduce in ("sum", "mean"):
                 gg = xp.where(hit, g / xp.maximum(cnt, 1), g) if reduce == "mean" else g
-                g_self, g_src = gg, gg[grids]
+                g_self, g_src = gg, take(gg)
             elif reduce == "prod":  # zeros: the exclusive products, as torch
                 masked_self = xp.where(x == 0, 1, x)
                 g_self = g * forward(masked_self, cut) / masked_self
                 src_zero = cut == 0
-                n_zero = xp.zeros(x.shape, np.int64)
-                _ufunc_at("add", n_zero, grids, src_zero.astype(np.int64))
-                single = src_zero & (n_zero[grids] == 1)
+                n_zero = at("sum", xp.zeros(x.shape), src_zero.astype(np.float64))
+                single = src_zero & (take(n_zero) == 1)
                 masked_src_res = forward(x, xp.where(single, 1, cut))
                 g_src = xp.where(
                     single,
-                    (g * masked_src_res)[grids],
-                    (g * res)[grids] / xp.where(src_zero, 1, cut),
+                    take(g * masked_src_res),
+                    take(g * res) / xp.where(src_zero, 1, cut),
                 )
             else:  # shared evenly among the equal elements (self's counted even when left out)
                 eq_self = x == res
-                eq_src = cut == res[grids]
-                n_eq = eq_self.astype(np.int64)
-                _ufunc_at("add", n_eq, grids, eq_src.astype(np.int64))
+                eq_src = cut == take(res)
+                n_eq = at("sum", eq_self.astype(np.float64), eq_src.astype(np.float64))
                 share = g / n_eq
                 g_self = xp.where(eq_self, share, 0)
-                g_src = xp.where(eq_src, share[grids], 0)
-            g_self = xp.where(drop, 0, g_self)
+                g_src = xp.where(eq_src, take(share), 0)
+            if drop is not None:
+                g_self = xp.where(drop, 0, g_self)
         if self.requires_grad:
             self._accumulate(g_self.astype(g.dtype).reshape(self.shape))
         if s.requires_grad:

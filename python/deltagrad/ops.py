@@ -67,6 +67,7 @@ __all__ = [
     "sum_to_shape",
     "index_add",
     "index_add_",
+    "scatter_reduce_",
     "sgd_update",
     "adam_update",
     "saves_input",
@@ -433,6 +434,70 @@ def index_add_(out: Any, dim: int, index: Any, source: Any) -> Any:
         np.add.at(out, (slice(None),) * (dim % out.ndim) + (np.asarray(index),), source)
         return out
     return index_add(out, dim, index, source, out=out)
+
+
+_SCATTER_UFUNCS = {"sum": "add", "prod": "multiply", "amax": "maximum", "amin": "minimum"}
+
+
+def scatter_reduce_(out: Any, dim: int, index: Any, src: Any, reduce: str) -> Any:
+    """In place: out[..., index[..., j, ...], ...] = reduce(that, src[..., j, ...]) along dim,
+    an index per element as torch's scatter_reduce_ (include_self=True) and scatter_add_;
+    reduce: "sum", "prod", "amax" or "amin"; returns out. index: integers in
+    [0, out.shape[dim]) (IndexError otherwise), of out's ndim and no larger than out apart
+    from dim; src: at least index's shape (only its leading index.shape block is used).
+    Repeated destinations take their elements in index order: the bits of np.<ufunc>.at, on
+    any thread count. A float32 / float64 numpy out takes the kernel (scatter_reduce),
+    through a contiguous copy of the block index covers when out is not C-contiguous or index
+    is smaller than out in another axis; other dtypes np.<ufunc>.at; cupy arrays go through
+    the host (cupy's ufunc.at covers few ufuncs)."""
+    op = "scatter_reduce_"
+    if reduce not in _SCATTER_UFUNCS:
+        raise ValueError(f"{op}: reduce: expected one of {sorted(_SCATTER_UFUNCS)}, got {reduce!r}")
+    if is_device_array(out):
+        import cupy  # noqa: PLC0415
+
+        host = cupy.asnumpy(out)
+        scatter_reduce_(host, dim, cupy.asnumpy(index), cupy.asnumpy(src), reduce)
+        out[...] = cupy.asarray(host)
+        return out
+    d = norm_axes(dim, out.ndim, op)[0]
+    idx = np.asarray(index)
+    if idx.dtype.kind not in "iu" or idx.ndim != out.ndim:
+        raise TypeError(
+            f"{op}: index: expected an integer array of out's ndim {out.ndim}, got "
+            f"{idx.ndim}-D of dtype {idx.dtype}"
+        )
+    src = np.asarray(src)
+    if src.ndim != idx.ndim or any(a > b for a, b in zip(idx.shape, src.shape)):
+        raise ValueError(f"{op}: src: expected at least index's shape {idx.shape}, got {src.shape}")
+    if any(a > b for k, (a, b) in enumerate(zip(idx.shape, out.shape)) if k != d):
+        raise ValueError(
+            f"{op}: index: expected no larger than out {out.shape} apart from dim {d}, got "
+            f"{idx.shape}"
+        )
+    cut = src[tuple(slice(0, m) for m in idx.shape)]
+    if out.dtype not in (np.float32, np.float64) or cut.dtype != out.dtype:
+        grids = tuple(
+            idx if k == d else np.arange(m).reshape([m if j == k else 1 for j in range(idx.ndim)])
+            for k, m in enumerate(idx.shape)
+        )
+        with np.errstate(all="ignore"):
+            getattr(np, _SCATTER_UFUNCS[reduce]).at(out, grids, cut)
+        return out
+    block = tuple(slice(None) if k == d else slice(0, m) for k, m in enumerate(idx.shape))
+    target = out[block]
+    direct = target.shape == out.shape and out.flags.c_contiguous and out.flags.aligned
+    work = out if direct else np.require(target, None, ["C", "A"])
+    _cpu.scatter_reduce_(
+        work,
+        d,
+        np.require(idx, np.int64, ["C", "A"]),
+        np.require(cut, None, ["C", "A"]),
+        reduce,
+    )
+    if not direct:
+        target[...] = work
+    return out
 
 
 # ----------------------------------------------------------------------------------------------

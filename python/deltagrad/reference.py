@@ -33,6 +33,7 @@ __all__ = [
     "sum_to_shape",
     "index_add",
     "index_add_",
+    "scatter_reduce_",
     "sgd_update",
     "adam_update",
     "saves_input",
@@ -457,6 +458,21 @@ def index_add(x: Any, dim: int, index: Any, source: Any) -> np.ndarray:
 def index_add_(out: Any, dim: int, index: Any, source: Any) -> Any:
     """In place: out[..., index[j], ...] += source[..., j, ...] (np.add.at, in out's dtype)."""
     np.add.at(out, (slice(None),) * (dim % out.ndim) + (np.asarray(index).reshape(-1),), source)
+    return out
+
+
+def scatter_reduce_(out: Any, dim: int, index: Any, src: Any, reduce: str) -> Any:
+    """In place: out[..., index[..., j, ...], ...] = reduce(that, src[..., j, ...]) along dim
+    (np.<ufunc>.at in out's dtype, index's leading block of src)."""
+    idx = np.asarray(index)
+    d = dim % out.ndim
+    grids = tuple(
+        idx if k == d else np.arange(m).reshape([m if j == k else 1 for j in range(idx.ndim)])
+        for k, m in enumerate(idx.shape)
+    )
+    ufunc = {"sum": np.add, "prod": np.multiply, "amax": np.maximum, "amin": np.minimum}[reduce]
+    with np.errstate(all="ignore"):
+        ufunc.at(out, grids, np.asarray(src)[tuple(slice(0, m) for m in idx.shape)])
     return out
 
 
