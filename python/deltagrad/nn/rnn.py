@@ -174,88 +174,144 @@ def _sequence(
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """A whole layer-direction's recurrence as ONE graph node: from the input projections gis
     (T, N, G H) (W_ih x_t + b_ih), the initial state h0 (and c0) (N, H) and W_hh, b_hh, the
-    outputs (T, N, H), h_n and c_n. Forward: per step gates = gis[t] + b_hh + h W_hh^T (one
-    GEMM into the gates' buffer) and the cell in arrays. Backward (through time): per step the
-    cell's gradient and one GEMM for the previous h's; W_hh's and b_hh's gradients are then ONE
-    GEMM and one sum over all T N rows, not T small products. No double backward (the
-    per-step cells have one: LSTMCell / GRUCell)."""
+    outputs (T, N, H), h_n and c_n. No double backward (the per-step cells have one).
+
+    A long thin sequence (small N, H) is bound by the per-step array calls, so the loops do as
+    few as they can, all into preallocated buffers: forward, the gate buffer is prefilled with
+    gis + b_hh for every step at once and one GEMM per step adds h W_hh^T into it (beta = 1);
+    the activations run in place on contiguous blocks. Backward (through time), every factor
+    that does not depend on the incoming gradient (sigmoid' and tanh' products) is computed
+    for all steps at once before the loop, which then does a few multiplies and one GEMM per
+    step, that GEMM adding the previous state's gradient into its slot of the output gradient
+    (beta = 1); W_hh's and b_hh's gradients are ONE GEMM and one sum over all T N rows."""
     xp = get_array_module(gis.data)
     seq, batch, width = gis.shape
     hd = h0.shape[-1]
     lstm, gru = mode == "LSTM", mode == "GRU"
-    w = w_hh.data
+    w, dt = w_hh.data, gis.data.dtype
     order = range(seq - 1, -1, -1) if reverse else range(seq)
-    dt = gis.data.dtype
-    acts = xp.empty((seq, batch, width), dt)  # LSTM: i, f, g, o; GRU: r, z, n; RNN: h
-    hprev = xp.empty((seq, batch, hd), dt)
-    ghn = xp.empty((seq, batch, hd), dt) if gru else None  # GRU: W_hn h + b_hn
-    cprev = xp.empty((seq, batch, hd), dt) if lstm else None
-    tcs = xp.empty((seq, batch, hd), dt) if lstm else None
-    y = xp.empty((seq + (1 if lstm else 0), batch, hd), dt)  # outputs, then c_n (LSTM)
-    h, c = h0.data, (c0.data if lstm else None)
-    for t in order:
-        hprev[t] = h
-        gh = ops.matmul(h, w, trans_b=True)  # (N, G H)
-        if b_hh is not None:
-            gh += b_hh.data
-        a = acts[t]
-        if lstm:
-            xp.add(gis.data[t], gh, out=a)
-            ops.activation(a, "sigmoid", out=a)  # i, f, o (and g, redone next)
-            a[:, 2 * hd : 3 * hd] = ops.activation(
-                gis.data[t, :, 2 * hd : 3 * hd] + gh[:, 2 * hd : 3 * hd], "tanh"
-            )
-            cprev[t] = c
-            c = a[:, hd : 2 * hd] * c + a[:, :hd] * a[:, 2 * hd : 3 * hd]
-            tcs[t] = ops.activation(c, "tanh")
-            h = y[t] = a[:, 3 * hd :] * tcs[t]
-        elif gru:
-            g = gis.data[t]
-            a[:, : 2 * hd] = ops.activation(g[:, : 2 * hd] + gh[:, : 2 * hd], "sigmoid")
-            ghn[t] = gh[:, 2 * hd :]
-            a[:, 2 * hd :] = ops.activation(g[:, 2 * hd :] + a[:, :hd] * ghn[t], "tanh")
-            n, z = a[:, 2 * hd :], a[:, hd : 2 * hd]
-            h = y[t] = n + z * (h - n)
-        else:
-            xp.add(gis.data[t], gh, out=a)
-            ops.activation(a, "tanh" if mode == "RNN_TANH" else "relu", out=a)
-            h = y[t] = a
+    # the states by slot: step t reads slot t + prv, writes slot t + cur; slot `first` is h0
+    # (forward: s[0] = h0, s[t + 1] = h_t; reverse: s[T] = h0, s[t] = h_t)
+    cur, prv = (0, 1) if reverse else (1, 0)
+    first = seq if reverse else 0
+    s = xp.empty((seq + 1, batch, hd), dt)
+    s[first] = h0.data
+    # the gate pre-activations, W_hh h (+ b_hh) added per step: LSTM i, f, g, o; GRU r, z
+    # (gis + b_hh) and n (b_hn: W_hn h + b_hn, which r scales, stays apart from gi_n)
+    pre = gis.data.copy() if b_hh is None or gru else gis.data + b_hh.data
+    gates = pre.reshape(seq, batch, width // hd, hd)  # gates[:, :, k]: gate k, (T, N, H)
     if lstm:
-        y[seq] = c
+        ai, af, ao = gates[:, :, 0], gates[:, :, 1], gates[:, :, 3]
+        g = xp.empty((seq, batch, hd), dt)  # tanh(g) (pre's g block keeps a sigmoid)
+        cs = xp.empty((seq + 1, batch, hd), dt)  # the cell states, slots as s
+        cs[first] = c0.data
+        tcs = xp.empty((seq, batch, hd), dt)  # tanh(c_t)
+        tmp = xp.empty((batch, hd), dt)
+        for t in order:
+            a = pre[t]
+            ops.matmul(s[t + prv], w, trans_b=True, beta=1.0, out=a)
+            xp.tanh(a[:, 2 * hd : 3 * hd], out=g[t])
+            ops.activation(a, "sigmoid", out=a)
+            c = cs[t + cur]
+            xp.multiply(af[t], cs[t + prv], out=c)
+            xp.multiply(ai[t], g[t], out=tmp)
+            c += tmp
+            ops.activation(c, "tanh", out=tcs[t])
+            xp.multiply(ao[t], tcs[t], out=s[t + cur])
+    elif gru:
+        gin = xp.ascontiguousarray(gis.data[..., 2 * hd :])
+        pre[..., 2 * hd :] = 0
+        if b_hh is not None:
+            pre += b_hh.data
+        ghn = gates[:, :, 2]  # W_hn h + b_hn
+        sg = xp.empty((seq, batch, width), dt)  # sigmoid(pre): r, z (and maybe an unused third)
+        r, z = sg[..., :hd], sg[..., hd : 2 * hd]
+        n = xp.empty((seq, batch, hd), dt)
+        # sigmoid of whole rows is one kernel call on a contiguous block (the r, z columns of
+        # more than one row are a strided view, which the kernel call copies): worth its
+        # wasted third only while the per-call overhead dominates
+        rows = batch == 1 or batch * hd <= 2048
+        for t in order:
+            ops.matmul(s[t + prv], w, trans_b=True, beta=1.0, out=pre[t])
+            if rows:
+                ops.activation(pre[t], "sigmoid", out=sg[t])
+            else:
+                sg[t, :, : 2 * hd] = ops.activation(pre[t, :, : 2 * hd], "sigmoid")
+            nt, h = n[t], s[t + cur]
+            xp.multiply(r[t], ghn[t], out=nt)
+            nt += gin[t]
+            ops.activation(nt, "tanh", out=nt)
+            xp.subtract(s[t + prv], nt, out=h)  # h' = n + z (h - n)
+            h *= z[t]
+            h += nt
+    else:
+        act = "tanh" if mode == "RNN_TANH" else "relu"
+        for t in order:
+            ops.matmul(s[t + prv], w, trans_b=True, beta=1.0, out=pre[t])
+            ops.activation(pre[t], act, out=s[t + cur])
+    ys = s[cur : cur + seq]  # the outputs h_t in time order; the states h_(t-1) follow
+    hprev = s[prv : prv + seq]
+    if lstm:
+        y = xp.empty((seq + 1, batch, hd), dt)  # outputs, then c_n
+        y[:seq] = ys
+        y[seq] = cs[seq - first]
+    else:
+        y = ys.copy()  # the node's own array: an in-place change to it leaves s intact
 
     def _backward(grad: Any) -> None:
-        dgates = xp.empty((seq, batch, width), dt)  # d(gates) of W_hh h + b_hh per step
-        dgis = xp.empty((seq, batch, width), dt) if gru else dgates
-        dh_next = xp.zeros((batch, hd), dt)
-        dc_next = grad[seq].copy() if lstm else None
-        for t in reversed(order):
-            dh = grad[t] + dh_next
-            a = acts[t]
-            dg, dgi = dgates[t], dgis[t]
-            if lstm:
-                i, f, g, o = a[:, :hd], a[:, hd : 2 * hd], a[:, 2 * hd : 3 * hd], a[:, 3 * hd :]
-                tc = tcs[t]
-                dct = dc_next + dh * o * (1 - tc * tc)
-                dg[:, :hd] = dct * g * i * (1 - i)
-                dg[:, hd : 2 * hd] = dct * cprev[t] * f * (1 - f)
-                dg[:, 2 * hd : 3 * hd] = dct * i * (1 - g * g)
-                dg[:, 3 * hd :] = dh * tc * o * (1 - o)
-                dc_next = dct * f
-                dh_next = ops.matmul(dg, w)
-            elif gru:
-                r, z, n = a[:, :hd], a[:, hd : 2 * hd], a[:, 2 * hd :]
-                dn = dh * (1 - z) * (1 - n * n)
-                dgi[:, :hd] = dg[:, :hd] = dn * ghn[t] * r * (1 - r)
-                dgi[:, hd : 2 * hd] = dg[:, hd : 2 * hd] = dh * (hprev[t] - n) * z * (1 - z)
-                dgi[:, 2 * hd :] = dn
-                dg[:, 2 * hd :] = dn * r
-                dh_next = ops.matmul(dg, w) + dh * z
-            else:
-                if mode == "RNN_TANH":
-                    xp.multiply(dh, 1 - a * a, out=dg)
-                else:
-                    xp.multiply(dh, a > 0, out=dg)
-                dh_next = ops.matmul(dg, w)
+        dgates = xp.empty((seq, batch, width), dt)  # d(W_hh h + b_hh) per step
+        dg = dgates.reshape(seq, batch, width // hd, hd)
+        gacc = xp.empty((seq + 1, batch, hd), dt)  # d(state) by slot, as s
+        gacc[cur : cur + seq] = grad[:seq]
+        gacc[first] = 0
+        if lstm:
+            # d(gates) = dct * (P_i, P_f, P_g) and dh * P_o, dct = dc + dh * A
+            i, f, o, tc = ai, af, ao, tcs
+            cprev = cs[prv : prv + seq]
+            amul = o * (1 - tc * tc)
+            p = xp.empty((seq, batch, 3, hd), dt)
+            p[:, :, 0] = g * i * (1 - i)
+            p[:, :, 1] = cprev * f * (1 - f)
+            p[:, :, 2] = i * (1 - g * g)
+            po = tc * o * (1 - o)
+            dg3, dgo = dg[:, :, :3], dg[:, :, 3]
+            dc = grad[seq].copy()
+            dct = xp.empty((batch, hd), dt)
+            for t in reversed(order):
+                dh = gacc[t + cur]
+                xp.multiply(dh, amul[t], out=dct)
+                dct += dc
+                xp.multiply(dct[:, None], p[t], out=dg3[t])
+                xp.multiply(dh, po[t], out=dgo[t])
+                xp.multiply(dct, f[t], out=dc)
+                ops.matmul(dgates[t], w, beta=1.0, out=gacc[t + prv])
+            dgis = dgates
+        elif gru:
+            pn = (1 - z) * (1 - n * n)  # dn = dh * pn (through tanh, the n pre-activation)
+            pr = ghn * r * (1 - r)
+            pz = (hprev - n) * z * (1 - z)
+            dr, dz, dhn = dg[:, :, 0], dg[:, :, 1], dg[:, :, 2]
+            dn = xp.empty((seq, batch, hd), dt)
+            tmp = xp.empty((batch, hd), dt)
+            for t in reversed(order):
+                dh, dnt, gp = gacc[t + cur], dn[t], gacc[t + prv]
+                xp.multiply(dh, pn[t], out=dnt)
+                xp.multiply(dnt, pr[t], out=dr[t])
+                xp.multiply(dh, pz[t], out=dz[t])
+                xp.multiply(dnt, r[t], out=dhn[t])
+                xp.multiply(dh, z[t], out=tmp)
+                gp += tmp
+                ops.matmul(dgates[t], w, beta=1.0, out=gp)
+            dgis = None
+            if gis.requires_grad:
+                dgis = dgates.copy()
+                dgis[..., 2 * hd :] = dn
+        else:
+            dact = 1 - ys * ys if mode == "RNN_TANH" else ys > 0
+            for t in reversed(order):
+                xp.multiply(gacc[t + cur], dact[t], out=dgates[t])
+                ops.matmul(dgates[t], w, beta=1.0, out=gacc[t + prv])
+            dgis = dgates
         if gis.requires_grad:
             gis._accumulate(dgis)
         rows = dgates.reshape(seq * batch, width)
@@ -264,9 +320,9 @@ def _sequence(
         if b_hh is not None and b_hh.requires_grad:
             b_hh._accumulate(rows.sum(0))
         if h0.requires_grad:
-            h0._accumulate(dh_next)
+            h0._accumulate(gacc[first].copy())
         if lstm and c0.requires_grad:
-            c0._accumulate(dc_next)
+            c0._accumulate(dc)
 
     parents = (gis, h0, c0, w_hh, b_hh)
     parents = tuple(p for p in parents if p is not None)
