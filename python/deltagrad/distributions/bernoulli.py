@@ -10,13 +10,13 @@ import deltagrad.distributions.constraints as constraints
 from .. import functional as F
 from ..creation import arange, rand
 from ..tensor import Tensor, no_grad
-from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .utils import broadcast_all, lazy_property, logits_to_probs, probs_to_logits
 
 __all__ = ["Bernoulli"]
 
 
-class Bernoulli(Distribution):
+class Bernoulli(ExponentialFamily):
     """A Bernoulli distribution given by probs or (exclusively) logits; samples are 0. / 1."""
 
     _expand_params = ("probs", "logits")
@@ -92,3 +92,10 @@ class Bernoulli(Distribution):
         if expand:
             values = values.expand(-1, *self._batch_shape)
         return values
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        return (self.probs.log() - (-self.probs).log1p(),)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        return x.exp().log1p()

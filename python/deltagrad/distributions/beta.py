@@ -8,13 +8,13 @@ import deltagrad.distributions.constraints as constraints
 
 from ..tensor import Tensor, where
 from ._special import digamma, lgamma, standard_gamma
-from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .utils import broadcast_all
 
 __all__ = ["Beta"]
 
 
-class Beta(Distribution):
+class Beta(ExponentialFamily):
     """The beta distribution on [0, 1] with concentrations concentration1 (alpha) and
     concentration0 (beta). rsample is X / (X + Y) for reparameterized standard-gamma draws
     X ~ Gamma(alpha), Y ~ Gamma(beta) (torch draws a Dirichlet; the law is the same)."""
@@ -90,3 +90,10 @@ class Beta(Distribution):
             - (a - 1) * digamma(a)
             - (b - 1) * digamma(b)
         )
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        return (self.concentration1, self.concentration0)
+
+    def _log_normalizer(self, x: Tensor, y: Tensor) -> Tensor:  # type: ignore[override]
+        return lgamma(x) + lgamma(y) - lgamma(x + y)

@@ -10,10 +10,15 @@ from typing import Any
 import numpy as np
 
 from ..tensor import Tensor, get_array_module
+from ..tensor import cat as cat_tensors
+from ..tensor import stack as stack_tensors
 
 __all__ = [
     "Constraint",
+    "MixtureSameFamilyConstraint",
     "boolean",
+    "cat",
+    "corr_cholesky",
     "dependent",
     "dependent_property",
     "greater_than",
@@ -26,15 +31,20 @@ __all__ = [
     "less_than",
     "lower_cholesky",
     "lower_triangular",
+    "multinomial",
     "nonnegative",
     "nonnegative_integer",
     "one_hot",
     "positive",
     "positive_definite",
+    "positive_semidefinite",
     "positive_integer",
     "real",
     "real_vector",
     "simplex",
+    "square",
+    "stack",
+    "symmetric",
     "unit_interval",
 ]
 
@@ -162,6 +172,39 @@ class _IndependentConstraint(Constraint):
             f"{self.__class__.__name__[1:]}({self.base_constraint!r}, "
             f"{self.reinterpreted_batch_ndims})"
         )
+
+
+class MixtureSameFamilyConstraint(Constraint):
+    """The component distribution's support, checked with the mixture dimension added back
+    (MixtureSameFamily's support)."""
+
+    def __init__(self, base_constraint: Constraint) -> None:
+        if not isinstance(base_constraint, Constraint):
+            raise AssertionError(  # torch's type
+                "MixtureSameFamilyConstraint: base_constraint: expected a Constraint, got "
+                f"{type(base_constraint).__name__}"
+            )
+        self.base_constraint = base_constraint
+        super().__init__()
+
+    @property
+    def is_discrete(self) -> bool:  # type: ignore[override]
+        return self.base_constraint.is_discrete
+
+    @property
+    def event_dim(self) -> int:  # type: ignore[override]
+        return self.base_constraint.event_dim
+
+    def check(self, value: Any) -> Tensor:
+        v = _t(value)
+        result = self.base_constraint.check(v.unsqueeze(-1 - self.event_dim))
+        if v.dim() < self.event_dim:
+            raise ValueError(f"Expected value.dim() >= {self.event_dim} but got {v.dim()}")
+        keep = v.dim() - self.event_dim
+        return _flatten_right(result, result.dim() - keep).all(-1)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.base_constraint!r})"
 
 
 class _Boolean(Constraint):
@@ -323,6 +366,137 @@ class _PositiveDefinite(Constraint):
         return _wrap(sym & ok.reshape(d.shape[:-2]))
 
 
+class _Multinomial(Constraint):
+    """Nonnegative values summing to at most upper_bound (torch's weaker check)."""
+
+    is_discrete = True
+    event_dim = 1
+
+    def __init__(self, upper_bound: Any) -> None:
+        self.upper_bound = upper_bound
+
+    def check(self, x: Any) -> Tensor:
+        v = _t(x)
+        return (v >= 0).all(-1) & (v.sum(-1) <= self.upper_bound)
+
+
+class _CorrCholesky(Constraint):
+    """Lower Cholesky factors whose rows have unit Euclidean norm (to 10 * n * eps)."""
+
+    event_dim = 2
+
+    def check(self, value: Any) -> Tensor:
+        v = _t(value)
+        tol = float(np.finfo(v.dtype).eps) * v.shape[-1] * 10
+        row_norm = v.detach().pow(2).sum(-1).sqrt()
+        unit_row_norm = ((row_norm - 1.0).abs() <= tol).all(-1)
+        return _LowerCholesky().check(v) & unit_row_norm
+
+
+class _Square(Constraint):
+    """Square matrices (a shape check, broadcast over the batch)."""
+
+    event_dim = 2
+
+    def check(self, value: Any) -> Tensor:
+        v = _t(value)
+        xp = get_array_module(v.data)
+        return _wrap(xp.full(v.shape[:-2], v.shape[-2] == v.shape[-1], dtype=bool))
+
+
+class _Symmetric(_Square):
+    """Square and equal to its transpose (to atol 1e-6)."""
+
+    def check(self, value: Any) -> Tensor:
+        square_check = super().check(value)
+        if not bool(square_check.all()):
+            return square_check
+        d = _t(value).data
+        xp = get_array_module(d)
+        return _wrap(xp.all(xp.isclose(d, xp.swapaxes(d, -1, -2), atol=1e-6), axis=(-2, -1)))
+
+
+class _PositiveSemidefinite(_Symmetric):
+    """Symmetric with nonnegative eigenvalues."""
+
+    def check(self, value: Any) -> Tensor:
+        sym_check = super().check(value)
+        if not bool(sym_check.all()):
+            return sym_check
+        d = _t(value).data
+        xp = get_array_module(d)
+        return _wrap(xp.all(xp.linalg.eigvalsh(d) >= 0, axis=-1))
+
+
+def _check_dim(dim: int, value: Tensor) -> None:
+    if not -value.dim() <= dim < value.dim():
+        raise AssertionError(f"dim {dim} out of range for value with {value.dim()} dimensions")
+
+
+class _Cat(Constraint):
+    """The constraints cseq applied to consecutive slices of lengths along dim (torch.cat)."""
+
+    def __init__(self, cseq: Any, dim: int = 0, lengths: Any = None) -> None:
+        if not all(isinstance(c, Constraint) for c in cseq):
+            raise AssertionError("cat: cseq: expected a sequence of Constraints")
+        self.cseq = list(cseq)
+        if lengths is None:
+            lengths = [1] * len(self.cseq)
+        self.lengths = list(lengths)
+        if len(self.lengths) != len(self.cseq):
+            raise AssertionError(
+                f"cat: lengths ({len(self.lengths)}) must match cseq ({len(self.cseq)})"
+            )
+        self.dim = dim
+        super().__init__()
+
+    @property
+    def is_discrete(self) -> bool:  # type: ignore[override]
+        return any(c.is_discrete for c in self.cseq)
+
+    @property
+    def event_dim(self) -> int:  # type: ignore[override]
+        return max(c.event_dim for c in self.cseq)
+
+    def check(self, value: Any) -> Tensor:
+        v = _t(value)
+        _check_dim(self.dim, v)
+        checks = []
+        start = 0
+        for constr, length in zip(self.cseq, self.lengths):
+            checks.append(constr.check(v.narrow(self.dim, start, length)))
+            start = start + length
+        return cat_tensors(checks, self.dim)
+
+
+class _Stack(Constraint):
+    """The constraints cseq applied to the slices along dim (torch.stack)."""
+
+    def __init__(self, cseq: Any, dim: int = 0) -> None:
+        if not all(isinstance(c, Constraint) for c in cseq):
+            raise AssertionError("stack: cseq: expected a sequence of Constraints")
+        self.cseq = list(cseq)
+        self.dim = dim
+        super().__init__()
+
+    @property
+    def is_discrete(self) -> bool:  # type: ignore[override]
+        return any(c.is_discrete for c in self.cseq)
+
+    @property
+    def event_dim(self) -> int:  # type: ignore[override]
+        dim = max(c.event_dim for c in self.cseq)
+        if self.dim + dim < 0:
+            dim += 1
+        return dim
+
+    def check(self, value: Any) -> Tensor:
+        v = _t(value)
+        _check_dim(self.dim, v)
+        vs = [v.select(self.dim, i) for i in range(v.shape[self.dim])]
+        return stack_tensors([c.check(x) for x, c in zip(vs, self.cseq)], self.dim)
+
+
 dependent = _Dependent()
 dependent_property = _DependentProperty
 independent = _IndependentConstraint
@@ -345,3 +519,10 @@ simplex = _Simplex()
 lower_triangular = _LowerTriangular()
 lower_cholesky = _LowerCholesky()
 positive_definite = _PositiveDefinite()
+corr_cholesky = _CorrCholesky()
+square = _Square()
+symmetric = _Symmetric()
+positive_semidefinite = _PositiveSemidefinite()
+multinomial = _Multinomial
+cat = _Cat
+stack = _Stack

@@ -9,12 +9,12 @@ import deltagrad.distributions.constraints as constraints
 from ..creation import arange
 from ..tensor import Tensor, where
 from ._special import digamma, lgamma, standard_gamma
-from .distribution import Distribution
+from .exp_family import ExponentialFamily
 
 __all__ = ["Dirichlet"]
 
 
-class Dirichlet(Distribution):
+class Dirichlet(ExponentialFamily):
     """The Dirichlet distribution on the simplex with concentration (..., K). rsample
     normalizes K standard-gamma draws; its gradient is standard_gamma's implicit one pushed
     through the normalization (the same law and expected gradient as torch's)."""
@@ -79,3 +79,10 @@ class Dirichlet(Distribution):
             - (k - a0) * digamma(a0)
             - ((c - 1.0) * digamma(c)).sum(-1)
         )
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        return (self.concentration,)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        return lgamma(x).sum(-1) - lgamma(x.sum(-1))

@@ -8,13 +8,13 @@ import deltagrad.distributions.constraints as constraints
 
 from ..creation import rand, zeros_like
 from ..tensor import Tensor
-from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .utils import broadcast_all
 
 __all__ = ["Exponential"]
 
 
-class Exponential(Distribution):
+class Exponential(ExponentialFamily):
     """The exponential distribution with rate `rate`; rsample is -log1p(-u) / rate."""
 
     _expand_params = ("rate",)
@@ -64,3 +64,10 @@ class Exponential(Distribution):
 
     def entropy(self) -> Tensor:
         return 1.0 - self.rate.log()
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        return (-self.rate,)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        return -(-x).log()

@@ -8,13 +8,13 @@ import deltagrad.distributions.constraints as constraints
 
 from ..tensor import Tensor
 from ._special import digamma, gammainc, lgamma, standard_gamma
-from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .utils import broadcast_all
 
 __all__ = ["Gamma"]
 
 
-class Gamma(Distribution):
+class Gamma(ExponentialFamily):
     """The gamma distribution with shape `concentration` and inverse scale `rate`; rsample is
     a standard-gamma draw with the implicit reparameterization gradient, divided by rate."""
 
@@ -63,3 +63,10 @@ class Gamma(Distribution):
             self._validate_sample(value)
         c, x = broadcast_all(self.concentration, self.rate * value)
         return gammainc(c, x)
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        return (self.concentration - 1, -self.rate)
+
+    def _log_normalizer(self, x: Tensor, y: Tensor) -> Tensor:  # type: ignore[override]
+        return lgamma(x + 1) + (x + 1) * (-y.reciprocal()).log()

@@ -9,13 +9,13 @@ import deltagrad.distributions.constraints as constraints
 
 from ..tensor import Tensor, no_grad
 from ._special import lgamma
-from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .utils import _host_draw, broadcast_all
 
 __all__ = ["Poisson"]
 
 
-class Poisson(Distribution):
+class Poisson(ExponentialFamily):
     """The Poisson distribution with rate `rate` on {0, 1, ...}; samples are floats."""
 
     arg_constraints = {"rate": constraints.nonnegative}
@@ -50,3 +50,10 @@ class Poisson(Distribution):
             self._validate_sample(value)
         rate, value = broadcast_all(self.rate, value)
         return value.xlogy(rate) - rate - lgamma(value + 1)
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        return (self.rate.log(),)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        return x.exp()

@@ -17,6 +17,8 @@ __all__ = [
     "lazy_property",
     "logits_to_probs",
     "probs_to_logits",
+    "tril_matrix_to_vec",
+    "vec_to_tril_matrix",
 ]
 
 
@@ -106,3 +108,43 @@ def _host_draw(like: Tensor, draw: Any, *params: Tensor) -> Tensor:
 def _clamp_by_zero(x: Tensor) -> Tensor:
     """max(x, 0) with gradient 1/2 at 0 (torch's _clamp_by_zero, used by Binomial)."""
     return (x.clamp(min=0) + x - x.clamp(max=0)) / 2
+
+
+def _tril_flat_index(n: int, diag: int) -> Any:
+    """The flat (row-major) positions of the entries of an n x n matrix on or below diagonal
+    diag, in row order."""
+    arange = np.arange(n)
+    mask = arange < arange.reshape(-1, 1) + (diag + 1)
+    return np.flatnonzero(mask)
+
+
+def tril_matrix_to_vec(mat: Tensor, diag: int = 0) -> Tensor:
+    """The entries of a (batched) D x D matrix on or below diagonal diag, in row order."""
+    n = mat.shape[-1]
+    if diag < -n or diag >= n:
+        raise ValueError(f"diag ({diag}) provided is outside [{-n}, {n - 1}].")
+    xp = get_array_module(mat.data)
+    idx = Tensor(xp.asarray(_tril_flat_index(n, diag), dtype=np.int64))
+    flat = mat.reshape(*mat.shape[:-2], mat.shape[-2] * n)
+    return flat.index_select(-1, idx)
+
+
+def vec_to_tril_matrix(vec: Tensor, diag: int = 0) -> Tensor:
+    """A (batched) D x D lower-triangular matrix (below diagonal diag) filled in row order
+    from the last dimension of vec; the other entries are zero."""
+    m = vec.shape[-1]
+    n = (-(1 + 2 * diag) + ((1 + 2 * diag) ** 2 + 8 * m + 4 * abs(diag) * (diag + 1)) ** 0.5) / 2
+    eps = float(_finfo(vec).eps) if vec.dtype.kind == "f" else 0.0
+    if round(n) - n > eps:
+        raise ValueError(
+            f"The size of last dimension is {m} which cannot be expressed as "
+            + "the lower triangular part of a square D x D matrix."
+        )
+    n = round(n)
+    xp = get_array_module(vec.data)
+    where_from = np.full(n * n, m, dtype=np.int64)  # position m: an appended zero
+    where_from[_tril_flat_index(n, diag)] = np.arange(m)
+    padded = vec.new_zeros(*vec.shape[:-1], m + 1)
+    padded = padded.index_add(-1, Tensor(xp.arange(m, dtype=np.int64)), vec)
+    flat = padded.index_select(-1, Tensor(xp.asarray(where_from)))
+    return flat.reshape(*vec.shape[:-1], n, n)
