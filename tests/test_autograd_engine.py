@@ -323,9 +323,9 @@ def test_autograd_grad_same_input_twice_gives_two_arrays():
 
 def test_autograd_grad_bad_input():
     x = leaf(3)
-    with pytest.raises(NotImplementedError, match="no double backward for 'cdist'"):
-        y = dg.cdist(x.reshape(-1, 1), x.reshape(-1, 1) * 2.0).sum()
-        autograd.grad(y, x, create_graph=True)
+    with pytest.raises(NotImplementedError, match="no double backward for 'custom_op'"):
+        y = dg.Tensor._make(x.data * 2, (x,), lambda g: x._accumulate(2 * g), "custom_op")
+        autograd.grad(y.sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match=r"autograd.grad: outputs\[0\] does not require grad"):
         autograd.grad(dg.tensor(np.ones(2)).sum(), x)
     with pytest.raises(RuntimeError, match=r"autograd.grad: inputs\[0\] \(shape \(2,\)\) does not"):
@@ -353,8 +353,8 @@ def test_backward_inputs_accumulates_only_into_them():
     (a * b).sum().backward(inputs=[a])
     assert b.grad is None
     assert_close(a.grad, b.data, rtol=0, atol=0)
-    with pytest.raises(NotImplementedError, match="backward: create_graph=True"):
-        (a * b).sum().backward(create_graph=True)
+    (a * b).sum().backward(inputs=[b], create_graph=True)  # round 39: a Tensor .grad
+    assert_close(b.grad.data, a.data, rtol=0, atol=0)
 
 
 def test_backward_from_a_hook_is_independent():

@@ -173,12 +173,6 @@ ELEMENTWISE = {
 }
 
 
-def test_einsum_repeated_index_not_implemented() -> None:
-    a = dg.tensor(rng.standard_normal((3, 3)), requires_grad=True)
-    with pytest.raises(NotImplementedError, match="einsum"):
-        dg.autograd.grad(dg.einsum("ii->i", a).pow(2).sum(), a, create_graph=True)
-
-
 @pytest.mark.parametrize("name", sorted(ELEMENTWISE))
 def test_second_derivative_elementwise(name: str) -> None:
     fd, ft, x0 = ELEMENTWISE[name]

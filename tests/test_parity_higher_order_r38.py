@@ -427,8 +427,9 @@ def test_unused_inputs_and_hooks() -> None:
 
 def test_uncovered_op_and_inplace() -> None:
     x = dg.tensor(pos(4), requires_grad=True)
-    y = dg.cdist(x.reshape(4, 1), x.reshape(4, 1) * 2.0).sum()
-    with pytest.raises(NotImplementedError, match="no double backward for 'cdist'"):
+    # a node made without a double backward (every deltagrad op has one or names itself)
+    y = dg.Tensor._make(x.data * 2, (x,), lambda g: x._accumulate(2 * g), "custom_op").sum()
+    with pytest.raises(NotImplementedError, match="no double backward for 'custom_op'"):
         dg.autograd.grad(y, x, create_graph=True)
     w = dg.tensor(r(4), requires_grad=True)
     c = dg.tensor(r(4))
@@ -436,8 +437,6 @@ def test_uncovered_op_and_inplace() -> None:
     c.mul_(2.0)
     with pytest.raises(RuntimeError, match="modified by an in-place operation"):
         dg.autograd.grad(y, w, create_graph=True)
-    with pytest.raises(NotImplementedError, match="dg.autograd.grad"):
-        (w * w).sum().backward(create_graph=True)
 
 
 def test_grad_outputs_with_graph() -> None:

@@ -92,14 +92,17 @@ _hook_ids = itertools.count()
 
 
 class _Hooks:
-    """A tensor's hooks: pre (fn(grad) -> grad | None), post (fn(tensor)), retain_grad flag."""
+    """A tensor's hooks: pre (fn(grad) -> grad | None), post (fn(tensor)), retain_grad flag,
+    node_post (its grad_fn's post-hooks, torch's Node.register_hook: fn(grad_inputs,
+    grad_outputs) -> grad_inputs | None; a leaf's: its AccumulateGrad node's)."""
 
-    __slots__ = ("pre", "post", "retain")
+    __slots__ = ("pre", "post", "retain", "node_post")
 
     def __init__(self) -> None:
         self.pre: dict[int, Callable[[Any], Any]] = {}
         self.post: dict[int, Callable[[Any], Any]] = {}
         self.retain = False
+        self.node_post: dict[int, Callable[[Any, Any], Any]] = {}
 
 
 class RemovableHandle:
@@ -131,6 +134,14 @@ def hooks_of(t: Any) -> _Hooks:
 # set once a post-accumulate hook was registered: until then backward() skips the scan for
 # leaves to finish early (_early_leaves)
 _post_hooks_seen = False
+
+
+def add_node_post_hook(t: Any, fn: Callable[[Any, Any], Any]) -> RemovableHandle:
+    """Register fn as a post-hook of t's graph node (t.grad_fn.register_hook)."""
+    table = hooks_of(t).node_post
+    key = next(_hook_ids)
+    table[key] = fn
+    return RemovableHandle(table, key)
 
 
 def add_hook(t: Any, fn: Callable[[Any], Any], post: bool) -> RemovableHandle:
@@ -235,7 +246,7 @@ def kept_grad(t: Any) -> Any:
     The sum is the same: .grad ends as old + every contribution, whichever way each arrived."""
     if not _state.direct or t._backward is not None or t._hooks is not None:
         return None
-    g = t.grad
+    g = grad_array(t)  # a Tensor assigned to .grad (or left by create_graph=True): its array
     if g is None or not t.requires_grad:
         return None
     flags = g.flags
@@ -310,6 +321,152 @@ def _leaf_with_hooks(leaf: Any, g: Any, hooks: _Hooks, handed: set[int]) -> None
         _grad_lock.release()
     if hooks.post:
         _run_post_hooks(leaf, hooks)
+    if hooks.node_post:
+        handed.add(id(g))
+        run_accumulate_hooks(leaf, _wrap(g), hooks)
+
+
+def run_accumulate_hooks(leaf: Any, g: Any, hooks: _Hooks) -> None:
+    """The post-hooks of a leaf's AccumulateGrad node, after .grad was accumulated: as torch's,
+    fn((), (grad,)); they have no gradient to replace."""
+    for fn in list(hooks.node_post.values()):
+        r = fn((), (g,))
+        if r is not None:
+            _check_hook_result(fn, r, 0)
+
+
+def _check_hook_result(fn: Any, r: Any, n: int) -> None:
+    """A node post-hook's return value: a tuple of n gradients (torch's errors)."""
+    if not isinstance(r, (tuple, list)):
+        raise TypeError(f"expected tuple, but hook returned '{type(r).__name__}'")
+    if len(r) != n:
+        name = getattr(fn, "__name__", type(fn).__name__)
+        raise RuntimeError(
+            f"hook '{name}' has returned an incorrect number of values (got {len(r)}, but "
+            f"expected {n})"
+        )
+
+
+def _post_hook_grads(node: Any, gi: list[Any], go: Any, hooks: _Hooks) -> list[Any]:
+    """Run node's post-hooks on grad_inputs gi (one Tensor or None per input of the op) and
+    grad_outputs go (a 1-tuple): the grad_inputs they leave (Tensors or None)."""
+    for fn in list(hooks.node_post.values()):
+        r = fn(tuple(gi), go)
+        if r is None:
+            continue
+        _check_hook_result(fn, r, len(gi))
+        new = []
+        for i, (old, v) in enumerate(zip(gi, r)):
+            if v is not None:
+                if old is None:
+                    raise RuntimeError("can't replace a None gradient with a non-None value")
+                if not isinstance(v, Tensor):
+                    v = _array(v)
+                    if not hasattr(v, "shape") or not hasattr(v, "dtype"):
+                        raise TypeError(
+                            f"grad_fn.register_hook: the hook returned a {type(v).__name__} "
+                            f"at index {i}; expected a Tensor, an array or None"
+                        )
+                    v = Tensor._make(v, (), None, "")
+                if tuple(v.shape) != tuple(old.shape):
+                    raise RuntimeError(
+                        f"hook '{getattr(fn, '__name__', type(fn).__name__)}' returned an "
+                        f"invalid gradient at index {i} - got {list(v.shape)} but expected "
+                        f"shape compatible with {list(old.shape)}"
+                    )
+                if type(v.data) is not type(old.data):
+                    raise RuntimeError(
+                        f"grad_fn.register_hook: the hook returned a gradient on another "
+                        f"device at index {i}"
+                    )
+                if v.data.dtype != old.data.dtype:
+                    v = v.astype(old.data.dtype)
+            new.append(v)
+        gi = new
+    return gi
+
+
+def _slots(node: Any) -> list[int]:
+    """For each input of node's op (torch's grad_inputs), the index of its graph edge in
+    node._prev, or -1 for an input that needed no gradient."""
+    mask = node._grad_mask
+    if mask is None:
+        return list(range(len(node._prev)))
+    it = iter(range(len(node._prev)))
+    return [next(it) if m else -1 for m in mask]
+
+
+def _run_node(
+    node: Any, g: Any, hooks: _Hooks | None, handed: set[int], needed: set[int] | None = None
+) -> None:
+    """node._backward(g); with post-hooks, the gradients it sends its inputs are caught
+    apart from what they hold already, shown to the hooks (which may replace them), then
+    sent on. needed: the ids of the inputs on a path to a wanted tensor (grad(), backward(
+    inputs=...)); the others show as None, as torch's (which does not compute them)."""
+    if hooks is None or not hooks.node_post:
+        node._backward(g)
+        return
+    st = _state
+    buf = st.task[0]  # type: ignore[index]
+    prev = node._prev
+    old: dict[int, Any] = {}
+    for p in prev:  # set aside what the inputs hold: the node's part is then all they get
+        k = id(p)
+        if p._backward is None:
+            e = buf.pop(k, None)
+            old[k] = None if e is None else e[1]
+        else:
+            old[k] = p._g
+            p._g = None
+    direct = st.direct
+    st.direct = False  # no kernel may accumulate into a .grad past the hooks
+    try:
+        node._backward(g)
+    finally:
+        st.direct = direct
+    got: dict[int, Any] = {}
+    for p in prev:
+        k = id(p)
+        if p._backward is None:
+            e = buf.pop(k, None)
+            got[k] = None if e is None else e[1]
+        else:
+            got[k] = p._g
+            p._g = None
+            if isinstance(got[k], list):
+                raise NotImplementedError(
+                    f"grad_fn.register_hook: the node '{node._op}' feeds a node that gathers "
+                    "one gradient per output; its gradients cannot be shown to a post-hook"
+                )
+    gi: list[Any] = []
+    for j in _slots(node):
+        a = None if j < 0 else got[id(prev[j])]
+        if a is not None and (needed is None or id(prev[j]) in needed):
+            handed.add(id(a))
+            gi.append(_wrap(a))
+        else:
+            gi.append(None)
+    handed.add(id(g))
+    gi = _post_hook_grads(node, gi, (_wrap(g),), hooks)
+    for j, v in zip(_slots(node), gi):
+        if j < 0:
+            continue
+        p = prev[j]
+        k = id(p)
+        if needed is not None and k not in needed:
+            a = got[k]  # not wanted: passed on as computed (nothing reads it)
+        else:
+            a = None if v is None else _array(v.data)
+        if a is not None:
+            handed.add(id(a))
+        o = old[k]
+        a = o if a is None else a if o is None else _array(o + a)
+        if a is None:
+            continue
+        if p._backward is None:
+            buf[k] = (p, a)
+        else:
+            p._g = a
 
 
 def _run_post_hooks(t: Any, hooks: _Hooks) -> None:
@@ -348,6 +505,25 @@ def _topo(root: Any, more: list[Any] | None = None) -> list[Any]:
     return topo
 
 
+def graph_leaves(roots: list[Any]) -> list[Any]:
+    """The leaves that require grad reachable from roots (a root that is such a leaf too),
+    each once, in depth-first order from the first root: what backward() accumulates into."""
+    leaves: list[Any] = []
+    seen: set[int] = set()
+    stack = list(reversed(roots))
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        if t._backward is None:
+            if t.requires_grad:
+                leaves.append(t)
+            continue
+        stack.extend(reversed(t._prev))
+    return leaves
+
+
 def _clear(topo: list[Any]) -> None:
     """After an error mid-way: leave no partial sums on the nodes for a later backward."""
     for node in topo:
@@ -380,7 +556,7 @@ def backward(root: Any, grad: Any, retain_graph: bool, graph_freed: Callable[[An
                 if hooks is not None:
                     g = _node_hooks(node, g, hooks, handed)
                 node._check_saved()
-                node._backward(g)
+                _run_node(node, g, hooks, handed)
                 if nan:
                     _check_nan(node, leaf_grads)
             if early is not None and id(node) in early:
@@ -501,7 +677,7 @@ def run_backward(
                 for p in node._prev:
                     if id(p) in needed:  # an input is upstream: run the node's backward
                         node._check_saved()
-                        node._backward(g)
+                        _run_node(node, g, hooks, handed, needed)
                         if nan:
                             _check_nan(node, leaf_grads)
                         break
@@ -624,6 +800,36 @@ def _fit_grad(p: Any, g: Any) -> Any:
     return g
 
 
+class Slot:
+    """run_create_graph: what output `index` of a multi-output autograd.Function sends its
+    node (the node gathers one gradient per output, a dict index -> Tensor)."""
+
+    __slots__ = ("index", "grad")
+
+    def __init__(self, index: int, grad: Any) -> None:
+        self.index = index
+        self.grad = grad
+
+
+def _post_hook_grads_graph(
+    node: Any, outs: list[Any], g: Any, hooks: _Hooks, needed: set[int]
+) -> list[Any]:
+    """run_create_graph: node's post-hooks on its dbackward's results (Tensors with a
+    graph, fitted to the inputs; None for an input not needed), one per edge in node._prev
+    returned."""
+    prev = node._prev
+    gi: list[Any] = []
+    for j, o in zip(_slots(node), outs):
+        skip = j < 0 or o is None or id(prev[j]) not in needed
+        gi.append(None if skip else _fit_grad(prev[j], o))
+    gi = _post_hook_grads(node, gi, (g,), hooks)
+    res: list[Any] = [None] * len(prev)
+    for j, v in zip(_slots(node), gi):
+        if j >= 0:
+            res[j] = v
+    return res
+
+
 def run_create_graph(
     roots: list[Any],
     grads: list[Any],
@@ -651,8 +857,13 @@ def run_create_graph(
     leaves: dict[int, Any] = {}
 
     def send(p: Any, g: Any) -> None:
-        g = _fit_grad(p, g)
         k = id(p)
+        if isinstance(g, Slot):  # to a multi-output Function's node: {output index: grad}
+            slots = gs.setdefault(k, {})
+            prev = slots.get(g.index)
+            slots[g.index] = g.grad if prev is None else prev + g.grad
+            return
+        g = _fit_grad(p, g)
         prev = gs.get(k)
         gs[k] = g if prev is None else prev + g
         if p._backward is None:
@@ -693,7 +904,9 @@ def run_create_graph(
             node._check_saved()
             outs = db(g)
             mask = node._grad_mask
-            if mask is not None:
+            if hooks is not None and hooks.node_post:
+                outs = _post_hook_grads_graph(node, list(outs), g, hooks, needed)
+            elif mask is not None:
                 outs = [o for o, m in zip(outs, mask) if m]
             for p, gp in zip(node._prev, outs):
                 if gp is not None and id(p) in needed:
@@ -701,7 +914,7 @@ def run_create_graph(
             if _nan_check:
                 for p in node._prev:
                     gp = gs.get(id(p))
-                    if gp is not None and _has_nan(gp.data):
+                    if isinstance(gp, Tensor) and _has_nan(gp.data):
                         raise RuntimeError(
                             f"Function '{node._op}' returned nan values in its 0th output."
                         )

@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _engine, ops
-from .tensor import Tensor, get_array_module
+from .tensor import Tensor, _leading_slices, _scatter_add_into, get_array_module
 
 __all__ = [
     "register_layers",
@@ -42,6 +42,7 @@ __all__ = [
     "scale_dbackward",
     "scatter_planes_dbackward",
     "lazy_scatter_dbackward",
+    "scatter_dbackward",
 ]
 
 
@@ -152,6 +153,46 @@ def _gather_flat(idx: Any, planes: int, a: Any) -> Any:
         return xp.zeros(idx.shape, a.dtype)
     flat = a.reshape(planes, -1)
     return xp.take_along_axis(flat, xp.asarray(idx).reshape(planes, -1), axis=1).reshape(idx.shape)
+
+
+# ---- Tensor.scatter: the gradients g masked (self) and g gathered at the index (src) -------
+
+
+def scatter_dbackward(hit: Any, d: int, idx: Any, src_shape: tuple[int, ...]) -> Any:
+    """The dbackward of Tensor.scatter(d, idx, src) (hit: the output positions written):
+    self's gradient g with the written positions zeroed (its own adjoint), src's g gathered
+    at idx into zeros of src's shape (adjoint: a scatter-add of the idx-shaped corner)."""
+    return partial(_d_scatter_op, hit, d, idx, tuple(src_shape))
+
+
+def _d_scatter_op(
+    hit: Any, d: int, idx: Any, src_shape: tuple[int, ...], g: Tensor
+) -> tuple[Any, ...]:
+    mask = partial(_zero_where, hit)
+    gather = partial(_gather_into, d, idx, src_shape)
+    scatter = partial(_scatter_corner, d, idx, tuple(hit.shape))
+    return (
+        linear_map(g, mask, mask, "scatter_backward"),
+        linear_map(g, gather, scatter, "scatter_backward"),
+    )
+
+
+def _zero_where(hit: Any, a: Any) -> Any:
+    return get_array_module(a).where(hit, 0, a).astype(a.dtype)
+
+
+def _gather_into(d: int, idx: Any, src_shape: tuple[int, ...], a: Any) -> Any:
+    xp = get_array_module(a)
+    out = xp.zeros(src_shape, a.dtype)
+    part = xp.take_along_axis(a[_leading_slices(idx.shape, d)], idx, axis=d) if a.ndim else a
+    out[_leading_slices(idx.shape, 0, all_dims=True)] = part
+    return out
+
+
+def _scatter_corner(d: int, idx: Any, out_shape: tuple[int, ...], s: Any) -> Any:
+    out = get_array_module(s).zeros(out_shape, s.dtype)
+    _scatter_add_into(out, d, idx, s[_leading_slices(idx.shape, 0, all_dims=True)])
+    return out
 
 
 # ---- recomputation (nonlinear fused ops) ---------------------------------------------------

@@ -7,7 +7,8 @@ the kh * kw kernel taps of strided slices of a zero-padded array (never over the
 positions), and whose backward is the other's forward. grid_sample is one graph node too: its
 forward reads, for each output point, the input at 1 (nearest), 2**nd (bilinear) or 16
 (bicubic) taps with weights computed as torch's CPU kernels compute them, and its backward sums
-the output gradient back onto those taps (input) and through the weights' derivatives (grid).
+the output gradient back onto those taps (input) and through the weights' derivatives (grid);
+its double backward (create_graph=True) recomputes the output from Tensor ops at the same taps.
 affine_grid and gumbel_softmax are built from Tensor ops, whose backward comes with them. All
 run on numpy or cupy arrays.
 """
@@ -17,15 +18,16 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from . import functional as _F
-from ._functional_dgrad import lazy_linear_dbackward, on_array
+from ._functional_dgrad import lazy_linear_dbackward, linear_map, on_array, recompute_dbackward
 from ._functional_spatial import _BadArgument, _check_alloc, _index_add, _is_int, _is_number
 from ._random import get_rng
-from .tensor import Tensor, get_array_module
+from .tensor import Tensor, get_array_module, where
 
 __all__ = ["unfold", "fold", "affine_grid", "grid_sample", "gumbel_softmax"]
 
@@ -483,7 +485,79 @@ def _grid_sample(
                         gg[..., nd - 1 - a] *= mults[a]
                 grid._accumulate(gg.reshape(grid.shape))
 
-    return Tensor._make(y, (x, grid), _backward, op, saves=(x, grid))
+    # the double backward: the forward again as Tensor ops, on the same taps (their numbers
+    # per axis, masks and input rows)
+    numbers = itertools.product(*[range(len(t)) for t in per_axis])
+    meta = [(ks, tap[1], tap[2]) for ks, tap in zip(numbers, taps)]
+    fn = partial(_grid_sample_fn, meta, mode, padding_mode, align)
+    db = partial(_d_grid_sample, recompute_dbackward(fn, x, grid), grid)
+    return Tensor._make(y, (x, grid), _backward, op, saves=(x, grid), dbackward=db)
+
+
+def _d_grid_sample(recompute: Any, grid: Tensor, g: Tensor) -> tuple[Any, ...]:
+    gx, gg = recompute(g)
+    if gg is None and grid.requires_grad:  # "nearest": a zero gradient (with a graph: torch's)
+        gg = linear_map(
+            g, partial(_zeros, tuple(grid.shape)), partial(_zeros, tuple(g.shape)), "zero"
+        )
+    return gx, gg
+
+
+def _zeros(shape: tuple[int, ...], a: Any) -> Any:
+    return get_array_module(a).zeros(shape, a.dtype)
+
+
+def _axis_weights(
+    c: Tensor, n: int, mode: str, padding_mode: str, align: bool
+) -> list[Tensor] | None:
+    """The tap weights of one spatial axis as Tensor ops of the grid coordinates c (the
+    weights _axis_taps gives, with the same derivatives): None for "nearest"."""
+    if mode == "nearest":
+        return None
+    xp = get_array_module(c.data)
+    scale = (n - 1) / 2 if align else n / 2
+    u = (c + 1) * scale if align else (c + 1) * scale - 0.5
+    if mode == "bicubic":
+        return _cubic_coeffs(u - Tensor(xp.floor(u.data)))[0]
+    # the padded coordinate is piecewise linear in u: du * u + a constant (du 0 where clipped)
+    pu, du = _pad_coord(u.data, n, padding_mode, align, xp)
+    if padding_mode != "zeros":
+        u = where(du != 0, u * Tensor(du) + Tensor(pu - du * u.data), Tensor(pu))
+    t = u - Tensor(xp.floor(pu))
+    return [1 - t, t]
+
+
+def _grid_sample_fn(
+    meta: list[tuple[tuple[int, ...], Any, Any]],
+    mode: str,
+    padding_mode: str,
+    align: bool,
+    x: Tensor,
+    grid: Tensor,
+) -> Tensor:
+    """grid_sample's output as Tensor ops of x and grid (its double backward's recompute):
+    meta, the forward's taps (tap number per axis, in-range mask, flat input row)."""
+    nd = x.ndim - 2
+    n, c = x.shape[:2]
+    spatial = tuple(x.shape[2:])
+    out_sp = tuple(grid.shape[1:-1])
+    m, npix = math.prod(out_sp), math.prod(spatial)
+    g = grid.reshape(n, m, nd)
+    ws = [
+        _axis_weights(g[..., nd - 1 - a], spatial[a], mode, padding_mode, align) for a in range(nd)
+    ]
+    flat = x.reshape(n, c, npix).permute(0, 2, 1).reshape(n * npix, c)
+    out = None
+    for ks, mask, lin in meta:
+        val = where(mask[..., None], flat[lin.reshape(-1)].reshape(n, m, c), 0.0)
+        if ws[0] is not None:
+            weight = ws[0][ks[0]]
+            for a in range(1, nd):
+                weight = weight * ws[a][ks[a]]
+            val = val * weight.unsqueeze(-1)
+        out = val if out is None else out + val
+    assert out is not None
+    return out.permute(0, 2, 1).reshape(n, c, *out_sp)
 
 
 def grid_sample(

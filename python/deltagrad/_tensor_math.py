@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import string
 import warnings
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from .tensor import (
     get_array_module,
     is_cuda_array,
     stack,
+    where,
 )
 
 __all__ = [
@@ -281,17 +283,12 @@ def einsum(*args: Any) -> Tensor:
             gk = xp.broadcast_to(gk.reshape([sizes[c] if c in avail else 1 for c in uniq]), full)
         if uniq == sub:
             return gk
-        gx = xp.zeros(targets[k], dtype=g.dtype)
-        strides = tuple(
-            sum(st for c2, st in zip(sub, gx.strides) if c2 == c) for c in uniq
-        )  # the diagonal that repeated letters pick, as a writable view
-        view = xp.lib.stride_tricks.as_strided(gx, shape=full, strides=strides)
-        view[...] = gk
-        return gx
+        return _onto_diagonal(sub, targets[k], gk)
 
     def _dbackward(g: Tensor) -> tuple[Any, ...]:
         # each operand's gradient as an einsum of g and the other operands (differentiable,
-        # so every order); a repeated letter within an operand (its diagonal) has none yet
+        # so every order); where a letter repeats within an operand, placed onto its diagonal
+        # by a linear node (whose adjoint reads the diagonal back)
         res: list[Any] = []
         for k, t in enumerate(ts):
             if not t.requires_grad:
@@ -299,11 +296,6 @@ def einsum(*args: Any) -> Tensor:
                 continue
             sub = subs[k]
             uniq = "".join(dict.fromkeys(sub))
-            if uniq != sub:
-                raise NotImplementedError(
-                    f"create_graph=True: no double backward for 'einsum' with a repeated "
-                    f"index within one operand ('{sub}') yet"
-                )
             others = [out_sub] + [s for j, s in enumerate(subs) if j != k]
             avail = set("".join(others))
             keep = "".join(c for c in uniq if c in avail)
@@ -311,7 +303,16 @@ def einsum(*args: Any) -> Tensor:
             gk = einsum(",".join(others) + "->" + keep, g, *rest)
             if keep != uniq:
                 gk = gk.reshape(*[sizes[c] if c in avail else 1 for c in uniq])
-                gk = gk.expand(*targets[k])
+                gk = gk.expand(*[sizes[c] for c in uniq])
+            if uniq != sub:
+                from ._functional_dgrad import linear_map  # noqa: PLC0415
+
+                gk = linear_map(
+                    gk,
+                    partial(_onto_diagonal, sub, targets[k]),
+                    partial(_read_diagonal, sub),
+                    "einsum_diagonal",
+                )
             res.append(gk)
         return tuple(res)
 
@@ -402,6 +403,29 @@ _CDIST_MODES = (
 )
 
 
+def _diagonal_strides(sub: str, a: Any) -> tuple[int, ...]:
+    """The strides of the view of a (letters sub, some repeated) that its distinct letters
+    index: the diagonal where a letter repeats."""
+    return tuple(sum(st for c2, st in zip(sub, a.strides) if c2 == c) for c in dict.fromkeys(sub))
+
+
+def _onto_diagonal(sub: str, shape: tuple[int, ...], gk: Any) -> Any:
+    """zeros of shape (letters sub) with gk (its distinct letters) written on the diagonal."""
+    xp = get_array_module(gk)
+    gx = xp.zeros(shape, dtype=gk.dtype)
+    view = xp.lib.stride_tricks.as_strided(gx, shape=gk.shape, strides=_diagonal_strides(sub, gx))
+    view[...] = gk
+    return gx
+
+
+def _read_diagonal(sub: str, a: Any) -> Any:
+    """_onto_diagonal's adjoint: the diagonal of a (letters sub) as a new array."""
+    xp = get_array_module(a)
+    a = xp.ascontiguousarray(a)
+    full = tuple(a.shape[sub.index(c)] for c in dict.fromkeys(sub))
+    return xp.lib.stride_tricks.as_strided(a, shape=full, strides=_diagonal_strides(sub, a)).copy()
+
+
 def cdist(
     x1: Any,
     x2: Any,
@@ -490,7 +514,41 @@ def cdist(
         if x2.requires_grad:
             x2._accumulate(-gw.sum(axis=-3))
 
-    return Tensor._make(dist, (x1, x2), _backward, "cdist")
+    return Tensor._make(
+        dist, (x1, x2), _backward, "cdist", dbackward=partial(_d_cdist, p, dist, x1, x2)
+    )
+
+
+def _d_cdist(p: float, dist: Any, x1: Tensor, x2: Tensor, g: Tensor) -> tuple[Any, ...]:
+    """cdist's gradients as Tensor ops of x1, x2 and g (its double backward): the same
+    weights as its backward, each a differentiable function of the difference. Where the
+    distance (or, for p < 2, a coordinate's difference) is 0 the weight is a constant 0, so
+    the second derivative there is 0 (torch: NaN, or no double backward at all for p != 2)."""
+    xp = get_array_module(dist)
+    diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)  # (..., P, R, M)
+    sgn = Tensor(xp.sign(diff.data))
+    zero = (dist == 0)[..., None]
+    with np.errstate(all="ignore"):
+        if p == 0:
+            w = diff * 0.0
+        elif p == 1:
+            w = sgn
+        elif p == float("inf"):
+            ad = xp.abs(diff.data)
+            w = Tensor((xp.sign(diff.data) * (ad == dist[..., None])).astype(ad.dtype))
+        elif p == 2:
+            dd = where(zero, 1.0, (diff * diff).sum(-1, keepdim=True)).sqrt()
+            w = where(zero, 0.0, diff / dd)
+        else:
+            flat = diff.data == 0
+            safe = where(flat, 1.0, diff.abs())
+            dd = where(zero, 1.0, where(flat, 0.0, safe**p).sum(-1, keepdim=True)) ** (1 / p)
+            w = where(flat | zero, 0.0, sgn * (safe / dd) ** (p - 1))
+    gw = g.unsqueeze(-1) * w
+    return (
+        gw.sum(-2) if x1.requires_grad else None,
+        -gw.sum(-3) if x2.requires_grad else None,
+    )
 
 
 # ---- meshgrid, broadcasting, products of sets ---------------------------------------

@@ -35,12 +35,14 @@ import numpy as np
 
 from . import _engine
 from .backends._args import is_device_array as is_cuda_array
+from .gradcheck import gradcheck, gradgradcheck
 from .tensor import (
     Tensor,
     _check_inputs,
     _fp_silent_block,
     _graph_freed,
     _root_grad,
+    enable_grad,
     get_array_module,
     is_grad_enabled,
     no_grad,
@@ -49,8 +51,11 @@ from .tensor import (
 __all__ = [
     "Function",
     "FunctionCtx",
+    "backward",
     "detect_anomaly",
     "grad",
+    "gradcheck",
+    "gradgradcheck",
     "is_anomaly_check_nan_enabled",
     "is_anomaly_enabled",
     "set_anomaly_enabled",
@@ -178,6 +183,117 @@ def _grad_with_graph(
                 )
         result.append(g)
     return tuple(result)
+
+
+def backward(
+    tensors: Any,
+    grad_tensors: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    grad_variables: Any = None,
+    inputs: Any = None,
+) -> None:
+    """Accumulate the gradients of tensors (a Tensor or a sequence of them) into the leaves'
+    .grad, as torch.autograd.backward: sum_i grad_tensors[i] . d tensors[i] / d leaf.
+    grad_tensors: one per tensor (None: 1, for a one-element tensor); grad_variables is its
+    deprecated alias. inputs limits the accumulation to those tensors. create_graph=True
+    records the gradients' graph: every .grad it accumulates into is then a Tensor with a graph
+    (as torch's, so `loss.backward(create_graph=True); (p.grad ** 2).sum().backward()` works);
+    the engine and the optimizers read such a .grad as its array, as an assigned Tensor."""
+    if grad_variables is not None:
+        if grad_tensors is not None:
+            raise RuntimeError(
+                "'grad_tensors' and 'grad_variables' (deprecated) arguments both passed to "
+                "backward(). Please only use 'grad_tensors'."
+            )
+        warnings.warn(
+            "'grad_variables' is deprecated. Use 'grad_tensors' instead.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        grad_tensors = grad_variables
+    outs = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if not outs:
+        raise RuntimeError("backward: tensors: expected at least one Tensor, got none")
+    for i, o in enumerate(outs):
+        if not isinstance(o, Tensor):
+            raise TypeError(f"backward: tensors[{i}] is a {type(o).__name__}, expected a Tensor")
+        if not o.requires_grad:
+            raise RuntimeError(
+                f"element {i} of tensors does not require grad and does not have a grad_fn"
+            )
+    if grad_tensors is None:
+        gos: list[Any] = [None] * len(outs)
+    elif isinstance(grad_tensors, Tensor) or not isinstance(grad_tensors, (list, tuple)):
+        gos = [grad_tensors]
+    else:
+        gos = list(grad_tensors)
+    if len(gos) != len(outs):
+        raise RuntimeError(
+            f"backward: grad_tensors has {len(gos)} entries, tensors {len(outs)}; expected one "
+            "per tensor"
+        )
+    grads = [
+        _root_grad(o, g, f"backward: grad_tensors[{i}]") for i, (o, g) in enumerate(zip(outs, gos))
+    ]
+    if retain_graph is None:
+        retain_graph = create_graph
+    ins = None if inputs is None else _check_inputs(inputs, "backward")
+    if create_graph:
+        _backward_with_graph(outs, gos, grads, bool(retain_graph), ins)
+        return
+    with _fp_silent_block():
+        if ins is None and len(outs) == 1:
+            _engine.backward(outs[0], grads[0], bool(retain_graph), _graph_freed)
+        else:
+            if ins is None:
+                ins = _engine.graph_leaves(outs)
+            _engine.run_backward(outs, grads, bool(retain_graph), _graph_freed, ins, True)
+
+
+def _backward_with_graph(
+    outs: list[Tensor],
+    gos: list[Any],
+    grads: list[Any],
+    retain_graph: bool,
+    ins: list[Tensor] | None,
+) -> None:
+    """backward(create_graph=True): the create_graph walk to every leaf (or to ins), then each
+    one's .grad becomes a Tensor with a graph: the gradient (a copy, as torch's clone), or the
+    old .grad plus it (out of place, as torch's AccumulateGrad in grad mode)."""
+    if ins is None:
+        ins = _engine.graph_leaves(outs)
+    roots = []
+    for go, g in zip(gos, grads):
+        if isinstance(go, Tensor) and go.requires_grad and go.data.shape == g.shape:
+            roots.append(go if go.data.dtype == g.dtype else go.astype(g.dtype))
+        else:
+            roots.append(Tensor._make(g, (), None, ""))
+    with _fp_silent_block():
+        captured = _engine.run_create_graph(outs, roots, retain_graph, _graph_freed, ins)
+        with enable_grad():
+            for t in ins:
+                g = captured.get(id(t))
+                if g is None:
+                    continue
+                old = t.grad
+                if old is None:
+                    t.grad = g.clone()
+                else:
+                    if not isinstance(old, Tensor):
+                        old = Tensor._make(_engine.grad_array(t), (), None, "")
+                    if tuple(old.shape) != tuple(g.shape):
+                        raise RuntimeError(
+                            f"backward: the existing .grad has shape {tuple(old.shape)}; "
+                            f"expected the tensor's shape {tuple(g.shape)}"
+                        )
+                    t.grad = old + g
+                hooks = t._hooks
+                if hooks is not None and t._backward is None:
+                    if hooks.post:
+                        _engine._run_post_hooks(t, hooks)
+                    if hooks.node_post:
+                        _engine.run_accumulate_hooks(t, g, hooks)
 
 
 def _once_differentiable(a: Any, g: Tensor, name: str) -> Tensor:
@@ -367,7 +483,24 @@ class Function(metaclass=_FunctionMeta):
         # Several outputs: each output node puts its gradient in its slot of a shared hidden
         # node, whose backward runs once, after every output's (the topological order
         # guarantees it). The hidden node collects that list of slots as its gradient (_g).
-        node = Tensor._make(np.zeros(()), parents, run_backward, name, saves=tuple(saves))
+        def dbackward_multi(slots: dict[int, Tensor]) -> tuple[Any, ...]:
+            # create_graph=True: as the single-output dbackward (@once_differentiable), on
+            # the gradients the outputs sent (None for an output that got none)
+            grads = [slots[k].data.copy() if k in slots else None for k in range(len(arrays))]
+            g = next((t for t in slots.values() if t.requires_grad), None)
+            by_id = {id(t): ga for t, ga in input_grads(grads)}
+            return tuple(
+                None
+                if id(t) not in by_id
+                else Tensor(by_id[id(t)])
+                if g is None
+                else _once_differentiable(by_id[id(t)], g, name)
+                for t in parents
+            )
+
+        node = Tensor._make(
+            np.zeros(()), parents, run_backward, name, saves=tuple(saves), dbackward=dbackward_multi
+        )
         _engine.mark_multi_output(node)
         wrapped = []
         for k, a in enumerate(arrays):
@@ -378,7 +511,14 @@ class Function(metaclass=_FunctionMeta):
                 node._g[k] = g if node._g[k] is None else node._g[k] + g
 
             saves_out = (None,) if any(o is a for o in ctx._saved) else ()
-            out = Tensor._make(a, (node,), send, f"{name}[{k}]", saves=saves_out)
+            out = Tensor._make(
+                a,
+                (node,),
+                send,
+                f"{name}[{k}]",
+                saves=saves_out,
+                dbackward=lambda g, k=k: (_engine.Slot(k, g),),
+            )
             if a.dtype.kind != "f":  # an integer output (an index, a count): no gradient
                 out = Tensor._make(a, (), _no_backward, name)
             wrapped.append(out)

@@ -14,9 +14,10 @@ never get a graph), `func` runs with grad mode on, and an output no input reache
 
 jvp is computed without torch's double-backward trick: one reverse pass per output element
 builds the Jacobian, and J @ v is exact; that costs out.numel() backward passes, fine for small
-outputs (jvp's create_graph=True is refused). hessian, hvp, vhp and create_graph=True of vjp /
-jacobian differentiate through the backward (dg.autograd.grad(create_graph=True)); as torch,
-with create_graph=True the inputs keep their graph (a view of each) and the results have one.
+outputs. jvp(create_graph=True) uses torch's trick (through ops with a double backward).
+hessian, hvp, vhp and create_graph=True of vjp / jacobian differentiate through the backward
+(dg.autograd.grad(create_graph=True)); as torch, with create_graph=True the inputs keep their
+graph (a view of each) and the results have one.
 hvp is computed as vhp (v^T H = (H v)^T for the symmetric Hessian of a scalar function), which
 torch's double-backward trick also equals up to rounding.
 
@@ -181,15 +182,6 @@ def _strict_requires_grad(ts: tuple[Any, ...], kind: str, strict: bool) -> None:
                 "differentiable and that the jacobian depends on the inputs (this would be "
                 "violated by a linear function for example)."
             )
-
-
-def _no_create_graph(fn_name: str, create_graph: bool) -> None:
-    if create_graph:
-        raise NotImplementedError(
-            f"autograd.functional.{fn_name}: create_graph=True needs the result to be "
-            "differentiable, i.e. a backward through the backward (higher-order gradients), "
-            "which deltagrad does not support"
-        )
 
 
 def _wrap(a: Any) -> Tensor:
@@ -411,11 +403,14 @@ def jvp(
 
     v: one Tensor per input, of its shape (None for a single one-element input: 1). The
     products have the outputs' shapes and dtypes; an output no input reaches gets zeros.
-    torch uses the double-backward trick, which deltagrad lacks: here the Jacobian is built
-    (one reverse pass per output element) and multiplied by v, exact but O(out.numel())
-    passes, for small outputs. strict=True raises where torch's does (an input no output
-    depends on, an output that depends on no input)."""
-    _no_create_graph("jvp", create_graph)
+    Without create_graph the Jacobian is built (one reverse pass per output element) and
+    multiplied by v: exact, O(out.numel()) passes, for small outputs, through any op. With
+    create_graph=True it is torch's double-backward trick (two grad calls, the results keep
+    their graph), which needs every op on the way to have a double backward. strict=True
+    raises where torch's does (an input no output depends on, an output that depends on no
+    input)."""
+    if create_graph:
+        return _jvp_graph(func, inputs, v, strict)
     is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jvp")
     inputs = _leaves(inputs, "jvp")
     if v is not None:
@@ -458,6 +453,54 @@ def jvp(
                 acc = p if acc is None else acc + p
         res.append(_wrap(xp.asarray(acc).astype(out.data.dtype).reshape(out.shape)))
     outputs = tuple(o.detach() for o in outputs)
+    return _postprocess(outputs, is_outputs_tuple), _postprocess(tuple(res), is_outputs_tuple)
+
+
+def _jvp_graph(func: Callable[..., Any], inputs: Any, v: Any, strict: bool) -> tuple[Any, Any]:
+    """jvp(create_graph=True), as torch's: J v = d/du (u^T J)^T v, with u zeros that require
+    grad (the backward is linear in u, so its value does not matter)."""
+    with enable_grad():
+        is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jvp")
+        inputs = _leaves(inputs, "jvp", True)
+        if v is not None:
+            _, v = _as_tuple(v, "v", "jvp")
+            v = tuple(el.view_as(el) if el.requires_grad else el.detach() for el in v)
+            _validate_v(v, inputs, is_inputs_tuple)
+        elif len(inputs) != 1 or inputs[0].data.size != 1:
+            raise RuntimeError(
+                "The vector v can only be None if the input to the user-provided function is a "
+                "single Tensor with a single element."
+            )
+        is_outputs_tuple, outputs = _call(func, inputs, "jvp")
+        _check_outputs(outputs, strict)
+        grad_outputs = tuple(
+            Tensor(get_array_module(o.data).zeros_like(o.data), requires_grad=True) for o in outputs
+        )
+        grad_inputs = _grads(outputs, inputs, grad_outputs, create_graph=True)
+        if strict:
+            for i, gi in enumerate(grad_inputs):
+                if gi is None:
+                    raise RuntimeError(
+                        f"The output of the user-provided function is independent of input {i}."
+                        " This is not allowed in strict mode."
+                    )
+                if not gi.requires_grad:
+                    raise RuntimeError(
+                        f"The gradient with respect to input {i} is independent of the inputs "
+                        "of the user-provided function. This is not allowed in strict mode."
+                    )
+        grad_res = _grads(grad_inputs, grad_outputs, v, create_graph=True)
+        res = []
+        for i, (g, out) in enumerate(zip(grad_res, outputs)):
+            if g is None:
+                if strict:
+                    raise RuntimeError(
+                        "The gradient with respect to the input is independent of entry "
+                        f"{i} in the grad_outputs when using the double backward trick to "
+                        "compute forward mode gradients. This is not allowed in strict mode."
+                    )
+                g = _zeros(out)
+            res.append(g)
     return _postprocess(outputs, is_outputs_tuple), _postprocess(tuple(res), is_outputs_tuple)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from .tensor import Tensor, get_array_module, no_grad
 
-__all__ = ["gradcheck", "GradcheckError"]
+__all__ = ["gradcheck", "gradgradcheck", "GradcheckError"]
 
 
 class GradcheckError(RuntimeError):
@@ -162,3 +162,94 @@ def gradcheck(
     if raise_exception:
         raise GradcheckError(f"gradcheck failed; worst mismatch at {worst[1]}")
     return False
+
+
+def gradgradcheck(
+    func: Callable[..., Any],
+    inputs: Any,
+    grad_outputs: Any = None,
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    gen_non_contig_grad_outputs: bool = False,
+    raise_exception: bool = True,
+    nondet_tol: float = 0.0,
+    check_undefined_grad: bool = True,
+    check_grad_dtypes: bool = False,
+    check_batched_grad: bool = False,
+    check_fwd_over_rev: bool = False,
+    check_rev_over_rev: bool = True,
+    fast_mode: bool = False,
+    masked: bool = False,
+    seed: int = 0,
+) -> bool:
+    """Check second derivatives, as torch.autograd.gradgradcheck: gradcheck of the function
+    (inputs, grad_outputs) -> dg.autograd.grad(func(inputs), inputs, grad_outputs,
+    create_graph=True) (the first gradients, with their graph), so both the inputs' and the
+    grad_outputs' derivatives are checked.
+
+    grad_outputs: one Tensor per output of func that requires grad; None draws them uniform
+    in [-1, 1) (from numpy's generator seeded with seed, a deltagrad argument: torch draws from
+    its global generator), requiring grad. gen_non_contig_grad_outputs is accepted (the check
+    runs on contiguous float64 copies either way). check_batched_grad and check_fwd_over_rev
+    need vmap / forward-mode AD, which deltagrad lacks: True raises NotImplementedError.
+    nondet_tol, check_undefined_grad, check_grad_dtypes and masked are accepted and have no
+    effect (deltagrad's backwards are deterministic and dense)."""
+    from .autograd import grad as _grad  # autograd imports this module
+    from .tensor import enable_grad
+
+    if check_batched_grad or check_fwd_over_rev:
+        what = "check_batched_grad" if check_batched_grad else "check_fwd_over_rev"
+        raise NotImplementedError(
+            f"gradgradcheck: {what}=True needs "
+            + ("vmap" if check_batched_grad else "forward-mode AD")
+            + ", which deltagrad does not have"
+        )
+    if not check_rev_over_rev:
+        return True  # torch: nothing left to check
+    tupled_inputs = _as_tuple(inputs)
+    if grad_outputs is None:
+        with enable_grad():
+            outs = [o for o in _outputs(func, tupled_inputs) if o.requires_grad]
+        rng = np.random.default_rng(seed)
+        tupled_grads: tuple[Any, ...] = tuple(
+            Tensor(
+                get_array_module(o.data).asarray(
+                    rng.uniform(-1.0, 1.0, o.shape), dtype=o.data.dtype
+                ),
+                requires_grad=True,
+            )
+            for o in outs
+        )
+    else:
+        tupled_grads = _as_tuple(grad_outputs)
+    n_out = len(tupled_grads)
+    if n_out == 0:
+        raise ValueError("gradgradcheck: func has no output that requires grad")
+    diff_in = [i for i, x in enumerate(tupled_inputs) if isinstance(x, Tensor) and x.requires_grad]
+
+    def first_grads(*args: Any) -> tuple[Tensor, ...]:
+        ins, gos = args[:-n_out], args[-n_out:]
+        with enable_grad():  # gradcheck's numerical pass runs fn under no_grad
+            outs = [o for o in _outputs(func, ins) if o.requires_grad]
+            if len(outs) != n_out:
+                raise ValueError(
+                    f"gradgradcheck: grad_outputs has {n_out} entries, func has {len(outs)} "
+                    "outputs that require grad"
+                )
+            gs = _grad(
+                outs, [ins[i] for i in diff_in], list(gos), create_graph=True, allow_unused=True
+            )
+        return tuple(g for g in gs if g is not None)
+
+    return gradcheck(
+        first_grads,
+        tupled_inputs + tupled_grads,
+        eps=eps,
+        atol=atol,
+        rtol=rtol,
+        fast_mode=fast_mode,
+        raise_exception=raise_exception,
+        seed=seed,
+    )

@@ -750,7 +750,21 @@ def _igamma(input: Any, other: Any, upper: bool) -> Tensor:
             pdf = _igam_fac(*np.broadcast_arrays(a64, x64)) / x64
         x._accumulate((g * (-pdf if upper else pdf)).astype(g.dtype))
 
-    return Tensor._make(out, (a, x), _backward, op, saves=(a, x))
+    return Tensor._make(
+        out, (a, x), _backward, op, saves=(a, x), dbackward=partial(_d_igamma, upper, a, x)
+    )
+
+
+def _d_igamma(upper: bool, a: Tensor, x: Tensor, g: Tensor) -> tuple[Any, ...]:
+    """torch's formula: g * exp((a - 1) log x - x - lgamma(a)) (negated for Q), as Tensor ops
+    (so differentiable in x, and in a through lgamma as torch's)."""
+    if a.requires_grad:
+        raise NotImplementedError(
+            f"{'gammaincc' if upper else 'gammainc'}: the derivative for "
+            f"'{'igammac' if upper else 'igamma'}: input' is not implemented."
+        )
+    pdf = ((a - 1) * x.log() - x - gammaln(a)).exp()
+    return None, (-g if upper else g) * pdf
 
 
 def gammainc(input: Any, other: Any) -> Tensor:  # noqa: A002
@@ -777,7 +791,15 @@ def zeta(input: Any, other: Any) -> Tensor:  # noqa: A002
             raise NotImplementedError("zeta: the derivative for 'zeta' is not implemented.")
         q._accumulate((g * -s64 * _call("zeta", s64 + 1.0, q64)).astype(g.dtype))
 
-    return Tensor._make(out, (s, q), _backward, "zeta", saves=(s, q))
+    return Tensor._make(
+        out, (s, q), _backward, "zeta", saves=(s, q), dbackward=partial(_d_zeta, s, q)
+    )
+
+
+def _d_zeta(s: Tensor, q: Tensor, g: Tensor) -> tuple[Any, ...]:
+    if s.requires_grad:
+        raise NotImplementedError("zeta: the derivative for 'zeta' is not implemented.")
+    return None, g * -s * zeta(s + 1.0, q)
 
 
 def erf(input: Any) -> Tensor:  # noqa: A002
@@ -838,7 +860,7 @@ def xlogy(input: Any, other: Any) -> Tensor:  # noqa: A002
 
 def xlog1py(input: Any, other: Any) -> Tensor:  # noqa: A002
     """x log1p(y), 0 where x == 0 (unless y is nan), as torch.special.xlog1py; gradients
-    xlog1py(x != 0, y) and x / (1 + y)."""
+    torch's: xlog1py(g, y) (0 where x == 0 and y <= -1) and g x / (1 + y)."""
     x, y, dx, dy = _pair(input, other, "xlog1py", True)
     dtype = np.result_type(dx, dy)
     xp = get_array_module(dx)
@@ -849,12 +871,26 @@ def xlog1py(input: Any, other: Any) -> Tensor:  # noqa: A002
     def _backward(g: Any) -> None:
         with np.errstate(all="ignore"):
             if x.requires_grad:
-                l1p = xp.where(xp.isnan(y64), xp.nan, xp.where(x64 != 0, xp.log1p(y64), 0.0))
-                x._accumulate((g * l1p).astype(g.dtype))
+                gx = xp.where((g == 0) & ~xp.isnan(y64), 0.0, g * xp.log1p(y64))
+                gx = xp.where((x64 == 0) & (y64 <= -1), 0.0, gx)
+                x._accumulate(gx.astype(g.dtype))
             if y.requires_grad:
                 y._accumulate((g * x64 / (1.0 + y64)).astype(g.dtype))
 
-    return Tensor._make(out, (x, y), _backward, "xlog1py", saves=(x, y))
+    return Tensor._make(
+        out, (x, y), _backward, "xlog1py", saves=(x, y), dbackward=partial(_d_xlog1py, x, y)
+    )
+
+
+def _d_xlog1py(x: Tensor, y: Tensor, g: Tensor) -> tuple[Any, ...]:
+    gx = None
+    if x.requires_grad:
+        with np.errstate(all="ignore"):
+            low = (x.data == 0) & (y.data <= -1)
+        gx = xlog1py(g, y)
+        if low.any():
+            gx = gx.masked_fill(Tensor(low), 0.0)
+    return gx, (g * x / (1 + y) if y.requires_grad else None)
 
 
 def entr(input: Any) -> Tensor:  # noqa: A002
@@ -882,7 +918,15 @@ def sinc(input: Any) -> Tensor:  # noqa: A002
         px = np.pi * v
         return xp.where(v == 0, 0.0, (px * xp.cos(px) - xp.sin(px)) / (px * v))
 
-    return _elementwise("sinc", _tensor(input, "sinc"), f, df)
+    return _elementwise("sinc", _tensor(input, "sinc"), f, df, _dsinc)
+
+
+def _dsinc(t: Tensor) -> Tensor:
+    """sinc's derivative as Tensor ops: 0 at 0 (torch's masked_fill, so 0 there at every
+    order too)."""
+    zero = t.data == 0
+    px = (t * math.pi).masked_fill(Tensor(zero), 1.0)
+    return (math.pi * (px * px.cos() - px.sin()) / (px * px)).masked_fill(Tensor(zero), 0.0)
 
 
 def ndtr(input: Any) -> Tensor:  # noqa: A002
@@ -919,7 +963,7 @@ def log_ndtr(input: Any) -> Tensor:  # noqa: A002
 def i0(input: Any) -> Tensor:  # noqa: A002
     """The modified Bessel function I0, with gradient I1."""
     return _elementwise(
-        "i0", _tensor(input, "i0"), lambda v: _call("i0", v), lambda v, y: _call("i1", v)
+        "i0", _tensor(input, "i0"), lambda v: _call("i0", v), lambda v, y: _call("i1", v), i1
     )
 
 
@@ -930,6 +974,7 @@ def i0e(input: Any) -> Tensor:  # noqa: A002
         _tensor(input, "i0e"),
         lambda v: _call("i0e", v),
         lambda v, y: _call("i1e", v) - np.sign(v) * y,
+        lambda t: i1e(t) - t.sign() * i0e(t),
     )
 
 
@@ -940,6 +985,7 @@ def i1(input: Any) -> Tensor:  # noqa: A002
         _tensor(input, "i1"),
         lambda v: _call("i1", v),
         lambda v, y: np.where(v == 0, 0.5, _call("i0", v) - y / v),
+        partial(_d_i1, False),
     )
 
 
@@ -950,7 +996,18 @@ def i1e(input: Any) -> Tensor:  # noqa: A002
         _tensor(input, "i1e"),
         lambda v: _call("i1e", v),
         lambda v, y: np.where(v == 0, 0.5, _call("i0e", v) - y * (np.sign(v) + 1 / v)),
+        partial(_d_i1, True),
     )
+
+
+def _d_i1(scaled: bool, t: Tensor) -> Tensor:
+    """i1's (i1e's) derivative as Tensor ops, as torch's i1_backward: 1/2 where |x| <= eps
+    (a constant there), i0(x) - i1(x) / x (i0e(x) - i1e(x) (sign(x) + 1 / x)) elsewhere."""
+    eps = float(np.finfo(t.data.dtype).eps)
+    tiny = Tensor(get_array_module(t.data).abs(t.data) <= eps)
+    v = t.masked_fill(tiny, eps)
+    d = i0e(v) - i1e(v) * (v.sign() + 1 / v) if scaled else i0(v) - i1(v) / v
+    return d.masked_fill(tiny, 0.5)
 
 
 def softmax(input: Any, dim: int, *, dtype: Any = None) -> Tensor:  # noqa: A002

@@ -755,14 +755,14 @@ class Tensor:
         """Backpropagate: accumulate d(self)/d(leaf) into the .grad of every leaf that requires
         grad (as torch). gradient is d(loss)/d(self) (defaults to 1 for a one-element tensor).
         retain_graph keeps the graph for another backward; inputs (a Tensor or a sequence of
-        them) limits the accumulation to those tensors. See docs/ARCHITECTURE.md, "Gradients"."""
+        them) limits the accumulation to those tensors. create_graph=True records the
+        gradients' graph: each .grad it fills is then a Tensor with a graph, as torch's (see
+        dg.autograd.backward). See docs/ARCHITECTURE.md, "Gradients"."""
         if create_graph:
-            raise NotImplementedError(
-                "backward: create_graph=True is not supported: deltagrad's .grad is an array "
-                "(no graph), so the gradients could not be differentiated again; use "
-                "dg.autograd.grad(outputs, inputs, create_graph=True), which returns them as "
-                "Tensors with a graph (higher-order gradients)"
-            )
+            from .autograd import backward as _backward_graph  # autograd imports this module
+
+            _backward_graph(self, gradient, retain_graph, True, inputs=inputs)
+            return
         if not self.requires_grad:
             raise RuntimeError(
                 "backward(): this tensor does not require grad and has no graph "
@@ -2852,7 +2852,10 @@ class Tensor:
                 )
                 src_t._accumulate(gs)
 
-        return Tensor._make(out, (self, src_t), _backward, "scatter", saves=())
+        from ._functional_dgrad import scatter_dbackward  # noqa: PLC0415  (imports tensor)
+
+        db = scatter_dbackward(hit, d, idx, src_t.shape)
+        return Tensor._make(out, (self, src_t), _backward, "scatter", saves=(), dbackward=db)
 
     def scatter_(
         self, dim: int, index: Any, src: Any = None, value: Any = None, *, reduce: Any = None
@@ -3786,8 +3789,11 @@ class Tensor:
             raise _ShapeError(f"{op}: shapes {self.shape} and {o.shape} do not broadcast") from None
         return o, a, b
 
-    def _binary_math(self, other: Any, op: str, f: Any, dfa: Any, dfb: Any) -> Tensor:
-        """f(xp, a, b) with gradients g * dfa(xp, a, b) and g * dfb(xp, a, b)."""
+    def _binary_math(
+        self, other: Any, op: str, f: Any, dfa: Any, dfb: Any, dd: Any = None
+    ) -> Tensor:
+        """f(xp, a, b) with gradients g * dfa(xp, a, b) and g * dfb(xp, a, b); dd(x, y, g):
+        the two gradients as Tensor ops (the double backward; None: none)."""
         o, a, b = self._float_pair(other, op)
         xp = get_array_module(a)
         with np.errstate(all="ignore"):
@@ -3800,7 +3806,8 @@ class Tensor:
                 if o.requires_grad:
                     o._accumulate(g * dfb(xp, a, b))
 
-        return Tensor._make(out, (self, o), _backward, op, saves=())
+        db = None if dd is None else functools.partial(_d_binary_math, dd, self, o)
+        return Tensor._make(out, (self, o), _backward, op, saves=(), dbackward=db)
 
     def xlogy(self, other: Any) -> Tensor:
         """x * log(y), 0 where x == 0 (unless y is NaN), as torch.xlogy."""
@@ -3811,7 +3818,7 @@ class Tensor:
         def da(xp: Any, a: Any, b: Any) -> Any:  # torch's: log(y), 0 where x == 0 and y <= 0
             return xp.where((a == 0) & (b <= 0), 0, xp.log(b)).astype(a.dtype)
 
-        return self._binary_math(other, "xlogy", f, da, lambda xp, a, b: a / b)
+        return self._binary_math(other, "xlogy", f, da, lambda xp, a, b: a / b, _d_xlogy)
 
     def atan2(self, other: Any) -> Tensor:
         """The angle of (other, self), as torch.atan2 (self is y)."""
@@ -4075,7 +4082,10 @@ class Tensor:
         def _grad(g: Any) -> Any:
             return xp.moveaxis(g, (d1, d2), (-2, -1))[..., rows, cols].reshape(self.shape)
 
-        return self._unary(out, _grad, "diag_embed", saves=())
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:
+            return (g.diagonal(k, d1, d2).reshape(self.shape),)
+
+        return self._unary(out, _grad, "diag_embed", saves=(), dbackward=_dbackward)
 
     def diag(self, diagonal: int = 0) -> Tensor:
         """A 1-d tensor as a square matrix's diagonal, or a matrix's diagonal, as torch.diag."""
@@ -4402,13 +4412,30 @@ class _GradFn:
             )
         return _engine.add_hook(self._t, functools.partial(_run_prehook, fn), post=False)
 
-    def register_hook(self, fn: Callable[..., Any]) -> Any:
-        """torch's post-hook fn(grad_inputs, grad_outputs): not supported (the engine sums
-        each input's gradient as it arrives, it does not keep a node's own outputs apart)."""
-        raise NotImplementedError(
-            "grad_fn.register_hook: node post-hooks are not supported; use register_prehook, "
-            "or register_hook / register_post_accumulate_grad_hook on the input tensors"
-        )
+    def register_hook(self, fn: Callable[..., Any]) -> _engine.RemovableHandle:
+        """A post-hook, as torch's Node.register_hook: fn(grad_inputs, grad_outputs) runs
+        after the node's backward, with one gradient per input of the op (a Tensor, or None
+        for an input that needs or got none) and the 1-tuple of its output's gradient; it may
+        return a tuple of as many to replace grad_inputs (None keeps them). On a leaf's
+        AccumulateGrad node it runs after .grad was accumulated, as fn((), (grad,))."""
+        if not callable(fn):
+            raise TypeError(f"register_hook: fn: expected a callable, got {type(fn).__name__}")
+        t = self._t
+        if t._backward is not None:
+            prev = t._prev
+            if _engine.is_multi_output(t) or any(_engine.is_multi_output(p) for p in prev):
+                raise NotImplementedError(
+                    f"grad_fn.register_hook: the node '{t._op}' is (or feeds) the node of a "
+                    "multi-output autograd.Function, which gathers one gradient per output; "
+                    "register a hook on the tensors instead (Tensor.register_hook)"
+                )
+            if len({id(p) for p in prev}) != len(prev):
+                raise NotImplementedError(
+                    f"grad_fn.register_hook: the node '{t._op}' has the same tensor as two of "
+                    "its inputs (x * x), whose gradients deltagrad sums as they arrive: a "
+                    "post-hook could not see them apart"
+                )
+        return _engine.add_node_post_hook(t, fn)
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and other._t is self._t  # type: ignore[attr-defined]
@@ -5942,11 +5969,23 @@ _MATH_D: dict[str, Callable[[Tensor], Tensor]] = {
     "cosh": lambda x: x.sinh(),
     "erf": lambda x: (2 / math.sqrt(math.pi)) * (-x * x).exp(),
     "erfc": lambda x: (-2 / math.sqrt(math.pi)) * (-x * x).exp(),
+    "erfinv": lambda x: (math.sqrt(math.pi) / 2) * x.erfinv().square().exp(),
     "log2": lambda x: 1 / (x * math.log(2)),
     "log10": lambda x: 1 / (x * math.log(10)),
     # NaN outside [0, 1], as torch's logit_backward
     "logit": lambda x: where((x.data < 0) | (x.data > 1), math.nan, 1 / (x * (1 - x))),
 }
+
+
+def _d_binary_math(dd: Any, x: Tensor, y: Tensor, g: Tensor) -> tuple[Any, ...]:
+    with np.errstate(all="ignore"):
+        return dd(x, y, g)
+
+
+def _d_xlogy(x: Tensor, y: Tensor, g: Tensor) -> tuple[Any, ...]:
+    # torch's: xlogy(g, y) zeroed where x == 0 and y <= 0; g * x / y
+    gx = where((x.data == 0) & (y.data <= 0), 0.0, g.xlogy(y)) if x.requires_grad else None
+    return gx, (g * x / y if y.requires_grad else None)
 
 
 def _d_logit_eps(x: Tensor, inside: Any, g: Tensor) -> tuple[Any, ...]:
