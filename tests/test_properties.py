@@ -1010,6 +1010,7 @@ COVERED = {
     "sum_to_shape": test_sum_to_shape,
     "index_add": test_index_add,
     "index_add_": test_index_add,
+    "scatter_reduce_": test_scatter_reduce,
     "sgd_update": test_sgd_update,
     "adam_update": test_adam_update,
 }

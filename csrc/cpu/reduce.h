@@ -59,27 +59,54 @@ void reduce_sum_t(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T
     });
     return;
   }
-  // inner > 1: add the r rows of each outer slice, vectorized along inner; parallel over
-  // (outer, inner-block) tasks.
-  constexpr int64_t kInnerBlock = 256;
-  const int64_t iblocks = (inner + kInnerBlock - 1) / kInnerBlock;
+  // inner > 1: stream the r rows of each outer slice through a block of accumulators that
+  // stays in L1, row after row (each element still sums its rows in order j = 0, 1, ..., so
+  // the bits are those of one register per lane). Walking all r rows per vector instead
+  // re-reads each cache line once per vector and misses the TLB at every row once the rows
+  // span more pages than it maps (9.97 ms for a (4096, 1024) float32 mean over rows vs
+  // NumPy's 0.95). Parallel over (outer, inner-block) tasks; the blocks shrink so that there
+  // is a task per thread.
+  constexpr int64_t kMaxBlock = 8192 / static_cast<int64_t>(sizeof(T)) * 2;  // 16 KiB
+  const int nt = outer * r * inner > kParallelGrain ? num_threads() : 1;
+  int64_t blk = inner < kMaxBlock ? inner : kMaxBlock;
+  if (outer < nt) {  // split inner across the threads, whole vectors each
+    const int64_t per = (inner + nt - 1) / nt;
+    const int64_t want = (per + 4 * W - 1) / (4 * W) * (4 * W);
+    if (want < blk) blk = want;
+  }
+  const int64_t iblocks = (inner + blk - 1) / blk;
   const int64_t tasks = outer * iblocks;
   const V vs = V::set1(scale);
   auto task = [&](int64_t t) {
-    const int64_t o = t / iblocks, i0 = (t % iblocks) * kInnerBlock;
-    const int64_t i1 = i0 + kInnerBlock < inner ? i0 + kInnerBlock : inner;
-    const T* xo = x + o * r * inner;
-    T* oo = out + o * inner;
-    for (int64_t i = i0; i < i1; i += W) {
-      const int rem = i1 - i < W ? static_cast<int>(i1 - i) : W;
-      V acc = V::zero();
-      for (int64_t j = 0; j < r; ++j) acc = acc + V::load(xo + j * inner + i, rem);
-      (acc * vs).store(oo + i, rem);
+    alignas(64) T acc[kMaxBlock];
+    const int64_t o = t / iblocks, i0 = (t % iblocks) * blk;
+    const int64_t n = i0 + blk < inner ? blk : inner - i0;
+    const int64_t full = n / (4 * W) * (4 * W);
+    const T* xo = x + o * r * inner + i0;
+    for (int64_t i = 0; i < n; i += W) V::zero().store(acc + i, n - i < W ? int(n - i) : W);
+    for (int64_t j = 0; j < r; ++j) {
+      const T* row = xo + j * inner;
+      int64_t i = 0;
+      for (; i < full; i += 4 * W) {
+        (V::load(acc + i) + V::load(row + i)).store(acc + i);
+        (V::load(acc + i + W) + V::load(row + i + W)).store(acc + i + W);
+        (V::load(acc + i + 2 * W) + V::load(row + i + 2 * W)).store(acc + i + 2 * W);
+        (V::load(acc + i + 3 * W) + V::load(row + i + 3 * W)).store(acc + i + 3 * W);
+      }
+      for (; i < n; i += W) {
+        const int rem = n - i < W ? static_cast<int>(n - i) : W;
+        (V::load(acc + i, rem) + V::load(row + i, rem)).store(acc + i, rem);
+      }
+    }
+    T* oo = out + o * inner + i0;
+    for (int64_t i = 0; i < n; i += W) {
+      const int rem = n - i < W ? static_cast<int>(n - i) : W;
+      (V::load(acc + i, rem) * vs).store(oo + i, rem);
     }
   };
-  const int nt = outer * r * inner > kParallelGrain && tasks > 1 ? num_threads() : 1;
-  place_team(nt);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+  const int team = tasks > 1 ? nt : 1;
+  place_team(team);
+#pragma omp parallel for num_threads(team) schedule(dynamic, 1) if (team > 1)
   for (int64_t t = 0; t < tasks; ++t) task(t);
 }
 
