@@ -1,5 +1,6 @@
-"""dg.ops.scatter_reduce_ (csrc/cpu/reduce.h, scatter_reduce_t): an index per element, reduced
-in place with sum / prod / amax / amin, compared bit for bit with np.<ufunc>.at in the array's
+"""dg.ops.scatter_reduce_ (csrc/cpu/reduce.h, scatter_reduce_op): an index per element, reduced
+in place with sum / prod / amax / amin, and dg.ops.index_reduce_ (index_reduce_op: a 1-d
+index along dim, whole slices), compared bit for bit with np.<ufunc>.at in the array's
 own dtype (each destination takes its elements in index order) and with the float64
 reference, on 1 and 2 threads; and the Tensor ops built on it (scatter_reduce, index_reduce)."""
 
@@ -146,6 +147,83 @@ def test_tensor_scatter_reduce_large_matches_torch(reduce, include_self):
     ta = torch.tensor(x, requires_grad=True)
     ts = torch.tensor(src, requires_grad=True)
     tout = ta.scatter_reduce(0, torch.tensor(idx), ts, reduce, include_self=include_self)
+    (tout * torch.tensor(g)).sum().backward()
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(a.grad, ta.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(s.grad, ts.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+INDEX_SHAPES = [
+    ((7,), 0, 5),
+    ((1,), 0, 1),
+    ((5, 3), 0, 11),
+    ((5, 3), 1, 4),
+    ((3, 17, 9), 1, 40),
+    ((4, 6, 1), 0, 3),
+    ((4, 5), 0, 0),
+    ((1000, 64), 0, 3000),  # parallel: destination ranges (outer 1)
+    ((1000, 1), 0, 70000),  # parallel, inner 1
+    ((9, 300, 31), 1, 700),  # parallel: outer slices
+]
+
+
+@pytest.mark.parametrize("reduce", REDUCES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,dim,m", INDEX_SHAPES)
+def test_index_reduce_matches_ufunc_at_bit_for_bit(shape, dim, m, dtype, reduce):
+    rng = np.random.default_rng(abs(hash((shape, dim, m, reduce))) % 2**32)
+    x = (rng.uniform(0.5, 1.5, shape) * rng.choice([-1, 1], shape)).astype(dtype)
+    src_shape = list(shape)
+    src_shape[dim] = m
+    src = (rng.uniform(0.5, 1.5, src_shape) * rng.choice([-1, 1], src_shape)).astype(dtype)
+    idx = rng.integers(0, shape[dim], m)
+    want = x.copy()
+    with np.errstate(all="ignore"):
+        UFUNC[reduce].at(want, (slice(None),) * dim + (idx,), src)
+    before = dg.get_num_threads()
+    for threads in (1, 2):
+        dg.set_num_threads(threads)
+        try:
+            got = x.copy()
+            assert ops.index_reduce_(got, dim, idx, src, reduce) is got
+        finally:
+            dg.set_num_threads(before)
+        np.testing.assert_array_equal(got, want)
+    ref = reference.index_reduce_(x.astype(np.float64), dim, idx, src.astype(np.float64), reduce)
+    np.testing.assert_allclose(got, ref, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-4)
+
+
+def test_index_reduce_other_layouts_and_errors():
+    x = np.arange(12.0).reshape(3, 4)
+    view = np.asfortranarray(x)  # not C-contiguous: np.<ufunc>.at, the same result
+    idx, src = np.array([2, 0, 2]), np.full((3, 4), 5.0)
+    want = x.copy()
+    np.maximum.at(want, idx, src)
+    np.testing.assert_array_equal(ops.index_reduce_(view, 0, idx, src, "amax"), want)
+    with pytest.raises(IndexError, match="out of range"):
+        ops.index_reduce_(x.copy(), 0, np.array([3]), np.ones((1, 4)), "prod")
+    with pytest.raises(ValueError, match="reduce"):
+        ops.index_reduce_(x.copy(), 0, np.array([0]), np.ones((1, 4)), "mean")
+    with pytest.raises(TypeError, match="index"):
+        ops.index_reduce_(x.copy(), 0, np.zeros((1, 1), np.int64), np.ones((1, 4)), "prod")
+
+
+@pytest.mark.filterwarnings("ignore:index_reduce\\(\\) is in beta:UserWarning")
+@pytest.mark.parametrize("reduce", ["prod", "mean", "amax", "amin"])
+@pytest.mark.parametrize("include_self", [True, False])
+def test_tensor_index_reduce_matches_torch(reduce, include_self):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0.5, 1.5, (40, 7, 3))
+    src = rng.uniform(0.5, 1.5, (40, 90, 3))
+    idx = rng.integers(0, 7, 90)
+    g = rng.standard_normal((40, 7, 3))
+    a, s = dg.tensor(x, requires_grad=True), dg.tensor(src, requires_grad=True)
+    out = a.index_reduce(1, dg.tensor(idx), s, reduce, include_self=include_self)
+    (out * dg.tensor(g)).sum().backward()
+    ta = torch.tensor(x, requires_grad=True)
+    ts = torch.tensor(src, requires_grad=True)
+    tout = ta.index_reduce(1, torch.tensor(idx), ts, reduce, include_self=include_self)
     (tout * torch.tensor(g)).sum().backward()
     np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(a.grad, ta.grad.numpy(), rtol=1e-10, atol=1e-12)

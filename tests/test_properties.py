@@ -776,6 +776,34 @@ def test_index_add(data, isa):
 
 @PROFILE
 @given(data=st.data(), isa=ISA)
+def test_index_reduce(data, isa):
+    """index_reduce_ (prod / amax / amin; sum is index_add_) equals np.<ufunc>.at in the
+    array's dtype, bit for bit, for any dim, repeated and absent indices, any source layout,
+    on every ISA."""
+    draw = data.draw
+    dtype = draw(DTYPES)
+    reduce = draw(st.sampled_from(["sum", "prod", "amax", "amin"]), label="reduce")
+    ndim = draw(st.integers(1, 3), label="ndim")
+    shape = list(_shape(draw, ndim, ndim, 6))
+    dim = draw(st.integers(-ndim, ndim - 1), label="dim")
+    m = draw(st.integers(0, 12), label="m") if shape[dim] else 0
+    src_shape = list(shape)
+    src_shape[dim] = m
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="seed"))
+    x = rng.uniform(-3, 3, shape).astype(dtype)
+    src0 = rng.uniform(-3, 3, src_shape).astype(dtype)
+    idx = rng.integers(0, max(shape[dim], 1), m)
+    src, _, _ = layout(src0, draw(_layouts("cpu"), label="layout"))
+    want = ref.index_reduce_(x.copy(), dim, idx, src0, reduce)
+    with _device("cpu", isa) as dev:
+        got = x.copy()
+        assert dev.index_reduce_(got, dim, idx, src, reduce) is got
+    _unchanged(src, src0, "source")
+    np.testing.assert_array_equal(got, want)
+
+
+@PROFILE
+@given(data=st.data(), isa=ISA)
 def test_scatter_reduce(data, isa):
     """scatter_reduce_ equals np.<ufunc>.at in the array's dtype, bit for bit (each destination
     takes its elements in index order), for any dim and reduce, an index smaller than out in
@@ -1011,6 +1039,7 @@ COVERED = {
     "index_add": test_index_add,
     "index_add_": test_index_add,
     "scatter_reduce_": test_scatter_reduce,
+    "index_reduce_": test_index_reduce,
     "sgd_update": test_sgd_update,
     "adam_update": test_adam_update,
 }

@@ -39,9 +39,20 @@ py::array reduce(py::handle x_obj, py::handle start_obj, py::handle stop_obj, do
   return out;
 }
 
+// The kernels' reduction op code: 0 sum, 1 prod, 2 amax, 3 amin.
+int reduce_op(const std::string& reduce) {
+  static const char* kOps[] = {"sum", "prod", "amax", "amin"};
+  for (int k = 0; k < 4; ++k)
+    if (reduce == kOps[k]) return k;
+  throw py::value_error("reduce: expected 'sum', 'prod', 'amax' or 'amin', got '" + reduce + "'");
+}
+
 // out.index_add_(dim, index, src) for a C-contiguous out and src of one float dtype and an
-// int64 index: out[..., index[j], ...] += src[..., j, ...]. In place; returns nothing.
-void index_add_(py::handle out_obj, py::handle dim_obj, py::handle idx_obj, py::handle src_obj) {
+// int64 index: out[..., index[j], ...] += src[..., j, ...] (reduce "sum"; or prod / amax /
+// amin: index_reduce_ with include_self). In place; returns nothing.
+void index_add_(py::handle out_obj, py::handle dim_obj, py::handle idx_obj, py::handle src_obj,
+                const std::string& reduce) {
+  const int op = reduce_op(reduce);
   py::array out = require_array(out_obj, "out");
   const DType dt = dtype_of(out, "out");
   require_out(out, dt, shape_of(out), "out");
@@ -76,10 +87,10 @@ void index_add_(py::handle out_obj, py::handle dim_obj, py::handle idx_obj, py::
                             std::to_string(n) + ") for dim " + std::to_string(dim));
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
-    T* op = mptr<T>(out);
+    T* o_ = mptr<T>(out);
     const T* sp = cptr<T>(src);
     py::gil_scoped_release nogil;
-    if (outer * m * inner > 0) index_add(op, ip, sp, outer, n, m, inner);
+    if (outer * m * inner > 0) index_reduce(o_, ip, sp, outer, n, m, inner, op);
   });
 }
 
@@ -88,12 +99,7 @@ void index_add_(py::handle out_obj, py::handle dim_obj, py::handle idx_obj, py::
 // but dim. In place; returns nothing.
 void scatter_reduce_(py::handle out_obj, py::handle dim_obj, py::handle idx_obj, py::handle src_obj,
                      const std::string& reduce) {
-  static const char* kOps[] = {"sum", "prod", "amax", "amin"};
-  int op = -1;
-  for (int k = 0; k < 4; ++k)
-    if (reduce == kOps[k]) op = k;
-  if (op < 0)
-    throw py::value_error("reduce: expected 'sum', 'prod', 'amax' or 'amin', got '" + reduce + "'");
+  const int op = reduce_op(reduce);
   py::array out = require_array(out_obj, "out");
   const DType dt = dtype_of(out, "out");
   require_out(out, dt, shape_of(out), "out");
@@ -144,9 +150,10 @@ void bind_reduce(py::module_& m) {
         py::arg("scale") = 1.0,
         "scale * x summed over the axes [start, stop) (removed from the shape).");
   m.def("index_add_", named("index_add", &index_add_), py::arg("out"), py::arg("dim"),
-        py::arg("index"), py::arg("source"),
+        py::arg("index"), py::arg("source"), py::arg("reduce") = "sum",
         "out[..., index[j], ...] += source[..., j, ...] in place (C-contiguous out and source of "
-        "one float dtype, int64 index in [0, out.shape[dim])); the order of np.add.at.");
+        "one float dtype, int64 index in [0, out.shape[dim])); the order of np.add.at. reduce: "
+        "'sum', or 'prod' / 'amax' / 'amin' (np.multiply.at / maximum.at / minimum.at).");
   m.def("scatter_reduce_", named("scatter_reduce", &scatter_reduce_), py::arg("out"),
         py::arg("dim"), py::arg("index"), py::arg("src"), py::arg("reduce"),
         "out[..., index[..., j, ...], ...] op= src[..., j, ...] in place, an index per element "

@@ -329,9 +329,9 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
   void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T scale) {          \
     DG_DISPATCH(reduce_sum, x, out, outer, r, inner, scale)                                        \
   }                                                                                                \
-  void index_add(T* out, const int64_t* idx, const T* src, int64_t outer, int64_t n, int64_t m,    \
-                 int64_t inner) {                                                                  \
-    DG_DISPATCH(index_add, out, idx, src, outer, n, m, inner)                                      \
+  void index_reduce(T* out, const int64_t* idx, const T* src, int64_t outer, int64_t n, int64_t m, \
+                    int64_t inner, int op) {                                                       \
+    DG_DISPATCH(index_reduce, out, idx, src, outer, n, m, inner, op)                               \
   }                                                                                                \
   void scatter_reduce(T* out, const int64_t* idx, const T* src, int64_t outer, int64_t n,          \
                       int64_t m, int64_t inner, int op) {                                          \

@@ -147,98 +147,99 @@ struct Conv2dParams {
 // forward on AVX2 only.
 enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winograd = 4 };
 
-#define DG_KERNEL_DECLS(T)                                                                       \
-  /* the fast GEMM (in dg: for the active ISA), using dg::num_threads() threads */               \
-  void gemm(const GemmArgs<T>& args);                                                            \
-  void activation_forward(Act act, const T* x, T* y, int64_t n, T param);                        \
-  void activation_backward(Act act, const T* dy, const T* saved, T* dx, int64_t n, T param);     \
-  void math_fn(MathFn fn, const T* x, T* y, int64_t n);                                          \
-  /* softmax / log_softmax over rows of length cols */                                           \
-  void softmax_forward(const T* x, T* y, int64_t rows, int64_t cols, bool log);                  \
-  void softmax_backward(const T* dy, const T* y, T* dx, int64_t rows, int64_t cols, bool log);   \
-  /* fused: per-row losses (loss_rows may be null), dlogits = (softmax - onehot) * scale;        \
-     returns the sum of the row losses. Labels are already validated. */                         \
-  double softmax_cross_entropy(const T* logits, const int64_t* target, T* dlogits, T* loss_rows, \
-                               int64_t rows, int64_t cols, T scale);                             \
-  /* elementwise loss (into loss_elem when not null) and grad = dloss/dy * scale; returns the    \
-     sum of the elementwise losses */                                                            \
-  double loss_forward_backward(LossKind kind, const T* y, const T* t, T* grad, T* loss_elem,     \
-                               int64_t n, T scale);                                              \
-  /* y = act(x @ w.T + b), z = x @ w.T + b (when z is not null); x (m, k), w (n, k) */           \
-  void linear_forward(const T* x, const T* w, const T* b, T* y, T* z, int64_t m, int64_t k,      \
-                      int64_t n, Act act, T param);                                              \
-  /* dz = dy * act'(saved) into dz (unless act is identity: dz may then alias dy), db = column   \
-     sums of dz when db is not null; dy, saved, dz are (m, n) */                                 \
-  void linear_dz_db(const T* dy, const T* saved, T* dz, T* db, int64_t m, int64_t n, Act act,    \
-                    T param);                                                                    \
-  /* optimizer hyper-parameters are doubles: derived constants such as 1 - beta2 are formed      \
-     in double and rounded once to T, as torch does */                                           \
-  void sgd_update(T* param, const T* grad, T* buf, int64_t n, double lr, double momentum,        \
-                  double dampening, double weight_decay, bool nesterov, bool first_step);        \
-  void adam_update(T* param, const T* grad, T* m, T* v, int64_t n, double lr, double beta1,      \
-                   double beta2, double eps, double weight_decay, bool decoupled, int64_t step); \
-  /* out[o, i] = scale * sum_j x[o, j, i] for x viewed as (outer, r, inner) */                   \
-  void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T scale);         \
-  /* out (outer, n, inner) += src (outer, m, inner) at rows idx (m), each in [0, n) */           \
-  void index_add(T* out, const int64_t* idx, const T* src, int64_t outer, int64_t n, int64_t m,  \
-                 int64_t inner);                                                                 \
-  /* out (outer, n, inner) op= src (outer, m, inner) at idx (outer, m, inner), each in [0, n);   \
-     op: 0 sum, 1 prod, 2 amax, 3 amin */                                                        \
-  void scatter_reduce(T* out, const int64_t* idx, const T* src, int64_t outer, int64_t n,        \
-                      int64_t m, int64_t inner, int op);                                         \
-  /* conv2d: y = conv(x, w) + b (b may be null); backward: dx, dw, db, each may be null */       \
-  void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y,           \
-                      ConvAlgo algo);                                                            \
-  void conv2d_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw, \
-                       T* db, ConvAlgo algo);                                                    \
-  /* 2-D pooling over g.planes planes (cpu/pool.h); idx may be null (no indices wanted);         \
-     divisor 0: none (else divisor_override) */                                                  \
-  void max_pool2d_forward(const T* x, T* y, int64_t* idx, const Pool2dGeom& g);                  \
-  /* returns how many indices lay outside their window's rows (those are skipped) */             \
-  int64_t max_pool2d_backward(const T* dy, const int64_t* idx, T* dx, const Pool2dGeom& g);      \
-  /* the training path's 2x2/2 window codes (cpu/pool.h): false / -1 where this ISA has none */  \
-  bool max_pool2d_forward_codes(const T* x, T* y, uint8_t* codes, const Pool2dGeom& g);          \
-  int64_t max_pool2d_backward_codes(const T* dy, const uint8_t* codes, T* dx,                    \
-                                    const Pool2dGeom& g);                                        \
-  void avg_pool2d_forward(const T* x, T* y, const Pool2dGeom& g, bool include_pad,               \
-                          int64_t divisor);                                                      \
-  void avg_pool2d_backward(const T* dy, T* dx, const Pool2dGeom& g, bool include_pad,            \
-                           int64_t divisor);                                                     \
-  void adaptive_avg_pool2d_forward(const T* x, T* y, int64_t planes, int64_t h, int64_t w,       \
-                                   int64_t oh, int64_t ow);                                      \
-  void adaptive_avg_pool2d_backward(const T* dy, T* dx, int64_t planes, int64_t h, int64_t w,    \
-                                    int64_t oh, int64_t ow);                                     \
-  /* adaptive max pooling: y and the int64 flat index of each maximum in its h * w plane */      \
-  void adaptive_max_pool2d_forward(const T* x, T* y, int64_t* idx, int64_t planes, int64_t h,    \
-                                   int64_t w, int64_t oh, int64_t ow);                           \
-  /* returns how many indices lay outside their window (those are skipped) */                    \
-  int64_t adaptive_max_pool2d_backward(const T* dy, const int64_t* idx, T* dx, int64_t planes,   \
-                                       int64_t h, int64_t w, int64_t oh, int64_t ow);            \
-  /* batch norm over x (n, c, s): per-channel mean, invstd = 1/sqrt(var + eps) (biased var);     \
-     running_mean / running_var (null: none) updated with momentum, the variance unbiased */     \
-  void batch_norm_stats(const T* x, T* mean, T* invstd, T* running_mean, T* running_var,         \
-                        int64_t n, int64_t c, int64_t s, double momentum, double eps);           \
-  /* y = (x - mean) * invstd * weight + bias per channel (weight, bias may be null) */           \
-  void batch_norm_apply(const T* x, const T* mean, const T* invstd, const T* weight,             \
-                        const T* bias, T* y, int64_t n, int64_t c, int64_t s);                   \
-  /* dx (training: batch statistics; else affine only), dweight, dbias (each may be null) */     \
-  void batch_norm_backward(const T* dy, const T* x, const T* mean, const T* invstd,              \
-                           const T* weight, T* dx, T* dweight, T* dbias, int64_t n, int64_t c,   \
-                           int64_t s, bool training);                                            \
-  /* layer norm over rows of d: y, and the rows' mean and rstd */                                \
-  void layer_norm_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd,            \
-                          int64_t rows, int64_t d, double eps);                                  \
-  void layer_norm_backward(const T* dy, const T* x, const T* w, const T* mean, const T* rstd,    \
-                           T* dx, T* dweight, T* dbias, int64_t rows, int64_t d);                \
-  /* group norm over x (n, c, s) in g groups (c % g == 0): y, and the (n, g) rows' mean, rstd */ \
-  void group_norm_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t n, \
-                          int64_t c, int64_t s, int64_t g, double eps);                          \
-  void group_norm_backward(const T* dy, const T* x, const T* w, const T* mean, const T* rstd,    \
-                           T* dx, T* dweight, T* dbias, int64_t n, int64_t c, int64_t s,         \
-                           int64_t g);                                                           \
-  /* batch_norm_stats then batch_norm_apply in one call (fused per channel where it can) */      \
-  void batch_norm_train_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* invstd,    \
-                                T* rmean, T* rvar, int64_t n, int64_t c, int64_t s,              \
+#define DG_KERNEL_DECLS(T)                                                                         \
+  /* the fast GEMM (in dg: for the active ISA), using dg::num_threads() threads */                 \
+  void gemm(const GemmArgs<T>& args);                                                              \
+  void activation_forward(Act act, const T* x, T* y, int64_t n, T param);                          \
+  void activation_backward(Act act, const T* dy, const T* saved, T* dx, int64_t n, T param);       \
+  void math_fn(MathFn fn, const T* x, T* y, int64_t n);                                            \
+  /* softmax / log_softmax over rows of length cols */                                             \
+  void softmax_forward(const T* x, T* y, int64_t rows, int64_t cols, bool log);                    \
+  void softmax_backward(const T* dy, const T* y, T* dx, int64_t rows, int64_t cols, bool log);     \
+  /* fused: per-row losses (loss_rows may be null), dlogits = (softmax - onehot) * scale;          \
+     returns the sum of the row losses. Labels are already validated. */                           \
+  double softmax_cross_entropy(const T* logits, const int64_t* target, T* dlogits, T* loss_rows,   \
+                               int64_t rows, int64_t cols, T scale);                               \
+  /* elementwise loss (into loss_elem when not null) and grad = dloss/dy * scale; returns the      \
+     sum of the elementwise losses */                                                              \
+  double loss_forward_backward(LossKind kind, const T* y, const T* t, T* grad, T* loss_elem,       \
+                               int64_t n, T scale);                                                \
+  /* y = act(x @ w.T + b), z = x @ w.T + b (when z is not null); x (m, k), w (n, k) */             \
+  void linear_forward(const T* x, const T* w, const T* b, T* y, T* z, int64_t m, int64_t k,        \
+                      int64_t n, Act act, T param);                                                \
+  /* dz = dy * act'(saved) into dz (unless act is identity: dz may then alias dy), db = column     \
+     sums of dz when db is not null; dy, saved, dz are (m, n) */                                   \
+  void linear_dz_db(const T* dy, const T* saved, T* dz, T* db, int64_t m, int64_t n, Act act,      \
+                    T param);                                                                      \
+  /* optimizer hyper-parameters are doubles: derived constants such as 1 - beta2 are formed        \
+     in double and rounded once to T, as torch does */                                             \
+  void sgd_update(T* param, const T* grad, T* buf, int64_t n, double lr, double momentum,          \
+                  double dampening, double weight_decay, bool nesterov, bool first_step);          \
+  void adam_update(T* param, const T* grad, T* m, T* v, int64_t n, double lr, double beta1,        \
+                   double beta2, double eps, double weight_decay, bool decoupled, int64_t step);   \
+  /* out[o, i] = scale * sum_j x[o, j, i] for x viewed as (outer, r, inner) */                     \
+  void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T scale);           \
+  /* out (outer, n, inner) op= src (outer, m, inner) at rows idx (m), each in [0, n); op: 0 sum,   \
+     1 prod, 2 amax, 3 amin */                                                                     \
+  void index_reduce(T* out, const int64_t* idx, const T* src, int64_t outer, int64_t n, int64_t m, \
+                    int64_t inner, int op);                                                        \
+  /* out (outer, n, inner) op= src (outer, m, inner) at idx (outer, m, inner), each in [0, n);     \
+     op: 0 sum, 1 prod, 2 amax, 3 amin */                                                          \
+  void scatter_reduce(T* out, const int64_t* idx, const T* src, int64_t outer, int64_t n,          \
+                      int64_t m, int64_t inner, int op);                                           \
+  /* conv2d: y = conv(x, w) + b (b may be null); backward: dx, dw, db, each may be null */         \
+  void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y,             \
+                      ConvAlgo algo);                                                              \
+  void conv2d_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, T* dw,   \
+                       T* db, ConvAlgo algo);                                                      \
+  /* 2-D pooling over g.planes planes (cpu/pool.h); idx may be null (no indices wanted);           \
+     divisor 0: none (else divisor_override) */                                                    \
+  void max_pool2d_forward(const T* x, T* y, int64_t* idx, const Pool2dGeom& g);                    \
+  /* returns how many indices lay outside their window's rows (those are skipped) */               \
+  int64_t max_pool2d_backward(const T* dy, const int64_t* idx, T* dx, const Pool2dGeom& g);        \
+  /* the training path's 2x2/2 window codes (cpu/pool.h): false / -1 where this ISA has none */    \
+  bool max_pool2d_forward_codes(const T* x, T* y, uint8_t* codes, const Pool2dGeom& g);            \
+  int64_t max_pool2d_backward_codes(const T* dy, const uint8_t* codes, T* dx,                      \
+                                    const Pool2dGeom& g);                                          \
+  void avg_pool2d_forward(const T* x, T* y, const Pool2dGeom& g, bool include_pad,                 \
+                          int64_t divisor);                                                        \
+  void avg_pool2d_backward(const T* dy, T* dx, const Pool2dGeom& g, bool include_pad,              \
+                           int64_t divisor);                                                       \
+  void adaptive_avg_pool2d_forward(const T* x, T* y, int64_t planes, int64_t h, int64_t w,         \
+                                   int64_t oh, int64_t ow);                                        \
+  void adaptive_avg_pool2d_backward(const T* dy, T* dx, int64_t planes, int64_t h, int64_t w,      \
+                                    int64_t oh, int64_t ow);                                       \
+  /* adaptive max pooling: y and the int64 flat index of each maximum in its h * w plane */        \
+  void adaptive_max_pool2d_forward(const T* x, T* y, int64_t* idx, int64_t planes, int64_t h,      \
+                                   int64_t w, int64_t oh, int64_t ow);                             \
+  /* returns how many indices lay outside their window (those are skipped) */                      \
+  int64_t adaptive_max_pool2d_backward(const T* dy, const int64_t* idx, T* dx, int64_t planes,     \
+                                       int64_t h, int64_t w, int64_t oh, int64_t ow);              \
+  /* batch norm over x (n, c, s): per-channel mean, invstd = 1/sqrt(var + eps) (biased var);       \
+     running_mean / running_var (null: none) updated with momentum, the variance unbiased */       \
+  void batch_norm_stats(const T* x, T* mean, T* invstd, T* running_mean, T* running_var,           \
+                        int64_t n, int64_t c, int64_t s, double momentum, double eps);             \
+  /* y = (x - mean) * invstd * weight + bias per channel (weight, bias may be null) */             \
+  void batch_norm_apply(const T* x, const T* mean, const T* invstd, const T* weight,               \
+                        const T* bias, T* y, int64_t n, int64_t c, int64_t s);                     \
+  /* dx (training: batch statistics; else affine only), dweight, dbias (each may be null) */       \
+  void batch_norm_backward(const T* dy, const T* x, const T* mean, const T* invstd,                \
+                           const T* weight, T* dx, T* dweight, T* dbias, int64_t n, int64_t c,     \
+                           int64_t s, bool training);                                              \
+  /* layer norm over rows of d: y, and the rows' mean and rstd */                                  \
+  void layer_norm_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd,              \
+                          int64_t rows, int64_t d, double eps);                                    \
+  void layer_norm_backward(const T* dy, const T* x, const T* w, const T* mean, const T* rstd,      \
+                           T* dx, T* dweight, T* dbias, int64_t rows, int64_t d);                  \
+  /* group norm over x (n, c, s) in g groups (c % g == 0): y, and the (n, g) rows' mean, rstd */   \
+  void group_norm_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t n,   \
+                          int64_t c, int64_t s, int64_t g, double eps);                            \
+  void group_norm_backward(const T* dy, const T* x, const T* w, const T* mean, const T* rstd,      \
+                           T* dx, T* dweight, T* dbias, int64_t n, int64_t c, int64_t s,           \
+                           int64_t g);                                                             \
+  /* batch_norm_stats then batch_norm_apply in one call (fused per channel where it can) */        \
+  void batch_norm_train_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* invstd,      \
+                                T* rmean, T* rvar, int64_t n, int64_t c, int64_t s,                \
                                 double momentum, double eps);
 
 // The epilogue the fused linear forward hands to gemm(): bias + activation (+ z), per ISA.

@@ -1,8 +1,8 @@
 // Sums over one run of consecutive axes: x viewed as (outer, r, inner) -> out (outer, inner),
 // times `scale` (1/count for a mean); and index_add, the scattered sum of rows (the adjoint of
-// a take along one axis: embedding's and x[idx]'s backward); and scatter_reduce, an index per
-// element (torch's scatter_reduce / scatter_add). Compiled once per ISA
-// (cmake/cpu_isa.cmake).
+// a take along one axis: embedding's and x[idx]'s backward), also with prod / amax / amin
+// (index_reduce); and scatter_reduce, an index per element (torch's scatter_reduce / scatter_add).
+// Compiled once per ISA (cmake/cpu_isa.cmake).
 #include "cpu/kernel_common.h"
 
 namespace dg {
@@ -110,28 +110,36 @@ void reduce_sum_t(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T
   for (int64_t t = 0; t < tasks; ++t) task(t);
 }
 
-// out (outer, n, inner) += src (outer, m, inner) at rows idx: out[o, idx[j], :] += src[o, j, :].
-// Every destination row receives its rows in increasing j, each added by one thread, so the
-// result is bit for bit np.add.at's on any thread count. Work is split across threads by outer
+// out (outer, n, inner) op= src (outer, m, inner) at rows idx: out[o, idx[j], :] =
+// op(out[o, idx[j], :], src[o, j, :]) (index_add's sum; index_reduce's prod / amax / amin).
+// Every destination row receives its rows in increasing j, each applied by one thread, so the
+// result is bit for bit np.<ufunc>.at's on any thread count. Work is split across threads by outer
 // slice when there are enough of them, else by ranges of destination rows: each thread scans
 // all of idx (8 bytes a row, against inner * sizeof(T) moved) and adds the rows landing in its
 // range. idx is already checked to lie in [0, n).
-template <class T>
-void index_add_t(T* out, const int64_t* idx, const T* src, int64_t outer, int64_t n, int64_t m,
-                 int64_t inner) {
+template <class T, class Op>
+void index_reduce_op(T* out, const int64_t* idx, const T* src, int64_t outer, int64_t n, int64_t m,
+                     int64_t inner, bool sum, Op op) {
   auto rows = [&](int64_t o, int64_t lo, int64_t hi) {
     T* oo = out + o * n * inner;
     const T* so = src + o * m * inner;
     if (inner == 1) {
       for (int64_t j = 0; j < m; ++j) {
         const int64_t r = idx[j];
-        if (r >= lo && r < hi) oo[r] += so[j];
+        if (r >= lo && r < hi) oo[r] = op(oo[r], so[j]);
       }
       return;
     }
     for (int64_t j = 0; j < m; ++j) {
       const int64_t r = idx[j];
-      if (r >= lo && r < hi) add_into(oo + r * inner, so + j * inner, inner);
+      if (r < lo || r >= hi) continue;
+      T* d = oo + r * inner;
+      const T* sj = so + j * inner;
+      if (sum) {
+        add_into(d, sj, inner);
+      } else {
+        for (int64_t i = 0; i < inner; ++i) d[i] = op(d[i], sj[i]);
+      }
     }
   };
   const int nt = outer * m * inner > kParallelGrain ? num_threads() : 1;
@@ -195,41 +203,43 @@ void scatter_reduce_op(T* out, const int64_t* idx, const T* src, int64_t outer, 
   }
 }
 
-template <class T>
-void scatter_reduce_t(T* out, const int64_t* idx, const T* src, int64_t outer, int64_t n, int64_t m,
-                      int64_t inner, int op) {
+// Calls f with the reduction op code's functor: 0 sum, 1 prod, 2 amax, 3 amin (np.maximum /
+// np.minimum: a NaN on either side wins).
+template <class T, class F>
+void with_reduce_op(int op, F&& f) {
   switch (op) {
     case 0:
-      return scatter_reduce_op(out, idx, src, outer, n, m, inner, [](T a, T b) { return a + b; });
+      return f([](T a, T b) { return a + b; });
     case 1:
-      return scatter_reduce_op(out, idx, src, outer, n, m, inner, [](T a, T b) { return a * b; });
+      return f([](T a, T b) { return a * b; });
     case 2:
-      return scatter_reduce_op(out, idx, src, outer, n, m, inner,
-                               [](T a, T b) { return a >= b || a != a ? a : b; });
+      return f([](T a, T b) { return a >= b || a != a ? a : b; });
     default:
-      return scatter_reduce_op(out, idx, src, outer, n, m, inner,
-                               [](T a, T b) { return a <= b || a != a ? a : b; });
+      return f([](T a, T b) { return a <= b || a != a ? a : b; });
   }
 }
 
 }  // namespace
 
-void index_add(float* out, const int64_t* idx, const float* src, int64_t outer, int64_t n,
-               int64_t m, int64_t inner) {
-  index_add_t(out, idx, src, outer, n, m, inner);
+void index_reduce(float* out, const int64_t* idx, const float* src, int64_t outer, int64_t n,
+                  int64_t m, int64_t inner, int op) {
+  with_reduce_op<float>(
+      op, [&](auto f) { index_reduce_op(out, idx, src, outer, n, m, inner, op == 0, f); });
 }
-void index_add(double* out, const int64_t* idx, const double* src, int64_t outer, int64_t n,
-               int64_t m, int64_t inner) {
-  index_add_t(out, idx, src, outer, n, m, inner);
+void index_reduce(double* out, const int64_t* idx, const double* src, int64_t outer, int64_t n,
+                  int64_t m, int64_t inner, int op) {
+  with_reduce_op<double>(
+      op, [&](auto f) { index_reduce_op(out, idx, src, outer, n, m, inner, op == 0, f); });
 }
-
 void scatter_reduce(float* out, const int64_t* idx, const float* src, int64_t outer, int64_t n,
                     int64_t m, int64_t inner, int op) {
-  scatter_reduce_t(out, idx, src, outer, n, m, inner, op);
+  with_reduce_op<float>(op,
+                        [&](auto f) { scatter_reduce_op(out, idx, src, outer, n, m, inner, f); });
 }
 void scatter_reduce(double* out, const int64_t* idx, const double* src, int64_t outer, int64_t n,
                     int64_t m, int64_t inner, int op) {
-  scatter_reduce_t(out, idx, src, outer, n, m, inner, op);
+  with_reduce_op<double>(op,
+                         [&](auto f) { scatter_reduce_op(out, idx, src, outer, n, m, inner, f); });
 }
 
 void reduce_sum(const float* x, float* out, int64_t outer, int64_t r, int64_t inner, float scale) {

@@ -933,9 +933,35 @@ def scatter_reduce(
     def take(a: Any) -> Any:  # a[grids]: a's values at the scattered positions
         return xp.take_along_axis(a[block], idx, d)
 
+    def place(g_src: Any) -> Any:  # src's gradient: g_src in the block index covers
+        full = xp.zeros((1,) if s.data.ndim == 0 else s.shape, g_src.dtype)
+        full[tuple(slice(0, m) for m in idx.shape)] = g_src
+        return full.reshape(s.shape)
+
+    return _reduce_node(self, s, x, cut, reduce, include_self, at, take, place, "scatter_reduce")
+
+
+def _reduce_node(
+    self: Tensor,
+    s: Tensor,
+    x: Any,
+    cut: Any,
+    reduce: str,
+    include_self: bool,
+    at: Any,
+    take: Any,
+    place: Any,
+    op: str,
+) -> Tensor:
+    """scatter_reduce's and index_reduce's node: x (self's array) with cut (src's array, in
+    the shape of the scattered elements) reduced in by at(reduce, out, vals) (in place), take(a)
+    reading a at the scattered positions, place(g) turning the scattered elements' gradient
+    into src's. Gradients as torch's formulas (amax / amin share it evenly among the elements
+    equal to the result; prod takes exclusive products at zeros); no double backward."""
+    xp = _xp(self)
     hit = drop = cnt = None  # where something lands, self's values left out, the counts
     if reduce == "mean" or not include_self:
-        count = at("sum", xp.zeros(x.shape), xp.ones(idx.shape))  # float64: exact to 2**53
+        count = at("sum", xp.zeros(x.shape), xp.ones(cut.shape))  # float64: exact to 2**53
         hit = count > 0
         drop = None if include_self else hit
         cnt = count + (1 if include_self else 0)
@@ -995,11 +1021,9 @@ def scatter_reduce(
         if self.requires_grad:
             self._accumulate(g_self.astype(g.dtype).reshape(self.shape))
         if s.requires_grad:
-            full = xp.zeros((1,) if s.data.ndim == 0 else s.shape, g.dtype)
-            full[tuple(slice(0, m) for m in idx.shape)] = g_src
-            s._accumulate(full.reshape(s.shape))
+            s._accumulate(place(g_src.astype(g.dtype)))
 
-    return Tensor._make(out, (self, s), _backward, "scatter_reduce", saves=(self, s))
+    return Tensor._make(out, (self, s), _backward, op, saves=(self, s))
 
 
 @_method
@@ -1036,18 +1060,25 @@ def index_reduce(
             f"dimension {d}; index length must equal the source's size there (source "
             f"{list(src.shape)}, self {list(self.shape)}, index {idx.size})"
         )
+    n = xshape[d]
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
+        bad = int(idx.max()) if int(idx.max()) >= n else int(idx.min())
+        raise RuntimeError(f"index {bad} is out of bounds for dimension {d} with size {n}")
     xp = _xp(self)
-    full = xp.broadcast_to(
-        idx.astype(np.int64).reshape([-1 if k == d else 1 for k in range(len(sshape))]), sshape
-    )
-    out = scatter_reduce(
-        self.reshape(xshape),
-        d,
-        Tensor(xp.ascontiguousarray(full)),
-        src.reshape(sshape),
-        reduce,
-        include_self=include_self,
-    )
+    idx = idx.astype(np.int64, copy=False)
+    x = self.data.reshape(xshape)
+    cut = src.data.reshape(sshape)
+
+    def at(reduce: str, out: Any, vals: Any) -> Any:  # out's slices at idx reduce= vals
+        return _ops.index_reduce_(out, d, idx, vals, reduce)
+
+    def take(a: Any) -> Any:
+        return xp.take(a, idx, axis=d)
+
+    def place(g_src: Any) -> Any:
+        return g_src.reshape(src.shape)
+
+    out = _reduce_node(self, src, x, cut, reduce, include_self, at, take, place, "index_reduce")
     return out.reshape(self.shape)
 
 

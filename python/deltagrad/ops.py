@@ -68,6 +68,7 @@ __all__ = [
     "index_add",
     "index_add_",
     "scatter_reduce_",
+    "index_reduce_",
     "sgd_update",
     "adam_update",
     "saves_input",
@@ -437,6 +438,43 @@ def index_add_(out: Any, dim: int, index: Any, source: Any) -> Any:
 
 
 _SCATTER_UFUNCS = {"sum": "add", "prod": "multiply", "amax": "maximum", "amin": "minimum"}
+
+
+def index_reduce_(out: Any, dim: int, index: Any, source: Any, reduce: str) -> Any:
+    """In place: out[..., index[j], ...] = reduce(that, source[..., j, ...]) along dim, a 1-d
+    index (torch's index_reduce_ with include_self=True; "sum" is index_add_); reduce: "sum",
+    "prod", "amax" or "amin"; returns out. Repeated indices take their slices in increasing
+    j: the bits of np.<ufunc>.at on any thread count. A C-contiguous float32 / float64 numpy
+    out takes the kernel (csrc/cpu/reduce.h, index_reduce_op); other dtypes and layouts
+    np.<ufunc>.at; cupy arrays go through the host."""
+    op = "index_reduce_"
+    if reduce not in _SCATTER_UFUNCS:
+        raise ValueError(f"{op}: reduce: expected one of {sorted(_SCATTER_UFUNCS)}, got {reduce!r}")
+    if reduce == "sum":
+        return index_add_(out, dim, index, source)
+    if is_device_array(out):
+        import cupy  # noqa: PLC0415
+
+        host = cupy.asnumpy(out)
+        index_reduce_(host, dim, cupy.asnumpy(index), cupy.asnumpy(source), reduce)
+        out[...] = cupy.asarray(host)
+        return out
+    d = norm_axes(dim, out.ndim, op)[0]
+    idx = np.asarray(index)
+    if idx.dtype.kind not in "iu" or idx.ndim > 1:
+        raise TypeError(
+            f"{op}: index: expected a 1-D integer array, got {idx.ndim}-D of dtype {idx.dtype}"
+        )
+    kernel = out.dtype in (np.float32, np.float64) and out.flags.c_contiguous and out.flags.aligned
+    if kernel and np.asarray(source).dtype == out.dtype:
+        idx = np.require(idx.reshape(-1), np.int64, ["C", "A"])
+        cpu.index_add_(out, d, idx, np.require(source, out.dtype, ["C", "A"]), reduce)
+        return out
+    with np.errstate(all="ignore"):
+        getattr(np, _SCATTER_UFUNCS[reduce]).at(
+            out, (slice(None),) * d + (idx.reshape(-1),), source
+        )
+    return out
 
 
 def scatter_reduce_(out: Any, dim: int, index: Any, src: Any, reduce: str) -> Any:

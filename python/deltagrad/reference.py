@@ -34,6 +34,7 @@ __all__ = [
     "index_add",
     "index_add_",
     "scatter_reduce_",
+    "index_reduce_",
     "sgd_update",
     "adam_update",
     "saves_input",
@@ -458,6 +459,15 @@ def index_add(x: Any, dim: int, index: Any, source: Any) -> np.ndarray:
 def index_add_(out: Any, dim: int, index: Any, source: Any) -> Any:
     """In place: out[..., index[j], ...] += source[..., j, ...] (np.add.at, in out's dtype)."""
     np.add.at(out, (slice(None),) * (dim % out.ndim) + (np.asarray(index).reshape(-1),), source)
+    return out
+
+
+def index_reduce_(out: Any, dim: int, index: Any, source: Any, reduce: str) -> Any:
+    """In place: out[..., index[j], ...] = reduce(that, source[..., j, ...]) along dim
+    (np.<ufunc>.at in out's dtype)."""
+    ufunc = {"sum": np.add, "prod": np.multiply, "amax": np.maximum, "amin": np.minimum}[reduce]
+    with np.errstate(all="ignore"):
+        ufunc.at(out, (slice(None),) * (dim % out.ndim) + (np.asarray(index).reshape(-1),), source)
     return out
 
 
