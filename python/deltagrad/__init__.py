@@ -67,6 +67,9 @@ from ._device import (  # noqa: E402
 )
 from ._generator import Generator  # noqa: E402
 
+# dg.random (torch.random's API) is bound by this import; it stays out of __all__, as torch's.
+from .random import default_generator, get_rng_state, set_rng_state  # noqa: E402
+
 # isort: split
 # torch's tensor-math functions (dg.einsum, dg.tensordot, dg.cdist, dg.searchsorted, ...).
 from ._tensor_math import (  # noqa: E402
@@ -173,6 +176,9 @@ __all__ = [
     "pinverse",
     "device",
     "Generator",
+    "default_generator",
+    "get_rng_state",
+    "set_rng_state",
     "use_deterministic_algorithms",
     "are_deterministic_algorithms_enabled",
     "is_deterministic_algorithms_warn_only_enabled",

@@ -468,6 +468,11 @@ def randint(
     return _make(arr, device, requires_grad, "randint")
 
 
+# randperm's largest n per float dtype (by itemsize), and torch's words for it in its error
+_RANDPERM_FLOAT_MAX = {2: 2**11 + 1, 4: 2**24 + 1, 8: 2**53 + 1}
+_RANDPERM_FLOAT_MAX_TEXT = {2: ("Half", "2049"), 4: ("Float", "2^24+1"), 8: ("Double", "2^53+1")}
+
+
 def randperm(
     n: Any,
     *,
@@ -485,6 +490,10 @@ def randperm(
     dt = _dtype(dtype, "randperm", int64)
     if n and dt.kind in "iu" and n - 1 > np.iinfo(dt).max:
         raise RuntimeError(f"randperm: n: {n - 1} cannot be converted to {dt} without overflow")
+    if dt.kind == "f" and n > _RANDPERM_FLOAT_MAX.get(dt.itemsize, n):
+        # every integer up to 2**(mantissa bits + 1) is exact; n - 1 past it would round
+        name, limit = _RANDPERM_FLOAT_MAX_TEXT[dt.itemsize]
+        raise RuntimeError(f"randperm: n: n cannot be greater than {limit} for {name} type.")
     arr = _generator(generator, "randperm").permutation(n).astype(dt, copy=False)
     return _make(arr, device, requires_grad, "randperm")
 

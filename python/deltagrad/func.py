@@ -540,7 +540,10 @@ def _broadcast_dims(dims: Any, tree: Any, what: str, err: Callable[[str], Except
     entry per leaf of tree."""
     if dims is None or (isinstance(dims, int) and not isinstance(dims, bool)):
         return [dims] * len(_flatten(tree)[0])
-    if isinstance(dims, (tuple, list)) and isinstance(tree, (tuple, list)):
+    # a tuple matches a tuple and a list a list (torch's pytree specs: list != tuple)
+    if (isinstance(dims, tuple) and isinstance(tree, tuple)) or (
+        isinstance(dims, list) and isinstance(tree, list)
+    ):
         if len(dims) != len(tree):
             raise err(what)
         return [d for dd, t in zip(dims, tree) for d in _broadcast_dims(dd, t, what, err)]
@@ -572,9 +575,9 @@ def vmap(
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         head = f"vmap({name}, in_dims={in_dims}, ...)(<inputs>)"
         if not (
-            isinstance(in_dims, (tuple, list))
+            isinstance(in_dims, tuple)
             or (isinstance(in_dims, int) and not isinstance(in_dims, bool))
-        ):
+        ):  # a list too is torch's ValueError: in_dims matches the tuple of arguments
             raise ValueError(
                 f"{head}: expected `in_dims` to be int or a (potentially nested) tuple matching "
                 f"the structure of inputs, got: {type(in_dims)}."
@@ -586,9 +589,7 @@ def vmap(
                 f"is {in_dims!r}, inputs are {len(args)} positional argument(s)"
             )
 
-        dims = _broadcast_dims(
-            tuple(in_dims) if isinstance(in_dims, list) else in_dims, args, "in", in_err
-        )
+        dims = _broadcast_dims(in_dims, args, "in", in_err)
         leaves, rebuild = _flatten(args)
         sizes = []
         norm: list[int | None] = []
@@ -622,6 +623,7 @@ def vmap(
             )
         batch = sizes[0]
         start = get_rng_state()
+        examples: dict[int, Tensor] = {}  # the slices given to func, kept alive (_batched)
 
         def call(i: int | None) -> Any:
             sliced = []
@@ -633,6 +635,7 @@ def vmap(
                     sliced.append(Tensor(get_array_module(x.data).zeros(shape, x.data.dtype)))
                 else:
                     sliced.append(x.select(d, i))
+                    examples[id(sliced[-1])] = sliced[-1]
             if randomness == "same" or i is None:
                 set_rng_state(start)
             before = get_rng_state() if randomness == "error" else None
@@ -651,12 +654,45 @@ def vmap(
             set_rng_state(start)
         else:
             results = [call(i) for i in range(batch)]
-        return _stack_outputs(results, batch, out_dims, name)
+        return _stack_outputs(results, batch, out_dims, name, examples)
 
     return wrapper
 
 
-def _stack_outputs(results: list[Any], batch: int, out_dims: Any, name: str) -> Any:
+def _batched(per: list[list[Any]], k: int, sliced: dict[int, Tensor]) -> bool:
+    """Whether output leaf k depends on the mapped examples (torch: it is a BatchedTensor):
+    its value differs between examples, or its graph reaches one of them (x.select(d, i) of a
+    mapped input with a graph). A Tensor with the same value for every example and no graph to
+    them (a constant, an outer tensor) is not: torch returns it unbatched."""
+    first = per[0][k]
+    if not isinstance(first, Tensor):
+        return False
+    xp = get_array_module(first.data)
+    for p in per[1:]:
+        o = p[k]
+        if o is first:
+            continue
+        if not isinstance(o, Tensor) or o.shape != first.shape or o.dtype != first.dtype:
+            return True
+        if not bool(xp.array_equal(o.data, first.data, equal_nan=first.data.dtype.kind in "fc")):
+            return True
+    seen: set[int] = set()
+    for p in per:
+        stack = [p[k]]
+        while stack:
+            t = stack.pop()
+            if id(t) in sliced:
+                return True
+            if id(t) in seen:
+                continue
+            seen.add(id(t))
+            stack.extend(t._prev)
+    return False
+
+
+def _stack_outputs(
+    results: list[Any], batch: int, out_dims: Any, name: str, sliced: dict[int, Tensor]
+) -> Any:
     head = f"vmap({name}, ..., out_dims={out_dims})(<inputs>)"
 
     def out_err(_: str) -> Exception:
@@ -675,6 +711,11 @@ def _stack_outputs(results: list[Any], batch: int, out_dims: Any, name: str) -> 
     stacked = []
     for k, (x, d) in enumerate(zip(first, dims)):
         if d is None:
+            if _batched(per, k, sliced):
+                raise ValueError(
+                    f"vmap({name}, ...): `{name}` can not return a BatchedTensor when out_dim "
+                    "is None"
+                )
             stacked.append(x)
             continue
         if not isinstance(x, Tensor):

@@ -738,11 +738,11 @@ def _softmax_like(x: Any, axis: int, fwd: Any, bwd: Any, op: str, dtype: Any = N
 
     def _dbackward(g: Tensor) -> tuple[Any, ...]:
         p = _softmax_like(x, d, ops.softmax, ops.softmax_backward, "softmax")
-        if op == "softmax":
+        if op != "log_softmax":  # softmax, and softmin: the softmax of its (negated) input
             return (p * (g - (g * p).sum(d, keepdim=True)),)
         return (g - p * g.sum(d, keepdim=True),)
 
-    db = _dbackward if op in ("softmax", "log_softmax") else None
+    db = _dbackward if op in ("softmax", "log_softmax", "softmin") else None
     out = y if moved is None else xp.moveaxis(y, -1, moved)
     return Tensor._make(out, (x,), _backward, op, dbackward=db)
 

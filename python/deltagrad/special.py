@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .tensor import Tensor, get_array_module
+from .tensor import Tensor, get_array_module, where
 from .tensor import _special as _erf_family  # erf / erfc of an array (scipy or math)
 
 __all__ = [
@@ -904,8 +904,26 @@ def entr(input: Any) -> Tensor:  # noqa: A002
     )
 
 
+# sinc'(x) = pi * s(pi x) with s(z) = (z cos z - sin z) / z^2: that cancels for small z (and
+# z^2 underflows, 0 / 0, below ~1e-154), so there s(z) is its series, z * sum_k c_k z^(2k) with
+# c_k = (-1)^(k+1) (2k + 2) / (2k + 3)!: seven terms are exact to rounding for |z| <= 1/2.
+_SINC_SERIES_Z = 0.5
+_SINC_D = tuple((-1) ** (k + 1) * (2 * k + 2) / math.factorial(2 * k + 3) for k in range(7))
+
+
+def _sinc_d_series(z: Any) -> Any:
+    """s(z) by its series (an array or a Tensor z: only * and + are used)."""
+    z2 = z * z
+    acc: Any = _SINC_D[-1]
+    for c in reversed(_SINC_D[:-1]):
+        acc = acc * z2 + c
+    return z * acc
+
+
 def sinc(input: Any) -> Tensor:  # noqa: A002
-    """sin(pi x) / (pi x), 1 at 0 (torch's formula)."""
+    """sin(pi x) / (pi x), 1 at 0 (torch's formula). The gradient is exact near 0 too (the
+    series below |pi x| = 1/2; torch's formula gives 0 / 0 there at every order but the
+    first), so the second derivative at 0 is -pi^2 / 3 (torch: NaN)."""
 
     def f(v: Any) -> Any:
         xp = get_array_module(v)
@@ -916,17 +934,25 @@ def sinc(input: Any) -> Tensor:  # noqa: A002
     def df(v: Any, y: Any) -> Any:
         xp = get_array_module(v)
         px = np.pi * v
-        return xp.where(v == 0, 0.0, (px * xp.cos(px) - xp.sin(px)) / (px * v))
+        small = xp.abs(px) <= _SINC_SERIES_Z
+        pb = xp.where(small, 1.0, px)
+        return np.pi * xp.where(
+            small, _sinc_d_series(xp.where(small, px, 0.0)), (pb * xp.cos(pb) - xp.sin(pb)) / pb**2
+        )
 
     return _elementwise("sinc", _tensor(input, "sinc"), f, df, _dsinc)
 
 
 def _dsinc(t: Tensor) -> Tensor:
-    """sinc's derivative as Tensor ops: 0 at 0 (torch's masked_fill, so 0 there at every
-    order too)."""
-    zero = t.data == 0
-    px = (t * math.pi).masked_fill(Tensor(zero), 1.0)
-    return (math.pi * (px * px.cos() - px.sin()) / (px * px)).masked_fill(Tensor(zero), 0.0)
+    """sinc's derivative as Tensor ops, as df: the series near 0 (0 at 0, with every higher
+    derivative exact there), torch's formula elsewhere; each branch reads a harmless value
+    where the other is taken, so no inf * 0 reaches the gradient."""
+    small = np.abs(t.data) * math.pi <= _SINC_SERIES_Z
+    px = t * math.pi
+    pb = px.masked_fill(Tensor(small), 1.0)
+    big = (pb * pb.cos() - pb.sin()) / (pb * pb)
+    series = _sinc_d_series(px.masked_fill(Tensor(~small), 0.0))
+    return math.pi * where(Tensor(small), series, big)
 
 
 def ndtr(input: Any) -> Tensor:  # noqa: A002

@@ -5927,6 +5927,22 @@ def _gelu_tanh_grad(g: Tensor, x: Tensor) -> Tensor:
     return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dinner)
 
 
+def _below0(x: Tensor) -> Tensor:
+    """x where x < 0, else the constant 0 (no gradient to x there)."""
+    return where(x.data < 0, x, 0.0)
+
+
+def _mish_grad(g: Tensor, x: Tensor) -> Tensor:
+    """g * mish'(x) as Tensor ops, torch's infinitely_differentiable_mish_backward
+    (tanh(softplus(x)) + x sigmoid(x) sech^2(softplus(x))), with the kernel's limits at
+    +-inf (1 and 0; torch: NaN)."""
+    inf = get_array_module(x.data).isinf(x.data)
+    xf = where(inf, 0.0, x)
+    t = activate(xf, "softplus").tanh()
+    d = t + xf * xf.sigmoid() * (1 - t * t)
+    return g * where(inf, (x.data > 0).astype(x.data.dtype), d)
+
+
 def _gelu_grad(g: Tensor, x: Tensor) -> Tensor:
     cdf = 0.5 * (1 + (x * _SQRT1_2).erf())
     return g * (cdf + x * ((-0.5 * x * x).exp() * _INV_SQRT_2PI))
@@ -5945,11 +5961,14 @@ _ACT_GRAD: dict[str, Callable[[Tensor, Tensor, float], Tensor]] = {
     "tanh": lambda g, x, p: g * (1 - x.tanh() * x.tanh()),
     "silu": lambda g, x, p: g * (x.sigmoid() * (1 + x * (1 - x.sigmoid()))),
     "softplus": lambda g, x, p: g * x.sigmoid(),
-    "elu": lambda g, x, p: where(x.data > 0, g, g * p * x.exp()),
-    "celu": lambda g, x, p: where(x.data > 0, g, g * (x / p).exp()),
+    # torch's elu_backward: the exp branch where x <= 0 (NaN takes the linear one), and its
+    # x-derivative only where x < 0 (elu_double_backward's mask): 0 at the kink, none at inf
+    "elu": lambda g, x, p: where(x.data <= 0, g * p * _below0(x).exp(), g),
+    "celu": lambda g, x, p: where(x.data <= 0, g * (_below0(x) / p).exp(), g),
     "selu": lambda g, x, p: where(
-        x.data > 0, g * _SELU_SCALE, g * _SELU_SCALE * _SELU_ALPHA * x.exp()
+        x.data <= 0, g * _SELU_SCALE * _SELU_ALPHA * _below0(x).exp(), g * _SELU_SCALE
     ),
+    "mish": lambda g, x, p: _mish_grad(g, x),
     "gelu": lambda g, x, p: _gelu_grad(g, x),
     "gelu_tanh": lambda g, x, p: _gelu_tanh_grad(g, x),
     "logsigmoid": lambda g, x, p: g * (1 - x.sigmoid()),

@@ -13,7 +13,7 @@ import deltagrad.distributions.constraints as constraints
 from ..creation import full_like, ones_like
 from ..tensor import Tensor
 from .transformed_distribution import TransformedDistribution
-from .transforms import AffineTransform, ExpTransform
+from .transforms import AffineTransform, ExpTransform, Transform
 from .uniform import Uniform
 from .utils import broadcast_all
 
@@ -40,13 +40,25 @@ class Gumbel(TransformedDistribution):
             base_dist = Uniform(
                 full_like(self.loc, tiny), full_like(self.loc, top), validate_args=validate_args
             )
-        transforms = [
+        super().__init__(base_dist, self.transforms, validate_args=validate_args)
+
+    @property
+    def transforms(self) -> list[Transform]:
+        """torch's chain, built from loc and scale on each use: -scale is then a new graph
+        node per cdf / icdf / rsample, so each of them can be backpropagated once on its own.
+        (deltagrad's engine frees a node after a backward even where it saves nothing, as
+        torch's neg does not: a -scale made once here would allow one backward only.)"""
+        return [
             ExpTransform().inv,
             AffineTransform(loc=0, scale=-ones_like(self.scale)),
             ExpTransform().inv,
-            AffineTransform(loc=loc, scale=-self.scale),
+            AffineTransform(loc=self.loc, scale=-self.scale),
         ]
-        super().__init__(base_dist, transforms, validate_args=validate_args)
+
+    @transforms.setter
+    def transforms(self, value: list[Transform]) -> None:
+        """TransformedDistribution's __init__ / expand set the chain: it is rebuilt from loc
+        and scale (expand's expanded ones included) instead."""
 
     def log_prob(self, value: Any) -> Tensor:
         if self._validate_args:

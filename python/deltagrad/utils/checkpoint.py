@@ -33,6 +33,7 @@ from typing import Any, Callable
 from .._engine import mark_multi_output
 from .._random import get_rng_state, set_rng_state
 from ..autograd import grad as _grad
+from ..func import _flatten
 from ..tensor import Tensor, enable_grad, get_array_module, is_grad_enabled, no_grad
 
 __all__ = [
@@ -98,12 +99,18 @@ def _rng_at(state: Any) -> Iterator[None]:
         set_rng_state(outer)
 
 
-def _flat(out: Any) -> tuple[list[Any], bool]:
-    """function's output as a list of items (a tuple / list is unpacked one level, as the
-    outputs of a torch autograd.Function) and whether it was a bare value."""
+def _flat(out: Any, nested: bool) -> tuple[list[Any], Callable[[list[Any]], Any]]:
+    """function's output as a list of items and the function that puts new items back in its
+    structure. nested (the non-reentrant variant, which sees every Tensor function returns,
+    as torch's saved-tensor hooks): every Tensor in nested tuples / lists / dicts is an item.
+    Else (reentrant, as the outputs of a torch autograd.Function) a tuple / list is unpacked
+    one level only."""
+    if nested:
+        return _flatten(out)
     if isinstance(out, (tuple, list)):
-        return list(out), False
-    return [out], True
+        kind = type(out)
+        return list(out), lambda items: items if kind is list else tuple(items)
+    return [out], lambda items: items[0]
 
 
 def _outside_leaves(outs: list[Tensor], inputs: set[int]) -> list[Tensor]:
@@ -192,7 +199,14 @@ def checkpoint(
         with fwd_ctx:
             return function(*args, **kwargs)
     return _checkpointed(
-        function, args, kwargs, state, rec_ctx, fwd_ctx, determinism_check == "default"
+        function,
+        args,
+        kwargs,
+        state,
+        rec_ctx,
+        fwd_ctx,
+        determinism_check == "default",
+        not use_reentrant,
     )
 
 
@@ -204,8 +218,11 @@ def _checkpointed(
     rec_ctx: Any,
     fwd_ctx: Any,
     check_meta: bool,
+    nested: bool,
 ) -> Any:
-    """The forward (graph recorded, walked, dropped) and the node whose backward recomputes."""
+    """The forward (graph recorded, walked, dropped) and the node whose backward recomputes.
+    nested: every Tensor of the output's nested tuples / lists / dicts gets the gradient (the
+    non-reentrant variant); else only a tuple / list's top level (see _flat)."""
     keys = list(kwargs)
     originals = [*args, *(kwargs[k] for k in keys)]  # the Tensor ones are function's inputs
 
@@ -221,8 +238,7 @@ def _checkpointed(
     d_args, d_kwargs, d_all = detached()
     with fwd_ctx:
         out = function(*d_args, **d_kwargs)
-    items, bare = _flat(out)
-    was_list = isinstance(out, list)
+    items, rebuild = _flat(out, nested)
     graphed = [k for k, o in enumerate(items) if isinstance(o, Tensor) and o.requires_grad]
     inputs_req = [k for k, a in enumerate(originals) if isinstance(a, Tensor) and a.requires_grad]
     input_ids = {id(d) for d in d_all if isinstance(d, Tensor)}
@@ -250,7 +266,7 @@ def _checkpointed(
             r_args, r_kwargs, r_all = detached(create_graph)
             with enable_grad(), rec_ctx:
                 again = function(*r_args, **r_kwargs)
-        r_items, _ = _flat(again)
+        r_items, _ = _flat(again, nested)
         if len(r_items) < len(items):
             raise CheckpointError(
                 f"torch.utils.checkpoint: the recomputation returned {len(r_items)} outputs, "
@@ -330,9 +346,7 @@ def _checkpointed(
                 hidden._g[j] = g if hidden._g[j] is None else hidden._g[j] + g
 
             items[k] = Tensor._make(a, (hidden,), send, f"{_OP}[{j}]", saves=())
-    if bare:
-        return items[0]
-    return items if was_list else tuple(items)
+    return rebuild(items)
 
 
 def checkpoint_sequential(
