@@ -1429,6 +1429,16 @@ class _ClassIndexError(IndexError, ValueError):
     still a ValueError as deltagrad raised before."""
 
 
+def _check_class_range(t: Any, valid: Any, c: int, ignore_index: int, op: str) -> None:
+    """torch's IndexError for a target (not ignore_index) out of [0, C)."""
+    bad = valid & ((t < 0) | (t >= c))
+    if bool(bad.any()):
+        raise _ClassIndexError(
+            f"{op}: target: class index {int(t[bad][0])} is out of range: expected "
+            f"indices in [0, {c}) or ignore_index={ignore_index}"
+        )
+
+
 class _ClassLoss:
     """Per-row class-index loss pieces on (M, C) log-probabilities: the loss (reduced as
     torch) and d loss / d logp as coefficients A (d loss / d logp = -A)."""
@@ -1439,12 +1449,7 @@ class _ClassLoss:
         xp = get_array_module(logp)
         m, c = logp.shape
         valid = t != ignore_index
-        bad = valid & ((t < 0) | (t >= c))
-        if bool(bad.any()):
-            raise _ClassIndexError(
-                f"{op}: target: class index {int(t[bad][0])} is out of range: expected "
-                f"indices in [0, {c}) or ignore_index={ignore_index}"
-            )
+        _check_class_range(t, valid, c, ignore_index, op)
         tv = xp.where(valid, t, 0)
         rows = xp.arange(m)
         zero = xp.zeros((), dtype=logp.dtype)
@@ -1546,19 +1551,20 @@ def _class_dbackward(
     x: Tensor, k: Any, reduction: str, softmax_first: bool, denom: Any = None
 ) -> Any:
     """The differentiable backward of cross_entropy (softmax_first) / nll_loss with class
-    indices, for (C,), (N, C) and (N, C, d1, ...) inputs (k: per row of _to_rows):
-    A = K * r(g), d/dx = softmax(x) * A.sum(1) - A (cross_entropy) or -A (nll_loss). The
-    weights and the "mean" divisor are constants, as torch's."""
-    m, c = k.shape
-    if denom is None:
-        denom = m
-    kt = Tensor(k)
+    indices, for (C,), (N, C) and (N, C, d1, ...) inputs (k: per row of _to_rows, or a
+    function that builds it, called only when a double backward runs): A = K * r(g),
+    d/dx = softmax(x) * A.sum(1) - A (cross_entropy) or -A (nll_loss). The weights and the
+    "mean" divisor are constants, as torch's."""
 
     def _dbackward(g: Tensor) -> tuple[Any, ...]:
+        kk = k() if callable(k) else k
+        m = kk.shape[0]
+        kt = Tensor(kk)
+        denom_ = m if denom is None else denom
         if reduction == "none":
             r = g.reshape(m, 1)
         else:
-            r = (g / denom if reduction == "mean" else g).reshape(1, 1)
+            r = (g / denom_ if reduction == "mean" else g).reshape(1, 1)
         a = kt * r
         if not softmax_first:
             return (_from_rows_t(-a, x.shape),)
@@ -1615,7 +1621,8 @@ def cross_entropy(
             except (ValueError, TypeError):
                 pass  # a target to ignore, or an error the general path below names
             else:
-                db = _class_dbackward(input, _onehot(t, x.shape[1], x.dtype), reduction, True)
+                k = partial(_onehot, t.copy(), x.shape[1], x.dtype)  # (t: the caller's)
+                db = _class_dbackward(input, k, reduction, True)
                 return _loss(loss, dlogits, input, None, op, dbackward=db)
     if isinstance(weight, str):  # cross_entropy(logits, target, "sum"): the old signature
         weight, reduction = None, weight
@@ -1636,29 +1643,14 @@ def cross_entropy(
             f"{op}: target: has the input's shape {x.shape}, so it holds class "
             f"probabilities and must be float, got dtype {tdata.dtype}"
         )
-    if (
-        not prob
-        and x.ndim == 2
-        and weight is None
-        and eps == 0.0
-        and tdata.ndim == 1
-        and tdata.dtype.kind in "iu"
-    ):
-        c = x.shape[1]
-        if not 0 <= ignore_index < c or not bool((tdata == ignore_index).any()):
-            try:
-                loss, dlogits = ops.softmax_cross_entropy(x.data, tdata, reduction)
-            except ValueError:
-                # a target out of [0, C): ignore_index, or an error the path below names
-                if 0 <= ignore_index < c:
-                    raise
-            else:
-                db = _class_dbackward(x, _onehot(tdata, c, x.dtype), reduction, True)
-                return _loss(loss, dlogits, x, None, op, dbackward=db)
     choice(reduction, ops.REDUCTIONS, op, "reduction")
-    x2 = _to_rows(x.data, xp)
-    c = x2.shape[1]
+    c = x.shape[0 if x.ndim == 1 else 1]
     w = _class_weight(weight, c, x.dtype, xp, op)
+    if not prob:
+        out = _ce_fused(x, _class_target(tdata, x.shape, op), w, ignore_index, eps, reduction)
+        if out is not None:
+            return out
+    x2 = _to_rows(x.data, xp)
     logp = ops.log_softmax(xp.ascontiguousarray(x2))
     if prob:
         return _cross_entropy_prob(x, target, tdata, x2, logp, w, eps, reduction, xp)
@@ -1673,6 +1665,107 @@ def cross_entropy(
 
     db = _class_dbackward(x, _class_k(core, x.dtype), reduction, True, core.denom)
     return Tensor._make(loss, (x,), _backward, op, saves=(), dbackward=db)
+
+
+def _on_host(xp: Any) -> bool:
+    """Whether arrays of xp live on the host, where a data-dependent branch costs no device
+    synchronization (tests patch it to run the device branches on numpy)."""
+    return xp is np
+
+
+def _ce_fused(
+    x: Tensor, t: Any, w: Any, ignore_index: int, eps: float, reduction: str
+) -> Tensor | None:
+    """cross_entropy with class indices t (int64 rows) through the fused kernel
+    (dg.ops.softmax_cross_entropy: nll_i = lse_i - z_{i,y_i} and softmax - onehot per row).
+    torch's loss per kept row, W = sum(w) (C unweighted), w_y = w[y_i] (1 unweighted):
+        (1 - e) w_y nll_i + (e / C) sum_c w_c (lse_i - z_ic)
+        = (1 - e) w_y nll_i + (e / C) (W (nll_i + z_{i,y_i}) - z_i . w),
+    and its gradient a_i (softmax - onehot) + (e W / C) onehot - (e / C) w with
+    a_i = (1 - e) w_y + e W / C, each row scaled by the reduction (1 / sum of the kept rows'
+    w_y for "mean") and 0 where ignored: one scaling pass, one constant and one gather around
+    the kernel's output. Ignored rows run the kernel with target 0. None when the kernel
+    refuses (a target out of [0, C): the general path names it)."""
+    xp = get_array_module(x.data)
+    x2 = _to_rows(x.data, xp)
+    m, c = x2.shape
+    dt = x.dtype
+    host = _on_host(xp)
+    # on a device every row is taken as possibly ignored: no synchronization to find out
+    some = not host or bool((t == ignore_index).any())
+    valid = t != ignore_index if some else None
+    tk = xp.where(valid, t, 0) if some else t
+    if not host and (w is not None or eps):
+        _check_class_range(t, valid, c, ignore_index, "cross_entropy")  # as the path below
+    plain = w is None and not some
+    try:
+        loss0, d = ops.softmax_cross_entropy(x2, tk, reduction if plain else "none")
+    except ValueError:
+        return None
+    rows = xp.arange(m)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if plain:  # the kernel reduced the loss and scaled d by s
+            denom = m
+            if eps:
+                s = 1.0 if reduction != "mean" else (1.0 / m if m else math.nan)
+                zy = x2[rows, tk]
+                if reduction == "none":  # nll + e (z_y - mean_c z_c)
+                    loss = loss0 + eps * (zy - x2.sum(1) / c)
+                else:
+                    loss = loss0 + (eps * s) * (zy.sum() - x2.sum() / c)
+                d -= eps * s / c
+                d[rows, tk] += eps * s
+            else:
+                loss = loss0
+        else:
+            vf = valid.astype(dt) if some else xp.ones(m, dt)
+            wy = vf if w is None else (w[tk] * vf if some else w[tk])
+            denom = wy.sum()
+            s = 1 / denom if reduction == "mean" else xp.ones((), dt)
+            r = xp.where(valid, s, 0) if some else xp.broadcast_to(s, (m,))
+            big_w = c if w is None else w.sum()
+            d *= (((1 - eps) * wy + (eps * big_w / c)) * r).astype(dt, copy=False)[:, None]
+            per = (1 - eps) * wy * loss0
+            if eps:
+                zy = x2[rows, tk]
+                zw = x2.sum(1) if w is None else x2 @ w
+                per = per + (eps / c) * (big_w * (loss0 + zy) - zw)
+                b = ((eps / c) * r).astype(dt, copy=False)[:, None]
+                d -= b if w is None else b * w
+                d[rows, tk] += ((eps * big_w / c) * r).astype(dt, copy=False)
+            if some:
+                per = xp.where(valid, per, 0)  # an ignored row's nll may be inf or NaN
+            if reduction == "none":
+                loss = per
+            else:
+                loss = per.sum() / denom if reduction == "mean" else per.sum()
+    loss = xp.asarray(loss, dtype=dt)
+    if reduction == "none":
+        loss = loss.reshape(_batch_shape(x.shape))
+
+    def _backward(g: Any) -> None:
+        if reduction == "none":
+            gx = d * g.reshape(-1, 1)
+        elif type(g) is np.ndarray and g.item() == 1:  # the usual loss.backward()
+            gx = d
+        else:
+            gx = d * g
+        # (not a reshaped view of itself: the engine copies a view before keeping it as .grad)
+        x._accumulate(gx if gx.shape == x.shape else _from_rows(gx, x.shape, xp))
+
+    kt = tk if some else tk.copy()  # (not the caller's array, which may change)
+
+    def _k() -> Any:
+        k = xp.zeros((m, c), dtype=dt)
+        if eps:
+            k += (eps / c) * (w if w is not None else 1)
+        k[rows, kt] += (1 - eps) * (1 if w is None else w[kt])
+        if some:
+            k[~valid] = 0
+        return k
+
+    db = _class_dbackward(x, _k, reduction, True, denom)
+    return Tensor._make(loss, (x,), _backward, "cross_entropy", saves=(), dbackward=db)
 
 
 def _cross_entropy_prob(

@@ -2179,7 +2179,7 @@ class Tensor:
             op = "amax" if p > 0 else "amin"
             return self.abs()._extreme(dim, keepdim, op, spread_nan=True)
         if p == 1:
-            return self.abs().sum(dim, keepdim)
+            return _one_norm(self, dim, keepdim)
         if p == 0:  # torch's: the count of non-zero elements (NaN counts); no gradient flows
             with no_grad():
                 count = (self != 0).to(self.dtype).sum(dim, keepdim).data
@@ -5325,13 +5325,55 @@ def _pow2_scales(x: Any, axes: tuple[int, ...], result: Any) -> tuple[Any, Any] 
     return xp.ldexp(one, -e), xp.ldexp(one, e)
 
 
+def _sum_squares(x: Any, axes: tuple[int, ...]) -> Any:
+    """sum(x * x) over axes (keepdims) for a C-contiguous numpy x reduced over its trailing
+    axes, else None: einsum over blocks of 128 elements, then numpy's pairwise sum of the
+    block sums -- no temporary the size of x, and the accuracy of numpy's pairwise sum."""
+    nd = x.ndim
+    if type(x) is not np.ndarray or not axes or not x.size or not x.flags.c_contiguous:
+        return None
+    if axes != tuple(range(nd - len(axes), nd)):
+        return None
+    lead = x.shape[: nd - len(axes)]
+    rows = x.reshape(math.prod(lead), -1)
+    m, n = rows.shape
+    k = n - n % 128
+    head = rows[:, :k].reshape(m, k // 128, 128)
+    out = np.einsum("ijk,ijk->ij", head, head).sum(axis=1)
+    if k < n:
+        out += np.einsum("ij,ij->i", rows[:, k:], rows[:, k:])
+    return out.reshape(lead + (1,) * len(axes))
+
+
+def _p_norm_grad(x: Any, nrm: Any, gk: Any, p: Any) -> Any:
+    """torch's norm_backward, g sgn(x) (|x| / norm)**(p - 1), formed so that no power
+    overflows where the gradient is finite; gk, nrm: keepdims shape. Its masks as torch's:
+    0 on an all-zero slice (p = 2: before the product with g), and for p < 1 the factor
+    |x|**(p - 1) is 0 at x == 0 (torch's masked_fill; here 0 * norm**(1 - p)). Elsewhere NaN
+    spreads as torch's: x == 0 gives NaN where the norm is NaN or g is not finite."""
+    xp = get_array_module(x)
+    r = xp.abs(x, out=xp.empty_like(x))  # (an array for 0-d x too)
+    r /= nrm
+    if p != 2:
+        xp.power(r, p - 1, out=r)
+    xp.copysign(r, x, out=r)  # sgn(x) r: r is NaN where x is NaN
+    zero = nrm == 0  # (0 / 0 = NaN in r there)
+    if p < 1:
+        r = xp.where(x == 0, 0 * nrm ** (1 - p), r)
+    elif p == 2 and bool(zero.any()):
+        r[xp.broadcast_to(zero, r.shape)] = 0
+    r *= gk
+    if 1 <= p != 2 and bool(zero.any()):
+        r[xp.broadcast_to(zero, r.shape)] = 0
+    return r
+
+
 def _p_norm(t: Tensor, p: Any, dim: Any, keepdim: bool) -> Tensor:
     """sum(|x|**p)**(1/p) over dim for p > 0 other than 1 and inf (2: 'fro'), as torch.norm.
     Forward: the plain formula first, redone scaled where its powers overflowed or
-    underflowed (_pow2_scales: float32 [3e20] gave inf, [1e-30] 0). Backward: torch's
-    norm_backward, g sgn(x) (|x| / norm)**(p - 1), formed so that no power overflows where
-    the gradient is finite, and 0 on an all-zero slice and at x == 0 (where the chain rule
-    through **(1/p) gave inf * 0 = NaN)."""
+    underflowed (_pow2_scales: float32 [3e20] gave inf, [1e-30] 0); p = 2 sums squares
+    without a temporary (_sum_squares). Backward: torch's norm_backward, for p = 2 in one
+    pass, g x / norm, where g / norm is finite; else _p_norm_grad (no power overflows)."""
     x = t.data
     xp = get_array_module(x)
     axes = _dims(dim, x.ndim, "norm")
@@ -5339,8 +5381,10 @@ def _p_norm(t: Tensor, p: Any, dim: Any, keepdim: bool) -> Tensor:
     out_shape = keep_shape if keepdim else [s for i, s in enumerate(x.shape) if i not in axes]
 
     def plain(v: Any) -> Any:
-        s = (v * v if p == 2 else xp.abs(v) ** p).sum(axis=axes, keepdims=True)
-        return xp.sqrt(s) if p == 2 else s ** (1.0 / p)
+        if p == 2:
+            s = _sum_squares(v, axes)
+            return xp.sqrt(s if s is not None else (v * v).sum(axis=axes, keepdims=True))
+        return (xp.abs(v) ** p).sum(axis=axes, keepdims=True) ** (1.0 / p)
 
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         nrm = plain(x)
@@ -5352,10 +5396,12 @@ def _p_norm(t: Tensor, p: Any, dim: Any, keepdim: bool) -> Tensor:
     def _backward(g: Any) -> None:
         gk = g.reshape(keep_shape)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            r = xp.abs(x) / nrm
-            gx = gk * _sgn(x) * (r if p == 2 else r ** (p - 1))
-            gx = xp.where((nrm == 0) | (x == 0), 0, gx)
-        t._accumulate(gx.astype(x.dtype))
+            if p == 2:
+                s = xp.where(nrm == 0, 0 * gk, gk / nrm)  # the small reduced shape
+                if bool(xp.isfinite(s).all()):  # torch's g x / norm, one pass over x
+                    t._accumulate((x * s).astype(x.dtype, copy=False))
+                    return
+            t._accumulate(_p_norm_grad(x, nrm, gk, p))
 
     def _dbackward(g: Tensor) -> tuple[Any, ...]:
         zero = nrm == 0
@@ -5373,6 +5419,31 @@ def _p_norm(t: Tensor, p: Any, dim: Any, keepdim: bool) -> Tensor:
 
     db = _dbackward if p == 2 else _dbackward_p
     return Tensor._make(nrm.reshape(out_shape), (t,), _backward, "norm", saves=(t,), dbackward=db)
+
+
+def _one_norm(t: Tensor, dim: Any, keepdim: bool) -> Tensor:
+    """sum(|x|) over dim, as torch.norm(x, 1): torch's gradient g sgn(x) (0 at NaN) in one
+    node (not abs then sum: fewer passes over x)."""
+    x = t.data
+    xp = get_array_module(x)
+    axes = _dims(dim, x.ndim, "norm")
+    keep_shape = [1 if i in axes else s for i, s in enumerate(x.shape)]
+    out_shape = keep_shape if keepdim else [s for i, s in enumerate(x.shape) if i not in axes]
+    nrm = xp.abs(x).sum(axis=axes, keepdims=True)
+
+    def _backward(g: Any) -> None:
+        gx = xp.sign(x, out=xp.empty_like(x))  # (an array for 0-d x too)
+        if bool(xp.isnan(nrm).any()):  # a NaN in x: sgn(NaN) is 0
+            gx[xp.isnan(x)] = 0
+        gx *= g.reshape(keep_shape)
+        t._accumulate(gx)
+
+    def _dbackward(g: Tensor) -> tuple[Any, ...]:
+        return (g.reshape(keep_shape) * t.sign(),)
+
+    return Tensor._make(
+        nrm.reshape(out_shape), (t,), _backward, "norm", saves=(t,), dbackward=_dbackward
+    )
 
 
 def _clamp_tensor(t: Tensor, lo: Any, hi: Any) -> Tensor:
