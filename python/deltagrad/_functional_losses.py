@@ -740,7 +740,10 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
         n = top + 1
     elif top >= n:
         raise _LossError(f"{op}: Class values must be smaller than num_classes ({n}), got {top}.")
-    return Tensor((idx[..., None] == xp.arange(n)).astype(np.int64))
+    out = xp.zeros(idx.shape + (n,), dtype=np.int64)
+    at = xp.arange(0, idx.size * n, n) + idx.reshape(-1).astype(np.int64)
+    out.reshape(-1)[at] = 1  # writes N ones: no (N, C) comparison
+    return Tensor(out)
 
 
 def _pairwise(a: Tensor, b: Tensor, p: float, eps: float, keepdim: bool) -> Tensor:

@@ -1760,13 +1760,12 @@ class Tensor:
         """out[i][j][k] = self[index[i][j][k]][j][k] (dim 0), as torch.gather."""
         d = _dim(dim, self.data.ndim, "gather")
         idx = _index_arg(index, self, d, "gather")
-        src = self.data[_leading_slices(idx.shape, d)] if idx.ndim else self.data
         xp = get_array_module(self.data)
         _check_index_range(idx, self.shape[d] if self.data.ndim else 1, "gather", xp)
         if self.data.ndim == 0:
             out = self.data.reshape(()).copy()
         else:
-            out = xp.take_along_axis(src, idx, axis=d)
+            out = _take_along(self.data, idx, d)
 
         def _backward(g: Any) -> None:
             gx = xp.zeros_like(self.data)
@@ -1806,9 +1805,7 @@ class Tensor:
             if src_t.requires_grad:
                 gs = xp.zeros_like(src_t.data)
                 gs[_leading_slices(idx.shape, 0, all_dims=True)] = (
-                    xp.take_along_axis(g[_leading_slices(idx.shape, d)], idx, axis=d)
-                    if g.ndim
-                    else g
+                    _take_along(g, idx, d) if g.ndim else g
                 )
                 src_t._accumulate(gs)
 
@@ -3870,7 +3867,8 @@ class Tensor:
     def _select_at(self, d: int, idx: Any, keepdim: bool, op: str, result: Any) -> Any:
         """(values, indices) of the elements at idx (int64, shape of self but 1 along d)."""
         t = self.reshape(1) if self.data.ndim == 0 else self
-        values = t.gather(d, idx)
+        # cummax / cummin repeat an index along d; the other selections never do
+        values = t.gather(d, idx) if op in _CUM_RESULTS else _gather_distinct(t, d, idx)
         if self.data.ndim == 0:
             values, idx = values.reshape(()), idx.reshape(())
         elif not keepdim:
@@ -3905,7 +3903,7 @@ class Tensor:
             raise ValueError(f"topk: k: selected index k out of range ({k} for size {n})")
         if self.data.ndim == 0:  # torch: k 0 or 1 both give the element
             k = 1
-        idx = _argsort(x, d, bool(largest))[(slice(None),) * d + (slice(0, k),)]
+        idx = _topk_index(x, d, k, bool(largest))
         return self._select_at(d, idx, True, "topk", _TopkResult)
 
     def kthvalue(self, k: int, dim: int = -1, keepdim: bool = False) -> Any:
@@ -4588,6 +4586,53 @@ def _int_arg(v: Any, op: str, name: str) -> int:
     return int(v)
 
 
+def _gather_distinct(t: Tensor, d: int, idx: Any) -> Tensor:
+    """t.gather(d, idx) for an idx whose entries along d are distinct in each slice (the
+    selections of sort / topk / kthvalue / median / mode): the backward writes the gradient in
+    place (a permutation's inverse, as torch's value_selecting_reduction_backward) instead of
+    accumulating it; the double backward is gather's."""
+    xp = get_array_module(t.data)
+    out = _take_along(t.data, idx, d)
+
+    def _backward(g: Any) -> None:
+        gx = xp.zeros(t.data.shape, t.data.dtype)  # C order (zeros_like keeps a view's order)
+        if xp is np:
+            gx.reshape(-1)[_flat_index(gx.shape, d, idx)] = g
+        elif hasattr(xp, "put_along_axis"):
+            xp.put_along_axis(gx, idx, g, axis=d)
+        else:
+            _scatter_add_into(gx, d, idx, g)
+        t._accumulate(gx)
+
+    def _dbackward(g: Tensor) -> tuple[Any, ...]:
+        return (Tensor(xp.zeros_like(t.data)).scatter_add(d, idx, g),)
+
+    return Tensor._make(out, (t,), _backward, "gather", saves=(), dbackward=_dbackward)
+
+
+def _flat_index(shape: tuple[int, ...], d: int, idx: Any) -> Any:
+    """The int64 positions in a C-contiguous array of `shape` of the elements
+    take_along_axis(., idx, d) reads (idx: in range, no larger than shape apart from d)."""
+    st = [1] * len(shape)
+    for k in range(len(shape) - 2, -1, -1):
+        st[k] = st[k + 1] * shape[k + 1]
+    base = 0
+    for k, m in enumerate(idx.shape):
+        if k != d and m > 1:
+            base = base + (np.arange(m) * st[k]).reshape([-1] + [1] * (idx.ndim - 1 - k))
+    idx = idx.astype(np.int64, copy=False)
+    return idx * st[d] + base if st[d] != 1 else idx + base
+
+
+def _take_along(x: Any, idx: Any, d: int) -> Any:
+    """take_along_axis(x[the block idx covers], idx, d) (idx of x's ndim); on a C-contiguous
+    numpy x one np.take of flat positions (~2x numpy's take_along_axis, which builds
+    fancy-index grids)."""
+    if type(x) is np.ndarray and x.flags.c_contiguous:
+        return np.take(x.reshape(-1), _flat_index(x.shape, d, idx))
+    return get_array_module(x).take_along_axis(x[_leading_slices(idx.shape, d)], idx, axis=d)
+
+
 def _int_tensor_arg(v: Any, op: str, name: str, like: Tensor) -> Any:
     """The array of an integer index Tensor on like's device (TypeError otherwise)."""
     if not isinstance(v, Tensor):
@@ -4599,14 +4644,80 @@ def _int_tensor_arg(v: Any, op: str, name: str, like: Tensor) -> Any:
     return v.data
 
 
+# dtypes whose order fits a 32-bit key (see _sort_key32); the narrower integers keep numpy's
+# stable argsort, a radix sort for them.
+_KEY32_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float16, np.int32, np.uint32))
+
+
+def _sort_key32(x: Any, descending: bool) -> Any:
+    """uint32 keys whose unsigned order is x's order (descending: reversed): a float's bits with
+    the sign bit set for positives and all bits flipped for negatives, -0.0 read as 0.0 (torch:
+    equal) and every NaN the largest key (NaN sorts as the largest value)."""
+    if x.dtype.kind == "f":
+        xf = x.astype(np.float32, copy=False) + np.float32(0)  # -0.0 + 0.0 is +0.0
+        u = xf.view(np.uint32)
+        key = np.where(u >= np.uint32(1 << 31), ~u, u | np.uint32(1 << 31))
+        key[np.isnan(xf)] = np.uint32(0xFFFFFFFF)
+    elif x.dtype.kind == "i":
+        key = x.view(np.uint32) ^ np.uint32(1 << 31)
+    else:
+        key = x.astype(np.uint32, copy=True)
+    if descending:
+        np.invert(key, out=key)
+    return key
+
+
 def _argsort(x: Any, d: int, descending: bool) -> Any:
     """Stable int64 sorting indices along d; NaN is the largest value (first when
-    descending), and equal elements keep their order both ways."""
+    descending), and equal elements keep their order both ways. float32 / int32 (and float16,
+    uint32) on numpy: one np.sort of uint64 (key << 32 | position), keys unique and in the
+    stable order, ~3x faster than numpy's stable (tim)sort."""
     xp = get_array_module(x)
+    n = x.shape[d] if x.ndim else 1
+    if xp is np and x.dtype in _KEY32_DTYPES and x.ndim and 1 < n < 1 << 32:
+        pos = np.arange(n, dtype=np.uint64).reshape([n if k == d else 1 for k in range(x.ndim)])
+        packed = _sort_key32(x, descending).astype(np.uint64) << np.uint64(32)
+        packed |= pos
+        packed.sort(axis=d)
+        return (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
     if not descending:
         return xp.argsort(x, axis=d, kind="stable").astype(np.int64)
     back = xp.flip(xp.argsort(xp.flip(x, d), axis=d, kind="stable"), d)
     return (x.shape[d] - 1 - back).astype(np.int64)
+
+
+def _topk_index(x: Any, d: int, k: int, largest: bool) -> Any:
+    """The int64 indices of topk along d: the first k of _argsort's order (ties: the earliest
+    index; NaN the largest value). On numpy with 2k <= n, one np.partition finds each slice's
+    k-th value t, the k elements that come before it or tie with it (the earliest of the ties)
+    are picked in index order, and only those are sorted: O(n) rather than a sort of n."""
+    xp = get_array_module(x)
+    n = x.shape[d]
+    if xp is not np or not 0 < 2 * k <= n or x.dtype.kind not in "fiu":
+        return _argsort(x, d, largest)[(slice(None),) * d + (slice(0, k),)]
+    rows = np.moveaxis(x, d, -1)
+    lead = rows.shape[:-1]
+    rows = rows.reshape(-1, n)
+    at = n - k if largest else k - 1
+    t = np.partition(rows, at, axis=-1)[:, at : at + 1]  # numpy's partition: NaN the largest
+    first = (rows > t) if largest else (rows < t)
+    tie = rows == t
+    if x.dtype.kind == "f":
+        nan, t_nan = np.isnan(rows), np.isnan(t)
+        if t_nan.any() or (largest and nan.any()):
+            first |= (nan & ~t_nan) if largest else (~nan & t_nan)
+            tie |= nan & t_nan
+    take = first | tie  # at least k in each row
+    pos = np.flatnonzero(take)
+    if pos.size != take.shape[0] * k:  # more ties than places: the earliest of them
+        over = np.flatnonzero(np.count_nonzero(take, axis=-1) != k)
+        room = k - np.count_nonzero(first[over], axis=-1)[:, None]
+        take[over] = first[over] | (tie[over] & (np.cumsum(tie[over], axis=-1) <= room))
+        pos = np.flatnonzero(take)
+    pick = (pos % n).reshape(-1, k)  # each row's k positions, increasing
+    vals = np.take_along_axis(rows, pick, axis=-1)
+    pick = np.take_along_axis(pick, _argsort(vals, 1, largest), axis=-1)
+    return np.moveaxis(pick.reshape(lead + (k,)), -1, d)
 
 
 def _diag_index(n1: int, n2: int, k: int) -> tuple[Any, Any]:
@@ -5636,10 +5747,20 @@ def _leading_slices(shape: tuple[int, ...], d: int, all_dims: bool = False) -> t
 
 
 def _scatter_add_into(out: Any, d: int, idx: Any, src: Any) -> None:
-    """out[..., idx[...], ...] += src along dim d (repeated indices accumulate)."""
+    """out[..., idx[...], ...] += src along dim d (repeated indices accumulate, in index order:
+    np.add.at's sums). A float32 / float64 numpy out of src's dtype takes dg.ops'
+    scatter_reduce_ kernel (the same bits, ~3x faster)."""
     xp = get_array_module(out)
     if out.ndim == 0:
         out[...] += src.reshape(-1)[: idx.size].sum() if idx.size else 0
+        return
+    if (
+        xp is np
+        and out.dtype in (np.float32, np.float64)
+        and getattr(src, "dtype", None) == out.dtype
+        and idx.ndim == out.ndim
+    ):
+        ops.scatter_reduce_(out, d, idx, src, "sum")
         return
     nd = idx.ndim
     grids = [
@@ -5907,23 +6028,36 @@ def _index_add_node(x: Tensor, d: int, idx: Any, src: Tensor) -> Tensor:
     return Tensor._make(out, (x, src), _backward, "index_add", saves=(), dbackward=_dbackward)
 
 
+def _one_array_key(idx: Any, ndim: int) -> tuple[int, Any]:
+    """(d, arr) when the index key idx reads one integer numpy array along dim d, every other
+    dim whole: arr itself (d = 0) or a tuple of full slices around arr (x[:, arr],
+    index_select); (0, None) otherwise."""
+    key = idx if isinstance(idx, tuple) else (idx,)
+    at = [k for k, i in enumerate(key) if type(i) is np.ndarray]
+    if len(at) != 1 or len(key) > ndim or not ndim:
+        return 0, None
+    arr = key[at[0]]
+    if arr.dtype.kind not in "iu" or any(
+        not (type(i) is slice and i == slice(None)) for k, i in enumerate(key) if k != at[0]
+    ):
+        return 0, None
+    return at[0], arr
+
+
 def _add_at(gx: Any, idx: Any, g: Any) -> None:
     """gx[idx] += g with repeated indices accumulating (np.add.at's sums): one integer array
-    indexing the first dim (x[idx], the common advanced index) takes dg.ops.index_add's
-    kernel; other keys np.add.at (cupyx.scatter_add on a GPU)."""
+    indexing one dim, the others whole (x[idx], x[:, idx], index_select: the common advanced
+    indices) takes dg.ops.index_add's kernel; other keys np.add.at (cupyx.scatter_add on a
+    GPU)."""
     xp = get_array_module(gx)
-    if (
-        xp is np
-        and type(idx) is np.ndarray
-        and idx.dtype.kind in "iu"
-        and gx.ndim
-        and gx.dtype in (np.float32, np.float64)
-    ):
-        n = gx.shape[0]
-        flat = idx.reshape(-1)
+    d, arr = _one_array_key(idx, gx.ndim)
+    if xp is np and arr is not None and gx.dtype in (np.float32, np.float64):
+        n = gx.shape[d]
+        flat = arr.reshape(-1)
         if flat.size and (flat.min() < 0 or flat.max() >= n):
             flat = flat % n  # numpy's negative indices (the forward already checked the range)
-        ops.index_add_(gx, 0, flat, g.reshape((flat.size,) + gx.shape[1:]))
+        sh = gx.shape
+        ops.index_add_(gx, d, flat, g.reshape(sh[:d] + (flat.size,) + sh[d + 1 :]))
     elif xp is np:
         np.add.at(gx, idx, g)
     else:
