@@ -311,3 +311,16 @@ def test_norm_double_backward(p):
     (gt * gt * tx).sum().backward()
     (gd * gd * dx).sum().backward()
     np.testing.assert_allclose(_arr(dx.grad), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_norm_second_derivative_at_a_zero_entry():
+    """At a zero entry (not an all-zero slice) the 2-norm's Hessian is 1 / norm on the
+    diagonal, as torch's: the first gradient's graph is not cut there."""
+    a = np.array([[-1.5, 0.0, 2.0], [0.0, 3.0, 0.0]])
+    x = dg.tensor(a, requires_grad=True)
+    (g,) = dg.autograd.grad(x.norm(dim=1).sum(), [x], create_graph=True)
+    (h,) = dg.autograd.grad((g * dg.tensor(a + 1)).sum(), [x])
+    tx = torch.tensor(a, requires_grad=True)
+    (tg,) = torch.autograd.grad(tx.norm(dim=1).sum(), [tx], create_graph=True)
+    (th,) = torch.autograd.grad((tg * torch.tensor(a + 1)).sum(), [tx])
+    np.testing.assert_allclose(h.data, th.numpy(), rtol=1e-12, atol=1e-14)

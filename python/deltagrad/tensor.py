@@ -5517,7 +5517,9 @@ def _p_norm(t: Tensor, p: Any, dim: Any, keepdim: bool) -> Tensor:
     def _dbackward(g: Tensor) -> tuple[Any, ...]:
         zero = nrm == 0
         safe = where(zero, 1.0, _p_norm(t, 2, axes, True))  # no 0 / 0 in the masked branch
-        return (where(zero | (x == 0), 0.0, g.reshape(keep_shape) * t / safe),)
+        # only an all-zero slice is masked: at a zero entry g x / norm is 0 by itself, and a
+        # mask there would cut the graph (the second derivative there is g / norm, as torch)
+        return (where(zero, 0.0, g.reshape(keep_shape) * t / safe),)
 
     def _dbackward_p(g: Tensor) -> tuple[Any, ...]:
         # g sgn(x) (|x| / norm)**(p - 1), the norm recomputed as a node; the masked elements
