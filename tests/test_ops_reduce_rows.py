@@ -51,3 +51,27 @@ def test_middle_axis_many_slices():
     got = ops.sum(x, axis=1)
     assert got.dtype == np.float32 and got.shape == (6, 333)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
+PERMUTED = [
+    ((4096, 64), (1, 0), -1),
+    ((64, 300), (1, 0), 0),
+    ((7, 5), (1, 0), None),
+    ((3, 4, 5, 6), (2, 0, 3, 1), (1, 3)),
+    ((3, 4, 5, 6), (2, 0, 3, 1), 2),
+    ((3, 4, 5, 6), (3, 2, 1, 0), (0, 1, 2, 3)),
+]
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("shape,perm,axis", PERMUTED)
+def test_permuted_input_reduces_in_memory_order(shape, perm, axis, keepdims):
+    """A transposed / permuted array is reduced over its buffer with the axes mapped (no C
+    copy first): numpy's shapes, the dtype kept, the float64 values to rounding."""
+    rng = np.random.default_rng(len(shape))
+    x = rng.standard_normal(shape).astype(np.float32).transpose(perm)
+    for fn, ref in ((ops.sum, np.sum), (ops.mean, np.mean)):
+        got = fn(x, axis=axis, keepdims=keepdims)
+        want = ref(x.astype(np.float64), axis=axis, keepdims=keepdims)
+        assert got.shape == want.shape and got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
