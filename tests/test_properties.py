@@ -776,6 +776,30 @@ def test_index_add(data, isa):
 
 @PROFILE
 @given(data=st.data(), isa=ISA)
+def test_cumulative(data, isa):
+    """cumsum / cumprod (forward and reverse) equal the float64 reference rounded to the
+    dtype, bit for bit (the kernel accumulates in double in the reference's order), for any
+    axis and input layout, on every ISA."""
+    draw = data.draw
+    dtype = draw(DTYPES)
+    prod = draw(st.booleans(), label="prod")
+    reverse = draw(st.booleans(), label="reverse")
+    ndim = draw(st.integers(1, 3), label="ndim")
+    shape = _shape(draw, ndim, ndim, 7)
+    axis = draw(st.integers(-ndim, ndim - 1), label="axis")
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="seed"))
+    x0 = (rng.uniform(0.5, 1.5, shape) if prod else rng.uniform(-3, 3, shape)).astype(dtype)
+    x, _, _ = layout(x0, draw(_layouts("cpu"), label="layout"))
+    fn = "cumprod" if prod else "cumsum"
+    want = getattr(ref, fn)(x0, axis, reverse=reverse).astype(dtype)
+    with _device("cpu", isa) as dev:
+        got = getattr(dev, fn)(x, axis, reverse=reverse)
+    _unchanged(x, x0, "x")
+    np.testing.assert_array_equal(got, want)
+
+
+@PROFILE
+@given(data=st.data(), isa=ISA)
 def test_index_reduce(data, isa):
     """index_reduce_ (prod / amax / amin; sum is index_add_) equals np.<ufunc>.at in the
     array's dtype, bit for bit, for any dim, repeated and absent indices, any source layout,
@@ -1039,6 +1063,8 @@ COVERED = {
     "index_add": test_index_add,
     "index_add_": test_index_add,
     "scatter_reduce_": test_scatter_reduce,
+    "cumsum": test_cumulative,
+    "cumprod": test_cumulative,
     "index_reduce_": test_index_reduce,
     "sgd_update": test_sgd_update,
     "adam_update": test_adam_update,

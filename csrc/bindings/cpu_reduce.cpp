@@ -1,6 +1,7 @@
 // Bindings of reduce_sum: the sum (times a scale) over one run of consecutive axes (dg.ops.sum,
 // mean and sum_to_shape are built on it); and index_add_, rows added in place at indices along
-// one axis (dg.ops.index_add); and scatter_reduce_, an index per element (dg.ops.scatter_reduce).
+// one axis (dg.ops.index_add); scatter_reduce_, an index per element (dg.ops.scatter_reduce);
+// and cumulative, running sums / products (dg.ops.cumsum / cumprod).
 #include "bindings/cpu_common.h"
 
 namespace dg {
@@ -35,6 +36,30 @@ py::array reduce(py::handle x_obj, py::handle start_obj, py::handle stop_obj, do
     T* op = mptr<T>(out);
     py::gil_scoped_release nogil;
     if (outer * inner > 0) reduce_sum(xp, op, outer, r, inner, static_cast<T>(scale));
+  });
+  return out;
+}
+
+// cumsum / cumprod of x along axis (from the end when reverse), a new array of x's shape and
+// dtype; float32 accumulates in double (torch's CPU kernels do the same).
+py::array cumulative_(py::handle x_obj, py::handle axis_obj, bool prod, bool reverse) {
+  py::array x = require_input(x_obj, "x");
+  const int64_t nd = x.ndim(), axis = require_int(axis_obj, "axis");
+  if (axis < 0 || axis >= nd)
+    throw py::value_error("axis: expected 0 <= axis < " + std::to_string(nd) + " (x's ndim), got " +
+                          std::to_string(axis));
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < axis; ++i) outer *= x.shape(i);
+  for (int64_t i = axis + 1; i < nd; ++i) inner *= x.shape(i);
+  const int64_t n = x.shape(axis);
+  const DType dt = dtype_of(x, "x");
+  py::array out = new_array(dt, shape_of(x));
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = cptr<T>(x);
+    T* yp = mptr<T>(out);
+    py::gil_scoped_release nogil;
+    if (outer * n * inner > 0) cumulative(xp, yp, outer, n, inner, prod, reverse);
   });
   return out;
 }
@@ -154,6 +179,10 @@ void bind_reduce(py::module_& m) {
         "out[..., index[j], ...] += source[..., j, ...] in place (C-contiguous out and source of "
         "one float dtype, int64 index in [0, out.shape[dim])); the order of np.add.at. reduce: "
         "'sum', or 'prod' / 'amax' / 'amin' (np.multiply.at / maximum.at / minimum.at).");
+  m.def("cumulative", named("cumulative", &cumulative_), py::arg("x"), py::arg("axis"),
+        py::arg("prod") = false, py::arg("reverse") = false,
+        "Running sums (prod: products) of x along axis, from the end when reverse; float32 "
+        "accumulates in double.");
   m.def("scatter_reduce_", named("scatter_reduce", &scatter_reduce_), py::arg("out"),
         py::arg("dim"), py::arg("index"), py::arg("src"), py::arg("reduce"),
         "out[..., index[..., j, ...], ...] op= src[..., j, ...] in place, an index per element "

@@ -329,6 +329,10 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
   void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T scale) {          \
     DG_DISPATCH(reduce_sum, x, out, outer, r, inner, scale)                                        \
   }                                                                                                \
+  void cumulative(const T* x, T* out, int64_t outer, int64_t n, int64_t inner, bool prod,          \
+                  bool reverse) {                                                                  \
+    DG_DISPATCH(cumulative, x, out, outer, n, inner, prod, reverse)                                \
+  }                                                                                                \
   void index_reduce(T* out, const int64_t* idx, const T* src, int64_t outer, int64_t n, int64_t m, \
                     int64_t inner, int op) {                                                       \
     DG_DISPATCH(index_reduce, out, idx, src, outer, n, m, inner, op)                               \

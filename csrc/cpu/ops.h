@@ -179,6 +179,10 @@ enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winogr
                    double beta2, double eps, double weight_decay, bool decoupled, int64_t step);   \
   /* out[o, i] = scale * sum_j x[o, j, i] for x viewed as (outer, r, inner) */                     \
   void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T scale);           \
+  /* running sums (prod: products) along the middle axis of (outer, n, inner), from the end        \
+     when reverse; accumulated in double */                                                        \
+  void cumulative(const T* x, T* out, int64_t outer, int64_t n, int64_t inner, bool prod,          \
+                  bool reverse);                                                                   \
   /* out (outer, n, inner) op= src (outer, m, inner) at rows idx (m), each in [0, n); op: 0 sum,   \
      1 prod, 2 amax, 3 amin */                                                                     \
   void index_reduce(T* out, const int64_t* idx, const T* src, int64_t outer, int64_t n, int64_t m, \

@@ -1,7 +1,8 @@
 // Sums over one run of consecutive axes: x viewed as (outer, r, inner) -> out (outer, inner),
 // times `scale` (1/count for a mean); and index_add, the scattered sum of rows (the adjoint of
 // a take along one axis: embedding's and x[idx]'s backward), also with prod / amax / amin
-// (index_reduce); and scatter_reduce, an index per element (torch's scatter_reduce / scatter_add).
+// (index_reduce); scatter_reduce, an index per element (torch's scatter_reduce / scatter_add);
+// and cumulative, running sums / products (cumsum, cumprod).
 // Compiled once per ISA (cmake/cpu_isa.cmake).
 #include "cpu/kernel_common.h"
 
@@ -102,6 +103,83 @@ void reduce_sum_t(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T
     for (int64_t i = 0; i < n; i += W) {
       const int rem = n - i < W ? static_cast<int>(n - i) : W;
       (V::load(acc + i, rem) * vs).store(oo + i, rem);
+    }
+  };
+  const int team = tasks > 1 ? nt : 1;
+  place_team(team);
+#pragma omp parallel for num_threads(team) schedule(dynamic, 1) if (team > 1)
+  for (int64_t t = 0; t < tasks; ++t) task(t);
+}
+
+// Running sums / products along the middle axis of x viewed as (outer, n, inner), from the
+// first element or (reverse) from the last: out[o, j, i] = x[o, 0, i] op ... op x[o, j, i]. The
+// accumulator is a double for float32 too, rounded to T at every element (torch's CPU cumsum /
+// cumprod accumulate in double the same way), so the result does not depend on the thread
+// count. inner == 1: whole rows, four at a time (four independent chains hide the add's
+// latency); inner > 1: a block of accumulators streams the rows, as reduce_sum_t.
+template <class T>
+void cumulative_t(const T* x, T* out, int64_t outer, int64_t n, int64_t inner, bool prod,
+                  bool reverse) {
+  const double init = prod ? 1.0 : 0.0;
+  auto step = [prod](double a, T v) { return prod ? a * static_cast<double>(v) : a + v; };
+  const int nt = outer * n * inner > kParallelGrain ? num_threads() : 1;
+  if (inner == 1) {
+    auto rows = [&](int64_t b, int64_t e) {
+      int64_t o = b;
+      for (; o + 4 <= e; o += 4) {
+        double a0 = init, a1 = init, a2 = init, a3 = init;
+        const T *x0 = x + o * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
+        T *y0 = out + o * n, *y1 = y0 + n, *y2 = y1 + n, *y3 = y2 + n;
+        for (int64_t k = 0; k < n; ++k) {
+          const int64_t j = reverse ? n - 1 - k : k;
+          a0 = step(a0, x0[j]);
+          a1 = step(a1, x1[j]);
+          a2 = step(a2, x2[j]);
+          a3 = step(a3, x3[j]);
+          y0[j] = static_cast<T>(a0);
+          y1[j] = static_cast<T>(a1);
+          y2[j] = static_cast<T>(a2);
+          y3[j] = static_cast<T>(a3);
+        }
+      }
+      for (; o < e; ++o) {
+        double a = init;
+        for (int64_t k = 0; k < n; ++k) {
+          const int64_t j = reverse ? n - 1 - k : k;
+          a = step(a, x[o * n + j]);
+          out[o * n + j] = static_cast<T>(a);
+        }
+      }
+    };
+    if (nt <= 1) return rows(0, outer);
+    parallel_chunks(outer, 4, rows);
+    return;
+  }
+  constexpr int64_t kBlock = 1024;  // 8 KiB of double accumulators
+  int64_t blk = inner < kBlock ? inner : kBlock;
+  if (outer < nt) {
+    const int64_t per = (inner + nt - 1) / nt;
+    const int64_t want = (per + 31) / 32 * 32;
+    if (want < blk) blk = want;
+  }
+  const int64_t iblocks = (inner + blk - 1) / blk;
+  const int64_t tasks = outer * iblocks;
+  auto task = [&](int64_t t) {
+    double acc[kBlock];
+    const int64_t o = t / iblocks, i0 = (t % iblocks) * blk;
+    const int64_t m = i0 + blk < inner ? blk : inner - i0;
+    for (int64_t i = 0; i < m; ++i) acc[i] = init;
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t j = reverse ? n - 1 - k : k;
+      const T* xr = x + (o * n + j) * inner + i0;
+      T* yr = out + (o * n + j) * inner + i0;
+      if (prod) {
+        for (int64_t i = 0; i < m; ++i)
+          yr[i] = static_cast<T>(acc[i] *= static_cast<double>(xr[i]));
+      } else {
+        for (int64_t i = 0; i < m; ++i)
+          yr[i] = static_cast<T>(acc[i] += static_cast<double>(xr[i]));
+      }
     }
   };
   const int team = tasks > 1 ? nt : 1;
@@ -221,6 +299,14 @@ void with_reduce_op(int op, F&& f) {
 
 }  // namespace
 
+void cumulative(const float* x, float* out, int64_t outer, int64_t n, int64_t inner, bool prod,
+                bool reverse) {
+  cumulative_t(x, out, outer, n, inner, prod, reverse);
+}
+void cumulative(const double* x, double* out, int64_t outer, int64_t n, int64_t inner, bool prod,
+                bool reverse) {
+  cumulative_t(x, out, outer, n, inner, prod, reverse);
+}
 void index_reduce(float* out, const int64_t* idx, const float* src, int64_t outer, int64_t n,
                   int64_t m, int64_t inner, int op) {
   with_reduce_op<float>(

@@ -65,6 +65,8 @@ __all__ = [
     "sum",
     "mean",
     "sum_to_shape",
+    "cumsum",
+    "cumprod",
     "index_add",
     "index_add_",
     "scatter_reduce_",
@@ -364,6 +366,35 @@ def _reduce(x: Any, axis: Any, keepdims: bool, mean: bool) -> Any:
     if not axes and y is x:
         y = x.copy()
     return y.reshape(kept_shape) if keepdims else y
+
+
+def _cumulative(x: Any, axis: int, prod: bool, reverse: bool) -> Any:
+    op = "cumprod" if prod else "cumsum"
+    if is_device_array(x) or x.dtype not in (np.float32, np.float64) or not x.ndim:
+        xp = np
+        if is_device_array(x):
+            import cupy as xp  # noqa: PLC0415
+        if not x.ndim:
+            return x.copy()
+        a = norm_axes(axis, x.ndim, op)[0]
+        f = xp.cumprod if prod else xp.cumsum
+        return xp.flip(f(xp.flip(x, a), axis=a), a) if reverse else f(x, axis=a)
+    a = norm_axes(axis, x.ndim, op)[0]
+    return _cpu.cumulative(np.require(x, None, ["C", "A"]), a, prod=prod, reverse=reverse)
+
+
+def cumsum(x: Any, axis: int, *, reverse: bool = False) -> Any:
+    """Running sums along axis (from the last element when reverse: the adjoint of a cumsum),
+    as numpy.cumsum. float32 / float64 numpy arrays take the kernel (csrc/cpu/reduce.h,
+    cumulative_t), which accumulates in double as torch's CPU cumsum; other dtypes and cupy
+    arrays numpy's / cupy's cumsum."""
+    return _cumulative(x, axis, False, flag(reverse, "cumsum", "reverse"))
+
+
+def cumprod(x: Any, axis: int, *, reverse: bool = False) -> Any:
+    """Running products along axis (from the last element when reverse), as numpy.cumprod;
+    the kernel and its double accumulator as cumsum's."""
+    return _cumulative(x, axis, True, flag(reverse, "cumprod", "reverse"))
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001

@@ -31,6 +31,8 @@ __all__ = [
     "sum",
     "mean",
     "sum_to_shape",
+    "cumsum",
+    "cumprod",
     "index_add",
     "index_add_",
     "scatter_reduce_",
@@ -484,6 +486,18 @@ def scatter_reduce_(out: Any, dim: int, index: Any, src: Any, reduce: str) -> An
     with np.errstate(all="ignore"):
         ufunc.at(out, grids, np.asarray(src)[tuple(slice(0, m) for m in idx.shape)])
     return out
+
+
+def cumsum(x: Any, axis: int, *, reverse: bool = False) -> np.ndarray:
+    """Running sums along axis in float64 (from the last element when reverse)."""
+    x = _f64(x)
+    return np.flip(np.cumsum(np.flip(x, axis), axis), axis) if reverse else np.cumsum(x, axis)
+
+
+def cumprod(x: Any, axis: int, *, reverse: bool = False) -> np.ndarray:
+    """Running products along axis in float64 (from the last element when reverse)."""
+    x = _f64(x)
+    return np.flip(np.cumprod(np.flip(x, axis), axis), axis) if reverse else np.cumprod(x, axis)
 
 
 def sum_to_shape(g: Any, shape: Any) -> np.ndarray:

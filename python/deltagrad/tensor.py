@@ -3144,13 +3144,12 @@ class Tensor:
         x = self.data if dtype is None else self.data.astype(as_dtype(dtype, "cumsum"))
         if x.dtype.kind in "biu":
             x = x.astype(np.int64)
-        xp = get_array_module(x)
-        out = xp.cumsum(x, axis=d) if x.ndim else x.copy()
+        out = ops.cumsum(x, d) if x.ndim else x.copy()
 
         def _grad(g: Any) -> Any:
             if not g.ndim:
                 return g
-            return xp.flip(xp.cumsum(xp.flip(g, d), axis=d), d)
+            return ops.cumsum(g, d, reverse=True)
 
         def _dbackward(g: Tensor) -> tuple[Any, ...]:
             return (g.flip(d).cumsum(d).flip(d) if g.ndim else g,)
@@ -3165,7 +3164,7 @@ class Tensor:
         if x.dtype.kind in "biu":
             x = x.astype(np.int64)
         xp = get_array_module(x)
-        out = xp.cumprod(x, axis=d) if x.ndim else x.copy()
+        out = ops.cumprod(x, d) if x.ndim else x.copy()
 
         def _grad(g: Any) -> Any:
             if not g.ndim:
@@ -4835,7 +4834,7 @@ def _scatter_set(out: Any, d: int, idx: Any, src: Any) -> None:
 def _cumprod_grad(x: Any, out: Any, g: Any, d: int, xp: Any) -> Any:
     """d sum(g * cumprod(x)) / dx along d: sum_{j >= i} g_j * out_j / x_i, computed without
     dividing by x where x holds zeros (there: prefix product times a scan of the rest)."""
-    rev_cumsum = lambda a: xp.flip(xp.cumsum(xp.flip(a, d), axis=d), d)  # noqa: E731
+    rev_cumsum = lambda a: ops.cumsum(a, d, reverse=True)  # noqa: E731
     zero = x == 0
     if not bool(zero.any()):
         return rev_cumsum(g * out) / x
@@ -4844,7 +4843,7 @@ def _cumprod_grad(x: Any, out: Any, g: Any, d: int, xp: Any) -> Any:
     res = xp.empty(gm.shape, dtype=g.dtype)
     prefix = xp.ones(xm.shape[:-1], dtype=x.dtype)
     for i in range(n):  # O(n^2) only along the scanned dim, vectorized over the others
-        tail = xp.cumprod(xm[..., i + 1 :], axis=-1)
+        tail = ops.cumprod(xm[..., i + 1 :], -1)
         res[..., i] = prefix * (gm[..., i] + (gm[..., i + 1 :] * tail).sum(axis=-1))
         prefix = prefix * xm[..., i]
     return xp.moveaxis(res, -1, d)
