@@ -335,7 +335,46 @@ def kl_div(
         r = _reduce(out, red)
         return r / x.shape[0] if batchmean and x.ndim else r
 
+    if log_target and x.shape == t.shape and x.dtype == t.dtype:
+        div = x.shape[0] if batchmean and x.ndim else 1
+        return _kl_log_target(x, t, red, div, fn)
     return _node(op, fn, x, t)
+
+
+def _kl_log_target(x: Tensor, t: Tensor, red: str, div: int, fn: Any) -> Tensor:
+    """kl_div(log_target=True) of same-shape, same-dtype input and target as one node:
+    l = exp(t) (t - x), d/dx = -exp(t), d/dt = exp(t) (t - x + 1) = l + exp(t); reduced
+    ("sum" then divided by div for "batchmean"). fn: the Tensor-op loss (double backward)."""
+    xp = get_array_module(x.data)
+    with np.errstate(all="ignore"):
+        e = xp.exp(t.data)
+        loss = t.data - x.data
+        loss *= e
+        n = loss.size
+        if red == "none":
+            out = loss
+        else:
+            total = loss.sum()
+            if red == "mean":
+                total = total / n if n else np.nan
+            elif div != 1:
+                total = total / div
+            out = xp.asarray(total, dtype=loss.dtype)
+    scale = 1.0 / n if red == "mean" and n else (1.0 / div if div else math.nan)
+
+    def _backward(g: Any) -> None:
+        with np.errstate(all="ignore"):
+            if red != "none":
+                g = g * scale
+            if t.requires_grad:
+                dt = loss + e
+                dt *= g
+                t._accumulate(dt)
+            if x.requires_grad:
+                x._accumulate(e * -g)
+
+    db = recompute_dbackward(fn, x, t)  # (saves: the output, which "none" returns, too)
+    return Tensor._make(out, (x, t), _backward, "kl_div", dbackward=db)
 
 
 def poisson_nll_loss(
@@ -467,7 +506,59 @@ def cosine_embedding_loss(
         neg = (cos - margin).clamp(min=0)
         return _reduce(where(tt == 1, pos, 0.0) + where(tt == -1, neg, 0.0), red)
 
+    if a.ndim == 2 and a.shape == b.shape and a.dtype == b.dtype and t.shape == rows:
+        return _cosine_embedding_rows(a, b, tt, margin, red, fn)
     return _node(op, fn, a, b)
+
+
+def _cosine_embedding_rows(
+    a: Tensor, b: Tensor, tt: Any, margin: float, red: str, fn: Any
+) -> Tensor:
+    """cosine_embedding_loss of (N, D) inputs of one shape and dtype as one node: row dot
+    products (einsum, no temporaries), cos = p / s with s = sqrt(m1 m2), m = |x|^2 + eps;
+    d cos / da = b / s - cos a / m1 (b alike), times d loss / d cos = -1 (target 1), 1 where
+    cos - margin >= 0 (target -1: torch's clamp_min passes the gradient at the kink), else
+    0. fn: the Tensor-op loss (double backward)."""
+    xp = get_array_module(a.data)
+    ad, bd = a.data, b.data
+    with np.errstate(all="ignore"):
+        p = xp.einsum("ij,ij->i", ad, bd)
+        m1 = xp.einsum("ij,ij->i", ad, ad)
+        m1 += _EPSILON
+        m2 = xp.einsum("ij,ij->i", bd, bd)
+        m2 += _EPSILON
+        s = xp.sqrt(m1 * m2)
+        cos = p / s
+        pos, neg = tt == 1, tt == -1
+        zero = xp.zeros((), dtype=ad.dtype)
+        cm = cos - margin
+        per = xp.where(pos, 1 - cos, zero) + xp.where(neg, xp.maximum(cm, 0), zero)
+        n = per.size
+        if red == "none":
+            out = per
+        else:
+            total = per.sum()
+            if red == "mean":
+                total = total / n if n else np.nan
+            out = xp.asarray(total, dtype=ad.dtype)
+        dcos = xp.where(pos, -1.0, xp.where(neg & (cm >= 0), 1.0, 0.0)).astype(ad.dtype)
+        if red == "mean" and n:
+            dcos /= n
+
+    def _backward(g: Any) -> None:
+        with np.errstate(all="ignore"):
+            gc = dcos * g  # per row
+            if a.requires_grad:
+                da = bd * (gc / s)[:, None]
+                da -= ad * (gc * cos / m1)[:, None]
+                a._accumulate(da)
+            if b.requires_grad:
+                db_ = ad * (gc / s)[:, None]
+                db_ -= bd * (gc * cos / m2)[:, None]
+                b._accumulate(db_)
+
+    dbk = recompute_dbackward(fn, a, b)
+    return Tensor._make(out, (a, b), _backward, "cosine_embedding_loss", dbackward=dbk)
 
 
 def margin_ranking_loss(

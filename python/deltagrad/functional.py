@@ -1135,16 +1135,12 @@ def binary_cross_entropy_with_logits(
     choice(reduction, ops.REDUCTIONS, op, "reduction")
     xp = get_array_module(z.data)
     zd, td = z.data, t.data
-    with np.errstate(over="ignore", invalid="ignore"):
-        sp = xp.log1p(xp.exp(-xp.abs(zd))) + xp.maximum(-zd, 0)  # softplus(-z), stably
-        lw = 1 if pw is None else 1 + (pw - 1) * td  # the positive term's weight
-        loss = (1 - td) * zd + lw * sp
-        # d/dz = (1 - t) - lw sigmoid(-z), with sigmoid(-z) = exp(-softplus(z)) and
-        # softplus(z) = softplus(-z) + z
-        dz = (1 - td) - lw * xp.exp(-(sp + zd))
-        dt = None
-        if t.requires_grad:
-            dt = -zd if pw is None else -zd + (pw - 1) * sp
+    out = None
+    if _on_host(xp):
+        out = _bce_logits_kernel(zd, td, pw, t.requires_grad)
+    if out is None:  # a device, or an infinite (or NaN) loss: the stable expression
+        out = _bce_logits_expr(zd, td, pw, t.requires_grad, xp)
+    loss, dz, dt = out
     if w is not None:
         loss, dz = loss * w, dz * w
         dt = None if dt is None else dt * w
@@ -1153,6 +1149,54 @@ def binary_cross_entropy_with_logits(
     return _reduce_elementwise(
         cast(loss), cast(dz), z, t, reduction, op, target_grad=cast(dt), fn=fn
     )
+
+
+def _bce_logits_kernel(zd: Any, td: Any, pw: Any, need_dt: bool) -> tuple[Any, ...] | None:
+    """binary_cross_entropy_with_logits's elementwise (loss, d/dz, d/dt or None), pos_weight
+    pw (or None) applied, without `weight`: the fused kernel's unweighted l0 = (1 - t) z +
+    softplus(-z) and d0 = sigmoid(z) - t, then pos_weight's correction q = (pw - 1) t:
+    loss = l0 + q softplus(-z) and d/dz = d0 - q sigmoid(-z), with softplus(-z) =
+    l0 - (1 - t) z and sigmoid(-z) = 1 - (d0 + t). None where the loss is not finite (an
+    infinite z makes l0 - (1 - t) z NaN; the kernel's limits at z = +-inf are not the
+    expression's, which stay as they were): _bce_logits_expr then."""
+    if not bool(np.isfinite(zd).all()):
+        return None
+    loss, dz = ops.binary_cross_entropy_with_logits(zd, td, "none")
+    dt = -zd if need_dt else None
+    if pw is None:
+        return loss, dz, dt
+    with np.errstate(over="ignore", invalid="ignore"):
+        q = (pw - 1) * td
+        sp = td * zd
+        sp -= zd
+        sp += loss  # softplus(-z)
+        if need_dt:
+            dt = (pw - 1) * sp
+            dt -= zd
+        sp *= q
+        loss += sp
+        if not math.isfinite(float(loss.sum())):
+            return None
+        sg = dz + td
+        sg -= 1  # -sigmoid(-z)
+        sg *= q
+        dz += sg
+    return loss, dz, dt
+
+
+def _bce_logits_expr(zd: Any, td: Any, pw: Any, need_dt: bool, xp: Any) -> tuple[Any, ...]:
+    """_bce_logits_kernel's triple from the stable elementwise expression (any z)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        sp = xp.log1p(xp.exp(-xp.abs(zd))) + xp.maximum(-zd, 0)  # softplus(-z), stably
+        lw = 1 if pw is None else 1 + (pw - 1) * td  # the positive term's weight
+        loss = (1 - td) * zd + lw * sp
+        # d/dz = lw sigmoid(z) - t (pw t with pos_weight), as torch's (finite at z = -inf),
+        # with sigmoid(z) = exp(-softplus(-z))
+        dz = lw * xp.exp(-sp) - (td if pw is None else pw * td)
+        dt = None
+        if need_dt:
+            dt = -zd if pw is None else -zd + (pw - 1) * sp
+    return loss, dz, dt
 
 
 def _bce_weight(v: Any, x: Tensor, op: str, name: str) -> Any:
@@ -1301,14 +1345,7 @@ def smooth_l1_loss(
     beta = _positive(beta, "smooth_l1_loss", "beta", allow_zero=True)
     if beta == 0.0:
         return l1_loss(y, t, reduction=reduction)
-    xp = get_array_module(y.data)
-    d = y.data - t.data
-    z = xp.abs(d)
-    quad = z < beta
-    loss = xp.where(quad, 0.5 * d * d / beta, z - 0.5 * beta)
-    grad = xp.where(quad, d / beta, xp.sign(d))
-    fn = partial(_smooth_l1_fn, beta, False)
-    return _reduce_elementwise(loss, grad, y, t, reduction, "smooth_l1_loss", fn=fn)
+    return _smooth_l1_node(y, t, beta, False, reduction, "smooth_l1_loss")
 
 
 def huber_loss(
@@ -1328,14 +1365,43 @@ def huber_loss(
     if weight is not None:
         loss = huber_loss(y, t, reduction="none", delta=delta)
         return _weighted(loss, weight, x, reduction, "huber_loss", False)
+    return _smooth_l1_node(y, t, delta, True, reduction, "huber_loss")
+
+
+def _smooth_l1_node(
+    y: Tensor, t: Tensor, beta: float, huber: bool, reduction: str, op: str
+) -> Tensor:
+    """smooth_l1_loss / huber_loss (beta = delta > 0) in a few in-place passes: with
+    d = y - t and c = clamp(d, -beta, beta), the elementwise huber loss is c (d - c / 2)
+    (0.5 d^2 inside, beta (|d| - beta / 2) outside; smooth_l1's is it / beta) and its
+    gradient c (/ beta). In place: h = -c / 2, d := (d + h) h = -loss / 2 (the scalings by
+    -1/2 and -2 are exact), summed pairwise (a BLAS dot is ~1e-5 off in float32 on 4M
+    elements). NaN and +-inf propagate as torch's. d/dt = -d/dy."""
+    choice(reduction, ops.REDUCTIONS, op, "reduction")
     xp = get_array_module(y.data)
-    d = y.data - t.data
-    z = xp.abs(d)
-    quad = z < delta
-    loss = xp.where(quad, 0.5 * d * d, delta * (z - 0.5 * delta))
-    grad = xp.where(quad, d, delta * xp.sign(d))
-    fn = partial(_smooth_l1_fn, delta, True)
-    return _reduce_elementwise(loss, grad, y, t, reduction, "huber_loss", fn=fn)
+    d = xp.asarray(y.data - t.data)  # (0-d: an array, not a scalar)
+    h = xp.clip(d, -beta, beta, out=xp.empty_like(d))  # (one pass: minimum + maximum is 5x)
+    n = d.size
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        h *= -0.5
+        d += h
+        d *= h  # -loss / 2 (huber's)
+        if reduction == "none":
+            d *= -2.0 if huber else -2.0 / beta
+            loss = d
+        else:
+            total = d.sum() * -2.0
+            if not huber:
+                total = total / beta
+            if reduction == "mean":
+                total = total / n if n else np.nan
+            loss = xp.asarray(total, dtype=d.dtype)
+        scale = -2.0 if huber else -2.0 / beta
+        if reduction == "mean" and n:
+            scale /= n
+        h *= scale  # the gradient c (/ beta) (/ n)
+    fn = partial(_reduced, partial(_smooth_l1_fn, beta, huber), reduction)
+    return _loss(loss, h, y, t, op, -1.0, fn=fn)
 
 
 # ---- class-index losses: nll_loss, cross_entropy ---------------------------------------------
@@ -1515,16 +1581,83 @@ def nll_loss(
     ignore_index = _ignore_index(ignore_index, op)
     xp = get_array_module(x.data)
     t = _class_target(_as_array(target, xp), x.shape, op)
-    x2 = _to_rows(x.data, xp)
-    w = _class_weight(weight, x2.shape[1], x.dtype, xp, op)
-    core = _ClassLoss(x2, t, w, ignore_index, 0.0, reduction, op)
-    loss = core.loss.reshape(_batch_shape(x.shape)) if reduction == "none" else core.loss
+    c = x.shape[0 if x.ndim == 1 else 1]
+    w = _class_weight(weight, c, x.dtype, xp, op)
+    return _nll_gather(x, t, w, ignore_index, reduction, xp)
+
+
+def _nll_gather(x: Tensor, t: Any, w: Any, ignore_index: int, reduction: str, xp: Any) -> Tensor:
+    """nll_loss by a gather along the class dimension where it lies (no copy moving it last):
+    with x viewed as (N, C, S) (S = d1 * d2 ..., 1 for (C,) and (N, C)), row i = (n, s) reads
+    x.flat[(n C + t_i) S + s]; the backward scatters the M row coefficients into zeros, and
+    the (M, C) K matrix of the double backward is built only when one runs. Values, errors
+    and reductions are _ClassLoss's."""
+    op = "nll_loss"
+    dt = x.dtype
+    shape = x.shape
+    c = shape[0 if x.ndim == 1 else 1]
+    m = t.shape[0]
+    valid = t != ignore_index
+    _check_class_range(t, valid, c, ignore_index, op)
+    some = not _on_host(xp) or not bool(valid.all())  # some rows ignored (or maybe: device)
+    tv = xp.where(valid, t, 0) if some else t.copy()  # (a copy: t may be the caller's)
+    n = 1 if x.ndim == 1 else shape[0]
+    s = m // n if n else 0
+    # flat positions: row i = n S + s -> (n C + t_i) S + s = i + n (C - 1) S + t_i S
+    if s == 1:
+        pos = xp.arange(m, dtype=np.int64) * c + tv
+    else:
+        pos = xp.arange(m, dtype=np.int64).reshape(n, s)
+        pos += (xp.arange(n, dtype=np.int64) * ((c - 1) * s))[:, None]
+        pos = pos.reshape(-1)
+        pos += tv * s
+    flat = x.data.reshape(-1)  # a view when x is contiguous
+    vals = flat[pos] if c else xp.zeros(m, dtype=dt)  # (C = 0: every row ignored)
+    zero = xp.zeros((), dtype=dt)
+    if w is None:
+        wy = valid.astype(dt)
+        nll = xp.where(valid, -wy * vals, zero) if some else -vals
+    else:
+        wy = xp.where(valid, w[tv], zero) if some else w[tv]
+        nll = xp.where(valid, -wy * vals, zero) if some else -wy * vals
+    if not m:
+        nll = wy
+    denom = wy.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if reduction == "none":
+            loss = nll.reshape(_batch_shape(shape))
+        else:
+            loss = nll.sum() / denom if reduction == "mean" else nll.sum()
+    loss = xp.asarray(loss, dtype=dt)
 
     def _backward(g: Any) -> None:
-        x._accumulate(_from_rows(-core.coefficients(g, x.dtype), x.shape, xp))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if reduction == "none":
+                r = g.reshape(-1)
+            else:
+                r = g / denom if reduction == "mean" else g
+            coef = -wy * r  # ignored rows: wy is 0 (r, inf or NaN there, masked below)
+            if some:
+                coef = xp.where(valid, coef, zero)
+        gx = xp.zeros(shape, dtype=dt)
+        if c:
+            gx.reshape(-1)[pos] = coef
+        x._accumulate(gx)
 
-    db = _class_dbackward(x, _class_k(core, x.dtype), reduction, False, core.denom)
-    return Tensor._make(loss, (x,), _backward, op, saves=(), dbackward=db)
+    def _dbackward(g: Tensor) -> tuple[Any, ...]:
+        # -K g with K's rows the "mean"-scaled target weights (the divisor folded into the
+        # constant, so an all-ignored "mean" gives 0 as torch, not 0 * inf)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            kv = wy / denom if reduction == "mean" else wy
+            if some:
+                kv = xp.where(valid, kv, zero)
+        k = xp.zeros((m, c), dtype=dt)
+        if c:
+            k[xp.arange(m), tv] = kv
+        r = g.reshape(m, 1) if reduction == "none" else g.reshape(1, 1)
+        return (_from_rows_t(-(Tensor(k) * r), shape),)
+
+    return Tensor._make(loss, (x,), _backward, op, saves=(), dbackward=_dbackward)
 
 
 def _onehot(t: Any, c: int, dtype: Any) -> Any:
