@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..tensor import Tensor, get_array_module
+from ._chunked import eff_grad, run_chunked
 from .adam import _betas
 from .optimizer import Optimizer, _differentiable, _flag, _foreach, _grad_of, _nonneg
 
@@ -71,23 +72,22 @@ _COMMON = {
 }
 
 
-def _lerp(start: Any, end: Any, weight: float) -> Any:
-    """start.lerp_(end, weight) in place, with torch's two formulas (its CPU kernel)."""
+def _lerp_into(xp: Any, start: Any, end: Any, weight: float, t: Any) -> None:
+    """start.lerp_(end, weight) in place, with torch's two formulas (its CPU kernel):
+    start += weight * (end - start) for |weight| < 0.5, else
+    start = end + (weight - 1) * (end - start); t is scratch for the difference."""
+    xp.subtract(end, start, out=t)
     if abs(weight) < 0.5:
-        start += weight * (end - start)
+        t *= weight
+        start += t
     else:
-        start[...] = end + (weight - 1.0) * (end - start)
-    return start
-
-
-def _sign(x: Any) -> Any:
-    """torch.sign: -1, 0 or 1 in x's dtype, and 0 (not NaN, as numpy's) for a NaN."""
-    return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
+        t *= weight - 1.0
+        xp.add(end, t, out=start)
 
 
 class _ArrayOptimizer(Optimizer):
     """The step loop the optimizers of this file share: skip parameters without a gradient,
-    negate it with maximize, create the state on the first step, count the step, update the
+    create the state on the first step, count the step, update the
     parameter (_update, in place) and bump its version. torch's arithmetic never warns, so
     numpy's floating-point warnings are off during the update."""
 
@@ -102,9 +102,7 @@ class _ArrayOptimizer(Optimizer):
                 for p in group["params"]:
                     if p.grad is None:
                         continue
-                    g = _grad_of(p)
-                    if group["maximize"]:
-                        g = -g
+                    g = _grad_of(p)  # _update negates it with maximize
                     st = self.state[p]
                     if not st:
                         st["step"] = 0
@@ -118,6 +116,7 @@ class _ArrayOptimizer(Optimizer):
         raise NotImplementedError
 
     def _update(self, w: Any, g: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
+        """w's update from its gradient g (not yet negated with group["maximize"])."""
         raise NotImplementedError
 
     def _load_value(self, p: Tensor, key: str, v: Any, at: str) -> Any:
@@ -182,18 +181,32 @@ class Adadelta(_ArrayOptimizer):
         st["acc_delta"] = xp.zeros_like(w)
 
     def _update(self, w: Any, g: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
-        xp = get_array_module(w)
-        rho, eps, wd = group["rho"], group["eps"], group["weight_decay"]
-        if wd != 0:
-            g = g + wd * w
-        sq, acc = st["square_avg"], st["acc_delta"]
-        sq *= rho
-        sq += (1 - rho) * g * g
-        std = xp.sqrt(sq + eps)
-        delta = xp.sqrt(acc + eps) / std * g
-        acc *= rho
-        acc += (1 - rho) * delta * delta
-        w -= group["lr"] * delta
+        args = (group["maximize"], group["weight_decay"], group["rho"], group["eps"], group["lr"])
+        run_chunked(_adadelta, (w, g, st["square_avg"], st["acc_delta"]), 3, *args)
+
+
+def _adadelta(xp: Any, a: list[Any], t: list[Any], _b: Any, neg, wd, rho, eps, lr) -> None:
+    """One chunk: sq = rho * sq + (1 - rho) * g * g;  d = sqrt(acc + eps) / sqrt(sq + eps) * g;
+    acc = rho * acc + (1 - rho) * d * d;  w -= lr * d."""
+    w, g, sq, acc = a
+    t0, t1 = t[0], t[1]
+    g = eff_grad(xp, w, g, t[2], neg, wd)
+    sq *= rho
+    xp.multiply(g, 1 - rho, out=t0)
+    t0 *= g
+    sq += t0
+    xp.add(sq, eps, out=t0)
+    xp.sqrt(t0, out=t0)  # std
+    xp.add(acc, eps, out=t1)
+    xp.sqrt(t1, out=t1)
+    t1 /= t0
+    t1 *= g  # delta
+    acc *= rho
+    xp.multiply(t1, 1 - rho, out=t0)
+    t0 *= t1
+    acc += t0
+    t1 *= lr
+    w -= t1
 
 
 # ---- Adamax -----------------------------------------------------------------------------------
@@ -240,16 +253,26 @@ class Adamax(_ArrayOptimizer):
         st["exp_inf"] = xp.zeros_like(w)
 
     def _update(self, w: Any, g: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
-        xp = get_array_module(w)
-        (b1, b2), eps, wd = group["betas"], group["eps"], group["weight_decay"]
-        if wd != 0:
-            g = g + wd * w
-        m, u = st["exp_avg"], st["exp_inf"]
-        _lerp(m, g, 1 - b1)
-        u *= b2
-        xp.maximum(u, xp.abs(g) + eps, out=u)
+        (b1, b2), eps = group["betas"], group["eps"]
         clr = group["lr"] / (1 - b1 ** st["step"])
-        w += -clr * m / u  # torch: param.addcdiv_(exp_avg, exp_inf, value=-clr)
+        args = (group["maximize"], group["weight_decay"], b1, b2, eps, clr)
+        run_chunked(_adamax, (w, g, st["exp_avg"], st["exp_inf"]), 2, *args)
+
+
+def _adamax(xp: Any, a: list[Any], t: list[Any], _b: Any, neg, wd, b1, b2, eps, clr) -> None:
+    """One chunk: m = lerp(m, g, 1 - b1);  u = max(b2 * u, |g| + eps);  w += -clr * m / u
+    (torch: param.addcdiv_(exp_avg, exp_inf, value=-clr))."""
+    w, g, m, u = a
+    t0 = t[0]
+    g = eff_grad(xp, w, g, t[1], neg, wd)
+    _lerp_into(xp, m, g, 1 - b1, t0)
+    u *= b2
+    xp.abs(g, out=t0)
+    t0 += eps
+    xp.maximum(u, t0, out=u)
+    xp.multiply(m, -clr, out=t0)
+    t0 /= u
+    w += t0
 
 
 # ---- NAdam ------------------------------------------------------------------------------------
@@ -313,28 +336,49 @@ class NAdam(_ArrayOptimizer):
         st["exp_avg_sq"] = xp.zeros_like(w)
 
     def _update(self, w: Any, g: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
-        xp = get_array_module(w)
         lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
         wd, psi = group["weight_decay"], group["momentum_decay"]
         step = st["step"]
         bc2 = 1 - b2**step
-        if wd != 0:
-            if group["decoupled_weight_decay"]:
-                w *= 1 - lr * wd
-            else:
-                g = g + wd * w
+        decay = 1.0
+        if wd != 0 and group["decoupled_weight_decay"]:
+            decay, wd = 1 - lr * wd, 0
         mu = b1 * (1.0 - 0.5 * (0.96 ** (step * psi)))
         mu_next = b1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * psi)))
         mp = st["mu_product"]
         mp *= mu  # in the scalar's own dtype (float32 until a load), as torch
         mu_product = float(mp)
-        m, v = st["exp_avg"], st["exp_avg_sq"]
-        _lerp(m, g, 1 - b1)
-        v *= b2
-        v += (1 - b2) * g * g
-        denom = xp.sqrt(v / bc2) + eps
-        w += (-lr * (1.0 - mu) / (1.0 - mu_product)) * g / denom
-        w += ((-lr * mu_next) / (1.0 - mu_product * mu_next)) * m / denom
+        c_g = -lr * (1.0 - mu) / (1.0 - mu_product)
+        c_m = (-lr * mu_next) / (1.0 - mu_product * mu_next)
+        args = (group["maximize"], wd, decay, b1, b2, bc2, eps, c_g, c_m)
+        run_chunked(_nadam, (w, g, st["exp_avg"], st["exp_avg_sq"]), 3, *args)
+
+
+def _nadam(
+    xp: Any, a: list[Any], t: list[Any], _b: Any, neg, wd, decay, b1, b2, bc2, eps, c_g, c_m
+) -> None:
+    """One chunk: w *= decay (decoupled weight decay);  m = lerp(m, g, 1 - b1);
+    v = b2 * v + (1 - b2) * g * g;  d = sqrt(v / bc2) + eps;  w += c_g * g / d;
+    w += c_m * m / d."""
+    w, g, m, v = a
+    t0, t1 = t[0], t[1]
+    if decay != 1.0:
+        w *= decay
+    g = eff_grad(xp, w, g, t[2], neg, wd)
+    _lerp_into(xp, m, g, 1 - b1, t0)
+    v *= b2
+    xp.multiply(g, 1 - b2, out=t0)
+    t0 *= g
+    v += t0
+    xp.divide(v, bc2, out=t1)
+    xp.sqrt(t1, out=t1)
+    t1 += eps  # denom
+    xp.multiply(g, c_g, out=t0)
+    t0 /= t1
+    w += t0
+    xp.multiply(m, c_m, out=t0)
+    t0 /= t1
+    w += t0
 
 
 # ---- RAdam ------------------------------------------------------------------------------------
@@ -391,31 +435,49 @@ class RAdam(_ArrayOptimizer):
         st["exp_avg_sq"] = xp.zeros_like(w)
 
     def _update(self, w: Any, g: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
-        xp = get_array_module(w)
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         step = st["step"]
-        if wd != 0:
-            if group["decoupled_weight_decay"]:
-                w *= 1 - lr * wd
-            else:
-                g = g + wd * w
-        m, v = st["exp_avg"], st["exp_avg_sq"]
-        _lerp(m, g, 1 - b1)
-        v *= b2
-        v += (1 - b2) * g * g
+        decay = 1.0
+        if wd != 0 and group["decoupled_weight_decay"]:
+            decay, wd = 1 - lr * wd, 0
         bc1 = 1 - b1**step
         bc2 = 1 - b2**step
-        m_hat = m / bc1
         rho_inf = 2 / (1 - b2) - 1
         rho_t = rho_inf - 2 * step * (b2**step) / bc2
+        rect = None
         if rho_t > 5.0:
             rect = (
                 (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
             ) ** 0.5
-            adaptive_lr = (bc2**0.5) / (xp.sqrt(v) + eps)
-            w -= m_hat * lr * adaptive_lr * rect
-        else:
-            w -= m_hat * lr
+        args = (group["maximize"], wd, decay, b1, b2, bc1, bc2, lr, eps, rect)
+        run_chunked(_radam, (w, g, st["exp_avg"], st["exp_avg_sq"]), 3, *args)
+
+
+def _radam(
+    xp: Any, a: list[Any], t: list[Any], _b: Any, neg, wd, decay, b1, b2, bc1, bc2, lr, eps, rect
+) -> None:
+    """One chunk: w *= decay (decoupled weight decay);  m = lerp(m, g, 1 - b1);
+    v = b2 * v + (1 - b2) * g * g;  with m_hat = m / bc1: w -= m_hat * lr * (sqrt(bc2) /
+    (sqrt(v) + eps)) * rect, or w -= m_hat * lr where the rectification is off (rect None)."""
+    w, g, m, v = a
+    t0, t1 = t[0], t[1]
+    if decay != 1.0:
+        w *= decay
+    g = eff_grad(xp, w, g, t[2], neg, wd)
+    _lerp_into(xp, m, g, 1 - b1, t0)
+    v *= b2
+    xp.multiply(g, 1 - b2, out=t0)
+    t0 *= g
+    v += t0
+    xp.divide(m, bc1, out=t0)
+    t0 *= lr  # m_hat * lr
+    if rect is not None:
+        xp.sqrt(v, out=t1)
+        t1 += eps
+        xp.divide(bc2**0.5, t1, out=t1)  # adaptive_lr
+        t0 *= t1
+        t0 *= rect
+    w -= t0
 
 
 # ---- ASGD -------------------------------------------------------------------------------------
@@ -473,15 +535,9 @@ class ASGD(_ArrayOptimizer):
 
     def _update(self, w: Any, g: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
         lr, lambd, alpha, t0 = group["lr"], group["lambd"], group["alpha"], group["t0"]
-        if group["weight_decay"] != 0:
-            g = g + group["weight_decay"] * w
-        eta, mu, ax = float(st["eta"]), float(st["mu"]), st["ax"]
-        w *= 1 - lambd * eta
-        w -= eta * g
-        if mu != 1:
-            ax += (w - ax) * mu
-        else:
-            ax[...] = w
+        eta, mu = float(st["eta"]), float(st["mu"])
+        args = (group["maximize"], group["weight_decay"], 1 - lambd * eta, eta, mu)
+        run_chunked(_asgd, (w, g, st["ax"]), 2, *args)
         step = st["step"]
         # torch: eta.copy_(torch.as_tensor(...)), a float32 tensor first whatever eta's dtype
         st["eta"][...] = np.float32(lr / ((1 + lambd * lr * step) ** alpha))
@@ -532,15 +588,52 @@ class Rprop(_ArrayOptimizer):
         st["step_size"] = xp.full_like(w, group["lr"])
 
     def _update(self, w: Any, g: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
-        xp = get_array_module(w)
         (etaminus, etaplus), (lo, hi) = group["etas"], group["step_sizes"]
-        prev, size = st["prev"], st["step_size"]
-        s = _sign(g * prev)
-        # torch: sign[sign > 0] = etaplus; sign[sign < 0] = etaminus; sign[sign == 0] = 1;
-        # then grad[sign == etaminus] = 0, in the parameter's dtype
-        factor = xp.where(s > 0, etaplus, xp.where(s < 0, etaminus, 1.0)).astype(w.dtype)
-        size *= factor
-        xp.clip(size, lo, hi, out=size)
-        g = xp.where(factor == w.dtype.type(etaminus), 0, g).astype(w.dtype, copy=False)
-        w -= _sign(g) * size
-        prev[...] = g
+        # torch: sign[sign > 0] = etaplus; sign[sign < 0] = etaminus; sign[sign == 0] = 1, in
+        # the parameter's dtype; then grad[sign == etaminus] = 0
+        em, ep = w.dtype.type(etaminus), w.dtype.type(etaplus)
+        args = (group["maximize"], em, ep, lo, hi)
+        run_chunked(_rprop, (w, g, st["prev"], st["step_size"]), 3, *args, nbool=2)
+
+
+def _asgd(xp: Any, a: list[Any], t: list[Any], _b: Any, neg, wd, decay, eta, mu) -> None:
+    """One chunk: w *= decay;  w -= eta * g;  ax += (w - ax) * mu, or ax = w where mu == 1."""
+    w, g, ax = a
+    t0 = t[0]
+    g = eff_grad(xp, w, g, t[1], neg, wd)
+    if decay != 1.0:
+        w *= decay
+    xp.multiply(g, eta, out=t0)
+    w -= t0
+    if mu != 1:
+        xp.subtract(w, ax, out=t0)
+        t0 *= mu
+        ax += t0
+    else:
+        xp.copyto(ax, w)
+
+
+def _rprop(xp: Any, a: list[Any], t: list[Any], b: list[Any], neg, em, ep, lo, hi) -> None:
+    """One chunk: factor = ep where g * prev > 0, em where < 0, else 1;  size *= factor,
+    clipped to [lo, hi];  g = 0 where factor == em;  w -= sign(g) * size;  prev = g
+    (sign as torch's: 0 for a NaN)."""
+    w, g, prev, size = a
+    t0, t1 = t[0], t[1]
+    b0, b1 = b[0], b[1]
+    g = eff_grad(xp, w, g, t[2], neg, 0)
+    xp.multiply(g, prev, out=t0)
+    t1.fill(1)
+    xp.less(t0, 0, out=b0)
+    xp.copyto(t1, em, where=b0)
+    xp.greater(t0, 0, out=b0)
+    xp.copyto(t1, ep, where=b0)  # the factor
+    size *= t1
+    xp.clip(size, lo, hi, out=size)
+    xp.equal(t1, em, out=b0)
+    xp.copyto(prev, g)
+    xp.copyto(prev, 0, where=b0)  # the new g, kept as prev
+    xp.greater(prev, 0, out=b0)
+    xp.less(prev, 0, out=b1)
+    xp.subtract(b0, b1, out=t0, dtype=t0.dtype)  # sign(g)
+    t0 *= size
+    w -= t0

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 from ..tensor import get_array_module
+from ._chunked import eff_grad, run_chunked
 from .optimizer import _FLAG_CHECKS, Optimizer, _check_fused, _flag, _grad_of, _nonneg
 
 __all__ = ["Adagrad"]
@@ -84,21 +87,29 @@ class Adagrad(Optimizer):
                 group["weight_decay"],
                 group["eps"],
             )
+            neg = group["maximize"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 g = _grad_of(p)
-                if group["maximize"]:
-                    g = -g
-                w = p.data
-                xp = get_array_module(w)
                 st = self._init_state(p, group)
                 st["step"] += 1
-                if wd != 0:
-                    g = g + wd * w
                 clr = lr / (1 + (st["step"] - 1) * lr_decay)
-                s = st["sum"]
-                s += g * g
-                w -= clr * (g / (xp.sqrt(s) + eps))
+                with np.errstate(all="ignore"):
+                    run_chunked(_adagrad, (p.data, g, st["sum"]), 2, neg, wd, clr, eps)
                 p._version[0] += 1  # changed in place: a graph that saved p refuses to backward
         return loss
+
+
+def _adagrad(xp: Any, a: list[Any], t: list[Any], _b: Any, neg, wd, clr, eps) -> None:
+    """One chunk: s += g * g;  w -= clr * (g / (sqrt(s) + eps)), g = eff_grad(...)."""
+    w, g, s = a
+    g = eff_grad(xp, w, g, t[1], neg, wd)
+    t0 = t[0]
+    xp.multiply(g, g, out=t0)
+    s += t0
+    xp.sqrt(s, out=t0)
+    t0 += eps
+    xp.divide(g, t0, out=t0)
+    t0 *= clr
+    w -= t0

@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 from .. import ops
 from ..tensor import get_array_module
+from ._chunked import eff_grad, run_chunked
 from .optimizer import _FLAG_CHECKS, Optimizer, _check_fused, _flag, _grad_of, _nonneg, _unit
 
 __all__ = ["Adam", "AdamW"]
@@ -94,8 +97,6 @@ class Adam(Optimizer):
                 if p.grad is None:
                     continue
                 g = _grad_of(p)
-                if maximize:
-                    g = -g
                 st = state[p]
                 if not st:
                     xp = get_array_module(p.data)
@@ -104,8 +105,10 @@ class Adam(Optimizer):
                     st["exp_avg_sq"] = xp.zeros_like(p.data)
                 st["step"] += 1
                 if amsgrad:
-                    _amsgrad(p.data, g, st, lr, b1, b2, eps, wd, decoupled)
+                    _amsgrad(p.data, g, st, lr, b1, b2, eps, wd, decoupled, maximize)
                 else:
+                    if maximize:
+                        g = -g
                     update(
                         p.data,
                         g,
@@ -123,25 +126,45 @@ class Adam(Optimizer):
         return loss
 
 
-def _amsgrad(w: Any, g: Any, st: dict[str, Any], lr, b1, b2, eps, wd, decoupled) -> None:
+def _amsgrad(w: Any, g: Any, st: dict[str, Any], lr, b1, b2, eps, wd, decoupled, neg) -> None:
     """torch's single-tensor Adam step with amsgrad=True, in place on w and the state."""
-    xp = get_array_module(w)
     if "max_exp_avg_sq" not in st:
-        st["max_exp_avg_sq"] = xp.zeros_like(w)
-    if decoupled:
-        w *= 1.0 - lr * wd
-    elif wd != 0:
-        g = g + wd * w
-    m, v, vmax = st["exp_avg"], st["exp_avg_sq"], st["max_exp_avg_sq"]
-    m += (1.0 - b1) * (g - m)  # torch: exp_avg.lerp_(grad, 1 - beta1)
-    v *= b2
-    v += (1.0 - b2) * g * g
+        st["max_exp_avg_sq"] = get_array_module(w).zeros_like(w)
     step = st["step"]
     step_size = lr / (1.0 - b1**step)
     bc2_sqrt = (1.0 - b2**step) ** 0.5
+    # decoupled: w *= 1 - lr * wd (a no-op, skipped, where that is 1); else g += wd * w
+    decay = 1.0 - lr * wd if decoupled else 1.0
+    args = (neg, 0 if decoupled else wd, decay, b1, b2, step_size, bc2_sqrt, eps)
+    arrays = (w, g, st["exp_avg"], st["exp_avg_sq"], st["max_exp_avg_sq"])
+    with np.errstate(all="ignore"):
+        run_chunked(_amsgrad_chunk, arrays, 2, *args)
+
+
+def _amsgrad_chunk(
+    xp: Any, a: list[Any], t: list[Any], _b: Any, neg, wd, decay, b1, b2, step_size, bc2_sqrt, eps
+) -> None:
+    """One chunk: m = lerp(m, g, 1 - b1) (one formula); v = b2 * v + (1 - b2) * g * g;
+    vmax = max(vmax, v);  w -= step_size * (m / (sqrt(vmax) / bc2_sqrt + eps))."""
+    w, g, m, v, vmax = a
+    if decay != 1.0:
+        w *= decay
+    g = eff_grad(xp, w, g, t[1], neg, wd)
+    t0 = t[0]
+    xp.subtract(g, m, out=t0)  # torch: exp_avg.lerp_(grad, 1 - beta1)
+    t0 *= 1.0 - b1
+    m += t0
+    v *= b2
+    xp.multiply(g, 1.0 - b2, out=t0)
+    t0 *= g
+    v += t0
     xp.maximum(vmax, v, out=vmax)
-    denom = xp.sqrt(vmax) / bc2_sqrt + eps
-    w -= step_size * (m / denom)
+    xp.sqrt(vmax, out=t0)
+    t0 /= bc2_sqrt
+    t0 += eps
+    xp.divide(m, t0, out=t0)
+    t0 *= step_size
+    w -= t0
 
 
 class AdamW(Adam):

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..tensor import get_array_module
+from ._chunked import eff_grad, run_chunked
 from .optimizer import _FLAG_CHECKS, Optimizer, _flag, _grad_of, _nonneg
 
 __all__ = ["RMSprop"]
@@ -76,12 +77,10 @@ class RMSprop(Optimizer):
                 if p.grad is None:
                     continue
                 g = _grad_of(p)
-                if group["maximize"]:
-                    g = -g
                 w = p.data
-                xp = get_array_module(w)
                 st = self.state[p]
                 if not st:
+                    xp = get_array_module(w)
                     st["step"] = 0
                     st["square_avg"] = xp.zeros_like(w)
                     if momentum > 0:
@@ -89,34 +88,62 @@ class RMSprop(Optimizer):
                     if centered:
                         st["grad_avg"] = xp.zeros_like(w)
                 st["step"] += 1
-                if wd != 0:
-                    g = g + wd * w
-                sq = st["square_avg"]
-                sq *= alpha
-                sq += (1.0 - alpha) * g * g
-                if centered:
-                    ga = st.get("grad_avg")
-                    if ga is None:
-                        ga = st["grad_avg"] = xp.zeros_like(w)
-                    ga += (1.0 - alpha) * (g - ga)  # torch: grad_avg.lerp_(grad, 1 - alpha)
-                    with np.errstate(over="ignore", invalid="ignore"):
-                        avg = xp.sqrt(sq - ga * ga)
-                    # torch's addcmul is one rounding: where g**2 overflowed, sq is inf and
-                    # so is sq - ga**2 there, not inf - inf = NaN (which made the weights NaN)
-                    nan = xp.isnan(avg)
-                    if bool(nan.any()):
-                        avg[nan & xp.isinf(sq)] = xp.inf
-                else:
-                    avg = xp.sqrt(sq)
-                avg += eps
-                if momentum > 0:
-                    buf = st.get("momentum_buffer")
-                    if buf is None:
-                        buf = st["momentum_buffer"] = xp.zeros_like(w)
-                    buf *= momentum
-                    buf += g / avg
-                    w -= lr * buf
-                else:
-                    w -= lr * (g / avg)
+                arrays = [w, g, st["square_avg"]]
+                for key, on in (("grad_avg", centered), ("momentum_buffer", momentum > 0)):
+                    if on:
+                        if st.get(key) is None:
+                            st[key] = get_array_module(w).zeros_like(w)
+                        arrays.append(st[key])
+                with np.errstate(all="ignore"):
+                    run_chunked(
+                        _rmsprop,
+                        arrays,
+                        2,
+                        group["maximize"],
+                        wd,
+                        alpha,
+                        centered,
+                        momentum,
+                        lr,
+                        eps,
+                    )
                 p._version[0] += 1  # changed in place: a graph that saved p refuses to backward
         return loss
+
+
+def _rmsprop(
+    xp: Any, a: list[Any], t: list[Any], _b: Any, neg, wd, alpha, centered, momentum, lr, eps
+) -> None:
+    """One chunk of the step (the docstring's formulas, in torch's order of roundings)."""
+    w, g, sq = a[0], a[1], a[2]
+    g = eff_grad(xp, w, g, t[1], neg, wd)
+    t0 = t[0]
+    sq *= alpha
+    xp.multiply(g, 1.0 - alpha, out=t0)  # (1 - alpha) * g * g
+    t0 *= g
+    sq += t0
+    if centered:
+        ga = a[3]
+        xp.subtract(g, ga, out=t0)  # torch: grad_avg.lerp_(grad, 1 - alpha)
+        t0 *= 1.0 - alpha
+        ga += t0
+        xp.multiply(ga, ga, out=t0)
+        xp.subtract(sq, t0, out=t0)
+        # torch's addcmul is one rounding: where g**2 overflowed, sq is inf and so is
+        # sq - ga**2 there, not inf - inf = NaN (which made the weights NaN). A NaN shows in
+        # the chunk's minimum (one cheap reduction instead of an isnan pass)
+        if t0.size and xp.isnan(xp.min(t0)):
+            t0[xp.isnan(t0) & xp.isinf(sq)] = xp.inf
+        xp.sqrt(t0, out=t0)
+    else:
+        xp.sqrt(sq, out=t0)
+    t0 += eps
+    xp.divide(g, t0, out=t0)
+    if momentum > 0:
+        buf = a[-1]
+        buf *= momentum
+        buf += t0
+        xp.multiply(buf, lr, out=t0)
+    else:
+        t0 *= lr
+    w -= t0
