@@ -610,25 +610,53 @@ def _index_array(v: Any, op: str, name: str, xp: Any) -> Any:
     return xp.asarray(a).astype(np.int64, copy=False)
 
 
-def _bag_max_rows(vals: Any, bag: Any, keep: Any, nbags: int, xp: Any) -> Any:
-    """Per bag and column, the position (into the L looked-up rows) of the first maximum
-    among the kept rows, as ATen's strict `>` scan; L where the bag keeps none."""
-    n, d = vals.shape
-    masked = xp.where(keep[:, None], vals, -xp.inf)
+def _bag_max_scan(vals: Any, starts: Any, counts: Any, xp: Any) -> Any:
+    """_bag_max_first by ATen's scan itself, one step per position in the bags: a bag's first
+    row, replaced by each later one strictly greater (so a leading NaN stays, a later one is
+    passed over). For bags holding NaN, where a maximum's first hit does not say that."""
+    m, d = vals.shape
+    nbags = counts.shape[0]
+    first = xp.full((nbags, d), m, dtype=np.int64)
+    cur = xp.zeros((nbags, d), dtype=vals.dtype)
+    for k in range(int(counts.max()) if nbags else 0):
+        live = counts > k
+        r = xp.where(live, starts + k, 0)
+        v = vals[r]
+        with np.errstate(invalid="ignore"):
+            take = live[:, None] & (v > cur) if k else xp.broadcast_to(live[:, None], v.shape)
+        cur = xp.where(take, v, cur)
+        first = xp.where(take, r[:, None], first)
+    return first
+
+
+def _bag_max_first(vals: Any, bag: Any, starts: Any, counts: Any, xp: Any) -> Any:
+    """Per bag and column, the position (into the m rows vals, all kept, bag b the contiguous
+    run of counts[b] rows from starts[b]; bag the sorted bag of each row) of the bag's first
+    maximum, as ATen's strict `>` scan; m where the bag is empty. The maxima by index_reduce_
+    ("amax", np.maximum.at's bits), then the least position among the rows that hit one; NaNs
+    take the scan itself (_bag_max_scan)."""
+    m, d = vals.shape
+    nbags = counts.shape[0]
     best = xp.full((nbags, d), -xp.inf, dtype=vals.dtype)
-    pos = xp.broadcast_to(xp.arange(n)[:, None], (n, d))
-    first = xp.full((nbags, d), n, dtype=np.int64)
     if xp is np:
-        np.maximum.at(best, bag, masked)
-        hit = keep[:, None] & (masked == best[bag])
-        np.minimum.at(first, bag, np.where(hit, pos, n))
+        ops.index_reduce_(best, 0, bag, vals, "amax")
+        nan = bool(np.isnan(best).any())
     else:
         import cupyx
 
-        cupyx.scatter_max(best, bag, masked)
-        hit = keep[:, None] & (masked == best[bag])
-        cupyx.scatter_min(first, bag, xp.where(hit, pos, n))
-    return first
+        nan = bool(xp.isnan(vals).any())
+        cupyx.scatter_max(best, bag, vals)
+    if nan:
+        return _bag_max_scan(vals, starts, counts, xp)
+    hits = xp.flatnonzero(vals == best.take(bag, axis=0))  # mostly one per bag and column
+    row = hits // d
+    key = bag[row] * d + (hits - row * d)
+    first = xp.full(nbags * d, m, dtype=np.int64)
+    if xp is np:
+        np.minimum.at(first, key, row)
+    else:
+        cupyx.scatter_min(first, key, row)
+    return first.reshape(nbags, d)
 
 
 def embedding_bag(
@@ -737,14 +765,22 @@ def embedding_bag(
         raise IndexError(f"{op}: index {bad} is out of range [0, {num})")
     # the bag of each entry: the last start at or before it (the last bag runs to the end)
     n = idx.shape[0]
-    bag = xp.searchsorted(starts, xp.arange(n), side="right") - 1 if nbags else starts[:0]
-    keep = idx != padding_idx if padding_idx is not None else xp.ones(n, dtype=bool)
-    if idx_ndim == 1 and include_last_offset and nbags:
+    bag = xp.searchsorted(starts, xp.arange(n), side="right") - 1
+    keep = idx != padding_idx if padding_idx is not None else None
+    if nbags == 0:  # no bags: every entry is left out
+        keep = xp.zeros(n, dtype=bool)
+    if idx_ndim == 1 and include_last_offset and nbags and int(ends[-1]) < n:
         # the documented semantics: the last bag ends at offsets[-1] (torch 2.13's CPU kernel
         # runs it to the input's end, pytorch#190062); entries past it are in no bag
-        keep = keep & (xp.arange(n) < int(ends[-1]))
+        inside = xp.arange(n) < int(ends[-1])
+        keep = inside if keep is None else keep & inside
+    if keep is not None and bool(keep.all()):
+        keep = None
+    # entries left out (padding_idx, past the last bag) are dropped from the lookup; max_norm
+    # and scale_grad_by_freq see all of input, as torch's, so those look up all and drop rows
+    drop_rows = keep is not None and (max_norm is not None or scale_grad_by_freq)
     rows = _F.embedding(
-        Tensor(idx),
+        Tensor(idx if keep is None or drop_rows else idx[keep]),
         weight,
         padding_idx,
         max_norm,
@@ -752,28 +788,29 @@ def embedding_bag(
         scale_grad_by_freq,
         sparse,
     )
+    if keep is not None:
+        if drop_rows:
+            rows = rows[Tensor(xp.nonzero(keep)[0])]
+        if psw is not None:
+            psw = psw.reshape(-1)[Tensor(xp.nonzero(keep)[0])]
+        bag = bag[keep]
+    m = bag.shape[0]
     out0 = zeros((nbags, dim), dtype=weight.data.dtype)
-    if nbags == 0 or n == 0:  # no bags, or only empty ones: zeros (still on weight's graph)
+    if nbags == 0 or m == 0:  # no bags, or only empty ones: zeros (still on weight's graph)
         return out0 + rows[:0].sum()
+    counts = xp.bincount(bag, minlength=nbags)
     if mode == "max":
-        first = _bag_max_rows(rows.data, bag, keep, nbags, xp)
-        empty = first == n
-        picked = rows.gather(0, Tensor(xp.where(empty, 0, first)))
-        return picked * Tensor((~empty).astype(weight.data.dtype))
-    scale = keep.astype(weight.data.dtype)
-    if mode == "mean":
-        count = xp.zeros(nbags, dtype=weight.data.dtype)
-        if xp is np:
-            np.add.at(count, bag, scale)
-        else:
-            import cupyx
-
-            cupyx.scatter_add(count, bag, scale)
-        scale = scale / xp.maximum(count, 1)[bag]
-    src = rows * Tensor(scale[:, None])
-    if psw is not None:
-        src = src * psw.reshape(-1, 1)
-    return out0.index_add(0, Tensor(bag), src)
+        first = _bag_max_first(rows.data, bag, xp.cumsum(counts) - counts, counts, xp)
+        empty = counts == 0
+        if not bool(empty.any()):
+            return rows.gather(0, Tensor(first))
+        picked = rows.gather(0, Tensor(xp.where(empty[:, None], 0, first)))
+        return picked.masked_fill(Tensor(empty[:, None]), 0.0)  # not a product: inf * 0
+    src = rows if psw is None else rows * psw.reshape(-1, 1)
+    out = out0.index_add(0, Tensor(bag), src)
+    if mode == "mean":  # as ATen: the sums divided by the bag sizes (at least 1)
+        out = out / Tensor(xp.maximum(counts, 1).astype(weight.data.dtype)[:, None])
+    return out
 
 
 # ---- ctc_loss -------------------------------------------------------------------------------
@@ -798,15 +835,32 @@ def _lengths(v: Any, op: str, name: str, xp: Any) -> Any:
     return xp.asarray(a).astype(np.int64).reshape(-1)
 
 
-def _lse(*terms: Any) -> Any:
-    """log(sum(exp(terms))) elementwise, -inf where every term is -inf (ATen's lamax trick)."""
-    xp = get_array_module(terms[0])
-    m = terms[0]
-    for t in terms[1:]:
-        m = xp.maximum(m, t)
-    m = xp.where(xp.isneginf(m), 0, m)
-    total = sum(xp.exp(t - m) for t in terms)
-    return xp.log(total) + m
+def _ctc_recursions(lpe: Any, skip: Any, over: Any, first: Any) -> Any:
+    """z[t] = log(exp(z[t-1, s]) + exp(z[t-1, s-1]) + [skip] exp(z[t-1, s-2])) + lpe[t] from
+    z[0] = first, all rows at once (T, R, S'); where over is given (over_mask (T, R, 1),
+    over_value (T, R, S')), z[t] is over_value[t] where over_mask[t] is False. Returns z
+    (T, R, S' + 2), z[..., 2:] the result (two -inf columns ahead: the s-1 / s-2 neighbours
+    are views). A few whole-batch ufunc calls a step (logaddexp into one buffer)."""
+    xp = get_array_module(lpe)
+    t_max, rows, s_max = lpe.shape
+    ninf = xp.asarray(-xp.inf, dtype=lpe.dtype)
+    z = xp.full((t_max, rows, s_max + 2), ninf, dtype=lpe.dtype)
+    if t_max:
+        z[0, :, 2:] = first
+    buf = xp.empty((rows, s_max), dtype=lpe.dtype)
+    for t in range(1, t_max):
+        prev = z[t - 1]
+        xp.logaddexp(prev[:, 2:], prev[:, 1:-1], out=buf)
+        if xp is np:  # logaddexp(x, -inf) is x: leave buf where there is no skip
+            np.logaddexp(buf, prev[:, :-2], out=buf, where=skip)
+        else:
+            xp.logaddexp(buf, xp.where(skip, prev[:, :-2], ninf), out=buf)
+        if over is None:
+            xp.add(buf, lpe[t], out=z[t, :, 2:])
+        else:
+            buf += lpe[t]
+            z[t, :, 2:] = xp.where(over[0][t], buf, over[1][t])
+    return z
 
 
 def _ctc_nll(
@@ -814,7 +868,9 @@ def _ctc_nll(
 ) -> Tensor:
     """The per-sample negative log-likelihood (N,) of (T, N, C) log_probs lp, labels (N, L)
     padded with anything past tg_len, by ATen's alpha recursion in log space; its backward is
-    ATen's alpha-beta formula (see ctc_loss)."""
+    ATen's alpha-beta formula (see ctc_loss). When a gradient will be wanted, beta runs in the
+    same loop as alpha (_ctc_recursions on the stacked rows: beta backwards in time and
+    mirrored in s is alpha's recursion)."""
     xp = get_array_module(lp.data)
     x = lp.data
     t_max, n, c = x.shape
@@ -831,55 +887,59 @@ def _ctc_nll(
     rows = xp.arange(n)[:, None]
     lpe = x[:, rows, ext] if t_max else xp.zeros((0, n, s_max), x.dtype)  # (T, N, S')
     lpe = xp.where(live[None], lpe, ninf)
-
-    def shift(a: Any, k: int) -> Any:
-        out = xp.full_like(a, ninf)
-        out[:, k:] = a[:, :-k] if k < a.shape[1] else out[:, k:]
-        return out
-
+    end = 2 * tg_len
+    first = xp.full((n, s_max), ninf, dtype=x.dtype)
+    if t_max:
+        first[:, :2] = lpe[0, :, :2]
+    want_grad = is_grad_enabled() and lp.requires_grad and t_max > 0
     with np.errstate(all="ignore"):
-        alpha = xp.full((t_max, n, s_max), ninf, dtype=x.dtype)
-        if t_max:
-            alpha[0, :, :2] = lpe[0, :, :2]
-        for t in range(1, t_max):
-            a = alpha[t - 1]
-            alpha[t] = _lse(a, shift(a, 1), xp.where(skip, shift(a, 2), ninf)) + lpe[t]
+        if want_grad:
+            # beta[t, s] as alpha's recursion in u = T-1-t and r = S'-1-s: start at the two
+            # ends at t = in_len - 1, -inf past it, the recursion before it
+            ends = (s_idx[None, :] == end[:, None]) | (
+                (s_idx[None, :] == end[:, None] - 1) & (tg_len > 0)[:, None]
+            )
+            skip_next = xp.zeros_like(skip)  # the skip s -> s+2 is allowed at s+2
+            skip_next[:, :-2] = skip[:, 2:]
+            t_col = xp.arange(t_max)[:, None]
+            start = (t_col == (in_len - 1)[None, :])[:, :, None] & ends[None]
+            before = (t_col < (in_len - 1)[None, :])[:, :, None]
+            rev = (slice(None, None, -1), slice(None), slice(None, None, -1))
+            over = (
+                xp.concatenate([xp.ones((t_max, n, 1), dtype=bool), before[::-1]], axis=1),
+                xp.concatenate([lpe, xp.where(start, lpe, ninf)[rev]], axis=1),
+            )
+            z = _ctc_recursions(
+                xp.concatenate([lpe, lpe[rev]], axis=1),
+                xp.concatenate([skip, skip_next[:, ::-1]], axis=0),
+                over,
+                xp.concatenate([first, over[1][0, n:]], axis=0),
+            )
+            alpha, beta = z[:, :n, 2:], z[:, n:, 2:][rev]
+        else:
+            alpha = _ctc_recursions(lpe, skip, None, first)[:, :, 2:]
         last = xp.clip(in_len - 1, 0, None)
         a_end = alpha[last, xp.arange(n)] if t_max else xp.full((n, s_max), ninf, x.dtype)
-        end = 2 * tg_len
         fin = a_end[xp.arange(n), end]
         fin2 = xp.where(tg_len > 0, a_end[xp.arange(n), xp.clip(end - 1, 0, None)], ninf)
-        nll = -_lse(fin, fin2)
+        nll = -xp.logaddexp(fin, fin2)
         # an input of length 0: log p is 0 for an empty target, -inf otherwise (as ATen)
         nll = xp.where(in_len == 0, xp.where(tg_len == 0, 0, xp.inf), nll).astype(x.dtype)
     bad = xp.isinf(nll) & zero_inf
     out = xp.where(bad, 0, nll).astype(x.dtype)
 
     def _backward(g: Any) -> None:
+        if not want_grad:  # no time steps: no alignment contributes
+            lp._accumulate(xp.zeros_like(x))
+            return
         with np.errstate(all="ignore"):
-            beta = xp.full((t_max, n, s_max), ninf, dtype=x.dtype)
-            ends = (s_idx[None, :] == end[:, None]) | (
-                (s_idx[None, :] == end[:, None] - 1) & (tg_len > 0)[:, None]
-            )
-            skip_next = xp.zeros_like(skip)  # the skip s -> s+2 is allowed at s+2
-            skip_next[:, :-2] = skip[:, 2:]
-            for t in range(t_max - 1, -1, -1):
-                if t + 1 < t_max:
-                    b = beta[t + 1]
-                    nxt1, nxt2 = xp.full_like(b, ninf), xp.full_like(b, ninf)
-                    nxt1[:, :-1] = b[:, 1:]
-                    nxt2[:, :-2] = b[:, 2:]
-                    step = _lse(b, nxt1, xp.where(skip_next, nxt2, ninf)) + lpe[t]
-                else:
-                    step = xp.full((n, s_max), ninf, dtype=x.dtype)
-                init = xp.where(ends, lpe[t], ninf)
-                here = (t == in_len - 1)[:, None]
-                beta[t] = xp.where(here, init, xp.where((t < in_len - 1)[:, None], step, ninf))
             ab = alpha + beta  # (T, N, S')
-            m = ab.max(axis=2, keepdims=True) if s_max else ab
+            m = ab.max(axis=2, keepdims=True)
             m = xp.where(xp.isneginf(m), 0, m)
             onehot = (ext[:, :, None] == xp.arange(c)).astype(x.dtype)  # (N, S', C)
-            lcab = xp.log(xp.einsum("tns,nsc->tnc", xp.exp(ab - m), onehot)) + m
+            # the sum over the s of each label: (N, T, S') @ (N, S', C), a batched matmul
+            per_c = xp.matmul(xp.exp(ab - m).transpose(1, 0, 2), onehot).transpose(1, 0, 2)
+            lcab = xp.log(per_c) + m
             grad = (xp.exp(x) - xp.exp(lcab + nll[None, :, None] - x)) * g[None, :, None]
             valid = (xp.arange(t_max)[:, None] < in_len[None, :])[:, :, None]
             grad = xp.where(valid & ~bad[None, :, None], grad, 0)

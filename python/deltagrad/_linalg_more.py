@@ -2,9 +2,10 @@
 
 Forwards run numpy.linalg / cupy.linalg (the array module of the input) on batches
 (..., m, n) of float32 / float64 matrices; each decomposition is a dg.autograd.Function whose
-backward is torch's formula (FunctionsManual.cpp): det (adjugate, through the SVD, so singular
-matrices get the right gradient too), inv, solve, cholesky (Murray), qr, eigh, svd, pinv. The
-norms are built from differentiable Tensor ops (and svdvals) and get their gradients for free.
+backward is torch's formula (FunctionsManual.cpp): det (the adjugate: det(A) A^-T where A is
+well conditioned, through the SVD elsewhere, so singular matrices get the right gradient too),
+inv, solve, cholesky (Murray), qr, eigh, svd, pinv. The norms are built from differentiable
+Tensor ops (and svdvals) and get their gradients for free.
 """
 
 from __future__ import annotations
@@ -110,13 +111,46 @@ class _NullCtx:
         return None
 
 
-def _adjugate_t(a: Any) -> Any:
+_LAPACK: list[Any] = []  # scipy.linalg.lapack once looked up (None: scipy is not installed)
+
+
+def _scipy_lapack() -> Any:
+    """scipy.linalg.lapack when scipy imports (an optional dependency), else None."""
+    if not _LAPACK:
+        try:
+            from scipy.linalg import lapack  # noqa: PLC0415
+        except ImportError:
+            lapack = None
+        _LAPACK.append(lapack)
+    return _LAPACK[0]
+
+
+def _tri_inv(t: Any, lower: bool) -> Any:
+    """T^-1 of a batch (*, n, n) of lower (upper) triangular matrices: LAPACK's trtri per
+    matrix through scipy when it imports and n >= 16 (a call per matrix repays itself; about
+    a third of the LU inverse's flops, and torch's backwards use triangular solves too); else
+    (cupy, no scipy, small n) the batched inverse. A singular T raises numpy's LinAlgError."""
+    xp = get_array_module(t)
+    n = t.shape[-1]
+    lapack = _scipy_lapack() if xp is np and n >= 16 and t.dtype.kind == "f" else None
+    if lapack is None or t.size == 0:
+        return xp.linalg.inv(t)
+    trtri = lapack.get_lapack_funcs("trtri", dtype=t.dtype)
+    flat = t.reshape(-1, n, n)
+    out = np.empty(flat.shape, dtype=t.dtype)
+    for i in range(flat.shape[0]):
+        # the transpose of a C-ordered matrix is Fortran-ordered: no copy, the other triangle
+        inv, info = trtri(flat[i].T, lower=0 if lower else 1)
+        if info != 0:  # a zero on the diagonal: the general inverse's error
+            return xp.linalg.inv(t)
+        out[i] = inv.T
+    return out.reshape(t.shape)
+
+
+def _adjugate_svd(a: Any) -> Any:
     """adj(A)^T = d det(A) / dA for every A, singular or not, from the SVD A = U S V^T:
     det(U) det(V) U diag(prod_{j != i} s_j) V^T (products of the others, no division)."""
     xp = get_array_module(a)
-    n = a.shape[-1]
-    if a.size == 0 or n == 0:
-        return xp.zeros(a.shape, dtype=a.dtype)
     u, s, vh = xp.linalg.svd(a)
     ones = xp.ones((*s.shape[:-1], 1), dtype=s.dtype)
     left = xp.cumprod(xp.concatenate([ones, s[..., :-1]], axis=-1), axis=-1)
@@ -126,6 +160,50 @@ def _adjugate_t(a: Any) -> Any:
     return (sign[..., None, None] * (u * others[..., None, :])) @ vh
 
 
+def _stable_inv_t(a: Any, good: Any) -> tuple[Any, Any]:
+    """A^-T for the batch entries (*, n, n) where good (*) and A is well conditioned (1-norm
+    condition number at most 1 / sqrt(eps), from the inverse itself), zeros elsewhere; and
+    the mask of the entries it covers. One batched LU inverse: the cheap route to the
+    gradients of det and slogdet, torch's (an LU solve) for the matrices it takes."""
+    xp = get_array_module(a)
+    n = a.shape[-1]
+    flat = a.reshape(-1, n, n)
+    ok = good.reshape(-1).copy()
+    inv_t = xp.zeros_like(flat)
+    idx = xp.flatnonzero(ok)
+    if idx.size:
+        sub = flat if idx.size == flat.shape[0] else flat[idx]
+        try:
+            with _fp_quiet(xp):
+                inv = xp.linalg.inv(sub)
+        except Exception as e:  # numpy's LinAlgError: an exact zero pivot (det underflowed)
+            if type(e).__name__ != "LinAlgError":
+                raise
+            return inv_t.reshape(a.shape), xp.zeros(good.shape, dtype=bool)
+        with _fp_quiet(xp):
+            cond = xp.abs(sub).sum(axis=-2).max(axis=-1) * xp.abs(inv).sum(axis=-2).max(axis=-1)
+        ok[idx] = cond <= 1 / np.sqrt(np.finfo(a.dtype).eps)  # NaN / inf: not covered
+        inv_t[idx] = _mT(inv)
+    return inv_t.reshape(a.shape), ok.reshape(good.shape)
+
+
+def _adjugate_t(a: Any, d: Any) -> Any:
+    """adj(A)^T = d det(A) / dA for every A (*, n, n) with determinants d (*): det(A) A^-T
+    where A is well conditioned (_stable_inv_t), the SVD formula (_adjugate_svd) for the
+    (near-)singular rest."""
+    xp = get_array_module(a)
+    n = a.shape[-1]
+    if a.size == 0 or n == 0:
+        return xp.zeros(a.shape, dtype=a.dtype)
+    inv_t, ok = _stable_inv_t(a, d != 0)
+    adj = xp.asarray(d, dtype=a.dtype)[..., None, None] * inv_t
+    if not bool(ok.all()):
+        bad = xp.flatnonzero(~ok)
+        flat = adj.reshape(-1, n, n)  # a view: adj is new and contiguous
+        flat[bad] = _adjugate_svd(a.reshape(-1, n, n)[bad])
+    return adj
+
+
 # ---- det / slogdet / inv --------------------------------------------------------------------
 
 
@@ -133,13 +211,14 @@ class _LinalgDet(Function):
     @staticmethod
     def forward(ctx: Any, a: Any) -> Any:
         xp = get_array_module(a)
-        ctx.save_for_backward(a)
-        return xp.asarray(xp.linalg.det(a), dtype=a.dtype)
+        out = xp.asarray(xp.linalg.det(a), dtype=a.dtype)
+        ctx.save_for_backward(a, out)
+        return out
 
     @staticmethod
     def backward(ctx: Any, g: Any) -> Any:
-        (a,) = ctx.saved_tensors
-        return g[..., None, None] * _adjugate_t(a)
+        a, d = ctx.saved_tensors
+        return g[..., None, None] * _adjugate_t(a, d)
 
 
 def det(A: Any) -> Tensor:  # noqa: N803  (torch's argument name)
@@ -155,6 +234,7 @@ class _LinalgSlogdet(Function):
         xp = get_array_module(a)
         sign, logabs = xp.linalg.slogdet(a)
         ctx.save_for_backward(a)
+        ctx.sign = sign
         return xp.asarray(sign, dtype=a.dtype), xp.asarray(logabs, dtype=a.dtype)
 
     @staticmethod
@@ -164,9 +244,15 @@ class _LinalgSlogdet(Function):
         xp = get_array_module(a)
         if a.shape[-1] == 0:
             return xp.zeros(a.shape, dtype=a.dtype)
-        with _fp_quiet(xp):
-            d = xp.linalg.det(a)
-            inv_t = _adjugate_t(a) / d[..., None, None]
+        inv_t, ok = _stable_inv_t(a, ctx.sign != 0)
+        if not bool(ok.all()):  # (near-)singular: adj(A)^T / det(A), inf / NaN at det 0
+            n = a.shape[-1]
+            bad = xp.flatnonzero(~ok)
+            sub = a.reshape(-1, n, n)[bad]
+            with _fp_quiet(xp):
+                inv_t.reshape(-1, n, n)[bad] = (
+                    _adjugate_svd(sub) / xp.linalg.det(sub)[..., None, None]
+                )
         return g_logabs[..., None, None] * inv_t
 
 
@@ -365,7 +451,7 @@ class _LinalgCholesky(Function):
         p = 0.5 * (p + _mT(xp.tril(p, -1)))
         if low.size == 0:
             return xp.zeros(low.shape, low.dtype), None
-        linv = xp.linalg.inv(low)
+        linv = _tri_inv(low, lower=True)
         return _mT(linv) @ p @ linv, None
 
 
@@ -424,11 +510,10 @@ class _LinalgQR(Function):
             idx = xp.arange(n)
             sym[..., idx, idx] *= 0.5  # syminvadj: X + X^T with the diagonal once
             rhs = q @ sym + gq
-            # rhs R^-T
-            return _mT(xp.linalg.solve(r, _mT(rhs))), None
+            return rhs @ _mT(_tri_inv(r, lower=False)), None  # rhs R^-T
         x = -mm
         lead = q @ xp.tril(x - _mT(x))
-        lead = _mT(xp.linalg.solve(r[..., :, :m], _mT(lead)))
+        lead = lead @ _mT(_tri_inv(r[..., :, :m], lower=False))
         ga = xp.concatenate([lead, xp.zeros((*r.shape[:-2], m, n - m), r.dtype)], axis=-1)
         return ga + q @ gr, None
 
