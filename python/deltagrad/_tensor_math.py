@@ -8,6 +8,7 @@ CPU, cupy on a GPU). searchsorted, bucketize, histc and equal carry no gradient 
 
 from __future__ import annotations
 
+import math
 import string
 import warnings
 from functools import partial
@@ -215,6 +216,38 @@ def _sublist_equation(args: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
     return eq, tuple(ops)
 
 
+def _einsum2(eq: str, a: Any, b: Any, xp: Any) -> Any:
+    """xp.einsum(eq, a, b) ("ab,bc->ac" form, explicit output) as one batched matmul when it
+    is a contraction of some size (numpy's einsum runs its own loops, no BLAS): letters of
+    one operand alone that the output lacks are summed first; the others are batch (both
+    operands and the output), contracted (both operands) or kept from one operand. Repeated
+    letters within an operand (diagonals) and small products stay with einsum."""
+    lhs, so = eq.split("->")
+    sa, sb = lhs.split(",")
+    if len(set(sa)) < len(sa) or len(set(sb)) < len(sb) or a.dtype.kind not in "fiu":
+        return xp.einsum(eq, a, b)
+    size = dict(zip(sa, a.shape)) | dict(zip(sb, b.shape))
+    batch = [c for c in so if c in sa and c in sb]
+    ka = [c for c in so if c in sa and c not in sb]
+    kb = [c for c in so if c in sb and c not in sa]
+    con = [c for c in sa if c in sb and c not in so]
+    m, n, k = (math.prod(size[c] for c in cs) for cs in (ka, kb, con))
+    if k < 4 or m * n < 16:
+        return xp.einsum(eq, a, b)
+    drop = tuple(i for i, c in enumerate(sa) if c not in sb and c not in so)
+    if drop:
+        a, sa = a.sum(axis=drop, dtype=a.dtype), "".join(c for c in sa if c in sb or c in so)
+    drop = tuple(i for i, c in enumerate(sb) if c not in sa and c not in so)
+    if drop:
+        b, sb = b.sum(axis=drop, dtype=b.dtype), "".join(c for c in sb if c in sa or c in so)
+    p = math.prod(size[c] for c in batch)
+    at = a.transpose([sa.index(c) for c in batch + ka + con]).reshape(p, m, k)
+    bt = b.transpose([sb.index(c) for c in batch + con + kb]).reshape(p, k, n)
+    order = batch + ka + kb
+    r = xp.matmul(at, bt).reshape([size[c] for c in order])
+    return xp.ascontiguousarray(r.transpose([order.index(c) for c in so]))
+
+
 def einsum(*args: Any) -> Tensor:
     """Sum of products over the subscripts of an Einstein-notation equation, as torch.einsum:
     einsum("ij,jk->ik", a, b), einsum("ij,jk", [a, b]) or the sublist form einsum(a, [0, 1],
@@ -258,6 +291,8 @@ def einsum(*args: Any) -> Tensor:
     def _einsum(eq: str, *ops_: Any) -> Any:
         if len(ops_) > 2:  # a contraction order that avoids huge intermediates
             return xp.einsum(eq, *ops_, optimize=True)
+        if len(ops_) == 2:
+            return _einsum2(eq, ops_[0], ops_[1], xp)
         return xp.einsum(eq, *ops_)
 
     out = _einsum(",".join(subs) + "->" + out_sub, *arrays)
@@ -706,6 +741,24 @@ def equal(input: Any, other: Any) -> bool:  # noqa: A002
     return bool(xp.all(a.data == b.data))
 
 
+def _search_np(seq: Any, vals: Any, right: bool, sorter: Any) -> Any:
+    """_search by np.searchsorted (seq without NaN: then numpy's order, NaN values last, is
+    torch's): one call for a 1-d seq, else one per row when the rows hold enough values to
+    pay for a Python loop, else None (the vectorised bisection)."""
+    side = "right" if right else "left"
+    if seq.ndim == 1:
+        return np.asarray(np.searchsorted(seq, vals, side, sorter), dtype=np.int64)
+    rows = math.prod(seq.shape[:-1])
+    if vals.shape[-1] < 64 and rows > 64:
+        return None
+    s2, v2 = seq.reshape(rows, -1), vals.reshape(rows, -1)
+    srt = None if sorter is None else sorter.reshape(rows, -1)
+    out = np.empty(v2.shape, np.int64)
+    for i in range(rows):
+        out[i] = np.searchsorted(s2[i], v2[i], side, None if srt is None else srt[i])
+    return out.reshape(vals.shape)
+
+
 def _search(seq: Any, vals: Any, right: bool, sorter: Any, xp: Any) -> Any:
     """torch's binary search on the last dim of seq for every value (vectorised, so it runs
     on any array module): the first index whose element is >= v (> v when right). A NaN
@@ -714,6 +767,10 @@ def _search(seq: Any, vals: Any, right: bool, sorter: Any, xp: Any) -> Any:
     lo = xp.zeros(vals.shape, dtype=np.int64)
     if n == 0 or vals.size == 0:
         return lo
+    if xp is np and not (seq.dtype.kind == "f" and np.isnan(seq).any()):
+        out = _search_np(seq, vals, right, sorter)
+        if out is not None:
+            return out
     hi = xp.full(vals.shape, n, dtype=np.int64)
     for _ in range(n.bit_length() + 1):
         mid = (lo + hi) // 2

@@ -1189,16 +1189,25 @@ def bincount(self: Tensor, weights: Any = None, minlength: int = 0) -> Tensor:
         raise TypeError(f"bincount(): argument 'minlength' must be int, not {type(minlength)}")
     if minlength < 0:
         raise RuntimeError("minlength should be >= 0")
-    if x.size and int(x.min()) < 0:
-        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
     xp = get_array_module(x)
+    neg = RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    if xp is not np and x.size and int(x.min()) < 0:
+        raise neg
     if weights is None:
-        return _no_graph(xp.bincount(x, minlength=minlength).astype(np.int64), "bincount")
+        try:  # numpy's bincount refuses negatives itself (no separate min pass)
+            out = xp.bincount(x, minlength=minlength)
+        except ValueError:
+            raise neg from None
+        return _no_graph(out.astype(np.int64, copy=False), "bincount")
     w = _tensor_arg(weights, "bincount", "weights").data
     if w.ndim != 1 or w.shape[0] != x.shape[0]:
         raise RuntimeError("weights should be 1-d and have the same length as input")
     dt = np.float32 if w.dtype == np.float32 else np.float64
-    return _no_graph(xp.bincount(x, weights=w, minlength=minlength).astype(dt), "bincount")
+    try:
+        out = xp.bincount(x, weights=w, minlength=minlength)
+    except ValueError:
+        raise neg from None
+    return _no_graph(out.astype(dt, copy=False), "bincount")
 
 
 @_method

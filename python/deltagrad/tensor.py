@@ -1746,7 +1746,10 @@ class Tensor:
                 self._accumulate_at(idx, g)
                 return
             gx = get_array_module(g).zeros_like(self.data)
-            _add_at(gx, idx, g)  # advanced indices may repeat: accumulate
+            if getattr(idx, "dtype", None) == np.bool_:
+                gx[idx] = g  # a boolean mask picks each element at most once
+            else:
+                _add_at(gx, idx, g)  # advanced indices may repeat: accumulate
             self._accumulate(gx)
 
         def _dbackward(g: Tensor) -> tuple[Any, ...]:
@@ -1938,8 +1941,11 @@ class Tensor:
             raise IndexError(
                 f"{op}: Expected reduction dim {dim} to have non-zero size (shape {self.shape})"
             )
-        arg = xp.argmax if op == "max" else xp.argmin
-        idx_k = arg(xx, axis=d, keepdims=True)
+        if xp is np and d < xx.ndim - 1 and xx.shape[d] > 2 * _ARG_BLOCK and xx.size:
+            idx_k = _arg_blocked(xx, d, op)
+        else:
+            arg = xp.argmax if op == "max" else xp.argmin
+            idx_k = arg(xx, axis=d, keepdims=True)
         val_k = xp.take_along_axis(xx, idx_k, axis=d)
         if n == 0:
             out_shape: Any = ()
@@ -1950,8 +1956,12 @@ class Tensor:
         shape = xx.shape
 
         def _backward(g: Any) -> None:
-            pos = xp.arange(shape[d]).reshape([-1 if i == d else 1 for i in range(len(shape))])
-            gx = xp.where(pos == idx_k, g.reshape(idx_k.shape), 0).astype(g.dtype)
+            if xp is np:  # one index per slice: zeros and g written at the flat positions
+                gx = np.zeros(shape, dtype=g.dtype)
+                gx.reshape(-1)[_flat_index(shape, d, idx_k)] = g.reshape(idx_k.shape)
+            else:
+                pos = xp.arange(shape[d]).reshape([-1 if i == d else 1 for i in range(len(shape))])
+                gx = xp.where(pos == idx_k, g.reshape(idx_k.shape), 0).astype(g.dtype, copy=False)
             self._accumulate(gx.reshape(x.shape))
 
         def _dbackward(g: Tensor) -> tuple[Any, ...]:
@@ -2106,13 +2116,22 @@ class Tensor:
             m = xp.where(xp.isfinite(m), m, 0)
         else:
             m = xp.zeros([1 if i in axes else s for i, s in enumerate(x.shape)], dtype=x.dtype)
-        out_k = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
+        e = xp.subtract(x, m)
+        xp.exp(e, out=e)  # in place: one temporary (the values as exp(x - m))
+        out_k = xp.log(e.sum(axis=axes, keepdims=True)) + m
+        del e
         out = (
             out_k if keepdim else out_k.reshape([s for i, s in enumerate(x.shape) if i not in axes])
         )
 
         def _backward(g: Any) -> None:
-            self._accumulate(g.reshape(out_k.shape) * xp.exp(x - out_k))
+            gk = g.reshape(out_k.shape)
+            gx = xp.subtract(x, out_k)
+            xp.exp(gx, out=gx)
+            if gx.dtype == gk.dtype:
+                self._accumulate(xp.multiply(gk, gx, out=gx))  # g * exp(x - out), in place
+            else:
+                self._accumulate(gk * gx)
 
         def _dbackward(g: Tensor) -> tuple[Any, ...]:
             return (g.reshape(out_k.shape) * (self - self.logsumexp(axes, True)).exp(),)
@@ -3210,7 +3229,7 @@ class Tensor:
         return x
 
     def flip(self, *dims: Any) -> Tensor:
-        """The elements in reverse order along dims, as torch.flip."""
+        """The elements in reverse order along dims (a new tensor, as torch.flip)."""
         axes = _shape_args(dims, "flip", what="dims", signed=True)
         nd = self.data.ndim
         norm = [_dim(a, nd, "flip") for a in axes]
@@ -3218,7 +3237,8 @@ class Tensor:
             raise ValueError(f"flip: dims: a dim appears multiple times in {axes}")
         xp = get_array_module(self.data)
         axes_t = tuple(norm) if nd else ()
-        out = xp.flip(self.data, axes_t) if axes_t else self.data.copy()
+        # a copy, as torch: xp.flip is a view, and in-place ops on it would change self
+        out = xp.ascontiguousarray(xp.flip(self.data, axes_t)) if axes_t else self.data.copy()
         return self._unary(
             out,
             lambda g: xp.flip(g, axes_t) if axes_t else g,
@@ -4107,10 +4127,12 @@ class Tensor:
         xp = get_array_module(x)
         if as_tuple:
             idx = xp.nonzero(x.reshape(1) if x.ndim == 0 else x)
-            return tuple(_no_graph(i.astype(np.int64), "nonzero") for i in idx)
+            return tuple(_no_graph(i.astype(np.int64, copy=False), "nonzero") for i in idx)
         if x.ndim == 0:
             return _no_graph(xp.zeros((int(bool(x)), 0), dtype=np.int64), "nonzero")
-        return _no_graph(xp.argwhere(x).astype(np.int64), "nonzero")
+        if xp is np:
+            return _no_graph(_argwhere(x), "nonzero")
+        return _no_graph(xp.argwhere(x).astype(np.int64, copy=False), "nonzero")
 
     def argwhere(self) -> Tensor:
         return self.nonzero()
@@ -4318,7 +4340,10 @@ class Tensor:
         kw: dict[str, Any] = {"return_inverse": True, "return_counts": True}
         if xp is np and x.dtype.kind == "f":
             kw["equal_nan"] = False
-        if dim is None:
+        fast = _unique_small_range(x, return_inverse) if dim is None and xp is np else None
+        if fast is not None:
+            vals, inv, counts = fast
+        elif dim is None:
             vals, inv, counts = xp.unique(x.reshape(-1), **kw)
             inv = inv.reshape(x.shape)
         else:
@@ -4327,9 +4352,9 @@ class Tensor:
             inv = inv.reshape(-1)
         out = [_no_graph(vals, "unique")]
         if return_inverse:
-            out.append(_no_graph(inv.astype(np.int64), "unique"))
+            out.append(_no_graph(inv.astype(np.int64, copy=False), "unique"))
         if return_counts:
-            out.append(_no_graph(counts.astype(np.int64), "unique"))
+            out.append(_no_graph(counts.astype(np.int64, copy=False), "unique"))
         return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -4607,6 +4632,75 @@ def _gather_distinct(t: Tensor, d: int, idx: Any) -> Tensor:
         return (Tensor(xp.zeros_like(t.data)).scatter_add(d, idx, g),)
 
     return Tensor._make(out, (t,), _backward, "gather", saves=(), dbackward=_dbackward)
+
+
+def _unique_small_range(x: Any, inverse: bool) -> Any:
+    """(values, inverse or None, counts) of np.unique(x) for a numpy integer x whose range
+    max - min is below 4 x.size: one bincount of x - min (O(n), no sort); else None."""
+    if x.dtype.kind not in "iu" or not x.size:
+        return None
+    lo, hi = int(x.min()), int(x.max())
+    if hi - lo >= 4 * x.size or lo < -(2**62) or hi >= 2**62:
+        return None
+    off = np.subtract(x.reshape(-1), lo, dtype=np.int64)
+    cnt = np.bincount(off, minlength=hi - lo + 1)
+    pos = np.flatnonzero(cnt)
+    vals = (pos + lo).astype(x.dtype)
+    inv = None
+    if inverse:  # the rank of each value among the present ones
+        rank = np.cumsum(cnt > 0) - 1
+        inv = rank[off].reshape(x.shape)
+    return vals, inv, cnt[pos]
+
+
+def _argwhere(x: Any) -> Any:
+    """np.argwhere(x) as a C-contiguous int64 (N, ndim) array (x: numpy, ndim >= 1), faster:
+    np.flatnonzero (a 1-d scan) and the counts per last-dim row, the leading indices repeated
+    from them and the last one the flat position less its row's start (no division)."""
+    shape, nd = x.shape, x.ndim
+    flat = np.flatnonzero(x)
+    out = np.empty((flat.size, nd), np.int64)
+    if not flat.size:
+        return out
+    c = shape[-1]
+    cnt = np.count_nonzero(x.reshape(-1, c), axis=1)
+    rows = np.arange(cnt.size)
+    np.subtract(flat, np.repeat(rows * c, cnt), out=out[:, -1])
+    for k in range(nd - 2, -1, -1):  # cnt: the counts per index of dims 0..k together
+        out[:, k] = np.repeat(rows % shape[k], cnt)
+        if k:
+            cnt = cnt.reshape(-1, shape[k]).sum(axis=1)
+            rows = np.arange(cnt.size)
+    return out
+
+
+_ARG_BLOCK = 64  # rows per step of _arg_blocked
+
+
+def _arg_blocked(x: Any, d: int, op: str) -> Any:
+    """numpy's argmax / argmin (op "max" / "min") of x along a dim d that is not the last, with
+    keepdims: numpy copies x to bring d last; this runs over blocks of _ARG_BLOCK slices along
+    d instead: the block's max (a contiguous reduction), and numpy's arg only for the positions
+    the block improves (strictly: the first index among ties wins; a NaN is the extreme and
+    its first index wins, as torch and numpy), so a few blocks past the first usually cost
+    one reduction each."""
+    pre, n = math.prod(x.shape[:d]), x.shape[d]
+    x3 = x.reshape(pre, n, -1)
+    arg, red = (np.argmax, np.amax) if op == "max" else (np.argmin, np.amin)
+    better = np.greater if op == "max" else np.less
+    idx = arg(x3[:, :_ARG_BLOCK], axis=1)
+    best = np.take_along_axis(x3, idx[:, None], axis=1)[:, 0]
+    nan = x.dtype.kind == "f"
+    for s in range(_ARG_BLOCK, n, _ARG_BLOCK):
+        b = x3[:, s : s + _ARG_BLOCK]
+        m = red(b, axis=1)
+        upd = better(m, best)
+        if nan:  # NaN compares false: a block's first NaN wins unless one is already best
+            upd |= np.isnan(m) & ~np.isnan(best)
+        if upd.any():
+            idx[upd] = arg(b.transpose(1, 0, 2)[:, upd], axis=0) + s
+            best[upd] = m[upd]
+    return idx.reshape(x.shape[:d] + (1,) + x.shape[d + 1 :])
 
 
 def _flat_index(shape: tuple[int, ...], d: int, idx: Any) -> Any:
