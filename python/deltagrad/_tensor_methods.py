@@ -13,6 +13,7 @@ no gradient for them.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections import namedtuple
@@ -459,11 +460,23 @@ def rad2deg(self: Tensor) -> Tensor:
 
 @_method
 def sinc(self: Tensor) -> Tensor:
-    """sin(pi x) / (pi x), 1 at 0 (gradient 0 there), as torch.sinc."""
+    """sin(pi x) / (pi x), 1 at 0, as torch.sinc: torch's formula in x's dtype (its values bit
+    for bit), with dg.special.sinc's derivatives (a series near 0, so the second derivative
+    there is -pi^2 / 3, not the 0 / 0 of differentiating the formula)."""
+    from . import special as _sp  # noqa: PLC0415  (special imports this module's Tensor)
+
     x = _float(self)
+    xp = _xp(x)
     zero = x.data == 0
-    px = where(zero, 1.0, x * math.pi)
-    return where(zero, 1.0, px.sin() / px)
+    px = xp.where(zero, 1.0, x.data * math.pi).astype(x.data.dtype, copy=False)
+    with np.errstate(all="ignore"):
+        out = xp.where(zero, 1.0, xp.sin(px) / px).astype(x.data.dtype, copy=False)
+
+    def _backward(g: Any) -> None:
+        x._accumulate((g * _sp._sinc_df(x.data.astype(np.float64))).astype(g.dtype))
+
+    db = functools.partial(_sp._d_elementwise, _sp._dsinc, x)
+    return Tensor._make(out, (x,), _backward, "sinc", saves=(x,), dbackward=db)
 
 
 @_method
@@ -1061,9 +1074,9 @@ def index_reduce(
             f"{list(src.shape)}, self {list(self.shape)}, index {idx.size})"
         )
     n = xshape[d]
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):  # torch's IndexError
         bad = int(idx.max()) if int(idx.max()) >= n else int(idx.min())
-        raise RuntimeError(f"index {bad} is out of bounds for dimension {d} with size {n}")
+        raise IndexError(f"index out of range in self (index {bad}, dimension {d} of size {n})")
     xp = _xp(self)
     idx = idx.astype(np.int64, copy=False)
     x = self.data.reshape(xshape)

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _functional_dgrad as _dg2
 from . import ops
+from ._engine import disown as _disown
 from ._engine import grad_lock as _grad_lock
 from ._engine import kept_grad as _kept_grad
 from .backends._args import check_device_array, choice, is_device_array
@@ -987,7 +988,10 @@ def _loss(
     def _scaled(d: Any, g: Any) -> Any:
         if g.ndim == 0:  # the usual loss.backward(): g is 1, so skip a pass over d
             # (item(): a Python compare, not a ufunc call on a 0-d array)
-            return d if type(g) is np.ndarray and g.item() == 1 else d * g
+            if type(g) is np.ndarray and g.item() == 1:
+                _disown(d)  # the node's own array: a retained graph hands it again
+                return d
+            return d * g
         # reduction "none": one loss per row (or element), scale each row's gradient
         return d * g.reshape(g.shape + (1,) * (d.ndim - g.ndim))
 
@@ -1842,10 +1846,13 @@ def _ce_fused(
             if eps:
                 s = 1.0 if reduction != "mean" else (1.0 / m if m else math.nan)
                 zy = x2[rows, tk]
-                if reduction == "none":  # nll + e (z_y - mean_c z_c)
-                    loss = loss0 + eps * (zy - x2.sum(1) / c)
-                else:
-                    loss = loss0 + (eps * s) * (zy.sum() - x2.sum() / c)
+                with np.errstate(invalid="ignore"):
+                    if reduction == "none":  # nll + e (z_y - mean_c z_c)
+                        loss = loss0 + eps * (zy - x2.sum(1) / c)
+                    else:
+                        loss = loss0 + (eps * s) * (zy.sum() - x2.sum() / c)
+                # a -inf target logit: nll is +inf, and so is the loss (not inf - inf)
+                loss = xp.where(loss0 == math.inf, loss0, loss)
                 d -= eps * s / c
                 d[rows, tk] += eps * s
             else:
@@ -1862,7 +1869,10 @@ def _ce_fused(
             if eps:
                 zy = x2[rows, tk]
                 zw = x2.sum(1) if w is None else x2 @ w
-                per = per + (eps / c) * (big_w * (loss0 + zy) - zw)
+                with np.errstate(invalid="ignore"):
+                    smooth = (eps / c) * (big_w * (loss0 + zy) - zw)
+                # a -inf target logit: nll is +inf (loss0 + z_y, the row's logsumexp, is NaN)
+                per = xp.where((loss0 == math.inf) & (wy > 0), math.inf, per + smooth)
                 b = ((eps / c) * r).astype(dt, copy=False)[:, None]
                 d -= b if w is None else b * w
                 d[rows, tk] += ((eps * big_w / c) * r).astype(dt, copy=False)
@@ -1881,6 +1891,7 @@ def _ce_fused(
             gx = d * g.reshape(-1, 1)
         elif type(g) is np.ndarray and g.item() == 1:  # the usual loss.backward()
             gx = d
+            _disown(d)  # d is the node's own: a retained graph hands it again (no alias)
         else:
             gx = d * g
         # (not a reshaped view of itself: the engine copies a view before keeping it as .grad)

@@ -931,16 +931,18 @@ def sinc(input: Any) -> Tensor:  # noqa: A002
             px = np.pi * v
             return xp.where(v == 0, 1.0, xp.sin(px) / px)
 
-    def df(v: Any, y: Any) -> Any:
-        xp = get_array_module(v)
-        px = np.pi * v
-        small = xp.abs(px) <= _SINC_SERIES_Z
-        pb = xp.where(small, 1.0, px)
-        return np.pi * xp.where(
-            small, _sinc_d_series(xp.where(small, px, 0.0)), (pb * xp.cos(pb) - xp.sin(pb)) / pb**2
-        )
+    return _elementwise("sinc", _tensor(input, "sinc"), f, _sinc_df, _dsinc)
 
-    return _elementwise("sinc", _tensor(input, "sinc"), f, df, _dsinc)
+
+def _sinc_df(v: Any, y: Any = None) -> Any:
+    """sinc's derivative at v (float64): the series near 0, torch's formula elsewhere."""
+    xp = get_array_module(v)
+    px = np.pi * v
+    small = xp.abs(px) <= _SINC_SERIES_Z
+    pb = xp.where(small, 1.0, px)
+    return np.pi * xp.where(
+        small, _sinc_d_series(xp.where(small, px, 0.0)), (pb * xp.cos(pb) - xp.sin(pb)) / pb**2
+    )
 
 
 def _dsinc(t: Tensor) -> Tensor:

@@ -4786,7 +4786,8 @@ def _topk_index(x: Any, d: int, k: int, largest: bool) -> Any:
     are picked in index order, and only those are sorted: O(n) rather than a sort of n."""
     xp = get_array_module(x)
     n = x.shape[d]
-    if xp is not np or not 0 < 2 * k <= n or x.dtype.kind not in "fiu":
+    if xp is not np or not 0 < 2 * k <= n or x.dtype.kind not in "fiu" or x.dtype.itemsize < 4:
+        # (8- and 16-bit integers: numpy's radix argsort is faster than the partition there)
         return _argsort(x, d, largest)[(slice(None),) * d + (slice(0, k),)]
     rows = np.moveaxis(x, d, -1)
     lead = rows.shape[:-1]
