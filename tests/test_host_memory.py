@@ -82,13 +82,17 @@ def test_results_reuse_the_heap_without_page_faults():
     assert not mapped["policy"]["tuned"], mapped
     # 256 faults per MiB (4 KiB pages). A fixed 128 KiB mmap threshold (glibc's starting value,
     # which its dynamic rule raises after the first free of a mapped block) maps every 1 MiB
-    # result afresh: all 20 rounds fault in. glibc's plain defaults lie anywhere between that and
-    # none -- 40320, 19840 and 9600 of 40960 pages were seen, depending on what the imports and
-    # the test process left on the heap -- so they are only reported, not bounded. The raised
-    # thresholds: the same heap blocks every round.
+    # result afresh: 41120 of 40960 pages alone, but 5140 once in a full `pytest -n 2` run (the
+    # kernel's handling of the freed mappings is not ours to bound). glibc's plain defaults lie
+    # anywhere between that and none -- 40320, 19840 and 9600 were seen, depending on what the
+    # imports left on the heap -- so they are only reported. The raised thresholds: the same
+    # heap blocks every round, a small fraction of one round's pages in all.
     pages = 20 * 8 * (1 << 20) // 4096
-    assert mapped["faults"] >= pages * 9 // 10, mapped
-    assert tuned["faults"] < pages // 20, (tuned, default)
+    assert mapped["faults"] >= pages // 20, mapped
+    assert tuned["faults"] < pages // 20 and tuned["faults"] < mapped["faults"] // 4, (
+        tuned,
+        default,
+    )
 
 
 @pytest.mark.skipif(not GLIBC, reason="the policy is glibc's mallopt")
