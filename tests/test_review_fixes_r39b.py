@@ -86,3 +86,23 @@ def test_topk_of_small_and_tied_integers(dtype):
         np.testing.assert_array_equal(got.values.data, want.values.numpy())
         picked = np.take_along_axis(a, got.indices.data, axis=1)
         np.testing.assert_array_equal(picked, want.values.numpy())
+
+
+@pytest.mark.parametrize(
+    "dtype,beta", [(np.float64, 1e-310), (np.float32, 1e-39), (np.float64, 0.5)]
+)
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_smooth_l1_with_a_subnormal_beta(dtype, beta, reduction):
+    """-2 / beta overflows for a subnormal beta: the loss and gradient stay finite, as torch's."""
+    a, b = np.array([0.5, -2.0, 1e-40], dtype), np.zeros(3, dtype)
+    x = dg.tensor(a, requires_grad=True)
+    y = F.smooth_l1_loss(x, dg.tensor(b), reduction=reduction, beta=beta)
+    y.sum().backward()
+    tx = torch.tensor(a, requires_grad=True)
+    ty = torch.nn.functional.smooth_l1_loss(tx, torch.tensor(b), reduction=reduction, beta=beta)
+    ty.sum().backward()
+    # (atol: torch's 0.5 d^2 / beta underflows to 0 where ours keeps a subnormal 5e-42; rtol:
+    # float32 subnormals carry few bits)
+    tol = {"rtol": 1e-4 if dtype == np.float32 else 1e-12, "atol": 1e-30}
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), **tol)
+    np.testing.assert_allclose(x.grad, tx.grad.numpy(), **tol)

@@ -1386,21 +1386,31 @@ def _smooth_l1_node(
     d = xp.asarray(y.data - t.data)  # (0-d: an array, not a scalar)
     h = xp.clip(d, -beta, beta, out=xp.empty_like(d))  # (one pass: minimum + maximum is 5x)
     n = d.size
+    # smooth_l1's -2 / beta as one factor, unless it overflows the dtype (a subnormal beta):
+    # then loss = (d - c / 2) (c / beta), c / beta in [-1, 1] (no product under- or overflows)
+    scale = -2.0 if huber else -2.0 / beta
+    split = not huber and not abs(scale) <= float(np.finfo(d.dtype).max)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        h *= -0.5
-        d += h
-        d *= h  # -loss / 2 (huber's)
+        if split:
+            d -= 0.5 * h
+            h /= beta  # the gradient c / beta
+            d *= h  # the loss
+            scale = 1.0
+        else:
+            h *= -0.5
+            d += h
+            d *= h  # -loss / 2 (huber's)
         if reduction == "none":
-            d *= -2.0 if huber else -2.0 / beta
+            if not split:
+                d *= scale
             loss = d
         else:
-            total = d.sum() * -2.0
-            if not huber:
+            total = d.sum() if split else d.sum() * -2.0
+            if not huber and not split:
                 total = total / beta
             if reduction == "mean":
                 total = total / n if n else np.nan
             loss = xp.asarray(total, dtype=d.dtype)
-        scale = -2.0 if huber else -2.0 / beta
         if reduction == "mean" and n:
             scale /= n
         h *= scale  # the gradient c (/ beta) (/ n)
