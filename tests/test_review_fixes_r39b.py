@@ -106,3 +106,19 @@ def test_smooth_l1_with_a_subnormal_beta(dtype, beta, reduction):
     tol = {"rtol": 1e-4 if dtype == np.float32 else 1e-12, "atol": 1e-30}
     np.testing.assert_allclose(y.data, ty.detach().numpy(), **tol)
     np.testing.assert_allclose(x.grad, tx.grad.numpy(), **tol)
+
+
+@pytest.mark.parametrize("kw", [{}, {"weight": [1.0, 2, 3, 4]}, {"label_smoothing": 0.1}])
+def test_cross_entropy_all_ignored_double_backward_is_zero(kw):
+    """Every target ignored, reduction mean: the loss is NaN and both derivatives are 0, as
+    torch's (the double backward divided a zero K by a zero denominator: NaN)."""
+    x = rng.standard_normal((3, 4))
+    t = np.array([1, 1, 1])
+    a = dg.tensor(x, requires_grad=True)
+    dkw = {k: dg.tensor(np.array(v)) if isinstance(v, list) else v for k, v in kw.items()}
+    loss = F.cross_entropy(a, dg.tensor(t), ignore_index=1, **dkw)
+    (g,) = dg.autograd.grad(loss, [a], create_graph=True)
+    (h,) = dg.autograd.grad((g * dg.tensor(x)).sum(), [a])
+    assert np.isnan(loss.data)
+    np.testing.assert_array_equal(g.data, 0)
+    np.testing.assert_array_equal(h.data, 0)

@@ -1710,8 +1710,10 @@ def _class_dbackward(
         denom_ = m if denom is None else denom
         if reduction == "none":
             r = g.reshape(m, 1)
+        elif reduction == "mean":  # every target ignored (denominator 0): K is 0, so is A
+            r = (g * 0.0 if float(denom_) == 0 else g / denom_).reshape(1, 1)
         else:
-            r = (g / denom_ if reduction == "mean" else g).reshape(1, 1)
+            r = g.reshape(1, 1)
         a = kt * r
         if not softmax_first:
             return (_from_rows_t(-a, x.shape),)
