@@ -13,12 +13,10 @@ from ..tensor import Tensor, no_grad
 from ._special import lgamma
 from .distribution import Distribution
 from .utils import (
+    _BinaryParams,
     _clamp_by_zero,
     _host_draw,
     broadcast_all,
-    lazy_property,
-    logits_to_probs,
-    probs_to_logits,
 )
 
 __all__ = ["Binomial"]
@@ -38,7 +36,7 @@ def _count_and_param(d: Any, total_count: Any, probs: Any, logits: Any) -> None:
     d.total_count = d.total_count.type_as(d._param)
 
 
-class Binomial(Distribution):
+class Binomial(_BinaryParams, Distribution):
     """The number of successes in total_count Bernoulli(probs) trials (probs or logits, not
     both; total_count broadcasts with them and takes their dtype)."""
 
@@ -75,18 +73,6 @@ class Binomial(Distribution):
     @property
     def variance(self) -> Tensor:
         return self.total_count * self.probs * (1 - self.probs)
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return self._param.shape
 
     def sample(self, sample_shape: Any = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)

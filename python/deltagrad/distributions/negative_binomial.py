@@ -12,12 +12,12 @@ from ._special import lgamma
 from .binomial import _count_and_param
 from .distribution import Distribution
 from .gamma import Gamma
-from .utils import _host_draw, lazy_property, logits_to_probs, probs_to_logits
+from .utils import _BinaryParams, _host_draw, lazy_property
 
 __all__ = ["NegativeBinomial"]
 
 
-class NegativeBinomial(Distribution):
+class NegativeBinomial(_BinaryParams, Distribution):
     """The number of successes before total_count failures of Bernoulli(probs) trials
     (total_count may be real); sampled as a Gamma-Poisson mixture, as torch."""
 
@@ -50,18 +50,6 @@ class NegativeBinomial(Distribution):
     @property
     def variance(self) -> Tensor:
         return self.mean / (-self.logits).sigmoid()
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param_shape(self) -> tuple[int, ...]:
-        return self._param.shape
 
     @lazy_property
     def _gamma(self) -> Gamma:

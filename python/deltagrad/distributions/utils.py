@@ -94,6 +94,26 @@ class lazy_property:  # noqa: N801 - torch's name
         return value
 
 
+class _BinaryParams:
+    """The probs / logits pair of a distribution with a binary event probability (Bernoulli,
+    Binomial, NegativeBinomial, LogitRelaxedBernoulli): the one given is stored, the other
+    derived on first access (torch's is_binary conversions); param_shape is the given one's."""
+
+    _param: Tensor
+
+    @lazy_property
+    def logits(self) -> Tensor:
+        return probs_to_logits(self.probs, is_binary=True)
+
+    @lazy_property
+    def probs(self) -> Tensor:
+        return logits_to_probs(self.logits, is_binary=True)
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        return self._param.shape
+
+
 def _host_draw(like: Tensor, draw: Any, *params: Tensor) -> Tensor:
     """A non-differentiable draw draw(rng, *arrays) from deltagrad's generator on the host
     (float64 parameter arrays), returned as a Tensor of like's dtype and device."""
