@@ -96,7 +96,27 @@ class LogitRelaxedBernoulli(_BinaryParams, Distribution):
         return temperature.log() + diff - 2 * diff.exp().log1p()
 
 
-class RelaxedBernoulli(TransformedDistribution):
+class _RelaxedParams:
+    """A relaxed distribution's temperature, logits and probs: its base distribution's
+    (RelaxedBernoulli's LogitRelaxedBernoulli, RelaxedOneHotCategorical's
+    ExpRelaxedCategorical)."""
+
+    base_dist: Any
+
+    @property
+    def temperature(self) -> Tensor:
+        return self.base_dist.temperature
+
+    @property
+    def logits(self) -> Tensor:
+        return self.base_dist.logits
+
+    @property
+    def probs(self) -> Tensor:
+        return self.base_dist.probs
+
+
+class RelaxedBernoulli(_RelaxedParams, TransformedDistribution):
     """sigmoid of a LogitRelaxedBernoulli: values in (0, 1), reparameterized samples."""
 
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
@@ -117,15 +137,3 @@ class RelaxedBernoulli(TransformedDistribution):
     def expand(self, batch_shape: Any, _instance: Any = None) -> RelaxedBernoulli:
         new = self._get_checked_instance(RelaxedBernoulli, _instance)
         return super().expand(batch_shape, _instance=new)  # type: ignore[return-value]
-
-    @property
-    def temperature(self) -> Tensor:
-        return self.base_dist.temperature
-
-    @property
-    def logits(self) -> Tensor:
-        return self.base_dist.logits
-
-    @property
-    def probs(self) -> Tensor:
-        return self.base_dist.probs

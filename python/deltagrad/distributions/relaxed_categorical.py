@@ -12,7 +12,7 @@ from ..tensor import Tensor
 from ._special import lgamma
 from .categorical import Categorical
 from .distribution import Distribution, _size
-from .relaxed_bernoulli import _check_temperature, _temperature_like
+from .relaxed_bernoulli import _check_temperature, _RelaxedParams, _temperature_like
 from .transformed_distribution import TransformedDistribution
 from .transforms import ExpTransform
 from .utils import broadcast_all, clamp_probs
@@ -84,7 +84,7 @@ class ExpRelaxedCategorical(Distribution):
         return score + log_scale
 
 
-class RelaxedOneHotCategorical(TransformedDistribution):
+class RelaxedOneHotCategorical(_RelaxedParams, TransformedDistribution):
     """exp of an ExpRelaxedCategorical: points of the simplex, reparameterized samples."""
 
     arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
@@ -105,15 +105,3 @@ class RelaxedOneHotCategorical(TransformedDistribution):
     def expand(self, batch_shape: Any, _instance: Any = None) -> RelaxedOneHotCategorical:
         new = self._get_checked_instance(RelaxedOneHotCategorical, _instance)
         return super().expand(batch_shape, _instance=new)  # type: ignore[return-value]
-
-    @property
-    def temperature(self) -> Tensor:
-        return self.base_dist.temperature
-
-    @property
-    def logits(self) -> Tensor:
-        return self.base_dist.logits
-
-    @property
-    def probs(self) -> Tensor:
-        return self.base_dist.probs
