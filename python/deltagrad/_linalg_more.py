@@ -6,17 +6,25 @@ backward is torch's formula (FunctionsManual.cpp): det (the adjugate: det(A) A^-
 well conditioned, through the SVD elsewhere, so singular matrices get the right gradient too),
 inv, solve, cholesky (Murray), qr, eigh, svd, pinv. The norms are built from differentiable
 Tensor ops (and svdvals) and get their gradients for free.
+
+Double backward (create_graph=True): a Function's backward works on arrays (the fast path a
+plain backward takes), so each decomposition's node also gets a `_dbackward`: the same formula
+from differentiable Tensor ops, as torch's (whose formulas are ATen ops with derivatives of
+their own). Its terms read the op's outputs as Tensors with a graph back to the input: those
+are re-made as nodes of the same op from the saved arrays (`cached`: no second factorization),
+whose own `_dbackward` is the same, so derivatives of every order follow by recursion.
 """
 
 from __future__ import annotations
 
 from collections import namedtuple
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from .autograd import Function
-from .tensor import _FLOAT_DTYPES, Tensor, _ShapeError, get_array_module, where
+from .tensor import _FLOAT_DTYPES, Tensor, _ShapeError, cat, get_array_module, where
 
 __all__ = [
     "LinAlgError",
@@ -204,14 +212,47 @@ def _adjugate_t(a: Any, d: Any) -> Any:
     return adj
 
 
+# ---- double backward: the backward formulas as Tensor ops ------------------------------------
+
+
+def _with_dbackward(out: Any, fn: Any) -> Any:
+    """out (what a Function's apply returned: a Tensor, or a tuple of them) with fn as its
+    node's differentiable backward for create_graph=True (see the module docstring): fn(g), g
+    a Tensor, for one output; fn(slots), slots {output index: Tensor} (the outputs that got a
+    gradient), for several. fn returns one entry per Tensor argument of apply (None: no
+    gradient). Nothing to do when no graph was recorded."""
+    first = out[0] if isinstance(out, tuple) else out
+    if first.requires_grad and first._backward is not None:
+        node = first._prev[0] if isinstance(out, tuple) else first  # several: their shared node
+        node._dbackward = fn
+    return out
+
+
+def _zeros(t: Any, shape: Any = None) -> Tensor:
+    """A constant zero Tensor of t's (an array or a Tensor) dtype and device, t's shape or
+    shape."""
+    a = t.data if isinstance(t, Tensor) else t
+    xp = get_array_module(a)
+    return Tensor(xp.zeros(a.shape if shape is None else shape, a.dtype))
+
+
+def _eye(k: int, like: Any) -> Tensor:
+    """The constant k x k identity Tensor of like's (an array) dtype and device."""
+    return Tensor(get_array_module(like).eye(k, dtype=like.dtype))
+
+
+def _contig(a: Any) -> Any:
+    return get_array_module(a).ascontiguousarray(a)
+
+
 # ---- det / slogdet / inv --------------------------------------------------------------------
 
 
 class _LinalgDet(Function):
     @staticmethod
-    def forward(ctx: Any, a: Any) -> Any:
+    def forward(ctx: Any, a: Any, cached: Any = None) -> Any:
         xp = get_array_module(a)
-        out = xp.asarray(xp.linalg.det(a), dtype=a.dtype)
+        out = xp.asarray(xp.linalg.det(a), dtype=a.dtype) if cached is None else cached
         ctx.save_for_backward(a, out)
         return out
 
@@ -221,21 +262,82 @@ class _LinalgDet(Function):
         return g[..., None, None] * _adjugate_t(a, d)
 
 
+def _det(a: Tensor, cached: Any = None) -> Tensor:
+    out = _LinalgDet.apply(a, cached=cached)
+    return _with_dbackward(out, partial(_det_dbackward, a, out.data))
+
+
+def _det_dbackward(a: Tensor, d: Any, g: Tensor) -> tuple[Any, ...]:
+    """torch's linalg_det_backward in grad mode: g det(A) A^-T for the matrices the first-order
+    path inverts (well conditioned), the SVD formula (_det_grad_svd) for the rest."""
+    xp = get_array_module(d)
+    n = a.shape[-1]
+    if a.data.size == 0 or n == 0:
+        return (_zeros(a),)
+    inv_t, ok = _stable_inv_t(a.data, d != 0)
+    gd = g * _det(a, d)
+    if bool(ok.all()):
+        x = _inv(a, _contig(_mT(inv_t)))
+        return (gd.unsqueeze(-1).unsqueeze(-1) * x.mT,)
+    flat = a.reshape(-1, n, n)
+    good, bad = xp.flatnonzero(ok.reshape(-1)), xp.flatnonzero(~ok.reshape(-1))
+    parts = []
+    if good.size:
+        x = _inv(flat[good], _contig(_mT(inv_t.reshape(-1, n, n)[good])))
+        parts.append(gd.reshape(-1)[good].unsqueeze(-1).unsqueeze(-1) * x.mT)
+    if bad.size:
+        parts.append(_det_grad_svd(flat[bad], g.reshape(-1)[bad]))
+    order = xp.argsort(xp.concatenate([good, bad]))
+    return (cat(parts, 0)[order].reshape(*a.shape),)
+
+
+def _det_grad_svd(a: Tensor, g: Tensor) -> Tensor:
+    """g adj(A)^T for a batch (b, n, n) and g (b,), from the SVD (torch's singular branch,
+    differentiable where the singular values are distinct): alpha U diag(prod_{j != i} s_j)
+    V^T, alpha = det(U) det(V) = +-1 (piecewise constant: no derivative)."""
+    u, s, vh = _svd(a, True)
+    xp = get_array_module(a.data)
+    alpha = Tensor(xp.linalg.det(u.data) * xp.linalg.det(vh.data))
+    n = a.shape[-1]
+    left, right = [_zeros(a, (a.shape[0], 1)) + 1.0], [_zeros(a, (a.shape[0], 1)) + 1.0]
+    for i in range(1, n):  # the products of the s_j before (after) each i
+        left.append(left[-1] * s[:, i - 1 : i])
+        right.append(right[-1] * s[:, n - i : n - i + 1])
+    others = cat([lo * ro for lo, ro in zip(left, reversed(right))], -1)
+    return (u * ((g * alpha).unsqueeze(-1) * others).unsqueeze(-2)) @ vh
+
+
 def det(A: Any) -> Tensor:  # noqa: N803  (torch's argument name)
     """torch.linalg.det: the determinants of a batch (*, n, n); differentiable everywhere
-    (the gradient is the transposed adjugate, also for singular matrices)."""
+    (the gradient is the transposed adjugate, also for singular matrices), twice too."""
     a = _matrix(A, "linalg.det", square=True)
-    return _LinalgDet.apply(a)
+    return _det(a)
+
+
+def _slogdet_inv_t(a: Any, sign: Any) -> Any:
+    """d log|det A| / dA = A^-T: the LU inverse where A is well conditioned, adj(A)^T / det(A)
+    from the SVD elsewhere (inf / NaN where det A = 0)."""
+    xp = get_array_module(a)
+    inv_t, ok = _stable_inv_t(a, sign != 0)
+    if not bool(ok.all()):
+        n = a.shape[-1]
+        bad = xp.flatnonzero(~ok)
+        sub = a.reshape(-1, n, n)[bad]
+        with _fp_quiet(xp):
+            inv_t.reshape(-1, n, n)[bad] = _adjugate_svd(sub) / xp.linalg.det(sub)[..., None, None]
+    return inv_t
 
 
 class _LinalgSlogdet(Function):
     @staticmethod
-    def forward(ctx: Any, a: Any) -> Any:
+    def forward(ctx: Any, a: Any, cached: Any = None) -> Any:
         xp = get_array_module(a)
-        sign, logabs = xp.linalg.slogdet(a)
+        if cached is None:
+            sign, logabs = xp.linalg.slogdet(a)
+            cached = xp.asarray(sign, dtype=a.dtype), xp.asarray(logabs, dtype=a.dtype)
         ctx.save_for_backward(a)
-        ctx.sign = sign
-        return xp.asarray(sign, dtype=a.dtype), xp.asarray(logabs, dtype=a.dtype)
+        ctx.sign = cached[0]
+        return cached
 
     @staticmethod
     def backward(ctx: Any, g_sign: Any, g_logabs: Any) -> Any:
@@ -244,29 +346,35 @@ class _LinalgSlogdet(Function):
         xp = get_array_module(a)
         if a.shape[-1] == 0:
             return xp.zeros(a.shape, dtype=a.dtype)
-        inv_t, ok = _stable_inv_t(a, ctx.sign != 0)
-        if not bool(ok.all()):  # (near-)singular: adj(A)^T / det(A), inf / NaN at det 0
-            n = a.shape[-1]
-            bad = xp.flatnonzero(~ok)
-            sub = a.reshape(-1, n, n)[bad]
-            with _fp_quiet(xp):
-                inv_t.reshape(-1, n, n)[bad] = (
-                    _adjugate_svd(sub) / xp.linalg.det(sub)[..., None, None]
-                )
-        return g_logabs[..., None, None] * inv_t
+        return g_logabs[..., None, None] * _slogdet_inv_t(a, ctx.sign)
+
+
+def _slogdet(a: Tensor, cached: Any = None) -> Any:
+    out = _LinalgSlogdet.apply(a, cached=cached)
+    return _with_dbackward(out, partial(_slogdet_dbackward, a, (out[0].data, out[1].data)))
+
+
+def _slogdet_dbackward(a: Tensor, cached: Any, slots: dict[int, Tensor]) -> tuple[Any, ...]:
+    # torch's slogdet_backward in grad mode: solve(A^T, g I), here g A^-T with A^-T an inverse
+    # node (its values the first-order path's)
+    g = slots.get(1)
+    if g is None or a.shape[-1] == 0:
+        return (_zeros(a),)
+    x = _inv(a, _contig(_mT(_slogdet_inv_t(a.data, cached[0]))))
+    return (g.unsqueeze(-1).unsqueeze(-1) * x.mT,)
 
 
 def slogdet(A: Any) -> Any:  # noqa: N803
     """torch.linalg.slogdet: (sign, logabsdet) of a batch (*, n, n); gradient through
-    logabsdet (A^-T)."""
+    logabsdet (A^-T), and its own gradient."""
     a = _matrix(A, "linalg.slogdet", square=True)
-    return SlogdetResult(*_LinalgSlogdet.apply(a))
+    return SlogdetResult(*_slogdet(a))
 
 
 def logdet(input: Any) -> Tensor:  # noqa: A002
     """torch.logdet: log det A; NaN where det A < 0, -inf where it is 0."""
     a = _matrix(input, "logdet", "input", square=True)
-    sign, logabs = _LinalgSlogdet.apply(a)
+    sign, logabs = _slogdet(a)
     xp = get_array_module(sign.data)
     with _fp_quiet(xp):
         shift = xp.where(sign.data == 0, -xp.inf, 0.0).astype(a.dtype)
@@ -285,18 +393,20 @@ def _raise_singular(op: str, a: Any, what: str) -> None:
 
 class _LinalgInv(Function):
     @staticmethod
-    def forward(ctx: Any, a: Any) -> Any:
+    def forward(ctx: Any, a: Any, cached: Any = None) -> Any:
         xp = get_array_module(a)
-        try:
-            out = xp.linalg.inv(a)
-        except Exception as e:  # numpy's / cupy's LinAlgError
-            if type(e).__name__ != "LinAlgError":
-                raise
-            _raise_singular(
-                "linalg.inv",
-                a,
-                "The input matrix is singular, the inversion could not be completed.",
-            )
+        out = cached
+        if out is None:
+            try:
+                out = xp.linalg.inv(a)
+            except Exception as e:  # numpy's / cupy's LinAlgError
+                if type(e).__name__ != "LinAlgError":
+                    raise
+                _raise_singular(
+                    "linalg.inv",
+                    a,
+                    "The input matrix is singular, the inversion could not be completed.",
+                )
         ctx.save_for_backward(out)
         return out
 
@@ -307,10 +417,22 @@ class _LinalgInv(Function):
         return -(inv_t @ g @ inv_t)  # -A^-T G A^-T
 
 
+def _inv(a: Tensor, cached: Any = None) -> Tensor:
+    """inv(a) as a node with a double backward; cached: a^-1 already computed (the inverse of
+    a triangular factor, of a well-conditioned matrix in det's backward)."""
+    out = _LinalgInv.apply(a, cached=cached)
+    return _with_dbackward(out, partial(_inv_dbackward, a, out.data))
+
+
+def _inv_dbackward(a: Tensor, x: Any, g: Tensor) -> tuple[Any, ...]:
+    xt = _inv(a, x).mT
+    return (-(xt @ g @ xt),)
+
+
 def inv(A: Any) -> Tensor:  # noqa: N803
     """torch.linalg.inv: the inverses of a batch (*, n, n); LinAlgError for a singular one."""
     a = _matrix(A, "linalg.inv", square=True)
-    return _LinalgInv.apply(a)
+    return _inv(a)
 
 
 def inverse(input: Any) -> Tensor:  # noqa: A002
@@ -323,22 +445,24 @@ def inverse(input: Any) -> Tensor:  # noqa: A002
 
 class _LinalgSolve(Function):
     @staticmethod
-    def forward(ctx: Any, a: Any, b: Any, vector: bool = False) -> Any:
+    def forward(ctx: Any, a: Any, b: Any, vector: bool = False, cached: Any = None) -> Any:
         xp = get_array_module(a)
-        bb = b[..., None] if vector else b
-        batch = np.broadcast_shapes(a.shape[:-2], bb.shape[:-2])
-        ab = xp.broadcast_to(a, (*batch, *a.shape[-2:]))
-        bb = xp.broadcast_to(bb, (*batch, *bb.shape[-2:]))
-        try:
-            x = xp.linalg.solve(ab, bb) if ab.size and bb.size else xp.zeros(bb.shape, a.dtype)
-        except Exception as e:
-            if type(e).__name__ != "LinAlgError":
-                raise
-            _raise_singular(
-                "torch.linalg.solve",
-                ab,
-                "The solver failed because the input matrix is singular.",
-            )
+        x = cached  # the solution as a batch of matrices (*, n, k)
+        if x is None:
+            bb = b[..., None] if vector else b
+            batch = np.broadcast_shapes(a.shape[:-2], bb.shape[:-2])
+            ab = xp.broadcast_to(a, (*batch, *a.shape[-2:]))
+            bb = xp.broadcast_to(bb, (*batch, *bb.shape[-2:]))
+            try:
+                x = xp.linalg.solve(ab, bb) if ab.size and bb.size else xp.zeros(bb.shape, a.dtype)
+            except Exception as e:
+                if type(e).__name__ != "LinAlgError":
+                    raise
+                _raise_singular(
+                    "torch.linalg.solve",
+                    ab,
+                    "The solver failed because the input matrix is singular.",
+                )
         ctx.save_for_backward(a, x)
         ctx.vector = vector
         ctx.shapes = (a.shape, b.shape)
@@ -355,6 +479,28 @@ class _LinalgSolve(Function):
         ga = -(gb @ _mT(x))
         gb = gb[..., 0] if ctx.vector else gb
         return _sum_to(ga, a_shape), _sum_to(gb, b_shape), None
+
+
+def _solve(a: Tensor, b: Tensor, vector: bool, cached: Any = None) -> Tensor:
+    out = _LinalgSolve.apply(a, b, vector, cached=cached)
+    x = out.data[..., None] if vector else out.data
+    return _with_dbackward(out, partial(_solve_dbackward, a, b, vector, x))
+
+
+def _solve_dbackward(a: Tensor, b: Tensor, vector: bool, x: Any, g: Tensor) -> tuple[Any, ...]:
+    # torch's solve_backward: gB = A^-T g (a solve node: differentiable in A and g),
+    # gA = -gB X^T (X a node of this solve, from the saved solution)
+    gg = g.unsqueeze(-1) if vector else g
+    gb = _solve(a.mT, gg, False)
+    ga = None
+    if a.requires_grad:
+        xn = _solve(a, b, vector, x)
+        xn = xn.unsqueeze(-1) if vector else xn
+        ga = Tensor._sum_to(-(gb @ xn.mT), tuple(a.shape))
+    gbo = None
+    if b.requires_grad:
+        gbo = Tensor._sum_to(gb.squeeze(-1) if vector else gb, tuple(b.shape))
+    return ga, gbo
 
 
 def solve(A: Any, B: Any, *, left: bool = True) -> Tensor:  # noqa: N803
@@ -392,7 +538,7 @@ def solve(A: Any, B: Any, *, left: bool = True) -> Tensor:  # noqa: N803
         raise _ShapeError(
             f"{op}: the batch dimensions of A {a.shape} and B {b.shape} do not broadcast"
         ) from None
-    return _LinalgSolve.apply(a, b, vector)
+    return _solve(a, b, vector)
 
 
 # ---- cholesky -------------------------------------------------------------------------------
@@ -424,19 +570,21 @@ def _raise_not_pd(op: str, a: Any) -> None:
 
 class _LinalgCholesky(Function):
     @staticmethod
-    def forward(ctx: Any, a: Any, upper: bool = False) -> Any:
+    def forward(ctx: Any, a: Any, upper: bool = False, cached: Any = None) -> Any:
         xp = get_array_module(a)
-        # the upper factor is read from the upper triangle (LAPACK's 'U'): that of A^T's lower
-        src = _mT(a) if upper else a
-        try:
-            low = xp.linalg.cholesky(src) if a.size else xp.zeros(a.shape, a.dtype)
-        except Exception as e:
-            if type(e).__name__ != "LinAlgError":
-                raise
-            _raise_not_pd("linalg.cholesky", src)
-        if xp is not np and bool(xp.isnan(low).any()):
-            _raise_not_pd("linalg.cholesky", src)
-        low = xp.ascontiguousarray(low)
+        low = cached  # the lower factor
+        if low is None:
+            # the upper factor is read from the upper triangle (LAPACK's 'U'): A^T's lower
+            src = _mT(a) if upper else a
+            try:
+                low = xp.linalg.cholesky(src) if a.size else xp.zeros(a.shape, a.dtype)
+            except Exception as e:
+                if type(e).__name__ != "LinAlgError":
+                    raise
+                _raise_not_pd("linalg.cholesky", src)
+            if xp is not np and bool(xp.isnan(low).any()):
+                _raise_not_pd("linalg.cholesky", src)
+            low = xp.ascontiguousarray(low)
         ctx.save_for_backward(low)
         ctx.upper = upper
         return xp.ascontiguousarray(_mT(low)) if upper else low
@@ -455,12 +603,33 @@ class _LinalgCholesky(Function):
         return _mT(linv) @ p @ linv, None
 
 
+def _cholesky(a: Tensor, upper: bool, cached: Any = None) -> Tensor:
+    out = _LinalgCholesky.apply(a, upper, cached=cached)
+    return _with_dbackward(out, partial(_cholesky_dbackward, a, upper, out.data))
+
+
+def _cholesky_dbackward(a: Tensor, upper: bool, factor: Any, g: Tensor) -> tuple[Any, ...]:
+    # torch's cholesky_backward: L^-T Phi L^-1, Phi = sym(tril(L^T gL)) with half the diagonal,
+    # with L a node of this factorization and L^-1 an inverse node of L (from the saved
+    # triangular inverse; L^-1's gradient to L's upper triangle is ignored by L's backward)
+    if factor.size == 0:
+        return (_zeros(a),)
+    low = _contig(_mT(factor)) if upper else factor
+    ln = _cholesky(a, upper, low)
+    ln = ln.mT if upper else ln
+    gl = g.mT if upper else g
+    p = (ln.mT @ gl).tril()
+    p = 0.5 * (p + p.tril(-1).mT)
+    linv = _inv(ln, _tri_inv(low, lower=True))
+    return (linv.mT @ p @ linv,)
+
+
 def cholesky(A: Any, *, upper: bool = False) -> Tensor:  # noqa: N803
     """torch.linalg.cholesky: L (lower) with A = L L^T, or U = L^T with upper=True, for a
     symmetric positive-definite batch (*, n, n); only A's lower (upper) triangle is read.
     LinAlgError (torch's message) when a matrix is not positive-definite."""
     a = _matrix(A, "linalg.cholesky", square=True)
-    return _LinalgCholesky.apply(a, bool(upper))
+    return _cholesky(a, bool(upper))
 
 
 # ---- qr -------------------------------------------------------------------------------------
@@ -468,18 +637,20 @@ def cholesky(A: Any, *, upper: bool = False) -> Tensor:  # noqa: N803
 
 class _LinalgQR(Function):
     @staticmethod
-    def forward(ctx: Any, a: Any, mode: str = "reduced") -> Any:
+    def forward(ctx: Any, a: Any, mode: str = "reduced", cached: Any = None) -> Any:
         xp = get_array_module(a)
         m, n = a.shape[-2:]
         k = min(m, n)
-        if a.size == 0:
+        if cached is not None:
+            q, r = cached
+        elif a.size == 0:
             qcols = m if mode == "complete" else k
             q = xp.broadcast_to(xp.eye(m, qcols, dtype=a.dtype), (*a.shape[:-2], m, qcols))
             r = xp.zeros((*a.shape[:-2], m if mode == "complete" else k, n), a.dtype)
             q = xp.ascontiguousarray(q)
         else:
             q, r = xp.linalg.qr(a, mode="complete" if mode == "complete" else "reduced")
-        if mode == "r":
+        if mode == "r" and cached is None:
             q = xp.zeros((0,), a.dtype)
         ctx.save_for_backward(q, r)
         ctx.mode = mode
@@ -491,16 +662,7 @@ class _LinalgQR(Function):
         q, r = ctx.saved_tensors
         m, n = ctx.mn
         xp = get_array_module(r)
-        if ctx.mode == "r":
-            raise RuntimeError(
-                "The derivative of linalg.qr depends on Q, which is not computed when "
-                "mode='r'. Please use linalg.qr(A, mode='reduced') if you are going to "
-                "differentiate through linalg.qr."
-            )
-        if ctx.mode == "complete" and m > n:
-            raise RuntimeError(
-                "The QR decomposition is not differentiable when mode='complete' and nrows > ncols."
-            )
+        _qr_check_differentiable(ctx.mode, m, n)
         if q.size == 0 or r.size == 0:
             return xp.zeros((*r.shape[:-2], m, n), r.dtype), None
         mm = gr @ _mT(r) - _mT(q) @ gq
@@ -518,6 +680,47 @@ class _LinalgQR(Function):
         return ga + q @ gr, None
 
 
+def _qr_check_differentiable(mode: str, m: int, n: int) -> None:
+    if mode == "r":
+        raise RuntimeError(
+            "The derivative of linalg.qr depends on Q, which is not computed when "
+            "mode='r'. Please use linalg.qr(A, mode='reduced') if you are going to "
+            "differentiate through linalg.qr."
+        )
+    if mode == "complete" and m > n:
+        raise RuntimeError(
+            "The QR decomposition is not differentiable when mode='complete' and nrows > ncols."
+        )
+
+
+def _qr(a: Tensor, mode: str, cached: Any = None) -> Any:
+    out = _LinalgQR.apply(a, mode, cached=cached)
+    return _with_dbackward(out, partial(_qr_dbackward, a, mode, (out[0].data, out[1].data)))
+
+
+def _qr_dbackward(a: Tensor, mode: str, cached: Any, slots: dict[int, Tensor]) -> tuple[Any, ...]:
+    # torch's linalg_qr_backward, as _LinalgQR.backward, with Q, R nodes of this factorization
+    # and R^-1 an inverse node of R's square block (from the saved triangular inverse)
+    q, r = cached
+    m, n = a.shape[-2:]
+    _qr_check_differentiable(mode, m, n)
+    if q.size == 0 or r.size == 0:
+        return (_zeros(a),)
+    qn, rn = _qr(a, mode, cached)
+    gq = slots[0] if 0 in slots else _zeros(q)
+    gr = slots[1] if 1 in slots else _zeros(r)
+    mm = gr @ rn.mT - qn.mT @ gq
+    if m >= n:
+        sym = mm.triu() + mm.triu(1).mT  # X + X^T with the diagonal once
+        rinv = _inv(rn, _tri_inv(r, lower=False))
+        return ((qn @ sym + gq) @ rinv.mT,)
+    x = -mm
+    rinv = _inv(rn[..., :, :m], _tri_inv(r[..., :, :m], lower=False))
+    lead = (qn @ (x - x.mT).tril()) @ rinv.mT
+    zero = _zeros(r, (*r.shape[:-2], m, n - m))
+    return (cat([lead, zero], -1) + qn @ gr,)
+
+
 def qr(A: Any, mode: str = "reduced") -> Any:  # noqa: N803
     """torch.linalg.qr: (Q, R) with A = QR, mode 'reduced' (Q (*, m, k), R (*, k, n),
     k = min(m, n)), 'complete' (Q (*, m, m), R (*, m, n)) or 'r' (Q empty, R as reduced)."""
@@ -528,7 +731,7 @@ def qr(A: Any, mode: str = "reduced") -> Any:  # noqa: N803
             f"qr received unrecognized mode '{mode}' but expected one of 'reduced' "
             "(default), 'r', or 'complete'"
         )
-    return QRResult(*_LinalgQR.apply(a, mode))
+    return QRResult(*_qr(a, mode))
 
 
 # ---- eigh / eigvalsh ------------------------------------------------------------------------
@@ -540,15 +743,17 @@ def _check_uplo(uplo: Any, op: str) -> str:
     return uplo.upper()
 
 
+def _eigh_arrays(a: Any, uplo: str) -> tuple[Any, Any]:
+    xp = get_array_module(a)
+    if a.size == 0:
+        return xp.zeros(a.shape[:-1], a.dtype), xp.zeros(a.shape, a.dtype)
+    return xp.linalg.eigh(a, UPLO=uplo)
+
+
 class _LinalgEigh(Function):
     @staticmethod
-    def forward(ctx: Any, a: Any, uplo: str = "L") -> Any:
-        xp = get_array_module(a)
-        if a.size == 0:
-            w = xp.zeros(a.shape[:-1], a.dtype)
-            v = xp.zeros(a.shape, a.dtype)
-        else:
-            w, v = xp.linalg.eigh(a, UPLO=uplo)
+    def forward(ctx: Any, a: Any, uplo: str = "L", cached: Any = None) -> Any:
+        w, v = _eigh_arrays(a, uplo) if cached is None else cached
         ctx.save_for_backward(w, v)
         return w, v
 
@@ -572,15 +777,34 @@ class _LinalgEigh(Function):
         return v @ inner @ _mT(v), None
 
 
+def _eigh(a: Tensor, uplo: str, cached: Any = None) -> Any:
+    out = _LinalgEigh.apply(a, uplo, cached=cached)
+    return _with_dbackward(out, partial(_eigh_dbackward, a, uplo, (out[0].data, out[1].data)))
+
+
+def _eigh_dbackward(a: Tensor, uplo: str, cached: Any, slots: dict[int, Tensor]) -> tuple[Any, ...]:
+    # as _LinalgEigh.backward, with w, V nodes of this decomposition; with no gradient for V,
+    # V diag(gw) V^T (torch's: no 0 / E, so repeated eigenvalues are no NaN)
+    w, v = cached
+    if v.size == 0:
+        return (_zeros(a),)
+    wn, vn = _eigh(a, uplo, cached)
+    gw, gv = slots.get(0), slots.get(1)
+    if gv is None:
+        return ((vn * gw.unsqueeze(-2)) @ vn.mT,)
+    vgv = vn.mT @ gv
+    vgv = 0.5 * (vgv - vgv.mT)
+    e = wn.unsqueeze(-2) - wn.unsqueeze(-1) + _eye(w.shape[-1], w)  # 1 on the diagonal
+    inner = vgv / e
+    if gw is not None:
+        inner = inner + gw.diag_embed()
+    return (vn @ inner @ vn.mT,)
+
+
 class _LinalgEigvalsh(Function):
     @staticmethod
-    def forward(ctx: Any, a: Any, uplo: str = "L") -> Any:
-        xp = get_array_module(a)
-        if a.size == 0:
-            w = xp.zeros(a.shape[:-1], a.dtype)
-            v = xp.zeros(a.shape, a.dtype)
-        else:
-            w, v = xp.linalg.eigh(a, UPLO=uplo)
+    def forward(ctx: Any, a: Any, uplo: str = "L", cached: Any = None) -> Any:
+        w, v = _eigh_arrays(a, uplo) if cached is None else cached
         ctx.save_for_backward(v)
         return w
 
@@ -590,20 +814,31 @@ class _LinalgEigvalsh(Function):
         return (v * gw[..., None, :]) @ _mT(v), None
 
 
+def _eigvalsh_dbackward(a: Tensor, uplo: str, cached: Any, g: Tensor) -> tuple[Any, ...]:
+    # V diag(g) V^T with V a node of the decomposition (differentiable for distinct eigenvalues)
+    if cached[1].size == 0:
+        return (_zeros(a),)
+    vn = _eigh(a, uplo, cached)[1]
+    return ((vn * g.unsqueeze(-2)) @ vn.mT,)
+
+
 def eigh(A: Any, UPLO: str = "L") -> Any:  # noqa: N803
     """torch.linalg.eigh: (eigenvalues ascending, eigenvectors as columns) of a symmetric batch
     (*, n, n), only the UPLO triangle read. The eigenvectors' signs are LAPACK's; their
     gradient is defined for distinct eigenvalues and gauge-invariant losses, as torch's."""
     op = "linalg.eigh"
     a = _matrix(A, op, square=True)
-    return EighResult(*_LinalgEigh.apply(a, _check_uplo(UPLO, op)))
+    return EighResult(*_eigh(a, _check_uplo(UPLO, op)))
 
 
 def eigvalsh(A: Any, UPLO: str = "L") -> Tensor:  # noqa: N803
     """torch.linalg.eigvalsh: the eigenvalues (ascending) of a symmetric batch (*, n, n)."""
     op = "linalg.eigvalsh"
     a = _matrix(A, op, square=True)
-    return _LinalgEigvalsh.apply(a, _check_uplo(UPLO, op))
+    uplo = _check_uplo(UPLO, op)
+    cached = _eigh_arrays(a.data, uplo)
+    out = _LinalgEigvalsh.apply(a, uplo, cached=cached)
+    return _with_dbackward(out, partial(_eigvalsh_dbackward, a, uplo, cached))
 
 
 # ---- svd / svdvals --------------------------------------------------------------------------
@@ -628,8 +863,8 @@ def _svd_arrays(a: Any, full: bool) -> tuple[Any, Any, Any]:
 
 class _LinalgSVD(Function):
     @staticmethod
-    def forward(ctx: Any, a: Any, full: bool = True) -> Any:
-        u, s, vh = _svd_arrays(a, full)
+    def forward(ctx: Any, a: Any, full: bool = True, cached: Any = None) -> Any:
+        u, s, vh = _svd_arrays(a, full) if cached is None else cached
         ctx.save_for_backward(u, s, vh)
         return u, s, vh
 
@@ -670,10 +905,53 @@ class _LinalgSVD(Function):
         return ga, None
 
 
+def _svd(a: Tensor, full: bool, cached: Any = None) -> Any:
+    out = _LinalgSVD.apply(a, full, cached=cached)
+    cached = tuple(o.data for o in out)
+    return _with_dbackward(out, partial(_svd_dbackward, a, full, cached))
+
+
+def _svd_dbackward(a: Tensor, full: bool, cached: Any, slots: dict[int, Tensor]) -> tuple[Any, ...]:
+    # torch's svd_backward, as _LinalgSVD.backward, with U, S, Vh nodes of this decomposition
+    u, s, vh = cached
+    k = s.shape[-1]
+    m, n = a.shape[-2:]
+    if k == 0:
+        return (_zeros(a),)
+    un, sn, vhn = _svd(a, full, cached)
+    un, vhn = un[..., :, :k], vhn[..., :k, :]
+    gu, gs, gvh = slots.get(0), slots.get(1), slots.get(2)
+    gu = None if gu is None else gu[..., :, :k]
+    gvh = None if gvh is None else gvh[..., :k, :]
+    if gu is None and gvh is None:  # torch's svdvals path: U diag(gS) Vh
+        return ((un * gs.unsqueeze(-2)) @ vhn,)
+    terms = []
+    if gu is not None:
+        uhgu = un.mT @ gu
+        terms.append((uhgu - uhgu.mT) * sn.unsqueeze(-2))
+    if gvh is not None:
+        vhgv = vhn @ gvh.mT
+        terms.append(sn.unsqueeze(-1) * (vhgv - vhgv.mT))
+    s2 = sn * sn
+    e = s2.unsqueeze(-2) - s2.unsqueeze(-1) + _eye(k, s)  # 1 on the diagonal
+    inner = (terms[0] if len(terms) == 1 else terms[0] + terms[1]) / e
+    if gs is not None:
+        inner = inner + gs.diag_embed()
+    if m > n and gu is not None:
+        gus = gu / sn.unsqueeze(-2)
+        ga = (un @ inner + gus - un @ (un.mT @ gus)) @ vhn
+    elif m < n and gvh is not None:
+        sgvh = gvh / sn.unsqueeze(-1)
+        ga = un @ (inner @ vhn + sgvh - (sgvh @ vhn.mT) @ vhn)
+    else:
+        ga = un @ inner @ vhn
+    return (ga,)
+
+
 class _LinalgSvdvals(Function):
     @staticmethod
-    def forward(ctx: Any, a: Any) -> Any:
-        u, s, vh = _svd_arrays(a, False)
+    def forward(ctx: Any, a: Any, cached: Any = None) -> Any:
+        u, s, vh = _svd_arrays(a, False) if cached is None else cached
         ctx.save_for_backward(u, vh)
         return s
 
@@ -681,6 +959,14 @@ class _LinalgSvdvals(Function):
     def backward(ctx: Any, gs: Any) -> Any:
         u, vh = ctx.saved_tensors  # gA = U diag(gS) V^T: defined for repeated values too
         return (u * gs[..., None, :]) @ vh
+
+
+def _svdvals_dbackward(a: Tensor, cached: Any, g: Tensor) -> tuple[Any, ...]:
+    # U diag(g) Vh with U, Vh nodes of the reduced SVD (differentiable for distinct values)
+    if cached[1].shape[-1] == 0:
+        return (_zeros(a),)
+    un, _, vhn = _svd(a, False, cached)
+    return ((un * g.unsqueeze(-2)) @ vhn,)
 
 
 def svd(A: Any, full_matrices: bool = True, *, driver: Any = None) -> Any:  # noqa: N803
@@ -694,7 +980,7 @@ def svd(A: Any, full_matrices: bool = True, *, driver: Any = None) -> Any:  # no
             f"{op}: keyword argument `driver=` is only supported on CUDA inputs with cuSOLVER "
             "backend."
         )
-    return SVDResult(*_LinalgSVD.apply(a, bool(full_matrices)))
+    return SVDResult(*_svd(a, bool(full_matrices)))
 
 
 def svdvals(A: Any, *, driver: Any = None) -> Tensor:  # noqa: N803
@@ -705,7 +991,9 @@ def svdvals(A: Any, *, driver: Any = None) -> Tensor:  # noqa: N803
             "linalg.svdvals: keyword argument `driver=` is only supported on CUDA inputs with "
             "cuSOLVER backend."
         )
-    return _LinalgSvdvals.apply(a)
+    cached = _svd_arrays(a.data, False)
+    out = _LinalgSvdvals.apply(a, cached=cached)
+    return _with_dbackward(out, partial(_svdvals_dbackward, a, cached))
 
 
 # ---- pinv / matrix_rank / lstsq -------------------------------------------------------------
@@ -726,10 +1014,19 @@ def _tolerance(s: Any, shape: Any, atol: Any, rtol: Any, dtype: Any) -> Any:
 
 class _LinalgPinv(Function):
     @staticmethod
-    def forward(ctx: Any, a: Any, atol: Any = None, rtol: Any = None, herm: bool = False) -> Any:
+    def forward(
+        ctx: Any,
+        a: Any,
+        atol: Any = None,
+        rtol: Any = None,
+        herm: bool = False,
+        cached: Any = None,
+    ) -> Any:
         xp = get_array_module(a)
         m, n = a.shape[-2:]
-        if a.size == 0:
+        if cached is not None:
+            out = cached
+        elif a.size == 0:
             out = xp.zeros((*a.shape[:-2], n, m), a.dtype)
         elif herm:
             w, v = xp.linalg.eigh(a)
@@ -750,19 +1047,35 @@ class _LinalgPinv(Function):
 
     @staticmethod
     def backward(ctx: Any, g: Any) -> Any:
-        # torch's pinv_backward (valid where the rank is locally constant)
         a, p = ctx.saved_tensors
-        m, n = a.shape[-2:]
-        ph, gh = _mT(p), _mT(g)
-        if m <= n:
-            kk = gh @ p
-            kph = kk @ ph
-            ga = -_mT(p @ kk) + kph - (a @ p) @ kph + (ph @ p) @ (gh - kk @ a)
-        else:
-            kk = p @ gh
-            phk = ph @ kk
-            ga = -_mT(kk @ p) + (gh - a @ kk) @ p @ ph + phk - phk @ p @ a
-        return ga, None, None, None
+        return _pinv_grad(a, p, g, _mT), None, None, None
+
+
+def _pinv_grad(a: Any, p: Any, g: Any, mt: Any) -> Any:
+    """torch's pinv_backward (valid where the rank is locally constant) for arrays or Tensors
+    (mt: their transpose of the last two dimensions)."""
+    m, n = a.shape[-2:]
+    ph, gh = mt(p), mt(g)
+    if m <= n:
+        kk = gh @ p
+        kph = kk @ ph
+        return -mt(p @ kk) + kph - (a @ p) @ kph + (ph @ p) @ (gh - kk @ a)
+    kk = p @ gh
+    phk = ph @ kk
+    return -mt(kk @ p) + (gh - a @ kk) @ p @ ph + phk - phk @ p @ a
+
+
+def _pinv(a: Tensor, atol: Any, rtol: Any, herm: bool, cached: Any = None) -> Tensor:
+    out = _LinalgPinv.apply(a, atol, rtol, herm, cached=cached)
+    return _with_dbackward(out, partial(_pinv_dbackward, a, atol, rtol, herm, out.data))
+
+
+def _pinv_dbackward(
+    a: Tensor, atol: Any, rtol: Any, herm: bool, p: Any, g: Tensor
+) -> tuple[Any, ...]:
+    pn = _pinv(a, atol, rtol, herm, p)
+    ga = _pinv_grad(a, pn, g, lambda t: t.mT)
+    return (ga, *(None for t in (atol, rtol) if isinstance(t, Tensor)))
 
 
 def _tol_arg(x: Any, op: str, name: str) -> Any:
@@ -784,9 +1097,7 @@ def pinv(
     rank does not change (torch's formula)."""
     op = "linalg.pinv"
     a = _matrix(A, op)
-    return _LinalgPinv.apply(
-        a, _tol_arg(atol, op, "atol"), _tol_arg(rtol, op, "rtol"), bool(hermitian)
-    )
+    return _pinv(a, _tol_arg(atol, op, "atol"), _tol_arg(rtol, op, "rtol"), bool(hermitian))
 
 
 def pinverse(input: Any, rcond: float = 1e-15) -> Tensor:  # noqa: A002
@@ -847,7 +1158,7 @@ def lstsq(A: Any, B: Any, rcond: Any = None, *, driver: Any = None) -> Any:  # n
     rtol = rcond if rcond is not None and rcond >= 0 else None
     if rtol is None:
         rtol = float(np.finfo(a.dtype).eps * max(m, n))
-    p = _LinalgPinv.apply(a, None, rtol, False)
+    p = _pinv(a, None, rtol, False)
     x = p @ bm
     xp = get_array_module(a.data)
     empty = Tensor(xp.zeros((0,), a.dtype))
