@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .tensor import (
+    _TORCH_TYPE_NAMES,
     Tensor,
     _kernel_dtype_error,
     _MatmulDtypeError,
@@ -248,13 +249,76 @@ def _einsum2(eq: str, a: Any, b: Any, xp: Any) -> Any:
     return xp.ascontiguousarray(r.transpose([order.index(c) for c in so]))
 
 
+_NO_BMM = ("bool", "uint16", "uint32", "uint64")  # torch's CPU bmm has no kernel for these
+
+
+def _int_einsum(subs: list[str], out_sub: str, arrays: list[Any], xp: Any) -> Any:
+    """einsum of bool / int arrays (of one dtype, shapes unbroadcast) on torch's path, so its
+    dtype, its wrap-around in narrow ints and its errors come out as torch's. torch contracts
+    left to right (no opt_einsum path then); in each pair it first sums the contracted
+    letters that no later operand holds with a size other than 1 out of the one operand that
+    has them (a sum: int64), multiplies when no letter is left to contract (promoting) and
+    otherwise takes a bmm, which needs one dtype (and has no bool or wide unsigned kernel).
+    One operand: its diagonals, summed over its contracted letters (int64) if it has any."""
+    wide = np.dtype(np.int64)
+    con = {c for sub in subs for c in sub if c not in out_sub}
+    ops: list[tuple[Any, str]] = []  # each operand: its diagonals, size-1 dims dropped
+    for sub, a in zip(subs, arrays):
+        uniq = "".join(dict.fromkeys(sub))
+        a = xp.einsum(f"{sub}->{uniq}", a) if uniq != sub else a
+        ones = tuple(k for k, n in enumerate(a.shape) if n == 1)
+        ops.append((a.squeeze(ones), "".join(c for k, c in enumerate(uniq) if k not in ones)))
+    if len(ops) == 1:
+        a, sub = ops[0]
+        if con:
+            a = a.sum(axis=tuple(k for k, c in enumerate(sub) if c in con), dtype=wide)
+            ops[0] = (a, "".join(c for c in sub if c not in con))
+    count = {c: sum(c in sub for _, sub in ops) for c in con}
+    while len(ops) > 1:
+        (a, sa), (b, sb) = ops[0], ops[1]
+        both = []
+        for c in sorted(con):
+            if c in sa and c in sb:
+                count[c] -= 1
+                if count[c] == 1:
+                    both.append(c)
+                    count[c] = 0
+            elif count[c] == 1 and (c in sa or c in sb):
+                count[c] = 0
+                if c in sa:
+                    a, sa = a.sum(axis=sa.index(c), dtype=wide), sa.replace(c, "")
+                else:
+                    b, sb = b.sum(axis=sb.index(c), dtype=wide), sb.replace(c, "")
+        if both:  # its kernel is picked by the left operand's dtype, then the dtypes checked
+            if a.dtype.name in _NO_BMM:
+                raise _kernel_dtype_error("einsum", "bmm", a.dtype, "use a float dtype")
+            if a.dtype != b.dtype:
+                raise _MatmulDtypeError(
+                    f"einsum(): expected scalar type {_TORCH_TYPE_NAMES[a.dtype.name]} but "
+                    f"found {_TORCH_TYPE_NAMES[b.dtype.name]} (torch's bmm of an operand it "
+                    "summed, int64, with one it did not)"
+                )
+        rdt = np.promote_types(a.dtype, b.dtype)
+        sr = "".join(dict.fromkeys(c for c in sa + sb if c not in both))
+        eq = f"{sa},{sb}->{sr}"
+        ops[:2] = [(_einsum2(eq, a.astype(rdt, copy=False), b.astype(rdt, copy=False), xp), sr)]
+    a, sub = ops[0]
+    a = xp.asarray(a)
+    shape = [a.shape[sub.index(c)] if c in sub else 1 for c in out_sub]
+    a = a.transpose([sub.index(c) for c in out_sub if c in sub])
+    return xp.ascontiguousarray(a).reshape(shape)
+
+
 def einsum(*args: Any) -> Tensor:
     """Sum of products over the subscripts of an Einstein-notation equation, as torch.einsum:
     einsum("ij,jk->ik", a, b), einsum("ij,jk", [a, b]) or the sublist form einsum(a, [0, 1],
     b, [1, 2]). Ellipses broadcast, size-1 dims broadcast against the same letter, repeated
     letters in one operand take its diagonal. Differentiable in every operand: the gradient of
     an operand is the einsum of the output gradient with the other operands, scattered onto
-    the diagonal where its letters repeat."""
+    the diagonal where its letters repeat. Bool / int operands take torch's own route
+    (_int_einsum), so the result's dtype (int64 where torch sums a letter out: "ij->",
+    "ii->"; the operands' where it only multiplies and contracts pairs: "i,i->" stays int32),
+    its wrap-around in narrow ints and its errors (a bool contraction) are torch's."""
     if len(args) < 2:
         raise ValueError(
             "einsum(): must specify the equation string and at least one operand, or at least "
@@ -279,8 +343,6 @@ def einsum(*args: Any) -> Tensor:
                 f"einsum(): operands have different dtypes ({dt} for operand 0, "
                 f"{t.data.dtype} for operand {i}): expected one dtype, as torch"
             )
-    if dt.kind == "b":
-        raise _kernel_dtype_error("einsum", "bmm", dt, "use an integer or float dtype")
     subs, out_sub, sizes = _parse(equation, [t.shape for t in ts])
     xp = get_array_module(ts[0].data)
     targets = [tuple(sizes[c] for c in s) for s in subs]
@@ -295,7 +357,10 @@ def einsum(*args: Any) -> Tensor:
             return _einsum2(eq, ops_[0], ops_[1], xp)
         return xp.einsum(eq, *ops_)
 
-    out = _einsum(",".join(subs) + "->" + out_sub, *arrays)
+    if dt.kind in "biu":  # torch's path: its dtype (int64 where it sums), its errors
+        out = _int_einsum(subs, out_sub, [t.data for t in ts], xp)
+    else:
+        out = _einsum(",".join(subs) + "->" + out_sub, *arrays)
     out = xp.asarray(out)  # a 0-d result comes back as a scalar
     if any(xp.may_share_memory(out, a) for a in arrays):  # a (read-only) view of an operand
         out = out.copy()
@@ -417,6 +482,8 @@ def tensordot(a: Any, b: Any, dims: Any = 2) -> Tensor:
         raise _MatmulDtypeError(
             f"tensordot: both inputs should have same dtype, got {a.dtype} and {b.dtype}"
         )
+    if a.data.dtype.name in _NO_BMM:  # torch's matrix product, even for dims=0
+        raise _kernel_dtype_error("tensordot", "addmm_impl_cpu_", a.data.dtype)
     if na + nb - len(da) > len(_LETTERS):
         raise _ShapeError("tensordot: at most 52 dimensions in all are supported")
     la = list(_LETTERS[:na])

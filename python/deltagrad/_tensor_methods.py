@@ -6,7 +6,8 @@ module, then builds the function forms dg.copysign, dg.quantile, ... from the sa
 The differentiable ones are built from differentiable Tensor ops (where, gather, sort, norm,
 matmul, ...), so their gradients -- and higher-order gradients where those ops have them -- come
 for free and match torch's composite formulas. scatter_reduce (and index_reduce through it)
-has a hand-written backward, torch's formula term by term (no double backward). The rest
+has a hand-written backward, torch's formula term by term, on arrays for a plain backward and
+from Tensor ops for create_graph=True (so torch's second derivatives too). The rest
 (bitwise, counting, random draws, frexp's exponent) are outside any graph, as torch defines
 no gradient for them.
 """
@@ -28,6 +29,7 @@ from . import ops as _ops
 from .tensor import (
     Tensor,
     _dim,
+    _index_backward,
     _inplace_method,
     _kernel_dtype_error,
     _no_graph,
@@ -867,20 +869,9 @@ def _host(a: Any) -> Any:
     return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else a
 
 
-def _ufunc_at(name: str, out: Any, grids: tuple[Any, ...], vals: Any) -> None:
-    """numpy's ufunc.at (unbuffered: repeated indices all apply) on out in place; a GPU array
-    goes through the host (cupy's ufunc.at covers few ufuncs)."""
-    if isinstance(out, np.ndarray):
-        getattr(np, name).at(out, grids, vals)
-        return
-    host = out.get()
-    getattr(np, name).at(host, tuple(_host(g) for g in grids), _host(vals))
-    out[...] = get_array_module(out).asarray(host)
-
-
 def _reduce_grids(self: Tensor, dim: Any, index: Any, src: Any, op: str) -> tuple[Any, ...]:
-    """(d, index array, src Tensor, the index grids into self, src's array cut to index's
-    shape) of a scatter op, validated as torch's scatter."""
+    """(d, index array, src Tensor, src's array cut to index's shape, self's array at least
+    1-d) of a scatter op, validated as torch's scatter."""
     d = _dim(dim, self.data.ndim, op)
     if not isinstance(index, Tensor) or index.data.dtype.kind not in "iu":
         raise _DtypeError(f"{op}(): Expected dtype int64 for index")
@@ -888,13 +879,16 @@ def _reduce_grids(self: Tensor, dim: Any, index: Any, src: Any, op: str) -> tupl
     if s.data.dtype != self.data.dtype:
         raise _DtypeError(f"{op}(): Expected self.dtype to be equal to src.dtype")
     idx = index.data.astype(np.int64, copy=False)
-    nd = max(self.data.ndim, 1)
-    if idx.ndim != nd and idx.size or s.data.ndim != self.data.ndim:
-        raise RuntimeError(
-            f"{op}(): Index tensor must have the same number of dimensions as self tensor"
-        )
+    nd = max(self.data.ndim, 1)  # torch's ensure_nonempty_dim: a 0-d tensor counts as 1-d
+    for what, k in (("self", idx.ndim), ("src", s.data.ndim)):
+        if max(k, 1) != nd and (idx.size or what == "src"):  # an empty index: any shape
+            raise RuntimeError(
+                f"{op}(): Index tensor must have the same number of dimensions as {what} tensor"
+            )
     x = self.data.reshape(-1) if self.data.ndim == 0 else self.data
     idx = idx.reshape(-1) if idx.ndim == 0 else idx
+    if not idx.size and idx.ndim != nd:
+        idx = idx.reshape((0,) * nd)
     sd = s.data.reshape(-1) if s.data.ndim == 0 else s.data
     for k in range(idx.ndim):
         if idx.shape[k] > sd.shape[k] or (k != d and idx.shape[k] > x.shape[k]):
@@ -907,13 +901,75 @@ def _reduce_grids(self: Tensor, dim: Any, index: Any, src: Any, op: str) -> tupl
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
         bad = int(idx.max()) if int(idx.max()) >= n else int(idx.min())
         raise RuntimeError(f"index {bad} is out of bounds for dimension {d} with size {n}")
-    xp = _xp(self)
-    grids = tuple(
-        idx if k == d else xp.arange(m).reshape([m if j == k else 1 for j in range(idx.ndim)])
-        for k, m in enumerate(idx.shape)
-    )
     cut = sd[tuple(slice(0, m) for m in idx.shape)]
-    return d, idx, s, grids, cut, x
+    return d, idx, s, cut, x
+
+
+class _Sites:
+    """Where scatter_reduce / index_reduce reduce src's elements into self, for the forward and
+    both backwards. The node works on x (self's array, at least 1-d) and cut (src's array cut
+    to the reduced elements: index's shape, or src's for index_reduce); the sites are along
+    dim d at idx: index_reduce's 1-d idx names whole slices (by_slice), scatter_reduce's has
+    one index per element of cut. x_key cuts x to the block a scatter index covers; s_key
+    cuts src (as s_full, its shape at least 1-d) to cut (None: src is cut, up to a reshape);
+    s_shape is src's own shape. The array methods serve the forward and the plain backward,
+    the _t ones (Tensor ops with their own double backward) create_graph=True."""
+
+    def __init__(
+        self,
+        xp: Any,
+        d: int,
+        idx: Any,
+        by_slice: bool,
+        x_key: Any,
+        s_key: Any,
+        s_shape: tuple[int, ...],
+        s_full: tuple[int, ...],
+    ) -> None:
+        self.xp, self.d, self.idx, self.by_slice, self.x_key = xp, d, idx, by_slice, x_key
+        self.s_key, self.s_shape, self.s_full = s_key, s_shape, s_full
+
+    def inner(self, cut_shape: tuple[int, ...]) -> _Sites:
+        """The same sites for a src that is cut already (the double backward's forwards)."""
+        return _Sites(
+            self.xp, self.d, self.idx, self.by_slice, self.x_key, None, cut_shape, cut_shape
+        )
+
+    def at(self, reduce: str, out: Any, vals: Any) -> Any:  # out[sites] reduce= vals, in place
+        if self.by_slice:
+            return _ops.index_reduce_(out, self.d, self.idx, vals, reduce)
+        _ops.scatter_reduce_(out, self.d, self.idx, vals, reduce)
+        return out
+
+    def take(self, a: Any) -> Any:  # a's values at the sites, in cut's shape
+        if self.by_slice:
+            return self.xp.take(a, self.idx, axis=self.d)
+        return self.xp.take_along_axis(a[self.x_key], self.idx, self.d)
+
+    def place(self, g: Any) -> Any:  # src's gradient from cut's: zeros past index's block
+        if self.s_key is None:
+            return g.reshape(self.s_shape)
+        full = self.xp.zeros(self.s_full, g.dtype)
+        full[self.s_key] = g
+        return full.reshape(self.s_shape)
+
+    def take_t(self, t: Tensor) -> Tensor:
+        if self.by_slice:
+            return t.index_select(self.d, Tensor(self.idx))
+        return t.gather(self.d, Tensor(self.idx))  # torch's gather: index may be smaller
+
+    def place_t(self, g: Tensor) -> Tensor:
+        if self.s_key is None:
+            return g if g.shape == self.s_shape else g.reshape(self.s_shape)
+        full = _index_backward(g, self.s_key, _ShapeOnly(self.s_full))
+        return full.reshape(self.s_shape)
+
+    def cut_t(self, s: Tensor) -> Tensor:
+        c = s if s.shape == self.s_full else s.reshape(self.s_full)
+        return c if self.s_key is None else c[self.s_key]
+
+
+_ShapeOnly = namedtuple("_ShapeOnly", ["shape"])  # the `like` _index_backward reads
 
 
 @_method
@@ -928,30 +984,19 @@ def scatter_reduce(
 ) -> Tensor:
     """src's elements reduced (sum, prod, mean, amax, amin) into a copy of self at index
     along dim, self's own value included unless include_self=False, as torch.scatter_reduce.
-    Gradients as torch's formulas (amax / amin share it evenly among the elements equal to
-    the result; prod takes exclusive products at zeros); no double backward."""
+    Gradients and second derivatives as torch's formulas (amax / amin share it evenly among
+    the elements equal to the result; prod takes exclusive products at zeros)."""
     reduce = {"max": "amax", "min": "amin"}.get(reduce, reduce)  # torch's forward takes them
     if reduce not in _SCATTER_REDUCES:
         raise RuntimeError(
             f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}"
         )
-    d, idx, s, grids, cut, x = _reduce_grids(self, dim, index, src, "scatter_reduce")
-    xp = _xp(self)
-    block = tuple(slice(None) if k == d else slice(0, m) for k, m in enumerate(idx.shape))
-
-    def at(reduce: str, out: Any, vals: Any) -> Any:  # out[grids] reduce= vals, in place
-        _ops.scatter_reduce_(out, d, idx, vals, reduce)
-        return out
-
-    def take(a: Any) -> Any:  # a[grids]: a's values at the scattered positions
-        return xp.take_along_axis(a[block], idx, d)
-
-    def place(g_src: Any) -> Any:  # src's gradient: g_src in the block index covers
-        full = xp.zeros((1,) if s.data.ndim == 0 else s.shape, g_src.dtype)
-        full[tuple(slice(0, m) for m in idx.shape)] = g_src
-        return full.reshape(s.shape)
-
-    return _reduce_node(self, s, x, cut, reduce, include_self, at, take, place, "scatter_reduce")
+    d, idx, s, cut, x = _reduce_grids(self, dim, index, src, "scatter_reduce")
+    x_key = tuple(slice(None) if k == d else slice(0, m) for k, m in enumerate(idx.shape))
+    s_full = (1,) if s.data.ndim == 0 else s.shape
+    s_key = None if cut.shape == s_full else tuple(slice(0, m) for m in idx.shape)
+    sites = _Sites(_xp(self), d, idx, False, x_key, s_key, s.shape, s_full)
+    return _reduce_node(self, s, x, cut, reduce, include_self, sites, "scatter_reduce")
 
 
 def _reduce_node(
@@ -961,17 +1006,17 @@ def _reduce_node(
     cut: Any,
     reduce: str,
     include_self: bool,
-    at: Any,
-    take: Any,
-    place: Any,
+    sites: _Sites,
     op: str,
 ) -> Tensor:
     """scatter_reduce's and index_reduce's node: x (self's array) with cut (src's array, in
-    the shape of the scattered elements) reduced in by at(reduce, out, vals) (in place), take(a)
-    reading a at the scattered positions, place(g) turning the scattered elements' gradient
-    into src's. Gradients as torch's formulas (amax / amin share it evenly among the elements
-    equal to the result; prod takes exclusive products at zeros); no double backward."""
+    the shape of the reduced elements) reduced in at sites. Gradients as torch's formulas
+    (amax / amin share it evenly among the elements equal to the result; prod takes exclusive
+    products at zeros): by array ops, and by Tensor ops for create_graph=True, where the
+    shares, counts and masks are constants (as torch's) and prod's formula reads self and src
+    again (so its second derivatives mix them), through this node's forward redone."""
     xp = _xp(self)
+    at, take = sites.at, sites.take
     hit = drop = cnt = None  # where something lands, self's values left out, the counts
     if reduce == "mean" or not include_self:
         count = at("sum", xp.zeros(x.shape), xp.ones(cut.shape))  # float64: exact to 2**53
@@ -1008,7 +1053,7 @@ def _reduce_node(
         g = g.reshape(x.shape)
         with np.errstate(all="ignore"):
             if reduce in ("sum", "mean"):
-                gg = xp.where(hit, g / xp.maximum(cnt, 1), g) if reduce == "mean" else g
+                gg = g / xp.maximum(cnt, 1) if reduce == "mean" else g
                 g_self, g_src = gg, take(gg)
             elif reduce == "prod":  # zeros: the exclusive products, as torch
                 masked_self = xp.where(x == 0, 1, x)
@@ -1023,9 +1068,7 @@ def _reduce_node(
                     take(g * res) / xp.where(src_zero, 1, cut),
                 )
             else:  # shared evenly among the equal elements (self's counted even when left out)
-                eq_self = x == res
-                eq_src = cut == take(res)
-                n_eq = at("sum", eq_self.astype(np.float64), eq_src.astype(np.float64))
+                eq_self, eq_src, n_eq = ties()
                 share = g / n_eq
                 g_self = xp.where(eq_self, share, 0)
                 g_src = xp.where(eq_src, take(share), 0)
@@ -1034,9 +1077,102 @@ def _reduce_node(
         if self.requires_grad:
             self._accumulate(g_self.astype(g.dtype).reshape(self.shape))
         if s.requires_grad:
-            s._accumulate(place(g_src.astype(g.dtype)))
+            s._accumulate(sites.place(g_src.astype(g.dtype)))
 
-    return Tensor._make(out, (self, s), _backward, op, saves=(self, s))
+    def ties() -> tuple[Any, Any, Any]:  # amax / amin: who equals the result, how many per site
+        eq_self = x == res
+        eq_src = cut == take(res)
+        return eq_self, eq_src, at("sum", eq_self.astype(np.float64), eq_src.astype(np.float64))
+
+    def _dbackward(g: Tensor) -> tuple[Any, ...]:  # the same formulas from Tensor ops
+        gx = g if g.shape == x.shape else g.reshape(x.shape)
+        const = functools.partial(_const_as, dt=g.data.dtype)
+        g_self = g_src = None
+        if reduce in ("sum", "mean"):
+            gg = gx / const(xp.maximum(cnt, 1)) if reduce == "mean" else gx
+            g_self, g_src = gg, sites.take_t(gg) if s.requires_grad else None
+        elif reduce == "prod":
+            g_self, g_src = _prod_dbackward(self, s, x, cut, gx, sites, include_self, op)
+        else:
+            eq_self, eq_src, n_eq = ties()
+            share = gx / const(xp.where(n_eq == 0, 1, n_eq))  # 0 shares: no 0 / 0 upstream
+            g_self = where(eq_self, share, 0.0)
+            if s.requires_grad:
+                g_src = where(eq_src, sites.take_t(share), 0.0)
+        if g_self is not None and drop is not None:
+            g_self = where(drop, 0.0, g_self)
+        return (
+            g_self.reshape(self.shape) if self.requires_grad and g_self is not None else None,
+            sites.place_t(g_src) if g_src is not None else None,
+        )
+
+    return Tensor._make(out, (self, s), _backward, op, saves=(self, s), dbackward=_dbackward)
+
+
+def _const_as(a: Any, dt: Any) -> Tensor:
+    """A constant of the formula (a count, a share) as a Tensor of the gradient's dtype."""
+    return Tensor(a.astype(dt, copy=False))
+
+
+def _prod_dbackward(
+    self: Tensor,
+    s: Tensor,
+    x: Any,
+    cut: Any,
+    gx: Tensor,
+    sites: _Sites,
+    include_self: bool,
+    op: str,
+) -> tuple[Any, Any]:
+    """prod's (g_self, g_src) as torch's scatter_reduce_backward writes them, from Tensor ops:
+    the products self and src make (masked at zeros) recomputed by _reduce_node itself, so
+    the second derivatives in self and src come out (and every higher order). Where two or
+    more zeros of src meet at one site, the formula's derivative in src is wrong (the
+    exclusive products are 0 there): g_src then raises on differentiation, as torch's."""
+    xp = _xp(self)
+    inner = sites.inner(cut.shape)
+
+    def redo(a: Tensor, c: Tensor) -> Tensor:  # the forward again, with a graph
+        return _reduce_node(a, c, a.data, c.data, "prod", include_self, inner, op)
+
+    def views() -> tuple[Tensor, Tensor]:  # self and src as the node sees them; one pair per
+        # gradient, so the two graphs share no node (a backward through one frees its nodes)
+        return self if self.shape == x.shape else self.reshape(x.shape), sites.cut_t(s)
+
+    g_self = g_src = None
+    with np.errstate(all="ignore"):
+        if self.requires_grad:
+            xt, ct = views()
+            masked_self = xt.masked_fill(x == 0, 1.0)
+            g_self = gx * redo(masked_self, ct) / masked_self
+        if s.requires_grad:
+            xt, ct = views()
+            src_zero = cut == 0
+            n_zero = sites.at("sum", xp.zeros(x.shape), src_zero.astype(np.float64))
+            single = src_zero & (sites.take(n_zero) == 1)
+            g_src = where(
+                single,
+                sites.take_t(gx * redo(xt, ct.masked_fill(single, 1.0))),
+                sites.take_t(gx * redo(xt, ct)) / ct.masked_fill(src_zero, 1.0),
+            )
+            if bool((n_zero > 1).any()):
+                which = "source" if sites.by_slice else "src"
+                g_src = _delayed_error(
+                    g_src,
+                    f"{op}(): Double backward is unsupported for {which} when >1 zeros in "
+                    f"{which} are scattered to the same position in self",
+                )
+    return g_self, g_src
+
+
+def _delayed_error(t: Tensor, msg: str) -> Tensor:
+    """t as a node whose backward raises RuntimeError(msg) (torch's DelayedError): a value
+    that is right, with a derivative that is not."""
+
+    def _raise(*_: Any) -> Any:
+        raise RuntimeError(msg)
+
+    return Tensor._make(t.data, (t,), _raise, "DelayedError", saves=(), dbackward=_raise)
 
 
 @_method
@@ -1050,7 +1186,8 @@ def index_reduce(
     include_self: bool = True,
 ) -> Tensor:
     """source's slices reduced (prod, mean, amax, amin) into a copy of self at index (1-d)
-    along dim, as torch.index_reduce: scatter_reduce with the index spread along dim."""
+    along dim, as torch.index_reduce: scatter_reduce's node with the index naming slices.
+    Gradients and second derivatives as torch's formulas."""
     if reduce not in ("prod", "mean", "amax", "amin"):
         raise RuntimeError(
             f"index_reduce(): Expected reduce to be one of prod, mean, amax or amin but got "
@@ -1077,22 +1214,11 @@ def index_reduce(
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):  # torch's IndexError
         bad = int(idx.max()) if int(idx.max()) >= n else int(idx.min())
         raise IndexError(f"index out of range in self (index {bad}, dimension {d} of size {n})")
-    xp = _xp(self)
     idx = idx.astype(np.int64, copy=False)
     x = self.data.reshape(xshape)
     cut = src.data.reshape(sshape)
-
-    def at(reduce: str, out: Any, vals: Any) -> Any:  # out's slices at idx reduce= vals
-        return _ops.index_reduce_(out, d, idx, vals, reduce)
-
-    def take(a: Any) -> Any:
-        return xp.take(a, idx, axis=d)
-
-    def place(g_src: Any) -> Any:
-        return g_src.reshape(src.shape)
-
-    out = _reduce_node(self, src, x, cut, reduce, include_self, at, take, place, "index_reduce")
-    return out.reshape(self.shape)
+    sites = _Sites(_xp(self), d, idx, True, None, None, src.shape, sshape)
+    return _reduce_node(self, src, x, cut, reduce, include_self, sites, "index_reduce")
 
 
 def _index_positions(self: Tensor, indices: Any, op: str) -> Any:

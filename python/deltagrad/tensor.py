@@ -1995,6 +1995,8 @@ class Tensor:
 
     def _arg(self, dim: Any, keepdim: bool, op: str) -> Tensor:
         x = self.data
+        if x.dtype.kind == "b":  # torch refuses bool here (max / min / amax take it)
+            raise _BoolOpError(f"{op}(): does not support bool input")
         xp = get_array_module(x)
         fn = xp.argmax if op == "argmax" else xp.argmin
         if dim is None:
