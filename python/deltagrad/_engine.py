@@ -639,6 +639,9 @@ def run_backward(
     want = {id(t) for t in inputs}
     needed = set(want)  # the inputs and every node an input is upstream of
     for node in topo:  # parents before children
+        if node._backward is graph_freed:  # its edges are gone: whether it leads to an input
+            needed.add(id(node))  # is unknown, so a gradient reaching it raises (not None)
+            continue
         for p in node._prev:
             if id(p) in needed:
                 needed.add(id(node))
@@ -848,6 +851,9 @@ def run_create_graph(
     needed = set(want)
     for node in topo:  # parents before children
         if stop_at_inputs and id(node) in want:
+            continue
+        if node._backward is graph_freed:  # as run_backward: unknown, so a gradient raises
+            needed.add(id(node))
             continue
         for p in node._prev:
             if id(p) in needed:
