@@ -521,12 +521,25 @@ def lcm(self: Tensor, other: Any) -> Tensor:
 
 @_method
 def nextafter(self: Tensor, other: Any) -> Tensor:
-    """The next float after self towards other, as torch.nextafter (no gradient)."""
+    """The next float after self towards other, as torch.nextafter; torch's gradient: g to
+    self (a one-ulp step), zeros to other."""
     o = self._lift(_tensor_arg(other, "nextafter", "other"), "nextafter")
     a, b = _promote(self.data, o.data)
     if a.dtype.kind != "f":
         raise _kernel_dtype_error("nextafter", "nextafter_cpu", a.dtype)
-    return _no_graph(_xp(self).nextafter(a, b), "nextafter")
+    xp = _xp(self)
+
+    def _backward(g: Any) -> None:
+        if self.requires_grad:
+            self._accumulate(g)
+        if o.requires_grad:
+            o._accumulate(xp.zeros(o.shape, o.data.dtype))
+
+    def _dbackward(g: Tensor) -> tuple[Any, ...]:
+        return g, Tensor(xp.zeros(o.shape, o.data.dtype))
+
+    out = xp.nextafter(a, b)
+    return Tensor._make(out, (self, o), _backward, "nextafter", saves=(), dbackward=_dbackward)
 
 
 # ---- bitwise ----------------------------------------------------------------------------
@@ -1789,23 +1802,159 @@ def matrix_power(self: Tensor, n: int) -> Tensor:
     return result
 
 
+def _mT(a: Any) -> Any:
+    return get_array_module(a).swapaxes(a, -1, -2)
+
+
+def _check_factor(a: Tensor, op: str, name: str, kernel: str) -> None:
+    """torch's checks on a batch (*, n, n) of Cholesky factors."""
+    if a.data.ndim < 2:
+        raise _ShapeError(
+            f"{op}: {name} should have at least 2 dimensions, but has {a.data.ndim} dimensions "
+            "instead"
+        )
+    if a.shape[-1] != a.shape[-2]:
+        raise _ShapeError(
+            f"{op}: {name} must be batches of square matrices, but they are "
+            f"{a.shape[-2]} by {a.shape[-1]} matrices"
+        )
+    if a.data.dtype.kind != "f":
+        raise _kernel_dtype_error(op, kernel, a.data.dtype, "pass a float32 or float64 tensor")
+
+
+def _lower_factor(a: Any, upper: bool) -> Any:
+    """The lower Cholesky factor L that a batch of matrices a holds: its lower triangle, or
+    its upper triangle's transpose (upper); the other triangle is not read, as LAPACK's."""
+    xp = get_array_module(a)
+    return xp.ascontiguousarray(xp.tril(_mT(a) if upper else a))
+
+
+def _raise_zero_diagonal(low: Any, op: str, what: str) -> None:
+    """torch's LinAlgError for a factor with a zero on its diagonal (the first one); what:
+    the step that could not be completed."""
+    xp = get_array_module(low)
+    n = low.shape[-1]
+    if low.size == 0:
+        return
+    zero = (xp.diagonal(low, 0, -2, -1) == 0).reshape(-1, n)
+    rows = xp.flatnonzero(zero.any(axis=-1))
+    if rows.size:
+        i = int(rows[0])
+        k = int(xp.flatnonzero(zero[i])[0]) + 1
+        where_ = f"(Batch element {i}): " if low.ndim > 2 else ""
+        raise _la.LinAlgError(
+            f"{op}: {where_}The diagonal element {k} is zero, the {what} could not be "
+            "completed because the input matrix is singular."
+        )
+
+
+def _cholesky_inverse_node(a: Tensor, upper: bool, out: Any = None) -> Tensor:
+    """(L L^T)^-1 from the factor's triangle; the gradient is torch's cholesky_inverse_backward,
+    -(C A) (-(A C) when upper), C = out (G + G^T) out, from the whole input A (so the unread
+    triangle gets one too), as torch; out: the result already computed."""
+    if out is None:
+        low = _lower_factor(a.data, upper)
+        _raise_zero_diagonal(low, "cholesky_inverse", "inversion")
+        linv = _la._tri_inv(low, lower=True)
+        with np.errstate(all="ignore"):
+            out = _mT(linv) @ linv
+        out = (out + _mT(out)) / 2  # exactly symmetric, as LAPACK's potri
+
+    def _backward(g: Any) -> None:
+        c = out @ (g + _mT(g)) @ out
+        a._accumulate(-(a.data @ c) if upper else -(c @ a.data))
+
+    def _dbackward(g: Tensor) -> tuple[Any, ...]:
+        inv = _cholesky_inverse_node(a, upper, out)
+        c = inv @ (g + g.mT) @ inv
+        return (-(a @ c) if upper else -(c @ a),)
+
+    return Tensor._make(out, (a,), _backward, "cholesky_inverse", dbackward=_dbackward)
+
+
 @_method
 def cholesky_inverse(self: Tensor, upper: bool = False) -> Tensor:
-    """The inverse of L L^T (U^T U when upper) from its Cholesky factor, as torch."""
-    f = self.transpose(-2, -1) if upper else self
-    return (f @ f.transpose(-2, -1)).inverse()
+    """The inverse of L L^T (U^T U when upper) from its Cholesky factor, as torch: only the
+    factor's triangle is read (its gradient, torch's formula, reaches the whole input)."""
+    if self.data.ndim < 2:
+        raise _ShapeError("cholesky_inverse: The input tensor A must have at least 2 dimensions.")
+    _check_factor(self, "cholesky_inverse", "A", "cholesky_inverse_out_cpu")
+    return _cholesky_inverse_node(self, bool(upper))
+
+
+def _cholesky_solve_array(b: Any, low: Any) -> Any:
+    """X with L L^T X = b for the lower factors low (*, n, n), batches broadcast."""
+    xp = get_array_module(b)
+    batch = np.broadcast_shapes(b.shape[:-2], low.shape[:-2])
+    bb = xp.broadcast_to(b, (*batch, *b.shape[-2:]))
+    lb = xp.broadcast_to(low, (*batch, *low.shape[-2:]))
+    if bb.size == 0 or lb.size == 0:
+        return xp.zeros(bb.shape, b.dtype)
+    # a zero on the diagonal: an error (torch's potrs returns inf / NaN), checked first as
+    # an LU solve may not meet an exact zero pivot
+    _raise_zero_diagonal(low, "cholesky_solve", "solve")
+    with np.errstate(all="ignore"):
+        return xp.linalg.solve(_mT(lb), xp.linalg.solve(lb, bb))
+
+
+def _cholesky_solve_node(b: Tensor, a: Tensor, upper: bool, out: Any = None) -> Tensor:
+    """X with (L L^T) X = b, L from a's triangle; the gradients are torch's
+    cholesky_solve_backward: gB = cholesky_solve(G, A), gA = -(S A) (-(A S) when upper),
+    S = gB X^T + X gB^T, from the whole input A, as torch."""
+    if out is None:
+        out = _cholesky_solve_array(b.data, _lower_factor(a.data, upper))
+
+    def _backward(g: Any) -> None:
+        gb = _cholesky_solve_array(g, _lower_factor(a.data, upper))
+        if b.requires_grad:
+            b._accumulate(gb)
+        if a.requires_grad:
+            s = gb @ _mT(out)
+            s = s + _mT(s)
+            a._accumulate(-(a.data @ s) if upper else -(s @ a.data))
+
+    def _dbackward(g: Tensor) -> tuple[Any, ...]:
+        gb = _cholesky_solve_node(g, a, upper)
+        ga = None
+        if a.requires_grad:
+            s = gb @ _cholesky_solve_node(b, a, upper, out).mT
+            s = s + s.mT
+            ga = -(a @ s) if upper else -(s @ a)
+        return gb, ga
+
+    return Tensor._make(out, (b, a), _backward, "cholesky_solve", dbackward=_dbackward)
 
 
 @_method
 def cholesky_solve(self: Tensor, input2: Any, upper: bool = False) -> Tensor:
-    """X with (L L^T) X = self, L = input2 (U^T U when upper), as torch.cholesky_solve."""
-    f = _tensor_arg(input2, "cholesky_solve", "input2")
-    lower = f.transpose(-2, -1) if upper else f
-    # the factor's triangle only, as LAPACK's potrs; the gradient to the whole input2, as
-    # torch's formula (the other triangle's value is 0 here, its gradient that of a full L)
-    lower = lower.tril() + (lower - lower.detach()).triu(1)
-    y = _la.solve(lower, self)
-    return _la.solve(lower.transpose(-2, -1), y)
+    """X with (L L^T) X = self, L = input2 (U^T U when upper), as torch.cholesky_solve: only
+    the factor's triangle is read (its gradient, torch's formula, reaches the whole input2);
+    batch dimensions broadcast. LinAlgError for a zero on the factor's diagonal."""
+    op = "cholesky_solve"
+    a = _tensor_arg(input2, op, "input2")
+    if self.data.ndim < 2:
+        raise _ShapeError(
+            f"{op}: b should have at least 2 dimensions, but has {self.data.ndim} dimensions "
+            "instead"
+        )
+    _check_factor(a, op, "A", "cholesky_solve_cpu")
+    if self.data.dtype != a.data.dtype:
+        raise RuntimeError(
+            f"{op}: Expected b and A to have the same dtype, but found b of type {self.dtype} "
+            f"and A of type {a.dtype} instead."
+        )
+    if self.shape[-2] != a.shape[-1]:
+        raise _ShapeError(
+            f"Incompatible matrix sizes for {op}: each A matrix is {a.shape[-2]} by "
+            f"{a.shape[-1]} but each b matrix is {self.shape[-2]} by {self.shape[-1]}"
+        )
+    try:
+        np.broadcast_shapes(self.shape[:-2], a.shape[:-2])
+    except ValueError:
+        raise _ShapeError(
+            f"{op}: the batch dimensions of b {self.shape} and A {a.shape} do not broadcast"
+        ) from None
+    return _cholesky_solve_node(self, a, bool(upper))
 
 
 @_method

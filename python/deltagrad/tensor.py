@@ -1838,8 +1838,10 @@ class Tensor:
         if data.dtype.kind != "f":  # ints and bools sum to int64, as in torch; no grad
             xp = get_array_module(data)
             kind = np.int64 if data.dtype.kind in "bi" or data.dtype.itemsize < 8 else None
-            out = xp.sum(data, axis=axes, keepdims=keepdim, dtype=kind)
-            return _no_graph(xp.asarray(out), "sum")
+            out = xp.asarray(xp.sum(data, axis=axes, keepdims=keepdim, dtype=kind))
+            if dtype is not None:  # torch sums in the dtype asked for (wrapping; bool: any)
+                out = out.astype(data.dtype)
+            return _no_graph(out, "sum")
         out_data = ops.sum(data, axis=axes, keepdims=keepdim)
         shape = data.shape
 
@@ -2159,13 +2161,15 @@ class Tensor:
             keep_shape = tuple(1 if i == d else s for i, s in enumerate(x.shape))
         if x.dtype.kind != "f":
             kind = np.int64 if x.dtype.kind in "biu" else None  # torch: int64 (uint8 too)
-            out = xp.prod(flat, axis=d, dtype=kind)
+            out = xp.asarray(xp.prod(flat, axis=d, dtype=kind))
             out = (
                 out.reshape(keep_shape)
                 if keepdim
                 else out.reshape(() if dim is None else x.shape[:d] + x.shape[d + 1 :])
             )
-            return _no_graph(xp.asarray(out), "prod")
+            if dtype is not None:  # torch multiplies in the dtype asked for (wrapping)
+                out = out.astype(x.dtype)
+            return _no_graph(out, "prod")
         out_k = xp.prod(flat, axis=d, keepdims=True)
         if dim is None:
             out = out_k.reshape(keep_shape) if keepdim else out_k.reshape(())
@@ -2201,7 +2205,8 @@ class Tensor:
         if p == 0:  # torch's: the count of non-zero elements (NaN counts); no gradient flows
             with no_grad():
                 count = (self != 0).to(self.dtype).sum(dim, keepdim).data
-            return Tensor._make(count, (self,), lambda g: None, "norm", saves=())
+            # torch's norm_backward returns an undefined gradient for p = 0, with a graph too
+            return Tensor._make(count, (self,), lambda g: None, "norm", saves=(), dbackward=_d_none)
         if p < 0:
             raise ValueError(f"norm: p: expected p >= 0, 'fro' or +-inf, got {p!r}")
         return _p_norm(self, p, dim, keepdim)
@@ -3162,9 +3167,10 @@ class Tensor:
     def cumsum(self, dim: int, *, dtype: Any = None) -> Tensor:
         """Running sums along dim, as torch.cumsum (bool / int inputs sum in int64)."""
         d = _dim(dim, self.data.ndim, "cumsum")
-        x = self.data if dtype is None else self.data.astype(as_dtype(dtype, "cumsum"))
-        if x.dtype.kind in "biu":
-            x = x.astype(np.int64)
+        x = self.data if dtype is None else _scan_dtype(self.data, dtype, "cumsum")
+        if x.dtype.kind in "biu":  # summed in int64 (bool / int inputs stay so, as torch)
+            out = ops.cumsum(x.astype(np.int64), d) if x.ndim else x.astype(np.int64)
+            return _no_graph(out if dtype is None else out.astype(x.dtype), "cumsum")
         out = ops.cumsum(x, d) if x.ndim else x.copy()
 
         def _grad(g: Any) -> Any:
@@ -3181,9 +3187,10 @@ class Tensor:
         """Running products along dim, as torch.cumprod; the gradient is exact where the
         input holds zeros."""
         d = _dim(dim, self.data.ndim, "cumprod")
-        x = self.data if dtype is None else self.data.astype(as_dtype(dtype, "cumprod"))
-        if x.dtype.kind in "biu":
-            x = x.astype(np.int64)
+        x = self.data if dtype is None else _scan_dtype(self.data, dtype, "cumprod")
+        if x.dtype.kind in "biu":  # multiplied in int64 (bool / int inputs stay so, as torch)
+            out = ops.cumprod(x.astype(np.int64), d) if x.ndim else x.astype(np.int64)
+            return _no_graph(out if dtype is None else out.astype(x.dtype), "cumprod")
         xp = get_array_module(x)
         out = ops.cumprod(x, d) if x.ndim else x.copy()
 
@@ -3846,6 +3853,7 @@ class Tensor:
             lambda xp, a, b: xp.arctan2(a, b),
             lambda xp, a, b: b / (a * a + b * b),
             lambda xp, a, b: -a / (a * a + b * b),
+            _d_atan2,
         )
 
     arctan2 = atan2
@@ -3864,6 +3872,7 @@ class Tensor:
             lambda xp, a, b: xp.fmod(a, b),
             lambda xp, a, b: 1,
             lambda xp, a, b: -xp.trunc(a / b),
+            _d_fmod,
         )
 
     def heaviside(self, values: Tensor) -> Tensor:
@@ -4060,7 +4069,9 @@ class Tensor:
         return filled.sum(dim, keepdim, dtype=dtype)
 
     def nanmean(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
-        """The mean of the non-NaN elements, as torch.nanmean (float tensors only)."""
+        """The mean of the non-NaN elements, as torch.nanmean (float tensors only, dtype=
+        or not)."""
+        _float_only(self, "nanmean")
         x = self if dtype is None else self.to(as_dtype(dtype, "nanmean"))
         _float_only(x, "nanmean")
         axes = _dims(dim, x.data.ndim, "nanmean")
@@ -4963,6 +4974,14 @@ def as_dtype(dtype: Any, op: str) -> np.dtype:
     if dt.kind not in _DTYPE_KINDS:
         raise TypeError(f"{op}: dtype: {dt} is not supported (bool, integer and float dtypes are)")
     return dt
+
+
+def _scan_dtype(x: Any, dtype: Any, op: str) -> Any:
+    """x cast to cumsum's / cumprod's dtype= (torch has no bool kernel for them)."""
+    dt = as_dtype(dtype, op)
+    if dt.kind == "b":
+        raise _kernel_dtype_error(op, f"{op}_out_cpu", dt, "pass an integer or float dtype")
+    return x.astype(dt)
 
 
 class _ScalarOverflowError(RuntimeError, OverflowError):
@@ -6108,6 +6127,10 @@ def _d_zero(g: Tensor) -> tuple[Any, ...]:
     return (_zeros_as(g),)
 
 
+def _d_none(g: Tensor) -> tuple[Any, ...]:  # torch's undefined gradient (norm with p = 0)
+    return (None,)
+
+
 def _index_add_node(x: Tensor, d: int, idx: Any, src: Tensor) -> Tensor:
     """x.index_add(d, idx, src) (idx 1-D, in range) by dg.ops.index_add's kernel: np.add.at's
     sums, without the scatter's broadcast index. Backward: g to x, g's slices at idx to src."""
@@ -6282,7 +6305,7 @@ _ACT_GRAD: dict[str, Callable[[Tensor, Tensor, float], Tensor]] = {
 }
 
 # _math()'s double backward: op -> x -> d op(x) / dx, as Tensor ops
-_MATH_D: dict[str, Callable[[Tensor], Tensor]] = {
+_MATH_D: dict[str, Callable[[Tensor], Any]] = {
     "log1p": lambda x: 1 / (1 + x),
     "expm1": lambda x: x.exp(),
     "tan": lambda x: 1 + x.tan() * x.tan(),
@@ -6294,6 +6317,13 @@ _MATH_D: dict[str, Callable[[Tensor], Tensor]] = {
     "erfinv": lambda x: (math.sqrt(math.pi) / 2) * x.erfinv().square().exp(),
     "log2": lambda x: 1 / (x * math.log(2)),
     "log10": lambda x: 1 / (x * math.log(10)),
+    "exp2": lambda x: x.exp2() * _LN2,
+    "asin": lambda x: 1 / (1 - x * x).sqrt(),
+    "acos": lambda x: -1 / (1 - x * x).sqrt(),
+    "asinh": lambda x: 1 / (x * x + 1).sqrt(),
+    "acosh": lambda x: 1 / ((x - 1) * (x + 1)).sqrt(),
+    "atanh": lambda x: 1 / ((1 - x) * (1 + x)),
+    "frac": lambda x: 1.0,  # x - trunc(x): the gradient passes as is, as torch's
     # NaN outside [0, 1], as torch's logit_backward
     "logit": lambda x: where((x.data < 0) | (x.data > 1), math.nan, 1 / (x * (1 - x))),
 }
@@ -6308,6 +6338,17 @@ def _d_xlogy(x: Tensor, y: Tensor, g: Tensor) -> tuple[Any, ...]:
     # torch's: xlogy(g, y) zeroed where x == 0 and y <= 0; g * x / y
     gx = where((x.data == 0) & (y.data <= 0), 0.0, g.xlogy(y)) if x.requires_grad else None
     return gx, (g * x / y if y.requires_grad else None)
+
+
+def _d_atan2(x: Tensor, y: Tensor, g: Tensor) -> tuple[Any, ...]:
+    # torch's: g * y / (x^2 + y^2), -g * x / (x^2 + y^2)
+    r = x * x + y * y
+    return g * y / r, -g * x / r
+
+
+def _d_fmod(x: Tensor, y: Tensor, g: Tensor) -> tuple[Any, ...]:
+    # torch's: g, -g * trunc(x / y) (trunc's gradient is 0: x and y get zeros through it)
+    return g, -g * (x / y).trunc()
 
 
 def _d_logit_eps(x: Tensor, inside: Any, g: Tensor) -> tuple[Any, ...]:
