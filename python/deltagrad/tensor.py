@@ -304,6 +304,22 @@ def get_array_module(x: Any) -> Any:
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def _pow_scalar(x: Any, p: Any) -> Any:
+    """x ** p for a number p: a float32 array raised to an exponent outside NumPy's exact fast
+    paths (0, 1, 2, 0.5, -1) goes through float64 and is rounded once (NumPy's float32 power
+    is SIMD code 1 ulp off on some CPUs: on a Zen 4 0.75 ** -3 was 2.3703701 for torch's
+    correctly rounded 2.3703704)."""
+    if (
+        type(x) is np.ndarray
+        and x.dtype == np.float32
+        and isinstance(p, (int, float, np.floating))
+        and p not in (0, 1, 2, 0.5, -1)
+    ):
+        with np.errstate(all="ignore"):
+            return np.power(x.astype(np.float64), float(p)).astype(np.float32)
+    return x**p
+
+
 def _graph_freed(g: Any) -> None:
     raise RuntimeError(
         "trying to backward through the graph a second time: its saved values were freed by "
@@ -1256,7 +1272,7 @@ class Tensor:
                 return (g * (p * self ** (p - 1)),)
 
             return Tensor._make(
-                x**p, (self,), _backward, "pow", saves=(self,), dbackward=_dbackward
+                _pow_scalar(x, p), (self,), _backward, "pow", saves=(self,), dbackward=_dbackward
             )
         other = self._lift(exponent, "pow")
         a, b = self.data, other.data
