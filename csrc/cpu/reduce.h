@@ -41,15 +41,20 @@ void reduce_sum_t(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T
   constexpr int W = V::width;
   if (inner == 1) {
     if (outer == 1) {  // one long sum: split it across threads
+      // Each chunk's double total lands in its own slot and the slots are added in order, so
+      // the bits do not depend on the thread count (an OpenMP reduction adds each thread's
+      // share first: 1 and 2 threads differed in the last bits of a float64 sum).
       const int64_t chunks = (r + kParallelGrain - 1) / kParallelGrain;
       const int nt = r > kParallelGrain ? num_threads() : 1;
-      double total = 0.0;
+      std::vector<double> part(static_cast<size_t>(chunks > 0 ? chunks : 1), 0.0);
       place_team(nt);
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : total) if (nt > 1)
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
       for (int64_t c = 0; c < chunks; ++c) {
         const int64_t b = c * kParallelGrain;
-        total += contiguous_sum(x + b, b + kParallelGrain < r ? kParallelGrain : r - b);
+        part[c] = contiguous_sum(x + b, b + kParallelGrain < r ? kParallelGrain : r - b);
       }
+      double total = 0.0;
+      for (int64_t c = 0; c < chunks; ++c) total += part[c];
       out[0] = static_cast<T>(total * static_cast<double>(scale));
       return;
     }
@@ -61,13 +66,15 @@ void reduce_sum_t(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T
     return;
   }
   // inner > 1: stream the r rows of each outer slice through a block of accumulators that
-  // stays in L1, row after row (each element still sums its rows in order j = 0, 1, ..., so
-  // the bits are those of one register per lane). Walking all r rows per vector instead
-  // re-reads each cache line once per vector and misses the TLB at every row once the rows
-  // span more pages than it maps (9.97 ms for a (4096, 1024) float32 mean over rows vs
-  // NumPy's 0.95). Parallel over (outer, inner-block) tasks; the blocks shrink so that there
-  // is a task per thread.
-  constexpr int64_t kMaxBlock = 8192 / static_cast<int64_t>(sizeof(T)) * 2;  // 16 KiB
+  // stays in L1, row after row (each element sums its rows in order j = 0, 1, ..., so the
+  // bits do not depend on the thread count). Walking all r rows per vector instead re-reads
+  // each cache line once per vector and misses the TLB at every row once the rows span more
+  // pages than it maps (9.97 ms for a (4096, 1024) float32 mean over rows vs NumPy's 0.95).
+  // The accumulators are doubles for float32 too: a float32 running total stops growing at
+  // 2^24 (a mean of 2^25 ones was 0.5; review, round 40), and the pass is bound by reading x,
+  // not by the conversions. The result is T(total * scale). Parallel over (outer,
+  // inner-block) tasks; the blocks shrink so that there is a task per thread.
+  constexpr int64_t kMaxBlock = 16384 / static_cast<int64_t>(sizeof(double));  // 16 KiB
   const int nt = outer * r * inner > kParallelGrain ? num_threads() : 1;
   int64_t blk = inner < kMaxBlock ? inner : kMaxBlock;
   // Split inner across the threads (whole vectors each) when there are fewer slices than
@@ -80,33 +87,34 @@ void reduce_sum_t(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T
   }
   const int64_t iblocks = (inner + blk - 1) / blk;
   const int64_t tasks = outer * iblocks;
-  const V vs = V::set1(scale);
+  const double ds = static_cast<double>(scale);
   auto task = [&](int64_t t) {
-    alignas(64) T acc[kMaxBlock];
+    alignas(64) double acc[kMaxBlock];
     const int64_t o = t / iblocks, i0 = (t % iblocks) * blk;
     const int64_t n = i0 + blk < inner ? blk : inner - i0;
-    const int64_t full = n / (4 * W) * (4 * W);
     const T* xo = x + o * r * inner + i0;
-    for (int64_t i = 0; i < n; i += W) V::zero().store(acc + i, n - i < W ? int(n - i) : W);
+    for (int64_t i = 0; i < n; ++i) acc[i] = 0.0;
     for (int64_t j = 0; j < r; ++j) {
       const T* row = xo + j * inner;
-      int64_t i = 0;
-      for (; i < full; i += 4 * W) {
-        (V::load(acc + i) + V::load(row + i)).store(acc + i);
-        (V::load(acc + i + W) + V::load(row + i + W)).store(acc + i + W);
-        (V::load(acc + i + 2 * W) + V::load(row + i + 2 * W)).store(acc + i + 2 * W);
-        (V::load(acc + i + 3 * W) + V::load(row + i + 3 * W)).store(acc + i + 3 * W);
-      }
-      for (; i < n; i += W) {
-        const int rem = n - i < W ? static_cast<int>(n - i) : W;
-        (V::load(acc + i, rem) + V::load(row + i, rem)).store(acc + i, rem);
+      if constexpr (sizeof(T) == sizeof(double)) {
+        const int64_t full = n / (4 * W) * (4 * W);
+        int64_t i = 0;
+        for (; i < full; i += 4 * W) {
+          (V::load(acc + i) + V::load(row + i)).store(acc + i);
+          (V::load(acc + i + W) + V::load(row + i + W)).store(acc + i + W);
+          (V::load(acc + i + 2 * W) + V::load(row + i + 2 * W)).store(acc + i + 2 * W);
+          (V::load(acc + i + 3 * W) + V::load(row + i + 3 * W)).store(acc + i + 3 * W);
+        }
+        for (; i < n; i += W) {
+          const int rem = n - i < W ? static_cast<int>(n - i) : W;
+          (V::load(acc + i, rem) + V::load(row + i, rem)).store(acc + i, rem);
+        }
+      } else {  // float32: the compiler's widening loop (vcvtps2pd + vaddpd)
+        for (int64_t i = 0; i < n; ++i) acc[i] += static_cast<double>(row[i]);
       }
     }
     T* oo = out + o * inner + i0;
-    for (int64_t i = 0; i < n; i += W) {
-      const int rem = n - i < W ? static_cast<int>(n - i) : W;
-      (V::load(acc + i, rem) * vs).store(oo + i, rem);
-    }
+    for (int64_t i = 0; i < n; ++i) oo[i] = static_cast<T>(acc[i] * ds);
   };
   const int team = tasks > 1 ? nt : 1;
   place_team(team);
