@@ -201,6 +201,38 @@ def log_softmax_backward(dy: Any, y: Any) -> Any:
     return _backend(op, dy, y).log_softmax_backward(dy, y)
 
 
+def logsumexp(x: Any) -> Any:
+    """log(sum(exp(x))) over the last axis, stable (the row max is subtracted; a row whose max
+    is +inf gives +inf, all -inf gives -inf, a NaN NaN, as torch.logsumexp): the shape of x
+    without its last axis. float32 / float64 numpy arrays take the kernel (csrc/cpu/softmax.h,
+    logsumexp_row); cupy arrays the same steps in cupy."""
+    op = "logsumexp"
+    x = dense(x, op, "x")
+    if not is_device_array(x):
+        return _cpu.logsumexp(x)
+    if x.ndim < 1:
+        raise ValueError(f"{op}: x: expected at least 1 dimension, got a 0-d array")
+    import cupy as xp  # noqa: PLC0415
+
+    if x.shape[-1] == 0:
+        return xp.full(x.shape[:-1], -np.inf, x.dtype)
+    m = xp.amax(x, axis=-1, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)
+    return (xp.log(xp.exp(x - m).sum(axis=-1, keepdims=True)) + m)[..., 0]
+
+
+def logsumexp_backward(g: Any, x: Any, lse: Any) -> Any:
+    """dx of lse = logsumexp(x) over the last axis: g[..., None] * exp(x - lse[..., None]), one
+    pass (g and lse have x's shape without its last axis)."""
+    op = "logsumexp_backward"
+    g, x, lse = dense(g, op, "g"), dense(x, op, "x"), dense(lse, op, "lse")
+    if not is_device_array(x):
+        return _cpu.logsumexp_backward(g, x, lse)
+    import cupy as xp  # noqa: PLC0415
+
+    return g[..., None] * xp.exp(x - lse[..., None])
+
+
 # ----------------------------------------------------------------------------------------------
 # losses: each returns (loss, gradient of the returned loss w.r.t. its first argument)
 
@@ -485,12 +517,23 @@ def index_add_(out: Any, dim: int, index: Any, source: Any) -> Any:
     if type(out) is np.ndarray:
         if out.dtype in (np.float32, np.float64) and out.flags.c_contiguous and out.ndim:
             return index_add(out, dim, index, source, out=out)
-        np.add.at(out, (slice(None),) * (dim % out.ndim) + (np.asarray(index),), source)
+        d = norm_axes(dim, max(out.ndim, 1), "index_add_")[0]
+        idx = np.asarray(index)
+        _check_index_range("index_add", idx, out.shape[d] if out.ndim else 1, d)
+        np.add.at(out, (slice(None),) * d + (idx,), source)
         return out
     return index_add(out, dim, index, source, out=out)
 
 
 _SCATTER_UFUNCS = {"sum": "add", "prod": "multiply", "amax": "maximum", "amin": "minimum"}
+
+
+def _check_index_range(op: str, idx: Any, n: int, d: int) -> None:
+    """The kernels' IndexError for an index outside [0, n) along dim d, on the np.<ufunc>.at
+    paths too (ufunc.at would wrap a negative index silently)."""
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
+        raise IndexError(f"{op}: index: {bad} is out of range [0, {n}) for dim {d}")
 
 
 def index_reduce_(out: Any, dim: int, index: Any, source: Any, reduce: str) -> Any:
@@ -523,6 +566,7 @@ def index_reduce_(out: Any, dim: int, index: Any, source: Any, reduce: str) -> A
         idx = np.require(idx.reshape(-1), np.int64, ["C", "A"])
         cpu.index_add_(out, d, idx, np.require(source, out.dtype, ["C", "A"]), reduce)
         return out
+    _check_index_range("index_reduce", idx, out.shape[d], d)
     with np.errstate(all="ignore"):
         getattr(np, _SCATTER_UFUNCS[reduce]).at(
             out, (slice(None),) * d + (idx.reshape(-1),), source
@@ -568,6 +612,7 @@ def scatter_reduce_(out: Any, dim: int, index: Any, src: Any, reduce: str) -> An
         )
     cut = src[tuple(slice(0, m) for m in idx.shape)]
     if out.dtype not in (np.float32, np.float64) or cut.dtype != out.dtype:
+        _check_index_range("scatter_reduce", idx, out.shape[d], d)
         grids = tuple(
             idx if k == d else np.arange(m).reshape([m if j == k else 1 for j in range(idx.ndim)])
             for k, m in enumerate(idx.shape)
