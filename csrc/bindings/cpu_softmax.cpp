@@ -44,6 +44,58 @@ py::array softmax_bwd(py::handle dy_obj, py::handle y_obj, bool log) {
   return out;
 }
 
+// log(sum(exp(x))) over the last axis: an array of x's shape without it.
+py::array logsumexp_fwd(py::handle x_obj) {
+  py::array x = require_input(x_obj, "x");
+  if (x.ndim() < 1) throw py::value_error("x: expected at least 1 dimension, got a 0-d array");
+  const DType dt = dtype_of(x, "x");
+  std::vector<int64_t> shape = shape_of(x);
+  const int64_t cols = shape.back();
+  shape.pop_back();
+  py::array out = new_array(dt, shape);
+  int64_t rows = 1;
+  for (int64_t s : shape) rows *= s;
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = cptr<T>(x);
+    T* op = mptr<T>(out);
+    py::gil_scoped_release nogil;
+    logsumexp_forward(xp, op, rows, cols);
+  });
+  return out;
+}
+
+// dx = g[..., None] * exp(x - lse[..., None]): g and lse of x's shape without the last axis.
+py::array logsumexp_bwd(py::handle g_obj, py::handle x_obj, py::handle lse_obj) {
+  py::array x = require_input(x_obj, "x");
+  if (x.ndim() < 1) throw py::value_error("x: expected at least 1 dimension, got a 0-d array");
+  const DType dt = dtype_of(x, "x");
+  std::vector<int64_t> shape = shape_of(x);
+  const int64_t cols = shape.back();
+  shape.pop_back();
+  py::array g = require_input(g_obj, "g");
+  py::array lse = require_input(lse_obj, "lse");
+  for (auto [a, name] : {std::pair<py::array*, const char*>{&g, "g"}, {&lse, "lse"}}) {
+    if (dtype_of(*a, name) != dt)
+      throw py::type_error(std::string(name) + ": expected dtype " + dtype_name(dt) +
+                           " (the dtype of x), got " + dtype_str(*a));
+    require_shape(*a, shape, name);
+  }
+  py::array out = new_array(dt, shape_of(x));
+  int64_t rows = 1;
+  for (int64_t s : shape) rows *= s;
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* gp = cptr<T>(g);
+    const T* xp = cptr<T>(x);
+    const T* lp = cptr<T>(lse);
+    T* dp = mptr<T>(out);
+    py::gil_scoped_release nogil;
+    logsumexp_backward(gp, xp, lp, dp, rows, cols);
+  });
+  return out;
+}
+
 py::tuple softmax_xent(py::handle logits_obj, py::handle target_obj, const std::string& red) {
   const Reduction reduction = reduction_from_name(red);
   py::array x = require_input(logits_obj, "logits");
@@ -107,6 +159,10 @@ void bind_softmax(py::module_& m) {
             "log_softmax_backward",
             +[](py::handle dy, py::handle y) { return softmax_bwd(dy, y, true); }),
         py::arg("dy"), py::arg("y"), "dx of y = log_softmax(x): dy - exp(y) * sum(dy).");
+  m.def("logsumexp", named("logsumexp", &logsumexp_fwd), py::arg("x"),
+        "log(sum(exp(x))) over the last axis (stable: the row max is subtracted).");
+  m.def("logsumexp_backward", named("logsumexp_backward", &logsumexp_bwd), py::arg("g"),
+        py::arg("x"), py::arg("lse"), "dx of lse = logsumexp(x): g[..., None] * exp(x - lse).");
   m.def("softmax_cross_entropy", named("softmax_cross_entropy", &softmax_xent), py::arg("logits"),
         py::arg("target"), py::arg("reduction") = "mean",
         "(loss, dlogits) of softmax cross-entropy with int64 labels, in one fused pass.");

@@ -291,6 +291,13 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
   void softmax_backward(const T* dy, const T* y, T* dx, int64_t rows, int64_t cols, bool log) {    \
     DG_DISPATCH(softmax_backward, dy, y, dx, rows, cols, log)                                      \
   }                                                                                                \
+  void logsumexp_forward(const T* x, T* out, int64_t rows, int64_t cols) {                         \
+    DG_DISPATCH(logsumexp_forward, x, out, rows, cols)                                             \
+  }                                                                                                \
+  void logsumexp_backward(const T* g, const T* x, const T* lse, T* dx, int64_t rows,               \
+                          int64_t cols) {                                                          \
+    DG_DISPATCH(logsumexp_backward, g, x, lse, dx, rows, cols)                                     \
+  }                                                                                                \
   double softmax_cross_entropy(const T* logits, const int64_t* target, T* dlogits, T* loss_rows,   \
                                int64_t rows, int64_t cols, T scale) {                              \
     DG_DISPATCH(softmax_cross_entropy, logits, target, dlogits, loss_rows, rows, cols, scale)      \

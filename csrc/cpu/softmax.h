@@ -105,6 +105,38 @@ void softmax_backward_row(const T* dy, const T* y, T* dx, int64_t c, bool log) {
   }
 }
 
+// log(sum_j exp(x_j)) of one row (torch.logsumexp over the last axis): the max, then the sum
+// of exp(x - max) (each term <= 1). A row whose max is not finite has no shift: +inf where an
+// element is +inf, -inf where all are -inf (or the row is empty), NaN where one is NaN, as
+// torch. (row_max may pass over a NaN lane; its exp(NaN - m) then makes the sum NaN.)
+template <class T>
+T logsumexp_row(const T* x, int64_t c) {
+  constexpr T inf = std::numeric_limits<T>::infinity();
+  if (c == 0) return -inf;
+  const T m = row_max(x, c);
+  if (!std::isfinite(m)) {
+    bool pos = false;
+    for (int64_t j = 0; j < c; ++j) {
+      if (std::isnan(x[j])) return x[j];
+      pos = pos || x[j] == inf;
+    }
+    return pos ? inf : -inf;
+  }
+  return m + std::log(row_sum_exp<T>(x, nullptr, c, m));
+}
+
+// dx = g * exp(x - lse) of one row (lse its logsumexp: every x - lse <= 0 unless it is NaN).
+template <class T>
+void logsumexp_backward_row(T g, const T* x, T lse, T* dx, int64_t c) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const V vg = V::set1(g), vl = V::set1(lse);
+  for (int64_t j = 0; j < c; j += W) {
+    const int r = c - j < W ? static_cast<int>(c - j) : W;
+    (vg * vexp_upto88(V::load(x + j, r) - vl)).store(dx + j, r);
+  }
+}
+
 // Rows per parallel chunk so that a chunk holds about kParallelGrain elements.
 inline int64_t row_grain(int64_t cols) {
   const int64_t g = kParallelGrain / (cols > 0 ? cols : 1);
@@ -225,6 +257,18 @@ double softmax_xent_t(const T* x, const int64_t* target, T* d, T* loss_rows, int
   double softmax_cross_entropy(const T* logits, const int64_t* target, T* dlogits, T* loss_rows, \
                                int64_t rows, int64_t cols, T scale) {                            \
     return softmax_xent_t(logits, target, dlogits, loss_rows, rows, cols, scale);                \
+  }                                                                                              \
+  void logsumexp_forward(const T* x, T* out, int64_t rows, int64_t cols) {                       \
+    parallel_chunks(rows, row_grain(cols), [&](int64_t b, int64_t e) {                           \
+      for (int64_t i = b; i < e; ++i) out[i] = logsumexp_row(x + i * cols, cols);                \
+    });                                                                                          \
+  }                                                                                              \
+  void logsumexp_backward(const T* g, const T* x, const T* lse, T* dx, int64_t rows,             \
+                          int64_t cols) {                                                        \
+    parallel_chunks(rows, row_grain(cols), [&](int64_t b, int64_t e) {                           \
+      for (int64_t i = b; i < e; ++i)                                                            \
+        logsumexp_backward_row(g[i], x + i * cols, lse[i], dx + i * cols, cols);                 \
+    });                                                                                          \
   }
 DG_SOFTMAX_DEFS(float)
 DG_SOFTMAX_DEFS(double)

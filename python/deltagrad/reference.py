@@ -21,6 +21,8 @@ __all__ = [
     "log_softmax",
     "softmax_backward",
     "log_softmax_backward",
+    "logsumexp",
+    "logsumexp_backward",
     "softmax_cross_entropy",
     "sum_of_squares",
     "mse_loss",
@@ -294,6 +296,24 @@ def log_softmax(x: Any, out: Any = None) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         m = np.max(x, axis=-1, keepdims=True) if x.shape[-1] else x
         return x - m - np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True))
+
+
+def logsumexp(x: Any) -> np.ndarray:
+    """log(sum(exp(x))) over the last axis in float64 (the shift 0 where the max is not
+    finite: +inf, -inf for an empty or all -inf row, NaN)."""
+    x = _f64(x)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        if x.shape[-1] == 0:
+            return np.full(x.shape[:-1], -np.inf)
+        m = np.max(x, axis=-1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0.0)
+        return (np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True)) + m)[..., 0]
+
+
+def logsumexp_backward(g: Any, x: Any, lse: Any) -> np.ndarray:
+    """dx of lse = logsumexp(x): g[..., None] * exp(x - lse[..., None])."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _f64(g)[..., None] * np.exp(_f64(x) - _f64(lse)[..., None])
 
 
 def softmax_backward(dy: Any, y: Any) -> np.ndarray:
