@@ -2131,6 +2131,15 @@ class Tensor:
         axes = _dims(dim, self.data.ndim, "logsumexp")
         x = self.data
         xp = get_array_module(x)
+        nd = x.ndim
+        if (
+            type(x) is np.ndarray
+            and axes
+            and sorted(axes) == list(range(nd - len(axes), nd))
+            and x.flags.c_contiguous
+            and x.dtype in (np.float32, np.float64)
+        ):
+            return self._logsumexp_rows(axes, keepdim)
         if x.size:
             m = xp.amax(x, axis=axes, keepdims=True)
             m = xp.where(xp.isfinite(m), m, 0)
@@ -2152,6 +2161,29 @@ class Tensor:
                 self._accumulate(xp.multiply(gk, gx, out=gx))  # g * exp(x - out), in place
             else:
                 self._accumulate(gk * gx)
+
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:
+            return (g.reshape(out_k.shape) * (self - self.logsumexp(axes, True)).exp(),)
+
+        return Tensor._make(
+            out, (self,), _backward, "logsumexp", saves=(self,), dbackward=_dbackward
+        )
+
+    def _logsumexp_rows(self, axes: tuple[int, ...], keepdim: bool) -> Tensor:
+        """logsumexp over trailing axes of a C-contiguous float32 / float64 numpy array: the
+        rows' kernel (dg.ops.logsumexp: max and sum of exp in one read of each row from L1)
+        and its one-pass backward g * exp(x - out)."""
+        x = self.data
+        lead = x.shape[: x.ndim - len(axes)]
+        cols = int(np.prod(x.shape[x.ndim - len(axes) :]))
+        x2 = x.reshape(-1, cols) if x.size else x.reshape(int(np.prod(lead)), cols)
+        lse = ops.logsumexp(x2)  # (rows,)
+        out_k = lse.reshape(lead + (1,) * len(axes))
+        out = out_k if keepdim else lse.reshape(lead)
+
+        def _backward(g: Any) -> None:
+            g = np.ascontiguousarray(g, dtype=x.dtype).reshape(-1)
+            self._accumulate(ops.logsumexp_backward(g, x2, lse).reshape(x.shape))
 
         def _dbackward(g: Tensor) -> tuple[Any, ...]:
             return (g.reshape(out_k.shape) * (self - self.logsumexp(axes, True)).exp(),)
