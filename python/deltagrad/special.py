@@ -969,22 +969,28 @@ def ndtr(input: Any) -> Tensor:  # noqa: A002
 
 
 def ndtri(input: Any) -> Tensor:  # noqa: A002
-    """The standard normal quantile, with gradient sqrt(2 pi) exp(y^2 / 2)."""
+    """The standard normal quantile, with gradient sqrt(2 pi) exp(y^2 / 2), y = ndtri(x)
+    (torch's formula; as Tensor ops of a fresh ndtri(x) for create_graph=True, so every
+    higher derivative follows: the second is y (dy/dx)^2)."""
     return _elementwise(
         "ndtri",
         _tensor(input, "ndtri"),
         lambda v: _call("ndtri", v),
         lambda v, y: math.sqrt(2 * math.pi) * np.exp(y * y / 2),
+        lambda t: math.sqrt(2 * math.pi) * (ndtri(t).square() / 2).exp(),
     )
 
 
 def log_ndtr(input: Any) -> Tensor:  # noqa: A002
-    """log of the standard normal CDF, with gradient pdf / cdf (no underflow in the tail)."""
+    """log of the standard normal CDF, with gradient pdf / cdf = exp(-x^2 / 2 - y) /
+    sqrt(2 pi), y = log_ndtr(x) (torch's formula: no underflow in the tail; as Tensor ops of
+    a fresh log_ndtr(x) for create_graph=True)."""
     return _elementwise(
         "log_ndtr",
         _tensor(input, "log_ndtr"),
         lambda v: _call("log_ndtr", v),
         lambda v, y: np.exp(-v * v / 2 - y) / math.sqrt(2 * math.pi),
+        lambda t: (-(log_ndtr(t) + t.square() / 2)).exp() / math.sqrt(2 * math.pi),
     )
 
 
