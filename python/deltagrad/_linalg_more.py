@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 from functools import partial
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -119,6 +119,96 @@ class _NullCtx:
         return None
 
 
+def _finite_matrices(a: Any) -> Any:
+    """The mask (*) of the matrices of a batch (*, m, n) whose entries are all finite."""
+    xp = get_array_module(a)
+    return xp.isfinite(a).all(axis=(-2, -1))
+
+
+def _raise_no_convergence(op: str, a: Any, what: str, fn: Any, index: Any = None) -> NoReturn:
+    """torch's LinAlgError for an eigen / singular value decomposition that failed (numpy's
+    LinAlgError): batch element index, else the first with a non-finite entry, else the first
+    that fn (the decomposition of one matrix) fails on. what: 'eigenvalues' or 'singular
+    values'."""
+    xp = get_array_module(a)
+    flat = a.reshape(-1, *a.shape[-2:])
+    bad = xp.flatnonzero(~_finite_matrices(flat))
+    if index is None and bad.size:
+        index = int(bad[0])
+    if index is None:
+        for i in range(flat.shape[0]):
+            try:
+                fn(flat[i])
+            except Exception as e:
+                if type(e).__name__ != "LinAlgError":
+                    raise
+                index = i
+                break
+    prefix = "" if index is None else _batch_prefix(a, index)
+    if what == "singular values" and bad.size:
+        reason = "contained non-finite values"  # torch's words for an SVD
+    else:
+        reason = f"is ill-conditioned or has too many repeated {what}"
+    raise LinAlgError(
+        f"{op}: {prefix}The algorithm failed to converge because the input matrix {reason}."
+    )
+
+
+def _lapack_eigh(a: Any, uplo: str = "L", values_only: bool = False) -> Any:
+    """xp.linalg.eigh (eigvalsh with values_only) with torch's LinAlgError when it fails
+    (numpy's for a NaN: one bad matrix fails the batch, as torch's)."""
+    xp = get_array_module(a)
+    fn = partial(xp.linalg.eigvalsh if values_only else xp.linalg.eigh, UPLO=uplo)
+    try:
+        return fn(a)
+    except Exception as e:
+        if type(e).__name__ != "LinAlgError":
+            raise
+        _raise_no_convergence("linalg.eigh", a, "eigenvalues", fn)
+
+
+def _lapack_svd(a: Any, full_matrices: bool = True, compute_uv: bool = True) -> Any:
+    """xp.linalg.svd with torch's behaviour on non-finite input: a matrix with a NaN raises
+    torch's LinAlgError (one fails the batch, as torch's); one with an inf (and no NaN) gets
+    NaN singular values and vectors, the others their SVD. LAPACK never sees a non-finite
+    matrix: numpy's gesdd does not return on some matrices holding an inf."""
+    xp = get_array_module(a)
+    fn = partial(xp.linalg.svd, full_matrices=full_matrices, compute_uv=compute_uv)
+    finite = _finite_matrices(a) if a.size else None
+    if finite is not None and not bool(finite.all()):
+        return _svd_non_finite(a, finite, fn, full_matrices, compute_uv)
+    try:
+        return fn(a)
+    except Exception as e:
+        if type(e).__name__ != "LinAlgError":
+            raise
+        _raise_no_convergence("linalg.svd", a, "singular values", fn)
+
+
+def _svd_non_finite(a: Any, finite: Any, fn: Any, full_matrices: bool, compute_uv: bool) -> Any:
+    """_lapack_svd for a batch with a non-finite matrix (see there)."""
+    xp = get_array_module(a)
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    flat = a.reshape(-1, m, n)
+    has_nan = xp.isnan(flat).any(axis=(-2, -1))
+    if bool(has_nan.any()):
+        _raise_no_convergence("linalg.svd", a, "singular values", fn, int(xp.argmax(has_nan)))
+    batch = a.shape[:-2]
+    s = xp.full((flat.shape[0], k), np.nan, dtype=a.dtype)
+    good = xp.flatnonzero(finite.reshape(-1))
+    if not compute_uv:
+        if good.size:
+            s[good] = fn(flat[good])
+        return s.reshape(*batch, k)
+    ucols, vrows = (m, n) if full_matrices else (k, k)
+    u = xp.full((flat.shape[0], m, ucols), np.nan, dtype=a.dtype)
+    vh = xp.full((flat.shape[0], vrows, n), np.nan, dtype=a.dtype)
+    if good.size:
+        u[good], s[good], vh[good] = fn(flat[good])
+    return u.reshape(*batch, m, ucols), s.reshape(*batch, k), vh.reshape(*batch, vrows, n)
+
+
 _LAPACK: list[Any] = []  # scipy.linalg.lapack once looked up (None: scipy is not installed)
 
 
@@ -157,9 +247,10 @@ def _tri_inv(t: Any, lower: bool) -> Any:
 
 def _adjugate_svd(a: Any) -> Any:
     """adj(A)^T = d det(A) / dA for every A, singular or not, from the SVD A = U S V^T:
-    det(U) det(V) U diag(prod_{j != i} s_j) V^T (products of the others, no division)."""
+    det(U) det(V) U diag(prod_{j != i} s_j) V^T (products of the others, no division).
+    Finite matrices only (LAPACK's SVD does not converge on a NaN)."""
     xp = get_array_module(a)
-    u, s, vh = xp.linalg.svd(a)
+    u, s, vh = _lapack_svd(a)
     ones = xp.ones((*s.shape[:-1], 1), dtype=s.dtype)
     left = xp.cumprod(xp.concatenate([ones, s[..., :-1]], axis=-1), axis=-1)
     right = xp.cumprod(xp.concatenate([ones, s[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
@@ -195,20 +286,35 @@ def _stable_inv_t(a: Any, good: Any) -> tuple[Any, Any]:
     return inv_t.reshape(a.shape), ok.reshape(good.shape)
 
 
+def _split_rest(ok: Any, finite: Any) -> tuple[Any, Any]:
+    """The flat indices of the batch entries the LU inverse did not cover (not ok): the
+    finite ones (for the SVD) and the non-finite ones (NaN gradients)."""
+    xp = get_array_module(ok)
+    ok, finite = ok.reshape(-1), finite.reshape(-1)
+    return xp.flatnonzero(~ok & finite), xp.flatnonzero(~finite)
+
+
 def _adjugate_t(a: Any, d: Any) -> Any:
     """adj(A)^T = d det(A) / dA for every A (*, n, n) with determinants d (*): det(A) A^-T
     where A is well conditioned (_stable_inv_t), the SVD formula (_adjugate_svd) for the
-    (near-)singular rest."""
+    finite (near-)singular rest, NaN for a matrix with a NaN or inf entry (as torch's, whose
+    LU gives NaN there; one such matrix does not fail the batch)."""
     xp = get_array_module(a)
     n = a.shape[-1]
     if a.size == 0 or n == 0:
         return xp.zeros(a.shape, dtype=a.dtype)
-    inv_t, ok = _stable_inv_t(a, d != 0)
-    adj = xp.asarray(d, dtype=a.dtype)[..., None, None] * inv_t
+    if n == 1:  # the adjugate of a 1 x 1 matrix is 1, whatever its entry (torch's too)
+        return xp.ones(a.shape, dtype=a.dtype)
+    finite = _finite_matrices(a)
+    inv_t, ok = _stable_inv_t(a, (d != 0) & finite)
+    with _fp_quiet(xp):
+        adj = xp.asarray(d, dtype=a.dtype)[..., None, None] * inv_t
     if not bool(ok.all()):
-        bad = xp.flatnonzero(~ok)
+        svd_idx, nan_idx = _split_rest(ok, finite)
         flat = adj.reshape(-1, n, n)  # a view: adj is new and contiguous
-        flat[bad] = _adjugate_svd(a.reshape(-1, n, n)[bad])
+        if svd_idx.size:
+            flat[svd_idx] = _adjugate_svd(a.reshape(-1, n, n)[svd_idx])
+        flat[nan_idx] = np.nan
     return adj
 
 
@@ -252,7 +358,10 @@ class _LinalgDet(Function):
     @staticmethod
     def forward(ctx: Any, a: Any, cached: Any = None) -> Any:
         xp = get_array_module(a)
-        out = xp.asarray(xp.linalg.det(a), dtype=a.dtype) if cached is None else cached
+        if cached is None:
+            with _fp_quiet(xp):  # a NaN matrix: NaN, without numpy's RuntimeWarning
+                cached = xp.asarray(xp.linalg.det(a), dtype=a.dtype)
+        out = cached
         ctx.save_for_backward(a, out)
         return out
 
@@ -269,25 +378,33 @@ def _det(a: Tensor, cached: Any = None) -> Tensor:
 
 def _det_dbackward(a: Tensor, d: Any, g: Tensor) -> tuple[Any, ...]:
     """torch's linalg_det_backward in grad mode: g det(A) A^-T for the matrices the first-order
-    path inverts (well conditioned), the SVD formula (_det_grad_svd) for the rest."""
+    path inverts (well conditioned), the SVD formula (_det_grad_svd) for the finite rest, NaN
+    (times g) for a matrix with a NaN or inf entry: the first-order path's values."""
     xp = get_array_module(d)
     n = a.shape[-1]
     if a.data.size == 0 or n == 0:
         return (_zeros(a),)
-    inv_t, ok = _stable_inv_t(a.data, d != 0)
+    if n == 1:  # adj = 1: a gradient through g alone (torch's has no path to A either)
+        return (g.unsqueeze(-1).unsqueeze(-1) * Tensor(xp.ones(a.shape, dtype=a.dtype)),)
+    finite = _finite_matrices(a.data)
+    inv_t, ok = _stable_inv_t(a.data, (d != 0) & finite)
     gd = g * _det(a, d)
     if bool(ok.all()):
         x = _inv(a, _contig(_mT(inv_t)))
         return (gd.unsqueeze(-1).unsqueeze(-1) * x.mT,)
     flat = a.reshape(-1, n, n)
-    good, bad = xp.flatnonzero(ok.reshape(-1)), xp.flatnonzero(~ok.reshape(-1))
+    good = xp.flatnonzero(ok.reshape(-1))
+    svd_idx, nan_idx = _split_rest(ok, finite)
     parts = []
     if good.size:
         x = _inv(flat[good], _contig(_mT(inv_t.reshape(-1, n, n)[good])))
         parts.append(gd.reshape(-1)[good].unsqueeze(-1).unsqueeze(-1) * x.mT)
-    if bad.size:
-        parts.append(_det_grad_svd(flat[bad], g.reshape(-1)[bad]))
-    order = xp.argsort(xp.concatenate([good, bad]))
+    if svd_idx.size:
+        parts.append(_det_grad_svd(flat[svd_idx], g.reshape(-1)[svd_idx]))
+    if nan_idx.size:
+        nan = Tensor(xp.full((nan_idx.size, n, n), np.nan, dtype=a.dtype))
+        parts.append(g.reshape(-1)[nan_idx].unsqueeze(-1).unsqueeze(-1) * nan)
+    order = xp.argsort(xp.concatenate([good, svd_idx, nan_idx]))
     return (cat(parts, 0)[order].reshape(*a.shape),)
 
 
@@ -316,15 +433,23 @@ def det(A: Any) -> Tensor:  # noqa: N803  (torch's argument name)
 
 def _slogdet_inv_t(a: Any, sign: Any) -> Any:
     """d log|det A| / dA = A^-T: the LU inverse where A is well conditioned, adj(A)^T / det(A)
-    from the SVD elsewhere (inf / NaN where det A = 0)."""
+    from the SVD for the finite rest (inf / NaN where det A = 0), NaN for a matrix with a NaN
+    or inf entry (one such matrix does not fail the batch)."""
     xp = get_array_module(a)
-    inv_t, ok = _stable_inv_t(a, sign != 0)
+    if a.shape[-1] == 1:  # 1 / a, inf and NaN entries too (torch's values)
+        with _fp_quiet(xp):
+            return 1.0 / a
+    finite = _finite_matrices(a)
+    inv_t, ok = _stable_inv_t(a, (sign != 0) & finite)
     if not bool(ok.all()):
         n = a.shape[-1]
-        bad = xp.flatnonzero(~ok)
-        sub = a.reshape(-1, n, n)[bad]
-        with _fp_quiet(xp):
-            inv_t.reshape(-1, n, n)[bad] = _adjugate_svd(sub) / xp.linalg.det(sub)[..., None, None]
+        svd_idx, nan_idx = _split_rest(ok, finite)
+        flat = inv_t.reshape(-1, n, n)  # a view: inv_t is new and contiguous
+        if svd_idx.size:
+            sub = a.reshape(-1, n, n)[svd_idx]
+            with _fp_quiet(xp):
+                flat[svd_idx] = _adjugate_svd(sub) / xp.linalg.det(sub)[..., None, None]
+        flat[nan_idx] = np.nan
     return inv_t
 
 
@@ -333,8 +458,13 @@ class _LinalgSlogdet(Function):
     def forward(ctx: Any, a: Any, cached: Any = None) -> Any:
         xp = get_array_module(a)
         if cached is None:
-            sign, logabs = xp.linalg.slogdet(a)
-            cached = xp.asarray(sign, dtype=a.dtype), xp.asarray(logabs, dtype=a.dtype)
+            with _fp_quiet(xp):  # a NaN matrix: without numpy's RuntimeWarning
+                sign, logabs = xp.linalg.slogdet(a)
+            sign = xp.asarray(sign, dtype=a.dtype)
+            logabs = xp.asarray(logabs, dtype=a.dtype)
+            # torch's sign is 0 where logabsdet is NaN (numpy's is +-1 there)
+            sign = xp.where(xp.isnan(logabs), xp.zeros((), a.dtype), sign)
+            cached = sign, logabs
         ctx.save_for_backward(a)
         ctx.sign = cached[0]
         return cached
@@ -582,7 +712,8 @@ class _LinalgCholesky(Function):
                 if type(e).__name__ != "LinAlgError":
                     raise
                 _raise_not_pd("linalg.cholesky", src)
-            if xp is not np and bool(xp.isnan(low).any()):
+            # cupy, and numpy's OpenBLAS on a NaN: a NaN factor where LAPACK's potrf fails
+            if bool(xp.isnan(low).any()):
                 _raise_not_pd("linalg.cholesky", src)
             low = xp.ascontiguousarray(low)
         ctx.save_for_backward(low)
@@ -747,7 +878,7 @@ def _eigh_arrays(a: Any, uplo: str) -> tuple[Any, Any]:
     xp = get_array_module(a)
     if a.size == 0:
         return xp.zeros(a.shape[:-1], a.dtype), xp.zeros(a.shape, a.dtype)
-    return xp.linalg.eigh(a, UPLO=uplo)
+    return _lapack_eigh(a, uplo)
 
 
 class _LinalgEigh(Function):
@@ -858,7 +989,7 @@ def _svd_arrays(a: Any, full: bool) -> tuple[Any, Any, Any]:
             xp.broadcast_to(xp.eye(vrows, n, dtype=a.dtype), (*batch, vrows, n))
         )
         return u, xp.zeros((*batch, k), a.dtype), vh
-    return xp.linalg.svd(a, full_matrices=full)
+    return _lapack_svd(a, full)
 
 
 class _LinalgSVD(Function):
@@ -1029,14 +1160,14 @@ class _LinalgPinv(Function):
         elif a.size == 0:
             out = xp.zeros((*a.shape[:-2], n, m), a.dtype)
         elif herm:
-            w, v = xp.linalg.eigh(a)
+            w, v = _lapack_eigh(a)
             cut = _tolerance(xp.abs(w), a.shape, atol, rtol, a.dtype)
             keep = xp.abs(w) > cut[..., None]
             with _fp_quiet(xp):
                 winv = xp.where(keep, 1.0 / xp.where(keep, w, 1.0), 0.0).astype(a.dtype)
             out = (v * winv[..., None, :]) @ _mT(v)
         else:
-            u, s, vh = xp.linalg.svd(a, full_matrices=False)
+            u, s, vh = _lapack_svd(a, False)
             cut = _tolerance(s, a.shape, atol, rtol, a.dtype)
             keep = s > cut[..., None]
             with _fp_quiet(xp):
@@ -1120,9 +1251,9 @@ def matrix_rank(
     if a.data.size == 0:
         return Tensor(xp.zeros(a.shape[:-2], np.int64))
     if hermitian:
-        s = xp.abs(xp.linalg.eigvalsh(a.data))
+        s = xp.abs(_lapack_eigh(a.data, values_only=True))
     else:
-        s = xp.linalg.svd(a.data, compute_uv=False)
+        s = _lapack_svd(a.data, compute_uv=False)
     cut = _tolerance(s, a.shape, _tol_arg(atol, op, "atol"), _tol_arg(rtol, op, "rtol"), a.dtype)
     return Tensor((s > cut[..., None]).sum(axis=-1).astype(np.int64))
 
@@ -1164,7 +1295,7 @@ def lstsq(A: Any, B: Any, rcond: Any = None, *, driver: Any = None) -> Any:  # n
     empty = Tensor(xp.zeros((0,), a.dtype))
     s = None
     if driver != "gels":
-        s = xp.linalg.svd(a.data, compute_uv=False) if a.data.size else None
+        s = _lapack_svd(a.data, compute_uv=False) if a.data.size else None
     rank = Tensor(xp.zeros((0,), np.int64))
     if driver != "gels" and s is not None:
         cut = rtol * s.max(axis=-1)

@@ -28,7 +28,9 @@ inputs are version-checked, so an in-place change between forward and backward r
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -165,8 +167,14 @@ def _grad_with_graph(
             roots.append(go)  # a grad_output with a graph: differentiated through (as torch)
         else:
             roots.append(Tensor._make(g, (), None, ""))
+    retained, old_grads = _take_retained_grads(outs, ins)
     with _fp_silent_block():
-        captured = _engine.run_create_graph(outs, roots, retain_graph, _graph_freed, ins)
+        captured = _run_create_graph_retained(outs, roots, retain_graph, ins, retained, old_grads)
+        done: set[int] = set()
+        with enable_grad(), _restoring(retained, old_grads, done):
+            for t in retained:
+                _accumulate_graph_grad(t, captured.get(id(t)), old_grads[id(t)])
+                done.add(id(t))
     result: list[Tensor | None] = []
     for i, t in enumerate(ins):
         g = captured.get(id(t))
@@ -197,9 +205,10 @@ def backward(
     .grad, as torch.autograd.backward: sum_i grad_tensors[i] . d tensors[i] / d leaf.
     grad_tensors: one per tensor (None: 1, for a one-element tensor); grad_variables is its
     deprecated alias. inputs limits the accumulation to those tensors. create_graph=True
-    records the gradients' graph: every .grad it accumulates into is then a Tensor with a graph
-    (as torch's, so `loss.backward(create_graph=True); (p.grad ** 2).sum().backward()` works);
-    the engine and the optimizers read such a .grad as its array, as an assigned Tensor."""
+    records the gradients' graph: every .grad it accumulates into (a retained non-leaf's too)
+    is then a Tensor with a graph (as torch's, so `loss.backward(create_graph=True);
+    (p.grad ** 2).sum().backward()` works); the engine and the optimizers read such a .grad as
+    its array, as an assigned Tensor (a later plain backward turns it back into an array)."""
     if grad_variables is not None:
         if grad_tensors is not None:
             raise RuntimeError(
@@ -260,7 +269,8 @@ def _backward_with_graph(
 ) -> None:
     """backward(create_graph=True): the create_graph walk to every leaf (or to ins), then each
     one's .grad becomes a Tensor with a graph: the gradient (a copy, as torch's clone), or the
-    old .grad plus it (out of place, as torch's AccumulateGrad in grad mode)."""
+    old .grad plus it (out of place, as torch's AccumulateGrad in grad mode). Retained
+    non-leaves on the way get theirs the same way (_take_retained_grads)."""
     if ins is None:
         ins = _engine.graph_leaves(outs)
     roots = []
@@ -269,31 +279,105 @@ def _backward_with_graph(
             roots.append(go if go.data.dtype == g.dtype else go.astype(g.dtype))
         else:
             roots.append(Tensor._make(g, (), None, ""))
+    retained, old_grads = _take_retained_grads(outs, ins)
     with _fp_silent_block():
-        captured = _engine.run_create_graph(outs, roots, retain_graph, _graph_freed, ins)
-        with enable_grad():
+        captured = _run_create_graph_retained(outs, roots, retain_graph, ins, retained, old_grads)
+        done: set[int] = set()
+        with enable_grad(), _restoring(retained, old_grads, done):
+            want = {id(t) for t in ins}
+            for t in retained:
+                if id(t) not in want:  # an input: its turn comes below, with its old .grad
+                    _accumulate_graph_grad(t, captured.get(id(t)), old_grads[id(t)])
+                    done.add(id(t))
             for t in ins:
                 g = captured.get(id(t))
+                old = old_grads.get(id(t), t.grad)
+                _accumulate_graph_grad(t, g, old)
+                done.add(id(t))
                 if g is None:
                     continue
-                old = t.grad
-                if old is None:
-                    t.grad = g.clone()
-                else:
-                    if not isinstance(old, Tensor):
-                        old = Tensor._make(_engine.grad_array(t), (), None, "")
-                    if tuple(old.shape) != tuple(g.shape):
-                        raise RuntimeError(
-                            f"backward: the existing .grad has shape {tuple(old.shape)}; "
-                            f"expected the tensor's shape {tuple(g.shape)}"
-                        )
-                    t.grad = old + g
                 hooks = t._hooks
                 if hooks is not None and t._backward is None:
                     if hooks.post:
                         _engine._run_post_hooks(t, hooks)
                     if hooks.node_post:
                         _engine.run_accumulate_hooks(t, g, hooks)
+
+
+def _take_retained_grads(
+    outs: list[Tensor], ins: list[Tensor]
+) -> tuple[list[Tensor], dict[int, Any]]:
+    """The retained non-leaves (retain_grad()) the create_graph walk from outs to ins passes
+    (the nodes on a path to an input, as the engine's walk chooses them), with their .grad
+    taken out (id -> the old .grad; theirs is None meanwhile). The engine stores a retained
+    node's gradient as an array; with create_graph=True torch's retained .grad is a Tensor with
+    a graph, so the walk also captures theirs and _accumulate_graph_grad sets it. Taking the
+    old .grad out first keeps the engine from writing into it (a Tensor's array, shared)."""
+    want = {id(t) for t in ins}
+    topo = _engine._cg_topo(outs, set())
+    needed = set(want)
+    for node in topo:  # parents before children
+        if any(id(p) in needed for p in node._prev):
+            needed.add(id(node))
+    retained = [
+        n
+        for n in topo
+        if id(n) in needed and n._hooks is not None and n._hooks.retain and n._backward is not None
+    ]
+    old_grads = {}
+    for n in retained:
+        old_grads[id(n)] = n.grad
+        n.grad = None
+    return retained, old_grads
+
+
+def _run_create_graph_retained(
+    outs: list[Tensor],
+    roots: list[Tensor],
+    retain_graph: bool,
+    ins: list[Tensor],
+    retained: list[Tensor],
+    old_grads: dict[int, Any],
+) -> dict[int, Any]:
+    """_engine.run_create_graph to ins, capturing the retained non-leaves' gradients too; on an
+    error their old .grad is put back."""
+    want = {id(t) for t in ins}
+    targets = ins + [t for t in retained if id(t) not in want]
+    with _restoring(retained, old_grads, set()):
+        return _engine.run_create_graph(outs, roots, retain_graph, _graph_freed, targets)
+
+
+@contextlib.contextmanager
+def _restoring(retained: list[Tensor], old_grads: dict[int, Any], done: set[int]) -> Iterator[None]:
+    """On an error inside: the retained non-leaves whose id is not in done (not given their new
+    .grad yet; the engine's walk may have stored an array there) get their old .grad back."""
+    try:
+        yield
+    except BaseException:
+        for t in retained:
+            if id(t) not in done:
+                t.grad = old_grads[id(t)]
+        raise
+
+
+def _accumulate_graph_grad(t: Tensor, g: Tensor | None, old: Any) -> None:
+    """t.grad = g.clone() (old None) or old + g, out of place and recorded (torch's
+    AccumulateGrad in grad mode); old stays t's .grad when g is None (no gradient reached t)."""
+    if g is None:
+        t.grad = old
+        return
+    if old is None:
+        t.grad = g.clone()
+        return
+    t.grad = old
+    if not isinstance(old, Tensor):
+        old = Tensor._make(_engine.grad_array(t), (), None, "")
+    if tuple(old.shape) != tuple(g.shape):
+        raise RuntimeError(
+            f"backward: the existing .grad has shape {tuple(old.shape)}; "
+            f"expected the tensor's shape {tuple(g.shape)}"
+        )
+    t.grad = old + g
 
 
 def _once_differentiable(a: Any, g: Tensor, name: str) -> Tensor:
