@@ -289,6 +289,13 @@ def _int_einsum(subs: list[str], out_sub: str, arrays: list[Any], xp: Any) -> An
                     a, sa = a.sum(axis=sa.index(c), dtype=wide), sa.replace(c, "")
                 else:
                     b, sb = b.sum(axis=sb.index(c), dtype=wide), sb.replace(c, "")
+        sr = "".join(dict.fromkeys(c for c in sa + sb if c not in both))
+        if both and (a.size == 0 or b.size == 0):
+            # torch's bmm of an empty operand returns zeros before any dtype check, in the
+            # dtype of its output: the right operand's (a bool 3x0 @ 0x2 is 3x2 False)
+            shape = [a.shape[sa.index(c)] if c in sa else b.shape[sb.index(c)] for c in sr]
+            ops[:2] = [(xp.zeros(shape, b.dtype), sr)]
+            continue
         if both:  # its kernel is picked by the left operand's dtype, then the dtypes checked
             if a.dtype.name in _NO_BMM:
                 raise _kernel_dtype_error("einsum", "bmm", a.dtype, "use a float dtype")
@@ -299,7 +306,6 @@ def _int_einsum(subs: list[str], out_sub: str, arrays: list[Any], xp: Any) -> An
                     "summed, int64, with one it did not)"
                 )
         rdt = np.promote_types(a.dtype, b.dtype)
-        sr = "".join(dict.fromkeys(c for c in sa + sb if c not in both))
         eq = f"{sa},{sb}->{sr}"
         ops[:2] = [(_einsum2(eq, a.astype(rdt, copy=False), b.astype(rdt, copy=False), xp), sr)]
     a, sub = ops[0]

@@ -27,6 +27,7 @@ from . import _tensor_math as _tm
 from . import creation as _creation
 from . import ops as _ops
 from .tensor import (
+    _NO_BOOL_HINT,
     Tensor,
     _dim,
     _index_backward,
@@ -522,7 +523,8 @@ def lcm(self: Tensor, other: Any) -> Tensor:
 @_method
 def nextafter(self: Tensor, other: Any) -> Tensor:
     """The next float after self towards other, as torch.nextafter; torch's gradient: g to
-    self (a one-ulp step), zeros to other."""
+    self (a one-ulp step) except where self == other (no step: 0 there, also for an inf / NaN
+    g), zeros to other."""
     o = self._lift(_tensor_arg(other, "nextafter", "other"), "nextafter")
     a, b = _promote(self.data, o.data)
     if a.dtype.kind != "f":
@@ -531,15 +533,17 @@ def nextafter(self: Tensor, other: Any) -> Tensor:
 
     def _backward(g: Any) -> None:
         if self.requires_grad:
-            self._accumulate(g)
+            self._accumulate(xp.where(a == b, g.dtype.type(0), g))
         if o.requires_grad:
             o._accumulate(xp.zeros(o.shape, o.data.dtype))
 
     def _dbackward(g: Tensor) -> tuple[Any, ...]:
-        return g, Tensor(xp.zeros(o.shape, o.data.dtype))
+        return where(a == b, 0.0, g), Tensor(xp.zeros(o.shape, o.data.dtype))
 
     out = xp.nextafter(a, b)
-    return Tensor._make(out, (self, o), _backward, "nextafter", saves=(), dbackward=_dbackward)
+    return Tensor._make(
+        out, (self, o), _backward, "nextafter", saves=(self, o), dbackward=_dbackward
+    )
 
 
 # ---- bitwise ----------------------------------------------------------------------------
@@ -1559,8 +1563,12 @@ def nanmedian(self: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
         flat = self.reshape(-1)
         x = flat.data
         if x.size == 0:
+            if x.dtype.kind != "f":  # as median (torch gives NaN cast to the dtype)
+                raise IndexError("nanmedian: cannot compute the median of an empty int tensor")
             nan = xp.asarray(np.nan, dtype=x.dtype)
             return self._unary(nan, lambda g: xp.zeros(self.shape, g.dtype), "nanmedian", ())
+        if x.dtype.kind == "b":  # torch's kernel names: nanmedian shares median's
+            raise _kernel_dtype_error("nanmedian", "median_cpu", x.dtype, _NO_BOOL_HINT)
         v = nanmedian(flat, 0).values.data
         same = xp.isnan(x) if xp.isnan(v) else x == v
         share = same / same.sum()
@@ -1573,6 +1581,8 @@ def nanmedian(self: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     x = self.reshape(1) if self.data.ndim == 0 else self
     if x.shape[d] == 0:
         raise IndexError(f"nanmedian(): Expected reduction dim {d} to have non-zero size.")
+    if x.data.dtype.kind == "b":
+        raise _kernel_dtype_error("nanmedian", "median_out", x.data.dtype, _NO_BOOL_HINT)
     order = xp.argsort(x.data, axis=d, kind="stable")  # NaN last
     k = (~xp.isnan(x.data)).sum(axis=d, keepdims=True)
     pos = xp.where(k > 0, (k - 1) // 2, 0)

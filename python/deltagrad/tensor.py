@@ -305,18 +305,32 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _pow_scalar(x: Any, p: Any) -> Any:
-    """x ** p for a number p: a float32 array raised to an exponent outside NumPy's exact fast
-    paths (0, 1, 2, 0.5, -1) goes through float64 and is rounded once (NumPy's float32 power
-    is SIMD code 1 ulp off on some CPUs: on a Zen 4 0.75 ** -3 was 2.3703701 for torch's
-    correctly rounded 2.3703704)."""
+    """x ** p for a number p, with torch's bits. A float32 / float64 array raised to 3, -2 or
+    -0.5 is x*x*x, 1 / (x*x) and 1 / sqrt(x), as torch's pow_tensor_scalar kernels compute
+    them (not a correctly rounded power; NumPy already gives torch's 0, 1, 2, 0.5 and -1). A
+    float32 array raised to any other exponent goes through float64 and is rounded once
+    (NumPy's float32 power is SIMD code 1 ulp off on some CPUs: on a Zen 4 0.75 ** -3 was
+    2.3703701 for torch's correctly rounded 2.3703704)."""
     if (
-        type(x) is np.ndarray
-        and x.dtype == np.float32
+        x.dtype.kind == "f"
+        and x.dtype.itemsize >= 4
         and isinstance(p, (int, float, np.floating))
-        and p not in (0, 1, 2, 0.5, -1)
+        and not isinstance(p, bool)
     ):
-        with np.errstate(all="ignore"):
-            return np.power(x.astype(np.float64), float(p)).astype(np.float32)
+        if p == 3:
+            t = x * x
+            if type(t) is np.ndarray and t.ndim:
+                return np.multiply(t, x, out=t)
+            return t * x
+        if p == -2 or p == -0.5:
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                t = x * x if p == -2 else get_array_module(x).sqrt(x)
+                if type(t) is np.ndarray and t.ndim:
+                    return np.divide(1, t, out=t)
+                return 1 / t
+        if type(x) is np.ndarray and x.dtype == np.float32 and p not in (0, 1, 2, 0.5, -1):
+            with np.errstate(all="ignore"):
+                return np.power(x.astype(np.float64), float(p)).astype(np.float32)
     return x**p
 
 
@@ -1224,8 +1238,8 @@ class Tensor:
             if other.requires_grad:
                 other._accumulate(_unbroadcast(-g * xp.floor_divide(a, b), other.shape))
 
-        def _dbackward(g: Tensor) -> tuple[Any, ...]:  # floor(a / b) is a constant
-            return g, g * Tensor(-xp.floor_divide(a, b))
+        def _dbackward(g: Tensor) -> tuple[Any, ...]:  # floor(a / b): a zero gradient, as torch
+            return g, g * _zero_grad_node(-xp.floor_divide(a, b), (self, other), "div")
 
         out_data = xp.remainder(a, b)
         return Tensor._make(
@@ -1260,11 +1274,9 @@ class Tensor:
                     self._accumulate(g * 2 * self.data)
                 elif p == 0:  # d x**0 / dx = 0 everywhere, also at x = 0 (not 0 * inf = nan)
                     self._accumulate(get_array_module(g).zeros_like(g))
-                elif p < 1:  # x**(p-1) is inf at 0: the derivative's value there (as torch)
+                else:  # x**(p-1) is inf at 0 for p < 1: the derivative's value there (torch)
                     with np.errstate(divide="ignore", invalid="ignore"):
-                        self._accumulate(g * (p * self.data ** (p - 1)))
-                else:
-                    self._accumulate(g * (p * self.data ** (p - 1)))
+                        self._accumulate(g * (p * _pow_scalar(self.data, p - 1)))
 
             def _dbackward(g: Tensor) -> tuple[Any, ...]:
                 if p == 0:
@@ -2324,7 +2336,7 @@ class Tensor:
         out_data = 1 / xp.sqrt(x)
         return self._unary(
             out_data,
-            lambda g: g * (-0.5) * out_data**3,
+            lambda g: g * (-0.5) * _pow_scalar(out_data, 3),  # torch's result.pow(3)
             "rsqrt",
             dbackward=lambda g: (g * (-0.5) * self.rsqrt() ** 3,),
         )
@@ -3030,12 +3042,15 @@ class Tensor:
     multiply = mul
 
     def div(self, other: Any, *, rounding_mode: Any = None) -> Tensor:
-        """self / other; rounding_mode "floor" is floor_divide, "trunc" rounds toward zero
-        (no gradient there, as torch's is zero almost everywhere)."""
+        """self / other; rounding_mode "floor" is floor_divide, "trunc" rounds toward zero;
+        both with torch's gradient there: zeros (a float result stays in the graph)."""
         if rounding_mode is None:
             return self / other
         if rounding_mode == "floor":
-            return self.floor_divide(other)
+            out = self.floor_divide(other)  # outside any graph
+            if out.data.dtype.kind != "f":
+                return out
+            return _zero_grad_node(out.data, (self, self._lift(other)), "div")
         if rounding_mode == "trunc":
             o = self._lift(other)
             dt = _result_dtype(self.data, o.data)
@@ -3043,7 +3058,9 @@ class Tensor:
                 _no_int_zero(o.data, "div")
             q = (self.detach() / o.detach()).data
             out = get_array_module(q).trunc(q)
-            return _no_graph(out.astype(dt) if dt.kind in "biu" else out, "div")
+            if dt.kind in "biu":
+                return _no_graph(out.astype(dt), "div")
+            return _zero_grad_node(out, (self, o), "div")
         raise ValueError(
             f"div: rounding_mode: expected None, 'trunc' or 'floor', got {rounding_mode!r}"
         )
@@ -3709,14 +3726,33 @@ class Tensor:
             "asinh", lambda xp, x: xp.arcsinh(x), lambda xp, x, y: 1 / xp.sqrt(x * x + 1)
         )
 
+    @_fp_silent
     def acosh(self) -> Tensor:
-        return self._math(
-            "acosh", lambda xp, x: xp.arccosh(x), lambda xp, x, y: 1 / xp.sqrt((x - 1) * (x + 1))
+        """acosh, with torch's gradient g * rsqrt(x*x - 1) (+inf at x = +-1; a value, not
+        NaN, for x < -1, as torch)."""
+        x = _as_float(self.data)
+        xp = get_array_module(x)
+
+        def grad(g: Any) -> Any:
+            with np.errstate(all="ignore"):
+                return g * (1 / xp.sqrt(x * x - 1))
+
+        return self._unary(
+            xp.arccosh(x), grad, "acosh", dbackward=lambda g: (g * (self * self - 1).rsqrt(),)
         )
 
+    @_fp_silent
     def atanh(self) -> Tensor:
-        return self._math(
-            "atanh", lambda xp, x: xp.arctanh(x), lambda xp, x, y: 1 / ((1 - x) * (1 + x))
+        """atanh, with torch's gradient g / (1 - x*x) (so its derivative at +-1 is +-inf)."""
+        x = _as_float(self.data)
+        xp = get_array_module(x)
+
+        def grad(g: Any) -> Any:
+            with np.errstate(all="ignore"):
+                return g / (1 - x * x)
+
+        return self._unary(
+            xp.arctanh(x), grad, "atanh", dbackward=lambda g: (g / (1 - self * self),)
         )
 
     arcsin, arccos, arctan = asin, acos, atan  # numpy's names, torch's aliases
@@ -3894,15 +3930,25 @@ class Tensor:
         return self._binary_math(other, "xlogy", f, da, lambda xp, a, b: a / b, _d_xlogy)
 
     def atan2(self, other: Any) -> Tensor:
-        """The angle of (other, self), as torch.atan2 (self is y)."""
-        return self._binary_math(
-            other,
-            "atan2",
-            lambda xp, a, b: xp.arctan2(a, b),
-            lambda xp, a, b: b / (a * a + b * b),
-            lambda xp, a, b: -a / (a * a + b * b),
-            _d_atan2,
-        )
+        """The angle of (other, self), as torch.atan2 (self is y). torch's gradients, in its
+        order: g * x * r and g * -y * r, r = 1 / (y^2 + x^2) set to 0 where it is inf (so 0,
+        not NaN, at (0, 0) and where the squares underflow)."""
+        o, a, b = self._float_pair(other, "atan2")
+        xp = get_array_module(a)
+        with np.errstate(all="ignore"):
+            out = xp.arctan2(a, b)
+
+        def _backward(g: Any) -> None:
+            with np.errstate(all="ignore"):
+                r = 1 / (a * a + b * b)
+                r = xp.where(xp.isinf(r), r.dtype.type(0), r)
+                if self.requires_grad:
+                    self._accumulate(g * b * r)
+                if o.requires_grad:
+                    o._accumulate(g * -a * r)
+
+        db = functools.partial(_d_binary_math, _d_atan2, self, o)
+        return Tensor._make(out, (self, o), _backward, "atan2", saves=(), dbackward=db)
 
     arctan2 = atan2
 
@@ -3979,6 +4025,11 @@ class Tensor:
         k = _int_arg(k, "topk", "k")
         if not 0 <= k <= n:
             raise ValueError(f"topk: k: selected index k out of range ({k} for size {n})")
+        if x.dtype.kind == "b":  # torch's check, after k's (also for an empty tensor)
+            raise _BoolOpError(
+                "topk: topk does not support bool dtypes on CPU (as torch; use an integer or "
+                "float dtype)"
+            )
         if self.data.ndim == 0:  # torch: k 0 or 1 both give the element
             k = 1
         idx = _topk_index(x, d, k, bool(largest))
@@ -3991,6 +4042,8 @@ class Tensor:
         k = _int_arg(k, "kthvalue", "k")
         if not 1 <= k <= n:
             raise ValueError(f"kthvalue: k: selected number {k} out of range for size {n}")
+        if x.dtype.kind == "b" and self.data.ndim:  # torch copies a 0-d tensor's element
+            raise _kernel_dtype_error("kthvalue", "kthvalue_cpu", x.dtype, _NO_BOOL_HINT)
         idx = _argsort(x, d, False)[(slice(None),) * d + (slice(k - 1, k),)]
         return self._select_at(d, idx, keepdim, "kthvalue", _KthvalueResult)
 
@@ -4007,6 +4060,8 @@ class Tensor:
                     raise IndexError("median: cannot compute the median of an empty int tensor")
                 nan = xp.asarray(xp.nan, dtype=x.dtype)
                 return self._unary(nan, lambda g: xp.zeros(self.shape, g.dtype), "median", ())
+            if x.dtype.kind == "b":
+                raise _kernel_dtype_error("median", "median_cpu", x.dtype, _NO_BOOL_HINT)
             v = flat.median(0).values
             same = (
                 (x == v.data) | (xp.isnan(x) & xp.isnan(v.data))
@@ -4025,6 +4080,8 @@ class Tensor:
         d, x, n = self._sort_setup(dim, "median")
         if n == 0:
             raise IndexError(f"median: Expected reduction dim {dim} to have non-zero size")
+        if x.dtype.kind == "b":
+            raise _kernel_dtype_error("median", "median_out", x.dtype, _NO_BOOL_HINT)
         xp = get_array_module(x)
         order = _argsort(x, d, False)
         pos = xp.full(x.shape[:d] + (1,) + x.shape[d + 1 :], (n - 1) // 2, dtype=np.int64)
@@ -4079,7 +4136,10 @@ class Tensor:
         _float_only(self, "logcumsumexp")
         d, x, _ = self._sort_setup(dim, "logcumsumexp")
         xp = get_array_module(x)
-        out = _log_cumsum(x, d)
+        if x.dtype == np.float16:  # accumulated in float32, as torch
+            out = _log_cumsum(x.astype(np.float32), d).astype(np.float16)
+        else:
+            out = _log_cumsum(x, d)
 
         def _grad(g: Any) -> Any:  # sum_{j >= i} g_j exp(x_i - out_j), by the sign of g
             g = g.reshape(x.shape)
@@ -5025,9 +5085,10 @@ def as_dtype(dtype: Any, op: str) -> np.dtype:
 
 
 def _scan_dtype(x: Any, dtype: Any, op: str) -> Any:
-    """x cast to cumsum's / cumprod's dtype= (torch has no bool kernel for them)."""
+    """x cast to cumsum's / cumprod's dtype= (torch has no bool kernel for them, which it
+    reaches only for an input with >= 1 dims and >= 1 element: a 0-d or empty one is cast)."""
     dt = as_dtype(dtype, op)
-    if dt.kind == "b":
+    if dt.kind == "b" and x.ndim and x.size:
         raise _kernel_dtype_error(op, f"{op}_out_cpu", dt, "pass an integer or float dtype")
     return x.astype(dt)
 
@@ -5138,6 +5199,9 @@ class _KernelDtypeError(NotImplementedError, TypeError):
 
 _DTYPE_HINT = "pass dtype=dg.float32 to compute in a float dtype"
 _CAST_HINT = "expected a float32 or float64 tensor: convert it first, e.g. x.float()"
+
+
+_NO_BOOL_HINT = "use an integer or float dtype"
 
 
 def _kernel_dtype_error(
@@ -5501,6 +5565,25 @@ def _no_graph(data: Any, op: str) -> Tensor:
     """The result of an op with no gradient (comparisons, indices, int results): a tensor
     outside any graph."""
     return Tensor._make(data, (), None, op)
+
+
+def _zero_grad_node(data: Any, parents: tuple[Tensor, ...], op: str) -> Tensor:
+    """data as a graph node whose gradient to each parent is zeros, also when differentiated
+    again: torch's derivative of the rounding divisions (div with a rounding_mode), defined
+    and 0, where differentiating through trunc(x / y) would give 0 / 0 = NaN at y == 0."""
+
+    def zeros(p: Tensor) -> Any:
+        return get_array_module(p.data).zeros(p.shape, p.data.dtype)
+
+    def _backward(g: Any) -> None:
+        for p in parents:
+            if p.requires_grad:
+                p._accumulate(zeros(p))
+
+    def _dbackward(g: Tensor) -> tuple[Any, ...]:
+        return tuple([Tensor(zeros(p)) for p in parents])
+
+    return Tensor._make(data, parents, _backward, op, saves=(), dbackward=_dbackward)
 
 
 # what makes a short list index ambiguous: NumPy reads it as one array index, torch as a tuple
@@ -6369,8 +6452,6 @@ _MATH_D: dict[str, Callable[[Tensor], Any]] = {
     "asin": lambda x: 1 / (1 - x * x).sqrt(),
     "acos": lambda x: -1 / (1 - x * x).sqrt(),
     "asinh": lambda x: 1 / (x * x + 1).sqrt(),
-    "acosh": lambda x: 1 / ((x - 1) * (x + 1)).sqrt(),
-    "atanh": lambda x: 1 / ((1 - x) * (1 + x)),
     "frac": lambda x: 1.0,  # x - trunc(x): the gradient passes as is, as torch's
     # NaN outside [0, 1], as torch's logit_backward
     "logit": lambda x: where((x.data < 0) | (x.data > 1), math.nan, 1 / (x * (1 - x))),
@@ -6389,14 +6470,17 @@ def _d_xlogy(x: Tensor, y: Tensor, g: Tensor) -> tuple[Any, ...]:
 
 
 def _d_atan2(x: Tensor, y: Tensor, g: Tensor) -> tuple[Any, ...]:
-    # torch's: g * y / (x^2 + y^2), -g * x / (x^2 + y^2)
-    r = x * x + y * y
-    return g * y / r, -g * x / r
+    # torch's: g * y * r, g * -x * r, r = 1 / (x^2 + y^2) zeroed where inf (its own gradient
+    # stays NaN there, as torch's second derivative at (0, 0))
+    r = 1 / (x * x + y * y)
+    r = where(get_array_module(r.data).isinf(r.data), 0.0, r)
+    return g * y * r, g * -x * r
 
 
 def _d_fmod(x: Tensor, y: Tensor, g: Tensor) -> tuple[Any, ...]:
-    # torch's: g, -g * trunc(x / y) (trunc's gradient is 0: x and y get zeros through it)
-    return g, -g * (x / y).trunc()
+    # torch's: g, -g * div(x, y, rounding_mode="trunc"), a quotient whose own gradient is 0 (so
+    # zeros, not NaN through x / y, where y == 0)
+    return g, -g * x.div(y, rounding_mode="trunc")
 
 
 def _d_logit_eps(x: Tensor, inside: Any, g: Tensor) -> tuple[Any, ...]:
