@@ -19,17 +19,44 @@ __all__ = ["MultivariateNormal"]
 
 
 def _batch_mv(bmat: Tensor, bvec: Tensor) -> Tensor:
-    """bmat @ bvec over broadcast batch dims."""
+    """bmat @ bvec over broadcast batch dims; an unbatched bmat (n, m) is one matrix product
+    with every vector a row (bvec @ bmat^T), not one matrix-vector product per vector."""
+    if bmat.dim() == 2 and bvec.dim() > 1:
+        return bvec @ bmat.mT
     return (bmat @ bvec.unsqueeze(-1)).squeeze(-1)
 
 
 def _batch_mahalanobis(bL: Tensor, bx: Tensor) -> Tensor:  # noqa: N803 - torch's names
-    """x^T (L L^T)^-1 x = |L^-1 x|^2 over broadcast batch dims."""
+    """x^T (L L^T)^-1 x = |L^-1 x|^2 over broadcast batch dims, as torch's: x's dims are
+    reshaped and permuted so that L's batch is leading and every other (sample) dim is a
+    column, then one triangular solve L^-1 (flat_L: (b, n, n), x: (b, n, samples)), not one
+    solve per sample with L expanded to each."""
     n = bx.shape[-1]
-    shape = np.broadcast_shapes(bL.shape[:-2], bx.shape[:-1])
-    lower = bL.expand(*shape, n, n)
-    x = bx.expand(*shape, n).unsqueeze(-1)
-    return solve_lower(lower, x).squeeze(-1).pow(2).sum(-1)
+    l_batch = tuple(bL.shape[:-2])
+    shape = tuple(np.broadcast_shapes(l_batch, tuple(bx.shape[:-1])))
+    if tuple(bx.shape[:-1]) != shape:
+        bx = bx.expand(*shape, n)
+    outer = len(shape) - len(l_batch)  # the sample dims before L's batch dims
+    # x's batch dim i (of L's) split into (size // L's, L's): the L-size parts last
+    split: list[int] = list(shape[:outer])
+    for sl, sx in zip(l_batch, shape[outer:]):
+        split += [sx // sl, sl]
+    nb = len(l_batch)
+    perm = (
+        list(range(outer))
+        + list(range(outer, outer + 2 * nb, 2))
+        + list(range(outer + 1, outer + 2 * nb, 2))
+        + [outer + 2 * nb]
+    )
+    xp_ = bx.reshape(*split, n).permute(*perm)
+    permuted_shape = tuple(xp_.shape[:-1])
+    flat_l = bL.reshape(-1, n, n)
+    flat_x = xp_.reshape(-1, flat_l.shape[0], n).permute(1, 2, 0)  # (b, n, samples)
+    m = solve_lower(flat_l, flat_x).pow(2).sum(-2).mT  # (samples, b)
+    inv = list(range(outer))
+    for i in range(nb):
+        inv += [outer + i, outer + nb + i]
+    return m.reshape(*permuted_shape).permute(*inv).reshape(*shape)
 
 
 def _precision_to_scale_tril(p: Tensor) -> Tensor:
