@@ -363,7 +363,8 @@ def _reduce(x: Any, axis: Any, keepdims: bool, mean: bool) -> Any:
     op = "mean" if mean else "sum"
     if getattr(x, "dtype", None) == np.float16:
         # as torch's CPU kernels: accumulated in float32 (the kernel's), rounded once
-        return _reduce(x.astype(np.float32), axis, keepdims, mean).astype(np.float16)
+        with np.errstate(over="ignore"):  # inf past float16's range, silently as torch
+            return _reduce(x.astype(np.float32), axis, keepdims, mean).astype(np.float16)
     keepdims = flag(keepdims, op, "keepdims")
     order = _dense_order(x)
     if order is not None and x.dtype in (np.float32, np.float64):
@@ -406,7 +407,8 @@ def _reduce(x: Any, axis: Any, keepdims: bool, mean: bool) -> Any:
 def _cumulative(x: Any, axis: int, prod: bool, reverse: bool) -> Any:
     op = "cumprod" if prod else "cumsum"
     if getattr(x, "dtype", None) == np.float16:  # accumulated in float32, as torch's
-        return _cumulative(x.astype(np.float32), axis, prod, reverse).astype(np.float16)
+        with np.errstate(over="ignore"):
+            return _cumulative(x.astype(np.float32), axis, prod, reverse).astype(np.float16)
     if is_device_array(x) or x.dtype not in (np.float32, np.float64) or not x.ndim:
         xp = np
         if is_device_array(x):

@@ -1242,6 +1242,8 @@ class Tensor:
             return g, g * _zero_grad_node(-xp.floor_divide(a, b), (self, other), "div")
 
         out_data = xp.remainder(a, b)
+        if out_data.dtype.kind == "f":  # a zero result keeps a's sign, as torch's fmod-based
+            out_data = xp.where(out_data == 0, xp.copysign(out_data, a), out_data)  # kernel
         return Tensor._make(
             out_data, (self, other), _backward, "remainder", saves=(self, other),
             dbackward=_dbackward,
@@ -2141,6 +2143,8 @@ class Tensor:
         if self.data.dtype.kind != "f":
             return self.to(np.float32).logsumexp(dim, keepdim)
         axes = _dims(dim, self.data.ndim, "logsumexp")
+        if self.data.ndim == 0:  # a 0-d tensor: its one element (numpy's 0-d steps give scalars)
+            return self.reshape(1).logsumexp(0)
         x = self.data
         xp = get_array_module(x)
         nd = x.ndim
@@ -4184,7 +4188,13 @@ class Tensor:
         _float_only(x, "nanmean")
         axes = _dims(dim, x.data.ndim, "nanmean")
         xp = get_array_module(x.data)
-        n = (~xp.isnan(x.data)).sum(axis=axes, keepdims=keepdim).astype(x.data.dtype)
+        n = (~xp.isnan(x.data)).sum(axis=axes, keepdims=keepdim)
+        if n.size == 1 and x.data.dtype == np.float16:  # torch divides by one exact count
+            return (x.nansum(dim, keepdim).to(np.float32) / float(n.reshape(-1)[0])).to(
+                np.float16
+            )  # (a float16 count of 70000 is inf)
+        with np.errstate(over="ignore"):  # a float16 count past 65504 is inf, as torch's
+            n = n.astype(x.data.dtype)
         return x.nansum(dim, keepdim) / _no_graph(xp.asarray(n), "nanmean")
 
     def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
