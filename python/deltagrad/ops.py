@@ -397,8 +397,13 @@ def _reduce(x: Any, axis: Any, keepdims: bool, mean: bool) -> Any:
         count *= x.shape[a]
     for run in reversed(runs):
         y = backend.reduce_sum(y, run[0], run[-1] + 1, 1.0)
-    if mean:
-        y = backend.reduce_sum(y.reshape(1, *y.shape), 0, 1, 1.0 / count if count else np.nan)
+    if mean:  # the sum divided by the count, as torch (times a rounded 1 / count was 1 ulp
+        if count:  # off in a third of float64 results)
+            if y is x:  # no axes: nothing was reduced into a new array
+                y = x.copy()
+            y /= count  # (y is the kernel's new array: in place keeps a 0-d array 0-d)
+        else:
+            y = backend.reduce_sum(y.reshape(1, *y.shape), 0, 1, np.nan)
     if not axes and y is x:
         y = x.copy()
     return y.reshape(kept_shape) if keepdims else y
