@@ -354,14 +354,12 @@ class NAdam(_ArrayOptimizer):
         run_chunked(_nadam, (w, g, st["exp_avg"], st["exp_avg_sq"]), 3, *args)
 
 
-def _nadam(
-    xp: Any, a: list[Any], t: list[Any], _b: Any, neg, wd, decay, b1, b2, bc2, eps, c_g, c_m
-) -> None:
-    """One chunk: w *= decay (decoupled weight decay);  m = lerp(m, g, 1 - b1);
-    v = b2 * v + (1 - b2) * g * g;  d = sqrt(v / bc2) + eps;  w += c_g * g / d;
-    w += c_m * m / d."""
+def _adam_moments(xp: Any, a: list[Any], t: list[Any], neg, wd, decay, b1, b2) -> Any:
+    """NAdam's and RAdam's first steps on a chunk a = (w, g, m, v): w *= decay (decoupled
+    weight decay);  m = lerp(m, g, 1 - b1);  v = b2 * v + (1 - b2) * g * g. Returns the
+    effective gradient (maximize / L2 weight decay applied); t[0] is left scratch."""
     w, g, m, v = a
-    t0, t1 = t[0], t[1]
+    t0 = t[0]
     if decay != 1.0:
         w *= decay
     g = eff_grad(xp, w, g, t[2], neg, wd)
@@ -370,6 +368,18 @@ def _nadam(
     xp.multiply(g, 1 - b2, out=t0)
     t0 *= g
     v += t0
+    return g
+
+
+def _nadam(
+    xp: Any, a: list[Any], t: list[Any], _b: Any, neg, wd, decay, b1, b2, bc2, eps, c_g, c_m
+) -> None:
+    """One chunk: w *= decay (decoupled weight decay);  m = lerp(m, g, 1 - b1);
+    v = b2 * v + (1 - b2) * g * g;  d = sqrt(v / bc2) + eps;  w += c_g * g / d;
+    w += c_m * m / d."""
+    w, m, v = a[0], a[2], a[3]
+    t0, t1 = t[0], t[1]
+    g = _adam_moments(xp, a, t, neg, wd, decay, b1, b2)
     xp.divide(v, bc2, out=t1)
     xp.sqrt(t1, out=t1)
     t1 += eps  # denom
@@ -459,16 +469,9 @@ def _radam(
     """One chunk: w *= decay (decoupled weight decay);  m = lerp(m, g, 1 - b1);
     v = b2 * v + (1 - b2) * g * g;  with m_hat = m / bc1: w -= m_hat * lr * (sqrt(bc2) /
     (sqrt(v) + eps)) * rect, or w -= m_hat * lr where the rectification is off (rect None)."""
-    w, g, m, v = a
+    w, m, v = a[0], a[2], a[3]
     t0, t1 = t[0], t[1]
-    if decay != 1.0:
-        w *= decay
-    g = eff_grad(xp, w, g, t[2], neg, wd)
-    _lerp_into(xp, m, g, 1 - b1, t0)
-    v *= b2
-    xp.multiply(g, 1 - b2, out=t0)
-    t0 *= g
-    v += t0
+    _adam_moments(xp, a, t, neg, wd, decay, b1, b2)
     xp.divide(m, bc1, out=t0)
     t0 *= lr  # m_hat * lr
     if rect is not None:
