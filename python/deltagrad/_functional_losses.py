@@ -160,6 +160,20 @@ def _reduction(size_average: Any, reduce: Any, reduction: Any, op: str) -> str:
     return legacy_reduction(size_average, reduce, op)
 
 
+def _reduce_value(per: Any, red: str, div: float = 1) -> Any:
+    """The value of an elementwise loss array under torch's reductions: per itself ("none"),
+    its sum, divided by the element count ("mean"; NaN when empty) or by div ("sum", for
+    kl_div's "batchmean"), as a 0-d array of per's dtype."""
+    if red == "none":
+        return per
+    total = per.sum()
+    if red == "mean":
+        total = total / per.size if per.size else np.nan
+    elif div != 1:
+        total = total / div
+    return get_array_module(per).asarray(total, dtype=per.dtype)
+
+
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
     if reduction == "mean":
         return loss.mean()
@@ -351,15 +365,7 @@ def _kl_log_target(x: Tensor, t: Tensor, red: str, div: int, fn: Any) -> Tensor:
         loss = t.data - x.data
         loss *= e
         n = loss.size
-        if red == "none":
-            out = loss
-        else:
-            total = loss.sum()
-            if red == "mean":
-                total = total / n if n else np.nan
-            elif div != 1:
-                total = total / div
-            out = xp.asarray(total, dtype=loss.dtype)
+        out = _reduce_value(loss, red, div)
     scale = 1.0 / n if red == "mean" and n else (1.0 / div if div else math.nan)
 
     def _backward(g: Any) -> None:
@@ -534,13 +540,7 @@ def _cosine_embedding_rows(
         cm = cos - margin
         per = xp.where(pos, 1 - cos, zero) + xp.where(neg, xp.maximum(cm, 0), zero)
         n = per.size
-        if red == "none":
-            out = per
-        else:
-            total = per.sum()
-            if red == "mean":
-                total = total / n if n else np.nan
-            out = xp.asarray(total, dtype=ad.dtype)
+        out = _reduce_value(per, red)  # (per has ad's dtype: cos and zero do)
         dcos = xp.where(pos, -1.0, xp.where(neg & (cm >= 0), 1.0, 0.0)).astype(ad.dtype)
         if red == "mean" and n:
             dcos /= n
