@@ -13,6 +13,9 @@ if [ ! -f "$bdir/build.ninja" ] && [ ! -f "$bdir/Makefile" ]; then
 fi
 cmake --build "$bdir" -j 2
 for mod in "$bdir"/_cpu*.so "$bdir"/_cuda*.so "$bdir"/_simt*.so; do
-  [ -e "$mod" ] && cp -f "$mod" python/deltagrad/
+  # a copy then a rename: a process that has the module loaded keeps its old file (copying over
+  # it in place crashed running tests)
+  [ -e "$mod" ] && cp -f "$mod" "python/deltagrad/.tmp-$(basename "$mod")" &&
+    mv -f "python/deltagrad/.tmp-$(basename "$mod")" "python/deltagrad/$(basename "$mod")"
 done
 echo "built into $bdir; modules copied to python/deltagrad/"
