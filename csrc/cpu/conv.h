@@ -1859,6 +1859,452 @@ bool tap_phase_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx
   return ff.ok();
 }
 
+// ---------------------------------------------------------------------------------------------
+// depthwise, the fast form. Each input plane is copied once into a per-thread buffer, its
+// columns zero-padded and split into the stride's phases (column j of phase r holds input column
+// j * sw + r - pw), so that every tap (ky, kx) of an output row reads one contiguous run: phase
+// (kx dw) % sw from column ox + (kx dw) / sw. An output row is then the sum over its taps of a
+// weight times a run (dwf_gather_rows: the weights in registers, one store per output vector
+// where the direct loop loaded and stored the row once per tap). Rows whose taps fall outside
+// the input are skipped, not padded: the rows of a run share their list of taps. dx is the same
+// gather over dy, whose rows are padded on the left by the largest tap shift: dx's column
+// ix = j * sw + r - pw hears from taps with (kx dw) % sw == r, at dy column j - (kx dw) / sw.
+// dw accumulates, per tap, a dot product of a dy row with the tap's run (dwf_dot_rows). The
+// padded columns add w * 0 and dy * 0: with a non-finite weight (forward, dx) or a non-finite dw
+// the direct loops above run instead, so an inf or NaN reaches exactly the sums that read it.
+
+inline constexpr int kDwfTaps = 9;  // taps per pass, their weights or sums held in registers
+
+// rows x len outputs: out[q os + j] = (acc ? out[q os + j] : init) + sum_t w[t] src[t][q ss + j].
+// The taps are summed in three interleaved chains (t % 3), added at the end: one chain of nine
+// dependent FMAs per vector (36 cycles) kept too few vectors in flight (0.9 Gout/s at 3x3).
+template <class T, int NT>
+void dwf_gather_rows(const T* const* src, const T* w, int64_t ss, T* out, int64_t os, int64_t rows,
+                     int64_t len, bool acc, T init) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  V wv[NT];
+  const T* s[NT];  // local copies: the compiler may then keep them in registers across stores
+  for (int t = 0; t < NT; ++t) {
+    wv[t] = V::set1(w[t]);
+    s[t] = src[t];
+  }
+  const V iv = V::set1(init);
+  const int64_t full = len - len % W;
+  const int rem = static_cast<int>(len - full);
+  auto sum = [&](V a, int64_t at) {
+    V b = V::zero(), c = V::zero();
+    for (int t = 0; t < NT; t += 3) {
+      a = fmadd(wv[t], V::load(s[t] + at), a);
+      if (t + 1 < NT) b = fmadd(wv[t + 1], V::load(s[t + 1] + at), b);
+      if (t + 2 < NT) c = fmadd(wv[t + 2], V::load(s[t + 2] + at), c);
+    }
+    return a + (b + c);
+  };
+  for (int64_t q = 0; q < rows; ++q) {
+    T* o = out + q * os;
+    const int64_t so = q * ss;
+    int64_t j = 0;
+    for (; j < full; j += W) sum(acc ? V::load(o + j) : iv, so + j).store(o + j);
+    if (rem)  // the runs have a vector of slack: full loads, a partial store
+      sum(acc ? V::load(o + j, rem) : iv, so + j).store(o + j, rem);
+  }
+}
+
+// sums[t] (W lanes each) += sum over rows q and j < len of dy[q ds + j] * src[t][q ss + j]
+template <class T, int NT>
+void dwf_dot_rows(const T* const* src, int64_t ss, const T* dy, int64_t ds, int64_t rows,
+                  int64_t len, T* sums) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  V a[NT];
+  for (int t = 0; t < NT; ++t) a[t] = V::load(sums + t * W);
+  const int64_t full = len - len % W;
+  const int rem = static_cast<int>(len - full);
+  for (int64_t q = 0; q < rows; ++q) {
+    const T* d = dy + q * ds;
+    const int64_t so = q * ss;
+    int64_t j = 0;
+    for (; j < full; j += W) {
+      const V g = V::load(d + j);
+      for (int t = 0; t < NT; ++t) a[t] = fmadd(g, V::load(src[t] + so + j), a[t]);
+    }
+    if (rem) {  // both loads partial: a value past the row (an inf) must not meet the zero lanes
+      const V g = V::load(d + j, rem);
+      for (int t = 0; t < NT; ++t) a[t] = fmadd(g, V::load(src[t] + so + j, rem), a[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) a[t].store(sums + t * W);
+}
+
+// The two kernels over any number of taps: passes of at most kDwfTaps (the first gather pass
+// starts from init, the later ones add to out), each the instance for its count of taps K.
+template <class T, int K = kDwfTaps>
+void dwf_gather_pass(int k, const T* const* src, const T* w, int64_t ss, T* out, int64_t os,
+                     int64_t rows, int64_t len, bool acc, T init) {
+  if constexpr (K > 1)
+    if (k < K) return dwf_gather_pass<T, K - 1>(k, src, w, ss, out, os, rows, len, acc, init);
+  dwf_gather_rows<T, K>(src, w, ss, out, os, rows, len, acc, init);
+}
+template <class T, int K = kDwfTaps>
+void dwf_dot_pass(int k, const T* const* src, int64_t ss, const T* dy, int64_t ds, int64_t rows,
+                  int64_t len, T* sums) {
+  if constexpr (K > 1)
+    if (k < K) return dwf_dot_pass<T, K - 1>(k, src, ss, dy, ds, rows, len, sums);
+  dwf_dot_rows<T, K>(src, ss, dy, ds, rows, len, sums);
+}
+
+template <class T>
+void dwf_gather(const T* const* src, const T* w, int nt, int64_t ss, T* out, int64_t os,
+                int64_t rows, int64_t len, T init) {
+  if (nt == 0) {
+    for (int64_t q = 0; q < rows; ++q) std::fill(out + q * os, out + q * os + len, init);
+    return;
+  }
+  for (int t0 = 0; t0 < nt; t0 += kDwfTaps)
+    dwf_gather_pass<T>(std::min(kDwfTaps, nt - t0), src + t0, w + t0, ss, out, os, rows, len,
+                       t0 > 0, init);
+}
+
+template <class T>
+void dwf_dot(const T* const* src, int nt, int64_t ss, const T* dy, int64_t ds, int64_t rows,
+             int64_t len, T* sums) {
+  constexpr int W = Vec<T>::width;
+  for (int t0 = 0; t0 < nt; t0 += kDwfTaps)
+    dwf_dot_pass<T>(std::min(kDwfTaps, nt - t0), src + t0, ss, dy, ds, rows, len,
+                    sums + int64_t(t0) * W);
+}
+
+// Zeros and copies as vector loops: plain loops of a few elements become library calls
+// (memset / memmove), a call per row took most of a small plane's time.
+template <class T>
+inline void dwf_zero(T* d, int64_t n) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  int64_t j = 0;
+  for (; j + W <= n; j += W) V::zero().store(d + j);
+  if (j < n) V::zero().store(d + j, static_cast<int>(n - j));
+}
+template <class T>
+inline void dwf_copy(const T* s, T* d, int64_t n) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  int64_t j = 0;
+  for (; j + W <= n; j += W) V::load(s + j).store(d + j);
+  if (j < n) V::load(s + j, static_cast<int>(n - j)).store(d + j, static_cast<int>(n - j));
+}
+
+// The geometry of the phase-split input planes.
+struct DwfGeom {
+  int64_t amax;   // the largest tap shift (kw - 1) dw / sw, in phase columns
+  int64_t pw;     // columns of a phase row: the output row rounded up to vectors, plus amax
+  int64_t plane;  // elements of one input plane's phases: sw * h * pw
+  DwfGeom(const Conv2dParams& p, int width) {
+    amax = (p.kw - 1) * p.dw / p.sw;
+    pw = ceil_div(p.wo, width) * width + amax;
+    plane = p.sw * p.h * pw;
+  }
+};
+
+// The phase columns [*lo, *hi) of phase r that hold input columns (j sw + r - pw in [0, w)),
+// within [0, cols).
+inline void dwf_phase_cols(const Conv2dParams& p, int64_t r, int64_t cols, int64_t* lo,
+                           int64_t* hi) {
+  const int64_t a = r >= p.pw ? 0 : ceil_div(p.pw - r, p.sw);
+  const int64_t last = p.w - 1 + p.pw - r;  // j sw <= last
+  const int64_t b = last < 0 ? 0 : last / p.sw + 1;
+  *lo = std::min(a, cols);
+  *hi = std::max(*lo, std::min(b, cols));
+}
+
+// The plane src (h x w) into its phases: dst[(r h + iy) pw + j] = src[iy w + j sw + r - pw].
+template <class T>
+void dwf_phases(const Conv2dParams& p, const DwfGeom& g, const T* src, T* dst) {
+  for (int64_t r = 0; r < p.sw; ++r) {
+    int64_t lo, hi;
+    dwf_phase_cols(p, r, g.pw, &lo, &hi);
+    for (int64_t iy = 0; iy < p.h; ++iy) {
+      T* d = dst + (r * p.h + iy) * g.pw;
+      const T* s = src + iy * p.w + lo * p.sw + r - p.pw;
+      dwf_zero(d, lo);
+      if (p.sw == 1)
+        dwf_copy(s, d + lo, hi - lo);
+      else if (p.sw == 2)  // a constant stride: the compiler's permutes
+        for (int64_t j = 0; j < hi - lo; ++j) d[lo + j] = s[2 * j];
+      else
+        for (int64_t j = 0; j < hi - lo; ++j) d[lo + j] = s[j * p.sw];
+      dwf_zero(d + hi, g.pw - hi);
+    }
+  }
+}
+
+// The taps ky that output row oy reads inside the input: [k0, k1).
+inline void dwf_valid_ky(const Conv2dParams& p, int64_t oy, int64_t* k0, int64_t* k1) {
+  int64_t a = p.kh, b = 0;
+  for (int64_t ky = 0; ky < p.kh; ++ky) {
+    const int64_t iy = oy * p.sh - p.ph + ky * p.dh;
+    if (iy >= 0 && iy < p.h) {
+      a = std::min(a, ky);
+      b = ky + 1;
+    }
+  }
+  *k0 = a;
+  *k1 = std::max(a, b);
+}
+
+// What a call computes, worked out once for all its planes: segments of output rows that read
+// the same taps, each tap as an offset into the plane's buffer and the index of its weight.
+// Forward and dw: rows `row` .. row + rows of the output (consecutive rows one input row sh
+// apart); dx: rows of dx, phase r, phase columns [jlo, jlo + len).
+struct DwfSeg {
+  int64_t row, rows, r, jlo, len;
+  int64_t t0, nt;  // taps [t0, t0 + nt) of the plan's off / widx
+};
+struct DwfPlan {
+  std::vector<DwfSeg> segs;
+  std::vector<int64_t> off, widx;
+};
+
+// Forward / dw: output row oy's tap (ky, kx) reads phase (kx dw) % sw, row oy sh - ph + ky dh,
+// from column (kx dw) / sw on; widx = ky kw + kx (a segment's taps are consecutive indices).
+inline DwfPlan dwf_forward_plan(const Conv2dParams& p, const DwfGeom& g) {
+  DwfPlan pl;
+  int64_t pk0 = -1, pk1 = -1;
+  for (int64_t oy = 0; oy < p.ho; ++oy) {
+    int64_t k0, k1;
+    dwf_valid_ky(p, oy, &k0, &k1);
+    if (k0 == pk0 && k1 == pk1) {
+      ++pl.segs.back().rows;
+      continue;
+    }
+    pk0 = k0;
+    pk1 = k1;
+    pl.segs.push_back({oy, 1, 0, 0, p.wo, int64_t(pl.off.size()), (k1 - k0) * p.kw});
+    for (int64_t ky = k0; ky < k1; ++ky) {
+      const int64_t iy = oy * p.sh - p.ph + ky * p.dh;
+      for (int64_t kx = 0; kx < p.kw; ++kx) {
+        const int64_t s = kx * p.dw;
+        pl.off.push_back(((s % p.sw) * p.h + iy) * g.pw + s / p.sw);
+        pl.widx.push_back(ky * p.kw + kx);
+      }
+    }
+  }
+  return pl;
+}
+
+// dx: row iy, phase r (columns ix = j sw + r - pw) hears from the taps (m, ky, kx) with
+// iy + ph - ky dh = oy sh for a dy row oy and (kx dw) % sw == r, at dy column j - (kx dw) / sw:
+// offset (m ho + oy) dpw + A - (kx dw) / sw into the padded dy rows, widx = m kh kw + ky kw + kx.
+// With sh == sw == 1 consecutive rows reading the same taps share a segment.
+inline DwfPlan dwf_dx_plan(const Conv2dParams& p, int64_t mult, int64_t A, int64_t dpw) {
+  DwfPlan pl;
+  const int64_t taps = p.kh * p.kw;
+  std::vector<int64_t> off, widx;
+  for (int64_t iy = 0; iy < p.h; ++iy)
+    for (int64_t r = 0; r < p.sw; ++r) {
+      int64_t jlo, jhi;
+      dwf_phase_cols(p, r, std::numeric_limits<int64_t>::max() / 4, &jlo, &jhi);
+      if (jhi <= jlo) continue;
+      off.clear();
+      widx.clear();
+      for (int64_t m = 0; m < mult; ++m)
+        for (int64_t ky = 0; ky < p.kh; ++ky) {
+          const int64_t t = iy + p.ph - ky * p.dh;
+          if (t < 0 || t % p.sh || t / p.sh >= p.ho) continue;
+          for (int64_t kx = 0; kx < p.kw; ++kx) {
+            const int64_t s = kx * p.dw;
+            if (s % p.sw != r) continue;
+            off.push_back((m * p.ho + t / p.sh) * dpw + A - s / p.sw + jlo);
+            widx.push_back(m * taps + ky * p.kw + kx);
+          }
+        }
+      if (p.sh == 1 && p.sw == 1 && !pl.segs.empty()) {
+        DwfSeg& b = pl.segs.back();
+        if (b.row + b.rows == iy && b.nt == int64_t(widx.size()) &&
+            std::equal(widx.begin(), widx.end(), pl.widx.begin() + b.t0)) {
+          ++b.rows;
+          continue;
+        }
+      }
+      pl.segs.push_back({iy, 1, r, jlo, jhi - jlo, int64_t(pl.off.size()), int64_t(off.size())});
+      pl.off.insert(pl.off.end(), off.begin(), off.end());
+      pl.widx.insert(pl.widx.end(), widx.begin(), widx.end());
+    }
+  return pl;
+}
+
+template <class T>
+bool dwf_finite(const T* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(v[i])) return false;
+  return true;
+}
+
+// Per-thread buffers kept between calls: the phase planes of x, dy's padded rows, a row of dx,
+// the taps' run pointers, weights and dw's sums.
+template <class T>
+struct DwfScratch {
+  std::vector<T> x, dy, row, w, sums;
+  std::vector<const T*> src;
+  static T* grow(std::vector<T>& v, int64_t n) {
+    if (int64_t(v.size()) < n) v.resize(size_t(n));
+    return v.data();
+  }
+  T* x_of(int64_t n) { return grow(x, n); }
+  T* dy_of(int64_t n) { return grow(dy, n); }
+  T* row_of(int64_t n) { return grow(row, n); }
+  T* w_of(int64_t n) { return grow(w, n); }
+  T* sums_of(int64_t n) { return grow(sums, n); }
+  const T** src_of(int64_t n) {
+    if (int64_t(src.size()) < n) src.resize(size_t(n));
+    return src.data();
+  }
+};
+
+template <class T>
+DwfScratch<T>& dwf_scratch() {
+  thread_local DwfScratch<T> s;
+  return s;
+}
+
+inline int64_t dwf_max_taps(const DwfPlan& pl) {
+  int64_t k = 1;
+  for (const DwfSeg& s : pl.segs) k = std::max(k, s.nt);
+  return k;
+}
+
+template <class T>
+void depthwise_fast_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
+  if (!dwf_finite(w, p.o * p.kh * p.kw)) return depthwise_forward(p, x, w, b, y);
+  constexpr int W = Vec<T>::width;
+  const DwfGeom g(p, W);
+  const DwfPlan pl = dwf_forward_plan(p, g);
+  const int64_t mult = p.o / p.c, planes = p.n * p.c, P = p.ho * p.wo, taps = p.kh * p.kw;
+  const int64_t maxt = dwf_max_taps(pl);
+  const int nt = double(p.n * p.o) * double(P) * double(taps) > kConvParallelMinWork
+                     ? static_cast<int>(std::min<int64_t>(num_threads(), planes))
+                     : 1;
+  place_team(nt);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+  for (int64_t q = 0; q < planes; ++q) {
+    const int64_t n = q / p.c, ci = q % p.c;
+    DwfScratch<T>& s = dwf_scratch<T>();
+    T* xb = s.x_of(g.plane + W);
+    const T** src = s.src_of(maxt);
+    T* wt = s.w_of(maxt);
+    dwf_phases(p, g, x + q * p.h * p.w, xb);
+    for (int64_t m = 0; m < mult; ++m) {
+      const int64_t o = ci * mult + m;
+      const T* wo = w + o * taps;
+      T* yp = y + (n * p.o + o) * P;
+      for (const DwfSeg& sg : pl.segs) {
+        for (int64_t t = 0; t < sg.nt; ++t) {
+          src[t] = xb + pl.off[sg.t0 + t];
+          wt[t] = wo[pl.widx[sg.t0 + t]];
+        }
+        dwf_gather(src, wt, static_cast<int>(sg.nt), p.sh * g.pw, yp + sg.row * p.wo, p.wo, sg.rows,
+                   p.wo, b ? b[o] : T(0));
+      }
+    }
+  }
+}
+
+template <class T>
+void depthwise_fast_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx,
+                             T* dw) {
+  const int64_t taps = p.kh * p.kw;
+  if (dx && !dwf_finite(w, p.o * taps)) return depthwise_backward(p, dy, x, w, dx, dw);
+  constexpr int W = Vec<T>::width;
+  const DwfGeom g(p, W);
+  const int64_t mult = p.o / p.c, P = p.ho * p.wo, HW = p.h * p.w;
+  // dy's rows for dx: row oy of the plane's m-th output channel at dyb + (m ho + oy) dpw, its
+  // columns from A = amax on, zeros around; phase column j of dx reads from A - a + j on
+  const int64_t A = g.amax, jmax = (p.w - 1 + p.pw) / p.sw, dpw = A + jmax + W;
+  const DwfPlan pdx = dx ? dwf_dx_plan(p, mult, A, dpw) : DwfPlan();
+  const DwfPlan pdw = dw ? dwf_forward_plan(p, g) : DwfPlan();
+  const int64_t maxt = std::max(dwf_max_taps(pdx), dwf_max_taps(pdw));
+  auto plane = [&](int64_t n, int64_t ci, T* sums) {
+    DwfScratch<T>& s = dwf_scratch<T>();
+    const T** src = s.src_of(maxt);
+    T* wt = s.w_of(maxt);
+    if (dx) {
+      T* dyb = s.dy_of(mult * p.ho * dpw);
+      const int64_t cols = std::min(p.wo, dpw - A);
+      for (int64_t m = 0; m < mult; ++m)
+        for (int64_t oy = 0; oy < p.ho; ++oy) {
+          T* d = dyb + (m * p.ho + oy) * dpw;
+          dwf_zero(d, A);
+          dwf_copy(dy + (n * p.o + ci * mult + m) * P + oy * p.wo, d + A, cols);
+          dwf_zero(d + A + cols, dpw - A - cols);
+        }
+      T* dxp = dx + (n * p.c + ci) * HW;
+      const T* wc = w + ci * mult * taps;
+      // sw > 1: each phase's part of a dx row into a row buffer; sw = 2: the two buffers (even
+      // and odd columns of dx) interleaved into the row with vector permutes, once both are in
+      const int64_t rlen = jmax + 2 * W;
+      T* row = p.sw > 1 ? s.row_of(2 * rlen) : nullptr;
+      FiniteAcc<T> unused;
+      int64_t pending = -1;  // sw = 2: the dx row whose phases are in the buffers
+      for (const DwfSeg& sg : pdx.segs) {
+        for (int64_t t = 0; t < sg.nt; ++t) {
+          src[t] = dyb + pdx.off[sg.t0 + t];
+          wt[t] = wc[pdx.widx[sg.t0 + t]];
+        }
+        const int k = static_cast<int>(sg.nt);
+        const int64_t c0 = sg.jlo * p.sw + sg.r - p.pw;  // the segment's first dx column
+        if (p.sw == 1) {  // c0 = 0: phase column j is dx column j - pw
+          dwf_gather(src, wt, k, dpw, dxp + sg.row * p.w, p.w, sg.rows, sg.len, T(0));
+        } else if (p.sw == 2) {  // c0 = 0 (even columns) or 1 (odd)
+          if (pending >= 0 && pending != sg.row)
+            tap_interleave_row(row, row + rlen, int64_t(2), p.w, dxp + pending * p.w, unused);
+          pending = sg.row;
+          dwf_gather(src, wt, k, dpw, row + c0 * rlen, int64_t(0), int64_t(1), sg.len, T(0));
+        } else {
+          dwf_gather(src, wt, k, dpw, row, int64_t(0), int64_t(1), sg.len, T(0));
+          T* dr = dxp + sg.row * p.w + c0;
+          for (int64_t j = 0; j < sg.len; ++j) dr[j * p.sw] = row[j];
+        }
+      }
+      if (pending >= 0)
+        tap_interleave_row(row, row + rlen, int64_t(2), p.w, dxp + pending * p.w, unused);
+    }
+    if (dw) {
+      T* xb = s.x_of(g.plane + W);
+      dwf_phases(p, g, x + (n * p.c + ci) * HW, xb);
+      for (int64_t m = 0; m < mult; ++m) {
+        const T* dyp = dy + (n * p.o + ci * mult + m) * P;
+        for (const DwfSeg& sg : pdw.segs) {
+          for (int64_t t = 0; t < sg.nt; ++t) src[t] = xb + pdw.off[sg.t0 + t];
+          if (sg.nt > 0)
+            dwf_dot(src, static_cast<int>(sg.nt), p.sh * g.pw, dyp + sg.row * p.wo, p.wo, sg.rows,
+                    p.wo, sums + (m * taps + pdw.widx[sg.t0]) * W);
+        }
+      }
+    }
+  };
+  const double work = double(p.n * p.o) * double(P) * double(taps);
+  const int nt0 = work > kConvParallelMinWork ? num_threads() : 1;
+  if (dw) {  // each thread owns whole channels: dw's sums in one order on any thread count
+    const int nt = static_cast<int>(std::min<int64_t>(nt0, p.c));
+    place_team(nt);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int64_t ci = 0; ci < p.c; ++ci) {
+      T* sums = dwf_scratch<T>().sums_of(mult * taps * W);
+      dwf_zero(sums, mult * taps * W);
+      for (int64_t n = 0; n < p.n; ++n) plane(n, ci, sums);
+      for (int64_t t = 0; t < mult * taps; ++t)
+        dw[ci * mult * taps + t] = Vec<T>::load(sums + t * W).reduce_add();
+    }
+    if (!dwf_finite(dw, p.o * taps)) depthwise_backward(p, dy, x, w, static_cast<T*>(nullptr), dw);
+  } else {
+    const int64_t planes = p.n * p.c;
+    const int nt = static_cast<int>(std::min<int64_t>(nt0, planes));
+    place_team(nt);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int64_t q = 0; q < planes; ++q) plane(q / p.c, q % p.c, static_cast<T*>(nullptr));
+  }
+}
+
 inline bool is_depthwise(const Conv2dParams& p) { return p.groups == p.c && p.groups > 1; }
 
 // Whether all n values at v are finite (x - x is 0 for them, NaN for an inf or a NaN): one read,
@@ -1901,7 +2347,7 @@ void conv2d_forward_t(const Conv2dParams& p, const T* x, const T* w, const T* b,
   if (p.n == 0 || p.o == 0 || p.ho == 0 || p.wo == 0) return;
   if (algo == ConvAlgo::direct) return direct_forward(p, x, w, b, y);
   const bool autom = algo == ConvAlgo::automatic;
-  if (autom && is_depthwise(p)) return depthwise_forward(p, x, w, b, y);
+  if (autom && is_depthwise(p)) return depthwise_fast_forward(p, x, w, b, y);
   bool ok;  // the fast path's y finite
   if (algo == ConvAlgo::winograd && winograd_applies(p))
     ok = winograd_forward(p, x, w, b, y);
@@ -1967,7 +2413,7 @@ bool conv2d_backward_run(const Conv2dParams& p, const T* dy, const T* x, const T
       if (dw) std::fill(dw, dw + p.o * p.kh * p.kw, T(0));
       return false;
     }
-    depthwise_backward(p, dy, x, w, dx, dw);
+    depthwise_fast_backward(p, dy, x, w, dx, dw);
     return false;
   }
   if (p.n > 0 && ((algo == ConvAlgo::tap && tap_applies(p)) ||
