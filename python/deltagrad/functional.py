@@ -1796,7 +1796,12 @@ def cross_entropy(
     c = x.shape[0 if x.ndim == 1 else 1]
     w = _class_weight(weight, c, x.dtype, xp, op)
     if not prob:
-        out = _ce_fused(x, _class_target(tdata, x.shape, op), w, ignore_index, eps, reduction)
+        tc = _class_target(tdata, x.shape, op)
+        out = None
+        if x.ndim >= 3 and type(x.data) is np.ndarray:
+            out = _ce_spatial(x, tc, w, ignore_index, eps, reduction)
+        if out is None:
+            out = _ce_fused(x, tc, w, ignore_index, eps, reduction)
         if out is not None:
             return out
     x2 = _to_rows(x.data, xp)
@@ -1916,6 +1921,135 @@ def _ce_fused(
         if eps:
             k += (eps / c) * (w if w is not None else 1)
         k[rows, kt] += (1 - eps) * (1 if w is None else w[kt])
+        if some:
+            k[~valid] = 0
+        return k
+
+    db = _class_dbackward(x, _k, reduction, True, denom)
+    return Tensor._make(loss, (x,), _backward, "cross_entropy", saves=(), dbackward=db)
+
+
+# (N, C, d1, ...) logits with at least this many positions S = d1 * d2 ... per sample and
+# elements in all take _ce_spatial; below, its passes over (N, S) slabs cost more than copying
+# the class axis last for the fused kernel (_ce_fused; measured on (8, C, S), C 3 to 1000)
+_SPATIAL_MIN_S = 256
+_SPATIAL_MIN_SIZE = 1 << 14
+
+
+def _ce_spatial(
+    x: Tensor, t: Any, w: Any, ignore_index: int, eps: float, reduction: str
+) -> Tensor | None:
+    """cross_entropy with class indices on host (N, C, d1, ...) logits, in their own layout:
+    x viewed as (N, C, S), each step a pass over whole (N, S) slabs along the class axis (max,
+    e = exp(x - max), its sum), the target logits gathered at their flat positions
+    (n C + t_i) S + s: neither the logits nor the gradient is copied to put the class axis
+    last. The loss and the gradient are _ce_fused's (the same formulas, the kernel's
+    softmax - onehot being e / sum(e) - onehot); the gradient is formed from e in the backward
+    (in place when it is the usual loss.backward() of a reduced loss), one pass. None where
+    _ce_fused should run instead (S small, an empty batch or no classes)."""
+    xd = x.data
+    n, c = xd.shape[0], xd.shape[1]
+    m = t.shape[0]
+    s = m // n if n else 0
+    if m == 0 or c == 0 or s < _SPATIAL_MIN_S or m * c < _SPATIAL_MIN_SIZE:
+        return None
+    dt = x.dtype
+    x3 = xd.reshape(n, c, s)  # a view when x is contiguous
+    lo, hi = int(t.min()), int(t.max())
+    some = lo <= ignore_index <= hi and bool((t == ignore_index).any())
+    valid = t != ignore_index if some else None
+    tk = np.where(valid, t, 0) if some else t.copy()  # (a copy: t may be the caller's)
+    if (lo < 0 or hi >= c) and (not some or int(tk.min()) < 0 or int(tk.max()) >= c):
+        _check_class_range(t, t != ignore_index, c, ignore_index, "cross_entropy")
+    # the flat position of row i = (n, s)'s target logit: (n C + t_i) S + s
+    pos = tk * s
+    pos += ((np.arange(n, dtype=np.int64) * (c * s))[:, None] + np.arange(s)).reshape(-1)
+    zy = np.take(x3.reshape(-1), pos)
+    e = np.empty(xd.shape, dt)  # exp(x - max); the backward turns it into the gradient
+    e3 = e.reshape(n, c, s)
+    plain = w is None and not some
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        mx = x3.max(axis=1)  # (n, s); a NaN, +inf or all -inf slab gives NaN below, as torch
+        np.subtract(x3, mx[:, None, :], out=e3)
+        np.exp(e3, out=e3)
+        se = e3.sum(axis=1).reshape(-1)
+        lse = np.log(se)
+        lse += mx.reshape(-1)
+        loss0 = lse - zy  # nll per row (+inf for a -inf target logit)
+        ey = np.exp(zy - mx.reshape(-1))  # e at the targets (set there, not read back)
+        if plain:
+            denom: Any = m
+            wy: Any = 1.0
+            r: Any = np.asarray(1.0 / m if reduction == "mean" else 1.0, dtype=dt)
+        else:
+            vf = valid.astype(dt) if some else np.ones(m, dt)
+            wy = vf if w is None else (w[tk] * vf if some else w[tk])
+            denom = wy.sum()
+            sc = 1 / denom if reduction == "mean" else np.ones((), dt)
+            r = np.where(valid, sc, 0).astype(dt, copy=False) if some else sc
+        big_w = c if w is None else w.sum()
+        # the gradient, per row: rowc e / sum(e) - (1 - e) w_y r onehot - (e / C) r w, with
+        # rowc = ((1 - e) w_y + e W / C) r (W = sum(w), C unweighted)
+        scale = (((1 - eps) * wy + (eps * big_w / c)) * r / se).astype(dt, copy=False)
+        onehot = np.asarray((1 - eps) * wy * r, dtype=dt)
+        per = loss0 if plain and not eps else (1 - eps) * wy * loss0
+        b = None
+        if eps:
+            zw = x3.sum(1) if w is None else np.matmul(w, x3)
+            smooth = (eps / c) * (big_w * (loss0 + zy) - zw.reshape(-1))
+            # a -inf target logit: nll is +inf (loss0 + z_y, the row's logsumexp, is NaN)
+            inf_row = loss0 == math.inf
+            if not plain:
+                inf_row &= wy > 0
+            per = np.where(inf_row, math.inf, per + smooth)
+            b = np.asarray((eps / c) * r, dtype=dt)
+        if some:
+            per = np.where(valid, per, 0)  # an ignored row's nll may be inf or NaN
+        if reduction == "none":
+            loss = per
+        else:
+            loss = per.sum() / denom if reduction == "mean" else per.sum()
+    loss = np.asarray(loss, dtype=dt)
+    if reduction == "none":
+        loss = loss.reshape(_batch_shape(x.shape))
+    state: list[Any] = [None]  # the gradient for g = 1, once formed in e's place
+
+    def _grad(out: Any, g: Any) -> Any:
+        """out = the gradient scaled by g (0-d, or per row for "none"); out may be e."""
+        out3 = out.reshape(n, c, s)
+        gs = scale * g
+        np.multiply(e3, gs.reshape(n, 1, s), out=out3)
+        at_t = ey * gs - onehot * g  # the targets' entries, written once
+        if b is not None:
+            bg = b * g
+            bg3 = bg.reshape(n, 1, s) if bg.ndim else bg
+            out3 -= bg3 if w is None else bg3 * w.reshape(1, c, 1)
+            at_t -= bg if w is None else bg * w[tk]
+        out.reshape(-1)[pos] = at_t
+        return out
+
+    def _backward(g: Any) -> None:
+        with np.errstate(invalid="ignore", over="ignore"):
+            if reduction == "none":
+                gx = _grad(np.empty_like(e), g.reshape(-1).astype(dt, copy=False))
+            else:
+                g = g.astype(dt, copy=False)
+                one = type(g) is np.ndarray and g.item() == 1
+                if state[0] is None and one:  # the usual loss.backward(): e becomes d
+                    state[0] = _grad(e, g)
+                if state[0] is not None:
+                    gx = state[0] if one else state[0] * g
+                    if one:
+                        _disown(gx)  # the node's own: a retained graph hands it again
+                else:
+                    gx = _grad(np.empty_like(e), g)
+        x._accumulate(gx)
+
+    def _k() -> Any:
+        k = np.zeros((m, c), dtype=dt)
+        if eps:
+            k += (eps / c) * (w if w is not None else 1)
+        k[np.arange(m), tk] += (1 - eps) * (1 if w is None else w[tk])
         if some:
             k[~valid] = 0
         return k
