@@ -361,7 +361,7 @@ def test_old_positional_arrays_api_is_a_type_error_that_says_what_to_write():
         ({"prefetch_factor": 2}, ValueError, "DataLoader: prefetch_factor"),
         ({"persistent_workers": True}, ValueError, "DataLoader: persistent_workers"),
         ({"shuffle": "yes"}, TypeError, "DataLoader: shuffle"),
-        ({"drop_last": 1}, TypeError, "DataLoader: drop_last"),
+        ({"drop_last": 1}, ValueError, "DataLoader: drop_last should be a boolean value"),
         ({"generator": 42}, TypeError, "DataLoader: generator: expected a numpy.random.Gen"),
         ({"collate_fn": 3}, TypeError, "DataLoader: collate_fn"),
         ({"sampler": [0], "shuffle": True}, ValueError, "sampler option is mutually exclusive"),

@@ -1522,9 +1522,7 @@ class DataLoader:
             shuffle = False
         if not isinstance(shuffle, (bool, np.bool_)):
             raise TypeError(f"DataLoader: shuffle: expected a bool, got {shuffle!r}")
-        if not isinstance(drop_last, (bool, np.bool_)):
-            raise TypeError(f"DataLoader: drop_last: expected a bool, got {drop_last!r}")
-        shuffle, drop_last = bool(shuffle), bool(drop_last)
+        shuffle = bool(shuffle)
         _check_generator(generator, "DataLoader")
         if collate_fn is not None and not callable(collate_fn):
             raise TypeError(f"DataLoader: collate_fn: expected a callable, got {collate_fn!r}")
@@ -1570,7 +1568,13 @@ class DataLoader:
                 else SequentialSampler(dataset)
             )
         if batch_size is not None and batch_sampler is None:
+            if not isinstance(drop_last, bool):  # torch's BatchSampler check and text
+                raise ValueError(
+                    "DataLoader: drop_last should be a boolean value, but got "
+                    f"drop_last={drop_last!r}"
+                )
             batch_sampler = BatchSampler(sampler, batch_size, drop_last)
+        drop_last = bool(drop_last)
 
         self.dataset = dataset
         self.batch_size = batch_size

@@ -140,21 +140,35 @@ def _real(v: Any, fn: str, name: str) -> float:
     return float(v)
 
 
+def _check_range(a: float, b: float, fn: str) -> None:
+    """a > b: torch's Tensor.uniform_ error (RuntimeError, numbers printed as C++ does)."""
+    if a > b:
+        prefix = "" if fn == "uniform_" else f"{fn}: "
+        raise RuntimeError(
+            f"{prefix}uniform_ expects to return a [from, to) range, but found "
+            f"from={a:g} > to={b:g}"
+        )
+
+
+def _check_std(std: float, fn: str) -> None:
+    """std < 0: torch's Tensor.normal_ error (RuntimeError, numbers printed as C++ does)."""
+    if std < 0:
+        raise RuntimeError(f"{fn}: normal expects std >= 0.0, but found std {std:g}")
+
+
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
-    """Fill with draws from U(a, b)."""
+    """Fill with draws from U(a, b); a > b raises RuntimeError, as torch."""
     _check_tensor(tensor, "uniform_")
     a, b = _real(a, "uniform_", "a"), _real(b, "uniform_", "b")
-    if a > b:
-        raise ValueError(f"uniform_: expected a <= b, got a={a}, b={b}")
+    _check_range(a, b, "uniform_")
     return _write(tensor, _rng(generator, "uniform_").uniform(a, b, tensor.shape))
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
-    """Fill with draws from N(mean, std**2)."""
+    """Fill with draws from N(mean, std**2); std < 0 raises RuntimeError, as torch."""
     _check_tensor(tensor, "normal_")
     mean, std = _real(mean, "normal_", "mean"), _real(std, "normal_", "std")
-    if std < 0:
-        raise ValueError(f"normal_: std: expected a number >= 0, got {std}")
+    _check_std(std, "normal_")
     return _write(tensor, _rng(generator, "normal_").normal(mean, std, tensor.shape))
 
 
@@ -189,6 +203,7 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) ->
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     std = _real(gain, "xavier_uniform_", "gain") * math.sqrt(2.0 / float(fan_in + fan_out))
     a = math.sqrt(3.0) * std
+    _check_range(-a, a, "xavier_uniform_")  # a negative gain, as torch
     return _write(tensor, _rng(generator, "xavier_uniform_").uniform(-a, a, tensor.shape))
 
 
@@ -197,6 +212,7 @@ def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> 
     _check_tensor(tensor, "xavier_normal_")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     std = _real(gain, "xavier_normal_", "gain") * math.sqrt(2.0 / float(fan_in + fan_out))
+    _check_std(std, "xavier_normal_")  # a negative gain, as torch
     return _write(tensor, _rng(generator, "xavier_normal_").normal(0.0, std, tensor.shape))
 
 
@@ -302,7 +318,7 @@ def trunc_normal_(
 ) -> Tensor:
     """Fill with draws from N(mean, std**2) truncated to [a, b]. The sampler is exact for any
     window, in the bulk or far in a tail, and a and b may be infinite. As torch, a window whose
-    mean is more than 2 std away warns (torch's text)."""
+    mean is more than 2 std away warns (torch's text); a > b then raises RuntimeError, as torch."""
     fn = "trunc_normal_"
     _check_tensor(tensor, fn)
     mean, std = _real(mean, fn, "mean"), _real(std, fn, "std")
@@ -312,7 +328,7 @@ def trunc_normal_(
         if not _is_number(v) or math.isnan(v):
             raise ValueError(f"{fn}: {name}: expected a number (infinite allowed), got {v!r}")
     a, b = float(a), float(b)
-    if a > b or (a == b and math.isinf(a)):
+    if a == b and math.isinf(a):
         raise ValueError(f"{fn}: expected a <= b with a finite window, got a={a}, b={b}")
     if mean < a - 2 * std or mean > b + 2 * std:
         warnings.warn(
@@ -320,6 +336,7 @@ def trunc_normal_(
             "The distribution of values may be incorrect.",
             stacklevel=2,
         )
+    _check_range(a, b, fn)  # after the warning, as torch (its uniform_(a, b) raises)
     rng = _rng(generator, fn)
     if a == b:
         return _write(tensor, np.full(tensor.shape, a))
@@ -422,8 +439,7 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any =
     if not _is_number(sparsity) or not 0 <= sparsity <= 1:
         raise ValueError(f"{fn}: sparsity: expected a number in [0, 1], got {sparsity!r}")
     std = _real(std, fn, "std")
-    if std < 0:
-        raise ValueError(f"{fn}: std: expected a number >= 0, got {std}")
+    _check_std(std, fn)
     rng = _rng(generator, fn)
     rows, cols = tensor.shape
     num_zeros = math.ceil(sparsity * rows)  # torch's count, float rounding included

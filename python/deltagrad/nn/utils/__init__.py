@@ -63,27 +63,44 @@ def _norm_type(norm_type: Any, fn: str) -> float:
     return p
 
 
-def _vector_norm(a: Any, p: float) -> Any:
-    """torch.linalg.vector_norm(a, p) of an array as a 0-d array of a's dtype."""
+def _vector_norm(a: Any, p: float, fn: str = "get_total_norm") -> Any:
+    """torch.linalg.vector_norm(a, p) of an array as a 0-d array of a's dtype. float16 is
+    computed in float32 and rounded once at the end (torch's opmath), so a sum of squares past
+    float16's range does not overflow a norm that fits. An empty array has no inf / -inf /
+    negative-p norm (those reductions have no identity): RuntimeError, as torch."""
     xp = get_array_module(a)
+    if a.size == 0 and (p < 0 or p == math.inf):
+        raise RuntimeError(
+            f"{fn}: linalg.vector_norm cannot compute the {p:g} norm on an empty tensor "
+            "because the operation does not have an identity"
+        )
+    dtype = a.dtype
     x = xp.abs(a.reshape(-1))
-    if p == math.inf:
-        return x.max() if x.size else xp.zeros((), dtype=a.dtype)
-    if p == -math.inf:
-        return x.min()
-    if p == 0:
-        return xp.asarray(xp.count_nonzero(x), dtype=a.dtype)
-    if p == 1:
-        return x.sum()
-    if p == 2:
-        return xp.sqrt(xp.dot(x, x)) if x.size else xp.zeros((), dtype=a.dtype)
-    return (x**p).sum() ** (1.0 / p)
+    if dtype == np.float16:
+        x = x.astype(np.float32)
+    # overflow to inf, 0 ** -p = inf: IEEE results, silent as torch's
+    with np.errstate(over="ignore", divide="ignore"):
+        if p == math.inf:
+            r = x.max()
+        elif p == -math.inf:
+            r = x.min()
+        elif p == 0:
+            r = xp.count_nonzero(x)
+        elif p == 1:
+            r = x.sum()
+        elif p == 2:
+            r = xp.sqrt(xp.dot(x, x)) if x.size else 0
+        else:
+            r = (x**p).sum() ** (1.0 / p)
+        return xp.asarray(r, dtype=dtype)
 
 
 def get_total_norm(
     tensors: Any, norm_type: float = 2.0, error_if_nonfinite: bool = False, foreach: Any = None
 ) -> Tensor:
-    """The norm of the norms of the arrays (or Tensors) given, as torch."""
+    """The norm of the norms of the arrays (or Tensors) given, as torch: each array's norm in
+    its own dtype, then stacked and reduced in the promoted dtype of all of them (float32 and
+    float64 gradients give a float64 total)."""
     fn = "get_total_norm"
     p = _norm_type(norm_type, fn)
     arrays = [t.data if isinstance(t, Tensor) else t for t in tensors]
@@ -91,8 +108,9 @@ def get_total_norm(
     if not arrays:
         return Tensor(np.zeros((), dtype=np.float32))
     xp = get_array_module(arrays[0])
-    norms = xp.stack([_vector_norm(a, p).astype(arrays[0].dtype) for a in arrays])
-    total = xp.asarray(_vector_norm(norms, p), dtype=arrays[0].dtype)
+    dtype = np.result_type(*(a.dtype for a in arrays))
+    norms = xp.stack([_vector_norm(a, p, fn).astype(dtype) for a in arrays])
+    total = _vector_norm(norms, p, fn)
     if error_if_nonfinite and not bool(xp.isfinite(total)):
         raise RuntimeError(
             f"The total norm of order {p} for gradients from `parameters` is non-finite, so "
