@@ -1875,12 +1875,33 @@ bool tap_phase_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx
 
 inline constexpr int kDwfTaps = 9;  // taps per pass, their weights or sums held in registers
 
+// The next plane's inputs, fetched into the cache a little per output row while this plane
+// computes (its rows are in L1 / L2 by then): the planes of one thread are far apart in memory
+// (n C + c), and a plane of a few KB is over before the hardware prefetcher has ramped up.
+// Up to two ranges, `per` bytes a step.
+struct DwfPrefetch {
+  const char* p[2] = {nullptr, nullptr};
+  int64_t left[2] = {0, 0};
+  int64_t per = 0;
+  void set(int i, const void* a, int64_t bytes) {
+    p[i] = static_cast<const char*>(a);
+    left[i] = bytes;
+  }
+  void spread(int64_t steps) { per = (left[0] + left[1]) / std::max<int64_t>(1, steps) + 64; }
+  void step() {
+    int64_t n = per;
+    for (int i = 0; i < 2 && n > 0; ++i)
+      for (; left[i] > 0 && n > 0; p[i] += 64, left[i] -= 64, n -= 64)
+        __builtin_prefetch(p[i], 0, 2);
+  }
+};
+
 // rows x len outputs: out[q os + j] = (acc ? out[q os + j] : init) + sum_t w[t] src[t][q ss + j].
 // The taps are summed in three interleaved chains (t % 3), added at the end: one chain of nine
 // dependent FMAs per vector (36 cycles) kept too few vectors in flight (0.9 Gout/s at 3x3).
 template <class T, int NT>
 void dwf_gather_rows(const T* const* src, const T* w, int64_t ss, T* out, int64_t os, int64_t rows,
-                     int64_t len, bool acc, T init) {
+                     int64_t len, bool acc, T init, DwfPrefetch* pf) {
   using V = Vec<T>;
   constexpr int W = V::width;
   V wv[NT];
@@ -1902,6 +1923,7 @@ void dwf_gather_rows(const T* const* src, const T* w, int64_t ss, T* out, int64_
     return a + (b + c);
   };
   for (int64_t q = 0; q < rows; ++q) {
+    if (pf) pf->step();
     T* o = out + q * os;
     const int64_t so = q * ss;
     int64_t j = 0;
@@ -1914,7 +1936,7 @@ void dwf_gather_rows(const T* const* src, const T* w, int64_t ss, T* out, int64_
 // sums[t] (W lanes each) += sum over rows q and j < len of dy[q ds + j] * src[t][q ss + j]
 template <class T, int NT>
 void dwf_dot_rows(const T* const* src, int64_t ss, const T* dy, int64_t ds, int64_t rows,
-                  int64_t len, T* sums) {
+                  int64_t len, T* sums, DwfPrefetch* pf) {
   using V = Vec<T>;
   constexpr int W = V::width;
   V a[NT];
@@ -1922,6 +1944,7 @@ void dwf_dot_rows(const T* const* src, int64_t ss, const T* dy, int64_t ds, int6
   const int64_t full = len - len % W;
   const int rem = static_cast<int>(len - full);
   for (int64_t q = 0; q < rows; ++q) {
+    if (pf) pf->step();
     const T* d = dy + q * ds;
     const int64_t so = q * ss;
     int64_t j = 0;
@@ -1941,38 +1964,38 @@ void dwf_dot_rows(const T* const* src, int64_t ss, const T* dy, int64_t ds, int6
 // starts from init, the later ones add to out), each the instance for its count of taps K.
 template <class T, int K = kDwfTaps>
 void dwf_gather_pass(int k, const T* const* src, const T* w, int64_t ss, T* out, int64_t os,
-                     int64_t rows, int64_t len, bool acc, T init) {
+                     int64_t rows, int64_t len, bool acc, T init, DwfPrefetch* pf) {
   if constexpr (K > 1)
-    if (k < K) return dwf_gather_pass<T, K - 1>(k, src, w, ss, out, os, rows, len, acc, init);
-  dwf_gather_rows<T, K>(src, w, ss, out, os, rows, len, acc, init);
+    if (k < K) return dwf_gather_pass<T, K - 1>(k, src, w, ss, out, os, rows, len, acc, init, pf);
+  dwf_gather_rows<T, K>(src, w, ss, out, os, rows, len, acc, init, pf);
 }
 template <class T, int K = kDwfTaps>
 void dwf_dot_pass(int k, const T* const* src, int64_t ss, const T* dy, int64_t ds, int64_t rows,
-                  int64_t len, T* sums) {
+                  int64_t len, T* sums, DwfPrefetch* pf) {
   if constexpr (K > 1)
-    if (k < K) return dwf_dot_pass<T, K - 1>(k, src, ss, dy, ds, rows, len, sums);
-  dwf_dot_rows<T, K>(src, ss, dy, ds, rows, len, sums);
+    if (k < K) return dwf_dot_pass<T, K - 1>(k, src, ss, dy, ds, rows, len, sums, pf);
+  dwf_dot_rows<T, K>(src, ss, dy, ds, rows, len, sums, pf);
 }
 
 template <class T>
 void dwf_gather(const T* const* src, const T* w, int nt, int64_t ss, T* out, int64_t os,
-                int64_t rows, int64_t len, T init) {
+                int64_t rows, int64_t len, T init, DwfPrefetch* pf = nullptr) {
   if (nt == 0) {
     for (int64_t q = 0; q < rows; ++q) std::fill(out + q * os, out + q * os + len, init);
     return;
   }
   for (int t0 = 0; t0 < nt; t0 += kDwfTaps)
     dwf_gather_pass<T>(std::min(kDwfTaps, nt - t0), src + t0, w + t0, ss, out, os, rows, len,
-                       t0 > 0, init);
+                       t0 > 0, init, pf);
 }
 
 template <class T>
 void dwf_dot(const T* const* src, int nt, int64_t ss, const T* dy, int64_t ds, int64_t rows,
-             int64_t len, T* sums) {
+             int64_t len, T* sums, DwfPrefetch* pf = nullptr) {
   constexpr int W = Vec<T>::width;
   for (int t0 = 0; t0 < nt; t0 += kDwfTaps)
     dwf_dot_pass<T>(std::min(kDwfTaps, nt - t0), src + t0, ss, dy, ds, rows, len,
-                    sums + int64_t(t0) * W);
+                    sums + int64_t(t0) * W, pf);
 }
 
 // Zeros and copies as vector loops: plain loops of a few elements become library calls
@@ -2095,11 +2118,13 @@ inline DwfPlan dwf_forward_plan(const Conv2dParams& p, const DwfGeom& g) {
 // dx: row iy, phase r (columns ix = j sw + r - pw) hears from the taps (m, ky, kx) with
 // iy + ph - ky dh = oy sh for a dy row oy and (kx dw) % sw == r, at dy column j - (kx dw) / sw:
 // offset (m ho + oy) dpw + A - (kx dw) / sw into the padded dy rows, widx = m kh kw + ky kw + kx.
-// With sh == sw == 1 consecutive rows reading the same taps share a segment.
+// Rows sh apart (one dy row apart) that read the same taps in the same phase share a segment:
+// its rows are row, row + sh, ...
 inline DwfPlan dwf_dx_plan(const Conv2dParams& p, int64_t mult, int64_t A, int64_t dpw) {
   DwfPlan pl;
   const int64_t taps = p.kh * p.kw;
   std::vector<int64_t> off, widx;
+  std::vector<int64_t> last(size_t(p.sh * p.sw), -1);  // per (iy % sh, r): its latest segment
   for (int64_t iy = 0; iy < p.h; ++iy)
     for (int64_t r = 0; r < p.sw; ++r) {
       int64_t jlo, jhi;
@@ -2118,14 +2143,16 @@ inline DwfPlan dwf_dx_plan(const Conv2dParams& p, int64_t mult, int64_t A, int64
             widx.push_back(m * taps + ky * p.kw + kx);
           }
         }
-      if (p.sh == 1 && p.sw == 1 && !pl.segs.empty()) {
-        DwfSeg& b = pl.segs.back();
-        if (b.row + b.rows == iy && b.nt == int64_t(widx.size()) &&
+      int64_t& li = last[size_t((iy % p.sh) * p.sw + r)];
+      if (li >= 0) {
+        DwfSeg& b = pl.segs[size_t(li)];
+        if (b.row + b.rows * p.sh == iy && b.nt == int64_t(widx.size()) &&
             std::equal(widx.begin(), widx.end(), pl.widx.begin() + b.t0)) {
           ++b.rows;
           continue;
         }
       }
+      li = int64_t(pl.segs.size());
       pl.segs.push_back({iy, 1, r, jlo, jhi - jlo, int64_t(pl.off.size()), int64_t(off.size())});
       pl.off.insert(pl.off.end(), off.begin(), off.end());
       pl.widx.insert(pl.widx.end(), widx.begin(), widx.end());
@@ -2185,7 +2212,8 @@ void depthwise_fast_forward(const Conv2dParams& p, const T* x, const T* w, const
                      ? static_cast<int>(std::min<int64_t>(num_threads(), planes))
                      : 1;
   place_team(nt);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+  // each thread a contiguous range of planes: its next plane is q + 1 (prefetched)
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t q = 0; q < planes; ++q) {
     const int64_t n = q / p.c, ci = q % p.c;
     DwfScratch<T>& s = dwf_scratch<T>();
@@ -2193,6 +2221,9 @@ void depthwise_fast_forward(const Conv2dParams& p, const T* x, const T* w, const
     const T** src = s.src_of(maxt);
     T* wt = s.w_of(maxt);
     dwf_phases(p, g, x + q * p.h * p.w, xb);
+    DwfPrefetch pf;
+    if (q + 1 < planes) pf.set(0, x + (q + 1) * p.h * p.w, p.h * p.w * int64_t(sizeof(T)));
+    pf.spread(mult * p.ho);
     for (int64_t m = 0; m < mult; ++m) {
       const int64_t o = ci * mult + m;
       const T* wo = w + o * taps;
@@ -2203,7 +2234,7 @@ void depthwise_fast_forward(const Conv2dParams& p, const T* x, const T* w, const
           wt[t] = wo[pl.widx[sg.t0 + t]];
         }
         dwf_gather(src, wt, static_cast<int>(sg.nt), p.sh * g.pw, yp + sg.row * p.wo, p.wo, sg.rows,
-                   p.wo, b ? b[o] : T(0));
+                   p.wo, b ? b[o] : T(0), &pf);
       }
     }
   }
@@ -2223,10 +2254,17 @@ void depthwise_fast_backward(const Conv2dParams& p, const T* dy, const T* x, con
   const DwfPlan pdx = dx ? dwf_dx_plan(p, mult, A, dpw) : DwfPlan();
   const DwfPlan pdw = dw ? dwf_forward_plan(p, g) : DwfPlan();
   const int64_t maxt = std::max(dwf_max_taps(pdx), dwf_max_taps(pdw));
-  auto plane = [&](int64_t n, int64_t ci, T* sums) {
+  // plane (n, ci), then (nn, nci) next on this thread (nn < 0: none): its dy and x prefetched
+  auto plane = [&](int64_t n, int64_t ci, T* sums, int64_t nn, int64_t nci) {
     DwfScratch<T>& s = dwf_scratch<T>();
     const T** src = s.src_of(maxt);
     T* wt = s.w_of(maxt);
+    DwfPrefetch pf;
+    if (nn >= 0) {
+      pf.set(0, dy + (nn * p.o + nci * mult) * P, mult * P * int64_t(sizeof(T)));
+      if (dw) pf.set(1, x + (nn * p.c + nci) * HW, HW * int64_t(sizeof(T)));
+      pf.spread((dx ? p.h : 0) + (dw ? mult * p.ho : 0));
+    }
     if (dx) {
       T* dyb = s.dy_of(mult * p.ho * dpw);
       const int64_t cols = std::min(p.wo, dpw - A);
@@ -2239,34 +2277,32 @@ void depthwise_fast_backward(const Conv2dParams& p, const T* dy, const T* x, con
         }
       T* dxp = dx + (n * p.c + ci) * HW;
       const T* wc = w + ci * mult * taps;
-      // sw > 1: each phase's part of a dx row into a row buffer; sw = 2: the two buffers (even
-      // and odd columns of dx) interleaved into the row with vector permutes, once both are in
+      // sw > 1: the columns c0, c0 + sw, ... of every dx row (c0 < sw) into row c0 h + iy of a
+      // plane buffer, then interleaved into dx (sw = 2: with vector permutes)
       const int64_t rlen = jmax + 2 * W;
-      T* row = p.sw > 1 ? s.row_of(2 * rlen) : nullptr;
-      FiniteAcc<T> unused;
-      int64_t pending = -1;  // sw = 2: the dx row whose phases are in the buffers
+      T* dxph = p.sw > 1 ? s.row_of(p.sw * p.h * rlen) : nullptr;
       for (const DwfSeg& sg : pdx.segs) {
         for (int64_t t = 0; t < sg.nt; ++t) {
           src[t] = dyb + pdx.off[sg.t0 + t];
           wt[t] = wc[pdx.widx[sg.t0 + t]];
         }
         const int k = static_cast<int>(sg.nt);
-        const int64_t c0 = sg.jlo * p.sw + sg.r - p.pw;  // the segment's first dx column
-        if (p.sw == 1) {  // c0 = 0: phase column j is dx column j - pw
-          dwf_gather(src, wt, k, dpw, dxp + sg.row * p.w, p.w, sg.rows, sg.len, T(0));
-        } else if (p.sw == 2) {  // c0 = 0 (even columns) or 1 (odd)
-          if (pending >= 0 && pending != sg.row)
-            tap_interleave_row(row, row + rlen, int64_t(2), p.w, dxp + pending * p.w, unused);
-          pending = sg.row;
-          dwf_gather(src, wt, k, dpw, row + c0 * rlen, int64_t(0), int64_t(1), sg.len, T(0));
-        } else {
-          dwf_gather(src, wt, k, dpw, row, int64_t(0), int64_t(1), sg.len, T(0));
-          T* dr = dxp + sg.row * p.w + c0;
-          for (int64_t j = 0; j < sg.len; ++j) dr[j * p.sw] = row[j];
-        }
+        if (p.sw == 1)  // jlo = pw: phase column j is dx column j - pw
+          dwf_gather(src, wt, k, dpw, dxp + sg.row * p.w, p.sh * p.w, sg.rows, sg.len, T(0), &pf);
+        else  // c0 = the segment's first dx column
+          dwf_gather(src, wt, k, dpw, dxph + ((sg.jlo * p.sw + sg.r - p.pw) * p.h + sg.row) * rlen,
+                     p.sh * rlen, sg.rows, sg.len, T(0), &pf);
       }
-      if (pending >= 0)
-        tap_interleave_row(row, row + rlen, int64_t(2), p.w, dxp + pending * p.w, unused);
+      if (p.sw == 2) {
+        FiniteAcc<T> unused;
+        for (int64_t iy = 0; iy < p.h; ++iy)
+          tap_interleave_row(dxph + iy * rlen, dxph + (p.h + iy) * rlen, int64_t(2), p.w,
+                             dxp + iy * p.w, unused);
+      } else if (p.sw > 2) {
+        for (int64_t iy = 0; iy < p.h; ++iy)
+          for (int64_t ix = 0; ix < p.w; ++ix)
+            dxp[iy * p.w + ix] = dxph[((ix % p.sw) * p.h + iy) * rlen + ix / p.sw];
+      }
     }
     if (dw) {
       T* xb = s.x_of(g.plane + W);
@@ -2277,7 +2313,7 @@ void depthwise_fast_backward(const Conv2dParams& p, const T* dy, const T* x, con
           for (int64_t t = 0; t < sg.nt; ++t) src[t] = xb + pdw.off[sg.t0 + t];
           if (sg.nt > 0)
             dwf_dot(src, static_cast<int>(sg.nt), p.sh * g.pw, dyp + sg.row * p.wo, p.wo, sg.rows,
-                    p.wo, sums + (m * taps + pdw.widx[sg.t0]) * W);
+                    p.wo, sums + (m * taps + pdw.widx[sg.t0]) * W, &pf);
         }
       }
     }
@@ -2291,7 +2327,7 @@ void depthwise_fast_backward(const Conv2dParams& p, const T* dy, const T* x, con
     for (int64_t ci = 0; ci < p.c; ++ci) {
       T* sums = dwf_scratch<T>().sums_of(mult * taps * W);
       dwf_zero(sums, mult * taps * W);
-      for (int64_t n = 0; n < p.n; ++n) plane(n, ci, sums);
+      for (int64_t n = 0; n < p.n; ++n) plane(n, ci, sums, n + 1 < p.n ? n + 1 : -1, ci);
       for (int64_t t = 0; t < mult * taps; ++t)
         dw[ci * mult * taps + t] = Vec<T>::load(sums + t * W).reduce_add();
     }
@@ -2300,8 +2336,10 @@ void depthwise_fast_backward(const Conv2dParams& p, const T* dy, const T* x, con
     const int64_t planes = p.n * p.c;
     const int nt = static_cast<int>(std::min<int64_t>(nt0, planes));
     place_team(nt);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-    for (int64_t q = 0; q < planes; ++q) plane(q / p.c, q % p.c, static_cast<T*>(nullptr));
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t q = 0; q < planes; ++q)
+      plane(q / p.c, q % p.c, static_cast<T*>(nullptr), q + 1 < planes ? (q + 1) / p.c : -1,
+            (q + 1) % p.c);
   }
 }
 
