@@ -87,6 +87,10 @@ def test_depthwise_vs_reference_and_direct(isa, case, dtype, threads, rng):
         np.testing.assert_array_equal(dx_only, got[0])
         dw_only = _cpu.conv2d_backward(dy, x, w, **kw, need_dx=False, need_db=False)[1]
         np.testing.assert_array_equal(dw_only, got[1])
+        # db is summed beside dx / dw in the GEMM path's order (conv.h bias_grad): same bits
+        db_only = _cpu.conv2d_backward(dy, x, w, **kw, need_dx=False, need_dw=False)[2]
+        np.testing.assert_array_equal(db_only, got[2])
+        np.testing.assert_array_equal(got[2], _cpu.conv2d_backward(dy, x, w, **kw, algo="gemm")[2])
     finally:
         dg.set_num_threads(old)
 

@@ -1998,8 +1998,7 @@ void dwf_dot(const T* const* src, int nt, int64_t ss, const T* dy, int64_t ds, i
                     sums + int64_t(t0) * W, pf);
 }
 
-// Zeros and copies as vector loops: plain loops of a few elements become library calls
-// (memset / memmove), a call per row took most of a small plane's time.
+// Zeros as a vector loop (a plain loop becomes a memset call).
 template <class T>
 inline void dwf_zero(T* d, int64_t n) {
   using V = Vec<T>;
@@ -2008,13 +2007,19 @@ inline void dwf_zero(T* d, int64_t n) {
   for (; j + W <= n; j += W) V::zero().store(d + j);
   if (j < n) V::zero().store(d + j, static_cast<int>(n - j));
 }
+
+// A padded row d[0, len): zeros, with n values of s from column lo on, written in whole vectors
+// (masked stores are slow on Zen 4: a row of a 16 x 16 plane took most of its time in them).
+// The writes run up to a vector past len (into the next row, written after it, or the buffer's
+// slack of one vector); s is read with a masked load at its end.
 template <class T>
-inline void dwf_copy(const T* s, T* d, int64_t n) {
+inline void dwf_pad_row(const T* s, int64_t lo, int64_t n, T* d, int64_t len) {
   using V = Vec<T>;
   constexpr int W = V::width;
+  for (int64_t j = 0; j < len; j += W) V::zero().store(d + j);
   int64_t j = 0;
-  for (; j + W <= n; j += W) V::load(s + j).store(d + j);
-  if (j < n) V::load(s + j, static_cast<int>(n - j)).store(d + j, static_cast<int>(n - j));
+  for (; j + W <= n; j += W) V::load(s + j).store(d + lo + j);
+  if (j < n) V::load(s + j, static_cast<int>(n - j)).store(d + lo + j);  // zeros past n
 }
 
 // The geometry of the phase-split input planes.
@@ -2049,14 +2054,15 @@ void dwf_phases(const Conv2dParams& p, const DwfGeom& g, const T* src, T* dst) {
     for (int64_t iy = 0; iy < p.h; ++iy) {
       T* d = dst + (r * p.h + iy) * g.pw;
       const T* s = src + iy * p.w + lo * p.sw + r - p.pw;
-      dwf_zero(d, lo);
-      if (p.sw == 1)
-        dwf_copy(s, d + lo, hi - lo);
-      else if (p.sw == 2)  // a constant stride: the compiler's permutes
+      if (p.sw == 1) {
+        dwf_pad_row(s, lo, hi - lo, d, g.pw);
+        continue;
+      }
+      dwf_pad_row(s, 0, 0, d, g.pw);
+      if (p.sw == 2)  // a constant stride: the compiler's permutes
         for (int64_t j = 0; j < hi - lo; ++j) d[lo + j] = s[2 * j];
       else
         for (int64_t j = 0; j < hi - lo; ++j) d[lo + j] = s[j * p.sw];
-      dwf_zero(d + hi, g.pw - hi);
     }
   }
 }
@@ -2242,9 +2248,12 @@ void depthwise_fast_forward(const Conv2dParams& p, const T* x, const T* w, const
 
 template <class T>
 void depthwise_fast_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx,
-                             T* dw) {
+                             T* dw, T* db) {
   const int64_t taps = p.kh * p.kw;
-  if (dx && !dwf_finite(w, p.o * taps)) return depthwise_backward(p, dy, x, w, dx, dw);
+  if (dx && !dwf_finite(w, p.o * taps)) {
+    if (db) bias_grad(p, dy, db);
+    return depthwise_backward(p, dy, x, w, dx, dw);
+  }
   constexpr int W = Vec<T>::width;
   const DwfGeom g(p, W);
   const int64_t mult = p.o / p.c, P = p.ho * p.wo, HW = p.h * p.w;
@@ -2255,7 +2264,7 @@ void depthwise_fast_backward(const Conv2dParams& p, const T* dy, const T* x, con
   const DwfPlan pdw = dw ? dwf_forward_plan(p, g) : DwfPlan();
   const int64_t maxt = std::max(dwf_max_taps(pdx), dwf_max_taps(pdw));
   // plane (n, ci), then (nn, nci) next on this thread (nn < 0: none): its dy and x prefetched
-  auto plane = [&](int64_t n, int64_t ci, T* sums, int64_t nn, int64_t nci) {
+  auto plane = [&](int64_t n, int64_t ci, T* sums, T* dbs, int64_t nn, int64_t nci) {
     DwfScratch<T>& s = dwf_scratch<T>();
     const T** src = s.src_of(maxt);
     T* wt = s.w_of(maxt);
@@ -2266,15 +2275,12 @@ void depthwise_fast_backward(const Conv2dParams& p, const T* dy, const T* x, con
       pf.spread((dx ? p.h : 0) + (dw ? mult * p.ho : 0));
     }
     if (dx) {
-      T* dyb = s.dy_of(mult * p.ho * dpw);
+      T* dyb = s.dy_of(mult * p.ho * dpw + W);
       const int64_t cols = std::min(p.wo, dpw - A);
       for (int64_t m = 0; m < mult; ++m)
-        for (int64_t oy = 0; oy < p.ho; ++oy) {
-          T* d = dyb + (m * p.ho + oy) * dpw;
-          dwf_zero(d, A);
-          dwf_copy(dy + (n * p.o + ci * mult + m) * P + oy * p.wo, d + A, cols);
-          dwf_zero(d + A + cols, dpw - A - cols);
-        }
+        for (int64_t oy = 0; oy < p.ho; ++oy)
+          dwf_pad_row(dy + (n * p.o + ci * mult + m) * P + oy * p.wo, A, cols,
+                      dyb + (m * p.ho + oy) * dpw, dpw);
       T* dxp = dx + (n * p.c + ci) * HW;
       const T* wc = w + ci * mult * taps;
       // sw > 1: the columns c0, c0 + sw, ... of every dx row (c0 < sw) into row c0 h + iy of a
@@ -2304,6 +2310,16 @@ void depthwise_fast_backward(const Conv2dParams& p, const T* dy, const T* x, con
             dxp[iy * p.w + ix] = dxph[((ix % p.sw) * p.h + iy) * rlen + ix / p.sw];
       }
     }
+    if (dbs)  // db: the sums of the dy planes, in bias_grad's order (in cache after dx's copy)
+      for (int64_t m = 0; m < mult; ++m) {
+        using V = Vec<T>;
+        const T* r = dy + (n * p.o + ci * mult + m) * P;
+        V acc = V::load(dbs + m * W);
+        int64_t i = 0;
+        for (; i + W <= P; i += W) acc = acc + V::load(r + i);
+        if (i < P) acc = acc + V::load(r + i, static_cast<int>(P - i));
+        acc.store(dbs + m * W);
+      }
     if (dw) {
       T* xb = s.x_of(g.plane + W);
       dwf_phases(p, g, x + (n * p.c + ci) * HW, xb);
@@ -2320,26 +2336,34 @@ void depthwise_fast_backward(const Conv2dParams& p, const T* dy, const T* x, con
   };
   const double work = double(p.n * p.o) * double(P) * double(taps);
   const int nt0 = work > kConvParallelMinWork ? num_threads() : 1;
-  if (dw) {  // each thread owns whole channels: dw's sums in one order on any thread count
+  if (dw || db) {  // each thread owns whole channels: dw's and db's sums in one order on any
+                   // thread count
     const int nt = static_cast<int>(std::min<int64_t>(nt0, p.c));
+    const int64_t ns = dw ? mult * taps * W : 0;  // dw's sums, then db's (mult vectors)
     place_team(nt);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
     for (int64_t ci = 0; ci < p.c; ++ci) {
-      T* sums = dwf_scratch<T>().sums_of(mult * taps * W);
-      dwf_zero(sums, mult * taps * W);
-      for (int64_t n = 0; n < p.n; ++n) plane(n, ci, sums, n + 1 < p.n ? n + 1 : -1, ci);
-      for (int64_t t = 0; t < mult * taps; ++t)
-        dw[ci * mult * taps + t] = Vec<T>::load(sums + t * W).reduce_add();
+      T* sums = dwf_scratch<T>().sums_of(ns + mult * W);
+      dwf_zero(sums, ns + mult * W);
+      for (int64_t n = 0; n < p.n; ++n)
+        plane(n, ci, sums, db ? sums + ns : nullptr, n + 1 < p.n ? n + 1 : -1, ci);
+      if (dw)
+        for (int64_t t = 0; t < mult * taps; ++t)
+          dw[ci * mult * taps + t] = Vec<T>::load(sums + t * W).reduce_add();
+      if (db)
+        for (int64_t m = 0; m < mult; ++m)
+          db[ci * mult + m] = Vec<T>::load(sums + ns + m * W).reduce_add();
     }
-    if (!dwf_finite(dw, p.o * taps)) depthwise_backward(p, dy, x, w, static_cast<T*>(nullptr), dw);
+    if (dw && !dwf_finite(dw, p.o * taps))
+      depthwise_backward(p, dy, x, w, static_cast<T*>(nullptr), dw);
   } else {
     const int64_t planes = p.n * p.c;
     const int nt = static_cast<int>(std::min<int64_t>(nt0, planes));
     place_team(nt);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t q = 0; q < planes; ++q)
-      plane(q / p.c, q % p.c, static_cast<T*>(nullptr), q + 1 < planes ? (q + 1) / p.c : -1,
-            (q + 1) % p.c);
+      plane(q / p.c, q % p.c, static_cast<T*>(nullptr), static_cast<T*>(nullptr),
+            q + 1 < planes ? (q + 1) / p.c : -1, (q + 1) % p.c);
   }
 }
 
@@ -2439,19 +2463,19 @@ bool conv2d_backward_run(const Conv2dParams& p, const T* dy, const T* x, const T
       ((algo == ConvAlgo::tap && tap_applies(p)) ||
        (algo == ConvAlgo::automatic && tap_applies(p) && tap_pays(p))))
     return bad(tap_backward_fused(p, dy, x, w, dx, dw, db), true);
+  if (algo == ConvAlgo::automatic && is_depthwise(p) && p.n > 0 && p.ho * p.wo > 0) {
+    depthwise_fast_backward(p, dy, x, w, dx, dw, db);  // db too, from the dy planes it reads
+    return false;
+  }
   if (db) {
     if (p.n == 0 || p.ho * p.wo == 0)
       std::fill(db, db + p.o, T(0));
     else
       bias_grad(p, dy, db);
   }
-  if (algo == ConvAlgo::automatic && is_depthwise(p)) {
-    if (p.n == 0 || p.ho * p.wo == 0) {
-      if (dx) std::fill(dx, dx + p.n * p.c * p.h * p.w, T(0));
-      if (dw) std::fill(dw, dw + p.o * p.kh * p.kw, T(0));
-      return false;
-    }
-    depthwise_fast_backward(p, dy, x, w, dx, dw);
+  if (algo == ConvAlgo::automatic && is_depthwise(p)) {  // empty: zeros
+    if (dx) std::fill(dx, dx + p.n * p.c * p.h * p.w, T(0));
+    if (dw) std::fill(dw, dw + p.o * p.kh * p.kw, T(0));
     return false;
   }
   if (p.n > 0 && ((algo == ConvAlgo::tap && tap_applies(p)) ||
