@@ -184,3 +184,81 @@ def test_softmax_cross_entropy_bad_target(device, rng):
         call_on(device, ops.softmax_cross_entropy, logits, np.zeros(4))
     with pytest.raises(ValueError, match="reduction"):
         call_on(device, ops.softmax_cross_entropy, logits, np.zeros(4, np.int64), "avg")
+
+
+# a middle axis: the CPU kernels read each slice at its stride (softmax.h softmax_block), the
+# device ones move the axis last and back (ops._softmax_along)
+AXIS_CASES = {
+    "cpu": [
+        ((4, 7, 33), 1),  # inner 33: two full vectors and a tail (AVX2), one block
+        ((2, 64, 9, 17), 1),  # inner 153: several blocks of 4 vectors, a partial one
+        ((3, 5, 100), 0),
+        ((2, 3, 16, 16), 2),
+        ((5, 0, 7), 1),  # an empty axis
+        ((2, 7, 0), 1),  # empty slices
+        ((2, 1, 70), 1),  # one class
+        ((1, 1000, 3), 1),  # many classes, three lanes
+        ((3, 2, 5), -2),
+    ],
+    "simt": [((2, 3, 5), 1), ((3, 4, 2), 0), ((2, 1, 3), 1)],
+}
+
+
+def _moved(f, x, axis):
+    return np.moveaxis(f(np.moveaxis(x, axis, -1)), -1, axis)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.per_device("shape,axis", AXIS_CASES)
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_any_axis(device, isa, shape, axis, dtype, log, rng):
+    x = sample(rng, shape, dtype, scale=4.0)
+    if x.size >= 30:  # slices with huge logits stay finite and right
+        x.reshape(x.shape[0], -1)[0, 0] = 1e4
+    fwd, bwd = (
+        (ops.log_softmax, ops.log_softmax_backward) if log else (ops.softmax, ops.softmax_backward)
+    )
+    y = call_on(device, fwd, x, dim=axis)
+    want = _moved(ref.log_softmax if log else ref.softmax, x, axis)
+    x64 = x.astype(np.float64)
+    atol = RTOL[dtype] * (1 + (np.abs(x64 - x64.max(axis, keepdims=True)) if log and x.size else 0))
+    assert y.shape == x.shape and y.dtype == dtype
+    assert_close(y, want, dtype, atol=atol * (1 if log else 1e-3), name="forward")
+    dy = sample(rng, shape, dtype, scale=1.0)
+    got = call_on(device, bwd, dy, y, dim=axis)
+    rb = ref.log_softmax_backward if log else ref.softmax_backward
+    want_dx = np.moveaxis(rb(np.moveaxis(dy, axis, -1), np.moveaxis(y, axis, -1)), -1, axis)
+    scale = np.abs(dy.astype(np.float64)).sum(axis=axis, keepdims=True) + 1
+    assert_close(got, want_dx, dtype, atol=RTOL[dtype] * scale * 4, name="backward")
+
+
+def test_softmax_middle_axis_nonfinite_threads_and_errors(rng):
+    import deltagrad as dg
+
+    x = sample(rng, (3, 6, 40), np.float32)
+    x[0, 2, 5] = np.nan  # slice (0, :, 5): all NaN
+    x[1, :, 7] = -np.inf  # all -inf: NaN, as torch
+    x[2, 3, 9] = np.inf  # +inf: NaN (inf - inf), as torch
+    y = ops.softmax(x, dim=1)
+    np.testing.assert_array_equal(
+        np.isnan(y), np.isnan(_moved(ref.softmax, x, 1)), err_msg="NaN slices"
+    )
+    assert np.isnan(y[0, :, 5]).all() and np.isnan(y[1, :, 7]).all() and np.isnan(y[2, :, 9]).all()
+    big = sample(rng, (8, 32, 24, 24), np.float32)
+    old = dg.get_num_threads()
+    try:
+        outs = []
+        for t in (1, 2):
+            dg.set_num_threads(t)
+            outs.append((ops.log_softmax(big, dim=1), ops.softmax_backward(big, big, dim=1)))
+        for a, b in zip(*outs):
+            np.testing.assert_array_equal(a, b)
+    finally:
+        dg.set_num_threads(old)
+    buf = big.copy()  # out= the input itself
+    ops.softmax(buf, out=buf, dim=1)
+    np.testing.assert_array_equal(buf, ops.softmax(big, dim=1))
+    with pytest.raises(IndexError, match="dim"):
+        ops.softmax(big, dim=4)
+    with pytest.raises(IndexError, match="dim"):
+        ops.softmax_backward(big, big, dim=-5)

@@ -8,38 +8,58 @@ namespace dg {
 namespace bind {
 namespace {
 
-py::array softmax_fwd(py::handle x_obj, py::handle out_obj, bool log) {
+// x as (outer, c, inner) around axis dim (numpy's negative dims allowed): the row kernels when
+// dim is the last axis, the inner ones (c values inner apart) otherwise.
+struct AxisSplit {
+  int64_t outer = 1, c = 1, inner = 1;
+};
+AxisSplit split_at(const py::array& a, int64_t dim, const char* name) {
+  const int64_t nd = a.ndim();
+  if (nd < 1)
+    throw py::value_error(std::string(name) + ": expected at least 1 dimension, got a 0-d array");
+  if (dim < -nd || dim >= nd)
+    throw py::index_error("dim: expected a dimension in [" + std::to_string(-nd) + ", " +
+                          std::to_string(nd - 1) + "], got " + std::to_string(dim));
+  if (dim < 0) dim += nd;
+  AxisSplit s;
+  for (int64_t i = 0; i < nd; ++i) (i < dim ? s.outer : i == dim ? s.c : s.inner) *= a.shape(i);
+  return s;
+}
+
+py::array softmax_fwd(py::handle x_obj, py::handle out_obj, bool log, int64_t dim) {
   py::array x = require_input(x_obj, "x");
-  if (x.ndim() < 1) throw py::value_error("x: expected at least 1 dimension, got a 0-d array");
+  const AxisSplit ax = split_at(x, dim, "x");
   const DType dt = dtype_of(x, "x");
   py::array out = elementwise_out(out_obj, dt, shape_of(x), {&x});
-  const int64_t cols = x.shape(x.ndim() - 1);
-  const int64_t rows = cols ? x.size() / cols : 0;
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     const T* xp = cptr<T>(x);
     T* yp = mptr<T>(out);
     py::gil_scoped_release nogil;
-    softmax_forward(xp, yp, rows, cols, log);
+    if (ax.inner == 1)
+      softmax_forward(xp, yp, ax.c ? ax.outer : 0, ax.c, log);
+    else if (ax.c > 0)
+      softmax_forward_inner(xp, yp, ax.outer, ax.c, ax.inner, log);
   });
   return out;
 }
 
-py::array softmax_bwd(py::handle dy_obj, py::handle y_obj, bool log) {
+py::array softmax_bwd(py::handle dy_obj, py::handle y_obj, bool log, int64_t dim) {
   py::array dy = require_input(dy_obj, "dy");
   py::array y = require_like(y_obj, dy, "y", "dy");
-  if (dy.ndim() < 1) throw py::value_error("dy: expected at least 1 dimension, got a 0-d array");
+  const AxisSplit ax = split_at(dy, dim, "dy");
   const DType dt = dtype_of(dy, "dy");
   py::array out = new_array(dt, shape_of(dy));
-  const int64_t cols = dy.shape(dy.ndim() - 1);
-  const int64_t rows = cols ? dy.size() / cols : 0;
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     const T* dyp = cptr<T>(dy);
     const T* yp = cptr<T>(y);
     T* dxp = mptr<T>(out);
     py::gil_scoped_release nogil;
-    softmax_backward(dyp, yp, dxp, rows, cols, log);
+    if (ax.inner == 1)
+      softmax_backward(dyp, yp, dxp, ax.c ? ax.outer : 0, ax.c, log);
+    else if (ax.c > 0)
+      softmax_backward_inner(dyp, yp, dxp, ax.outer, ax.c, ax.inner, log);
   });
   return out;
 }
@@ -143,22 +163,28 @@ py::tuple softmax_xent(py::handle logits_obj, py::handle target_obj, const std::
 void bind_softmax(py::module_& m) {
   m.def("softmax",
         named(
-            "softmax", +[](py::handle x, py::handle out) { return softmax_fwd(x, out, false); }),
-        py::arg("x"), py::arg("out") = py::none(), "Softmax over the last axis.");
+            "softmax", +[](py::handle x, py::handle out,
+                           int64_t dim) { return softmax_fwd(x, out, false, dim); }),
+        py::arg("x"), py::arg("out") = py::none(), py::arg("dim") = -1,
+        "Softmax over axis dim (default the last).");
   m.def("log_softmax",
         named(
-            "log_softmax", +[](py::handle x, py::handle out) { return softmax_fwd(x, out, true); }),
-        py::arg("x"), py::arg("out") = py::none(), "Log-softmax over the last axis.");
+            "log_softmax", +[](py::handle x, py::handle out,
+                               int64_t dim) { return softmax_fwd(x, out, true, dim); }),
+        py::arg("x"), py::arg("out") = py::none(), py::arg("dim") = -1,
+        "Log-softmax over axis dim (default the last).");
   m.def("softmax_backward",
         named(
-            "softmax_backward",
-            +[](py::handle dy, py::handle y) { return softmax_bwd(dy, y, false); }),
-        py::arg("dy"), py::arg("y"), "dx of y = softmax(x): y * (dy - sum(dy * y)).");
+            "softmax_backward", +[](py::handle dy, py::handle y,
+                                    int64_t dim) { return softmax_bwd(dy, y, false, dim); }),
+        py::arg("dy"), py::arg("y"), py::arg("dim") = -1,
+        "dx of y = softmax(x) over axis dim: y * (dy - sum(dy * y)).");
   m.def("log_softmax_backward",
         named(
-            "log_softmax_backward",
-            +[](py::handle dy, py::handle y) { return softmax_bwd(dy, y, true); }),
-        py::arg("dy"), py::arg("y"), "dx of y = log_softmax(x): dy - exp(y) * sum(dy).");
+            "log_softmax_backward", +[](py::handle dy, py::handle y,
+                                        int64_t dim) { return softmax_bwd(dy, y, true, dim); }),
+        py::arg("dy"), py::arg("y"), py::arg("dim") = -1,
+        "dx of y = log_softmax(x) over axis dim: dy - exp(y) * sum(dy).");
   m.def("logsumexp", named("logsumexp", &logsumexp_fwd), py::arg("x"),
         "log(sum(exp(x))) over the last axis (stable: the row max is subtracted).");
   m.def("logsumexp_backward", named("logsumexp_backward", &logsumexp_bwd), py::arg("g"),

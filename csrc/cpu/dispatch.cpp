@@ -291,6 +291,14 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
   void softmax_backward(const T* dy, const T* y, T* dx, int64_t rows, int64_t cols, bool log) {    \
     DG_DISPATCH(softmax_backward, dy, y, dx, rows, cols, log)                                      \
   }                                                                                                \
+  void softmax_forward_inner(const T* x, T* y, int64_t outer, int64_t c, int64_t inner,            \
+                             bool log) {                                                           \
+    DG_DISPATCH(softmax_forward_inner, x, y, outer, c, inner, log)                                 \
+  }                                                                                                \
+  void softmax_backward_inner(const T* dy, const T* y, T* dx, int64_t outer, int64_t c,            \
+                              int64_t inner, bool log) {                                           \
+    DG_DISPATCH(softmax_backward_inner, dy, y, dx, outer, c, inner, log)                           \
+  }                                                                                                \
   void logsumexp_forward(const T* x, T* out, int64_t rows, int64_t cols) {                         \
     DG_DISPATCH(logsumexp_forward, x, out, rows, cols)                                             \
   }                                                                                                \

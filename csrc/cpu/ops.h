@@ -156,6 +156,10 @@ enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winogr
   /* softmax / log_softmax over rows of length cols */                                             \
   void softmax_forward(const T* x, T* y, int64_t rows, int64_t cols, bool log);                    \
   void softmax_backward(const T* dy, const T* y, T* dx, int64_t rows, int64_t cols, bool log);     \
+  /* the same over the middle axis of (outer, c, inner): the c values of a slice inner apart */    \
+  void softmax_forward_inner(const T* x, T* y, int64_t outer, int64_t c, int64_t inner, bool log); \
+  void softmax_backward_inner(const T* dy, const T* y, T* dx, int64_t outer, int64_t c,            \
+                              int64_t inner, bool log);                                            \
   /* log(sum(exp(x))) of each row of length cols; its backward dx = g[row] * exp(x - lse[row]) */  \
   void logsumexp_forward(const T* x, T* out, int64_t rows, int64_t cols);                          \
   void logsumexp_backward(const T* g, const T* x, const T* lse, T* dx, int64_t rows,               \

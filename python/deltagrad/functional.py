@@ -688,9 +688,8 @@ def rrelu_(
     return rrelu(input, lower, upper, training, inplace=True)
 
 
-def _last_axis(fn: Any, x: Tensor, axis: int, op: str) -> tuple[Any, Any]:
-    """Run a last-axis kernel over `axis`: (the result, how to move an array back)."""
-    xp = get_array_module(x.data)
+def _softmax_axis(x: Tensor, axis: Any, op: str) -> int:
+    """axis checked as torch does (TypeError, IndexError) and made non-negative."""
     if x.ndim == 0:
         raise ValueError(f"{op}: input: needs at least 1 dimension, got a 0-d tensor")
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
@@ -700,11 +699,7 @@ def _last_axis(fn: Any, x: Tensor, axis: int, op: str) -> tuple[Any, Any]:
             f"{op}: dim: Dimension out of range (expected to be in range of "
             f"[{-x.ndim}, {x.ndim - 1}], but got {axis})"
         )
-    axis = int(axis) % x.ndim
-    if axis == x.ndim - 1:
-        return fn(x.data), None
-    moved = xp.ascontiguousarray(xp.moveaxis(x.data, axis, -1))
-    return fn(moved), axis
+    return int(axis) % x.ndim
 
 
 def _softmax_like(x: Any, axis: int, fwd: Any, bwd: Any, op: str, dtype: Any = None) -> Tensor:
@@ -725,17 +720,11 @@ def _softmax_like(x: Any, axis: int, fwd: Any, bwd: Any, op: str, dtype: Any = N
         raise _kernel_dtype_error(op, kernel + "_kernel_impl", dt)
     if x.ndim == 0:  # torch: one slice of one element; dim must be in [-1, 0], as for 1-d
         return _softmax_like(x.reshape(1), axis, fwd, bwd, op).reshape(())
-    y, moved = _last_axis(fwd, x, axis, op)
-    xp = get_array_module(x.data)
+    d = _softmax_axis(x, axis, op)
+    y = fwd(x.data, dim=d)  # any axis in place (ops: the kernels read a slice at its stride)
 
     def _backward(g: Any) -> None:
-        if moved is None:
-            x._accumulate(bwd(g, y))
-        else:
-            gm = xp.ascontiguousarray(xp.moveaxis(g, moved, -1))
-            x._accumulate(xp.moveaxis(bwd(gm, y), -1, moved))
-
-    d = _dim(axis, x.ndim, op)
+        x._accumulate(bwd(g, y, dim=d))
 
     def _dbackward(g: Tensor) -> tuple[Any, ...]:
         p = _softmax_like(x, d, ops.softmax, ops.softmax_backward, "softmax")
@@ -744,8 +733,7 @@ def _softmax_like(x: Any, axis: int, fwd: Any, bwd: Any, op: str, dtype: Any = N
         return (g - p * g.sum(d, keepdim=True),)
 
     db = _dbackward if op in ("softmax", "log_softmax", "softmin") else None
-    out = y if moved is None else xp.moveaxis(y, -1, moved)
-    return Tensor._make(out, (x,), _backward, op, dbackward=db)
+    return Tensor._make(y, (x,), _backward, op, dbackward=db)
 
 
 def softmax(

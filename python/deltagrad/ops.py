@@ -175,30 +175,60 @@ def activation_backward(
     )
 
 
-def softmax(x: Any, out: Any = None) -> Any:
-    """Softmax over the last axis (numerically stable: the row max is subtracted)."""
+def softmax(x: Any, out: Any = None, dim: int = -1) -> Any:
+    """Softmax over axis dim (default the last; numerically stable: the max is subtracted).
+    On the CPU any axis runs in place (the c values of a slice read at their stride); cupy
+    arrays move a middle axis last and back."""
     x = dense(x, "softmax", "x")
-    return _backend("softmax", x, out).softmax(x, out=out)
+    return _softmax_along("softmax", (x,), out, dim)
 
 
-def log_softmax(x: Any, out: Any = None) -> Any:
-    """log(softmax(x)) over the last axis, computed as x - max - log(sum(exp(x - max)))."""
+def log_softmax(x: Any, out: Any = None, dim: int = -1) -> Any:
+    """log(softmax(x)) over axis dim, computed as x - max - log(sum(exp(x - max)))."""
     x = dense(x, "log_softmax", "x")
-    return _backend("log_softmax", x, out).log_softmax(x, out=out)
+    return _softmax_along("log_softmax", (x,), out, dim)
 
 
-def softmax_backward(dy: Any, y: Any) -> Any:
-    """dx of y = softmax(x) over the last axis: y * (dy - sum(dy * y))."""
+def softmax_backward(dy: Any, y: Any, dim: int = -1) -> Any:
+    """dx of y = softmax(x) over axis dim: y * (dy - sum(dy * y))."""
     op = "softmax_backward"
     dy, y = dense(dy, op, "dy"), dense(y, op, "y")
-    return _backend(op, dy, y).softmax_backward(dy, y)
+    return _softmax_along(op, (dy, y), None, dim)
 
 
-def log_softmax_backward(dy: Any, y: Any) -> Any:
-    """dx of y = log_softmax(x) over the last axis: dy - exp(y) * sum(dy)."""
+def log_softmax_backward(dy: Any, y: Any, dim: int = -1) -> Any:
+    """dx of y = log_softmax(x) over axis dim: dy - exp(y) * sum(dy)."""
     op = "log_softmax_backward"
     dy, y = dense(dy, op, "dy"), dense(y, op, "y")
-    return _backend(op, dy, y).log_softmax_backward(dy, y)
+    return _softmax_along(op, (dy, y), None, dim)
+
+
+def _softmax_along(op: str, arrays: tuple[Any, ...], out: Any, dim: int) -> Any:
+    """The softmax family over axis dim: the CPU kernels take the axis; the device ones (CUDA,
+    the SIMT emulator) work on the last axis, so a middle one is moved last and back."""
+    be = _backend(op, *arrays)
+    fn = getattr(be, op)
+    kw = {} if len(arrays) > 1 else {"out": out}
+    if be is cpu:
+        return fn(*arrays, **kw, dim=dim)
+    nd = arrays[0].ndim
+    if nd < 1:
+        raise ValueError(f"{op}: {'x' if len(arrays) == 1 else 'dy'}: expected at least 1 "
+                         "dimension, got a 0-d array")  # fmt: skip
+    if not -nd <= dim < nd:
+        raise IndexError(f"{op}: dim: expected a dimension in [{-nd}, {nd - 1}], got {dim}")
+    d = dim % nd
+    if d == nd - 1:
+        return fn(*arrays, **kw)
+    if type(arrays[0]) is np.ndarray:
+        xp = np
+    else:
+        import cupy as xp  # noqa: PLC0415
+    r = xp.moveaxis(fn(*(xp.ascontiguousarray(xp.moveaxis(a, d, -1)) for a in arrays)), -1, d)
+    if out is None:
+        return xp.ascontiguousarray(r)
+    out[...] = r
+    return out
 
 
 def logsumexp(x: Any) -> Any:
