@@ -2217,8 +2217,8 @@ void depthwise_fast_forward(const Conv2dParams& p, const T* x, const T* w, const
   const int nt = double(p.n * p.o) * double(P) * double(taps) > kConvParallelMinWork
                      ? static_cast<int>(std::min<int64_t>(num_threads(), planes))
                      : 1;
-  place_team(nt);
   // each thread a contiguous range of planes: its next plane is q + 1 (prefetched)
+  place_team(nt);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t q = 0; q < planes; ++q) {
     const int64_t n = q / p.c, ci = q % p.c;
