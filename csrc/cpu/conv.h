@@ -17,8 +17,10 @@
 //   padding 1, 3% at 32x32). Stride 2 (along either axis): the same kernels on the padded
 //   image's phase planes (tap_phase_geom); dx by phases too, each phase of dx a stride-1
 //   convolution of dy with the taps of its parity (tap_phase_backward_dx).
-// - depthwise (groups == C, one input channel per group): a direct loop, vectorized along the
-//   output row when the stride is 1.
+// - depthwise (groups == C, one input channel per group): each plane copied into padded,
+//   stride-phase-split rows, every output row the sum of weight x contiguous run over its taps
+//   (depthwise_fast_*); the direct loop (depthwise_forward / _backward) where a value is not
+//   finite.
 // - direct: the plain seven-deep loop, single-threaded: the test oracle.
 #pragma once
 
@@ -139,7 +141,8 @@ void bias_grad(const Conv2dParams& p, const T* dy, T* db) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// depthwise: groups == c, one input channel per group, m = o / c output channels per input one
+// depthwise: groups == c, one input channel per group, m = o / c output channels per input one:
+// the direct loops, run where a weight, or dw, is not finite (the fast form below pads)
 
 template <class T>
 void depthwise_forward(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
@@ -1866,12 +1869,15 @@ bool tap_phase_backward_dx(const Conv2dParams& p, const T* dy, const T* w, T* dx
 // (kx dw) % sw from column ox + (kx dw) / sw. An output row is then the sum over its taps of a
 // weight times a run (dwf_gather_rows: the weights in registers, one store per output vector
 // where the direct loop loaded and stored the row once per tap). Rows whose taps fall outside
-// the input are skipped, not padded: the rows of a run share their list of taps. dx is the same
-// gather over dy, whose rows are padded on the left by the largest tap shift: dx's column
-// ix = j * sw + r - pw hears from taps with (kx dw) % sw == r, at dy column j - (kx dw) / sw.
-// dw accumulates, per tap, a dot product of a dy row with the tap's run (dwf_dot_rows). The
-// padded columns add w * 0 and dy * 0: with a non-finite weight (forward, dx) or a non-finite dw
-// the direct loops above run instead, so an inf or NaN reaches exactly the sums that read it.
+// the input are skipped, not padded: the rows of a segment share their list of taps, planned
+// once per call (DwfPlan). dx is the same gather over dy, whose rows are padded on the left by
+// the largest tap shift: dx's column ix = j * sw + r - pw hears from taps with
+// (kx dw) % sw == r, at dy column j - (kx dw) / sw (stride 2: the two column phases then
+// interleaved with permutes). dw accumulates, per tap, a dot product of a dy row with the tap's
+// run (dwf_dot_rows), db the dy planes' sums, threads owning whole channels. The next plane's
+// inputs are prefetched while one computes (DwfPrefetch). The padded columns add w * 0 and
+// dy * 0: with a non-finite weight (forward, dx) or a non-finite dw the direct loops above run
+// instead, so an inf or NaN reaches exactly the sums that read it.
 
 inline constexpr int kDwfTaps = 9;  // taps per pass, their weights or sums held in registers
 

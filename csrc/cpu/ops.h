@@ -140,7 +140,7 @@ struct Conv2dParams {
   int64_t sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, groups = 1;
   int64_t ho = 0, wo = 0;  // output: (h + 2 ph - dh (kh - 1) - 1) / sh + 1
 };
-// automatic: depthwise direct loop when groups == c > 1, else im2col + GEMM (1x1 in place);
+// automatic: the depthwise kernel when groups == c > 1, else im2col + GEMM (1x1 in place);
 // gemm: im2col + GEMM always; direct: the single-threaded seven-deep loop (the test oracle).
 // winograd: F(2x2, 3x3) for 3x3, stride 1, dilation 1, one group, padding <= 2
 // (csrc/cpu/winograd.h; the bindings raise ValueError elsewhere); automatic picks it for the
