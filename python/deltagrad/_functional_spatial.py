@@ -359,15 +359,185 @@ def pad(input: Any, pad: Any, mode: str = "constant", value: Any = None) -> Tens
         )
     _check_nonconstant(x, k, pairs, mode)
     lead = x.shape[: x.ndim - k]
-    _check_alloc(lead + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[-k:], pairs)), x.dtype, op)
-    steps = []
+    out_shape = lead + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[-k:], pairs))
+    _check_alloc(out_shape, x.dtype, op)
+    steps, plans = [], []
     for i, (lo, hi) in enumerate(pairs):
         if lo or hi:
             axis = x.ndim - k + i
             steps.append((axis, [(_pad_index(x.shape[axis], lo, hi, mode), None)]))
+            plans.append((axis, _pad_plan(x.shape[axis], lo, hi, mode)))
     if not steps:
         return x.clone()
+    if all(plan is not None for _, plan in plans):
+        return _pad_direct(x, plans, out_shape, f"{mode}_pad")
     return _resample(x, steps, f"{mode}_pad")
+
+
+# A padded dim as slices: the centre (the output positions o0 .. o0 + n_c - 1 read the input's
+# s0 .. s0 + n_c - 1) and the strips around it, (o0, o1, s, step): output o0 + j reads s + step j
+# (step 0: every position reads s, replicate's edges; -1: reflect's mirror; 1: circular's wrap)
+_PadPlan = tuple[tuple[int, int, int], tuple[tuple[int, int, int, int], ...]]
+
+
+def _pad_plan(n: int, lo: int, hi: int, mode: str) -> _PadPlan | None:
+    """_pad_index(n, lo, hi, mode) as a centre and strips, when every strip reads inside the
+    centre (so the forward fills the strips from the output's own centre, the backward adds
+    them onto the gradient's); None otherwise (the index map's path takes it: crops that the
+    mirror reads back from)."""
+    s0, s1 = max(-lo, 0), n - max(-hi, 0)  # the input positions the output keeps, in order
+    nc = s1 - s0
+    if nc <= 0:
+        return None
+    o0 = max(lo, 0)
+    strips = []
+    if lo > 0:
+        if mode == "replicate":
+            strips.append((0, lo, 0, 0))
+        elif mode == "reflect":
+            strips.append((0, lo, lo, -1))
+        else:  # circular: the last lo kept positions
+            strips.append((0, lo, s1 - lo, 1))
+    if hi > 0:
+        if mode == "replicate":
+            strips.append((o0 + nc, o0 + nc + hi, n - 1, 0))
+        elif mode == "reflect":
+            strips.append((o0 + nc, o0 + nc + hi, n - 2, -1))
+        else:
+            strips.append((o0 + nc, o0 + nc + hi, s0, 1))
+    for a, b, s, step in strips:
+        last = s + step * (b - a - 1)
+        if not (s0 <= min(s, last) and max(s, last) < s1):
+            return None
+    return (o0, s0, nc), tuple(strips)
+
+
+def _run(start: int, count: int, step: int) -> slice:
+    """The positions start, start + step, ... (count of them; step 0: start alone)."""
+    if step == 0:
+        return slice(start, start + 1)
+    if step == 1:
+        return slice(start, start + count)
+    end = start - count
+    return slice(start, end if end >= 0 else None, -1)
+
+
+def _at(ndim: int, axis: int, s: Any) -> tuple[Any, ...]:
+    return (slice(None),) * axis + (s,) + (slice(None),) * (ndim - axis - 1)
+
+
+# a strip whose positions hold fewer elements than this (the dims after its own) is moved one
+# position at a time: a few long strided loops, not numpy's loop per short row (3-7x faster
+# for the last dim's edges)
+_PER_POSITION = 32
+
+
+def _copy_into(dst: Any, src: Any) -> None:
+    """dst[...] = src; on numpy, with rows whose last dim is contiguous in both, as one loop of
+    row-sized byte copies (about 20% faster than numpy's loop per row of elements)."""
+    n = src.shape[-1] if src.ndim else 0
+    if (
+        isinstance(dst, np.ndarray)
+        and n > 1
+        and dst.shape == src.shape
+        and dst.dtype == src.dtype
+        and dst.strides[-1] == src.strides[-1] == src.itemsize
+    ):
+        row = np.dtype((np.void, n * src.itemsize))
+        dst.view(row)[...] = src.view(row)
+        return
+    dst[...] = src
+
+
+def _pad_direct_fwd(plans: list[tuple[int, _PadPlan]], out_shape: Any, d: Any) -> Any:
+    """Reflect / replicate / circular padding by slices: the input's kept block copied into
+    the output once, then each dim's strips filled from the output itself (the dims done
+    before in full, those after over their centre alone)."""
+    xp = get_array_module(d)
+    out = xp.empty(out_shape, dtype=d.dtype)
+    nd = d.ndim
+    dst, src = [slice(None)] * nd, [slice(None)] * nd
+    for axis, ((o0, s0, nc), _) in plans:
+        dst[axis], src[axis] = slice(o0, o0 + nc), slice(s0, s0 + nc)
+    _copy_into(out[tuple(dst)], d[tuple(src)])
+    for axis, ((o0, s0, _), strips) in plans:
+        single = math.prod(out_shape[axis + 1 :]) < _PER_POSITION
+        for a, b, s, step in strips:
+            rd = list(dst)
+            if single:
+                for j in range(b - a):
+                    dst[axis], rd[axis] = a + j, s + step * j - s0 + o0
+                    out[tuple(dst)] = out[tuple(rd)]
+            else:
+                dst[axis], rd[axis] = slice(a, b), _run(s - s0 + o0, b - a, step)
+                out[tuple(dst)] = out[tuple(rd)]
+        dst[axis] = slice(None)
+    return out
+
+
+def _pad_direct_adj(plans: list[tuple[int, _PadPlan]], in_shape: Any, g: Any) -> Any:
+    """_pad_direct_fwd's adjoint: the gradient's centre block copied once, each strip (summed
+    over its length for replicate's edges) added onto the input positions it read."""
+    xp = get_array_module(g)
+    covers = all(s0 == 0 and nc == in_shape[axis] for axis, ((_, s0, nc), _) in plans)
+    gx = (xp.empty if covers else xp.zeros)(in_shape, dtype=g.dtype)
+    _pad_adj_into(gx, g, plans, True)
+    return gx
+
+
+def _pad_adj_into(gx: Any, g: Any, plans: list[tuple[int, _PadPlan]], assign: bool) -> None:
+    """gx (an input-shaped view) set to (assign) or increased by the adjoint of the padding of
+    plans' dims applied to g: the padding is a product of one map per dim, so its adjoint is
+    each dim's in turn; the centre first (the strips of every dim read inside the centres)."""
+    if not plans:
+        if assign:
+            _copy_into(gx, g)
+        else:
+            gx += g
+        return
+    (axis, ((o0, s0, nc), strips)), rest = plans[0], plans[1:]
+    nd = g.ndim
+    _pad_adj_into(
+        gx[_at(nd, axis, slice(s0, s0 + nc))], g[_at(nd, axis, slice(o0, o0 + nc))], rest, assign
+    )
+    single = math.prod(g.shape[axis + 1 :]) < _PER_POSITION
+    for a, b, s, step in strips:
+        if single:  # one position at a time (an int index, long loops, for the last dim)
+            for j in range(b - a):
+                pos_g, pos_x = (
+                    (a + j, s + step * j)
+                    if not rest
+                    else (
+                        slice(a + j, a + j + 1),
+                        slice(s + step * j, s + step * j + 1),
+                    )
+                )
+                _pad_adj_into(gx[_at(nd, axis, pos_x)], g[_at(nd, axis, pos_g)], rest, False)
+            continue
+        piece = g[_at(nd, axis, slice(a, b))]
+        if step == 0:
+            piece = piece.sum(axis=axis, keepdims=True)
+        _pad_adj_into(gx[_at(nd, axis, _run(s, b - a, step))], piece, rest, False)
+
+
+def _pad_direct(
+    x: Tensor, plans: list[tuple[int, _PadPlan]], out_shape: tuple[int, ...], op: str
+) -> Tensor:
+    """x padded by _pad_direct_fwd, as one graph node (backward _pad_direct_adj)."""
+    out = _pad_direct_fwd(plans, out_shape, x.data)
+    in_shape = tuple(x.shape)
+
+    def _backward(g: Any) -> None:
+        x._accumulate(_pad_direct_adj(plans, in_shape, g))
+
+    db = lazy_linear_dbackward(_pad_direct_maps, plans, out_shape, in_shape, op)
+    return Tensor._make(out, (x,), _backward, op, saves=(), dbackward=db)
+
+
+def _pad_direct_maps(
+    plans: list[tuple[int, _PadPlan]], out_shape: Any, in_shape: Any, op: str
+) -> tuple[Any, Any, str]:
+    return partial(_pad_direct_fwd, plans, out_shape), partial(_pad_direct_adj, plans, in_shape), op
 
 
 # ---- pixel_shuffle / pixel_unshuffle ----------------------------------------------------------

@@ -24,7 +24,15 @@ from typing import Any, NoReturn
 import numpy as np
 
 from .autograd import Function
-from .tensor import _FLOAT_DTYPES, Tensor, _ShapeError, cat, get_array_module, where
+from .tensor import (
+    _FLOAT_DTYPES,
+    Tensor,
+    _ShapeError,
+    cat,
+    get_array_module,
+    is_grad_enabled,
+    where,
+)
 
 __all__ = [
     "LinAlgError",
@@ -967,12 +975,25 @@ def eigvalsh(A: Any, UPLO: str = "L") -> Tensor:  # noqa: N803
     op = "linalg.eigvalsh"
     a = _matrix(A, op, square=True)
     uplo = _check_uplo(UPLO, op)
+    if not _records(a):  # no gradient: the eigenvalues alone (LAPACK skips the vectors)
+        xp = get_array_module(a.data)
+        if a.data.size == 0:
+            w = xp.zeros(a.shape[:-1], a.dtype)
+        else:
+            w = _lapack_eigh(a.data, uplo, values_only=True)
+        return _LinalgEigvalsh.apply(a, uplo, cached=(w, None))
     cached = _eigh_arrays(a.data, uplo)
     out = _LinalgEigvalsh.apply(a, uplo, cached=cached)
     return _with_dbackward(out, partial(_eigvalsh_dbackward, a, uplo, cached))
 
 
 # ---- svd / svdvals --------------------------------------------------------------------------
+
+
+def _records(a: Tensor) -> bool:
+    """Whether an op on a records a graph node (grad mode on and a requires grad): else
+    its backward's factors (eigenvectors, singular vectors) need not be computed."""
+    return a.requires_grad and is_grad_enabled()
 
 
 def _svd_arrays(a: Any, full: bool) -> tuple[Any, Any, Any]:
@@ -1122,9 +1143,18 @@ def svdvals(A: Any, *, driver: Any = None) -> Tensor:  # noqa: N803
             "linalg.svdvals: keyword argument `driver=` is only supported on CUDA inputs with "
             "cuSOLVER backend."
         )
+    if not _records(a):  # no gradient: the values alone (LAPACK skips U and Vh)
+        return _LinalgSvdvals.apply(a, cached=(None, _svdvals_array(a.data), None))
     cached = _svd_arrays(a.data, False)
     out = _LinalgSvdvals.apply(a, cached=cached)
     return _with_dbackward(out, partial(_svdvals_dbackward, a, cached))
+
+
+def _svdvals_array(a: Any) -> Any:
+    """The singular values (*, k) of a batch (*, m, n), without the vectors."""
+    if a.size == 0:
+        return get_array_module(a).zeros((*a.shape[:-2], min(a.shape[-2:])), a.dtype)
+    return _lapack_svd(a, compute_uv=False)
 
 
 # ---- pinv / matrix_rank / lstsq -------------------------------------------------------------
@@ -1143,6 +1173,28 @@ def _tolerance(s: Any, shape: Any, atol: Any, rtol: Any, dtype: Any) -> Any:
     return xp.maximum(xp.asarray(atol, dtype=dtype), xp.asarray(rtol, dtype=dtype) * smax)
 
 
+def _pinv_arrays(a: Any, atol: Any, rtol: Any, herm: bool) -> tuple[Any, Any]:
+    """(pinv(a), factors): factors (U, S, 1 / S with the cut values 0, Vh) of the reduced SVD
+    that made it (None for an empty batch or hermitian=True, which uses eigh)."""
+    xp = get_array_module(a)
+    m, n = a.shape[-2:]
+    if a.size == 0:
+        return xp.zeros((*a.shape[:-2], n, m), a.dtype), None
+    if herm:
+        w, v = _lapack_eigh(a)
+        cut = _tolerance(xp.abs(w), a.shape, atol, rtol, a.dtype)
+        keep = xp.abs(w) > cut[..., None]
+        with _fp_quiet(xp):
+            winv = xp.where(keep, 1.0 / xp.where(keep, w, 1.0), 0.0).astype(a.dtype)
+        return (v * winv[..., None, :]) @ _mT(v), None
+    u, s, vh = _lapack_svd(a, False)
+    cut = _tolerance(s, a.shape, atol, rtol, a.dtype)
+    keep = s > cut[..., None]
+    with _fp_quiet(xp):
+        sinv = xp.where(keep, 1.0 / xp.where(keep, s, 1.0), 0.0).astype(a.dtype)
+    return (_mT(vh) * sinv[..., None, :]) @ _mT(u), (u, s, sinv, vh)
+
+
 class _LinalgPinv(Function):
     @staticmethod
     def forward(
@@ -1153,33 +1205,37 @@ class _LinalgPinv(Function):
         herm: bool = False,
         cached: Any = None,
     ) -> Any:
-        xp = get_array_module(a)
-        m, n = a.shape[-2:]
-        if cached is not None:
-            out = cached
-        elif a.size == 0:
-            out = xp.zeros((*a.shape[:-2], n, m), a.dtype)
-        elif herm:
-            w, v = _lapack_eigh(a)
-            cut = _tolerance(xp.abs(w), a.shape, atol, rtol, a.dtype)
-            keep = xp.abs(w) > cut[..., None]
-            with _fp_quiet(xp):
-                winv = xp.where(keep, 1.0 / xp.where(keep, w, 1.0), 0.0).astype(a.dtype)
-            out = (v * winv[..., None, :]) @ _mT(v)
-        else:
-            u, s, vh = _lapack_svd(a, False)
-            cut = _tolerance(s, a.shape, atol, rtol, a.dtype)
-            keep = s > cut[..., None]
-            with _fp_quiet(xp):
-                sinv = xp.where(keep, 1.0 / xp.where(keep, s, 1.0), 0.0).astype(a.dtype)
-            out = (_mT(vh) * sinv[..., None, :]) @ _mT(u)
+        out, factors = _pinv_arrays(a, atol, rtol, herm) if cached is None else cached
         ctx.save_for_backward(a, out)
+        ctx.factors = factors
         return out
 
     @staticmethod
     def backward(ctx: Any, g: Any) -> Any:
         a, p = ctx.saved_tensors
+        if ctx.factors is not None:
+            return _pinv_grad_svd(ctx.factors, g), None, None, None
         return _pinv_grad(a, p, g, _mT), None, None, None
+
+
+def _pinv_grad_svd(factors: Any, g: Any) -> Any:
+    """torch's pinv_backward (see _pinv_grad) from the SVD A = U S Vh that made P = pinv(A) =
+    V S+ U^T (S+: 1 / S on the kept values, 0 on the cut ones; D: their 0 / 1 mask). With
+    A P = U D U^T, P A = V D V^T, P P^T = V S+^2 V^T and H = V^T G U, torch's
+    -P^T G P^T + (I - A P) G^T P P^T + P^T P G^T (I - P A) is
+    U (S+^2 U^T G^T - M V^T) + G^T V S+^2 V^T,  M = S+ H S+ + D H^T S+^2 + S+^2 H^T D:
+    six matmuls with the inner dimension k = min(m, n), in place of torch's eight."""
+    u, _, sinv, vh = factors
+    d = (sinv != 0).astype(sinv.dtype)
+    s2 = sinv * sinv
+    gu = g @ u  # (*, n, k): (U^T G^T)^T
+    h = vh @ gu  # (*, k, k): V^T G U
+    ht = _mT(h)
+    mm = (sinv[..., :, None] * h * sinv[..., None, :]) + d[..., :, None] * ht * s2[..., None, :]
+    mm = mm + s2[..., :, None] * ht * d[..., None, :]
+    inner = _mT(gu) * s2[..., :, None] - mm @ vh
+    gv = _mT(g) @ _mT(vh)  # (*, m, k): G^T V
+    return u @ inner + (gv * s2[..., None, :]) @ vh
 
 
 def _pinv_grad(a: Any, p: Any, g: Any, mt: Any) -> Any:
@@ -1191,20 +1247,22 @@ def _pinv_grad(a: Any, p: Any, g: Any, mt: Any) -> Any:
         kk = gh @ p
         kph = kk @ ph
         return -mt(p @ kk) + kph - (a @ p) @ kph + (ph @ p) @ (gh - kk @ a)
-    kk = p @ gh
+    kk = p @ gh  # the products grouped to keep the inner dimensions n (no m x m matrices)
     phk = ph @ kk
-    return -mt(kk @ p) + (gh - a @ kk) @ p @ ph + phk - phk @ p @ a
+    return -mt(kk @ p) + (gh - a @ kk) @ (p @ ph) + phk - phk @ (p @ a)
 
 
 def _pinv(a: Tensor, atol: Any, rtol: Any, herm: bool, cached: Any = None) -> Tensor:
+    """pinv(a) as a node with a double backward; cached: (pinv, factors), _pinv_arrays'."""
     out = _LinalgPinv.apply(a, atol, rtol, herm, cached=cached)
-    return _with_dbackward(out, partial(_pinv_dbackward, a, atol, rtol, herm, out.data))
+    factors = None if cached is None else cached[1]
+    return _with_dbackward(out, partial(_pinv_dbackward, a, atol, rtol, herm, (out.data, factors)))
 
 
 def _pinv_dbackward(
-    a: Tensor, atol: Any, rtol: Any, herm: bool, p: Any, g: Tensor
+    a: Tensor, atol: Any, rtol: Any, herm: bool, cached: Any, g: Tensor
 ) -> tuple[Any, ...]:
-    pn = _pinv(a, atol, rtol, herm, p)
+    pn = _pinv(a, atol, rtol, herm, cached)
     ga = _pinv_grad(a, pn, g, lambda t: t.mT)
     return (ga, *(None for t in (atol, rtol) if isinstance(t, Tensor)))
 
@@ -1289,13 +1347,16 @@ def lstsq(A: Any, B: Any, rcond: Any = None, *, driver: Any = None) -> Any:  # n
     rtol = rcond if rcond is not None and rcond >= 0 else None
     if rtol is None:
         rtol = float(np.finfo(a.dtype).eps * max(m, n))
-    p = _pinv(a, None, rtol, False)
-    x = p @ bm
+    cached = _pinv_arrays(a.data, None, rtol, False)
+    factors = cached[1]
+    if _records(a) or factors is None:
+        x = _pinv(a, None, rtol, False, cached) @ bm
+    else:  # no gradient for A: V (S+ (U^T B)), without forming pinv(A)
+        u, _, sinv, vh = factors
+        x = Tensor(_mT(vh) * sinv[..., None, :]) @ (Tensor(_mT(u)) @ bm)
     xp = get_array_module(a.data)
     empty = Tensor(xp.zeros((0,), a.dtype))
-    s = None
-    if driver != "gels":
-        s = _lapack_svd(a.data, compute_uv=False) if a.data.size else None
+    s = None if factors is None else factors[1]  # the SVD's that made pinv(A)
     rank = Tensor(xp.zeros((0,), np.int64))
     if driver != "gels" and s is not None:
         cut = rtol * s.max(axis=-1)
