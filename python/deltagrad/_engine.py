@@ -17,10 +17,15 @@ backward(inputs=...) call `run_backward` (only the nodes on a path to an input r
 - `.grad` is an array deltagrad owns. The first time, a leaf takes the gradient over by
   reference when the array is fresh: not a view, contiguous, writable, and not handed out
   before in this backward (an `add` sends one array to both of its inputs) nor shown to user
-  code (a hook, a Function.backward's return value); otherwise it takes a copy. Once `.grad`
-  exists, backward adds into it in place (zero_grad(set_to_none=False) keeps the buffers);
-  a kernel that can accumulate itself (F.linear's dW: a GEMM with beta = 1) writes into it
-  directly during the walk instead (kept_grad: leaves without hooks, in backward() only).
+  code (a hook, a Function.backward's return value); otherwise it takes a copy (so the
+  caller's backward(gradient) array, which comes uncopied as a read-only view, is never
+  kept). Once `.grad` exists, backward adds into it in place (zero_grad(set_to_none=False)
+  keeps the buffers); a kernel that can accumulate itself (F.linear's dW: a GEMM with
+  beta = 1) writes into it directly during the walk instead (kept_grad: leaves without
+  hooks, in backward() only).
+- Pieces (split, chunk, unbind, x[i] in a loop) send their gradients with
+  Tensor._accumulate_at: a node or a leaf adds them into one zero array it allocated in this
+  backward (its _g_own, while nobody else was shown it), not a full-size array per piece.
 - A leaf with post-accumulate hooks (DistributedDataParallel's gradient-ready hooks) is
   finished as soon as its gradient is complete, right after the last node sending it one ran
   (torch's AccumulateGrad), not after the whole graph; queue_callback(fn) runs fn once the
@@ -272,7 +277,11 @@ def _wrap(g: Any) -> Any:
 
 
 def _run_pre_hooks(t: Any, g: Any, hooks: _Hooks, handed: set[int]) -> Any:
-    """Run t's hooks on its complete gradient g; a hook may return a replacement."""
+    """Run t's hooks on its complete gradient g; a hook may return a replacement. A read-only
+    g (the caller's backward(gradient) array, or a view of it; sum's broadcast gradient) is
+    shown as a copy, which a hook may change in place as any gradient it sees."""
+    if not getattr(g.flags, "writeable", True):
+        g = g.copy()
     for fn in list(hooks.pre.values()):
         handed.add(id(g))  # shown to user code, which may keep it: never taken by reference
         r = fn(_wrap(g))
@@ -627,7 +636,8 @@ def run_backward(
     inputs: list[Any],
     accumulate: bool,
 ) -> dict[int, Any] | None:
-    """Backpropagate grads (fresh arrays, one per root) from roots to inputs only: the nodes
+    """Backpropagate grads (arrays, one per root: the caller's as a read-only view, see
+    tensor._root_grad) from roots to inputs only: the nodes
     on a path to an input run, the others are left as they are.
 
     accumulate False (dg.autograd.grad): no .grad changes except retained non-leaves'; the

@@ -493,8 +493,11 @@ class Function(metaclass=_FunctionMeta):
             for i, (g, a) in enumerate(zip(grads, arrays)):
                 if g is None:  # an output that did not reach the loss: zero gradient
                     grads[i] = get_array_module(a).zeros(a.shape, dtype=a.dtype)
-                else:  # shown to user code, which may keep it: never becomes a .grad as is
+                elif getattr(getattr(g, "flags", None), "writeable", True):  # (cupy: no flag)
+                    # shown to user code, which may keep it: never becomes a .grad as is
                     _engine.disown(g)
+                else:  # a read-only view (the caller's root gradient, a broadcast sum's):
+                    grads[i] = g.copy()  # torch lets a backward write into what it gets
             result = cls.backward(ctx, *grads)
             if not isinstance(result, tuple):
                 result = (result,)
