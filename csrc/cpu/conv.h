@@ -2004,16 +2004,6 @@ void dwf_dot(const T* const* src, int nt, int64_t ss, const T* dy, int64_t ds, i
                     sums + int64_t(t0) * W, pf);
 }
 
-// Zeros as a vector loop (a plain loop becomes a memset call).
-template <class T>
-inline void dwf_zero(T* d, int64_t n) {
-  using V = Vec<T>;
-  constexpr int W = V::width;
-  int64_t j = 0;
-  for (; j + W <= n; j += W) V::zero().store(d + j);
-  if (j < n) V::zero().store(d + j, static_cast<int>(n - j));
-}
-
 // A padded row d[0, len): zeros, with n values of s from column lo on, written in whole vectors
 // (masked stores are slow on Zen 4: a row of a 16 x 16 plane took most of its time in them).
 // The writes run up to a vector past len (into the next row, written after it, or the buffer's
@@ -2350,7 +2340,7 @@ void depthwise_fast_backward(const Conv2dParams& p, const T* dy, const T* x, con
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
     for (int64_t ci = 0; ci < p.c; ++ci) {
       T* sums = dwf_scratch<T>().sums_of(ns + mult * W);
-      dwf_zero(sums, ns + mult * W);
+      fill_zero(sums, ns + mult * W);
       for (int64_t n = 0; n < p.n; ++n)
         plane(n, ci, sums, db ? sums + ns : nullptr, n + 1 < p.n ? n + 1 : -1, ci);
       if (dw)

@@ -137,6 +137,25 @@ void logsumexp_backward_row(T g, const T* x, T lse, T* dx, int64_t c) {
   }
 }
 
+// Vector v of a block of `lanes` lanes from p: whole, partial (the rest 0) or none.
+template <class T>
+struct BlockLanes {
+  using V = Vec<T>;
+  static constexpr int W = V::width;
+  int lanes;
+  V load(const T* p, int v) const {
+    const int r = lanes - v * W;
+    return r >= W ? V::load(p + v * W) : V::load(p + v * W, r > 0 ? r : 0);
+  }
+  void store(V a, T* p, int v) const {
+    const int r = lanes - v * W;
+    if (r >= W)
+      a.store(p + v * W);
+    else if (r > 0)
+      a.store(p + v * W, r);
+  }
+};
+
 // Softmax over an axis that is not the last: x as (outer, c, inner), the c values of a slice
 // inner apart. A block of up to NB vectors of neighbouring slices (lanes along inner) goes
 // through the three passes together, each pass reading the block's c rows at stride inner, so
@@ -146,39 +165,28 @@ void logsumexp_backward_row(T g, const T* x, T lse, T* dx, int64_t c) {
 template <class T, int NB>
 void softmax_block(const T* x, T* y, int64_t c, int64_t inner, int lanes, bool log) {
   using V = Vec<T>;
-  constexpr int W = V::width;
-  auto ld = [&](const T* p, int v) {
-    const int r = lanes - v * W;
-    return r >= W ? V::load(p + v * W) : V::load(p + v * W, r > 0 ? r : 0);
-  };
-  auto st = [&](V a, T* p, int v) {
-    const int r = lanes - v * W;
-    if (r >= W)
-      a.store(p + v * W);
-    else if (r > 0)
-      a.store(p + v * W, r);
-  };
+  const BlockLanes<T> bl{lanes};
   V m[NB], sum[NB];
   for (int v = 0; v < NB; ++v) {
     m[v] = V::set1(-std::numeric_limits<T>::infinity());
     sum[v] = V::zero();
   }
   for (int64_t k = 0; k < c; ++k)
-    for (int v = 0; v < NB; ++v) m[v] = max(ld(x + k * inner, v), m[v]);
+    for (int v = 0; v < NB; ++v) m[v] = max(bl.load(x + k * inner, v), m[v]);
   for (int64_t k = 0; k < c; ++k)
     for (int v = 0; v < NB; ++v) {
-      const V e = vexp_upto88(ld(x + k * inner, v) - m[v]);
-      if (!log) st(e, y + k * inner, v);
+      const V e = vexp_upto88(bl.load(x + k * inner, v) - m[v]);
+      if (!log) bl.store(e, y + k * inner, v);
       sum[v] = sum[v] + e;
     }
   if (!log) {
     for (int v = 0; v < NB; ++v) sum[v] = V::set1(T(1)) / sum[v];
     for (int64_t k = 0; k < c; ++k)
-      for (int v = 0; v < NB; ++v) st(ld(y + k * inner, v) * sum[v], y + k * inner, v);
+      for (int v = 0; v < NB; ++v) bl.store(bl.load(y + k * inner, v) * sum[v], y + k * inner, v);
   } else {
     for (int v = 0; v < NB; ++v) sum[v] = m[v] + vlog(sum[v]);
     for (int64_t k = 0; k < c; ++k)
-      for (int v = 0; v < NB; ++v) st(ld(x + k * inner, v) - sum[v], y + k * inner, v);
+      for (int v = 0; v < NB; ++v) bl.store(bl.load(x + k * inner, v) - sum[v], y + k * inner, v);
   }
 }
 
@@ -188,35 +196,24 @@ template <class T, int NB>
 void softmax_backward_block(const T* dy, const T* y, T* dx, int64_t c, int64_t inner, int lanes,
                             bool log) {
   using V = Vec<T>;
-  constexpr int W = V::width;
-  auto ld = [&](const T* p, int v) {
-    const int r = lanes - v * W;
-    return r >= W ? V::load(p + v * W) : V::load(p + v * W, r > 0 ? r : 0);
-  };
-  auto st = [&](V a, T* p, int v) {
-    const int r = lanes - v * W;
-    if (r >= W)
-      a.store(p + v * W);
-    else if (r > 0)
-      a.store(p + v * W, r);
-  };
+  const BlockLanes<T> bl{lanes};
   V acc[NB];
   for (int v = 0; v < NB; ++v) acc[v] = V::zero();
   for (int64_t k = 0; k < c; ++k)
     for (int v = 0; v < NB; ++v)
-      acc[v] = log ? acc[v] + ld(dy + k * inner, v)
-                   : fmadd(ld(dy + k * inner, v), ld(y + k * inner, v), acc[v]);
+      acc[v] = log ? acc[v] + bl.load(dy + k * inner, v)
+                   : fmadd(bl.load(dy + k * inner, v), bl.load(y + k * inner, v), acc[v]);
   for (int64_t k = 0; k < c; ++k)
     for (int v = 0; v < NB; ++v) {
       const int64_t o = k * inner;
-      const V r = log ? fnmadd(vexp(ld(y + o, v)), acc[v], ld(dy + o, v))
-                      : ld(y + o, v) * (ld(dy + o, v) - acc[v]);
-      st(r, dx + o, v);
+      const V r = log ? fnmadd(vexp(bl.load(y + o, v)), acc[v], bl.load(dy + o, v))
+                      : bl.load(y + o, v) * (bl.load(dy + o, v) - acc[v]);
+      bl.store(r, dx + o, v);
     }
 }
 
-// Blocks of lanes per slice group: NB = 4 vectors where inner allows (fewer, smaller tiles
-// otherwise), each thread a contiguous range of (outer, block) pairs.
+// f(offset, lanes) over the blocks of 4 vectors of lanes along inner (the last one partial) of
+// every outer slice group, each thread a contiguous range of (outer, block) pairs.
 template <class T, class F>
 void over_inner_blocks(int64_t outer, int64_t c, int64_t inner, F&& f) {
   constexpr int W = Vec<T>::width;
