@@ -3,6 +3,7 @@
 // parked in dlogits), one to scale them into the gradient -- as llm.c's fused kernel.
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "cpu/kernel_common.h"
 
@@ -212,19 +213,34 @@ void softmax_backward_block(const T* dy, const T* y, T* dx, int64_t c, int64_t i
     }
 }
 
-// f(offset, lanes) over the blocks of 4 vectors of lanes along inner (the last one partial) of
-// every outer slice group, each thread a contiguous range of (outer, block) pairs.
+// f(offset, lanes, nb) over the blocks of nb vectors of lanes along inner (the last one
+// partial) of every outer slice group, each thread a contiguous range of (outer, block) pairs.
+// nb = 4 where a slice group has 4 vectors of lanes or more, else 2 or 1: a short inner (8 at
+// (64, 1000, 8)) would leave most of a 4-vector block empty, its masked loads and exps wasted.
 template <class T, class F>
 void over_inner_blocks(int64_t outer, int64_t c, int64_t inner, F&& f) {
   constexpr int W = Vec<T>::width;
-  const int64_t bw = 4 * W, nb = (inner + bw - 1) / bw;
+  const int64_t vecs = (inner + W - 1) / W;
+  const int nbv = vecs >= 4 ? 4 : vecs >= 2 ? 2 : 1;
+  const int64_t bw = int64_t(nbv) * W, nb = (inner + bw - 1) / bw;
   const int64_t grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(1, c * bw));
   parallel_chunks(outer * nb, grain, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const int64_t o = i / nb, j = (i % nb) * bw;
-      f(o * c * inner + j, static_cast<int>(std::min(bw, inner - j)));
+      f(o * c * inner + j, static_cast<int>(std::min(bw, inner - j)), nbv);
     }
   });
+}
+
+// f(std::integral_constant<int, nb>) for nb = 4, 2 or 1: the block kernel of that width.
+template <class F>
+void with_block_width(int nb, F&& f) {
+  if (nb == 4)
+    f(std::integral_constant<int, 4>{});
+  else if (nb == 2)
+    f(std::integral_constant<int, 2>{});
+  else
+    f(std::integral_constant<int, 1>{});
 }
 
 // Rows per parallel chunk so that a chunk holds about kParallelGrain elements.
@@ -346,14 +362,19 @@ double softmax_xent_t(const T* x, const int64_t* target, T* d, T* loss_rows, int
   }                                                                                              \
   void softmax_forward_inner(const T* x, T* y, int64_t outer, int64_t c, int64_t inner,          \
                              bool log) {                                                         \
-    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes) {                           \
-      softmax_block<T, 4>(x + at, y + at, c, inner, lanes, log);                                 \
+    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes, int nb) {                   \
+      with_block_width(nb, [&](auto k) {                                                         \
+        softmax_block<T, decltype(k)::value>(x + at, y + at, c, inner, lanes, log);              \
+      });                                                                                        \
     });                                                                                          \
   }                                                                                              \
   void softmax_backward_inner(const T* dy, const T* y, T* dx, int64_t outer, int64_t c,          \
                               int64_t inner, bool log) {                                         \
-    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes) {                           \
-      softmax_backward_block<T, 4>(dy + at, y + at, dx + at, c, inner, lanes, log);              \
+    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes, int nb) {                   \
+      with_block_width(nb, [&](auto k) {                                                         \
+        softmax_backward_block<T, decltype(k)::value>(dy + at, y + at, dx + at, c, inner, lanes, \
+                                                      log);                                      \
+      });                                                                                        \
     });                                                                                          \
   }                                                                                              \
   double softmax_cross_entropy(const T* logits, const int64_t* target, T* dlogits, T* loss_rows, \
