@@ -2175,7 +2175,8 @@ template <class T>
 struct DwfScratch {
   std::vector<T> x, dy, row, w, sums;
   std::vector<const T*> src;
-  static T* grow(std::vector<T>& v, int64_t n) {
+  template <class U>
+  static U* grow(std::vector<U>& v, int64_t n) {
     if (int64_t(v.size()) < n) v.resize(size_t(n));
     return v.data();
   }
@@ -2184,10 +2185,7 @@ struct DwfScratch {
   T* row_of(int64_t n) { return grow(row, n); }
   T* w_of(int64_t n) { return grow(w, n); }
   T* sums_of(int64_t n) { return grow(sums, n); }
-  const T** src_of(int64_t n) {
-    if (int64_t(src.size()) < n) src.resize(size_t(n));
-    return src.data();
-  }
+  const T** src_of(int64_t n) { return grow(src, n); }
 };
 
 template <class T>
