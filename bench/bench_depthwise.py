@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
 for _v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # would handicap the peers
@@ -22,7 +21,7 @@ for _v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # would handicap the peers
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
-from _timing import interleaved, threads  # noqa: E402
+from _timing import interleaved, on_each_path, threads  # noqa: E402
 
 import deltagrad as dg  # noqa: E402
 import deltagrad.functional as F  # noqa: E402
@@ -45,12 +44,6 @@ SHAPES = {
     "n64c32_16x16_s1": (64, 32, 16, 16, 1),
 }
 THREADS = (1, 2)
-AVX2_ENV = {
-    "DG_CPU_ISA": "avx2",
-    "ATEN_CPU_CAPABILITY": "avx2",
-    "ONEDNN_MAX_CPU_ISA": "AVX2",
-    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
-}
 
 
 def _fns(name: str):
@@ -121,14 +114,8 @@ def main() -> None:
         f"deltagrad {dg.__version__}, torch {torch.__version__ if torch else 'absent'}; "
         f"float32, depthwise 3x3 forward + backward, best of {args.rounds} interleaved rounds"
     )
-    for isa in args.isa:
-        env = dict(os.environ)
-        if isa == "avx2":
-            env.update(AVX2_ENV)
-        cmd = [sys.executable, os.path.abspath(__file__), "--child", "--rounds", str(args.rounds)]
-        cmd += ["--threads", *map(str, args.threads), "--case", *args.case]
-        r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-        res = json.loads(r.stdout.split("JSON", 1)[1])
+    child = ["--rounds", str(args.rounds), "--threads", *map(str, args.threads)]
+    for isa, res in on_each_path(__file__, args.isa, [*child, "--case", *args.case]).items():
         print(f"\n{isa} path")
         print("| shape | thr | ours ms | torch ms | torch / ours |\n|---|---|---|---|---|")
         for n in args.case:

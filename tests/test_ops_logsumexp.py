@@ -1,6 +1,7 @@
-"""dg.ops.logsumexp / logsumexp_backward (csrc/cpu/softmax.h, logsumexp_row): log(sum(exp(x)))
-over the last axis and its one-pass backward, against the float64 reference on random data,
-odd and empty sizes, non-finite rows, both dtypes, 1 and 2 threads, and bad input."""
+"""dg.ops.logsumexp / logsumexp_backward (csrc/cpu/softmax.h: logsumexp_row over the last
+axis, logsumexp_block over another): log(sum(exp(x))) and its one-pass backward, against the
+float64 reference on random data, odd and empty sizes, every axis, non-finite slices, both
+dtypes, 1 and 2 threads, Tensor.logsumexp against torch, and bad input."""
 
 from __future__ import annotations
 
@@ -96,3 +97,117 @@ def test_bad_input():
     # a transposed (non-contiguous) x is copied, not misread
     xt = _data((6, 5), np.float64, 3).T
     np.testing.assert_allclose(ops.logsumexp(xt), ref.logsumexp(xt), rtol=1e-13)
+
+
+AXES = [
+    ((3, 5, 7), 1),
+    ((2, 17, 33), 1),
+    ((4, 3, 100), 0),
+    ((1, 1, 1), 1),
+    ((5, 9, 1), 1),
+    ((2, 3, 4, 5), 2),
+    ((2, 3, 4, 5), -3),
+    ((64, 1000, 8), 1),
+    ((2, 21, 130, 17), 1),
+    ((3, 1, 65), 1),
+    ((2, 0, 5), 1),
+    ((0, 4, 5), 1),
+    ((3, 4, 0), 1),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("shape", "dim"), AXES)
+def test_logsumexp_over_any_axis(shape, dim, dtype):
+    """A middle axis: blocks of neighbouring slices read at their stride; the bits are the
+    same on 1 and 2 threads, the values the reference's."""
+    x = _data(shape, dtype, sum(shape) + 3)
+    before = dg.get_num_threads()
+    try:
+        got = []
+        for threads in (1, 2):
+            dg.set_num_threads(threads)
+            got.append(ops.logsumexp(x, dim=dim))
+        np.testing.assert_array_equal(got[0], got[1])
+    finally:
+        dg.set_num_threads(before)
+    want = ref.logsumexp(x, dim)
+    assert got[0].shape == want.shape and got[0].dtype == dtype
+    np.testing.assert_allclose(got[0], want, rtol=TOL[dtype], atol=TOL[dtype])
+    g = _data(want.shape, dtype, 9)
+    dx = ops.logsumexp_backward(g, x, got[0], dim=dim)
+    assert dx.shape == shape and dx.dtype == dtype
+    np.testing.assert_allclose(
+        dx, ref.logsumexp_backward(g, x, want, dim), rtol=8 * TOL[dtype], atol=8 * TOL[dtype]
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("inner", [3, 16, 37])
+def test_non_finite_slices_over_a_middle_axis_as_torch(dtype, inner):
+    """Every non-finite case of test_non_finite_rows_as_torch as a column of (2, C, inner),
+    among finite columns (the lanes of one vector take different branches)."""
+    torch = pytest.importorskip("torch")
+    inf, nan = np.inf, np.nan
+    cols = [
+        [1.0, inf, 3.0],
+        [-inf, -inf, -inf],
+        [-inf, 2.0, -inf],
+        [nan, 1.0, 2.0],
+        [nan, inf, 2.0],
+        [inf, -inf, nan],
+        [inf, inf, 0.0],
+        [-inf, inf, 0.0],
+    ]
+    x = _data((2, 3, inner), dtype, inner)
+    for i, col in enumerate(cols):
+        x[i % 2, :, (5 * i) % inner] = col
+    got = ops.logsumexp(x, dim=1)
+    want = torch.logsumexp(torch.from_numpy(x), 1).numpy()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    inf_at = np.isinf(want)
+    np.testing.assert_array_equal(got[inf_at], want[inf_at])
+    fin = np.isfinite(want)
+    np.testing.assert_allclose(got[fin], want[fin], rtol=TOL[dtype], atol=TOL[dtype])
+    g = _data(want.shape, dtype, 2)
+    xt = torch.from_numpy(x.copy()).requires_grad_()
+    torch.logsumexp(xt, 1).backward(torch.from_numpy(g))
+    dx = ops.logsumexp_backward(g, x, got, dim=1)
+    np.testing.assert_array_equal(np.isnan(dx), np.isnan(xt.grad.numpy()))
+    ok = ~np.isnan(dx)
+    np.testing.assert_allclose(dx[ok], xt.grad.numpy()[ok], rtol=TOL[dtype], atol=TOL[dtype])
+
+
+@pytest.mark.parametrize(
+    ("shape", "dim"),
+    [((4, 6, 5), 1), ((4, 6, 5), 0), ((3, 4, 5, 6), (1, 2)), ((3, 4, 5, 6), (0, 1)), ((2, 3), 0)],
+)
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_tensor_logsumexp_over_leading_and_middle_axes_as_torch(shape, dim, keepdim):
+    """Tensor.logsumexp over a run of neighbouring axes that are not the last takes the
+    kernel: forward and gradient equal torch's in float64."""
+    torch = pytest.importorskip("torch")
+    x = _data(shape, np.float64, 11)
+    xd = dg.tensor(x, requires_grad=True)
+    xt = torch.tensor(x, requires_grad=True)
+    y1, y2 = xd.logsumexp(dim, keepdim), torch.logsumexp(xt, dim, keepdim)
+    assert y1.shape == tuple(y2.shape)
+    np.testing.assert_allclose(y1.data, y2.detach().numpy(), rtol=1e-12, atol=1e-12)
+    g = _data(y1.shape, np.float64, 12)
+    y1.backward(dg.tensor(g))
+    y2.backward(torch.tensor(g))
+    np.testing.assert_allclose(xd.grad, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_bad_dim():
+    x = np.ones((3, 4, 5), np.float32)
+    with pytest.raises(IndexError, match="dim"):
+        ops.logsumexp(x, dim=3)
+    with pytest.raises(IndexError, match="dim"):
+        ops.logsumexp(x, dim=-4)
+    lse = ops.logsumexp(x, dim=1)
+    with pytest.raises(ValueError, match="lse"):
+        ops.logsumexp_backward(lse, x, lse.T.copy(), dim=1)
+    # a non-contiguous x over a middle axis is copied, not misread
+    xt = _data((5, 6, 7), np.float64, 4).transpose(2, 1, 0)
+    np.testing.assert_allclose(ops.logsumexp(xt, dim=1), ref.logsumexp(xt, 1), rtol=1e-13)

@@ -1,5 +1,7 @@
 // Bindings of softmax / log_softmax (forward, backward, over the last axis) and the fused
 // softmax cross-entropy with integer labels.
+#include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "bindings/cpu_common.h"
@@ -64,35 +66,38 @@ py::array softmax_bwd(py::handle dy_obj, py::handle y_obj, bool log, int64_t dim
   return out;
 }
 
-// log(sum(exp(x))) over the last axis: an array of x's shape without it.
-py::array logsumexp_fwd(py::handle x_obj) {
-  py::array x = require_input(x_obj, "x");
-  if (x.ndim() < 1) throw py::value_error("x: expected at least 1 dimension, got a 0-d array");
-  const DType dt = dtype_of(x, "x");
+// x's shape without axis dim: the shape of logsumexp's result (and of its backward's g, lse).
+std::vector<int64_t> shape_without(const py::array& x, int64_t dim) {
   std::vector<int64_t> shape = shape_of(x);
-  const int64_t cols = shape.back();
-  shape.pop_back();
-  py::array out = new_array(dt, shape);
-  int64_t rows = 1;
-  for (int64_t s : shape) rows *= s;
+  shape.erase(shape.begin() + (dim < 0 ? dim + x.ndim() : dim));
+  return shape;
+}
+
+// log(sum(exp(x))) over axis dim: an array of x's shape without it.
+py::array logsumexp_fwd(py::handle x_obj, int64_t dim) {
+  py::array x = require_input(x_obj, "x");
+  const AxisSplit ax = split_at(x, dim, "x");
+  const DType dt = dtype_of(x, "x");
+  py::array out = new_array(dt, shape_without(x, dim));
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     const T* xp = cptr<T>(x);
     T* op = mptr<T>(out);
     py::gil_scoped_release nogil;
-    logsumexp_forward(xp, op, rows, cols);
+    if (ax.c == 0 && ax.inner > 1)  // an empty axis: log(0)
+      std::fill(op, op + ax.outer * ax.inner, -std::numeric_limits<T>::infinity());
+    else
+      logsumexp_forward(xp, op, ax.outer, ax.c, ax.inner);
   });
   return out;
 }
 
-// dx = g[..., None] * exp(x - lse[..., None]): g and lse of x's shape without the last axis.
-py::array logsumexp_bwd(py::handle g_obj, py::handle x_obj, py::handle lse_obj) {
+// dx = g * exp(x - lse), g and lse broadcast along axis dim (each of x's shape without it).
+py::array logsumexp_bwd(py::handle g_obj, py::handle x_obj, py::handle lse_obj, int64_t dim) {
   py::array x = require_input(x_obj, "x");
-  if (x.ndim() < 1) throw py::value_error("x: expected at least 1 dimension, got a 0-d array");
+  const AxisSplit ax = split_at(x, dim, "x");
   const DType dt = dtype_of(x, "x");
-  std::vector<int64_t> shape = shape_of(x);
-  const int64_t cols = shape.back();
-  shape.pop_back();
+  const std::vector<int64_t> shape = shape_without(x, dim);
   py::array g = require_input(g_obj, "g");
   py::array lse = require_input(lse_obj, "lse");
   for (auto [a, name] : {std::pair<py::array*, const char*>{&g, "g"}, {&lse, "lse"}}) {
@@ -102,8 +107,6 @@ py::array logsumexp_bwd(py::handle g_obj, py::handle x_obj, py::handle lse_obj) 
     require_shape(*a, shape, name);
   }
   py::array out = new_array(dt, shape_of(x));
-  int64_t rows = 1;
-  for (int64_t s : shape) rows *= s;
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     const T* gp = cptr<T>(g);
@@ -111,7 +114,7 @@ py::array logsumexp_bwd(py::handle g_obj, py::handle x_obj, py::handle lse_obj) 
     const T* lp = cptr<T>(lse);
     T* dp = mptr<T>(out);
     py::gil_scoped_release nogil;
-    logsumexp_backward(gp, xp, lp, dp, rows, cols);
+    if (ax.c > 0) logsumexp_backward(gp, xp, lp, dp, ax.outer, ax.c, ax.inner);
   });
   return out;
 }
@@ -185,10 +188,11 @@ void bind_softmax(py::module_& m) {
                                         int64_t dim) { return softmax_bwd(dy, y, true, dim); }),
         py::arg("dy"), py::arg("y"), py::arg("dim") = -1,
         "dx of y = log_softmax(x) over axis dim: dy - exp(y) * sum(dy).");
-  m.def("logsumexp", named("logsumexp", &logsumexp_fwd), py::arg("x"),
-        "log(sum(exp(x))) over the last axis (stable: the row max is subtracted).");
+  m.def("logsumexp", named("logsumexp", &logsumexp_fwd), py::arg("x"), py::arg("dim") = -1,
+        "log(sum(exp(x))) over axis dim (default the last; stable: the max is subtracted).");
   m.def("logsumexp_backward", named("logsumexp_backward", &logsumexp_bwd), py::arg("g"),
-        py::arg("x"), py::arg("lse"), "dx of lse = logsumexp(x): g[..., None] * exp(x - lse).");
+        py::arg("x"), py::arg("lse"), py::arg("dim") = -1,
+        "dx of lse = logsumexp(x) over axis dim: g * exp(x - lse), g and lse broadcast along dim.");
   m.def("softmax_cross_entropy", named("softmax_cross_entropy", &softmax_xent), py::arg("logits"),
         py::arg("target"), py::arg("reduction") = "mean",
         "(loss, dlogits) of softmax cross-entropy with int64 labels, in one fused pass.");

@@ -299,12 +299,12 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
                               int64_t inner, bool log) {                                           \
     DG_DISPATCH(softmax_backward_inner, dy, y, dx, outer, c, inner, log)                           \
   }                                                                                                \
-  void logsumexp_forward(const T* x, T* out, int64_t rows, int64_t cols) {                         \
-    DG_DISPATCH(logsumexp_forward, x, out, rows, cols)                                             \
+  void logsumexp_forward(const T* x, T* out, int64_t outer, int64_t c, int64_t inner) {            \
+    DG_DISPATCH(logsumexp_forward, x, out, outer, c, inner)                                        \
   }                                                                                                \
-  void logsumexp_backward(const T* g, const T* x, const T* lse, T* dx, int64_t rows,               \
-                          int64_t cols) {                                                          \
-    DG_DISPATCH(logsumexp_backward, g, x, lse, dx, rows, cols)                                     \
+  void logsumexp_backward(const T* g, const T* x, const T* lse, T* dx, int64_t outer, int64_t c,   \
+                          int64_t inner) {                                                         \
+    DG_DISPATCH(logsumexp_backward, g, x, lse, dx, outer, c, inner)                                \
   }                                                                                                \
   double softmax_cross_entropy(const T* logits, const int64_t* target, T* dlogits, T* loss_rows,   \
                                int64_t rows, int64_t cols, T scale) {                              \

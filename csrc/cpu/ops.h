@@ -160,10 +160,11 @@ enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winogr
   void softmax_forward_inner(const T* x, T* y, int64_t outer, int64_t c, int64_t inner, bool log); \
   void softmax_backward_inner(const T* dy, const T* y, T* dx, int64_t outer, int64_t c,            \
                               int64_t inner, bool log);                                            \
-  /* log(sum(exp(x))) of each row of length cols; its backward dx = g[row] * exp(x - lse[row]) */  \
-  void logsumexp_forward(const T* x, T* out, int64_t rows, int64_t cols);                          \
-  void logsumexp_backward(const T* g, const T* x, const T* lse, T* dx, int64_t rows,               \
-                          int64_t cols);                                                           \
+  /* log(sum(exp(x))) over the middle axis of (outer, c, inner) (inner 1: rows of length c); */    \
+  /* its backward dx = g * exp(x - lse), g and lse (outer, inner) */                               \
+  void logsumexp_forward(const T* x, T* out, int64_t outer, int64_t c, int64_t inner);             \
+  void logsumexp_backward(const T* g, const T* x, const T* lse, T* dx, int64_t outer, int64_t c,   \
+                          int64_t inner);                                                          \
   /* fused: per-row losses (loss_rows may be null), dlogits = (softmax - onehot) * scale;          \
      returns the sum of the row losses. Labels are already validated. */                           \
   double softmax_cross_entropy(const T* logits, const int64_t* target, T* dlogits, T* loss_rows,   \

@@ -225,6 +225,9 @@ inline Vec<float> reciprocal_fast(Vec<float> a) {
 inline Vec<double> reciprocal_fast(Vec<double> a) {
   return {_mm512_div_pd(_mm512_set1_pd(1.0), a.v)};
 }
+// true if any lane of m is set
+inline bool any(Mask<float> m) { return m.m != 0; }
+inline bool any(Mask<double> m) { return m.m != 0; }
 // true if any lane of x is below lo or NaN (one compare: the vector math's fast-path test)
 inline bool any_below_or_nan(Vec<float> x, float lo) {
   return _mm512_cmp_ps_mask(x.v, _mm512_set1_ps(lo), _CMP_NGE_UQ) != 0;
@@ -510,6 +513,7 @@ inline Vec<float> add_exponent(Vec<float> p, Vec<float> t) {
 }
 // true if any lane of m is set
 inline bool any(Mask<float> m) { return _mm256_movemask_ps(m.m) != 0; }
+inline bool any(Mask<double> m) { return _mm256_movemask_pd(m.m) != 0; }
 // true if any lane of x is below lo or NaN (one compare and a movemask: the vector math's
 // fast-path test)
 inline bool any_below_or_nan(Vec<float> x, float lo) {
@@ -631,6 +635,10 @@ inline Vec<T> select(Mask<T> m, Vec<T> a, Vec<T> b) {
 template <class T>
 inline Mask<T> lanes_below(int n) {
   return {n > 0};
+}
+template <class T>
+inline bool any(Mask<T> m) {
+  return m.m;
 }
 inline void stream_fence() {}
 template <class T>

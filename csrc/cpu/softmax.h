@@ -1,6 +1,7 @@
 // Softmax and log-softmax over the last axis (forward, backward) and the fused softmax
 // cross-entropy: per row one pass for the max, one for exp and its sum (the exponentials are
 // parked in dlogits), one to scale them into the gradient -- as llm.c's fused kernel.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -213,6 +214,65 @@ void softmax_backward_block(const T* dy, const T* y, T* dx, int64_t c, int64_t i
     }
 }
 
+// Lanes [l0, min(l0 + width, lanes)) of a logsumexp block that came out NaN, redone by a scan
+// of their column: NaN where one is NaN, else +inf where one is +inf, else -inf (all -inf), as
+// logsumexp_row. (A finite max and no NaN never give NaN: then every term is in [0, 1] and one
+// is 1.)
+template <class T>
+void logsumexp_fix_lanes(const T* x, T* out, int64_t c, int64_t inner, int l0, int lanes) {
+  constexpr T inf = std::numeric_limits<T>::infinity();
+  const int l1 = std::min(l0 + Vec<T>::width, lanes);
+  for (int l = l0; l < l1; ++l) {
+    if (!std::isnan(out[l])) continue;
+    T r = -inf;
+    for (int64_t k = 0; k < c && !std::isnan(r); ++k) {
+      const T xk = x[k * inner + l];
+      if (std::isnan(xk) || xk == inf) r = xk;
+    }
+    out[l] = r;
+  }
+}
+
+// logsumexp over the middle axis of (outer, c, inner) for one block of softmax_block's layout:
+// the max and the sum of exp(x - max) over the block's c rows, out the block's lanes of the
+// (outer, inner) result. A lane whose max is not finite (or whose column holds a NaN) comes out
+// NaN: logsumexp_fix_lanes then gives it logsumexp_row's answer.
+template <class T, int NB>
+void logsumexp_block(const T* x, T* out, int64_t c, int64_t inner, int lanes) {
+  using V = Vec<T>;
+  const BlockLanes<T> bl{lanes};
+  V m[NB], sum[NB];
+  for (int v = 0; v < NB; ++v) {
+    m[v] = V::set1(-std::numeric_limits<T>::infinity());
+    sum[v] = V::zero();
+  }
+  for (int64_t k = 0; k < c; ++k)
+    for (int v = 0; v < NB; ++v) m[v] = max(bl.load(x + k * inner, v), m[v]);
+  for (int64_t k = 0; k < c; ++k)
+    for (int v = 0; v < NB; ++v) sum[v] = sum[v] + vexp_upto88(bl.load(x + k * inner, v) - m[v]);
+  for (int v = 0; v < NB; ++v) {
+    const V r = m[v] + vlog(sum[v]);
+    bl.store(r, out, v);
+    if (any(is_nan(r))) logsumexp_fix_lanes(x, out, c, inner, v * V::width, lanes);
+  }
+}
+
+// dx = g * exp(x - lse) over a block (g and lse: the block's lanes of (outer, inner)).
+template <class T, int NB>
+void logsumexp_backward_block(const T* g, const T* x, const T* lse, T* dx, int64_t c, int64_t inner,
+                              int lanes) {
+  using V = Vec<T>;
+  const BlockLanes<T> bl{lanes};
+  V vg[NB], vl[NB];
+  for (int v = 0; v < NB; ++v) {
+    vg[v] = bl.load(g, v);
+    vl[v] = bl.load(lse, v);
+  }
+  for (int64_t k = 0; k < c; ++k)
+    for (int v = 0; v < NB; ++v)
+      bl.store(vg[v] * vexp_upto88(bl.load(x + k * inner, v) - vl[v]), dx + k * inner, v);
+}
+
 // f(offset, lanes, nb) over the blocks of nb vectors of lanes along inner (the last one
 // partial) of every outer slice group, each thread a contiguous range of (outer, block) pairs.
 // nb = 4 where a slice group has 4 vectors of lanes or more, else 2 or 1: a short inner (8 at
@@ -348,50 +408,69 @@ double softmax_xent_t(const T* x, const int64_t* target, T* d, T* loss_rows, int
 
 }  // namespace
 
-#define DG_SOFTMAX_DEFS(T)                                                                       \
-  void softmax_forward(const T* x, T* y, int64_t rows, int64_t cols, bool log) {                 \
-    parallel_chunks(rows, row_grain(cols), [&](int64_t b, int64_t e) {                           \
-      for (int64_t i = b; i < e; ++i) softmax_row(x + i * cols, y + i * cols, cols, log);        \
-    });                                                                                          \
-  }                                                                                              \
-  void softmax_backward(const T* dy, const T* y, T* dx, int64_t rows, int64_t cols, bool log) {  \
-    parallel_chunks(rows, row_grain(cols), [&](int64_t b, int64_t e) {                           \
-      for (int64_t i = b; i < e; ++i)                                                            \
-        softmax_backward_row(dy + i * cols, y + i * cols, dx + i * cols, cols, log);             \
-    });                                                                                          \
-  }                                                                                              \
-  void softmax_forward_inner(const T* x, T* y, int64_t outer, int64_t c, int64_t inner,          \
-                             bool log) {                                                         \
-    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes, int nb) {                   \
-      with_block_width(nb, [&](auto k) {                                                         \
-        softmax_block<T, decltype(k)::value>(x + at, y + at, c, inner, lanes, log);              \
-      });                                                                                        \
-    });                                                                                          \
-  }                                                                                              \
-  void softmax_backward_inner(const T* dy, const T* y, T* dx, int64_t outer, int64_t c,          \
-                              int64_t inner, bool log) {                                         \
-    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes, int nb) {                   \
-      with_block_width(nb, [&](auto k) {                                                         \
-        softmax_backward_block<T, decltype(k)::value>(dy + at, y + at, dx + at, c, inner, lanes, \
-                                                      log);                                      \
-      });                                                                                        \
-    });                                                                                          \
-  }                                                                                              \
-  double softmax_cross_entropy(const T* logits, const int64_t* target, T* dlogits, T* loss_rows, \
-                               int64_t rows, int64_t cols, T scale) {                            \
-    return softmax_xent_t(logits, target, dlogits, loss_rows, rows, cols, scale);                \
-  }                                                                                              \
-  void logsumexp_forward(const T* x, T* out, int64_t rows, int64_t cols) {                       \
-    parallel_chunks(rows, row_grain(cols), [&](int64_t b, int64_t e) {                           \
-      for (int64_t i = b; i < e; ++i) out[i] = logsumexp_row(x + i * cols, cols);                \
-    });                                                                                          \
-  }                                                                                              \
-  void logsumexp_backward(const T* g, const T* x, const T* lse, T* dx, int64_t rows,             \
-                          int64_t cols) {                                                        \
-    parallel_chunks(rows, row_grain(cols), [&](int64_t b, int64_t e) {                           \
-      for (int64_t i = b; i < e; ++i)                                                            \
-        logsumexp_backward_row(g[i], x + i * cols, lse[i], dx + i * cols, cols);                 \
-    });                                                                                          \
+#define DG_SOFTMAX_DEFS(T)                                                                         \
+  void softmax_forward(const T* x, T* y, int64_t rows, int64_t cols, bool log) {                   \
+    parallel_chunks(rows, row_grain(cols), [&](int64_t b, int64_t e) {                             \
+      for (int64_t i = b; i < e; ++i) softmax_row(x + i * cols, y + i * cols, cols, log);          \
+    });                                                                                            \
+  }                                                                                                \
+  void softmax_backward(const T* dy, const T* y, T* dx, int64_t rows, int64_t cols, bool log) {    \
+    parallel_chunks(rows, row_grain(cols), [&](int64_t b, int64_t e) {                             \
+      for (int64_t i = b; i < e; ++i)                                                              \
+        softmax_backward_row(dy + i * cols, y + i * cols, dx + i * cols, cols, log);               \
+    });                                                                                            \
+  }                                                                                                \
+  void softmax_forward_inner(const T* x, T* y, int64_t outer, int64_t c, int64_t inner,            \
+                             bool log) {                                                           \
+    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes, int nb) {                     \
+      with_block_width(nb, [&](auto k) {                                                           \
+        softmax_block<T, decltype(k)::value>(x + at, y + at, c, inner, lanes, log);                \
+      });                                                                                          \
+    });                                                                                            \
+  }                                                                                                \
+  void softmax_backward_inner(const T* dy, const T* y, T* dx, int64_t outer, int64_t c,            \
+                              int64_t inner, bool log) {                                           \
+    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes, int nb) {                     \
+      with_block_width(nb, [&](auto k) {                                                           \
+        softmax_backward_block<T, decltype(k)::value>(dy + at, y + at, dx + at, c, inner, lanes,   \
+                                                      log);                                        \
+      });                                                                                          \
+    });                                                                                            \
+  }                                                                                                \
+  double softmax_cross_entropy(const T* logits, const int64_t* target, T* dlogits, T* loss_rows,   \
+                               int64_t rows, int64_t cols, T scale) {                              \
+    return softmax_xent_t(logits, target, dlogits, loss_rows, rows, cols, scale);                  \
+  }                                                                                                \
+  void logsumexp_forward(const T* x, T* out, int64_t outer, int64_t c, int64_t inner) {            \
+    if (inner == 1) {                                                                              \
+      parallel_chunks(outer, row_grain(c), [&](int64_t b, int64_t e) {                             \
+        for (int64_t i = b; i < e; ++i) out[i] = logsumexp_row(x + i * c, c);                      \
+      });                                                                                          \
+      return;                                                                                      \
+    }                                                                                              \
+    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes, int nb) {                     \
+      const int64_t o = at / (c * inner), j = at - o * c * inner;                                  \
+      with_block_width(nb, [&](auto k) {                                                           \
+        logsumexp_block<T, decltype(k)::value>(x + at, out + o * inner + j, c, inner, lanes);      \
+      });                                                                                          \
+    });                                                                                            \
+  }                                                                                                \
+  void logsumexp_backward(const T* g, const T* x, const T* lse, T* dx, int64_t outer, int64_t c,   \
+                          int64_t inner) {                                                         \
+    if (inner == 1) {                                                                              \
+      parallel_chunks(outer, row_grain(c), [&](int64_t b, int64_t e) {                             \
+        for (int64_t i = b; i < e; ++i)                                                            \
+          logsumexp_backward_row(g[i], x + i * c, lse[i], dx + i * c, c);                          \
+      });                                                                                          \
+      return;                                                                                      \
+    }                                                                                              \
+    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes, int nb) {                     \
+      const int64_t o = at / (c * inner), r = o * inner + (at - o * c * inner);                    \
+      with_block_width(nb, [&](auto k) {                                                           \
+        logsumexp_backward_block<T, decltype(k)::value>(g + r, x + at, lse + r, dx + at, c, inner, \
+                                                        lanes);                                    \
+      });                                                                                          \
+    });                                                                                            \
   }
 DG_SOFTMAX_DEFS(float)
 DG_SOFTMAX_DEFS(double)

@@ -1928,12 +1928,13 @@ def _ce_spatial(
     x: Tensor, t: Any, w: Any, ignore_index: int, eps: float, reduction: str
 ) -> Tensor | None:
     """cross_entropy with class indices on host (N, C, d1, ...) logits, in their own layout:
-    x viewed as (N, C, S), each step a pass over whole (N, S) slabs along the class axis (max,
-    e = exp(x - max), its sum), the target logits gathered at their flat positions
-    (n C + t_i) S + s: neither the logits nor the gradient is copied to put the class axis
-    last. The loss and the gradient are _ce_fused's (the same formulas, the kernel's
-    softmax - onehot being e / sum(e) - onehot); the gradient is formed from e in the backward
-    (in place when it is the usual loss.backward() of a reduced loss), one pass. None where
+    x viewed as (N, C, S); the forward is the logsumexp kernel over the class axis
+    (dg.ops.logsumexp(dim=1): blocks of neighbouring positions, each read once, the classes at
+    their stride) and the target logits gathered at their flat positions (n C + t_i) S + s;
+    the backward is one pass of its backward kernel, rowc exp(x - lse), with the targets'
+    entries written after: neither the logits nor the gradient is copied to put the class
+    axis last, and nothing of x's size is kept between the passes. The loss and the gradient
+    are _ce_fused's (the same formulas, the kernel's softmax being exp(x - lse)). None where
     _ce_fused should run instead (S small, an empty batch or no classes)."""
     xd = x.data
     n, c = xd.shape[0], xd.shape[1]
@@ -1942,7 +1943,8 @@ def _ce_spatial(
     if m == 0 or c == 0 or s < _SPATIAL_MIN_S or m * c < _SPATIAL_MIN_SIZE:
         return None
     dt = x.dtype
-    x3 = xd.reshape(n, c, s)  # a view when x is contiguous
+    xc = np.ascontiguousarray(xd)
+    x3 = xc.reshape(n, c, s)
     lo, hi = int(t.min()), int(t.max())
     some = lo <= ignore_index <= hi and bool((t == ignore_index).any())
     valid = t != ignore_index if some else None
@@ -1953,18 +1955,13 @@ def _ce_spatial(
     pos = tk * s
     pos += ((np.arange(n, dtype=np.int64) * (c * s))[:, None] + np.arange(s)).reshape(-1)
     zy = np.take(x3.reshape(-1), pos)
-    e = np.empty(xd.shape, dt)  # exp(x - max); the backward turns it into the gradient
-    e3 = e.reshape(n, c, s)
+    lse2 = ops.logsumexp(x3, dim=1)  # (n, s)
+    lse = lse2.reshape(-1)
     plain = w is None and not some
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        mx = x3.max(axis=1)  # (n, s); a NaN, +inf or all -inf slab gives NaN below, as torch
-        np.subtract(x3, mx[:, None, :], out=e3)
-        np.exp(e3, out=e3)
-        se = e3.sum(axis=1).reshape(-1)
-        lse = np.log(se)
-        lse += mx.reshape(-1)
+        if not np.isfinite(lse).all():  # a NaN, +inf or all -inf slab: NaN throughout, as torch
+            lse[~np.isfinite(lse)] = np.nan
         loss0 = lse - zy  # nll per row (+inf for a -inf target logit)
-        ey = np.exp(zy - mx.reshape(-1))  # e at the targets (set there, not read back)
         if plain:
             denom: Any = m
             wy: Any = 1.0
@@ -1976,9 +1973,9 @@ def _ce_spatial(
             sc = 1 / denom if reduction == "mean" else np.ones((), dt)
             r = np.where(valid, sc, 0).astype(dt, copy=False) if some else sc
         big_w = c if w is None else w.sum()
-        # the gradient, per row: rowc e / sum(e) - (1 - e) w_y r onehot - (e / C) r w, with
+        # the gradient, per row: rowc softmax - (1 - e) w_y r onehot - (e / C) r w, with
         # rowc = ((1 - e) w_y + e W / C) r (W = sum(w), C unweighted)
-        scale = (((1 - eps) * wy + (eps * big_w / c)) * r / se).astype(dt, copy=False)
+        rowc = np.asarray(((1 - eps) * wy + (eps * big_w / c)) * r, dtype=dt)
         onehot = np.asarray((1 - eps) * wy * r, dtype=dt)
         per = loss0 if plain and not eps else (1 - eps) * wy * loss0
         b = None
@@ -2000,38 +1997,23 @@ def _ce_spatial(
     loss = np.asarray(loss, dtype=dt)
     if reduction == "none":
         loss = loss.reshape(_batch_shape(x.shape))
-    state: list[Any] = [None]  # the gradient for g = 1, once formed in e's place
-
-    def _grad(out: Any, g: Any) -> Any:
-        """out = the gradient scaled by g (0-d, or per row for "none"); out may be e."""
-        out3 = out.reshape(n, c, s)
-        gs = scale * g
-        np.multiply(e3, gs.reshape(n, 1, s), out=out3)
-        at_t = ey * gs - onehot * g  # the targets' entries, written once
-        if b is not None:
-            bg = b * g
-            bg3 = bg.reshape(n, 1, s) if bg.ndim else bg
-            out3 -= bg3 if w is None else bg3 * w.reshape(1, c, 1)
-            at_t -= bg if w is None else bg * w[tk]
-        out.reshape(-1)[pos] = at_t
-        return out
 
     def _backward(g: Any) -> None:
+        """The gradient scaled by g (0-d, or per row for "none"): one kernel pass for
+        rowc g exp(x - lse), then the targets' entries (and the smoothing's), each once."""
+        g = g.astype(dt, copy=False).reshape(-1) if reduction == "none" else g.astype(dt)
         with np.errstate(invalid="ignore", over="ignore"):
-            if reduction == "none":
-                gx = _grad(np.empty_like(e), g.reshape(-1).astype(dt, copy=False))
-            else:
-                g = g.astype(dt, copy=False)
-                one = type(g) is np.ndarray and g.item() == 1
-                if state[0] is None and one:  # the usual loss.backward(): e becomes d
-                    state[0] = _grad(e, g)
-                if state[0] is not None:
-                    gx = state[0] if one else state[0] * g
-                    if one:
-                        _disown(gx)  # the node's own: a retained graph hands it again
-                else:
-                    gx = _grad(np.empty_like(e), g)
-        x._accumulate(gx)
+            gs = np.ascontiguousarray(np.broadcast_to(rowc * g, (m,)), dtype=dt)
+            bshape = _batch_shape(xd.shape)  # out: x's shape, no view (the engine keeps it)
+            out = ops.logsumexp_backward(gs.reshape(bshape), xc, lse.reshape(bshape), dim=1)
+            at_t = np.exp(zy - lse) * gs - onehot * g  # written once
+            if b is not None:
+                bg = b * g
+                bg3 = bg.reshape(n, 1, s) if bg.ndim else bg
+                out.reshape(n, c, s)[...] -= bg3 if w is None else bg3 * w.reshape(1, c, 1)
+                at_t -= bg if w is None else bg * w[tk]
+            out.reshape(-1)[pos] = at_t
+        x._accumulate(out)
 
     def _k() -> Any:
         k = np.zeros((m, c), dtype=dt)

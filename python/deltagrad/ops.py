@@ -212,12 +212,7 @@ def _softmax_along(op: str, arrays: tuple[Any, ...], out: Any, dim: int) -> Any:
     if be is cpu:
         return fn(*arrays, **kw, dim=dim)
     nd = arrays[0].ndim
-    if nd < 1:
-        raise ValueError(f"{op}: {'x' if len(arrays) == 1 else 'dy'}: expected at least 1 "
-                         "dimension, got a 0-d array")  # fmt: skip
-    if not -nd <= dim < nd:
-        raise IndexError(f"{op}: dim: expected a dimension in [{-nd}, {nd - 1}], got {dim}")
-    d = dim % nd
+    d = _device_dim(op, arrays[0], dim, "x" if len(arrays) == 1 else "dy")
     if d == nd - 1:
         return fn(*arrays, **kw)
     if type(arrays[0]) is np.ndarray:
@@ -231,36 +226,48 @@ def _softmax_along(op: str, arrays: tuple[Any, ...], out: Any, dim: int) -> Any:
     return out
 
 
-def logsumexp(x: Any) -> Any:
-    """log(sum(exp(x))) over the last axis, stable (the row max is subtracted; a row whose max
-    is +inf gives +inf, all -inf gives -inf, a NaN NaN, as torch.logsumexp): the shape of x
-    without its last axis. float32 / float64 numpy arrays take the kernel (csrc/cpu/softmax.h,
-    logsumexp_row); cupy arrays the same steps in cupy."""
+def logsumexp(x: Any, dim: int = -1) -> Any:
+    """log(sum(exp(x))) over axis dim (default the last), stable (the max is subtracted; a slice
+    whose max is +inf gives +inf, all -inf or empty gives -inf, a NaN NaN, as
+    torch.logsumexp): the shape of x without axis dim. float32 / float64 numpy arrays take the
+    kernel (csrc/cpu/softmax.h: logsumexp_row over the last axis; over another, blocks of
+    neighbouring slices read at their stride, as softmax); cupy arrays the same steps in
+    cupy."""
     op = "logsumexp"
     x = dense(x, op, "x")
     if not is_device_array(x):
-        return _cpu.logsumexp(x)
-    if x.ndim < 1:
-        raise ValueError(f"{op}: x: expected at least 1 dimension, got a 0-d array")
+        return _cpu.logsumexp(x, dim=dim)
+    d = _device_dim(op, x, dim, "x")
     import cupy as xp  # noqa: PLC0415
 
-    if x.shape[-1] == 0:
-        return xp.full(x.shape[:-1], -np.inf, x.dtype)
-    m = xp.amax(x, axis=-1, keepdims=True)
+    if x.shape[d] == 0:
+        return xp.full(x.shape[:d] + x.shape[d + 1 :], -np.inf, x.dtype)
+    m = xp.amax(x, axis=d, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)
-    return (xp.log(xp.exp(x - m).sum(axis=-1, keepdims=True)) + m)[..., 0]
+    return xp.squeeze(xp.log(xp.exp(x - m).sum(axis=d, keepdims=True)) + m, axis=d)
 
 
-def logsumexp_backward(g: Any, x: Any, lse: Any) -> Any:
-    """dx of lse = logsumexp(x) over the last axis: g[..., None] * exp(x - lse[..., None]), one
-    pass (g and lse have x's shape without its last axis)."""
+def logsumexp_backward(g: Any, x: Any, lse: Any, dim: int = -1) -> Any:
+    """dx of lse = logsumexp(x) over axis dim: g * exp(x - lse), g and lse (x's shape without
+    axis dim) broadcast along it, one pass."""
     op = "logsumexp_backward"
     g, x, lse = dense(g, op, "g"), dense(x, op, "x"), dense(lse, op, "lse")
     if not is_device_array(x):
-        return _cpu.logsumexp_backward(g, x, lse)
+        return _cpu.logsumexp_backward(g, x, lse, dim=dim)
+    d = _device_dim(op, x, dim, "x")
     import cupy as xp  # noqa: PLC0415
 
-    return g[..., None] * xp.exp(x - lse[..., None])
+    return xp.expand_dims(g, d) * xp.exp(x - xp.expand_dims(lse, d))
+
+
+def _device_dim(op: str, x: Any, dim: int, name: str) -> int:
+    """dim of x as a non-negative axis, with the CPU binding's errors."""
+    nd = x.ndim
+    if nd < 1:
+        raise ValueError(f"{op}: {name}: expected at least 1 dimension, got a 0-d array")
+    if not -nd <= dim < nd:
+        raise IndexError(f"{op}: dim: expected a dimension in [{-nd}, {nd - 1}], got {dim}")
+    return dim % nd
 
 
 # ----------------------------------------------------------------------------------------------

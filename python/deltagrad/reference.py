@@ -298,10 +298,10 @@ def log_softmax(x: Any, out: Any = None) -> np.ndarray:
         return x - m - np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True))
 
 
-def logsumexp(x: Any) -> np.ndarray:
-    """log(sum(exp(x))) over the last axis in float64 (the shift 0 where the max is not
-    finite: +inf, -inf for an empty or all -inf row, NaN)."""
-    x = _f64(x)
+def logsumexp(x: Any, dim: int = -1) -> np.ndarray:
+    """log(sum(exp(x))) over axis dim (default the last) in float64 (the shift 0 where the max
+    is not finite: +inf, -inf for an empty or all -inf slice, NaN)."""
+    x = np.moveaxis(_f64(x), dim, -1)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         if x.shape[-1] == 0:
             return np.full(x.shape[:-1], -np.inf)
@@ -310,10 +310,11 @@ def logsumexp(x: Any) -> np.ndarray:
         return (np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True)) + m)[..., 0]
 
 
-def logsumexp_backward(g: Any, x: Any, lse: Any) -> np.ndarray:
-    """dx of lse = logsumexp(x): g[..., None] * exp(x - lse[..., None])."""
+def logsumexp_backward(g: Any, x: Any, lse: Any, dim: int = -1) -> np.ndarray:
+    """dx of lse = logsumexp(x) over axis dim: g * exp(x - lse), g and lse broadcast along dim."""
+    d = dim % np.ndim(x)
     with np.errstate(invalid="ignore", over="ignore"):
-        return _f64(g)[..., None] * np.exp(_f64(x) - _f64(lse)[..., None])
+        return np.expand_dims(_f64(g), d) * np.exp(_f64(x) - np.expand_dims(_f64(lse), d))
 
 
 def softmax_backward(dy: Any, y: Any) -> np.ndarray:

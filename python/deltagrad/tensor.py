@@ -2161,11 +2161,10 @@ class Tensor:
             return self.reshape(1).logsumexp(0)
         x = self.data
         xp = get_array_module(x)
-        nd = x.ndim
         if (
             type(x) is np.ndarray
             and axes
-            and sorted(axes) == list(range(nd - len(axes), nd))
+            and sorted(axes) == list(range(min(axes), min(axes) + len(axes)))
             and x.flags.c_contiguous
             and x.dtype in (np.float32, np.float64)
         ):
@@ -2200,20 +2199,21 @@ class Tensor:
         )
 
     def _logsumexp_rows(self, axes: tuple[int, ...], keepdim: bool) -> Tensor:
-        """logsumexp over trailing axes of a C-contiguous float32 / float64 numpy array: the
-        rows' kernel (dg.ops.logsumexp: max and sum of exp in one read of each row from L1)
-        and its one-pass backward g * exp(x - out)."""
+        """logsumexp over a run of neighbouring axes of a C-contiguous float32 / float64 numpy
+        array, viewed as (outer, c, inner) with the run as c: the kernel (dg.ops.logsumexp: the
+        max and the sum of exp in one read of each slice from L1; over a middle axis, blocks of
+        neighbouring slices read at their stride) and its one-pass backward g * exp(x - out)."""
         x = self.data
-        lead = x.shape[: x.ndim - len(axes)]
-        cols = int(np.prod(x.shape[x.ndim - len(axes) :]))
-        x2 = x.reshape(-1, cols) if x.size else x.reshape(int(np.prod(lead)), cols)
-        lse = ops.logsumexp(x2)  # (rows,)
-        out_k = lse.reshape(lead + (1,) * len(axes))
-        out = out_k if keepdim else lse.reshape(lead)
+        a0, a1 = min(axes), max(axes) + 1
+        lead, trail = x.shape[:a0], x.shape[a1:]
+        x3 = x.reshape(math.prod(lead), math.prod(x.shape[a0:a1]), math.prod(trail))
+        lse = ops.logsumexp(x3, dim=1)  # (outer, inner)
+        out_k = lse.reshape(lead + (1,) * len(axes) + trail)
+        out = out_k if keepdim else lse.reshape(lead + trail)
 
         def _backward(g: Any) -> None:
-            g = np.ascontiguousarray(g, dtype=x.dtype).reshape(-1)
-            self._accumulate(ops.logsumexp_backward(g, x2, lse).reshape(x.shape))
+            g = np.ascontiguousarray(g, dtype=x.dtype).reshape(lse.shape)
+            self._accumulate(ops.logsumexp_backward(g, x3, lse, dim=1).reshape(x.shape))
 
         def _dbackward(g: Tensor) -> tuple[Any, ...]:
             return (g.reshape(out_k.shape) * (self - self.logsumexp(axes, True)).exp(),)
