@@ -266,3 +266,19 @@ def test_default_thresholds_take_the_spatial_path(monkeypatch, shape):
     small = rng.standard_normal((64, 10, 4)).astype(np.float32)
     dgf.cross_entropy(dg.tensor(small), dg.tensor(rng.integers(0, 10, (64, 4))))
     assert calls == [None]
+
+
+def test_logits_changed_in_place_before_backward_raise():
+    """The spatial path's backward reads the logits (it keeps no buffer of their size): a
+    change in place between forward and backward is the engine's version error, never a
+    gradient of the new values (torch's log_softmax keeps its output and gives the old
+    gradient; the fused path, which keeps its gradient, does too)."""
+    rng = _rng("inplace")
+    x = rng.standard_normal((2, 64, 16, 16)).astype(np.float32)
+    t = rng.integers(0, 64, (2, 16, 16))
+    xd = dg.tensor(x, requires_grad=True)
+    loss = dgf.cross_entropy(xd, dg.tensor(t))
+    with dg.no_grad():
+        xd.mul_(3.0)
+    with pytest.raises(RuntimeError, match="in-place"):
+        loss.backward()

@@ -211,3 +211,28 @@ def test_bad_dim():
     # a non-contiguous x over a middle axis is copied, not misread
     xt = _data((5, 6, 7), np.float64, 4).transpose(2, 1, 0)
     np.testing.assert_allclose(ops.logsumexp(xt, dim=1), ref.logsumexp(xt, 1), rtol=1e-13)
+
+
+@pytest.mark.parametrize("dim", [0, 1])
+def test_long_axis_sums_stay_accurate_in_float32(dim):
+    """A float32 running sum over 2^18 rows would stop growing at 2^24 only much later, but its
+    rounding error grows with the row count; the block kernels fold their sums every 256 rows.
+    Ones: every partial sum is exact, so the result is log(rows) to float32 rounding; random
+    values: within a few ulps of the float64 reference (a plain running sum: ~1e-5)."""
+    rows = 1 << 18
+    shape = (rows, 3) if dim == 0 else (2, rows, 5)
+    got = ops.logsumexp(np.zeros(shape, np.float32), dim=dim)
+    np.testing.assert_allclose(got, np.log(rows), rtol=2e-7)
+    x = (np.random.default_rng(5).standard_normal(shape) * 0.01).astype(np.float32)
+    np.testing.assert_allclose(ops.logsumexp(x, dim=dim), ref.logsumexp(x, dim), rtol=3e-7)
+    g = np.ones(got.shape, np.float32)
+    dx = ops.logsumexp_backward(g, x, ops.logsumexp(x, dim=dim), dim=dim)
+    np.testing.assert_allclose(dx.sum(axis=dim, dtype=np.float64), 1.0, rtol=1e-5)
+    sm = ops.softmax(x, dim=dim)
+    np.testing.assert_allclose(sm.sum(axis=dim, dtype=np.float64), 1.0, rtol=1e-5)
+    lsm = ops.log_softmax(x, dim=dim)
+    dy = np.ones_like(x)
+    # log_softmax's backward sums dy over the axis: with dy = 1 the gradient is 1 - rows * p
+    np.testing.assert_allclose(
+        ops.log_softmax_backward(dy, lsm, dim=dim), 1 - rows * np.exp(lsm), rtol=2e-5, atol=2e-5
+    )

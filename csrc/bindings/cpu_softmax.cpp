@@ -1,5 +1,5 @@
-// Bindings of softmax / log_softmax (forward, backward, over the last axis) and the fused
-// softmax cross-entropy with integer labels.
+// Bindings of softmax / log_softmax and logsumexp (forward, backward, over any axis) and the
+// fused softmax cross-entropy with integer labels.
 #include <algorithm>
 #include <limits>
 #include <vector>
@@ -84,7 +84,7 @@ py::array logsumexp_fwd(py::handle x_obj, int64_t dim) {
     const T* xp = cptr<T>(x);
     T* op = mptr<T>(out);
     py::gil_scoped_release nogil;
-    if (ax.c == 0 && ax.inner > 1)  // an empty axis: log(0)
+    if (ax.c == 0)  // an empty axis: log(0) (the kernels assume c > 0 away from the last axis)
       std::fill(op, op + ax.outer * ax.inner, -std::numeric_limits<T>::infinity());
     else
       logsumexp_forward(xp, op, ax.outer, ax.c, ax.inner);

@@ -1,4 +1,5 @@
-// Softmax and log-softmax over the last axis (forward, backward) and the fused softmax
+// Softmax, log-softmax and logsumexp over any axis (forward, backward; the last axis row by row,
+// another by blocks of neighbouring slices read at their stride) and the fused softmax
 // cross-entropy: per row one pass for the max, one for exp and its sum (the exponentials are
 // parked in dlogits), one to scale them into the gradient -- as llm.c's fused kernel.
 #include <algorithm>
@@ -158,6 +159,22 @@ struct BlockLanes {
   }
 };
 
+// acc[v] += the sum over rows k < c of f(k, part)'s terms: f adds row k's terms into part, which
+// is folded into acc every kFoldRows rows, so that no float32 lane adds up more than
+// kFoldRows + c / kFoldRows terms one after another (a running float32 sum of 2^25 ones stops
+// at 2^24; numpy's pairwise sums do not). Up to kFoldRows rows: the plain running sum's bits.
+template <class T, int NB, class F>
+void fold_rows(int64_t c, Vec<T> (&acc)[NB], F&& f) {
+  constexpr int64_t kFoldRows = 256;
+  for (int64_t k0 = 0; k0 < c; k0 += kFoldRows) {
+    Vec<T> part[NB];
+    for (int v = 0; v < NB; ++v) part[v] = Vec<T>::zero();
+    const int64_t k1 = std::min(c, k0 + kFoldRows);
+    for (int64_t k = k0; k < k1; ++k) f(k, part);
+    for (int v = 0; v < NB; ++v) acc[v] = k0 ? acc[v] + part[v] : part[v];
+  }
+}
+
 // Softmax over an axis that is not the last: x as (outer, c, inner), the c values of a slice
 // inner apart. A block of up to NB vectors of neighbouring slices (lanes along inner) goes
 // through the three passes together, each pass reading the block's c rows at stride inner, so
@@ -175,12 +192,13 @@ void softmax_block(const T* x, T* y, int64_t c, int64_t inner, int lanes, bool l
   }
   for (int64_t k = 0; k < c; ++k)
     for (int v = 0; v < NB; ++v) m[v] = max(bl.load(x + k * inner, v), m[v]);
-  for (int64_t k = 0; k < c; ++k)
+  fold_rows(c, sum, [&](int64_t k, V(&part)[NB]) {
     for (int v = 0; v < NB; ++v) {
       const V e = vexp_upto88(bl.load(x + k * inner, v) - m[v]);
       if (!log) bl.store(e, y + k * inner, v);
-      sum[v] = sum[v] + e;
+      part[v] = part[v] + e;
     }
+  });
   if (!log) {
     for (int v = 0; v < NB; ++v) sum[v] = V::set1(T(1)) / sum[v];
     for (int64_t k = 0; k < c; ++k)
@@ -201,10 +219,11 @@ void softmax_backward_block(const T* dy, const T* y, T* dx, int64_t c, int64_t i
   const BlockLanes<T> bl{lanes};
   V acc[NB];
   for (int v = 0; v < NB; ++v) acc[v] = V::zero();
-  for (int64_t k = 0; k < c; ++k)
+  fold_rows(c, acc, [&](int64_t k, V(&part)[NB]) {
     for (int v = 0; v < NB; ++v)
-      acc[v] = log ? acc[v] + bl.load(dy + k * inner, v)
-                   : fmadd(bl.load(dy + k * inner, v), bl.load(y + k * inner, v), acc[v]);
+      part[v] = log ? part[v] + bl.load(dy + k * inner, v)
+                    : fmadd(bl.load(dy + k * inner, v), bl.load(y + k * inner, v), part[v]);
+  });
   for (int64_t k = 0; k < c; ++k)
     for (int v = 0; v < NB; ++v) {
       const int64_t o = k * inner;
@@ -248,8 +267,9 @@ void logsumexp_block(const T* x, T* out, int64_t c, int64_t inner, int lanes) {
   }
   for (int64_t k = 0; k < c; ++k)
     for (int v = 0; v < NB; ++v) m[v] = max(bl.load(x + k * inner, v), m[v]);
-  for (int64_t k = 0; k < c; ++k)
-    for (int v = 0; v < NB; ++v) sum[v] = sum[v] + vexp_upto88(bl.load(x + k * inner, v) - m[v]);
+  fold_rows(c, sum, [&](int64_t k, V(&part)[NB]) {
+    for (int v = 0; v < NB; ++v) part[v] = part[v] + vexp_upto88(bl.load(x + k * inner, v) - m[v]);
+  });
   for (int v = 0; v < NB; ++v) {
     const V r = m[v] + vlog(sum[v]);
     bl.store(r, out, v);

@@ -1929,13 +1929,15 @@ def _ce_spatial(
 ) -> Tensor | None:
     """cross_entropy with class indices on host (N, C, d1, ...) logits, in their own layout:
     x viewed as (N, C, S); the forward is the logsumexp kernel over the class axis
-    (dg.ops.logsumexp(dim=1): blocks of neighbouring positions, each read once, the classes at
-    their stride) and the target logits gathered at their flat positions (n C + t_i) S + s;
-    the backward is one pass of its backward kernel, rowc exp(x - lse), with the targets'
-    entries written after: neither the logits nor the gradient is copied to put the class
-    axis last, and nothing of x's size is kept between the passes. The loss and the gradient
-    are _ce_fused's (the same formulas, the kernel's softmax being exp(x - lse)). None where
-    _ce_fused should run instead (S small, an empty batch or no classes)."""
+    (dg.ops.logsumexp(dim=1): blocks of neighbouring positions, the classes at their stride,
+    each block read from memory once) and the target logits gathered at their flat positions
+    (n C + t_i) S + s; the backward is one pass of its backward kernel, rowc exp(x - lse),
+    with the targets' entries written after (label smoothing adds a pass over the gradient).
+    Neither the logits nor the gradient is copied to put the class axis last, and the node
+    keeps only per-position arrays (and x, which it saves: the backward reads x, so changing
+    x in place in between is the engine's error, not a wrong gradient). The loss and the
+    gradient are _ce_fused's (the same formulas, the kernel's softmax being exp(x - lse)).
+    None where _ce_fused should run instead (S small, an empty batch or no classes)."""
     xd = x.data
     n, c = xd.shape[0], xd.shape[1]
     m = t.shape[0]
@@ -1943,8 +1945,7 @@ def _ce_spatial(
     if m == 0 or c == 0 or s < _SPATIAL_MIN_S or m * c < _SPATIAL_MIN_SIZE:
         return None
     dt = x.dtype
-    xc = np.ascontiguousarray(xd)
-    x3 = xc.reshape(n, c, s)
+    x3 = np.ascontiguousarray(xd).reshape(n, c, s)  # a view when x is contiguous
     lo, hi = int(t.min()), int(t.max())
     some = lo <= ignore_index <= hi and bool((t == ignore_index).any())
     valid = t != ignore_index if some else None
@@ -2004,8 +2005,10 @@ def _ce_spatial(
         g = g.astype(dt, copy=False).reshape(-1) if reduction == "none" else g.astype(dt)
         with np.errstate(invalid="ignore", over="ignore"):
             gs = np.ascontiguousarray(np.broadcast_to(rowc * g, (m,)), dtype=dt)
-            bshape = _batch_shape(xd.shape)  # out: x's shape, no view (the engine keeps it)
-            out = ops.logsumexp_backward(gs.reshape(bshape), xc, lse.reshape(bshape), dim=1)
+            bshape = _batch_shape(xd.shape)
+            # out has x's shape (not a view, which the engine would copy to keep); a
+            # non-contiguous x is copied for this call only
+            out = ops.logsumexp_backward(gs.reshape(bshape), xd, lse.reshape(bshape), dim=1)
             at_t = np.exp(zy - lse) * gs - onehot * g  # written once
             if b is not None:
                 bg = b * g
@@ -2025,7 +2028,7 @@ def _ce_spatial(
         return k
 
     db = _class_dbackward(x, _k, reduction, True, denom)
-    return Tensor._make(loss, (x,), _backward, "cross_entropy", saves=(), dbackward=db)
+    return Tensor._make(loss, (x,), _backward, "cross_entropy", saves=(x,), dbackward=db)
 
 
 def _cross_entropy_prob(

@@ -2200,9 +2200,10 @@ class Tensor:
 
     def _logsumexp_rows(self, axes: tuple[int, ...], keepdim: bool) -> Tensor:
         """logsumexp over a run of neighbouring axes of a C-contiguous float32 / float64 numpy
-        array, viewed as (outer, c, inner) with the run as c: the kernel (dg.ops.logsumexp: the
-        max and the sum of exp in one read of each slice from L1; over a middle axis, blocks of
-        neighbouring slices read at their stride) and its one-pass backward g * exp(x - out)."""
+        array, viewed as (outer, c, inner) with the run as c: the kernel (dg.ops.logsumexp:
+        each slice's max and sum of exp from one read of it from memory; over a middle axis,
+        blocks of neighbouring slices read at their stride) and its one-pass backward
+        g * exp(x - out)."""
         x = self.data
         a0, a1 = min(axes), max(axes) + 1
         lead, trail = x.shape[:a0], x.shape[a1:]
