@@ -15,7 +15,8 @@ real-valued subset, exactly:
 The transforms whose result is complex (`fft`, `ifft`, `rfft`, `ihfft` and their 2-d / n-d
 forms) raise a TypeError naming the missing complex dtype rather than return something that
 is not torch's result. Integer and bool inputs give float32, as torch. Forwards and backwards
-run on numpy.fft (cupy.fft for device arrays)."""
+run on numpy.fft (cupy.fft for device arrays) in the data's own precision: float32 data take
+numpy's single-precision loops, as torch computes them (see _c2r_data / _unscaled)."""
 
 from __future__ import annotations
 
@@ -153,37 +154,90 @@ def _plan(
 # ---- the transforms -----------------------------------------------------------------------
 
 
-def _resize(a: Any, dims: Sequence[int], sizes: Sequence[int]) -> Any:
-    """a truncated or zero-padded to sizes along dims (numpy's FFTs do this themselves, but
-    read uninitialized memory when the input is empty along a transformed axis)."""
-    xp = get_array_module(a)
-    for d, n in zip(dims, sizes):
-        m = a.shape[d]
-        if m > n:
-            a = a[(slice(None),) * d + (slice(0, n),)]
-        elif m < n:
-            pad = [(0, 0)] * a.ndim
-            pad[d] = (0, n - m)
-            a = xp.pad(a, pad)
-    return a
-
-
 def _half(sizes: Sequence[int]) -> tuple[int, ...]:
     """The input sizes of a c2r transform with output sizes `sizes` (last one halved)."""
     return (*sizes[:-1], sizes[-1] // 2 + 1)
 
 
-def _c2r_data(a: Any, dims: tuple[int, ...], sizes: tuple[int, ...], norm: str) -> Any:
-    """irfftn(a, sizes, dims, norm) of an array, the result in a's real dtype."""
+def _fit(
+    a: Any,
+    dims: Sequence[int],
+    sizes: Sequence[int],
+    dtype: Any,
+    scale: float = 1.0,
+    w: Any = None,
+    conj: bool = False,
+) -> Any:
+    """A fresh array of `dtype`: a (conjugated if conj) truncated / zero-padded to sizes
+    along dims and multiplied by scale, or by w (a vector along dims[-1], cut here to size),
+    in one pass over the data where it can (the crop, pad, cast and scaling would otherwise
+    each copy it)."""
     xp = get_array_module(a)
-    a = _resize(a, dims, _half(sizes))
-    real = np.float32 if a.dtype in (np.float32, np.complex64) else np.float64
+    shape = list(a.shape)
+    src = [slice(None)] * a.ndim
+    padded = False
+    for d, n in zip(dims, sizes):
+        if shape[d] > n:
+            src[d] = slice(0, n)
+        padded = padded or shape[d] < n
+        shape[d] = n
+    out = (xp.zeros if padded else xp.empty)(shape, dtype)
+    a = a[tuple(src)]
+    dst = out[tuple(slice(0, k) for k in a.shape)]
+    if w is not None:
+        w = w[(slice(0, a.shape[dims[-1]]),) + (None,) * (a.ndim - 1 - dims[-1])]
+        xp.multiply(a, w, out=dst)
+    elif conj:
+        xp.conjugate(a, out=dst)
+        if scale != 1.0:
+            dst *= scale
+    elif scale != 1.0:
+        xp.multiply(a, scale, out=dst)
+    else:
+        dst[...] = a
+    return out
+
+
+def _real_dtype(dtype: Any) -> Any:
+    return np.dtype(np.float32 if dtype in (np.float32, np.complex64) else np.float64)
+
+
+def _unscaled(norm: str, inverse: bool) -> bool:
+    """Whether numpy's transform in direction `inverse` under `norm` is the unnormalized one:
+    numpy passes it the Python int 1 as its scale, which makes numpy >= 2 pick its
+    complex128 loop for complex64 / float32 data (twice the time, and a cast back); the
+    other two norms pass a scale of the data's own precision and run the single-precision
+    loop."""
+    return norm == ("forward" if inverse else "backward")
+
+
+def _c2r_data(
+    a: Any, dims: tuple[int, ...], sizes: tuple[int, ...], norm: str, conj: bool = False
+) -> Any:
+    """irfftn(conj(a) if conj else a, sizes, dims, norm) of an array (real or complex, a
+    real one read as a spectrum with zero imaginary part), the result in a's real dtype.
+
+    numpy's c2r takes a complex array, and a real one it casts to complex128 whatever its
+    precision: a is cast here to the complex dtype of its own precision (with the crop / pad
+    to the half sizes in the same pass). An unnormalized inverse ("forward") is run as the
+    "backward" one with its 1/N folded into that pass as N (see _unscaled)."""
+    xp = get_array_module(a)
+    real = _real_dtype(a.dtype)
     out_shape = list(a.shape)
     for d, n in zip(dims, sizes):
         out_shape[d] = n
-    if a.size == 0:
+    if a.size == 0:  # (empty along a transformed dim: a zero spectrum, a zero result)
         return xp.zeros(out_shape, real)
-    return xp.fft.irfftn(a, s=sizes, axes=dims, norm=norm).astype(real, copy=False)
+    half = _half(sizes)
+    scale, nm = 1.0, norm
+    if _unscaled(norm, True):
+        scale, nm = float(np.prod(sizes, dtype=np.float64)), "backward"
+    cdt = np.complex64 if real == np.float32 else np.complex128
+    if a.dtype == cdt and scale == 1.0 and not conj and tuple(a.shape[d] for d in dims) == half:
+        c = a  # already the spectrum numpy wants: no copy
+    else:
+        c = _fit(a, dims, half, cdt, scale, conj=conj and a.dtype.kind == "c")
+    return xp.fft.irfftn(c, s=sizes, axes=dims, norm=nm).astype(real, copy=False)
 
 
 def _r2c_adjoint_data(
@@ -192,15 +246,22 @@ def _r2c_adjoint_data(
     """The adjoint of x -> irfftn(x, sizes, dims, norm) on real x of `shape`, applied to g:
     rfftn with the opposite normalization, the entries that stand for two conjugate ones
     (all but the zero and Nyquist frequencies of the halved dim) doubled, the real part, and
-    the input's sizes restored (a truncated input gets zeros, a padded one loses the pad)."""
+    the input's sizes restored (a truncated input gets zeros, a padded one loses the pad).
+    The doubling, the real part, the resize and an unnormalized rfftn's N (see _unscaled)
+    are one pass over the spectrum."""
     xp = get_array_module(g)
     if g.size == 0:
         return xp.zeros(shape, g.dtype)
-    c = xp.fft.rfftn(g, axes=dims, norm=_SWAP[norm])
-    d, n = dims[-1], sizes[-1]
-    c[(slice(None),) * d + (slice(1, n - n // 2),)] *= 2
-    r = c.real.astype(g.dtype, copy=False)
-    return _resize(r, dims, tuple(shape[i] for i in dims))
+    nm, scale = _SWAP[norm], 1.0
+    if _unscaled(nm, False):
+        nm, scale = "forward", float(np.prod(sizes, dtype=np.float64))
+    c = xp.fft.rfftn(g, axes=dims, norm=nm)
+    n = sizes[-1]
+    w = np.full(n // 2 + 1, 2.0 * scale)
+    w[0] = scale
+    w[n - n // 2 :] = scale
+    w = xp.asarray(w.astype(g.dtype))
+    return _fit(c.real, dims, tuple(shape[i] for i in dims), g.dtype, w=w)
 
 
 def _c2r(x: Tensor, dims: tuple[int, ...], sizes: tuple[int, ...], norm: str, op: str) -> Tensor:
@@ -258,8 +319,7 @@ def _transform(
     if hermitian:  # hfft(x) = irfft(conj(x)) with the opposite normalization
         nm = _SWAP[nm]
     if x.data.dtype.kind == "c":  # no graph: a complex Tensor cannot require grad
-        a = x.data.conj() if hermitian else x.data
-        return Tensor(_c2r_data(a, dims, sizes, nm))
+        return Tensor(_c2r_data(x.data, dims, sizes, nm, conj=hermitian))
     return _c2r(x, dims, sizes, nm, f"fft_{fn}")
 
 
