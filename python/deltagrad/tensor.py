@@ -3691,10 +3691,44 @@ class Tensor:
                 f"repeat: sizes: {len(reps)} sizes, fewer than the tensor's {self.data.ndim} dims"
             )
         shape = (1,) * (len(reps) - self.data.ndim) + self.shape
-        inter = [v for n in shape for v in (1, n)]
-        big = [v for r, n in zip(reps, shape) for v in (r, n)]
-        out = self.reshape(inter).expand(big)
-        return out.reshape([r * n for r, n in zip(reps, shape)])
+        final = tuple(r * n for r, n in zip(reps, shape))
+        # the (rep, size) pairs that are not (1, 1): the output is x broadcast over the reps
+        pairs = [(r, n) for r, n in zip(reps, shape) if r != 1 or n != 1]
+        inter = tuple(v for r, n in pairs for v in (1, n))
+        big = tuple(v for r, n in pairs for v in (r, n))
+        xp = get_array_module(self.data)
+        # one copy (a new tensor, as torch), straight from the broadcast view
+        out = xp.empty(final, dtype=self.data.dtype)
+        out.reshape(big)[...] = self.data.reshape(inter)
+        axes = tuple(2 * i for i, (r, _) in enumerate(pairs) if r != 1)
+        lead = 0  # how many pairs, from the first, are (r, 1): the tiles are then whole blocks
+        while lead < len(pairs) and pairs[lead][1] == 1:
+            lead += 1
+        rest = all(r == 1 for r, _ in pairs[lead:])
+        in_shape = self.shape
+
+        def _back(g: Any) -> Any:
+            """The tiles of g summed (torch: the sum over the rep dims of g viewed as big)."""
+            if not axes:
+                return g.reshape(in_shape)
+            if g.size == 0:  # a zero rep or an empty input: nothing to add up
+                return xp.zeros(in_shape, dtype=g.dtype)
+            if rest and lead:  # the tiles are the rows of g as (tiles, size): add them up
+                rows = g.reshape(-1, int(np.prod(in_shape, dtype=np.int64)))
+                if 1 < rows.shape[0] <= 16 and rows.shape[1]:
+                    acc = xp.add(rows[0], rows[1])
+                    for k in range(2, rows.shape[0]):
+                        acc += rows[k]
+                    return acc.reshape(in_shape)
+                return rows.sum(0).reshape(in_shape)
+            return g.reshape(big).sum(axis=axes).reshape(in_shape)
+
+        def _dback(g: Tensor) -> tuple[Tensor]:
+            if not axes:
+                return (g.reshape(in_shape),)
+            return (g.reshape(big).sum(axes).reshape(in_shape),)
+
+        return self._unary(out, _back, "repeat", (), dbackward=_dback)
 
     # ---- more elementwise math (round 32): floats in, int tensors computed in float32 ------
 

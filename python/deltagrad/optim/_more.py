@@ -8,7 +8,9 @@ its per-parameter state keys, so that torch's state_dict numbers map one to one.
 states torch keeps as 0-d float32 tensors (NAdam's mu_product, ASGD's eta and mu) are 0-d
 numpy arrays here, float32 as torch's (its default dtype, deltagrad's fixed one) and of the
 parameter's dtype after load_state_dict, as torch casts them: the float32 roundings are part
-of torch's numbers."""
+of torch's numbers. On the host, Adamax's lerp and ASGD's w -= eta * g run in the SGD kernel
+(_cpu.sgd_update, one fused multiply-add as torch's vectorized lerp_ / add_): torch's float32
+bits, and ASGD's step in two in-place passes without scratch."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import _cpu
+from ..backends import _override
 from ..tensor import Tensor, get_array_module
 from ._chunked import eff_grad, run_chunked
 from .adam import _betas
@@ -83,6 +87,30 @@ def _lerp_into(xp: Any, start: Any, end: Any, weight: float, t: Any) -> None:
     else:
         t *= weight - 1.0
         xp.add(end, t, out=start)
+
+
+def _fma_ok(read: Any, *updated: Any) -> bool:
+    """Whether the CPU kernel _cpu.sgd_update can run on these arrays: host numpy arrays (no
+    backend override) of float32 / float64, C-contiguous, aligned, native byte order, of one
+    dtype and shape; `updated` (changed in place) writeable too."""
+    if _override.backend is not None:
+        return False
+    a0 = updated[0]
+    if type(a0) is not np.ndarray or a0.dtype not in (np.float32, np.float64):
+        return False
+    for a in (read, *updated):
+        if type(a) is not np.ndarray or a.dtype != a0.dtype or a.shape != a0.shape:
+            return False
+        f = a.flags
+        if not (f.c_contiguous and f.aligned and a.dtype.isnative):
+            return False
+    return all(a.flags.writeable for a in updated)
+
+
+def _sub_scaled(x: Any, d: Any, c: float) -> None:
+    """x -= c * d in place, one rounding (a fused multiply-add, as torch's vectorized
+    add_(d, alpha=-c) and lerp_): the SGD kernel's param -= lr * grad, c >= 0."""
+    _cpu.sgd_update(x, d, None, lr=c)
 
 
 class _ArrayOptimizer(Optimizer):
@@ -255,17 +283,25 @@ class Adamax(_ArrayOptimizer):
     def _update(self, w: Any, g: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
         (b1, b2), eps = group["betas"], group["eps"]
         clr = group["lr"] / (1 - b1 ** st["step"])
-        args = (group["maximize"], group["weight_decay"], b1, b2, eps, clr)
-        run_chunked(_adamax, (w, g, st["exp_avg"], st["exp_inf"]), 2, *args)
+        m, u = st["exp_avg"], st["exp_inf"]
+        # the lerp as torch's vectorized one (one fused multiply-add) by the SGD kernel, on
+        # the host; its small-weight formula only (torch's other one for 1 - b1 >= 0.5)
+        fma = abs(1 - b1) < 0.5 and _fma_ok(g, w, m, u)
+        args = (group["maximize"], group["weight_decay"], b1, b2, eps, clr, fma)
+        run_chunked(_adamax, (w, g, m, u), 2, *args)
 
 
-def _adamax(xp: Any, a: list[Any], t: list[Any], _b: Any, neg, wd, b1, b2, eps, clr) -> None:
+def _adamax(xp: Any, a: list[Any], t: list[Any], _b: Any, neg, wd, b1, b2, eps, clr, fma) -> None:
     """One chunk: m = lerp(m, g, 1 - b1);  u = max(b2 * u, |g| + eps);  w += -clr * m / u
-    (torch: param.addcdiv_(exp_avg, exp_inf, value=-clr))."""
+    (torch: param.addcdiv_(exp_avg, exp_inf, value=-clr), self + value * t1 / t2)."""
     w, g, m, u = a
     t0 = t[0]
     g = eff_grad(xp, w, g, t[1], neg, wd)
-    _lerp_into(xp, m, g, 1 - b1, t0)
+    if fma:  # m + (1 - b1) * (g - m) in one rounding, as m - (1 - b1) * (m - g)
+        xp.subtract(m, g, out=t0)
+        _sub_scaled(m, t0, 1 - b1)
+    else:
+        _lerp_into(xp, m, g, 1 - b1, t0)
     u *= b2
     xp.abs(g, out=t0)
     t0 += eps
@@ -539,8 +575,22 @@ class ASGD(_ArrayOptimizer):
     def _update(self, w: Any, g: Any, st: dict[str, Any], group: dict[str, Any]) -> None:
         lr, lambd, alpha, t0 = group["lr"], group["lambd"], group["alpha"], group["t0"]
         eta, mu = float(st["eta"]), float(st["mu"])
-        args = (group["maximize"], group["weight_decay"], 1 - lambd * eta, eta, mu)
-        run_chunked(_asgd, (w, g, st["ax"]), 2, *args)
+        neg, wd, decay, ax = group["maximize"], group["weight_decay"], 1 - lambd * eta, st["ax"]
+        # (the kernel refuses a NaN eta, and a gradient that shares the parameter's memory)
+        fast = not neg and wd == 0 and eta >= 0 and _fma_ok(g, w, ax)
+        if fast and not np.may_share_memory(w, g):
+            # the common case on the host, whole arrays in place and no scratch: w *= decay,
+            # then w -= eta * g by the SGD kernel (one rounding, as torch's vectorized
+            # param.add_(grad, alpha=-eta)); ax as below
+            if decay != 1.0:
+                w *= decay
+            _sub_scaled(w, g, eta)
+            if mu != 1:
+                run_chunked(_asgd_average, (ax, w), 1, mu)
+            else:
+                np.copyto(ax, w)
+        else:
+            run_chunked(_asgd, (w, g, ax), 2, neg, wd, decay, eta, mu)
         step = st["step"]
         # torch: eta.copy_(torch.as_tensor(...)), a float32 tensor first whatever eta's dtype
         st["eta"][...] = np.float32(lr / ((1 + lambd * lr * step) ** alpha))
@@ -614,6 +664,15 @@ def _asgd(xp: Any, a: list[Any], t: list[Any], _b: Any, neg, wd, decay, eta, mu)
         ax += t0
     else:
         xp.copyto(ax, w)
+
+
+def _asgd_average(xp: Any, a: list[Any], t: list[Any], _b: Any, mu) -> None:
+    """One chunk of ASGD's average: ax += (w - ax) * mu (torch: ax.add_(param.sub(ax).mul_(mu)))."""
+    ax, w = a
+    t0 = t[0]
+    xp.subtract(w, ax, out=t0)
+    t0 *= mu
+    ax += t0
 
 
 def _rprop(xp: Any, a: list[Any], t: list[Any], b: list[Any], neg, em, ep, lo, hi) -> None:
