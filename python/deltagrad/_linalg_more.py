@@ -581,26 +581,71 @@ def inverse(input: Any) -> Tensor:  # noqa: A002
 # ---- solve ----------------------------------------------------------------------------------
 
 
+def _shared_axes(a_shape: Any, batch: Any) -> tuple[list[int], list[int]]:
+    """The batch axes (of batch, A's batch dimensions left-padded to its length) along which
+    A is broadcast (A's size 1, the batch's more) and the others."""
+    pad = (1,) * (len(batch) - len(a_shape)) + tuple(a_shape)
+    shared = [i for i, (s, t) in enumerate(zip(pad, batch)) if s == 1 and t != 1]
+    return shared, [i for i in range(len(batch)) if i not in shared]
+
+
+def _to_columns(b: Any, batch: Any, shared: list[int], own: list[int]) -> Any:
+    """b (*batch, n, k) as (*own, n, shared * k): the right-hand sides of a matrix A shared
+    along the shared axes, side by side as the columns of one solve."""
+    xp = get_array_module(b)
+    nb = len(batch)
+    bt = xp.broadcast_to(b, (*batch, *b.shape[-2:])).transpose(*own, nb, *shared, nb + 1)
+    return bt.reshape(*(batch[i] for i in own), b.shape[-2], -1)
+
+
+def _from_columns(x: Any, batch: Any, shared: list[int], own: list[int], k: int) -> Any:
+    """_to_columns' inverse: x (*own, n, shared * k) as (*batch, n, k) (a view)."""
+    nb = len(batch)
+    x = x.reshape(*x.shape[:-1], *(batch[i] for i in shared), k)
+    order = own + [nb] + shared + [nb + 1]  # x's axes: the batch axes in this order, n, k
+    return x.transpose(*np.argsort(order))
+
+
+def _solve_arrays(a: Any, b: Any, batch: Any, op: str) -> Any:
+    """X (*batch, n, k) with A X = B for A (*, n, n), B (*, n, k) whose batch dimensions
+    broadcast to batch; one LU per distinct matrix of A: the right-hand sides of a matrix
+    that the batch shares (A broadcast along batch axes) are the columns of one solve.
+    torch's LinAlgError for a singular A."""
+    xp = get_array_module(a)
+    n, k = b.shape[-2:]
+    if a.size == 0 or b.size == 0 or not batch:
+        shared, own = [], list(range(len(batch)))
+    else:
+        shared, own = _shared_axes(a.shape[:-2], batch)
+    own_shape = tuple(batch[i] for i in own)
+    if shared:
+        ab = a.reshape(*[1] * (len(batch) - a.ndim + 2), *a.shape)  # left-padded
+        ab = ab.reshape(*(ab.shape[i] for i in own), n, n)  # without the shared axes (size 1)
+        ab = xp.broadcast_to(ab, (*own_shape, n, n))
+        bb = _to_columns(b, batch, shared, own)
+    else:
+        ab = xp.broadcast_to(a, (*batch, n, n))
+        bb = xp.broadcast_to(b, (*batch, n, k))
+    try:
+        x = xp.linalg.solve(ab, bb) if ab.size and bb.size else xp.zeros(bb.shape, a.dtype)
+    except Exception as e:
+        if type(e).__name__ != "LinAlgError":
+            raise
+        _raise_singular(op, a, _SINGULAR)  # torch's index: of A's own batch (factored once)
+    return _contig(_from_columns(x, batch, shared, own, k)) if shared else x
+
+
+_SINGULAR = "The solver failed because the input matrix is singular."
+
+
 class _LinalgSolve(Function):
     @staticmethod
     def forward(ctx: Any, a: Any, b: Any, vector: bool = False, cached: Any = None) -> Any:
-        xp = get_array_module(a)
         x = cached  # the solution as a batch of matrices (*, n, k)
         if x is None:
             bb = b[..., None] if vector else b
             batch = np.broadcast_shapes(a.shape[:-2], bb.shape[:-2])
-            ab = xp.broadcast_to(a, (*batch, *a.shape[-2:]))
-            bb = xp.broadcast_to(bb, (*batch, *bb.shape[-2:]))
-            try:
-                x = xp.linalg.solve(ab, bb) if ab.size and bb.size else xp.zeros(bb.shape, a.dtype)
-            except Exception as e:
-                if type(e).__name__ != "LinAlgError":
-                    raise
-                _raise_singular(
-                    "torch.linalg.solve",
-                    ab,
-                    "The solver failed because the input matrix is singular.",
-                )
+            x = _solve_arrays(a, bb, batch, "torch.linalg.solve")
         ctx.save_for_backward(a, x)
         ctx.vector = vector
         ctx.shapes = (a.shape, b.shape)
@@ -608,15 +653,27 @@ class _LinalgSolve(Function):
 
     @staticmethod
     def backward(ctx: Any, g: Any) -> Any:
+        # torch's solve_backward: gB = A^-T G, gA = -gB X^T (summed over A's broadcast axes)
         a, x = ctx.saved_tensors
-        xp = get_array_module(a)
         a_shape, b_shape = ctx.shapes
         gg = g[..., None] if ctx.vector else g
-        at = xp.broadcast_to(_mT(a), (*x.shape[:-2], *a.shape[-2:]))
-        gb = xp.linalg.solve(at, gg) if gg.size else xp.zeros(gg.shape, a.dtype)
-        ga = -(gb @ _mT(x))
+        batch = x.shape[:-2]
+        gb = _solve_arrays(_mT(a), gg, batch, "torch.linalg.solve")
+        ga = None
+        if ctx.needs_input_grad[0]:
+            shared, own = _shared_axes(a_shape[:-2], batch) if gb.size else ([], [])
+            if shared:  # the sum over the shared axes inside one product
+                gbc = _to_columns(gb, batch, shared, own)
+                xc = _to_columns(x, batch, shared, own)
+                ga = -(gbc @ _mT(xc))  # (*own, n, n): size 1 back on the shared axes
+                ga = ga.reshape(
+                    *(1 if i in shared else t for i, t in enumerate(batch)), *ga.shape[-2:]
+                )
+            else:
+                ga = -(gb @ _mT(x))
+            ga = _sum_to(ga, a_shape)
         gb = gb[..., 0] if ctx.vector else gb
-        return _sum_to(ga, a_shape), _sum_to(gb, b_shape), None
+        return ga, _sum_to(gb, b_shape) if ctx.needs_input_grad[1] else None, None
 
 
 def _solve(a: Tensor, b: Tensor, vector: bool, cached: Any = None) -> Tensor:
@@ -1318,6 +1375,54 @@ def matrix_rank(
 
 _LSTSQ_DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
 
+# the normal-equations route of lstsq (_lstsq_normal) takes a batch only when every matrix
+# has s_min^2 >= floor * ||A||_F^2 (so cond(A) <= floor^-1/2): float32 solves in float64
+# (error ~ cond^2 eps64 <= 1e-8, below float32's rounding), float64 with one refinement step
+_LSTSQ_FLOOR = {np.dtype(np.float32): 1e-8, np.dtype(np.float64): 1e-4}
+
+
+def _lstsq_normal(a: Any, b: Any, rtol: float) -> Any:
+    """The minimum-norm least-squares solution (*, n, k) of A X = B (A (*, m, n), B (*, m, k))
+    from the normal equations, or None where that is not safe: where it cannot prove (one
+    Cholesky factorization of G - tau I, G = A^T A for m >= n, A A^T else) that every matrix
+    has full rank, every singular value above the cut rtol * s_max (rtol * ||A||_F bounds it)
+    and a condition number of at most _LSTSQ_FLOOR^-1/2; tau also covers the rounding of G and
+    of the factorization (|dG| <= (m + n + 1) eps ||A||_F^2). Then X = pinv(A) B (rank
+    min(m, n)): G^-1 A^T B for m >= n, A^T G^-1 B else. Several times cheaper than the SVD
+    (numpy has no pivoted QR): the route of a least-squares solve that records no graph."""
+    floor = _LSTSQ_FLOOR.get(a.dtype)
+    m, n = a.shape[-2:]
+    if floor is None or get_array_module(a) is not np or a.size == 0 or b.size == 0:
+        return None
+    a64 = a.astype(np.float64, copy=False)
+    b64 = b.astype(np.float64, copy=False)
+    at = _mT(a64)
+    g = at @ a64 if m >= n else a64 @ at
+    k = g.shape[-1]
+    idx = np.arange(k)
+    with _fp_quiet(np):
+        fro2 = g[..., idx, idx].sum(axis=-1)  # ||A||_F^2 (>= s_max^2)
+        if not bool(np.isfinite(fro2).all()):  # a NaN / inf (OpenBLAS' potrf passes a NaN)
+            return None
+        eps = np.finfo(np.float64).eps
+        tau = fro2 * (max(rtol * rtol, floor) + 2.0 * (m + n + 1) * eps)
+        shifted = g.copy()
+        shifted[..., idx, idx] -= tau[..., None]
+        try:
+            np.linalg.cholesky(shifted)  # raises unless every G - tau I is positive-definite
+        except np.linalg.LinAlgError:
+            return None  # rank-deficient, ill-conditioned, or not finite: the SVD decides
+        if m >= n:
+            x = np.linalg.solve(g, at @ b64)
+            if a.dtype == np.float64:  # one step of refinement: float64's accuracy
+                x = x + np.linalg.solve(g, at @ (b64 - a64 @ x))
+        else:
+            y = np.linalg.solve(g, b64)
+            if a.dtype == np.float64:
+                y = y + np.linalg.solve(g, b64 - a64 @ (at @ y))
+            x = at @ y
+    return x.astype(a.dtype, copy=False)
+
 
 def lstsq(A: Any, B: Any, rcond: Any = None, *, driver: Any = None) -> Any:  # noqa: N803
     """torch.linalg.lstsq: the minimum-norm least-squares solution X of A X = B for A (*, m, n)
@@ -1325,7 +1430,10 @@ def lstsq(A: Any, B: Any, rcond: Any = None, *, driver: Any = None) -> Any:  # n
     CPU conventions: rank for every driver but 'gels', singular_values for 'gelsd' / 'gelss',
     residuals (squared, summed over m) for drivers other than 'gelsy' when m > n and every
     matrix has full rank; otherwise those are empty. The solution is pinv(A, rtol=rcond) @ B:
-    differentiable in A and B where A's rank is locally constant."""
+    differentiable in A and B where A's rank is locally constant. Where no graph is recorded
+    and one Cholesky factorization proves every matrix of full rank and well conditioned
+    (cond(A) <= 1e4 for float32, 1e2 for float64), the same solution comes from the normal
+    equations (in float64, refined once for float64 input) with no SVD: see _lstsq_normal."""
     op = "torch.linalg.lstsq"
     a = _matrix(A, op)
     b = _tensor(B, op, "B")
@@ -1338,7 +1446,14 @@ def lstsq(A: Any, B: Any, rcond: Any = None, *, driver: Any = None) -> Any:  # n
         driver = "gelsy"
     if driver not in _LSTSQ_DRIVERS:
         raise RuntimeError(f"{op}: parameter `driver` should be one of (gels, gelsy, gelsd, gelss)")
-    vector = b.ndim == a.ndim - 1
+    if not 0 <= a.ndim - b.ndim <= 1:
+        raise _ShapeError(
+            f"{op}: input.dim() must be greater or equal to other.dim() and "
+            "(input.dim() - other.dim()) <= 1"
+        )
+    # torch's rule (linalg.solve's): B is a (batch of) vector(s) where it has A's shape
+    # without the last dimension
+    vector = b.ndim == a.ndim - 1 and (b.ndim == 1 or tuple(b.shape) == tuple(a.shape[:-1]))
     m, n = a.shape[-2:]
     rows = b.shape[-1] if vector else (b.shape[-2] if b.ndim >= 2 else -1)
     if rows != m:
@@ -1347,6 +1462,16 @@ def lstsq(A: Any, B: Any, rcond: Any = None, *, driver: Any = None) -> Any:  # n
     rtol = rcond if rcond is not None and rcond >= 0 else None
     if rtol is None:
         rtol = float(np.finfo(a.dtype).eps * max(m, n))
+    xp = get_array_module(a.data)
+    fast = None
+    if not (_records(a) or _records(bm)):  # no graph: no pinv(A), no singular vectors
+        fast = _lstsq_normal(a.data, bm.data, rtol)
+    if fast is not None:  # every matrix has full rank
+        rank = Tensor(xp.full(a.shape[:-2], min(m, n), np.int64))
+        if driver == "gels":
+            rank = Tensor(xp.zeros((0,), np.int64))
+        s = _svdvals_array(a.data) if driver in ("gelsd", "gelss") else None
+        return _lstsq_result(a, Tensor(fast), bm, rank, s, driver, vector, True)
     cached = _pinv_arrays(a.data, None, rtol, False)
     factors = cached[1]
     if _records(a) or factors is None:
@@ -1354,23 +1479,35 @@ def lstsq(A: Any, B: Any, rcond: Any = None, *, driver: Any = None) -> Any:  # n
     else:  # no gradient for A: V (S+ (U^T B)), without forming pinv(A)
         u, _, sinv, vh = factors
         x = Tensor(_mT(vh) * sinv[..., None, :]) @ (Tensor(_mT(u)) @ bm)
-    xp = get_array_module(a.data)
-    empty = Tensor(xp.zeros((0,), a.dtype))
-    s = None if factors is None else factors[1]  # the SVD's that made pinv(A)
     rank = Tensor(xp.zeros((0,), np.int64))
-    if driver != "gels" and s is not None:
-        cut = rtol * s.max(axis=-1)
-        rank = Tensor((s > cut[..., None]).sum(axis=-1).astype(np.int64))
+    if factors is None:  # an empty A (torch's): rank 0, no singular values to a matrix
+        s = xp.zeros((*a.shape[:-2], min(m, n)), a.dtype)
+        if driver != "gels":
+            rank = Tensor(xp.zeros(a.shape[:-2], np.int64))
+    else:
+        s = factors[1]  # the SVD's that made pinv(A)
+        if driver != "gels":
+            cut = rtol * s.max(axis=-1)
+            rank = Tensor((s > cut[..., None]).sum(axis=-1).astype(np.int64))
+    full = bool((rank.data == n).all())  # (true for 'gels', whose rank is empty)
+    return _lstsq_result(a, x, bm, rank, s, driver, vector, full)
+
+
+def _lstsq_result(
+    a: Tensor, x: Tensor, bm: Tensor, rank: Tensor, s: Any, driver: str, vector: bool, full: bool
+) -> Any:
+    """lstsq's LstsqResult from the solution x (*, n, k) of A X = bm (*, m, k), the ranks and
+    the singular values s (None: not computed); full: no matrix has a rank below n (the
+    residuals are those of a full-rank tall A)."""
+    xp = get_array_module(a.data)
+    m, n = a.shape[-2:]
+    empty = Tensor(xp.zeros((0,), a.dtype))
     svals = Tensor(s) if driver in ("gelsd", "gelss") and s is not None else empty
     residuals = empty
-    if driver != "gelsy" and m > n and a.data.size and bool((rank.data == n).all()):
+    if driver != "gelsy" and m > n and full:  # (*, k), k = 1 for vectors (torch's)
         r = a @ x - bm
         residuals = (r * r).sum(-2)
-    if vector:
-        x = x.squeeze(-1)
-        if residuals is not empty:
-            residuals = residuals.squeeze(-1)
-    return LstsqResult(x, residuals, rank, svals)
+    return LstsqResult(x.squeeze(-1) if vector else x, residuals, rank, svals)
 
 
 # ---- norms ----------------------------------------------------------------------------------
