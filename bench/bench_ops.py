@@ -212,6 +212,38 @@ def test_softmax_cross_entropy_256x1000_vs_torch_1thread(benchmark):
 
 
 @pytest.mark.parametrize("nthreads", [1, 2])
+@pytest.mark.parametrize("dims", [(1,), (0,), (0, 1)], ids=["last", "first", "both"])
+def test_flip_fwd_bwd_1024x1024_vs_torch(benchmark, dims, nthreads):
+    """Tensor.flip forward + backward (dg.ops.flip both ways: csrc/cpu/layout.h) vs torch."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1024, 1024)).astype(np.float32)
+    g = rng.standard_normal((1024, 1024)).astype(np.float32)
+    xd, gd = dg.tensor(x, requires_grad=True), dg.tensor(g)
+    xt, gt = torch.tensor(x, requires_grad=True), torch.from_numpy(g)
+
+    def ours():
+        xd.grad = None
+        xd.flip(dims).backward(gd)
+
+    def peer():
+        xt.grad = None
+        xt.flip(dims).backward(gt)
+
+    with threads(nthreads):
+        if not benchmark.disabled:
+            timings = interleaved({"ours": ours, "torch": peer}, rounds=21)
+            _report(
+                benchmark,
+                timings,
+                ours,
+                threads=nthreads,
+                speedup_vs_torch=timings["torch"]["best"] / timings["ours"]["best"],
+            )
+        benchmark(ours)
+
+
+@pytest.mark.parametrize("nthreads", [1, 2])
 def test_linear_forward_fused_vs_bare_gemm(benchmark, nthreads):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((256, 784)).astype(np.float32)

@@ -299,6 +299,9 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
                               int64_t inner, bool log) {                                           \
     DG_DISPATCH(softmax_backward_inner, dy, y, dx, outer, c, inner, log)                           \
   }                                                                                                \
+  void flip_copy(const T* x, T* y, const int64_t* shape, const uint8_t* flip, int nd) {            \
+    DG_DISPATCH(flip_copy, x, y, shape, flip, nd)                                                  \
+  }                                                                                                \
   void logsumexp_forward(const T* x, T* out, int64_t outer, int64_t c, int64_t inner) {            \
     DG_DISPATCH(logsumexp_forward, x, out, outer, c, inner)                                        \
   }                                                                                                \

@@ -160,6 +160,8 @@ enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winogr
   void softmax_forward_inner(const T* x, T* y, int64_t outer, int64_t c, int64_t inner, bool log); \
   void softmax_backward_inner(const T* dy, const T* y, T* dx, int64_t outer, int64_t c,            \
                               int64_t inner, bool log);                                            \
+  /* y = x flipped along the dims flagged in flip (x C-contiguous of shape[nd], nd >= 1) */        \
+  void flip_copy(const T* x, T* y, const int64_t* shape, const uint8_t* flip, int nd);             \
   /* log(sum(exp(x))) over the middle axis of (outer, c, inner) (inner 1: rows of length c); */    \
   /* its backward dx = g * exp(x - lse), g and lse (outer, inner) */                               \
   void logsumexp_forward(const T* x, T* out, int64_t outer, int64_t c, int64_t inner);             \

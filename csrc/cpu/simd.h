@@ -228,6 +228,14 @@ inline Vec<double> reciprocal_fast(Vec<double> a) {
 // true if any lane of m is set
 inline bool any(Mask<float> m) { return m.m != 0; }
 inline bool any(Mask<double> m) { return m.m != 0; }
+// the lanes in reverse order (lane i = a's lane width - 1 - i): one permute
+inline Vec<float> reverse_lanes(Vec<float> a) {
+  return {_mm512_permutexvar_ps(
+      _mm512_set_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), a.v)};
+}
+inline Vec<double> reverse_lanes(Vec<double> a) {
+  return {_mm512_permutexvar_pd(_mm512_set_epi64(0, 1, 2, 3, 4, 5, 6, 7), a.v)};
+}
 // true if any lane of x is below lo or NaN (one compare: the vector math's fast-path test)
 inline bool any_below_or_nan(Vec<float> x, float lo) {
   return _mm512_cmp_ps_mask(x.v, _mm512_set1_ps(lo), _CMP_NGE_UQ) != 0;
@@ -514,6 +522,11 @@ inline Vec<float> add_exponent(Vec<float> p, Vec<float> t) {
 // true if any lane of m is set
 inline bool any(Mask<float> m) { return _mm256_movemask_ps(m.m) != 0; }
 inline bool any(Mask<double> m) { return _mm256_movemask_pd(m.m) != 0; }
+// the lanes in reverse order (lane i = a's lane width - 1 - i): one permute
+inline Vec<float> reverse_lanes(Vec<float> a) {
+  return {_mm256_permutevar8x32_ps(a.v, _mm256_set_epi32(0, 1, 2, 3, 4, 5, 6, 7))};
+}
+inline Vec<double> reverse_lanes(Vec<double> a) { return {_mm256_permute4x64_pd(a.v, 0x1B)}; }
 // true if any lane of x is below lo or NaN (one compare and a movemask: the vector math's
 // fast-path test)
 inline bool any_below_or_nan(Vec<float> x, float lo) {
@@ -639,6 +652,10 @@ inline Mask<T> lanes_below(int n) {
 template <class T>
 inline bool any(Mask<T> m) {
   return m.m;
+}
+template <class T>
+inline Vec<T> reverse_lanes(Vec<T> a) {
+  return a;
 }
 inline void stream_fence() {}
 template <class T>

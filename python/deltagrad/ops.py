@@ -67,6 +67,7 @@ __all__ = [
     "sum_to_shape",
     "cumsum",
     "cumprod",
+    "flip",
     "index_add",
     "index_add_",
     "scatter_reduce_",
@@ -462,6 +463,23 @@ def _cumulative(x: Any, axis: int, prod: bool, reverse: bool) -> Any:
         return xp.flip(f(xp.flip(x, a), axis=a), a) if reverse else f(x, axis=a)
     a = norm_axes(axis, x.ndim, op)[0]
     return _cpu.cumulative(np.require(x, None, ["C", "A"]), a, prod=prod, reverse=reverse)
+
+
+def flip(x: Any, dims: Any) -> Any:
+    """A new C-contiguous array: x reversed along dims (distinct non-negative axes; torch.flip
+    of an array). numpy arrays of 4- or 8-byte elements (float32 / float64, int32 / int64,
+    complex64, ...) take the kernel (csrc/cpu/layout.h: each row of the last axis copied or
+    reversed with a lane permute, from its mirrored source row, one pass); others, and cupy
+    arrays, copy numpy's / cupy's flipped view."""
+    dims = tuple(int(d) for d in dims)
+    if type(x) is np.ndarray and x.itemsize in (4, 8) and x.dtype.kind in "fiuc" and dims:
+        return _cpu.flip(np.ascontiguousarray(x), list(dims))
+    if is_device_array(x):
+        import cupy as xp  # noqa: PLC0415
+    else:
+        xp = np
+    # (a copy in every case: flipping only size-1 axes gives a view numpy calls contiguous)
+    return xp.array(xp.flip(x, dims) if dims else x, order="C")
 
 
 def cumsum(x: Any, axis: int, *, reverse: bool = False) -> Any:

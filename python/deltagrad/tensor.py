@@ -3328,13 +3328,14 @@ class Tensor:
         norm = [_dim(a, nd, "flip") for a in axes]
         if len(set(norm)) != len(norm):
             raise ValueError(f"flip: dims: a dim appears multiple times in {axes}")
-        xp = get_array_module(self.data)
         axes_t = tuple(norm) if nd else ()
-        # a copy, as torch: xp.flip is a view, and in-place ops on it would change self
-        out = xp.ascontiguousarray(xp.flip(self.data, axes_t)) if axes_t else self.data.copy()
+        # a copy, as torch (an xp.flip view would let in-place ops change self): one pass of
+        # dg.ops.flip, which the backward's g takes too (a view there would be copied again
+        # by the engine for a leaf's .grad)
+        out = ops.flip(self.data, axes_t)
         return self._unary(
             out,
-            lambda g: xp.flip(g, axes_t) if axes_t else g,
+            lambda g: ops.flip(g, axes_t) if axes_t else g,
             "flip",
             (),
             dbackward=lambda g: (g.flip(axes_t) if axes_t else g,),
