@@ -236,3 +236,64 @@ def test_long_axis_sums_stay_accurate_in_float32(dim):
     np.testing.assert_allclose(
         ops.log_softmax_backward(dy, lsm, dim=dim), 1 - rows * np.exp(lsm), rtol=2e-5, atol=2e-5
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("shape", "dim"),
+    [
+        ((7, 5), 1),
+        ((3, 5, 7), 1),
+        ((2, 21, 130), 1),
+        ((64, 10, 17), 1),
+        ((5, 3), 0),
+        ((2, 1, 9), 1),
+    ],
+)
+def test_target_picks_and_subtracts_in_the_same_pass(shape, dim, dtype):
+    """logsumexp(x, dim, target) = (lse, x at the targets); its backward with g_target
+    subtracts g_target there: the cross-entropy terms, against numpy on every path (rows
+    and blocks), bits equal on 1 and 2 threads."""
+    x = _data(shape, dtype, 21)
+    rng = np.random.default_rng(22)
+    bshape = tuple(s for i, s in enumerate(shape) if i != dim)
+    t = rng.integers(0, shape[dim], bshape)
+    g, gt = _data(bshape, dtype, 23), _data(bshape, dtype, 24)
+    before = dg.get_num_threads()
+    try:
+        got = []
+        for threads in (1, 2):
+            dg.set_num_threads(threads)
+            lse, picked = ops.logsumexp(x, dim=dim, target=t)
+            dx = ops.logsumexp_backward(g, x, lse, dim=dim, target=t, g_target=gt)
+            got.append((lse, picked, dx))
+        for a, b in zip(*got):
+            np.testing.assert_array_equal(a, b)
+    finally:
+        dg.set_num_threads(before)
+    lse, picked, dx = got[0]
+    np.testing.assert_array_equal(lse, ops.logsumexp(x, dim=dim))
+    tt = np.expand_dims(t, dim)
+    np.testing.assert_array_equal(picked, np.take_along_axis(x, tt, dim).squeeze(dim))
+    onehot = np.zeros(shape)
+    np.put_along_axis(onehot, tt, 1.0, dim)
+    want = ref.logsumexp_backward(g, x, lse, dim) - onehot * np.expand_dims(gt, dim)
+    np.testing.assert_allclose(dx, want, rtol=8 * TOL[dtype], atol=8 * TOL[dtype])
+
+
+def test_bad_targets():
+    x = np.ones((2, 3, 4), np.float32)
+    t = np.zeros((2, 4), np.int64)
+    with pytest.raises(ValueError, match="out of range"):
+        ops.logsumexp(x, dim=1, target=np.full((2, 4), 3))
+    with pytest.raises(ValueError, match="out of range"):
+        ops.logsumexp(x, dim=1, target=np.full((2, 4), -1))
+    with pytest.raises(TypeError, match="int64"):
+        ops.logsumexp(x, dim=1, target=t.astype(np.int32))
+    with pytest.raises(ValueError, match="target"):
+        ops.logsumexp(x, dim=1, target=t[:1])
+    lse = ops.logsumexp(x, dim=1)
+    with pytest.raises(ValueError, match="both or neither"):
+        ops.logsumexp_backward(lse, x, lse, dim=1, target=t)
+    with pytest.raises(ValueError, match="g_target"):
+        ops.logsumexp_backward(lse, x, lse, dim=1, target=t, g_target=lse[:1])

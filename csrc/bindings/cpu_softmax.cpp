@@ -73,48 +73,91 @@ std::vector<int64_t> shape_without(const py::array& x, int64_t dim) {
   return shape;
 }
 
-// log(sum(exp(x))) over axis dim: an array of x's shape without it.
-py::array logsumexp_fwd(py::handle x_obj, int64_t dim) {
+// Class indices along the reduced axis (int64, of the result's shape), copied and then checked
+// against [0, c): the kernel indexes with the copy after the GIL is released, so another thread
+// writing the caller's array meanwhile can never make it read or write out of bounds.
+std::vector<int64_t> checked_targets(py::handle obj, const std::vector<int64_t>& shape, int64_t c) {
+  py::array t = require_array(obj, "target");
+  if (!t.dtype().equal(py::dtype::of<int64_t>()))
+    throw py::type_error("target: expected dtype int64 (class indices), got " + dtype_str(t));
+  require_contiguous(t, "target");
+  require_shape(t, shape, "target");
+  const int64_t* p = static_cast<const int64_t*>(t.data());
+  std::vector<int64_t> v(p, p + t.size());
+  for (size_t i = 0; i < v.size(); ++i)
+    if (v[i] < 0 || v[i] >= c)
+      throw py::value_error("target: class index " + std::to_string(v[i]) + " at position " +
+                            std::to_string(i) + " is out of range [0, " + std::to_string(c) + ")");
+  return v;
+}
+
+// log(sum(exp(x))) over axis dim: an array of x's shape without it; with target (class indices
+// of that shape), the tuple (lse, x at the targets) from the same pass.
+py::object logsumexp_fwd(py::handle x_obj, int64_t dim, py::handle target_obj) {
   py::array x = require_input(x_obj, "x");
   const AxisSplit ax = split_at(x, dim, "x");
   const DType dt = dtype_of(x, "x");
-  py::array out = new_array(dt, shape_without(x, dim));
+  const std::vector<int64_t> shape = shape_without(x, dim);
+  py::array out = new_array(dt, shape);
+  std::vector<int64_t> targets;
+  py::array picked;
+  const bool with_target = !target_obj.is_none();
+  if (with_target) {
+    targets = checked_targets(target_obj, shape, ax.c);
+    picked = new_array(dt, shape);
+  }
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     const T* xp = cptr<T>(x);
     T* op = mptr<T>(out);
+    T* pp = with_target ? mptr<T>(picked) : nullptr;
+    const int64_t* tp = with_target ? targets.data() : nullptr;
     py::gil_scoped_release nogil;
     if (ax.c == 0)  // an empty axis: log(0) (the kernels assume c > 0 away from the last axis)
       std::fill(op, op + ax.outer * ax.inner, -std::numeric_limits<T>::infinity());
     else
-      logsumexp_forward(xp, op, ax.outer, ax.c, ax.inner);
+      logsumexp_forward(xp, op, ax.outer, ax.c, ax.inner, tp, pp);
   });
-  return out;
+  if (with_target) return py::make_tuple(out, picked);
+  return std::move(out);
 }
 
-// dx = g * exp(x - lse), g and lse broadcast along axis dim (each of x's shape without it).
-py::array logsumexp_bwd(py::handle g_obj, py::handle x_obj, py::handle lse_obj, int64_t dim) {
+// dx = g * exp(x - lse), g and lse broadcast along axis dim (each of x's shape without it);
+// with target and g_target (that shape too), g_target is then subtracted at the targets: the
+// gradient of g * lse - g_target * x[target].
+py::array logsumexp_bwd(py::handle g_obj, py::handle x_obj, py::handle lse_obj, int64_t dim,
+                        py::handle target_obj, py::handle g_target_obj) {
   py::array x = require_input(x_obj, "x");
   const AxisSplit ax = split_at(x, dim, "x");
   const DType dt = dtype_of(x, "x");
   const std::vector<int64_t> shape = shape_without(x, dim);
   py::array g = require_input(g_obj, "g");
   py::array lse = require_input(lse_obj, "lse");
-  for (auto [a, name] : {std::pair<py::array*, const char*>{&g, "g"}, {&lse, "lse"}}) {
+  const bool with_target = !target_obj.is_none();
+  if (with_target != !g_target_obj.is_none())
+    throw py::value_error("target and g_target: expected both or neither");
+  py::array gt = with_target ? require_input(g_target_obj, "g_target") : py::array();
+  std::vector<std::pair<py::array*, const char*>> args{{&g, "g"}, {&lse, "lse"}};
+  if (with_target) args.push_back({&gt, "g_target"});
+  for (auto [a, name] : args) {
     if (dtype_of(*a, name) != dt)
       throw py::type_error(std::string(name) + ": expected dtype " + dtype_name(dt) +
                            " (the dtype of x), got " + dtype_str(*a));
     require_shape(*a, shape, name);
   }
+  std::vector<int64_t> targets;
+  if (with_target) targets = checked_targets(target_obj, shape, ax.c);
   py::array out = new_array(dt, shape_of(x));
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     const T* gp = cptr<T>(g);
     const T* xp = cptr<T>(x);
     const T* lp = cptr<T>(lse);
+    const T* gtp = with_target ? cptr<T>(gt) : nullptr;
+    const int64_t* tp = with_target ? targets.data() : nullptr;
     T* dp = mptr<T>(out);
     py::gil_scoped_release nogil;
-    if (ax.c > 0) logsumexp_backward(gp, xp, lp, dp, ax.outer, ax.c, ax.inner);
+    if (ax.c > 0) logsumexp_backward(gp, xp, lp, dp, ax.outer, ax.c, ax.inner, tp, gtp);
   });
   return out;
 }
@@ -189,10 +232,14 @@ void bind_softmax(py::module_& m) {
         py::arg("dy"), py::arg("y"), py::arg("dim") = -1,
         "dx of y = log_softmax(x) over axis dim: dy - exp(y) * sum(dy).");
   m.def("logsumexp", named("logsumexp", &logsumexp_fwd), py::arg("x"), py::arg("dim") = -1,
-        "log(sum(exp(x))) over axis dim (default the last; stable: the max is subtracted).");
+        py::arg("target") = py::none(),
+        "log(sum(exp(x))) over axis dim (default the last; stable: the max is subtracted); with "
+        "target (int64 class indices along dim), (lse, x at the targets).");
   m.def("logsumexp_backward", named("logsumexp_backward", &logsumexp_bwd), py::arg("g"),
-        py::arg("x"), py::arg("lse"), py::arg("dim") = -1,
-        "dx of lse = logsumexp(x) over axis dim: g * exp(x - lse), g and lse broadcast along dim.");
+        py::arg("x"), py::arg("lse"), py::arg("dim") = -1, py::arg("target") = py::none(),
+        py::arg("g_target") = py::none(),
+        "dx of lse = logsumexp(x) over axis dim: g * exp(x - lse), g and lse broadcast along dim; "
+        "with target and g_target, g_target subtracted at the targets.");
   m.def("softmax_cross_entropy", named("softmax_cross_entropy", &softmax_xent), py::arg("logits"),
         py::arg("target"), py::arg("reduction") = "mean",
         "(loss, dlogits) of softmax cross-entropy with int64 labels, in one fused pass.");

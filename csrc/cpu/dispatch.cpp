@@ -302,12 +302,13 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
   void flip_copy(const T* x, T* y, const int64_t* shape, const uint8_t* flip, int nd) {            \
     DG_DISPATCH(flip_copy, x, y, shape, flip, nd)                                                  \
   }                                                                                                \
-  void logsumexp_forward(const T* x, T* out, int64_t outer, int64_t c, int64_t inner) {            \
-    DG_DISPATCH(logsumexp_forward, x, out, outer, c, inner)                                        \
+  void logsumexp_forward(const T* x, T* out, int64_t outer, int64_t c, int64_t inner,              \
+                         const int64_t* target, T* picked) {                                       \
+    DG_DISPATCH(logsumexp_forward, x, out, outer, c, inner, target, picked)                        \
   }                                                                                                \
   void logsumexp_backward(const T* g, const T* x, const T* lse, T* dx, int64_t outer, int64_t c,   \
-                          int64_t inner) {                                                         \
-    DG_DISPATCH(logsumexp_backward, g, x, lse, dx, outer, c, inner)                                \
+                          int64_t inner, const int64_t* target, const T* g_target) {               \
+    DG_DISPATCH(logsumexp_backward, g, x, lse, dx, outer, c, inner, target, g_target)              \
   }                                                                                                \
   double softmax_cross_entropy(const T* logits, const int64_t* target, T* dlogits, T* loss_rows,   \
                                int64_t rows, int64_t cols, T scale) {                              \

@@ -162,11 +162,14 @@ enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winogr
                               int64_t inner, bool log);                                            \
   /* y = x flipped along the dims flagged in flip (x C-contiguous of shape[nd], nd >= 1) */        \
   void flip_copy(const T* x, T* y, const int64_t* shape, const uint8_t* flip, int nd);             \
-  /* log(sum(exp(x))) over the middle axis of (outer, c, inner) (inner 1: rows of length c); */    \
-  /* its backward dx = g * exp(x - lse), g and lse (outer, inner) */                               \
-  void logsumexp_forward(const T* x, T* out, int64_t outer, int64_t c, int64_t inner);             \
+  /* log(sum(exp(x))) over the middle axis of (outer, c, inner) (inner 1: rows of length c),       \
+     with picked = x at class target (both (outer, inner)) when target is not null; its            \
+     backward dx = g * exp(x - lse), minus g_target at the targets when target is not null.        \
+     Targets are already validated. */                                                             \
+  void logsumexp_forward(const T* x, T* out, int64_t outer, int64_t c, int64_t inner,              \
+                         const int64_t* target, T* picked);                                        \
   void logsumexp_backward(const T* g, const T* x, const T* lse, T* dx, int64_t outer, int64_t c,   \
-                          int64_t inner);                                                          \
+                          int64_t inner, const int64_t* target, const T* g_target);                \
   /* fused: per-row losses (loss_rows may be null), dlogits = (softmax - onehot) * scale;          \
      returns the sum of the row losses. Labels are already validated. */                           \
   double softmax_cross_entropy(const T* logits, const int64_t* target, T* dlogits, T* loss_rows,   \

@@ -461,26 +461,34 @@ double softmax_xent_t(const T* x, const int64_t* target, T* d, T* loss_rows, int
                                int64_t rows, int64_t cols, T scale) {                              \
     return softmax_xent_t(logits, target, dlogits, loss_rows, rows, cols, scale);                  \
   }                                                                                                \
-  void logsumexp_forward(const T* x, T* out, int64_t outer, int64_t c, int64_t inner) {            \
+  void logsumexp_forward(const T* x, T* out, int64_t outer, int64_t c, int64_t inner,              \
+                         const int64_t* target, T* picked) {                                       \
     if (inner == 1) {                                                                              \
       parallel_chunks(outer, row_grain(c), [&](int64_t b, int64_t e) {                             \
-        for (int64_t i = b; i < e; ++i) out[i] = logsumexp_row(x + i * c, c);                      \
+        for (int64_t i = b; i < e; ++i) {                                                          \
+          out[i] = logsumexp_row(x + i * c, c);                                                    \
+          if (target) picked[i] = x[i * c + target[i]];                                            \
+        }                                                                                          \
       });                                                                                          \
       return;                                                                                      \
     }                                                                                              \
     over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes, int nb) {                     \
-      const int64_t o = at / (c * inner), j = at - o * c * inner;                                  \
+      const int64_t o = at / (c * inner), r = o * inner + (at - o * c * inner);                    \
       with_block_width(nb, [&](auto k) {                                                           \
-        logsumexp_block<T, decltype(k)::value>(x + at, out + o * inner + j, c, inner, lanes);      \
+        logsumexp_block<T, decltype(k)::value>(x + at, out + r, c, inner, lanes);                  \
       });                                                                                          \
+      if (target) /* the block's lanes are in cache: one scalar read each */                       \
+        for (int l = 0; l < lanes; ++l) picked[r + l] = x[at + target[r + l] * inner + l];         \
     });                                                                                            \
   }                                                                                                \
   void logsumexp_backward(const T* g, const T* x, const T* lse, T* dx, int64_t outer, int64_t c,   \
-                          int64_t inner) {                                                         \
+                          int64_t inner, const int64_t* target, const T* g_target) {               \
     if (inner == 1) {                                                                              \
       parallel_chunks(outer, row_grain(c), [&](int64_t b, int64_t e) {                             \
-        for (int64_t i = b; i < e; ++i)                                                            \
+        for (int64_t i = b; i < e; ++i) {                                                          \
           logsumexp_backward_row(g[i], x + i * c, lse[i], dx + i * c, c);                          \
+          if (target) dx[i * c + target[i]] -= g_target[i];                                        \
+        }                                                                                          \
       });                                                                                          \
       return;                                                                                      \
     }                                                                                              \
@@ -490,6 +498,8 @@ double softmax_xent_t(const T* x, const int64_t* target, T* d, T* loss_rows, int
         logsumexp_backward_block<T, decltype(k)::value>(g + r, x + at, lse + r, dx + at, c, inner, \
                                                         lanes);                                    \
       });                                                                                          \
+      if (target)                                                                                  \
+        for (int l = 0; l < lanes; ++l) dx[at + target[r + l] * inner + l] -= g_target[r + l];     \
     });                                                                                            \
   }
 DG_SOFTMAX_DEFS(float)

@@ -1929,10 +1929,10 @@ def _ce_spatial(
 ) -> Tensor | None:
     """cross_entropy with class indices on host (N, C, d1, ...) logits, in their own layout:
     x viewed as (N, C, S); the forward is the logsumexp kernel over the class axis
-    (dg.ops.logsumexp(dim=1): blocks of neighbouring positions, the classes at their stride,
-    each block read from memory once) and the target logits gathered at their flat positions
-    (n C + t_i) S + s; the backward is one pass of its backward kernel, rowc exp(x - lse),
-    with the targets' entries written after (label smoothing adds a pass over the gradient).
+    (dg.ops.logsumexp(dim=1, target=...): blocks of neighbouring positions, the classes at
+    their stride, each block read from memory once, the target logits picked from it); the
+    backward is one pass of its backward kernel, rowc exp(x - lse) less (1 - e) w_y r at the
+    targets (label smoothing adds a pass over the gradient).
     Neither the logits nor the gradient is copied to put the class axis last, and the node
     keeps only per-position arrays (and x, which it saves: the backward reads x, so changing
     x in place in between is the engine's error, not a wrong gradient). The loss and the
@@ -1952,12 +1952,9 @@ def _ce_spatial(
     tk = np.where(valid, t, 0) if some else t.copy()  # (a copy: t may be the caller's)
     if (lo < 0 or hi >= c) and (not some or int(tk.min()) < 0 or int(tk.max()) >= c):
         _check_class_range(t, t != ignore_index, c, ignore_index, "cross_entropy")
-    # the flat position of row i = (n, s)'s target logit: (n C + t_i) S + s
-    pos = tk * s
-    pos += ((np.arange(n, dtype=np.int64) * (c * s))[:, None] + np.arange(s)).reshape(-1)
-    zy = np.take(x3.reshape(-1), pos)
-    lse2 = ops.logsumexp(x3, dim=1)  # (n, s)
-    lse = lse2.reshape(-1)
+    tk2 = tk.reshape(n, s)
+    lse2, zy2 = ops.logsumexp(x3, dim=1, target=tk2)  # (n, s) each: one pass
+    lse, zy = lse2.reshape(-1), zy2.reshape(-1)
     plain = w is None and not some
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if not np.isfinite(lse).all():  # a NaN, +inf or all -inf slab: NaN throughout, as torch
@@ -2005,17 +2002,22 @@ def _ce_spatial(
         g = g.astype(dt, copy=False).reshape(-1) if reduction == "none" else g.astype(dt)
         with np.errstate(invalid="ignore", over="ignore"):
             gs = np.ascontiguousarray(np.broadcast_to(rowc * g, (m,)), dtype=dt)
+            gt = np.ascontiguousarray(np.broadcast_to(onehot * g, (m,)), dtype=dt)
             bshape = _batch_shape(xd.shape)
             # out has x's shape (not a view, which the engine would copy to keep); a
             # non-contiguous x is copied for this call only
-            out = ops.logsumexp_backward(gs.reshape(bshape), xd, lse.reshape(bshape), dim=1)
-            at_t = np.exp(zy - lse) * gs - onehot * g  # written once
+            out = ops.logsumexp_backward(
+                gs.reshape(bshape),
+                xd,
+                lse.reshape(bshape),
+                dim=1,
+                target=tk.reshape(bshape),
+                g_target=gt.reshape(bshape),
+            )
             if b is not None:
                 bg = b * g
                 bg3 = bg.reshape(n, 1, s) if bg.ndim else bg
                 out.reshape(n, c, s)[...] -= bg3 if w is None else bg3 * w.reshape(1, c, 1)
-                at_t -= bg if w is None else bg * w[tk]
-            out.reshape(-1)[pos] = at_t
         x._accumulate(out)
 
     def _k() -> Any:

@@ -227,38 +227,68 @@ def _softmax_along(op: str, arrays: tuple[Any, ...], out: Any, dim: int) -> Any:
     return out
 
 
-def logsumexp(x: Any, dim: int = -1) -> Any:
+def logsumexp(x: Any, dim: int = -1, target: Any = None) -> Any:
     """log(sum(exp(x))) over axis dim (default the last), stable (the max is subtracted; a slice
     whose max is +inf gives +inf, all -inf or empty gives -inf, a NaN NaN, as
     torch.logsumexp): the shape of x without axis dim. float32 / float64 numpy arrays take the
     kernel (csrc/cpu/softmax.h: logsumexp_row over the last axis; over another, blocks of
     neighbouring slices read at their stride, as softmax); cupy arrays the same steps in
-    cupy."""
+    cupy. With target (int64 class indices along dim, of the result's shape; ValueError out
+    of [0, x.shape[dim])), the tuple (lse, x at the targets), gathered in the same pass: a
+    cross-entropy's two terms."""
     op = "logsumexp"
     x = dense(x, op, "x")
     if not is_device_array(x):
-        return _cpu.logsumexp(x, dim=dim)
+        return _cpu.logsumexp(x, dim=dim, target=target)
     d = _device_dim(op, x, dim, "x")
     import cupy as xp  # noqa: PLC0415
 
     if x.shape[d] == 0:
-        return xp.full(x.shape[:d] + x.shape[d + 1 :], -np.inf, x.dtype)
-    m = xp.amax(x, axis=d, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, 0)
-    return xp.squeeze(xp.log(xp.exp(x - m).sum(axis=d, keepdims=True)) + m, axis=d)
+        lse = xp.full(x.shape[:d] + x.shape[d + 1 :], -np.inf, x.dtype)
+    else:
+        m = xp.amax(x, axis=d, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        lse = xp.squeeze(xp.log(xp.exp(x - m).sum(axis=d, keepdims=True)) + m, axis=d)
+    if target is None:
+        return lse
+    t = _device_targets(op, target, lse.shape, x.shape[d], xp)
+    return lse, xp.squeeze(xp.take_along_axis(x, xp.expand_dims(t, d), axis=d), axis=d)
 
 
-def logsumexp_backward(g: Any, x: Any, lse: Any, dim: int = -1) -> Any:
+def logsumexp_backward(
+    g: Any, x: Any, lse: Any, dim: int = -1, target: Any = None, g_target: Any = None
+) -> Any:
     """dx of lse = logsumexp(x) over axis dim: g * exp(x - lse), g and lse (x's shape without
-    axis dim) broadcast along it, one pass."""
+    axis dim) broadcast along it, one pass; with target and g_target (that shape too),
+    g_target is subtracted at the targets in the same pass (the gradient of
+    g lse - g_target x[target]: a cross-entropy's)."""
     op = "logsumexp_backward"
     g, x, lse = dense(g, op, "g"), dense(x, op, "x"), dense(lse, op, "lse")
     if not is_device_array(x):
-        return _cpu.logsumexp_backward(g, x, lse, dim=dim)
+        return _cpu.logsumexp_backward(g, x, lse, dim=dim, target=target, g_target=g_target)
     d = _device_dim(op, x, dim, "x")
     import cupy as xp  # noqa: PLC0415
 
-    return xp.expand_dims(g, d) * xp.exp(x - xp.expand_dims(lse, d))
+    dx = xp.expand_dims(g, d) * xp.exp(x - xp.expand_dims(lse, d))
+    if (target is None) != (g_target is None):
+        raise ValueError(f"{op}: target and g_target: expected both or neither")
+    if target is not None:
+        t = xp.expand_dims(_device_targets(op, target, lse.shape, x.shape[d], xp), d)
+        at = xp.take_along_axis(dx, t, axis=d) - xp.expand_dims(g_target, d)
+        xp.put_along_axis(dx, t, at, axis=d)
+    return dx
+
+
+def _device_targets(op: str, target: Any, shape: tuple[int, ...], c: int, xp: Any) -> Any:
+    """target as int64 class indices of shape on the device, checked against [0, c)."""
+    t = xp.asarray(target)
+    if t.dtype != np.int64:
+        raise TypeError(f"{op}: target: expected dtype int64 (class indices), got {t.dtype}")
+    if tuple(t.shape) != tuple(shape):
+        raise ValueError(f"{op}: target: expected shape {tuple(shape)}, got {tuple(t.shape)}")
+    if t.size and (int(t.min()) < 0 or int(t.max()) >= c):
+        raise ValueError(f"{op}: target: class indices out of range [0, {c})")
+    return t
 
 
 def _device_dim(op: str, x: Any, dim: int, name: str) -> int:
