@@ -171,3 +171,21 @@ def test_empty_batch(fn):
         assert y.shape == (0, 6) and y.dtype == dtype
         y.sum().backward()
         assert np.asarray(x.grad).shape == (0, 5)
+
+
+@pytest.mark.parametrize(("dtype", "big"), [(np.float32, 1e36), (np.float64, 1e306)])
+def test_unnormalized_inverse_near_the_float_range_stays_finite(dtype, big):
+    """The unnormalized c2r direction (hfft's default, irfft's norm="forward") runs numpy's
+    normalized transform times N on the output: N on the input overflowed to inf where
+    torch's result is finite (a DC-only spectrum of 1e36 in float32: every output 1e36)."""
+    x = np.zeros(513, dtype)
+    x[0] = big
+    for got, want in (
+        (dg.fft.hfft(dg.Tensor(x)), torch.fft.hfft(torch.tensor(x))),
+        (
+            dg.fft.irfft(dg.Tensor(x), norm="forward"),
+            torch.fft.irfft(torch.tensor(x), norm="forward"),
+        ),
+    ):
+        assert np.isfinite(got.data).all()
+        np.testing.assert_allclose(got.data, want.numpy(), rtol=1e-6)

@@ -344,3 +344,48 @@ def test_eigh_nan_raises_as_torch() -> None:
         torch.linalg.eigh(torch.tensor(s))
     with pytest.raises(dg.linalg.LinAlgError):
         dg.linalg.eigh(dg.tensor(s))
+
+
+@pytest.mark.parametrize("scale", [1e-160, 1e-155, 1e-140])
+def test_lstsq_no_grad_at_tiny_scales_as_torch(scale):
+    """A^T A near the subnormals has lost its relative precision (and tau underflows with
+    it): the normal route declines there and the SVD answers, as torch does."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((64, 32)) * scale
+    x = rng.standard_normal((32, 2))
+    b = a @ x
+    with dg.no_grad():
+        got = dg.linalg.lstsq(dg.tensor(a), dg.tensor(b)).solution.data
+    want = torch.linalg.lstsq(torch.tensor(a), torch.tensor(b)).solution.numpy()
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    small = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]) * 1e-160
+    with dg.no_grad():
+        got = dg.linalg.lstsq(dg.tensor(small), dg.tensor(np.array([[1.0], [2.0], [3.0]]) * 1e-160))
+    np.testing.assert_allclose(got.solution.data[:, 0], [1.0, 2.0], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("ashape", "bshape"),
+    [((6, 6, 3), (6, 2)), ((1, 6, 3), (6, 2)), ((4, 6, 3), (1, 6, 2)), ((4, 6, 3), (4, 6))],
+)
+@pytest.mark.parametrize("grad", [False, True])
+def test_lstsq_b_one_dim_short_follows_torchs_batch_rule(ashape, bshape, grad):
+    """B one dimension short of A and not a vector batch: A's batch dims broadcast against
+    B's dims but its last (torch's rule), values and result shape as torch's."""
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal(ashape), rng.standard_normal(bshape)
+    want = torch.linalg.lstsq(torch.tensor(a), torch.tensor(b)).solution.numpy()
+    ad, bd = dg.tensor(a, requires_grad=grad), dg.tensor(b, requires_grad=grad)
+    got = dg.linalg.lstsq(ad, bd).solution
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got.data, want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize(("ashape", "bshape"), [((4, 6, 3), (6, 2)), ((2, 1, 6, 3), (5, 6, 1))])
+def test_lstsq_b_one_dim_short_refused_as_torch(ashape, bshape):
+    a, b = np.ones(ashape), np.ones(bshape)
+    with pytest.raises(RuntimeError, match="must match the size"):
+        torch.linalg.lstsq(torch.tensor(a), torch.tensor(b))
+    with pytest.raises(RuntimeError, match="must match the size"):
+        dg.linalg.lstsq(dg.tensor(a), dg.tensor(b))

@@ -116,3 +116,16 @@ def test_tensor_flip_of_a_size_one_dim_is_a_new_tensor():
     v = u.flip(0)
     v.data[0, 0] = 7
     assert u.data[0, 0] == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int16])
+def test_negative_dims_and_errors_alike_on_both_paths(dtype):
+    x = np.arange(24, dtype=dtype).reshape(2, 3, 4)
+    np.testing.assert_array_equal(ops.flip(x, (-1,)), x[:, :, ::-1])
+    np.testing.assert_array_equal(ops.flip(x, (-3, 2)), x[::-1, :, ::-1])
+    with pytest.raises(IndexError, match="dims"):
+        ops.flip(x, (3,))
+    with pytest.raises(IndexError, match="dims"):
+        ops.flip(x, (-4,))
+    with pytest.raises(ValueError, match="multiple"):
+        ops.flip(x, (1, -2))

@@ -1387,7 +1387,8 @@ def _lstsq_normal(a: Any, b: Any, rtol: float) -> Any:
     Cholesky factorization of G - tau I, G = A^T A for m >= n, A A^T else) that every matrix
     has full rank, every singular value above the cut rtol * s_max (rtol * ||A||_F bounds it)
     and a condition number of at most _LSTSQ_FLOOR^-1/2; tau also covers the rounding of G and
-    of the factorization (|dG| <= (m + n + 1) eps ||A||_F^2). Then X = pinv(A) B (rank
+    of the factorization (|dG| <= (m + n + 1) eps ||A||_F^2; tau takes twice that), for G
+    above the subnormal range (a smaller ||A||_F^2 goes to the SVD). Then X = pinv(A) B (rank
     min(m, n)): G^-1 A^T B for m >= n, A^T G^-1 B else. Several times cheaper than the SVD
     (numpy has no pivoted QR): the route of a least-squares solve that records no graph."""
     floor = _LSTSQ_FLOOR.get(a.dtype)
@@ -1405,6 +1406,9 @@ def _lstsq_normal(a: Any, b: Any, rtol: float) -> Any:
         if not bool(np.isfinite(fro2).all()):  # a NaN / inf (OpenBLAS' potrf passes a NaN)
             return None
         eps = np.finfo(np.float64).eps
+        if not bool((fro2 >= np.finfo(np.float64).tiny / eps).all()):
+            return None  # G near or below the subnormals: its rounding is no longer relative
+            # (tau would underflow with it; a zero matrix, rank 0, goes to the SVD too)
         tau = fro2 * (max(rtol * rtol, floor) + 2.0 * (m + n + 1) * eps)
         shifted = g.copy()
         shifted[..., idx, idx] -= tau[..., None]
@@ -1454,6 +1458,22 @@ def lstsq(A: Any, B: Any, rcond: Any = None, *, driver: Any = None) -> Any:  # n
     # torch's rule (linalg.solve's): B is a (batch of) vector(s) where it has A's shape
     # without the last dimension
     vector = b.ndim == a.ndim - 1 and (b.ndim == 1 or tuple(b.shape) == tuple(a.shape[:-1]))
+    if b.ndim == a.ndim - 1 and not vector:
+        # torch's batch rule for a B one dimension short that is not a vector batch: A's batch
+        # dims broadcast against B's dims but its last, and both take the result
+        try:
+            batch = np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-1]))
+        except ValueError:
+            da, db = tuple(a.shape[:-2]), tuple(b.shape[:-1])
+            k = next(
+                i for i in range(1, len(da) + 1) if da[-i] != db[-i] and 1 not in (da[-i], db[-i])
+            )
+            raise _ShapeError(
+                f"{op}: The size of tensor a ({da[-k]}) must match the size of tensor b "
+                f"({db[-k]}) at non-singleton dimension {len(da) - k}"
+            ) from None
+        a = a.expand(*batch, *a.shape[-2:])
+        b = b.expand(*batch, *b.shape[-2:])
     m, n = a.shape[-2:]
     rows = b.shape[-1] if vector else (b.shape[-2] if b.ndim >= 2 else -1)
     if rows != m:

@@ -220,7 +220,7 @@ def _c2r_data(
     numpy's c2r takes a complex array, and a real one it casts to complex128 whatever its
     precision: a is cast here to the complex dtype of its own precision (with the crop / pad
     to the half sizes in the same pass). An unnormalized inverse ("forward") is run as the
-    "backward" one with its 1/N folded into that pass as N (see _unscaled)."""
+    "backward" one, its output multiplied by N (see _unscaled)."""
     xp = get_array_module(a)
     real = _real_dtype(a.dtype)
     out_shape = list(a.shape)
@@ -229,15 +229,19 @@ def _c2r_data(
     if a.size == 0:  # (empty along a transformed dim: a zero spectrum, a zero result)
         return xp.zeros(out_shape, real)
     half = _half(sizes)
-    scale, nm = 1.0, norm
-    if _unscaled(norm, True):
-        scale, nm = float(np.prod(sizes, dtype=np.float64)), "backward"
     cdt = np.complex64 if real == np.float32 else np.complex128
-    if a.dtype == cdt and scale == 1.0 and not conj and tuple(a.shape[d] for d in dims) == half:
+    if a.dtype == cdt and not conj and tuple(a.shape[d] for d in dims) == half:
         c = a  # already the spectrum numpy wants: no copy
     else:
-        c = _fit(a, dims, half, cdt, scale, conj=conj and a.dtype.kind == "c")
-    return xp.fft.irfftn(c, s=sizes, axes=dims, norm=nm).astype(real, copy=False)
+        c = _fit(a, dims, half, cdt, conj=conj and a.dtype.kind == "c")
+    if not _unscaled(norm, True):
+        return xp.fft.irfftn(c, s=sizes, axes=dims, norm=norm).astype(real, copy=False)
+    # the unnormalized inverse as the normalized one times N, on the output: numpy scales
+    # after its sums, so a result within float range stays finite (N on the input overflowed
+    # where a sum of N terms would not)
+    r = xp.fft.irfftn(c, s=sizes, axes=dims, norm="backward").astype(real, copy=False)
+    r *= real.type(np.prod(sizes, dtype=np.float64))
+    return r
 
 
 def _r2c_adjoint_data(

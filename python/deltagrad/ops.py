@@ -496,12 +496,19 @@ def _cumulative(x: Any, axis: int, prod: bool, reverse: bool) -> Any:
 
 
 def flip(x: Any, dims: Any) -> Any:
-    """A new C-contiguous array: x reversed along dims (distinct non-negative axes; torch.flip
-    of an array). numpy arrays of 4- or 8-byte elements (float32 / float64, int32 / int64,
-    complex64, ...) take the kernel (csrc/cpu/layout.h: each row of the last axis copied or
-    reversed with a lane permute, from its mirrored source row, one pass); others, and cupy
-    arrays, copy numpy's / cupy's flipped view."""
+    """A new C-contiguous array: x reversed along dims (distinct axes, negative ones counted
+    from the end; torch.flip of an array). numpy arrays of 4- or 8-byte elements (float32 /
+    float64, int32 / int64, complex64, ...) take the kernel (csrc/cpu/layout.h: each row of
+    the last axis copied or reversed with a lane permute, from its mirrored source row, one
+    pass); others, and cupy arrays, copy numpy's / cupy's flipped view."""
+    nd = np.ndim(x)
     dims = tuple(int(d) for d in dims)
+    for d in dims:
+        if not -nd <= d < max(nd, 1):
+            raise IndexError(f"flip: dims: expected dims in [{-nd}, {nd - 1}], got {d}")
+    dims = tuple(d % nd for d in dims) if nd else ()
+    if len(set(dims)) != len(dims):
+        raise ValueError(f"flip: dims: a dim appears multiple times in {dims}")
     if type(x) is np.ndarray and x.itemsize in (4, 8) and x.dtype.kind in "fiuc" and dims:
         return _cpu.flip(np.ascontiguousarray(x), list(dims))
     if is_device_array(x):

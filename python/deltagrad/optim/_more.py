@@ -10,7 +10,8 @@ numpy arrays here, float32 as torch's (its default dtype, deltagrad's fixed one)
 parameter's dtype after load_state_dict, as torch casts them: the float32 roundings are part
 of torch's numbers. On the host, Adamax's lerp and ASGD's w -= eta * g run in the SGD kernel
 (_cpu.sgd_update, one fused multiply-add as torch's vectorized lerp_ / add_): torch's float32
-bits, and ASGD's step in two in-place passes without scratch."""
+bits on the AVX2 / AVX-512 paths (the generic build may differ by an ulp), and ASGD's step in
+two in-place passes without scratch."""
 
 from __future__ import annotations
 
