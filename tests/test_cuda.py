@@ -57,6 +57,7 @@ def test_cuda_ops_match_the_ops_contract_names():
     python_ops |= {"index_add", "index_add_"}  # cupyx.scatter_add on a GPU (dg.ops itself)
     python_ops |= {"scatter_reduce_", "index_reduce_"}  # through the host on a GPU
     python_ops |= {"cumsum", "cumprod"}  # cupy's on a GPU
+    python_ops |= {"flip"}  # a copy of cupy's flipped view on a GPU
     for name in dg.ops.__all__:
         if callable(getattr(dg.ops, name)) and name not in ("saves_input", "set_allow_tf32"):
             assert name in kernel_ops | python_ops, name

@@ -776,6 +776,32 @@ def test_index_add(data, isa):
 
 @PROFILE
 @given(data=st.data(), isa=ISA)
+def test_flip(data, isa):
+    """flip equals numpy's flipped copy bit for bit (the kernel moves elements: float32 /
+    float64 and the other 4- and 8-byte dtypes), for any subset of dims (negative ones too)
+    and input layout, on every ISA; the result is a new C-contiguous array."""
+    draw = data.draw
+    dtype = draw(st.sampled_from([F32, F64, np.int32, np.int64, np.int16]), label="dtype")
+    ndim = draw(st.integers(1, 4), label="ndim")
+    shape = _shape(draw, ndim, ndim, 9)
+    picked = draw(st.lists(st.booleans(), min_size=ndim, max_size=ndim), label="dims")
+    dims = tuple(d - ndim if draw(st.booleans(), label="neg") else d
+                 for d, p in enumerate(picked) if p)  # fmt: skip
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="seed"))
+    x0 = (rng.uniform(-100, 100, shape)).astype(dtype)
+    x = x0  # (layout's guard bands are NaN: float dtypes only)
+    if dtype in (F32, F64):
+        x, _, _ = layout(x0, draw(_layouts("cpu"), label="layout"))
+    with _device("cpu", isa) as dev:
+        got = dev.flip(x, dims)
+    _unchanged(x, x0, "x")
+    np.testing.assert_array_equal(got, ref.flip(x0, dims))
+    assert got.dtype == x0.dtype and got.flags.c_contiguous
+    assert not np.shares_memory(got, x)
+
+
+@PROFILE
+@given(data=st.data(), isa=ISA)
 def test_cumulative(data, isa):
     """cumsum / cumprod (forward and reverse) equal the float64 reference rounded to the
     dtype, bit for bit (the kernel accumulates in double in the reference's order), for any
@@ -1065,6 +1091,7 @@ COVERED = {
     "scatter_reduce_": test_scatter_reduce,
     "cumsum": test_cumulative,
     "cumprod": test_cumulative,
+    "flip": test_flip,
     "index_reduce_": test_index_reduce,
     "sgd_update": test_sgd_update,
     "adam_update": test_adam_update,

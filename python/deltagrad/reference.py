@@ -34,6 +34,7 @@ __all__ = [
     "mean",
     "sum_to_shape",
     "cumsum",
+    "flip",
     "cumprod",
     "index_add",
     "index_add_",
@@ -507,6 +508,12 @@ def scatter_reduce_(out: Any, dim: int, index: Any, src: Any, reduce: str) -> An
     with np.errstate(all="ignore"):
         ufunc.at(out, grids, np.asarray(src)[tuple(slice(0, m) for m in idx.shape)])
     return out
+
+
+def flip(x: Any, dims: Any) -> np.ndarray:
+    """x reversed along dims, as a new C-contiguous array of x's dtype (numpy's flip, copied)."""
+    x = np.asarray(x)
+    return np.array(np.flip(x, tuple(dims)) if len(dims) else x, order="C")
 
 
 def cumsum(x: Any, axis: int, *, reverse: bool = False) -> np.ndarray:
