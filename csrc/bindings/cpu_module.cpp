@@ -38,6 +38,7 @@ void bind_conv(py::module_& m);
 void bind_pool(py::module_& m);
 void bind_norm(py::module_& m);
 void bind_layout(py::module_& m);
+void bind_select(py::module_& m);
 }  // namespace bind
 }  // namespace dg
 
@@ -181,6 +182,7 @@ PYBIND11_MODULE(_cpu, m) {
   dg::bind::bind_pool(m);
   dg::bind::bind_norm(m);
   dg::bind::bind_layout(m);
+  dg::bind::bind_select(m);
   dg::bind::export_op_names(m);  // ACTIVATIONS, SAVES_INPUT, LOSSES, REDUCTIONS
 
   // dg.backends.use_host_backend: while this thread's flag is set, the fast entries

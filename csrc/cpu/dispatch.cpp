@@ -299,6 +299,10 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
                               int64_t inner, bool log) {                                           \
     DG_DISPATCH(softmax_backward_inner, dy, y, dx, outer, c, inner, log)                           \
   }                                                                                                \
+  void topk_rows(const T* x, int64_t rows, int64_t n, int64_t k, bool largest, T* val,             \
+                 int64_t* idx) {                                                                   \
+    DG_DISPATCH(topk_rows, x, rows, n, k, largest, val, idx)                                       \
+  }                                                                                                \
   void flip_copy(const T* x, T* y, const int64_t* shape, const uint8_t* flip, int nd) {            \
     DG_DISPATCH(flip_copy, x, y, shape, flip, nd)                                                  \
   }                                                                                                \

@@ -160,6 +160,9 @@ enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winogr
   void softmax_forward_inner(const T* x, T* y, int64_t outer, int64_t c, int64_t inner, bool log); \
   void softmax_backward_inner(const T* dy, const T* y, T* dx, int64_t outer, int64_t c,            \
                               int64_t inner, bool log);                                            \
+  /* the k <= 64 best of each row of n (largest: greatest first; NaN above all, ties by index) */  \
+  void topk_rows(const T* x, int64_t rows, int64_t n, int64_t k, bool largest, T* val,             \
+                 int64_t* idx);                                                                    \
   /* y = x flipped along the dims flagged in flip (x C-contiguous of shape[nd], nd >= 1) */        \
   void flip_copy(const T* x, T* y, const int64_t* shape, const uint8_t* flip, int nd);             \
   /* log(sum(exp(x))) over the middle axis of (outer, c, inner) (inner 1: rows of length c),       \

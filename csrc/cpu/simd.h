@@ -228,6 +228,9 @@ inline Vec<double> reciprocal_fast(Vec<double> a) {
 // true if any lane of m is set
 inline bool any(Mask<float> m) { return m.m != 0; }
 inline bool any(Mask<double> m) { return m.m != 0; }
+// bit l set where lane l of m is
+inline uint32_t lane_bits(Mask<float> m) { return m.m; }
+inline uint32_t lane_bits(Mask<double> m) { return m.m; }
 // the lanes in reverse order (lane i = a's lane width - 1 - i): one permute
 inline Vec<float> reverse_lanes(Vec<float> a) {
   return {_mm512_permutexvar_ps(
@@ -522,6 +525,9 @@ inline Vec<float> add_exponent(Vec<float> p, Vec<float> t) {
 // true if any lane of m is set
 inline bool any(Mask<float> m) { return _mm256_movemask_ps(m.m) != 0; }
 inline bool any(Mask<double> m) { return _mm256_movemask_pd(m.m) != 0; }
+// bit l set where lane l of m is
+inline uint32_t lane_bits(Mask<float> m) { return uint32_t(_mm256_movemask_ps(m.m)); }
+inline uint32_t lane_bits(Mask<double> m) { return uint32_t(_mm256_movemask_pd(m.m)); }
 // the lanes in reverse order (lane i = a's lane width - 1 - i): one permute
 inline Vec<float> reverse_lanes(Vec<float> a) {
   return {_mm256_permutevar8x32_ps(a.v, _mm256_set_epi32(0, 1, 2, 3, 4, 5, 6, 7))};
@@ -652,6 +658,10 @@ inline Mask<T> lanes_below(int n) {
 template <class T>
 inline bool any(Mask<T> m) {
   return m.m;
+}
+template <class T>
+inline uint32_t lane_bits(Mask<T> m) {
+  return m.m ? 1u : 0u;
 }
 template <class T>
 inline Vec<T> reverse_lanes(Vec<T> a) {
