@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from . import ops
 from .tensor import (
     _TORCH_TYPE_NAMES,
     Tensor,
@@ -545,9 +546,11 @@ def cdist(
     p = inf is the largest |difference|. Gradients follow torch's: 0 where the distance is 0
     (and, for p < 1, where a coordinate's difference is 0).
 
-    compute_mode is checked but the distances are always computed from the differences
-    (torch's "donot_use_mm_for_euclid_dist"): exact where torch's matrix-product route
-    loses digits to cancellation."""
+    compute_mode as torch's: for p = 2, "use_mm_for_euclid_dist" (and the default
+    "use_mm_for_euclid_dist_if_necessary" when P > 25 or R > 25) computes
+    sqrt(clamp(|x1|^2 + |x2|^2 - 2 x1 x2^T, 0)) with one matrix product, fast but losing digits
+    to cancellation for close rows; "donot_use_mm_for_euclid_dist" (and every other p) sums
+    over the differences, exact, in blocks that keep each temporary small."""
     if compute_mode not in _CDIST_MODES:
         raise ValueError(f"{compute_mode} is not a valid value for compute_mode")
     x1 = _tensor(x1, "cdist", "x1")
@@ -576,51 +579,249 @@ def cdist(
             f"X2: {x2.shape[-1]}"
         )
     try:
-        batch = np.broadcast_shapes(x1.shape[:-2], x2.shape[:-2])
+        batch = tuple(np.broadcast_shapes(x1.shape[:-2], x2.shape[:-2]))
     except ValueError:
         raise _ShapeError(
             f"cdist: the batch dims of x1 {x1.shape[:-2]} and x2 {x2.shape[:-2]} do not broadcast"
         ) from None
-    xp = get_array_module(x1.data)
-    a = xp.broadcast_to(x1.data, batch + x1.shape[-2:])
-    b = xp.broadcast_to(x2.data, batch + x2.shape[-2:])
-    diff = a[..., :, None, :] - b[..., None, :, :]
-    ad = xp.abs(diff)
-    m = diff.shape[-1]
-    if p == 0:
-        dist = (diff != 0).sum(axis=-1).astype(diff.dtype)
-    elif p == 1:
-        dist = ad.sum(axis=-1)
-    elif p == 2:
-        dist = xp.sqrt((diff * diff).sum(axis=-1))
-    elif p == float("inf"):
-        dist = ad.max(axis=-1) if m else xp.zeros(diff.shape[:-1], dtype=diff.dtype)
-    else:
-        dist = (ad**p).sum(axis=-1) ** (1.0 / p)
+    mode = _CDIST_MODES.index(compute_mode)
+    big = x1.shape[-2] > 25 or x2.shape[-2] > 25
+    if p == 2 and x1.data.size and x2.data.size and (mode == 1 or (mode == 0 and big)):
+        return _cdist_mm(x1, x2)
+    return _cdist_direct(x1, x2, p, batch)
+
+
+# the elements of one temporary of cdist's direct route (a block of the distances, or of
+# the differences): 256 KB in float32, small enough to stay in cache between passes
+_CDIST_BLOCK = 1 << 16
+
+
+def _sq_norms(a: Any) -> Any:
+    """|row|^2 of each row of a (..., n, m): (..., n)."""
+    return get_array_module(a).einsum("...i,...i->...", a, a)
+
+
+def _cdist_mm(x1: Tensor, x2: Tensor) -> Tensor:
+    """cdist's p = 2 by matrix products, as torch's "use_mm_for_euclid_dist":
+    d = sqrt(clamp(|x1|^2 + |x2|^2 - 2 x1 x2^T, 0)); its gradients
+    gx1 = x1 * rowsum(W) - W x2 and gx2 = x2 * colsum(W) - W^T x1, W = G / d (0 where d == 0,
+    as torch's other route), also matrix products. Batch dims broadcast inside the products
+    (a broadcast operand is read in place)."""
+    a, b = x1.data, x2.data
+    xp = get_array_module(a)
+    dist = ops.matmul(a, b, trans_b=True, alpha=-2.0)  # (*batch, P, R)
+    dist += _sq_norms(a)[..., :, None]
+    dist += _sq_norms(b)[..., None, :]
+    xp.maximum(dist, 0, out=dist)
+    xp.sqrt(dist, out=dist)
 
     def _backward(g: Any) -> None:
-        if p == 0:
-            w = xp.zeros_like(diff)
-        else:
-            dd = dist[..., None]
-            if p == 1:
-                w = xp.sign(diff)
-            elif p == 2:
-                w = diff / xp.where(dd == 0, 1, dd)
-            elif p == float("inf"):
-                w = xp.sign(diff) * (ad == dd)
-            elif p < 1:
-                safe = xp.where(ad == 0, 1, ad)
-                w = xp.sign(diff) * safe ** (p - 1) * dd ** (1 - p)
-                w = xp.where(ad == 0, 0, w)
-            else:
-                w = xp.sign(diff) * ad ** (p - 1) / xp.where(dd == 0, 1, dd) ** (p - 1)
-            w = xp.where(dd == 0, 0, w)
-        gw = g[..., None] * w
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = (g / dist).astype(dist.dtype, copy=False)
+        zero = dist == 0
+        if zero.any():
+            w[zero] = 0
         if x1.requires_grad:
-            x1._accumulate(gw.sum(axis=-2))
+            gx = a * w.sum(axis=-1)[..., None]  # (*batch, P, M)
+            x1._accumulate(ops.matmul(w, b, alpha=-1.0, beta=1.0, out=gx))
         if x2.requires_grad:
-            x2._accumulate(-gw.sum(axis=-3))
+            gy = b * w.sum(axis=-2)[..., None]  # (*batch, R, M)
+            x2._accumulate(ops.matmul(w, a, trans_a=True, alpha=-1.0, beta=1.0, out=gy))
+
+    return Tensor._make(
+        dist, (x1, x2), _backward, "cdist", dbackward=partial(_d_cdist_mm, dist, x1, x2)
+    )
+
+
+def _d_cdist_mm(dist: Any, x1: Tensor, x2: Tensor, g: Tensor) -> tuple[Any, ...]:
+    """_cdist_mm's gradients as Tensor ops of x1, x2 and g (its double backward), with the
+    distance rewritten from the same matrix product; where it is 0 the weight is a constant 0
+    (as in _d_cdist)."""
+    r = (
+        (x1 * x1).sum(-1, keepdim=True)
+        + (x2 * x2).sum(-1).unsqueeze(-2)
+        - 2.0 * (x1 @ x2.transpose(-1, -2))
+    )
+    zero = Tensor((dist == 0) | (r.data <= 0))
+    w = where(zero, 0.0, g / where(zero, 1.0, r).sqrt())
+    return (
+        x1 * w.sum(-1, keepdim=True) - w @ x2 if x1.requires_grad else None,
+        x2 * w.sum(-2).unsqueeze(-1) - w.transpose(-1, -2) @ x1 if x2.requires_grad else None,
+    )
+
+
+def _pow_(x: Any, e: float) -> Any:
+    """x ** e for x >= 0 (x overwritten; the result may be a new array), by products and
+    square roots where e allows: numpy's power is many times slower than multiply and sqrt."""
+    xp = get_array_module(x)
+    if e == 1:
+        return x
+    if e == 2:
+        return xp.multiply(x, x, out=x)
+    if e == 3:
+        t = x * x
+        return xp.multiply(x, t, out=x)
+    if e in (0.5, 1.5, -0.5, -1.5):
+        r = xp.sqrt(x)
+        if e == 0.5:
+            return r
+        if e == -0.5:
+            return xp.divide(1, r, out=r)
+        x *= r
+        return x if e == 1.5 else xp.divide(1, x, out=x)
+    if e == -1:
+        return xp.divide(1, x, out=x)
+    return xp.power(x, e, out=x)
+
+
+def _cdist_terms(diff: Any, p: float) -> Any:
+    """Each coordinate's term of the p-distance from its difference (in place where it can):
+    diff != 0 (p = 0), diff^2 (p = 2), |diff| (p = 1, inf), |diff|^p."""
+    xp = get_array_module(diff)
+    if p == 0:
+        return diff != 0
+    if p == 2:
+        return xp.multiply(diff, diff, out=diff)
+    xp.abs(diff, out=diff)
+    if p == 1 or p == float("inf"):
+        return diff
+    return _pow_(diff, p)
+
+
+def _cdist_finish(acc: Any, p: float) -> Any:
+    """The distances from the sums (the maxima for p = inf) of _cdist_terms, in place."""
+    xp = get_array_module(acc)
+    if p == 2:
+        xp.sqrt(acc, out=acc)
+    elif p == 3:
+        xp.cbrt(acc, out=acc)
+    elif p not in (0.0, 1.0, float("inf")):
+        acc = _pow_(acc, 1.0 / p)
+    return acc
+
+
+def _cdist_scale(g: Any, d: Any, p: float) -> Any:
+    """The factor of the incoming gradient g common to a row pair's coordinates: g (p = 1,
+    inf), g / d (p = 2), g / d^(p-1); 0 where the distance d is 0 (torch's)."""
+    xp = get_array_module(d)
+    if p == 1 or p == float("inf"):
+        return xp.ascontiguousarray(g)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        s = g / (d if p == 2 else _pow_(d.copy(), p - 1))
+    zero = d == 0
+    if zero.any():
+        s[zero] = 0
+    return s.astype(d.dtype, copy=False)
+
+
+def _cdist_dir(diff: Any, d: Any, nd: Any, p: float) -> Any:
+    """d dist / d x1 over the common factor _cdist_scale, per coordinate, from the
+    differences diff (overwritten), the distances d and -d (nd) broadcasting against diff,
+    as torch's backward: sign(diff) |diff|^(p-1) -- diff for p = 2, sign(diff) for p = 1,
+    sign(diff) on the coordinates where |diff| is the distance for p = inf, 0 where diff is
+    0 for p < 2. The signs come from comparisons (numpy's sign is slow)."""
+    xp = get_array_module(diff)
+    if p == 2:
+        return diff
+    if p == 1 or p == float("inf"):
+        lo = diff < 0 if p == 1 else diff == nd
+        if p == 1:
+            xp.greater(diff, 0, out=diff)
+        else:
+            xp.equal(diff, d, out=diff)
+        diff -= lo
+        return diff
+    mag = xp.abs(diff)
+    if p < 2:
+        mag += diff == 0  # |diff|^(p-2) finite there, and diff * it 0
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        diff *= _pow_(mag, p - 2)
+    return diff
+
+
+def _cdist_blocks(n: int, rows: int, cols: int, per_pair: int) -> Any:
+    """(batch slice, x1-row slice, x2-row slice) blocks covering (n, rows, cols), each with
+    at most _CDIST_BLOCK / per_pair row pairs (at least one)."""
+    pairs = max(1, _CDIST_BLOCK // max(per_pair, 1))
+    bc = min(cols, pairs)
+    br = max(1, min(rows, pairs // bc))
+    bn = max(1, min(n, pairs // (bc * br)))
+    for n0 in range(0, n, bn):
+        for i0 in range(0, rows, br):
+            for j0 in range(0, cols, bc):
+                yield slice(n0, n0 + bn), slice(i0, i0 + br), slice(j0, j0 + bc)
+
+
+def _cdist_direct(x1: Tensor, x2: Tensor, p: float, batch: tuple[int, ...]) -> Tensor:
+    """cdist from the differences (torch's "donot_use_mm_for_euclid_dist" and every p != 2),
+    forward and backward in blocks whose temporaries hold at most _CDIST_BLOCK elements,
+    never the whole (..., P, R, M) array of differences. Two layouts: with many x2 rows
+    ("planes"), one coordinate at a time over a block of (batch, x1 row, x2 row) -- every
+    temporary a block of the distances, x2's rows the contiguous inner axis; else the
+    differences of a block of row pairs with the coordinates inner."""
+    xp = get_array_module(x1.data)
+    P, R, M = x1.shape[-2], x2.shape[-2], x1.shape[-1]
+    dtype = x1.data.dtype
+    n = math.prod(batch)
+    a = xp.broadcast_to(x1.data, batch + (P, M)).reshape(n, P, M)  # a copy only if broadcast
+    b = xp.broadcast_to(x2.data, batch + (R, M)).reshape(n, R, M)
+    dist = xp.zeros((n, P, R), dtype=dtype)
+    planes = R >= min(M, 32) and n * P * R >= 4096
+    bt = xp.ascontiguousarray(b.transpose(0, 2, 1)) if planes and M else None  # (n, M, R)
+    if M and dist.size:
+        per_pair = 1 if planes else M
+        inf = p == float("inf")
+        for sn, si, sj in _cdist_blocks(n, P, R, per_pair):
+            if planes:
+                ab, bb = a[sn, si], bt[sn, :, sj]
+                acc = xp.zeros((ab.shape[0], ab.shape[1], bb.shape[2]), dtype=dtype)
+                tmp = xp.empty_like(acc)
+                for k in range(M):
+                    xp.subtract(ab[:, :, k, None], bb[:, k, None, :], out=tmp)
+                    t = _cdist_terms(tmp, p)
+                    if inf:
+                        xp.maximum(acc, t, out=acc)
+                    else:
+                        acc += t
+            else:
+                t = _cdist_terms(a[sn, si, None, :] - b[sn, None, sj], p)
+                acc = t.max(axis=-1) if inf else t.sum(axis=-1, dtype=dtype)
+            dist[sn, si, sj] = _cdist_finish(acc, p)
+    dist = dist.reshape(batch + (P, R))
+
+    def _backward(g: Any) -> None:
+        want1, want2 = x1.requires_grad, x2.requires_grad
+        gx = xp.zeros((n, P, M), dtype=dtype) if want1 else None
+        gy = xp.zeros((n, R, M), dtype=dtype) if want2 else None
+        if p != 0 and M and dist.size:
+            gf = xp.broadcast_to(g, dist.shape).reshape(n, P, R)
+            df = dist.reshape(n, P, R)
+            for sn, si, sj in _cdist_blocks(n, P, R, 1 if planes else M):
+                d = df[sn, si, sj]
+                nd = -d if p == float("inf") else None
+                sc = _cdist_scale(gf[sn, si, sj], d, p)
+                if planes:
+                    ab, bb = a[sn, si], bt[sn, :, sj]
+                    tmp = xp.empty(d.shape, dtype=dtype)
+                    for k in range(M):
+                        xp.subtract(ab[:, :, k, None], bb[:, k, None, :], out=tmp)
+                        w = _cdist_dir(tmp, d, nd, p)
+                        if want1:
+                            gx[sn, si, k] += xp.einsum("nij,nij->ni", w, sc)
+                        if want2:
+                            gy[sn, sj, k] -= xp.einsum("nij,nij->nj", w, sc)
+                else:
+                    diff = a[sn, si, None, :] - b[sn, None, sj]
+                    w = _cdist_dir(diff, d[..., None], None if nd is None else nd[..., None], p)
+                    w *= sc[..., None]
+                    if want1:
+                        gx[sn, si] += w.sum(axis=-2)
+                    if want2:
+                        gy[sn, sj] -= w.sum(axis=-3)
+        if want1:
+            x1._accumulate(gx.reshape(batch + (P, M)))
+        if want2:
+            x2._accumulate(gy.reshape(batch + (R, M)))
 
     return Tensor._make(
         dist, (x1, x2), _backward, "cdist", dbackward=partial(_d_cdist, p, dist, x1, x2)
