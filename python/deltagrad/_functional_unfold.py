@@ -325,9 +325,9 @@ def affine_grid(theta: Any, size: Any, align_corners: bool | None = None) -> Ten
     mesh = np.meshgrid(*axes, indexing="ij")  # indexed (W, H[, D])
     base = np.stack([m.transpose() for m in mesh] + [np.ones(spatial, dtype=dt)], axis=-1)
     xp = get_array_module(t.data)
-    b = Tensor(xp.asarray(base.reshape(1, -1, 1, nd + 1)))
-    # grid[n, p, i] = sum_j base[p, j] * theta[n, i, j]
-    grid = (b * t.reshape(t.shape[0], 1, nd, nd + 1)).sum(-1)
+    b = Tensor(xp.asarray(base.reshape(1, -1, nd + 1)))
+    # grid[n, p, i] = sum_j base[p, j] * theta[n, i, j]: one batched matmul, as torch's bmm
+    grid = b @ t.transpose(1, 2)
     return grid.reshape(size[0], *spatial, nd)
 
 
@@ -425,6 +425,13 @@ def _axis_taps(
 def _grid_sample(
     x: Tensor, grid: Tensor, mode: str, padding_mode: str, align: bool, op: str
 ) -> Tensor:
+    """The forward reads the input in its own (N, C, npix) layout: per tap one flat pixel index
+    array (n, m), shared by every channel (one take per batch item for all the taps together),
+    the taps' weights applied in one einsum. A tap outside the input reads a zero pixel appended
+    to each (n, c) row (only when some tap is outside: a zero read, not a zero weight, so an inf
+    input or a NaN weight gives torch's values). The backward scatters the output gradient onto
+    channel-last rows (one index_add for every tap and batch item, the outside taps landing on
+    the appended row, dropped) and takes the grid gradient from the forward's gathered corners."""
     xp = get_array_module(x.data)
     nd = x.ndim - 2
     n, c = x.shape[:2]
@@ -434,62 +441,94 @@ def _grid_sample(
     dt = x.data.dtype
     _check_alloc((n, c, *out_sp), dt, op)
     g = grid.data.reshape(n, m, nd)
-    flat = xp.ascontiguousarray(x.data.reshape(n, c, npix).transpose(0, 2, 1)).reshape(n * npix, c)
-    base = (xp.arange(n) * npix).reshape(n, 1)
     strides = [math.prod(spatial[a + 1 :]) for a in range(nd)]
+    nearest = mode == "nearest"
     with np.errstate(invalid="ignore", over="ignore"):
         per_axis, mults = [], []
         for a in range(nd):  # spatial axes D, H, W read grid components z, y, x
             taps, mult = _axis_taps(g[..., nd - 1 - a], spatial[a], mode, padding_mode, align, xp)
-            per_axis.append(taps)
+            # per tap of this axis: in range, the flat offset (0 outside), weight, d weight
+            axis = []
+            for pos, w, dw in taps:
+                ok = (pos > -1) & (pos < spatial[a])
+                off = xp.where(ok, pos, 0).astype(np.intp)
+                if strides[a] != 1:
+                    off *= strides[a]
+                axis.append((ok, off, w, dw))
+            per_axis.append(axis)
             mults.append(mult)
-        taps = []
-        out = xp.zeros((n, m, c), dtype=dt)
-        for combo in itertools.product(*per_axis):
-            mask = xp.ones((n, m), dtype=bool)
-            lin = base
-            for a, (pos, _, _) in enumerate(combo):
-                mask = mask & (pos > -1) & (pos < spatial[a])
-            for a, (pos, _, _) in enumerate(combo):
-                lin = lin + xp.where(mask, pos, 0).astype(np.int64) * strides[a]
-            ws = [w for _, w, _ in combo]
-            weight = None if ws[0] is None else math.prod(ws[1:], start=ws[0])
-            val = xp.where(mask[..., None], flat[lin.reshape(-1)].reshape(n, m, c), 0)
-            out = out + (val if weight is None else val * weight[..., None])
-            taps.append((combo, mask, lin, weight, val))
-    y = out.transpose(0, 2, 1).reshape(n, c, *out_sp)
+        combos = list(itertools.product(*per_axis))
+        nt = len(combos)
+        idx = xp.empty((n, nt, m), dtype=np.intp)
+        wts = None if nearest else xp.empty((n, nt, m), dtype=dt)
+        outside = False
+        for k, combo in enumerate(combos):
+            mask, lin = combo[0][0], combo[0][1]
+            for ok, off, _, _ in combo[1:]:
+                mask = mask & ok
+                lin = lin + off
+            if not bool(mask.all()):
+                outside = True
+                lin = xp.where(mask, lin, npix)
+            idx[:, k] = lin
+            if wts is not None:
+                w = combo[0][2]
+                for tap in combo[1:]:
+                    w = w * tap[2]
+                wts[:, k] = w
+        src = x.data.reshape(n, c, npix)
+        width = npix + 1 if outside else npix
+        if outside:  # a zero pixel at index npix of each row
+            src = xp.empty((n, c, width), dtype=dt)
+            src[..., :npix] = x.data.reshape(n, c, npix)
+            src[..., npix] = 0
+        vals = xp.empty((n, c, nt, m), dtype=dt)
+        # numpy's take clipping the (in-range) indices: 2x its default (checked) mode
+        kw = {"mode": "clip"} if xp is np else {}
+        for b in range(n):
+            xp.take(src[b], idx[b].reshape(-1), axis=1, out=vals[b].reshape(c, nt * m), **kw)
+        if wts is None:
+            out = vals.reshape(n, c, m)
+        else:
+            out = xp.einsum("nctm,ntm->ncm", vals, wts)
+    y = out.reshape(n, c, *out_sp)
+    keep = vals if grid.requires_grad and not nearest else None
+    del vals, src
 
     def _backward(gy: Any) -> None:
-        go = gy.reshape(n, c, m).transpose(0, 2, 1)
+        go = gy.reshape(n, c, m)
         with np.errstate(invalid="ignore", over="ignore"):
             if x.requires_grad:
-                parts, idxs = [], []
-                for _, mask, lin, weight, _ in taps:
-                    p = go if weight is None else go * weight[..., None]
-                    parts.append(xp.where(mask[..., None], p, 0).reshape(-1, c))
-                    idxs.append(lin.reshape(-1))
-                gx = _index_add(xp.concatenate(parts), 0, xp.concatenate(idxs), n * npix, xp)
-                x._accumulate(gx.reshape(n, npix, c).transpose(0, 2, 1).reshape(x.shape))
+                got = xp.ascontiguousarray(go.transpose(0, 2, 1))  # (n, m, c)
+                if wts is None:
+                    parts = got
+                else:
+                    parts = xp.empty((n, nt, m, c), dtype=dt)
+                    for k in range(nt):
+                        xp.multiply(got, wts[:, k, :, None], out=parts[:, k])
+                rows = idx + (xp.arange(n, dtype=np.intp) * width).reshape(n, 1, 1)
+                gx = _index_add(parts.reshape(-1, c), 0, rows.reshape(-1), n * width, xp)
+                gx = gx.reshape(n, width, c)[:, :npix].transpose(0, 2, 1)
+                x._accumulate(xp.ascontiguousarray(gx).reshape(x.shape))
             if grid.requires_grad:
                 gg = xp.zeros((n, m, nd), dtype=dt)
-                if mode != "nearest":
-                    for combo, _, _, _, val in taps:
-                        sv = (go * val).sum(-1)
+                if keep is not None:
+                    sv = xp.einsum("ncm,nctm->ntm", go, keep)  # sum over c of go * corner
+                    for k, combo in enumerate(combos):
                         for a in range(nd):
-                            term = combo[a][2] * sv
+                            term = combo[a][3] * sv[:, k]
                             for b in range(nd):
                                 if b != a:
-                                    term = term * combo[b][1]
+                                    term = term * combo[b][2]
                             gg[..., nd - 1 - a] += term
                     for a in range(nd):
                         gg[..., nd - 1 - a] *= mults[a]
                 grid._accumulate(gg.reshape(grid.shape))
 
     # the double backward: the forward again as Tensor ops, on the same taps (their numbers
-    # per axis, masks and input rows)
-    numbers = itertools.product(*[range(len(t)) for t in per_axis])
-    meta = [(ks, tap[1], tap[2]) for ks, tap in zip(numbers, taps)]
-    fn = partial(_grid_sample_fn, meta, mode, padding_mode, align)
+    # per axis and flat pixel indices, npix outside)
+    numbers = list(itertools.product(*[range(len(t)) for t in per_axis]))
+    fn = partial(_grid_sample_fn, numbers, idx, mode, padding_mode, align)
     db = partial(_d_grid_sample, recompute_dbackward(fn, x, grid), grid)
     return Tensor._make(y, (x, grid), _backward, op, saves=(x, grid), dbackward=db)
 
@@ -528,7 +567,8 @@ def _axis_weights(
 
 
 def _grid_sample_fn(
-    meta: list[tuple[tuple[int, ...], Any, Any]],
+    numbers: list[tuple[int, ...]],
+    idx: Any,
     mode: str,
     padding_mode: str,
     align: bool,
@@ -536,7 +576,9 @@ def _grid_sample_fn(
     grid: Tensor,
 ) -> Tensor:
     """grid_sample's output as Tensor ops of x and grid (its double backward's recompute):
-    meta, the forward's taps (tap number per axis, in-range mask, flat input row)."""
+    numbers, the forward's taps (tap number per axis), idx (n, taps, m) their flat pixel
+    indices (npix for a tap outside the input)."""
+    xp = get_array_module(idx)
     nd = x.ndim - 2
     n, c = x.shape[:2]
     spatial = tuple(x.shape[2:])
@@ -547,8 +589,11 @@ def _grid_sample_fn(
         _axis_weights(g[..., nd - 1 - a], spatial[a], mode, padding_mode, align) for a in range(nd)
     ]
     flat = x.reshape(n, c, npix).permute(0, 2, 1).reshape(n * npix, c)
+    base = (xp.arange(n) * npix).reshape(n, 1)
     out = None
-    for ks, mask, lin in meta:
+    for k, ks in enumerate(numbers):
+        mask = idx[:, k] < npix
+        lin = base + xp.where(mask, idx[:, k], 0)
         val = where(mask[..., None], flat[lin.reshape(-1)].reshape(n, m, c), 0.0)
         if ws[0] is not None:
             weight = ws[0][ks[0]]
