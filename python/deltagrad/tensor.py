@@ -1809,14 +1809,25 @@ class Tensor:
         idx = _index_arg(index, self, d, "gather")
         xp = get_array_module(self.data)
         _check_index_range(idx, self.shape[d] if self.data.ndim else 1, "gather", xp)
+        if xp is np:  # int64 once: the forward's flat positions and the backward's kernel
+            idx = np.require(idx, np.int64, ["C", "A"])
         if self.data.ndim == 0:
             out = self.data.reshape(()).copy()
         else:
             out = _take_along(self.data, idx, d)
 
         def _backward(g: Any) -> None:
-            gx = xp.zeros_like(self.data)
-            _scatter_add_into(gx, d, idx, g)
+            gx = xp.zeros(self.data.shape, self.data.dtype)
+            if (  # the kernel straight away: index and g of gx's shape, one float dtype
+                xp is np
+                and idx.shape == gx.shape
+                and g.dtype == gx.dtype
+                and gx.dtype in (np.float32, np.float64)
+                and g.flags.c_contiguous
+            ):
+                _cpu.scatter_reduce_(gx, d, idx, g, "sum")
+            else:
+                _scatter_add_into(gx, d, idx, g)
             self._accumulate(gx)
 
         def _dbackward(g: Tensor) -> tuple[Any, ...]:
@@ -1841,19 +1852,38 @@ class Tensor:
                 f"scatter_add: src: expected dtype {self.dtype} (self's), got {src_t.dtype}"
             )
         xp = get_array_module(self.data)
-        _check_index_range(idx, self.shape[d] if self.data.ndim else 1, "scatter_add", xp)
+        n = self.shape[d] if self.data.ndim else 1
         out = self.data.copy()
         part = src_t.data[_leading_slices(idx.shape, 0, all_dims=True)]
-        _scatter_add_into(out, d, idx, part)
+        if xp is np and out.ndim and out.dtype in (np.float32, np.float64):
+            idx = np.require(idx, np.int64, ["C", "A"])  # once, for the forward and backward
+            if part.dtype == out.dtype:  # the kernel checks the range in its own pass
+                try:
+                    if idx.shape == out.shape and part.flags.c_contiguous and part.flags.aligned:
+                        _cpu.scatter_reduce_(out, d, idx, part, "sum")
+                    else:
+                        ops.scatter_reduce_(out, d, idx, part, "sum")
+                except IndexError:
+                    _check_index_range(idx, n, "scatter_add", xp)
+                    raise
+            else:
+                _check_index_range(idx, n, "scatter_add", xp)
+                _scatter_add_into(out, d, idx, part)
+        else:
+            _check_index_range(idx, n, "scatter_add", xp)
+            _scatter_add_into(out, d, idx, part)
+        take = _Taker(idx, d)
 
         def _backward(g: Any) -> None:
             if self.requires_grad:
                 self._accumulate(g)
             if src_t.requires_grad:
+                picked = take(g) if g.ndim else g
+                if src_t.shape == idx.shape and g.ndim:
+                    src_t._accumulate(picked)
+                    return
                 gs = xp.zeros_like(src_t.data)
-                gs[_leading_slices(idx.shape, 0, all_dims=True)] = (
-                    _take_along(g, idx, d) if g.ndim else g
-                )
+                gs[_leading_slices(idx.shape, 0, all_dims=True)] = picked
                 src_t._accumulate(gs)
 
         def _dbackward(g: Tensor) -> tuple[Any, ...]:
@@ -2816,6 +2846,8 @@ class Tensor:
                     f"index_select: index: a 0-d tensor takes exactly 1 index, got {idx.size}"
                 )
             return self.reshape(())
+        if type(self.data) is np.ndarray:
+            return _index_select_node(self, d, idx)
         return self[(slice(None),) * d + (idx,)]
 
     def index_fill(self, dim: int, index: Any, value: Any) -> Tensor:
@@ -4412,6 +4444,8 @@ class Tensor:
         if nd == 0:
             return self.reshape(1)[:size]
         count = (n - size) // step + 1
+        if type(self.data) is np.ndarray and size:
+            return _unfold_node(self, d, size, step, count)
         xp = get_array_module(self.data)
         idx = (xp.arange(count)[:, None] * step + xp.arange(size)[None, :]).reshape(-1)
         out = self[(slice(None),) * d + (idx,)]
@@ -4966,6 +5000,67 @@ def _take_along(x: Any, idx: Any, d: int) -> Any:
     if type(x) is np.ndarray and x.flags.c_contiguous:
         return np.take(x.reshape(-1), _flat_index(x.shape, d, idx))
     return get_array_module(x).take_along_axis(x[_leading_slices(idx.shape, d)], idx, axis=d)
+
+
+class _Taker:
+    """_take_along(., idx, d) for the arrays of one shape a backward reads (g), the flat
+    positions of a C-contiguous numpy one built on the first call and reused after."""
+
+    def __init__(self, idx: Any, d: int) -> None:
+        self.idx, self.d, self.flat, self.shape = idx, d, None, None
+
+    def __call__(self, x: Any) -> Any:
+        if type(x) is np.ndarray and x.flags.c_contiguous:
+            if self.flat is None or self.shape != x.shape:
+                self.flat, self.shape = _flat_index(x.shape, self.d, self.idx), x.shape
+            return np.take(x.reshape(-1), self.flat)
+        return _take_along(x, self.idx, self.d)
+
+
+def _index_select_node(x: Tensor, d: int, idx: Any) -> Tensor:
+    """x.index_select(d, idx) of a numpy x (idx 1-D, in range) by np.take along d (~3x
+    x[:, idx]'s fancy indexing along the last dim). Backward: g's slices added at idx by
+    dg.ops.index_add_'s kernel (np.add.at's sums)."""
+    flat = np.require(idx, np.int64, ["C", "A"])
+    out = np.take(x.data, flat, axis=d)
+
+    def _backward(g: Any) -> None:
+        gx = np.zeros(x.data.shape, g.dtype)
+        ops.index_add_(gx, d, flat, g)
+        x._accumulate(gx)
+
+    def _dbackward(g: Tensor) -> tuple[Any, ...]:
+        return (Tensor(np.zeros(x.data.shape, g.data.dtype)).index_add(d, Tensor(flat), g),)
+
+    return Tensor._make(out, (x,), _backward, "index_select", saves=(), dbackward=_dbackward)
+
+
+def _unfold_node(x: Tensor, d: int, size: int, step: int, count: int) -> Tensor:
+    """x.unfold(d, size, step) of a numpy x (size >= 1): a copy of numpy's sliding-window
+    view (~16x the fancy-indexed gather). Backward: each window's gradient added back at its
+    place, one add per window (per offset in the window when windows are many and short)."""
+    lead = (slice(None),) * d
+    win = np.lib.stride_tricks.sliding_window_view(x.data, size, axis=d)
+    out = np.ascontiguousarray(win[lead + (slice(None, None, step),)])
+    span = step * (count - 1) + 1
+
+    def _backward(g: Any) -> None:
+        gx = np.zeros(x.data.shape, g.dtype)
+        gv = np.moveaxis(g, -1, d + 1)  # (..., count, size, ...)
+        if count <= 8 * size:  # a window's gradient is contiguous in g: the fast reads
+            for j in range(count):
+                gx[lead + (slice(j * step, j * step + size),)] += gv[lead + (j,)]
+        else:  # many short windows: an offset's values sit `size` apart in g
+            for k in range(size):
+                gx[lead + (slice(k, k + span, step),)] += gv[lead + (slice(None), k)]
+        x._accumulate(gx)
+
+    def _dbackward(g: Tensor) -> tuple[Any, ...]:
+        idx = (np.arange(count)[:, None] * step + np.arange(size)[None, :]).reshape(-1)
+        gm = g.movedim(-1, d + 1).reshape(x.shape[:d] + (count * size,) + x.shape[d + 1 :])
+        return (_index_backward(gm, lead + (idx,), x.data),)
+
+    return Tensor._make(out, (x,), _backward, "unfold", saves=(), dbackward=_dbackward)
 
 
 def _int_tensor_arg(v: Any, op: str, name: str, like: Tensor) -> Any:
@@ -6109,7 +6204,12 @@ def _index_arg(index: Any, t: Tensor, d: int, op: str) -> Any:
 
 
 def _check_index_range(idx: Any, n: int, op: str, xp: Any) -> None:
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
+    """IndexError unless every value of the integer array idx lies in [0, n), in one pass: the
+    max of idx read as unsigned (a negative value reads as one above 2**63)."""
+    if not idx.size:
+        return
+    top = idx.view(idx.dtype.str.replace("i", "u")) if idx.dtype.kind == "i" else idx
+    if int(top.max()) >= n:
         raise IndexError(f"{op}: index: values out of range [0, {n}) for dim of size {n}")
 
 
