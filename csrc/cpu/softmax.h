@@ -175,6 +175,28 @@ void fold_rows(int64_t c, Vec<T> (&acc)[NB], F&& f) {
   }
 }
 
+// The first two passes over a block of c rows inner apart (softmax_block's layout): m = each
+// lane's max, sum = the sum of exp(x - m) (folded: fold_rows), the exponentials stored into e
+// when it is not null.
+template <class T, int NB>
+void block_max_sum_exp(const T* x, T* e, int64_t c, int64_t inner, const BlockLanes<T>& bl,
+                       Vec<T> (&m)[NB], Vec<T> (&sum)[NB]) {
+  using V = Vec<T>;
+  for (int v = 0; v < NB; ++v) {
+    m[v] = V::set1(-std::numeric_limits<T>::infinity());
+    sum[v] = V::zero();
+  }
+  for (int64_t k = 0; k < c; ++k)
+    for (int v = 0; v < NB; ++v) m[v] = max(bl.load(x + k * inner, v), m[v]);
+  fold_rows(c, sum, [&](int64_t k, V(&part)[NB]) {
+    for (int v = 0; v < NB; ++v) {
+      const V ex = vexp_upto88(bl.load(x + k * inner, v) - m[v]);
+      if (e) bl.store(ex, e + k * inner, v);
+      part[v] = part[v] + ex;
+    }
+  });
+}
+
 // Softmax over an axis that is not the last: x as (outer, c, inner), the c values of a slice
 // inner apart. A block of up to NB vectors of neighbouring slices (lanes along inner) goes
 // through the three passes together, each pass reading the block's c rows at stride inner, so
@@ -186,19 +208,7 @@ void softmax_block(const T* x, T* y, int64_t c, int64_t inner, int lanes, bool l
   using V = Vec<T>;
   const BlockLanes<T> bl{lanes};
   V m[NB], sum[NB];
-  for (int v = 0; v < NB; ++v) {
-    m[v] = V::set1(-std::numeric_limits<T>::infinity());
-    sum[v] = V::zero();
-  }
-  for (int64_t k = 0; k < c; ++k)
-    for (int v = 0; v < NB; ++v) m[v] = max(bl.load(x + k * inner, v), m[v]);
-  fold_rows(c, sum, [&](int64_t k, V(&part)[NB]) {
-    for (int v = 0; v < NB; ++v) {
-      const V e = vexp_upto88(bl.load(x + k * inner, v) - m[v]);
-      if (!log) bl.store(e, y + k * inner, v);
-      part[v] = part[v] + e;
-    }
-  });
+  block_max_sum_exp<T, NB>(x, log ? nullptr : y, c, inner, bl, m, sum);
   if (!log) {
     for (int v = 0; v < NB; ++v) sum[v] = V::set1(T(1)) / sum[v];
     for (int64_t k = 0; k < c; ++k)
@@ -261,15 +271,7 @@ void logsumexp_block(const T* x, T* out, int64_t c, int64_t inner, int lanes) {
   using V = Vec<T>;
   const BlockLanes<T> bl{lanes};
   V m[NB], sum[NB];
-  for (int v = 0; v < NB; ++v) {
-    m[v] = V::set1(-std::numeric_limits<T>::infinity());
-    sum[v] = V::zero();
-  }
-  for (int64_t k = 0; k < c; ++k)
-    for (int v = 0; v < NB; ++v) m[v] = max(bl.load(x + k * inner, v), m[v]);
-  fold_rows(c, sum, [&](int64_t k, V(&part)[NB]) {
-    for (int v = 0; v < NB; ++v) part[v] = part[v] + vexp_upto88(bl.load(x + k * inner, v) - m[v]);
-  });
+  block_max_sum_exp<T, NB>(x, nullptr, c, inner, bl, m, sum);
   for (int v = 0; v < NB; ++v) {
     const V r = m[v] + vlog(sum[v]);
     bl.store(r, out, v);
