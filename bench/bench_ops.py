@@ -243,6 +243,36 @@ def test_flip_fwd_bwd_1024x1024_vs_torch(benchmark, dims, nthreads):
         benchmark(ours)
 
 
+@pytest.mark.parametrize("k", [1, 10, 64])
+@pytest.mark.parametrize("rows", ["random", "ascending"])
+def test_topk_256x4096_vs_torch_1thread(benchmark, rows, k):
+    """Tensor.topk forward (csrc/cpu/select.h) vs torch.topk; ascending rows are the kernel's
+    worst case (every element beats the k-th so far)."""
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal((256, 4096)).astype(np.float32)
+    if rows == "ascending":
+        x = np.sort(x, axis=1)
+    xd, xt = dg.tensor(x), torch.from_numpy(x)
+
+    def ours():
+        return xd.topk(k)
+
+    def peer():
+        return torch.topk(xt, k)
+
+    with threads(1):
+        if not benchmark.disabled:
+            timings = interleaved({"ours": ours, "torch": peer}, rounds=21)
+            _report(
+                benchmark,
+                timings,
+                ours,
+                threads=1,
+                speedup_vs_torch=timings["torch"]["best"] / timings["ours"]["best"],
+            )
+        benchmark(ours)
+
+
 @pytest.mark.parametrize("nthreads", [1, 2])
 def test_linear_forward_fused_vs_bare_gemm(benchmark, nthreads):
     rng = np.random.default_rng(0)
