@@ -97,6 +97,22 @@ def _torch_fn(act):
 ACTS = [a for a in ops.ACTIVATIONS if a not in ("identity", "leaky_relu")]
 
 
+def _vs_torch(benchmark, ours, peer, nthreads):
+    """ours and torch's peer interleaved on nthreads (best of 21 rounds each), the ratio
+    reported, then ours timed by pytest-benchmark."""
+    with threads(nthreads):
+        if not benchmark.disabled:
+            timings = interleaved({"ours": ours, "torch": peer}, rounds=21)
+            _report(
+                benchmark,
+                timings,
+                ours,
+                threads=nthreads,
+                speedup_vs_torch=timings["torch"]["best"] / timings["ours"]["best"],
+            )
+        benchmark(ours)
+
+
 def _report(benchmark, timings, ours, **extra):
     for name, t in timings.items():
         benchmark.extra_info[f"{name}_best_s"] = t["best"]
@@ -198,17 +214,7 @@ def test_softmax_cross_entropy_256x1000_vs_torch_1thread(benchmark):
         tz.grad = None
         torch.nn.functional.cross_entropy(tz, tt).backward()
 
-    with threads(1):  # torch and deltagrad both on one thread
-        if not benchmark.disabled:
-            timings = interleaved({"ours": ours, "torch": peer}, rounds=21)
-            _report(
-                benchmark,
-                timings,
-                ours,
-                threads=1,
-                speedup_vs_torch=timings["torch"]["best"] / timings["ours"]["best"],
-            )
-        benchmark(ours)
+    _vs_torch(benchmark, ours, peer, 1)
 
 
 @pytest.mark.parametrize("nthreads", [1, 2])
@@ -230,17 +236,7 @@ def test_flip_fwd_bwd_1024x1024_vs_torch(benchmark, dims, nthreads):
         xt.grad = None
         xt.flip(dims).backward(gt)
 
-    with threads(nthreads):
-        if not benchmark.disabled:
-            timings = interleaved({"ours": ours, "torch": peer}, rounds=21)
-            _report(
-                benchmark,
-                timings,
-                ours,
-                threads=nthreads,
-                speedup_vs_torch=timings["torch"]["best"] / timings["ours"]["best"],
-            )
-        benchmark(ours)
+    _vs_torch(benchmark, ours, peer, nthreads)
 
 
 @pytest.mark.parametrize("k", [1, 10, 64])
@@ -260,17 +256,7 @@ def test_topk_256x4096_vs_torch_1thread(benchmark, rows, k):
     def peer():
         return torch.topk(xt, k)
 
-    with threads(1):
-        if not benchmark.disabled:
-            timings = interleaved({"ours": ours, "torch": peer}, rounds=21)
-            _report(
-                benchmark,
-                timings,
-                ours,
-                threads=1,
-                speedup_vs_torch=timings["torch"]["best"] / timings["ours"]["best"],
-            )
-        benchmark(ours)
+    _vs_torch(benchmark, ours, peer, 1)
 
 
 @pytest.mark.parametrize("nthreads", [1, 2])
