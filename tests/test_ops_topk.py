@@ -108,3 +108,26 @@ def test_tensor_topk_as_torch(shape, dim, k, largest, dtype):
     v1.backward(dg.tensor(g))
     v2.backward(torch.tensor(g))
     np.testing.assert_array_equal(xd.grad, xt.grad.numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 8, 16, 31, 32, 33, 100])
+def test_top1_on_infinite_and_nan_rows(n, dtype):
+    """k = 1 takes its own two-pass path (the best value, then its first position): rows whose
+    best is an infinity, that mix NaN with infinities only, or whose best sits in the tail."""
+    rng = np.random.default_rng(n)
+    rows = [
+        np.full(n, -np.inf),
+        np.full(n, np.inf),
+        np.where(rng.random(n) < 0.5, np.nan, np.inf),
+        np.where(rng.random(n) < 0.5, np.nan, -np.inf),
+        np.where(rng.random(n) < 0.5, -0.0, 0.0),
+        np.append(rng.standard_normal(n - 1), 9.0),  # the best is the last element
+        np.append(rng.standard_normal(n - 1), np.nan),
+    ]
+    x = np.stack(rows).astype(dtype)
+    for largest in (True, False):
+        val, idx = _cpu.topk(x, 1, largest)
+        want = _reference(x, 1, largest)
+        np.testing.assert_array_equal(idx, want)
+        np.testing.assert_array_equal(val, np.take_along_axis(x, want, -1))

@@ -27,6 +27,59 @@ inline auto order_key(T v) {
   return b < 0 ? K(b ^ std::numeric_limits<K>::max()) : b;
 }
 
+// The best element of one row (k = 1) in two vector passes instead of an offer per candidate
+// (an ascending row offers every element: 0.26x torch at 256 x 4096): the best value (a lane-wise
+// max / min, NaN lanes noted apart), then the first position that holds it (ties by the earlier
+// index, -0.0 == 0.0 as in the general path). largest: a NaN anywhere wins, the first NaN.
+// smallest: NaN ranks above every number, so it is the answer only in an all-NaN row.
+template <class T>
+int64_t top1_pos(const T* x, int64_t n, bool largest) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const T inf = std::numeric_limits<T>::infinity();
+  const V fill = V::set1(largest ? -inf : inf);
+  V b0 = fill, b1 = fill;
+  Mask<T> nan0 = is_nan(fill), nan1 = nan0;  // all false
+  int64_t j = 0;
+  for (; j + 2 * W <= n; j += 2 * W) {
+    const V v0 = V::load(x + j), v1 = V::load(x + j + W);
+    nan0 = nan0 | is_nan(v0);
+    nan1 = nan1 | is_nan(v1);
+    // max / min return the second operand where either is NaN: NaN lanes leave b as it was
+    b0 = largest ? max(v0, b0) : min(v0, b0);
+    b1 = largest ? max(v1, b1) : min(v1, b1);
+  }
+  const bool any_nan = any(nan0 | nan1);
+  alignas(64) T lanes[2 * W];
+  b0.store(lanes);
+  b1.store(lanes + W);
+  T best = largest ? -inf : inf;
+  bool tail_nan = false;
+  const auto take = [&](T v) {
+    if (std::isnan(v))
+      tail_nan = true;
+    else if (largest ? v > best : v < best)
+      best = v;
+  };
+  for (int l = 0; l < 2 * W; ++l) take(lanes[l]);
+  for (; j < n; ++j) take(x[j]);
+  const bool nan = any_nan || tail_nan;
+  if (largest && nan) {
+    for (int64_t i = 0; i < n; ++i)
+      if (std::isnan(x[i])) return i;
+  }
+  // the first position holding best (a vector search; scalar tail)
+  const V vb = V::set1(best);
+  int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    const uint32_t m = lane_bits(V::load(x + i) == vb);
+    if (m) return i + __builtin_ctz(m);
+  }
+  for (; i < n; ++i)
+    if (x[i] == best) return i;
+  return 0;  // smallest of an all-NaN row (every lane NaN): the first NaN
+}
+
 // The k best of one row (largest: greatest keys first) into val / idx, in order. A candidate
 // (an element that beats the k-th best so far) is first inserted into the sorted k best, which
 // keeps the k-th as tight as it gets: on most data few elements ever beat it. Where candidates
@@ -42,6 +95,12 @@ void topk_row(const T* x, int64_t n, int64_t k, bool largest, T* val, int64_t* i
     K key;
     int64_t pos;
   };
+  if (k == 1 && n > 0) {
+    const int64_t p = top1_pos(x, n, largest);
+    idx[0] = p;
+    val[0] = x[p];
+    return;
+  }
   Item buf[8 * 64];
   const int64_t cap = std::max<int64_t>(8 * k, 32);
   // before(a, b): a ranks before b (the earlier index wins a tie)
