@@ -303,6 +303,15 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
                  int64_t* idx) {                                                                   \
     DG_DISPATCH(topk_rows, x, rows, n, k, largest, val, idx)                                       \
   }                                                                                                \
+  void lstm_sequence_forward(T* pre, T* s, T* cs, T* tcs, const T* wt, int64_t seq, int64_t batch, \
+                             int64_t hd, bool reverse) {                                           \
+    DG_DISPATCH(lstm_sequence_forward, pre, s, cs, tcs, wt, seq, batch, hd, reverse)               \
+  }                                                                                                \
+  void lstm_sequence_backward(const T* pre, const T* cs, const T* tcs, const T* w, T* gacc, T* dc, \
+                              T* dgates, int64_t seq, int64_t batch, int64_t hd, bool reverse) {   \
+    DG_DISPATCH(lstm_sequence_backward, pre, cs, tcs, w, gacc, dc, dgates, seq, batch, hd,         \
+                reverse)                                                                           \
+  }                                                                                                \
   void flip_copy(const T* x, T* y, const int64_t* shape, const uint8_t* flip, int nd) {            \
     DG_DISPATCH(flip_copy, x, y, shape, flip, nd)                                                  \
   }                                                                                                \

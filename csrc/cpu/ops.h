@@ -163,6 +163,11 @@ enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winogr
   /* the k <= 64 best of each row of n (largest: greatest first; NaN above all, ties by index) */  \
   void topk_rows(const T* x, int64_t rows, int64_t n, int64_t k, bool largest, T* val,             \
                  int64_t* idx);                                                                    \
+  /* nn.LSTM's time loop, forward and backward through time (cpu/rnn.h has the layout) */          \
+  void lstm_sequence_forward(T* pre, T* s, T* cs, T* tcs, const T* wt, int64_t seq, int64_t batch, \
+                             int64_t hd, bool reverse);                                            \
+  void lstm_sequence_backward(const T* pre, const T* cs, const T* tcs, const T* w, T* gacc, T* dc, \
+                              T* dgates, int64_t seq, int64_t batch, int64_t hd, bool reverse);    \
   /* y = x flipped along the dims flagged in flip (x C-contiguous of shape[nd], nd >= 1) */        \
   void flip_copy(const T* x, T* y, const int64_t* shape, const uint8_t* flip, int nd);             \
   /* log(sum(exp(x))) over the middle axis of (outer, c, inner) (inner 1: rows of length c),       \

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import _cpu, ops
 from .. import functional as F
-from .. import ops
 from ..autograd import Function
 from ..tensor import Tensor, cat, get_array_module, stack
 from .init import uniform_
@@ -200,7 +200,19 @@ def _sequence(
     # (gis + b_hh) and n (b_hn: W_hn h + b_hn, which r scales, stays apart from gi_n)
     pre = gis.data.copy() if b_hh is None or gru else gis.data + b_hh.data
     gates = pre.reshape(seq, batch, width // hd, hd)  # gates[:, :, k]: gate k, (T, N, H)
-    if lstm:
+    # the C++ time loop (cpu/rnn.h) for LSTM on numpy: every step's GEMM and gate math in one
+    # call (512 steps of N 8, H 32 were bound by the array calls below: 0.36x torch)
+    kernel = lstm and xp is np and dt in (np.float32, np.float64) and w.dtype == dt
+    if kernel:
+        w = np.ascontiguousarray(w)
+        pre = np.ascontiguousarray(pre)
+        gates = pre.reshape(seq, batch, width // hd, hd)
+        ai, af, g, ao = (gates[:, :, k] for k in range(4))  # activated in place, g by tanh
+        cs = np.empty((seq + 1, batch, hd), dt)
+        cs[first] = c0.data
+        tcs = np.empty((seq, batch, hd), dt)
+        _cpu.lstm_sequence_forward(pre, s, cs, tcs, np.ascontiguousarray(w.T), reverse)
+    elif lstm:
         ai, af, ao = gates[:, :, 0], gates[:, :, 1], gates[:, :, 3]
         g = xp.empty((seq, batch, hd), dt)  # tanh(g) (pre's g block keeps a sigmoid)
         cs = xp.empty((seq + 1, batch, hd), dt)  # the cell states, slots as s
@@ -264,7 +276,11 @@ def _sequence(
         gacc = xp.empty((seq + 1, batch, hd), dt)  # d(state) by slot, as s
         gacc[cur : cur + seq] = grad[:seq]
         gacc[first] = 0
-        if lstm:
+        if kernel:
+            dc = np.array(grad[seq], dt)  # dc_T in, dc_0 out
+            _cpu.lstm_sequence_backward(pre, cs, tcs, w, gacc, dc, dgates, reverse)
+            dgis = dgates
+        elif lstm:
             # d(gates) = dct * (P_i, P_f, P_g) and dh * P_o, dct = dc + dh * A
             i, f, o, tc = ai, af, ao, tcs
             cprev = cs[prv : prv + seq]

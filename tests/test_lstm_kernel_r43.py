@@ -1,0 +1,191 @@
+"""nn.LSTM's C++ time loop (csrc/cpu/rnn.h, `_cpu.lstm_sequence_forward` / `_backward`): the
+kernel against a NumPy float64 loop written from the equations, both directions, hidden sizes
+around the vector widths, size-1 dims; nn.LSTM on it against torch (values and every
+gradient); and the binding's refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import deltagrad as dg
+from deltagrad import _cpu
+
+
+def _sig(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _reference(pre, h0, c0, w, reverse, dys, dcn):
+    """Forward and backward through time in float64: outputs, c_n, d(pre), dh0, dc0."""
+    seq, batch, g4 = pre.shape
+    hd = g4 // 4
+    order = range(seq - 1, -1, -1) if reverse else range(seq)
+    h, c = h0.copy(), c0.copy()
+    keep, ys = {}, np.zeros((seq, batch, hd))
+    for t in order:
+        a = pre[t] + h @ w.T
+        i, f = _sig(a[:, :hd]), _sig(a[:, hd : 2 * hd])
+        g, o = np.tanh(a[:, 2 * hd : 3 * hd]), _sig(a[:, 3 * hd :])
+        cn = f * c + i * g
+        keep[t] = (i, f, g, o, c, np.tanh(cn))
+        h, c = o * np.tanh(cn), cn
+        ys[t] = h
+    dpre = np.zeros_like(pre)
+    dh, dc = np.zeros((batch, hd)), dcn.copy()
+    for t in reversed(list(order)):
+        i, f, g, o, cp, tc = keep[t]
+        dh = dh + dys[t]
+        dct = dh * o * (1 - tc * tc) + dc
+        d = np.concatenate(
+            [dct * g * i * (1 - i), dct * cp * f * (1 - f), dct * i * (1 - g * g),
+             dh * tc * o * (1 - o)], axis=1)  # fmt: skip
+        dpre[t] = d
+        dc = dct * f
+        dh = d @ w
+    return ys, c, dpre, dh, dc
+
+
+def _run_kernel(pre, h0, c0, w, reverse, dys, dcn, dtype):
+    seq, batch, g4 = pre.shape
+    hd = g4 // 4
+    first, cur = (seq, 0) if reverse else (0, 1)
+    p = pre.astype(dtype)
+    s = np.empty((seq + 1, batch, hd), dtype)
+    cs = np.empty((seq + 1, batch, hd), dtype)
+    s[first], cs[first] = h0, c0
+    tcs = np.empty((seq, batch, hd), dtype)
+    wd = w.astype(dtype)
+    _cpu.lstm_sequence_forward(p, s, cs, tcs, np.ascontiguousarray(wd.T), reverse)
+    ys = s[cur : cur + seq].copy()
+    cn = cs[seq - first].copy()
+    gacc = np.zeros((seq + 1, batch, hd), dtype)
+    gacc[cur : cur + seq] = dys
+    dc = dcn.astype(dtype)
+    dgates = np.empty_like(p)
+    _cpu.lstm_sequence_backward(p, cs, tcs, wd, gacc, dc, dgates, reverse)
+    return ys, cn, dgates, gacc[first], dc
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("seq,batch,hd", [(1, 1, 1), (5, 3, 7), (4, 2, 16), (3, 5, 33), (9, 1, 8)])
+def test_kernel_equals_the_float64_loop(seq, batch, hd, reverse, dtype, tol):
+    rng = np.random.default_rng(seq * 100 + batch * 10 + hd)
+    pre = rng.standard_normal((seq, batch, 4 * hd)) * 2
+    h0, c0 = rng.standard_normal((batch, hd)), rng.standard_normal((batch, hd))
+    w = rng.standard_normal((4 * hd, hd)) / np.sqrt(hd)
+    dys, dcn = rng.standard_normal((seq, batch, hd)), rng.standard_normal((batch, hd))
+    want = _reference(pre, h0, c0, w, reverse, dys, dcn)
+    got = _run_kernel(pre, h0, c0, w, reverse, dys, dcn, dtype)
+    for name, g, r in zip(("y", "c_n", "dpre", "dh0", "dc0"), got, want, strict=True):
+        np.testing.assert_allclose(g, r, rtol=tol, atol=tol, err_msg=name)
+
+
+def test_kernel_saturated_gates_stay_finite():
+    """Pre-activations of +-200: every sigmoid / tanh at 0 or 1, nothing NaN."""
+    rng = np.random.default_rng(3)
+    seq, batch, hd = 6, 2, 9
+    pre = np.sign(rng.standard_normal((seq, batch, 4 * hd))) * 200
+    h0, c0 = rng.standard_normal((batch, hd)), rng.standard_normal((batch, hd))
+    w = rng.standard_normal((4 * hd, hd))
+    dys, dcn = rng.standard_normal((seq, batch, hd)), rng.standard_normal((batch, hd))
+    want = _reference(pre, h0, c0, w, False, dys, dcn)
+    for dtype in (np.float32, np.float64):
+        got = _run_kernel(pre, h0, c0, w, False, dys, dcn, dtype)
+        for g, r in zip(got, want, strict=True):
+            assert np.all(np.isfinite(g))
+            np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("bidirectional,layers", [(False, 1), (True, 2)])
+@pytest.mark.parametrize("hd", [1, 5, 16, 21])
+def test_lstm_module_matches_torch(hd, bidirectional, layers, dtype):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(hd)
+    seq, batch, inp = 7, 3, 4
+    tm = torch.nn.LSTM(inp, hd, num_layers=layers, bidirectional=bidirectional)
+    tm = tm.double() if dtype == "float64" else tm
+    dm = dg.nn.LSTM(inp, hd, num_layers=layers, bidirectional=bidirectional, dtype=dtype)
+    dm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    dirs = 2 if bidirectional else 1
+    x = rng.standard_normal((seq, batch, inp)).astype(dtype)
+    h0 = rng.standard_normal((layers * dirs, batch, hd)).astype(dtype)
+    c0 = rng.standard_normal((layers * dirs, batch, hd)).astype(dtype)
+    xt, h0t, c0t = (torch.tensor(a, requires_grad=True) for a in (x, h0, c0))
+    xd, h0d, c0d = (dg.tensor(a, requires_grad=True) for a in (x, h0, c0))
+    yt, (hnt, cnt) = tm(xt, (h0t, c0t))
+    yd, (hnd, cnd) = dm(xd, (h0d, c0d))
+    gy = rng.standard_normal(yt.shape).astype(dtype)
+    gh, gc = (rng.standard_normal(hnt.shape).astype(dtype) for _ in range(2))
+    (
+        (yt * torch.tensor(gy)).sum()
+        + (hnt * torch.tensor(gh)).sum()
+        + (cnt * torch.tensor(gc)).sum()
+    ).backward()
+    (
+        (yd * dg.tensor(gy)).sum() + (hnd * dg.tensor(gh)).sum() + (cnd * dg.tensor(gc)).sum()
+    ).backward()
+    tol = 1e-10 if dtype == "float64" else 1e-4
+    for d, t in (
+        (yd, yt),
+        (hnd, hnt),
+        (cnd, cnt),
+        (xd.grad, xt.grad),
+        (h0d.grad, h0t.grad),
+        (c0d.grad, c0t.grad),
+    ):
+        np.testing.assert_allclose(
+            np.asarray(d.numpy() if hasattr(d, "numpy") else d),
+            t.detach().numpy(),
+            rtol=tol,
+            atol=tol,
+        )
+    tp = dict(tm.named_parameters())
+    for name, p in dm.named_parameters():
+        np.testing.assert_allclose(
+            np.asarray(p.grad), tp[name].grad.numpy(), rtol=tol, atol=tol, err_msg=name
+        )
+
+
+def _buffers(seq=3, batch=2, hd=4, dtype=np.float32):
+    pre = np.zeros((seq, batch, 4 * hd), dtype)
+    s = np.zeros((seq + 1, batch, hd), dtype)
+    cs = np.zeros((seq + 1, batch, hd), dtype)
+    tcs = np.zeros((seq, batch, hd), dtype)
+    wt = np.zeros((hd, 4 * hd), dtype)
+    return pre, s, cs, tcs, wt
+
+
+def test_binding_refuses_bad_buffers():
+    pre, s, cs, tcs, wt = _buffers()
+    with pytest.raises(ValueError, match="pre"):
+        _cpu.lstm_sequence_forward(pre[:, :, :7], s, cs, tcs, wt, False)
+    with pytest.raises(ValueError, match="s"):
+        _cpu.lstm_sequence_forward(pre, s[:3], cs, tcs, wt, False)
+    with pytest.raises((ValueError, TypeError), match="wt"):
+        _cpu.lstm_sequence_forward(pre, s, cs, tcs, wt.astype(np.float64), False)
+    with pytest.raises(ValueError, match="contiguous"):
+        _cpu.lstm_sequence_forward(pre, s, cs, tcs, np.zeros((8, 16), np.float32)[::2], False)
+    with pytest.raises(ValueError, match="overlapping"):
+        _cpu.lstm_sequence_forward(pre, s, s, tcs, wt, False)
+    ro = s.copy()
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writable"):
+        _cpu.lstm_sequence_forward(pre, ro, cs, tcs, wt, False)
+    with pytest.raises(TypeError, match="pre"):
+        _cpu.lstm_sequence_forward([0.0], s, cs, tcs, wt, False)
+    w = np.zeros((16, 4), np.float32)
+    gacc, dc, dgates = np.zeros_like(s), np.zeros((2, 4), np.float32), np.zeros_like(pre)
+    with pytest.raises(ValueError, match="dc"):
+        _cpu.lstm_sequence_backward(pre, cs, tcs, w, gacc, dc[:1], dgates, False)
+    with pytest.raises(ValueError, match="overlapping"):
+        _cpu.lstm_sequence_backward(pre, cs, tcs, w, gacc, dc, pre, False)
+
+
+def test_binding_empty_sizes_are_no_ops():
+    for seq, batch, hd in ((0, 2, 3), (3, 0, 3), (3, 2, 0)):
+        pre, s, cs, tcs, wt = _buffers(seq, batch, hd)
+        _cpu.lstm_sequence_forward(pre, s, cs, tcs, wt, False)
+        assert np.all(s == 0)
