@@ -260,6 +260,31 @@ def test_topk_256x4096_vs_torch_1thread(benchmark, rows, k):
 
 
 @pytest.mark.parametrize("nthreads", [1, 2])
+@pytest.mark.parametrize(
+    "seq,batch,inp,hidden",
+    [(512, 8, 32, 32), (1000, 1, 16, 16), (16, 64, 64, 64), (100, 32, 128, 256)],
+)
+def test_lstm_forward_backward_vs_torch(benchmark, seq, batch, inp, hidden, nthreads):
+    """nn.LSTM forward + backward (csrc/cpu/rnn.h's time loop) vs torch.nn.LSTM, float32, from
+    the same weights: long thin sequences are bound by the per-step overhead, the last shape by
+    its GEMMs."""
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal((seq, batch, inp)).astype(np.float32)
+    tm = torch.nn.LSTM(inp, hidden)
+    dm = dg.nn.LSTM(inp, hidden)
+    dm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    xd, xt = dg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+
+    def ours():
+        dm(xd)[0].sum().backward()
+
+    def peer():
+        tm(xt)[0].sum().backward()
+
+    _vs_torch(benchmark, ours, peer, nthreads)
+
+
+@pytest.mark.parametrize("nthreads", [1, 2])
 def test_linear_forward_fused_vs_bare_gemm(benchmark, nthreads):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((256, 784)).astype(np.float32)
