@@ -1,5 +1,5 @@
-// Bindings of the in-place optimizer updates: sgd_update and adam_update (torch.optim
-// semantics).
+// Bindings of the in-place optimizer updates: sgd_update, adam_update, adagrad_update and
+// rmsprop_update (torch.optim semantics).
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -211,6 +211,81 @@ void adam(py::handle p_obj, py::handle g_obj, py::handle m_obj, py::handle v_obj
   });
 }
 
+// One optional state array (None when the option is off: a default py::array, which is an
+// empty float64 array and overlaps nothing): like param, writable, apart from the operands
+// already taken.
+py::array optional_state(py::handle h, const py::array& p, const char* name,
+                         std::initializer_list<std::pair<const py::array*, const char*>> apart) {
+  if (h.is_none()) return py::array();
+  py::array a = require_state(h, p, name);
+  for (const auto& [other, other_name] : apart) require_disjoint(a, name, *other, other_name);
+  return a;
+}
+
+void adagrad(py::handle p_obj, py::handle g_obj, py::handle s_obj, double clr, double eps,
+             double weight_decay, bool maximize) {
+  require_range(clr, "clr", 0.0, kInf, false, "a learning rate >= 0");
+  require_range(eps, "eps", 0.0, kInf, false, "eps >= 0");
+  require_range(weight_decay, "weight_decay", 0.0, kInf, false, "weight_decay >= 0");
+  py::array p = require_input(p_obj, "param");
+  if (!p.writeable())
+    throw py::value_error("param: expected a writable array, got a read-only one");
+  py::array g = require_like(g_obj, p, "grad", "param");
+  py::array s = require_state(s_obj, p, "sum");
+  require_disjoint(p, "param", g, "grad");
+  require_disjoint(p, "param", s, "sum");
+  require_disjoint(g, "grad", s, "sum");
+  const int64_t n = p.size();
+  dispatch_dtype(dtype_of(p, "param"), [&](auto tag) {
+    using T = decltype(tag);
+    T* pp = mptr<T>(p);
+    const T* gp = cptr<T>(g);
+    T* sp = mptr<T>(s);
+    py::gil_scoped_release nogil;
+    adagrad_update(pp, gp, sp, n, clr, eps, weight_decay, maximize);
+  });
+}
+
+void rmsprop(py::handle p_obj, py::handle g_obj, py::handle sq_obj, py::handle ga_obj,
+             py::handle buf_obj, double lr, double alpha, double eps, double weight_decay,
+             double momentum, bool maximize) {
+  require_range(lr, "lr", 0.0, kInf, false, "a learning rate >= 0");
+  require_range(alpha, "alpha", 0.0, kInf, false, "alpha >= 0");
+  require_range(eps, "eps", 0.0, kInf, false, "eps >= 0");
+  require_range(weight_decay, "weight_decay", 0.0, kInf, false, "weight_decay >= 0");
+  require_range(momentum, "momentum", 0.0, kInf, false, "momentum >= 0");
+  py::array p = require_input(p_obj, "param");
+  if (!p.writeable())
+    throw py::value_error("param: expected a writable array, got a read-only one");
+  py::array g = require_like(g_obj, p, "grad", "param");
+  py::array sq = require_state(sq_obj, p, "square_avg");
+  require_disjoint(p, "param", g, "grad");
+  require_disjoint(p, "param", sq, "square_avg");
+  require_disjoint(g, "grad", sq, "square_avg");
+  // an absent state is a default py::array (not a null handle): the flags say which are real
+  const bool has_ga = !ga_obj.is_none(), has_buf = momentum > 0.0;
+  py::array ga =
+      optional_state(ga_obj, p, "grad_avg", {{&p, "param"}, {&g, "grad"}, {&sq, "square_avg"}});
+  if (momentum > 0.0 && buf_obj.is_none())
+    throw py::value_error("buf: momentum > 0 needs a momentum buffer, got None");
+  py::array buf =
+      has_buf
+          ? optional_state(buf_obj, p, "buf",
+                           {{&p, "param"}, {&g, "grad"}, {&sq, "square_avg"}, {&ga, "grad_avg"}})
+          : py::array();
+  const int64_t n = p.size();
+  dispatch_dtype(dtype_of(p, "param"), [&](auto tag) {
+    using T = decltype(tag);
+    T* pp = mptr<T>(p);
+    const T* gp = cptr<T>(g);
+    T* sp = mptr<T>(sq);
+    T* gap = has_ga ? mptr<T>(ga) : nullptr;
+    T* bp = has_buf ? mptr<T>(buf) : nullptr;
+    py::gil_scoped_release nogil;
+    rmsprop_update(pp, gp, sp, gap, bp, n, lr, alpha, eps, weight_decay, momentum, maximize);
+  });
+}
+
 }  // namespace
 
 void bind_optim(py::module_& m) {
@@ -229,6 +304,17 @@ void bind_optim(py::module_& m) {
         py::arg("beta2") = 0.999, py::arg("eps") = 1e-8, py::arg("weight_decay") = 0.0,
         py::arg("decoupled") = false,
         "One torch.optim.Adam (decoupled=True: AdamW) step, in place on param, m and v.");
+  m.def("adagrad_update", named("adagrad_update", &adagrad), py::arg("param"), py::arg("grad"),
+        py::arg("sum"), py::kw_only(), py::arg("clr"), py::arg("eps") = 1e-10,
+        py::arg("weight_decay") = 0.0, py::arg("maximize") = false,
+        "One torch.optim.Adagrad step in place on param and sum, clr = lr / (1 + (t - 1) "
+        "lr_decay).");
+  m.def("rmsprop_update", named("rmsprop_update", &rmsprop), py::arg("param"), py::arg("grad"),
+        py::arg("square_avg"), py::arg("grad_avg"), py::arg("buf"), py::kw_only(), py::arg("lr"),
+        py::arg("alpha") = 0.99, py::arg("eps") = 1e-8, py::arg("weight_decay") = 0.0,
+        py::arg("momentum") = 0.0, py::arg("maximize") = false,
+        "One torch.optim.RMSprop step in place (grad_avg: the centered form's state or None; "
+        "buf: the momentum buffer, None without momentum).");
 }
 
 }  // namespace bind

@@ -358,6 +358,16 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
     DG_DISPATCH(adam_update, param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, decoupled, \
                 step)                                                                              \
   }                                                                                                \
+  void adagrad_update(T* param, const T* grad, T* sum, int64_t n, double clr, double eps,          \
+                      double weight_decay, bool maximize) {                                        \
+    DG_DISPATCH(adagrad_update, param, grad, sum, n, clr, eps, weight_decay, maximize)             \
+  }                                                                                                \
+  void rmsprop_update(T* param, const T* grad, T* square_avg, T* grad_avg, T* buf, int64_t n,      \
+                      double lr, double alpha, double eps, double weight_decay, double momentum,   \
+                      bool maximize) {                                                             \
+    DG_DISPATCH(rmsprop_update, param, grad, square_avg, grad_avg, buf, n, lr, alpha, eps,         \
+                weight_decay, momentum, maximize)                                                  \
+  }                                                                                                \
   void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T scale) {          \
     DG_DISPATCH(reduce_sum, x, out, outer, r, inner, scale)                                        \
   }                                                                                                \

@@ -199,6 +199,12 @@ enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winogr
                   double dampening, double weight_decay, bool nesterov, bool first_step);          \
   void adam_update(T* param, const T* grad, T* m, T* v, int64_t n, double lr, double beta1,        \
                    double beta2, double eps, double weight_decay, bool decoupled, int64_t step);   \
+  /* Adagrad (clr: the step's decayed lr) and RMSprop (grad_avg / buf null when unused) */         \
+  void adagrad_update(T* param, const T* grad, T* sum, int64_t n, double clr, double eps,          \
+                      double weight_decay, bool maximize);                                         \
+  void rmsprop_update(T* param, const T* grad, T* square_avg, T* grad_avg, T* buf, int64_t n,      \
+                      double lr, double alpha, double eps, double weight_decay, double momentum,   \
+                      bool maximize);                                                              \
   /* out[o, i] = scale * sum_j x[o, j, i] for x viewed as (outer, r, inner) */                     \
   void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T scale);           \
   /* running sums (prod: products) along the middle axis of (outer, n, inner), from the end        \

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..tensor import get_array_module
 
-__all__ = ["run_chunked", "eff_grad"]
+__all__ = ["run_chunked", "eff_grad", "kernel_ok"]
 
 # bytes of one array's chunk: measured best of 16 KiB - 1 MiB (smaller chunks pay the ufunc calls'
 # overhead, larger ones leave the cache); a kernel's ~6 arrays x 256 KiB stay in L2 / L3
@@ -93,3 +93,25 @@ def eff_grad(xp: Any, w: Any, g: Any, t: Any, neg: bool, wd: float) -> Any:
         xp.negative(g, out=t)
         return t
     return g
+
+
+def kernel_ok(*arrays: Any) -> bool:
+    """Whether the C++ updates (cpu/optim.h, one pass instead of a chunked ufunc kernel) take
+    these arrays: numpy, C-contiguous, aligned, writable where updated, one float dtype, no two
+    sharing memory (the kernels refuse what they cannot do; this keeps those to the array
+    path instead of raising)."""
+    first = arrays[0]
+    if not isinstance(first, np.ndarray) or first.dtype not in (np.float32, np.float64):
+        return False
+    for i, a in enumerate(arrays):
+        if not (
+            isinstance(a, np.ndarray)
+            and a.dtype == first.dtype
+            and a.shape == first.shape
+            and a.flags.c_contiguous
+            and a.flags.aligned
+            and (i == 1 or a.flags.writeable)
+            and a.dtype.isnative
+        ):
+            return False
+    return not any(np.may_share_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1 :])

@@ -7,8 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import _cpu
 from ..tensor import get_array_module
 from ._chunked import eff_grad, run_chunked
+from ._chunked import kernel_ok as _kernel_ok
 from .optimizer import _FLAG_CHECKS, Optimizer, _check_fused, _flag, _grad_of, _nonneg
 
 __all__ = ["Adagrad"]
@@ -95,8 +97,13 @@ class Adagrad(Optimizer):
                 st = self._init_state(p, group)
                 st["step"] += 1
                 clr = lr / (1 + (st["step"] - 1) * lr_decay)
-                with np.errstate(all="ignore"):
-                    run_chunked(_adagrad, (p.data, g, st["sum"]), 2, neg, wd, clr, eps)
+                if _kernel_ok(p.data, g, st["sum"]):  # one C++ pass (cpu/optim.h)
+                    _cpu.adagrad_update(
+                        p.data, g, st["sum"], clr=clr, eps=eps, weight_decay=wd, maximize=neg
+                    )
+                else:
+                    with np.errstate(all="ignore"):
+                        run_chunked(_adagrad, (p.data, g, st["sum"]), 2, neg, wd, clr, eps)
                 p._version[0] += 1  # changed in place: a graph that saved p refuses to backward
         return loss
 
