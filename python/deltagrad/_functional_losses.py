@@ -740,6 +740,8 @@ def multi_margin_loss(
     if t1.size and (int(t1.min()) < 0 or int(t1.max()) >= dim):
         bad = t1[(t1 < 0) | (t1 >= dim)][0]
         raise _LossIndexError(f"{op}: target out of range: {int(bad)} not in [0, {dim})")
+    if x.ndim and nframe and x.data.dtype.kind == "f":
+        return _multi_margin_rows(x, t1, tt.shape, p, margin, wt, red)
     others = xp.arange(dim)[None, :] != t1[:, None]
     wy = None if wt is None else wt[t1][:, None]
 
@@ -755,6 +757,64 @@ def multi_margin_loss(
         return per.reshape(tt.shape) if red == "none" else _reduce(per, red)
 
     return _node(op, fn, x)
+
+
+def _multi_margin_rows(
+    x: Tensor, t1: Any, tshape: tuple[int, ...], p: int, margin: float, wt: Any, red: str
+) -> Tensor:
+    """multi_margin_loss of a non-empty (N, C) or (C,) float input as one node, in array ops:
+    z = (margin - x[n, y]) + x[n, i], the terms z > 0 of the classes i != y (torch's kernel:
+    a NaN z adds nothing, and no gradient), h = z or z^2, per = sum(h) * w[y] / C (the
+    weight per row, after the sum); d per / d x[n, i] = (1 or 2 z) w[y] / C on those terms,
+    and x[n, y] gets minus their sum. Double backward: the Tensor-op formula (_node's fn)."""
+    xd = x.data
+    xp = get_array_module(xd)
+    nframe, dim = (xd.shape[0], xd.shape[1]) if xd.ndim == 2 else (1, xd.shape[0])
+    x2 = xd.reshape(nframe, dim)
+    rows = xp.arange(nframe)
+    with np.errstate(all="ignore"):
+        mx = margin - x2[rows, t1]  # (N,), x's dtype
+        z = x2 + mx[:, None]
+        pos = z > 0
+        pos[rows, t1] = False
+        h = xp.where(pos, z, xp.zeros((), z.dtype))
+        if p == 2:
+            hz = h
+            h = h * h
+        per = h.sum(1)
+        if wt is not None:
+            wy = wt[t1]
+            per *= wy
+        per /= dim
+        per = per.reshape(tshape)
+        out = _reduce_value(per, red)
+
+    def _backward(g: Any) -> None:
+        with np.errstate(all="ignore"):
+            coef = g.reshape(nframe) if red == "none" else xp.full(nframe, g, dtype=xd.dtype)
+            if wt is not None:
+                coef = coef * wy
+            coef = (coef / (dim * nframe if red == "mean" else dim)).astype(xd.dtype, copy=False)
+            if p == 1:
+                gx = xp.multiply(pos, coef[:, None], dtype=xd.dtype)
+            else:
+                gx = hz * (2 * coef)[:, None]
+            gx[rows, t1] = -gx.sum(1)
+            x._accumulate(gx.reshape(xd.shape))
+
+    def fn(x: Tensor) -> Tensor:
+        x2 = x.reshape(nframe, dim)
+        others = xp.arange(dim)[None, :] != t1[:, None]
+        zt = (margin - x2.gather(1, t1[:, None])) + x2
+        zm = where(others & (zt.data > 0), zt, 0.0)
+        hh = zm if p == 1 else zm * zm
+        if wt is not None:
+            hh = hh * wt[t1][:, None]
+        pr = hh.sum(1) / dim
+        return pr.reshape(tshape) if red == "none" else _reduce(pr, red)
+
+    db = recompute_dbackward(fn, x)
+    return Tensor._make(out, (x,), _backward, "multi_margin_loss", saves=(x,), dbackward=db)
 
 
 def triplet_margin_loss(
