@@ -260,7 +260,7 @@ def test_fortran_order_params_take_the_array_path_and_agree(case):
     [
         ("adamax", True),
         ("adamax_all", True),
-        ("adamax_big_weight", False),
+        ("adamax_big_weight", True),  # round 43: Adamax's own kernel takes either lerp
         ("asgd", True),
         ("asgd_averaging", True),
         ("asgd_wd", False),
@@ -276,6 +276,17 @@ def test_kernel_path_taken_where_expected(case, expect, monkeypatch):
         real(x, d, c)
 
     monkeypatch.setattr(more, "_sub_scaled", spy)
+    real_cpu = more._cpu
+
+    class CpuSpy:  # round 43: Adamax runs its own kernel (_cpu.adamax_update)
+        def __getattr__(self, name):
+            return getattr(real_cpu, name)
+
+        def adamax_update(self, *a, **k):
+            calls.append("adamax")
+            return real_cpu.adamax_update(*a, **k)
+
+    monkeypatch.setattr(more, "_cpu", CpuSpy())
     _compare(*_run_opt(case, np.float64, steps=3), TOL64)
     assert bool(calls) is expect
 

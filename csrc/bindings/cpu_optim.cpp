@@ -1,5 +1,5 @@
-// Bindings of the in-place optimizer updates: sgd_update, adam_update, adagrad_update and
-// rmsprop_update (torch.optim semantics).
+// Bindings of the in-place optimizer updates: sgd_update, adam_update, adagrad_update,
+// rmsprop_update, adamax_update and nadam_update (torch.optim semantics).
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -286,6 +286,69 @@ void rmsprop(py::handle p_obj, py::handle g_obj, py::handle sq_obj, py::handle g
   });
 }
 
+// param (writable), grad like it and two writable states like it, no two sharing memory: the
+// operands of the two-state updates (Adamax, NAdam).
+struct TwoStates {
+  py::array p, g, a, b;
+};
+
+TwoStates two_states(py::handle p_obj, py::handle g_obj, py::handle a_obj, py::handle b_obj,
+                     const char* a_name, const char* b_name) {
+  TwoStates o;
+  o.p = require_input(p_obj, "param");
+  if (!o.p.writeable())
+    throw py::value_error("param: expected a writable array, got a read-only one");
+  o.g = require_like(g_obj, o.p, "grad", "param");
+  o.a = require_state(a_obj, o.p, a_name);
+  o.b = require_state(b_obj, o.p, b_name);
+  const std::pair<const py::array*, const char*> all[] = {
+      {&o.p, "param"}, {&o.g, "grad"}, {&o.a, a_name}, {&o.b, b_name}};
+  for (int i = 0; i < 4; ++i)
+    for (int j = i + 1; j < 4; ++j)
+      require_disjoint(*all[i].first, all[i].second, *all[j].first, all[j].second);
+  return o;
+}
+
+void adamax(py::handle p_obj, py::handle g_obj, py::handle m_obj, py::handle u_obj, double clr,
+            double beta1, double beta2, double eps, double weight_decay, bool maximize) {
+  require_range(clr, "clr", -kInf, kInf, false, "a number");
+  require_range(beta1, "beta1", 0.0, 1.0, true, "a value in [0, 1)");
+  require_range(beta2, "beta2", 0.0, 1.0, true, "a value in [0, 1)");
+  require_range(eps, "eps", 0.0, kInf, false, "eps >= 0");
+  require_range(weight_decay, "weight_decay", 0.0, kInf, false, "weight_decay >= 0");
+  TwoStates o = two_states(p_obj, g_obj, m_obj, u_obj, "exp_avg", "exp_inf");
+  const int64_t n = o.p.size();
+  dispatch_dtype(dtype_of(o.p, "param"), [&](auto tag) {
+    using T = decltype(tag);
+    T *pp = mptr<T>(o.p), *mp = mptr<T>(o.a), *up = mptr<T>(o.b);
+    const T* gp = cptr<T>(o.g);
+    py::gil_scoped_release nogil;
+    adamax_update(pp, gp, mp, up, n, clr, beta1, beta2, eps, weight_decay, maximize);
+  });
+}
+
+void nadam(py::handle p_obj, py::handle g_obj, py::handle m_obj, py::handle v_obj, double decay,
+           double beta1, double beta2, double bc2, double eps, double c_g, double c_m,
+           double weight_decay, bool maximize) {
+  require_range(beta1, "beta1", 0.0, 1.0, true, "a value in [0, 1)");
+  require_range(beta2, "beta2", 0.0, 1.0, true, "a value in [0, 1)");
+  require_range(eps, "eps", 0.0, kInf, false, "eps >= 0");
+  require_range(weight_decay, "weight_decay", 0.0, kInf, false, "weight_decay >= 0");
+  for (const auto& [v, name] :
+       {std::pair<double, const char*>{decay, "decay"}, {bc2, "bc2"}, {c_g, "c_g"}, {c_m, "c_m"}})
+    require_range(v, name, -kInf, kInf, false, "a number");
+  TwoStates o = two_states(p_obj, g_obj, m_obj, v_obj, "exp_avg", "exp_avg_sq");
+  const int64_t n = o.p.size();
+  dispatch_dtype(dtype_of(o.p, "param"), [&](auto tag) {
+    using T = decltype(tag);
+    T *pp = mptr<T>(o.p), *mp = mptr<T>(o.a), *vp = mptr<T>(o.b);
+    const T* gp = cptr<T>(o.g);
+    py::gil_scoped_release nogil;
+    nadam_update(pp, gp, mp, vp, n, decay, beta1, beta2, bc2, eps, c_g, c_m, weight_decay,
+                 maximize);
+  });
+}
+
 }  // namespace
 
 void bind_optim(py::module_& m) {
@@ -315,6 +378,18 @@ void bind_optim(py::module_& m) {
         py::arg("momentum") = 0.0, py::arg("maximize") = false,
         "One torch.optim.RMSprop step in place (grad_avg: the centered form's state or None; "
         "buf: the momentum buffer, None without momentum).");
+  m.def("adamax_update", named("adamax_update", &adamax), py::arg("param"), py::arg("grad"),
+        py::arg("exp_avg"), py::arg("exp_inf"), py::kw_only(), py::arg("clr"),
+        py::arg("beta1") = 0.9, py::arg("beta2") = 0.999, py::arg("eps") = 1e-8,
+        py::arg("weight_decay") = 0.0, py::arg("maximize") = false,
+        "One torch.optim.Adamax step in place (clr = lr / (1 - beta1^t)), in optim/_more.py's "
+        "roundings.");
+  m.def("nadam_update", named("nadam_update", &nadam), py::arg("param"), py::arg("grad"),
+        py::arg("exp_avg"), py::arg("exp_avg_sq"), py::kw_only(), py::arg("decay"),
+        py::arg("beta1"), py::arg("beta2"), py::arg("bc2"), py::arg("eps"), py::arg("c_g"),
+        py::arg("c_m"), py::arg("weight_decay") = 0.0, py::arg("maximize") = false,
+        "One torch.optim.NAdam step in place, its scalars (decay, bc2 = 1 - beta2^t, c_g, c_m) "
+        "computed by optim.NAdam, in optim/_more.py's roundings.");
 }
 
 }  // namespace bind

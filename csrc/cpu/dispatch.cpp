@@ -368,6 +368,17 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
     DG_DISPATCH(rmsprop_update, param, grad, square_avg, grad_avg, buf, n, lr, alpha, eps,         \
                 weight_decay, momentum, maximize)                                                  \
   }                                                                                                \
+  void adamax_update(T* param, const T* grad, T* exp_avg, T* exp_inf, int64_t n, double clr,       \
+                     double beta1, double beta2, double eps, double weight_decay, bool maximize) { \
+    DG_DISPATCH(adamax_update, param, grad, exp_avg, exp_inf, n, clr, beta1, beta2, eps,           \
+                weight_decay, maximize)                                                            \
+  }                                                                                                \
+  void nadam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, int64_t n, double decay,   \
+                    double beta1, double beta2, double bc2, double eps, double c_g, double c_m,    \
+                    double weight_decay, bool maximize) {                                          \
+    DG_DISPATCH(nadam_update, param, grad, exp_avg, exp_avg_sq, n, decay, beta1, beta2, bc2, eps,  \
+                c_g, c_m, weight_decay, maximize)                                                  \
+  }                                                                                                \
   void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T scale) {          \
     DG_DISPATCH(reduce_sum, x, out, outer, r, inner, scale)                                        \
   }                                                                                                \

@@ -172,7 +172,8 @@ enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winogr
   void flip_copy(const T* x, T* y, const int64_t* shape, const uint8_t* flip, int nd);             \
   /* log(sum(exp(x))) over the middle axis of (outer, c, inner) (inner 1: rows of length c),       \
      with picked = x at class target (both (outer, inner)) when target is not null; its            \
-     backward dx = g * exp(x - lse), minus g_target at the targets when target is not null.        \
+     backward dx = g * exp(x - lse) (lse null: g * softmax(x), max-shifted), minus g_target at     \
+     the targets when target is not null.                                                          \
      Targets are already validated. */                                                             \
   void logsumexp_forward(const T* x, T* out, int64_t outer, int64_t c, int64_t inner,              \
                          const int64_t* target, T* picked);                                        \
@@ -205,6 +206,12 @@ enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winogr
   void rmsprop_update(T* param, const T* grad, T* square_avg, T* grad_avg, T* buf, int64_t n,      \
                       double lr, double alpha, double eps, double weight_decay, double momentum,   \
                       bool maximize);                                                              \
+  /* Adamax (clr = lr / (1 - beta1^t)) and NAdam (its step's scalars from optim/_more.py) */       \
+  void adamax_update(T* param, const T* grad, T* exp_avg, T* exp_inf, int64_t n, double clr,       \
+                     double beta1, double beta2, double eps, double weight_decay, bool maximize);  \
+  void nadam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, int64_t n, double decay,   \
+                    double beta1, double beta2, double bc2, double eps, double c_g, double c_m,    \
+                    double weight_decay, bool maximize);                                           \
   /* out[o, i] = scale * sum_j x[o, j, i] for x viewed as (outer, r, inner) */                     \
   void reduce_sum(const T* x, T* out, int64_t outer, int64_t r, int64_t inner, T scale);           \
   /* running sums (prod: products) along the middle axis of (outer, n, inner), from the end        \

@@ -135,16 +135,37 @@ void adam_t(T* p, const T* g, T* m, T* v, int64_t n, double lr, double b1, doubl
     adam_kernel<T, true, false>(p, g, m, v, n, lr, b1, b2, eps, wd, t);
 }
 
+// v as rounded to T, kept out of any fused multiply-add the compiler would form with it: the
+// kernels below repeat the array path's roundings (optim/_more.py, optim/adagrad.py), and
+// GCC contracts a product feeding a sum (-ffp-contract=fast) across the Vec operators.
+template <class T>
+inline Vec<T> rounded(Vec<T> v) {
+#if defined(__AVX512F__)
+  asm("" : "+v"(v.v));
+#else
+  asm("" : "+x"(v.v));
+#endif
+  return v;
+}
+
 // The gradient an update uses: -g with maximize, plus wd * p where weight decay is on (the
-// product rounded before the sum, as the array path's multiply then add).
+// product rounded before the sum, as the array path's multiply then add; (wd p) - g is
+// (-g) + wd p to the bit).
 template <class T, bool kWd, bool kNeg>
 inline Vec<T> update_grad(Vec<T> g, Vec<T> p, Vec<T> wd) {
-  if (kNeg) g = -g;
   if (kWd) {
-    const Vec<T> d = wd * p;
-    g = d + g;
+    const Vec<T> d = rounded(wd * p);
+    return kNeg ? d - g : d + g;
   }
-  return g;
+  return kNeg ? -g : g;
+}
+
+// torch's lerp_(end, w) of `start` as the array path rounds it (optim/_more.py _lerp_into):
+// start + w (end - start) for |w| < 0.5, else end + (w - 1) (end - start), two roundings each.
+template <class T>
+inline Vec<T> lerp2(Vec<T> start, Vec<T> end, Vec<T> w, Vec<T> w1, bool small) {
+  const Vec<T> d = end - start;
+  return small ? start + rounded(d * w) : end + rounded(d * w1);
 }
 
 // Runs body.template operator()<kWd, kNeg>() with the two flags as constants.
@@ -220,26 +241,97 @@ void rmsprop_t(T* p, const T* g, T* sq, T* ga, T* buf, int64_t n, double lr, dou
   });
 }
 
+// torch.optim.Adamax's step (optim/_more.py _adamax, its roundings): m = lerp(m, g, c) with
+// c = 1 - beta1 (one rounding, m - c (m - g), as torch's vectorized lerp, where |c| < 0.5);
+// u = max(beta2 u, |g| + eps) (NaN wins, as torch.amax); p += (m * -clr) / u.
+template <class T>
+void adamax_t(T* p, const T* g, T* m, T* u, int64_t n, double clr, double b1, double b2, double eps,
+              double wd, bool neg) {
+  using V = Vec<T>;
+  const double c = 1.0 - b1;
+  const bool small = std::abs(c) < 0.5;
+  const V vc = V::set1(T(c)), vc1 = V::set1(T(c - 1.0)), vb2 = V::set1(T(b2));
+  const V veps = V::set1(T(eps)), vwd = V::set1(T(wd)), vnclr = V::set1(T(-clr));
+  with_wd_neg(wd != 0.0, neg, [&](auto wd_tag, auto neg_tag) {
+    constexpr bool kWd = decltype(wd_tag)::value, kNeg = decltype(neg_tag)::value;
+    parallel_chunks(n, kOptimGrain, [&](int64_t b, int64_t e) {
+      for_vectors<T>(b, e, [&](int64_t i, int r) {
+        const V pv = load_n(p + i, r);
+        const V gv = update_grad<T, kWd, kNeg>(load_n(g + i, r), pv, vwd);
+        V mv = load_n(m + i, r);
+        mv = small ? fnmadd(vc, mv - gv, mv) : lerp2(mv, gv, vc, vc1, false);
+        store_n(mv, m + i, r);
+        const V a = rounded(load_n(u + i, r) * vb2), t = abs(gv) + veps;
+        const V uv = select(is_nan(a) | is_nan(t), a + t, max(a, t));
+        store_n(uv, u + i, r);
+        store_n(pv + rounded(mv * vnclr) / uv, p + i, r);
+      });
+    });
+  });
+}
+
+// torch.optim.NAdam's step (optim/_more.py _nadam, its roundings), its scalars precomputed:
+// p *= decay (decoupled weight decay, else wd on the gradient); m = lerp(m, g, 1 - beta1);
+// v = beta2 v + ((1 - beta2) g) g; d = sqrt(v / bc2) + eps; p += (g c_g) / d; p += (m c_m) / d.
+template <class T>
+void nadam_t(T* p, const T* g, T* m, T* v, int64_t n, double decay, double b1, double b2,
+             double bc2, double eps, double c_g, double c_m, double wd, bool neg) {
+  using V = Vec<T>;
+  const double c = 1.0 - b1;
+  const bool small = std::abs(c) < 0.5, decayed = decay != 1.0;
+  const V vc = V::set1(T(c)), vc1 = V::set1(T(c - 1.0)), vb2 = V::set1(T(b2));
+  const V vb2c = V::set1(T(1.0 - b2)), vbc2 = V::set1(T(bc2)), veps = V::set1(T(eps));
+  const V vwd = V::set1(T(wd)), vdecay = V::set1(T(decay)), vcg = V::set1(T(c_g));
+  const V vcm = V::set1(T(c_m));
+  with_wd_neg(wd != 0.0, neg, [&](auto wd_tag, auto neg_tag) {
+    constexpr bool kWd = decltype(wd_tag)::value, kNeg = decltype(neg_tag)::value;
+    parallel_chunks(n, kOptimGrain, [&](int64_t b, int64_t e) {
+      for_vectors<T>(b, e, [&](int64_t i, int r) {
+        V pv = load_n(p + i, r);
+        if (decayed) pv = rounded(pv * vdecay);
+        const V gv = update_grad<T, kWd, kNeg>(load_n(g + i, r), pv, vwd);
+        const V mv = lerp2(load_n(m + i, r), gv, vc, vc1, small);
+        store_n(mv, m + i, r);
+        const V vv = rounded(load_n(v + i, r) * vb2) + rounded(rounded(gv * vb2c) * gv);
+        store_n(vv, v + i, r);
+        const V d = sqrt(vv / vbc2) + veps;
+        pv = pv + rounded(gv * vcg) / d;
+        store_n(pv + rounded(mv * vcm) / d, p + i, r);
+      });
+    });
+  });
+}
+
 }  // namespace
 
-#define DG_OPTIM_DEFS(T)                                                                          \
-  void sgd_update(T* param, const T* grad, T* buf, int64_t n, double lr, double momentum,         \
-                  double dampening, double weight_decay, bool nesterov, bool first_step) {        \
-    sgd_t(param, grad, buf, n, lr, momentum, dampening, weight_decay, nesterov, first_step);      \
-  }                                                                                               \
-  void adam_update(T* param, const T* grad, T* m, T* v, int64_t n, double lr, double beta1,       \
-                   double beta2, double eps, double weight_decay, bool decoupled, int64_t step) { \
-    adam_t(param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, decoupled, step);           \
-  }                                                                                               \
-  void adagrad_update(T* param, const T* grad, T* sum, int64_t n, double clr, double eps,         \
-                      double weight_decay, bool maximize) {                                       \
-    adagrad_t(param, grad, sum, n, clr, eps, weight_decay, maximize);                             \
-  }                                                                                               \
-  void rmsprop_update(T* param, const T* grad, T* square_avg, T* grad_avg, T* buf, int64_t n,     \
-                      double lr, double alpha, double eps, double weight_decay, double momentum,  \
-                      bool maximize) {                                                            \
-    rmsprop_t(param, grad, square_avg, grad_avg, buf, n, lr, alpha, eps, weight_decay, momentum,  \
-              maximize);                                                                          \
+#define DG_OPTIM_DEFS(T)                                                                           \
+  void sgd_update(T* param, const T* grad, T* buf, int64_t n, double lr, double momentum,          \
+                  double dampening, double weight_decay, bool nesterov, bool first_step) {         \
+    sgd_t(param, grad, buf, n, lr, momentum, dampening, weight_decay, nesterov, first_step);       \
+  }                                                                                                \
+  void adam_update(T* param, const T* grad, T* m, T* v, int64_t n, double lr, double beta1,        \
+                   double beta2, double eps, double weight_decay, bool decoupled, int64_t step) {  \
+    adam_t(param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, decoupled, step);            \
+  }                                                                                                \
+  void adagrad_update(T* param, const T* grad, T* sum, int64_t n, double clr, double eps,          \
+                      double weight_decay, bool maximize) {                                        \
+    adagrad_t(param, grad, sum, n, clr, eps, weight_decay, maximize);                              \
+  }                                                                                                \
+  void rmsprop_update(T* param, const T* grad, T* square_avg, T* grad_avg, T* buf, int64_t n,      \
+                      double lr, double alpha, double eps, double weight_decay, double momentum,   \
+                      bool maximize) {                                                             \
+    rmsprop_t(param, grad, square_avg, grad_avg, buf, n, lr, alpha, eps, weight_decay, momentum,   \
+              maximize);                                                                           \
+  }                                                                                                \
+  void adamax_update(T* param, const T* grad, T* exp_avg, T* exp_inf, int64_t n, double clr,       \
+                     double beta1, double beta2, double eps, double weight_decay, bool maximize) { \
+    adamax_t(param, grad, exp_avg, exp_inf, n, clr, beta1, beta2, eps, weight_decay, maximize);    \
+  }                                                                                                \
+  void nadam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, int64_t n, double decay,   \
+                    double beta1, double beta2, double bc2, double eps, double c_g, double c_m,    \
+                    double weight_decay, bool maximize) {                                          \
+    nadam_t(param, grad, exp_avg, exp_avg_sq, n, decay, beta1, beta2, bc2, eps, c_g, c_m,          \
+            weight_decay, maximize);                                                               \
   }
 DG_OPTIM_DEFS(float)
 DG_OPTIM_DEFS(double)

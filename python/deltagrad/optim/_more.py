@@ -108,6 +108,11 @@ def _fma_ok(read: Any, *updated: Any) -> bool:
     return all(a.flags.writeable for a in updated)
 
 
+def _disjoint(*arrays: Any) -> bool:
+    """No two of the arrays share memory (the C++ updates refuse overlapping operands)."""
+    return not any(np.may_share_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1 :])
+
+
 def _sub_scaled(x: Any, d: Any, c: float) -> None:
     """x -= c * d in place, one rounding (a fused multiply-add, as torch's vectorized
     add_(d, alpha=-c) and lerp_): the SGD kernel's param -= lr * grad, c >= 0."""
@@ -287,6 +292,12 @@ class Adamax(_ArrayOptimizer):
         m, u = st["exp_avg"], st["exp_inf"]
         # the lerp as torch's vectorized one (one fused multiply-add) by the SGD kernel, on
         # the host; its small-weight formula only (torch's other one for 1 - b1 >= 0.5)
+        if _fma_ok(g, w, m, u) and _disjoint(w, g, m, u):  # one C++ pass, the same roundings
+            _cpu.adamax_update(
+                w, g, m, u, clr=clr, beta1=b1, beta2=b2, eps=eps,
+                weight_decay=group["weight_decay"], maximize=group["maximize"],
+            )  # fmt: skip
+            return
         fma = abs(1 - b1) < 0.5 and _fma_ok(g, w, m, u)
         args = (group["maximize"], group["weight_decay"], b1, b2, eps, clr, fma)
         run_chunked(_adamax, (w, g, m, u), 2, *args)
@@ -387,8 +398,15 @@ class NAdam(_ArrayOptimizer):
         mu_product = float(mp)
         c_g = -lr * (1.0 - mu) / (1.0 - mu_product)
         c_m = (-lr * mu_next) / (1.0 - mu_product * mu_next)
+        m, v = st["exp_avg"], st["exp_avg_sq"]
+        if _fma_ok(g, w, m, v) and _disjoint(w, g, m, v):  # one C++ pass, the same roundings
+            _cpu.nadam_update(
+                w, g, m, v, decay=decay, beta1=b1, beta2=b2, bc2=bc2, eps=eps, c_g=c_g, c_m=c_m,
+                weight_decay=wd, maximize=group["maximize"],
+            )  # fmt: skip
+            return
         args = (group["maximize"], wd, decay, b1, b2, bc2, eps, c_g, c_m)
-        run_chunked(_nadam, (w, g, st["exp_avg"], st["exp_avg_sq"]), 3, *args)
+        run_chunked(_nadam, (w, g, m, v), 3, *args)
 
 
 def _adam_moments(xp: Any, a: list[Any], t: list[Any], neg, wd, decay, b1, b2) -> Any:

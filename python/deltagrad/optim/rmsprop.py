@@ -7,8 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import _cpu
 from ..tensor import get_array_module
 from ._chunked import eff_grad, run_chunked
+from ._chunked import kernel_ok as _kernel_ok
 from .optimizer import _FLAG_CHECKS, Optimizer, _flag, _grad_of, _nonneg
 
 __all__ = ["RMSprop"]
@@ -94,6 +96,15 @@ class RMSprop(Optimizer):
                         if st.get(key) is None:
                             st[key] = get_array_module(w).zeros_like(w)
                         arrays.append(st[key])
+                if _kernel_ok(*arrays):  # one C++ pass (cpu/optim.h), the same roundings
+                    ga = st["grad_avg"] if centered else None
+                    buf = st["momentum_buffer"] if momentum > 0 else None
+                    _cpu.rmsprop_update(
+                        w, g, st["square_avg"], ga, buf, lr=lr, alpha=alpha, eps=eps,
+                        weight_decay=wd, momentum=momentum, maximize=group["maximize"],
+                    )  # fmt: skip
+                    p._version[0] += 1
+                    continue
                 with np.errstate(all="ignore"):
                     run_chunked(
                         _rmsprop,
