@@ -1,9 +1,10 @@
-// Binding of flip: a C-contiguous array of 4- or 8-byte elements (any dtype: the kernel moves
+// Binding of flip: a C-contiguous array of 4- or 8-byte numeric elements (the kernel moves
 // their bytes), flipped along dims in one pass (numpy's flip view copied reads backwards one
 // element at a time).
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "bindings/cpu_common.h"
@@ -16,6 +17,11 @@ py::array flip(const py::array& x, const std::vector<int64_t>& dims) {
   const int64_t nd = x.ndim(), size = x.itemsize();
   if (size != 4 && size != 8)
     throw py::type_error("x: expected 4- or 8-byte elements, got dtype " + dtype_str(x));
+  // numbers only: the kernel copies bytes, and an object array's 8-byte elements are references
+  // that a byte copy would not count (freed twice later: a segfault)
+  const char kind = x.dtype().kind();
+  if (std::string("fiucmM").find(kind) == std::string::npos)
+    throw py::type_error("x: expected a numeric dtype, got " + dtype_str(x));
   if (!(x.flags() & py::array::c_style)) throw py::value_error("x: expected a C-contiguous array");
   std::vector<uint8_t> flag(static_cast<size_t>(nd), 0);
   for (int64_t d : dims) {

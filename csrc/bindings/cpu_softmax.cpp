@@ -122,7 +122,8 @@ py::object logsumexp_fwd(py::handle x_obj, int64_t dim, py::handle target_obj) {
   return std::move(out);
 }
 
-// dx = g * exp(x - lse), g and lse broadcast along axis dim (each of x's shape without it);
+// dx = g * exp(x - lse), g and lse broadcast along axis dim (each of x's shape without it); lse
+// None: g * softmax(x), the exponentials shifted by the max (exact where lse's rounding is not);
 // with target and g_target (that shape too), g_target is then subtracted at the targets: the
 // gradient of g * lse - g_target * x[target].
 py::array logsumexp_bwd(py::handle g_obj, py::handle x_obj, py::handle lse_obj, int64_t dim,
@@ -132,12 +133,14 @@ py::array logsumexp_bwd(py::handle g_obj, py::handle x_obj, py::handle lse_obj, 
   const DType dt = dtype_of(x, "x");
   const std::vector<int64_t> shape = shape_without(x, dim);
   py::array g = require_input(g_obj, "g");
-  py::array lse = require_input(lse_obj, "lse");
+  const bool with_lse = !lse_obj.is_none();  // None: g * softmax(x), max-shifted (exact)
+  py::array lse = with_lse ? require_input(lse_obj, "lse") : py::array();
   const bool with_target = !target_obj.is_none();
   if (with_target != !g_target_obj.is_none())
     throw py::value_error("target and g_target: expected both or neither");
   py::array gt = with_target ? require_input(g_target_obj, "g_target") : py::array();
-  std::vector<std::pair<py::array*, const char*>> args{{&g, "g"}, {&lse, "lse"}};
+  std::vector<std::pair<py::array*, const char*>> args{{&g, "g"}};
+  if (with_lse) args.push_back({&lse, "lse"});
   if (with_target) args.push_back({&gt, "g_target"});
   for (auto [a, name] : args) {
     if (dtype_of(*a, name) != dt)
@@ -152,7 +155,7 @@ py::array logsumexp_bwd(py::handle g_obj, py::handle x_obj, py::handle lse_obj, 
     using T = decltype(tag);
     const T* gp = cptr<T>(g);
     const T* xp = cptr<T>(x);
-    const T* lp = cptr<T>(lse);
+    const T* lp = with_lse ? cptr<T>(lse) : nullptr;
     const T* gtp = with_target ? cptr<T>(gt) : nullptr;
     const int64_t* tp = with_target ? targets.data() : nullptr;
     T* dp = mptr<T>(out);
@@ -238,8 +241,9 @@ void bind_softmax(py::module_& m) {
   m.def("logsumexp_backward", named("logsumexp_backward", &logsumexp_bwd), py::arg("g"),
         py::arg("x"), py::arg("lse"), py::arg("dim") = -1, py::arg("target") = py::none(),
         py::arg("g_target") = py::none(),
-        "dx of lse = logsumexp(x) over axis dim: g * exp(x - lse), g and lse broadcast along dim; "
-        "with target and g_target, g_target subtracted at the targets.");
+        "dx of lse = logsumexp(x) over axis dim: g * exp(x - lse), g and lse broadcast along dim "
+        "(lse None: g * softmax(x), max-shifted, exact for large x); with target and g_target, "
+        "g_target subtracted at the targets.");
   m.def("softmax_cross_entropy", named("softmax_cross_entropy", &softmax_xent), py::arg("logits"),
         py::arg("target"), py::arg("reduction") = "mean",
         "(loss, dlogits) of softmax cross-entropy with int64 labels, in one fused pass.");

@@ -140,6 +140,22 @@ void logsumexp_backward_row(T g, const T* x, T lse, T* dx, int64_t c) {
   }
 }
 
+// The same without lse: dx = g * softmax(x) = g * exp(x - m) / sum exp(x - m), m the row's max.
+// Where lse is large, its rounding (an ulp of the max logit) shifts every exp(x - lse) by that
+// much relative error (float32 logits of scale 1000: 6e-5 in a cross-entropy's gradient,
+// torch's 8e-8); the max-shifted exponentials are exact to a few ulps at any scale.
+template <class T>
+void softmax_scaled_row(T g, const T* x, T* dx, int64_t c) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const T m = row_max(x, c);
+  const V scale = V::set1(g / row_sum_exp(x, dx, c, m));
+  for (int64_t j = 0; j < c; j += W) {
+    const int r = c - j < W ? static_cast<int>(c - j) : W;
+    (V::load(dx + j, r) * scale).store(dx + j, r);
+  }
+}
+
 // Vector v of a block of `lanes` lanes from p: whole, partial (the rest 0) or none.
 template <class T>
 struct BlockLanes {
@@ -295,6 +311,19 @@ void logsumexp_backward_block(const T* g, const T* x, const T* lse, T* dx, int64
       bl.store(vg[v] * vexp_upto88(bl.load(x + k * inner, v) - vl[v]), dx + k * inner, v);
 }
 
+// dx = g * softmax(x) over a block, without lse (softmax_scaled_row's reason): softmax_block's
+// two passes, then one scaling pass.
+template <class T, int NB>
+void softmax_scaled_block(const T* g, const T* x, T* dx, int64_t c, int64_t inner, int lanes) {
+  using V = Vec<T>;
+  const BlockLanes<T> bl{lanes};
+  V m[NB], sum[NB];
+  block_max_sum_exp<T, NB>(x, dx, c, inner, bl, m, sum);
+  for (int v = 0; v < NB; ++v) sum[v] = bl.load(g, v) / sum[v];
+  for (int64_t k = 0; k < c; ++k)
+    for (int v = 0; v < NB; ++v) bl.store(bl.load(dx + k * inner, v) * sum[v], dx + k * inner, v);
+}
+
 // f(offset, lanes, nb) over the blocks of nb vectors of lanes along inner (the last one
 // partial) of every outer slice group, each thread a contiguous range of (outer, block) pairs.
 // nb = 4 where a slice group has 4 vectors of lanes or more, else 2 or 1: a short inner (8 at
@@ -430,79 +459,85 @@ double softmax_xent_t(const T* x, const int64_t* target, T* d, T* loss_rows, int
 
 }  // namespace
 
-#define DG_SOFTMAX_DEFS(T)                                                                         \
-  void softmax_forward(const T* x, T* y, int64_t rows, int64_t cols, bool log) {                   \
-    parallel_chunks(rows, row_grain(cols), [&](int64_t b, int64_t e) {                             \
-      for (int64_t i = b; i < e; ++i) softmax_row(x + i * cols, y + i * cols, cols, log);          \
-    });                                                                                            \
-  }                                                                                                \
-  void softmax_backward(const T* dy, const T* y, T* dx, int64_t rows, int64_t cols, bool log) {    \
-    parallel_chunks(rows, row_grain(cols), [&](int64_t b, int64_t e) {                             \
-      for (int64_t i = b; i < e; ++i)                                                              \
-        softmax_backward_row(dy + i * cols, y + i * cols, dx + i * cols, cols, log);               \
-    });                                                                                            \
-  }                                                                                                \
-  void softmax_forward_inner(const T* x, T* y, int64_t outer, int64_t c, int64_t inner,            \
-                             bool log) {                                                           \
-    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes, int nb) {                     \
-      with_block_width(nb, [&](auto k) {                                                           \
-        softmax_block<T, decltype(k)::value>(x + at, y + at, c, inner, lanes, log);                \
-      });                                                                                          \
-    });                                                                                            \
-  }                                                                                                \
-  void softmax_backward_inner(const T* dy, const T* y, T* dx, int64_t outer, int64_t c,            \
-                              int64_t inner, bool log) {                                           \
-    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes, int nb) {                     \
-      with_block_width(nb, [&](auto k) {                                                           \
-        softmax_backward_block<T, decltype(k)::value>(dy + at, y + at, dx + at, c, inner, lanes,   \
-                                                      log);                                        \
-      });                                                                                          \
-    });                                                                                            \
-  }                                                                                                \
-  double softmax_cross_entropy(const T* logits, const int64_t* target, T* dlogits, T* loss_rows,   \
-                               int64_t rows, int64_t cols, T scale) {                              \
-    return softmax_xent_t(logits, target, dlogits, loss_rows, rows, cols, scale);                  \
-  }                                                                                                \
-  void logsumexp_forward(const T* x, T* out, int64_t outer, int64_t c, int64_t inner,              \
-                         const int64_t* target, T* picked) {                                       \
-    if (inner == 1) {                                                                              \
-      parallel_chunks(outer, row_grain(c), [&](int64_t b, int64_t e) {                             \
-        for (int64_t i = b; i < e; ++i) {                                                          \
-          out[i] = logsumexp_row(x + i * c, c);                                                    \
-          if (target) picked[i] = x[i * c + target[i]];                                            \
-        }                                                                                          \
-      });                                                                                          \
-      return;                                                                                      \
-    }                                                                                              \
-    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes, int nb) {                     \
-      const int64_t o = at / (c * inner), r = o * inner + (at - o * c * inner);                    \
-      with_block_width(nb, [&](auto k) {                                                           \
-        logsumexp_block<T, decltype(k)::value>(x + at, out + r, c, inner, lanes);                  \
-      });                                                                                          \
-      if (target) /* the block's lanes are in cache: one scalar read each */                       \
-        for (int l = 0; l < lanes; ++l) picked[r + l] = x[at + target[r + l] * inner + l];         \
-    });                                                                                            \
-  }                                                                                                \
-  void logsumexp_backward(const T* g, const T* x, const T* lse, T* dx, int64_t outer, int64_t c,   \
-                          int64_t inner, const int64_t* target, const T* g_target) {               \
-    if (inner == 1) {                                                                              \
-      parallel_chunks(outer, row_grain(c), [&](int64_t b, int64_t e) {                             \
-        for (int64_t i = b; i < e; ++i) {                                                          \
-          logsumexp_backward_row(g[i], x + i * c, lse[i], dx + i * c, c);                          \
-          if (target) dx[i * c + target[i]] -= g_target[i];                                        \
-        }                                                                                          \
-      });                                                                                          \
-      return;                                                                                      \
-    }                                                                                              \
-    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes, int nb) {                     \
-      const int64_t o = at / (c * inner), r = o * inner + (at - o * c * inner);                    \
-      with_block_width(nb, [&](auto k) {                                                           \
-        logsumexp_backward_block<T, decltype(k)::value>(g + r, x + at, lse + r, dx + at, c, inner, \
-                                                        lanes);                                    \
-      });                                                                                          \
-      if (target)                                                                                  \
-        for (int l = 0; l < lanes; ++l) dx[at + target[r + l] * inner + l] -= g_target[r + l];     \
-    });                                                                                            \
+#define DG_SOFTMAX_DEFS(T)                                                                       \
+  void softmax_forward(const T* x, T* y, int64_t rows, int64_t cols, bool log) {                 \
+    parallel_chunks(rows, row_grain(cols), [&](int64_t b, int64_t e) {                           \
+      for (int64_t i = b; i < e; ++i) softmax_row(x + i * cols, y + i * cols, cols, log);        \
+    });                                                                                          \
+  }                                                                                              \
+  void softmax_backward(const T* dy, const T* y, T* dx, int64_t rows, int64_t cols, bool log) {  \
+    parallel_chunks(rows, row_grain(cols), [&](int64_t b, int64_t e) {                           \
+      for (int64_t i = b; i < e; ++i)                                                            \
+        softmax_backward_row(dy + i * cols, y + i * cols, dx + i * cols, cols, log);             \
+    });                                                                                          \
+  }                                                                                              \
+  void softmax_forward_inner(const T* x, T* y, int64_t outer, int64_t c, int64_t inner,          \
+                             bool log) {                                                         \
+    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes, int nb) {                   \
+      with_block_width(nb, [&](auto k) {                                                         \
+        softmax_block<T, decltype(k)::value>(x + at, y + at, c, inner, lanes, log);              \
+      });                                                                                        \
+    });                                                                                          \
+  }                                                                                              \
+  void softmax_backward_inner(const T* dy, const T* y, T* dx, int64_t outer, int64_t c,          \
+                              int64_t inner, bool log) {                                         \
+    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes, int nb) {                   \
+      with_block_width(nb, [&](auto k) {                                                         \
+        softmax_backward_block<T, decltype(k)::value>(dy + at, y + at, dx + at, c, inner, lanes, \
+                                                      log);                                      \
+      });                                                                                        \
+    });                                                                                          \
+  }                                                                                              \
+  double softmax_cross_entropy(const T* logits, const int64_t* target, T* dlogits, T* loss_rows, \
+                               int64_t rows, int64_t cols, T scale) {                            \
+    return softmax_xent_t(logits, target, dlogits, loss_rows, rows, cols, scale);                \
+  }                                                                                              \
+  void logsumexp_forward(const T* x, T* out, int64_t outer, int64_t c, int64_t inner,            \
+                         const int64_t* target, T* picked) {                                     \
+    if (inner == 1) {                                                                            \
+      parallel_chunks(outer, row_grain(c), [&](int64_t b, int64_t e) {                           \
+        for (int64_t i = b; i < e; ++i) {                                                        \
+          out[i] = logsumexp_row(x + i * c, c);                                                  \
+          if (target) picked[i] = x[i * c + target[i]];                                          \
+        }                                                                                        \
+      });                                                                                        \
+      return;                                                                                    \
+    }                                                                                            \
+    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes, int nb) {                   \
+      const int64_t o = at / (c * inner), r = o * inner + (at - o * c * inner);                  \
+      with_block_width(nb, [&](auto k) {                                                         \
+        logsumexp_block<T, decltype(k)::value>(x + at, out + r, c, inner, lanes);                \
+      });                                                                                        \
+      if (target) /* the block's lanes are in cache: one scalar read each */                     \
+        for (int l = 0; l < lanes; ++l) picked[r + l] = x[at + target[r + l] * inner + l];       \
+    });                                                                                          \
+  }                                                                                              \
+  void logsumexp_backward(const T* g, const T* x, const T* lse, T* dx, int64_t outer, int64_t c, \
+                          int64_t inner, const int64_t* target, const T* g_target) {             \
+    if (inner == 1) {                                                                            \
+      parallel_chunks(outer, row_grain(c), [&](int64_t b, int64_t e) {                           \
+        for (int64_t i = b; i < e; ++i) {                                                        \
+          if (lse)                                                                               \
+            logsumexp_backward_row(g[i], x + i * c, lse[i], dx + i * c, c);                      \
+          else                                                                                   \
+            softmax_scaled_row(g[i], x + i * c, dx + i * c, c);                                  \
+          if (target) dx[i * c + target[i]] -= g_target[i];                                      \
+        }                                                                                        \
+      });                                                                                        \
+      return;                                                                                    \
+    }                                                                                            \
+    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes, int nb) {                   \
+      const int64_t o = at / (c * inner), r = o * inner + (at - o * c * inner);                  \
+      with_block_width(nb, [&](auto k) {                                                         \
+        constexpr int NB = decltype(k)::value;                                                   \
+        if (lse)                                                                                 \
+          logsumexp_backward_block<T, NB>(g + r, x + at, lse + r, dx + at, c, inner, lanes);     \
+        else                                                                                     \
+          softmax_scaled_block<T, NB>(g + r, x + at, dx + at, c, inner, lanes);                  \
+      });                                                                                        \
+      if (target)                                                                                \
+        for (int l = 0; l < lanes; ++l) dx[at + target[r + l] * inner + l] -= g_target[r + l];   \
+    });                                                                                          \
   }
 DG_SOFTMAX_DEFS(float)
 DG_SOFTMAX_DEFS(double)

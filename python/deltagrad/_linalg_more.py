@@ -1377,7 +1377,7 @@ _LSTSQ_DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
 
 # the normal-equations route of lstsq (_lstsq_normal) takes a batch only when every matrix
 # has s_min^2 >= floor * ||A||_F^2 (so cond(A) <= floor^-1/2): float32 solves in float64
-# (error ~ cond^2 eps64 <= 1e-8, below float32's rounding), float64 with one refinement step
+# (error ~ cond^2 eps64 <= 1e-8, below float32's rounding), float64 by QR
 _LSTSQ_FLOOR = {np.dtype(np.float32): 1e-8, np.dtype(np.float64): 1e-4}
 
 
@@ -1389,8 +1389,10 @@ def _lstsq_normal(a: Any, b: Any, rtol: float) -> Any:
     and a condition number of at most _LSTSQ_FLOOR^-1/2; tau also covers the rounding of G and
     of the factorization (|dG| <= (m + n + 1) eps ||A||_F^2; tau takes twice that), for G
     above the subnormal range (a smaller ||A||_F^2 goes to the SVD). Then X = pinv(A) B (rank
-    min(m, n)): G^-1 A^T B for m >= n, A^T G^-1 B else. Several times cheaper than the SVD
-    (numpy has no pivoted QR): the route of a least-squares solve that records no graph."""
+    min(m, n)): G^-1 A^T B for m >= n, A^T G^-1 B else in float64 for float32 input; by an
+    unpivoted QR for float64 (the normal equations' cond^2 error shows there). Several times
+    cheaper than the SVD (numpy has no pivoted QR): the route of a least-squares solve that
+    records no graph."""
     floor = _LSTSQ_FLOOR.get(a.dtype)
     m, n = a.shape[-2:]
     if floor is None or get_array_module(a) is not np or a.size == 0 or b.size == 0:
@@ -1416,15 +1418,20 @@ def _lstsq_normal(a: Any, b: Any, rtol: float) -> Any:
             np.linalg.cholesky(shifted)  # raises unless every G - tau I is positive-definite
         except np.linalg.LinAlgError:
             return None  # rank-deficient, ill-conditioned, or not finite: the SVD decides
-        if m >= n:
+        if a.dtype == np.float64:
+            # float64: QR, not the normal equations (whose cond^2 error a refinement step does
+            # not remove where the residual is large: 5000 x 2, cond 32, 3.7e-7 against torch's
+            # 4.8e-9); the factorization above only proved the full rank
+            if m >= n:
+                q, r = np.linalg.qr(a64)
+                x = np.linalg.solve(r, _mT(q) @ b64)
+            else:  # A = R^T Q^T: the minimum-norm X = Q R^-T B
+                q, r = np.linalg.qr(at)
+                x = q @ np.linalg.solve(_mT(r), b64)
+        elif m >= n:  # float32, solved in float64: cond^2 eps64 <= 1e-8, below float32's rounding
             x = np.linalg.solve(g, at @ b64)
-            if a.dtype == np.float64:  # one step of refinement: float64's accuracy
-                x = x + np.linalg.solve(g, at @ (b64 - a64 @ x))
         else:
-            y = np.linalg.solve(g, b64)
-            if a.dtype == np.float64:
-                y = y + np.linalg.solve(g, b64 - a64 @ (at @ y))
-            x = at @ y
+            x = at @ np.linalg.solve(g, b64)
     return x.astype(a.dtype, copy=False)
 
 
@@ -1437,7 +1444,7 @@ def lstsq(A: Any, B: Any, rcond: Any = None, *, driver: Any = None) -> Any:  # n
     differentiable in A and B where A's rank is locally constant. Where no graph is recorded
     and one Cholesky factorization proves every matrix of full rank and well conditioned
     (cond(A) <= 1e4 for float32, 1e2 for float64), the same solution comes from the normal
-    equations (in float64, refined once for float64 input) with no SVD: see _lstsq_normal."""
+    equations (in float64; float64 input by QR) with no SVD: see _lstsq_normal."""
     op = "torch.linalg.lstsq"
     a = _matrix(A, op)
     b = _tensor(B, op, "B")

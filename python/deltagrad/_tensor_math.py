@@ -610,10 +610,11 @@ def _cdist_mm(x1: Tensor, x2: Tensor) -> Tensor:
     a, b = x1.data, x2.data
     xp = get_array_module(a)
     dist = ops.matmul(a, b, trans_b=True, alpha=-2.0)  # (*batch, P, R)
-    dist += _sq_norms(a)[..., :, None]
-    dist += _sq_norms(b)[..., None, :]
-    xp.maximum(dist, 0, out=dist)
-    xp.sqrt(dist, out=dist)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf inputs: NaN / inf, as torch
+        dist += _sq_norms(a)[..., :, None]
+        dist += _sq_norms(b)[..., None, :]
+        xp.maximum(dist, 0, out=dist)
+        xp.sqrt(dist, out=dist)
 
     def _backward(g: Any) -> None:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -724,12 +725,15 @@ def _cdist_dir(diff: Any, d: Any, nd: Any, p: float) -> Any:
     if p == 2:
         return diff
     if p == 1 or p == float("inf"):
+        nan = xp.isnan(diff)  # the comparisons make NaN 0; torch's sign keeps it
         lo = diff < 0 if p == 1 else diff == nd
         if p == 1:
             xp.greater(diff, 0, out=diff)
         else:
             xp.equal(diff, d, out=diff)
         diff -= lo
+        if nan.any():
+            diff[nan] = xp.nan
         return diff
     mag = xp.abs(diff)
     if p < 2:
@@ -800,20 +804,35 @@ def _cdist_direct(x1: Tensor, x2: Tensor, p: float, batch: tuple[int, ...]) -> T
                 d = df[sn, si, sj]
                 nd = -d if p == float("inf") else None
                 sc = _cdist_scale(gf[sn, si, sj], d, p)
+                # p < 2 (but 1): torch's gradient is 0 where a coordinate's difference is 0,
+                # even where the scale is not finite (a NaN distance): 0 * NaN would be NaN
+                fix0 = p < 2 and p != 1 and not bool(xp.isfinite(sc).all())
                 if planes:
                     ab, bb = a[sn, si], bt[sn, :, sj]
                     tmp = xp.empty(d.shape, dtype=dtype)
                     for k in range(M):
                         xp.subtract(ab[:, :, k, None], bb[:, k, None, :], out=tmp)
+                        zero = tmp == 0 if fix0 else None
                         w = _cdist_dir(tmp, d, nd, p)
+                        if fix0:  # 0 where diff is 0 even against a NaN / inf scale
+                            w = w * sc
+                            w[zero] = 0
+                            if want1:
+                                gx[sn, si, k] += w.sum(axis=-1)
+                            if want2:
+                                gy[sn, sj, k] -= w.sum(axis=-2)
+                            continue
                         if want1:
                             gx[sn, si, k] += xp.einsum("nij,nij->ni", w, sc)
                         if want2:
                             gy[sn, sj, k] -= xp.einsum("nij,nij->nj", w, sc)
                 else:
                     diff = a[sn, si, None, :] - b[sn, None, sj]
+                    zero = diff == 0 if fix0 else None
                     w = _cdist_dir(diff, d[..., None], None if nd is None else nd[..., None], p)
                     w *= sc[..., None]
+                    if fix0:
+                        w[zero] = 0
                     if want1:
                         gx[sn, si] += w.sum(axis=-2)
                     if want2:

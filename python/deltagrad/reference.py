@@ -311,10 +311,13 @@ def logsumexp(x: Any, dim: int = -1) -> np.ndarray:
         return (np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True)) + m)[..., 0]
 
 
-def logsumexp_backward(g: Any, x: Any, lse: Any, dim: int = -1) -> np.ndarray:
-    """dx of lse = logsumexp(x) over axis dim: g * exp(x - lse), g and lse broadcast along dim."""
+def logsumexp_backward(g: Any, x: Any, lse: Any = None, dim: int = -1) -> np.ndarray:
+    """dx of lse = logsumexp(x) over axis dim: g * exp(x - lse), g and lse broadcast along dim
+    (lse None: the float64 logsumexp of x)."""
     d = dim % np.ndim(x)
     with np.errstate(invalid="ignore", over="ignore"):
+        if lse is None:
+            lse = logsumexp(x, d)
         return np.expand_dims(_f64(g), d) * np.exp(_f64(x) - np.expand_dims(_f64(lse), d))
 
 
