@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import _cpu, ops
 from . import functional as _F
-from . import ops
 from ._functional_losses import (
     _float_tensor,
     _LossError,
@@ -863,6 +863,51 @@ def _ctc_recursions(lpe: Any, skip: Any, over: Any, first: Any) -> Any:
     return z
 
 
+def _ctc_labels(op: str, tg: Any, tg_len: Any, c: int, blank: int) -> Any:
+    """The (N, L) labels of targets tg (checked: padded (N, S >= L) or concatenated), each
+    row padded with blank past its target length; IndexError for a label outside [0, c)."""
+    xp = get_array_module(tg)
+    n = tg_len.shape[0]
+    width = int(tg_len.max()) if n else 0
+    if tg.ndim == 1:  # sample i's labels from the running sum of the lengths
+        total = tg.shape[0]
+        starts = xp.cumsum(tg_len) - tg_len
+        pos = xp.minimum(starts[:, None] + xp.arange(width)[None, :], max(total - 1, 0))
+        labels = tg[pos] if total else xp.zeros((n, width), dtype=np.int64)
+    else:
+        labels = tg[:, :width]
+    used = xp.arange(labels.shape[1])[None, :] < tg_len[:, None]
+    if labels.size and bool(((labels < 0) | (labels >= c))[used].any()):
+        # torch reads out of range memory here; deltagrad refuses
+        raise IndexError(f"{op}: targets: a label is out of range [0, {c})")
+    return xp.where(used, labels, blank)
+
+
+def _ctc_nll_kernel(
+    op: str, lp: Tensor, tg: Any, in_len: Any, tg_len: Any, blank: int, zero_inf: bool
+) -> Tensor:
+    """_ctc_nll on the CPU kernel (csrc/cpu/ctc.h), numpy float32 / float64 log_probs: one
+    call gives the losses and, when a gradient will be wanted, ATen's gradient before the
+    incoming gradient's scaling (the backward multiplies it in)."""
+    x = lp.data
+    want_grad = is_grad_enabled() and lp.requires_grad
+    nll, grad = _cpu.ctc_loss(
+        np.ascontiguousarray(x),
+        np.ascontiguousarray(tg),
+        np.ascontiguousarray(in_len),
+        np.ascontiguousarray(tg_len),
+        blank,
+        zero_inf,
+        want_grad,
+    )
+    out = np.where(np.isinf(nll), 0, nll).astype(x.dtype) if zero_inf else nll
+
+    def _backward(g: Any) -> None:
+        lp._accumulate(grad * np.asarray(g, dtype=x.dtype)[None, :, None])
+
+    return Tensor._make(out, (lp,), _backward, op, saves=(lp,))
+
+
 def _ctc_nll(
     op: str, lp: Tensor, labels: Any, in_len: Any, tg_len: Any, blank: int, zero_inf: bool
 ) -> Tensor:
@@ -1017,10 +1062,6 @@ def ctc_loss(
                 f"{op}: Expected tensor to have size {total} at dimension 0, but got size "
                 f"{tg.shape[0]} for argument #2 'targets'"
             )
-        width = int(tg_len.max()) if n else 0
-        starts = xp.cumsum(tg_len) - tg_len
-        pos = xp.minimum(starts[:, None] + xp.arange(width)[None, :], max(total - 1, 0))
-        labels = tg[pos] if total else xp.zeros((n, width), dtype=np.int64)
     elif tg.ndim == 2:
         if tg.shape[0] != n:
             raise _ShapeError(
@@ -1033,15 +1074,14 @@ def ctc_loss(
                 f"{op}: Expected tensor to have size at least {need} at dimension 1, but got "
                 f"size {tg.shape[1]} for argument #2 'targets'"
             )
-        labels = tg[:, :need]
     else:
         raise _ShapeError(f"{op}: targets: expected a 1-D or 2-D tensor, got shape {tg.shape}")
-    used = xp.arange(labels.shape[1])[None, :] < tg_len[:, None]
-    if labels.size and bool(((labels < 0) | (labels >= c))[used].any()):
-        # torch reads out of range memory here; deltagrad refuses
-        raise IndexError(f"{op}: targets: a label is out of range [0, {c})")
-    labels = xp.where(used, labels, blank)
-    nll = _ctc_nll(op, x, labels, in_len, tg_len, int(blank), zero_infinity)
+    if xp is np and x.data.dtype in (np.float32, np.float64):
+        # the kernel (csrc/cpu/ctc.h) takes both target layouts and checks the labels
+        nll = _ctc_nll_kernel(op, x, tg, in_len, tg_len, int(blank), zero_infinity)
+    else:
+        nll = _ctc_nll(op, x, _ctc_labels(op, tg, tg_len, c, int(blank)), in_len, tg_len,
+                       int(blank), zero_infinity)  # fmt: skip
     if red == "none":
         return nll if batched else nll.reshape(())
     if red == "sum":
