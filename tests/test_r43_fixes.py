@@ -222,3 +222,40 @@ def test_lstsq_float64_large_residual_keeps_float64_accuracy():
         np.linalg.pinv(wide) @ bw,
         rtol=1e-9,
     )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("max_norm", [1e9, 1.0, 0.0])
+def test_clip_grad_norm_matches_torch_and_skips_the_unit_scale(max_norm, dtype):
+    """The p = 2 norms by one dot each; a coefficient of 1 leaves the gradients as they were
+    (g * 1.0 is g to the bit, so no pass is made), else every gradient scaled, as torch."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    shapes = [(64, 64), (7,), (1,), (0,), (33, 5)]
+    gs = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    gs[1][2] = -0.0
+    dps = [dg.nn.Parameter(dg.tensor(np.zeros(s, dtype))) for s in shapes]
+    tps = [torch.nn.Parameter(torch.zeros(s, dtype=getattr(torch, dtype))) for s in shapes]
+    for dp, tp, g in zip(dps, tps, gs, strict=True):
+        dp.grad, tp.grad = g.copy(), torch.tensor(g.copy())
+    kept = [np.asarray(dp.grad) for dp in dps]
+    total = dg.nn.utils.clip_grad_norm_(dps, max_norm)
+    ttotal = torch.nn.utils.clip_grad_norm_(tps, max_norm)
+    np.testing.assert_allclose(float(total.numpy()), float(ttotal), rtol=1e-6)
+    for dp, tp, k in zip(dps, tps, kept, strict=True):
+        assert np.asarray(dp.grad) is k or np.shares_memory(np.asarray(dp.grad), k)  # in place
+        np.testing.assert_allclose(np.asarray(dp.grad), tp.grad.numpy(), rtol=1e-6, atol=1e-30)
+    if max_norm == 1e9:
+        for dp, g in zip(dps, gs, strict=True):
+            assert np.asarray(dp.grad).tobytes() == g.tobytes()
+
+
+def test_clip_grad_norm_nonfinite_total_still_scales():
+    torch = pytest.importorskip("torch")
+    g = np.array([1.0, np.inf, 2.0])
+    dp = dg.nn.Parameter(dg.tensor(np.zeros(3)))
+    tp = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    dp.grad, tp.grad = g.copy(), torch.tensor(g.copy())
+    dg.nn.utils.clip_grad_norm_([dp], 1.0)
+    torch.nn.utils.clip_grad_norm_([tp], 1.0)
+    np.testing.assert_array_equal(np.asarray(dp.grad), tp.grad.numpy())

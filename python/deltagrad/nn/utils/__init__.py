@@ -69,6 +69,11 @@ def _vector_norm(a: Any, p: float, fn: str = "get_total_norm") -> Any:
     float16's range does not overflow a norm that fits. An empty array has no inf / -inf /
     negative-p norm (those reductions have no identity): RuntimeError, as torch."""
     xp = get_array_module(a)
+    if p == 2 and a.size and a.dtype in (np.float32, np.float64):
+        # the common case on its own: no |a| pass, no errstate (BLAS's dot overflows to inf
+        # silently); clip_grad_norm_ calls this once per parameter on every step
+        flat = a.reshape(-1)
+        return xp.asarray(xp.sqrt(xp.dot(flat, flat)), dtype=a.dtype)
     if a.size == 0 and (p < 0 or p == math.inf):
         raise RuntimeError(
             f"{fn}: linalg.vector_norm cannot compute the {p:g} norm on an empty tensor "
@@ -135,9 +140,16 @@ def clip_grads_with_norm_(
     coef = float(max_norm) / (total + 1e-6)
     xp = get_array_module(grads[0])
     coef = xp.minimum(coef, 1.0)
-    with no_grad():
+    if xp is np and bool(coef == 1.0):
+        return  # g * 1.0 is g to the bit (NaN and -0.0 included): no pass over the gradients
+    by_dtype: dict[Any, Any] = {}
+    # inf * 0 (an infinite gradient under an infinite total norm) is NaN silently, as torch's
+    with no_grad(), np.errstate(invalid="ignore", over="ignore"):
         for g in grads:
-            g *= coef.astype(g.dtype)
+            c = by_dtype.get(g.dtype)
+            if c is None:
+                c = by_dtype[g.dtype] = coef.astype(g.dtype)
+            g *= c
 
 
 def clip_grad_norm_(
