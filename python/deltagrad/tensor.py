@@ -1746,11 +1746,12 @@ class Tensor:
             if s <= 0 and not (s == 0 and n == 0):
                 raise ValueError(f"split: split_size_or_sections: expected > 0, got {s}")
             sizes = [min(s, n - i) for i in range(0, n, s)] if n else [0]
-        out, start = [], 0
+        pre = (slice(None),) * d
+        keys, start = [], 0
         for k in sizes:
-            out.append(self._narrow(d, start, start + k))
+            keys.append(pre + (slice(start, start + k),))
             start += k
-        return tuple(out)
+        return _pieces(self, keys, "split", functools.partial(_join_cat, d))
 
     def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
         """At most `chunks` pieces of ceil(size / chunks) each along dim, as torch.chunk."""
@@ -1761,12 +1762,16 @@ class Tensor:
         d = _dim(dim, self.data.ndim, "chunk")
         n = self.shape[d]
         if n == 0:  # `chunks` empty pieces, as torch
-            return tuple(self._narrow(d, 0, 0) for _ in range(chunks))
+            keys = [(slice(None),) * d + (slice(0, 0),)] * chunks
+            return _pieces(self, keys, "split", functools.partial(_join_cat, d))
         return self.split(max(-(-n // chunks), 1), d)
 
     def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+        """The slices along dim, that dim removed (views), as torch.unbind."""
         d = _dim(dim, self.data.ndim, "unbind")
-        return tuple(self._narrow(d, i, i + 1).squeeze(d) for i in range(self.shape[d]))
+        pre = (slice(None),) * d
+        keys = [pre + (i,) for i in range(self.shape[d])]
+        return _pieces(self, keys, "unbind", functools.partial(_join_stack, d))
 
     def __getitem__(self, idx: Any) -> Tensor:
         """NumPy's indexing with torch's rules where the two differ (ints beside array indices,
@@ -6374,6 +6379,104 @@ def _joined(ts: list[Tensor], xp: Any) -> list[Any]:
             dt = xp.empty((1,), dtype=_result_dtype(dt, a))
         arrays = [a.astype(dt.dtype) for a in arrays]
     return arrays
+
+
+def _join_cat(d: int, xp: Any, arrays: list[Any]) -> Any:
+    return xp.concatenate(arrays, axis=d)
+
+
+def _join_stack(d: int, xp: Any, arrays: list[Any]) -> Any:
+    return xp.stack(arrays, axis=d)
+
+
+def _no_piece_backward(g: Any) -> None:  # pragma: no cover - no graph is recorded
+    raise RuntimeError("internal error: a piece made without a graph was backpropagated")
+
+
+def _pieces(
+    x: Tensor, keys: list[tuple[Any, ...]], op: str, join: Callable[[Any, list[Any]], Any]
+) -> tuple[Tensor, ...]:
+    """x[key] for each key: views, one graph node each (split, chunk, unbind). The keys are
+    basic indices along one dim that tile it in order without overlap; join(xp, arrays) puts
+    one array per piece back together (concatenate or stack along that dim).
+
+    Backward, torch's split_backward without its one node: a piece sends its gradient into
+    x's. The first piece to run in a plain backward() also takes its siblings' gradients that
+    are waiting (those without hooks, which must see their own), so that when x has none yet
+    they are all written into one new array (each part once, zeros only where no piece sent
+    any) instead of a zero array that every part is added into; a sibling that receives more
+    later, or a piece that finds x's gradient begun, adds into it (Tensor._accumulate_at).
+    A sibling's gradient taken early is the same sum: the backward of a piece is linear and
+    the piece's part is added into x whichever node sends it."""
+    data = x.data
+    if not (x.requires_grad and _autograd_state.grad_enabled):
+        return tuple([Tensor._make(data[k], (x,), _no_piece_backward, op) for k in keys])
+    n = len(keys)
+    refs: list[Any] = []
+    hint = [0, 0]  # (id of a backward's handed set, its scans that found nothing): skip after 2
+
+    def send(i: int, g: Any) -> None:
+        if n == 1 and g.shape == data.shape:  # the whole of x: its gradient as it is
+            x._accumulate(g)
+            return
+        st = _autograd_state
+        task = st.task
+        if task is None:  # called outside a backward: straight into .grad
+            x._accumulate_at(keys[i], g)
+            return
+        parts = None
+        if st.direct and n > 1 and (hint[0] != id(task[1]) or hint[1] < 2):
+            for j in range(n):
+                p = refs[j]() if j != i else None
+                if p is not None and p._g is not None and p._hooks is None:
+                    if parts is None:
+                        parts = {i: g}
+                    parts[j] = p._g
+                    p._g = None
+            if parts is None:
+                if hint[0] != id(task[1]):
+                    hint[0], hint[1] = id(task[1]), 0
+                hint[1] += 1
+        leaf = x._backward is None
+        if leaf:
+            e = task[0].get(id(x))
+            begun = e is not None
+        else:
+            begun = x._g is not None
+        if begun:  # added into x's gradient, in place where it is x's own (_accumulate_at)
+            if parts is None:
+                x._accumulate_at(keys[i], g)
+            else:
+                for j, gj in parts.items():
+                    x._accumulate_at(keys[j], gj)
+            return
+        xp = get_array_module(data)
+        if parts is not None and len(parts) == n:  # every piece's: one join, as the forward's
+            buf = join(xp, [parts[j] for j in range(n)])
+        else:
+            buf = xp.zeros(data.shape, data.dtype)
+            for j, gj in (parts or {i: g}).items():
+                buf[keys[j]] = gj
+        x._accumulate(buf)
+        held = task[0][id(x)][1] if leaf else x._g
+        if held is buf:  # x's own array now: later parts add into it in place
+            try:
+                x._g_own = weakref.ref(buf)
+            except TypeError:  # an array type without weak references: copied then
+                pass
+
+    out = []
+    for i, key in enumerate(keys):
+
+        def _dbackward(g: Tensor, key: tuple[Any, ...] = key) -> tuple[Any, ...]:
+            return (_index_backward(g, key, data),)
+
+        t = Tensor._make(
+            data[key], (x,), functools.partial(send, i), op, saves=(), dbackward=_dbackward
+        )
+        refs.append(weakref.ref(t))
+        out.append(t)
+    return tuple(out)
 
 
 def cat(tensors: Any, dim: int = 0) -> Tensor:
