@@ -6479,21 +6479,9 @@ def _pieces(
     return tuple(out)
 
 
-def cat(tensors: Any, dim: int = 0) -> Tensor:
-    """Join tensors along an existing dim (their other sizes must match), as torch.cat. As
-    torch too, a 1-d empty tensor (shape (0,)) is skipped beside others of any shape (its
-    dtype still takes part in the promotion): the idiom `out = dg.cat([out, x])` from
-    `out = dg.tensor([])`."""
-    ts = _tensor_list(tensors, "cat")
-    skip = [t.data.shape == (0,) for t in ts]
-    if all(skip):
-        skip = [False] * len(ts)
-    kept = [t for t, s in zip(ts, skip) if not s]
-    nd = kept[0].data.ndim
-    if nd == 0:
-        raise _ShapeError("cat: tensors: zero-dimensional tensors cannot be concatenated")
-    d = _dim(dim, nd, "cat")
-    ref = kept[0].shape
+def _cat_shape_error(ts: list[Tensor], skip: list[bool], nd: int, d: int) -> None:
+    """Raise torch's error for the first tensor of ts whose shape does not fit cat's."""
+    ref = next(t.shape for t, s in zip(ts, skip) if not s)
     for i, t in enumerate(ts):
         if skip[i]:
             continue
@@ -6509,28 +6497,61 @@ def cat(tensors: Any, dim: int = 0) -> Tensor:
                     f"{ref[k]} but got {t.shape[k]} in dim {k} for tensor {i} (shapes "
                     f"{ref} and {t.shape})"
                 )
+
+
+def cat(tensors: Any, dim: int = 0) -> Tensor:
+    """Join tensors along an existing dim (their other sizes must match), as torch.cat. As
+    torch too, a 1-d empty tensor (shape (0,)) is skipped beside others of any shape (its
+    dtype still takes part in the promotion): the idiom `out = dg.cat([out, x])` from
+    `out = dg.tensor([])`.
+
+    One concatenate (a strided copy per input along a later dim); backward hands each input
+    its slice of the gradient, a view (a .grad copies it, _engine._finish_leaves)."""
+    ts = _tensor_list(tensors, "cat")
+    shapes = [t.data.shape for t in ts]
+    skip = [s == (0,) for s in shapes] if (0,) in shapes else None
+    if skip is not None and all(skip):
+        skip = None
+    kept = ts if skip is None else [t for t, s in zip(ts, skip) if not s]
+    nd = kept[0].data.ndim
+    if nd == 0:
+        raise _ShapeError("cat: tensors: zero-dimensional tensors cannot be concatenated")
+    d = _dim(dim, nd, "cat")
+    ref = kept[0].data.shape
+    rest = ref[:d] + ref[d + 1 :]
+    pre = (slice(None),) * d
+    keys = []  # each kept input's slice of the output
+    lo = 0
+    for t in kept:
+        s = t.data.shape
+        if len(s) != nd or s[:d] + s[d + 1 :] != rest:
+            _cat_shape_error(ts, skip or [False] * len(ts), nd, d)
+        keys.append(pre + (slice(lo, lo + s[d]),))
+        lo += s[d]
     xp = get_array_module(ts[0].data)
-    out = xp.concatenate([a for a, s in zip(_joined(ts, xp), skip) if not s], axis=d)
-    bounds = np.cumsum([0] + [t.shape[d] for t in kept]).tolist()
+    arrays = _joined(ts, xp)
+    if skip is not None:
+        arrays = [a for a, s in zip(arrays, skip) if not s]
+    out = xp.concatenate(arrays, axis=d)
 
     def _backward(g: Any) -> None:
-        for t, lo, hi in zip(kept, bounds[:-1], bounds[1:]):
+        for t, key in zip(kept, keys):
             if t.requires_grad:
-                t._accumulate(g[(slice(None),) * d + (slice(lo, hi),)])
-        for t, s in zip(ts, skip):
-            if s and t.requires_grad:  # a skipped empty tensor: its (empty) gradient
-                t._accumulate(xp.zeros((0,), dtype=g.dtype))
+                t._accumulate(g[key])
+        if skip is not None:
+            for t, s in zip(ts, skip):
+                if s and t.requires_grad:  # a skipped empty tensor: its (empty) gradient
+                    t._accumulate(xp.zeros((0,), dtype=g.dtype))
 
     def _dbackward(g: Tensor) -> tuple[Any, ...]:
         res: list[Any] = []
         k = 0
-        for t, s in zip(ts, skip):
-            if s:
+        for i, t in enumerate(ts):
+            if skip is not None and skip[i]:
                 res.append(Tensor(xp.zeros((0,), dtype=g.data.dtype)))
                 continue
-            lo, hi = bounds[k], bounds[k + 1]
+            res.append(g[keys[k]] if t.requires_grad else None)
             k += 1
-            res.append(g[(slice(None),) * d + (slice(lo, hi),)] if t.requires_grad else None)
         return tuple(res)
 
     return Tensor._make(out, tuple(ts), _backward, "cat", saves=(), dbackward=_dbackward)
@@ -6541,19 +6562,21 @@ concatenate = cat
 
 
 def stack(tensors: Any, dim: int = 0) -> Tensor:
-    """Join equal-shaped tensors along a new dim, as torch.stack."""
+    """Join equal-shaped tensors along a new dim, as torch.stack: one concatenate of the
+    inputs each seen with the new dim (xp.stack's work without its per-input checks)."""
     ts = _tensor_list(tensors, "stack")
-    ref = ts[0].shape
+    ref = ts[0].data.shape
     for i, t in enumerate(ts):
-        if t.shape != ref:
+        if t.data.shape != ref:
             raise _ShapeError(
                 f"stack: tensors: expected each tensor to be equal size, got {ref} for tensor "
                 f"0 and {t.shape} for tensor {i}"
             )
     d = _dim(dim, len(ref) + 1, "stack")
     xp = get_array_module(ts[0].data)
-    out = xp.stack(_joined(ts, xp), axis=d)
     pre = (slice(None),) * d
+    new_dim = pre + (None,)
+    out = xp.concatenate([a[new_dim] for a in _joined(ts, xp)], axis=d)
     need = [t.requires_grad for t in ts]
 
     def _backward(g: Any) -> None:  # each input its slice of g, a view (as torch's unbind)
