@@ -6466,14 +6466,32 @@ def _pieces(
                 pass
 
     out = []
+    traced = _engine.anomaly_enabled  # Tensor._make records the forward's stack then
+    prev = (x,)
     for i, key in enumerate(keys):
 
         def _dbackward(g: Tensor, key: tuple[Any, ...] = key) -> tuple[Any, ...]:
             return (_index_backward(g, key, data),)
 
-        t = Tensor._make(
-            data[key], (x,), functools.partial(send, i), op, saves=(), dbackward=_dbackward
-        )
+        if traced:
+            t = Tensor._make(
+                data[key], prev, functools.partial(send, i), op, saves=(), dbackward=_dbackward
+            )
+        else:  # what Tensor._make makes of a view of one parent that requires grad, in 1/3
+            t = Tensor.__new__(Tensor)  # of its time (an unbind into many pieces: an RNN's)
+            t.data = data[key]
+            t.grad = None
+            t.requires_grad = True
+            t._backward = functools.partial(send, i)
+            t._prev = prev
+            t._grad_mask = None
+            t._op = op
+            t._version = x._version  # a view: its base's version counter, as torch
+            t._saved = ()
+            t._g = None
+            t._g_own = None
+            t._hooks = None
+            t._dbackward = _dbackward
         refs.append(weakref.ref(t))
         out.append(t)
     return tuple(out)
