@@ -6400,14 +6400,14 @@ def _pieces(
     basic indices along one dim that tile it in order without overlap; join(xp, arrays) puts
     one array per piece back together (concatenate or stack along that dim).
 
-    Backward, torch's split_backward without its one node: a piece sends its gradient into
-    x's. The first piece to run in a plain backward() also takes its siblings' gradients that
-    are waiting (those without hooks, which must see their own), so that when x has none yet
-    they are all written into one new array (each part once, zeros only where no piece sent
-    any) instead of a zero array that every part is added into; a sibling that receives more
-    later, or a piece that finds x's gradient begun, adds into it (Tensor._accumulate_at).
-    A sibling's gradient taken early is the same sum: the backward of a piece is linear and
-    the piece's part is added into x whichever node sends it."""
+    Backward: a piece sends its gradient into x's. The first piece to run in a plain
+    backward() also takes its siblings' gradients that are waiting (not those with hooks,
+    which must see their own), so that when x has none yet and every piece's is there they
+    are joined into x's gradient at once, as torch's split_backward (one pass, where a zero
+    array that each part is added into takes three); otherwise the parts are written into a
+    zero array, and a sibling that receives more later, or a piece that finds x's gradient
+    begun, adds into it (Tensor._accumulate_at). A sibling's gradient taken early is the
+    same sum: the backward of a piece is linear, whichever node sends its part into x."""
     data = x.data
     if not (x.requires_grad and _autograd_state.grad_enabled):
         return tuple([Tensor._make(data[k], (x,), _no_piece_backward, op) for k in keys])
