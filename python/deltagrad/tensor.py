@@ -1809,9 +1809,38 @@ class Tensor:
         )
 
     def gather(self, dim: int, index: Any) -> Tensor:
-        """out[i][j][k] = self[index[i][j][k]][j][k] (dim 0), as torch.gather."""
+        """out[i][j][k] = self[index[i][j][k]][j][k] (dim 0), as torch.gather. A numpy self of
+        a numeric dtype takes the kernel (_cpu.gather, csrc/cpu/gather.h): self and index (int32
+        or int64) read through their strides, the range checked in the same pass; the backward
+        is _cpu.scatter_add into zeros (np.add.at's sums, bit for bit)."""
         d = _dim(dim, self.data.ndim, "gather")
         idx = _index_arg(index, self, d, "gather")
+        x = self.data
+        if (
+            type(x) is np.ndarray
+            and x.ndim
+            and x.dtype.kind in "biufc"
+            and x.dtype.itemsize <= 16
+            and x.flags.aligned
+        ):
+            if idx.dtype not in (np.int64, np.int32) or not idx.flags.aligned:
+                idx = np.require(idx, np.int64, ["A"])  # uint64 beyond 2**63: negative, refused
+            out = _cpu.gather(x, d, idx)
+            kernel_grad = x.dtype in (np.float32, np.float64)
+
+            def _backward(g: Any) -> None:
+                if kernel_grad and type(g) is np.ndarray and g.dtype == x.dtype and g.flags.aligned:
+                    zero = np.broadcast_to(np.zeros((), x.dtype), x.shape)
+                    gx = _cpu.scatter_add(zero, d, idx, g)
+                else:
+                    gx = np.zeros(x.shape, x.dtype)
+                    _scatter_add_into(gx, d, idx, g)
+                self._accumulate(gx)
+
+            def _dbackward(g: Tensor) -> tuple[Any, ...]:
+                return (Tensor(np.zeros_like(x)).scatter_add(d, idx, g),)
+
+            return Tensor._make(out, (self,), _backward, "gather", saves=(), dbackward=_dbackward)
         xp = get_array_module(self.data)
         _check_index_range(idx, self.shape[d] if self.data.ndim else 1, "gather", xp)
         if xp is np:  # int64 once: the forward's flat positions and the backward's kernel
@@ -1857,27 +1886,33 @@ class Tensor:
                 f"scatter_add: src: expected dtype {self.dtype} (self's), got {src_t.dtype}"
             )
         xp = get_array_module(self.data)
-        n = self.shape[d] if self.data.ndim else 1
-        out = self.data.copy()
-        part = src_t.data[_leading_slices(idx.shape, 0, all_dims=True)]
-        if xp is np and out.ndim and out.dtype in (np.float32, np.float64):
-            idx = np.require(idx, np.int64, ["C", "A"])  # once, for the forward and backward
-            if part.dtype == out.dtype:  # the kernel checks the range in its own pass
-                try:
-                    if idx.shape == out.shape and part.flags.c_contiguous and part.flags.aligned:
-                        _cpu.scatter_reduce_(out, d, idx, part, "sum")
-                    else:
-                        ops.scatter_reduce_(out, d, idx, part, "sum")
-                except IndexError:
-                    _check_index_range(idx, n, "scatter_add", xp)
-                    raise
-            else:
-                _check_index_range(idx, n, "scatter_add", xp)
-                _scatter_add_into(out, d, idx, part)
+        x, s = self.data, src_t.data
+        if (  # the kernels (csrc/cpu/gather.h): operands read through their strides
+            type(x) is np.ndarray
+            and type(s) is np.ndarray
+            and x.ndim
+            and x.dtype in (np.float32, np.float64)
+            and x.flags.aligned
+            and s.flags.aligned
+        ):
+            if idx.dtype not in (np.int64, np.int32) or not idx.flags.aligned:
+                idx = np.require(idx, np.int64, ["A"])  # uint64 beyond 2**63: negative, refused
+            out = _cpu.scatter_add(x, d, idx, s)  # range-checked in the kernel's pass
+
+            def take(g: Any) -> Any:
+                if type(g) is np.ndarray and g.dtype == x.dtype and g.flags.aligned:
+                    return _cpu.gather(g, d, idx)
+                return _take_along(g, idx, d)
+
         else:
+            n = self.shape[d] if self.data.ndim else 1
+            out = self.data.copy()
+            part = src_t.data[_leading_slices(idx.shape, 0, all_dims=True)]
             _check_index_range(idx, n, "scatter_add", xp)
+            if xp is np and out.ndim:
+                idx = np.require(idx, np.int64, ["C", "A"])  # once, for the forward and backward
             _scatter_add_into(out, d, idx, part)
-        take = _Taker(idx, d)
+            take = _Taker(idx, d)
 
         def _backward(g: Any) -> None:
             if self.requires_grad:
