@@ -306,3 +306,33 @@ def test_double_backward():
             res.append((gx.detach().numpy(), h.numpy()))
         for a, b in zip(*res):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduce", ["sum", "prod", "amax", "amin"])
+def test_scatter_reduce_last_axis_bits(dtype, reduce):
+    """_cpu.scatter_reduce_ along the last axis (its one-loop-per-slice path), serial and
+    threaded over slices, against np.<ufunc>.at bit for bit."""
+    ufunc = {"sum": np.add, "prod": np.multiply, "amax": np.maximum, "amin": np.minimum}[reduce]
+    before = dg.get_num_threads()
+    try:
+        for shape, ishape in (
+            ((20000, 16), (20000, 16)),
+            ((3, 7), (3, 12)),
+            ((50, 4, 9), (50, 4, 30)),
+        ):
+            out = (RNG.uniform(0.5, 1.5, shape) * RNG.choice([-1, 1], shape)).astype(dtype)
+            src = (RNG.uniform(0.5, 1.5, ishape) * RNG.choice([-1, 1], ishape)).astype(dtype)
+            src.reshape(-1)[::97] = np.nan
+            idx = RNG.integers(0, shape[-1], ishape)
+            want = out.copy()
+            grids = np.ix_(*[np.arange(k) for k in ishape[:-1]]) if len(ishape) > 1 else ()
+            grids = tuple(g[..., None] for g in grids) + (idx,)
+            ufunc.at(want, grids, src)
+            for nt in (1, 2):
+                dg.set_num_threads(nt)
+                got = out.copy()
+                _cpu.scatter_reduce_(got, got.ndim - 1, idx, src, reduce)
+                assert got.tobytes() == want.tobytes()
+    finally:
+        dg.set_num_threads(before)

