@@ -150,7 +150,8 @@ else
   # its first form (one column), 6 s in the normal build now, where it runs.
   tests=(tests/test_matmul.py tests/test_ops_*.py tests/test_simt.py tests/test_tensor.py
          tests/test_functional.py tests/test_bad_input.py tests/test_properties.py
-         tests/test_isa_symbols.py
+         tests/test_isa_symbols.py tests/test_lstm_kernel_r43.py tests/test_optim_kernels_r43.py
+         tests/test_ctc_kernel_r43.py tests/test_gather_kernel_r43.py
          --deselect tests/test_bad_input.py::test_sizes_past_int32_via_zero_stride_views)
   simt_tests=(tests/test_simt.py tests/test_simt_tc.py tests/test_bad_input.py
               tests/test_properties.py)
