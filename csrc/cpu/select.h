@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <type_traits>
 
@@ -80,12 +81,68 @@ int64_t top1_pos(const T* x, int64_t n, bool largest) {
   return 0;  // smallest of an all-NaN row (every lane NaN): the first NaN
 }
 
+// Packed float32 candidates: the unsigned order key (complemented when smallest) in the high 32
+// bits, the complement of the position in the low 32, so a greater uint64 ranks first in
+// torch's order (ties by the earlier index) and every key is distinct.
+inline uint64_t pack_key(int32_t key, bool largest, int64_t pos) {
+  uint32_t u = uint32_t(key) ^ 0x80000000u;
+  if (!largest) u = ~u;
+  return (uint64_t(u) << 32) | uint64_t(~uint32_t(pos));
+}
+
+// Moves the k greatest of a[0, n) (distinct keys, 0 < k < n, n <= 512) to a[0, k), the k-th
+// greatest to a[k - 1] (a[k, n) is left undefined): a quickselect whose partition is
+// branch-free, which an ascending row's buffer cuts at ~1 ns an element where
+// std::nth_element's mispredicted branches cost several. The partition writes every element
+// twice, to the greater side (compacted in place) and to a scratch lesser side, advancing one
+// index by the compare; the lesser side is copied back only where the k-th lies in it.
+// Median-of-3 pivots; a run of bad pivots falls back to std::nth_element.
+inline void select_greatest(uint64_t* a, int64_t n, int64_t k) {
+  uint64_t less[8 * 64];
+  int64_t lo = 0, hi = n;
+  const int64_t target = k - 1;
+  for (int round = 0; hi - lo > 1; ++round) {
+    if (round == 32) {
+      std::nth_element(a + lo, a + target, a + hi, std::greater<uint64_t>());
+      return;
+    }
+    const int64_t i0 = lo, i1 = lo + (hi - lo) / 2, i2 = hi - 1;
+    const uint64_t x0 = a[i0], x1 = a[i1], x2 = a[i2];
+    int64_t m;  // the index of the median of x0, x1, x2
+    if (x0 < x1)
+      m = x1 < x2 ? i1 : (x0 < x2 ? i2 : i0);
+    else
+      m = x0 < x2 ? i0 : (x1 < x2 ? i2 : i1);
+    const uint64_t piv = a[m];
+    a[m] = a[hi - 1];
+    int64_t s = lo, nl = 0;
+    for (int64_t i = lo; i < hi - 1; ++i) {
+      const uint64_t v = a[i];
+      const bool g = v > piv;
+      a[s] = v;  // s <= i: a slot already read
+      less[nl] = v;
+      s += g;
+      nl += !g;
+    }
+    a[s] = piv;  // a[lo, s) > piv > less[0, nl)
+    if (s == target) return;
+    if (target < s) {
+      hi = s;
+    } else {
+      std::memcpy(a + s + 1, less, size_t(nl) * sizeof(uint64_t));
+      lo = s + 1;
+    }
+  }
+}
+
 // The k best of one row (largest: greatest keys first) into val / idx, in order. A candidate
 // (an element that beats the k-th best so far) is first inserted into the sorted k best, which
 // keeps the k-th as tight as it gets: on most data few elements ever beat it. Where candidates
 // keep coming (an ascending row, for the largest: every element beats the k-th), a row that
 // has inserted more than 4k + n / 16 switches to a buffer of up to 8k candidates, cut back to
-// its k best (nth_element) when full: O(1) amortized a candidate instead of a k-long shift.
+// its k best when full: O(1) amortized a candidate instead of a k-long shift. float32 rows
+// (n < 2^32) buffer packed 64-bit keys (pack_key) cut by select_greatest; float64 buffers
+// {key, pos} items cut by std::nth_element.
 template <class T>
 void topk_row(const T* x, int64_t n, int64_t k, bool largest, T* val, int64_t* idx) {
   using V = Vec<T>;
@@ -110,14 +167,43 @@ void topk_row(const T* x, int64_t n, int64_t k, bool largest, T* val, int64_t* i
   };
   int64_t cnt = 0, budget = 4 * k + n / 16;
   bool sorted = true;  // buf[0, cnt) sorted (cnt <= k); else a buffer whose buf[k - 1] bounds
+  // packed: the buffer is pk (float32 only), pk_kth the k-th best's packed key
+  constexpr bool can_pack = sizeof(T) == 4;
+  const bool pack_ok = can_pack && n <= int64_t(0xffffffff);
+  bool packed = false;
+  uint64_t pk[can_pack ? 8 * 64 : 1];
+  uint64_t pk_kth = 0;
   const auto offer = [&](int64_t j) {
     const Item it{order_key(x[j]), j};
+    if constexpr (can_pack) {
+      if (packed) {
+        const uint64_t p = pack_key(int32_t(it.key), largest, j);
+        if (p <= pk_kth) return;
+        pk[cnt++] = p;
+        if (cnt == cap) {
+          select_greatest(pk, cnt, k);
+          pk_kth = pk[k - 1];
+          cnt = k;
+        }
+        return;
+      }
+    }
     if (cnt >= k && !before(it, buf[k - 1])) return;
     if (sorted) {
       int64_t at = cnt < k ? cnt++ : k - 1;
       for (; at > 0 && before(it, buf[at - 1]); --at) buf[at] = buf[at - 1];
       buf[at] = it;
-      if (--budget < 0 && cnt == k) sorted = false;
+      if (--budget < 0 && cnt == k) {
+        sorted = false;
+        if constexpr (can_pack) {
+          if (pack_ok) {
+            for (int64_t i = 0; i < k; ++i)
+              pk[i] = pack_key(int32_t(buf[i].key), largest, buf[i].pos);
+            pk_kth = pk[k - 1];
+            packed = true;
+          }
+        }
+      }
       return;
     }
     buf[cnt++] = it;
@@ -131,7 +217,8 @@ void topk_row(const T* x, int64_t n, int64_t k, bool largest, T* val, int64_t* i
   // the vector scan: lanes that may beat the k-th (NaN lanes always checked when largest; a
   // NaN k-th when smallest means fewer than k numbers so far: every number is checked)
   for (; j + W <= n; j += W) {
-    const T t = x[buf[k - 1].pos];
+    const int64_t tp = packed ? int64_t(~uint32_t(pk_kth)) : buf[k - 1].pos;
+    const T t = x[tp];
     const V v = V::load(x + j), vt = V::set1(t);
     Mask<T> m;
     if (largest)
@@ -143,6 +230,17 @@ void topk_row(const T* x, int64_t n, int64_t k, bool largest, T* val, int64_t* i
     for (uint32_t b = lane_bits(m); b; b &= b - 1) offer(j + __builtin_ctz(b));
   }
   for (; j < n; ++j) offer(j);
+  if constexpr (can_pack) {
+    if (packed) {
+      if (cnt > k) select_greatest(pk, cnt, k);
+      std::sort(pk, pk + k, std::greater<uint64_t>());
+      for (int64_t i = 0; i < k; ++i) {
+        idx[i] = int64_t(~uint32_t(pk[i]));
+        val[i] = x[idx[i]];
+      }
+      return;
+    }
+  }
   if (!sorted) {
     if (cnt > k) std::nth_element(buf, buf + (k - 1), buf + cnt, before);
     std::sort(buf, buf + k, before);
