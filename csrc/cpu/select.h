@@ -227,6 +227,22 @@ void topk_row(const T* x, int64_t n, int64_t k, bool largest, T* val, int64_t* i
       m = v == v;
     else
       m = v < vt;
+    if constexpr (can_pack) {
+      if (packed) {  // branch-free appends (a NaN lane may not beat a NaN k-th); room for W
+        for (uint32_t b = lane_bits(m); b; b &= b - 1) {
+          const int64_t q = j + __builtin_ctz(b);
+          const uint64_t p = pack_key(int32_t(order_key(x[q])), largest, q);
+          pk[cnt] = p;
+          cnt += p > pk_kth;
+        }
+        if (cnt > cap - W) {
+          select_greatest(pk, cnt, k);
+          pk_kth = pk[k - 1];
+          cnt = k;
+        }
+        continue;
+      }
+    }
     for (uint32_t b = lane_bits(m); b; b &= b - 1) offer(j + __builtin_ctz(b));
   }
   for (; j < n; ++j) offer(j);
