@@ -69,7 +69,7 @@ def test_ties_nan_inf_match_torch(dtype):
         _close(x, y, dtype)
 
 
-def test_matches_old_direct_route_bitwise():
+def test_matches_old_direct_route():
     from deltagrad import _tensor_math as tm
 
     rng = np.random.default_rng(3)
