@@ -168,7 +168,8 @@ inline Vec<T> lerp2(Vec<T> start, Vec<T> end, Vec<T> w, Vec<T> w1, bool small) {
   return small ? start + rounded(d * w) : end + rounded(d * w1);
 }
 
-// Runs body.template operator()<kWd, kNeg>() with the two flags as constants.
+// body(wd_tag, neg_tag) with the two flags as std::true_type / std::false_type: one
+// instantiation of the loop per combination, the branches resolved at compile time.
 template <class F>
 inline void with_wd_neg(bool wd, bool neg, F&& body) {
   if (wd)
@@ -198,7 +199,8 @@ void adagrad_t(T* p, const T* g, T* s, int64_t n, double clr, double eps, double
   });
 }
 
-// torch.optim.RMSprop's step, in the array path's roundings (optim/rmsprop.py `_rmsprop`):
+// torch.optim.RMSprop's step, in the array path's order of operations (optim/rmsprop.py
+// `_rmsprop`; the compiler may fuse a product into a sum here, an ulp apart from that path):
 // sq = alpha sq + ((1 - alpha) g) g; centered: ga += (1 - alpha) (g - ga) (torch's lerp) and
 // avg = sqrt(sq - ga^2) + eps (inf where sq is: torch's addcmul rounds once, so an overflowed
 // g^2 never meets inf - inf), else sqrt(sq) + eps; with momentum buf = mom buf + g / avg and

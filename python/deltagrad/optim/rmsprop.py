@@ -96,7 +96,7 @@ class RMSprop(Optimizer):
                         if st.get(key) is None:
                             st[key] = get_array_module(w).zeros_like(w)
                         arrays.append(st[key])
-                if _kernel_ok(*arrays):  # one C++ pass (cpu/optim.h), the same roundings
+                if _kernel_ok(*arrays):  # one C++ pass (cpu/optim.h), within an ulp of _rmsprop
                     ga = st["grad_avg"] if centered else None
                     buf = st["momentum_buffer"] if momentum > 0 else None
                     _cpu.rmsprop_update(
