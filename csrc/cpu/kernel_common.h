@@ -57,6 +57,21 @@ inline void add_into(T* dst, const T* src, int64_t len) {
   }
 }
 
+// A vector of n <= width lanes from p (the rest 0), and its first n lanes stored: whole vectors
+// take the plain load / store (a masked one costs more, vmaskmovps stores are microcoded on AMD
+// cores), the tail the masked one.
+template <class T>
+inline Vec<T> load_n(const T* p, int n) {
+  return n == Vec<T>::width ? Vec<T>::load(p) : Vec<T>::load(p, n);
+}
+template <class T>
+inline void store_n(Vec<T> v, T* p, int n) {
+  if (n == Vec<T>::width)
+    v.store(p);
+  else
+    v.store(p, n);
+}
+
 // L2 bytes one thread of the kernel may count on: the per-core L2 (common/cpu_isa.h's
 // detection, or DG_L2_BYTES), shared by l2_share threads on SMT siblings.
 inline int64_t l2_per_thread() {

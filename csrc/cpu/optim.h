@@ -27,18 +27,6 @@ template <class T, class F>
   if (i < e) f(i, static_cast<int>(e - i));
 }
 
-template <class T>
-inline Vec<T> load_n(const T* p, int r) {
-  return r == Vec<T>::width ? Vec<T>::load(p) : Vec<T>::load(p, r);
-}
-template <class T>
-inline void store_n(Vec<T> v, T* p, int r) {
-  if (r == Vec<T>::width)
-    v.store(p);
-  else
-    v.store(p, r);
-}
-
 // Chunks of this many elements per task (20 bytes per float32 parameter: 1.3 MiB), so both
 // threads share even the 512x512 weight.
 

@@ -52,17 +52,6 @@ inline Vec<T> iota() {
   return Vec<T>::load(lanes);
 }
 
-template <class T>
-inline Vec<T> load_n(const T* p, int n) {
-  return n == Vec<T>::width ? Vec<T>::load(p) : Vec<T>::load(p, n);
-}
-template <class T>
-inline void store_n(Vec<T> v, T* p, int n) {
-  if (n == Vec<T>::width)
-    v.store(p);
-  else
-    v.store(p, n);
-}
 // The first `count` (<= 2 w) elements of lo, hi (in that order) at p.
 template <class T>
 inline void store_pair_n(Vec<T> lo, Vec<T> hi, T* p, int count) {
@@ -1651,7 +1640,7 @@ int64_t max_pool2d_backward_t(const T* dy, const int64_t* idx, T* dx, const Pool
         for (int64_t o = 0; o < g.ow; o += V::width) {
           const int n = static_cast<int>(std::min<int64_t>(V::width, g.ow - o));
           for (int l = 0; l < n; ++l) codes[l] = T(ix[o + l] - (r0 * g.w + 2 * (o + l)));
-          const V c = pool_detail::load_n(codes, n), d = pool_detail::load_n(gy + o, n);
+          const V c = load_n(codes, n), d = load_n(gy + o, n);
           for (int64_t r = 0; r < g.kh; ++r) {
             const V ve = select(c == V::set1(T(r * g.w)), d, V::zero());
             const V vo = select(c == V::set1(T(r * g.w + 1)), d, V::zero());
@@ -1728,7 +1717,7 @@ void avg_pool2d_backward_t(const T* dy, T* dx, const Pool2dGeom& g, bool include
           T* out = row0 + r * g.w;
           for (int64_t o = 0; o < g.ow; o += V::width) {
             const int n = static_cast<int>(std::min<int64_t>(V::width, g.ow - o));
-            const V d = pool_detail::load_n(gy + o, n) / vdiv;
+            const V d = load_n(gy + o, n) / vdiv;
             V lo, hi;
             Vec<T>::interleave(d, d, lo, hi);
             pool_detail::store_pair_n(lo, hi, out + 2 * o, 2 * n);

@@ -44,18 +44,6 @@ inline void for_step_lanes(int64_t batch, int64_t hd, F&& f) {
 }
 
 template <class T>
-inline Vec<T> load_n(const T* p, int n) {
-  return n == Vec<T>::width ? Vec<T>::load(p) : Vec<T>::load(p, n);
-}
-template <class T>
-inline void store_n(Vec<T> v, T* p, int n) {
-  if (n == Vec<T>::width)
-    v.store(p);
-  else
-    v.store(p, n);
-}
-
-template <class T>
 void lstm_forward_t(T* pre, T* s, T* cs, T* tcs, const T* wt, int64_t seq, int64_t batch,
                     int64_t hd, bool reverse) {
   using V = Vec<T>;
