@@ -882,26 +882,25 @@ inline void max2x2_row(const T* r0, T* yp, Ix* ip, int64_t base, int64_t W, int6
   }
 }
 
-// Whether the streamed max forward prefetches its input rows kPrefetchBytes ahead, and how
-// many read streams a thread walks in lock step (kReadParts). The AVX2 build: no prefetch, 4
-// streams. On the Zen 4 (round 12, bench/mca/pool_ab.py OP=max against the same build with the
-// prefetch, in one process, four runs) the AVX2 pass ran 1.33-1.52x faster at 1 thread without
-// it (5.13 -> 3.38 ms) and 1.07-1.40x at 2 threads in three runs of four; as for the avg forward
-// on the Zen 3 (round 8), the software prefetch next to non-temporal stores slows the read
-// stream it meant to help. The AVX-512 pass (one 64-byte store per output line) keeps one
-// stream and the prefetch: with the prefetch it was mixed on the Zen 4, 2 threads slower in two
-// runs of three. On a Zen 1 (EPYC 7001, round 24) what mattered was the order of the reads:
-// the two rows of a window read vector by vector in turn ran at 0.52 of a copy (2 threads,
-// 7.7 ms with the indices), a run of the top row then the same run of the bottom row, as the
-// avg forward reads, at 0.69-0.74 (5.3 ms); 1, 2 or 4 streams a thread were within the spread.
-// kMaxForwardRowRuns: those runs (the AVX2 build); the AVX-512 build keeps the rows in turn.
-#if defined(__AVX512F__)
-inline constexpr bool kMaxForwardPrefetch = true;
-inline constexpr int kMaxForwardParts = 1;
-inline constexpr bool kMaxForwardRowRuns = false;  // not measured on an AVX-512 core
-#else
-inline constexpr bool kMaxForwardPrefetch = false;
+// How the streamed max forward reads: no software prefetch, and kReadParts read streams a
+// thread walked in lock step, on both SIMD builds. On the Zen 4 (round 12, bench/mca/pool_ab.py
+// OP=max against the same build with the prefetch) the AVX2 pass ran 1.33-1.52x faster at 1
+// thread without it; as for the avg forward on the Zen 3 (round 8), the software prefetch next
+// to non-temporal stores slows the read stream it meant to help. The AVX-512 pass kept one
+// stream and the prefetch (measured as mixed then) until round 44, when the same Zen 4 read 16M
+// float32 with window codes 1.4x faster at 2 threads and 1.7-2.0x at 1 without the prefetch
+// (max_train 1.77 -> 1.27 ms and 5.0 -> 2.5 ms; with int64 indices 2.67 -> 1.83 ms, one stream
+// there: the lines rule in max2x2_forward), and with 4 streams rather than 1 (2.67 against 3.09
+// ms at 1 thread). The order of the reads: on a Zen 1 (EPYC 7001, round 24) the two rows of a
+// window read vector by vector in turn ran at 0.52 of a copy (2 threads, 7.7 ms with the
+// indices), a run of the top row then the same run of the bottom row, as the avg forward reads,
+// at 0.69-0.74 (5.3 ms), and the AVX2 build keeps those runs (round 44 on the Zen 4: in turn
+// was 1.28x slower at 2 threads, 1.50x at 1, with codes); the AVX-512 build reads the rows in
+// turn (round 44: 1.10x faster than the runs with indices, even with codes at 2 threads).
 inline constexpr int kMaxForwardParts = kReadParts;
+#if defined(__AVX512F__)
+inline constexpr bool kMaxForwardRowRuns = false;
+#else
 inline constexpr bool kMaxForwardRowRuns = true;
 #endif
 
@@ -954,10 +953,6 @@ void max2x2_forward_direct(const T* x, T* y, Ix* idx, const Pool2dGeom& g) {
         const int64_t ce = std::min(ow, c0 + kCols);
         if constexpr (!kMaxForwardRowRuns) {
           for (int64_t o = c0; o < ce; o += w) {  // both rows of each vector's windows in turn
-            if constexpr (kMaxForwardPrefetch) {
-              prefetch_ahead(r0 + 2 * o, 2 * w * int(sizeof(T)));
-              prefetch_ahead(r1 + 2 * o, 2 * w * int(sizeof(T)));
-            }
             V m, code;
             max2x2_vec<T, kIdx>(r0 + 2 * o, W, c1, cw, cw1, m, code);
             emit(o, c0, m, code);
