@@ -1939,55 +1939,43 @@ inline void merge_winner(T v, int64_t fi, T& m, int64_t& mi, bool& nan) {
 }
 
 // The winner of n contiguous elements (a window of whole rows: one output column, global
-// pooling among them), n <= kExactRows<T> (offsets ride in T lanes): four (maximum, offset)
-// vector pairs, each over every fourth vector (each lane's offsets increasing: its first
-// maximum or last NaN, as the scan), the leftover vectors into the first pair. Without a NaN
-// the maximum is the lanes' and the tail's, its offset the smallest among those holding it
-// (a lane that never took an element keeps offset n: an all -inf range is won by offset 0);
-// with one, every lane and tail element merged by the flat-index rule.
-template <class T>
-inline void range_winner(const T* p, int64_t n, bool pf, T& m, int64_t& mi) {
+// pooling among them), n <= kExactRows<T> (offsets ride in T lanes), from K (maximum, offset)
+// vector pairs that scanned the vectors [0, i) of p, each lane's offsets increasing (its first
+// maximum or last NaN, as the scan), and the tail [i, n). Without a NaN the maximum is the
+// lanes' and the tail's, its offset the smallest among those holding it (a lane that never
+// took an element keeps offset n: an all -inf range is won by offset 0); with one, every lane
+// and tail element merged by the flat-index rule.
+template <class T, int K>
+inline void range_winner_finish(const T* p, int64_t n, int64_t i, const Vec<T>* mv,
+                                const Vec<T>* ov, T& m, int64_t& mi) {
   using V = Vec<T>;
   constexpr int vw = V::width;
   constexpr T ninf = -std::numeric_limits<T>::infinity();
-  const V lane = iota<T>();
-  V mv[4], ov[4];
-  for (int k = 0; k < 4; ++k) mv[k] = V::set1(ninf), ov[k] = V::set1(T(n));
-  auto step = [&](int k, int64_t at) {
-    const V v = V::load(p + at);
-    const auto t = (v > mv[k]) | is_nan(v);
-    mv[k] = select(t, v, mv[k]);
-    ov[k] = select(t, lane + V::set1(T(at)), ov[k]);
-  };
-  int64_t i = 0;
-  for (; i + 4 * vw <= n; i += 4 * vw) {
-    if (pf) prefetch_ahead(p + i, 4 * vw * int(sizeof(T)));
-    for (int k = 0; k < 4; ++k) step(k, i + k * vw);
-  }
-  for (; i + vw <= n; i += vw) step(0, i);
   bool clean = true;
-  for (int k = 0; k < 4; ++k) clean = clean & all_lanes(mv[k] == mv[k]);
+  for (int k = 0; k < K; ++k) clean = clean & all_lanes(mv[k] == mv[k]);
   for (int64_t j = i; j < n; ++j) clean = clean & (p[j] == p[j]);
-  alignas(64) T ms[4 * vw], os[4 * vw];
-  for (int k = 0; k < 4; ++k) mv[k].store(ms + k * vw), ov[k].store(os + k * vw);
+  alignas(64) T ms[K * vw], os[K * vw];
+  for (int k = 0; k < K; ++k) mv[k].store(ms + k * vw), ov[k].store(os + k * vw);
   mi = std::numeric_limits<int64_t>::max();
   if (!clean) {
     bool nan = false;
     m = ninf;
-    for (int l = 0; l < 4 * vw; ++l)
+    for (int l = 0; l < K * vw; ++l)
       if (static_cast<int64_t>(os[l]) < n)
         merge_winner(ms[l], static_cast<int64_t>(os[l]), m, mi, nan);
     for (int64_t j = i; j < n; ++j) merge_winner(p[j], j, m, mi, nan);
     if (mi == std::numeric_limits<int64_t>::max()) mi = 0;  // n = 0 or all -inf: not reached
     return;
   }
-  m = max(max(mv[0], mv[1]), max(mv[2], mv[3])).reduce_max();
+  V mk = mv[0];
+  for (int k = 1; k < K; ++k) mk = max(mk, mv[k]);
+  m = mk.reduce_max();
   for (int64_t j = i; j < n; ++j) m = p[j] > m ? p[j] : m;
   if (m == ninf) {  // every element -inf: the first
     mi = 0;
     return;
   }
-  for (int l = 0; l < 4 * vw; ++l) {  // conditional moves, as window_winner's ties
+  for (int l = 0; l < K * vw; ++l) {  // conditional moves, as window_winner's ties
     const int64_t tie = -static_cast<int64_t>(ms[l] == m);
     const int64_t o = static_cast<int64_t>(os[l]);
     mi = std::min(mi, (o & tie) | (std::numeric_limits<int64_t>::max() & ~tie));
@@ -1995,6 +1983,49 @@ inline void range_winner(const T* p, int64_t n, bool pf, T& m, int64_t& mi) {
   for (int64_t j = i; j < n; ++j)
     if (p[j] == m) mi = std::min(mi, j);
   m = p[mi];  // the winner's value, its sign included (-0.0 and 0.0 tie)
+}
+
+// One scan step: pair (mv, ov) takes the vector at p + at where greater or NaN.
+template <class T>
+inline void winner_step(const T* p, int64_t at, Vec<T> lane, Vec<T>& mv, Vec<T>& ov) {
+  const Vec<T> v = Vec<T>::load(p + at);
+  const auto t = (v > mv) | is_nan(v);
+  mv = select(t, v, mv);
+  ov = select(t, lane + Vec<T>::set1(T(at)), ov);
+}
+
+// range_winner_finish's pairs for one range: four, each over every fourth vector, the leftover
+// vectors into the first.
+template <class T>
+inline void range_winner(const T* p, int64_t n, T& m, int64_t& mi) {
+  using V = Vec<T>;
+  constexpr int vw = V::width;
+  const V lane = iota<T>();
+  V mv[4], ov[4];
+  for (int k = 0; k < 4; ++k)
+    mv[k] = V::set1(-std::numeric_limits<T>::infinity()), ov[k] = V::set1(T(n));
+  int64_t i = 0;
+  for (; i + 4 * vw <= n; i += 4 * vw)
+    for (int k = 0; k < 4; ++k) winner_step(p, i + k * vw, lane, mv[k], ov[k]);
+  for (; i + vw <= n; i += vw) winner_step(p, i, lane, mv[0], ov[0]);
+  range_winner_finish<T, 4>(p, n, i, mv, ov, m, mi);
+}
+
+// The winners of S ranges of n elements at once, vector i of every range in turn (S read
+// streams, as global_avg_forward's lock step), one pair a range: the same winners.
+template <class T, int S>
+inline void range_winners_lockstep(const T* const* p, int64_t n, T* m, int64_t* mi) {
+  using V = Vec<T>;
+  constexpr int vw = V::width;
+  const V lane = iota<T>();
+  V mv[S], ov[S];
+  for (int s = 0; s < S; ++s)
+    mv[s] = V::set1(-std::numeric_limits<T>::infinity()), ov[s] = V::set1(T(n));
+  int64_t i = 0;
+  for (; i + vw <= n; i += vw)
+#pragma GCC unroll 8
+    for (int s = 0; s < S; ++s) winner_step(p[s], i, lane, mv[s], ov[s]);
+  for (int s = 0; s < S; ++s) range_winner_finish<T, 1>(p[s], n, i, mv + s, ov + s, m[s], mi[s]);
 }
 }  // namespace pool_detail
 
@@ -2009,14 +2040,34 @@ void adaptive_max_pool2d_forward_t(const T* x, T* y, int64_t* idx, int64_t plane
     return max_pool2d_forward_t(x, y, idx, adaptive_tiling(planes, h, w, oh, ow));
   const int64_t kh = (h + oh - 1) / oh + 1;
   if (ow == 1 && kh * w <= pool_detail::kExactRows<T>) {  // windows of whole rows: contiguous
-    const bool pf = pool_detail::stream_out(planes * hw * int64_t(sizeof(T)));
+    if (oh == 1 && pool_detail::kReadParts > 1 &&
+        pool_detail::stream_out(planes * hw * int64_t(sizeof(T)))) {
+      // global pooling of a large input: each thread's planes as kReadParts pieces, plane i of
+      // every piece scanned in lock step (kReadParts read streams, no software prefetch: as
+      // global_avg_forward; round 44 on the Zen 4, bench/mca/pool_ab.py OP=adaptive_max)
+      constexpr int S = pool_detail::kReadParts;
+      pool_detail::parallel_split(planes, 1, [&](int64_t b, int64_t e) {
+        const int64_t len = (e - b) / S;
+        for (int64_t i = 0; i < len; ++i) {
+          const T* xs[S];
+          T ms[S];
+          int64_t mis[S];
+          for (int s = 0; s < S; ++s) xs[s] = x + (b + i + s * len) * hw;
+          pool_detail::range_winners_lockstep<T, S>(xs, hw, ms, mis);
+          for (int s = 0; s < S; ++s) y[b + i + s * len] = ms[s], idx[b + i + s * len] = mis[s];
+        }
+        for (int64_t p = b + S * len; p < e; ++p)
+          pool_detail::range_winner(x + p * hw, hw, y[p], idx[p]);
+      });
+      return;
+    }
     parallel_chunks(units, pool_detail::unit_grain(kh * w), [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
         const int64_t p = i / oh, r = i % oh;
         const int64_t h0 = pool_detail::ad_start(r, oh, h), h1 = pool_detail::ad_end(r, oh, h);
         T m;
         int64_t mi;
-        pool_detail::range_winner(x + p * hw + h0 * w, (h1 - h0) * w, pf, m, mi);
+        pool_detail::range_winner(x + p * hw + h0 * w, (h1 - h0) * w, m, mi);
         y[i] = m;
         idx[i] = h0 * w + mi;
       }
