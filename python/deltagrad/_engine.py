@@ -15,14 +15,15 @@ backward(inputs=...) call `run_backward` (only the nodes on a path to an input r
   the output side first) run their hooks, accumulate into `.grad`, then run their
   post-accumulate hooks.
 - `.grad` is an array deltagrad owns. The first time, a leaf takes the gradient over by
-  reference when the array is fresh: not a view, contiguous, writable, and not handed out
-  before in this backward (an `add` sends one array to both of its inputs) nor shown to user
-  code (a hook, a Function.backward's return value); otherwise it takes a copy (so the
-  caller's backward(gradient) array, which comes uncopied as a read-only view, is never
-  kept). Once `.grad` exists, backward adds into it in place (zero_grad(set_to_none=False)
-  keeps the buffers); a kernel that can accumulate itself (F.linear's dW: a GEMM with
-  beta = 1) writes into it directly during the walk instead (kept_grad: leaves without
-  hooks, in backward() only).
+  reference when the array is fresh: not a view (or a contiguous view of a fresh array that
+  no other leaf's kept view overlaps: stack's and cat's pieces, as torch), contiguous,
+  writable, and not handed out before in this backward (an `add` sends one array to both of
+  its inputs) nor shown to user code (a hook, a Function.backward's return value); otherwise
+  it takes a copy (so the caller's backward(gradient) array, which comes uncopied as a
+  read-only view, is never kept). Once `.grad` exists, backward adds into it in place
+  (zero_grad(set_to_none=False) keeps the buffers); a kernel that can accumulate itself
+  (F.linear's dW: a GEMM with beta = 1) writes into it directly during the walk instead
+  (kept_grad: leaves without hooks, in backward() only).
 - Pieces (split, chunk, unbind, x[i] in a loop) send their gradients with
   Tensor._accumulate_at: a node or a leaf adds them into one zero array it allocated in this
   backward (its _g_own, while nobody else was shown it), not a full-size array per piece.
@@ -179,6 +180,40 @@ def _own(g: Any, handed: set[int]) -> Any:
         or not getattr(flags, "writeable", True)
     ):
         g = g.copy()
+    handed.add(id(g))
+    return g
+
+
+def _take(g: Any, handed: set[int], claims: dict[int, list[tuple[int, int]]]) -> Any:
+    """g as a leaf's first .grad (_finish_leaves): g itself when nobody else holds it (_own's
+    rule), else a copy. A C-contiguous writable view of a fresh numpy array is kept by
+    reference too, as torch's AccumulateGrad keeps the views that stack's, cat's or unbind's
+    backward hands its inputs (1 MiB a piece not copied): when no view of that array kept in
+    this call overlaps it (claims: id(array) -> the byte spans kept) and the array itself was
+    not handed out. The array is marked handed then, so that nothing takes it whole."""
+    base = g.base
+    if base is None or type(g) is not np.ndarray:
+        return _own(g, handed)
+    flags = g.flags
+    k = id(base)
+    spans = claims.get(k)
+    if (
+        type(base) is not np.ndarray
+        or base.base is not None
+        or id(g) in handed
+        or (spans is None and k in handed)
+        or not flags.c_contiguous
+        or not flags.writeable
+    ):
+        return _own(g, handed)
+    lo = g.__array_interface__["data"][0]
+    hi = lo + g.nbytes
+    if spans is None:
+        spans = claims[k] = []
+        handed.add(k)
+    elif any(lo < e and s < hi for s, e in spans):
+        return _own(g, handed)
+    spans.append((lo, hi))
     handed.add(id(g))
     return g
 
@@ -598,6 +633,7 @@ def _finish_leaves(leaf_grads: dict[int, tuple[Any, Any]], handed: set[int]) -> 
     .grad, in the order the leaves first received a gradient (the output side first). A leaf
     with hooks runs them (once, on its summed gradient) and its post-accumulate hooks."""
     hooked = None
+    claims: dict[int, list[tuple[int, int]]] = {}
     _grad_lock.acquire()  # one acquisition for all leaves (cheaper than a `with` per leaf)
     try:
         for leaf, g in leaf_grads.values():
@@ -607,17 +643,7 @@ def _finish_leaves(leaf_grads: dict[int, tuple[Any, Any]], handed: set[int]) -> 
                 hooked.append((leaf, g))
             elif leaf.requires_grad:
                 if leaf.grad is None:  # the first time: take g over when nobody else holds it
-                    base = g.base
-                    flags = g.flags
-                    if (
-                        id(g) in handed
-                        or (base is not None and isinstance(base, type(g)))
-                        or not flags.c_contiguous
-                        or not getattr(flags, "writeable", True)
-                    ):
-                        g = g.copy()
-                    handed.add(id(g))
-                    leaf.grad = g
+                    leaf.grad = _take(g, handed, claims)
                 else:
                     _add_into(leaf, g, handed, "leaf")
     finally:
