@@ -117,6 +117,12 @@ def _im2col(a: Any, k: Any, d: Any, p: Any, s: Any, blocks: Any) -> Any:
     return cols.reshape(b, c * k[0] * k[1], blocks[0] * blocks[1])
 
 
+def _taps_disjoint(blocks: int, k: int, d: int, s: int) -> bool:
+    """Whether the positions o * s + i * d (o < blocks, i < k) along one axis are distinct."""
+    pos = (np.arange(blocks)[:, None] * s + np.arange(k) * d).ravel()
+    return np.unique(pos).size == pos.size
+
+
 def _col2im(cols: Any, size: Any, k: Any, d: Any, p: Any, s: Any, blocks: Any) -> Any:
     """(B, C*kh*kw, L) -> (B, C, H, W): each column summed onto the pixels it came from (the
     adjoint of _im2col); overlaps add, in increasing tap order as torch's loop."""
@@ -125,10 +131,22 @@ def _col2im(cols: Any, size: Any, k: Any, d: Any, p: Any, s: Any, blocks: Any) -
     c = cols.shape[1] // (k[0] * k[1])
     h, w = size
     cols = cols.reshape(b, c, k[0], k[1], blocks[0], blocks[1])
-    padded = xp.zeros((b, c, h + 2 * p[0], w + 2 * p[1]), dtype=cols.dtype)
+    shape = (b, c, h + 2 * p[0], w + 2 * p[1])
+    # taps that never meet (o * s + i * d distinct along each axis: kernel == stride, or
+    # dilated windows interleaving): every pixel receives one tap at most, written (plus 0.0,
+    # so that -0.0 ends as torch's zero-started sum, +0.0) rather than added into zeros; when
+    # they also tile the image (patchify: kernel == stride, no padding) nothing stays zero
+    disjoint = all(_taps_disjoint(blocks[a], k[a], d[a], s[a]) for a in (0, 1))
+    tiled = disjoint and not any(p) and all(blocks[a] * s[a] == shape[2 + a] for a in (0, 1))
+    tiled = tiled and all(d[a] == 1 and k[a] == s[a] for a in (0, 1))
+    padded = xp.empty(shape, dtype=cols.dtype) if tiled else xp.zeros(shape, dtype=cols.dtype)
     for i in range(k[0]):
         for j in range(k[1]):
-            padded[_tap_slices(i, j, blocks, d, s)] += cols[:, :, i, j]
+            at = _tap_slices(i, j, blocks, d, s)
+            if disjoint:
+                xp.add(cols[:, :, i, j], 0.0, out=padded[at])
+            else:
+                padded[at] += cols[:, :, i, j]
     return xp.ascontiguousarray(padded[:, :, p[0] : p[0] + h, p[1] : p[1] + w])
 
 
