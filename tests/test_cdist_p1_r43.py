@@ -89,3 +89,43 @@ def test_double_backward_still_works():
     tb = torch.tensor(b.numpy())
     (tga,) = torch.autograd.grad(torch.cdist(ta, tb, p=1).sum(), [ta], create_graph=True)
     np.testing.assert_allclose(ga.numpy(), tga.detach().numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("which", ["x1", "x2", "both"])
+def test_views_and_one_input_requiring_grad(dtype, which):
+    """A transposed (non-contiguous) x1 and a broadcast x2, several row tasks of the kernel
+    (P, R > 32), only one input requiring grad."""
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((3, 21, 70)).astype(dtype).transpose(0, 2, 1)  # (3, 70, 21)
+    b = rng.standard_normal((45, 21)).astype(dtype)
+    g = rng.standard_normal((3, 70, 45)).astype(dtype)
+    r1, r2 = which in ("x1", "both"), which in ("x2", "both")
+    da, db = dg.tensor(a, requires_grad=r1), dg.tensor(b, requires_grad=r2)
+    ta = torch.tensor(a, requires_grad=r1)
+    tb = torch.tensor(b, requires_grad=r2)
+    dr, tr = dg.cdist(da, db, p=1), torch.cdist(ta, tb, p=1)
+    _close(tr, dr, dtype)
+    dr.backward(dg.tensor(g))
+    tr.backward(torch.tensor(g))
+    for d, t, req in ((da, ta, r1), (db, tb, r2)):
+        if req:
+            _close(t.grad, d.grad, dtype)
+        else:
+            assert d.grad is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_non_finite_incoming_gradient_matches_torch(dtype):
+    """grad * sign(diff): an inf / NaN incoming gradient against a tie (sign 0) is NaN."""
+    a = np.array([[0.0, 1.0], [2.0, 2.0]], dtype)
+    b = np.array([[0.0, 3.0], [2.0, 1.0], [5.0, 2.0]], dtype)
+    g = np.array([[np.inf, 1.0, -2.0], [np.nan, 0.5, 1.0]], dtype)
+    ta = torch.tensor(a, requires_grad=True)
+    tb = torch.tensor(b, requires_grad=True)
+    da = dg.tensor(a, requires_grad=True)
+    db = dg.tensor(b, requires_grad=True)
+    torch.cdist(ta, tb, p=1).backward(torch.tensor(g))
+    dg.cdist(da, db, p=1).backward(dg.tensor(g))
+    _close(ta.grad, da.grad, dtype)
+    _close(tb.grad, db.grad, dtype)

@@ -303,6 +303,14 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
                  int64_t* idx) {                                                                   \
     DG_DISPATCH(topk_rows, x, rows, n, k, largest, val, idx)                                       \
   }                                                                                                \
+  void cdist_p1_forward(const T* a, const T* c, T* out, int64_t n, int64_t P, int64_t R,           \
+                        int64_t M) {                                                               \
+    DG_DISPATCH(cdist_p1_forward, a, c, out, n, P, R, M)                                           \
+  }                                                                                                \
+  void cdist_p1_grad(const T* g, const T* x, const T* y, T* gx, int64_t n, int64_t nx, int64_t ny, \
+                     int64_t M, bool g_transposed) {                                               \
+    DG_DISPATCH(cdist_p1_grad, g, x, y, gx, n, nx, ny, M, g_transposed)                            \
+  }                                                                                                \
   void lstm_sequence_forward(T* pre, T* s, T* cs, T* tcs, const T* wt, int64_t seq, int64_t batch, \
                              int64_t hd, bool reverse) {                                           \
     DG_DISPATCH(lstm_sequence_forward, pre, s, cs, tcs, wt, seq, batch, hd, reverse)               \

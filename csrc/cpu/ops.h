@@ -163,6 +163,12 @@ enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winogr
   /* the k <= 64 best of each row of n (largest: greatest first; NaN above all, ties by index) */  \
   void topk_rows(const T* x, int64_t rows, int64_t n, int64_t k, bool largest, T* val,             \
                  int64_t* idx);                                                                    \
+  /* cdist p = 1: out (n, P, R) = sum_k |a (n, P, M) - c (n, R, M)|; gx (n, nx, M) = sum_j         \
+     g(i, j) sign(x - y) for y (n, ny, M), g (n, nx, ny), or (n, ny, nx) when g_transposed */      \
+  void cdist_p1_forward(const T* a, const T* c, T* out, int64_t n, int64_t P, int64_t R,           \
+                        int64_t M);                                                                \
+  void cdist_p1_grad(const T* g, const T* x, const T* y, T* gx, int64_t n, int64_t nx, int64_t ny, \
+                     int64_t M, bool g_transposed);                                                \
   /* nn.LSTM's time loop, forward and backward through time (cpu/rnn.h has the layout) */          \
   void lstm_sequence_forward(T* pre, T* s, T* cs, T* tcs, const T* wt, int64_t seq, int64_t batch, \
                              int64_t hd, bool reverse);                                            \

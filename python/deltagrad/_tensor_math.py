@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import ops
+from . import _cpu, ops
 from .tensor import (
     _TORCH_TYPE_NAMES,
     Tensor,
@@ -759,78 +759,25 @@ def _cdist_blocks(n: int, rows: int, cols: int, per_pair: int) -> Any:
 
 
 def _cdist_p1(x1: Tensor, x2: Tensor, batch: tuple[int, ...]) -> Tensor:
-    """cdist's p = 1 on numpy float32 / float64 data: each coordinate's (P, R) differences
-    from one batched matrix product [a_k, 1] @ [1; -b_k] (each entry one exact product and
-    one rounded sum: bit-exact a - b), avoiding numpy's per-row loop of the broadcast
-    subtract; the backward's signs from the bits of the differences and its row / column
-    sums as matrix products against g."""
+    """cdist's p = 1 on numpy float32 / float64 data: the C++ kernels (csrc/cpu/cdist.h) on
+    the inputs broadcast to the batch and flattened to (n, rows, M) (a copy only where a batch
+    dim broadcasts or the data is not C-contiguous); the backward's row sums of
+    g * sign(x1 - x2), torch's sign (0 at 0, NaN at NaN), in the same kernels."""
     P, R, M = x1.shape[-2], x2.shape[-2], x1.shape[-1]
-    dtype = x1.data.dtype
     n = math.prod(batch)
-    a = np.broadcast_to(x1.data, batch + (P, M)).reshape(n, P, M)
-    b = np.broadcast_to(x2.data, batch + (R, M)).reshape(n, R, M)
-    # (n, M, 2, R) = [1; -b_k]; [a_k, 1] per block (peak memory: test_cdist_r42)
-    at = a.transpose(0, 2, 1)
-
-    def _left(sn: slice, sk: slice, si: slice) -> Any:
-        blk = at[sn, sk, si]
-        out = np.ones(blk.shape + (2,), dtype=dtype)
-        out[..., 0] = blk
-        return out
-
-    bb = np.ones((n, M, 2, R), dtype=dtype)
-    np.negative(b.transpose(0, 2, 1), out=bb[:, :, 1])
-    # blocks (batch, coordinate, x1 rows) whose (bn, bk, bp, R) differences hold about
-    # _CDIST_BLOCK elements, x1 rows first (large products); [a_k, 1] built per block
-    cap = _CDIST_BLOCK
-    bp = max(1, min(P, cap // max(1, R)))
-    bk = max(1, min(M, cap // max(1, bp * R)))
-    bn = max(1, min(n, cap // max(1, M * bp * R)))
-    blocks = [
-        (slice(n0, n0 + bn), slice(k0, k0 + bk), slice(i0, i0 + bp))
-        for n0 in range(0, n, bn)
-        for i0 in range(0, P, bp)
-        for k0 in range(0, M, bk)
-    ]
-    dist = np.zeros((n, P, R), dtype=dtype)
-    if M and dist.size:
-        for sn, sk, si in blocks:
-            with np.errstate(invalid="ignore"):  # inf - inf: NaN, as torch
-                d = np.matmul(_left(sn, sk, si), bb[sn, sk])  # (bn, bk, bp, R)
-            np.abs(d, out=d)
-            dist[sn, si] += d.sum(axis=1, dtype=dtype)
-    dist = dist.reshape(batch + (P, R))
-    ity = np.int32 if dtype == np.float32 else np.int64
-    sbit = ity(np.iinfo(ity).min)
-    one = np.array(1, dtype=dtype).view(ity)
+    a = np.ascontiguousarray(np.broadcast_to(x1.data, batch + (P, M)).reshape(n, P, M))
+    b = np.ascontiguousarray(np.broadcast_to(x2.data, batch + (R, M)).reshape(n, R, M))
+    dist = _cpu.cdist_p1_forward(a, b).reshape(batch + (P, R))
 
     def _backward(g: Any) -> None:
-        want1, want2 = x1.requires_grad, x2.requires_grad
-        gx = np.zeros((n, M, P), dtype=dtype) if want1 else None
-        gy = np.zeros((n, M, R), dtype=dtype) if want2 else None
-        if M and dist.size:
-            gf = np.ascontiguousarray(np.broadcast_to(g, dist.shape).reshape(n, P, R))
-            for sn, sk, si in blocks:
-                with np.errstate(invalid="ignore"):
-                    d = np.matmul(_left(sn, sk, si), bb[sn, sk])  # (bn, bk, bp, R)
-                zero = d == 0
-                nan = np.isnan(d)
-                di = d.view(ity)  # in place: +-1 by the sign bit
-                np.bitwise_and(di, sbit, out=di)
-                np.bitwise_xor(di, one, out=di)
-                w = d
-                w[zero] = 0  # torch's sign: 0 at 0, NaN at NaN
-                if nan.any():
-                    w[nan] = np.nan
-                gs = gf[sn, si]
-                if want1:  # sum_j w[i, j] g[i, j]
-                    gx[sn, sk, si] = np.einsum("nkij,nij->nki", w, gs)
-                if want2:
-                    gy[sn, sk] -= np.einsum("nkij,nij->nkj", w, gs)
-        if want1:
-            x1._accumulate(np.ascontiguousarray(gx.transpose(0, 2, 1)).reshape(batch + (P, M)))
-        if want2:
-            x2._accumulate(np.ascontiguousarray(gy.transpose(0, 2, 1)).reshape(batch + (R, M)))
+        gf = np.ascontiguousarray(np.broadcast_to(g, dist.shape), dtype=dist.dtype)
+        g1, g2 = _cpu.cdist_p1_backward(
+            gf.reshape(n, P, R), a, b, x1.requires_grad, x2.requires_grad
+        )
+        if g1 is not None:
+            x1._accumulate(g1.reshape(batch + (P, M)))
+        if g2 is not None:
+            x2._accumulate(g2.reshape(batch + (R, M)))
 
     return Tensor._make(
         dist, (x1, x2), _backward, "cdist", dbackward=partial(_d_cdist, 1.0, dist, x1, x2)
