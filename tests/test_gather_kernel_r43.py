@@ -336,3 +336,26 @@ def test_scatter_reduce_last_axis_bits(dtype, reduce):
                 assert got.tobytes() == want.tobytes()
     finally:
         dg.set_num_threads(before)
+
+
+@pytest.mark.parametrize("itype", [np.int32, np.int64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scatter_add_into_an_empty_dim_refuses_every_index(dtype, itype):
+    """Round 44 (a review of round 43): with base of size 0 along dim the binding returned the
+    empty base before the range check; every index is out of range there, as torch says."""
+    for shape, dim, ishape in (((3, 0), 1, (2, 4)), ((0, 3), 0, (2, 3))):
+        base = np.zeros(shape, dtype)
+        idx = np.full(ishape, 7, itype)
+        src = np.ones(ishape, dtype)
+        with pytest.raises(IndexError, match="scatter_add: index: 7 is out of range"):
+            dg.tensor(base).scatter_add(dim, dg.tensor(idx), dg.tensor(src))
+        with pytest.raises(IndexError, match="out of range"):
+            dg.tensor(base.copy()).scatter_add_(dim, dg.tensor(idx), dg.tensor(src))
+        with pytest.raises(IndexError, match="out of range"):
+            dg.scatter_add(dg.tensor(base), dim, dg.tensor(idx), dg.tensor(src))
+        with pytest.raises(RuntimeError):  # torch's error for the same call
+            t_idx = torch.tensor(idx.astype(np.int64))
+            torch.tensor(base).scatter_add(dim, t_idx, torch.tensor(src))
+        empty_idx = np.zeros((2, 0) if dim == 1 else (0, 3), itype)
+        got = dg.tensor(base).scatter_add(dim, dg.tensor(empty_idx), dg.tensor(src))
+        assert got.shape == shape

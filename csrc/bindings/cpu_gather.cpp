@@ -146,7 +146,12 @@ py::array scatter_add(py::handle base_obj, py::handle dim_obj, py::handle idx_ob
   for (int k = 0; k < nd; ++k) covers = covers && (k == dim || ishape[k] == shape[k]);
   const bool empty = idx.size() == 0;
   py::array out = empty || !covers ? py::array(base.attr("copy")()) : new_array(dt, shape);
-  if (empty || base.size() == 0) return out;
+  if (empty) return out;
+  if (base.size() == 0) {  // a non-empty index fits base outside dim: shape[dim] is 0
+    const int64_t v = i64 ? *static_cast<const int64_t*>(idx.data())
+                          : int64_t(*static_cast<const int32_t*>(idx.data()));
+    out_of_range("scatter_add", v, shape[dim], dim);
+  }
   std::vector<int64_t> os(nd);
   for (int64_t a = nd - 1, s = 1; a >= 0; s *= shape[a], --a) os[a] = s;
   const std::vector<int64_t> is = strides_of(idx, "index"), ss = strides_of(src, "src");
