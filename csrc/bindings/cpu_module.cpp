@@ -39,6 +39,7 @@ void bind_pool(py::module_& m);
 void bind_norm(py::module_& m);
 void bind_layout(py::module_& m);
 void bind_select(py::module_& m);
+void bind_sample(py::module_& m);
 void bind_rnn(py::module_& m);
 void bind_ctc(py::module_& m);
 void bind_gather(py::module_& m);
@@ -187,6 +188,7 @@ PYBIND11_MODULE(_cpu, m) {
   dg::bind::bind_norm(m);
   dg::bind::bind_layout(m);
   dg::bind::bind_select(m);
+  dg::bind::bind_sample(m);
   dg::bind::bind_rnn(m);
   dg::bind::bind_ctc(m);
   dg::bind::bind_gather(m);

@@ -311,6 +311,18 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
                      int64_t M, bool g_transposed) {                                               \
     DG_DISPATCH(cdist_p1_grad, g, x, y, gx, n, nx, ny, M, g_transposed)                            \
   }                                                                                                \
+  void sample_forward(const T* src, const int64_t* idx, const T* wts, T* out, int64_t n,           \
+                      int64_t c, int64_t npix, int64_t nt, int64_t m, bool vector) {               \
+    DG_DISPATCH(sample_forward, src, idx, wts, out, n, c, npix, nt, m, vector)                     \
+  }                                                                                                \
+  void sample_scatter(const T* go, const int64_t* idx, const T* wts, T* gx, int64_t n, int64_t c,  \
+                      int64_t npix, int64_t nt, int64_t m) {                                       \
+    DG_DISPATCH(sample_scatter, go, idx, wts, gx, n, c, npix, nt, m)                               \
+  }                                                                                                \
+  void sample_dot(const T* go, const T* src, const int64_t* idx, T* sv, int64_t n, int64_t c,      \
+                  int64_t npix, int64_t nt, int64_t m, bool vector) {                              \
+    DG_DISPATCH(sample_dot, go, src, idx, sv, n, c, npix, nt, m, vector)                           \
+  }                                                                                                \
   void lstm_sequence_forward(T* pre, T* s, T* cs, T* tcs, const T* wt, int64_t seq, int64_t batch, \
                              int64_t hd, bool reverse) {                                           \
     DG_DISPATCH(lstm_sequence_forward, pre, s, cs, tcs, wt, seq, batch, hd, reverse)               \

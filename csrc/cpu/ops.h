@@ -169,6 +169,16 @@ enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winogr
                         int64_t M);                                                                \
   void cdist_p1_grad(const T* g, const T* x, const T* y, T* gx, int64_t n, int64_t nx, int64_t ny, \
                      int64_t M, bool g_transposed);                                                \
+  /* sampling at taps (grid_sample, cpu/sample.h): idx, wts (n, nt, m), index outside [0, npix)    \
+     reads 0 / is dropped, wts null: weight 1. out (n, c, m) = sum_t wts * src (n, c, npix)[idx];  \
+     gx (n, c, npix) = the scatter of wts * go (n, c, m) (set, not added to); sv (n, nt, m) =      \
+     sum_c go * src[idx]. vector: the AVX2 / AVX-512 gathers (false: scalar loads) */              \
+  void sample_forward(const T* src, const int64_t* idx, const T* wts, T* out, int64_t n,           \
+                      int64_t c, int64_t npix, int64_t nt, int64_t m, bool vector);                \
+  void sample_scatter(const T* go, const int64_t* idx, const T* wts, T* gx, int64_t n, int64_t c,  \
+                      int64_t npix, int64_t nt, int64_t m);                                        \
+  void sample_dot(const T* go, const T* src, const int64_t* idx, T* sv, int64_t n, int64_t c,      \
+                  int64_t npix, int64_t nt, int64_t m, bool vector);                               \
   /* nn.LSTM's time loop, forward and backward through time (cpu/rnn.h has the layout) */          \
   void lstm_sequence_forward(T* pre, T* s, T* cs, T* tcs, const T* wt, int64_t seq, int64_t batch, \
                              int64_t hd, bool reverse);                                            \

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _cpu
 from . import functional as _F
 from ._functional_dgrad import lazy_linear_dbackward, linear_map, on_array, recompute_dbackward
 from ._functional_spatial import _BadArgument, _check_alloc, _index_add, _is_int, _is_number
@@ -443,13 +444,19 @@ def _axis_taps(
 def _grid_sample(
     x: Tensor, grid: Tensor, mode: str, padding_mode: str, align: bool, op: str
 ) -> Tensor:
-    """The forward reads the input in its own (N, C, npix) layout: per tap one flat pixel index
-    array (n, m), shared by every channel (one take per batch item for all the taps together),
-    the taps' weights applied in one einsum. A tap outside the input reads a zero pixel appended
-    to each (n, c) row (only when some tap is outside: a zero read, not a zero weight, so an inf
-    input or a NaN weight gives torch's values). The backward scatters the output gradient onto
-    channel-last rows (one index_add for every tap and batch item, the outside taps landing on
-    the appended row, dropped) and takes the grid gradient from the forward's gathered corners."""
+    """The taps (per batch item, tap and output point: a flat pixel index into the input's own
+    (N, C, npix) layout, npix for a tap outside the input, and a weight) are computed once, with
+    no channel axis; the channel-wide work runs over them. On the CPU (float32 / float64) that is
+    the kernels of csrc/cpu/sample.h: the forward gathers and weighs the taps (_cpu.sample_gather:
+    a tap outside reads a zero pixel, so an inf input or a NaN weight gives torch's values), the
+    input gradient scatters the weighted output gradient back (_cpu.sample_scatter_add: np.add.at's
+    order, deterministic at any thread count), and the grid gradient's per-tap sum over the
+    channels of output gradient times corner value is one more gather pass (_cpu.sample_dot), so
+    the forward keeps no corner values. Elsewhere (cupy) it is numpy / cupy code: one take per
+    batch item for all the taps from the rows with a zero pixel appended (only when some tap is
+    outside), the taps' weights applied in one einsum; the backward scatters onto channel-last
+    rows (one index_add for every tap and batch item, the outside taps landing on the appended
+    row, dropped) and takes the grid gradient from the forward's gathered corners."""
     xp = get_array_module(x.data)
     nd = x.ndim - 2
     n, c = x.shape[:2]
@@ -494,44 +501,59 @@ def _grid_sample(
                 for tap in combo[1:]:
                     w = w * tap[2]
                 wts[:, k] = w
-        src = x.data.reshape(n, c, npix)
-        width = npix + 1 if outside else npix
-        if outside:  # a zero pixel at index npix of each row
-            src = xp.empty((n, c, width), dtype=dt)
-            src[..., :npix] = x.data.reshape(n, c, npix)
-            src[..., npix] = 0
-        vals = xp.empty((n, c, nt, m), dtype=dt)
-        # numpy's take clipping the (in-range) indices: 2x its default (checked) mode
-        kw = {"mode": "clip"} if xp is np else {}
-        for b in range(n):
-            xp.take(src[b], idx[b].reshape(-1), axis=1, out=vals[b].reshape(c, nt * m), **kw)
-        if wts is None:
-            out = vals.reshape(n, c, m)
+        native = xp is np and dt in (np.float32, np.float64)
+        keep = src = None
+        if native:
+            src = np.ascontiguousarray(x.data).reshape(n, c, npix)
+            out = _cpu.sample_gather(src, idx, wts)
+            width = npix
         else:
-            out = xp.einsum("nctm,ntm->ncm", vals, wts)
+            src = x.data.reshape(n, c, npix)
+            width = npix + 1 if outside else npix
+            if outside:  # a zero pixel at index npix of each row
+                src = xp.empty((n, c, width), dtype=dt)
+                src[..., :npix] = x.data.reshape(n, c, npix)
+                src[..., npix] = 0
+            vals = xp.empty((n, c, nt, m), dtype=dt)
+            # numpy's take clipping the (in-range) indices: 2x its default (checked) mode
+            kw = {"mode": "clip"} if xp is np else {}
+            for b in range(n):
+                xp.take(src[b], idx[b].reshape(-1), axis=1, out=vals[b].reshape(c, nt * m), **kw)
+            out = vals.reshape(n, c, m) if wts is None else xp.einsum("nctm,ntm->ncm", vals, wts)
+            keep = vals if grid.requires_grad and not nearest else None
+            del vals
     y = out.reshape(n, c, *out_sp)
-    keep = vals if grid.requires_grad and not nearest else None
-    del vals, src
+    if not (native and grid.requires_grad and not nearest):
+        src = None  # the corners' pixels: only the native grid gradient reads them again
 
     def _backward(gy: Any) -> None:
         go = gy.reshape(n, c, m)
+        if native:
+            go = np.ascontiguousarray(go, dtype=dt)
         with np.errstate(invalid="ignore", over="ignore"):
             if x.requires_grad:
-                got = xp.ascontiguousarray(go.transpose(0, 2, 1))  # (n, m, c)
-                if wts is None:
-                    parts = got
+                if native:
+                    gx = _cpu.sample_scatter_add(go, idx, wts, npix)
+                    x._accumulate(gx.reshape(x.shape))
                 else:
-                    parts = xp.empty((n, nt, m, c), dtype=dt)
-                    for k in range(nt):
-                        xp.multiply(got, wts[:, k, :, None], out=parts[:, k])
-                rows = idx + (xp.arange(n, dtype=np.intp) * width).reshape(n, 1, 1)
-                gx = _index_add(parts.reshape(-1, c), 0, rows.reshape(-1), n * width, xp)
-                gx = gx.reshape(n, width, c)[:, :npix].transpose(0, 2, 1)
-                x._accumulate(xp.ascontiguousarray(gx).reshape(x.shape))
+                    got = xp.ascontiguousarray(go.transpose(0, 2, 1))  # (n, m, c)
+                    if wts is None:
+                        parts = got
+                    else:
+                        parts = xp.empty((n, nt, m, c), dtype=dt)
+                        for k in range(nt):
+                            xp.multiply(got, wts[:, k, :, None], out=parts[:, k])
+                    rows = idx + (xp.arange(n, dtype=np.intp) * width).reshape(n, 1, 1)
+                    gx = _index_add(parts.reshape(-1, c), 0, rows.reshape(-1), n * width, xp)
+                    gx = gx.reshape(n, width, c)[:, :npix].transpose(0, 2, 1)
+                    x._accumulate(xp.ascontiguousarray(gx).reshape(x.shape))
             if grid.requires_grad:
                 gg = xp.zeros((n, m, nd), dtype=dt)
-                if keep is not None:
-                    sv = xp.einsum("ncm,nctm->ntm", go, keep)  # sum over c of go * corner
+                if (src if native else keep) is not None:
+                    if native:  # sum over c of go * corner, the corners gathered again
+                        sv = _cpu.sample_dot(go, src, idx)
+                    else:
+                        sv = xp.einsum("ncm,nctm->ntm", go, keep)
                     for k, combo in enumerate(combos):
                         for a in range(nd):
                             term = combo[a][3] * sv[:, k]
