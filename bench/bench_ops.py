@@ -259,6 +259,23 @@ def test_topk_256x4096_vs_torch_1thread(benchmark, rows, k):
     _vs_torch(benchmark, ours, peer, 1)
 
 
+@pytest.mark.parametrize("k", [10, 64])
+def test_topk_smallest_descending_256x4096_vs_torch_1thread(benchmark, k):
+    """Tensor.topk(largest=False) on descending rows, the smallest's counterpart of ascending
+    rows for the largest (csrc/cpu/select.h scans such rows from their end)."""
+    torch = pytest.importorskip("torch")
+    x = -np.sort(np.random.default_rng(0).standard_normal((256, 4096)).astype(np.float32), axis=1)
+    xd, xt = dg.tensor(x), torch.from_numpy(x)
+
+    def ours():
+        return xd.topk(k, largest=False)
+
+    def peer():
+        return torch.topk(xt, k, largest=False)
+
+    _vs_torch(benchmark, ours, peer, 1)
+
+
 @pytest.mark.parametrize("nthreads", [1, 2])
 @pytest.mark.parametrize(
     "seq,batch,inp,hidden",

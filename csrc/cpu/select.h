@@ -1,6 +1,7 @@
-// Selection: topk along rows. Each row is scanned once, in index order, against the k-th best
-// element so far: a vector compare per W elements, and only lanes that beat it (rare on most
-// data after the first few hundred elements) are offered to the k best (topk_row).
+// Selection: topk along rows. Each row is scanned once (in index order, or from its end where it
+// runs the other way) against the k-th best element so far: a vector compare per W elements,
+// and only lanes that beat it (rare on most data after the first few hundred elements) are
+// offered to the k best (topk_row).
 // torch.topk's order: larger first (smaller for largest = false), NaN above every number, ties
 // (-0.0 == 0.0 among them) by the earlier index.
 #include <algorithm>
@@ -81,6 +82,26 @@ int64_t top1_pos(const T* x, int64_t n, bool largest) {
   return 0;  // smallest of an all-NaN row (every lane NaN): the first NaN
 }
 
+// Whether a row runs against the scan in index order: 8 evenly spaced probes that (nearly) all
+// step toward better elements (ascending for the largest), as a sorted row's do. Scanned in
+// index order, such a row offers nearly every element (each beats the k-th best so far); scanned
+// from its end, it inserts its k best first and then nearly nothing. On rows without a trend the
+// two directions cost the same in expectation, so a probe that misreads one costs little.
+constexpr int kProbes = 8;
+inline int64_t probe_pos(int i, int64_t n) { return i * (n - 1) / (kProbes - 1); }
+
+template <class T>
+bool runs_against(const T* x, int64_t n, bool largest) {
+  auto prev = order_key(x[0]);
+  int better = 0;
+  for (int i = 1; i < kProbes; ++i) {
+    const auto key = order_key(x[probe_pos(i, n)]);
+    better += largest ? key > prev : key < prev;
+    prev = key;
+  }
+  return better >= kProbes - 2;
+}
+
 // Packed float32 candidates: the unsigned order key (complemented when smallest) in the high 32
 // bits, the complement of the position in the low 32, so a greater uint64 ranks first in
 // torch's order (ties by the earlier index) and every key is distinct.
@@ -143,8 +164,8 @@ inline void select_greatest(uint64_t* a, int64_t n, int64_t k) {
 // its k best when full: O(1) amortized a candidate instead of a k-long shift. float32 rows
 // (n < 2^32) buffer packed 64-bit keys (pack_key) cut by select_greatest; float64 buffers
 // {key, pos} items cut by std::nth_element.
-template <class T>
-void topk_row(const T* x, int64_t n, int64_t k, bool largest, T* val, int64_t* idx) {
+template <class T, bool back>
+void topk_scan(const T* x, int64_t n, int64_t k, bool largest, T* val, int64_t* idx) {
   using V = Vec<T>;
   using K = decltype(order_key(T(0)));
   constexpr int W = V::width;
@@ -152,12 +173,6 @@ void topk_row(const T* x, int64_t n, int64_t k, bool largest, T* val, int64_t* i
     K key;
     int64_t pos;
   };
-  if (k == 1 && n > 0) {
-    const int64_t p = top1_pos(x, n, largest);
-    idx[0] = p;
-    val[0] = x[p];
-    return;
-  }
   Item buf[8 * 64];
   const int64_t cap = std::max<int64_t>(8 * k, 32);
   // before(a, b): a ranks before b (the earlier index wins a tie)
@@ -212,24 +227,30 @@ void topk_row(const T* x, int64_t n, int64_t k, bool largest, T* val, int64_t* i
       cnt = k;
     }
   };
-  int64_t j = 0;
-  for (; j < n && cnt < k; ++j) offer(j);
-  // the vector scan: lanes that may beat the k-th (NaN lanes always checked when largest; a
-  // NaN k-th when smallest means fewer than k numbers so far: every number is checked)
-  for (; j + W <= n; j += W) {
-    const int64_t tp = packed ? int64_t(~uint32_t(pk_kth)) : buf[k - 1].pos;
-    const T t = x[tp];
-    const V v = V::load(x + j), vt = V::set1(t);
+  // the vector scan of x[j, j + W): lanes that may beat the k-th (NaN lanes always checked when
+  // largest; a NaN k-th when smallest means fewer than k numbers so far: every number checked,
+  // and every NaN too when back). The k-th's value t is read again only after lanes were
+  // offered (most blocks offer none).
+  T t = T(0);
+  V vt = V::set1(t);
+  const auto kth = [&] {
+    t = x[packed ? int64_t(~uint32_t(pk_kth)) : buf[k - 1].pos];
+    vt = V::set1(t);
+  };
+  const auto scan = [&](int64_t j) __attribute__((always_inline)) {
+    const V v = V::load(x + j);
     Mask<T> m;
     if (largest)
-      m = (v > vt) | is_nan(v);
+      m = (back ? v >= vt : v > vt) | is_nan(v);
     else if (std::isnan(t))
-      m = v == v;
+      m = back ? (v == v) | is_nan(v) : v == v;
     else
-      m = v < vt;
+      m = back ? v <= vt : v < vt;
+    uint32_t b = lane_bits(m);
+    if (!b) return;
     if constexpr (can_pack) {
-      if (packed) {  // branch-free appends (a NaN lane may not beat a NaN k-th); room for W
-        for (uint32_t b = lane_bits(m); b; b &= b - 1) {
+      if (packed) {  // branch-free appends (a lane may not beat the k-th); room for W
+        for (; b; b &= b - 1) {
           const int64_t q = j + __builtin_ctz(b);
           const uint64_t p = pack_key(int32_t(order_key(x[q])), largest, q);
           pk[cnt] = p;
@@ -240,12 +261,26 @@ void topk_row(const T* x, int64_t n, int64_t k, bool largest, T* val, int64_t* i
           pk_kth = pk[k - 1];
           cnt = k;
         }
-        continue;
+        kth();
+        return;
       }
     }
-    for (uint32_t b = lane_bits(m); b; b &= b - 1) offer(j + __builtin_ctz(b));
+    for (; b; b &= b - 1) offer(j + __builtin_ctz(b));
+    kth();
+  };
+  if constexpr (back) {  // [e, n) scanned
+    int64_t e = n;
+    while (e > 0 && cnt < k) offer(--e);
+    kth();
+    for (; e >= W; e -= W) scan(e - W);
+    while (e > 0) offer(--e);
+  } else {  // [0, j) scanned
+    int64_t j = 0;
+    for (; j < n && cnt < k; ++j) offer(j);
+    kth();
+    for (; j + W <= n; j += W) scan(j);
+    for (; j < n; ++j) offer(j);
   }
-  for (; j < n; ++j) offer(j);
   if constexpr (can_pack) {
     if (packed) {
       if (cnt > k) select_greatest(pk, cnt, k);
@@ -264,6 +299,23 @@ void topk_row(const T* x, int64_t n, int64_t k, bool largest, T* val, int64_t* i
   for (int64_t i = 0; i < k; ++i) {
     idx[i] = buf[i].pos;
     val[i] = x[buf[i].pos];
+  }
+}
+
+// The k best of one row: top1_pos for k = 1, else topk_scan, from the row's end (back) where
+// the row runs against index order (runs_against). Scanned from the end, the k-th best so far
+// may come after a lane, so a lane that ties it may beat it (the earlier index): the vector
+// compare keeps ties there and the exact order (before, pack_key) decides.
+template <class T>
+void topk_row(const T* x, int64_t n, int64_t k, bool largest, T* val, int64_t* idx) {
+  if (k == 1 && n > 0) {
+    const int64_t p = top1_pos(x, n, largest);
+    idx[0] = p;
+    val[0] = x[p];
+  } else if (n >= 32 && n > 2 * k && runs_against(x, n, largest)) {
+    topk_scan<T, true>(x, n, k, largest, val, idx);
+  } else {
+    topk_scan<T, false>(x, n, k, largest, val, idx);
   }
 }
 
