@@ -1,13 +1,16 @@
-"""topk's scan direction (csrc/cpu/select.h, round 44): a row whose 8 evenly spaced probes
-(nearly) all step toward better elements (ascending for the largest, descending for the
-smallest) is scanned from its end, where the vector compare keeps ties with the k-th best so far
-(an earlier index beats it) and the exact order decides. Rows that fool the probe or make the
-backward scan work hard: sorted both ways, sorted in runs of ties, all equal, many NaN, signed
-zeros, sawtooth, noisy trends, and rows whose probes alone are ascending (the rest random, tied
-with the probes or NaN); n around the probe's and the buffer's switch points and up to 100k,
-both dtypes, both directions, k = 1, 2, ..., 64 and k = n; every result against a stable-sort
-reference (torch's order: NaN above every number, -0.0 == 0.0, ties by the earlier index) and
-torch.topk, and Tensor.topk for k = 0, 1, n."""
+"""topk's round-44 paths (csrc/cpu/select.h). A row whose 8 evenly spaced probes (nearly) all
+step toward better elements (ascending for the largest, descending for the smallest) is scanned
+from its end, where the vector compare keeps ties with the k-th best so far (an earlier index
+beats it) and the exact order decides. Other rows with 32 <= k, 16k <= n <= 512k / 3 (and
+probes not all stepping toward worse) start from a bound that a sample of the row gives (its
+12th best of 3n / k samples), keep every element that ties or beats it, and go back to the
+plain scan where fewer than k did. Rows that fool the probe or the sample, or make the backward
+scan work hard: sorted both ways, sorted in runs of ties, all equal, many NaN, signed zeros,
+sawtooth, noisy trends, rows whose probes alone are ascending (the rest random, tied with the
+probes or NaN), rows whose sampled places alone hold the best, the worst or tied elements; n
+around the switch points and up to 100k, both dtypes, both directions, k = 1, 2, ..., 64 and
+k = n; every result against a stable-sort reference (torch's order: NaN above every number,
+-0.0 == 0.0, ties by the earlier index) and torch.topk, and Tensor.topk for k = 0, 1, n."""
 
 from __future__ import annotations
 
@@ -158,3 +161,57 @@ def test_tensor_topk_k_0_1_n_equals_torch(largest, dtype):
                 want = _reference(x, k, largest)
                 np.testing.assert_array_equal(got.indices.numpy(), want, err_msg=f"{kind} {n} {k}")
                 np.testing.assert_array_equal(got.values.numpy(), tv.numpy())
+
+
+def _sampled(n, k):
+    """The kernel's sample places (select.h sample_bound)."""
+    s = min(3 * n // k, 512)
+    stride = n // s
+    i = np.arange(s, dtype=np.uint64)
+    h = (i * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)  # (mod 2^64, as in C++)
+    return (i * stride + (h % np.uint64(stride))).astype(np.int64)
+
+
+SAMPLE_KINDS = ["random", "sample_best", "sample_worst", "sample_tied", "all_equal", "many_nan"]
+
+
+def _sample_rows(kind, rows, n, k, dtype, seed, largest):
+    """Rows in random order (the sample's case) whose sampled places may mislead the bound."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, n))
+    q = _sampled(n, k)
+    if kind == "sample_best":  # the bound above the k-th: fewer than k candidates, a rescan
+        x[:, q] = 10 + rng.random((rows, q.size))
+    elif kind == "sample_worst":  # the bound below everything: every element a candidate
+        x[:, q] = -10 - rng.random((rows, q.size))
+    elif kind == "sample_tied":  # the bound ties many elements (and the k-th)
+        x = np.round(x * 2)
+        x[:, q] = np.round(rng.random((rows, q.size)) * 2 + 1)
+    elif kind == "all_equal":
+        x[:] = -0.0
+        x[:, ::3] = 0.0
+    elif kind == "many_nan":
+        x[rng.random(x.shape) < (0.9 if seed % 2 else 0.995)] = np.nan
+    if not largest:
+        x = -x
+    return x.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("largest", [True, False])
+@pytest.mark.parametrize("kind", SAMPLE_KINDS)
+def test_sampled_bound_rows_equal_the_stable_reference(kind, largest, dtype):
+    for k in (31, 32, 33, 48, 64):
+        top = 512 * k // 3
+        for n in sorted({16 * k - 1, 16 * k, 16 * k + 1, 4096, top - 1, top, top + 1}):
+            for seed in (n, n + 1):
+                x = _sample_rows(kind, 2, n, k, dtype, seed, largest)
+                _check(x, k, largest, kind=kind)
+
+
+def test_sample_rows_reach_the_rescan():
+    """sample_best rows do put fewer than k elements at or above the sample's 12th best."""
+    for n, k in ((1024, 64), (4096, 64), (4096, 33)):
+        x = _sample_rows("sample_best", 1, n, k, np.float64, 0, True)[0]
+        bound = np.sort(x[_sampled(n, k)])[::-1][11]
+        assert np.count_nonzero(x >= bound) < k

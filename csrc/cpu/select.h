@@ -1,7 +1,7 @@
 // Selection: topk along rows. Each row is scanned once (in index order, or from its end where it
-// runs the other way) against the k-th best element so far: a vector compare per W elements,
-// and only lanes that beat it (rare on most data after the first few hundred elements) are
-// offered to the k best (topk_row).
+// runs the other way) against the k-th best element so far, or a bound that a sample of the row
+// gives: a vector compare per W elements, and only lanes that beat it (rare on most data after
+// the first few hundred elements) are offered to the k best (topk_row).
 // torch.topk's order: larger first (smaller for largest = false), NaN above every number, ties
 // (-0.0 == 0.0 among them) by the earlier index.
 #include <algorithm>
@@ -82,16 +82,17 @@ int64_t top1_pos(const T* x, int64_t n, bool largest) {
   return 0;  // smallest of an all-NaN row (every lane NaN): the first NaN
 }
 
-// Whether a row runs against the scan in index order: 8 evenly spaced probes that (nearly) all
-// step toward better elements (ascending for the largest), as a sorted row's do. Scanned in
-// index order, such a row offers nearly every element (each beats the k-th best so far); scanned
-// from its end, it inserts its k best first and then nearly nothing. On rows without a trend the
-// two directions cost the same in expectation, so a probe that misreads one costs little.
+// How far a row runs against the scan in index order: of the 7 steps between 8 evenly spaced
+// probes, how many go toward better elements (ascending for the largest). A sorted row's 7 all
+// do (topk_row then scans it from its end): scanned in index order, such a row offers nearly
+// every element (each beats the k-th best so far); scanned from its end, it inserts its k best
+// first and then nearly nothing. On rows without a trend the two directions cost the same in
+// expectation, so a probe that misreads one costs little.
 constexpr int kProbes = 8;
 inline int64_t probe_pos(int i, int64_t n) { return i * (n - 1) / (kProbes - 1); }
 
 template <class T>
-bool runs_against(const T* x, int64_t n, bool largest) {
+int runs_against(const T* x, int64_t n, bool largest) {
   auto prev = order_key(x[0]);
   int better = 0;
   for (int i = 1; i < kProbes; ++i) {
@@ -99,17 +100,30 @@ bool runs_against(const T* x, int64_t n, bool largest) {
     better += largest ? key > prev : key < prev;
     prev = key;
   }
-  return better >= kProbes - 2;
+  return better;
 }
 
-// Packed float32 candidates: the unsigned order key (complemented when smallest) in the high 32
-// bits, the complement of the position in the low 32, so a greater uint64 ranks first in
-// torch's order (ties by the earlier index) and every key is distinct.
+// Packed candidates: the unsigned order key (complemented when smallest) in the high half,
+// the complement of the position in the low half, so a greater key ranks first in torch's
+// order (ties by the earlier index) and every key is distinct: 64 bits for float32 (rows of
+// n < 2^32), 128 for float64, whose key and position do not fit in 64 (a 128-bit compare is
+// still two instructions without a branch).
+__extension__ typedef unsigned __int128 u128;
+template <class T>
+using Packed = std::conditional_t<sizeof(T) == 4, uint64_t, u128>;
+
 inline uint64_t pack_key(int32_t key, bool largest, int64_t pos) {
   uint32_t u = uint32_t(key) ^ 0x80000000u;
   if (!largest) u = ~u;
   return (uint64_t(u) << 32) | uint64_t(~uint32_t(pos));
 }
+inline u128 pack_key(int64_t key, bool largest, int64_t pos) {
+  uint64_t u = uint64_t(key) ^ (uint64_t(1) << 63);
+  if (!largest) u = ~u;
+  return (u128(u) << 64) | u128(~uint64_t(pos));
+}
+inline int64_t packed_pos(uint64_t p) { return int64_t(~uint32_t(p)); }
+inline int64_t packed_pos(u128 p) { return int64_t(~uint64_t(p)); }
 
 // Moves the k greatest of a[0, n) (distinct keys, 0 < k < n, n <= 512) to a[0, k), the k-th
 // greatest to a[k - 1] (a[k, n) is left undefined): a quickselect whose partition is
@@ -118,27 +132,28 @@ inline uint64_t pack_key(int32_t key, bool largest, int64_t pos) {
 // twice, to the greater side (compacted in place) and to a scratch lesser side, advancing one
 // index by the compare; the lesser side is copied back only where the k-th lies in it.
 // Median-of-3 pivots; a run of bad pivots falls back to std::nth_element.
-inline void select_greatest(uint64_t* a, int64_t n, int64_t k) {
-  uint64_t less[8 * 64];
+template <class U>
+void select_greatest(U* a, int64_t n, int64_t k) {
+  U less[8 * 64];
   int64_t lo = 0, hi = n;
   const int64_t target = k - 1;
   for (int round = 0; hi - lo > 1; ++round) {
     if (round == 32) {
-      std::nth_element(a + lo, a + target, a + hi, std::greater<uint64_t>());
+      std::nth_element(a + lo, a + target, a + hi, std::greater<U>());
       return;
     }
     const int64_t i0 = lo, i1 = lo + (hi - lo) / 2, i2 = hi - 1;
-    const uint64_t x0 = a[i0], x1 = a[i1], x2 = a[i2];
+    const U x0 = a[i0], x1 = a[i1], x2 = a[i2];
     int64_t m;  // the index of the median of x0, x1, x2
     if (x0 < x1)
       m = x1 < x2 ? i1 : (x0 < x2 ? i2 : i0);
     else
       m = x0 < x2 ? i0 : (x1 < x2 ? i2 : i1);
-    const uint64_t piv = a[m];
+    const U piv = a[m];
     a[m] = a[hi - 1];
     int64_t s = lo, nl = 0;
     for (int64_t i = lo; i < hi - 1; ++i) {
-      const uint64_t v = a[i];
+      const U v = a[i];
       const bool g = v > piv;
       a[s] = v;  // s <= i: a slot already read
       less[nl] = v;
@@ -150,10 +165,30 @@ inline void select_greatest(uint64_t* a, int64_t n, int64_t k) {
     if (target < s) {
       hi = s;
     } else {
-      std::memcpy(a + s + 1, less, size_t(nl) * sizeof(uint64_t));
+      std::memcpy(a + s + 1, less, size_t(nl) * sizeof(U));
       lo = s + 1;
     }
   }
+}
+
+// A bound for the k-th best of a float32 row from a sample: the 12th best of s = 3n / k
+// samples, one at a hashed place in each stride of n / s, so that ~4k of the row's elements are
+// at least as good (12 / s of them) and fewer than k only with odds of ~1e-4 on a row in random
+// order. Returned as the packed key that every element at least as good as the sample's 12th
+// exceeds (the key with a zero position half: ~pos > 0 for pos < 2^32 - 1), and its value.
+template <class T>
+Packed<T> sample_bound(const T* x, int64_t n, int64_t k, bool largest, T& value) {
+  constexpr int64_t r = 12;
+  constexpr int half = 4 * sizeof(Packed<T>);
+  Packed<T> a[512];
+  const int64_t s = std::min<int64_t>(3 * n / k, 512), stride = n / s;
+  for (int64_t i = 0; i < s; ++i) {
+    const int64_t q = i * stride + int64_t((uint64_t(i) * 0x9E3779B97F4A7C15ull) >> 40) % stride;
+    a[i] = pack_key(order_key(x[q]), largest, q);
+  }
+  select_greatest(a, s, r);
+  value = x[packed_pos(a[r - 1])];
+  return a[r - 1] >> half << half;
 }
 
 // The k best of one row (largest: greatest keys first) into val / idx, in order. A candidate
@@ -161,11 +196,14 @@ inline void select_greatest(uint64_t* a, int64_t n, int64_t k) {
 // keeps the k-th as tight as it gets: on most data few elements ever beat it. Where candidates
 // keep coming (an ascending row, for the largest: every element beats the k-th), a row that
 // has inserted more than 4k + n / 16 switches to a buffer of up to 8k candidates, cut back to
-// its k best when full: O(1) amortized a candidate instead of a k-long shift. float32 rows
-// (n < 2^32) buffer packed 64-bit keys (pack_key) cut by select_greatest; float64 buffers
-// {key, pos} items cut by std::nth_element.
+// its k best when full: O(1) amortized a candidate instead of a k-long shift. The buffer holds
+// packed keys (pack_key) cut by select_greatest ({key, pos} items cut by std::nth_element for
+// float32 rows of n >= 2^32). pivot: the buffer from the start, bounded by sample_bound rather
+// than by the first k elements, so that the scan's threshold starts near the k-th and ~4k
+// elements are ever candidates, where the sorted k best would insert ~k ln(n / k) of them at
+// ~k / 2 shifts each (random rows, k = 64: 3x faster).
 template <class T, bool back>
-void topk_scan(const T* x, int64_t n, int64_t k, bool largest, T* val, int64_t* idx) {
+void topk_scan(const T* x, int64_t n, int64_t k, bool largest, bool pivot, T* val, int64_t* idx) {
   using V = Vec<T>;
   using K = decltype(order_key(T(0)));
   constexpr int W = V::width;
@@ -182,26 +220,35 @@ void topk_scan(const T* x, int64_t n, int64_t k, bool largest, T* val, int64_t* 
   };
   int64_t cnt = 0, budget = 4 * k + n / 16;
   bool sorted = true;  // buf[0, cnt) sorted (cnt <= k); else a buffer whose buf[k - 1] bounds
-  // packed: the buffer is pk (float32 only), pk_kth the k-th best's packed key
-  constexpr bool can_pack = sizeof(T) == 4;
-  const bool pack_ok = can_pack && n <= int64_t(0xffffffff);
+  // packed: the buffer is pk, pk_kth the k-th best's packed key (float32 rows: n < 2^32)
+  using U = Packed<T>;
+  const bool pack_ok = sizeof(T) == 8 || n <= int64_t(0xffffffff);
   bool packed = false;
-  uint64_t pk[can_pack ? 8 * 64 : 1];
-  uint64_t pk_kth = 0;
+  U pk[8 * 64];
+  U pk_kth = 0;
+  // virt: pk_kth is a sample's bound (sample_bound, value tv), not the k-th of the elements
+  // scanned: lanes that tie it are candidates, and fewer than k candidates in all leave the
+  // row to the scan without it
+  bool virt = false;
+  T tv = T(0);
+  if (pivot) {
+    pk_kth = sample_bound(x, n, k, largest, tv);
+    packed = virt = true;
+    sorted = false;
+  }
   const auto offer = [&](int64_t j) {
     const Item it{order_key(x[j]), j};
-    if constexpr (can_pack) {
-      if (packed) {
-        const uint64_t p = pack_key(int32_t(it.key), largest, j);
-        if (p <= pk_kth) return;
-        pk[cnt++] = p;
-        if (cnt == cap) {
-          select_greatest(pk, cnt, k);
-          pk_kth = pk[k - 1];
-          cnt = k;
-        }
-        return;
+    if (packed) {
+      const U p = pack_key(it.key, largest, j);
+      if (p <= pk_kth) return;
+      pk[cnt++] = p;
+      if (cnt == cap) {
+        select_greatest(pk, cnt, k);
+        pk_kth = pk[k - 1];
+        cnt = k;
+        virt = false;
       }
+      return;
     }
     if (cnt >= k && !before(it, buf[k - 1])) return;
     if (sorted) {
@@ -210,13 +257,10 @@ void topk_scan(const T* x, int64_t n, int64_t k, bool largest, T* val, int64_t* 
       buf[at] = it;
       if (--budget < 0 && cnt == k) {
         sorted = false;
-        if constexpr (can_pack) {
-          if (pack_ok) {
-            for (int64_t i = 0; i < k; ++i)
-              pk[i] = pack_key(int32_t(buf[i].key), largest, buf[i].pos);
-            pk_kth = pk[k - 1];
-            packed = true;
-          }
+        if (pack_ok) {
+          for (int64_t i = 0; i < k; ++i) pk[i] = pack_key(buf[i].key, largest, buf[i].pos);
+          pk_kth = pk[k - 1];
+          packed = true;
         }
       }
       return;
@@ -234,36 +278,35 @@ void topk_scan(const T* x, int64_t n, int64_t k, bool largest, T* val, int64_t* 
   T t = T(0);
   V vt = V::set1(t);
   const auto kth = [&] {
-    t = x[packed ? int64_t(~uint32_t(pk_kth)) : buf[k - 1].pos];
+    t = virt ? tv : x[packed ? packed_pos(pk_kth) : buf[k - 1].pos];
     vt = V::set1(t);
   };
   const auto scan = [&](int64_t j) __attribute__((always_inline)) {
     const V v = V::load(x + j);
     Mask<T> m;
     if (largest)
-      m = (back ? v >= vt : v > vt) | is_nan(v);
+      m = (back || virt ? v >= vt : v > vt) | is_nan(v);
     else if (std::isnan(t))
-      m = back ? (v == v) | is_nan(v) : v == v;
+      m = back || virt ? (v == v) | is_nan(v) : v == v;
     else
-      m = back ? v <= vt : v < vt;
+      m = back || virt ? v <= vt : v < vt;
     uint32_t b = lane_bits(m);
     if (!b) return;
-    if constexpr (can_pack) {
-      if (packed) {  // branch-free appends (a lane may not beat the k-th); room for W
-        for (; b; b &= b - 1) {
-          const int64_t q = j + __builtin_ctz(b);
-          const uint64_t p = pack_key(int32_t(order_key(x[q])), largest, q);
-          pk[cnt] = p;
-          cnt += p > pk_kth;
-        }
-        if (cnt > cap - W) {
-          select_greatest(pk, cnt, k);
-          pk_kth = pk[k - 1];
-          cnt = k;
-        }
-        kth();
-        return;
+    if (packed) {  // branch-free appends (a lane may not beat the k-th); room for W
+      for (; b; b &= b - 1) {
+        const int64_t q = j + __builtin_ctz(b);
+        const U p = pack_key(order_key(x[q]), largest, q);
+        pk[cnt] = p;
+        cnt += p > pk_kth;
       }
+      if (cnt > cap - W) {
+        select_greatest(pk, cnt, k);
+        pk_kth = pk[k - 1];
+        cnt = k;
+        virt = false;
+      }
+      kth();
+      return;
     }
     for (; b; b &= b - 1) offer(j + __builtin_ctz(b));
     kth();
@@ -276,21 +319,23 @@ void topk_scan(const T* x, int64_t n, int64_t k, bool largest, T* val, int64_t* 
     while (e > 0) offer(--e);
   } else {  // [0, j) scanned
     int64_t j = 0;
-    for (; j < n && cnt < k; ++j) offer(j);
+    for (; j < n && cnt < k && !virt; ++j) offer(j);
     kth();
     for (; j + W <= n; j += W) scan(j);
     for (; j < n; ++j) offer(j);
   }
-  if constexpr (can_pack) {
-    if (packed) {
-      if (cnt > k) select_greatest(pk, cnt, k);
-      std::sort(pk, pk + k, std::greater<uint64_t>());
-      for (int64_t i = 0; i < k; ++i) {
-        idx[i] = int64_t(~uint32_t(pk[i]));
-        val[i] = x[idx[i]];
-      }
+  if (packed) {
+    if (cnt < k) {  // (virt: the sample's bound was above the k-th)
+      topk_scan<T, back>(x, n, k, largest, false, val, idx);
       return;
     }
+    if (cnt > k) select_greatest(pk, cnt, k);
+    std::sort(pk, pk + k, std::greater<U>());
+    for (int64_t i = 0; i < k; ++i) {
+      idx[i] = packed_pos(pk[i]);
+      val[i] = x[idx[i]];
+    }
+    return;
   }
   if (!sorted) {
     if (cnt > k) std::nth_element(buf, buf + (k - 1), buf + cnt, before);
@@ -305,17 +350,25 @@ void topk_scan(const T* x, int64_t n, int64_t k, bool largest, T* val, int64_t* 
 // The k best of one row: top1_pos for k = 1, else topk_scan, from the row's end (back) where
 // the row runs against index order (runs_against). Scanned from the end, the k-th best so far
 // may come after a lane, so a lane that ties it may beat it (the earlier index): the vector
-// compare keeps ties there and the exact order (before, pack_key) decides.
+// compare keeps ties there and the exact order (before, pack_key) decides. Rows in index order
+// with a large k start from a sample's bound (pivot), unless their probes all step toward worse
+// elements (a row sorted the scan's way: its first k elements are the k best, cheapest found
+// without a sample); the sample needs n / k <= 512 / 3 to hold ~12 elements above the bound.
 template <class T>
 void topk_row(const T* x, int64_t n, int64_t k, bool largest, T* val, int64_t* idx) {
   if (k == 1 && n > 0) {
     const int64_t p = top1_pos(x, n, largest);
     idx[0] = p;
     val[0] = x[p];
-  } else if (n >= 32 && n > 2 * k && runs_against(x, n, largest)) {
-    topk_scan<T, true>(x, n, k, largest, val, idx);
+    return;
+  }
+  const int better = n >= 32 && n > 2 * k ? runs_against(x, n, largest) : 0;
+  if (better >= kProbes - 2) {
+    topk_scan<T, true>(x, n, k, largest, false, val, idx);
   } else {
-    topk_scan<T, false>(x, n, k, largest, val, idx);
+    const bool pivot =
+        better > 1 && k >= 32 && n >= 16 * k && 3 * n <= 512 * k && n <= int64_t(0xffffffff);
+    topk_scan<T, false>(x, n, k, largest, pivot, val, idx);
   }
 }
 
