@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _optim_helpers import assert_params_close, step_side_by_side
 
 import deltagrad as dg
 from deltagrad import _cpu
@@ -123,23 +124,9 @@ def test_rmsprop_centered_overflowed_square_stays_finite_in_the_weights(dtype):
     ],
 )
 def test_optimizers_match_torch_over_steps(kind, kwargs, dtype):
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(7)
     shapes = [(33, 17), (5,), (1,), (0, 3), (64, 65)]
-    ws = [rng.standard_normal(s).astype(dtype) for s in shapes]
-    dps = [dg.nn.Parameter(dg.tensor(w.copy())) for w in ws]
-    tps = [torch.nn.Parameter(torch.tensor(w.copy())) for w in ws]
-    dopt = getattr(dg.optim, kind)(dps, **kwargs)
-    topt = getattr(torch.optim, kind)(tps, **kwargs)
-    for _ in range(5):
-        for dp, tp in zip(dps, tps, strict=True):
-            g = rng.standard_normal(dp.shape).astype(dtype)
-            dp.grad, tp.grad = g.copy(), torch.tensor(g)
-        dopt.step()
-        topt.step()
-    tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-12, atol=1e-13)
-    for dp, tp in zip(dps, tps, strict=True):
-        np.testing.assert_allclose(dp.numpy(), tp.detach().numpy(), **tol)
+    dps, tps = step_side_by_side(kind, kwargs, shapes, dtype, np.random.default_rng(7))
+    assert_params_close(dps, tps, dtype)
 
 
 def test_bindings_refuse_bad_operands():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _optim_helpers import assert_params_close, step_side_by_side
 
 import deltagrad as dg
 import deltagrad.functional as F
@@ -93,22 +94,9 @@ def test_nadam_kernel_equals_the_array_path(n, dtype, decay, wd, neg, b1):
     ],
 )
 def test_optimizers_on_the_kernels_match_torch(kind, kw, dtype):
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(3)
     shapes = [(33, 17), (1,), (0, 4), (70001,)]
-    ws = [rng.standard_normal(s).astype(dtype) for s in shapes]
-    dps = [dg.nn.Parameter(dg.tensor(w.copy())) for w in ws]
-    tps = [torch.nn.Parameter(torch.tensor(w.copy())) for w in ws]
-    dopt, topt = getattr(dg.optim, kind)(dps, **kw), getattr(torch.optim, kind)(tps, **kw)
-    for _ in range(5):
-        for dp, tp in zip(dps, tps, strict=True):
-            g = rng.standard_normal(dp.shape).astype(dtype)
-            dp.grad, tp.grad = g.copy(), torch.tensor(g)
-        dopt.step()
-        topt.step()
-    tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-12, atol=1e-13)
-    for dp, tp in zip(dps, tps, strict=True):
-        np.testing.assert_allclose(dp.numpy(), tp.detach().numpy(), **tol)
+    dps, tps = step_side_by_side(kind, kw, shapes, dtype, np.random.default_rng(3))
+    assert_params_close(dps, tps, dtype)
 
 
 def test_adamax_nadam_bindings_refuse_overlap_and_bad_betas():
