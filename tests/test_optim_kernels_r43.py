@@ -152,6 +152,15 @@ def test_bindings_refuse_bad_operands():
         _cpu.rmsprop_update(w, g, s, s, None, lr=0.1)
     with pytest.raises(ValueError, match="alpha"):
         _cpu.rmsprop_update(w, g, s, None, None, lr=0.1, alpha=-1.0)
+    # None only where the option is off (grad_avg, buf): a required state refuses it
+    with pytest.raises(TypeError, match="sum"):
+        _cpu.adagrad_update(w, g, None, clr=0.1)
+    with pytest.raises(TypeError, match="square_avg"):
+        _cpu.rmsprop_update(w, g, None, None, None, lr=0.1)
+    with pytest.raises(TypeError, match="exp_inf"):
+        _cpu.adamax_update(w, g, s, None, clr=0.1)
+    with pytest.raises(TypeError, match="v: expected"):
+        _cpu.adam_update(w, g, s, None, step=1)
 
 
 def test_adagrad_falls_back_for_arrays_the_kernel_refuses():

@@ -1,7 +1,10 @@
 // Bindings of the in-place optimizer updates: sgd_update, adam_update, adagrad_update,
 // rmsprop_update, adamax_update and nadam_update (torch.optim semantics).
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "bindings/cpu_common.h"
@@ -23,38 +26,96 @@ void require_disjoint(const py::array& a, const char* an, const py::array& b, co
     throw py::value_error(std::string(an) + " and " + bn + ": must not share memory");
 }
 
+// A state array of an update, by name; an optional one may be None (its option is off).
+struct State {
+  py::handle h;
+  const char* name;
+  bool optional = false;
+};
+
+// One update's operands, checked: param writable, grad like it, N states writable and like it
+// (an optional state given as None stays a default py::array: empty, overlapping nothing, its
+// pointer null), no two of them sharing memory.
+template <size_t N>
+struct Operands {
+  py::array p, g;
+  std::array<py::array, N> s;
+  std::array<bool, N> has{};
+};
+
+template <size_t N>
+Operands<N> operands(py::handle p_obj, py::handle g_obj, const State (&states)[N]) {
+  Operands<N> o;
+  o.p = require_input(p_obj, "param");
+  if (!o.p.writeable())
+    throw py::value_error("param: expected a writable array, got a read-only one");
+  o.g = require_like(g_obj, o.p, "grad", "param");
+  std::pair<const py::array*, const char*> all[N + 2] = {{&o.p, "param"}, {&o.g, "grad"}};
+  for (size_t k = 0; k < N; ++k) {
+    o.has[k] = !(states[k].optional && states[k].h.is_none());
+    if (o.has[k]) o.s[k] = require_state(states[k].h, o.p, states[k].name);
+    all[k + 2] = {&o.s[k], states[k].name};
+  }
+  for (size_t i = 0; i < N + 2; ++i)
+    for (size_t j = i + 1; j < N + 2; ++j)
+      require_disjoint(*all[i].first, all[i].second, *all[j].first, all[j].second);
+  return o;
+}
+
+// f(param, grad, state..., n) with the operands' typed pointers (null for an absent state), the
+// GIL released.
+template <size_t N, class F>
+void run_update(Operands<N>& o, F&& f) {
+  const int64_t n = o.p.size();
+  dispatch_dtype(dtype_of(o.p, "param"), [&](auto tag) {
+    using T = decltype(tag);
+    T* pp = mptr<T>(o.p);
+    const T* gp = cptr<T>(o.g);
+    std::array<T*, N> sp;
+    for (size_t k = 0; k < N; ++k) sp[k] = o.has[k] ? mptr<T>(o.s[k]) : nullptr;
+    py::gil_scoped_release nogil;
+    std::apply([&](auto*... s) { f(pp, gp, s..., n); }, sp);
+  });
+}
+
 constexpr double kInf = HUGE_VAL;
 
-// torch.optim.SGD's checks of the hyper-parameters (NaN is rejected too); dampening only has
-// to be a number.
+// torch.optim's checks of the hyper-parameters (NaN is refused by all): a learning rate >= 0,
+// any number (a step's precomputed scalars), eps and weight_decay >= 0, betas in [0, 1).
+void check_lr(double lr, const char* name) {
+  require_range(lr, name, 0.0, kInf, false, "a learning rate >= 0");
+}
+
+void check_number(double v, const char* name) {
+  require_range(v, name, -kInf, kInf, false, "a number");
+}
+
+void check_eps_wd(double eps, double weight_decay) {
+  require_range(eps, "eps", 0.0, kInf, false, "eps >= 0");
+  require_range(weight_decay, "weight_decay", 0.0, kInf, false, "weight_decay >= 0");
+}
+
+void check_betas_eps_wd(double beta1, double beta2, double eps, double weight_decay) {
+  require_range(beta1, "beta1", 0.0, 1.0, true, "a value in [0, 1)");
+  require_range(beta2, "beta2", 0.0, 1.0, true, "a value in [0, 1)");
+  check_eps_wd(eps, weight_decay);
+}
+
+// torch.optim.SGD's checks of the hyper-parameters; dampening only has to be a number.
 void check_sgd_args(double lr, double momentum, double weight_decay, double dampening) {
-  require_range(lr, "lr", 0.0, kInf, false, "a learning rate >= 0");
+  check_lr(lr, "lr");
   require_range(momentum, "momentum", 0.0, kInf, false, "momentum >= 0");
   require_range(weight_decay, "weight_decay", 0.0, kInf, false, "weight_decay >= 0");
   require_range(dampening, "dampening", -kInf, kInf, false, "a finite or infinite number");
 }
 
-// One parameter's operands of an SGD update, checked: param writable, grad like it, buf (when
-// momentum != 0) writable and like it, no two of them sharing memory.
-struct SgdOperands {
-  py::array p, g, buf;
-};
+// One parameter's operands of an SGD update: the momentum buffer a state when momentum != 0.
+using SgdOperands = Operands<1>;
 
 SgdOperands sgd_operands(py::handle p_obj, py::handle g_obj, py::handle buf_obj, bool has_buf) {
-  SgdOperands o;
-  o.p = require_input(p_obj, "param");
-  if (!o.p.writeable())
-    throw py::value_error("param: expected a writable array, got a read-only one");
-  o.g = require_like(g_obj, o.p, "grad", "param");
-  require_disjoint(o.p, "param", o.g, "grad");
-  if (has_buf) {
-    if (buf_obj.is_none())
-      throw py::value_error("buf: momentum != 0 needs a momentum buffer, got None");
-    o.buf = require_state(buf_obj, o.p, "buf");
-    require_disjoint(o.p, "param", o.buf, "buf");
-    require_disjoint(o.g, "grad", o.buf, "buf");
-  }
-  return o;
+  if (has_buf && buf_obj.is_none())
+    throw py::value_error("buf: momentum != 0 needs a momentum buffer, got None");
+  return operands(p_obj, g_obj, {{has_buf ? buf_obj : py::none(), "buf", true}});
 }
 
 void check_nesterov(bool nesterov, double momentum, double dampening) {
@@ -65,17 +126,10 @@ void check_nesterov(bool nesterov, double momentum, double dampening) {
 void sgd(py::handle p_obj, py::handle g_obj, py::handle buf_obj, double lr, double momentum,
          double weight_decay, bool nesterov, double dampening, bool first_step) {
   check_sgd_args(lr, momentum, weight_decay, dampening);
-  const bool has_buf = momentum != 0.0;
-  SgdOperands o = sgd_operands(p_obj, g_obj, buf_obj, has_buf);
+  SgdOperands o = sgd_operands(p_obj, g_obj, buf_obj, momentum != 0.0);
   check_nesterov(nesterov, momentum, dampening);
-  const int64_t n = o.p.size();
-  dispatch_dtype(dtype_of(o.p, "param"), [&](auto tag) {
-    using T = decltype(tag);
-    T* pp = mptr<T>(o.p);
-    const T* gp = cptr<T>(o.g);
-    T* bp = has_buf ? mptr<T>(o.buf) : nullptr;
-    py::gil_scoped_release nogil;
-    sgd_update(pp, gp, bp, n, lr, momentum, dampening, weight_decay, nesterov, first_step);
+  run_update(o, [&](auto* p, const auto* g, auto* buf, int64_t n) {
+    sgd_update(p, g, buf, n, lr, momentum, dampening, weight_decay, nesterov, first_step);
   });
 }
 
@@ -90,7 +144,7 @@ bool parameters_overlap(const std::vector<SgdOperands>& ops) {
   std::vector<Extent> ext;
   ext.reserve(ops.size() * 3);
   for (size_t t = 0; t < ops.size(); ++t)
-    for (const py::array* a : {&ops[t].p, &ops[t].g, &ops[t].buf}) {
+    for (const py::array* a : {&ops[t].p, &ops[t].g, &ops[t].s[0]}) {
       if (!a->ptr() || a->size() == 0) continue;
       auto [lo, hi] = byte_extent(*a);
       ext.push_back({lo, hi, t});
@@ -146,14 +200,8 @@ void sgd_multi(const py::sequence& params, const py::sequence& grads, py::handle
   for (const SgdOperands& o : ops) together = together && dtype_of(o.p, "param") == dt;
   if (!together) {
     for (SgdOperands& o : ops)
-      dispatch_dtype(dtype_of(o.p, "param"), [&](auto tag) {
-        using T = decltype(tag);
-        T* pp = mptr<T>(o.p);
-        const T* gp = cptr<T>(o.g);
-        T* bp = has_buf ? mptr<T>(o.buf) : nullptr;
-        const int64_t n = o.p.size();
-        py::gil_scoped_release nogil;
-        sgd_update(pp, gp, bp, n, lr, momentum, dampening, weight_decay, nesterov, first_step);
+      run_update(o, [&](auto* p, const auto* g, auto* buf, int64_t n) {
+        sgd_update(p, g, buf, n, lr, momentum, dampening, weight_decay, nesterov, first_step);
       });
     return;
   }
@@ -165,7 +213,7 @@ void sgd_multi(const py::sequence& params, const py::sequence& grads, py::handle
     for (size_t i = 0; i < count; ++i) {
       pp[i] = mptr<T>(ops[i].p);
       gp[i] = cptr<T>(ops[i].g);
-      bp[i] = has_buf ? mptr<T>(ops[i].buf) : nullptr;
+      bp[i] = has_buf ? mptr<T>(ops[i].s[0]) : nullptr;
       n[i] = ops[i].p.size();
     }
     py::gil_scoped_release nogil;
@@ -181,171 +229,64 @@ void adam(py::handle p_obj, py::handle g_obj, py::handle m_obj, py::handle v_obj
   if (step < 1)
     throw py::value_error("step: expected step >= 1 (it counts from 1), got " +
                           std::to_string(step));
-  // torch.optim.Adam's checks (NaN is rejected too).
-  require_range(lr, "lr", 0.0, kInf, false, "a learning rate >= 0");
-  require_range(beta1, "beta1", 0.0, 1.0, true, "a value in [0, 1)");
-  require_range(beta2, "beta2", 0.0, 1.0, true, "a value in [0, 1)");
-  require_range(eps, "eps", 0.0, kInf, false, "eps >= 0");
-  require_range(weight_decay, "weight_decay", 0.0, kInf, false, "weight_decay >= 0");
-  py::array p = require_input(p_obj, "param");
-  if (!p.writeable())
-    throw py::value_error("param: expected a writable array, got a read-only one");
-  py::array g = require_like(g_obj, p, "grad", "param");
-  py::array m = require_state(m_obj, p, "m");
-  py::array v = require_state(v_obj, p, "v");
-  require_disjoint(p, "param", g, "grad");
-  require_disjoint(p, "param", m, "m");
-  require_disjoint(p, "param", v, "v");
-  require_disjoint(m, "m", v, "v");
-  require_disjoint(g, "grad", m, "m");
-  require_disjoint(g, "grad", v, "v");
-  const int64_t n = p.size();
-  dispatch_dtype(dtype_of(p, "param"), [&](auto tag) {
-    using T = decltype(tag);
-    T* pp = mptr<T>(p);
-    const T* gp = cptr<T>(g);
-    T* mp = mptr<T>(m);
-    T* vp = mptr<T>(v);
-    py::gil_scoped_release nogil;
-    adam_update(pp, gp, mp, vp, n, lr, beta1, beta2, eps, weight_decay, decoupled, step);
+  check_lr(lr, "lr");
+  check_betas_eps_wd(beta1, beta2, eps, weight_decay);
+  Operands<2> o = operands(p_obj, g_obj, {{m_obj, "m"}, {v_obj, "v"}});
+  run_update(o, [&](auto* p, const auto* g, auto* m, auto* v, int64_t n) {
+    adam_update(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, decoupled, step);
   });
-}
-
-// One optional state array (None when the option is off: a default py::array, which is an
-// empty float64 array and overlaps nothing): like param, writable, apart from the operands
-// already taken.
-py::array optional_state(py::handle h, const py::array& p, const char* name,
-                         std::initializer_list<std::pair<const py::array*, const char*>> apart) {
-  if (h.is_none()) return py::array();
-  py::array a = require_state(h, p, name);
-  for (const auto& [other, other_name] : apart) require_disjoint(a, name, *other, other_name);
-  return a;
 }
 
 void adagrad(py::handle p_obj, py::handle g_obj, py::handle s_obj, double clr, double eps,
              double weight_decay, bool maximize) {
-  require_range(clr, "clr", 0.0, kInf, false, "a learning rate >= 0");
-  require_range(eps, "eps", 0.0, kInf, false, "eps >= 0");
-  require_range(weight_decay, "weight_decay", 0.0, kInf, false, "weight_decay >= 0");
-  py::array p = require_input(p_obj, "param");
-  if (!p.writeable())
-    throw py::value_error("param: expected a writable array, got a read-only one");
-  py::array g = require_like(g_obj, p, "grad", "param");
-  py::array s = require_state(s_obj, p, "sum");
-  require_disjoint(p, "param", g, "grad");
-  require_disjoint(p, "param", s, "sum");
-  require_disjoint(g, "grad", s, "sum");
-  const int64_t n = p.size();
-  dispatch_dtype(dtype_of(p, "param"), [&](auto tag) {
-    using T = decltype(tag);
-    T* pp = mptr<T>(p);
-    const T* gp = cptr<T>(g);
-    T* sp = mptr<T>(s);
-    py::gil_scoped_release nogil;
-    adagrad_update(pp, gp, sp, n, clr, eps, weight_decay, maximize);
+  check_lr(clr, "clr");
+  check_eps_wd(eps, weight_decay);
+  Operands<1> o = operands(p_obj, g_obj, {{s_obj, "sum"}});
+  run_update(o, [&](auto* p, const auto* g, auto* s, int64_t n) {
+    adagrad_update(p, g, s, n, clr, eps, weight_decay, maximize);
   });
 }
 
+// grad_avg None: not centered; buf only with momentum > 0 (ignored without).
 void rmsprop(py::handle p_obj, py::handle g_obj, py::handle sq_obj, py::handle ga_obj,
              py::handle buf_obj, double lr, double alpha, double eps, double weight_decay,
              double momentum, bool maximize) {
-  require_range(lr, "lr", 0.0, kInf, false, "a learning rate >= 0");
+  check_lr(lr, "lr");
   require_range(alpha, "alpha", 0.0, kInf, false, "alpha >= 0");
-  require_range(eps, "eps", 0.0, kInf, false, "eps >= 0");
-  require_range(weight_decay, "weight_decay", 0.0, kInf, false, "weight_decay >= 0");
+  check_eps_wd(eps, weight_decay);
   require_range(momentum, "momentum", 0.0, kInf, false, "momentum >= 0");
-  py::array p = require_input(p_obj, "param");
-  if (!p.writeable())
-    throw py::value_error("param: expected a writable array, got a read-only one");
-  py::array g = require_like(g_obj, p, "grad", "param");
-  py::array sq = require_state(sq_obj, p, "square_avg");
-  require_disjoint(p, "param", g, "grad");
-  require_disjoint(p, "param", sq, "square_avg");
-  require_disjoint(g, "grad", sq, "square_avg");
-  // an absent state is a default py::array (not a null handle): the flags say which are real
-  const bool has_ga = !ga_obj.is_none(), has_buf = momentum > 0.0;
-  py::array ga =
-      optional_state(ga_obj, p, "grad_avg", {{&p, "param"}, {&g, "grad"}, {&sq, "square_avg"}});
-  if (momentum > 0.0 && buf_obj.is_none())
+  const bool has_buf = momentum > 0.0;
+  if (has_buf && buf_obj.is_none())
     throw py::value_error("buf: momentum > 0 needs a momentum buffer, got None");
-  py::array buf =
-      has_buf
-          ? optional_state(buf_obj, p, "buf",
-                           {{&p, "param"}, {&g, "grad"}, {&sq, "square_avg"}, {&ga, "grad_avg"}})
-          : py::array();
-  const int64_t n = p.size();
-  dispatch_dtype(dtype_of(p, "param"), [&](auto tag) {
-    using T = decltype(tag);
-    T* pp = mptr<T>(p);
-    const T* gp = cptr<T>(g);
-    T* sp = mptr<T>(sq);
-    T* gap = has_ga ? mptr<T>(ga) : nullptr;
-    T* bp = has_buf ? mptr<T>(buf) : nullptr;
-    py::gil_scoped_release nogil;
-    rmsprop_update(pp, gp, sp, gap, bp, n, lr, alpha, eps, weight_decay, momentum, maximize);
+  Operands<3> o = operands(p_obj, g_obj,
+                           {{sq_obj, "square_avg"},
+                            {ga_obj, "grad_avg", true},
+                            {has_buf ? buf_obj : py::none(), "buf", true}});
+  run_update(o, [&](auto* p, const auto* g, auto* sq, auto* ga, auto* buf, int64_t n) {
+    rmsprop_update(p, g, sq, ga, buf, n, lr, alpha, eps, weight_decay, momentum, maximize);
   });
-}
-
-// param (writable), grad like it and two writable states like it, no two sharing memory: the
-// operands of the two-state updates (Adamax, NAdam).
-struct TwoStates {
-  py::array p, g, a, b;
-};
-
-TwoStates two_states(py::handle p_obj, py::handle g_obj, py::handle a_obj, py::handle b_obj,
-                     const char* a_name, const char* b_name) {
-  TwoStates o;
-  o.p = require_input(p_obj, "param");
-  if (!o.p.writeable())
-    throw py::value_error("param: expected a writable array, got a read-only one");
-  o.g = require_like(g_obj, o.p, "grad", "param");
-  o.a = require_state(a_obj, o.p, a_name);
-  o.b = require_state(b_obj, o.p, b_name);
-  const std::pair<const py::array*, const char*> all[] = {
-      {&o.p, "param"}, {&o.g, "grad"}, {&o.a, a_name}, {&o.b, b_name}};
-  for (int i = 0; i < 4; ++i)
-    for (int j = i + 1; j < 4; ++j)
-      require_disjoint(*all[i].first, all[i].second, *all[j].first, all[j].second);
-  return o;
 }
 
 void adamax(py::handle p_obj, py::handle g_obj, py::handle m_obj, py::handle u_obj, double clr,
             double beta1, double beta2, double eps, double weight_decay, bool maximize) {
-  require_range(clr, "clr", -kInf, kInf, false, "a number");
-  require_range(beta1, "beta1", 0.0, 1.0, true, "a value in [0, 1)");
-  require_range(beta2, "beta2", 0.0, 1.0, true, "a value in [0, 1)");
-  require_range(eps, "eps", 0.0, kInf, false, "eps >= 0");
-  require_range(weight_decay, "weight_decay", 0.0, kInf, false, "weight_decay >= 0");
-  TwoStates o = two_states(p_obj, g_obj, m_obj, u_obj, "exp_avg", "exp_inf");
-  const int64_t n = o.p.size();
-  dispatch_dtype(dtype_of(o.p, "param"), [&](auto tag) {
-    using T = decltype(tag);
-    T *pp = mptr<T>(o.p), *mp = mptr<T>(o.a), *up = mptr<T>(o.b);
-    const T* gp = cptr<T>(o.g);
-    py::gil_scoped_release nogil;
-    adamax_update(pp, gp, mp, up, n, clr, beta1, beta2, eps, weight_decay, maximize);
+  check_number(clr, "clr");
+  check_betas_eps_wd(beta1, beta2, eps, weight_decay);
+  Operands<2> o = operands(p_obj, g_obj, {{m_obj, "exp_avg"}, {u_obj, "exp_inf"}});
+  run_update(o, [&](auto* p, const auto* g, auto* m, auto* u, int64_t n) {
+    adamax_update(p, g, m, u, n, clr, beta1, beta2, eps, weight_decay, maximize);
   });
 }
 
 void nadam(py::handle p_obj, py::handle g_obj, py::handle m_obj, py::handle v_obj, double decay,
            double beta1, double beta2, double bc2, double eps, double c_g, double c_m,
            double weight_decay, bool maximize) {
-  require_range(beta1, "beta1", 0.0, 1.0, true, "a value in [0, 1)");
-  require_range(beta2, "beta2", 0.0, 1.0, true, "a value in [0, 1)");
-  require_range(eps, "eps", 0.0, kInf, false, "eps >= 0");
-  require_range(weight_decay, "weight_decay", 0.0, kInf, false, "weight_decay >= 0");
+  check_betas_eps_wd(beta1, beta2, eps, weight_decay);
   for (const auto& [v, name] :
        {std::pair<double, const char*>{decay, "decay"}, {bc2, "bc2"}, {c_g, "c_g"}, {c_m, "c_m"}})
-    require_range(v, name, -kInf, kInf, false, "a number");
-  TwoStates o = two_states(p_obj, g_obj, m_obj, v_obj, "exp_avg", "exp_avg_sq");
-  const int64_t n = o.p.size();
-  dispatch_dtype(dtype_of(o.p, "param"), [&](auto tag) {
-    using T = decltype(tag);
-    T *pp = mptr<T>(o.p), *mp = mptr<T>(o.a), *vp = mptr<T>(o.b);
-    const T* gp = cptr<T>(o.g);
-    py::gil_scoped_release nogil;
-    nadam_update(pp, gp, mp, vp, n, decay, beta1, beta2, bc2, eps, c_g, c_m, weight_decay,
-                 maximize);
+    check_number(v, name);
+  Operands<2> o = operands(p_obj, g_obj, {{m_obj, "exp_avg"}, {v_obj, "exp_avg_sq"}});
+  run_update(o, [&](auto* p, const auto* g, auto* m, auto* v, int64_t n) {
+    nadam_update(p, g, m, v, n, decay, beta1, beta2, bc2, eps, c_g, c_m, weight_decay, maximize);
   });
 }
 

@@ -27,23 +27,38 @@ void require_apart(std::initializer_list<std::pair<const py::array*, const char*
                               ": expected separate buffers, got overlapping ones");
 }
 
+// pre (T, N, 4H), C-contiguous, of a float dtype (writable when `out`) and the sizes it gives
+// every other buffer.
+struct LstmPre {
+  py::array pre;
+  DType dt;
+  int64_t seq, batch, g4, hd;
+  bool empty() const { return seq == 0 || batch == 0 || hd == 0; }
+};
+
+LstmPre lstm_pre(py::handle pre_obj, bool out) {
+  py::array a = require_array(pre_obj, "pre");
+  require_ndim(a, 3, "pre");
+  LstmPre x{a, dtype_of(a, "pre"), a.shape(0), a.shape(1), a.shape(2), a.shape(2) / 4};
+  if (x.g4 % 4 != 0) throw py::value_error("pre: expected (T, N, 4 H), got shape " + shape_str(a));
+  x.pre = rnn_buffer(pre_obj, x.dt, {x.seq, x.batch, x.g4}, "pre", out);
+  return x;
+}
+
 void lstm_forward(py::handle pre_obj, py::handle s_obj, py::handle cs_obj, py::handle tcs_obj,
                   py::handle wt_obj, bool reverse) {
-  py::array pre = require_array(pre_obj, "pre");
-  require_ndim(pre, 3, "pre");
-  const DType dt = dtype_of(pre, "pre");
-  const int64_t seq = pre.shape(0), batch = pre.shape(1), g4 = pre.shape(2), hd = g4 / 4;
-  if (g4 % 4 != 0) throw py::value_error("pre: expected (T, N, 4 H), got shape " + shape_str(pre));
-  pre = rnn_buffer(pre_obj, dt, {seq, batch, g4}, "pre", true);
+  LstmPre x = lstm_pre(pre_obj, true);
+  const DType dt = x.dt;
+  const int64_t seq = x.seq, batch = x.batch, hd = x.hd;
   py::array s = rnn_buffer(s_obj, dt, {seq + 1, batch, hd}, "s", true);
   py::array cs = rnn_buffer(cs_obj, dt, {seq + 1, batch, hd}, "cs", true);
   py::array tcs = rnn_buffer(tcs_obj, dt, {seq, batch, hd}, "tcs", true);
-  py::array wt = rnn_buffer(wt_obj, dt, {hd, g4}, "wt", false);
-  require_apart({{&pre, "pre"}, {&s, "s"}, {&cs, "cs"}, {&tcs, "tcs"}, {&wt, "wt"}});
-  if (seq == 0 || batch == 0 || hd == 0) return;
+  py::array wt = rnn_buffer(wt_obj, dt, {hd, x.g4}, "wt", false);
+  require_apart({{&x.pre, "pre"}, {&s, "s"}, {&cs, "cs"}, {&tcs, "tcs"}, {&wt, "wt"}});
+  if (x.empty()) return;
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
-    T *pp = mptr<T>(pre), *sp = mptr<T>(s), *cp = mptr<T>(cs), *tp = mptr<T>(tcs);
+    T *pp = mptr<T>(x.pre), *sp = mptr<T>(s), *cp = mptr<T>(cs), *tp = mptr<T>(tcs);
     const T* wp = cptr<T>(wt);
     py::gil_scoped_release nogil;
     lstm_sequence_forward(pp, sp, cp, tp, wp, seq, batch, hd, reverse);
@@ -52,29 +67,26 @@ void lstm_forward(py::handle pre_obj, py::handle s_obj, py::handle cs_obj, py::h
 
 void lstm_backward(py::handle pre_obj, py::handle cs_obj, py::handle tcs_obj, py::handle w_obj,
                    py::handle gacc_obj, py::handle dc_obj, py::handle dgates_obj, bool reverse) {
-  py::array pre = require_array(pre_obj, "pre");
-  require_ndim(pre, 3, "pre");
-  const DType dt = dtype_of(pre, "pre");
-  const int64_t seq = pre.shape(0), batch = pre.shape(1), g4 = pre.shape(2), hd = g4 / 4;
-  if (g4 % 4 != 0) throw py::value_error("pre: expected (T, N, 4 H), got shape " + shape_str(pre));
-  pre = rnn_buffer(pre_obj, dt, {seq, batch, g4}, "pre", false);
+  LstmPre x = lstm_pre(pre_obj, false);
+  const DType dt = x.dt;
+  const int64_t seq = x.seq, batch = x.batch, hd = x.hd;
   py::array cs = rnn_buffer(cs_obj, dt, {seq + 1, batch, hd}, "cs", false);
   py::array tcs = rnn_buffer(tcs_obj, dt, {seq, batch, hd}, "tcs", false);
-  py::array w = rnn_buffer(w_obj, dt, {g4, hd}, "w", false);
+  py::array w = rnn_buffer(w_obj, dt, {x.g4, hd}, "w", false);
   py::array gacc = rnn_buffer(gacc_obj, dt, {seq + 1, batch, hd}, "gacc", true);
   py::array dc = rnn_buffer(dc_obj, dt, {batch, hd}, "dc", true);
-  py::array dgates = rnn_buffer(dgates_obj, dt, {seq, batch, g4}, "dgates", true);
+  py::array dgates = rnn_buffer(dgates_obj, dt, {seq, batch, x.g4}, "dgates", true);
   require_apart({{&gacc, "gacc"},
                  {&dc, "dc"},
                  {&dgates, "dgates"},
-                 {&pre, "pre"},
+                 {&x.pre, "pre"},
                  {&cs, "cs"},
                  {&tcs, "tcs"},
                  {&w, "w"}});
-  if (seq == 0 || batch == 0 || hd == 0) return;
+  if (x.empty()) return;
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
-    const T *pp = cptr<T>(pre), *cp = cptr<T>(cs), *tp = cptr<T>(tcs), *wp = cptr<T>(w);
+    const T *pp = cptr<T>(x.pre), *cp = cptr<T>(cs), *tp = cptr<T>(tcs), *wp = cptr<T>(w);
     T *gp = mptr<T>(gacc), *dcp = mptr<T>(dc), *dgp = mptr<T>(dgates);
     py::gil_scoped_release nogil;
     lstm_sequence_backward(pp, cp, tp, wp, gp, dcp, dgp, seq, batch, hd, reverse);

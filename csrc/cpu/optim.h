@@ -166,24 +166,46 @@ inline void with_wd_neg(bool wd, bool neg, F&& body) {
     neg ? body(std::false_type{}, std::true_type{}) : body(std::false_type{}, std::false_type{});
 }
 
+// The loop of the updates below: [0, n) in kOptimGrain chunks across the threads, vector by
+// vector (for_vectors), once per (weight decay on, maximize) pair (with_wd_neg). f(i, r, pv, gv)
+// updates the r elements at i: pv = prep(p[i, i + r)) (NAdam decays it first), gv the gradient
+// that update_grad makes of g[i, i + r) at pv.
+template <class T, class Prep, class F>
+void update_vectors(const T* p, const T* g, int64_t n, double wd, bool neg, Prep&& prep, F&& f) {
+  const Vec<T> vwd = Vec<T>::set1(T(wd));
+  with_wd_neg(wd != 0.0, neg, [&](auto wd_tag, auto neg_tag) {
+    constexpr bool kWd = decltype(wd_tag)::value, kNeg = decltype(neg_tag)::value;
+    parallel_chunks(n, kOptimGrain, [&](int64_t b, int64_t e) {
+      // copies local to the thread: the constants f and prep capture (by value) stay in
+      // registers, where a store through p or a state could otherwise alias them
+      const auto body = f;
+      const auto pre = prep;
+      const Vec<T> w = vwd;
+      for_vectors<T>(b, e, [&](int64_t i, int r) {
+        const Vec<T> pv = pre(load_n(p + i, r));
+        body(i, r, pv, update_grad<T, kWd, kNeg>(load_n(g + i, r), pv, w));
+      });
+    });
+  });
+}
+
+// update_vectors with p as loaded.
+template <class T, class F>
+void update_vectors(const T* p, const T* g, int64_t n, double wd, bool neg, F&& f) {
+  update_vectors<T>(p, g, n, wd, neg, [](Vec<T> pv) { return pv; }, f);
+}
+
 // torch.optim.Adagrad's step with clr = lr / (1 + (t - 1) lr_decay) already taken:
 // s += g^2;  p -= clr * (g / (sqrt(s) + eps)).  20 bytes a float32 parameter (p, g, s read;
 // p, s written) in one pass, where the chunked numpy step made seven.
 template <class T>
 void adagrad_t(T* p, const T* g, T* s, int64_t n, double clr, double eps, double wd, bool neg) {
   using V = Vec<T>;
-  const V vclr = V::set1(T(clr)), veps = V::set1(T(eps)), vwd = V::set1(T(wd));
-  with_wd_neg(wd != 0.0, neg, [&](auto wd_tag, auto neg_tag) {
-    constexpr bool kWd = decltype(wd_tag)::value, kNeg = decltype(neg_tag)::value;
-    parallel_chunks(n, kOptimGrain, [&](int64_t b, int64_t e) {
-      for_vectors<T>(b, e, [&](int64_t i, int r) {
-        const V pv = load_n(p + i, r);
-        const V gv = update_grad<T, kWd, kNeg>(load_n(g + i, r), pv, vwd);
-        const V sv = load_n(s + i, r) + gv * gv;
-        store_n(sv, s + i, r);
-        store_n(pv - vclr * (gv / (sqrt(sv) + veps)), p + i, r);
-      });
-    });
+  const V vclr = V::set1(T(clr)), veps = V::set1(T(eps));
+  update_vectors<T>(p, g, n, wd, neg, [=](int64_t i, int r, V pv, V gv) {
+    const V sv = load_n(s + i, r) + gv * gv;
+    store_n(sv, s + i, r);
+    store_n(pv - vclr * (gv / (sqrt(sv) + veps)), p + i, r);
   });
 }
 
@@ -198,36 +220,29 @@ void rmsprop_t(T* p, const T* g, T* sq, T* ga, T* buf, int64_t n, double lr, dou
                double eps, double wd, double mom, bool neg) {
   using V = Vec<T>;
   const V vlr = V::set1(T(lr)), va = V::set1(T(alpha)), vc = V::set1(T(1.0 - alpha));
-  const V veps = V::set1(T(eps)), vwd = V::set1(T(wd)), vm = V::set1(T(mom));
+  const V veps = V::set1(T(eps)), vm = V::set1(T(mom));
   const V inf = V::set1(std::numeric_limits<T>::infinity());
-  with_wd_neg(wd != 0.0, neg, [&](auto wd_tag, auto neg_tag) {
-    constexpr bool kWd = decltype(wd_tag)::value, kNeg = decltype(neg_tag)::value;
-    parallel_chunks(n, kOptimGrain, [&](int64_t b, int64_t e) {
-      for_vectors<T>(b, e, [&](int64_t i, int r) {
-        const V pv = load_n(p + i, r);
-        const V gv = update_grad<T, kWd, kNeg>(load_n(g + i, r), pv, vwd);
-        const V t = (gv * vc) * gv;
-        const V sv = load_n(sq + i, r) * va + t;
-        store_n(sv, sq + i, r);
-        V d = sv;
-        if (ga) {
-          V gav = load_n(ga + i, r);
-          const V step = (gv - gav) * vc;
-          gav = gav + step;
-          store_n(gav, ga + i, r);
-          const V g2 = gav * gav;
-          d = select(sv == inf, inf, sv - g2);
-        }
-        const V q = gv / (sqrt(d) + veps);
-        if (buf) {
-          const V bv = load_n(buf + i, r) * vm + q;
-          store_n(bv, buf + i, r);
-          store_n(pv - bv * vlr, p + i, r);
-        } else {
-          store_n(pv - q * vlr, p + i, r);
-        }
-      });
-    });
+  update_vectors<T>(p, g, n, wd, neg, [=](int64_t i, int r, V pv, V gv) {
+    const V t = (gv * vc) * gv;
+    const V sv = load_n(sq + i, r) * va + t;
+    store_n(sv, sq + i, r);
+    V d = sv;
+    if (ga) {
+      V gav = load_n(ga + i, r);
+      const V step = (gv - gav) * vc;
+      gav = gav + step;
+      store_n(gav, ga + i, r);
+      const V g2 = gav * gav;
+      d = select(sv == inf, inf, sv - g2);
+    }
+    const V q = gv / (sqrt(d) + veps);
+    if (buf) {
+      const V bv = load_n(buf + i, r) * vm + q;
+      store_n(bv, buf + i, r);
+      store_n(pv - bv * vlr, p + i, r);
+    } else {
+      store_n(pv - q * vlr, p + i, r);
+    }
   });
 }
 
@@ -241,22 +256,15 @@ void adamax_t(T* p, const T* g, T* m, T* u, int64_t n, double clr, double b1, do
   const double c = 1.0 - b1;
   const bool small = std::abs(c) < 0.5;
   const V vc = V::set1(T(c)), vc1 = V::set1(T(c - 1.0)), vb2 = V::set1(T(b2));
-  const V veps = V::set1(T(eps)), vwd = V::set1(T(wd)), vnclr = V::set1(T(-clr));
-  with_wd_neg(wd != 0.0, neg, [&](auto wd_tag, auto neg_tag) {
-    constexpr bool kWd = decltype(wd_tag)::value, kNeg = decltype(neg_tag)::value;
-    parallel_chunks(n, kOptimGrain, [&](int64_t b, int64_t e) {
-      for_vectors<T>(b, e, [&](int64_t i, int r) {
-        const V pv = load_n(p + i, r);
-        const V gv = update_grad<T, kWd, kNeg>(load_n(g + i, r), pv, vwd);
-        V mv = load_n(m + i, r);
-        mv = small ? fnmadd(vc, mv - gv, mv) : lerp2(mv, gv, vc, vc1, false);
-        store_n(mv, m + i, r);
-        const V a = rounded(load_n(u + i, r) * vb2), t = abs(gv) + veps;
-        const V uv = select(is_nan(a) | is_nan(t), a + t, max(a, t));
-        store_n(uv, u + i, r);
-        store_n(pv + rounded(mv * vnclr) / uv, p + i, r);
-      });
-    });
+  const V veps = V::set1(T(eps)), vnclr = V::set1(T(-clr));
+  update_vectors<T>(p, g, n, wd, neg, [=](int64_t i, int r, V pv, V gv) {
+    V mv = load_n(m + i, r);
+    mv = small ? fnmadd(vc, mv - gv, mv) : lerp2(mv, gv, vc, vc1, false);
+    store_n(mv, m + i, r);
+    const V a = rounded(load_n(u + i, r) * vb2), t = abs(gv) + veps;
+    const V uv = select(is_nan(a) | is_nan(t), a + t, max(a, t));
+    store_n(uv, u + i, r);
+    store_n(pv + rounded(mv * vnclr) / uv, p + i, r);
   });
 }
 
@@ -271,24 +279,16 @@ void nadam_t(T* p, const T* g, T* m, T* v, int64_t n, double decay, double b1, d
   const bool small = std::abs(c) < 0.5, decayed = decay != 1.0;
   const V vc = V::set1(T(c)), vc1 = V::set1(T(c - 1.0)), vb2 = V::set1(T(b2));
   const V vb2c = V::set1(T(1.0 - b2)), vbc2 = V::set1(T(bc2)), veps = V::set1(T(eps));
-  const V vwd = V::set1(T(wd)), vdecay = V::set1(T(decay)), vcg = V::set1(T(c_g));
-  const V vcm = V::set1(T(c_m));
-  with_wd_neg(wd != 0.0, neg, [&](auto wd_tag, auto neg_tag) {
-    constexpr bool kWd = decltype(wd_tag)::value, kNeg = decltype(neg_tag)::value;
-    parallel_chunks(n, kOptimGrain, [&](int64_t b, int64_t e) {
-      for_vectors<T>(b, e, [&](int64_t i, int r) {
-        V pv = load_n(p + i, r);
-        if (decayed) pv = rounded(pv * vdecay);
-        const V gv = update_grad<T, kWd, kNeg>(load_n(g + i, r), pv, vwd);
-        const V mv = lerp2(load_n(m + i, r), gv, vc, vc1, small);
-        store_n(mv, m + i, r);
-        const V vv = rounded(load_n(v + i, r) * vb2) + rounded(rounded(gv * vb2c) * gv);
-        store_n(vv, v + i, r);
-        const V d = sqrt(vv / vbc2) + veps;
-        pv = pv + rounded(gv * vcg) / d;
-        store_n(pv + rounded(mv * vcm) / d, p + i, r);
-      });
-    });
+  const V vdecay = V::set1(T(decay)), vcg = V::set1(T(c_g)), vcm = V::set1(T(c_m));
+  const auto decay_p = [=](V pv) { return decayed ? rounded(pv * vdecay) : pv; };
+  update_vectors<T>(p, g, n, wd, neg, decay_p, [=](int64_t i, int r, V pv, V gv) {
+    const V mv = lerp2(load_n(m + i, r), gv, vc, vc1, small);
+    store_n(mv, m + i, r);
+    const V vv = rounded(load_n(v + i, r) * vb2) + rounded(rounded(gv * vb2c) * gv);
+    store_n(vv, v + i, r);
+    const V d = sqrt(vv / vbc2) + veps;
+    pv = pv + rounded(gv * vcg) / d;
+    store_n(pv + rounded(mv * vcm) / d, p + i, r);
   });
 }
 

@@ -324,8 +324,9 @@ void softmax_scaled_block(const T* g, const T* x, T* dx, int64_t c, int64_t inne
     for (int v = 0; v < NB; ++v) bl.store(bl.load(dx + k * inner, v) * sum[v], dx + k * inner, v);
 }
 
-// f(offset, lanes, nb) over the blocks of nb vectors of lanes along inner (the last one
-// partial) of every outer slice group, each thread a contiguous range of (outer, block) pairs.
+// f(at, r, lanes, nb) over the blocks of nb vectors of lanes along inner (the last one
+// partial) of every outer slice group, each thread a contiguous range of (outer, block) pairs:
+// at is the block's offset in x (outer, c, inner), r its offset in an (outer, inner) result.
 // nb = 4 where a slice group has 4 vectors of lanes or more, else 2 or 1: a short inner (8 at
 // (64, 1000, 8)) would leave most of a 4-vector block empty, its masked loads and exps wasted.
 template <class T, class F>
@@ -338,7 +339,7 @@ void over_inner_blocks(int64_t outer, int64_t c, int64_t inner, F&& f) {
   parallel_chunks(outer * nb, grain, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const int64_t o = i / nb, j = (i % nb) * bw;
-      f(o * c * inner + j, static_cast<int>(std::min(bw, inner - j)), nbv);
+      f(o * c * inner + j, o * inner + j, static_cast<int>(std::min(bw, inner - j)), nbv);
     }
   });
 }
@@ -473,7 +474,7 @@ double softmax_xent_t(const T* x, const int64_t* target, T* d, T* loss_rows, int
   }                                                                                              \
   void softmax_forward_inner(const T* x, T* y, int64_t outer, int64_t c, int64_t inner,          \
                              bool log) {                                                         \
-    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes, int nb) {                   \
+    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int64_t /*r*/, int lanes, int nb) {    \
       with_block_width(nb, [&](auto k) {                                                         \
         softmax_block<T, decltype(k)::value>(x + at, y + at, c, inner, lanes, log);              \
       });                                                                                        \
@@ -481,7 +482,7 @@ double softmax_xent_t(const T* x, const int64_t* target, T* d, T* loss_rows, int
   }                                                                                              \
   void softmax_backward_inner(const T* dy, const T* y, T* dx, int64_t outer, int64_t c,          \
                               int64_t inner, bool log) {                                         \
-    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes, int nb) {                   \
+    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int64_t /*r*/, int lanes, int nb) {    \
       with_block_width(nb, [&](auto k) {                                                         \
         softmax_backward_block<T, decltype(k)::value>(dy + at, y + at, dx + at, c, inner, lanes, \
                                                       log);                                      \
@@ -503,8 +504,7 @@ double softmax_xent_t(const T* x, const int64_t* target, T* d, T* loss_rows, int
       });                                                                                        \
       return;                                                                                    \
     }                                                                                            \
-    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes, int nb) {                   \
-      const int64_t o = at / (c * inner), r = o * inner + (at - o * c * inner);                  \
+    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int64_t r, int lanes, int nb) {        \
       with_block_width(nb, [&](auto k) {                                                         \
         logsumexp_block<T, decltype(k)::value>(x + at, out + r, c, inner, lanes);                \
       });                                                                                        \
@@ -526,8 +526,7 @@ double softmax_xent_t(const T* x, const int64_t* target, T* d, T* loss_rows, int
       });                                                                                        \
       return;                                                                                    \
     }                                                                                            \
-    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int lanes, int nb) {                   \
-      const int64_t o = at / (c * inner), r = o * inner + (at - o * c * inner);                  \
+    over_inner_blocks<T>(outer, c, inner, [&](int64_t at, int64_t r, int lanes, int nb) {        \
       with_block_width(nb, [&](auto k) {                                                         \
         constexpr int NB = decltype(k)::value;                                                   \
         if (lse)                                                                                 \
