@@ -70,8 +70,15 @@ def test_info_reports_the_policy():
 
 @pytest.mark.skipif(not GLIBC, reason="the policy is glibc's mallopt")
 def test_results_reuse_the_heap_without_page_faults():
-    tuned, default = _probe(), _probe(DG_MALLOC_TUNE="0")
-    mapped = _probe(MALLOC_MMAP_THRESHOLD_="131072")
+    pages = 20 * 8 * (1 << 20) // 4096
+    # The control (a fixed 128 KiB mmap threshold) must see faults, or the count is blind. In
+    # a full `pytest -n 2` run of the dev tree it once counted none at all (round 44, one run of
+    # five; the cause was not found): up to three tries, the last one's counts asserted.
+    for _ in range(3):
+        tuned, default = _probe(), _probe(DG_MALLOC_TUNE="0")
+        mapped = _probe(MALLOC_MMAP_THRESHOLD_="131072")
+        if mapped["faults"] >= pages // 20:
+            break
     assert tuned["policy"]["tuned"], tuned
     assert default["policy"] == {
         "tuned": False,
@@ -87,7 +94,6 @@ def test_results_reuse_the_heap_without_page_faults():
     # anywhere between that and none -- 40320, 19840 and 9600 were seen, depending on what the
     # imports left on the heap -- so they are only reported. The raised thresholds: the same
     # heap blocks every round, a small fraction of one round's pages in all.
-    pages = 20 * 8 * (1 << 20) // 4096
     assert mapped["faults"] >= pages // 20, mapped
     assert tuned["faults"] < pages // 20 and tuned["faults"] < mapped["faults"] // 4, (
         tuned,
