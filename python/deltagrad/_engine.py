@@ -202,6 +202,7 @@ def _take(g: Any, handed: set[int], claims: dict[int, list[tuple[int, int]]]) ->
         or base.base is not None
         or id(g) in handed
         or (spans is None and k in handed)
+        or -k in handed  # shown to user code (_show)
         or not flags.c_contiguous
         or not flags.writeable
     ):
@@ -218,11 +219,23 @@ def _take(g: Any, handed: set[int], claims: dict[int, list[tuple[int, int]]]) ->
     return g
 
 
+def _show(g: Any, handed: set[int]) -> None:
+    """Mark g as shown to user code (a hook, a Function.backward's result), which may keep it:
+    neither g nor any view of the array g is or views is taken by reference afterwards. That
+    array is recorded as -id(array), apart from _take's own claims (id(array)): a hook that
+    keeps a view W[1:3] of its own W must not find a stack backward's pieces of it, views of
+    W, kept as .grad (round 45's review: zero_grad(set_to_none=False) then zeroed the user's
+    W)."""
+    handed.add(id(g))
+    base = getattr(g, "base", None)
+    handed.add(-id(g if base is None else base))
+
+
 def disown(g: Any) -> None:
     """Mark g as held by user code (a Function.backward's result): never taken by reference."""
     task = _state.task
     if task is not None:
-        task[1].add(id(g))
+        _show(g, task[1])
 
 
 def grad_array(t: Any) -> Any:
@@ -318,7 +331,7 @@ def _run_pre_hooks(t: Any, g: Any, hooks: _Hooks, handed: set[int]) -> Any:
     if not getattr(g.flags, "writeable", True):
         g = g.copy()
     for fn in list(hooks.pre.values()):
-        handed.add(id(g))  # shown to user code, which may keep it: never taken by reference
+        _show(g, handed)  # shown to user code, which may keep it: never taken by reference
         r = fn(_wrap(g))
         if r is None:
             continue
@@ -341,7 +354,7 @@ def _run_pre_hooks(t: Any, g: Any, hooks: _Hooks, handed: set[int]) -> Any:
                 f"{type(g).__name__} (same device expected)"
             )
         g = r if r.dtype == g.dtype else r.astype(g.dtype)
-    handed.add(id(g))
+    _show(g, handed)
     return g
 
 
@@ -366,7 +379,7 @@ def _leaf_with_hooks(leaf: Any, g: Any, hooks: _Hooks, handed: set[int]) -> None
     if hooks.post:
         _run_post_hooks(leaf, hooks)
     if hooks.node_post:
-        handed.add(id(g))
+        _show(g, handed)
         run_accumulate_hooks(leaf, _wrap(g), hooks)
 
 
@@ -486,11 +499,11 @@ def _run_node(
     for j in _slots(node):
         a = None if j < 0 else got[id(prev[j])]
         if a is not None and (needed is None or id(prev[j]) in needed):
-            handed.add(id(a))
+            _show(a, handed)
             gi.append(_wrap(a))
         else:
             gi.append(None)
-    handed.add(id(g))
+    _show(g, handed)
     gi = _post_hook_grads(node, gi, (_wrap(g),), hooks)
     for j, v in zip(_slots(node), gi):
         if j < 0:
@@ -502,7 +515,7 @@ def _run_node(
         else:
             a = None if v is None else _array(v.data)
         if a is not None:
-            handed.add(id(a))
+            _show(a, handed)
         o = old[k]
         a = o if a is None else a if o is None else _array(o + a)
         if a is None:
@@ -634,6 +647,12 @@ def _finish_leaves(leaf_grads: dict[int, tuple[Any, Any]], handed: set[int]) -> 
     with hooks runs them (once, on its summed gradient) and its post-accumulate hooks."""
     hooked = None
     claims: dict[int, list[tuple[int, int]]] = {}
+    for leaf, g in leaf_grads.values():
+        # a hooked leaf's gradient is shown to its hooks after the others are taken: marked
+        # first, so that no other leaf keeps a view of it that a hook may keep too
+        h = leaf._hooks
+        if h is not None and (h.pre or h.node_post):
+            _show(g, handed)
     _grad_lock.acquire()  # one acquisition for all leaves (cheaper than a `with` per leaf)
     try:
         for leaf, g in leaf_grads.values():

@@ -1899,7 +1899,8 @@ def _ce_fused(
             _disown(d)  # d is the node's own: a retained graph hands it again (no alias)
         else:
             gx = d * g
-        # (not a reshaped view of itself: the engine copies a view before keeping it as .grad)
+        # (a reshaped view is safe to send: gx is fresh, or d, disowned: the engine keeps no
+        # view of a disowned array as a .grad by reference, _engine._take)
         x._accumulate(gx if gx.shape == x.shape else _from_rows(gx, x.shape, xp))
 
     kt = tk if some else tk.copy()  # (not the caller's array, which may change)

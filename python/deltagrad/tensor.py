@@ -6559,7 +6559,8 @@ def cat(tensors: Any, dim: int = 0) -> Tensor:
     `out = dg.tensor([])`.
 
     One concatenate (a strided copy per input along a later dim); backward hands each input
-    its slice of the gradient, a view (a .grad copies it, _engine._finish_leaves)."""
+    its slice of the gradient, a view (a leaf keeps it as its .grad when no other kept view
+    overlaps it and no user code was shown the gradient, as torch: _engine._take)."""
     ts = _tensor_list(tensors, "cat")
     shapes = [t.data.shape for t in ts]
     skip = [s == (0,) for s in shapes] if (0,) in shapes else None
