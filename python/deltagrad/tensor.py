@@ -4149,7 +4149,7 @@ class Tensor:
         d, x, n = self._sort_setup(dim, "topk")
         k = _int_arg(k, "topk", "k")
         if not 0 <= k <= n:
-            raise ValueError(f"topk: k: selected index k out of range ({k} for size {n})")
+            raise _ShapeError(f"topk: k: selected index k out of range ({k} for size {n})")
         if x.dtype.kind == "b":  # torch's check, after k's (also for an empty tensor)
             raise _BoolOpError(
                 "topk: topk does not support bool dtypes on CPU (as torch; use an integer or "
@@ -4166,7 +4166,7 @@ class Tensor:
         d, x, n = self._sort_setup(dim, "kthvalue")
         k = _int_arg(k, "kthvalue", "k")
         if not 1 <= k <= n:
-            raise ValueError(f"kthvalue: k: selected number {k} out of range for size {n}")
+            raise _ShapeError(f"kthvalue: k: selected number {k} out of range for size {n}")
         if x.dtype.kind == "b" and self.data.ndim:  # torch copies a 0-d tensor's element
             raise _kernel_dtype_error("kthvalue", "kthvalue_cpu", x.dtype, _NO_BOOL_HINT)
         idx = _argsort(x, d, False)[(slice(None),) * d + (slice(k - 1, k),)]
