@@ -36,6 +36,7 @@ void bind_optim(py::module_& m);
 void bind_reduce(py::module_& m);
 void bind_conv(py::module_& m);
 void bind_pool(py::module_& m);
+void bind_pool3d(py::module_& m);
 void bind_norm(py::module_& m);
 void bind_layout(py::module_& m);
 void bind_select(py::module_& m);
@@ -185,6 +186,7 @@ PYBIND11_MODULE(_cpu, m) {
   dg::bind::bind_reduce(m);
   dg::bind::bind_conv(m);
   dg::bind::bind_pool(m);
+  dg::bind::bind_pool3d(m);
   dg::bind::bind_norm(m);
   dg::bind::bind_layout(m);
   dg::bind::bind_select(m);

@@ -447,6 +447,18 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
                                        int64_t h, int64_t w, int64_t oh, int64_t ow) {             \
     DG_DISPATCH(adaptive_max_pool2d_backward, dy, idx, dx, planes, h, w, oh, ow);                  \
   }                                                                                                \
+  void max_pool3d_forward(const T* x, T* y, int64_t* idx, const Pool3dGeom& g) {                   \
+    DG_DISPATCH(max_pool3d_forward, x, y, idx, g);                                                 \
+  }                                                                                                \
+  int64_t max_pool3d_backward(const T* dy, const int64_t* idx, T* dx, const Pool3dGeom& g) {       \
+    DG_DISPATCH(max_pool3d_backward, dy, idx, dx, g);                                              \
+  }                                                                                                \
+  void avg_pool3d_forward(const T* x, T* y, const Pool3dGeom& g, bool pad, int64_t divisor) {      \
+    DG_DISPATCH(avg_pool3d_forward, x, y, g, pad, divisor);                                        \
+  }                                                                                                \
+  void avg_pool3d_backward(const T* dy, T* dx, const Pool3dGeom& g, bool pad, int64_t divisor) {   \
+    DG_DISPATCH(avg_pool3d_backward, dy, dx, g, pad, divisor);                                     \
+  }                                                                                                \
   int64_t max_pool2d_backward(const T* dy, const int64_t* idx, T* dx, const Pool2dGeom& g) {       \
     DG_DISPATCH(max_pool2d_backward, dy, idx, dx, g)                                               \
   }                                                                                                \

@@ -147,6 +147,16 @@ struct Conv2dParams {
 // forward on AVX2 only.
 enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winograd = 4 };
 
+// The geometry of a 3-D pooling pass (csrc/cpu/pool3d.h): planes = N * C volumes of d x h x w
+// in, od x oh x ow out; kernel, stride, padding, dilation per axis (average pooling: dilation
+// 1). The binding (csrc/bindings/cpu_pool3d.cpp) computed the output size as torch and checked
+// every value.
+struct Pool3dGeom {
+  int64_t planes = 0, d = 0, h = 0, w = 0, od = 0, oh = 0, ow = 0;
+  int64_t kd = 1, kh = 1, kw = 1, sd = 1, sh = 1, sw = 1, pd = 0, ph = 0, pw = 0;
+  int64_t dd = 1, dh = 1, dw = 1;
+};
+
 #define DG_KERNEL_DECLS(T)                                                                         \
   /* the fast GEMM (in dg: for the active ISA), using dg::num_threads() threads */                 \
   void gemm(const GemmArgs<T>& args);                                                              \
@@ -264,6 +274,14 @@ enum class ConvAlgo : int { automatic = 0, gemm = 1, direct = 2, tap = 3, winogr
                                    int64_t oh, int64_t ow);                                        \
   void adaptive_avg_pool2d_backward(const T* dy, T* dx, int64_t planes, int64_t h, int64_t w,      \
                                     int64_t oh, int64_t ow);                                       \
+  /* 3-D pooling over g.planes volumes (cpu/pool3d.h); idx may be null; divisor 0: none */         \
+  void max_pool3d_forward(const T* x, T* y, int64_t* idx, const Pool3dGeom& g);                    \
+  /* returns how many indices lay outside their window's depth slices (those are skipped) */       \
+  int64_t max_pool3d_backward(const T* dy, const int64_t* idx, T* dx, const Pool3dGeom& g);        \
+  void avg_pool3d_forward(const T* x, T* y, const Pool3dGeom& g, bool include_pad,                 \
+                          int64_t divisor);                                                        \
+  void avg_pool3d_backward(const T* dy, T* dx, const Pool3dGeom& g, bool include_pad,              \
+                           int64_t divisor);                                                       \
   /* adaptive max pooling: y and the int64 flat index of each maximum in its h * w plane */        \
   void adaptive_max_pool2d_forward(const T* x, T* y, int64_t* idx, int64_t planes, int64_t h,      \
                                    int64_t w, int64_t oh, int64_t ow);                             \

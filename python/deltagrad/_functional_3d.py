@@ -15,7 +15,13 @@ depth tap; tap k of slice i lands at output depth i * s + k * d - padding, so ea
 slices are spread s apart (zero-stuffed), shifted and cropped by F.pad and slicing, and
 summed. Every step is a Tensor op: autograd gives the gradients.
 
-The pools split each 3-D box into an (H, W) window and a depth window. avg_pool3d and
+max_pool3d and avg_pool3d on float32 / float64 NumPy input run the CPU kernels of
+csrc/cpu/pool3d.h (_cpu.max_pool3d, _cpu.avg_pool3d and their backward passes, deterministic at
+any thread count); their double backward is the linear map of the backward (the gradient
+scattered at the saved indices; the average's adjoint). Other input (CuPy, other dtypes) takes
+the composed path below.
+
+The composed pools split each 3-D box into an (H, W) window and a depth window. avg_pool3d and
 adaptive_avg_pool3d average with the 2-D kernels over (H, W) of every depth slice, then over
 the depth window (the divisors factor over the axes, as torch computes them). The max pools
 find each (H, W) winner with the 2-D kernels (with indices), then the depth slice that wins,
@@ -27,10 +33,13 @@ the gradient onto each winner, as torch's).
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import numpy as np
 
+from . import _cpu
+from . import _functional_dgrad as _dg2
 from . import functional as _F
 from . import ops as _ops
 from ._functional_convt import (
@@ -44,7 +53,7 @@ from ._functional_convt import (
 )
 from ._functional_pool_more import _norm_type, _pick, _windows, _ZeroNorm
 from ._functional_spatial import _BadArgument, _check_alloc, _is_int
-from .tensor import Tensor, get_array_module, stack, where
+from .tensor import Tensor, get_array_module, is_grad_enabled, stack, where
 
 __all__ = [
     "conv3d",
@@ -306,6 +315,32 @@ def _pick_valid(v: Any, valid: Any, axis: int, xp: Any) -> Any:
     return xp.where(nan.any(axis=axis), last_nan, first_max)
 
 
+def _on_kernels(x: Tensor) -> bool:
+    """Whether x takes the CPU kernels of csrc/cpu/pool3d.h (NumPy float32 / float64)."""
+    return type(x.data) is np.ndarray and x.data.dtype in (np.float32, np.float64)
+
+
+def _contiguous(a: Any) -> Any:
+    return np.ascontiguousarray(a)
+
+
+def _max_pool3d_cpu(x: Tensor, geo: tuple[Any, ...], return_indices: bool) -> tuple[Any, Any]:
+    """(y, indices Tensor or None) of the 5-D x by _cpu.max_pool3d; under autograd, a node whose
+    backward scatters the gradient at the indices (_cpu.max_pool3d_backward)."""
+    xd = _contiguous(x.data)
+    if not return_indices and not (x.requires_grad and is_grad_enabled()):
+        return Tensor(_cpu.max_pool3d(xd, *geo, False)), None  # inference: no indices
+    y, idx = _cpu.max_pool3d(xd, *geo, True)
+    shape = tuple(x.shape)
+
+    def _backward(g: Any) -> None:
+        x._accumulate(_cpu.max_pool3d_backward(_contiguous(g), idx, shape, *geo))
+
+    db = _dg2.lazy_scatter_dbackward(idx, shape, 3, "max_pool3d_backward")
+    out = Tensor._make(y, (x,), _backward, "max_pool3d", saves=(), dbackward=db)
+    return out, (Tensor(idx) if return_indices else None)
+
+
 def _max_pool3d(
     input: Any,
     kernel_size: Any,
@@ -319,6 +354,13 @@ def _max_pool3d(
     x, unbatched = _pool_input(input, op, "max_pool3d_with_indices_cpu", False)
     k, s, p, dl, out = _pool_geometry(x, op, kernel_size, stride, padding, dilation, ceil_mode)
     n, c, dd, hh, ww = x.shape
+    if _on_kernels(x):
+        _check_alloc((n, c, *out), x.data.dtype, op)
+        y, idx_t = _max_pool3d_cpu(x, (k, s, p, dl, bool(ceil_mode)), return_indices)
+        if unbatched:
+            y = y.squeeze(0)
+            idx_t = None if idx_t is None else idx_t.squeeze(0)
+        return (y, idx_t) if return_indices else y
     _check_alloc((n, c, out[0], k[0], *out[1:]), x.data.dtype, op)
     xp = get_array_module(x.data)
     # each (H, W) window's winner in every depth slice, then the winning slice
@@ -400,6 +442,35 @@ def _depth_sum(a: Tensor, k: int, s: int, lead: int, out: int) -> Tensor:
     return total
 
 
+def _avg_pool3d_fwd(geo: tuple[Any, ...], a: Any) -> Any:
+    return _cpu.avg_pool3d(_contiguous(a), *geo)
+
+
+def _avg_pool3d_adj(shape: tuple[int, ...], geo: tuple[Any, ...], g: Any) -> Any:
+    return _cpu.avg_pool3d_backward(_contiguous(g), shape, *geo)
+
+
+def _avg_pool3d_maps(shape: tuple[int, ...], geo: tuple[Any, ...]) -> tuple[Any, Any, str]:
+    """avg_pool3d as a linear map and its adjoint (its double backward)."""
+    return (
+        partial(_avg_pool3d_fwd, geo),
+        partial(_avg_pool3d_adj, shape, geo),
+        "avg_pool3d_backward",
+    )
+
+
+def _avg_pool3d_cpu(x: Tensor, geo: tuple[Any, ...]) -> Tensor:
+    """avg_pool3d of the 5-D x by _cpu.avg_pool3d, its backward _cpu.avg_pool3d_backward."""
+    y = _avg_pool3d_fwd(geo, x.data)
+    shape = tuple(x.shape)
+
+    def _backward(g: Any) -> None:
+        x._accumulate(_avg_pool3d_adj(shape, geo, g))
+
+    db = _dg2.lazy_linear_dbackward(_avg_pool3d_maps, shape, geo)
+    return Tensor._make(y, (x,), _backward, "avg_pool3d", saves=(), dbackward=db)
+
+
 def _avg_pool3d(
     input: Any,
     kernel_size: Any,
@@ -420,6 +491,11 @@ def _avg_pool3d(
         if divisor_override == 0:
             raise _BadArgument(f"{op}: divisor_override: divisor must be not zero")
     n, c, dd, hh, ww = x.shape
+    if _on_kernels(x):
+        _check_alloc((n, c, *out), x.data.dtype, op)
+        geo = (k, s, p, bool(ceil_mode), bool(count_include_pad), divisor_override)
+        y = _avg_pool3d_cpu(x, geo)
+        return y.squeeze(0) if unbatched else y
     _check_alloc((n * c, dd, *out[1:]), x.data.dtype, op)
     # the (H, W) means (sums with divisor_override) of every depth slice
     a = _F._avg_pool2d(
