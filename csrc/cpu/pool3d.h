@@ -4,7 +4,8 @@
 // Forward: the work is split over (volume, output depth, output row) units (parallel_chunks);
 // each unit writes one output row. Its windows are walked in (d, h, w) order; vectorized along
 // the output width where the stride is 1 (any dilation: every window row is a contiguous load)
-// or 2 with dilation 1 (deinterleaving loads), the border columns and other strides scalar.
+// or 2 with dilation 1 (deinterleaving loads), gathered (Vec::gather, whole vectors) for other
+// strides; the border columns (windows reaching into the padding) scalar.
 // Max pooling follows torch's CPU kernel exactly: an element replaces the running maximum when
 // it is greater or NaN (so a NaN wins, the last NaN's index is returned, and among equal maxima
 // the first), starting from -inf with the index of the window's first tap inside the input (a
@@ -92,6 +93,10 @@ inline void p3_interior(const Pool3dGeom& g, int64_t span, int64_t* lo, int64_t*
 inline bool p3_vector_ok(const Pool3dGeom& g) {
   return Vec<float>::width > 1 && (g.sw == 1 || (g.sw == 2 && g.dw == 1));
 }
+// Vec::gather's int32 lane offsets: stride * width < 2^31.
+inline bool p3_gather_ok(const Pool3dGeom& g) {
+  return Vec<float>::width > 1 && g.sw < (int64_t(1) << 24);
+}
 
 // The taps [a0, a1) (step d) of the window starting at `start` along an axis of n.
 struct P3Range {
@@ -134,7 +139,13 @@ void p3_max_row(const T* xp, T* yp, int64_t* ip, const Pool3dGeom& g, int64_t od
   int64_t lo = g.ow, hi = g.ow;  // the vectorized columns
   // (indices ride in T lanes: exact below 2^24 for float)
   const bool idx_exact = !kIdx || sizeof(T) == 8 || g.d * H * W <= (int64_t(1) << 24);
-  if (p3_vector_ok(g) && idx_exact && z.a0 < z.a1 && r.a0 < r.a1) p3_interior(g, span, &lo, &hi);
+  // other strides (or stride 2 with dilation): gathered columns, whole vectors only (a gather
+  // reads every lane), the rest scalar
+  const bool gather = !p3_vector_ok(g);
+  if ((!gather || p3_gather_ok(g)) && idx_exact && z.a0 < z.a1 && r.a0 < r.a1) {
+    p3_interior(g, span, &lo, &hi);
+    if (gather) hi = lo + (hi - lo) / V::width * V::width;
+  }
   for (int64_t ow = 0; ow < lo; ++ow) scalar(ow);
   const int64_t s = g.sw;
   const V lane = p3_iota<T>() * V::set1(T(s));
@@ -151,7 +162,9 @@ void p3_max_row(const T* xp, T* yp, int64_t* ip, const Pool3dGeom& g, int64_t od
           m = select(t, v, m);
           if (kIdx) mi = select(t, V::set1(T(rb + col)) + lane, mi);
         };
-        if (s == 2) {  // dilation 1: columns in pairs from one deinterleave
+        if (gather) {
+          for (int64_t kj = 0; kj < g.kw; ++kj) step(V::gather(row + kj * g.dw, s), kj * g.dw);
+        } else if (s == 2) {  // dilation 1: columns in pairs from one deinterleave
           int64_t kj = 0;
           for (; kj + 1 < g.kw; kj += 2) {
             V a, b;
@@ -311,7 +324,11 @@ void p3_avg_row(const T* xp, T* yp, const Pool3dGeom& g, int64_t od, int64_t oh,
     yp[ow] = s / T(div);
   };
   int64_t lo = g.ow, hi = g.ow;
-  if (p3_vector_ok(g) && z0 < z1 && h0 < h1) p3_interior(g, g.kw, &lo, &hi);
+  const bool gather = !p3_vector_ok(g);  // strides >= 3: whole gathered vectors, as max's
+  if ((!gather || p3_gather_ok(g)) && z0 < z1 && h0 < h1) {
+    p3_interior(g, g.kw, &lo, &hi);
+    if (gather) hi = lo + (hi - lo) / V::width * V::width;
+  }
   for (int64_t ow = 0; ow < lo; ++ow) scalar(ow);
   if (lo < hi) {
     const int64_t div = divisor ? divisor : include_pad ? pool_dh * g.kw : in_dh * g.kw;
@@ -322,7 +339,9 @@ void p3_avg_row(const T* xp, T* yp, const Pool3dGeom& g, int64_t od, int64_t oh,
       for (int64_t iz = z0; iz < z1; ++iz)
         for (int64_t ih = h0; ih < h1; ++ih) {
           const T* row = xp + (iz * H + ih) * W + o * g.sw - g.pw;
-          if (g.sw == 2) {
+          if (gather) {
+            for (int64_t kj = 0; kj < g.kw; ++kj) s = s + V::gather(row + kj, g.sw);
+          } else if (g.sw == 2) {
             int64_t kj = 0;
             for (; kj + 1 < g.kw; kj += 2) {
               V a, b;
