@@ -321,7 +321,8 @@ def _on_kernels(x: Tensor) -> bool:
 
 
 def _contiguous(a: Any) -> Any:
-    return np.ascontiguousarray(a)
+    """a as the kernels take it: C-contiguous and aligned (a copy only where it is not)."""
+    return np.require(a, None, ["C", "A"])
 
 
 def _max_pool3d_cpu(x: Tensor, geo: tuple[Any, ...], return_indices: bool) -> tuple[Any, Any]:
