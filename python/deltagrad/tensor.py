@@ -5226,8 +5226,10 @@ def _log_cumsum(x: Any, d: int) -> Any:
 
 def _special(name: str, x: Any) -> Any:
     """erf / erfc / erfinv of x: scipy.special (cupyx.scipy.special on a GPU) when it can be
-    imported, else a float64 fallback on numpy (math.erf / math.erfc, and Newton's method for
-    erfinv)."""
+    imported (scipy is no dependency of deltagrad's), else a float64 fallback on numpy: the
+    kernels' float64 erf / erfc (_cpu.math_fn: vector erf within 2 ulp on AVX2 / AVX-512,
+    libm's erfc lane by lane), rounded once to x's dtype, and Newton's method on it for
+    erfinv."""
     xp = get_array_module(x)
     if xp is not np:
         from cupyx.scipy import special as cusp
@@ -5242,11 +5244,15 @@ def _special(name: str, x: Any) -> Any:
 
 @_fp_silent
 def _special_fallback(name: str, x: Any) -> Any:
-    x64 = x.astype(np.float64)
+    # float64 through the kernels' math functions: erf of 1M float64 in 2.5 ms, where math.erf
+    # through np.vectorize took 137 (round 45, Zen 4)
+    x64 = np.asarray(x, dtype=np.float64, order="C")  # (ascontiguousarray makes 0-d 1-d)
     if name != "erfinv":
-        fn = np.vectorize(getattr(math, name), otypes=[np.float64])
-        return fn(x64).astype(x.dtype) if x.size else x.copy()
-    erf = np.vectorize(math.erf, otypes=[np.float64])
+        return _cpu.math_fn(x64, name).astype(x.dtype) if x.size else x.copy()
+
+    def erf(z: Any) -> Any:
+        return _cpu.math_fn(z, "erf")
+
     inside = np.abs(x64) < 1
     y = np.where(inside, x64, 0.0)
     ln = np.log((1 - y) * (1 + y))  # Winitzki's approximation to start, then Newton's steps
