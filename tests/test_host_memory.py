@@ -42,7 +42,15 @@ rounds(3)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 rounds(20)
 faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-print(json.dumps({"policy": _cpu.host_malloc(), "faults": faults}))
+# the counter's own control: as many fresh anonymous mappings of 1 MiB, each written whole
+import mmap
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(20 * 8):
+    m = mmap.mmap(-1, 1 << 20)
+    m.write(b"\x01" * (1 << 20))
+    m.close()
+control = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+print(json.dumps({"policy": _cpu.host_malloc(), "faults": faults, "control": control}))
 """
 
 
@@ -71,14 +79,8 @@ def test_info_reports_the_policy():
 @pytest.mark.skipif(not GLIBC, reason="the policy is glibc's mallopt")
 def test_results_reuse_the_heap_without_page_faults():
     pages = 20 * 8 * (1 << 20) // 4096
-    # The control (a fixed 128 KiB mmap threshold) must see faults, or the count is blind. In
-    # a full `pytest -n 2` run of the dev tree it once counted none at all (round 44, one run of
-    # five; the cause was not found): up to three tries, the last one's counts asserted.
-    for _ in range(3):
-        tuned, default = _probe(), _probe(DG_MALLOC_TUNE="0")
-        mapped = _probe(MALLOC_MMAP_THRESHOLD_="131072")
-        if mapped["faults"] >= pages // 20:
-            break
+    tuned, default = _probe(), _probe(DG_MALLOC_TUNE="0")
+    mapped = _probe(MALLOC_MMAP_THRESHOLD_="131072")
     assert tuned["policy"]["tuned"], tuned
     assert default["policy"] == {
         "tuned": False,
@@ -87,18 +89,18 @@ def test_results_reuse_the_heap_without_page_faults():
         "trim_threshold": 0,
     }
     assert not mapped["policy"]["tuned"], mapped
-    # 256 faults per MiB (4 KiB pages). A fixed 128 KiB mmap threshold (glibc's starting value,
-    # which its dynamic rule raises after the first free of a mapped block) maps every 1 MiB
-    # result afresh: 41120 of 40960 pages alone, but 5140 once in a full `pytest -n 2` run (the
-    # kernel's handling of the freed mappings is not ours to bound). glibc's plain defaults lie
-    # anywhere between that and none -- 40320, 19840 and 9600 were seen, depending on what the
-    # imports left on the heap -- so they are only reported. The raised thresholds: the same
-    # heap blocks every round, a small fraction of one round's pages in all.
-    assert mapped["faults"] >= pages // 20, mapped
-    assert tuned["faults"] < pages // 20 and tuned["faults"] < mapped["faults"] // 4, (
-        tuned,
-        default,
-    )
+    # 256 faults per MiB (4 KiB pages). The counter is checked by its own control in the same
+    # process: as many fresh 1 MiB anonymous mappings, written whole, fault ~pages times. The
+    # raised thresholds: the same heap blocks every round, a small fraction of one round's pages
+    # in all. A fixed 128 KiB mmap threshold (glibc's starting value, which its dynamic rule
+    # raises after the first free of a mapped block) maps every 1 MiB result afresh: 41120 of
+    # 40960 pages alone, 5140 once in a full `pytest -n 2` run, and 0 in some full runs of the
+    # dev tree (rounds 44 and 45, every retry; the cause not found: the mmap control beside it
+    # is what shows the counter works), so it is only reported, as glibc's plain defaults are
+    # (40320, 19840 and 9600 seen, depending on what the imports left on the heap).
+    for probe in (tuned, default, mapped):
+        assert probe["control"] >= pages // 2, probe
+    assert tuned["faults"] < pages // 20, (tuned, default, mapped)
 
 
 @pytest.mark.skipif(not GLIBC, reason="the policy is glibc's mallopt")
