@@ -5,7 +5,7 @@
 # portable fallback). Which build runs is decided at run time by CPUID (csrc/common/cpu_isa.cpp,
 # csrc/cpu/dispatch.cpp). Sets DG_CPU_ISA_SOURCES. A new CPU op: add its name here.
 set(DG_CPU_OPS gemm activation softmax loss linear optim reduce conv pool norm layout select rnn
-    cdist sample pool3d)
+    cdist sample pool3d lu)
 
 set(DG_CPU_ISA_FLAGS_avx512 -mavx512f -mavx512dq -mavx512vl -mavx512bw -mavx2 -mfma -mf16c)
 set(DG_CPU_ISA_FLAGS_avx2 -mavx2 -mfma -mf16c)

@@ -45,6 +45,7 @@ void bind_rnn(py::module_& m);
 void bind_ctc(py::module_& m);
 void bind_gather(py::module_& m);
 void bind_cdist(py::module_& m);
+void bind_lu(py::module_& m);
 }  // namespace bind
 }  // namespace dg
 
@@ -195,6 +196,7 @@ PYBIND11_MODULE(_cpu, m) {
   dg::bind::bind_ctc(m);
   dg::bind::bind_gather(m);
   dg::bind::bind_cdist(m);
+  dg::bind::bind_lu(m);
   dg::bind::export_op_names(m);  // ACTIVATIONS, SAVES_INPUT, LOSSES, REDUCTIONS
 
   // dg.backends.use_host_backend: while this thread's flag is set, the fast entries

@@ -303,6 +303,13 @@ void gemm_batched(const GemmArgs<double>& args, const GemmBatch& batch) {
                  int64_t* idx) {                                                                   \
     DG_DISPATCH(topk_rows, x, rows, n, k, largest, val, idx)                                       \
   }                                                                                                \
+  void lu_factor(T* a, int64_t* piv, int64_t* info, int64_t batch, int64_t n) {                    \
+    DG_DISPATCH(lu_factor, a, piv, info, batch, n)                                                 \
+  }                                                                                                \
+  void lu_solve(const T* lu, const int64_t* piv, T* b, int64_t batch, int64_t n, int64_t k,        \
+                bool trans) {                                                                      \
+    DG_DISPATCH(lu_solve, lu, piv, b, batch, n, k, trans)                                          \
+  }                                                                                                \
   void cdist_p1_forward(const T* a, const T* c, T* out, int64_t n, int64_t P, int64_t R,           \
                         int64_t M) {                                                               \
     DG_DISPATCH(cdist_p1_forward, a, c, out, n, P, R, M)                                           \

@@ -173,6 +173,12 @@ struct Pool3dGeom {
   /* the k <= 64 best of each row of n (largest: greatest first; NaN above all, ties by index) */  \
   void topk_rows(const T* x, int64_t rows, int64_t n, int64_t k, bool largest, T* val,             \
                  int64_t* idx);                                                                    \
+  /* LU with partial pivoting of a batch of n x n matrices, in place (cpu/lu.h): piv (batch, n)    \
+     LAPACK's 0-based row swaps, info (batch) 0 or 1 + the first zero pivot's index */             \
+  void lu_factor(T* a, int64_t* piv, int64_t* info, int64_t batch, int64_t n);                     \
+  /* b (batch, n, k) := A^-1 b (A^-T b when trans) from lu_factor's lu, piv, in place */           \
+  void lu_solve(const T* lu, const int64_t* piv, T* b, int64_t batch, int64_t n, int64_t k,        \
+                bool trans);                                                                       \
   /* cdist p = 1: out (n, P, R) = sum_k |a (n, P, M) - c (n, R, M)|; gx (n, nx, M) = sum_j         \
      g(i, j) sign(x - y) for y (n, ny, M), g (n, nx, ny), or (n, ny, nx) when g_transposed */      \
   void cdist_p1_forward(const T* a, const T* c, T* out, int64_t n, int64_t P, int64_t R,           \

@@ -1,11 +1,13 @@
 """dg.linalg's decompositions, solvers and norms with torch.linalg's names and semantics.
 
-Forwards run numpy.linalg / cupy.linalg (the array module of the input) on batches
-(..., m, n) of float32 / float64 matrices; each decomposition is a dg.autograd.Function whose
-backward is torch's formula (FunctionsManual.cpp): det (the adjugate: det(A) A^-T where A is
-well conditioned, through the SVD elsewhere, so singular matrices get the right gradient too),
-inv, solve, cholesky (Murray), qr, eigh, svd, pinv. The norms are built from differentiable
-Tensor ops (and svdvals) and get their gradients for free.
+Forwards run numpy.linalg / cupy.linalg (the array module of the input) on batches (..., m, n)
+of float32 / float64 matrices, except solve on numpy arrays: deltagrad's batched LU
+(_cpu.lu_factor / lu_solve), whose factors its backward reuses for A^-T G (as torch's does).
+Each decomposition is a dg.autograd.Function whose backward is torch's formula
+(FunctionsManual.cpp): det (the adjugate: det(A) A^-T where A is well conditioned, through the
+SVD elsewhere, so singular matrices get the right gradient too), inv, solve, cholesky (Murray),
+qr, eigh, svd, pinv. The norms are built from differentiable Tensor ops (and svdvals) and get
+their gradients for free.
 
 Double backward (create_graph=True): a Function's backward works on arrays (the fast path a
 plain backward takes), so each decomposition's node also gets a `_dbackward`: the same formula
@@ -23,6 +25,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from . import _cpu
 from .autograd import Function
 from .tensor import (
     _FLOAT_DTYPES,
@@ -606,11 +609,36 @@ def _from_columns(x: Any, batch: Any, shared: list[int], own: list[int], k: int)
     return x.transpose(*np.argsort(order))
 
 
-def _solve_arrays(a: Any, b: Any, batch: Any, op: str) -> Any:
-    """X (*batch, n, k) with A X = B for A (*, n, n), B (*, n, k) whose batch dimensions
-    broadcast to batch; one LU per distinct matrix of A: the right-hand sides of a matrix
-    that the batch shares (A broadcast along batch axes) are the columns of one solve.
-    torch's LinAlgError for a singular A."""
+def _lu_kernel(a: Any) -> bool:
+    """Whether deltagrad's batched LU (_cpu.lu_factor / lu_solve) takes a: a numpy float32 /
+    float64 array (cupy's keeps cupy.linalg; a module built before the kernel, numpy's)."""
+    return isinstance(a, np.ndarray) and a.dtype in _LU_DTYPES and hasattr(_cpu, "lu_factor")
+
+
+_LU_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_SINGULAR = "The solver failed because the input matrix is singular."
+
+
+def _lu_factor(a: Any, op: str, where: Any) -> tuple[Any, Any]:
+    """(lu, piv) of the matrices of a (*, n, n) (flattened to (M, n, n)): LAPACK getrf's
+    factors in the input's precision (numpy.linalg computes a float32 batch in float64).
+    torch's LinAlgError for an exact zero pivot, indexed in the batch of where (A as given)."""
+    n = a.shape[-1]
+    lu, piv, info = _cpu.lu_factor(np.ascontiguousarray(a).reshape(-1, n, n))
+    if info.any():
+        raise LinAlgError(f"{op}: {_batch_prefix(where, int(np.flatnonzero(info)[0]))}{_SINGULAR}")
+    return lu, piv
+
+
+def _solve_arrays(
+    a: Any, b: Any, batch: Any, op: str, trans: bool = False, factors: Any = None
+) -> tuple[Any, Any]:
+    """(X, factors): X (*batch, n, k) with A X = B (A^T X = B when trans) for A (*, n, n),
+    B (*, n, k) whose batch dimensions broadcast to batch; one LU per distinct matrix of A:
+    the right-hand sides of a matrix that the batch shares (A broadcast along batch axes) are
+    the columns of one solve. factors: the (lu, piv) of A's distinct matrices from an earlier
+    call (the forward's, for the backward's A^-T G), returned for the next (None where
+    xp.linalg solves: cupy). torch's LinAlgError for a singular A."""
     xp = get_array_module(a)
     n, k = b.shape[-2:]
     if a.size == 0 or b.size == 0 or not batch:
@@ -626,27 +654,33 @@ def _solve_arrays(a: Any, b: Any, batch: Any, op: str) -> Any:
     else:
         ab = xp.broadcast_to(a, (*batch, n, n))
         bb = xp.broadcast_to(b, (*batch, n, k))
-    try:
-        x = xp.linalg.solve(ab, bb) if ab.size and bb.size else xp.zeros(bb.shape, a.dtype)
-    except Exception as e:
-        if type(e).__name__ != "LinAlgError":
-            raise
-        _raise_singular(op, a, _SINGULAR)  # torch's index: of A's own batch (factored once)
-    return _contig(_from_columns(x, batch, shared, own, k)) if shared else x
-
-
-_SINGULAR = "The solver failed because the input matrix is singular."
+    if not (ab.size and bb.size):
+        x = xp.zeros(bb.shape, a.dtype)
+    elif _lu_kernel(ab):
+        lu, piv = factors if factors is not None else _lu_factor(ab, op, a)
+        factors = (lu, piv)
+        cols = np.ascontiguousarray(bb).reshape(lu.shape[0], n, -1)
+        x = _cpu.lu_solve(lu, piv, cols, trans).reshape(bb.shape)
+    else:
+        try:
+            x = xp.linalg.solve(_mT(ab) if trans else ab, bb)
+        except Exception as e:
+            if type(e).__name__ != "LinAlgError":
+                raise
+            _raise_singular(op, a, _SINGULAR)  # torch's index: of A's own batch (factored once)
+    return (_contig(_from_columns(x, batch, shared, own, k)) if shared else x), factors
 
 
 class _LinalgSolve(Function):
     @staticmethod
     def forward(ctx: Any, a: Any, b: Any, vector: bool = False, cached: Any = None) -> Any:
-        x = cached  # the solution as a batch of matrices (*, n, k)
+        x, factors = cached, None  # the solution as a batch of matrices (*, n, k)
         if x is None:
             bb = b[..., None] if vector else b
             batch = np.broadcast_shapes(a.shape[:-2], bb.shape[:-2])
-            x = _solve_arrays(a, bb, batch, "torch.linalg.solve")
+            x, factors = _solve_arrays(a, bb, batch, "torch.linalg.solve")
         ctx.save_for_backward(a, x)
+        ctx.factors = factors  # A's LU, for the backward's solve with A^T (torch's too)
         ctx.vector = vector
         ctx.shapes = (a.shape, b.shape)
         return x[..., 0] if vector else x
@@ -658,7 +692,7 @@ class _LinalgSolve(Function):
         a_shape, b_shape = ctx.shapes
         gg = g[..., None] if ctx.vector else g
         batch = x.shape[:-2]
-        gb = _solve_arrays(_mT(a), gg, batch, "torch.linalg.solve")
+        gb, _ = _solve_arrays(a, gg, batch, "torch.linalg.solve", trans=True, factors=ctx.factors)
         ga = None
         if ctx.needs_input_grad[0]:
             shared, own = _shared_axes(a_shape[:-2], batch) if gb.size else ([], [])

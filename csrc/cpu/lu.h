@@ -1,0 +1,214 @@
+// LU with partial pivoting of a batch of square row-major matrices (LAPACK's getrf) and the
+// solves with it (getrs: A X = B and A^T X = B), for linalg.solve: the forward factors A once and
+// the backward's A^-T G reuses the factors (torch's solve saves its LU the same way).
+//
+// lu_factor: right-looking, blocked by kPanel columns. The panel (all rows below the diagonal,
+// kPanel columns) is factored column by column: the pivot is the first largest |a_ij| (LAPACK's
+// i?amax), the whole row is swapped at once (row-major: contiguous), the column below the diagonal
+// is scaled by the pivot's reciprocal (divided where the reciprocal would overflow, as LAPACK's
+// sfmin test) and the rest of the panel gets the rank-1 update. Then U12 = L11^-1 A12 (rows of the
+// panel, row axpys) and A22 -= L21 U12 by this ISA's GEMM. A matrix of at most kPanel columns is
+// one panel. An exact zero pivot is recorded (info = its index + 1, the first one) and the
+// factorization goes on, as LAPACK's; the caller raises.
+//
+// lu_solve: B (n, k) row-major, the dot form of the triangular solves: each row of the result is
+// accumulated in registers (k columns at a time in vectors) from the rows already solved, so a row
+// is stored once; the transposed solve reads the factors down their columns (U^T y = b, then
+// L^T z = y, then the row swaps in reverse).
+//
+// Threads: the batch is split between the threads (dynamic chunks of whole matrices); GEMM runs on
+// the calling thread there. A batch smaller than the team runs its matrices in turn, each with the
+// team in its GEMM.
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include "cpu/kernel_common.h"
+
+namespace dg {
+namespace DG_ISA_NS {
+namespace {
+
+constexpr int64_t kPanel = 32;  // the panel width of the blocked factorization
+
+// y[0, len) -= s * x[0, len)
+template <class T>
+inline void axpy_neg(T* y, const T* x, T s, int64_t len) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  const V vs = V::set1(s);
+  int64_t i = 0;
+  for (; i + W <= len; i += W) fnmadd(vs, V::load(x + i), V::load(y + i)).store(y + i);
+  if (i < len) {
+    const int r = static_cast<int>(len - i);
+    fnmadd(vs, V::load(x + i, r), V::load(y + i, r)).store(y + i, r);
+  }
+}
+
+template <class T>
+inline void swap_rows(T* x, T* y, int64_t len) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  int64_t i = 0;
+  for (; i + W <= len; i += W) {
+    const V a = V::load(x + i), b = V::load(y + i);
+    b.store(x + i);
+    a.store(y + i);
+  }
+  for (; i < len; ++i) std::swap(x[i], y[i]);
+}
+
+// Columns [j0, j1) of a (n x n, row-major) factored in place, rows j0.. below them; the row swaps
+// span whole rows.
+template <class T>
+void factor_panel(T* a, int64_t n, int64_t j0, int64_t j1, int64_t* piv, int64_t& info) {
+  const T sfmin = std::numeric_limits<T>::min();
+  for (int64_t j = j0; j < j1; ++j) {
+    int64_t p = j;
+    T best = std::abs(a[j * n + j]);
+    for (int64_t i = j + 1; i < n; ++i) {
+      const T v = std::abs(a[i * n + j]);
+      if (v > best) {
+        best = v;
+        p = i;
+      }
+    }
+    piv[j] = p;
+    const T pivot = a[p * n + j];
+    if (pivot != T(0)) {
+      if (p != j) swap_rows(a + j * n, a + p * n, n);
+      if (std::abs(pivot) >= sfmin) {
+        const T r = T(1) / pivot;
+        for (int64_t i = j + 1; i < n; ++i) a[i * n + j] *= r;
+      } else {
+        for (int64_t i = j + 1; i < n; ++i) a[i * n + j] /= pivot;
+      }
+    } else if (info == 0) {
+      info = j + 1;
+    }
+    const T* urow = a + j * n + j + 1;
+    for (int64_t i = j + 1; i < n; ++i) axpy_neg(a + i * n + j + 1, urow, a[i * n + j], j1 - j - 1);
+  }
+}
+
+template <class T>
+int64_t factor_one(T* a, int64_t n, int64_t* piv, int gemm_threads) {
+  int64_t info = 0;
+  for (int64_t k0 = 0; k0 < n; k0 += kPanel) {
+    const int64_t k1 = std::min(n, k0 + kPanel);
+    factor_panel(a, n, k0, k1, piv, info);
+    if (k1 == n) break;
+    // U12 = L11^-1 A12 (L11 unit lower): row i of the panel less its L-weighted rows above it
+    for (int64_t i = k0 + 1; i < k1; ++i)
+      for (int64_t j = k0; j < i; ++j)
+        axpy_neg(a + i * n + k1, a + j * n + k1, a[i * n + j], n - k1);
+    // A22 -= L21 U12
+    const int64_t m = n - k1;
+    GemmArgs<T> g = strided_gemm<T>(m, m, k1 - k0, a + k1 * n + k0, n, 1, a + k0 * n + k1, n, 1,
+                                    a + k1 * n + k1, n, 1);
+    g.alpha = T(-1);
+    g.beta = T(1);
+    g.threads = gemm_threads;
+    DG_ISA_NS::gemm(g);
+  }
+  return info;
+}
+
+// acc - sum_{j in [j0, j1)} f[j * fs] x[j * k, w lanes): four chains of FMAs (one chain would
+// wait on the FMA's latency at every step: the solves are dot products of length up to n)
+template <class T>
+inline Vec<T> dot_sub(Vec<T> acc, const T* f, int64_t fs, const T* x, int64_t k, int64_t j0,
+                      int64_t j1, int w) {
+  using V = Vec<T>;
+  V s0 = V::set1(T(0)), s1 = s0, s2 = s0, s3 = s0;
+  int64_t j = j0;
+  for (; j + 4 <= j1; j += 4) {
+    s0 = fmadd(V::set1(f[j * fs]), load_n(x + j * k, w), s0);
+    s1 = fmadd(V::set1(f[(j + 1) * fs]), load_n(x + (j + 1) * k, w), s1);
+    s2 = fmadd(V::set1(f[(j + 2) * fs]), load_n(x + (j + 2) * k, w), s2);
+    s3 = fmadd(V::set1(f[(j + 3) * fs]), load_n(x + (j + 3) * k, w), s3);
+  }
+  for (; j < j1; ++j) s0 = fmadd(V::set1(f[j * fs]), load_n(x + j * k, w), s0);
+  return acc - ((s0 + s1) + (s2 + s3));
+}
+
+// b (n x k) := A^-1 b or A^-T b from the factors of A
+template <class T>
+void solve_one(const T* lu, const int64_t* piv, T* b, int64_t n, int64_t k, bool trans) {
+  using V = Vec<T>;
+  constexpr int W = V::width;
+  if (!trans) {
+    for (int64_t j = 0; j < n; ++j)
+      if (piv[j] != j) swap_rows(b + j * k, b + piv[j] * k, k);
+  }
+  for (int64_t c = 0; c < k; c += W) {
+    const int w = static_cast<int>(std::min<int64_t>(W, k - c));
+    T* bc = b + c;
+    if (!trans) {
+      for (int64_t i = 1; i < n; ++i)  // L y = P b (unit diagonal): row i of L
+        store_n(dot_sub(load_n(bc + i * k, w), lu + i * n, 1, bc, k, 0, i, w), bc + i * k, w);
+      for (int64_t i = n - 1; i >= 0; --i) {  // U x = y: row i of U
+        const V acc = dot_sub(load_n(bc + i * k, w), lu + i * n, 1, bc, k, i + 1, n, w);
+        store_n(acc / V::set1(lu[i * n + i]), bc + i * k, w);
+      }
+    } else {
+      for (int64_t i = 0; i < n; ++i) {  // U^T y = b: column i of U
+        const V acc = dot_sub(load_n(bc + i * k, w), lu + i, n, bc, k, 0, i, w);
+        store_n(acc / V::set1(lu[i * n + i]), bc + i * k, w);
+      }
+      for (int64_t i = n - 2; i >= 0; --i)  // L^T z = y (unit diagonal): column i of L
+        store_n(dot_sub(load_n(bc + i * k, w), lu + i, n, bc, k, i + 1, n, w), bc + i * k, w);
+    }
+  }
+  if (trans) {
+    for (int64_t j = n - 1; j >= 0; --j)
+      if (piv[j] != j) swap_rows(b + j * k, b + piv[j] * k, k);
+  }
+}
+
+// Whole matrices per chunk: about kParallelGrain multiply-adds of work each.
+inline int64_t matrix_grain(double work_per_matrix) {
+  const double g = double(kParallelGrain) / (work_per_matrix > 1 ? work_per_matrix : 1);
+  return g < 1 ? 1 : static_cast<int64_t>(g);
+}
+
+template <class T>
+void lu_factor_batch(T* a, int64_t* piv, int64_t* info, int64_t batch, int64_t n) {
+  if (batch <= 0) return;
+  if (batch < num_threads() && n > kPanel) {  // few large matrices: the team in their GEMMs
+    for (int64_t b = 0; b < batch; ++b) info[b] = factor_one(a + b * n * n, n, piv + b * n, 0);
+    return;
+  }
+  const double work = double(n) * double(n) * double(n) / 3;
+  parallel_chunks(batch, matrix_grain(work), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) info[b] = factor_one(a + b * n * n, n, piv + b * n, 1);
+  });
+}
+
+template <class T>
+void lu_solve_batch(const T* lu, const int64_t* piv, T* b, int64_t batch, int64_t n, int64_t k,
+                    bool trans) {
+  if (batch <= 0 || n == 0 || k == 0) return;
+  const double work = double(n) * double(n) * double(k);
+  parallel_chunks(batch, matrix_grain(work), [&](int64_t b0, int64_t b1) {
+    for (int64_t i = b0; i < b1; ++i)
+      solve_one(lu + i * n * n, piv + i * n, b + i * n * k, n, k, trans);
+  });
+}
+
+}  // namespace
+
+#define DG_LU_DEFS(T)                                                                       \
+  void lu_factor(T* a, int64_t* piv, int64_t* info, int64_t batch, int64_t n) {             \
+    lu_factor_batch(a, piv, info, batch, n);                                                \
+  }                                                                                         \
+  void lu_solve(const T* lu, const int64_t* piv, T* b, int64_t batch, int64_t n, int64_t k, \
+                bool trans) {                                                               \
+    lu_solve_batch(lu, piv, b, batch, n, k, trans);                                         \
+  }
+DG_LU_DEFS(float)
+DG_LU_DEFS(double)
+#undef DG_LU_DEFS
+
+}  // namespace DG_ISA_NS
+}  // namespace dg
