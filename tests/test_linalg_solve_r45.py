@@ -1,7 +1,8 @@
 """linalg.solve on deltagrad's batched LU (_cpu.lu_factor / lu_solve: the forward factors A once,
 the backward's A^-T G reuses the factors) against torch: values, gradients, broadcasting, vector
 B, left=False, n = 0 / 1 / odd / past the LU's panel width, singular and ill-conditioned A,
-gradcheck; the kernels against NumPy float64 and their bad input."""
+gradcheck; the kernels against NumPy float64 and their bad input; eigh / svd of float32 in
+float32 (numpy.linalg computes it in float64)."""
 
 from __future__ import annotations
 
@@ -249,3 +250,41 @@ def test_lu_kernels_bad_input() -> None:
     p[0, 2] = 1  # a swap with a row above: not one lu_factor makes
     with pytest.raises(ValueError, match="piv"):
         _cpu.lu_solve(lu, p, b)
+
+
+# ---- eigh / svd: float32 in float32 ----------------------------------------------------------
+
+
+def test_float32_eigh_and_svd_run_in_float32(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("numpy.linalg (float64 inside) was called for float32")
+
+    for name in ("eigh", "eigvalsh", "svd"):
+        monkeypatch.setattr(np.linalg, name, refuse)
+    a_np = RNG.standard_normal((5, 9, 9)).astype(np.float32)
+    s_np = a_np + np.swapaxes(a_np, -1, -2)
+    for uplo in ("L", "U"):
+        w, v = dg.linalg.eigh(dg.tensor(s_np), UPLO=uplo)
+        tw, tv = torch.linalg.eigh(torch.tensor(s_np), UPLO=uplo)
+        _close(w, tw, np.float32, scale=10)
+        _close(abs(v.numpy()), tv.abs(), np.float32, scale=10)  # eigenvectors up to sign
+        _close(dg.linalg.eigvalsh(dg.tensor(s_np), UPLO=uplo), tw, np.float32, scale=10)
+    for full in (True, False):
+        u, s, vh = dg.linalg.svd(dg.tensor(a_np[:, :, :6]), full_matrices=full)
+        tu, ts, tvh = torch.linalg.svd(torch.tensor(a_np[:, :, :6]), full_matrices=full)
+        _close(s, ts, np.float32, scale=10)
+        rebuilt = (u.numpy()[..., :6] * s.numpy()[..., None, :]) @ vh.numpy()
+        np.testing.assert_allclose(rebuilt, a_np[:, :, :6], atol=1e-4)
+        assert u.dtype == vh.dtype == dg.float32
+    _close(dg.linalg.svdvals(dg.tensor(a_np)), torch.linalg.svdvals(torch.tensor(a_np)), np.float32)
+
+
+def test_float32_eigh_non_finite_raises_as_torch() -> None:
+    a_np = RNG.standard_normal((3, 4, 4)).astype(np.float32)
+    a_np = a_np + np.swapaxes(a_np, -1, -2)
+    a_np[1, 0, 0] = np.nan
+    with pytest.raises(RuntimeError) as te:
+        torch.linalg.eigh(torch.tensor(a_np))
+    with pytest.raises(dg.linalg.LinAlgError) as de:
+        dg.linalg.eigh(dg.tensor(a_np))
+    assert "Batch element 1" in str(te.value) and "Batch element 1" in str(de.value)

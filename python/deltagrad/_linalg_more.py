@@ -3,6 +3,7 @@
 Forwards run numpy.linalg / cupy.linalg (the array module of the input) on batches (..., m, n)
 of float32 / float64 matrices, except solve on numpy arrays: deltagrad's batched LU
 (_cpu.lu_factor / lu_solve), whose factors its backward reuses for A^-T G (as torch's does).
+eigh and svd run LAPACK on float32 in float32, as torch's (numpy.linalg computes in float64).
 Each decomposition is a dg.autograd.Function whose backward is torch's formula
 (FunctionsManual.cpp): det (the adjugate: det(A) A^-T where A is well conditioned, through the
 SVD elsewhere, so singular matrices get the right gradient too), inv, solve, cholesky (Murray),
@@ -165,11 +166,45 @@ def _raise_no_convergence(op: str, a: Any, what: str, fn: Any, index: Any = None
     )
 
 
+def _raise_not_converged(err: Any, flag: Any) -> NoReturn:
+    raise np.linalg.LinAlgError("LAPACK did not converge")
+
+
+def _float32_lapack(a: Any, name: str, outs: int) -> Any:
+    """numpy.linalg's LAPACK loop `name` (a gufunc of numpy.linalg._umath_linalg) run in
+    float32 on a non-empty numpy float32 batch a, as a function of the batch; None elsewhere
+    (float64, cupy, a numpy without the loop). numpy.linalg computes a float32 batch in float64
+    and casts the results back: twice LAPACK's work where torch's call stays in float32 (eigh
+    and svd of 64 x 64 float32 matrices ran at 0.6x - 0.75x torch). A failure to converge
+    raises numpy's LinAlgError, as numpy.linalg's (its NaN flag set by LAPACK's info)."""
+    if not (isinstance(a, np.ndarray) and a.dtype == np.float32 and a.size):
+        return None
+    gufunc = getattr(getattr(np.linalg, "_umath_linalg", None), name, None)
+    signature = "f->" + "f" * outs
+    if gufunc is None or signature not in getattr(gufunc, "types", ()):
+        return None
+
+    def run(x: Any) -> Any:
+        with np.errstate(
+            call=_raise_not_converged,
+            invalid="call",
+            over="ignore",
+            divide="ignore",
+            under="ignore",
+        ):
+            return gufunc(x, signature=signature)
+
+    return run
+
+
 def _lapack_eigh(a: Any, uplo: str = "L", values_only: bool = False) -> Any:
     """xp.linalg.eigh (eigvalsh with values_only) with torch's LinAlgError when it fails
-    (numpy's for a NaN: one bad matrix fails the batch, as torch's)."""
+    (numpy's for a NaN: one bad matrix fails the batch, as torch's); float32 in float32."""
     xp = get_array_module(a)
-    fn = partial(xp.linalg.eigvalsh if values_only else xp.linalg.eigh, UPLO=uplo)
+    loop = f"{'eigvalsh' if values_only else 'eigh'}_{'lo' if uplo == 'L' else 'up'}"
+    fn = _float32_lapack(a, loop, 1 if values_only else 2) or partial(
+        xp.linalg.eigvalsh if values_only else xp.linalg.eigh, UPLO=uplo
+    )
     try:
         return fn(a)
     except Exception as e:
@@ -184,7 +219,10 @@ def _lapack_svd(a: Any, full_matrices: bool = True, compute_uv: bool = True) -> 
     NaN singular values and vectors, the others their SVD. LAPACK never sees a non-finite
     matrix: numpy's gesdd does not return on some matrices holding an inf."""
     xp = get_array_module(a)
-    fn = partial(xp.linalg.svd, full_matrices=full_matrices, compute_uv=compute_uv)
+    loop = ("svd_f" if full_matrices else "svd_s") if compute_uv else "svd"
+    fn = _float32_lapack(a, loop, 3 if compute_uv else 1) or partial(
+        xp.linalg.svd, full_matrices=full_matrices, compute_uv=compute_uv
+    )
     finite = _finite_matrices(a) if a.size else None
     if finite is not None and not bool(finite.all()):
         return _svd_non_finite(a, finite, fn, full_matrices, compute_uv)
