@@ -51,6 +51,7 @@ SHAPES = [
     ((64, 64, 64), (64, 64, 8)),  # the benchmark's shape
     ((256, 8, 8), (256, 8, 8)),
     ((2, 70, 70), (2, 70, 5)),  # past one panel (32 columns): the blocked path's GEMM update
+    ((2, 90, 90), (2, 90, 16)),  # float64 past L1: the fused panel, the backward's axpy form
     ((5, 5), (5, 3)),
     ((3, 33, 33), (3, 33, 17)),  # odd n, k past one vector
     ((7, 7), (3, 2, 7, 4)),  # A shared by every batch entry
@@ -173,7 +174,7 @@ def _unpack(lu: np.ndarray, piv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n", [1, 2, 7, 16, 31, 32, 33, 65, 100])
+@pytest.mark.parametrize("n", [1, 2, 7, 16, 31, 32, 33, 65, 100, 130])
 def test_lu_kernels_against_numpy(n: int, dtype: Any) -> None:
     a = _wc((3, n, n), dtype)
     a[1] = a[1] * 1e-30  # tiny pivots: still a plain LU (the reciprocal would not overflow)
@@ -186,9 +187,9 @@ def test_lu_kernels_against_numpy(n: int, dtype: Any) -> None:
         assert np.abs(np.tril(lu[i], -1)).max(initial=0) <= 1  # partial pivoting: |l_ij| <= 1
         scale = np.abs(a[i]).max()
         np.testing.assert_allclose(prod, a[i][perm].astype(np.float64), atol=tol * n * scale)
-    b = RNG.standard_normal((3, n, 5)).astype(dtype)
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    for trans in (False, True):
+    for k, trans in [(5, False), (5, True), (16, False), (16, True)]:  # 16: whole vectors
+        b = RNG.standard_normal((3, n, k)).astype(dtype)
+        a64, b64 = a.astype(np.float64), b.astype(np.float64)
         x = _cpu.lu_solve(lu, piv, b, trans)
         want = np.linalg.solve(np.swapaxes(a64, -1, -2) if trans else a64, b64)
         np.testing.assert_allclose(
@@ -196,9 +197,12 @@ def test_lu_kernels_against_numpy(n: int, dtype: Any) -> None:
         )
 
 
-def test_lu_kernels_threads_give_the_same_bits() -> None:
-    a = _wc((8, 70, 70), np.float32)
-    b = RNG.standard_normal((8, 70, 3)).astype(np.float32)
+@pytest.mark.parametrize(
+    ("shape", "dtype"), [((8, 70, 70), np.float32), ((6, 100, 100), np.float64)]
+)
+def test_lu_kernels_threads_give_the_same_bits(shape: Any, dtype: Any) -> None:
+    a = _wc(shape, dtype)
+    b = RNG.standard_normal((*shape[:-1], 8)).astype(dtype)
     before = dg.get_num_threads()
     try:
         out = []
