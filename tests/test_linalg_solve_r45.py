@@ -52,6 +52,7 @@ SHAPES = [
     ((256, 8, 8), (256, 8, 8)),
     ((2, 70, 70), (2, 70, 5)),  # past one panel (32 columns): the blocked path's GEMM update
     ((2, 90, 90), (2, 90, 16)),  # float64 past L1: the fused panel, the backward's axpy form
+    ((3, 70, 70), (3, 70, 40)),  # a wide B: the solves by blocks of rows through GEMM
     ((5, 5), (5, 3)),
     ((3, 33, 33), (3, 33, 17)),  # odd n, k past one vector
     ((7, 7), (3, 2, 7, 4)),  # A shared by every batch entry
@@ -187,7 +188,8 @@ def test_lu_kernels_against_numpy(n: int, dtype: Any) -> None:
         assert np.abs(np.tril(lu[i], -1)).max(initial=0) <= 1  # partial pivoting: |l_ij| <= 1
         scale = np.abs(a[i]).max()
         np.testing.assert_allclose(prod, a[i][perm].astype(np.float64), atol=tol * n * scale)
-    for k, trans in [(5, False), (5, True), (16, False), (16, True)]:  # 16: whole vectors
+    # 16: whole vectors; 40: a wide b, solved by blocks of rows through GEMM
+    for k, trans in [(5, False), (5, True), (16, False), (16, True), (40, False), (40, True)]:
         b = RNG.standard_normal((3, n, k)).astype(dtype)
         a64, b64 = a.astype(np.float64), b.astype(np.float64)
         x = _cpu.lu_solve(lu, piv, b, trans)
