@@ -58,6 +58,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <vector>
@@ -1636,6 +1637,189 @@ void gemm_kernel(const GemmArgs<T>& g) {
     gemm_packed(g, blocking<T>());
 }
 
+// ---------------------------------------------------------------------------------------------
+// One op(B) packed once for many products with the same B and shape (nn.LSTM's time loop,
+// cpu/rnn.h: every step multiplies a new (N, H) state by the same W_hh). gemm_packed packs B
+// again on every call: at H 256, N 32 that is 1 MiB of W_hh^T repacked for 32 rows of A a step,
+// and the LSTM ran 0.85-0.87x torch there (round 44).
+//   gemm_prepack_size(g): the T elements of g's packed B, 0 where gemm() does not take
+//     gemm_packed (unswapped, no epilogue) for g: then there is nothing to reuse, run gemm().
+//   gemm_prepack(g, dst): packs op(B) into dst (64-byte aligned, gemm_prepack_size(g) elements).
+//   gemm_prepacked(g, packed): gemm(g) with op(B) read from packed (A, C, alpha, beta may differ
+//     from the packing call's; m, n, k, B and its strides must not); a packed B that does not
+//     fit g (another shape, or the blocking changed since) falls back to gemm(g).
+// The layout: a header of 64 bytes, then per k block (gemm_packed's balanced kcb) op(B)'s rows
+// [pc, pc + kc) as NR-column micro-panels over all n columns, as pack_b_block lays them out
+// (panel j / NR at j * kc), blocks NR * kcb * ceil(n / NR) apart. It depends on neither m nor
+// the thread count: threads split C's columns in whole panels (or its rows, where gemm_packed
+// would) and read their share in place. gemm_prepacked runs gemm_packed's loop nest (A blocks,
+// k blocks, B blocks of NB columns) with only A packed: each tile of C sees the same k blocks in
+// the same order and the same micro-kernel, so the same bits as gemm() (tests/
+// test_lstm_prepacked_r44.py).
+// Templates only, instantiated where they are used: cpu/rnn.h includes this file with
+// DG_GEMM_TEMPLATES_ONLY (no gemm(), no other definitions of gemm_<isa>.cpp). Instantiated in
+// gemm_<isa>.cpp they changed GCC's inlining of gemm()'s own paths there (more callers of
+// blocking(), scratch(), the micro-kernels: a larger unit to inline into), so gemm() would no
+// longer have been the same code; its object file is unchanged this way.
+
+// gemm_kernel's choice for g, kept in step with it: true where it runs gemm_packed, unswapped.
+template <class T>
+bool gemm_prepack_route(const GemmArgs<T>& g) {
+  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
+  if (g.m <= 0 || g.n <= 0 || g.k <= 0 || g.alpha == T(0) || g.epilogue.fn) return false;
+  constexpr int64_t kDirectMaxWork = int64_t(1) << 20;
+  constexpr int64_t kDotMaxThin = Vec<T>::width > 1 ? 16 : 1;
+  constexpr int64_t kAxpyMaxRows = Vec<T>::width > 1 ? 4 : 0;
+  constexpr int64_t kFewMaxRows = Vec<T>::width > 1 ? 12 : 0;
+  const bool direct =
+      g.csb == 1 && g.k <= gemm_blocking(T(0)).kc && g.m * g.n * g.k <= kDirectMaxWork;
+  if (g.csa == 1 && g.rsb == 1 && std::min(g.m, g.n) <= kDotMaxThin && g.k >= Vec<T>::width)
+    return false;  // gemm_dot
+  if (g.m <= kAxpyMaxRows && g.csb == 1 && g.n >= 2 * Vec<T>::width &&
+      (g.m == 1 || g.m * g.n * g.k > kDirectMaxWork / 8 || !direct))
+    return false;  // gemm_axpy
+  if (direct) return false;
+  if (g.m <= kFewMaxRows && g.csb == 1 && few_fits(g)) return false;  // gemm_few
+  auto eff = [](int64_t rows, int64_t cols) {
+    return double(rows) / double(round_up(rows, MR)) * double(cols) / double(round_up(cols, NR));
+  };
+  return !(eff(g.n, g.m) > 1.5 * eff(g.m, g.n));  // gemm_packed's C^T
+}
+
+// The packed B's header (its first 64 bytes): what it was packed for.
+struct PrepackHeader {
+  int64_t n, k, kcb, rsb, csb, nr;
+  const void* b;
+};
+static_assert(sizeof(PrepackHeader) <= 64);
+
+template <class T>
+inline int64_t prepack_header_elems() {
+  return 64 / int64_t(sizeof(T));
+}
+
+template <class T>
+int64_t prepack_kcb(int64_t k) {
+  const int64_t kblocks = ceil_div(k, gemm_blocking(T(0)).kc);
+  return ceil_div(k, kblocks);
+}
+
+template <class T>
+int64_t gemm_prepack_size(const GemmArgs<T>& g) {
+  if (!gemm_prepack_route(g)) return 0;
+  constexpr int NR = Tile<T>::NR;
+  const int64_t kcb = prepack_kcb<T>(g.k);
+  return prepack_header_elems<T>() + ceil_div(g.k, kcb) * kcb * round_up(g.n, NR);
+}
+
+template <class T>
+void gemm_prepack(const GemmArgs<T>& g, T* dst) {
+  constexpr int NR = Tile<T>::NR;
+  const int64_t kcb = prepack_kcb<T>(g.k);
+  const PrepackHeader h{g.n, g.k, kcb, g.rsb, g.csb, NR, g.b};
+  std::memcpy(static_cast<void*>(dst), &h, sizeof(h));
+  T* const panels = dst + prepack_header_elems<T>();
+  const int64_t block = kcb * round_up(g.n, NR);
+  for (int64_t pc = 0, kb = 0; pc < g.k; pc += kcb, ++kb)
+    pack_b_block(g, pc, std::min(kcb, g.k - pc), 0, g.n, panels + kb * block);
+}
+
+// The calling thread's buffer for gemm_prepacked's A blocks (64-byte aligned), grown on demand.
+template <class T>
+T* prepack_a_arena(size_t elems) {
+  struct Arena {
+    T* p = nullptr;
+    size_t cap = 0;
+    ~Arena() { std::free(p); }
+  };
+  thread_local Arena a;
+  if (elems > a.cap) {
+    std::free(a.p);
+    a.cap = 0;
+    a.p = static_cast<T*>(std::aligned_alloc(64, (elems * sizeof(T) + 63) / 64 * 64));
+    if (!a.p) throw std::bad_alloc();
+    a.cap = elems;
+  }
+  return a.p;
+}
+
+template <class T>
+void gemm_prepacked(const GemmArgs<T>& g, const T* packed) {
+  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
+  PrepackHeader h;
+  std::memcpy(&h, static_cast<const void*>(packed), sizeof(h));
+  const GemmBlocking blk = gemm_blocking(T(0));
+  const int64_t m = g.m, n = g.n, k = g.k;
+  if (!gemm_prepack_route(g) || h.n != n || h.k != k || h.kcb != prepack_kcb<T>(k) ||
+      h.rsb != g.rsb || h.csb != g.csb || h.nr != NR || h.b != g.b) {
+    DG_ISA_NS::gemm(g);
+    return;
+  }
+  const T* const panels = packed + prepack_header_elems<T>();
+  const int64_t kcb = h.kcb, npn = ceil_div(n, NR), block = kcb * npn * NR;
+
+  // gemm_packed's threads and split: rows where it splits rows, else columns in whole panels.
+  int nt = std::max(1, g.threads > 0 ? g.threads : num_threads());
+  if (m * n * k < kParallelMinWork) nt = 1;
+  const bool split_rows = nt > 1 && !blk.shared_a && m >= 2 * MR * nt && n <= 2 * m;
+  if (!split_rows) nt = static_cast<int>(std::min<int64_t>(nt, npn));
+  constexpr int RU = MR % 3 == 0 ? MR / 3 : MR;
+  const int64_t runits = ceil_div(m, RU);
+  const int64_t rows_max = split_rows ? std::min(m, ceil_div(runits, nt) * RU) : m;
+  auto row_block = [&](int64_t rows) {
+    return round_up(ceil_div(rows, ceil_div(rows, blk.mb)), MR);
+  };
+  const int64_t mb_max = std::min(round_up(rows_max, MR), round_up(blk.mb, MR));
+  const size_t a_elems = static_cast<size_t>(round_up(mb_max * kcb, 64 / sizeof(T)));
+  T* const arena = prepack_a_arena<T>(a_elems * nt);
+
+  auto body = [&](int tid, int nthreads) {
+    int64_t i_begin = 0, i_end = m, j_begin = 0, j_end = n;
+    if (split_rows) {
+      i_begin = std::min(m, runits * tid / nthreads * RU);
+      i_end = std::min(m, runits * (tid + 1) / nthreads * RU);
+    } else {
+      j_begin = npn * tid / nthreads * NR;
+      j_end = std::min(n, npn * (tid + 1) / nthreads * NR);
+    }
+    if (i_begin >= i_end || j_begin >= j_end) return;
+    T* const apack = arena + a_elems * tid;
+    const int64_t ncols = j_end - j_begin;
+    const int64_t nbb = round_up(ceil_div(ncols, ceil_div(ncols, blk.nb)), NR);
+    const int64_t mbb = row_block(i_end - i_begin);
+    for (int64_t ib = i_begin; ib < i_end; ib += mbb) {
+      const int64_t npanels = ceil_div(std::min(mbb, i_end - ib), MR);
+      for (int64_t pc = 0, kb = 0; pc < k; pc += kcb, ++kb) {
+        const int64_t kc = std::min(kcb, k - pc);
+        const T beta = pc == 0 ? g.beta : T(1);
+        const T* const bk = panels + kb * block;
+        pack_a_block(g, ib, i_end, 0, npanels, pc, kc, apack);
+        for (int64_t jb = j_begin; jb < j_end; jb += nbb) {
+          const int64_t je = std::min(j_end, jb + nbb);
+          for (int64_t q = 0; q < npanels; ++q) {
+            const int64_t i0 = ib + q * MR;
+            const int mr = static_cast<int>(std::min<int64_t>(MR, i_end - i0));
+            T* const crow = g.c + i0 * g.rsc;
+            for (int64_t j = jb; j < je; j += NR) {
+              const Operands<T> src{apack + q * MR * kc, 1, MR, bk + j * kc, NR};
+              run_tile<T, false>(kc, src, crow + j * g.csc, g.rsc, g.csc, mr,
+                                 static_cast<int>(std::min<int64_t>(NR, je - j)), g.alpha, beta);
+            }
+          }
+        }
+      }
+    }
+  };
+  if (nt == 1) {
+    body(0, 1);
+  } else {
+    place_team(nt);
+#pragma omp parallel num_threads(nt)
+    body(omp_get_thread_num(), omp_get_num_threads());
+  }
+}
+
+#ifndef DG_GEMM_TEMPLATES_ONLY  // (cpu/rnn.h: the templates above, for gemm_prepacked)
 void gemm(const GemmArgs<float>& args) { gemm_kernel(args); }
 void gemm(const GemmArgs<double>& args) { gemm_kernel(args); }
 GemmBlocking gemm_blocking(float) { return blocking<float>(); }
@@ -1692,6 +1876,7 @@ double fma_peak(double seconds, int threads) {
 }  // namespace
 
 double measure_fma_peak(double seconds, int threads) { return fma_peak(seconds, threads); }
+#endif  // DG_GEMM_TEMPLATES_ONLY
 
 }  // namespace DG_ISA_NS
 }  // namespace dg

@@ -20,12 +20,57 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <new>
 
 #include "cpu/kernel_common.h"
+// gemm_prepack / gemm_prepacked: the GEMM's templates without its entry points (gemm() itself is
+// gemm_<isa>.cpp's, through cpu/ops.h)
+#define DG_GEMM_TEMPLATES_ONLY
+#include "cpu/gemm.h"
 
 namespace dg {
 namespace DG_ISA_NS {
 namespace {
+
+// The step GEMM's W_hh (its op(B), the same every step) packed once per call of the time loop
+// instead of by gemm() on every step: at H 256, N 32 that was 1 MiB of W_hh^T repacked a step
+// for 32 rows, and the LSTM ran 0.85-0.87x torch (bench_ops, round 44). The same bits as the
+// per-step gemm() (cpu/gemm.h gemm_prepacked). Products gemm() runs without packing B (small H
+// or N) keep the plain gemm(). DG_RNN_PREPACK=0 (read each call) is the per-step route, for
+// tests/test_lstm_prepacked_r44.py's comparison and A/B timings. nn.LSTM forward + backward,
+// T 100, N 32, 128 inputs, AVX-512 (shared 2-core VM), in one process against the per-step
+// route / torch, 1 and 2 threads: H 256 1.07x / 1.08x faster (0.93x / 0.91x torch, from 0.87x /
+// 0.84x), H 512 1.10x / 1.07x (0.93x / 0.90x torch). The time loops' GEMMs now run at ~80% of
+// the FMA peak; the rest of the gap is the input and weight-gradient GEMMs outside this file.
+template <class T>
+class StepGemm {
+ public:
+  explicit StepGemm(const GemmArgs<T>& g) {
+    const char* env = std::getenv("DG_RNN_PREPACK");
+    if (env && env[0] == '0') return;
+    const int64_t size = gemm_prepack_size(g);
+    if (size <= 0) return;
+    const size_t bytes = (static_cast<size_t>(size) * sizeof(T) + 63) / 64 * 64;
+    packed_.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
+    if (!packed_) throw std::bad_alloc();
+    gemm_prepack(g, packed_.get());
+  }
+  // g: the packing call's product with other A and C (alpha, beta)
+  void operator()(const GemmArgs<T>& g) const {
+    if (packed_)
+      gemm_prepacked(g, packed_.get());
+    else
+      DG_ISA_NS::gemm(g);
+  }
+
+ private:
+  struct Free {
+    void operator()(T* p) const { std::free(p); }
+  };
+  std::unique_ptr<T, Free> packed_;
+};
 
 // f(vector of row r's lanes [j, j + n)) over every row and lane of an (N, H) step, whole
 // vectors then one masked tail a row; rows split between threads when the step is large.
@@ -49,15 +94,17 @@ void lstm_forward_t(T* pre, T* s, T* cs, T* tcs, const T* wt, int64_t seq, int64
   using V = Vec<T>;
   const int64_t g4 = 4 * hd, step = batch * hd;
   const int64_t prv = reverse ? 1 : 0, cur = reverse ? 0 : 1;
+  // a += h_{t-1} @ W_hh^T, from W_hh^T row-major (wt): a small product packs a transposed B
+  // slower than a row-major one (8 x 128 x 32: 3.0 against 1.15 us a call)
+  GemmArgs<T> mm = strided_gemm<T>(batch, g4, hd, s, hd, 1, wt, g4, 1, pre, g4, 1);
+  mm.beta = T(1);
+  const StepGemm<T> step_gemm(mm);
   for (int64_t k = 0; k < seq; ++k) {
     const int64_t t = reverse ? seq - 1 - k : k;
     T* a = pre + t * batch * g4;
-    // a += h_{t-1} @ W_hh^T, from W_hh^T row-major (wt): a small product packs a transposed B
-    // slower than a row-major one (8 x 128 x 32: 3.0 against 1.15 us a call)
-    GemmArgs<T> mm =
-        strided_gemm<T>(batch, g4, hd, s + (t + prv) * step, hd, 1, wt, g4, 1, a, g4, 1);
-    mm.beta = T(1);
-    DG_ISA_NS::gemm(mm);
+    mm.a = s + (t + prv) * step;
+    mm.c = a;
+    step_gemm(mm);
     const T* cp = cs + (t + prv) * step;
     T* cn = cs + (t + cur) * step;
     T* tc = tcs + t * step;
@@ -87,6 +134,10 @@ void lstm_backward_t(const T* pre, const T* cs, const T* tcs, const T* w, T* gac
   const int64_t g4 = 4 * hd, step = batch * hd;
   const int64_t prv = reverse ? 1 : 0, cur = reverse ? 0 : 1;
   const V one = V::set1(T(1));
+  // gacc[t + prv] += d(a) @ W_hh: (N, 4H) @ (4H, H)
+  GemmArgs<T> mm = strided_gemm<T>(batch, hd, g4, dgates, g4, 1, w, hd, 1, gacc, hd, 1);
+  mm.beta = T(1);
+  const StepGemm<T> step_gemm(mm);
   for (int64_t k = 0; k < seq; ++k) {
     const int64_t t = reverse ? k : seq - 1 - k;  // the forward's order, reversed
     const T* a = pre + t * batch * g4;
@@ -107,11 +158,9 @@ void lstm_backward_t(const T* pre, const T* cs, const T* tcs, const T* w, T* gac
       store_n(dh * th * og * (one - og), dr + 3 * hd, n);
       store_n(dct * f, dc + o, n);
     });
-    // gacc[t + prv] += d(a) @ W_hh: (N, 4H) @ (4H, H)
-    GemmArgs<T> mm =
-        strided_gemm<T>(batch, hd, g4, d, g4, 1, w, hd, 1, gacc + (t + prv) * step, hd, 1);
-    mm.beta = T(1);
-    DG_ISA_NS::gemm(mm);
+    mm.a = d;
+    mm.c = gacc + (t + prv) * step;
+    step_gemm(mm);
   }
 }
 

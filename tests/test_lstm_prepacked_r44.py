@@ -1,0 +1,179 @@
+"""nn.LSTM's time loop with W_hh packed once per call (csrc/cpu/rnn.h StepGemm, cpu/gemm.h
+gemm_prepack / gemm_prepacked) instead of by gemm() on every step: the same bits as the
+per-step route (DG_RNN_PREPACK=0) on every ISA, dtype and direction, at hidden sizes that cross
+the GEMM blocking's k block (kc) and column block (nb), with C's rows or columns split between
+threads; 1 and 2 threads the same bits; and the values against a NumPy float64 loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import deltagrad as dg
+from deltagrad import _cpu
+
+DTYPES = [np.float32, np.float64]
+
+
+def _isas() -> list[str]:
+    """The ISAs this machine runs (set_active_isa caps at the detected one)."""
+    old = _cpu.active_isa()
+    try:
+        return [i for i in ("avx512", "avx2", "generic") if _cpu.set_active_isa(i) == i]
+    finally:
+        _cpu.set_active_isa(old)
+
+
+ISAS = _isas()
+
+
+def _packed_route(m: int, n: int, k: int, blk: dict) -> bool:
+    """Whether gemm() packs B for this step product (cpu/gemm.h gemm_prepack_route, for the
+    LSTM's operands: op(B) row-major, op(A) rows contiguous): no gemm_few / gemm_direct."""
+    if m <= 12:
+        return False  # gemm_axpy / gemm_few read B in place
+    if k <= blk["kc"] and m * n * k <= 1 << 20:
+        return False  # gemm_direct
+
+    def eff(rows, cols):
+        mr, nr = blk["mr"], blk["nr"]
+        return rows / (-(-rows // mr) * mr) * cols / (-(-cols // nr) * nr)
+
+    return not eff(n, m) > 1.5 * eff(m, n)
+
+
+def _cases(isa: str, dtype) -> list[tuple[int, int, int]]:
+    """(seq, batch, hidden): hidden past kc (two k blocks forward, more backward), 4 hidden
+    past nb (forward columns in two blocks), odd sizes, a batch large enough for the 2-thread
+    split of C's rows (backward), one step."""
+    blk = _cpu._gemm_blocking(isa, np.dtype(dtype).name)
+    kc, hnb = blk["kc"], blk["nb"] // 4 + 5
+    nb_batch = max(50, (1 << 20) // (4 * hnb * hnb) + 1)  # past gemm_direct's reach
+    cases = [(3, 13, kc + 3), (4, nb_batch, hnb), (3, 29, 100), (2, 120, 80), (1, 33, 2 * kc + 1)]
+    for _, batch, hd in cases:  # each case packs W_hh forward or backward (or both)
+        assert _packed_route(batch, 4 * hd, hd, blk) or _packed_route(batch, hd, 4 * hd, blk)
+    return cases
+
+
+def _inputs(seq, batch, hd, seed, scale=2.0):
+    rng = np.random.default_rng(seed)
+    pre = rng.standard_normal((seq, batch, 4 * hd)) * scale
+    h0, c0 = rng.standard_normal((batch, hd)), rng.standard_normal((batch, hd))
+    w = rng.standard_normal((4 * hd, hd)) / np.sqrt(hd)
+    dys, dcn = rng.standard_normal((seq, batch, hd)), rng.standard_normal((batch, hd))
+    return pre, h0, c0, w, dys, dcn
+
+
+def _run(args, reverse, dtype):
+    """The kernel's forward then backward: outputs, c_n, the gates, d(pre), dh0, dc0."""
+    pre, h0, c0, w, dys, dcn = args
+    seq, batch, g4 = pre.shape
+    hd = g4 // 4
+    first, cur = (seq, 0) if reverse else (0, 1)
+    p = pre.astype(dtype)
+    s = np.empty((seq + 1, batch, hd), dtype)
+    cs = np.empty((seq + 1, batch, hd), dtype)
+    s[first], cs[first] = h0, c0
+    tcs = np.empty((seq, batch, hd), dtype)
+    wd = w.astype(dtype)
+    _cpu.lstm_sequence_forward(p, s, cs, tcs, np.ascontiguousarray(wd.T), reverse)
+    gacc = np.zeros((seq + 1, batch, hd), dtype)
+    gacc[cur : cur + seq] = dys
+    dc = dcn.astype(dtype)
+    dgates = np.empty_like(p)
+    _cpu.lstm_sequence_backward(p, cs, tcs, wd, gacc, dc, dgates, reverse)
+    return s[cur : cur + seq], cs[seq - first], p, dgates, gacc[first], dc
+
+
+def _on(isa, nthreads, fn):
+    old_isa, old_nt = _cpu.active_isa(), dg.get_num_threads()
+    _cpu.set_active_isa(isa)
+    dg.set_num_threads(nthreads)
+    try:
+        return fn()
+    finally:
+        _cpu.set_active_isa(old_isa)
+        dg.set_num_threads(old_nt)
+
+
+def _assert_same_bits(got, want):
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        bits = np.uint32 if g.dtype == np.float32 else np.uint64
+        diff = np.flatnonzero(g.view(bits) != w.view(bits))
+        assert diff.size == 0, f"{diff.size} of {g.size} differ, first at {diff[0]}"
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reverse", [False, True])
+def test_prepacked_route_has_the_per_step_bits(isa, dtype, reverse, monkeypatch):
+    for i, (seq, batch, hd) in enumerate(_cases(isa, dtype)):
+        args = _inputs(seq, batch, hd, seed=1000 * i + hd)
+        monkeypatch.setenv("DG_RNN_PREPACK", "0")
+        want = _on(isa, 1, lambda a=args: _run(a, reverse, dtype))
+        monkeypatch.delenv("DG_RNN_PREPACK")
+        for nthreads in (1, 2):
+            got = _on(isa, nthreads, lambda a=args: _run(a, reverse, dtype))
+            _assert_same_bits(got, want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_prepacked_route_saturated_gates_same_bits(dtype, monkeypatch):
+    """Pre-activations up to ~150: sigmoid / tanh saturate, the state gradients vanish."""
+    isa = ISAS[0]
+    seq, batch, hd = _cases(isa, dtype)[2]
+    args = _inputs(seq, batch, hd, seed=7, scale=50.0)
+    monkeypatch.setenv("DG_RNN_PREPACK", "0")
+    want = _on(isa, 2, lambda: _run(args, False, dtype))
+    monkeypatch.delenv("DG_RNN_PREPACK")
+    got = _on(isa, 2, lambda: _run(args, False, dtype))
+    _assert_same_bits(got, want)
+    assert all(np.isfinite(g).all() for g in got)
+
+
+def _sig(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _reference(args, reverse):
+    """Forward and backward through time in float64: outputs, c_n, d(pre), dh0, dc0."""
+    pre, h0, c0, w, dys, dcn = args
+    seq, batch, g4 = pre.shape
+    hd = g4 // 4
+    order = range(seq - 1, -1, -1) if reverse else range(seq)
+    h, c = h0.copy(), c0.copy()
+    keep, ys = {}, np.zeros((seq, batch, hd))
+    for t in order:
+        a = pre[t] + h @ w.T
+        i, f = _sig(a[:, :hd]), _sig(a[:, hd : 2 * hd])
+        g, o = np.tanh(a[:, 2 * hd : 3 * hd]), _sig(a[:, 3 * hd :])
+        cn = f * c + i * g
+        keep[t] = (i, f, g, o, c, np.tanh(cn))
+        h, c = o * np.tanh(cn), cn
+        ys[t] = h
+    dpre = np.zeros_like(pre)
+    dh, dc = np.zeros((batch, hd)), dcn.copy()
+    for t in reversed(list(order)):
+        i, f, g, o, cp, tc = keep[t]
+        dh = dh + dys[t]
+        dct = dh * o * (1 - tc * tc) + dc
+        dpre[t] = np.concatenate(
+            [dct * g * i * (1 - i), dct * cp * f * (1 - f), dct * i * (1 - g * g),
+             dh * tc * o * (1 - o)], axis=1)  # fmt: skip
+        dc = dct * f
+        dh = dpre[t] @ w
+    return ys, c, dpre, dh, dc
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-11), (np.float32, 3e-5)])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_prepacked_route_equals_the_float64_loop(dtype, tol, reverse):
+    isa = ISAS[0]
+    for i, (seq, batch, hd) in enumerate(_cases(isa, dtype)[:3]):
+        args = _inputs(seq, batch, hd, seed=50 + i)
+        ys, cn, _, dpre, dh0, dc0 = _on(isa, 2, lambda a=args: _run(a, reverse, dtype))
+        want = _reference(args, reverse)
+        for got, ref in zip((ys, cn, dpre, dh0, dc0), want, strict=True):
+            scale = max(1.0, float(np.abs(ref).max()))
+            np.testing.assert_allclose(got, ref, rtol=0, atol=tol * scale)
