@@ -1,6 +1,7 @@
 // Bindings of nn.LSTM's time loop (csrc/cpu/rnn.h): the forward and the backward through time of
 // one layer-direction over C-contiguous buffers that nn/rnn.py allocates and keeps.
 #include "bindings/cpu_common.h"
+#include "cpu/rnn.h"  // g_rnn_prepack, g_rnn_prepacked_loops (the kernels are cpu/ops.h's)
 
 namespace dg {
 namespace bind {
@@ -109,6 +110,17 @@ void bind_rnn(py::module_& m) {
         "outputs' gradients by slot (the initial slot zero) and gets the states' gradients "
         "added, dh0 in the initial slot; dc (N, H) dc_T in, dc0 out; dgates (T, N, 4H) the "
         "gates' pre-activation gradients.");
+  m.def(
+      "_set_rnn_prepack",
+      [](bool on) { return g_rnn_prepack.exchange(on, std::memory_order_relaxed); }, py::arg("on"),
+      "A/B and test hook: the LSTM time loops pack W_hh once per call (True, the default) or "
+      "leave it to the GEMM on every step (False); the results are identical. Process-wide, "
+      "every ISA; returns the previous value.");
+  m.def(
+      "_rnn_prepacked_loops",
+      [] { return static_cast<long long>(g_rnn_prepacked_loops.load(std::memory_order_relaxed)); },
+      "Test hook: how many LSTM time loops (forward or backward) have run with W_hh packed once "
+      "since the module was loaded.");
 }
 
 }  // namespace bind

@@ -32,7 +32,7 @@
 // cross-core reads of the other half of A; it was slower, and it collapsed far worse when another
 // process took one of the two cores.)
 //
-// Five paths (gemm_kernel at the end of this file picks one):
+// Five paths (gemm_route at the end of this file picks one, gemm_kernel runs it):
 //   gemm_dot     thin C (min(m, n) <= 16) with op(A) rows and op(B) columns contiguous along k
 //                (x @ W.T with few outputs): dot products vectorized along k, no packing.
 //   gemm_axpy    a C of 1 to 4 rows with op(B) rows contiguous (x @ W for one sample): each C
@@ -61,6 +61,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <type_traits>
 #include <vector>
 
 #if defined(__linux__)
@@ -908,6 +909,17 @@ void gemm_rows_dynamic(const GemmArgs<T>& g, const GemmArgs<T>& g0, bool swapped
 // thread packs one B block at a time): square 2048^3 would hold 2 x 17 MB of scratch.
 inline constexpr int64_t kDynamicMaxPackedB = int64_t(8) << 20;
 
+// Whether gemm_packed computes C^T = op(B)^T op(A)^T for an m x n C: where C is so narrow (n
+// much smaller than the vector tile) that most lanes would idle. Also gemm_prepack_route's.
+template <class T>
+[[gnu::always_inline]] inline bool gemm_packed_swaps(int64_t m, int64_t n) {
+  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
+  auto eff = [](int64_t rows, int64_t cols) {
+    return double(rows) / double(round_up(rows, MR)) * double(cols) / double(round_up(cols, NR));
+  };
+  return eff(n, m) > 1.5 * eff(m, n);
+}
+
 template <class T>
 void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
   constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR, W = Tile<T>::W;
@@ -916,10 +928,7 @@ void gemm_packed(const GemmArgs<T>& g0, const GemmBlocking& blk) {
   // A narrow C (n much smaller than the vector tile) wastes most lanes; compute C^T = B^T A^T
   // instead: the same memory with A and B swapped and C's strides swapped.
   GemmArgs<T> g = g0;
-  auto eff = [](int64_t rows, int64_t cols) {
-    return double(rows) / double(round_up(rows, MR)) * double(cols) / double(round_up(cols, NR));
-  };
-  const bool swapped = eff(g0.n, g0.m) > 1.5 * eff(g0.m, g0.n);
+  const bool swapped = gemm_packed_swaps<T>(g0.m, g0.n);
   if (swapped) {
     g.m = g0.n;
     g.n = g0.m;
@@ -1600,13 +1609,19 @@ void gemm_few(const GemmArgs<T>& g) {
                     [&](int64_t j0, int64_t nc, int64_t) { few_chunk<T>(g, kb, j0, nc); });
 }
 
-template <class T>
-void gemm_kernel(const GemmArgs<T>& g) {
-  if (g.m <= 0 || g.n <= 0) return;
-  if (g.k <= 0 || g.alpha == T(0)) {
-    scale_c(g);
-    return;
-  }
+// The path gemm() takes for g, decided once, here: gemm_route returns visit(GemmPathTag<path>{}).
+// gemm_kernel (below) runs that path; gemm_prepack_route asks whether it is gemm_packed. A visitor
+// called in each branch (all of it inlined) rather than a returned enum: gemm_kernel then keeps
+// the if-chain it was. (A returned enum and a switch left gemm_axpy, which the generic build
+// never takes, in its object and moved more of GCC's inlining in the AVX2 one; round 45.)
+enum class GemmPath { kNone, kScaleC, kDot, kAxpy, kDirect, kFew, kPacked };
+template <GemmPath P>
+using GemmPathTag = std::integral_constant<GemmPath, P>;
+
+template <class T, class Visit>
+[[gnu::always_inline]] inline decltype(auto) gemm_route(const GemmArgs<T>& g, Visit&& visit) {
+  if (g.m <= 0 || g.n <= 0) return visit(GemmPathTag<GemmPath::kNone>{});
+  if (g.k <= 0 || g.alpha == T(0)) return visit(GemmPathTag<GemmPath::kScaleC>{});
   constexpr int64_t kDirectMaxWork = int64_t(1) << 20;  // about 100^3 multiply-adds
   // Thin C: up to 16 rows or columns (one AVX-512 fp32 vector; on AVX2 the dot kernel also beats
   // transposing the long operand into panels). The scalar fallback keeps its 4 x 4 tiles.
@@ -1625,16 +1640,32 @@ void gemm_kernel(const GemmArgs<T>& g) {
     return g.csb == 1 && g.k <= blocking<T>().kc && g.m * g.n * g.k <= kDirectMaxWork;
   };
   if (g.csa == 1 && g.rsb == 1 && std::min(g.m, g.n) <= kDotMaxThin && g.k >= Vec<T>::width)
-    gemm_dot(g);
-  else if (g.m <= kAxpyMaxRows && g.csb == 1 && g.n >= 2 * Vec<T>::width &&
-           (g.m == 1 || g.m * g.n * g.k > kDirectMaxWork / 8 || !direct()))
-    gemm_axpy(g);
-  else if (direct())
-    gemm_direct(g);
-  else if (g.m <= kFewMaxRows && g.csb == 1 && few_fits(g))
-    gemm_few(g);
-  else
-    gemm_packed(g, blocking<T>());
+    return visit(GemmPathTag<GemmPath::kDot>{});
+  if (g.m <= kAxpyMaxRows && g.csb == 1 && g.n >= 2 * Vec<T>::width &&
+      (g.m == 1 || g.m * g.n * g.k > kDirectMaxWork / 8 || !direct()))
+    return visit(GemmPathTag<GemmPath::kAxpy>{});
+  if (direct()) return visit(GemmPathTag<GemmPath::kDirect>{});
+  if (g.m <= kFewMaxRows && g.csb == 1 && few_fits(g)) return visit(GemmPathTag<GemmPath::kFew>{});
+  return visit(GemmPathTag<GemmPath::kPacked>{});
+}
+
+template <class T>
+void gemm_kernel(const GemmArgs<T>& g) {
+  gemm_route(g, [&g](auto path) __attribute__((always_inline)) {
+    constexpr GemmPath p = decltype(path)::value;
+    if constexpr (p == GemmPath::kScaleC)
+      scale_c(g);
+    else if constexpr (p == GemmPath::kDot)
+      gemm_dot(g);
+    else if constexpr (p == GemmPath::kAxpy)
+      gemm_axpy(g);
+    else if constexpr (p == GemmPath::kDirect)
+      gemm_direct(g);
+    else if constexpr (p == GemmPath::kFew)
+      gemm_few(g);
+    else if constexpr (p == GemmPath::kPacked)
+      gemm_packed(g, blocking<T>());
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1657,33 +1688,17 @@ void gemm_kernel(const GemmArgs<T>& g) {
 // the same order and the same micro-kernel, so the same bits as gemm() (tests/
 // test_lstm_prepacked_r44.py).
 // Templates only, instantiated where they are used: cpu/rnn.h includes this file with
-// DG_GEMM_TEMPLATES_ONLY (no gemm(), no other definitions of gemm_<isa>.cpp). Instantiated in
-// gemm_<isa>.cpp they changed GCC's inlining of gemm()'s own paths there (more callers of
-// blocking(), scratch(), the micro-kernels: a larger unit to inline into), so gemm() would no
-// longer have been the same code; its object file is unchanged this way.
+// DG_GEMM_TEMPLATES_ONLY defined (see the end of the file). Instantiated in gemm_<isa>.cpp they
+// changed GCC's inlining of gemm()'s own paths there (more callers of blocking(), scratch(), the
+// micro-kernels: a larger unit to inline into), so gemm() would no longer have been the same
+// code; its object file is unchanged this way.
 
-// gemm_kernel's choice for g, kept in step with it: true where it runs gemm_packed, unswapped.
+// Whether gemm() runs g through gemm_packed unswapped (and without an epilogue): where a B packed
+// once (gemm_prepack) can stand in for the one gemm_packed packs. gemm_kernel's own decision.
 template <class T>
 bool gemm_prepack_route(const GemmArgs<T>& g) {
-  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
-  if (g.m <= 0 || g.n <= 0 || g.k <= 0 || g.alpha == T(0) || g.epilogue.fn) return false;
-  constexpr int64_t kDirectMaxWork = int64_t(1) << 20;
-  constexpr int64_t kDotMaxThin = Vec<T>::width > 1 ? 16 : 1;
-  constexpr int64_t kAxpyMaxRows = Vec<T>::width > 1 ? 4 : 0;
-  constexpr int64_t kFewMaxRows = Vec<T>::width > 1 ? 12 : 0;
-  const bool direct =
-      g.csb == 1 && g.k <= gemm_blocking(T(0)).kc && g.m * g.n * g.k <= kDirectMaxWork;
-  if (g.csa == 1 && g.rsb == 1 && std::min(g.m, g.n) <= kDotMaxThin && g.k >= Vec<T>::width)
-    return false;  // gemm_dot
-  if (g.m <= kAxpyMaxRows && g.csb == 1 && g.n >= 2 * Vec<T>::width &&
-      (g.m == 1 || g.m * g.n * g.k > kDirectMaxWork / 8 || !direct))
-    return false;  // gemm_axpy
-  if (direct) return false;
-  if (g.m <= kFewMaxRows && g.csb == 1 && few_fits(g)) return false;  // gemm_few
-  auto eff = [](int64_t rows, int64_t cols) {
-    return double(rows) / double(round_up(rows, MR)) * double(cols) / double(round_up(cols, NR));
-  };
-  return !(eff(g.n, g.m) > 1.5 * eff(g.m, g.n));  // gemm_packed's C^T
+  const bool packed = gemm_route(g, [](auto path) { return path() == GemmPath::kPacked; });
+  return packed && !g.epilogue.fn && !gemm_packed_swaps<T>(g.m, g.n);
 }
 
 // The packed B's header (its first 64 bytes): what it was packed for.
@@ -1819,7 +1834,14 @@ void gemm_prepacked(const GemmArgs<T>& g, const T* packed) {
   }
 }
 
-#ifndef DG_GEMM_TEMPLATES_ONLY  // (cpu/rnn.h: the templates above, for gemm_prepacked)
+// The entry points of cpu/ops.h (and the helpers only they use): defined once per ISA, in the
+// generated gemm_<isa>.cpp, which includes this file as it is. DG_GEMM_TEMPLATES_ONLY leaves them
+// out for a kernel header that instantiates the templates above in its own unit: cpu/rnn.h
+// (gemm_prepacked) defines it around its #include of this file and #undefs it after, and calls
+// gemm() through cpu/ops.h. Nothing else defines it; defined, it removes only these external
+// definitions (a second copy would be a duplicate symbol at link time) and changes nothing above,
+// so a unit built with it compiles the same templates as gemm_<isa>.cpp does.
+#ifndef DG_GEMM_TEMPLATES_ONLY
 void gemm(const GemmArgs<float>& args) { gemm_kernel(args); }
 void gemm(const GemmArgs<double>& args) { gemm_kernel(args); }
 GemmBlocking gemm_blocking(float) { return blocking<float>(); }

@@ -19,16 +19,37 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <new>
 
+namespace dg {
+
+// Whether the time loops pack W_hh once per call (StepGemm below; true, the default) or leave
+// it to gemm() on every step (false: the same bits, the A/B and the tests' reference route).
+// One switch for the process and every ISA's kernels, read once per time loop; set by
+// _cpu._set_rnn_prepack (bindings/cpu_rnn.cpp, which includes this file for these two only).
+inline std::atomic<bool> g_rnn_prepack{true};
+// The time loops that have run with W_hh prepacked (_cpu._rnn_prepacked_loops): the tests'
+// check that their cases take that route, without a copy of the GEMM's route decision.
+inline std::atomic<int64_t> g_rnn_prepacked_loops{0};
+
+}  // namespace dg
+
+#ifdef DG_ISA_NS  // the kernels, compiled per ISA (the generated rnn_<isa>.cpp)
+
 #include "cpu/kernel_common.h"
-// gemm_prepack / gemm_prepacked: the GEMM's templates without its entry points (gemm() itself is
-// gemm_<isa>.cpp's, through cpu/ops.h)
+// gemm_prepack / gemm_prepacked: the GEMM's templates without its entry points, which are
+// gemm_<isa>.cpp's (gemm() through cpu/ops.h; cpu/gemm.h explains the macro). Only here, and
+// only around this #include.
+#ifdef DG_GEMM_TEMPLATES_ONLY
+#error "DG_GEMM_TEMPLATES_ONLY is cpu/rnn.h's own, around its #include of cpu/gemm.h"
+#endif
 #define DG_GEMM_TEMPLATES_ONLY
 #include "cpu/gemm.h"
+#undef DG_GEMM_TEMPLATES_ONLY
 
 namespace dg {
 namespace DG_ISA_NS {
@@ -38,7 +59,7 @@ namespace {
 // instead of by gemm() on every step: at H 256, N 32 that was 1 MiB of W_hh^T repacked a step
 // for 32 rows, and the LSTM ran 0.85-0.87x torch (bench_ops, round 44). The same bits as the
 // per-step gemm() (cpu/gemm.h gemm_prepacked). Products gemm() runs without packing B (small H
-// or N) keep the plain gemm(). DG_RNN_PREPACK=0 (read each call) is the per-step route, for
+// or N) keep the plain gemm(). g_rnn_prepack false (above) is the per-step route, for
 // tests/test_lstm_prepacked_r44.py's comparison and A/B timings. nn.LSTM forward + backward,
 // T 100, N 32, 128 inputs, AVX-512 (shared 2-core VM), in one process against the per-step
 // route / torch, 1 and 2 threads: H 256 1.07x / 1.08x faster (0.93x / 0.91x torch, from 0.87x /
@@ -48,14 +69,14 @@ template <class T>
 class StepGemm {
  public:
   explicit StepGemm(const GemmArgs<T>& g) {
-    const char* env = std::getenv("DG_RNN_PREPACK");
-    if (env && env[0] == '0') return;
+    if (!g_rnn_prepack.load(std::memory_order_relaxed)) return;
     const int64_t size = gemm_prepack_size(g);
     if (size <= 0) return;
     const size_t bytes = (static_cast<size_t>(size) * sizeof(T) + 63) / 64 * 64;
     packed_.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
     if (!packed_) throw std::bad_alloc();
     gemm_prepack(g, packed_.get());
+    g_rnn_prepacked_loops.fetch_add(1, std::memory_order_relaxed);
   }
   // g: the packing call's product with other A and C (alpha, beta)
   void operator()(const GemmArgs<T>& g) const {
@@ -181,3 +202,5 @@ DG_RNN_DEFS(double)
 
 }  // namespace DG_ISA_NS
 }  // namespace dg
+
+#endif  // DG_ISA_NS
