@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "bindings/cpu_common.h"
+#include "bindings/index_error.h"
 #include "cpu/ctc.h"
 
 namespace dg {
@@ -72,8 +73,8 @@ py::tuple ctc_loss(py::handle lp_obj, py::handle targets_obj, py::handle in_len_
     for (int64_t j = 0; j < len; ++j) {
       const int64_t v = labels[start[b] + j];
       if (v < 0 || v >= nc)
-        throw py::index_error("ctc_loss: targets: a label is out of range [0, " +
-                              std::to_string(nc) + "): " + std::to_string(v));
+        throw index_range_error("ctc_loss: targets: a label is out of range [0, " +
+                                std::to_string(nc) + "): " + std::to_string(v));
     }
   }
   if (!padded && total != static_cast<int64_t>(labels.size()))

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "bindings/cpu_common.h"
+#include "bindings/index_error.h"
 #include "common/threads.h"
 #include "cpu/gather.h"
 
@@ -45,9 +46,9 @@ int64_t check_dim_and_index(py::handle dim_obj, const py::array& like, const py:
 }
 
 [[noreturn]] void out_of_range(const char* op, int64_t v, int64_t n, int64_t dim) {
-  throw py::index_error(std::string(op) + ": index: " + std::to_string(v) +
-                        " is out of range [0, " + std::to_string(n) + ") for dim " +
-                        std::to_string(dim));
+  throw index_range_error(std::string(op) + ": index: " + std::to_string(v) +
+                          " is out of range [0, " + std::to_string(n) + ") for dim " +
+                          std::to_string(dim));
 }
 
 template <class F>

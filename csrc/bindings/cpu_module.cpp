@@ -9,6 +9,7 @@
 
 #include "bindings/cpu_common.h"
 #include "bindings/fastcall.h"
+#include "bindings/index_error.h"
 #include "bindings/op_names_py.h"
 #include "common/cpu_isa.h"
 #include "common/host_memory.h"
@@ -95,6 +96,18 @@ PYBIND11_MODULE(_cpu, m) {
   build["kernel_isas"] = py::make_tuple("generic", "avx2", "avx512");
 #endif
   m.attr("build") = build;
+
+  // IndexRangeError (bindings/index_error.h): an IndexError and a RuntimeError, created once; the
+  // module keeps the reference for the process's life
+  if (!dg::bind::index_range_error_type()) {
+    PyObject* bases = PyTuple_Pack(2, PyExc_IndexError, PyExc_RuntimeError);
+    if (!bases) throw py::error_already_set();
+    PyObject* t = PyErr_NewException("deltagrad._cpu.IndexRangeError", bases, nullptr);
+    Py_DECREF(bases);
+    if (!t) throw py::error_already_set();
+    dg::bind::index_range_error_type() = t;
+  }
+  m.attr("IndexRangeError") = py::handle(dg::bind::index_range_error_type());
 
   // glibc's thresholds for the buffers of results (common/host_memory.h), set once at import
   dg::tune_host_malloc();

@@ -3,6 +3,7 @@
 // one axis (dg.ops.index_add); scatter_reduce_, an index per element (dg.ops.scatter_reduce);
 // and cumulative, running sums / products (dg.ops.cumsum / cumprod).
 #include "bindings/cpu_common.h"
+#include "bindings/index_error.h"
 
 namespace dg {
 namespace bind {
@@ -108,8 +109,9 @@ void index_add_(py::handle out_obj, py::handle dim_obj, py::handle idx_obj, py::
   const int64_t* ip = static_cast<const int64_t*>(idx.data());
   for (int64_t j = 0; j < m; ++j)
     if (ip[j] < 0 || ip[j] >= n)
-      throw py::index_error("index_add: index: " + std::to_string(ip[j]) + " is out of range [0, " +
-                            std::to_string(n) + ") for dim " + std::to_string(dim));
+      throw index_range_error("index_add: index: " + std::to_string(ip[j]) +
+                              " is out of range [0, " + std::to_string(n) + ") for dim " +
+                              std::to_string(dim));
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     T* o_ = mptr<T>(out);
@@ -156,9 +158,9 @@ void scatter_reduce_(py::handle out_obj, py::handle dim_obj, py::handle idx_obj,
   const int64_t* ip = static_cast<const int64_t*>(idx.data());
   for (int64_t j = 0; j < total; ++j)
     if (ip[j] < 0 || ip[j] >= n)
-      throw py::index_error("scatter_reduce: index: " + std::to_string(ip[j]) +
-                            " is out of range [0, " + std::to_string(n) + ") for dim " +
-                            std::to_string(dim));
+      throw index_range_error("scatter_reduce: index: " + std::to_string(ip[j]) +
+                              " is out of range [0, " + std::to_string(n) + ") for dim " +
+                              std::to_string(dim));
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     T* op_ = mptr<T>(out);
