@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _cpu, ops
 from . import functional as _F
+from ._cpu import IndexRangeError
 from ._functional_losses import (
     _float_tensor,
     _LossError,
@@ -762,7 +763,7 @@ def embedding_bag(
         padding_idx = int(padding_idx) % num
     if idx.size and (bool((idx < 0).any()) or bool((idx >= num).any())):
         bad = int(idx[(idx < 0) | (idx >= num)][0])
-        raise IndexError(f"{op}: index {bad} is out of range [0, {num})")
+        raise IndexRangeError(f"{op}: index {bad} is out of range [0, {num})")
     # the bag of each entry: the last start at or before it (the last bag runs to the end)
     n = idx.shape[0]
     bag = xp.searchsorted(starts, xp.arange(n), side="right") - 1
@@ -879,7 +880,7 @@ def _ctc_labels(op: str, tg: Any, tg_len: Any, c: int, blank: int) -> Any:
     used = xp.arange(labels.shape[1])[None, :] < tg_len[:, None]
     if labels.size and bool(((labels < 0) | (labels >= c))[used].any()):
         # torch reads out of range memory here; deltagrad refuses
-        raise IndexError(f"{op}: targets: a label is out of range [0, {c})")
+        raise IndexRangeError(f"{op}: targets: a label is out of range [0, {c})")
     return xp.where(used, labels, blank)
 
 

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import ops
+from ._cpu import IndexRangeError
 from ._functional_dgrad import recompute_dbackward
 from ._reduction import legacy_reduction
 from .autograd import grad as _autograd_grad
@@ -70,8 +71,9 @@ class _LossTypeError(TypeError, RuntimeError):
     """A bad dtype: torch raises RuntimeError, deltagrad TypeError; both catch it."""
 
 
-class _LossIndexError(IndexError, RuntimeError):
-    """A class index out of range (multi_margin_loss): torch's RuntimeError, an IndexError."""
+# A class index out of range (multi_margin_loss): torch's RuntimeError; deltagrad's one class for
+# an index out of range (_cpu.IndexRangeError) is an IndexError and a RuntimeError
+_LossIndexError = IndexRangeError
 
 
 # ---- arguments ----------------------------------------------------------------------------

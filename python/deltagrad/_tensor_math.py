@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import _cpu, ops
+from ._cpu import IndexRangeError
 from .tensor import (
     _TORCH_TYPE_NAMES,
     Tensor,
@@ -1172,7 +1173,7 @@ def searchsorted(
             )
         srt = st.data
         if srt.size and (int(srt.min()) < 0 or int(srt.max()) >= seq.shape[-1]):
-            raise IndexError(f"{fn}: sorter index out of range")
+            raise IndexRangeError(f"{fn}: sorter index out of range")
     out = _search(seq.data, vals, bool(right), srt, xp)
     return Tensor(out.astype(np.int32) if out_int32 else out)
 

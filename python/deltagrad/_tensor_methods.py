@@ -26,11 +26,13 @@ from . import _linalg_more as _la
 from . import _tensor_math as _tm
 from . import creation as _creation
 from . import ops as _ops
+from ._cpu import IndexRangeError
 from .tensor import (
     _NO_BOOL_HINT,
     Tensor,
     _dim,
     _index_backward,
+    _index_range,
     _inplace_method,
     _kernel_dtype_error,
     _no_graph,
@@ -829,7 +831,7 @@ def select_scatter(self: Tensor, src: Any, dim: int, index: int) -> Tensor:
     d = _dim(dim, self.data.ndim, "select_scatter")
     n = self.shape[d]
     if not -n <= index < n:
-        raise IndexError(
+        raise IndexRangeError(
             f"select(): index {index} out of range for tensor of size {list(self.shape)} at "
             f"dimension {d}"
         )
@@ -917,7 +919,7 @@ def _reduce_grids(self: Tensor, dim: Any, index: Any, src: Any, op: str) -> tupl
     n = x.shape[d]
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
         bad = int(idx.max()) if int(idx.max()) >= n else int(idx.min())
-        raise RuntimeError(f"index {bad} is out of bounds for dimension {d} with size {n}")
+        raise IndexRangeError(f"index {bad} is out of bounds for dimension {d} with size {n}")
     cut = sd[tuple(slice(0, m) for m in idx.shape)]
     return d, idx, s, cut, x
 
@@ -1230,7 +1232,9 @@ def index_reduce(
     n = xshape[d]
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):  # torch's IndexError
         bad = int(idx.max()) if int(idx.max()) >= n else int(idx.min())
-        raise IndexError(f"index out of range in self (index {bad}, dimension {d} of size {n})")
+        raise IndexRangeError(
+            f"index out of range in self (index {bad}, dimension {d} of size {n})"
+        )
     idx = idx.astype(np.int64, copy=False)
     x = self.data.reshape(xshape)
     cut = src.data.reshape(sshape)
@@ -1261,7 +1265,8 @@ def _index_positions(self: Tensor, indices: Any, op: str) -> Any:
     try:
         return pos[tuple(arrs)]
     except IndexError as e:
-        raise IndexError(f"{op}: {e}") from None
+        err = _index_range(e)
+        raise type(err)(f"{op}: {err}") from None
 
 
 @_method

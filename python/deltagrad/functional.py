@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _functional_dgrad as _dg2
 from . import ops
+from ._cpu import IndexRangeError
 from ._engine import disown as _disown
 from ._engine import grad_lock as _grad_lock
 from ._engine import kept_grad as _kept_grad
@@ -2431,7 +2432,7 @@ def embedding(
         padding_idx = int(padding_idx) % num
     if idx.size and (bool((idx < 0).any()) or bool((idx >= num).any())):
         bad = idx[(idx < 0) | (idx >= num)].reshape(-1)[0]
-        raise IndexError(f"{op}: input: index {int(bad)} is out of range [0, {num})")
+        raise IndexRangeError(f"{op}: input: index {int(bad)} is out of range [0, {num})")
     if sparse and weight.requires_grad and _grad_enabled():
         raise NotImplementedError(
             f"{op}: sparse=True: deltagrad has no sparse gradients; pass sparse=False (the same "

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ._cpu import IndexRangeError
 from .backends import backend_for, cpu
 from .backends._args import (
     MAX_VIEW_COPY_BYTES,  # noqa: F401  (dg.ops.MAX_VIEW_COPY_BYTES: the bound on a copied view)
@@ -653,7 +654,7 @@ def _check_index_range(op: str, idx: Any, n: int, d: int) -> None:
     paths too (ufunc.at would wrap a negative index silently)."""
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
-        raise IndexError(f"{op}: index: {bad} is out of range [0, {n}) for dim {d}")
+        raise IndexRangeError(f"{op}: index: {bad} is out of range [0, {n}) for dim {d}")
 
 
 def index_reduce_(out: Any, dim: int, index: Any, source: Any, reduce: str) -> Any:

@@ -29,6 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _cpu, ops
+from ._cpu import IndexRangeError
 from .backends import to_device
 from .backends._args import check_device_array
 from .backends._args import is_device_array as is_cuda_array
@@ -1058,10 +1059,13 @@ class Tensor:
             )
         split = _int_first(idx)
         with self._inplace("__setitem__", value) as d:
-            if split is None:
-                d[idx] = v
-            else:  # torch's order (see __getitem__): a view by the ints, then the rest
-                d[split[0]][split[1]] = v
+            try:
+                if split is None:
+                    d[idx] = v
+                else:  # torch's order (see __getitem__): a view by the ints, then the rest
+                    d[split[0]][split[1]] = v
+            except IndexError as e:
+                raise _index_range(e) from None
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Drop .grad (set_to_none=True, the default, as torch) or fill the existing buffer
@@ -1804,9 +1808,11 @@ class Tensor:
         def _dbackward(g: Tensor) -> tuple[Any, ...]:
             return (_index_backward(g, idx, self.data),)
 
-        return Tensor._make(
-            self.data[idx], (self,), _backward, "index", saves=(), dbackward=_dbackward
-        )
+        try:
+            out = self.data[idx]
+        except IndexError as e:
+            raise _index_range(e) from None
+        return Tensor._make(out, (self,), _backward, "index", saves=(), dbackward=_dbackward)
 
     def gather(self, dim: int, index: Any) -> Tensor:
         """out[i][j][k] = self[index[i][j][k]][j][k] (dim 0), as torch.gather. A numpy self of
@@ -2874,7 +2880,7 @@ class Tensor:
         n = self.shape[d] if self.data.ndim else 1
         lo = -n if negative else 0
         if idx.size and (int(idx.min()) < lo or int(idx.max()) >= n):
-            raise IndexError(f"{op}: index: values out of range [{lo}, {n}) for dim {d}")
+            raise IndexRangeError(f"{op}: index: values out of range [{lo}, {n}) for dim {d}")
         return d, idx.reshape(-1) % max(n, 1)
 
     def index_select(self, dim: int, index: Any) -> Tensor:
@@ -4396,7 +4402,7 @@ class Tensor:
         n = self.data.size
         xp = get_array_module(idx)
         if idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
-            raise IndexError(f"take: index: out of range for a tensor of {n} elements")
+            raise IndexRangeError(f"take: index: out of range for a tensor of {n} elements")
         return self.reshape(-1)[xp.where(idx < 0, idx + n, idx)]
 
     def take_along_dim(self, indices: Tensor, dim: Any = None) -> Tensor:
@@ -4553,7 +4559,7 @@ class Tensor:
         d = _dim(dim, nd, "select")
         i, n = _int_arg(index, "select", "index"), self.shape[d]
         if not -n <= i < n:
-            raise IndexError(f"select: index {i} out of range for dim {d} of size {n}")
+            raise IndexRangeError(f"select: index {i} out of range for dim {d} of size {n}")
         return self[(slice(None),) * d + (i % n,)]
 
     def ravel(self) -> Tensor:
@@ -5858,6 +5864,15 @@ def _zero_grad_node(data: Any, parents: tuple[Tensor, ...], op: str) -> Tensor:
 _SEQUENCE_ITEMS = (list, tuple, np.ndarray, Tensor)
 
 
+def _index_range(e: IndexError) -> IndexError:
+    """NumPy's (or CuPy's) IndexError for an index value out of bounds as IndexRangeError in
+    torch's words ("index 5 is out of bounds for dimension 0 with size 3"); others as they are."""
+    msg = str(e)
+    if isinstance(e, IndexRangeError) or "out of bounds" not in msg:
+        return e
+    return IndexRangeError(msg.replace(" for axis ", " for dimension "))
+
+
 def _index_key(idx: Any) -> Any:
     """An index as NumPy takes it (Tensors as their arrays). An IndexError for the forms torch
     reads another way than NumPy (both deprecated in torch, which warns): a uint8 tensor
@@ -6256,7 +6271,7 @@ def _check_index_range(idx: Any, n: int, op: str, xp: Any) -> None:
         return
     top = idx.view(idx.dtype.str.replace("i", "u")) if idx.dtype.kind == "i" else idx
     if int(top.max()) >= n:
-        raise IndexError(f"{op}: index: values out of range [0, {n}) for dim of size {n}")
+        raise IndexRangeError(f"{op}: index: values out of range [0, {n}) for dim of size {n}")
 
 
 def _leading_slices(shape: tuple[int, ...], d: int, all_dims: bool = False) -> tuple[Any, ...]:
