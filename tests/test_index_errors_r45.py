@@ -172,3 +172,71 @@ def test_in_range_still_works(dtype):
         xd.take(dg.tensor(np.array([-12, 11]))).numpy(), xt.take(torch.tensor([-12, 11])).numpy()
     )
     np.testing.assert_array_equal(xd.select(0, -3).numpy(), xt.select(0, -3).numpy())
+
+
+# ---- put / put_ (added in round 45) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("accumulate", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 5), (7,), (), (2, 1, 3), (0, 4)])
+def test_put_against_torch(shape, dtype, accumulate):
+    """torch.put / Tensor.put / put_: values and both gradients (repeated positions only
+    with accumulate, where torch defines the result), negative positions, size 0 and 0-d."""
+    n = int(np.prod(shape))
+    x = RNG.standard_normal(shape).astype(dtype)
+    k = min(n, 4) if not accumulate else 2 * n
+    if accumulate:
+        idx = RNG.integers(-n, n, (k,)) if n else np.zeros(0, np.int64)
+    else:
+        idx = RNG.permutation(n)[:k] - RNG.integers(0, 2, k) * n  # distinct, some negative
+    idx = idx.reshape(-1, 2) if idx.size % 2 == 0 and idx.size else idx
+    src = RNG.standard_normal(idx.shape).astype(dtype)
+    w = RNG.standard_normal(shape).astype(dtype)
+    xt = torch.tensor(x, requires_grad=True)
+    st = torch.tensor(src, requires_grad=True)
+    want = torch.put(xt, torch.tensor(idx), st, accumulate=accumulate)
+    (want * torch.tensor(w)).sum().backward()
+    xd = dg.tensor(x, requires_grad=True)
+    sd = dg.tensor(src, requires_grad=True)
+    got = dg.put(xd, dg.tensor(idx), sd, accumulate=accumulate)
+    (got * dg.tensor(w)).sum().backward()
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-13)
+    assert got.dtype == np.dtype(dtype) and got.shape == tuple(want.shape)
+    np.testing.assert_allclose(got.numpy(), want.detach().numpy(), **tol)
+    np.testing.assert_allclose(np.asarray(xd.grad), xt.grad.numpy(), **tol)
+    np.testing.assert_allclose(np.asarray(sd.grad), st.grad.numpy(), **tol)
+    m = xd.detach().clone()
+    assert m.put_(dg.tensor(idx), dg.tensor(src), accumulate) is m
+    want_ = torch.tensor(x).put_(torch.tensor(idx), torch.tensor(src), accumulate)
+    np.testing.assert_allclose(m.numpy(), want_.numpy(), **tol)
+    np.testing.assert_allclose(
+        xd.detach().put(dg.tensor(idx), dg.tensor(src), accumulate).numpy(), want_.numpy(), **tol
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_put_errors(dtype):
+    x = RNG.standard_normal((2, 3)).astype(dtype)
+    src = np.ones(2, dtype)
+    for bad in (6, -7, 10**9):
+        i = np.array([0, bad])
+        with pytest.raises(IndexError) as t_info:
+            torch.tensor(x).put(torch.tensor(i), torch.tensor(src))
+        with pytest.raises(E, match=f"index {bad} on a tensor of 6 elements"):
+            dg.tensor(x).put(dg.tensor(i), dg.tensor(src))
+        with pytest.raises(E):
+            dg.tensor(x).put_(dg.tensor(i), dg.tensor(src), accumulate=True)
+        assert not isinstance(t_info.value, RuntimeError)  # torch: IndexError, ours is both
+    with pytest.raises(IndexError, match="same number of elements"):  # torch's IndexError too
+        dg.tensor(x).put(dg.tensor(np.array([0, 1])), dg.tensor(np.ones(3, dtype)))
+    other = np.float64 if dtype == np.float32 else np.float32
+    with pytest.raises(RuntimeError, match="same dtype"):
+        dg.tensor(x).put(dg.tensor(np.array([0, 1])), dg.tensor(np.ones(2, other)))
+    with pytest.raises(TypeError):
+        dg.tensor(x).put(dg.tensor(np.array([0.0, 1.0])), dg.tensor(src))
+    with pytest.raises(TypeError):
+        dg.tensor(x).put([0, 1], dg.tensor(src))
+    leaf = dg.tensor(x, requires_grad=True)
+    with pytest.raises(RuntimeError):  # an in-place write into a leaf that requires grad
+        leaf.put_(dg.tensor(np.array([0, 1])), dg.tensor(src))

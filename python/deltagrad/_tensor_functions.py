@@ -294,6 +294,7 @@ _METHODS = (
     "index_put",
     "index_put_",
     "index_reduce",
+    "put",
     "addmv_",
     *(f"{n}_" for n in ("ldexp gcd lcm deg2rad rad2deg sinc").split()),
 )

@@ -34,6 +34,7 @@ from .tensor import (
     _index_backward,
     _index_range,
     _inplace_method,
+    _int_tensor_arg,
     _kernel_dtype_error,
     _no_graph,
     _promote,
@@ -1300,6 +1301,44 @@ def index_put(self: Tensor, indices: Any, values: Any, accumulate: bool = False)
         return self.clone()
     spread = flat_vals[Tensor(placed)].reshape(self.shape)
     return where(mask.reshape(self.shape), spread, self)
+
+
+@_method
+def put(self: Tensor, index: Any, source: Any, accumulate: bool = False) -> Tensor:
+    """A copy of self with source's elements at the flat positions index (of any shape; negative
+    ones count from the end), added there when accumulate, as torch.put. Differentiable in self
+    and source; with a repeated position and accumulate=False the last value wins here (torch
+    leaves it undefined)."""
+    idx = _int_tensor_arg(index, "put", "index", self)
+    s = _tensor_arg(source, "put", "source")
+    if s.data.dtype != self.data.dtype:
+        raise _DtypeError(
+            f"put(): self and source expected to have the same dtype, but got self.dtype = "
+            f"{self.dtype} and source.dtype = {s.dtype}"
+        )
+    if s.data.size != idx.size:  # torch's IndexError
+        raise IndexError(
+            f"put(): Expected source and index to have the same number of elements, but got "
+            f"source.numel() = {s.data.size}, index.numel() = {idx.size}"
+        )
+    n = self.data.size
+    flat = idx.reshape(-1).astype(np.int64, copy=False)
+    if flat.size and (int(flat.min()) < -n or int(flat.max()) >= n):
+        bad = int(flat.max()) if int(flat.max()) >= n else int(flat.min())
+        raise IndexRangeError(
+            f"put(): index: out of range: tried to access index {bad} on a tensor of {n} elements"
+        )
+    flat = _xp(self).where(flat < 0, flat + n, flat)
+    # no position at all: the accumulate path, which keeps source (empty) in the graph as torch
+    add = bool(accumulate) or not flat.size
+    out = index_put(self.reshape(-1), (Tensor(flat),), s.reshape(-1), add)
+    return out.reshape(self.shape)
+
+
+@_method
+def put_(self: Tensor, index: Any, source: Any, accumulate: bool = False) -> Tensor:
+    """put, in place."""
+    return self._inplace_from("put_", lambda: put(self.detach(), index, source, accumulate), source)
 
 
 @_method
