@@ -1493,9 +1493,10 @@ def _ignore_index(v: Any, op: str) -> int:
     return int(v)
 
 
-class _ClassIndexError(IndexError, ValueError):
+class _ClassIndexError(IndexRangeError, ValueError):
     """A target class index out of [0, C): torch's IndexError ("Target 4 is out of bounds."),
-    still a ValueError as deltagrad raised before."""
+    the class of every out-of-range index (_cpu.IndexRangeError, an IndexError and a
+    RuntimeError), still a ValueError as deltagrad raised before."""
 
 
 def _check_class_range(t: Any, valid: Any, c: int, ignore_index: int, op: str) -> None:
