@@ -82,3 +82,12 @@ def test_shapes_and_gradient_without_scipy(no_scipy):
     grid = np.linspace(-3, 3, 12).reshape(3, 4)
     got = dg.tensor(grid).T.erf().numpy()  # a non-contiguous input
     np.testing.assert_allclose(got, _ref("erf", grid.T), rtol=0, atol=4e-16)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_erfinv_0d_and_signed_zero_without_scipy(no_scipy, dtype):
+    z = dg.tensor(np.array(0.5, dtype=dtype)).erfinv().numpy()
+    assert z.shape == () and z.dtype == dtype
+    assert math.erf(float(z)) == pytest.approx(0.5, abs=1e-6)
+    zeros = dg.tensor(np.array([0.0, -0.0], dtype=dtype)).erfinv().numpy()
+    assert list(np.signbit(zeros)) == [False, True] and not zeros.any()

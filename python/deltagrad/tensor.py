@@ -5256,8 +5256,8 @@ def _special_fallback(name: str, x: Any) -> Any:
     if name != "erfinv":
         return _cpu.math_fn(x64, name).astype(x.dtype) if x.size else x.copy()
 
-    def erf(z: Any) -> Any:
-        return _cpu.math_fn(z, "erf")
+    def erf(z: Any) -> Any:  # (numpy gives scalars for a 0-d x below: math_fn takes arrays)
+        return _cpu.math_fn(np.asarray(z, dtype=np.float64, order="C"), "erf")
 
     inside = np.abs(x64) < 1
     y = np.where(inside, x64, 0.0)
@@ -5267,7 +5267,8 @@ def _special_fallback(name: str, x: Any) -> Any:
     for _ in range(8):
         z = z - (erf(z) - y) / (_2_SQRTPI * np.exp(-z * z))
     out = np.where(inside, z, np.where(np.abs(x64) == 1, np.sign(x64) * np.inf, np.nan))
-    return out.astype(x.dtype)
+    out = np.where(x64 == 0, x64, out)  # erfinv(-0.0) = -0.0
+    return np.asarray(out).astype(x.dtype)
 
 
 def _inplace_method(name: str) -> Callable[..., Tensor]:
