@@ -339,7 +339,7 @@ def _max_pool3d_cpu(x: Tensor, geo: tuple[Any, ...], return_indices: bool) -> tu
 
     db = _dg2.lazy_scatter_dbackward(idx, shape, 3, "max_pool3d_backward")
     out = Tensor._make(y, (x,), _backward, "max_pool3d", saves=(), dbackward=db)
-    return out, (Tensor(idx) if return_indices else None)
+    return out, (Tensor(idx.copy()) if return_indices else None)  # the backward keeps idx
 
 
 def _max_pool3d(
@@ -390,7 +390,7 @@ def _max_pool3d(
     y = y.reshape(n, c, *out)
     if hole is not None:
         y = where(Tensor(hole), float("-inf"), y)
-    idx_t = Tensor(idx.reshape(n, c, *out))
+    idx_t = Tensor(idx.reshape(n, c, *out).copy())  # gather's backward keeps idx
     if unbatched:
         y, idx_t = y.squeeze(0), idx_t.squeeze(0)
     return (y, idx_t) if return_indices else y
@@ -665,7 +665,7 @@ def adaptive_max_pool3d(
         idx = (depth * (hh * ww) + plane).reshape(n, c, od, oh, ow)
     flat = x.reshape(n, c, dd * hh * ww)
     y = flat.gather(-1, Tensor(idx.reshape(n, c, od * oh * ow))).reshape(n, c, od, oh, ow)
-    idx_t = Tensor(idx)
+    idx_t = Tensor(idx.copy())  # gather's backward keeps idx
     if unbatched:
         y, idx_t = y.squeeze(0), idx_t.squeeze(0)
     return (y, idx_t) if return_indices else y

@@ -191,7 +191,7 @@ def _fractional_max_pool(
         idx = _argmax(x.data, starts, k, xp)
     flat = x.reshape(n, c, math.prod(spatial))
     y = flat.gather(-1, Tensor(idx.reshape(n, c, math.prod(out)))).reshape(n, c, *out)
-    idx_t = Tensor(idx)
+    idx_t = Tensor(idx.copy())  # gather's backward keeps idx
     if unbatched:
         y, idx_t = y.squeeze(0), idx_t.squeeze(0)
     return (y, idx_t) if return_indices else y

@@ -150,12 +150,12 @@ def _adaptive_max(x: Tensor, size: tuple[int, int], return_indices: bool, owner:
         y = Tensor._make(
             y4.reshape(lead + size), (x,), _backward, "adaptive_max_pool2d", saves=(), dbackward=db
         )
-        return (y, Tensor(i4.reshape(lead + size))) if return_indices else y
+        return (y, Tensor(i4.reshape(lead + size).copy())) if return_indices else y
     else:  # device arrays: array ops, then gather
         idx = _argmax_2d(x.data, oh, ow)
     flat = x.reshape(*lead, x.shape[-2] * x.shape[-1])
     y = flat.gather(-1, Tensor(idx.reshape(*lead, oh * ow))).reshape(*lead, oh, ow)
-    return (y, Tensor(idx)) if return_indices else y
+    return (y, Tensor(idx.copy())) if return_indices else y
 
 
 def adaptive_max_pool2d(input: Any, output_size: Any, return_indices: bool = False) -> Any:

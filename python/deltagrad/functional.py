@@ -2700,7 +2700,8 @@ def _max_pool2d(
         saves=(),
         dbackward=partial(_max_pool2d_dbackward, x, x._version[0], geo, saved),
     )
-    return (out, Tensor(saved)) if return_indices else out
+    # a copy: the backward keeps `saved`, which the caller may change in place
+    return (out, Tensor(saved.copy())) if return_indices else out
 
 
 def _max_pool2d_dbackward(
