@@ -299,6 +299,27 @@ inline int64_t muladd_checked(int64_t a, int64_t b, int64_t c, const char* name)
   return r;
 }
 
+// a / b rounded toward -inf (b > 0 or b < 0, not 0).
+inline int64_t floor_div(int64_t a, int64_t b) {
+  const int64_t q = a / b;
+  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+// A pooling window count along one axis, torch's pooling_output_shape (in >= 0, k, s, d >= 1,
+// 0 <= p <= k / 2: checked by the caller), in int64 with every step that could overflow checked
+// (the 2-D and 3-D pool bindings).
+inline int64_t pool_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d,
+                             bool ceil_mode) {
+  const int64_t span = muladd_checked(d, k - 1, 1, "dilation");  // the dilated kernel
+  const int64_t padded = muladd_checked(2, p, in, "padding");
+  const int64_t num = muladd_checked(1, padded - span, ceil_mode ? s - 1 : 0, "stride");
+  int64_t o = floor_div(num, s) + 1;
+  // with ceil_mode the last window must start inside the input or its leading padding:
+  // (o - 1) * s >= in + p, without the product: o - 1 >= ceil((in + p) / s)
+  if (ceil_mode && o - 1 >= (in + p) / s + ((in + p) % s != 0)) --o;
+  return o;
+}
+
 // A new C-contiguous float32 or float64 array of ndim dimensions, made as NumPy makes its own
 // results (PyArray_NewFromDescr with the builtin descriptor): no dtype object, no vectors. A
 // shape whose bytes do not fit in an ssize_t is a ValueError giving the shape (NumPy's own

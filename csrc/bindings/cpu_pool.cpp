@@ -39,23 +39,6 @@ void require_at_least(Pair p, int64_t lo, const char* name) {
                           ", got " + pair_str(p));
 }
 
-int64_t floor_div(int64_t a, int64_t b) {
-  const int64_t q = a / b;
-  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-// torch's pooling_output_shape (in >= 0, k, s, d >= 1, 0 <= p <= k / 2: checked by the caller),
-// in int64 with every step that could overflow checked.
-int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
-  const int64_t span = muladd_checked(d, k - 1, 1, "dilation");  // the dilated kernel
-  const int64_t padded = muladd_checked(2, p, in, "padding");
-  const int64_t num = muladd_checked(1, padded - span, ceil_mode ? s - 1 : 0, "stride");
-  int64_t o = floor_div(num, s) + 1;
-  // (o - 1) * s >= in + p, without the product: o - 1 >= ceil((in + p) / s)
-  if (ceil_mode && o - 1 >= (in + p) / s + ((in + p) % s != 0)) --o;
-  return o;
-}
-
 void require_4d(const py::array& a, const char* name) {
   if (a.ndim() != 4)
     throw py::value_error(std::string(name) + ": expected a 4-D (N, C, H, W) array, got shape " +
@@ -105,8 +88,8 @@ Pool2dGeom geometry(const std::vector<int64_t>& shape, py::handle kernel, py::ha
   g.pw = p.b;
   g.dh = d.a;
   g.dw = d.b;
-  g.oh = out_size(g.h, g.kh, g.sh, g.ph, g.dh, ceil_mode);
-  g.ow = out_size(g.w, g.kw, g.sw, g.pw, g.dw, ceil_mode);
+  g.oh = pool_out_size(g.h, g.kh, g.sh, g.ph, g.dh, ceil_mode);
+  g.ow = pool_out_size(g.w, g.kw, g.sw, g.pw, g.dw, ceil_mode);
   if (g.oh < 1 || g.ow < 1)  // the dilated window's extent, not the (negative) output size
     throw py::value_error(
         "kernel_size: the kernel " + pair_str(k) + " (dilation " + pair_str(d) + ", spanning " +

@@ -39,22 +39,6 @@ void require_at_least(const Triple& t, int64_t lo, const char* name) {
                             ", got " + triple_str(t));
 }
 
-int64_t floor_div(int64_t a, int64_t b) {
-  const int64_t q = a / b;
-  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-// torch's pooling_output_shape, every step that could overflow checked.
-int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
-  const int64_t span = muladd_checked(d, k - 1, 1, "dilation");
-  const int64_t padded = muladd_checked(2, p, in, "padding");
-  const int64_t num = muladd_checked(1, padded - span, ceil_mode ? s - 1 : 0, "stride");
-  int64_t o = floor_div(num, s) + 1;
-  // with ceil_mode the last window must start inside the input or its leading padding
-  if (ceil_mode && o - 1 >= (in + p) / s + ((in + p) % s != 0)) --o;
-  return o;
-}
-
 void require_5d(const py::array& a, const char* name) {
   if (a.ndim() != 5)
     throw py::value_error(std::string(name) + ": expected a 5-D (N, C, D, H, W) array, got shape " +
@@ -119,9 +103,9 @@ Pool3dGeom geometry(const std::vector<int64_t>& shape, py::handle kernel, py::ha
   g.dd = d[0];
   g.dh = d[1];
   g.dw = d[2];
-  g.od = out_size(g.d, g.kd, g.sd, g.pd, g.dd, ceil_mode);
-  g.oh = out_size(g.h, g.kh, g.sh, g.ph, g.dh, ceil_mode);
-  g.ow = out_size(g.w, g.kw, g.sw, g.pw, g.dw, ceil_mode);
+  g.od = pool_out_size(g.d, g.kd, g.sd, g.pd, g.dd, ceil_mode);
+  g.oh = pool_out_size(g.h, g.kh, g.sh, g.ph, g.dh, ceil_mode);
+  g.ow = pool_out_size(g.w, g.kw, g.sw, g.pw, g.dw, ceil_mode);
   if (g.od < 1 || g.oh < 1 || g.ow < 1)
     throw py::value_error("kernel_size: the kernel " + triple_str(k) + " (dilation " +
                           triple_str(d) + ") is larger than the padded input " +
