@@ -7,43 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _lstm_helpers import lstm_reference
 
 import deltagrad as dg
 from deltagrad import _cpu
-
-
-def _sig(x):
-    return 1 / (1 + np.exp(-x))
-
-
-def _reference(pre, h0, c0, w, reverse, dys, dcn):
-    """Forward and backward through time in float64: outputs, c_n, d(pre), dh0, dc0."""
-    seq, batch, g4 = pre.shape
-    hd = g4 // 4
-    order = range(seq - 1, -1, -1) if reverse else range(seq)
-    h, c = h0.copy(), c0.copy()
-    keep, ys = {}, np.zeros((seq, batch, hd))
-    for t in order:
-        a = pre[t] + h @ w.T
-        i, f = _sig(a[:, :hd]), _sig(a[:, hd : 2 * hd])
-        g, o = np.tanh(a[:, 2 * hd : 3 * hd]), _sig(a[:, 3 * hd :])
-        cn = f * c + i * g
-        keep[t] = (i, f, g, o, c, np.tanh(cn))
-        h, c = o * np.tanh(cn), cn
-        ys[t] = h
-    dpre = np.zeros_like(pre)
-    dh, dc = np.zeros((batch, hd)), dcn.copy()
-    for t in reversed(list(order)):
-        i, f, g, o, cp, tc = keep[t]
-        dh = dh + dys[t]
-        dct = dh * o * (1 - tc * tc) + dc
-        d = np.concatenate(
-            [dct * g * i * (1 - i), dct * cp * f * (1 - f), dct * i * (1 - g * g),
-             dh * tc * o * (1 - o)], axis=1)  # fmt: skip
-        dpre[t] = d
-        dc = dct * f
-        dh = d @ w
-    return ys, c, dpre, dh, dc
 
 
 def _run_kernel(pre, h0, c0, w, reverse, dys, dcn, dtype):
@@ -76,7 +43,7 @@ def test_kernel_equals_the_float64_loop(seq, batch, hd, reverse, dtype, tol):
     h0, c0 = rng.standard_normal((batch, hd)), rng.standard_normal((batch, hd))
     w = rng.standard_normal((4 * hd, hd)) / np.sqrt(hd)
     dys, dcn = rng.standard_normal((seq, batch, hd)), rng.standard_normal((batch, hd))
-    want = _reference(pre, h0, c0, w, reverse, dys, dcn)
+    want = lstm_reference(pre, h0, c0, w, reverse, dys, dcn)
     got = _run_kernel(pre, h0, c0, w, reverse, dys, dcn, dtype)
     for name, g, r in zip(("y", "c_n", "dpre", "dh0", "dc0"), got, want, strict=True):
         np.testing.assert_allclose(g, r, rtol=tol, atol=tol, err_msg=name)
@@ -90,7 +57,7 @@ def test_kernel_saturated_gates_stay_finite():
     h0, c0 = rng.standard_normal((batch, hd)), rng.standard_normal((batch, hd))
     w = rng.standard_normal((4 * hd, hd))
     dys, dcn = rng.standard_normal((seq, batch, hd)), rng.standard_normal((batch, hd))
-    want = _reference(pre, h0, c0, w, False, dys, dcn)
+    want = lstm_reference(pre, h0, c0, w, False, dys, dcn)
     for dtype in (np.float32, np.float64):
         got = _run_kernel(pre, h0, c0, w, False, dys, dcn, dtype)
         for g, r in zip(got, want, strict=True):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _lstm_helpers import lstm_reference
 
 import deltagrad as dg
 from deltagrad import _cpu
@@ -135,40 +136,6 @@ def test_prepacked_route_saturated_gates_same_bits(dtype):
     assert all(np.isfinite(g).all() for g in got)
 
 
-def _sig(x):
-    return 1 / (1 + np.exp(-x))
-
-
-def _reference(args, reverse):
-    """Forward and backward through time in float64: outputs, c_n, d(pre), dh0, dc0."""
-    pre, h0, c0, w, dys, dcn = args
-    seq, batch, g4 = pre.shape
-    hd = g4 // 4
-    order = range(seq - 1, -1, -1) if reverse else range(seq)
-    h, c = h0.copy(), c0.copy()
-    keep, ys = {}, np.zeros((seq, batch, hd))
-    for t in order:
-        a = pre[t] + h @ w.T
-        i, f = _sig(a[:, :hd]), _sig(a[:, hd : 2 * hd])
-        g, o = np.tanh(a[:, 2 * hd : 3 * hd]), _sig(a[:, 3 * hd :])
-        cn = f * c + i * g
-        keep[t] = (i, f, g, o, c, np.tanh(cn))
-        h, c = o * np.tanh(cn), cn
-        ys[t] = h
-    dpre = np.zeros_like(pre)
-    dh, dc = np.zeros((batch, hd)), dcn.copy()
-    for t in reversed(list(order)):
-        i, f, g, o, cp, tc = keep[t]
-        dh = dh + dys[t]
-        dct = dh * o * (1 - tc * tc) + dc
-        dpre[t] = np.concatenate(
-            [dct * g * i * (1 - i), dct * cp * f * (1 - f), dct * i * (1 - g * g),
-             dh * tc * o * (1 - o)], axis=1)  # fmt: skip
-        dc = dct * f
-        dh = dpre[t] @ w
-    return ys, c, dpre, dh, dc
-
-
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-11), (np.float32, 3e-5)])
 @pytest.mark.parametrize("reverse", [False, True])
 def test_prepacked_route_equals_the_float64_loop(dtype, tol, reverse):
@@ -178,7 +145,7 @@ def test_prepacked_route_equals_the_float64_loop(dtype, tol, reverse):
         ys, cn, _, dpre, dh0, dc0 = _route(
             True, lambda a=args: _on(isa, 2, lambda: _run(a, reverse, dtype))
         )
-        want = _reference(args, reverse)
+        want = lstm_reference(*args[:4], reverse, *args[4:])
         for got, ref in zip((ys, cn, dpre, dh0, dc0), want, strict=True):
             scale = max(1.0, float(np.abs(ref).max()))
             np.testing.assert_allclose(got, ref, rtol=0, atol=tol * scale)
@@ -197,5 +164,5 @@ def test_set_rnn_prepack_is_one_switch_returning_the_previous_value():
     before = _cpu._rnn_prepacked_loops()
     got = _run(args, False, np.float64)
     assert _cpu._rnn_prepacked_loops() == before
-    want = _reference(args, False)
+    want = lstm_reference(*args[:4], False, *args[4:])
     np.testing.assert_allclose(got[0], want[0], rtol=0, atol=1e-12)
