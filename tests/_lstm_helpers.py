@@ -1,10 +1,12 @@
 """The float64 reference of one LSTM layer-direction's time loop (csrc/cpu/rnn.h), forward and
-backward through time, for the kernel tests (test_lstm_kernel_r43.py and
+backward through time, and the kernel's run, for the kernel tests (test_lstm_kernel_r43.py and
 test_lstm_prepacked_r44.py)."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from deltagrad import _cpu
 
 
 def sigmoid(x):
@@ -39,3 +41,25 @@ def lstm_reference(pre, h0, c0, w, reverse, dys, dcn):
         dc = dct * f
         dh = d @ w
     return ys, c, dpre, dh, dc
+
+
+def lstm_kernel(pre, h0, c0, w, reverse, dys, dcn, dtype):
+    """The kernel's forward then backward in dtype: outputs, c_n, the gates (written over a copy
+    of pre), d(pre), dh0, dc0."""
+    seq, batch, g4 = pre.shape
+    hd = g4 // 4
+    first, cur = (seq, 0) if reverse else (0, 1)
+    p = pre.astype(dtype)
+    s = np.empty((seq + 1, batch, hd), dtype)
+    cs = np.empty((seq + 1, batch, hd), dtype)
+    s[first], cs[first] = h0, c0
+    tcs = np.empty((seq, batch, hd), dtype)
+    wd = w.astype(dtype)
+    _cpu.lstm_sequence_forward(p, s, cs, tcs, np.ascontiguousarray(wd.T), reverse)
+    ys, cn = s[cur : cur + seq].copy(), cs[seq - first].copy()
+    gacc = np.zeros((seq + 1, batch, hd), dtype)
+    gacc[cur : cur + seq] = dys
+    dc = dcn.astype(dtype)
+    dgates = np.empty_like(p)
+    _cpu.lstm_sequence_backward(p, cs, tcs, wd, gacc, dc, dgates, reverse)
+    return ys, cn, p, dgates, gacc[first], dc

@@ -7,31 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _lstm_helpers import lstm_reference
+from _lstm_helpers import lstm_kernel, lstm_reference
 
 import deltagrad as dg
 from deltagrad import _cpu
-
-
-def _run_kernel(pre, h0, c0, w, reverse, dys, dcn, dtype):
-    seq, batch, g4 = pre.shape
-    hd = g4 // 4
-    first, cur = (seq, 0) if reverse else (0, 1)
-    p = pre.astype(dtype)
-    s = np.empty((seq + 1, batch, hd), dtype)
-    cs = np.empty((seq + 1, batch, hd), dtype)
-    s[first], cs[first] = h0, c0
-    tcs = np.empty((seq, batch, hd), dtype)
-    wd = w.astype(dtype)
-    _cpu.lstm_sequence_forward(p, s, cs, tcs, np.ascontiguousarray(wd.T), reverse)
-    ys = s[cur : cur + seq].copy()
-    cn = cs[seq - first].copy()
-    gacc = np.zeros((seq + 1, batch, hd), dtype)
-    gacc[cur : cur + seq] = dys
-    dc = dcn.astype(dtype)
-    dgates = np.empty_like(p)
-    _cpu.lstm_sequence_backward(p, cs, tcs, wd, gacc, dc, dgates, reverse)
-    return ys, cn, dgates, gacc[first], dc
 
 
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
@@ -44,7 +23,8 @@ def test_kernel_equals_the_float64_loop(seq, batch, hd, reverse, dtype, tol):
     w = rng.standard_normal((4 * hd, hd)) / np.sqrt(hd)
     dys, dcn = rng.standard_normal((seq, batch, hd)), rng.standard_normal((batch, hd))
     want = lstm_reference(pre, h0, c0, w, reverse, dys, dcn)
-    got = _run_kernel(pre, h0, c0, w, reverse, dys, dcn, dtype)
+    ys, cn, _, dgates, dh0, dc0 = lstm_kernel(pre, h0, c0, w, reverse, dys, dcn, dtype)
+    got = (ys, cn, dgates, dh0, dc0)
     for name, g, r in zip(("y", "c_n", "dpre", "dh0", "dc0"), got, want, strict=True):
         np.testing.assert_allclose(g, r, rtol=tol, atol=tol, err_msg=name)
 
@@ -59,8 +39,8 @@ def test_kernel_saturated_gates_stay_finite():
     dys, dcn = rng.standard_normal((seq, batch, hd)), rng.standard_normal((batch, hd))
     want = lstm_reference(pre, h0, c0, w, False, dys, dcn)
     for dtype in (np.float32, np.float64):
-        got = _run_kernel(pre, h0, c0, w, False, dys, dcn, dtype)
-        for g, r in zip(got, want, strict=True):
+        ys, cn, _, dgates, dh0, dc0 = lstm_kernel(pre, h0, c0, w, False, dys, dcn, dtype)
+        for g, r in zip((ys, cn, dgates, dh0, dc0), want, strict=True):
             assert np.all(np.isfinite(g))
             np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _lstm_helpers import lstm_reference
+from _lstm_helpers import lstm_kernel, lstm_reference
 
 import deltagrad as dg
 from deltagrad import _cpu
@@ -55,24 +55,9 @@ def _inputs(seq, batch, hd, seed, scale=2.0):
 
 
 def _run(args, reverse, dtype):
-    """The kernel's forward then backward: outputs, c_n, the gates, d(pre), dh0, dc0."""
+    """lstm_kernel on _inputs' (pre, h0, c0, w, dys, dcn)."""
     pre, h0, c0, w, dys, dcn = args
-    seq, batch, g4 = pre.shape
-    hd = g4 // 4
-    first, cur = (seq, 0) if reverse else (0, 1)
-    p = pre.astype(dtype)
-    s = np.empty((seq + 1, batch, hd), dtype)
-    cs = np.empty((seq + 1, batch, hd), dtype)
-    s[first], cs[first] = h0, c0
-    tcs = np.empty((seq, batch, hd), dtype)
-    wd = w.astype(dtype)
-    _cpu.lstm_sequence_forward(p, s, cs, tcs, np.ascontiguousarray(wd.T), reverse)
-    gacc = np.zeros((seq + 1, batch, hd), dtype)
-    gacc[cur : cur + seq] = dys
-    dc = dcn.astype(dtype)
-    dgates = np.empty_like(p)
-    _cpu.lstm_sequence_backward(p, cs, tcs, wd, gacc, dc, dgates, reverse)
-    return s[cur : cur + seq], cs[seq - first], p, dgates, gacc[first], dc
+    return lstm_kernel(pre, h0, c0, w, reverse, dys, dcn, dtype)
 
 
 def _route(prepack: bool, fn):
