@@ -320,6 +320,14 @@ inline int64_t pool_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_
   return o;
 }
 
+// An average pool's divisor_override: None -> 0 (the window's count), else a nonzero int.
+inline int64_t divisor_arg(py::handle h) {
+  if (h.is_none()) return 0;
+  const int64_t v = require_int(h, "divisor_override");
+  if (v == 0) throw py::value_error("divisor_override: expected a nonzero int, got 0");
+  return v;
+}
+
 // A new C-contiguous float32 or float64 array of ndim dimensions, made as NumPy makes its own
 // results (PyArray_NewFromDescr with the builtin descriptor): no dtype object, no vectors. A
 // shape whose bytes do not fit in an ssize_t is a ValueError giving the shape (NumPy's own

@@ -321,13 +321,6 @@ py::array max_pool2d_train_backward(py::handle dy_obj, py::handle saved_obj, py:
   return dx;
 }
 
-int64_t divisor_arg(py::handle h) {
-  if (h.is_none()) return 0;
-  const int64_t v = require_int(h, "divisor_override");
-  if (v == 0) throw py::value_error("divisor_override: expected a nonzero int, got 0");
-  return v;
-}
-
 py::array avg_pool2d(py::handle x_obj, py::handle kernel, py::handle stride, py::handle padding,
                      bool ceil_mode, bool count_include_pad, py::handle divisor_obj,
                      py::handle out_obj) {
